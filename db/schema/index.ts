@@ -1,0 +1,6 @@
+export * from "./users";
+export * from "./projects";
+export * from "./datasets";
+export * from "./runs";
+export * from "./registry";
+export * from "./audit";

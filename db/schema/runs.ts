@@ -1,0 +1,142 @@
+/**
+ * Runs and everything they produce. A run's config never changes after creation; metrics,
+ * checkpoints and evaluations are appended; decisions are immutable (a correction is a new row).
+ */
+import { sqliteTable, text, integer, real, primaryKey, index, uniqueIndex, type AnySQLiteColumn } from "drizzle-orm/sqlite-core";
+import { users } from "./users";
+import { experiments } from "./projects";
+import { datasetVersions, splits } from "./datasets";
+
+export const RUN_STATUSES = ["queued", "running", "completed", "failed", "cancelled"] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+
+export const runs = sqliteTable(
+  "runs",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    experimentId: integer("experiment_id").notNull().references(() => experiments.id),
+    name: text("name").notNull(),
+    status: text("status", { enum: RUN_STATUSES }).notNull(),
+    /** Canonical JSON of the parsed config (defaults filled in). Immutable. */
+    configJson: text("config_json").notNull(),
+    configSha256: text("config_sha256").notNull(),
+    seed: integer("seed").notNull(),
+    /** How this run came to be: a first run, a fork of a run, a fine-tune from a checkpoint, a re-run. */
+    origin: text("origin", { enum: ["new", "fork", "finetune", "rerun"] }).notNull().default("new"),
+    parentRunId: integer("parent_run_id").references((): AnySQLiteColumn => runs.id),
+    parentCheckpointId: integer("parent_checkpoint_id"),
+    datasetVersionId: integer("dataset_version_id").references(() => datasetVersions.id),
+    splitId: integer("split_id").references(() => splits.id),
+    backend: text("backend"),
+    /** Why this backend (e.g. "wasm lacks Conv2DBackpropFilter: fell back to cpu"). */
+    backendReason: text("backend_reason"),
+    /** JSON: { tfjs, node, app commit, backend versions }. */
+    environmentJson: text("environment_json"),
+    paramCount: integer("param_count"),
+    /** JSON: memory estimate for training vs inference. */
+    memoryJson: text("memory_json"),
+    /** JSON: { epoch, epochs, batch, batches, samplesPerSecond }. */
+    progressJson: text("progress_json"),
+    finalWeightsSha256: text("final_weights_sha256"),
+    error: text("error"),
+    createdBy: integer("created_by").notNull().references(() => users.id),
+    createdAt: text("created_at").notNull(),
+    startedAt: text("started_at"),
+    finishedAt: text("finished_at"),
+  },
+  (t) => [index("runs_experiment").on(t.experimentId), index("runs_status").on(t.status)],
+);
+
+/** Flattened config values, written once at creation, for filtering and sorting runs by hyperparameter. */
+export const runParams = sqliteTable(
+  "run_params",
+  {
+    runId: integer("run_id").notNull().references(() => runs.id),
+    key: text("key").notNull(),
+    valueText: text("value_text"),
+    valueNum: real("value_num"),
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.key] }), index("run_params_key_num").on(t.key, t.valueNum), index("run_params_key_text").on(t.key, t.valueText)],
+);
+
+export const DECISION_KINDS = ["initial", "change", "note", "correction"] as const;
+export const decisions = sqliteTable(
+  "decisions",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    runId: integer("run_id").notNull().references(() => runs.id),
+    kind: text("kind", { enum: DECISION_KINDS }).notNull(),
+    /** Config path, e.g. "training.learningRate"; "" for a whole-config initial decision or a note. */
+    path: text("path").notNull(),
+    oldValueJson: text("old_value_json"),
+    newValueJson: text("new_value_json"),
+    rationale: text("rationale").notNull(),
+    /** A correction points at the decision it corrects; the old row is never edited. */
+    correctsDecisionId: integer("corrects_decision_id").references((): AnySQLiteColumn => decisions.id),
+    authorId: integer("author_id").notNull().references(() => users.id),
+    createdAt: text("created_at").notNull(),
+  },
+  (t) => [index("decisions_run").on(t.runId)],
+);
+
+/** Metric points keyed by (run, key, step), as in MLflow. Written in bulk with raw prepared statements. */
+export const metrics = sqliteTable(
+  "metrics",
+  {
+    runId: integer("run_id").notNull(),
+    key: text("key").notNull(),
+    step: integer("step").notNull(),
+    epoch: real("epoch").notNull(),
+    value: real("value").notNull(),
+    wallTimeMs: integer("wall_time_ms").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.key, t.step] })],
+);
+
+/** Latest, min and max per (run, key): sorting and filtering runs by metric never scans points. */
+export const metricSummaries = sqliteTable(
+  "metric_summaries",
+  {
+    runId: integer("run_id").notNull(),
+    key: text("key").notNull(),
+    last: real("last").notNull(),
+    lastStep: integer("last_step").notNull(),
+    min: real("min").notNull(),
+    max: real("max").notNull(),
+    count: integer("count").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.key] }), index("metric_summaries_key_last").on(t.key, t.last)],
+);
+
+export const checkpoints = sqliteTable(
+  "checkpoints",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    runId: integer("run_id").notNull().references(() => runs.id),
+    epoch: integer("epoch").notNull(),
+    step: integer("step").notNull(),
+    /** sha256 of the weights file in the artifact store. */
+    sha256: text("sha256").notNull(),
+    bytes: integer("bytes").notNull(),
+    metricsJson: text("metrics_json").notNull(),
+    isBest: integer("is_best", { mode: "boolean" }).notNull().default(false),
+    createdAt: text("created_at").notNull(),
+  },
+  (t) => [uniqueIndex("checkpoints_run_epoch").on(t.runId, t.epoch)],
+);
+
+export const evaluations = sqliteTable("evaluations", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  runId: integer("run_id").notNull().references(() => runs.id),
+  checkpointId: integer("checkpoint_id").notNull().references(() => checkpoints.id),
+  splitId: integer("split_id").references(() => splits.id),
+  partition: text("partition").notNull(),
+  /** sha256 of the sorted row indices the numbers were computed on. */
+  dataSha256: text("data_sha256").notNull(),
+  /** JSON: accuracy, per-class precision/recall/F1, macro averages; or MSE/MAE/R². */
+  metricsJson: text("metrics_json").notNull(),
+  /** JSON: { labels: string[], matrix: number[][] } (rows = true class). */
+  confusionJson: text("confusion_json"),
+  createdBy: integer("created_by").notNull().references(() => users.id),
+  createdAt: text("created_at").notNull(),
+});

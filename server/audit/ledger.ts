@@ -1,0 +1,73 @@
+/**
+ * Appends audit events to the hash chain. Call `appendAuditEvent` inside the same synchronous
+ * better-sqlite3 transaction as the change it records, so both land or neither does.
+ *
+ * Invariants: seq is gapless from 1; leaf_hash = sha256(0x00 || canonical(event body));
+ * chain_hash = sha256(prev_chain_hash || leaf_hash) over raw 32-byte digests, the first
+ * prev_chain_hash being 32 zero bytes. The event body is exactly what `eventBody` returns.
+ */
+import { desc } from "drizzle-orm";
+import { createHash } from "node:crypto";
+import { auditEvents } from "@/db/schema";
+import type { DbOrTx } from "@/db/client";
+import { canonicalJson } from "./canonical";
+import type { AuditAction } from "./actions";
+
+export const GENESIS_CHAIN_HASH = "0".repeat(64);
+
+export type Actor = { id: number | null; name: string; role: string };
+export const SYSTEM_ACTOR: Actor = { id: null, name: "Runledger server", role: "system" };
+
+export type AuditEventRow = typeof auditEvents.$inferSelect;
+
+/** The fields an event's leaf hash covers, in their canonical form. */
+export function eventBody(e: Omit<AuditEventRow, "leafHash" | "chainHash">) {
+  return {
+    seq: e.seq,
+    at: e.at,
+    actorId: e.actorId,
+    actorName: e.actorName,
+    role: e.role,
+    action: e.action,
+    entityType: e.entityType,
+    entityId: e.entityId,
+    payload: JSON.parse(e.payload) as unknown,
+  };
+}
+
+export function leafHash(body: ReturnType<typeof eventBody>): string {
+  return createHash("sha256").update(Buffer.from([0])).update(canonicalJson(body)).digest("hex");
+}
+
+export function chainHash(prevChainHex: string, leafHex: string): string {
+  return createHash("sha256").update(Buffer.from(prevChainHex, "hex")).update(Buffer.from(leafHex, "hex")).digest("hex");
+}
+
+export type NewAuditEvent = {
+  actor: Actor;
+  action: AuditAction;
+  entityType: string;
+  entityId: string | number;
+  /** Before/after values, hashes, counts, identifiers: never raw data rows. */
+  payload: Record<string, unknown>;
+  at?: string;
+};
+
+export function appendAuditEvent(tx: DbOrTx, e: NewAuditEvent): AuditEventRow {
+  const last = tx.select({ seq: auditEvents.seq, chainHash: auditEvents.chainHash }).from(auditEvents).orderBy(desc(auditEvents.seq)).limit(1).get();
+  const base = {
+    seq: (last?.seq ?? 0) + 1,
+    at: e.at ?? new Date().toISOString(),
+    actorId: e.actor.id,
+    actorName: e.actor.name,
+    role: e.actor.role,
+    action: e.action,
+    entityType: e.entityType,
+    entityId: String(e.entityId),
+    payload: canonicalJson(e.payload),
+  };
+  const leaf = leafHash(eventBody(base));
+  const row: AuditEventRow = { ...base, leafHash: leaf, chainHash: chainHash(last?.chainHash ?? GENESIS_CHAIN_HASH, leaf) };
+  tx.insert(auditEvents).values(row).run();
+  return row;
+}
