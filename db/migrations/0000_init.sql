@@ -161,6 +161,17 @@ CREATE TABLE `run_params` (
 --> statement-breakpoint
 CREATE INDEX `run_params_key_num` ON `run_params` (`key`,`value_num`);--> statement-breakpoint
 CREATE INDEX `run_params_key_text` ON `run_params` (`key`,`value_text`);--> statement-breakpoint
+CREATE TABLE `run_tags` (
+	`run_id` integer NOT NULL,
+	`tag` text NOT NULL,
+	`created_by` integer NOT NULL,
+	`created_at` text NOT NULL,
+	PRIMARY KEY(`run_id`, `tag`),
+	FOREIGN KEY (`run_id`) REFERENCES `runs`(`id`) ON UPDATE no action ON DELETE no action,
+	FOREIGN KEY (`created_by`) REFERENCES `users`(`id`) ON UPDATE no action ON DELETE no action
+);
+--> statement-breakpoint
+CREATE INDEX `run_tags_tag` ON `run_tags` (`tag`);--> statement-breakpoint
 CREATE TABLE `runs` (
 	`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,
 	`experiment_id` integer NOT NULL,

@@ -59,6 +59,18 @@ export const runParams = sqliteTable(
   (t) => [primaryKey({ columns: [t.runId, t.key] }), index("run_params_key_num").on(t.key, t.valueNum), index("run_params_key_text").on(t.key, t.valueText)],
 );
 
+/** Free labels on runs for search ("baseline", "candidate"). Adding or removing one is an audited mutation. */
+export const runTags = sqliteTable(
+  "run_tags",
+  {
+    runId: integer("run_id").notNull().references(() => runs.id),
+    tag: text("tag").notNull(),
+    createdBy: integer("created_by").notNull().references(() => users.id),
+    createdAt: text("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.tag] }), index("run_tags_tag").on(t.tag)],
+);
+
 export const DECISION_KINDS = ["initial", "change", "note", "correction"] as const;
 export const decisions = sqliteTable(
   "decisions",

@@ -16,6 +16,8 @@ export const AUDIT_ACTIONS = [
   "run.fail",
   "run.cancelRequest",
   "run.cancel",
+  "run.tag",
+  "run.untag",
   "checkpoint.create",
   "evaluation.create",
   "decision.create",
