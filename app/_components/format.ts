@@ -1,0 +1,29 @@
+/** Formatting helpers: numbers carry units; times are shown in UTC ISO-8601. */
+export function formatDuration(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined) return "–";
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(1)} s`;
+  const m = Math.floor(s / 60);
+  return m < 60 ? `${m} min ${Math.round(s % 60)} s` : `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+export function formatBytes(n: number | null | undefined): string {
+  if (n === null || n === undefined) return "–";
+  if (n < 1024) return `${n} B`;
+  const units = ["KiB", "MiB", "GiB"];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) [v, i] = [v / 1024, i + 1];
+  return `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
+}
+export function formatMetric(v: number | null | undefined, key?: string): string {
+  if (v === null || v === undefined || Number.isNaN(v)) return "–";
+  if (key && /acc|precision|recall|f1/i.test(key)) return `${(v * 100).toFixed(1)} %`;
+  return Math.abs(v) >= 1000 || (Math.abs(v) < 0.001 && v !== 0) ? v.toExponential(2) : v.toFixed(4);
+}
+export function formatTime(iso: string | null | undefined): string {
+  return iso ? iso.replace("T", " ").replace(/\.\d+Z$/, "Z") : "–";
+}
+export function formatCount(n: number | null | undefined): string {
+  return n === null || n === undefined ? "–" : n.toLocaleString("en-US");
+}

@@ -1,0 +1,44 @@
+"use client";
+/** The signed-in frame: top bar with navigation and the user; sends signed-out visitors to /signin. */
+import Link from "next/link";
+import { usePathname, useRouter } from "next/navigation";
+import { useEffect, type ReactNode } from "react";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useTRPC } from "@/app/_trpc/client";
+import { Loading } from "./states";
+
+export type Me = { id: number; name: string; role: "admin" | "engineer" | "reviewer" | "auditor"; email: string };
+
+export function useMe() {
+  const trpc = useTRPC();
+  return useQuery(trpc.auth.me.queryOptions());
+}
+
+export function Shell({ children }: { children: (me: Me) => ReactNode }) {
+  const trpc = useTRPC();
+  const router = useRouter();
+  const pathname = usePathname();
+  const queryClient = useQueryClient();
+  const me = useMe();
+  const signOut = useMutation(trpc.auth.signOut.mutationOptions({ onSuccess: () => { queryClient.clear(); router.push("/signin"); } }));
+  useEffect(() => {
+    if (me.isSuccess && !me.data) router.replace(`/signin?next=${encodeURIComponent(pathname)}`);
+  }, [me.isSuccess, me.data, router, pathname]);
+  if (!me.data) return <main><Loading what="Checking your session" /></main>;
+  return (
+    <>
+      <header className="topbar">
+        <Link href="/" className="brand">Runledger</Link>
+        <nav aria-label="Main">
+          <Link href="/">Projects</Link>
+          <Link href="/datasets">Datasets</Link>
+        </nav>
+        <div className="who">
+          <span>{me.data.name} · <span className="badge">{me.data.role}</span></span>
+          <button type="button" onClick={() => signOut.mutate()}>Sign out</button>
+        </div>
+      </header>
+      <main>{children(me.data)}</main>
+    </>
+  );
+}

@@ -1,0 +1,46 @@
+"use client";
+/** Metric points of a run, fetched incrementally (only steps after the last one seen) every second while the run is active. */
+import { useEffect, useRef, useState } from "react";
+import { useTRPCClient } from "@/app/_trpc/client";
+
+export type Point = { step: number; epoch: number; value: number; wallTimeMs: number };
+export type SeriesByKey = Record<string, Point[]>;
+
+export function useLiveMetrics(runId: number, active: boolean): { series: SeriesByKey; error: unknown; loaded: boolean } {
+  const client = useTRPCClient();
+  const [series, setSeries] = useState<SeriesByKey>({});
+  const [error, setError] = useState<unknown>(null);
+  const [loaded, setLoaded] = useState(false);
+  const lastStep = useRef<number | undefined>(undefined);
+
+  useEffect(() => {
+    let stopped = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const tick = async () => {
+      try {
+        const r = await client.runs.metrics.query({ runId, afterStep: lastStep.current });
+        if (stopped) return;
+        lastStep.current = r.maxStep;
+        if (Object.keys(r.series).length) {
+          setSeries((prev) => {
+            const next = { ...prev };
+            for (const [k, pts] of Object.entries(r.series)) next[k] = [...(prev[k] ?? []), ...pts];
+            return next;
+          });
+        }
+        setLoaded(true);
+        setError(null);
+      } catch (e) {
+        if (!stopped) setError(e);
+      }
+      if (!stopped && active) timer = setTimeout(tick, 1000);
+    };
+    void tick();
+    return () => {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+    };
+  }, [client, runId, active]);
+
+  return { series, error, loaded };
+}

@@ -1,0 +1,22 @@
+/** The tRPC endpoint (fetch adapter). Everything the browser does goes through here. */
+import "server-only";
+import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
+import { appRouter } from "@/server/trpc/root";
+import { createContextFromRequest } from "@/server/trpc/init";
+import { getAppServices } from "@/server/app-services";
+
+export const runtime = "nodejs";
+export const dynamic = "force-dynamic";
+
+const handler = (req: Request) =>
+  fetchRequestHandler({
+    endpoint: "/api/trpc",
+    req,
+    router: appRouter,
+    createContext: ({ resHeaders }) => createContextFromRequest(getAppServices(), req, resHeaders),
+    onError: ({ error, path }) => {
+      if (error.code === "INTERNAL_SERVER_ERROR") console.error(`tRPC ${path}:`, error);
+    },
+  });
+
+export { handler as GET, handler as POST };

@@ -1,0 +1,53 @@
+import { test, expect } from "@playwright/test";
+import { createExperiment, DEMO, signIn, trpcCall, unique } from "./helpers";
+
+test("[AUTH]: a wrong password is refused", async ({ page }) => {
+  await page.goto("/signin");
+  await page.getByLabel("Email").fill(DEMO.engineer.email);
+  await page.getByLabel("Password").fill("not-the-password");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByRole("alert")).toContainText("wrong email or password");
+  await page.goto("/");
+  await expect(page).toHaveURL(/\/signin/);
+});
+
+test("[RUNS]: an engineer launches a run on Iris, watches the curves grow and sees it complete", async ({ page }) => {
+  await signIn(page, "engineer");
+  const experiment = unique("e2e iris");
+  await createExperiment(page, experiment);
+  await page.getByRole("link", { name: "New run" }).click();
+  await page.getByLabel("Dataset").selectOption("builtin:iris");
+  await page.getByLabel("Epochs").fill("60");
+  await page.getByLabel("Learning rate").fill("0.02");
+  await page.getByLabel("Rationale").fill("e2e: baseline MLP on Iris");
+  await page.getByRole("button", { name: "Launch run" }).click();
+
+  await expect(page).toHaveURL(/\/runs\/\d+/);
+  const loss = page.getByRole("img", { name: "Loss curve" });
+  // The curve grows: first some points, later more points, while the run is live.
+  await expect.poll(async () => Number(await loss.getAttribute("data-points")), { timeout: 60_000 }).toBeGreaterThan(0);
+  const early = Number(await loss.getAttribute("data-points"));
+  await expect(page.locator("[data-status]").first()).toHaveAttribute("data-status", "completed", { timeout: 90_000 });
+  await expect.poll(async () => Number(await loss.getAttribute("data-points"))).toBeGreaterThan(early);
+
+  const summary = page.getByRole("region", { name: "Summary" });
+  await expect(summary).toContainText(/Backend(wasm|cpu|tensorflow)/);
+  const checkpoints = page.getByRole("table", { name: "Checkpoints table" });
+  await expect(checkpoints.getByRole("row")).toHaveCount(61); // header + one per epoch
+  await expect(page.getByRole("table", { name: "Confusion matrix" })).toBeVisible();
+
+  await page.getByRole("link", { name: experiment }).click();
+  const runs = page.getByRole("table", { name: "Runs" });
+  await expect(runs.getByRole("row")).toHaveCount(2);
+  await expect(runs.locator("[data-status]").first()).toHaveAttribute("data-status", "completed");
+});
+
+test("[ROLES]: an auditor cannot launch a run, and the server refuses it too", async ({ page }) => {
+  await signIn(page, "auditor");
+  await page.getByRole("link", { name: "iris-mlp" }).click();
+  await expect(page.getByRole("heading", { name: "iris-mlp" })).toBeVisible();
+  await expect(page.getByRole("link", { name: "New run" })).toHaveCount(0);
+  const res = await trpcCall(page, "mutation", "runs.create", { experimentId: 1, config: { data: { dataset: { builtin: "iris" } }, model: { layers: [] }, training: { learningRate: 0.01, batchSize: 8, epochs: 1, seed: 1 } }, rationale: "should be refused" });
+  expect(res.status()).toBe(403);
+  expect(await res.text()).toContain("auditor cannot");
+});

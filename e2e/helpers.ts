@@ -1,0 +1,39 @@
+/** Shared browser-test helpers: sign in as a demo role (the demo users are seeded at server start; see README). */
+import { expect, type Page } from "@playwright/test";
+
+export const DEMO = {
+  admin: { email: "admin@runledger.local", password: "admin-demo-pass", name: "Ada Admin" },
+  engineer: { email: "engineer@runledger.local", password: "engineer-demo-pass", name: "Erin Engineer" },
+  reviewer: { email: "reviewer@runledger.local", password: "reviewer-demo-pass", name: "Rui Reviewer" },
+  auditor: { email: "auditor@runledger.local", password: "auditor-demo-pass", name: "Alex Auditor" },
+  reviewer2: { email: "reviewer2@runledger.local", password: "reviewer2-demo-pass", name: "Rita Second-Reviewer" },
+} as const;
+
+export async function signIn(page: Page, who: keyof typeof DEMO) {
+  await page.goto("/signin");
+  await page.getByLabel("Email").fill(DEMO[who].email);
+  await page.getByLabel("Password").fill(DEMO[who].password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByText(DEMO[who].name)).toBeVisible();
+}
+
+/** A name no other test (or earlier run of this test) uses. */
+export function unique(prefix: string) {
+  return `${prefix} ${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
+}
+
+/** Calls a tRPC procedure over HTTP with the page's session cookie (to prove the server, not only the UI, enforces rules). */
+export async function trpcCall(page: Page, kind: "query" | "mutation", path: string, input: unknown) {
+  if (kind === "mutation") return page.request.post(`/api/trpc/${path}`, { data: input as object });
+  return page.request.get(`/api/trpc/${path}?input=${encodeURIComponent(JSON.stringify(input))}`);
+}
+
+/** Creates an experiment in the demo project through the UI and opens it. */
+export async function createExperiment(page: Page, name: string) {
+  await page.goto("/");
+  const project = page.getByRole("region", { name: /Project Demo: flower classifier/ });
+  await project.getByLabel("New experiment name").fill(name);
+  await project.getByRole("button", { name: "Create experiment" }).click();
+  await project.getByRole("link", { name }).click();
+  await expect(page.getByRole("heading", { name })).toBeVisible();
+}

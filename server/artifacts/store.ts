@@ -1,0 +1,54 @@
+/**
+ * Content-addressed artifact store: uploaded data, checkpoint weights, exports.
+ * Layout: <dataDir>/artifacts/<sha256[0:2]>/<sha256>. Writes go to a temp file, are fsynced, then renamed,
+ * so a reader never sees a partial file; reads check the hash, so a corrupted file is never served.
+ * Services use only the ArtifactStore interface, so the files can later move to S3-compatible storage.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { randomBytes } from "node:crypto";
+import { sha256Hex } from "@/server/audit/canonical";
+
+export interface ArtifactStore {
+  put(bytes: Uint8Array): { sha256: string; bytes: number };
+  get(sha256: string): Uint8Array;
+  has(sha256: string): boolean;
+}
+
+export class ArtifactIntegrityError extends Error {}
+
+export function fileArtifactStore(dataDir: string): ArtifactStore {
+  const root = path.join(dataDir, "artifacts");
+  const pathOf = (sha: string) => {
+    if (!/^[0-9a-f]{64}$/.test(sha)) throw new Error(`not a sha256: ${sha}`);
+    return path.join(root, sha.slice(0, 2), sha);
+  };
+  return {
+    put(bytes) {
+      const sha256 = sha256Hex(bytes);
+      const target = pathOf(sha256);
+      if (!fs.existsSync(target)) {
+        fs.mkdirSync(path.dirname(target), { recursive: true });
+        const tmp = `${target}.${randomBytes(6).toString("hex")}.tmp`;
+        const fd = fs.openSync(tmp, "w", 0o644);
+        try {
+          fs.writeSync(fd, bytes);
+          fs.fsyncSync(fd);
+        } finally {
+          fs.closeSync(fd);
+        }
+        fs.renameSync(tmp, target);
+      }
+      return { sha256, bytes: bytes.byteLength };
+    },
+    get(sha256) {
+      const bytes = new Uint8Array(fs.readFileSync(pathOf(sha256)));
+      const actual = sha256Hex(bytes);
+      if (actual !== sha256) throw new ArtifactIntegrityError(`artifact ${sha256} is corrupted: its content hashes to ${actual}`);
+      return bytes;
+    },
+    has(sha256) {
+      return fs.existsSync(pathOf(sha256));
+    },
+  };
+}

@@ -1,0 +1,270 @@
+/**
+ * Signed tree heads ("checkpoints") over the audit ledger, and proofs read from the database.
+ *
+ * Invariants:
+ * - A tree head is {treeSize, rootHash, at, keyFingerprint}; its signature is base64 Ed25519 over the
+ *   head's canonical JSON (RFC 8785) bytes. rootHash is the RFC 6962 root over leaf hashes of seq 1..treeSize.
+ * - A checkpoint row and its "audit.checkpoint" event are written in one synchronous transaction. The event
+ *   (seq treeSize+1 or later) carries the whole signed head, so the log itself keeps every head it was given.
+ * - The server never signs a log that contradicts itself: before signing it re-checks the previous
+ *   checkpoint's signature and root, and the content and chain of every event after it. Otherwise it throws
+ *   AuditIntegrityError (fail closed rather than launder a tampered tail under a fresh signature).
+ * - Nothing is cached between calls: every root is recomputed from the rows, so several processes can share the file.
+ */
+import { z } from "zod";
+import { auditCheckpoints } from "@/db/schema";
+import type { Db } from "@/db/client";
+import { canonicalJson } from "./canonical";
+import { appendAuditEvent, SYSTEM_ACTOR, type AuditEventRow } from "./ledger";
+import { type AuditKeys, type AuditPublicKey, signBytes, verifyBytes } from "./keys";
+import { MerkleAccumulator, consistencyProof, inclusionProof, merkleRoot } from "./merkle";
+import { ChainHasher, recomputeLeafHash } from "./event-hashing";
+import {
+  type AuditCheckpointRow,
+  type AuditDbSource,
+  countAuditEventsAfter,
+  iterateAuditEvents,
+  iterateLeafHashes,
+  latestAuditCheckpoint,
+  listAuditCheckpoints,
+  maxAuditSeq,
+} from "./ledger-reads";
+
+export type { AuditCheckpointRow } from "./ledger-reads";
+
+export type TreeHead = { treeSize: number; rootHash: string; at: string; keyFingerprint: string };
+
+export class AuditIntegrityError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "AuditIntegrityError";
+  }
+}
+
+export function treeHeadOf(row: Pick<AuditCheckpointRow, "treeSize" | "rootHash" | "at" | "keyFingerprint">): TreeHead {
+  return { treeSize: row.treeSize, rootHash: row.rootHash, at: row.at, keyFingerprint: row.keyFingerprint };
+}
+
+/** The exact bytes that are signed. */
+export function treeHeadBytes(head: TreeHead): string {
+  return canonicalJson(treeHeadOf(head));
+}
+
+export function signTreeHead(keys: Pick<AuditKeys, "privateKey">, head: TreeHead): string {
+  return signBytes(keys, treeHeadBytes(head));
+}
+
+/** Checks the signature only; callers also compare head.keyFingerprint with the key they trust. */
+export function verifyTreeHeadSignature(key: Pick<AuditPublicKey, "publicKey">, head: TreeHead, signatureB64: string): boolean {
+  return verifyBytes(key.publicKey, treeHeadBytes(head), signatureB64);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Trusted checkpoint file: what an auditor keeps outside the server to detect truncation or rewriting later.
+
+export const TRUSTED_CHECKPOINT_FORMAT = "runledger-audit-checkpoint/1";
+
+const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
+export const trustedCheckpointSchema = z.object({
+  format: z.literal(TRUSTED_CHECKPOINT_FORMAT),
+  checkpointId: z.number().int().positive().optional(),
+  reason: z.string().optional(),
+  treeHead: z.object({
+    treeSize: z.number().int().nonnegative(),
+    rootHash: hex64,
+    at: z.string().min(1),
+    keyFingerprint: z.string().startsWith("SHA256:"),
+  }),
+  signature: z.string().min(1),
+  /** The server's public key (SPKI PEM) as the auditor received it; the verifier may take it as the trust anchor. */
+  publicKeyPem: z.string().includes("BEGIN PUBLIC KEY").optional(),
+});
+export type TrustedCheckpoint = z.infer<typeof trustedCheckpointSchema>;
+
+export function trustedCheckpointFromRow(row: AuditCheckpointRow, publicKeyPem?: string): TrustedCheckpoint {
+  return {
+    format: TRUSTED_CHECKPOINT_FORMAT,
+    checkpointId: row.id,
+    reason: row.reason,
+    treeHead: treeHeadOf(row),
+    signature: row.signature,
+    ...(publicKeyPem ? { publicKeyPem } : {}),
+  };
+}
+
+export function parseTrustedCheckpoint(json: unknown): TrustedCheckpoint {
+  const parsed = trustedCheckpointSchema.safeParse(json);
+  if (!parsed.success) throw new Error(`not a trusted checkpoint file: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+  return parsed.data;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Creating checkpoints.
+
+/** Payload of the "audit.checkpoint" event: the whole signed head, so the log carries it too. */
+export type CheckpointEventPayload = TreeHead & { checkpointId: number; signature: string; reason: string };
+
+/**
+ * Root over seq 1..N (N = current max seq), after re-checking that the log agrees with the previous signed
+ * checkpoint and that every event after it has intact content and chain. Throws AuditIntegrityError otherwise.
+ */
+function rootOfCheckedLog(db: Db, keys: AuditPublicKey): { treeSize: number; rootHash: string } {
+  const prev = latestAuditCheckpoint(db);
+  const prevSize = prev?.treeSize ?? 0;
+  if (prev) {
+    if (prev.keyFingerprint !== keys.fingerprint || !verifyTreeHeadSignature(keys, treeHeadOf(prev), prev.signature)) {
+      throw new AuditIntegrityError(`refusing to sign: the latest checkpoint #${prev.id} is not validly signed by this server's key`);
+    }
+  }
+  const acc = new MerkleAccumulator();
+  let expected = 1;
+  for (const [seq, leafHex] of iterateLeafHashes(db, prevSize)) {
+    if (seq !== expected) throw new AuditIntegrityError(`refusing to sign: seq ${expected} missing (found ${seq})`);
+    acc.push(Buffer.from(leafHex, "hex"));
+    expected++;
+  }
+  if (acc.size !== prevSize) throw new AuditIntegrityError(`refusing to sign: checkpoint #${prev?.id} covers ${prevSize} events, the log has ${acc.size}`);
+  if (prev && acc.root().toString("hex") !== prev.rootHash) {
+    throw new AuditIntegrityError(`refusing to sign: events 1..${prevSize} no longer match checkpoint #${prev.id}`);
+  }
+
+  const chain = new ChainHasher();
+  for (const row of iterateAuditEvents(db, Math.max(prevSize, 1))) {
+    if (row.seq === prevSize) {
+      chain.advance(row.chainHash); // already covered by the signed root; only its chain hash is needed
+      continue;
+    }
+    if (row.seq !== expected) throw new AuditIntegrityError(`refusing to sign: seq ${expected} missing (found ${row.seq})`);
+    if (recomputeLeafHash(row) !== row.leafHash) throw new AuditIntegrityError(`refusing to sign: seq ${row.seq} leaf hash does not match its content`);
+    const next = chain.next(row.leafHash);
+    if (next !== row.chainHash) throw new AuditIntegrityError(`refusing to sign: seq ${row.seq} chain hash does not follow from seq ${row.seq - 1}`);
+    chain.advance(next);
+    acc.push(Buffer.from(row.leafHash, "hex"));
+    expected++;
+  }
+  return { treeSize: acc.size, rootHash: acc.root().toString("hex") };
+}
+
+/**
+ * Signs a tree head over every event so far, stores it, and records an "audit.checkpoint" event, all in one
+ * transaction (nested as a savepoint if the caller already holds one on this connection). Returns both rows.
+ */
+export function createAuditCheckpoint(
+  db: Db,
+  keys: AuditKeys,
+  reason: string,
+  opts: { at?: string } = {},
+): { checkpoint: AuditCheckpointRow; event: AuditEventRow } {
+  return db.transaction(
+    (tx) => {
+      const { treeSize, rootHash } = rootOfCheckedLog(db, keys);
+      const head: TreeHead = { treeSize, rootHash, at: opts.at ?? new Date().toISOString(), keyFingerprint: keys.fingerprint };
+      const signature = signTreeHead(keys, head);
+      const checkpoint = tx.insert(auditCheckpoints).values({ ...head, reason, signature }).returning().get();
+      const payload: CheckpointEventPayload = { checkpointId: checkpoint.id, ...head, signature, reason };
+      const event = appendAuditEvent(tx, {
+        actor: SYSTEM_ACTOR,
+        action: "audit.checkpoint",
+        entityType: "auditCheckpoint",
+        entityId: checkpoint.id,
+        payload,
+        at: head.at,
+      });
+      return { checkpoint, event };
+    },
+    { behavior: "immediate" },
+  );
+}
+
+export type CheckpointPolicy = { everyEvents?: number; everyMinutes?: number; reason?: string; now?: Date };
+
+/**
+ * Creates a checkpoint when at least `everyEvents` events (not counting checkpoint events themselves) or
+ * `everyMinutes` have passed since the last one and something happened since; the first event ever also
+ * triggers one. Returns the new checkpoint, or null when none was due.
+ */
+export function maybeCheckpoint(
+  db: Db,
+  keys: AuditKeys,
+  { everyEvents = 100, everyMinutes = 10, reason, now = new Date() }: CheckpointPolicy = {},
+): { checkpoint: AuditCheckpointRow; event: AuditEventRow } | null {
+  return db.transaction(
+    () => {
+      const last = latestAuditCheckpoint(db);
+      const newEvents = countAuditEventsAfter(db, last?.treeSize ?? 0, "audit.checkpoint");
+      if (newEvents === 0) return null;
+      const minutesSince = last ? (now.getTime() - Date.parse(last.at)) / 60_000 : Infinity;
+      const byCount = newEvents >= everyEvents;
+      const byTime = minutesSince >= everyMinutes;
+      if (!byCount && !byTime) return null;
+      return createAuditCheckpoint(db, keys, reason ?? (last ? (byCount ? `every ${everyEvents} events` : `every ${everyMinutes} minutes`) : "first events"), {
+        at: now.toISOString(),
+      });
+    },
+    { behavior: "immediate" },
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Proofs read from the database.
+
+/** Leaf hashes of seq 1..treeSize as Buffers; throws if the log has a gap or is shorter. */
+export function readLeafHashes(source: AuditDbSource, treeSize: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (const [seq, leafHex] of iterateLeafHashes(source, treeSize)) {
+    if (seq !== out.length + 1) throw new AuditIntegrityError(`seq ${out.length + 1} missing (found ${seq})`);
+    out.push(Buffer.from(leafHex, "hex"));
+  }
+  if (out.length !== treeSize) throw new AuditIntegrityError(`the log has ${out.length} events, fewer than tree size ${treeSize}`);
+  return out;
+}
+
+export type InclusionProofForSeq = {
+  seq: number;
+  leafIndex: number;
+  treeSize: number;
+  leafHash: string;
+  rootHash: string;
+  proof: string[];
+  /** A signed checkpoint at exactly this tree size, when one exists (its rootHash equals rootHash in an intact log). */
+  checkpoint: AuditCheckpointRow | null;
+};
+
+/**
+ * Inclusion proof for event `seq`. Without `treeSize`: the latest checkpoint's size if it covers seq (so the proof
+ * checks against a signed root), else the current log size.
+ */
+export function inclusionProofForSeq(db: Db, seq: number, treeSize?: number): InclusionProofForSeq {
+  let size = treeSize;
+  if (size === undefined) {
+    const latest = latestAuditCheckpoint(db);
+    size = latest && latest.treeSize >= seq ? latest.treeSize : maxAuditSeq(db);
+  }
+  if (!Number.isInteger(seq) || seq < 1 || seq > size) throw new Error(`no event seq ${seq} in a tree of size ${size}`);
+  const leaves = readLeafHashes(db, size);
+  const checkpoint = listAuditCheckpoints(db).filter((c) => c.treeSize === size).at(-1) ?? null;
+  return {
+    seq,
+    leafIndex: seq - 1,
+    treeSize: size,
+    leafHash: leaves[seq - 1]!.toString("hex"),
+    rootHash: merkleRoot(leaves).toString("hex"),
+    proof: inclusionProof(seq - 1, leaves).map((b) => b.toString("hex")),
+    checkpoint,
+  };
+}
+
+export type ConsistencyProofBetween = { m: number; n: number; rootM: string; rootN: string; proof: string[] };
+
+/** Proof that the log's first m events are a prefix of its first n (RFC 9162 consistency proof). */
+export function consistencyProofBetween(db: AuditDbSource, m: number, n: number): ConsistencyProofBetween {
+  if (!Number.isInteger(m) || !Number.isInteger(n) || m < 0 || m > n) throw new Error(`cannot prove consistency from size ${m} to size ${n}`);
+  const leaves = readLeafHashes(db, n);
+  return {
+    m,
+    n,
+    rootM: merkleRoot(leaves.slice(0, m)).toString("hex"),
+    rootN: merkleRoot(leaves).toString("hex"),
+    proof: consistencyProof(m, leaves).map((b) => b.toString("hex")),
+  };
+}

@@ -1,0 +1,70 @@
+/**
+ * Read access to the audit tables for the Merkle tree, the checkpoints and the verifier.
+ *
+ * Streams rows through raw better-sqlite3 prepared statements (`.iterate()`), because a million events
+ * must not be materialised as drizzle objects. This is the only file in server/audit with SQL text; it is
+ * plain ANSI SQL so a PostgreSQL port replaces just this file.
+ * Invariants: events come back in ascending seq order; nothing here writes.
+ */
+import type Database from "better-sqlite3";
+import { desc } from "drizzle-orm";
+import { auditCheckpoints } from "@/db/schema";
+import type { Db } from "@/db/client";
+import type { AuditEventRow } from "./ledger";
+
+export type AuditCheckpointRow = typeof auditCheckpoints.$inferSelect;
+
+/** A drizzle database or a bare better-sqlite3 connection (the verifier opens data directories read-only). */
+export type AuditDbSource = Db | Database.Database;
+
+export function sqliteOf(source: AuditDbSource): Database.Database {
+  return "$client" in source ? source.$client : source;
+}
+
+const EVENT_COLUMNS =
+  "seq, at, actor_id AS actorId, actor_name AS actorName, role, action, entity_type AS entityType, " +
+  "entity_id AS entityId, payload, leaf_hash AS leafHash, chain_hash AS chainHash";
+
+/** All events with fromSeq <= seq <= toSeq, in seq order, one at a time. */
+export function iterateAuditEvents(source: AuditDbSource, fromSeq = 1, toSeq = Number.MAX_SAFE_INTEGER): IterableIterator<AuditEventRow> {
+  return sqliteOf(source)
+    .prepare(`SELECT ${EVENT_COLUMNS} FROM audit_events WHERE seq >= ? AND seq <= ? ORDER BY seq`)
+    .iterate(fromSeq, toSeq) as IterableIterator<AuditEventRow>;
+}
+
+/** [seq, leafHash hex] pairs for seq <= toSeq, in seq order. */
+export function iterateLeafHashes(source: AuditDbSource, toSeq = Number.MAX_SAFE_INTEGER): IterableIterator<[number, string]> {
+  return sqliteOf(source)
+    .prepare("SELECT seq, leaf_hash FROM audit_events WHERE seq <= ? ORDER BY seq")
+    .raw(true)
+    .iterate(toSeq) as IterableIterator<[number, string]>;
+}
+
+export function maxAuditSeq(source: AuditDbSource): number {
+  const row = sqliteOf(source).prepare("SELECT max(seq) AS n FROM audit_events").get() as { n: number | null };
+  return row.n ?? 0;
+}
+
+export function countAuditEventsAfter(source: AuditDbSource, afterSeq: number, excludingAction: string): number {
+  const row = sqliteOf(source)
+    .prepare("SELECT count(*) AS n FROM audit_events WHERE seq > ? AND action <> ?")
+    .get(afterSeq, excludingAction) as { n: number };
+  return row.n;
+}
+
+const CHECKPOINT_COLUMNS = "id, tree_size AS treeSize, root_hash AS rootHash, at, reason, key_fingerprint AS keyFingerprint, signature";
+
+/** Every checkpoint row, oldest first. */
+export function listAuditCheckpoints(source: AuditDbSource): AuditCheckpointRow[] {
+  return sqliteOf(source).prepare(`SELECT ${CHECKPOINT_COLUMNS} FROM audit_checkpoints ORDER BY id`).all() as AuditCheckpointRow[];
+}
+
+export function latestAuditCheckpoint(db: Db): AuditCheckpointRow | undefined {
+  return db.select().from(auditCheckpoints).orderBy(desc(auditCheckpoints.id)).limit(1).get();
+}
+
+export function auditCheckpointsWithTreeSize(source: AuditDbSource, treeSize: number): AuditCheckpointRow[] {
+  return sqliteOf(source)
+    .prepare(`SELECT ${CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE tree_size = ? ORDER BY id`)
+    .all(treeSize) as AuditCheckpointRow[];
+}

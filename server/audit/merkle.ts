@@ -1,0 +1,253 @@
+/**
+ * RFC 6962 / RFC 9162 Merkle tree over the ledger's leaf hashes.
+ *
+ * Invariants:
+ * - Inputs are leaf hashes, already sha256(0x00 || leaf data): the `leaf_hash` column is the RFC 6962 leaf hash.
+ * - Interior nodes are sha256(0x01 || left || right); the empty tree's root is sha256("").
+ * - The tree shape is RFC 6962's MTH: split at the largest power of two below n. Everything here is iterative
+ *   (no recursion over n), so a million leaves costs about a million hashes and O(log n) stack.
+ * - Verifiers return false on any malformed input (wrong lengths, indexes out of range); they never throw.
+ * Tree sizes and indexes are plain numbers; arithmetic avoids 32-bit bit operators so sizes above 2^31 work.
+ */
+import crypto from "node:crypto";
+
+export const HASH_BYTES = 32;
+export const EMPTY_TREE_ROOT: Buffer = crypto.createHash("sha256").digest();
+
+/** One-shot SHA-256 (Node >= 20.12 has crypto.hash, which is about twice as fast as createHash for small inputs). */
+const oneShotHash: ((data: Buffer) => Buffer) =
+  typeof crypto.hash === "function"
+    ? (data) => crypto.hash("sha256", data, "buffer")
+    : (data) => crypto.createHash("sha256").update(data).digest();
+
+/** RFC 6962 leaf hash of raw leaf data: sha256(0x00 || data). Used for test vectors; the ledger computes its own. */
+export function hashLeafData(data: Uint8Array): Buffer {
+  return crypto.createHash("sha256").update(Buffer.from([0])).update(data).digest();
+}
+
+/** Interior node: sha256(0x01 || left || right). */
+export function hashChildren(left: Uint8Array, right: Uint8Array): Buffer {
+  const buf = Buffer.allocUnsafe(1 + 2 * HASH_BYTES);
+  buf[0] = 1;
+  buf.set(left, 1);
+  buf.set(right, 1 + HASH_BYTES);
+  return oneShotHash(buf);
+}
+
+/** Largest power of two strictly smaller than n (n >= 2). */
+export function largestPowerOfTwoBelow(n: number): number {
+  let k = 1;
+  while (k * 2 < n) k *= 2;
+  return k;
+}
+
+function isHash(b: unknown): b is Uint8Array {
+  return b instanceof Uint8Array && b.length === HASH_BYTES;
+}
+
+/**
+ * Root of the subtree over leafHashes[start, end). Reduces level by level in one scratch buffer:
+ * an odd node at the end of a level is carried up unchanged, which yields exactly RFC 6962's MTH.
+ */
+export function subtreeRoot(leafHashes: readonly Uint8Array[], start: number, end: number): Buffer {
+  const n = end - start;
+  if (n <= 0) return Buffer.from(EMPTY_TREE_ROOT);
+  const level = Buffer.allocUnsafe(n * HASH_BYTES);
+  for (let i = 0; i < n; i++) {
+    const h = leafHashes[start + i];
+    if (!isHash(h)) throw new Error(`merkle: leaf ${start + i} is not a ${HASH_BYTES}-byte hash`);
+    level.set(h, i * HASH_BYTES);
+  }
+  const scratch = Buffer.allocUnsafe(1 + 2 * HASH_BYTES);
+  scratch[0] = 1;
+  let width = n;
+  while (width > 1) {
+    const pairs = Math.floor(width / 2);
+    for (let i = 0; i < pairs; i++) {
+      level.copy(scratch, 1, 2 * i * HASH_BYTES, (2 * i + 2) * HASH_BYTES);
+      oneShotHash(scratch).copy(level, i * HASH_BYTES);
+    }
+    if (width % 2 === 1) level.copy(level, pairs * HASH_BYTES, (width - 1) * HASH_BYTES, width * HASH_BYTES);
+    width = pairs + (width % 2);
+  }
+  return Buffer.from(level.subarray(0, HASH_BYTES));
+}
+
+/** MTH(D[n]): the Merkle tree hash of all the given leaf hashes. */
+export function merkleRoot(leafHashes: readonly Uint8Array[]): Buffer {
+  return subtreeRoot(leafHashes, 0, leafHashes.length);
+}
+
+/**
+ * Streaming root computation (a "compact range"): push leaf hashes in order and read the root of the tree
+ * over everything pushed so far at any moment, with O(log n) memory. The verifier uses it to check every
+ * checkpoint's root in one pass over the events.
+ */
+export class MerkleAccumulator {
+  /** Roots of perfect subtrees, left to right, strictly decreasing in size. */
+  private readonly nodes: Buffer[] = [];
+  private readonly sizes: number[] = [];
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  push(leafHash: Uint8Array): void {
+    if (!isHash(leafHash)) throw new Error(`merkle: leaf ${this.count} is not a ${HASH_BYTES}-byte hash`);
+    let node = Buffer.from(leafHash);
+    let size = 1;
+    while (this.sizes.length > 0 && this.sizes[this.sizes.length - 1] === size) {
+      node = hashChildren(this.nodes.pop()!, node);
+      this.sizes.pop();
+      size *= 2;
+    }
+    this.nodes.push(node);
+    this.sizes.push(size);
+    this.count++;
+  }
+
+  /** Root over all leaves pushed so far: fold the perfect subtrees from the right, as MTH splits them. */
+  root(): Buffer {
+    if (this.nodes.length === 0) return Buffer.from(EMPTY_TREE_ROOT);
+    let acc = this.nodes[this.nodes.length - 1]!;
+    for (let i = this.nodes.length - 2; i >= 0; i--) acc = hashChildren(this.nodes[i]!, acc);
+    return Buffer.from(acc);
+  }
+}
+
+/** RFC 9162 2.1.3.1 PATH(m, D[n]): audit path for leaf `leafIndex` (0-based) in the tree over all leafHashes. */
+export function inclusionProof(leafIndex: number, leafHashes: readonly Uint8Array[]): Buffer[] {
+  const n = leafHashes.length;
+  if (!Number.isInteger(leafIndex) || leafIndex < 0 || leafIndex >= n) {
+    throw new Error(`merkle: leaf index ${leafIndex} is outside a tree of size ${n}`);
+  }
+  // Walk down from the root; each step records the sibling subtree. RFC order is bottom-up, hence the reverse.
+  const topDown: Buffer[] = [];
+  let lo = 0;
+  let hi = n;
+  while (hi - lo > 1) {
+    const k = largestPowerOfTwoBelow(hi - lo);
+    if (leafIndex - lo < k) {
+      topDown.push(subtreeRoot(leafHashes, lo + k, hi));
+      hi = lo + k;
+    } else {
+      topDown.push(subtreeRoot(leafHashes, lo, lo + k));
+      lo = lo + k;
+    }
+  }
+  return topDown.reverse();
+}
+
+/** RFC 9162 2.1.3.2: true when `proof` shows `leafHash` is leaf `leafIndex` of the tree of `treeSize` with `root`. */
+export function verifyInclusion(
+  leafIndex: number,
+  treeSize: number,
+  leafHash: Uint8Array,
+  proof: readonly Uint8Array[],
+  root: Uint8Array,
+): boolean {
+  if (!Number.isInteger(leafIndex) || !Number.isInteger(treeSize) || leafIndex < 0 || leafIndex >= treeSize) return false;
+  if (!isHash(leafHash) || !isHash(root) || !proof.every(isHash)) return false;
+  let fn = leafIndex;
+  let sn = treeSize - 1;
+  let r: Buffer = Buffer.from(leafHash);
+  for (const p of proof) {
+    if (sn === 0) return false;
+    if (fn % 2 === 1 || fn === sn) {
+      r = hashChildren(p, r);
+      while (fn % 2 === 0 && fn !== 0) {
+        fn = Math.floor(fn / 2);
+        sn = Math.floor(sn / 2);
+      }
+    } else {
+      r = hashChildren(r, p);
+    }
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  return sn === 0 && r.equals(root);
+}
+
+/**
+ * RFC 9162 2.1.4.1 PROOF(m, D[n]) via SUBPROOF(m, D[n], true): shows the tree of the first m leaves is a prefix
+ * of the tree over all leafHashes. Empty for m = 0 and m = n.
+ */
+export function consistencyProof(m: number, leafHashes: readonly Uint8Array[]): Buffer[] {
+  const n = leafHashes.length;
+  if (!Number.isInteger(m) || m < 0 || m > n) throw new Error(`merkle: cannot prove consistency of size ${m} with size ${n}`);
+  if (m === 0 || m === n) return [];
+  const topDown: Buffer[] = [];
+  let head: Buffer[] = [];
+  let lo = 0;
+  let hi = n;
+  let mm = m;
+  let startFromOldRoot = true; // SUBPROOF's b: the old tree's root itself need not be sent
+  for (;;) {
+    const size = hi - lo;
+    if (mm === size) {
+      head = startFromOldRoot ? [] : [subtreeRoot(leafHashes, lo, hi)];
+      break;
+    }
+    const k = largestPowerOfTwoBelow(size);
+    if (mm <= k) {
+      topDown.push(subtreeRoot(leafHashes, lo + k, hi));
+      hi = lo + k;
+    } else {
+      topDown.push(subtreeRoot(leafHashes, lo, lo + k));
+      lo = lo + k;
+      mm -= k;
+      startFromOldRoot = false;
+    }
+  }
+  return head.concat(topDown.reverse());
+}
+
+/**
+ * RFC 9162 2.1.4.2: true when `proof` shows the tree of size m with rootM is a prefix of the tree of size n with rootN.
+ * Stricter than the RFC at the edges: m = 0 needs rootM = the empty root, m = n needs equal roots, both with an empty proof.
+ */
+export function verifyConsistency(
+  m: number,
+  n: number,
+  rootM: Uint8Array,
+  rootN: Uint8Array,
+  proof: readonly Uint8Array[],
+): boolean {
+  if (!Number.isInteger(m) || !Number.isInteger(n) || m < 0 || m > n) return false;
+  if (!isHash(rootM) || !isHash(rootN) || !proof.every(isHash)) return false;
+  if (m === 0) return proof.length === 0 && Buffer.from(rootM).equals(EMPTY_TREE_ROOT);
+  if (m === n) return proof.length === 0 && Buffer.from(rootM).equals(rootN);
+  if (proof.length === 0) return false;
+
+  const path: Uint8Array[] = isPowerOfTwo(m) ? [rootM, ...proof] : [...proof];
+  let fn = m - 1;
+  let sn = n - 1;
+  while (fn % 2 === 1) {
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  let fr: Buffer = Buffer.from(path[0]!);
+  let sr: Buffer = Buffer.from(path[0]!);
+  for (let i = 1; i < path.length; i++) {
+    const c = path[i]!;
+    if (sn === 0) return false;
+    if (fn % 2 === 1 || fn === sn) {
+      fr = hashChildren(c, fr);
+      sr = hashChildren(c, sr);
+      while (fn % 2 === 0 && fn !== 0) {
+        fn = Math.floor(fn / 2);
+        sn = Math.floor(sn / 2);
+      }
+    } else {
+      sr = hashChildren(sr, c);
+    }
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  return sn === 0 && fr.equals(rootM) && sr.equals(rootN);
+}
+
+function isPowerOfTwo(x: number): boolean {
+  return x > 0 && largestPowerOfTwoBelow(x + 1) === x;
+}

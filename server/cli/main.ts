@@ -1,0 +1,37 @@
+/**
+ * `npm run cli -- <command>`: the command line, over the same services and database as the web app.
+ * Commands: seed, train, audit verify, audit checkpoint-export. Each prints plain text, or one JSON object with --json.
+ */
+import { trainCommand } from "./train";
+import { seedCommand } from "./seed";
+
+const USAGE = `usage: npm run cli -- <command> [options]
+  seed  [--data-dir DIR] [--no-demo-run]             create demo users, project and a trained demo run (idempotent)
+  train --config FILE [--data-dir DIR] [--experiment NAME] [--user EMAIL] [--backend auto|wasm|cpu] [--json]
+  audit verify [--data-dir DIR | --bundle DIR] [--trusted-checkpoint FILE] [--json]
+  audit checkpoint-export --out FILE [--data-dir DIR]`;
+
+export type Command = (argv: string[]) => Promise<number>;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const commands: Record<string, Command> = {
+    train: trainCommand,
+    seed: seedCommand,
+    audit: async (a) => (await import("./audit-verify")).auditVerifyCommand(a),
+  };
+  const run = command ? commands[command] : undefined;
+  if (!run) {
+    process.stderr.write(`${command ? `unknown command "${command}"\n` : ""}${USAGE}\n`);
+    return 2;
+  }
+  return run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    process.stderr.write(`error: ${err.message}\n`);
+    process.exit(1);
+  },
+);

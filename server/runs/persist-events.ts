@@ -1,0 +1,152 @@
+/**
+ * Persists trainer events for one run. Each recorded fact (dataset version, split, start, checkpoint,
+ * evaluation, end) is written with its audit event in one synchronous transaction. Metric points are
+ * buffered by the orchestrator and written in bulk with raw prepared statements (about 5x drizzle's builder).
+ */
+import { and, eq } from "drizzle-orm";
+import { runs, datasetVersions, splits, checkpoints, evaluations, metricSummaries } from "@/db/schema";
+import type { Db } from "@/db/client";
+import { appendAuditEvent, SYSTEM_ACTOR, type Actor } from "@/server/audit/ledger";
+import { canonicalJson, sha256Canonical } from "@/server/audit/canonical";
+import type { ArtifactStore } from "@/server/artifacts/store";
+import type { TrainerEvent } from "@/trainer/types";
+import type { TrainingConfig } from "@/contracts/training-config";
+
+/** The trainer acts for the person who launched the run; the ledger names both. */
+export function trainerActor(launchedBy: { id: number; name: string }): Actor {
+  return { id: launchedBy.id, name: `${SYSTEM_ACTOR.name} (trainer, for ${launchedBy.name})`, role: "system" };
+}
+
+export type MetricPoint = { key: string; step: number; epoch: number; value: number; wallTimeMs: number };
+
+export function insertMetricPoints(db: Db, runId: number, points: MetricPoint[]): void {
+  if (points.length === 0) return;
+  const sqlite = db.$client;
+  const insert = sqlite.prepare("INSERT OR REPLACE INTO metrics (run_id, key, step, epoch, value, wall_time_ms) VALUES (?, ?, ?, ?, ?, ?)");
+  const upsertSummary = sqlite.prepare(
+    `INSERT INTO metric_summaries (run_id, key, last, last_step, min, max, count) VALUES (?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (run_id, key) DO UPDATE SET
+       last = CASE WHEN excluded.last_step >= metric_summaries.last_step THEN excluded.last ELSE metric_summaries.last END,
+       last_step = MAX(metric_summaries.last_step, excluded.last_step),
+       min = MIN(metric_summaries.min, excluded.min), max = MAX(metric_summaries.max, excluded.max),
+       count = metric_summaries.count + excluded.count`,
+  );
+  sqlite.transaction(() => {
+    const byKey = new Map<string, { last: number; lastStep: number; min: number; max: number; count: number }>();
+    for (const p of points) {
+      if (!Number.isFinite(p.value)) continue; // NaN/Infinity cannot be stored as REAL; the run's failure says why
+      insert.run(runId, p.key, p.step, p.epoch, p.value, p.wallTimeMs);
+      const s = byKey.get(p.key);
+      if (!s) byKey.set(p.key, { last: p.value, lastStep: p.step, min: p.value, max: p.value, count: 1 });
+      else {
+        if (p.step >= s.lastStep) Object.assign(s, { last: p.value, lastStep: p.step });
+        s.min = Math.min(s.min, p.value);
+        s.max = Math.max(s.max, p.value);
+        s.count++;
+      }
+    }
+    for (const [key, s] of byKey) upsertSummary.run(runId, key, s.last, s.lastStep, s.min, s.max, s.count);
+  })();
+}
+
+type Deps = { db: Db; artifacts: ArtifactStore };
+
+export function recordPrepared(deps: Deps, runId: number, actor: Actor, e: Extract<TrainerEvent, { type: "prepared" }>, datasetId: number): void {
+  const { db } = deps;
+  db.transaction((tx) => {
+    const recipeSha256 = sha256Canonical(e.version.recipe);
+    let version = tx.select().from(datasetVersions).where(and(eq(datasetVersions.datasetId, datasetId), eq(datasetVersions.recipeSha256, recipeSha256))).get();
+    if (!version) {
+      version = tx.insert(datasetVersions).values({ datasetId, recipeJson: canonicalJson(e.version.recipe), recipeSha256, reportJson: canonicalJson(e.version.report), sha256: e.version.sha256, rowCount: e.version.rowCount, createdAt: new Date().toISOString() }).returning().get();
+      appendAuditEvent(tx, { actor, action: "datasetVersion.create", entityType: "datasetVersion", entityId: version.id, payload: { datasetId, recipeSha256, sha256: version.sha256, rowsIn: e.version.report.rowsIn, rowsOut: e.version.report.rowsOut } });
+    }
+    let split = tx.select().from(splits).where(and(eq(splits.datasetVersionId, version.id), eq(splits.sha256, e.split.sha256))).get();
+    if (!split) {
+      split = tx.insert(splits).values({ datasetVersionId: version.id, specJson: canonicalJson(e.split.spec), manifestJson: canonicalJson(e.split.manifest), sha256: e.split.sha256, createdAt: new Date().toISOString() }).returning().get();
+      const parts = e.split.manifest.partitions;
+      appendAuditEvent(tx, { actor, action: "split.create", entityType: "split", entityId: split.id, payload: { datasetVersionId: version.id, sha256: split.sha256, counts: { train: parts.train.count, validation: parts.validation.count, test: parts.test.count }, indicesSha256: { train: parts.train.indicesSha256, validation: parts.validation.indicesSha256, test: parts.test.indicesSha256 } } });
+    }
+    tx.update(runs).set({ datasetVersionId: version.id, splitId: split.id }).where(eq(runs.id, runId)).run();
+  });
+}
+
+export function recordStarted(deps: Deps, runId: number, actor: Actor, e: Extract<TrainerEvent, { type: "started" }>, appCommit: string): void {
+  deps.db.transaction((tx) => {
+    const environment = { ...e.environment, appCommit, fineTune: e.fineTune ?? null };
+    tx.update(runs)
+      .set({ status: "running", startedAt: new Date().toISOString(), backend: e.backend, backendReason: e.backendReason, environmentJson: canonicalJson(environment), paramCount: e.memory.paramCount, memoryJson: canonicalJson(e.memory), progressJson: JSON.stringify({ epoch: 0, epochs: e.epochs, batch: 0, batches: e.batchesPerEpoch }) })
+      .where(eq(runs.id, runId))
+      .run();
+    appendAuditEvent(tx, { actor, action: "run.start", entityType: "run", entityId: runId, payload: { backend: e.backend, backendReason: e.backendReason, environment, paramCount: e.memory.paramCount } });
+  });
+}
+
+export function recordProgress(db: Db, runId: number, progress: { epoch: number; epochs: number; batch: number; batches: number; samplesPerSecond?: number }): void {
+  db.update(runs).set({ progressJson: JSON.stringify(progress) }).where(eq(runs.id, runId)).run();
+}
+
+export function recordCheckpoint(deps: Deps, runId: number, actor: Actor, e: Extract<TrainerEvent, { type: "checkpoint" }>): number {
+  const stored = deps.artifacts.put(e.weights);
+  if (stored.sha256 !== e.sha256) throw new Error(`checkpoint at epoch ${e.epoch}: trainer reported sha256 ${e.sha256} but the bytes hash to ${stored.sha256}`);
+  return deps.db.transaction((tx) => {
+    const row = tx.insert(checkpoints).values({ runId, epoch: e.epoch, step: e.step, sha256: e.sha256, bytes: stored.bytes, metricsJson: canonicalJson(e.metrics), isBest: false, createdAt: new Date().toISOString() }).returning().get();
+    appendAuditEvent(tx, { actor, action: "checkpoint.create", entityType: "checkpoint", entityId: row.id, payload: { runId, epoch: e.epoch, step: e.step, sha256: e.sha256, bytes: stored.bytes, metrics: e.metrics } });
+    return row.id;
+  });
+}
+
+export function recordEvaluation(deps: Deps, runId: number, actor: Actor, e: Extract<TrainerEvent, { type: "evaluation" }>): void {
+  deps.db.transaction((tx) => {
+    const ck = tx.select().from(checkpoints).where(and(eq(checkpoints.runId, runId), eq(checkpoints.sha256, e.checkpointSha256))).get();
+    if (!ck) throw new Error(`evaluation refers to checkpoint ${e.checkpointSha256}, which run ${runId} does not have`);
+    const run = tx.select({ splitId: runs.splitId }).from(runs).where(eq(runs.id, runId)).get();
+    const { confusion, ...rest } = e.result as typeof e.result & { confusion?: unknown };
+    const row = tx
+      .insert(evaluations)
+      .values({ runId, checkpointId: ck.id, splitId: run?.splitId ?? null, partition: e.partition, dataSha256: e.dataSha256, metricsJson: canonicalJson(rest), confusionJson: confusion ? canonicalJson(confusion) : null, createdBy: actor.id ?? 0, createdAt: new Date().toISOString() })
+      .returning()
+      .get();
+    appendAuditEvent(tx, { actor, action: "evaluation.create", entityType: "evaluation", entityId: row.id, payload: { runId, checkpointId: ck.id, checkpointSha256: ck.sha256, partition: e.partition, dataSha256: e.dataSha256, metricsSha256: sha256Canonical(e.result) } });
+  });
+}
+
+/** Picks the best checkpoint by the config's bestMetric; ties go to the earlier epoch. */
+export function bestCheckpointId(rows: { id: number; metricsJson: string }[], best: TrainingConfig["training"]["bestMetric"]): number | null {
+  let bestId: number | null = null;
+  let bestValue = 0;
+  for (const r of rows) {
+    const v = (JSON.parse(r.metricsJson) as Record<string, number>)[best.metric];
+    if (typeof v !== "number" || !Number.isFinite(v)) continue;
+    if (bestId === null || (best.mode === "min" ? v < bestValue : v > bestValue)) [bestId, bestValue] = [r.id, v];
+  }
+  return bestId ?? rows.at(-1)?.id ?? null;
+}
+
+export function recordFinished(deps: Deps, runId: number, actor: Actor, e: Extract<TrainerEvent, { type: "finished" }>, config: TrainingConfig): void {
+  const { db } = deps;
+  const metricsDigest = db.$client.prepare("SELECT key, step, value FROM metrics WHERE run_id = ? ORDER BY key, step").all(runId);
+  db.transaction((tx) => {
+    const cks = tx.select({ id: checkpoints.id, metricsJson: checkpoints.metricsJson }).from(checkpoints).where(eq(checkpoints.runId, runId)).orderBy(checkpoints.epoch).all();
+    const bestId = bestCheckpointId(cks, config.training.bestMetric);
+    if (bestId !== null) tx.update(checkpoints).set({ isBest: true }).where(eq(checkpoints.id, bestId)).run();
+    const summaries = tx.select().from(metricSummaries).where(eq(metricSummaries.runId, runId)).all();
+    const finalMetrics = Object.fromEntries(summaries.map((s) => [s.key, s.last]));
+    tx.update(runs).set({ status: e.status, finishedAt: new Date().toISOString(), finalWeightsSha256: e.weightsSha256 }).where(eq(runs.id, runId)).run();
+    appendAuditEvent(tx, {
+      actor,
+      action: e.status === "completed" ? "run.complete" : "run.cancel",
+      entityType: "run",
+      entityId: runId,
+      payload: { status: e.status, weightsSha256: e.weightsSha256, epochsRun: e.epochsRun, stoppedEarly: e.stoppedEarly, samplesPerSecond: Math.round(e.samplesPerSecond), bestCheckpointId: bestId, finalMetrics, metricsSha256: sha256Canonical(metricsDigest), metricPoints: metricsDigest.length },
+    });
+  });
+}
+
+export function recordFailed(deps: Deps, runId: number, actor: Actor, message: string): void {
+  deps.db.transaction((tx) => {
+    const run = tx.select({ status: runs.status }).from(runs).where(eq(runs.id, runId)).get();
+    if (!run || run.status === "completed" || run.status === "failed" || run.status === "cancelled") return;
+    tx.update(runs).set({ status: "failed", error: message, finishedAt: new Date().toISOString() }).where(eq(runs.id, runId)).run();
+    appendAuditEvent(tx, { actor, action: "run.fail", entityType: "run", entityId: runId, payload: { error: message.slice(0, 2000) } });
+  });
+}

@@ -1,0 +1,359 @@
+/**
+ * The training loop: our own epochs and batches over optimizer.minimize, reporting TrainerEvents.
+ *
+ * Invariants:
+ * - Determinism: batches follow a seeded permutation per epoch (or data order when shuffle is off),
+ *   initializers and dropout masks are seeded, and nothing reads Math.random, so the same
+ *   config + data + seed + backend gives bit-identical weights and the same weightsSha256.
+ * - Metric keys are fixed: batch "batch_loss" + "batch_accuracy" (classification) or "batch_mae"
+ *   (regression); epoch "loss", "accuracy"|"mae", "val_loss", "val_accuracy"|"val_mae", "lr".
+ *   `step` is the 1-based global batch count; epochs are 1-based.
+ * - A checkpoint is emitted every `checkpointEvery` epochs and at the last epoch run (also when
+ *   stopping early or cancelling, unless the latest checkpoint already holds the current weights),
+ *   so (epoch → checkpoint) stays unique.
+ * - The checkpoint's weights buffer is handed over to `emit` (a worker may transfer it); this loop
+ *   keeps its own copy of the best weights for the final test evaluation.
+ * - `train` never throws: any error becomes one "failed" event.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { selectBackend } from "./backend";
+import { deserializeWeights, loadWeightsInto, serializeWeights, weightsSha256 } from "./checkpoint";
+import { classificationReport, regressionReport } from "./evaluate";
+import { estimateMemory } from "./memory";
+import { buildForJob, deriveSeed, hasConvLayers, makeOptimizer, perSampleLoss, setLearningRate } from "./model";
+import type { CancelSignal, EvaluationResult, PartitionTensors, PreparedData, TrainerEvent, TrainJob } from "./types";
+import { sha256Hex } from "../server/audit/canonical";
+import type { TrainingConfig } from "../contracts/training-config";
+
+export type Emit = (event: TrainerEvent) => void;
+type Training = TrainingConfig["training"];
+
+/** mulberry32: a small seeded PRNG; enough for shuffling, identical on every platform. */
+function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function seededPermutation(n: number, seed: number): Uint32Array {
+  const order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  const random = seededRandom(seed);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    const t = order[i]!;
+    order[i] = order[j]!;
+    order[j] = t;
+  }
+  return order;
+}
+
+/** Learning rate for a 1-based epoch under the configured schedule. */
+export function learningRateAt(training: Training, epoch: number): number {
+  const s = training.lrSchedule;
+  const lr = training.learningRate;
+  if (s.type === "step") return lr * s.factor ** Math.floor((epoch - 1) / s.everyEpochs);
+  if (s.type === "exponential") return lr * s.decayRate ** ((epoch - 1) / s.decayEpochs);
+  return lr;
+}
+
+/** Label indices of a classification partition, whether y holds indices or one-hot rows. */
+export function labelIndices(part: PartitionTensors, numClasses: number): Int32Array {
+  const out = new Int32Array(part.count);
+  if (part.y.length === part.count) {
+    for (let i = 0; i < part.count; i++) out[i] = part.y[i]!;
+  } else if (part.y.length === part.count * numClasses) {
+    for (let i = 0; i < part.count; i++) {
+      let best = 0;
+      for (let c = 1; c < numClasses; c++) if (part.y[i * numClasses + c]! > part.y[i * numClasses + best]!) best = c;
+      out[i] = best;
+    }
+  } else {
+    throw new Error(`labels have ${part.y.length} values for ${part.count} samples and ${numClasses} classes`);
+  }
+  for (let i = 0; i < out.length; i++) {
+    if (!(out[i]! >= 0 && out[i]! < numClasses)) throw new Error(`label ${out[i]} at sample ${i} is outside the ${numClasses} classes`);
+  }
+  return out;
+}
+
+/** Per-class weights: "balanced" (n / (k · n_c)) or a map by class name (missing classes weigh 1). */
+export function classWeightsFor(setting: Training["classWeights"], classes: string[], trainLabels: Int32Array): Float32Array {
+  const k = classes.length;
+  const weights = new Float32Array(k).fill(1);
+  if (setting === null) return weights;
+  if (setting === "balanced") {
+    const counts = new Array<number>(k).fill(0);
+    for (const label of trainLabels) counts[label]! += 1;
+    counts.forEach((n, c) => (weights[c] = n > 0 ? trainLabels.length / (k * n) : 1));
+    return weights;
+  }
+  for (const [name, weight] of Object.entries(setting)) {
+    const c = classes.indexOf(name);
+    if (c < 0) throw new Error(`training.classWeights: unknown class "${name}"; classes are ${classes.join(", ")}`);
+    weights[c] = weight;
+  }
+  return weights;
+}
+
+type Score = { loss: number; metric: number; predictions: Float32Array };
+
+type Context = {
+  model: tf.Sequential;
+  task: PreparedData["task"];
+  featureShape: number[];
+  sampleSize: number;
+  outputs: number;
+};
+
+/** Builds the [b, ...featureShape] input and target tensors for the given sample indices. */
+function batchTensors(ctx: Context, part: PartitionTensors, labels: Int32Array | null, rows: ArrayLike<number>): { xs: tf.Tensor; ys: tf.Tensor } {
+  const b = rows.length;
+  const x = new Float32Array(b * ctx.sampleSize);
+  const y = new Float32Array(b * ctx.outputs);
+  for (let r = 0; r < b; r++) {
+    const i = rows[r]!;
+    x.set(part.x.subarray(i * ctx.sampleSize, (i + 1) * ctx.sampleSize), r * ctx.sampleSize);
+    if (labels) y[r * ctx.outputs + labels[i]!] = 1;
+    else y[r] = part.y[i]!;
+  }
+  return { xs: tf.tensor(x, [b, ...ctx.featureShape]), ys: tf.tensor2d(y, [b, ctx.outputs]) };
+}
+
+/** Inference-mode loss (mean, unweighted, plus regularization) and accuracy|MAE over a whole partition. */
+function scorePartition(ctx: Context, part: PartitionTensors, labels: Int32Array | null): Score {
+  const chunk = 512;
+  let lossSum = 0;
+  let metricSum = 0;
+  const predictions = new Float32Array(part.count);
+  for (let start = 0; start < part.count; start += chunk) {
+    const rows = Array.from({ length: Math.min(chunk, part.count - start) }, (_, r) => start + r);
+    const [l, m, p] = tf.tidy(() => {
+      const { xs, ys } = batchTensors(ctx, part, labels, rows);
+      const pred = ctx.model.predict(xs) as tf.Tensor2D;
+      const loss = tf.sum(perSampleLoss(ctx.task, ys, pred));
+      if (ctx.task === "classification") {
+        const predicted = tf.argMax(pred, -1);
+        return [loss, tf.sum(tf.cast(tf.equal(predicted, tf.argMax(ys, -1)), "float32")), tf.cast(predicted, "float32")];
+      }
+      return [loss, tf.sum(tf.abs(tf.sub(ys, pred))), tf.reshape(pred, [-1])];
+    });
+    lossSum += l.dataSync()[0]!;
+    metricSum += m.dataSync()[0]!;
+    predictions.set(p.dataSync() as Float32Array, start);
+    tf.dispose([l, m, p]);
+  }
+  const regularization = tf.tidy(() => ctx.model.calculateLosses().reduce((a, r) => a + r.dataSync()[0]!, 0));
+  const n = Math.max(part.count, 1);
+  return { loss: lossSum / n + regularization, metric: metricSum / n, predictions };
+}
+
+/** SHA-256 over the partition's float32 feature and target bytes: identifies exactly what was evaluated. */
+function partitionDigest(part: PartitionTensors): string {
+  const bytes = new Uint8Array(part.x.byteLength + part.y.byteLength);
+  bytes.set(new Uint8Array(part.x.buffer, part.x.byteOffset, part.x.byteLength), 0);
+  bytes.set(new Uint8Array(part.y.buffer, part.y.byteOffset, part.y.byteLength), part.x.byteLength);
+  return sha256Hex(bytes);
+}
+
+function isBetter(mode: "min" | "max", value: number, best: number | undefined, minDelta = 0): boolean {
+  if (!Number.isFinite(value)) return false;
+  if (best === undefined) return true;
+  return mode === "min" ? value < best - minDelta : value > best + minDelta;
+}
+
+function checkMetricNames(training: Training, available: string[], hasValidation: boolean): void {
+  const check = (path: string, metric: string) => {
+    if (!available.includes(metric)) {
+      const hint = metric.startsWith("val_") && !hasValidation ? "; the validation partition is empty" : `; choose one of ${available.join(", ")}`;
+      throw new Error(`${path}: unknown metric "${metric}"${hint}`);
+    }
+  };
+  check("training.bestMetric.metric", training.bestMetric.metric);
+  if (training.earlyStopping) check("training.earlyStopping.metric", training.earlyStopping.metric);
+}
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+export async function train(job: TrainJob, prepared: PreparedData, emit: Emit, signal: CancelSignal): Promise<void> {
+  let model: tf.Sequential | undefined;
+  let optimizer: tf.Optimizer | undefined;
+  try {
+    const training = job.config.training;
+    const { task, featureShape } = prepared;
+    const classes = prepared.classes ?? [];
+    const trainPart = prepared.partitions.train;
+    const valPart = prepared.partitions.validation;
+    const testPart = prepared.partitions.test;
+    const sampleSize = featureShape.reduce((a, b) => a * b, 1);
+    if (trainPart.count === 0) throw new Error("the train partition is empty; use more data or a larger train ratio");
+    for (const [name, part] of Object.entries(prepared.partitions)) {
+      if (part.x.length !== part.count * sampleSize) throw new Error(`the ${name} partition has ${part.x.length} feature values, expected ${part.count} × ${sampleSize}`);
+    }
+    if (task === "regression" && training.classWeights !== null) throw new Error("training.classWeights applies to classification only");
+    const metricName = task === "classification" ? "accuracy" : "mae";
+    const hasValidation = valPart.count > 0;
+    const available = ["loss", metricName, "lr", ...(hasValidation ? ["val_loss", `val_${metricName}`] : [])];
+    checkMetricNames(training, available, hasValidation);
+
+    const layerSpecs = job.parent?.config.model.layers ?? job.config.model.layers;
+    const backend = await selectBackend(job.backend ?? "auto", { needsConvGradients: hasConvLayers(layerSpecs) });
+    const built = buildForJob(job, prepared);
+    model = built.model;
+    optimizer = makeOptimizer(training);
+    const outputs = task === "classification" ? classes.length : 1;
+    const ctx: Context = { model, task, featureShape, sampleSize, outputs };
+    const trainLabels = task === "classification" ? labelIndices(trainPart, outputs) : null;
+    const valLabels = task === "classification" && hasValidation ? labelIndices(valPart, outputs) : null;
+    const perClassWeight = trainLabels ? classWeightsFor(training.classWeights, classes, trainLabels) : null;
+    const batchSize = Math.min(training.batchSize, trainPart.count);
+    const batchesPerEpoch = Math.ceil(trainPart.count / batchSize);
+    const dropoutLayers = model.layers.map((layer, index) => ({ layer, index })).filter(({ layer }) => layer.getClassName() === "Dropout");
+
+    emit({
+      type: "started",
+      backend: backend.name,
+      backendReason: backend.reason,
+      environment: backend.versions,
+      memory: estimateMemory(model, batchSize, training.optimizer.name),
+      epochs: training.epochs,
+      batchesPerEpoch,
+      ...(job.parent ? { fineTune: { frozenLayers: built.frozenLayers, replacedLayers: built.replacedLayers } } : {}),
+    });
+
+    const trainableVariables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    let step = 0;
+    let trainSeconds = 0;
+    let trainedSamples = 0;
+    let epochsRun = 0;
+    let stoppedEarly = false;
+    let cancelled = false;
+    let best: { epoch: number; sha256: string; bytes: Uint8Array } | undefined;
+    let bestValue: number | undefined;
+    let last: { step: number; epoch: number; sha256: string; bytes: Uint8Array } | undefined;
+    let earlyBest: number | undefined;
+    let epochsWithoutImprovement = 0;
+
+    const checkpoint = (epoch: number, metrics: Record<string, number>) => {
+      const bytes = serializeWeights(model!);
+      const sha256 = weightsSha256(bytes);
+      const value = metrics[training.bestMetric.metric];
+      const isBest = value !== undefined && isBetter(training.bestMetric.mode, value, bestValue);
+      const kept = bytes.slice();
+      if (isBest) {
+        bestValue = value;
+        best = { epoch, sha256, bytes: kept };
+      }
+      last = { step, epoch, sha256, bytes: kept };
+      emit({ type: "checkpoint", epoch, step, sha256, weights: bytes, metrics, isBest });
+    };
+
+    for (let epoch = 1; epoch <= training.epochs && !cancelled; epoch++) {
+      if (signal.cancelled) {
+        cancelled = true;
+        break;
+      }
+      const lr = learningRateAt(training, epoch);
+      setLearningRate(optimizer, lr);
+      const order = training.shuffle ? seededPermutation(trainPart.count, deriveSeed(training.seed, epoch, 0x5eed)) : Uint32Array.from({ length: trainPart.count }, (_, i) => i);
+      let lossSum = 0;
+      let metricSum = 0;
+      let seen = 0;
+      let epochSeconds = 0;
+      for (let batch = 1; batch <= batchesPerEpoch; batch++) {
+        const rows = order.subarray((batch - 1) * batchSize, Math.min(batch * batchSize, trainPart.count));
+        step += 1;
+        // Dropout masks: a new deterministic seed per step (a fixed seed would repeat one mask forever).
+        for (const { layer, index } of dropoutLayers) (layer as unknown as { seed: number }).seed = deriveSeed(training.seed, index, 1000 + step);
+        const started = performance.now();
+        const { xs, ys } = batchTensors(ctx, trainPart, trainLabels, rows);
+        const sampleWeights = tf.tensor1d(perClassWeight && trainLabels ? Array.from(rows, (i) => perClassWeight[trainLabels[i]!]!) : new Array<number>(rows.length).fill(1));
+        let metricTensor: tf.Scalar | undefined;
+        const lossTensor = optimizer.minimize(() => {
+          const pred = model!.apply(xs, { training: true }) as tf.Tensor;
+          const weighted = tf.mean(tf.mul(perSampleLoss(task, ys, pred), sampleWeights));
+          const total = model!.calculateLosses().reduce<tf.Scalar>((sum, r) => tf.add(sum, r), weighted as tf.Scalar);
+          metricTensor = tf.keep(
+            task === "classification" ? tf.mean(tf.cast(tf.equal(tf.argMax(pred, -1), tf.argMax(ys, -1)), "float32")) : tf.mean(tf.abs(tf.sub(ys, pred))),
+          ) as tf.Scalar;
+          return total;
+        }, true, trainableVariables)!;
+        const batchLoss = (await lossTensor.data())[0]!;
+        const batchMetric = (await metricTensor!.data())[0]!;
+        tf.dispose([xs, ys, sampleWeights, lossTensor, metricTensor!]);
+        epochSeconds += (performance.now() - started) / 1000;
+        lossSum += batchLoss * rows.length;
+        metricSum += batchMetric * rows.length;
+        seen += rows.length;
+        trainedSamples += rows.length;
+        emit({ type: "batch", epoch, batch, batchesPerEpoch, step, metrics: { batch_loss: batchLoss, [`batch_${metricName}`]: batchMetric }, wallTimeMs: Date.now() });
+        await yieldToEventLoop(); // lets a worker's "cancel" message arrive between batches
+        if (signal.cancelled) {
+          cancelled = true;
+          break;
+        }
+      }
+      trainSeconds += epochSeconds;
+      if (cancelled) {
+        // Partial epoch: the checkpoint carries what this epoch saw so far.
+        checkpoint(epoch, { loss: lossSum / seen, [metricName]: metricSum / seen, lr });
+        break;
+      }
+      epochsRun = epoch;
+      const metrics: Record<string, number> = { loss: lossSum / seen, [metricName]: metricSum / seen };
+      if (hasValidation) {
+        const val = scorePartition(ctx, valPart, valLabels);
+        metrics.val_loss = val.loss;
+        metrics[`val_${metricName}`] = val.metric;
+      }
+      metrics.lr = lr;
+      emit({ type: "epoch", epoch, step, metrics, wallTimeMs: Date.now(), samplesPerSecond: seen / Math.max(epochSeconds, 1e-9) });
+
+      if (training.earlyStopping) {
+        const { metric, mode, patience, minDelta } = training.earlyStopping;
+        if (isBetter(mode, metrics[metric]!, earlyBest, minDelta)) {
+          earlyBest = metrics[metric];
+          epochsWithoutImprovement = 0;
+        } else if (++epochsWithoutImprovement >= patience) {
+          stoppedEarly = epoch < training.epochs;
+        }
+      }
+      if (epoch % training.checkpointEvery === 0 || epoch === training.epochs || stoppedEarly) checkpoint(epoch, metrics);
+      if (stoppedEarly) break;
+    }
+
+    if (cancelled && last?.step !== step) {
+      // Cancelled at an epoch boundary whose weights were not checkpointed (checkpointEvery > 1, or before training).
+      checkpoint(epochsRun, { lr: learningRateAt(training, Math.max(epochsRun, 1)) });
+    }
+    const finalSha = last?.step === step ? last.sha256 : weightsSha256(serializeWeights(model));
+
+    if (!cancelled && testPart.count > 0) {
+      const chosen = best ?? last!;
+      loadWeightsInto(model, deserializeWeights(chosen.bytes));
+      const testLabels = task === "classification" ? labelIndices(testPart, outputs) : null;
+      const score = scorePartition(ctx, testPart, testLabels);
+      const result: EvaluationResult = testLabels ? classificationReport(testLabels, Array.from(score.predictions), classes) : regressionReport(testPart.y, score.predictions);
+      emit({ type: "evaluation", epoch: chosen.epoch, checkpointSha256: chosen.sha256, partition: "test", dataSha256: partitionDigest(testPart), result });
+    }
+    emit({
+      type: "finished",
+      status: cancelled ? "cancelled" : "completed",
+      weightsSha256: finalSha,
+      epochsRun,
+      stoppedEarly,
+      samplesPerSecond: trainedSamples / Math.max(trainSeconds, 1e-9),
+    });
+  } catch (error) {
+    const e = error instanceof Error ? error : new Error(String(error));
+    emit({ type: "failed", message: e.message, ...(e.stack ? { stack: e.stack } : {}) });
+  } finally {
+    optimizer?.dispose();
+    model?.dispose();
+  }
+}

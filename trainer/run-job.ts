@@ -1,0 +1,27 @@
+/**
+ * One training job end to end: prepare the data → "prepared" → choose a backend, build the model
+ * → "started" → train (batches, epochs, checkpoints, evaluation) → "finished".
+ *
+ * Invariant: runJob never throws and always ends with exactly one terminal event
+ * ("finished" or "failed"); a data problem becomes a "failed" event with the pipeline's message.
+ */
+import { prepareData } from "./data/prepare";
+import { train, type Emit } from "./fit";
+import type { CancelSignal, TrainJob } from "./types";
+
+export async function runJob(job: TrainJob, emit: Emit, signal: CancelSignal): Promise<void> {
+  let prepared;
+  try {
+    prepared = prepareData(job.dataset, job.config.data);
+  } catch (error) {
+    const e = error instanceof Error ? error : new Error(String(error));
+    emit({ type: "failed", message: `data: ${e.message}`, ...(e.stack ? { stack: e.stack } : {}) });
+    return;
+  }
+  emit({ type: "prepared", datasetSha256: prepared.datasetSha256, version: prepared.version, split: prepared.split });
+  if (signal.cancelled) {
+    emit({ type: "failed", message: "cancelled before training started" });
+    return;
+  }
+  await train(job, prepared, emit, signal);
+}
