@@ -159,6 +159,10 @@ export function hasConvLayers(layers: LayerSpec[]): boolean {
   return layers.some((l) => l.type === "conv2d");
 }
 
+export function hasEmbeddingLayers(layers: LayerSpec[]): boolean {
+  return layers.some((l) => l.type === "embedding");
+}
+
 export function makeOptimizer(training: TrainingConfig["training"]): tf.Optimizer {
   const o = training.optimizer;
   const lr = training.learningRate;

@@ -19,9 +19,6 @@ export async function runJob(job: TrainJob, emit: Emit, signal: CancelSignal): P
     return;
   }
   emit({ type: "prepared", datasetSha256: prepared.datasetSha256, version: prepared.version, split: prepared.split });
-  if (signal.cancelled) {
-    emit({ type: "failed", message: "cancelled before training started" });
-    return;
-  }
+  // A cancel that arrived already is honoured by train() before its first batch (checkpoint + "finished" cancelled).
   await train(job, prepared, emit, signal);
 }

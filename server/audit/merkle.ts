@@ -95,7 +95,7 @@ export class MerkleAccumulator {
 
   push(leafHash: Uint8Array): void {
     if (!isHash(leafHash)) throw new Error(`merkle: leaf ${this.count} is not a ${HASH_BYTES}-byte hash`);
-    let node = Buffer.from(leafHash);
+    let node: Buffer = Buffer.from(leafHash);
     let size = 1;
     while (this.sizes.length > 0 && this.sizes[this.sizes.length - 1] === size) {
       node = hashChildren(this.nodes.pop()!, node);

@@ -237,18 +237,18 @@ export function parseFilter(src: string): FilterNode | null {
       case "metric":
       case "id":
         if (textMatch) fail(`'${op}' matches text, but ${label} is a number`, opAt);
-        if (v.type !== "number") fail(`${label} compares with numbers, not ${v.type === "string" ? "text" : "true/false"}`, v.position);
+        if (v.type !== "number") fail(`${label} compares with numbers`, v.position, `, not ${v.type === "string" ? "text" : "true/false"}`);
         if (field.kind === "id" && !Number.isInteger(v.value)) fail("id compares with whole numbers", v.position);
         return;
       case "created":
       case "finished":
         if (textMatch) fail(`'${op}' matches text, but ${label} is a date`, opAt);
-        if (v.type !== "string" || parseIsoInstant(v.value) === null) fail(`${label} compares with an ISO date in double quotes, e.g. "2024-05-31" or "2024-05-31T12:00:00Z"`, v.position);
+        if (v.type !== "string" || parseIsoInstant(v.value) === null) fail(`${label} compares with an ISO date in double quotes`, v.position, ', e.g. "2024-05-31" or "2024-05-31T12:00:00Z"');
         return;
       case "status":
-        if (ordering) fail(`'${op}' does not apply to status; use =, !=, ~ or IN`, opAt);
-        if (v.type !== "string") fail("status compares with text, e.g. \"completed\"", v.position);
-        if (!textMatch && !(RUN_STATUSES as readonly string[]).includes(v.value.toLowerCase())) fail(`unknown status "${v.value}"; expected one of ${RUN_STATUSES.join(", ")}`, v.position);
+        if (ordering) fail(`'${op}' does not apply to status`, opAt, "; use =, !=, ~, !~ or IN");
+        if (v.type !== "string") fail("status compares with text", v.position, ', e.g. "completed"');
+        if (!textMatch && !(RUN_STATUSES as readonly string[]).includes(v.value.toLowerCase())) fail(`unknown status "${v.value}"`, v.position, `; expected one of ${RUN_STATUSES.join(", ")}`);
         return;
       case "experiment":
         if (ordering && v.type !== "number") fail(`'${op}' on experiment needs an experiment id (a number)`, opAt);
@@ -256,7 +256,7 @@ export function parseFilter(src: string): FilterNode | null {
         return;
       case "tag":
       case "author":
-        if (ordering) fail(`'${op}' does not apply to ${label}; use =, !=, ~, !~ or IN`, opAt);
+        if (ordering) fail(`'${op}' does not apply to ${label}`, opAt, "; use =, !=, ~, !~ or IN");
         if (v.type !== "string") fail(`${label} compares with text in double quotes`, v.position);
         return;
       case "name":
@@ -269,7 +269,7 @@ export function parseFilter(src: string): FilterNode | null {
   const rest = peek();
   if (rest.kind !== "eof") {
     if (rest.kind === ")") fail("unexpected ')' with no matching '('", rest.position);
-    fail("expected AND or OR", rest.position, ` before ${describe(rest)}`);
+    fail(`expected AND or OR before ${describe(rest)}`, rest.position);
   }
   return tree;
 }

@@ -69,6 +69,18 @@ describe("[trainer/fit] determinism", () => {
     expect(c).not.toBe(a);
   });
 
+  it("is deterministic on wasm too, and leaks no tensors", async () => {
+    const before = tf.memory().numTensors;
+    const a = only(await trainCollect(job(cfg(5), { backend: "wasm" }), data), "finished");
+    const b = only(await trainCollect(job(cfg(5), { backend: "wasm" }), data), "finished");
+    expect(b.weightsSha256).toBe(a.weightsSha256);
+    expect(tf.getBackend()).toBe("wasm");
+    await tf.setBackend("cpu");
+    const c = only(await trainCollect(job(cfg(5), { backend: "cpu" }), data), "finished");
+    expect(c.status).toBe("completed");
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it("round-trips weights through the checkpoint format byte for byte", async () => {
     await tf.setBackend("cpu");
     const spec = { layers: [{ type: "dense" as const, units: 5, activation: "relu" as const, kernelInitializer: "glorotUniform" as const }], featureShape: [4], task: "classification" as const, outputs: 3 };
@@ -118,6 +130,24 @@ describe("[trainer/fit] schedules, early stopping, class weights", () => {
   });
 });
 
+describe("[trainer/fit] optimizers and regularization", () => {
+  for (const name of ["sgd", "momentum", "adam", "rmsprop"] as const) {
+    it(`${name} lowers the training loss`, async () => {
+      const events = await trainCollect(job(config({ training: { epochs: 3, learningRate: name === "sgd" ? 0.2 : 0.02, optimizer: { name } } })), data);
+      const losses = ofType(events, "epoch").map((e) => e.metrics.loss!);
+      expect(losses.at(-1)).toBeLessThan(losses[0]!);
+    });
+  }
+
+  it("adds the L1/L2 penalty to the loss", async () => {
+    const first = async (l2?: number) =>
+      ofType(await trainCollect(job(config({ model: { layers: [{ type: "dense", units: 16, ...(l2 ? { l2 } : {}) }] }, training: { epochs: 1 } })), data), "batch")[0]!.metrics.batch_loss!;
+    const plain = await first();
+    const penalised = await first(0.5);
+    expect(penalised).toBeGreaterThan(plain + 0.5);
+  });
+});
+
 describe("[trainer/fit] regression", () => {
   it("reports loss/mae keys and a regression evaluation", async () => {
     const events = await trainCollect(job(config({ data: { task: "regression" }, model: { layers: [{ type: "dense", units: 8, activation: "linear" }] }, training: { epochs: 30, learningRate: 0.05 } })), linear());
@@ -143,6 +173,14 @@ describe("[trainer/fit] cancellation and errors", () => {
     expect(checkpoint).toMatchObject({ epoch: 2, step: 8 });
     expect(ofType(events, "evaluation")).toHaveLength(0);
     expect(only(events, "finished")).toMatchObject({ status: "cancelled", weightsSha256: checkpoint.sha256, epochsRun: 1 });
+  });
+
+  it("honours a cancel that arrived before training: checkpoint of the initial weights", async () => {
+    const events = await trainCollect(job(config()), data, { cancelled: true });
+    expect(ofType(events, "batch")).toHaveLength(0);
+    const checkpoint = only(events, "checkpoint");
+    expect(checkpoint).toMatchObject({ epoch: 0, step: 0 });
+    expect(only(events, "finished")).toMatchObject({ status: "cancelled", epochsRun: 0, weightsSha256: checkpoint.sha256 });
   });
 
   it("fails with a message naming the layer for an invalid stack", async () => {

@@ -1,0 +1,238 @@
+/**
+ * The verifier against a real database: a clean ledger verifies; editing, deleting, swapping, inserting,
+ * truncating, re-chaining, foreign-key signing and altering checkpoints are each detected and named.
+ */
+import { beforeAll, describe, expect, it } from "vitest";
+import Database from "better-sqlite3";
+import fs from "node:fs";
+import path from "node:path";
+import { openDatabase } from "@/db/client";
+import { chainHash, eventBody, leafHash } from "../ledger";
+import { generateAuditKeys, loadAuditPublicKey, loadOrCreateAuditKeys, PUBLIC_KEY_FILE } from "../keys";
+import { signTreeHead, treeHeadOf, trustedCheckpointFromRow, type TrustedCheckpoint } from "../checkpoints";
+import { verifyDatabase } from "../verify";
+import { merkleRoot } from "../merkle";
+import { canonicalJson } from "../canonical";
+import { buildFixture, copyFixture, readRows, rechain, tamper, type Fixture } from "./ledger-fixture";
+
+let f: Fixture;
+beforeAll(() => {
+  f = buildFixture();
+});
+
+/** The auditor's kept copy of checkpoint #2, with the genuine public key. */
+function trustedFromFixture(dir: string): TrustedCheckpoint {
+  return trustedCheckpointFromRow(f.checkpoints[1]!, loadAuditPublicKey(dir).publicKeyPem);
+}
+
+describe("audit ledger verification", () => {
+  it("verifies a clean ledger, with and without a trusted checkpoint", () => {
+    const r = verifyDatabase(f.dir);
+    expect(r).toMatchObject({ ok: true, eventsChecked: 52, checkpointsChecked: 2, firstBadSeq: null, problem: null, unsignedTail: 11 });
+    expect(r.latestCheckpoint).toMatchObject({ id: 2, treeSize: 41 });
+    expect(r.keySource).toBe("data directory");
+    const t = verifyDatabase(f.dir, { trustedCheckpoint: trustedFromFixture(f.dir) });
+    expect(t).toMatchObject({ ok: true, trustedCheckpointChecked: true, keySource: "trusted checkpoint" });
+  });
+
+  it("the triggers reject UPDATE and DELETE on events and checkpoints", () => {
+    const dir = copyFixture(f, "triggers");
+    const sqlite = new Database(path.join(dir, "runledger.sqlite"));
+    expect(() => sqlite.prepare("UPDATE audit_events SET actor_name = 'Mallory' WHERE seq = 3").run()).toThrow(/append-only: UPDATE rejected/);
+    expect(() => sqlite.prepare("DELETE FROM audit_events WHERE seq = 52").run()).toThrow(/append-only: DELETE rejected/);
+    expect(() => sqlite.prepare("UPDATE audit_checkpoints SET reason = 'x' WHERE id = 1").run()).toThrow(/UPDATE rejected/);
+    expect(() => sqlite.prepare("DELETE FROM audit_checkpoints WHERE id = 1").run()).toThrow(/DELETE rejected/);
+    sqlite.close();
+    expect(verifyDatabase(dir).ok).toBe(true);
+  });
+
+  it("detects an edited field", () => {
+    const dir = copyFixture(f, "edit");
+    tamper(dir, (db) => db.prepare("UPDATE audit_events SET actor_name = 'Mallory' WHERE seq = 17").run());
+    const r = verifyDatabase(dir);
+    expect(r).toMatchObject({ ok: false, firstBadSeq: 17, problem: "seq 17: leaf hash does not match its content (edited?)" });
+  });
+
+  it("detects an edited payload whose leaf hash was recomputed (the chain breaks at the next row)", () => {
+    const dir = copyFixture(f, "edit-rehash");
+    tamper(dir, (db) => {
+      const rows = readRows(db);
+      const row = { ...rows[29]!, payload: JSON.stringify({ after: { learningRate: 9 } }) };
+      const leaf = leafHash(eventBody(row));
+      db.prepare("UPDATE audit_events SET payload = ?, leaf_hash = ?, chain_hash = ? WHERE seq = 30").run(row.payload, leaf, chainHash(rows[28]!.chainHash, leaf));
+    });
+    const r = verifyDatabase(dir);
+    expect(r.ok).toBe(false);
+    expect(r.firstBadSeq).toBe(31);
+    expect(r.problem).toMatch(/^seq 31: chain hash does not follow from seq 30/);
+  });
+
+  it("detects a deleted row", () => {
+    const dir = copyFixture(f, "delete");
+    tamper(dir, (db) => db.prepare("DELETE FROM audit_events WHERE seq = 17").run());
+    const r = verifyDatabase(dir);
+    expect(r).toMatchObject({ ok: false, firstBadSeq: 17, problem: "seq 17 missing: expected 17, found 18 (deleted row?)" });
+  });
+
+  it("detects two rows whose contents were swapped", () => {
+    const dir = copyFixture(f, "swap");
+    tamper(dir, (db) => {
+      const rows = readRows(db);
+      const update = db.prepare(
+        "UPDATE audit_events SET at = ?, actor_id = ?, actor_name = ?, role = ?, action = ?, entity_type = ?, entity_id = ?, payload = ?, leaf_hash = ?, chain_hash = ? WHERE seq = ?",
+      );
+      for (const [from, to] of [[9, 10], [10, 9]] as const) {
+        const r = rows[from]!;
+        update.run(r.at, r.actorId, r.actorName, r.role, r.action, r.entityType, r.entityId, r.payload, r.leafHash, r.chainHash, to + 1);
+      }
+    });
+    const r = verifyDatabase(dir);
+    expect(r).toMatchObject({ ok: false, firstBadSeq: 10 });
+    expect(r.problem).toContain("seq 10: leaf hash does not match its content");
+  });
+
+  it("detects a forged row inserted in the middle (later rows renumbered)", () => {
+    const dir = copyFixture(f, "insert");
+    tamper(dir, (db) => {
+      const rows = readRows(db);
+      for (let seq = 52; seq >= 25; seq--) db.prepare("UPDATE audit_events SET seq = seq + 1 WHERE seq = ?").run(seq);
+      const forged = { ...rows[23]!, seq: 25, actorName: "Mallory", payload: JSON.stringify({ approved: true }) };
+      const leaf = leafHash(eventBody(forged));
+      db.prepare(
+        "INSERT INTO audit_events (seq, at, actor_id, actor_name, role, action, entity_type, entity_id, payload, leaf_hash, chain_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+      ).run(25, forged.at, forged.actorId, forged.actorName, forged.role, forged.action, forged.entityType, forged.entityId, forged.payload, leaf, chainHash(rows[23]!.chainHash, leaf));
+    });
+    const r = verifyDatabase(dir);
+    expect(r).toMatchObject({ ok: false, firstBadSeq: 26 });
+    expect(r.problem).toContain("seq 26: leaf hash does not match its content");
+  });
+
+  it("detects a forged row appended with a made-up hash", () => {
+    const dir = copyFixture(f, "append");
+    tamper(dir, (db) => {
+      db.prepare(
+        "INSERT INTO audit_events (seq, at, actor_id, actor_name, role, action, entity_type, entity_id, payload, leaf_hash, chain_hash) VALUES (53, '2025-02-01T00:00:00.000Z', 1, 'Mallory', 'engineer', 'alias.move', 'model', '1', '{}', ?, ?)",
+      ).run("00".repeat(32), "00".repeat(32));
+    });
+    expect(verifyDatabase(dir)).toMatchObject({ ok: false, firstBadSeq: 53, problem: "seq 53: leaf hash does not match its content (edited?)" });
+  });
+
+  it("detects a truncated tail against the signed checkpoints and against a trusted checkpoint", () => {
+    const dir = copyFixture(f, "truncate");
+    tamper(dir, (db) => db.prepare("DELETE FROM audit_events WHERE seq > 30").run());
+    const r = verifyDatabase(dir);
+    expect(r.ok).toBe(false);
+    expect(r.problems).toContain("checkpoint #2 covers 41 events but the log has 30 (truncated?)");
+
+    // A thorough attacker also deletes the checkpoint row that reveals it: only the auditor's copy can tell.
+    const dir2 = copyFixture(f, "truncate2");
+    tamper(dir2, (db) => {
+      db.prepare("DELETE FROM audit_events WHERE seq > 30").run();
+      db.prepare("DELETE FROM audit_checkpoints WHERE id = 2").run();
+    });
+    expect(verifyDatabase(dir2).ok).toBe(true);
+    const t = verifyDatabase(dir2, { trustedCheckpoint: trustedFromFixture(f.dir) });
+    expect(t).toMatchObject({ ok: false, problem: "log has 30 events but the trusted checkpoint covers 41 (truncated?)" });
+  });
+
+  it("detects a log re-chained consistently from an edited event: the root no longer matches the signed checkpoint", () => {
+    const dir = copyFixture(f, "rechain");
+    tamper(dir, (db) => {
+      db.prepare("UPDATE audit_events SET actor_name = 'Mallory' WHERE seq = 5").run();
+      rechain(db, 5);
+    });
+    const r = verifyDatabase(dir);
+    expect(r.ok).toBe(false);
+    expect(r.firstBadSeq).toBeNull();
+    expect(r.problem).toBe("checkpoint #1 (tree size 20) root does not match the events (the change is in seq 1..20) (rewritten history?)");
+    expect(r.problems[1]).toMatch(/^checkpoint #2 \(tree size 41\) root does not match/);
+  });
+
+  it("detects a rewritten log re-signed with another key, even when the key file was replaced, given the auditor's checkpoint", () => {
+    const dir = copyFixture(f, "resign");
+    const mallory = generateAuditKeys();
+    tamper(dir, (db) => {
+      db.prepare("UPDATE audit_events SET actor_name = 'Mallory' WHERE seq = 5").run();
+      rechain(db, 5);
+      // Re-sign every checkpoint, rewrite the copy each checkpoint event carries, and re-chain after it.
+      for (const cp of f.checkpoints) {
+        const leaves = readRows(db).map((r) => Buffer.from(r.leafHash, "hex"));
+        const head = { ...treeHeadOf(cp), rootHash: merkleRoot(leaves.slice(0, cp.treeSize)).toString("hex"), keyFingerprint: mallory.fingerprint };
+        const signature = signTreeHead(mallory, head);
+        db.prepare("UPDATE audit_checkpoints SET root_hash = ?, key_fingerprint = ?, signature = ? WHERE id = ?").run(head.rootHash, head.keyFingerprint, signature, cp.id);
+        const payload = canonicalJson({ checkpointId: cp.id, ...head, signature, reason: cp.reason });
+        db.prepare("UPDATE audit_events SET payload = ? WHERE seq = ?").run(payload, cp.treeSize + 1);
+        rechain(db, cp.treeSize + 1);
+      }
+    });
+    // Against the genuine key kept in the data directory: signed with the wrong key.
+    const r = verifyDatabase(dir);
+    expect(r.ok).toBe(false);
+    expect(r.problem).toBe(`checkpoint #1 was signed with key ${mallory.fingerprint}, not the trusted server key ${loadAuditPublicKey(f.dir).fingerprint}`);
+
+    // The attacker also replaces the public key file: the data alone now looks fine...
+    fs.writeFileSync(path.join(dir, PUBLIC_KEY_FILE), mallory.publicKeyPem);
+    const fooled = verifyDatabase(dir);
+    expect(fooled.ok).toBe(true);
+    expect(fooled.keyFingerprint).toBe(mallory.fingerprint);
+    expect(fooled.notes.join(" ")).toContain("compare its fingerprint");
+    // ...but not against the checkpoint and key the auditor kept.
+    const caught = verifyDatabase(dir, { trustedCheckpoint: trustedFromFixture(f.dir) });
+    expect(caught.ok).toBe(false);
+    expect(caught.problem).toMatch(/^checkpoint #1 was signed with key/);
+    expect(caught.problems).toContain(
+      "the trusted checkpoint (tree size 41) root does not match the events (the change is in seq 1..41) (rewritten history?)",
+    );
+  });
+
+  it("detects a checkpoint signed with another key that claims the server's fingerprint", () => {
+    const dir = copyFixture(f, "foreign-sig");
+    const other = generateAuditKeys();
+    tamper(dir, (db) => {
+      const cp = f.checkpoints[0]!;
+      db.prepare("UPDATE audit_checkpoints SET signature = ? WHERE id = ?").run(signTreeHead(other, treeHeadOf(cp)), cp.id);
+    });
+    const r = verifyDatabase(dir);
+    expect(r.ok).toBe(false);
+    expect(r.problem).toBe("checkpoint #1 signature is not valid for the server key (altered checkpoint?)");
+  });
+
+  it("detects an altered checkpoint (root, size or time changed)", () => {
+    for (const [column, value] of [["root_hash", "11".repeat(32)], ["tree_size", 19], ["at", "2030-01-01T00:00:00.000Z"]] as const) {
+      const dir = copyFixture(f, `alter-${column}`);
+      tamper(dir, (db) => db.prepare(`UPDATE audit_checkpoints SET ${column} = ? WHERE id = 2`).run(value));
+      const r = verifyDatabase(dir);
+      expect(r.ok, column).toBe(false);
+      expect(r.problem, column).toBe("checkpoint #2 signature is not valid for the server key (altered checkpoint?)");
+      expect(r.problems, column).toContain("checkpoint #2 differs from the copy recorded at seq 42 (altered checkpoint?)");
+    }
+  });
+
+  it("detects a deleted checkpoint row through the event that recorded it", () => {
+    const dir = copyFixture(f, "cp-delete");
+    tamper(dir, (db) => db.prepare("DELETE FROM audit_checkpoints WHERE id = 1").run());
+    const r = verifyDatabase(dir);
+    expect(r).toMatchObject({ ok: false, firstBadSeq: 21, problem: "seq 21 records checkpoint #1, but there is no such checkpoint row (deleted?)" });
+  });
+
+  it("rejects a trusted checkpoint that was tampered with", () => {
+    const trusted = trustedFromFixture(f.dir);
+    const forged = { ...trusted, treeHead: { ...trusted.treeHead, treeSize: 30 } };
+    const r = verifyDatabase(f.dir, { trustedCheckpoint: forged });
+    expect(r).toMatchObject({ ok: false, problem: "the trusted checkpoint signature is not valid for the server key (altered checkpoint?)" });
+  });
+
+  it("verifies an open Db handle as well as a directory, and creating a checkpoint refuses to sign a damaged log", async () => {
+    const dir = copyFixture(f, "open-db");
+    const db = openDatabase(dir);
+    const keys = loadOrCreateAuditKeys(dir);
+    expect(verifyDatabase(db, { dataDir: dir }).ok).toBe(true);
+    db.$client.close();
+    tamper(dir, (s) => s.prepare("UPDATE audit_events SET role = 'admin' WHERE seq = 45").run());
+    const db2 = openDatabase(dir);
+    const { createAuditCheckpoint, AuditIntegrityError } = await import("../checkpoints");
+    expect(() => createAuditCheckpoint(db2, keys, "after tamper")).toThrow(AuditIntegrityError);
+    expect(() => createAuditCheckpoint(db2, keys, "after tamper")).toThrow(/seq 45 leaf hash does not match/);
+    db2.$client.close();
+  });
+});

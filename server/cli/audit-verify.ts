@@ -1,0 +1,141 @@
+/**
+ * `npm run cli -- audit <verify|checkpoint-export> ...`: verify the audit ledger of a data directory or an
+ * exported bundle, and export a signed checkpoint for an auditor to keep.
+ *
+ * Exit codes (what scripts rely on): 0 = ledger intact, 1 = ledger damaged or unreadable (the first bad seq and
+ * the problem are printed), 2 = usage error. `audit verify` opens the database read-only and writes nothing.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { openDatabase, resolveDataDir } from "@/db/client";
+import { createAuditCheckpoint, latestAuditCheckpoint, parseTrustedCheckpoint, trustedCheckpointFromRow } from "@/server/audit/checkpoints";
+import { loadAuditPublicKey, loadOrCreateAuditKeys } from "@/server/audit/keys";
+import { type VerifyResult, verifyBundle, verifyDatabase } from "@/server/audit/verify";
+
+export type CliIo = { out: (text: string) => void; err: (text: string) => void };
+const processIo: CliIo = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) };
+
+const USAGE = `usage:
+  audit verify [--data-dir DIR | --bundle DIR] [--trusted-checkpoint FILE] [--public-key FILE] [--json]
+  audit checkpoint-export --out FILE [--data-dir DIR] [--new] [--json]`;
+
+class UsageError extends Error {}
+
+export async function auditVerifyCommand(argv: string[], io: CliIo = processIo): Promise<number> {
+  const [sub, ...rest] = argv[0] === "audit" ? argv.slice(1) : argv;
+  try {
+    if (sub === "verify") return await verifyCommand(rest, io);
+    if (sub === "checkpoint-export") return checkpointExportCommand(rest, io);
+    throw new UsageError(sub ? `unknown audit command "${sub}"` : "missing audit command");
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+      io.err(`${(err as Error).message}\n${USAGE}\n`);
+      return 2;
+    }
+    io.err(`error: ${(err as Error).message}\n`);
+    return 1;
+  }
+}
+
+function readTextFile(file: string, what: string): string {
+  if (!fs.existsSync(file)) throw new UsageError(`${what} not found: ${file}`);
+  return fs.readFileSync(file, "utf8");
+}
+
+async function verifyCommand(argv: string[], io: CliIo): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      "data-dir": { type: "string" },
+      bundle: { type: "string" },
+      "trusted-checkpoint": { type: "string" },
+      "public-key": { type: "string" },
+      json: { type: "boolean", default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values["data-dir"] && values.bundle) throw new UsageError("give either --data-dir or --bundle, not both");
+  const trustedCheckpoint = values["trusted-checkpoint"]
+    ? parseTrustedCheckpoint(JSON.parse(readTextFile(values["trusted-checkpoint"], "trusted checkpoint file")))
+    : undefined;
+  const publicKeyPem = values["public-key"] ? readTextFile(values["public-key"], "public key file") : undefined;
+  const opts = { trustedCheckpoint, publicKeyPem };
+
+  let result: VerifyResult;
+  let target: string;
+  if (values.bundle) {
+    target = path.resolve(values.bundle);
+    if (!fs.existsSync(target)) throw new UsageError(`bundle directory not found: ${target}`);
+    result = await verifyBundle(target, opts);
+  } else {
+    target = resolveDataDir(values["data-dir"]);
+    if (!fs.existsSync(target)) throw new UsageError(`data directory not found: ${target}`);
+    result = verifyDatabase(target, opts);
+  }
+
+  if (values.json) io.out(JSON.stringify({ target, ...result }) + "\n");
+  else io.out(formatResult(target, result));
+  return result.ok ? 0 : 1;
+}
+
+export function formatResult(target: string, r: VerifyResult): string {
+  const lines = [
+    `Audit ledger ${target}: ${r.ok ? "INTACT" : "DAMAGED"}`,
+    `  events checked:      ${r.eventsChecked}`,
+    `  checkpoints checked: ${r.checkpointsChecked}` +
+      (r.latestCheckpoint ? ` (latest #${r.latestCheckpoint.id}, tree size ${r.latestCheckpoint.treeSize}, ${r.latestCheckpoint.at})` : ""),
+    `  trusted checkpoint:  ${r.trustedCheckpointChecked ? "matched: the log extends it" : "not matched or not given"}`,
+    `  server key:          ${r.keyFingerprint} (from ${r.keySource})`,
+    `  time:                ${r.durationMs} ms`,
+  ];
+  if (!r.ok) {
+    if (r.firstBadSeq !== null) lines.push(`  first bad seq:       ${r.firstBadSeq}`);
+    lines.push(`  problem:             ${r.problem}`);
+    for (const p of r.problems.slice(1, 20)) lines.push(`  also:                ${p}`);
+    if (r.problems.length > 20) lines.push(`  ... and ${r.problems.length - 20} more`);
+  }
+  for (const n of r.notes) lines.push(`  note: ${n}`);
+  return lines.join("\n") + "\n";
+}
+
+function checkpointExportCommand(argv: string[], io: CliIo): number {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      out: { type: "string" },
+      "data-dir": { type: "string" },
+      new: { type: "boolean", default: false },
+      json: { type: "boolean", default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (!values.out) throw new UsageError("--out FILE is required");
+  const dataDir = resolveDataDir(values["data-dir"]);
+  if (!fs.existsSync(dataDir)) throw new UsageError(`data directory not found: ${dataDir}`);
+  const db = openDatabase(dataDir);
+  try {
+    let row = latestAuditCheckpoint(db);
+    if (values.new) row = createAuditCheckpoint(db, loadOrCreateAuditKeys(dataDir), "checkpoint export").checkpoint;
+    if (!row) {
+      io.err("error: there is no checkpoint yet; run with --new to create one\n");
+      return 1;
+    }
+    const exported = trustedCheckpointFromRow(row, loadAuditPublicKey(dataDir).publicKeyPem);
+    const out = path.resolve(values.out);
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    fs.writeFileSync(out, JSON.stringify(exported, null, 2) + "\n");
+    if (values.json) io.out(JSON.stringify({ out, ...exported }) + "\n");
+    else {
+      io.out(
+        `Wrote checkpoint #${row.id} (tree size ${row.treeSize}, root ${row.rootHash}, ${row.at}) to ${out}\n` +
+          `Keep it outside the server; later run: audit verify --trusted-checkpoint ${out}\n`,
+      );
+    }
+    return 0;
+  } finally {
+    db.$client.close();
+  }
+}

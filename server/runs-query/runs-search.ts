@@ -1,0 +1,273 @@
+/**
+ * The runs table's queries: filter + sort + page (searchRuns), the column chooser (listColumns) and
+ * group-by summaries (groupRuns). All take `db` first and only read.
+ *
+ * Invariants:
+ * - Filtering is done in SQL (filter-sql.ts); only the requested page of run ids crosses into JS, then
+ *   its details are fetched with `IN (page ids)` lookups, so cost tracks the page, not the table.
+ * - Sorting on params/metrics LEFT JOINs the (run, key) row on its primary key; runs missing the value
+ *   sort last in both directions (NULLS LAST); ties break on run id (newest first) so paging is stable.
+ * - Sort fields, column names and group fields go through the same whitelist as the filter (fields.ts).
+ */
+import { and, count, eq, inArray, sql, type SQL } from "drizzle-orm";
+import { alias } from "drizzle-orm/sqlite-core";
+import type { DbOrTx } from "@/db/client";
+import { runs, runParams, metricSummaries, runTags, users, experiments, type RunStatus } from "@/db/schema";
+import { parseFilter } from "./filter-parser";
+import { filterToSql } from "./filter-sql";
+import { fieldLabel, resolveFieldName, type FieldRef } from "./fields";
+import { RunsQueryError } from "./errors";
+
+export type SortSpec = { field: string; dir: "asc" | "desc" };
+export type ParamValue = number | string | boolean | null;
+
+export type SearchRunsInput = {
+  experimentId?: number;
+  /** Filter expression (see filter-parser.ts); blank or missing means all runs. */
+  filter?: string;
+  /** Sort keys in priority order. Default: newest first. Extra sort field: "duration". */
+  sort?: SortSpec[];
+  /**
+   * Param and metric columns to return, as fields: "params.training.learningRate", "lr", "metrics.val_loss".
+   * Missing: DEFAULT_PARAM_COLUMNS and every metric. Given: exactly those params, and those metrics (or every
+   * metric when the list names none).
+   */
+  columns?: string[];
+  offset?: number;
+  limit?: number;
+};
+
+export type RunRow = {
+  id: number;
+  name: string;
+  status: RunStatus;
+  experimentId: number;
+  experimentName: string;
+  author: string;
+  createdAt: string;
+  finishedAt: string | null;
+  durationMs: number | null;
+  tags: string[];
+  params: Record<string, ParamValue>;
+  /** "key" → last value, "key.min", "key.max". */
+  metrics: Record<string, number>;
+};
+
+export const DEFAULT_PARAM_COLUMNS = ["training.optimizer.name", "training.learningRate", "training.batchSize", "training.epochs"];
+export const MAX_PAGE = 1000;
+
+/** A run param's stored pair as the value it was in the config (booleans are stored as text + 0/1). */
+export function paramValueOf(valueText: string | null, valueNum: number | null): ParamValue {
+  if (valueNum !== null && (valueText === "true" || valueText === "false")) return valueText === "true";
+  if (valueNum !== null) return valueNum;
+  return valueText;
+}
+
+/** The WHERE clause shared by search and group: experiment scope AND the parsed filter. Throws FilterSyntaxError. */
+export function runsWhere(experimentId: number | undefined, filter: string | undefined): SQL | undefined {
+  const tree = filter ? parseFilter(filter) : null;
+  return and(experimentId !== undefined ? eq(runs.experimentId, experimentId) : undefined, tree ? filterToSql(tree) : undefined);
+}
+
+function resolveOrThrow(text: string, what: string): FieldRef {
+  const r = resolveFieldName(text);
+  if (!r.ok) throw new RunsQueryError(`${what}: ${r.message}${r.hint ? `; ${r.hint}` : ""}`);
+  return r.field;
+}
+
+export function searchRuns(db: DbOrTx, input: SearchRunsInput): { total: number; rows: RunRow[] } {
+  const limit = Math.min(Math.max(Math.trunc(input.limit ?? 50), 1), MAX_PAGE);
+  const offset = Math.max(Math.trunc(input.offset ?? 0), 0);
+  const where = runsWhere(input.experimentId, input.filter);
+
+  const total = db.select({ n: count() }).from(runs).where(where).get()?.n ?? 0;
+
+  let page = db.select({ id: runs.id }).from(runs).$dynamic();
+  const orderBy: SQL[] = [];
+  (input.sort ?? [{ field: "created", dir: "desc" }]).forEach((s, i) => {
+    const dir = s.dir === "asc" ? sql`ASC` : sql`DESC`;
+    const nullsLast = (e: unknown) => sql`${e} ${dir} NULLS LAST`;
+    if (s.field.toLowerCase() === "duration") {
+      // julianday() is SQLite's; the PostgreSQL port needs extract(epoch from ...) here.
+      orderBy.push(nullsLast(sql`(julianday(${runs.finishedAt}) - julianday(coalesce(${runs.startedAt}, ${runs.createdAt})))`));
+      return;
+    }
+    const field = resolveOrThrow(s.field, "sort");
+    if (field.kind === "param") {
+      const p = alias(runParams, `sort_p${i}`);
+      page = page.leftJoin(p, and(eq(p.runId, runs.id), eq(p.key, field.path)));
+      orderBy.push(nullsLast(p.valueNum), nullsLast(p.valueText));
+    } else if (field.kind === "metric") {
+      const m = alias(metricSummaries, `sort_m${i}`);
+      page = page.leftJoin(m, and(eq(m.runId, runs.id), eq(m.key, field.key)));
+      orderBy.push(nullsLast(m[field.stat]));
+    } else if (field.kind === "experiment") orderBy.push(nullsLast(sql`(SELECT ${experiments.name} FROM ${experiments} WHERE ${experiments.id} = ${runs.experimentId})`));
+    else if (field.kind === "author") orderBy.push(nullsLast(sql`(SELECT ${users.name} FROM ${users} WHERE ${users.id} = ${runs.createdBy})`));
+    else if (field.kind === "tag") throw new RunsQueryError("sort: runs cannot be sorted by tag (a run has several)");
+    else orderBy.push(nullsLast({ name: runs.name, status: runs.status, created: runs.createdAt, finished: runs.finishedAt, id: runs.id }[field.kind]));
+  });
+  orderBy.push(sql`${runs.id} DESC`);
+  const ids = page
+    .where(where)
+    .orderBy(...orderBy)
+    .limit(limit)
+    .offset(offset)
+    .all()
+    .map((r) => r.id);
+
+  return { total, rows: loadRows(db, ids, input.columns) };
+}
+
+/** Details of the given runs, in the given order. */
+function loadRows(db: DbOrTx, ids: number[], columns: string[] | undefined): RunRow[] {
+  if (ids.length === 0) return [];
+  const fields = (columns ?? []).map((c) => resolveOrThrow(c, "column"));
+  const paramPaths = columns ? [...new Set(fields.flatMap((f) => (f.kind === "param" ? [f.path] : [])))] : DEFAULT_PARAM_COLUMNS;
+  const metricKeys = [...new Set(fields.flatMap((f) => (f.kind === "metric" ? [f.key] : [])))];
+
+  const base = db
+    .select({
+      id: runs.id,
+      name: runs.name,
+      status: runs.status,
+      experimentId: runs.experimentId,
+      experimentName: experiments.name,
+      author: users.name,
+      createdAt: runs.createdAt,
+      startedAt: runs.startedAt,
+      finishedAt: runs.finishedAt,
+    })
+    .from(runs)
+    .innerJoin(experiments, eq(experiments.id, runs.experimentId))
+    .innerJoin(users, eq(users.id, runs.createdBy))
+    .where(inArray(runs.id, ids))
+    .all();
+  const tags = db.select({ runId: runTags.runId, tag: runTags.tag }).from(runTags).where(inArray(runTags.runId, ids)).orderBy(runTags.tag).all();
+  const params = paramPaths.length
+    ? db
+        .select({ runId: runParams.runId, key: runParams.key, valueText: runParams.valueText, valueNum: runParams.valueNum })
+        .from(runParams)
+        .where(and(inArray(runParams.runId, ids), inArray(runParams.key, paramPaths)))
+        .all()
+    : [];
+  const summaries = db
+    .select({ runId: metricSummaries.runId, key: metricSummaries.key, last: metricSummaries.last, min: metricSummaries.min, max: metricSummaries.max })
+    .from(metricSummaries)
+    .where(and(inArray(metricSummaries.runId, ids), metricKeys.length ? inArray(metricSummaries.key, metricKeys) : undefined))
+    .all();
+
+  const byId = new Map<number, RunRow>();
+  for (const r of base) {
+    const started = r.startedAt ?? r.createdAt;
+    byId.set(r.id, {
+      id: r.id,
+      name: r.name,
+      status: r.status,
+      experimentId: r.experimentId,
+      experimentName: r.experimentName,
+      author: r.author,
+      createdAt: r.createdAt,
+      finishedAt: r.finishedAt,
+      durationMs: r.finishedAt ? Date.parse(r.finishedAt) - Date.parse(started) : null,
+      tags: [],
+      params: {},
+      metrics: {},
+    });
+  }
+  for (const t of tags) byId.get(t.runId)?.tags.push(t.tag);
+  for (const p of params) {
+    const row = byId.get(p.runId);
+    if (row) row.params[p.key] = paramValueOf(p.valueText, p.valueNum);
+  }
+  for (const s of summaries) {
+    const row = byId.get(s.runId);
+    if (!row) continue;
+    row.metrics[s.key] = s.last;
+    row.metrics[`${s.key}.min`] = s.min;
+    row.metrics[`${s.key}.max`] = s.max;
+  }
+  return ids.flatMap((id) => byId.get(id) ?? []);
+}
+
+export type ColumnInfo = {
+  params: { path: string; type: "number" | "text" | "boolean" | "mixed"; runs: number }[];
+  metrics: { key: string; runs: number }[];
+};
+
+/** Distinct param paths (with their value type) and metric keys present in the experiment's runs, or all runs. */
+export function listColumns(db: DbOrTx, experimentId?: number): ColumnInfo {
+  const inExperiment = (runId: typeof runParams.runId | typeof metricSummaries.runId) =>
+    experimentId === undefined ? undefined : inArray(runId, db.select({ id: runs.id }).from(runs).where(eq(runs.experimentId, experimentId)));
+  const params = db
+    .select({
+      path: runParams.key,
+      runs: count(),
+      nums: count(runParams.valueNum),
+      texts: count(runParams.valueText),
+      bools: sql<number>`sum(CASE WHEN ${runParams.valueNum} IS NOT NULL AND ${runParams.valueText} IS NOT NULL THEN 1 ELSE 0 END)`,
+    })
+    .from(runParams)
+    .where(inExperiment(runParams.runId))
+    .groupBy(runParams.key)
+    .orderBy(runParams.key)
+    .all();
+  const metrics = db.select({ key: metricSummaries.key, runs: count() }).from(metricSummaries).where(inExperiment(metricSummaries.runId)).groupBy(metricSummaries.key).orderBy(metricSummaries.key).all();
+  return {
+    params: params.map((p) => ({
+      path: p.path,
+      runs: p.runs,
+      type: p.bools > 0 && p.bools === Math.max(p.nums, p.texts) ? "boolean" : p.texts === 0 ? "number" : p.nums === 0 ? "text" : "mixed",
+    })),
+    metrics,
+  };
+}
+
+export type GroupRunsInput = {
+  /** A param field ("params.optimizer", "lr") or status, experiment, author. */
+  by: string;
+  /** The metric to summarise per group: "metrics.val_accuracy" (last), "metrics.val_loss.min", ... */
+  metric: string;
+  filter?: string;
+  experimentId?: number;
+};
+export type RunGroup = { value: ParamValue; count: number; metric: { runs: number; mean: number | null; min: number | null; max: number | null } };
+
+/** Runs grouped by a param value (null = runs without the param), with count and mean/min/max of one metric. Largest groups first. */
+export function groupRuns(db: DbOrTx, input: GroupRunsInput): { by: string; metric: string; groups: RunGroup[] } {
+  const by = resolveOrThrow(input.by, "group by");
+  const metric = resolveOrThrow(input.metric, "group metric");
+  if (metric.kind !== "metric") throw new RunsQueryError(`group metric: '${input.metric}' is not a metric; use metrics.<key>`);
+  const where = runsWhere(input.experimentId, input.filter);
+  const m = alias(metricSummaries, "group_m");
+  const value = m[metric.stat];
+  const aggregates = { n: count(), runs: count(value), mean: sql<number | null>`avg(${value})`, min: sql<number | null>`min(${value})`, max: sql<number | null>`max(${value})` };
+  const metricJoin = and(eq(m.runId, runs.id), eq(m.key, metric.key));
+
+  let rows: { valueText: string | null; valueNum: number | null; n: number; runs: number; mean: number | null; min: number | null; max: number | null }[];
+  if (by.kind === "param") {
+    const g = alias(runParams, "group_p");
+    rows = db
+      .select({ valueText: g.valueText, valueNum: g.valueNum, ...aggregates })
+      .from(runs)
+      .leftJoin(g, and(eq(g.runId, runs.id), eq(g.key, by.path)))
+      .leftJoin(m, metricJoin)
+      .where(where)
+      .groupBy(g.valueNum, g.valueText)
+      .all();
+  } else if (by.kind === "status" || by.kind === "experiment" || by.kind === "author") {
+    const key = by.kind === "status" ? runs.status : by.kind === "experiment" ? experiments.name : users.name;
+    rows = db
+      .select({ valueText: sql<string | null>`${key}`, valueNum: sql<number | null>`NULL`, ...aggregates })
+      .from(runs)
+      .innerJoin(experiments, eq(experiments.id, runs.experimentId))
+      .innerJoin(users, eq(users.id, runs.createdBy))
+      .leftJoin(m, metricJoin)
+      .where(where)
+      .groupBy(key)
+      .all();
+  } else throw new RunsQueryError(`group by: runs can be grouped by a param, status, experiment or author, not ${fieldLabel(by)}`);
+
+  const groups = rows.map((r) => ({ value: paramValueOf(r.valueText, r.valueNum), count: r.n, metric: { runs: r.runs, mean: r.mean, min: r.min, max: r.max } }));
+  groups.sort((a, b) => b.count - a.count || String(a.value).localeCompare(String(b.value)));
+  return { by: fieldLabel(by), metric: fieldLabel(metric), groups };
+}
