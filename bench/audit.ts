@@ -59,7 +59,7 @@ export function buildAuditDatabase(dir: string, count: number, keys: AuditKeys):
       const chainHex = chain.next(leaf);
       chain.advance(chainHex);
       insertEvent.run(row.seq, row.at, row.actorId, row.actorName, row.role, row.action, row.entityType, row.entityId, row.payload, leaf, chainHex);
-      tree.push(Buffer.from(leaf, "hex"));
+      tree.pushHex(leaf);
       if (seq % CHECKPOINT_EVERY === 0 && seq < count) {
         checkpointId++;
         const head: TreeHead = { treeSize: seq, rootHash: tree.root().toString("hex"), at, keyFingerprint: keys.fingerprint };

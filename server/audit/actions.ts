@@ -32,6 +32,7 @@ export const AUDIT_ACTIONS = [
   "promotion.withdraw",
   "alias.move",
   "signature.create",
+  "signature.refused",
   "document.update",
   "audit.checkpoint",
   "audit.verify",

@@ -31,6 +31,7 @@ import {
 } from "./ledger-reads";
 
 export type { AuditCheckpointRow } from "./ledger-reads";
+export { latestAuditCheckpoint, listAuditCheckpoints } from "./ledger-reads";
 
 export type TreeHead = { treeSize: number; rootHash: string; at: string; keyFingerprint: string };
 
@@ -120,7 +121,7 @@ function rootOfCheckedLog(db: Db, keys: AuditPublicKey): { treeSize: number; roo
   let expected = 1;
   for (const [seq, leafHex] of iterateLeafHashes(db, prevSize)) {
     if (seq !== expected) throw new AuditIntegrityError(`refusing to sign: seq ${expected} missing (found ${seq})`);
-    acc.push(Buffer.from(leafHex, "hex"));
+    acc.pushHex(leafHex);
     expected++;
   }
   if (acc.size !== prevSize) throw new AuditIntegrityError(`refusing to sign: checkpoint #${prev?.id} covers ${prevSize} events, the log has ${acc.size}`);
@@ -139,7 +140,7 @@ function rootOfCheckedLog(db: Db, keys: AuditPublicKey): { treeSize: number; roo
     const next = chain.next(row.leafHash);
     if (next !== row.chainHash) throw new AuditIntegrityError(`refusing to sign: seq ${row.seq} chain hash does not follow from seq ${row.seq - 1}`);
     chain.advance(next);
-    acc.push(Buffer.from(row.leafHash, "hex"));
+    acc.pushHex(row.leafHash);
     expected++;
   }
   return { treeSize: acc.size, rootHash: acc.root().toString("hex") };

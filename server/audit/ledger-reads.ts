@@ -21,15 +21,38 @@ export function sqliteOf(source: AuditDbSource): Database.Database {
   return "$client" in source ? source.$client : source;
 }
 
-const EVENT_COLUMNS =
-  "seq, at, actor_id AS actorId, actor_name AS actorName, role, action, entity_type AS entityType, " +
-  "entity_id AS entityId, payload, leaf_hash AS leafHash, chain_hash AS chainHash";
+const EVENT_COLUMNS = "seq, at, actor_id, actor_name, role, action, entity_type, entity_id, payload, leaf_hash, chain_hash";
+type RawEventRow = [number, string, number | null, string, string, string, string, string, string, string, string];
 
-/** All events with fromSeq <= seq <= toSeq, in seq order, one at a time. */
-export function iterateAuditEvents(source: AuditDbSource, fromSeq = 1, toSeq = Number.MAX_SAFE_INTEGER): IterableIterator<AuditEventRow> {
-  return sqliteOf(source)
+/**
+ * All events with fromSeq <= seq <= toSeq, in seq order, one at a time. Reads raw arrays and builds the
+ * objects in JS (about twice as fast as letting the driver build them). Stopping early (break/return)
+ * releases the statement.
+ */
+export function* iterateAuditEvents(source: AuditDbSource, fromSeq = 1, toSeq = Number.MAX_SAFE_INTEGER): Generator<AuditEventRow, void, undefined> {
+  const rows = sqliteOf(source)
     .prepare(`SELECT ${EVENT_COLUMNS} FROM audit_events WHERE seq >= ? AND seq <= ? ORDER BY seq`)
-    .iterate(fromSeq, toSeq) as IterableIterator<AuditEventRow>;
+    .raw(true)
+    .iterate(fromSeq, toSeq) as IterableIterator<RawEventRow>;
+  try {
+    for (const a of rows) {
+      yield {
+        seq: a[0],
+        at: a[1],
+        actorId: a[2],
+        actorName: a[3],
+        role: a[4],
+        action: a[5],
+        entityType: a[6],
+        entityId: a[7],
+        payload: a[8],
+        leafHash: a[9],
+        chainHash: a[10],
+      };
+    }
+  } finally {
+    rows.return?.();
+  }
 }
 
 /** [seq, leafHash hex] pairs for seq <= toSeq, in seq order. */

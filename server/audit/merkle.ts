@@ -26,12 +26,14 @@ export function hashLeafData(data: Uint8Array): Buffer {
 }
 
 /** Interior node: sha256(0x01 || left || right). */
+// Reused input buffer for interior nodes: safe because hashing is synchronous and the digest is a new Buffer.
+const NODE_INPUT = Buffer.alloc(1 + 2 * HASH_BYTES);
+
 export function hashChildren(left: Uint8Array, right: Uint8Array): Buffer {
-  const buf = Buffer.allocUnsafe(1 + 2 * HASH_BYTES);
-  buf[0] = 1;
-  buf.set(left, 1);
-  buf.set(right, 1 + HASH_BYTES);
-  return oneShotHash(buf);
+  NODE_INPUT[0] = 1;
+  NODE_INPUT.set(left, 1);
+  NODE_INPUT.set(right, 1 + HASH_BYTES);
+  return oneShotHash(NODE_INPUT);
 }
 
 /** Largest power of two strictly smaller than n (n >= 2). */
@@ -95,7 +97,18 @@ export class MerkleAccumulator {
 
   push(leafHash: Uint8Array): void {
     if (!isHash(leafHash)) throw new Error(`merkle: leaf ${this.count} is not a ${HASH_BYTES}-byte hash`);
-    let node: Buffer = Buffer.from(leafHash);
+    this.pushOwned(Buffer.from(leafHash));
+  }
+
+  /** push() for a leaf given as 64 hex characters (what the ledger stores). */
+  pushHex(leafHex: string): void {
+    const leaf = Buffer.from(leafHex, "hex");
+    if (leaf.length !== HASH_BYTES || leafHex.length !== 2 * HASH_BYTES) throw new Error(`merkle: leaf ${this.count} is not a 64-hex-digit hash`);
+    this.pushOwned(leaf);
+  }
+
+  private pushOwned(leaf: Buffer): void {
+    let node: Buffer = leaf;
     let size = 1;
     while (this.sizes.length > 0 && this.sizes[this.sizes.length - 1] === size) {
       node = hashChildren(this.nodes.pop()!, node);

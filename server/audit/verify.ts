@@ -184,7 +184,7 @@ export class AuditLogVerifier {
       return this.failEvent(seq, `seq ${seq}: chain hash does not follow from seq ${seq - 1} (row inserted, removed or rewritten?)`);
     }
     this.chain.advance(chained);
-    this.tree.push(Buffer.from(leaf, "hex"));
+    this.tree.pushHex(leaf);
     this.expectedSeq++;
     if (row.action === "audit.checkpoint" && !this.checkCheckpointEvent(row)) return false;
     this.checkRootsAt(seq);

@@ -57,6 +57,8 @@ export function getRun(db: DbOrTx, id: number) {
   const { run } = row;
   const version = run.datasetVersionId ? db.select({ v: datasetVersions, datasetName: datasets.name, datasetSha256: datasets.sha256, datasetId: datasets.id }).from(datasetVersions).innerJoin(datasets, eq(datasets.id, datasetVersions.datasetId)).where(eq(datasetVersions.id, run.datasetVersionId)).get() : undefined;
   const split = run.splitId ? db.select().from(splits).where(eq(splits.id, run.splitId)).get() : undefined;
+  const parent = run.parentRunId ? db.select({ finalWeightsSha256: runs.finalWeightsSha256, name: runs.name, status: runs.status }).from(runs).where(eq(runs.id, run.parentRunId)).get() : undefined;
+  const parentCheckpoint = run.parentCheckpointId ? db.select({ id: checkpoints.id, epoch: checkpoints.epoch, sha256: checkpoints.sha256, runId: checkpoints.runId }).from(checkpoints).where(eq(checkpoints.id, run.parentCheckpointId)).get() : undefined;
   const decisionRows = db.select({ d: decisions, author: users.name }).from(decisions).innerJoin(users, eq(users.id, decisions.authorId)).where(eq(decisions.runId, id)).orderBy(decisions.id).all();
   return {
     id: run.id,
@@ -76,6 +78,10 @@ export function getRun(db: DbOrTx, id: number) {
     configSha256: run.configSha256,
     parentRunId: run.parentRunId,
     parentCheckpointId: run.parentCheckpointId,
+    parent: parent ?? null,
+    parentCheckpoint: parentCheckpoint ?? null,
+    /** For a re-run: did training reproduce the parent's final weights bit for bit? null until both have finished. */
+    reproducedParentWeights: run.origin === "rerun" && parent?.finalWeightsSha256 && run.finalWeightsSha256 ? parent.finalWeightsSha256 === run.finalWeightsSha256 : null,
     backend: run.backend,
     backendReason: run.backendReason,
     environment: run.environmentJson ? (JSON.parse(run.environmentJson) as Record<string, unknown>) : null,

@@ -1,0 +1,208 @@
+/**
+ * Benchmark of the runs query core (issue 6) at real scale, on a throw-away database:
+ * 10,000 runs (10 hyperparameters, 5 metric summaries each) over 4 experiments and 5 users, plus 20 long
+ * runs with 1,000,000 points of batch_loss each. Rows are seeded directly with prepared statements in one
+ * transaction (the benchmark measures queries, not services), with valid users/projects/experiments/
+ * datasets rows so foreign keys hold. Each figure is the median of several repetitions.
+ *
+ * Run alone: npx tsx bench/runs.ts
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import crypto from "node:crypto";
+import { pathToFileURL } from "node:url";
+import { openDatabase, type Db } from "@/db/client";
+import { searchRuns } from "@/server/runs-query/runs-search";
+import { compareRuns } from "@/server/runs-query/compare";
+import { fetchSeries } from "@/server/runs-query/downsample";
+
+export type BenchResult = { name: string; value: number; unit: string; target: string };
+
+const RUNS = 10_000;
+const LONG_RUNS = 20;
+const LONG_POINTS = 1_000_000;
+const POINTS_PER_EPOCH = 1_000;
+const OPTIMIZERS = ["adam", "sgd", "momentum", "rmsprop"] as const;
+
+/** Deterministic pseudo-random numbers (mulberry32) so every bench run seeds the same data. */
+function rng(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function seed(db: Db): { longRunIds: number[]; shortRunIds: number[] } {
+  const s = db.$client;
+  const random = rng(6);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)] as T;
+  const t0 = Date.parse("2025-01-01T00:00:00.000Z");
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const sha = (text: string) => crypto.createHash("sha256").update(text).digest("hex");
+
+  const insertRun = s.prepare(
+    `INSERT INTO runs (experiment_id, name, status, config_json, config_sha256, seed, origin, dataset_version_id, split_id, backend, created_by, created_at, started_at, finished_at)
+     VALUES (?, ?, ?, ?, ?, ?, 'new', ?, ?, 'wasm', ?, ?, ?, ?)`,
+  );
+  const insertParam = s.prepare("INSERT INTO run_params (run_id, key, value_text, value_num) VALUES (?, ?, ?, ?)");
+  const insertSummary = s.prepare("INSERT INTO metric_summaries (run_id, key, last, last_step, min, max, count) VALUES (?, ?, ?, ?, ?, ?, ?)");
+  const insertPoint = s.prepare("INSERT INTO metrics (run_id, key, step, epoch, value, wall_time_ms) VALUES (?, ?, ?, ?, ?, ?)");
+  const insertTag = s.prepare("INSERT INTO run_tags (run_id, tag, created_by, created_at) VALUES (?, ?, ?, ?)");
+  const insertDecision = s.prepare("INSERT INTO decisions (run_id, kind, path, old_value_json, new_value_json, rationale, author_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+
+  const longRunIds: number[] = [];
+  const shortRunIds: number[] = [];
+  s.transaction(() => {
+    const at = iso(t0);
+    const userIds = ["ada", "grace", "alan", "barbara", "edsger"].map(
+      (n) => Number(s.prepare("INSERT INTO users (email, name, role, password_hash, created_at) VALUES (?, ?, 'engineer', 'x', ?)").run(`${n}@example.org`, n, at).lastInsertRowid),
+    );
+    const projectId = Number(s.prepare("INSERT INTO projects (name, created_by, created_at) VALUES ('bench', ?, ?)").run(userIds[0], at).lastInsertRowid);
+    const experimentIds = ["iris-sweep", "digits-sweep", "sentences-lstm", "long-training"].map((n) =>
+      Number(s.prepare("INSERT INTO experiments (project_id, name, created_by, created_at) VALUES (?, ?, ?, ?)").run(projectId, n, userIds[0], at).lastInsertRowid),
+    );
+    const datasetId = Number(
+      s.prepare("INSERT INTO datasets (name, source, builtin_name, sha256, byte_size, schema_json, row_count, created_by, created_at) VALUES ('iris', 'builtin', 'iris', ?, 4551, '{}', 150, ?, ?)").run(sha("iris"), userIds[0], at)
+        .lastInsertRowid,
+    );
+    const versionIds = [0, 1].map((v) =>
+      Number(s.prepare("INSERT INTO dataset_versions (dataset_id, recipe_json, recipe_sha256, report_json, sha256, row_count, created_at) VALUES (?, '[]', ?, '{}', ?, 150, ?)").run(datasetId, sha(`recipe${v}`), sha(`version${v}`), at).lastInsertRowid),
+    );
+    const splitIds = [0, 1, 2].map((k) =>
+      Number(s.prepare("INSERT INTO splits (dataset_version_id, spec_json, manifest_json, sha256, created_at) VALUES (?, '{}', '{}', ?, ?)").run(versionIds[k % 2], sha(`split${k}`), at).lastInsertRowid),
+    );
+
+    const addRun = (i: number, experimentId: number, long: boolean): number => {
+      const optimizer = pick(OPTIMIZERS);
+      const learningRate = Number((10 ** (-4 + random() * 3)).toPrecision(3));
+      const batchSize = pick([16, 32, 64, 128, 256]);
+      const epochs = long ? LONG_POINTS / POINTS_PER_EPOCH : pick([10, 20, 50, 100]);
+      const seedValue = Math.floor(random() * 10_000);
+      const units = pick([16, 32, 64, 128]);
+      const dropout = pick([0, 0.1, 0.2, 0.5]);
+      const config = {
+        data: { dataset: { builtin: pick(["iris", "digits", "sentences"]) }, split: { seed: pick([1, 7, 42]) } },
+        model: { layers: [{ type: "dense", units }, { type: "dropout", rate: dropout }] },
+        training: { optimizer: { name: optimizer }, learningRate, lrSchedule: { type: pick(["constant", "step", "exponential"]) }, batchSize, epochs, seed: seedValue },
+      };
+      const configJson = JSON.stringify(config);
+      const createdMs = t0 + i * 60_000;
+      const status = long ? "completed" : random() < 0.85 ? "completed" : pick(["failed", "cancelled", "running"] as const);
+      const finished = status === "running" ? null : iso(createdMs + 5_000 + Math.floor(random() * 600_000));
+      const author = pick(userIds);
+      const split = pick(splitIds);
+      const runId = Number(
+        insertRun.run(experimentId, `${optimizer}-lr${learningRate}-bs${batchSize}-${i}`, status, configJson, sha(configJson), seedValue, versionIds[(split - splitIds[0]!) % 2], split, author, iso(createdMs), iso(createdMs + 1_000), finished).lastInsertRowid,
+      );
+      const params: [string, string | null, number | null][] = [
+        ["data.dataset.builtin", config.data.dataset.builtin, null],
+        ["data.split.seed", null, config.data.split.seed],
+        ["model.layers.0.units", null, units],
+        ["model.layers.1.rate", null, dropout],
+        ["training.optimizer.name", optimizer, null],
+        ["training.learningRate", null, learningRate],
+        ["training.lrSchedule.type", config.training.lrSchedule.type, null],
+        ["training.batchSize", null, batchSize],
+        ["training.epochs", null, epochs],
+        ["training.seed", null, seedValue],
+      ];
+      for (const [key, text, num] of params) insertParam.run(runId, key, text, num);
+      // Final metrics that depend on the hyperparameters, plus noise.
+      const quality = Math.min(0.99, 0.55 + 0.1 * Math.log10(learningRate * 1e4) + (optimizer === "adam" ? 0.1 : 0) + random() * 0.2);
+      const steps = epochs * (long ? POINTS_PER_EPOCH : 10);
+      const summaries: [string, number, number, number][] = [
+        ["loss", 1 - quality + 0.05, 0.9 - quality / 2, 2.3],
+        ["accuracy", quality + 0.02, 0.1, Math.min(1, quality + 0.03)],
+        ["val_loss", 1.05 - quality, 0.95 - quality, 2.4],
+        ["val_accuracy", quality, 0.1, Math.min(1, quality + 0.01)],
+        ["lr", learningRate, learningRate / 10, learningRate],
+      ];
+      for (const [key, last, min, max] of summaries) insertSummary.run(runId, key, last, steps, Math.min(min, last), Math.max(max, last), epochs);
+      if (random() < 0.1) insertTag.run(runId, pick(["baseline", "candidate", "ablation"]), author, iso(createdMs));
+      insertDecision.run(runId, "initial", "", null, configJson, "sweep point", author, iso(createdMs));
+      return runId;
+    };
+
+    for (let i = 0; i < RUNS; i++) {
+      const id = addRun(i, experimentIds[i % 3]!, false);
+      if (i % 500 === 0 && shortRunIds.length < 20) shortRunIds.push(id);
+    }
+    // Epoch-level curves for 20 ordinary runs (what most comparisons chart).
+    for (const id of shortRunIds) {
+      for (let e = 0; e < 100; e++) {
+        insertPoint.run(id, "val_loss", (e + 1) * 10, e + 1, 2.3 * Math.exp(-e / 20) + 0.1 + random() * 0.02, t0 + e * 1_000);
+        insertPoint.run(id, "val_accuracy", (e + 1) * 10, e + 1, 0.95 - 0.85 * Math.exp(-e / 15) + random() * 0.01, t0 + e * 1_000);
+      }
+    }
+    for (let r = 0; r < LONG_RUNS; r++) {
+      const id = addRun(RUNS + r, experimentIds[3]!, true);
+      longRunIds.push(id);
+      const start = t0 + r * 86_400_000;
+      for (let step = 0; step < LONG_POINTS; step++) {
+        // A decaying noisy loss with a rare spike (a bad batch): the spikes must survive downsampling.
+        const spike = step % 99_991 === 4_242 ? 5 : 0;
+        insertPoint.run(id, "batch_loss", step, step / POINTS_PER_EPOCH, 2.3 * Math.exp(-step / 200_000) + 0.05 + random() * 0.1 + spike, start + step * 12);
+      }
+      for (let e = 1; e <= LONG_POINTS / POINTS_PER_EPOCH; e++) insertPoint.run(id, "val_loss", e * POINTS_PER_EPOCH - 1, e, 2.3 * Math.exp(-e / 200) + 0.1 + random() * 0.02, start + e * POINTS_PER_EPOCH * 12);
+    }
+  })();
+  s.pragma("optimize");
+  return { longRunIds, shortRunIds };
+}
+
+function median(reps: number, f: () => unknown): number {
+  f(); // warm-up: statement preparation and page cache, as on a server that has been up for a while
+  const times: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t = performance.now();
+    f();
+    times.push(performance.now() - t);
+  }
+  times.sort((a, b) => a - b);
+  return Number((times[Math.floor(times.length / 2)] as number).toFixed(2));
+}
+
+export async function benchRuns(): Promise<BenchResult[]> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-bench-runs-"));
+  const db = openDatabase(dir);
+  try {
+    db.$client.pragma("synchronous = OFF"); // a throw-away database: only query speed matters here
+    const seeded = performance.now();
+    const { longRunIds, shortRunIds } = seed(db);
+    const seedSeconds = (performance.now() - seeded) / 1000;
+
+    const filter = '(params.optimizer = "adam" OR params.optimizer = "rmsprop") AND (metrics.val_accuracy > 0.7 OR params.lr >= 1e-2) AND NOT status = "failed"';
+    const search = () => searchRuns(db, { filter, sort: [{ field: "metrics.val_accuracy", dir: "desc" }], columns: ["params.optimizer", "params.lr", "params.batchSize", "metrics.val_accuracy", "metrics.val_loss"], offset: 0, limit: 50 });
+    const found = search();
+    if (found.rows.length !== 50 || found.total < 1000) throw new Error(`bench sanity: filter matched ${found.total} runs`);
+
+    const compareWith = (ids: number[], keys: [string, string]) => () => {
+      compareRuns(db, ids);
+      for (const runId of ids) for (const key of keys) fetchSeries(db, { runId, key, xAxis: "step", maxPoints: 1000 });
+    };
+    const longId = longRunIds[0]!;
+    const series = fetchSeries(db, { runId: longId, key: "batch_loss", maxPoints: 1000 });
+    if (!series.downsampled || series.total !== LONG_POINTS || series.points.length > 1000 || !series.points.some((pt) => pt.y > 5)) throw new Error("bench sanity: downsampled series lost its spike");
+
+    return [
+      { name: "runs_filter_10k_ms", value: median(9, search), unit: "ms", target: "< 100 ms" },
+      { name: "compare_20_runs_ms", value: median(3, compareWith(longRunIds, ["batch_loss", "val_loss"])), unit: "ms", target: "< 300 ms" },
+      { name: "compare_20_runs_epoch_curves_ms", value: median(5, compareWith(shortRunIds, ["val_loss", "val_accuracy"])), unit: "ms", target: "< 300 ms" },
+      { name: "series_1m_downsampled_ms", value: median(5, () => fetchSeries(db, { runId: longId, key: "batch_loss", xAxis: "step", maxPoints: 1000 })), unit: "ms", target: "< 100 ms" },
+      { name: "series_1m_zoomed_10pct_ms", value: median(5, () => fetchSeries(db, { runId: longId, key: "batch_loss", xAxis: "epoch", from: 450, to: 550, maxPoints: 1000 })), unit: "ms", target: "< 100 ms" },
+      { name: "runs_bench_seed_s", value: Number(seedSeconds.toFixed(1)), unit: "s", target: "informational" },
+    ];
+  } finally {
+    db.$client.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  benchRuns().then((results) => console.table(results));
+}
