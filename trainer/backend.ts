@@ -3,9 +3,9 @@
  * (the reason is recorded with the run, next to the library versions).
  *
  * Order for "auto": native TensorFlow (tfjs-node, an optional dependency that may be absent)
- * → WebAssembly → plain JavaScript cpu. The wasm backend (tfjs 4.22) lacks two training kernels, so
- * such models train on cpu instead: Conv2DBackpropFilter (conv layers) and UnsortedSegmentSum (the
- * gradient of an embedding lookup). Backends are global to the process (or worker
+ * → WebAssembly → plain JavaScript cpu. The wasm backend (tfjs 4.22) has no Conv2DBackpropFilter
+ * kernel, so a model with conv layers trains on cpu instead. (It also lacks UnsortedSegmentSum, the
+ * stock embedding gradient; model.ts's embedding layer uses a scatter-add gradient that wasm has.) Backends are global to the process (or worker
  * thread): call this before building the model.
  */
 import * as tf from "@tensorflow/tfjs";
@@ -62,8 +62,6 @@ function versionsFor(name: BackendName, nodeVersion?: string): BackendChoice["ve
 export type BackendNeeds = {
   /** The model has conv2d layers (wasm cannot compute their filter gradients). */
   needsConvGradients: boolean;
-  /** The model has an embedding layer (wasm cannot compute its gradient). */
-  needsEmbeddingGradients?: boolean;
 };
 
 export async function selectBackend(preferred: BackendName | "auto", opts: BackendNeeds): Promise<BackendChoice> {
@@ -79,8 +77,6 @@ export async function selectBackend(preferred: BackendName | "auto", opts: Backe
   if (preferred !== "cpu") {
     if (opts.needsConvGradients) {
       notes.push("wasm lacks Conv2DBackpropFilter: conv layers train on cpu");
-    } else if (opts.needsEmbeddingGradients) {
-      notes.push("wasm lacks UnsortedSegmentSum (the embedding gradient): embedding layers train on cpu");
     } else {
       const wasm = await tryWasm();
       if (wasm.ok) {

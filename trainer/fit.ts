@@ -20,7 +20,7 @@ import { selectBackend } from "./backend";
 import { deserializeWeights, loadWeightsInto, serializeWeights, weightsSha256 } from "./checkpoint";
 import { classificationReport, regressionReport } from "./evaluate";
 import { estimateMemory } from "./memory";
-import { buildForJob, deriveSeed, hasConvLayers, hasEmbeddingLayers, makeOptimizer, perSampleLoss, setLearningRate } from "./model";
+import { buildForJob, deriveSeed, hasConvLayers, makeOptimizer, perSampleLoss, setLearningRate } from "./model";
 import type { CancelSignal, EvaluationResult, PartitionTensors, PreparedData, TrainerEvent, TrainJob } from "./types";
 import { sha256Hex } from "../server/audit/canonical";
 import type { TrainingConfig } from "../contracts/training-config";
@@ -202,7 +202,7 @@ export async function train(job: TrainJob, prepared: PreparedData, emit: Emit, s
     checkMetricNames(training, available, hasValidation);
 
     const layerSpecs = job.parent?.config.model.layers ?? job.config.model.layers;
-    const backend = await selectBackend(job.backend ?? "auto", { needsConvGradients: hasConvLayers(layerSpecs), needsEmbeddingGradients: hasEmbeddingLayers(layerSpecs) });
+    const backend = await selectBackend(job.backend ?? "auto", { needsConvGradients: hasConvLayers(layerSpecs) });
     const built = buildForJob(job, prepared);
     model = built.model;
     optimizer = makeOptimizer(training);

@@ -46,6 +46,58 @@ function kernelRegularizer(spec: { l1?: number; l2?: number }) {
   return l1 > 0 || l2 > 0 ? { kernelRegularizer: tf.regularizers.l1l2({ l1, l2 }) } : {};
 }
 
+/**
+ * An embedding lookup whose gradient is a scatter-add (ScatterNd) instead of tfjs' default
+ * UnsortedSegmentSum: the cpu backend runs that kernel as one pass per vocabulary entry (~20
+ * samples/s on the sentences dataset) and the wasm backend lacks it. Same weight ("embeddings"),
+ * shapes and forward maths as tf.layers.embedding, so checkpoints are interchangeable.
+ */
+class ScatterEmbedding extends tf.layers.Layer {
+  static className = "RunledgerScatterEmbedding";
+  private readonly inputDim: number;
+  private readonly outputDim: number;
+  private readonly seed: number;
+  private embeddings: tf.LayerVariable | null = null;
+
+  constructor(args: { name: string; inputDim: number; outputDim: number; seed: number; inputShape?: number[] }) {
+    super({ name: args.name, ...(args.inputShape ? { inputShape: args.inputShape } : {}) });
+    this.inputDim = args.inputDim;
+    this.outputDim = args.outputDim;
+    this.seed = args.seed;
+  }
+
+  override build(): void {
+    const init = tf.initializers.randomUniform({ minval: -0.05, maxval: 0.05, seed: this.seed });
+    this.embeddings = this.addWeight("embeddings", [this.inputDim, this.outputDim], "float32", init);
+    this.built = true;
+  }
+
+  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
+    return [...(inputShape as tf.Shape), this.outputDim];
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => {
+      const ids = tf.cast(Array.isArray(inputs) ? inputs[0]! : inputs, "int32");
+      const [vocabulary, dim] = [this.inputDim, this.outputDim];
+      // `save` keeps the ids alive for the backward pass, which runs after this tidy has ended.
+      const lookup = tf.customGrad((table, save) => {
+        (save as tf.GradSaveFunc)([ids]);
+        return {
+          value: tf.gather(table as tf.Tensor, ids),
+          gradFunc: (dy, saved) => tf.scatterND(tf.reshape(saved[0]!, [-1, 1]), tf.reshape(dy as tf.Tensor, [-1, dim]), [vocabulary, dim]),
+        };
+      });
+      return lookup(this.embeddings!.read());
+    });
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), inputDim: this.inputDim, outputDim: this.outputDim, seed: this.seed };
+  }
+}
+tf.serialization.registerClass(ScatterEmbedding);
+
 export function layerName(index: number, spec: LayerSpec): string {
   return `l${index}_${spec.type.toLowerCase()}`;
 }
@@ -100,7 +152,7 @@ function makeLayer(spec: LayerSpec, index: number, seed: number, vocabularySize:
     case "flatten":
       return tf.layers.flatten(base);
     case "embedding":
-      return tf.layers.embedding({ ...base, inputDim: spec.vocabularySize ?? vocabularySize!, outputDim: spec.outputDim, embeddingsInitializer: tf.initializers.randomUniform({ minval: -0.05, maxval: 0.05, seed: s(0) }) });
+      return new ScatterEmbedding({ ...base, inputDim: spec.vocabularySize ?? vocabularySize!, outputDim: spec.outputDim, seed: s(0) });
     case "lstm":
       return tf.layers.lstm({ ...base, units: spec.units, returnSequences: spec.returnSequences, kernelInitializer: tf.initializers.glorotUniform({ seed: s(0) }), recurrentInitializer: tf.initializers.orthogonal({ seed: s(1) }) });
     case "gru":
@@ -157,10 +209,6 @@ export function buildModel(spec: ModelSpec): tf.Sequential {
 
 export function hasConvLayers(layers: LayerSpec[]): boolean {
   return layers.some((l) => l.type === "conv2d");
-}
-
-export function hasEmbeddingLayers(layers: LayerSpec[]): boolean {
-  return layers.some((l) => l.type === "embedding");
 }
 
 export function makeOptimizer(training: TrainingConfig["training"]): tf.Optimizer {

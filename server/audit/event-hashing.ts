@@ -6,10 +6,10 @@
  * or is null where the reference cannot compute one (payload not JSON, lone surrogates). The fast path
  * builds the RFC 8785 text of the event body directly, which is valid only when
  * - every top-level field is a string, a finite number or null (JSON.stringify then prints exactly what JCS prints),
- * - the stored payload text is already canonical: it parses, re-serialises to the same text (so no
- *   whitespace, duplicate keys or alternative number/escape spellings) and every object's keys are in
- *   UTF-16 code-unit order (JCS's order);
- * - nothing contains a "\ud" escape (JSON.stringify escapes lone surrogates where JCS refuses them).
+ * - the stored payload text is already canonical, as checked in one pass by `isCanonicalJsonText`: no
+ *   whitespace, only JSON.stringify's escapes, numbers spelt as ECMAScript prints them, object keys strictly
+ *   in UTF-16 code-unit order (JCS's order; this also rules out duplicate keys), no lone surrogates;
+ * - the top-level strings contain no lone surrogate (JSON.stringify would escape one as \udxxx; JCS refuses it).
  * Whenever one condition fails, the reference computation decides. tests/event-hashing.test.ts checks the
  * two agree on ordinary and awkward rows.
  */
@@ -31,36 +31,122 @@ function jcsPrimitive(v: unknown): string | undefined {
   return undefined;
 }
 
-function keysSortedDeep(root: unknown): boolean {
-  const stack: unknown[] = [root];
-  while (stack.length > 0) {
-    const v = stack.pop();
-    if (v === null || typeof v !== "object") continue;
-    if (Array.isArray(v)) {
-      for (const item of v) if (item !== null && typeof item === "object") stack.push(item);
-      continue;
-    }
-    const obj = v as Record<string, unknown>;
-    let prev: string | undefined;
-    for (const key in obj) {
-      if (prev !== undefined && !(prev < key)) return false;
-      prev = key;
-      const item = obj[key];
-      if (item !== null && typeof item === "object") stack.push(item);
+// A single-pass checker of RFC 8785 canonical form, so the hot path never parses and re-serialises the payload.
+// It accepts only text that canonicalize(JSON.parse(text)) would reproduce byte for byte; anything it is unsure
+// of is rejected, which merely sends the row to the reference computation.
+const Ch = {
+  Quote: 0x22, Backslash: 0x5c, Comma: 0x2c, Colon: 0x3a, LBrace: 0x7b, RBrace: 0x7d, LBracket: 0x5b, RBracket: 0x5d,
+  Minus: 0x2d, Zero: 0x30, Nine: 0x39, Dot: 0x2e, LowerE: 0x65, UpperE: 0x45, Plus: 0x2b,
+} as const;
+/** Characters after a backslash that JSON.stringify (and so JCS) uses: " \ b f n r t; \u only for other controls. */
+const SHORT_ESCAPES = new Set([0x22, 0x5c, 0x62, 0x66, 0x6e, 0x72, 0x74]);
+const SHORT_ESCAPED_CONTROLS = new Set([0x08, 0x09, 0x0a, 0x0c, 0x0d]);
+/** Characters inside a string that need a closer look: controls, backslash, surrogate halves. */
+const SPECIAL_IN_STRING = /[\u0000-\u001f\\\ud800-\udfff]/;
+
+class CanonicalScanner {
+  constructor(private readonly t: string) {}
+
+  /** Index after the value starting at i, or -1 when it is not canonical. */
+  value(i: number): number {
+    const c = this.t.charCodeAt(i);
+    if (c === Ch.LBrace) return this.object(i);
+    if (c === Ch.LBracket) return this.array(i);
+    if (c === Ch.Quote) return this.string(i);
+    if (c === Ch.Minus || (c >= Ch.Zero && c <= Ch.Nine)) return this.number(i);
+    if (this.t.startsWith("null", i)) return i + 4;
+    if (this.t.startsWith("true", i)) return i + 4;
+    if (this.t.startsWith("false", i)) return i + 5;
+    return -1;
+  }
+
+  private object(i: number): number {
+    const t = this.t;
+    let j = i + 1;
+    if (t.charCodeAt(j) === Ch.RBrace) return j + 1;
+    let prevKey: string | undefined;
+    for (;;) {
+      if (t.charCodeAt(j) !== Ch.Quote) return -1;
+      const keyEnd = this.string(j);
+      if (keyEnd < 0) return -1;
+      const raw = t.slice(j + 1, keyEnd - 1);
+      const key = raw.includes("\\") ? (JSON.parse(t.slice(j, keyEnd)) as string) : raw;
+      if (prevKey !== undefined && !(prevKey < key)) return -1; // JCS order is UTF-16 code-unit order; also rejects duplicates
+      prevKey = key;
+      if (t.charCodeAt(keyEnd) !== Ch.Colon) return -1;
+      j = this.value(keyEnd + 1);
+      if (j < 0) return -1;
+      const c = t.charCodeAt(j);
+      if (c === Ch.RBrace) return j + 1;
+      if (c !== Ch.Comma) return -1;
+      j++;
     }
   }
-  return true;
+
+  private array(i: number): number {
+    const t = this.t;
+    let j = i + 1;
+    if (t.charCodeAt(j) === Ch.RBracket) return j + 1;
+    for (;;) {
+      j = this.value(j);
+      if (j < 0) return -1;
+      const c = t.charCodeAt(j);
+      if (c === Ch.RBracket) return j + 1;
+      if (c !== Ch.Comma) return -1;
+      j++;
+    }
+  }
+
+  /** A string as JSON.stringify writes it: only the escapes it uses, no lone surrogates. */
+  private string(i: number): number {
+    const t = this.t;
+    // Common case first: jump to the next quote; if nothing special lies before it, the string is done.
+    const close = t.indexOf('"', i + 1);
+    if (close < 0) return -1;
+    if (!SPECIAL_IN_STRING.test(t.slice(i + 1, close))) return close + 1;
+    for (let j = i + 1; j < t.length; j++) {
+      const c = t.charCodeAt(j);
+      if (c === Ch.Quote) return j + 1;
+      if (c < 0x20) return -1;
+      if (c === Ch.Backslash) {
+        const e = t.charCodeAt(++j);
+        if (e === 0x75 /* u */) {
+          const hex = t.slice(j + 1, j + 5);
+          if (!/^00[01][0-9a-f]$/.test(hex) || SHORT_ESCAPED_CONTROLS.has(parseInt(hex, 16))) return -1;
+          j += 4;
+        } else if (!SHORT_ESCAPES.has(e)) {
+          return -1;
+        }
+      } else if (c >= 0xd800 && c <= 0xdfff) {
+        const next = t.charCodeAt(j + 1);
+        if (c > 0xdbff || !(next >= 0xdc00 && next <= 0xdfff)) return -1;
+        j++;
+      }
+    }
+    return -1;
+  }
+
+  /** A number as ECMAScript prints it (JCS's rule): the token must equal String(Number(token)). */
+  private number(i: number): number {
+    const t = this.t;
+    let j = i;
+    for (; j < t.length; j++) {
+      const c = t.charCodeAt(j);
+      if (!((c >= Ch.Zero && c <= Ch.Nine) || c === Ch.Minus || c === Ch.Plus || c === Ch.Dot || c === Ch.LowerE || c === Ch.UpperE)) break;
+    }
+    const token = t.slice(i, j);
+    const n = Number(token);
+    return Number.isFinite(n) && String(n) === token ? j : -1;
+  }
 }
 
-/** True when `text` is exactly the RFC 8785 serialisation of the JSON value it denotes (fast check, see header). */
+/** True when `text` is exactly the RFC 8785 serialisation of the JSON value it denotes. */
 export function isCanonicalJsonText(text: string): boolean {
-  let value: unknown;
   try {
-    value = JSON.parse(text);
+    return text.length > 0 && new CanonicalScanner(text).value(0) === text.length;
   } catch {
-    return false;
+    return false; // e.g. absurdly deep nesting: let the reference decide
   }
-  return JSON.stringify(value) === text && keysSortedDeep(value);
 }
 
 /**
@@ -86,6 +172,7 @@ export function fastCanonicalEventBody(e: EventFields): string | undefined {
   const text =
     `{"action":${action},"actorId":${actorId},"actorName":${actorName},"at":${at},"entityId":${entityId},` +
     `"entityType":${entityType},"payload":${e.payload},"role":${role},"seq":${seq}}`;
+  // JSON.stringify escapes a lone surrogate as \udxxx where JCS refuses it; the payload was checked already.
   return text.includes("\\ud") ? undefined : text;
 }
 

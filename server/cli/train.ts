@@ -13,6 +13,42 @@ import { createRun } from "@/server/services/runs";
 import { createExperiment } from "@/server/services/projects";
 import { actorOf } from "@/server/services/users";
 import type { BackendName } from "@/trainer/types";
+import { parseConfigOrThrow } from "@/server/services/runs";
+import { sha256Canonical } from "@/server/audit/canonical";
+import type { AppServices } from "@/server/app-services";
+import type { ServiceContext } from "@/server/services/service-context";
+import path from "node:path";
+
+/**
+ * A config file may name its fine-tuning parent as "config:FILE@best|@last|@epochN" instead of a checkpoint id:
+ * the parent config is trained first in the same data directory (or an earlier completed run of exactly that
+ * config is reused), and the reference is replaced by that checkpoint's id before the run is created.
+ */
+const PARENT_REF = /^config:(.+?)(?:@(best|last|epoch\d+))?$/;
+
+async function resolveParentReference(services: AppServices, ctx: ServiceContext, experimentId: number, configInput: unknown, baseDir: string, log: (s: string) => void): Promise<unknown> {
+  const ft = (configInput as { fineTune?: { parentCheckpointId?: unknown } }).fineTune;
+  const ref = typeof ft?.parentCheckpointId === "string" ? PARENT_REF.exec(ft.parentCheckpointId) : null;
+  if (!ft || !ref) return configInput;
+  const parentFile = path.resolve(baseDir, ref[1]!);
+  const parentConfig = parseConfigOrThrow(JSON.parse(fs.readFileSync(parentFile, "utf8")));
+  const sha = sha256Canonical(parentConfig);
+  let parent = services.db.select().from(runs).where(and(eq(runs.configSha256, sha), eq(runs.status, "completed"))).get();
+  if (!parent) {
+    log(`training the parent config ${ref[1]} first`);
+    const created = createRun(ctx, { experimentId, config: parentConfig, rationale: `parent of a fine-tune, trained from ${ref[1]}` });
+    services.orchestrator.launch(created.id);
+    await services.orchestrator.waitFor(created.id);
+    parent = services.db.select().from(runs).where(eq(runs.id, created.id)).get()!;
+    if (parent.status !== "completed") throw new Error(`the parent run ${parent.id} ended ${parent.status}: ${parent.error ?? ""}`);
+  }
+  const cks = services.db.select().from(checkpoints).where(eq(checkpoints.runId, parent.id)).orderBy(checkpoints.epoch).all();
+  const which = ref[2] ?? "best";
+  const ck = which === "best" ? cks.find((c) => c.isBest) : which === "last" ? cks.at(-1) : cks.find((c) => c.epoch === Number(which.slice(5)));
+  if (!ck) throw new Error(`run ${parent.id} has no checkpoint "${which}"`);
+  log(`fine-tuning from run ${parent.id}, epoch ${ck.epoch} (${ck.sha256.slice(0, 12)}…)`);
+  return { ...(configInput as object), fineTune: { ...ft, parentCheckpointId: String(ck.id) } };
+}
 
 export async function trainCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -43,6 +79,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const project = db.select().from(experiments).where(eq(experiments.id, seed.experimentId)).get()!.projectId;
   const experiment = db.select().from(experiments).where(and(eq(experiments.projectId, project), eq(experiments.name, values.experiment))).get() ?? createExperiment(ctx, { projectId: project, name: values.experiment, description: "Runs launched from the command line." });
 
+  configInput = await resolveParentReference(services, ctx, experiment.id, configInput, process.cwd(), log);
   const run = createRun(ctx, { experimentId: experiment.id, config: configInput, rationale: values.rationale ?? `trained from ${values.config} on the command line` });
   log(`run ${run.id} (${run.name}) queued`);
   services.orchestrator.launch(run.id);

@@ -165,9 +165,10 @@ function describeData(rs: ComparedRun[]): string[] {
   if (noVersion.length) notes.push(`no recorded dataset version for run${noVersion.length > 1 ? "s" : ""} ${noVersion.join(", ")}`);
   if (noSplit.length) notes.push(`no recorded split for run${noSplit.length > 1 ? "s" : ""} ${noSplit.join(", ")}`);
   const versions = groupIds(rs, (r) => r.data.datasetVersionSha256);
-  if (versions.length > 1) notes.push(`different dataset versions: ${versions.map((g) => `runs ${g.ids.join(", ")} used ${g.key.slice(0, 12)}`).join("; ")}`);
+  const used = (g: { key: string; ids: number[] }) => `run${g.ids.length > 1 ? "s" : ""} ${g.ids.join(", ")} used ${g.key.slice(0, 12)}`;
+  if (versions.length > 1) notes.push(`different dataset versions: ${versions.map(used).join("; ")}`);
   const splitGroups = groupIds(rs, (r) => r.data.splitSha256);
-  if (splitGroups.length > 1) notes.push(`different splits: ${splitGroups.map((g) => `runs ${g.ids.join(", ")} used ${g.key.slice(0, 12)}`).join("; ")}`);
+  if (splitGroups.length > 1) notes.push(`different splits: ${splitGroups.map(used).join("; ")}`);
   return notes;
 }
 

@@ -4,12 +4,16 @@ import { authRouter } from "@/server/routers/auth";
 import { projectsRouter } from "@/server/routers/projects";
 import { datasetsRouter } from "@/server/routers/datasets";
 import { runsRouter } from "@/server/routers/runs";
+import { decisionsRouter } from "@/server/routers/decisions";
+import { modelsRouter } from "@/server/routers/models";
 
 export const appRouter = router({
   auth: authRouter,
   projects: projectsRouter,
   datasets: datasetsRouter,
   runs: runsRouter,
+  decisions: decisionsRouter,
+  models: modelsRouter,
 });
 export type AppRouter = typeof appRouter;
 export const createCaller = createCallerFactory(appRouter);
