@@ -1,6 +1,6 @@
 /**
  * `npm run cli -- <command>`: the command line, over the same services and database as the web app.
- * Commands: seed, train, audit verify, audit checkpoint-export. Each prints plain text, or one JSON object with --json.
+ * Commands: seed, train, audit verify, audit checkpoint-export, register, export-prov. Each prints plain text, or one JSON object with --json.
  */
 import { trainCommand } from "./train";
 import { seedCommand } from "./seed";
@@ -9,7 +9,9 @@ const USAGE = `usage: npm run cli -- <command> [options]
   seed  [--data-dir DIR] [--no-demo-run]             create demo users, project and a trained demo run (idempotent)
   train --config FILE [--data-dir DIR] [--experiment NAME] [--user EMAIL] [--backend auto|wasm|cpu] [--json]
   audit verify [--data-dir DIR | --bundle DIR] [--trusted-checkpoint FILE] [--json]
-  audit checkpoint-export --out FILE [--data-dir DIR]`;
+  audit checkpoint-export --out FILE [--data-dir DIR]
+  register --run ID --model NAME [--checkpoint best|EPOCH] [--user EMAIL] [--data-dir DIR] [--json]
+  export-prov --model NAME --version N [--user EMAIL] [--data-dir DIR]   lineage as W3C PROV-JSON on stdout`;
 
 export type Command = (argv: string[]) => Promise<number>;
 
@@ -19,6 +21,8 @@ async function main(argv: string[]): Promise<number> {
     train: trainCommand,
     seed: seedCommand,
     audit: async (a) => (await import("./audit-verify")).auditVerifyCommand(a),
+    register: async (a) => (await import("./register")).registerCommand(a),
+    "export-prov": async (a) => (await import("./export-prov")).exportProvCommand(a),
   };
   const run = command ? commands[command] : undefined;
   if (!run) {

@@ -70,7 +70,7 @@ describe("compareRuns", () => {
 describe("filter SQL binding", () => {
   it("never puts user values or keys into the SQL text", () => {
     const hostile = '"; DROP TABLE runs; --';
-    const tree = parseFilter(`name = ${JSON.stringify(hostile)} OR params.evil_key = "x" OR metrics.m ~ "y"`.replace('metrics.m ~ "y"', 'tag ~ "50%"'));
+    const tree = parseFilter(`name = ${JSON.stringify(hostile)} OR params.evil_key = "x" OR tag ~ "50%"`);
     const query = f.db.select({ id: runs.id }).from(runs).where(filterToSql(tree!)).toSQL();
     expect(query.sql).not.toContain("DROP");
     expect(query.sql).not.toContain("evil_key");

@@ -1,0 +1,37 @@
+/**
+ * `npm run bench [-- PART]`: prints each figure as `name: value unit (target: …)` and writes them all to
+ * bench-results.json. Parts: trainer, audit, runs (default: all). Speed targets live here, not in timed tests.
+ */
+import fs from "node:fs";
+import { printFigure, type Figure } from "./figures";
+
+const PARTS: Record<string, () => Promise<Figure[]>> = {
+  trainer: async () => (await import("./trainer")).benchTrainer(),
+  audit: async () => (await import("./audit")).benchAudit(),
+  runs: async () => (await import("./runs")).benchRuns(),
+};
+
+async function main() {
+  const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
+  const unknown = wanted.filter((p) => !PARTS[p]);
+  if (unknown.length) {
+    process.stderr.write(`unknown part(s): ${unknown.join(", ")}; parts are: ${Object.keys(PARTS).join(", ")}\n`);
+    process.exit(2);
+  }
+  const parts = wanted.length ? wanted : Object.keys(PARTS);
+  const previous = fs.existsSync("bench-results.json") ? (JSON.parse(fs.readFileSync("bench-results.json", "utf8")) as { figures?: Figure[] }).figures ?? [] : [];
+  const results: Figure[] = [];
+  for (const part of parts) {
+    process.stdout.write(`# ${part}\n`);
+    for (const f of await PARTS[part]!()) {
+      printFigure(f);
+      results.push(f);
+    }
+  }
+  // Keep figures of parts not run this time, so one file holds the latest of each.
+  const merged = [...previous.filter((f) => !results.some((r) => r.name === f.name)), ...results];
+  fs.writeFileSync("bench-results.json", `${JSON.stringify({ measuredAt: new Date().toISOString(), machine: { cpus: (await import("node:os")).cpus().length, node: process.version }, figures: merged }, null, 2)}\n`);
+  process.exit(0);
+}
+
+void main();
