@@ -51,7 +51,7 @@ CREATE TABLE `dataset_versions` (
 	FOREIGN KEY (`dataset_id`) REFERENCES `datasets`(`id`) ON UPDATE no action ON DELETE no action
 );
 --> statement-breakpoint
-CREATE UNIQUE INDEX `dataset_versions_recipe` ON `dataset_versions` (`dataset_id`,`recipe_sha256`);--> statement-breakpoint
+CREATE UNIQUE INDEX `dataset_versions_recipe_rows` ON `dataset_versions` (`dataset_id`,`recipe_sha256`,`sha256`);--> statement-breakpoint
 CREATE TABLE `datasets` (
 	`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,
 	`name` text NOT NULL,

@@ -39,7 +39,8 @@ export const datasetVersions = sqliteTable(
     rowCount: integer("row_count").notNull(),
     createdAt: text("created_at").notNull(),
   },
-  (t) => [uniqueIndex("dataset_versions_recipe").on(t.datasetId, t.recipeSha256)],
+  // Same recipe on the same bytes can still give different rows (e.g. another label column): the cleaned rows' hash is part of the key.
+  (t) => [uniqueIndex("dataset_versions_recipe_rows").on(t.datasetId, t.recipeSha256, t.sha256)],
 );
 
 export const splits = sqliteTable(

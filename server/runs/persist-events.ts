@@ -55,7 +55,7 @@ export function recordPrepared(deps: Deps, runId: number, actor: Actor, e: Extra
   const { db } = deps;
   db.transaction((tx) => {
     const recipeSha256 = sha256Canonical(e.version.recipe);
-    let version = tx.select().from(datasetVersions).where(and(eq(datasetVersions.datasetId, datasetId), eq(datasetVersions.recipeSha256, recipeSha256))).get();
+    let version = tx.select().from(datasetVersions).where(and(eq(datasetVersions.datasetId, datasetId), eq(datasetVersions.recipeSha256, recipeSha256), eq(datasetVersions.sha256, e.version.sha256))).get();
     if (!version) {
       version = tx.insert(datasetVersions).values({ datasetId, recipeJson: canonicalJson(e.version.recipe), recipeSha256, reportJson: canonicalJson(e.version.report), sha256: e.version.sha256, rowCount: e.version.rowCount, createdAt: new Date().toISOString() }).returning().get();
       appendAuditEvent(tx, { actor, action: "datasetVersion.create", entityType: "datasetVersion", entityId: version.id, payload: { datasetId, recipeSha256, sha256: version.sha256, rowsIn: e.version.report.rowsIn, rowsOut: e.version.report.rowsOut } });

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { loadBuiltin } from "../data/builtin";
 import { weightsSha256 } from "../checkpoint";
 import { startTrainingWorker } from "../index";
+import { runJob } from "../run-job";
 import type { TrainerEvent, TrainJob } from "../types";
 import { config } from "./synthetic";
 import { only, ofType } from "./collect";
@@ -28,6 +29,12 @@ describe("[trainer/worker]", () => {
     }
     expect(only(events, "finished")).toMatchObject({ status: "completed", weightsSha256: checkpoints.at(-1)!.sha256 });
     expect(events.at(-1)!.type).toBe("finished");
+
+    // Same job in this process (another thread, same backend): bit-identical weights.
+    const local: TrainerEvent[] = [];
+    await runJob(irisJob({ training: { epochs: 3 } }), (e) => local.push(e), { cancelled: false });
+    expect(only(local, "started").backend).toBe(only(events, "started").backend);
+    expect(only(local, "finished").weightsSha256).toBe(only(events, "finished").weightsSha256);
   });
 
   it("cancels a running job within a batch", async () => {
