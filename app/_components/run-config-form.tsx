@@ -7,6 +7,7 @@ import { useMemo, useState, type ReactNode } from "react";
 import { useQuery } from "@tanstack/react-query";
 import { ACTIVATIONS, diffConfigs, parseTrainingConfig, type LayerSpec, type TrainingConfigInput } from "@/contracts/training-config";
 import { useTRPC } from "@/app/_trpc/client";
+import { CleaningEditor, TrainingAdvanced } from "./config-advanced-fields";
 
 export const DEFAULT_CONFIG: TrainingConfigInput = {
   data: { dataset: { builtin: "iris" }, task: "classification", cleaning: [], normalization: "standard", split: { strategy: "stratified", train: 0.7, validation: 0.15, test: 0.15, seed: 42 } },
@@ -135,6 +136,7 @@ export function RunConfigForm({ initial, parentConfig, submitLabel, busy, server
           <Field label="Test ratio"><input aria-label="Test ratio" type="number" step="0.05" value={split.test} onChange={(e) => setSplit({ test: num(e.target.value) })} /></Field>
           <Field label="Split seed"><input aria-label="Split seed" type="number" value={split.seed} onChange={(e) => setSplit({ seed: num(e.target.value) })} /></Field>
         </div>
+        <CleaningEditor data={d} onChange={(cleaning) => setData({ cleaning })} />
       </fieldset>
       <fieldset>
         <legend>Model</legend>
@@ -158,6 +160,7 @@ export function RunConfigForm({ initial, parentConfig, submitLabel, busy, server
           <Field label="Epochs"><input aria-label="Epochs" type="number" value={Number.isFinite(t.epochs) ? t.epochs : ""} onChange={(e) => setTraining({ epochs: num(e.target.value) })} /></Field>
           <Field label="Seed"><input aria-label="Seed" type="number" value={Number.isFinite(t.seed) ? t.seed : ""} onChange={(e) => setTraining({ seed: num(e.target.value) })} /></Field>
         </div>
+        <TrainingAdvanced training={t} onChange={setTraining} />
       </fieldset>
       <details>
         <summary>Advanced: edit the whole configuration as JSON (cleaning, schedules, early stopping, class weights…)</summary>
