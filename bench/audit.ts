@@ -83,7 +83,7 @@ export async function benchAudit(sizes: readonly number[] = [100_000, 1_000_000]
     try {
       const keys = loadOrCreateAuditKeys(dir);
       buildAuditDatabase(dir, size, keys);
-      const result = verifyDatabase(dir);
+      const result = await verifyDatabase(dir);
       if (!result.ok || result.eventsChecked !== size) throw new Error(`bench audit: the ${size}-event ledger did not verify: ${result.problem}`);
       const label = size >= 1_000_000 ? `${size / 1_000_000}m` : `${size / 1000}k`;
       figures.push({ name: `audit_verify_${label}_events_s`, value: seconds(result.durationMs), unit: "s", target: "< 10 s" });

@@ -20,6 +20,7 @@ import { selectBackend } from "./backend";
 import { deserializeWeights, loadWeightsInto, serializeWeights, weightsSha256 } from "./checkpoint";
 import { classificationReport, regressionReport } from "./evaluate";
 import { estimateMemory } from "./memory";
+import { mulberry32 } from "./data/prng";
 import { buildForJob, deriveSeed, hasConvLayers, makeOptimizer, perSampleLoss, setLearningRate } from "./model";
 import type { CancelSignal, EvaluationResult, PartitionTensors, PreparedData, TrainerEvent, TrainJob } from "./types";
 import { sha256Hex } from "../server/audit/canonical";
@@ -28,22 +29,10 @@ import type { TrainingConfig } from "../contracts/training-config";
 export type Emit = (event: TrainerEvent) => void;
 type Training = TrainingConfig["training"];
 
-/** mulberry32: a small seeded PRNG; enough for shuffling, identical on every platform. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export function seededPermutation(n: number, seed: number): Uint32Array {
   const order = new Uint32Array(n);
   for (let i = 0; i < n; i++) order[i] = i;
-  const random = seededRandom(seed);
+  const random = mulberry32(seed);
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
     const t = order[i]!;
@@ -159,6 +148,24 @@ function partitionDigest(part: PartitionTensors): string {
   bytes.set(new Uint8Array(part.x.buffer, part.x.byteOffset, part.x.byteLength), 0);
   bytes.set(new Uint8Array(part.y.buffer, part.y.byteOffset, part.y.byteLength), part.x.byteLength);
   return sha256Hex(bytes);
+}
+
+/**
+ * The test-partition report of a model as it stands (weights already loaded), with the digest of
+ * exactly the data it was computed on. Used at the end of training and by on-demand evaluations
+ * (trainer/tasks.ts), so both give the same numbers for the same checkpoint, data and backend.
+ */
+export function evaluateTestPartition(model: tf.Sequential, prepared: PreparedData): { result: EvaluationResult; dataSha256: string } {
+  const { task, featureShape } = prepared;
+  const classes = prepared.classes ?? [];
+  const part = prepared.partitions.test;
+  if (part.count === 0) throw new Error("the test partition is empty; nothing to evaluate on");
+  const outputs = task === "classification" ? classes.length : 1;
+  const ctx: Context = { model, task, featureShape, sampleSize: featureShape.reduce((a, b) => a * b, 1), outputs };
+  const labels = task === "classification" ? labelIndices(part, outputs) : null;
+  const score = scorePartition(ctx, part, labels);
+  const result: EvaluationResult = labels ? classificationReport(labels, Array.from(score.predictions), classes) : regressionReport(part.y, score.predictions);
+  return { result, dataSha256: partitionDigest(part) };
 }
 
 function isBetter(mode: "min" | "max", value: number, best: number | undefined, minDelta = 0): boolean {
@@ -336,10 +343,8 @@ export async function train(job: TrainJob, prepared: PreparedData, emit: Emit, s
     if (!cancelled && testPart.count > 0) {
       const chosen = best ?? last!;
       loadWeightsInto(model, deserializeWeights(chosen.bytes));
-      const testLabels = task === "classification" ? labelIndices(testPart, outputs) : null;
-      const score = scorePartition(ctx, testPart, testLabels);
-      const result: EvaluationResult = testLabels ? classificationReport(testLabels, Array.from(score.predictions), classes) : regressionReport(testPart.y, score.predictions);
-      emit({ type: "evaluation", epoch: chosen.epoch, checkpointSha256: chosen.sha256, partition: "test", dataSha256: partitionDigest(testPart), result });
+      const { result, dataSha256 } = evaluateTestPartition(model, prepared);
+      emit({ type: "evaluation", epoch: chosen.epoch, checkpointSha256: chosen.sha256, partition: "test", dataSha256, result });
     }
     emit({
       type: "finished",

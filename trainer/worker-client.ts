@@ -1,16 +1,62 @@
 /**
- * Spawns a training worker thread and relays its events. This module imports no TensorFlow.js, so the
- * web server can use it without loading the trainer; the worker loads TypeScript through a tiny tsx bootstrap.
- * Invariant: `onEvent` receives exactly one terminal event ("finished" or "failed"), even when the worker crashes.
+ * Spawns trainer worker threads: training (relaying its events) and the short tasks "estimate" and
+ * "evaluate" (one reply each). This module imports no TensorFlow.js, so the web server can use it without
+ * loading the trainer; the worker loads TypeScript through a tiny tsx bootstrap.
+ * Invariants: `onEvent` receives exactly one terminal event ("finished" or "failed"), even when the worker
+ * crashes; a task's promise settles exactly once (its reply, or an error when the worker fails or exits first),
+ * and its worker is terminated afterwards.
  */
 import { Worker } from "node:worker_threads";
 import path from "node:path";
 import type { TrainerEvent, TrainJob } from "./types";
+import type { CheckpointEvaluation, EstimateResult } from "./tasks";
 
 // Resolved from the project root at run time (Next.js bundles server code, so __dirname is not the source folder).
 export const WORKER_BOOTSTRAP = path.join(process.cwd(), "trainer", "worker-bootstrap.cjs");
 
-export type WorkerMessageIn = { type: "start"; job: TrainJob } | { type: "cancel" };
+export type WorkerMessageIn =
+  | { type: "start"; job: TrainJob }
+  | { type: "cancel" }
+  | { type: "estimate"; job: TrainJob }
+  | { type: "evaluate"; job: TrainJob; checkpoint: { weights: Uint8Array; sha256: string } };
+
+export type WorkerTaskReply = ({ type: "estimate" } & EstimateResult) | ({ type: "evaluated" } & CheckpointEvaluation) | { type: "taskFailed"; message: string; stack?: string };
+
+/** The task failed inside the trainer (bad data, topology mismatch…): its message is meant for the user. */
+export class TrainerTaskError extends Error {}
+
+/** Runs one short task in its own worker thread and resolves with its reply; rejects with TrainerTaskError on failure. */
+function runWorkerTask<T extends WorkerTaskReply["type"]>(message: WorkerMessageIn, expected: T, timeoutMs: number): Promise<Extract<WorkerTaskReply, { type: T }>> {
+  const worker = new Worker(WORKER_BOOTSTRAP, { stdout: false, stderr: false });
+  return new Promise<Extract<WorkerTaskReply, { type: T }>>((resolve, reject) => {
+    let settled = false;
+    const settle = (fn: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      fn();
+      void worker.terminate();
+    };
+    const timer = setTimeout(() => settle(() => reject(new TrainerTaskError(`the trainer task "${message.type}" took longer than ${Math.round(timeoutMs / 1000)} s and was stopped`))), timeoutMs);
+    worker.on("message", (reply: WorkerTaskReply) => {
+      if (reply.type === expected) settle(() => resolve(reply as Extract<WorkerTaskReply, { type: T }>));
+      else if (reply.type === "taskFailed") settle(() => reject(new TrainerTaskError(reply.message)));
+    });
+    worker.on("error", (err) => settle(() => reject(new TrainerTaskError(`the trainer worker crashed: ${err.message}`))));
+    worker.on("exit", (code) => settle(() => reject(new TrainerTaskError(`the trainer worker exited (code ${code}) before replying`))));
+    worker.postMessage(message);
+  });
+}
+
+/** Parameter count and memory estimate of a job's model, built in a worker from its prepared data. */
+export function estimateInWorker(job: TrainJob, timeoutMs = 120_000) {
+  return runWorkerTask({ type: "estimate", job }, "estimate", timeoutMs);
+}
+
+/** Evaluates a checkpoint on the test partition of the job's data, in a worker. */
+export function evaluateInWorker(job: TrainJob, checkpoint: { weights: Uint8Array; sha256: string }, timeoutMs = 300_000) {
+  return runWorkerTask({ type: "evaluate", job, checkpoint }, "evaluated", timeoutMs);
+}
 
 export function startTrainingWorker(job: TrainJob, onEvent: (e: TrainerEvent) => void): { cancel: () => void; done: Promise<void> } {
   const worker = new Worker(WORKER_BOOTSTRAP, { stdout: false, stderr: false });

@@ -1,14 +1,17 @@
 /**
- * Worker-thread entry for one training job (loaded through worker-bootstrap.cjs, which registers tsx).
- *
- * Protocol: in {type:"start", job} once, then optionally {type:"cancel"}; out: every TrainerEvent
- * via postMessage, checkpoint weights transferred (not copied). After the terminal event the port
- * closes so the thread can exit; the parent also terminates it on the terminal event.
+ * Worker-thread entry for the trainer (loaded through worker-bootstrap.cjs, which registers tsx).
+ * One worker does one thing, chosen by its first message:
+ * - {type:"start", job}, then optionally {type:"cancel"}: trains; out: every TrainerEvent via postMessage,
+ *   checkpoint weights transferred (not copied).
+ * - {type:"estimate", job}: out one {type:"estimate", ...EstimateResult} or {type:"taskFailed", message}.
+ * - {type:"evaluate", job, checkpoint}: out one {type:"evaluated", ...CheckpointEvaluation} or {type:"taskFailed", message}.
+ * After the terminal message the port closes so the thread can exit; the parent also terminates it.
  */
 import { parentPort } from "node:worker_threads";
 import { runJob } from "./run-job";
+import { estimateJob, evaluateCheckpoint } from "./tasks";
 import type { TrainerEvent } from "./types";
-import type { WorkerMessageIn } from "./worker-client";
+import type { WorkerMessageIn, WorkerTaskReply } from "./worker-client";
 
 if (!parentPort) throw new Error("trainer/worker.ts must run in a worker thread");
 const port = parentPort;
@@ -31,11 +34,29 @@ function emit(event: TrainerEvent): void {
   }
 }
 
+async function runTask(task: () => Promise<WorkerTaskReply>): Promise<void> {
+  let reply: WorkerTaskReply;
+  try {
+    reply = await task();
+  } catch (error) {
+    const e = error instanceof Error ? error : new Error(String(error));
+    reply = { type: "taskFailed", message: e.message, ...(e.stack ? { stack: e.stack } : {}) };
+  }
+  port.postMessage(reply);
+}
+
 port.on("message", (message: WorkerMessageIn) => {
   if (message.type === "cancel") {
     cancelled = true;
-  } else if (message.type === "start" && !started) {
-    started = true;
+    return;
+  }
+  if (started) return;
+  started = true;
+  if (message.type === "start") {
     void runJob(message.job, emit, signal).finally(() => port.close());
+  } else if (message.type === "estimate") {
+    void runTask(async () => ({ type: "estimate", ...(await estimateJob(message.job)) })).finally(() => port.close());
+  } else if (message.type === "evaluate") {
+    void runTask(async () => ({ type: "evaluated", ...(await evaluateCheckpoint(message.job, message.checkpoint)) })).finally(() => port.close());
   }
 });

@@ -32,6 +32,7 @@ export function Shell({ children }: { children: (me: Me) => ReactNode }) {
         <nav aria-label="Main">
           <Link href="/">Projects</Link>
           <Link href="/datasets">Datasets</Link>
+          <Link href="/models">Models</Link>
         </nav>
         <div className="who">
           <span>{me.data.name} · <span className="badge">{me.data.role}</span></span>

@@ -213,3 +213,47 @@ export class ChainHasher {
     this.buf.write(chainHex, 0, 32, "hex");
   }
 }
+
+export type EventProblem = { seq: number; problem: string };
+
+/**
+ * Checks events one by one for gapless seq, leaf hash and chain hash. Starts at seq 1 (genesis chain hash),
+ * or mid-log at `firstSeq` given the stored chain hash of firstSeq - 1 (range checks in parallel workers:
+ * the previous range has verified that stored hash link by link).
+ */
+export class EventChainChecker {
+  private expected: number;
+  private readonly chain = new ChainHasher();
+
+  constructor(firstSeq = 1, prevChainHex?: string) {
+    this.expected = firstSeq;
+    if (firstSeq === 1) this.chain.reset();
+    else if (prevChainHex !== undefined && /^[0-9a-f]{64}$/.test(prevChainHex)) this.chain.reset(prevChainHex);
+    else throw new Error(`EventChainChecker: starting at seq ${firstSeq} needs the chain hash of seq ${firstSeq - 1}`);
+  }
+
+  /** The seq the next event must have. */
+  get nextSeq(): number {
+    return this.expected;
+  }
+
+  /** null when the event is intact and follows the previous one; otherwise the first problem, in plain words. */
+  check(row: AuditEventRow): EventProblem | null {
+    const expected = this.expected;
+    const seq = row.seq;
+    if (seq !== expected) {
+      if (typeof seq === "number" && seq > expected) return { seq: expected, problem: `seq ${expected} missing: expected ${expected}, found ${seq} (deleted row?)` };
+      return { seq: expected, problem: `seq ${expected}: found seq ${String(seq)} out of order (reordered or duplicated row?)` };
+    }
+    const leaf = recomputeLeafHash(row);
+    if (leaf === null) return { seq, problem: `seq ${seq}: its fields cannot be hashed (payload is not valid JSON?)` };
+    if (leaf !== row.leafHash) return { seq, problem: `seq ${seq}: leaf hash does not match its content (edited?)` };
+    const chained = this.chain.next(leaf);
+    if (chained !== row.chainHash) {
+      return { seq, problem: `seq ${seq}: chain hash does not follow from seq ${seq - 1} (row inserted, removed or rewritten?)` };
+    }
+    this.chain.advance(chained);
+    this.expected++;
+    return null;
+  }
+}

@@ -55,6 +55,21 @@ export function* iterateAuditEvents(source: AuditDbSource, fromSeq = 1, toSeq = 
   }
 }
 
+/** What the Merkle side of the verifier needs: [seq, leafHash, action, payload only for "audit.checkpoint" events]. */
+export function iterateTreeRows(source: AuditDbSource, toSeq = Number.MAX_SAFE_INTEGER): IterableIterator<[number, string, string, string | null]> {
+  return sqliteOf(source)
+    .prepare(
+      "SELECT seq, leaf_hash, action, CASE WHEN action = 'audit.checkpoint' THEN payload END FROM audit_events WHERE seq <= ? ORDER BY seq",
+    )
+    .raw(true)
+    .iterate(toSeq) as IterableIterator<[number, string, string, string | null]>;
+}
+
+export function chainHashAt(source: AuditDbSource, seq: number): string | undefined {
+  const row = sqliteOf(source).prepare("SELECT chain_hash AS h FROM audit_events WHERE seq = ?").get(seq) as { h: string } | undefined;
+  return row?.h;
+}
+
 /** [seq, leafHash hex] pairs for seq <= toSeq, in seq order. */
 export function iterateLeafHashes(source: AuditDbSource, toSeq = Number.MAX_SAFE_INTEGER): IterableIterator<[number, string]> {
   return sqliteOf(source)

@@ -18,21 +18,32 @@
  */
 import Database from "better-sqlite3";
 import fs from "node:fs";
+import os from "node:os";
+import { Worker } from "node:worker_threads";
 import path from "node:path";
 import readline from "node:readline";
 import type { Db } from "@/db/client";
 import type { AuditEventRow } from "./ledger";
-import { ChainHasher, recomputeLeafHash } from "./event-hashing";
+import { EventChainChecker, type EventProblem } from "./event-hashing";
 import { MerkleAccumulator, EMPTY_TREE_ROOT } from "./merkle";
 import { type AuditPublicKey, loadAuditPublicKey, parseAuditPublicKey } from "./keys";
 import {
   type AuditCheckpointRow,
   type CheckpointEventPayload,
+  type TreeHead,
   type TrustedCheckpoint,
   treeHeadOf,
   verifyTreeHeadSignature,
 } from "./checkpoints";
-import { type AuditDbSource, iterateAuditEvents, listAuditCheckpoints, sqliteOf } from "./ledger-reads";
+import {
+  type AuditDbSource,
+  chainHashAt,
+  iterateAuditEvents,
+  iterateTreeRows,
+  listAuditCheckpoints,
+  maxAuditSeq,
+  sqliteOf,
+} from "./ledger-reads";
 
 export type KeySource = "given" | "trusted checkpoint" | "data directory" | "bundle";
 
@@ -52,6 +63,8 @@ export type VerifyResult = {
   /** Events after the last verified checkpoint: intact chain, but no signature covers them yet. */
   unsignedTail: number;
   trustedCheckpointChecked: boolean;
+  /** How events were checked: 0 = one pass on the calling thread, else the number of range workers. */
+  workers: number;
   durationMs: number;
 };
 
@@ -61,24 +74,29 @@ export type VerifyOptions = {
   trustedCheckpoint?: TrustedCheckpoint;
 };
 
-type PendingRootCheck = { name: string; trusted: boolean; treeSize: number; rootHash: string; onMatch: () => void };
+type PendingRootCheck = { name: string; trusted: boolean; checkpoint: AuditCheckpointRow | null; treeSize: number; rootHash: string };
+/** A problem found at a position in the log (0 = before any event); `badSeq` when it names an event. */
+type Finding = { at: number; message: string; badSeq: number | null };
 
-/** The verifier's state machine: feed events in order with `add`, then `finish`. */
+/**
+ * The verifier's state machine. Two sides, so they can run apart:
+ * - the event side (`add`, or `reportEventProblem` from parallel range workers) checks seq, leaf and chain;
+ * - the tree side (`addLeaf`) builds the Merkle tree, compares checkpoint roots, cross-checks checkpoint events.
+ * Everything the tree side finds at or after the first bad event is dropped in `finish`, so the result is the
+ * same whether the sides ran together (one pass) or apart (workers + main thread).
+ */
 export class AuditLogVerifier {
   private readonly started = performance.now();
-  private readonly problems: string[] = [];
+  private readonly findings: Finding[] = [];
+  private readonly matches: { at: number; check: PendingRootCheck }[] = [];
   private readonly notes: string[] = [];
-  private firstBadSeq: number | null = null;
-  private stopped = false;
-  private expectedSeq = 1;
-  private readonly chain = new ChainHasher();
+  private eventFailure: EventProblem | null = null;
+  private readonly events = new EventChainChecker();
   private readonly tree = new MerkleAccumulator();
+  private treeBroken = false;
+  private leafCount = 0;
   private readonly rootChecks = new Map<number, PendingRootCheck[]>();
   private readonly checkpointsById = new Map<number, AuditCheckpointRow>();
-  private verifiedCheckpoints = 0;
-  private lastVerifiedTreeSize = 0;
-  private trustedChecked = false;
-  private latest: VerifyResult["latestCheckpoint"] = null;
 
   constructor(
     private readonly key: AuditPublicKey,
@@ -95,44 +113,25 @@ export class AuditLogVerifier {
       this.checkpointsById.set(cp.id, cp);
       const name = `checkpoint #${cp.id}`;
       if (!this.signatureProblem(name, treeHeadOf(cp), cp.signature)) {
-        this.expectRoot({
-          name,
-          trusted: false,
-          treeSize: cp.treeSize,
-          rootHash: cp.rootHash,
-          onMatch: () => {
-            this.verifiedCheckpoints++;
-            this.lastVerifiedTreeSize = Math.max(this.lastVerifiedTreeSize, cp.treeSize);
-            if (!this.latest || cp.id > this.latest.id) this.latest = { id: cp.id, treeSize: cp.treeSize, at: cp.at };
-          },
-        });
+        this.expectRoot({ name, trusted: false, checkpoint: cp, treeSize: cp.treeSize, rootHash: cp.rootHash });
       }
     }
-    if (trusted) {
-      if (!this.signatureProblem("the trusted checkpoint", trusted.treeHead, trusted.signature)) {
-        this.expectRoot({
-          name: "the trusted checkpoint",
-          trusted: true,
-          treeSize: trusted.treeHead.treeSize,
-          rootHash: trusted.treeHead.rootHash,
-          onMatch: () => {
-            this.trustedChecked = true;
-          },
-        });
-      }
+    if (trusted && !this.signatureProblem("the trusted checkpoint", trusted.treeHead, trusted.signature)) {
+      const { treeSize, rootHash } = trusted.treeHead;
+      this.expectRoot({ name: "the trusted checkpoint", trusted: true, checkpoint: null, treeSize, rootHash });
     }
     if (checkpoints.length === 0) this.notes.push("no signed checkpoint yet: the hash chain is checked but no signature covers it");
     this.checkRootsAt(0);
   }
 
   /** Fingerprint and signature check; returns true (and records the problem) when something is wrong. */
-  private signatureProblem(name: string, head: AuditCheckpointRow | TrustedCheckpoint["treeHead"], signature: string): boolean {
+  private signatureProblem(name: string, head: TreeHead, signature: string): boolean {
     if (head.keyFingerprint !== this.key.fingerprint) {
-      this.problems.push(`${name} was signed with key ${head.keyFingerprint}, not the trusted server key ${this.key.fingerprint}`);
+      this.findings.push({ at: 0, badSeq: null, message: `${name} was signed with key ${head.keyFingerprint}, not the trusted server key ${this.key.fingerprint}` });
       return true;
     }
     if (!verifyTreeHeadSignature(this.key, treeHeadOf(head), signature)) {
-      this.problems.push(`${name} signature is not valid for the server key (altered checkpoint?)`);
+      this.findings.push({ at: 0, badSeq: null, message: `${name} signature is not valid for the server key (altered checkpoint?)` });
       return true;
     }
     return false;
@@ -147,109 +146,114 @@ export class AuditLogVerifier {
   private checkRootsAt(size: number): void {
     const checks = this.rootChecks.get(size);
     if (!checks) return;
+    this.rootChecks.delete(size);
     const root = size === 0 ? EMPTY_TREE_ROOT.toString("hex") : this.tree.root().toString("hex");
     for (const c of checks) {
-      if (c.rootHash === root) c.onMatch();
-      else {
-        const range = this.lastVerifiedTreeSize < size ? ` (the change is in seq ${this.lastVerifiedTreeSize + 1}..${size})` : "";
-        this.problems.push(`${c.name} (tree size ${size}) root does not match the events${range} (rewritten history?)`);
+      if (c.rootHash === root) {
+        this.matches.push({ at: size, check: c });
+        continue;
       }
+      const lastGood = this.matches.reduce((m, x) => Math.max(m, x.check.treeSize), 0);
+      const range = lastGood < size ? ` (the change is in seq ${lastGood + 1}..${size})` : "";
+      this.findings.push({ at: size, badSeq: null, message: `${c.name} (tree size ${size}) root does not match the events${range} (rewritten history?)` });
     }
-    this.rootChecks.delete(size);
   }
 
-  private failEvent(seq: number, problem: string): false {
-    this.problems.push(problem);
-    this.firstBadSeq ??= seq;
-    this.stopped = true;
-    return false;
-  }
-
-  /** Checks the next event; returns false once the pass must stop. */
+  /** One pass: checks the next event completely; returns false once the pass must stop. */
   add(row: AuditEventRow): boolean {
-    if (this.stopped) return false;
-    const expected = this.expectedSeq;
-    const seq = row.seq;
-    if (seq !== expected) {
-      if (typeof seq === "number" && seq > expected) {
-        return this.failEvent(expected, `seq ${expected} missing: expected ${expected}, found ${seq} (deleted row?)`);
-      }
-      return this.failEvent(expected, `seq ${expected}: found seq ${String(seq)} out of order (reordered or duplicated row?)`);
+    if (this.eventFailure) return false;
+    const bad = this.events.check(row);
+    if (bad) {
+      this.eventFailure = bad;
+      return false;
     }
-    const leaf = recomputeLeafHash(row);
-    if (leaf === null) return this.failEvent(seq, `seq ${seq}: its fields cannot be hashed (payload is not valid JSON?)`);
-    if (leaf !== row.leafHash) return this.failEvent(seq, `seq ${seq}: leaf hash does not match its content (edited?)`);
-    const chained = this.chain.next(leaf);
-    if (chained !== row.chainHash) {
-      return this.failEvent(seq, `seq ${seq}: chain hash does not follow from seq ${seq - 1} (row inserted, removed or rewritten?)`);
-    }
-    this.chain.advance(chained);
-    this.tree.pushHex(leaf);
-    this.expectedSeq++;
-    if (row.action === "audit.checkpoint" && !this.checkCheckpointEvent(row)) return false;
-    this.checkRootsAt(seq);
+    this.addLeaf(row.seq, row.leafHash, row.action, row.action === "audit.checkpoint" ? row.payload : null);
     return true;
+  }
+
+  /** Tree side only: the next leaf in seq order (its content is checked by the event side). */
+  addLeaf(seq: number, leafHex: string, action: string, checkpointPayload: string | null): void {
+    if (this.treeBroken) return;
+    try {
+      this.tree.pushHex(leafHex);
+    } catch {
+      this.treeBroken = true; // not a hash: the event side reports this seq, and finish() cuts here
+      return;
+    }
+    this.leafCount = seq;
+    if (action === "audit.checkpoint") this.checkCheckpointEvent(seq, checkpointPayload);
+    this.checkRootsAt(seq);
   }
 
   /** An "audit.checkpoint" event must match the checkpoint row it records (catches deleted or swapped checkpoint rows). */
-  private checkCheckpointEvent(row: AuditEventRow): boolean {
-    let recorded: Partial<CheckpointEventPayload>;
+  private checkCheckpointEvent(seq: number, payload: string | null): void {
+    let recorded: Partial<CheckpointEventPayload> | null = null;
     try {
-      recorded = JSON.parse(row.payload) as Partial<CheckpointEventPayload>;
+      recorded = JSON.parse(payload ?? "null") as Partial<CheckpointEventPayload> | null;
     } catch {
-      return this.failEvent(row.seq, `seq ${row.seq}: checkpoint event payload is not valid JSON`);
+      // reported below
     }
-    const id = recorded.checkpointId;
-    if (typeof id !== "number") return this.failEvent(row.seq, `seq ${row.seq}: checkpoint event does not name its checkpoint`);
+    const id = recorded?.checkpointId;
+    if (typeof id !== "number") {
+      this.findings.push({ at: seq, badSeq: seq, message: `seq ${seq}: checkpoint event does not name its checkpoint` });
+      return;
+    }
     const cp = this.checkpointsById.get(id);
     if (!cp) {
-      this.problems.push(`seq ${row.seq} records checkpoint #${id}, but there is no such checkpoint row (deleted?)`);
-      this.firstBadSeq ??= row.seq;
-      return true;
+      this.findings.push({ at: seq, badSeq: seq, message: `seq ${seq} records checkpoint #${id}, but there is no such checkpoint row (deleted?)` });
+    } else if (cp.treeSize !== recorded?.treeSize || cp.rootHash !== recorded.rootHash || cp.signature !== recorded.signature || cp.at !== recorded.at) {
+      this.findings.push({ at: seq, badSeq: seq, message: `checkpoint #${id} differs from the copy recorded at seq ${seq} (altered checkpoint?)` });
     }
-    if (cp.treeSize !== recorded.treeSize || cp.rootHash !== recorded.rootHash || cp.signature !== recorded.signature || cp.at !== recorded.at) {
-      this.problems.push(`checkpoint #${id} differs from the copy recorded at seq ${row.seq} (altered checkpoint?)`);
-      this.firstBadSeq ??= row.seq;
-    }
-    return true;
   }
 
-  /** Records a problem found outside the rows (unreadable bundle line, etc.) at the next expected seq and stops the pass. */
+  /** Event side run elsewhere (range workers): the first bad event they found. Keeps the earliest. */
+  reportEventProblem(p: EventProblem): void {
+    if (!this.eventFailure || p.seq < this.eventFailure.seq) this.eventFailure = p;
+  }
+
+  /** Records a problem found outside the rows (unreadable bundle line, etc.) at the next expected seq. */
   abort(problem: string): void {
-    this.failEvent(this.expectedSeq, problem);
+    this.reportEventProblem({ seq: this.events.nextSeq, problem });
   }
 
-  finish(): VerifyResult {
-    const n = this.expectedSeq - 1;
-    if (!this.stopped) {
+  finish(workers = 0): VerifyResult {
+    const cut = this.eventFailure?.seq ?? Number.POSITIVE_INFINITY;
+    const kept = this.findings.filter((f) => f.at < cut).sort((a, b) => a.at - b.at);
+    const problems = kept.map((f) => f.message);
+    if (this.eventFailure) problems.push(this.eventFailure.problem);
+    const n = this.eventFailure ? this.eventFailure.seq - 1 : this.leafCount;
+    if (!this.eventFailure) {
       // Whatever is still pending lies beyond the end of the log.
       for (const [size, checks] of [...this.rootChecks.entries()].sort((a, b) => a[0] - b[0])) {
         for (const c of checks) {
-          this.problems.push(
-            c.trusted
-              ? `log has ${n} events but the trusted checkpoint covers ${size} (truncated?)`
-              : `${c.name} covers ${size} events but the log has ${n} (truncated?)`,
-          );
+          problems.push(c.trusted ? `log has ${n} events but the trusted checkpoint covers ${size} (truncated?)` : `${c.name} covers ${size} events but the log has ${n} (truncated?)`);
         }
       }
     }
-    const unsignedTail = n - this.lastVerifiedTreeSize;
-    if (this.problems.length === 0 && unsignedTail > 0 && this.verifiedCheckpoints > 0) {
+    const matched = this.matches.filter((m) => m.at < cut);
+    const signed = matched.filter((m) => m.check.checkpoint !== null);
+    const lastSigned = signed.reduce((m, x) => Math.max(m, x.check.treeSize), 0);
+    const latestCp = signed.map((m) => m.check.checkpoint!).sort((a, b) => b.id - a.id)[0];
+    const unsignedTail = n - lastSigned;
+    if (problems.length === 0 && unsignedTail > 0 && signed.length > 0) {
       this.notes.push(`${unsignedTail} event(s) after the last checkpoint are chained but not yet covered by a signature`);
     }
+    const badSeqs = kept.map((f) => f.badSeq).filter((s): s is number => s !== null);
+    if (this.eventFailure) badSeqs.push(this.eventFailure.seq);
     return {
-      ok: this.problems.length === 0,
+      ok: problems.length === 0,
       eventsChecked: n,
-      checkpointsChecked: this.verifiedCheckpoints,
-      firstBadSeq: this.firstBadSeq,
-      problem: this.problems[0] ?? null,
-      problems: [...this.problems],
+      checkpointsChecked: signed.length,
+      firstBadSeq: badSeqs.length > 0 ? Math.min(...badSeqs) : null,
+      problem: problems[0] ?? null,
+      problems,
       notes: [...this.notes],
       keyFingerprint: this.key.fingerprint,
       keySource: this.keySource,
-      latestCheckpoint: this.latest,
+      latestCheckpoint: latestCp ? { id: latestCp.id, treeSize: latestCp.treeSize, at: latestCp.at } : null,
       unsignedTail,
-      trustedCheckpointChecked: this.trustedChecked,
+      trustedCheckpointChecked: matched.some((m) => m.check.trusted),
+      workers,
       durationMs: Math.round((performance.now() - this.started) * 10) / 10,
     };
   }
@@ -273,13 +277,27 @@ function chooseKey(opts: VerifyOptions, fallback: () => AuditPublicKey, fallback
   return { key: fallback(), source: fallbackSource };
 }
 
-/**
- * Verifies a live database: a data directory (opened read-only, nothing is migrated or written) or an open Db.
- * Reads events and checkpoints inside one read transaction, so a concurrent writer cannot make them disagree.
- */
-export function verifyDatabase(source: string | Db, opts: VerifyOptions & { dataDir?: string } = {}): VerifyResult {
+export type VerifyDatabaseOptions = VerifyOptions & {
+  /** For an open Db: where the public key lives when no key is given. */
+  dataDir?: string;
+  /**
+   * Worker threads that check event content in parallel ranges while this thread builds the Merkle tree.
+   * Only for a data directory; default: the machine's parallelism for logs of 50,000 events or more, else none.
+   */
+  workers?: number;
+};
+
+const PARALLEL_THRESHOLD = 50_000;
+
+function openReadOnly(dataDir: string): Database.Database {
+  const file = path.join(dataDir, "runledger.sqlite");
+  if (!fs.existsSync(file)) throw new Error(`no Runledger database at ${file}`);
+  return new Database(file, { readonly: true, fileMustExist: true });
+}
+
+function resolveKey(source: string | Db, opts: VerifyDatabaseOptions) {
   const dataDir = typeof source === "string" ? source : opts.dataDir;
-  const { key, source: keySource } = chooseKey(
+  return chooseKey(
     opts,
     () => {
       if (!dataDir) throw new Error("verifyDatabase: pass publicKeyPem or dataDir to say which key to trust");
@@ -287,31 +305,122 @@ export function verifyDatabase(source: string | Db, opts: VerifyOptions & { data
     },
     "data directory",
   );
-  let owned: Database.Database | null = null;
-  let db: AuditDbSource;
-  if (typeof source === "string") {
-    const file = path.join(source, "runledger.sqlite");
-    if (!fs.existsSync(file)) throw new Error(`no Runledger database at ${file}`);
-    owned = new Database(file, { readonly: true, fileMustExist: true });
-    db = owned;
-  } else {
-    db = source;
-  }
+}
+
+/**
+ * Verifies a live database in one pass on this thread: a data directory (opened read-only, nothing is migrated
+ * or written) or an open Db. Events and checkpoints are read inside one read transaction, so a concurrent
+ * writer cannot make them disagree.
+ */
+export function verifyDatabaseSync(source: string | Db, opts: VerifyDatabaseOptions = {}): VerifyResult {
+  const { key, source: keySource } = resolveKey(source, opts);
+  const owned = typeof source === "string" ? openReadOnly(source) : null;
+  const db: AuditDbSource = owned ?? (source as Db);
   try {
-    const sqlite = sqliteOf(db);
-    return sqlite.transaction(() => {
+    return sqliteOf(db).transaction(() => {
       const v = new AuditLogVerifier(key, keySource, listAuditCheckpoints(db), opts.trustedCheckpoint);
-      const it = iterateAuditEvents(db);
-      try {
-        for (const row of it) if (!v.add(row)) break;
-      } finally {
-        it.return?.(); // release the statement if we stopped early
-      }
+      for (const row of iterateAuditEvents(db)) if (!v.add(row)) break;
       return v.finish();
     })();
   } finally {
     owned?.close();
   }
+}
+
+/**
+ * Verifies a live database. For a large data directory, range workers check event content and chain in
+ * parallel while this thread builds the Merkle tree and checks checkpoints; the result is the same as
+ * `verifyDatabaseSync`'s. Falls back to one pass when workers cannot start.
+ */
+export async function verifyDatabase(source: string | Db, opts: VerifyDatabaseOptions = {}): Promise<VerifyResult> {
+  if (typeof source !== "string") return verifyDatabaseSync(source, opts);
+  const workers = opts.workers ?? (maxAuditSeqOf(source) >= PARALLEL_THRESHOLD ? os.availableParallelism() : 0);
+  if (workers < 1) return verifyDatabaseSync(source, opts);
+
+  const { key, source: keySource } = resolveKey(source, opts);
+  const db = openReadOnly(source);
+  try {
+    // One read snapshot for the checkpoints, N and the tree side; workers read seq <= N only (the log is append-only).
+    db.prepare("BEGIN").run();
+    const v = new AuditLogVerifier(key, keySource, listAuditCheckpoints(db), opts.trustedCheckpoint);
+    const n = maxAuditSeq(db);
+    const ranges = splitRange(n, workers);
+    const file = path.join(source, "runledger.sqlite");
+    const started = ranges.map((r) => runRangeWorker(file, r.from, r.to, n));
+    // The tree side runs here meanwhile (synchronously; worker results are read afterwards).
+    for (const [seq, leaf, action, payload] of iterateTreeRows(db, n)) v.addLeaf(seq, leaf, action, payload);
+    db.prepare("COMMIT").run();
+    let results: (EventProblem | null)[];
+    try {
+      results = await Promise.all(started);
+    } catch {
+      return verifyDatabaseSync(source, opts); // workers could not run here: do it in one pass
+    }
+    for (const p of results) if (p) v.reportEventProblem(p);
+    return v.finish(ranges.length);
+  } finally {
+    db.close();
+  }
+}
+
+function maxAuditSeqOf(dataDir: string): number {
+  const db = openReadOnly(dataDir);
+  try {
+    return maxAuditSeq(db);
+  } finally {
+    db.close();
+  }
+}
+
+function splitRange(n: number, parts: number): { from: number; to: number }[] {
+  const out: { from: number; to: number }[] = [];
+  const size = Math.ceil(n / Math.max(1, parts));
+  for (let from = 1; from <= n; from += size) out.push({ from, to: Math.min(n, from + size - 1) });
+  return out;
+}
+
+// Resolved from the project root at run time, like the trainer's worker (Next.js bundles server code).
+const RANGE_WORKER_BOOTSTRAP = path.join(process.cwd(), "server", "audit", "verify-worker-bootstrap.cjs");
+
+export type RangeWorkerInput = { file: string; from: number; to: number; maxSeq: number };
+export type RangeWorkerOutput = { ok: true; problem: EventProblem | null } | { ok: false; error: string };
+
+function runRangeWorker(file: string, from: number, to: number, maxSeq: number): Promise<EventProblem | null> {
+  return new Promise((resolve, reject) => {
+    const input: RangeWorkerInput = { file, from, to, maxSeq };
+    const worker = new Worker(RANGE_WORKER_BOOTSTRAP, { workerData: input, stdout: false, stderr: false });
+    let settled = false;
+    worker.once("message", (m: RangeWorkerOutput) => {
+      settled = true;
+      if (m.ok) resolve(m.problem);
+      else reject(new Error(m.error));
+      void worker.terminate();
+    });
+    worker.once("error", (err) => {
+      if (!settled) reject(err);
+    });
+    worker.once("exit", (code) => {
+      if (!settled) reject(new Error(`verify worker exited with code ${code}`));
+    });
+  });
+}
+
+/** The range check a worker runs: events from..to (reading one past `to` to name a gap at the end). */
+export function checkEventRange(db: AuditDbSource, from: number, to: number, maxSeq: number): EventProblem | null {
+  let checker: EventChainChecker;
+  if (from === 1) checker = new EventChainChecker();
+  else {
+    const prev = chainHashAt(db, from - 1);
+    // A missing or garbled previous row is reported by the range that owns it.
+    if (prev === undefined || !/^[0-9a-f]{64}$/.test(prev)) return null;
+    checker = new EventChainChecker(from, prev);
+  }
+  for (const row of iterateAuditEvents(db, from, maxSeq)) {
+    if (checker.nextSeq > to) break;
+    const p = checker.check(row);
+    if (p) return p;
+  }
+  return checker.nextSeq > to ? null : { seq: checker.nextSeq, problem: `seq ${checker.nextSeq} missing (deleted row?)` };
 }
 
 // ---------------------------------------------------------------------------------------------------------

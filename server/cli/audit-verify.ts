@@ -72,7 +72,7 @@ async function verifyCommand(argv: string[], io: CliIo): Promise<number> {
   } else {
     target = resolveDataDir(values["data-dir"]);
     if (!fs.existsSync(target)) throw new UsageError(`data directory not found: ${target}`);
-    result = verifyDatabase(target, opts);
+    result = await verifyDatabase(target, opts);
   }
 
   if (values.json) io.out(JSON.stringify({ target, ...result }) + "\n");

@@ -6,7 +6,7 @@
  * (ties broken by id); a row with a null version means the alias was unset.
  */
 import { and, asc, desc, eq, inArray, lte } from "drizzle-orm";
-import { checkpoints, evaluations, modelAliasEvents, modelVersions, models, promotionRequests, runs, signatures, users } from "@/db/schema";
+import { auditEvents, checkpoints, evaluations, modelAliasEvents, modelVersions, models, promotionRequests, runs, signatures, users } from "@/db/schema";
 import type { DbOrTx } from "@/db/client";
 import { badRequest } from "@/server/services/service-context";
 import { findModel } from "@/server/services/registry";
@@ -68,6 +68,10 @@ export function getModel(db: DbOrTx, name: string, viewerId?: number) {
   const requests = versions.length ? db.select().from(promotionRequests).where(inArray(promotionRequests.modelVersionId, versions.map((x) => x.v.id))).orderBy(desc(promotionRequests.id)).all() : [];
   const sigs = requests.length ? db.select().from(signatures).where(and(eq(signatures.recordType, "promotion_request"), inArray(signatures.recordId, requests.map((r) => r.id)))).orderBy(asc(signatures.id)).all() : [];
   const names = userNames(db, [...versions.map((x) => x.v.createdBy), ...events.map((e) => e.movedBy), ...requests.map((r) => r.requestedBy)]);
+  // Refused self-approvals live only in the audit ledger (the refused call writes nothing else); show them with the request.
+  const refused = requests.length
+    ? db.select().from(auditEvents).where(and(eq(auditEvents.action, "promotion.selfApprovalRefused"), eq(auditEvents.entityType, "promotionRequest"), inArray(auditEvents.entityId, requests.map((r) => String(r.id))))).orderBy(asc(auditEvents.seq)).all()
+    : [];
 
   return {
     id: model.id,
@@ -112,6 +116,7 @@ export function getModel(db: DbOrTx, name: string, viewerId?: number) {
         decidedAt: r.decidedAt,
         approvals: new Set(mine.filter((s) => s.meaning === "approval").map((s) => s.userId)).size,
         signatures: mine.map(describeSignature),
+        refusedSelfApprovals: refused.filter((e) => e.entityId === String(r.id)).map((e) => ({ seq: e.seq, who: e.actorName, at: e.at, reasons: ((JSON.parse(e.payload) as { reasons?: string[] }).reasons ?? []).join("; ") })),
         viewerConflicts: viewerId !== undefined && r.status === "pending" ? conflictsOfInterest(db, r.id, viewerId) : [],
       };
     }),

@@ -3,7 +3,8 @@
  * group-by summaries (groupRuns). All take `db` first and only read.
  *
  * Invariants:
- * - Filtering is done in SQL (filter-sql.ts); only the requested page of run ids crosses into JS, then
+ * - Filtering is done in SQL (filter-sql.ts), once per request (the total is a window count on the page
+ *   query); only the requested page of run ids crosses into JS, then
  *   its details are fetched with `IN (page ids)` lookups, so cost tracks the page, not the table.
  * - Sorting on params/metrics LEFT JOINs the (run, key) row on its primary key; runs missing the value
  *   sort last in both directions (NULLS LAST); ties break on run id (newest first) so paging is stable.
@@ -80,9 +81,8 @@ export function searchRuns(db: DbOrTx, input: SearchRunsInput): { total: number;
   const offset = Math.max(Math.trunc(input.offset ?? 0), 0);
   const where = runsWhere(input.experimentId, input.filter);
 
-  const total = db.select({ n: count() }).from(runs).where(where).get()?.n ?? 0;
-
-  let page = db.select({ id: runs.id }).from(runs).$dynamic();
+  // The total rides along as a window count, so the filter is evaluated once for count and page.
+  let page = db.select({ id: runs.id, total: sql<number>`count(*) OVER ()` }).from(runs).$dynamic();
   const orderBy: SQL[] = [];
   (input.sort ?? [{ field: "created", dir: "desc" }]).forEach((s, i) => {
     const dir = s.dir === "asc" ? sql`ASC` : sql`DESC`;
@@ -107,15 +107,15 @@ export function searchRuns(db: DbOrTx, input: SearchRunsInput): { total: number;
     else orderBy.push(nullsLast({ name: runs.name, status: runs.status, created: runs.createdAt, finished: runs.finishedAt, id: runs.id }[field.kind]));
   });
   orderBy.push(sql`${runs.id} DESC`);
-  const ids = page
+  const found = page
     .where(where)
     .orderBy(...orderBy)
     .limit(limit)
     .offset(offset)
-    .all()
-    .map((r) => r.id);
-
-  return { total, rows: loadRows(db, ids, input.columns) };
+    .all();
+  // A page past the end has no rows to carry the total: count separately.
+  const total = found[0]?.total ?? (offset > 0 ? (db.select({ n: count() }).from(runs).where(where).get()?.n ?? 0) : 0);
+  return { total, rows: loadRows(db, found.map((r) => r.id), input.columns) };
 }
 
 /** Details of the given runs, in the given order. */

@@ -12,6 +12,8 @@ import { formatBytes, formatCount, formatDuration, formatMetric, formatTime } fr
 import { RunCurves } from "./run-curves";
 import { CheckpointsTable } from "./checkpoints-table";
 import { EvaluationPanel } from "./evaluation-panel";
+import { DecisionsTimeline } from "./decisions-timeline";
+import { RegisterVersionForm } from "@/app/models/_components/register-version-form";
 
 function Run({ runId, me }: { runId: number; me: Me }) {
   const trpc = useTRPC();
@@ -32,6 +34,7 @@ function Run({ runId, me }: { runId: number; me: Me }) {
         <StatusBadge status={r.status} progress={p} />
         <span className="spacer" />
         {me.role === "engineer" && active ? <button className="danger" type="button" onClick={() => cancel.mutate({ id: runId })} disabled={cancel.isPending}>Cancel run</button> : null}
+        {me.role === "engineer" ? <><Link href={`/runs/${runId}/fork`}>Fork run</Link><Link href={`/runs/${runId}/fork?mode=rerun`}>Re-run</Link></> : null}
       </div>
       <FormError error={cancel.error} />
       <p className="subtitle">by {r.author} · created {formatTime(r.createdAt)} · {r.origin === "new" ? "first run" : `${r.origin} of run #${r.parentRunId}`}</p>
@@ -42,8 +45,11 @@ function Run({ runId, me }: { runId: number; me: Me }) {
           <div className="progress" role="progressbar" aria-valuemin={0} aria-valuemax={100} aria-valuenow={Math.round(pct)} aria-label="Training progress"><div style={{ width: `${pct}%` }} /></div>
         </div>
       ) : null}
-      <RunCurves runId={runId} active={active} task={r.config.data.task} />
-      <div className="grid2">
+      <div style={{ display: "grid", gridTemplateColumns: "minmax(0, 2fr) minmax(300px, 1fr)", gap: 16, alignItems: "start", marginBottom: 16 }}>
+        <RunCurves runId={runId} active={active} task={r.config.data.task} />
+        <DecisionsTimeline runId={runId} me={me} active={active} />
+      </div>
+      <div>
         <section className="panel" aria-label="Summary">
           <h2 style={{ marginTop: 0 }}>Summary</h2>
           <dl className="kv">
@@ -61,23 +67,9 @@ function Run({ runId, me }: { runId: number; me: Me }) {
             {r.summaries.filter((s) => !s.key.startsWith("batch_")).map((s) => <FinalMetric key={s.key} k={s.key} v={s.last} />)}
           </dl>
         </section>
-        <section className="panel" aria-label="Decisions">
-          <h2 style={{ marginTop: 0 }}>Decisions</h2>
-          {r.decisions.length === 0 ? <p className="muted">No decisions recorded.</p> : (
-            <ol style={{ paddingLeft: 18, margin: 0 }}>
-              {r.decisions.map((d) => (
-                <li key={d.id} style={{ marginBottom: 8 }}>
-                  <strong>{d.kind === "initial" ? "Initial configuration" : d.path}</strong>
-                  {d.kind === "change" ? <span className="mono"> {JSON.stringify(d.oldValue)} → {JSON.stringify(d.newValue)}</span> : null}
-                  <div>“{d.rationale}”</div>
-                  <div className="muted">{d.author} · {formatTime(d.createdAt)}</div>
-                </li>
-              ))}
-            </ol>
-          )}
-        </section>
       </div>
       <CheckpointsTable runId={runId} checkpoints={r.checkpoints} canFineTune={me.role === "engineer" && !active} />
+      {me.role === "engineer" && r.status === "completed" && r.checkpoints.length ? <RegisterVersionForm runId={runId} checkpoints={r.checkpoints} /> : null}
       <EvaluationPanel evaluations={r.evaluations} checkpoints={r.checkpoints} />
       <section className="panel">
         <h2 style={{ marginTop: 0 }}>Configuration</h2>

@@ -88,7 +88,7 @@ describe("audit checkpoints", () => {
     db.$client.close();
   });
 
-  it("maybeCheckpoint follows the event-count and time policy and does not count its own events", () => {
+  it("maybeCheckpoint follows the event-count and time policy and does not count its own events", async () => {
     const dir = tempDir("cp-policy");
     const db = openDatabase(dir);
     const keys = loadOrCreateAuditKeys(dir);
@@ -107,7 +107,7 @@ describe("audit checkpoints", () => {
     expect(maybeCheckpoint(db, keys, { everyEvents: 10, everyMinutes: 10, now: new Date(t0.getTime() + 5 * 60_000) })).toBeNull();
     const late = maybeCheckpoint(db, keys, { everyEvents: 10, everyMinutes: 10, now: new Date(t0.getTime() + 12 * 60_000) });
     expect(late?.checkpoint).toMatchObject({ treeSize: 14, reason: "every 10 minutes" });
-    expect(verifyDatabase(dir)).toMatchObject({ ok: true, checkpointsChecked: 3, eventsChecked: 15 });
+    expect(await verifyDatabase(dir)).toMatchObject({ ok: true, checkpointsChecked: 3, eventsChecked: 15 });
     db.$client.close();
   });
 

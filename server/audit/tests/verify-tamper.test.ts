@@ -10,7 +10,7 @@ import { openDatabase } from "@/db/client";
 import { chainHash, eventBody, leafHash } from "../ledger";
 import { generateAuditKeys, loadAuditPublicKey, loadOrCreateAuditKeys, PUBLIC_KEY_FILE } from "../keys";
 import { signTreeHead, treeHeadOf, trustedCheckpointFromRow, type TrustedCheckpoint } from "../checkpoints";
-import { verifyDatabase } from "../verify";
+import { verifyDatabase, type VerifyDatabaseOptions } from "../verify";
 import { merkleRoot } from "../merkle";
 import { canonicalJson } from "../canonical";
 import { buildFixture, copyFixture, readRows, rechain, tamper, type Fixture } from "./ledger-fixture";
@@ -26,16 +26,20 @@ function trustedFromFixture(dir: string): TrustedCheckpoint {
 }
 
 describe("audit ledger verification", () => {
-  it("verifies a clean ledger, with and without a trusted checkpoint", () => {
-    const r = verifyDatabase(f.dir);
+  const workers = 0; // one pass on this thread; the parallel mode is compared with it below
+  const verify = (source: Parameters<typeof verifyDatabase>[0], opts: VerifyDatabaseOptions = {}) => verifyDatabase(source, { workers, ...opts });
+
+  it("verifies a clean ledger, with and without a trusted checkpoint", async () => {
+    const r = await verify(f.dir);
     expect(r).toMatchObject({ ok: true, eventsChecked: 52, checkpointsChecked: 2, firstBadSeq: null, problem: null, unsignedTail: 11 });
     expect(r.latestCheckpoint).toMatchObject({ id: 2, treeSize: 41 });
     expect(r.keySource).toBe("data directory");
-    const t = verifyDatabase(f.dir, { trustedCheckpoint: trustedFromFixture(f.dir) });
+    expect(r.workers).toBe(workers);
+    const t = await verify(f.dir, { trustedCheckpoint: trustedFromFixture(f.dir) });
     expect(t).toMatchObject({ ok: true, trustedCheckpointChecked: true, keySource: "trusted checkpoint" });
   });
 
-  it("the triggers reject UPDATE and DELETE on events and checkpoints", () => {
+  it("the triggers reject UPDATE and DELETE on events and checkpoints", async () => {
     const dir = copyFixture(f, "triggers");
     const sqlite = new Database(path.join(dir, "runledger.sqlite"));
     expect(() => sqlite.prepare("UPDATE audit_events SET actor_name = 'Mallory' WHERE seq = 3").run()).toThrow(/append-only: UPDATE rejected/);
@@ -43,17 +47,17 @@ describe("audit ledger verification", () => {
     expect(() => sqlite.prepare("UPDATE audit_checkpoints SET reason = 'x' WHERE id = 1").run()).toThrow(/UPDATE rejected/);
     expect(() => sqlite.prepare("DELETE FROM audit_checkpoints WHERE id = 1").run()).toThrow(/DELETE rejected/);
     sqlite.close();
-    expect(verifyDatabase(dir).ok).toBe(true);
+    expect((await verify(dir)).ok).toBe(true);
   });
 
-  it("detects an edited field", () => {
+  it("detects an edited field", async () => {
     const dir = copyFixture(f, "edit");
     tamper(dir, (db) => db.prepare("UPDATE audit_events SET actor_name = 'Mallory' WHERE seq = 17").run());
-    const r = verifyDatabase(dir);
+    const r = await verify(dir);
     expect(r).toMatchObject({ ok: false, firstBadSeq: 17, problem: "seq 17: leaf hash does not match its content (edited?)" });
   });
 
-  it("detects an edited payload whose leaf hash was recomputed (the chain breaks at the next row)", () => {
+  it("detects an edited payload whose leaf hash was recomputed (the chain breaks at the next row)", async () => {
     const dir = copyFixture(f, "edit-rehash");
     tamper(dir, (db) => {
       const rows = readRows(db);
@@ -61,20 +65,20 @@ describe("audit ledger verification", () => {
       const leaf = leafHash(eventBody(row));
       db.prepare("UPDATE audit_events SET payload = ?, leaf_hash = ?, chain_hash = ? WHERE seq = 30").run(row.payload, leaf, chainHash(rows[28]!.chainHash, leaf));
     });
-    const r = verifyDatabase(dir);
+    const r = await verify(dir);
     expect(r.ok).toBe(false);
     expect(r.firstBadSeq).toBe(31);
     expect(r.problem).toMatch(/^seq 31: chain hash does not follow from seq 30/);
   });
 
-  it("detects a deleted row", () => {
+  it("detects a deleted row", async () => {
     const dir = copyFixture(f, "delete");
     tamper(dir, (db) => db.prepare("DELETE FROM audit_events WHERE seq = 17").run());
-    const r = verifyDatabase(dir);
+    const r = await verify(dir);
     expect(r).toMatchObject({ ok: false, firstBadSeq: 17, problem: "seq 17 missing: expected 17, found 18 (deleted row?)" });
   });
 
-  it("detects two rows whose contents were swapped", () => {
+  it("detects two rows whose contents were swapped", async () => {
     const dir = copyFixture(f, "swap");
     tamper(dir, (db) => {
       const rows = readRows(db);
@@ -86,12 +90,12 @@ describe("audit ledger verification", () => {
         update.run(r.at, r.actorId, r.actorName, r.role, r.action, r.entityType, r.entityId, r.payload, r.leafHash, r.chainHash, to + 1);
       }
     });
-    const r = verifyDatabase(dir);
+    const r = await verify(dir);
     expect(r).toMatchObject({ ok: false, firstBadSeq: 10 });
     expect(r.problem).toContain("seq 10: leaf hash does not match its content");
   });
 
-  it("detects a forged row inserted in the middle (later rows renumbered)", () => {
+  it("detects a forged row inserted in the middle (later rows renumbered)", async () => {
     const dir = copyFixture(f, "insert");
     tamper(dir, (db) => {
       const rows = readRows(db);
@@ -102,25 +106,25 @@ describe("audit ledger verification", () => {
         "INSERT INTO audit_events (seq, at, actor_id, actor_name, role, action, entity_type, entity_id, payload, leaf_hash, chain_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
       ).run(25, forged.at, forged.actorId, forged.actorName, forged.role, forged.action, forged.entityType, forged.entityId, forged.payload, leaf, chainHash(rows[23]!.chainHash, leaf));
     });
-    const r = verifyDatabase(dir);
+    const r = await verify(dir);
     expect(r).toMatchObject({ ok: false, firstBadSeq: 26 });
     expect(r.problem).toContain("seq 26: leaf hash does not match its content");
   });
 
-  it("detects a forged row appended with a made-up hash", () => {
+  it("detects a forged row appended with a made-up hash", async () => {
     const dir = copyFixture(f, "append");
     tamper(dir, (db) => {
       db.prepare(
         "INSERT INTO audit_events (seq, at, actor_id, actor_name, role, action, entity_type, entity_id, payload, leaf_hash, chain_hash) VALUES (53, '2025-02-01T00:00:00.000Z', 1, 'Mallory', 'engineer', 'alias.move', 'model', '1', '{}', ?, ?)",
       ).run("00".repeat(32), "00".repeat(32));
     });
-    expect(verifyDatabase(dir)).toMatchObject({ ok: false, firstBadSeq: 53, problem: "seq 53: leaf hash does not match its content (edited?)" });
+    expect(await verify(dir)).toMatchObject({ ok: false, firstBadSeq: 53, problem: "seq 53: leaf hash does not match its content (edited?)" });
   });
 
-  it("detects a truncated tail against the signed checkpoints and against a trusted checkpoint", () => {
+  it("detects a truncated tail against the signed checkpoints and against a trusted checkpoint", async () => {
     const dir = copyFixture(f, "truncate");
     tamper(dir, (db) => db.prepare("DELETE FROM audit_events WHERE seq > 30").run());
-    const r = verifyDatabase(dir);
+    const r = await verify(dir);
     expect(r.ok).toBe(false);
     expect(r.problems).toContain("checkpoint #2 covers 41 events but the log has 30 (truncated?)");
 
@@ -130,25 +134,25 @@ describe("audit ledger verification", () => {
       db.prepare("DELETE FROM audit_events WHERE seq > 30").run();
       db.prepare("DELETE FROM audit_checkpoints WHERE id = 2").run();
     });
-    expect(verifyDatabase(dir2).ok).toBe(true);
-    const t = verifyDatabase(dir2, { trustedCheckpoint: trustedFromFixture(f.dir) });
+    expect((await verify(dir2)).ok).toBe(true);
+    const t = await verify(dir2, { trustedCheckpoint: trustedFromFixture(f.dir) });
     expect(t).toMatchObject({ ok: false, problem: "log has 30 events but the trusted checkpoint covers 41 (truncated?)" });
   });
 
-  it("detects a log re-chained consistently from an edited event: the root no longer matches the signed checkpoint", () => {
+  it("detects a log re-chained consistently from an edited event: the root no longer matches the signed checkpoint", async () => {
     const dir = copyFixture(f, "rechain");
     tamper(dir, (db) => {
       db.prepare("UPDATE audit_events SET actor_name = 'Mallory' WHERE seq = 5").run();
       rechain(db, 5);
     });
-    const r = verifyDatabase(dir);
+    const r = await verify(dir);
     expect(r.ok).toBe(false);
     expect(r.firstBadSeq).toBeNull();
     expect(r.problem).toBe("checkpoint #1 (tree size 20) root does not match the events (the change is in seq 1..20) (rewritten history?)");
     expect(r.problems[1]).toMatch(/^checkpoint #2 \(tree size 41\) root does not match/);
   });
 
-  it("detects a rewritten log re-signed with another key, even when the key file was replaced, given the auditor's checkpoint", () => {
+  it("detects a rewritten log re-signed with another key, even when the key file was replaced, given the auditor's checkpoint", async () => {
     const dir = copyFixture(f, "resign");
     const mallory = generateAuditKeys();
     tamper(dir, (db) => {
@@ -166,18 +170,18 @@ describe("audit ledger verification", () => {
       }
     });
     // Against the genuine key kept in the data directory: signed with the wrong key.
-    const r = verifyDatabase(dir);
+    const r = await verify(dir);
     expect(r.ok).toBe(false);
     expect(r.problem).toBe(`checkpoint #1 was signed with key ${mallory.fingerprint}, not the trusted server key ${loadAuditPublicKey(f.dir).fingerprint}`);
 
     // The attacker also replaces the public key file: the data alone now looks fine...
     fs.writeFileSync(path.join(dir, PUBLIC_KEY_FILE), mallory.publicKeyPem);
-    const fooled = verifyDatabase(dir);
+    const fooled = await verify(dir);
     expect(fooled.ok).toBe(true);
     expect(fooled.keyFingerprint).toBe(mallory.fingerprint);
     expect(fooled.notes.join(" ")).toContain("compare its fingerprint");
     // ...but not against the checkpoint and key the auditor kept.
-    const caught = verifyDatabase(dir, { trustedCheckpoint: trustedFromFixture(f.dir) });
+    const caught = await verify(dir, { trustedCheckpoint: trustedFromFixture(f.dir) });
     expect(caught.ok).toBe(false);
     expect(caught.problem).toMatch(/^checkpoint #1 was signed with key/);
     expect(caught.problems).toContain(
@@ -185,40 +189,40 @@ describe("audit ledger verification", () => {
     );
   });
 
-  it("detects a checkpoint signed with another key that claims the server's fingerprint", () => {
+  it("detects a checkpoint signed with another key that claims the server's fingerprint", async () => {
     const dir = copyFixture(f, "foreign-sig");
     const other = generateAuditKeys();
     tamper(dir, (db) => {
       const cp = f.checkpoints[0]!;
       db.prepare("UPDATE audit_checkpoints SET signature = ? WHERE id = ?").run(signTreeHead(other, treeHeadOf(cp)), cp.id);
     });
-    const r = verifyDatabase(dir);
+    const r = await verify(dir);
     expect(r.ok).toBe(false);
     expect(r.problem).toBe("checkpoint #1 signature is not valid for the server key (altered checkpoint?)");
   });
 
-  it("detects an altered checkpoint (root, size or time changed)", () => {
+  it("detects an altered checkpoint (root, size or time changed)", async () => {
     for (const [column, value] of [["root_hash", "11".repeat(32)], ["tree_size", 19], ["at", "2030-01-01T00:00:00.000Z"]] as const) {
       const dir = copyFixture(f, `alter-${column}`);
       tamper(dir, (db) => db.prepare(`UPDATE audit_checkpoints SET ${column} = ? WHERE id = 2`).run(value));
-      const r = verifyDatabase(dir);
+      const r = await verify(dir);
       expect(r.ok, column).toBe(false);
       expect(r.problem, column).toBe("checkpoint #2 signature is not valid for the server key (altered checkpoint?)");
       expect(r.problems, column).toContain("checkpoint #2 differs from the copy recorded at seq 42 (altered checkpoint?)");
     }
   });
 
-  it("detects a deleted checkpoint row through the event that recorded it", () => {
+  it("detects a deleted checkpoint row through the event that recorded it", async () => {
     const dir = copyFixture(f, "cp-delete");
     tamper(dir, (db) => db.prepare("DELETE FROM audit_checkpoints WHERE id = 1").run());
-    const r = verifyDatabase(dir);
+    const r = await verify(dir);
     expect(r).toMatchObject({ ok: false, firstBadSeq: 21, problem: "seq 21 records checkpoint #1, but there is no such checkpoint row (deleted?)" });
   });
 
-  it("rejects a trusted checkpoint that was tampered with", () => {
+  it("rejects a trusted checkpoint that was tampered with", async () => {
     const trusted = trustedFromFixture(f.dir);
     const forged = { ...trusted, treeHead: { ...trusted.treeHead, treeSize: 30 } };
-    const r = verifyDatabase(f.dir, { trustedCheckpoint: forged });
+    const r = await verify(f.dir, { trustedCheckpoint: forged });
     expect(r).toMatchObject({ ok: false, problem: "the trusted checkpoint signature is not valid for the server key (altered checkpoint?)" });
   });
 
@@ -226,7 +230,7 @@ describe("audit ledger verification", () => {
     const dir = copyFixture(f, "open-db");
     const db = openDatabase(dir);
     const keys = loadOrCreateAuditKeys(dir);
-    expect(verifyDatabase(db, { dataDir: dir }).ok).toBe(true);
+    expect((await verify(db, { dataDir: dir })).ok).toBe(true);
     db.$client.close();
     tamper(dir, (s) => s.prepare("UPDATE audit_events SET role = 'admin' WHERE seq = 45").run());
     const db2 = openDatabase(dir);
@@ -234,5 +238,30 @@ describe("audit ledger verification", () => {
     expect(() => createAuditCheckpoint(db2, keys, "after tamper")).toThrow(AuditIntegrityError);
     expect(() => createAuditCheckpoint(db2, keys, "after tamper")).toThrow(/seq 45 leaf hash does not match/);
     db2.$client.close();
+  });
+});
+
+// Range workers check events [1..26] and [27..52] while the main thread builds the tree: same answers as one pass.
+describe("parallel verification gives the same result as one pass", () => {
+  const cases: [string, (db: Database.Database) => void][] = [
+    ["clean", () => {}],
+    ["edit in the first range", (db) => db.prepare("UPDATE audit_events SET role = 'admin' WHERE seq = 17").run()],
+    ["edit in the second range", (db) => db.prepare("UPDATE audit_events SET entity_id = '999' WHERE seq = 40").run()],
+    ["row deleted at the end of the first range", (db) => db.prepare("DELETE FROM audit_events WHERE seq = 26").run()],
+    ["row deleted at the start of the second range", (db) => db.prepare("DELETE FROM audit_events WHERE seq = 27").run()],
+    ["checkpoint row deleted", (db) => db.prepare("DELETE FROM audit_checkpoints WHERE id = 1").run()],
+    ["re-chained from seq 30", (db) => {
+      db.prepare("UPDATE audit_events SET actor_name = 'Mallory' WHERE seq = 30").run();
+      rechain(db, 30);
+    }],
+  ];
+  it.each(cases)("%s", async (name, damage) => {
+    const dir = copyFixture(f, `parallel-${name.replace(/\W+/g, "-")}`);
+    tamper(dir, damage);
+    const { durationMs: _a, workers: w1, ...onePass } = await verifyDatabase(dir, { workers: 0 });
+    const { durationMs: _b, workers: w2, ...parallel } = await verifyDatabase(dir, { workers: 2 });
+    expect([w1, w2]).toEqual([0, 2]); // the workers really ran (no silent fallback to one pass)
+    expect(parallel).toEqual(onePass);
+    expect(onePass.ok).toBe(name === "clean");
   });
 });
