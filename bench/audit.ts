@@ -11,7 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import { openDatabase } from "@/db/client";
 import { canonicalJson } from "@/server/audit/canonical";
-import { GENESIS_CHAIN_HASH } from "@/server/audit/ledger";
+import { appendAuditEvent, GENESIS_CHAIN_HASH, SYSTEM_ACTOR } from "@/server/audit/ledger";
 import { ChainHasher, recomputeLeafHash } from "@/server/audit/event-hashing";
 import { MerkleAccumulator } from "@/server/audit/merkle";
 import { type AuditKeys, loadOrCreateAuditKeys } from "@/server/audit/keys";
@@ -39,7 +39,7 @@ export function buildAuditDatabase(dir: string, count: number, keys: AuditKeys):
     chain.reset(GENESIS_CHAIN_HASH);
     const tree = new MerkleAccumulator();
     let checkpointId = 0;
-    let pendingCheckpoint: (TreeHead & { checkpointId: number; signature: string; reason: string }) | null = null;
+    let pendingCheckpoint: (TreeHead & { checkpointId: number; signature: string; reason: string; frontier: string[] }) | null = null;
     for (let seq = 1; seq <= count; seq++) {
       const at = new Date(t0 + seq * 1000).toISOString();
       let row;
@@ -65,7 +65,8 @@ export function buildAuditDatabase(dir: string, count: number, keys: AuditKeys):
         const head: TreeHead = { treeSize: seq, rootHash: tree.root().toString("hex"), at, keyFingerprint: keys.fingerprint };
         const signature = signTreeHead(keys, head);
         insertCheckpoint.run(checkpointId, head.treeSize, head.rootHash, head.at, "bench interval", head.keyFingerprint, signature);
-        pendingCheckpoint = { checkpointId, ...head, signature, reason: "bench interval" };
+        const frontier = tree.frontier().map((b) => b.toString("hex"));
+        pendingCheckpoint = { checkpointId, ...head, signature, reason: "bench interval", frontier };
       }
     }
   })();
@@ -83,17 +84,30 @@ export async function benchAudit(sizes: readonly number[] = [100_000, 1_000_000]
     try {
       const keys = loadOrCreateAuditKeys(dir);
       buildAuditDatabase(dir, size, keys);
-      const result = await verifyDatabase(dir);
-      if (!result.ok || result.eventsChecked !== size) throw new Error(`bench audit: the ${size}-event ledger did not verify: ${result.problem}`);
       const label = size >= 1_000_000 ? `${size / 1_000_000}m` : `${size / 1000}k`;
+      const cpu0 = process.cpuUsage();
+      const result = await verifyDatabase(dir);
+      const cpu = process.cpuUsage(cpu0);
+      if (!result.ok || result.eventsChecked !== size) throw new Error(`bench audit: the ${size}-event ledger did not verify: ${result.problem}`);
       figures.push({ name: `audit_verify_${label}_events_s`, value: seconds(result.durationMs), unit: "s", target: "< 10 s" });
+      // CPU time of the same one-pass run: what the wall time would be on an idle core.
+      figures.push({ name: `audit_verify_${label}_events_cpu_s`, value: seconds((cpu.user + cpu.system) / 1000), unit: "s", target: "< 10 s" });
       figures.push({ name: `audit_verify_${label}_events_per_s`, value: Math.round(size / (result.durationMs / 1000)), unit: "events/s", target: "> 100000 events/s" });
+      const parallel = await verifyDatabase(dir, { workers: os.availableParallelism() });
+      if (!parallel.ok || parallel.workers === 0) throw new Error(`bench audit: parallel verification did not run or failed: ${parallel.problem ?? parallel.notes.join("; ")}`);
+      figures.push({ name: `audit_verify_${label}_events_parallel_s`, value: seconds(parallel.durationMs), unit: "s", target: "< 10 s" });
 
-      // Signing a new checkpoint recomputes the root over the whole log (nothing cached across processes).
+      // A routine checkpoint on a log this size: 100 new events since the last one (the server's default interval).
       const db = openDatabase(dir);
+      createAuditCheckpoint(db, keys, "bench baseline");
+      for (let i = 0; i < 100; i++) {
+        db.transaction((tx) => {
+          appendAuditEvent(tx, { actor: SYSTEM_ACTOR, action: "run.tag", entityType: "run", entityId: i, payload: { tag: `bench-${i}` } });
+        });
+      }
       const started = performance.now();
       createAuditCheckpoint(db, keys, "bench");
-      figures.push({ name: `audit_checkpoint_${label}_events_s`, value: seconds(performance.now() - started), unit: "s", target: "< 5 s" });
+      figures.push({ name: `audit_checkpoint_${label}_events_s`, value: seconds(performance.now() - started), unit: "s", target: "< 0.5 s" });
       db.$client.close();
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

@@ -3,7 +3,9 @@
  * 10,000 runs (10 hyperparameters, 5 metric summaries each) over 4 experiments and 5 users, plus 20 long
  * runs with 1,000,000 points of batch_loss each. Rows are seeded directly with prepared statements in one
  * transaction (the benchmark measures queries, not services), with valid users/projects/experiments/
- * datasets rows so foreign keys hold. Each figure is the median of several repetitions.
+ * datasets rows so foreign keys hold; metric rollups are computed from the seeded points as insertMetricPoints
+ * would have written them. Each figure is the median of several repetitions; the load average is printed
+ * alongside (the machine is shared).
  *
  * Run alone: npx tsx bench/runs.ts
  */
@@ -16,6 +18,7 @@ import { openDatabase, type Db } from "@/db/client";
 import { searchRuns } from "@/server/runs-query/runs-search";
 import { compareRuns } from "@/server/runs-query/compare";
 import { fetchSeries } from "@/server/runs-query/downsample";
+import { METRIC_ROLLUP_BLOCK } from "@/db/schema";
 
 export type BenchResult = { name: string; value: number; unit: string; target: string };
 
@@ -62,6 +65,17 @@ export function seedRunsBench(db: Db, longRuns = LONG_RUNS): { longRunIds: numbe
             2.3 * exp(-step / 200000.0) + 0.05 + (abs(random()) % 100000) / 1000000.0 + CASE WHEN step % 99991 = 4242 THEN 5 ELSE 0 END,
             @start + step * 12
      FROM s`,
+  );
+  // Rollups as insertMetricPoints writes them (one row per 1,024 steps of a series: first/last step, min/max with the
+  // earliest step where each occurs, count), computed from the seeded points in one INSERT ... SELECT ... GROUP BY.
+  const seedRollups = s.prepare(
+    `INSERT INTO metric_rollups (run_id, key, block, first_step, last_step, min_step, min_value, max_step, max_value, count)
+     SELECT g.run_id, g.key, g.block, g.first_step, g.last_step,
+            (SELECT m.step FROM metrics m WHERE m.run_id = g.run_id AND m.key = g.key AND m.step BETWEEN g.first_step AND g.last_step AND m.value = g.min_value ORDER BY m.step LIMIT 1), g.min_value,
+            (SELECT m.step FROM metrics m WHERE m.run_id = g.run_id AND m.key = g.key AND m.step BETWEEN g.first_step AND g.last_step AND m.value = g.max_value ORDER BY m.step LIMIT 1), g.max_value,
+            g.n
+     FROM (SELECT run_id, key, step / ${METRIC_ROLLUP_BLOCK} AS block, min(step) AS first_step, max(step) AS last_step, min(value) AS min_value, max(value) AS max_value, count(*) AS n
+           FROM metrics GROUP BY run_id, key, step / ${METRIC_ROLLUP_BLOCK}) g`,
   );
   const insertTag = s.prepare("INSERT INTO run_tags (run_id, tag, created_by, created_at) VALUES (?, ?, ?, ?)");
   const insertDecision = s.prepare("INSERT INTO decisions (run_id, kind, path, old_value_json, new_value_json, rationale, author_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
@@ -157,6 +171,7 @@ export function seedRunsBench(db: Db, longRuns = LONG_RUNS): { longRunIds: numbe
       insertLongSeries.run({ runId: id, last: LONG_POINTS - 1, perEpoch: POINTS_PER_EPOCH, start });
       for (let e = 1; e <= LONG_POINTS / POINTS_PER_EPOCH; e++) insertPoint.run(id, "val_loss", e * POINTS_PER_EPOCH - 1, e, 2.3 * Math.exp(-e / 200) + 0.1 + random() * 0.02, start + e * POINTS_PER_EPOCH * 12);
     }
+    seedRollups.run();
   })();
   s.pragma("wal_checkpoint(TRUNCATE)"); // a long-running server's file is checkpointed; a 1 GB WAL would slow every read
   s.pragma("optimize");
@@ -204,6 +219,7 @@ export async function benchRuns(): Promise<BenchResult[]> {
       { name: "series_1m_downsampled_ms", value: median(5, () => fetchSeries(db, { runId: longId, key: "batch_loss", xAxis: "step", maxPoints: 1000 })), unit: "ms", target: "< 100 ms" },
       { name: "series_1m_zoomed_10pct_ms", value: median(5, () => fetchSeries(db, { runId: longId, key: "batch_loss", xAxis: "epoch", from: 450, to: 550, maxPoints: 1000 })), unit: "ms", target: "< 100 ms" },
       { name: "runs_bench_seed_s", value: Number(seedSeconds.toFixed(1)), unit: "s", target: "informational" },
+      { name: "runs_bench_load_avg_1m", value: Number(os.loadavg()[0]!.toFixed(2)), unit: `(on ${os.cpus().length} cores)`, target: "informational: the machine is shared" },
     ];
   } finally {
     db.$client.close();

@@ -8,6 +8,7 @@ import { useQuery } from "@tanstack/react-query";
 import { ACTIVATIONS, diffConfigs, parseTrainingConfig, type LayerSpec, type TrainingConfigInput } from "@/contracts/training-config";
 import { useTRPC } from "@/app/_trpc/client";
 import { CleaningEditor, TrainingAdvanced } from "./config-advanced-fields";
+import { MemoryEstimate } from "./memory-estimate";
 
 export const DEFAULT_CONFIG: TrainingConfigInput = {
   data: { dataset: { builtin: "iris" }, task: "classification", cleaning: [], normalization: "standard", split: { strategy: "stratified", train: 0.7, validation: 0.15, test: 0.15, seed: 42 } },
@@ -68,7 +69,7 @@ function LayerEditor({ layer, index, onChange, onRemove }: { layer: Record<strin
   );
 }
 
-export function RunConfigForm({ initial, parentConfig, submitLabel, busy, serverError, onSubmit, extra }: {
+export function RunConfigForm({ initial, parentConfig, submitLabel, busy, serverError, onSubmit, extra, estimateConfig }: {
   initial: Cfg;
   /** When forking: the parent's config, to show and require rationale for the diff. */
   parentConfig?: unknown;
@@ -77,6 +78,8 @@ export function RunConfigForm({ initial, parentConfig, submitLabel, busy, server
   serverError: unknown;
   onSubmit: (config: Cfg, rationale: string) => void;
   extra?: ReactNode;
+  /** What "Estimate size" sizes: the form's config as it will be submitted (a fine-tune adds its parent and transfer settings). */
+  estimateConfig?: (config: Cfg) => Cfg;
 }) {
   const trpc = useTRPC();
   const datasets = useQuery(trpc.datasets.list.queryOptions());
@@ -181,6 +184,7 @@ export function RunConfigForm({ initial, parentConfig, submitLabel, busy, server
         </fieldset>
       ) : null}
       {extra}
+      <MemoryEstimate config={parsed.ok ? (estimateConfig ? estimateConfig(cfg) : cfg) : null} />
       <label className="field" style={{ marginBottom: 12 }}>
         <span>Why this configuration? (recorded as your decision)</span>
         <textarea aria-label="Rationale" value={rationale} onChange={(e) => setRationale(e.target.value)} placeholder="e.g. baseline with a small MLP; lower learning rate because the loss oscillated" />

@@ -2,12 +2,13 @@
 /**
  * The lineage graph of a model version: @xyflow/react draws it, @dagrejs/dagre lays it out left to right (cause before
  * effect). Each node says in plain words what it is ("Raw dataset", "Training run", "Signature"), with its headline
- * hash shortened and a copy button; clicking a node (or pressing Enter on it) opens its details beside the graph.
+ * hash shortened and a copy button; clicking a node (or selecting it with the keyboard) opens its details beside the graph.
+ * It opens centred on the model version at a readable zoom; the minimap and the fit-view button show the whole chain.
  */
 import "@xyflow/react/dist/style.css";
 import { useMemo, useState } from "react";
 import Link from "next/link";
-import { Background, Controls, Handle, Position, ReactFlow, type Edge, type Node, type NodeProps } from "@xyflow/react";
+import { Background, Controls, Handle, MiniMap, Position, ReactFlow, type Edge, type Node, type NodeProps } from "@xyflow/react";
 import dagre from "@dagrejs/dagre";
 import { Hash } from "@/app/_components/hash";
 import type { LineageGraph, LineageNode } from "@/server/lineage/graph";
@@ -66,12 +67,15 @@ export function LineageGraphView({ graph }: { graph: LineageGraph }) {
   const nodes = useMemo<FlowNode[]>(() => graph.nodes.map((n) => ({ id: n.id, type: "lineage", position: positions.get(n.id)!, data: { node: n, selected: n.id === selectedId }, ariaLabel: `${n.kindLabel}: ${n.title}`, draggable: false, connectable: false })), [graph, positions, selectedId]);
   const edges = useMemo<Edge[]>(() => graph.edges.map((e) => ({ id: e.id, source: e.source, target: e.target, label: e.label, labelStyle: { fontSize: 11 }, style: { stroke: "#8a94a6" } })), [graph]);
   const selected = graph.nodes.find((n) => n.id === selectedId) ?? null;
+  // Open readable (not zoomed out to fit a long chain): centred on the model version and its direct neighbours.
+  const focus = useMemo(() => [graph.rootId, ...graph.edges.filter((e) => e.source === graph.rootId || e.target === graph.rootId).map((e) => (e.source === graph.rootId ? e.target : e.source))].map((id) => ({ id })), [graph]);
   return (
     <div style={{ display: "grid", gridTemplateColumns: "minmax(0, 1fr) 340px", gap: 16, alignItems: "start" }}>
-      <div role="region" aria-label="Lineage graph" style={{ height: 620, border: "1px solid var(--line)", borderRadius: 8, background: "#fff" }} data-node-count={graph.nodes.length}>
-        <ReactFlow nodes={nodes} edges={edges} nodeTypes={nodeTypes} onNodeClick={(_, n) => setSelectedId(n.id)} fitView minZoom={0.1} nodesConnectable={false} nodesDraggable={false} proOptions={{ hideAttribution: true }}>
+      <div role="region" aria-label="Lineage graph" style={{ height: 640, border: "1px solid var(--line)", borderRadius: 8, background: "#fff" }} data-node-count={graph.nodes.length}>
+        <ReactFlow nodes={nodes} edges={edges} nodeTypes={nodeTypes} onNodeClick={(_, n) => setSelectedId(n.id)} onSelectionChange={({ nodes: picked }) => { if (picked[0]) setSelectedId(picked[0].id); }} fitView fitViewOptions={{ nodes: focus, maxZoom: 0.95, minZoom: 0.35 }} minZoom={0.1} nodesConnectable={false} nodesDraggable={false} proOptions={{ hideAttribution: true }}>
           <Background />
           <Controls showInteractive={false} />
+          <MiniMap pannable zoomable ariaLabel="Lineage overview" nodeColor="#9aa5b8" maskColor="rgba(240, 242, 246, 0.6)" />
         </ReactFlow>
       </div>
       <NodeDetails node={selected} />

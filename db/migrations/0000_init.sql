@@ -128,6 +128,20 @@ CREATE TABLE `evaluations` (
 	FOREIGN KEY (`created_by`) REFERENCES `users`(`id`) ON UPDATE no action ON DELETE no action
 );
 --> statement-breakpoint
+CREATE TABLE `metric_rollups` (
+	`run_id` integer NOT NULL,
+	`key` text NOT NULL,
+	`block` integer NOT NULL,
+	`first_step` integer NOT NULL,
+	`last_step` integer NOT NULL,
+	`min_step` integer NOT NULL,
+	`min_value` real NOT NULL,
+	`max_step` integer NOT NULL,
+	`max_value` real NOT NULL,
+	`count` integer NOT NULL,
+	PRIMARY KEY(`run_id`, `key`, `block`)
+);
+--> statement-breakpoint
 CREATE TABLE `metric_summaries` (
 	`run_id` integer NOT NULL,
 	`key` text NOT NULL,

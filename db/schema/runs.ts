@@ -120,6 +120,29 @@ export const metricSummaries = sqliteTable(
   (t) => [primaryKey({ columns: [t.runId, t.key] }), index("metric_summaries_key_last").on(t.key, t.last)],
 );
 
+/**
+ * Min/max per block of 1,024 steps of one series (block = floor(step / 1024)), with the steps where they
+ * occur, written with the points in the same transaction. Charts of long series read ~1k rollup rows
+ * instead of 1M points; the extremes stay real points. Points are append-only, so a block only grows.
+ */
+export const METRIC_ROLLUP_BLOCK = 1024;
+export const metricRollups = sqliteTable(
+  "metric_rollups",
+  {
+    runId: integer("run_id").notNull(),
+    key: text("key").notNull(),
+    block: integer("block").notNull(),
+    firstStep: integer("first_step").notNull(),
+    lastStep: integer("last_step").notNull(),
+    minStep: integer("min_step").notNull(),
+    minValue: real("min_value").notNull(),
+    maxStep: integer("max_step").notNull(),
+    maxValue: real("max_value").notNull(),
+    count: integer("count").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.key, t.block] })],
+);
+
 export const checkpoints = sqliteTable(
   "checkpoints",
   {

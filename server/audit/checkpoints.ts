@@ -9,6 +9,7 @@
  * - The server never signs a log that contradicts itself: before signing it re-checks the previous
  *   checkpoint's signature and root, and the content and chain of every event after it. Otherwise it throws
  *   AuditIntegrityError (fail closed rather than launder a tampered tail under a fresh signature).
+ *   Cost: one read of every leaf hash (O(N)) plus a full check of the events since the previous checkpoint.
  * - Nothing is cached between calls: every root is recomputed from the rows, so several processes can share the file.
  */
 import { z } from "zod";
@@ -18,10 +19,12 @@ import { canonicalJson } from "./canonical";
 import { appendAuditEvent, SYSTEM_ACTOR, type AuditEventRow } from "./ledger";
 import { type AuditKeys, type AuditPublicKey, signBytes, verifyBytes } from "./keys";
 import { MerkleAccumulator, consistencyProof, inclusionProof, merkleRoot } from "./merkle";
-import { ChainHasher, recomputeLeafHash } from "./event-hashing";
+import { EventChainChecker } from "./event-hashing";
 import {
   type AuditCheckpointRow,
   type AuditDbSource,
+  chainHashAt,
+  checkpointEventPayload,
   countAuditEventsAfter,
   iterateAuditEvents,
   iterateLeafHashes,
@@ -102,14 +105,32 @@ export function parseTrustedCheckpoint(json: unknown): TrustedCheckpoint {
 // ---------------------------------------------------------------------------------------------------------
 // Creating checkpoints.
 
-/** Payload of the "audit.checkpoint" event: the whole signed head, so the log carries it too. */
-export type CheckpointEventPayload = TreeHead & { checkpointId: number; signature: string; reason: string };
+/**
+ * Payload of the "audit.checkpoint" event: the whole signed head, so the log carries it too, and the tree's
+ * frontier (compact range, hex) at treeSize, so the next checkpoint continues the tree without re-reading every leaf.
+ */
+export type CheckpointEventPayload = TreeHead & { checkpointId: number; signature: string; reason: string; frontier?: string[] };
+
+/** The tree at the previous checkpoint, resumed from its event's frontier; null when unusable (then recompute). */
+function resumeFromCheckpointEvent(db: Db, prev: AuditCheckpointRow): MerkleAccumulator | null {
+  const payload = checkpointEventPayload(db, prev.id);
+  if (!payload?.frontier || payload.treeSize !== prev.treeSize || payload.rootHash !== prev.rootHash) return null;
+  try {
+    const acc = MerkleAccumulator.fromFrontier(prev.treeSize, payload.frontier.map((h) => Buffer.from(h, "hex")));
+    return acc.root().toString("hex") === prev.rootHash ? acc : null;
+  } catch {
+    return null;
+  }
+}
 
 /**
- * Root over seq 1..N (N = current max seq), after re-checking that the log agrees with the previous signed
- * checkpoint and that every event after it has intact content and chain. Throws AuditIntegrityError otherwise.
+ * Root over seq 1..N (N = current max seq) and its frontier. The tree up to the previous checkpoint is resumed
+ * from the frontier its event recorded (checked against the signed root), so the cost is O(events since then);
+ * without a usable frontier every leaf is re-read and must reproduce the previous signed root. Either way the
+ * new root extends the signed history, and every event since the previous checkpoint must have intact content
+ * and chain. Throws AuditIntegrityError otherwise.
  */
-function rootOfCheckedLog(db: Db, keys: AuditPublicKey): { treeSize: number; rootHash: string } {
+function rootOfCheckedLog(db: Db, keys: AuditPublicKey): { treeSize: number; rootHash: string; frontier: string[] } {
   const prev = latestAuditCheckpoint(db);
   const prevSize = prev?.treeSize ?? 0;
   if (prev) {
@@ -117,33 +138,33 @@ function rootOfCheckedLog(db: Db, keys: AuditPublicKey): { treeSize: number; roo
       throw new AuditIntegrityError(`refusing to sign: the latest checkpoint #${prev.id} is not validly signed by this server's key`);
     }
   }
-  const acc = new MerkleAccumulator();
-  let expected = 1;
-  for (const [seq, leafHex] of iterateLeafHashes(db, prevSize)) {
-    if (seq !== expected) throw new AuditIntegrityError(`refusing to sign: seq ${expected} missing (found ${seq})`);
-    acc.pushHex(leafHex);
-    expected++;
-  }
-  if (acc.size !== prevSize) throw new AuditIntegrityError(`refusing to sign: checkpoint #${prev?.id} covers ${prevSize} events, the log has ${acc.size}`);
-  if (prev && acc.root().toString("hex") !== prev.rootHash) {
-    throw new AuditIntegrityError(`refusing to sign: events 1..${prevSize} no longer match checkpoint #${prev.id}`);
+  let acc = prev ? resumeFromCheckpointEvent(db, prev) : null;
+  if (!acc) {
+    acc = new MerkleAccumulator();
+    let expected = 1;
+    for (const [seq, leafHex] of iterateLeafHashes(db, prevSize)) {
+      if (seq !== expected) throw new AuditIntegrityError(`refusing to sign: seq ${expected} missing (found ${seq})`);
+      acc.pushHex(leafHex);
+      expected++;
+    }
+    if (acc.size !== prevSize) throw new AuditIntegrityError(`refusing to sign: checkpoint #${prev?.id} covers ${prevSize} events, the log has ${acc.size}`);
+    if (prev && acc.root().toString("hex") !== prev.rootHash) {
+      throw new AuditIntegrityError(`refusing to sign: events 1..${prevSize} no longer match checkpoint #${prev.id}`);
+    }
   }
 
-  const chain = new ChainHasher();
-  for (const row of iterateAuditEvents(db, Math.max(prevSize, 1))) {
-    if (row.seq === prevSize) {
-      chain.advance(row.chainHash); // already covered by the signed root; only its chain hash is needed
-      continue;
-    }
-    if (row.seq !== expected) throw new AuditIntegrityError(`refusing to sign: seq ${expected} missing (found ${row.seq})`);
-    if (recomputeLeafHash(row) !== row.leafHash) throw new AuditIntegrityError(`refusing to sign: seq ${row.seq} leaf hash does not match its content`);
-    const next = chain.next(row.leafHash);
-    if (next !== row.chainHash) throw new AuditIntegrityError(`refusing to sign: seq ${row.seq} chain hash does not follow from seq ${row.seq - 1}`);
-    chain.advance(next);
-    acc.pushHex(row.leafHash);
-    expected++;
+  let checker: EventChainChecker;
+  try {
+    checker = prevSize === 0 ? new EventChainChecker() : new EventChainChecker(prevSize + 1, chainHashAt(db, prevSize));
+  } catch {
+    throw new AuditIntegrityError(`refusing to sign: seq ${prevSize} has no valid chain hash`);
   }
-  return { treeSize: acc.size, rootHash: acc.root().toString("hex") };
+  for (const row of iterateAuditEvents(db, prevSize + 1)) {
+    const problem = checker.check(row);
+    if (problem) throw new AuditIntegrityError(`refusing to sign: ${problem.problem}`);
+    acc.pushHex(row.leafHash);
+  }
+  return { treeSize: acc.size, rootHash: acc.root().toString("hex"), frontier: acc.frontier().map((b) => b.toString("hex")) };
 }
 
 /**
@@ -158,11 +179,11 @@ export function createAuditCheckpoint(
 ): { checkpoint: AuditCheckpointRow; event: AuditEventRow } {
   return db.transaction(
     (tx) => {
-      const { treeSize, rootHash } = rootOfCheckedLog(db, keys);
+      const { treeSize, rootHash, frontier } = rootOfCheckedLog(db, keys);
       const head: TreeHead = { treeSize, rootHash, at: opts.at ?? new Date().toISOString(), keyFingerprint: keys.fingerprint };
       const signature = signTreeHead(keys, head);
       const checkpoint = tx.insert(auditCheckpoints).values({ ...head, reason, signature }).returning().get();
-      const payload: CheckpointEventPayload = { checkpointId: checkpoint.id, ...head, signature, reason };
+      const payload: CheckpointEventPayload = { checkpointId: checkpoint.id, ...head, signature, reason, frontier };
       const event = appendAuditEvent(tx, {
         actor: SYSTEM_ACTOR,
         action: "audit.checkpoint",

@@ -120,6 +120,33 @@ export class MerkleAccumulator {
     this.count++;
   }
 
+  /**
+   * The compact range: roots of the perfect subtrees covering leaves [0, size), left to right (one per set bit
+   * of size, largest first). Enough to continue the tree later without the old leaves.
+   */
+  frontier(): Buffer[] {
+    return this.nodes.map((n) => Buffer.from(n));
+  }
+
+  /**
+   * Resumes a tree from a frontier taken at `size`. The caller must check the resumed root against a trusted
+   * (signed) root: a frontier that folds to it cannot differ from the true one without a SHA-256 collision.
+   */
+  static fromFrontier(size: number, frontier: readonly Uint8Array[]): MerkleAccumulator {
+    if (!Number.isInteger(size) || size < 0) throw new Error(`merkle: bad tree size ${size}`);
+    const sizes: number[] = [];
+    for (let bit = 2 ** Math.floor(Math.log2(Math.max(size, 1))); bit >= 1; bit /= 2) if (Math.floor(size / bit) % 2 === 1) sizes.push(bit);
+    if (size === 0) sizes.length = 0;
+    if (sizes.length !== frontier.length || !frontier.every(isHash)) throw new Error(`merkle: a frontier for size ${size} needs ${sizes.length} hashes`);
+    const acc = new MerkleAccumulator();
+    frontier.forEach((h, i) => {
+      acc.nodes.push(Buffer.from(h));
+      acc.sizes.push(sizes[i]!);
+    });
+    acc.count = size;
+    return acc;
+  }
+
   /** Root over all leaves pushed so far: fold the perfect subtrees from the right, as MTH splits them. */
   root(): Buffer {
     if (this.nodes.length === 0) return Buffer.from(EMPTY_TREE_ROOT);

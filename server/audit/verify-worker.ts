@@ -4,7 +4,7 @@
  */
 import Database from "better-sqlite3";
 import { parentPort, workerData } from "node:worker_threads";
-import { checkEventRange, type RangeWorkerInput, type RangeWorkerOutput } from "./verify";
+import { checkEventRange, type RangeWorkerInput, type RangeWorkerOutput } from "./verify-parallel";
 
 const input = workerData as RangeWorkerInput;
 let out: RangeWorkerOutput;

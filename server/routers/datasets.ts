@@ -16,6 +16,9 @@ export const datasetsRouter = router({
         labelColumn: z.string().trim().max(200).optional(),
         origin: z.string().max(2000).optional(),
         licence: z.string().max(200).optional(),
+        kind: z.enum(["tabular", "image", "text"]).optional(),
+        imageShape: z.tuple([z.number().int().min(1, "image height must be ≥ 1"), z.number().int().min(1, "image width must be ≥ 1"), z.number().int().min(1, "image channels must be ≥ 1").max(4, "image channels must be ≤ 4")]).optional(),
+        textColumn: z.string().trim().max(200).optional(),
       }),
     )
     .mutation(({ ctx, input }) => uploadDataset(ctx.service, input)),

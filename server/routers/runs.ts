@@ -1,12 +1,14 @@
-/** Runs: launch (new, fork, re-run, fine-tune), read, live metric points, cancel, tags. */
+/** Runs: launch (new, fork, re-run, fine-tune), read, live metric points, cancel, tags, size estimate, on-demand evaluation. */
 import { z } from "zod";
 import { eq } from "drizzle-orm";
 import { TRPCError } from "@trpc/server";
-import { router, signedInProcedure, engineerProcedure } from "@/server/trpc/init";
+import { router, signedInProcedure, engineerProcedure, roleProcedure } from "@/server/trpc/init";
 import { createRun, createRunInput, addRunTag, removeRunTag, tagInput } from "@/server/services/runs";
 import { getRun, listRuns, metricPoints } from "@/server/queries/runs";
 import { runs } from "@/db/schema";
 import { appendAuditEvent } from "@/server/audit/ledger";
+import { estimateConfig } from "@/server/services/trainer-tasks";
+import { EVALUATION_ROLES, evaluateCheckpointInput, evaluateRunCheckpoint } from "@/server/services/evaluations";
 
 const runId = z.object({ id: z.number().int() });
 
@@ -32,4 +34,8 @@ export const runsRouter = router({
   }),
   addTag: engineerProcedure.input(tagInput).mutation(({ ctx, input }) => addRunTag(ctx.service, input)),
   removeTag: engineerProcedure.input(tagInput).mutation(({ ctx, input }) => removeRunTag(ctx.service, input)),
+  /** Parameter count and memory estimate (training vs inference; float32, bfloat16, int8) of a config, before it runs. */
+  estimate: signedInProcedure.input(z.object({ config: z.unknown() })).query(({ ctx, input }) => estimateConfig(ctx.service, input.config)),
+  /** Evaluates a checkpoint on the test partition of the run's split and records it. */
+  evaluate: roleProcedure(...EVALUATION_ROLES).input(evaluateCheckpointInput).mutation(({ ctx, input }) => evaluateRunCheckpoint(ctx.service, input)),
 });

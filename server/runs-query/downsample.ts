@@ -3,20 +3,25 @@
  *
  * Invariants:
  * - A range holding <= maxPoints points comes back raw (every point, step order, downsampled: false).
- * - Otherwise the step range is cut into equal buckets and, per bucket, SQL finds the point with the
- *   lowest and the one with the highest value (`ORDER BY value LIMIT 1` on the (run_id, key, step) primary
- *   key range: the database reads the points, JS only receives the winners). The first and last points of
- *   the range are always kept. So spikes survive, every returned point is a real point (true step, epoch,
- *   wall time) and at most maxPoints points are returned.
- * - Per-bucket range queries rather than one `GROUP BY step / width`: SQLite cannot see that the bucket
- *   expression follows the index order and sorts every point into a temp b-tree (measured 2.6 s vs 0.27 s
+ * - Otherwise the step range is cut into buckets and each bucket keeps its lowest and its highest point
+ *   (ties: the earliest step); the first and last points of the range are always kept. So spikes survive,
+ *   every returned point is a real point (true step, epoch, wall time) and at most maxPoints come back.
+ * - Long ranges (a bucket spans >= one rollup block of 1,024 steps) read metric_rollups: bucket edges are
+ *   aligned to blocks, whole blocks give their stored min/max (with the steps where they occur) and raw
+ *   points are read only for the partial blocks at the two ends of the range. The result is exactly what
+ *   reading every point with the same buckets gives (tests/compare-and-series.test.ts proves it), at the cost
+ *   of ~1 row per block instead of 1,024 points. `total` is also summed from rollups.
+ *   This relies on insertMetricPoints writing rollups with the points in one transaction (the only writer).
+ * - Short ranges (zoomed in: buckets narrower than a block) run one `ORDER BY value LIMIT 1` range query
+ *   per bucket and side on the (run_id, key, step) primary key. Not one `GROUP BY step / width`: SQLite
+ *   cannot see that the bucket expression follows the index order and sorts every point (2.6 s vs 0.27 s
  *   for 1M points).
  * - x = step, epoch or wall time (ms). Epoch and wall time never decrease as steps grow (the trainer
  *   writes points in step order), so a range on them is turned into a step range by binary search.
  */
-import { and, asc, count, desc, eq, gte, lte, lt, sql } from "drizzle-orm";
+import { and, asc, count, desc, eq, gte, inArray, lte, lt, sql } from "drizzle-orm";
 import type { DbOrTx } from "@/db/client";
-import { metrics } from "@/db/schema";
+import { metrics, metricRollups, METRIC_ROLLUP_BLOCK } from "@/db/schema";
 import { RunsQueryError } from "./errors";
 
 export type XAxis = "step" | "epoch" | "wall";
@@ -26,8 +31,10 @@ export type FetchSeriesInput = { runId: number; key: string; xAxis?: XAxis; from
 
 export const MIN_POINTS = 4;
 export const MAX_POINTS = 20_000;
+const BLOCK = METRIC_ROLLUP_BLOCK;
 
 type Row = { step: number; epoch: number; value: number; wallTimeMs: number };
+type Candidate = { step: number; value: number; row?: Row };
 const columns = { step: metrics.step, epoch: metrics.epoch, value: metrics.value, wallTimeMs: metrics.wallTimeMs };
 const p = {
   runId: sql.placeholder("runId"),
@@ -36,11 +43,12 @@ const p = {
   hi: sql.placeholder("hi"),
 };
 
-/** Prepared once per connection: a chart asks for ~1,000 bucket extremes per call. */
+/** Prepared once per connection: a chart asks for up to ~1,000 bucket extremes per call. */
 function statements(db: DbOrTx) {
   const series = and(eq(metrics.runId, p.runId), eq(metrics.key, p.key));
   const inRange = and(series, gte(metrics.step, p.lo), lte(metrics.step, p.hi));
   const inBucket = and(series, gte(metrics.step, p.lo), lt(metrics.step, p.hi));
+  const blocks = and(eq(metricRollups.runId, p.runId), eq(metricRollups.key, p.key), gte(metricRollups.block, p.lo), lte(metricRollups.block, p.hi));
   return {
     atOrAfter: db.select(columns).from(metrics).where(and(series, gte(metrics.step, p.lo))).orderBy(asc(metrics.step)).limit(1).prepare(),
     atOrBefore: db.select(columns).from(metrics).where(and(series, lte(metrics.step, p.hi))).orderBy(desc(metrics.step)).limit(1).prepare(),
@@ -48,18 +56,109 @@ function statements(db: DbOrTx) {
     all: db.select(columns).from(metrics).where(inRange).orderBy(asc(metrics.step)).prepare(),
     lowest: db.select(columns).from(metrics).where(inBucket).orderBy(asc(metrics.value), asc(metrics.step)).limit(1).prepare(),
     highest: db.select(columns).from(metrics).where(inBucket).orderBy(desc(metrics.value), asc(metrics.step)).limit(1).prepare(),
+    blockCount: db.select({ n: sql<number | null>`sum(${metricRollups.count})` }).from(metricRollups).where(blocks).prepare(),
+    blocks: db
+      .select({ minStep: metricRollups.minStep, minValue: metricRollups.minValue, maxStep: metricRollups.maxStep, maxValue: metricRollups.maxValue })
+      .from(metricRollups)
+      .where(blocks)
+      .orderBy(asc(metricRollups.block))
+      .prepare(),
   };
 }
-const cache = new WeakMap<object, ReturnType<typeof statements>>();
-function prepared(db: DbOrTx) {
+type Statements = ReturnType<typeof statements>;
+const cache = new WeakMap<object, Statements>();
+function prepared(db: DbOrTx): Statements {
   let s = cache.get(db);
   if (!s) cache.set(db, (s = statements(db)));
   return s;
 }
 
 const xOf = (axis: XAxis) => (r: Row) => (axis === "step" ? r.step : axis === "epoch" ? r.epoch : r.wallTimeMs);
+type SeriesArgs = { runId: number; key: string };
+
+/** Whole blocks inside [lo, hi] and the partial step ranges left at each end (null when empty). */
+function splitByBlocks(lo: number, hi: number) {
+  const firstBlock = Math.ceil(lo / BLOCK);
+  const lastBlock = Math.floor((hi + 1) / BLOCK) - 1;
+  if (firstBlock > lastBlock) return { blocks: null, head: [lo, hi] as const, tail: null };
+  return {
+    blocks: [firstBlock, lastBlock] as const,
+    head: lo < firstBlock * BLOCK ? ([lo, firstBlock * BLOCK - 1] as const) : null,
+    tail: (lastBlock + 1) * BLOCK <= hi ? ([(lastBlock + 1) * BLOCK, hi] as const) : null,
+  };
+}
+
+/** Points in [lo, hi]: rollup counts for whole blocks, a raw count only for the partial ends. */
+function countPoints(s: Statements, args: SeriesArgs, lo: number, hi: number): number {
+  const parts = splitByBlocks(lo, hi);
+  let n = parts.blocks ? ((s.blockCount.get({ ...args, lo: parts.blocks[0], hi: parts.blocks[1] }) as { n: number | null }).n ?? 0) : 0;
+  for (const edge of [parts.head, parts.tail]) if (edge) n += (s.count.get({ ...args, lo: edge[0], hi: edge[1] }) as { n: number }).n;
+  return n;
+}
+
+/** The buckets: [start + i*width, start + (i+1)*width) for i < buckets, clipped to [lo, hi] by the readers. */
+export type BucketPlan = { start: number; width: number; buckets: number };
+
+/** Per bucket, its lowest and highest point, from raw points (one range query per bucket and side). */
+function extremesFromPoints(s: Statements, args: SeriesArgs, lo: number, hi: number, plan: BucketPlan): Row[] {
+  const out: Row[] = [];
+  for (let b = 0; b < plan.buckets; b++) {
+    const bucket = { ...args, lo: Math.max(lo, plan.start + b * plan.width), hi: Math.min(plan.start + (b + 1) * plan.width, hi + 1) };
+    if (bucket.lo >= bucket.hi) continue;
+    const low = s.lowest.get(bucket) as Row | undefined;
+    if (!low) continue; // a gap in the steps
+    out.push(low, s.highest.get(bucket) as Row);
+  }
+  return out;
+}
+
+/**
+ * Per bucket, its lowest and highest point, from rollups of whole blocks plus raw points of the partial end
+ * blocks. Needs bucket edges on block edges (plan.start and plan.width multiples of BLOCK) to be exact.
+ * Rollups hold step and value only: `withRows` looks up the winners' epoch and wall time (x on those axes);
+ * on the step axis they are not needed and come back as NaN.
+ */
+function extremesFromRollups(db: DbOrTx, s: Statements, args: SeriesArgs, lo: number, hi: number, plan: BucketPlan, withRows: boolean): Row[] {
+  const parts = splitByBlocks(lo, hi);
+  const candidates: Candidate[] = [];
+  for (const edge of [parts.head, parts.tail]) {
+    if (edge) for (const r of s.all.all({ ...args, lo: edge[0], hi: edge[1] }) as Row[]) candidates.push({ step: r.step, value: r.value, row: r });
+  }
+  if (parts.blocks) {
+    for (const b of s.blocks.all({ ...args, lo: parts.blocks[0], hi: parts.blocks[1] }) as { minStep: number; minValue: number; maxStep: number; maxValue: number }[]) {
+      candidates.push({ step: b.minStep, value: b.minValue }, { step: b.maxStep, value: b.maxValue });
+    }
+  }
+  const low = new Map<number, Candidate>();
+  const high = new Map<number, Candidate>();
+  for (const c of candidates) {
+    const b = Math.floor((c.step - plan.start) / plan.width);
+    const l = low.get(b);
+    if (!l || c.value < l.value || (c.value === l.value && c.step < l.step)) low.set(b, c);
+    const h = high.get(b);
+    if (!h || c.value > h.value || (c.value === h.value && c.step < h.step)) high.set(b, c);
+  }
+  const winners = [...low.values(), ...high.values()];
+  if (!withRows) return winners.map((c) => c.row ?? { step: c.step, value: c.value, epoch: Number.NaN, wallTimeMs: Number.NaN });
+  // Epoch / wall time of rollup winners: their points, looked up by primary key in a few IN lists.
+  const missing = [...new Set(winners.filter((c) => !c.row).map((c) => c.step))];
+  const rows = new Map<number, Row>();
+  for (let i = 0; i < missing.length; i += 500) {
+    const chunk = missing.slice(i, i + 500);
+    for (const r of db.select(columns).from(metrics).where(and(eq(metrics.runId, args.runId), eq(metrics.key, args.key), inArray(metrics.step, chunk))).all()) rows.set(r.step, r);
+  }
+  return winners.flatMap((c) => c.row ?? rows.get(c.step) ?? []);
+}
 
 export function fetchSeries(db: DbOrTx, input: FetchSeriesInput): Series {
+  return fetchSeriesFrom(db, input, "auto");
+}
+
+/**
+ * fetchSeries with the bucket reader chosen: "auto" (rollups when a bucket spans a block), or forced
+ * "points" / "rollups" with block-aligned buckets (for tests that compare the two readers).
+ */
+export function fetchSeriesFrom(db: DbOrTx, input: FetchSeriesInput, source: "auto" | "points" | "rollups"): Series {
   const axis = input.xAxis ?? "step";
   const maxPoints = Math.trunc(input.maxPoints ?? 1000);
   if (!(maxPoints >= MIN_POINTS && maxPoints <= MAX_POINTS)) throw new RunsQueryError(`series: maxPoints must be between ${MIN_POINTS} and ${MAX_POINTS}`);
@@ -87,24 +186,28 @@ export function fetchSeries(db: DbOrTx, input: FetchSeriesInput): Series {
   if (lo > hi) return empty;
 
   const range = { ...args, lo, hi };
-  const total = (s.count.get(range) as { n: number }).n;
+  const total = countPoints(s, args, lo, hi);
   const point = (r: Row): SeriesPoint => ({ x: x(r), y: r.value, step: r.step });
   if (total <= maxPoints) return { points: (s.all.all(range) as Row[]).map(point), total, downsampled: false };
 
-  // Real first and last points of the range, then the extremes of each bucket in step order.
+  // Real first and last points of the range, then the extremes of each bucket.
   const head = s.atOrAfter.get({ ...args, lo }) as Row;
   const tail = s.atOrBefore.get({ ...args, hi }) as Row;
   const buckets = Math.floor((maxPoints - 2) / 2);
-  const width = Math.ceil((tail.step - head.step + 1) / buckets);
-  const kept = new Map<number, Row>([[head.step, head]]);
-  for (let b = 0; b < buckets; b++) {
-    const bucket = { ...args, lo: head.step + b * width, hi: Math.min(head.step + (b + 1) * width, tail.step + 1) };
-    if (bucket.lo > tail.step) break;
-    const low = s.lowest.get(bucket) as Row | undefined;
-    if (!low) continue; // a gap in the steps
-    const high = s.highest.get(bucket) as Row;
-    for (const r of low.step <= high.step ? [low, high] : [high, low]) kept.set(r.step, r);
+  const span = tail.step - head.step + 1;
+  const width = Math.ceil(span / buckets);
+  let extremes: Row[];
+  if (source === "auto" && width < BLOCK) {
+    extremes = extremesFromPoints(s, args, head.step, tail.step, { start: head.step, width, buckets });
+  } else {
+    // Block-aligned buckets: each holds whole blocks (the partial end blocks sit in the first/last bucket).
+    const start = Math.floor(head.step / BLOCK) * BLOCK;
+    const alignedWidth = Math.ceil((tail.step - start + 1) / buckets / BLOCK) * BLOCK;
+    const plan = { start, width: alignedWidth, buckets: Math.ceil((tail.step - start + 1) / alignedWidth) };
+    extremes = source === "points" ? extremesFromPoints(s, args, head.step, tail.step, plan) : extremesFromRollups(db, s, args, head.step, tail.step, plan, axis !== "step");
   }
+  const kept = new Map<number, Row>([[head.step, head]]);
+  for (const r of extremes) kept.set(r.step, r);
   kept.set(tail.step, tail);
   const points = [...kept.values()].sort((a, b) => a.step - b.step).map(point);
   return { points, total, downsampled: true };

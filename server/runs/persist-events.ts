@@ -4,7 +4,7 @@
  * buffered by the orchestrator and written in bulk with raw prepared statements (about 5x drizzle's builder).
  */
 import { and, eq } from "drizzle-orm";
-import { runs, datasetVersions, splits, checkpoints, evaluations, metricSummaries } from "@/db/schema";
+import { runs, datasetVersions, splits, checkpoints, evaluations, metricSummaries, METRIC_ROLLUP_BLOCK } from "@/db/schema";
 import type { Db } from "@/db/client";
 import { appendAuditEvent, SYSTEM_ACTOR, type Actor } from "@/server/audit/ledger";
 import { canonicalJson, sha256Canonical } from "@/server/audit/canonical";
@@ -19,6 +19,15 @@ export function trainerActor(launchedBy: { id: number; name: string }): Actor {
 
 export type MetricPoint = { key: string; step: number; epoch: number; value: number; wallTimeMs: number };
 
+type BlockRollup = { firstStep: number; lastStep: number; minStep: number; minValue: number; maxStep: number; maxValue: number; count: number };
+
+/**
+ * Writes points, the per-(run, key) summary and the per-block rollups (metric_rollups: min/max with their
+ * steps, first/last step, count per 1,024 steps) in one transaction, so charts that read rollups never see
+ * points without their block. Ties on min/max keep the earliest step (what the raw-point reader picks).
+ * A re-sent step replaces its point but is counted again in count (the trainer never re-sends; a replay
+ * after a crash would only inflate the displayed point total).
+ */
 export function insertMetricPoints(db: Db, runId: number, points: MetricPoint[]): void {
   if (points.length === 0) return;
   const sqlite = db.$client;
@@ -31,7 +40,19 @@ export function insertMetricPoints(db: Db, runId: number, points: MetricPoint[])
        min = MIN(metric_summaries.min, excluded.min), max = MAX(metric_summaries.max, excluded.max),
        count = metric_summaries.count + excluded.count`,
   );
+  const upsertRollup = sqlite.prepare(
+    `INSERT INTO metric_rollups (run_id, key, block, first_step, last_step, min_step, min_value, max_step, max_value, count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (run_id, key, block) DO UPDATE SET
+       first_step = MIN(metric_rollups.first_step, excluded.first_step),
+       last_step = MAX(metric_rollups.last_step, excluded.last_step),
+       min_step = CASE WHEN excluded.min_value < metric_rollups.min_value OR (excluded.min_value = metric_rollups.min_value AND excluded.min_step < metric_rollups.min_step) THEN excluded.min_step ELSE metric_rollups.min_step END,
+       min_value = MIN(metric_rollups.min_value, excluded.min_value),
+       max_step = CASE WHEN excluded.max_value > metric_rollups.max_value OR (excluded.max_value = metric_rollups.max_value AND excluded.max_step < metric_rollups.max_step) THEN excluded.max_step ELSE metric_rollups.max_step END,
+       max_value = MAX(metric_rollups.max_value, excluded.max_value),
+       count = metric_rollups.count + excluded.count`,
+  );
   sqlite.transaction(() => {
+    const blocks = new Map<string, Map<number, BlockRollup>>();
     const byKey = new Map<string, { last: number; lastStep: number; min: number; max: number; count: number }>();
     for (const p of points) {
       if (!Number.isFinite(p.value)) continue; // NaN/Infinity cannot be stored as REAL; the run's failure says why
@@ -44,8 +65,23 @@ export function insertMetricPoints(db: Db, runId: number, points: MetricPoint[])
         s.max = Math.max(s.max, p.value);
         s.count++;
       }
+      let keyBlocks = blocks.get(p.key);
+      if (!keyBlocks) blocks.set(p.key, (keyBlocks = new Map()));
+      const index = Math.floor(p.step / METRIC_ROLLUP_BLOCK);
+      const b = keyBlocks.get(index);
+      if (!b) keyBlocks.set(index, { firstStep: p.step, lastStep: p.step, minStep: p.step, minValue: p.value, maxStep: p.step, maxValue: p.value, count: 1 });
+      else {
+        b.firstStep = Math.min(b.firstStep, p.step);
+        b.lastStep = Math.max(b.lastStep, p.step);
+        if (p.value < b.minValue || (p.value === b.minValue && p.step < b.minStep)) [b.minValue, b.minStep] = [p.value, p.step];
+        if (p.value > b.maxValue || (p.value === b.maxValue && p.step < b.maxStep)) [b.maxValue, b.maxStep] = [p.value, p.step];
+        b.count++;
+      }
     }
     for (const [key, s] of byKey) upsertSummary.run(runId, key, s.last, s.lastStep, s.min, s.max, s.count);
+    for (const [key, keyBlocks] of blocks) {
+      for (const [index, b] of keyBlocks) upsertRollup.run(runId, key, index, b.firstStep, b.lastStep, b.minStep, b.minValue, b.maxStep, b.maxValue, b.count);
+    }
   })();
 }
 

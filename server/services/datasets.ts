@@ -45,13 +45,35 @@ export function ensureBuiltinDataset(db: Db, artifacts: ArtifactStore, actor: Ac
   return insertDataset(db, artifacts, actor, { name: b.meta.title, source: "builtin", builtinName: name, origin: b.meta.origin, licence: b.meta.licence, bytes: b.bytes, schema: b.schema, rowCount });
 }
 
-export function uploadDataset(ctx: ServiceContext, input: { name: string; csvBase64: string; labelColumn?: string; origin?: string; licence?: string }) {
+export type UploadDatasetInput = {
+  name: string;
+  csvBase64: string;
+  labelColumn?: string;
+  origin?: string;
+  licence?: string;
+  /** What the rows are; omitted: inferred (one text column beside the label is text, else tabular). */
+  kind?: DatasetSchema["kind"];
+  /** image: [height, width, channels]; height × width × channels must equal the number of pixel columns. */
+  imageShape?: [number, number, number];
+  /** text: the column holding the text. */
+  textColumn?: string;
+};
+
+export function uploadDataset(ctx: ServiceContext, input: UploadDatasetInput) {
   requireRole(ctx.actor, ["engineer"], "upload datasets");
   const bytes = new Uint8Array(Buffer.from(input.csvBase64, "base64"));
   if (bytes.byteLength > MAX_UPLOAD_BYTES) badRequest(`the file is ${(bytes.byteLength / 1048576).toFixed(1)} MiB; the limit is ${MAX_UPLOAD_BYTES / 1048576} MiB`);
+  if (input.kind !== "image" && input.imageShape) badRequest(`an image shape applies to image datasets; this upload is ${input.kind ?? "of an inferred kind"}`);
+  if (input.kind !== "text" && input.textColumn) badRequest(`a text column applies to text datasets; this upload is ${input.kind ?? "of an inferred kind"}`);
   try {
     const table = parseCsv(bytes, { maxBytes: MAX_UPLOAD_BYTES });
-    const schema = inferSchema(table, { labelColumn: input.labelColumn || undefined });
+    const schema = inferSchema(table, { labelColumn: input.labelColumn || undefined, kind: input.kind, imageShape: input.imageShape, textColumn: input.textColumn || undefined });
+    if (schema.kind === "image" && schema.imageShape) {
+      // Checked here so the upload, not a later run, says what is wrong.
+      const pixels = schema.columns.length - 1;
+      const [h, w, c] = schema.imageShape;
+      if (h * w * c !== pixels) badRequest(`image shape ${h}×${w}×${c} needs ${h * w * c} pixel columns, but the file has ${pixels} besides the label column '${schema.labelColumn}'`);
+    }
     return insertDataset(ctx.db, ctx.artifacts, ctx.actor, { name: input.name.trim() || "Uploaded dataset", source: "upload", builtinName: null, origin: input.origin ?? "", licence: input.licence ?? "", bytes, schema, rowCount: table.rows.length });
   } catch (e) {
     if (e instanceof DatasetError) badRequest(e.message);

@@ -6,6 +6,7 @@ import { datasetsRouter } from "@/server/routers/datasets";
 import { runsRouter } from "@/server/routers/runs";
 import { decisionsRouter } from "@/server/routers/decisions";
 import { modelsRouter } from "@/server/routers/models";
+import { exploreRouter } from "@/server/routers/explore";
 
 export const appRouter = router({
   auth: authRouter,
@@ -14,6 +15,7 @@ export const appRouter = router({
   runs: runsRouter,
   decisions: decisionsRouter,
   models: modelsRouter,
+  explore: exploreRouter,
 });
 export type AppRouter = typeof appRouter;
 export const createCaller = createCallerFactory(appRouter);

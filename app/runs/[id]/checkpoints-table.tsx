@@ -1,18 +1,36 @@
 "use client";
-/** Checkpoints of a run: epoch, step, metrics at that step, weights hash; the best one (by the configured metric) marked. */
+/**
+ * Checkpoints of a run: epoch, step, metrics at that step, weights hash; the best one (by the configured metric) marked.
+ * Engineers may fine-tune from a checkpoint; engineers and reviewers may evaluate one on the test partition of the run's
+ * split (the server re-checks the role, computes it in a trainer worker and records it; the evaluation panel lists it).
+ */
 import Link from "next/link";
+import { useState } from "react";
+import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useTRPC } from "@/app/_trpc/client";
 import { Hash } from "@/app/_components/hash";
+import { FormError } from "@/app/_components/states";
 import { formatBytes, formatMetric } from "@/app/_components/format";
 
 type Checkpoint = { id: number; epoch: number; step: number; sha256: string; bytes: number; isBest: boolean; metrics: Record<string, number> };
 
-export function CheckpointsTable({ runId, checkpoints, canFineTune }: { runId: number; checkpoints: Checkpoint[]; canFineTune: boolean }) {
+export function CheckpointsTable({ runId, checkpoints, canFineTune, canEvaluate = false }: { runId: number; checkpoints: Checkpoint[]; canFineTune: boolean; canEvaluate?: boolean }) {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const [evaluating, setEvaluating] = useState<number | null>(null);
+  const evaluate = useMutation(
+    trpc.runs.evaluate.mutationOptions({
+      onSuccess: () => void queryClient.invalidateQueries({ queryKey: trpc.runs.get.queryKey({ id: runId }) }),
+      onSettled: () => setEvaluating(null),
+    }),
+  );
+  const done = evaluate.data;
   return (
     <section className="panel" aria-label="Checkpoints">
       <h2 style={{ marginTop: 0 }}>Checkpoints</h2>
       {checkpoints.length === 0 ? <p className="muted">No checkpoint yet: one is saved at the end of each epoch (or every N epochs).</p> : (
         <table aria-label="Checkpoints table">
-          <thead><tr><th className="num">Epoch</th><th className="num">Step</th><th className="num">loss</th><th className="num">val loss</th><th className="num">val accuracy</th><th>Weights SHA-256</th><th className="num">Size</th><th></th><th></th></tr></thead>
+          <thead><tr><th className="num">Epoch</th><th className="num">Step</th><th className="num">loss</th><th className="num">val loss</th><th className="num">val accuracy</th><th>Weights SHA-256</th><th className="num">Size</th><th></th><th></th>{canEvaluate ? <th></th> : null}</tr></thead>
           <tbody>
             {checkpoints.map((c) => (
               <tr key={c.id}>
@@ -25,11 +43,30 @@ export function CheckpointsTable({ runId, checkpoints, canFineTune }: { runId: n
                 <td className="num">{formatBytes(c.bytes)}</td>
                 <td>{c.isBest ? <span className="badge completed">best</span> : null}</td>
                 <td>{canFineTune ? <Link href={`/runs/${runId}/finetune?checkpoint=${c.id}`} aria-label={`Fine-tune from epoch ${c.epoch}`}>fine-tune</Link> : null}</td>
+                {canEvaluate ? (
+                  <td>
+                    <button
+                      type="button"
+                      aria-label={`Evaluate epoch ${c.epoch} on the test set`}
+                      disabled={evaluating !== null}
+                      onClick={() => {
+                        setEvaluating(c.id);
+                        evaluate.mutate({ runId, checkpointId: c.id });
+                      }}
+                    >
+                      {evaluating === c.id ? "Evaluating…" : "Evaluate on test set"}
+                    </button>
+                  </td>
+                ) : null}
               </tr>
             ))}
           </tbody>
         </table>
       )}
+      <FormError error={evaluate.error} />
+      {done && !evaluate.isPending ? (
+        <p role="status">Evaluated the checkpoint of epoch {done.epoch} on the test partition ({done.result.task === "classification" ? `accuracy ${formatMetric(done.result.accuracy, "accuracy")}` : `MSE ${formatMetric(done.result.mse)}`}); see Evaluation below.</p>
+      ) : null}
     </section>
   );
 }

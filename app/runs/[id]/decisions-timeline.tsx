@@ -6,7 +6,7 @@
  * correction is a new entry linked to the one it corrects (decisions are never edited).
  */
 import Link from "next/link";
-import { useMemo, useState } from "react";
+import { useEffect, useMemo, useState } from "react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_trpc/client";
 import type { Me } from "@/app/_components/shell";
@@ -23,6 +23,11 @@ const signed = (d: number, key: string) => `${d > 0 ? "+" : d < 0 ? "−" : "±"
 export function DecisionsTimeline({ runId, me, active }: { runId: number; me: Me; active: boolean }) {
   const trpc = useTRPC();
   const timeline = useQuery({ ...trpc.decisions.timeline.queryOptions({ runId }), refetchInterval: active ? 3000 : false });
+  const { refetch } = timeline;
+  // When training ends, fetch once more: the effect against the parent needs the final epochs' metrics.
+  useEffect(() => {
+    if (!active) void refetch();
+  }, [active, refetch]);
   if (timeline.isPending) return <Loading what="Loading decisions" />;
   if (timeline.error) return <ErrorState error={timeline.error} title="Could not load the decisions" />;
   const t = timeline.data;

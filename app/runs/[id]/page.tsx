@@ -68,7 +68,7 @@ function Run({ runId, me }: { runId: number; me: Me }) {
           </dl>
         </section>
       </div>
-      <CheckpointsTable runId={runId} checkpoints={r.checkpoints} canFineTune={me.role === "engineer" && !active} />
+      <CheckpointsTable runId={runId} checkpoints={r.checkpoints} canFineTune={me.role === "engineer" && !active} canEvaluate={me.role === "engineer" || me.role === "reviewer"} />
       {me.role === "engineer" && r.status === "completed" && r.checkpoints.length ? <RegisterVersionForm runId={runId} checkpoints={r.checkpoints} /> : null}
       <EvaluationPanel evaluations={r.evaluations} checkpoints={r.checkpoints} />
       <section className="panel">

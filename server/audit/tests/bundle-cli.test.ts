@@ -8,7 +8,7 @@ import path from "node:path";
 import Database from "better-sqlite3";
 import { auditVerifyCommand, type CliIo } from "@/server/cli/audit-verify";
 import { loadAuditPublicKey } from "../keys";
-import { verifyBundle, writeBundleAuditFiles, BUNDLE_EVENTS_FILE } from "../verify";
+import { verifyBundle, writeBundleAuditFiles, BUNDLE_EVENTS_FILE } from "../bundle";
 import { buildFixture, copyFixture, tamper, tempDir, type Fixture } from "./ledger-fixture";
 
 let f: Fixture;

@@ -226,7 +226,7 @@ describe("audit ledger verification", () => {
     expect(r).toMatchObject({ ok: false, problem: "the trusted checkpoint signature is not valid for the server key (altered checkpoint?)" });
   });
 
-  it("verifies an open Db handle as well as a directory, and creating a checkpoint refuses to sign a damaged log", async () => {
+  it("verifies an open Db handle; a new checkpoint refuses a damaged tail and never launders a rewrite", async () => {
     const dir = copyFixture(f, "open-db");
     const db = openDatabase(dir);
     const keys = loadOrCreateAuditKeys(dir);
@@ -236,8 +236,45 @@ describe("audit ledger verification", () => {
     const db2 = openDatabase(dir);
     const { createAuditCheckpoint, AuditIntegrityError } = await import("../checkpoints");
     expect(() => createAuditCheckpoint(db2, keys, "after tamper")).toThrow(AuditIntegrityError);
-    expect(() => createAuditCheckpoint(db2, keys, "after tamper")).toThrow(/seq 45 leaf hash does not match/);
+    expect(() => createAuditCheckpoint(db2, keys, "after tamper")).toThrow(/refusing to sign: seq 45: leaf hash does not match/);
     db2.$client.close();
+
+    // A rewrite under the last signed checkpoint is not laundered: the next checkpoint continues the signed tree
+    // from the frontier recorded with checkpoint #2, so it still commits to the original history.
+    const dir3 = copyFixture(f, "no-launder");
+    tamper(dir3, (s) => {
+      s.prepare("UPDATE audit_events SET role = 'admin' WHERE seq = 10").run();
+      rechain(s, 10);
+    });
+    const db3 = openDatabase(dir3);
+    const fresh = createAuditCheckpoint(db3, keys, "after rewrite").checkpoint;
+    const r3 = await verify(dir3);
+    expect(r3.ok).toBe(false);
+    expect(r3.problems).toContain(`checkpoint #${fresh.id} (tree size 52) root does not match the events (the change is in seq 1..52) (rewritten history?)`);
+    db3.$client.close();
+
+    // Without a recorded frontier (say, a checkpoint event from an older version) every leaf is re-read and
+    // must reproduce the previous signed root, else signing is refused.
+    const dir4 = copyFixture(f, "no-frontier");
+    tamper(dir4, (s) => {
+      const payload = JSON.parse((s.prepare("SELECT payload FROM audit_events WHERE seq = 42").get() as { payload: string }).payload);
+      delete payload.frontier;
+      s.prepare("UPDATE audit_events SET payload = ? WHERE seq = 42").run(canonicalJson(payload));
+      rechain(s, 42);
+    });
+    expect((await verify(dir4)).ok).toBe(true);
+    const dir5 = copyFixture({ ...f, dir: dir4 }, "no-frontier-rewritten");
+    const db4 = openDatabase(dir4);
+    expect(createAuditCheckpoint(db4, keys, "recomputed").checkpoint.treeSize).toBe(52);
+    db4.$client.close();
+    expect((await verify(dir4)).ok).toBe(true);
+    tamper(dir5, (s) => {
+      s.prepare("UPDATE audit_events SET role = 'admin' WHERE seq = 10").run();
+      rechain(s, 10);
+    });
+    const db5 = openDatabase(dir5);
+    expect(() => createAuditCheckpoint(db5, keys, "after rewrite")).toThrow(/refusing to sign: events 1\.\.41 no longer match checkpoint #2/);
+    db5.$client.close();
   });
 });
 

@@ -1,7 +1,8 @@
 /** compareRuns (param diffs, like-for-like data, decisions, errors) and fetchSeries downsampling on real SQLite. */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compareRuns } from "../compare";
-import { fetchSeries } from "../downsample";
+import { fetchSeries, fetchSeriesFrom } from "../downsample";
+import { insertMetricPoints, type MetricPoint } from "@/server/runs/persist-events";
 import { filterToSql } from "../filter-sql";
 import { parseFilter } from "../filter-parser";
 import { RunsQueryError } from "../errors";
@@ -84,12 +85,16 @@ describe("fetchSeries", () => {
     [4_321, 50],
     [15_000, -40],
   ]);
+  // Written as the orchestrator writes them (points + summaries + rollups), in batches that straddle rollup blocks.
+  const plateau = (step: number) => Math.round(Math.sin(step / 300) * 4) / 4; // many equal values: tie-breaking
   beforeAll(() => {
-    const insert = f.db.$client.prepare("INSERT INTO metrics (run_id, key, step, epoch, value, wall_time_ms) VALUES (?, ?, ?, ?, ?, ?)");
-    f.db.$client.transaction(() => {
-      for (let step = 0; step < N; step++) insert.run(f.ids.adam, "batch_loss", step, step / 100, spikes.get(step) ?? Math.sin(step / 500), 1_000_000 + step * 10);
-      for (let e = 1; e <= 30; e++) insert.run(f.ids.adam, "val_loss", e * 100 - 1, e, 1 / e, 1_000_000 + e * 1_000);
-    })();
+    const points: MetricPoint[] = [];
+    for (let step = 0; step < N; step++) {
+      points.push({ key: "batch_loss", step, epoch: step / 100, value: spikes.get(step) ?? Math.sin(step / 500), wallTimeMs: 1_000_000 + step * 10 });
+      points.push({ key: "plateau", step, epoch: step / 100, value: plateau(step), wallTimeMs: 1_000_000 + step * 10 });
+    }
+    for (let e = 1; e <= 30; e++) points.push({ key: "val_loss", step: e * 100 - 1, epoch: e, value: 1 / e, wallTimeMs: 1_000_000 + e * 1_000 });
+    for (let i = 0; i < points.length; i += 777) insertMetricPoints(f.db, f.ids.adam!, points.slice(i, i + 777));
   });
 
   it("returns few points raw", () => {
@@ -136,5 +141,49 @@ describe("fetchSeries", () => {
     expect(fetchSeries(f.db, { runId: f.ids.adam!, key: "nope" })).toEqual({ points: [], total: 0, downsampled: false });
     expect(() => fetchSeries(f.db, { runId: f.ids.adam!, key: "batch_loss", from: 5, to: 1 })).toThrow(RunsQueryError);
     expect(() => fetchSeries(f.db, { runId: f.ids.adam!, key: "batch_loss", maxPoints: 1 })).toThrow(/maxPoints/);
+  });
+
+  it("keeps rollups equal to the raw points they summarise, merged across batches", () => {
+    const raw = f.db.$client
+      .prepare(
+        `SELECT key, step / 1024 AS block, min(step) AS firstStep, max(step) AS lastStep, count(*) AS count, min(value) AS minValue, max(value) AS maxValue,
+                (SELECT m2.step FROM metrics m2 WHERE m2.run_id = m.run_id AND m2.key = m.key AND m2.step / 1024 = m.step / 1024 ORDER BY m2.value ASC, m2.step ASC LIMIT 1) AS minStep,
+                (SELECT m2.step FROM metrics m2 WHERE m2.run_id = m.run_id AND m2.key = m.key AND m2.step / 1024 = m.step / 1024 ORDER BY m2.value DESC, m2.step ASC LIMIT 1) AS maxStep
+         FROM metrics m WHERE run_id = ? GROUP BY key, step / 1024 ORDER BY key, block`,
+      )
+      .all(f.ids.adam);
+    const rollups = f.db.$client
+      .prepare("SELECT key, block, first_step AS firstStep, last_step AS lastStep, count, min_value AS minValue, max_value AS maxValue, min_step AS minStep, max_step AS maxStep FROM metric_rollups WHERE run_id = ? ORDER BY key, block")
+      .all(f.ids.adam);
+    expect(rollups).toHaveLength(2 * Math.ceil(N / 1024) + 3); // val_loss: steps 99..2999, blocks 0..2
+    expect(rollups).toEqual(raw);
+  });
+
+  it("gives the same extremes from rollups as from raw points, and reads rollups for long ranges", () => {
+    const cases = [
+      { key: "batch_loss", maxPoints: 20 },
+      { key: "batch_loss", maxPoints: 40, from: 1_500, to: 17_777 },
+      { key: "plateau", maxPoints: 12 },
+      { key: "plateau", maxPoints: 30, xAxis: "epoch" as const, from: 12.345, to: 190.5 },
+      { key: "plateau", maxPoints: 200 },
+    ];
+    for (const c of cases) {
+      const input = { runId: f.ids.adam!, ...c };
+      const fromRollups = fetchSeriesFrom(f.db, input, "rollups");
+      expect(fromRollups.downsampled).toBe(true);
+      expect(fromRollups.points.length).toBeLessThanOrEqual(c.maxPoints);
+      expect(fromRollups).toEqual(fetchSeriesFrom(f.db, input, "points"));
+    }
+    // maxPoints 20 over 20,000 steps: buckets span blocks, so the default reader uses rollups and keeps both spikes.
+    const auto = fetchSeries(f.db, { runId: f.ids.adam!, key: "batch_loss", maxPoints: 20 });
+    expect(auto).toEqual(fetchSeriesFrom(f.db, { runId: f.ids.adam!, key: "batch_loss", maxPoints: 20 }, "points"));
+    expect(auto.points).toContainEqual({ x: 4_321, y: 50, step: 4_321 });
+    expect(auto.points).toContainEqual({ x: 15_000, y: -40, step: 15_000 });
+    expect(auto.total).toBe(N);
+    expect(auto.points[0]!.step).toBe(0);
+    expect(auto.points.at(-1)!.step).toBe(N - 1);
+    // total from rollups + partial edge blocks equals a raw count.
+    const zoom = fetchSeries(f.db, { runId: f.ids.adam!, key: "batch_loss", from: 1_000, to: 18_500, maxPoints: 20 });
+    expect(zoom.total).toBe(17_501);
   });
 });

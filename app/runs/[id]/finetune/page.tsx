@@ -43,6 +43,7 @@ function FineTune({ runId }: { runId: number }) {
           busy={create.isPending}
           serverError={create.error}
           onSubmit={(config, rationale) => create.mutate({ experimentId: r.experimentId, config: { ...config, fineTune: { parentCheckpointId: String(checkpoint.id), freezeLayers, replaceHead } }, rationale })}
+          estimateConfig={(config) => ({ ...config, fineTune: { parentCheckpointId: String(checkpoint.id), freezeLayers, replaceHead } })}
           extra={
             <fieldset>
               <legend>Transfer</legend>

@@ -1,0 +1,177 @@
+"use client";
+/**
+ * The runs table: TanStack Table (v9) for columns, server-side sorting and row selection; TanStack Virtual
+ * renders only the rows in view, so 10,000 runs scroll smoothly. Rows are fetched in pages of PAGE_SIZE as
+ * they come into view (a scrollbar jump to the end loads only the pages shown), each page cached by
+ * TanStack Query. Spacer rows above and below the rendered window are aria-hidden, so the table's visible
+ * rows are its accessible rows.
+ */
+import Link from "next/link";
+import { useEffect, useMemo, useRef } from "react";
+import { useQueries, useQuery, keepPreviousData } from "@tanstack/react-query";
+import { useVirtualizer } from "@tanstack/react-virtual";
+import { createColumnHelper, rowSelectionFeature, rowSortingFeature, tableFeatures, useTable, type RowSelectionState, type SortingState, type Updater } from "@tanstack/react-table";
+import { useTRPC } from "@/app/_trpc/client";
+import { StatusBadge } from "@/app/_components/status-badge";
+import { formatCount, formatDuration, formatMetric, formatTime } from "@/app/_components/format";
+import type { RunRow } from "@/server/runs-query";
+import { columnLabel, formatParam, metricRowKey, parseColumn } from "./column-fields";
+import type { SortField } from "./explorer-url";
+
+export const PAGE_SIZE = 200;
+const ROW_HEIGHT = 34;
+const features = tableFeatures({ rowSortingFeature, rowSelectionFeature });
+type GridRow = { index: number; run: RunRow | null };
+const helper = createColumnHelper<typeof features, GridRow>();
+const active = (r: RunRow) => r.status === "running" || r.status === "queued";
+
+const FIXED_WIDTHS: Record<string, number> = { select: 36, name: 260, status: 110, experiment: 150, author: 130, created: 170, duration: 100 };
+
+export type GridQuery = { experimentId?: number; filter: string; sort: SortField[]; columns: string[] };
+
+export function RunsGrid({ query, selection, onSelectionChange, onSortChange, onError }: {
+  query: GridQuery;
+  selection: RowSelectionState;
+  onSelectionChange: (s: RowSelectionState) => void;
+  onSortChange: (sort: SortField[]) => void;
+  onError: (error: unknown) => void;
+}) {
+  const trpc = useTRPC();
+  const scrollRef = useRef<HTMLDivElement>(null);
+  const base = { experimentId: query.experimentId, filter: query.filter || undefined, sort: query.sort, columns: query.columns, limit: PAGE_SIZE };
+  const pageOptions = (page: number) => ({
+    ...trpc.explore.search.queryOptions({ ...base, offset: page * PAGE_SIZE }),
+    refetchInterval: (q: { state: { data?: { rows: RunRow[] } } }) => (q.state.data?.rows.some(active) ? 2000 : false),
+  });
+  const first = useQuery({ ...pageOptions(0), placeholderData: keepPreviousData });
+  // A bad filter: no rows (not the previous filter's rows kept as placeholder); the filter box shows why.
+  const total = first.error ? 0 : (first.data?.total ?? 0);
+
+  const virtualizer = useVirtualizer({ count: total, getScrollElement: () => scrollRef.current, estimateSize: () => ROW_HEIGHT, overscan: 12 });
+  const items = virtualizer.getVirtualItems();
+  const firstIndex = items[0]?.index ?? 0;
+  const lastIndex = items.at(-1)?.index ?? 0;
+  const pages: number[] = [];
+  for (let p = Math.floor(firstIndex / PAGE_SIZE); p <= Math.floor(lastIndex / PAGE_SIZE); p++) if (p > 0) pages.push(p);
+  const later = useQueries({ queries: pages.map(pageOptions) });
+
+  useEffect(() => onError(first.error ?? null), [first.error, onError]);
+  const laterKey = later.map((q) => q.dataUpdatedAt).join(",");
+  const data = useMemo<GridRow[]>(() => {
+    const loaded = new Map<number, RunRow[]>();
+    if (first.data && !first.error) loaded.set(0, first.data.rows);
+    pages.forEach((p, i) => {
+      const rows = later[i]?.data?.rows;
+      if (rows) loaded.set(p, rows);
+    });
+    return Array.from({ length: total }, (_, index) => ({ index, run: loaded.get(Math.floor(index / PAGE_SIZE))?.[index % PAGE_SIZE] ?? null }));
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [first.data, first.error, laterKey, total]);
+
+  const chosen = useMemo(() => query.columns.flatMap((f) => parseColumn(f) ?? []), [query.columns]);
+  const crossExperiment = query.experimentId === undefined;
+  const columns = useMemo(
+    () => [
+      helper.display({
+        id: "select",
+        header: () => <span className="sr-only">Select</span>,
+        cell: ({ row }) => (row.original.run ? <input type="checkbox" aria-label={`Select run ${row.original.run.name}`} checked={row.getIsSelected()} onChange={row.getToggleSelectedHandler()} /> : null),
+        enableSorting: false,
+      }),
+      helper.accessor((r) => r.run?.name, { id: "name", header: "Run", cell: ({ row }) => (row.original.run ? <><Link href={`/runs/${row.original.run.id}`}>{row.original.run.name}</Link> <span className="muted">#{row.original.run.id}</span></> : <span className="muted">loading…</span>) }),
+      helper.accessor((r) => r.run?.status, { id: "status", header: "Status", cell: ({ row }) => (row.original.run ? <StatusBadge status={row.original.run.status} /> : null) }),
+      ...(crossExperiment ? [helper.accessor((r) => r.run?.experimentName, { id: "experiment", header: "Experiment", cell: ({ row }) => (row.original.run ? <Link href={`/experiments/${row.original.run.experimentId}`}>{row.original.run.experimentName}</Link> : null) })] : []),
+      helper.accessor((r) => r.run?.author, { id: "author", header: "Author" }),
+      helper.accessor((r) => r.run?.createdAt, { id: "created", header: "Created (UTC)", cell: ({ row }) => (row.original.run ? formatTime(row.original.run.createdAt) : null) }),
+      helper.accessor((r) => r.run?.durationMs, { id: "duration", header: "Duration", cell: ({ row }) => (row.original.run ? formatDuration(row.original.run.durationMs) : null) }),
+      ...chosen.map((c) =>
+        helper.accessor((r) => (c.kind === "param" ? r.run?.params[c.path] : r.run?.metrics[metricRowKey(c)]), {
+          id: c.field,
+          header: () => <span title={c.field}>{columnLabel(c)}</span>,
+          cell: ({ row }) => {
+            const run = row.original.run;
+            if (!run) return null;
+            return c.kind === "param" ? formatParam(run.params[c.path]) : formatMetric(run.metrics[metricRowKey(c)], c.key);
+          },
+        }),
+      ),
+    ],
+    [chosen, crossExperiment],
+  );
+
+  const sorting = useMemo<SortingState>(() => query.sort.map((s) => ({ id: s.field, desc: s.dir === "desc" })), [query.sort]);
+  const table = useTable({
+    features,
+    columns,
+    data,
+    getRowId: (r) => (r.run ? String(r.run.id) : `pending-${r.index}`),
+    state: { sorting, rowSelection: selection },
+    manualSorting: true,
+    sortDescFirst: true,
+    onSortingChange: (u: Updater<SortingState>) => {
+      const next = typeof u === "function" ? u(sorting) : u;
+      onSortChange(next.length ? next.map((s) => ({ field: s.id, dir: s.desc ? "desc" : "asc" })) : [{ field: "created", dir: "desc" }]);
+    },
+    enableRowSelection: (row) => row.original.run !== null,
+    onRowSelectionChange: (u: Updater<RowSelectionState>) => onSelectionChange(typeof u === "function" ? u(selection) : u),
+  });
+
+  const rows = table.getRowModel().rows;
+  const numeric = (id: string) => id === "duration" || id.startsWith("metrics.");
+  const widthOf = (id: string) => FIXED_WIDTHS[id] ?? 130;
+  const tableWidth = table.getAllLeafColumns().reduce((n, c) => n + widthOf(c.id), 0);
+  const padTop = items[0]?.start ?? 0;
+  const padBottom = items.length ? virtualizer.getTotalSize() - (items.at(-1)?.end ?? 0) : 0;
+
+  return (
+    <div>
+      <p className="muted" aria-live="polite" style={{ margin: "0 0 6px" }}>
+        {first.error ? "No runs shown: the filter has an error." : first.isPending ? "Loading runs…" : `${formatCount(total)} run${total === 1 ? "" : "s"}${query.filter ? " match the filter" : ""}`}{first.isFetching && !first.isPending ? " · refreshing" : ""}
+      </p>
+      <div ref={scrollRef} className="grid-scroll" style={{ height: Math.min(600, 40 + Math.max(total, 3) * ROW_HEIGHT), overflow: "auto" }} data-testid="runs-scroll">
+        <table aria-label="Runs" aria-rowcount={total + 1} style={{ tableLayout: "fixed", width: Math.max(tableWidth, 600) }}>
+          <colgroup>{table.getAllLeafColumns().map((c) => <col key={c.id} style={{ width: widthOf(c.id) }} />)}</colgroup>
+          <thead className="sticky">
+            {table.getHeaderGroups().map((group) => (
+              <tr key={group.id}>
+                {group.headers.map((header) => {
+                  const sorted = header.column.getIsSorted();
+                  const canSort = header.column.getCanSort();
+                  return (
+                    <th key={header.id} className={numeric(header.id) ? "num" : undefined} aria-sort={sorted === "asc" ? "ascending" : sorted === "desc" ? "descending" : undefined}>
+                      {canSort ? (
+                        <button type="button" className="th-sort" onClick={header.column.getToggleSortingHandler()} title="Sort (shift-click adds a sort key)">
+                          <table.FlexRender header={header} />
+                          <span aria-hidden="true">{sorted === "asc" ? " ▲" : sorted === "desc" ? " ▼" : ""}</span>
+                        </button>
+                      ) : (
+                        <table.FlexRender header={header} />
+                      )}
+                    </th>
+                  );
+                })}
+              </tr>
+            ))}
+          </thead>
+          <tbody>
+            {padTop > 0 ? <tr aria-hidden="true" style={{ height: padTop }}><td colSpan={columns.length} style={{ padding: 0, border: 0 }} /></tr> : null}
+            {items.map((item) => {
+              const row = rows[item.index];
+              if (!row) return null;
+              return (
+                <tr key={row.id} data-index={item.index} style={{ height: ROW_HEIGHT }} aria-rowindex={item.index + 2} className={row.getIsSelected() ? "selected" : undefined}>
+                  {row.getAllCells().map((cell) => (
+                    <td key={cell.id} className={numeric(cell.column.id) ? "num" : undefined}>
+                      <table.FlexRender cell={cell} />
+                    </td>
+                  ))}
+                </tr>
+              );
+            })}
+            {padBottom > 0 ? <tr aria-hidden="true" style={{ height: padBottom }}><td colSpan={columns.length} style={{ padding: 0, border: 0 }} /></tr> : null}
+          </tbody>
+        </table>
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,105 @@
+import fs from "node:fs";
+import { test, expect, type Page } from "@playwright/test";
+import { createExperiment, DEMO, signIn, trpcCall, unique } from "./helpers";
+
+async function seedCompletedRun(page: Page) {
+  await createExperiment(page, unique("e2e registry"));
+  const experimentId = Number(/\/experiments\/(\d+)/.exec(page.url())![1]);
+  const config = { data: { dataset: { builtin: "iris" }, normalization: "standard", split: { strategy: "stratified", train: 0.7, validation: 0.15, test: 0.15, seed: 5 } }, model: { layers: [{ type: "dense", units: 10, activation: "relu" }] }, training: { optimizer: { name: "adam" }, learningRate: 0.03, batchSize: 16, epochs: 5, seed: 2 } };
+  const res = await trpcCall(page, "mutation", "runs.create", { experimentId, config, rationale: "e2e: candidate for production" });
+  expect(res.status()).toBe(200);
+  const id = ((await res.json()) as { result: { data: { id: number } } }).result.data.id;
+  await page.goto(`/runs/${id}`);
+  await expect(page.locator("[data-status]").first()).toHaveAttribute("data-status", "completed", { timeout: 90_000 });
+  return id;
+}
+
+async function switchUser(page: Page, who: keyof typeof DEMO) {
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await expect(page).toHaveURL(/\/signin/);
+  await signIn(page, who);
+}
+
+test("[REGISTRY]: register, request production, refused self-approval, approval by another reviewer, alias moved, lineage and production timeline", async ({ page }) => {
+  const model = unique("e2e-model").replace(/\s+/g, "-");
+  await signIn(page, "engineer");
+  const runId = await seedCompletedRun(page);
+
+  // Register the best checkpoint from the run page.
+  const register = page.getByRole("region", { name: "Register as model version" });
+  await register.getByLabel("Model name").fill(model);
+  await register.getByRole("button", { name: "Register version" }).click();
+  await expect(page.getByRole("heading", { name: model })).toBeVisible();
+  const versions = page.getByRole("table", { name: "Model versions" });
+  await expect(versions.getByRole("row")).toHaveCount(2);
+  await expect(versions).toContainText(`run #${runId}`);
+
+  // Request production, citing the test evaluation.
+  await versions.getByRole("button", { name: "Request production" }).click();
+  await page.getByLabel("Promotion rationale").fill("e2e: good test accuracy on the pilot data");
+  await page.getByRole("button", { name: "Submit promotion request" }).click();
+  const request = page.getByRole("article", { name: /Promotion request #\d+/ });
+  await expect(request).toHaveAttribute("data-status", "pending");
+  const requestId = Number(/#(\d+)/.exec((await request.getAttribute("aria-label"))!)![1]);
+
+  // The requester's own approval is refused by the server, and the refusal is recorded and shown.
+  const self = await trpcCall(page, "mutation", "models.sign", { requestId, meaning: "approval", password: DEMO.engineer.password });
+  expect(self.status()).toBe(403);
+  expect(await self.text()).toContain("requested this promotion");
+  await page.reload();
+  await expect(page.getByRole("note", { name: "Refused self-approvals" })).toContainText("Erin Engineer");
+  await expect(page.getByRole("table", { name: "production timeline" })).toHaveCount(0);
+
+  // Lineage graph of v1: plain labels, node details, PROV-JSON export.
+  await versions.getByRole("link", { name: "Lineage" }).click();
+  const graph = page.getByRole("region", { name: "Lineage graph" });
+  await expect(graph.getByRole("group", { name: /^Model version: / })).toBeVisible();
+  await graph.getByRole("button", { name: /fit view/i }).click();
+  await expect(graph.getByRole("group", { name: /^Raw dataset: / })).toBeVisible();
+  await graph.getByRole("group", { name: new RegExp(`^Training run: Run #${runId}`) }).click();
+  const details = page.getByRole("complementary", { name: "Node details" });
+  await expect(details).toContainText("Erin Engineer");
+  await expect(details.getByRole("button", { name: "Copy Config sha256" })).toBeVisible();
+  await expect(graph.getByRole("group", { name: /^Promotion request: Request #\d+: move production/ })).toBeVisible();
+  const downloadPromise = page.waitForEvent("download");
+  await page.getByRole("button", { name: "Export PROV-JSON" }).click();
+  const download = await downloadPromise;
+  const doc = JSON.parse(fs.readFileSync((await download.path())!, "utf8")) as Record<string, Record<string, unknown>>;
+  for (const k of ["prefix", "entity", "activity", "agent", "used", "wasGeneratedBy", "wasDerivedFrom", "wasAssociatedWith", "wasAttributedTo"]) expect(Object.keys(doc[k]!).length).toBeGreaterThan(0);
+
+  // Another reviewer approves with their password; production moves.
+  await switchUser(page, "reviewer");
+  await page.goto(`/models/${encodeURIComponent(model)}`);
+  const pending = page.getByRole("article", { name: `Promotion request #${requestId}` });
+  await pending.getByLabel("Password to sign").fill("not-my-password");
+  await pending.getByRole("button", { name: "Approve" }).click();
+  await expect(pending.getByRole("alert")).toContainText("password does not match");
+  await pending.getByLabel("Signature comment").fill("e2e: confusion matrix checked");
+  await pending.getByLabel("Password to sign").fill(DEMO.reviewer.password);
+  await pending.getByRole("button", { name: "Approve" }).click();
+  await expect(pending).toHaveAttribute("data-status", "approved");
+  await expect(pending.getByRole("list", { name: "Signatures" })).toContainText(/Approved by Rui Reviewer on \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ — meaning: approval — record sha256 [0-9a-f]{12}…/);
+  await expect(page.getByText("production → v1").first()).toBeVisible();
+
+  // The production timeline and "what was in production at time T".
+  const timeline = page.getByRole("table", { name: "production timeline" });
+  await expect(timeline.getByRole("row")).toHaveCount(2);
+  await expect(timeline).toContainText("v1");
+  await expect(timeline).toContainText(`promotion request #${requestId}`);
+  await expect(timeline).toContainText("now");
+  await page.getByLabel("Time to look up").fill(new Date(Date.now() + 60_000).toISOString());
+  await page.getByRole("button", { name: "Look up" }).click();
+  await expect(page.getByRole("status", { name: "Alias at time answer" })).toContainText("was v1");
+  await page.getByLabel("Time to look up").fill("2000-01-01T00:00:00Z");
+  await page.getByRole("button", { name: "Look up" }).click();
+  await expect(page.getByRole("status", { name: "Alias at time answer" })).toContainText("pointed at no version");
+});
+
+test("[REGISTRY]: an auditor reads the registry and lineage but sees no way to change them, and the server refuses", async ({ page }) => {
+  await signIn(page, "auditor");
+  await page.getByRole("link", { name: "Models" }).click();
+  await expect(page.getByRole("heading", { name: "Models" })).toBeVisible();
+  const res = await trpcCall(page, "mutation", "models.register", { runId: 1, modelName: "auditor-model" });
+  expect(res.status()).toBe(403);
+  expect(await res.text()).toContain("auditor cannot");
+});

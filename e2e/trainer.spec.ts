@@ -1,0 +1,131 @@
+/**
+ * The trainer in depth, in the browser: CSV upload (a ragged file's message names the row; a good file is listed
+ * with its hash), the size estimate before a run, cancelling a long run, evaluating a checkpoint on demand, and
+ * fine-tuning from a checkpoint with frozen layers and a new head. Each test seeds its own experiment and data.
+ */
+import { createHash } from "node:crypto";
+import { test, expect, type Page } from "@playwright/test";
+import { createExperiment, signIn, unique } from "./helpers";
+
+async function uploadCsv(page: Page, name: string, csv: string) {
+  await page.goto("/datasets");
+  const form = page.getByRole("form", { name: "Upload a CSV dataset" });
+  await form.getByLabel("CSV file").setInputFiles({ name: `${name}.csv`, mimeType: "text/csv", buffer: Buffer.from(csv) });
+  await form.getByLabel("Dataset name").fill(name);
+  await form.getByRole("button", { name: "Upload" }).click();
+  return form;
+}
+
+/** Opens "New run" in a fresh experiment and fills the settings every test here uses. */
+async function newIrisRun(page: Page, epochs: number, opts: { batchSize?: number } = {}) {
+  await createExperiment(page, unique("e2e trainer"));
+  await page.getByRole("link", { name: "New run" }).click();
+  await page.getByLabel("Dataset", { exact: true }).selectOption("builtin:iris");
+  await page.getByLabel("Epochs", { exact: true }).fill(String(epochs));
+  if (opts.batchSize) await page.getByLabel("Batch size", { exact: true }).fill(String(opts.batchSize));
+}
+
+const status = (page: Page) => page.locator("[data-status]").first();
+
+test("[DATASETS]: a CSV with a ragged row is refused with a message naming the row", async ({ page }) => {
+  await signIn(page, "engineer");
+  const form = await uploadCsv(page, unique("ragged"), "a,b,label\n1,2,x\n3,4,y\n5,z\n");
+  await expect(form.getByRole("alert")).toContainText("row 3 has 2 fields, the header has 3");
+});
+
+test("[DATASETS]: a good CSV upload appears in the datasets list with its SHA-256", async ({ page }) => {
+  await signIn(page, "engineer");
+  const name = unique("good csv");
+  // Fresh bytes (a time-based value in the last row), so a new dataset row: the same bytes are stored once.
+  const rows = Array.from({ length: 12 }, (_, i) => `${i},${(i * 7) % 5},${i % 2 ? "odd" : "even"}`);
+  const csv = `x0,x1,label\n${rows.join("\n")}\n${Date.now()},0,even\n`;
+  const sha = createHash("sha256").update(csv).digest("hex");
+  const form = await uploadCsv(page, name, csv);
+  await expect(form.getByRole("status")).toContainText(`Uploaded “${name}”: 13 rows`);
+  const row = page.getByRole("table", { name: "Datasets" }).getByRole("row").filter({ hasText: name });
+  await expect(row).toHaveCount(1);
+  await expect(row).toContainText("tabular");
+  await expect(row.locator(`code[title="${sha}"]`)).toHaveText(`${sha.slice(0, 12)}…`);
+});
+
+test("[RUNS]: the size estimate shows the parameter count and a memory table with units", async ({ page }) => {
+  await signIn(page, "engineer");
+  await newIrisRun(page, 5);
+  const panel = page.getByRole("group", { name: "Size estimate" });
+  await panel.getByRole("button", { name: "Estimate size" }).click();
+  // Iris: 4 features → dense(16) → 3 classes = 4·16 + 16 + 16·3 + 3 parameters.
+  await expect(panel.getByTestId("param-count")).toHaveText("131 parameters");
+  const table = panel.getByRole("table", { name: "Memory estimate" });
+  await expect(table.getByRole("row", { name: /^Weights/ })).toContainText("524 B");
+  await expect(table.getByRole("row", { name: /^Total/ })).toContainText(/KiB/);
+  await expect(panel).toContainText("bfloat16 262 B · int8 131 B");
+  // Changing the model makes the shown estimate stale rather than wrong.
+  await page.getByLabel("Layer 1 Units").fill("32");
+  await expect(panel.getByRole("status")).toContainText("estimate again");
+  await panel.getByRole("button", { name: "Estimate size" }).click();
+  await expect(panel.getByTestId("param-count")).toHaveText(`${4 * 32 + 32 + 32 * 3 + 3} parameters`);
+});
+
+test("[RUNS]: cancelling a long run stops it and keeps its curves", async ({ page }) => {
+  await signIn(page, "engineer");
+  await newIrisRun(page, 3000, { batchSize: 4 });
+  await page.getByLabel("Rationale").fill("e2e: a long run to cancel");
+  await page.getByRole("button", { name: "Launch run" }).click();
+  await expect(page).toHaveURL(/\/runs\/\d+$/);
+  await expect(status(page)).toHaveAttribute("data-status", "running", { timeout: 60_000 });
+  const loss = page.getByRole("img", { name: "Loss curve" });
+  await expect.poll(async () => Number(await loss.getAttribute("data-points")), { timeout: 60_000 }).toBeGreaterThan(50);
+
+  await page.getByRole("button", { name: "Cancel run" }).click();
+  await expect(status(page)).toHaveAttribute("data-status", "cancelled");
+  await expect(page.getByRole("button", { name: "Cancel run" })).toHaveCount(0);
+  const kept = Number(await loss.getAttribute("data-points"));
+  expect(kept).toBeGreaterThan(50);
+  // After a reload the points are still there (read back from the database), and no more arrive.
+  await page.reload();
+  await expect.poll(async () => Number(await page.getByRole("img", { name: "Loss curve" }).getAttribute("data-points"))).toBeGreaterThanOrEqual(kept);
+  await expect(page.getByRole("table", { name: "Checkpoints table" }).getByRole("row")).not.toHaveCount(1);
+  await expect(page.getByRole("region", { name: "Summary" })).toContainText("Statuscancelled");
+});
+
+test("[EVAL+FINETUNE]: evaluate a checkpoint on demand, then fine-tune from it with a frozen layer and a new head", async ({ page }) => {
+  await signIn(page, "engineer");
+  await newIrisRun(page, 4);
+  await page.getByLabel("Rationale").fill("e2e: parent for evaluation and fine-tuning");
+  await page.getByRole("button", { name: "Launch run" }).click();
+  await expect(page).toHaveURL(/\/runs\/\d+$/);
+  const parentId = Number(/\/runs\/(\d+)$/.exec(page.url())![1]);
+  await expect(status(page)).toHaveAttribute("data-status", "completed", { timeout: 90_000 });
+
+  // On-demand evaluation of epoch 2: listed beside the trainer's own, naming its epoch and data digest.
+  const evaluations = page.getByRole("table", { name: "Evaluations" });
+  await expect(evaluations.getByRole("row")).toHaveCount(2);
+  await page.getByRole("button", { name: "Evaluate epoch 2 on the test set" }).click();
+  await expect(page.getByRole("region", { name: "Checkpoints" }).getByRole("status")).toContainText("Evaluated the checkpoint of epoch 2 on the test partition");
+  await expect(evaluations.getByRole("row")).toHaveCount(3);
+  const latest = evaluations.getByRole("row").nth(2);
+  await expect(latest.getByRole("cell").nth(1)).toHaveText("2");
+  await expect(latest).toContainText(/accuracy \d+\.\d %/);
+  await expect(page.getByRole("group", { name: /^Evaluation \d+$/ })).toContainText("checkpoint of epoch 2");
+  await expect(page.getByRole("table", { name: "Confusion matrix" })).toBeVisible();
+
+  // Fine-tune from epoch 3 through the checkpoints table.
+  await page.getByRole("link", { name: "Fine-tune from epoch 3" }).click();
+  await expect(page.getByRole("heading", { name: "Fine-tune from a checkpoint" })).toBeVisible();
+  await page.getByLabel("Freeze layers").fill("1");
+  await page.getByLabel("Output layer").selectOption("replace");
+  await page.getByLabel("Epochs", { exact: true }).fill("3");
+  const estimate = page.getByRole("group", { name: "Size estimate" });
+  await estimate.getByRole("button", { name: "Estimate size" }).click();
+  await expect(estimate.getByTestId("param-count")).toHaveText("131 parameters");
+  await expect(estimate).toContainText(`${16 * 3 + 3} trainable`);
+  await expect(estimate).toContainText("frozen: l0_dense · replaced: head");
+  await page.getByLabel("Rationale").fill("e2e: keep the first layer, retrain a new head");
+  await page.getByRole("button", { name: "Launch fine-tune" }).click();
+  await expect(page).toHaveURL(new RegExp(`/runs/(?!${parentId}$)\\d+$`));
+  await expect(status(page)).toHaveAttribute("data-status", "completed", { timeout: 90_000 });
+  const summary = page.getByRole("region", { name: "Summary" });
+  await expect(summary).toContainText(new RegExp(`Fine-tuned from\\s*run #${parentId}, epoch 3`));
+  await expect(summary).toContainText("frozen: l0_dense · replaced: head");
+  await expect(page.getByText(`finetune of run #${parentId}`)).toBeVisible();
+});

@@ -1,0 +1,94 @@
+/**
+ * Audit bundles: a directory with events.jsonl (one event row per line, all columns), checkpoints.json (the
+ * checkpoint rows) and public-key.pem (the server's SPKI key), written from one read snapshot and verified
+ * offline with the same verifier as the live database. The bundle's own key is only used when the auditor
+ * gives none, and the result then says so.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import readline from "node:readline";
+import type { AuditEventRow } from "./ledger";
+import type { AuditPublicKey } from "./keys";
+import { parseAuditPublicKey } from "./keys";
+import { type AuditCheckpointRow, type AuditDbSource, iterateAuditEvents, listAuditCheckpoints, sqliteOf } from "./ledger-reads";
+import { AuditLogVerifier, chooseTrustedKey, type VerifyOptions, type VerifyResult } from "./verify";
+
+export const BUNDLE_EVENTS_FILE = "events.jsonl";
+export const BUNDLE_CHECKPOINTS_FILE = "checkpoints.json";
+export const BUNDLE_PUBLIC_KEY_FILE = "public-key.pem";
+
+/** Verifies an exported bundle offline. The bundle's own key is used only when no other key is given. */
+export async function verifyBundle(bundleDir: string, opts: VerifyOptions = {}): Promise<VerifyResult> {
+  const { key, source: keySource } = chooseTrustedKey(
+    opts,
+    () => parseAuditPublicKey(fs.readFileSync(path.join(bundleDir, BUNDLE_PUBLIC_KEY_FILE), "utf8")),
+    "bundle",
+  );
+  const checkpoints = JSON.parse(fs.readFileSync(path.join(bundleDir, BUNDLE_CHECKPOINTS_FILE), "utf8")) as AuditCheckpointRow[];
+  if (!Array.isArray(checkpoints)) throw new Error(`${BUNDLE_CHECKPOINTS_FILE} is not a list of checkpoints`);
+  const v = new AuditLogVerifier(key, keySource, checkpoints, opts.trustedCheckpoint);
+  const lines = readline.createInterface({
+    input: fs.createReadStream(path.join(bundleDir, BUNDLE_EVENTS_FILE), { encoding: "utf8", highWaterMark: 1 << 20 }),
+    crlfDelay: Infinity,
+  });
+  let lineNo = 0;
+  try {
+    for await (const line of lines) {
+      lineNo++;
+      if (line.length === 0) continue;
+      let row: AuditEventRow;
+      try {
+        row = JSON.parse(line) as AuditEventRow;
+      } catch {
+        v.abort(`${BUNDLE_EVENTS_FILE} line ${lineNo} is not valid JSON (damaged bundle?)`);
+        break;
+      }
+      if (!v.add(row)) break;
+    }
+  } finally {
+    lines.close();
+  }
+  return v.finish();
+}
+
+/**
+ * Writes events.jsonl, checkpoints.json and public-key.pem into `dir` (created if needed) from one consistent
+ * read snapshot. Used by the report export; the result verifies with `verifyBundle`.
+ */
+export function writeBundleAuditFiles(
+  db: AuditDbSource,
+  dir: string,
+  keys: Pick<AuditPublicKey, "publicKeyPem">,
+): { events: number; checkpoints: number; files: string[] } {
+  fs.mkdirSync(dir, { recursive: true });
+  const files = [BUNDLE_EVENTS_FILE, BUNDLE_CHECKPOINTS_FILE, BUNDLE_PUBLIC_KEY_FILE].map((f) => path.join(dir, f));
+  const [eventsPath, checkpointsPath, keyPath] = files as [string, string, string];
+  const sqlite = sqliteOf(db);
+  return sqlite.transaction(() => {
+    const checkpoints = listAuditCheckpoints(db);
+    const fd = fs.openSync(eventsPath, "w");
+    let events = 0;
+    try {
+      let chunk: string[] = [];
+      let chunkChars = 0;
+      for (const row of iterateAuditEvents(db)) {
+        const line = JSON.stringify(row) + "\n";
+        chunk.push(line);
+        chunkChars += line.length;
+        events++;
+        if (chunkChars > 1 << 20) {
+          fs.writeSync(fd, chunk.join(""));
+          chunk = [];
+          chunkChars = 0;
+        }
+      }
+      if (chunk.length > 0) fs.writeSync(fd, chunk.join(""));
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.writeFileSync(checkpointsPath, JSON.stringify(checkpoints, null, 2) + "\n");
+    fs.writeFileSync(keyPath, keys.publicKeyPem);
+    return { events, checkpoints: checkpoints.length, files };
+  })();
+}

@@ -1,0 +1,76 @@
+/**
+ * Assembling trainer jobs for the short worker tasks (memory estimate, on-demand evaluation), and the
+ * estimate itself. Reads only: estimating never registers a dataset or writes anything, so any signed-in
+ * role (auditors included) may ask for it. TensorFlow.js never loads here: the work runs in a worker thread.
+ */
+import { eq } from "drizzle-orm";
+import { checkpoints, datasets, datasetVersions, runs } from "@/db/schema";
+import type { DbOrTx } from "@/db/client";
+import type { ArtifactStore } from "@/server/artifacts/store";
+import type { TrainingConfig } from "@/contracts/training-config";
+import { loadBuiltin } from "@/trainer/data/builtin";
+import { DatasetError } from "@/trainer/data/errors";
+import { estimateInWorker, TrainerTaskError } from "@/trainer/worker-client";
+import type { BackendName, DatasetSchema, TrainJob } from "@/trainer/types";
+import { parseConfigOrThrow } from "./runs";
+import { badRequest, notFound, type ServiceContext } from "./service-context";
+
+type Deps = { db: DbOrTx; artifacts: ArtifactStore };
+
+/** The backend a task runs on when the caller does not name one: the server's setting, else automatic. */
+export function defaultBackend(): BackendName | "auto" {
+  return (process.env.RUNLEDGER_BACKEND as BackendName | undefined) ?? "auto";
+}
+
+/** A config's dataset as job input, without registering a built-in one (that happens when a run is created). */
+export function datasetForJob({ db, artifacts }: Deps, ref: TrainingConfig["data"]["dataset"]): TrainJob["dataset"] {
+  if ("builtin" in ref) {
+    try {
+      const b = loadBuiltin(ref.builtin);
+      return { bytes: b.bytes, schema: b.schema, sha256: b.sha256 };
+    } catch (e) {
+      if (e instanceof DatasetError) badRequest(`data.dataset: ${e.message}`);
+      throw e;
+    }
+  }
+  const row = db.select().from(datasets).where(eq(datasets.id, Number(ref.datasetId))).get();
+  if (!row) notFound(`dataset ${ref.datasetId}`);
+  return { bytes: artifacts.get(row.sha256), schema: JSON.parse(row.schemaJson) as DatasetSchema, sha256: row.sha256 };
+}
+
+/**
+ * The exact bytes a run trained on: the dataset row its recorded version belongs to, read from the artifact
+ * store (hash-checked), so a later change to a built-in file cannot alter what an evaluation sees.
+ */
+export function runDatasetForJob(deps: Deps, run: typeof runs.$inferSelect): TrainJob["dataset"] {
+  const row = run.datasetVersionId === null ? undefined : deps.db.select({ d: datasets }).from(datasetVersions).innerJoin(datasets, eq(datasets.id, datasetVersions.datasetId)).where(eq(datasetVersions.id, run.datasetVersionId)).get()?.d;
+  if (!row) return datasetForJob(deps, (JSON.parse(run.configJson) as TrainingConfig).data.dataset);
+  return { bytes: deps.artifacts.get(row.sha256), schema: JSON.parse(row.schemaJson) as DatasetSchema, sha256: row.sha256 };
+}
+
+/** The parent checkpoint (its run's config and weights) of a fine-tune, by checkpoint id. */
+export function parentForJob({ db, artifacts }: Deps, checkpointId: number | string, path = "fineTune.parentCheckpointId"): NonNullable<TrainJob["parent"]> {
+  const ck = db.select().from(checkpoints).where(eq(checkpoints.id, Number(checkpointId))).get();
+  if (!ck) badRequest(`${path}: checkpoint ${checkpointId} does not exist`);
+  const parentRun = db.select().from(runs).where(eq(runs.id, ck.runId)).get();
+  if (!parentRun) notFound(`run ${ck.runId} of checkpoint ${ck.id}`);
+  return { config: JSON.parse(parentRun.configJson) as TrainingConfig, weights: artifacts.get(ck.sha256), sha256: ck.sha256 };
+}
+
+/** Parameter count and float32/bfloat16/int8 memory estimate of a config's model, built from its prepared data. */
+export async function estimateConfig(ctx: ServiceContext, rawConfig: unknown) {
+  const config = parseConfigOrThrow(rawConfig);
+  const job: TrainJob = {
+    config,
+    dataset: datasetForJob(ctx, config.data.dataset),
+    ...(config.fineTune ? { parent: parentForJob(ctx, config.fineTune.parentCheckpointId) } : {}),
+    backend: defaultBackend(),
+  };
+  try {
+    const { type: _type, ...estimate } = await estimateInWorker(job);
+    return estimate;
+  } catch (e) {
+    if (e instanceof TrainerTaskError) badRequest(`cannot estimate this configuration: ${e.message}`);
+    throw e;
+  }
+}
