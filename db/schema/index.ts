@@ -4,3 +4,4 @@ export * from "./datasets";
 export * from "./runs";
 export * from "./registry";
 export * from "./audit";
+export * from "./documents";

@@ -96,6 +96,11 @@ describe("audit chain", () => {
     for (const a of ["user.create", "run.create", "run.start", "checkpoint.create", "evaluation.create", "run.complete", "run.fail", "datasetVersion.create", "split.create", "dataset.create"]) expect(actions).toContain(a);
   });
 
+  it("rejects edits of decisions and signatures, which are immutable records", () => {
+    expect(() => app.db.$client.prepare("UPDATE decisions SET rationale = 'rewritten' WHERE id = 1").run()).toThrow(/immutable/);
+    expect(() => app.db.$client.prepare("DELETE FROM decisions WHERE id = 1").run()).toThrow(/immutable/);
+  });
+
   it("rejects UPDATE and DELETE on audit events", () => {
     expect(() => app.db.$client.prepare("UPDATE audit_events SET actor_name = 'x' WHERE seq = 1").run()).toThrow(/append-only/);
     expect(() => app.db.$client.prepare("DELETE FROM audit_events WHERE seq = 1").run()).toThrow(/append-only/);

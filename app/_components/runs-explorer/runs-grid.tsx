@@ -71,7 +71,7 @@ export function RunsGrid({ query, selection, onSelectionChange, onSortChange, on
   const chosen = useMemo(() => query.columns.flatMap((f) => parseColumn(f) ?? []), [query.columns]);
   const crossExperiment = query.experimentId === undefined;
   const columns = useMemo(
-    () => [
+    () => helper.columns([
       helper.display({
         id: "select",
         header: () => <span className="sr-only">Select</span>,
@@ -95,7 +95,7 @@ export function RunsGrid({ query, selection, onSelectionChange, onSortChange, on
           },
         }),
       ),
-    ],
+    ]),
     [chosen, crossExperiment],
   );
 
