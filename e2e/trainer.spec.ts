@@ -48,6 +48,25 @@ test("[DATASETS]: a good CSV upload appears in the datasets list with its SHA-25
   await expect(row.locator(`code[title="${sha}"]`)).toHaveText(`${sha.slice(0, 12)}…`);
 });
 
+test("[DATASETS]: an image upload takes its height × width × channels, and a shape that does not fit the pixels is refused", async ({ page }) => {
+  await signIn(page, "engineer");
+  const name = unique("tiny images");
+  const csv = `p0,p1,p2,p3,p4,p5,label\n${Array.from({ length: 8 }, (_, i) => `${i % 2},0,1,1,0,${Date.now() % 7},${i % 2 ? "odd" : "even"}`).join("\n")}\n`;
+  await page.goto("/datasets");
+  const form = page.getByRole("form", { name: "Upload a CSV dataset" });
+  await form.getByLabel("Kind").selectOption("image");
+  await form.getByLabel("Image height").fill("3");
+  await form.getByLabel("Image width").fill("3");
+  await form.getByLabel("CSV file").setInputFiles({ name: `${name}.csv`, mimeType: "text/csv", buffer: Buffer.from(csv) });
+  await form.getByLabel("Dataset name").fill(name);
+  await form.getByRole("button", { name: "Upload" }).click();
+  await expect(form.getByRole("alert")).toContainText("image shape 3×3×1 needs 9 pixel columns, but the file has 6 besides the label column 'label'");
+  await form.getByLabel("Image height").fill("2");
+  await form.getByRole("button", { name: "Upload" }).click();
+  await expect(form.getByRole("status")).toContainText(`Uploaded “${name}”: 8 rows`);
+  await expect(page.getByRole("table", { name: "Datasets" }).getByRole("row").filter({ hasText: name })).toContainText("image");
+});
+
 test("[RUNS]: the size estimate shows the parameter count and a memory table with units", async ({ page }) => {
   await signIn(page, "engineer");
   await newIrisRun(page, 5);

@@ -10,6 +10,7 @@ import type { AppServices } from "@/server/app-services";
 import { userForSession } from "@/server/services/users";
 import type { ServiceContext, SignedInActor } from "@/server/services/service-context";
 import type { Role } from "@/db/schema";
+import { applyCheckpointPolicy } from "@/server/audit/checkpoint-policy";
 
 export const SESSION_COOKIE = "runledger_session";
 
@@ -51,9 +52,19 @@ export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 
 // (3) Procedures
-export const publicProcedure = t.procedure;
+/**
+ * After every mutation (failed ones too: refusals are audited), sign an audit checkpoint if the policy says one is
+ * due (every 100 events or 10 minutes). The change has committed already; a checkpoint problem is logged, not thrown.
+ */
+const checkpointAfterMutations = t.middleware(async ({ ctx, type, next }) => {
+  const result = await next();
+  if (type === "mutation") applyCheckpointPolicy(ctx.services);
+  return result;
+});
 
-export const signedInProcedure = t.procedure.use(({ ctx, next }) => {
+export const publicProcedure = t.procedure.use(checkpointAfterMutations);
+
+export const signedInProcedure = publicProcedure.use(({ ctx, next }) => {
   if (!ctx.user) throw new TRPCError({ code: "UNAUTHORIZED", message: "sign in first" });
   const service: ServiceContext = { db: ctx.services.db, artifacts: ctx.services.artifacts, dataDir: ctx.services.dataDir, actor: ctx.user };
   return next({ ctx: { ...ctx, user: ctx.user, service } });

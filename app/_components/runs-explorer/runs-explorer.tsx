@@ -14,6 +14,7 @@ import { ColumnChooser } from "./column-chooser";
 import { GroupPanel } from "./group-panel";
 import { RunsGrid } from "./runs-grid";
 import { useExplorerView } from "./explorer-url";
+import "./explorer.css";
 
 const MAX_COMPARE = 20;
 

@@ -13,6 +13,7 @@ import { useVirtualizer } from "@tanstack/react-virtual";
 import { createColumnHelper, rowSelectionFeature, rowSortingFeature, tableFeatures, useTable, type RowSelectionState, type SortingState, type Updater } from "@tanstack/react-table";
 import { useTRPC } from "@/app/_trpc/client";
 import { StatusBadge } from "@/app/_components/status-badge";
+import { Empty } from "@/app/_components/states";
 import { formatCount, formatDuration, formatMetric, formatTime } from "@/app/_components/format";
 import type { RunRow } from "@/server/runs-query";
 import { columnLabel, formatParam, metricRowKey, parseColumn } from "./column-fields";
@@ -128,7 +129,10 @@ export function RunsGrid({ query, selection, onSelectionChange, onSortChange, on
       <p className="muted" aria-live="polite" style={{ margin: "0 0 6px" }}>
         {first.error ? "No runs shown: the filter has an error." : first.isPending ? "Loading runs…" : `${formatCount(total)} run${total === 1 ? "" : "s"}${query.filter ? " match the filter" : ""}`}{first.isFetching && !first.isPending ? " · refreshing" : ""}
       </p>
-      <div ref={scrollRef} className="grid-scroll" style={{ height: Math.min(600, 40 + Math.max(total, 3) * ROW_HEIGHT), overflow: "auto" }} data-testid="runs-scroll">
+      {!first.isPending && !first.error && total === 0 ? (
+        query.filter ? <Empty title="No runs match the filter" hint="Loosen the filter or clear it to see every run." /> : <Empty title="No runs yet" hint="Engineers launch runs with “New run”; they appear here as they train." />
+      ) : null}
+      <div ref={scrollRef} className="grid-scroll" hidden={total === 0} style={{ height: Math.min(600, 40 + Math.max(total, 3) * ROW_HEIGHT), overflow: "auto" }} data-testid="runs-scroll">
         <table aria-label="Runs" aria-rowcount={total + 1} style={{ tableLayout: "fixed", width: Math.max(tableWidth, 600) }}>
           <colgroup>{table.getAllLeafColumns().map((c) => <col key={c.id} style={{ width: widthOf(c.id) }} />)}</colgroup>
           <thead className="sticky">

@@ -1,0 +1,68 @@
+"use client";
+/**
+ * One metric's curves for every compared run, fetched downsampled from the server (explore.series; at most
+ * MAX_POINTS per run, spikes kept). Zooming refetches only the visible x range, so detail appears as you
+ * zoom in. Wall time is shown as seconds since each run's first point of this metric (runs started at
+ * different times overlay); a zoom on it is mapped back to each run's own absolute range.
+ */
+import { useMemo, useState } from "react";
+import { useQueries } from "@tanstack/react-query";
+import { useTRPC } from "@/app/_trpc/client";
+import { formatCount } from "@/app/_components/format";
+import { OverlayChart, type OverlaySeries, type XRange } from "./overlay-chart";
+import { runColor, withAlpha } from "./run-colors";
+import { emaSmooth } from "./smoothing";
+
+export type XAxis = "step" | "epoch" | "wall";
+const MAX_POINTS = 800;
+export const X_LABEL: Record<XAxis, string> = { step: "step (batches)", epoch: "epoch", wall: "wall time (s since start)" };
+
+export function MetricChart({ metric, runs, xAxis, logY, smoothing }: { metric: string; runs: { id: number; name: string }[]; xAxis: XAxis; logY: boolean; smoothing: number }) {
+  const trpc = useTRPC();
+  const [range, setRange] = useState<XRange | null>(null);
+  const whole = useQueries({ queries: runs.map((r) => trpc.explore.series.queryOptions({ runIds: [r.id], key: metric, xAxis, maxPoints: MAX_POINTS })) });
+  const offsets = whole.map((q) => (xAxis === "wall" ? (q.data?.[0]?.points[0]?.x ?? 0) : 0));
+  const scale = xAxis === "wall" ? 1000 : 1;
+  const zoomedQueries = useQueries({
+    queries: runs.map((r, i) => ({
+      ...trpc.explore.series.queryOptions({ runIds: [r.id], key: metric, xAxis, maxPoints: MAX_POINTS, from: range ? offsets[i]! + range.from * scale : 0, to: range ? offsets[i]! + range.to * scale : 0 }),
+      enabled: range !== null && (xAxis !== "wall" || whole[i]?.data !== undefined),
+    })),
+  });
+
+  const loaded = whole.map((q, i) => (range ? (zoomedQueries[i]?.data ?? q.data) : q.data));
+  const dataKey = loaded.map((d) => (d ? `${d[0]?.total}:${d[0]?.points.length}:${d[0]?.points[0]?.step}` : "-")).join("|");
+  const series = useMemo<OverlaySeries[]>(
+    () =>
+      runs.flatMap((r, i) => {
+        const s = loaded[i]?.[0];
+        if (!s) return [];
+        const pts = s.points.map((p) => ({ x: (p.x - offsets[i]!) / scale, y: p.y }));
+        const color = runColor(i);
+        if (smoothing <= 0) return [{ label: r.name, color, points: pts }];
+        return [{ label: `${r.name} (raw)`, color: withAlpha(color, 0.22), points: pts, faint: true }, { label: r.name, color, points: emaSmooth(pts, smoothing) }];
+      }),
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [dataKey, smoothing, runs],
+  );
+  const error = whole.find((q) => q.error)?.error ?? zoomedQueries.find((q) => q.error)?.error;
+  const pending = whole.some((q) => q.isPending);
+  const fetching = zoomedQueries.some((q) => q.isFetching);
+  const totals = loaded.map((d) => d?.[0]);
+  const downsampled = totals.some((t) => t?.downsampled);
+  const totalPoints = totals.reduce((n, t) => n + (t?.total ?? 0), 0);
+  const shown = totals.reduce((n, t) => n + (t?.points.length ?? 0), 0);
+  const noData = !pending && totals.every((t) => !t || t.points.length === 0);
+
+  return (
+    <div className="panel" style={{ marginBottom: 0 }} aria-label={`${metric} curves`} role="group">
+      {error ? <p className="error-text" role="alert">Could not load {metric}: {error instanceof Error ? error.message : String(error)}</p> : null}
+      {noData ? <p className="muted">{range ? "No points in the zoomed range." : `No run recorded ${metric}.`}</p> : null}
+      <OverlayChart title={metric} ariaLabel={`${metric} chart`} series={series} xLabel={X_LABEL[xAxis]} yLabel={metric} logY={logY} onZoom={setRange} />
+      <p className="muted" style={{ fontSize: 12, margin: "4px 0 0" }}>
+        {pending ? "Loading curves…" : `${formatCount(shown)} of ${formatCount(totalPoints)} points shown${downsampled ? " (downsampled on the server: min/max per bucket, spikes kept)" : ""}`}
+        {range ? ` · zoomed to ${range.from.toPrecision(4)}–${range.to.toPrecision(4)} ${xAxis === "wall" ? "s" : xAxis}${fetching ? " · fetching detail…" : ""}` : ""}
+      </p>
+    </div>
+  );
+}

@@ -1,0 +1,121 @@
+"use client";
+/**
+ * A chart.js line chart of several runs' curves over one x axis, with wheel/drag zoom and shift-drag pan
+ * (chartjs-plugin-zoom, loaded in the browser only: it touches `window` on import). After a zoom or pan the
+ * visible x range is reported, so the caller can fetch that range's detail from the server; "Reset zoom"
+ * reports null. Data updates in place (no re-creation), so a refetch keeps the zoom.
+ */
+import { useEffect, useRef, useState } from "react";
+import { Chart, LineController, LineElement, PointElement, LinearScale, LogarithmicScale, Tooltip, Title, type ChartDataset } from "chart.js";
+import type {} from "chartjs-plugin-zoom"; // its option types only; the plugin itself loads in the browser
+
+Chart.register(LineController, LineElement, PointElement, LinearScale, LogarithmicScale, Tooltip, Title);
+
+export type OverlaySeries = { label: string; color: string; points: { x: number; y: number }[]; faint?: boolean };
+export type XRange = { from: number; to: number };
+
+let zoomPlugin: Promise<void> | null = null;
+function loadZoom(): Promise<void> {
+  zoomPlugin ??= import("chartjs-plugin-zoom").then((m) => Chart.register(m.default));
+  return zoomPlugin;
+}
+
+export function OverlayChart({ title, ariaLabel, series, xLabel, yLabel, logY, onZoom }: {
+  title: string;
+  ariaLabel: string;
+  series: OverlaySeries[];
+  xLabel: string;
+  yLabel: string;
+  logY: boolean;
+  onZoom: (range: XRange | null) => void;
+}) {
+  const canvas = useRef<HTMLCanvasElement>(null);
+  const chart = useRef<Chart<"line", { x: number; y: number }[]> | null>(null);
+  const latest = useRef(series);
+  const onZoomRef = useRef(onZoom);
+  const [zoomed, setZoomed] = useState(false);
+  latest.current = series;
+  onZoomRef.current = onZoom;
+
+  const toDatasets = (ss: OverlaySeries[]) =>
+    ss.map((s): ChartDataset<"line", { x: number; y: number }[]> => ({
+      label: s.label,
+      data: s.points,
+      borderColor: s.color,
+      backgroundColor: s.color,
+      borderWidth: s.faint ? 1 : 1.8,
+      pointRadius: s.points.length > 40 ? 0 : 2.5,
+      pointHitRadius: 4,
+    }));
+
+  useEffect(() => {
+    let cancelled = false;
+    void loadZoom().then(() => {
+      if (cancelled || !canvas.current) return;
+      const report = ({ chart: c }: { chart: Chart }) => {
+        const x = c.scales.x;
+        if (!x) return;
+        setZoomed(true);
+        onZoomRef.current({ from: x.min, to: x.max });
+      };
+      chart.current = new Chart<"line", { x: number; y: number }[]>(canvas.current, {
+        type: "line",
+        data: { datasets: toDatasets(latest.current) },
+        options: {
+          animation: false,
+          parsing: false,
+          normalized: true,
+          maintainAspectRatio: false,
+          interaction: { mode: "nearest", intersect: false },
+          plugins: {
+            title: { display: true, text: title },
+            legend: { display: false },
+            tooltip: { filter: (item) => !String(item.dataset.label).endsWith("(raw)") },
+            zoom: {
+              zoom: { wheel: { enabled: true }, drag: { enabled: true, backgroundColor: "rgba(47,91,211,0.12)" }, mode: "x", onZoomComplete: report },
+              pan: { enabled: true, mode: "x", modifierKey: "shift", onPanComplete: report },
+            },
+          },
+          scales: { x: { type: "linear", title: { display: true, text: xLabel } }, y: { type: logY ? "logarithmic" : "linear", title: { display: true, text: yLabel } } },
+        },
+      });
+    });
+    return () => {
+      cancelled = true;
+      chart.current?.destroy();
+      chart.current = null;
+      setZoomed(false);
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [title, xLabel, yLabel, logY]);
+
+  useEffect(() => {
+    const c = chart.current;
+    if (!c) return;
+    c.data.datasets = toDatasets(series);
+    c.update("none");
+  }, [series]);
+
+  const points = series.reduce((n, s) => n + (s.faint ? 0 : s.points.length), 0);
+  return (
+    <div>
+      <div className="chart-tall">
+        <canvas ref={canvas} role="img" aria-label={ariaLabel} data-points={points} />
+      </div>
+      <div className="row" style={{ justifyContent: "flex-end", marginTop: 4 }}>
+        <span className="muted" style={{ fontSize: 12 }}>Drag or scroll to zoom (detail is fetched from the server); shift-drag to pan.</span>
+        <button
+          type="button"
+          disabled={!zoomed}
+          onClick={() => {
+            (chart.current as unknown as { resetZoom?: () => void } | null)?.resetZoom?.();
+            setZoomed(false);
+            onZoom(null);
+          }}
+        >
+          Reset zoom
+        </button>
+      </div>
+    </div>
+  );
+}
