@@ -23,6 +23,7 @@ import { EventChainChecker } from "./event-hashing";
 import {
   type AuditCheckpointRow,
   type AuditDbSource,
+  auditCheckpointsWithTreeSize,
   chainHashAt,
   checkpointEventPayload,
   countAuditEventsAfter,
@@ -264,7 +265,7 @@ export function inclusionProofForSeq(db: Db, seq: number, treeSize?: number): In
   }
   if (!Number.isInteger(seq) || seq < 1 || seq > size) throw new Error(`no event seq ${seq} in a tree of size ${size}`);
   const leaves = readLeafHashes(db, size);
-  const checkpoint = listAuditCheckpoints(db).filter((c) => c.treeSize === size).at(-1) ?? null;
+  const checkpoint = auditCheckpointsWithTreeSize(db, size).at(-1) ?? null;
   return {
     seq,
     leafIndex: seq - 1,

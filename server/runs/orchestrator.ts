@@ -6,11 +6,12 @@
  */
 import { eq, inArray } from "drizzle-orm";
 import { execFileSync } from "node:child_process";
-import { runs, users, checkpoints } from "@/db/schema";
+import { runs, users } from "@/db/schema";
 import type { TrainingConfig } from "@/contracts/training-config";
 import { startTrainingWorker } from "@/trainer/worker-client";
 import type { BackendName, TrainerEvent, TrainJob } from "@/trainer/types";
 import { resolveDataset } from "@/server/services/datasets";
+import { parentForJob } from "@/server/services/trainer-tasks";
 import type { ServiceDeps } from "@/server/services/service-context";
 import { insertMetricPoints, recordCheckpoint, recordEvaluation, recordFailed, recordFinished, recordPrepared, recordProgress, recordStarted, trainerActor, type MetricPoint } from "./persist-events";
 import { SYSTEM_ACTOR } from "@/server/audit/ledger";
@@ -115,13 +116,7 @@ export class RunOrchestrator {
     const actor = trainerActor(author);
     const config = JSON.parse(run.configJson) as TrainingConfig;
     const dataset = resolveDataset(db, artifacts, { ...actor, id: author.id }, config.data.dataset);
-    let parent: TrainJob["parent"];
-    if (run.parentCheckpointId !== null) {
-      const ck = db.select().from(checkpoints).where(eq(checkpoints.id, run.parentCheckpointId)).get();
-      const parentRun = ck && db.select().from(runs).where(eq(runs.id, ck.runId)).get();
-      if (!ck || !parentRun) throw new Error(`parent checkpoint ${run.parentCheckpointId} is missing`);
-      parent = { config: JSON.parse(parentRun.configJson) as TrainingConfig, weights: artifacts.get(ck.sha256), sha256: ck.sha256 };
-    }
+    const parent = run.parentCheckpointId === null ? undefined : parentForJob(this.deps, run.parentCheckpointId);
     const job: TrainJob = { config, dataset: { bytes: dataset.bytes(), schema: dataset.schema, sha256: dataset.row.sha256 }, parent, backend: this.opts.backend ?? (process.env.RUNLEDGER_BACKEND as BackendName | undefined) ?? "auto" };
 
     let buffer: MetricPoint[] = [];

@@ -13,7 +13,7 @@ export function paramAxis(path: string, values: ParamValue[]): Axis {
     const categories = [...new Set(values.filter((v) => v !== null).map(String))].sort();
     return { field: `params.${path}`, label: path, values: values.map((v) => (v === null ? null : categories.indexOf(String(v)))), categories };
   }
-  return { field: `params.${path}`, label: path, values: values.map((v) => (v === null ? null : typeof v === "boolean" ? Number(v) : v)), categories: null };
+  return { field: `params.${path}`, label: path, values: values.map((v) => (typeof v === "number" ? v : typeof v === "boolean" ? Number(v) : null)), categories: null };
 }
 
 export type MetricStat = "last" | "min" | "max";

@@ -6,7 +6,7 @@
  * different times overlay); a zoom on it is mapped back to each run's own absolute range.
  */
 import { useMemo, useState } from "react";
-import { useQueries } from "@tanstack/react-query";
+import { useQueries, useQuery } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_trpc/client";
 import { formatCount } from "@/app/_components/format";
 import { OverlayChart, type OverlaySeries, type XRange } from "./overlay-chart";
@@ -20,22 +20,29 @@ export const X_LABEL: Record<XAxis, string> = { step: "step (batches)", epoch: "
 export function MetricChart({ metric, runs, xAxis, logY, smoothing }: { metric: string; runs: { id: number; name: string }[]; xAxis: XAxis; logY: boolean; smoothing: number }) {
   const trpc = useTRPC();
   const [range, setRange] = useState<XRange | null>(null);
-  const whole = useQueries({ queries: runs.map((r) => trpc.explore.series.queryOptions({ runIds: [r.id], key: metric, xAxis, maxPoints: MAX_POINTS })) });
-  const offsets = whole.map((q) => (xAxis === "wall" ? (q.data?.[0]?.points[0]?.x ?? 0) : 0));
+  const runIds = runs.map((r) => r.id);
+  // The whole range: one request for all runs. A zoom on step/epoch: one request with the range; on wall time
+  // each run's range differs (its own start), so one request per run (batched into one HTTP call by tRPC).
+  const whole = useQuery(trpc.explore.series.queryOptions({ runIds, key: metric, xAxis, maxPoints: MAX_POINTS }));
+  const offsets = runs.map((_, i) => (xAxis === "wall" ? (whole.data?.[i]?.points[0]?.x ?? 0) : 0));
   const scale = xAxis === "wall" ? 1000 : 1;
-  const zoomedQueries = useQueries({
+  const zoomedShared = useQuery({
+    ...trpc.explore.series.queryOptions({ runIds, key: metric, xAxis, maxPoints: MAX_POINTS, from: range?.from ?? 0, to: range?.to ?? 0 }),
+    enabled: range !== null && xAxis !== "wall",
+  });
+  const zoomedWall = useQueries({
     queries: runs.map((r, i) => ({
-      ...trpc.explore.series.queryOptions({ runIds: [r.id], key: metric, xAxis, maxPoints: MAX_POINTS, from: range ? offsets[i]! + range.from * scale : 0, to: range ? offsets[i]! + range.to * scale : 0 }),
-      enabled: range !== null && (xAxis !== "wall" || whole[i]?.data !== undefined),
+      ...trpc.explore.series.queryOptions({ runIds: [r.id], key: metric, xAxis, maxPoints: MAX_POINTS, from: offsets[i]! + (range?.from ?? 0) * scale, to: offsets[i]! + (range?.to ?? 0) * scale }),
+      enabled: range !== null && xAxis === "wall" && whole.data !== undefined,
     })),
   });
-
-  const loaded = whole.map((q, i) => (range ? (zoomedQueries[i]?.data ?? q.data) : q.data));
-  const dataKey = loaded.map((d) => (d ? `${d[0]?.total}:${d[0]?.points.length}:${d[0]?.points[0]?.step}` : "-")).join("|");
+  const zoomed = (i: number) => (xAxis === "wall" ? zoomedWall[i]?.data?.[0] : zoomedShared.data?.[i]);
+  const loaded = runs.map((_, i) => (range ? (zoomed(i) ?? whole.data?.[i]) : whole.data?.[i]));
+  const dataKey = loaded.map((d) => (d ? `${d.total}:${d.points.length}:${d.points[0]?.step}:${d.points.at(-1)?.step}` : "-")).join("|");
   const series = useMemo<OverlaySeries[]>(
     () =>
       runs.flatMap((r, i) => {
-        const s = loaded[i]?.[0];
+        const s = loaded[i];
         if (!s) return [];
         const pts = s.points.map((p) => ({ x: (p.x - offsets[i]!) / scale, y: p.y }));
         const color = runColor(i);
@@ -45,14 +52,13 @@ export function MetricChart({ metric, runs, xAxis, logY, smoothing }: { metric: 
     // eslint-disable-next-line react-hooks/exhaustive-deps
     [dataKey, smoothing, runs],
   );
-  const error = whole.find((q) => q.error)?.error ?? zoomedQueries.find((q) => q.error)?.error;
-  const pending = whole.some((q) => q.isPending);
-  const fetching = zoomedQueries.some((q) => q.isFetching);
-  const totals = loaded.map((d) => d?.[0]);
-  const downsampled = totals.some((t) => t?.downsampled);
-  const totalPoints = totals.reduce((n, t) => n + (t?.total ?? 0), 0);
-  const shown = totals.reduce((n, t) => n + (t?.points.length ?? 0), 0);
-  const noData = !pending && totals.every((t) => !t || t.points.length === 0);
+  const error = whole.error ?? zoomedShared.error ?? zoomedWall.find((q) => q.error)?.error;
+  const pending = whole.isPending;
+  const fetching = zoomedShared.isFetching || zoomedWall.some((q) => q.isFetching);
+  const downsampled = loaded.some((t) => t?.downsampled);
+  const totalPoints = loaded.reduce((n, t) => n + (t?.total ?? 0), 0);
+  const shown = loaded.reduce((n, t) => n + (t?.points.length ?? 0), 0);
+  const noData = !pending && loaded.every((t) => !t || t.points.length === 0);
 
   return (
     <div className="panel" style={{ marginBottom: 0 }} aria-label={`${metric} curves`} role="group">
