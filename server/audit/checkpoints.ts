@@ -30,7 +30,6 @@ import {
   iterateAuditEvents,
   iterateLeafHashes,
   latestAuditCheckpoint,
-  listAuditCheckpoints,
   maxAuditSeq,
 } from "./ledger-reads";
 

@@ -11,14 +11,14 @@ import { parseArgs } from "node:util";
 import { openDatabase, resolveDataDir } from "@/db/client";
 import { createAuditCheckpoint, latestAuditCheckpoint, parseTrustedCheckpoint, trustedCheckpointFromRow } from "@/server/audit/checkpoints";
 import { loadAuditPublicKey, loadOrCreateAuditKeys } from "@/server/audit/keys";
-import { type VerifyResult, verifyDatabase } from "@/server/audit/verify";
+import { type VerifyDatabaseOptions, type VerifyResult, verifyDatabase } from "@/server/audit/verify";
 import { verifyBundle } from "@/server/audit/bundle";
 
 export type CliIo = { out: (text: string) => void; err: (text: string) => void };
 const processIo: CliIo = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) };
 
 const USAGE = `usage:
-  audit verify [--data-dir DIR | --bundle DIR] [--trusted-checkpoint FILE] [--public-key FILE] [--workers N] [--json]
+  audit verify [--data-dir DIR | --bundle DIR] [--trusted-checkpoint FILE] [--public-key FILE] [--workers auto|N] [--json]
   audit checkpoint-export --out FILE [--data-dir DIR] [--new] [--json]`;
 
 class UsageError extends Error {}
@@ -63,9 +63,10 @@ async function verifyCommand(argv: string[], io: CliIo): Promise<number> {
     ? parseTrustedCheckpoint(JSON.parse(readTextFile(values["trusted-checkpoint"], "trusted checkpoint file")))
     : undefined;
   const publicKeyPem = values["public-key"] ? readTextFile(values["public-key"], "public key file") : undefined;
-  const workers = values.workers === undefined ? 0 : Number(values.workers);
-  if (!Number.isInteger(workers) || workers < 0) throw new UsageError("--workers takes a whole number (0 = one pass)");
-  const opts = { trustedCheckpoint, publicKeyPem, workers };
+  // Default "auto": parallel range workers for large logs (200,000 events or more), one pass otherwise.
+  const workers: number | "auto" = values.workers === undefined || values.workers === "auto" ? "auto" : Number(values.workers);
+  if (workers !== "auto" && (!Number.isInteger(workers) || workers < 0)) throw new UsageError("--workers takes auto or a whole number (0 = one pass)");
+  const opts: VerifyDatabaseOptions = { trustedCheckpoint, publicKeyPem, workers };
 
   let result: VerifyResult;
   let target: string;

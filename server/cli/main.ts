@@ -1,6 +1,6 @@
 /**
  * `npm run cli -- <command>`: the command line, over the same services and database as the web app.
- * Commands: seed, train, audit verify, audit checkpoint-export, register, export-prov. Each prints plain text, or one JSON object with --json.
+ * Commands: seed, train, audit verify, audit checkpoint-export, register, export-prov, export (auditor's report). Each prints plain text, or one JSON object with --json.
  */
 import { trainCommand } from "./train";
 import { seedCommand } from "./seed";
@@ -11,7 +11,10 @@ const USAGE = `usage: npm run cli -- <command> [options]
   audit verify [--data-dir DIR | --bundle DIR] [--trusted-checkpoint FILE] [--json]
   audit checkpoint-export --out FILE [--data-dir DIR]
   register --run ID --model NAME [--checkpoint best|EPOCH] [--user EMAIL] [--data-dir DIR] [--json]
-  export-prov --model NAME --version N [--user EMAIL] [--data-dir DIR]   lineage as W3C PROV-JSON on stdout`;
+  export-prov --model NAME --version N [--user EMAIL] [--data-dir DIR]   lineage as W3C PROV-JSON on stdout
+  export --model NAME [--version N | --alias production] --out DIR|FILE.tar [--user EMAIL] [--data-dir DIR] [--json]
+                                                     the auditor's report bundle (report.html, events, proofs, PROV, key)
+  export --verify DIR|FILE.tar [--public-key FILE]   check a report bundle offline`;
 
 export type Command = (argv: string[]) => Promise<number>;
 
@@ -23,6 +26,7 @@ async function main(argv: string[]): Promise<number> {
     audit: async (a) => (await import("./audit-verify")).auditVerifyCommand(a),
     register: async (a) => (await import("./register")).registerCommand(a),
     "export-prov": async (a) => (await import("./export-prov")).exportProvCommand(a),
+    export: async (a) => (await import("./export")).exportCommand(a),
   };
   const run = command ? commands[command] : undefined;
   if (!run) {

@@ -7,6 +7,8 @@ import { runsRouter } from "@/server/routers/runs";
 import { decisionsRouter } from "@/server/routers/decisions";
 import { modelsRouter } from "@/server/routers/models";
 import { exploreRouter } from "@/server/routers/explore";
+import { auditRouter } from "@/server/routers/audit";
+import { documentsRouter } from "@/server/routers/documents";
 
 export const appRouter = router({
   auth: authRouter,
@@ -16,6 +18,8 @@ export const appRouter = router({
   decisions: decisionsRouter,
   models: modelsRouter,
   explore: exploreRouter,
+  audit: auditRouter,
+  documents: documentsRouter,
 });
 export type AppRouter = typeof appRouter;
 export const createCaller = createCallerFactory(appRouter);

@@ -3,7 +3,7 @@
  * The data each run trained and validated on (dataset, version sha256, split sha256), with a banner saying
  * whether the comparison is like for like (same dataset version and split) and, if not, why not.
  */
-import type { RunComparison } from "@/server/runs-query";
+import type { Comparison as RunComparison } from "./comparison-type";
 import { Hash } from "@/app/_components/hash";
 import { runColor } from "./run-colors";
 

@@ -1,6 +1,6 @@
 "use client";
 /** The human decisions that produced each run (initial config, changes, notes, corrections), oldest first. */
-import type { RunComparison } from "@/server/runs-query";
+import type { Comparison as RunComparison } from "./comparison-type";
 import { formatTime } from "@/app/_components/format";
 import { runColor } from "./run-colors";
 

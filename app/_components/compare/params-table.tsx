@@ -1,7 +1,7 @@
 "use client";
 /** Hyperparameters side by side (one column per run) with a "Differences only" switch; differing rows are highlighted. */
 import { useState } from "react";
-import type { RunComparison } from "@/server/runs-query";
+import type { Comparison as RunComparison } from "./comparison-type";
 import { formatParam } from "@/app/_components/runs-explorer/column-fields";
 import { runColor } from "./run-colors";
 

@@ -4,7 +4,7 @@
  * ("field:asc|desc", several joined by ","), cols (column fields joined by ","), group and gm (group-by field
  * and the metric summarised per group). Updates use router.replace (no history entry per keystroke).
  */
-import { useCallback, useMemo } from "react";
+import { useCallback, useEffect, useState } from "react";
 import { usePathname, useRouter, useSearchParams } from "next/navigation";
 
 export const DEFAULT_COLUMNS = ["params.training.optimizer.name", "params.training.learningRate", "params.training.batchSize", "params.training.epochs", "metrics.val_accuracy", "metrics.val_loss"];
@@ -25,23 +25,31 @@ export function parseSort(text: string | null): SortField[] {
   return out.length ? out : DEFAULT_SORT;
 }
 
+function viewFromUrl(params: URLSearchParams): ExplorerView {
+  return {
+    filter: params.get("q") ?? "",
+    sort: parseSort(params.get("sort")),
+    columns: params.has("cols") ? (params.get("cols") ?? "").split(",").filter(Boolean) : DEFAULT_COLUMNS,
+    group: params.get("group") ?? "",
+    groupMetric: params.get("gm") ?? "",
+  };
+}
+
+/**
+ * The view and its setter. The setter updates local state at once (controls respond in the same frame) and
+ * the URL after; a URL change from outside (back/forward, a pasted link) resets the view from the URL.
+ */
 export function useExplorerView(): [ExplorerView, (patch: Partial<ExplorerView>) => void] {
   const params = useSearchParams();
   const router = useRouter();
   const pathname = usePathname();
-  const view = useMemo<ExplorerView>(
-    () => ({
-      filter: params.get("q") ?? "",
-      sort: parseSort(params.get("sort")),
-      columns: params.has("cols") ? (params.get("cols") ?? "").split(",").filter(Boolean) : DEFAULT_COLUMNS,
-      group: params.get("group") ?? "",
-      groupMetric: params.get("gm") ?? "",
-    }),
-    [params],
-  );
+  const query = params.toString();
+  const [view, setView] = useState<ExplorerView>(() => viewFromUrl(new URLSearchParams(query)));
+  useEffect(() => setView(viewFromUrl(new URLSearchParams(query))), [query]);
   const update = useCallback(
     (patch: Partial<ExplorerView>) => {
-      const next = new URLSearchParams(params.toString());
+      setView((v) => ({ ...v, ...patch, ...(patch.filter !== undefined ? { filter: patch.filter.trim() } : {}) }));
+      const next = new URLSearchParams(query);
       const set = (k: string, v: string | null) => (v === null || v === "" ? next.delete(k) : next.set(k, v));
       if (patch.filter !== undefined) set("q", patch.filter.trim());
       if (patch.sort !== undefined) set("sort", patch.sort.map((s) => `${s.field}:${s.dir}`).join(","));
@@ -51,7 +59,7 @@ export function useExplorerView(): [ExplorerView, (patch: Partial<ExplorerView>)
       const qs = next.toString();
       router.replace(qs ? `${pathname}?${qs}` : pathname, { scroll: false });
     },
-    [params, router, pathname],
+    [query, router, pathname],
   );
   return [view, update];
 }

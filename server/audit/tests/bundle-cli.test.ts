@@ -76,7 +76,9 @@ describe("audit verify command", () => {
     const { code, out } = await run(["audit", "verify", "--data-dir", f.dir, "--json"]);
     expect(code).toBe(0);
     const parsed = JSON.parse(out);
-    expect(parsed).toMatchObject({ ok: true, eventsChecked: 52, firstBadSeq: null });
+    expect(parsed).toMatchObject({ ok: true, eventsChecked: 52, firstBadSeq: null, workers: 0 }); // small log: one pass
+    const parallel = JSON.parse((await run(["verify", "--data-dir", f.dir, "--workers", "2", "--json"])).out);
+    expect(parallel).toMatchObject({ ok: true, eventsChecked: 52, workers: 2 });
   });
 
   it("exits 1 on a damaged ledger and names the first bad seq", async () => {
@@ -96,6 +98,7 @@ describe("audit verify command", () => {
     expect((await run([])).code).toBe(2);
     expect((await run(["verify", "--data-dir", path.join(f.dir, "missing")])).code).toBe(2);
     expect((await run(["checkpoint-export"])).code).toBe(2);
+    expect((await run(["verify", "--data-dir", f.dir, "--workers", "many"])).code).toBe(2);
   });
 
   it("exports a trusted checkpoint that later catches a truncated log, and verifies bundles", async () => {

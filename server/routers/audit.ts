@@ -1,0 +1,112 @@
+/**
+ * The audit ledger in the app: browse events (filter by actor, action, entity, time), the server key and latest
+ * signed checkpoint, the last verification result, "verify now", inclusion proofs, and what the auditor's report
+ * can be exported for. Every signed-in role may read and verify (auditors included: verifying and exporting
+ * record an event but change no project data). The report bundle itself is downloaded from app/api/report.
+ */
+import { z } from "zod";
+import { and, asc, desc, eq, gte, like, lt, lte, or, type SQL } from "drizzle-orm";
+import { auditEvents, modelAliasEvents, modelVersions, models } from "@/db/schema";
+import { router, signedInProcedure } from "@/server/trpc/init";
+import { AUDIT_ACTIONS } from "@/server/audit/actions";
+import { appendAuditEvent } from "@/server/audit/ledger";
+import { inclusionProofForSeq, latestAuditCheckpoint, trustedCheckpointFromRow, treeHeadOf, verifyTreeHeadSignature } from "@/server/audit/checkpoints";
+import { verifyInclusion } from "@/server/audit/merkle";
+import { verifyDatabase } from "@/server/audit/verify";
+import { maxAuditSeq } from "@/server/audit/ledger-reads";
+import { collectLineage } from "@/server/lineage/collect";
+import { badRequest } from "@/server/services/service-context";
+
+export const eventFilterInput = z.object({
+  actor: z.string().trim().max(200).optional(),
+  action: z.string().trim().max(100).optional(),
+  entityType: z.string().trim().max(100).optional(),
+  entityId: z.string().trim().max(100).optional(),
+  from: z.string().trim().optional(),
+  to: z.string().trim().optional(),
+  /** Events with seq below this (for "load older"). */
+  beforeSeq: z.number().int().optional(),
+  limit: z.number().int().min(1).max(500).default(50),
+});
+
+function isoOrThrow(label: string, v: string): string {
+  const t = new Date(v);
+  if (Number.isNaN(t.getTime())) badRequest(`${label} "${v}" is not a time: use ISO-8601, e.g. 2026-01-31T12:00:00Z`);
+  return t.toISOString();
+}
+
+/** The summary stored in an "audit.verify" event (and shown as the last verification result). */
+type VerifySummary = { ok: boolean; eventsChecked: number; checkpointsChecked: number; firstBadSeq: number | null; problem: string | null; keyFingerprint: string; unsignedTail: number; durationMs: number };
+
+export const auditRouter = router({
+  actions: signedInProcedure.query(() => [...AUDIT_ACTIONS]),
+
+  events: signedInProcedure.input(eventFilterInput).query(({ ctx, input }) => {
+    const conds: SQL[] = [];
+    if (input.actor) conds.push(or(like(auditEvents.actorName, `%${input.actor}%`), eq(auditEvents.actorId, Number(input.actor) || -1))!);
+    if (input.action) conds.push(input.action.endsWith(".") || !input.action.includes(".") ? like(auditEvents.action, `${input.action.replace(/\.$/, "")}.%`) : eq(auditEvents.action, input.action));
+    if (input.entityType) conds.push(eq(auditEvents.entityType, input.entityType));
+    if (input.entityId) conds.push(eq(auditEvents.entityId, input.entityId));
+    if (input.from) conds.push(gte(auditEvents.at, isoOrThrow("from", input.from)));
+    if (input.to) conds.push(lte(auditEvents.at, isoOrThrow("to", input.to)));
+    if (input.beforeSeq !== undefined) conds.push(lt(auditEvents.seq, input.beforeSeq));
+    const rows = ctx.services.db.select().from(auditEvents).where(conds.length ? and(...conds) : undefined).orderBy(desc(auditEvents.seq)).limit(input.limit + 1).all();
+    const page = rows.slice(0, input.limit);
+    return {
+      events: page.map((e) => ({ ...e, payload: JSON.parse(e.payload) as unknown })),
+      nextBeforeSeq: rows.length > input.limit ? page.at(-1)!.seq : null,
+    };
+  }),
+
+  status: signedInProcedure.query(({ ctx }) => {
+    const { db, auditKeys } = ctx.services;
+    const latest = latestAuditCheckpoint(db) ?? null;
+    const lastVerify = db.select().from(auditEvents).where(eq(auditEvents.action, "audit.verify")).orderBy(desc(auditEvents.seq)).limit(1).get();
+    return {
+      publicKeyPem: auditKeys.publicKeyPem,
+      fingerprint: auditKeys.fingerprint,
+      events: maxAuditSeq(db),
+      latestCheckpoint: latest ? { ...latest, signatureValid: latest.keyFingerprint === auditKeys.fingerprint && verifyTreeHeadSignature(auditKeys, treeHeadOf(latest), latest.signature) } : null,
+      lastVerification: lastVerify ? { seq: lastVerify.seq, at: lastVerify.at, by: lastVerify.actorName, result: JSON.parse(lastVerify.payload) as VerifySummary } : null,
+    };
+  }),
+
+  /** The latest checkpoint as a file an auditor keeps outside the server (for `audit verify --trusted-checkpoint`). */
+  trustedCheckpoint: signedInProcedure.query(({ ctx }) => {
+    const latest = latestAuditCheckpoint(ctx.services.db);
+    return latest ? trustedCheckpointFromRow(latest, ctx.services.auditKeys.publicKeyPem) : null;
+  }),
+
+  /** Verifies the whole ledger now (read-only connection) and records the outcome as an "audit.verify" event. */
+  verify: signedInProcedure.mutation(async ({ ctx }) => {
+    const r = await verifyDatabase(ctx.services.dataDir, { publicKeyPem: ctx.services.auditKeys.publicKeyPem });
+    const summary: VerifySummary = { ok: r.ok, eventsChecked: r.eventsChecked, checkpointsChecked: r.checkpointsChecked, firstBadSeq: r.firstBadSeq, problem: r.problem, keyFingerprint: r.keyFingerprint, unsignedTail: r.unsignedTail, durationMs: r.durationMs };
+    const event = ctx.services.db.transaction((tx) => appendAuditEvent(tx, { actor: ctx.user, action: "audit.verify", entityType: "auditLedger", entityId: "live", payload: summary }));
+    return { ...r, seq: event.seq, at: event.at };
+  }),
+
+  /** Inclusion proof of one event against the latest checkpoint covering it, checked here as a verifier would. */
+  inclusionProof: signedInProcedure.input(z.object({ seq: z.number().int().min(1) })).query(({ ctx, input }) => {
+    const p = inclusionProofForSeq(ctx.services.db, input.seq);
+    const verified = verifyInclusion(p.leafIndex, p.treeSize, Buffer.from(p.leafHash, "hex"), p.proof.map((h) => Buffer.from(h, "hex")), Buffer.from(p.rootHash, "hex"));
+    return { ...p, verified, signedRoot: p.checkpoint !== null && p.checkpoint.rootHash === p.rootHash };
+  }),
+
+  /** Models and versions a report can be made for (production first), for the audit page's export list. */
+  reportTargets: signedInProcedure.query(({ ctx }) => {
+    const db = ctx.services.db;
+    const all = db.select({ v: modelVersions, name: models.name }).from(modelVersions).innerJoin(models, eq(models.id, modelVersions.modelId)).orderBy(asc(models.name), desc(modelVersions.version)).all();
+    const moves = db.select().from(modelAliasEvents).orderBy(asc(modelAliasEvents.createdAt), asc(modelAliasEvents.id)).all();
+    const current = new Map<string, number | null>();
+    for (const m of moves) current.set(`${m.modelId}:${m.alias}`, m.modelVersionId);
+    return all
+      .map(({ v, name }) => ({ modelVersionId: v.id, model: name, version: v.version, weightsSha256: v.weightsSha256, createdAt: v.createdAt, aliases: [...current].filter(([k, id]) => id === v.id && k.startsWith(`${v.modelId}:`)).map(([k]) => k.split(":")[1]!) }))
+      .sort((a, b) => Number(b.aliases.includes("production")) - Number(a.aliases.includes("production")));
+  }),
+
+  /** What a report covers and who may write its documents: the model and the datasets in the version's lineage. */
+  reportSubjects: signedInProcedure.input(z.object({ modelVersionId: z.number().int() })).query(({ ctx, input }) => {
+    const f = collectLineage(ctx.services.db, input.modelVersionId);
+    return { model: f.model, version: f.version.version, modelVersionId: f.version.id, weightsSha256: f.version.weightsSha256, datasets: f.datasets.map((d) => ({ id: d.id, name: d.name })) };
+  }),
+});

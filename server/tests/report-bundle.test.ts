@@ -1,0 +1,171 @@
+/**
+ * The auditor's report end to end on a real database: two trained versions (v1 then v2 in production, with a
+ * decision on the forked run), a signed model card and datasheet, then an auditor exports the bundle. Checks the
+ * report's content (weights hash, decisions, approvals, datasheet, changes since the previous production version,
+ * SVG curves), that the bundle verifies on its own (ledger + report binding + proofs), and that tampering is caught.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { execFileSync } from "node:child_process";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eq } from "drizzle-orm";
+import { auditEvents, datasets } from "@/db/schema";
+import { verifyBundle } from "@/server/audit/bundle";
+import { exportReportBundle, exportReportTo, resolveModelVersion, untarInto, type ReportJson } from "@/server/audit/report/export-bundle";
+import { verifyReportBundle } from "@/server/audit/report/verify-report";
+import { actorOf } from "@/server/services/users";
+import { DEMO_USERS } from "@/server/seed";
+import { users } from "@/db/schema";
+import { createTestApp, irisConfig, type TestApp } from "./test-app";
+
+const MODEL = "iris-report";
+let app: TestApp;
+let tmp: string;
+let v2Id: number;
+let v2Weights: string;
+let bundle: string;
+
+async function train(config = irisConfig(), rationale = "baseline") {
+  const { id } = await app.as("engineer").runs.create({ experimentId: app.experimentId, config, rationale });
+  await app.orchestrator.waitFor(id);
+  return id;
+}
+
+async function promote(version: number) {
+  const req = await app.as("engineer").models.requestPromotion({ modelName: MODEL, version, rationale: `v${version}: good test accuracy` });
+  const signed = await app.as("reviewer").models.sign({ requestId: req.id, meaning: "approval", password: DEMO_USERS[2]!.password, comment: "confusion matrix checked" });
+  expect(signed.status).toBe("approved");
+}
+
+const auditor = () => actorOf(app.db.select().from(users).where(eq(users.email, DEMO_USERS[3]!.email)).get()!);
+
+beforeAll(async () => {
+  app = createTestApp();
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-report-test-"));
+  const run1 = await train(irisConfig({ epochs: 4 }));
+  await app.as("engineer").models.register({ runId: run1, modelName: MODEL });
+  await promote(1);
+  // v2: a fork with a changed learning rate; the change is a decision with its rationale.
+  const parent = await app.as("engineer").runs.get({ id: run1 });
+  const { id: run2 } = await app.as("engineer").runs.create({ experimentId: app.experimentId, origin: "fork", parentRunId: run1, config: { ...parent.config, training: { ...parent.config.training, learningRate: 0.01 } }, rationale: "lower the learning rate: validation loss oscillates" });
+  await app.orchestrator.waitFor(run2);
+  const v2 = await app.as("engineer").models.register({ runId: run2, modelName: MODEL });
+  v2Id = v2.modelVersionId;
+  v2Weights = v2.weightsSha256;
+  await promote(2);
+
+  // Model card and datasheet, written and signed.
+  const model = (await app.as("engineer").models.get({ name: MODEL }));
+  const doc = await app.as("engineer").documents.update({ subjectType: "model", subjectId: model.id, section: "intended_use", body: "Classifies iris flowers from four measurements. Teaching use only.", baseVersion: 0 });
+  await app.as("engineer").documents.sign({ documentId: doc.id, meaning: "authorship", password: DEMO_USERS[1]!.password });
+  await app.as("reviewer").documents.sign({ documentId: doc.id, meaning: "review", password: DEMO_USERS[2]!.password, comment: "scope is clear" });
+  const ds = app.db.select().from(datasets).get()!;
+  await app.as("engineer").documents.update({ subjectType: "dataset", subjectId: ds.id, section: "data_collection", body: "Fisher's 1936 measurements, 50 flowers per species.", baseVersion: 0 });
+
+  bundle = path.join(tmp, "bundle");
+  exportReportBundle({ db: app.db, auditKeys: app.auditKeys }, auditor(), v2Id, bundle);
+}, 120_000);
+afterAll(() => {
+  app?.close();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+describe("auditor's report content", () => {
+  it("follows Annex IV's order and shows identity, model card, decisions, datasheet, training, evaluation, approvals, changes and integrity", () => {
+    const html = fs.readFileSync(path.join(bundle, "report.html"), "utf8");
+    const order = ["1. General description", "2. Intended purpose", "3. Design choices", "4. Data", "5. Training procedure", "6. Evaluation", "7. Approvals and signatures", "8. Changes since", "Appendix: integrity"].map((h) => html.indexOf(h));
+    expect(order.every((i) => i > 0)).toBe(true);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
+    expect(html).toContain(v2Weights);
+    expect(html).toContain("lower the learning rate: validation loss oscillates");
+    expect(html).toMatch(/Approved by Rui Reviewer on \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ — meaning: approval/);
+    expect(html).toContain("Classifies iris flowers from four measurements.");
+    expect(html).toMatch(/Authored by Erin Engineer/);
+    expect(html).toMatch(/Reviewed by Rui Reviewer/);
+    expect(html).toContain("Fisher&#39;s 1936 measurements");
+    const ds = app.db.select().from(datasets).get()!;
+    expect(html).toContain(ds.sha256);
+    expect(html).toContain("Split manifest");
+    expect(html).toContain("Confusion matrix");
+    expect(html).toContain("Previous production version: <strong>version 1</strong>");
+    expect(html).toMatch(/training\.learningRate.*0\.03.*0\.01/s);
+    expect(html).toContain(app.auditKeys.fingerprint);
+    expect(html).toContain("<svg");
+    expect(html).not.toContain("<script");
+  });
+
+  it("renders training curves as standalone SVG files from the metric points", () => {
+    const charts = fs.readdirSync(path.join(bundle, "charts"));
+    expect(charts.some((f) => f.endsWith("-loss.svg"))).toBe(true);
+    const svg = fs.readFileSync(path.join(bundle, "charts", charts.find((f) => f.endsWith("-loss.svg"))!), "utf8");
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+    expect(svg).toMatch(/<path d="M[\d.]+ [\d.]+ L/);
+    expect(svg).toContain("val_loss");
+  });
+
+  it("cites the ledger events behind its facts with inclusion proofs against a fresh signed checkpoint", () => {
+    const r = JSON.parse(fs.readFileSync(path.join(bundle, "report.json"), "utf8")) as ReportJson;
+    const actions = new Set(r.facts.citedEvents.map((e) => e.action));
+    for (const a of ["modelVersion.create", "run.create", "run.complete", "evaluation.create", "promotion.request", "signature.create", "alias.move", "document.update"]) expect(actions).toContain(a);
+    expect(r.integrity.proofs.length).toBe(r.facts.citedEvents.length + 1);
+    expect(r.integrity.checkpoint.treeSize).toBeGreaterThanOrEqual(r.integrity.exportEventSeq);
+    const exportEvent = app.db.select().from(auditEvents).where(eq(auditEvents.seq, r.integrity.exportEventSeq)).get()!;
+    expect(exportEvent).toMatchObject({ action: "audit.export", actorName: "Alex Auditor", role: "auditor" });
+  });
+});
+
+describe("bundle verification", () => {
+  it("the bundle verifies on its own with the core verifier and the report verifier", async () => {
+    const ledger = await verifyBundle(bundle);
+    expect(ledger.problem).toBeNull();
+    expect(ledger.ok).toBe(true);
+    const full = await verifyReportBundle(bundle, { publicKeyPem: app.auditKeys.publicKeyPem });
+    expect(full.problems).toEqual([]);
+    expect(full.ok).toBe(true);
+  });
+
+  it("detects an edited report page, edited report data and an edited event", async () => {
+    const copy = (name: string) => {
+      const d = path.join(tmp, name);
+      fs.cpSync(bundle, d, { recursive: true });
+      return d;
+    };
+    const page = copy("page");
+    const html = path.join(page, "report.html");
+    fs.writeFileSync(html, fs.readFileSync(html, "utf8").replace("Rui Reviewer", "Someone Else"));
+    expect((await verifyReportBundle(page)).problems.join("\n")).toMatch(/report\.html is not what report\.json renders to/);
+
+    const data = copy("data");
+    const jsonFile = path.join(data, "report.json");
+    fs.writeFileSync(jsonFile, fs.readFileSync(jsonFile, "utf8").replace(v2Weights, "0".repeat(64)));
+    expect((await verifyReportBundle(data)).problems.join("\n")).toMatch(/facts do not match the sha256 recorded at export/);
+
+    const events = copy("events");
+    const ev = path.join(events, "events.jsonl");
+    const lines = fs.readFileSync(ev, "utf8").split("\n");
+    lines[2] = lines[2]!.replace(/"actorName":"[^"]*"/, '"actorName":"Mallory"');
+    fs.writeFileSync(ev, lines.join("\n"));
+    const r = await verifyReportBundle(events);
+    expect(r.ok).toBe(false);
+    expect(r.ledger.firstBadSeq).toBe(3);
+  });
+
+  it("exports by alias to a .tar that unpacks to a verifiable folder; the CLI verifies it", async () => {
+    const target = resolveModelVersion(app.db, MODEL, { alias: "production" });
+    expect(target.modelVersionId).toBe(v2Id);
+    const tarPath = path.join(tmp, "out", "prod-report.tar");
+    const r = exportReportTo({ db: app.db, auditKeys: app.auditKeys }, auditor(), target.modelVersionId, tarPath);
+    expect(r.kind).toBe("tar");
+    const listing = execFileSync("tar", ["tf", tarPath], { encoding: "utf8" });
+    expect(listing).toContain("prod-report/report.html");
+    const unpacked = path.join(tmp, "unpacked");
+    untarInto(fs.readFileSync(tarPath), unpacked);
+    expect((await verifyReportBundle(unpacked)).ok).toBe(true);
+    // The system tar reads it too.
+    const sys = path.join(tmp, "sys");
+    fs.mkdirSync(sys);
+    execFileSync("tar", ["xf", tarPath, "-C", sys]);
+    expect((await verifyBundle(path.join(sys, "prod-report"))).ok).toBe(true);
+  });
+});
