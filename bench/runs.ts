@@ -75,7 +75,8 @@ export function seedRunsBench(db: Db, longRuns = LONG_RUNS): { longRunIds: numbe
             (SELECT m.step FROM metrics m WHERE m.run_id = g.run_id AND m.key = g.key AND m.step BETWEEN g.first_step AND g.last_step AND m.value = g.max_value ORDER BY m.step LIMIT 1), g.max_value,
             g.n
      FROM (SELECT run_id, key, step / ${METRIC_ROLLUP_BLOCK} AS block, min(step) AS first_step, max(step) AS last_step, min(value) AS min_value, max(value) AS max_value, count(*) AS n
-           FROM metrics GROUP BY run_id, key, step / ${METRIC_ROLLUP_BLOCK}) g`,
+           FROM metrics WHERE run_id NOT IN (SELECT run_id FROM metric_rollups) -- runs written by insertMetricPoints have theirs
+           GROUP BY run_id, key, step / ${METRIC_ROLLUP_BLOCK}) g`,
   );
   const insertTag = s.prepare("INSERT INTO run_tags (run_id, tag, created_by, created_at) VALUES (?, ?, ?, ?)");
   const insertDecision = s.prepare("INSERT INTO decisions (run_id, kind, path, old_value_json, new_value_json, rationale, author_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");

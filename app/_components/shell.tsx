@@ -33,6 +33,7 @@ export function Shell({ children }: { children: (me: Me) => ReactNode }) {
           <Link href="/">Projects</Link>
           <Link href="/datasets">Datasets</Link>
           <Link href="/models">Models</Link>
+          <Link href="/audit">Audit</Link>
         </nav>
         <div className="who">
           <span>{me.data.name} · <span className="badge">{me.data.role}</span></span>

@@ -23,3 +23,10 @@ BEGIN SELECT RAISE(ABORT, 'signatures are immutable: UPDATE rejected'); END;
 --> statement-breakpoint
 CREATE TRIGGER signatures_no_delete BEFORE DELETE ON signatures
 BEGIN SELECT RAISE(ABORT, 'signatures are immutable: DELETE rejected'); END;
+--> statement-breakpoint
+-- Model-card and datasheet sections are versioned: an edit is a new version row, never an update.
+CREATE TRIGGER documents_no_update BEFORE UPDATE ON documents
+BEGIN SELECT RAISE(ABORT, 'document versions are immutable: UPDATE rejected (save a new version instead)'); END;
+--> statement-breakpoint
+CREATE TRIGGER documents_no_delete BEFORE DELETE ON documents
+BEGIN SELECT RAISE(ABORT, 'document versions are immutable: DELETE rejected'); END;

@@ -14,6 +14,7 @@ import { auditEvents, datasets } from "@/db/schema";
 import { verifyBundle } from "@/server/audit/bundle";
 import { exportReportBundle, exportReportTo, resolveModelVersion, untarInto, type ReportJson } from "@/server/audit/report/export-bundle";
 import { verifyReportBundle } from "@/server/audit/report/verify-report";
+import { exportCommand } from "@/server/cli/export";
 import { actorOf } from "@/server/services/users";
 import { DEMO_USERS } from "@/server/seed";
 import { users } from "@/db/schema";
@@ -167,5 +168,18 @@ describe("bundle verification", () => {
     fs.mkdirSync(sys);
     execFileSync("tar", ["xf", tarPath, "-C", sys]);
     expect((await verifyBundle(path.join(sys, "prod-report"))).ok).toBe(true);
+  });
+
+  it("the CLI exports by alias (npm run cli -- export) and verifies the result, and refuses bad usage", async () => {
+    const out: string[] = [];
+    const io = { out: (t: string) => void out.push(t), err: (t: string) => void out.push(t) };
+    const dir = path.join(tmp, "cli-bundle");
+    expect(await exportCommand(["--model", MODEL, "--alias", "production", "--out", dir, "--data-dir", app.dataDir], io)).toBe(0);
+    expect(out.join("")).toContain(`Wrote the auditor's report of ${MODEL} v2 (weights ${v2Weights})`);
+    expect(await exportCommand(["--verify", dir], io)).toBe(0);
+    expect(out.join("")).toContain("VERIFIED");
+    expect(await exportCommand(["--model", MODEL, "--version", "1", "--alias", "production", "--out", dir], io)).toBe(2);
+    expect(await exportCommand(["--model", MODEL, "--out", dir, "--data-dir", app.dataDir], io)).toBe(1); // not empty
+    expect(out.join("")).toContain("is not empty");
   });
 });

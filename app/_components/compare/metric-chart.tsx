@@ -63,7 +63,7 @@ export function MetricChart({ metric, runs, xAxis, logY, smoothing }: { metric: 
   return (
     <div className="panel" style={{ marginBottom: 0 }} aria-label={`${metric} curves`} role="group">
       {error ? <p className="error-text" role="alert">Could not load {metric}: {error instanceof Error ? error.message : String(error)}</p> : null}
-      {noData ? <p className="muted">{range ? "No points in the zoomed range." : `No run recorded ${metric}.`}</p> : null}
+      {noData ? <p className="muted">{range ? "No points in the zoomed range." : `No points recorded for ${metric}.`}</p> : null}
       <OverlayChart title={metric} ariaLabel={`${metric} chart`} series={series} xLabel={X_LABEL[xAxis]} yLabel={metric} logY={logY} onZoom={setRange} />
       <p className="muted" style={{ fontSize: 12, margin: "4px 0 0" }}>
         {pending ? "Loading curves…" : `${formatCount(shown)} of ${formatCount(totalPoints)} points shown${downsampled ? " (downsampled on the server: min/max per bucket, spikes kept)" : ""}`}

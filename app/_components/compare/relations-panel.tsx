@@ -28,24 +28,20 @@ export function RelationsPanel({ comparison }: { comparison: RunComparison }) {
           <select aria-label="Metric statistic" value={stat} onChange={(e) => setStat(e.target.value as MetricStat)}><option value="last">last</option><option value="min">min</option><option value="max">max</option></select>
         </label>
       </div>
-      <div className="grid2">
-        <div>
-          <h3>Parallel coordinates</h3>
-          <ParallelCoordinates runs={runs} axes={pcpAxes} />
-        </div>
-        <div>
-          <h3>Scatter</h3>
-          <div className="controls">
-            <label className="field" style={{ flexDirection: "row", alignItems: "center" }}>
-              <span>x</span>
-              <select aria-label="Scatter hyperparameter" value={scatterParam} onChange={(e) => setScatterParam(e.target.value)}>
-                {comparison.params.map((p) => <option key={p.path} value={p.path}>{p.path}{p.differs ? " (differs)" : ""}</option>)}
-              </select>
-            </label>
-            <label className="switch"><input type="checkbox" aria-label="Log x" checked={logX} onChange={(e) => setLogX(e.target.checked)} /> log x</label>
-          </div>
-          {xAxis ? <ParamScatter runs={runs} x={xAxis} y={yAxis} logX={logX} /> : <p className="muted">No hyperparameters recorded.</p>}
-        </div>
+      <h3>Parallel coordinates</h3>
+      <ParallelCoordinates runs={runs} axes={pcpAxes} />
+      <h3>Scatter</h3>
+      <div className="controls">
+        <label className="field" style={{ flexDirection: "row", alignItems: "center" }}>
+          <span>x</span>
+          <select aria-label="Scatter hyperparameter" value={scatterParam} onChange={(e) => setScatterParam(e.target.value)}>
+            {comparison.params.map((p) => <option key={p.path} value={p.path}>{p.path}{p.differs ? " (differs)" : ""}</option>)}
+          </select>
+        </label>
+        <label className="switch"><input type="checkbox" aria-label="Log x" checked={logX} onChange={(e) => setLogX(e.target.checked)} /> log x</label>
+      </div>
+      <div style={{ maxWidth: 760 }}>
+        {xAxis ? <ParamScatter runs={runs} x={xAxis} y={yAxis} logX={logX} /> : <p className="muted">No hyperparameters recorded.</p>}
       </div>
     </section>
   );

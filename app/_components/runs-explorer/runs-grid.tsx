@@ -26,7 +26,7 @@ type GridRow = { index: number; run: RunRow | null };
 const helper = createColumnHelper<typeof features, GridRow>();
 const active = (r: RunRow) => r.status === "running" || r.status === "queued";
 
-const FIXED_WIDTHS: Record<string, number> = { select: 36, name: 260, status: 110, experiment: 150, author: 130, created: 170, duration: 100 };
+const FIXED_WIDTHS: Record<string, number> = { select: 40, name: 260, status: 110, experiment: 150, author: 120, created: 190, duration: 110 };
 
 export type GridQuery = { experimentId?: number; filter: string; sort: SortField[]; columns: string[] };
 
@@ -119,7 +119,7 @@ export function RunsGrid({ query, selection, onSelectionChange, onSortChange, on
 
   const rows = table.getRowModel().rows;
   const numeric = (id: string) => id === "duration" || id.startsWith("metrics.");
-  const widthOf = (id: string) => FIXED_WIDTHS[id] ?? 130;
+  const widthOf = (id: string) => FIXED_WIDTHS[id] ?? 150;
   const tableWidth = table.getAllLeafColumns().reduce((n, c) => n + widthOf(c.id), 0);
   const padTop = items[0]?.start ?? 0;
   const padBottom = items.length ? virtualizer.getTotalSize() - (items.at(-1)?.end ?? 0) : 0;

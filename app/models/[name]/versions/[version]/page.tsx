@@ -33,6 +33,7 @@ function Version({ name, version }: { name: string; version: number }) {
       <div className="row">
         <h1>{name} v{version}: lineage</h1>
         <span className="spacer" />
+        <Link className="button" href={`/report/${l.modelVersionId}`}>Export auditor&apos;s report</Link>
         <button type="button" onClick={() => exportProv.mutate({ modelName: name, version })} disabled={exportProv.isPending}>Export PROV-JSON</button>
       </div>
       <FormError error={exportProv.error} />
