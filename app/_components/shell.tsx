@@ -31,6 +31,7 @@ export function Shell({ children }: { children: (me: Me) => ReactNode }) {
         <Link href="/" className="brand">Runledger</Link>
         <nav aria-label="Main">
           <Link href="/">Projects</Link>
+          <Link href="/runs">Runs</Link>
           <Link href="/datasets">Datasets</Link>
           <Link href="/models">Models</Link>
           <Link href="/audit">Audit</Link>
