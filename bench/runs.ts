@@ -20,7 +20,9 @@ import { compareRuns } from "@/server/runs-query/compare";
 import { fetchSeries } from "@/server/runs-query/downsample";
 import { METRIC_ROLLUP_BLOCK } from "@/db/schema";
 
-export type BenchResult = { name: string; value: number; unit: string; target: string };
+export type { Figure as BenchResult } from "./figures";
+import type { Figure as BenchResult } from "./figures";
+import { mulberry32 } from "@/trainer/data/prng";
 
 const RUNS = 10_000;
 const LONG_RUNS = 20;
@@ -28,17 +30,8 @@ const LONG_POINTS = 1_000_000;
 const POINTS_PER_EPOCH = 1_000;
 const OPTIMIZERS = ["adam", "sgd", "momentum", "rmsprop"] as const;
 
-/** Deterministic pseudo-random numbers (mulberry32) so every bench run seeds the same data. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic pseudo-random numbers (the trainer's mulberry32) so every bench run seeds the same data. */
+const rng = mulberry32;
 
 /** Seeds the benchmark data set; `longRuns` = 0 skips the 1M-point series (for quick profiling). */
 export function seedRunsBench(db: Db, longRuns = LONG_RUNS): { longRunIds: number[]; shortRunIds: number[] } {
