@@ -87,7 +87,7 @@ export async function benchTrainer(): Promise<Figure[]> {
       figures.push({ name: `train_${name.replace(/-/g, "_")}_${r.backend}_samples_per_s`, value: Math.round(r.samplesPerSecond), unit: "samples/s" });
     }
   }
-  // Tracking overhead: the same fit as plain tfjs vs a full Runledger run, median of 3 each, on wasm. The headline
+  // Tracking overhead: the same fit as plain tfjs vs a full Runledger run, interleaved, median of 5 each, on wasm. The headline
   // figure uses a dense MLP on the 8×8 digits (33 batches per epoch, a checkpoint every epoch); the Iris MLP, whose
   // epochs are only 7 batches (~20 ms), shows the worst case, where per-epoch checkpointing weighs most.
   const digitsMlp: TrainingConfig = { ...loadExample("iris-mlp"), data: { ...loadExample("digits-cnn").data }, model: { layers: [{ type: "flatten" }, { type: "dense", units: 64, activation: "relu", kernelInitializer: "heNormal" }, { type: "dense", units: 32, activation: "relu", kernelInitializer: "heNormal" }] } } as TrainingConfig;
@@ -97,7 +97,7 @@ export async function benchTrainer(): Promise<Figure[]> {
   for (const [label, config] of cases) {
     const plain: number[] = [];
     const tracked: number[] = [];
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 5; i++) {
       plain.push((await plainFitSamplesPerSecond(config, "wasm")).samplesPerSecond);
       tracked.push((await trackedRunSamplesPerSecond(config, "wasm")).samplesPerSecond);
     }
