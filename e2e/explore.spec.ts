@@ -67,7 +67,7 @@ test("[EXPLORE]: filter with OR and parentheses, choose columns, select runs and
   await expect(table.getByRole("link", { name: "adam-a" })).toBeVisible();
   await expect(table.getByRole("link", { name: "rmsprop-c" })).toBeVisible();
   await expect(table.getByRole("link", { name: "sgd-b" })).toHaveCount(0);
-  expect(new URL(page.url()).searchParams.get("q")).toBe(filter);
+  await expect.poll(() => new URL(page.url()).searchParams.get("q")).toBe(filter);
   await page.reload();
   await expect(page.getByLabel("Filter runs")).toHaveValue(filter);
   await expect(table.getByRole("row")).toHaveCount(3);
@@ -91,12 +91,13 @@ test("[EXPLORE]: filter with OR and parentheses, choose columns, select runs and
   await page.getByLabel("params.training.epochs", { exact: true }).uncheck();
   await expect(table.getByRole("columnheader", { name: "val_loss (min)" })).toBeVisible();
   await expect(table.getByRole("columnheader", { name: "training.epochs" })).toHaveCount(0);
-  expect(new URL(page.url()).searchParams.get("cols")).toContain("metrics.val_loss.min");
+  await expect.poll(() => new URL(page.url()).searchParams.get("cols") ?? "").toContain("metrics.val_loss.min");
 
   // Sort on the server by clicking a header.
   await table.getByRole("button", { name: /^val_accuracy/ }).click();
   await expect(table.getByRole("columnheader", { name: /val_accuracy/ })).toHaveAttribute("aria-sort", /ascending|descending/);
-  expect(new URL(page.url()).searchParams.get("sort")).toMatch(/^metrics\.val_accuracy:(asc|desc)$/);
+  // The URL is updated after the table re-sorts: wait for it rather than reading it once.
+  await expect.poll(() => new URL(page.url()).searchParams.get("sort") ?? "").toMatch(/^metrics\.val_accuracy:(asc|desc)$/);
 
   // Select the two filtered runs, then clear the filter and add the run trained on another split.
   await page.getByLabel("Select run adam-a").check();
