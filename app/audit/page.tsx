@@ -12,18 +12,9 @@ import { useTRPC } from "@/app/_trpc/client";
 import { Shell } from "@/app/_components/shell";
 import { Empty, ErrorState, FormError, Loading } from "@/app/_components/states";
 import { Hash } from "@/app/_components/hash";
+import { downloadText as download } from "@/app/_components/download";
 import { formatCount, formatTime } from "@/app/_components/format";
 
-function download(fileName: string, text: string, type = "application/json") {
-  const url = URL.createObjectURL(new Blob([text], { type }));
-  const a = document.createElement("a");
-  a.href = url;
-  a.download = fileName;
-  document.body.appendChild(a);
-  a.click();
-  a.remove();
-  URL.revokeObjectURL(url);
-}
 
 function KeyAndVerification() {
   const trpc = useTRPC();

@@ -8,16 +8,10 @@ import { Shell } from "@/app/_components/shell";
 import { ErrorState, FormError, Loading } from "@/app/_components/states";
 import { Hash } from "@/app/_components/hash";
 import { LineageGraphView } from "@/app/lineage/lineage-graph";
+import { downloadText } from "@/app/_components/download";
 
 function downloadJson(fileName: string, value: unknown) {
-  const url = URL.createObjectURL(new Blob([JSON.stringify(value, null, 2)], { type: "application/json" }));
-  const a = document.createElement("a");
-  a.href = url;
-  a.download = fileName;
-  document.body.appendChild(a);
-  a.click();
-  a.remove();
-  URL.revokeObjectURL(url);
+  downloadText(fileName, JSON.stringify(value, null, 2));
 }
 
 function Version({ name, version }: { name: string; version: number }) {
