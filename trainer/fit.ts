@@ -218,6 +218,7 @@ export async function train(job: TrainJob, prepared: PreparedData, emit: Emit, s
     const trainLabels = task === "classification" ? labelIndices(trainPart, outputs) : null;
     const valLabels = task === "classification" && hasValidation ? labelIndices(valPart, outputs) : null;
     const perClassWeight = trainLabels ? classWeightsFor(training.classWeights, classes, trainLabels) : null;
+    const uniformWeights = !perClassWeight || !trainLabels || perClassWeight.every((w) => w === 1);
     const batchSize = Math.min(training.batchSize, trainPart.count);
     const batchesPerEpoch = Math.ceil(trainPart.count / batchSize);
     const dropoutLayers = model.layers.map((layer, index) => ({ layer, index })).filter(({ layer }) => layer.getClassName() === "Dropout");
@@ -279,20 +280,24 @@ export async function train(job: TrainJob, prepared: PreparedData, emit: Emit, s
         for (const { layer, index } of dropoutLayers) (layer as unknown as { seed: number }).seed = deriveSeed(training.seed, index, 1000 + step);
         const started = performance.now();
         const { xs, ys } = batchTensors(ctx, trainPart, trainLabels, rows);
-        const sampleWeights = tf.tensor1d(perClassWeight && trainLabels ? Array.from(rows, (i) => perClassWeight[trainLabels[i]!]!) : new Array<number>(rows.length).fill(1));
+        // Without class weights every sample weighs 1: skip the weight tensor (multiplying by 1 is exact, so weights are unchanged).
+        const sampleWeights = uniformWeights ? null : tf.tensor1d(Array.from(rows, (i) => perClassWeight![trainLabels![i]!]!));
         let metricTensor: tf.Scalar | undefined;
         const lossTensor = optimizer.minimize(() => {
           const pred = model!.apply(xs, { training: true }) as tf.Tensor;
-          const weighted = tf.mean(tf.mul(perSampleLoss(task, ys, pred), sampleWeights));
+          const perSample = perSampleLoss(task, ys, pred);
+          const weighted = tf.mean(sampleWeights ? tf.mul(perSample, sampleWeights) : perSample);
           const total = model!.calculateLosses().reduce<tf.Scalar>((sum, r) => tf.add(sum, r), weighted as tf.Scalar);
           metricTensor = tf.keep(
             task === "classification" ? tf.mean(tf.cast(tf.equal(tf.argMax(pred, -1), tf.argMax(ys, -1)), "float32")) : tf.mean(tf.abs(tf.sub(ys, pred))),
           ) as tf.Scalar;
           return total;
         }, true, trainableVariables)!;
-        const batchLoss = (await lossTensor.data())[0]!;
-        const batchMetric = (await metricTensor!.data())[0]!;
-        tf.dispose([xs, ys, sampleWeights, lossTensor, metricTensor!]);
+        // Synchronous reads: on the cpu and wasm backends the values are already in memory, so awaiting only adds event-loop hops.
+        const batchLoss = lossTensor.dataSync()[0]!;
+        const batchMetric = metricTensor!.dataSync()[0]!;
+        tf.dispose([xs, ys, lossTensor, metricTensor!]);
+        if (sampleWeights) sampleWeights.dispose();
         epochSeconds += (performance.now() - started) / 1000;
         lossSum += batchLoss * rows.length;
         metricSum += batchMetric * rows.length;
