@@ -1,12 +1,17 @@
 /**
  * `npm run bench [-- PART]`: prints each figure as `name: value unit (target: …)` and writes them all to
- * bench-results.json. Parts: trainer, audit, runs (default: all). Speed targets live here, not in timed tests.
+ * bench-results.json. Parts: trainer (throughput and tracking overhead), overhead (the overhead alone), audit, runs
+ * (default: trainer, audit, runs). Speed targets live here, not in timed tests.
  */
 import fs from "node:fs";
 import { printFigure, type Figure } from "./figures";
 
 const PARTS: Record<string, () => Promise<Figure[]>> = {
-  trainer: async () => (await import("./trainer")).benchTrainer(),
+  trainer: async () => {
+    const t = await import("./trainer");
+    return [...(await t.benchTrainerThroughput()), ...(await t.benchTrackingOverhead())];
+  },
+  overhead: async () => (await import("./trainer")).benchTrackingOverhead(),
   audit: async () => (await import("./audit")).benchAudit(),
   runs: async () => (await import("./runs")).benchRuns(),
 };
@@ -18,7 +23,7 @@ async function main() {
     process.stderr.write(`unknown part(s): ${unknown.join(", ")}; parts are: ${Object.keys(PARTS).join(", ")}\n`);
     process.exit(2);
   }
-  const parts = wanted.length ? wanted : Object.keys(PARTS);
+  const parts = wanted.length ? wanted : Object.keys(PARTS).filter((p) => p !== "overhead");
   const previous = fs.existsSync("bench-results.json") ? (JSON.parse(fs.readFileSync("bench-results.json", "utf8")) as { figures?: Figure[] }).figures ?? [] : [];
   const results: Figure[] = [];
   for (const part of parts) {

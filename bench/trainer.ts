@@ -1,25 +1,26 @@
 /**
  * Trainer benchmark: samples/s per example config on each available backend, and the tracking overhead —
  * the same fit as a plain TensorFlow.js `model.fit` (no callbacks, nothing stored) versus a full Runledger run
- * (worker thread, events, metrics/checkpoints/evaluation persisted with their audit events).
+ * (events, metrics/checkpoints/evaluation persisted with their audit events). Both start in a fresh worker thread,
+ * so both pay the same cold start of tfjs' JavaScript; the difference is what tracking costs.
  */
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { count, eq } from "drizzle-orm";
-import * as tf from "@tensorflow/tfjs";
+import { Worker } from "node:worker_threads";
 import { createAppServices } from "@/server/app-services";
 import { ensureDemoUsersAndProject, DEMO_USERS } from "@/server/seed";
 import { createRun, parseConfigOrThrow } from "@/server/services/runs";
 import { actorOf } from "@/server/services/users";
 import { users, runs, splits, checkpoints } from "@/db/schema";
+import { hasConvLayers } from "@/trainer/model";
 import { loadBuiltin } from "@/trainer/data/builtin";
-import { prepareData } from "@/trainer/data/prepare";
-import { selectBackend } from "@/trainer/backend";
-import { buildForJob, hasConvLayers, makeOptimizer } from "@/trainer/model";
+import { startTrainingWorker } from "@/trainer/worker-client";
 import type { BackendName, TrainJob } from "@/trainer/types";
 import type { TrainingConfig } from "@/contracts/training-config";
 import { median, type Figure } from "./figures";
+import type { PlainFitReply, PlainFitRequest } from "./plain-fit-worker";
 
 const EXAMPLES = ["iris-mlp", "digits-cnn", "sentences-lstm"] as const;
 
@@ -27,30 +28,15 @@ function loadExample(name: string): TrainingConfig {
   return parseConfigOrThrow(JSON.parse(fs.readFileSync(path.join("examples", `${name}.json`), "utf8")));
 }
 
-function jobFor(config: TrainingConfig, backend: BackendName): TrainJob {
-  if (!("builtin" in config.data.dataset)) throw new Error("benchmarks use built-in datasets");
-  const b = loadBuiltin(config.data.dataset.builtin);
-  return { config, dataset: { bytes: b.bytes, schema: b.schema, sha256: b.sha256 }, backend };
-}
-
-/** Plain tfjs: the same model, data, optimizer, batch size and epochs, with model.fit and no callbacks. */
-async function plainFitSamplesPerSecond(config: TrainingConfig, backend: BackendName): Promise<{ samplesPerSecond: number; backend: string }> {
-  const job = jobFor(config, backend);
-  const prepared = prepareData(job.dataset, config.data);
-  const chosen = await selectBackend(backend, { needsConvGradients: hasConvLayers(config.model.layers) });
-  const { model } = buildForJob(job, prepared);
-  model.compile({ optimizer: makeOptimizer(config.training), loss: prepared.task === "classification" ? "categoricalCrossentropy" : "meanSquaredError", metrics: prepared.task === "classification" ? ["accuracy"] : ["mae"] });
-  const shape = (n: number) => [n, ...prepared.featureShape];
-  const out = prepared.task === "classification" ? prepared.classes!.length : 1;
-  const tr = prepared.partitions.train;
-  const va = prepared.partitions.validation;
-  const [x, y, vx, vy] = [tf.tensor(tr.x, shape(tr.count)), tf.tensor2d(tr.y, [tr.count, out]), tf.tensor(va.x, shape(va.count)), tf.tensor2d(va.y, [va.count, out])];
-  const t0 = performance.now();
-  await model.fit(x, y, { epochs: config.training.epochs, batchSize: config.training.batchSize, shuffle: false, validationData: [vx, vy], verbose: 0 });
-  const seconds = (performance.now() - t0) / 1000;
-  tf.dispose([x, y, vx, vy]);
-  model.dispose();
-  return { samplesPerSecond: (tr.count * config.training.epochs) / seconds, backend: chosen.name };
+/** Plain tfjs (see plain-fit-worker.ts): the same fit with model.fit and no callbacks, in a fresh worker thread. */
+function plainFitSamplesPerSecond(config: TrainingConfig, backend: BackendName): Promise<{ samplesPerSecond: number; backend: string }> {
+  const worker = new Worker(path.join(process.cwd(), "bench", "plain-fit-worker.cjs"), { stdout: false, stderr: false });
+  return new Promise<{ samplesPerSecond: number; backend: string }>((resolve, reject) => {
+    worker.once("message", (reply: PlainFitReply) => ("error" in reply ? reject(new Error(`plain fit failed: ${reply.error}`)) : resolve(reply)));
+    worker.once("error", reject);
+    worker.once("exit", (code) => reject(new Error(`the plain-fit worker exited (code ${code}) before replying`)));
+    worker.postMessage({ config, backend } satisfies PlainFitRequest);
+  }).finally(() => void worker.terminate());
 }
 
 /** Full Runledger: a run through the orchestrator (worker + persistence); time from "started" to "finished" as recorded. */
@@ -76,7 +62,28 @@ async function trackedRunSamplesPerSecond(config: TrainingConfig, backend: Backe
   }
 }
 
-export async function benchTrainer(): Promise<Figure[]> {
+/**
+ * Runledger's training loop in a fresh worker with a consumer that stores nothing: what the trainer alone costs,
+ * so persistence's share of the overhead can be read off against the tracked run. Timed from "started" to "finished".
+ */
+function untrackedLoopSamplesPerSecond(config: TrainingConfig, backend: BackendName): Promise<number> {
+  if (!("builtin" in config.data.dataset)) throw new Error("benchmarks use built-in datasets");
+  const b = loadBuiltin(config.data.dataset.builtin);
+  const job: TrainJob = { config, dataset: { bytes: b.bytes, schema: b.schema, sha256: b.sha256 }, backend };
+  return new Promise<number>((resolve, reject) => {
+    let startedAt = 0;
+    let trainCount = 0;
+    startTrainingWorker(job, (e) => {
+      if (e.type === "prepared") trainCount = e.split.manifest.partitions.train.count;
+      else if (e.type === "started") startedAt = performance.now();
+      else if (e.type === "finished") resolve((trainCount * e.epochsRun) / ((performance.now() - startedAt) / 1000));
+      else if (e.type === "failed") reject(new Error(`untracked loop failed: ${e.message}`));
+    });
+  });
+}
+
+/** Samples/s of each example config as a full tracked run, on each backend that can train it. */
+export async function benchTrainerThroughput(): Promise<Figure[]> {
   const figures: Figure[] = [];
   const backends: BackendName[] = ["wasm", "cpu"];
   for (const name of EXAMPLES) {
@@ -87,25 +94,38 @@ export async function benchTrainer(): Promise<Figure[]> {
       figures.push({ name: `train_${name.replace(/-/g, "_")}_${r.backend}_samples_per_s`, value: Math.round(r.samplesPerSecond), unit: "samples/s" });
     }
   }
-  // Tracking overhead: the same fit as plain tfjs vs a full Runledger run, interleaved, median of 5 each, on wasm. The headline
-  // figure uses a dense MLP on the 8×8 digits (33 batches per epoch, a checkpoint every epoch); the Iris MLP, whose
-  // epochs are only 7 batches (~20 ms), shows the worst case, where per-epoch checkpointing weighs most.
+  return figures;
+}
+
+export async function benchTrackingOverhead(): Promise<Figure[]> {
+  const figures: Figure[] = [];
+  // Tracking overhead: the same fit as plain tfjs vs a full Runledger run, each in a fresh worker thread, interleaved, median
+  // of 7 each, on wasm. The headline figure uses a dense MLP on the 8×8 digits (33 batches per epoch, a checkpoint every
+  // epoch). The Iris MLP is the worst case: its epochs are 7 batches (~20 ms), so most of a run is the cold start of a new
+  // thread, when V8's background compiler needs the second core; persisting a checkpoint every epoch on the main thread
+  // competes with it on this 2-core machine.
   const digitsMlp: TrainingConfig = { ...loadExample("iris-mlp"), data: { ...loadExample("digits-cnn").data }, model: { layers: [{ type: "flatten" }, { type: "dense", units: 64, activation: "relu", kernelInitializer: "heNormal" }, { type: "dense", units: 32, activation: "relu", kernelInitializer: "heNormal" }] } } as TrainingConfig;
   digitsMlp.training = { ...digitsMlp.training, batchSize: 32, epochs: 30 };
   const iris = loadExample("iris-mlp");
   const cases: [string, TrainingConfig][] = [["digits_mlp", digitsMlp], ["iris_mlp", { ...iris, training: { ...iris.training, epochs: 150 } }]];
+  // A third series, our loop with nothing stored, splits the overhead into the loop's share and persistence's share.
   for (const [label, config] of cases) {
     const plain: number[] = [];
+    const loop: number[] = [];
     const tracked: number[] = [];
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < 7; i++) {
       plain.push((await plainFitSamplesPerSecond(config, "wasm")).samplesPerSecond);
+      loop.push(await untrackedLoopSamplesPerSecond(config, "wasm"));
       tracked.push((await trackedRunSamplesPerSecond(config, "wasm")).samplesPerSecond);
     }
     const p = median(plain);
+    const l = median(loop);
     const t = median(tracked);
     const suffix = label === "digits_mlp" ? "" : `_${label}`;
     figures.push({ name: `plain_tfjs_fit_${label}_wasm_samples_per_s`, value: Math.round(p), unit: "samples/s" });
+    figures.push({ name: `untracked_loop_${label}_wasm_samples_per_s`, value: Math.round(l), unit: "samples/s" });
     figures.push({ name: `tracked_run_${label}_wasm_samples_per_s`, value: Math.round(t), unit: "samples/s" });
+    figures.push({ name: `persistence_overhead_pct${suffix}`, value: ((l - t) / l) * 100, unit: "%" });
     figures.push({ name: `tracking_overhead_pct${suffix}`, value: ((p - t) / p) * 100, unit: "%", ...(suffix ? {} : { target: "< 5" }) });
   }
   return figures;
