@@ -119,11 +119,13 @@ test("[EVAL+FINETUNE]: evaluate a checkpoint on demand, then fine-tune from it w
   // On-demand evaluation of epoch 2: listed beside the trainer's own, naming its epoch and data digest.
   const evaluations = page.getByRole("table", { name: "Evaluations" });
   await expect(evaluations.getByRole("row")).toHaveCount(2);
+  await expect(evaluations.getByRole("row").nth(1).getByRole("cell").nth(3)).toHaveText("End of training");
   await page.getByRole("button", { name: "Evaluate epoch 2 on the test set" }).click();
   await expect(page.getByRole("region", { name: "Checkpoints" }).getByRole("status")).toContainText("Evaluated the checkpoint of epoch 2 on the test partition");
   await expect(evaluations.getByRole("row")).toHaveCount(3);
   const latest = evaluations.getByRole("row").nth(2);
   await expect(latest.getByRole("cell").nth(1)).toHaveText("2");
+  await expect(latest.getByRole("cell").nth(3)).toHaveText("Requested by Erin Engineer");
   await expect(latest).toContainText(/accuracy \d+\.\d %/);
   await expect(page.getByRole("group", { name: /^Evaluation \d+$/ })).toContainText("checkpoint of epoch 2");
   await expect(page.getByRole("table", { name: "Confusion matrix" })).toBeVisible();

@@ -160,18 +160,22 @@ export const checkpoints = sqliteTable(
   (t) => [uniqueIndex("checkpoints_run_epoch").on(t.runId, t.epoch)],
 );
 
+export const EVALUATION_SOURCES = ["training", "requested"] as const;
+
 export const evaluations = sqliteTable("evaluations", {
   id: integer("id").primaryKey({ autoIncrement: true }),
   runId: integer("run_id").notNull().references(() => runs.id),
   checkpointId: integer("checkpoint_id").notNull().references(() => checkpoints.id),
   splitId: integer("split_id").references(() => splits.id),
   partition: text("partition").notNull(),
-  /** sha256 of the sorted row indices the numbers were computed on. */
+  /** sha256 of exactly the data the numbers were computed on: the partition's float32 feature bytes then target bytes. */
   dataSha256: text("data_sha256").notNull(),
   /** JSON: accuracy, per-class precision/recall/F1, macro averages; or MSE/MAE/R². */
   metricsJson: text("metrics_json").notNull(),
   /** JSON: { labels: string[], matrix: number[][] } (rows = true class). */
   confusionJson: text("confusion_json"),
+  /** "training": the trainer's own, at the end of a run (createdBy is the run's author); "requested": asked for later by createdBy. */
+  source: text("source", { enum: EVALUATION_SOURCES }).notNull().default("training"),
   createdBy: integer("created_by").notNull().references(() => users.id),
   createdAt: text("created_at").notNull(),
 });

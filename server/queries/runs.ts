@@ -94,7 +94,14 @@ export function getRun(db: DbOrTx, id: number) {
     split: split ? { id: split.id, sha256: split.sha256, spec: JSON.parse(split.specJson) as unknown, manifest: JSON.parse(split.manifestJson) as unknown } : null,
     summaries: db.select().from(metricSummaries).where(eq(metricSummaries.runId, id)).all(),
     checkpoints: db.select().from(checkpoints).where(eq(checkpoints.runId, id)).orderBy(checkpoints.epoch).all().map((c) => ({ ...c, metrics: JSON.parse(c.metricsJson) as Record<string, number> })),
-    evaluations: db.select().from(evaluations).where(eq(evaluations.runId, id)).orderBy(evaluations.id).all().map((e) => ({ ...e, metrics: JSON.parse(e.metricsJson) as Record<string, unknown>, confusion: e.confusionJson ? (JSON.parse(e.confusionJson) as { labels: string[]; matrix: number[][] }) : null })),
+    evaluations: db
+      .select({ e: evaluations, createdByName: users.name })
+      .from(evaluations)
+      .innerJoin(users, eq(users.id, evaluations.createdBy))
+      .where(eq(evaluations.runId, id))
+      .orderBy(evaluations.id)
+      .all()
+      .map(({ e, createdByName }) => ({ ...e, createdByName, metrics: JSON.parse(e.metricsJson) as Record<string, unknown>, confusion: e.confusionJson ? (JSON.parse(e.confusionJson) as { labels: string[]; matrix: number[][] }) : null })),
     decisions: decisionRows.map(({ d, author }) => ({ ...d, author, oldValue: d.oldValueJson === null ? null : (JSON.parse(d.oldValueJson) as unknown), newValue: d.newValueJson === null ? null : (JSON.parse(d.newValueJson) as unknown) })),
     tags: db.select().from(runTags).where(eq(runTags.runId, id)).all().map((t) => t.tag),
   };

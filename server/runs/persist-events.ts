@@ -139,7 +139,7 @@ export function recordEvaluation(deps: Deps, runId: number, actor: Actor, e: Ext
     const { confusion, ...rest } = e.result as typeof e.result & { confusion?: unknown };
     const row = tx
       .insert(evaluations)
-      .values({ runId, checkpointId: ck.id, splitId: run?.splitId ?? null, partition: e.partition, dataSha256: e.dataSha256, metricsJson: canonicalJson(rest), confusionJson: confusion ? canonicalJson(confusion) : null, createdBy: actor.id ?? 0, createdAt: new Date().toISOString() })
+      .values({ runId, checkpointId: ck.id, splitId: run?.splitId ?? null, partition: e.partition, dataSha256: e.dataSha256, metricsJson: canonicalJson(rest), confusionJson: confusion ? canonicalJson(confusion) : null, source: "training", createdBy: actor.id ?? 0, createdAt: new Date().toISOString() })
       .returning()
       .get();
     appendAuditEvent(tx, { actor, action: "evaluation.create", entityType: "evaluation", entityId: row.id, payload: { runId, checkpointId: ck.id, checkpointSha256: ck.sha256, partition: e.partition, dataSha256: e.dataSha256, metricsSha256: sha256Canonical(e.result) } });

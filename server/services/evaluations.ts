@@ -62,7 +62,7 @@ export async function evaluateRunCheckpoint(ctx: ServiceContext, raw: z.input<ty
   return ctx.db.transaction((tx) => {
     const row = tx
       .insert(evaluations)
-      .values({ runId, checkpointId: ck.id, splitId: split.id, partition: out.partition, dataSha256: out.dataSha256, metricsJson: canonicalJson(metrics), confusionJson: confusion ? canonicalJson(confusion) : null, createdBy: ctx.actor.id, createdAt: now() })
+      .values({ runId, checkpointId: ck.id, splitId: split.id, partition: out.partition, dataSha256: out.dataSha256, metricsJson: canonicalJson(metrics), confusionJson: confusion ? canonicalJson(confusion) : null, source: "requested", createdBy: ctx.actor.id, createdAt: now() })
       .returning()
       .get();
     appendAuditEvent(tx, {

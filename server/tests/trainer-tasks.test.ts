@@ -83,7 +83,8 @@ describe("[runs.evaluate]", () => {
     const after = await app.as("engineer").runs.get({ id: run.id });
     expect(after.evaluations).toHaveLength(2);
     const requested = after.evaluations[1]!;
-    expect(requested).toMatchObject({ id: out.id, checkpointId: best.id, partition: "test", splitId: run.split!.id, dataSha256: automatic.dataSha256 });
+    expect(automatic).toMatchObject({ source: "training", createdByName: "Erin Engineer" }); // the run's author
+    expect(requested).toMatchObject({ id: out.id, checkpointId: best.id, partition: "test", splitId: run.split!.id, dataSha256: automatic.dataSha256, source: "requested" });
     expect(requested.metrics).toEqual(automatic.metrics);
     expect(requested.confusion).toEqual(automatic.confusion);
     const event = app.db.select().from(auditEvents).where(eq(auditEvents.entityId, String(out.id))).all().find((e) => e.action === "evaluation.create")!;
@@ -104,7 +105,9 @@ describe("[runs.evaluate]", () => {
     const macroF1 = out.result.perClass.reduce((a, c) => a + c.f1, 0) / 3;
     expect(out.result.macro.f1).toBeCloseTo(macroF1, 12);
     const row = app.db.select().from(evaluations).where(eq(evaluations.id, out.id)).get()!;
-    expect(row.checkpointId).toBe(first.id);
+    expect(row).toMatchObject({ checkpointId: first.id, source: "requested" });
+    const shown = (await app.as("auditor").runs.get({ id: run.id })).evaluations.find((e) => e.id === out.id)!;
+    expect(shown).toMatchObject({ source: "requested", createdByName: "Rui Reviewer" });
   });
 
   it("refuses an auditor, a checkpoint of another run, and an unknown run", async () => {

@@ -9,8 +9,13 @@ import { useState } from "react";
 import { Hash } from "@/app/_components/hash";
 import { formatMetric, formatTime } from "@/app/_components/format";
 
-type Evaluation = { id: number; checkpointId: number; partition: string; dataSha256: string; createdAt: string; metrics: Record<string, unknown>; confusion: { labels: string[]; matrix: number[][] } | null };
+type Evaluation = { id: number; checkpointId: number; partition: string; dataSha256: string; source: "training" | "requested"; createdByName: string; createdAt: string; metrics: Record<string, unknown>; confusion: { labels: string[]; matrix: number[][] } | null };
 type PerClass = { label: string; precision: number; recall: number; f1: number; support: number };
+
+/** Who produced an evaluation: the trainer at the end of the run, or a person who asked for it later. */
+function origin(e: Evaluation): string {
+  return e.source === "training" ? "End of training" : `Requested by ${e.createdByName}`;
+}
 
 function headline(m: Record<string, unknown>): string {
   if (m.task === "regression") return `MSE ${formatMetric(m.mse as number)} · MAE ${formatMetric(m.mae as number)} · R² ${formatMetric(m.r2 as number)}`;
@@ -27,13 +32,14 @@ export function EvaluationPanel({ evaluations, checkpoints }: { evaluations: Eva
       {evaluations.length === 0 || !chosen ? <p className="muted">Not evaluated yet: when training ends, the best checkpoint is evaluated on the test partition; engineers and reviewers can evaluate any checkpoint from the table above.</p> : (
         <>
           <table aria-label="Evaluations">
-            <thead><tr><th className="num">#</th><th className="num">Checkpoint epoch</th><th>Partition</th><th>Result</th><th>Data SHA-256</th><th>When (UTC)</th><th></th></tr></thead>
+            <thead><tr><th className="num">#</th><th className="num">Checkpoint epoch</th><th>Partition</th><th>Origin</th><th>Result</th><th>Data SHA-256</th><th>When (UTC)</th><th></th></tr></thead>
             <tbody>
               {evaluations.map((e) => (
                 <tr key={e.id}>
                   <td className="num">{e.id}</td>
                   <td className="num">{epochOf(e)}</td>
                   <td>{e.partition}</td>
+                  <td>{origin(e)}</td>
                   <td>{headline(e.metrics)}</td>
                   <td><Hash value={e.dataSha256} label={`evaluation ${e.id} data sha256`} /></td>
                   <td>{formatTime(e.createdAt)}</td>
@@ -55,7 +61,7 @@ function EvaluationDetail({ e, epoch }: { e: Evaluation; epoch: number | string 
   const max = Math.max(1, ...(e.confusion?.matrix.flat() ?? [1]));
   return (
     <div aria-label={`Evaluation ${e.id}`} role="group">
-      <p>Evaluation #{e.id}: on the <strong>{e.partition}</strong> partition, checkpoint of epoch {epoch} · data <Hash value={e.dataSha256} label="evaluation data sha256" /></p>
+      <p>Evaluation #{e.id} ({origin(e).toLowerCase()}): on the <strong>{e.partition}</strong> partition, checkpoint of epoch {epoch} · data <Hash value={e.dataSha256} label="evaluation data sha256" /></p>
       {m.task === "regression" ? (
         <dl className="kv"><dt>MSE</dt><dd>{formatMetric(m.mse as number)}</dd><dt>MAE</dt><dd>{formatMetric(m.mae as number)}</dd><dt>R²</dt><dd>{formatMetric(m.r2 as number)}</dd></dl>
       ) : (

@@ -9,7 +9,7 @@
  * data rows (hashes, counts, recipes and statistics only).
  */
 import { and, asc, eq, inArray } from "drizzle-orm";
-import { auditEvents, datasetVersions, evaluations, metrics, modelAliasEvents, runs, splits } from "@/db/schema";
+import { auditEvents, datasetVersions, evaluations, metrics, modelAliasEvents, runs, splits, users } from "@/db/schema";
 import type { DbOrTx } from "@/db/client";
 import type { TrainingConfig } from "@/contracts/training-config";
 import type { CleaningReport, SplitManifest } from "@/trainer/types";
@@ -61,7 +61,13 @@ export function collectReportFacts(db: DbOrTx, modelVersionId: number) {
   const runById = new Map(runRows.map((r) => [r.id, r]));
   const dvRows = lineage.datasetVersions.length ? db.select().from(datasetVersions).where(inArray(datasetVersions.id, lineage.datasetVersions.map((v) => v.id))).all() : [];
   const splitRows = lineage.splits.length ? db.select().from(splits).where(inArray(splits.id, lineage.splits.map((s) => s.id))).all() : [];
-  const evalRows = db.select().from(evaluations).where(eq(evaluations.checkpointId, lineage.version.checkpointId)).orderBy(asc(evaluations.id)).all();
+  const evalRows = db
+    .select({ e: evaluations, createdByName: users.name })
+    .from(evaluations)
+    .innerJoin(users, eq(users.id, evaluations.createdBy))
+    .where(eq(evaluations.checkpointId, lineage.version.checkpointId))
+    .orderBy(asc(evaluations.id))
+    .all();
   const curvePoints = runIds.length
     ? db.select({ runId: metrics.runId, key: metrics.key, epoch: metrics.epoch, value: metrics.value }).from(metrics).where(and(inArray(metrics.runId, runIds), inArray(metrics.key, [...CURVE_KEYS]))).orderBy(asc(metrics.step)).all()
     : [];
@@ -106,7 +112,7 @@ export function collectReportFacts(db: DbOrTx, modelVersionId: number) {
       })),
   }));
 
-  const evaluationsOut = evalRows.map((e) => ({ id: e.id, runId: e.runId, partition: e.partition, splitId: e.splitId, dataSha256: e.dataSha256, metrics: JSON.parse(e.metricsJson) as Record<string, Json>, confusion: parse<{ labels: string[]; matrix: number[][] }>(e.confusionJson), createdAt: e.createdAt }));
+  const evaluationsOut = evalRows.map(({ e, createdByName }) => ({ id: e.id, runId: e.runId, partition: e.partition, splitId: e.splitId, dataSha256: e.dataSha256, source: e.source, createdBy: createdByName, metrics: JSON.parse(e.metricsJson) as Record<string, Json>, confusion: parse<{ labels: string[]; matrix: number[][] }>(e.confusionJson), createdAt: e.createdAt }));
 
   const requestIds = lineage.promotionRequests.map((r) => String(r.id));
   const refused = requestIds.length

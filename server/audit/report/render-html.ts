@@ -137,7 +137,7 @@ ${documentSections(d.documents, refs)}${versions.join("")}</article>`;
     const confusion = e.confusion
       ? table("Confusion matrix (rows: true class, columns: predicted)", ["true \\ predicted", ...e.confusion.labels], e.confusion.matrix.map((row, i) => [esc(e.confusion!.labels[i] ?? String(i)), ...row.map((n) => num(n))]))
       : "";
-    return `<article class="evaluation"><h3>Evaluation #${e.id} on the ${esc(e.partition)} partition ${refs("evaluation", e.id)}</h3><p class="meta">${time(e.createdAt)} · data digest (sorted row indices) ${code(e.dataSha256)}${e.splitId !== null ? ` · split #${e.splitId}` : ""}</p><p class="headline">${headline}</p>
+    return `<article class="evaluation"><h3>Evaluation #${e.id} on the ${esc(e.partition)} partition ${refs("evaluation", e.id)}</h3><p class="meta">${e.source === "training" ? "computed by the trainer at the end of the run" : `requested by ${esc(e.createdBy)}`} · ${time(e.createdAt)} · data digest (SHA-256 of the partition's feature and label values) ${code(e.dataSha256)}${e.splitId !== null ? ` · split #${e.splitId}` : ""}</p><p class="headline">${headline}</p>
 ${perClass.length ? table("Per class", ["Class", "Precision", "Recall", "F1", "Support"], perClass.map((c) => [esc(c.label), pct(c.precision), pct(c.recall), pct(c.f1), num(c.support)])) : ""}${confusion}</article>`;
   });
   s.push(`<section id="evaluation"><h2>6. Evaluation <span class="annex">Annex IV 2(g), 4</span></h2>${evals.join("") || `<p class="missing">This version's checkpoint has no recorded evaluation.</p>`}</section>`);
