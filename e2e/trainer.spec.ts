@@ -130,6 +130,18 @@ test("[EVAL+FINETUNE]: evaluate a checkpoint on demand, then fine-tune from it w
   await expect(page.getByRole("group", { name: /^Evaluation \d+$/ })).toContainText("checkpoint of epoch 2");
   await expect(page.getByRole("table", { name: "Confusion matrix" })).toBeVisible();
 
+  // The datasheet behind the run shows what its split fitted: label encoding and train-only normalisation statistics.
+  await page.getByRole("link", { name: "Datasheet of iris" }).click();
+  await expect(page.getByRole("heading", { name: "iris", level: 1 })).toBeVisible();
+  await expect(page.getByText(/^Split #\d+$/).first()).toBeVisible();
+  await expect(page.getByLabel(/^Split \d+ label encoding$/).first()).toContainText("0 → setosa, 1 → versicolor, 2 → virginica");
+  await page.getByText(/^Normalisation statistics fitted on the train partition \(4 columns\)$/).first().click();
+  const stats = page.getByRole("table", { name: /^Split \d+ normalisation statistics$/ }).first();
+  await expect(stats.getByRole("row", { name: /sepal_length/ })).toBeVisible();
+  await expect(stats.getByRole("columnheader", { name: "Standard deviation" })).toBeVisible();
+  await page.goBack();
+  await expect(page).toHaveURL(new RegExp(`/runs/${parentId}$`));
+
   // Fine-tune from epoch 3 through the checkpoints table.
   await page.getByRole("link", { name: "Fine-tune from epoch 3" }).click();
   await expect(page.getByRole("heading", { name: "Fine-tune from a checkpoint" })).toBeVisible();

@@ -88,6 +88,8 @@ describe("auditor's report content", () => {
     const ds = app.db.select().from(datasets).get()!;
     expect(html).toContain(ds.sha256);
     expect(html).toContain("Split manifest");
+    expect(html).toContain("Label encoding (output index → class): 0 → setosa, 1 → versicolor, 2 → virginica");
+    expect(html).toContain("Normalisation statistics (standard, fitted on the train partition)");
     expect(html).toContain("Confusion matrix");
     expect(html).toContain("Previous production version: <strong>version 1</strong>");
     expect(html).toMatch(/training\.learningRate.*0\.03.*0\.01/s);

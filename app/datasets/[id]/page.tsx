@@ -1,5 +1,8 @@
 "use client";
-/** One dataset's datasheet: source, licence, schema, hashes, and each version (cleaning recipe + report) with its splits (manifest). */
+/**
+ * One dataset's datasheet: source, licence, schema, hashes, and each version (cleaning recipe + report) with its
+ * splits (manifest: partitions, normalisation statistics, label encoding, vocabulary).
+ */
 import { use } from "react";
 import Link from "next/link";
 import { useQuery } from "@tanstack/react-query";
@@ -8,9 +11,10 @@ import { Shell } from "@/app/_components/shell";
 import { ErrorState, Loading } from "@/app/_components/states";
 import { Hash } from "@/app/_components/hash";
 import { formatBytes, formatCount, formatTime } from "@/app/_components/format";
+import { SplitPreprocessingDetails, type SplitPreprocessing } from "./split-preprocessing";
 
 type Report = { rowsIn: number; rowsOut: number; steps: { op: string; params: Record<string, unknown>; rowsBefore: number; rowsAfter: number; rowsDropped: number; valuesImputed: Record<string, number>; outliersRemoved: number }[] };
-type Manifest = { strategy: string; seed: number; ratios: Record<string, number>; partitions: Record<string, { count: number; classBalance: Record<string, number> | null; indicesSha256: string }>; normalization: { method: string; stats: Record<string, { a: number; b: number }> } };
+type Manifest = SplitPreprocessing & { strategy: string; seed: number; ratios: Record<string, number>; partitions: Record<string, { count: number; classBalance: Record<string, number> | null; indicesSha256: string }> };
 
 function Dataset({ id }: { id: number }) {
   const trpc = useTRPC();
@@ -53,6 +57,7 @@ function Dataset({ id }: { id: number }) {
                   <table aria-label={`Split ${s.id} partitions`}><thead><tr><th>Partition</th><th className="num">Rows</th><th>Class balance</th><th>Row-index SHA-256</th></tr></thead>
                     <tbody>{Object.entries(m.partitions).map(([name, p]) => <tr key={name}><td>{name}</td><td className="num">{p.count}</td><td className="mono">{p.classBalance ? Object.entries(p.classBalance).map(([c, n]) => `${c}: ${n}`).join(", ") : "–"}</td><td><Hash value={p.indicesSha256} label={`${name} indices sha256`} /></td></tr>)}</tbody>
                   </table>
+                  <SplitPreprocessingDetails splitId={s.id} m={m} />
                 </div>
               );
             })}

@@ -62,7 +62,7 @@ function Run({ runId, me }: { runId: number; me: Me }) {
             <dt>Config</dt><dd><Hash value={r.configSha256} label="config sha256" /></dd>
             <dt>Final weights</dt><dd><Hash value={r.finalWeightsSha256} label="final weights sha256" />{r.reproducedParentWeights === null ? null : r.reproducedParentWeights ? <span className="badge completed" style={{ marginLeft: 6 }}>reproduced run #{r.parentRunId} exactly</span> : <span className="badge failed" style={{ marginLeft: 6 }}>differs from run #{r.parentRunId}</span>}</dd>
             {r.parentCheckpoint ? <><dt>Fine-tuned from</dt><dd><Link href={`/runs/${r.parentCheckpoint.runId}`}>run #{r.parentCheckpoint.runId}</Link>, epoch {r.parentCheckpoint.epoch} · <Hash value={r.parentCheckpoint.sha256} label="parent checkpoint sha256" />{r.environment?.fineTune ? <FineTuneLine ft={r.environment.fineTune as { frozenLayers: string[]; replacedLayers: string[] }} /> : null}</dd></> : null}
-            <dt>Dataset</dt><dd>{r.datasetVersion ? <>{r.datasetVersion.datasetName} · version <Hash value={r.datasetVersion.sha256} label="dataset version sha256" /> · {formatCount(r.datasetVersion.rowCount)} rows</> : "–"}</dd>
+            <dt>Dataset</dt><dd>{r.datasetVersion ? <><Link href={`/datasets/${r.datasetVersion.datasetId}`} aria-label={`Datasheet of ${r.datasetVersion.datasetName}`}>{r.datasetVersion.datasetName}</Link> · version <Hash value={r.datasetVersion.sha256} label="dataset version sha256" /> · {formatCount(r.datasetVersion.rowCount)} rows</> : "–"}</dd>
             <dt>Split</dt><dd>{r.split ? <SplitLine split={r.split} /> : "–"}</dd>
             {r.summaries.filter((s) => !s.key.startsWith("batch_")).map((s) => <FinalMetric key={s.key} k={s.key} v={s.last} />)}
           </dl>
