@@ -17,10 +17,15 @@ import type { TrainingConfig } from "../contracts/training-config";
 export type PlainFitRequest = { config: TrainingConfig; backend: BackendName };
 export type PlainFitReply = { samplesPerSecond: number; backend: string } | { error: string };
 
-async function plainFit({ config, backend }: PlainFitRequest): Promise<PlainFitReply> {
+/** A training job over a built-in dataset (the benchmarks use only those). */
+export function builtinJob(config: TrainingConfig, backend: BackendName): TrainJob {
   if (!("builtin" in config.data.dataset)) throw new Error("benchmarks use built-in datasets");
   const b = loadBuiltin(config.data.dataset.builtin);
-  const job: TrainJob = { config, dataset: { bytes: b.bytes, schema: b.schema, sha256: b.sha256 }, backend };
+  return { config, dataset: { bytes: b.bytes, schema: b.schema, sha256: b.sha256 }, backend };
+}
+
+async function plainFit({ config, backend }: PlainFitRequest): Promise<PlainFitReply> {
+  const job = builtinJob(config, backend);
   const prepared = prepareData(job.dataset, config.data);
   const chosen = await selectBackend(backend, { needsConvGradients: hasConvLayers(config.model.layers) });
   const { model } = buildForJob(job, prepared);

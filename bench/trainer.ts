@@ -15,12 +15,11 @@ import { createRun, parseConfigOrThrow } from "@/server/services/runs";
 import { actorOf } from "@/server/services/users";
 import { users, runs, splits, checkpoints } from "@/db/schema";
 import { hasConvLayers } from "@/trainer/model";
-import { loadBuiltin } from "@/trainer/data/builtin";
 import { startTrainingWorker } from "@/trainer/worker-client";
-import type { BackendName, TrainJob } from "@/trainer/types";
+import type { BackendName } from "@/trainer/types";
 import type { TrainingConfig } from "@/contracts/training-config";
 import { median, type Figure } from "./figures";
-import type { PlainFitReply, PlainFitRequest } from "./plain-fit-worker";
+import { builtinJob, type PlainFitReply, type PlainFitRequest } from "./plain-fit-worker";
 
 const EXAMPLES = ["iris-mlp", "digits-cnn", "sentences-lstm"] as const;
 
@@ -67,9 +66,7 @@ async function trackedRunSamplesPerSecond(config: TrainingConfig, backend: Backe
  * so persistence's share of the overhead can be read off against the tracked run. Timed from "started" to "finished".
  */
 function untrackedLoopSamplesPerSecond(config: TrainingConfig, backend: BackendName): Promise<number> {
-  if (!("builtin" in config.data.dataset)) throw new Error("benchmarks use built-in datasets");
-  const b = loadBuiltin(config.data.dataset.builtin);
-  const job: TrainJob = { config, dataset: { bytes: b.bytes, schema: b.schema, sha256: b.sha256 }, backend };
+  const job = builtinJob(config, backend);
   return new Promise<number>((resolve, reject) => {
     let startedAt = 0;
     let trainCount = 0;
