@@ -131,13 +131,13 @@ test("[EVAL+FINETUNE]: evaluate a checkpoint on demand, then fine-tune from it w
   await expect(page.getByRole("table", { name: "Confusion matrix" })).toBeVisible();
 
   // The datasheet behind the run shows what its split fitted: label encoding and train-only normalisation statistics.
-  await page.getByRole("link", { name: "Datasheet of iris" }).click();
-  await expect(page.getByRole("heading", { name: "iris", level: 1 })).toBeVisible();
+  await page.getByRole("link", { name: "Datasheet of Iris flowers", exact: true }).click();
+  await expect(page.getByRole("heading", { name: "Iris flowers", level: 1, exact: true })).toBeVisible();
   await expect(page.getByText(/^Split #\d+$/).first()).toBeVisible();
   await expect(page.getByLabel(/^Split \d+ label encoding$/).first()).toContainText("0 → setosa, 1 → versicolor, 2 → virginica");
   await page.getByText(/^Normalisation statistics fitted on the train partition \(4 columns\)$/).first().click();
   const stats = page.getByRole("table", { name: /^Split \d+ normalisation statistics$/ }).first();
-  await expect(stats.getByRole("row", { name: /sepal_length/ })).toBeVisible();
+  await expect(stats.getByRole("row").nth(1)).toContainText("sepal_length"); // file order, not sorted by name
   await expect(stats.getByRole("columnheader", { name: "Standard deviation" })).toBeVisible();
   await page.goBack();
   await expect(page).toHaveURL(new RegExp(`/runs/${parentId}$`));

@@ -57,7 +57,7 @@ function Dataset({ id }: { id: number }) {
                   <table aria-label={`Split ${s.id} partitions`}><thead><tr><th>Partition</th><th className="num">Rows</th><th>Class balance</th><th>Row-index SHA-256</th></tr></thead>
                     <tbody>{Object.entries(m.partitions).map(([name, p]) => <tr key={name}><td>{name}</td><td className="num">{p.count}</td><td className="mono">{p.classBalance ? Object.entries(p.classBalance).map(([c, n]) => `${c}: ${n}`).join(", ") : "–"}</td><td><Hash value={p.indicesSha256} label={`${name} indices sha256`} /></td></tr>)}</tbody>
                   </table>
-                  <SplitPreprocessingDetails splitId={s.id} m={m} />
+                  <SplitPreprocessingDetails splitId={s.id} m={m} columnOrder={ds.schema.columns.map((c) => c.name)} />
                 </div>
               );
             })}

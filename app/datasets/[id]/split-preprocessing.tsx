@@ -14,8 +14,10 @@ export type SplitPreprocessing = {
 
 const STAT_NAMES: Record<string, [string, string]> = { standard: ["Mean", "Standard deviation"], minmax: ["Minimum", "Range (max − min)"] };
 
-export function SplitPreprocessingDetails({ splitId, m }: { splitId: number; m: SplitPreprocessing }) {
-  const stats = Object.entries(m.normalization.stats);
+/** `columnOrder`: the dataset's columns, so statistics read in file order (the manifest's keys are sorted by name). */
+export function SplitPreprocessingDetails({ splitId, m, columnOrder }: { splitId: number; m: SplitPreprocessing; columnOrder: string[] }) {
+  const position = (column: string) => (columnOrder.includes(column) ? columnOrder.indexOf(column) : columnOrder.length);
+  const stats = Object.entries(m.normalization.stats).sort(([a], [b]) => position(a) - position(b));
   const [aName, bName] = STAT_NAMES[m.normalization.method] ?? ["a", "b"];
   return (
     <div className="muted" style={{ marginTop: 6 }}>

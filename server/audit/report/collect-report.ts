@@ -9,10 +9,10 @@
  * data rows (hashes, counts, recipes and statistics only).
  */
 import { and, asc, eq, inArray } from "drizzle-orm";
-import { auditEvents, datasetVersions, evaluations, metrics, modelAliasEvents, runs, splits, users } from "@/db/schema";
+import { auditEvents, datasets, datasetVersions, evaluations, metrics, modelAliasEvents, runs, splits, users } from "@/db/schema";
 import type { DbOrTx } from "@/db/client";
 import type { TrainingConfig } from "@/contracts/training-config";
-import type { CleaningReport, SplitManifest } from "@/trainer/types";
+import type { CleaningReport, DatasetSchema, SplitManifest } from "@/trainer/types";
 import { collectLineage } from "@/server/lineage/collect";
 import { documentsFor, type DocumentSection } from "@/server/services/documents";
 import { signatureText } from "@/server/services/promotions";
@@ -95,8 +95,11 @@ export function collectReportFacts(db: DbOrTx, modelVersionId: number) {
     };
   });
 
+  const schemaRows = lineage.datasets.length ? db.select({ id: datasets.id, schemaJson: datasets.schemaJson }).from(datasets).where(inArray(datasets.id, lineage.datasets.map((d) => d.id))).all() : [];
   const datasheets = lineage.datasets.map((d) => ({
     ...d,
+    /** Column names in file order (the split manifest's statistics are keyed by name, sorted). */
+    columns: (JSON.parse(schemaRows.find((r) => r.id === d.id)?.schemaJson ?? '{"columns":[]}') as DatasetSchema).columns.map((c) => c.name),
     documents: documentsFor(db, "dataset", d.id).sections,
     versions: dvRows
       .filter((v) => v.datasetId === d.id)

@@ -26,12 +26,13 @@ const pct = (v: unknown) => (typeof v === "number" ? `${(v * 100).toFixed(1)} %`
 const code = (s: string | null | undefined) => (s ? `<code>${esc(s)}</code>` : "–");
 const json = (v: unknown) => `<code class="json">${esc(JSON.stringify(v))}</code>`;
 
-/** A split's fitted preprocessing: label encoding, vocabulary, and normalisation statistics (value → (v − a) / b). */
-function preprocessingHtml(m: SplitManifest): string {
+/** A split's fitted preprocessing: label encoding, vocabulary, and normalisation statistics (value → (v − a) / b), in file column order. */
+function preprocessingHtml(m: SplitManifest, columnOrder: string[]): string {
   const out: string[] = [];
   if (m.labelEncoding) out.push(`<p class="meta">Label encoding (output index → class): ${m.labelEncoding.map((c, i) => `${i} → ${esc(c)}`).join(", ")}</p>`);
   if (m.vocabulary) out.push(`<p class="meta">Vocabulary: ${m.vocabulary.size} tokens, sequences of ${m.vocabulary.sequenceLength} · sha256 ${code(m.vocabulary.sha256)}</p>`);
-  const stats = Object.entries(m.normalization.stats);
+  const position = (column: string) => (columnOrder.includes(column) ? columnOrder.indexOf(column) : columnOrder.length);
+  const stats = Object.entries(m.normalization.stats).sort(([a], [b]) => position(a) - position(b));
   if (stats.length) {
     const [a, b] = m.normalization.method === "minmax" ? ["Minimum", "Range"] : ["Mean", "Standard deviation"];
     out.push(table(`Normalisation statistics (${m.normalization.method}, fitted on the train partition)`, ["Column", a, b], stats.map(([col, st]) => [esc(col), num(st.a), num(st.b)])));
@@ -111,7 +112,7 @@ ${table(
           const m = sp.manifest.partitions[p];
           return [p, num(m.count), m.classBalance ? json(m.classBalance) : "–", code(m.indicesSha256)];
         });
-        return `<h5>Split #${sp.id} ${refs("split", sp.id)}</h5><p class="meta">${esc(sp.manifest.strategy)} split, seed ${sp.manifest.seed}, ratios ${json(sp.manifest.ratios)}, normalisation ${esc(sp.manifest.normalization.method)} (statistics fitted on the train partition only) · manifest sha256 ${code(sp.sha256)}</p>${table("Split manifest", ["Partition", "Rows", "Class balance", "Row indices sha256"], parts)}${preprocessingHtml(sp.manifest)}`;
+        return `<h5>Split #${sp.id} ${refs("split", sp.id)}</h5><p class="meta">${esc(sp.manifest.strategy)} split, seed ${sp.manifest.seed}, ratios ${json(sp.manifest.ratios)}, normalisation ${esc(sp.manifest.normalization.method)} (statistics fitted on the train partition only) · manifest sha256 ${code(sp.sha256)}</p>${table("Split manifest", ["Partition", "Rows", "Class balance", "Row indices sha256"], parts)}${preprocessingHtml(sp.manifest, d.columns)}`;
       });
       return `<h5>Cleaned version #${v.id} ${refs("datasetVersion", v.id)}</h5><p class="meta">Recipe ${json(v.recipe)} (sha256 ${code(v.recipeSha256)}) · ${v.report.rowsIn} rows in, ${v.report.rowsOut} rows out · cleaned rows sha256 ${code(v.sha256)}</p>${table("Cleaning report", ["Step", "Parameters", "Rows before", "Rows after", "Dropped", "Imputed", "Outliers removed"], steps)}${splitsHtml.join("")}`;
     });
