@@ -36,11 +36,30 @@ import {
 } from "./checkpoints";
 import { type AuditDbSource, iterateAuditEvents, iterateTreeRows, listAuditCheckpoints, maxAuditSeq, sqliteOf } from "./ledger-reads";
 import { runRangeWorker, splitRange } from "./verify-parallel";
+import type { Anchor, AnchorKind } from "./anchors";
+import type { ContentLevel } from "./content/types";
 
 export type KeySource = "given" | "trusted checkpoint" | "data directory" | "bundle";
 
+export type ChainLevel = { ok: boolean; events: number; checkpoints: number; problem: string | null };
+export type AnchorLevel = {
+  anchored: boolean;
+  /** The log is anchored up to this tree size (largest matched anchor), 0 when not anchored. */
+  treeSize: number;
+  by: { kind: AnchorKind; name: string; treeSize: number }[];
+  problem: string | null;
+};
+export type TriggerLevel = { ok: boolean; missing: string[]; altered: string[] };
+export type VerifyLevels = { chain: ChainLevel; content: ContentLevel; anchor: AnchorLevel; triggers?: TriggerLevel };
+
+export const CONTENT_NOT_RUN: ContentLevel = { ok: true, checked: 0, problems: [], notCovered: [], skipped: "content verification not run" };
+
 export type VerifyResult = {
   ok: boolean;
+  /** What was proved, level by level (chain, content, anchor, triggers for a live database). */
+  levels: VerifyLevels;
+  /** Same as levels.anchor.anchored: something outside the log (trusted checkpoint, witness) vouches for it. */
+  anchored: boolean;
   eventsChecked: number;
   checkpointsChecked: number;
   firstBadSeq: number | null;
@@ -232,8 +251,23 @@ export class AuditLogVerifier {
     }
     const badSeqs = kept.map((f) => f.badSeq).filter((s): s is number => s !== null);
     if (this.eventFailure) badSeqs.push(this.eventFailure.seq);
+    const anchorMatches = matched.filter((m) => m.check.trusted);
+    const anchorTreeSize = anchorMatches.reduce((m, x) => Math.max(m, x.check.treeSize), 0);
+    const anchored = anchorMatches.length > 0 && problems.length === 0;
+    const levels: VerifyLevels = {
+      chain: { ok: problems.length === 0, events: n, checkpoints: signed.length, problem: problems[0] ?? null },
+      content: { ...CONTENT_NOT_RUN },
+      anchor: {
+        anchored,
+        treeSize: anchored ? anchorTreeSize : 0,
+        by: anchorMatches.map((m) => ({ kind: "trusted checkpoint" as const, name: m.check.name, treeSize: m.check.treeSize })),
+        problem: null,
+      },
+    };
     return {
       ok: problems.length === 0,
+      levels,
+      anchored,
       eventsChecked: n,
       checkpointsChecked: signed.length,
       firstBadSeq: badSeqs.length > 0 ? Math.min(...badSeqs) : null,
