@@ -4,4 +4,5 @@ export * from "./datasets";
 export * from "./runs";
 export * from "./registry";
 export * from "./audit";
+export * from "./audit-tree";
 export * from "./documents";
