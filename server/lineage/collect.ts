@@ -2,13 +2,15 @@
  * Gathers the facts of one model version's lineage, in one read: the chain of runs (through forks, re-runs and
  * fine-tunes) with their data (dataset → version → split), configuration, decisions and authors; the version's
  * checkpoint and its evaluations; fine-tune parent checkpoints; promotion requests with signatures; alias moves.
- * The graph view (graph.ts) and the PROV-JSON export (prov.ts) are two renderings of these same facts.
+ * The graph view (graph.ts) and the PROV-JSON export (prov.ts) are two renderings of these same facts. The chain
+ * of runs is the same ancestry the four-eyes rule uses (ancestry.ts), so every run whose weights or configuration
+ * the version descends from is present.
  */
 import { and, eq, inArray } from "drizzle-orm";
 import { checkpoints, datasets, datasetVersions, decisions, evaluations, modelAliasEvents, modelVersions, models, promotionRequests, runs, signatures, splits, users } from "@/db/schema";
 import type { DbOrTx } from "@/db/client";
 import type { TrainingConfig } from "@/contracts/training-config";
-import { runAncestry } from "./ancestry";
+import { versionRunAncestry } from "./ancestry";
 import { notFound } from "@/server/services/service-context";
 
 export type Person = { id: number; name: string; role: string };
@@ -24,7 +26,8 @@ export function collectLineage(db: DbOrTx, modelVersionId: number) {
   const version = db.select().from(modelVersions).where(eq(modelVersions.id, modelVersionId)).get();
   if (!version) notFound(`model version ${modelVersionId}`);
   const model = db.select().from(models).where(eq(models.id, version.modelId)).get()!;
-  const chain = runAncestry(db, version.runId);
+  // The version's run, its checkpoint's run, and their ancestors through parent runs AND parent checkpoints.
+  const chain = versionRunAncestry(db, version);
   const runIds = chain.map((r) => r.id);
 
   const decisionRows = db.select().from(decisions).where(inArray(decisions.runId, runIds)).orderBy(decisions.id).all();
@@ -50,7 +53,7 @@ export function collectLineage(db: DbOrTx, modelVersionId: number) {
   return {
     model: { id: model.id, name: model.name, approvalsRequired: model.approvalsRequired },
     version: { id: version.id, version: version.version, runId: version.runId, checkpointId: version.checkpointId, weightsSha256: version.weightsSha256, createdAt: version.createdAt, createdBy: person(version.createdBy) },
-    /** Nearest first: the version's run, then its parent, and so on to the first run. */
+    /** Nearest first: the version's run, then its parents (parent run and parent checkpoint's run), and so on. */
     runs: chain.map((r) => {
       const config = JSON.parse(r.configJson) as TrainingConfig;
       const env = parse<{ tfjs?: string; node?: string; appCommit?: string }>(r.environmentJson);

@@ -60,8 +60,11 @@ export function lineageGraph(f: LineageFacts): LineageGraph {
       { label: "Trained", value: `${time(r.startedAt)} → ${time(r.finishedAt)}` }, ...(r.fineTune ? [{ label: "Fine-tuning", value: `from checkpoint #${r.fineTune.parentCheckpointId}; first ${r.fineTune.freezeLayers} layer(s) frozen${r.fineTune.replaceHead ? "; output layer replaced" : ""}` }] : []),
     ], `/runs/${r.id}`);
     if (r.splitId !== null) link(`split:${r.splitId}`, `run:${r.id}`, "trained on");
-    if (r.parentCheckpointId !== null && f.checkpoints.some((c) => c.id === r.parentCheckpointId)) link(`checkpoint:${r.parentCheckpointId}`, `run:${r.id}`, "fine-tuned from");
-    else if (r.parentRunId !== null && f.runs.some((p) => p.id === r.parentRunId)) link(`run:${r.parentRunId}`, `run:${r.id}`, r.origin === "rerun" ? "re-run as" : "forked into");
+    // A fine-tune hangs off its parent checkpoint (itself saved by its run); a fork or re-run off its parent run,
+    // and also off the checkpoint its config starts from when that belongs to another run.
+    const parentCk = r.parentCheckpointId === null ? undefined : f.checkpoints.find((c) => c.id === r.parentCheckpointId);
+    if (parentCk) link(`checkpoint:${parentCk.id}`, `run:${r.id}`, "fine-tuned from");
+    if (r.parentRunId !== null && r.parentRunId !== parentCk?.runId && f.runs.some((p) => p.id === r.parentRunId)) link(`run:${r.parentRunId}`, `run:${r.id}`, r.origin === "rerun" ? "re-run as" : "forked into");
   }
   for (const d of f.decisions) {
     const what = d.kind === "initial" ? "Initial configuration" : d.kind === "change" ? `Changed ${d.path}` : d.kind === "correction" ? `Correction of decision #${d.correctsDecisionId}` : "Note";

@@ -6,8 +6,10 @@
  * - A request cites an evaluation on the "test" partition of the version's own checkpoint; without one it is refused.
  * - record_sha256 = sha256(canonical JSON of { model, alias, modelVersion, evaluation }); every signature binds to it,
  *   and it is recomputed before each signature so a changed record cannot be signed.
- * - Signers re-enter their password. Nobody in the version's lineage (requester, registrant, authors of any run or
- *   decision on its chain of ancestor runs) may sign; such attempts are refused AND recorded
+ * - Signers re-enter their password. Nobody in the version's lineage may sign: the requester, and everyone
+ *   lineageAuthors (server/lineage/ancestry.ts) names (registrant; authors of runs, decisions, datasets, data
+ *   versions, splits, model-card and datasheet sections in the ancestry through parent runs AND parent checkpoints);
+ *   such attempts are refused AND recorded
  *   (promotion.selfApprovalRefused) in a transaction of their own, which commits although the request fails.
  * - When distinct approvals reach models.approvals_required, the request is approved and the alias moves in the same
  *   transaction as the last signature; one rejection closes the request. A signed audit checkpoint follows each signature.
@@ -97,7 +99,7 @@ export function requestPromotion(ctx: ServiceContext, raw: z.input<typeof reques
       action: "promotion.request",
       entityType: "promotionRequest",
       entityId: row.id,
-      payload: { model: model.name, version: version.version, modelVersionId: version.id, alias: input.alias, evaluationId: evaluation.id, recordSha256, rationale: input.rationale, approvalsRequired: model.approvalsRequired },
+      payload: { model: model.name, version: version.version, modelVersionId: version.id, alias: input.alias, evaluationId: evaluation.id, recordSha256, rationale: input.rationale, approvalsRequired: model.approvalsRequired, createdAt: row.createdAt },
     });
     return row;
   });
@@ -163,17 +165,18 @@ export function signPromotion(ctx: ServiceContext, raw: z.input<typeof signPromo
       .values({ userId: user.id, printedName: user.name, meaning: input.meaning, recordType: "promotion_request", recordId: request.id, recordSha256: request.recordSha256, comment: input.comment, createdAt: at })
       .returning()
       .get();
-    appendAuditEvent(tx, { actor: ctx.actor, action: "signature.create", entityType: "signature", entityId: signature.id, payload: { printedName: signature.printedName, meaning: signature.meaning, recordType: signature.recordType, recordId: request.id, recordSha256: signature.recordSha256, comment: signature.comment } });
+    appendAuditEvent(tx, { actor: ctx.actor, action: "signature.create", entityType: "signature", entityId: signature.id, payload: { printedName: signature.printedName, meaning: signature.meaning, recordType: signature.recordType, recordId: request.id, recordSha256: signature.recordSha256, comment: signature.comment, createdAt: signature.createdAt } });
     if (input.meaning === "review") return { signature, status: "pending" as const, aliasMoved: false };
     if (input.meaning === "rejection") {
       tx.update(promotionRequests).set({ status: "rejected", decidedAt: at }).where(eq(promotionRequests.id, request.id)).run();
-      appendAuditEvent(tx, { actor: ctx.actor, action: "promotion.reject", entityType: "promotionRequest", entityId: request.id, payload: { signatureId: signature.id, comment: input.comment } });
+      appendAuditEvent(tx, { actor: ctx.actor, action: "promotion.reject", entityType: "promotionRequest", entityId: request.id, payload: { signatureId: signature.id, comment: input.comment, status: "rejected", decidedAt: at } });
       return { signature, status: "rejected" as const, aliasMoved: false };
     }
     const approvers = new Set(tx.select({ userId: signatures.userId }).from(signatures).where(and(eq(signatures.recordType, "promotion_request"), eq(signatures.recordId, request.id), eq(signatures.meaning, "approval"))).all().map((s) => s.userId));
     const required = tx.select({ n: models.approvalsRequired }).from(models).where(eq(models.id, model.id)).get()!.n;
-    appendAuditEvent(tx, { actor: ctx.actor, action: "promotion.approve", entityType: "promotionRequest", entityId: request.id, payload: { signatureId: signature.id, approvals: approvers.size, approvalsRequired: required } });
-    if (approvers.size < required) return { signature, status: "pending" as const, aliasMoved: false };
+    const approved = approvers.size >= required;
+    appendAuditEvent(tx, { actor: ctx.actor, action: "promotion.approve", entityType: "promotionRequest", entityId: request.id, payload: { signatureId: signature.id, approvals: approvers.size, approvalsRequired: required, status: approved ? "approved" : "pending", decidedAt: approved ? at : null } });
+    if (!approved) return { signature, status: "pending" as const, aliasMoved: false };
     tx.update(promotionRequests).set({ status: "approved", decidedAt: at }).where(eq(promotionRequests.id, request.id)).run();
     appendAliasMove(tx, ctx.actor, { modelId: model.id, modelName: model.name, alias: request.alias, modelVersionId: version.id, version: version.version, promotionRequestId: request.id, rationale: request.rationale });
     return { signature, status: "approved" as const, aliasMoved: true };
@@ -191,8 +194,9 @@ export function withdrawPromotion(ctx: ServiceContext, raw: z.input<typeof withd
   if (request.requestedBy !== ctx.actor.id) forbidden(`only the requester can withdraw promotion request #${request.id}`);
   if (request.status !== "pending") conflict(`promotion request #${request.id} is ${request.status}`);
   ctx.db.transaction((tx) => {
-    tx.update(promotionRequests).set({ status: "withdrawn", decidedAt: now() }).where(eq(promotionRequests.id, request.id)).run();
-    appendAuditEvent(tx, { actor: ctx.actor, action: "promotion.withdraw", entityType: "promotionRequest", entityId: request.id, payload: { reason: input.reason } });
+    const decidedAt = now();
+    tx.update(promotionRequests).set({ status: "withdrawn", decidedAt }).where(eq(promotionRequests.id, request.id)).run();
+    appendAuditEvent(tx, { actor: ctx.actor, action: "promotion.withdraw", entityType: "promotionRequest", entityId: request.id, payload: { reason: input.reason, status: "withdrawn", decidedAt } });
   });
   return { ok: true };
 }

@@ -9,6 +9,7 @@ import { runs, runParams, decisions, experiments, checkpoints, runTags } from "@
 import { trainingConfigSchema, describeConfigIssues, diffConfigs, flattenConfig, type TrainingConfig } from "@/contracts/training-config";
 import { appendAuditEvent } from "@/server/audit/ledger";
 import { canonicalJson, sha256Canonical } from "@/server/audit/canonical";
+import { decisionRecordSha256 } from "@/server/audit/content/records";
 import { resolveDataset } from "./datasets";
 import { badRequest, conflict, notFound, now, requireRole, type ServiceContext } from "./service-context";
 
@@ -46,7 +47,9 @@ export function createRun(ctx: ServiceContext, raw: CreateRunInput) {
   if (!experiment) notFound(`experiment ${input.experimentId}`);
   resolveDataset(ctx.db, ctx.artifacts, ctx.actor, config.data.dataset);
 
-  // Lineage: a fine-tune's parent is the run of its parent checkpoint; a fork's or re-run's parent is named.
+  // Lineage, decided here and never by the caller: a fine-tune's parent run IS the run of its parent checkpoint (a
+  // different parentRunId is refused, so no run can hide where its weights came from); a fork's or re-run's parent
+  // is the named run, and when its config starts from a checkpoint, ancestry follows that checkpoint's run as well.
   let origin: "new" | "fork" | "finetune" | "rerun" = input.origin;
   let parentRunId = input.parentRunId ?? null;
   let parentCheckpointId: number | null = null;
@@ -54,8 +57,12 @@ export function createRun(ctx: ServiceContext, raw: CreateRunInput) {
     const ck = ctx.db.select().from(checkpoints).where(eq(checkpoints.id, Number(config.fineTune.parentCheckpointId))).get();
     if (!ck) badRequest(`fineTune.parentCheckpointId: checkpoint ${config.fineTune.parentCheckpointId} does not exist`);
     parentCheckpointId = ck.id;
-    parentRunId ??= ck.runId;
-    if (origin === "new") origin = "finetune";
+    if (origin === "new") {
+      if (parentRunId !== null && parentRunId !== ck.runId)
+        badRequest(`a fine-tune's parent run is the run of its parent checkpoint: checkpoint #${ck.id} belongs to run #${ck.runId}, but parentRunId names run #${parentRunId}; omit parentRunId or name run #${ck.runId}`);
+      parentRunId = ck.runId;
+      origin = "finetune";
+    }
   }
   const parent = parentRunId === null ? null : ctx.db.select().from(runs).where(eq(runs.id, parentRunId)).get();
   if (parentRunId !== null && !parent) notFound(`parent run ${parentRunId}`);
@@ -83,14 +90,18 @@ export function createRun(ctx: ServiceContext, raw: CreateRunInput) {
       parent && origin !== "rerun"
         ? changes.map((c) => ({ kind: "change" as const, path: c.path, oldValueJson: JSON.stringify(c.oldValue), newValueJson: JSON.stringify(c.newValue), rationale: input.changeRationales[c.path] || input.rationale }))
         : [{ kind: "initial" as const, path: "", oldValueJson: parent ? parent.configJson : null, newValueJson: configJson, rationale: input.rationale }];
-    for (const d of decisionRows) tx.insert(decisions).values({ ...d, runId: run.id, authorId: ctx.actor.id, createdAt: at }).run();
+    // Each decision's sha256 covers all its columns (rationale, old/new values, author, time): the content verifier recomputes it.
+    const decisionRefs = decisionRows.map((d) => {
+      const row = tx.insert(decisions).values({ ...d, runId: run.id, authorId: ctx.actor.id, createdAt: at }).returning().get();
+      return { id: row.id, path: row.path, kind: row.kind, sha256: decisionRecordSha256(row) };
+    });
 
     appendAuditEvent(tx, {
       actor: ctx.actor,
       action: "run.create",
       entityType: "run",
       entityId: run.id,
-      payload: { experimentId: experiment.id, name: run.name, configSha256, origin, parentRunId, parentCheckpointId, decisions: decisionRows.map((d) => ({ path: d.path, kind: d.kind })) },
+      payload: { experimentId: experiment.id, name: run.name, configSha256, origin, parentRunId, parentCheckpointId, createdAt: at, decisions: decisionRefs },
     });
     return run;
   });
