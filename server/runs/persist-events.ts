@@ -7,7 +7,8 @@ import { and, eq } from "drizzle-orm";
 import { runs, datasetVersions, splits, checkpoints, evaluations, metricSummaries, METRIC_ROLLUP_BLOCK } from "@/db/schema";
 import type { Db } from "@/db/client";
 import { appendAuditEvent, SYSTEM_ACTOR, type Actor } from "@/server/audit/ledger";
-import { canonicalJson, sha256Canonical } from "@/server/audit/canonical";
+import { canonicalJson, sha256Canonical, sha256Hex } from "@/server/audit/canonical";
+import { metricSeriesDigest } from "@/server/audit/content/records";
 import type { ArtifactStore } from "@/server/artifacts/store";
 import type { TrainerEvent } from "@/trainer/types";
 import type { TrainingConfig } from "@/contracts/training-config";
@@ -94,13 +95,13 @@ export function recordPrepared(deps: Deps, runId: number, actor: Actor, e: Extra
     let version = tx.select().from(datasetVersions).where(and(eq(datasetVersions.datasetId, datasetId), eq(datasetVersions.recipeSha256, recipeSha256), eq(datasetVersions.sha256, e.version.sha256))).get();
     if (!version) {
       version = tx.insert(datasetVersions).values({ datasetId, recipeJson: canonicalJson(e.version.recipe), recipeSha256, reportJson: canonicalJson(e.version.report), sha256: e.version.sha256, rowCount: e.version.rowCount, createdAt: new Date().toISOString() }).returning().get();
-      appendAuditEvent(tx, { actor, action: "datasetVersion.create", entityType: "datasetVersion", entityId: version.id, payload: { datasetId, recipeSha256, sha256: version.sha256, rowsIn: e.version.report.rowsIn, rowsOut: e.version.report.rowsOut } });
+      appendAuditEvent(tx, { actor, action: "datasetVersion.create", entityType: "datasetVersion", entityId: version.id, payload: { datasetId, recipeSha256, sha256: version.sha256, rowsIn: e.version.report.rowsIn, rowsOut: e.version.report.rowsOut, rowCount: version.rowCount, reportSha256: sha256Hex(version.reportJson), createdAt: version.createdAt } });
     }
     let split = tx.select().from(splits).where(and(eq(splits.datasetVersionId, version.id), eq(splits.sha256, e.split.sha256))).get();
     if (!split) {
       split = tx.insert(splits).values({ datasetVersionId: version.id, specJson: canonicalJson(e.split.spec), manifestJson: canonicalJson(e.split.manifest), sha256: e.split.sha256, createdAt: new Date().toISOString() }).returning().get();
       const parts = e.split.manifest.partitions;
-      appendAuditEvent(tx, { actor, action: "split.create", entityType: "split", entityId: split.id, payload: { datasetVersionId: version.id, sha256: split.sha256, counts: { train: parts.train.count, validation: parts.validation.count, test: parts.test.count }, indicesSha256: { train: parts.train.indicesSha256, validation: parts.validation.indicesSha256, test: parts.test.indicesSha256 } } });
+      appendAuditEvent(tx, { actor, action: "split.create", entityType: "split", entityId: split.id, payload: { datasetVersionId: version.id, sha256: split.sha256, counts: { train: parts.train.count, validation: parts.validation.count, test: parts.test.count }, indicesSha256: { train: parts.train.indicesSha256, validation: parts.validation.indicesSha256, test: parts.test.indicesSha256 }, specSha256: sha256Hex(split.specJson), createdAt: split.createdAt } });
     }
     tx.update(runs).set({ datasetVersionId: version.id, splitId: split.id }).where(eq(runs.id, runId)).run();
   });
@@ -109,11 +110,15 @@ export function recordPrepared(deps: Deps, runId: number, actor: Actor, e: Extra
 export function recordStarted(deps: Deps, runId: number, actor: Actor, e: Extract<TrainerEvent, { type: "started" }>, appCommit: string): void {
   deps.db.transaction((tx) => {
     const environment = { ...e.environment, appCommit, fineTune: e.fineTune ?? null };
+    const startedAt = new Date().toISOString();
+    const memoryJson = canonicalJson(e.memory);
     tx.update(runs)
-      .set({ status: "running", startedAt: new Date().toISOString(), backend: e.backend, backendReason: e.backendReason, environmentJson: canonicalJson(environment), paramCount: e.memory.paramCount, memoryJson: canonicalJson(e.memory), progressJson: JSON.stringify({ epoch: 0, epochs: e.epochs, batch: 0, batches: e.batchesPerEpoch }) })
+      .set({ status: "running", startedAt, backend: e.backend, backendReason: e.backendReason, environmentJson: canonicalJson(environment), paramCount: e.memory.paramCount, memoryJson, progressJson: JSON.stringify({ epoch: 0, epochs: e.epochs, batch: 0, batches: e.batchesPerEpoch }) })
       .where(eq(runs.id, runId))
       .run();
-    appendAuditEvent(tx, { actor, action: "run.start", entityType: "run", entityId: runId, payload: { backend: e.backend, backendReason: e.backendReason, environment, paramCount: e.memory.paramCount } });
+    // The data the run was prepared on ("prepared" comes before "started"), so the run's dataset version and split are covered.
+    const data = tx.select({ datasetVersionId: runs.datasetVersionId, splitId: runs.splitId }).from(runs).where(eq(runs.id, runId)).get();
+    appendAuditEvent(tx, { actor, action: "run.start", entityType: "run", entityId: runId, payload: { backend: e.backend, backendReason: e.backendReason, environment, paramCount: e.memory.paramCount, memorySha256: sha256Hex(memoryJson), datasetVersionId: data?.datasetVersionId ?? null, splitId: data?.splitId ?? null, startedAt } });
   });
 }
 
@@ -126,7 +131,7 @@ export function recordCheckpoint(deps: Deps, runId: number, actor: Actor, e: Ext
   if (stored.sha256 !== e.sha256) throw new Error(`checkpoint at epoch ${e.epoch}: trainer reported sha256 ${e.sha256} but the bytes hash to ${stored.sha256}`);
   return deps.db.transaction((tx) => {
     const row = tx.insert(checkpoints).values({ runId, epoch: e.epoch, step: e.step, sha256: e.sha256, bytes: stored.bytes, metricsJson: canonicalJson(e.metrics), isBest: false, createdAt: new Date().toISOString() }).returning().get();
-    appendAuditEvent(tx, { actor, action: "checkpoint.create", entityType: "checkpoint", entityId: row.id, payload: { runId, epoch: e.epoch, step: e.step, sha256: e.sha256, bytes: stored.bytes, metrics: e.metrics } });
+    appendAuditEvent(tx, { actor, action: "checkpoint.create", entityType: "checkpoint", entityId: row.id, payload: { runId, epoch: e.epoch, step: e.step, sha256: e.sha256, bytes: stored.bytes, metrics: e.metrics, createdAt: row.createdAt } });
     return row.id;
   });
 }
@@ -142,7 +147,7 @@ export function recordEvaluation(deps: Deps, runId: number, actor: Actor, e: Ext
       .values({ runId, checkpointId: ck.id, splitId: run?.splitId ?? null, partition: e.partition, dataSha256: e.dataSha256, metricsJson: canonicalJson(rest), confusionJson: confusion ? canonicalJson(confusion) : null, source: "training", createdBy: actor.id ?? 0, createdAt: new Date().toISOString() })
       .returning()
       .get();
-    appendAuditEvent(tx, { actor, action: "evaluation.create", entityType: "evaluation", entityId: row.id, payload: { runId, checkpointId: ck.id, checkpointSha256: ck.sha256, partition: e.partition, dataSha256: e.dataSha256, metricsSha256: sha256Canonical(e.result) } });
+    appendAuditEvent(tx, { actor, action: "evaluation.create", entityType: "evaluation", entityId: row.id, payload: { runId, checkpointId: ck.id, checkpointSha256: ck.sha256, partition: e.partition, dataSha256: e.dataSha256, splitId: row.splitId, source: row.source, createdAt: row.createdAt, metricsSha256: sha256Canonical(e.result) } });
   });
 }
 
@@ -160,20 +165,21 @@ export function bestCheckpointId(rows: { id: number; metricsJson: string }[], be
 
 export function recordFinished(deps: Deps, runId: number, actor: Actor, e: Extract<TrainerEvent, { type: "finished" }>, config: TrainingConfig): void {
   const { db } = deps;
-  const metricsDigest = db.$client.prepare("SELECT key, step, value FROM metrics WHERE run_id = ? ORDER BY key, step").all(runId);
   db.transaction((tx) => {
+    const metricsDigest = metricSeriesDigest(db.$client, runId);
     const cks = tx.select({ id: checkpoints.id, metricsJson: checkpoints.metricsJson }).from(checkpoints).where(eq(checkpoints.runId, runId)).orderBy(checkpoints.epoch).all();
     const bestId = bestCheckpointId(cks, config.training.bestMetric);
     if (bestId !== null) tx.update(checkpoints).set({ isBest: true }).where(eq(checkpoints.id, bestId)).run();
     const summaries = tx.select().from(metricSummaries).where(eq(metricSummaries.runId, runId)).all();
     const finalMetrics = Object.fromEntries(summaries.map((s) => [s.key, s.last]));
-    tx.update(runs).set({ status: e.status, finishedAt: new Date().toISOString(), finalWeightsSha256: e.weightsSha256 }).where(eq(runs.id, runId)).run();
+    const finishedAt = new Date().toISOString();
+    tx.update(runs).set({ status: e.status, finishedAt, finalWeightsSha256: e.weightsSha256 }).where(eq(runs.id, runId)).run();
     appendAuditEvent(tx, {
       actor,
       action: e.status === "completed" ? "run.complete" : "run.cancel",
       entityType: "run",
       entityId: runId,
-      payload: { status: e.status, weightsSha256: e.weightsSha256, epochsRun: e.epochsRun, stoppedEarly: e.stoppedEarly, samplesPerSecond: Math.round(e.samplesPerSecond), bestCheckpointId: bestId, finalMetrics, metricsSha256: sha256Canonical(metricsDigest), metricPoints: metricsDigest.length },
+      payload: { status: e.status, weightsSha256: e.weightsSha256, epochsRun: e.epochsRun, stoppedEarly: e.stoppedEarly, samplesPerSecond: Math.round(e.samplesPerSecond), bestCheckpointId: bestId, finalMetrics, metricsSha256: metricsDigest.sha256, metricPoints: metricsDigest.points, finishedAt },
     });
   });
 }
@@ -182,7 +188,9 @@ export function recordFailed(deps: Deps, runId: number, actor: Actor, message: s
   deps.db.transaction((tx) => {
     const run = tx.select({ status: runs.status }).from(runs).where(eq(runs.id, runId)).get();
     if (!run || run.status === "completed" || run.status === "failed" || run.status === "cancelled") return;
-    tx.update(runs).set({ status: "failed", error: message, finishedAt: new Date().toISOString() }).where(eq(runs.id, runId)).run();
-    appendAuditEvent(tx, { actor, action: "run.fail", entityType: "run", entityId: runId, payload: { error: message.slice(0, 2000) } });
+    const finishedAt = new Date().toISOString();
+    tx.update(runs).set({ status: "failed", error: message, finishedAt }).where(eq(runs.id, runId)).run();
+    const metricsDigest = metricSeriesDigest(deps.db.$client, runId);
+    appendAuditEvent(tx, { actor, action: "run.fail", entityType: "run", entityId: runId, payload: { error: message.slice(0, 2000), errorSha256: sha256Hex(message), finishedAt, metricsSha256: metricsDigest.sha256, metricPoints: metricsDigest.points } });
   });
 }

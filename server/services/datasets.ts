@@ -31,7 +31,7 @@ function insertDataset(db: Db, artifacts: ArtifactStore, actor: Actor & { id: nu
       .values({ name: d.name, source: d.source, builtinName: d.builtinName, origin: d.origin, licence: d.licence, sha256, byteSize: d.bytes.byteLength, schemaJson: JSON.stringify(d.schema), rowCount: d.rowCount, createdBy: actor.id, createdAt: now() })
       .returning()
       .get();
-    appendAuditEvent(tx, { actor, action: "dataset.create", entityType: "dataset", entityId: row.id, payload: { name: row.name, source: row.source, sha256, bytes: row.byteSize, rows: row.rowCount, columns: d.schema.columns.length, labelColumn: d.schema.labelColumn, licence: d.licence } });
+    appendAuditEvent(tx, { actor, action: "dataset.create", entityType: "dataset", entityId: row.id, payload: { name: row.name, source: row.source, builtinName: row.builtinName, sha256, bytes: row.byteSize, rows: row.rowCount, columns: d.schema.columns.length, labelColumn: d.schema.labelColumn, licence: d.licence, origin: row.origin, schemaSha256: sha256Hex(row.schemaJson), createdAt: row.createdAt } });
     return row;
   });
 }

@@ -11,6 +11,7 @@ import { eq } from "drizzle-orm";
 import { z } from "zod";
 import { decisions, runs } from "@/db/schema";
 import { appendAuditEvent } from "@/server/audit/ledger";
+import { decisionRecordSha256 } from "@/server/audit/content/records";
 import { badRequest, notFound, now, requireRole, type ServiceContext } from "./service-context";
 
 /** Who may write decision notes: engineers (their own reasoning) and reviewers (review remarks on a run). */
@@ -47,7 +48,8 @@ export function addDecisionNote(ctx: ServiceContext, raw: AddDecisionNoteInput) 
       action: corrected ? "decision.correct" : "decision.create",
       entityType: "decision",
       entityId: row.id,
-      payload: { runId: input.runId, kind, path: row.path, correctsDecisionId: row.correctsDecisionId, rationale: row.rationale },
+      // sha256 covers every column of the row (values, author, time); the content verifier recomputes it.
+      payload: { runId: input.runId, kind, path: row.path, correctsDecisionId: row.correctsDecisionId, rationale: row.rationale, createdAt: row.createdAt, sha256: decisionRecordSha256(row) },
     });
     return row;
   });

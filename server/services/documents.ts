@@ -123,7 +123,7 @@ export function signDocument(ctx: ServiceContext, raw: z.input<typeof signDocume
       .values({ userId: user.id, printedName: user.name, meaning: input.meaning, recordType: "document", recordId: doc.id, recordSha256: doc.sha256, comment: input.comment, createdAt: now() })
       .returning()
       .get();
-    appendAuditEvent(tx, { actor: ctx.actor, action: "signature.create", entityType: "signature", entityId: row.id, payload: { printedName: row.printedName, meaning: row.meaning, recordType: "document", recordId: doc.id, recordSha256: doc.sha256, section: doc.section, version: doc.version, comment: row.comment } });
+    appendAuditEvent(tx, { actor: ctx.actor, action: "signature.create", entityType: "signature", entityId: row.id, payload: { printedName: row.printedName, meaning: row.meaning, recordType: "document", recordId: doc.id, recordSha256: doc.sha256, section: doc.section, version: doc.version, comment: row.comment, createdAt: row.createdAt } });
     return row;
   });
   const auditCheckpoint = checkpointAfterCommit(ctx, `${input.meaning} signature of ${doc.subjectType} ${doc.subjectId} ${doc.section} v${doc.version} by ${user.name}`);

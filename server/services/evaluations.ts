@@ -70,7 +70,7 @@ export async function evaluateRunCheckpoint(ctx: ServiceContext, raw: z.input<ty
       action: "evaluation.create",
       entityType: "evaluation",
       entityId: row.id,
-      payload: { runId, checkpointId: ck.id, checkpointSha256: ck.sha256, epoch: ck.epoch, partition: out.partition, dataSha256: out.dataSha256, splitSha256: split.sha256, testRows: out.testCount, backend: out.backend, requested: true, metricsSha256: sha256Canonical(out.result) },
+      payload: { runId, checkpointId: ck.id, checkpointSha256: ck.sha256, epoch: ck.epoch, partition: out.partition, dataSha256: out.dataSha256, splitId: split.id, splitSha256: split.sha256, testRows: out.testCount, backend: out.backend, requested: true, source: row.source, createdAt: row.createdAt, metricsSha256: sha256Canonical(out.result) },
     });
     return { id: row.id, runId, checkpointId: ck.id, epoch: ck.epoch, partition: row.partition, dataSha256: row.dataSha256, backend: out.backend, result: out.result };
   });

@@ -82,7 +82,7 @@ export function registerModelVersion(ctx: ServiceContext, raw: RegisterVersionIn
     let model = tx.select().from(models).where(eq(models.name, input.modelName)).get();
     if (!model) {
       model = tx.insert(models).values({ name: input.modelName, description: input.description, createdBy: ctx.actor.id, createdAt: at }).returning().get();
-      appendAuditEvent(tx, { actor: ctx.actor, action: "model.create", entityType: "model", entityId: model.id, payload: { name: model.name, approvalsRequired: model.approvalsRequired } });
+      appendAuditEvent(tx, { actor: ctx.actor, action: "model.create", entityType: "model", entityId: model.id, payload: { name: model.name, approvalsRequired: model.approvalsRequired, description: model.description, createdAt: model.createdAt } });
     }
     const last = tx.select({ v: max(modelVersions.version) }).from(modelVersions).where(eq(modelVersions.modelId, model.id)).get()?.v ?? 0;
     const version = tx
@@ -95,7 +95,7 @@ export function registerModelVersion(ctx: ServiceContext, raw: RegisterVersionIn
       action: "modelVersion.create",
       entityType: "modelVersion",
       entityId: version.id,
-      payload: { model: model.name, version: version.version, runId: run.id, checkpointId: ck.id, epoch: ck.epoch, weightsSha256: ck.sha256 },
+      payload: { model: model.name, modelId: model.id, version: version.version, runId: run.id, checkpointId: ck.id, epoch: ck.epoch, weightsSha256: ck.sha256, createdAt: version.createdAt },
     });
     return { model: model.name, modelId: model.id, version: version.version, modelVersionId: version.id, weightsSha256: version.weightsSha256, checkpointId: ck.id, epoch: ck.epoch };
   });
@@ -116,7 +116,7 @@ export function appendAliasMove(tx: DbOrTx, actor: ServiceContext["actor"], m: {
     action: "alias.move",
     entityType: "model",
     entityId: m.modelId,
-    payload: { model: m.modelName, alias: m.alias, fromModelVersionId: before, toModelVersionId: m.modelVersionId, version: m.version, promotionRequestId: m.promotionRequestId, aliasEventId: row.id, rationale: m.rationale },
+    payload: { model: m.modelName, alias: m.alias, fromModelVersionId: before, toModelVersionId: m.modelVersionId, version: m.version, promotionRequestId: m.promotionRequestId, aliasEventId: row.id, rationale: m.rationale, createdAt: row.createdAt },
   });
   return row;
 }

@@ -1,0 +1,101 @@
+/**
+ * The definitions of the hashes that bind table rows to the audit ledger, shared by the services that write the
+ * events (so the hash is computed when the row is created) and by the content verifier (which recomputes them).
+ * One definition per fact, so writer and checker cannot drift apart.
+ *
+ * Invariants:
+ * - metricSeriesDigest(run) = sha256Canonical(SELECT key, step, value FROM metrics WHERE run_id = ? ORDER BY key, step)
+ *   (an array of {key, step, value} objects), computed streaming: no array or giant string is built.
+ * - decisionRecordSha256 covers every column of a decision row.
+ * - evaluationResultSha256 = sha256Canonical(result) where result = metrics plus `confusion` when there is one: the
+ *   value the trainer produced, which the evaluation.create event records as metricsSha256.
+ */
+import type Database from "better-sqlite3";
+import { createHash } from "node:crypto";
+import { sha256Canonical } from "@/server/audit/canonical";
+
+export type DecisionRecordRow = {
+  id: number;
+  runId: number;
+  kind: string;
+  path: string;
+  oldValueJson: string | null;
+  newValueJson: string | null;
+  rationale: string;
+  correctsDecisionId: number | null;
+  authorId: number;
+  createdAt: string;
+};
+
+/** The content a decision's sha256 covers: all its columns. */
+export function decisionRecord(d: DecisionRecordRow) {
+  return {
+    id: d.id,
+    runId: d.runId,
+    kind: d.kind,
+    path: d.path,
+    oldValueJson: d.oldValueJson,
+    newValueJson: d.newValueJson,
+    rationale: d.rationale,
+    correctsDecisionId: d.correctsDecisionId,
+    authorId: d.authorId,
+    createdAt: d.createdAt,
+  };
+}
+
+export function decisionRecordSha256(d: DecisionRecordRow): string {
+  return sha256Canonical(decisionRecord(d));
+}
+
+/** The evaluation result as the trainer produced it, rebuilt from the row's two JSON columns. */
+export function evaluationResult(metricsJson: string, confusionJson: string | null): Record<string, unknown> {
+  const metrics = JSON.parse(metricsJson) as Record<string, unknown>;
+  return confusionJson === null ? metrics : { ...metrics, confusion: JSON.parse(confusionJson) as unknown };
+}
+
+export function evaluationResultSha256(metricsJson: string, confusionJson: string | null): string {
+  return sha256Canonical(evaluationResult(metricsJson, confusionJson));
+}
+
+const CHUNK_CHARS = 1 << 16;
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+function jcsString(s: string): string {
+  if (LONE_SURROGATE.test(s)) throw new Error(`metric key ${JSON.stringify(s)} contains a lone surrogate: it cannot be hashed canonically`);
+  return JSON.stringify(s);
+}
+
+/**
+ * sha256 of the canonical JSON of a run's metric points [{key, step, value}, …] ordered by key, step, and the
+ * number of points. Streams rows with a raw prepared statement; equal to sha256Canonical of the full array (tested).
+ */
+export function metricSeriesDigest(sqlite: Database.Database, runId: number): { sha256: string; points: number } {
+  const rows = sqlite.prepare("SELECT key, step, value FROM metrics WHERE run_id = ? ORDER BY key, step").raw(true).iterate(runId) as IterableIterator<[string, number, number]>;
+  const hash = createHash("sha256");
+  let buf = "[";
+  let points = 0;
+  let lastKey: string | null = null;
+  let keyText = "";
+  for (const [key, step, value] of rows) {
+    if (key !== lastKey) {
+      lastKey = key;
+      keyText = jcsString(key);
+    }
+    if (!Number.isFinite(value) || !Number.isFinite(step)) throw new Error(`metric ${key} step ${step} is not a finite number: it cannot be hashed canonically`);
+    buf += `${points === 0 ? "" : ","}{"key":${keyText},"step":${JSON.stringify(step)},"value":${JSON.stringify(value)}}`;
+    points++;
+    if (buf.length >= CHUNK_CHARS) {
+      hash.update(buf);
+      buf = "";
+    }
+  }
+  hash.update(buf + "]");
+  return { sha256: hash.digest("hex"), points };
+}
+
+/** sha256 of a JSON column's value in canonical form (for columns written with canonicalJson, the text's own sha256). */
+export function canonicalTextSha256(text: string): string {
+  return sha256Canonical(JSON.parse(text) as unknown);
+}
+
