@@ -6,3 +6,4 @@ export * from "./registry";
 export * from "./audit";
 export * from "./audit-tree";
 export * from "./documents";
+export * from "./witness";
