@@ -20,6 +20,7 @@ import { appendAuditEvent, SYSTEM_ACTOR, type AuditEventRow } from "./ledger";
 import { type AuditKeys, type AuditPublicKey, signBytes, verifyBytes } from "./keys";
 import { MerkleAccumulator, consistencyProof, inclusionProof, merkleRoot } from "./merkle";
 import { EventChainChecker } from "./event-hashing";
+import { storeTreeLevelsForCheckpoint } from "./tree-levels";
 import {
   type AuditCheckpointRow,
   type AuditDbSource,
@@ -180,6 +181,7 @@ export function createAuditCheckpoint(
   return db.transaction(
     (tx) => {
       const { treeSize, rootHash, frontier } = rootOfCheckedLog(db, keys);
+      storeTreeLevelsForCheckpoint(db, treeSize, rootHash); // derived index for O(log n) proofs; never throws
       const head: TreeHead = { treeSize, rootHash, at: opts.at ?? new Date().toISOString(), keyFingerprint: keys.fingerprint };
       const signature = signTreeHead(keys, head);
       const checkpoint = tx.insert(auditCheckpoints).values({ ...head, reason, signature }).returning().get();

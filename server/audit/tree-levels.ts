@@ -1,0 +1,298 @@
+/**
+ * Stored levels of the ledger's RFC 6962 Merkle tree (table audit_tree_nodes), so that an inclusion or
+ * consistency proof reads O(log n) rows instead of every leaf hash.
+ *
+ * Invariant ("stored size" S): every perfect subtree of height >= 1 that lies inside leaves [0, S) has its root
+ * stored as (level, idx), covering leaves [idx * 2^level, (idx + 1) * 2^level); nothing else is stored. S is even
+ * and read back as 2 * (max idx at level 1 + 1), because the nodes of one extension are written in one savepoint
+ * in leaf order. Level 0 is audit_events.leaf_hash (seq = index + 1).
+ *
+ * Who writes: `storeTreeLevelsForCheckpoint`, called by createAuditCheckpoint inside its transaction, right after
+ * the signer has checked the new events' chain and computed the root it signs. It extends S from the previous
+ * stored size up to the new tree size (reading only the new leaves; the first call on an older database
+ * back-fills once), then recomputes the root at that size from the stored nodes and compares it with the root
+ * being signed; on a mismatch it rebuilds the table from the leaves. It never throws: this table is a derived
+ * index, not evidence, and must not block signing.
+ *
+ * Who reads: `TreeLevelReader` (proofs for the app and the witness client). Every proof built from it is checked
+ * against the signed root before it is reported as verified, so an altered row can only make a proof fail, never
+ * make a false one pass. Perfect subtrees not yet stored (events after the stored size) are computed from their
+ * leaves, up to a read budget; `audit verify` never reads this table. Plain ANSI SQL, as in ledger-reads.ts.
+ */
+import type Database from "better-sqlite3";
+import { EMPTY_TREE_ROOT, hashChildren, largestPowerOfTwoBelow, verifyInclusion } from "./merkle";
+import { type AuditCheckpointRow, type AuditDbSource, auditCheckpointsWithTreeSize, latestAuditCheckpoint, maxAuditSeq, sqliteOf } from "./ledger-reads";
+import type { Db } from "@/db/client";
+
+/** Leaves read from audit_events at most per proof for subtrees beyond the stored size (the unsigned tail). */
+export const DEFAULT_LEAF_BUDGET = 65_536;
+const EXTEND_CHUNK = 16_384;
+
+/** Number of leaves whose perfect subtrees (height >= 1) are all stored. */
+export function storedTreeSize(source: AuditDbSource): number {
+  const row = sqliteOf(source).prepare("SELECT max(idx) AS i FROM audit_tree_nodes WHERE level = 1").get() as { i: number | null };
+  return row.i === null ? 0 : (row.i + 1) * 2;
+}
+
+type Node = { level: number; idx: number; hash: Buffer };
+
+/** The frontier at an even size: the stored perfect subtrees of its binary decomposition, largest first. */
+function storedFrontier(sqlite: Database.Database, size: number): Node[] {
+  const get = sqlite.prepare("SELECT hash FROM audit_tree_nodes WHERE level = ? AND idx = ?");
+  const out: Node[] = [];
+  let offset = 0;
+  for (let level = Math.floor(Math.log2(Math.max(size, 1))); level >= 1; level--) {
+    const width = 2 ** level;
+    if (Math.floor(size / width) % 2 === 0) continue;
+    const row = get.get(level, offset / width) as { hash: Buffer } | undefined;
+    if (!row) throw new Error(`tree levels: node (${level}, ${offset / width}) of the stored frontier is missing`);
+    out.push({ level, idx: offset / width, hash: row.hash });
+    offset += width;
+  }
+  return out;
+}
+
+/** Writes the perfect subtrees completed by leaves (from, toSize]; returns the number of nodes written. */
+function extendTreeLevels(sqlite: Database.Database, toSize: number): number {
+  const from = storedTreeSize(sqlite);
+  if (toSize <= from) return 0;
+  const stack = storedFrontier(sqlite, from);
+  const insert = sqlite.prepare("INSERT INTO audit_tree_nodes (level, idx, hash) VALUES (?, ?, ?)");
+  const leaves = sqlite.prepare("SELECT seq, leaf_hash FROM audit_events WHERE seq > ? AND seq <= ? ORDER BY seq").raw(true);
+  let written = 0;
+  let next = from + 1;
+  while (next <= toSize) {
+    // Read a chunk, then write: one connection cannot write while a read statement is still iterating.
+    const chunk = leaves.all(next - 1, Math.min(toSize, next - 1 + EXTEND_CHUNK)) as [number, string][];
+    if (chunk.length === 0) throw new Error(`tree levels: seq ${next} missing`);
+    for (const [seq, leafHex] of chunk) {
+      if (seq !== next) throw new Error(`tree levels: seq ${next} missing (found ${seq})`);
+      const leaf = Buffer.from(leafHex, "hex");
+      if (leaf.length !== 32) throw new Error(`tree levels: seq ${seq} has no valid leaf hash`);
+      let node: Node = { level: 0, idx: seq - 1, hash: leaf };
+      while (stack.length > 0 && stack[stack.length - 1]!.level === node.level) {
+        const left = stack.pop()!;
+        node = { level: left.level + 1, idx: left.idx / 2, hash: hashChildren(left.hash, node.hash) };
+        insert.run(node.level, node.idx, node.hash);
+        written++;
+      }
+      stack.push(node);
+      next++;
+    }
+  }
+  return written;
+}
+
+export type TreeLevelsOutcome = { ok: true; storedSize: number; written: number; rebuilt: boolean } | { ok: false; error: string };
+
+/**
+ * Keeps the stored levels in step with a checkpoint being signed (call inside its transaction, after the root is
+ * computed). Runs in a savepoint; on any failure the table is left as it was and the error is returned, not thrown.
+ */
+export function storeTreeLevelsForCheckpoint(source: AuditDbSource, treeSize: number, rootHash: string): TreeLevelsOutcome {
+  const sqlite = sqliteOf(source);
+  try {
+    return sqlite.transaction((): TreeLevelsOutcome => {
+      let written = extendTreeLevels(sqlite, treeSize);
+      let rebuilt = false;
+      if (new TreeLevelReader(sqlite).root(treeSize).toString("hex") !== rootHash) {
+        sqlite.prepare("DELETE FROM audit_tree_nodes").run();
+        written = extendTreeLevels(sqlite, treeSize);
+        rebuilt = true;
+        const again = new TreeLevelReader(sqlite).root(treeSize).toString("hex");
+        if (again !== rootHash) throw new Error(`the leaves 1..${treeSize} give root ${again}, not the root being signed ${rootHash}`);
+      }
+      return { ok: true, storedSize: storedTreeSize(sqlite), written, rebuilt };
+    })();
+  } catch (err) {
+    const error = `audit tree levels not stored: ${(err as Error).message}`;
+    console.error(error);
+    return { ok: false, error };
+  }
+}
+
+/**
+ * Reads subtree roots for proofs: stored nodes by primary key, leaves by seq, anything not stored computed from
+ * its children (counted against `leafBudget`). `rowsRead` counts the rows read, for tests and the UI.
+ */
+export class TreeLevelReader {
+  rowsRead = 0;
+  private leavesComputed = 0;
+  private readonly stored: number;
+  private readonly cache = new Map<string, Buffer>();
+  private readonly nodeStmt: Database.Statement;
+  private readonly leafStmt: Database.Statement;
+
+  constructor(source: AuditDbSource, private readonly leafBudget = DEFAULT_LEAF_BUDGET) {
+    const sqlite = sqliteOf(source);
+    this.stored = storedTreeSize(sqlite);
+    this.rowsRead++;
+    this.nodeStmt = sqlite.prepare("SELECT hash FROM audit_tree_nodes WHERE level = ? AND idx = ?");
+    this.leafStmt = sqlite.prepare("SELECT leaf_hash AS h FROM audit_events WHERE seq = ?");
+  }
+
+  get storedSize(): number {
+    return this.stored;
+  }
+
+  leaf(index: number): Buffer {
+    const row = this.leafStmt.get(index + 1) as { h: string } | undefined;
+    if (!row) throw new Error(`no event seq ${index + 1} in the log`);
+    this.rowsRead++;
+    const hash = Buffer.from(row.h, "hex");
+    if (hash.length !== 32) throw new Error(`event seq ${index + 1} has no valid leaf hash`);
+    return hash;
+  }
+
+  /** Root of the perfect subtree (level, idx). */
+  node(level: number, idx: number): Buffer {
+    if (level === 0) return this.leaf(idx);
+    const key = `${level}:${idx}`;
+    const hit = this.cache.get(key);
+    if (hit) return hit;
+    let hash: Buffer | null = null;
+    if ((idx + 1) * 2 ** level <= this.stored) {
+      const row = this.nodeStmt.get(level, idx) as { hash: Buffer } | undefined;
+      if (row) {
+        this.rowsRead++;
+        hash = Buffer.from(row.hash);
+      }
+    }
+    if (!hash) {
+      this.leavesComputed += 2 ** level;
+      if (this.leavesComputed > this.leafBudget) {
+        throw new Error(`this proof needs more than ${this.leafBudget} leaves beyond the stored tree levels (stored up to ${this.stored} events); they are stored when the next checkpoint is signed`);
+      }
+      hash = hashChildren(this.node(level - 1, 2 * idx), this.node(level - 1, 2 * idx + 1));
+    }
+    this.cache.set(key, hash);
+    return hash;
+  }
+
+  /** MTH of leaves [lo, hi), where lo is a multiple of a power of two >= the largest power below hi - lo (RFC 6962 splits). */
+  range(lo: number, hi: number): Buffer {
+    if (hi <= lo) return Buffer.from(EMPTY_TREE_ROOT);
+    const parts: Buffer[] = [];
+    let pos = lo;
+    while (pos < hi) {
+      let width = 1;
+      while (width * 2 <= hi - pos && pos % (width * 2) === 0) width *= 2;
+      parts.push(this.node(Math.log2(width), pos / width));
+      pos += width;
+    }
+    let acc = parts.pop()!;
+    while (parts.length > 0) acc = hashChildren(parts.pop()!, acc);
+    return acc;
+  }
+
+  root(size: number): Buffer {
+    return this.range(0, size);
+  }
+
+  /** RFC 9162 PATH(m, D[n]), bottom-up, as merkle.ts's inclusionProof. */
+  inclusionPath(leafIndex: number, size: number): Buffer[] {
+    if (!Number.isInteger(leafIndex) || leafIndex < 0 || leafIndex >= size) throw new Error(`leaf index ${leafIndex} is outside a tree of size ${size}`);
+    const topDown: Buffer[] = [];
+    let lo = 0;
+    let hi = size;
+    while (hi - lo > 1) {
+      const k = largestPowerOfTwoBelow(hi - lo);
+      if (leafIndex - lo < k) {
+        topDown.push(this.range(lo + k, hi));
+        hi = lo + k;
+      } else {
+        topDown.push(this.range(lo, lo + k));
+        lo += k;
+      }
+    }
+    return topDown.reverse();
+  }
+
+  /** RFC 9162 PROOF(m, D[n]), as merkle.ts's consistencyProof. */
+  consistencyPath(m: number, n: number): Buffer[] {
+    if (!Number.isInteger(m) || !Number.isInteger(n) || m < 0 || m > n) throw new Error(`cannot prove consistency from size ${m} to size ${n}`);
+    if (m === 0 || m === n) return [];
+    const topDown: Buffer[] = [];
+    let head: Buffer[] = [];
+    let lo = 0;
+    let hi = n;
+    let mm = m;
+    let fromOldRoot = true;
+    for (;;) {
+      if (mm === hi - lo) {
+        head = fromOldRoot ? [] : [this.range(lo, hi)];
+        break;
+      }
+      const k = largestPowerOfTwoBelow(hi - lo);
+      if (mm <= k) {
+        topDown.push(this.range(lo + k, hi));
+        hi = lo + k;
+      } else {
+        topDown.push(this.range(lo, lo + k));
+        lo += k;
+        mm -= k;
+        fromOldRoot = false;
+      }
+    }
+    return head.concat(topDown.reverse());
+  }
+}
+
+export type LevelInclusionProof = {
+  seq: number;
+  leafIndex: number;
+  treeSize: number;
+  leafHash: string;
+  /** Root recomputed from the stored levels. */
+  rootHash: string;
+  proof: string[];
+  /** The signed checkpoint at this size, if any. */
+  checkpoint: AuditCheckpointRow | null;
+  /** The proof checks against the signed checkpoint's root (or, with no checkpoint at this size, the recomputed root). */
+  verified: boolean;
+  /** The recomputed root equals the signed checkpoint's root. */
+  signedRoot: boolean;
+  rowsRead: number;
+};
+
+/**
+ * Inclusion proof of event `seq` from the stored levels. Without `treeSize`: against the latest checkpoint when
+ * it covers seq (so the proof checks against a signed root), else against the current log. O(log n) row reads for
+ * any tree size up to the stored size (looking up the checkpoint of an explicit tree size scans the checkpoints).
+ */
+export function inclusionProofFromLevels(db: Db, seq: number, treeSize?: number): LevelInclusionProof {
+  let size = treeSize;
+  let checkpoint: AuditCheckpointRow | null = null;
+  let extraRows = 0;
+  if (size === undefined) {
+    const latest = latestAuditCheckpoint(db) ?? null;
+    extraRows++;
+    if (latest && latest.treeSize >= seq) {
+      size = latest.treeSize;
+      checkpoint = latest;
+    } else {
+      size = maxAuditSeq(db);
+      extraRows++;
+    }
+  } else {
+    checkpoint = auditCheckpointsWithTreeSize(db, size).at(-1) ?? null;
+  }
+  if (!Number.isInteger(seq) || seq < 1 || seq > size) throw new Error(`no event seq ${seq} in a tree of size ${size}`);
+  const reader = new TreeLevelReader(db);
+  const leaf = reader.leaf(seq - 1);
+  const proof = reader.inclusionPath(seq - 1, size);
+  const root = reader.root(size);
+  const signed = checkpoint && /^[0-9a-f]{64}$/.test(checkpoint.rootHash) ? Buffer.from(checkpoint.rootHash, "hex") : null;
+  return {
+    seq,
+    leafIndex: seq - 1,
+    treeSize: size,
+    leafHash: leaf.toString("hex"),
+    rootHash: root.toString("hex"),
+    proof: proof.map((b) => b.toString("hex")),
+    checkpoint,
+    verified: verifyInclusion(seq - 1, size, leaf, proof, signed ?? root),
+    signedRoot: signed !== null && signed.equals(root),
+    rowsRead: reader.rowsRead + extraRows,
+  };
+}
