@@ -9,7 +9,7 @@ import { runs, runParams, decisions, experiments, checkpoints, runTags } from "@
 import { trainingConfigSchema, describeConfigIssues, diffConfigs, flattenConfig, type TrainingConfig } from "@/contracts/training-config";
 import { appendAuditEvent } from "@/server/audit/ledger";
 import { canonicalJson, sha256Canonical } from "@/server/audit/canonical";
-import { decisionRecordSha256 } from "@/server/audit/content/records";
+import { decisionRecordSha256, runParamValue as paramValue } from "@/server/audit/content/records";
 import { resolveDataset } from "./datasets";
 import { badRequest, conflict, notFound, now, requireRole, type ServiceContext } from "./service-context";
 
@@ -30,13 +30,6 @@ export function parseConfigOrThrow(config: unknown): TrainingConfig {
   const r = trainingConfigSchema.safeParse(config);
   if (!r.success) badRequest(`invalid configuration: ${describeConfigIssues(r.error)}`);
   return r.data;
-}
-
-function paramValue(v: unknown): { valueText: string | null; valueNum: number | null } {
-  if (typeof v === "number") return { valueText: null, valueNum: v };
-  if (typeof v === "boolean") return { valueText: String(v), valueNum: v ? 1 : 0 };
-  if (v === null || v === undefined) return { valueText: null, valueNum: null };
-  return { valueText: typeof v === "string" ? v : JSON.stringify(v), valueNum: null };
 }
 
 export function createRun(ctx: ServiceContext, raw: CreateRunInput) {

@@ -4,8 +4,8 @@
  * One definition per fact, so writer and checker cannot drift apart.
  *
  * Invariants:
- * - metricSeriesDigest(run) = sha256Canonical(SELECT key, step, value FROM metrics WHERE run_id = ? ORDER BY key, step)
- *   (an array of {key, step, value} objects), computed streaming: no array or giant string is built.
+ * - metricSeriesDigest(run).sha256 = sha256Canonical(SELECT key, step, value FROM metrics WHERE run_id = ? ORDER BY key, step)
+ *   (an array of {key, step, value} objects); .epochsSha256 the same over {epoch, key, step}; computed streaming.
  * - decisionRecordSha256 covers every column of a decision row.
  * - evaluationResultSha256 = sha256Canonical(result) where result = metrics plus `confusion` when there is one: the
  *   value the trainer produced, which the evaluation.create event records as metricsSha256.
@@ -47,6 +47,14 @@ export function decisionRecordSha256(d: DecisionRecordRow): string {
   return sha256Canonical(decisionRecord(d));
 }
 
+/** How a flattened config value is stored in run_params (the content check derives the rows from the config). */
+export function runParamValue(v: unknown): { valueText: string | null; valueNum: number | null } {
+  if (typeof v === "number") return { valueText: null, valueNum: v };
+  if (typeof v === "boolean") return { valueText: String(v), valueNum: v ? 1 : 0 };
+  if (v === null || v === undefined) return { valueText: null, valueNum: null };
+  return { valueText: typeof v === "string" ? v : JSON.stringify(v), valueNum: null };
+}
+
 /** The evaluation result as the trainer produced it, rebuilt from the row's two JSON columns. */
 export function evaluationResult(metricsJson: string, confusionJson: string | null): Record<string, unknown> {
   const metrics = JSON.parse(metricsJson) as Record<string, unknown>;
@@ -67,31 +75,41 @@ function jcsString(s: string): string {
 }
 
 /**
- * sha256 of the canonical JSON of a run's metric points [{key, step, value}, …] ordered by key, step, and the
- * number of points. Streams rows with a raw prepared statement; equal to sha256Canonical of the full array (tested).
+ * Digests of a run's metric points, ordered by key, step, streamed with a raw prepared statement:
+ * - sha256 = sha256Canonical([{key, step, value}, …]) (the run's recorded metricsSha256),
+ * - epochsSha256 = sha256Canonical([{epoch, key, step}, …]) (where each point sits on the epoch axis of a chart),
+ * - points = how many. Equal to sha256Canonical of the full arrays (tested), without building them.
  */
-export function metricSeriesDigest(sqlite: Database.Database, runId: number): { sha256: string; points: number } {
-  const rows = sqlite.prepare("SELECT key, step, value FROM metrics WHERE run_id = ? ORDER BY key, step").raw(true).iterate(runId) as IterableIterator<[string, number, number]>;
-  const hash = createHash("sha256");
-  let buf = "[";
+export function metricSeriesDigest(sqlite: Database.Database, runId: number): { sha256: string; epochsSha256: string; points: number } {
+  const rows = sqlite.prepare("SELECT key, step, value, epoch FROM metrics WHERE run_id = ? ORDER BY key, step").raw(true).iterate(runId) as IterableIterator<[string, number, number, number]>;
+  const values = createHash("sha256");
+  const epochs = createHash("sha256");
+  let v = "[";
+  let e = "[";
   let points = 0;
   let lastKey: string | null = null;
   let keyText = "";
-  for (const [key, step, value] of rows) {
+  for (const [key, step, value, epoch] of rows) {
     if (key !== lastKey) {
       lastKey = key;
       keyText = jcsString(key);
     }
-    if (!Number.isFinite(value) || !Number.isFinite(step)) throw new Error(`metric ${key} step ${step} is not a finite number: it cannot be hashed canonically`);
-    buf += `${points === 0 ? "" : ","}{"key":${keyText},"step":${JSON.stringify(step)},"value":${JSON.stringify(value)}}`;
+    if (!Number.isFinite(value) || !Number.isFinite(step) || !Number.isFinite(epoch)) throw new Error(`metric ${key} step ${step} is not a finite number: it cannot be hashed canonically`);
+    const sep = points === 0 ? "" : ",";
+    const stepText = JSON.stringify(step);
+    v += `${sep}{"key":${keyText},"step":${stepText},"value":${JSON.stringify(value)}}`;
+    e += `${sep}{"epoch":${JSON.stringify(epoch)},"key":${keyText},"step":${stepText}}`;
     points++;
-    if (buf.length >= CHUNK_CHARS) {
-      hash.update(buf);
-      buf = "";
+    if (v.length >= CHUNK_CHARS) {
+      values.update(v);
+      epochs.update(e);
+      v = "";
+      e = "";
     }
   }
-  hash.update(buf + "]");
-  return { sha256: hash.digest("hex"), points };
+  values.update(v + "]");
+  epochs.update(e + "]");
+  return { sha256: values.digest("hex"), epochsSha256: epochs.digest("hex"), points };
 }
 
 /** sha256 of a JSON column's value in canonical form (for columns written with canonicalJson, the text's own sha256). */
