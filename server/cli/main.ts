@@ -1,20 +1,25 @@
 /**
  * `npm run cli -- <command>`: the command line, over the same services and database as the web app.
- * Commands: seed, train, audit verify, audit checkpoint-export, register, export-prov, export (auditor's report). Each prints plain text, or one JSON object with --json.
+ * Commands: seed, train, audit verify, audit checkpoint-export, audit move-key, audit rotate-key, register, export-prov, export (auditor's report). Each prints plain text, or one JSON object with --json.
  */
 import { trainCommand } from "./train";
 import { seedCommand } from "./seed";
 
-const USAGE = `usage: npm run cli -- <command> [options]
-  seed  [--data-dir DIR] [--no-demo-run]             create demo users, project and a trained demo run (idempotent)
+const USAGE = `usage: npm run cli -- <command> [options]   (key directory: --key-dir, RUNLEDGER_KEY_DIR or ~/.config/runledger/keys)
+  seed  [--data-dir DIR] [--key-dir DIR] [--no-demo-run]   create demo users, project and a trained demo run (idempotent)
   train --config FILE [--data-dir DIR] [--experiment NAME] [--user EMAIL] [--backend auto|wasm|cpu] [--json]
   audit verify [--data-dir DIR | --bundle DIR] [--trusted-checkpoint FILE] [--json]
-  audit checkpoint-export --out FILE [--data-dir DIR]
+  audit checkpoint-export --out FILE [--data-dir DIR] [--key-dir DIR] [--new]
+  audit move-key [--data-dir DIR] [--key-dir DIR]     move an old data dir's private key into the key directory
+  audit rotate-key [--data-dir DIR] [--key-dir DIR] [--json]
+                                                     new signing key, introduced by a ledger event the old key signs
   register --run ID --model NAME [--checkpoint best|EPOCH] [--user EMAIL] [--data-dir DIR] [--json]
   export-prov --model NAME --version N [--user EMAIL] [--data-dir DIR]   lineage as W3C PROV-JSON on stdout
   export --model NAME [--version N | --alias production] --out DIR|FILE.tar [--user EMAIL] [--data-dir DIR] [--json]
                                                      the auditor's report bundle (report.html, events, proofs, PROV, key)
-  export --verify DIR|FILE.tar [--public-key FILE]   check a report bundle offline`;
+  export --verify DIR|FILE.tar [--public-key FILE]   check a report bundle offline
+  witness serve --port P --key-dir D --log-key FILE_OR_VKEY [--host H]   run a transparency-log witness (C2SP tlog-witness)
+  witness key --key-dir D | witness log-key [--data-dir DIR] | witness push [--data-dir DIR]`;
 
 export type Command = (argv: string[]) => Promise<number>;
 
@@ -27,6 +32,7 @@ async function main(argv: string[]): Promise<number> {
     register: async (a) => (await import("./register")).registerCommand(a),
     "export-prov": async (a) => (await import("./export-prov")).exportProvCommand(a),
     export: async (a) => (await import("./export")).exportCommand(a),
+    witness: async (a) => (await import("./witness")).witnessCommand(a),
   };
   const run = command ? commands[command] : undefined;
   if (!run) {

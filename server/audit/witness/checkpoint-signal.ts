@@ -1,0 +1,24 @@
+/**
+ * "A checkpoint was just signed": a tiny in-process signal from createAuditCheckpoint (checkpoints.ts) to the
+ * witness pusher, so the push starts right away instead of on the next timer tick.
+ * Invariants: listeners run synchronously inside the signing call and must only schedule work (setImmediate);
+ * a listener's exception never reaches the signer. Checkpoints signed by another process are picked up by the
+ * pusher's timer instead.
+ */
+type Listener = () => void;
+const listeners = new Set<Listener>();
+
+export function onAuditCheckpointSigned(listener: Listener): () => void {
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
+
+export function announceAuditCheckpointSigned(): void {
+  for (const l of listeners) {
+    try {
+      l();
+    } catch (err) {
+      console.error(`checkpoint listener failed: ${(err as Error).message}`);
+    }
+  }
+}

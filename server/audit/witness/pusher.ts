@@ -1,0 +1,153 @@
+/**
+ * The app's side of witnessing: after each new signed checkpoint, push the latest one to every configured witness
+ * (RUNLEDGER_WITNESSES), verify and store the cosignatures, and keep each witness's status.
+ *
+ * Invariants:
+ * - Never blocks a request or a transaction: pushes run on the event loop after the signal (setImmediate) or a
+ *   timer, one run at a time; every failure is recorded in witness_status and logged, never thrown to the app.
+ * - Only the latest checkpoint is pushed (a consistency proof from the witness's last size covers the ones in
+ *   between). The witness's size is remembered; a 409 answer teaches the right size and the push is retried.
+ * - Before pushing, the consistency proof's new root is recomputed from the leaves and must equal the signed
+ *   checkpoint's root, so a tampered log is never offered to a witness by an honest server.
+ * - A cosignature is stored only after it verified under the configured witness key.
+ */
+import type { Db } from "@/db/client";
+import type { AuditKeys } from "@/server/audit/keys";
+import { consistencyProofBetween, latestAuditCheckpoint, type AuditCheckpointRow } from "@/server/audit/checkpoints";
+import { formatCheckpointBody, logOrigin, signCheckpointNote } from "./checkpoint-note";
+import { type WitnessConfig, type WitnessEndpoint, requestCosignature } from "./client";
+import { onAuditCheckpointSigned } from "./checkpoint-signal";
+import { hasCosignature, insertCosignature, readWitnessStatus, upsertWitnessStatus } from "./store";
+
+export type PushResult =
+  | { url: string; outcome: "cosigned"; treeSize: number; ms: number }
+  | { url: string; outcome: "already cosigned"; treeSize: number }
+  | { url: string; outcome: "failed"; treeSize: number; error: string; reachable: boolean };
+
+export type WitnessPusherDeps = { db: Db; auditKeys: AuditKeys };
+export const WITNESS_PUSH_EVERY_MS = 60_000;
+
+export class WitnessPusher {
+  private pending: Promise<PushResult[]> | null = null;
+  private tail: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly deps: WitnessPusherDeps,
+    readonly config: WitnessConfig,
+    private readonly opts: { timeoutMs?: number; origin?: string; log?: (line: string) => void } = {},
+  ) {}
+
+  get origin(): string {
+    return this.opts.origin ?? logOrigin(this.deps.auditKeys.fingerprint);
+  }
+
+  /** Pushes the latest checkpoint to each witness that has not cosigned it yet. Runs are serialised and coalesced. */
+  pushNow(): Promise<PushResult[]> {
+    if (this.pending) return this.pending;
+    const run = this.tail.then(() => {
+      this.pending = null;
+      return this.pushLatest();
+    });
+    this.pending = run;
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Fire and forget (signal and timer). */
+  schedule(): void {
+    setImmediate(() => {
+      this.pushNow().catch((err: Error) => this.log(`witness push failed: ${err.message}`));
+    });
+  }
+
+  /** Pushes on every checkpoint signed in this process, every `everyMs` (checkpoints of other processes, retries), and now. */
+  start(everyMs = WITNESS_PUSH_EVERY_MS): () => void {
+    const off = onAuditCheckpointSigned(() => this.schedule());
+    const timer = setInterval(() => this.schedule(), everyMs);
+    timer.unref?.();
+    this.schedule();
+    return () => {
+      off();
+      clearInterval(timer);
+    };
+  }
+
+  private log(line: string): void {
+    (this.opts.log ?? ((l: string) => console.error(l)))(line);
+  }
+
+  private async pushLatest(): Promise<PushResult[]> {
+    if (this.config.witnesses.length === 0) return [];
+    const cp = latestAuditCheckpoint(this.deps.db);
+    if (!cp) return [];
+    return Promise.all(this.config.witnesses.map((w) => this.pushTo(w, cp)));
+  }
+
+  private async pushTo(w: WitnessEndpoint, cp: AuditCheckpointRow): Promise<PushResult> {
+    const { db } = this.deps;
+    const keyId = w.key.keyId.toString("hex");
+    if (hasCosignature(db, w.key.name, keyId, cp.treeSize, cp.rootHash)) return { url: w.url, outcome: "already cosigned", treeSize: cp.treeSize };
+    const started = performance.now();
+    const now = () => new Date().toISOString();
+    const status = readWitnessStatus(db, w.url);
+    const sameWitness = status?.witnessName === w.key.name && status.keyId === keyId;
+    let oldSize = sameWitness && status.cosignedSize !== null && status.cosignedSize <= cp.treeSize ? status.cosignedSize : 0;
+    const base = { url: w.url, witnessName: w.key.name, keyId, cosignedSize: sameWitness ? status.cosignedSize : null };
+    const fail = (error: string, reachable: boolean | null): PushResult => {
+      const at = now();
+      upsertWitnessStatus(db, {
+        ...base,
+        reachable: reachable ?? (sameWitness ? status.reachable : null),
+        lastAttemptAt: at,
+        lastSuccessAt: sameWitness ? status.lastSuccessAt : null,
+        lastError: error,
+        lastErrorAt: at,
+        failingSince: (sameWitness ? status.failingSince : null) ?? at,
+      });
+      this.log(`witness ${w.url}: ${error}`);
+      return { url: w.url, outcome: "failed", treeSize: cp.treeSize, error, reachable: reachable ?? false };
+    };
+
+    let origin: string;
+    let note: string;
+    let noteText: string;
+    try {
+      origin = this.origin;
+      const body = { origin, treeSize: cp.treeSize, rootHash: cp.rootHash };
+      noteText = formatCheckpointBody(body);
+      note = signCheckpointNote(this.deps.auditKeys.privateKey, body);
+    } catch (err) {
+      return fail(`cannot make the checkpoint note: ${(err as Error).message}`, null);
+    }
+    for (let attempt = 0; attempt < 3; attempt++) {
+      let proof: Buffer[] = [];
+      if (oldSize > 0 && oldSize < cp.treeSize) {
+        try {
+          const p = consistencyProofBetween(db, oldSize, cp.treeSize);
+          if (p.rootN !== cp.rootHash) return fail(`not pushed: the log's events no longer give checkpoint #${cp.id}'s root (tampered log?)`, null);
+          proof = p.proof.map((h) => Buffer.from(h, "hex"));
+        } catch (err) {
+          return fail(`not pushed: no consistency proof from ${oldSize} to ${cp.treeSize}: ${(err as Error).message}`, null);
+        }
+      }
+      const outcome = await requestCosignature(w, { oldSize, proof, note, noteText }, { timeoutMs: this.opts.timeoutMs });
+      if (outcome.kind === "unreachable") return fail(`unreachable: ${outcome.message}`, false);
+      if (outcome.kind === "refused") {
+        const why = outcome.httpStatus === 422 ? "the witness found this checkpoint inconsistent with the one it cosigned before" : outcome.httpStatus === 403 ? "the witness does not accept this log's signature (is it configured with this log's key?)" : outcome.httpStatus === 404 ? `the witness does not know origin "${origin}"` : "refused";
+        return fail(`${why} (${outcome.message})`, true);
+      }
+      if (outcome.kind === "conflict") {
+        if (outcome.witnessSize > cp.treeSize) return fail(`the witness has already cosigned tree size ${outcome.witnessSize}, larger than this log's latest checkpoint (${cp.treeSize}): rolled-back log, or another log using origin "${origin}"`, true);
+        if (outcome.witnessSize === oldSize) return fail(`the witness cosigned a different root at tree size ${oldSize} (fork: history differs from what it saw)`, true);
+        oldSize = outcome.witnessSize;
+        continue;
+      }
+      const c = outcome.cosignature;
+      const at = now();
+      insertCosignature(db, { checkpointId: cp.id, origin, treeSize: cp.treeSize, rootHash: cp.rootHash, witnessName: c.name, keyId: c.keyId, timestamp: c.timestamp, signature: c.signature, receivedAt: at });
+      upsertWitnessStatus(db, { ...base, reachable: true, cosignedSize: cp.treeSize, lastAttemptAt: at, lastSuccessAt: at, lastError: sameWitness ? status.lastError : null, lastErrorAt: sameWitness ? status.lastErrorAt : null, failingSince: null });
+      return { url: w.url, outcome: "cosigned", treeSize: cp.treeSize, ms: performance.now() - started };
+    }
+    return fail("the witness kept changing its size; giving up until the next checkpoint", true);
+  }
+}

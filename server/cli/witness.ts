@@ -1,0 +1,136 @@
+/**
+ * `npm run cli -- witness <serve|key|log-key|push>`: run a transparency-log witness (c2sp.org/tlog-witness) for
+ * a Runledger audit log, and the log operator's side of it.
+ *   witness serve --port P --key-dir D --log-key FILE_OR_VKEY [--log-key ...] [--log-origin NAME] [--host 127.0.0.1] [--name NAME]
+ *       HTTP witness; key pair created in D on first start (0600); prints "listening on <url>" and its vkey.
+ *   witness key --key-dir D [--name NAME]        prints the witness's vkey (creating the key on first use)
+ *   witness log-key [--data-dir DIR]             prints this log's vkey (give it to the witness: --log-key)
+ *   witness push [--data-dir DIR] [--json]       pushes the latest checkpoint to RUNLEDGER_WITNESSES now
+ * --log-key takes a vkey, a file of vkeys (one a line), or the log's public key PEM (audit-ed25519.pub; its
+ * origin is then --log-origin or the default "runledger/<fingerprint prefix>").
+ * Exit codes: 0 ok, 1 failure, 2 usage error. `serve` runs until SIGINT/SIGTERM.
+ */
+import fs from "node:fs";
+import { parseArgs } from "node:util";
+import { resolveDataDir } from "@/db/client";
+import { loadAuditPublicKey, parseAuditPublicKey } from "@/server/audit/keys";
+import { type VerifierKey, SIG_TYPE_ED25519, parseVerifierKey } from "@/server/audit/witness/note";
+import { defaultLogOrigin, logOrigin, logVerifierKey } from "@/server/audit/witness/checkpoint-note";
+import { loadOrCreateWitnessIdentity, lockWitnessDir } from "@/server/audit/witness/witness-files";
+import { Witness } from "@/server/audit/witness/witness";
+import { createWitnessServer, listen } from "@/server/audit/witness/witness-http";
+
+const USAGE = `usage:
+  witness serve --port P --key-dir D --log-key FILE_OR_VKEY [--log-key ...] [--log-origin NAME] [--host 127.0.0.1] [--name NAME]
+  witness key --key-dir D [--name NAME]
+  witness log-key [--data-dir DIR]
+  witness push [--data-dir DIR] [--json]`;
+
+class UsageError extends Error {}
+
+/** Log keys from one --log-key value (see file header). */
+export function readLogKeys(value: string, origin?: string): VerifierKey[] {
+  const isFile = fs.existsSync(value) && fs.statSync(value).isFile();
+  const text = isFile ? fs.readFileSync(value, "utf8") : value;
+  let keys: VerifierKey[];
+  if (text.includes("BEGIN PUBLIC KEY")) {
+    const pub = parseAuditPublicKey(text);
+    keys = [logVerifierKey(origin ?? defaultLogOrigin(pub.fingerprint), pub.publicKey)];
+  } else {
+    const lines = text.split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"));
+    if (lines.length === 0) throw new UsageError(`--log-key ${value}: no key found`);
+    keys = lines.map((l) => parseVerifierKey(l));
+  }
+  for (const k of keys) {
+    if (k.type !== SIG_TYPE_ED25519) throw new UsageError(`--log-key ${k.name}: not a log key (a log signs with type 0x01 Ed25519 note keys)`);
+    if (origin && k.name !== origin) throw new UsageError(`--log-key ${k.name}: the key's name is the log origin and differs from --log-origin ${origin}`);
+  }
+  return keys;
+}
+
+async function serve(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { port: { type: "string" }, host: { type: "string", default: "127.0.0.1" }, "key-dir": { type: "string" }, "log-key": { type: "string", multiple: true }, "log-origin": { type: "string" }, name: { type: "string" } },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (!values["key-dir"]) throw new UsageError("--key-dir D is required (the witness's key and state live there)");
+  if (!values["log-key"]?.length) throw new UsageError("--log-key is required (the log's vkey or public key file; `witness log-key` prints it)");
+  const port = Number(values.port ?? "");
+  if (values.port === undefined || !Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError("--port takes a port number (0 = any free port)");
+  const logKeys = values["log-key"].flatMap((v) => readLogKeys(v, values["log-origin"]));
+  const keyDir = values["key-dir"];
+  const { identity, created } = loadOrCreateWitnessIdentity(keyDir, values.name);
+  const release = lockWitnessDir(keyDir);
+  const witness = new Witness(identity, logKeys, keyDir);
+  const server = createWitnessServer(witness, { log: (l) => process.stderr.write(`${new Date().toISOString()} ${l}\n`) });
+  const { url } = await listen(server, port, values.host);
+  process.stdout.write(
+    `${created ? `created witness key in ${keyDir}\n` : ""}witness ${identity.name} listening on ${url}\n` +
+      `vkey ${identity.verifierKey.vkey}\n` +
+      `logs ${witness.origins.join(", ")}\n`,
+  );
+  return new Promise<number>((resolve) => {
+    const stop = () => {
+      server.close();
+      server.closeAllConnections?.();
+      release();
+      resolve(0);
+    };
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+}
+
+function key(argv: string[]): number {
+  const { values } = parseArgs({ args: argv, options: { "key-dir": { type: "string" }, name: { type: "string" } }, strict: true, allowPositionals: false });
+  if (!values["key-dir"]) throw new UsageError("--key-dir D is required");
+  const { identity } = loadOrCreateWitnessIdentity(values["key-dir"], values.name);
+  process.stdout.write(`${identity.verifierKey.vkey}\n`);
+  return 0;
+}
+
+function logKey(argv: string[]): number {
+  const { values } = parseArgs({ args: argv, options: { "data-dir": { type: "string" } }, strict: true, allowPositionals: false });
+  const pub = loadAuditPublicKey(resolveDataDir(values["data-dir"]));
+  process.stdout.write(`${logVerifierKey(logOrigin(pub.fingerprint), pub.publicKey).vkey}\n`);
+  return 0;
+}
+
+async function push(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { "data-dir": { type: "string" }, json: { type: "boolean", default: false } }, strict: true, allowPositionals: false });
+  const { createAppServices } = await import("@/server/app-services");
+  const { parseWitnessConfig } = await import("@/server/audit/witness/client");
+  const { WitnessPusher } = await import("@/server/audit/witness/pusher");
+  const config = parseWitnessConfig(process.env.RUNLEDGER_WITNESSES);
+  for (const e of config.errors) process.stderr.write(`RUNLEDGER_WITNESSES: ${e}\n`);
+  if (config.witnesses.length === 0) throw new UsageError("no witness configured: set RUNLEDGER_WITNESSES=URL=VKEY[,URL=VKEY...]");
+  const services = createAppServices(values["data-dir"]);
+  try {
+    const results = await new WitnessPusher(services, config, { log: () => undefined }).pushNow();
+    if (values.json) process.stdout.write(`${JSON.stringify({ results })}\n`);
+    else for (const r of results) process.stdout.write(`${r.url}: ${r.outcome} (tree size ${r.treeSize})${r.outcome === "failed" ? `: ${r.error}` : ""}\n`);
+    return results.length > 0 && results.every((r) => r.outcome !== "failed") ? 0 : 1;
+  } finally {
+    services.db.$client.close();
+  }
+}
+
+export async function witnessCommand(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  try {
+    if (sub === "serve") return await serve(rest);
+    if (sub === "key") return key(rest);
+    if (sub === "log-key") return logKey(rest);
+    if (sub === "push") return await push(rest);
+    throw new UsageError(sub ? `unknown witness command "${sub}"` : "missing witness command");
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+      process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
+      return 2;
+    }
+    process.stderr.write(`error: ${(err as Error).message}\n`);
+    return 1;
+  }
+}
