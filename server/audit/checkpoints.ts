@@ -20,6 +20,7 @@ import { appendAuditEvent, SYSTEM_ACTOR, type AuditEventRow } from "./ledger";
 import { type AuditKeys, type AuditPublicKey, signBytes, verifyBytes } from "./keys";
 import { MerkleAccumulator, consistencyProof, inclusionProof, merkleRoot } from "./merkle";
 import { EventChainChecker } from "./event-hashing";
+import { announceAuditCheckpointSigned } from "./witness/checkpoint-signal";
 import { storeTreeLevelsForCheckpoint } from "./tree-levels";
 import {
   type AuditCheckpointRow,
@@ -178,7 +179,7 @@ export function createAuditCheckpoint(
   reason: string,
   opts: { at?: string } = {},
 ): { checkpoint: AuditCheckpointRow; event: AuditEventRow } {
-  return db.transaction(
+  const made = db.transaction(
     (tx) => {
       const { treeSize, rootHash, frontier } = rootOfCheckedLog(db, keys);
       storeTreeLevelsForCheckpoint(db, treeSize, rootHash); // derived index for O(log n) proofs; never throws
@@ -198,6 +199,8 @@ export function createAuditCheckpoint(
     },
     { behavior: "immediate" },
   );
+  announceAuditCheckpointSigned(); // lets the witness pusher (witness/pusher.ts) push it right away
+  return made;
 }
 
 export type CheckpointPolicy = { everyEvents?: number; everyMinutes?: number; reason?: string; now?: Date };
