@@ -9,6 +9,7 @@
  *   events.jsonl, checkpoints.json, public-key.pem   the whole audit ledger (server/audit/bundle.ts format)
  *   trusted-checkpoint.json   the checkpoint the report cites, in the `audit verify --trusted-checkpoint` format
  *   manifest.json        sha256 and size of every other file
+ *   verify-bundle.mjs    standalone verifier, Node standard library only: `node verify-bundle.mjs` in the folder
  *
  * Invariants (what makes the bundle verifiable offline):
  * - The export is recorded BEFORE the checkpoint is signed: an "audit.export" event carries the sha256 of the
@@ -46,7 +47,12 @@ export const REPORT_FILES = {
   trusted: "trusted-checkpoint.json",
   manifest: "manifest.json",
   readme: "README.txt",
+  /** The standalone verifier (Node standard library only): `node verify-bundle.mjs` checks the folder it sits in. */
+  verifier: "verify-bundle.mjs",
 } as const;
+
+/** Source of the standalone verifier copied into every bundle (resolved from the project root: Next.js bundles server code). */
+export const VERIFIER_SCRIPT_SOURCE = path.join(process.cwd(), "server", "audit", "report", "verify-bundle.mjs");
 
 export type ReportJson = { facts: ReportFacts; integrity: ReportIntegrity; generatedAt: string };
 export type ExportPayload = { model: string; version: number; modelVersionId: number; weightsSha256: string; format: string; factsSha256: string; provSha256: string; citedEvents: number };
@@ -101,6 +107,8 @@ That checks every event's hash chain, every checkpoint signature and Merkle root
   npm run cli -- export --verify <this folder>
 additionally checks that report.json is the one the ledger recorded (audit.export event #${integrity.exportEventSeq}),
 every inclusion proof, the manifest hashes, and that report.html and the charts are exactly what report.json renders to.
+Without Runledger's source or npm (Node 20 or later only), run the verifier shipped in this folder:
+  node verify-bundle.mjs [--public-key FILE] [--trusted-checkpoint FILE] [--witness-key FILE] [--json]
 `;
 }
 
@@ -150,6 +158,7 @@ export function exportReportBundle(deps: { db: Db; auditKeys: AuditKeys }, actor
   write(REPORT_FILES.prov, JSON.stringify(prov, null, 2) + "\n");
   write(REPORT_FILES.trusted, JSON.stringify(trustedCheckpointFromRow(checkpoint, auditKeys.publicKeyPem), null, 2) + "\n");
   write(REPORT_FILES.readme, readme(facts, integrity));
+  fs.copyFileSync(VERIFIER_SCRIPT_SOURCE, path.join(outDir, REPORT_FILES.verifier));
   writeBundleAuditFiles(db, outDir, auditKeys);
 
   const files = listRelative(outDir).filter((f) => f !== REPORT_FILES.manifest);

@@ -1,0 +1,250 @@
+/**
+ * The standalone bundle verifier (server/audit/report/verify-bundle.mjs) as an auditor runs it: a real bundle is
+ * exported from a test app, copied to a temporary folder away from the project, and `node verify-bundle.mjs` runs
+ * THERE (cwd = that folder, so it cannot import the project). Checks: exit 0 on the genuine bundle and the same
+ * verdict as `audit verify --bundle` (the CLI command, in process); anchoring with a kept trusted checkpoint; and
+ * real tampering (edited event line, rewritten-and-rechained event, edited checkpoint, removed event, truncated
+ * tail with its checkpoints, edited report facts, foreign key) gives exit 1 naming the problem. Also: the script
+ * imports only node: modules, and its RFC 8785 canonical JSON equals the server's on awkward values.
+ */
+import crypto from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { spawnSync } from "node:child_process";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eq } from "drizzle-orm";
+import { users } from "@/db/schema";
+import { canonicalJson } from "@/server/audit/canonical";
+import { exportReportBundle, VERIFIER_SCRIPT_SOURCE } from "@/server/audit/report/export-bundle";
+import { auditVerifyCommand } from "@/server/cli/audit-verify";
+import { actorOf } from "@/server/services/users";
+import { DEMO_USERS } from "@/server/seed";
+import { createTestApp, irisConfig, type TestApp } from "@/server/tests/test-app";
+
+let app: TestApp;
+let tmp: string;
+let exported: string;
+let copies = 0;
+
+type ScriptResult = { code: number | null; stdout: string; stderr: string; json: Record<string, any> | null };
+
+/** A fresh copy of the exported bundle in its own temporary folder, outside the project. */
+function copyBundle(): string {
+  const dir = path.join(tmp, `copy-${++copies}`);
+  fs.cpSync(exported, dir, { recursive: true });
+  return dir;
+}
+
+function runScript(dir: string, args: string[] = []): ScriptResult {
+  const r = spawnSync(process.execPath, ["verify-bundle.mjs", ...args], { cwd: dir, encoding: "utf8", env: { PATH: process.env.PATH ?? "" } });
+  let json: ScriptResult["json"] = null;
+  if (args.includes("--json")) {
+    try {
+      json = JSON.parse(r.stdout) as Record<string, unknown>;
+    } catch {
+      json = null;
+    }
+  }
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, json };
+}
+
+async function cliVerify(dir: string, extra: string[] = []): Promise<{ code: number; json: Record<string, any> }> {
+  let out = "";
+  const code = await auditVerifyCommand(["verify", "--bundle", dir, "--json", ...extra], { out: (t) => void (out += t), err: (t) => void (out += t) });
+  return { code, json: JSON.parse(out) as Record<string, any> };
+}
+
+const readLines = (dir: string) => fs.readFileSync(path.join(dir, "events.jsonl"), "utf8").split("\n").filter(Boolean);
+const writeLines = (dir: string, lines: string[]) => fs.writeFileSync(path.join(dir, "events.jsonl"), lines.join("\n") + "\n");
+const sha = (s: string | Buffer) => crypto.createHash("sha256").update(s).digest("hex");
+
+beforeAll(async () => {
+  app = createTestApp();
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-standalone-"));
+  const { id } = await app.as("engineer").runs.create({ experimentId: app.experimentId, config: irisConfig({ epochs: 3 }), rationale: "standalone verifier test" });
+  await app.orchestrator.waitFor(id);
+  const v = await app.as("engineer").models.register({ runId: id, modelName: "iris-standalone" });
+  const auditor = actorOf(app.db.select().from(users).where(eq(users.email, DEMO_USERS[3]!.email)).get()!);
+  exported = path.join(tmp, "exported");
+  exportReportBundle({ db: app.db, auditKeys: app.auditKeys }, auditor, v.modelVersionId, exported);
+  fs.writeFileSync(path.join(tmp, "server-key.pem"), app.auditKeys.publicKeyPem);
+}, 90_000);
+afterAll(() => {
+  app?.close();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+describe("the genuine bundle", () => {
+  it("ships the script and lists it in the manifest", () => {
+    expect(fs.readFileSync(path.join(exported, "verify-bundle.mjs"), "utf8")).toBe(fs.readFileSync(VERIFIER_SCRIPT_SOURCE, "utf8"));
+    const manifest = JSON.parse(fs.readFileSync(path.join(exported, "manifest.json"), "utf8")) as { files: Record<string, unknown> };
+    expect(manifest.files["verify-bundle.mjs"]).toBeDefined();
+    expect(fs.readFileSync(path.join(exported, "report.html"), "utf8")).toContain("node verify-bundle.mjs [--public-key FILE] [--trusted-checkpoint FILE] [--witness-key FILE] [--json]");
+  });
+
+  it("verifies away from the project (exit 0), says which levels it proved, and agrees with audit verify --bundle", async () => {
+    const dir = copyBundle();
+    const r = runScript(dir, ["--json"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const j = r.json!;
+    expect(j).toMatchObject({ ok: true, anchored: false, keySource: "bundle", firstBadSeq: null, problems: [] });
+    expect(j.levels.chain.ok).toBe(true);
+    expect(j.levels.content.ok).toBe(true);
+    expect(j.levels.content.checked).toBeGreaterThan(3);
+    expect(j.notes.join(" ")).toMatch(/could have rewritten or truncated history/);
+
+    const cli = await cliVerify(dir);
+    expect(cli.code).toBe(0);
+    for (const k of ["ok", "anchored", "eventsChecked", "checkpointsChecked", "keyFingerprint", "latestCheckpoint", "unsignedTail"]) expect(j[k], k).toEqual(cli.json[k]);
+    expect(j.levels.chain).toEqual(cli.json.levels.chain);
+
+    const text = runScript(dir);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/VERIFIED/);
+    expect(text.stdout).toMatch(/chain: +intact/);
+    expect(text.stdout).toMatch(/content: +intact/);
+    expect(text.stdout).toMatch(/anchored: no/);
+  });
+
+  it("anchors to a trusted checkpoint kept outside the bundle; --require-anchor fails without one; a foreign key fails", () => {
+    const dir = copyBundle();
+    const kept = path.join(tmp, "kept-checkpoint.json");
+    fs.copyFileSync(path.join(dir, "trusted-checkpoint.json"), kept);
+    const anchored = runScript(dir, ["--json", "--trusted-checkpoint", kept, "--public-key", path.join(tmp, "server-key.pem")]);
+    expect(anchored.code).toBe(0);
+    expect(anchored.json).toMatchObject({ ok: true, anchored: true, keySource: "given" });
+    expect(anchored.json!.levels.anchor.treeSize).toBe(JSON.parse(fs.readFileSync(kept, "utf8")).treeHead.treeSize);
+
+    const unanchored = runScript(dir, ["--require-anchor"]);
+    expect(unanchored.code).toBe(1);
+    expect(unanchored.stdout).toMatch(/--require-anchor: the log is not anchored/);
+
+    const foreign = path.join(tmp, "foreign.pem");
+    fs.writeFileSync(foreign, crypto.generateKeyPairSync("ed25519").publicKey.export({ type: "spki", format: "pem" }));
+    const r = runScript(dir, ["--public-key", foreign]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/signed with key SHA256:[0-9a-f]{64}, not the trusted server key/);
+  });
+
+  it("usage errors exit 2", () => {
+    const dir = copyBundle();
+    expect(runScript(dir, ["--bogus"]).code).toBe(2);
+    expect(runScript(dir, ["--public-key", path.join(tmp, "no-such.pem")]).stderr).toMatch(/public key file not found/);
+  });
+});
+
+describe("tampered bundles fail (exit 1) naming the problem, as audit verify --bundle does", () => {
+  it("an edited event line", async () => {
+    const dir = copyBundle();
+    const lines = readLines(dir);
+    const i = lines.findIndex((l) => l.includes('"action":"run.create"'));
+    lines[i] = lines[i]!.replace('"actorName":"Erin Engineer"', '"actorName":"Mallory"');
+    writeLines(dir, lines);
+    const r = runScript(dir, ["--json"]);
+    expect(r.code).toBe(1);
+    expect(r.json!.problem).toBe(`seq ${i + 1}: leaf hash does not match its content (edited?)`);
+    expect(r.json!.firstBadSeq).toBe(i + 1);
+    expect((await cliVerify(dir)).code).toBe(1);
+  });
+
+  it("an event rewritten with recomputed leaf and chain hashes: the signed Merkle roots no longer match", async () => {
+    const dir = copyBundle();
+    const rows = readLines(dir).map((l) => JSON.parse(l) as Record<string, any>);
+    const i = rows.findIndex((r) => r.action === "run.create");
+    rows[i]!.actorName = "Mallory";
+    let prev = Buffer.alloc(32);
+    for (const row of rows) {
+      const body = { seq: row.seq, at: row.at, actorId: row.actorId, actorName: row.actorName, role: row.role, action: row.action, entityType: row.entityType, entityId: row.entityId, payload: JSON.parse(row.payload) };
+      row.leafHash = sha(Buffer.concat([Buffer.from([0]), Buffer.from(canonicalJson(body))]));
+      prev = crypto.createHash("sha256").update(prev).update(Buffer.from(row.leafHash, "hex")).digest();
+      row.chainHash = prev.toString("hex");
+    }
+    writeLines(dir, rows.map((r) => JSON.stringify(r)));
+    const r = runScript(dir, ["--json"]);
+    expect(r.code).toBe(1);
+    expect(r.json!.problem).toMatch(/checkpoint #\d+ \(tree size \d+\) root does not match the events \(rewritten history\?\)/);
+    expect((await cliVerify(dir)).code).toBe(1);
+  });
+
+  it("an edited checkpoint", async () => {
+    const dir = copyBundle();
+    const file = path.join(dir, "checkpoints.json");
+    const cps = JSON.parse(fs.readFileSync(file, "utf8")) as { id: number; at: string }[];
+    cps[0]!.at = "2001-01-01T00:00:00.000Z";
+    fs.writeFileSync(file, JSON.stringify(cps, null, 2));
+    const r = runScript(dir);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(`checkpoint #${cps[0]!.id} signature is not valid for the server key (altered checkpoint?)`);
+    expect((await cliVerify(dir)).code).toBe(1);
+  });
+
+  it("a removed event", async () => {
+    const dir = copyBundle();
+    const lines = readLines(dir);
+    lines.splice(4, 1);
+    writeLines(dir, lines);
+    const r = runScript(dir, ["--json"]);
+    expect(r.code).toBe(1);
+    expect(r.json!.problem).toBe("seq 5 missing: expected 5, found 6 (deleted row?)");
+    expect((await cliVerify(dir)).code).toBe(1);
+  });
+
+  it("a tail truncated with its checkpoints verifies on its own, but not against the trusted checkpoint kept earlier", () => {
+    const dir = copyBundle();
+    const kept = path.join(tmp, "kept-before-truncation.json");
+    fs.copyFileSync(path.join(dir, "trusted-checkpoint.json"), kept);
+    const cps = (JSON.parse(fs.readFileSync(path.join(dir, "checkpoints.json"), "utf8")) as { id: number; treeSize: number }[]).sort((a, b) => a.id - b.id);
+    expect(cps.length).toBeGreaterThan(1);
+    const keep = cps.slice(0, -1);
+    const rows = readLines(dir).map((l) => JSON.parse(l) as { seq: number; action: string; payload: string });
+    // Cut right after the event that records the last kept checkpoint: everything later, and later checkpoints, go.
+    const cutAt = rows.find((r) => r.action === "audit.checkpoint" && JSON.parse(r.payload).checkpointId === keep.at(-1)!.id)!.seq;
+    writeLines(dir, readLines(dir).slice(0, cutAt));
+    fs.writeFileSync(path.join(dir, "checkpoints.json"), JSON.stringify(keep, null, 2));
+    fs.rmSync(path.join(dir, "report.json")); // the report cites the removed export event; the chain is what matters here
+    const alone = runScript(dir, ["--json"]);
+    expect(alone.json!.levels.chain.ok).toBe(true);
+    const anchored = runScript(dir, ["--json", "--trusted-checkpoint", kept]);
+    expect(anchored.code).toBe(1);
+    expect(anchored.json!.levels.anchor.problem).toMatch(/^log has \d+ events but the trusted checkpoint covers \d+ \(truncated\?\)$/);
+  });
+
+  it("edited report facts: the export event's hash no longer matches", () => {
+    const dir = copyBundle();
+    const file = path.join(dir, "report.json");
+    const report = JSON.parse(fs.readFileSync(file, "utf8")) as { facts: { version: { weightsSha256: string } } };
+    report.facts.version.weightsSha256 = "0".repeat(64);
+    fs.writeFileSync(file, JSON.stringify(report, null, 2));
+    const r = runScript(dir, ["--json"]);
+    expect(r.code).toBe(1);
+    expect(r.json!.levels.chain.ok).toBe(true);
+    expect(r.json!.levels.content.problems.map((p: { field: string }) => p.field)).toContain("factsSha256");
+    expect(r.json!.problem).toMatch(/report\.json facts hash .* but export event #\d+ recorded .* \(report edited\?\)/);
+  });
+});
+
+describe("the script itself", () => {
+  it("imports only node: modules (no project code, no npm packages)", () => {
+    const src = fs.readFileSync(VERIFIER_SCRIPT_SOURCE, "utf8");
+    const specifiers = [...src.matchAll(/^\s*import\s[^;]*?from\s+["']([^"']+)["']/gm)].map((m) => m[1]!);
+    expect(specifiers.length).toBeGreaterThan(2);
+    for (const s of specifiers) expect(s).toMatch(/^node:/);
+    expect(src).not.toMatch(/\brequire\s*\(|\bimport\s*\(/);
+  });
+
+  it("prints canonical JSON exactly as the server's RFC 8785 library does", async () => {
+    const mod = (await import(VERIFIER_SCRIPT_SOURCE)) as { canonicalJson: (v: unknown) => string };
+    const awkward: unknown[] = [
+      { b: 1, a: [1e21, 1e-7, -0, 0.1 + 0.2, 123456789012345680000, 5e-324, -1.5e300], "é": "\u2028\u0007\"\\/", "\ud83d\ude00": null, A: true, "": {} },
+      { "\u20ac": 1, "\r": 2, "1": 3, "\ufb33": 4, "\ud83d\ude00": 5, "\u00f6": 6, "10": 7 },
+      ["x", { z: [{}, []], y: "line\nbreak\ttab" }, false],
+      "plain",
+      42,
+    ];
+    for (const v of awkward) expect(mod.canonicalJson(v)).toBe(canonicalJson(v));
+    expect(() => mod.canonicalJson({ s: "\ud800" })).toThrow(/lone surrogate/);
+    expect(() => mod.canonicalJson(Number.NaN)).toThrow();
+  });
+});
