@@ -3,7 +3,8 @@
  * verify-bundle.mjs: the auditor's standalone verifier of a Runledger report bundle. It is copied into every bundle
  * and verifies the folder it sits in, with Node's standard library only (no Runledger source, no npm packages):
  *
- *   node verify-bundle.mjs [--public-key FILE] [--trusted-checkpoint FILE] [--witness-key FILE]... [--require-anchor] [--json]
+ *   node verify-bundle.mjs [--public-key FILE] [--trusted-checkpoint FILE] [--witness-key FILE]... [--origin LOG_ORIGIN]
+ *                          [--require-anchor] [--json]
  *
  * Exit codes: 0 verified, 1 failed (the problems are named), 2 usage error.
  * It reports three levels, like `npm run cli -- audit verify`:
@@ -13,11 +14,15 @@
  *   checkpoints.json is signed (Ed25519 over the canonical JSON of {treeSize, rootHash, at, keyFingerprint}) by a
  *   trusted key (fingerprint "SHA256:" + sha256 hex of the SPKI DER) and its RFC 6962 Merkle root equals the root
  *   of the first treeSize leaf hashes; every "audit.checkpoint" event matches its checkpoint row and vice versa;
- *   events exist only under a signed checkpoint (a short unsigned tail is allowed and reported).
+ *   events exist only under a signed checkpoint (a short unsigned tail is allowed and reported). After a key
+ *   rotation ("audit.keyRotate" events, endorsed by the old key) each checkpoint is checked against the key in force
+ *   at its tree size, following the chain from the trusted key (server/audit/key-rotation.ts's rules).
  * - content: report.json's facts and lineage.prov.json hash to what the "audit.export" event recorded;
  *   files match manifest.json (which is not signed: the ledger binds report.json, not the rendered HTML).
- * - anchor: a trusted checkpoint the auditor kept (--trusted-checkpoint) or a witness cosignature
- *   (--witness-key) whose root matches the log at its size. Without an anchor the result says plainly that a
+ * - anchor: a trusted checkpoint the auditor kept (--trusted-checkpoint) or a witness cosignature in
+ *   cosignatures.json (C2SP cosignature/v1) by a key given with --witness-key, whose root matches the log at its size
+ *   (a mismatch is a split view); with witness keys, events older than 20 minutes before the newest must be
+ *   cosigned (witness lag). Keys shipped in the bundle's witness-keys/ anchor nothing. Without an anchor the result says plainly that a
  *   holder of the signing key could have rewritten history; --require-anchor then fails.
  * The key trusted is --public-key, else the trusted checkpoint's key, else the bundle's own public-key.pem (said so).
  *
@@ -216,9 +221,11 @@ const WITNESS_MAX_LAG_MINUTES = 20; // server/audit/witness/witness-anchors.ts: 
 
 function parseWitnessKey(text, what) {
   const vkey = text.split("\n").map((l) => l.trim()).find((l) => l.length > 0 && !l.startsWith("#")) ?? "";
-  const [name, idHex, b64, ...rest] = vkey.split("+");
+  const first = vkey.indexOf("+");
+  const second = first < 0 ? -1 : vkey.indexOf("+", first + 1); // the base64 key itself may contain "+"
+  const [name, idHex, b64] = second < 0 ? [] : [vkey.slice(0, first), vkey.slice(first + 1, second), vkey.slice(second + 1)];
   const bad = (why) => new UsageError(`${what} is not a witness verifier key <name>+<key id>+<base64 key> (${why})`);
-  if (!name || !idHex || !b64 || rest.length > 0) throw bad(`got "${vkey.slice(0, 80)}"`);
+  if (!name || !/^[0-9a-f]{8}$/.test(idHex ?? "") || !b64) throw bad(`got "${vkey.slice(0, 80)}"`);
   const data = Buffer.from(b64, "base64");
   if (data.toString("base64") !== b64) throw bad("the key is not canonical base64");
   if (data[0] !== 0x04 || data.length !== 33) throw bad("not an Ed25519 cosignature/v1 (type 0x04) key");

@@ -4,7 +4,9 @@
  * THERE (cwd = that folder, so it cannot import the project). Checks: exit 0 on the genuine bundle and the same
  * verdict as `audit verify --bundle` (the CLI command, in process); anchoring with a kept trusted checkpoint; and
  * real tampering (edited event line, rewritten-and-rechained event, edited checkpoint, removed event, truncated
- * tail with its checkpoints, edited report facts, foreign key) gives exit 1 naming the problem. Also: the script
+ * tail with its checkpoints, edited report facts, foreign key) gives exit 1 naming the problem; a key rotation is
+ * followed from either key; a witness cosignature anchors the log and a cosignature of another history is a split
+ * view. Also: the script
  * imports only node: modules, and its RFC 8785 canonical JSON equals the server's on awkward values.
  */
 import crypto from "node:crypto";
@@ -21,10 +23,17 @@ import { auditVerifyCommand } from "@/server/cli/audit-verify";
 import { actorOf } from "@/server/services/users";
 import { DEMO_USERS } from "@/server/seed";
 import { createTestApp, irisConfig, type TestApp } from "@/server/tests/test-app";
+import { generateAuditKeys } from "@/server/audit/keys";
+import { rotateAuditKey } from "@/server/audit/key-rotation";
+import type { SigningKeys } from "@/server/audit/key-custody";
+import { defaultLogOrigin, formatCheckpointBody } from "@/server/audit/witness/checkpoint-note";
+import { cosignNote } from "@/server/audit/witness/cosignature";
+import { SIG_TYPE_COSIGNATURE_V1, formatVerifierKey, rawEd25519PublicKey } from "@/server/audit/witness/note";
 
 let app: TestApp;
 let tmp: string;
 let exported: string;
+let modelVersionId: number;
 let copies = 0;
 
 type ScriptResult = { code: number | null; stdout: string; stderr: string; json: Record<string, any> | null };
@@ -33,6 +42,12 @@ type ScriptResult = { code: number | null; stdout: string; stderr: string; json:
 function copyBundle(): string {
   const dir = path.join(tmp, `copy-${++copies}`);
   fs.cpSync(exported, dir, { recursive: true });
+  return dir;
+}
+
+function copyBundleFrom(source: string): string {
+  const dir = path.join(tmp, `copy-${++copies}`);
+  fs.cpSync(source, dir, { recursive: true });
   return dir;
 }
 
@@ -67,6 +82,7 @@ beforeAll(async () => {
   const v = await app.as("engineer").models.register({ runId: id, modelName: "iris-standalone" });
   const auditor = actorOf(app.db.select().from(users).where(eq(users.email, DEMO_USERS[3]!.email)).get()!);
   exported = path.join(tmp, "exported");
+  modelVersionId = v.modelVersionId;
   exportReportBundle({ db: app.db, auditKeys: app.auditKeys }, auditor, v.modelVersionId, exported);
   fs.writeFileSync(path.join(tmp, "server-key.pem"), app.auditKeys.publicKeyPem);
 }, 90_000);
@@ -222,6 +238,99 @@ describe("tampered bundles fail (exit 1) naming the problem, as audit verify --b
     expect(r.json!.levels.chain.ok).toBe(true);
     expect(r.json!.levels.content.problems.map((p: { field: string }) => p.field)).toContain("factsSha256");
     expect(r.json!.problem).toMatch(/report\.json facts hash .* but export event #\d+ recorded .* \(report edited\?\)/);
+  });
+});
+
+type Cosig = { id: number; checkpointId: number; origin: string; treeSize: number; rootHash: string; witnessName: string; keyId: string; timestamp: number; signature: string; receivedAt: string };
+
+/** A witness (its own key) cosigning the C2SP checkpoint note of (treeSize, rootHash) for the bundle's log origin. */
+function witnessCosign(name: string, privateKey: crypto.KeyObject, cp: { id: number; treeSize: number; rootHash: string; keyFingerprint: string }): Cosig {
+  const origin = defaultLogOrigin(cp.keyFingerprint);
+  const timestamp = Math.floor(Date.now() / 1000);
+  const line = cosignNote(name, privateKey, formatCheckpointBody({ origin, treeSize: cp.treeSize, rootHash: cp.rootHash }), timestamp);
+  const signature = line.trim().split(" ").at(-1)!;
+  return { id: 1, checkpointId: cp.id, origin, treeSize: cp.treeSize, rootHash: cp.rootHash, witnessName: name, keyId: Buffer.from(signature, "base64").subarray(0, 4).toString("hex"), timestamp, signature, receivedAt: new Date().toISOString() };
+}
+
+describe("witness cosignatures (C2SP cosignature/v1) as anchors", () => {
+  const witness = crypto.generateKeyPairSync("ed25519").privateKey;
+  const name = "auditor.example/witness";
+  let keyFile: string;
+  beforeAll(() => {
+    keyFile = path.join(tmp, "witness.vkey");
+    fs.writeFileSync(keyFile, formatVerifierKey(name, SIG_TYPE_COSIGNATURE_V1, rawEd25519PublicKey(witness)) + "\n");
+  });
+  const latestCheckpoint = (dir: string) => (JSON.parse(fs.readFileSync(path.join(dir, "checkpoints.json"), "utf8")) as { id: number; treeSize: number; rootHash: string; keyFingerprint: string }[]).sort((a, b) => b.id - a.id)[0]!;
+
+  it("a valid cosignature by the witness key given anchors the log up to its tree size", () => {
+    const dir = copyBundle();
+    const cp = latestCheckpoint(dir);
+    fs.writeFileSync(path.join(dir, "cosignatures.json"), JSON.stringify([witnessCosign(name, witness, cp)]));
+    const r = runScript(dir, ["--json", "--witness-key", keyFile, "--require-anchor"]);
+    expect(r.code).toBe(0);
+    expect(r.json!.levels.anchor).toMatchObject({ anchored: true, treeSize: cp.treeSize, by: [{ kind: "witness", name: `witness ${name}`, treeSize: cp.treeSize }] });
+    expect(runScript(dir, ["--require-anchor"]).code).toBe(1); // the same cosignature without the auditor's witness key anchors nothing
+  });
+
+  it("a cosignature over another history at the same size is a split view; an altered cosignature is forged", () => {
+    const dir = copyBundle();
+    const cp = latestCheckpoint(dir);
+    fs.writeFileSync(path.join(dir, "cosignatures.json"), JSON.stringify([witnessCosign(name, witness, { ...cp, rootHash: sha("another history") })]));
+    const split = runScript(dir, ["--json", "--witness-key", keyFile]);
+    expect(split.code).toBe(1);
+    expect(split.json!.levels.anchor.problem).toBe(`witness ${name} (tree size ${cp.treeSize}) root does not match the events (split view: the witness cosigned a different history)`);
+
+    const forged = { ...witnessCosign(name, witness, cp), treeSize: cp.treeSize - 1 };
+    fs.writeFileSync(path.join(dir, "cosignatures.json"), JSON.stringify([forged]));
+    const r = runScript(dir, ["--json", "--witness-key", keyFile]);
+    expect(r.code).toBe(1);
+    expect(r.json!.problem).toMatch(/^cosignature #1 by witness .* does not verify under the witness key given \(forged or altered cosignature\)$/);
+  });
+});
+
+describe("key rotation (audit.keyRotate events endorsed by the old key)", () => {
+  let rotated: string;
+  let oldKeyFile: string;
+  let newKeyFile: string;
+  beforeAll(() => {
+    const next = generateAuditKeys();
+    oldKeyFile = path.join(tmp, "old-key.pem");
+    newKeyFile = path.join(tmp, "new-key.pem");
+    fs.writeFileSync(oldKeyFile, app.auditKeys.publicKeyPem);
+    fs.writeFileSync(newKeyFile, next.publicKeyPem);
+    // app.auditKeys follows the ledger (it becomes the new key once the rotation event is written): rotate from a snapshot.
+    const current = (app.auditKeys as Partial<SigningKeys>).current?.() ?? app.auditKeys;
+    rotateAuditKey(app.db, current, { keyDir: app.keyDir, newKeys: next });
+    rotated = path.join(tmp, "rotated");
+    const auditor = actorOf(app.db.select().from(users).where(eq(users.email, DEMO_USERS[3]!.email)).get()!);
+    exportReportBundle({ db: app.db, auditKeys: next }, auditor, modelVersionId, rotated);
+  });
+
+  it("verifies from the first key and from the new key, as audit verify --bundle does", async () => {
+    for (const key of [oldKeyFile, newKeyFile]) {
+      const dir = path.join(tmp, `rotated-${path.basename(key)}`);
+      fs.cpSync(rotated, dir, { recursive: true });
+      const r = runScript(dir, ["--json", "--public-key", key]);
+      expect(r.code, r.stdout).toBe(0);
+      expect(r.json!.notes.join(" ")).toMatch(/signing key was rotated 1 time\(s\)/);
+      const cli = await cliVerify(dir, ["--public-key", key]);
+      expect(cli.code).toBe(0);
+      expect(r.json!.levels.chain).toEqual(cli.json.levels.chain);
+    }
+  });
+
+  it("a checkpoint after the rotation signed by a key no rotation introduced fails", () => {
+    const dir = copyBundleFrom(rotated);
+    const file = path.join(dir, "checkpoints.json");
+    const cps = (JSON.parse(fs.readFileSync(file, "utf8")) as { id: number; treeSize: number; rootHash: string; at: string; keyFingerprint: string; signature: string }[]).sort((a, b) => a.id - b.id);
+    const rogue = generateAuditKeys();
+    const last = cps.at(-1)!;
+    last.keyFingerprint = rogue.fingerprint;
+    last.signature = crypto.sign(null, Buffer.from(canonicalJson({ treeSize: last.treeSize, rootHash: last.rootHash, at: last.at, keyFingerprint: last.keyFingerprint })), rogue.privateKey).toString("base64");
+    fs.writeFileSync(file, JSON.stringify(cps));
+    const r = runScript(dir, ["--public-key", oldKeyFile]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(`checkpoint #${last.id} (tree size ${last.treeSize}) was signed with key ${rogue.fingerprint}, which no valid key rotation introduced`);
   });
 });
 
