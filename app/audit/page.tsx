@@ -1,31 +1,29 @@
 "use client";
 /**
  * The audit page: the server's public key and fingerprint (downloadable), the latest signed checkpoint (downloadable
- * as a trusted checkpoint), the last verification result and "Verify now", the auditor's report for each model
+ * as a trusted checkpoint), the last verification result per level and "Verify now" (verification-panel.tsx), the auditor's report for each model
  * version (production first), and the ledger's events with filters (actor, action, entity, time) and inclusion proofs.
  * Every role can use it; nothing here changes project data (verify and export are recorded in the ledger).
  */
 import Link from "next/link";
 import { useState } from "react";
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useQuery } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_trpc/client";
 import { Shell } from "@/app/_components/shell";
-import { Empty, ErrorState, FormError, Loading } from "@/app/_components/states";
+import { Empty, ErrorState, Loading } from "@/app/_components/states";
 import { Hash } from "@/app/_components/hash";
 import { downloadText as download } from "@/app/_components/download";
 import { formatCount, formatTime } from "@/app/_components/format";
+import { VerificationPanel } from "./verification-panel";
 
 
 function KeyAndVerification() {
   const trpc = useTRPC();
-  const qc = useQueryClient();
   const status = useQuery(trpc.audit.status.queryOptions());
   const trusted = useQuery(trpc.audit.trustedCheckpoint.queryOptions());
-  const verify = useMutation(trpc.audit.verify.mutationOptions({ onSuccess: () => { void qc.invalidateQueries({ queryKey: trpc.audit.pathKey() }); } }));
   if (status.isPending) return <Loading what="Loading the ledger's status" />;
   if (status.error) return <ErrorState error={status.error} title="Could not load the ledger's status" />;
   const s = status.data;
-  const last = s.lastVerification;
   return (
     <div className="form-grid" style={{ gridTemplateColumns: "repeat(auto-fit, minmax(320px, 1fr))" }}>
       <section className="panel" aria-label="Server key">
@@ -41,21 +39,6 @@ function KeyAndVerification() {
           <dt>Latest checkpoint</dt>
           <dd>{s.latestCheckpoint ? <>#{s.latestCheckpoint.id} · tree size {formatCount(s.latestCheckpoint.treeSize)} · {formatTime(s.latestCheckpoint.at)} · {s.latestCheckpoint.reason} · root <Hash value={s.latestCheckpoint.rootHash} label="checkpoint root hash" /> · {s.latestCheckpoint.signatureValid ? "signature valid" : <strong className="error-text">signature NOT valid</strong>}</> : "none yet"}</dd>
         </dl>
-      </section>
-      <section className="panel" aria-label="Verification">
-        <h2 style={{ marginTop: 0 }}>Verification</h2>
-        <p className="muted">Recomputes every event&apos;s hash and chain, every checkpoint&apos;s signature and Merkle root. The same check as <code>npm run cli -- audit verify</code>.</p>
-        <div role="status" aria-label="Last verification result" data-ok={last ? String(last.result.ok) : "none"}>
-          {last ? (
-            <p>
-              <strong className={last.result.ok ? "" : "error-text"}>{last.result.ok ? "Intact" : "DAMAGED"}</strong> — {formatCount(last.result.eventsChecked)} events and {last.result.checkpointsChecked} signed checkpoints checked in {last.result.durationMs} ms, {formatTime(last.at)} by {last.by}.
-              {last.result.ok ? null : <> First bad seq: {last.result.firstBadSeq ?? "–"}. {last.result.problem}</>}
-              {last.result.ok && last.result.unsignedTail > 0 ? <span className="muted"> {last.result.unsignedTail} newer event(s) were chained but not yet signed.</span> : null}
-            </p>
-          ) : <p className="muted">Not verified yet.</p>}
-        </div>
-        <button type="button" className="primary" disabled={verify.isPending} onClick={() => verify.mutate()}>{verify.isPending ? "Verifying…" : "Verify now"}</button>
-        <FormError error={verify.error} />
       </section>
     </div>
   );
@@ -170,6 +153,7 @@ export default function AuditPage() {
           <h1>Audit ledger</h1>
           <p className="subtitle">Every change in Runledger, sign-ins included, is an event in an append-only, hash-chained ledger; signed Merkle checkpoints make tampering evident to anyone with the public key.</p>
           <KeyAndVerification />
+          <VerificationPanel />
           <Reports />
           <Events />
         </>

@@ -9,10 +9,10 @@ import { and, asc, desc, eq, gte, like, lt, lte, or, type SQL } from "drizzle-or
 import { auditEvents, modelAliasEvents, modelVersions, models } from "@/db/schema";
 import { router, signedInProcedure } from "@/server/trpc/init";
 import { AUDIT_ACTIONS } from "@/server/audit/actions";
-import { appendAuditEvent } from "@/server/audit/ledger";
-import { inclusionProofForSeq, latestAuditCheckpoint, trustedCheckpointFromRow, treeHeadOf, verifyTreeHeadSignature } from "@/server/audit/checkpoints";
-import { verifyInclusion } from "@/server/audit/merkle";
-import { verifyDatabase } from "@/server/audit/verify";
+import { latestAuditCheckpoint, trustedCheckpointFromRow, treeHeadOf, verifyTreeHeadSignature } from "@/server/audit/checkpoints";
+import { inclusionProofFromLevels } from "@/server/audit/tree-levels";
+import { currentVerifyJob, startVerifyJob } from "@/server/audit/verify-jobs";
+import type { VerifySummary } from "@/server/audit/verify-summary";
 import { maxAuditSeq } from "@/server/audit/ledger-reads";
 import { collectLineage } from "@/server/lineage/collect";
 import { badRequest } from "@/server/services/service-context";
@@ -34,9 +34,6 @@ function isoOrThrow(label: string, v: string): string {
   if (Number.isNaN(t.getTime())) badRequest(`${label} "${v}" is not a time: use ISO-8601, e.g. 2026-01-31T12:00:00Z`);
   return t.toISOString();
 }
-
-/** The summary stored in an "audit.verify" event (and shown as the last verification result). */
-type VerifySummary = { ok: boolean; eventsChecked: number; checkpointsChecked: number; firstBadSeq: number | null; problem: string | null; keyFingerprint: string; unsignedTail: number; durationMs: number };
 
 export const auditRouter = router({
   actions: signedInProcedure.query(() => [...AUDIT_ACTIONS]),
@@ -77,19 +74,32 @@ export const auditRouter = router({
     return latest ? trustedCheckpointFromRow(latest, ctx.services.auditKeys.publicKeyPem) : null;
   }),
 
-  /** Verifies the whole ledger now (read-only connection) and records the outcome as an "audit.verify" event. */
-  verify: signedInProcedure.mutation(async ({ ctx }) => {
-    const r = await verifyDatabase(ctx.services.dataDir, { publicKeyPem: ctx.services.auditKeys.publicKeyPem });
-    const summary: VerifySummary = { ok: r.ok, eventsChecked: r.eventsChecked, checkpointsChecked: r.checkpointsChecked, firstBadSeq: r.firstBadSeq, problem: r.problem, keyFingerprint: r.keyFingerprint, unsignedTail: r.unsignedTail, durationMs: r.durationMs };
-    const event = ctx.services.db.transaction((tx) => appendAuditEvent(tx, { actor: ctx.user, action: "audit.verify", entityType: "auditLedger", entityId: "live", payload: summary }));
-    return { ...r, seq: event.seq, at: event.at };
+  /**
+   * Starts verifying the whole ledger in a background worker (or returns the job already running) and returns at
+   * once; the outcome is recorded as an "audit.verify" event when it ends. Trusts the server's current public key.
+   */
+  verify: signedInProcedure.mutation(({ ctx }) => {
+    const { auditKeys } = ctx.services;
+    return startVerifyJob(ctx.services, ctx.user, { publicKeyPem: auditKeys.publicKeyPem }, `the server's current public key ${auditKeys.fingerprint}`);
   }),
 
-  /** Inclusion proof of one event against the latest checkpoint covering it, checked here as a verifier would. */
+  /** The running "Verify now" job with its progress, or the last one that ended (null before the first). */
+  verifyJob: signedInProcedure.query(({ ctx }) => currentVerifyJob(ctx.services.dataDir)),
+
+  /**
+   * Inclusion proof of one event against the latest checkpoint covering it, from the stored tree levels
+   * (O(log n) rows), checked against the signed root as a verifier would.
+   */
   inclusionProof: signedInProcedure.input(z.object({ seq: z.number().int().min(1) })).query(({ ctx, input }) => {
-    const p = inclusionProofForSeq(ctx.services.db, input.seq);
-    const verified = verifyInclusion(p.leafIndex, p.treeSize, Buffer.from(p.leafHash, "hex"), p.proof.map((h) => Buffer.from(h, "hex")), Buffer.from(p.rootHash, "hex"));
-    return { ...p, verified, signedRoot: p.checkpoint !== null && p.checkpoint.rootHash === p.rootHash };
+    const { db, auditKeys } = ctx.services;
+    let p: ReturnType<typeof inclusionProofFromLevels>;
+    try {
+      p = inclusionProofFromLevels(db, input.seq);
+    } catch (err) {
+      return badRequest((err as Error).message);
+    }
+    const signatureValid = p.checkpoint ? p.checkpoint.keyFingerprint === auditKeys.fingerprint && verifyTreeHeadSignature(auditKeys, treeHeadOf(p.checkpoint), p.checkpoint.signature) : null;
+    return { ...p, signatureValid };
   }),
 
   /** Models and versions a report can be made for (production first), for the audit page's export list. */

@@ -8,13 +8,12 @@ import Database from "better-sqlite3";
 import fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { openDatabase, type Db } from "@/db/client";
-import { canonicalJson } from "../canonical";
-import { chainHash, eventBody, GENESIS_CHAIN_HASH, leafHash } from "../ledger";
 import { createAuditCheckpoint, inclusionProofForSeq, readLeafHashes, treeHeadOf, verifyTreeHeadSignature } from "../checkpoints";
 import { generateAuditKeys, type AuditKeys } from "../keys";
 import { consistencyProof, inclusionProof, merkleRoot, verifyConsistency, verifyInclusion } from "../merkle";
 import { inclusionProofFromLevels, storedTreeSize, storeTreeLevelsForCheckpoint, TreeLevelReader } from "../tree-levels";
 import { tempDir, writeEvents } from "./ledger-fixture";
+import { appendRawEvents } from "./raw-events";
 
 const hex = (bs: Buffer[]) => bs.map((b) => b.toString("hex"));
 
@@ -134,22 +133,6 @@ describe("tree levels on a small ledger", () => {
   });
 });
 
-/** n events written straight into the table with their real leaf and chain hashes (fast; appendAuditEvent per event is slow). */
-function seedEvents(db: Db, n: number): void {
-  const insert = db.$client.prepare(
-    "INSERT INTO audit_events (seq, at, actor_id, actor_name, role, action, entity_type, entity_id, payload, leaf_hash, chain_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-  );
-  let prev = GENESIS_CHAIN_HASH;
-  db.$client.transaction(() => {
-    for (let seq = 1; seq <= n; seq++) {
-      const base = { seq, at: new Date(Date.UTC(2025, 0, 1) + seq * 1000).toISOString(), actorId: 1, actorName: "Alice Engineer", role: "engineer", action: "run.tag", entityType: "run", entityId: String(seq % 977), payload: canonicalJson({ tag: `t-${seq}` }) };
-      const leaf = leafHash(eventBody(base));
-      prev = chainHash(prev, leaf);
-      insert.run(base.seq, base.at, base.actorId, base.actorName, base.role, base.action, base.entityType, base.entityId, base.payload, leaf, prev);
-    }
-  })();
-}
-
 describe("a 100,000-event ledger", () => {
   const N = 100_000;
   let dir: string;
@@ -159,7 +142,7 @@ describe("a 100,000-event ledger", () => {
     dir = tempDir("tree-levels-100k");
     db = openDatabase(dir);
     keys = generateAuditKeys();
-    seedEvents(db, N);
+    appendRawEvents(db, N);
     createAuditCheckpoint(db, keys, "100k"); // signs tree size N and back-fills the levels
   }, 120_000);
   afterAll(() => {

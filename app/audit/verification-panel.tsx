@@ -1,0 +1,88 @@
+"use client";
+/**
+ * The Audit page's verification panel: the last recorded verification with its result per level, and "Verify now",
+ * which starts a background job on the server (or joins the one running), shows its progress by polling, and shows
+ * the recorded outcome when it ends. States: loading, never verified, running, finished, failed to run.
+ * It says which key "Verify now" trusts (the server's current one) and that an auditor's own check is the CLI or
+ * the bundle's standalone verifier with keys they hold.
+ */
+import { useEffect } from "react";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useTRPC } from "@/app/_trpc/client";
+import { ErrorState, FormError, Loading } from "@/app/_components/states";
+import { formatCount, formatTime } from "@/app/_components/format";
+import type { VerifySummary } from "@/server/audit/verify-summary";
+import { VerificationLevels } from "./verification-levels";
+
+type Shown = { summary: VerifySummary; at: string; by: string };
+
+function Progress({ checked, total }: { checked: number; total: number }) {
+  const pct = total > 0 ? Math.min(100, Math.round((checked / total) * 100)) : 0;
+  return (
+    <div style={{ margin: "8px 0" }}>
+      <div className="progress" role="progressbar" aria-label="Verification progress" aria-valuemin={0} aria-valuemax={total} aria-valuenow={checked}>
+        <div style={{ width: `${pct}%` }} />
+      </div>
+      <p className="muted" style={{ margin: "4px 0 0" }}>Verifying… {formatCount(checked)} of {formatCount(total)} events checked</p>
+    </div>
+  );
+}
+
+function Result({ shown }: { shown: Shown | null }) {
+  const s = shown?.summary;
+  return (
+    <div role="status" aria-label="Last verification result" data-ok={s ? String(s.ok) : "none"}>
+      {shown && s ? (
+        <>
+          <p style={{ margin: "0 0 4px" }}>
+            <strong className={s.ok ? "" : "error-text"}>{s.ok ? "Intact" : "DAMAGED"}</strong> — {formatCount(s.eventsChecked)} events and {formatCount(s.checkpointsChecked)} signed checkpoints checked in {formatCount(Math.round(s.durationMs))} ms, {formatTime(shown.at)} by {shown.by}.
+            {!s.ok && !s.levels ? <> First bad seq: {s.firstBadSeq ?? "–"}. {s.problem}</> : null}
+          </p>
+          <VerificationLevels summary={s} />
+          {(s.notes ?? []).length > 0 ? <ul className="muted" style={{ margin: "6px 0 0" }}>{s.notes!.map((n, i) => <li key={i}>{n}</li>)}</ul> : null}
+        </>
+      ) : <p className="muted">Not verified yet.</p>}
+    </div>
+  );
+}
+
+export function VerificationPanel() {
+  const trpc = useTRPC();
+  const qc = useQueryClient();
+  const status = useQuery(trpc.audit.status.queryOptions());
+  const job = useQuery({ ...trpc.audit.verifyJob.queryOptions(), refetchInterval: (q) => (q.state.data?.status === "running" ? 400 : false) });
+  const verify = useMutation(trpc.audit.verify.mutationOptions({ onSuccess: (r) => qc.setQueryData(trpc.audit.verifyJob.queryKey(), r.job) }));
+  const j = job.data ?? null;
+
+  // When a job ends, the ledger has a new "audit.verify" event: refresh the status and the events list.
+  useEffect(() => {
+    if (j && j.status !== "running") void qc.invalidateQueries({ queryKey: trpc.audit.pathKey() });
+  }, [j?.id, j?.status]); // eslint-disable-line react-hooks/exhaustive-deps
+
+  if (status.isPending) return <section className="panel" aria-label="Verification"><Loading what="Loading the last verification" /></section>;
+  if (status.error) return <section className="panel" aria-label="Verification"><ErrorState error={status.error} title="Could not load the last verification" /></section>;
+
+  const last = status.data.lastVerification;
+  const fromJob = j && j.status === "finished" && j.summary && j.seq !== null && (!last || j.seq > last.seq) ? { summary: j.summary, at: j.finishedAt ?? j.startedAt, by: j.startedBy } : null;
+  const shown: Shown | null = fromJob ?? (last ? { summary: last.result, at: last.at, by: last.by } : null);
+  const running = j?.status === "running";
+
+  return (
+    <section className="panel" aria-label="Verification">
+      <h2 style={{ marginTop: 0 }}>Verification</h2>
+      <p className="muted">
+        Recomputes every event&apos;s hash and chain, every checkpoint&apos;s signature and Merkle root, and every hash the ledger recorded from today&apos;s tables and files; then says whether anything outside the server (a trusted checkpoint or a witness) anchors the log.
+        &ldquo;Verify now&rdquo; trusts <strong>the server&apos;s current public key</strong> (<code className="mono">{status.data.fingerprint.slice(0, 19)}…</code>): it is the operator&apos;s own check.
+        An auditor&apos;s independent check is <code>npm run cli -- audit verify</code>, or <code>node verify-bundle.mjs</code> in a downloaded bundle, with a key, trusted checkpoint or witness key of their own.
+      </p>
+      {running ? <Progress checked={j!.checked} total={j!.total} /> : null}
+      {j?.status === "failed" ? <ErrorState error={j.error} title="The verification could not run" /> : null}
+      <Result shown={shown} />
+      <div className="row" style={{ marginTop: 12 }}>
+        <button type="button" className="primary" disabled={running || verify.isPending} onClick={() => verify.mutate()}>{running ? "Verifying…" : "Verify now"}</button>
+        {running ? <span className="muted">started {formatTime(j!.startedAt)} by {j!.startedBy}; one verification runs at a time</span> : null}
+      </div>
+      <FormError error={verify.error} />
+    </section>
+  );
+}
