@@ -10,6 +10,7 @@ import type { ServiceDeps } from "@/server/services/service-context";
 import type { BackendName } from "@/trainer/types";
 import { loadOrCreateAuditKeys, type AuditKeys } from "@/server/audit/keys";
 import { startCheckpointTimer } from "@/server/audit/checkpoint-policy";
+import { startWitnessPusher } from "@/server/audit/witness/start";
 
 /** auditKeys: the server's Ed25519 audit key pair, created in the data directory on first start (private key 0600). */
 export type AppServices = ServiceDeps & { orchestrator: RunOrchestrator; auditKeys: AuditKeys };
@@ -31,6 +32,8 @@ export function getAppServices(): AppServices {
     g.__runledger = createAppServices(undefined, { recover: true });
     // Trainer events arrive without a mutation: the timer keeps the "every 10 minutes" checkpoint promise.
     startCheckpointTimer(g.__runledger);
+    // Each new signed checkpoint goes to the witnesses in RUNLEDGER_WITNESSES, in the background.
+    startWitnessPusher(g.__runledger);
   }
   return g.__runledger;
 }

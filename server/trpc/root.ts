@@ -9,6 +9,7 @@ import { modelsRouter } from "@/server/routers/models";
 import { exploreRouter } from "@/server/routers/explore";
 import { auditRouter } from "@/server/routers/audit";
 import { documentsRouter } from "@/server/routers/documents";
+import { witnessesRouter } from "@/server/routers/witnesses";
 
 export const appRouter = router({
   auth: authRouter,
@@ -20,6 +21,7 @@ export const appRouter = router({
   explore: exploreRouter,
   audit: auditRouter,
   documents: documentsRouter,
+  witnesses: witnessesRouter,
 });
 export type AppRouter = typeof appRouter;
 export const createCaller = createCallerFactory(appRouter);
