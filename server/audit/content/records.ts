@@ -74,42 +74,86 @@ function jcsString(s: string): string {
   return JSON.stringify(s);
 }
 
+/** Latest, min and max of one metric key, and the per-block (METRIC_ROLLUP_BLOCK steps) extremes, as the writer keeps them. */
+export type MetricKeySummary = { last: number; lastStep: number; min: number; max: number; blocks: Map<number, { firstStep: number; lastStep: number; minStep: number; minValue: number; maxStep: number; maxValue: number }> };
+
 /**
- * Digests of a run's metric points, ordered by key, step, streamed with a raw prepared statement:
+ * Digests of a run's metric points, fed in key, step order:
  * - sha256 = sha256Canonical([{key, step, value}, …]) (the run's recorded metricsSha256),
  * - epochsSha256 = sha256Canonical([{epoch, key, step}, …]) (where each point sits on the epoch axis of a chart),
- * - points = how many. Equal to sha256Canonical of the full arrays (tested), without building them.
+ * - points = how many; summaries = per key latest/min/max and per-block extremes (ties keep the earliest step).
+ * Equal to sha256Canonical of the full arrays (tested), without building them.
  */
-export function metricSeriesDigest(sqlite: Database.Database, runId: number): { sha256: string; epochsSha256: string; points: number } {
-  const rows = sqlite.prepare("SELECT key, step, value, epoch FROM metrics WHERE run_id = ? ORDER BY key, step").raw(true).iterate(runId) as IterableIterator<[string, number, number, number]>;
-  const values = createHash("sha256");
-  const epochs = createHash("sha256");
-  let v = "[";
-  let e = "[";
-  let points = 0;
-  let lastKey: string | null = null;
-  let keyText = "";
-  for (const [key, step, value, epoch] of rows) {
-    if (key !== lastKey) {
-      lastKey = key;
-      keyText = jcsString(key);
+export class MetricDigest {
+  private readonly values = createHash("sha256");
+  private readonly epochs = createHash("sha256");
+  private v = "[";
+  private e = "[";
+  points = 0;
+  private lastKey: string | null = null;
+  private keyText = "";
+  private current: MetricKeySummary | null = null;
+  readonly summaries = new Map<string, MetricKeySummary>();
+
+  constructor(private readonly rollupBlock = 1024) {}
+
+  add(key: string, step: number, value: number, epoch: number): void {
+    if (key !== this.lastKey) {
+      this.lastKey = key;
+      this.keyText = jcsString(key);
+      this.current = null;
     }
     if (!Number.isFinite(value) || !Number.isFinite(step) || !Number.isFinite(epoch)) throw new Error(`metric ${key} step ${step} is not a finite number: it cannot be hashed canonically`);
-    const sep = points === 0 ? "" : ",";
+    const sep = this.points === 0 ? "" : ",";
     const stepText = JSON.stringify(step);
-    v += `${sep}{"key":${keyText},"step":${stepText},"value":${JSON.stringify(value)}}`;
-    e += `${sep}{"epoch":${JSON.stringify(epoch)},"key":${keyText},"step":${stepText}}`;
-    points++;
-    if (v.length >= CHUNK_CHARS) {
-      values.update(v);
-      epochs.update(e);
-      v = "";
-      e = "";
+    this.v += `${sep}{"key":${this.keyText},"step":${stepText},"value":${JSON.stringify(value)}}`;
+    this.e += `${sep}{"epoch":${JSON.stringify(epoch)},"key":${this.keyText},"step":${stepText}}`;
+    this.points++;
+    if (this.v.length >= CHUNK_CHARS) {
+      this.values.update(this.v);
+      this.epochs.update(this.e);
+      this.v = "";
+      this.e = "";
+    }
+    let s = this.current;
+    if (!s) {
+      s = this.summaries.get(key) ?? null;
+      if (!s) this.summaries.set(key, (s = { last: value, lastStep: step, min: value, max: value, blocks: new Map() }));
+      this.current = s;
+    }
+    if (step >= s.lastStep) [s.last, s.lastStep] = [value, step];
+    if (value < s.min) s.min = value;
+    if (value > s.max) s.max = value;
+    const index = Math.floor(step / this.rollupBlock);
+    const b = s.blocks.get(index);
+    if (!b) s.blocks.set(index, { firstStep: step, lastStep: step, minStep: step, minValue: value, maxStep: step, maxValue: value });
+    else {
+      if (step < b.firstStep) b.firstStep = step;
+      if (step > b.lastStep) b.lastStep = step;
+      if (value < b.minValue || (value === b.minValue && step < b.minStep)) [b.minValue, b.minStep] = [value, step];
+      if (value > b.maxValue || (value === b.maxValue && step < b.maxStep)) [b.maxValue, b.maxStep] = [value, step];
     }
   }
-  values.update(v + "]");
-  epochs.update(e + "]");
-  return { sha256: values.digest("hex"), epochsSha256: epochs.digest("hex"), points };
+
+  digest(): { sha256: string; epochsSha256: string; points: number } {
+    this.values.update(this.v + "]");
+    this.epochs.update(this.e + "]");
+    this.v = this.e = "";
+    return { sha256: this.values.digest("hex"), epochsSha256: this.epochs.digest("hex"), points: this.points };
+  }
+}
+
+/** Streams a run's metric points (raw prepared statement, key, step order) into a MetricDigest. */
+export function digestRunMetrics(sqlite: Database.Database, runId: number, rollupBlock?: number): MetricDigest {
+  const d = new MetricDigest(rollupBlock);
+  const rows = sqlite.prepare("SELECT key, step, value, epoch FROM metrics WHERE run_id = ? ORDER BY key, step").raw(true).iterate(runId) as IterableIterator<[string, number, number, number]>;
+  for (const [key, step, value, epoch] of rows) d.add(key, step, value, epoch);
+  return d;
+}
+
+/** The digests a run's end event records (see MetricDigest). */
+export function metricSeriesDigest(sqlite: Database.Database, runId: number): { sha256: string; epochsSha256: string; points: number } {
+  return digestRunMetrics(sqlite, runId).digest();
 }
 
 /** sha256 of a JSON column's value in canonical form (for columns written with canonicalJson, the text's own sha256). */

@@ -1,0 +1,88 @@
+/**
+ * Content check of decisions. Initial and change decisions are recorded inside their run's run.create event
+ * (payload.decisions: id, path, kind and the sha256 of the whole row); notes and corrections by decision.create /
+ * decision.correct (rationale by value, plus the row's sha256). Each row must be named by exactly one event.
+ *
+ * Older run.create events list only path and kind: their decisions are matched to the run's first decision rows
+ * in id order, and their rationale, old/new values and time are reported as not covered.
+ */
+import { decisionRecordSha256 } from "./records";
+import type { ContentChecker, EventRef } from "./checker";
+import { checkCreations, compareActor } from "./creations";
+import type { EventSource } from "./ledger-events";
+import type { DecisionRow, Tables } from "./tables";
+
+type DecisionRef = { id?: unknown; path?: unknown; kind?: unknown; sha256?: unknown };
+
+function compareRecord(c: ContentChecker, d: DecisionRow, ev: EventRef, recorded: unknown): void {
+  c.compare("decision", d.id, "record (rationale, old/new values, author, time)", recorded, decisionRecordSha256(d), ev.seq);
+}
+
+export function checkDecisions(c: ContentChecker, events: EventSource, t: Tables, runCreates: Map<number, { ev: EventRef; payload: Record<string, unknown> }>): void {
+  const claimed = new Set<number>();
+  // Decisions created with their run.
+  const byRun = new Map<number, DecisionRow[]>();
+  for (const d of t.decisions.values()) {
+    const l = byRun.get(d.runId);
+    if (l) l.push(d);
+    else byRun.set(d.runId, [d]);
+  }
+  for (const [runId, { ev, payload }] of runCreates) {
+    const refs = Array.isArray(payload.decisions) ? (payload.decisions as DecisionRef[]) : [];
+    const ofRun = (byRun.get(runId) ?? []).sort((a, b) => a.id - b.id);
+    refs.forEach((ref, i) => {
+      const hasId = typeof ref.id === "number";
+      const d = hasId ? t.decisions.get(ref.id as number) : ofRun.filter((x) => x.kind === "initial" || x.kind === "change")[i];
+      const label = hasId ? String(ref.id) : `#${i + 1} of run ${runId}`;
+      if (!d) {
+        if (t.complete) c.problem({ entityType: "decision", entityId: label, field: "row", recorded: `${String(ref.kind)} ${String(ref.path)}`, found: null, seq: ev.seq, message: `decision ${label} (${String(ref.kind)} "${String(ref.path)}") was recorded by run.create of run ${runId} (event #${ev.seq}) but its row is missing (deleted?)` });
+        return;
+      }
+      claimed.add(d.id);
+      c.cover("decision", d.id, ev.seq);
+      c.checked++;
+      c.compare("decision", d.id, "run", runId, d.runId, ev.seq);
+      c.compare("decision", d.id, "path", ref.path, d.path, ev.seq);
+      c.compare("decision", d.id, "kind", ref.kind, d.kind, ev.seq);
+      compareActor(c, "decision", d.id, ev, d.authorId);
+      if (typeof ref.sha256 === "string") compareRecord(c, d, ev, ref.sha256);
+      else c.gap("run.create", "decision rationale, old/new values and time", ev.seq, "decision", d.id);
+    });
+  }
+  // Notes and corrections.
+  for (const action of ["decision.create", "decision.correct"]) {
+    checkCreations(c, events, {
+      entityType: "decision",
+      action,
+      rows: t.decisions,
+      complete: false, // orphans are judged below, across all three actions
+      check: (d, ev, p) => {
+        claimed.add(d.id);
+        c.compareFields("decision", d.id, ev, p, [
+          ["runId", d.runId, "run"],
+          ["kind", d.kind, "kind"],
+          ["path", d.path, "path"],
+          ["correctsDecisionId", d.correctsDecisionId, "corrected decision"],
+          ["rationale", d.rationale, "rationale"],
+          ["createdAt", d.createdAt, "decision time"],
+        ]);
+        if ("sha256" in p) compareRecord(c, d, ev, p.sha256);
+        else c.gap(ev.action, "decision old/new values", ev.seq, "decision", d.id);
+        compareActor(c, "decision", d.id, ev, d.authorId);
+      },
+    });
+  }
+  if (!t.complete) return;
+  const noteIds = new Set([...events.byAction("decision.create"), ...events.byAction("decision.correct")].map((e) => Number(e.entityId)));
+  for (const ev of [...events.byAction("decision.create"), ...events.byAction("decision.correct")]) {
+    if (!t.decisions.has(Number(ev.entityId))) c.eventWithoutRow("decision", ev.entityId, ev);
+  }
+  let later: Set<string> | null = null;
+  for (const d of t.decisions.values()) {
+    if (claimed.has(d.id) || noteIds.has(d.id)) continue;
+    later ??= new Set([...events.laterEntityIds("decision.create"), ...events.laterEntityIds("decision.correct")]);
+    if (later.has(String(d.id))) continue;
+    if (!runCreates.has(d.runId) && events.laterEntityIds("run.create").has(String(d.runId))) continue;
+    c.rowWithoutEvent("decision", d.id, d.kind === "note" || d.kind === "correction" ? "decision.create" : "run.create (of its run)");
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * Content check of people and places: users (email, name, role: the names and roles the report and the UI print
+ * come from here), projects and experiments (names), and run tags (the set the run.tag / run.untag events leave).
+ *
+ * Invariant: password hashes, sessions and the disabled flag are not recorded by the ledger (stated in notCovered).
+ */
+import type { ContentChecker } from "./checker";
+import { checkCreations } from "./creations";
+import type { EventSource } from "./ledger-events";
+import type { Tables } from "./tables";
+
+export function checkPeople(c: ContentChecker, events: EventSource, t: Tables): void {
+  checkCreations(c, events, {
+    entityType: "user",
+    action: "user.create",
+    rows: t.users,
+    complete: t.complete,
+    check: (u, ev, p) => c.compareFields("user", u.id, ev, p, [["email", u.email, "email"], ["name", u.name, "name"], ["role", u.role, "role"]]),
+  });
+  checkCreations(c, events, {
+    entityType: "project",
+    action: "project.create",
+    rows: t.projects,
+    complete: t.complete,
+    check: (r, ev, p) => c.compareFields("project", r.id, ev, p, [["name", r.name, "project name"]]),
+  });
+  checkCreations(c, events, {
+    entityType: "experiment",
+    action: "experiment.create",
+    rows: t.experiments,
+    complete: t.complete,
+    check: (r, ev, p) => c.compareFields("experiment", r.id, ev, p, [["projectId", r.projectId, "project"], ["name", r.name, "experiment name"]]),
+  });
+  if (!t.complete) return;
+
+  const tags = new Map<number, Map<string, number>>();
+  for (const ev of [...events.byAction("run.tag"), ...events.byAction("run.untag")].sort((a, b) => a.seq - b.seq)) {
+    let tag: unknown;
+    try {
+      tag = (JSON.parse(ev.payload) as { tag?: unknown }).tag;
+    } catch {
+      tag = undefined;
+    }
+    if (typeof tag !== "string") continue;
+    const runId = Number(ev.entityId);
+    let set = tags.get(runId);
+    if (!set) tags.set(runId, (set = new Map()));
+    if (ev.action === "run.tag") set.set(tag, ev.seq);
+    else set.delete(tag);
+  }
+  const laterTagged = events.laterEntityIds("run.tag");
+  for (const runId of new Set([...tags.keys(), ...t.runTags.keys()])) {
+    const recorded = tags.get(runId) ?? new Map<string, number>();
+    const found = t.runTags.get(runId) ?? [];
+    const lastSeq = Math.max(0, ...recorded.values());
+    if (laterTagged.has(String(runId))) continue;
+    c.compare("run", runId, "tags", [...recorded.keys()].sort(), [...found].sort(), lastSeq || null);
+  }
+  c.notCovered("password hashes, sign-in sessions and whether a user is disabled are not recorded by the ledger");
+}

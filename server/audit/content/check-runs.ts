@@ -1,0 +1,146 @@
+/**
+ * Content check of runs: each run row against run.create (config hash recomputed from the stored config text, name,
+ * origin, parents, experiment, author, time), run.start (backend, environment, memory, data), the end event
+ * (status, final weights, time) and run.fail (error); the row's status against the latest lifecycle event; the
+ * seed and run_params rows derived from the config.
+ *
+ * Invariant: the config hash is sha256 of the stored canonical text; a stored text that is not canonical but
+ * denotes the same value is accepted (its canonical form is hashed).
+ */
+import { flattenConfig } from "@/contracts/training-config";
+import { sha256Canonical, sha256Hex } from "@/server/audit/canonical";
+import { runParamValue } from "./records";
+import { CanonicalText, type ContentChecker, type EventRef, parsePayload } from "./checker";
+import { byEntity, changedLater, checkCreations, compareActor } from "./creations";
+import type { EventSource } from "./ledger-events";
+import type { RunRow, Tables } from "./tables";
+
+export type RunEnd = { ev: EventRef; payload: Record<string, unknown> };
+export type RunLedger = {
+  created: Map<number, { ev: EventRef; payload: Record<string, unknown> }>;
+  /** The run.complete / run.cancel / run.fail event of each run that has one (the last). */
+  ends: Map<number, RunEnd>;
+};
+
+function configHash(configJson: string): { text: string; config: unknown } {
+  const text = sha256Hex(configJson);
+  try {
+    return { text, config: JSON.parse(configJson) as unknown };
+  } catch {
+    return { text, config: undefined };
+  }
+}
+
+function checkConfig(c: ContentChecker, run: RunRow, ev: EventRef, recorded: unknown): unknown {
+  const h = configHash(run.configJson);
+  let found = h.text;
+  if (recorded !== found && h.config !== undefined) {
+    const canonical = sha256Canonical(h.config);
+    if (canonical === recorded) found = canonical; // same value, other spelling
+  }
+  c.compare("run", run.id, "config (sha256 of the stored config)", recorded, found, ev.seq);
+  c.compare("run", run.id, "config_sha256 column", recorded, run.configSha256, ev.seq);
+  return h.config;
+}
+
+function checkDerivedFromConfig(c: ContentChecker, t: Tables, run: RunRow, config: unknown, seq: number): void {
+  const training = (config as { training?: { seed?: unknown } } | undefined)?.training;
+  c.compare("run", run.id, "seed (from the config)", training?.seed ?? null, run.seed, seq);
+  if (!t.complete) return;
+  const flat = flattenConfig(config);
+  const rows = new Map((t.runParams.get(run.id) ?? []).map((p) => [p.key, p]));
+  for (const [key, value] of Object.entries(flat)) {
+    const want = runParamValue(value);
+    const row = rows.get(key);
+    rows.delete(key);
+    c.compare("run", run.id, `run_params ${key}`, want, row ? { valueText: row.valueText, valueNum: row.valueNum } : null, seq);
+  }
+  for (const [key, row] of rows) {
+    if (row.valueText === null && row.valueNum === null) continue; // an undefined config value, dropped from the canonical text
+    c.compare("run", run.id, `run_params ${key}`, null, { valueText: row.valueText, valueNum: row.valueNum }, seq);
+  }
+}
+
+const END_ACTIONS = ["run.complete", "run.cancel", "run.fail"] as const;
+export const LIFECYCLE_ACTIONS = ["run.start", ...END_ACTIONS] as const;
+
+export function checkRuns(c: ContentChecker, events: EventSource, t: Tables): RunLedger {
+  const created = checkCreations(c, events, {
+    entityType: "run",
+    action: "run.create",
+    rows: t.runs,
+    complete: t.complete,
+    check: (run, ev, p) => {
+      const config = checkConfig(c, run, ev, p.configSha256);
+      c.compareFields("run", run.id, ev, p, [
+        ["experimentId", run.experimentId, "experiment"],
+        ["name", run.name, "run name"],
+        ["origin", run.origin, "origin"],
+        ["parentRunId", run.parentRunId, "parent run"],
+        ["parentCheckpointId", run.parentCheckpointId, "parent checkpoint"],
+        ["createdAt", run.createdAt, "run creation time"],
+      ]);
+      compareActor(c, "run", run.id, ev, run.createdBy);
+      checkDerivedFromConfig(c, t, run, config, ev.seq);
+    },
+  });
+
+  const starts = byEntity(events.byAction("run.start"));
+  const lifecycle = [...END_ACTIONS.flatMap((a) => events.byAction(a)), ...events.byAction("run.start")].sort((a, b) => a.seq - b.seq);
+  const lastStatus = new Map<string, { status: string; seq: number }>();
+  for (const [id, { ev }] of created) lastStatus.set(String(id), { status: "queued", seq: ev.seq });
+  const ends = new Map<number, RunEnd>();
+  for (const ev of lifecycle) {
+    const run = t.runs.get(Number(ev.entityId));
+    if (!run) continue; // reported once, by run.create
+    const p = parsePayload(c, "run", run.id, ev);
+    if (!p) continue;
+    if (ev.action === "run.start") {
+      lastStatus.set(ev.entityId, { status: "running", seq: ev.seq });
+      continue;
+    }
+    lastStatus.set(ev.entityId, { status: ev.action === "run.fail" ? "failed" : String(p.status), seq: ev.seq });
+    ends.set(run.id, { ev, payload: p });
+  }
+
+  for (const run of t.runs.values()) {
+    if (changedLater(events, LIFECYCLE_ACTIONS, run.id)) continue; // the row shows a state the verified events do not reach
+    const start = starts.get(String(run.id))?.at(-1);
+    if (start) {
+      const p = parsePayload(c, "run", run.id, start);
+      if (p) {
+        c.compareFields("run", run.id, start, p, [
+          ["backend", run.backend, "backend"],
+          ["backendReason", run.backendReason, "backend reason"],
+          ["environment", run.environmentJson === null ? null : new CanonicalText(run.environmentJson), "training environment"],
+          ["paramCount", run.paramCount, "parameter count"],
+          ["memorySha256", run.memoryJson === null ? null : sha256Hex(run.memoryJson), "memory estimate"],
+          ["datasetVersionId", run.datasetVersionId, "dataset version of the run"],
+          ["splitId", run.splitId, "split of the run"],
+          ["startedAt", run.startedAt, "start time"],
+        ]);
+      }
+    } else if (t.complete && created.has(run.id) && (run.startedAt !== null || run.backend !== null)) {
+      c.problem({ entityType: "run", entityId: String(run.id), field: "start", recorded: null, found: run.startedAt, seq: null, message: `run ${run.id} shows a start (${run.startedAt ?? run.backend}) but the ledger has no run.start event` });
+    }
+    const end = ends.get(run.id);
+    if (end) {
+      const { ev, payload: p } = end;
+      if (ev.action === "run.fail") {
+        c.compareFields("run", run.id, ev, p, [
+          ["error", run.error === null ? null : run.error.slice(0, 2000), "error message"],
+          ["errorSha256", run.error === null ? null : sha256Hex(run.error), "full error message"],
+          ["finishedAt", run.finishedAt, "end time"],
+        ]);
+      } else {
+        c.compareFields("run", run.id, ev, p, [
+          ["weightsSha256", run.finalWeightsSha256, "final weights sha256"],
+          ["finishedAt", run.finishedAt, "end time"],
+        ]);
+      }
+    }
+    const status = lastStatus.get(String(run.id));
+    if (status) c.compare("run", run.id, "status", status.status, run.status, status.seq);
+  }
+  return { created, ends };
+}

@@ -1,0 +1,57 @@
+/**
+ * Reads the audit events the content check needs, by action (index audit_events_action), seq <= uptoSeq, in seq
+ * order, as raw rows. The caller runs inside the verifier's read transaction, so these are the payloads the chain
+ * pass verified. Also answers "is there an event for this entity after uptoSeq?" so rows written by events the
+ * chain pass did not reach are not mistaken for rows without an event.
+ *
+ * Invariant: read only; plain SQL on audit_events (the PostgreSQL port replaces this file with ledger-reads.ts).
+ */
+import type Database from "better-sqlite3";
+import type { EventRef } from "./checker";
+
+type RawEvent = [number, number | null, string, string, string];
+
+export type EventSource = {
+  /** Events of one action with seq <= uptoSeq, in seq order. */
+  byAction(action: string): EventRef[];
+  /** Entity ids with an event of `action` after uptoSeq (recorded later than what was verified). */
+  laterEntityIds(action: string): Set<string>;
+};
+
+export function sqliteEventSource(sqlite: Database.Database, uptoSeq: number): EventSource {
+  const stmt = sqlite.prepare("SELECT seq, actor_id, entity_id, payload, at FROM audit_events WHERE action = ? AND seq <= ? ORDER BY seq").raw(true);
+  const later = sqlite.prepare("SELECT entity_id FROM audit_events WHERE action = ? AND seq > ?").raw(true);
+  const cache = new Map<string, EventRef[]>();
+  const laterCache = new Map<string, Set<string>>();
+  const anyLater = (sqlite.prepare("SELECT 1 FROM audit_events WHERE seq > ? LIMIT 1").get(uptoSeq) ?? null) !== null;
+  return {
+    byAction(action) {
+      let list = cache.get(action);
+      if (!list) {
+        list = [];
+        for (const [seq, actorId, entityId, payload, at] of stmt.iterate(action, uptoSeq) as IterableIterator<RawEvent>) list.push({ seq, action, actorId, entityId, payload, at });
+        cache.set(action, list);
+      }
+      return list;
+    },
+    laterEntityIds(action) {
+      if (!anyLater) return new Set();
+      let ids = laterCache.get(action);
+      if (!ids) laterCache.set(action, (ids = new Set((later.all(action, uptoSeq) as [string][]).map((r) => r[0]))));
+      return ids;
+    },
+  };
+}
+
+/** Events from any iterable of parsed event rows (a bundle's events.jsonl), indexed by action. */
+export function iterableEventSource(rows: Iterable<{ seq: number; action: string; actorId: number | null; entityId: string; payload: string; at: string }>, uptoSeq = Number.MAX_SAFE_INTEGER): EventSource {
+  const byAction = new Map<string, EventRef[]>();
+  for (const r of rows) {
+    if (r.seq > uptoSeq) continue;
+    let list = byAction.get(r.action);
+    if (!list) byAction.set(r.action, (list = []));
+    list.push({ seq: r.seq, action: r.action, actorId: r.actorId, entityId: r.entityId, payload: r.payload, at: r.at });
+  }
+  for (const list of byAction.values()) list.sort((a, b) => a.seq - b.seq);
+  return { byAction: (a) => byAction.get(a) ?? [], laterEntityIds: () => new Set() };
+}
