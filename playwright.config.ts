@@ -10,6 +10,9 @@ import fs from "node:fs";
 const PORT = Number(process.env.E2E_PORT ?? 3100);
 const dataDir = process.env.E2E_DATA_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), "runledger-e2e-"));
 process.env.E2E_DATA_DIR = dataDir;
+// The server's signing key lives in a key directory of its own, never in the data directory (and never the user's real one).
+const keyDir = process.env.E2E_KEY_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), "runledger-e2e-keys-"));
+process.env.E2E_KEY_DIR = keyDir;
 const chromium = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
 export default defineConfig({
@@ -37,7 +40,7 @@ export default defineConfig({
     url: `http://127.0.0.1:${PORT}/signin`,
     timeout: 180_000,
     reuseExistingServer: false,
-    env: { RUNLEDGER_DATA_DIR: dataDir, PORT: String(PORT) },
+    env: { RUNLEDGER_DATA_DIR: dataDir, RUNLEDGER_KEY_DIR: keyDir, PORT: String(PORT) },
     stdout: "pipe",
     stderr: "pipe",
   },

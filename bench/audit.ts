@@ -14,7 +14,7 @@ import { canonicalJson } from "@/server/audit/canonical";
 import { appendAuditEvent, GENESIS_CHAIN_HASH, SYSTEM_ACTOR } from "@/server/audit/ledger";
 import { ChainHasher, recomputeLeafHash } from "@/server/audit/event-hashing";
 import { MerkleAccumulator } from "@/server/audit/merkle";
-import { type AuditKeys, loadOrCreateAuditKeys } from "@/server/audit/keys";
+import { type AuditKeys, createKeyInDir, writePublicKeyFile } from "@/server/audit/keys";
 import { createAuditCheckpoint, signTreeHead, type TreeHead } from "@/server/audit/checkpoints";
 import { verifyDatabase } from "@/server/audit/verify";
 
@@ -82,8 +82,10 @@ export async function benchAudit(sizes: readonly number[] = [100_000, 1_000_000]
   const figures: BenchFigure[] = [];
   for (const size of sizes) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-bench-audit-"));
+    const keyDir = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-bench-audit-keys-"));
     try {
-      const keys = loadOrCreateAuditKeys(dir);
+      const keys = createKeyInDir(keyDir);
+      writePublicKeyFile(dir, keys);
       buildAuditDatabase(dir, size, keys);
       const label = size >= 1_000_000 ? `${size / 1_000_000}m` : `${size / 1000}k`;
       // The headline figure is what `npm run cli -- audit verify` does by default ("auto": parallel range workers
@@ -114,6 +116,7 @@ export async function benchAudit(sizes: readonly number[] = [100_000, 1_000_000]
       db.$client.close();
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
+      fs.rmSync(keyDir, { recursive: true, force: true });
     }
   }
   return figures;

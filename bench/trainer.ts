@@ -41,7 +41,8 @@ function plainFitSamplesPerSecond(config: TrainingConfig, backend: BackendName):
 /** Full Runledger: a run through the orchestrator (worker + persistence); time from "started" to "finished" as recorded. */
 async function trackedRunSamplesPerSecond(config: TrainingConfig, backend: BackendName): Promise<{ samplesPerSecond: number; backend: string }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-bench-trainer-"));
-  const services = createAppServices(dir, { backend });
+  const keyDir = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-bench-trainer-keys-"));
+  const services = createAppServices(dir, { backend, keyDir });
   try {
     const seed = ensureDemoUsersAndProject(services);
     const engineer = services.db.select().from(users).where(eq(users.email, DEMO_USERS[1]!.email)).get()!;
@@ -58,6 +59,7 @@ async function trackedRunSamplesPerSecond(config: TrainingConfig, backend: Backe
   } finally {
     services.db.$client.close();
     fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(keyDir, { recursive: true, force: true });
   }
 }
 

@@ -1,29 +1,45 @@
 /**
- * The long-lived services of one server process: database, artifact store and run orchestrator.
+ * The long-lived services of one server process: database, artifact store, audit signing keys and run orchestrator.
  * The web app keeps one instance per process (on globalThis, so Next.js dev reloads do not open a second
  * connection or orphan workers); the CLI and tests create their own on a data directory of their choice.
+ * The signing key lives in the key directory (`keyDir`, default RUNLEDGER_KEY_DIR or ~/.config/runledger/keys), never in
+ * the data directory; start is refused when the key is misplaced or missing (server/audit/key-custody.ts).
  */
 import { openDatabase, resolveDataDir } from "@/db/client";
 import { fileArtifactStore } from "@/server/artifacts/store";
 import { RunOrchestrator } from "@/server/runs/orchestrator";
 import type { ServiceDeps } from "@/server/services/service-context";
 import type { BackendName } from "@/trainer/types";
-import { loadOrCreateAuditKeys, type AuditKeys } from "@/server/audit/keys";
+import { type AuditKeys, resolveKeyDir } from "@/server/audit/keys";
+import { openAuditSigningKeys } from "@/server/audit/key-custody";
 import { startCheckpointTimer } from "@/server/audit/checkpoint-policy";
 import { startWitnessPusher } from "@/server/audit/witness/start";
 
-/** auditKeys: the server's Ed25519 audit key pair, created in the data directory on first start (private key 0600). */
-export type AppServices = ServiceDeps & { orchestrator: RunOrchestrator; auditKeys: AuditKeys };
+/**
+ * auditKeys: the server's current Ed25519 signing keys (live: they follow a key rotation recorded in the ledger);
+ * keyDir: where the private keys live (0700 directory, 0600 files named by fingerprint).
+ */
+export type AppServices = ServiceDeps & { orchestrator: RunOrchestrator; auditKeys: AuditKeys; keyDir: string };
 
-export function createAppServices(dataDirInput?: string, opts: { backend?: BackendName | "auto"; maxConcurrent?: number; recover?: boolean } = {}): AppServices {
+export function createAppServices(
+  dataDirInput?: string,
+  opts: { backend?: BackendName | "auto"; maxConcurrent?: number; recover?: boolean; keyDir?: string } = {},
+): AppServices {
   const dataDir = resolveDataDir(dataDirInput);
+  const keyDir = resolveKeyDir(opts.keyDir);
   const db = openDatabase(dataDir);
+  let auditKeys: AuditKeys;
+  try {
+    auditKeys = openAuditSigningKeys(db, { dataDir, keyDir });
+  } catch (err) {
+    db.$client.close();
+    throw err;
+  }
   const artifacts = fileArtifactStore(dataDir);
-  const deps = { db, artifacts, dataDir };
-  const auditKeys = loadOrCreateAuditKeys(dataDir);
+  const deps = { db, artifacts, dataDir, auditKeys };
   const orchestrator = new RunOrchestrator(deps, opts);
   if (opts.recover) orchestrator.recoverInterrupted();
-  return { ...deps, orchestrator, auditKeys };
+  return { ...deps, orchestrator, keyDir };
 }
 
 const g = globalThis as unknown as { __runledger?: AppServices };

@@ -35,6 +35,7 @@ export const AUDIT_ACTIONS = [
   "signature.refused",
   "document.update",
   "audit.checkpoint",
+  "audit.keyRotate",
   "audit.verify",
   "audit.export",
   "lineage.export",

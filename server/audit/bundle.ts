@@ -2,7 +2,9 @@
  * Audit bundles: a directory with events.jsonl (one event row per line, all columns), checkpoints.json (the
  * checkpoint rows) and public-key.pem (the server's SPKI key), written from one read snapshot and verified
  * offline with the same verifier as the live database. The bundle's own key is only used when the auditor
- * gives none, and the result then says so.
+ * gives none, and the result then says so. key-rotations.json (only when the key was rotated) lists the
+ * "audit.keyRotate" event rows, so the verifier knows the chain of keys before its pass; the pass checks that list
+ * against events.jsonl.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -10,12 +12,14 @@ import readline from "node:readline";
 import type { AuditEventRow } from "./ledger";
 import type { AuditPublicKey } from "./keys";
 import { parseAuditPublicKey } from "./keys";
-import { type AuditCheckpointRow, type AuditDbSource, iterateAuditEvents, listAuditCheckpoints, sqliteOf } from "./ledger-reads";
+import { type AuditCheckpointRow, type AuditDbSource, auditEventsWithAction, iterateAuditEvents, listAuditCheckpoints, sqliteOf } from "./ledger-reads";
+import { KEY_ROTATE_ACTION } from "./key-rotation";
 import { AuditLogVerifier, chooseTrustedKey, type VerifyOptions, type VerifyResult } from "./verify";
 
 export const BUNDLE_EVENTS_FILE = "events.jsonl";
 export const BUNDLE_CHECKPOINTS_FILE = "checkpoints.json";
 export const BUNDLE_PUBLIC_KEY_FILE = "public-key.pem";
+export const BUNDLE_KEY_ROTATIONS_FILE = "key-rotations.json";
 
 /** Verifies an exported bundle offline. The bundle's own key is used only when no other key is given. */
 export async function verifyBundle(bundleDir: string, opts: VerifyOptions = {}): Promise<VerifyResult> {
@@ -26,7 +30,10 @@ export async function verifyBundle(bundleDir: string, opts: VerifyOptions = {}):
   );
   const checkpoints = JSON.parse(fs.readFileSync(path.join(bundleDir, BUNDLE_CHECKPOINTS_FILE), "utf8")) as AuditCheckpointRow[];
   if (!Array.isArray(checkpoints)) throw new Error(`${BUNDLE_CHECKPOINTS_FILE} is not a list of checkpoints`);
-  const v = new AuditLogVerifier(key, keySource, checkpoints, opts.trustedCheckpoint);
+  const rotationsFile = path.join(bundleDir, BUNDLE_KEY_ROTATIONS_FILE);
+  const rotations = fs.existsSync(rotationsFile) ? (JSON.parse(fs.readFileSync(rotationsFile, "utf8")) as AuditEventRow[]) : [];
+  if (!Array.isArray(rotations)) throw new Error(`${BUNDLE_KEY_ROTATIONS_FILE} is not a list of events`);
+  const v = new AuditLogVerifier(key, keySource, checkpoints, opts.trustedCheckpoint, rotations);
   const lines = readline.createInterface({
     input: fs.createReadStream(path.join(bundleDir, BUNDLE_EVENTS_FILE), { encoding: "utf8", highWaterMark: 1 << 20 }),
     crlfDelay: Infinity,
@@ -89,6 +96,12 @@ export function writeBundleAuditFiles(
     }
     fs.writeFileSync(checkpointsPath, JSON.stringify(checkpoints, null, 2) + "\n");
     fs.writeFileSync(keyPath, keys.publicKeyPem);
+    const rotations = auditEventsWithAction(db, KEY_ROTATE_ACTION);
+    if (rotations.length > 0) {
+      const rotationsPath = path.join(dir, BUNDLE_KEY_ROTATIONS_FILE);
+      fs.writeFileSync(rotationsPath, JSON.stringify(rotations, null, 2) + "\n");
+      files.push(rotationsPath);
+    }
     return { events, checkpoints: checkpoints.length, files };
   })();
 }

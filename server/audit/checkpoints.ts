@@ -132,11 +132,11 @@ function resumeFromCheckpointEvent(db: Db, prev: AuditCheckpointRow): MerkleAccu
  * new root extends the signed history, and every event since the previous checkpoint must have intact content
  * and chain. Throws AuditIntegrityError otherwise.
  */
-function rootOfCheckedLog(db: Db, keys: AuditPublicKey): { treeSize: number; rootHash: string; frontier: string[] } {
+function rootOfCheckedLog(db: Db, prevKey: AuditPublicKey): { treeSize: number; rootHash: string; frontier: string[] } {
   const prev = latestAuditCheckpoint(db);
   const prevSize = prev?.treeSize ?? 0;
   if (prev) {
-    if (prev.keyFingerprint !== keys.fingerprint || !verifyTreeHeadSignature(keys, treeHeadOf(prev), prev.signature)) {
+    if (prev.keyFingerprint !== prevKey.fingerprint || !verifyTreeHeadSignature(prevKey, treeHeadOf(prev), prev.signature)) {
       throw new AuditIntegrityError(`refusing to sign: the latest checkpoint #${prev.id} is not validly signed by this server's key`);
     }
   }
@@ -172,16 +172,18 @@ function rootOfCheckedLog(db: Db, keys: AuditPublicKey): { treeSize: number; roo
 /**
  * Signs a tree head over every event so far, stores it, and records an "audit.checkpoint" event, all in one
  * transaction (nested as a savepoint if the caller already holds one on this connection). Returns both rows.
+ * `previousKey`: the key that signed the latest checkpoint when it is not `keys` (only right after a key
+ * rotation, in the rotation's transaction: key-rotation.ts); by default the latest checkpoint must be `keys`'.
  */
 export function createAuditCheckpoint(
   db: Db,
   keys: AuditKeys,
   reason: string,
-  opts: { at?: string } = {},
+  opts: { at?: string; previousKey?: AuditPublicKey } = {},
 ): { checkpoint: AuditCheckpointRow; event: AuditEventRow } {
   const made = db.transaction(
     (tx) => {
-      const { treeSize, rootHash, frontier } = rootOfCheckedLog(db, keys);
+      const { treeSize, rootHash, frontier } = rootOfCheckedLog(db, opts.previousKey ?? keys);
       storeTreeLevelsForCheckpoint(db, treeSize, rootHash); // derived index for O(log n) proofs; never throws
       const head: TreeHead = { treeSize, rootHash, at: opts.at ?? new Date().toISOString(), keyFingerprint: keys.fingerprint };
       const signature = signTreeHead(keys, head);

@@ -120,3 +120,18 @@ export function auditCheckpointsWithTreeSize(source: AuditDbSource, treeSize: nu
     .prepare(`SELECT ${CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE tree_size = ? ORDER BY id`)
     .all(treeSize) as AuditCheckpointRow[];
 }
+
+/** Every event with this action, in seq order, through the audit_events_action index (for rare actions: key rotations). */
+export function auditEventsWithAction(source: AuditDbSource, action: string, toSeq = Number.MAX_SAFE_INTEGER): AuditEventRow[] {
+  const rows = sqliteOf(source)
+    .prepare(`SELECT ${EVENT_COLUMNS} FROM audit_events WHERE action = ? AND seq <= ? ORDER BY seq`)
+    .raw(true)
+    .all(action, toSeq) as RawEventRow[];
+  return rows.map((a) => ({ seq: a[0], at: a[1], actorId: a[2], actorName: a[3], role: a[4], action: a[5], entityType: a[6], entityId: a[7], payload: a[8], leafHash: a[9], chainHash: a[10] }));
+}
+
+/** The payload of the latest event with this action, or null (an indexed lookup: cheap enough to run per signature). */
+export function latestAuditPayloadWithAction(source: AuditDbSource, action: string): string | null {
+  const row = sqliteOf(source).prepare("SELECT payload FROM audit_events WHERE action = ? ORDER BY seq DESC LIMIT 1").get(action) as { payload: string } | undefined;
+  return row?.payload ?? null;
+}

@@ -6,8 +6,9 @@
  *   the stored leaf hash equals the hash recomputed from the row's fields (ledger.ts's definition);
  *   the stored chain hash equals sha256(previous chain hash || leaf hash);
  *   an "audit.checkpoint" event matches the checkpoint row it records.
- * Before the pass every checkpoint's key fingerprint and Ed25519 signature are checked against the trusted
- * key; during the pass the Merkle root at each checkpoint's tree size is compared with the signed root; at
+ * Before the pass every checkpoint's key fingerprint and Ed25519 signature are checked against the key in
+ * force at its tree size, following the key rotations ("audit.keyRotate", read up front by action) from the
+ * trusted key (key-rotation.ts KeyChain); during the pass the Merkle root at each checkpoint's tree size is compared with the signed root; at
  * the end, checkpoints larger than the log reveal truncation. A trusted checkpoint kept by the auditor is
  * checked the same way, which proves the current log extends it (its first treeSize events have the signed root).
  *
@@ -32,10 +33,10 @@ import {
   type TreeHead,
   type TrustedCheckpoint,
   treeHeadOf,
-  verifyTreeHeadSignature,
 } from "./checkpoints";
-import { type AuditDbSource, iterateAuditEvents, iterateTreeRows, listAuditCheckpoints, maxAuditSeq, sqliteOf } from "./ledger-reads";
+import { type AuditDbSource, auditEventsWithAction, iterateAuditEvents, iterateTreeRows, listAuditCheckpoints, maxAuditSeq, sqliteOf } from "./ledger-reads";
 import { runRangeWorker, splitRange } from "./verify-parallel";
+import { KEY_ROTATE_ACTION, KeyChain } from "./key-rotation";
 import type { Anchor, AnchorKind } from "./anchors";
 import type { ContentLevel } from "./content/types";
 
@@ -108,13 +109,19 @@ export class AuditLogVerifier {
   private leafCount = 0;
   private readonly rootChecks = new Map<number, PendingRootCheck[]>();
   private readonly checkpointsById = new Map<number, AuditCheckpointRow>();
+  /** Which key signs at which tree size, from `key` through the log's "audit.keyRotate" events (key-rotation.ts). */
+  private readonly keyChain: KeyChain;
 
   constructor(
     private readonly key: AuditPublicKey,
     private readonly keySource: KeySource,
     checkpoints: readonly AuditCheckpointRow[],
     trusted?: TrustedCheckpoint,
+    rotations: readonly AuditEventRow[] = [],
   ) {
+    this.keyChain = KeyChain.build(key, rotations, checkpoints);
+    for (const p of this.keyChain.problems) this.findings.push({ at: p.seq ?? 0, badSeq: p.seq, message: p.message });
+    this.notes.push(...this.keyChain.notes);
     if (keySource === "data directory" || keySource === "bundle") {
       this.notes.push(
         `the public key was read from the ${keySource} being verified; compare its fingerprint ${key.fingerprint} with one you trust, or pass a trusted checkpoint`,
@@ -137,15 +144,9 @@ export class AuditLogVerifier {
 
   /** Fingerprint and signature check; returns true (and records the problem) when something is wrong. */
   private signatureProblem(name: string, head: TreeHead, signature: string): boolean {
-    if (head.keyFingerprint !== this.key.fingerprint) {
-      this.findings.push({ at: 0, badSeq: null, message: `${name} was signed with key ${head.keyFingerprint}, not the trusted server key ${this.key.fingerprint}` });
-      return true;
-    }
-    if (!verifyTreeHeadSignature(this.key, treeHeadOf(head), signature)) {
-      this.findings.push({ at: 0, badSeq: null, message: `${name} signature is not valid for the server key (altered checkpoint?)` });
-      return true;
-    }
-    return false;
+    const problem = this.keyChain.checkpointProblem(name, head, signature);
+    if (problem) this.findings.push({ at: 0, badSeq: null, message: problem });
+    return problem !== null;
   }
 
   private expectRoot(check: PendingRootCheck): void {
@@ -192,6 +193,8 @@ export class AuditLogVerifier {
       return;
     }
     this.leafCount = seq;
+    const keyProblem = this.keyChain.leafProblem(seq, leafHex, action);
+    if (keyProblem) this.findings.push({ at: seq, badSeq: seq, message: keyProblem });
     if (action === "audit.checkpoint") this.checkCheckpointEvent(seq, checkpointPayload);
     this.checkRootsAt(seq);
   }
@@ -290,9 +293,10 @@ export function verifyAuditEvents(
   events: Iterable<AuditEventRow>,
   checkpoints: readonly AuditCheckpointRow[],
   key: AuditPublicKey,
-  opts: { trustedCheckpoint?: TrustedCheckpoint; keySource?: KeySource } = {},
+  opts: { trustedCheckpoint?: TrustedCheckpoint; keySource?: KeySource; rotations?: readonly AuditEventRow[] } = {},
 ): VerifyResult {
-  const v = new AuditLogVerifier(key, opts.keySource ?? "given", checkpoints, opts.trustedCheckpoint);
+  const rotations = opts.rotations ?? (Array.isArray(events) ? (events as AuditEventRow[]).filter((e) => e.action === KEY_ROTATE_ACTION) : []);
+  const v = new AuditLogVerifier(key, opts.keySource ?? "given", checkpoints, opts.trustedCheckpoint, rotations);
   for (const row of events) if (!v.add(row)) break;
   return v.finish();
 }
@@ -348,7 +352,7 @@ export function verifyDatabaseSync(source: string | Db, opts: VerifyDatabaseOpti
   const db: AuditDbSource = owned ?? (source as Db);
   try {
     return sqliteOf(db).transaction(() => {
-      const v = new AuditLogVerifier(key, keySource, listAuditCheckpoints(db), opts.trustedCheckpoint);
+      const v = new AuditLogVerifier(key, keySource, listAuditCheckpoints(db), opts.trustedCheckpoint, auditEventsWithAction(db, KEY_ROTATE_ACTION));
       const total = opts.onProgress ? maxAuditSeq(db) : 0;
       for (const row of iterateAuditEvents(db)) {
         if (!v.add(row)) break;
@@ -378,8 +382,8 @@ export async function verifyDatabase(source: string | Db, opts: VerifyDatabaseOp
   try {
     // One read snapshot for the checkpoints, N and the tree side; workers read seq <= N only (the log is append-only).
     db.prepare("BEGIN").run();
-    const v = new AuditLogVerifier(key, keySource, listAuditCheckpoints(db), opts.trustedCheckpoint);
     const n = maxAuditSeq(db);
+    const v = new AuditLogVerifier(key, keySource, listAuditCheckpoints(db), opts.trustedCheckpoint, auditEventsWithAction(db, KEY_ROTATE_ACTION, n));
     const ranges = splitRange(n, workers);
     const file = path.join(source, "runledger.sqlite");
     const started = ranges.map((r) => runRangeWorker(file, r.from, r.to, n));

@@ -1,6 +1,7 @@
 /**
- * `npm run cli -- audit <verify|checkpoint-export> ...`: verify the audit ledger of a data directory or an
- * exported bundle, and export a signed checkpoint for an auditor to keep.
+ * `npm run cli -- audit <verify|checkpoint-export|move-key|rotate-key> ...`: verify the audit ledger of a data
+ * directory or an exported bundle, and export a signed checkpoint for an auditor to keep (key custody commands:
+ * audit-keys.ts).
  *
  * Exit codes (what scripts rely on): 0 = ledger intact, 1 = ledger damaged or unreadable (the first bad seq and
  * the problem are printed), 2 = usage error. `audit verify` opens the database read-only and writes nothing.
@@ -10,7 +11,8 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { openDatabase, resolveDataDir } from "@/db/client";
 import { createAuditCheckpoint, latestAuditCheckpoint, parseTrustedCheckpoint, trustedCheckpointFromRow } from "@/server/audit/checkpoints";
-import { loadAuditPublicKey, loadOrCreateAuditKeys } from "@/server/audit/keys";
+import { loadAuditPublicKey, resolveKeyDir } from "@/server/audit/keys";
+import { openAuditSigningKeys } from "@/server/audit/key-custody";
 import { type VerifyDatabaseOptions, type VerifyResult, verifyDatabase } from "@/server/audit/verify";
 import { verifyBundle } from "@/server/audit/bundle";
 
@@ -19,15 +21,19 @@ const processIo: CliIo = { out: (t) => process.stdout.write(t), err: (t) => proc
 
 const USAGE = `usage:
   audit verify [--data-dir DIR | --bundle DIR] [--trusted-checkpoint FILE] [--public-key FILE] [--workers auto|N] [--json]
-  audit checkpoint-export --out FILE [--data-dir DIR] [--new] [--json]`;
+  audit checkpoint-export --out FILE [--data-dir DIR] [--key-dir DIR] [--new] [--json]
+  audit move-key [--data-dir DIR] [--key-dir DIR] [--json]
+  audit rotate-key [--data-dir DIR] [--key-dir DIR] [--json]`;
 
-class UsageError extends Error {}
+export class UsageError extends Error {}
 
 export async function auditVerifyCommand(argv: string[], io: CliIo = processIo): Promise<number> {
   const [sub, ...rest] = argv[0] === "audit" ? argv.slice(1) : argv;
   try {
     if (sub === "verify") return await verifyCommand(rest, io);
     if (sub === "checkpoint-export") return checkpointExportCommand(rest, io);
+    if (sub === "move-key") return await (await import("./audit-keys")).moveKeyCommand(rest, io);
+    if (sub === "rotate-key") return await (await import("./audit-keys")).rotateKeyCommand(rest, io);
     throw new UsageError(sub ? `unknown audit command "${sub}"` : "missing audit command");
   } catch (err) {
     if (err instanceof UsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
@@ -111,6 +117,7 @@ function checkpointExportCommand(argv: string[], io: CliIo): number {
     options: {
       out: { type: "string" },
       "data-dir": { type: "string" },
+      "key-dir": { type: "string" },
       new: { type: "boolean", default: false },
       json: { type: "boolean", default: false },
     },
@@ -123,7 +130,8 @@ function checkpointExportCommand(argv: string[], io: CliIo): number {
   const db = openDatabase(dataDir);
   try {
     let row = latestAuditCheckpoint(db);
-    if (values.new) row = createAuditCheckpoint(db, loadOrCreateAuditKeys(dataDir), "checkpoint export").checkpoint;
+    // Only --new signs (and so needs the private key from the key directory); exporting reads the public key.
+    if (values.new) row = createAuditCheckpoint(db, openAuditSigningKeys(db, { dataDir, keyDir: resolveKeyDir(values["key-dir"]) }), "checkpoint export").checkpoint;
     if (!row) {
       io.err("error: there is no checkpoint yet; run with --new to create one\n");
       return 1;

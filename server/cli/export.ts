@@ -17,7 +17,8 @@ import { parseArgs } from "node:util";
 import { eq } from "drizzle-orm";
 import { users } from "@/db/schema";
 import { openDatabase, resolveDataDir } from "@/db/client";
-import { loadOrCreateAuditKeys } from "@/server/audit/keys";
+import { resolveKeyDir } from "@/server/audit/keys";
+import { openAuditSigningKeys } from "@/server/audit/key-custody";
 import { DEMO_USERS } from "@/server/seed";
 import { actorOf } from "@/server/services/users";
 import { exportReportTo, resolveModelVersion, untarInto } from "@/server/audit/report/export-bundle";
@@ -27,7 +28,7 @@ export type CliIo = { out: (text: string) => void; err: (text: string) => void }
 const processIo: CliIo = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) };
 
 const USAGE = `usage:
-  export --model NAME [--version N | --alias ALIAS] --out DIR|FILE.tar [--user EMAIL] [--data-dir DIR] [--json]
+  export --model NAME [--version N | --alias ALIAS] --out DIR|FILE.tar [--user EMAIL] [--data-dir DIR] [--key-dir DIR] [--json]
   export --verify DIR|FILE.tar [--public-key FILE] [--json]`;
 
 export async function exportCommand(argv: string[], io: CliIo = processIo): Promise<number> {
@@ -42,6 +43,7 @@ export async function exportCommand(argv: string[], io: CliIo = processIo): Prom
         out: { type: "string" },
         user: { type: "string", default: DEMO_USERS[3]!.email },
         "data-dir": { type: "string" },
+        "key-dir": { type: "string" },
         verify: { type: "string" },
         "public-key": { type: "string" },
         json: { type: "boolean", default: false },
@@ -73,7 +75,7 @@ export async function exportCommand(argv: string[], io: CliIo = processIo): Prom
     }
     const target = resolveModelVersion(db, values.model, { version, alias: values.alias });
     const out = path.resolve(values.out);
-    const r = exportReportTo({ db, auditKeys: loadOrCreateAuditKeys(dataDir) }, actorOf(user), target.modelVersionId, out);
+    const r = exportReportTo({ db, auditKeys: openAuditSigningKeys(db, { dataDir, keyDir: resolveKeyDir(values["key-dir"]) }) }, actorOf(user), target.modelVersionId, out);
     if (values.json) io.out(JSON.stringify(r) + "\n");
     else {
       io.out(

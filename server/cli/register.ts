@@ -1,5 +1,5 @@
 /**
- * `register --run ID --model NAME [--checkpoint best|EPOCH] [--user EMAIL] [--data-dir DIR] [--json]`:
+ * `register --run ID --model NAME [--checkpoint best|EPOCH] [--user EMAIL] [--data-dir DIR] [--key-dir DIR] [--json]`:
  * registers a checkpoint of a completed run as the next version of a named model, through the same service as the
  * web app (engineer role, audited). With --json, stdout carries exactly one object: {model, version, weightsSha256}.
  */
@@ -11,11 +11,13 @@ import { fileArtifactStore } from "@/server/artifacts/store";
 import { DEMO_USERS } from "@/server/seed";
 import { actorOf } from "@/server/services/users";
 import { registerModelVersion } from "@/server/services/registry";
+import { resolveKeyDir } from "@/server/audit/keys";
+import { openAuditSigningKeys } from "@/server/audit/key-custody";
 
 export async function registerCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { run: { type: "string" }, model: { type: "string" }, checkpoint: { type: "string", default: "best" }, user: { type: "string", default: DEMO_USERS[1]!.email }, "data-dir": { type: "string" }, json: { type: "boolean", default: false } },
+    options: { run: { type: "string" }, model: { type: "string" }, checkpoint: { type: "string", default: "best" }, user: { type: "string", default: DEMO_USERS[1]!.email }, "data-dir": { type: "string" }, "key-dir": { type: "string" }, json: { type: "boolean", default: false } },
   });
   const runId = Number(values.run);
   if (!values.run || !Number.isInteger(runId) || !values.model) {
@@ -35,7 +37,8 @@ export async function registerCommand(argv: string[]): Promise<number> {
       process.stderr.write(`register: no user with email ${values.user}\n`);
       return 2;
     }
-    const out = registerModelVersion({ db, artifacts: fileArtifactStore(dataDir), dataDir, actor: actorOf(user) }, { runId, modelName: values.model, checkpoint });
+    const auditKeys = openAuditSigningKeys(db, { dataDir, keyDir: resolveKeyDir(values["key-dir"]) });
+    const out = registerModelVersion({ db, artifacts: fileArtifactStore(dataDir), dataDir, auditKeys, actor: actorOf(user) }, { runId, modelName: values.model, checkpoint });
     if (values.json) process.stdout.write(`${JSON.stringify({ model: out.model, version: out.version, weightsSha256: out.weightsSha256 })}\n`);
     else process.stdout.write(`registered ${out.model} version ${out.version} from run ${runId} (epoch ${out.epoch}), weights sha256 ${out.weightsSha256}\n`);
     return 0;

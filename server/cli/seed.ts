@@ -4,8 +4,8 @@ import { createAppServices } from "@/server/app-services";
 import { ensureDemoSeed, ensureDemoUsersAndProject } from "@/server/seed";
 
 export async function seedCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { "data-dir": { type: "string" }, "no-demo-run": { type: "boolean", default: false } } });
-  const services = createAppServices(values["data-dir"], { recover: true });
+  const { values } = parseArgs({ args: argv, options: { "data-dir": { type: "string" }, "key-dir": { type: "string" }, "no-demo-run": { type: "boolean", default: false } } });
+  const services = createAppServices(values["data-dir"], { recover: true, keyDir: values["key-dir"] });
   const result = values["no-demo-run"] ? ensureDemoUsersAndProject(services) : await ensureDemoSeed(services);
   if (result.createdUsers.length) {
     process.stdout.write(`Runledger: created demo users in ${services.dataDir} (shown once; also in README.md):\n`);

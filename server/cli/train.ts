@@ -53,7 +53,7 @@ async function resolveParentReference(services: AppServices, ctx: ServiceContext
 export async function trainCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { config: { type: "string" }, "data-dir": { type: "string" }, experiment: { type: "string", default: "cli" }, user: { type: "string", default: DEMO_USERS[1]!.email }, backend: { type: "string", default: "auto" }, rationale: { type: "string" }, json: { type: "boolean", default: false } },
+    options: { config: { type: "string" }, "data-dir": { type: "string" }, "key-dir": { type: "string" }, experiment: { type: "string", default: "cli" }, user: { type: "string", default: DEMO_USERS[1]!.email }, backend: { type: "string", default: "auto" }, rationale: { type: "string" }, json: { type: "boolean", default: false } },
   });
   if (!values.config) {
     process.stderr.write("train: --config FILE is required\n");
@@ -67,7 +67,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     return 2;
   }
   const log = (s: string) => (values.json ? process.stderr : process.stdout).write(`${s}\n`);
-  const services = createAppServices(values["data-dir"], { backend: values.backend as BackendName | "auto" });
+  const services = createAppServices(values["data-dir"], { backend: values.backend as BackendName | "auto", keyDir: values["key-dir"] });
   const { db } = services;
   const seed = ensureDemoUsersAndProject(services);
   const user = db.select().from(users).where(eq(users.email, values.user.toLowerCase())).get();

@@ -1,5 +1,6 @@
 /**
- * What every service needs: the database, the artifact store and who is acting.
+ * What every service needs: the database, the artifact store, the audit signing keys (for the checkpoints signed
+ * right after signatures and alias moves; never read from disk by a service) and who is acting.
  * Services own every write: they validate, then write the change and its audit event in one synchronous transaction.
  */
 import { TRPCError } from "@trpc/server";
@@ -7,8 +8,9 @@ import type { Db } from "@/db/client";
 import type { ArtifactStore } from "@/server/artifacts/store";
 import type { Actor } from "@/server/audit/ledger";
 import type { Role } from "@/db/schema";
+import type { AuditKeys } from "@/server/audit/keys";
 
-export type ServiceDeps = { db: Db; artifacts: ArtifactStore; dataDir: string };
+export type ServiceDeps = { db: Db; artifacts: ArtifactStore; dataDir: string; auditKeys: AuditKeys };
 export type SignedInActor = Actor & { id: number; role: Role; email: string };
 export type ServiceContext = ServiceDeps & { actor: SignedInActor };
 

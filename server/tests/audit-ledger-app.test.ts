@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { desc, eq } from "drizzle-orm";
 import { auditCheckpoints, auditEvents, documents, models, modelVersions, signatures, users } from "@/db/schema";
 import { sha256Canonical } from "@/server/audit/canonical";
+import { keyFilePath } from "@/server/audit/keys";
 import { documentRecord } from "@/server/services/documents";
 import { applyCheckpointPolicy } from "@/server/audit/checkpoint-policy";
 import { exportReportBundle } from "@/server/audit/report/export-bundle";
@@ -132,7 +133,8 @@ describe("audit page queries", () => {
     expect(status.fingerprint).toMatch(/^SHA256:[0-9a-f]{64}$/);
     expect(status.publicKeyPem).toContain("BEGIN PUBLIC KEY");
     expect(status.latestCheckpoint!.signatureValid).toBe(true);
-    expect(fs.statSync(path.join(app.dataDir, "audit-ed25519.key")).mode & 0o777).toBe(0o600);
+    expect(fs.statSync(keyFilePath(app.keyDir, status.fingerprint)).mode & 0o777).toBe(0o600);
+    expect(fs.existsSync(path.join(app.dataDir, "audit-ed25519.key"))).toBe(false);
     expect((await auditor.audit.verify()).job.status).toBe("running"); // a background job: see verify-jobs.test.ts
     const verified = (await waitForVerifyJob(app.dataDir))!;
     expect(verified.summary).toMatchObject({ ok: true, problem: null });

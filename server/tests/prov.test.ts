@@ -95,8 +95,13 @@ describe("lineage through a fork and a fine-tune", () => {
 
 describe("CLI: train, register, export-prov", () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-cli-"));
-  const cli = (...args: string[]) => spawnSync(process.execPath, [path.join("node_modules", "tsx", "dist", "cli.mjs"), "server/cli/main.ts", ...args, "--data-dir", dataDir], { encoding: "utf8", timeout: 50_000 });
-  afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const keyDir = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-cli-keys-"));
+  const env = { ...process.env, RUNLEDGER_KEY_DIR: keyDir };
+  const cli = (...args: string[]) => spawnSync(process.execPath, [path.join("node_modules", "tsx", "dist", "cli.mjs"), "server/cli/main.ts", ...args, "--data-dir", dataDir], { encoding: "utf8", timeout: 50_000, env });
+  afterAll(() => {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    fs.rmSync(keyDir, { recursive: true, force: true });
+  });
 
   it("registers a trained run's best checkpoint and prints its lineage as PROV-JSON", () => {
     const trained = cli("train", "--config", "examples/iris-mlp.json", "--json");

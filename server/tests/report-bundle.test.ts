@@ -178,12 +178,12 @@ describe("bundle verification", () => {
     const out: string[] = [];
     const io = { out: (t: string) => void out.push(t), err: (t: string) => void out.push(t) };
     const dir = path.join(tmp, "cli-bundle");
-    expect(await exportCommand(["--model", MODEL, "--alias", "production", "--out", dir, "--data-dir", app.dataDir], io)).toBe(0);
+    expect(await exportCommand(["--model", MODEL, "--alias", "production", "--out", dir, "--data-dir", app.dataDir, "--key-dir", app.keyDir], io)).toBe(0);
     expect(out.join("")).toContain(`Wrote the auditor's report of ${MODEL} v2 (weights ${v2Weights})`);
     expect(await exportCommand(["--verify", dir], io)).toBe(0);
     expect(out.join("")).toContain("VERIFIED");
     expect(await exportCommand(["--model", MODEL, "--version", "1", "--alias", "production", "--out", dir], io)).toBe(2);
-    expect(await exportCommand(["--model", MODEL, "--out", dir, "--data-dir", app.dataDir], io)).toBe(1); // not empty
+    expect(await exportCommand(["--model", MODEL, "--out", dir, "--data-dir", app.dataDir, "--key-dir", app.keyDir], io)).toBe(1); // not empty
     expect(out.join("")).toContain("is not empty");
   });
 });

@@ -1,4 +1,4 @@
-/** Test harness: a real app on a fresh temporary data directory, with tRPC callers acting as the demo users. */
+/** Test harness: a real app on a fresh temporary data directory and its own temporary key directory, with tRPC callers acting as the demo users. */
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -20,7 +20,8 @@ export type TestApp = AppServices & {
 
 export function createTestApp(opts: { backend?: "cpu" | "wasm" | "auto" } = {}): TestApp {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-test-"));
-  const services = createAppServices(dataDir, { backend: opts.backend ?? "auto" });
+  const keyDir = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-test-keys-"));
+  const services = createAppServices(dataDir, { backend: opts.backend ?? "auto", keyDir });
   const seed = ensureDemoUsersAndProject(services);
   const as = (role: "admin" | "engineer" | "reviewer" | "auditor" | "reviewer2") => {
     const email = role === "reviewer2" ? DEMO_USERS[4]!.email : DEMO_USERS.find((u) => u.role === role)!.email;
@@ -36,6 +37,7 @@ export function createTestApp(opts: { backend?: "cpu" | "wasm" | "auto" } = {}):
     close: () => {
       services.db.$client.close();
       fs.rmSync(dataDir, { recursive: true, force: true });
+      fs.rmSync(keyDir, { recursive: true, force: true });
     },
   };
 }

@@ -33,9 +33,10 @@ afterAll(() => {
 
 async function trainChain(files: string[]) {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-examples-"));
-  dirs.push(dataDir);
+  const keyDir = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-examples-keys-"));
+  dirs.push(dataDir, keyDir);
   const codes: number[] = [];
-  for (const f of files) codes.push(await trainCommand(["--config", `examples/${f}.json`, "--data-dir", dataDir, "--experiment", "examples", "--json"]));
+  for (const f of files) codes.push(await trainCommand(["--config", `examples/${f}.json`, "--data-dir", dataDir, "--key-dir", keyDir, "--experiment", "examples", "--json"]));
   const db = openDatabase(dataDir);
   try {
     const rows = db.select().from(runs).orderBy(asc(runs.id)).all();

@@ -66,7 +66,7 @@ export const publicProcedure = t.procedure.use(checkpointAfterMutations);
 
 export const signedInProcedure = publicProcedure.use(({ ctx, next }) => {
   if (!ctx.user) throw new TRPCError({ code: "UNAUTHORIZED", message: "sign in first" });
-  const service: ServiceContext = { db: ctx.services.db, artifacts: ctx.services.artifacts, dataDir: ctx.services.dataDir, actor: ctx.user };
+  const service: ServiceContext = { db: ctx.services.db, artifacts: ctx.services.artifacts, dataDir: ctx.services.dataDir, auditKeys: ctx.services.auditKeys, actor: ctx.user };
   return next({ ctx: { ...ctx, user: ctx.user, service } });
 });
 

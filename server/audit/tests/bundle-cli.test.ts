@@ -104,8 +104,8 @@ describe("audit verify command", () => {
   it("exports a trusted checkpoint that later catches a truncated log, and verifies bundles", async () => {
     const dir = copyFixture(f, "cli-export");
     const out = path.join(tempDir("auditor"), "trusted.json");
-    const exported = await run(["checkpoint-export", "--data-dir", dir, "--out", out, "--new"]);
-    expect(exported.code).toBe(0);
+    const exported = await run(["checkpoint-export", "--data-dir", dir, "--key-dir", f.keyDir, "--out", out, "--new"]);
+    expect(exported.code, exported.err).toBe(0);
     const trusted = JSON.parse(fs.readFileSync(out, "utf8"));
     expect(trusted).toMatchObject({ format: "runledger-audit-checkpoint/1", checkpointId: 3, treeHead: { treeSize: 52 } });
     expect((await run(["verify", "--data-dir", dir, "--trusted-checkpoint", out])).code).toBe(0);

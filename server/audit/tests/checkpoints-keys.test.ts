@@ -1,5 +1,5 @@
 /**
- * Keys (files, modes, fingerprint, reuse), checkpoint creation and policy, and proofs read from the database
+ * Keys (key directory, files, modes, fingerprint, reuse), checkpoint creation and policy, and proofs read from the database
  * checked against signed roots, including malformed proofs.
  */
 import { describe, expect, it } from "vitest";
@@ -8,12 +8,16 @@ import fs from "node:fs";
 import path from "node:path";
 import { openDatabase } from "@/db/client";
 import {
+  createKeyInDir,
   generateAuditKeys,
-  loadOrCreateAuditKeys,
-  PRIVATE_KEY_FILE,
+  keyFilePath,
+  loadAuditPublicKey,
+  loadKeyFromDir,
   PUBLIC_KEY_FILE,
   publicKeyFingerprint,
+  storeKeyInDir,
   verifyBytes,
+  writePublicKeyFile,
 } from "../keys";
 import {
   consistencyProofBetween,
@@ -29,37 +33,55 @@ import {
 import { listAuditCheckpoints, iterateAuditEvents } from "../ledger-reads";
 import { verifyConsistency, verifyInclusion } from "../merkle";
 import { verifyDatabase } from "../verify";
-import { tempDir, writeEvents } from "./ledger-fixture";
+import { tempDir, testKeys, writeEvents } from "./ledger-fixture";
 
 const hex = (s: string) => Buffer.from(s, "hex");
 
 describe("audit keys", () => {
-  it("creates the key pair once, with a private file of mode 0600, and reloads the same key", () => {
-    const dir = tempDir("keys");
-    const keys = loadOrCreateAuditKeys(dir);
-    const privStat = fs.statSync(path.join(dir, PRIVATE_KEY_FILE));
-    expect(privStat.mode & 0o777).toBe(0o600);
-    expect(fs.readFileSync(path.join(dir, PRIVATE_KEY_FILE), "utf8")).toContain("BEGIN PRIVATE KEY");
-    expect(fs.readFileSync(path.join(dir, PUBLIC_KEY_FILE), "utf8")).toContain("BEGIN PUBLIC KEY");
+  it("creates a key in the key directory (0700), file 0600 named by its fingerprint, and reloads the same key", () => {
+    const keyDir = path.join(tempDir("keys"), "nested", "keys");
+    const keys = createKeyInDir(keyDir);
+    expect(fs.statSync(keyDir).mode & 0o777).toBe(0o700);
+    const file = keyFilePath(keyDir, keys.fingerprint);
+    expect(path.basename(file)).toBe(`ed25519-${keys.fingerprint.slice("SHA256:".length)}.key`);
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    expect(fs.readFileSync(file, "utf8")).toContain("BEGIN PRIVATE KEY");
     expect(keys.fingerprint).toMatch(/^SHA256:[0-9a-f]{64}$/);
     const der = keys.publicKey.export({ type: "spki", format: "der" });
     expect(keys.fingerprint).toBe("SHA256:" + crypto.createHash("sha256").update(der).digest("hex"));
-    const again = loadOrCreateAuditKeys(dir);
-    expect(again.fingerprint).toBe(keys.fingerprint);
-    expect(fs.readdirSync(dir).sort()).toEqual([PRIVATE_KEY_FILE, PUBLIC_KEY_FILE].sort());
+    expect(loadKeyFromDir(keyDir, keys.fingerprint)?.fingerprint).toBe(keys.fingerprint);
+    expect(loadKeyFromDir(keyDir, generateAuditKeys().fingerprint)).toBeNull();
+    // Never overwritten: storing the same key again keeps the file as it is.
+    const before = fs.statSync(file).ino;
+    storeKeyInDir(keyDir, keys);
+    expect(fs.statSync(file).ino).toBe(before);
+    expect(fs.readdirSync(keyDir)).toEqual([path.basename(file)]);
   });
 
-  it("signs with Ed25519 and refuses a public key file that does not match the private key", () => {
-    const dir = tempDir("keys-mismatch");
-    const keys = loadOrCreateAuditKeys(dir);
+  it("refuses a key file whose content is not the key its name says, or that others can read", () => {
+    const keyDir = tempDir("keys-bad");
+    const a = createKeyInDir(keyDir);
+    const b = generateAuditKeys();
+    fs.copyFileSync(keyFilePath(keyDir, a.fingerprint), keyFilePath(keyDir, b.fingerprint));
+    expect(() => loadKeyFromDir(keyDir, b.fingerprint)).toThrow(`holds key ${a.fingerprint}, not ${b.fingerprint}`);
+    fs.chmodSync(keyFilePath(keyDir, a.fingerprint), 0o644);
+    expect(() => loadKeyFromDir(keyDir, a.fingerprint)).toThrow(/readable by others \(mode 644\); run: chmod 600/);
+  });
+
+  it("signs with Ed25519; the data directory's public key file is replaced atomically when the key changes", () => {
+    const dir = tempDir("keys-pub");
+    const keys = testKeys(dir);
     const sig = crypto.sign(null, Buffer.from("hello"), keys.privateKey).toString("base64");
     expect(verifyBytes(keys.publicKey, "hello", sig)).toBe(true);
     expect(verifyBytes(keys.publicKey, "hellO", sig)).toBe(false);
     expect(verifyBytes(keys.publicKey, "hello", "not base64!")).toBe(false);
     const other = generateAuditKeys();
     expect(publicKeyFingerprint(other.publicKey)).not.toBe(keys.fingerprint);
-    fs.writeFileSync(path.join(dir, PUBLIC_KEY_FILE), other.publicKeyPem);
-    expect(() => loadOrCreateAuditKeys(dir)).toThrow(/does not match/);
+    expect(fs.readdirSync(dir)).toEqual([PUBLIC_KEY_FILE]);
+    expect(loadAuditPublicKey(dir).fingerprint).toBe(keys.fingerprint);
+    writePublicKeyFile(dir, other);
+    expect(loadAuditPublicKey(dir).fingerprint).toBe(other.fingerprint);
+    expect(fs.readdirSync(dir)).toEqual([PUBLIC_KEY_FILE]);
   });
 });
 
@@ -67,7 +89,7 @@ describe("audit checkpoints", () => {
   it("signs a tree head over seq 1..N and records it as event N+1 in the same transaction", () => {
     const dir = tempDir("cp");
     const db = openDatabase(dir);
-    const keys = loadOrCreateAuditKeys(dir);
+    const keys = testKeys(dir);
     writeEvents(db, 7);
     const { checkpoint, event } = createAuditCheckpoint(db, keys, "manual");
     expect(checkpoint).toMatchObject({ id: 1, treeSize: 7, reason: "manual", keyFingerprint: keys.fingerprint });
@@ -91,7 +113,7 @@ describe("audit checkpoints", () => {
   it("maybeCheckpoint follows the event-count and time policy and does not count its own events", async () => {
     const dir = tempDir("cp-policy");
     const db = openDatabase(dir);
-    const keys = loadOrCreateAuditKeys(dir);
+    const keys = testKeys(dir);
     const t0 = new Date("2025-03-01T10:00:00.000Z");
     expect(maybeCheckpoint(db, keys, { now: t0 })).toBeNull(); // empty log
     writeEvents(db, 1);
@@ -114,7 +136,7 @@ describe("audit checkpoints", () => {
   it("inclusion and consistency proofs from the database verify against the signed roots; malformed ones do not", () => {
     const dir = tempDir("cp-proofs");
     const db = openDatabase(dir);
-    const keys = loadOrCreateAuditKeys(dir);
+    const keys = testKeys(dir);
     writeEvents(db, 13);
     const c1 = createAuditCheckpoint(db, keys, "one").checkpoint;
     writeEvents(db, 22, 13);

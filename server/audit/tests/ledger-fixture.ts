@@ -2,6 +2,8 @@
  * Test fixture: a real Runledger database in a temp directory with ~50 audit events (written through
  * appendAuditEvent in transactions) and signed checkpoints, plus helpers to tamper with copies of it.
  * Tampering goes through raw SQL after dropping the append-only triggers, as an attacker with file access would.
+ * Keys live in a temporary key directory of their own (never in the data directory, as in production); the data
+ * directory gets only the public key file.
  */
 import Database from "better-sqlite3";
 import fs from "node:fs";
@@ -10,7 +12,7 @@ import path from "node:path";
 import { openDatabase } from "@/db/client";
 import { appendAuditEvent, chainHash, eventBody, leafHash, type Actor } from "../ledger";
 import { createAuditCheckpoint, type AuditCheckpointRow } from "../checkpoints";
-import { loadOrCreateAuditKeys } from "../keys";
+import { type AuditKeys, createKeyInDir, writePublicKeyFile } from "../keys";
 import type { AuditAction } from "../actions";
 
 export const ALICE: Actor = { id: 1, name: "Alice Engineer", role: "engineer" };
@@ -42,7 +44,15 @@ export function writeEvents(db: ReturnType<typeof openDatabase>, count: number, 
   }
 }
 
-export type Fixture = { dir: string; events: number; checkpoints: AuditCheckpointRow[] };
+/** A new key in a new temporary key directory, its public key written into `dataDir` (what the server does on first start). */
+export function testKeys(dataDir: string): AuditKeys & { keyDir: string } {
+  const keyDir = tempDir("keys");
+  const keys = createKeyInDir(keyDir);
+  writePublicKeyFile(dataDir, keys);
+  return Object.assign(keys, { keyDir });
+}
+
+export type Fixture = { dir: string; keyDir: string; keys: AuditKeys; events: number; checkpoints: AuditCheckpointRow[] };
 
 /**
  * 20 events, checkpoint #1 (tree size 20), 20 more, checkpoint #2 (size 41), 9 more: 52 events in all
@@ -51,14 +61,14 @@ export type Fixture = { dir: string; events: number; checkpoints: AuditCheckpoin
 export function buildFixture(): Fixture {
   const dir = tempDir("audit");
   const db = openDatabase(dir);
-  const keys = loadOrCreateAuditKeys(dir);
+  const keys = testKeys(dir);
   writeEvents(db, 20);
   const c1 = createAuditCheckpoint(db, keys, "test interval").checkpoint;
   writeEvents(db, 20, 20);
   const c2 = createAuditCheckpoint(db, keys, "test promotion").checkpoint;
   writeEvents(db, 10, 40);
   db.$client.close(); // checkpoints the WAL into the main file so copies are complete
-  return { dir, events: 52, checkpoints: [c1, c2] };
+  return { dir, keyDir: keys.keyDir, keys, events: 52, checkpoints: [c1, c2] };
 }
 
 /** A copy of the fixture's data directory that a test may damage freely. */

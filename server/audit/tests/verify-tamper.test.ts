@@ -8,7 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { openDatabase } from "@/db/client";
 import { chainHash, eventBody, leafHash } from "../ledger";
-import { generateAuditKeys, loadAuditPublicKey, loadOrCreateAuditKeys, PUBLIC_KEY_FILE } from "../keys";
+import { generateAuditKeys, loadAuditPublicKey, PUBLIC_KEY_FILE } from "../keys";
 import { signTreeHead, treeHeadOf, trustedCheckpointFromRow, type TrustedCheckpoint } from "../checkpoints";
 import { verifyDatabase, type VerifyDatabaseOptions } from "../verify";
 import { merkleRoot } from "../merkle";
@@ -229,7 +229,7 @@ describe("audit ledger verification", () => {
   it("verifies an open Db handle; a new checkpoint refuses a damaged tail and never launders a rewrite", async () => {
     const dir = copyFixture(f, "open-db");
     const db = openDatabase(dir);
-    const keys = loadOrCreateAuditKeys(dir);
+    const keys = f.keys;
     expect((await verify(db, { dataDir: dir })).ok).toBe(true);
     db.$client.close();
     tamper(dir, (s) => s.prepare("UPDATE audit_events SET role = 'admin' WHERE seq = 45").run());

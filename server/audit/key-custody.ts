@@ -1,0 +1,156 @@
+/**
+ * Key custody: which key signs a ledger, where it may live, and moving a key out of an old data directory.
+ *
+ * Invariants:
+ * - The ledger says which key signs it (key-rotation.ts `ledgerKeyFingerprint`: the latest rotation's new key,
+ *   else the latest checkpoint's key). That key is loaded from the key directory by its fingerprint; if it is not
+ *   there, start is refused with a message naming the fingerprint, the directory and how to restore it.
+ *   A ledger that nothing has signed yet keeps the key its data directory's public key names (if the key directory
+ *   has it), else gets a new key.
+ * - A private key inside the data directory (the old layout `audit-ed25519.key`, or a key directory placed inside
+ *   the data directory) is refused unless RUNLEDGER_ALLOW_KEY_IN_DATA_DIR=1: a copy or backup of the data directory
+ *   would carry the key that can rewrite its history.
+ * - The signing keys handed to the server are LIVE: each use re-reads (two indexed queries) which key the ledger
+ *   says is in force, so a rotation made by the CLI while the server runs is picked up, and the server never signs
+ *   with a key the ledger has retired (if the new key cannot be loaded, signing fails with the reason).
+ */
+import fs from "node:fs";
+import path from "node:path";
+import type { Db } from "@/db/client";
+import {
+  type AuditKeys,
+  KeyCustodyError,
+  LEGACY_PRIVATE_KEY_FILE,
+  PUBLIC_KEY_FILE,
+  createKeyInDir,
+  keyFileName,
+  keysFromPrivatePem,
+  loadAuditPublicKey,
+  loadKeyFromDir,
+  readPrivateKeyFile,
+  storeKeyInDir,
+  writePublicKeyFile,
+} from "./keys";
+import { ledgerKeyFingerprint } from "./key-rotation";
+
+export const ALLOW_KEY_IN_DATA_DIR_ENV = "RUNLEDGER_ALLOW_KEY_IN_DATA_DIR";
+
+/** The server's signing keys: AuditKeys whose fields always belong to the key the ledger has in force. */
+export type SigningKeys = AuditKeys & { readonly keyDir: string; current(): AuditKeys };
+
+function realish(p: string): string {
+  const abs = path.resolve(p);
+  try {
+    return fs.realpathSync(abs);
+  } catch {
+    return abs;
+  }
+}
+
+export function isInside(dir: string, maybeChild: string): boolean {
+  const rel = path.relative(realish(dir), realish(maybeChild));
+  return rel === "" || (!rel.startsWith("..") && !path.isAbsolute(rel));
+}
+
+const WHY =
+  "A copy or backup of the data directory would then carry the key that can rewrite the audit history and re-sign it, so its signatures would prove nothing.";
+
+function moveHint(dataDir: string, keyDir: string): string {
+  return `Move it out: npm run cli -- audit move-key --data-dir ${dataDir} --key-dir ${keyDir}\n(or set ${ALLOW_KEY_IN_DATA_DIR_ENV}=1 to keep it there knowingly).`;
+}
+
+/** Refuses a private key inside the data directory unless explicitly allowed; returns the allowed legacy key file, if any. */
+export function checkKeyPlacement(dataDir: string, keyDir: string, env: NodeJS.ProcessEnv = process.env): string | null {
+  const allowed = env[ALLOW_KEY_IN_DATA_DIR_ENV] === "1";
+  if (!allowed && isInside(dataDir, keyDir)) {
+    throw new KeyCustodyError(
+      `Runledger refuses to start: the key directory ${keyDir} is inside the data directory ${dataDir}.\n${WHY}\n` +
+        `Set RUNLEDGER_KEY_DIR (or --key-dir) to a directory outside it (default: ~/.config/runledger/keys), or set ${ALLOW_KEY_IN_DATA_DIR_ENV}=1 to accept the risk.`,
+    );
+  }
+  const legacy = path.join(dataDir, LEGACY_PRIVATE_KEY_FILE);
+  if (!fs.existsSync(legacy)) return null;
+  if (!allowed) {
+    throw new KeyCustodyError(`Runledger refuses to start: the audit signing key is inside the data directory (${legacy}).\n${WHY}\n${moveHint(dataDir, keyDir)}`);
+  }
+  return legacy;
+}
+
+function missingKey(fingerprint: string, dataDir: string, keyDir: string, doing: string): KeyCustodyError {
+  return new KeyCustodyError(
+    `Runledger ${doing}: the audit ledger in ${dataDir} is signed with key ${fingerprint}, but the key directory ${keyDir} has no ${keyFileName(fingerprint)}.\n` +
+      `Restore that file from your key backup into ${keyDir} (mode 0600), or point RUNLEDGER_KEY_DIR (or --key-dir) at the directory that holds it.\n` +
+      `If the data directory still has the old layout (${LEGACY_PRIVATE_KEY_FILE}), run: npm run cli -- audit move-key --data-dir ${dataDir} --key-dir ${keyDir}\n` +
+      `Without that key the signed history cannot be extended: a new key is only valid when the old one endorses it.`,
+  );
+}
+
+/**
+ * Opens the signing keys of the ledger in `db` (data directory `dataDir`), creating the key directory and, for a
+ * new ledger, a new key. Writes the current public key to the data directory. Throws KeyCustodyError with the
+ * reason and the fix when the key is misplaced or missing.
+ */
+export function openAuditSigningKeys(db: Db, opts: { dataDir: string; keyDir: string; env?: NodeJS.ProcessEnv }): SigningKeys {
+  const { dataDir, keyDir } = opts;
+  const legacyFile = checkKeyPlacement(dataDir, keyDir, opts.env);
+  const legacy = legacyFile ? readPrivateKeyFile(legacyFile) : null;
+  const find = (fp: string): AuditKeys | null => loadKeyFromDir(keyDir, fp) ?? (legacy?.fingerprint === fp ? legacy : null);
+
+  const initial = ((): AuditKeys => {
+    const fp = ledgerKeyFingerprint(db);
+    if (fp) {
+      const inForce = find(fp);
+      if (!inForce) throw missingKey(fp, dataDir, keyDir, "refuses to start");
+      return inForce;
+    }
+    // Nothing signed yet: keep the key this data directory already names, else a new key for a new ledger.
+    let named: string | null = null;
+    try {
+      named = loadAuditPublicKey(dataDir).fingerprint;
+    } catch {
+      // no (readable) public key file yet
+    }
+    return (named ? find(named) : null) ?? legacy ?? createKeyInDir(keyDir);
+  })();
+  writePublicKeyFile(dataDir, initial);
+
+  let keys = initial;
+  const current = (): AuditKeys => {
+    const fp = ledgerKeyFingerprint(db);
+    if (fp !== null && fp !== keys.fingerprint) {
+      const next = find(fp);
+      if (!next) throw missingKey(fp, dataDir, keyDir, `refuses to sign with the retired key ${keys.fingerprint}`);
+      keys = next;
+      writePublicKeyFile(dataDir, next);
+    }
+    return keys;
+  };
+  const live = {} as SigningKeys;
+  Object.defineProperties(live, {
+    privateKey: { enumerable: true, get: () => current().privateKey },
+    publicKey: { enumerable: true, get: () => current().publicKey },
+    publicKeyPem: { enumerable: true, get: () => current().publicKeyPem },
+    fingerprint: { enumerable: true, get: () => current().fingerprint },
+    keyDir: { enumerable: false, value: keyDir },
+    current: { enumerable: false, value: current },
+  });
+  return live;
+}
+
+export type MoveKeyResult = { fingerprint: string; from: string; to: string };
+
+/**
+ * `audit move-key`: moves the old layout's private key (`audit-ed25519.key` in the data directory) into the key
+ * directory under its fingerprint name, reads it back, then deletes it from the data directory. The public key
+ * file stays (it is public). Idempotent for the key file: an identical key already there is fine.
+ */
+export function moveKeyToKeyDir(dataDir: string, keyDir: string): MoveKeyResult {
+  if (isInside(dataDir, keyDir)) throw new KeyCustodyError(`the key directory ${keyDir} is inside the data directory ${dataDir}; choose one outside it`);
+  const from = path.join(dataDir, LEGACY_PRIVATE_KEY_FILE);
+  if (!fs.existsSync(from)) throw new KeyCustodyError(`no private key to move: ${from} does not exist (already moved?)`);
+  const keys = keysFromPrivatePem(fs.readFileSync(from, "utf8"));
+  const to = storeKeyInDir(keyDir, keys); // reads it back and checks the fingerprint
+  if (!fs.existsSync(path.join(dataDir, PUBLIC_KEY_FILE))) writePublicKeyFile(dataDir, keys);
+  fs.rmSync(from);
+  return { fingerprint: keys.fingerprint, from, to };
+}
