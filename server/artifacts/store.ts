@@ -11,6 +11,12 @@ import { sha256Hex } from "@/server/audit/canonical";
 
 export interface ArtifactStore {
   put(bytes: Uint8Array): { sha256: string; bytes: number };
+  /**
+   * Moves a file already on the data directory's file system into the store under `sha256`, which the caller
+   * computed over exactly its bytes (uploads hash while streaming, and the parse worker re-hashes the file);
+   * reads check it again. The file is gone afterwards (kept nowhere else when the artifact already exists).
+   */
+  putFile(file: string, sha256: string): { sha256: string; bytes: number };
   get(sha256: string): Uint8Array;
   has(sha256: string): boolean;
 }
@@ -40,6 +46,23 @@ export function fileArtifactStore(dataDir: string): ArtifactStore {
         fs.renameSync(tmp, target);
       }
       return { sha256, bytes: bytes.byteLength };
+    },
+    putFile(file, sha256) {
+      const target = pathOf(sha256);
+      const bytes = fs.statSync(file).size;
+      if (fs.existsSync(target)) {
+        fs.rmSync(file, { force: true });
+        return { sha256, bytes };
+      }
+      fs.mkdirSync(path.dirname(target), { recursive: true });
+      const fd = fs.openSync(file, "r");
+      try {
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+      fs.renameSync(file, target);
+      return { sha256, bytes };
     },
     get(sha256) {
       const bytes = new Uint8Array(fs.readFileSync(pathOf(sha256)));

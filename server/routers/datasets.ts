@@ -1,25 +1,21 @@
-/** Datasets: list, detail (versions and splits), CSV upload, and the built-in catalogue. */
+/**
+ * Datasets: list, detail (versions and splits), the built-in catalogue, and what the upload form needs: the upload
+ * limits and the progress of an upload in flight. The CSV itself is POSTed as a stream to /api/datasets/upload
+ * (server/uploads/handle-upload.ts), never through tRPC: a JSON body would hold the whole file as a string.
+ */
 import { z } from "zod";
 import { router, signedInProcedure, engineerProcedure } from "@/server/trpc/init";
-import { getDatasetDetail, listDatasets, uploadDataset, MAX_UPLOAD_BYTES } from "@/server/services/datasets";
+import { getDatasetDetail, listDatasets } from "@/server/services/datasets";
 import { BUILTIN_DATASETS } from "@/trainer/data/builtin";
+import { uploadLimits } from "@/server/uploads/limits";
+import { readUploadProgress } from "@/server/uploads/progress";
 
 export const datasetsRouter = router({
   list: signedInProcedure.query(({ ctx }) => listDatasets(ctx.services.db)),
   builtins: signedInProcedure.query(() => Object.values(BUILTIN_DATASETS)),
   get: signedInProcedure.input(z.object({ id: z.number().int() })).query(({ ctx, input }) => getDatasetDetail(ctx.services.db, input.id)),
-  upload: engineerProcedure
-    .input(
-      z.object({
-        name: z.string().trim().min(1, "give the dataset a name").max(120),
-        csvBase64: z.string().min(1, "choose a CSV file").max(Math.ceil((MAX_UPLOAD_BYTES * 4) / 3) + 16, `the file is over the ${MAX_UPLOAD_BYTES / 1048576} MiB limit`),
-        labelColumn: z.string().trim().max(200).optional(),
-        origin: z.string().max(2000).optional(),
-        licence: z.string().max(200).optional(),
-        kind: z.enum(["tabular", "image", "text"]).optional(),
-        imageShape: z.tuple([z.number().int().min(1, "image height must be ≥ 1"), z.number().int().min(1, "image width must be ≥ 1"), z.number().int().min(1, "image channels must be ≥ 1").max(4, "image channels must be ≤ 4")]).optional(),
-        textColumn: z.string().trim().max(200).optional(),
-      }),
-    )
-    .mutation(({ ctx, input }) => uploadDataset(ctx.service, input)),
+  /** The caps the upload route enforces (bytes, rows, columns, characters per cell), for the form to show and pre-check. */
+  uploadLimits: engineerProcedure.query(() => uploadLimits()),
+  /** Progress of one of the caller's own uploads, by the id the browser gave it; null when unknown or expired. */
+  uploadProgress: engineerProcedure.input(z.object({ uploadId: z.string().min(8).max(64) })).query(({ ctx, input }) => readUploadProgress(ctx.user.id, input.uploadId)),
 });

@@ -1,7 +1,13 @@
 /**
  * Datasets: built-in ones registered on first use, and CSV uploads. The raw bytes go to the artifact store
  * under their sha256; the row records schema, row count, origin and licence. The same bytes are never stored twice.
+ * Uploads arrive as a file already streamed to disk (server/uploads): they are checked in a worker thread, never
+ * parsed on the server's main thread, and never held in memory whole.
  */
+import fs from "node:fs";
+import path from "node:path";
+import { randomBytes } from "node:crypto";
+import { z } from "zod";
 import { eq } from "drizzle-orm";
 import { datasets, datasetVersions, splits } from "@/db/schema";
 import type { Db, DbOrTx } from "@/db/client";
@@ -11,73 +17,111 @@ import type { ArtifactStore } from "@/server/artifacts/store";
 import { loadBuiltin } from "@/trainer/data/builtin";
 import { parseCsv } from "@/trainer/data/csv";
 import { DatasetError } from "@/trainer/data/errors";
+import type { CsvCaps, CsvScanProgress } from "@/trainer/data/csv-scan";
+import { scanCsvInWorker } from "@/server/uploads/scan-client";
+import { UPLOAD_LIMIT_SETTINGS, uploadLimits } from "@/server/uploads/limits";
 import { inferSchema } from "@/trainer/data/schema";
 import type { DatasetSchema } from "@/trainer/types";
 import type { BUILTIN_DATASETS } from "@/contracts/training-config";
 import { badRequest, notFound, now, requireRole, type ServiceContext } from "./service-context";
 
-export const MAX_UPLOAD_BYTES = 20 * 1024 * 1024;
-
 type DatasetRow = typeof datasets.$inferSelect;
 
-function insertDataset(db: Db, artifacts: ArtifactStore, actor: Actor & { id: number }, d: { name: string; source: "builtin" | "upload"; builtinName: string | null; origin: string; licence: string; bytes: Uint8Array; schema: DatasetSchema; rowCount: number }): DatasetRow {
-  const sha256 = sha256Hex(d.bytes);
-  const existing = db.select().from(datasets).where(eq(datasets.sha256, sha256)).get();
-  if (existing) return existing;
-  artifacts.put(d.bytes);
+function insertDataset(db: Db, actor: Actor & { id: number }, d: { name: string; source: "builtin" | "upload"; builtinName: string | null; origin: string; licence: string; sha256: string; byteSize: number; schema: DatasetSchema; rowCount: number }): DatasetRow {
   return db.transaction((tx) => {
     const row = tx
       .insert(datasets)
-      .values({ name: d.name, source: d.source, builtinName: d.builtinName, origin: d.origin, licence: d.licence, sha256, byteSize: d.bytes.byteLength, schemaJson: JSON.stringify(d.schema), rowCount: d.rowCount, createdBy: actor.id, createdAt: now() })
+      .values({ name: d.name, source: d.source, builtinName: d.builtinName, origin: d.origin, licence: d.licence, sha256: d.sha256, byteSize: d.byteSize, schemaJson: JSON.stringify(d.schema), rowCount: d.rowCount, createdBy: actor.id, createdAt: now() })
       .returning()
       .get();
-    appendAuditEvent(tx, { actor, action: "dataset.create", entityType: "dataset", entityId: row.id, payload: { name: row.name, source: row.source, builtinName: row.builtinName, sha256, bytes: row.byteSize, rows: row.rowCount, columns: d.schema.columns.length, labelColumn: d.schema.labelColumn, licence: d.licence, origin: row.origin, schemaSha256: sha256Hex(row.schemaJson), createdAt: row.createdAt } });
+    appendAuditEvent(tx, { actor, action: "dataset.create", entityType: "dataset", entityId: row.id, payload: { name: row.name, source: row.source, builtinName: row.builtinName, sha256: d.sha256, bytes: row.byteSize, rows: row.rowCount, columns: d.schema.columns.length, labelColumn: d.schema.labelColumn, licence: d.licence, origin: row.origin, schemaSha256: sha256Hex(row.schemaJson), createdAt: row.createdAt } });
     return row;
   });
 }
 
+const datasetBySha = (db: Db, sha256: string) => db.select().from(datasets).where(eq(datasets.sha256, sha256)).get();
+
 /** Returns the dataset row for a built-in dataset, registering it (audited) on first use. */
 export function ensureBuiltinDataset(db: Db, artifacts: ArtifactStore, actor: Actor & { id: number }, name: (typeof BUILTIN_DATASETS)[number]): DatasetRow {
   const b = loadBuiltin(name);
-  const existing = db.select().from(datasets).where(eq(datasets.sha256, b.sha256)).get();
+  const existing = datasetBySha(db, b.sha256);
   if (existing) return existing;
   const rowCount = parseCsv(b.bytes).rows.length;
-  return insertDataset(db, artifacts, actor, { name: b.meta.title, source: "builtin", builtinName: name, origin: b.meta.origin, licence: b.meta.licence, bytes: b.bytes, schema: b.schema, rowCount });
+  artifacts.put(b.bytes);
+  return insertDataset(db, actor, { name: b.meta.title, source: "builtin", builtinName: name, origin: b.meta.origin, licence: b.meta.licence, sha256: b.sha256, byteSize: b.bytes.byteLength, schema: b.schema, rowCount });
 }
 
-export type UploadDatasetInput = {
-  name: string;
-  csvBase64: string;
-  labelColumn?: string;
-  origin?: string;
-  licence?: string;
+/** What an upload says about its file, besides the bytes (the upload route reads it from the query string). */
+export const uploadMetaSchema = z.object({
+  name: z.string().trim().min(1, "give the dataset a name").max(120),
+  labelColumn: z.string().trim().max(200).optional(),
+  origin: z.string().max(2000).optional(),
+  licence: z.string().max(200).optional(),
   /** What the rows are; omitted: inferred (one text column beside the label is text, else tabular). */
-  kind?: DatasetSchema["kind"];
+  kind: z.enum(["tabular", "image", "text"]).optional(),
   /** image: [height, width, channels]; height × width × channels must equal the number of pixel columns. */
-  imageShape?: [number, number, number];
+  imageShape: z.tuple([z.number().int().min(1, "image height must be ≥ 1"), z.number().int().min(1, "image width must be ≥ 1"), z.number().int().min(1, "image channels must be ≥ 1").max(4, "image channels must be ≤ 4")]).optional(),
   /** text: the column holding the text. */
-  textColumn?: string;
+  textColumn: z.string().trim().max(200).optional(),
+});
+export type UploadDatasetMeta = z.infer<typeof uploadMetaSchema>;
+
+/** Where uploads are received before they are checked: on the data directory's file system, so a rename stores them. */
+export function uploadTempDir(dataDir: string): string {
+  const dir = path.join(dataDir, "tmp", "uploads");
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return dir;
+}
+
+export type UploadDatasetFileInput = {
+  /** The received file (in uploadTempDir); moved into the artifact store on success, left for the caller to remove otherwise. */
+  file: string;
+  /** SHA-256 of the bytes as received; the parse worker re-hashes the file and must agree. */
+  sha256: string;
+  meta: UploadDatasetMeta;
+  limits?: CsvCaps;
+  onProgress?: (p: CsvScanProgress) => void;
+  signal?: AbortSignal;
 };
 
-export function uploadDataset(ctx: ServiceContext, input: UploadDatasetInput) {
+/**
+ * Registers an uploaded CSV: checks it in a worker (caps, UTF-8, header, rows, column types), infers its schema,
+ * stores the file under its sha256 and records the dataset with its audit event. The same bytes are stored once.
+ */
+export async function uploadDatasetFile(ctx: ServiceContext, input: UploadDatasetFileInput): Promise<DatasetRow> {
   requireRole(ctx.actor, ["engineer"], "upload datasets");
-  const bytes = new Uint8Array(Buffer.from(input.csvBase64, "base64"));
-  if (bytes.byteLength > MAX_UPLOAD_BYTES) badRequest(`the file is ${(bytes.byteLength / 1048576).toFixed(1)} MiB; the limit is ${MAX_UPLOAD_BYTES / 1048576} MiB`);
-  if (input.kind !== "image" && input.imageShape) badRequest(`an image shape applies to image datasets; this upload is ${input.kind ?? "of an inferred kind"}`);
-  if (input.kind !== "text" && input.textColumn) badRequest(`a text column applies to text datasets; this upload is ${input.kind ?? "of an inferred kind"}`);
+  const meta = input.meta;
+  if (meta.kind !== "image" && meta.imageShape) badRequest(`an image shape applies to image datasets; this upload is ${meta.kind ?? "of an inferred kind"}`);
+  if (meta.kind !== "text" && meta.textColumn) badRequest(`a text column applies to text datasets; this upload is ${meta.kind ?? "of an inferred kind"}`);
   try {
-    const table = parseCsv(bytes, { maxBytes: MAX_UPLOAD_BYTES });
-    const schema = inferSchema(table, { labelColumn: input.labelColumn || undefined, kind: input.kind, imageShape: input.imageShape, textColumn: input.textColumn || undefined });
+    const profile = await scanCsvInWorker(input.file, input.limits ?? uploadLimits(), { settings: UPLOAD_LIMIT_SETTINGS, onProgress: input.onProgress, signal: input.signal });
+    if (profile.sha256 !== input.sha256) throw new Error(`the received file hashes to ${profile.sha256} on disk but ${input.sha256} as it arrived; nothing was stored`);
+    // The schema needs the columns and their types only, never the rows.
+    const schema = inferSchema({ columns: profile.columns, rows: [] }, { labelColumn: meta.labelColumn || undefined, kind: meta.kind, imageShape: meta.imageShape, textColumn: meta.textColumn || undefined });
     if (schema.kind === "image" && schema.imageShape) {
       // Checked here so the upload, not a later run, says what is wrong.
       const pixels = schema.columns.length - 1;
       const [h, w, c] = schema.imageShape;
       if (h * w * c !== pixels) badRequest(`image shape ${h}×${w}×${c} needs ${h * w * c} pixel columns, but the file has ${pixels} besides the label column '${schema.labelColumn}'`);
     }
-    return insertDataset(ctx.db, ctx.artifacts, ctx.actor, { name: input.name.trim() || "Uploaded dataset", source: "upload", builtinName: null, origin: input.origin ?? "", licence: input.licence ?? "", bytes, schema, rowCount: table.rows.length });
+    const existing = datasetBySha(ctx.db, profile.sha256);
+    if (existing) return existing;
+    ctx.artifacts.putFile(input.file, profile.sha256);
+    return insertDataset(ctx.db, ctx.actor, { name: meta.name.trim() || "Uploaded dataset", source: "upload", builtinName: null, origin: meta.origin ?? "", licence: meta.licence ?? "", sha256: profile.sha256, byteSize: profile.bytes, schema, rowCount: profile.rowCount });
   } catch (e) {
     if (e instanceof DatasetError) badRequest(e.message);
     throw e;
+  }
+}
+
+/** An upload from bytes already in memory (tests, scripts): written to a temp file, then the same path as the route. */
+export async function uploadDatasetBytes(ctx: ServiceContext, bytes: Uint8Array, meta: UploadDatasetMeta): Promise<DatasetRow> {
+  const file = path.join(uploadTempDir(ctx.dataDir), `upload-${randomBytes(8).toString("hex")}.csv`);
+  fs.writeFileSync(file, bytes, { mode: 0o600 });
+  try {
+    return await uploadDatasetFile(ctx, { file, sha256: sha256Hex(bytes), meta: uploadMetaSchema.parse(meta) });
+  } finally {
+    fs.rmSync(file, { force: true });
   }
 }
 

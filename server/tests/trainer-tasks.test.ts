@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { count, eq } from "drizzle-orm";
 import { auditEvents, datasets, evaluations } from "@/db/schema";
 import { createTestApp, irisConfig, type TestApp } from "./test-app";
+import { uploadCsvAs } from "./upload-helpers";
 
 let app: TestApp;
 beforeAll(() => {
@@ -150,7 +151,7 @@ describe("[runs.evaluate]", () => {
       const x1 = ((i * 11) % 17) / 5 - 1.6;
       lines.push(`${x0.toFixed(4)},${x1.toFixed(4)},${(2 * x0 - x1 + 0.01 * ((i % 5) - 2)).toFixed(4)}`);
     }
-    const ds = await app.as("engineer").datasets.upload({ name: "linear", csvBase64: Buffer.from(lines.join("\n")).toString("base64"), kind: "tabular" });
+    const ds = await uploadCsvAs(app, "engineer", lines.join("\n"), { name: "linear", kind: "tabular" });
     const reg = await trainToEnd({
       data: { dataset: { datasetId: String(ds.id) }, task: "regression", normalization: "standard", split: { strategy: "random", train: 0.6, validation: 0.2, test: 0.2, seed: 2 } },
       model: { layers: [{ type: "dense", units: 8, activation: "relu" }] },
