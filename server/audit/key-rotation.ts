@@ -84,7 +84,9 @@ export type KeyRotationResult = {
  * stored in `keyDir` (or `newKeys`, stored there too). Throws, writing nothing to the ledger, if the log fails the
  * checks a checkpoint makes or if someone else rotated meanwhile.
  */
-export function rotateAuditKey(db: Db, current: AuditKeys, opts: { keyDir: string; dataDir?: string; actor?: Actor; newKeys?: AuditKeys }): KeyRotationResult {
+export function rotateAuditKey(db: Db, currentKeys: AuditKeys, opts: { keyDir: string; dataDir?: string; actor?: Actor; newKeys?: AuditKeys }): KeyRotationResult {
+  // A snapshot: the server's live keys (key-custody.ts) would turn into the new key as soon as the rotation event exists.
+  const current: AuditKeys = { privateKey: currentKeys.privateKey, publicKey: currentKeys.publicKey, publicKeyPem: currentKeys.publicKeyPem, fingerprint: currentKeys.fingerprint };
   const next = opts.newKeys ?? createKeyInDir(opts.keyDir);
   if (opts.newKeys) storeKeyInDir(opts.keyDir, opts.newKeys);
   if (next.fingerprint === current.fingerprint) throw new Error("key rotation: the new key is the current key");
