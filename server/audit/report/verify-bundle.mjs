@@ -38,7 +38,6 @@ import readline from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
-const EMPTY_ROOT = sha256(Buffer.alloc(0));
 const CHECKPOINT_EVERY_EVENTS = 100; // the server's checkpoint policy (server/audit/checkpoint-policy.ts)
 const NOT_ANCHORED =
   "no trusted checkpoint or witness cosignature was given: the chain and signatures are consistent, but a holder of the signing key could have rewritten or truncated history and re-signed it";
@@ -56,31 +55,54 @@ export function canonicalJson(value) {
       if (!Number.isFinite(value)) throw new Error(`canonical JSON: ${value} is not allowed`);
       return JSON.stringify(value); // ECMAScript Number-to-string, as RFC 8785 requires; -0 prints as 0
     case "string":
-      if (!value.isWellFormed()) throw new Error("canonical JSON: a lone surrogate is not allowed");
-      return JSON.stringify(value);
+      return canonicalString(value);
     case "object": {
-      if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? "null" : canonicalJson(v))).join(",")}]`;
-      const keys = Object.keys(value).filter((k) => value[k] !== undefined).sort(); // default sort = UTF-16 code units
-      return `{${keys.map((k) => `${canonicalJson(k)}:${canonicalJson(value[k])}`).join(",")}}`;
+      let out;
+      if (Array.isArray(value)) {
+        out = "[";
+        for (let i = 0; i < value.length; i++) out += (i > 0 ? "," : "") + (value[i] === undefined ? "null" : canonicalJson(value[i]));
+        return out + "]";
+      }
+      out = "{";
+      for (const k of Object.keys(value).sort()) { // default sort = UTF-16 code-unit order, as RFC 8785 requires
+        if (value[k] === undefined) continue;
+        out += (out.length > 1 ? "," : "") + canonicalString(k) + ":" + canonicalJson(value[k]);
+      }
+      return out + "}";
     }
     default:
       throw new Error(`canonical JSON: a ${typeof value} is not JSON`);
   }
 }
 
+function canonicalString(s) {
+  if (!s.isWellFormed()) throw new Error("canonical JSON: a lone surrogate is not allowed");
+  return JSON.stringify(s);
+}
+
+const hashOnce = typeof crypto.hash === "function" ? (data) => crypto.hash("sha256", data, "buffer") : (data) => crypto.createHash("sha256").update(data).digest();
 function sha256(...parts) {
-  const h = crypto.createHash("sha256");
-  for (const p of parts) h.update(p);
-  return h.digest();
+  return hashOnce(parts.length === 1 ? parts[0] : Buffer.concat(parts));
 }
 const sha256Hex = (...parts) => sha256(...parts).toString("hex");
 const isHex64 = (s) => typeof s === "string" && /^[0-9a-f]{64}$/.test(s);
+const EMPTY_ROOT = sha256(Buffer.alloc(0));
+
+const BODY_FIELDS = ["action", "actorId", "actorName", "at", "entityId", "entityType", "payload", "role", "seq"]; // RFC 8785 order
 
 /** The leaf hash of an events.jsonl row, exactly as server/audit/ledger.ts's leafHash(eventBody(row)). */
 export function eventLeafHash(row) {
-  const body = { seq: row.seq, at: row.at, actorId: row.actorId, actorName: row.actorName, role: row.role, action: row.action, entityType: row.entityType, entityId: row.entityId, payload: JSON.parse(row.payload) };
-  return sha256Hex(Buffer.from([0]), canonicalJson(body));
+  const payload = JSON.parse(row.payload);
+  let text = "{";
+  for (const k of BODY_FIELDS) {
+    const v = k === "payload" ? payload : row[k];
+    if (v === undefined) continue; // as JSON: a missing field is left out
+    text += (text.length > 1 ? "," : "") + `"${k}":` + canonicalJson(v);
+  }
+  return hashOnce("\u0000" + text + "}").toString("hex");
 }
+
+const NODE_PREFIX = Buffer.from([1]);
 
 /** RFC 6962 Merkle tree built leaf by leaf: a stack of perfect subtrees (O(log n) memory). */
 class MerkleAccumulator {
@@ -90,7 +112,7 @@ class MerkleAccumulator {
     let node = leaf;
     let width = 1;
     while (this.stack.length > 0 && this.stack.at(-1).width === width) {
-      node = sha256(Buffer.from([1]), this.stack.pop().hash, node);
+      node = sha256(NODE_PREFIX, this.stack.pop().hash, node);
       width *= 2;
     }
     this.stack.push({ hash: node, width });
@@ -99,7 +121,7 @@ class MerkleAccumulator {
   rootHex() {
     if (this.stack.length === 0) return EMPTY_ROOT.toString("hex");
     let root = this.stack.at(-1).hash;
-    for (let i = this.stack.length - 2; i >= 0; i--) root = sha256(Buffer.from([1]), this.stack[i].hash, root);
+    for (let i = this.stack.length - 2; i >= 0; i--) root = sha256(NODE_PREFIX, this.stack[i].hash, root);
     return root.toString("hex");
   }
 }

@@ -52,7 +52,7 @@ function copyBundleFrom(source: string): string {
 }
 
 function runScript(dir: string, args: string[] = []): ScriptResult {
-  const r = spawnSync(process.execPath, ["verify-bundle.mjs", ...args], { cwd: dir, encoding: "utf8", env: { PATH: process.env.PATH ?? "" } });
+  const r = spawnSync(process.execPath, ["verify-bundle.mjs", ...args], { cwd: dir, encoding: "utf8", env: { PATH: process.env.PATH ?? "", NODE_ENV: "production" } });
   let json: ScriptResult["json"] = null;
   if (args.includes("--json")) {
     try {
