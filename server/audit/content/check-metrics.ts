@@ -60,16 +60,16 @@ export function checkMetrics(c: ContentChecker, t: Tables, runs: RunLedger, sour
     for (const [key, s] of summaries) {
       const row = stored.summaries.get(key);
       stored.summaries.delete(key);
-      c.compare("run", run.id, `metric summary ${key} (latest, min, max)`, { last: s.last, lastStep: s.lastStep, min: s.min, max: s.max }, row ?? null, ev.seq);
+      c.derived("run", run.id, `metric summary ${key} (latest, min, max)`, "the metric points give", { last: s.last, lastStep: s.lastStep, min: s.min, max: s.max }, row ?? null, ev.seq);
       for (const [block, b] of s.blocks) {
         const k = `${key}\u0000${block}`;
         const r = stored.rollups.get(k);
         stored.rollups.delete(k);
-        c.compare("run", run.id, `chart rollup ${key} block ${block}`, b, r ?? null, ev.seq);
+        c.derived("run", run.id, `chart rollup ${key} block ${block}`, "the metric points give", b, r ?? null, ev.seq);
       }
     }
-    for (const [key, row] of stored.summaries) c.compare("run", run.id, `metric summary ${key} (latest, min, max)`, null, row, ev.seq);
-    for (const [k, r] of stored.rollups) c.compare("run", run.id, `chart rollup ${k.replace("\u0000", " block ")}`, null, r, ev.seq);
+    for (const [key, row] of stored.summaries) c.derived("run", run.id, `metric summary ${key} (latest, min, max)`, "the metric points give", null, row, ev.seq);
+    for (const [k, r] of stored.rollups) c.derived("run", run.id, `chart rollup ${k.replace("\u0000", " block ")}`, "the metric points give", null, r, ev.seq);
   }
   if (unfinished > 0) c.notCovered(`metric points of ${unfinished} run(s) that have not ended are not covered yet: a run's end event records their digest`);
 }

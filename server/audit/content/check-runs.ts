@@ -17,7 +17,10 @@ import type { RunRow, Tables } from "./tables";
 
 export type RunEnd = { ev: EventRef; payload: Record<string, unknown> };
 export type RunLedger = {
+  /** run.create events whose run row exists. */
   created: Map<number, { ev: EventRef; payload: Record<string, unknown> }>;
+  /** Every run.create event, by run id (also of runs whose row is gone). */
+  createEvents: Map<number, { ev: EventRef; payload: Record<string, unknown> }>;
   /** The run.complete / run.cancel / run.fail event of each run that has one (the last). */
   ends: Map<number, RunEnd>;
 };
@@ -45,7 +48,7 @@ function checkConfig(c: ContentChecker, run: RunRow, ev: EventRef, recorded: unk
 
 function checkDerivedFromConfig(c: ContentChecker, t: Tables, run: RunRow, config: unknown, seq: number): void {
   const training = (config as { training?: { seed?: unknown } } | undefined)?.training;
-  c.compare("run", run.id, "seed (from the config)", training?.seed ?? null, run.seed, seq);
+  c.derived("run", run.id, "seed", "its config gives", training?.seed ?? null, run.seed, seq);
   if (!t.complete) return;
   const flat = flattenConfig(config);
   const rows = new Map((t.runParams.get(run.id) ?? []).map((p) => [p.key, p]));
@@ -53,11 +56,11 @@ function checkDerivedFromConfig(c: ContentChecker, t: Tables, run: RunRow, confi
     const want = runParamValue(value);
     const row = rows.get(key);
     rows.delete(key);
-    c.compare("run", run.id, `run_params ${key}`, want, row ? { valueText: row.valueText, valueNum: row.valueNum } : null, seq);
+    c.derived("run", run.id, `run_params ${key}`, "its config gives", want, row ? { valueText: row.valueText, valueNum: row.valueNum } : null, seq);
   }
   for (const [key, row] of rows) {
     if (row.valueText === null && row.valueNum === null) continue; // an undefined config value, dropped from the canonical text
-    c.compare("run", run.id, `run_params ${key}`, null, { valueText: row.valueText, valueNum: row.valueNum }, seq);
+    c.derived("run", run.id, `run_params ${key}`, "its config gives", null, { valueText: row.valueText, valueNum: row.valueNum }, seq);
   }
 }
 
@@ -91,16 +94,24 @@ export function checkRuns(c: ContentChecker, events: EventSource, t: Tables): Ru
   for (const [id, { ev }] of created) lastStatus.set(String(id), { status: "queued", seq: ev.seq });
   const ends = new Map<number, RunEnd>();
   for (const ev of lifecycle) {
-    const run = t.runs.get(Number(ev.entityId));
-    if (!run) continue; // reported once, by run.create
-    const p = parsePayload(c, "run", run.id, ev);
+    const p = parsePayload(c, "run", ev.entityId, ev);
     if (!p) continue;
     if (ev.action === "run.start") {
       lastStatus.set(ev.entityId, { status: "running", seq: ev.seq });
       continue;
     }
     lastStatus.set(ev.entityId, { status: ev.action === "run.fail" ? "failed" : String(p.status), seq: ev.seq });
-    ends.set(run.id, { ev, payload: p });
+    ends.set(Number(ev.entityId), { ev, payload: p }); // also for a run whose row is gone: its checkpoints' best flags still follow it
+  }
+  // Every run.create event, also of runs whose row is gone (their decisions are still judged against it).
+  const createEvents = new Map<number, { ev: EventRef; payload: Record<string, unknown> }>();
+  for (const ev of events.byAction("run.create")) {
+    const hit = created.get(Number(ev.entityId));
+    if (hit) createEvents.set(Number(ev.entityId), hit);
+    else {
+      const payload = parsePayload(c, "run", ev.entityId, ev);
+      if (payload) createEvents.set(Number(ev.entityId), { ev, payload });
+    }
   }
 
   for (const run of t.runs.values()) {
@@ -142,5 +153,5 @@ export function checkRuns(c: ContentChecker, events: EventSource, t: Tables): Ru
     const status = lastStatus.get(String(run.id));
     if (status) c.compare("run", run.id, "status", status.status, run.status, status.seq);
   }
-  return { created, ends };
+  return { created, createEvents, ends };
 }

@@ -65,7 +65,7 @@ export class ContentChecker {
     const message =
       p.message ??
       `${p.entityType} ${p.entityId}: ${p.field} ${p.found === null ? "is missing" : "does not match the ledger"}` +
-        `${p.seq !== null ? ` (event #${p.seq} recorded ${p.recorded ?? "nothing"}` : ` (recorded ${p.recorded ?? "nothing"}`}, found ${p.found ?? "nothing"})`;
+        ` (${p.seq !== null ? `event #${p.seq} recorded` : "recorded"} ${shown(p.recorded) ?? "nothing"}; the table gives ${shown(p.found) ?? "nothing"})`;
     this.problems.push({ ...p, recorded: shown(p.recorded), found: shown(p.found), message });
   }
 
@@ -113,6 +113,15 @@ export class ContentChecker {
     const r = canon(recorded), f = canon(found);
     if (r === f) return true;
     this.problem({ entityType, entityId: String(entityId), field, recorded: r, found: f, seq });
+    return false;
+  }
+
+  /** Compares a value the table holds with what other, ledger-checked, data derives (e.g. run_params from the config); `source` reads "its config gives". */
+  derived(entityType: string, entityId: string | number, field: string, source: string, expected: unknown, found: unknown, seq: number | null): boolean {
+    this.checked++;
+    const e = canon(expected), f = canon(found);
+    if (e === f) return true;
+    this.problem({ entityType, entityId: String(entityId), field, recorded: e, found: f, seq, message: `${entityType} ${entityId}: ${field} is ${shown(f)}, but ${source} ${shown(e)}` });
     return false;
   }
 

@@ -43,7 +43,7 @@ export function checkContent(sqlite: Database.Database, opts: VerifyContentOptio
     checkPeople(c, events, t);
     checkData(c, events, t, files);
     const runs = checkRuns(c, events, t);
-    checkDecisions(c, events, t, runs.created);
+    checkDecisions(c, events, t, runs.createEvents);
     checkMetrics(c, t, runs, { digest: (runId) => digestRunMetrics(sqlite, runId), stored: sqliteStoredMetrics(sqlite) });
     checkCheckpoints(c, events, t, runs, files);
     checkEvaluations(c, events, t);
