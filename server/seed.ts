@@ -1,25 +1,36 @@
 /**
  * First-start seeding: demo users (one per role), a demo project and experiment, and optionally one
- * completed demo run on Iris. Idempotent: it only adds what is missing, so every start may call it.
- * The demo passwords are public (README): change or disable these users before real use.
+ * completed demo run on Iris.
+ *
+ * Invariants:
+ * - Demo users are created only in a NEW database (no users at all) and only when demo data is wanted
+ *   (`RUNLEDGER_DEMO=0` skips it). A later start never re-creates them or resets their passwords, so a changed or
+ *   disabled demo account stays changed or disabled.
+ * - The demo passwords are public (README, server/auth/demo-users.ts): administrators see a warning banner while
+ *   any of them is unchanged.
  */
 import { eq } from "drizzle-orm";
 import { users, projects, experiments, runs } from "@/db/schema";
-import type { Role } from "@/db/schema";
+import type { Db } from "@/db/client";
 import { insertUser, actorOf } from "@/server/services/users";
+import { DEMO_USERS, type DemoUser } from "@/server/auth/demo-users";
 import { createProject, createExperiment } from "@/server/services/projects";
 import { createRun } from "@/server/services/runs";
 import { SYSTEM_ACTOR } from "@/server/audit/ledger";
 import type { AppServices } from "./app-services";
 import type { TrainingConfigInput } from "@/contracts/training-config";
 
-export const DEMO_USERS: { email: string; name: string; role: Role; password: string }[] = [
-  { email: "admin@runledger.local", name: "Ada Admin", role: "admin", password: "admin-demo-pass" },
-  { email: "engineer@runledger.local", name: "Erin Engineer", role: "engineer", password: "engineer-demo-pass" },
-  { email: "reviewer@runledger.local", name: "Rui Reviewer", role: "reviewer", password: "reviewer-demo-pass" },
-  { email: "auditor@runledger.local", name: "Alex Auditor", role: "auditor", password: "auditor-demo-pass" },
-  { email: "reviewer2@runledger.local", name: "Rita Second-Reviewer", role: "reviewer", password: "reviewer2-demo-pass" },
-];
+export { DEMO_USERS };
+
+/** False when the operator set RUNLEDGER_DEMO=0 (no demo users, project or run). */
+export function demoDataWanted(): boolean {
+  return process.env.RUNLEDGER_DEMO?.trim() !== "0";
+}
+
+/** A database nobody has been added to yet. */
+export function isNewDatabase(db: Db): boolean {
+  return !db.select({ id: users.id }).from(users).limit(1).get();
+}
 
 export const DEMO_PROJECT = "Demo: flower classifier";
 export const DEMO_EXPERIMENT = "iris-mlp";
@@ -31,13 +42,24 @@ export const DEMO_CONFIG: TrainingConfigInput = {
   training: { optimizer: { name: "adam" }, learningRate: 0.02, batchSize: 16, epochs: 40, seed: 7 },
 };
 
-export type SeedResult = { createdUsers: typeof DEMO_USERS; projectId: number; experimentId: number; demoRunId: number | null };
+export type SeedResult = { createdUsers: DemoUser[]; projectId: number; experimentId: number; demoRunId: number | null };
 
+/**
+ * The demo users (in a new database only) and the demo project and experiment (found, or created by the demo
+ * engineer). Throws a clear error when the database has no demo engineer (created without demo data).
+ */
 export function ensureDemoUsersAndProject(services: AppServices): SeedResult {
   const { db } = services;
-  const createdUsers = DEMO_USERS.filter((u) => !db.select({ id: users.id }).from(users).where(eq(users.email, u.email)).get());
-  for (const u of createdUsers) insertUser(db, SYSTEM_ACTOR, u);
-  const engineer = db.select().from(users).where(eq(users.email, DEMO_USERS[1]!.email)).get()!;
+  const createdUsers: DemoUser[] = [];
+  if (isNewDatabase(db)) {
+    if (!demoDataWanted()) throw new Error("RUNLEDGER_DEMO=0: this new database gets no demo data; create users with `npm run cli -- users create`");
+    for (const u of DEMO_USERS) {
+      insertUser(db, SYSTEM_ACTOR, { email: u.email, name: u.name, role: u.role, passwordHash: u.passwordHash });
+      createdUsers.push(u);
+    }
+  }
+  const engineer = db.select().from(users).where(eq(users.email, DEMO_USERS[1]!.email)).get();
+  if (!engineer) throw new Error(`this database has no demo engineer (${DEMO_USERS[1]!.email}): it was created without demo data, so there is no demo project`);
   const ctx = { ...services, actor: actorOf(engineer) };
   const project = db.select().from(projects).where(eq(projects.name, DEMO_PROJECT)).get() ?? createProject(ctx, { name: DEMO_PROJECT, description: "A small MLP on Fisher's Iris data, seeded on first start so there is something to look at." });
   const experiment = db.select().from(experiments).where(eq(experiments.name, DEMO_EXPERIMENT)).get() ?? createExperiment(ctx, { projectId: project.id, name: DEMO_EXPERIMENT, description: "Baseline MLPs on Iris." });

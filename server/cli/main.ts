@@ -6,7 +6,8 @@ import { trainCommand } from "./train";
 import { seedCommand } from "./seed";
 
 const USAGE = `usage: npm run cli -- <command> [options]   (key directory: --key-dir, RUNLEDGER_KEY_DIR or ~/.config/runledger/keys)
-  seed  [--data-dir DIR] [--key-dir DIR] [--no-demo-run]   create demo users, project and a trained demo run (idempotent)
+  seed  [--data-dir DIR] [--key-dir DIR] [--no-demo-run]   demo users, project and a trained demo run, in a NEW database only (RUNLEDGER_DEMO=0: none)
+  users list|create|set-role|disable|enable|reset-password [--email E] [--name N] [--role R] [--data-dir DIR] [--json]
   train --config FILE [--data-dir DIR] [--experiment NAME] [--user EMAIL] [--backend auto|wasm|cpu] [--json]
   audit verify [--data-dir DIR | --bundle DIR] [--trusted-checkpoint FILE] [--json]
   audit checkpoint-export --out FILE [--data-dir DIR] [--key-dir DIR] [--new]
@@ -33,6 +34,7 @@ async function main(argv: string[]): Promise<number> {
     "export-prov": async (a) => (await import("./export-prov")).exportProvCommand(a),
     export: async (a) => (await import("./export")).exportCommand(a),
     witness: async (a) => (await import("./witness")).witnessCommand(a),
+    users: async (a) => (await import("./users")).usersCommand(a),
   };
   const run = command ? commands[command] : undefined;
   if (!run) {

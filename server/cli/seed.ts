@@ -1,11 +1,21 @@
-/** `seed [--data-dir DIR] [--no-demo-run]`: first-start set-up; prints the demo credentials when it creates the users. */
+/**
+ * `seed [--data-dir DIR] [--key-dir DIR] [--no-demo-run]`: first-start set-up, run by `npm run serve` before every
+ * start. In a NEW database (no users) and unless RUNLEDGER_DEMO=0, it creates the demo users, project and a trained
+ * demo run and prints the demo credentials once. Any other time it changes nothing (no re-seeding of demo users or
+ * their passwords); with no users at all it says how to create the first administrator.
+ */
 import { parseArgs } from "node:util";
 import { createAppServices } from "@/server/app-services";
-import { ensureDemoSeed, ensureDemoUsersAndProject } from "@/server/seed";
+import { demoDataWanted, ensureDemoSeed, ensureDemoUsersAndProject, isNewDatabase } from "@/server/seed";
 
 export async function seedCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { "data-dir": { type: "string" }, "key-dir": { type: "string" }, "no-demo-run": { type: "boolean", default: false } } });
   const services = createAppServices(values["data-dir"], { recover: true, keyDir: values["key-dir"] });
+  if (!isNewDatabase(services.db) || !demoDataWanted()) {
+    if (isNewDatabase(services.db)) process.stdout.write(`Runledger: RUNLEDGER_DEMO=0, no demo data. No users yet: create the first administrator with\n  npm run cli -- users create --email YOU@EXAMPLE.ORG --name "Your Name" --role admin --data-dir ${services.dataDir}\n`);
+    services.db.$client.close();
+    return 0;
+  }
   const result = values["no-demo-run"] ? ensureDemoUsersAndProject(services) : await ensureDemoSeed(services);
   if (result.createdUsers.length) {
     process.stdout.write(`Runledger: created demo users in ${services.dataDir} (shown once; also in README.md):\n`);

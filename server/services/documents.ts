@@ -9,6 +9,8 @@
  * - Signatures use the `signatures` table (recordType "document", recordId = the version's row id), meaning
  *   "authorship" (engineers) or "review" (reviewers), after re-entering the password. Only the latest version of a
  *   section can be signed, once per person and meaning. A wrong password is refused AND recorded (signature.refused).
+ * - Separation of duties: the author of a version cannot sign its review; the attempt is refused AND recorded
+ *   (document.selfReviewRefused) in a transaction of its own, which commits although the request fails.
  * - A signed audit checkpoint follows each signature (design: "at every signature").
  */
 import { and, asc, desc, eq, inArray } from "drizzle-orm";
@@ -104,6 +106,12 @@ export function signDocument(ctx: ServiceContext, raw: z.input<typeof signDocume
   requireRole(ctx.actor, MEANING_ROLES[input.meaning], `sign documents with meaning "${input.meaning}"`);
   const doc = ctx.db.select().from(documents).where(eq(documents.id, input.documentId)).get();
   if (!doc) notFound(`document version ${input.documentId}`);
+  if (input.meaning === "review" && doc.authorId === ctx.actor.id) {
+    ctx.db.transaction((tx) => {
+      appendAuditEvent(tx, { actor: ctx.actor, action: "document.selfReviewRefused", entityType: "document", entityId: doc.id, payload: { meaning: input.meaning, reason: "author of this version", section: doc.section, version: doc.version, recordSha256: doc.sha256 } });
+    });
+    forbidden(`${ctx.actor.name} wrote version ${doc.version} of "${doc.section}" and cannot sign its review: another reviewer must review it`);
+  }
   const latest = latestVersion(ctx.db, doc.subjectType, doc.subjectId, doc.section)!;
   if (latest.id !== doc.id) conflict(`version ${doc.version} of "${doc.section}" has been superseded by version ${latest.version}: sign the latest version`);
   const recomputed = sha256Canonical(documentRecord(doc));

@@ -1,76 +1,136 @@
-/** Users and sessions: sign-in (audited, failures too), sign-out, creating users (admin only). */
-import { and, eq, gt } from "drizzle-orm";
-import { randomBytes } from "node:crypto";
-import { users, sessions, type Role } from "@/db/schema";
-import type { Db } from "@/db/client";
-import { appendAuditEvent, SYSTEM_ACTOR } from "@/server/audit/ledger";
-import { sha256Hex } from "@/server/audit/canonical";
-import { hashPassword, verifyPassword } from "@/server/auth/password";
-import { badRequest, conflict, now, requireRole, type ServiceContext, type SignedInActor } from "./service-context";
+/**
+ * Signing in and out, and the session behind each request.
+ *
+ * Invariants:
+ * - Inputs are length-capped (server/auth/limits.ts) before anything else happens: an oversized email or password
+ *   is refused without a hash, a query or a ledger write.
+ * - Every attempt goes through the throttle (per account and per client address, server/auth/throttle.ts) before the
+ *   password is checked; the check is asynchronous scrypt, against a dummy hash when the account does not exist.
+ * - A failure is recorded as an aggregated `user.signInFailed` event (identifier digest + count per window,
+ *   server/auth/signin-failures.ts), never with the typed input. A success is `user.signIn`.
+ * - A hash with weaker parameters than today's is replaced after a successful sign-in (the same transaction as the
+ *   new session).
+ * - The session token goes to the caller only to be put in a cookie; it is never part of a response body.
+ */
+import { eq } from "drizzle-orm";
+import { users, type Role } from "@/db/schema";
+import type { Db, DbOrTx } from "@/db/client";
+import { appendAuditEvent, type Actor } from "@/server/audit/ledger";
+import { checkPasswordOrDummy, hashPassword, hashPasswordSync, needsRehash, PasswordHasherBusyError } from "@/server/auth/password";
+import { passwordCheckField, signInEmailField } from "@/server/auth/limits";
+import { SignInThrottle } from "@/server/auth/throttle";
+import { identifierDigest, recordSignInFailure } from "@/server/auth/signin-failures";
+import { createSession, deleteSession, resolveSession, sessionIdHash, SESSION_ABSOLUTE_DAYS } from "@/server/auth/sessions";
+import { demoHashFor } from "@/server/auth/demo-users";
+import { badRequest, conflict, now, type SignedInActor } from "./service-context";
 
-export const SESSION_DAYS = 7;
+/** Kept for callers of the first release: the absolute session lifetime. */
+export const SESSION_DAYS = SESSION_ABSOLUTE_DAYS;
 
 export function actorOf(u: typeof users.$inferSelect): SignedInActor {
   return { id: u.id, name: u.name, role: u.role, email: u.email };
 }
 
-/** Creates a user with no actor check; for first-start seeding and the admin service below. */
-export function insertUser(db: Db, actor: { id: number | null; name: string; role: string }, input: { email: string; name: string; role: Role; password: string }) {
+export type NewUserRow = { email: string; name: string; role: Role; mustChangePassword?: boolean } & ({ password: string } | { passwordHash: string });
+
+/**
+ * Inserts a user and its `user.create` event, with no actor check: for seeding, tests and the user-admin service
+ * (which checks). A plaintext `password` is hashed synchronously: seeding and tests only; request paths pass a hash.
+ */
+export function insertUser(db: Db, actor: Actor, input: NewUserRow) {
   const email = input.email.trim().toLowerCase();
   if (db.select({ id: users.id }).from(users).where(eq(users.email, email)).get()) conflict(`a user with email ${email} already exists`);
+  const passwordHash = "passwordHash" in input ? input.passwordHash : hashPasswordSync(input.password);
   return db.transaction((tx) => {
-    const row = tx.insert(users).values({ email, name: input.name, role: input.role, passwordHash: hashPassword(input.password), createdAt: now() }).returning().get();
-    appendAuditEvent(tx, { actor, action: "user.create", entityType: "user", entityId: row.id, payload: { email, name: row.name, role: row.role } });
+    const row = tx.insert(users).values({ email, name: input.name, role: input.role, passwordHash, mustChangePassword: input.mustChangePassword ?? false, createdAt: now() }).returning().get();
+    appendAuditEvent(tx, { actor, action: "user.create", entityType: "user", entityId: row.id, payload: { email, name: row.name, role: row.role, mustChangePassword: row.mustChangePassword } });
     return row;
   });
 }
 
-export function createUser(ctx: ServiceContext, input: { email: string; name: string; role: Role; password: string }) {
-  requireRole(ctx.actor, ["admin"], "create users");
-  if (input.password.length < 8) badRequest("password must be at least 8 characters");
-  return insertUser(ctx.db, ctx.actor, input);
+export type SignInClient = { address: string; userAgent: string | null };
+export type SignInResult =
+  | { ok: true; token: string; user: SignedInActor; mustChangePassword: boolean; expiresAt: string }
+  | { ok: false; reason: "wrong email or password" | "disabled" }
+  | { ok: false; reason: "throttled"; retryAfterSeconds: number; message: string };
+
+const throttles = new WeakMap<Db, SignInThrottle>();
+/** The throttle of one database's server process (per database so test apps in one process do not share counts). */
+export function signInThrottle(db: Db): SignInThrottle {
+  let t = throttles.get(db);
+  if (!t) throttles.set(db, (t = new SignInThrottle()));
+  return t;
 }
 
-export type SignInResult = { ok: true; token: string; user: SignedInActor; expiresAt: string } | { ok: false };
+function parseOrBadRequest<T>(schema: { safeParse: (v: unknown) => { success: true; data: T } | { success: false; error: { issues: { message: string }[] } } }, value: unknown, field: string): T {
+  const r = schema.safeParse(value);
+  if (!r.success) badRequest(`${field}: ${r.error.issues.map((i) => i.message).join("; ")}`);
+  return r.data;
+}
 
-/** Verifies the password; records success or failure in the ledger (never the password). */
-export function signIn(db: Db, emailRaw: string, password: string): SignInResult {
-  const email = emailRaw.trim().toLowerCase();
-  const user = db.select().from(users).where(eq(users.email, email)).get();
-  const ok = !!user && !user.disabled && verifyPassword(password, user.passwordHash);
-  if (!ok || !user) {
-    db.transaction((tx) => {
-      appendAuditEvent(tx, { actor: { ...SYSTEM_ACTOR, name: "anonymous" }, action: "user.signInFailed", entityType: "user", entityId: user?.id ?? email, payload: { email, reason: user ? (user.disabled ? "disabled" : "wrong password") : "unknown email" } });
-    });
-    return { ok: false };
+/** Checks a password for sign-in; records the outcome; creates a session on success. */
+export async function signIn(db: Db, emailRaw: unknown, passwordRaw: unknown, client: SignInClient = { address: "local", userAgent: null }): Promise<SignInResult> {
+  const email = parseOrBadRequest(signInEmailField, emailRaw, "email");
+  const password = parseOrBadRequest(passwordCheckField, passwordRaw, "password");
+  const identifier = identifierDigest(email);
+  const decision = await signInThrottle(db).attempt(identifier, client.address.slice(0, 64));
+  if (!decision.allowed) {
+    return { ok: false, reason: "throttled", retryAfterSeconds: decision.retryAfterSeconds, message: `too many failed sign-ins for this ${decision.by === "account" ? "account" : "address"}: try again in ${decision.retryAfterSeconds} s` };
   }
-  const token = randomBytes(32).toString("base64url");
-  const expiresAt = new Date(Date.now() + SESSION_DAYS * 86_400_000).toISOString();
-  db.transaction((tx) => {
-    tx.insert(sessions).values({ idHash: sha256Hex(token), userId: user.id, createdAt: now(), expiresAt }).run();
-    appendAuditEvent(tx, { actor: actorOf(user), action: "user.signIn", entityType: "user", entityId: user.id, payload: { email } });
+  const user = db.select().from(users).where(eq(users.email, email)).get();
+  let passwordOk: boolean;
+  try {
+    passwordOk = await checkPasswordOrDummy(password, user?.passwordHash ?? null);
+  } catch (err) {
+    if (!(err instanceof PasswordHasherBusyError)) throw err;
+    await decision.release("notChecked"); // not the user's fault: do not count it against them
+    return { ok: false, reason: "throttled", retryAfterSeconds: err.retryAfterSeconds, message: err.message };
+  }
+  if (!user || !passwordOk || user.disabled) {
+    await decision.release("failure");
+    recordSignInFailure(db, identifier);
+    return { ok: false, reason: user && passwordOk && user.disabled ? "disabled" : "wrong email or password" };
+  }
+  await decision.release("success");
+  const upgradedHash = needsRehash(user.passwordHash) ? (demoHashFor(user.email, password) ?? (await hashPassword(password))) : null;
+  const session = db.transaction((tx) => {
+    const fresh = tx.select().from(users).where(eq(users.id, user.id)).get();
+    if (!fresh || fresh.disabled) return null; // disabled while the password was being checked
+    if (upgradedHash && fresh.passwordHash === user.passwordHash) tx.update(users).set({ passwordHash: upgradedHash }).where(eq(users.id, user.id)).run();
+    const s = createSession(tx, user.id, client.userAgent);
+    appendAuditEvent(tx, { actor: actorOf(fresh), action: "user.signIn", entityType: "user", entityId: user.id, payload: { email, hashUpgraded: upgradedHash !== null } });
+    return { ...s, user: fresh };
   });
-  return { ok: true, token, user: actorOf(user), expiresAt };
+  if (!session) return { ok: false, reason: "disabled" };
+  return { ok: true, token: session.token, user: actorOf(session.user), mustChangePassword: session.user.mustChangePassword, expiresAt: session.expiresAt };
 }
 
-export function userForSession(db: Db, token: string | undefined): SignedInActor | null {
+export type RequestSession = { user: SignedInActor; idHash: string; mustChangePassword: boolean; endsAt: Date };
+
+/** The live session for a token (idle and absolute expiry enforced), or null. */
+export function sessionForToken(db: DbOrTx, token: string | undefined): RequestSession | null {
   if (!token) return null;
-  const row = db
-    .select({ user: users })
-    .from(sessions)
-    .innerJoin(users, eq(users.id, sessions.userId))
-    .where(and(eq(sessions.idHash, sha256Hex(token)), gt(sessions.expiresAt, now())))
-    .get();
-  return row && !row.user.disabled ? actorOf(row.user) : null;
+  const r = resolveSession(db, token);
+  return r ? { user: actorOf(r.user), idHash: r.session.idHash, mustChangePassword: r.user.mustChangePassword, endsAt: r.endsAt } : null;
+}
+
+/**
+ * The signed-in user for a token, or null: for API routes outside tRPC. A user who must change their password is
+ * null here too (they can do nothing but change it, which goes through tRPC).
+ */
+export function userForSession(db: DbOrTx, token: string | undefined): SignedInActor | null {
+  const s = sessionForToken(db, token);
+  return s && !s.mustChangePassword ? s.user : null;
 }
 
 export function signOut(db: Db, token: string, actor: SignedInActor): void {
   db.transaction((tx) => {
-    tx.delete(sessions).where(eq(sessions.idHash, sha256Hex(token))).run();
+    deleteSession(tx, actor.id, sessionIdHash(token));
     appendAuditEvent(tx, { actor, action: "user.signOut", entityType: "user", entityId: actor.id, payload: {} });
   });
 }
 
-export function listUsers(db: Db) {
-  return db.select({ id: users.id, email: users.email, name: users.name, role: users.role, disabled: users.disabled, createdAt: users.createdAt }).from(users).all();
+/** The account flags every signed-in call checks (one primary-key read). */
+export function accountStatus(db: DbOrTx, userId: number): { role: Role; name: string; disabled: boolean; mustChangePassword: boolean } | null {
+  return db.select({ role: users.role, name: users.name, disabled: users.disabled, mustChangePassword: users.mustChangePassword }).from(users).where(eq(users.id, userId)).get() ?? null;
 }

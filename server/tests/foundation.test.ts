@@ -13,9 +13,9 @@ beforeAll(() => {
 afterAll(() => app.close());
 
 describe("sign-in", () => {
-  it("accepts the right password and refuses a wrong one, recording both", () => {
-    expect(signIn(app.db, "engineer@runledger.local", "engineer-demo-pass").ok).toBe(true);
-    expect(signIn(app.db, "engineer@runledger.local", "nope").ok).toBe(false);
+  it("accepts the right password and refuses a wrong one, recording both", async () => {
+    expect((await signIn(app.db, "engineer@runledger.local", "engineer-demo-pass")).ok).toBe(true);
+    expect((await signIn(app.db, "engineer@runledger.local", "nope")).ok).toBe(false);
     const actions = app.db.select({ action: auditEvents.action }).from(auditEvents).all().map((e) => e.action);
     expect(actions).toContain("user.signIn");
     expect(actions).toContain("user.signInFailed");

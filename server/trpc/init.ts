@@ -3,37 +3,58 @@
  * (2) initialisation with a zod-aware error formatter, (3) the procedure ladder:
  * public → signed-in → role. Every procedure that reads or writes project data is at least signed-in;
  * the role check happens here on the server, never only in the UI.
+ * Sessions: a malformed, expired or revoked cookie gives an anonymous context (401 on signed-in procedures, never a
+ * 500); signed-in procedures re-read the account (disabled → 401; must change password → 403 except
+ * ALLOWED_BEFORE_PASSWORD_CHANGE). Throttling errors become HTTP 429 with Retry-After.
  */
 import { initTRPC, TRPCError } from "@trpc/server";
 import { ZodError } from "zod";
 import type { AppServices } from "@/server/app-services";
-import { userForSession } from "@/server/services/users";
+import { accountStatus, sessionForToken, type SignInClient } from "@/server/services/users";
 import type { ServiceContext, SignedInActor } from "@/server/services/service-context";
 import type { Role } from "@/db/schema";
 import { applyCheckpointPolicy } from "@/server/audit/checkpoint-policy";
+import { clearSessionCookie, readSessionToken, SESSION_COOKIE } from "@/server/auth/cookies";
+import { TooManyAttempts } from "@/server/auth/throttle";
+import { PasswordHasherBusyError } from "@/server/auth/password";
 
-export const SESSION_COOKIE = "runledger_session";
+export { SESSION_COOKIE, readCookie } from "@/server/auth/cookies";
 
 // (1) Context
 export type TrpcContext = {
   services: AppServices;
   user: SignedInActor | null;
   sessionToken: string | undefined;
-  /** Response headers (Set-Cookie); absent for createCaller in tests and the CLI. */
+  /** sha256 of the session token (the handle in session lists), when the request has a live session. */
+  sessionIdHash?: string | null;
+  /** Why a session cookie that was sent names no live session: the 401 says so. */
+  sessionProblem?: "malformed" | "ended" | null;
+  /** Who is asking (client address and User-Agent), for sign-in throttling and session lists. */
+  client?: SignInClient;
+  /** Response headers (Set-Cookie, Retry-After); absent for createCaller in tests and the CLI. */
   resHeaders?: Headers;
 };
 
-export function readCookie(header: string | null | undefined, name: string): string | undefined {
-  for (const part of (header ?? "").split(";")) {
-    const [k, ...v] = part.trim().split("=");
-    if (k === name) return decodeURIComponent(v.join("="));
-  }
-  return undefined;
+/**
+ * The client address: the right-most X-Forwarded-For entry (what the nearest proxy saw; Next.js sets the header to
+ * the connection's address when the request has none). See server/auth/throttle.ts for its limits.
+ */
+export function clientOf(req: Request): SignInClient {
+  const forwarded = (req.headers.get("x-forwarded-for") ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  return { address: (forwarded.at(-1) ?? "unknown").slice(0, 64), userAgent: req.headers.get("user-agent")?.slice(0, 200) ?? null };
 }
 
+/** Never throws: a malformed or ended session cookie gives an anonymous context (and clears the cookie). */
 export function createContextFromRequest(services: AppServices, req: Request, resHeaders: Headers): TrpcContext {
-  const token = readCookie(req.headers.get("cookie"), SESSION_COOKIE);
-  return { services, user: userForSession(services.db, token), sessionToken: token, resHeaders };
+  const client = clientOf(req);
+  const cookie = readSessionToken(req.headers.get("cookie"));
+  if (cookie.kind === "none") return { services, user: null, sessionToken: undefined, client, resHeaders };
+  const session = cookie.kind === "token" ? sessionForToken(services.db, cookie.token) : null;
+  if (!session) {
+    resHeaders.append("Set-Cookie", clearSessionCookie());
+    return { services, user: null, sessionToken: undefined, sessionProblem: cookie.kind === "malformed" ? "malformed" : "ended", client, resHeaders };
+  }
+  return { services, user: session.user, sessionToken: cookie.kind === "token" ? cookie.token : undefined, sessionIdHash: session.idHash, client, resHeaders };
 }
 
 // (2) Initialisation
@@ -62,12 +83,41 @@ const checkpointAfterMutations = t.middleware(async ({ ctx, type, next }) => {
   return result;
 });
 
-export const publicProcedure = t.procedure.use(checkpointAfterMutations);
+/**
+ * Throttling answers 429 with Retry-After: a TOO_MANY_REQUESTS error (or a busy password hasher) sets the header,
+ * which the fetch adapter sends with the error response.
+ */
+const retryAfterOnThrottle = t.middleware(async ({ ctx, next }) => {
+  const result = await next();
+  if (!result.ok) {
+    const cause = result.error.cause;
+    if (cause instanceof TooManyAttempts || cause instanceof PasswordHasherBusyError) {
+      ctx.resHeaders?.set("Retry-After", String(Math.max(1, cause.retryAfterSeconds)));
+      if (result.error.code !== "TOO_MANY_REQUESTS") throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: cause.message, cause });
+    }
+  }
+  return result;
+});
 
-export const signedInProcedure = publicProcedure.use(({ ctx, next }) => {
-  if (!ctx.user) throw new TRPCError({ code: "UNAUTHORIZED", message: "sign in first" });
-  const service: ServiceContext = { db: ctx.services.db, artifacts: ctx.services.artifacts, dataDir: ctx.services.dataDir, auditKeys: ctx.services.auditKeys, actor: ctx.user };
-  return next({ ctx: { ...ctx, user: ctx.user, service } });
+export const publicProcedure = t.procedure.use(retryAfterOnThrottle).use(checkpointAfterMutations);
+
+/** What a user whose password was reset may still do until they change it. */
+export const ALLOWED_BEFORE_PASSWORD_CHANGE = new Set(["auth.me", "auth.signOut", "auth.changePassword"]);
+
+const UNAUTHORIZED_MESSAGES = {
+  malformed: "your session cookie is not valid: sign in again",
+  ended: "your session has ended (signed out, expired or revoked): sign in again",
+} as const;
+
+export const signedInProcedure = publicProcedure.use(({ ctx, path, next }) => {
+  if (!ctx.user) throw new TRPCError({ code: "UNAUTHORIZED", message: ctx.sessionProblem ? UNAUTHORIZED_MESSAGES[ctx.sessionProblem] : "sign in first" });
+  // Read the account on every call: a disabled user, a changed role or a reset password takes effect at once.
+  const account = accountStatus(ctx.services.db, ctx.user.id);
+  if (!account || account.disabled) throw new TRPCError({ code: "UNAUTHORIZED", message: "this account is disabled: ask an administrator" });
+  if (account.mustChangePassword && !ALLOWED_BEFORE_PASSWORD_CHANGE.has(path)) throw new TRPCError({ code: "FORBIDDEN", message: "change your password first (it was reset by an administrator): open Account → Change password" });
+  const user: SignedInActor = { ...ctx.user, role: account.role, name: account.name };
+  const service: ServiceContext = { db: ctx.services.db, artifacts: ctx.services.artifacts, dataDir: ctx.services.dataDir, auditKeys: ctx.services.auditKeys, actor: user };
+  return next({ ctx: { ...ctx, user, service } });
 });
 
 export function roleProcedure(...roles: Role[]) {

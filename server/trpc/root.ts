@@ -10,6 +10,7 @@ import { exploreRouter } from "@/server/routers/explore";
 import { auditRouter } from "@/server/routers/audit";
 import { documentsRouter } from "@/server/routers/documents";
 import { witnessesRouter } from "@/server/routers/witnesses";
+import { usersRouter } from "@/server/routers/users";
 
 export const appRouter = router({
   auth: authRouter,
@@ -22,6 +23,7 @@ export const appRouter = router({
   audit: auditRouter,
   documents: documentsRouter,
   witnesses: witnessesRouter,
+  users: usersRouter,
 });
 export type AppRouter = typeof appRouter;
 export const createCaller = createCallerFactory(appRouter);

@@ -1,15 +1,18 @@
-/** The tRPC endpoint (fetch adapter). Everything the browser does goes through here. */
+/** The tRPC endpoint (fetch adapter). Everything the browser does goes through here; bodies are capped (413). */
 import "server-only";
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import { appRouter } from "@/server/trpc/root";
 import { createContextFromRequest } from "@/server/trpc/init";
 import { getAppServices } from "@/server/app-services";
+import { limitRequestBody } from "@/server/http/body-limit";
 
 export const runtime = "nodejs";
 export const dynamic = "force-dynamic";
 
-const handler = (req: Request) =>
-  fetchRequestHandler({
+const handler = async (original: Request) => {
+  const req = await limitRequestBody(original);
+  if (req instanceof Response) return req;
+  return fetchRequestHandler({
     endpoint: "/api/trpc",
     req,
     router: appRouter,
@@ -18,5 +21,6 @@ const handler = (req: Request) =>
       if (error.code === "INTERNAL_SERVER_ERROR") console.error(`tRPC ${path}:`, error);
     },
   });
+};
 
 export { handler as GET, handler as POST };

@@ -1,0 +1,87 @@
+/**
+ * `users <list|create|set-role|disable|enable|reset-password> [--data-dir DIR] [--json]`: user management from the
+ * command line, for the operator (bootstrap without demo data, recovery when no administrator can sign in).
+ * The same services as the admin page (server/services/user-admin.ts), so the same rules and audit events; the
+ * audit actor is "operator (command line)". Temporary passwords are printed once and never stored in clear.
+ * Exit codes: 0 done, 1 refused (the message says why), 2 usage error.
+ */
+import { parseArgs } from "node:util";
+import { eq } from "drizzle-orm";
+import { openDatabase, resolveDataDir, type Db } from "@/db/client";
+import { users } from "@/db/schema";
+import { createUser, listUsers, OPERATOR_ACTOR, resetPassword, updateUser } from "@/server/services/user-admin";
+import { ROLE_NAMES } from "@/server/auth/limits";
+
+const USAGE = `usage: npm run cli -- users <subcommand> [--data-dir DIR] [--json]
+  list
+  create --email EMAIL --name NAME --role ${ROLE_NAMES.join("|")}   prints a temporary password (changed at first sign-in)
+  set-role --email EMAIL --role ROLE
+  disable --email EMAIL                              also ends the user's sessions
+  enable --email EMAIL
+  reset-password --email EMAIL                       prints a new temporary password; ends the user's sessions`;
+
+class UsageError extends Error {}
+
+function userIdByEmail(db: Db, email: string | undefined): number {
+  if (!email) throw new UsageError("--email is required");
+  const row = db.select({ id: users.id }).from(users).where(eq(users.email, email.trim().toLowerCase())).get();
+  if (!row) throw new Error(`no user with email ${email}`);
+  return row.id;
+}
+
+async function run(db: Db, sub: string, v: { email?: string; name?: string; role?: string }): Promise<{ text: string; json: unknown }> {
+  switch (sub) {
+    case "list": {
+      const rows = listUsers(db);
+      const text = rows.map((u) => `${String(u.id).padStart(4)}  ${u.email.padEnd(32)} ${u.role.padEnd(9)} ${u.disabled ? "disabled" : "enabled "} ${u.mustChangePassword ? "must change password" : ""}`.trimEnd()).join("\n");
+      return { text: text || "no users", json: { users: rows } };
+    }
+    case "create": {
+      if (!v.email || !v.name || !v.role) throw new UsageError("create needs --email, --name and --role");
+      const r = await createUser(db, OPERATOR_ACTOR, { email: v.email, name: v.name, role: v.role as (typeof ROLE_NAMES)[number] });
+      return { text: `created user ${r.user.id} ${r.user.email} (${r.user.role})\ntemporary password (shown once; to be changed at first sign-in): ${r.temporaryPassword}`, json: r };
+    }
+    case "set-role": {
+      if (!v.role) throw new UsageError("set-role needs --role");
+      const r = updateUser(db, OPERATOR_ACTOR, { userId: userIdByEmail(db, v.email), role: v.role as (typeof ROLE_NAMES)[number] });
+      return { text: `${r.email} is now ${r.role}`, json: r };
+    }
+    case "disable":
+    case "enable": {
+      const r = updateUser(db, OPERATOR_ACTOR, { userId: userIdByEmail(db, v.email), disabled: sub === "disable" });
+      return { text: `${r.email} is ${r.disabled ? `disabled (${r.sessionsRevoked} session(s) ended)` : "enabled"}`, json: r };
+    }
+    case "reset-password": {
+      const r = await resetPassword(db, OPERATOR_ACTOR, { userId: userIdByEmail(db, v.email) });
+      return { text: `new temporary password for ${r.user.email} (shown once; to be changed at next sign-in): ${r.temporaryPassword}\n${r.sessionsRevoked} session(s) ended`, json: r };
+    }
+    default:
+      throw new UsageError(`unknown subcommand "${sub}"`);
+  }
+}
+
+export async function usersCommand(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  let values: { email?: string; name?: string; role?: string; "data-dir"?: string; json?: boolean };
+  try {
+    ({ values } = parseArgs({ args: rest, options: { email: { type: "string" }, name: { type: "string" }, role: { type: "string" }, "data-dir": { type: "string" }, json: { type: "boolean", default: false } } }));
+  } catch (err) {
+    process.stderr.write(`users: ${(err as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  if (!sub) {
+    process.stderr.write(`${USAGE}\n`);
+    return 2;
+  }
+  const db = openDatabase(resolveDataDir(values["data-dir"]));
+  try {
+    const out = await run(db, sub, values);
+    process.stdout.write(values.json ? `${JSON.stringify(out.json)}\n` : `${out.text}\n`);
+    return 0;
+  } catch (err) {
+    process.stderr.write(`users: ${(err as Error).message}\n${err instanceof UsageError ? `${USAGE}\n` : ""}`);
+    return err instanceof UsageError ? 2 : 1;
+  } finally {
+    db.$client.close();
+  }
+}
