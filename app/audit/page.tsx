@@ -15,6 +15,7 @@ import { Hash } from "@/app/_components/hash";
 import { downloadText as download } from "@/app/_components/download";
 import { formatCount, formatTime } from "@/app/_components/format";
 import { VerificationPanel } from "./verification-panel";
+import { WitnessesPanel } from "./witnesses-panel";
 
 
 function KeyAndVerification() {
@@ -154,6 +155,7 @@ export default function AuditPage() {
           <p className="subtitle">Every change in Runledger, sign-ins included, is an event in an append-only, hash-chained ledger; signed Merkle checkpoints make tampering evident to anyone with the public key.</p>
           <KeyAndVerification />
           <VerificationPanel />
+          <WitnessesPanel />
           <Reports />
           <Events />
         </>

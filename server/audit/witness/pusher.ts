@@ -7,13 +7,15 @@
  *   timer, one run at a time; every failure is recorded in witness_status and logged, never thrown to the app.
  * - Only the latest checkpoint is pushed (a consistency proof from the witness's last size covers the ones in
  *   between). The witness's size is remembered; a 409 answer teaches the right size and the push is retried.
- * - Before pushing, the consistency proof's new root is recomputed from the leaves and must equal the signed
- *   checkpoint's root, so a tampered log is never offered to a witness by an honest server.
+ * - Before pushing, the consistency proof is checked against the checkpoint's signed root (proof from the stored
+ *   tree levels in O(log n) reads, else recomputed from every leaf); a proof that does not check is never sent.
  * - A cosignature is stored only after it verified under the configured witness key.
  */
 import type { Db } from "@/db/client";
 import type { AuditKeys } from "@/server/audit/keys";
 import { consistencyProofBetween, latestAuditCheckpoint, type AuditCheckpointRow } from "@/server/audit/checkpoints";
+import { TreeLevelReader } from "@/server/audit/tree-levels";
+import { verifyConsistency } from "@/server/audit/merkle";
 import { formatCheckpointBody, logOrigin, signCheckpointNote } from "./checkpoint-note";
 import { type WitnessConfig, type WitnessEndpoint, requestCosignature } from "./client";
 import { onAuditCheckpointSigned } from "./checkpoint-signal";
@@ -26,6 +28,24 @@ export type PushResult =
 
 export type WitnessPusherDeps = { db: Db; auditKeys: AuditKeys };
 export const WITNESS_PUSH_EVERY_MS = 60_000;
+
+/**
+ * Consistency proof from `oldSize` to the checkpoint, checked here against the checkpoint's signed root before it
+ * is sent: from the stored tree levels (O(log n) reads), else from every leaf (consistencyProofBetween, O(n)).
+ */
+export function consistencyProofFor(db: Db, oldSize: number, cp: Pick<AuditCheckpointRow, "id" | "treeSize" | "rootHash">): Buffer[] {
+  const signedRoot = Buffer.from(cp.rootHash, "hex");
+  try {
+    const reader = new TreeLevelReader(db);
+    const proof = reader.consistencyPath(oldSize, cp.treeSize);
+    if (verifyConsistency(oldSize, cp.treeSize, reader.root(oldSize), signedRoot, proof)) return proof;
+  } catch {
+    // stored levels missing or beyond their read budget: fall back to the leaves
+  }
+  const p = consistencyProofBetween(db, oldSize, cp.treeSize);
+  if (p.rootN !== cp.rootHash) throw new Error(`the log's events no longer give checkpoint #${cp.id}'s root (tampered log?)`);
+  return p.proof.map((h) => Buffer.from(h, "hex"));
+}
 
 export class WitnessPusher {
   private pending: Promise<PushResult[]> | null = null;
@@ -123,11 +143,9 @@ export class WitnessPusher {
       let proof: Buffer[] = [];
       if (oldSize > 0 && oldSize < cp.treeSize) {
         try {
-          const p = consistencyProofBetween(db, oldSize, cp.treeSize);
-          if (p.rootN !== cp.rootHash) return fail(`not pushed: the log's events no longer give checkpoint #${cp.id}'s root (tampered log?)`, null);
-          proof = p.proof.map((h) => Buffer.from(h, "hex"));
+          proof = consistencyProofFor(db, oldSize, cp);
         } catch (err) {
-          return fail(`not pushed: no consistency proof from ${oldSize} to ${cp.treeSize}: ${(err as Error).message}`, null);
+          return fail(`not pushed: ${(err as Error).message}`, null);
         }
       }
       const outcome = await requestCosignature(w, { oldSize, proof, note, noteText }, { timeoutMs: this.opts.timeoutMs });

@@ -19,7 +19,7 @@ import { WitnessPusher } from "../pusher";
 import { witnessAnchors } from "../witness-anchors";
 import { parseSignedNote, parseVerifierKey } from "../note";
 import { verifyCosignature } from "../cosignature";
-import { startWitnessProcess, type WitnessProcess } from "./witness-process";
+import { startWitnessProcess, type WitnessProcess } from "../witness-process";
 import { rewriteAndResign } from "./forge";
 
 const cleanups: (() => unknown)[] = [];

@@ -1,5 +1,5 @@
 /**
- * Test helper: a REAL witness process (`npx tsx server/cli/main.ts witness serve`) on a free loopback port,
+ * A REAL witness process (`npx tsx server/cli/main.ts witness serve`) on a free loopback port,
  * started in its own process group so stop() ends it and its children (npx → tsx → node) by group id.
  */
 import { spawn, type ChildProcess } from "node:child_process";
