@@ -12,7 +12,7 @@ const PARTS: Record<string, () => Promise<Figure[]>> = {
     return [...(await t.benchTrainerThroughput()), ...(await t.benchTrackingOverhead())];
   },
   overhead: async () => (await import("./trainer")).benchTrackingOverhead(),
-  audit: async () => (await import("./audit")).benchAudit(),
+  audit: async () => [...(await (await import("./audit")).benchAudit()), ...(await (await import("./witness")).benchWitness())],
   runs: async () => (await import("./runs")).benchRuns(),
 };
 

@@ -42,6 +42,7 @@ function addEvents(app: { db: TestApp["db"] }, n: number, ok = true): number[] {
 
 async function witnessFor(app: TestApp, keyDir?: string, port?: number): Promise<WitnessProcess> {
   const w = await startWitnessProcess({ logKey: logVkey(app), keyDir, port, name: "witness.test/auditor" });
+  if (!keyDir) cleanups.push(() => fs.rmSync(w.keyDir, { recursive: true, force: true }));
   cleanups.push(() => w.stop());
   return w;
 }
