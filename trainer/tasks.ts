@@ -10,6 +10,8 @@
  *   on-demand evaluation of a checkpoint on the run's backend equals the one the trainer made at the end,
  *   and dataSha256 is computed exactly as fit.ts computes it.
  * - Every tfjs model built here is disposed before returning, also on error.
+ * - estimateJob may be given a cache of prepareData (the long-lived estimate worker, estimate-worker.ts); the
+ *   prepared data must then be exactly prepareData's for the same dataset bytes and data section.
  * - The data the evaluation ran on is identified by the split and version sha256 it prepared, so the
  *   caller can check them against what the run recorded before trusting the numbers.
  */
@@ -44,16 +46,19 @@ export type CheckpointEvaluation = {
   backend: BackendName;
 };
 
-async function prepareAndBuild(job: TrainJob): Promise<{ prepared: PreparedData; built: ReturnType<typeof buildForJob>; backend: Awaited<ReturnType<typeof selectBackend>> }> {
-  const prepared = prepareData(job.dataset, job.config.data);
+/** How a task gets its prepared data: prepareData by default; the estimate worker passes a cached one. */
+export type PrepareFn = (dataset: TrainJob["dataset"], data: TrainJob["config"]["data"]) => PreparedData;
+
+async function prepareAndBuild(job: TrainJob, prepare: PrepareFn = prepareData): Promise<{ prepared: PreparedData; built: ReturnType<typeof buildForJob>; backend: Awaited<ReturnType<typeof selectBackend>> }> {
+  const prepared = prepare(job.dataset, job.config.data);
   const layers = job.parent?.config.model.layers ?? job.config.model.layers;
   const backend = await selectBackend(job.backend ?? "auto", { needsConvGradients: hasConvLayers(layers) });
   const built = buildForJob(job, prepared);
   return { prepared, built, backend };
 }
 
-export async function estimateJob(job: TrainJob): Promise<EstimateResult> {
-  const { prepared, built, backend } = await prepareAndBuild(job);
+export async function estimateJob(job: TrainJob, prepare?: PrepareFn): Promise<EstimateResult> {
+  const { prepared, built, backend } = await prepareAndBuild(job, prepare);
   try {
     const train = prepared.partitions.train.count;
     if (train === 0) throw new Error("the train partition is empty; use more data or a larger train ratio");
