@@ -8,6 +8,7 @@
  *   lineage.prov.json    W3C PROV-JSON lineage of the version
  *   events.jsonl, checkpoints.json, public-key.pem   the whole audit ledger (server/audit/bundle.ts format)
  *   trusted-checkpoint.json   the checkpoint the report cites, in the `audit verify --trusted-checkpoint` format
+ *   cosignatures.json, witness-keys/   witness cosignatures of the checkpoints and the witnesses used (witness/bundle-files.ts)
  *   manifest.json        sha256 and size of every other file
  *   verify-bundle.mjs    standalone verifier, Node standard library only: `node verify-bundle.mjs` in the folder
  *
@@ -30,6 +31,7 @@ import { sha256Canonical, sha256Hex } from "@/server/audit/canonical";
 import { createAuditCheckpoint, readLeafHashes, trustedCheckpointFromRow } from "@/server/audit/checkpoints";
 import { inclusionProof } from "@/server/audit/merkle";
 import { writeBundleAuditFiles } from "@/server/audit/bundle";
+import { writeWitnessBundleFiles } from "@/server/audit/witness/bundle-files";
 import type { AuditKeys } from "@/server/audit/keys";
 import { collectLineage } from "@/server/lineage/collect";
 import { lineageToProvJson } from "@/server/lineage/prov";
@@ -160,6 +162,7 @@ export function exportReportBundle(deps: { db: Db; auditKeys: AuditKeys }, actor
   write(REPORT_FILES.readme, readme(facts, integrity));
   fs.copyFileSync(VERIFIER_SCRIPT_SOURCE, path.join(outDir, REPORT_FILES.verifier));
   writeBundleAuditFiles(db, outDir, auditKeys);
+  writeWitnessBundleFiles(db, outDir, auditKeys.fingerprint);
 
   const files = listRelative(outDir).filter((f) => f !== REPORT_FILES.manifest);
   const manifest = {

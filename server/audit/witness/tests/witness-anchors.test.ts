@@ -17,7 +17,9 @@ import { defaultLogOrigin, formatCheckpointBody } from "../checkpoint-note";
 import { cosignNote } from "../cosignature";
 import { SIG_TYPE_COSIGNATURE_V1, parseSignatureLine, verifierKeyFrom } from "../note";
 import { insertCosignature } from "../store";
-import { WITNESS_MAX_LAG_MINUTES, witnessAnchors, witnessLagProblem } from "../witness-anchors";
+import { WITNESS_MAX_LAG_MINUTES, witnessAnchors, witnessLagProblem, witnessLagProblemFor } from "../witness-anchors";
+import { BUNDLE_COSIGNATURES_FILE, tailFactsOf, witnessAnchorsForBundle, writeWitnessBundleFiles } from "../bundle-files";
+import { listAuditCheckpoints, iterateAuditEvents } from "@/server/audit/ledger-reads";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -87,6 +89,29 @@ describe("witnessAnchors", () => {
     );
     expect(witnessLagProblem(db.$client, 2)).toMatch(/^witness lag: 2 event\(s\) from seq 3 on/); // seq 3 (12:02) is 21 minutes behind
     expect(witnessLagProblem(db.$client, 3)).toBeNull(); // only seq 4 uncovered: it is the newest
+    db.$client.close();
+  });
+
+  it("a bundle carries the cosignatures (cosignatures.json) and they check the same way offline", () => {
+    const { dir, db, keys, event, wkey, cosign } = setup();
+    for (let i = 0; i < 3; i++) event(i);
+    const cp = createAuditCheckpoint(db, keys, "t", { at: new Date(Date.UTC(2026, 0, 1, 12, 3)).toISOString() }).checkpoint;
+    cosign(db, cp);
+    event(30); // 27 minutes after the checkpoint event: the checkpoint event (seq 4) is now out of the lag
+    const bundle = path.join(dir, "bundle");
+    fs.mkdirSync(bundle);
+    writeWitnessBundleFiles(db, bundle, keys.fingerprint);
+    const file = JSON.parse(fs.readFileSync(path.join(bundle, BUNDLE_COSIGNATURES_FILE), "utf8")) as { origin: string; cosignatures: { checkpointNote: string; cosignatureLine: string }[] };
+    expect(file.origin).toBe(defaultLogOrigin(keys.fingerprint));
+    expect(file.cosignatures[0]!.checkpointNote).toBe(formatCheckpointBody({ origin: file.origin, treeSize: cp.treeSize, rootHash: cp.rootHash }));
+    expect(file.cosignatures[0]!.cosignatureLine).toMatch(/^— witness\.test\/w1 \S+\n$/);
+    const r = witnessAnchorsForBundle(bundle, [wkey], listAuditCheckpoints(db));
+    expect(r.problems).toEqual([]);
+    expect(r.anchors).toEqual([{ kind: "witness", name: "witness witness.test/w1", treeSize: cp.treeSize, rootHash: cp.rootHash }]);
+    const facts = tailFactsOf(iterateAuditEvents(db), cp.treeSize);
+    expect(facts).toMatchObject({ count: 2, firstSeq: cp.treeSize + 1 });
+    expect(witnessLagProblemFor(facts, cp.treeSize)).toBe(witnessLagProblem(db.$client, cp.treeSize));
+    expect(witnessLagProblemFor(facts, cp.treeSize)).toMatch(/^witness lag: 2 event\(s\) from seq 4 on/);
     db.$client.close();
   });
 });
