@@ -81,7 +81,7 @@ test("[AUDIT]: an auditor browses the ledger, verifies it, and exports the produ
 
   // Download the bundle; it unpacks and verifies with the CLI on the bundle alone.
   const downloadPromise = page.waitForEvent("download");
-  await page.getByRole("link", { name: "Download bundle (.tar)" }).click();
+  await page.getByRole("button", { name: "Download bundle (.tar)" }).click();
   const download = await downloadPromise;
   expect(download.suggestedFilename()).toMatch(/-v1-auditors-report\.tar$/);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-e2e-bundle-"));

@@ -60,7 +60,7 @@ function Reports() {
             {targets.data.map((t) => (
               <tr key={t.modelVersionId}>
                 <td>{t.model}</td><td>v{t.version}</td><td>{t.aliases.join(", ") || "–"}</td><td><Hash value={t.weightsSha256} label={`weights of ${t.model} v${t.version}`} /></td>
-                <td className="row"><Link href={`/report/${t.modelVersionId}`}>Open report of {t.model} v{t.version}</Link><a href={`/api/report/${t.modelVersionId}?format=tar`} download>Download bundle</a></td>
+                <td className="row"><Link href={`/report/${t.modelVersionId}`}>Open report of {t.model} v{t.version}</Link><form method="post" action={`/api/report/${t.modelVersionId}?format=tar`} style={{ display: "inline" }}><button type="submit">Download bundle</button></form></td>
               </tr>
             ))}
           </tbody>
