@@ -6,12 +6,15 @@
  *   witness key --key-dir D [--name NAME]        prints the witness's vkey (creating the key on first use)
  *   witness log-key [--data-dir DIR]             prints this log's vkey (give it to the witness: --log-key)
  *   witness push [--data-dir DIR] [--json]       pushes the latest checkpoint to RUNLEDGER_WITNESSES now
- * --log-key takes a vkey, a file of vkeys (one a line), or the log's public key PEM (audit-ed25519.pub; its
- * origin is then --log-origin or the default "runledger/<fingerprint prefix>").
+ * --log-key takes a vkey (what `witness log-key` prints), a file of vkeys (one a line; after a key rotation, the old
+ * and the new key under the same origin), or a public key PEM (audit-ed25519.pub; its origin is then --log-origin
+ * or "runledger/<fingerprint prefix>", right for a ledger whose first checkpoint that key signed).
  * Exit codes: 0 ok, 1 failure, 2 usage error. `serve` runs until SIGINT/SIGTERM.
  */
 import fs from "node:fs";
+import path from "node:path";
 import { parseArgs } from "node:util";
+import Database from "better-sqlite3";
 import { resolveDataDir } from "@/db/client";
 import { loadAuditPublicKey, parseAuditPublicKey } from "@/server/audit/keys";
 import { type VerifierKey, SIG_TYPE_ED25519, parseVerifierKey } from "@/server/audit/witness/note";
@@ -19,6 +22,7 @@ import { defaultLogOrigin, logOrigin, logVerifierKey } from "@/server/audit/witn
 import { loadOrCreateWitnessIdentity, lockWitnessDir } from "@/server/audit/witness/witness-files";
 import { Witness } from "@/server/audit/witness/witness";
 import { createWitnessServer, listen } from "@/server/audit/witness/witness-http";
+import { firstCheckpointKeyFingerprint } from "@/server/audit/witness/store";
 
 const USAGE = `usage:
   witness serve --port P --key-dir D --log-key FILE_OR_VKEY [--log-key ...] [--log-origin NAME] [--host 127.0.0.1] [--name NAME]
@@ -93,8 +97,19 @@ function key(argv: string[]): number {
 
 function logKey(argv: string[]): number {
   const { values } = parseArgs({ args: argv, options: { "data-dir": { type: "string" } }, strict: true, allowPositionals: false });
-  const pub = loadAuditPublicKey(resolveDataDir(values["data-dir"]));
-  process.stdout.write(`${logVerifierKey(logOrigin(pub.fingerprint), pub.publicKey).vkey}\n`);
+  const dataDir = resolveDataDir(values["data-dir"]);
+  const pub = loadAuditPublicKey(dataDir); // the current signing key (public half, kept in the data directory)
+  const dbFile = path.join(dataDir, "runledger.sqlite");
+  let first: string | null = null;
+  if (fs.existsSync(dbFile)) {
+    const sqlite = new Database(dbFile, { readonly: true, fileMustExist: true });
+    try {
+      first = firstCheckpointKeyFingerprint(sqlite);
+    } finally {
+      sqlite.close();
+    }
+  }
+  process.stdout.write(`${logVerifierKey(logOrigin(first ?? pub.fingerprint), pub.publicKey).vkey}\n`);
   return 0;
 }
 

@@ -7,7 +7,7 @@
 import { router, signedInProcedure } from "@/server/trpc/init";
 import { formatCheckpointBody, logOrigin, logVerifierKey } from "@/server/audit/witness/checkpoint-note";
 import { configuredWitnesses } from "@/server/audit/witness/start";
-import { listWitnessStatus, recentCosignatures } from "@/server/audit/witness/store";
+import { firstCheckpointKeyFingerprint, listWitnessStatus, recentCosignatures } from "@/server/audit/witness/store";
 import { verifyCosignature } from "@/server/audit/witness/cosignature";
 
 export const witnessesRouter = router({
@@ -19,7 +19,7 @@ export const witnessesRouter = router({
     let logVkey: string | null = null;
     let originError: string | null = null;
     try {
-      origin = logOrigin(auditKeys.fingerprint);
+      origin = logOrigin(firstCheckpointKeyFingerprint(db.$client) ?? auditKeys.fingerprint);
       logVkey = logVerifierKey(origin, auditKeys.publicKey).vkey;
     } catch (err) {
       originError = (err as Error).message;

@@ -14,7 +14,7 @@ import type { Db } from "@/db/client";
 import type { AuditCheckpointRow } from "@/server/audit/ledger-reads";
 import { defaultLogOrigin, formatCheckpointBody, logOrigin } from "./checkpoint-note";
 import { configuredWitnesses } from "./start";
-import { type CosignatureRecord, allCosignatureRecords } from "./store";
+import { type CosignatureRecord, allCosignatureRecords, firstCheckpointKeyFingerprint } from "./store";
 import { type VerifierKey } from "./note";
 import { type TailFacts, type WitnessAnchorsResult, witnessAnchorsFromRecords } from "./witness-anchors";
 
@@ -25,13 +25,13 @@ export const COSIGNATURES_FORMAT = "runledger-witness-cosignatures/1";
 type BundleCosignature = CosignatureRecord & { checkpointNote: string; cosignatureLine: string };
 type CosignaturesFile = { format: string; origin: string; cosignatures: BundleCosignature[] };
 
-export function writeWitnessBundleFiles(db: Db, dir: string, keyFingerprint: string): void {
+export function writeWitnessBundleFiles(db: Db, dir: string, currentKeyFingerprint: string): void {
   const cosignatures = allCosignatureRecords(db.$client).map((c) => ({
     ...c,
     checkpointNote: formatCheckpointBody({ origin: c.origin, treeSize: c.treeSize, rootHash: c.rootHash }),
     cosignatureLine: `\u2014 ${c.witnessName} ${c.signature}\n`,
   }));
-  const file: CosignaturesFile = { format: COSIGNATURES_FORMAT, origin: logOrigin(keyFingerprint), cosignatures };
+  const file: CosignaturesFile = { format: COSIGNATURES_FORMAT, origin: logOrigin(firstCheckpointKeyFingerprint(db.$client) ?? currentKeyFingerprint), cosignatures };
   fs.writeFileSync(path.join(dir, BUNDLE_COSIGNATURES_FILE), `${JSON.stringify(file, null, 2)}\n`);
   const witnesses = configuredWitnesses().witnesses;
   if (witnesses.length === 0) return;
@@ -45,14 +45,15 @@ export function writeWitnessBundleFiles(db: Db, dir: string, keyFingerprint: str
 export function witnessAnchorsForBundle(
   bundleDir: string,
   witnessKeys: readonly (VerifierKey | string)[],
-  checkpoints: readonly Pick<AuditCheckpointRow, "keyFingerprint">[],
+  checkpoints: readonly Pick<AuditCheckpointRow, "id" | "keyFingerprint">[],
   opts: { origin?: string } = {},
 ): WitnessAnchorsResult {
   const file = path.join(bundleDir, BUNDLE_COSIGNATURES_FILE);
   const records = fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, "utf8")) as CosignaturesFile) : null;
   if (records && (records.format !== COSIGNATURES_FORMAT || !Array.isArray(records.cosignatures))) throw new Error(`${BUNDLE_COSIGNATURES_FILE} is not a ${COSIGNATURES_FORMAT} file`);
   const pinned = process.env.RUNLEDGER_LOG_ORIGIN?.trim();
-  const origins = opts.origin ? [opts.origin] : pinned ? [pinned] : [...new Set(checkpoints.map((c) => defaultLogOrigin(c.keyFingerprint)))];
+  const first = [...checkpoints].sort((a, b) => a.id - b.id)[0];
+  const origins = opts.origin ? [opts.origin] : pinned ? [pinned] : first ? [defaultLogOrigin(first.keyFingerprint)] : [];
   const result = witnessAnchorsFromRecords(records?.cosignatures ?? [], witnessKeys, origins);
   if (!records) result.notes.push(`the bundle has no ${BUNDLE_COSIGNATURES_FILE}`);
   return result;

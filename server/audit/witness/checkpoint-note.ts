@@ -4,9 +4,9 @@
  * Note text: "<origin>\n<tree size>\n<base64 root>\n" (no extension lines). The root is the RFC 6962 Merkle root
  * over the ledger's leaf hashes 1..size, the same root the server's own checkpoints sign (checkpoints.ts).
  * The log signs the note with its Ed25519 audit key as a type 0x01 note signature whose key name is the origin.
- * Origin: RUNLEDGER_LOG_ORIGIN, else "runledger/<first 16 hex of the key fingerprint>", so it is stable for
- * one signing key and needs no configuration. A key rotation therefore starts a new origin unless
- * RUNLEDGER_LOG_ORIGIN pins it (the witness must then be given the new log key).
+ * Origin: RUNLEDGER_LOG_ORIGIN, else "runledger/<first 16 hex of the fingerprint of the key that signed the
+ * ledger's FIRST checkpoint>": no configuration, and stable across key rotations (after a rotation the witness is
+ * given the new key under the same origin, and keeps checking consistency with what it cosigned before).
  * Invariants: sizes are decimal with no leading zeros and at most 2^53-1; roots are exactly 32 bytes.
  */
 import type { KeyObject } from "node:crypto";
@@ -31,8 +31,8 @@ export function defaultLogOrigin(keyFingerprint: string): string {
   return `runledger/${hex.slice(0, 16)}`;
 }
 
-/** The origin this log uses: RUNLEDGER_LOG_ORIGIN when set (checked), else derived from the key fingerprint. */
-export function logOrigin(keyFingerprint: string, env: Record<string, string | undefined> = process.env): string {
+/** The origin this log uses: RUNLEDGER_LOG_ORIGIN when set (checked), else derived from the first signing key's fingerprint. */
+export function logOrigin(firstKeyFingerprint: string, env: Record<string, string | undefined> = process.env): string {
   const configured = env.RUNLEDGER_LOG_ORIGIN?.trim();
   if (configured) {
     try {
@@ -42,7 +42,7 @@ export function logOrigin(keyFingerprint: string, env: Record<string, string | u
     }
     return configured;
   }
-  return defaultLogOrigin(keyFingerprint);
+  return defaultLogOrigin(firstKeyFingerprint);
 }
 
 export function parseTreeSize(s: string, what = "tree size"): number {

@@ -19,7 +19,7 @@ import { verifyConsistency } from "@/server/audit/merkle";
 import { formatCheckpointBody, logOrigin, signCheckpointNote } from "./checkpoint-note";
 import { type WitnessConfig, type WitnessEndpoint, requestCosignature } from "./client";
 import { onAuditCheckpointSigned } from "./checkpoint-signal";
-import { hasCosignature, insertCosignature, readWitnessStatus, upsertWitnessStatus } from "./store";
+import { firstCheckpointKeyFingerprint, hasCosignature, insertCosignature, readWitnessStatus, upsertWitnessStatus } from "./store";
 
 export type PushResult =
   | { url: string; outcome: "cosigned"; treeSize: number; ms: number }
@@ -58,7 +58,7 @@ export class WitnessPusher {
   ) {}
 
   get origin(): string {
-    return this.opts.origin ?? logOrigin(this.deps.auditKeys.fingerprint);
+    return this.opts.origin ?? logOrigin(firstCheckpointKeyFingerprint(this.deps.db.$client) ?? this.deps.auditKeys.fingerprint);
   }
 
   /** Pushes the latest checkpoint to each witness that has not cosigned it yet. Runs are serialised and coalesced. */

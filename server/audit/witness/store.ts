@@ -55,9 +55,10 @@ export function allCosignatureRecords(sqlite: Database.Database): CosignatureRec
   return rows.map((a) => ({ id: a[0], checkpointId: a[1], origin: a[2], treeSize: a[3], rootHash: a[4], witnessName: a[5], keyId: a[6], timestamp: a[7], signature: a[8], receivedAt: a[9] }));
 }
 
-/** Key fingerprints that signed the log's checkpoints (their derived origins are the log's own). */
-export function checkpointKeyFingerprints(sqlite: Database.Database): string[] {
-  return (sqlite.prepare("SELECT DISTINCT key_fingerprint FROM audit_checkpoints").raw(true).all() as [string][]).map((r) => r[0]);
+/** The key that signed the log's first checkpoint (the default origin is derived from it, so rotations keep it). */
+export function firstCheckpointKeyFingerprint(sqlite: Database.Database): string | null {
+  const row = sqlite.prepare("SELECT key_fingerprint FROM audit_checkpoints ORDER BY id LIMIT 1").raw(true).get() as [string] | undefined;
+  return row?.[0] ?? null;
 }
 
 /** Events after `coveredSize`: how many, and the oldest time among them; and the newest event's time. */

@@ -7,7 +7,7 @@
  * history). A row that claims a trusted key but does not verify is a problem (forged or edited). Rows of unknown
  * witnesses are ignored (spec: unknown keys are ignored); rows of other origins are ignored with a note (a
  * cosignature of some other log says nothing about this one).
- * The log's origins: the one given, else RUNLEDGER_LOG_ORIGIN, else derived from each key that signed a checkpoint.
+ * The log's origin: the one given, else RUNLEDGER_LOG_ORIGIN, else derived from the key of the first checkpoint.
  *
  * Lag policy (WITNESS_MAX_LAG_MINUTES = 2 × the checkpoint interval = 20 minutes): every event more than 20
  * minutes older than the NEWEST event must be covered by a cosignature (seq <= the largest cosigned tree size).
@@ -21,7 +21,7 @@ import { CHECKPOINT_EVERY_MINUTES } from "@/server/audit/checkpoint-policy";
 import { defaultLogOrigin, formatCheckpointBody } from "./checkpoint-note";
 import { verifyCosignature } from "./cosignature";
 import { type VerifierKey, SIG_TYPE_COSIGNATURE_V1, parseVerifierKey } from "./note";
-import { type CosignatureRecord, allCosignatureRecords, checkpointKeyFingerprints, uncoveredTail } from "./store";
+import { type CosignatureRecord, allCosignatureRecords, firstCheckpointKeyFingerprint, uncoveredTail } from "./store";
 
 export const WITNESS_MAX_LAG_MINUTES = 2 * CHECKPOINT_EVERY_MINUTES;
 
@@ -100,7 +100,8 @@ export function logOriginsOf(sqlite: Database.Database, origin?: string, env: Re
   if (origin) return [origin];
   const pinned = env.RUNLEDGER_LOG_ORIGIN?.trim();
   if (pinned) return [pinned];
-  return checkpointKeyFingerprints(sqlite).map(defaultLogOrigin);
+  const first = firstCheckpointKeyFingerprint(sqlite);
+  return first ? [defaultLogOrigin(first)] : [];
 }
 
 /** Contract for verify.ts: anchors from the cosignatures stored in a live database (any connection, read-only fine). */
