@@ -1,6 +1,6 @@
 /**
  * `npm run cli -- <command>`: the command line, over the same services and database as the web app.
- * Commands: seed, train, audit verify, audit checkpoint-export, audit move-key, audit rotate-key, register, export-prov, export (auditor's report). Each prints plain text, or one JSON object with --json.
+ * Commands: seed, train, audit verify, audit checkpoint-export, audit move-key, audit rotate-key, register, export-prov, export (auditor's report), backup, restore. Each prints plain text, or one JSON object with --json.
  */
 import { trainCommand } from "./train";
 import { seedCommand } from "./seed";
@@ -19,6 +19,8 @@ const USAGE = `usage: npm run cli -- <command> [options]   (key directory: --key
   export --model NAME [--version N | --alias production] --out DIR|FILE.tar [--user EMAIL] [--data-dir DIR] [--json]
                                                      the auditor's report bundle (report.html, events, proofs, PROV, key)
   export --verify DIR|FILE.tar [--public-key FILE]   check a report bundle offline
+  backup --out FILE [--data-dir DIR] [--json]        database (online backup) + artifacts + public key in one tar with SHA-256 manifest
+  restore --from FILE --data-dir DIR [--json]        into an empty directory, after every manifest hash checks out
   witness serve --port P --key-dir D --log-key FILE_OR_VKEY [--host H]   run a transparency-log witness (C2SP tlog-witness)
   witness key --key-dir D | witness log-key [--data-dir DIR] | witness push [--data-dir DIR]`;
 
@@ -33,6 +35,8 @@ async function main(argv: string[]): Promise<number> {
     register: async (a) => (await import("./register")).registerCommand(a),
     "export-prov": async (a) => (await import("./export-prov")).exportProvCommand(a),
     export: async (a) => (await import("./export")).exportCommand(a),
+    backup: async (a) => (await import("./backup")).backupCommand(a),
+    restore: async (a) => (await import("./backup")).restoreCommand(a),
     witness: async (a) => (await import("./witness")).witnessCommand(a),
     users: async (a) => (await import("./users")).usersCommand(a),
   };
