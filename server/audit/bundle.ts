@@ -14,7 +14,9 @@ import type { AuditPublicKey } from "./keys";
 import { parseAuditPublicKey } from "./keys";
 import { type AuditCheckpointRow, type AuditDbSource, auditEventsWithAction, iterateAuditEvents, listAuditCheckpoints, sqliteOf } from "./ledger-reads";
 import { KEY_ROTATE_ACTION } from "./key-rotation";
-import { AuditLogVerifier, chooseTrustedKey, type VerifyOptions, type VerifyResult } from "./verify";
+import { AuditLogVerifier, CONTENT_NOT_RUN, chooseTrustedKey, type VerifyOptions, type VerifyResult } from "./verify";
+import { tailFactsOf, witnessAnchorsForBundle } from "./witness/bundle-files";
+import { witnessLagProblemFor } from "./witness/witness-anchors";
 
 export const BUNDLE_EVENTS_FILE = "events.jsonl";
 export const BUNDLE_CHECKPOINTS_FILE = "checkpoints.json";
@@ -33,12 +35,19 @@ export async function verifyBundle(bundleDir: string, opts: VerifyOptions = {}):
   const rotationsFile = path.join(bundleDir, BUNDLE_KEY_ROTATIONS_FILE);
   const rotations = fs.existsSync(rotationsFile) ? (JSON.parse(fs.readFileSync(rotationsFile, "utf8")) as AuditEventRow[]) : [];
   if (!Array.isArray(rotations)) throw new Error(`${BUNDLE_KEY_ROTATIONS_FILE} is not a list of events`);
-  const v = new AuditLogVerifier(key, keySource, checkpoints, opts.trustedCheckpoint, rotations);
+  const witness = opts.witnessKeys && opts.witnessKeys.length > 0 ? witnessAnchorsForBundle(bundleDir, opts.witnessKeys, checkpoints) : null;
+  const v = new AuditLogVerifier(key, keySource, checkpoints, opts.trustedCheckpoint, rotations, witness?.anchors ?? []);
+  v.setRequireAnchor(opts.requireAnchor ?? false);
+  if (witness) v.addAnchorProblems(witness.problems, witness.notes);
+  // Witness lag facts: the events after the largest cosigned size (if that anchor does not match, the pass says so).
+  const witnessSize = (witness?.anchors ?? []).reduce((m, a) => Math.max(m, a.treeSize), 0);
+  const tail: { seq: number; at: string }[] = [];
   const lines = readline.createInterface({
     input: fs.createReadStream(path.join(bundleDir, BUNDLE_EVENTS_FILE), { encoding: "utf8", highWaterMark: 1 << 20 }),
     crlfDelay: Infinity,
   });
   let lineNo = 0;
+  let lastAt: { seq: number; at: string } | null = null;
   try {
     for await (const line of lines) {
       lineNo++;
@@ -51,10 +60,21 @@ export async function verifyBundle(bundleDir: string, opts: VerifyOptions = {}):
         break;
       }
       if (!v.add(row)) break;
+      if (witness) {
+        lastAt = { seq: row.seq, at: row.at };
+        if (row.seq > witnessSize) tail.push(lastAt);
+      }
     }
   } finally {
     lines.close();
   }
+  if (witness) {
+    const facts = tailFactsOf(tail, witnessSize);
+    if (lastAt) facts.newestAt = lastAt.at;
+    const lag = witnessLagProblemFor(facts, witnessSize);
+    if (lag) v.addAnchorProblems([lag]);
+  }
+  v.setContent({ ...CONTENT_NOT_RUN, skipped: "content verification of a bundle is done by the report check (export --verify)" });
   return v.finish();
 }
 

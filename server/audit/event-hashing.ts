@@ -12,9 +12,13 @@
  * - the top-level strings contain no lone surrogate (JSON.stringify would escape one as \udxxx; JCS refuses it).
  * Whenever one condition fails, the reference computation decides. tests/event-hashing.test.ts checks the
  * two agree on ordinary and awkward rows.
+ * The reference is ledger.ts's definition restated here over canonical.ts (sha256(0x00 || JCS(body)), body =
+ * the nine fields with the payload parsed), so that range workers need not load the database schema; the
+ * tests compare it with ledger.ts itself. The hot path allocates no objects per row besides the strings it hashes.
  */
 import crypto from "node:crypto";
-import { eventBody, leafHash, type AuditEventRow } from "./ledger";
+import { canonicalJson } from "./canonical";
+import type { AuditEventRow } from "./ledger";
 
 export type EventFields = Omit<AuditEventRow, "leafHash" | "chainHash">;
 
@@ -41,18 +45,23 @@ const Ch = {
 /** Characters after a backslash that JSON.stringify (and so JCS) uses: " \ b f n r t; \u only for other controls. */
 const SHORT_ESCAPES = new Set([0x22, 0x5c, 0x62, 0x66, 0x6e, 0x72, 0x74]);
 const SHORT_ESCAPED_CONTROLS = new Set([0x08, 0x09, 0x0a, 0x0c, 0x0d]);
-/** Characters inside a string that need a closer look: controls, backslash, surrogate halves. */
-const SPECIAL_IN_STRING = /[\u0000-\u001f\\\ud800-\udfff]/;
 
+/**
+ * Scanner state for one text. Everything works on indexes into the text; the common case (ASCII keys and
+ * strings without escapes, integers) allocates nothing.
+ */
 class CanonicalScanner {
+  /** Set by string(): whether the string just scanned had a backslash escape. */
+  private escaped = false;
+
   constructor(private readonly t: string) {}
 
   /** Index after the value starting at i, or -1 when it is not canonical. */
   value(i: number): number {
     const c = this.t.charCodeAt(i);
+    if (c === Ch.Quote) return this.string(i);
     if (c === Ch.LBrace) return this.object(i);
     if (c === Ch.LBracket) return this.array(i);
-    if (c === Ch.Quote) return this.string(i);
     if (c === Ch.Minus || (c >= Ch.Zero && c <= Ch.Nine)) return this.number(i);
     if (this.t.startsWith("null", i)) return i + 4;
     if (this.t.startsWith("true", i)) return i + 4;
@@ -64,15 +73,18 @@ class CanonicalScanner {
     const t = this.t;
     let j = i + 1;
     if (t.charCodeAt(j) === Ch.RBrace) return j + 1;
-    let prevKey: string | undefined;
+    let prevStart = -1;
+    let prevEnd = -1;
+    let prevEscaped = false;
     for (;;) {
       if (t.charCodeAt(j) !== Ch.Quote) return -1;
       const keyEnd = this.string(j);
       if (keyEnd < 0) return -1;
-      const raw = t.slice(j + 1, keyEnd - 1);
-      const key = raw.includes("\\") ? (JSON.parse(t.slice(j, keyEnd)) as string) : raw;
-      if (prevKey !== undefined && !(prevKey < key)) return -1; // JCS order is UTF-16 code-unit order; also rejects duplicates
-      prevKey = key;
+      // JCS order is UTF-16 code-unit order of the decoded keys; strictly increasing also rules out duplicates.
+      if (prevStart >= 0 && !this.keyBefore(prevStart, prevEnd, prevEscaped, j, keyEnd, this.escaped)) return -1;
+      prevStart = j;
+      prevEnd = keyEnd;
+      prevEscaped = this.escaped;
       if (t.charCodeAt(keyEnd) !== Ch.Colon) return -1;
       j = this.value(keyEnd + 1);
       if (j < 0) return -1;
@@ -81,6 +93,22 @@ class CanonicalScanner {
       if (c !== Ch.Comma) return -1;
       j++;
     }
+  }
+
+  /** True when key [aStart, aEnd) sorts strictly before key [bStart, bEnd) (both quoted, as scanned). */
+  private keyBefore(aStart: number, aEnd: number, aEscaped: boolean, bStart: number, bEnd: number, bEscaped: boolean): boolean {
+    const t = this.t;
+    if (aEscaped || bEscaped) {
+      return (JSON.parse(t.slice(aStart, aEnd)) as string) < (JSON.parse(t.slice(bStart, bEnd)) as string);
+    }
+    const aLen = aEnd - aStart - 2;
+    const bLen = bEnd - bStart - 2;
+    const n = aLen < bLen ? aLen : bLen;
+    for (let k = 1; k <= n; k++) {
+      const d = t.charCodeAt(aStart + k) - t.charCodeAt(bStart + k);
+      if (d !== 0) return d < 0;
+    }
+    return aLen < bLen;
   }
 
   private array(i: number): number {
@@ -100,15 +128,14 @@ class CanonicalScanner {
   /** A string as JSON.stringify writes it: only the escapes it uses, no lone surrogates. */
   private string(i: number): number {
     const t = this.t;
-    // Common case first: jump to the next quote; if nothing special lies before it, the string is done.
-    const close = t.indexOf('"', i + 1);
-    if (close < 0) return -1;
-    if (!SPECIAL_IN_STRING.test(t.slice(i + 1, close))) return close + 1;
-    for (let j = i + 1; j < t.length; j++) {
+    const n = t.length;
+    this.escaped = false;
+    for (let j = i + 1; j < n; j++) {
       const c = t.charCodeAt(j);
       if (c === Ch.Quote) return j + 1;
       if (c < 0x20) return -1;
       if (c === Ch.Backslash) {
+        this.escaped = true;
         const e = t.charCodeAt(++j);
         if (e === 0x75 /* u */) {
           const hex = t.slice(j + 1, j + 5);
@@ -126,15 +153,36 @@ class CanonicalScanner {
     return -1;
   }
 
-  /** A number as ECMAScript prints it (JCS's rule): the token must equal String(Number(token)). */
+  /**
+   * A number as ECMAScript prints it (JCS's rule): the token must equal String(Number(token)). Integers of at
+   * most 15 digits without a leading zero (and not -0) print as written, so they skip the round trip.
+   */
   private number(i: number): number {
     const t = this.t;
     let j = i;
+    if (t.charCodeAt(j) === Ch.Minus) j++;
+    const digitsStart = j;
+    while (j < t.length) {
+      const c = t.charCodeAt(j);
+      if (c < Ch.Zero || c > Ch.Nine) break;
+      j++;
+    }
+    const digits = j - digitsStart;
+    const next = t.charCodeAt(j);
+    if (next !== Ch.Dot && next !== Ch.LowerE && next !== Ch.UpperE && next !== Ch.Plus && next !== Ch.Minus) {
+      if (digits === 0 || digits > 15) return this.numberRoundTrip(i, j);
+      if (t.charCodeAt(digitsStart) === Ch.Zero && (digits > 1 || digitsStart > i)) return -1; // leading zero, or -0
+      return j;
+    }
     for (; j < t.length; j++) {
       const c = t.charCodeAt(j);
       if (!((c >= Ch.Zero && c <= Ch.Nine) || c === Ch.Minus || c === Ch.Plus || c === Ch.Dot || c === Ch.LowerE || c === Ch.UpperE)) break;
     }
-    const token = t.slice(i, j);
+    return this.numberRoundTrip(i, j);
+  }
+
+  private numberRoundTrip(i: number, j: number): number {
+    const token = this.t.slice(i, j);
     const n = Number(token);
     return Number.isFinite(n) && String(n) === token ? j : -1;
   }
@@ -176,15 +224,84 @@ export function fastCanonicalEventBody(e: EventFields): string | undefined {
   return text.includes("\\ud") ? undefined : text;
 }
 
+/** ledger.ts's leafHash(eventBody(e)): sha256(0x00 || JCS of the nine fields, payload parsed); null when impossible. */
+export function referenceLeafHash(e: EventFields): string | null {
+  try {
+    const body = {
+      seq: e.seq, at: e.at, actorId: e.actorId, actorName: e.actorName, role: e.role,
+      action: e.action, entityType: e.entityType, entityId: e.entityId, payload: JSON.parse(e.payload) as unknown,
+    };
+    return crypto.createHash("sha256").update(Buffer.from([0])).update(canonicalJson(body)).digest("hex");
+  } catch {
+    return null;
+  }
+}
+
 /** The leaf hash the event's fields call for (hex), or null when they cannot be hashed at all. */
 export function recomputeLeafHash(e: EventFields): string | null {
   const fast = fastCanonicalEventBody(e);
   if (fast !== undefined) return sha256HexOfString("\u0000" + fast);
-  try {
-    return leafHash(eventBody(e));
-  } catch {
-    return null;
+  return referenceLeafHash(e);
+}
+
+/**
+ * recomputeLeafHash for the nine fields given one by one (the verifier's hot path: no row object). Top-level
+ * strings that repeat (action, role, names, entity types) are quoted once and remembered.
+ */
+export function leafHashOfFields(
+  seq: unknown, at: unknown, actorId: unknown, actorName: unknown, role: unknown,
+  action: unknown, entityType: unknown, entityId: unknown, payload: unknown,
+): string | null {
+  const qAction = quoteCached(action);
+  const qActorName = quoteCached(actorName);
+  const qEntityType = quoteCached(entityType);
+  const qRole = quoteCached(role);
+  const qAt = quoteOnce(at);
+  const qEntityId = quoteOnce(entityId);
+  const qActorId = actorId === null ? "null" : typeof actorId === "number" && Number.isFinite(actorId) ? String(actorId) : undefined;
+  const qSeq = typeof seq === "number" && Number.isFinite(seq) ? String(seq) : undefined;
+  if (
+    qAction !== undefined && qActorName !== undefined && qEntityType !== undefined && qRole !== undefined && qAt !== undefined &&
+    qEntityId !== undefined && qActorId !== undefined && qSeq !== undefined && typeof payload === "string" && isCanonicalJsonText(payload)
+  ) {
+    return sha256HexOfString(
+      `\u0000{"action":${qAction},"actorId":${qActorId},"actorName":${qActorName},"at":${qAt},"entityId":${qEntityId},` +
+        `"entityType":${qEntityType},"payload":${payload},"role":${qRole},"seq":${qSeq}}`,
+    );
   }
+  return referenceLeafHash({ seq, at, actorId, actorName, role, action, entityType, entityId, payload } as EventFields);
+}
+
+/** JSON text of a string when JCS would print the same (no lone surrogate); undefined otherwise. */
+function quoteOnce(v: unknown): string | undefined {
+  if (typeof v !== "string") return undefined;
+  const q = JSON.stringify(v);
+  return q.includes("\\ud") && hasLoneSurrogate(v) ? undefined : q;
+}
+
+function hasLoneSurrogate(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) i++;
+      else return true;
+    } else if (c >= 0xdc00 && c <= 0xdfff) return true;
+  }
+  return false;
+}
+
+const QUOTED = new Map<string, string | undefined>();
+const QUOTED_MAX = 4096;
+function quoteCached(v: unknown): string | undefined {
+  if (typeof v !== "string") return undefined;
+  let q = QUOTED.get(v);
+  if (q === undefined && !QUOTED.has(v)) {
+    q = quoteOnce(v);
+    if (QUOTED.size >= QUOTED_MAX) QUOTED.clear();
+    QUOTED.set(v, q);
+  }
+  return q;
 }
 
 /**

@@ -80,44 +80,131 @@ export function merkleRoot(leafHashes: readonly Uint8Array[]): Buffer {
   return subtreeRoot(leafHashes, 0, leafHashes.length);
 }
 
+// Fast node hashing for the streaming trees below: nodes are kept as 32-character latin1 strings (one byte per
+// character), which crypto.hash returns ("binary" = latin1) and Buffer#write reads back far cheaper than Buffers
+// are allocated (a Buffer per hash costs about four times the hash itself).
+const NODE_SCRATCH = Buffer.alloc(1 + 2 * HASH_BYTES);
+NODE_SCRATCH[0] = 1;
+const LEAF_SCRATCH = Buffer.alloc(HASH_BYTES);
+
+function hashChildrenLatin1(left: string, right: string): string {
+  NODE_SCRATCH.write(left, 1, HASH_BYTES, "latin1");
+  NODE_SCRATCH.write(right, 1 + HASH_BYTES, HASH_BYTES, "latin1");
+  return typeof crypto.hash === "function"
+    ? crypto.hash("sha256", NODE_SCRATCH, "binary")
+    : crypto.createHash("sha256").update(NODE_SCRATCH).digest("binary");
+}
+
 /**
- * Streaming root computation (a "compact range"): push leaf hashes in order and read the root of the tree
- * over everything pushed so far at any moment, with O(log n) memory. The verifier uses it to check every
- * checkpoint's root in one pass over the events.
+ * A leaf hash given as 64 hex digits, as a latin1 node string; null when it is not a 64-hex-digit hash (hex
+ * decoding stops at the first character that is not a hex digit, so fewer than 32 bytes come out).
+ */
+export function leafNodeFromHex(leafHex: string): string | null {
+  if (leafHex.length !== 2 * HASH_BYTES || LEAF_SCRATCH.write(leafHex, 0, HASH_BYTES, "hex") !== HASH_BYTES) return null;
+  return LEAF_SCRATCH.toString("latin1", 0, HASH_BYTES);
+}
+
+/**
+ * A compact range [begin, end) of the tree: the roots of the perfect subtrees that cover it, each aligned as in
+ * the full tree (a subtree of 2^k leaves starts at a multiple of 2^k), left to right. Leaves are pushed in order;
+ * two neighbours merge only when they are the two halves of one aligned subtree. With begin = 0 this is the
+ * frontier of the tree of size end, and `root()` is MTH over leaves [0, end). Ranges computed apart (range
+ * workers) are joined with `append`, which is exact because every node is aligned: the tree does not depend on
+ * how the leaves were split.
+ * Node hashes are latin1 strings (see above); `hashes()` gives them as one string for cheap transfer.
+ */
+export class CompactRange {
+  private readonly nodes: string[] = [];
+  private readonly sizes: number[] = [];
+  private endAt: number;
+
+  constructor(readonly begin = 0) {
+    if (!Number.isInteger(begin) || begin < 0) throw new Error(`merkle: bad range start ${begin}`);
+    this.endAt = begin;
+  }
+
+  get end(): number {
+    return this.endAt;
+  }
+
+  /** Appends one leaf hash (latin1 node string, e.g. from leafNodeFromHex). */
+  pushLeaf(leaf: string): void {
+    this.pushNode(leaf, 1);
+  }
+
+  /** Appends an aligned perfect subtree of `size` leaves starting at this.end (size a power of two dividing end). */
+  pushNode(hash: string, size: number): void {
+    let node = hash;
+    let width = size;
+    let start = this.endAt;
+    let i = this.sizes.length - 1;
+    // Merge with the left neighbour while it is the left half of an aligned subtree twice as wide.
+    while (i >= 0 && this.sizes[i] === width && (start - width) % (2 * width) === 0) {
+      node = hashChildrenLatin1(this.nodes[i]!, node);
+      this.nodes.pop();
+      this.sizes.pop();
+      start -= width;
+      width *= 2;
+      i--;
+    }
+    this.nodes.push(node);
+    this.sizes.push(width);
+    this.endAt += size;
+  }
+
+  /** Appends a whole range that starts where this one ends (its nodes, as from `hashes()` and `nodeSizes()`). */
+  append(hashes: string, sizes: readonly number[]): void {
+    for (let k = 0; k < sizes.length; k++) this.pushNode(hashes.slice(k * HASH_BYTES, (k + 1) * HASH_BYTES), sizes[k]!);
+  }
+
+  hashes(): string {
+    return this.nodes.join("");
+  }
+
+  nodeSizes(): number[] {
+    return [...this.sizes];
+  }
+
+  clone(): CompactRange {
+    const c = new CompactRange(this.begin);
+    c.nodes.push(...this.nodes);
+    c.sizes.push(...this.sizes);
+    c.endAt = this.endAt;
+    return c;
+  }
+
+  /** MTH over leaves [0, end) as hex; only for a range that starts at 0. */
+  rootHex(): string {
+    if (this.begin !== 0) throw new Error("merkle: only a range starting at leaf 0 has a root");
+    if (this.nodes.length === 0) return EMPTY_TREE_ROOT.toString("hex");
+    let acc = this.nodes[this.nodes.length - 1]!;
+    for (let i = this.nodes.length - 2; i >= 0; i--) acc = hashChildrenLatin1(this.nodes[i]!, acc);
+    return Buffer.from(acc, "latin1").toString("hex");
+  }
+}
+
+/**
+ * Streaming root computation (a compact range from leaf 0): push leaf hashes in order and read the root of the tree
+ * over everything pushed so far at any moment, with O(log n) memory. Checkpoint signing uses it to continue the
+ * tree from the frontier recorded with the previous checkpoint.
  */
 export class MerkleAccumulator {
-  /** Roots of perfect subtrees, left to right, strictly decreasing in size. */
-  private readonly nodes: Buffer[] = [];
-  private readonly sizes: number[] = [];
-  private count = 0;
+  private range = new CompactRange(0);
 
   get size(): number {
-    return this.count;
+    return this.range.end;
   }
 
   push(leafHash: Uint8Array): void {
-    if (!isHash(leafHash)) throw new Error(`merkle: leaf ${this.count} is not a ${HASH_BYTES}-byte hash`);
-    this.pushOwned(Buffer.from(leafHash));
+    if (!isHash(leafHash)) throw new Error(`merkle: leaf ${this.size} is not a ${HASH_BYTES}-byte hash`);
+    this.range.pushLeaf(Buffer.from(leafHash.buffer, leafHash.byteOffset, HASH_BYTES).toString("latin1"));
   }
 
   /** push() for a leaf given as 64 hex characters (what the ledger stores). */
   pushHex(leafHex: string): void {
-    const leaf = Buffer.from(leafHex, "hex");
-    if (leaf.length !== HASH_BYTES || leafHex.length !== 2 * HASH_BYTES) throw new Error(`merkle: leaf ${this.count} is not a 64-hex-digit hash`);
-    this.pushOwned(leaf);
-  }
-
-  private pushOwned(leaf: Buffer): void {
-    let node: Buffer = leaf;
-    let size = 1;
-    while (this.sizes.length > 0 && this.sizes[this.sizes.length - 1] === size) {
-      node = hashChildren(this.nodes.pop()!, node);
-      this.sizes.pop();
-      size *= 2;
-    }
-    this.nodes.push(node);
-    this.sizes.push(size);
-    this.count++;
+    const leaf = leafNodeFromHex(leafHex);
+    if (leaf === null) throw new Error(`merkle: leaf ${this.size} is not a 64-hex-digit hash`);
+    this.range.pushLeaf(leaf);
   }
 
   /**
@@ -125,7 +212,8 @@ export class MerkleAccumulator {
    * of size, largest first). Enough to continue the tree later without the old leaves.
    */
   frontier(): Buffer[] {
-    return this.nodes.map((n) => Buffer.from(n));
+    const all = Buffer.from(this.range.hashes(), "latin1");
+    return this.range.nodeSizes().map((_, k) => Buffer.from(all.subarray(k * HASH_BYTES, (k + 1) * HASH_BYTES)));
   }
 
   /**
@@ -139,20 +227,13 @@ export class MerkleAccumulator {
     if (size === 0) sizes.length = 0;
     if (sizes.length !== frontier.length || !frontier.every(isHash)) throw new Error(`merkle: a frontier for size ${size} needs ${sizes.length} hashes`);
     const acc = new MerkleAccumulator();
-    frontier.forEach((h, i) => {
-      acc.nodes.push(Buffer.from(h));
-      acc.sizes.push(sizes[i]!);
-    });
-    acc.count = size;
+    frontier.forEach((h, i) => acc.range.pushNode(Buffer.from(h).toString("latin1"), sizes[i]!));
     return acc;
   }
 
   /** Root over all leaves pushed so far: fold the perfect subtrees from the right, as MTH splits them. */
   root(): Buffer {
-    if (this.nodes.length === 0) return Buffer.from(EMPTY_TREE_ROOT);
-    let acc = this.nodes[this.nodes.length - 1]!;
-    for (let i = this.nodes.length - 2; i >= 0; i--) acc = hashChildren(this.nodes[i]!, acc);
-    return Buffer.from(acc);
+    return Buffer.from(this.range.rootHex(), "hex");
   }
 }
 

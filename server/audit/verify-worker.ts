@@ -1,17 +1,19 @@
 /**
- * Worker thread for `verifyDatabase`: checks seq, leaf hash and chain hash of one range of events in its own
- * read-only connection, and posts back the first problem (or null). It never writes.
+ * Worker thread for `verifyDatabase`: checks one range of events completely (verify-range.ts) in its own
+ * read-only connection, and posts back the range's result. It never writes. It imports nothing that loads the
+ * database schema, so it starts in tens of milliseconds.
  */
 import Database from "better-sqlite3";
 import { parentPort, workerData } from "node:worker_threads";
-import { checkEventRange, type RangeWorkerInput, type RangeWorkerOutput } from "./verify-parallel";
+import type { RangeWorkerInput, RangeWorkerOutput } from "./verify-parallel";
+import { scanWorkerRange } from "./verify-range";
 
 const input = workerData as RangeWorkerInput;
 let out: RangeWorkerOutput;
 try {
   const db = new Database(input.file, { readonly: true, fileMustExist: true });
   try {
-    out = { ok: true, problem: checkEventRange(db, input.from, input.to, input.maxSeq) };
+    out = { ok: true, result: scanWorkerRange(db, input.spec, input.maxSeq) };
   } finally {
     db.close();
   }

@@ -1,44 +1,35 @@
 /**
- * The audit ledger verifier, shared by the CLI, the UI and the tests.
+ * The audit ledger verifier, shared by the CLI, the UI and the tests. It reports what it proved, level by level:
+ * - chain: every event's seq, leaf hash and chain hash (verify-range.ts), every checkpoint's signature against the
+ *   key in force at its tree size, following the key rotations ("audit.keyRotate", read up front by action) from
+ *   the trusted key (key-rotation.ts KeyChain), its root against the events, its event copy against its row, and
+ *   the coverage rule: events more than CHECKPOINT_EVERY_MINUTES (+ a grace) older than the newest event must be
+ *   covered by a checkpoint, as every writer of the app keeps them (checkpoint-policy.ts);
+ * - content (live data and bundles): tables and files recomputed against the ledger (server/audit/content);
+ * - anchor: tree heads vouched for from outside the log (anchors.ts: a trusted checkpoint, witness cosignatures)
+ *   compared with the log's root at their size: a mismatch is a split view or rewritten history, an anchor
+ *   larger than the log is truncation. Without one, the result says plainly that a holder of the signing key
+ *   could have rewritten history (`anchored: false`); `requireAnchor` makes that a failure;
+ * - triggers (live database only, verify-triggers.ts): the protective triggers are present and unaltered.
  *
- * One pass over the events in seq order, O(log n) memory. For each event it checks, in this order:
- *   seq is exactly the next one (no gap, no reordering, no duplicate);
- *   the stored leaf hash equals the hash recomputed from the row's fields (ledger.ts's definition);
- *   the stored chain hash equals sha256(previous chain hash || leaf hash);
- *   an "audit.checkpoint" event matches the checkpoint row it records.
- * Before the pass every checkpoint's key fingerprint and Ed25519 signature are checked against the key in
- * force at its tree size, following the key rotations ("audit.keyRotate", read up front by action) from the
- * trusted key (key-rotation.ts KeyChain); during the pass the Merkle root at each checkpoint's tree size is compared with the signed root; at
- * the end, checkpoints larger than the log reveal truncation. A trusted checkpoint kept by the auditor is
- * checked the same way, which proves the current log extends it (its first treeSize events have the signed root).
- *
- * The pass stops at the first bad event (later events cannot be judged against a broken chain); signature and
- * root problems are collected. `problem` is the first problem in plain words, `firstBadSeq` the first bad event
- * when one can be named (a root mismatch over an internally consistent log cannot say which event changed).
- * The trusted key comes from the caller; a key read from the data being verified is reported as such.
- * Sources: verifyDatabase / verifyDatabaseSync (live data), verifyAuditEvents (any iterable), bundle.ts (exports).
+ * The event pass stops at the first bad event (later events cannot be judged against a broken chain); what was
+ * found at or after it is dropped, so one pass and parallel ranges give the same result. `problem` is the first
+ * problem in plain words, `firstBadSeq` the first bad event when one can be named (a root mismatch over an
+ * internally consistent log cannot say which event changed). The trusted key comes from the caller; a key read
+ * from the data being verified is reported as such.
+ * Sources: verifyDatabase / verifyDatabaseSync (verify-database.ts, live data), verifyAuditEvents (any iterable),
+ * bundle.ts (exports).
  */
-import Database from "better-sqlite3";
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
-import type { Db } from "@/db/client";
 import type { AuditEventRow } from "./ledger";
-import { EventChainChecker, type EventProblem } from "./event-hashing";
-import { MerkleAccumulator, EMPTY_TREE_ROOT } from "./merkle";
-import { type AuditPublicKey, loadAuditPublicKey, parseAuditPublicKey } from "./keys";
-import {
-  type AuditCheckpointRow,
-  type CheckpointEventPayload,
-  type TreeHead,
-  type TrustedCheckpoint,
-  treeHeadOf,
-} from "./checkpoints";
-import { type AuditDbSource, auditEventsWithAction, iterateAuditEvents, iterateTreeRows, listAuditCheckpoints, maxAuditSeq, sqliteOf } from "./ledger-reads";
-import { runRangeWorker, splitRange } from "./verify-parallel";
+import type { EventProblem } from "./event-hashing";
+import { CompactRange, EMPTY_TREE_ROOT, HASH_BYTES } from "./merkle";
+import { type AuditPublicKey, parseAuditPublicKey } from "./keys";
+import { type AuditCheckpointRow, type TreeHead, type TrustedCheckpoint, treeHeadOf } from "./checkpoints";
 import { KEY_ROTATE_ACTION, KeyChain } from "./key-rotation";
-import type { Anchor, AnchorKind } from "./anchors";
+import { type Anchor, type AnchorKind, NOT_ANCHORED_MEANING, anchorFromTrustedCheckpoint } from "./anchors";
 import type { ContentLevel } from "./content/types";
+import { CHECKPOINT_EVERY_MINUTES } from "./checkpoint-policy";
+import { type Finding, type RangeResult, type RangeSpec, RangeScanner } from "./verify-range";
 
 export type KeySource = "given" | "trusted checkpoint" | "data directory" | "bundle";
 
@@ -55,6 +46,9 @@ export type VerifyLevels = { chain: ChainLevel; content: ContentLevel; anchor: A
 
 export const CONTENT_NOT_RUN: ContentLevel = { ok: true, checked: 0, problems: [], notCovered: [], skipped: "content verification not run" };
 
+/** Slack on top of CHECKPOINT_EVERY_MINUTES: the web server's policy timer runs once a minute. */
+export const COVERAGE_GRACE_MINUTES = 2;
+
 export type VerifyResult = {
   ok: boolean;
   /** What was proved, level by level (chain, content, anchor, triggers for a live database). */
@@ -67,7 +61,7 @@ export type VerifyResult = {
   problem: string | null;
   /** Every problem found (the event pass stops at the first bad event). */
   problems: string[];
-  /** Facts worth showing that are not failures: unsigned tail, where the key came from. */
+  /** Facts worth showing that are not failures: unsigned tail, where the key came from, what no anchor means. */
   notes: string[];
   keyFingerprint: string;
   keySource: KeySource;
@@ -84,31 +78,62 @@ export type VerifyOptions = {
   /** SPKI PEM of the key to trust; otherwise the trusted checkpoint's key, otherwise the key stored with the data. */
   publicKeyPem?: string;
   trustedCheckpoint?: TrustedCheckpoint;
+  /** Trusted witness verifier keys (C2SP vkey text): their stored cosignatures become anchors (server/audit/witness). */
+  witnessKeys?: string[];
+  /** Fail (ok: false) when nothing outside the log vouches for it. */
+  requireAnchor?: boolean;
+  /** Recompute tables and files against the ledger (default true where the data is at hand). */
+  content?: boolean;
 };
 
-type PendingRootCheck = { name: string; trusted: boolean; checkpoint: AuditCheckpointRow | null; treeSize: number; rootHash: string };
-/** A problem found at a position in the log (0 = before any event); `badSeq` when it names an event. */
-type Finding = { at: number; message: string; badSeq: number | null };
+type PendingRootCheck = { name: string; anchor: Anchor | null; checkpoint: AuditCheckpointRow | null; treeSize: number; rootHash: string };
+
+/** Tree sizes whose root a verification needs: every checkpoint row's and every anchor's. */
+export function neededTreeSizes(checkpoints: readonly Pick<AuditCheckpointRow, "treeSize">[], anchors: readonly Pick<Anchor, "treeSize">[], trusted?: TrustedCheckpoint): number[] {
+  const sizes = new Set<number>([...checkpoints.map((c) => c.treeSize), ...anchors.map((a) => a.treeSize)]);
+  if (trusted) sizes.add(trusted.treeHead.treeSize);
+  return [...sizes].filter((s) => Number.isInteger(s) && s > 0).sort((a, b) => a - b);
+}
+
+/** The range work a verification of these checkpoints needs, for seqs from..to (verify-range.ts). */
+export function rangeSpecFor(
+  checkpoints: readonly AuditCheckpointRow[], rotations: readonly AuditEventRow[], sizes: readonly number[], from: number, to: number,
+): Omit<RangeSpec, "prevChainHex"> {
+  return {
+    from,
+    to,
+    sizes: sizes.filter((s) => s >= from && s <= to),
+    checkpoints: checkpoints.map((c) => ({ id: c.id, treeSize: c.treeSize, rootHash: c.rootHash, signature: c.signature, at: c.at })),
+    coveredUpTo: checkpoints.reduce((m, c) => Math.max(m, c.treeSize), 0),
+    watchActions: [KEY_ROTATE_ACTION],
+    watchSeqs: rotations.map((r) => r.seq),
+  };
+}
 
 /**
- * The verifier's state machine. Two sides, so they can run apart:
- * - the event side (`add`, or `reportEventProblem` from parallel range workers) checks seq, leaf and chain;
- * - the tree side (`addLeaf`) builds the Merkle tree, compares checkpoint roots, cross-checks checkpoint events.
- * Everything the tree side finds at or after the first bad event is dropped in `finish`, so the result is the
- * same whether the sides ran together (one pass) or apart (workers + main thread).
+ * The verifier's state: signatures and anchors are checked up front, range results (verify-range.ts, computed
+ * here or by workers) are joined in seq order, then `finish` states the result. `add(row)` feeds one range
+ * computed on this thread (bundles, iterables).
  */
 export class AuditLogVerifier {
   private readonly started = performance.now();
   private readonly findings: Finding[] = [];
+  private readonly anchorFindings: Finding[] = [];
   private readonly matches: { at: number; check: PendingRootCheck }[] = [];
   private readonly notes: string[] = [];
   private eventFailure: EventProblem | null = null;
-  private readonly events = new EventChainChecker();
-  private readonly tree = new MerkleAccumulator();
-  private treeBroken = false;
+  private readonly prefix = new CompactRange(0);
+  private mergeStopped = false;
   private leafCount = 0;
   private readonly rootChecks = new Map<number, PendingRootCheck[]>();
-  private readonly checkpointsById = new Map<number, AuditCheckpointRow>();
+  private readonly checkpoints: readonly AuditCheckpointRow[];
+  private readonly sizes: number[];
+  private newest: [string, number] | null = null;
+  private oldestUncovered: [string, number] | null = null;
+  private scanner: RangeScanner | null = null;
+  private content: ContentLevel = { ...CONTENT_NOT_RUN };
+  private triggers: { level: TriggerLevel; problems: string[] } | null = null;
+  private requireAnchor = false;
   /** Which key signs at which tree size, from `key` through the log's "audit.keyRotate" events (key-rotation.ts). */
   private readonly keyChain: KeyChain;
 
@@ -117,8 +142,10 @@ export class AuditLogVerifier {
     private readonly keySource: KeySource,
     checkpoints: readonly AuditCheckpointRow[],
     trusted?: TrustedCheckpoint,
-    rotations: readonly AuditEventRow[] = [],
+    private readonly rotations: readonly AuditEventRow[] = [],
+    anchors: readonly Anchor[] = [],
   ) {
+    this.checkpoints = checkpoints;
     this.keyChain = KeyChain.build(key, rotations, checkpoints);
     for (const p of this.keyChain.problems) this.findings.push({ at: p.seq ?? 0, badSeq: p.seq, message: p.message });
     this.notes.push(...this.keyChain.notes);
@@ -128,18 +155,19 @@ export class AuditLogVerifier {
       );
     }
     for (const cp of [...checkpoints].sort((a, b) => a.id - b.id)) {
-      this.checkpointsById.set(cp.id, cp);
       const name = `checkpoint #${cp.id}`;
       if (!this.signatureProblem(name, treeHeadOf(cp), cp.signature)) {
-        this.expectRoot({ name, trusted: false, checkpoint: cp, treeSize: cp.treeSize, rootHash: cp.rootHash });
+        this.expectRoot({ name, anchor: null, checkpoint: cp, treeSize: cp.treeSize, rootHash: cp.rootHash });
       }
     }
     if (trusted && !this.signatureProblem("the trusted checkpoint", trusted.treeHead, trusted.signature)) {
-      const { treeSize, rootHash } = trusted.treeHead;
-      this.expectRoot({ name: "the trusted checkpoint", trusted: true, checkpoint: null, treeSize, rootHash });
+      const anchor = anchorFromTrustedCheckpoint(trusted);
+      this.expectRoot({ name: anchor.name, anchor, checkpoint: null, treeSize: anchor.treeSize, rootHash: anchor.rootHash });
     }
+    for (const anchor of anchors) this.expectRoot({ name: anchor.name, anchor, checkpoint: null, treeSize: anchor.treeSize, rootHash: anchor.rootHash });
     if (checkpoints.length === 0) this.notes.push("no signed checkpoint yet: the hash chain is checked but no signature covers it");
-    this.checkRootsAt(0);
+    this.sizes = neededTreeSizes(checkpoints, anchors, trusted);
+    this.checkRootsAt(0, EMPTY_TREE_ROOT.toString("hex"));
   }
 
   /** Fingerprint and signature check; returns true (and records the problem) when something is wrong. */
@@ -155,11 +183,10 @@ export class AuditLogVerifier {
     this.rootChecks.set(check.treeSize, list);
   }
 
-  private checkRootsAt(size: number): void {
+  private checkRootsAt(size: number, root: string): void {
     const checks = this.rootChecks.get(size);
     if (!checks) return;
     this.rootChecks.delete(size);
-    const root = size === 0 ? EMPTY_TREE_ROOT.toString("hex") : this.tree.root().toString("hex");
     for (const c of checks) {
       if (c.rootHash === root) {
         this.matches.push({ at: size, check: c });
@@ -167,80 +194,108 @@ export class AuditLogVerifier {
       }
       const lastGood = this.matches.reduce((m, x) => Math.max(m, x.check.treeSize), 0);
       const range = lastGood < size ? ` (the change is in seq ${lastGood + 1}..${size})` : "";
-      this.findings.push({ at: size, badSeq: null, message: `${c.name} (tree size ${size}) root does not match the events${range} (rewritten history?)` });
+      if (c.anchor) {
+        this.anchorFindings.push({ at: size, badSeq: null, message: `${c.name} (tree size ${size}) root does not match the events${range} (split view or rewritten history?)` });
+      } else {
+        this.findings.push({ at: size, badSeq: null, message: `${c.name} (tree size ${size}) root does not match the events${range} (rewritten history?)` });
+      }
     }
   }
 
-  /** One pass: checks the next event completely; returns false once the pass must stop. */
+  /** The range work for seqs from..to (for range workers). */
+  rangeSpec(from: number, to: number): Omit<RangeSpec, "prevChainHex"> {
+    return rangeSpecFor(this.checkpoints, this.rotations, this.sizes, from, to);
+  }
+
+  /** Joins the next range's result (ranges must come in seq order; those after a bad event are ignored). */
+  addRange(r: RangeResult): void {
+    if (this.mergeStopped) return;
+    if (r.from !== this.prefix.end + 1) {
+      this.mergeStopped = true; // only after a range that stopped early, which reported why
+      return;
+    }
+    for (const [size, root] of r.roots) this.checkRootsAt(size, root);
+    for (const [size, hashes, nodeSizes] of r.partials) {
+      const joined = this.prefix.clone();
+      joined.append(hashes, nodeSizes);
+      this.checkRootsAt(size, joined.rootHex());
+    }
+    if (r.hashes.length !== r.nodeSizes.length * HASH_BYTES) throw new Error("verify: a range result has malformed tree nodes");
+    this.prefix.append(r.hashes, r.nodeSizes);
+    this.findings.push(...r.findings);
+    for (const [seq, leaf, action] of r.watched) {
+      const keyProblem = this.keyChain.leafProblem(seq, leaf, action);
+      if (keyProblem) this.findings.push({ at: seq, badSeq: seq, message: keyProblem });
+    }
+    this.leafCount = r.from - 1 + r.leaves;
+    if (r.newest && (!this.newest || r.newest[0] > this.newest[0])) this.newest = r.newest;
+    if (r.oldestUncovered && (!this.oldestUncovered || r.oldestUncovered[0] < this.oldestUncovered[0])) this.oldestUncovered = r.oldestUncovered;
+    if (r.problem) {
+      this.eventFailure = r.problem;
+      this.mergeStopped = true;
+    }
+  }
+
+  /** One pass on this thread: checks the next event completely; returns false once the pass must stop. */
   add(row: AuditEventRow): boolean {
-    if (this.eventFailure) return false;
-    const bad = this.events.check(row);
-    if (bad) {
-      this.eventFailure = bad;
-      return false;
-    }
-    this.addLeaf(row.seq, row.leafHash, row.action, row.action === "audit.checkpoint" ? row.payload : null);
-    return true;
-  }
-
-  /** Tree side only: the next leaf in seq order (its content is checked by the event side). */
-  addLeaf(seq: number, leafHex: string, action: string, checkpointPayload: string | null): void {
-    if (this.treeBroken) return;
-    try {
-      this.tree.pushHex(leafHex);
-    } catch {
-      this.treeBroken = true; // not a hash: the event side reports this seq, and finish() cuts here
-      return;
-    }
-    this.leafCount = seq;
-    const keyProblem = this.keyChain.leafProblem(seq, leafHex, action);
-    if (keyProblem) this.findings.push({ at: seq, badSeq: seq, message: keyProblem });
-    if (action === "audit.checkpoint") this.checkCheckpointEvent(seq, checkpointPayload);
-    this.checkRootsAt(seq);
-  }
-
-  /** An "audit.checkpoint" event must match the checkpoint row it records (catches deleted or swapped checkpoint rows). */
-  private checkCheckpointEvent(seq: number, payload: string | null): void {
-    let recorded: Partial<CheckpointEventPayload> | null = null;
-    try {
-      recorded = JSON.parse(payload ?? "null") as Partial<CheckpointEventPayload> | null;
-    } catch {
-      // reported below
-    }
-    const id = recorded?.checkpointId;
-    if (typeof id !== "number") {
-      this.findings.push({ at: seq, badSeq: seq, message: `seq ${seq}: checkpoint event does not name its checkpoint` });
-      return;
-    }
-    const cp = this.checkpointsById.get(id);
-    if (!cp) {
-      this.findings.push({ at: seq, badSeq: seq, message: `seq ${seq} records checkpoint #${id}, but there is no such checkpoint row (deleted?)` });
-    } else if (cp.treeSize !== recorded?.treeSize || cp.rootHash !== recorded.rootHash || cp.signature !== recorded.signature || cp.at !== recorded.at) {
-      this.findings.push({ at: seq, badSeq: seq, message: `checkpoint #${id} differs from the copy recorded at seq ${seq} (altered checkpoint?)` });
-    }
-  }
-
-  /** Event side run elsewhere (range workers): the first bad event they found. Keeps the earliest. */
-  reportEventProblem(p: EventProblem): void {
-    if (!this.eventFailure || p.seq < this.eventFailure.seq) this.eventFailure = p;
+    this.scanner ??= new RangeScanner({ ...this.rangeSpec(1, Number.POSITIVE_INFINITY), prevChainHex: null });
+    return this.scanner.add(row.seq, row.at, row.actorId, row.actorName, row.role, row.action, row.entityType, row.entityId, row.payload, row.leafHash, row.chainHash);
   }
 
   /** Records a problem found outside the rows (unreadable bundle line, etc.) at the next expected seq. */
   abort(problem: string): void {
-    this.reportEventProblem({ seq: this.events.nextSeq, problem });
+    this.scanner ??= new RangeScanner({ ...this.rangeSpec(1, Number.POSITIVE_INFINITY), prevChainHex: null });
+    this.scanner.abort(problem);
+  }
+
+  setContent(level: ContentLevel): void {
+    this.content = level;
+  }
+
+  setTriggers(level: TriggerLevel, problems: string[], notes: string[] = []): void {
+    this.triggers = { level, problems };
+    this.notes.push(...notes);
+  }
+
+  /** Problems of building the anchors (e.g. a witness cosignature that does not verify, witness lag). */
+  addAnchorProblems(problems: readonly string[], notes: readonly string[] = []): void {
+    for (const message of problems) this.anchorFindings.push({ at: 0, badSeq: null, message });
+    this.notes.push(...notes);
+  }
+
+  setRequireAnchor(required: boolean): void {
+    this.requireAnchor = required;
+  }
+
+  /** Largest tree size a matched witness anchor covers so far (for the witness lag rule). */
+  matchedWitnessTreeSize(): number {
+    return this.matches.filter((m) => m.check.anchor?.kind === "witness").reduce((m, x) => Math.max(m, x.at), 0);
+  }
+
+  /** Events checked so far (the log's size when the pass went through). */
+  get eventsSoFar(): number {
+    return this.leafCount;
   }
 
   finish(workers = 0): VerifyResult {
+    if (this.scanner) {
+      this.addRange(this.scanner.finish());
+      this.scanner = null;
+    }
     const cut = this.eventFailure?.seq ?? Number.POSITIVE_INFINITY;
-    const kept = this.findings.filter((f) => f.at < cut).sort((a, b) => a.at - b.at);
-    const problems = kept.map((f) => f.message);
-    if (this.eventFailure) problems.push(this.eventFailure.problem);
     const n = this.eventFailure ? this.eventFailure.seq - 1 : this.leafCount;
+    const coverage = this.coverageProblem();
+    if (coverage) this.findings.push(coverage);
+    const kept = this.findings.filter((f) => f.at < cut).sort((a, b) => a.at - b.at);
+    const chainProblems = kept.map((f) => f.message);
+    if (this.eventFailure) chainProblems.push(this.eventFailure.problem);
+    const anchorProblems = this.anchorFindings.filter((f) => f.at < cut).map((f) => f.message);
     if (!this.eventFailure) {
       // Whatever is still pending lies beyond the end of the log.
       for (const [size, checks] of [...this.rootChecks.entries()].sort((a, b) => a[0] - b[0])) {
         for (const c of checks) {
-          problems.push(c.trusted ? `log has ${n} events but the trusted checkpoint covers ${size} (truncated?)` : `${c.name} covers ${size} events but the log has ${n} (truncated?)`);
+          if (c.anchor) anchorProblems.push(`log has ${n} events but ${c.name} covers ${size} (truncated?)`);
+          else chainProblems.push(`${c.name} covers ${size} events but the log has ${n} (truncated?)`);
         }
       }
     }
@@ -249,26 +304,35 @@ export class AuditLogVerifier {
     const lastSigned = signed.reduce((m, x) => Math.max(m, x.check.treeSize), 0);
     const latestCp = signed.map((m) => m.check.checkpoint!).sort((a, b) => b.id - a.id)[0];
     const unsignedTail = n - lastSigned;
-    if (problems.length === 0 && unsignedTail > 0 && signed.length > 0) {
-      this.notes.push(`${unsignedTail} event(s) after the last checkpoint are chained but not yet covered by a signature`);
+    const notes = [...this.notes];
+    if (chainProblems.length === 0 && unsignedTail > 0 && signed.length > 0) {
+      notes.push(`${unsignedTail} event(s) after the last checkpoint are chained but not yet covered by a signature`);
     }
+
+    const anchorMatches = matched.filter((m) => m.check.anchor !== null);
+    const anchored = anchorMatches.length > 0 && anchorProblems.length === 0;
+    if (!anchored && anchorProblems.length === 0) {
+      notes.push(`NOT anchored: ${NOT_ANCHORED_MEANING}`);
+      if (this.requireAnchor) anchorProblems.push("not anchored, and an anchor is required: give a trusted checkpoint (--trusted-checkpoint) or a witness key (--witness-key)");
+    }
+    const contentProblems = this.content.problems.map((p) => p.message);
+    const triggerProblems = this.triggers?.problems ?? [];
+    const problems = [...chainProblems, ...triggerProblems, ...contentProblems, ...anchorProblems];
     const badSeqs = kept.map((f) => f.badSeq).filter((s): s is number => s !== null);
     if (this.eventFailure) badSeqs.push(this.eventFailure.seq);
-    const anchorMatches = matched.filter((m) => m.check.trusted);
-    const anchorTreeSize = anchorMatches.reduce((m, x) => Math.max(m, x.check.treeSize), 0);
-    const anchored = anchorMatches.length > 0 && problems.length === 0;
     const levels: VerifyLevels = {
-      chain: { ok: problems.length === 0, events: n, checkpoints: signed.length, problem: problems[0] ?? null },
-      content: { ...CONTENT_NOT_RUN },
+      chain: { ok: chainProblems.length === 0, events: n, checkpoints: signed.length, problem: chainProblems[0] ?? null },
+      content: this.content,
       anchor: {
         anchored,
-        treeSize: anchored ? anchorTreeSize : 0,
-        by: anchorMatches.map((m) => ({ kind: "trusted checkpoint" as const, name: m.check.name, treeSize: m.check.treeSize })),
-        problem: null,
+        treeSize: anchored ? anchorMatches.reduce((m, x) => Math.max(m, x.at), 0) : 0,
+        by: anchorMatches.map((m) => ({ kind: m.check.anchor!.kind, name: m.check.name, treeSize: m.at })),
+        problem: anchorProblems[0] ?? null,
       },
+      ...(this.triggers ? { triggers: this.triggers.level } : {}),
     };
     return {
-      ok: problems.length === 0,
+      ok: problems.length === 0 && this.content.ok && (this.triggers?.level.ok ?? true),
       levels,
       anchored,
       eventsChecked: n,
@@ -276,14 +340,34 @@ export class AuditLogVerifier {
       firstBadSeq: badSeqs.length > 0 ? Math.min(...badSeqs) : null,
       problem: problems[0] ?? null,
       problems,
-      notes: [...this.notes],
+      notes,
       keyFingerprint: this.key.fingerprint,
       keySource: this.keySource,
       latestCheckpoint: latestCp ? { id: latestCp.id, treeSize: latestCp.treeSize, at: latestCp.at } : null,
       unsignedTail,
-      trustedCheckpointChecked: matched.some((m) => m.check.trusted),
+      trustedCheckpointChecked: matched.some((m) => m.check.anchor?.kind === "trusted checkpoint"),
       workers,
       durationMs: Math.round((performance.now() - this.started) * 10) / 10,
+    };
+  }
+
+  /**
+   * Events more than the checkpoint interval (+ grace) older than the newest event, but covered by no checkpoint:
+   * every writer of the app signs within the interval, so their absence means checkpoints were deleted.
+   * Measured against the newest event's time, not the clock, so a server that was simply stopped does not fail.
+   */
+  private coverageProblem(): Finding | null {
+    if (!this.newest || !this.oldestUncovered) return null;
+    const limitMinutes = CHECKPOINT_EVERY_MINUTES + COVERAGE_GRACE_MINUTES;
+    const gapMs = Date.parse(this.newest[0]) - Date.parse(this.oldestUncovered[0]);
+    if (!(gapMs > limitMinutes * 60_000)) return null;
+    const [at, seq] = this.oldestUncovered;
+    return {
+      at: seq,
+      badSeq: null,
+      message:
+        `events from seq ${seq} (${at}) on are covered by no checkpoint, yet ${Math.round(gapMs / 60_000)} minutes older than the newest event ` +
+        `(seq ${this.newest[1]}, ${this.newest[0]}); the app signs a checkpoint at least every ${CHECKPOINT_EVERY_MINUTES} minutes (checkpoints deleted?)`,
     };
   }
 }
@@ -293,10 +377,11 @@ export function verifyAuditEvents(
   events: Iterable<AuditEventRow>,
   checkpoints: readonly AuditCheckpointRow[],
   key: AuditPublicKey,
-  opts: { trustedCheckpoint?: TrustedCheckpoint; keySource?: KeySource; rotations?: readonly AuditEventRow[] } = {},
+  opts: { trustedCheckpoint?: TrustedCheckpoint; keySource?: KeySource; rotations?: readonly AuditEventRow[]; anchors?: Anchor[]; requireAnchor?: boolean } = {},
 ): VerifyResult {
   const rotations = opts.rotations ?? (Array.isArray(events) ? (events as AuditEventRow[]).filter((e) => e.action === KEY_ROTATE_ACTION) : []);
-  const v = new AuditLogVerifier(key, opts.keySource ?? "given", checkpoints, opts.trustedCheckpoint, rotations);
+  const v = new AuditLogVerifier(key, opts.keySource ?? "given", checkpoints, opts.trustedCheckpoint, rotations, opts.anchors);
+  v.setRequireAnchor(opts.requireAnchor ?? false);
   for (const row of events) if (!v.add(row)) break;
   return v.finish();
 }
@@ -307,110 +392,4 @@ export function chooseTrustedKey(opts: VerifyOptions, fallback: () => AuditPubli
   return { key: fallback(), source: fallbackSource };
 }
 
-export type VerifyDatabaseOptions = VerifyOptions & {
-  /** For an open Db: where the public key lives when no key is given. */
-  dataDir?: string;
-  /**
-   * Worker threads that check event content in parallel ranges while this thread builds the Merkle tree.
-   * Only for a data directory. Default 0 (one pass). The parallel mode spends ~60% more CPU in total (every
-   * row is read twice) and ~1 s starting workers, but on the shared 2-core machine it cut 1M-event wall time
-   * from 53 s to 19 s under heavy load. "auto" = one worker per core for logs of 200,000 events or more.
-   */
-  workers?: number | "auto";
-  /** One-pass mode: called every 4,096 events with (events checked, events in the log), for "Verify now"'s progress. */
-  onProgress?: (checked: number, total: number) => void;
-};
-
-const AUTO_PARALLEL_FROM_EVENTS = 200_000;
-
-function openReadOnly(dataDir: string): Database.Database {
-  const file = path.join(dataDir, "runledger.sqlite");
-  if (!fs.existsSync(file)) throw new Error(`no Runledger database at ${file}`);
-  return new Database(file, { readonly: true, fileMustExist: true });
-}
-
-function resolveKey(source: string | Db, opts: VerifyDatabaseOptions) {
-  const dataDir = typeof source === "string" ? source : opts.dataDir;
-  return chooseTrustedKey(
-    opts,
-    () => {
-      if (!dataDir) throw new Error("verifyDatabase: pass publicKeyPem or dataDir to say which key to trust");
-      return loadAuditPublicKey(dataDir);
-    },
-    "data directory",
-  );
-}
-
-/**
- * Verifies a live database in one pass on this thread: a data directory (opened read-only, nothing is migrated
- * or written) or an open Db. Events and checkpoints are read inside one read transaction, so a concurrent
- * writer cannot make them disagree.
- */
-export function verifyDatabaseSync(source: string | Db, opts: VerifyDatabaseOptions = {}): VerifyResult {
-  const { key, source: keySource } = resolveKey(source, opts);
-  const owned = typeof source === "string" ? openReadOnly(source) : null;
-  const db: AuditDbSource = owned ?? (source as Db);
-  try {
-    return sqliteOf(db).transaction(() => {
-      const v = new AuditLogVerifier(key, keySource, listAuditCheckpoints(db), opts.trustedCheckpoint, auditEventsWithAction(db, KEY_ROTATE_ACTION));
-      const total = opts.onProgress ? maxAuditSeq(db) : 0;
-      for (const row of iterateAuditEvents(db)) {
-        if (!v.add(row)) break;
-        if (opts.onProgress && row.seq % 4096 === 0) opts.onProgress(row.seq, total);
-      }
-      return v.finish();
-    })();
-  } finally {
-    owned?.close();
-  }
-}
-
-/**
- * Verifies a live database. With `workers` (data directories only), range workers check event content and
- * chain in parallel while this thread builds the Merkle tree and checks checkpoints; the result is the same as
- * `verifyDatabaseSync`'s (tested). Falls back to one pass when workers cannot start.
- */
-export async function verifyDatabase(source: string | Db, opts: VerifyDatabaseOptions = {}): Promise<VerifyResult> {
-  if (typeof source !== "string") return verifyDatabaseSync(source, opts);
-  const size = opts.workers === undefined || opts.workers === 0 ? 0 : maxAuditSeqOf(source);
-  const wanted = opts.workers === "auto" ? (size >= AUTO_PARALLEL_FROM_EVENTS ? os.availableParallelism() : 0) : (opts.workers ?? 0);
-  const workers = Math.min(wanted, os.availableParallelism() * 2);
-  if (workers < 1 || size < workers * 2) return verifyDatabaseSync(source, opts);
-
-  const { key, source: keySource } = resolveKey(source, opts);
-  const db = openReadOnly(source);
-  try {
-    // One read snapshot for the checkpoints, N and the tree side; workers read seq <= N only (the log is append-only).
-    db.prepare("BEGIN").run();
-    const n = maxAuditSeq(db);
-    const v = new AuditLogVerifier(key, keySource, listAuditCheckpoints(db), opts.trustedCheckpoint, auditEventsWithAction(db, KEY_ROTATE_ACTION, n));
-    const ranges = splitRange(n, workers);
-    const file = path.join(source, "runledger.sqlite");
-    const started = ranges.map((r) => runRangeWorker(file, r.from, r.to, n));
-    // The tree side runs here meanwhile (synchronously; worker results are read afterwards).
-    for (const [seq, leaf, action, payload] of iterateTreeRows(db, n)) v.addLeaf(seq, leaf, action, payload);
-    db.prepare("COMMIT").run();
-    let results: (EventProblem | null)[];
-    try {
-      results = await Promise.all(started);
-    } catch (err) {
-      // Workers could not run here: do it in one pass, and say so.
-      const r = verifyDatabaseSync(source, opts);
-      r.notes.push(`range workers could not run (${(err as Error).message}); verified in one pass instead`);
-      return r;
-    }
-    for (const p of results) if (p) v.reportEventProblem(p);
-    return v.finish(ranges.length);
-  } finally {
-    db.close();
-  }
-}
-
-function maxAuditSeqOf(dataDir: string): number {
-  const db = openReadOnly(dataDir);
-  try {
-    return maxAuditSeq(db);
-  } finally {
-    db.close();
-  }
-}
+export { type VerifyDatabaseOptions, verifyDatabase, verifyDatabaseSync } from "./verify-database";

@@ -3,8 +3,12 @@
  * directory or an exported bundle, and export a signed checkpoint for an auditor to keep (key custody commands:
  * audit-keys.ts).
  *
+ * `audit verify` states what it proved per level (chain, content, anchor, triggers; audit-verify-format.ts);
+ * `--trusted-checkpoint FILE` and `--witness-key FILE` (repeatable) anchor the log from outside, `--require-anchor`
+ * fails without an anchor, `--no-content` checks the chain and anchors only (the result says content was not run).
  * Exit codes (what scripts rely on): 0 = ledger intact, 1 = ledger damaged or unreadable (the first bad seq and
- * the problem are printed), 2 = usage error. `audit verify` opens the database read-only and writes nothing.
+ * the problem are printed), or not anchored with --require-anchor, 2 = usage error. `audit verify` opens the
+ * database read-only and writes nothing.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -15,12 +19,15 @@ import { loadAuditPublicKey, resolveKeyDir } from "@/server/audit/keys";
 import { openAuditSigningKeys } from "@/server/audit/key-custody";
 import { type VerifyDatabaseOptions, type VerifyResult, verifyDatabase } from "@/server/audit/verify";
 import { verifyBundle } from "@/server/audit/bundle";
+import { toWitnessKeys } from "@/server/audit/witness/witness-anchors";
+import { formatResult } from "./audit-verify-format";
 
 export type CliIo = { out: (text: string) => void; err: (text: string) => void };
 const processIo: CliIo = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) };
 
 const USAGE = `usage:
-  audit verify [--data-dir DIR | --bundle DIR] [--trusted-checkpoint FILE] [--public-key FILE] [--workers auto|N] [--json]
+  audit verify [--data-dir DIR | --bundle DIR] [--trusted-checkpoint FILE] [--witness-key FILE]... [--public-key FILE]
+               [--require-anchor] [--no-content] [--workers auto|N] [--json]
   audit checkpoint-export --out FILE [--data-dir DIR] [--key-dir DIR] [--new] [--json]
   audit move-key [--data-dir DIR] [--key-dir DIR] [--json]
   audit rotate-key [--data-dir DIR] [--key-dir DIR] [--json]`;
@@ -45,6 +52,17 @@ export async function auditVerifyCommand(argv: string[], io: CliIo = processIo):
   }
 }
 
+/** A witness verifier key file: one C2SP vkey line ("<name>+<key id>+<base64 key>"), as `witness key` prints it. */
+function readWitnessKey(file: string): string {
+  const text = readTextFile(file, "witness key file").trim();
+  try {
+    toWitnessKeys([text]);
+  } catch (err) {
+    throw new UsageError(`${file} is not a witness verifier key (expected one line "<name>+<key id>+<base64 key>"): ${(err as Error).message}`);
+  }
+  return text;
+}
+
 function readTextFile(file: string, what: string): string {
   if (!fs.existsSync(file)) throw new UsageError(`${what} not found: ${file}`);
   return fs.readFileSync(file, "utf8");
@@ -59,6 +77,9 @@ async function verifyCommand(argv: string[], io: CliIo): Promise<number> {
       "trusted-checkpoint": { type: "string" },
       "public-key": { type: "string" },
       workers: { type: "string" },
+      "witness-key": { type: "string", multiple: true },
+      "require-anchor": { type: "boolean", default: false },
+      "no-content": { type: "boolean", default: false },
       json: { type: "boolean", default: false },
     },
     strict: true,
@@ -69,10 +90,13 @@ async function verifyCommand(argv: string[], io: CliIo): Promise<number> {
     ? parseTrustedCheckpoint(JSON.parse(readTextFile(values["trusted-checkpoint"], "trusted checkpoint file")))
     : undefined;
   const publicKeyPem = values["public-key"] ? readTextFile(values["public-key"], "public key file") : undefined;
-  // Default "auto": parallel range workers for large logs (200,000 events or more), one pass otherwise.
+  // Default "auto": parallel range workers for large logs (AUTO_PARALLEL_FROM_EVENTS or more), one pass otherwise.
   const workers: number | "auto" = values.workers === undefined || values.workers === "auto" ? "auto" : Number(values.workers);
   if (workers !== "auto" && (!Number.isInteger(workers) || workers < 0)) throw new UsageError("--workers takes auto or a whole number (0 = one pass)");
-  const opts: VerifyDatabaseOptions = { trustedCheckpoint, publicKeyPem, workers };
+  const witnessKeys = (values["witness-key"] ?? []).map((file) => readWitnessKey(file));
+  const opts: VerifyDatabaseOptions = {
+    trustedCheckpoint, publicKeyPem, workers, witnessKeys, requireAnchor: values["require-anchor"], content: !values["no-content"],
+  };
 
   let result: VerifyResult;
   let target: string;
@@ -91,25 +115,7 @@ async function verifyCommand(argv: string[], io: CliIo): Promise<number> {
   return result.ok ? 0 : 1;
 }
 
-export function formatResult(target: string, r: VerifyResult, trustedGiven: boolean): string {
-  const lines = [
-    `Audit ledger ${target}: ${r.ok ? "INTACT" : "DAMAGED"}`,
-    `  events checked:      ${r.eventsChecked}`,
-    `  checkpoints checked: ${r.checkpointsChecked}` +
-      (r.latestCheckpoint ? ` (latest #${r.latestCheckpoint.id}, tree size ${r.latestCheckpoint.treeSize}, ${r.latestCheckpoint.at})` : ""),
-    `  trusted checkpoint:  ${!trustedGiven ? "not given" : r.trustedCheckpointChecked ? "matched: the log extends it" : "NOT matched"}`,
-    `  server key:          ${r.keyFingerprint} (from ${r.keySource})`,
-    `  time:                ${r.durationMs} ms`,
-  ];
-  if (!r.ok) {
-    if (r.firstBadSeq !== null) lines.push(`  first bad seq:       ${r.firstBadSeq}`);
-    lines.push(`  problem:             ${r.problem}`);
-    for (const p of r.problems.slice(1, 20)) lines.push(`  also:                ${p}`);
-    if (r.problems.length > 20) lines.push(`  ... and ${r.problems.length - 20} more`);
-  }
-  for (const n of r.notes) lines.push(`  note: ${n}`);
-  return lines.join("\n") + "\n";
-}
+export { formatResult };
 
 function checkpointExportCommand(argv: string[], io: CliIo): number {
   const { values } = parseArgs({

@@ -129,7 +129,7 @@ describe("audit checkpoints", () => {
     expect(maybeCheckpoint(db, keys, { everyEvents: 10, everyMinutes: 10, now: new Date(t0.getTime() + 5 * 60_000) })).toBeNull();
     const late = maybeCheckpoint(db, keys, { everyEvents: 10, everyMinutes: 10, now: new Date(t0.getTime() + 12 * 60_000) });
     expect(late?.checkpoint).toMatchObject({ treeSize: 14, reason: "every 10 minutes" });
-    expect(await verifyDatabase(dir)).toMatchObject({ ok: true, checkpointsChecked: 3, eventsChecked: 15 });
+    expect(await verifyDatabase(dir, { content: false })).toMatchObject({ ok: true, checkpointsChecked: 3, eventsChecked: 15 }); // synthetic events: chain only
     db.$client.close();
   });
 

@@ -78,13 +78,19 @@ export function copyFixture(f: Fixture, name: string): string {
   return dir;
 }
 
-/** Raw SQL on a copy, with the append-only triggers dropped (what someone with the file could do). */
-export function tamper(dir: string, fn: (sqlite: Database.Database) => void): void {
+const LEDGER_TRIGGERS = ["audit_events_no_update", "audit_events_no_delete", "audit_checkpoints_no_update", "audit_checkpoints_no_delete"];
+
+/**
+ * Raw SQL on a copy, with the append-only triggers dropped (what someone with the file could do), then put back
+ * exactly as they were, as a careful attacker would (so only the ledger itself can tell); `restoreTriggers: false`
+ * leaves them dropped.
+ */
+export function tamper(dir: string, fn: (sqlite: Database.Database) => void, opts: { restoreTriggers?: boolean } = {}): void {
   const sqlite = new Database(path.join(dir, "runledger.sqlite"));
-  for (const t of ["audit_events_no_update", "audit_events_no_delete", "audit_checkpoints_no_update", "audit_checkpoints_no_delete"]) {
-    sqlite.exec(`DROP TRIGGER IF EXISTS ${t}`);
-  }
+  const saved = sqlite.prepare(`SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name IN (${LEDGER_TRIGGERS.map(() => "?").join(",")})`).pluck().all(...LEDGER_TRIGGERS) as string[];
+  for (const t of LEDGER_TRIGGERS) sqlite.exec(`DROP TRIGGER IF EXISTS ${t}`);
   sqlite.transaction(() => fn(sqlite))();
+  if (opts.restoreTriggers !== false) for (const sql of saved) sqlite.exec(sql);
   sqlite.close();
 }
 

@@ -1,0 +1,158 @@
+/**
+ * Verification of a live database (a data directory opened read-only, or an open Db): the chain pass (one range
+ * on this thread, or range workers), the protective triggers, content verification and witness anchors, all read
+ * from ONE read snapshot: this thread holds a read transaction from the first read to the last, and workers read
+ * seq <= N only, which the append-only log cannot change under them. With workers, this thread checks signatures,
+ * triggers and content while they run (the 2-core budget: chain on the workers, content here).
+ * Nothing is migrated or written.
+ */
+import Database from "better-sqlite3";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import type { Db } from "@/db/client";
+import { loadAuditPublicKey } from "./keys";
+import { type AuditDbSource, auditEventsWithAction, listAuditCheckpoints, maxAuditSeq, sqliteOf } from "./ledger-reads";
+import { KEY_ROTATE_ACTION } from "./key-rotation";
+import { verifyContent } from "./content/verify-content";
+import { witnessAnchors, witnessLagProblem } from "./witness/witness-anchors";
+import { checkTriggers } from "./verify-triggers";
+import { runRangeWorker, splitRange } from "./verify-parallel";
+import { scanDatabaseRange, type RangeResult } from "./verify-range";
+import { AuditLogVerifier, chooseTrustedKey, neededTreeSizes, rangeSpecFor, type VerifyOptions, type VerifyResult } from "./verify";
+
+export type VerifyDatabaseOptions = VerifyOptions & {
+  /** For an open Db: where the public key and the artifact files live. */
+  dataDir?: string;
+  /**
+   * Worker threads that check ranges of events in parallel while this thread checks signatures, triggers and
+   * content. Only for a data directory. Default 0 (one pass). "auto" = one worker per core for logs of
+   * AUTO_PARALLEL_FROM_EVENTS events or more.
+   */
+  workers?: number | "auto";
+  /** One pass only: called about every 4096 events with (events checked, events in the log). */
+  onProgress?: (checked: number, total: number) => void;
+};
+
+export const AUTO_PARALLEL_FROM_EVENTS = 50_000;
+
+function openReadOnly(dataDir: string): Database.Database {
+  const file = path.join(dataDir, "runledger.sqlite");
+  if (!fs.existsSync(file)) throw new Error(`no Runledger database at ${file}`);
+  return new Database(file, { readonly: true, fileMustExist: true });
+}
+
+function resolveKey(source: string | Db, opts: VerifyDatabaseOptions) {
+  const dataDir = typeof source === "string" ? source : opts.dataDir;
+  return chooseTrustedKey(
+    opts,
+    () => {
+      if (!dataDir) throw new Error("verifyDatabase: pass publicKeyPem or dataDir to say which key to trust");
+      return loadAuditPublicKey(dataDir);
+    },
+    "data directory",
+  );
+}
+
+type WitnessRead = ReturnType<typeof witnessAnchors> | null;
+type Snapshot = { verifier: AuditLogVerifier; n: number; sqlite: Database.Database; witness: WitnessRead };
+
+/** Witness cosignatures by the trusted witness keys, as anchors (server/audit/witness); null without keys. */
+function readWitness(sqlite: Database.Database, opts: VerifyDatabaseOptions): WitnessRead {
+  return opts.witnessKeys && opts.witnessKeys.length > 0 ? witnessAnchors(sqlite, opts.witnessKeys) : null;
+}
+
+/** Inside the read transaction: reads what the pass needs up front and builds the verifier (signatures, anchors). */
+function begin(db: AuditDbSource, source: string | Db, opts: VerifyDatabaseOptions, n: number, witness: WitnessRead): Snapshot {
+  const { key, source: keySource } = resolveKey(source, opts);
+  const sqlite = sqliteOf(db);
+  const verifier = new AuditLogVerifier(key, keySource, listAuditCheckpoints(db), opts.trustedCheckpoint, auditEventsWithAction(db, KEY_ROTATE_ACTION, n), witness?.anchors ?? []);
+  if (witness) verifier.addAnchorProblems(witness.problems, witness.notes);
+  verifier.setRequireAnchor(opts.requireAnchor ?? false);
+  return { verifier, n, sqlite, witness };
+}
+
+/** Inside the same read transaction, after the chain pass: triggers, content, witness lag. */
+function checkRest(s: Snapshot, source: string | Db, opts: VerifyDatabaseOptions): void {
+  const t = checkTriggers(s.sqlite);
+  s.verifier.setTriggers(t.level, t.problems, t.notes);
+  if (opts.content !== false) {
+    const dataDir = typeof source === "string" ? source : opts.dataDir;
+    s.verifier.setContent(verifyContent(s.sqlite, { artifactsDir: dataDir ? path.join(dataDir, "artifacts") : null, uptoSeq: s.n }));
+  }
+}
+
+function finishWitness(s: Snapshot): void {
+  if (!s.witness) return;
+  const lag = witnessLagProblem(s.sqlite, s.verifier.matchedWitnessTreeSize());
+  if (lag) s.verifier.addAnchorProblems([lag]);
+}
+
+/**
+ * Verifies a live database in one pass on this thread: a data directory (opened read-only) or an open Db.
+ * Everything is read inside one read transaction, so a concurrent writer cannot make the parts disagree.
+ */
+export function verifyDatabaseSync(source: string | Db, opts: VerifyDatabaseOptions = {}): VerifyResult {
+  const owned = typeof source === "string" ? openReadOnly(source) : null;
+  const db: AuditDbSource = owned ?? (source as Db);
+  try {
+    return sqliteOf(db).transaction(() => {
+      const n = maxAuditSeq(db);
+      const s = begin(db, source, opts, n, readWitness(sqliteOf(db), opts));
+      const spec = { ...s.verifier.rangeSpec(1, s.n), prevChainHex: null };
+      const progress = opts.onProgress;
+      s.verifier.addRange(scanDatabaseRange(s.sqlite, spec, s.n, progress ? (seq) => progress(seq, s.n) : undefined));
+      finishWitness(s);
+      checkRest(s, source, opts);
+      return s.verifier.finish();
+    })();
+  } finally {
+    owned?.close();
+  }
+}
+
+/**
+ * Verifies a live database. With `workers` (data directories only), range workers check the events while this
+ * thread checks triggers and content; the result is the same as `verifyDatabaseSync`'s (tested). Falls back to
+ * one pass when workers cannot start.
+ */
+export async function verifyDatabase(source: string | Db, opts: VerifyDatabaseOptions = {}): Promise<VerifyResult> {
+  if (typeof source !== "string" || !opts.workers) return verifyDatabaseSync(source, opts);
+  const db = openReadOnly(source);
+  try {
+    db.prepare("BEGIN").run();
+    const n = maxAuditSeq(db);
+    const wanted = opts.workers === "auto" ? (n >= AUTO_PARALLEL_FROM_EVENTS ? os.availableParallelism() : 0) : opts.workers;
+    const workers = Math.min(wanted, os.availableParallelism() * 2);
+    if (workers < 1 || n < workers * 2) {
+      db.prepare("COMMIT").run();
+      return verifyDatabaseSync(source, opts);
+    }
+    // Workers first (they need only the checkpoint rows, anchor sizes and rotation seqs), then the rest here while they run.
+    const checkpoints = listAuditCheckpoints(db);
+    const rotations = auditEventsWithAction(db, KEY_ROTATE_ACTION, n);
+    const witness = readWitness(db, opts);
+    const sizes = neededTreeSizes(checkpoints, witness?.anchors ?? [], opts.trustedCheckpoint);
+    const ranges = splitRange(n, workers);
+    const file = path.join(source, "runledger.sqlite");
+    const started = ranges.map((r) => runRangeWorker({ file, spec: rangeSpecFor(checkpoints, rotations, sizes, r.from, r.to), maxSeq: n }));
+    started.forEach((p) => p.catch(() => undefined)); // handled below; never an unhandled rejection meanwhile
+    const s = begin(db, source, opts, n, witness);
+    checkRest(s, source, opts);
+    let results: RangeResult[];
+    try {
+      results = await Promise.all(started);
+    } catch (err) {
+      db.prepare("COMMIT").run();
+      const r = verifyDatabaseSync(source, opts);
+      r.notes.push(`range workers could not run (${(err as Error).message}); verified in one pass instead`);
+      return r;
+    }
+    for (const r of results) s.verifier.addRange(r);
+    finishWitness(s);
+    db.prepare("COMMIT").run();
+    return s.verifier.finish(ranges.length);
+  } finally {
+    db.close();
+  }
+}

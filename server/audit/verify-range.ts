@@ -1,0 +1,232 @@
+/**
+ * One range of the audit log checked completely, in one pass and on one thread: the work unit of the verifier.
+ * verify.ts runs a single range over the whole log (one pass: bundles, open Db handles, small logs) or splits
+ * the log into ranges checked by worker threads (verify-parallel.ts); either way it merges the RangeResults in
+ * order, so both modes give the same result (tested).
+ *
+ * For each event, in this order: seq is exactly the next one; the stored leaf hash equals the one recomputed
+ * from the fields (event-hashing.ts); the stored chain hash equals sha256(previous chain || leaf). Only then is
+ * the leaf added to the Merkle tree (a compact range, merkle.ts), and
+ * - at every tree size the verifier asked for (checkpoints, anchors), the root (range from seq 1) or the range's
+ *   nodes (a later range: the verifier joins them with the prefix) is kept;
+ * - an "audit.checkpoint" event is compared with the checkpoint row it records;
+ * - events the verifier watches (key rotations) are handed back with their leaf hash;
+ * - the newest event time and the oldest event not covered by any checkpoint row are tracked (coverage rule).
+ * The range stops at its first bad event: later events cannot be judged against a broken chain.
+ *
+ * Invariants: reads only; the hot loop allocates no row objects. This file must not import the database schema
+ * (drizzle) so range workers start fast; its SQL is plain ANSI on audit_events.
+ */
+import type Database from "better-sqlite3";
+import crypto from "node:crypto";
+import { leafHashOfFields, type EventProblem } from "./event-hashing";
+import { CompactRange, leafNodeFromHex } from "./merkle";
+
+export const CHECKPOINT_ACTION = "audit.checkpoint";
+
+/** A problem found at a position in the log (0 = before any event); `badSeq` when it names an event. */
+export type Finding = { at: number; message: string; badSeq: number | null };
+
+/** The fields of a checkpoint row its "audit.checkpoint" event must repeat. */
+export type CheckpointCopy = { id: number; treeSize: number; rootHash: string; signature: string; at: string };
+
+export type RangeSpec = {
+  /** First seq of the range. */
+  from: number;
+  /** Last seq the range owns; Infinity = to the end of the input. */
+  to: number;
+  /** Stored chain hash of seq from - 1 (required when from > 1). */
+  prevChainHex: string | null;
+  /** Tree sizes in [from, to] whose root the verifier needs, ascending. */
+  sizes: number[];
+  checkpoints: CheckpointCopy[];
+  /** Events with a larger seq are covered by no checkpoint row. */
+  coveredUpTo: number;
+  /** Events handed back to the verifier: with one of these actions, or at one of these seqs. */
+  watchActions: string[];
+  watchSeqs: number[];
+};
+
+export type RangeResult = {
+  from: number;
+  /** Events verified and added to the tree: seq from .. from + leaves - 1. */
+  leaves: number;
+  problem: EventProblem | null;
+  findings: Finding[];
+  /** [seq, leaf hash, action] of watched events. */
+  watched: [number, string, string][];
+  /** Range from seq 1: [tree size, root hex]. */
+  roots: [number, string][];
+  /** Later range: [tree size, the range's node hashes (latin1), node sizes] at that size. */
+  partials: [number, string, number[]][];
+  /** The range's nodes at its end, for the next range to be joined on. */
+  hashes: string;
+  nodeSizes: number[];
+  /** [at, seq] of the newest event that is not a checkpoint event. */
+  newest: [string, number] | null;
+  /** [at, seq] of the oldest event after `coveredUpTo` that is not a checkpoint event. */
+  oldestUncovered: [string, number] | null;
+};
+
+const sha256Hex = (data: Buffer): string =>
+  typeof crypto.hash === "function" ? crypto.hash("sha256", data, "hex") : crypto.createHash("sha256").update(data).digest("hex");
+
+export class RangeScanner {
+  private expected: number;
+  private readonly chainInput = Buffer.alloc(64);
+  private readonly tree: CompactRange;
+  private sizeIndex = 0;
+  private readonly checkpointsById = new Map<number, CheckpointCopy>();
+  private readonly watchActions: Set<string>;
+  private readonly watchSeqs: Set<number>;
+  private problem: EventProblem | null = null;
+  private readonly result: RangeResult;
+
+  constructor(private readonly spec: RangeSpec) {
+    this.expected = spec.from;
+    if (spec.from > 1) {
+      if (spec.prevChainHex === null || !/^[0-9a-f]{64}$/.test(spec.prevChainHex)) throw new Error(`range from seq ${spec.from} needs the chain hash of seq ${spec.from - 1}`);
+      this.chainInput.write(spec.prevChainHex, 0, 32, "hex");
+    }
+    this.tree = new CompactRange(spec.from - 1);
+    for (const cp of spec.checkpoints) this.checkpointsById.set(cp.id, cp);
+    this.watchActions = new Set(spec.watchActions);
+    this.watchSeqs = new Set(spec.watchSeqs);
+    this.result = {
+      from: spec.from, leaves: 0, problem: null, findings: [], watched: [], roots: [], partials: [], hashes: "", nodeSizes: [], newest: null, oldestUncovered: null,
+    };
+  }
+
+  /** The seq the next event must have. */
+  get nextSeq(): number {
+    return this.expected;
+  }
+
+  /** Checks the next event completely; returns false once the range must stop. */
+  add(
+    seq: unknown, at: unknown, actorId: unknown, actorName: unknown, role: unknown, action: unknown,
+    entityType: unknown, entityId: unknown, payload: unknown, leafHash: unknown, chainHash: unknown,
+  ): boolean {
+    if (this.problem) return false;
+    const expected = this.expected;
+    if (seq !== expected) {
+      this.problem =
+        typeof seq === "number" && seq > expected
+          ? { seq: expected, problem: `seq ${expected} missing: expected ${expected}, found ${seq} (deleted row?)` }
+          : { seq: expected, problem: `seq ${expected}: found seq ${String(seq)} out of order (reordered or duplicated row?)` };
+      return false;
+    }
+    const leaf = leafHashOfFields(seq, at, actorId, actorName, role, action, entityType, entityId, payload);
+    if (leaf === null) return this.stop(expected, `seq ${expected}: its fields cannot be hashed (payload is not valid JSON?)`);
+    if (leaf !== leafHash) return this.stop(expected, `seq ${expected}: leaf hash does not match its content (edited?)`);
+    this.chainInput.write(leaf, 32, 32, "hex");
+    const chained = sha256Hex(this.chainInput);
+    if (chained !== chainHash) return this.stop(expected, `seq ${expected}: chain hash does not follow from seq ${expected - 1} (row inserted, removed or rewritten?)`);
+    this.chainInput.write(chained, 0, 32, "hex");
+    this.expected++;
+
+    this.tree.pushLeaf(leafNodeFromHex(leaf)!);
+    this.result.leaves++;
+    if (action === CHECKPOINT_ACTION) this.checkCheckpointEvent(expected, payload as string);
+    else if (typeof at === "string") this.trackTime(expected, at);
+    if ((this.watchActions.size > 0 && this.watchActions.has(action as string)) || (this.watchSeqs.size > 0 && this.watchSeqs.has(expected))) {
+      this.result.watched.push([expected, leaf, action as string]);
+    }
+    const sizes = this.spec.sizes;
+    if (this.sizeIndex < sizes.length && sizes[this.sizeIndex] === expected) {
+      this.sizeIndex++;
+      if (this.spec.from === 1) this.result.roots.push([expected, this.tree.rootHex()]);
+      else this.result.partials.push([expected, this.tree.hashes(), this.tree.nodeSizes()]);
+    }
+    return true;
+  }
+
+  /** Records a problem found outside the rows (an unreadable bundle line) at the next expected seq. */
+  abort(problem: string): void {
+    if (!this.problem) this.problem = { seq: this.expected, problem };
+  }
+
+  finish(): RangeResult {
+    if (!this.problem && Number.isFinite(this.spec.to) && this.expected <= this.spec.to) {
+      this.problem = { seq: this.expected, problem: `seq ${this.expected} missing (deleted row?)` };
+    }
+    this.result.problem = this.problem;
+    this.result.hashes = this.tree.hashes();
+    this.result.nodeSizes = this.tree.nodeSizes();
+    return this.result;
+  }
+
+  private stop(seq: number, problem: string): false {
+    this.problem = { seq, problem };
+    return false;
+  }
+
+  private trackTime(seq: number, at: string): void {
+    const r = this.result;
+    if (r.newest === null || at > r.newest[0]) r.newest = [at, seq];
+    if (seq > this.spec.coveredUpTo && (r.oldestUncovered === null || at < r.oldestUncovered[0])) r.oldestUncovered = [at, seq];
+  }
+
+  /** An "audit.checkpoint" event must match the checkpoint row it records (catches deleted or swapped checkpoint rows). */
+  private checkCheckpointEvent(seq: number, payload: string): void {
+    type Recorded = Partial<Omit<CheckpointCopy, "id">> & { checkpointId?: unknown };
+    let recorded: Recorded | null = null;
+    try {
+      recorded = JSON.parse(payload ?? "null") as Recorded | null;
+    } catch {
+      // reported below
+    }
+    const id = recorded?.checkpointId;
+    const findings = this.result.findings;
+    if (typeof id !== "number") {
+      findings.push({ at: seq, badSeq: seq, message: `seq ${seq}: checkpoint event does not name its checkpoint` });
+      return;
+    }
+    const cp = this.checkpointsById.get(id);
+    if (!cp) {
+      findings.push({ at: seq, badSeq: seq, message: `seq ${seq} records checkpoint #${id}, but there is no such checkpoint row (deleted?)` });
+    } else if (cp.treeSize !== recorded?.treeSize || cp.rootHash !== recorded.rootHash || cp.signature !== recorded.signature || cp.at !== recorded.at) {
+      findings.push({ at: seq, badSeq: seq, message: `checkpoint #${id} differs from the copy recorded at seq ${seq} (altered checkpoint?)` });
+    }
+  }
+}
+
+const EVENT_COLUMNS = "seq, at, actor_id, actor_name, role, action, entity_type, entity_id, payload, leaf_hash, chain_hash";
+type RawEventRow = [number, string, number | null, string, string, string, string, string, string, string, string];
+
+/** The stored chain hash of one event (the start of a later range). */
+export function storedChainHash(sqlite: Database.Database, seq: number): string | null {
+  const row = sqlite.prepare("SELECT chain_hash FROM audit_events WHERE seq = ?").raw(true).get(seq) as [unknown] | undefined;
+  return typeof row?.[0] === "string" ? row[0] : null;
+}
+
+/**
+ * Checks range `spec` of a database, reading seq from..maxSeq (one past `to` names a gap at its end).
+ * `onProgress(seq)` is called about every 4096 events.
+ */
+export function scanDatabaseRange(sqlite: Database.Database, spec: RangeSpec, maxSeq: number, onProgress?: (seq: number) => void): RangeResult {
+  const scanner = new RangeScanner(spec);
+  const rows = sqlite.prepare(`SELECT ${EVENT_COLUMNS} FROM audit_events WHERE seq >= ? AND seq <= ? ORDER BY seq`).raw(true).iterate(spec.from, maxSeq) as IterableIterator<RawEventRow>;
+  try {
+    for (const r of rows) {
+      if (scanner.nextSeq > spec.to) break;
+      if (!scanner.add(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10])) break;
+      if (onProgress !== undefined && (r[0] & 4095) === 0) onProgress(r[0]);
+    }
+  } finally {
+    rows.return?.();
+  }
+  return scanner.finish();
+}
+
+/**
+ * A worker's range: when the stored chain hash before it is missing or garbled, the range that owns that row
+ * reports it, so this one reports nothing (and adds no leaves).
+ */
+export function scanWorkerRange(sqlite: Database.Database, spec: Omit<RangeSpec, "prevChainHex">, maxSeq: number): RangeResult {
+  const prev = spec.from > 1 ? storedChainHash(sqlite, spec.from - 1) : null;
+  if (spec.from > 1 && (prev === null || !/^[0-9a-f]{64}$/.test(prev))) {
+    return { from: spec.from, leaves: 0, problem: null, findings: [], watched: [], roots: [], partials: [], hashes: "", nodeSizes: [], newest: null, oldestUncovered: null };
+  }
+  return scanDatabaseRange(sqlite, { ...spec, prevChainHex: prev }, maxSeq);
+}

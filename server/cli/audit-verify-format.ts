@@ -1,0 +1,64 @@
+/**
+ * The text `audit verify` prints: the verdict, then one line per level saying what was proved ("chain intact: N
+ * events, M signed checkpoints", "content intact: …", "anchored up to tree size N by …" or "NOT anchored: …",
+ * "protective triggers intact"), then the problems (content problems name the entity, what the ledger recorded
+ * and what was found), then notes. `--json` prints the whole VerifyResult instead.
+ */
+import type { VerifyResult } from "@/server/audit/verify";
+
+const MAX_LISTED = 20;
+
+export function formatResult(target: string, r: VerifyResult, trustedGiven: boolean): string {
+  const { chain, content, anchor, triggers } = r.levels;
+  const lines = [`Audit ledger ${target}: ${r.ok ? "INTACT" : "DAMAGED"}`];
+
+  lines.push(
+    chain.ok
+      ? `  chain intact: ${chain.events} events, ${chain.checkpoints} signed checkpoints`
+      : `  chain DAMAGED: ${chain.problem}${r.firstBadSeq !== null ? ` (first bad seq ${r.firstBadSeq})` : ""}`,
+  );
+  if (content.skipped) lines.push(`  content not checked: ${content.skipped}`);
+  else if (content.ok) lines.push(`  content intact: ${content.checked} recorded facts re-derived from the tables${filesPart(content)}`);
+  else lines.push(`  content DAMAGED: ${content.problems.length} table row(s) or file(s) disagree with the ledger`);
+  if (anchor.anchored) {
+    lines.push(`  anchored up to tree size ${anchor.treeSize} by ${anchor.by.map((b) => `${b.name} (${b.kind}, tree size ${b.treeSize})`).join(", ")}`);
+  } else if (anchor.problem) {
+    lines.push(`  anchor FAILED: ${anchor.problem}`);
+  } else {
+    lines.push("  NOT anchored: no trusted checkpoint or witness cosignature was given, so this proves internal consistency only:");
+    lines.push("                a holder of the signing key could have rewritten or truncated history and re-signed it");
+  }
+  if (triggers) {
+    lines.push(
+      triggers.ok
+        ? "  protective triggers intact"
+        : `  protective triggers DAMAGED:${triggers.missing.length ? ` missing ${triggers.missing.join(", ")};` : ""}${triggers.altered.length ? ` altered ${triggers.altered.join(", ")}` : ""}`,
+    );
+  }
+
+  lines.push(
+    `  events checked:      ${r.eventsChecked}`,
+    `  checkpoints checked: ${r.checkpointsChecked}` +
+      (r.latestCheckpoint ? ` (latest #${r.latestCheckpoint.id}, tree size ${r.latestCheckpoint.treeSize}, ${r.latestCheckpoint.at})` : ""),
+    `  trusted checkpoint:  ${!trustedGiven ? "not given" : r.trustedCheckpointChecked ? "matched: the log extends it" : "NOT matched"}`,
+    `  server key:          ${r.keyFingerprint} (from ${r.keySource})`,
+    `  time:                ${r.durationMs} ms${r.workers > 0 ? ` (${r.workers} range workers)` : ""}`,
+  );
+  if (!r.ok) {
+    if (r.firstBadSeq !== null) lines.push(`  first bad seq:       ${r.firstBadSeq}`);
+    lines.push(`  problem:             ${r.problem}`);
+    for (const p of r.problems.slice(1, MAX_LISTED)) lines.push(`  also:                ${p}`);
+    if (r.problems.length > MAX_LISTED) lines.push(`  ... and ${r.problems.length - MAX_LISTED} more (--json lists them all)`);
+  }
+  for (const p of content.problems.slice(0, MAX_LISTED)) {
+    lines.push(`  content: ${p.entityType} ${p.entityId} ${p.field}: ledger recorded ${p.recorded ?? "nothing"}, found ${p.found ?? "nothing"}${p.seq !== null ? ` (event #${p.seq})` : ""}`);
+  }
+  for (const n of content.notCovered.slice(0, MAX_LISTED)) lines.push(`  not covered by the ledger: ${n}`);
+  for (const n of r.notes) lines.push(`  note: ${n}`);
+  return lines.join("\n") + "\n";
+}
+
+function filesPart(content: VerifyResult["levels"]["content"]): string {
+  const files = (content as { files?: number }).files;
+  return typeof files === "number" ? `, ${files} artifact files re-hashed` : "";
+}
