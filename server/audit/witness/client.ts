@@ -1,5 +1,6 @@
 /**
- * Talking to a witness from the log's side: configuration (RUNLEDGER_WITNESSES) and one add-checkpoint call.
+ * Talking to a witness: configuration (RUNLEDGER_WITNESSES), one add-checkpoint call (the log's side), and asking
+ * it for the latest checkpoint it cosigned (an auditor's side: fetchWitnessCheckpoint).
  *
  * RUNLEDGER_WITNESSES = comma-separated "URL=VKEY" entries, e.g.
  *   http://127.0.0.1:7380=auditor.example/w1+1a2b3c4d+BOr...=
@@ -10,9 +11,9 @@
  * record it. A cosignature is returned only after it verified under the configured key.
  */
 import { type VerifiedCosignature, verifyCosignature } from "./cosignature";
-import { type VerifierKey, NoteFormatError, SIG_TYPE_COSIGNATURE_V1, parseSignatureLine, parseVerifierKey } from "./note";
+import { type VerifierKey, NoteFormatError, SIG_TYPE_COSIGNATURE_V1, parseSignatureLine, parseSignedNote, parseVerifierKey } from "./note";
 import { formatAddCheckpointBody, TLOG_SIZE_CONTENT_TYPE } from "./witness";
-import { parseTreeSize } from "./checkpoint-note";
+import { parseCheckpointBody, parseTreeSize } from "./checkpoint-note";
 
 export type WitnessEndpoint = { url: string; key: VerifierKey };
 export type WitnessConfig = { witnesses: WitnessEndpoint[]; errors: string[] };
@@ -103,4 +104,25 @@ export async function requestCosignature(
     if (ok) return { kind: "cosigned", cosignature: ok };
   }
   return { kind: "refused", httpStatus: 200, message: `no valid cosignature by ${witness.key.name}+${witness.key.keyId.toString("hex")} in the answer` };
+}
+
+export type WitnessCheckpoint = { origin: string; treeSize: number; rootHash: string; cosignedAt: string; witness: string };
+
+/**
+ * Asks a witness directly for the latest checkpoint it cosigned for `origin` (GET <url>/checkpoint/<origin>) and
+ * checks its cosignature under `key`: an anchor that does not depend on anything stored with the log.
+ * Throws with the reason when the witness cannot be reached or the answer does not verify.
+ */
+export async function fetchWitnessCheckpoint(url: string, key: VerifierKey, origin: string, opts: { timeoutMs?: number } = {}): Promise<WitnessCheckpoint> {
+  const res = await fetch(`${url.replace(/\/+$/, "")}/checkpoint/${encodeURIComponent(origin)}`, { signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000) });
+  const body = await res.text();
+  if (res.status !== 200) throw new Error(`witness ${url}: ${res.status} ${body.trim().slice(0, 200)}`);
+  const note = parseSignedNote(body);
+  const cp = parseCheckpointBody(note.text);
+  if (cp.origin !== origin) throw new Error(`witness ${url} answered for origin "${cp.origin}", not "${origin}"`);
+  for (const sig of note.signatures) {
+    const ok = verifyCosignature(key, note.text, sig);
+    if (ok) return { origin, treeSize: cp.treeSize, rootHash: cp.rootHash, cosignedAt: new Date(ok.timestamp * 1000).toISOString(), witness: key.name };
+  }
+  throw new Error(`witness ${url}: no valid cosignature by ${key.name}+${key.keyId.toString("hex")} on its checkpoint`);
 }

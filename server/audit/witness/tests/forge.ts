@@ -2,8 +2,9 @@
  * Test helper: the rewrite-and-re-sign attack of issue 10 point 1, done for real on a closed data directory.
  * Drops the append-only triggers, edits one event, recomputes every leaf and chain hash from there, re-signs every
  * checkpoint WITH THE LOG'S OWN KEY (the attacker holds it), rewrites the copy of each signed head (and its Merkle
- * frontier) that the checkpoint events carry, re-chains after each, and drops the derived tree index. The result
- * is internally consistent: only something outside the log (a witness) can tell.
+ * frontier) that the checkpoint events carry, re-chains after each, drops the derived tree index, and puts the
+ * triggers back exactly as they were. The result is internally consistent: only something outside the log (a
+ * witness) can tell.
  */
 import Database from "better-sqlite3";
 import path from "node:path";
@@ -19,7 +20,8 @@ type Cp = { id: number; treeSize: number; rootHash: string; at: string; reason: 
 export function rewriteAndResign(dataDir: string, keys: AuditKeys, edit: { seq: number; payload: (p: Record<string, unknown>) => Record<string, unknown> }): void {
   const db = new Database(path.join(dataDir, "runledger.sqlite"));
   try {
-    for (const t of ["audit_events_no_update", "audit_events_no_delete", "audit_checkpoints_no_update", "audit_checkpoints_no_delete"]) db.exec(`DROP TRIGGER IF EXISTS ${t}`);
+    const triggers = db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN ('audit_events', 'audit_checkpoints')").all() as { name: string; sql: string }[];
+    for (const t of triggers) db.exec(`DROP TRIGGER ${t.name}`);
     db.transaction(() => {
       const rows = db.prepare("SELECT seq, at, actor_id AS actorId, actor_name AS actorName, role, action, entity_type AS entityType, entity_id AS entityId, payload, leaf_hash AS leafHash, chain_hash AS chainHash FROM audit_events ORDER BY seq").all() as Row[];
       const cps = db.prepare("SELECT id, tree_size AS treeSize, root_hash AS rootHash, at, reason, key_fingerprint AS keyFingerprint, signature FROM audit_checkpoints ORDER BY id").all() as Cp[];
@@ -54,6 +56,7 @@ export function rewriteAndResign(dataDir: string, keys: AuditKeys, edit: { seq: 
       }
       if (db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'audit_tree_nodes'").get()) db.exec("DELETE FROM audit_tree_nodes");
     })();
+    for (const t of triggers) db.exec(t.sql); // put the protective triggers back exactly as they were
   } finally {
     db.close();
   }

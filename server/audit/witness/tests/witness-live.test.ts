@@ -14,7 +14,7 @@ import { appendAuditEvent, SYSTEM_ACTOR } from "@/server/audit/ledger";
 import { PUBLIC_KEY_FILE } from "@/server/audit/keys";
 import { auditVerifyCommand } from "@/server/cli/audit-verify";
 import { logOrigin, logVerifierKey } from "../checkpoint-note";
-import { parseWitnessConfig } from "../client";
+import { fetchWitnessCheckpoint, parseWitnessConfig } from "../client";
 import { WitnessPusher } from "../pusher";
 import { witnessAnchors } from "../witness-anchors";
 import { parseSignedNote, parseVerifierKey } from "../note";
@@ -97,6 +97,8 @@ describe("witness process on loopback", () => {
     const note = parseSignedNote(await res.text());
     expect(note.text).toBe(`${origin}\n${cp2.treeSize}\n${Buffer.from(cp2.rootHash, "hex").toString("base64")}\n`);
     expect(verifyCosignature(parseVerifierKey(w.vkey), note.text, note.signatures.find((s) => s.name === "witness.test/auditor")!)).not.toBeNull();
+    expect(await fetchWitnessCheckpoint(w.url, parseVerifierKey(w.vkey), origin)).toMatchObject({ treeSize: cp2.treeSize, rootHash: cp2.rootHash, witness: "witness.test/auditor" });
+    await expect(fetchWitnessCheckpoint(w.url, parseVerifierKey(logVkey(app)), origin)).rejects.toThrow(); // a log key is no witness key
 
     // Rollback: the operator restores the backup and carries on; the witness refuses the smaller tree.
     const restored = createAppServices(backup, { keyDir: app.keyDir });
