@@ -7,6 +7,7 @@
  *   charts/*.svg         training curves, rendered on the server from the recorded metric points
  *   lineage.prov.json    W3C PROV-JSON lineage of the version
  *   events.jsonl, checkpoints.json, public-key.pem   the whole audit ledger (server/audit/bundle.ts format)
+ *   key-rotations.json   only when the signing key was rotated: the "audit.keyRotate" events (server/audit/bundle.ts)
  *   trusted-checkpoint.json   the checkpoint the report cites, in the `audit verify --trusted-checkpoint` format
  *   cosignatures.json, witness-keys/   witness cosignatures of the checkpoints and the witnesses used (witness/bundle-files.ts)
  *   manifest.json        sha256 and size of every other file
