@@ -6,5 +6,26 @@ const nextConfig = {
   poweredByHeader: false,
   // Types are checked once, by `npm run typecheck`, before the build in every test run; not twice.
   typescript: { ignoreBuildErrors: true },
+  /**
+   * Security headers on every response. Pages also get a per-request Content-Security-Policy with a script nonce
+   * from proxy.ts; API responses get a deny-all policy; the auditor's report HTML (shown in a sandboxed iframe on
+   * the report page) may be framed by this site only, with inline styles and no scripts (keep REPORT_CSP equal to
+   * server/http/security-headers.ts). For the same header, a later entry overrides an earlier one.
+   */
+  async headers() {
+    const REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'self'";
+    return [
+      {
+        source: "/:path*",
+        headers: [
+          { key: "X-Content-Type-Options", value: "nosniff" },
+          { key: "Referrer-Policy", value: "same-origin" },
+          { key: "X-Frame-Options", value: "DENY" },
+        ],
+      },
+      { source: "/api/:path*", headers: [{ key: "Content-Security-Policy", value: "default-src 'none'; frame-ancestors 'none'" }] },
+      { source: "/api/report/:path*", headers: [{ key: "Content-Security-Policy", value: REPORT_CSP }, { key: "X-Frame-Options", value: "SAMEORIGIN" }] },
+    ];
+  },
 };
 module.exports = nextConfig;

@@ -1,10 +1,16 @@
 "use client";
-/** Sign-in: email and password; a wrong password is refused with a plain message. */
+/**
+ * Sign-in: email and password. A wrong password is refused with a plain message; too many attempts say how long to
+ * wait. Afterwards the browser goes to `next` only when it is a path on this site (safeNextPath), and to the account
+ * page first when the password must be changed.
+ */
 import { useRouter, useSearchParams } from "next/navigation";
 import { Suspense, useState } from "react";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_trpc/client";
 import { FormError } from "@/app/_components/states";
+import { safeNextPath } from "@/server/auth/redirect";
+import { EMAIL_MAX, PASSWORD_MAX } from "@/server/auth/limits";
 
 function SignInForm() {
   const trpc = useTRPC();
@@ -15,10 +21,10 @@ function SignInForm() {
   const [password, setPassword] = useState("");
   const signIn = useMutation(
     trpc.auth.signIn.mutationOptions({
-      onSuccess: async () => {
+      onSuccess: async (result) => {
         await queryClient.invalidateQueries();
-        const next = params.get("next");
-        router.push(next && next.startsWith("/") && !next.startsWith("//") ? next : "/");
+        const next = safeNextPath(params.get("next"));
+        router.push(result.mustChangePassword ? `/account?next=${encodeURIComponent(next)}` : next);
       },
     }),
   );
@@ -34,8 +40,8 @@ function SignInForm() {
           }}
           style={{ display: "grid", gap: 12 }}
         >
-          <label className="field"><span>Email</span><input type="email" autoComplete="username" value={email} onChange={(e) => setEmail(e.target.value)} required /></label>
-          <label className="field"><span>Password</span><input type="password" autoComplete="current-password" value={password} onChange={(e) => setPassword(e.target.value)} required /></label>
+          <label className="field"><span>Email</span><input type="email" autoComplete="username" maxLength={EMAIL_MAX} value={email} onChange={(e) => setEmail(e.target.value)} required /></label>
+          <label className="field"><span>Password</span><input type="password" autoComplete="current-password" maxLength={PASSWORD_MAX} value={password} onChange={(e) => setPassword(e.target.value)} required /></label>
           <FormError error={signIn.error} />
           <button className="primary" type="submit" disabled={signIn.isPending}>{signIn.isPending ? "Signing in…" : "Sign in"}</button>
         </form>

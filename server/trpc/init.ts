@@ -114,7 +114,7 @@ export const signedInProcedure = publicProcedure.use(({ ctx, path, next }) => {
   // Read the account on every call: a disabled user, a changed role or a reset password takes effect at once.
   const account = accountStatus(ctx.services.db, ctx.user.id);
   if (!account || account.disabled) throw new TRPCError({ code: "UNAUTHORIZED", message: "this account is disabled: ask an administrator" });
-  if (account.mustChangePassword && !ALLOWED_BEFORE_PASSWORD_CHANGE.has(path)) throw new TRPCError({ code: "FORBIDDEN", message: "change your password first (it was reset by an administrator): open Account → Change password" });
+  if (account.mustChangePassword && !ALLOWED_BEFORE_PASSWORD_CHANGE.has(path)) throw new TRPCError({ code: "FORBIDDEN", message: "change your password first (an administrator set a temporary one): open Account → Change password" });
   const user: SignedInActor = { ...ctx.user, role: account.role, name: account.name };
   const service: ServiceContext = { db: ctx.services.db, artifacts: ctx.services.artifacts, dataDir: ctx.services.dataDir, auditKeys: ctx.services.auditKeys, actor: user };
   return next({ ctx: { ...ctx, user, service } });

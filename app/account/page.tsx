@@ -1,0 +1,117 @@
+"use client";
+/**
+ * The signed-in person's account: change their own password (the current one is required; after an administrator's
+ * reset this is the only thing they can do), and see and end their sessions (signed-in browsers).
+ */
+import { useRouter, useSearchParams } from "next/navigation";
+import { Suspense, useState } from "react";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useTRPC } from "@/app/_trpc/client";
+import { Shell, type Me } from "@/app/_components/shell";
+import { ErrorState, FormError, Loading } from "@/app/_components/states";
+import { formatTime } from "@/app/_components/format";
+import { safeNextPath } from "@/server/auth/redirect";
+import { PASSWORD_MAX, PASSWORD_MIN } from "@/server/auth/limits";
+
+function ChangePassword({ mustChange }: { mustChange: boolean }) {
+  const trpc = useTRPC();
+  const router = useRouter();
+  const params = useSearchParams();
+  const queryClient = useQueryClient();
+  const [current, setCurrent] = useState("");
+  const [next, setNext] = useState("");
+  const [confirm, setConfirm] = useState("");
+  const [mismatch, setMismatch] = useState<string | null>(null);
+  const change = useMutation(
+    trpc.auth.changePassword.mutationOptions({
+      onSuccess: async () => {
+        setCurrent("");
+        setNext("");
+        setConfirm("");
+        await queryClient.invalidateQueries();
+        if (mustChange) router.push(safeNextPath(params.get("next")));
+      },
+    }),
+  );
+  return (
+    <section className="panel" aria-label="Change password">
+      <h2 style={{ marginTop: 0 }}>Change password</h2>
+      {mustChange ? <p role="alert" className="error-text">Your password is a temporary one set by an administrator: choose a new one to continue.</p> : null}
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (next !== confirm) return setMismatch("the new password and its confirmation differ");
+          setMismatch(null);
+          change.mutate({ currentPassword: current, newPassword: next });
+        }}
+        style={{ display: "grid", gap: 12, maxWidth: 380 }}
+      >
+        <label className="field"><span>Current password</span><input type="password" autoComplete="current-password" maxLength={PASSWORD_MAX} value={current} onChange={(e) => setCurrent(e.target.value)} required /></label>
+        <label className="field"><span>New password</span><input type="password" autoComplete="new-password" minLength={PASSWORD_MIN} maxLength={PASSWORD_MAX} value={next} onChange={(e) => setNext(e.target.value)} required /></label>
+        <label className="field"><span>Confirm new password</span><input type="password" autoComplete="new-password" minLength={PASSWORD_MIN} maxLength={PASSWORD_MAX} value={confirm} onChange={(e) => setConfirm(e.target.value)} required /></label>
+        <FormError error={mismatch ?? change.error} />
+        <button className="primary" type="submit" disabled={change.isPending}>{change.isPending ? "Changing…" : "Change password"}</button>
+        {change.data ? <p role="status">Password changed. {change.data.otherSessionsRevoked} other session(s) signed out.</p> : null}
+      </form>
+    </section>
+  );
+}
+
+function Sessions() {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const router = useRouter();
+  const list = useQuery(trpc.auth.sessions.queryOptions());
+  const revoke = useMutation(
+    trpc.auth.revokeSession.mutationOptions({
+      onSuccess: (_r, vars) => {
+        if (list.data?.find((s) => s.id === vars.sessionId)?.current) {
+          queryClient.clear();
+          router.push("/signin");
+        } else void queryClient.invalidateQueries({ queryKey: trpc.auth.sessions.queryKey() });
+      },
+    }),
+  );
+  if (list.isPending) return <Loading what="Loading your sessions" />;
+  if (list.error) return <ErrorState error={list.error} title="Could not load your sessions" />;
+  return (
+    <section className="panel" aria-label="Your sessions">
+      <h2 style={{ marginTop: 0 }}>Sessions</h2>
+      <p className="subtitle">Each browser you signed in from. A session ends after 12 hours without activity or 7 days after sign-in.</p>
+      <table aria-label="Sessions">
+        <thead><tr><th>Signed in (UTC)</th><th>Last active</th><th>Ends</th><th>Browser</th><th /></tr></thead>
+        <tbody>
+          {list.data.map((s) => (
+            <tr key={s.id}>
+              <td>{formatTime(s.createdAt)}</td>
+              <td>{formatTime(s.lastSeenAt)}</td>
+              <td>{formatTime(s.endsAt)} <span className="muted">({s.endsBecause === "idle" ? "if idle" : "at the latest"})</span></td>
+              <td className="mono">{s.userAgent ?? "unknown"}</td>
+              <td>{s.current ? <span className="badge">this browser</span> : null} <button type="button" className="danger" disabled={revoke.isPending} onClick={() => revoke.mutate({ sessionId: s.id })}>{s.current ? "Sign out here" : "End session"}</button></td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <FormError error={revoke.error} />
+    </section>
+  );
+}
+
+function Account({ me }: { me: Me }) {
+  return (
+    <>
+      <h1>Your account</h1>
+      <p className="subtitle">{me.name} · {me.email} · <span className="badge">{me.role}</span></p>
+      <ChangePassword mustChange={me.mustChangePassword} />
+      {me.mustChangePassword ? null : <Sessions />}
+    </>
+  );
+}
+
+export default function AccountPage() {
+  return (
+    <Suspense>
+      <Shell>{(me) => <Account me={me} />}</Shell>
+    </Suspense>
+  );
+}
