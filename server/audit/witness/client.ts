@@ -16,6 +16,8 @@ import { formatAddCheckpointBody, TLOG_SIZE_CONTENT_TYPE } from "./witness";
 import { parseCheckpointBody, parseTreeSize } from "./checkpoint-note";
 
 export type WitnessEndpoint = { url: string; key: VerifierKey };
+/** A cosignature answer is a few signature lines; anything much larger is not one. */
+const MAX_ANSWER_BYTES = 64 * 1024;
 export type WitnessConfig = { witnesses: WitnessEndpoint[]; errors: string[] };
 
 function parseEntry(entry: string): WitnessEndpoint {
@@ -78,7 +80,9 @@ export async function requestCosignature(
       body: formatAddCheckpointBody(req),
       signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
     });
-    body = await res.text();
+    const bytes = Buffer.from(await res.arrayBuffer());
+    if (bytes.length > MAX_ANSWER_BYTES) return { kind: "refused", httpStatus: res.status, message: `answer larger than ${MAX_ANSWER_BYTES} bytes` };
+    body = bytes.toString("utf8");
   } catch (err) {
     const e = err as Error & { cause?: { code?: string; message?: string } };
     return { kind: "unreachable", message: `${witness.url}: ${e.cause?.code ?? e.cause?.message ?? e.message}` };

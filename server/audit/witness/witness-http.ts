@@ -42,7 +42,7 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | "t
 export function createWitnessServer(witness: Witness, opts: { maxBodyBytes?: number; log?: (line: string) => void } = {}): http.Server {
   const limit = opts.maxBodyBytes ?? MAX_BODY_BYTES;
   const log = opts.log ?? (() => undefined);
-  return http.createServer((req, res) => {
+  const server = http.createServer((req, res) => {
     void (async () => {
       const url = new URL(req.url ?? "/", "http://witness");
       try {
@@ -71,6 +71,9 @@ export function createWitnessServer(witness: Witness, opts: { maxBodyBytes?: num
       }
     })();
   });
+  server.headersTimeout = 10_000; // slow clients cannot hold connections open for long
+  server.requestTimeout = 30_000;
+  return server;
 }
 
 export async function listen(server: http.Server, port: number, host: string): Promise<{ url: string; port: number }> {

@@ -100,6 +100,12 @@ describe("witness process on loopback", () => {
     expect(await fetchWitnessCheckpoint(w.url, parseVerifierKey(w.vkey), origin)).toMatchObject({ treeSize: cp2.treeSize, rootHash: cp2.rootHash, witness: "witness.test/auditor" });
     await expect(fetchWitnessCheckpoint(w.url, parseVerifierKey(logVkey(app)), origin)).rejects.toThrow(); // a log key is no witness key
 
+    // Over HTTP: bounded body, malformed request, unknown origin.
+    const post = (body: string) => fetch(`${w.url}/add-checkpoint`, { method: "POST", body });
+    expect((await post("x".repeat(70 * 1024))).status).toBe(413);
+    expect((await post("old 1\n\nnot a checkpoint\n")).status).toBe(400);
+    expect((await post(`old 0\n\nelsewhere.example/log\n1\n${Buffer.alloc(32).toString("base64")}\n\n— elsewhere.example/log ${Buffer.alloc(68).toString("base64")}\n`)).status).toBe(404);
+
     // Rollback: the operator restores the backup and carries on; the witness refuses the smaller tree.
     const restored = createAppServices(backup, { keyDir: app.keyDir });
     cleanups.push(() => restored.db.$client.close());
