@@ -3,6 +3,7 @@
  * growth, refusing a rollback, catching the rewrite-and-re-sign attack with `audit verify --witness-key`, refusing
  * to cosign the forged history when the forged app pushes it, and the app working on while the witness is down.
  */
+import Database from "better-sqlite3";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -159,6 +160,33 @@ describe("witness process on loopback", () => {
     expect(refused!.outcome === "failed" && refused!.error).toMatch(/inconsistent with the one it cosigned before \(422/);
     const evidence = fs.readFileSync(path.join(w.keyDir, "evidence.jsonl"), "utf8");
     expect(evidence).toContain('"kind":"inconsistent"');
+  });
+
+  it("deleting the stored cosignatures as well leaves the log uncovered: witness lag", async () => {
+    const app = newApp();
+    const w = await witnessFor(app);
+    const pusher = new WitnessPusher(app, parseWitnessConfig(`${w.url}=${w.vkey}`), { log: () => undefined });
+    const hourAgo = new Date(Date.now() - 3_600_000).toISOString();
+    const target = app.db.transaction((tx) => appendAuditEvent(tx, { actor: SYSTEM_ACTOR, action: "audit.verify", entityType: "auditLedger", entityId: "live", payload: { ok: false }, at: hourAgo })).seq;
+    createAuditCheckpoint(app.db, app.auditKeys, "an hour ago", { at: hourAgo });
+    expect((await pusher.pushNow())[0]!.outcome).toBe("cosigned");
+    addEvents(app, 3);
+    createAuditCheckpoint(app.db, app.auditKeys, "now");
+    expect((await pusher.pushNow())[0]!.outcome).toBe("cosigned");
+    const keyFile = path.join(os.tmpdir(), `witness-${path.basename(app.dataDir)}.vkey`);
+    fs.writeFileSync(keyFile, `${w.vkey}\n`);
+    cleanups.push(() => fs.rmSync(keyFile, { force: true }));
+
+    const forgedDir = snapshot(app);
+    rewriteAndResign(forgedDir, app.auditKeys, { seq: target, payload: (p) => ({ ...p, ok: true }) });
+    const raw = new Database(path.join(forgedDir, "runledger.sqlite"));
+    const trigger = (raw.prepare("SELECT sql FROM sqlite_master WHERE name = 'witness_cosignatures_no_delete'").get() as { sql: string }).sql;
+    raw.exec("DROP TRIGGER witness_cosignatures_no_delete; DELETE FROM witness_cosignatures;");
+    raw.exec(trigger);
+    raw.close();
+    const r = await verifyCli(["--data-dir", forgedDir, "--public-key", path.join(app.dataDir, PUBLIC_KEY_FILE), "--witness-key", keyFile]);
+    expect(r.code).toBe(1);
+    expect(r.json.problems.join("\n")).toMatch(/witness lag: \d+ event\(s\) from seq 1 on are not covered by any witness cosignatures/);
   });
 
   it("the app keeps working while its witness is down, says so, and catches up when it is back", async () => {
