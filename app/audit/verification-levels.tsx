@@ -88,6 +88,13 @@ function ContentRow({ content }: { content: VerifySummaryLevels["content"] }) {
   );
 }
 
+/** One entry per anchor name (a witness cosigns many sizes): its largest tree size, largest first. */
+function largestPerAnchor(by: VerifySummaryLevels["anchor"]["by"]) {
+  const best = new Map<string, VerifySummaryLevels["anchor"]["by"][number]>();
+  for (const b of by) if ((best.get(b.name)?.treeSize ?? -1) < b.treeSize) best.set(b.name, b);
+  return [...best.values()].sort((x, y) => y.treeSize - x.treeSize);
+}
+
 function AnchorRow({ anchor }: { anchor: VerifySummaryLevels["anchor"] }) {
   return (
     <tr aria-label="Anchor">
@@ -96,7 +103,7 @@ function AnchorRow({ anchor }: { anchor: VerifySummaryLevels["anchor"] }) {
       <td>
         {anchor.problem ? <p style={{ margin: "0 0 4px" }}><strong>{anchor.problem}</strong></p> : null}
         {anchor.anchored ? (
-          <>Anchored up to tree size {formatCount(anchor.treeSize)} by {anchor.by.map((b, i) => <span key={i}>{i > 0 ? ", " : ""}{b.kind} <strong>{b.name}</strong> (tree size {formatCount(b.treeSize)})</span>)}: history up to there cannot have been rewritten or truncated unseen.</>
+          <>Anchored up to tree size {formatCount(anchor.treeSize)} by {largestPerAnchor(anchor.by).map((b, i) => <span key={b.name}>{i > 0 ? ", " : ""}{b.name.includes(b.kind) ? null : `${b.kind} `}<strong>{b.name}</strong> (tree size {formatCount(b.treeSize)})</span>)}: history up to there cannot have been rewritten or truncated unseen.</>
         ) : <>{NOT_ANCHORED_TEXT}</>}
       </td>
     </tr>

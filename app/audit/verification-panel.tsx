@@ -38,6 +38,7 @@ function Result({ shown }: { shown: Shown | null }) {
             <strong className={s.ok ? "" : "error-text"}>{s.ok ? "Intact" : "DAMAGED"}</strong> — {formatCount(s.eventsChecked)} events and {formatCount(s.checkpointsChecked)} signed checkpoints checked in {formatCount(Math.round(s.durationMs))} ms, {formatTime(shown.at)} by {shown.by}.
             {!s.ok && !s.levels ? <> First bad seq: {s.firstBadSeq ?? "–"}. {s.problem}</> : null}
           </p>
+          {s.trustedKey ? <p className="muted" style={{ margin: "0 0 4px" }}>Trusted: {s.trustedKey}.</p> : null}
           <VerificationLevels summary={s} />
           {(s.notes ?? []).length > 0 ? <ul className="muted" style={{ margin: "6px 0 0" }}>{s.notes!.map((n, i) => <li key={i}>{n}</li>)}</ul> : null}
         </>
@@ -72,7 +73,7 @@ export function VerificationPanel() {
       <h2 style={{ marginTop: 0 }}>Verification</h2>
       <p className="muted">
         Recomputes every event&apos;s hash and chain, every checkpoint&apos;s signature and Merkle root, and every hash the ledger recorded from today&apos;s tables and files; then says whether anything outside the server (a trusted checkpoint or a witness) anchors the log.
-        &ldquo;Verify now&rdquo; trusts <strong>the server&apos;s current public key</strong> (<code className="mono">{status.data.fingerprint.slice(0, 19)}…</code>): it is the operator&apos;s own check.
+        &ldquo;Verify now&rdquo; trusts <strong>the server&apos;s current public key</strong> (<code className="mono">{status.data.fingerprint.slice(0, 19)}…</code>) and, as anchors, the cosignatures of the witnesses this server is configured with: it is the operator&apos;s own check.
         An auditor&apos;s independent check is <code>npm run cli -- audit verify</code>, or <code>node verify-bundle.mjs</code> in a downloaded bundle, with a key, trusted checkpoint or witness key of their own.
       </p>
       {running ? <Progress checked={j!.checked} total={j!.total} /> : null}

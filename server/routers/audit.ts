@@ -12,6 +12,7 @@ import { AUDIT_ACTIONS } from "@/server/audit/actions";
 import { latestAuditCheckpoint, trustedCheckpointFromRow, treeHeadOf, verifyTreeHeadSignature } from "@/server/audit/checkpoints";
 import { inclusionProofFromLevels } from "@/server/audit/tree-levels";
 import { currentVerifyJob, startVerifyJob } from "@/server/audit/verify-jobs";
+import { configuredWitnesses } from "@/server/audit/witness/start";
 import type { VerifySummary } from "@/server/audit/verify-summary";
 import { maxAuditSeq } from "@/server/audit/ledger-reads";
 import { collectLineage } from "@/server/lineage/collect";
@@ -76,11 +77,14 @@ export const auditRouter = router({
 
   /**
    * Starts verifying the whole ledger in a background worker (or returns the job already running) and returns at
-   * once; the outcome is recorded as an "audit.verify" event when it ends. Trusts the server's current public key.
+   * once; the outcome is recorded as an "audit.verify" event when it ends. Trusts the server's current public key
+   * and, as anchors, the cosignatures of the witnesses the server is configured with.
    */
   verify: signedInProcedure.mutation(({ ctx }) => {
     const { auditKeys } = ctx.services;
-    return startVerifyJob(ctx.services, ctx.user, { publicKeyPem: auditKeys.publicKeyPem }, `the server's current public key ${auditKeys.fingerprint}`);
+    const witnessKeys = configuredWitnesses().witnesses.map((w) => w.key.vkey);
+    const trusted = `the server's current public key ${auditKeys.fingerprint}${witnessKeys.length > 0 ? ` and the ${witnessKeys.length} witness key(s) configured in RUNLEDGER_WITNESSES` : ""}`;
+    return startVerifyJob(ctx.services, ctx.user, { publicKeyPem: auditKeys.publicKeyPem, witnessKeys }, trusted);
   }),
 
   /** The running "Verify now" job with its progress, or the last one that ended (null before the first). */

@@ -59,7 +59,10 @@ describe("Verify now runs off the request thread", () => {
     expect(done.summary).toMatchObject({ ok: true, problem: null, eventsChecked: done.checked });
     expect(done.summary!.trustedKey).toContain(app.auditKeys.fingerprint);
     expect(done.summary!.levels!.chain).toMatchObject({ ok: true, events: done.summary!.eventsChecked });
-    expect(typeof done.summary!.levels!.anchor.anchored).toBe("boolean");
+    expect(done.summary!.levels!.content).toMatchObject({ ok: true, problems: [], problemsTotal: 0 });
+    expect(done.summary!.levels!.content.checked).toBeGreaterThan(0);
+    expect(done.summary!.levels!.triggers).toMatchObject({ ok: true, missing: [], altered: [] });
+    expect(done.summary!.levels!.anchor).toMatchObject({ anchored: false, treeSize: 0 }); // no witness configured here
 
     const event = lastVerifyEvent()!;
     expect(event).toMatchObject({ seq: done.seq, actorName: "Alex Auditor", entityType: "auditLedger", entityId: "live" });
@@ -72,6 +75,22 @@ describe("Verify now runs off the request thread", () => {
     expect(again).toMatchObject({ alreadyRunning: false, job: { status: "running" } });
     expect(again.job.id).toBeGreaterThan(first.job.id);
     expect((await waitForVerifyJob(app.dataDir))!.status).toBe("finished");
+  }, 120_000);
+
+  it("records a content failure naming the entity, the field, the recorded and the found value", async () => {
+    const raw = new Database(path.join(app.dataDir, "runledger.sqlite"));
+    try {
+      raw.prepare("UPDATE users SET role = 'admin' WHERE email = 'auditor@runledger.local'").run();
+    } finally {
+      raw.close();
+    }
+    await app.as("engineer").audit.verify();
+    const job = (await waitForVerifyJob(app.dataDir))!;
+    expect(job.summary).toMatchObject({ ok: false });
+    expect(job.summary!.levels!.chain.ok).toBe(true);
+    expect(job.summary!.levels!.content.ok).toBe(false);
+    expect(job.summary!.levels!.content.problems).toContainEqual(expect.objectContaining({ entityType: "user", field: "role", recorded: JSON.stringify("auditor"), found: JSON.stringify("admin") }));
+    expect(JSON.parse(lastVerifyEvent()!.payload).levels.content.problemsTotal).toBe(job.summary!.levels!.content.problemsTotal);
   }, 120_000);
 
   it("records a failure naming the first bad event when the ledger was tampered with", async () => {
