@@ -38,7 +38,7 @@ import readline from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
-const CHECKPOINT_EVERY_EVENTS = 100; // the server's checkpoint policy (server/audit/checkpoint-policy.ts)
+const COVERAGE_LIMIT_MINUTES = 10 + 2; // checkpoint interval (server/audit/checkpoint-policy.ts) + grace (verify.ts)
 const NOT_ANCHORED =
   "no trusted checkpoint or witness cosignature was given: the chain and signatures are consistent, but a holder of the signing key could have rewritten or truncated history and re-signed it";
 
@@ -239,6 +239,7 @@ function buildKeyChain(trusted, rotations, checkpoints) {
 // key ID = sha256(name || "\n" || 0x04 || 32-byte key)[:4]. The log's origin is "runledger/<first 16 hex of the
 // fingerprint of a key that signed its checkpoints>" unless the operator pinned another (then pass --origin).
 
+const COSIGNATURES_FORMAT = "runledger-witness-cosignatures/1";
 const WITNESS_MAX_LAG_MINUTES = 20; // server/audit/witness/witness-anchors.ts: 2 × the 10-minute checkpoint interval
 
 function parseWitnessKey(text, what) {
@@ -278,10 +279,12 @@ class UsageError extends Error {}
  * One pass over events.jsonl: seq, leaf and chain of every event; the Merkle root at every size in `wantRoots`;
  * the events other checks need (by action). Stops at the first bad event, whose seq and problem it returns.
  */
-async function readEvents(file, wantRoots, keepActions, tailAfter = Infinity) {
+async function readEvents(file, wantRoots, keepActions, tailAfter = Infinity, coveredUpTo = 0) {
   const roots = new Map([[0, EMPTY_ROOT.toString("hex")]]);
   const kept = [];
   const tail = { count: 0, firstSeq: null, oldestAt: null }; // events after seq `tailAfter` (witness lag)
+  let newest = null; // [at, seq] of the newest event that is not a checkpoint event (coverage rule)
+  let oldestUncovered = null; // [at, seq] of the oldest such event after `coveredUpTo`
   const tree = new MerkleAccumulator();
   let prevChain = Buffer.alloc(32);
   let expected = 1;
@@ -326,6 +329,10 @@ async function readEvents(file, wantRoots, keepActions, tailAfter = Infinity) {
     if (wantRoots.has(expected)) roots.set(expected, tree.rootHex());
     if (keepActions.has(row.action)) kept.push({ seq: row.seq, at: row.at, action: row.action, entityType: row.entityType, entityId: row.entityId, payload: JSON.parse(row.payload) });
     lastAt = row.at;
+    if (row.action !== "audit.checkpoint") {
+      if (newest === null || row.at > newest[0]) newest = [row.at, expected];
+      if (expected > coveredUpTo && (oldestUncovered === null || row.at < oldestUncovered[0])) oldestUncovered = [row.at, expected];
+    }
     if (expected > tailAfter) {
       tail.count++;
       tail.firstSeq ??= expected;
@@ -334,7 +341,7 @@ async function readEvents(file, wantRoots, keepActions, tailAfter = Infinity) {
     expected++;
   }
   lines.close();
-  return { events: expected - 1, roots, kept, failure, lastAt, tail };
+  return { events: expected - 1, roots, kept, failure, lastAt, tail, newest, oldestUncovered };
 }
 
 // ------------------------------------------------------------------------------------------------------------
@@ -408,7 +415,8 @@ export async function verifyBundleDir(dir, opts = {}) {
   const witnesses = checkWitnesses(dir, opts, cpList, notes, anchorProblems);
   const wantRoots = new Set([...cpList.map((c) => c.treeSize), ...witnesses.anchors.map((a) => a.treeSize)]);
   if (tc) wantRoots.add(tc.treeHead.treeSize);
-  const log = await readEvents(eventsFile, wantRoots, new Set(["audit.checkpoint", "audit.export", "audit.keyRotate"]), witnesses.coveredSize);
+  const coveredUpTo = cpList.reduce((m, c) => Math.max(m, Number.isSafeInteger(c.treeSize) ? c.treeSize : 0), 0);
+  const log = await readEvents(eventsFile, wantRoots, new Set(["audit.checkpoint", "audit.export", "audit.keyRotate"]), witnesses.coveredSize, coveredUpTo);
   const n = log.events;
   const cut = log.failure ? log.failure.seq : Infinity; // nothing at or after the first bad event can be judged
   const rootProblem = (name, treeSize, rootHash, rewritten) =>
@@ -438,10 +446,14 @@ export async function verifyBundleDir(dir, opts = {}) {
   const lastSigned = signed.reduce((m, c) => Math.max(m, c.treeSize), 0);
   const latest = signed.at(-1) ?? null;
   const unsignedTail = n - lastSigned;
-  const uncovered = unsignedTail - log.kept.filter((e) => e.action === "audit.checkpoint" && e.seq > lastSigned).length;
-  if (!log.failure && n > 0 && signed.length === 0) chainProblems.push(`no valid signed checkpoint covers the ${n} events: nothing binds them to the server key`);
-  else if (!log.failure && uncovered >= CHECKPOINT_EVERY_EVENTS) chainProblems.push(`${uncovered} events after the last checkpoint (tree size ${lastSigned}) are not covered by any signature; the server signs every ${CHECKPOINT_EVERY_EVENTS} events (checkpoints deleted?)`);
-  else if (unsignedTail > 0 && signed.length > 0) notes.push(`${unsignedTail} event(s) after the last checkpoint are chained but not yet covered by a signature`);
+  // Coverage (as server/audit/verify.ts): every writer signs within the checkpoint interval, so events covered by no
+  // checkpoint yet more than the interval (+ grace) older than the newest event mean checkpoints were deleted.
+  const gapMs = log.newest && log.oldestUncovered ? Date.parse(log.newest[0]) - Date.parse(log.oldestUncovered[0]) : 0;
+  if (!log.failure && n > 0 && cpList.length === 0) chainProblems.push(`no signed checkpoint covers the ${n} events (an exported bundle always carries one): nothing binds them to the server key (checkpoints deleted?)`);
+  else if (!log.failure && gapMs > COVERAGE_LIMIT_MINUTES * 60_000) {
+    const [at, seq] = log.oldestUncovered;
+    chainProblems.push(`events from seq ${seq} (${at}) on are covered by no checkpoint, yet ${Math.round(gapMs / 60_000)} minutes older than the newest event (seq ${log.newest[1]}, ${log.newest[0]}); the app signs a checkpoint at least every ${COVERAGE_LIMIT_MINUTES - 2} minutes (checkpoints deleted?)`);
+  } else if (unsignedTail > 0 && signed.length > 0) notes.push(`${unsignedTail} event(s) after the last checkpoint are chained but not yet covered by a signature`);
   if (log.failure) chainProblems.push(log.failure.problem);
 
   // Anchors: the trusted checkpoint the auditor kept, and witness cosignatures.
@@ -507,14 +519,17 @@ function checkWitnesses(dir, opts, cpList, notes, anchorProblems) {
   const given = (opts.witnessKeys ?? []).map((k, i) => parseWitnessKey(k.text, k.file ?? `witness key #${i + 1}`));
   const out = { anchors: [], coveredSize: given.length > 0 ? 0 : Infinity, keysGiven: given.length > 0 };
   const file = path.join(dir, "cosignatures.json");
-  const read = fs.existsSync(file) ? readJson(file, "cosignatures.json") : { value: [] };
-  if (read.error || !Array.isArray(read.value)) {
-    (given.length > 0 ? anchorProblems : notes).push(read.error ?? "cosignatures.json is not a list of cosignatures");
+  const read = fs.existsSync(file) ? readJson(file, "cosignatures.json") : { value: { format: COSIGNATURES_FORMAT, cosignatures: [] } };
+  if (read.error || read.value?.format !== COSIGNATURES_FORMAT || !Array.isArray(read.value.cosignatures)) {
+    (given.length > 0 ? anchorProblems : notes).push(read.error ?? `cosignatures.json is not a ${COSIGNATURES_FORMAT} file`);
     return out;
   }
-  const origins = opts.origin ? [opts.origin] : [...new Set(cpList.map((c) => `runledger/${String(c.keyFingerprint).replace(/^SHA256:/, "").slice(0, 16)}`))];
+  // The log's origin: --origin, else the one derived from the first checkpoint's key, or the one the file declares
+  // (a pinned RUNLEDGER_LOG_ORIGIN). The origin is only a name: every anchor's root is compared with the log anyway.
+  const first = cpList[0];
+  const origins = opts.origin ? [opts.origin] : [...(first ? [`runledger/${String(first.keyFingerprint).replace(/^SHA256:/, "").slice(0, 16)}`] : []), ...(typeof read.value.origin === "string" ? [read.value.origin] : [])];
   const check = (keys, onValid, onInvalid) => {
-    for (const r of read.value) {
+    for (const r of read.value.cosignatures) {
       const key = keys.find((k) => k.name === r?.witnessName && k.keyId === r?.keyId);
       if (!key || !origins.includes(r.origin) || !Number.isSafeInteger(r.treeSize) || !isHex64(r.rootHash)) continue;
       if (verifyCosignatureRecord(key, r)) onValid(r, key);

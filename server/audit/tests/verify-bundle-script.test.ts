@@ -29,6 +29,8 @@ import type { SigningKeys } from "@/server/audit/key-custody";
 import { defaultLogOrigin, formatCheckpointBody } from "@/server/audit/witness/checkpoint-note";
 import { cosignNote } from "@/server/audit/witness/cosignature";
 import { SIG_TYPE_COSIGNATURE_V1, formatVerifierKey, rawEd25519PublicKey } from "@/server/audit/witness/note";
+import { insertCosignature } from "@/server/audit/witness/store";
+import { listAuditCheckpoints } from "@/server/audit/checkpoints";
 
 let app: TestApp;
 let tmp: string;
@@ -196,6 +198,15 @@ describe("tampered bundles fail (exit 1) naming the problem, as audit verify --b
     expect((await cliVerify(dir)).code).toBe(1);
   });
 
+  it("all checkpoints deleted", async () => {
+    const dir = copyBundle();
+    fs.writeFileSync(path.join(dir, "checkpoints.json"), "[]");
+    const r = runScript(dir, ["--json"]);
+    expect(r.code).toBe(1);
+    expect(r.json!.problems.join("\n")).toMatch(/seq \d+ records checkpoint #1, but checkpoints.json has no such checkpoint \(deleted\?\)/);
+    expect((await cliVerify(dir)).code).toBe(1);
+  });
+
   it("a removed event", async () => {
     const dir = copyBundle();
     const lines = readLines(dir);
@@ -256,32 +267,42 @@ describe("witness cosignatures (C2SP cosignature/v1) as anchors", () => {
   const witness = crypto.generateKeyPairSync("ed25519").privateKey;
   const name = "auditor.example/witness";
   let keyFile: string;
+  let witnessed: string;
+  let cosigned: { id: number; treeSize: number; rootHash: string; keyFingerprint: string };
   beforeAll(() => {
     keyFile = path.join(tmp, "witness.vkey");
     fs.writeFileSync(keyFile, formatVerifierKey(name, SIG_TYPE_COSIGNATURE_V1, rawEd25519PublicKey(witness)) + "\n");
+    // The witness cosigns the latest checkpoint; the app stores the cosignature; the export writes cosignatures.json.
+    cosigned = listAuditCheckpoints(app.db).sort((a, b) => b.id - a.id)[0]!;
+    const { id: _id, ...record } = witnessCosign(name, witness, cosigned);
+    insertCosignature(app.db, record);
+    witnessed = path.join(tmp, "witnessed");
+    const auditor = actorOf(app.db.select().from(users).where(eq(users.email, DEMO_USERS[3]!.email)).get()!);
+    exportReportBundle({ db: app.db, auditKeys: app.auditKeys }, auditor, modelVersionId, witnessed);
   });
-  const latestCheckpoint = (dir: string) => (JSON.parse(fs.readFileSync(path.join(dir, "checkpoints.json"), "utf8")) as { id: number; treeSize: number; rootHash: string; keyFingerprint: string }[]).sort((a, b) => b.id - a.id)[0]!;
 
-  it("a valid cosignature by the witness key given anchors the log up to its tree size", () => {
-    const dir = copyBundle();
-    const cp = latestCheckpoint(dir);
-    fs.writeFileSync(path.join(dir, "cosignatures.json"), JSON.stringify([witnessCosign(name, witness, cp)]));
+  it("a valid cosignature by the witness key given anchors the log up to its tree size", async () => {
+    const dir = copyBundleFrom(witnessed);
     const r = runScript(dir, ["--json", "--witness-key", keyFile, "--require-anchor"]);
-    expect(r.code).toBe(0);
-    expect(r.json!.levels.anchor).toMatchObject({ anchored: true, treeSize: cp.treeSize, by: [{ kind: "witness", name: `witness ${name}`, treeSize: cp.treeSize }] });
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.json!.levels.anchor).toMatchObject({ anchored: true, treeSize: cosigned.treeSize, by: [{ kind: "witness", name: `witness ${name}`, treeSize: cosigned.treeSize }] });
+    const cli = await cliVerify(dir, ["--witness-key", keyFile]);
+    expect(cli.code).toBe(0);
+    expect(cli.json.levels.anchor).toMatchObject({ anchored: true, treeSize: cosigned.treeSize });
     expect(runScript(dir, ["--require-anchor"]).code).toBe(1); // the same cosignature without the auditor's witness key anchors nothing
   });
 
   it("a cosignature over another history at the same size is a split view; an altered cosignature is forged", () => {
-    const dir = copyBundle();
-    const cp = latestCheckpoint(dir);
-    fs.writeFileSync(path.join(dir, "cosignatures.json"), JSON.stringify([witnessCosign(name, witness, { ...cp, rootHash: sha("another history") })]));
+    const dir = copyBundleFrom(witnessed);
+    const file = path.join(dir, "cosignatures.json");
+    const real = JSON.parse(fs.readFileSync(file, "utf8")) as { cosignatures: Cosig[] };
+    const rewrite = (c: Cosig) => fs.writeFileSync(file, JSON.stringify({ ...real, cosignatures: [{ ...real.cosignatures[0]!, ...c, id: 1 }] }));
+    rewrite(witnessCosign(name, witness, { ...cosigned, rootHash: sha("another history") }));
     const split = runScript(dir, ["--json", "--witness-key", keyFile]);
     expect(split.code).toBe(1);
-    expect(split.json!.levels.anchor.problem).toBe(`witness ${name} (tree size ${cp.treeSize}) root does not match the events (split view: the witness cosigned a different history)`);
+    expect(split.json!.levels.anchor.problem).toBe(`witness ${name} (tree size ${cosigned.treeSize}) root does not match the events (split view: the witness cosigned a different history)`);
 
-    const forged = { ...witnessCosign(name, witness, cp), treeSize: cp.treeSize - 1 };
-    fs.writeFileSync(path.join(dir, "cosignatures.json"), JSON.stringify([forged]));
+    rewrite({ ...witnessCosign(name, witness, cosigned), treeSize: cosigned.treeSize - 1 });
     const r = runScript(dir, ["--json", "--witness-key", keyFile]);
     expect(r.code).toBe(1);
     expect(r.json!.problem).toMatch(/^cosignature #1 by witness .* does not verify under the witness key given \(forged or altered cosignature\)$/);
