@@ -1,6 +1,7 @@
 /**
  * `npm run bench [-- PART]`: prints each figure as `name: value unit (target: …)` and writes them all to
- * bench-results.json. Parts: trainer (throughput and tracking overhead), overhead (the overhead alone), audit, runs
+ * bench-results.json. Parts: trainer (throughput and tracking overhead), overhead (the overhead alone), audit, runs,
+ * security (issue 11: a production server under abuse; needs `npm run build` first; not in the default set)
  * (default: trainer, audit, runs). Speed targets live here, not in timed tests.
  */
 import fs from "node:fs";
@@ -14,6 +15,7 @@ const PARTS: Record<string, () => Promise<Figure[]>> = {
   overhead: async () => (await import("./trainer")).benchTrackingOverhead(),
   audit: async () => [...(await (await import("./audit")).benchAudit()), ...(await (await import("./witness")).benchWitness())],
   runs: async () => (await import("./runs")).benchRuns(),
+  security: async () => (await import("./security")).benchSecurity(),
 };
 
 async function main() {
@@ -23,7 +25,7 @@ async function main() {
     process.stderr.write(`unknown part(s): ${unknown.join(", ")}; parts are: ${Object.keys(PARTS).join(", ")}\n`);
     process.exit(2);
   }
-  const parts = wanted.length ? wanted : Object.keys(PARTS).filter((p) => p !== "overhead");
+  const parts = wanted.length ? wanted : Object.keys(PARTS).filter((p) => p !== "overhead" && p !== "security");
   const previous = fs.existsSync("bench-results.json") ? (JSON.parse(fs.readFileSync("bench-results.json", "utf8")) as { figures?: Figure[] }).figures ?? [] : [];
   const results: Figure[] = [];
   for (const part of parts) {
