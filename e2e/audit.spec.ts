@@ -44,11 +44,28 @@ test("[AUDIT]: an auditor browses the ledger, verifies it, and exports the produ
   await expect(page.getByRole("heading", { name: "Audit ledger" })).toBeVisible();
   await expect(page.getByTestId("key-fingerprint")).toHaveText(/^SHA256:[0-9a-f]{64}$/);
 
-  await page.getByRole("button", { name: "Verify now" }).click();
-  const result = page.getByRole("status", { name: "Last verification result" });
+  // The test witness (playwright.config.ts) cosigns the checkpoint signed at the approval; wait until it has.
+  await expect.poll(async () => (await call<{ cosignatures: { verified: boolean | null }[] }>(page, "query", "witnesses.overview", {})).cosignatures.some((c) => c.verified), { timeout: 60_000 }).toBe(true);
+
+  // "Verify now" starts a background job and returns at once: the page shows its progress, then the recorded result per level.
+  const verification = page.getByRole("region", { name: "Verification", exact: true });
+  await expect(verification).toContainText("the server's current public key");
+  await verification.getByRole("button", { name: "Verify now" }).click();
+  const progress = verification.getByRole("progressbar", { name: "Verification progress" });
+  await expect(progress).toBeVisible();
+  await expect(progress).toHaveCount(0, { timeout: 60_000 });
+  const result = verification.getByRole("status", { name: "Last verification result" });
   await expect(result).toHaveAttribute("data-ok", "true");
   await expect(result).toContainText("Intact");
   await expect(result).toContainText("by Alex Auditor");
+  const levels = result.getByRole("table", { name: "Verification levels" });
+  await expect(levels.getByRole("row", { name: "Chain", exact: true })).toContainText("Chain intact");
+  await expect(levels.getByRole("row", { name: "Content", exact: true })).toContainText("Content intact");
+  await expect(levels.getByRole("row", { name: "Content", exact: true })).toContainText(/\d+ recorded facts .* re-derived from the tables and files/);
+  // Anchored by the witness's cosignature, stated with the tree size it covers.
+  await expect(levels.getByRole("row", { name: "Anchor", exact: true })).toContainText(/Anchored up to tree size \d+ by witness e2e\.witness\/w1 \(tree size \d+\): history up to there cannot have been rewritten or truncated unseen\./);
+  await expect(levels.getByRole("row", { name: "Triggers", exact: true })).toContainText("Triggers intact");
+  await expect(verification.getByRole("button", { name: "Verify now" })).toBeEnabled();
 
   // Filter the events: the alias move to production is there.
   const filters = page.getByRole("form", { name: "Event filters" });

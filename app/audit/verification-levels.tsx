@@ -11,6 +11,8 @@ import type { VerifySummary, VerifySummaryLevels } from "@/server/audit/verify-s
 import { Hash } from "@/app/_components/hash";
 import { formatCount } from "@/app/_components/format";
 
+const LEVEL_NAME = { textTransform: "none", letterSpacing: 0, fontSize: 14, color: "var(--ink)" } as const;
+
 export const NOT_ANCHORED_TEXT = "Not anchored: a holder of the signing key could have rewritten history; keep a trusted checkpoint or configure a witness.";
 
 function State({ ok, okText, badText, warn }: { ok: boolean; okText: string; badText: string; warn?: boolean }) {
@@ -49,16 +51,13 @@ function ContentProblems({ problems, total }: { problems: ContentProblem[]; tota
 function ChainRow({ chain, summary }: { chain: VerifySummaryLevels["chain"]; summary: VerifySummary }) {
   return (
     <tr aria-label="Chain">
-      <th scope="row">Chain</th>
+      <th scope="row" style={LEVEL_NAME}>Chain</th>
       <td><State ok={chain.ok} okText="Chain intact" badText="Chain FAILED" /></td>
       <td>
         {chain.ok ? (
-          <>{formatCount(chain.events)} events: every event&apos;s hash and chain link recomputed; {formatCount(chain.checkpoints)} signed checkpoints: signature and Merkle root checked.{summary.unsignedTail > 0 ? <span className="muted"> {formatCount(summary.unsignedTail)} newer event(s) are chained but not yet signed.</span> : null}</>
+          <>{formatCount(chain.events)} events: every event&apos;s hash and chain link recomputed; {formatCount(chain.checkpoints)} signed checkpoints: signature and Merkle root checked.</>
         ) : (
-          <>
-            <p style={{ margin: 0 }}><strong>{chain.problem}</strong>{summary.firstBadSeq !== null ? <> (first bad event: seq {summary.firstBadSeq})</> : null}</p>
-            {(summary.problems ?? []).length > 1 ? <ul style={{ margin: "4px 0 0" }}>{summary.problems!.slice(1).map((p, i) => <li key={i}>{p}</li>)}</ul> : null}
-          </>
+          <p style={{ margin: 0 }}><strong>{chain.problem}</strong>{summary.firstBadSeq !== null ? <> (first bad event: seq {summary.firstBadSeq})</> : null}</p>
         )}
       </td>
     </tr>
@@ -69,7 +68,7 @@ function ContentRow({ content }: { content: VerifySummaryLevels["content"] }) {
   const skipped = Boolean(content.skipped);
   return (
     <tr aria-label="Content">
-      <th scope="row">Content</th>
+      <th scope="row" style={LEVEL_NAME}>Content</th>
       <td>{skipped ? <span className="badge">Content not checked</span> : <State ok={content.ok} okText="Content intact" badText="Content FAILED" />}</td>
       <td>
         {skipped ? <span className="muted">{content.skipped}</span> : content.ok ? (
@@ -98,7 +97,7 @@ function largestPerAnchor(by: VerifySummaryLevels["anchor"]["by"]) {
 function AnchorRow({ anchor }: { anchor: VerifySummaryLevels["anchor"] }) {
   return (
     <tr aria-label="Anchor">
-      <th scope="row">Anchor</th>
+      <th scope="row" style={LEVEL_NAME}>Anchor</th>
       <td>{anchor.problem ? <span className="badge failed">Anchor FAILED</span> : <State ok={anchor.anchored} okText={`Anchored up to ${formatCount(anchor.treeSize)}`} badText="Not anchored" warn />}</td>
       <td>
         {anchor.problem ? <p style={{ margin: "0 0 4px" }}><strong>{anchor.problem}</strong></p> : null}
@@ -113,7 +112,7 @@ function AnchorRow({ anchor }: { anchor: VerifySummaryLevels["anchor"] }) {
 function TriggersRow({ triggers }: { triggers: NonNullable<VerifySummaryLevels["triggers"]> }) {
   return (
     <tr aria-label="Triggers">
-      <th scope="row">Triggers</th>
+      <th scope="row" style={LEVEL_NAME}>Triggers</th>
       <td><State ok={triggers.ok} okText="Triggers intact" badText="Triggers FAILED" /></td>
       <td>
         {triggers.ok ? <>The database&apos;s protective triggers (append-only ledger, immutable records) are all present and unaltered.</> : (

@@ -30,6 +30,8 @@ function Progress({ checked, total }: { checked: number; total: number }) {
 
 function Result({ shown }: { shown: Shown | null }) {
   const s = shown?.summary;
+  // The anchor row already says what "not anchored" means.
+  const notes = (s?.notes ?? []).filter((n) => !n.startsWith("NOT anchored"));
   return (
     <div role="status" aria-label="Last verification result" data-ok={s ? String(s.ok) : "none"}>
       {shown && s ? (
@@ -40,7 +42,13 @@ function Result({ shown }: { shown: Shown | null }) {
           </p>
           {s.trustedKey ? <p className="muted" style={{ margin: "0 0 4px" }}>Trusted: {s.trustedKey}.</p> : null}
           <VerificationLevels summary={s} />
-          {(s.notes ?? []).length > 0 ? <ul className="muted" style={{ margin: "6px 0 0" }}>{s.notes!.map((n, i) => <li key={i}>{n}</li>)}</ul> : null}
+          {!s.ok && (s.problems ?? []).length > 0 ? (
+            <details style={{ marginTop: 6 }}>
+              <summary>All problems ({formatCount(s.problemsTotal ?? s.problems!.length)})</summary>
+              <ul style={{ margin: "4px 0 0" }}>{s.problems!.map((p, i) => <li key={i}>{p}</li>)}</ul>
+            </details>
+          ) : null}
+          {notes.length > 0 ? <ul className="muted" style={{ margin: "6px 0 0" }}>{notes.map((n, i) => <li key={i}>{n}</li>)}</ul> : null}
         </>
       ) : <p className="muted">Not verified yet.</p>}
     </div>
