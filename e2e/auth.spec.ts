@@ -194,3 +194,23 @@ test("[AUTH]: 100 concurrent wrong sign-ins do not stall other requests", async 
   console.log(`signin flood: p95 of projects.list = ${p95.toFixed(0)} ms (max ${latencies.at(-1)!.toFixed(0)} ms); flood statuses 401×${statuses.filter((s) => s === 401).length}, 429×${statuses.filter((s) => s === 429).length}`);
   expect(p95).toBeLessThan(500); // the issue measured a 14.2 s stall
 });
+
+test("[AUTH]: the report preview renders in a sandboxed frame, under a policy with no scripts", async ({ page }) => {
+  await signIn(page, "engineer");
+  const experiments = await (await page.request.get("/api/trpc/projects.list")).json();
+  const experimentId = (experiments.result.data as { experiments: { id: number }[] }[]).flatMap((p) => p.experiments)[0]!.id;
+  const config = { data: { dataset: { builtin: "iris" }, normalization: "standard", split: { strategy: "stratified", train: 0.7, validation: 0.15, test: 0.15, seed: 4 } }, model: { layers: [{ type: "dense", units: 4, activation: "relu" }] }, training: { optimizer: { name: "adam" }, learningRate: 0.03, batchSize: 16, epochs: 1, seed: 3 } };
+  const run = (await (await post(page.request, "runs.create", { experimentId, config, rationale: "e2e: sandboxed report preview" })).json()).result.data as { id: number };
+  await expect.poll(async () => (await (await page.request.get(`/api/trpc/runs.get?input=${encodeURIComponent(JSON.stringify({ id: run.id }))}`)).json()).result.data.status, { timeout: 90_000 }).toBe("completed");
+  const model = unique("e2e-sandbox").replace(/\s+/g, "-");
+  const version = (await (await post(page.request, "models.register", { runId: run.id, modelName: model })).json()).result.data as { modelVersionId: number; weightsSha256: string };
+
+  await page.goto(`/report/${version.modelVersionId}`);
+  const frame = page.locator('iframe[title="Auditor\'s report preview"]');
+  await expect(frame).toHaveAttribute("sandbox", "");
+  const preview = page.waitForResponse((r) => r.url().includes(`/api/report/${version.modelVersionId}?format=html`));
+  await page.getByRole("button", { name: "Preview report" }).click();
+  const headers = (await preview).headers();
+  expect(headers["content-security-policy"]).toMatch(/^default-src 'none'; style-src 'unsafe-inline';/);
+  await expect(page.frameLocator('iframe[title="Auditor\'s report preview"]').locator("code.weights")).toHaveText(version.weightsSha256);
+});
