@@ -1,6 +1,6 @@
 /**
  * `npm run cli -- <command>`: the command line, over the same services and database as the web app.
- * Commands: seed, train, audit verify, audit checkpoint-export, audit move-key, audit rotate-key, register, export-prov, export (auditor's report), backup, restore. Each prints plain text, or one JSON object with --json.
+ * Commands: seed, users, train, audit verify, audit checkpoint-export, audit move-key, audit rotate-key, register, export-prov, export (auditor's report), backup, restore. Each prints plain text, or one JSON object with --json.
  */
 import { trainCommand } from "./train";
 import { seedCommand } from "./seed";

@@ -16,6 +16,7 @@ import { insertUser } from "@/server/services/users";
 import { SYSTEM_ACTOR } from "@/server/audit/ledger";
 import { identifierDigest } from "@/server/auth/signin-failures";
 import { applyCheckpointPolicy } from "@/server/audit/checkpoint-policy";
+import { safeNextPath } from "@/server/auth/redirect";
 import { createTestApp, type TestApp } from "./test-app";
 
 let app: TestApp;
@@ -197,5 +198,14 @@ describe("session expiry and revocation", () => {
     await app.as("admin").users.revokeSessions({ userId });
     await expect(a.as().projects.list()).rejects.toMatchObject({ code: "UNAUTHORIZED" });
     await expect(app.as("engineer").users.revokeSessions({ userId })).rejects.toMatchObject({ code: "FORBIDDEN" });
+  });
+});
+
+describe("redirect after sign-in", () => {
+  it("keeps same-origin paths and turns every off-site form into /", () => {
+    for (const ok of ["/", "/runs", "/runs?view=table#top", "/models/iris%20v2"]) expect(safeNextPath(ok)).toBe(ok);
+    for (const bad of ["/\\evil.example/phish", "//evil.example", "\\\\evil.example", "https://evil.example", "javascript:alert(1)", "/%2F%2Fevil.example", "/%5Cevil.example", "/%252F%252Fevil.example", "/\t/evil.example", "/.//evil.example", "http:/evil.example", "", null, "x".repeat(3000)]) {
+      expect(safeNextPath(bad), String(bad).slice(0, 40)).toBe("/");
+    }
   });
 });
