@@ -27,8 +27,8 @@ export class TooManyAttempts extends Error {
 
 type Policy = { freeFailures: number; windowSeconds: number; baseWaitSeconds: number; maxWaitSeconds: number };
 
-export const ACCOUNT_POLICY: Policy = { freeFailures: 5, windowSeconds: 3600, baseWaitSeconds: 2, maxWaitSeconds: 15 * 60 };
-export const ADDRESS_POLICY: Policy = { freeFailures: 10, windowSeconds: 3600, baseWaitSeconds: 2, maxWaitSeconds: 15 * 60 };
+export const ACCOUNT_POLICY: Policy = { freeFailures: 5, windowSeconds: 3600, baseWaitSeconds: 5, maxWaitSeconds: 15 * 60 };
+export const ADDRESS_POLICY: Policy = { freeFailures: 10, windowSeconds: 3600, baseWaitSeconds: 5, maxWaitSeconds: 15 * 60 };
 
 class KeyThrottle {
   private readonly failures: RateLimiterMemory;

@@ -118,10 +118,14 @@ describe("password hashing", () => {
       await browser(address).caller.auth.signIn({ email, password: "not-the-password" }).catch(() => undefined);
       return performance.now() - t0;
     };
-    const known = await time("reviewer@runledger.local", "198.51.100.201");
-    const unknown = await time("no-such-person@runledger.local", "198.51.100.202");
-    expect(known).toBeGreaterThan(100); // N=2^17 scrypt
-    expect(unknown).toBeGreaterThan(known * 0.5);
+    // Two of each, interleaved; the faster of each pair is compared (less noise from other processes).
+    const samples = { known: [] as number[], unknown: [] as number[] };
+    for (let i = 0; i < 2; i++) {
+      samples.known.push(await time("reviewer@runledger.local", `198.51.100.${201 + i}`));
+      samples.unknown.push(await time("no-such-person@runledger.local", `198.51.100.${203 + i}`));
+    }
+    expect(Math.min(...samples.known)).toBeGreaterThan(100); // N=2^17 scrypt
+    expect(Math.min(...samples.unknown)).toBeGreaterThan(Math.min(...samples.known) * 0.5);
   });
 
   it("accepts a first-release hash (N=2^14) and upgrades it after a successful sign-in", async () => {
