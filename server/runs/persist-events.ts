@@ -179,7 +179,7 @@ export function recordFinished(deps: Deps, runId: number, actor: Actor, e: Extra
       action: e.status === "completed" ? "run.complete" : "run.cancel",
       entityType: "run",
       entityId: runId,
-      payload: { status: e.status, weightsSha256: e.weightsSha256, epochsRun: e.epochsRun, stoppedEarly: e.stoppedEarly, samplesPerSecond: Math.round(e.samplesPerSecond), bestCheckpointId: bestId, finalMetrics, metricsSha256: metricsDigest.sha256, metricEpochsSha256: metricsDigest.epochsSha256, metricPoints: metricsDigest.points, finishedAt },
+      payload: { status: e.status, weightsSha256: e.weightsSha256, epochsRun: e.epochsRun, stoppedEarly: e.stoppedEarly, samplesPerSecond: Math.round(e.samplesPerSecond), bestCheckpointId: bestId, finalMetrics, metricsSha256: metricsDigest.sha256, metricPointsSha256: metricsDigest.pointsSha256, metricPoints: metricsDigest.points, finishedAt },
     });
   });
 }
@@ -191,6 +191,6 @@ export function recordFailed(deps: Deps, runId: number, actor: Actor, message: s
     const finishedAt = new Date().toISOString();
     tx.update(runs).set({ status: "failed", error: message, finishedAt }).where(eq(runs.id, runId)).run();
     const metricsDigest = metricSeriesDigest(deps.db.$client, runId);
-    appendAuditEvent(tx, { actor, action: "run.fail", entityType: "run", entityId: runId, payload: { error: message.slice(0, 2000), errorSha256: sha256Hex(message), finishedAt, metricsSha256: metricsDigest.sha256, metricEpochsSha256: metricsDigest.epochsSha256, metricPoints: metricsDigest.points } });
+    appendAuditEvent(tx, { actor, action: "run.fail", entityType: "run", entityId: runId, payload: { error: message.slice(0, 2000), errorSha256: sha256Hex(message), finishedAt, metricsSha256: metricsDigest.sha256, metricPointsSha256: metricsDigest.pointsSha256, metricPoints: metricsDigest.points } });
   });
 }

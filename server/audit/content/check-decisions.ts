@@ -8,6 +8,7 @@
  */
 import { decisionRecordSha256 } from "./records";
 import type { ContentChecker, EventRef } from "./checker";
+import type { RunLedger } from "./check-runs";
 import { checkCreations, compareActor } from "./creations";
 import type { EventSource } from "./ledger-events";
 import type { DecisionRow, Tables } from "./tables";
@@ -18,21 +19,29 @@ function compareRecord(c: ContentChecker, d: DecisionRow, ev: EventRef, recorded
   c.compare("decision", d.id, "record (rationale, old/new values, author, time)", recorded, decisionRecordSha256(d), ev.seq);
 }
 
-export function checkDecisions(c: ContentChecker, events: EventSource, t: Tables, runCreates: Map<number, { ev: EventRef; payload: Record<string, unknown> }>): void {
+const j = JSON.stringify;
+
+function noteText(d: DecisionRow): string {
+  return `{"correctsDecisionId":${d.correctsDecisionId},"createdAt":${j(d.createdAt)},"kind":${j(d.kind)},"path":${j(d.path)},"rationale":${j(d.rationale)},"runId":${d.runId},"sha256":"${decisionRecordSha256(d)}"}`;
+}
+
+export function checkDecisions(c: ContentChecker, events: EventSource, t: Tables, runCreates: RunLedger["createEvents"], withRun: Map<number, DecisionRow[]>): void {
   const claimed = new Set<number>();
-  // Decisions created with their run.
-  const byRun = new Map<number, DecisionRow[]>();
-  for (const d of t.decisions.values()) {
-    const l = byRun.get(d.runId);
-    if (l) l.push(d);
-    else byRun.set(d.runId, [d]);
-  }
+  // Decisions created with their run (a run.create that matched its row's text exactly covered them all).
   for (const [runId, { ev, payload }] of runCreates) {
+    const ofRun = withRun.get(runId) ?? [];
+    if (payload === null) {
+      for (const d of ofRun) {
+        claimed.add(d.id);
+        c.cover("decision", d.id, ev.seq);
+        c.checked++;
+      }
+      continue;
+    }
     const refs = Array.isArray(payload.decisions) ? (payload.decisions as DecisionRef[]) : [];
-    const ofRun = (byRun.get(runId) ?? []).sort((a, b) => a.id - b.id);
     refs.forEach((ref, i) => {
       const hasId = typeof ref.id === "number";
-      const d = hasId ? t.decisions.get(ref.id as number) : ofRun.filter((x) => x.kind === "initial" || x.kind === "change")[i];
+      const d = hasId ? t.decisions.get(ref.id as number) : ofRun[i];
       const label = hasId ? String(ref.id) : `#${i + 1} of run ${runId}`;
       if (!d) {
         if (t.complete) c.problem({ entityType: "decision", entityId: label, field: "row", recorded: `${String(ref.kind)} ${String(ref.path)}`, found: null, seq: ev.seq, message: `decision ${label} (${String(ref.kind)} "${String(ref.path)}") was recorded by run.create of run ${runId} (event #${ev.seq}) but its row is missing (deleted?)` });
@@ -56,8 +65,12 @@ export function checkDecisions(c: ContentChecker, events: EventSource, t: Tables
       action,
       rows: t.decisions,
       complete: false, // orphans are judged below, across all three actions
-      check: (d, ev, p) => {
+      fast: (d, ev) => ev.payload === noteText(d),
+      always: (d, ev) => {
         claimed.add(d.id);
+        compareActor(c, "decision", d.id, ev, d.authorId);
+      },
+      check: (d, ev, p) => {
         c.compareFields("decision", d.id, ev, p, [
           ["runId", d.runId, "run"],
           ["kind", d.kind, "kind"],
@@ -68,7 +81,6 @@ export function checkDecisions(c: ContentChecker, events: EventSource, t: Tables
         ]);
         if ("sha256" in p) compareRecord(c, d, ev, p.sha256);
         else c.gap(ev.action, "decision old/new values", ev.seq, "decision", d.id);
-        compareActor(c, "decision", d.id, ev, d.authorId);
       },
     });
   }

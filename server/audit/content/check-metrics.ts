@@ -1,35 +1,44 @@
 /**
  * Content check of metric series. Each run's end event (run.complete, run.cancel, run.fail) recorded the digest of
- * all its points (metricsSha256 over key/step/value, metricEpochsSha256 over key/step/epoch, metricPoints) and the
- * final values (finalMetrics). The points are streamed once per run and compared; on the live database the
- * per-key summaries (metric_summaries) and the chart rollups (metric_rollups) are re-derived from the same stream.
+ * all its points (metricPointsSha256 over epoch/key/step/value; older events only metricsSha256 over key/step/value),
+ * their number and the final values (finalMetrics). The points of all runs are streamed once, in (run, key, step)
+ * order, and each run's digest compared; on the live database the per-key summaries (metric_summaries) and chart
+ * rollups (metric_rollups) are then streamed once each and compared with what the points give.
  *
  * Invariants: a run that has not ended has no digest yet (stated in notCovered, not a failure); point counts in
- * summaries/rollups are not compared (a replayed step is legitimately counted twice, see persist-events.ts).
+ * summaries/rollups are not compared (a replayed step is legitimately counted twice, see persist-events.ts); a
+ * digest is computed only for runs whose end event recorded one, and only the digest that event recorded.
  */
 import type Database from "better-sqlite3";
 import type { ContentChecker } from "./checker";
-import type { MetricDigest } from "./records";
+import { MetricDigest, type MetricBlock, type MetricKeySummary } from "./records";
 import type { RunLedger } from "./check-runs";
 import type { Tables } from "./tables";
 
+export type MetricPoint = readonly [runId: number, key: string, step: number, value: number, epoch: number];
+
 export type MetricSource = {
-  /** The run's points digested, or null when this source does not hold them. */
-  digest(runId: number): MetricDigest | null;
-  /** Live database only: what metric_summaries and metric_rollups hold for the run. */
-  stored?(runId: number): { summaries: Map<string, { last: number; lastStep: number; min: number; max: number }>; rollups: Map<string, { firstStep: number; lastStep: number; minStep: number; minValue: number; maxStep: number; maxValue: number }> };
+  /** Every point, ordered by run, key, step; or null when this source holds no points (then nothing is compared). */
+  points(): Iterable<MetricPoint> | null;
+  /** Live database only: metric_summaries rows [runId, key, last, lastStep, min, max] and metric_rollups rows
+   *  [runId, key, block, firstStep, lastStep, minStep, minValue, maxStep, maxValue]. */
+  summaries?(): Iterable<[number, string, number, number, number, number]>;
+  rollups?(): Iterable<[number, string, number, number, number, number, number, number, number]>;
 };
 
-export function sqliteStoredMetrics(sqlite: Database.Database): NonNullable<MetricSource["stored"]> {
-  const summaries = sqlite.prepare("SELECT key, last, last_step, min, max FROM metric_summaries WHERE run_id = ?").raw(true);
-  const rollups = sqlite.prepare("SELECT key, block, first_step, last_step, min_step, min_value, max_step, max_value FROM metric_rollups WHERE run_id = ?").raw(true);
-  return (runId) => ({
-    summaries: new Map((summaries.all(runId) as [string, number, number, number, number][]).map(([k, last, lastStep, min, max]) => [k, { last, lastStep, min, max }])),
-    rollups: new Map((rollups.all(runId) as [string, number, number, number, number, number, number, number][]).map(([k, block, firstStep, lastStep, minStep, minValue, maxStep, maxValue]) => [`${k}\u0000${block}`, { firstStep, lastStep, minStep, minValue, maxStep, maxValue }])),
-  });
+export function sqliteMetricSource(sqlite: Database.Database): MetricSource {
+  return {
+    points: () => sqlite.prepare("SELECT run_id, key, step, value, epoch FROM metrics ORDER BY run_id, key, step").raw(true).iterate() as IterableIterator<MetricPoint>,
+    summaries: () => sqlite.prepare("SELECT run_id, key, last, last_step, min, max FROM metric_summaries").raw(true).iterate() as IterableIterator<[number, string, number, number, number, number]>,
+    rollups: () => sqlite.prepare("SELECT run_id, key, block, first_step, last_step, min_step, min_value, max_step, max_value FROM metric_rollups").raw(true).iterate() as IterableIterator<[number, string, number, number, number, number, number, number, number]>,
+  };
 }
 
+type Expect = { seq: number; action: string; values: unknown; points: unknown; count: unknown; finals: unknown; hasFinals: boolean };
+
 export function checkMetrics(c: ContentChecker, t: Tables, runs: RunLedger, source: MetricSource): void {
+  // What each ended run's event recorded.
+  const expected = new Map<number, Expect>();
   let unfinished = 0;
   for (const run of t.runs.values()) {
     const end = runs.ends.get(run.id);
@@ -38,38 +47,89 @@ export function checkMetrics(c: ContentChecker, t: Tables, runs: RunLedger, sour
       continue;
     }
     const { ev, payload: p } = end;
-    if (!("metricsSha256" in p)) {
+    if (!("metricsSha256" in p) && !("metricPointsSha256" in p)) {
       c.gap(ev.action, "metric points (training curves)", ev.seq, "run", run.id);
       continue;
     }
-    const d = source.digest(run.id);
-    if (!d) continue;
-    const summaries = d.summaries;
-    const { sha256, epochsSha256, points } = d.digest();
-    c.cover("run", run.id, ev.seq);
-    c.compare("run", run.id, "metric points (key, step, value)", p.metricsSha256, sha256, ev.seq);
-    if ("metricPoints" in p) c.compare("run", run.id, "number of metric points", p.metricPoints, points, ev.seq);
-    if ("metricEpochsSha256" in p) c.compare("run", run.id, "epoch of each metric point", p.metricEpochsSha256, epochsSha256, ev.seq);
-    else c.gap(ev.action, "epoch of each metric point (x axis of the curves)", ev.seq, "run", run.id);
-    if ("finalMetrics" in p) {
-      const finals = Object.fromEntries([...summaries].map(([k, s]) => [k, s.last]));
-      c.compare("run", run.id, "final metrics", p.finalMetrics, finals, ev.seq);
-    }
-    const stored = source.stored?.(run.id);
-    if (!stored) continue;
-    for (const [key, s] of summaries) {
-      const row = stored.summaries.get(key);
-      stored.summaries.delete(key);
-      c.derived("run", run.id, `metric summary ${key} (latest, min, max)`, "the metric points give", { last: s.last, lastStep: s.lastStep, min: s.min, max: s.max }, row ?? null, ev.seq);
-      for (const [block, b] of s.blocks) {
-        const k = `${key}\u0000${block}`;
-        const r = stored.rollups.get(k);
-        stored.rollups.delete(k);
-        c.derived("run", run.id, `chart rollup ${key} block ${block}`, "the metric points give", b, r ?? null, ev.seq);
-      }
-    }
-    for (const [key, row] of stored.summaries) c.derived("run", run.id, `metric summary ${key} (latest, min, max)`, "the metric points give", null, row, ev.seq);
-    for (const [k, r] of stored.rollups) c.derived("run", run.id, `chart rollup ${k.replace("\u0000", " block ")}`, "the metric points give", null, r, ev.seq);
+    if (!("metricPointsSha256" in p)) c.gap(ev.action, "epoch of each metric point (x axis of the curves)", ev.seq, "run", run.id);
+    expected.set(run.id, { seq: ev.seq, action: ev.action, values: p.metricsSha256, points: p.metricPointsSha256, count: p.metricPoints, finals: p.finalMetrics, hasFinals: "finalMetrics" in p });
   }
   if (unfinished > 0) c.notCovered(`metric points of ${unfinished} run(s) that have not ended are not covered yet: a run's end event records their digest`);
+  const stream = source.points();
+  if (stream === null) return;
+
+  const derived = new Map<number, Map<string, MetricKeySummary>>();
+  const finish = (runId: number, d: MetricDigest) => {
+    const e = expected.get(runId)!;
+    const got = d.digest();
+    c.cover("run", runId, e.seq);
+    if (e.points !== undefined) c.compare("run", runId, "metric points (epoch, key, step, value)", e.points, got.pointsSha256, e.seq);
+    else c.compare("run", runId, "metric points (key, step, value)", e.values, got.sha256, e.seq);
+    if (e.count !== undefined) c.compare("run", runId, "number of metric points", e.count, got.points, e.seq);
+    if (e.hasFinals) c.compare("run", runId, "final metrics", e.finals, Object.fromEntries([...d.summaries].map(([k, s]) => [k, s.last])), e.seq);
+    derived.set(runId, d.summaries);
+    expected.delete(runId);
+  };
+  let runId = -1;
+  let d: MetricDigest | null = null;
+  for (const [r, key, step, value, epoch] of stream) {
+    if (r !== runId) {
+      if (d) finish(runId, d);
+      runId = r;
+      const e = expected.get(r);
+      d = e ? new MetricDigest({ values: e.points === undefined, points: e.points !== undefined }) : null;
+    }
+    d?.add(key, step, value, epoch);
+  }
+  if (d) finish(runId, d);
+  for (const id of [...expected.keys()]) finish(id, new MetricDigest({ values: expected.get(id)!.points === undefined, points: expected.get(id)!.points !== undefined })); // runs whose points are all gone
+
+  if (source.summaries) compareSummaries(c, derived, source.summaries(), runs);
+  if (source.rollups) compareRollups(c, derived, source.rollups(), runs);
+}
+
+function seqOf(runs: RunLedger, runId: number): number | null {
+  return runs.ends.get(runId)?.ev.seq ?? null;
+}
+
+function compareSummaries(c: ContentChecker, derived: Map<number, Map<string, MetricKeySummary>>, rows: Iterable<[number, string, number, number, number, number]>, runs: RunLedger): void {
+  const seen = new Set<string>();
+  for (const [runId, key, last, lastStep, min, max] of rows) {
+    const ofRun = derived.get(runId);
+    if (!ofRun) continue; // a run without a verified digest: its points are not covered (said above)
+    const s = ofRun.get(key);
+    seen.add(`${runId}\u0000${key}`);
+    c.checked++;
+    if (s && s.last === last && s.lastStep === lastStep && s.min === min && s.max === max) continue;
+    c.derived("run", runId, `metric summary ${key} (latest, min, max)`, "the metric points give", s ? { last: s.last, lastStep: s.lastStep, min: s.min, max: s.max } : null, { last, lastStep, min, max }, seqOf(runs, runId));
+  }
+  for (const [runId, ofRun] of derived) {
+    for (const [key, s] of ofRun) {
+      if (!seen.has(`${runId}\u0000${key}`)) c.derived("run", runId, `metric summary ${key} (latest, min, max)`, "the metric points give", { last: s.last, lastStep: s.lastStep, min: s.min, max: s.max }, null, seqOf(runs, runId));
+    }
+  }
+}
+
+function sameBlock(b: MetricBlock, r: [number, string, number, number, number, number, number, number, number]): boolean {
+  return b.firstStep === r[3] && b.lastStep === r[4] && b.minStep === r[5] && b.minValue === r[6] && b.maxStep === r[7] && b.maxValue === r[8];
+}
+
+function compareRollups(c: ContentChecker, derived: Map<number, Map<string, MetricKeySummary>>, rows: Iterable<[number, string, number, number, number, number, number, number, number]>, runs: RunLedger): void {
+  const seen = new Set<string>();
+  for (const r of rows) {
+    const [runId, key, block] = r;
+    const ofRun = derived.get(runId);
+    if (!ofRun) continue;
+    const b = ofRun.get(key)?.blocks.get(block);
+    seen.add(`${runId}\u0000${key}\u0000${block}`);
+    c.checked++;
+    if (b && sameBlock(b, r)) continue;
+    const [, , , firstStep, lastStep, minStep, minValue, maxStep, maxValue] = r;
+    c.derived("run", runId, `chart rollup ${key} block ${block}`, "the metric points give", b ?? null, { firstStep, lastStep, minStep, minValue, maxStep, maxValue }, seqOf(runs, runId));
+  }
+  for (const [runId, ofRun] of derived) {
+    for (const [key, s] of ofRun) {
+      for (const [block, b] of s.blocks) if (!seen.has(`${runId}\u0000${key}\u0000${block}`)) c.derived("run", runId, `chart rollup ${key} block ${block}`, "the metric points give", b, null, seqOf(runs, runId));
+    }
+  }
 }

@@ -27,7 +27,7 @@ export function checkRegistry(c: ContentChecker, events: EventSource, t: Tables,
     },
   });
   const approvals = new Map<number, { value: unknown; seq: number }>();
-  for (const [id, { ev, payload }] of created) approvals.set(id, { value: payload.approvalsRequired, seq: ev.seq });
+  for (const [id, { ev, payload }] of created) approvals.set(id, { value: payload?.approvalsRequired, seq: ev.seq });
   for (const ev of events.byAction("model.update")) {
     try {
       const p = JSON.parse(ev.payload) as { field?: string; after?: unknown };

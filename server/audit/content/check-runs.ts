@@ -7,23 +7,47 @@
  * Invariant: the config hash is sha256 of the stored canonical text; a stored text that is not canonical but
  * denotes the same value is accepted (its canonical form is hashed).
  */
-import { flattenConfig } from "@/contracts/training-config";
 import { sha256Canonical, sha256Hex } from "@/server/audit/canonical";
-import { runParamValue } from "./records";
+import { decisionRecordSha256 } from "./records";
 import { CanonicalText, type ContentChecker, type EventRef, parsePayload } from "./checker";
-import { byEntity, changedLater, checkCreations, compareActor } from "./creations";
+import { byEntity, changedLater, checkCreations, compareActor, type Created } from "./creations";
 import type { EventSource } from "./ledger-events";
-import type { RunRow, Tables } from "./tables";
+import type { DecisionRow, RunRow, Tables } from "./tables";
 
 export type RunEnd = { ev: EventRef; payload: Record<string, unknown> };
 export type RunLedger = {
-  /** run.create events whose run row exists. */
-  created: Map<number, { ev: EventRef; payload: Record<string, unknown> }>;
+  /** run.create events whose run row exists (payload null: it matched the row's text exactly, decisions included). */
+  created: Created;
   /** Every run.create event, by run id (also of runs whose row is gone). */
-  createEvents: Map<number, { ev: EventRef; payload: Record<string, unknown> }>;
+  createEvents: Map<number, { ev: EventRef; payload: Record<string, unknown> | null }>;
   /** The run.complete / run.cancel / run.fail event of each run that has one (the last). */
   ends: Map<number, RunEnd>;
 };
+
+const j = JSON.stringify;
+
+/** Initial and change decisions of each run (written with its run.create), in id order. */
+export function decisionsCreatedWithRuns(t: Tables): Map<number, DecisionRow[]> {
+  const out = new Map<number, DecisionRow[]>();
+  for (const d of t.decisions.values()) {
+    if (d.kind !== "initial" && d.kind !== "change") continue;
+    const l = out.get(d.runId);
+    if (l) l.push(d);
+    else out.set(d.runId, [d]);
+  }
+  for (const l of out.values()) l.sort((a, b) => a.id - b.id);
+  return out;
+}
+
+/** The run.create payload text the row calls for (current format), given its recomputed config hash. */
+function runCreateText(r: RunRow, configSha256: string, decisions: readonly DecisionRow[]): string {
+  const refs = decisions.map((d) => `{"id":${d.id},"kind":${j(d.kind)},"path":${j(d.path)},"sha256":"${decisionRecordSha256(d)}"}`).join(",");
+  return `{"configSha256":"${configSha256}","createdAt":${j(r.createdAt)},"decisions":[${refs}],"experimentId":${r.experimentId},"name":${j(r.name)},"origin":${j(r.origin)},"parentCheckpointId":${r.parentCheckpointId},"parentRunId":${r.parentRunId}}`;
+}
+
+function runStartText(r: RunRow): string {
+  return `{"backend":${j(r.backend)},"backendReason":${j(r.backendReason)},"datasetVersionId":${r.datasetVersionId},"environment":${r.environmentJson ?? "null"},"memorySha256":${r.memoryJson === null ? "null" : `"${sha256Hex(r.memoryJson)}"`},"paramCount":${r.paramCount},"splitId":${r.splitId},"startedAt":${j(r.startedAt)}}`;
+}
 
 function configHash(configJson: string): { text: string; config: unknown } {
   const text = sha256Hex(configJson);
@@ -46,35 +70,25 @@ function checkConfig(c: ContentChecker, run: RunRow, ev: EventRef, recorded: unk
   return h.config;
 }
 
-function checkDerivedFromConfig(c: ContentChecker, t: Tables, run: RunRow, config: unknown, seq: number): void {
-  const training = (config as { training?: { seed?: unknown } } | undefined)?.training;
-  c.derived("run", run.id, "seed", "its config gives", training?.seed ?? null, run.seed, seq);
-  if (!t.complete) return;
-  const flat = flattenConfig(config);
-  const rows = new Map((t.runParams.get(run.id) ?? []).map((p) => [p.key, p]));
-  for (const [key, value] of Object.entries(flat)) {
-    const want = runParamValue(value);
-    const row = rows.get(key);
-    rows.delete(key);
-    c.derived("run", run.id, `run_params ${key}`, "its config gives", want, row ? { valueText: row.valueText, valueNum: row.valueNum } : null, seq);
-  }
-  for (const [key, row] of rows) {
-    if (row.valueText === null && row.valueNum === null) continue; // an undefined config value, dropped from the canonical text
-    c.derived("run", run.id, `run_params ${key}`, "its config gives", null, { valueText: row.valueText, valueNum: row.valueNum }, seq);
-  }
-}
 
 const END_ACTIONS = ["run.complete", "run.cancel", "run.fail"] as const;
 export const LIFECYCLE_ACTIONS = ["run.start", ...END_ACTIONS] as const;
 
-export function checkRuns(c: ContentChecker, events: EventSource, t: Tables): RunLedger {
+export function checkRuns(c: ContentChecker, events: EventSource, t: Tables, withRun: Map<number, DecisionRow[]>): RunLedger {
   const created = checkCreations(c, events, {
     entityType: "run",
     action: "run.create",
     rows: t.runs,
     complete: t.complete,
+    fast: (run, ev) => {
+      const sha = sha256Hex(run.configJson);
+      if (sha !== run.configSha256 || ev.payload !== runCreateText(run, sha, withRun.get(run.id) ?? [])) return false;
+      c.checked += 8;
+      return true;
+    },
+    always: (run, ev) => compareActor(c, "run", run.id, ev, run.createdBy),
     check: (run, ev, p) => {
-      const config = checkConfig(c, run, ev, p.configSha256);
+      checkConfig(c, run, ev, p.configSha256);
       c.compareFields("run", run.id, ev, p, [
         ["experimentId", run.experimentId, "experiment"],
         ["name", run.name, "run name"],
@@ -83,8 +97,6 @@ export function checkRuns(c: ContentChecker, events: EventSource, t: Tables): Ru
         ["parentCheckpointId", run.parentCheckpointId, "parent checkpoint"],
         ["createdAt", run.createdAt, "run creation time"],
       ]);
-      compareActor(c, "run", run.id, ev, run.createdBy);
-      checkDerivedFromConfig(c, t, run, config, ev.seq);
     },
   });
 
@@ -94,17 +106,17 @@ export function checkRuns(c: ContentChecker, events: EventSource, t: Tables): Ru
   for (const [id, { ev }] of created) lastStatus.set(String(id), { status: "queued", seq: ev.seq });
   const ends = new Map<number, RunEnd>();
   for (const ev of lifecycle) {
-    const p = parsePayload(c, "run", ev.entityId, ev);
-    if (!p) continue;
     if (ev.action === "run.start") {
       lastStatus.set(ev.entityId, { status: "running", seq: ev.seq });
       continue;
     }
+    const p = parsePayload(c, "run", ev.entityId, ev);
+    if (!p) continue;
     lastStatus.set(ev.entityId, { status: ev.action === "run.fail" ? "failed" : String(p.status), seq: ev.seq });
     ends.set(Number(ev.entityId), { ev, payload: p }); // also for a run whose row is gone: its checkpoints' best flags still follow it
   }
   // Every run.create event, also of runs whose row is gone (their decisions are still judged against it).
-  const createEvents = new Map<number, { ev: EventRef; payload: Record<string, unknown> }>();
+  const createEvents: RunLedger["createEvents"] = new Map();
   for (const ev of events.byAction("run.create")) {
     const hit = created.get(Number(ev.entityId));
     if (hit) createEvents.set(Number(ev.entityId), hit);
@@ -117,7 +129,10 @@ export function checkRuns(c: ContentChecker, events: EventSource, t: Tables): Ru
   for (const run of t.runs.values()) {
     if (changedLater(events, LIFECYCLE_ACTIONS, run.id)) continue; // the row shows a state the verified events do not reach
     const start = starts.get(String(run.id))?.at(-1);
-    if (start) {
+    if (start && start.payload === runStartText(run)) {
+      c.cover("run", run.id, start.seq);
+      c.checked += 8;
+    } else if (start) {
       const p = parsePayload(c, "run", run.id, start);
       if (p) {
         c.compareFields("run", run.id, start, p, [

@@ -79,7 +79,11 @@ export class ContentChecker {
     this.problem({ entityType, entityId: String(entityId), field: "row", recorded: `${ev.action} at seq ${ev.seq}`, found: null, seq: ev.seq, message: `${entityType} ${entityId} was recorded by ${ev.action} (event #${ev.seq}) but its row is missing (deleted?)` });
   }
 
-  cover(entityType: string, entityId: string | number, seq: number): Coverage {
+  /** trackCoverage: keep which event covers each entity (the report's labels need it; verification alone does not). */
+  constructor(private readonly trackCoverage = false) {}
+
+  cover(entityType: string, entityId: string | number, seq: number): Coverage | null {
+    if (!this.trackCoverage) return null;
     const key = `${entityType}:${entityId}`;
     let c = this.coverage.get(key);
     if (!c) this.coverage.set(key, (c = { seq, notCovered: [] }));
@@ -98,7 +102,7 @@ export class ContentChecker {
     }
     if (entityType !== undefined && entityId !== undefined) {
       const c = this.cover(entityType, entityId, seq);
-      if (!c.notCovered.includes(fact)) c.notCovered.push(fact);
+      if (c && !c.notCovered.includes(fact)) c.notCovered.push(fact);
     }
   }
 

@@ -15,13 +15,30 @@ export type CreationSpec<R extends { id: number }> = {
   complete: boolean;
   /** Which row an event is about (default: its entity id). */
   idOf?: (ev: EventRef, payload: Record<string, unknown>) => number | null;
+  /** Fast path (entity id events only): true when the stored payload text is exactly what the row calls for. */
+  fast?: (row: R, ev: EventRef) => boolean;
+  /** Field by field, naming what differs (older payloads: missing fields are gaps). */
   check: (row: R, ev: EventRef, payload: Record<string, unknown>) => void;
+  /** Checks beyond the payload (derived values, the actor), for rows that passed either way. */
+  always?: (row: R, ev: EventRef) => void;
 };
 
+export type Created = Map<number, { ev: EventRef; payload: Record<string, unknown> | null }>;
+
 /** Runs the spec; returns id → the creating event, for checks that join several tables. */
-export function checkCreations<R extends { id: number }>(c: ContentChecker, events: EventSource, spec: CreationSpec<R>): Map<number, { ev: EventRef; payload: Record<string, unknown> }> {
-  const seen = new Map<number, { ev: EventRef; payload: Record<string, unknown> }>();
+export function checkCreations<R extends { id: number }>(c: ContentChecker, events: EventSource, spec: CreationSpec<R>): Created {
+  const seen: Created = new Map();
   for (const ev of events.byAction(spec.action)) {
+    if (spec.fast && !spec.idOf) {
+      const row = spec.rows.get(Number(ev.entityId));
+      if (row && !seen.has(row.id) && spec.fast(row, ev)) {
+        seen.set(row.id, { ev, payload: null });
+        c.cover(spec.entityType, row.id, ev.seq);
+        c.checked++;
+        spec.always?.(row, ev);
+        continue;
+      }
+    }
     const payload = parsePayload(c, spec.entityType, ev.entityId, ev);
     if (!payload) continue;
     const id = spec.idOf ? spec.idOf(ev, payload) : Number(ev.entityId);
@@ -41,6 +58,7 @@ export function checkCreations<R extends { id: number }>(c: ContentChecker, even
     seen.set(id, { ev, payload });
     c.checked++;
     spec.check(row, ev, payload);
+    spec.always?.(row, ev);
   }
   if (spec.complete) {
     let later: Set<string> | null = null;

@@ -5,14 +5,14 @@
  *
  * Invariants:
  * - metricSeriesDigest(run).sha256 = sha256Canonical(SELECT key, step, value FROM metrics WHERE run_id = ? ORDER BY key, step)
- *   (an array of {key, step, value} objects); .epochsSha256 the same over {epoch, key, step}; computed streaming.
+ *   (an array of {key, step, value} objects); .pointsSha256 the same over {epoch, key, step, value}; computed streaming.
  * - decisionRecordSha256 covers every column of a decision row.
  * - evaluationResultSha256 = sha256Canonical(result) where result = metrics plus `confusion` when there is one: the
  *   value the trainer produced, which the evaluation.create event records as metricsSha256.
  */
 import type Database from "better-sqlite3";
-import { createHash } from "node:crypto";
-import { sha256Canonical } from "@/server/audit/canonical";
+import { createHash, type Hash } from "node:crypto";
+import { sha256Canonical, sha256Hex } from "@/server/audit/canonical";
 
 export type DecisionRecordRow = {
   id: number;
@@ -43,8 +43,54 @@ export function decisionRecord(d: DecisionRecordRow) {
   };
 }
 
+/** sha256Canonical(decisionRecord(d)), with the canonical text written directly (keys in RFC 8785 order; tested equal). */
 export function decisionRecordSha256(d: DecisionRecordRow): string {
-  return sha256Canonical(decisionRecord(d));
+  const j = JSON.stringify;
+  return sha256Hex(
+    `{"authorId":${d.authorId},"correctsDecisionId":${d.correctsDecisionId},"createdAt":${j(d.createdAt)},"id":${d.id},"kind":${j(d.kind)},` +
+      `"newValueJson":${j(d.newValueJson)},"oldValueJson":${j(d.oldValueJson)},"path":${j(d.path)},"rationale":${j(d.rationale)},"runId":${d.runId}}`,
+  );
+}
+
+/**
+ * The canonical text of a canonical object `objectText` with one more top-level member `key: valueText` inserted in
+ * RFC 8785 key order (a key already present is not expected). Used to rebuild an evaluation's result from its two
+ * canonical columns without parsing them.
+ */
+export function insertCanonicalMember(objectText: string, key: string, valueText: string): string {
+  const member = `${JSON.stringify(key)}:${valueText}`;
+  if (objectText === "{}") return `{${member}}`;
+  let depth = 0;
+  let inString = false;
+  let keyStart = 1; // index of the next top-level key's opening quote
+  for (let i = 0; i < objectText.length; i++) {
+    const ch = objectText.charCodeAt(i);
+    if (inString) {
+      if (ch === 0x5c) i++;
+      else if (ch === 0x22) inString = false;
+      continue;
+    }
+    if (ch === 0x22) {
+      if (depth === 1 && i === keyStart) {
+        let end = i + 1;
+        while (objectText.charCodeAt(end) !== 0x22) end += objectText.charCodeAt(end) === 0x5c ? 2 : 1;
+        const raw = objectText.slice(i, end + 1);
+        const existing = raw.includes("\\") ? (JSON.parse(raw) as string) : raw.slice(1, -1);
+        if (key < existing) return `${objectText.slice(0, i)}${member},${objectText.slice(i)}`;
+        i = end;
+        continue;
+      }
+      inString = true;
+    } else if (ch === 0x7b || ch === 0x5b) depth++;
+    else if (ch === 0x7d || ch === 0x5d) depth--;
+    else if (ch === 0x2c && depth === 1) keyStart = i + 1;
+  }
+  return `${objectText.slice(0, -1)},${member}}`;
+}
+
+/** sha256 of the canonical result text, when both columns are canonical (else a different hash: callers fall back). */
+export function evaluationResultTextSha256(metricsJson: string, confusionJson: string | null): string {
+  return sha256Hex(confusionJson === null ? metricsJson : insertCanonicalMember(metricsJson, "confusion", confusionJson));
 }
 
 /** How a flattened config value is stored in run_params (the content check derives the rows from the config). */
@@ -75,27 +121,33 @@ function jcsString(s: string): string {
 }
 
 /** Latest, min and max of one metric key, and the per-block (METRIC_ROLLUP_BLOCK steps) extremes, as the writer keeps them. */
-export type MetricKeySummary = { last: number; lastStep: number; min: number; max: number; blocks: Map<number, { firstStep: number; lastStep: number; minStep: number; minValue: number; maxStep: number; maxValue: number }> };
+export type MetricBlock = { firstStep: number; lastStep: number; minStep: number; minValue: number; maxStep: number; maxValue: number };
+export type MetricKeySummary = { last: number; lastStep: number; min: number; max: number; blocks: Map<number, MetricBlock> };
 
 /**
  * Digests of a run's metric points, fed in key, step order:
  * - sha256 = sha256Canonical([{key, step, value}, …]) (the run's recorded metricsSha256),
- * - epochsSha256 = sha256Canonical([{epoch, key, step}, …]) (where each point sits on the epoch axis of a chart),
+ * - pointsSha256 = sha256Canonical([{epoch, key, step, value}, …]) (metricPointsSha256: also where each point sits
+ *   on the epoch axis of a chart),
  * - points = how many; summaries = per key latest/min/max and per-block extremes (ties keep the earliest step).
- * Equal to sha256Canonical of the full arrays (tested), without building them.
+ * Each digest is computed only when asked for. Equal to sha256Canonical of the full arrays (tested), without
+ * building them.
  */
 export class MetricDigest {
-  private readonly values = createHash("sha256");
-  private readonly epochs = createHash("sha256");
+  private readonly values: Hash | null;
+  private readonly full: Hash | null;
   private v = "[";
-  private e = "[";
+  private f = "[";
   points = 0;
   private lastKey: string | null = null;
   private keyText = "";
   private current: MetricKeySummary | null = null;
   readonly summaries = new Map<string, MetricKeySummary>();
 
-  constructor(private readonly rollupBlock = 1024) {}
+  constructor(want: { values: boolean; points: boolean } = { values: true, points: true }, private readonly rollupBlock = 1024) {
+    this.values = want.values ? createHash("sha256") : null;
+    this.full = want.points ? createHash("sha256") : null;
+  }
 
   add(key: string, step: number, value: number, epoch: number): void {
     if (key !== this.lastKey) {
@@ -105,55 +157,71 @@ export class MetricDigest {
     }
     if (!Number.isFinite(value) || !Number.isFinite(step) || !Number.isFinite(epoch)) throw new Error(`metric ${key} step ${step} is not a finite number: it cannot be hashed canonically`);
     const sep = this.points === 0 ? "" : ",";
-    const stepText = JSON.stringify(step);
-    this.v += `${sep}{"key":${this.keyText},"step":${stepText},"value":${JSON.stringify(value)}}`;
-    this.e += `${sep}{"epoch":${JSON.stringify(epoch)},"key":${this.keyText},"step":${stepText}}`;
+    // For finite numbers String(n) is exactly what RFC 8785 (and JSON.stringify) prints.
+    const tail = `"step":${step},"value":${value}}`;
+    if (this.values) this.v += `${sep}{"key":${this.keyText},${tail}`;
+    if (this.full) this.f += `${sep}{"epoch":${epoch},"key":${this.keyText},${tail}`;
     this.points++;
-    if (this.v.length >= CHUNK_CHARS) {
-      this.values.update(this.v);
-      this.epochs.update(this.e);
-      this.v = "";
-      this.e = "";
-    }
+    if (this.v.length >= CHUNK_CHARS || this.f.length >= CHUNK_CHARS) this.flush();
     let s = this.current;
-    if (!s) {
+    if (s === null) {
       s = this.summaries.get(key) ?? null;
-      if (!s) this.summaries.set(key, (s = { last: value, lastStep: step, min: value, max: value, blocks: new Map() }));
+      if (s === null) {
+        s = { last: value, lastStep: step, min: value, max: value, blocks: new Map() };
+        this.summaries.set(key, s);
+      }
       this.current = s;
     }
-    if (step >= s.lastStep) [s.last, s.lastStep] = [value, step];
+    if (step >= s.lastStep) {
+      s.last = value;
+      s.lastStep = step;
+    }
     if (value < s.min) s.min = value;
     if (value > s.max) s.max = value;
     const index = Math.floor(step / this.rollupBlock);
     const b = s.blocks.get(index);
-    if (!b) s.blocks.set(index, { firstStep: step, lastStep: step, minStep: step, minValue: value, maxStep: step, maxValue: value });
+    if (b === undefined) s.blocks.set(index, { firstStep: step, lastStep: step, minStep: step, minValue: value, maxStep: step, maxValue: value });
     else {
       if (step < b.firstStep) b.firstStep = step;
       if (step > b.lastStep) b.lastStep = step;
-      if (value < b.minValue || (value === b.minValue && step < b.minStep)) [b.minValue, b.minStep] = [value, step];
-      if (value > b.maxValue || (value === b.maxValue && step < b.maxStep)) [b.maxValue, b.maxStep] = [value, step];
+      if (value < b.minValue || (value === b.minValue && step < b.minStep)) {
+        b.minValue = value;
+        b.minStep = step;
+      }
+      if (value > b.maxValue || (value === b.maxValue && step < b.maxStep)) {
+        b.maxValue = value;
+        b.maxStep = step;
+      }
     }
   }
 
-  digest(): { sha256: string; epochsSha256: string; points: number } {
-    this.values.update(this.v + "]");
-    this.epochs.update(this.e + "]");
-    this.v = this.e = "";
-    return { sha256: this.values.digest("hex"), epochsSha256: this.epochs.digest("hex"), points: this.points };
+  private flush(): void {
+    this.values?.update(this.v);
+    this.full?.update(this.f);
+    this.v = "";
+    this.f = "";
+  }
+
+  digest(): { sha256: string | null; pointsSha256: string | null; points: number } {
+    this.v += "]";
+    this.f += "]";
+    this.flush();
+    return { sha256: this.values?.digest("hex") ?? null, pointsSha256: this.full?.digest("hex") ?? null, points: this.points };
   }
 }
 
 /** Streams a run's metric points (raw prepared statement, key, step order) into a MetricDigest. */
-export function digestRunMetrics(sqlite: Database.Database, runId: number, rollupBlock?: number): MetricDigest {
-  const d = new MetricDigest(rollupBlock);
+export function digestRunMetrics(sqlite: Database.Database, runId: number, want?: { values: boolean; points: boolean }): MetricDigest {
+  const d = new MetricDigest(want);
   const rows = sqlite.prepare("SELECT key, step, value, epoch FROM metrics WHERE run_id = ? ORDER BY key, step").raw(true).iterate(runId) as IterableIterator<[string, number, number, number]>;
   for (const [key, step, value, epoch] of rows) d.add(key, step, value, epoch);
   return d;
 }
 
 /** The digests a run's end event records (see MetricDigest). */
-export function metricSeriesDigest(sqlite: Database.Database, runId: number): { sha256: string; epochsSha256: string; points: number } {
-  return digestRunMetrics(sqlite, runId).digest();
+export function metricSeriesDigest(sqlite: Database.Database, runId: number): { sha256: string; pointsSha256: string; points: number } {
+  const d = digestRunMetrics(sqlite, runId).digest();
+  return { sha256: d.sha256!, pointsSha256: d.pointsSha256!, points: d.points };
 }
 
 /** sha256 of a JSON column's value in canonical form (for columns written with canonicalJson, the text's own sha256). */

@@ -29,7 +29,6 @@ export type SignatureRow = { id: number; userId: number; printedName: string; me
 export type UserRow = { id: number; email: string; name: string; role: string };
 export type ProjectRow = { id: number; name: string };
 export type ExperimentRow = { id: number; projectId: number; name: string };
-export type RunParamRow = { runId: number; key: string; valueText: string | null; valueNum: number | null };
 export type RunTagRow = { runId: number; tag: string };
 
 export type Tables = {
@@ -50,8 +49,7 @@ export type Tables = {
   users: Map<number, UserRow>;
   projects: Map<number, ProjectRow>;
   experiments: Map<number, ExperimentRow>;
-  /** Live database only: run id → its params / tags. */
-  runParams: Map<number, RunParamRow[]>;
+  /** Live database only: run id → its tags. */
   runTags: Map<number, string[]>;
 };
 
@@ -59,7 +57,7 @@ export function emptyTables(complete: boolean): Tables {
   return {
     complete, runs: new Map(), decisions: new Map(), checkpoints: new Map(), evaluations: new Map(), datasets: new Map(), datasetVersions: new Map(),
     splits: new Map(), documents: new Map(), models: new Map(), modelVersions: new Map(), aliasMoves: new Map(), promotionRequests: new Map(),
-    signatures: new Map(), users: new Map(), projects: new Map(), experiments: new Map(), runParams: new Map(), runTags: new Map(),
+    signatures: new Map(), users: new Map(), projects: new Map(), experiments: new Map(), runTags: new Map(),
   };
 }
 
@@ -107,11 +105,6 @@ export function loadTables(sqlite: Database.Database): Tables {
   load(sqlite, "users", "id, email, name, role", (r) => ({ id: n(r[0]), email: s(r[1]), name: s(r[2]), role: s(r[3]) }), t.users);
   load(sqlite, "projects", "id, name", (r) => ({ id: n(r[0]), name: s(r[1]) }), t.projects);
   load(sqlite, "experiments", "id, project_id, name", (r) => ({ id: n(r[0]), projectId: n(r[1]), name: s(r[2]) }), t.experiments);
-  for (const r of sqlite.prepare("SELECT run_id, key, value_text, value_num FROM run_params").raw(true).iterate() as IterableIterator<[number, string, string | null, number | null]>) {
-    let list = t.runParams.get(r[0]);
-    if (!list) t.runParams.set(r[0], (list = []));
-    list.push({ runId: r[0], key: r[1], valueText: r[2], valueNum: r[3] });
-  }
   for (const r of sqlite.prepare("SELECT run_id, tag FROM run_tags").raw(true).iterate() as IterableIterator<[number, string]>) {
     let list = t.runTags.get(r[0]);
     if (!list) t.runTags.set(r[0], (list = []));

@@ -18,33 +18,35 @@ import { sqliteEventSource } from "./ledger-events";
 import { loadTables } from "./tables";
 import { checkPeople } from "./check-people";
 import { checkData } from "./check-data";
-import { checkRuns } from "./check-runs";
+import { checkRuns, decisionsCreatedWithRuns } from "./check-runs";
 import { checkDecisions } from "./check-decisions";
-import { checkMetrics, sqliteStoredMetrics } from "./check-metrics";
+import { checkRunDerivedValues, sqliteRunParams } from "./check-run-params";
+import { checkMetrics, sqliteMetricSource } from "./check-metrics";
 import { checkCheckpoints } from "./check-checkpoints";
 import { checkEvaluations } from "./check-evaluations";
 import { checkDocuments } from "./check-documents";
 import { checkRegistry } from "./check-registry";
 import { checkApprovals } from "./check-approvals";
-import { digestRunMetrics } from "./records";
 import type { ContentLevel } from "./types";
 
 export type ContentCheckResult = { level: ContentLevel; coverage: Map<string, Coverage>; filesHashed: number; durationMs: number };
 
-export type VerifyContentOptions = { artifactsDir: string | null; uptoSeq: number };
+export type VerifyContentOptions = { artifactsDir: string | null; uptoSeq: number; /** keep which event covers each entity (default true) */ coverage?: boolean };
 
 export function checkContent(sqlite: Database.Database, opts: VerifyContentOptions): ContentCheckResult {
   const started = performance.now();
-  const c = new ContentChecker();
+  const c = new ContentChecker(opts.coverage ?? true);
   const files = opts.artifactsDir === null ? null : new ArtifactHasher(storeArtifactPath(opts.artifactsDir));
   try {
     const events = sqliteEventSource(sqlite, opts.uptoSeq);
     const t = loadTables(sqlite);
     checkPeople(c, events, t);
     checkData(c, events, t, files);
-    const runs = checkRuns(c, events, t);
-    checkDecisions(c, events, t, runs.createEvents);
-    checkMetrics(c, t, runs, { digest: (runId) => digestRunMetrics(sqlite, runId), stored: sqliteStoredMetrics(sqlite) });
+    const withRun = decisionsCreatedWithRuns(t);
+    const runs = checkRuns(c, events, t, withRun);
+    checkDecisions(c, events, t, runs.createEvents, withRun);
+    checkRunDerivedValues(c, t, runs.created, sqliteRunParams(sqlite));
+    checkMetrics(c, t, runs, sqliteMetricSource(sqlite));
     checkCheckpoints(c, events, t, runs, files);
     checkEvaluations(c, events, t);
     checkDocuments(c, events, t);
@@ -58,5 +60,5 @@ export function checkContent(sqlite: Database.Database, opts: VerifyContentOptio
 }
 
 export function verifyContent(sqlite: Database.Database, opts: VerifyContentOptions): ContentLevel {
-  return checkContent(sqlite, opts).level;
+  return checkContent(sqlite, { coverage: false, ...opts }).level;
 }

@@ -24,7 +24,7 @@ describe("shared record hashes", () => {
     const d = metricSeriesDigest(sqlite, fx.runId);
     expect(d.points).toBe(rows.length);
     expect(d.sha256).toBe(sha256Canonical(rows.map(({ key, step, value }) => ({ key, step, value }))));
-    expect(d.epochsSha256).toBe(sha256Canonical(rows.map(({ key, step, epoch }) => ({ key, step, epoch }))));
+    expect(d.pointsSha256).toBe(sha256Canonical(rows.map(({ key, step, value, epoch }) => ({ epoch, key, step, value }))));
     expect(metricSeriesDigest(sqlite, 987654).sha256).toBe(sha256Canonical([]));
   });
 });

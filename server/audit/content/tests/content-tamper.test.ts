@@ -83,7 +83,15 @@ describe("content verification catches real tampering", () => {
     const r = tampered((s) => {
       s.db.prepare("UPDATE metrics SET value = value * 0.5 WHERE run_id = ? AND key = 'val_loss' AND step = (SELECT max(step) FROM metrics WHERE run_id = ? AND key = 'val_loss')").run(fx.runId, fx.runId);
     });
-    expectProblem(r, { entityType: "run", entityId: String(fx.runId), field: "metric points (key, step, value)" });
+    expectProblem(r, { entityType: "run", entityId: String(fx.runId), field: "metric points (epoch, key, step, value)" });
+    expectProblem(r, { entityType: "run", entityId: String(fx.runId), field: "final metrics" });
+  });
+
+  it("epoch of a metric point edited (where the curve draws it)", () => {
+    const r = tampered((s) => {
+      s.db.prepare("UPDATE metrics SET epoch = epoch + 1 WHERE run_id = ? AND key = 'loss' AND step = (SELECT min(step) FROM metrics WHERE run_id = ? AND key = 'loss')").run(fx.runId, fx.runId);
+    });
+    expectProblem(r, { entityType: "run", entityId: String(fx.runId), field: "metric points (epoch, key, step, value)" });
   });
 
   it("test accuracy edited in an evaluation (1.0 → 0.42)", () => {

@@ -1,0 +1,72 @@
+/**
+ * Content-verification benchmark: builds a content-consistent ledger (bench-ledger.ts) of about `events` events with
+ * a valid hash chain in a temporary data directory, then times checkContent alone (the chain pass is verify-core's
+ * figure). Returns bench figures; the temp directory is removed. A clean result is asserted, so a fast but wrong
+ * check cannot pass. Run alone: `npx tsx server/audit/content/bench-content.ts 1000000`.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { openDatabase } from "@/db/client";
+import { canonicalJson } from "@/server/audit/canonical";
+import { ChainHasher, recomputeLeafHash } from "@/server/audit/event-hashing";
+import { GENESIS_CHAIN_HASH } from "@/server/audit/ledger";
+import { buildBenchContentLedger, eventsPerBenchRun, type BenchEvent } from "./bench-ledger";
+import { checkContent } from "./verify-content";
+
+export type ContentFigure = { name: string; value: number; unit: string; target?: string };
+
+/** Writes the bench ledger into `dataDir` (runledger.sqlite + artifacts/), chaining events as the ledger does. */
+export function buildBenchContentDatabase(dataDir: string, events: number, opts: { checkpointsPerRun?: number; weightFiles?: number } = {}): number {
+  const db = openDatabase(dataDir);
+  const sqlite = db.$client;
+  const insert = sqlite.prepare("INSERT INTO audit_events (seq, at, actor_id, actor_name, role, action, entity_type, entity_id, payload, leaf_hash, chain_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)");
+  const chain = new ChainHasher();
+  chain.reset(GENESIS_CHAIN_HASH);
+  let seq = 0;
+  const append = (e: BenchEvent) => {
+    const row = { seq: ++seq, ...e, payload: canonicalJson(e.payload) };
+    const leaf = recomputeLeafHash(row)!;
+    const chained = chain.next(leaf);
+    chain.advance(chained);
+    insert.run(row.seq, row.at, row.actorId, row.actorName, row.role, row.action, row.entityType, row.entityId, row.payload, leaf, chained);
+  };
+  const k = opts.checkpointsPerRun ?? 3;
+  sqlite.transaction(() => {
+    buildBenchContentLedger(sqlite, { runs: Math.max(1, Math.floor(events / eventsPerBenchRun(k))), checkpointsPerRun: k, weightFiles: opts.weightFiles ?? 256, artifactsDir: path.join(dataDir, "artifacts") }, append);
+  })();
+  sqlite.close();
+  return seq;
+}
+
+export function benchContent(sizes: readonly number[] = [100_000, 1_000_000]): ContentFigure[] {
+  const figures: ContentFigure[] = [];
+  for (const size of sizes) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-bench-content-"));
+    try {
+      const built = performance.now();
+      const n = buildBenchContentDatabase(dir, size);
+      const buildS = (performance.now() - built) / 1000;
+      const db = openDatabase(dir);
+      const sqlite = db.$client;
+      const cpu0 = process.cpuUsage();
+      const r = sqlite.transaction(() => checkContent(sqlite, { artifactsDir: path.join(dir, "artifacts"), uptoSeq: n, coverage: false }))();
+      const cpu = process.cpuUsage(cpu0);
+      sqlite.close();
+      if (!r.level.ok) throw new Error(`bench content: the ${n}-event ledger did not verify: ${r.level.problems.slice(0, 3).map((p) => p.message).join("; ")}`);
+      const label = n >= 1_000_000 ? `${Math.round(n / 100_000) / 10}m` : `${Math.round(n / 1000)}k`;
+      figures.push({ name: `audit_content_${label}_events_s`, value: Math.round(r.durationMs) / 1000, unit: "s" });
+      figures.push({ name: `audit_content_${label}_events_cpu_s`, value: Math.round((cpu.user + cpu.system) / 1000) / 1000, unit: "s" });
+      figures.push({ name: `audit_content_${label}_facts_checked`, value: r.level.checked, unit: "facts" });
+      process.stderr.write(`(built ${n} events in ${buildS.toFixed(1)} s; ${r.filesHashed} artifact files hashed)\n`);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  return figures;
+}
+
+if (process.argv[1]?.endsWith("bench-content.ts")) {
+  const sizes = process.argv.slice(2).map(Number).filter((x) => x > 0);
+  for (const f of benchContent(sizes.length ? sizes : undefined)) process.stdout.write(`${f.name}: ${f.value} ${f.unit}\n`);
+}
