@@ -45,6 +45,8 @@ const Ch = {
 /** Characters after a backslash that JSON.stringify (and so JCS) uses: " \ b f n r t; \u only for other controls. */
 const SHORT_ESCAPES = new Set([0x22, 0x5c, 0x62, 0x66, 0x6e, 0x72, 0x74]);
 const SHORT_ESCAPED_CONTROLS = new Set([0x08, 0x09, 0x0a, 0x0c, 0x0d]);
+/** Characters that make a string need a closer look: controls, backslash, surrogate halves. */
+const NEEDS_CHARACTER_CHECKS = /[\u0000-\u001f\\\ud800-\udfff]/;
 
 /**
  * Scanner state for one text. Everything works on indexes into the text; the common case (ASCII keys and
@@ -53,8 +55,12 @@ const SHORT_ESCAPED_CONTROLS = new Set([0x08, 0x09, 0x0a, 0x0c, 0x0d]);
 class CanonicalScanner {
   /** Set by string(): whether the string just scanned had a backslash escape. */
   private escaped = false;
+  /** No control character, backslash or surrogate anywhere: a string simply runs to the next quote. */
+  private readonly plain: boolean;
 
-  constructor(private readonly t: string) {}
+  constructor(private readonly t: string) {
+    this.plain = !NEEDS_CHARACTER_CHECKS.test(t);
+  }
 
   /** Index after the value starting at i, or -1 when it is not canonical. */
   value(i: number): number {
@@ -128,8 +134,12 @@ class CanonicalScanner {
   /** A string as JSON.stringify writes it: only the escapes it uses, no lone surrogates. */
   private string(i: number): number {
     const t = this.t;
-    const n = t.length;
     this.escaped = false;
+    if (this.plain) {
+      const close = t.indexOf('"', i + 1);
+      return close < 0 ? -1 : close + 1;
+    }
+    const n = t.length;
     for (let j = i + 1; j < n; j++) {
       const c = t.charCodeAt(j);
       if (c === Ch.Quote) return j + 1;
@@ -174,11 +184,43 @@ class CanonicalScanner {
       if (t.charCodeAt(digitsStart) === Ch.Zero && (digits > 1 || digitsStart > i)) return -1; // leading zero, or -0
       return j;
     }
+    if (next === Ch.Dot && digits > 0 && digits <= 15) {
+      const end = this.plainDecimal(i, digitsStart, digits, j);
+      if (end !== 0) return end;
+    }
     for (; j < t.length; j++) {
       const c = t.charCodeAt(j);
       if (!((c >= Ch.Zero && c <= Ch.Nine) || c === Ch.Minus || c === Ch.Plus || c === Ch.Dot || c === Ch.LowerE || c === Ch.UpperE)) break;
     }
     return this.numberRoundTrip(i, j);
+  }
+
+  /**
+   * A plain decimal "I.F" (the dot at `dot`) that ECMAScript prints exactly as written: no leading zero in I (unless
+   * I is "0"), F not ending in 0, at most 15 significant digits (any such decimal is the shortest round trip of
+   * its double), and, below 1, fewer than 6 zeros after the point (smaller numbers print with an exponent).
+   * Returns the index after the token, -1 when it is certainly not canonical, 0 when the round trip must decide.
+   */
+  private plainDecimal(i: number, digitsStart: number, intDigits: number, dot: number): number {
+    const t = this.t;
+    const intIsZero = t.charCodeAt(digitsStart) === Ch.Zero;
+    if (intIsZero && intDigits > 1) return -1;
+    let j = dot + 1;
+    let zerosAfterPoint = 0;
+    if (intIsZero) while (t.charCodeAt(j) === Ch.Zero) (j++, zerosAfterPoint++);
+    const fracStart = j;
+    while (j < t.length) {
+      const c = t.charCodeAt(j);
+      if (c < Ch.Zero || c > Ch.Nine) break;
+      j++;
+    }
+    const c = t.charCodeAt(j);
+    if (c === Ch.LowerE || c === Ch.UpperE || c === Ch.Dot || c === Ch.Plus || c === Ch.Minus) return 0;
+    if (j === dot + 1 || t.charCodeAt(j - 1) === Ch.Zero) return 0; // "1." or a trailing zero: not canonical, let the round trip say so
+    const significant = intIsZero ? j - fracStart : intDigits + (j - dot - 1);
+    if (significant > 15 || (intIsZero && (zerosAfterPoint >= 6 || significant === 0))) return 0;
+    if (intIsZero && digitsStart > i && significant === 0) return 0;
+    return j;
   }
 
   private numberRoundTrip(i: number, j: number): number {
@@ -275,6 +317,7 @@ export function leafHashOfFields(
 /** JSON text of a string when JCS would print the same (no lone surrogate); undefined otherwise. */
 function quoteOnce(v: unknown): string | undefined {
   if (typeof v !== "string") return undefined;
+  if (!NEEDS_ESCAPE_OR_CHECK.test(v)) return `"${v}"`; // nothing JSON.stringify would escape: the common case
   const q = JSON.stringify(v);
   return q.includes("\\ud") && hasLoneSurrogate(v) ? undefined : q;
 }
@@ -291,6 +334,8 @@ function hasLoneSurrogate(s: string): boolean {
   return false;
 }
 
+/** Characters JSON.stringify escapes (quote, backslash, controls) or that need a surrogate check. */
+const NEEDS_ESCAPE_OR_CHECK = /["\\\u0000-\u001f\ud800-\udfff]/;
 const QUOTED = new Map<string, string | undefined>();
 const QUOTED_MAX = 4096;
 function quoteCached(v: unknown): string | undefined {

@@ -20,12 +20,15 @@
 import type Database from "better-sqlite3";
 import crypto from "node:crypto";
 import { leafHashOfFields, type EventProblem } from "./event-hashing";
-import { CompactRange, leafNodeFromHex } from "./merkle";
+import { CompactRange } from "./merkle";
 
 export const CHECKPOINT_ACTION = "audit.checkpoint";
 
-/** A problem found at a position in the log (0 = before any event); `badSeq` when it names an event. */
-export type Finding = { at: number; message: string; badSeq: number | null };
+/**
+ * A problem found at a position in the log (0 = before any event); `badSeq` when it names an event;
+ * `checkpointId` when it is about one checkpoint's root (dropped if that checkpoint's signature is bad anyway).
+ */
+export type Finding = { at: number; message: string; badSeq: number | null; checkpointId?: number };
 
 /** The fields of a checkpoint row its "audit.checkpoint" event must repeat. */
 export type CheckpointCopy = { id: number; treeSize: number; rootHash: string; signature: string; at: string };
@@ -55,6 +58,8 @@ export type RangeResult = {
   findings: Finding[];
   /** [seq, leaf hash, action] of watched events. */
   watched: [number, string, string][];
+  /** [checkpoint id, seq] of "audit.checkpoint" events whose copy equals the checkpoint row. */
+  copies: [number, number][];
   /** Range from seq 1: [tree size, root hex]. */
   roots: [number, string][];
   /** Later range: [tree size, the range's node hashes (latin1), node sizes] at that size. */
@@ -93,7 +98,7 @@ export class RangeScanner {
     this.watchActions = new Set(spec.watchActions);
     this.watchSeqs = new Set(spec.watchSeqs);
     this.result = {
-      from: spec.from, leaves: 0, problem: null, findings: [], watched: [], roots: [], partials: [], hashes: "", nodeSizes: [], newest: null, oldestUncovered: null,
+      from: spec.from, leaves: 0, problem: null, findings: [], watched: [], copies: [], roots: [], partials: [], hashes: "", nodeSizes: [], newest: null, oldestUncovered: null,
     };
   }
 
@@ -122,10 +127,11 @@ export class RangeScanner {
     this.chainInput.write(leaf, 32, 32, "hex");
     const chained = sha256Hex(this.chainInput);
     if (chained !== chainHash) return this.stop(expected, `seq ${expected}: chain hash does not follow from seq ${expected - 1} (row inserted, removed or rewritten?)`);
+    const leafNode = this.chainInput.toString("latin1", 32, 64); // the leaf's bytes, decoded once for chain and tree
     this.chainInput.write(chained, 0, 32, "hex");
     this.expected++;
 
-    this.tree.pushLeaf(leafNodeFromHex(leaf)!);
+    this.tree.pushLeaf(leafNode);
     this.result.leaves++;
     if (action === CHECKPOINT_ACTION) this.checkCheckpointEvent(expected, payload as string);
     else if (typeof at === "string") this.trackTime(expected, at);
@@ -187,12 +193,15 @@ export class RangeScanner {
       findings.push({ at: seq, badSeq: seq, message: `seq ${seq} records checkpoint #${id}, but there is no such checkpoint row (deleted?)` });
     } else if (cp.treeSize !== recorded?.treeSize || cp.rootHash !== recorded.rootHash || cp.signature !== recorded.signature || cp.at !== recorded.at) {
       findings.push({ at: seq, badSeq: seq, message: `checkpoint #${id} differs from the copy recorded at seq ${seq} (altered checkpoint?)` });
+    } else {
+      this.result.copies.push([id, seq]);
     }
   }
 }
 
 const EVENT_COLUMNS = "seq, at, actor_id, actor_name, role, action, entity_type, entity_id, payload, leaf_hash, chain_hash";
 type RawEventRow = [number, string, number | null, string, string, string, string, string, string, string, string];
+const READ_CHUNK = 1024;
 
 /** The stored chain hash of one event (the start of a later range). */
 export function storedChainHash(sqlite: Database.Database, seq: number): string | null {
@@ -202,19 +211,21 @@ export function storedChainHash(sqlite: Database.Database, seq: number): string 
 
 /**
  * Checks range `spec` of a database, reading seq from..maxSeq (one past `to` names a gap at its end).
- * `onProgress(seq)` is called about every 4096 events.
+ * `onProgress(seq)` is called after every chunk of READ_CHUNK events.
  */
 export function scanDatabaseRange(sqlite: Database.Database, spec: RangeSpec, maxSeq: number, onProgress?: (seq: number) => void): RangeResult {
   const scanner = new RangeScanner(spec);
-  const rows = sqlite.prepare(`SELECT ${EVENT_COLUMNS} FROM audit_events WHERE seq >= ? AND seq <= ? ORDER BY seq`).raw(true).iterate(spec.from, maxSeq) as IterableIterator<RawEventRow>;
-  try {
+  // Chunks of rows (all()) cost about 10% less than a row-by-row iterator; ORDER BY seq walks the rowid B-tree.
+  const chunk = sqlite.prepare(`SELECT ${EVENT_COLUMNS} FROM audit_events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ${READ_CHUNK}`).raw(true);
+  let from = spec.from;
+  for (;;) {
+    const rows = chunk.all(from, maxSeq) as RawEventRow[];
     for (const r of rows) {
-      if (scanner.nextSeq > spec.to) break;
-      if (!scanner.add(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10])) break;
-      if (onProgress !== undefined && (r[0] & 4095) === 0) onProgress(r[0]);
+      if (scanner.nextSeq > spec.to || !scanner.add(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10])) return scanner.finish();
     }
-  } finally {
-    rows.return?.();
+    if (rows.length < READ_CHUNK) break;
+    from = rows[rows.length - 1]![0] + 1;
+    if (onProgress !== undefined) onProgress(from - 1);
   }
   return scanner.finish();
 }
@@ -226,7 +237,7 @@ export function scanDatabaseRange(sqlite: Database.Database, spec: RangeSpec, ma
 export function scanWorkerRange(sqlite: Database.Database, spec: Omit<RangeSpec, "prevChainHex">, maxSeq: number): RangeResult {
   const prev = spec.from > 1 ? storedChainHash(sqlite, spec.from - 1) : null;
   if (spec.from > 1 && (prev === null || !/^[0-9a-f]{64}$/.test(prev))) {
-    return { from: spec.from, leaves: 0, problem: null, findings: [], watched: [], roots: [], partials: [], hashes: "", nodeSizes: [], newest: null, oldestUncovered: null };
+    return { from: spec.from, leaves: 0, problem: null, findings: [], watched: [], copies: [], roots: [], partials: [], hashes: "", nodeSizes: [], newest: null, oldestUncovered: null };
   }
   return scanDatabaseRange(sqlite, { ...spec, prevChainHex: prev }, maxSeq);
 }

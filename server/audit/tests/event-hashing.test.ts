@@ -100,6 +100,30 @@ describe("fast leaf hash equals the reference", () => {
     }
   });
 
+  it("judges number spellings exactly as the ECMAScript round trip does (fast paths for integers and plain decimals)", () => {
+    const rand = seeded(7);
+    const digits = (n: number) => Array.from({ length: n }, () => Math.floor(rand() * 10)).join("");
+    const tokens = ["0", "-0", "0.0", "1.", ".5", "01", "1.50", "0.000001", "0.0000001", "-0.000001", "123456789012345", "1234567890123456",
+      "0.123456789012345", "0.1234567890123456", "9007199254740993", "1e21", "1E5", "1.5e-7", "100.5", "-12.25", "0.30000000000000004"];
+    for (let k = 0; k < 4000; k++) {
+      const sign = rand() < 0.3 ? "-" : "";
+      const int = rand() < 0.4 ? "0" : digits(1 + Math.floor(rand() * 17));
+      const frac = rand() < 0.3 ? "" : `.${"0".repeat(Math.floor(rand() * 8))}${digits(Math.floor(rand() * 17))}`;
+      tokens.push(`${sign}${int}${frac}`);
+    }
+    for (const tok of tokens) {
+      const n = Number(tok);
+      const expected = tok.length > 0 && Number.isFinite(n) && String(n) === tok && JSON.parse(`[${tok}]`) !== undefined;
+      let parses = true;
+      try {
+        JSON.parse(tok);
+      } catch {
+        parses = false;
+      }
+      expect(isCanonicalJsonText(`{"a":[${tok}]}`), tok).toBe(expected && parses);
+    }
+  });
+
   it("falls back for odd field types and lone surrogates in top-level fields", () => {
     const p = canonicalJson({ a: 1 });
     for (const over of [{ actorId: 1.5 }, { actorName: "\ud800x" }, { seq: Number.POSITIVE_INFINITY }, { entityId: 12 as unknown as string }, { role: true as unknown as string }]) {
