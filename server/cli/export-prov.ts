@@ -10,6 +10,7 @@ import { openDatabase, resolveDataDir } from "@/db/client";
 import { DEMO_USERS } from "@/server/seed";
 import { actorOf } from "@/server/services/users";
 import { exportLineageProv } from "@/server/services/lineage";
+import { checkpointAfterCliWrite } from "./checkpoint-after-write";
 
 export async function exportProvCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { model: { type: "string" }, version: { type: "string" }, user: { type: "string", default: DEMO_USERS[3]!.email }, "data-dir": { type: "string" } } });
@@ -18,7 +19,8 @@ export async function exportProvCommand(argv: string[]): Promise<number> {
     process.stderr.write("export-prov: --model NAME and --version N are required\n");
     return 2;
   }
-  const db = openDatabase(resolveDataDir(values["data-dir"]));
+  const dataDir = resolveDataDir(values["data-dir"]);
+  const db = openDatabase(dataDir);
   try {
     const user = db.select().from(users).where(eq(users.email, values.user.toLowerCase())).get();
     if (!user) {
@@ -26,6 +28,7 @@ export async function exportProvCommand(argv: string[]): Promise<number> {
       return 2;
     }
     const { document } = exportLineageProv(db, actorOf(user), values.model, version);
+    checkpointAfterCliWrite(db, { dataDir });
     process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
     return 0;
   } finally {

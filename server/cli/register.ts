@@ -7,6 +7,7 @@ import { parseArgs } from "node:util";
 import { eq } from "drizzle-orm";
 import { users } from "@/db/schema";
 import { openDatabase, resolveDataDir } from "@/db/client";
+import { checkpointAfterCliWrite } from "./checkpoint-after-write";
 import { fileArtifactStore } from "@/server/artifacts/store";
 import { DEMO_USERS } from "@/server/seed";
 import { actorOf } from "@/server/services/users";
@@ -39,6 +40,7 @@ export async function registerCommand(argv: string[]): Promise<number> {
     }
     const auditKeys = openAuditSigningKeys(db, { dataDir, keyDir: resolveKeyDir(values["key-dir"]) });
     const out = registerModelVersion({ db, artifacts: fileArtifactStore(dataDir), dataDir, auditKeys, actor: actorOf(user) }, { runId, modelName: values.model, checkpoint });
+    checkpointAfterCliWrite(db, { dataDir, auditKeys });
     if (values.json) process.stdout.write(`${JSON.stringify({ model: out.model, version: out.version, weightsSha256: out.weightsSha256 })}\n`);
     else process.stdout.write(`registered ${out.model} version ${out.version} from run ${runId} (epoch ${out.epoch}), weights sha256 ${out.weightsSha256}\n`);
     return 0;

@@ -7,6 +7,7 @@
 import { parseArgs } from "node:util";
 import { createAppServices } from "@/server/app-services";
 import { demoDataWanted, ensureDemoSeed, ensureDemoUsersAndProject, isNewDatabase } from "@/server/seed";
+import { checkpointAfterCliWrite } from "./checkpoint-after-write";
 
 export async function seedCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { "data-dir": { type: "string" }, "key-dir": { type: "string" }, "no-demo-run": { type: "boolean", default: false } } });
@@ -22,6 +23,7 @@ export async function seedCommand(argv: string[]): Promise<number> {
     for (const u of result.createdUsers) process.stdout.write(`  ${u.role.padEnd(9)} ${u.email.padEnd(28)} ${u.password}\n`);
   }
   if (result.demoRunId) process.stdout.write(`Runledger: trained demo run ${result.demoRunId}\n`);
+  checkpointAfterCliWrite(services.db, { dataDir: services.dataDir, auditKeys: services.auditKeys });
   services.db.$client.close();
   return 0;
 }

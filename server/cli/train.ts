@@ -18,6 +18,7 @@ import { sha256Canonical } from "@/server/audit/canonical";
 import type { AppServices } from "@/server/app-services";
 import type { ServiceContext } from "@/server/services/service-context";
 import path from "node:path";
+import { checkpointAfterCliWrite } from "./checkpoint-after-write";
 
 /**
  * A config file may name its fine-tuning parent as "config:FILE@best|@last|@epochN" instead of a checkpoint id:
@@ -107,6 +108,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     for (const [k, v] of Object.entries(finalMetrics)) log(`  ${k}: ${v.toFixed(4)}`);
     log(`  weights sha256: ${done.finalWeightsSha256 ?? "-"}`);
   }
+  checkpointAfterCliWrite(db, { dataDir: services.dataDir, auditKeys: services.auditKeys });
   services.db.$client.close();
   return done.status === "completed" ? 0 : 1;
 }

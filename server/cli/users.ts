@@ -11,6 +11,7 @@ import { openDatabase, resolveDataDir, type Db } from "@/db/client";
 import { users } from "@/db/schema";
 import { createUser, listUsers, OPERATOR_ACTOR, resetPassword, updateUser } from "@/server/services/user-admin";
 import { ROLE_NAMES } from "@/server/auth/limits";
+import { checkpointAfterCliWrite } from "./checkpoint-after-write";
 
 const USAGE = `usage: npm run cli -- users <subcommand> [--data-dir DIR] [--json]
   list
@@ -73,9 +74,11 @@ export async function usersCommand(argv: string[]): Promise<number> {
     process.stderr.write(`${USAGE}\n`);
     return 2;
   }
-  const db = openDatabase(resolveDataDir(values["data-dir"]));
+  const dataDir = resolveDataDir(values["data-dir"]);
+  const db = openDatabase(dataDir);
   try {
     const out = await run(db, sub, values);
+    if (sub !== "list") checkpointAfterCliWrite(db, { dataDir });
     process.stdout.write(values.json ? `${JSON.stringify(out.json)}\n` : `${out.text}\n`);
     return 0;
   } catch (err) {

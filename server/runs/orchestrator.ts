@@ -15,6 +15,7 @@ import { parentForJob } from "@/server/services/trainer-tasks";
 import type { ServiceDeps } from "@/server/services/service-context";
 import { insertMetricPoints, recordCheckpoint, recordEvaluation, recordFailed, recordFinished, recordPrepared, recordProgress, recordStarted, trainerActor, type MetricPoint } from "./persist-events";
 import { SYSTEM_ACTOR } from "@/server/audit/ledger";
+import { applyCheckpointPolicy } from "@/server/audit/checkpoint-policy";
 
 type Active = { cancel: () => void; done: Promise<void> };
 
@@ -79,13 +80,24 @@ export class RunOrchestrator {
   recoverInterrupted(): number {
     const orphaned = this.deps.db.select({ id: runs.id }).from(runs).where(inArray(runs.status, ["queued", "running"])).all().filter((r) => !this.isTracking(r.id));
     for (const r of orphaned) recordFailed(this.deps, r.id, SYSTEM_ACTOR, "the server stopped while this run was queued or training; start a re-run to train it again");
+    if (orphaned.length > 0) this.checkpointIfDue();
     return orphaned.length;
+  }
+
+  /**
+   * Signs an audit checkpoint when the policy says one is due (checkpoint-policy.ts: every 100 events or 10 minutes),
+   * after events written outside a request, so no event stays unsigned past the interval (`audit verify` checks it).
+   * Never throws.
+   */
+  private checkpointIfDue(): void {
+    applyCheckpointPolicy(this.deps);
   }
 
   private finishQueuedAsCancelled(runId: number) {
     const { db } = this.deps;
     const run = db.select().from(runs).where(eq(runs.id, runId)).get();
     if (run) recordFinished(this.deps, runId, SYSTEM_ACTOR, { type: "finished", status: "cancelled", weightsSha256: "", epochsRun: 0, stoppedEarly: false, samplesPerSecond: 0 }, JSON.parse(run.configJson) as TrainingConfig);
+    this.checkpointIfDue();
     this.settle(runId);
   }
 
@@ -103,6 +115,7 @@ export class RunOrchestrator {
         this.start(runId);
       } catch (e) {
         recordFailed(this.deps, runId, SYSTEM_ACTOR, `could not start training: ${(e as Error).message}`);
+        this.checkpointIfDue();
         this.settle(runId);
       }
     }
@@ -185,6 +198,8 @@ export class RunOrchestrator {
         recordFailed(this.deps, runId, actor, `could not record training progress: ${(err as Error).message}`);
         end();
       }
+      // Trainer events arrive without a request: keep the checkpoint promise (also for a long CLI run, no timer there).
+      if (e.type !== "batch" && e.type !== "epoch") this.checkpointIfDue();
     };
     const handle = startTrainingWorker(job, onEvent);
     this.active.set(runId, { cancel: handle.cancel, done: handle.done });
@@ -195,6 +210,7 @@ export class RunOrchestrator {
           recordFailed(this.deps, runId, actor, "the training worker stopped without reporting an end");
           end();
         }
+        this.checkpointIfDue();
       });
   }
 }

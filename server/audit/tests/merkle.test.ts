@@ -6,6 +6,7 @@
 import { describe, expect, it } from "vitest";
 import crypto from "node:crypto";
 import {
+  CompactRange,
   EMPTY_TREE_ROOT,
   MerkleAccumulator,
   consistencyProof,
@@ -120,6 +121,23 @@ describe("merkle properties", () => {
       acc.push(leaves[n - 1]!);
       expect(acc.root().equals(roots[n]!)).toBe(true);
     }
+  });
+
+  it("compact ranges computed apart (as range workers do) join into the same roots, for every split of 0..70", () => {
+    const latin1 = leaves.map((b) => b.toString("latin1"));
+    for (let cut = 0; cut <= MAX; cut++) {
+      const left = new CompactRange(0);
+      latin1.slice(0, cut).forEach((l) => left.pushLeaf(l));
+      const right = new CompactRange(cut);
+      for (let n = cut + 1; n <= MAX; n++) {
+        right.pushLeaf(latin1[n - 1]!);
+        const joined = left.clone();
+        joined.append(right.hashes(), right.nodeSizes());
+        expect(joined.end).toBe(n);
+        expect(joined.rootHex(), `split at ${cut}, size ${n}`).toBe(roots[n]!.toString("hex"));
+      }
+    }
+    expect(() => new CompactRange(3).rootHex()).toThrow(/only a range starting at leaf 0/);
   });
 
   it("a tree resumed from its frontier at any size continues exactly like the original", () => {
