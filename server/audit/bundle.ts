@@ -2,7 +2,8 @@
  * Audit bundles: a directory with events.jsonl (one event row per line, all columns), checkpoints.json (the
  * checkpoint rows) and public-key.pem (the server's SPKI key), written from one read snapshot and verified
  * offline with the same verifier as the live database. The bundle's own key is only used when the auditor
- * gives none, and the result then says so. key-rotations.json (only when the key was rotated) lists the
+ * gives none, and the result then says so. With facts.json (the report's records, server/audit/content) the
+ * content level is checked too, against the events of the same pass. key-rotations.json (only when the key was rotated) lists the
  * "audit.keyRotate" event rows, so the verifier knows the chain of keys before its pass; the pass checks that list
  * against events.jsonl.
  */
@@ -14,9 +15,19 @@ import type { AuditPublicKey } from "./keys";
 import { parseAuditPublicKey } from "./keys";
 import { type AuditCheckpointRow, type AuditDbSource, auditEventsWithAction, iterateAuditEvents, listAuditCheckpoints, sqliteOf } from "./ledger-reads";
 import { KEY_ROTATE_ACTION } from "./key-rotation";
-import { AuditLogVerifier, CONTENT_NOT_RUN, chooseTrustedKey, type VerifyOptions, type VerifyResult } from "./verify";
+import { AuditLogVerifier, chooseTrustedKey, type VerifyOptions, type VerifyResult } from "./verify";
 import { tailFactsOf, witnessAnchorsForBundle } from "./witness/bundle-files";
 import { witnessLagProblemFor } from "./witness/witness-anchors";
+import { readFactsFile, verifyBundleContent } from "./content/verify-bundle-content";
+
+/** Seqs of the events the bundle's facts.json relies on (empty when it has none or it cannot be read: the content check says why). */
+function relatedSeqsOf(bundleDir: string): Set<number> {
+  try {
+    return new Set(readFactsFile(bundleDir)?.relatedSeqs ?? []);
+  } catch {
+    return new Set();
+  }
+}
 
 export const BUNDLE_EVENTS_FILE = "events.jsonl";
 export const BUNDLE_CHECKPOINTS_FILE = "checkpoints.json";
@@ -42,6 +53,9 @@ export async function verifyBundle(bundleDir: string, opts: VerifyOptions = {}):
   // Witness lag facts: the events after the largest cosigned size (if that anchor does not match, the pass says so).
   const witnessSize = (witness?.anchors ?? []).reduce((m, a) => Math.max(m, a.treeSize), 0);
   const tail: { seq: number; at: string }[] = [];
+  // Content: the events facts.json relies on are kept from the pass (verify-bundle-content.ts checks the rest).
+  const wanted = opts.content === false ? null : relatedSeqsOf(bundleDir);
+  const related: AuditEventRow[] = [];
   const lines = readline.createInterface({
     input: fs.createReadStream(path.join(bundleDir, BUNDLE_EVENTS_FILE), { encoding: "utf8", highWaterMark: 1 << 20 }),
     crlfDelay: Infinity,
@@ -60,6 +74,7 @@ export async function verifyBundle(bundleDir: string, opts: VerifyOptions = {}):
         break;
       }
       if (!v.add(row)) break;
+      if (wanted?.has(row.seq)) related.push(row);
       if (witness) {
         lastAt = { seq: row.seq, at: row.at };
         if (row.seq > witnessSize) tail.push(lastAt);
@@ -74,7 +89,7 @@ export async function verifyBundle(bundleDir: string, opts: VerifyOptions = {}):
     const lag = witnessLagProblemFor(facts, witnessSize);
     if (lag) v.addAnchorProblems([lag]);
   }
-  v.setContent({ ...CONTENT_NOT_RUN, skipped: "content verification of a bundle is done by the report check (export --verify)" });
+  if (opts.content !== false) v.setContent(verifyBundleContent(bundleDir, related));
   return v.finish();
 }
 
