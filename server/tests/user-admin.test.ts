@@ -147,12 +147,14 @@ describe("demo passwords", () => {
 });
 
 describe("seeding and the users command line", () => {
-  const cli = (args: string[], env: Record<string, string> = {}) => execFileSync("npx", ["tsx", "server/cli/main.ts", ...args], { cwd: process.cwd(), env: { ...process.env, ...env }, encoding: "utf8" });
+  let keyDir = "";
+  /** Runs the CLI with this test's temporary key directory (never the operator's real one). */
+  const cli = (args: string[], env: Record<string, string> = {}) => execFileSync("npx", ["tsx", "server/cli/main.ts", ...args], { cwd: process.cwd(), env: { ...process.env, RUNLEDGER_KEY_DIR: keyDir, ...env }, encoding: "utf8" });
   const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "runledger-users-cli-"));
 
   it("RUNLEDGER_DEMO=0 creates no demo users; the CLI creates the first administrator", () => {
     const dir = tmp();
-    const keys = tmp();
+    const keys = (keyDir = tmp());
     try {
       expect(cli(["seed", "--data-dir", dir, "--key-dir", keys, "--no-demo-run"], { RUNLEDGER_DEMO: "0" })).toMatch(/no demo data.*\n.*users create/);
       const created = JSON.parse(cli(["users", "create", "--email", "ops@example.org", "--name", "Olu Ops", "--role", "admin", "--data-dir", dir, "--json"]));
@@ -176,7 +178,7 @@ describe("seeding and the users command line", () => {
 
   it("a later start does not re-create demo users or reset a changed demo password", () => {
     const dir = tmp();
-    const keys = tmp();
+    const keys = (keyDir = tmp());
     try {
       expect(cli(["seed", "--data-dir", dir, "--key-dir", keys, "--no-demo-run"])).toMatch(/created demo users/);
       const reset = JSON.parse(cli(["users", "reset-password", "--email", "admin@runledger.local", "--data-dir", dir, "--json"]));
