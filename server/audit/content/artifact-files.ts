@@ -39,7 +39,12 @@ export class ArtifactHasher {
   private readonly cache = new Map<string, FileDigest>();
   files = 0;
 
-  constructor(private readonly pathOf: (sha256: string) => string | null) {}
+  /** pathOf: where the file of a sha256 lives (null: nowhere it could be); holds: whether this store is meant to hold
+   *  that file at all (a bundle carries only the version's weights; the live store holds every recorded file). */
+  constructor(
+    private readonly pathOf: (sha256: string) => string | null,
+    readonly holds: (sha256: string) => boolean = () => true,
+  ) {}
 
   digest(sha256: string): FileDigest {
     let d = this.cache.get(sha256);

@@ -17,7 +17,7 @@ import type { CheckpointRow, Tables } from "./tables";
 
 /** The file named by `sha256` must exist and hash to it. */
 export function checkArtifact(c: ContentChecker, files: ArtifactHasher | null, entityType: string, id: number, field: string, sha256: unknown, bytes: unknown, seq: number): void {
-  if (!files || typeof sha256 !== "string") return;
+  if (!files || typeof sha256 !== "string" || !files.holds(sha256)) return;
   const d = files.digest(sha256);
   c.checked++;
   if (!d) {
@@ -81,6 +81,7 @@ export function checkCheckpoints(c: ContentChecker, events: EventSource, t: Tabl
   // Best flags: exactly the checkpoint each run's end event named.
   for (const r of t.checkpoints.values()) {
     if (changedLater(events, LIFECYCLE_ACTIONS, r.runId)) continue;
+    if (!t.complete && !t.runs.has(r.runId)) continue; // a bundle without the run: its end event is not at hand
     const end = runs.ends.get(r.runId);
     // A run that has not ended, or failed, has no best checkpoint; one that completed or was cancelled names it.
     const best = !end || end.ev.action === "run.fail" ? null : end.payload.bestCheckpointId;

@@ -64,7 +64,8 @@ export function checkDecisions(c: ContentChecker, events: EventSource, t: Tables
       entityType: "decision",
       action,
       rows: t.decisions,
-      complete: false, // orphans are judged below, across all three actions
+      complete: false, // events without rows and rows without events are judged below, across all three actions
+      judgeOrphans: false,
       fast: (d, ev) => ev.payload === noteText(d),
       always: (d, ev) => {
         claimed.add(d.id);
@@ -84,7 +85,10 @@ export function checkDecisions(c: ContentChecker, events: EventSource, t: Tables
       },
     });
   }
-  if (!t.complete) return;
+  if (!t.complete) {
+    for (const d of t.decisions.values()) if (!claimed.has(d.id)) c.rowWithoutEvent("decision", d.id, d.kind === "note" || d.kind === "correction" ? "decision.create" : "run.create (of its run)");
+    return;
+  }
   const noteIds = new Set([...events.byAction("decision.create"), ...events.byAction("decision.correct")].map((e) => Number(e.entityId)));
   for (const ev of [...events.byAction("decision.create"), ...events.byAction("decision.correct")]) {
     if (!t.decisions.has(Number(ev.entityId))) c.eventWithoutRow("decision", ev.entityId, ev);

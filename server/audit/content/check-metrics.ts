@@ -20,6 +20,8 @@ export type MetricPoint = readonly [runId: number, key: string, step: number, va
 export type MetricSource = {
   /** Every point, ordered by run, key, step; or null when this source holds no points (then nothing is compared). */
   points(): Iterable<MetricPoint> | null;
+  /** Whether the source holds the points of this run (default: all runs). */
+  holds?(runId: number): boolean;
   /** Live database only: metric_summaries rows [runId, key, last, lastStep, min, max] and metric_rollups rows
    *  [runId, key, block, firstStep, lastStep, minStep, minValue, maxStep, maxValue]. */
   summaries?(): Iterable<[number, string, number, number, number, number]>;
@@ -51,6 +53,7 @@ export function checkMetrics(c: ContentChecker, t: Tables, runs: RunLedger, sour
       c.gap(ev.action, "metric points (training curves)", ev.seq, "run", run.id);
       continue;
     }
+    if (source.holds && !source.holds(run.id)) continue;
     if (!("metricPointsSha256" in p)) c.gap(ev.action, "epoch of each metric point (x axis of the curves)", ev.seq, "run", run.id);
     expected.set(run.id, { seq: ev.seq, action: ev.action, values: p.metricsSha256, points: p.metricPointsSha256, count: p.metricPoints, finals: p.finalMetrics, hasFinals: "finalMetrics" in p });
   }

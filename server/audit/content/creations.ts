@@ -13,6 +13,8 @@ export type CreationSpec<R extends { id: number }> = {
   action: string;
   rows: Map<number, R>;
   complete: boolean;
+  /** Report rows without their event (default true; off where another pass judges them). */
+  judgeOrphans?: boolean;
   /** Which row an event is about (default: its entity id). */
   idOf?: (ev: EventRef, payload: Record<string, unknown>) => number | null;
   /** Fast path (entity id events only): true when the stored payload text is exactly what the row calls for. */
@@ -60,7 +62,7 @@ export function checkCreations<R extends { id: number }>(c: ContentChecker, even
     spec.check(row, ev, payload);
     spec.always?.(row, ev);
   }
-  if (spec.complete) {
+  if (spec.judgeOrphans ?? true) {
     let later: Set<string> | null = null;
     for (const id of spec.rows.keys()) {
       if (seen.has(id)) continue;

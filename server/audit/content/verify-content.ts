@@ -15,7 +15,7 @@ import type Database from "better-sqlite3";
 import { ContentChecker, type Coverage } from "./checker";
 import { ArtifactHasher, storeArtifactPath } from "./artifact-files";
 import { sqliteEventSource } from "./ledger-events";
-import { loadTables } from "./tables";
+import { loadTables, type Tables } from "./tables";
 import { checkPeople } from "./check-people";
 import { checkData } from "./check-data";
 import { checkRuns, decisionsCreatedWithRuns } from "./check-runs";
@@ -29,7 +29,7 @@ import { checkRegistry } from "./check-registry";
 import { checkApprovals } from "./check-approvals";
 import type { ContentLevel } from "./types";
 
-export type ContentCheckResult = { level: ContentLevel; coverage: Map<string, Coverage>; filesHashed: number; durationMs: number };
+export type ContentCheckResult = { level: ContentLevel; coverage: Map<string, Coverage>; filesHashed: number; durationMs: number; /** the rows compared (null when they could not be read) */ tables: Tables | null };
 
 export type VerifyContentOptions = { artifactsDir: string | null; uptoSeq: number; /** keep which event covers each entity (default true) */ coverage?: boolean };
 
@@ -37,9 +37,10 @@ export function checkContent(sqlite: Database.Database, opts: VerifyContentOptio
   const started = performance.now();
   const c = new ContentChecker(opts.coverage ?? true);
   const files = opts.artifactsDir === null ? null : new ArtifactHasher(storeArtifactPath(opts.artifactsDir));
+  let t: Tables | null = null;
   try {
     const events = sqliteEventSource(sqlite, opts.uptoSeq);
-    const t = loadTables(sqlite);
+    t = loadTables(sqlite);
     checkPeople(c, events, t);
     checkData(c, events, t, files);
     const withRun = decisionsCreatedWithRuns(t);
@@ -56,7 +57,7 @@ export function checkContent(sqlite: Database.Database, opts: VerifyContentOptio
     c.problem({ entityType: "content", entityId: "*", field: "check", recorded: null, found: (err as Error).message, seq: null, message: `the content check could not finish: ${(err as Error).message}` });
   }
   if (!files) c.notCovered("artifact files (checkpoint weights, dataset bytes) were not re-hashed: no artifact directory was given");
-  return { level: c.level(), coverage: c.coverage, filesHashed: files?.files ?? 0, durationMs: Math.round((performance.now() - started) * 10) / 10 };
+  return { level: c.level(), coverage: c.coverage, filesHashed: files?.files ?? 0, durationMs: Math.round((performance.now() - started) * 10) / 10, tables: t };
 }
 
 export function verifyContent(sqlite: Database.Database, opts: VerifyContentOptions): ContentLevel {

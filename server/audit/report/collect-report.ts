@@ -16,6 +16,8 @@ import type { CleaningReport, DatasetSchema, SplitManifest } from "@/trainer/typ
 import { collectLineage } from "@/server/lineage/collect";
 import { documentsFor, type DocumentSection } from "@/server/services/documents";
 import { signatureText } from "@/server/services/promotions";
+import type { ContentCheckResult } from "@/server/audit/content/verify-content";
+import { reportContentStatus, reportedEntityKeys } from "@/server/audit/content/report-content";
 
 export const REPORT_FORMAT = "runledger-auditors-report/1";
 
@@ -54,7 +56,8 @@ function previousProductionVersionId(db: DbOrTx, modelId: number, versionId: num
   return null;
 }
 
-export function collectReportFacts(db: DbOrTx, modelVersionId: number) {
+/** `content`: the content check run at export (ledger-wide); the report labels each record it prints with its result. */
+export function collectReportFacts(db: DbOrTx, modelVersionId: number, content: ContentCheckResult | null = null) {
   const lineage = collectLineage(db, modelVersionId);
   const runIds = lineage.runs.map((r) => r.id);
   const runRows = runIds.length ? db.select().from(runs).where(inArray(runs.id, runIds)).all() : [];
@@ -140,8 +143,10 @@ export function collectReportFacts(db: DbOrTx, modelVersionId: number) {
     testMetrics: { key: string; before: number | null; after: number | null }[];
     newDecisionIds: number[];
   } = null;
+  const previousKeys: string[] = [];
   if (prevId !== null) {
     const prev = collectLineage(db, prevId);
+    previousKeys.push(`modelVersion:${prev.version.id}`, `run:${prev.version.runId}`, ...prev.evaluations.map((e) => `evaluation:${e.id}`));
     const prevRun = db.select().from(runs).where(eq(runs.id, prev.version.runId)).get()!;
     const thisRun = runById.get(lineage.version.runId)!;
     const testOf = (rows: { partition: string; metrics: Record<string, unknown> }[]) => rows.filter((e) => e.partition === "test").at(-1)?.metrics ?? {};
@@ -163,7 +168,7 @@ export function collectReportFacts(db: DbOrTx, modelVersionId: number) {
     };
   }
 
-  const cited = citedEvents(db, {
+  const reported = {
     modelId: lineage.model.id,
     modelVersionId: lineage.version.id,
     runIds,
@@ -176,7 +181,8 @@ export function collectReportFacts(db: DbOrTx, modelVersionId: number) {
     requestIds: lineage.promotionRequests.map((r) => r.id),
     signatureIds: [...lineage.signatures.map((s) => s.id), ...signatureIdsOf(modelCard), ...datasheets.flatMap((d) => signatureIdsOf(d.documents))],
     documentIds: [...documentIdsOf(modelCard), ...datasheets.flatMap((d) => documentIdsOf(d.documents))],
-  });
+  };
+  const cited = citedEvents(db, reported);
 
   return {
     format: REPORT_FORMAT,
@@ -190,6 +196,7 @@ export function collectReportFacts(db: DbOrTx, modelVersionId: number) {
     approvals,
     changes,
     citedEvents: cited,
+    content: reportContentStatus(content, [...reportedEntityKeys({ ...reported, aliasMoveIds: approvals.aliasMoves.map((a) => a.id) }), ...previousKeys]),
   };
 }
 export type ReportFacts = ReturnType<typeof collectReportFacts>;

@@ -10,6 +10,8 @@
  *   key-rotations.json   only when the signing key was rotated: the "audit.keyRotate" events (server/audit/bundle.ts)
  *   trusted-checkpoint.json   the checkpoint the report cites, in the `audit verify --trusted-checkpoint` format
  *   cosignatures.json, witness-keys/   witness cosignatures of the checkpoints and the witnesses used (witness/bundle-files.ts)
+ *   facts.json, artifacts/<sha256>   the records the report prints with their covering events, and the version's
+ *                        weights file when ≤ 50 MB (server/audit/content/facts-file.ts documents the format)
  *   manifest.json        sha256 and size of every other file
  *   verify-bundle.mjs    standalone verifier, Node standard library only: `node verify-bundle.mjs` in the folder
  *
@@ -39,6 +41,9 @@ import { lineageToProvJson } from "@/server/lineage/prov";
 import { validateProvJson } from "@/server/lineage/prov-schema";
 import { notFound } from "@/server/services/service-context";
 import { collectReportFacts, type ReportFacts } from "./collect-report";
+import { maxAuditSeq } from "@/server/audit/ledger-reads";
+import { factsFileText, writeFactsFile } from "@/server/audit/content/facts-file";
+import { artifactsDirOf, contentForExport } from "@/server/audit/content/report-content";
 import { renderReportHtml, type ReportChart, type ReportIntegrity } from "./render-html";
 import { renderLineChartSvg } from "./svg-chart";
 import { tarDirectory } from "./tar";
@@ -58,7 +63,7 @@ export const REPORT_FILES = {
 export const VERIFIER_SCRIPT_SOURCE = path.join(process.cwd(), "server", "audit", "report", "verify-bundle.mjs");
 
 export type ReportJson = { facts: ReportFacts; integrity: ReportIntegrity; generatedAt: string };
-export type ExportPayload = { model: string; version: number; modelVersionId: number; weightsSha256: string; format: string; factsSha256: string; provSha256: string; citedEvents: number };
+export type ExportPayload = { model: string; version: number; modelVersionId: number; weightsSha256: string; format: string; factsSha256: string; provSha256: string; citedEvents: number; /** sha256 of facts.json's bytes (bundles since content verification) */ contentFactsSha256?: string };
 
 /** Which model version a request names: an explicit version, an alias (e.g. production), or the latest version. */
 export function resolveModelVersion(db: DbOrTx, modelName: string, pick: { version?: number; alias?: string } = {}): { modelVersionId: number; model: string; version: number } {
@@ -109,7 +114,8 @@ Verify this folder offline, with the server key you trust (compare its fingerpri
 That checks every event's hash chain, every checkpoint signature and Merkle root in events.jsonl/checkpoints.json.
   npm run cli -- export --verify <this folder>
 additionally checks that report.json is the one the ledger recorded (audit.export event #${integrity.exportEventSeq}),
-every inclusion proof, the manifest hashes, and that report.html and the charts are exactly what report.json renders to.
+every inclusion proof, the manifest hashes, that report.html and the charts are exactly what report.json renders to,
+and that the records in facts.json (what the report prints) match the ledger's hashes (content check).
 Without Runledger's source or npm (Node 20 or later only), run the verifier shipped in this folder:
   node verify-bundle.mjs [--public-key FILE] [--trusted-checkpoint FILE] [--witness-key FILE] [--json]
 `;
@@ -132,12 +138,18 @@ export type ReportExportResult = {
 export function exportReportBundle(deps: { db: Db; auditKeys: AuditKeys }, actor: Actor, modelVersionId: number, outDir: string): ReportExportResult {
   const { db, auditKeys } = deps;
   if (fs.existsSync(outDir) && fs.readdirSync(outDir).length > 0) throw new Error(`${outDir} is not empty: choose a new folder for the bundle`);
-  const facts = collectReportFacts(db, modelVersionId);
+  // One read: the content check (every row and file against the ledger), the report's facts labelled with its
+  // result, and facts.json (the printed records with their covering events).
+  const { facts, contentFacts } = db.$client.transaction(() => {
+    const content = contentForExport(db.$client, maxAuditSeq(db));
+    const facts = collectReportFacts(db, modelVersionId, content.result);
+    return { facts, contentFacts: content.factsFor(facts) };
+  })();
   const prov = lineageToProvJson(collectLineage(db, modelVersionId));
   const provProblems = validateProvJson(prov);
   if (provProblems.length) throw new Error(`PROV-JSON of ${facts.model.name} v${facts.version.version} is malformed: ${provProblems.slice(0, 5).join("; ")}`);
   const factsSha256 = sha256Canonical(facts);
-  const payload: ExportPayload = { model: facts.model.name, version: facts.version.version, modelVersionId, weightsSha256: facts.version.weightsSha256, format: facts.format, factsSha256, provSha256: sha256Canonical(prov), citedEvents: facts.citedEvents.length };
+  const payload: ExportPayload = { model: facts.model.name, version: facts.version.version, modelVersionId, weightsSha256: facts.version.weightsSha256, format: facts.format, factsSha256, provSha256: sha256Canonical(prov), citedEvents: facts.citedEvents.length, contentFactsSha256: sha256Hex(factsFileText(contentFacts)) };
   const exportEvent = db.transaction((tx) => appendAuditEvent(tx, { actor, action: "audit.export", entityType: "modelVersion", entityId: modelVersionId, payload }));
   const { checkpoint } = createAuditCheckpoint(db, auditKeys, `auditor's report of ${facts.model.name} v${facts.version.version}`);
 
@@ -162,6 +174,7 @@ export function exportReportBundle(deps: { db: Db; auditKeys: AuditKeys }, actor
   write(REPORT_FILES.trusted, JSON.stringify(trustedCheckpointFromRow(checkpoint, auditKeys.publicKeyPem), null, 2) + "\n");
   write(REPORT_FILES.readme, readme(facts, integrity));
   fs.copyFileSync(VERIFIER_SCRIPT_SOURCE, path.join(outDir, REPORT_FILES.verifier));
+  writeFactsFile(outDir, contentFacts, artifactsDirOf(db.$client));
   writeBundleAuditFiles(db, outDir, auditKeys);
   writeWitnessBundleFiles(db, outDir, auditKeys.fingerprint);
 

@@ -56,15 +56,43 @@ function documentSections(sections: DocumentSection[], refs: (type: string, id: 
     .join("");
 }
 
+type ReportContentFacts = ReportFacts["content"];
+
+/** What the content check found for one printed record: checked against the ledger, failed, or not covered. */
+function contentLabel(content: ReportContentFacts, type: string, id: number | string): string {
+  if (!content) return ` <span class="content nc">content not checked</span>`;
+  const e = content.entities[`${type}:${id}`];
+  if (!e || e.status === "not covered") return ` <span class="content nc">not covered by the ledger</span>`;
+  if (e.status === "failed") return ` <span class="content bad">content check FAILED: ${esc(e.problems.join("; "))}</span>`;
+  return ` <span class="content ok">checked against the ledger${e.notCovered.length ? `; not covered by the ledger: ${esc(e.notCovered.join(", "))}` : ""}</span>`;
+}
+
+function contentSummary(content: ReportContentFacts): string {
+  if (!content) return "content not checked";
+  if (content.skipped) return `content not checked (${esc(content.skipped)})`;
+  return content.ok ? `content check: intact (${content.checked} facts)` : `<strong>content check FAILED (${content.problemCount} problem(s))</strong>`;
+}
+
+function contentAppendix(content: ReportContentFacts): string {
+  const head = `<section id="content-check" class="appendix"><h2>Appendix: content verification</h2><p>At export, every table row and artifact file the ledger records was re-derived and compared with the hashes and values its events recorded (the whole ledger, not only this version). Each record above is labelled with the result: <span class="content ok">checked against the ledger</span>, <span class="content bad">content check FAILED</span>, or <span class="content nc">not covered by the ledger</span>. The bundle's facts.json lets <code>export --verify</code> and verify-bundle.mjs repeat the check offline.</p>`;
+  if (!content) return `${head}<p class="missing">The content check was not run for this report: no fact above is verified against the ledger.</p></section>`;
+  const problems = content.problems.length
+    ? `<p class="missing"><strong>Content check FAILED: ${content.problemCount} problem(s).</strong> The values printed for these records are NOT what the ledger recorded.</p><ul>${content.problems.map((p) => `<li>${esc(p.message)}${p.seq !== null ? ` <a href="#ev-${p.seq}">#${p.seq}</a>` : ""}</li>`).join("")}</ul>${content.problemCount > content.problems.length ? `<p class="muted">… and ${content.problemCount - content.problems.length} more.</p>` : ""}`
+    : `<p>Content intact: ${content.checked} facts compared, no difference.</p>`;
+  const gaps = content.notCovered.length ? `<h3>Not covered by the ledger</h3><ul>${content.notCovered.map((n) => `<li>${esc(n)}</li>`).join("")}</ul>` : "";
+  return `${head}${problems}${gaps}</section>`;
+}
+
 export function renderReportHtml(f: ReportFacts, integrity: ReportIntegrity, charts: ReportChart[], generatedAt: string): string {
   const bySeq = new Map<string, number[]>();
   for (const e of f.citedEvents) {
     const k = `${e.entityType}:${e.entityId}`;
     bySeq.set(k, [...(bySeq.get(k) ?? []), e.seq]);
   }
+  // Every record printed carries its ledger events and what the content check found for it.
   const refs = (type: string, id: number | string) => {
     const seqs = bySeq.get(`${type}:${id}`) ?? [];
-    return seqs.length ? `<span class="ref">ledger ${seqs.map((s) => `<a href="#ev-${s}">#${s}</a>`).join(" ")}</span>` : "";
+    return (seqs.length ? `<span class="ref">ledger ${seqs.map((s) => `<a href="#ev-${s}">#${s}</a>`).join(" ")}</span>` : "") + contentLabel(f.content, type, id);
   };
   const title = `${f.model.name} version ${f.version.version}`;
   const s: string[] = [];
@@ -165,14 +193,14 @@ ${p.refusedSelfApprovals.length ? `<p><strong>Refused self-approvals</strong> (f
   s.push(`<section id="approvals"><h2>7. Approvals and signatures <span class="annex">Annex IV 2(e), 2(g)</span></h2>
 <p class="muted">Signatures record the printed name, time and meaning, are bound to the sha256 of the record signed, and were given after re-entering the password. People in the version's lineage cannot approve it. This model needs ${f.approvals.approvalsRequired} approval(s) for production.</p>
 ${requests.join("") || `<p class="missing">No promotion request was made for this version.</p>`}
-${table("Alias moves to this version", ["Alias", "Moved by", "Time", "Promotion request"], f.approvals.aliasMoves.map((a) => [esc(a.alias), esc(a.movedBy), time(a.at), a.promotionRequestId !== null ? `#${a.promotionRequestId}` : "direct move"]))}</section>`);
+${table("Alias moves to this version", ["Alias", "Moved by", "Time", "Promotion request", "Content"], f.approvals.aliasMoves.map((a) => [esc(a.alias), esc(a.movedBy), time(a.at), a.promotionRequestId !== null ? `#${a.promotionRequestId}` : "direct move", contentLabel(f.content, "aliasMove", a.id)]))}</section>`);
 
   // 8. Changes
   const c = f.changes;
   s.push(`<section id="changes"><h2>8. Changes since the previous production version <span class="annex">Annex IV 6</span></h2>${
     !c
       ? `<p>No earlier production version of ${esc(f.model.name)} exists: this is the first.</p>`
-      : `<p>Previous production version: <strong>version ${c.previous.version}</strong>, weights ${code(c.previous.weightsSha256)}, run #${c.previous.runId} (config sha256 ${code(c.previous.configSha256)}). Weights ${c.weightsChanged ? "changed" : "are identical"}; data version ${c.dataChanged.datasetVersion ? `changed (#${c.dataChanged.before.datasetVersionId ?? "–"} → #${c.dataChanged.after.datasetVersionId ?? "–"})` : "unchanged"}; split ${c.dataChanged.split ? `changed (#${c.dataChanged.before.splitId ?? "–"} → #${c.dataChanged.after.splitId ?? "–"})` : "unchanged"}.</p>
+      : `<p>Previous production version: <strong>version ${c.previous.version}</strong>${contentLabel(f.content, "modelVersion", c.previous.id)}, weights ${code(c.previous.weightsSha256)}, run #${c.previous.runId}${contentLabel(f.content, "run", c.previous.runId)} (config sha256 ${code(c.previous.configSha256)}). Weights ${c.weightsChanged ? "changed" : "are identical"}; data version ${c.dataChanged.datasetVersion ? `changed (#${c.dataChanged.before.datasetVersionId ?? "–"} → #${c.dataChanged.after.datasetVersionId ?? "–"})` : "unchanged"}; split ${c.dataChanged.split ? `changed (#${c.dataChanged.before.splitId ?? "–"} → #${c.dataChanged.after.splitId ?? "–"})` : "unchanged"}.</p>
 ${table("Configuration changes", ["Path", "Before", "After"], c.configChanges.map((d) => [code(d.path), json(d.before ?? null), json(d.after ?? null)]))}
 ${table("Test metrics", ["Metric", "Before", "After"], c.testMetrics.map((m) => [esc(m.key), num(m.before), num(m.after)]))}
 <p>Decisions new since version ${c.previous.version}: ${c.newDecisionIds.length ? c.newDecisionIds.map((id) => `#${id}`).join(", ") : "none"} (see section 3).</p>`
@@ -183,6 +211,7 @@ ${table("Test metrics", ["Metric", "Before", "After"], c.testMetrics.map((m) => 
   // Integrity appendix
   const cp = integrity.checkpoint;
   const proofBySeq = new Map(integrity.proofs.map((p) => [p.seq, p]));
+  s.push(contentAppendix(f.content));
   s.push(`<section id="integrity" class="appendix"><h2>Appendix: integrity evidence</h2>
 <p>Every fact above comes from Runledger's append-only audit ledger. The events cited (ledger numbers) are included in the signed tree head below; each inclusion proof (RFC 6962/9162) recomputes that root from the event's leaf hash. To check this bundle offline: <code>npm run cli -- audit verify --bundle &lt;this folder&gt; --public-key &lt;the key you trust&gt;</code>.</p>
 <h3 id="verify-yourself">Verify this bundle yourself</h3>
@@ -216,6 +245,7 @@ dl.facts{display:grid;grid-template-columns:220px 1fr;gap:2px 12px}dl.facts dt{f
 table{border-collapse:collapse;width:100%;margin:8px 0;font-size:12px}caption{text-align:left;font-weight:600;padding:4px 0}th,td{border:1px solid #bbb;padding:3px 6px;text-align:left;vertical-align:top}th{background:#f0f0f0}
 .doc-body{white-space:pre-wrap;border-left:3px solid #888;padding:4px 10px;background:#fafafa}
 .signatures li{margin:2px 0}.ref{font-size:11px;color:#555;margin-left:4px}.ref a{color:#1f5fbf}
+.content{font-size:11px;margin-left:4px;padding:0 4px;border-radius:3px}.content.ok{color:#135e21;background:#e6f4e8}.content.bad{color:#fff;background:#a40000;font-weight:600}.content.nc{color:#555;background:#eee}
 figure{margin:10px 0;break-inside:avoid}figcaption{font-size:12px;color:#555}svg{max-width:100%;height:auto}
 .pem{font-size:11px;background:#f6f6f6;padding:8px}.proof,.wrap{font-size:10px}
 header.cover{border-bottom:3px solid #111;padding-bottom:8px}
@@ -224,8 +254,8 @@ header.cover{border-bottom:3px solid #111;padding-bottom:8px}
 </style></head>
 <body>
 <header class="cover"><h1>Auditor's report: ${esc(title)}</h1>
-<p class="meta">Generated by Runledger on ${time(generatedAt)} · report format ${esc(f.format)} · weights sha256 <code>${esc(f.version.weightsSha256)}</code> · signed checkpoint #${cp.id} (tree size ${cp.treeSize}) · key ${esc(cp.keyFingerprint)}</p>
-<nav aria-label="Contents"><ol><li><a href="#identity">Identity</a></li><li><a href="#purpose">Intended purpose and limits</a></li><li><a href="#design">Design choices</a></li><li><a href="#data">Data</a></li><li><a href="#training">Training</a></li><li><a href="#evaluation">Evaluation</a></li><li><a href="#approvals">Approvals and signatures</a></li><li><a href="#changes">Changes</a></li><li><a href="#integrity">Integrity appendix</a></li></ol></nav></header>
+<p class="meta">Generated by Runledger on ${time(generatedAt)} · report format ${esc(f.format)} · weights sha256 <code>${esc(f.version.weightsSha256)}</code> · signed checkpoint #${cp.id} (tree size ${cp.treeSize}) · key ${esc(cp.keyFingerprint)} · ${contentSummary(f.content)}</p>
+<nav aria-label="Contents"><ol><li><a href="#identity">Identity</a></li><li><a href="#purpose">Intended purpose and limits</a></li><li><a href="#design">Design choices</a></li><li><a href="#data">Data</a></li><li><a href="#training">Training</a></li><li><a href="#evaluation">Evaluation</a></li><li><a href="#approvals">Approvals and signatures</a></li><li><a href="#changes">Changes</a></li><li><a href="#content-check">Content verification</a></li><li><a href="#integrity">Integrity appendix</a></li></ol></nav></header>
 ${s.join("\n")}
 </body></html>
 `;

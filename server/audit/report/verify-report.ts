@@ -5,7 +5,8 @@
  * the checkpoint the report cites is one of the bundle's verified checkpoints; the "audit.export" event recorded the
  * sha256 of exactly these report facts and this PROV document; every cited event is in the ledger with the leaf hash
  * the report shows, and every inclusion proof reproduces the signed root; report.html and the charts are exactly
- * what report.json renders to; manifest.json matches every file.
+ * what report.json renders to; facts.json is the recorded one, matches the ledger and is what the report prints
+ * (content check); manifest.json matches every file.
  * Invariant: it never trusts report.json for anything the ledger can confirm; each problem is reported in plain words.
  */
 import fs from "node:fs";
@@ -19,6 +20,7 @@ import { verifyInclusion } from "@/server/audit/merkle";
 import type { VerifyOptions, VerifyResult } from "@/server/audit/verify";
 import { REPORT_FILES, listRelative, renderReportCharts, type ExportPayload, type ReportJson } from "./export-bundle";
 import { renderReportHtml } from "./render-html";
+import { verifyReportContent } from "@/server/audit/content/verify-report-content";
 
 export type ReportVerifyResult = { ok: boolean; ledger: VerifyResult; problems: string[]; checked: string[] };
 
@@ -97,6 +99,12 @@ export async function verifyReportBundle(dir: string, opts: VerifyOptions = {}):
     else proven++;
   }
   checked.push(`${proven} of ${wanted.size} inclusion proofs verified`);
+
+  // Content: facts.json against the ledger, and the report against facts.json (server/audit/content/verify-report-content.ts).
+  const recordedFacts = exportEvent?.action === "audit.export" ? (JSON.parse(exportEvent.payload) as ExportPayload).contentFactsSha256 : undefined;
+  const content = await verifyReportContent(dir, BUNDLE_EVENTS_FILE, recordedFacts, facts);
+  problems.push(...content.problems);
+  checked.push(...content.checked);
 
   // The page and charts are exactly what the facts render to.
   const charts = renderReportCharts(facts);
