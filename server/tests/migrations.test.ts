@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import path from "node:path";
-import { migrate } from "drizzle-orm/better-sqlite3/migrator";
+import fs from "node:fs";
 import { createTestApp, irisConfig, type TestApp } from "./test-app";
 import { waitForVerifyJob } from "@/server/audit/verify-jobs";
 
@@ -24,13 +24,16 @@ describe("[migration 0002_evaluation_source]", () => {
     expect(run.status).toBe("completed");
     const requested = await app.as("reviewer").runs.evaluate({ runId: id, checkpointId: run.checkpoints[0]!.id });
 
-    // Back to the shape before 0002: no column, and the migration not yet recorded as applied.
+    // Back to the shape before 0002 (no column), then apply 0002's committed SQL exactly as drizzle's migrator
+    // does: its statements in order. Later migrations touch other tables, so they need not be undone.
     const sqlite = app.db.$client;
     sqlite.exec("ALTER TABLE evaluations DROP COLUMN source");
-    sqlite.prepare("DELETE FROM __drizzle_migrations WHERE created_at = (SELECT MAX(created_at) FROM __drizzle_migrations)").run();
     expect(sqlite.prepare("SELECT COUNT(*) AS n FROM pragma_table_info('evaluations') WHERE name = 'source'").get()).toEqual({ n: 0 });
 
-    migrate(app.db, { migrationsFolder: path.join(process.cwd(), "db", "migrations") });
+    const sql = fs.readFileSync(path.join(process.cwd(), "db", "migrations", "0002_evaluation_source.sql"), "utf8");
+    sqlite.transaction(() => {
+      for (const statement of sql.split("--> statement-breakpoint")) if (statement.trim()) sqlite.exec(statement);
+    })();
     const rows = sqlite.prepare("SELECT id, source FROM evaluations WHERE run_id = ? ORDER BY id").all(id);
     expect(rows).toEqual([
       { id: run.evaluations[0]!.id, source: "training" },
