@@ -16,7 +16,7 @@ export function createProject(ctx: ServiceContext, input: z.input<typeof createP
   if (ctx.db.select({ id: projects.id }).from(projects).where(eq(projects.name, name)).get()) conflict(`a project named "${name}" already exists`);
   return ctx.db.transaction((tx) => {
     const row = tx.insert(projects).values({ name, description, createdBy: ctx.actor.id, createdAt: now() }).returning().get();
-    appendAuditEvent(tx, { actor: ctx.actor, action: "project.create", entityType: "project", entityId: row.id, payload: { name } });
+    appendAuditEvent(tx, { actor: ctx.actor, action: "project.create", entityType: "project", entityId: row.id, payload: { name, description } });
     return row;
   });
 }
@@ -29,7 +29,7 @@ export function createExperiment(ctx: ServiceContext, input: z.input<typeof crea
     conflict(`this project already has an experiment named "${name}"`);
   return ctx.db.transaction((tx) => {
     const row = tx.insert(experiments).values({ projectId, name, description, createdBy: ctx.actor.id, createdAt: now() }).returning().get();
-    appendAuditEvent(tx, { actor: ctx.actor, action: "experiment.create", entityType: "experiment", entityId: row.id, payload: { projectId, name } });
+    appendAuditEvent(tx, { actor: ctx.actor, action: "experiment.create", entityType: "experiment", entityId: row.id, payload: { projectId, name, description } });
     return row;
   });
 }

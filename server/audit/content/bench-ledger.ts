@@ -37,9 +37,9 @@ export function buildBenchContentLedger(sqlite: Database.Database, o: BenchLedge
   ins("INSERT INTO users (id, email, name, role, password_hash, created_at) VALUES (1, 'bench@example.org', ?, 'engineer', 'x', ?)").run(user.name, at());
   ev(sys, "user.create", "user", 1, { email: "bench@example.org", name: user.name, role: "engineer" });
   ins("INSERT INTO projects (id, name, created_by, created_at) VALUES (1, 'bench', 1, ?)").run(at());
-  ev(user, "project.create", "project", 1, { name: "bench" });
+  ev(user, "project.create", "project", 1, { name: "bench", description: "" });
   ins("INSERT INTO experiments (id, project_id, name, created_by, created_at) VALUES (1, 1, 'bench', 1, ?)").run(at());
-  ev(user, "experiment.create", "experiment", 1, { projectId: 1, name: "bench" });
+  ev(user, "experiment.create", "experiment", 1, { projectId: 1, name: "bench", description: "" });
 
   // Data lineage: one dataset (its bytes stored), version and split.
   const dataBytes = Buffer.from("sepal_length,species\n5.1,setosa\n6.2,virginica\n");

@@ -22,14 +22,14 @@ export function checkPeople(c: ContentChecker, events: EventSource, t: Tables): 
     action: "project.create",
     rows: t.projects,
     complete: t.complete,
-    check: (r, ev, p) => c.compareFields("project", r.id, ev, p, [["name", r.name, "project name"]]),
+    check: (r, ev, p) => c.compareFields("project", r.id, ev, p, [["name", r.name, "project name"], ["description", r.description, "project description"]]),
   });
   checkCreations(c, events, {
     entityType: "experiment",
     action: "experiment.create",
     rows: t.experiments,
     complete: t.complete,
-    check: (r, ev, p) => c.compareFields("experiment", r.id, ev, p, [["projectId", r.projectId, "project"], ["name", r.name, "experiment name"]]),
+    check: (r, ev, p) => c.compareFields("experiment", r.id, ev, p, [["projectId", r.projectId, "project"], ["name", r.name, "experiment name"], ["description", r.description, "experiment description"]]),
   });
   if (!t.complete) return;
 

@@ -27,8 +27,8 @@ export type AliasMoveRow = { id: number; modelId: number; alias: string; modelVe
 export type PromotionRequestRow = { id: number; modelVersionId: number; alias: string; evaluationId: number; rationale: string; recordSha256: string; status: string; requestedBy: number; createdAt: string; decidedAt: string | null };
 export type SignatureRow = { id: number; userId: number; printedName: string; meaning: string; recordType: string; recordId: number; recordSha256: string; comment: string; createdAt: string };
 export type UserRow = { id: number; email: string; name: string; role: string };
-export type ProjectRow = { id: number; name: string };
-export type ExperimentRow = { id: number; projectId: number; name: string };
+export type ProjectRow = { id: number; name: string; description: string };
+export type ExperimentRow = { id: number; projectId: number; name: string; description: string };
 export type RunTagRow = { runId: number; tag: string };
 
 export type Tables = {
@@ -103,8 +103,8 @@ export function loadTables(sqlite: Database.Database): Tables {
   load(sqlite, "signatures", "id, user_id, printed_name, meaning, record_type, record_id, record_sha256, comment, created_at",
     (r) => ({ id: n(r[0]), userId: n(r[1]), printedName: s(r[2]), meaning: s(r[3]), recordType: s(r[4]), recordId: n(r[5]), recordSha256: s(r[6]), comment: s(r[7]), createdAt: s(r[8]) }), t.signatures);
   load(sqlite, "users", "id, email, name, role", (r) => ({ id: n(r[0]), email: s(r[1]), name: s(r[2]), role: s(r[3]) }), t.users);
-  load(sqlite, "projects", "id, name", (r) => ({ id: n(r[0]), name: s(r[1]) }), t.projects);
-  load(sqlite, "experiments", "id, project_id, name", (r) => ({ id: n(r[0]), projectId: n(r[1]), name: s(r[2]) }), t.experiments);
+  load(sqlite, "projects", "id, name, description", (r) => ({ id: n(r[0]), name: s(r[1]), description: s(r[2]) }), t.projects);
+  load(sqlite, "experiments", "id, project_id, name, description", (r) => ({ id: n(r[0]), projectId: n(r[1]), name: s(r[2]), description: s(r[3]) }), t.experiments);
   for (const r of sqlite.prepare("SELECT run_id, tag FROM run_tags").raw(true).iterate() as IterableIterator<[number, string]>) {
     let list = t.runTags.get(r[0]);
     if (!list) t.runTags.set(r[0], (list = []));
