@@ -1,5 +1,6 @@
 /**
- * Short trainer tasks besides training, run in a worker thread like training (never on a request thread):
+ * Short trainer tasks besides training, run in a worker thread like training (never on a request thread;
+ * estimateJob in the long-lived estimate worker, estimate-worker.ts; evaluateCheckpoint in a trainer worker):
  * - estimateJob: prepare the data, build the model exactly as training would (fine-tunes: the parent's
  *   topology, frozen layers, replaced head) and return the parameter count and memory estimate.
  * - evaluateCheckpoint: prepare the same data from the run's config, load a checkpoint's weights into the

@@ -1,6 +1,6 @@
 /**
- * Spawns trainer worker threads: training (relaying its events) and the short tasks "estimate" and
- * "evaluate" (one reply each). This module imports no TensorFlow.js, so the web server can use it without
+ * Spawns trainer worker threads: training (relaying its events) and the short task "evaluate" (one reply).
+ * Size estimates do not come here: they go to the one long-lived estimate worker (estimate-pool.ts). This module imports no TensorFlow.js, so the web server can use it without
  * loading the trainer; the worker loads TypeScript through a tiny tsx bootstrap.
  * Invariants: `onEvent` receives exactly one terminal event ("finished" or "failed"), even when the worker
  * crashes; a task's promise settles exactly once (its reply, or an error when the worker fails or exits first),
@@ -9,7 +9,7 @@
 import { Worker } from "node:worker_threads";
 import path from "node:path";
 import type { TrainerEvent, TrainJob } from "./types";
-import type { CheckpointEvaluation, EstimateResult } from "./tasks";
+import type { CheckpointEvaluation } from "./tasks";
 
 // Resolved from the project root at run time (Next.js bundles server code, so __dirname is not the source folder).
 export const WORKER_BOOTSTRAP = path.join(process.cwd(), "trainer", "worker-bootstrap.cjs");
@@ -17,10 +17,9 @@ export const WORKER_BOOTSTRAP = path.join(process.cwd(), "trainer", "worker-boot
 export type WorkerMessageIn =
   | { type: "start"; job: TrainJob }
   | { type: "cancel" }
-  | { type: "estimate"; job: TrainJob }
   | { type: "evaluate"; job: TrainJob; checkpoint: { weights: Uint8Array; sha256: string } };
 
-export type WorkerTaskReply = ({ type: "estimate" } & EstimateResult) | ({ type: "evaluated" } & CheckpointEvaluation) | { type: "taskFailed"; message: string; stack?: string };
+export type WorkerTaskReply = ({ type: "evaluated" } & CheckpointEvaluation) | { type: "taskFailed"; message: string; stack?: string };
 
 /** The task failed inside the trainer (bad data, topology mismatch…): its message is meant for the user. */
 export class TrainerTaskError extends Error {}
@@ -46,11 +45,6 @@ function runWorkerTask<T extends WorkerTaskReply["type"]>(message: WorkerMessage
     worker.on("exit", (code) => settle(() => reject(new TrainerTaskError(`the trainer worker exited (code ${code}) before replying`))));
     worker.postMessage(message);
   });
-}
-
-/** Parameter count and memory estimate of a job's model, built in a worker from its prepared data. */
-export function estimateInWorker(job: TrainJob, timeoutMs = 120_000) {
-  return runWorkerTask({ type: "estimate", job }, "estimate", timeoutMs);
 }
 
 /** Evaluates a checkpoint on the test partition of the job's data, in a worker. */

@@ -3,13 +3,13 @@
  * One worker does one thing, chosen by its first message:
  * - {type:"start", job}, then optionally {type:"cancel"}: trains; out: every TrainerEvent via postMessage,
  *   checkpoint weights transferred (not copied).
- * - {type:"estimate", job}: out one {type:"estimate", ...EstimateResult} or {type:"taskFailed", message}.
  * - {type:"evaluate", job, checkpoint}: out one {type:"evaluated", ...CheckpointEvaluation} or {type:"taskFailed", message}.
+ * - anything else (e.g. the retired "estimate": estimates run in estimate-worker.ts): out one {type:"taskFailed"}.
  * After the terminal message the port closes so the thread can exit; the parent also terminates it.
  */
 import { parentPort } from "node:worker_threads";
 import { runJob } from "./run-job";
-import { estimateJob, evaluateCheckpoint } from "./tasks";
+import { evaluateCheckpoint } from "./tasks";
 import type { TrainerEvent } from "./types";
 import type { WorkerMessageIn, WorkerTaskReply } from "./worker-client";
 
@@ -54,9 +54,10 @@ port.on("message", (message: WorkerMessageIn) => {
   started = true;
   if (message.type === "start") {
     void runJob(message.job, emit, signal).finally(() => port.close());
-  } else if (message.type === "estimate") {
-    void runTask(async () => ({ type: "estimate", ...(await estimateJob(message.job)) })).finally(() => port.close());
   } else if (message.type === "evaluate") {
     void runTask(async () => ({ type: "evaluated", ...(await evaluateCheckpoint(message.job, message.checkpoint)) })).finally(() => port.close());
+  } else {
+    const type = String((message as { type?: unknown }).type).slice(0, 40);
+    void runTask(() => Promise.reject(new Error(`the trainer worker has no task "${type}" (it trains and evaluates; size estimates run in the estimate worker)`))).finally(() => port.close());
   }
 });
