@@ -14,6 +14,7 @@ import { type AuditKeys, resolveKeyDir } from "@/server/audit/keys";
 import { openAuditSigningKeys } from "@/server/audit/key-custody";
 import { startCheckpointTimer } from "@/server/audit/checkpoint-policy";
 import { startWitnessPusher } from "@/server/audit/witness/start";
+import { sweepStaleUploadTemps } from "@/server/uploads/sweep-temp";
 
 /**
  * auditKeys: the server's current Ed25519 signing keys (live: they follow a key rotation recorded in the ledger);
@@ -38,7 +39,12 @@ export function createAppServices(
   const artifacts = fileArtifactStore(dataDir);
   const deps = { db, artifacts, dataDir, auditKeys };
   const orchestrator = new RunOrchestrator(deps, opts);
-  if (opts.recover) orchestrator.recoverInterrupted();
+  if (opts.recover) {
+    orchestrator.recoverInterrupted();
+    // Upload temp files a crash left behind (older than an hour: an upload still streaming keeps touching its file).
+    const swept = sweepStaleUploadTemps(dataDir);
+    if (swept.removed.length || swept.failed.length) console.log(`[runledger] upload temp sweep: removed ${swept.removed.length} stale file(s)${swept.failed.length ? `, could not remove ${swept.failed.map((f) => `${f.file} (${f.message})`).join(", ")}` : ""}`);
+  }
   return { ...deps, orchestrator, keyDir };
 }
 
