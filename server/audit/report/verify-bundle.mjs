@@ -17,8 +17,12 @@
  *   events exist only under a signed checkpoint (a short unsigned tail is allowed and reported). After a key
  *   rotation ("audit.keyRotate" events, endorsed by the old key) each checkpoint is checked against the key in force
  *   at its tree size, following the chain from the trusted key (server/audit/key-rotation.ts's rules).
- * - content: report.json's facts and lineage.prov.json hash to what the "audit.export" event recorded;
- *   files match manifest.json (which is not signed: the ledger binds report.json, not the rendered HTML).
+ * - content: report.json's facts, lineage.prov.json and facts.json hash to what the "audit.export" event recorded;
+ *   facts.json's records (the rows the report prints, as the tables held them at export) agree with the events that
+ *   created and changed them: every recorded hash recomputed from the row (config, decisions, metric points,
+ *   evaluation results, documents, recipes, manifests, promotion records), every recorded field compared, and the
+ *   version's weights file re-hashed from its bytes; files match manifest.json (not signed: the ledger binds
+ *   report.json and facts.json, not the rendered HTML).
  * - anchor: a trusted checkpoint the auditor kept (--trusted-checkpoint) or a witness cosignature in
  *   cosignatures.json (C2SP cosignature/v1) by a key given with --witness-key, whose root matches the log at its size
  *   (a mismatch is a split view); with witness keys, events older than 20 minutes before the newest must be
@@ -277,9 +281,9 @@ class UsageError extends Error {}
 
 /**
  * One pass over events.jsonl: seq, leaf and chain of every event; the Merkle root at every size in `wantRoots`;
- * the events other checks need (by action). Stops at the first bad event, whose seq and problem it returns.
+ * the events other checks need (`keep(row)`), with their payload parsed. Stops at the first bad event, whose seq and problem it returns.
  */
-async function readEvents(file, wantRoots, keepActions, tailAfter = Infinity, coveredUpTo = 0) {
+async function readEvents(file, wantRoots, keep, tailAfter = Infinity, coveredUpTo = 0) {
   const roots = new Map([[0, EMPTY_ROOT.toString("hex")]]);
   const kept = [];
   const tail = { count: 0, firstSeq: null, oldestAt: null }; // events after seq `tailAfter` (witness lag)
@@ -327,7 +331,7 @@ async function readEvents(file, wantRoots, keepActions, tailAfter = Infinity, co
     prevChain = chain;
     tree.push(Buffer.from(leaf, "hex"));
     if (wantRoots.has(expected)) roots.set(expected, tree.rootHex());
-    if (keepActions.has(row.action)) kept.push({ seq: row.seq, at: row.at, action: row.action, entityType: row.entityType, entityId: row.entityId, payload: JSON.parse(row.payload) });
+    if (keep(row)) kept.push({ seq: row.seq, at: row.at, action: row.action, entityType: row.entityType, entityId: row.entityId, actorId: row.actorId ?? null, payload: JSON.parse(row.payload) });
     lastAt = row.at;
     if (row.action !== "audit.checkpoint") {
       if (newest === null || row.at > newest[0]) newest = [row.at, expected];
@@ -416,7 +420,10 @@ export async function verifyBundleDir(dir, opts = {}) {
   const wantRoots = new Set([...cpList.map((c) => c.treeSize), ...witnesses.anchors.map((a) => a.treeSize)]);
   if (tc) wantRoots.add(tc.treeHead.treeSize);
   const coveredUpTo = cpList.reduce((m, c) => Math.max(m, Number.isSafeInteger(c.treeSize) ? c.treeSize : 0), 0);
-  const log = await readEvents(eventsFile, wantRoots, new Set(["audit.checkpoint", "audit.export", "audit.keyRotate"]), witnesses.coveredSize, coveredUpTo);
+  const facts = readFacts(dir);
+  const ledgerActions = new Set(["audit.checkpoint", "audit.export", "audit.keyRotate"]);
+  const keep = (row) => ledgerActions.has(row.action) || (facts.keys !== null && facts.keys.has(`${row.entityType}:${row.entityId}`));
+  const log = await readEvents(eventsFile, wantRoots, keep, witnesses.coveredSize, coveredUpTo);
   const n = log.events;
   const cut = log.failure ? log.failure.seq : Infinity; // nothing at or after the first bad event can be judged
   const rootProblem = (name, treeSize, rootHash, rewritten) =>
@@ -477,7 +484,8 @@ export async function verifyBundleDir(dir, opts = {}) {
   }
 
   // Content: report.json and lineage.prov.json against the "audit.export" event, files against manifest.json.
-  checkReportContent(dir, log, content);
+  const exportEvent = checkReportContent(dir, log, content);
+  checkFacts(dir, facts, log, exportEvent, content);
 
   const chainOk = chainProblems.length === 0;
   const anchorTreeSize = anchorBy.reduce((m, a) => Math.max(m, a.treeSize), 0);
@@ -576,12 +584,16 @@ function contentProblem(content, entityType, entityId, field, recorded, found, s
 /** report.json's facts and the PROV document hash to what the export event recorded; files match the manifest. */
 function checkReportContent(dir, log, content) {
   const report = readJson(path.join(dir, "report.json"), "report.json");
-  if (report.error) return contentProblem(content, "bundle", "report.json", "file", null, null, null, report.error);
+  if (report.error) {
+    contentProblem(content, "bundle", "report.json", "file", null, null, null, report.error);
+    return null;
+  }
   const exportSeq = report.value?.integrity?.exportEventSeq;
   const event = log.kept.find((e) => e.action === "audit.export" && e.seq === exportSeq);
   if (!event) {
     const why = exportSeq > log.events ? "is beyond the verified log" : "is not an audit.export event";
-    return contentProblem(content, "bundle", "report.json", "integrity.exportEventSeq", null, String(exportSeq), null, `report.json names export event #${exportSeq}, which ${why}`);
+    contentProblem(content, "bundle", "report.json", "integrity.exportEventSeq", null, String(exportSeq), null, `report.json names export event #${exportSeq}, which ${why}`);
+    return null;
   }
   const facts = sha256Hex(canonicalJson(report.value.facts));
   content.checked++;
@@ -594,7 +606,10 @@ function checkReportContent(dir, log, content) {
     if (provSha !== event.payload.provSha256) contentProblem(content, "report", "lineage.prov.json", "provSha256", event.payload.provSha256, provSha, event.seq, `lineage.prov.json hashes to ${provSha.slice(0, 12)}… but export event #${event.seq} recorded ${String(event.payload.provSha256).slice(0, 12)}… (lineage edited?)`);
   }
   const manifest = readJson(path.join(dir, "manifest.json"), "manifest.json");
-  if (manifest.error) return contentProblem(content, "bundle", "manifest.json", "file", null, null, null, manifest.error);
+  if (manifest.error) {
+    contentProblem(content, "bundle", "manifest.json", "file", null, null, null, manifest.error);
+    return event;
+  }
   for (const [file, m] of Object.entries(manifest.value.files ?? {})) {
     const abs = path.join(dir, file);
     if (file.split(/[\\/]/).includes("..")) continue;
@@ -603,6 +618,338 @@ function checkReportContent(dir, log, content) {
     if (found !== m.sha256) contentProblem(content, "file", file, "sha256", m.sha256, found, null, found === null ? `${file} is listed in manifest.json but missing` : `${file} does not match its manifest.json sha256 (replaced?)`);
   }
   content.notCovered.push("report.html and charts/*.svg are checked against manifest.json only, which is not signed; `npm run cli -- export --verify` re-renders them from report.json");
+  return event;
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// Content facts (facts.json, format server/audit/content/facts-file.ts): the rows the report prints, as the tables
+// held them at export. Each is compared with the events that created and changed it (found in events.jsonl by
+// entity, before the export event): every hash the ledger recorded is recomputed from the row (config, decision
+// record, metric points, evaluation result, document, dataset files' schema/recipe/report/manifest, promotion record),
+// the other recorded fields compared by value, the version's weights file re-hashed from its bytes. A payload field
+// an older event lacks is "not covered", never a pass or a failure. Mirrors server/audit/content/check-*.ts.
+
+const FACTS_FORMAT = "runledger-content-facts/1";
+const textSha = (text) => (typeof text === "string" ? sha256Hex(Buffer.from(text, "utf8")) : null);
+const parsed = (text) => {
+  try {
+    return typeof text === "string" ? JSON.parse(text) : null;
+  } catch {
+    return undefined;
+  }
+};
+const canonOf = (v) => {
+  try {
+    return v === undefined ? "null" : canonicalJson(v);
+  } catch {
+    return "(not JSON)";
+  }
+};
+const shown = (t) => (t !== null && t.length > 120 ? `${t.slice(0, 80)}… (${t.length} characters)` : t);
+
+/** facts.json read before the pass, so the pass keeps the events about its records. */
+function readFacts(dir) {
+  const file = path.join(dir, "facts.json");
+  if (!fs.existsSync(file)) return { value: null, keys: null, text: null };
+  const text = fs.readFileSync(file, "utf8");
+  let value;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    return { value: null, keys: null, text, error: `facts.json is not valid JSON: ${err.message}` };
+  }
+  if (value?.format !== FACTS_FORMAT || typeof value.records !== "object" || value.records === null) return { value: null, keys: null, text, error: `facts.json is not a ${FACTS_FORMAT} file` };
+  const keys = new Set();
+  for (const [type, list] of Object.entries(value.records)) {
+    for (const { row } of Array.isArray(list) ? list : []) {
+      if (!row || typeof row.id !== "number") continue;
+      keys.add(type === "aliasMove" ? `model:${row.modelId}` : `${type}:${row.id}`);
+    }
+  }
+  return { value, keys, text };
+}
+
+class FactChecker {
+  constructor(content) {
+    this.content = content;
+    this.gaps = new Map();
+    this.coveredBy = new Map();
+  }
+  problem(entityType, id, field, recorded, found, seq, message) {
+    contentProblem(this.content, entityType, id, field, shown(recorded), shown(found), seq, message);
+  }
+  compare(entityType, id, field, recorded, found, seq) {
+    this.content.checked++;
+    const r = canonOf(recorded);
+    const f = canonOf(found);
+    if (r === f) return true;
+    this.problem(entityType, id, field, r, f, seq, `${entityType} ${id}: ${field} ${found === null || found === undefined ? "is missing" : "does not match the ledger"} (event #${seq} recorded ${shown(r)}, found ${shown(f)})`);
+    return false;
+  }
+  /** [payload key, value the row calls for, words for the fact]; a key the event lacks is a gap. */
+  fields(entityType, id, ev, list) {
+    for (const [key, expected, fact] of list) {
+      if (ev.payload && typeof ev.payload === "object" && key in ev.payload) this.compare(entityType, id, fact, ev.payload[key], expected, ev.seq);
+      else this.gap(ev.action, fact, ev.seq);
+    }
+  }
+  actor(entityType, id, ev, userId, field = "author") {
+    if (ev.actorId !== null) this.compare(entityType, id, field, ev.actorId, userId, ev.seq);
+  }
+  gap(action, fact, seq) {
+    const k = `${action}\u0000${fact}`;
+    const g = this.gaps.get(k) ?? { action, fact, count: 0, first: seq };
+    g.count++;
+    this.gaps.set(k, g);
+  }
+  finish() {
+    for (const g of this.gaps.values()) this.content.notCovered.push(`${g.fact}: ${g.count} ${g.action} event(s) (from seq ${g.first}) predate the field, so this is not covered by the ledger`);
+  }
+}
+
+/** The record checks of facts.json against the ledger's events (those before the export event that wrote it). */
+function checkFacts(dir, facts, log, exportEvent, content) {
+  if (facts.error) return contentProblem(content, "bundle", "facts.json", "file", null, null, null, facts.error);
+  if (!facts.value) {
+    content.notCovered.push("this bundle has no facts.json (exported before content facts existed): the table rows behind the report were not checked against the ledger");
+    return;
+  }
+  const f = facts.value;
+  const c = new FactChecker(content);
+  if (exportEvent && "contentFactsSha256" in exportEvent.payload) c.compare("bundle", "facts.json", "facts.json sha256 (recorded by the export event)", exportEvent.payload.contentFactsSha256, textSha(facts.text), exportEvent.seq);
+  const before = exportEvent ? exportEvent.seq : Infinity;
+  const events = log.kept.filter((e) => e.seq < before);
+  const byAction = (action) => events.filter((e) => e.action === action);
+  const have = new Set(log.kept.map((e) => e.seq));
+  for (const seq of Array.isArray(f.relatedSeqs) ? f.relatedSeqs : []) if (!have.has(seq)) c.problem("bundle", String(seq), "event", `seq ${seq}`, null, seq, `facts.json relies on event #${seq}, which is not in the bundle's verified ledger`);
+
+  const rows = (type) => new Map((Array.isArray(f.records[type]) ? f.records[type] : []).filter((r) => r && r.row && typeof r.row.id === "number").map((r) => [r.row.id, r]));
+  const t = Object.fromEntries(["user", "dataset", "datasetVersion", "split", "run", "decision", "checkpoint", "evaluation", "document", "model", "modelVersion", "aliasMove", "promotionRequest", "signature"].map((k) => [k, rows(k)]));
+  const row = (type, id) => t[type].get(id)?.row;
+
+  /** The creating event of each record (by entity id, or idOf); a record without one is a failure. */
+  const created = (type, action, check, idOf = (e) => Number(e.entityId)) => {
+    const found = new Map();
+    for (const ev of byAction(action)) {
+      const id = idOf(ev);
+      if (t[type].has(id) && !found.has(id)) found.set(id, ev);
+    }
+    for (const [id, rec] of t[type]) {
+      const ev = found.get(id);
+      if (!ev) {
+        c.problem(type, id, "ledger event", null, "row exists", null, `${type} ${id} has no ${action} event in the ledger (row written outside the app?)`);
+        continue;
+      }
+      content.checked++;
+      if (rec.seq !== null && rec.seq !== ev.seq) c.compare(type, id, "covering event", rec.seq, ev.seq, ev.seq);
+      if (!ev.payload || typeof ev.payload !== "object") c.problem(type, id, "payload", null, null, ev.seq, `event #${ev.seq} (${action}) has a payload that is not a JSON object`);
+      else check(rec.row, ev);
+    }
+    return found;
+  };
+  const PARTS = ["train", "validation", "test"];
+
+  created("user", "user.create", (u, ev) => c.fields("user", u.id, ev, [["email", u.email, "email"], ["name", u.name, "name"], ["role", u.role, "role"]]));
+  created("dataset", "dataset.create", (d, ev) => {
+    const schema = parsed(d.schemaJson);
+    c.fields("dataset", d.id, ev, [["name", d.name, "dataset name"], ["source", d.source, "source"], ["builtinName", d.builtinName, "built-in dataset name"], ["sha256", d.sha256, "raw bytes sha256"], ["bytes", d.byteSize, "size in bytes"], ["rows", d.rowCount, "row count"], ["columns", schema?.columns?.length ?? null, "number of columns"], ["labelColumn", schema?.labelColumn ?? null, "label column"], ["licence", d.licence, "licence"], ["origin", d.origin, "dataset origin"], ["schemaSha256", textSha(d.schemaJson), "column schema"], ["createdAt", d.createdAt, "dataset creation time"]]);
+    c.actor("dataset", d.id, ev, d.createdBy);
+  });
+  created("datasetVersion", "datasetVersion.create", (v, ev) => {
+    const report = parsed(v.reportJson);
+    c.compare("datasetVersion", v.id, "cleaning recipe (sha256 of the stored recipe)", ev.payload.recipeSha256, textSha(v.recipeJson), ev.seq);
+    c.fields("datasetVersion", v.id, ev, [["datasetId", v.datasetId, "dataset"], ["recipeSha256", v.recipeSha256, "recipe_sha256 column"], ["sha256", v.sha256, "cleaned rows sha256"], ["rowsIn", report?.rowsIn ?? null, "rows in (cleaning report)"], ["rowsOut", report?.rowsOut ?? null, "rows out (cleaning report)"], ["rowCount", v.rowCount, "row count"], ["reportSha256", textSha(v.reportJson), "cleaning report steps"], ["createdAt", v.createdAt, "version creation time"]]);
+  });
+  created("split", "split.create", (sp, ev) => {
+    const parts = parsed(sp.manifestJson)?.partitions;
+    c.compare("split", sp.id, "manifest (sha256 of the stored manifest)", ev.payload.sha256, textSha(sp.manifestJson), ev.seq);
+    c.fields("split", sp.id, ev, [["datasetVersionId", sp.datasetVersionId, "dataset version"], ["sha256", sp.sha256, "sha256 column"], ["counts", Object.fromEntries(PARTS.map((k) => [k, parts?.[k]?.count ?? null])), "partition counts"], ["indicesSha256", Object.fromEntries(PARTS.map((k) => [k, parts?.[k]?.indicesSha256 ?? null])), "partition row digests"], ["specSha256", textSha(sp.specJson), "split specification"], ["createdAt", sp.createdAt, "split creation time"]]);
+  });
+
+  // Runs: creation (config hash recomputed), start, end, status, metric points; decisions ride on run.create.
+  const runCreates = created("run", "run.create", (r, ev) => {
+    const config = parsed(r.configJson);
+    let found = textSha(r.configJson);
+    if (found !== ev.payload.configSha256 && config !== undefined && canonOf(config) !== "(not JSON)" && sha256Hex(canonOf(config)) === ev.payload.configSha256) found = ev.payload.configSha256; // same value, other spelling
+    c.compare("run", r.id, "config (sha256 of the stored config)", ev.payload.configSha256, found, ev.seq);
+    c.compare("run", r.id, "config_sha256 column", ev.payload.configSha256, r.configSha256, ev.seq);
+    c.fields("run", r.id, ev, [["experimentId", r.experimentId, "experiment"], ["name", r.name, "run name"], ["origin", r.origin, "origin"], ["parentRunId", r.parentRunId, "parent run"], ["parentCheckpointId", r.parentCheckpointId, "parent checkpoint"], ["createdAt", r.createdAt, "run creation time"]]);
+    c.actor("run", r.id, ev, r.createdBy);
+    c.compare("run", r.id, "seed (from its config)", config?.training?.seed ?? null, r.seed, ev.seq);
+  });
+  const ends = new Map();
+  for (const r of [...t.run.values()].map((x) => x.row)) {
+    const mine = events.filter((e) => e.entityType === "run" && e.entityId === String(r.id));
+    const start = mine.filter((e) => e.action === "run.start").at(-1);
+    if (start) c.fields("run", r.id, start, [["backend", r.backend, "backend"], ["backendReason", r.backendReason, "backend reason"], ["environment", r.environmentJson === null ? null : parsed(r.environmentJson), "training environment"], ["paramCount", r.paramCount, "parameter count"], ["memorySha256", r.memoryJson === null ? null : textSha(r.memoryJson), "memory estimate"], ["datasetVersionId", r.datasetVersionId, "dataset version of the run"], ["splitId", r.splitId, "split of the run"], ["startedAt", r.startedAt, "start time"]]);
+    const end = mine.filter((e) => e.action === "run.complete" || e.action === "run.cancel" || e.action === "run.fail").at(-1);
+    if (end) {
+      ends.set(r.id, end);
+      if (end.action === "run.fail") c.fields("run", r.id, end, [["error", r.error === null ? null : r.error.slice(0, 2000), "error message"], ["errorSha256", r.error === null ? null : textSha(r.error), "full error message"], ["finishedAt", r.finishedAt, "end time"]]);
+      else c.fields("run", r.id, end, [["weightsSha256", r.finalWeightsSha256, "final weights sha256"], ["finishedAt", r.finishedAt, "end time"]]);
+    }
+    const last = mine.filter((e) => ["run.start", "run.complete", "run.cancel", "run.fail"].includes(e.action)).at(-1);
+    const createdEv = runCreates.get(r.id);
+    if (createdEv) c.compare("run", r.id, "status", !last ? "queued" : last.action === "run.start" ? "running" : last.action === "run.fail" ? "failed" : String(last.payload.status), r.status, (last ?? createdEv).seq);
+    checkMetricPoints(c, f, r.id, end, content);
+  }
+  checkDecisions(c, t, byAction, runCreates);
+
+  created("checkpoint", "checkpoint.create", (k, ev) => {
+    c.fields("checkpoint", k.id, ev, [["runId", k.runId, "run"], ["epoch", k.epoch, "epoch"], ["step", k.step, "step"], ["sha256", k.sha256, "weights sha256"], ["bytes", k.bytes, "weights size"], ["metrics", parsed(k.metricsJson), "metrics at the checkpoint"], ["createdAt", k.createdAt, "checkpoint creation time"]]);
+    const end = ends.get(k.runId);
+    if (end || t.run.has(k.runId)) c.compare("checkpoint", k.id, "best flag", end && end.action !== "run.fail" ? end.payload.bestCheckpointId === k.id : false, k.isBest, end?.seq ?? ev.seq);
+  });
+  created("evaluation", "evaluation.create", (e, ev) => {
+    const metrics = parsed(e.metricsJson);
+    const result = metrics && typeof metrics === "object" ? (e.confusionJson === null ? metrics : { ...metrics, confusion: parsed(e.confusionJson) }) : undefined;
+    c.compare("evaluation", e.id, "metrics (incl. confusion matrix)", ev.payload.metricsSha256, result === undefined ? "(metrics are not valid JSON)" : sha256Hex(canonOf(result)), ev.seq);
+    c.fields("evaluation", e.id, ev, [["runId", e.runId, "run"], ["checkpointId", e.checkpointId, "checkpoint"], ["partition", e.partition, "partition"], ["dataSha256", e.dataSha256, "data digest"], ["splitId", e.splitId, "split"], ["createdAt", e.createdAt, "evaluation time"]]);
+    c.compare("evaluation", e.id, "origin (trainer or requested)", "source" in ev.payload ? ev.payload.source : ev.payload.requested === true ? "requested" : "training", e.source, ev.seq);
+    const ck = row("checkpoint", e.checkpointId);
+    if (ck && "checkpointSha256" in ev.payload) c.compare("evaluation", e.id, "checkpoint weights sha256", ev.payload.checkpointSha256, ck.sha256, ev.seq);
+    if (ck && "epoch" in ev.payload) c.compare("evaluation", e.id, "checkpoint epoch", ev.payload.epoch, ck.epoch, ev.seq);
+    const sp = e.splitId === null ? null : row("split", e.splitId);
+    if (sp && "splitSha256" in ev.payload) c.compare("evaluation", e.id, "split sha256", ev.payload.splitSha256, sp.sha256, ev.seq);
+    c.actor("evaluation", e.id, ev, e.createdBy, "evaluated by");
+  });
+  created("document", "document.update", (d, ev) => {
+    const record = { subjectType: d.subjectType, subjectId: d.subjectId, section: d.section, version: d.version, body: d.body, supersedesId: d.supersedesId, authorId: d.authorId, createdAt: d.createdAt };
+    c.compare("document", d.id, "text and metadata (sha256 of the stored version)", ev.payload.sha256, sha256Hex(canonOf(record)), ev.seq);
+    c.fields("document", d.id, ev, [["subjectType", d.subjectType, "subject type"], ["subjectId", d.subjectId, "subject"], ["section", d.section, "section"], ["version", d.version, "version"], ["sha256", d.sha256, "sha256 column"], ["supersedesId", d.supersedesId, "superseded version"], ["characters", typeof d.body === "string" ? d.body.length : null, "text length"]]);
+    const prev = d.supersedesId === null ? null : row("document", d.supersedesId);
+    if (prev) c.compare("document", d.id, "superseded version's sha256", ev.payload.supersedesSha256, prev.sha256, ev.seq);
+    c.actor("document", d.id, ev, d.authorId);
+  });
+  checkRegistryFacts(c, f, t, row, byAction, created, dir);
+  c.finish();
+  for (const [runId, why] of Object.entries(f.metricsOmitted ?? {})) content.notCovered.push(`metric points of run ${runId} are not in this bundle (${why})`);
+  content.notCovered.push("dataset bytes and checkpoint files other than the version's weights are not in the bundle: their sha256 were compared with the ledger, their bytes were not re-hashed");
+  if (t.datasetVersion.size > 0) content.notCovered.push("the cleaned rows of a dataset version are compared by their recorded sha256; they are not re-derived from the dataset bytes (that would re-run the cleaning)");
+}
+
+/** A run's metric points (facts.metrics[runId], ordered by key, step) against the digest its end event recorded. */
+function checkMetricPoints(c, f, runId, end, content) {
+  if (!end) return;
+  const p = end.payload;
+  if (!("metricsSha256" in p) && !("metricPointsSha256" in p)) return c.gap(end.action, "metric points (training curves)", end.seq);
+  const points = f.metrics?.[String(runId)];
+  if (!Array.isArray(points)) {
+    if (!(String(runId) in (f.metricsOmitted ?? {}))) content.notCovered.push(`metric points of run ${runId} are not in this bundle`);
+    return;
+  }
+  const full = points.map(([key, step, value, epoch]) => ({ epoch, key, step, value }));
+  if ("metricPointsSha256" in p) c.compare("run", runId, "metric points (epoch, key, step, value)", p.metricPointsSha256, sha256Hex(canonOf(full)), end.seq);
+  else {
+    c.gap(end.action, "epoch of each metric point (x axis of the curves)", end.seq);
+    c.compare("run", runId, "metric points (key, step, value)", p.metricsSha256, sha256Hex(canonOf(full.map(({ key, step, value }) => ({ key, step, value })))), end.seq);
+  }
+  if ("metricPoints" in p) c.compare("run", runId, "number of metric points", p.metricPoints, points.length, end.seq);
+  if ("finalMetrics" in p) c.compare("run", runId, "final metrics", p.finalMetrics, Object.fromEntries(points.map(([key, , value]) => [key, value])), end.seq);
+}
+
+/** Decision record hash: every column of the row (server/audit/content/records.ts decisionRecord). */
+const decisionSha = (d) => sha256Hex(canonOf({ id: d.id, runId: d.runId, kind: d.kind, path: d.path, oldValueJson: d.oldValueJson, newValueJson: d.newValueJson, rationale: d.rationale, correctsDecisionId: d.correctsDecisionId, authorId: d.authorId, createdAt: d.createdAt }));
+
+/** Initial and change decisions are named in their run's run.create; notes and corrections have their own event. */
+function checkDecisions(c, t, byAction, runCreates) {
+  const claimed = new Set();
+  for (const [runId, ev] of runCreates) {
+    const ofRun = [...t.decision.values()].map((x) => x.row).filter((d) => d.runId === runId && (d.kind === "initial" || d.kind === "change")).sort((a, b) => a.id - b.id);
+    const refs = Array.isArray(ev.payload.decisions) ? ev.payload.decisions : [];
+    refs.forEach((ref, i) => {
+      const d = typeof ref?.id === "number" ? t.decision.get(ref.id)?.row : ofRun[i];
+      if (!d) return; // a decision the report does not print
+      claimed.add(d.id);
+      c.content.checked++;
+      c.compare("decision", d.id, "run", runId, d.runId, ev.seq);
+      c.compare("decision", d.id, "path", ref.path, d.path, ev.seq);
+      c.compare("decision", d.id, "kind", ref.kind, d.kind, ev.seq);
+      c.actor("decision", d.id, ev, d.authorId);
+      if (typeof ref.sha256 === "string") c.compare("decision", d.id, "record (rationale, old/new values, author, time)", ref.sha256, decisionSha(d), ev.seq);
+      else c.gap("run.create", "decision rationale, old/new values and time", ev.seq);
+    });
+  }
+  for (const ev of [...byAction("decision.create"), ...byAction("decision.correct")]) {
+    const d = t.decision.get(Number(ev.entityId))?.row;
+    if (!d || claimed.has(d.id)) continue;
+    claimed.add(d.id);
+    c.content.checked++;
+    c.fields("decision", d.id, ev, [["runId", d.runId, "run"], ["kind", d.kind, "kind"], ["path", d.path, "path"], ["correctsDecisionId", d.correctsDecisionId, "corrected decision"], ["rationale", d.rationale, "rationale"], ["createdAt", d.createdAt, "decision time"]]);
+    if ("sha256" in ev.payload) c.compare("decision", d.id, "record (rationale, old/new values, author, time)", ev.payload.sha256, decisionSha(d), ev.seq);
+    else c.gap(ev.action, "decision old/new values", ev.seq);
+    c.actor("decision", d.id, ev, d.authorId);
+  }
+  for (const [id, rec] of t.decision) if (!claimed.has(id)) c.problem("decision", id, "ledger event", null, "row exists", rec.seq, `decision ${id} has no ${rec.row.kind === "note" || rec.row.kind === "correction" ? "decision.create" : "run.create (of its run)"} event in the ledger (row written outside the app?)`);
+}
+
+/** Models, model versions (and the weights file), alias moves, promotion requests and signatures. */
+function checkRegistryFacts(c, f, t, row, byAction, created, dir) {
+  const models = created("model", "model.create", (m, ev) => {
+    c.fields("model", m.id, ev, [["name", m.name, "model name"], ["description", m.description, "model description"], ["createdAt", m.createdAt, "model creation time"]]);
+    c.actor("model", m.id, ev, m.createdBy);
+  });
+  for (const [id, ev] of models) {
+    let approvals = { value: ev.payload.approvalsRequired, seq: ev.seq };
+    for (const u of byAction("model.update")) if (u.entityId === String(id) && u.payload?.field === "approvalsRequired") approvals = { value: u.payload.after, seq: u.seq };
+    c.compare("model", id, "approvals required for production", approvals.value, row("model", id).approvalsRequired, approvals.seq);
+  }
+  created("modelVersion", "modelVersion.create", (v, ev) => {
+    const ck = row("checkpoint", v.checkpointId);
+    c.fields("modelVersion", v.id, ev, [["model", row("model", v.modelId)?.name ?? null, "model"], ["modelId", v.modelId, "model id"], ["version", v.version, "version number"], ["runId", v.runId, "run"], ["checkpointId", v.checkpointId, "checkpoint"], ["weightsSha256", v.weightsSha256, "weights sha256"], ["createdAt", v.createdAt, "registration time"]]);
+    if (ck) {
+      c.compare("modelVersion", v.id, "weights sha256 of its checkpoint", ev.payload.weightsSha256, ck.sha256, ev.seq);
+      if ("epoch" in ev.payload) c.compare("modelVersion", v.id, "checkpoint epoch", ev.payload.epoch, ck.epoch, ev.seq);
+      c.compare("modelVersion", v.id, "run of its checkpoint", v.runId, ck.runId, ev.seq);
+    }
+    c.actor("modelVersion", v.id, ev, v.createdBy, "registered by");
+    if (v.id !== f.modelVersionId) return;
+    const w = f.weights ?? {};
+    if (typeof w.file !== "string" || w.file.length === 0) {
+      c.content.notCovered.push(`the model version's weights file is not in this bundle (${w.omitted ?? "not included"}); only its sha256 was compared`);
+      return;
+    }
+    const file = path.join(dir, w.file);
+    c.content.checked++;
+    if (w.file.split(/[\\/]/).includes("..") || !fs.existsSync(file)) return c.problem("modelVersion", v.id, "weights file", ev.payload.weightsSha256, null, ev.seq, `modelVersion ${v.id}: weights file ${w.file} is missing from the bundle (deleted?)`);
+    const found = sha256Hex(fs.readFileSync(file));
+    if (found !== ev.payload.weightsSha256) c.problem("modelVersion", v.id, "weights file", ev.payload.weightsSha256, found, ev.seq, `modelVersion ${v.id}: weights file was replaced: the ledger (event #${ev.seq}) recorded sha256 ${ev.payload.weightsSha256}, the file's bytes hash to ${found}`);
+  });
+  created("aliasMove", "alias.move", (a, ev) => {
+    const v = a.modelVersionId === null ? null : row("modelVersion", a.modelVersionId);
+    c.compare("aliasMove", a.id, "model", Number(ev.entityId), a.modelId, ev.seq);
+    c.fields("aliasMove", a.id, ev, [["model", row("model", a.modelId)?.name ?? null, "model name"], ["alias", a.alias, "alias"], ["toModelVersionId", a.modelVersionId, "model version"], ["version", v ? v.version : null, "version number"], ["promotionRequestId", a.promotionRequestId, "promotion request"], ["createdAt", a.createdAt, "move time"]]);
+    c.actor("aliasMove", a.id, ev, a.movedBy, "moved by");
+  }, (ev) => (typeof ev.payload?.aliasEventId === "number" ? ev.payload.aliasEventId : NaN));
+  const requests = created("promotionRequest", "promotion.request", (r, ev) => {
+    c.fields("promotionRequest", r.id, ev, [["modelVersionId", r.modelVersionId, "model version"], ["alias", r.alias, "alias"], ["evaluationId", r.evaluationId, "cited evaluation"], ["rationale", r.rationale, "rationale"], ["recordSha256", r.recordSha256, "record sha256"], ["createdAt", r.createdAt, "request time"]]);
+    const v = row("modelVersion", r.modelVersionId);
+    const e = row("evaluation", r.evaluationId);
+    const m = v ? row("model", v.modelId) : null;
+    if (v && e && m) {
+      const record = { model: m.name, alias: r.alias, modelVersion: { id: v.id, version: v.version, runId: v.runId, checkpointId: v.checkpointId, weightsSha256: v.weightsSha256, createdBy: v.createdBy, createdAt: v.createdAt }, evaluation: { id: e.id, runId: e.runId, checkpointId: e.checkpointId, splitId: e.splitId, partition: e.partition, dataSha256: e.dataSha256, metrics: parsed(e.metricsJson), confusion: e.confusionJson ? parsed(e.confusionJson) : null, createdAt: e.createdAt } };
+      c.compare("promotionRequest", r.id, "record under review (model version and evaluation, recomputed)", ev.payload.recordSha256, sha256Hex(canonOf(record)), ev.seq);
+    }
+    c.actor("promotionRequest", r.id, ev, r.requestedBy, "requested by");
+  });
+  for (const [id, ev] of requests) {
+    let status = { status: "pending", decidedAt: null, seq: ev.seq, action: ev.action };
+    for (const d of ["promotion.approve", "promotion.reject", "promotion.withdraw"].flatMap(byAction).filter((x) => x.entityId === String(id)).sort((a, b) => a.seq - b.seq)) {
+      const p = d.payload ?? {};
+      const s = d.action === "promotion.approve" ? ("status" in p ? String(p.status) : Number(p.approvals) >= Number(p.approvalsRequired) ? "approved" : "pending") : d.action === "promotion.reject" ? "rejected" : "withdrawn";
+      if (s !== "pending") status = { status: s, decidedAt: "decidedAt" in p ? p.decidedAt : undefined, seq: d.seq, action: d.action };
+    }
+    const r = row("promotionRequest", id);
+    c.compare("promotionRequest", id, "status", status.status, r.status, status.seq);
+    if (status.decidedAt === undefined) c.gap(status.action, "promotion decision time", status.seq);
+    else c.compare("promotionRequest", id, "decision time", status.decidedAt, r.decidedAt, status.seq);
+  }
+  created("signature", "signature.create", (g, ev) => {
+    c.fields("signature", g.id, ev, [["printedName", g.printedName, "printed name"], ["meaning", g.meaning, "meaning"], ["recordType", g.recordType, "record type"], ["recordId", g.recordId, "record signed"], ["recordSha256", g.recordSha256, "record sha256"], ["comment", g.comment, "comment"], ["createdAt", g.createdAt, "signing time"]]);
+    c.actor("signature", g.id, ev, g.userId, "signer");
+    const now = g.recordType === "promotion_request" ? row("promotionRequest", g.recordId)?.recordSha256 : g.recordType === "document" ? row("document", g.recordId)?.sha256 : undefined;
+    if (now !== undefined) c.compare("signature", g.id, `${String(g.recordType).replace("_", " ")} ${g.recordId} as signed (its sha256 now)`, ev.payload.recordSha256, now, ev.seq);
+  });
 }
 
 // ------------------------------------------------------------------------------------------------------------

@@ -117,6 +117,8 @@ describe("the genuine bundle", () => {
     expect(cli.code).toBe(0);
     for (const k of ["ok", "anchored", "eventsChecked", "checkpointsChecked", "keyFingerprint", "latestCheckpoint", "unsignedTail"]) expect(j[k], k).toEqual(cli.json[k]);
     expect(j.levels.chain).toEqual(cli.json.levels.chain);
+    expect(j.levels.content.skipped).toBeUndefined();
+    expect(j.levels.content.ok).toBe(cli.json.levels.content.ok);
 
     const text = runScript(dir);
     expect(text.code).toBe(0);
@@ -238,6 +240,39 @@ describe("tampered bundles fail (exit 1) naming the problem, as audit verify --b
     expect(anchored.json!.levels.anchor.problem).toMatch(/^log has \d+ events but the trusted checkpoint covers \d+ \(truncated\?\)$/);
   });
 
+  it("an edited fact in facts.json: the evaluation's recorded hash and the export's facts.json hash no longer match", async () => {
+    const dir = copyBundle();
+    const file = path.join(dir, "facts.json");
+    const facts = JSON.parse(fs.readFileSync(file, "utf8")) as { records: { evaluation: { row: { id: number; metricsJson: string } }[] } };
+    const ev = facts.records.evaluation.find((e) => e.row.metricsJson.includes('"accuracy"'))!;
+    const metrics = JSON.parse(ev.row.metricsJson) as { accuracy: number };
+    ev.row.metricsJson = JSON.stringify({ ...metrics, accuracy: 0.42 });
+    fs.writeFileSync(file, JSON.stringify(facts) + "\n");
+    const r = runScript(dir, ["--json"]);
+    expect(r.code).toBe(1);
+    expect(r.json!.levels.chain.ok).toBe(true);
+    const messages = r.json!.levels.content.problems.map((p: { message: string }) => p.message).join("\n");
+    expect(messages).toMatch(new RegExp(`evaluation ${ev.row.id}: metrics \\(incl\\. confusion matrix\\) does not match the ledger \\(event #\\d+ recorded`));
+    expect(messages).toMatch(/bundle facts\.json: facts\.json sha256 \(recorded by the export event\) does not match/);
+    const cli = await cliVerify(dir);
+    expect(cli.code).toBe(1);
+    expect(cli.json.levels.content.ok).toBe(false);
+  });
+
+  it("a replaced weights file", async () => {
+    const dir = copyBundle();
+    const facts = JSON.parse(fs.readFileSync(path.join(dir, "facts.json"), "utf8")) as { weights: { file: string; sha256: string } };
+    expect(facts.weights.file).toBe(`artifacts/${facts.weights.sha256}`);
+    const bytes = fs.readFileSync(path.join(dir, facts.weights.file));
+    bytes.writeUInt8(bytes.readUInt8(bytes.length - 1) ^ 0xff, bytes.length - 1);
+    fs.writeFileSync(path.join(dir, facts.weights.file), bytes);
+    const r = runScript(dir, ["--json"]);
+    expect(r.code).toBe(1);
+    expect(r.json!.problems.join("\n")).toContain(`weights file was replaced: the ledger (event #`);
+    expect(r.json!.problems.join("\n")).toContain(`recorded sha256 ${facts.weights.sha256}, the file's bytes hash to ${sha(bytes)}`);
+    expect((await cliVerify(dir)).code).toBe(1);
+  });
+
   it("edited report facts: the export event's hash no longer matches", () => {
     const dir = copyBundle();
     const file = path.join(dir, "report.json");
@@ -352,6 +387,28 @@ describe("key rotation (audit.keyRotate events endorsed by the old key)", () => 
     const r = runScript(dir, ["--public-key", oldKeyFile]);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain(`checkpoint #${last.id} (tree size ${last.treeSize}) was signed with key ${rogue.fingerprint}, which no valid key rotation introduced`);
+  });
+});
+
+describe("a table edited before the export (the operator's attack on content)", () => {
+  it("an evaluation's accuracy changed in the database is exported as is, and the script names the evaluation and both hashes", async () => {
+    const sqlite = app.db.$client;
+    const row = sqlite.prepare("SELECT id, metrics_json AS m FROM evaluations WHERE partition = 'test' ORDER BY id LIMIT 1").get() as { id: number; m: string };
+    const metrics = JSON.parse(row.m) as Record<string, unknown>;
+    sqlite.prepare("UPDATE evaluations SET metrics_json = ? WHERE id = ?").run(canonicalJson({ ...metrics, accuracy: 0.42 }), row.id);
+    try {
+      const dir = path.join(tmp, "tampered-table");
+      const auditor = actorOf(app.db.select().from(users).where(eq(users.email, DEMO_USERS[3]!.email)).get()!);
+      exportReportBundle({ db: app.db, auditKeys: app.auditKeys }, auditor, modelVersionId, dir);
+      const r = runScript(dir, ["--json"]);
+      expect(r.code).toBe(1);
+      expect(r.json!.levels.chain.ok).toBe(true); // the ledger itself is intact: only the table lies
+      const p = r.json!.levels.content.problems.find((x: { entityType: string; field: string }) => x.entityType === "evaluation" && x.field === "metrics (incl. confusion matrix)");
+      expect(p).toMatchObject({ entityId: String(row.id), recorded: expect.stringMatching(/^"[0-9a-f]{64}"$/), found: expect.stringMatching(/^"[0-9a-f]{64}"$/) });
+      expect((await cliVerify(dir)).json.levels.content.ok).toBe(false);
+    } finally {
+      sqlite.prepare("UPDATE evaluations SET metrics_json = ? WHERE id = ?").run(row.m, row.id);
+    }
   });
 });
 
