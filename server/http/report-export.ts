@@ -4,7 +4,8 @@
  * Invariants:
  * - Only POST exports: an export records an "audit.export" event and signs a checkpoint, so a GET (a link or an
  *   <img> on another site riding the victim's cookie) must change nothing; GET answers 405 and writes nothing.
- * - POST is CSRF-safe: same origin only (server/http/same-origin.ts), then the session, then the export.
+ * - POST is CSRF-safe: same origin only (server/http/same-origin.ts), then the session (route-session.ts: 401, or
+ *   403 for a user who must change their password), then the export.
  * - The format comes from the query string (?format=tar, the default, or ?format=html); the body is never read, so
  *   a plain <form method="post"> works (its target may be the preview iframe).
  * - Any signed-in role may export (auditors included): exporting changes no project data.
@@ -17,6 +18,7 @@ import type { AuditKeys } from "@/server/audit/keys";
 import type { SignedInActor } from "@/server/services/service-context";
 import { exportReportBundle, exportReportTar } from "@/server/audit/report/export-bundle";
 import { crossOriginRefusal } from "./same-origin";
+import { asRouteCaller, type RouteCaller } from "./route-session";
 
 const text = (status: number, message: string, headers: Record<string, string> = {}) =>
   new Response(message, { status, headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store", ...headers } });
@@ -26,10 +28,12 @@ export function reportExportGet(): Response {
   return text(405, "Exporting a report records it in the audit ledger, so it takes a POST from this site: use Preview report or Download bundle on the report page, or `npm run cli -- export`.", { allow: "POST" });
 }
 
-export function reportExportPost(services: { db: Db; auditKeys: AuditKeys }, req: Request, user: SignedInActor | null, modelVersionIdParam: string): Response {
+/** `caller`: the route's RouteCaller (server/http/route-session.ts), or a signed-in user / null (tests). */
+export function reportExportPost(services: { db: Db; auditKeys: AuditKeys }, req: Request, caller: RouteCaller | SignedInActor | null, modelVersionIdParam: string): Response {
   const crossOrigin = crossOriginRefusal(req);
   if (crossOrigin) return text(403, crossOrigin);
-  if (!user) return text(401, "sign in first");
+  const { user, refusal } = asRouteCaller(caller);
+  if (refusal) return text(refusal.status, refusal.message);
   const id = Number(modelVersionIdParam);
   if (!Number.isInteger(id) || id < 1) return text(400, "model version id must be a whole number");
   const format = new URL(req.url).searchParams.get("format") ?? "tar";

@@ -17,6 +17,7 @@ import { applyCheckpointPolicy } from "@/server/audit/checkpoint-policy";
 import { clearSessionCookie, readSessionToken, SESSION_COOKIE } from "@/server/auth/cookies";
 import { TooManyAttempts } from "@/server/auth/throttle";
 import { PasswordHasherBusyError } from "@/server/auth/password";
+import { CHANGE_PASSWORD_FIRST, SIGN_IN_FIRST, UNAUTHORIZED_MESSAGES } from "@/server/auth/session-messages";
 
 export { SESSION_COOKIE, readCookie } from "@/server/auth/cookies";
 
@@ -104,17 +105,12 @@ export const publicProcedure = t.procedure.use(retryAfterOnThrottle).use(checkpo
 /** What a user whose password was reset may still do until they change it. */
 export const ALLOWED_BEFORE_PASSWORD_CHANGE = new Set(["auth.me", "auth.signOut", "auth.changePassword"]);
 
-const UNAUTHORIZED_MESSAGES = {
-  malformed: "your session cookie is not valid: sign in again",
-  ended: "your session has ended (signed out, expired or revoked): sign in again",
-} as const;
-
 export const signedInProcedure = publicProcedure.use(({ ctx, path, next }) => {
-  if (!ctx.user) throw new TRPCError({ code: "UNAUTHORIZED", message: ctx.sessionProblem ? UNAUTHORIZED_MESSAGES[ctx.sessionProblem] : "sign in first" });
+  if (!ctx.user) throw new TRPCError({ code: "UNAUTHORIZED", message: ctx.sessionProblem ? UNAUTHORIZED_MESSAGES[ctx.sessionProblem] : SIGN_IN_FIRST });
   // Read the account on every call: a disabled user, a changed role or a reset password takes effect at once.
   const account = accountStatus(ctx.services.db, ctx.user.id);
-  if (!account || account.disabled) throw new TRPCError({ code: "UNAUTHORIZED", message: "this account is disabled: ask an administrator" });
-  if (account.mustChangePassword && !ALLOWED_BEFORE_PASSWORD_CHANGE.has(path)) throw new TRPCError({ code: "FORBIDDEN", message: "change your password first (an administrator set a temporary one): open Account → Change password" });
+  if (!account || account.disabled) throw new TRPCError({ code: "UNAUTHORIZED", message: UNAUTHORIZED_MESSAGES.disabled });
+  if (account.mustChangePassword && !ALLOWED_BEFORE_PASSWORD_CHANGE.has(path)) throw new TRPCError({ code: "FORBIDDEN", message: CHANGE_PASSWORD_FIRST });
   const user: SignedInActor = { ...ctx.user, role: account.role, name: account.name };
   const service: ServiceContext = { db: ctx.services.db, artifacts: ctx.services.artifacts, dataDir: ctx.services.dataDir, auditKeys: ctx.services.auditKeys, actor: user };
   return next({ ctx: { ...ctx, user, service } });

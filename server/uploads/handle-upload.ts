@@ -2,7 +2,8 @@
  * POST /api/datasets/upload: a CSV dataset upload as a raw request body (Content-Type text/csv), its settings in
  * the query string (name, labelColumn, kind, imageShape=H,W,C, textColumn, licence, origin, uploadId).
  *
- * Order of checks (each refusal happens before the body is read): same origin (CSRF), signed in (401), engineer
+ * Order of checks (each refusal happens before the body is read): same origin (CSRF), signed in (401; a user who
+ * must change their password: 403, server/http/route-session.ts), engineer
  * (403), settings (400), Content-Length over the byte cap (413), uploads at once (429 + Retry-After). Then the body
  * streams to a temp file while hashed (passing the cap mid-stream: 413), a worker thread checks it, and the dataset
  * is registered. Replies are JSON: the dataset row, or { error: { message } }.
@@ -16,6 +17,7 @@ import { TRPCError } from "@trpc/server";
 import type { ServiceDeps, SignedInActor } from "@/server/services/service-context";
 import { uploadDatasetFile, uploadMetaSchema, uploadTempDir, type UploadDatasetMeta } from "@/server/services/datasets";
 import { crossOriginRefusal, refusedResponse } from "@/server/http/same-origin";
+import { asRouteCaller, type RouteCaller } from "@/server/http/route-session";
 import { tooLargeError } from "@/trainer/data/csv-scan";
 import type { CsvCaps } from "@/trainer/data/csv-scan";
 import { MAX_CONCURRENT_UPLOADS, UPLOAD_LIMIT_SETTINGS, uploadLimits } from "./limits";
@@ -49,10 +51,12 @@ export function uploadMetaFromQuery(params: URLSearchParams): { ok: true; meta: 
   return { ok: false, message: parsed.error.issues.map((i) => `${i.path.join(".") || "input"}: ${i.message}`).join("; ") };
 }
 
-export async function handleDatasetUpload(services: ServiceDeps, req: Request, user: SignedInActor | null, opts: { limits?: CsvCaps } = {}): Promise<Response> {
+/** `caller`: the route's RouteCaller (server/http/route-session.ts), or a signed-in user / null (tests, scripts). */
+export async function handleDatasetUpload(services: ServiceDeps, req: Request, caller: RouteCaller | SignedInActor | null, opts: { limits?: CsvCaps } = {}): Promise<Response> {
   const crossOrigin = crossOriginRefusal(req);
   if (crossOrigin) return refusedResponse(crossOrigin, 403);
-  if (!user) return refusedResponse("sign in first", 401);
+  const { user, refusal } = asRouteCaller(caller);
+  if (refusal) return refusedResponse(refusal.message, refusal.status);
   if (user.role !== "engineer") return refusedResponse(`a ${user.role} cannot upload datasets (needs: engineer)`, 403);
   const url = new URL(req.url);
   const meta = uploadMetaFromQuery(url.searchParams);

@@ -7,8 +7,7 @@
  */
 import "server-only";
 import { getAppServices } from "@/server/app-services";
-import { readCookie, SESSION_COOKIE } from "@/server/trpc/init";
-import { userForSession } from "@/server/services/users";
+import { routeCaller } from "@/server/http/route-session";
 import { reportExportGet, reportExportPost } from "@/server/http/report-export";
 
 export const runtime = "nodejs";
@@ -20,6 +19,5 @@ export function GET(): Response {
 
 export async function POST(req: Request, { params }: { params: Promise<{ modelVersionId: string }> }): Promise<Response> {
   const services = getAppServices();
-  const user = userForSession(services.db, readCookie(req.headers.get("cookie"), SESSION_COOKIE));
-  return reportExportPost(services, req, user, (await params).modelVersionId);
+  return reportExportPost(services, req, routeCaller(services.db, req), (await params).modelVersionId);
 }
