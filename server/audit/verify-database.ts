@@ -14,7 +14,7 @@ import type { Db } from "@/db/client";
 import { loadAuditPublicKey } from "./keys";
 import { type AuditDbSource, auditEventsWithAction, listAuditCheckpoints, maxAuditSeq, sqliteOf } from "./ledger-reads";
 import { KEY_ROTATE_ACTION } from "./key-rotation";
-import { verifyContent } from "./content/verify-content";
+import { checkContent } from "./content/verify-content";
 import { witnessAnchors, witnessLagProblem } from "./witness/witness-anchors";
 import { checkTriggers } from "./verify-triggers";
 import { runRangeWorker, splitRange } from "./verify-parallel";
@@ -78,7 +78,8 @@ function checkRest(s: Snapshot, source: string | Db, opts: VerifyDatabaseOptions
   s.verifier.setTriggers(t.level, t.problems, t.notes);
   if (opts.content !== false) {
     const dataDir = typeof source === "string" ? source : opts.dataDir;
-    s.verifier.setContent(verifyContent(s.sqlite, { artifactsDir: dataDir ? path.join(dataDir, "artifacts") : null, uptoSeq: s.n }));
+    const content = checkContent(s.sqlite, { artifactsDir: dataDir ? path.join(dataDir, "artifacts") : null, uptoSeq: s.n });
+    s.verifier.setContent({ ...content.level, files: content.filesHashed });
   }
 }
 

@@ -42,7 +42,9 @@ export type AnchorLevel = {
   problem: string | null;
 };
 export type TriggerLevel = { ok: boolean; missing: string[]; altered: string[] };
-export type VerifyLevels = { chain: ChainLevel; content: ContentLevel; anchor: AnchorLevel; triggers?: TriggerLevel };
+/** ContentLevel (server/audit/content/types.ts), plus how many artifact files were re-hashed when known. */
+export type ContentResult = ContentLevel & { files?: number };
+export type VerifyLevels = { chain: ChainLevel; content: ContentResult; anchor: AnchorLevel; triggers?: TriggerLevel };
 
 export const CONTENT_NOT_RUN: ContentLevel = { ok: true, checked: 0, problems: [], notCovered: [], skipped: "content verification not run" };
 
@@ -135,7 +137,7 @@ export class AuditLogVerifier {
   private readonly unverified: AuditCheckpointRow[] = [];
   /** Checkpoint id → seq of the event whose copy equals the row. */
   private readonly copies = new Map<number, number>();
-  private content: ContentLevel = { ...CONTENT_NOT_RUN };
+  private content: ContentResult = { ...CONTENT_NOT_RUN };
   private triggers: { level: TriggerLevel; problems: string[] } | null = null;
   private requireAnchor = false;
   /** Which key signs at which tree size, from `key` through the log's "audit.keyRotate" events (key-rotation.ts). */
@@ -168,9 +170,12 @@ export class AuditLogVerifier {
       this.unverified.push(cp);
       this.expectRoot({ name, anchor: null, checkpoint: cp, treeSize: cp.treeSize, rootHash: cp.rootHash });
     }
-    if (trusted && !this.signatureProblem("the trusted checkpoint", trusted.treeHead, trusted.signature)) {
+    if (trusted) {
+      // The auditor's own copy: a bad signature is an anchor problem (it vouches for nothing), not a log problem.
+      const problem = this.keyChain.checkpointProblem("the trusted checkpoint", trusted.treeHead, trusted.signature);
       const anchor = anchorFromTrustedCheckpoint(trusted);
-      this.expectRoot({ name: anchor.name, anchor, checkpoint: null, treeSize: anchor.treeSize, rootHash: anchor.rootHash });
+      if (problem) this.anchorFindings.push({ at: 0, badSeq: null, message: problem });
+      else this.expectRoot({ name: anchor.name, anchor, checkpoint: null, treeSize: anchor.treeSize, rootHash: anchor.rootHash });
     }
     for (const anchor of anchors) this.expectRoot({ name: anchor.name, anchor, checkpoint: null, treeSize: anchor.treeSize, rootHash: anchor.rootHash });
     if (checkpoints.length === 0) this.notes.push("no signed checkpoint yet: the hash chain is checked but no signature covers it");
@@ -258,7 +263,7 @@ export class AuditLogVerifier {
     this.scanner.abort(problem);
   }
 
-  setContent(level: ContentLevel): void {
+  setContent(level: ContentResult): void {
     this.content = level;
   }
 
@@ -344,7 +349,7 @@ export class AuditLogVerifier {
       anchor: {
         anchored,
         treeSize: anchored ? anchorMatches.reduce((m, x) => Math.max(m, x.at), 0) : 0,
-        by: anchorMatches.map((m) => ({ kind: m.check.anchor!.kind, name: m.check.name, treeSize: m.at })),
+        by: largestPerAnchor(anchorMatches.map((m) => ({ kind: m.check.anchor!.kind, name: m.check.name, treeSize: m.at }))),
         problem: anchorProblems[0] ?? null,
       },
       ...(this.triggers ? { triggers: this.triggers.level } : {}),
@@ -408,6 +413,16 @@ export class AuditLogVerifier {
         `(seq ${this.newest[1]}, ${this.newest[0]}); the app signs a checkpoint at least every ${CHECKPOINT_EVERY_MINUTES} minutes (checkpoints deleted?)`,
     };
   }
+}
+
+/** One entry per anchor (kind + name), with the largest tree size it matched (a witness cosigns many checkpoints). */
+function largestPerAnchor(list: AnchorLevel["by"]): AnchorLevel["by"] {
+  const best = new Map<string, AnchorLevel["by"][number]>();
+  for (const b of list) {
+    const k = `${b.kind}\u0000${b.name}`;
+    if ((best.get(k)?.treeSize ?? -1) < b.treeSize) best.set(k, b);
+  }
+  return [...best.values()].sort((a, b) => b.treeSize - a.treeSize);
 }
 
 /** Verifies events given in memory or from any iterable (tests, UI uploads). */

@@ -18,7 +18,7 @@ export function formatResult(target: string, r: VerifyResult, trustedGiven: bool
       : `  chain DAMAGED: ${chain.problem}${r.firstBadSeq !== null ? ` (first bad seq ${r.firstBadSeq})` : ""}`,
   );
   if (content.skipped) lines.push(`  content not checked: ${content.skipped}`);
-  else if (content.ok) lines.push(`  content intact: ${content.checked} recorded facts re-derived from the tables${filesPart(content)}`);
+  else if (content.ok) lines.push(`  content intact: ${content.checked} recorded facts re-derived and matched${typeof content.files === "number" ? `, ${content.files} artifact files re-hashed` : ""}`);
   else lines.push(`  content DAMAGED: ${content.problems.length} table row(s) or file(s) disagree with the ledger`);
   if (anchor.anchored) {
     lines.push(`  anchored up to tree size ${anchor.treeSize} by ${anchor.by.map((b) => `${b.name} (${b.kind}, tree size ${b.treeSize})`).join(", ")}`);
@@ -56,9 +56,4 @@ export function formatResult(target: string, r: VerifyResult, trustedGiven: bool
   for (const n of content.notCovered.slice(0, MAX_LISTED)) lines.push(`  not covered by the ledger: ${n}`);
   for (const n of r.notes) lines.push(`  note: ${n}`);
   return lines.join("\n") + "\n";
-}
-
-function filesPart(content: VerifyResult["levels"]["content"]): string {
-  const files = (content as { files?: number }).files;
-  return typeof files === "number" ? `, ${files} artifact files re-hashed` : "";
 }
