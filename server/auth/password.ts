@@ -12,9 +12,8 @@
  * - `checkPasswordOrDummy` does the same work whether or not an account exists (it verifies against DUMMY_HASH),
  *   so response time does not reveal which emails have accounts.
  * - Comparison is constant-time; parameters read from a stored hash are bounded (a forged N=2^30 cannot exhaust memory).
- * - `verifyPassword` (synchronous, the first release's API) remains for the signature flows that still re-enter a
- *   password synchronously (promotions, documents); it blocks the event loop ~0.3 s per call. New code uses
- *   `checkPassword` / `checkPasswordOrDummy` (asynchronous).
+ * - There is no synchronous check: every password check (sign-in, own password change, signature re-entry in
+ *   server/services/signature-password.ts) uses `checkPassword` / `checkPasswordOrDummy`.
  */
 import { randomBytes, scrypt, scryptSync, timingSafeEqual, type ScryptOptions } from "node:crypto";
 import os from "node:os";
@@ -109,14 +108,6 @@ export async function checkPasswordOrDummy(password: string, stored: string | nu
 export function needsRehash(stored: string): boolean {
   const parsed = parse(stored);
   return !parsed || parsed.N < SCRYPT_PARAMS.N || parsed.r < SCRYPT_PARAMS.r || parsed.hash.length < KEYLEN;
-}
-
-/** Synchronous check, for the signature flows not yet moved to the asynchronous form (blocks the event loop ~0.3 s). */
-export function verifyPassword(password: string, stored: string): boolean {
-  const parsed = parse(stored);
-  if (!parsed) return false;
-  const actual = scryptSync(password, parsed.salt, parsed.hash.length, { N: parsed.N, r: parsed.r, p: parsed.p, maxmem: MAXMEM });
-  return timingSafeEqual(parsed.hash, actual);
 }
 
 /** For tests and benchmarks: how many hashes are running and waiting right now. */

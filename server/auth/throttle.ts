@@ -90,4 +90,23 @@ export class SignInThrottle {
       },
     };
   }
+
+  /**
+   * The same per-account count for a password re-entered by a signed-in user (signatures): the account's failures
+   * are shared with sign-in, so a stolen session gets no extra guesses. No per-address count (the caller is
+   * already identified by the session). When allowed, call `release(outcome)` afterwards.
+   */
+  async attemptAccount(accountKey: string): Promise<ThrottleDecision> {
+    const waiting = await this.account.waiting(accountKey);
+    if (waiting > 0) return { allowed: false, retryAfterSeconds: waiting, by: "account" };
+    const wait = await this.account.count(accountKey);
+    if (wait > 0) return { allowed: false, retryAfterSeconds: wait, by: "account" };
+    return {
+      allowed: true,
+      release: async (outcome) => {
+        if (outcome === "success") await this.account.reset(accountKey);
+        else if (outcome === "notChecked") await this.account.forgive(accountKey);
+      },
+    };
+  }
 }

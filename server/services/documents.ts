@@ -7,8 +7,10 @@
  *   identifiers only (never the text): the row's sha256 binds the text to the ledger.
  * - sha256 = sha256Canonical(documentRecord(row)); it is recomputed before signing, so altered text cannot be signed.
  * - Signatures use the `signatures` table (recordType "document", recordId = the version's row id), meaning
- *   "authorship" (engineers) or "review" (reviewers), after re-entering the password. Only the latest version of a
- *   section can be signed, once per person and meaning. A wrong password is refused AND recorded (signature.refused).
+ *   "authorship" (engineers) or "review" (reviewers), after re-entering the password (checked asynchronously and
+ *   throttled per account like sign-in, signature-password.ts, BEFORE the signing transaction, which re-reads what
+ *   it relies on). Only the latest version of a section can be signed, once per person and meaning. A wrong
+ *   password is refused AND recorded (signature.refused); throttled attempts (429) write nothing.
  * - Separation of duties: the author of a version cannot sign its review; the attempt is refused AND recorded
  *   (document.selfReviewRefused) in a transaction of its own, which commits although the request fails.
  * - A signed audit checkpoint follows each signature (design: "at every signature").
@@ -19,9 +21,10 @@ import { datasets, documents, models, signatures, users, type DocumentSubjectTyp
 import type { DbOrTx } from "@/db/client";
 import { appendAuditEvent } from "@/server/audit/ledger";
 import { sha256Canonical } from "@/server/audit/canonical";
-import { verifyPassword } from "@/server/auth/password";
+import { PASSWORD_MAX } from "@/server/auth/limits";
 import { signatureText } from "./promotions";
 import { checkpointAfterCommit } from "./audit-checkpoint-after-commit";
+import { checkSignaturePassword } from "./signature-password";
 import { badRequest, conflict, forbidden, notFound, now, requireRole, type ServiceContext } from "./service-context";
 
 /** The sections people write, per subject, in the order a model card / datasheet shows them. */
@@ -61,7 +64,7 @@ export const updateDocumentInput = subjectSchema.extend({
 export const signDocumentInput = z.object({
   documentId: z.number().int(),
   meaning: z.enum(["authorship", "review"]),
-  password: z.string().min(1, "re-enter your password to sign"),
+  password: z.string().max(PASSWORD_MAX, `a password is at most ${PASSWORD_MAX} characters`).min(1, "re-enter your password to sign"),
   comment: z.string().trim().max(4000).default(""),
 });
 
@@ -101,7 +104,7 @@ export function updateDocument(ctx: ServiceContext, raw: z.input<typeof updateDo
   });
 }
 
-export function signDocument(ctx: ServiceContext, raw: z.input<typeof signDocumentInput>) {
+export async function signDocument(ctx: ServiceContext, raw: z.input<typeof signDocumentInput>) {
   const input = signDocumentInput.parse(raw);
   requireRole(ctx.actor, MEANING_ROLES[input.meaning], `sign documents with meaning "${input.meaning}"`);
   const doc = ctx.db.select().from(documents).where(eq(documents.id, input.documentId)).get();
@@ -112,20 +115,24 @@ export function signDocument(ctx: ServiceContext, raw: z.input<typeof signDocume
     });
     forbidden(`${ctx.actor.name} wrote version ${doc.version} of "${doc.section}" and cannot sign its review: another reviewer must review it`);
   }
-  const latest = latestVersion(ctx.db, doc.subjectType, doc.subjectId, doc.section)!;
-  if (latest.id !== doc.id) conflict(`version ${doc.version} of "${doc.section}" has been superseded by version ${latest.version}: sign the latest version`);
-  const recomputed = sha256Canonical(documentRecord(doc));
-  if (recomputed !== doc.sha256) conflict(`document version ${doc.id} no longer matches its sha256 (${doc.sha256.slice(0, 12)}… ≠ ${recomputed.slice(0, 12)}…): it cannot be signed`);
-  const user = ctx.db.select().from(users).where(eq(users.id, ctx.actor.id)).get();
-  if (!user || !verifyPassword(input.password, user.passwordHash)) {
+  assertSignable(ctx.db, doc, ctx.actor, input.meaning);
+
+  // The password: asynchronous and throttled, before the (synchronous) transaction. Throttled attempts write nothing.
+  const signer = ctx.db.select().from(users).where(eq(users.id, ctx.actor.id)).get();
+  if (!signer || !(await checkSignaturePassword(ctx.db, signer, input.password))) {
     ctx.db.transaction((tx) => {
       appendAuditEvent(tx, { actor: ctx.actor, action: "signature.refused", entityType: "document", entityId: doc.id, payload: { meaning: input.meaning, reason: "wrong password", recordSha256: doc.sha256 } });
     });
     forbidden("the password does not match: the signature was not recorded");
   }
-  const dup = ctx.db.select({ id: signatures.id }).from(signatures).where(and(eq(signatures.recordType, "document"), eq(signatures.recordId, doc.id), eq(signatures.userId, user.id), eq(signatures.meaning, input.meaning))).get();
-  if (dup) conflict(`${user.name} has already signed version ${doc.version} of this section with meaning ${input.meaning}`);
   const signature = ctx.db.transaction((tx) => {
+    // Re-read what the checks above relied on: it may have changed while the password was being checked.
+    const user = tx.select().from(users).where(eq(users.id, ctx.actor.id)).get();
+    if (!user || user.disabled || !(MEANING_ROLES[input.meaning] as readonly string[]).includes(user.role)) forbidden(`${ctx.actor.name}'s account changed while signing: sign again`);
+    const current = tx.select().from(documents).where(eq(documents.id, doc.id)).get();
+    if (!current) notFound(`document version ${doc.id}`);
+    assertSignable(tx, current, user, input.meaning);
+    if (current.sha256 !== doc.sha256) conflict(`document version ${doc.id} changed while signing: reload and sign again`);
     const row = tx
       .insert(signatures)
       .values({ userId: user.id, printedName: user.name, meaning: input.meaning, recordType: "document", recordId: doc.id, recordSha256: doc.sha256, comment: input.comment, createdAt: now() })
@@ -134,8 +141,18 @@ export function signDocument(ctx: ServiceContext, raw: z.input<typeof signDocume
     appendAuditEvent(tx, { actor: ctx.actor, action: "signature.create", entityType: "signature", entityId: row.id, payload: { printedName: row.printedName, meaning: row.meaning, recordType: "document", recordId: doc.id, recordSha256: doc.sha256, section: doc.section, version: doc.version, comment: row.comment, createdAt: row.createdAt } });
     return row;
   });
-  const auditCheckpoint = checkpointAfterCommit(ctx, `${input.meaning} signature of ${doc.subjectType} ${doc.subjectId} ${doc.section} v${doc.version} by ${user.name}`);
+  const auditCheckpoint = checkpointAfterCommit(ctx, `${input.meaning} signature of ${doc.subjectType} ${doc.subjectId} ${doc.section} v${doc.version} by ${signer.name}`);
   return { signatureId: signature.id, text: signatureText(signature), auditCheckpoint };
+}
+
+/** The latest version of its section, its text still hashing to its sha256, not yet signed by this person with this meaning. */
+function assertSignable(db: DbOrTx, doc: DocumentRow, signer: { id: number; name: string }, meaning: "authorship" | "review"): void {
+  const latest = latestVersion(db, doc.subjectType, doc.subjectId, doc.section)!;
+  if (latest.id !== doc.id) conflict(`version ${doc.version} of "${doc.section}" has been superseded by version ${latest.version}: sign the latest version`);
+  const recomputed = sha256Canonical(documentRecord(doc));
+  if (recomputed !== doc.sha256) conflict(`document version ${doc.id} no longer matches its sha256 (${doc.sha256.slice(0, 12)}… ≠ ${recomputed.slice(0, 12)}…): it cannot be signed`);
+  const dup = db.select({ id: signatures.id }).from(signatures).where(and(eq(signatures.recordType, "document"), eq(signatures.recordId, doc.id), eq(signatures.userId, signer.id), eq(signatures.meaning, meaning))).get();
+  if (dup) conflict(`${signer.name} has already signed version ${doc.version} of this section with meaning ${meaning}`);
 }
 
 export type DocumentSignature = { id: number; userId: number; printedName: string; meaning: string; recordSha256: string; comment: string; createdAt: string; text: string };

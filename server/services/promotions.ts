@@ -6,7 +6,9 @@
  * - A request cites an evaluation on the "test" partition of the version's own checkpoint; without one it is refused.
  * - record_sha256 = sha256(canonical JSON of { model, alias, modelVersion, evaluation }); every signature binds to it,
  *   and it is recomputed before each signature so a changed record cannot be signed.
- * - Signers re-enter their password. Nobody in the version's lineage may sign: the requester, and everyone
+ * - Signers re-enter their password, checked asynchronously and throttled per account like sign-in
+ *   (signature-password.ts) BEFORE the signing transaction, which re-reads everything it relies on (status,
+ *   conflicts, earlier signatures, record hash). Nobody in the version's lineage may sign: the requester, and everyone
  *   lineageAuthors (server/lineage/ancestry.ts) names (registrant; authors of runs, decisions, datasets, data
  *   versions, splits, model-card and datasheet sections in the ancestry through parent runs AND parent checkpoints);
  *   such attempts are refused AND recorded
@@ -20,11 +22,12 @@ import { evaluations, modelVersions, models, promotionRequests, signatures, user
 import type { DbOrTx } from "@/db/client";
 import { appendAuditEvent } from "@/server/audit/ledger";
 import { sha256Canonical } from "@/server/audit/canonical";
-import { verifyPassword } from "@/server/auth/password";
+import { PASSWORD_MAX } from "@/server/auth/limits";
 import { lineageAuthors } from "@/server/lineage/ancestry";
 import { badRequest, conflict, forbidden, notFound, now, requireRole, type ServiceContext } from "./service-context";
 import { aliasSchema, appendAliasMove, findModelVersion, modelNameSchema } from "./registry";
 import { checkpointAfterCommit } from "./audit-checkpoint-after-commit";
+import { checkSignaturePassword } from "./signature-password";
 
 export const TEST_PARTITION = "test";
 
@@ -125,11 +128,11 @@ export function conflictsOfInterest(db: DbOrTx, requestId: number, userId: numbe
 export const signPromotionInput = z.object({
   requestId: z.number().int(),
   meaning: z.enum(["approval", "rejection", "review"]),
-  password: z.string().min(1, "re-enter your password to sign"),
+  password: z.string().max(PASSWORD_MAX, `a password is at most ${PASSWORD_MAX} characters`).min(1, "re-enter your password to sign"),
   comment: z.string().trim().max(4000).default(""),
 });
 
-export function signPromotion(ctx: ServiceContext, raw: z.input<typeof signPromotionInput>) {
+export async function signPromotion(ctx: ServiceContext, raw: z.input<typeof signPromotionInput>) {
   const input = signPromotionInput.parse(raw);
   const { request, version, model, evaluation } = loadRequest(ctx.db, input.requestId);
 
@@ -142,23 +145,23 @@ export function signPromotion(ctx: ServiceContext, raw: z.input<typeof signPromo
     forbidden(`${ctx.actor.name} cannot sign promotion request #${request.id}: they ${reasons.join("; ")}. Four eyes: another reviewer must sign.`);
   }
   requireRole(ctx.actor, ["reviewer"], "sign promotion requests");
-  if (request.status !== "pending") conflict(`promotion request #${request.id} is ${request.status}; only a pending request can be signed`);
+  assertSignable(ctx.db, ctx.actor, input.meaning, request.id);
 
-  const user = ctx.db.select().from(users).where(eq(users.id, ctx.actor.id)).get();
-  if (!user || !verifyPassword(input.password, user.passwordHash)) {
+  // The password: asynchronous and throttled, before the (synchronous) transaction. Throttled attempts write nothing.
+  const signer = ctx.db.select().from(users).where(eq(users.id, ctx.actor.id)).get();
+  if (!signer || !(await checkSignaturePassword(ctx.db, signer, input.password))) {
     ctx.db.transaction((tx) => {
       appendAuditEvent(tx, { actor: ctx.actor, action: "signature.refused", entityType: "promotionRequest", entityId: request.id, payload: { meaning: input.meaning, reason: "wrong password" } });
     });
     forbidden("the password does not match: the signature was not recorded");
   }
-  const already = ctx.db.select().from(signatures).where(and(eq(signatures.recordType, "promotion_request"), eq(signatures.recordId, request.id), eq(signatures.userId, ctx.actor.id))).all();
-  if (input.meaning !== "review" && already.some((s) => s.meaning === "approval" || s.meaning === "rejection")) conflict(`${ctx.actor.name} has already signed promotion request #${request.id}`);
-  const recomputed = sha256Canonical(promotionRecord(model.name, request.alias, version, evaluation));
-  if (recomputed !== request.recordSha256) conflict(`the record of promotion request #${request.id} no longer matches its sha256 (${request.recordSha256.slice(0, 12)}… ≠ ${recomputed.slice(0, 12)}…): it cannot be signed`);
 
   const result = ctx.db.transaction((tx) => {
-    const fresh = tx.select({ status: promotionRequests.status }).from(promotionRequests).where(eq(promotionRequests.id, request.id)).get()!;
-    if (fresh.status !== "pending") conflict(`promotion request #${request.id} is ${fresh.status}`);
+    // Re-read what the checks above relied on: it may have changed while the password was being checked.
+    const user = tx.select().from(users).where(eq(users.id, ctx.actor.id)).get();
+    if (!user || user.disabled || user.role !== "reviewer") forbidden(`${ctx.actor.name}'s account changed while signing: sign again`);
+    if (conflictsOfInterest(tx, request.id, user.id).length > 0) forbidden(`${user.name} became part of this version's lineage while signing: another reviewer must sign`);
+    assertSignable(tx, ctx.actor, input.meaning, request.id);
     const at = now();
     const signature = tx
       .insert(signatures)
@@ -181,8 +184,18 @@ export function signPromotion(ctx: ServiceContext, raw: z.input<typeof signPromo
     appendAliasMove(tx, ctx.actor, { modelId: model.id, modelName: model.name, alias: request.alias, modelVersionId: version.id, version: version.version, promotionRequestId: request.id, rationale: request.rationale });
     return { signature, status: "approved" as const, aliasMoved: true };
   });
-  const auditCheckpoint = checkpointAfterCommit(ctx, `${input.meaning} of promotion request #${request.id} by ${user.name}${result.aliasMoved ? `; ${request.alias} of ${model.name} → version ${version.version}` : ""}`);
+  const auditCheckpoint = checkpointAfterCommit(ctx, `${input.meaning} of promotion request #${request.id} by ${signer.name}${result.aliasMoved ? `; ${request.alias} of ${model.name} → version ${version.version}` : ""}`);
   return { signatureId: result.signature.id, status: result.status, aliasMoved: result.aliasMoved, text: signatureText(result.signature), auditCheckpoint };
+}
+
+/** Pending, not already signed by this person (approval/rejection once), and its record still hashes to what is signed. */
+function assertSignable(db: DbOrTx, actor: { id: number; name: string }, meaning: "approval" | "rejection" | "review", requestId: number): void {
+  const { request, version, model, evaluation } = loadRequest(db, requestId);
+  if (request.status !== "pending") conflict(`promotion request #${request.id} is ${request.status}; only a pending request can be signed`);
+  const already = db.select().from(signatures).where(and(eq(signatures.recordType, "promotion_request"), eq(signatures.recordId, request.id), eq(signatures.userId, actor.id))).all();
+  if (meaning !== "review" && already.some((s) => s.meaning === "approval" || s.meaning === "rejection")) conflict(`${actor.name} has already signed promotion request #${request.id}`);
+  const recomputed = sha256Canonical(promotionRecord(model.name, request.alias, version, evaluation));
+  if (recomputed !== request.recordSha256) conflict(`the record of promotion request #${request.id} no longer matches its sha256 (${request.recordSha256.slice(0, 12)}… ≠ ${recomputed.slice(0, 12)}…): it cannot be signed`);
 }
 
 export const withdrawPromotionInput = z.object({ requestId: z.number().int(), reason: z.string().trim().min(1, "say why the request is withdrawn").max(4000) });

@@ -81,8 +81,9 @@ describe("model card documents", () => {
     const row = app.db.select().from(signatures).where(eq(signatures.id, signed.signatureId)).get()!;
     expect(row).toMatchObject({ recordType: "document", recordId: v2, meaning: "authorship", recordSha256: app.db.select().from(documents).where(eq(documents.id, v2)).get()!.sha256 });
     await expect(app.as("engineer").documents.sign({ documentId: v2, meaning: "authorship", password: pw(1) })).rejects.toThrow(/already signed/);
-    const review = await app.as("reviewer").documents.sign({ documentId: v2, meaning: "review", password: pw(2), comment: "clear scope" });
-    expect(review.text).toMatch(/^Reviewed by Rui Reviewer/);
+    // Rui wrote v2, so another reviewer reviews it (separation of duties: server/tests/document-separation.test.ts).
+    const review = await app.as("reviewer2").documents.sign({ documentId: v2, meaning: "review", password: pw(4), comment: "clear scope" });
+    expect(review.text).toMatch(/^Reviewed by Rita Second-Reviewer/);
   });
 });
 
