@@ -18,7 +18,7 @@ import { checkContent } from "./content/verify-content";
 import { witnessAnchors, witnessLagProblem } from "./witness/witness-anchors";
 import { checkTriggers } from "./verify-triggers";
 import { runRangeWorker, splitRange } from "./verify-parallel";
-import { scanDatabaseRange, type RangeResult } from "./verify-range";
+import { scanDatabaseRange, VERIFY_MMAP_BYTES, type RangeResult } from "./verify-range";
 import { AuditLogVerifier, chooseTrustedKey, neededTreeSizes, rangeSpecFor, type VerifyOptions, type VerifyResult } from "./verify";
 
 export type VerifyDatabaseOptions = VerifyOptions & {
@@ -39,7 +39,9 @@ export const AUTO_PARALLEL_FROM_EVENTS = 50_000;
 function openReadOnly(dataDir: string): Database.Database {
   const file = path.join(dataDir, "runledger.sqlite");
   if (!fs.existsSync(file)) throw new Error(`no Runledger database at ${file}`);
-  return new Database(file, { readonly: true, fileMustExist: true });
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  db.pragma(`mmap_size = ${VERIFY_MMAP_BYTES}`);
+  return db;
 }
 
 function resolveKey(source: string | Db, opts: VerifyDatabaseOptions) {

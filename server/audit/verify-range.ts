@@ -23,6 +23,8 @@ import { leafHashOfFields, type EventProblem } from "./event-hashing";
 import { CompactRange } from "./merkle";
 
 export const CHECKPOINT_ACTION = "audit.checkpoint";
+/** mmap window for the verifier's own read-only connections (a few percent less CPU per row than read()). */
+export const VERIFY_MMAP_BYTES = 1 << 30;
 
 /**
  * A problem found at a position in the log (0 = before any event); `badSeq` when it names an event;
