@@ -120,7 +120,7 @@ export async function benchAudit(sizes: readonly number[] = [100_000, 1_000_000]
       for (let i = 0; i < runsFor(size); i++) runs.push(await timedVerify(dir, { workers: "auto" }));
       const r = runs[0]!.result;
       if (r.eventsChecked !== events) throw new Error(`bench audit: checked ${r.eventsChecked} of ${events} events`);
-      figures.push({ name: `audit_verify_${label}_events_s`, value: seconds(median(runs.map((x) => x.wallMs))), unit: "s", target: size >= 1_000_000 ? "< 4 s" : "< 1 s" });
+      figures.push({ name: `audit_verify_${label}_events_s`, value: seconds(median(runs.map((x) => x.wallMs))), unit: "s", ...(size >= 1_000_000 ? { target: "< 4 s" } : {}) });
       figures.push({ name: `audit_verify_${label}_events_cpu_s`, value: seconds(median(runs.map((x) => x.cpuMs))), unit: "s" });
       figures.push({ name: `audit_verify_${label}_events_min_s`, value: seconds(Math.min(...runs.map((x) => x.wallMs))), unit: "s" });
       figures.push({ name: `audit_verify_${label}_load_avg`, value: Math.round(((load + os.loadavg()[0]!) / 2) * 100) / 100, unit: "load (1 min, 2 cores)" });

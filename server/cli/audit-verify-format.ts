@@ -54,6 +54,6 @@ export function formatResult(target: string, r: VerifyResult, trustedGiven: bool
     lines.push(`  content: ${p.entityType} ${p.entityId} ${p.field}: ledger recorded ${p.recorded ?? "nothing"}, found ${p.found ?? "nothing"}${p.seq !== null ? ` (event #${p.seq})` : ""}`);
   }
   for (const n of content.notCovered.slice(0, MAX_LISTED)) lines.push(`  not covered by the ledger: ${n}`);
-  for (const n of r.notes) lines.push(`  note: ${n}`);
+  for (const n of r.notes) if (!n.startsWith("NOT anchored:")) lines.push(`  note: ${n}`); // the anchor line says it
   return lines.join("\n") + "\n";
 }
