@@ -11,6 +11,18 @@ import type { EventRef } from "./checker";
 
 type RawEvent = [number, number | null, string, string, string];
 
+/** Every action the content check reads. */
+export const CONTENT_ACTIONS = [
+  "user.create", "project.create", "experiment.create", "dataset.create", "datasetVersion.create", "split.create",
+  "run.create", "run.start", "run.complete", "run.cancel", "run.fail", "run.tag", "run.untag", "checkpoint.create",
+  "evaluation.create", "decision.create", "decision.correct", "model.create", "model.update", "modelVersion.create",
+  "alias.move", "promotion.request", "promotion.approve", "promotion.reject", "promotion.withdraw", "signature.create",
+  "document.update",
+] as const;
+
+/** Above this share of content events in the log, one sequential pass beats index lookups row by row. */
+const SCAN_SHARE = 0.25;
+
 export type EventSource = {
   /** Events of one action with seq <= uptoSeq, in seq order. */
   byAction(action: string): EventRef[];
@@ -24,6 +36,17 @@ export function sqliteEventSource(sqlite: Database.Database, uptoSeq: number): E
   const cache = new Map<string, EventRef[]>();
   const laterCache = new Map<string, Set<string>>();
   const anyLater = (sqlite.prepare("SELECT 1 FROM audit_events WHERE seq > ? LIMIT 1").get(uptoSeq) ?? null) !== null;
+  // Read every content event up front: through the action index when they are few, in one sequential pass when many.
+  // (seq is gapless, so uptoSeq is the number of events verified.)
+  const inList = CONTENT_ACTIONS.map((a) => `'${a}'`).join(",");
+  const wanted = uptoSeq <= 0 ? 0 : (sqlite.prepare(`SELECT count(*) AS n FROM audit_events WHERE action IN (${inList}) AND seq <= ?`).get(uptoSeq) as { n: number }).n;
+  if (uptoSeq > 0 && wanted / uptoSeq >= SCAN_SHARE) {
+    for (const a of CONTENT_ACTIONS) cache.set(a, []);
+    const scan = sqlite.prepare(`SELECT seq, actor_id, entity_id, payload, at, action FROM audit_events WHERE seq <= ? AND +action IN (${inList}) ORDER BY seq`).raw(true);
+    for (const [seq, actorId, entityId, payload, at, action] of scan.iterate(uptoSeq) as IterableIterator<[...RawEvent, string]>) {
+      cache.get(action)!.push({ seq, action, actorId, entityId, payload, at });
+    }
+  }
   return {
     byAction(action) {
       let list = cache.get(action);

@@ -100,7 +100,7 @@ export function reportFactIds(f: ReportFacts): FactIds {
  */
 export function contentForExport(sqlite: Database.Database, uptoSeq: number): { result: ContentCheckResult; factsFor: (f: ReportFacts) => FactsFile } {
   const artifactsDir = artifactsDirOf(sqlite);
-  const result = checkContent(sqlite, { artifactsDir, uptoSeq });
+  const result = checkContent(sqlite, { artifactsDir, uptoSeq, coverage: true });
   return {
     result,
     factsFor: (f) => collectFactsFile(sqlite, result.tables ?? loadTables(sqlite), result.coverage, f.version.id, reportFactIds(f), artifactsDir, uptoSeq),

@@ -31,11 +31,11 @@ import type { ContentLevel } from "./types";
 
 export type ContentCheckResult = { level: ContentLevel; coverage: Map<string, Coverage>; filesHashed: number; durationMs: number; /** the rows compared (null when they could not be read) */ tables: Tables | null };
 
-export type VerifyContentOptions = { artifactsDir: string | null; uptoSeq: number; /** keep which event covers each entity (default true) */ coverage?: boolean };
+export type VerifyContentOptions = { artifactsDir: string | null; uptoSeq: number; /** keep which event covers each entity (the report's labels need it; default false) */ coverage?: boolean };
 
 export function checkContent(sqlite: Database.Database, opts: VerifyContentOptions): ContentCheckResult {
   const started = performance.now();
-  const c = new ContentChecker(opts.coverage ?? true);
+  const c = new ContentChecker(opts.coverage ?? false);
   const files = opts.artifactsDir === null ? null : new ArtifactHasher(storeArtifactPath(opts.artifactsDir));
   let t: Tables | null = null;
   try {
@@ -61,5 +61,5 @@ export function checkContent(sqlite: Database.Database, opts: VerifyContentOptio
 }
 
 export function verifyContent(sqlite: Database.Database, opts: VerifyContentOptions): ContentLevel {
-  return checkContent(sqlite, { coverage: false, ...opts }).level;
+  return checkContent(sqlite, opts).level;
 }

@@ -214,11 +214,26 @@ describe("content verification catches real tampering", () => {
     expectProblem(r, { entityType: "dataset", entityId: String(id), field: "stored bytes" });
   });
 
-  it("through verifyDatabase: a clean database reports content intact once content verification is wired in", async () => {
+  it("through verifyDatabase: a clean database has its content intact", async () => {
     const r = await verifyDatabase(fx.app.db, { dataDir: fx.app.dataDir, publicKeyPem: fx.app.auditKeys.publicKeyPem });
-    if (r.levels.content.skipped) return; // verify.ts does not call the content check yet
+    expect(r.levels.content.skipped).toBeUndefined();
     expect(r.levels.content.problems).toEqual([]);
     expect(r.levels.content.ok).toBe(true);
     expect(r.levels.content.checked).toBeGreaterThan(100);
+  });
+
+  it("through verifyDatabase on a data directory: a replaced weights file fails the content level and the verification", async () => {
+    const s = snapshot(fx.app);
+    try {
+      const ck = bestCheckpoint(s);
+      fs.writeFileSync(artifactPath(s.artifactsDir, ck.sha256), Buffer.from("not the weights"));
+      const r = await verifyDatabase(s.dir, { publicKeyPem: fx.app.auditKeys.publicKeyPem });
+      expect(r.levels.chain.ok).toBe(true);
+      expect(r.levels.content.ok).toBe(false);
+      expect(r.ok).toBe(false);
+      expect(r.levels.content.problems.some((p) => p.entityType === "checkpoint" && p.entityId === String(ck.id) && p.field === "weights file")).toBe(true);
+    } finally {
+      s.close();
+    }
   });
 });
