@@ -70,7 +70,13 @@ export function benchContent(sizes: readonly number[] = [100_000, 1_000_000]): C
   return figures;
 }
 
-if (process.argv[1]?.endsWith("bench-content.ts")) {
+if (process.argv[1]?.endsWith("bench-content.ts") && process.argv[2] === "--build") {
+  // Keep a bench database to experiment with: --build DIR EVENTS [CHECKPOINTS_PER_RUN]
+  const [dir, n, k] = process.argv.slice(3);
+  const t = performance.now();
+  const seq = buildBenchContentDatabase(dir!, Number(n), { checkpointsPerRun: Number(k ?? 3) });
+  process.stdout.write(`built ${seq} events in ${((performance.now() - t) / 1000).toFixed(1)} s\n`);
+} else if (process.argv[1]?.endsWith("bench-content.ts")) {
   const sizes = process.argv.slice(2).map(Number).filter((x) => x > 0);
   for (const f of benchContent(sizes.length ? sizes : undefined)) process.stdout.write(`${f.name}: ${f.value} ${f.unit}\n`);
 }
