@@ -51,7 +51,9 @@ export default defineConfig({
     url: `http://127.0.0.1:${PORT}/signin`,
     timeout: 180_000,
     reuseExistingServer: false,
-    env: { RUNLEDGER_DATA_DIR: dataDir, RUNLEDGER_KEY_DIR: keyDir, PORT: String(PORT), RUNLEDGER_WITNESSES: `http://127.0.0.1:${WITNESS_PORT}=${witnessVkey}` },
+    // RUNLEDGER_TRUST_PROXY=1: the tests play the reverse proxy, so each spec's own X-Forwarded-For address keeps its
+    // throttling counts apart (e2e/auth-followups.spec.ts checks the default, untrusted mode on a server of its own).
+    env: { RUNLEDGER_DATA_DIR: dataDir, RUNLEDGER_KEY_DIR: keyDir, PORT: String(PORT), RUNLEDGER_TRUST_PROXY: "1", RUNLEDGER_WITNESSES: `http://127.0.0.1:${WITNESS_PORT}=${witnessVkey}` },
     stdout: "pipe",
     stderr: "pipe",
   }, {

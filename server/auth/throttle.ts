@@ -12,9 +12,8 @@
  * this to a shared store (rate-limiter-flexible has RateLimiterPostgres / RateLimiterDrizzle) so that several
  * processes share the counts.
  *
- * Client address: Next.js passes the connection's address in X-Forwarded-For, but keeps a header the client sent
- * itself; so without a reverse proxy that sets the header, the per-address limit can be dodged and the per-account
- * limit and the bounded hashing queue (password.ts) are what hold. The README says so (Deployment settings).
+ * Client address: the socket's address by default; X-Forwarded-For only as far as RUNLEDGER_TRUST_PROXY says
+ * (server/http/client-address.ts; README, Deployment settings), so a client cannot pick its own address.
  */
 import { RateLimiterMemory, type RateLimiterRes } from "rate-limiter-flexible";
 

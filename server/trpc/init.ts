@@ -18,6 +18,7 @@ import { clearSessionCookie, readSessionToken, SESSION_COOKIE } from "@/server/a
 import { TooManyAttempts } from "@/server/auth/throttle";
 import { PasswordHasherBusyError } from "@/server/auth/password";
 import { CHANGE_PASSWORD_FIRST, SIGN_IN_FIRST, UNAUTHORIZED_MESSAGES } from "@/server/auth/session-messages";
+import { clientAddress } from "@/server/http/client-address";
 
 export { SESSION_COOKIE, readCookie } from "@/server/auth/cookies";
 
@@ -37,12 +38,11 @@ export type TrpcContext = {
 };
 
 /**
- * The client address: the right-most X-Forwarded-For entry (what the nearest proxy saw; Next.js sets the header to
- * the connection's address when the request has none). See server/auth/throttle.ts for its limits.
+ * Who is asking: the client address by server/http/client-address.ts (the socket's address; X-Forwarded-For only
+ * as far as RUNLEDGER_TRUST_PROXY says to trust it) and the User-Agent.
  */
 export function clientOf(req: Request): SignInClient {
-  const forwarded = (req.headers.get("x-forwarded-for") ?? "").split(",").map((s) => s.trim()).filter(Boolean);
-  return { address: (forwarded.at(-1) ?? "unknown").slice(0, 64), userAgent: req.headers.get("user-agent")?.slice(0, 200) ?? null };
+  return { address: clientAddress(req.headers), userAgent: req.headers.get("user-agent")?.slice(0, 200) ?? null };
 }
 
 /** Never throws: a malformed or ended session cookie gives an anonymous context (and clears the cookie). */
