@@ -9,6 +9,9 @@
  * - The format comes from the query string (?format=tar, the default, or ?format=html); the body is never read, so
  *   a plain <form method="post"> works (its target may be the preview iframe).
  * - Any signed-in role may export (auditors included): exporting changes no project data.
+ * - The heavy work (content check, the whole ledger into events.jsonl, tar) runs in a worker thread
+ *   (server/audit/report/export-in-worker.ts); this thread records the export and streams the tar from a temp
+ *   file, removed when the stream closes. Two exports at a time; more get 429 with Retry-After.
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -16,7 +19,9 @@ import path from "node:path";
 import type { Db } from "@/db/client";
 import type { AuditKeys } from "@/server/audit/keys";
 import type { SignedInActor } from "@/server/services/service-context";
-import { exportReportBundle, exportReportTar } from "@/server/audit/report/export-bundle";
+import { Readable } from "node:stream";
+import { bundleName } from "@/server/audit/report/export-bundle";
+import { ExportBusyError, exportReportInWorker } from "@/server/audit/report/export-in-worker";
 import { crossOriginRefusal } from "./same-origin";
 import { asRouteCaller, type RouteCaller } from "./route-session";
 
@@ -29,7 +34,7 @@ export function reportExportGet(): Response {
 }
 
 /** `caller`: the route's RouteCaller (server/http/route-session.ts), or a signed-in user / null (tests). */
-export function reportExportPost(services: { db: Db; auditKeys: AuditKeys }, req: Request, caller: RouteCaller | SignedInActor | null, modelVersionIdParam: string): Response {
+export async function reportExportPost(services: { db: Db; auditKeys: AuditKeys; dataDir: string }, req: Request, caller: RouteCaller | SignedInActor | null, modelVersionIdParam: string): Promise<Response> {
   const crossOrigin = crossOriginRefusal(req);
   if (crossOrigin) return text(403, crossOrigin);
   const { user, refusal } = asRouteCaller(caller);
@@ -38,22 +43,28 @@ export function reportExportPost(services: { db: Db; auditKeys: AuditKeys }, req
   if (!Number.isInteger(id) || id < 1) return text(400, "model version id must be a whole number");
   const format = new URL(req.url).searchParams.get("format") ?? "tar";
   if (format !== "tar" && format !== "html") return text(400, `unknown format "${format.slice(0, 40)}" (use tar or html)`);
+  const tmp = await fs.promises.mkdtemp(path.join(os.tmpdir(), "runledger-report-"));
+  let handedOver = false; // once the tar streams out, the stream removes the folder when it closes
   try {
+    const outDir = path.join(tmp, "bundle");
     if (format === "html") {
-      const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-report-"));
-      try {
-        const r = exportReportBundle(services, user, id, path.join(tmp, "bundle"));
-        return new Response(fs.readFileSync(path.join(r.dir, "report.html")), { headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-store", "x-runledger-export-seq": String(r.exportEventSeq) } });
-      } finally {
-        fs.rmSync(tmp, { recursive: true, force: true });
-      }
+      const r = await exportReportInWorker(services, user, id, { outDir });
+      return new Response(await fs.promises.readFile(path.join(r.dir, "report.html")), { headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-store", "x-runledger-export-seq": String(r.exportEventSeq) } });
     }
-    const { fileName, bytes, result } = exportReportTar(services, user, id);
-    return new Response(new Uint8Array(bytes), {
-      headers: { "content-type": "application/x-tar", "content-disposition": `attachment; filename="${fileName}"`, "cache-control": "no-store", "x-runledger-export-seq": String(result.exportEventSeq) },
+    const tarPath = path.join(tmp, "bundle.tar");
+    const r = await exportReportInWorker(services, user, id, { outDir, tar: { path: tarPath } });
+    const size = (await fs.promises.stat(tarPath)).size;
+    const file = fs.createReadStream(tarPath);
+    file.once("close", () => void fs.promises.rm(tmp, { recursive: true, force: true }));
+    handedOver = true;
+    return new Response(Readable.toWeb(file) as ReadableStream<Uint8Array>, {
+      headers: { "content-type": "application/x-tar", "content-length": String(size), "content-disposition": `attachment; filename="${bundleName(r.model, r.version)}.tar"`, "cache-control": "no-store", "x-runledger-export-seq": String(r.exportEventSeq) },
     });
   } catch (err) {
+    if (err instanceof ExportBusyError) return text(429, err.message, { "retry-after": String(err.retryAfterSeconds) });
     const message = (err as Error).message;
     return text(/was not found/.test(message) ? 404 : 500, message);
+  } finally {
+    if (!handedOver) await fs.promises.rm(tmp, { recursive: true, force: true });
   }
 }

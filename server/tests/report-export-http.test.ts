@@ -45,11 +45,11 @@ describe("[report export] GET has no side effect; POST is same-origin only", () 
   it("a same-origin POST records the export and returns the tar bundle, or the preview HTML", async () => {
     const auditor = actorFor(app, "auditor");
     const before = ledger();
-    const tar = reportExportPost(app, post("tar", { origin: SITE, "sec-fetch-site": "same-origin" }), auditor, String(modelVersionId));
+    const tar = await reportExportPost(app, post("tar", { origin: SITE, "sec-fetch-site": "same-origin" }), auditor, String(modelVersionId));
     expect(tar.status).toBe(200);
     expect(tar.headers.get("content-disposition")).toMatch(/attachment; filename="report-http-v1-auditors-report\.tar"/);
     expect((await tar.arrayBuffer()).byteLength).toBeGreaterThan(1024);
-    const html = reportExportPost(app, post("html", { origin: SITE }), auditor, String(modelVersionId));
+    const html = await reportExportPost(app, post("html", { origin: SITE }), auditor, String(modelVersionId));
     expect(html.status).toBe(200);
     expect(html.headers.get("content-type")).toMatch(/^text\/html/);
     expect(await html.text()).toContain("report-http");
@@ -70,13 +70,13 @@ describe("[report export] GET has no side effect; POST is same-origin only", () 
       [{ "sec-fetch-site": "same-site" }, /cross-origin request refused \(Sec-Fetch-Site: same-site\)/],
     ];
     for (const [headers, message] of cases) {
-      const res = reportExportPost(app, post("tar", headers), auditor, String(modelVersionId));
+      const res = await reportExportPost(app, post("tar", headers), auditor, String(modelVersionId));
       expect(res.status).toBe(403);
       expect(await res.text()).toMatch(message);
     }
-    const anonymous = reportExportPost(app, post("tar", { origin: SITE }), null, String(modelVersionId));
+    const anonymous = await reportExportPost(app, post("tar", { origin: SITE }), null, String(modelVersionId));
     expect(anonymous.status).toBe(401);
-    const badFormat = reportExportPost(app, post("pdf", { origin: SITE }), auditor, String(modelVersionId));
+    const badFormat = await reportExportPost(app, post("pdf", { origin: SITE }), auditor, String(modelVersionId));
     expect([badFormat.status, await badFormat.text()]).toEqual([400, 'unknown format "pdf" (use tar or html)']);
     expect(ledger()).toEqual(before);
   });

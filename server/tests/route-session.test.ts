@@ -42,7 +42,7 @@ describe("[api routes] the session behind a route request", () => {
 
     const refusedUpload = await refusalOf(await handleDatasetUpload(app, upload(cookie), routeCaller(app.db, upload(cookie))));
     expect(refusedUpload).toEqual([403, expect.stringMatching(/^change your password first/)]);
-    const refusedExport = await refusalOf(reportExportPost(app, exportRequest(cookie), routeCaller(app.db, exportRequest(cookie)), "1"));
+    const refusedExport = await refusalOf(await reportExportPost(app, exportRequest(cookie), routeCaller(app.db, exportRequest(cookie)), "1"));
     expect(refusedExport).toEqual([403, expect.stringMatching(/^change your password first/)]);
     // The route modules themselves (what Next.js calls) answer the same.
     const uploadRoute = await import("@/app/api/datasets/upload/route");
@@ -64,7 +64,7 @@ describe("[api routes] the session behind a route request", () => {
       [`runledger_session=${"A".repeat(43)}`, /session has ended/],
     ] as const) {
       expect(await refusalOf(await handleDatasetUpload(app, upload(cookie), routeCaller(app.db, upload(cookie))))).toEqual([401, expect.stringMatching(message)]);
-      expect(await refusalOf(reportExportPost(app, exportRequest(cookie), routeCaller(app.db, exportRequest(cookie)), "1"))).toEqual([401, expect.stringMatching(message)]);
+      expect(await refusalOf(await reportExportPost(app, exportRequest(cookie), routeCaller(app.db, exportRequest(cookie)), "1"))).toEqual([401, expect.stringMatching(message)]);
     }
   });
 });

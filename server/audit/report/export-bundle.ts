@@ -22,6 +22,9 @@
  * - report.html and charts are pure functions of report.json: the verifier re-renders and compares them.
  * - --out FILE.tar produces the same folder as a ustar archive (top folder = FILE without .tar); any other
  *   --out is a directory, which must be empty or absent.
+ * - Three phases: prepareReport (reads: content check, facts, PROV), recordReportExport (the only write: the
+ *   export event, then the checkpoint) and writeReportBundle (reads: files, proofs, manifest). exportReportBundle
+ *   runs them in a row; the browser route runs phases 1 and 3 in a worker thread (export-in-worker.ts).
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -35,7 +38,8 @@ import { createAuditCheckpoint, readLeafHashes, trustedCheckpointFromRow } from 
 import { inclusionProof } from "@/server/audit/merkle";
 import { writeBundleAuditFiles } from "@/server/audit/bundle";
 import { writeWitnessBundleFiles } from "@/server/audit/witness/bundle-files";
-import type { AuditKeys } from "@/server/audit/keys";
+import type { AuditKeys, AuditPublicKey } from "@/server/audit/keys";
+import type { AuditCheckpointRow } from "@/server/audit/ledger-reads";
 import { collectLineage } from "@/server/lineage/collect";
 import { lineageToProvJson } from "@/server/lineage/prov";
 import { validateProvJson } from "@/server/lineage/prov-schema";
@@ -134,10 +138,16 @@ export type ReportExportResult = {
   manifestSha256: string;
 };
 
-/** Writes the bundle into `outDir` (created; must be empty if it exists). Records "audit.export" and signs a checkpoint. */
-export function exportReportBundle(deps: { db: Db; auditKeys: AuditKeys }, actor: Actor, modelVersionId: number, outDir: string): ReportExportResult {
-  const { db, auditKeys } = deps;
-  if (fs.existsSync(outDir) && fs.readdirSync(outDir).length > 0) throw new Error(`${outDir} is not empty: choose a new folder for the bundle`);
+/**
+ * What phase 1 of an export gathers from one read snapshot: the report's facts (labelled with the content check's
+ * result), facts.json's records, the PROV document, and the payload the "audit.export" event records.
+ */
+export type PreparedReport = { modelVersionId: number; facts: ReportFacts; contentFacts: ReturnType<ReturnType<typeof contentForExport>["factsFor"]>; prov: ReturnType<typeof lineageToProvJson>; factsSha256: string; payload: ExportPayload };
+/** What phase 2 recorded: the export event and the checkpoint signed over it. */
+export type RecordedExport = { exportEventSeq: number; checkpoint: AuditCheckpointRow };
+
+/** Phase 1 (reads only; the heavy part: the content check over the whole ledger). */
+export function prepareReport(db: Db, modelVersionId: number): PreparedReport {
   // One read: the content check (every row and file against the ledger), the report's facts labelled with its
   // result, and facts.json (the printed records with their covering events).
   const { facts, contentFacts } = db.$client.transaction(() => {
@@ -150,9 +160,32 @@ export function exportReportBundle(deps: { db: Db; auditKeys: AuditKeys }, actor
   if (provProblems.length) throw new Error(`PROV-JSON of ${facts.model.name} v${facts.version.version} is malformed: ${provProblems.slice(0, 5).join("; ")}`);
   const factsSha256 = sha256Canonical(facts);
   const payload: ExportPayload = { model: facts.model.name, version: facts.version.version, modelVersionId, weightsSha256: facts.version.weightsSha256, format: facts.format, factsSha256, provSha256: sha256Canonical(prov), citedEvents: facts.citedEvents.length, contentFactsSha256: sha256Hex(factsFileText(contentFacts)) };
-  const exportEvent = db.transaction((tx) => appendAuditEvent(tx, { actor, action: "audit.export", entityType: "modelVersion", entityId: modelVersionId, payload }));
-  const { checkpoint } = createAuditCheckpoint(db, auditKeys, `auditor's report of ${facts.model.name} v${facts.version.version}`);
+  return { modelVersionId, facts, contentFacts, prov, factsSha256, payload };
+}
 
+/** Phase 2 (the writer; cheap): records "audit.export" BEFORE signing the checkpoint that covers it. */
+export function recordReportExport(deps: { db: Db; auditKeys: AuditKeys }, actor: Actor, payload: ExportPayload): RecordedExport {
+  const exportEvent = deps.db.transaction((tx) => appendAuditEvent(tx, { actor, action: "audit.export", entityType: "modelVersion", entityId: payload.modelVersionId, payload }));
+  const { checkpoint } = createAuditCheckpoint(deps.db, deps.auditKeys, `auditor's report of ${payload.model} v${payload.version}`);
+  return { exportEventSeq: exportEvent.seq, checkpoint };
+}
+
+/** Writes the bundle into `outDir` (created; must be empty if it exists). Records "audit.export" and signs a checkpoint. */
+export function exportReportBundle(deps: { db: Db; auditKeys: AuditKeys }, actor: Actor, modelVersionId: number, outDir: string): ReportExportResult {
+  assertEmptyOutDir(outDir);
+  const prepared = prepareReport(deps.db, modelVersionId);
+  return writeReportBundle(deps.db, deps.auditKeys, prepared, recordReportExport(deps, actor, prepared.payload), outDir);
+}
+
+export function assertEmptyOutDir(outDir: string): void {
+  if (fs.existsSync(outDir) && fs.readdirSync(outDir).length > 0) throw new Error(`${outDir} is not empty: choose a new folder for the bundle`);
+}
+
+/** Phase 3 (reads only; heavy: the whole ledger into events.jsonl, proofs, hashes): the bundle files of a recorded export. */
+export function writeReportBundle(db: Db, auditKeys: AuditPublicKey, prepared: PreparedReport, recorded: RecordedExport, outDir: string): ReportExportResult {
+  const { modelVersionId, facts, contentFacts, prov, factsSha256 } = prepared;
+  const { checkpoint } = recorded;
+  const exportEvent = { seq: recorded.exportEventSeq };
   const leaves = readLeafHashes(db, checkpoint.treeSize);
   const proofFor = (seq: number) => ({ seq, leafIndex: seq - 1, treeSize: checkpoint.treeSize, leafHash: leaves[seq - 1]!.toString("hex"), proof: inclusionProof(seq - 1, leaves).map((b) => b.toString("hex")) });
   const integrity: ReportIntegrity = {

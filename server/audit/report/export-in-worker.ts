@@ -1,0 +1,73 @@
+/**
+ * Report export with the heavy work off the main thread (the browser route uses it; the CLI and tests may keep the
+ * synchronous exportReportBundle). A worker thread (export-worker.ts) opens its own read-only connection and runs
+ * phase 1 (content check over the whole ledger, facts, PROV) and phase 3 (events.jsonl, proofs, manifest, tar);
+ * this thread does only phase 2, the write: "audit.export" and then the checkpoint signed over it, in that order, as
+ * the synchronous export does (export-bundle.ts recordReportExport).
+ *
+ * Invariants:
+ * - The worker never writes the database (read-only connection); nothing is recorded unless phase 1 succeeded, and
+ *   a bundle is written only for an export that was recorded.
+ * - The facts are those of phase 1's read snapshot; events other requests append meanwhile (the main thread is free
+ *   now) come after it in the ledger, and in events.jsonl, which phase 3 reads from a later snapshot.
+ * - At most MAX_CONCURRENT_EXPORTS run at once per process; more get ExportBusyError (the route answers 429).
+ * - The promise settles exactly once; the worker is terminated on timeout or when this side fails.
+ */
+import path from "node:path";
+import { Worker } from "node:worker_threads";
+import type { Db } from "@/db/client";
+import type { Actor } from "@/server/audit/ledger";
+import type { AuditKeys } from "@/server/audit/keys";
+import { recordReportExport, type ReportExportResult } from "./export-bundle";
+import type { ExportWorkerIn, ExportWorkerInput, ExportWorkerOut } from "./export-worker";
+
+export const MAX_CONCURRENT_EXPORTS = 2;
+export const EXPORT_TIMEOUT_MS = 15 * 60 * 1000;
+// Resolved from the project root at run time (Next.js bundles server code, so __dirname is not the source folder).
+const EXPORT_WORKER_BOOTSTRAP = path.join(process.cwd(), "server", "audit", "report", "export-worker-bootstrap.cjs");
+
+export class ExportBusyError extends Error {
+  readonly retryAfterSeconds = 5;
+  constructor(running: number) {
+    super(`${running} report exports are being written; try again in a few seconds`);
+  }
+}
+
+const g = globalThis as unknown as { __runledgerExportsRunning?: { n: number } };
+const running = (g.__runledgerExportsRunning ??= { n: 0 });
+
+export type ExportInWorkerOptions = { outDir: string; tar?: { path: string; root?: string }; timeoutMs?: number };
+
+/** Writes the bundle into `outDir` (and the tar, if asked) from a worker; records the export here. */
+export function exportReportInWorker(deps: { db: Db; auditKeys: AuditKeys; dataDir: string }, actor: Actor, modelVersionId: number, opts: ExportInWorkerOptions): Promise<ReportExportResult> {
+  if (running.n >= MAX_CONCURRENT_EXPORTS) return Promise.reject(new ExportBusyError(running.n));
+  running.n++;
+  const input: ExportWorkerInput = { dataDir: deps.dataDir, modelVersionId, outDir: opts.outDir, publicKeyPem: deps.auditKeys.publicKeyPem, ...(opts.tar ? { tar: opts.tar } : {}) };
+  const worker = new Worker(EXPORT_WORKER_BOOTSTRAP, { workerData: input, stdout: false, stderr: false });
+  return new Promise<ReportExportResult>((resolve, reject) => {
+    let settled = false;
+    const settle = (fn: () => void) => {
+      if (settled) return;
+      settled = true;
+      running.n--;
+      clearTimeout(timer);
+      fn();
+      void worker.terminate();
+    };
+    const timer = setTimeout(() => settle(() => reject(new Error(`the report export took longer than ${Math.round((opts.timeoutMs ?? EXPORT_TIMEOUT_MS) / 1000)} s and was stopped`))), opts.timeoutMs ?? EXPORT_TIMEOUT_MS);
+    const send = (m: ExportWorkerIn) => worker.postMessage(m);
+    worker.on("message", (m: ExportWorkerOut) => {
+      if (m.type === "prepared") {
+        try {
+          send({ type: "recorded", recorded: recordReportExport(deps, actor, m.payload) });
+        } catch (err) {
+          send({ type: "abort" });
+          settle(() => reject(err));
+        }
+      } else if (m.type === "done") settle(() => resolve(m.result));
+      else settle(() => reject(new Error(m.message)));
+    });
+    worker.on("error", (err) => settle(() => reject(new Error(`the report export worker crashed: ${err.message}`))));
+    worker.on("exit", (code) => settle(() => reject(new Error(`the report export worker exited (code ${code}) before finishing`))));
+  });
+}

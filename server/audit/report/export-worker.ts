@@ -1,0 +1,61 @@
+/**
+ * Worker thread for one report export (export-in-worker.ts drives it). It owns the heavy, read-only phases of
+ * export-bundle.ts on a read-only connection of its own; the main thread keeps the one write.
+ *
+ * Protocol (messages in order):
+ *   worker → main  { type: "prepared", payload }          phase 1 done (content check, facts, PROV)
+ *   main → worker  { type: "recorded", recorded }         the main thread appended "audit.export" and signed
+ *                                                         the checkpoint over it (phase 2)
+ *   worker → main  { type: "done", result, tarPath? }     phase 3 done: the bundle folder (and the tar) written
+ *   worker → main  { type: "error", message }             at any point; nothing more follows
+ * main → worker { type: "abort" } before "recorded" ends the worker without writing a bundle.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { parentPort, workerData } from "node:worker_threads";
+import Database from "better-sqlite3";
+import { drizzle } from "drizzle-orm/better-sqlite3";
+import type { Db } from "@/db/client";
+import * as schema from "@/db/schema";
+import { parseAuditPublicKey } from "@/server/audit/keys";
+import { bundleName, prepareReport, writeReportBundle, type ExportPayload, type RecordedExport, type ReportExportResult } from "./export-bundle";
+import { tarDirectory } from "./tar";
+
+/** tar: also write the folder as a ustar archive at `path`, top folder `root` (default: bundleName). */
+export type ExportWorkerInput = { dataDir: string; modelVersionId: number; outDir: string; publicKeyPem: string; tar?: { path: string; root?: string } };
+export type ExportWorkerOut = { type: "prepared"; payload: ExportPayload } | { type: "done"; result: ReportExportResult } | { type: "error"; message: string };
+export type ExportWorkerIn = { type: "recorded"; recorded: RecordedExport } | { type: "abort" };
+
+const input = workerData as ExportWorkerInput;
+const port = parentPort!;
+const post = (m: ExportWorkerOut) => port.postMessage(m);
+const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+const sqlite = new Database(path.join(input.dataDir, "runledger.sqlite"), { readonly: true, fileMustExist: true });
+sqlite.pragma("busy_timeout = 5000");
+const db = drizzle(sqlite, { schema }) as Db;
+
+function finish(): void {
+  sqlite.close();
+  port.close();
+}
+
+try {
+  const prepared = prepareReport(db, input.modelVersionId);
+  port.once("message", (m: ExportWorkerIn) => {
+    try {
+      if (m.type !== "recorded") return;
+      const result = writeReportBundle(db, parseAuditPublicKey(input.publicKeyPem), prepared, m.recorded, input.outDir);
+      if (input.tar) fs.writeFileSync(input.tar.path, tarDirectory(result.dir, input.tar.root ?? bundleName(result.model, result.version)));
+      post({ type: "done", result });
+    } catch (err) {
+      post({ type: "error", message: messageOf(err) });
+    } finally {
+      finish();
+    }
+  });
+  post({ type: "prepared", payload: prepared.payload });
+} catch (err) {
+  post({ type: "error", message: messageOf(err) });
+  finish();
+}
