@@ -14,7 +14,7 @@
 import Database from "better-sqlite3";
 import fs from "node:fs";
 import path from "node:path";
-import type { TriggerLevel } from "./verify";
+import type { TriggerLevel } from "./verify-types";
 
 type Journal = { entries: { idx: number; when: number; tag: string }[] };
 type ExpectedTriggers = { triggers: Map<string, string>; lastMigrationAt: number; lastTag: string };
