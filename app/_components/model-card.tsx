@@ -2,7 +2,9 @@
 /**
  * Model-card or datasheet sections written by people: each shows its latest version (author, time, sha256,
  * signatures) and history; engineers and reviewers edit (every save is a new version) and sign it with their
- * password (authorship; review for reviewers). Auditors and admins read only. The server enforces all of this.
+ * password (authorship; review for reviewers). Auditors and admins read only. The author of a version is not offered
+ * its review (the option is disabled, with the reason next to it: another reviewer must review it). The server
+ * enforces all of this.
  */
 import { useState } from "react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
@@ -28,7 +30,7 @@ export function DocumentSections({ subject, me, title }: { subject: Subject; me:
 }
 
 type Section = { key: string; title: string; latest: Version | null; history: Version[] };
-type Version = { id: number; version: number; body: string; author: string; createdAt: string; sha256: string; signatures: { id: number; text: string; comment: string }[] };
+type Version = { id: number; version: number; body: string; author: string; authorId: number; createdAt: string; sha256: string; signatures: { id: number; text: string; comment: string }[] };
 
 function SectionCard({ subject, section, me }: { subject: Subject; section: Section; me: Me }) {
   const [editing, setEditing] = useState(false);
@@ -44,7 +46,7 @@ function SectionCard({ subject, section, me }: { subject: Subject; section: Sect
       </div>
       {editing ? <EditForm subject={subject} section={section} onDone={() => setEditing(false)} /> : latest ? <p style={{ whiteSpace: "pre-wrap" }}>{latest.body}</p> : null}
       {latest && latest.signatures.length ? <ul aria-label={`Signatures of ${section.title}`} style={{ paddingLeft: 18 }}>{latest.signatures.map((s) => <li key={s.id}>{s.text}{s.comment ? ` — “${s.comment}”` : ""}</li>)}</ul> : latest ? <p className="muted">Not signed yet.</p> : null}
-      {latest && canEdit && !editing ? <SignForm section={section} version={latest} me={me} /> : null}
+      {latest && canEdit && !editing ? <SignForm key={latest.id} section={section} version={latest} me={me} /> : null}
       {section.history.length > 1 ? (
         <details>
           <summary>History ({section.history.length} versions)</summary>
@@ -84,15 +86,20 @@ function SignForm({ section, version, me }: { section: Section; version: Version
   const trpc = useTRPC();
   const invalidate = useInvalidateDocuments();
   const [password, setPassword] = useState("");
-  const [meaning, setMeaning] = useState<"authorship" | "review">(me.role === "reviewer" ? "review" : "authorship");
+  // Separation of duties: the author of this version cannot sign its review (the server refuses and records it).
+  const wroteIt = version.authorId === me.id;
+  const mayReview = me.role === "reviewer" && !wroteIt;
+  const [picked, setMeaning] = useState<"authorship" | "review">(mayReview ? "review" : "authorship");
+  const meaning = picked === "review" && !mayReview ? "authorship" : picked;
   const sign = useMutation(trpc.documents.sign.mutationOptions({ onSuccess: () => { setPassword(""); void invalidate(); } }));
   return (
     <form aria-label={`Sign ${section.title}`} className="row" onSubmit={(e) => { e.preventDefault(); sign.mutate({ documentId: version.id, meaning, password }); }}>
       <span className="muted">Sign v{version.version} as {me.name}:</span>
       <select aria-label={`Meaning of the signature on ${section.title}`} value={meaning} onChange={(e) => setMeaning(e.target.value as "authorship" | "review")}>
         <option value="authorship">authorship</option>
-        {me.role === "reviewer" ? <option value="review">review</option> : null}
+        {me.role === "reviewer" ? <option value="review" disabled={!mayReview}>{mayReview ? "review" : "review (not by its author)"}</option> : null}
       </select>
+      {me.role === "reviewer" && wroteIt ? <span className="muted" role="note">You wrote v{version.version}, so you cannot sign its review: another reviewer must review it.</span> : null}
       <input aria-label={`Password to sign ${section.title}`} type="password" autoComplete="current-password" value={password} onChange={(e) => setPassword(e.target.value)} placeholder="re-enter your password" />
       <button type="submit" disabled={sign.isPending || password === ""}>Sign</button>
       <FormError error={sign.error} />
