@@ -157,7 +157,8 @@ export const checkpoints = sqliteTable(
     isBest: integer("is_best", { mode: "boolean" }).notNull().default(false),
     createdAt: text("created_at").notNull(),
   },
-  (t) => [uniqueIndex("checkpoints_run_epoch").on(t.runId, t.epoch)],
+  // By sha256: each weights file is found (and re-hashed by the content check) once, however many checkpoints share it.
+  (t) => [uniqueIndex("checkpoints_run_epoch").on(t.runId, t.epoch), index("checkpoints_sha256").on(t.sha256)],
 );
 
 export const EVALUATION_SOURCES = ["training", "requested"] as const;

@@ -1,0 +1,1 @@
+CREATE INDEX `checkpoints_sha256` ON `checkpoints` (`sha256`);
