@@ -8,7 +8,7 @@
  * a million files; file hashing is measured by its own figure.
  *
  * The caller appends events (`append`), so the bench can chain them and sign checkpoints its own way. Raw prepared
- * statements; the caller holds the transaction. Invariant: a database built here passes content verification.
+ * statements; the caller holds the transaction(s) and turns foreign keys off (a run's rows are written in event order). Invariant: a database built here passes content verification.
  */
 import type Database from "better-sqlite3";
 import fs from "node:fs";
@@ -18,7 +18,7 @@ import { canonicalJson, sha256Hex } from "@/server/audit/canonical";
 import { decisionRecordSha256, evaluationResultSha256, MetricDigest, runParamValue } from "./records";
 
 export type BenchEvent = { at: string; actorId: number | null; actorName: string; role: string; action: string; entityType: string; entityId: string; payload: Record<string, unknown> };
-export type BenchLedgerOptions = { runs: number; checkpointsPerRun: number; weightFiles: number; artifactsDir: string; t0?: number };
+export type BenchLedgerOptions = { runs: number; checkpointsPerRun: number; weightFiles: number; artifactsDir: string; t0?: number; /** after each run (e.g. to commit) */ onRun?: (run: number) => void };
 
 export function eventsPerBenchRun(checkpointsPerRun: number): number {
   return 5 + checkpointsPerRun;
@@ -28,7 +28,6 @@ export function buildBenchContentLedger(sqlite: Database.Database, o: BenchLedge
   let clock = o.t0 ?? Date.UTC(2025, 0, 1);
   const at = () => new Date((clock += 1000)).toISOString();
   const ins = (sql: string) => sqlite.prepare(sql);
-  sqlite.pragma("defer_foreign_keys = ON"); // rows of one run are written in event order; keys hold at commit
   const user = { id: 1, name: "Bench Engineer", role: "engineer" };
   const sys = { id: null, name: "Runledger server", role: "system" };
   const ev = (actor: { id: number | null; name: string; role: string }, action: string, entityType: string, entityId: number, payload: Record<string, unknown>) =>
@@ -126,6 +125,7 @@ export function buildBenchContentLedger(sqlite: Database.Database, o: BenchLedge
     const noteAt = at(), note = { id: ++decisionId, runId: r, kind: "note", path: "", oldValueJson: null, newValueJson: null, rationale: `looked at run ${r}`, correctsDecisionId: null, authorId: 1, createdAt: noteAt };
     insNote.run(note.id, r, note.rationale, noteAt);
     ev(user, "decision.create", "decision", note.id, { runId: r, kind: "note", path: "", correctsDecisionId: null, rationale: note.rationale, createdAt: noteAt, sha256: decisionRecordSha256(note) });
+    o.onRun?.(r);
   }
 }
 

@@ -16,7 +16,7 @@ import type { EventSource } from "./ledger-events";
 import type { CheckpointRow, Tables } from "./tables";
 
 /** The file named by `sha256` must exist and hash to it. */
-export function checkArtifact(c: ContentChecker, files: ArtifactHasher | null, entityType: string, id: number, field: string, sha256: unknown, bytes: unknown, seq: number): void {
+export function checkArtifact(c: ContentChecker, files: ArtifactHasher | null, entityType: string, id: number, field: string, sha256: unknown, bytes: unknown, seq: number | null): void {
   if (!files || typeof sha256 !== "string" || !files.holds(sha256)) return;
   const d = files.digest(sha256);
   c.checked++;
@@ -25,24 +25,25 @@ export function checkArtifact(c: ContentChecker, files: ArtifactHasher | null, e
     return;
   }
   if (d.sha256 !== sha256) {
-    c.problem({ entityType, entityId: String(id), field, recorded: sha256, found: d.sha256, seq, message: `${entityType} ${id}: ${field} was replaced: the ledger (event #${seq}) recorded sha256 ${sha256}, the file's bytes hash to ${d.sha256}` });
+    c.problem({ entityType, entityId: String(id), field, recorded: sha256, found: d.sha256, seq, message: `${entityType} ${id}: ${field} was replaced: the ledger${seq !== null ? ` (event #${seq})` : ""} recorded sha256 ${sha256}, the file's bytes hash to ${d.sha256}` });
     return;
   }
   if (typeof bytes === "number" && d.bytes !== bytes) c.compare(entityType, id, `${field} size`, bytes, d.bytes, seq);
 }
 
-function payloadText(r: CheckpointRow, withCreatedAt: boolean): string {
+export function payloadText(r: CheckpointRow, withCreatedAt: boolean): string {
   return `{"bytes":${r.bytes},${withCreatedAt ? `"createdAt":${JSON.stringify(r.createdAt)},` : ""}"epoch":${r.epoch},"metrics":${r.metricsJson},"runId":${r.runId},"sha256":${JSON.stringify(r.sha256)},"step":${r.step}}`;
 }
 
-const FIELDS = 7;
+export const FIELDS = 7;
 
-export function checkCheckpoints(c: ContentChecker, events: EventSource, t: Tables, runs: RunLedger, files: ArtifactHasher | null): Map<number, EventRef> {
+/** checkpoint.create events against their rows (fast text path, then field by field); rows without an event when `rows` is complete. */
+export function checkCheckpointEvents(c: ContentChecker, events: EventSource, eventList: readonly EventRef[], rowsById: Map<number, CheckpointRow>, complete: boolean, judgeOrphans: boolean, files: ArtifactHasher | null): Map<number, EventRef> {
   const created = new Map<number, EventRef>();
   // Fast path: events whose payload is exactly what the row calls for.
   const slow: EventRef[] = [];
-  for (const ev of events.byAction("checkpoint.create")) {
-    const r = t.checkpoints.get(Number(ev.entityId));
+  for (const ev of eventList) {
+    const r = rowsById.get(Number(ev.entityId));
     if (r && !created.has(r.id) && ev.payload === payloadText(r, true)) {
       created.set(r.id, ev);
       c.cover("checkpoint", r.id, ev.seq);
@@ -56,13 +57,14 @@ export function checkCheckpoints(c: ContentChecker, events: EventSource, t: Tabl
     } else slow.push(ev);
   }
   // Slow path: name the field that differs (and the missing rows / events).
-  const rest = new Map([...t.checkpoints].filter(([id]) => !created.has(id)));
+  const rest = new Map([...rowsById].filter(([id]) => !created.has(id)));
   const slowSource: EventSource = { byAction: () => slow, laterEntityIds: (a) => events.laterEntityIds(a) };
   const checked = checkCreations(c, slowSource, {
     entityType: "checkpoint",
     action: "checkpoint.create",
     rows: rest,
-    complete: t.complete,
+    complete,
+    judgeOrphans,
     check: (r, ev, p) => {
       c.compareFields("checkpoint", r.id, ev, p, [
         ["runId", r.runId, "run"],
@@ -77,15 +79,24 @@ export function checkCheckpoints(c: ContentChecker, events: EventSource, t: Tabl
     },
   });
   for (const [id, { ev }] of checked) created.set(id, ev);
+  return created;
+}
 
+/** The best checkpoint each run's end event named (null: a run that has not ended, or failed, has none). */
+export function bestCheckpointOf(runs: RunLedger, runId: number): unknown {
+  const end = runs.ends.get(runId);
+  return !end || end.ev.action === "run.fail" ? null : end.payload.bestCheckpointId;
+}
+
+/** All checkpoints in memory (bundles, and the report's export, which records which event covers each). */
+export function checkCheckpoints(c: ContentChecker, events: EventSource, t: Tables, runs: RunLedger, files: ArtifactHasher | null): Map<number, EventRef> {
+  const created = checkCheckpointEvents(c, events, events.byAction("checkpoint.create"), t.checkpoints, t.complete, true, files);
   // Best flags: exactly the checkpoint each run's end event named.
   for (const r of t.checkpoints.values()) {
     if (changedLater(events, LIFECYCLE_ACTIONS, r.runId)) continue;
     if (!t.complete && !t.runs.has(r.runId)) continue; // a bundle without the run: its end event is not at hand
-    const end = runs.ends.get(r.runId);
-    // A run that has not ended, or failed, has no best checkpoint; one that completed or was cancelled names it.
-    const best = !end || end.ev.action === "run.fail" ? null : end.payload.bestCheckpointId;
-    const seq = end?.ev.seq ?? created.get(r.id)?.seq ?? null;
+    const best = bestCheckpointOf(runs, r.runId);
+    const seq = runs.ends.get(r.runId)?.ev.seq ?? created.get(r.id)?.seq ?? null;
     c.compare("checkpoint", r.id, "best flag", best === r.id, r.isBest, seq);
   }
   return created;

@@ -30,7 +30,8 @@ export type EventSource = {
   laterEntityIds(action: string): Set<string>;
 };
 
-export function sqliteEventSource(sqlite: Database.Database, uptoSeq: number): EventSource {
+/** `inSql`: actions checked inside SQLite, not read up front (they stay readable through the index). */
+export function sqliteEventSource(sqlite: Database.Database, uptoSeq: number, inSql: readonly string[] = []): EventSource {
   const stmt = sqlite.prepare("SELECT seq, actor_id, entity_id, payload, at FROM audit_events WHERE action = ? AND seq <= ? ORDER BY seq").raw(true);
   const later = sqlite.prepare("SELECT entity_id FROM audit_events WHERE action = ? AND seq > ?").raw(true);
   const cache = new Map<string, EventRef[]>();
@@ -38,10 +39,10 @@ export function sqliteEventSource(sqlite: Database.Database, uptoSeq: number): E
   const anyLater = (sqlite.prepare("SELECT 1 FROM audit_events WHERE seq > ? LIMIT 1").get(uptoSeq) ?? null) !== null;
   // Read every content event up front: through the action index when they are few, in one sequential pass when many.
   // (seq is gapless, so uptoSeq is the number of events verified.)
-  const inList = CONTENT_ACTIONS.map((a) => `'${a}'`).join(",");
+  const inList = CONTENT_ACTIONS.filter((a) => !inSql.includes(a)).map((a) => `'${a}'`).join(",");
   const wanted = uptoSeq <= 0 ? 0 : (sqlite.prepare(`SELECT count(*) AS n FROM audit_events WHERE action IN (${inList}) AND seq <= ?`).get(uptoSeq) as { n: number }).n;
   if (uptoSeq > 0 && wanted / uptoSeq >= SCAN_SHARE) {
-    for (const a of CONTENT_ACTIONS) cache.set(a, []);
+    for (const a of CONTENT_ACTIONS) if (!inSql.includes(a)) cache.set(a, []);
     const scan = sqlite.prepare(`SELECT seq, actor_id, entity_id, payload, at, action FROM audit_events WHERE seq <= ? AND +action IN (${inList}) ORDER BY seq`).raw(true);
     for (const [seq, actorId, entityId, payload, at, action] of scan.iterate(uptoSeq) as IterableIterator<[...RawEvent, string]>) {
       cache.get(action)!.push({ seq, action, actorId, entityId, payload, at });

@@ -23,6 +23,7 @@ import { checkDecisions } from "./check-decisions";
 import { checkRunDerivedValues, sqliteRunParams } from "./check-run-params";
 import { checkMetrics, sqliteMetricSource } from "./check-metrics";
 import { checkCheckpoints } from "./check-checkpoints";
+import { checkCheckpointsInSql } from "./check-checkpoints-sql";
 import { checkEvaluations } from "./check-evaluations";
 import { checkDocuments } from "./check-documents";
 import { checkRegistry } from "./check-registry";
@@ -39,8 +40,10 @@ export function checkContent(sqlite: Database.Database, opts: VerifyContentOptio
   const files = opts.artifactsDir === null ? null : new ArtifactHasher(storeArtifactPath(opts.artifactsDir));
   let t: Tables | null = null;
   try {
-    const events = sqliteEventSource(sqlite, opts.uptoSeq);
-    t = loadTables(sqlite);
+    // Without coverage (plain verification), checkpoints are checked inside SQLite; the report's export keeps them in memory.
+    const checkpointsInSql = !(opts.coverage ?? false);
+    const events = sqliteEventSource(sqlite, opts.uptoSeq, checkpointsInSql ? ["checkpoint.create"] : []);
+    t = loadTables(sqlite, { checkpoints: checkpointsInSql ? "referenced" : "all" });
     checkPeople(c, events, t);
     checkData(c, events, t, files);
     const withRun = decisionsCreatedWithRuns(t);
@@ -48,7 +51,8 @@ export function checkContent(sqlite: Database.Database, opts: VerifyContentOptio
     checkDecisions(c, events, t, runs.createEvents, withRun);
     checkRunDerivedValues(c, t, runs.created, sqliteRunParams(sqlite));
     checkMetrics(c, t, runs, sqliteMetricSource(sqlite));
-    checkCheckpoints(c, events, t, runs, files);
+    if (checkpointsInSql) checkCheckpointsInSql(c, sqlite, events, t, runs, files, opts.uptoSeq);
+    else checkCheckpoints(c, events, t, runs, files);
     checkEvaluations(c, events, t);
     checkDocuments(c, events, t);
     checkRegistry(c, events, t, files);

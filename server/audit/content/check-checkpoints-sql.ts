@@ -1,0 +1,105 @@
+/**
+ * The checkpoint check of a live database, done mostly inside SQLite: checkpoint.create is the most frequent
+ * content event (one per epoch of every run), and materialising each event and row in JavaScript costs more than
+ * the rest of the content check together. SQLite builds, for every event, the payload text its row calls for and
+ * returns only the events that differ (or whose row is missing); those take the JavaScript path
+ * (check-checkpoints.ts), which names the field that differs. Rows without an event are found through the
+ * audit_events_entity index, best flags by reading only the rows flagged best, files by distinct sha256.
+ *
+ * Invariant: the SQL text comparison can only send an event to the JavaScript path (which decides), never pass one
+ * JavaScript would fail: the text it builds is the canonical payload (integers print the same in SQL and JS; the
+ * strings are hex digests and ISO times, which need no JSON escaping; anything else differs and goes to JS).
+ */
+import type Database from "better-sqlite3";
+import type { ContentChecker, EventRef } from "./checker";
+import type { ArtifactHasher } from "./artifact-files";
+import { bestCheckpointOf, checkArtifact, checkCheckpointEvents, FIELDS } from "./check-checkpoints";
+import { LIFECYCLE_ACTIONS, type RunLedger } from "./check-runs";
+import { changedLater } from "./creations";
+import type { EventSource } from "./ledger-events";
+import { checkpointRow, CHECKPOINT_COLUMNS, type Tables } from "./tables";
+
+const EXPECTED_PAYLOAD =
+  `'{"bytes":' || c.bytes || ',"createdAt":"' || c.created_at || '","epoch":' || c.epoch || ',"metrics":' || c.metrics_json ||` +
+  ` ',"runId":' || c.run_id || ',"sha256":"' || c.sha256 || '","step":' || c.step || '}'`;
+
+type RowSide = [...unknown[]]; // checkpoint columns (CHECKPOINT_COLUMNS), then seq, actor_id, payload, at, differs
+
+export function checkCheckpointsInSql(c: ContentChecker, sqlite: Database.Database, events: EventSource, t: Tables, runs: RunLedger, files: ArtifactHasher | null, uptoSeq: number): void {
+  const rowCount = (sqlite.prepare("SELECT count(*) AS n FROM checkpoints").get() as { n: number }).n;
+  const eventCount = (sqlite.prepare("SELECT count(*) AS n FROM audit_events WHERE action = 'checkpoint.create' AND seq <= ?").get(uptoSeq) as { n: number }).n;
+  // One pass over the rows, each joined to its creating event through the entity index: SQLite returns only the rows
+  // without an event, the rows whose event's payload differs from the text the row calls for, and the rows flagged best.
+  const returned = sqlite
+    .prepare(
+      `SELECT ${CHECKPOINT_COLUMNS.split(", ").map((col) => `c.${col}`).join(", ")}, e.seq, e.actor_id, e.payload, e.at, e.payload IS NOT (${EXPECTED_PAYLOAD}) AS differs
+       FROM checkpoints c LEFT JOIN audit_events e ON e.entity_type = 'checkpoint' AND e.entity_id = CAST(c.id AS TEXT) AND +e.action = 'checkpoint.create' AND e.seq <= ?
+       WHERE e.seq IS NULL OR c.is_best = 1 OR e.payload IS NOT (${EXPECTED_PAYLOAD})`,
+    )
+    .raw(true)
+    .all(uptoSeq) as RowSide[];
+  const ncol = CHECKPOINT_COLUMNS.split(", ").length;
+  const orphans: number[] = [];
+  const slow: EventRef[] = [];
+  const slowRows = new Map<number, ReturnType<typeof checkpointRow>>();
+  const flagged: [id: number, runId: number][] = [];
+  for (const raw of returned) {
+    const row = checkpointRow(raw);
+    const [seq, actorId, payload, at, differs] = raw.slice(ncol) as [number | null, number | null, string | null, string | null, number | null];
+    if (row.isBest) flagged.push([row.id, row.runId]);
+    if (seq === null) orphans.push(row.id);
+    else if (differs) {
+      slow.push({ seq, action: "checkpoint.create", actorId, entityId: String(row.id), payload: payload!, at: at! });
+      slowRows.set(row.id, row);
+      t.checkpoints.set(row.id, row);
+    }
+  }
+  const pairs = rowCount - orphans.length;
+  c.checked += (pairs - slow.length) * (FIELDS + 1);
+  if (eventCount !== pairs) {
+    // Some event has no row (deleted?) or a row has two creating events: find them from the event side.
+    const eventSide = sqlite
+      .prepare(`SELECT e.seq, e.actor_id, e.entity_id, e.payload, e.at FROM audit_events e LEFT JOIN checkpoints c ON c.id = CAST(e.entity_id AS INTEGER) WHERE e.action = 'checkpoint.create' AND e.seq <= ? AND c.id IS NULL`)
+      .raw(true)
+      .all(uptoSeq) as [number, number | null, string, string, string][];
+    for (const [seq, actorId, entityId, payload, at] of eventSide) slow.push({ seq, action: "checkpoint.create", actorId, entityId, payload, at });
+    if (eventSide.length !== eventCount - pairs) c.notCovered("some checkpoints have more than one checkpoint.create event; each row was compared with one of them");
+  }
+  // The differing events (with their rows) take the JavaScript path, which names the field or the missing row.
+  checkCheckpointEvents(c, events, slow, slowRows, true, false, files);
+  if (orphans.length) {
+    const later = events.laterEntityIds("checkpoint.create");
+    for (const id of orphans) if (!later.has(String(id))) c.rowWithoutEvent("checkpoint", id, "checkpoint.create");
+  }
+
+  // Weights files: each distinct sha256 once (index checkpoints_sha256), named by its first checkpoint.
+  if (files) {
+    const first = sqlite.prepare("SELECT id, bytes, (SELECT count(*) FROM checkpoints WHERE sha256 = @sha) FROM checkpoints WHERE sha256 = @sha ORDER BY id LIMIT 1").raw(true);
+    const createdBy = sqlite.prepare("SELECT seq FROM audit_events WHERE entity_type = 'checkpoint' AND entity_id = ? AND action = 'checkpoint.create' AND seq <= ?").pluck();
+    for (const sha of sqlite.prepare("SELECT DISTINCT sha256 FROM checkpoints").pluck().iterate() as IterableIterator<string>) {
+      const d = files.holds(sha) ? files.digest(sha) : null;
+      if (d && d.sha256 === sha) {
+        c.checked++;
+        continue;
+      }
+      const [id, bytes, n] = first.get({ sha }) as [number, number, number];
+      const seq = (createdBy.get(String(id), uptoSeq) as number | undefined) ?? null;
+      checkArtifact(c, files, "checkpoint", id, n > 1 ? `weights file (shared by ${n} checkpoints)` : "weights file", sha, bytes, seq);
+    }
+  }
+
+  // Best flags: the rows flagged best must be the ones the run end events named, and those must be flagged.
+  const isFlagged = new Set(flagged.map(([id]) => id));
+  for (const [id, runId] of flagged) {
+    if (changedLater(events, LIFECYCLE_ACTIONS, runId)) continue;
+    c.compare("checkpoint", id, "best flag", bestCheckpointOf(runs, runId) === id, true, runs.ends.get(runId)?.ev.seq ?? null);
+  }
+  const exists = sqlite.prepare("SELECT 1 FROM checkpoints WHERE id = ?").pluck();
+  for (const [runId, end] of runs.ends) {
+    const best = bestCheckpointOf(runs, runId);
+    if (typeof best !== "number" || isFlagged.has(best) || changedLater(events, LIFECYCLE_ACTIONS, runId)) continue;
+    if (exists.get(best) === undefined) continue; // the missing row is reported by its event
+    c.compare("checkpoint", best, "best flag", true, false, end.ev.seq);
+  }
+  c.checked += rowCount;
+}
