@@ -1,7 +1,8 @@
 /**
  * Content-verification benchmark: builds a content-consistent ledger (bench-ledger.ts) of about `events` events with
  * a valid hash chain in a temporary data directory, then times checkContent alone (the chain pass is verify-core's
- * figure). Returns bench figures; the temp directory is removed. A clean result is asserted, so a fast but wrong
+ * figure). Composition per run (default): 20 checkpoints (one per epoch), 40 metric points, 26 run_params rows,
+ * 25 events; so 1M events = 40k runs, 800k checkpoints, 1.6M metric points, 1M run_params rows, 256 weight files. Returns bench figures; the temp directory is removed. A clean result is asserted, so a fast but wrong
  * check cannot pass. Run alone: `npx tsx server/audit/content/bench-content.ts 1000000`.
  */
 import fs from "node:fs";
@@ -36,7 +37,7 @@ export function buildBenchContentDatabase(dataDir: string, events: number, opts:
     chain.advance(chained);
     insert.run(row.seq, row.at, row.actorId, row.actorName, row.role, row.action, row.entityType, row.entityId, row.payload, leaf, chained);
   };
-  const k = opts.checkpointsPerRun ?? 3;
+  const k = opts.checkpointsPerRun ?? 20;
   sqlite.exec("BEGIN");
   buildBenchContentLedger(sqlite, { runs: Math.max(1, Math.floor(events / eventsPerBenchRun(k))), checkpointsPerRun: k, weightFiles: opts.weightFiles ?? 256, artifactsDir: path.join(dataDir, "artifacts"), onRun: (r) => r % 500 === 0 && sqlite.exec("COMMIT; BEGIN") }, append);
   sqlite.exec("COMMIT");
@@ -75,7 +76,7 @@ if (process.argv[1]?.endsWith("bench-content.ts") && process.argv[2] === "--buil
   // Keep a bench database to experiment with: --build DIR EVENTS [CHECKPOINTS_PER_RUN]
   const [dir, n, k] = process.argv.slice(3);
   const t = performance.now();
-  const seq = buildBenchContentDatabase(dir!, Number(n), { checkpointsPerRun: Number(k ?? 3) });
+  const seq = buildBenchContentDatabase(dir!, Number(n), { checkpointsPerRun: Number(k ?? 20) });
   process.stdout.write(`built ${seq} events in ${((performance.now() - t) / 1000).toFixed(1)} s\n`);
 } else if (process.argv[1]?.endsWith("bench-content.ts") && process.argv[2] === "--check") {
   // Time the content check alone on a kept bench database: --check DIR

@@ -7,7 +7,7 @@
  * Invariant: the cleaned rows' sha256 of a version is compared with the ledger, not re-derived from the dataset
  * bytes (that would re-run the cleaning pipeline): stated in notCovered.
  */
-import { sha256Hex } from "@/server/audit/canonical";
+import { sha256Hex } from "./records";
 import type { ContentChecker } from "./checker";
 import { checkCreations, compareActor } from "./creations";
 import { checkArtifact } from "./check-checkpoints";

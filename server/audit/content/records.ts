@@ -11,8 +11,12 @@
  *   value the trainer produced, which the evaluation.create event records as metricsSha256.
  */
 import type Database from "better-sqlite3";
-import { createHash, type Hash } from "node:crypto";
-import { sha256Canonical, sha256Hex } from "@/server/audit/canonical";
+import crypto, { createHash, type Hash } from "node:crypto";
+import { sha256Canonical } from "@/server/audit/canonical";
+
+/** sha256 hex of a string; one-shot crypto.hash where Node has it (several times cheaper than createHash for short input). */
+export const sha256Hex: (s: string) => string =
+  typeof crypto.hash === "function" ? (s) => crypto.hash("sha256", s, "hex") : (s) => createHash("sha256").update(s).digest("hex");
 
 export type DecisionRecordRow = {
   id: number;
@@ -134,8 +138,6 @@ export type MetricKeySummary = { last: number; lastStep: number; min: number; ma
  * building them.
  */
 export class MetricDigest {
-  private readonly values: Hash | null;
-  private readonly full: Hash | null;
   private v = "[";
   private f = "[";
   points = 0;
@@ -144,9 +146,13 @@ export class MetricDigest {
   private current: MetricKeySummary | null = null;
   readonly summaries = new Map<string, MetricKeySummary>();
 
+  private readonly want: { values: boolean; points: boolean };
+  /** Incremental hashes, created only when the text outgrows one chunk (most runs hash in one shot). */
+  private values: Hash | null = null;
+  private full: Hash | null = null;
+
   constructor(want: { values: boolean; points: boolean } = { values: true, points: true }, private readonly rollupBlock = 1024) {
-    this.values = want.values ? createHash("sha256") : null;
-    this.full = want.points ? createHash("sha256") : null;
+    this.want = want;
   }
 
   add(key: string, step: number, value: number, epoch: number): void {
@@ -159,8 +165,8 @@ export class MetricDigest {
     const sep = this.points === 0 ? "" : ",";
     // For finite numbers String(n) is exactly what RFC 8785 (and JSON.stringify) prints.
     const tail = `"step":${step},"value":${value}}`;
-    if (this.values) this.v += `${sep}{"key":${this.keyText},${tail}`;
-    if (this.full) this.f += `${sep}{"epoch":${epoch},"key":${this.keyText},${tail}`;
+    if (this.want.values) this.v += `${sep}{"key":${this.keyText},${tail}`;
+    if (this.want.points) this.f += `${sep}{"epoch":${epoch},"key":${this.keyText},${tail}`;
     this.points++;
     if (this.v.length >= CHUNK_CHARS || this.f.length >= CHUNK_CHARS) this.flush();
     let s = this.current;
@@ -196,17 +202,15 @@ export class MetricDigest {
   }
 
   private flush(): void {
-    this.values?.update(this.v);
-    this.full?.update(this.f);
+    if (this.want.values) (this.values ??= createHash("sha256")).update(this.v);
+    if (this.want.points) (this.full ??= createHash("sha256")).update(this.f);
     this.v = "";
     this.f = "";
   }
 
   digest(): { sha256: string | null; pointsSha256: string | null; points: number } {
-    this.v += "]";
-    this.f += "]";
-    this.flush();
-    return { sha256: this.values?.digest("hex") ?? null, pointsSha256: this.full?.digest("hex") ?? null, points: this.points };
+    const one = (h: Hash | null, text: string) => (h ? h.update(text).digest("hex") : sha256Hex(text));
+    return { sha256: this.want.values ? one(this.values, this.v + "]") : null, pointsSha256: this.want.points ? one(this.full, this.f + "]") : null, points: this.points };
   }
 }
 
