@@ -83,7 +83,7 @@ export function reportFactIds(f: ReportFacts): FactIds {
     run: [...f.training.map((r) => r.id), ...(f.changes ? [f.changes.previous.runId] : [])],
     decision: f.decisions.map((d) => d.id),
     checkpoint: [f.version.checkpoint.id, ...f.training.flatMap((r) => (r.parentCheckpointId !== null ? [r.parentCheckpointId] : []))],
-    evaluation: f.evaluations.map((e) => e.id),
+    evaluation: [...f.evaluations.map((e) => e.id), ...(f.changes?.previousEvaluationIds ?? [])],
     dataset: f.datasheets.map((d) => d.id),
     datasetVersion: f.datasheets.flatMap((d) => d.versions.map((v) => v.id)),
     split: f.datasheets.flatMap((d) => d.versions.flatMap((v) => v.splits.map((s) => s.id))),

@@ -89,6 +89,11 @@ export function crossCheckReportFacts(f: ReportFacts, facts: FactsFile): { probl
     const pr = record("run", f.changes.previous.runId);
     if (pv) same(`previous production version ${f.changes.previous.id}`, { version: f.changes.previous.version, weightsSha256: f.changes.previous.weightsSha256, runId: f.changes.previous.runId }, { version: pv.version, weightsSha256: pv.weightsSha256, runId: pv.runId });
     if (pr) same(`previous run ${f.changes.previous.runId}`, f.changes.previous.configSha256, pr.configSha256);
+    // "Before" test metrics: the previous version's latest test evaluation, as facts.json holds it.
+    const prevTests = f.changes.previousEvaluationIds.map((id) => record("evaluation", id)).filter((e): e is Record<string, unknown> => e !== null && e.partition === "test");
+    const latest = prevTests.sort((a, b) => Number(a.id) - Number(b.id)).at(-1);
+    const before = latest ? (parse(latest.metricsJson as string) as Record<string, unknown>) : {};
+    same("the test metrics before (previous version)", f.changes.testMetrics.map((m) => [m.key, m.before]), f.changes.testMetrics.map((m) => [m.key, typeof before[m.key] === "number" ? before[m.key] : null]));
   }
   return { problems, compared };
 

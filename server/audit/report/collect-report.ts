@@ -142,6 +142,8 @@ export function collectReportFacts(db: DbOrTx, modelVersionId: number, content: 
     dataChanged: { datasetVersion: boolean; split: boolean; before: { datasetVersionId: number | null; splitId: number | null }; after: { datasetVersionId: number | null; splitId: number | null } };
     testMetrics: { key: string; before: number | null; after: number | null }[];
     newDecisionIds: number[];
+    /** The previous version's evaluations (the "before" test metrics come from its latest test one). */
+    previousEvaluationIds: number[];
   } = null;
   const previousKeys: string[] = [];
   if (prevId !== null) {
@@ -165,6 +167,7 @@ export function collectReportFacts(db: DbOrTx, modelVersionId: number, content: 
       },
       testMetrics: keys.map((k) => ({ key: k, before: typeof before[k] === "number" ? before[k] : null, after: typeof after[k] === "number" ? after[k] : null })),
       newDecisionIds: lineage.decisions.filter((d) => !prevDecisionIds.has(d.id)).map((d) => d.id),
+      previousEvaluationIds: prev.evaluations.map((e) => e.id),
     };
   }
 

@@ -106,7 +106,7 @@ export function renderReportHtml(f: ReportFacts, integrity: ReportIntegrity, cha
 <dt>Current aliases</dt><dd>${f.version.aliases.length ? f.version.aliases.map(esc).join(", ") : "none"}</dd>
 <dt>Checkpoint</dt><dd>#${f.version.checkpoint.id}, epoch ${f.version.checkpoint.epoch} of run #${f.version.checkpoint.runId}${f.version.checkpoint.isBest ? " (best)" : ""}, ${f.version.checkpoint.bytes.toLocaleString("en-US")} bytes ${refs("checkpoint", f.version.checkpoint.id)}</dd>
 <dt>Registered</dt><dd>by ${esc(f.version.createdBy.name)} on ${time(f.version.createdAt)}</dd>
-<dt>Approvals required for production</dt><dd>${f.model.approvalsRequired}</dd>
+<dt>Approvals required for production</dt><dd>${f.model.approvalsRequired}${contentLabel(f.content, "model", f.model.id)}</dd>
 </dl></section>`);
 
   // 2. Intended purpose and limits
@@ -202,7 +202,7 @@ ${table("Alias moves to this version", ["Alias", "Moved by", "Time", "Promotion 
       ? `<p>No earlier production version of ${esc(f.model.name)} exists: this is the first.</p>`
       : `<p>Previous production version: <strong>version ${c.previous.version}</strong>${contentLabel(f.content, "modelVersion", c.previous.id)}, weights ${code(c.previous.weightsSha256)}, run #${c.previous.runId}${contentLabel(f.content, "run", c.previous.runId)} (config sha256 ${code(c.previous.configSha256)}). Weights ${c.weightsChanged ? "changed" : "are identical"}; data version ${c.dataChanged.datasetVersion ? `changed (#${c.dataChanged.before.datasetVersionId ?? "–"} → #${c.dataChanged.after.datasetVersionId ?? "–"})` : "unchanged"}; split ${c.dataChanged.split ? `changed (#${c.dataChanged.before.splitId ?? "–"} → #${c.dataChanged.after.splitId ?? "–"})` : "unchanged"}.</p>
 ${table("Configuration changes", ["Path", "Before", "After"], c.configChanges.map((d) => [code(d.path), json(d.before ?? null), json(d.after ?? null)]))}
-${table("Test metrics", ["Metric", "Before", "After"], c.testMetrics.map((m) => [esc(m.key), num(m.before), num(m.after)]))}
+${table("Test metrics", ["Metric", "Before", "After"], c.testMetrics.map((m) => [esc(m.key), num(m.before), num(m.after)]))}${c.previousEvaluationIds.length ? `<p class="meta">Before: evaluation${c.previousEvaluationIds.map((id) => ` #${id}${contentLabel(f.content, "evaluation", id)}`).join(",")}</p>` : ""}
 <p>Decisions new since version ${c.previous.version}: ${c.newDecisionIds.length ? c.newDecisionIds.map((id) => `#${id}`).join(", ") : "none"} (see section 3).</p>`
   }</section>`);
 
