@@ -21,7 +21,7 @@ export const CONTENT_ACTIONS = [
 ] as const;
 
 /** Above this share of content events in the log, one sequential pass beats index lookups row by row. */
-const SCAN_SHARE = 0.25;
+const SCAN_SHARE = 0.1;
 
 export type EventSource = {
   /** Events of one action with seq <= uptoSeq, in seq order. */
