@@ -11,11 +11,13 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { Db } from "@/db/client";
+import type { Anchor } from "./anchors";
 import { loadAuditPublicKey } from "./keys";
 import { type AuditDbSource, auditEventsWithAction, listAuditCheckpoints, maxAuditSeq, sqliteOf } from "./ledger-reads";
 import { KEY_ROTATE_ACTION } from "./key-rotation";
 import { checkContent } from "./content/verify-content";
 import { witnessAnchors, witnessLagProblem } from "./witness/witness-anchors";
+import type { WitnessUrlAnchors } from "./witness/witness-url-anchors";
 import { checkTriggers } from "./verify-triggers";
 import { runRangeWorker, splitRange } from "./verify-parallel";
 import { scanDatabaseRange, VERIFY_MMAP_BYTES, type RangeResult } from "./verify-range";
@@ -32,6 +34,8 @@ export type VerifyDatabaseOptions = VerifyOptions & {
   workers?: number | "auto";
   /** One pass only: called about every 4096 events with (events checked, events in the log). */
   onProgress?: (checked: number, total: number) => void;
+  /** Witnesses asked directly before the snapshot (`--witness-url`, witness/witness-url-anchors.ts): checked anchors. */
+  witnessUrlAnchors?: Pick<WitnessUrlAnchors, "anchors" | "problems" | "notes">;
 };
 
 export const AUTO_PARALLEL_FROM_EVENTS = 50_000;
@@ -64,12 +68,18 @@ function readWitness(sqlite: Database.Database, opts: VerifyDatabaseOptions): Wi
   return opts.witnessKeys && opts.witnessKeys.length > 0 ? witnessAnchors(sqlite, opts.witnessKeys) : null;
 }
 
+/** Stored witness cosignatures and witnesses asked directly, as anchors. */
+function anchorsOf(witness: WitnessRead, opts: VerifyDatabaseOptions): Anchor[] {
+  return [...(witness?.anchors ?? []), ...(opts.witnessUrlAnchors?.anchors ?? [])];
+}
+
 /** Inside the read transaction: reads what the pass needs up front and builds the verifier (signatures, anchors). */
 function begin(db: AuditDbSource, source: string | Db, opts: VerifyDatabaseOptions, n: number, witness: WitnessRead): Snapshot {
   const { key, source: keySource } = resolveKey(source, opts);
   const sqlite = sqliteOf(db);
-  const verifier = new AuditLogVerifier(key, keySource, listAuditCheckpoints(db), opts.trustedCheckpoint, auditEventsWithAction(db, KEY_ROTATE_ACTION, n), witness?.anchors ?? []);
+  const verifier = new AuditLogVerifier(key, keySource, listAuditCheckpoints(db), opts.trustedCheckpoint, auditEventsWithAction(db, KEY_ROTATE_ACTION, n), anchorsOf(witness, opts));
   if (witness) verifier.addAnchorProblems(witness.problems, witness.notes);
+  if (opts.witnessUrlAnchors) verifier.addAnchorProblems(opts.witnessUrlAnchors.problems, opts.witnessUrlAnchors.notes);
   verifier.setRequireAnchor(opts.requireAnchor ?? false);
   return { verifier, n, sqlite, witness };
 }
@@ -135,7 +145,7 @@ export async function verifyDatabase(source: string | Db, opts: VerifyDatabaseOp
     const checkpoints = listAuditCheckpoints(db);
     const rotations = auditEventsWithAction(db, KEY_ROTATE_ACTION, n);
     const witness = readWitness(db, opts);
-    const sizes = neededTreeSizes(checkpoints, witness?.anchors ?? [], opts.trustedCheckpoint);
+    const sizes = neededTreeSizes(checkpoints, anchorsOf(witness, opts), opts.trustedCheckpoint);
     const ranges = splitRange(n, workers);
     const file = path.join(source, "runledger.sqlite");
     const started = ranges.map((r) => runRangeWorker({ file, spec: rangeSpecFor(checkpoints, rotations, sizes, r.from, r.to), maxSeq: n }));

@@ -2,13 +2,15 @@
  * The text `audit verify` prints: the verdict, then one line per level saying what was proved ("chain intact: N
  * events, M signed checkpoints", "content intact: …", "anchored up to tree size N by …" or "NOT anchored: …",
  * "protective triggers intact"), then the problems (content problems name the entity, what the ledger recorded
- * and what was found), then notes. `--json` prints the whole VerifyResult instead.
+ * and what was found), then notes; with `--witness-url`, one line per witness asked. `--json` prints the whole
+ * VerifyResult instead (plus `witnessUrls`, what each witness answered).
  */
 import type { VerifyResult } from "@/server/audit/verify";
+import type { WitnessUrlCheck } from "@/server/audit/witness/witness-url-anchors";
 
 const MAX_LISTED = 20;
 
-export function formatResult(target: string, r: VerifyResult, trustedGiven: boolean): string {
+export function formatResult(target: string, r: VerifyResult, trustedGiven: boolean, witnessChecks: readonly WitnessUrlCheck[] = []): string {
   const { chain, content, anchor, triggers } = r.levels;
   const lines = [`Audit ledger ${target}: ${r.ok ? "INTACT" : "DAMAGED"}`];
 
@@ -27,6 +29,13 @@ export function formatResult(target: string, r: VerifyResult, trustedGiven: bool
   } else {
     lines.push("  NOT anchored: no trusted checkpoint or witness cosignature was given, so this proves internal consistency only:");
     lines.push("                a holder of the signing key could have rewritten or truncated history and re-signed it");
+  }
+  for (const w of witnessChecks) {
+    lines.push(
+      w.outcome === "cosigned"
+        ? `  witness at ${w.url}: cosigned tree size ${w.treeSize} (${w.witness}, ${w.cosignedAt}), compared with the log`
+        : `  witness at ${w.url}: NOT anchored by it (${w.outcome}): ${w.message}`,
+    );
   }
   if (triggers) {
     lines.push(

@@ -4,7 +4,9 @@
  * audit-keys.ts).
  *
  * `audit verify` states what it proved per level (chain, content, anchor, triggers; audit-verify-format.ts);
- * `--trusted-checkpoint FILE` and `--witness-key FILE` (repeatable) anchor the log from outside, `--require-anchor`
+ * `--trusted-checkpoint FILE` and `--witness-key FILE` (repeatable) anchor the log from outside, `--witness-url URL`
+ * (repeatable, with --witness-key; data directories only) asks each witness for its latest cosigned checkpoint
+ * before the snapshot and anchors the log to it too (witness/witness-url-anchors.ts), `--require-anchor`
  * fails without an anchor, `--no-content` checks the chain and anchors only (the result says content was not run).
  * Exit codes (what scripts rely on): 0 = ledger intact, 1 = ledger damaged or unreadable (the first bad seq and
  * the problem are printed), or not anchored with --require-anchor, 2 = usage error. `audit verify` opens the
@@ -20,6 +22,7 @@ import { openAuditSigningKeys } from "@/server/audit/key-custody";
 import { type VerifyDatabaseOptions, type VerifyResult, verifyDatabase } from "@/server/audit/verify";
 import { verifyBundle } from "@/server/audit/bundle";
 import { toWitnessKeys } from "@/server/audit/witness/witness-anchors";
+import { type WitnessUrlAnchors, askWitnesses, logOriginsForDataDir } from "@/server/audit/witness/witness-url-anchors";
 import { formatResult } from "./audit-verify-format";
 
 export type CliIo = { out: (text: string) => void; err: (text: string) => void };
@@ -27,6 +30,7 @@ const processIo: CliIo = { out: (t) => process.stdout.write(t), err: (t) => proc
 
 const USAGE = `usage:
   audit verify [--data-dir DIR | --bundle DIR] [--trusted-checkpoint FILE] [--witness-key FILE]... [--public-key FILE]
+               [--witness-url URL]... (with --witness-key; data directory only)
                [--require-anchor] [--no-content] [--workers auto|N] [--json]
   audit checkpoint-export --out FILE [--data-dir DIR] [--key-dir DIR] [--new] [--json]
   audit move-key [--data-dir DIR] [--key-dir DIR] [--json]
@@ -63,6 +67,17 @@ function readWitnessKey(file: string): string {
   return text;
 }
 
+function checkWitnessUrl(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new UsageError(`--witness-url "${url}" is not a URL`);
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw new UsageError(`--witness-url "${url}" must be http or https`);
+  return url.replace(/\/+$/, "");
+}
+
 function readTextFile(file: string, what: string): string {
   if (!fs.existsSync(file)) throw new UsageError(`${what} not found: ${file}`);
   return fs.readFileSync(file, "utf8");
@@ -78,6 +93,7 @@ async function verifyCommand(argv: string[], io: CliIo): Promise<number> {
       "public-key": { type: "string" },
       workers: { type: "string" },
       "witness-key": { type: "string", multiple: true },
+      "witness-url": { type: "string", multiple: true },
       "require-anchor": { type: "boolean", default: false },
       "no-content": { type: "boolean", default: false },
       json: { type: "boolean", default: false },
@@ -94,12 +110,18 @@ async function verifyCommand(argv: string[], io: CliIo): Promise<number> {
   const workers: number | "auto" = values.workers === undefined || values.workers === "auto" ? "auto" : Number(values.workers);
   if (workers !== "auto" && (!Number.isInteger(workers) || workers < 0)) throw new UsageError("--workers takes auto or a whole number (0 = one pass)");
   const witnessKeys = (values["witness-key"] ?? []).map((file) => readWitnessKey(file));
+  const witnessUrls = (values["witness-url"] ?? []).map((url) => checkWitnessUrl(url));
+  if (witnessUrls.length > 0 && witnessKeys.length === 0) throw new UsageError("--witness-url needs --witness-key FILE: the key the witness's cosignature must verify under");
+  if (witnessUrls.length > 0 && values.bundle) {
+    throw new UsageError("--witness-url checks a live data directory: a bundle is a snapshot, and the witness has since cosigned a larger tree (use --witness-key with the bundle's cosignatures.json)");
+  }
   const opts: VerifyDatabaseOptions = {
     trustedCheckpoint, publicKeyPem, workers, witnessKeys, requireAnchor: values["require-anchor"], content: !values["no-content"],
   };
 
   let result: VerifyResult;
   let target: string;
+  let witnessChecks: WitnessUrlAnchors | null = null;
   if (values.bundle) {
     target = path.resolve(values.bundle);
     if (!fs.existsSync(target)) throw new UsageError(`bundle directory not found: ${target}`);
@@ -107,11 +129,18 @@ async function verifyCommand(argv: string[], io: CliIo): Promise<number> {
   } else {
     target = resolveDataDir(values["data-dir"]);
     if (!fs.existsSync(target)) throw new UsageError(`data directory not found: ${target}`);
+    // Ask the witnesses first: the log only grows while they answer (witness-url-anchors.ts).
+    if (witnessUrls.length > 0) {
+      const [origin] = logOriginsForDataDir(target, publicKeyPem ?? trustedCheckpoint?.publicKeyPem);
+      witnessChecks = await askWitnesses(witnessUrls, witnessKeys, origin!, { requireAnchor: values["require-anchor"] });
+      opts.witnessUrlAnchors = witnessChecks;
+    }
     result = await verifyDatabase(target, opts);
   }
 
-  if (values.json) io.out(JSON.stringify({ target, ...result }) + "\n");
-  else io.out(formatResult(target, result, trustedCheckpoint !== undefined));
+  const asked = witnessChecks ? { witnessUrls: witnessChecks.checks } : {};
+  if (values.json) io.out(JSON.stringify({ target, ...result, ...asked }) + "\n");
+  else io.out(formatResult(target, result, trustedCheckpoint !== undefined, witnessChecks?.checks));
   return result.ok ? 0 : 1;
 }
 

@@ -110,23 +110,56 @@ export async function requestCosignature(
   return { kind: "refused", httpStatus: 200, message: `no valid cosignature by ${witness.key.name}+${witness.key.keyId.toString("hex")} in the answer` };
 }
 
-export type WitnessCheckpoint = { origin: string; treeSize: number; rootHash: string; cosignedAt: string; witness: string };
+export type WitnessCheckpoint = { origin: string; treeSize: number; rootHash: string; cosignedAt: string; witness: string; keyId: string };
+
+/**
+ * Why asking a witness for its checkpoint gave no anchor: "unreachable" (no answer, or an HTTP error other than
+ * 404), "unknown origin" (404: the witness has cosigned nothing for this log), "invalid" (an answer that is not a
+ * checkpoint of this log cosigned by a trusted key: a wrong key file, or not the witness it claims to be).
+ */
+export class WitnessFetchError extends Error {
+  constructor(readonly kind: "unreachable" | "unknown origin" | "invalid", message: string) {
+    super(message);
+  }
+}
 
 /**
  * Asks a witness directly for the latest checkpoint it cosigned for `origin` (GET <url>/checkpoint/<origin>) and
- * checks its cosignature under `key`: an anchor that does not depend on anything stored with the log.
- * Throws with the reason when the witness cannot be reached or the answer does not verify.
+ * checks its cosignature under `key` (or any of `keys`): an anchor that does not depend on anything stored with the
+ * log. Throws a WitnessFetchError with the reason when the witness cannot be reached or the answer does not verify.
  */
-export async function fetchWitnessCheckpoint(url: string, key: VerifierKey, origin: string, opts: { timeoutMs?: number } = {}): Promise<WitnessCheckpoint> {
-  const res = await fetch(`${url.replace(/\/+$/, "")}/checkpoint/${encodeURIComponent(origin)}`, { signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000) });
-  const body = await res.text();
-  if (res.status !== 200) throw new Error(`witness ${url}: ${res.status} ${body.trim().slice(0, 200)}`);
-  const note = parseSignedNote(body);
-  const cp = parseCheckpointBody(note.text);
-  if (cp.origin !== origin) throw new Error(`witness ${url} answered for origin "${cp.origin}", not "${origin}"`);
-  for (const sig of note.signatures) {
-    const ok = verifyCosignature(key, note.text, sig);
-    if (ok) return { origin, treeSize: cp.treeSize, rootHash: cp.rootHash, cosignedAt: new Date(ok.timestamp * 1000).toISOString(), witness: key.name };
+export async function fetchWitnessCheckpoint(url: string, key: VerifierKey | readonly VerifierKey[], origin: string, opts: { timeoutMs?: number } = {}): Promise<WitnessCheckpoint> {
+  const keys = Array.isArray(key) ? (key as readonly VerifierKey[]) : [key as VerifierKey];
+  const base = url.replace(/\/+$/, "");
+  let res: Response;
+  let body: string;
+  try {
+    res = await fetch(`${base}/checkpoint/${encodeURIComponent(origin)}`, { signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000) });
+    const bytes = Buffer.from(await res.arrayBuffer());
+    if (bytes.length > MAX_ANSWER_BYTES) throw new WitnessFetchError("invalid", `witness ${base}: answer larger than ${MAX_ANSWER_BYTES} bytes`);
+    body = bytes.toString("utf8");
+  } catch (err) {
+    if (err instanceof WitnessFetchError) throw err;
+    const e = err as Error & { cause?: { code?: string; message?: string } };
+    throw new WitnessFetchError("unreachable", `witness ${base} unreachable: ${e.cause?.code ?? e.cause?.message ?? e.message}`);
   }
-  throw new Error(`witness ${url}: no valid cosignature by ${key.name}+${key.keyId.toString("hex")} on its checkpoint`);
+  if (res.status === 404) throw new WitnessFetchError("unknown origin", `witness ${base} has cosigned no checkpoint for origin "${origin}" (404 ${body.trim().slice(0, 200)})`);
+  if (res.status !== 200) throw new WitnessFetchError("unreachable", `witness ${base} answered ${res.status}: ${body.trim().slice(0, 200)}`);
+  let note;
+  let cp;
+  try {
+    note = parseSignedNote(body);
+    cp = parseCheckpointBody(note.text);
+  } catch (err) {
+    throw new WitnessFetchError("invalid", `witness ${base} answered with something that is not a checkpoint note: ${(err as Error).message}`);
+  }
+  if (cp.origin !== origin) throw new WitnessFetchError("invalid", `witness ${base} answered for origin "${cp.origin}", not "${origin}"`);
+  for (const k of keys) {
+    for (const sig of note.signatures) {
+      const ok = verifyCosignature(k, note.text, sig);
+      if (ok) return { origin, treeSize: cp.treeSize, rootHash: cp.rootHash, cosignedAt: new Date(ok.timestamp * 1000).toISOString(), witness: k.name, keyId: k.keyId.toString("hex") };
+    }
+  }
+  const names = keys.map((k) => `${k.name}+${k.keyId.toString("hex")}`).join(", ");
+  throw new WitnessFetchError("invalid", `witness ${base}: its checkpoint carries no valid cosignature by ${names} (wrong witness key, or not that witness?)`);
 }
