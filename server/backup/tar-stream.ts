@@ -3,56 +3,16 @@
  * in memory, any size: GNU base-256 size fields above 8 GiB) while hashing them, and a reader that walks an
  * archive's entries and streams each one out. Both are strict: the reader refuses a bad header checksum, any entry
  * type but a regular file or a directory, and any path that is absolute, has "..", or leaves `root/`.
- * (The report bundle's tar.ts builds small archives in memory; backups can be gigabytes.)
+ * (The report bundle's tar.ts builds small archives in memory; backups can be gigabytes. Both write their headers
+ * with server/fs/ustar-header.ts.)
  */
 import fs from "node:fs";
 import { createHash } from "node:crypto";
+import { TAR_BLOCK as BLOCK, ustarHeader as header } from "@/server/fs/ustar-header";
 
-const BLOCK = 512;
 const CHUNK = 1024 * 1024;
-const MAX_OCTAL_SIZE = 8 ** 11 - 1;
 
 export type TarEntryDigest = { sha256: string; bytes: number };
-
-function octal(value: number, width: number): string {
-  return value.toString(8).padStart(width - 1, "0") + "\0";
-}
-
-function header(name: string, size: number, type: "0" | "5", mtime: number): Buffer {
-  const h = Buffer.alloc(BLOCK, 0);
-  let prefix = "";
-  let base = name;
-  if (Buffer.byteLength(name) > 100) {
-    const cut = name.lastIndexOf("/", 155);
-    prefix = cut > 0 ? name.slice(0, cut) : "";
-    base = cut > 0 ? name.slice(cut + 1) : name;
-    if (!prefix || Buffer.byteLength(base) > 100 || Buffer.byteLength(prefix) > 155) throw new Error(`tar: path too long for ustar: ${name}`);
-  }
-  h.write(base, 0, 100, "utf8");
-  h.write(octal(type === "5" ? 0o755 : 0o644, 8), 100, "ascii");
-  h.write(octal(0, 8), 108, "ascii");
-  h.write(octal(0, 8), 116, "ascii");
-  if (size <= MAX_OCTAL_SIZE) h.write(octal(size, 12), 124, "ascii");
-  else {
-    // GNU base-256: high bit set, big-endian value in the remaining bytes.
-    h[124] = 0x80;
-    let v = BigInt(size);
-    for (let i = 135; i > 124; i--) {
-      h[i] = Number(v & 0xffn);
-      v >>= 8n;
-    }
-  }
-  h.write(octal(mtime, 12), 136, "ascii");
-  h.fill(0x20, 148, 156);
-  h.write(type, 156, "ascii");
-  h.write("ustar\0", 257, "ascii");
-  h.write("00", 263, "ascii");
-  h.write(prefix, 345, 155, "utf8");
-  let sum = 0;
-  for (const b of h) sum += b;
-  h.write(sum.toString(8).padStart(6, "0") + "\0 ", 148, "ascii");
-  return h;
-}
 
 export class TarWriter {
   private offset = 0;

@@ -7,39 +7,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-
-const BLOCK = 512;
-
-function octal(value: number, width: number): string {
-  return value.toString(8).padStart(width - 1, "0") + "\0";
-}
-
-function header(name: string, size: number, type: "0" | "5", mtime: number): Buffer {
-  const h = Buffer.alloc(BLOCK, 0);
-  let prefix = "";
-  let base = name;
-  if (Buffer.byteLength(name) > 100) {
-    const cut = name.lastIndexOf("/", 155);
-    prefix = cut > 0 ? name.slice(0, cut) : "";
-    base = cut > 0 ? name.slice(cut + 1) : name;
-    if (!prefix || Buffer.byteLength(base) > 100 || Buffer.byteLength(prefix) > 155) throw new Error(`tar: path too long for ustar: ${name}`);
-  }
-  h.write(base, 0, 100, "utf8");
-  h.write(octal(type === "5" ? 0o755 : 0o644, 8), 100, "ascii");
-  h.write(octal(0, 8), 108, "ascii");
-  h.write(octal(0, 8), 116, "ascii");
-  h.write(octal(size, 12), 124, "ascii");
-  h.write(octal(mtime, 12), 136, "ascii");
-  h.fill(0x20, 148, 156); // checksum field counts as spaces while summing
-  h.write(type, 156, "ascii");
-  h.write("ustar\0", 257, "ascii");
-  h.write("00", 263, "ascii");
-  h.write(prefix, 345, 155, "utf8");
-  let sum = 0;
-  for (const b of h) sum += b;
-  h.write(sum.toString(8).padStart(6, "0") + "\0 ", 148, "ascii");
-  return h;
-}
+import { TAR_BLOCK as BLOCK, ustarHeader as header } from "@/server/fs/ustar-header";
 
 /** Every file under `dir` (relative, "/"-separated, sorted). */
 function listFiles(dir: string, rel = ""): string[] {
