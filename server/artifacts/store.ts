@@ -1,13 +1,14 @@
 /**
  * Content-addressed artifact store: uploaded data, checkpoint weights, exports.
- * Layout: <dataDir>/artifacts/<sha256[0:2]>/<sha256>. Writes go to a temp file, are fsynced, then renamed,
- * so a reader never sees a partial file; reads check the hash, so a corrupted file is never served.
+ * Layout: <dataDir>/artifacts/<sha256[0:2]>/<sha256>. Writes go to a temp file, are fsynced, then renamed
+ * (server/fs/atomic-write.ts), so a reader never sees a partial file; reads check the hash, so a corrupted file
+ * is never served.
  * Services use only the ArtifactStore interface, so the files can later move to S3-compatible storage.
  */
 import fs from "node:fs";
 import path from "node:path";
-import { randomBytes } from "node:crypto";
 import { sha256Hex } from "@/server/audit/canonical";
+import { writeFileAtomic } from "@/server/fs/atomic-write";
 
 export interface ArtifactStore {
   put(bytes: Uint8Array): { sha256: string; bytes: number };
@@ -35,15 +36,7 @@ export function fileArtifactStore(dataDir: string): ArtifactStore {
       const target = pathOf(sha256);
       if (!fs.existsSync(target)) {
         fs.mkdirSync(path.dirname(target), { recursive: true });
-        const tmp = `${target}.${randomBytes(6).toString("hex")}.tmp`;
-        const fd = fs.openSync(tmp, "w", 0o644);
-        try {
-          fs.writeSync(fd, bytes);
-          fs.fsyncSync(fd);
-        } finally {
-          fs.closeSync(fd);
-        }
-        fs.renameSync(tmp, target);
+        writeFileAtomic(target, bytes, { mode: 0o644 });
       }
       return { sha256, bytes: bytes.byteLength };
     },

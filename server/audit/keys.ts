@@ -18,6 +18,7 @@ import crypto, { type KeyObject } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { writeFileAtomic } from "@/server/fs/atomic-write";
 
 /** The old layout: the private key inside the data directory. Only read by `audit move-key` (and when explicitly allowed). */
 export const LEGACY_PRIVATE_KEY_FILE = "audit-ed25519.key";
@@ -100,38 +101,7 @@ export function keyFilePath(keyDir: string, fingerprint: string): string {
 
 /** Writes `content` to `target` only if it does not exist yet; returns false if the file was already there. */
 export function writeOnce(target: string, content: string, mode: number): boolean {
-  const tmp = `${target}.${process.pid}.${crypto.randomBytes(6).toString("hex")}.tmp`;
-  const fd = fs.openSync(tmp, "wx", mode);
-  try {
-    fs.writeSync(fd, content);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.chmodSync(tmp, mode); // the umask may have narrowed it; make it exact
-  try {
-    fs.linkSync(tmp, target); // atomic, and fails if the target exists
-    fsyncDir(path.dirname(target));
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "EEXIST") return false;
-    throw err;
-  } finally {
-    fs.rmSync(tmp, { force: true });
-  }
-}
-
-function fsyncDir(dir: string): void {
-  try {
-    const fd = fs.openSync(dir, "r");
-    try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    // some file systems do not fsync directories; the file itself is synced
-  }
+  return writeFileAtomic(target, content, { mode, createOnly: true });
 }
 
 /** Stores `keys` in the key directory under its fingerprint name (no-op if that file exists); returns the path. */
@@ -185,9 +155,7 @@ export function writePublicKeyFile(dataDir: string, key: Pick<AuditPublicKey, "p
     }
   }
   fs.mkdirSync(dataDir, { recursive: true });
-  const tmp = `${target}.${process.pid}.${crypto.randomBytes(6).toString("hex")}.tmp`;
-  fs.writeFileSync(tmp, key.publicKeyPem, { mode: 0o644 });
-  fs.renameSync(tmp, target);
+  writeFileAtomic(target, key.publicKeyPem, { mode: 0o644 });
 }
 
 /** Reads only the public half from a data directory (what a verifier needs; no private key access). */

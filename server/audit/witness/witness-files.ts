@@ -6,12 +6,14 @@
  *   evidence.jsonl       validly signed checkpoints it refused (rollback, fork, bad proof): proof of misbehaviour;
  *   witness.lock         pid of the serving process, so two witnesses never share one state.
  * Invariants: state files are replaced atomically (temp file, fsync, rename, fsync of the directory), so a crash
- * leaves either the old or the new state, never a torn one. Created files are written with exact modes.
+ * leaves either the old or the new state, never a torn one (server/fs/atomic-write.ts). Created files are written
+ * with exact modes.
  */
 import crypto, { type KeyObject } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { writeFileAtomic } from "@/server/fs/atomic-write";
 import { type VerifierKey, SIG_TYPE_COSIGNATURE_V1, checkKeyName, verifierKeyFrom } from "./note";
 
 export const WITNESS_KEY_FILE = "witness-ed25519.key";
@@ -20,39 +22,6 @@ export const WITNESS_LOCK_FILE = "witness.lock";
 export const WITNESS_EVIDENCE_FILE = "evidence.jsonl";
 
 export type WitnessIdentity = { name: string; privateKey: KeyObject; verifierKey: VerifierKey };
-
-function writeFileAtomic(target: string, content: string, mode: number, exclusive: boolean): boolean {
-  const tmp = `${target}.${process.pid}.${crypto.randomBytes(6).toString("hex")}.tmp`;
-  const fd = fs.openSync(tmp, "wx", mode);
-  try {
-    fs.writeSync(fd, content);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.chmodSync(tmp, mode);
-  try {
-    if (exclusive) {
-      try {
-        fs.linkSync(tmp, target); // fails if another process created it first
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === "EEXIST") return false;
-        throw err;
-      }
-    } else {
-      fs.renameSync(tmp, target);
-    }
-  } finally {
-    fs.rmSync(tmp, { force: true });
-  }
-  const dirFd = fs.openSync(path.dirname(target), "r");
-  try {
-    fs.fsyncSync(dirFd);
-  } finally {
-    fs.closeSync(dirFd);
-  }
-  return true;
-}
 
 function defaultWitnessName(publicKey: KeyObject): string {
   const host = os.hostname().toLowerCase().replace(/[^a-z0-9.-]/g, "-") || "localhost";
@@ -69,13 +38,13 @@ export function loadOrCreateWitnessIdentity(keyDir: string, name?: string): { id
   let created = false;
   if (!fs.existsSync(keyPath)) {
     const pem = crypto.generateKeyPairSync("ed25519").privateKey.export({ type: "pkcs8", format: "pem" }).toString();
-    created = writeFileAtomic(keyPath, pem, 0o600, true);
+    created = writeFileAtomic(keyPath, pem, { mode: 0o600, createOnly: true });
   }
   const mode = fs.statSync(keyPath).mode & 0o777;
   if (mode & 0o077) throw new Error(`witness key ${keyPath} is readable by others (mode ${mode.toString(8)}); run: chmod 600 ${keyPath}`);
   const privateKey = crypto.createPrivateKey(fs.readFileSync(keyPath, "utf8"));
   if (privateKey.asymmetricKeyType !== "ed25519") throw new Error(`witness key ${keyPath} is not an Ed25519 key`);
-  if (!fs.existsSync(namePath)) writeFileAtomic(namePath, `${name ?? defaultWitnessName(crypto.createPublicKey(privateKey))}\n`, 0o644, true);
+  if (!fs.existsSync(namePath)) writeFileAtomic(namePath, `${name ?? defaultWitnessName(crypto.createPublicKey(privateKey))}\n`, { mode: 0o644, createOnly: true });
   const stored = fs.readFileSync(namePath, "utf8").trim();
   checkKeyName(stored);
   if (name !== undefined && name !== stored) {
@@ -114,7 +83,7 @@ export function readLogState(keyDir: string, origin: string): WitnessLogState | 
 export function writeLogState(keyDir: string, state: WitnessLogState): void {
   const file = stateFile(keyDir, state.origin);
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  writeFileAtomic(file, `${JSON.stringify(state, null, 2)}\n`, 0o600, false);
+  writeFileAtomic(file, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
 }
 
 export function appendEvidence(keyDir: string, entry: Record<string, unknown>): void {
