@@ -243,6 +243,17 @@ export function inclusionProof(leafIndex: number, leafHashes: readonly Uint8Arra
   if (!Number.isInteger(leafIndex) || leafIndex < 0 || leafIndex >= n) {
     throw new Error(`merkle: leaf index ${leafIndex} is outside a tree of size ${n}`);
   }
+  return inclusionPathOver(leafIndex, n, (lo, hi) => subtreeRoot(leafHashes, lo, hi));
+}
+
+/** MTH of the leaves [lo, hi), from whatever holds them (leaf hashes in memory, or stored tree levels). */
+export type RangeRoot = (lo: number, hi: number) => Buffer;
+
+/**
+ * RFC 9162 PATH(m, D[n]) for leaf `leafIndex` of a tree of `n` leaves (0 <= leafIndex < n, checked by the caller),
+ * bottom-up, reading subtree roots from `rangeRoot` top-down.
+ */
+export function inclusionPathOver(leafIndex: number, n: number, rangeRoot: RangeRoot): Buffer[] {
   // Walk down from the root; each step records the sibling subtree. RFC order is bottom-up, hence the reverse.
   const topDown: Buffer[] = [];
   let lo = 0;
@@ -250,10 +261,10 @@ export function inclusionProof(leafIndex: number, leafHashes: readonly Uint8Arra
   while (hi - lo > 1) {
     const k = largestPowerOfTwoBelow(hi - lo);
     if (leafIndex - lo < k) {
-      topDown.push(subtreeRoot(leafHashes, lo + k, hi));
+      topDown.push(rangeRoot(lo + k, hi));
       hi = lo + k;
     } else {
-      topDown.push(subtreeRoot(leafHashes, lo, lo + k));
+      topDown.push(rangeRoot(lo, lo + k));
       lo = lo + k;
     }
   }
@@ -297,6 +308,14 @@ export function verifyInclusion(
 export function consistencyProof(m: number, leafHashes: readonly Uint8Array[]): Buffer[] {
   const n = leafHashes.length;
   if (!Number.isInteger(m) || m < 0 || m > n) throw new Error(`merkle: cannot prove consistency of size ${m} with size ${n}`);
+  return consistencyPathOver(m, n, (lo, hi) => subtreeRoot(leafHashes, lo, hi));
+}
+
+/**
+ * RFC 9162 PROOF(m, D[n]) via SUBPROOF(m, D[n], true) for 0 <= m <= n (checked by the caller), reading subtree
+ * roots from `rangeRoot`. Empty for m = 0 and m = n.
+ */
+export function consistencyPathOver(m: number, n: number, rangeRoot: RangeRoot): Buffer[] {
   if (m === 0 || m === n) return [];
   const topDown: Buffer[] = [];
   let head: Buffer[] = [];
@@ -307,15 +326,15 @@ export function consistencyProof(m: number, leafHashes: readonly Uint8Array[]): 
   for (;;) {
     const size = hi - lo;
     if (mm === size) {
-      head = startFromOldRoot ? [] : [subtreeRoot(leafHashes, lo, hi)];
+      head = startFromOldRoot ? [] : [rangeRoot(lo, hi)];
       break;
     }
     const k = largestPowerOfTwoBelow(size);
     if (mm <= k) {
-      topDown.push(subtreeRoot(leafHashes, lo + k, hi));
+      topDown.push(rangeRoot(lo + k, hi));
       hi = lo + k;
     } else {
-      topDown.push(subtreeRoot(leafHashes, lo, lo + k));
+      topDown.push(rangeRoot(lo, lo + k));
       lo = lo + k;
       mm -= k;
       startFromOldRoot = false;

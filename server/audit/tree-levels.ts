@@ -20,7 +20,7 @@
  * leaves, up to a read budget; `audit verify` never reads this table. Plain ANSI SQL, as in ledger-reads.ts.
  */
 import type Database from "better-sqlite3";
-import { EMPTY_TREE_ROOT, hashChildren, largestPowerOfTwoBelow, verifyInclusion } from "./merkle";
+import { EMPTY_TREE_ROOT, consistencyPathOver, hashChildren, inclusionPathOver, verifyInclusion } from "./merkle";
 import { type AuditCheckpointRow, type AuditDbSource, auditCheckpointsWithTreeSize, latestAuditCheckpoint, maxAuditSeq, sqliteOf } from "./ledger-reads";
 import type { Db } from "@/db/client";
 
@@ -189,52 +189,16 @@ export class TreeLevelReader {
     return this.range(0, size);
   }
 
-  /** RFC 9162 PATH(m, D[n]), bottom-up, as merkle.ts's inclusionProof. */
+  /** RFC 9162 PATH(m, D[n]), bottom-up (the walk merkle.ts's inclusionProof uses, over stored levels). */
   inclusionPath(leafIndex: number, size: number): Buffer[] {
     if (!Number.isInteger(leafIndex) || leafIndex < 0 || leafIndex >= size) throw new Error(`leaf index ${leafIndex} is outside a tree of size ${size}`);
-    const topDown: Buffer[] = [];
-    let lo = 0;
-    let hi = size;
-    while (hi - lo > 1) {
-      const k = largestPowerOfTwoBelow(hi - lo);
-      if (leafIndex - lo < k) {
-        topDown.push(this.range(lo + k, hi));
-        hi = lo + k;
-      } else {
-        topDown.push(this.range(lo, lo + k));
-        lo += k;
-      }
-    }
-    return topDown.reverse();
+    return inclusionPathOver(leafIndex, size, (lo, hi) => this.range(lo, hi));
   }
 
-  /** RFC 9162 PROOF(m, D[n]), as merkle.ts's consistencyProof. */
+  /** RFC 9162 PROOF(m, D[n]) (the walk merkle.ts's consistencyProof uses, over stored levels). */
   consistencyPath(m: number, n: number): Buffer[] {
     if (!Number.isInteger(m) || !Number.isInteger(n) || m < 0 || m > n) throw new Error(`cannot prove consistency from size ${m} to size ${n}`);
-    if (m === 0 || m === n) return [];
-    const topDown: Buffer[] = [];
-    let head: Buffer[] = [];
-    let lo = 0;
-    let hi = n;
-    let mm = m;
-    let fromOldRoot = true;
-    for (;;) {
-      if (mm === hi - lo) {
-        head = fromOldRoot ? [] : [this.range(lo, hi)];
-        break;
-      }
-      const k = largestPowerOfTwoBelow(hi - lo);
-      if (mm <= k) {
-        topDown.push(this.range(lo + k, hi));
-        hi = lo + k;
-      } else {
-        topDown.push(this.range(lo, lo + k));
-        lo += k;
-        mm -= k;
-        fromOldRoot = false;
-      }
-    }
-    return head.concat(topDown.reverse());
+    return consistencyPathOver(m, n, (lo, hi) => this.range(lo, hi));
   }
 }
 
