@@ -6,8 +6,9 @@
  * configs and params, checkpoints with small weight files, evaluations, metrics, decisions), so content
  * verification does real work; a signed checkpoint (and its "audit.checkpoint" event with the frontier) after
  * every CHECKPOINT_EVERY_EVENTS events, as the server's policy signs them; events one second apart. Built with raw
- * prepared statements in one transaction; hashes come from the functions the verifier is tested against ledger.ts
- * with, and a clean verification (every level) is asserted, so a fast-but-wrong build cannot pass.
+ * prepared statements in one transaction (server/audit/raw-ledger-appender.ts, shared with server/tests/pad-ledger.ts);
+ * hashes come from the functions the verifier is tested against ledger.ts with, and a clean verification (every
+ * level) is asserted, so a fast-but-wrong build cannot pass.
  * Figures: the median of several runs (wall time, and CPU time of all threads), with the load average, since the
  * 2-core machine is shared. Temp directories are removed afterwards.
  */
@@ -16,11 +17,10 @@ import os from "node:os";
 import path from "node:path";
 import { openDatabase } from "@/db/client";
 import { canonicalJson } from "@/server/audit/canonical";
-import { appendAuditEvent, GENESIS_CHAIN_HASH, SYSTEM_ACTOR } from "@/server/audit/ledger";
-import { ChainHasher, recomputeLeafHash } from "@/server/audit/event-hashing";
-import { MerkleAccumulator } from "@/server/audit/merkle";
+import { appendAuditEvent, SYSTEM_ACTOR } from "@/server/audit/ledger";
+import { RawLedgerAppender } from "@/server/audit/raw-ledger-appender";
 import { type AuditKeys, createKeyInDir, writePublicKeyFile } from "@/server/audit/keys";
-import { createAuditCheckpoint, signTreeHead, type TreeHead } from "@/server/audit/checkpoints";
+import { createAuditCheckpoint } from "@/server/audit/checkpoints";
 import { CHECKPOINT_EVERY_EVENTS } from "@/server/audit/checkpoint-policy";
 import { buildBenchContentLedger, eventsPerBenchRun, type BenchEvent } from "@/server/audit/content/bench-ledger";
 import { verifyDatabase, type VerifyDatabaseOptions, type VerifyResult } from "@/server/audit/verify";
@@ -43,46 +43,15 @@ export function buildAuditDatabase(dir: string, count: number, keys: AuditKeys):
   // The builder writes a run's row after its children; with foreign keys on, each such parent insert scans the
   // children for deferred violations (quadratic). The rows are consistent by construction (content verification).
   sqlite.pragma("foreign_keys = OFF");
-  const insertEvent = sqlite.prepare(
-    "INSERT INTO audit_events (seq, at, actor_id, actor_name, role, action, entity_type, entity_id, payload, leaf_hash, chain_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-  );
-  const insertCheckpoint = sqlite.prepare(
-    "INSERT INTO audit_checkpoints (id, tree_size, root_hash, at, reason, key_fingerprint, signature) VALUES (?,?,?,?,?,?,?)",
-  );
-  const chain = new ChainHasher();
-  chain.reset(GENESIS_CHAIN_HASH);
-  const tree = new MerkleAccumulator();
-  let seq = 0;
-  let sinceCheckpoint = 0;
-  let checkpointId = 0;
-  const write = (e: Omit<BenchEvent, "payload"> & { payload: string }) => {
-    const row = { seq: ++seq, ...e };
-    const leaf = recomputeLeafHash(row)!;
-    const chainHex = chain.next(leaf);
-    chain.advance(chainHex);
-    insertEvent.run(row.seq, row.at, row.actorId, row.actorName, row.role, row.action, row.entityType, row.entityId, row.payload, leaf, chainHex);
-    tree.pushHex(leaf);
-  };
-  const append = (e: BenchEvent) => {
-    write({ ...e, payload: canonicalJson(e.payload) });
-    if (++sinceCheckpoint < CHECKPOINT_EVERY_EVENTS) return;
-    // What createAuditCheckpoint writes: the signed head, then its event carrying the head and the frontier.
-    sinceCheckpoint = 0;
-    const head: TreeHead = { treeSize: seq, rootHash: tree.root().toString("hex"), at: e.at, keyFingerprint: keys.fingerprint };
-    const signature = signTreeHead(keys, head);
-    insertCheckpoint.run(++checkpointId, head.treeSize, head.rootHash, head.at, `every ${CHECKPOINT_EVERY_EVENTS} events`, head.keyFingerprint, signature);
-    const payload = { checkpointId, ...head, signature, reason: `every ${CHECKPOINT_EVERY_EVENTS} events`, frontier: tree.frontier().map((b) => b.toString("hex")) };
-    write({ ...SYSTEM_EVENT, at: e.at, entityId: String(checkpointId), payload: canonicalJson(payload) });
-  };
+  const ledger = RawLedgerAppender.resume(sqlite, keys);
+  const append = (e: BenchEvent) => ledger.append({ ...e, payload: canonicalJson(e.payload) });
   const runs = Math.max(1, Math.round((count * CHECKPOINT_EVERY_EVENTS) / (CHECKPOINT_EVERY_EVENTS + 1) / eventsPerBenchRun(CHECKPOINTS_PER_RUN)));
   sqlite.transaction(() => {
     buildBenchContentLedger(sqlite, { runs, checkpointsPerRun: CHECKPOINTS_PER_RUN, weightFiles: WEIGHT_FILES, artifactsDir: path.join(dir, "artifacts") }, append);
   })();
   sqlite.close();
-  return seq;
+  return ledger.lastSeq;
 }
-
-const SYSTEM_EVENT = { actorId: SYSTEM_ACTOR.id, actorName: SYSTEM_ACTOR.name, role: SYSTEM_ACTOR.role, action: "audit.checkpoint", entityType: "auditCheckpoint" };
 
 const seconds = (ms: number) => Math.round(ms) / 1000;
 
