@@ -8,7 +8,8 @@
  * report's binding to it, every inclusion proof, re-rendered page and charts, manifest hashes.
  *
  * The export is recorded in the ledger ("audit.export") attributed to --user (default: the demo auditor), followed by a
- * signed checkpoint. Exit codes: 0 ok, 1 failure (or bundle does not verify), 2 usage error.
+ * signed checkpoint, pushed to the witnesses of RUNLEDGER_WITNESSES (a bounded wait; cosignatures.json records who
+ * cosigned it). Exit codes: 0 ok, 1 failure (or bundle does not verify), 2 usage error.
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -21,7 +22,8 @@ import { resolveKeyDir } from "@/server/audit/keys";
 import { openAuditSigningKeys } from "@/server/audit/key-custody";
 import { DEMO_USERS } from "@/server/seed";
 import { actorOf } from "@/server/services/users";
-import { exportReportTo, resolveModelVersion, untarInto } from "@/server/audit/report/export-bundle";
+import { resolveModelVersion, untarInto } from "@/server/audit/report/export-bundle";
+import { exportReportToCosigned } from "@/server/audit/report/export-cosigned";
 import { verifyReportBundle } from "@/server/audit/report/verify-report";
 
 export type CliIo = { out: (text: string) => void; err: (text: string) => void };
@@ -75,12 +77,14 @@ export async function exportCommand(argv: string[], io: CliIo = processIo): Prom
     }
     const target = resolveModelVersion(db, values.model, { version, alias: values.alias });
     const out = path.resolve(values.out);
-    const r = exportReportTo({ db, auditKeys: openAuditSigningKeys(db, { dataDir, keyDir: resolveKeyDir(values["key-dir"]) }) }, actorOf(user), target.modelVersionId, out);
+    // With RUNLEDGER_WITNESSES set, the export's checkpoint is pushed to the witnesses first (≤ 3 s wait; never fails on them).
+    const r = await exportReportToCosigned({ db, auditKeys: openAuditSigningKeys(db, { dataDir, keyDir: resolveKeyDir(values["key-dir"]) }) }, actorOf(user), target.modelVersionId, out, { log: () => undefined });
     if (values.json) io.out(JSON.stringify(r) + "\n");
     else {
       io.out(
         `Wrote the auditor's report of ${r.model} v${r.version} (weights ${r.weightsSha256}) to ${r.out} (${r.kind}, ${r.files.length} files)\n` +
           `  recorded as ledger event #${r.exportEventSeq}; signed checkpoint #${r.checkpoint.id} (tree size ${r.checkpoint.treeSize}, key ${r.checkpoint.keyFingerprint})\n` +
+          (r.witnessing?.witnesses ?? []).map((w) => `  witness ${w.witness} (${w.url}): ${w.cosigned ? "cosigned this checkpoint" : `NOT cosigned (${w.reason ?? "no answer"}); the bundle says so`}\n`).join("") +
           `  check it: npm run cli -- export --verify ${r.out}   (ledger only: audit verify --bundle DIR${r.kind === "tar" ? " after tar xf" : ""})\n`,
       );
     }

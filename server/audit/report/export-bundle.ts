@@ -40,6 +40,7 @@ import { writeBundleAuditFiles } from "@/server/audit/bundle";
 import { writeWitnessBundleFiles } from "@/server/audit/witness/bundle-files";
 import type { AuditKeys, AuditPublicKey } from "@/server/audit/keys";
 import type { AuditCheckpointRow } from "@/server/audit/ledger-reads";
+import type { FreshCheckpointWitnessing } from "@/server/audit/witness/fresh-cosign";
 import { collectLineage } from "@/server/lineage/collect";
 import { lineageToProvJson } from "@/server/lineage/prov";
 import { validateProvJson } from "@/server/lineage/prov-schema";
@@ -125,6 +126,14 @@ Without Runledger's source or npm (Node 20 or later only), run the verifier ship
 `;
 }
 
+/** README.txt lines on the witnesses of the export's own checkpoint (cosignatures.json "exportCheckpoint"). */
+function witnessingReadme(w: FreshCheckpointWitnessing | null | undefined): string {
+  if (!w) return "";
+  const lines = w.witnesses.map((x) => (x.cosigned ? `  cosigned by witness ${x.witness} (${x.url})` : `  NOT cosigned by witness ${x.witness} (${x.url}) at export: ${x.reason ?? "no answer"}`));
+  return `\nWitnesses of this export's checkpoint #${w.checkpointId} (tree size ${w.treeSize}; waited ${w.waitedMs} ms):\n${lines.join("\n")}\n` +
+    (w.witnesses.some((x) => !x.cosigned) ? "A checkpoint not cosigned here is vouched for by the server's signature only; a later cosignature can cover it (ask the witness).\n" : "");
+}
+
 export type ReportExportResult = {
   dir: string;
   files: string[];
@@ -144,7 +153,12 @@ export type ReportExportResult = {
  */
 export type PreparedReport = { modelVersionId: number; facts: ReportFacts; contentFacts: ReturnType<ReturnType<typeof contentForExport>["factsFor"]>; prov: ReturnType<typeof lineageToProvJson>; factsSha256: string; payload: ExportPayload };
 /** What phase 2 recorded: the export event and the checkpoint signed over it. */
-export type RecordedExport = { exportEventSeq: number; checkpoint: AuditCheckpointRow };
+export type RecordedExport = {
+  exportEventSeq: number;
+  checkpoint: AuditCheckpointRow;
+  /** Whether the configured witnesses cosigned that checkpoint within the export's wait (export-cosigned.ts); null: none configured. */
+  witnessing?: FreshCheckpointWitnessing | null;
+};
 
 /** Phase 1 (reads only; the heavy part: the content check over the whole ledger). */
 export function prepareReport(db: Db, modelVersionId: number): PreparedReport {
@@ -205,11 +219,11 @@ export function writeReportBundle(db: Db, auditKeys: AuditPublicKey, prepared: P
   for (const c of charts) write(c.file, c.svg);
   write(REPORT_FILES.prov, JSON.stringify(prov, null, 2) + "\n");
   write(REPORT_FILES.trusted, JSON.stringify(trustedCheckpointFromRow(checkpoint, auditKeys.publicKeyPem), null, 2) + "\n");
-  write(REPORT_FILES.readme, readme(facts, integrity));
+  write(REPORT_FILES.readme, readme(facts, integrity) + witnessingReadme(recorded.witnessing));
   fs.copyFileSync(VERIFIER_SCRIPT_SOURCE, path.join(outDir, REPORT_FILES.verifier));
   writeFactsFile(outDir, contentFacts, artifactsDirOf(db.$client));
   writeBundleAuditFiles(db, outDir, auditKeys);
-  writeWitnessBundleFiles(db, outDir, auditKeys.fingerprint);
+  writeWitnessBundleFiles(db, outDir, auditKeys.fingerprint, recorded.witnessing);
 
   const files = listRelative(outDir).filter((f) => f !== REPORT_FILES.manifest);
   const manifest = {

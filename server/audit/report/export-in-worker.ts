@@ -3,7 +3,8 @@
  * synchronous exportReportBundle). A worker thread (export-worker.ts) opens its own read-only connection and runs
  * phase 1 (content check over the whole ledger, facts, PROV) and phase 3 (events.jsonl, proofs, manifest, tar);
  * this thread does only phase 2, the write: "audit.export" and then the checkpoint signed over it, in that order, as
- * the synchronous export does (export-bundle.ts recordReportExport).
+ * the synchronous export does (export-bundle.ts recordReportExport), then waits a bounded time for the configured
+ * witnesses to cosign that checkpoint (export-cosigned.ts), so phase 3's cosignatures.json includes them.
  *
  * Invariants:
  * - The worker never writes the database (read-only connection); nothing is recorded unless phase 1 succeeded, and
@@ -18,7 +19,8 @@ import { Worker } from "node:worker_threads";
 import type { Db } from "@/db/client";
 import type { Actor } from "@/server/audit/ledger";
 import type { AuditKeys } from "@/server/audit/keys";
-import { recordReportExport, type ReportExportResult } from "./export-bundle";
+import type { ReportExportResult } from "./export-bundle";
+import { recordReportExportCosigned } from "./export-cosigned";
 import type { ExportWorkerIn, ExportWorkerInput, ExportWorkerOut } from "./export-worker";
 
 export const MAX_CONCURRENT_EXPORTS = 2;
@@ -58,12 +60,16 @@ export function exportReportInWorker(deps: { db: Db; auditKeys: AuditKeys; dataD
     const send = (m: ExportWorkerIn) => worker.postMessage(m);
     worker.on("message", (m: ExportWorkerOut) => {
       if (m.type === "prepared") {
-        try {
-          send({ type: "recorded", recorded: recordReportExport(deps, actor, m.payload) });
-        } catch (err) {
-          send({ type: "abort" });
-          settle(() => reject(err));
-        }
+        // Phase 2 here, then at most EXPORT_COSIGN_WAIT_MS for the witnesses to cosign its checkpoint (never fails on them).
+        recordReportExportCosigned(deps, actor, m.payload).then(
+          (recorded) => {
+            if (!settled) send({ type: "recorded", recorded });
+          },
+          (err: unknown) => {
+            send({ type: "abort" });
+            settle(() => reject(err));
+          },
+        );
       } else if (m.type === "done") settle(() => resolve(m.result));
       else settle(() => reject(new Error(m.message)));
     });

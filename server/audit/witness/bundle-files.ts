@@ -3,6 +3,8 @@
  *   cosignatures.json   { format, origin, cosignatures: [...] }: every stored cosignature row, plus for each the
  *                       checkpoint note text it covers and its note signature line (c2sp.org/tlog-cosignature), so
  *                       other C2SP tools can check it too;
+ *                       exportCheckpoint (report exports): the export's own fresh checkpoint and, per configured
+ *                       witness, whether it cosigned it within the export's wait (fresh-cosign.ts) and why not;
  *   witness-keys/       one "<witness name>.vkey" per witness configured at export (RUNLEDGER_WITNESSES).
  * The keys in the bundle come from the log's operator: like public-key.pem they say which witnesses were used, but
  * an auditor verifies with witness keys obtained from the witnesses themselves (`--witness-key`).
@@ -14,6 +16,7 @@ import type { Db } from "@/db/client";
 import type { AuditCheckpointRow } from "@/server/audit/ledger-reads";
 import { defaultLogOrigin, formatCheckpointBody, logOrigin } from "./checkpoint-note";
 import { configuredWitnesses } from "./start";
+import type { FreshCheckpointWitnessing } from "./fresh-cosign";
 import { type CosignatureRecord, allCosignatureRecords, firstCheckpointKeyFingerprint } from "./store";
 import { type VerifierKey } from "./note";
 import { type TailFacts, type WitnessAnchorsResult, witnessAnchorsFromRecords } from "./witness-anchors";
@@ -23,15 +26,15 @@ export const BUNDLE_WITNESS_KEYS_DIR = "witness-keys";
 export const COSIGNATURES_FORMAT = "runledger-witness-cosignatures/1";
 
 type BundleCosignature = CosignatureRecord & { checkpointNote: string; cosignatureLine: string };
-type CosignaturesFile = { format: string; origin: string; cosignatures: BundleCosignature[] };
+type CosignaturesFile = { format: string; origin: string; cosignatures: BundleCosignature[]; exportCheckpoint?: FreshCheckpointWitnessing };
 
-export function writeWitnessBundleFiles(db: Db, dir: string, currentKeyFingerprint: string): void {
+export function writeWitnessBundleFiles(db: Db, dir: string, currentKeyFingerprint: string, exportCheckpoint?: FreshCheckpointWitnessing | null): void {
   const cosignatures = allCosignatureRecords(db.$client).map((c) => ({
     ...c,
     checkpointNote: formatCheckpointBody({ origin: c.origin, treeSize: c.treeSize, rootHash: c.rootHash }),
     cosignatureLine: `\u2014 ${c.witnessName} ${c.signature}\n`,
   }));
-  const file: CosignaturesFile = { format: COSIGNATURES_FORMAT, origin: logOrigin(firstCheckpointKeyFingerprint(db.$client) ?? currentKeyFingerprint), cosignatures };
+  const file: CosignaturesFile = { format: COSIGNATURES_FORMAT, origin: logOrigin(firstCheckpointKeyFingerprint(db.$client) ?? currentKeyFingerprint), cosignatures, ...(exportCheckpoint ? { exportCheckpoint } : {}) };
   fs.writeFileSync(path.join(dir, BUNDLE_COSIGNATURES_FILE), `${JSON.stringify(file, null, 2)}\n`);
   const witnesses = configuredWitnesses().witnesses;
   if (witnesses.length === 0) return;

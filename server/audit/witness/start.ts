@@ -21,3 +21,8 @@ export function startWitnessPusher(deps: WitnessPusherDeps, env: Record<string, 
   g.__runledgerWitnessPusher = { pusher, stop: pusher.start() };
   return pusher;
 }
+
+/** The pusher this process started (the web server's), if any: others (an export) push through it, not beside it. */
+export function runningWitnessPusher(): WitnessPusher | null {
+  return g.__runledgerWitnessPusher?.pusher ?? null;
+}

@@ -55,6 +55,13 @@ export function allCosignatureRecords(sqlite: Database.Database): CosignatureRec
   return rows.map((a) => ({ id: a[0], checkpointId: a[1], origin: a[2], treeSize: a[3], rootHash: a[4], witnessName: a[5], keyId: a[6], timestamp: a[7], signature: a[8], receivedAt: a[9] }));
 }
 
+/** The largest tree size a witness (name + key ID) has a stored cosignature for; 0 when none. */
+export function largestCosignedSize(sqlite: Database.Database, witnessName: string, keyId: string): number {
+  if (!hasTable(sqlite, "witness_cosignatures")) return 0;
+  const row = sqlite.prepare("SELECT MAX(tree_size) FROM witness_cosignatures WHERE witness_name = ? AND key_id = ?").raw(true).get(witnessName, keyId) as [number | null];
+  return row[0] ?? 0;
+}
+
 /** The key that signed the log's first checkpoint (the default origin is derived from it, so rotations keep it). */
 export function firstCheckpointKeyFingerprint(sqlite: Database.Database): string | null {
   const row = sqlite.prepare("SELECT key_fingerprint FROM audit_checkpoints ORDER BY id LIMIT 1").raw(true).get() as [string] | undefined;
