@@ -114,15 +114,6 @@ export function sessionForToken(db: DbOrTx, token: string | undefined): RequestS
   return r ? { user: actorOf(r.user), idHash: r.session.idHash, mustChangePassword: r.user.mustChangePassword, endsAt: r.endsAt } : null;
 }
 
-/**
- * The signed-in user for a token, or null: for API routes outside tRPC. A user who must change their password is
- * null here too (they can do nothing but change it, which goes through tRPC).
- */
-export function userForSession(db: DbOrTx, token: string | undefined): SignedInActor | null {
-  const s = sessionForToken(db, token);
-  return s && !s.mustChangePassword ? s.user : null;
-}
-
 export function signOut(db: Db, token: string, actor: SignedInActor): void {
   db.transaction((tx) => {
     deleteSession(tx, actor.id, sessionIdHash(token));
