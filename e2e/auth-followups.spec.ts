@@ -9,10 +9,9 @@
 import { test, expect, type APIRequestContext } from "@playwright/test";
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { DEMO, signIn, unique } from "./helpers";
+import { DEMO, freePort, signIn, unique } from "./helpers";
 
 const post = (request: APIRequestContext, proc: string, input: unknown, headers: Record<string, string> = {}) => request.post(`/api/trpc/${proc}`, { data: input as object, headers });
 
@@ -56,16 +55,6 @@ test("[AUTH+]: the author of a model-card version is not offered its review; ano
   await ritaSign.getByRole("button", { name: "Sign" }).click();
   await expect(rita.getByRole("region", { name: "Model card" }).getByRole("list", { name: "Signatures of Intended purpose and use" })).toContainText("Reviewed by Rita Second-Reviewer");
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-    s.on("error", reject);
-  });
-}
 
 /** A second production server in the default (untrusted proxy) mode, on a free port, with its own directories. */
 async function startDefaultModeServer(): Promise<{ url: string; child: ChildProcess; dirs: string[] }> {

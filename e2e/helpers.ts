@@ -1,5 +1,6 @@
 /** Shared browser-test helpers: sign in as a demo role (the demo users are seeded at server start; see README). */
 import { expect, type Page } from "@playwright/test";
+import net from "node:net";
 
 export const DEMO = {
   admin: { email: "admin@runledger.local", password: "admin-demo-pass", name: "Ada Admin" },
@@ -36,4 +37,15 @@ export async function createExperiment(page: Page, name: string) {
   await project.getByRole("button", { name: "Create experiment" }).click();
   await project.getByRole("link", { name }).click();
   await expect(page.getByRole("heading", { name })).toBeVisible();
+}
+
+/** A loopback TCP port that was free a moment ago (for a second server a test starts itself). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+    s.on("error", reject);
+  });
 }

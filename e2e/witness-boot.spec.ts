@@ -7,7 +7,6 @@
 import { test, expect } from "@playwright/test";
 import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { parseAuditPublicKey } from "../server/audit/keys";
@@ -15,16 +14,7 @@ import { logOrigin } from "../server/audit/witness/checkpoint-note";
 import { fetchWitnessCheckpoint } from "../server/audit/witness/client";
 import { parseVerifierKey } from "../server/audit/witness/note";
 import { startWitnessProcess } from "../server/audit/witness/witness-process";
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-    s.on("error", reject);
-  });
-}
+import { freePort } from "./helpers";
 
 test("[WITNESS-BOOT]: a server that receives no request pushes its latest checkpoint to the witness", async () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-e2e-boot-"));
