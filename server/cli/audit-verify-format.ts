@@ -23,7 +23,10 @@ export function formatResult(target: string, r: VerifyResult, trustedGiven: bool
   else if (content.ok) lines.push(`  content intact: ${content.checked} recorded facts re-derived and matched${typeof content.files === "number" ? `, ${content.files} artifact files re-hashed` : ""}`);
   else lines.push(`  content DAMAGED: ${content.problems.length} table row(s) or file(s) disagree with the ledger`);
   if (anchor.anchored) {
+    const after = chain.events - anchor.treeSize;
     lines.push(`  anchored up to tree size ${anchor.treeSize} by ${anchor.by.map((b) => `${b.name} (${b.kind}, tree size ${b.treeSize})`).join(", ")}`);
+    // What lies past the anchor rests on the server's own signature only: say how much, so "anchored" is not read as "all of it".
+    if (after > 0) lines.push(`                ${after} later event(s) are not covered by the anchor (only by the server's own chain and signatures)`);
   } else if (anchor.problem) {
     lines.push(`  anchor FAILED: ${anchor.problem}`);
   } else {
