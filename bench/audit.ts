@@ -16,7 +16,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { openDatabase } from "@/db/client";
-import { canonicalJson } from "@/server/audit/canonical";
+import { canonicalJson } from "@/contracts/canonical";
 import { appendAuditEvent, SYSTEM_ACTOR } from "@/server/audit/ledger";
 import { RawLedgerAppender } from "@/server/audit/raw-ledger-appender";
 import { type AuditKeys, createKeyInDir, writePublicKeyFile } from "@/server/audit/keys";

@@ -15,7 +15,7 @@
  */
 import type * as tfType from "@tensorflow/tfjs";
 import * as tf from "@tensorflow/tfjs";
-import { canonicalJson, sha256Hex } from "../server/audit/canonical";
+import { canonicalJson, sha256Hex } from "@/contracts/canonical";
 
 const MAGIC = "RLW1";
 export const WEIGHTS_FORMAT = "runledger-weights/1";

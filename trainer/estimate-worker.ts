@@ -12,8 +12,8 @@
  *   layers does not re-parse the data.
  */
 import { parentPort } from "node:worker_threads";
-import { fileArtifactStore } from "@/server/artifacts/store";
-import { canonicalJson } from "@/server/audit/canonical";
+import { readArtifactVerified } from "@/contracts/artifact-layout";
+import { canonicalJson } from "@/contracts/canonical";
 import { loadBuiltin } from "./data/builtin";
 import { prepareData } from "./data/prepare";
 import { estimateJob, type PrepareFn } from "./tasks";
@@ -35,7 +35,7 @@ function datasetOf(task: EstimateTask): TrainJob["dataset"] {
   if (cachedDataset?.sha256 !== sha256) {
     cachedDataset = null;
     cachedPrepared = null;
-    cachedDataset = { bytes: fileArtifactStore(dataDir).get(sha256), schema, sha256 };
+    cachedDataset = { bytes: readArtifactVerified(dataDir, sha256), schema, sha256 };
   }
   return { ...cachedDataset, schema };
 }
@@ -54,7 +54,7 @@ async function estimate(task: EstimateTask) {
     config: task.config,
     dataset: datasetOf(task),
     backend: task.backend,
-    ...(task.parent ? { parent: { config: task.parent.config, weights: fileArtifactStore(task.parent.dataDir).get(task.parent.weightsSha256), sha256: task.parent.weightsSha256 } } : {}),
+    ...(task.parent ? { parent: { config: task.parent.config, weights: readArtifactVerified(task.parent.dataDir, task.parent.weightsSha256), sha256: task.parent.weightsSha256 } } : {}),
   };
   return estimateJob(job, cachedPrepare);
 }

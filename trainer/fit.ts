@@ -23,7 +23,7 @@ import { estimateMemory } from "./memory";
 import { mulberry32 } from "./data/prng";
 import { buildForJob, deriveSeed, hasConvLayers, makeOptimizer, perSampleLoss, setLearningRate } from "./model";
 import type { CancelSignal, EvaluationResult, PartitionTensors, PreparedData, TrainerEvent, TrainJob } from "./types";
-import { sha256Hex } from "../server/audit/canonical";
+import { sha256Hex } from "@/contracts/canonical";
 import type { TrainingConfig } from "../contracts/training-config";
 
 export type Emit = (event: TrainerEvent) => void;

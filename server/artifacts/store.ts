@@ -1,14 +1,18 @@
 /**
  * Content-addressed artifact store: uploaded data, checkpoint weights, exports.
- * Layout: <dataDir>/artifacts/<sha256[0:2]>/<sha256>. Writes go to a temp file, are fsynced, then renamed
+ * Layout: <dataDir>/artifacts/<sha256[0:2]>/<sha256> (contracts/artifact-layout.ts, shared with the trainer). Writes go to a temp file, are fsynced, then renamed
  * (server/fs/atomic-write.ts), so a reader never sees a partial file; reads check the hash, so a corrupted file
  * is never served.
  * Services use only the ArtifactStore interface, so the files can later move to S3-compatible storage.
  */
 import fs from "node:fs";
 import path from "node:path";
-import { sha256Hex } from "@/server/audit/canonical";
+import { sha256Hex } from "@/contracts/canonical";
 import { writeFileAtomic } from "@/server/fs/atomic-write";
+import { ArtifactIntegrityError, artifactPath, readArtifactVerified } from "@/contracts/artifact-layout";
+
+// Re-exported so the server's callers keep one import for the store and its error.
+export { ArtifactIntegrityError };
 
 export interface ArtifactStore {
   put(bytes: Uint8Array): { sha256: string; bytes: number };
@@ -22,14 +26,8 @@ export interface ArtifactStore {
   has(sha256: string): boolean;
 }
 
-export class ArtifactIntegrityError extends Error {}
-
 export function fileArtifactStore(dataDir: string): ArtifactStore {
-  const root = path.join(dataDir, "artifacts");
-  const pathOf = (sha: string) => {
-    if (!/^[0-9a-f]{64}$/.test(sha)) throw new Error(`not a sha256: ${sha}`);
-    return path.join(root, sha.slice(0, 2), sha);
-  };
+  const pathOf = (sha: string) => artifactPath(dataDir, sha);
   return {
     put(bytes) {
       const sha256 = sha256Hex(bytes);
@@ -58,10 +56,7 @@ export function fileArtifactStore(dataDir: string): ArtifactStore {
       return { sha256, bytes };
     },
     get(sha256) {
-      const bytes = new Uint8Array(fs.readFileSync(pathOf(sha256)));
-      const actual = sha256Hex(bytes);
-      if (actual !== sha256) throw new ArtifactIntegrityError(`artifact ${sha256} is corrupted: its content hashes to ${actual}`);
-      return bytes;
+      return readArtifactVerified(dataDir, sha256);
     },
     has(sha256) {
       return fs.existsSync(pathOf(sha256));

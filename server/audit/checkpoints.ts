@@ -15,7 +15,7 @@
 import { z } from "zod";
 import { auditCheckpoints } from "@/db/schema";
 import type { Db } from "@/db/client";
-import { canonicalJson } from "./canonical";
+import { canonicalJson } from "@/contracts/canonical";
 import { appendAuditEvent, SYSTEM_ACTOR, type AuditEventRow } from "./ledger";
 import { type AuditKeys, type AuditPublicKey, signBytes, verifyBytes } from "./keys";
 import { MerkleAccumulator, consistencyProof, inclusionProof, merkleRoot } from "./merkle";

@@ -17,7 +17,7 @@
  * tests compare it with ledger.ts itself. The hot path allocates no objects per row besides the strings it hashes.
  */
 import crypto from "node:crypto";
-import { canonicalJson } from "./canonical";
+import { canonicalJson } from "@/contracts/canonical";
 import { isCanonicalJsonText } from "./canonical-scan";
 
 export { isCanonicalJsonText } from "./canonical-scan";

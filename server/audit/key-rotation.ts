@@ -24,7 +24,7 @@
  */
 import { z } from "zod";
 import type { Db } from "@/db/client";
-import { canonicalJson } from "./canonical";
+import { canonicalJson } from "@/contracts/canonical";
 import { appendAuditEvent, eventBody, leafHash, type Actor, type AuditEventRow } from "./ledger";
 import { type AuditCheckpointRow, type TreeHead, createAuditCheckpoint, latestAuditCheckpoint, treeHeadOf, verifyTreeHeadSignature } from "./checkpoints";
 import { type AuditKeys, type AuditPublicKey, createKeyInDir, keyFilePath, parseAuditPublicKey, signBytes, storeKeyInDir, verifyBytes, writePublicKeyFile } from "./keys";

@@ -10,7 +10,7 @@ import { desc } from "drizzle-orm";
 import { createHash } from "node:crypto";
 import { auditEvents } from "@/db/schema";
 import type { DbOrTx } from "@/db/client";
-import { canonicalJson } from "./canonical";
+import { canonicalJson } from "@/contracts/canonical";
 import type { AuditAction } from "./actions";
 
 export const GENESIS_CHAIN_HASH = "0".repeat(64);

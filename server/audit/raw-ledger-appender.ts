@@ -10,7 +10,7 @@
  * verifies. It skips ledger.ts's checks and locking, so the app must never use it.
  */
 import type Database from "better-sqlite3";
-import { canonicalJson } from "./canonical";
+import { canonicalJson } from "@/contracts/canonical";
 import { SYSTEM_ACTOR } from "./ledger";
 import { ChainHasher, recomputeLeafHash } from "./event-hashing";
 import { MerkleAccumulator } from "./merkle";

@@ -7,7 +7,7 @@
  * produces, so recording a verification cannot grow the append-only ledger without bound.
  * Older "audit.verify" events have no `levels` (and no `problems`): readers must treat both as optional.
  */
-import { canonicalJson } from "./canonical";
+import { canonicalJson } from "@/contracts/canonical";
 import type { VerifyResult } from "./verify";
 import type { ContentProblem } from "./content/types";
 

@@ -13,7 +13,7 @@ import { and, desc, eq, ne } from "drizzle-orm";
 import { randomBytes } from "node:crypto";
 import { sessions, users } from "@/db/schema";
 import type { DbOrTx } from "@/db/client";
-import { sha256Hex } from "@/server/audit/canonical";
+import { sha256Hex } from "@/contracts/canonical";
 
 export const SESSION_ABSOLUTE_DAYS = 7;
 export const SESSION_IDLE_HOURS = 12;

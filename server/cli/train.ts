@@ -14,7 +14,7 @@ import { createExperiment } from "@/server/services/projects";
 import { actorOf } from "@/server/services/users";
 import type { BackendName } from "@/trainer/types";
 import { parseConfigOrThrow } from "@/server/services/runs";
-import { sha256Canonical } from "@/server/audit/canonical";
+import { sha256Canonical } from "@/contracts/canonical";
 import type { AppServices } from "@/server/app-services";
 import type { ServiceContext } from "@/server/services/service-context";
 import path from "node:path";

@@ -7,7 +7,7 @@ import { and, eq } from "drizzle-orm";
 import { runs, datasetVersions, splits, checkpoints, evaluations, metricSummaries, METRIC_ROLLUP_BLOCK } from "@/db/schema";
 import type { Db } from "@/db/client";
 import { appendAuditEvent, SYSTEM_ACTOR, type Actor } from "@/server/audit/ledger";
-import { canonicalJson, sha256Canonical, sha256Hex } from "@/server/audit/canonical";
+import { canonicalJson, sha256Canonical, sha256Hex } from "@/contracts/canonical";
 import { metricSeriesDigest } from "@/server/audit/content/records";
 import type { ArtifactStore } from "@/server/artifacts/store";
 import type { TrainerEvent } from "@/trainer/types";

@@ -12,7 +12,7 @@ import { eq } from "drizzle-orm";
 import { datasets, datasetVersions, splits } from "@/db/schema";
 import type { Db, DbOrTx } from "@/db/client";
 import { appendAuditEvent, type Actor } from "@/server/audit/ledger";
-import { sha256Hex } from "@/server/audit/canonical";
+import { sha256Hex } from "@/contracts/canonical";
 import type { ArtifactStore } from "@/server/artifacts/store";
 import { loadBuiltin } from "@/trainer/data/builtin";
 import { parseCsv } from "@/trainer/data/csv";

@@ -20,7 +20,7 @@ import { z } from "zod";
 import { datasets, documents, models, signatures, users, type DocumentSubjectType } from "@/db/schema";
 import type { DbOrTx } from "@/db/client";
 import { appendAuditEvent } from "@/server/audit/ledger";
-import { sha256Canonical } from "@/server/audit/canonical";
+import { sha256Canonical } from "@/contracts/canonical";
 import { PASSWORD_MAX } from "@/server/auth/limits";
 import { signatureText } from "./promotions";
 import { checkpointAfterCommit } from "./audit-checkpoint-after-commit";

@@ -15,7 +15,7 @@ import { z } from "zod";
 import { checkpoints, evaluations, runs, splits } from "@/db/schema";
 import type { TrainingConfig } from "@/contracts/training-config";
 import { appendAuditEvent } from "@/server/audit/ledger";
-import { canonicalJson, sha256Canonical } from "@/server/audit/canonical";
+import { canonicalJson, sha256Canonical } from "@/contracts/canonical";
 import { evaluateInWorker, TrainerTaskError } from "@/trainer/worker-client";
 import type { BackendName, SplitManifest, TrainJob } from "@/trainer/types";
 import { defaultBackend, parentForJob, runDatasetForJob } from "./trainer-tasks";

@@ -4,7 +4,7 @@
  * Invariant: a document that fails validateProvJson is never returned (fail loudly rather than export a broken graph).
  */
 import { appendAuditEvent } from "@/server/audit/ledger";
-import { sha256Canonical } from "@/server/audit/canonical";
+import { sha256Canonical } from "@/contracts/canonical";
 import { collectLineage } from "@/server/lineage/collect";
 import { lineageToProvJson, type ProvJson } from "@/server/lineage/prov";
 import { validateProvJson } from "@/server/lineage/prov-schema";

@@ -21,7 +21,7 @@ import { z } from "zod";
 import { evaluations, modelVersions, models, promotionRequests, signatures, users } from "@/db/schema";
 import type { DbOrTx } from "@/db/client";
 import { appendAuditEvent } from "@/server/audit/ledger";
-import { sha256Canonical } from "@/server/audit/canonical";
+import { sha256Canonical } from "@/contracts/canonical";
 import { PASSWORD_MAX } from "@/server/auth/limits";
 import { lineageAuthors } from "@/server/lineage/ancestry";
 import { badRequest, conflict, forbidden, notFound, now, requireRole, type ServiceContext } from "./service-context";

@@ -8,7 +8,7 @@ import { z } from "zod";
 import { runs, runParams, decisions, experiments, checkpoints, runTags } from "@/db/schema";
 import { trainingConfigSchema, describeConfigIssues, diffConfigs, flattenConfig, type TrainingConfig } from "@/contracts/training-config";
 import { appendAuditEvent } from "@/server/audit/ledger";
-import { canonicalJson, sha256Canonical } from "@/server/audit/canonical";
+import { canonicalJson, sha256Canonical } from "@/contracts/canonical";
 import { decisionRecordSha256, runParamValue as paramValue } from "@/server/audit/content/records";
 import { resolveDataset } from "./datasets";
 import { badRequest, conflict, notFound, now, requireRole, type ServiceContext } from "./service-context";

@@ -10,7 +10,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { desc, eq } from "drizzle-orm";
 import { auditCheckpoints, auditEvents, documents, models, modelVersions, signatures, users } from "@/db/schema";
-import { sha256Canonical } from "@/server/audit/canonical";
+import { sha256Canonical } from "@/contracts/canonical";
 import { keyFilePath } from "@/server/audit/keys";
 import { documentRecord } from "@/server/services/documents";
 import { applyCheckpointPolicy } from "@/server/audit/checkpoint-policy";

@@ -8,7 +8,7 @@
  * events included).
  */
 import type { Db } from "@/db/client";
-import { canonicalJson } from "@/server/audit/canonical";
+import { canonicalJson } from "@/contracts/canonical";
 import { SYSTEM_ACTOR } from "@/server/audit/ledger";
 import type { AuditKeys } from "@/server/audit/keys";
 import { RawLedgerAppender } from "@/server/audit/raw-ledger-appender";

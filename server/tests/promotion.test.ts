@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eq } from "drizzle-orm";
 import { auditCheckpoints, auditEvents, evaluations, modelVersions, promotionRequests, signatures } from "@/db/schema";
 import { promotionRecord } from "@/server/services/promotions";
-import { sha256Canonical } from "@/server/audit/canonical";
+import { sha256Canonical } from "@/contracts/canonical";
 import { createTestApp, irisConfig, type TestApp } from "./test-app";
 
 let app: TestApp;

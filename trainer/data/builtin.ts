@@ -11,7 +11,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type { BUILTIN_DATASETS as BUILTIN_NAMES } from "@/contracts/training-config";
 import type { DatasetSchema } from "@/trainer/types";
-import { sha256Hex } from "@/server/audit/canonical";
+import { sha256Hex } from "@/contracts/canonical";
 import { DatasetError } from "./errors";
 
 export type BuiltinName = (typeof BUILTIN_NAMES)[number];

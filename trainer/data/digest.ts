@@ -9,7 +9,7 @@
  * on a 20 MiB table, which matters inside a training worker.
  */
 import type { Table } from "@/trainer/types";
-import { sha256Hex } from "@/server/audit/canonical";
+import { sha256Hex } from "@/contracts/canonical";
 
 // With the u flag, \p{Cs} matches only unpaired surrogates (a valid pair is one code point).
 const LONE_SURROGATE = /\p{Cs}/u;

@@ -14,7 +14,7 @@
  */
 import type { TrainingConfig } from "@/contracts/training-config";
 import type { DatasetSchema, PartitionName, PartitionTensors, PreparedData, SplitManifest, Table, TrainJob } from "@/trainer/types";
-import { sha256Canonical, sha256Hex } from "@/server/audit/canonical";
+import { sha256Canonical, sha256Hex } from "@/contracts/canonical";
 import { applyCleaning } from "./clean";
 import { parseCsv } from "./csv";
 import { tableSha256 } from "./digest";

@@ -11,7 +11,7 @@
  */
 import type { SplitSpec } from "@/contracts/training-config";
 import type { PartitionManifest, PartitionName } from "@/trainer/types";
-import { sha256Canonical } from "@/server/audit/canonical";
+import { sha256Canonical } from "@/contracts/canonical";
 import { DatasetError } from "./errors";
 import { mulberry32, shuffleInPlace } from "./prng";
 

@@ -8,7 +8,7 @@
  * - The vocabulary and the sequence length come from train texts only.
  * - Sequences are truncated at the end and padded at the end with 0, to exactly `sequenceLength` ids.
  */
-import { sha256Canonical } from "@/server/audit/canonical";
+import { sha256Canonical } from "@/contracts/canonical";
 
 export const PAD_ID = 0;
 export const OOV_ID = 1;

@@ -9,7 +9,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { openDatabase } from "@/db/client";
-import { canonicalJson } from "@/server/audit/canonical";
+import { canonicalJson } from "@/contracts/canonical";
 import { ChainHasher, recomputeLeafHash } from "@/server/audit/event-hashing";
 import { GENESIS_CHAIN_HASH } from "@/server/audit/ledger";
 import { buildBenchContentLedger, eventsPerBenchRun, type BenchEvent } from "./bench-ledger";

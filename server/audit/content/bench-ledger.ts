@@ -14,7 +14,7 @@ import type Database from "better-sqlite3";
 import fs from "node:fs";
 import path from "node:path";
 import { flattenConfig, trainingConfigSchema } from "@/contracts/training-config";
-import { canonicalJson, sha256Hex } from "@/server/audit/canonical";
+import { canonicalJson, sha256Hex } from "@/contracts/canonical";
 import { decisionRecordSha256, evaluationResultSha256, MetricDigest, runParamValue } from "./records";
 
 export type BenchEvent = { at: string; actorId: number | null; actorName: string; role: string; action: string; entityType: string; entityId: string; payload: Record<string, unknown> };

@@ -4,7 +4,7 @@
  * decision time against the latest promotion event) and signatures (printed name, meaning, signer, record signed,
  * record sha256, comment, time; the signed record's current hash must still be the one signed).
  */
-import { sha256Canonical } from "@/server/audit/canonical";
+import { sha256Canonical } from "@/contracts/canonical";
 import { promotionRecord } from "@/server/services/promotions";
 import { type ContentChecker, parsePayload } from "./checker";
 import { changedLater, checkCreations, compareActor } from "./creations";

@@ -3,7 +3,7 @@
  * (subject, section, version, body text, supersedes, author, time: documentRecord in services/documents.ts) and
  * compared with the row and with its document.update event; the superseded version's hash and the text length too.
  */
-import { sha256Canonical } from "@/server/audit/canonical";
+import { sha256Canonical } from "@/contracts/canonical";
 import { documentRecord } from "@/server/services/documents";
 import type { ContentChecker } from "./checker";
 import { checkCreations, compareActor } from "./creations";

@@ -7,7 +7,7 @@
  * Invariant: the config hash is sha256 of the stored canonical text; a stored text that is not canonical but
  * denotes the same value is accepted (its canonical form is hashed).
  */
-import { sha256Canonical } from "@/server/audit/canonical";
+import { sha256Canonical } from "@/contracts/canonical";
 import { sha256Hex } from "./records";
 import { decisionRecordSha256 } from "./records";
 import { CanonicalText, type ContentChecker, type EventRef, parsePayload } from "./checker";

@@ -9,7 +9,7 @@
  *   tallied per (action, field) and reported in plain words in `notCovered`, and the entity's coverage lists it.
  * - At most MAX_LISTED_PROBLEMS problems are listed; the count of the rest is stated in a final problem.
  */
-import { canonicalJson } from "@/server/audit/canonical";
+import { canonicalJson } from "@/contracts/canonical";
 import type { ContentLevel, ContentProblem } from "./types";
 
 export const MAX_LISTED_PROBLEMS = 500;

@@ -12,7 +12,7 @@
  */
 import type Database from "better-sqlite3";
 import crypto, { createHash, type Hash } from "node:crypto";
-import { sha256Canonical } from "@/server/audit/canonical";
+import { sha256Canonical } from "@/contracts/canonical";
 
 /** sha256 hex of a string; one-shot crypto.hash where Node has it (several times cheaper than createHash for short input). */
 export const sha256Hex: (s: string) => string =

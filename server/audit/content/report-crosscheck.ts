@@ -5,7 +5,7 @@
  *
  * Invariant: comparisons are on canonical JSON; a record the report prints that facts.json lacks is a problem.
  */
-import { canonicalJson } from "@/server/audit/canonical";
+import { canonicalJson } from "@/contracts/canonical";
 import type { ReportFacts } from "@/server/audit/report/collect-report";
 import type { FactsFile, RecordType } from "./facts-file";
 

@@ -10,7 +10,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import readline from "node:readline";
-import { sha256Hex } from "@/server/audit/canonical";
+import { sha256Hex } from "@/contracts/canonical";
 import type { ReportFacts } from "@/server/audit/report/collect-report";
 import { FACTS_FILE } from "./facts-file";
 import { crossCheckReportFacts } from "./report-crosscheck";

@@ -33,7 +33,7 @@ import { and, desc, eq } from "drizzle-orm";
 import { modelAliasEvents, modelVersions, models } from "@/db/schema";
 import type { Db, DbOrTx } from "@/db/client";
 import { appendAuditEvent, type Actor } from "@/server/audit/ledger";
-import { sha256Canonical, sha256Hex } from "@/server/audit/canonical";
+import { sha256Canonical, sha256Hex } from "@/contracts/canonical";
 import { createAuditCheckpoint, readLeafHashes, trustedCheckpointFromRow } from "@/server/audit/checkpoints";
 import { inclusionProof } from "@/server/audit/merkle";
 import { writeBundleAuditFiles } from "@/server/audit/bundle";

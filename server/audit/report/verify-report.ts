@@ -12,7 +12,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import readline from "node:readline";
-import { sha256Canonical, sha256Hex } from "@/server/audit/canonical";
+import { sha256Canonical, sha256Hex } from "@/contracts/canonical";
 import { BUNDLE_CHECKPOINTS_FILE, BUNDLE_EVENTS_FILE, verifyBundle } from "@/server/audit/bundle";
 import type { AuditCheckpointRow } from "@/server/audit/ledger-reads";
 import type { AuditEventRow } from "@/server/audit/ledger";

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import crypto from "node:crypto";
-import { canonicalJson } from "../canonical";
+import { canonicalJson } from "@/contracts/canonical";
 import { chainHash, eventBody, GENESIS_CHAIN_HASH, leafHash } from "../ledger";
 import { ChainHasher, fastCanonicalEventBody, isCanonicalJsonText, recomputeLeafHash, type EventFields } from "../event-hashing";
 

@@ -4,7 +4,7 @@
  * per event, is far too slow for the 100,000-event ledgers the tests need.
  */
 import type { Db } from "@/db/client";
-import { canonicalJson } from "../canonical";
+import { canonicalJson } from "@/contracts/canonical";
 import { chainHash, eventBody, GENESIS_CHAIN_HASH, leafHash } from "../ledger";
 
 export function appendRawEvents(db: Db, count: number): void {

@@ -12,7 +12,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAuditCheckpoint, latestAuditCheckpoint, trustedCheckpointFromRow, type TrustedCheckpoint } from "../checkpoints";
-import { canonicalJson, sha256Canonical } from "../canonical";
+import { canonicalJson, sha256Canonical } from "@/contracts/canonical";
 import { chainHash, eventBody, GENESIS_CHAIN_HASH, leafHash } from "../ledger";
 import { verifyDatabase, type VerifyResult } from "../verify";
 import { waitForVerifyJob } from "../verify-jobs";

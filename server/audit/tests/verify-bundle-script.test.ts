@@ -17,7 +17,7 @@ import { spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eq } from "drizzle-orm";
 import { users } from "@/db/schema";
-import { canonicalJson } from "@/server/audit/canonical";
+import { canonicalJson } from "@/contracts/canonical";
 import { exportReportBundle, VERIFIER_SCRIPT_SOURCE } from "@/server/audit/report/export-bundle";
 import { auditVerifyCommand } from "@/server/cli/audit-verify";
 import { actorOf } from "@/server/services/users";

@@ -12,7 +12,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { desc, eq } from "drizzle-orm";
 import { auditEvents } from "@/db/schema";
-import { canonicalJson } from "../canonical";
+import { canonicalJson } from "@/contracts/canonical";
 import { createAuditCheckpoint } from "../checkpoints";
 import { currentVerifyJob, startVerifyJob, waitForVerifyJob, type VerifyJob } from "../verify-jobs";
 import { summarizeVerifyResult, VERIFY_SUMMARY_MAX_BYTES } from "../verify-summary";

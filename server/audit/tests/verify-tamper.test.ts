@@ -12,7 +12,7 @@ import { generateAuditKeys, loadAuditPublicKey, PUBLIC_KEY_FILE } from "../keys"
 import { signTreeHead, treeHeadOf, trustedCheckpointFromRow, type TrustedCheckpoint } from "../checkpoints";
 import { verifyDatabase, type VerifyDatabaseOptions } from "../verify";
 import { merkleRoot } from "../merkle";
-import { canonicalJson } from "../canonical";
+import { canonicalJson } from "@/contracts/canonical";
 import { buildFixture, copyFixture, readRows, rechain, tamper, type Fixture } from "./ledger-fixture";
 
 let f: Fixture;

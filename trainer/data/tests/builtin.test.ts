@@ -4,7 +4,7 @@
  */
 import fs from "node:fs";
 import { describe, expect, it } from "vitest";
-import { sha256Hex } from "@/server/audit/canonical";
+import { sha256Hex } from "@/contracts/canonical";
 import { BUILTIN_DATASETS, builtinFilePath, loadBuiltin } from "../builtin";
 import { parseCsv } from "../csv";
 import { buildDigitsCsv, downsample } from "../generate-digits";

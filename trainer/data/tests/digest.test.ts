@@ -1,6 +1,6 @@
 /** tableSha256 must equal sha256Canonical({ columns, rows }) exactly: it is the dataset version digest. */
 import { describe, expect, it } from "vitest";
-import { sha256Canonical } from "@/server/audit/canonical";
+import { sha256Canonical } from "@/contracts/canonical";
 import type { Table } from "@/trainer/types";
 import { loadBuiltin } from "../builtin";
 import { parseCsv } from "../csv";

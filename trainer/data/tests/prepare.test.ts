@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { dataSchema, type TrainingConfig } from "@/contracts/training-config";
-import { sha256Canonical, sha256Hex } from "@/server/audit/canonical";
+import { sha256Canonical, sha256Hex } from "@/contracts/canonical";
 import type { DatasetSchema, PreparedData } from "@/trainer/types";
 import { loadBuiltin } from "../builtin";
 import { applyCleaning } from "../clean";

@@ -11,7 +11,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eq } from "drizzle-orm";
 import { users } from "@/db/schema";
-import { sha256Hex } from "@/server/audit/canonical";
+import { sha256Hex } from "@/contracts/canonical";
 import { exportReportBundle, type ReportJson } from "@/server/audit/report/export-bundle";
 import { verifyReportBundle } from "@/server/audit/report/verify-report";
 import { DEMO_USERS } from "@/server/seed";

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase } from "@/db/client";
-import { sha256Canonical } from "@/server/audit/canonical";
+import { sha256Canonical } from "@/contracts/canonical";
 import { appendAuditEvent, SYSTEM_ACTOR } from "@/server/audit/ledger";
 import { metricSeriesDigest } from "../records";
 import { checkContent } from "../verify-content";

@@ -8,7 +8,7 @@
  */
 import Database from "better-sqlite3";
 import path from "node:path";
-import { canonicalJson } from "@/server/audit/canonical";
+import { canonicalJson } from "@/contracts/canonical";
 import { chainHash, eventBody, leafHash, GENESIS_CHAIN_HASH } from "@/server/audit/ledger";
 import { MerkleAccumulator } from "@/server/audit/merkle";
 import { signTreeHead, type TreeHead } from "@/server/audit/checkpoints";
