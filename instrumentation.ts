@@ -10,6 +10,6 @@ export async function register(): Promise<void> {
   if (process.env.NEXT_RUNTIME !== "nodejs") return;
   const { installPeerAddressHook } = await import("./server/http/client-address");
   installPeerAddressHook();
-  const { startServicesAtBoot } = await import("./server/boot-services");
+  const { startServicesAtBoot } = await import("./server/app-context/boot-services");
   startServicesAtBoot();
 }

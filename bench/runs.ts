@@ -15,9 +15,9 @@ import path from "node:path";
 import crypto from "node:crypto";
 import { pathToFileURL } from "node:url";
 import { openDatabase, type Db } from "@/db/client";
-import { searchRuns } from "@/server/runs-query/runs-search";
-import { compareRuns } from "@/server/runs-query/compare";
-import { fetchSeries } from "@/server/runs-query/downsample";
+import { searchRuns } from "@/server/runs/explore/runs-search";
+import { compareRuns } from "@/server/runs/explore/compare";
+import { fetchSeries } from "@/server/runs/explore/downsample";
 import { METRIC_ROLLUP_BLOCK } from "@/db/schema";
 
 export type { Figure as BenchResult } from "./figures";

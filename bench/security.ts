@@ -18,7 +18,7 @@ import path from "node:path";
 import http from "node:http";
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { DEMO_USERS } from "@/server/seed";
+import { DEMO_USERS } from "@/server/demo/seed";
 import type { Figure } from "./figures";
 
 const LOCK = "/tmp/runledger-e2e.lock";

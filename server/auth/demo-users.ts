@@ -2,7 +2,7 @@
  * The demo users (one per role, plus a second reviewer for four-eyes promotions) and their public passwords.
  *
  * Invariants:
- * - They are created only in a new database (no users yet) and only when demo data is wanted (server/seed.ts).
+ * - They are created only in a new database (no users yet) and only when demo data is wanted (server/demo/seed.ts).
  * - Their password hashes are fixed here. The passwords are public (README), so a fixed salt gives nothing away;
  *   it saves five 128 MiB scrypt runs per new database (every test app) and lets the app tell, by comparing hashes,
  *   which demo passwords are still unchanged (the admins' warning banner).

@@ -13,7 +13,7 @@
  *   so response time does not reveal which emails have accounts.
  * - Comparison is constant-time; parameters read from a stored hash are bounded (a forged N=2^30 cannot exhaust memory).
  * - There is no synchronous check: every password check (sign-in, own password change, signature re-entry in
- *   server/services/signature-password.ts) uses `checkPassword` / `checkPasswordOrDummy`.
+ *   server/auth/signature-password.ts) uses `checkPassword` / `checkPasswordOrDummy`.
  */
 import { randomBytes, scrypt, scryptSync, timingSafeEqual, type ScryptOptions } from "node:crypto";
 import os from "node:os";

@@ -7,9 +7,9 @@ import { parseArgs } from "node:util";
 import { eq } from "drizzle-orm";
 import { users } from "@/db/schema";
 import { openDatabase, resolveDataDir } from "@/db/client";
-import { DEMO_USERS } from "@/server/seed";
-import { actorOf } from "@/server/services/users";
-import { exportLineageProv } from "@/server/services/lineage";
+import { DEMO_USERS } from "@/server/demo/seed";
+import { actorOf } from "@/server/users/service";
+import { exportLineageProv } from "@/server/lineage/service";
 import { checkpointAfterCliWrite } from "./checkpoint-after-write";
 
 export async function exportProvCommand(argv: string[]): Promise<number> {

@@ -9,9 +9,9 @@ import { users } from "@/db/schema";
 import { openDatabase, resolveDataDir } from "@/db/client";
 import { checkpointAfterCliWrite } from "./checkpoint-after-write";
 import { fileArtifactStore } from "@/server/artifacts/store";
-import { DEMO_USERS } from "@/server/seed";
-import { actorOf } from "@/server/services/users";
-import { registerModelVersion } from "@/server/services/registry";
+import { DEMO_USERS } from "@/server/demo/seed";
+import { actorOf } from "@/server/users/service";
+import { registerModelVersion } from "@/server/registry/service";
 import { resolveKeyDir } from "@/server/audit/keys";
 import { openAuditSigningKeys } from "@/server/audit/key-custody";
 

@@ -5,8 +5,8 @@
  * their passwords); with no users at all it says how to create the first administrator.
  */
 import { parseArgs } from "node:util";
-import { createAppServices } from "@/server/app-services";
-import { demoDataWanted, ensureDemoSeed, ensureDemoUsersAndProject, isNewDatabase } from "@/server/seed";
+import { createAppServices } from "@/server/app-context/app-services";
+import { demoDataWanted, ensureDemoSeed, ensureDemoUsersAndProject, isNewDatabase } from "@/server/demo/seed";
 import { checkpointAfterCliWrite } from "./checkpoint-after-write";
 
 export async function seedCommand(argv: string[]): Promise<number> {

@@ -1,7 +1,7 @@
 /**
  * `users <list|create|set-role|disable|enable|reset-password> [--data-dir DIR] [--json]`: user management from the
  * command line, for the operator (bootstrap without demo data, recovery when no administrator can sign in).
- * The same services as the admin page (server/services/user-admin.ts), so the same rules and audit events; the
+ * The same services as the admin page (server/users/admin.ts), so the same rules and audit events; the
  * audit actor is "operator (command line)". Temporary passwords are printed once and never stored in clear.
  * Exit codes: 0 done, 1 refused (the message says why), 2 usage error.
  */
@@ -9,7 +9,7 @@ import { parseArgs } from "node:util";
 import { eq } from "drizzle-orm";
 import { openDatabase, resolveDataDir, type Db } from "@/db/client";
 import { users } from "@/db/schema";
-import { createUser, listUsers, OPERATOR_ACTOR, resetPassword, updateUser } from "@/server/services/user-admin";
+import { createUser, listUsers, OPERATOR_ACTOR, resetPassword, updateUser } from "@/server/users/admin";
 import { ROLE_NAMES } from "@/server/auth/limits";
 import { checkpointAfterCliWrite } from "./checkpoint-after-write";
 

@@ -115,7 +115,7 @@ function logKey(argv: string[]): number {
 
 async function push(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { "data-dir": { type: "string" }, json: { type: "boolean", default: false } }, strict: true, allowPositionals: false });
-  const { createAppServices } = await import("@/server/app-services");
+  const { createAppServices } = await import("@/server/app-context/app-services");
   const { parseWitnessConfig } = await import("@/server/audit/witness/client");
   const { WitnessPusher } = await import("@/server/audit/witness/pusher");
   const config = parseWitnessConfig(process.env.RUNLEDGER_WITNESSES);

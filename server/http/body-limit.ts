@@ -1,5 +1,5 @@
 /**
- * Request body limit for JSON API routes (tRPC). Uploads have their own limits and stream (server/uploads/).
+ * Request body limit for JSON API routes (tRPC). Uploads have their own limits and stream (server/datasets/upload/).
  *
  * Invariants:
  * - A declared Content-Length over the limit is refused before a byte of the body is read.

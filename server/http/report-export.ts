@@ -18,7 +18,7 @@ import os from "node:os";
 import path from "node:path";
 import type { Db } from "@/db/client";
 import type { AuditKeys } from "@/server/audit/keys";
-import type { SignedInActor } from "@/server/services/service-context";
+import type { SignedInActor } from "@/server/app-context/service-context";
 import { Readable } from "node:stream";
 import { bundleName } from "@/server/audit/report/export-bundle";
 import { ExportBusyError, exportReportInWorker } from "@/server/audit/report/export-in-worker";

@@ -9,8 +9,8 @@
 import type { DbOrTx } from "@/db/client";
 import { readSessionToken } from "@/server/auth/cookies";
 import { CHANGE_PASSWORD_FIRST, SIGN_IN_FIRST, UNAUTHORIZED_MESSAGES } from "@/server/auth/session-messages";
-import { accountStatus, sessionForToken } from "@/server/services/users";
-import type { SignedInActor } from "@/server/services/service-context";
+import { accountStatus, sessionForToken } from "@/server/users/service";
+import type { SignedInActor } from "@/server/app-context/service-context";
 
 export type RouteRefusal = { status: 401 | 403; message: string };
 export type RouteCaller = { user: SignedInActor; refusal: null } | { user: null; refusal: RouteRefusal };

@@ -12,12 +12,12 @@ import { desc, eq } from "drizzle-orm";
 import { auditCheckpoints, auditEvents, documents, models, modelVersions, signatures, users } from "@/db/schema";
 import { sha256Canonical } from "@/contracts/canonical";
 import { keyFilePath } from "@/server/audit/keys";
-import { documentRecord } from "@/server/services/documents";
+import { documentRecord } from "@/server/documents/service";
 import { applyCheckpointPolicy } from "@/server/audit/checkpoint-policy";
 import { exportReportBundle } from "@/server/audit/report/export-bundle";
 import { verifyReportBundle } from "@/server/audit/report/verify-report";
-import { actorOf } from "@/server/services/users";
-import { DEMO_USERS } from "@/server/seed";
+import { actorOf } from "@/server/users/service";
+import { DEMO_USERS } from "@/server/demo/seed";
 import { createTestApp, irisConfig, type TestApp } from "./test-app";
 import { waitForVerifyJob } from "@/server/audit/verify-jobs";
 

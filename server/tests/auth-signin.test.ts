@@ -12,7 +12,7 @@ import { eq, sql } from "drizzle-orm";
 import { auditEvents, sessions, users } from "@/db/schema";
 import { createCaller } from "@/server/trpc/root";
 import { createContextFromRequest } from "@/server/trpc/init";
-import { insertUser } from "@/server/services/users";
+import { insertUser } from "@/server/users/service";
 import { SYSTEM_ACTOR } from "@/server/audit/ledger";
 import { identifierDigest } from "@/server/auth/signin-failures";
 import { applyCheckpointPolicy } from "@/server/audit/checkpoint-policy";

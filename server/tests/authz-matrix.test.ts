@@ -17,7 +17,7 @@ import { users } from "@/db/schema";
 import { appRouter, createCaller } from "@/server/trpc/root";
 import { createSession } from "@/server/auth/sessions";
 import { ROLE_NAMES } from "@/server/auth/limits";
-import { DEMO_USERS } from "@/server/seed";
+import { DEMO_USERS } from "@/server/demo/seed";
 import { createTestApp, type TestApp } from "./test-app";
 
 vi.mock("server-only", () => ({}));

@@ -14,7 +14,7 @@ import { fetchWitnessCheckpoint } from "@/server/audit/witness/client";
 import { parseVerifierKey } from "@/server/audit/witness/note";
 import { startWitnessProcess, type WitnessProcess } from "@/server/audit/witness/witness-process";
 import { uninstallPeerAddressHook } from "@/server/http/client-address";
-import { startServicesAtBoot } from "@/server/boot-services";
+import { startServicesAtBoot } from "@/server/app-context/boot-services";
 import { register } from "@/instrumentation";
 
 type Globals = { __runledger?: { db: { $client: { close: () => void } } }; __runledgerWitnessPusher?: { pusher: unknown; stop: () => void } };

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eq } from "drizzle-orm";
 import { auditEvents, decisions } from "@/db/schema";
-import { decisionsRouter } from "@/server/routers/decisions";
+import { decisionsRouter } from "@/server/decisions/router";
 import { createTestApp, irisConfig, type TestApp } from "./test-app";
 
 let app: TestApp;

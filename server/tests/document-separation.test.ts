@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { and, eq } from "drizzle-orm";
 import { auditEvents, signatures } from "@/db/schema";
-import { DEMO_USERS } from "@/server/seed";
+import { DEMO_USERS } from "@/server/demo/seed";
 import { createTestApp, type TestApp } from "./test-app";
 import { uploadCsvAs } from "./upload-helpers";
 

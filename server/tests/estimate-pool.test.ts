@@ -6,7 +6,7 @@
 import { performance } from "node:perf_hooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { estimatePool, EstimatePool, EstimatorBusyError, type EstimateTask } from "@/trainer/estimate-pool";
-import { parseConfigOrThrow } from "@/server/services/runs";
+import { parseConfigOrThrow } from "@/server/runs/service";
 import { createTestApp, irisConfig, type TestApp } from "./test-app";
 import { uploadCsvAs } from "./upload-helpers";
 

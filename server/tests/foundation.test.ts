@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { asc } from "drizzle-orm";
 import { auditEvents } from "@/db/schema";
 import { chainHash, eventBody, GENESIS_CHAIN_HASH, leafHash } from "@/server/audit/ledger";
-import { signIn } from "@/server/services/users";
+import { signIn } from "@/server/users/service";
 import { createTestApp, irisConfig, type TestApp } from "./test-app";
 
 let app: TestApp;

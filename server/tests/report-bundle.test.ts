@@ -15,8 +15,8 @@ import { verifyBundle } from "@/server/audit/bundle";
 import { exportReportBundle, exportReportTo, resolveModelVersion, untarInto, type ReportJson } from "@/server/audit/report/export-bundle";
 import { verifyReportBundle } from "@/server/audit/report/verify-report";
 import { exportCommand } from "@/server/cli/export";
-import { actorOf } from "@/server/services/users";
-import { DEMO_USERS } from "@/server/seed";
+import { actorOf } from "@/server/users/service";
+import { DEMO_USERS } from "@/server/demo/seed";
 import { users } from "@/db/schema";
 import { createTestApp, irisConfig, type TestApp } from "./test-app";
 

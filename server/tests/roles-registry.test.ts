@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eq } from "drizzle-orm";
 import { auditEvents, modelAliasEvents, modelVersions, promotionRequests, signatures, users, decisions } from "@/db/schema";
 import { SYSTEM_ACTOR } from "@/server/audit/ledger";
-import { insertUser, actorOf } from "@/server/services/users";
+import { insertUser, actorOf } from "@/server/users/service";
 import { createCaller } from "@/server/trpc/root";
 import { createTestApp, irisConfig, type TestApp } from "./test-app";
 

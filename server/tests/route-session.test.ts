@@ -6,9 +6,9 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { routeCaller } from "@/server/http/route-session";
 import { reportExportPost } from "@/server/http/report-export";
-import { handleDatasetUpload } from "@/server/uploads/handle-upload";
-import { signIn } from "@/server/services/users";
-import { changeOwnPassword } from "@/server/services/user-admin";
+import { handleDatasetUpload } from "@/server/datasets/upload/handle-upload";
+import { signIn } from "@/server/users/service";
+import { changeOwnPassword } from "@/server/users/admin";
 import { sessionIdHash } from "@/server/auth/sessions";
 import { createTestApp, type TestApp } from "./test-app";
 import { uploadRequest } from "./upload-helpers";

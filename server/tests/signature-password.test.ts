@@ -8,9 +8,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { and, eq } from "drizzle-orm";
 import { auditEvents, signatures, users } from "@/db/schema";
-import { DEMO_USERS } from "@/server/seed";
+import { DEMO_USERS } from "@/server/demo/seed";
 import { createCaller } from "@/server/trpc/root";
-import { actorOf, signIn } from "@/server/services/users";
+import { actorOf, signIn } from "@/server/users/service";
 import { ACCOUNT_POLICY } from "@/server/auth/throttle";
 import { createTestApp, irisConfig, type TestApp } from "./test-app";
 import { uploadCsvAs } from "./upload-helpers";

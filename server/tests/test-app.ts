@@ -3,10 +3,10 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { eq } from "drizzle-orm";
-import { createAppServices, type AppServices } from "@/server/app-services";
-import { ensureDemoUsersAndProject, DEMO_USERS } from "@/server/seed";
+import { createAppServices, type AppServices } from "@/server/app-context/app-services";
+import { ensureDemoUsersAndProject, DEMO_USERS } from "@/server/demo/seed";
 import { createCaller } from "@/server/trpc/root";
-import { actorOf } from "@/server/services/users";
+import { actorOf } from "@/server/users/service";
 import { users } from "@/db/schema";
 import type { TrainingConfigInput } from "@/contracts/training-config";
 

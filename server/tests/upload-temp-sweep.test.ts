@@ -6,9 +6,9 @@
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAppServices } from "@/server/app-services";
-import { uploadTempDir } from "@/server/services/datasets";
-import { STALE_UPLOAD_TEMP_MS, sweepStaleUploadTemps, uploadTempFolder } from "@/server/uploads/sweep-temp";
+import { createAppServices } from "@/server/app-context/app-services";
+import { uploadTempDir } from "@/server/datasets/service";
+import { STALE_UPLOAD_TEMP_MS, sweepStaleUploadTemps, uploadTempFolder } from "@/server/datasets/upload/sweep-temp";
 import { createTestApp, type TestApp } from "./test-app";
 
 let app: TestApp;

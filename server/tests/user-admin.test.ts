@@ -14,7 +14,7 @@ import { auditEvents, users } from "@/db/schema";
 import { openDatabase } from "@/db/client";
 import { createCaller } from "@/server/trpc/root";
 import { createContextFromRequest } from "@/server/trpc/init";
-import { actorOf } from "@/server/services/users";
+import { actorOf } from "@/server/users/service";
 import { createTestApp, type TestApp } from "./test-app";
 
 let app: TestApp;

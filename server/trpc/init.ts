@@ -9,9 +9,9 @@
  */
 import { initTRPC, TRPCError } from "@trpc/server";
 import { ZodError } from "zod";
-import type { AppServices } from "@/server/app-services";
-import { accountStatus, sessionForToken, type SignInClient } from "@/server/services/users";
-import type { ServiceContext, SignedInActor } from "@/server/services/service-context";
+import type { AppServices } from "@/server/app-context/app-services";
+import { accountStatus, sessionForToken, type SignInClient } from "@/server/users/service";
+import type { ServiceContext, SignedInActor } from "@/server/app-context/service-context";
 import type { Role } from "@/db/schema";
 import { applyCheckpointPolicy } from "@/server/audit/checkpoint-policy";
 import { clearSessionCookie, readSessionToken, SESSION_COOKIE } from "@/server/auth/cookies";

@@ -1,16 +1,16 @@
 /** The root router: one sub-router per domain. */
 import { router, createCallerFactory } from "./init";
-import { authRouter } from "@/server/routers/auth";
-import { projectsRouter } from "@/server/routers/projects";
-import { datasetsRouter } from "@/server/routers/datasets";
-import { runsRouter } from "@/server/routers/runs";
-import { decisionsRouter } from "@/server/routers/decisions";
-import { modelsRouter } from "@/server/routers/models";
-import { exploreRouter } from "@/server/routers/explore";
-import { auditRouter } from "@/server/routers/audit";
-import { documentsRouter } from "@/server/routers/documents";
-import { witnessesRouter } from "@/server/routers/witnesses";
-import { usersRouter } from "@/server/routers/users";
+import { authRouter } from "@/server/auth/router";
+import { projectsRouter } from "@/server/projects/router";
+import { datasetsRouter } from "@/server/datasets/router";
+import { runsRouter } from "@/server/runs/router";
+import { decisionsRouter } from "@/server/decisions/router";
+import { modelsRouter } from "@/server/registry/router";
+import { exploreRouter } from "@/server/runs/explore/router";
+import { auditRouter } from "@/server/audit/router";
+import { documentsRouter } from "@/server/documents/router";
+import { witnessesRouter } from "@/server/audit/witness/router";
+import { usersRouter } from "@/server/users/router";
 
 export const appRouter = router({
   auth: authRouter,

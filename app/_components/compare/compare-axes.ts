@@ -3,7 +3,7 @@
  * charts: numbers stay numbers, booleans become 0/1, text becomes the index of its category (sorted), with
  * the categories kept to label the axis ticks. A run without the value gets null.
  */
-import type { ParamValue } from "@/server/runs-query";
+import type { ParamValue } from "@/server/runs/explore";
 import type { Comparison as RunComparison } from "./comparison-type";
 
 export type Axis = { field: string; label: string; values: (number | null)[]; categories: string[] | null };

@@ -1,6 +1,6 @@
 "use client";
 /** Chooses the table's param and metric columns (metrics as last, min or max) from what the runs actually record. */
-import type { ColumnInfo } from "@/server/runs-query";
+import type { ColumnInfo } from "@/server/runs/explore";
 
 export function ColumnChooser({ info, chosen, onChange }: { info: ColumnInfo | undefined; chosen: string[]; onChange: (columns: string[]) => void }) {
   const toggle = (field: string, on: boolean) => onChange(on ? [...chosen, field] : chosen.filter((c) => c !== field));

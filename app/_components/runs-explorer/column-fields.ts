@@ -2,7 +2,7 @@
  * Column fields of the runs table: the fixed columns (sortable by their server-side field name) and
  * chosen params/metrics ("params.<path>", "metrics.<key>" = last, "metrics.<key>.min|.max").
  */
-import type { ParamValue } from "@/server/runs-query";
+import type { ParamValue } from "@/server/runs/explore";
 
 export type ChosenColumn = { field: string; kind: "param"; path: string } | { field: string; kind: "metric"; key: string; stat: "last" | "min" | "max" };
 

@@ -4,7 +4,7 @@ import { useQuery } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_trpc/client";
 import { ErrorState, Loading } from "@/app/_components/states";
 import { formatCount, formatMetric } from "@/app/_components/format";
-import type { ColumnInfo, ParamValue } from "@/server/runs-query";
+import type { ColumnInfo, ParamValue } from "@/server/runs/explore";
 import { formatParam } from "./column-fields";
 
 /** A filter clause selecting one group's runs (added to the current filter when a group is clicked). */

@@ -15,7 +15,7 @@ import { useTRPC } from "@/app/_trpc/client";
 import { StatusBadge } from "@/app/_components/status-badge";
 import { Empty } from "@/app/_components/states";
 import { formatCount, formatDuration, formatMetric, formatTime } from "@/app/_components/format";
-import type { RunRow } from "@/server/runs-query";
+import type { RunRow } from "@/server/runs/explore";
 import { columnLabel, formatParam, metricRowKey, parseColumn } from "./column-fields";
 import type { SortField } from "./explorer-url";
 

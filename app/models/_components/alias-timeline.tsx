@@ -9,7 +9,7 @@ import { useTRPC } from "@/app/_trpc/client";
 import { ErrorState } from "@/app/_components/states";
 import { Hash } from "@/app/_components/hash";
 import { formatTime } from "@/app/_components/format";
-import type { ModelDetail } from "@/server/queries/registry";
+import type { ModelDetail } from "@/server/registry/queries";
 
 export function AliasTimeline({ model }: { model: ModelDetail }) {
   const aliases = [...new Set(["production", ...model.aliasHistory.map((e) => e.alias)])];

@@ -4,7 +4,7 @@ import { useState } from "react";
 import { useMutation } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_trpc/client";
 import { FormError } from "@/app/_components/states";
-import type { ModelDetail } from "@/server/queries/registry";
+import type { ModelDetail } from "@/server/registry/queries";
 import { useInvalidateRegistry } from "./use-model-invalidate";
 
 export function MoveAliasForm({ model }: { model: ModelDetail }) {

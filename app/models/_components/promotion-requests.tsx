@@ -11,7 +11,7 @@ import type { Me } from "@/app/_components/shell";
 import { Hash } from "@/app/_components/hash";
 import { FormError } from "@/app/_components/states";
 import { formatTime } from "@/app/_components/format";
-import type { ModelDetail } from "@/server/queries/registry";
+import type { ModelDetail } from "@/server/registry/queries";
 import { SignatureLine } from "./signature-line";
 import { useInvalidateRegistry } from "./use-model-invalidate";
 

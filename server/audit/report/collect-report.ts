@@ -14,8 +14,8 @@ import type { DbOrTx } from "@/db/client";
 import type { TrainingConfig } from "@/contracts/training-config";
 import type { CleaningReport, DatasetSchema, SplitManifest } from "@/trainer/types";
 import { collectLineage } from "@/server/lineage/collect";
-import { documentsFor, type DocumentSection } from "@/server/services/documents";
-import { signatureText } from "@/server/services/promotions";
+import { documentsFor, type DocumentSection } from "@/server/documents/service";
+import { signatureText } from "@/server/registry/promotions";
 import type { ContentCheckResult } from "@/server/audit/content/verify-content";
 import { reportContentStatus, reportedEntityKeys } from "@/server/audit/content/report-content";
 

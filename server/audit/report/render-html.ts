@@ -8,7 +8,7 @@
  */
 import type { ReportFacts } from "./collect-report";
 import type { SplitManifest } from "@/trainer/types";
-import type { DocumentSection } from "@/server/services/documents";
+import type { DocumentSection } from "@/server/documents/service";
 import { escapeXml as esc } from "./svg-chart";
 
 export type ReportIntegrity = {

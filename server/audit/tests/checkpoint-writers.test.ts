@@ -7,8 +7,8 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { eq } from "drizzle-orm";
 import { auditEvents, users } from "@/db/schema";
-import { createRun } from "@/server/services/runs";
-import { actorOf } from "@/server/services/users";
+import { createRun } from "@/server/runs/service";
+import { actorOf } from "@/server/users/service";
 import { usersCommand } from "@/server/cli/users";
 import { createTestApp, irisConfig } from "@/server/tests/test-app";
 import { applyCheckpointPolicy } from "../checkpoint-policy";

@@ -10,7 +10,7 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { openDatabase } from "@/db/client";
-import { createAppServices } from "@/server/app-services";
+import { createAppServices } from "@/server/app-context/app-services";
 import { applyCheckpointPolicy } from "../checkpoint-policy";
 import { createAuditCheckpoint, latestAuditCheckpoint } from "../checkpoints";
 import { type AuditKeys, generateAuditKeys, keyFilePath, LEGACY_PRIVATE_KEY_FILE, loadKeyFromDir, PUBLIC_KEY_FILE, privateKeyPem, writePublicKeyFile } from "../keys";

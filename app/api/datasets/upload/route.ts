@@ -4,9 +4,9 @@
  * does the rest (documented there).
  */
 import "server-only";
-import { getAppServices } from "@/server/app-services";
+import { getAppServices } from "@/server/app-context/app-services";
 import { routeCaller } from "@/server/http/route-session";
-import { handleDatasetUpload } from "@/server/uploads/handle-upload";
+import { handleDatasetUpload } from "@/server/datasets/upload/handle-upload";
 
 export const runtime = "nodejs";
 export const dynamic = "force-dynamic";

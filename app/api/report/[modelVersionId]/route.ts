@@ -6,7 +6,7 @@
  * have no side effects. Same-origin check, session and format: server/http/report-export.ts.
  */
 import "server-only";
-import { getAppServices } from "@/server/app-services";
+import { getAppServices } from "@/server/app-context/app-services";
 import { routeCaller } from "@/server/http/route-session";
 import { reportExportGet, reportExportPost } from "@/server/http/report-export";
 

@@ -3,7 +3,7 @@ import "server-only";
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import { appRouter } from "@/server/trpc/root";
 import { createContextFromRequest } from "@/server/trpc/init";
-import { getAppServices } from "@/server/app-services";
+import { getAppServices } from "@/server/app-context/app-services";
 import { limitRequestBody } from "@/server/http/body-limit";
 
 export const runtime = "nodejs";

@@ -8,7 +8,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import Database from "better-sqlite3";
-import { DEMO_USERS } from "@/server/seed";
+import { DEMO_USERS } from "@/server/demo/seed";
 import { createTestApp, irisConfig, type TestApp } from "@/server/tests/test-app";
 
 export const MODEL = "iris-content";

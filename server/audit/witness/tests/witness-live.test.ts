@@ -9,7 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createTestApp, type TestApp } from "@/server/tests/test-app";
-import { createAppServices } from "@/server/app-services";
+import { createAppServices } from "@/server/app-context/app-services";
 import { createAuditCheckpoint } from "@/server/audit/checkpoints";
 import { appendAuditEvent, SYSTEM_ACTOR } from "@/server/audit/ledger";
 import { PUBLIC_KEY_FILE } from "@/server/audit/keys";

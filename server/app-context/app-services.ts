@@ -1,0 +1,61 @@
+/**
+ * The long-lived services of one server process: database, artifact store, audit signing keys and run orchestrator.
+ * The web app keeps one instance per process (on globalThis, so Next.js dev reloads do not open a second
+ * connection or orphan workers); the CLI and tests create their own on a data directory of their choice.
+ * The signing key lives in the key directory (`keyDir`, default RUNLEDGER_KEY_DIR or ~/.config/runledger/keys), never in
+ * the data directory; start is refused when the key is misplaced or missing (server/audit/key-custody.ts).
+ */
+import { openDatabase, resolveDataDir } from "@/db/client";
+import { fileArtifactStore } from "@/server/artifacts/store";
+import { RunOrchestrator } from "@/server/runs/orchestrator/orchestrator";
+import type { ServiceDeps } from "@/server/app-context/service-context";
+import type { BackendName } from "@/trainer/types";
+import { type AuditKeys, resolveKeyDir } from "@/server/audit/keys";
+import { openAuditSigningKeys } from "@/server/audit/key-custody";
+import { startCheckpointTimer } from "@/server/audit/checkpoint-policy";
+import { startWitnessPusher } from "@/server/audit/witness/start";
+import { sweepStaleUploadTemps } from "@/server/datasets/upload/sweep-temp";
+
+/**
+ * auditKeys: the server's current Ed25519 signing keys (live: they follow a key rotation recorded in the ledger);
+ * keyDir: where the private keys live (0700 directory, 0600 files named by fingerprint).
+ */
+export type AppServices = ServiceDeps & { orchestrator: RunOrchestrator; auditKeys: AuditKeys; keyDir: string };
+
+export function createAppServices(
+  dataDirInput?: string,
+  opts: { backend?: BackendName | "auto"; maxConcurrent?: number; recover?: boolean; keyDir?: string } = {},
+): AppServices {
+  const dataDir = resolveDataDir(dataDirInput);
+  const keyDir = resolveKeyDir(opts.keyDir);
+  const db = openDatabase(dataDir);
+  let auditKeys: AuditKeys;
+  try {
+    auditKeys = openAuditSigningKeys(db, { dataDir, keyDir });
+  } catch (err) {
+    db.$client.close();
+    throw err;
+  }
+  const artifacts = fileArtifactStore(dataDir);
+  const deps = { db, artifacts, dataDir, auditKeys };
+  const orchestrator = new RunOrchestrator(deps, opts);
+  if (opts.recover) {
+    orchestrator.recoverInterrupted();
+    // Upload temp files a crash left behind (older than an hour: an upload still streaming keeps touching its file).
+    const swept = sweepStaleUploadTemps(dataDir);
+    if (swept.removed.length || swept.failed.length) console.log(`[runledger] upload temp sweep: removed ${swept.removed.length} stale file(s)${swept.failed.length ? `, could not remove ${swept.failed.map((f) => `${f.file} (${f.message})`).join(", ")}` : ""}`);
+  }
+  return { ...deps, orchestrator, keyDir };
+}
+
+const g = globalThis as unknown as { __runledger?: AppServices };
+export function getAppServices(): AppServices {
+  if (!g.__runledger) {
+    g.__runledger = createAppServices(undefined, { recover: true });
+    // Trainer events arrive without a mutation: the timer keeps the "every 10 minutes" checkpoint promise.
+    startCheckpointTimer(g.__runledger);
+    // Each new signed checkpoint goes to the witnesses in RUNLEDGER_WITNESSES, in the background.
+    startWitnessPusher(g.__runledger);
+  }
+  return g.__runledger;
+}

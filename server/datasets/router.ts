@@ -1,0 +1,21 @@
+/**
+ * Datasets: list, detail (versions and splits), the built-in catalogue, and what the upload form needs: the upload
+ * limits and the progress of an upload in flight. The CSV itself is POSTed as a stream to /api/datasets/upload
+ * (server/datasets/upload/handle-upload.ts), never through tRPC: a JSON body would hold the whole file as a string.
+ */
+import { z } from "zod";
+import { router, signedInProcedure, engineerProcedure } from "@/server/trpc/init";
+import { getDatasetDetail, listDatasets } from "@/server/datasets/service";
+import { BUILTIN_DATASETS } from "@/trainer/data/builtin";
+import { uploadLimits } from "@/server/datasets/upload/limits";
+import { readUploadProgress } from "@/server/datasets/upload/progress";
+
+export const datasetsRouter = router({
+  list: signedInProcedure.query(({ ctx }) => listDatasets(ctx.services.db)),
+  builtins: signedInProcedure.query(() => Object.values(BUILTIN_DATASETS)),
+  get: signedInProcedure.input(z.object({ id: z.number().int() })).query(({ ctx, input }) => getDatasetDetail(ctx.services.db, input.id)),
+  /** The caps the upload route enforces (bytes, rows, columns, characters per cell), for the form to show and pre-check. */
+  uploadLimits: engineerProcedure.query(() => uploadLimits()),
+  /** Progress of one of the caller's own uploads, by the id the browser gave it; null when unknown or expired. */
+  uploadProgress: engineerProcedure.input(z.object({ uploadId: z.string().min(8).max(64) })).query(({ ctx, input }) => readUploadProgress(ctx.user.id, input.uploadId)),
+});

@@ -1,0 +1,149 @@
+/**
+ * Datasets: built-in ones registered on first use, and CSV uploads. The raw bytes go to the artifact store
+ * under their sha256; the row records schema, row count, origin and licence. The same bytes are never stored twice.
+ * Uploads arrive as a file already streamed to disk (server/uploads): they are checked in a worker thread, never
+ * parsed on the server's main thread, and never held in memory whole.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { randomBytes } from "node:crypto";
+import { z } from "zod";
+import { eq } from "drizzle-orm";
+import { datasets, datasetVersions, splits } from "@/db/schema";
+import type { Db, DbOrTx } from "@/db/client";
+import { appendAuditEvent, type Actor } from "@/server/audit/ledger";
+import { sha256Hex } from "@/contracts/canonical";
+import type { ArtifactStore } from "@/server/artifacts/store";
+import { loadBuiltin } from "@/trainer/data/builtin";
+import { parseCsv } from "@/trainer/data/csv";
+import { DatasetError } from "@/trainer/data/errors";
+import type { CsvCaps, CsvScanProgress } from "@/trainer/data/csv-scan";
+import { scanCsvInWorker } from "@/server/datasets/upload/scan-client";
+import { UPLOAD_LIMIT_SETTINGS, uploadLimits } from "@/server/datasets/upload/limits";
+import { inferSchema } from "@/trainer/data/schema";
+import type { DatasetSchema } from "@/trainer/types";
+import type { BUILTIN_DATASETS } from "@/contracts/training-config";
+import { badRequest, notFound, now, requireRole, type ServiceContext } from "../app-context/service-context";
+
+type DatasetRow = typeof datasets.$inferSelect;
+
+function insertDataset(db: Db, actor: Actor & { id: number }, d: { name: string; source: "builtin" | "upload"; builtinName: string | null; origin: string; licence: string; sha256: string; byteSize: number; schema: DatasetSchema; rowCount: number }): DatasetRow {
+  return db.transaction((tx) => {
+    const row = tx
+      .insert(datasets)
+      .values({ name: d.name, source: d.source, builtinName: d.builtinName, origin: d.origin, licence: d.licence, sha256: d.sha256, byteSize: d.byteSize, schemaJson: JSON.stringify(d.schema), rowCount: d.rowCount, createdBy: actor.id, createdAt: now() })
+      .returning()
+      .get();
+    appendAuditEvent(tx, { actor, action: "dataset.create", entityType: "dataset", entityId: row.id, payload: { name: row.name, source: row.source, builtinName: row.builtinName, sha256: d.sha256, bytes: row.byteSize, rows: row.rowCount, columns: d.schema.columns.length, labelColumn: d.schema.labelColumn, licence: d.licence, origin: row.origin, schemaSha256: sha256Hex(row.schemaJson), createdAt: row.createdAt } });
+    return row;
+  });
+}
+
+const datasetBySha = (db: Db, sha256: string) => db.select().from(datasets).where(eq(datasets.sha256, sha256)).get();
+
+/** Returns the dataset row for a built-in dataset, registering it (audited) on first use. */
+export function ensureBuiltinDataset(db: Db, artifacts: ArtifactStore, actor: Actor & { id: number }, name: (typeof BUILTIN_DATASETS)[number]): DatasetRow {
+  const b = loadBuiltin(name);
+  const existing = datasetBySha(db, b.sha256);
+  if (existing) return existing;
+  const rowCount = parseCsv(b.bytes).rows.length;
+  artifacts.put(b.bytes);
+  return insertDataset(db, actor, { name: b.meta.title, source: "builtin", builtinName: name, origin: b.meta.origin, licence: b.meta.licence, sha256: b.sha256, byteSize: b.bytes.byteLength, schema: b.schema, rowCount });
+}
+
+/** What an upload says about its file, besides the bytes (the upload route reads it from the query string). */
+export const uploadMetaSchema = z.object({
+  name: z.string().trim().min(1, "give the dataset a name").max(120),
+  labelColumn: z.string().trim().max(200).optional(),
+  origin: z.string().max(2000).optional(),
+  licence: z.string().max(200).optional(),
+  /** What the rows are; omitted: inferred (one text column beside the label is text, else tabular). */
+  kind: z.enum(["tabular", "image", "text"]).optional(),
+  /** image: [height, width, channels]; height × width × channels must equal the number of pixel columns. */
+  imageShape: z.tuple([z.number().int().min(1, "image height must be ≥ 1"), z.number().int().min(1, "image width must be ≥ 1"), z.number().int().min(1, "image channels must be ≥ 1").max(4, "image channels must be ≤ 4")]).optional(),
+  /** text: the column holding the text. */
+  textColumn: z.string().trim().max(200).optional(),
+});
+export type UploadDatasetMeta = z.infer<typeof uploadMetaSchema>;
+
+/** Where uploads are received before they are checked: on the data directory's file system, so a rename stores them. */
+export function uploadTempDir(dataDir: string): string {
+  const dir = path.join(dataDir, "tmp", "uploads");
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return dir;
+}
+
+export type UploadDatasetFileInput = {
+  /** The received file (in uploadTempDir); moved into the artifact store on success, left for the caller to remove otherwise. */
+  file: string;
+  /** SHA-256 of the bytes as received; the parse worker re-hashes the file and must agree. */
+  sha256: string;
+  meta: UploadDatasetMeta;
+  limits?: CsvCaps;
+  onProgress?: (p: CsvScanProgress) => void;
+  signal?: AbortSignal;
+};
+
+/**
+ * Registers an uploaded CSV: checks it in a worker (caps, UTF-8, header, rows, column types), infers its schema,
+ * stores the file under its sha256 and records the dataset with its audit event. The same bytes are stored once.
+ */
+export async function uploadDatasetFile(ctx: ServiceContext, input: UploadDatasetFileInput): Promise<DatasetRow> {
+  requireRole(ctx.actor, ["engineer"], "upload datasets");
+  const meta = input.meta;
+  if (meta.kind !== "image" && meta.imageShape) badRequest(`an image shape applies to image datasets; this upload is ${meta.kind ?? "of an inferred kind"}`);
+  if (meta.kind !== "text" && meta.textColumn) badRequest(`a text column applies to text datasets; this upload is ${meta.kind ?? "of an inferred kind"}`);
+  try {
+    const profile = await scanCsvInWorker(input.file, input.limits ?? uploadLimits(), { settings: UPLOAD_LIMIT_SETTINGS, onProgress: input.onProgress, signal: input.signal });
+    if (profile.sha256 !== input.sha256) throw new Error(`the received file hashes to ${profile.sha256} on disk but ${input.sha256} as it arrived; nothing was stored`);
+    // The schema needs the columns and their types only, never the rows.
+    const schema = inferSchema({ columns: profile.columns, rows: [] }, { labelColumn: meta.labelColumn || undefined, kind: meta.kind, imageShape: meta.imageShape, textColumn: meta.textColumn || undefined });
+    if (schema.kind === "image" && schema.imageShape) {
+      // Checked here so the upload, not a later run, says what is wrong.
+      const pixels = schema.columns.length - 1;
+      const [h, w, c] = schema.imageShape;
+      if (h * w * c !== pixels) badRequest(`image shape ${h}×${w}×${c} needs ${h * w * c} pixel columns, but the file has ${pixels} besides the label column '${schema.labelColumn}'`);
+    }
+    const existing = datasetBySha(ctx.db, profile.sha256);
+    if (existing) return existing;
+    ctx.artifacts.putFile(input.file, profile.sha256);
+    return insertDataset(ctx.db, ctx.actor, { name: meta.name.trim() || "Uploaded dataset", source: "upload", builtinName: null, origin: meta.origin ?? "", licence: meta.licence ?? "", sha256: profile.sha256, byteSize: profile.bytes, schema, rowCount: profile.rowCount });
+  } catch (e) {
+    if (e instanceof DatasetError) badRequest(e.message);
+    throw e;
+  }
+}
+
+/** An upload from bytes already in memory (tests, scripts): written to a temp file, then the same path as the route. */
+export async function uploadDatasetBytes(ctx: ServiceContext, bytes: Uint8Array, meta: UploadDatasetMeta): Promise<DatasetRow> {
+  const file = path.join(uploadTempDir(ctx.dataDir), `upload-${randomBytes(8).toString("hex")}.csv`);
+  fs.writeFileSync(file, bytes, { mode: 0o600 });
+  try {
+    return await uploadDatasetFile(ctx, { file, sha256: sha256Hex(bytes), meta: uploadMetaSchema.parse(meta) });
+  } finally {
+    fs.rmSync(file, { force: true });
+  }
+}
+
+/** Resolves a config's dataset reference to its row, bytes and schema. */
+export function resolveDataset(db: Db, artifacts: ArtifactStore, actor: Actor & { id: number }, ref: { builtin: (typeof BUILTIN_DATASETS)[number] } | { datasetId: string }) {
+  const row = "builtin" in ref ? ensureBuiltinDataset(db, artifacts, actor, ref.builtin) : db.select().from(datasets).where(eq(datasets.id, Number(ref.datasetId))).get();
+  if (!row) notFound(`dataset ${"datasetId" in ref ? ref.datasetId : ""}`);
+  return { row, schema: JSON.parse(row.schemaJson) as DatasetSchema, bytes: () => artifacts.get(row.sha256) };
+}
+
+export function listDatasets(db: DbOrTx) {
+  return db.select().from(datasets).orderBy(datasets.id).all().map((d) => ({ ...d, schema: JSON.parse(d.schemaJson) as DatasetSchema }));
+}
+
+export function getDatasetDetail(db: DbOrTx, id: number) {
+  const d = db.select().from(datasets).where(eq(datasets.id, id)).get();
+  if (!d) notFound(`dataset ${id}`);
+  const versions = db.select().from(datasetVersions).where(eq(datasetVersions.datasetId, id)).all();
+  const splitRows = versions.length ? db.select().from(splits).all().filter((s) => versions.some((v) => v.id === s.datasetVersionId)) : [];
+  return {
+    ...d,
+    schema: JSON.parse(d.schemaJson) as DatasetSchema,
+    versions: versions.map((v) => ({ ...v, recipe: JSON.parse(v.recipeJson) as unknown, report: JSON.parse(v.reportJson) as unknown, splits: splitRows.filter((s) => s.datasetVersionId === v.id).map((s) => ({ ...s, spec: JSON.parse(s.specJson) as unknown, manifest: JSON.parse(s.manifestJson) as unknown })) })),
+  };
+}

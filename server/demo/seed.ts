@@ -1,0 +1,79 @@
+/**
+ * First-start seeding: demo users (one per role), a demo project and experiment, and optionally one
+ * completed demo run on Iris.
+ *
+ * Invariants:
+ * - Demo users are created only in a NEW database (no users at all) and only when demo data is wanted
+ *   (`RUNLEDGER_DEMO=0` skips it). A later start never re-creates them or resets their passwords, so a changed or
+ *   disabled demo account stays changed or disabled.
+ * - The demo passwords are public (README, server/auth/demo-users.ts): administrators see a warning banner while
+ *   any of them is unchanged.
+ */
+import { eq } from "drizzle-orm";
+import { users, projects, experiments, runs } from "@/db/schema";
+import type { Db } from "@/db/client";
+import { insertUser, actorOf } from "@/server/users/service";
+import { DEMO_USERS, type DemoUser } from "@/server/auth/demo-users";
+import { createProject, createExperiment } from "@/server/projects/service";
+import { createRun } from "@/server/runs/service";
+import { SYSTEM_ACTOR } from "@/server/audit/ledger";
+import type { AppServices } from "../app-context/app-services";
+import type { TrainingConfigInput } from "@/contracts/training-config";
+
+export { DEMO_USERS };
+
+/** False when the operator set RUNLEDGER_DEMO=0 (no demo users, project or run). */
+export function demoDataWanted(): boolean {
+  return process.env.RUNLEDGER_DEMO?.trim() !== "0";
+}
+
+/** A database nobody has been added to yet. */
+export function isNewDatabase(db: Db): boolean {
+  return !db.select({ id: users.id }).from(users).limit(1).get();
+}
+
+export const DEMO_PROJECT = "Demo: flower classifier";
+export const DEMO_EXPERIMENT = "iris-mlp";
+
+export const DEMO_CONFIG: TrainingConfigInput = {
+  name: "iris baseline",
+  data: { dataset: { builtin: "iris" }, task: "classification", cleaning: [], normalization: "standard", split: { strategy: "stratified", train: 0.7, validation: 0.15, test: 0.15, seed: 7 } },
+  model: { layers: [{ type: "dense", units: 16, activation: "relu" }, { type: "dense", units: 8, activation: "relu" }] },
+  training: { optimizer: { name: "adam" }, learningRate: 0.02, batchSize: 16, epochs: 40, seed: 7 },
+};
+
+export type SeedResult = { createdUsers: DemoUser[]; projectId: number; experimentId: number; demoRunId: number | null };
+
+/**
+ * The demo users (in a new database only) and the demo project and experiment (found, or created by the demo
+ * engineer). Throws a clear error when the database has no demo engineer (created without demo data).
+ */
+export function ensureDemoUsersAndProject(services: AppServices): SeedResult {
+  const { db } = services;
+  const createdUsers: DemoUser[] = [];
+  if (isNewDatabase(db)) {
+    if (!demoDataWanted()) throw new Error("RUNLEDGER_DEMO=0: this new database gets no demo data; create users with `npm run cli -- users create`");
+    for (const u of DEMO_USERS) {
+      insertUser(db, SYSTEM_ACTOR, { email: u.email, name: u.name, role: u.role, passwordHash: u.passwordHash });
+      createdUsers.push(u);
+    }
+  }
+  const engineer = db.select().from(users).where(eq(users.email, DEMO_USERS[1]!.email)).get();
+  if (!engineer) throw new Error(`this database has no demo engineer (${DEMO_USERS[1]!.email}): it was created without demo data, so there is no demo project`);
+  const ctx = { ...services, actor: actorOf(engineer) };
+  const project = db.select().from(projects).where(eq(projects.name, DEMO_PROJECT)).get() ?? createProject(ctx, { name: DEMO_PROJECT, description: "A small MLP on Fisher's Iris data, seeded on first start so there is something to look at." });
+  const experiment = db.select().from(experiments).where(eq(experiments.name, DEMO_EXPERIMENT)).get() ?? createExperiment(ctx, { projectId: project.id, name: DEMO_EXPERIMENT, description: "Baseline MLPs on Iris." });
+  return { createdUsers, projectId: project.id, experimentId: experiment.id, demoRunId: null };
+}
+
+/** Seeds everything, training the demo run to completion when the demo experiment has no run yet. */
+export async function ensureDemoSeed(services: AppServices): Promise<SeedResult> {
+  const base = ensureDemoUsersAndProject(services);
+  const { db } = services;
+  if (db.select({ id: runs.id }).from(runs).where(eq(runs.experimentId, base.experimentId)).get()) return base;
+  const engineer = db.select().from(users).where(eq(users.email, DEMO_USERS[1]!.email)).get()!;
+  const run = createRun({ ...services, actor: actorOf(engineer) }, { experimentId: base.experimentId, config: DEMO_CONFIG, rationale: "Baseline: two small hidden layers, Adam, standardised features, stratified 70/15/15 split." });
+  services.orchestrator.launch(run.id);
+  await services.orchestrator.waitFor(run.id);
+  return { ...base, demoRunId: run.id };
+}

@@ -1,0 +1,177 @@
+/**
+ * Model-card and datasheet sections written by people, versioned and signed.
+ *
+ * Invariants:
+ * - Each edit is a new `documents` row (version = previous + 1, supersedes = previous row) written with its
+ *   "document.update" audit event in one transaction. Rows are never updated. The event carries hashes, counts and
+ *   identifiers only (never the text): the row's sha256 binds the text to the ledger.
+ * - sha256 = sha256Canonical(documentRecord(row)); it is recomputed before signing, so altered text cannot be signed.
+ * - Signatures use the `signatures` table (recordType "document", recordId = the version's row id), meaning
+ *   "authorship" (engineers) or "review" (reviewers), after re-entering the password (checked asynchronously and
+ *   throttled per account like sign-in, signature-password.ts, BEFORE the signing transaction, which re-reads what
+ *   it relies on). Only the latest version of a section can be signed, once per person and meaning. A wrong
+ *   password is refused AND recorded (signature.refused); throttled attempts (429) write nothing.
+ * - Separation of duties: the author of a version cannot sign its review; the attempt is refused AND recorded
+ *   (document.selfReviewRefused) in a transaction of its own, which commits although the request fails.
+ * - A signed audit checkpoint follows each signature (design: "at every signature").
+ */
+import { and, asc, desc, eq, inArray } from "drizzle-orm";
+import { z } from "zod";
+import { datasets, documents, models, signatures, users, type DocumentSubjectType } from "@/db/schema";
+import type { DbOrTx } from "@/db/client";
+import { appendAuditEvent } from "@/server/audit/ledger";
+import { sha256Canonical } from "@/contracts/canonical";
+import { PASSWORD_MAX } from "@/server/auth/limits";
+import { signatureText } from "../registry/promotions";
+import { checkpointAfterCommit } from "../app-context/audit-checkpoint-after-commit";
+import { checkSignaturePassword } from "../auth/signature-password";
+import { badRequest, conflict, forbidden, notFound, now, requireRole, type ServiceContext } from "../app-context/service-context";
+
+/** The sections people write, per subject, in the order a model card / datasheet shows them. */
+export const DOCUMENT_SECTIONS = {
+  model: [
+    { key: "intended_use", title: "Intended purpose and use" },
+    { key: "limitations", title: "Limitations and conditions of use" },
+    { key: "ethical_considerations", title: "Ethical considerations and risks" },
+  ],
+  dataset: [
+    { key: "data_collection", title: "Data collection" },
+    { key: "licence", title: "Licence and terms of use" },
+  ],
+} as const satisfies Record<DocumentSubjectType, readonly { key: string; title: string }[]>;
+
+/** Who may write a section; who may sign it with which meaning. */
+export const DOCUMENT_EDIT_ROLES = ["engineer", "reviewer"] as const;
+const MEANING_ROLES = { authorship: ["engineer", "reviewer"], review: ["reviewer"] } as const;
+
+export type DocumentRow = typeof documents.$inferSelect;
+
+/** The content a version's sha256 covers (and signatures bind to). */
+export function documentRecord(d: Pick<DocumentRow, "subjectType" | "subjectId" | "section" | "version" | "body" | "supersedesId" | "authorId" | "createdAt">) {
+  return { subjectType: d.subjectType, subjectId: d.subjectId, section: d.section, version: d.version, body: d.body, supersedesId: d.supersedesId, authorId: d.authorId, createdAt: d.createdAt };
+}
+
+const subjectSchema = z.object({ subjectType: z.enum(["model", "dataset"]), subjectId: z.number().int().positive() });
+const sectionKeys = [...DOCUMENT_SECTIONS.model, ...DOCUMENT_SECTIONS.dataset].map((s) => s.key) as [string, ...string[]];
+
+export const updateDocumentInput = subjectSchema.extend({
+  section: z.enum(sectionKeys),
+  body: z.string().trim().min(1, "write the section: an empty section says nothing").max(20_000, "a section is at most 20,000 characters"),
+  /** The version the author edited (optimistic concurrency): a stale edit is refused rather than silently overwriting. */
+  baseVersion: z.number().int().min(0),
+});
+
+export const signDocumentInput = z.object({
+  documentId: z.number().int(),
+  meaning: z.enum(["authorship", "review"]),
+  password: z.string().max(PASSWORD_MAX, `a password is at most ${PASSWORD_MAX} characters`).min(1, "re-enter your password to sign"),
+  comment: z.string().trim().max(4000).default(""),
+});
+
+function requireSubject(db: DbOrTx, subjectType: DocumentSubjectType, subjectId: number): string {
+  const row = subjectType === "model" ? db.select({ name: models.name }).from(models).where(eq(models.id, subjectId)).get() : db.select({ name: datasets.name }).from(datasets).where(eq(datasets.id, subjectId)).get();
+  if (!row) notFound(`${subjectType} ${subjectId}`);
+  return row.name;
+}
+
+function latestVersion(db: DbOrTx, subjectType: DocumentSubjectType, subjectId: number, section: string): DocumentRow | undefined {
+  return db.select().from(documents).where(and(eq(documents.subjectType, subjectType), eq(documents.subjectId, subjectId), eq(documents.section, section))).orderBy(desc(documents.version)).limit(1).get();
+}
+
+export function updateDocument(ctx: ServiceContext, raw: z.input<typeof updateDocumentInput>) {
+  requireRole(ctx.actor, DOCUMENT_EDIT_ROLES, "edit model cards and datasheets");
+  const input = updateDocumentInput.parse(raw);
+  const allowed = DOCUMENT_SECTIONS[input.subjectType].map((s) => s.key) as string[];
+  if (!allowed.includes(input.section)) badRequest(`a ${input.subjectType} has no section "${input.section}" (it has: ${allowed.join(", ")})`);
+  requireSubject(ctx.db, input.subjectType, input.subjectId);
+  return ctx.db.transaction((tx) => {
+    const prev = latestVersion(tx, input.subjectType, input.subjectId, input.section);
+    const current = prev?.version ?? 0;
+    if (input.baseVersion !== current) conflict(`this section changed while you edited it (you edited version ${input.baseVersion}, the latest is version ${current}): reload and edit again`);
+    if (prev && prev.body === input.body) conflict(`version ${prev.version} already says exactly this: nothing to save`);
+    const base = { subjectType: input.subjectType, subjectId: input.subjectId, section: input.section, version: current + 1, body: input.body, supersedesId: prev?.id ?? null, authorId: ctx.actor.id, createdAt: now() };
+    const sha256 = sha256Canonical(documentRecord(base));
+    const row = tx.insert(documents).values({ ...base, sha256 }).returning().get();
+    appendAuditEvent(tx, {
+      actor: ctx.actor,
+      action: "document.update",
+      entityType: "document",
+      entityId: row.id,
+      // Hashes, counts and identifiers only: the text stays in its row, bound to the ledger by sha256.
+      payload: { subjectType: row.subjectType, subjectId: row.subjectId, section: row.section, version: row.version, sha256, supersedesId: row.supersedesId, supersedesSha256: prev?.sha256 ?? null, characters: row.body.length },
+    });
+    return row;
+  });
+}
+
+export async function signDocument(ctx: ServiceContext, raw: z.input<typeof signDocumentInput>) {
+  const input = signDocumentInput.parse(raw);
+  requireRole(ctx.actor, MEANING_ROLES[input.meaning], `sign documents with meaning "${input.meaning}"`);
+  const doc = ctx.db.select().from(documents).where(eq(documents.id, input.documentId)).get();
+  if (!doc) notFound(`document version ${input.documentId}`);
+  if (input.meaning === "review" && doc.authorId === ctx.actor.id) {
+    ctx.db.transaction((tx) => {
+      appendAuditEvent(tx, { actor: ctx.actor, action: "document.selfReviewRefused", entityType: "document", entityId: doc.id, payload: { meaning: input.meaning, reason: "author of this version", section: doc.section, version: doc.version, recordSha256: doc.sha256 } });
+    });
+    forbidden(`${ctx.actor.name} wrote version ${doc.version} of "${doc.section}" and cannot sign its review: another reviewer must review it`);
+  }
+  assertSignable(ctx.db, doc, ctx.actor, input.meaning);
+
+  // The password: asynchronous and throttled, before the (synchronous) transaction. Throttled attempts write nothing.
+  const signer = ctx.db.select().from(users).where(eq(users.id, ctx.actor.id)).get();
+  if (!signer || !(await checkSignaturePassword(ctx.db, signer, input.password))) {
+    ctx.db.transaction((tx) => {
+      appendAuditEvent(tx, { actor: ctx.actor, action: "signature.refused", entityType: "document", entityId: doc.id, payload: { meaning: input.meaning, reason: "wrong password", recordSha256: doc.sha256 } });
+    });
+    forbidden("the password does not match: the signature was not recorded");
+  }
+  const signature = ctx.db.transaction((tx) => {
+    // Re-read what the checks above relied on: it may have changed while the password was being checked.
+    const user = tx.select().from(users).where(eq(users.id, ctx.actor.id)).get();
+    if (!user || user.disabled || !(MEANING_ROLES[input.meaning] as readonly string[]).includes(user.role)) forbidden(`${ctx.actor.name}'s account changed while signing: sign again`);
+    const current = tx.select().from(documents).where(eq(documents.id, doc.id)).get();
+    if (!current) notFound(`document version ${doc.id}`);
+    assertSignable(tx, current, user, input.meaning);
+    if (current.sha256 !== doc.sha256) conflict(`document version ${doc.id} changed while signing: reload and sign again`);
+    const row = tx
+      .insert(signatures)
+      .values({ userId: user.id, printedName: user.name, meaning: input.meaning, recordType: "document", recordId: doc.id, recordSha256: doc.sha256, comment: input.comment, createdAt: now() })
+      .returning()
+      .get();
+    appendAuditEvent(tx, { actor: ctx.actor, action: "signature.create", entityType: "signature", entityId: row.id, payload: { printedName: row.printedName, meaning: row.meaning, recordType: "document", recordId: doc.id, recordSha256: doc.sha256, section: doc.section, version: doc.version, comment: row.comment, createdAt: row.createdAt } });
+    return row;
+  });
+  const auditCheckpoint = checkpointAfterCommit(ctx, `${input.meaning} signature of ${doc.subjectType} ${doc.subjectId} ${doc.section} v${doc.version} by ${signer.name}`);
+  return { signatureId: signature.id, text: signatureText(signature), auditCheckpoint };
+}
+
+/** The latest version of its section, its text still hashing to its sha256, not yet signed by this person with this meaning. */
+function assertSignable(db: DbOrTx, doc: DocumentRow, signer: { id: number; name: string }, meaning: "authorship" | "review"): void {
+  const latest = latestVersion(db, doc.subjectType, doc.subjectId, doc.section)!;
+  if (latest.id !== doc.id) conflict(`version ${doc.version} of "${doc.section}" has been superseded by version ${latest.version}: sign the latest version`);
+  const recomputed = sha256Canonical(documentRecord(doc));
+  if (recomputed !== doc.sha256) conflict(`document version ${doc.id} no longer matches its sha256 (${doc.sha256.slice(0, 12)}… ≠ ${recomputed.slice(0, 12)}…): it cannot be signed`);
+  const dup = db.select({ id: signatures.id }).from(signatures).where(and(eq(signatures.recordType, "document"), eq(signatures.recordId, doc.id), eq(signatures.userId, signer.id), eq(signatures.meaning, meaning))).get();
+  if (dup) conflict(`${signer.name} has already signed version ${doc.version} of this section with meaning ${meaning}`);
+}
+
+export type DocumentSignature = { id: number; userId: number; printedName: string; meaning: string; recordSha256: string; comment: string; createdAt: string; text: string };
+export type DocumentVersion = DocumentRow & { author: string; signatures: DocumentSignature[] };
+export type DocumentSection = { key: string; title: string; latest: DocumentVersion | null; history: DocumentVersion[] };
+
+/** Every section of a subject, with its latest version, full history (newest first) and signatures. */
+export function documentsFor(db: DbOrTx, subjectType: DocumentSubjectType, subjectId: number): { subjectType: DocumentSubjectType; subjectId: number; subjectName: string; sections: DocumentSection[] } {
+  const subjectName = requireSubject(db, subjectType, subjectId);
+  const rows = db.select({ d: documents, author: users.name }).from(documents).innerJoin(users, eq(users.id, documents.authorId)).where(and(eq(documents.subjectType, subjectType), eq(documents.subjectId, subjectId))).orderBy(desc(documents.version)).all();
+  const sigs = rows.length ? db.select().from(signatures).where(and(eq(signatures.recordType, "document"), inArray(signatures.recordId, rows.map((r) => r.d.id)))).orderBy(asc(signatures.id)).all() : [];
+  const versions: DocumentVersion[] = rows.map(({ d, author }) => ({
+    ...d,
+    author,
+    signatures: sigs.filter((s) => s.recordId === d.id).map((s) => ({ id: s.id, userId: s.userId, printedName: s.printedName, meaning: s.meaning, recordSha256: s.recordSha256, comment: s.comment, createdAt: s.createdAt, text: signatureText(s) })),
+  }));
+  const sections = DOCUMENT_SECTIONS[subjectType].map((s) => {
+    const history = versions.filter((v) => v.section === s.key);
+    return { key: s.key, title: s.title, latest: history[0] ?? null, history };
+  });
+  return { subjectType, subjectId, subjectName, sections };
+}

@@ -1,0 +1,222 @@
+/**
+ * Four-eyes promotion: an engineer requests that a model version take a protected alias (production), citing the
+ * test-partition evaluation it relies on; independent reviewers sign (approve or reject) with their password.
+ *
+ * Invariants (all enforced here, on the server):
+ * - A request cites an evaluation on the "test" partition of the version's own checkpoint; without one it is refused.
+ * - record_sha256 = sha256(canonical JSON of { model, alias, modelVersion, evaluation }); every signature binds to it,
+ *   and it is recomputed before each signature so a changed record cannot be signed.
+ * - Signers re-enter their password, checked asynchronously and throttled per account like sign-in
+ *   (signature-password.ts) BEFORE the signing transaction, which re-reads everything it relies on (status,
+ *   conflicts, earlier signatures, record hash). Nobody in the version's lineage may sign: the requester, and everyone
+ *   lineageAuthors (server/lineage/ancestry.ts) names (registrant; authors of runs, decisions, datasets, data
+ *   versions, splits, model-card and datasheet sections in the ancestry through parent runs AND parent checkpoints);
+ *   such attempts are refused AND recorded
+ *   (promotion.selfApprovalRefused) in a transaction of their own, which commits although the request fails.
+ * - When distinct approvals reach models.approvals_required, the request is approved and the alias moves in the same
+ *   transaction as the last signature; one rejection closes the request. A signed audit checkpoint follows each signature.
+ */
+import { and, eq } from "drizzle-orm";
+import { z } from "zod";
+import { evaluations, modelVersions, models, promotionRequests, signatures, users } from "@/db/schema";
+import type { DbOrTx } from "@/db/client";
+import { appendAuditEvent } from "@/server/audit/ledger";
+import { sha256Canonical } from "@/contracts/canonical";
+import { PASSWORD_MAX } from "@/server/auth/limits";
+import { lineageAuthors } from "@/server/lineage/ancestry";
+import { badRequest, conflict, forbidden, notFound, now, requireRole, type ServiceContext } from "../app-context/service-context";
+import { aliasSchema, appendAliasMove, findModelVersion, modelNameSchema } from "./service";
+import { checkpointAfterCommit } from "../app-context/audit-checkpoint-after-commit";
+import { checkSignaturePassword } from "../auth/signature-password";
+
+export const TEST_PARTITION = "test";
+
+type VersionRow = typeof modelVersions.$inferSelect;
+type EvaluationRow = typeof evaluations.$inferSelect;
+
+/** The record reviewers sign: what is being promoted, where to, and the evidence it relies on. */
+export function promotionRecord(modelName: string, alias: string, v: VersionRow, e: EvaluationRow) {
+  return {
+    model: modelName,
+    alias,
+    modelVersion: { id: v.id, version: v.version, runId: v.runId, checkpointId: v.checkpointId, weightsSha256: v.weightsSha256, createdBy: v.createdBy, createdAt: v.createdAt },
+    evaluation: {
+      id: e.id,
+      runId: e.runId,
+      checkpointId: e.checkpointId,
+      splitId: e.splitId,
+      partition: e.partition,
+      dataSha256: e.dataSha256,
+      metrics: JSON.parse(e.metricsJson) as unknown,
+      confusion: e.confusionJson ? (JSON.parse(e.confusionJson) as unknown) : null,
+      createdAt: e.createdAt,
+    },
+  };
+}
+
+/** Test-partition evaluations of exactly this version's checkpoint, newest first. */
+export function eligibleEvaluations(db: DbOrTx, v: VersionRow): EvaluationRow[] {
+  return db
+    .select()
+    .from(evaluations)
+    .where(and(eq(evaluations.checkpointId, v.checkpointId), eq(evaluations.partition, TEST_PARTITION)))
+    .all()
+    .sort((a, b) => b.id - a.id);
+}
+
+export const requestPromotionInput = z.object({
+  modelName: modelNameSchema,
+  version: z.number().int(),
+  alias: aliasSchema.default("production"),
+  /** Defaults to the newest test evaluation of the version's checkpoint. */
+  evaluationId: z.number().int().optional(),
+  rationale: z.string().trim().min(1, "say why this version should be promoted").max(4000),
+});
+
+export function requestPromotion(ctx: ServiceContext, raw: z.input<typeof requestPromotionInput>) {
+  requireRole(ctx.actor, ["engineer"], "request promotions");
+  const input = requestPromotionInput.parse(raw);
+  const { model, version } = findModelVersion(ctx.db, input.modelName, input.version);
+  const candidates = eligibleEvaluations(ctx.db, version);
+  let evaluation: EvaluationRow | undefined;
+  if (input.evaluationId !== undefined) {
+    evaluation = ctx.db.select().from(evaluations).where(eq(evaluations.id, input.evaluationId)).get();
+    if (!evaluation) notFound(`evaluation ${input.evaluationId}`);
+    if (evaluation.checkpointId !== version.checkpointId) badRequest(`evaluation ${evaluation.id} is of checkpoint #${evaluation.checkpointId}, not of version ${version.version}'s checkpoint #${version.checkpointId}`);
+    if (evaluation.partition !== TEST_PARTITION) badRequest(`evaluation ${evaluation.id} is on the "${evaluation.partition}" partition; a promotion relies on the test partition`);
+  } else {
+    evaluation = candidates[0];
+    if (!evaluation) badRequest(`version ${version.version} of "${model.name}" cannot be promoted: its checkpoint (#${version.checkpointId}, weights ${version.weightsSha256.slice(0, 12)}…) has no evaluation on the test partition. Register the run's evaluated (best) checkpoint instead.`);
+  }
+  const pending = ctx.db.select({ id: promotionRequests.id }).from(promotionRequests).where(and(eq(promotionRequests.modelVersionId, version.id), eq(promotionRequests.alias, input.alias), eq(promotionRequests.status, "pending"))).get();
+  if (pending) conflict(`promotion request #${pending.id} for version ${version.version} to "${input.alias}" is already pending`);
+  const recordSha256 = sha256Canonical(promotionRecord(model.name, input.alias, version, evaluation));
+  return ctx.db.transaction((tx) => {
+    const row = tx
+      .insert(promotionRequests)
+      .values({ modelVersionId: version.id, alias: input.alias, evaluationId: evaluation.id, rationale: input.rationale, recordSha256, status: "pending", requestedBy: ctx.actor.id, createdAt: now() })
+      .returning()
+      .get();
+    appendAuditEvent(tx, {
+      actor: ctx.actor,
+      action: "promotion.request",
+      entityType: "promotionRequest",
+      entityId: row.id,
+      payload: { model: model.name, version: version.version, modelVersionId: version.id, alias: input.alias, evaluationId: evaluation.id, recordSha256, rationale: input.rationale, approvalsRequired: model.approvalsRequired, createdAt: row.createdAt },
+    });
+    return row;
+  });
+}
+
+function loadRequest(db: DbOrTx, requestId: number) {
+  const request = db.select().from(promotionRequests).where(eq(promotionRequests.id, requestId)).get();
+  if (!request) notFound(`promotion request ${requestId}`);
+  const version = db.select().from(modelVersions).where(eq(modelVersions.id, request.modelVersionId)).get()!;
+  const model = db.select().from(models).where(eq(models.id, version.modelId)).get()!;
+  const evaluation = db.select().from(evaluations).where(eq(evaluations.id, request.evaluationId)).get()!;
+  return { request, version, model, evaluation };
+}
+
+/** Why this user may not sign this request (empty when they may). */
+export function conflictsOfInterest(db: DbOrTx, requestId: number, userId: number): string[] {
+  const { request, version } = loadRequest(db, requestId);
+  const reasons = lineageAuthors(db, version.id).filter((a) => a.userId === userId).map((a) => a.why);
+  if (request.requestedBy === userId) reasons.unshift("requested this promotion");
+  return [...new Set(reasons)];
+}
+
+export const signPromotionInput = z.object({
+  requestId: z.number().int(),
+  meaning: z.enum(["approval", "rejection", "review"]),
+  password: z.string().max(PASSWORD_MAX, `a password is at most ${PASSWORD_MAX} characters`).min(1, "re-enter your password to sign"),
+  comment: z.string().trim().max(4000).default(""),
+});
+
+export async function signPromotion(ctx: ServiceContext, raw: z.input<typeof signPromotionInput>) {
+  const input = signPromotionInput.parse(raw);
+  const { request, version, model, evaluation } = loadRequest(ctx.db, input.requestId);
+
+  // Independence first, for every role: a self-approval attempt is recorded even when it would also fail later.
+  const reasons = conflictsOfInterest(ctx.db, request.id, ctx.actor.id);
+  if (reasons.length > 0) {
+    ctx.db.transaction((tx) => {
+      appendAuditEvent(tx, { actor: ctx.actor, action: "promotion.selfApprovalRefused", entityType: "promotionRequest", entityId: request.id, payload: { meaning: input.meaning, reasons, recordSha256: request.recordSha256 } });
+    });
+    forbidden(`${ctx.actor.name} cannot sign promotion request #${request.id}: they ${reasons.join("; ")}. Four eyes: another reviewer must sign.`);
+  }
+  requireRole(ctx.actor, ["reviewer"], "sign promotion requests");
+  assertSignable(ctx.db, ctx.actor, input.meaning, request.id);
+
+  // The password: asynchronous and throttled, before the (synchronous) transaction. Throttled attempts write nothing.
+  const signer = ctx.db.select().from(users).where(eq(users.id, ctx.actor.id)).get();
+  if (!signer || !(await checkSignaturePassword(ctx.db, signer, input.password))) {
+    ctx.db.transaction((tx) => {
+      appendAuditEvent(tx, { actor: ctx.actor, action: "signature.refused", entityType: "promotionRequest", entityId: request.id, payload: { meaning: input.meaning, reason: "wrong password" } });
+    });
+    forbidden("the password does not match: the signature was not recorded");
+  }
+
+  const result = ctx.db.transaction((tx) => {
+    // Re-read what the checks above relied on: it may have changed while the password was being checked.
+    const user = tx.select().from(users).where(eq(users.id, ctx.actor.id)).get();
+    if (!user || user.disabled || user.role !== "reviewer") forbidden(`${ctx.actor.name}'s account changed while signing: sign again`);
+    if (conflictsOfInterest(tx, request.id, user.id).length > 0) forbidden(`${user.name} became part of this version's lineage while signing: another reviewer must sign`);
+    assertSignable(tx, ctx.actor, input.meaning, request.id);
+    const at = now();
+    const signature = tx
+      .insert(signatures)
+      .values({ userId: user.id, printedName: user.name, meaning: input.meaning, recordType: "promotion_request", recordId: request.id, recordSha256: request.recordSha256, comment: input.comment, createdAt: at })
+      .returning()
+      .get();
+    appendAuditEvent(tx, { actor: ctx.actor, action: "signature.create", entityType: "signature", entityId: signature.id, payload: { printedName: signature.printedName, meaning: signature.meaning, recordType: signature.recordType, recordId: request.id, recordSha256: signature.recordSha256, comment: signature.comment, createdAt: signature.createdAt } });
+    if (input.meaning === "review") return { signature, status: "pending" as const, aliasMoved: false };
+    if (input.meaning === "rejection") {
+      tx.update(promotionRequests).set({ status: "rejected", decidedAt: at }).where(eq(promotionRequests.id, request.id)).run();
+      appendAuditEvent(tx, { actor: ctx.actor, action: "promotion.reject", entityType: "promotionRequest", entityId: request.id, payload: { signatureId: signature.id, comment: input.comment, status: "rejected", decidedAt: at } });
+      return { signature, status: "rejected" as const, aliasMoved: false };
+    }
+    const approvers = new Set(tx.select({ userId: signatures.userId }).from(signatures).where(and(eq(signatures.recordType, "promotion_request"), eq(signatures.recordId, request.id), eq(signatures.meaning, "approval"))).all().map((s) => s.userId));
+    const required = tx.select({ n: models.approvalsRequired }).from(models).where(eq(models.id, model.id)).get()!.n;
+    const approved = approvers.size >= required;
+    appendAuditEvent(tx, { actor: ctx.actor, action: "promotion.approve", entityType: "promotionRequest", entityId: request.id, payload: { signatureId: signature.id, approvals: approvers.size, approvalsRequired: required, status: approved ? "approved" : "pending", decidedAt: approved ? at : null } });
+    if (!approved) return { signature, status: "pending" as const, aliasMoved: false };
+    tx.update(promotionRequests).set({ status: "approved", decidedAt: at }).where(eq(promotionRequests.id, request.id)).run();
+    appendAliasMove(tx, ctx.actor, { modelId: model.id, modelName: model.name, alias: request.alias, modelVersionId: version.id, version: version.version, promotionRequestId: request.id, rationale: request.rationale });
+    return { signature, status: "approved" as const, aliasMoved: true };
+  });
+  const auditCheckpoint = checkpointAfterCommit(ctx, `${input.meaning} of promotion request #${request.id} by ${signer.name}${result.aliasMoved ? `; ${request.alias} of ${model.name} → version ${version.version}` : ""}`);
+  return { signatureId: result.signature.id, status: result.status, aliasMoved: result.aliasMoved, text: signatureText(result.signature), auditCheckpoint };
+}
+
+/** Pending, not already signed by this person (approval/rejection once), and its record still hashes to what is signed. */
+function assertSignable(db: DbOrTx, actor: { id: number; name: string }, meaning: "approval" | "rejection" | "review", requestId: number): void {
+  const { request, version, model, evaluation } = loadRequest(db, requestId);
+  if (request.status !== "pending") conflict(`promotion request #${request.id} is ${request.status}; only a pending request can be signed`);
+  const already = db.select().from(signatures).where(and(eq(signatures.recordType, "promotion_request"), eq(signatures.recordId, request.id), eq(signatures.userId, actor.id))).all();
+  if (meaning !== "review" && already.some((s) => s.meaning === "approval" || s.meaning === "rejection")) conflict(`${actor.name} has already signed promotion request #${request.id}`);
+  const recomputed = sha256Canonical(promotionRecord(model.name, request.alias, version, evaluation));
+  if (recomputed !== request.recordSha256) conflict(`the record of promotion request #${request.id} no longer matches its sha256 (${request.recordSha256.slice(0, 12)}… ≠ ${recomputed.slice(0, 12)}…): it cannot be signed`);
+}
+
+export const withdrawPromotionInput = z.object({ requestId: z.number().int(), reason: z.string().trim().min(1, "say why the request is withdrawn").max(4000) });
+
+export function withdrawPromotion(ctx: ServiceContext, raw: z.input<typeof withdrawPromotionInput>) {
+  requireRole(ctx.actor, ["engineer"], "withdraw promotion requests");
+  const input = withdrawPromotionInput.parse(raw);
+  const { request } = loadRequest(ctx.db, input.requestId);
+  if (request.requestedBy !== ctx.actor.id) forbidden(`only the requester can withdraw promotion request #${request.id}`);
+  if (request.status !== "pending") conflict(`promotion request #${request.id} is ${request.status}`);
+  ctx.db.transaction((tx) => {
+    const decidedAt = now();
+    tx.update(promotionRequests).set({ status: "withdrawn", decidedAt }).where(eq(promotionRequests.id, request.id)).run();
+    appendAuditEvent(tx, { actor: ctx.actor, action: "promotion.withdraw", entityType: "promotionRequest", entityId: request.id, payload: { reason: input.reason, status: "withdrawn", decidedAt } });
+  });
+  return { ok: true };
+}
+
+const MEANING_VERB = { approval: "Approved", rejection: "Rejected", review: "Reviewed", authorship: "Authored" } as const;
+
+/** The human-readable form shown wherever a signed record is shown. */
+export function signatureText(s: { printedName: string; meaning: keyof typeof MEANING_VERB; createdAt: string; recordSha256: string }): string {
+  return `${MEANING_VERB[s.meaning]} by ${s.printedName} on ${s.createdAt.replace(/\.\d+Z$/, "Z")} — meaning: ${s.meaning} — record sha256 ${s.recordSha256.slice(0, 12)}…`;
+}

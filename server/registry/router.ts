@@ -1,0 +1,31 @@
+/**
+ * The model registry: models and versions, aliases and their history ("what was in production at time T"),
+ * promotion requests and signatures (four eyes), lineage graph and PROV-JSON export.
+ * Reads are open to every signed-in role; each write names its roles here and is re-checked in its service.
+ */
+import { z } from "zod";
+import { router, signedInProcedure, roleProcedure, engineerProcedure } from "@/server/trpc/init";
+import { moveAlias, moveAliasInput, registerModelVersion, registerVersionInput, setApprovalsRequired, setApprovalsRequiredInput, modelNameSchema, aliasSchema } from "@/server/registry/service";
+import { requestPromotion, requestPromotionInput, signPromotion, signPromotionInput, withdrawPromotion, withdrawPromotionInput } from "@/server/registry/promotions";
+import { exportLineageProv } from "@/server/lineage/service";
+import { aliasAt, aliasTimeline, getModel, listModels } from "@/server/registry/queries";
+import { modelVersionLineage } from "@/server/lineage/queries";
+
+const modelVersionRef = z.object({ modelName: modelNameSchema, version: z.number().int() });
+
+export const modelsRouter = router({
+  list: signedInProcedure.query(({ ctx }) => listModels(ctx.services.db)),
+  get: signedInProcedure.input(z.object({ name: modelNameSchema })).query(({ ctx, input }) => getModel(ctx.services.db, input.name, ctx.user.id)),
+  aliasAt: signedInProcedure.input(z.object({ modelName: modelNameSchema, alias: aliasSchema.default("production"), at: z.string().min(1) })).query(({ ctx, input }) => aliasAt(ctx.services.db, input.modelName, input.alias, input.at)),
+  aliasTimeline: signedInProcedure.input(z.object({ modelName: modelNameSchema, alias: aliasSchema.default("production") })).query(({ ctx, input }) => aliasTimeline(ctx.services.db, input.modelName, input.alias)),
+  lineage: signedInProcedure.input(modelVersionRef).query(({ ctx, input }) => modelVersionLineage(ctx.services.db, input.modelName, input.version)),
+  /** A mutation because the export is recorded in the audit ledger; it changes no project data. */
+  exportProv: signedInProcedure.input(modelVersionRef).mutation(({ ctx, input }) => exportLineageProv(ctx.services.db, ctx.user, input.modelName, input.version)),
+  register: engineerProcedure.input(registerVersionInput).mutation(({ ctx, input }) => registerModelVersion(ctx.service, input)),
+  moveAlias: engineerProcedure.input(moveAliasInput).mutation(({ ctx, input }) => moveAlias(ctx.service, input)),
+  setApprovalsRequired: roleProcedure("admin").input(setApprovalsRequiredInput).mutation(({ ctx, input }) => setApprovalsRequired(ctx.service, input)),
+  requestPromotion: engineerProcedure.input(requestPromotionInput).mutation(({ ctx, input }) => requestPromotion(ctx.service, input)),
+  /** Open to every signed-in role on purpose: the service refuses and records self-approval by anyone, then requires a reviewer. */
+  sign: signedInProcedure.input(signPromotionInput).mutation(({ ctx, input }) => signPromotion(ctx.service, input)),
+  withdrawPromotion: engineerProcedure.input(withdrawPromotionInput).mutation(({ ctx, input }) => withdrawPromotion(ctx.service, input)),
+});

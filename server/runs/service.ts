@@ -1,0 +1,124 @@
+/**
+ * Creating runs: validate the config with the shared zod schema, resolve its dataset (and parent checkpoint when
+ * fine-tuning), then write the run, its flattened params, its decisions and the audit event in one transaction.
+ * A run's config is immutable from here on; a change is a fork (a new run whose changed paths become decisions).
+ */
+import { and, count, eq } from "drizzle-orm";
+import { z } from "zod";
+import { runs, runParams, decisions, experiments, checkpoints, runTags } from "@/db/schema";
+import { trainingConfigSchema, describeConfigIssues, diffConfigs, flattenConfig, type TrainingConfig } from "@/contracts/training-config";
+import { appendAuditEvent } from "@/server/audit/ledger";
+import { canonicalJson, sha256Canonical } from "@/contracts/canonical";
+import { decisionRecordSha256, runParamValue as paramValue } from "@/server/audit/content/records";
+import { resolveDataset } from "../datasets/service";
+import { badRequest, conflict, notFound, now, requireRole, type ServiceContext } from "../app-context/service-context";
+
+export const createRunInput = z.object({
+  experimentId: z.number().int(),
+  name: z.string().trim().max(120).optional(),
+  /** Validated against trainingConfigSchema below, so errors name the config path at fault. */
+  config: z.unknown(),
+  rationale: z.string().trim().min(1, "a rationale is required: say why you chose this configuration").max(4000),
+  /** Per changed path, when a fork explains each change separately; falls back to `rationale`. */
+  changeRationales: z.record(z.string(), z.string().trim().max(4000)).default({}),
+  origin: z.enum(["new", "fork", "rerun"]).default("new"),
+  parentRunId: z.number().int().optional(),
+});
+export type CreateRunInput = z.input<typeof createRunInput>;
+
+export function parseConfigOrThrow(config: unknown): TrainingConfig {
+  const r = trainingConfigSchema.safeParse(config);
+  if (!r.success) badRequest(`invalid configuration: ${describeConfigIssues(r.error)}`);
+  return r.data;
+}
+
+export function createRun(ctx: ServiceContext, raw: CreateRunInput) {
+  requireRole(ctx.actor, ["engineer"], "launch runs");
+  const input = createRunInput.parse(raw);
+  const config = parseConfigOrThrow(input.config);
+  const experiment = ctx.db.select().from(experiments).where(eq(experiments.id, input.experimentId)).get();
+  if (!experiment) notFound(`experiment ${input.experimentId}`);
+  resolveDataset(ctx.db, ctx.artifacts, ctx.actor, config.data.dataset);
+
+  // Lineage, decided here and never by the caller: a fine-tune's parent run IS the run of its parent checkpoint (a
+  // different parentRunId is refused, so no run can hide where its weights came from); a fork's or re-run's parent
+  // is the named run, and when its config starts from a checkpoint, ancestry follows that checkpoint's run as well.
+  let origin: "new" | "fork" | "finetune" | "rerun" = input.origin;
+  let parentRunId = input.parentRunId ?? null;
+  let parentCheckpointId: number | null = null;
+  if (config.fineTune) {
+    const ck = ctx.db.select().from(checkpoints).where(eq(checkpoints.id, Number(config.fineTune.parentCheckpointId))).get();
+    if (!ck) badRequest(`fineTune.parentCheckpointId: checkpoint ${config.fineTune.parentCheckpointId} does not exist`);
+    parentCheckpointId = ck.id;
+    if (origin === "new") {
+      if (parentRunId !== null && parentRunId !== ck.runId)
+        badRequest(`a fine-tune's parent run is the run of its parent checkpoint: checkpoint #${ck.id} belongs to run #${ck.runId}, but parentRunId names run #${parentRunId}; omit parentRunId or name run #${ck.runId}`);
+      parentRunId = ck.runId;
+      origin = "finetune";
+    }
+  }
+  const parent = parentRunId === null ? null : ctx.db.select().from(runs).where(eq(runs.id, parentRunId)).get();
+  if (parentRunId !== null && !parent) notFound(`parent run ${parentRunId}`);
+  if (input.origin !== "new" && !parent) badRequest(`a ${input.origin} needs parentRunId`);
+
+  const configJson = canonicalJson(config);
+  const configSha256 = sha256Canonical(config);
+  const changes = parent ? diffConfigs(JSON.parse(parent.configJson), config) : [];
+  if (input.origin === "fork" && changes.length === 0) badRequest("a fork must change at least one setting; use re-run to repeat a run exactly");
+  if (input.origin === "rerun" && changes.length > 0) badRequest(`a re-run repeats the parent's exact configuration, but ${changes.length} setting(s) differ`);
+
+  return ctx.db.transaction((tx) => {
+    const n = tx.select({ n: count() }).from(runs).where(eq(runs.experimentId, experiment.id)).get()?.n ?? 0;
+    const at = now();
+    const run = tx
+      .insert(runs)
+      .values({ experimentId: experiment.id, name: input.name || config.name || `run ${n + 1}`, status: "queued", configJson, configSha256, seed: config.training.seed, origin, parentRunId, parentCheckpointId, createdBy: ctx.actor.id, createdAt: at })
+      .returning()
+      .get();
+    const flat = flattenConfig(config);
+    const paramRows = Object.entries(flat).map(([key, v]) => ({ runId: run.id, key, ...paramValue(v) }));
+    for (let i = 0; i < paramRows.length; i += 200) tx.insert(runParams).values(paramRows.slice(i, i + 200)).run();
+
+    const decisionRows =
+      parent && origin !== "rerun"
+        ? changes.map((c) => ({ kind: "change" as const, path: c.path, oldValueJson: JSON.stringify(c.oldValue), newValueJson: JSON.stringify(c.newValue), rationale: input.changeRationales[c.path] || input.rationale }))
+        : [{ kind: "initial" as const, path: "", oldValueJson: parent ? parent.configJson : null, newValueJson: configJson, rationale: input.rationale }];
+    // Each decision's sha256 covers all its columns (rationale, old/new values, author, time): the content verifier recomputes it.
+    const decisionRefs = decisionRows.map((d) => {
+      const row = tx.insert(decisions).values({ ...d, runId: run.id, authorId: ctx.actor.id, createdAt: at }).returning().get();
+      return { id: row.id, path: row.path, kind: row.kind, sha256: decisionRecordSha256(row) };
+    });
+
+    appendAuditEvent(tx, {
+      actor: ctx.actor,
+      action: "run.create",
+      entityType: "run",
+      entityId: run.id,
+      payload: { experimentId: experiment.id, name: run.name, configSha256, origin, parentRunId, parentCheckpointId, createdAt: at, decisions: decisionRefs },
+    });
+    return run;
+  });
+}
+
+export const tagInput = z.object({ runId: z.number().int(), tag: z.string().trim().min(1, "a tag must not be empty").max(40, "a tag is at most 40 characters").regex(/^[\w.\-: ]+$/, "a tag may use letters, digits, space, _ . - :") });
+
+export function addRunTag(ctx: ServiceContext, raw: z.input<typeof tagInput>) {
+  requireRole(ctx.actor, ["engineer"], "tag runs");
+  const { runId, tag } = tagInput.parse(raw);
+  if (!ctx.db.select({ id: runs.id }).from(runs).where(eq(runs.id, runId)).get()) notFound(`run ${runId}`);
+  if (ctx.db.select().from(runTags).where(and(eq(runTags.runId, runId), eq(runTags.tag, tag))).get()) conflict(`run ${runId} already has the tag "${tag}"`);
+  ctx.db.transaction((tx) => {
+    tx.insert(runTags).values({ runId, tag, createdBy: ctx.actor.id, createdAt: now() }).run();
+    appendAuditEvent(tx, { actor: ctx.actor, action: "run.tag", entityType: "run", entityId: runId, payload: { tag } });
+  });
+}
+
+export function removeRunTag(ctx: ServiceContext, raw: z.input<typeof tagInput>) {
+  requireRole(ctx.actor, ["engineer"], "untag runs");
+  const { runId, tag } = tagInput.parse(raw);
+  ctx.db.transaction((tx) => {
+    const removed = tx.delete(runTags).where(and(eq(runTags.runId, runId), eq(runTags.tag, tag))).run();
+    if (removed.changes === 0) notFound(`tag "${tag}" on run ${runId}`);
+    appendAuditEvent(tx, { actor: ctx.actor, action: "run.untag", entityType: "run", entityId: runId, payload: { tag } });
+  });
+}

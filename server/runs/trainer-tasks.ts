@@ -1,0 +1,98 @@
+/**
+ * Assembling trainer jobs for the short worker tasks (memory estimate, on-demand evaluation), and the
+ * estimate itself. Reads only: estimating never registers a dataset or writes anything, so any signed-in
+ * role (auditors included) may ask for it. TensorFlow.js never loads here: the work runs in a worker thread.
+ * The estimate runs in the process's one long-lived estimate worker (trainer/estimate-pool.ts): the request
+ * handler validates the config and looks up two rows, passing references (sha256) rather than bytes, so its
+ * main-thread work stays at a few milliseconds whatever the dataset's size.
+ */
+import { eq } from "drizzle-orm";
+import { checkpoints, datasets, datasetVersions, runs } from "@/db/schema";
+import type { DbOrTx } from "@/db/client";
+import type { ArtifactStore } from "@/server/artifacts/store";
+import type { TrainingConfig } from "@/contracts/training-config";
+import { loadBuiltin } from "@/trainer/data/builtin";
+import { DatasetError } from "@/trainer/data/errors";
+import { TRPCError } from "@trpc/server";
+import { TrainerTaskError } from "@/trainer/worker-client";
+import { EstimatorBusyError, estimatePool, type EstimateTask } from "@/trainer/estimate-pool";
+import type { BackendName, DatasetSchema, TrainJob } from "@/trainer/types";
+import { parseConfigOrThrow } from "./service";
+import { badRequest, notFound, type ServiceContext } from "../app-context/service-context";
+
+type Deps = { db: DbOrTx; artifacts: ArtifactStore };
+
+/** The backend a task runs on when the caller does not name one: the server's setting, else automatic. */
+export function defaultBackend(): BackendName | "auto" {
+  return (process.env.RUNLEDGER_BACKEND as BackendName | undefined) ?? "auto";
+}
+
+/** A config's dataset as job input, without registering a built-in one (that happens when a run is created). */
+export function datasetForJob({ db, artifacts }: Deps, ref: TrainingConfig["data"]["dataset"]): TrainJob["dataset"] {
+  if ("builtin" in ref) {
+    try {
+      const b = loadBuiltin(ref.builtin);
+      return { bytes: b.bytes, schema: b.schema, sha256: b.sha256 };
+    } catch (e) {
+      if (e instanceof DatasetError) badRequest(`data.dataset: ${e.message}`);
+      throw e;
+    }
+  }
+  const row = db.select().from(datasets).where(eq(datasets.id, Number(ref.datasetId))).get();
+  if (!row) notFound(`dataset ${ref.datasetId}`);
+  return { bytes: artifacts.get(row.sha256), schema: JSON.parse(row.schemaJson) as DatasetSchema, sha256: row.sha256 };
+}
+
+/**
+ * The exact bytes a run trained on: the dataset row its recorded version belongs to, read from the artifact
+ * store (hash-checked), so a later change to a built-in file cannot alter what an evaluation sees.
+ */
+export function runDatasetForJob(deps: Deps, run: typeof runs.$inferSelect): TrainJob["dataset"] {
+  const row = run.datasetVersionId === null ? undefined : deps.db.select({ d: datasets }).from(datasetVersions).innerJoin(datasets, eq(datasets.id, datasetVersions.datasetId)).where(eq(datasetVersions.id, run.datasetVersionId)).get()?.d;
+  if (!row) return datasetForJob(deps, (JSON.parse(run.configJson) as TrainingConfig).data.dataset);
+  return { bytes: deps.artifacts.get(row.sha256), schema: JSON.parse(row.schemaJson) as DatasetSchema, sha256: row.sha256 };
+}
+
+/** The parent checkpoint (its run's config and weights) of a fine-tune, by checkpoint id. */
+export function parentForJob({ db, artifacts }: Deps, checkpointId: number | string, path = "fineTune.parentCheckpointId"): NonNullable<TrainJob["parent"]> {
+  const ck = db.select().from(checkpoints).where(eq(checkpoints.id, Number(checkpointId))).get();
+  if (!ck) badRequest(`${path}: checkpoint ${checkpointId} does not exist`);
+  const parentRun = db.select().from(runs).where(eq(runs.id, ck.runId)).get();
+  if (!parentRun) notFound(`run ${ck.runId} of checkpoint ${ck.id}`);
+  return { config: JSON.parse(parentRun.configJson) as TrainingConfig, weights: artifacts.get(ck.sha256), sha256: ck.sha256 };
+}
+
+/** The estimate worker's view of a config's dataset: a built-in name, or an uploaded file's sha256 and schema. */
+function datasetRefForEstimate(db: DbOrTx, dataDir: string, ref: TrainingConfig["data"]["dataset"]): EstimateTask["dataset"] {
+  if ("builtin" in ref) return { builtin: ref.builtin };
+  const row = db.select().from(datasets).where(eq(datasets.id, Number(ref.datasetId))).get();
+  if (!row) notFound(`dataset ${ref.datasetId}`);
+  return { dataDir, sha256: row.sha256, schema: JSON.parse(row.schemaJson) as DatasetSchema };
+}
+
+/** A fine-tune parent as the estimate worker needs it: its run's config and its checkpoint's weights sha256. */
+function parentRefForEstimate(db: DbOrTx, dataDir: string, checkpointId: number | string): NonNullable<EstimateTask["parent"]> {
+  const ck = db.select().from(checkpoints).where(eq(checkpoints.id, Number(checkpointId))).get();
+  if (!ck) badRequest(`fineTune.parentCheckpointId: checkpoint ${checkpointId} does not exist`);
+  const parentRun = db.select().from(runs).where(eq(runs.id, ck.runId)).get();
+  if (!parentRun) notFound(`run ${ck.runId} of checkpoint ${ck.id}`);
+  return { config: JSON.parse(parentRun.configJson) as TrainingConfig, dataDir, weightsSha256: ck.sha256 };
+}
+
+/** Parameter count and float32/bfloat16/int8 memory estimate of a config's model, built from its prepared data. */
+export async function estimateConfig(ctx: ServiceContext, rawConfig: unknown) {
+  const config = parseConfigOrThrow(rawConfig);
+  const task: EstimateTask = {
+    config,
+    dataset: datasetRefForEstimate(ctx.db, ctx.dataDir, config.data.dataset),
+    ...(config.fineTune ? { parent: parentRefForEstimate(ctx.db, ctx.dataDir, config.fineTune.parentCheckpointId) } : {}),
+    backend: defaultBackend(),
+  };
+  try {
+    return await estimatePool().run(task);
+  } catch (e) {
+    if (e instanceof EstimatorBusyError) throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: e.message });
+    if (e instanceof TrainerTaskError) badRequest(`cannot estimate this configuration: ${e.message}`);
+    throw e;
+  }
+}

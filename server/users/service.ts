@@ -1,0 +1,127 @@
+/**
+ * Signing in and out, and the session behind each request.
+ *
+ * Invariants:
+ * - Inputs are length-capped (server/auth/limits.ts) before anything else happens: an oversized email or password
+ *   is refused without a hash, a query or a ledger write.
+ * - Every attempt goes through the throttle (per account and per client address, server/auth/throttle.ts) before the
+ *   password is checked; the check is asynchronous scrypt, against a dummy hash when the account does not exist.
+ * - A failure is recorded as an aggregated `user.signInFailed` event (identifier digest + count per window,
+ *   server/auth/signin-failures.ts), never with the typed input. A success is `user.signIn`.
+ * - A hash with weaker parameters than today's is replaced after a successful sign-in (the same transaction as the
+ *   new session).
+ * - The session token goes to the caller only to be put in a cookie; it is never part of a response body.
+ */
+import { eq } from "drizzle-orm";
+import { users, type Role } from "@/db/schema";
+import type { Db, DbOrTx } from "@/db/client";
+import { appendAuditEvent, type Actor } from "@/server/audit/ledger";
+import { checkPasswordOrDummy, hashPassword, hashPasswordSync, needsRehash, PasswordHasherBusyError } from "@/server/auth/password";
+import { passwordCheckField, signInEmailField } from "@/server/auth/limits";
+import { SignInThrottle } from "@/server/auth/throttle";
+import { identifierDigest, recordSignInFailure } from "@/server/auth/signin-failures";
+import { createSession, deleteSession, resolveSession, sessionIdHash, SESSION_ABSOLUTE_DAYS } from "@/server/auth/sessions";
+import { demoHashFor } from "@/server/auth/demo-users";
+import { badRequest, conflict, now, type SignedInActor } from "../app-context/service-context";
+
+/** Kept for callers of the first release: the absolute session lifetime. */
+export const SESSION_DAYS = SESSION_ABSOLUTE_DAYS;
+
+export function actorOf(u: typeof users.$inferSelect): SignedInActor {
+  return { id: u.id, name: u.name, role: u.role, email: u.email };
+}
+
+export type NewUserRow = { email: string; name: string; role: Role; mustChangePassword?: boolean } & ({ password: string } | { passwordHash: string });
+
+/**
+ * Inserts a user and its `user.create` event, with no actor check: for seeding, tests and the user-admin service
+ * (which checks). A plaintext `password` is hashed synchronously: seeding and tests only; request paths pass a hash.
+ */
+export function insertUser(db: Db, actor: Actor, input: NewUserRow) {
+  const email = input.email.trim().toLowerCase();
+  if (db.select({ id: users.id }).from(users).where(eq(users.email, email)).get()) conflict(`a user with email ${email} already exists`);
+  const passwordHash = "passwordHash" in input ? input.passwordHash : hashPasswordSync(input.password);
+  return db.transaction((tx) => {
+    const row = tx.insert(users).values({ email, name: input.name, role: input.role, passwordHash, mustChangePassword: input.mustChangePassword ?? false, createdAt: now() }).returning().get();
+    appendAuditEvent(tx, { actor, action: "user.create", entityType: "user", entityId: row.id, payload: { email, name: row.name, role: row.role, mustChangePassword: row.mustChangePassword } });
+    return row;
+  });
+}
+
+export type SignInClient = { address: string; userAgent: string | null };
+export type SignInResult =
+  | { ok: true; token: string; user: SignedInActor; mustChangePassword: boolean; expiresAt: string }
+  | { ok: false; reason: "wrong email or password" | "disabled" }
+  | { ok: false; reason: "throttled"; retryAfterSeconds: number; message: string };
+
+const throttles = new WeakMap<Db, SignInThrottle>();
+/** The throttle of one database's server process (per database so test apps in one process do not share counts). */
+export function signInThrottle(db: Db): SignInThrottle {
+  let t = throttles.get(db);
+  if (!t) throttles.set(db, (t = new SignInThrottle()));
+  return t;
+}
+
+function parseOrBadRequest<T>(schema: { safeParse: (v: unknown) => { success: true; data: T } | { success: false; error: { issues: { message: string }[] } } }, value: unknown, field: string): T {
+  const r = schema.safeParse(value);
+  if (!r.success) badRequest(`${field}: ${r.error.issues.map((i) => i.message).join("; ")}`);
+  return r.data;
+}
+
+/** Checks a password for sign-in; records the outcome; creates a session on success. */
+export async function signIn(db: Db, emailRaw: unknown, passwordRaw: unknown, client: SignInClient = { address: "local", userAgent: null }): Promise<SignInResult> {
+  const email = parseOrBadRequest(signInEmailField, emailRaw, "email");
+  const password = parseOrBadRequest(passwordCheckField, passwordRaw, "password");
+  const identifier = identifierDigest(email);
+  const decision = await signInThrottle(db).attempt(identifier, client.address.slice(0, 64));
+  if (!decision.allowed) {
+    return { ok: false, reason: "throttled", retryAfterSeconds: decision.retryAfterSeconds, message: `too many failed sign-ins for this ${decision.by === "account" ? "account" : "address"}: try again in ${decision.retryAfterSeconds} s` };
+  }
+  const user = db.select().from(users).where(eq(users.email, email)).get();
+  let passwordOk: boolean;
+  try {
+    passwordOk = await checkPasswordOrDummy(password, user?.passwordHash ?? null);
+  } catch (err) {
+    if (!(err instanceof PasswordHasherBusyError)) throw err;
+    await decision.release("notChecked"); // not the user's fault: do not count it against them
+    return { ok: false, reason: "throttled", retryAfterSeconds: err.retryAfterSeconds, message: err.message };
+  }
+  if (!user || !passwordOk || user.disabled) {
+    await decision.release("failure");
+    recordSignInFailure(db, identifier);
+    return { ok: false, reason: user && passwordOk && user.disabled ? "disabled" : "wrong email or password" };
+  }
+  await decision.release("success");
+  const upgradedHash = needsRehash(user.passwordHash) ? (demoHashFor(user.email, password) ?? (await hashPassword(password))) : null;
+  const session = db.transaction((tx) => {
+    const fresh = tx.select().from(users).where(eq(users.id, user.id)).get();
+    if (!fresh || fresh.disabled) return null; // disabled while the password was being checked
+    if (upgradedHash && fresh.passwordHash === user.passwordHash) tx.update(users).set({ passwordHash: upgradedHash }).where(eq(users.id, user.id)).run();
+    const s = createSession(tx, user.id, client.userAgent);
+    appendAuditEvent(tx, { actor: actorOf(fresh), action: "user.signIn", entityType: "user", entityId: user.id, payload: { email, hashUpgraded: upgradedHash !== null } });
+    return { ...s, user: fresh };
+  });
+  if (!session) return { ok: false, reason: "disabled" };
+  return { ok: true, token: session.token, user: actorOf(session.user), mustChangePassword: session.user.mustChangePassword, expiresAt: session.expiresAt };
+}
+
+export type RequestSession = { user: SignedInActor; idHash: string; mustChangePassword: boolean; endsAt: Date };
+
+/** The live session for a token (idle and absolute expiry enforced), or null. */
+export function sessionForToken(db: DbOrTx, token: string | undefined): RequestSession | null {
+  if (!token) return null;
+  const r = resolveSession(db, token);
+  return r ? { user: actorOf(r.user), idHash: r.session.idHash, mustChangePassword: r.user.mustChangePassword, endsAt: r.endsAt } : null;
+}
+
+export function signOut(db: Db, token: string, actor: SignedInActor): void {
+  db.transaction((tx) => {
+    deleteSession(tx, actor.id, sessionIdHash(token));
+    appendAuditEvent(tx, { actor, action: "user.signOut", entityType: "user", entityId: actor.id, payload: {} });
+  });
+}
+
+/** The account flags every signed-in call checks (one primary-key read). */
+export function accountStatus(db: DbOrTx, userId: number): { role: Role; name: string; disabled: boolean; mustChangePassword: boolean } | null {
+  return db.select({ role: users.role, name: users.name, disabled: users.disabled, mustChangePassword: users.mustChangePassword }).from(users).where(eq(users.id, userId)).get() ?? null;
+}
