@@ -31,11 +31,25 @@ function tryLoadTfjsNode(): { ok: true; version: string } | { ok: false; why: st
   }
 }
 
+/**
+ * tfjs's cpu backend prints a "install tfjs-node to speed things up" banner on its first tensor write, once per
+ * process or worker thread, so every training and estimate worker repeated it in the server log. The choice and its
+ * reason are already recorded with the run (BackendChoice), so the banner says nothing new. It is silenced by marking
+ * that one backend instance as already used (a field of MathBackendCPU in the pinned tfjs 4.22), not by tfjs's PROD
+ * flag, which would also hide tfjs's other warnings.
+ */
+function silenceCpuBanner(): void {
+  const backend = tf.backend() as unknown as { firstUse?: unknown };
+  if (typeof backend.firstUse === "boolean") backend.firstUse = false;
+}
+
 async function activate(name: BackendName): Promise<boolean> {
   try {
     const ok = await tf.setBackend(name);
     await tf.ready();
-    return ok && tf.getBackend() === name;
+    const active = ok && tf.getBackend() === name;
+    if (active && name === "cpu") silenceCpuBanner();
+    return active;
   } catch {
     return false;
   }
