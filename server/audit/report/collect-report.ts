@@ -11,7 +11,7 @@
 import { and, asc, eq, inArray } from "drizzle-orm";
 import { auditEvents, datasets, datasetVersions, evaluations, metrics, modelAliasEvents, runs, splits, users } from "@/db/schema";
 import type { DbOrTx } from "@/db/client";
-import type { TrainingConfig } from "@/contracts/training-config";
+import { diffConfigs, type TrainingConfig } from "@/contracts/training-config";
 import type { CleaningReport, DatasetSchema, SplitManifest } from "@/trainer/types";
 import { collectLineage } from "@/server/lineage/collect";
 import { documentsFor, type DocumentSection } from "@/server/documents/service";
@@ -24,22 +24,12 @@ export const REPORT_FORMAT = "runledger-auditors-report/1";
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 const parse = <T>(s: string | null): T | null => (s === null ? null : (JSON.parse(s) as T));
 
-/** Flattens a JSON value into path → leaf value (arrays by index), for config diffs. */
-export function flattenJson(value: unknown, prefix = "", out: Record<string, Json> = {}): Record<string, Json> {
-  if (value !== null && typeof value === "object") {
-    const entries = Array.isArray(value) ? value.map((v, i) => [String(i), v] as const) : Object.entries(value);
-    if (entries.length === 0) out[prefix] = Array.isArray(value) ? [] : {};
-    for (const [k, v] of entries) flattenJson(v, prefix ? `${prefix}.${k}` : k, out);
-  } else if (value !== undefined) {
-    out[prefix] = value as Json;
-  }
-  return out;
-}
-
-export function diffConfigs(before: unknown, after: unknown): { path: string; before: Json | undefined; after: Json | undefined }[] {
-  const a = flattenJson(before), b = flattenJson(after);
-  const paths = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
-  return paths.filter((p) => JSON.stringify(a[p]) !== JSON.stringify(b[p])).map((p) => ({ path: p, before: a[p], after: b[p] }));
+/**
+ * The configuration changes between two runs, in the report's shape (before/after). One diff for the whole app:
+ * contracts/training-config.ts, the same one the fork dialog and the run service use to record decisions.
+ */
+function reportConfigChanges(before: unknown, after: unknown): { path: string; before: unknown; after: unknown }[] {
+  return diffConfigs(before, after).map((d) => ({ path: d.path, before: d.oldValue, after: d.newValue }));
 }
 
 const CURVE_KEYS = ["loss", "val_loss", "accuracy", "val_accuracy", "mae", "val_mae", "lr"] as const;
@@ -138,7 +128,7 @@ export function collectReportFacts(db: DbOrTx, modelVersionId: number, content: 
   let changes: null | {
     previous: { id: number; version: number; weightsSha256: string; runId: number; configSha256: string };
     weightsChanged: boolean;
-    configChanges: ReturnType<typeof diffConfigs>;
+    configChanges: ReturnType<typeof reportConfigChanges>;
     dataChanged: { datasetVersion: boolean; split: boolean; before: { datasetVersionId: number | null; splitId: number | null }; after: { datasetVersionId: number | null; splitId: number | null } };
     testMetrics: { key: string; before: number | null; after: number | null }[];
     newDecisionIds: number[];
@@ -158,7 +148,7 @@ export function collectReportFacts(db: DbOrTx, modelVersionId: number, content: 
     changes = {
       previous: { id: prev.version.id, version: prev.version.version, weightsSha256: prev.version.weightsSha256, runId: prev.version.runId, configSha256: prevRun.configSha256 },
       weightsChanged: prev.version.weightsSha256 !== lineage.version.weightsSha256,
-      configChanges: diffConfigs(JSON.parse(prevRun.configJson), JSON.parse(thisRun.configJson)),
+      configChanges: reportConfigChanges(JSON.parse(prevRun.configJson), JSON.parse(thisRun.configJson)),
       dataChanged: {
         datasetVersion: prevRun.datasetVersionId !== thisRun.datasetVersionId,
         split: prevRun.splitId !== thisRun.splitId,
