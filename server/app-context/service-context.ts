@@ -3,7 +3,7 @@
  * right after signatures and alias moves; never read from disk by a service) and who is acting.
  * Services own every write: they validate, then write the change and its audit event in one synchronous transaction.
  */
-import { TRPCError } from "@trpc/server";
+import { forbidden } from "@/server/errors";
 import type { Db } from "@/db/client";
 import type { ArtifactStore } from "@/server/artifacts/store";
 import type { Actor } from "@/server/audit/ledger";
@@ -15,19 +15,6 @@ export type SignedInActor = Actor & { id: number; role: Role; email: string };
 export type ServiceContext = ServiceDeps & { actor: SignedInActor };
 
 export const now = () => new Date().toISOString();
-
-export function notFound(what: string): never {
-  throw new TRPCError({ code: "NOT_FOUND", message: `${what} was not found` });
-}
-export function badRequest(message: string): never {
-  throw new TRPCError({ code: "BAD_REQUEST", message });
-}
-export function forbidden(message: string): never {
-  throw new TRPCError({ code: "FORBIDDEN", message });
-}
-export function conflict(message: string): never {
-  throw new TRPCError({ code: "CONFLICT", message });
-}
 
 /** Roles allowed to change each kind of record; the procedure ladder checks these, services re-check. */
 export function requireRole(actor: SignedInActor, roles: readonly Role[], doing: string): void {

@@ -16,7 +16,7 @@ import { configuredWitnesses } from "@/server/audit/witness/start";
 import type { VerifySummary } from "@/server/audit/verify-summary";
 import { maxAuditSeq } from "@/server/audit/ledger-reads";
 import { collectLineage } from "@/server/lineage/collect";
-import { badRequest } from "@/server/app-context/service-context";
+import { invalidInput } from "@/server/errors";
 
 export const eventFilterInput = z.object({
   actor: z.string().trim().max(200).optional(),
@@ -32,7 +32,7 @@ export const eventFilterInput = z.object({
 
 function isoOrThrow(label: string, v: string): string {
   const t = new Date(v);
-  if (Number.isNaN(t.getTime())) badRequest(`${label} "${v}" is not a time: use ISO-8601, e.g. 2026-01-31T12:00:00Z`);
+  if (Number.isNaN(t.getTime())) invalidInput(`${label} "${v}" is not a time: use ISO-8601, e.g. 2026-01-31T12:00:00Z`);
   return t.toISOString();
 }
 
@@ -100,7 +100,7 @@ export const auditRouter = router({
     try {
       p = inclusionProofFromLevels(db, input.seq);
     } catch (err) {
-      return badRequest((err as Error).message);
+      return invalidInput((err as Error).message);
     }
     const signatureValid = p.checkpoint ? p.checkpoint.keyFingerprint === auditKeys.fingerprint && verifyTreeHeadSignature(auditKeys, treeHeadOf(p.checkpoint), p.checkpoint.signature) : null;
     return { ...p, signatureValid };

@@ -17,6 +17,7 @@
  */
 import { randomBytes, scrypt, scryptSync, timingSafeEqual, type ScryptOptions } from "node:crypto";
 import os from "node:os";
+import { DomainError } from "@/server/errors";
 
 export const SCRYPT_PARAMS = { N: 2 ** 17, r: 8, p: 1 } as const;
 const KEYLEN = 32;
@@ -34,10 +35,11 @@ export const DUMMY_HASH = "scrypt$131072$8$1$vOFAbHXpox+8Ct68bSO05Q==$3o+gs4ttHF
 export const HASH_CONCURRENCY = Math.max(1, Number(process.env.RUNLEDGER_HASH_CONCURRENCY) || Math.floor(os.cpus().length / 2));
 export const HASH_QUEUE_LIMIT = 32;
 
-export class PasswordHasherBusyError extends Error {
-  readonly retryAfterSeconds = 2;
+/** The hashing queue is full: a too_many_requests DomainError (429, Retry-After 2 s), not counted against the user. */
+export class PasswordHasherBusyError extends DomainError {
+  declare readonly retryAfterSeconds: number;
   constructor() {
-    super("the server is busy checking other sign-ins: try again in a few seconds");
+    super("too_many_requests", "the server is busy checking other sign-ins: try again in a few seconds", { retryAfterSeconds: 2 });
   }
 }
 

@@ -5,7 +5,7 @@
  * throttled sign-ins answer HTTP 429 with Retry-After; inputs are length-capped by server/auth/limits.ts.
  */
 import { z } from "zod";
-import { TRPCError } from "@trpc/server";
+import { DomainError } from "@/server/errors";
 import { publicProcedure, router, signedInProcedure } from "@/server/trpc/init";
 import { accountStatus, signIn, signOut } from "@/server/users/service";
 import { changeOwnPassword, changePasswordInput, demoPasswordWarning, revokeSessions, sessionsOf } from "@/server/users/admin";
@@ -26,8 +26,8 @@ export const authRouter = router({
 
   signIn: publicProcedure.input(z.object({ email: signInEmailField, password: passwordCheckField })).mutation(async ({ ctx, input }) => {
     const r = await signIn(ctx.services.db, input.email, input.password, ctx.client);
-    if (!r.ok && r.reason === "throttled") throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: r.message, cause: new TooManyAttempts(r.retryAfterSeconds, r.message) });
-    if (!r.ok) throw new TRPCError({ code: "UNAUTHORIZED", message: r.reason === "disabled" ? "this account is disabled: ask an administrator" : "wrong email or password" });
+    if (!r.ok && r.reason === "throttled") throw new TooManyAttempts(r.retryAfterSeconds, r.message);
+    if (!r.ok) throw new DomainError("unauthenticated", r.reason === "disabled" ? "this account is disabled: ask an administrator" : "wrong email or password");
     ctx.resHeaders?.append("Set-Cookie", sessionCookie(r.token, (new Date(r.expiresAt).getTime() - Date.now()) / 1000));
     return { user: r.user, mustChangePassword: r.mustChangePassword, expiresAt: r.expiresAt };
   }),

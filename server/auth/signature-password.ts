@@ -7,24 +7,23 @@
  *   run it BEFORE opening their better-sqlite3 transaction (which is synchronous) and re-read state inside it.
  * - Throttled per account with the sign-in throttle's account count (server/auth/throttle.ts): wrong signature
  *   passwords and wrong sign-ins add up, so a stolen session gets no extra guesses. Past the free failures the
- *   caller gets TOO_MANY_REQUESTS (HTTP 429 + Retry-After through tRPC) without a hash or a ledger write, which is
+ *   caller gets TooManyAttempts (too_many_requests: HTTP 429 + Retry-After) without a hash or a ledger write, which is
  *   what keeps the `signature.refused` events a caller records for wrong passwords bounded (a few per account per
  *   hour, see ACCOUNT_POLICY).
- * - A busy hasher (PasswordHasherBusyError) is not counted against the signer; tRPC answers it 429 as well.
+ * - A busy hasher (PasswordHasherBusyError) is not counted against the signer; it is a too_many_requests error (429) as well.
  */
-import { TRPCError } from "@trpc/server";
 import type { Db } from "@/db/client";
 import { checkPassword, PasswordHasherBusyError } from "@/server/auth/password";
 import { TooManyAttempts } from "@/server/auth/throttle";
 import { identifierDigest } from "@/server/auth/signin-failures";
 import { signInThrottle } from "../users/service";
 
-/** True when `password` is the signer's; throws TOO_MANY_REQUESTS while the account waits out a backoff. */
+/** True when `password` is the signer's; throws TooManyAttempts (too_many_requests) while the account waits out a backoff. */
 export async function checkSignaturePassword(db: Db, signer: { email: string; passwordHash: string }, password: string): Promise<boolean> {
   const decision = await signInThrottle(db).attemptAccount(identifierDigest(signer.email.trim().toLowerCase()));
   if (!decision.allowed) {
     const message = `too many wrong passwords for this account: try signing again in ${decision.retryAfterSeconds} s`;
-    throw new TRPCError({ code: "TOO_MANY_REQUESTS", message, cause: new TooManyAttempts(decision.retryAfterSeconds, message) });
+    throw new TooManyAttempts(decision.retryAfterSeconds, message);
   }
   let ok: boolean;
   try {

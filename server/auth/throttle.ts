@@ -16,11 +16,13 @@
  * (server/http/client-address.ts; README, Deployment settings), so a client cannot pick its own address.
  */
 import { RateLimiterMemory, type RateLimiterRes } from "rate-limiter-flexible";
+import { DomainError } from "@/server/errors";
 
-/** The cause of a TOO_MANY_REQUESTS error: the tRPC layer turns it into HTTP 429 with Retry-After. */
-export class TooManyAttempts extends Error {
-  constructor(readonly retryAfterSeconds: number, message: string) {
-    super(message);
+/** Too many attempts for an account or address: a too_many_requests DomainError, answered 429 with Retry-After. */
+export class TooManyAttempts extends DomainError {
+  declare readonly retryAfterSeconds: number;
+  constructor(retryAfterSeconds: number, message: string) {
+    super("too_many_requests", message, { retryAfterSeconds });
   }
 }
 

@@ -23,7 +23,8 @@ import { UPLOAD_LIMIT_SETTINGS, uploadLimits } from "@/server/datasets/upload/li
 import { inferSchema } from "@/trainer/data/schema";
 import type { DatasetSchema } from "@/trainer/types";
 import type { BUILTIN_DATASETS } from "@/contracts/training-config";
-import { badRequest, notFound, now, requireRole, type ServiceContext } from "../app-context/service-context";
+import { now, requireRole, type ServiceContext } from "../app-context/service-context";
+import { invalidInput, notFound } from "@/server/errors";
 
 type DatasetRow = typeof datasets.$inferSelect;
 
@@ -91,8 +92,8 @@ export type UploadDatasetFileInput = {
 export async function uploadDatasetFile(ctx: ServiceContext, input: UploadDatasetFileInput): Promise<DatasetRow> {
   requireRole(ctx.actor, ["engineer"], "upload datasets");
   const meta = input.meta;
-  if (meta.kind !== "image" && meta.imageShape) badRequest(`an image shape applies to image datasets; this upload is ${meta.kind ?? "of an inferred kind"}`);
-  if (meta.kind !== "text" && meta.textColumn) badRequest(`a text column applies to text datasets; this upload is ${meta.kind ?? "of an inferred kind"}`);
+  if (meta.kind !== "image" && meta.imageShape) invalidInput(`an image shape applies to image datasets; this upload is ${meta.kind ?? "of an inferred kind"}`);
+  if (meta.kind !== "text" && meta.textColumn) invalidInput(`a text column applies to text datasets; this upload is ${meta.kind ?? "of an inferred kind"}`);
   try {
     const profile = await scanCsvInWorker(input.file, input.limits ?? uploadLimits(), { settings: UPLOAD_LIMIT_SETTINGS, onProgress: input.onProgress, signal: input.signal });
     if (profile.sha256 !== input.sha256) throw new Error(`the received file hashes to ${profile.sha256} on disk but ${input.sha256} as it arrived; nothing was stored`);
@@ -102,14 +103,14 @@ export async function uploadDatasetFile(ctx: ServiceContext, input: UploadDatase
       // Checked here so the upload, not a later run, says what is wrong.
       const pixels = schema.columns.length - 1;
       const [h, w, c] = schema.imageShape;
-      if (h * w * c !== pixels) badRequest(`image shape ${h}×${w}×${c} needs ${h * w * c} pixel columns, but the file has ${pixels} besides the label column '${schema.labelColumn}'`);
+      if (h * w * c !== pixels) invalidInput(`image shape ${h}×${w}×${c} needs ${h * w * c} pixel columns, but the file has ${pixels} besides the label column '${schema.labelColumn}'`);
     }
     const existing = datasetBySha(ctx.db, profile.sha256);
     if (existing) return existing;
     ctx.artifacts.putFile(input.file, profile.sha256);
     return insertDataset(ctx.db, ctx.actor, { name: meta.name.trim() || "Uploaded dataset", source: "upload", builtinName: null, origin: meta.origin ?? "", licence: meta.licence ?? "", sha256: profile.sha256, byteSize: profile.bytes, schema, rowCount: profile.rowCount });
   } catch (e) {
-    if (e instanceof DatasetError) badRequest(e.message);
+    if (e instanceof DatasetError) invalidInput(e.message);
     throw e;
   }
 }

@@ -12,7 +12,8 @@ import { z } from "zod";
 import { decisions, runs } from "@/db/schema";
 import { appendAuditEvent } from "@/server/audit/ledger";
 import { decisionRecordSha256 } from "@/server/audit/content/records";
-import { badRequest, notFound, now, requireRole, type ServiceContext } from "../app-context/service-context";
+import { now, requireRole, type ServiceContext } from "../app-context/service-context";
+import { invalidInput, notFound } from "@/server/errors";
 
 /** Who may write decision notes: engineers (their own reasoning) and reviewers (review remarks on a run). */
 export const DECISION_NOTE_ROLES = ["engineer", "reviewer"] as const;
@@ -34,7 +35,7 @@ export function addDecisionNote(ctx: ServiceContext, raw: AddDecisionNoteInput) 
   if (input.correctsDecisionId !== undefined) {
     corrected = ctx.db.select().from(decisions).where(eq(decisions.id, input.correctsDecisionId)).get();
     if (!corrected) notFound(`decision ${input.correctsDecisionId}`);
-    if (corrected.runId !== input.runId) badRequest(`decision ${corrected.id} belongs to run ${corrected.runId}, not run ${input.runId}: a correction stays on the run of the decision it corrects`);
+    if (corrected.runId !== input.runId) invalidInput(`decision ${corrected.id} belongs to run ${corrected.runId}, not run ${input.runId}: a correction stays on the run of the decision it corrects`);
   }
   const kind = corrected ? ("correction" as const) : ("note" as const);
   return ctx.db.transaction((tx) => {

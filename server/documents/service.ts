@@ -25,7 +25,8 @@ import { PASSWORD_MAX } from "@/server/auth/limits";
 import { signatureText } from "../registry/promotions";
 import { checkpointAfterCommit } from "../app-context/audit-checkpoint-after-commit";
 import { checkSignaturePassword } from "../auth/signature-password";
-import { badRequest, conflict, forbidden, notFound, now, requireRole, type ServiceContext } from "../app-context/service-context";
+import { now, requireRole, type ServiceContext } from "../app-context/service-context";
+import { conflict, forbidden, invalidInput, notFound } from "@/server/errors";
 
 /** The sections people write, per subject, in the order a model card / datasheet shows them. */
 export const DOCUMENT_SECTIONS = {
@@ -82,7 +83,7 @@ export function updateDocument(ctx: ServiceContext, raw: z.input<typeof updateDo
   requireRole(ctx.actor, DOCUMENT_EDIT_ROLES, "edit model cards and datasheets");
   const input = updateDocumentInput.parse(raw);
   const allowed = DOCUMENT_SECTIONS[input.subjectType].map((s) => s.key) as string[];
-  if (!allowed.includes(input.section)) badRequest(`a ${input.subjectType} has no section "${input.section}" (it has: ${allowed.join(", ")})`);
+  if (!allowed.includes(input.section)) invalidInput(`a ${input.subjectType} has no section "${input.section}" (it has: ${allowed.join(", ")})`);
   requireSubject(ctx.db, input.subjectType, input.subjectId);
   return ctx.db.transaction((tx) => {
     const prev = latestVersion(tx, input.subjectType, input.subjectId, input.section);

@@ -24,6 +24,7 @@ import { bundleName } from "@/server/audit/report/export-bundle";
 import { ExportBusyError, exportReportInWorker } from "@/server/audit/report/export-in-worker";
 import { crossOriginRefusal } from "./same-origin";
 import { asRouteCaller, type RouteCaller } from "./route-session";
+import { httpErrorOf } from "./domain-error-status";
 
 const text = (status: number, message: string, headers: Record<string, string> = {}) =>
   new Response(message, { status, headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store", ...headers } });
@@ -62,6 +63,9 @@ export async function reportExportPost(services: { db: Db; auditKeys: AuditKeys;
     });
   } catch (err) {
     if (err instanceof ExportBusyError) return text(429, err.message, { "retry-after": String(err.retryAfterSeconds) });
+    const mapped = httpErrorOf(err);
+    if (mapped.status !== 500) return text(mapped.status, mapped.message, mapped.headers);
+    // Errors from the export worker arrive as plain errors (their class does not cross the thread): match the text.
     const message = (err as Error).message;
     return text(/was not found/.test(message) ? 404 : 500, message);
   } finally {

@@ -11,7 +11,7 @@ import { checkpoints, datasets, datasetVersions, decisions, evaluations, modelAl
 import type { DbOrTx } from "@/db/client";
 import type { TrainingConfig } from "@/contracts/training-config";
 import { versionRunAncestry } from "./ancestry";
-import { notFound } from "@/server/app-context/service-context";
+import { notFound } from "@/server/errors";
 
 export type Person = { id: number; name: string; role: string };
 

@@ -5,7 +5,7 @@
 import { and, asc, eq, inArray } from "drizzle-orm";
 import { decisions, evaluations, metrics, runs, users } from "@/db/schema";
 import { runAncestry } from "@/server/lineage/ancestry";
-import { notFound } from "@/server/app-context/service-context";
+import { notFound } from "@/server/errors";
 import type { DbOrTx } from "@/db/client";
 import { findModelVersion } from "@/server/registry/service";
 import { collectLineage } from "@/server/lineage/collect";

@@ -4,7 +4,8 @@ import { z } from "zod";
 import { projects, experiments, runs } from "@/db/schema";
 import type { DbOrTx } from "@/db/client";
 import { appendAuditEvent } from "@/server/audit/ledger";
-import { conflict, notFound, now, requireRole, type ServiceContext } from "../app-context/service-context";
+import { now, requireRole, type ServiceContext } from "../app-context/service-context";
+import { conflict, notFound } from "@/server/errors";
 
 export const nameSchema = z.string().trim().min(1, "name must not be empty").max(120, "name must be at most 120 characters");
 export const createProjectInput = z.object({ name: nameSchema, description: z.string().max(2000).default("") });

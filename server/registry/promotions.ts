@@ -24,7 +24,8 @@ import { appendAuditEvent } from "@/server/audit/ledger";
 import { sha256Canonical } from "@/contracts/canonical";
 import { PASSWORD_MAX } from "@/server/auth/limits";
 import { lineageAuthors } from "@/server/lineage/ancestry";
-import { badRequest, conflict, forbidden, notFound, now, requireRole, type ServiceContext } from "../app-context/service-context";
+import { now, requireRole, type ServiceContext } from "../app-context/service-context";
+import { conflict, forbidden, invalidInput, notFound } from "@/server/errors";
 import { aliasSchema, appendAliasMove, findModelVersion, modelNameSchema } from "./service";
 import { checkpointAfterCommit } from "../app-context/audit-checkpoint-after-commit";
 import { checkSignaturePassword } from "../auth/signature-password";
@@ -82,11 +83,11 @@ export function requestPromotion(ctx: ServiceContext, raw: z.input<typeof reques
   if (input.evaluationId !== undefined) {
     evaluation = ctx.db.select().from(evaluations).where(eq(evaluations.id, input.evaluationId)).get();
     if (!evaluation) notFound(`evaluation ${input.evaluationId}`);
-    if (evaluation.checkpointId !== version.checkpointId) badRequest(`evaluation ${evaluation.id} is of checkpoint #${evaluation.checkpointId}, not of version ${version.version}'s checkpoint #${version.checkpointId}`);
-    if (evaluation.partition !== TEST_PARTITION) badRequest(`evaluation ${evaluation.id} is on the "${evaluation.partition}" partition; a promotion relies on the test partition`);
+    if (evaluation.checkpointId !== version.checkpointId) invalidInput(`evaluation ${evaluation.id} is of checkpoint #${evaluation.checkpointId}, not of version ${version.version}'s checkpoint #${version.checkpointId}`);
+    if (evaluation.partition !== TEST_PARTITION) invalidInput(`evaluation ${evaluation.id} is on the "${evaluation.partition}" partition; a promotion relies on the test partition`);
   } else {
     evaluation = candidates[0];
-    if (!evaluation) badRequest(`version ${version.version} of "${model.name}" cannot be promoted: its checkpoint (#${version.checkpointId}, weights ${version.weightsSha256.slice(0, 12)}…) has no evaluation on the test partition. Register the run's evaluated (best) checkpoint instead.`);
+    if (!evaluation) invalidInput(`version ${version.version} of "${model.name}" cannot be promoted: its checkpoint (#${version.checkpointId}, weights ${version.weightsSha256.slice(0, 12)}…) has no evaluation on the test partition. Register the run's evaluated (best) checkpoint instead.`);
   }
   const pending = ctx.db.select({ id: promotionRequests.id }).from(promotionRequests).where(and(eq(promotionRequests.modelVersionId, version.id), eq(promotionRequests.alias, input.alias), eq(promotionRequests.status, "pending"))).get();
   if (pending) conflict(`promotion request #${pending.id} for version ${version.version} to "${input.alias}" is already pending`);

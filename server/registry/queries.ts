@@ -8,7 +8,7 @@
 import { and, asc, desc, eq, inArray, lte } from "drizzle-orm";
 import { auditEvents, checkpoints, evaluations, modelAliasEvents, modelVersions, models, promotionRequests, runs, signatures, users } from "@/db/schema";
 import type { DbOrTx } from "@/db/client";
-import { badRequest } from "@/server/app-context/service-context";
+import { invalidInput } from "@/server/errors";
 import { findModel } from "@/server/registry/service";
 import { conflictsOfInterest, signatureText, TEST_PARTITION } from "@/server/registry/promotions";
 
@@ -127,7 +127,7 @@ export type ModelDetail = ReturnType<typeof getModel>;
 /** Which version `alias` of model `name` pointed at, at time `at` (any ISO-8601 time); null if it pointed at nothing. */
 export function aliasAt(db: DbOrTx, name: string, alias: string, at: string) {
   const t = new Date(at);
-  if (Number.isNaN(t.getTime())) badRequest(`"${at}" is not a time: use ISO-8601, e.g. 2026-01-31T12:00:00Z`);
+  if (Number.isNaN(t.getTime())) invalidInput(`"${at}" is not a time: use ISO-8601, e.g. 2026-01-31T12:00:00Z`);
   const model = findModel(db, name);
   const event = db
     .select({ e: modelAliasEvents, version: modelVersions.version, weightsSha256: modelVersions.weightsSha256, movedBy: users.name })

@@ -14,7 +14,8 @@ import { z } from "zod";
 import { checkpoints, modelAliasEvents, modelVersions, models, runs } from "@/db/schema";
 import type { DbOrTx } from "@/db/client";
 import { appendAuditEvent } from "@/server/audit/ledger";
-import { badRequest, conflict, notFound, now, requireRole, type ServiceContext } from "../app-context/service-context";
+import { now, requireRole, type ServiceContext } from "../app-context/service-context";
+import { conflict, invalidInput, notFound } from "@/server/errors";
 import { checkpointAfterCommit } from "../app-context/audit-checkpoint-after-commit";
 
 /** Aliases whose moves need a promotion request with independent approvals. */
@@ -58,14 +59,14 @@ export function findModelVersion(db: DbOrTx, modelName: string, version: number)
 
 function resolveCheckpoint(db: DbOrTx, runId: number, choice: z.output<typeof registerVersionInput>["checkpoint"]) {
   const all = db.select().from(checkpoints).where(eq(checkpoints.runId, runId)).all();
-  if (all.length === 0) badRequest(`run ${runId} has no checkpoints to register`);
+  if (all.length === 0) invalidInput(`run ${runId} has no checkpoints to register`);
   if (choice === "best") {
     const best = all.find((c) => c.isBest);
-    if (!best) badRequest(`run ${runId} has no checkpoint marked best`);
+    if (!best) invalidInput(`run ${runId} has no checkpoint marked best`);
     return best;
   }
   const found = "epoch" in choice ? all.find((c) => c.epoch === choice.epoch) : all.find((c) => c.id === choice.checkpointId);
-  if (!found) badRequest(`run ${runId} has no checkpoint ${"epoch" in choice ? `at epoch ${choice.epoch}` : `#${choice.checkpointId}`} (it has epochs ${all.map((c) => c.epoch).join(", ")})`);
+  if (!found) invalidInput(`run ${runId} has no checkpoint ${"epoch" in choice ? `at epoch ${choice.epoch}` : `#${choice.checkpointId}`} (it has epochs ${all.map((c) => c.epoch).join(", ")})`);
   return found;
 }
 
@@ -74,7 +75,7 @@ export function registerModelVersion(ctx: ServiceContext, raw: RegisterVersionIn
   const input = registerVersionInput.parse(raw);
   const run = ctx.db.select().from(runs).where(eq(runs.id, input.runId)).get();
   if (!run) notFound(`run ${input.runId}`);
-  if (run.status !== "completed") badRequest(`run ${run.id} is ${run.status}: only checkpoints of completed runs can be registered`);
+  if (run.status !== "completed") invalidInput(`run ${run.id} is ${run.status}: only checkpoints of completed runs can be registered`);
   const ck = resolveCheckpoint(ctx.db, run.id, input.checkpoint);
 
   return ctx.db.transaction((tx) => {
@@ -133,7 +134,7 @@ export const moveAliasInput = z.object({
 export function moveAlias(ctx: ServiceContext, raw: z.input<typeof moveAliasInput>) {
   requireRole(ctx.actor, ["engineer"], "move model aliases");
   const input = moveAliasInput.parse(raw);
-  if (isProtectedAlias(input.alias)) badRequest(`"${input.alias}" moves only through a promotion request approved by independent reviewers`);
+  if (isProtectedAlias(input.alias)) invalidInput(`"${input.alias}" moves only through a promotion request approved by independent reviewers`);
   const model = findModel(ctx.db, input.modelName);
   const target = input.version === null ? null : findModelVersion(ctx.db, input.modelName, input.version).version;
   if ((target?.id ?? null) === currentAliasVersionId(ctx.db, model.id, input.alias)) conflict(`"${input.alias}" already ${target ? `points at version ${target.version}` : "is unset"}`);

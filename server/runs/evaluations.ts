@@ -19,7 +19,8 @@ import { canonicalJson, sha256Canonical } from "@/contracts/canonical";
 import { evaluateInWorker, TrainerTaskError } from "@/trainer/worker-client";
 import type { BackendName, SplitManifest, TrainJob } from "@/trainer/types";
 import { defaultBackend, parentForJob, runDatasetForJob } from "./trainer-tasks";
-import { badRequest, conflict, notFound, now, requireRole, type ServiceContext } from "../app-context/service-context";
+import { now, requireRole, type ServiceContext } from "../app-context/service-context";
+import { conflict, invalidInput, notFound } from "@/server/errors";
 
 export const EVALUATION_ROLES = ["engineer", "reviewer"] as const;
 
@@ -33,10 +34,10 @@ export async function evaluateRunCheckpoint(ctx: ServiceContext, raw: z.input<ty
   const ck = ctx.db.select().from(checkpoints).where(eq(checkpoints.id, checkpointId)).get();
   if (!ck || ck.runId !== runId) notFound(`checkpoint ${checkpointId} of run ${runId}`);
   const split = run.splitId === null ? undefined : ctx.db.select().from(splits).where(eq(splits.id, run.splitId)).get();
-  if (!split) badRequest(`run ${runId} has no recorded split (its data was never prepared), so it has no test partition to evaluate on`);
+  if (!split) invalidInput(`run ${runId} has no recorded split (its data was never prepared), so it has no test partition to evaluate on`);
   const manifest = JSON.parse(split.manifestJson) as SplitManifest;
   if (manifest.partitions.test.count === 0) {
-    badRequest(`run ${runId}'s split has an empty test partition (test ratio ${manifest.ratios.test}); nothing to evaluate on. Fork the run with a test ratio above 0 to evaluate on held-out data`);
+    invalidInput(`run ${runId}'s split has an empty test partition (test ratio ${manifest.ratios.test}); nothing to evaluate on. Fork the run with a test ratio above 0 to evaluate on held-out data`);
   }
 
   const config = JSON.parse(run.configJson) as TrainingConfig;
@@ -51,7 +52,7 @@ export async function evaluateRunCheckpoint(ctx: ServiceContext, raw: z.input<ty
   try {
     out = await evaluateInWorker(job, { weights: ctx.artifacts.get(ck.sha256), sha256: ck.sha256 });
   } catch (e) {
-    if (e instanceof TrainerTaskError) badRequest(`could not evaluate checkpoint ${checkpointId}: ${e.message}`);
+    if (e instanceof TrainerTaskError) invalidInput(`could not evaluate checkpoint ${checkpointId}: ${e.message}`);
     throw e;
   }
   if (out.splitSha256 !== split.sha256) {

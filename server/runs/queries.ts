@@ -3,7 +3,7 @@ import { and, desc, eq, gt, inArray } from "drizzle-orm";
 import { runs, users, experiments, metricSummaries, checkpoints, evaluations, decisions, runTags, metrics, datasetVersions, splits, datasets } from "@/db/schema";
 import type { DbOrTx } from "@/db/client";
 import type { TrainingConfig } from "@/contracts/training-config";
-import { notFound } from "@/server/app-context/service-context";
+import { notFound } from "@/server/errors";
 
 export type RunProgress = { epoch: number; epochs: number; batch: number; batches: number; samplesPerSecond?: number };
 

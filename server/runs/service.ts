@@ -11,7 +11,8 @@ import { appendAuditEvent } from "@/server/audit/ledger";
 import { canonicalJson, sha256Canonical } from "@/contracts/canonical";
 import { decisionRecordSha256, runParamValue as paramValue } from "@/server/audit/content/records";
 import { resolveDataset } from "../datasets/service";
-import { badRequest, conflict, notFound, now, requireRole, type ServiceContext } from "../app-context/service-context";
+import { now, requireRole, type ServiceContext } from "../app-context/service-context";
+import { conflict, invalidInput, notFound } from "@/server/errors";
 
 export const createRunInput = z.object({
   experimentId: z.number().int(),
@@ -28,7 +29,7 @@ export type CreateRunInput = z.input<typeof createRunInput>;
 
 export function parseConfigOrThrow(config: unknown): TrainingConfig {
   const r = trainingConfigSchema.safeParse(config);
-  if (!r.success) badRequest(`invalid configuration: ${describeConfigIssues(r.error)}`);
+  if (!r.success) invalidInput(`invalid configuration: ${describeConfigIssues(r.error)}`);
   return r.data;
 }
 
@@ -48,24 +49,24 @@ export function createRun(ctx: ServiceContext, raw: CreateRunInput) {
   let parentCheckpointId: number | null = null;
   if (config.fineTune) {
     const ck = ctx.db.select().from(checkpoints).where(eq(checkpoints.id, Number(config.fineTune.parentCheckpointId))).get();
-    if (!ck) badRequest(`fineTune.parentCheckpointId: checkpoint ${config.fineTune.parentCheckpointId} does not exist`);
+    if (!ck) invalidInput(`fineTune.parentCheckpointId: checkpoint ${config.fineTune.parentCheckpointId} does not exist`);
     parentCheckpointId = ck.id;
     if (origin === "new") {
       if (parentRunId !== null && parentRunId !== ck.runId)
-        badRequest(`a fine-tune's parent run is the run of its parent checkpoint: checkpoint #${ck.id} belongs to run #${ck.runId}, but parentRunId names run #${parentRunId}; omit parentRunId or name run #${ck.runId}`);
+        invalidInput(`a fine-tune's parent run is the run of its parent checkpoint: checkpoint #${ck.id} belongs to run #${ck.runId}, but parentRunId names run #${parentRunId}; omit parentRunId or name run #${ck.runId}`);
       parentRunId = ck.runId;
       origin = "finetune";
     }
   }
   const parent = parentRunId === null ? null : ctx.db.select().from(runs).where(eq(runs.id, parentRunId)).get();
   if (parentRunId !== null && !parent) notFound(`parent run ${parentRunId}`);
-  if (input.origin !== "new" && !parent) badRequest(`a ${input.origin} needs parentRunId`);
+  if (input.origin !== "new" && !parent) invalidInput(`a ${input.origin} needs parentRunId`);
 
   const configJson = canonicalJson(config);
   const configSha256 = sha256Canonical(config);
   const changes = parent ? diffConfigs(JSON.parse(parent.configJson), config) : [];
-  if (input.origin === "fork" && changes.length === 0) badRequest("a fork must change at least one setting; use re-run to repeat a run exactly");
-  if (input.origin === "rerun" && changes.length > 0) badRequest(`a re-run repeats the parent's exact configuration, but ${changes.length} setting(s) differ`);
+  if (input.origin === "fork" && changes.length === 0) invalidInput("a fork must change at least one setting; use re-run to repeat a run exactly");
+  if (input.origin === "rerun" && changes.length > 0) invalidInput(`a re-run repeats the parent's exact configuration, but ${changes.length} setting(s) differ`);
 
   return ctx.db.transaction((tx) => {
     const n = tx.select({ n: count() }).from(runs).where(eq(runs.experimentId, experiment.id)).get()?.n ?? 0;

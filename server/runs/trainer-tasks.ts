@@ -13,12 +13,13 @@ import type { ArtifactStore } from "@/server/artifacts/store";
 import type { TrainingConfig } from "@/contracts/training-config";
 import { loadBuiltin } from "@/trainer/data/builtin";
 import { DatasetError } from "@/trainer/data/errors";
-import { TRPCError } from "@trpc/server";
+import { DomainError } from "@/server/errors";
 import { TrainerTaskError } from "@/trainer/worker-client";
 import { EstimatorBusyError, estimatePool, type EstimateTask } from "@/trainer/estimate-pool";
 import type { BackendName, DatasetSchema, TrainJob } from "@/trainer/types";
 import { parseConfigOrThrow } from "./service";
-import { badRequest, notFound, type ServiceContext } from "../app-context/service-context";
+import { type ServiceContext } from "../app-context/service-context";
+import { invalidInput, notFound } from "@/server/errors";
 
 type Deps = { db: DbOrTx; artifacts: ArtifactStore };
 
@@ -34,7 +35,7 @@ export function datasetForJob({ db, artifacts }: Deps, ref: TrainingConfig["data
       const b = loadBuiltin(ref.builtin);
       return { bytes: b.bytes, schema: b.schema, sha256: b.sha256 };
     } catch (e) {
-      if (e instanceof DatasetError) badRequest(`data.dataset: ${e.message}`);
+      if (e instanceof DatasetError) invalidInput(`data.dataset: ${e.message}`);
       throw e;
     }
   }
@@ -56,7 +57,7 @@ export function runDatasetForJob(deps: Deps, run: typeof runs.$inferSelect): Tra
 /** The parent checkpoint (its run's config and weights) of a fine-tune, by checkpoint id. */
 export function parentForJob({ db, artifacts }: Deps, checkpointId: number | string, path = "fineTune.parentCheckpointId"): NonNullable<TrainJob["parent"]> {
   const ck = db.select().from(checkpoints).where(eq(checkpoints.id, Number(checkpointId))).get();
-  if (!ck) badRequest(`${path}: checkpoint ${checkpointId} does not exist`);
+  if (!ck) invalidInput(`${path}: checkpoint ${checkpointId} does not exist`);
   const parentRun = db.select().from(runs).where(eq(runs.id, ck.runId)).get();
   if (!parentRun) notFound(`run ${ck.runId} of checkpoint ${ck.id}`);
   return { config: JSON.parse(parentRun.configJson) as TrainingConfig, weights: artifacts.get(ck.sha256), sha256: ck.sha256 };
@@ -73,7 +74,7 @@ function datasetRefForEstimate(db: DbOrTx, dataDir: string, ref: TrainingConfig[
 /** A fine-tune parent as the estimate worker needs it: its run's config and its checkpoint's weights sha256. */
 function parentRefForEstimate(db: DbOrTx, dataDir: string, checkpointId: number | string): NonNullable<EstimateTask["parent"]> {
   const ck = db.select().from(checkpoints).where(eq(checkpoints.id, Number(checkpointId))).get();
-  if (!ck) badRequest(`fineTune.parentCheckpointId: checkpoint ${checkpointId} does not exist`);
+  if (!ck) invalidInput(`fineTune.parentCheckpointId: checkpoint ${checkpointId} does not exist`);
   const parentRun = db.select().from(runs).where(eq(runs.id, ck.runId)).get();
   if (!parentRun) notFound(`run ${ck.runId} of checkpoint ${ck.id}`);
   return { config: JSON.parse(parentRun.configJson) as TrainingConfig, dataDir, weightsSha256: ck.sha256 };
@@ -91,8 +92,8 @@ export async function estimateConfig(ctx: ServiceContext, rawConfig: unknown) {
   try {
     return await estimatePool().run(task);
   } catch (e) {
-    if (e instanceof EstimatorBusyError) throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: e.message });
-    if (e instanceof TrainerTaskError) badRequest(`cannot estimate this configuration: ${e.message}`);
+    if (e instanceof EstimatorBusyError) throw new DomainError("too_many_requests", e.message, { cause: e });
+    if (e instanceof TrainerTaskError) invalidInput(`cannot estimate this configuration: ${e.message}`);
     throw e;
   }
 }

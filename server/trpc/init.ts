@@ -5,7 +5,8 @@
  * the role check happens here on the server, never only in the UI.
  * Sessions: a malformed, expired or revoked cookie gives an anonymous context (401 on signed-in procedures, never a
  * 500); signed-in procedures re-read the account (disabled → 401; must change password → 403 except
- * ALLOWED_BEFORE_PASSWORD_CHANGE). Throttling errors become HTTP 429 with Retry-After.
+ * ALLOWED_BEFORE_PASSWORD_CHANGE). Domain errors map to tRPC codes in domain-error-mapping.ts; throttling becomes
+ * HTTP 429 with Retry-After.
  */
 import { initTRPC, TRPCError } from "@trpc/server";
 import { ZodError } from "zod";
@@ -15,8 +16,7 @@ import type { ServiceContext, SignedInActor } from "@/server/app-context/service
 import type { Role } from "@/db/schema";
 import { applyCheckpointPolicy } from "@/server/audit/checkpoint-policy";
 import { clearSessionCookie, readSessionToken, SESSION_COOKIE } from "@/server/auth/cookies";
-import { TooManyAttempts } from "@/server/auth/throttle";
-import { PasswordHasherBusyError } from "@/server/auth/password";
+import { domainErrorOf, toTRPCError } from "./domain-error-mapping";
 import { CHANGE_PASSWORD_FIRST, SIGN_IN_FIRST, UNAUTHORIZED_MESSAGES } from "@/server/auth/session-messages";
 import { clientAddress } from "@/server/http/client-address";
 
@@ -85,22 +85,23 @@ const checkpointAfterMutations = t.middleware(async ({ ctx, type, next }) => {
 });
 
 /**
- * Throttling answers 429 with Retry-After: a TOO_MANY_REQUESTS error (or a busy password hasher) sets the header,
- * which the fetch adapter sends with the error response.
+ * Domain errors thrown by services (server/errors.ts) become tRPC errors here, for every procedure, through the one
+ * mapping in server/trpc/domain-error-mapping.ts. Throttling (too_many_requests with retryAfterSeconds: sign-in,
+ * signature passwords, a busy password hasher) also sets Retry-After, which the fetch adapter sends with the 429.
  */
-const retryAfterOnThrottle = t.middleware(async ({ ctx, next }) => {
+const mapDomainErrors = t.middleware(async ({ ctx, next }) => {
   const result = await next();
   if (!result.ok) {
-    const cause = result.error.cause;
-    if (cause instanceof TooManyAttempts || cause instanceof PasswordHasherBusyError) {
-      ctx.resHeaders?.set("Retry-After", String(Math.max(1, cause.retryAfterSeconds)));
-      if (result.error.code !== "TOO_MANY_REQUESTS") throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: cause.message, cause });
+    const domain = domainErrorOf(result.error);
+    if (domain) {
+      if (domain.retryAfterSeconds !== undefined) ctx.resHeaders?.set("Retry-After", String(Math.max(1, domain.retryAfterSeconds)));
+      throw toTRPCError(domain);
     }
   }
   return result;
 });
 
-export const publicProcedure = t.procedure.use(retryAfterOnThrottle).use(checkpointAfterMutations);
+export const publicProcedure = t.procedure.use(mapDomainErrors).use(checkpointAfterMutations);
 
 /** What a user whose password was reset may still do until they change it. */
 export const ALLOWED_BEFORE_PASSWORD_CHANGE = new Set(["auth.me", "auth.signOut", "auth.changePassword"]);

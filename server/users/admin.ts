@@ -16,7 +16,6 @@
 import { and, asc, eq, ne, sql } from "drizzle-orm";
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
-import { TRPCError } from "@trpc/server";
 import { sessions, users, type Role } from "@/db/schema";
 import type { Db, Tx } from "@/db/client";
 import { appendAuditEvent, type Actor } from "@/server/audit/ledger";
@@ -27,7 +26,8 @@ import { identifierDigest } from "@/server/auth/signin-failures";
 import { TooManyAttempts } from "@/server/auth/throttle";
 import { demoAccountsWithPublicPassword, isDemoPassword } from "@/server/auth/demo-users";
 import { insertUser, signInThrottle, type SignInClient } from "./service";
-import { badRequest, conflict, forbidden, notFound, now, requireRole, type SignedInActor } from "../app-context/service-context";
+import { now, requireRole, type SignedInActor } from "../app-context/service-context";
+import { conflict, forbidden, invalidInput, notFound } from "@/server/errors";
 
 /** The operator at the command line: acts on users without a signed-in account (bootstrap, recovery). */
 export const OPERATOR_ACTOR: Actor = { id: null, name: "operator (command line)", role: "system" };
@@ -38,7 +38,7 @@ export const changePasswordInput = z.object({ currentPassword: passwordCheckFiel
 
 function parse<T extends z.ZodType>(schema: T, raw: unknown): z.output<T> {
   const r = schema.safeParse(raw);
-  if (!r.success) badRequest(r.error.issues.map((i) => `${i.path.join(".") || "input"}: ${i.message}`).join("; "));
+  if (!r.success) invalidInput(r.error.issues.map((i) => `${i.path.join(".") || "input"}: ${i.message}`).join("; "));
   return r.data;
 }
 
@@ -81,7 +81,7 @@ function enabledAdminsOtherThan(tx: Tx, userId: number): number {
 export function updateUser(db: Db, actor: Actor, raw: z.input<typeof updateUserInput>) {
   requireAdmin(actor, "change users");
   const input = parse(updateUserInput, raw);
-  if (input.role === undefined && input.disabled === undefined) badRequest("say what to change: role and/or disabled");
+  if (input.role === undefined && input.disabled === undefined) invalidInput("say what to change: role and/or disabled");
   return db.transaction((tx) => {
     const before = findUser(tx, input.userId);
     const after = { role: input.role ?? before.role, disabled: input.disabled ?? before.disabled };
@@ -101,7 +101,7 @@ export async function resetPassword(db: Db, actor: Actor, raw: { userId: number 
   requireAdmin(actor, "reset passwords");
   const userId = parse(z.object({ userId: userIdField }), raw).userId;
   const target = findUser(db, userId);
-  if (actor.id === target.id) badRequest("change your own password on your account page (it asks for the current one)");
+  if (actor.id === target.id) invalidInput("change your own password on your account page (it asks for the current one)");
   const password = temporaryPassword();
   const hash = await hashPassword(password);
   const sessionsRevoked = db.transaction((tx) => {
@@ -119,13 +119,13 @@ export async function resetPassword(db: Db, actor: Actor, raw: { userId: number 
  */
 export async function changeOwnPassword(db: Db, actor: SignedInActor, raw: z.input<typeof changePasswordInput>, currentSessionIdHash: string | null, client: SignInClient = { address: "local", userAgent: null }) {
   const input = parse(changePasswordInput, raw);
-  if (input.newPassword === input.currentPassword) badRequest("newPassword: choose a password different from the current one");
-  if (isDemoPassword(input.newPassword)) badRequest("newPassword: that is one of the public demo passwords: choose another");
+  if (input.newPassword === input.currentPassword) invalidInput("newPassword: choose a password different from the current one");
+  if (isDemoPassword(input.newPassword)) invalidInput("newPassword: that is one of the public demo passwords: choose another");
   const user = findUser(db, actor.id);
   const decision = await signInThrottle(db).attempt(identifierDigest(user.email), client.address);
   if (!decision.allowed) {
     const message = `too many wrong passwords: try again in ${decision.retryAfterSeconds} s`;
-    throw new TRPCError({ code: "TOO_MANY_REQUESTS", message, cause: new TooManyAttempts(decision.retryAfterSeconds, message) });
+    throw new TooManyAttempts(decision.retryAfterSeconds, message);
   }
   const ok = await checkPassword(input.currentPassword, user.passwordHash);
   await decision.release(ok ? "success" : "failure");

@@ -22,7 +22,8 @@ import { SignInThrottle } from "@/server/auth/throttle";
 import { identifierDigest, recordSignInFailure } from "@/server/auth/signin-failures";
 import { createSession, deleteSession, resolveSession, sessionIdHash, SESSION_ABSOLUTE_DAYS } from "@/server/auth/sessions";
 import { demoHashFor } from "@/server/auth/demo-users";
-import { badRequest, conflict, now, type SignedInActor } from "../app-context/service-context";
+import { now, type SignedInActor } from "../app-context/service-context";
+import { conflict, invalidInput } from "@/server/errors";
 
 /** Kept for callers of the first release: the absolute session lifetime. */
 export const SESSION_DAYS = SESSION_ABSOLUTE_DAYS;
@@ -64,7 +65,7 @@ export function signInThrottle(db: Db): SignInThrottle {
 
 function parseOrBadRequest<T>(schema: { safeParse: (v: unknown) => { success: true; data: T } | { success: false; error: { issues: { message: string }[] } } }, value: unknown, field: string): T {
   const r = schema.safeParse(value);
-  if (!r.success) badRequest(`${field}: ${r.error.issues.map((i) => i.message).join("; ")}`);
+  if (!r.success) invalidInput(`${field}: ${r.error.issues.map((i) => i.message).join("; ")}`);
   return r.data;
 }
 

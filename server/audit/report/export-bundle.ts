@@ -44,7 +44,7 @@ import type { FreshCheckpointWitnessing } from "@/server/audit/witness/fresh-cos
 import { collectLineage } from "@/server/lineage/collect";
 import { lineageToProvJson } from "@/server/lineage/prov";
 import { validateProvJson } from "@/server/lineage/prov-schema";
-import { notFound } from "@/server/app-context/service-context";
+import { notFound } from "@/server/errors";
 import { collectReportFacts, type ReportFacts } from "./collect-report";
 import { maxAuditSeq } from "@/server/audit/ledger-reads";
 import { factsFileText, writeFactsFile } from "@/server/audit/content/facts-file";

@@ -13,7 +13,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
-import { TRPCError } from "@trpc/server";
+import { httpErrorOf } from "@/server/http/domain-error-status";
 import type { ServiceDeps, SignedInActor } from "@/server/app-context/service-context";
 import { uploadDatasetFile, uploadMetaSchema, uploadTempDir, type UploadDatasetMeta } from "@/server/datasets/service";
 import { crossOriginRefusal, refusedResponse } from "@/server/http/same-origin";
@@ -26,8 +26,6 @@ import { reportUploadProgress } from "./progress";
 
 const g = globalThis as unknown as { __runledgerUploadsActive?: { n: number } };
 const active = (g.__runledgerUploadsActive ??= { n: 0 });
-
-const STATUS: Partial<Record<TRPCError["code"], number>> = { BAD_REQUEST: 400, UNAUTHORIZED: 401, FORBIDDEN: 403, NOT_FOUND: 404, CONFLICT: 409, TOO_MANY_REQUESTS: 429 };
 
 function json(status: number, value: unknown): Response {
   return new Response(JSON.stringify(value), { status, headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" } });
@@ -103,6 +101,6 @@ export async function handleDatasetUpload(services: ServiceDeps, req: Request, c
 
 function describeFailure(e: unknown, limits: CsvCaps): { status: number; message: string } {
   if (e instanceof BodyTooLargeError) return { status: 413, message: `The file is larger than the limit of ${limits.maxBytes} bytes (server setting ${UPLOAD_LIMIT_SETTINGS.maxBytes})` };
-  if (e instanceof TRPCError) return { status: STATUS[e.code] ?? 500, message: e.message };
-  return { status: 500, message: (e as Error).message ?? String(e) };
+  const { status, message } = httpErrorOf(e);
+  return { status, message };
 }

@@ -8,17 +8,17 @@
  * client (UI, CLI, curl) can point at the fault; the UI reads the position from the caret line.
  */
 import { z } from "zod";
-import { TRPCError } from "@trpc/server";
+import { DomainError } from "@/server/errors";
 import { router, signedInProcedure } from "@/server/trpc/init";
 import { compareRuns, fetchSeries, FilterSyntaxError, groupRuns, listColumns, MAX_COMPARE, MIN_COMPARE, RunsQueryError, searchRuns } from "@/server/runs/explore";
 
-/** Runs `f`, turning the query layer's user-facing errors into BAD_REQUEST. */
+/** Runs `f`, turning the query layer's user-facing errors into invalid_input (BAD_REQUEST). */
 function asBadRequest<T>(f: () => T): T {
   try {
     return f();
   } catch (e) {
-    if (e instanceof FilterSyntaxError) throw new TRPCError({ code: "BAD_REQUEST", message: `${e.message}\n${e.caret()}`, cause: e });
-    if (e instanceof RunsQueryError) throw new TRPCError({ code: "BAD_REQUEST", message: e.message, cause: e });
+    if (e instanceof FilterSyntaxError) throw new DomainError("invalid_input", `${e.message}\n${e.caret()}`, { cause: e });
+    if (e instanceof RunsQueryError) throw new DomainError("invalid_input", e.message, { cause: e });
     throw e;
   }
 }
