@@ -63,10 +63,13 @@ export function VerificationPanel() {
   const verify = useMutation(trpc.audit.verify.mutationOptions({ onSuccess: (r) => qc.setQueryData(trpc.audit.verifyJob.queryKey(), r.job) }));
   const j = job.data ?? null;
 
-  // When a job ends, the ledger has a new "audit.verify" event: refresh the status and the events list.
+  // When a job ends, the ledger has a new "audit.verify" event: refresh the status and the events list. Keyed on
+  // the job's id and status (not the polled object, new on every refetch); qc and trpc are stable per provider.
+  const jobId = j?.id;
+  const jobStatus = j?.status;
   useEffect(() => {
-    if (j && j.status !== "running") void qc.invalidateQueries({ queryKey: trpc.audit.pathKey() });
-  }, [j?.id, j?.status]); // eslint-disable-line react-hooks/exhaustive-deps
+    if (jobStatus !== undefined && jobStatus !== "running") void qc.invalidateQueries({ queryKey: trpc.audit.pathKey() });
+  }, [jobId, jobStatus, qc, trpc]);
 
   if (status.isPending) return <section className="panel" aria-label="Verification"><Loading what="Loading the last verification" /></section>;
   if (status.error) return <section className="panel" aria-label="Verification"><ErrorState error={status.error} title="Could not load the last verification" /></section>;

@@ -38,7 +38,9 @@ export function MetricChart({ metric, runs, xAxis, logY, smoothing }: { metric: 
   });
   const zoomed = (i: number) => (xAxis === "wall" ? zoomedWall[i]?.data?.[0] : zoomedShared.data?.[i]);
   const loaded = runs.map((_, i) => (range ? (zoomed(i) ?? whole.data?.[i]) : whole.data?.[i]));
-  const dataKey = loaded.map((d) => (d ? `${d.total}:${d.points.length}:${d.points[0]?.step}:${d.points.at(-1)?.step}` : "-")).join("|");
+  // `loaded`, `offsets` and `scale` are new values on every render: the curves are keyed on this digest of all three
+  // instead, so they are recomputed when a fetched series or the x axis changes, not on each render.
+  const dataKey = [scale, offsets.join(","), ...loaded.map((d) => (d ? `${d.total}:${d.points.length}:${d.points[0]?.step}:${d.points.at(-1)?.step}` : "-"))].join("|");
   const series = useMemo<OverlaySeries[]>(
     () =>
       runs.flatMap((r, i) => {
@@ -49,7 +51,7 @@ export function MetricChart({ metric, runs, xAxis, logY, smoothing }: { metric: 
         if (smoothing <= 0) return [{ label: r.name, color, points: pts }];
         return [{ label: `${r.name} (raw)`, color: withAlpha(color, 0.22), points: pts, faint: true }, { label: r.name, color, points: emaSmooth(pts, smoothing) }];
       }),
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- keyed on dataKey, which digests loaded, offsets and scale
     [dataKey, smoothing, runs],
   );
   const error = whole.error ?? zoomedShared.error ?? zoomedWall.find((q) => q.error)?.error;
