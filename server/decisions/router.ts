@@ -6,5 +6,5 @@ import { decisionTimeline } from "@/server/lineage/queries";
 
 export const decisionsRouter = router({
   timeline: signedInProcedure.input(z.object({ runId: z.number().int() })).query(({ ctx, input }) => decisionTimeline(ctx.services.db, input.runId)),
-  addNote: roleProcedure(...DECISION_NOTE_ROLES).input(addDecisionNoteInput).mutation(({ ctx, input }) => addDecisionNote(ctx.service, input)),
+  addNote: roleProcedure(...DECISION_NOTE_ROLES).input(addDecisionNoteInput).mutation(({ ctx, input }) => addDecisionNote(ctx.services, input)),
 });

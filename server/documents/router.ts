@@ -5,13 +5,14 @@
  */
 import { z } from "zod";
 import { router, signedInProcedure, roleProcedure } from "@/server/trpc/init";
-import { DOCUMENT_EDIT_ROLES, documentsFor, signDocument, signDocumentInput, updateDocument, updateDocumentInput } from "@/server/documents/service";
+import { DOCUMENT_EDIT_ROLES, signDocument, signDocumentInput, updateDocument, updateDocumentInput } from "@/server/documents/service";
+import { documentsFor } from "@/server/documents/queries";
 
 export const documentsRouter = router({
   get: signedInProcedure
     .input(z.object({ subjectType: z.enum(["model", "dataset"]), subjectId: z.number().int() }))
     .query(({ ctx, input }) => documentsFor(ctx.services.db, input.subjectType, input.subjectId)),
-  update: roleProcedure(...DOCUMENT_EDIT_ROLES).input(updateDocumentInput).mutation(({ ctx, input }) => updateDocument(ctx.service, input)),
+  update: roleProcedure(...DOCUMENT_EDIT_ROLES).input(updateDocumentInput).mutation(({ ctx, input }) => updateDocument(ctx.services, input)),
   /** Open to every signed-in role: the service names which roles may sign with which meaning. */
-  sign: signedInProcedure.input(signDocumentInput).mutation(({ ctx, input }) => signDocument(ctx.service, input)),
+  sign: signedInProcedure.input(signDocumentInput).mutation(({ ctx, input }) => signDocument(ctx.services, input)),
 });

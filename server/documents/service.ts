@@ -15,42 +15,24 @@
  *   (document.selfReviewRefused) in a transaction of its own, which commits although the request fails.
  * - A signed audit checkpoint follows each signature (design: "at every signature").
  */
-import { and, asc, desc, eq, inArray } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import { z } from "zod";
-import { datasets, documents, models, signatures, users, type DocumentSubjectType } from "@/db/schema";
+import { documents, signatures, users } from "@/db/schema";
 import type { DbOrTx } from "@/db/client";
 import { appendAuditEvent } from "@/server/audit/ledger";
 import { sha256Canonical } from "@/contracts/canonical";
-import { PASSWORD_MAX } from "@/server/auth/limits";
-import { signatureText } from "../registry/promotions";
+import { PASSWORD_MAX } from "@/contracts/user-fields";
+import { signatureText } from "../registry/records";
+import { DOCUMENT_SECTIONS, documentRecord, type DocumentRow } from "./records";
+import { latestVersion, requireSubject } from "./queries";
 import { checkpointAfterCommit } from "../app-context/audit-checkpoint-after-commit";
 import { checkSignaturePassword } from "../auth/signature-password";
 import { now, requireRole, type ServiceContext } from "../app-context/service-context";
 import { conflict, forbidden, invalidInput, notFound } from "@/server/errors";
 
-/** The sections people write, per subject, in the order a model card / datasheet shows them. */
-export const DOCUMENT_SECTIONS = {
-  model: [
-    { key: "intended_use", title: "Intended purpose and use" },
-    { key: "limitations", title: "Limitations and conditions of use" },
-    { key: "ethical_considerations", title: "Ethical considerations and risks" },
-  ],
-  dataset: [
-    { key: "data_collection", title: "Data collection" },
-    { key: "licence", title: "Licence and terms of use" },
-  ],
-} as const satisfies Record<DocumentSubjectType, readonly { key: string; title: string }[]>;
-
 /** Who may write a section; who may sign it with which meaning. */
 export const DOCUMENT_EDIT_ROLES = ["engineer", "reviewer"] as const;
 const MEANING_ROLES = { authorship: ["engineer", "reviewer"], review: ["reviewer"] } as const;
-
-export type DocumentRow = typeof documents.$inferSelect;
-
-/** The content a version's sha256 covers (and signatures bind to). */
-export function documentRecord(d: Pick<DocumentRow, "subjectType" | "subjectId" | "section" | "version" | "body" | "supersedesId" | "authorId" | "createdAt">) {
-  return { subjectType: d.subjectType, subjectId: d.subjectId, section: d.section, version: d.version, body: d.body, supersedesId: d.supersedesId, authorId: d.authorId, createdAt: d.createdAt };
-}
 
 const subjectSchema = z.object({ subjectType: z.enum(["model", "dataset"]), subjectId: z.number().int().positive() });
 const sectionKeys = [...DOCUMENT_SECTIONS.model, ...DOCUMENT_SECTIONS.dataset].map((s) => s.key) as [string, ...string[]];
@@ -68,16 +50,6 @@ export const signDocumentInput = z.object({
   password: z.string().max(PASSWORD_MAX, `a password is at most ${PASSWORD_MAX} characters`).min(1, "re-enter your password to sign"),
   comment: z.string().trim().max(4000).default(""),
 });
-
-function requireSubject(db: DbOrTx, subjectType: DocumentSubjectType, subjectId: number): string {
-  const row = subjectType === "model" ? db.select({ name: models.name }).from(models).where(eq(models.id, subjectId)).get() : db.select({ name: datasets.name }).from(datasets).where(eq(datasets.id, subjectId)).get();
-  if (!row) notFound(`${subjectType} ${subjectId}`);
-  return row.name;
-}
-
-function latestVersion(db: DbOrTx, subjectType: DocumentSubjectType, subjectId: number, section: string): DocumentRow | undefined {
-  return db.select().from(documents).where(and(eq(documents.subjectType, subjectType), eq(documents.subjectId, subjectId), eq(documents.section, section))).orderBy(desc(documents.version)).limit(1).get();
-}
 
 export function updateDocument(ctx: ServiceContext, raw: z.input<typeof updateDocumentInput>) {
   requireRole(ctx.actor, DOCUMENT_EDIT_ROLES, "edit model cards and datasheets");
@@ -154,25 +126,4 @@ function assertSignable(db: DbOrTx, doc: DocumentRow, signer: { id: number; name
   if (recomputed !== doc.sha256) conflict(`document version ${doc.id} no longer matches its sha256 (${doc.sha256.slice(0, 12)}… ≠ ${recomputed.slice(0, 12)}…): it cannot be signed`);
   const dup = db.select({ id: signatures.id }).from(signatures).where(and(eq(signatures.recordType, "document"), eq(signatures.recordId, doc.id), eq(signatures.userId, signer.id), eq(signatures.meaning, meaning))).get();
   if (dup) conflict(`${signer.name} has already signed version ${doc.version} of this section with meaning ${meaning}`);
-}
-
-export type DocumentSignature = { id: number; userId: number; printedName: string; meaning: string; recordSha256: string; comment: string; createdAt: string; text: string };
-export type DocumentVersion = DocumentRow & { author: string; signatures: DocumentSignature[] };
-export type DocumentSection = { key: string; title: string; latest: DocumentVersion | null; history: DocumentVersion[] };
-
-/** Every section of a subject, with its latest version, full history (newest first) and signatures. */
-export function documentsFor(db: DbOrTx, subjectType: DocumentSubjectType, subjectId: number): { subjectType: DocumentSubjectType; subjectId: number; subjectName: string; sections: DocumentSection[] } {
-  const subjectName = requireSubject(db, subjectType, subjectId);
-  const rows = db.select({ d: documents, author: users.name }).from(documents).innerJoin(users, eq(users.id, documents.authorId)).where(and(eq(documents.subjectType, subjectType), eq(documents.subjectId, subjectId))).orderBy(desc(documents.version)).all();
-  const sigs = rows.length ? db.select().from(signatures).where(and(eq(signatures.recordType, "document"), inArray(signatures.recordId, rows.map((r) => r.d.id)))).orderBy(asc(signatures.id)).all() : [];
-  const versions: DocumentVersion[] = rows.map(({ d, author }) => ({
-    ...d,
-    author,
-    signatures: sigs.filter((s) => s.recordId === d.id).map((s) => ({ id: s.id, userId: s.userId, printedName: s.printedName, meaning: s.meaning, recordSha256: s.recordSha256, comment: s.comment, createdAt: s.createdAt, text: signatureText(s) })),
-  }));
-  const sections = DOCUMENT_SECTIONS[subjectType].map((s) => {
-    const history = versions.filter((v) => v.section === s.key);
-    return { key: s.key, title: s.title, latest: history[0] ?? null, history };
-  });
-  return { subjectType, subjectId, subjectName, sections };
 }

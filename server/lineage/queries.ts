@@ -7,7 +7,7 @@ import { decisions, evaluations, metrics, runs, users } from "@/db/schema";
 import { runAncestry } from "@/server/lineage/ancestry";
 import { notFound } from "@/server/errors";
 import type { DbOrTx } from "@/db/client";
-import { findModelVersion } from "@/server/registry/service";
+import { findModelVersion } from "@/server/registry/queries";
 import { collectLineage } from "@/server/lineage/collect";
 import { lineageGraph } from "@/server/lineage/graph";
 

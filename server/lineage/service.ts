@@ -10,7 +10,7 @@ import { lineageToProvJson, type ProvJson } from "@/server/lineage/prov";
 import { validateProvJson } from "@/server/lineage/prov-schema";
 import type { Actor } from "@/server/audit/ledger";
 import type { Db } from "@/db/client";
-import { findModelVersion } from "../registry/service";
+import { findModelVersion } from "../registry/queries";
 
 export function exportLineageProv(db: Db, actor: Actor, modelName: string, version: number): { document: ProvJson; sha256: string; fileName: string } {
   const { model, version: v } = findModelVersion(db, modelName, version);

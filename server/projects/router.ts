@@ -5,7 +5,7 @@ import { createExperiment, createExperimentInput, createProject, createProjectIn
 
 export const projectsRouter = router({
   list: signedInProcedure.query(({ ctx }) => listProjectsWithExperiments(ctx.services.db)),
-  create: roleProcedure("engineer", "admin").input(createProjectInput).mutation(({ ctx, input }) => createProject(ctx.service, input)),
-  createExperiment: roleProcedure("engineer").input(createExperimentInput).mutation(({ ctx, input }) => createExperiment(ctx.service, input)),
+  create: roleProcedure("engineer", "admin").input(createProjectInput).mutation(({ ctx, input }) => createProject(ctx.services, input)),
+  createExperiment: roleProcedure("engineer").input(createExperimentInput).mutation(({ ctx, input }) => createExperiment(ctx.services, input)),
   experiment: signedInProcedure.input(z.object({ id: z.number().int() })).query(({ ctx, input }) => getExperiment(ctx.services.db, input.id)),
 });

@@ -22,38 +22,17 @@ import { evaluations, modelVersions, models, promotionRequests, signatures, user
 import type { DbOrTx } from "@/db/client";
 import { appendAuditEvent } from "@/server/audit/ledger";
 import { sha256Canonical } from "@/contracts/canonical";
-import { PASSWORD_MAX } from "@/server/auth/limits";
-import { lineageAuthors } from "@/server/lineage/ancestry";
+import { PASSWORD_MAX } from "@/contracts/user-fields";
 import { now, requireRole, type ServiceContext } from "../app-context/service-context";
 import { conflict, forbidden, invalidInput, notFound } from "@/server/errors";
-import { aliasSchema, appendAliasMove, findModelVersion, modelNameSchema } from "./service";
+import { aliasSchema, appendAliasMove, modelNameSchema } from "./service";
+import { conflictsOfInterest, findModelVersion, loadPromotionRequest } from "./queries";
+import { promotionRecord, signatureText, TEST_PARTITION } from "./records";
 import { checkpointAfterCommit } from "../app-context/audit-checkpoint-after-commit";
 import { checkSignaturePassword } from "../auth/signature-password";
 
-export const TEST_PARTITION = "test";
-
 type VersionRow = typeof modelVersions.$inferSelect;
 type EvaluationRow = typeof evaluations.$inferSelect;
-
-/** The record reviewers sign: what is being promoted, where to, and the evidence it relies on. */
-export function promotionRecord(modelName: string, alias: string, v: VersionRow, e: EvaluationRow) {
-  return {
-    model: modelName,
-    alias,
-    modelVersion: { id: v.id, version: v.version, runId: v.runId, checkpointId: v.checkpointId, weightsSha256: v.weightsSha256, createdBy: v.createdBy, createdAt: v.createdAt },
-    evaluation: {
-      id: e.id,
-      runId: e.runId,
-      checkpointId: e.checkpointId,
-      splitId: e.splitId,
-      partition: e.partition,
-      dataSha256: e.dataSha256,
-      metrics: JSON.parse(e.metricsJson) as unknown,
-      confusion: e.confusionJson ? (JSON.parse(e.confusionJson) as unknown) : null,
-      createdAt: e.createdAt,
-    },
-  };
-}
 
 /** Test-partition evaluations of exactly this version's checkpoint, newest first. */
 export function eligibleEvaluations(db: DbOrTx, v: VersionRow): EvaluationRow[] {
@@ -109,23 +88,6 @@ export function requestPromotion(ctx: ServiceContext, raw: z.input<typeof reques
   });
 }
 
-function loadRequest(db: DbOrTx, requestId: number) {
-  const request = db.select().from(promotionRequests).where(eq(promotionRequests.id, requestId)).get();
-  if (!request) notFound(`promotion request ${requestId}`);
-  const version = db.select().from(modelVersions).where(eq(modelVersions.id, request.modelVersionId)).get()!;
-  const model = db.select().from(models).where(eq(models.id, version.modelId)).get()!;
-  const evaluation = db.select().from(evaluations).where(eq(evaluations.id, request.evaluationId)).get()!;
-  return { request, version, model, evaluation };
-}
-
-/** Why this user may not sign this request (empty when they may). */
-export function conflictsOfInterest(db: DbOrTx, requestId: number, userId: number): string[] {
-  const { request, version } = loadRequest(db, requestId);
-  const reasons = lineageAuthors(db, version.id).filter((a) => a.userId === userId).map((a) => a.why);
-  if (request.requestedBy === userId) reasons.unshift("requested this promotion");
-  return [...new Set(reasons)];
-}
-
 export const signPromotionInput = z.object({
   requestId: z.number().int(),
   meaning: z.enum(["approval", "rejection", "review"]),
@@ -135,7 +97,7 @@ export const signPromotionInput = z.object({
 
 export async function signPromotion(ctx: ServiceContext, raw: z.input<typeof signPromotionInput>) {
   const input = signPromotionInput.parse(raw);
-  const { request, version, model, evaluation } = loadRequest(ctx.db, input.requestId);
+  const { request, version, model, evaluation } = loadPromotionRequest(ctx.db, input.requestId);
 
   // Independence first, for every role: a self-approval attempt is recorded even when it would also fail later.
   const reasons = conflictsOfInterest(ctx.db, request.id, ctx.actor.id);
@@ -191,7 +153,7 @@ export async function signPromotion(ctx: ServiceContext, raw: z.input<typeof sig
 
 /** Pending, not already signed by this person (approval/rejection once), and its record still hashes to what is signed. */
 function assertSignable(db: DbOrTx, actor: { id: number; name: string }, meaning: "approval" | "rejection" | "review", requestId: number): void {
-  const { request, version, model, evaluation } = loadRequest(db, requestId);
+  const { request, version, model, evaluation } = loadPromotionRequest(db, requestId);
   if (request.status !== "pending") conflict(`promotion request #${request.id} is ${request.status}; only a pending request can be signed`);
   const already = db.select().from(signatures).where(and(eq(signatures.recordType, "promotion_request"), eq(signatures.recordId, request.id), eq(signatures.userId, actor.id))).all();
   if (meaning !== "review" && already.some((s) => s.meaning === "approval" || s.meaning === "rejection")) conflict(`${actor.name} has already signed promotion request #${request.id}`);
@@ -204,7 +166,7 @@ export const withdrawPromotionInput = z.object({ requestId: z.number().int(), re
 export function withdrawPromotion(ctx: ServiceContext, raw: z.input<typeof withdrawPromotionInput>) {
   requireRole(ctx.actor, ["engineer"], "withdraw promotion requests");
   const input = withdrawPromotionInput.parse(raw);
-  const { request } = loadRequest(ctx.db, input.requestId);
+  const { request } = loadPromotionRequest(ctx.db, input.requestId);
   if (request.requestedBy !== ctx.actor.id) forbidden(`only the requester can withdraw promotion request #${request.id}`);
   if (request.status !== "pending") conflict(`promotion request #${request.id} is ${request.status}`);
   ctx.db.transaction((tx) => {
@@ -213,11 +175,4 @@ export function withdrawPromotion(ctx: ServiceContext, raw: z.input<typeof withd
     appendAuditEvent(tx, { actor: ctx.actor, action: "promotion.withdraw", entityType: "promotionRequest", entityId: request.id, payload: { reason: input.reason, status: "withdrawn", decidedAt } });
   });
   return { ok: true };
-}
-
-const MEANING_VERB = { approval: "Approved", rejection: "Rejected", review: "Reviewed", authorship: "Authored" } as const;
-
-/** The human-readable form shown wherever a signed record is shown. */
-export function signatureText(s: { printedName: string; meaning: keyof typeof MEANING_VERB; createdAt: string; recordSha256: string }): string {
-  return `${MEANING_VERB[s.meaning]} by ${s.printedName} on ${s.createdAt.replace(/\.\d+Z$/, "Z")} — meaning: ${s.meaning} — record sha256 ${s.recordSha256.slice(0, 12)}…`;
 }

@@ -2,15 +2,16 @@
  * Read side of the model registry: models with their current aliases, one model in full (versions, evaluations,
  * alias history, promotion requests with human-readable signatures), and "which version did alias A point at, at time T".
  *
- * Invariant used throughout: an alias's value at time T is its latest model_alias_events row with created_at ≤ T
- * (ties broken by id); a row with a null version means the alias was unset.
+ * Reads only, and imports no service: the services build on these lookups (findModel, conflictsOfInterest), not the
+ * other way round. Where an alias points (now or at T) is decided in ./aliases.ts.
  */
-import { and, asc, desc, eq, inArray, lte } from "drizzle-orm";
-import { auditEvents, checkpoints, evaluations, modelAliasEvents, modelVersions, models, promotionRequests, runs, signatures, users } from "@/db/schema";
+import { and, asc, desc, eq, inArray } from "drizzle-orm";
+import { auditEvents, checkpoints, evaluations, modelVersions, models, promotionRequests, runs, signatures, users } from "@/db/schema";
 import type { DbOrTx } from "@/db/client";
-import { invalidInput } from "@/server/errors";
-import { findModel } from "@/server/registry/service";
-import { conflictsOfInterest, signatureText, TEST_PARTITION } from "@/server/registry/promotions";
+import { invalidInput, notFound } from "@/server/errors";
+import { lineageAuthors } from "@/server/lineage/ancestry";
+import { aliasMoveAt, aliasMoves, currentAliasTargets } from "./aliases";
+import { signatureText, TEST_PARTITION } from "./records";
 
 function userNames(db: DbOrTx, ids: number[]): Map<number, string> {
   const unique = [...new Set(ids)];
@@ -18,19 +19,48 @@ function userNames(db: DbOrTx, ids: number[]): Map<number, string> {
   return new Map(db.select({ id: users.id, name: users.name }).from(users).where(inArray(users.id, unique)).all().map((u) => [u.id, u.name]));
 }
 
-/** Current alias → version number for each alias a model has ever had (unset aliases omitted). */
-function currentAliases(events: (typeof modelAliasEvents.$inferSelect)[], versionNumber: Map<number, number>): Record<string, number> {
-  const latest = new Map<string, typeof modelAliasEvents.$inferSelect>();
-  for (const e of [...events].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id - b.id)) latest.set(e.alias, e);
+export function findModel(db: DbOrTx, name: string) {
+  const model = db.select().from(models).where(eq(models.name, name)).get();
+  if (!model) notFound(`model "${name}"`);
+  return model;
+}
+
+export function findModelVersion(db: DbOrTx, modelName: string, version: number) {
+  const model = findModel(db, modelName);
+  const v = db.select().from(modelVersions).where(and(eq(modelVersions.modelId, model.id), eq(modelVersions.version, version))).get();
+  if (!v) notFound(`version ${version} of model "${modelName}"`);
+  return { model, version: v };
+}
+
+/** A promotion request with the version, model and evaluation it cites. */
+export function loadPromotionRequest(db: DbOrTx, requestId: number) {
+  const request = db.select().from(promotionRequests).where(eq(promotionRequests.id, requestId)).get();
+  if (!request) notFound(`promotion request ${requestId}`);
+  const version = db.select().from(modelVersions).where(eq(modelVersions.id, request.modelVersionId)).get()!;
+  const model = db.select().from(models).where(eq(models.id, version.modelId)).get()!;
+  const evaluation = db.select().from(evaluations).where(eq(evaluations.id, request.evaluationId)).get()!;
+  return { request, version, model, evaluation };
+}
+
+/** Why this user may not sign this request (empty when they may): the requester, and everyone in the version's lineage. */
+export function conflictsOfInterest(db: DbOrTx, requestId: number, userId: number): string[] {
+  const { request, version } = loadPromotionRequest(db, requestId);
+  const reasons = lineageAuthors(db, version.id).filter((a) => a.userId === userId).map((a) => a.why);
+  if (request.requestedBy === userId) reasons.unshift("requested this promotion");
+  return [...new Set(reasons)];
+}
+
+/** Current alias → version number of one model, for each alias it has ever had (unset aliases omitted). */
+function currentAliases(moves: ReturnType<typeof aliasMoves>, modelId: number, versionNumber: Map<number, number>): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const [alias, e] of latest) if (e.modelVersionId !== null) out[alias] = versionNumber.get(e.modelVersionId) ?? -1;
+  for (const [alias, versionId] of currentAliasTargets(moves).get(modelId) ?? []) if (versionId !== null) out[alias] = versionNumber.get(versionId) ?? -1;
   return out;
 }
 
 export function listModels(db: DbOrTx) {
   const all = db.select().from(models).orderBy(asc(models.name)).all();
   const versions = db.select({ id: modelVersions.id, modelId: modelVersions.modelId, version: modelVersions.version }).from(modelVersions).all();
-  const events = db.select().from(modelAliasEvents).all();
+  const events = aliasMoves(db);
   const vnum = new Map(versions.map((v) => [v.id, v.version]));
   const names = userNames(db, all.map((m) => m.createdBy));
   return all.map((m) => ({
@@ -39,7 +69,7 @@ export function listModels(db: DbOrTx) {
     description: m.description,
     approvalsRequired: m.approvalsRequired,
     versionCount: versions.filter((v) => v.modelId === m.id).length,
-    aliases: currentAliases(events.filter((e) => e.modelId === m.id), vnum),
+    aliases: currentAliases(events, m.id, vnum),
     createdBy: names.get(m.createdBy) ?? "?",
     createdAt: m.createdAt,
   }));
@@ -61,8 +91,8 @@ export function getModel(db: DbOrTx, name: string, viewerId?: number) {
     .orderBy(desc(modelVersions.version))
     .all();
   const vnum = new Map(versions.map((x) => [x.v.id, x.v.version]));
-  const events = db.select().from(modelAliasEvents).where(eq(modelAliasEvents.modelId, model.id)).orderBy(asc(modelAliasEvents.createdAt), asc(modelAliasEvents.id)).all();
-  const current = currentAliases(events, vnum);
+  const events = aliasMoves(db, model.id);
+  const current = currentAliases(events, model.id, vnum);
   const ckIds = versions.map((x) => x.v.checkpointId);
   const evals = ckIds.length ? db.select().from(evaluations).where(inArray(evaluations.checkpointId, ckIds)).all() : [];
   const requests = versions.length ? db.select().from(promotionRequests).where(inArray(promotionRequests.modelVersionId, versions.map((x) => x.v.id))).orderBy(desc(promotionRequests.id)).all() : [];
@@ -129,25 +159,19 @@ export function aliasAt(db: DbOrTx, name: string, alias: string, at: string) {
   const t = new Date(at);
   if (Number.isNaN(t.getTime())) invalidInput(`"${at}" is not a time: use ISO-8601, e.g. 2026-01-31T12:00:00Z`);
   const model = findModel(db, name);
-  const event = db
-    .select({ e: modelAliasEvents, version: modelVersions.version, weightsSha256: modelVersions.weightsSha256, movedBy: users.name })
-    .from(modelAliasEvents)
-    .leftJoin(modelVersions, eq(modelVersions.id, modelAliasEvents.modelVersionId))
-    .innerJoin(users, eq(users.id, modelAliasEvents.movedBy))
-    .where(and(eq(modelAliasEvents.modelId, model.id), eq(modelAliasEvents.alias, alias), lte(modelAliasEvents.createdAt, t.toISOString())))
-    .orderBy(desc(modelAliasEvents.createdAt), desc(modelAliasEvents.id))
-    .limit(1)
-    .get();
+  const move = aliasMoveAt(db, model.id, alias, t.toISOString());
+  const version = move?.modelVersionId == null ? undefined : db.select({ version: modelVersions.version, weightsSha256: modelVersions.weightsSha256 }).from(modelVersions).where(eq(modelVersions.id, move.modelVersionId)).get();
+  const movedBy = move ? db.select({ name: users.name }).from(users).where(eq(users.id, move.movedBy)).get()?.name : undefined;
   return {
     model: model.name,
     alias,
     at: t.toISOString(),
-    version: event?.version ?? null,
-    modelVersionId: event?.e.modelVersionId ?? null,
-    weightsSha256: event?.weightsSha256 ?? null,
-    since: event?.e.createdAt ?? null,
-    movedBy: event?.movedBy ?? null,
-    promotionRequestId: event?.e.promotionRequestId ?? null,
+    version: version?.version ?? null,
+    modelVersionId: move?.modelVersionId ?? null,
+    weightsSha256: version?.weightsSha256 ?? null,
+    since: move?.createdAt ?? null,
+    movedBy: movedBy ?? null,
+    promotionRequestId: move?.promotionRequestId ?? null,
   };
 }
 

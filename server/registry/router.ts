@@ -21,11 +21,11 @@ export const modelsRouter = router({
   lineage: signedInProcedure.input(modelVersionRef).query(({ ctx, input }) => modelVersionLineage(ctx.services.db, input.modelName, input.version)),
   /** A mutation because the export is recorded in the audit ledger; it changes no project data. */
   exportProv: signedInProcedure.input(modelVersionRef).mutation(({ ctx, input }) => exportLineageProv(ctx.services.db, ctx.user, input.modelName, input.version)),
-  register: engineerProcedure.input(registerVersionInput).mutation(({ ctx, input }) => registerModelVersion(ctx.service, input)),
-  moveAlias: engineerProcedure.input(moveAliasInput).mutation(({ ctx, input }) => moveAlias(ctx.service, input)),
-  setApprovalsRequired: roleProcedure("admin").input(setApprovalsRequiredInput).mutation(({ ctx, input }) => setApprovalsRequired(ctx.service, input)),
-  requestPromotion: engineerProcedure.input(requestPromotionInput).mutation(({ ctx, input }) => requestPromotion(ctx.service, input)),
+  register: engineerProcedure.input(registerVersionInput).mutation(({ ctx, input }) => registerModelVersion(ctx.services, input)),
+  moveAlias: engineerProcedure.input(moveAliasInput).mutation(({ ctx, input }) => moveAlias(ctx.services, input)),
+  setApprovalsRequired: roleProcedure("admin").input(setApprovalsRequiredInput).mutation(({ ctx, input }) => setApprovalsRequired(ctx.services, input)),
+  requestPromotion: engineerProcedure.input(requestPromotionInput).mutation(({ ctx, input }) => requestPromotion(ctx.services, input)),
   /** Open to every signed-in role on purpose: the service refuses and records self-approval by anyone, then requires a reviewer. */
-  sign: signedInProcedure.input(signPromotionInput).mutation(({ ctx, input }) => signPromotion(ctx.service, input)),
-  withdrawPromotion: engineerProcedure.input(withdrawPromotionInput).mutation(({ ctx, input }) => withdrawPromotion(ctx.service, input)),
+  sign: signedInProcedure.input(signPromotionInput).mutation(({ ctx, input }) => signPromotion(ctx.services, input)),
+  withdrawPromotion: engineerProcedure.input(withdrawPromotionInput).mutation(({ ctx, input }) => withdrawPromotion(ctx.services, input)),
 });

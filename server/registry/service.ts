@@ -6,10 +6,10 @@
  * - A model version points at exactly one checkpoint of a completed run and copies its weights sha256; it never changes.
  * - Versions number 1, 2, 3… per model, assigned inside the write transaction.
  * - Aliases move only by appending a model_alias_events row (the current alias is the latest row); PROTECTED_ALIASES
- *   ("production") move only through an approved promotion request (services/promotions.ts), never here.
+ *   ("production") move only through an approved promotion request (registry/promotions.ts), never here.
  * - Every write lands with its audit event in one transaction; an alias move is followed by a signed audit checkpoint.
  */
-import { and, desc, eq, max } from "drizzle-orm";
+import { and, eq, max } from "drizzle-orm";
 import { z } from "zod";
 import { checkpoints, modelAliasEvents, modelVersions, models, runs } from "@/db/schema";
 import type { DbOrTx } from "@/db/client";
@@ -17,6 +17,8 @@ import { appendAuditEvent } from "@/server/audit/ledger";
 import { now, requireRole, type ServiceContext } from "../app-context/service-context";
 import { conflict, invalidInput, notFound } from "@/server/errors";
 import { checkpointAfterCommit } from "../app-context/audit-checkpoint-after-commit";
+import { findModel, findModelVersion } from "./queries";
+import { currentAliasVersionId } from "./aliases";
 
 /** Aliases whose moves need a promotion request with independent approvals. */
 export const PROTECTED_ALIASES = ["production"] as const;
@@ -43,19 +45,6 @@ export const registerVersionInput = z.object({
   description: z.string().max(2000).default(""),
 });
 export type RegisterVersionInput = z.input<typeof registerVersionInput>;
-
-export function findModel(db: DbOrTx, name: string) {
-  const model = db.select().from(models).where(eq(models.name, name)).get();
-  if (!model) notFound(`model "${name}"`);
-  return model;
-}
-
-export function findModelVersion(db: DbOrTx, modelName: string, version: number) {
-  const model = findModel(db, modelName);
-  const v = db.select().from(modelVersions).where(and(eq(modelVersions.modelId, model.id), eq(modelVersions.version, version))).get();
-  if (!v) notFound(`version ${version} of model "${modelName}"`);
-  return { model, version: v };
-}
 
 function resolveCheckpoint(db: DbOrTx, runId: number, choice: z.output<typeof registerVersionInput>["checkpoint"]) {
   const all = db.select().from(checkpoints).where(eq(checkpoints.runId, runId)).all();
@@ -100,12 +89,6 @@ export function registerModelVersion(ctx: ServiceContext, raw: RegisterVersionIn
     });
     return { model: model.name, modelId: model.id, version: version.version, modelVersionId: version.id, weightsSha256: version.weightsSha256, checkpointId: ck.id, epoch: ck.epoch };
   });
-}
-
-/** The version an alias points at now (null when it was never set or was removed). */
-export function currentAliasVersionId(db: DbOrTx, modelId: number, alias: string): number | null {
-  const last = db.select().from(modelAliasEvents).where(and(eq(modelAliasEvents.modelId, modelId), eq(modelAliasEvents.alias, alias))).orderBy(desc(modelAliasEvents.createdAt), desc(modelAliasEvents.id)).limit(1).get();
-  return last?.modelVersionId ?? null;
 }
 
 /** Appends the alias move and its audit event; callers hold the transaction and have checked permission. */

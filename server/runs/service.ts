@@ -123,3 +123,23 @@ export function removeRunTag(ctx: ServiceContext, raw: z.input<typeof tagInput>)
     appendAuditEvent(tx, { actor: ctx.actor, action: "run.untag", entityType: "run", entityId: runId, payload: { tag } });
   });
 }
+
+/** What cancelling needs from the run orchestrator (server/runs/orchestrator): stop a run this process trains. */
+export type RunCanceller = { cancel(runId: number): boolean };
+
+/**
+ * An engineer asks to cancel a queued or running run: the role and the run's state are re-checked inside the
+ * transaction that records the request (`run.cancelRequest`), so a run that ended meanwhile is refused with nothing
+ * recorded; then the orchestrator stops it (the `run.cancel` event comes from the orchestrator when it has stopped).
+ */
+export function cancelRun(ctx: ServiceContext, orchestrator: RunCanceller, runId: number): { ok: true } {
+  ctx.db.transaction((tx) => {
+    requireRole(ctx.actor, ["engineer"], "cancel runs");
+    const run = tx.select({ status: runs.status }).from(runs).where(eq(runs.id, runId)).get();
+    if (!run) notFound(`run ${runId}`);
+    if (run.status !== "queued" && run.status !== "running") invalidInput(`run ${runId} is ${run.status}; only a queued or running run can be cancelled`);
+    appendAuditEvent(tx, { actor: ctx.actor, action: "run.cancelRequest", entityType: "run", entityId: runId, payload: { statusAtRequest: run.status } });
+  });
+  if (!orchestrator.cancel(runId)) conflict(`run ${runId} is not training in this server process`);
+  return { ok: true };
+}

@@ -12,7 +12,7 @@ import { desc, eq } from "drizzle-orm";
 import { auditCheckpoints, auditEvents, documents, models, modelVersions, signatures, users } from "@/db/schema";
 import { sha256Canonical } from "@/contracts/canonical";
 import { keyFilePath } from "@/server/audit/keys";
-import { documentRecord } from "@/server/documents/service";
+import { documentRecord } from "@/server/documents/records";
 import { applyCheckpointPolicy } from "@/server/audit/checkpoint-policy";
 import { exportReportBundle } from "@/server/audit/report/export-bundle";
 import { verifyReportBundle } from "@/server/audit/report/verify-report";

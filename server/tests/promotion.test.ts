@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eq } from "drizzle-orm";
 import { auditCheckpoints, auditEvents, evaluations, modelVersions, promotionRequests, signatures } from "@/db/schema";
-import { promotionRecord } from "@/server/registry/promotions";
+import { promotionRecord } from "@/server/registry/records";
 import { sha256Canonical } from "@/contracts/canonical";
 import { createTestApp, irisConfig, type TestApp } from "./test-app";
 

@@ -24,6 +24,7 @@ export { SESSION_COOKIE, readCookie } from "@/server/auth/cookies";
 
 // (1) Context
 export type TrpcContext = {
+  /** The process's long-lived services; in signed-in procedures also `actor`, so `ctx.services` is a ServiceContext. */
   services: AppServices;
   user: SignedInActor | null;
   sessionToken: string | undefined;
@@ -113,8 +114,9 @@ export const signedInProcedure = publicProcedure.use(({ ctx, path, next }) => {
   if (!account || account.disabled) throw new TRPCError({ code: "UNAUTHORIZED", message: UNAUTHORIZED_MESSAGES.disabled });
   if (account.mustChangePassword && !ALLOWED_BEFORE_PASSWORD_CHANGE.has(path)) throw new TRPCError({ code: "FORBIDDEN", message: CHANGE_PASSWORD_FIRST });
   const user: SignedInActor = { ...ctx.user, role: account.role, name: account.name };
-  const service: ServiceContext = { db: ctx.services.db, artifacts: ctx.services.artifacts, dataDir: ctx.services.dataDir, auditKeys: ctx.services.auditKeys, actor: user };
-  return next({ ctx: { ...ctx, user, service } });
+  // One context object: the process's services plus who is acting, which is what a service takes (ServiceContext).
+  const services: AppServices & ServiceContext = { ...ctx.services, actor: user };
+  return next({ ctx: { ...ctx, user, services } });
 });
 
 export function roleProcedure(...roles: Role[]) {

@@ -5,7 +5,7 @@
  * record sha256, comment, time; the signed record's current hash must still be the one signed).
  */
 import { sha256Canonical } from "@/contracts/canonical";
-import { promotionRecord } from "@/server/registry/promotions";
+import { promotionRecord } from "@/server/registry/records";
 import { type ContentChecker, parsePayload } from "./checker";
 import { changedLater, checkCreations, compareActor } from "./creations";
 import { documentSha256 } from "./check-documents";

@@ -4,7 +4,7 @@
  * compared with the row and with its document.update event; the superseded version's hash and the text length too.
  */
 import { sha256Canonical } from "@/contracts/canonical";
-import { documentRecord } from "@/server/documents/service";
+import { documentRecord } from "@/server/documents/records";
 import type { ContentChecker } from "./checker";
 import { checkCreations, compareActor } from "./creations";
 import type { EventSource } from "./ledger-events";

@@ -14,8 +14,8 @@ import type { DbOrTx } from "@/db/client";
 import { diffConfigs, type TrainingConfig } from "@/contracts/training-config";
 import type { CleaningReport, DatasetSchema, SplitManifest } from "@/trainer/types";
 import { collectLineage } from "@/server/lineage/collect";
-import { documentsFor, type DocumentSection } from "@/server/documents/service";
-import { signatureText } from "@/server/registry/promotions";
+import { documentsFor, type DocumentSection } from "@/server/documents/queries";
+import { signatureText } from "@/server/registry/records";
 import type { ContentCheckResult } from "@/server/audit/content/verify-content";
 import { reportContentStatus, reportedEntityKeys } from "@/server/audit/content/report-content";
 
