@@ -2,13 +2,12 @@
  * Length caps and shapes of every field people type into sign-in and user management, shared by the routers, the
  * services (the CLI calls them directly) and the forms. Caps are checked on the raw input first, so a 50 MB "email"
  * is refused by a length comparison before anything else looks at it (hashing, the database, the ledger).
- * Pure: no Node imports, usable in the browser.
+ * Pure: no Node imports, usable in the browser (a leaf: imports nothing from the project).
  */
 import { z } from "zod";
-import type { Role } from "@/db/schema/users";
 
-/** The roles (db/schema/users.ts ROLES), repeated here so browser code does not pull in the schema module. */
-export const ROLE_NAMES = ["admin", "engineer", "reviewer", "auditor"] as const satisfies readonly Role[];
+/** The roles: the one list (db/schema/users.ts ROLES is this list, so the forms need not load the schema module). */
+export const ROLE_NAMES = ["admin", "engineer", "reviewer", "auditor"] as const;
 
 /** RFC 5321: a forward path is at most 256 octets including the angle brackets, so an address is at most 254. */
 export const EMAIL_MAX = 254;

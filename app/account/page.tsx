@@ -10,8 +10,8 @@ import { useTRPC } from "@/app/_trpc/client";
 import { Shell, type Me } from "@/app/_components/shell";
 import { ErrorState, FormError, Loading } from "@/app/_components/states";
 import { formatTime } from "@/app/_components/format";
-import { safeNextPath } from "@/server/auth/redirect";
-import { PASSWORD_MAX, PASSWORD_MIN } from "@/server/auth/limits";
+import { safeNextPath } from "@/contracts/safe-next-path";
+import { PASSWORD_MAX, PASSWORD_MIN } from "@/contracts/user-fields";
 
 function ChangePassword({ mustChange }: { mustChange: boolean }) {
   const trpc = useTRPC();

@@ -9,8 +9,8 @@ import { Suspense, useState } from "react";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_trpc/client";
 import { FormError } from "@/app/_components/states";
-import { safeNextPath } from "@/server/auth/redirect";
-import { EMAIL_MAX, PASSWORD_MAX } from "@/server/auth/limits";
+import { safeNextPath } from "@/contracts/safe-next-path";
+import { EMAIL_MAX, PASSWORD_MAX } from "@/contracts/user-fields";
 
 function SignInForm() {
   const trpc = useTRPC();

@@ -10,7 +10,7 @@ import { useTRPC } from "@/app/_trpc/client";
 import { Shell, type Me } from "@/app/_components/shell";
 import { ErrorState, FormError, Loading } from "@/app/_components/states";
 import { formatTime } from "@/app/_components/format";
-import { EMAIL_MAX, NAME_MAX, ROLE_NAMES } from "@/server/auth/limits";
+import { EMAIL_MAX, NAME_MAX, ROLE_NAMES } from "@/contracts/user-fields";
 
 type Role = (typeof ROLE_NAMES)[number];
 

@@ -4,8 +4,10 @@
  * (server/auth/sessions.ts); a user with must_change_password set can do nothing but change it.
  */
 import { sqliteTable, text, integer, index } from "drizzle-orm/sqlite-core";
+import { ROLE_NAMES } from "../../contracts/user-fields";
 
-export const ROLES = ["admin", "engineer", "reviewer", "auditor"] as const;
+/** The roles, defined once in contracts/user-fields.ts (the browser's forms read them there). */
+export const ROLES = ROLE_NAMES;
 export type Role = (typeof ROLES)[number];
 
 export const users = sqliteTable("users", {

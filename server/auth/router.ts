@@ -2,7 +2,7 @@
  * Sign-in, sign-out, who am I, and the signed-in person's own account: password change and sessions.
  *
  * Invariants: the session token travels only in the Set-Cookie header (server/auth/cookies.ts), never in a body;
- * throttled sign-ins answer HTTP 429 with Retry-After; inputs are length-capped by server/auth/limits.ts.
+ * throttled sign-ins answer HTTP 429 with Retry-After; inputs are length-capped by contracts/user-fields.ts.
  */
 import { z } from "zod";
 import { DomainError } from "@/server/errors";
@@ -10,7 +10,7 @@ import { publicProcedure, router, signedInProcedure } from "@/server/trpc/init";
 import { accountStatus, signIn, signOut } from "@/server/users/service";
 import { changeOwnPassword, changePasswordInput, demoPasswordWarning, revokeSessions, sessionsOf } from "@/server/users/admin";
 import { clearSessionCookie, sessionCookie } from "@/server/auth/cookies";
-import { passwordCheckField, signInEmailField } from "@/server/auth/limits";
+import { passwordCheckField, signInEmailField } from "@/contracts/user-fields";
 import { TooManyAttempts } from "@/server/auth/throttle";
 
 export const sessionIdField = z.string().regex(/^[0-9a-f]{64}$/, "a session id is 64 hexadecimal characters");

@@ -10,7 +10,7 @@ import { eq } from "drizzle-orm";
 import { openDatabase, resolveDataDir, type Db } from "@/db/client";
 import { users } from "@/db/schema";
 import { createUser, listUsers, OPERATOR_ACTOR, resetPassword, updateUser } from "@/server/users/admin";
-import { ROLE_NAMES } from "@/server/auth/limits";
+import { ROLE_NAMES } from "@/contracts/user-fields";
 import { checkpointAfterCliWrite } from "./checkpoint-after-write";
 
 const USAGE = `usage: npm run cli -- users <subcommand> [--data-dir DIR] [--json]

@@ -16,7 +16,7 @@ import { insertUser } from "@/server/users/service";
 import { SYSTEM_ACTOR } from "@/server/audit/ledger";
 import { identifierDigest } from "@/server/auth/signin-failures";
 import { applyCheckpointPolicy } from "@/server/audit/checkpoint-policy";
-import { safeNextPath } from "@/server/auth/redirect";
+import { safeNextPath } from "@/contracts/safe-next-path";
 import { createTestApp, type TestApp } from "./test-app";
 
 let app: TestApp;

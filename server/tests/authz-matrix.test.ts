@@ -16,7 +16,7 @@ import { eq } from "drizzle-orm";
 import { users } from "@/db/schema";
 import { appRouter, createCaller } from "@/server/trpc/root";
 import { createSession } from "@/server/auth/sessions";
-import { ROLE_NAMES } from "@/server/auth/limits";
+import { ROLE_NAMES } from "@/contracts/user-fields";
 import { DEMO_USERS } from "@/server/demo/seed";
 import { createTestApp, type TestApp } from "./test-app";
 

@@ -20,7 +20,7 @@ import { sessions, users, type Role } from "@/db/schema";
 import type { Db, Tx } from "@/db/client";
 import { appendAuditEvent, type Actor } from "@/server/audit/ledger";
 import { checkPassword, hashPassword } from "@/server/auth/password";
-import { nameField, newEmailField, newPasswordField, passwordCheckField, roleField, userIdField } from "@/server/auth/limits";
+import { nameField, newEmailField, newPasswordField, passwordCheckField, roleField, userIdField } from "@/contracts/user-fields";
 import { deleteSession, deleteUserSessions, listSessions, type SessionSummary } from "@/server/auth/sessions";
 import { identifierDigest } from "@/server/auth/signin-failures";
 import { TooManyAttempts } from "@/server/auth/throttle";

@@ -6,7 +6,7 @@
 import { z } from "zod";
 import { roleProcedure, router } from "@/server/trpc/init";
 import { createUser, createUserInput, demoPasswordWarning, listUsers, resetPassword, revokeSessions, sessionsOf, updateUser, updateUserInput } from "@/server/users/admin";
-import { userIdField } from "@/server/auth/limits";
+import { userIdField } from "@/contracts/user-fields";
 import { sessionIdField } from "../auth/router";
 
 const adminProcedure = roleProcedure("admin");

@@ -2,7 +2,7 @@
  * Signing in and out, and the session behind each request.
  *
  * Invariants:
- * - Inputs are length-capped (server/auth/limits.ts) before anything else happens: an oversized email or password
+ * - Inputs are length-capped (contracts/user-fields.ts) before anything else happens: an oversized email or password
  *   is refused without a hash, a query or a ledger write.
  * - Every attempt goes through the throttle (per account and per client address, server/auth/throttle.ts) before the
  *   password is checked; the check is asynchronous scrypt, against a dummy hash when the account does not exist.
@@ -17,7 +17,7 @@ import { users, type Role } from "@/db/schema";
 import type { Db, DbOrTx } from "@/db/client";
 import { appendAuditEvent, type Actor } from "@/server/audit/ledger";
 import { checkPasswordOrDummy, hashPassword, hashPasswordSync, needsRehash, PasswordHasherBusyError } from "@/server/auth/password";
-import { passwordCheckField, signInEmailField } from "@/server/auth/limits";
+import { passwordCheckField, signInEmailField } from "@/contracts/user-fields";
 import { SignInThrottle } from "@/server/auth/throttle";
 import { identifierDigest, recordSignInFailure } from "@/server/auth/signin-failures";
 import { createSession, deleteSession, resolveSession, sessionIdHash, SESSION_ABSOLUTE_DAYS } from "@/server/auth/sessions";
