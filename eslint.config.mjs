@@ -183,8 +183,14 @@ export default defineConfig(
     files: ["app/**/*.tsx", "app/**/use-*.ts"],
     plugins: { "react-hooks": reactHooks },
     rules: {
-      "react-hooks/rules-of-hooks": "error",
+      // The hook rules plus the React Compiler's checks (refs read during render, setState in an effect, impure
+      // render...): they flag real re-render and stale-value bugs whether or not the compiler is used.
+      ...reactHooks.configs.flat.recommended.rules,
+      // A missing dependency is a stale-value bug: an error, like the rest. A deliberate omission says why in its
+      // eslint-disable comment (`-- reason`).
       "react-hooks/exhaustive-deps": "error",
+      // Only says the React Compiler would skip a component (e.g. TanStack Virtual's hooks); this app does not use it.
+      "react-hooks/incompatible-library": "off",
     },
   },
   ...layerBlocks,

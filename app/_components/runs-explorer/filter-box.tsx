@@ -1,13 +1,19 @@
 "use client";
 /** The filter expression box: applies on Enter or "Apply"; shows the server's error with a caret under the position. */
-import { useEffect, useState } from "react";
+import { useState } from "react";
 import { parseFilterError } from "./filter-error";
 
 const EXAMPLE = '(params.optimizer = "adam" OR params.optimizer = "rmsprop") AND metrics.val_accuracy > 0.9';
 
 export function FilterBox({ value, onApply, error }: { value: string; onApply: (filter: string) => void; error: unknown }) {
   const [text, setText] = useState(value);
-  useEffect(() => setText(value), [value]);
+  // A new applied filter (URL, history, a chip) replaces what is typed: adjusted during render, as React advises
+  // for state derived from a prop, so no render shows the old text.
+  const [appliedValue, setAppliedValue] = useState(value);
+  if (value !== appliedValue) {
+    setAppliedValue(value);
+    setText(value);
+  }
   const parsed = error ? parseFilterError(error instanceof Error ? error.message : String(error)) : null;
   return (
     <form
