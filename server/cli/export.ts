@@ -22,7 +22,8 @@ import { resolveKeyDir } from "@/server/audit/keys";
 import { openAuditSigningKeys } from "@/server/audit/key-custody";
 import { DEMO_USERS } from "@/server/demo/seed";
 import { actorOf } from "@/server/users/service";
-import { resolveModelVersion, untarInto } from "@/server/audit/report/export-bundle";
+import { resolveModelVersion } from "@/server/audit/report/export-bundle";
+import { untarInto } from "@/server/audit/report/tar";
 import { exportReportToCosigned } from "@/server/audit/report/export-cosigned";
 import { verifyReportBundle } from "@/server/audit/report/verify-report";
 

@@ -20,7 +20,7 @@ import type { Db } from "@/db/client";
 import type { AuditKeys } from "@/server/audit/keys";
 import type { SignedInActor } from "@/server/app-context/service-context";
 import { Readable } from "node:stream";
-import { bundleName } from "@/server/audit/report/export-bundle";
+import { bundleName } from "@/server/audit/report/bundle-layout";
 import { ExportBusyError, exportReportInWorker } from "@/server/audit/report/export-in-worker";
 import { crossOriginRefusal } from "./same-origin";
 import { asRouteCaller, type RouteCaller } from "./route-session";

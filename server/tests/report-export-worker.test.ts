@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { count, eq } from "drizzle-orm";
 import { auditCheckpoints, auditEvents } from "@/db/schema";
 import { createAuditCheckpoint } from "@/server/audit/checkpoints";
-import { untarInto } from "@/server/audit/report/export-bundle";
+import { untarInto } from "@/server/audit/report/tar";
 import { verifyReportBundle } from "@/server/audit/report/verify-report";
 import { reportExportPost } from "@/server/http/report-export";
 import { createTestApp, irisConfig, type TestApp } from "./test-app";

@@ -1,10 +1,9 @@
 /**
- * Report exports whose own fresh checkpoint is cosigned before the bundle is written: phase 2 of export-bundle.ts
- * (recordReportExport: "audit.export", then the checkpoint over it), then a bounded wait (≤ EXPORT_COSIGN_WAIT_MS)
- * while that checkpoint is pushed to the configured witnesses (witness/fresh-cosign.ts), then phase 3, whose
+ * Report exports whose own fresh checkpoint is cosigned before the bundle is written: phase 1, then phase 2 with
+ * the bounded wait for the witnesses (export-record.ts recordReportExportCosigned), then phase 3, whose
  * cosignatures.json therefore holds the new cosignatures, and records per witness whether it cosigned
  * ("exportCheckpoint"; README.txt says it too). A witness that is down or slow never fails the export.
- * Used by the CLI (`export`) and the browser route (export-in-worker.ts, phase 2 on the main thread).
+ * Used by the CLI (`export`); the browser route runs the same phases through export-in-worker.ts.
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -12,21 +11,13 @@ import path from "node:path";
 import type { Db } from "@/db/client";
 import type { Actor } from "@/server/audit/ledger";
 import type { AuditKeys } from "@/server/audit/keys";
-import { cosignFreshCheckpoint } from "@/server/audit/witness/fresh-cosign";
-import {
-  type ExportPayload, type RecordedExport, type ReportExportResult,
-  assertEmptyOutDir, bundleName, prepareReport, recordReportExport, writeReportBundle,
-} from "./export-bundle";
+import { assertEmptyOutDir, bundleName, type RecordedExport, type ReportExportResult } from "./bundle-layout";
+import { prepareReport } from "./export-prepare";
+import { recordReportExportCosigned, type CosignWaitOptions } from "./export-record";
+import { writeReportBundle } from "./export-write";
 import { tarDirectory } from "./tar";
 
 type Deps = { db: Db; auditKeys: AuditKeys };
-export type CosignWaitOptions = { waitMs?: number; env?: Record<string, string | undefined>; log?: (line: string) => void };
-
-/** Phase 2, then the bounded wait for the witnesses' cosignatures of the checkpoint it signed. */
-export async function recordReportExportCosigned(deps: Deps, actor: Actor, payload: ExportPayload, opts: CosignWaitOptions = {}): Promise<RecordedExport> {
-  const recorded = recordReportExport(deps, actor, payload);
-  return { ...recorded, witnessing: await cosignFreshCheckpoint(deps, recorded.checkpoint, opts) };
-}
 
 /** As exportReportBundle (export-bundle.ts), with the export's checkpoint cosigned first when a witness is up. */
 export async function exportReportBundleCosigned(deps: Deps, actor: Actor, modelVersionId: number, outDir: string, opts: CosignWaitOptions = {}): Promise<ReportExportResult & { witnessing: RecordedExport["witnessing"] }> {

@@ -3,8 +3,9 @@
  * synchronous exportReportBundle). A worker thread (export-worker.ts) opens its own read-only connection and runs
  * phase 1 (content check over the whole ledger, facts, PROV) and phase 3 (events.jsonl, proofs, manifest, tar);
  * this thread does only phase 2, the write: "audit.export" and then the checkpoint signed over it, in that order, as
- * the synchronous export does (export-bundle.ts recordReportExport), then waits a bounded time for the configured
- * witnesses to cosign that checkpoint (export-cosigned.ts), so phase 3's cosignatures.json includes them.
+ * the synchronous export does (export-record.ts recordReportExport), then waits a bounded time for the configured
+ * witnesses to cosign that checkpoint (recordReportExportCosigned), so phase 3's cosignatures.json includes them.
+ * This module and export-record.ts import no renderer: the Next.js route that calls it never bundles react-dom/server.
  *
  * Invariants:
  * - The worker never writes the database (read-only connection); nothing is recorded unless phase 1 succeeded, and
@@ -19,8 +20,8 @@ import { Worker } from "node:worker_threads";
 import type { Db } from "@/db/client";
 import type { Actor } from "@/server/audit/ledger";
 import type { AuditKeys } from "@/server/audit/keys";
-import type { ReportExportResult } from "./export-bundle";
-import { recordReportExportCosigned } from "./export-cosigned";
+import type { ReportExportResult } from "./bundle-layout";
+import { recordReportExportCosigned } from "./export-record";
 import type { ExportWorkerIn, ExportWorkerInput, ExportWorkerOut } from "./export-worker";
 
 export const MAX_CONCURRENT_EXPORTS = 2;

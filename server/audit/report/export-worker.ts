@@ -18,7 +18,9 @@ import { drizzle } from "drizzle-orm/better-sqlite3";
 import type { Db } from "@/db/client";
 import * as schema from "@/db/schema";
 import { parseAuditPublicKey } from "@/server/audit/keys";
-import { bundleName, prepareReport, writeReportBundle, type ExportPayload, type RecordedExport, type ReportExportResult } from "./export-bundle";
+import { bundleName, type ExportPayload, type RecordedExport, type ReportExportResult } from "./bundle-layout";
+import { prepareReport } from "./export-prepare";
+import { writeReportBundle } from "./export-write";
 import { tarDirectory } from "./tar";
 
 /** tar: also write the folder as a ustar archive at `path`, top folder `root` (default: bundleName). */

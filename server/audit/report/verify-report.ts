@@ -18,8 +18,9 @@ import type { AuditCheckpointRow } from "@/server/audit/ledger-reads";
 import type { AuditEventRow } from "@/server/audit/ledger";
 import { verifyInclusion } from "@/server/audit/merkle";
 import type { VerifyOptions, VerifyResult } from "@/server/audit/verify";
-import { REPORT_FILES, listRelative, renderReportCharts, type ExportPayload, type ReportJson } from "./export-bundle";
-import { renderReportHtml } from "./render-html";
+import { REPORT_FILES, listRelative, type ExportPayload, type ReportJson } from "./bundle-layout";
+import { renderReportCharts } from "./render/report-charts";
+import { renderReportHtml } from "./render/report-html";
 import { verifyReportContent } from "@/server/audit/content/verify-report-content";
 
 export type ReportVerifyResult = { ok: boolean; ledger: VerifyResult; problems: string[]; checked: string[] };

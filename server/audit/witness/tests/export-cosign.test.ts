@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestApp, irisConfig, type TestApp } from "@/server/tests/test-app";
 import { actorFor } from "@/server/tests/upload-helpers";
 import { verifyBundle } from "@/server/audit/bundle";
-import { untarInto } from "@/server/audit/report/export-bundle";
+import { untarInto } from "@/server/audit/report/tar";
 import { verifyReportBundle } from "@/server/audit/report/verify-report";
 import { reportExportPost } from "@/server/http/report-export";
 import { exportCommand } from "@/server/cli/export";

@@ -1,0 +1,59 @@
+/**
+ * Report section 5 (Annex IV 2(a), 2(c)): each run of the lineage (the one that produced the weights first): who
+ * ran it and when, its hyperparameters, backend and environment, and its training curves.
+ */
+import type { ReportFacts } from "../collect-report";
+import { LineChartSvg } from "./line-chart-svg";
+import { Code, Facts, Json, SectionHeading, num, time, type Refs } from "./primitives";
+import type { ReportChart } from "./report-types";
+
+type TrainingRun = ReportFacts["training"][number];
+
+function RunArticle({ r, charts, refs }: { r: TrainingRun; charts: ReportChart[]; refs: Refs }) {
+  const t = r.config.training;
+  return (
+    <article className="run">
+      <h3>Run #{r.id}: {r.name} {refs("run", r.id)}</h3>
+      <p className="meta">
+        {r.origin} run by {r.author.name}, started {time(r.startedAt)}, finished {time(r.finishedAt)}
+        {r.parentRunId !== null ? `, parent run #${r.parentRunId}` : ""}
+        {r.parentCheckpointId !== null ? `, fine-tuned from checkpoint #${r.parentCheckpointId}` : ""}
+      </p>
+      <Facts
+        items={[
+          ["Layers", r.configSummary],
+          ["Optimizer", <>{t.optimizer.name} <Json value={t.optimizer} /></>],
+          ["Learning rate", <>{num(t.learningRate)} <Json value={t.lrSchedule} /></>],
+          ["Batch size", num(t.batchSize)],
+          ["Epochs", num(t.epochs)],
+          ["Seed", num(r.seed)],
+          ["Config sha256", <Code value={r.configSha256} />],
+          ["Backend", `${r.backend ?? "–"}${r.backendReason ? ` — ${r.backendReason}` : ""}`],
+          ["Environment", r.environment ? <Json value={r.environment} /> : "–"],
+          ["Parameters", num(r.paramCount)],
+          ["Final weights sha256", <Code value={r.finalWeightsSha256} />],
+        ]}
+      />
+      {charts.map((c) => (
+        <figure key={c.file}>
+          <LineChartSvg series={c.series} options={c.options} />
+          <figcaption>
+            {c.title} (also {c.file})
+          </figcaption>
+        </figure>
+      ))}
+    </article>
+  );
+}
+
+export function TrainingSection({ f, charts, refs }: { f: ReportFacts; charts: ReportChart[]; refs: Refs }) {
+  return (
+    <section id="training">
+      <SectionHeading annex="Annex IV 2(a), 2(c)">5. Training procedure and environment</SectionHeading>
+      <p className="muted">The run that produced the weights first, then its ancestors. Curves are drawn from the recorded per-epoch metric points.</p>
+      {f.training.map((r) => (
+        <RunArticle key={r.id} r={r} charts={charts.filter((c) => c.runId === r.id)} refs={refs} />
+      ))}
+    </section>
+  );
+}

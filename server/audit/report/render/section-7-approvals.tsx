@@ -1,0 +1,54 @@
+/**
+ * Report section 7 (Annex IV 2(e), 2(g)): the promotion requests of this version with their signatures and the
+ * self-approvals the four-eyes rule refused, and every alias move to this version.
+ */
+import { Fragment } from "react";
+import type { ReportFacts } from "../collect-report";
+import { Code, ContentLabel, EventLink, SectionHeading, SignatureList, Table, time, type Refs } from "./primitives";
+
+type PromotionRequest = ReportFacts["approvals"]["requests"][number];
+
+function RequestArticle({ p, refs }: { p: PromotionRequest; refs: Refs }) {
+  return (
+    <article className="request">
+      <h3>
+        Promotion request #{p.id}: {p.alias} — {p.status} {refs("promotionRequest", p.id)}
+      </h3>
+      <p className="meta">
+        Requested by {p.requestedBy.name} on {time(p.createdAt)}
+        {p.decidedAt ? `, decided ${time(p.decidedAt)}` : ""} · record sha256 <Code value={p.recordSha256} /> · cites evaluation #{p.evaluationId}
+      </p>
+      <p>Rationale: {p.rationale}</p>
+      <SignatureList signatures={p.signatures} refs={refs} empty="No signatures." />
+      {p.refusedSelfApprovals.length > 0 && (
+        <p>
+          <strong>Refused self-approvals</strong> (four eyes):{" "}
+          {p.refusedSelfApprovals.map((r, i) => (
+            <Fragment key={r.seq}>
+              {i > 0 && "; "}
+              {r.who} at {time(r.at)} ({r.reasons.join("; ")}) <EventLink seq={r.seq} />
+            </Fragment>
+          ))}
+        </p>
+      )}
+    </article>
+  );
+}
+
+export function ApprovalsSection({ f, refs }: { f: ReportFacts; refs: Refs }) {
+  const a = f.approvals;
+  return (
+    <section id="approvals">
+      <SectionHeading annex="Annex IV 2(e), 2(g)">7. Approvals and signatures</SectionHeading>
+      <p className="muted">
+        Signatures record the printed name, time and meaning, are bound to the sha256 of the record signed, and were given after re-entering the password. People in the version&apos;s lineage cannot approve it. This model needs {a.approvalsRequired} approval(s) for production.
+      </p>
+      {a.requests.length ? a.requests.map((p) => <RequestArticle key={p.id} p={p} refs={refs} />) : <p className="missing">No promotion request was made for this version.</p>}
+      <Table
+        caption="Alias moves to this version"
+        head={["Alias", "Moved by", "Time", "Promotion request", "Content"]}
+        rows={a.aliasMoves.map((m) => [m.alias, m.movedBy, time(m.at), m.promotionRequestId !== null ? `#${m.promotionRequestId}` : "direct move", <ContentLabel content={f.content} type="aliasMove" id={m.id} />])}
+      />
+    </section>
+  );
+}
