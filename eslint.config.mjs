@@ -1,7 +1,7 @@
 /**
  * ESLint flat config: code-quality rules (typescript-eslint, React hooks) and the layer boundaries of
- * ARCHITECTURE.md. `npm run lint` runs it over the whole tree; scripts/tests/lint-boundaries.test.ts proves each boundary
- * fails when it is crossed.
+ * ARCHITECTURE.md. `npm run lint` runs it (and `prettier --check`) over the whole tree; scripts/tests/lint-boundaries.test.ts
+ * proves each boundary fails when it is crossed.
  *
  * Invariants:
  * - Every boundary is checked on the RESOLVED path of an import, so `@/db/client`, `../../db/client` and a
@@ -74,8 +74,17 @@ const NO_ROUTER_IN_DOMAIN = {
   from: path.join(ROOT, "server/**/router.ts"),
   message: "Services never import a router: routers call services, not the other way round.",
 };
-const leaf = (who, forbidden) =>
-  forbidden.map((dir) => edge(dir, `${who} import nothing from ${dir}/: it is a leaf below the server (ARCHITECTURE.md).`));
+/** A lower layer importing a higher one (`who` and each of `above` are folders). */
+const below = (who, above) =>
+  above.map((dir) => edge(dir, `${who}/ imports nothing from ${dir}/: ${who}/ sits below it (ARCHITECTURE.md).`));
+/** A library layer importing server-side packages (`packages` are folders in node_modules). */
+const noPackages = (who, packages) =>
+  packages.map((pkg) =>
+    edge(
+      `node_modules/${pkg}`,
+      `${who}/ imports no ${pkg}: it is a library below the server, with no transport or database (ARCHITECTURE.md).`,
+    ),
+  );
 
 const ZONES = {
   routes: NO_DB_IN_TRANSPORT("Route handlers (app/api/)"),
@@ -83,9 +92,12 @@ const ZONES = {
   http: [NO_APP],
   serverTests: [],
   domain: [...NO_TRANSPORT_IN_DOMAIN, NO_ROUTER_IN_DOMAIN, NO_APP],
-  trainer: [...leaf("trainer/", ["server", "db", "app"]), ...NO_TRANSPORT_IN_DOMAIN.slice(0, 1)],
-  contracts: [...leaf("contracts/", ["server", "db", "app", "trainer"]), ...NO_TRANSPORT_IN_DOMAIN.slice(0, 1)],
-  db: [...leaf("db/", ["server", "app", "trainer"]), ...NO_TRANSPORT_IN_DOMAIN.slice(0, 1)],
+  trainer: [...below("trainer", ["server", "db", "app"]), ...noPackages("trainer", ["@trpc/server", "drizzle-orm", "better-sqlite3"])],
+  contracts: [
+    ...below("contracts", ["server", "db", "app", "trainer"]),
+    ...noPackages("contracts", ["@trpc/server", "drizzle-orm", "better-sqlite3"]),
+  ],
+  db: [...below("db", ["server", "app", "trainer"]), ...noPackages("db", ["@trpc/server"])],
 };
 
 /** Pages and components: types only from server/ and trainer/, nothing from db/ or the database packages. */
@@ -130,6 +142,7 @@ export default defineConfig(
       "db/migrations/**",
       "next-env.d.ts",
       "**/*.tsbuildinfo",
+      "tmp/**",
     ],
     "runledger/ignores",
   ),
