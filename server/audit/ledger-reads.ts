@@ -55,16 +55,6 @@ export function* iterateAuditEvents(source: AuditDbSource, fromSeq = 1, toSeq = 
   }
 }
 
-/** What the Merkle side of the verifier needs: [seq, leafHash, action, payload only for "audit.checkpoint" events]. */
-export function iterateTreeRows(source: AuditDbSource, toSeq = Number.MAX_SAFE_INTEGER): IterableIterator<[number, string, string, string | null]> {
-  return sqliteOf(source)
-    .prepare(
-      "SELECT seq, leaf_hash, action, CASE WHEN action = 'audit.checkpoint' THEN payload END FROM audit_events WHERE seq <= ? ORDER BY seq",
-    )
-    .raw(true)
-    .iterate(toSeq) as IterableIterator<[number, string, string, string | null]>;
-}
-
 /** The parsed payload of the "audit.checkpoint" event that recorded checkpoint `checkpointId`, if any. */
 export function checkpointEventPayload(source: AuditDbSource, checkpointId: number): Record<string, unknown> & Partial<{ treeSize: number; rootHash: string; frontier: string[] }> | null {
   const row = sqliteOf(source)

@@ -112,11 +112,6 @@ export function needsRehash(stored: string): boolean {
   return !parsed || parsed.N < SCRYPT_PARAMS.N || parsed.r < SCRYPT_PARAMS.r || parsed.hash.length < KEYLEN;
 }
 
-/** For tests and benchmarks: how many hashes are running and waiting right now. */
-export function hasherLoad(): { running: number; waiting: number } {
-  return { running, waiting: waiting.length };
-}
-
 /** Synchronous hash, for seeding and tests only (never on a request path: it blocks the event loop ~0.3 s). */
 export function hashPasswordSync(password: string): string {
   const salt = randomBytes(16);

@@ -6,7 +6,6 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import { eq } from "drizzle-orm";
 import { datasets, datasetVersions, splits } from "@/db/schema";
@@ -112,17 +111,6 @@ export async function uploadDatasetFile(ctx: ServiceContext, input: UploadDatase
   } catch (e) {
     if (e instanceof DatasetError) invalidInput(e.message);
     throw e;
-  }
-}
-
-/** An upload from bytes already in memory (tests, scripts): written to a temp file, then the same path as the route. */
-export async function uploadDatasetBytes(ctx: ServiceContext, bytes: Uint8Array, meta: UploadDatasetMeta): Promise<DatasetRow> {
-  const file = path.join(uploadTempDir(ctx.dataDir), `upload-${randomBytes(8).toString("hex")}.csv`);
-  fs.writeFileSync(file, bytes, { mode: 0o600 });
-  try {
-    return await uploadDatasetFile(ctx, { file, sha256: sha256Hex(bytes), meta: uploadMetaSchema.parse(meta) });
-  } finally {
-    fs.rmSync(file, { force: true });
   }
 }
 

@@ -20,13 +20,10 @@ import { checkPasswordOrDummy, hashPassword, hashPasswordSync, needsRehash, Pass
 import { passwordCheckField, signInEmailField } from "@/contracts/user-fields";
 import { SignInThrottle } from "@/server/auth/throttle";
 import { identifierDigest, recordSignInFailure } from "@/server/auth/signin-failures";
-import { createSession, deleteSession, resolveSession, sessionIdHash, SESSION_ABSOLUTE_DAYS } from "@/server/auth/sessions";
+import { createSession, deleteSession, resolveSession, sessionIdHash } from "@/server/auth/sessions";
 import { demoHashFor } from "@/server/auth/demo-users";
 import { now, type SignedInActor } from "../app-context/service-context";
 import { conflict, invalidInput } from "@/server/errors";
-
-/** Kept for callers of the first release: the absolute session lifetime. */
-export const SESSION_DAYS = SESSION_ABSOLUTE_DAYS;
 
 export function actorOf(u: typeof users.$inferSelect): SignedInActor {
   return { id: u.id, name: u.name, role: u.role, email: u.email };

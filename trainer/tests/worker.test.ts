@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { loadBuiltin } from "../data/builtin";
 import { weightsSha256 } from "../checkpoint";
-import { startTrainingWorker } from "../index";
+import { startTrainingWorker } from "../worker-client";
 import { runJob } from "../run-job";
 import type { TrainerEvent, TrainJob } from "../types";
 import { config } from "./synthetic";
