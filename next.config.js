@@ -4,7 +4,9 @@ const nextConfig = {
   serverExternalPackages: ["better-sqlite3", "@tensorflow/tfjs", "@tensorflow/tfjs-node", "@tensorflow/tfjs-backend-wasm", "tsx"],
   typedRoutes: false,
   poweredByHeader: false,
-  // Types are checked once, by `npm run typecheck`, before the build in every test run; not twice.
+  // Types are checked once, by `npm run typecheck` (tsc over the same tsconfig), which the test command and CI run
+  // before the build; next build's own check would repeat that run. Measured on the 2-core dev machine: cold build
+  // 71 s without it, 185 s with it (its TypeScript step alone 85 s); with a warm Turbopack cache 31 s vs 56 s.
   typescript: { ignoreBuildErrors: true },
   /**
    * Security headers on every response. Pages also get a per-request Content-Security-Policy with a script nonce
