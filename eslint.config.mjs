@@ -67,6 +67,10 @@ const NO_TRANSPORT_IN_DOMAIN = [
   ),
   edge("server/trpc", "Services never import transport code (server/trpc/): the dependency points the other way."),
   edge("server/http", "Services never import transport code (server/http/): the dependency points the other way."),
+  edge(
+    "node_modules/next",
+    "Services never import Next.js (next/server, next/headers): requests and responses are transport (server/http/, app/api/).",
+  ),
 ];
 // Routers are files named router.ts anywhere under server/: a glob zone of its own (a zone's `from` cannot mix globs and folders).
 const NO_ROUTER_IN_DOMAIN = {
@@ -92,12 +96,15 @@ const ZONES = {
   http: [NO_APP],
   serverTests: [],
   domain: [...NO_TRANSPORT_IN_DOMAIN, NO_ROUTER_IN_DOMAIN, NO_APP],
-  trainer: [...below("trainer", ["server", "db", "app"]), ...noPackages("trainer", ["@trpc/server", "drizzle-orm", "better-sqlite3"])],
+  trainer: [
+    ...below("trainer", ["server", "db", "app"]),
+    ...noPackages("trainer", ["@trpc/server", "next", "drizzle-orm", "better-sqlite3"]),
+  ],
   contracts: [
     ...below("contracts", ["server", "db", "app", "trainer"]),
-    ...noPackages("contracts", ["@trpc/server", "drizzle-orm", "better-sqlite3"]),
+    ...noPackages("contracts", ["@trpc/server", "next", "drizzle-orm", "better-sqlite3"]),
   ],
-  db: [...below("db", ["server", "app", "trainer"]), ...noPackages("db", ["@trpc/server"])],
+  db: [...below("db", ["server", "app", "trainer"]), ...noPackages("db", ["@trpc/server", "next"])],
 };
 
 /** Pages and components: types only from server/ and trainer/, nothing from db/ or the database packages. */

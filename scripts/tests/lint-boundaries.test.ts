@@ -74,6 +74,13 @@ const forbidden: { edge: string; file: string; code: string; rule: string; says:
     says: /DomainError/,
   },
   {
+    edge: "service -> next/server",
+    file: "server/registry/service.ts",
+    code: `import { NextResponse } from "next/server";\nexport { NextResponse };\n`,
+    rule: PATH_RULE,
+    says: /Next\.js/,
+  },
+  {
     edge: "service -> server/trpc",
     file: "server/runs/service.ts",
     code: `import { appRouter } from "@/server/trpc/root";\nexport { appRouter };\n`,
