@@ -5,8 +5,9 @@
  * the checkpoint the report cites is one of the bundle's verified checkpoints; the "audit.export" event recorded the
  * sha256 of exactly these report facts and this PROV document; every cited event is in the ledger with the leaf hash
  * the report shows, and every inclusion proof reproduces the signed root; report.html and the charts are exactly
- * what report.json renders to; facts.json is the recorded one, matches the ledger and is what the report prints
- * (content check); manifest.json matches every file.
+ * what report.json renders to (byte for byte; for bundles exported before the React renderer, the same markup);
+ * facts.json is the recorded one, matches the ledger and is what the report prints (content check); manifest.json
+ * matches every file.
  * Invariant: it never trusts report.json for anything the ledger can confirm; each problem is reported in plain words.
  */
 import fs from "node:fs";
@@ -21,6 +22,7 @@ import type { VerifyOptions, VerifyResult } from "@/server/audit/verify";
 import { REPORT_FILES, listRelative, type ExportPayload, type ReportJson } from "./bundle-layout";
 import { renderReportCharts } from "./render/report-charts";
 import { renderReportHtml } from "./render/report-html";
+import { sameMarkup } from "./markup-equivalence";
 import { verifyReportContent } from "@/server/audit/content/verify-report-content";
 
 export type ReportVerifyResult = { ok: boolean; ledger: VerifyResult; problems: string[]; checked: string[] };
@@ -107,13 +109,19 @@ export async function verifyReportBundle(dir: string, opts: VerifyOptions = {}):
   problems.push(...content.problems);
   checked.push(...content.checked);
 
-  // The page and charts are exactly what the facts render to.
+  // The page and charts are exactly what the facts render to: byte for byte, or (bundles exported before the
+  // React renderer) the same elements, attributes and text serialised the old way (markup-equivalence.ts).
   const charts = renderReportCharts(facts);
-  for (const c of charts) {
-    if (!fs.existsSync(file(c.file)) || fs.readFileSync(file(c.file), "utf8") !== c.svg) problems.push(`${c.file} is not the chart the report's data draws`);
-  }
-  if (!fs.existsSync(file(REPORT_FILES.html)) || fs.readFileSync(file(REPORT_FILES.html), "utf8") !== renderReportHtml(facts, integrity, charts, generatedAt)) problems.push(`${REPORT_FILES.html} is not what report.json renders to (edited page?)`);
-  else checked.push(`report.html and ${charts.length} chart(s) re-render identically from report.json`);
+  let serialisedBefore = false;
+  const rendersAs = (rel: string, expected: string): boolean => {
+    if (!fs.existsSync(file(rel))) return false;
+    const actual = fs.readFileSync(file(rel), "utf8");
+    if (actual === expected) return true;
+    return sameMarkup(actual, expected) ? (serialisedBefore = true) : false;
+  };
+  for (const c of charts) if (!rendersAs(c.file, c.svg)) problems.push(`${c.file} is not the chart the report's data draws`);
+  if (!rendersAs(REPORT_FILES.html, renderReportHtml(facts, integrity, charts, generatedAt))) problems.push(`${REPORT_FILES.html} is not what report.json renders to (edited page?)`);
+  else checked.push(`report.html and ${charts.length} chart(s) re-render ${serialisedBefore ? "to the same elements and text (serialised by an earlier Runledger)" : "identically"} from report.json`);
 
   // Manifest.
   try {

@@ -9,7 +9,7 @@
  * document sets xmlns, and series differ by dash pattern as well as colour (prints in black and white).
  */
 import { Fragment, type ReactNode } from "react";
-import { renderToStaticMarkup } from "react-dom/server";
+import { renderToStaticMarkup } from "./static-markup";
 
 export type ChartSeries = { name: string; points: { x: number; y: number }[] };
 export type LineChartOptions = { title: string; xLabel: string; yLabel: string; width?: number; height?: number };

@@ -11,7 +11,7 @@
  * - The page is a pure function of its input (facts, integrity appendix, charts, generation time), so the same
  *   export yields the same bytes: `export --verify` (verify-report.ts) re-renders report.json and compares.
  */
-import { renderToStaticMarkup } from "react-dom/server";
+import { renderToStaticMarkup } from "./static-markup";
 import type { ReportFacts } from "../collect-report";
 import { ContentAppendix, ContentSummary } from "./appendix-content";
 import { IntegrityAppendix } from "./appendix-integrity";
