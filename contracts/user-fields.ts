@@ -8,6 +8,7 @@ import { z } from "zod";
 
 /** The roles: the one list (db/schema/users.ts ROLES is this list, so the forms need not load the schema module). */
 export const ROLE_NAMES = ["admin", "engineer", "reviewer", "auditor"] as const;
+export type Role = (typeof ROLE_NAMES)[number];
 
 /** RFC 5321: a forward path is at most 256 octets including the angle brackets, so an address is at most 254. */
 export const EMAIL_MAX = 254;
