@@ -3,7 +3,8 @@
  * on this thread, or range workers), the protective triggers, content verification and witness anchors, all read
  * from ONE read snapshot: this thread holds a read transaction from the first read to the last, and workers read
  * seq <= N only, which the append-only log cannot change under them. With workers, this thread checks signatures,
- * triggers and content while they run (the 2-core budget: chain on the workers, content here).
+ * triggers and content while they run, except the run-derived part of the content, which a content worker checks
+ * on a read snapshot proved to be the same state as this thread's (verify-content-parts.ts).
  * Nothing is migrated or written.
  */
 import Database from "better-sqlite3";
@@ -15,7 +16,8 @@ import type { Anchor } from "./anchors";
 import { loadAuditPublicKey } from "./keys";
 import { type AuditDbSource, auditEventsWithAction, listAuditCheckpoints, maxAuditSeq, sqliteOf } from "./ledger-reads";
 import { KEY_ROTATE_ACTION } from "./key-rotation";
-import { checkContent } from "./content/verify-content";
+import { checkContent, checkContentExceptRunDerived, checkRunDerivedPart } from "./content/verify-content";
+import { ContentWorker, pinSameSnapshot } from "./verify-content-parts";
 import { witnessAnchors, witnessLagProblem } from "./witness/witness-anchors";
 import type { WitnessUrlAnchors } from "./witness/witness-url-anchors";
 import { checkTriggers } from "./verify-triggers";
@@ -36,6 +38,8 @@ export type VerifyDatabaseOptions = VerifyOptions & {
   onProgress?: (checked: number, total: number) => void;
   /** Witnesses asked directly before the snapshot (`--witness-url`, witness/witness-url-anchors.ts): checked anchors. */
   witnessUrlAnchors?: Pick<WitnessUrlAnchors, "anchors" | "problems" | "notes">;
+  /** Tests: called with the attempt number after this thread's snapshot starts and before the content worker's (verify-content-parts.ts). */
+  onSnapshotAttempt?: (attempt: number) => void;
 };
 
 export const AUTO_PARALLEL_FROM_EVENTS = 50_000;
@@ -84,10 +88,14 @@ function begin(db: AuditDbSource, source: string | Db, opts: VerifyDatabaseOptio
   return { verifier, n, sqlite, witness };
 }
 
-/** Inside the same read transaction, after the chain pass: triggers, content, witness lag. */
-function checkRest(s: Snapshot, source: string | Db, opts: VerifyDatabaseOptions): void {
+function checkTriggersOf(s: Snapshot): void {
   const t = checkTriggers(s.sqlite);
   s.verifier.setTriggers(t.level, t.problems, t.notes);
+}
+
+/** Inside the same read transaction, after the chain pass: triggers, content, witness lag. */
+function checkRest(s: Snapshot, source: string | Db, opts: VerifyDatabaseOptions): void {
+  checkTriggersOf(s);
   if (opts.content !== false) {
     const dataDir = typeof source === "string" ? source : opts.dataDir;
     const content = checkContent(s.sqlite, { artifactsDir: dataDir ? path.join(dataDir, "artifacts") : null, uptoSeq: s.n });
@@ -126,32 +134,58 @@ export function verifyDatabaseSync(source: string | Db, opts: VerifyDatabaseOpti
 
 /**
  * Verifies a live database. With `workers` (data directories only), range workers check the events while this
- * thread checks triggers and content; the result is the same as `verifyDatabaseSync`'s (tested). Falls back to
- * one pass when workers cannot start.
+ * thread checks triggers and content, and a content worker checks the run-derived part of the content (run_params,
+ * metric series: verify-content-parts.ts) on a snapshot proved equal to this thread's; the result is the same as
+ * `verifyDatabaseSync`'s (tested). Falls back to one pass when range workers cannot start, and to the content
+ * check on this thread when the content worker cannot start, fails, or cannot be pinned to the same snapshot.
  */
 export async function verifyDatabase(source: string | Db, opts: VerifyDatabaseOptions = {}): Promise<VerifyResult> {
   if (typeof source !== "string" || !opts.workers) return verifyDatabaseSync(source, opts);
   const db = openReadOnly(source);
+  const file = path.join(source, "runledger.sqlite");
+  let contentWorker: ContentWorker | null = null;
   try {
-    db.prepare("BEGIN").run();
-    const n = maxAuditSeq(db);
-    const wanted = opts.workers === "auto" ? (n >= AUTO_PARALLEL_FROM_EVENTS ? os.availableParallelism() : 0) : opts.workers;
+    // Outside a transaction: only sizes the work (the log only grows, so the snapshot below has at least this many).
+    const n0 = maxAuditSeq(db);
+    const wanted = opts.workers === "auto" ? (n0 >= AUTO_PARALLEL_FROM_EVENTS ? os.availableParallelism() : 0) : opts.workers;
     const workers = Math.min(wanted, os.availableParallelism() * 2);
-    if (workers < 1 || n < workers * 2) {
-      db.prepare("COMMIT").run();
+    if (workers < 1 || n0 < workers * 2) {
+      db.close();
       return verifyDatabaseSync(source, opts);
     }
-    // Workers first (they need only the checkpoint rows, anchor sizes and rotation seqs), then the rest here while they run.
+    // The content worker opens its connection first, then its snapshot and this thread's are taken together.
+    if (opts.content !== false) contentWorker = await ContentWorker.start(file).catch(() => null);
+    let n: number;
+    if (contentWorker) {
+      const pin = await pinSameSnapshot(db, file, contentWorker, opts.onSnapshotAttempt);
+      n = pin.n;
+      if (!pin.pinned) {
+        contentWorker.stop();
+        contentWorker = null;
+      }
+    } else {
+      db.prepare("BEGIN").run();
+      n = maxAuditSeq(db);
+    }
+    const runDerived = contentWorker?.run(n) ?? null;
+    runDerived?.catch(() => undefined); // handled below; never an unhandled rejection meanwhile
+    // Range workers next (they need only the checkpoint rows, anchor sizes and rotation seqs), then the rest here while they run.
     const checkpoints = listAuditCheckpoints(db);
     const rotations = auditEventsWithAction(db, KEY_ROTATE_ACTION, n);
     const witness = readWitness(db, opts);
     const sizes = neededTreeSizes(checkpoints, anchorsOf(witness, opts), opts.trustedCheckpoint);
     const ranges = splitRange(n, workers);
-    const file = path.join(source, "runledger.sqlite");
     const started = ranges.map((r) => runRangeWorker({ file, spec: rangeSpecFor(checkpoints, rotations, sizes, r.from, r.to), maxSeq: n }));
     started.forEach((p) => p.catch(() => undefined)); // handled below; never an unhandled rejection meanwhile
     const s = begin(db, source, opts, n, witness);
-    checkRest(s, source, opts);
+    if (runDerived) {
+      checkTriggersOf(s);
+      const partial = checkContentExceptRunDerived(s.sqlite, { artifactsDir: path.join(source, "artifacts"), uptoSeq: n });
+      // The worker's part, or (worker failed) the same part on this thread's snapshot.
+      const part = await runDerived.catch(() => checkRunDerivedPart(s.sqlite, n));
+      const content = partial.finish(part);
+      s.verifier.setContent({ ...content.level, files: content.filesHashed });
+    } else checkRest(s, source, opts);
     let results: RangeResult[];
     try {
       results = await Promise.all(started);
@@ -166,6 +200,7 @@ export async function verifyDatabase(source: string | Db, opts: VerifyDatabaseOp
     db.prepare("COMMIT").run();
     return s.verifier.finish(ranges.length);
   } finally {
-    db.close();
+    contentWorker?.stop();
+    if (db.open) db.close();
   }
 }

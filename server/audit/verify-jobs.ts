@@ -37,7 +37,7 @@ export type VerifyJob = {
 };
 
 /** Options the worker passes on to verifyDatabase (structured-cloneable: keys as PEM text, no callbacks). */
-export type VerifyJobOptions = Omit<VerifyDatabaseOptions, "onProgress" | "workers">;
+export type VerifyJobOptions = Omit<VerifyDatabaseOptions, "onProgress" | "workers" | "onSnapshotAttempt">;
 export type VerifyJobWorkerInput = { dataDir: string; options: VerifyJobOptions };
 export type VerifyJobWorkerMessage =
   | { type: "progress"; checked: number; total: number }

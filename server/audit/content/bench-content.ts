@@ -3,7 +3,8 @@
  * a valid hash chain in a temporary data directory, then times checkContent alone (the chain pass is verify-core's
  * figure). Composition per run (default): 20 checkpoints (one per epoch), 40 metric points, 26 run_params rows,
  * 25 events; so 1M events = 40k runs, 800k checkpoints, 1.6M metric points, 1M run_params rows, 256 weight files. Returns bench figures; the temp directory is removed. A clean result is asserted, so a fast but wrong
- * check cannot pass. Run alone: `npx tsx server/audit/content/bench-content.ts 1000000`.
+ * check cannot pass. Run alone: `npx tsx server/audit/content/bench-content.ts 1000000`; per part on a kept database
+ * (e.g. one bench/audit.ts built): `npx tsx server/audit/content/bench-content.ts --parts DIR`.
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -13,7 +14,22 @@ import { canonicalJson } from "@/contracts/canonical";
 import { ChainHasher, recomputeLeafHash } from "@/server/audit/event-hashing";
 import { GENESIS_CHAIN_HASH } from "@/server/audit/ledger";
 import { buildBenchContentLedger, eventsPerBenchRun, type BenchEvent } from "./bench-ledger";
-import { checkContent } from "./verify-content";
+import { checkContent, checkRunDerivedPart } from "./verify-content";
+import { ContentChecker } from "./checker";
+import { ArtifactHasher, storeArtifactPath } from "./artifact-files";
+import { sqliteEventSource } from "./ledger-events";
+import { loadTables } from "./tables";
+import { checkPeople } from "./check-people";
+import { checkData } from "./check-data";
+import { checkRuns, decisionsCreatedWithRuns } from "./check-runs";
+import { checkDecisions } from "./check-decisions";
+import { checkRunDerivedValues, sqliteRunParams } from "./check-run-params";
+import { checkMetrics, sqliteMetricSource } from "./check-metrics";
+import { checkCheckpointsInSql } from "./check-checkpoints-sql";
+import { checkEvaluations } from "./check-evaluations";
+import { checkDocuments } from "./check-documents";
+import { checkRegistry } from "./check-registry";
+import { checkApprovals } from "./check-approvals";
 
 export type ContentFigure = { name: string; value: number; unit: string; target?: string };
 
@@ -88,6 +104,52 @@ if (process.argv[1]?.endsWith("bench-content.ts") && process.argv[2] === "--buil
   const cpu = process.cpuUsage(cpu0);
   process.stdout.write(`${n} events: content ${r.level.ok ? "intact" : "FAILED"} in ${(r.durationMs / 1000).toFixed(2)} s (cpu ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s), ${r.level.checked} facts, ${r.filesHashed} files\n`);
   for (const p of r.level.problems.slice(0, 5)) process.stdout.write(`- ${p.message}\n`);
+} else if (process.argv[1]?.endsWith("bench-content.ts") && process.argv[2] === "--parts") {
+  // Wall and CPU time of each part of the content check, in checkContent's order, on a kept database: --parts DIR
+  // (the one-thread figures; verifyDatabase with workers runs run_params + metrics in a content worker).
+  const dir = process.argv[3]!;
+  const db = openDatabase(dir);
+  const sqlite = db.$client;
+  const n = (sqlite.prepare("SELECT max(seq) AS n FROM audit_events").get() as { n: number }).n;
+  sqlite.prepare("BEGIN").run();
+  let wall = performance.now();
+  let cpu = process.cpuUsage();
+  const lap = (name: string) => {
+    const c = process.cpuUsage(cpu);
+    process.stdout.write(`${name.padEnd(28)} ${((performance.now() - wall) / 1000).toFixed(2).padStart(7)} s  cpu ${((c.user + c.system) / 1e6).toFixed(2).padStart(6)} s\n`);
+    wall = performance.now();
+    cpu = process.cpuUsage();
+  };
+  const c = new ContentChecker(false);
+  const files = new ArtifactHasher(storeArtifactPath(path.join(dir, "artifacts")));
+  const events = sqliteEventSource(sqlite, n, ["checkpoint.create"]);
+  lap("events (by action)");
+  const t = loadTables(sqlite, { checkpoints: "referenced" });
+  lap("tables");
+  checkPeople(c, events, t);
+  checkData(c, events, t, files);
+  lap("people, data");
+  const withRun = decisionsCreatedWithRuns(t);
+  const runs = checkRuns(c, events, t, withRun);
+  lap("runs");
+  checkDecisions(c, events, t, runs.createEvents, withRun);
+  lap("decisions");
+  checkRunDerivedValues(c, t, runs.created, sqliteRunParams(sqlite));
+  lap("run_params, seed");
+  checkMetrics(c, t, runs, sqliteMetricSource(sqlite));
+  lap("metrics");
+  checkCheckpointsInSql(c, sqlite, events, t, runs, files, n);
+  lap("checkpoints (SQL), files");
+  checkEvaluations(c, events, t);
+  lap("evaluations");
+  checkDocuments(c, events, t);
+  checkRegistry(c, events, t, files);
+  checkApprovals(c, events, t);
+  lap("documents, registry, approvals");
+  const { state } = checkRunDerivedPart(sqlite, n);
+  lap("(content worker's part alone)");
+  sqlite.prepare("COMMIT").run();
+  process.stdout.write(`${n} events: content ${c.level().ok ? "intact" : "FAILED"}, ${c.checked} facts (worker part ${state.checked})\n`);
 } else if (process.argv[1]?.endsWith("bench-content.ts")) {
   const sizes = process.argv.slice(2).map(Number).filter((x) => x > 0);
   for (const f of benchContent(sizes.length ? sizes : undefined)) process.stdout.write(`${f.name}: ${f.value} ${f.unit}\n`);

@@ -171,3 +171,35 @@ export function checkRuns(c: ContentChecker, events: EventSource, t: Tables, wit
   }
   return { created, createEvents, ends };
 }
+
+/**
+ * The parts of checkRuns' RunLedger that the run-derived checks (run_params, metric series) need, rebuilt from the
+ * events and run rows alone, without comparing anything: so those checks can run in a worker thread of their own
+ * (verify-content-parts.ts) while checkRuns runs elsewhere. Same values as checkRuns returns:
+ * - created: per run row, its first run.create event whose payload is a JSON object (checkCreations takes the first
+ *   such event; its fast path only accepts payloads that are exactly the canonical text, which are objects);
+ * - ends: per run id, the last run.complete / run.cancel / run.fail event (in seq order) whose payload is an object.
+ * Problems (unreadable payloads) are not reported here: checkRuns reports them.
+ */
+export function runLedgerForDerivedChecks(events: EventSource, runs: Map<number, RunRow>): RunLedger {
+  const isObject = (ev: EventRef): Record<string, unknown> | null => {
+    try {
+      const v = JSON.parse(ev.payload) as unknown;
+      return v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+    } catch {
+      return null;
+    }
+  };
+  const created: Created = new Map();
+  for (const ev of events.byAction("run.create")) {
+    const id = Number(ev.entityId);
+    if (!runs.has(id) || created.has(id)) continue;
+    if (isObject(ev)) created.set(id, { ev, payload: null });
+  }
+  const ends = new Map<number, RunEnd>();
+  for (const ev of END_ACTIONS.flatMap((a) => events.byAction(a)).sort((a, b) => a.seq - b.seq)) {
+    const payload = isObject(ev);
+    if (payload) ends.set(Number(ev.entityId), { ev, payload });
+  }
+  return { created, createEvents: new Map(), ends };
+}

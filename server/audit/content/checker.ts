@@ -46,6 +46,8 @@ export type Expectation = readonly [key: string, expected: unknown, fact: string
 export type EventRef = { seq: number; action: string; actorId: number | null; entityId: string; payload: string; at: string };
 
 type Gap = { action: string; fact: string; count: number; firstSeq: number; lastSeq: number };
+/** A checker's findings as plain data (exportState / mergeState). */
+export type CheckerState = { problems: ContentProblem[]; unlisted: number; checked: number; gaps: Gap[]; notCovered: string[] };
 export type Coverage = { seq: number; notCovered: string[] };
 
 export class ContentChecker {
@@ -142,6 +144,39 @@ export class ContentChecker {
       }
       this.compare(entityType, entityId, fact, payload[key], expected, ev.seq);
     }
+  }
+
+  /**
+   * Everything this checker found, as plain data (structured-cloneable): a part of the check run in a worker thread
+   * (verify-content-parts.ts) hands it back this way. Coverage is not included (verification does not track it).
+   */
+  exportState(): CheckerState {
+    return { problems: [...this.problems], unlisted: this.unlisted, checked: this.checked, gaps: [...this.gaps.values()].map((g) => ({ ...g })), notCovered: [...this.staticNotCovered] };
+  }
+
+  /**
+   * Adds what another checker found AFTER what this one found, exactly as if its checks had run here next: the
+   * listed problems in order (up to MAX_LISTED_PROBLEMS, the rest counted), facts, gaps (counts and seq ranges
+   * joined per action and fact) and notCovered sentences.
+   */
+  mergeState(s: CheckerState): void {
+    for (const p of s.problems) {
+      if (this.problems.length >= MAX_LISTED_PROBLEMS) this.unlisted++;
+      else this.problems.push(p);
+    }
+    this.unlisted += s.unlisted;
+    this.checked += s.checked;
+    for (const g of s.gaps) {
+      const key = `${g.action}\u0000${g.fact}`;
+      const mine = this.gaps.get(key);
+      if (!mine) this.gaps.set(key, { ...g });
+      else {
+        mine.count += g.count;
+        mine.firstSeq = Math.min(mine.firstSeq, g.firstSeq);
+        mine.lastSeq = Math.max(mine.lastSeq, g.lastSeq);
+      }
+    }
+    for (const sentence of s.notCovered) this.notCovered(sentence);
   }
 
   /** The level as the verifier reports it. */

@@ -79,11 +79,17 @@ export function checkpointRow(r: unknown[]): CheckpointRow {
   return { id: n(r[0]), runId: n(r[1]), epoch: n(r[2]), step: n(r[3]), sha256: s(r[4]), bytes: n(r[5]), metricsJson: s(r[6]), isBest: r[7] === 1, createdAt: s(r[8]) };
 }
 
+/** The runs table, in table order (the order the content check walks runs in, wherever it runs). */
+export function loadRuns(sqlite: Database.Database, into: Map<number, RunRow> = new Map()): Map<number, RunRow> {
+  load(sqlite, "runs", "id, experiment_id, name, status, config_json, config_sha256, seed, origin, parent_run_id, parent_checkpoint_id, dataset_version_id, split_id, backend, backend_reason, environment_json, param_count, memory_json, final_weights_sha256, error, created_by, created_at, started_at, finished_at",
+    (r) => ({ id: n(r[0]), experimentId: n(r[1]), name: s(r[2]), status: s(r[3]), configJson: s(r[4]), configSha256: s(r[5]), seed: n(r[6]), origin: s(r[7]), parentRunId: ns(r[8]), parentCheckpointId: ns(r[9]), datasetVersionId: ns(r[10]), splitId: ns(r[11]), backend: ss(r[12]), backendReason: ss(r[13]), environmentJson: ss(r[14]), paramCount: ns(r[15]), memoryJson: ss(r[16]), finalWeightsSha256: ss(r[17]), error: ss(r[18]), createdBy: n(r[19]), createdAt: s(r[20]), startedAt: ss(r[21]), finishedAt: ss(r[22]) }), into);
+  return into;
+}
+
 /** checkpoints: "all" rows, or only those other records point at ("referenced"). */
 export function loadTables(sqlite: Database.Database, opts: { checkpoints: "all" | "referenced" } = { checkpoints: "all" }): Tables {
   const t = emptyTables(true);
-  load(sqlite, "runs", "id, experiment_id, name, status, config_json, config_sha256, seed, origin, parent_run_id, parent_checkpoint_id, dataset_version_id, split_id, backend, backend_reason, environment_json, param_count, memory_json, final_weights_sha256, error, created_by, created_at, started_at, finished_at",
-    (r) => ({ id: n(r[0]), experimentId: n(r[1]), name: s(r[2]), status: s(r[3]), configJson: s(r[4]), configSha256: s(r[5]), seed: n(r[6]), origin: s(r[7]), parentRunId: ns(r[8]), parentCheckpointId: ns(r[9]), datasetVersionId: ns(r[10]), splitId: ns(r[11]), backend: ss(r[12]), backendReason: ss(r[13]), environmentJson: ss(r[14]), paramCount: ns(r[15]), memoryJson: ss(r[16]), finalWeightsSha256: ss(r[17]), error: ss(r[18]), createdBy: n(r[19]), createdAt: s(r[20]), startedAt: ss(r[21]), finishedAt: ss(r[22]) }), t.runs);
+  loadRuns(sqlite, t.runs);
   load(sqlite, "decisions", "id, run_id, kind, path, old_value_json, new_value_json, rationale, corrects_decision_id, author_id, created_at",
     (r) => ({ id: n(r[0]), runId: n(r[1]), kind: s(r[2]), path: s(r[3]), oldValueJson: ss(r[4]), newValueJson: ss(r[5]), rationale: s(r[6]), correctsDecisionId: ns(r[7]), authorId: n(r[8]), createdAt: s(r[9]) }), t.decisions);
   if (opts.checkpoints === "all") load(sqlite, "checkpoints", CHECKPOINT_COLUMNS, checkpointRow, t.checkpoints);

@@ -12,13 +12,13 @@
  * why, never a pass.
  */
 import type Database from "better-sqlite3";
-import { ContentChecker, type Coverage } from "./checker";
+import { type CheckerState, ContentChecker, type Coverage } from "./checker";
 import { ArtifactHasher, storeArtifactPath } from "./artifact-files";
-import { sqliteEventSource } from "./ledger-events";
-import { loadTables, type Tables } from "./tables";
+import { CONTENT_ACTIONS, sqliteEventSource } from "./ledger-events";
+import { emptyTables, loadRuns, loadTables, type Tables } from "./tables";
 import { checkPeople } from "./check-people";
 import { checkData } from "./check-data";
-import { checkRuns, decisionsCreatedWithRuns } from "./check-runs";
+import { checkRuns, decisionsCreatedWithRuns, type RunLedger, runLedgerForDerivedChecks } from "./check-runs";
 import { checkDecisions } from "./check-decisions";
 import { checkRunDerivedValues, sqliteRunParams } from "./check-run-params";
 import { checkMetrics, sqliteMetricSource } from "./check-metrics";
@@ -35,10 +35,66 @@ export type ContentCheckResult = { level: ContentLevel; coverage: Map<string, Co
 export type VerifyContentOptions = { artifactsDir: string | null; uptoSeq: number; /** keep which event covers each entity (the report's labels need it; default false) */ coverage?: boolean };
 
 export function checkContent(sqlite: Database.Database, opts: VerifyContentOptions): ContentCheckResult {
+  const phases = runPhases(sqlite, opts, "here");
+  return phases.finish(null);
+}
+
+/**
+ * The content check with its run-derived part (run_params and metric series: checkRunDerivedPart) left to someone
+ * else, e.g. a worker thread reading the same snapshot (verify-content-parts.ts). `finish(part)` takes that part's
+ * findings and returns what checkContent would have returned: the part's findings are placed where checkContent
+ * finds them (after decisions, before checkpoints), and a check that could not finish stops what follows it, as
+ * in checkContent. Verification only (no coverage).
+ */
+export function checkContentExceptRunDerived(sqlite: Database.Database, opts: Omit<VerifyContentOptions, "coverage">): { finish: (part: RunDerivedPartResult) => ContentCheckResult } {
+  const phases = runPhases(sqlite, { ...opts, coverage: false }, "elsewhere");
+  return { finish: (part) => phases.finish(part) };
+}
+
+/** What checkRunDerivedPart found; `aborted`: it could not finish (what follows it in checkContent is dropped). */
+export type RunDerivedPartResult = { state: CheckerState; aborted: boolean };
+
+/** Actions the run-derived part reads (the rest of the content check reads the others too). */
+const RUN_DERIVED_ACTIONS: readonly string[] = ["run.create", "run.complete", "run.cancel", "run.fail"];
+
+/**
+ * The run-derived part of the content check on its own connection (which must read the same snapshot as the rest):
+ * the run_params rows and the seed against each run's config, and the metric series against the end events.
+ */
+export function checkRunDerivedPart(sqlite: Database.Database, uptoSeq: number): RunDerivedPartResult {
+  const c = new ContentChecker(false);
+  try {
+    const events = sqliteEventSource(sqlite, uptoSeq, CONTENT_ACTIONS.filter((a) => !RUN_DERIVED_ACTIONS.includes(a)));
+    const t = { ...emptyTables(true), runs: loadRuns(sqlite) };
+    const runs = runLedgerForDerivedChecks(events, t.runs);
+    runDerivedChecks(c, sqlite, t, runs);
+  } catch (err) {
+    couldNotFinish(c, err);
+    return { state: c.exportState(), aborted: true };
+  }
+  return { state: c.exportState(), aborted: false };
+}
+
+function runDerivedChecks(c: ContentChecker, sqlite: Database.Database, t: Tables, runs: RunLedger): void {
+  checkRunDerivedValues(c, t, runs.created, sqliteRunParams(sqlite));
+  checkMetrics(c, t, runs, sqliteMetricSource(sqlite));
+}
+
+function couldNotFinish(c: ContentChecker, err: unknown): void {
+  c.problem({ entityType: "content", entityId: "*", field: "check", recorded: null, found: (err as Error).message, seq: null, message: `the content check could not finish: ${(err as Error).message}` });
+}
+
+/**
+ * The checks in checkContent's order. With the run-derived part "elsewhere", the checks after it report into a
+ * second checker, joined behind that part's findings in finish().
+ */
+function runPhases(sqlite: Database.Database, opts: VerifyContentOptions, runDerived: "here" | "elsewhere") {
   const started = performance.now();
   const c = new ContentChecker(opts.coverage ?? false);
+  const after = runDerived === "here" ? c : new ContentChecker(false);
   const files = opts.artifactsDir === null ? null : new ArtifactHasher(storeArtifactPath(opts.artifactsDir));
   let t: Tables | null = null;
+  let stopped = false;
   try {
     // Without coverage (plain verification), checkpoints are checked inside SQLite; the report's export keeps them in memory.
     const checkpointsInSql = !(opts.coverage ?? false);
@@ -49,19 +105,33 @@ export function checkContent(sqlite: Database.Database, opts: VerifyContentOptio
     const withRun = decisionsCreatedWithRuns(t);
     const runs = checkRuns(c, events, t, withRun);
     checkDecisions(c, events, t, runs.createEvents, withRun);
-    checkRunDerivedValues(c, t, runs.created, sqliteRunParams(sqlite));
-    checkMetrics(c, t, runs, sqliteMetricSource(sqlite));
-    if (checkpointsInSql) checkCheckpointsInSql(c, sqlite, events, t, runs, files, opts.uptoSeq);
-    else checkCheckpoints(c, events, t, runs, files);
-    checkEvaluations(c, events, t);
-    checkDocuments(c, events, t);
-    checkRegistry(c, events, t, files);
-    checkApprovals(c, events, t);
+    if (runDerived === "here") runDerivedChecks(c, sqlite, t, runs);
+    // From here on into `after` (= c when everything runs here).
+    try {
+      if (checkpointsInSql) checkCheckpointsInSql(after, sqlite, events, t, runs, files, opts.uptoSeq);
+      else checkCheckpoints(after, events, t, runs, files);
+      checkEvaluations(after, events, t);
+      checkDocuments(after, events, t);
+      checkRegistry(after, events, t, files);
+      checkApprovals(after, events, t);
+    } catch (err) {
+      couldNotFinish(after, err);
+    }
   } catch (err) {
-    c.problem({ entityType: "content", entityId: "*", field: "check", recorded: null, found: (err as Error).message, seq: null, message: `the content check could not finish: ${(err as Error).message}` });
+    couldNotFinish(c, err);
+    stopped = true;
   }
-  if (!files) c.notCovered("artifact files (checkpoint weights, dataset bytes) were not re-hashed: no artifact directory was given");
-  return { level: c.level(), coverage: c.coverage, filesHashed: files?.files ?? 0, durationMs: Math.round((performance.now() - started) * 10) / 10, tables: t };
+  return {
+    finish(part: RunDerivedPartResult | null): ContentCheckResult {
+      if (runDerived === "elsewhere" && !stopped) {
+        if (!part) throw new Error("checkContentExceptRunDerived: the run-derived part's result is needed");
+        c.mergeState(part.state);
+        if (!part.aborted) c.mergeState(after.exportState());
+      }
+      if (!files) c.notCovered("artifact files (checkpoint weights, dataset bytes) were not re-hashed: no artifact directory was given");
+      return { level: c.level(), coverage: c.coverage, filesHashed: files?.files ?? 0, durationMs: Math.round((performance.now() - started) * 10) / 10, tables: t };
+    },
+  };
 }
 
 export function verifyContent(sqlite: Database.Database, opts: VerifyContentOptions): ContentLevel {

@@ -1,0 +1,162 @@
+/**
+ * Content verification split across threads (server/audit/verify-content-parts.ts: run_params and metric series in
+ * a content worker, the rest on the main thread, the chain in range workers) gives exactly the result of one pass
+ * on this thread, tampered or not; the folded run_params comparison (check-run-params.ts) misses nothing the row by
+ * row comparison catches (down to one ulp of a number, a storage type, an extra or missing row); and the parts read
+ * one database state even while another connection commits: a commit that falls between the main thread's snapshot
+ * and the worker's is detected and both snapshots are taken again, and an appender running during verification
+ * never makes the result incoherent.
+ */
+import Database from "better-sqlite3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openDatabase } from "@/db/client";
+import { appendAuditEvent, SYSTEM_ACTOR } from "@/server/audit/ledger";
+import { verifyDatabase, type VerifyResult } from "@/server/audit/verify";
+import { buildContentFixture, snapshot, type ContentFixture, type Snapshot } from "./content-fixture";
+
+let fx: ContentFixture;
+beforeAll(async () => {
+  fx = await buildContentFixture();
+}, 180_000);
+afterAll(() => fx?.app.close());
+
+const strip = ({ durationMs: _d, workers: _w, ...rest }: VerifyResult) => rest;
+
+/** A tampered WAL copy (as the app runs it), so another connection can commit while verification reads. */
+function copy(tamper: (s: Snapshot) => void = () => {}): Snapshot {
+  const s = snapshot(fx.app);
+  s.db.pragma("journal_mode = WAL");
+  tamper(s);
+  return s;
+}
+
+/** Verifies with range and content workers, and in one pass on this thread; both results, and how many snapshot attempts the content worker took. */
+async function both(s: Snapshot, onAttempt?: (attempt: number) => void): Promise<{ parallel: VerifyResult; onePass: VerifyResult; attempts: number }> {
+  let attempts = 0;
+  const publicKeyPem = fx.app.auditKeys.publicKeyPem;
+  const parallel = await verifyDatabase(s.dir, { publicKeyPem, workers: 2, onSnapshotAttempt: (a) => {
+    attempts++;
+    onAttempt?.(a);
+  } });
+  const onePass = await verifyDatabase(s.dir, { publicKeyPem, workers: 0 });
+  return { parallel, onePass, attempts };
+}
+
+const nextDouble = (v: number) => {
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, v);
+  view.setBigUint64(0, view.getBigUint64(0) + 1n);
+  return view.getFloat64(0);
+};
+
+const lr = (s: Snapshot) => (s.db.prepare("SELECT value_num FROM run_params WHERE run_id = ? AND key = 'training.learningRate'").pluck().get(fx.runId) as number);
+
+describe("content split across threads gives the one-pass result", () => {
+  const cases: [string, (s: Snapshot) => void, string[]][] = [
+    ["clean", () => {}, []],
+    ["run_params number one ulp off", (s) => s.db.prepare("UPDATE run_params SET value_num = ? WHERE run_id = ? AND key = 'training.learningRate'").run(nextDouble(lr(s)), fx.runId), ["run_params training.learningRate"]],
+    ["run_params number stored as text", (s) => s.db.prepare("UPDATE run_params SET value_num = 'n' || CAST(value_num AS TEXT) WHERE run_id = ? AND key = 'training.learningRate'").run(fx.runId), ["run_params training.learningRate"]],
+    ["run_params text stored as a blob", (s) => s.db.prepare("UPDATE run_params SET value_text = CAST(value_text AS BLOB) WHERE run_id = ? AND key = 'training.optimizer.name'").run(fx.runId), ["run_params training.optimizer.name"]],
+    ["run_params text with a NUL appended", (s) => s.db.prepare("UPDATE run_params SET value_text = value_text || char(0) || 'x' WHERE run_id = ? AND key = 'training.optimizer.name'").run(fx.runId), ["run_params training.optimizer.name"]],
+    ["run_params row deleted", (s) => s.db.prepare("DELETE FROM run_params WHERE run_id = ? AND key = 'training.epochs'").run(fx.runId), ["run_params training.epochs"]],
+    ["run_params row added", (s) => s.db.prepare("INSERT INTO run_params (run_id, key, value_text, value_num) VALUES (?, 'training.extra', 'x', NULL)").run(fx.runId), ["run_params training.extra"]],
+    ["seed and a metric point edited, and an evaluation (problems before, in and after the worker's part)", (s) => {
+      s.db.prepare("UPDATE runs SET seed = seed + 1 WHERE id = ?").run(fx.runId);
+      s.db.prepare("UPDATE metrics SET value = value * 0.5 WHERE run_id = ? AND key = 'loss' AND step = (SELECT max(step) FROM metrics WHERE run_id = ? AND key = 'loss')").run(fx.runId, fx.runId);
+      s.db.prepare("UPDATE evaluations SET metrics_json = json_set(metrics_json, '$.accuracy', 0.42) WHERE run_id = ?").run(fx.runId);
+      s.db.prepare("UPDATE runs SET status = 'failed' WHERE id = ?").run(fx.runId);
+    }, ["seed", "metric points (epoch, key, step, value)", "status"]],
+    ["metric summary and rollup edited", (s) => {
+      s.db.prepare("UPDATE metric_summaries SET max = max + 1 WHERE run_id = ?").run(fx.runId);
+      s.db.prepare("UPDATE metric_rollups SET max_value = max_value + 1 WHERE run_id = ?").run(fx.runId);
+    }, ["metric summary loss (latest, min, max)"]],
+    ["run row deleted", (s) => s.db.prepare("DELETE FROM runs WHERE id = ?").run(fx.runId), ["row"]],
+  ];
+  it.each(cases)("%s", async (_name, tamper, fields) => {
+    const s = copy(tamper);
+    try {
+      const { parallel, onePass, attempts } = await both(s);
+      expect(attempts).toBe(1); // the content worker really ran, pinned at the first attempt
+      expect(parallel.workers).toBe(2);
+      expect(strip(parallel)).toEqual(strip(onePass));
+      expect(parallel.ok).toBe(fields.length === 0);
+      for (const field of fields) expect(parallel.levels.content.problems.map((p) => p.field)).toContain(field);
+    } finally {
+      s.close();
+    }
+  });
+});
+
+describe("the content worker reads the main thread's database state", () => {
+  it("a commit between the two snapshots is detected and both are taken again", async () => {
+    const s = copy();
+    const writer = new Database(`${s.dir}/runledger.sqlite`);
+    try {
+      const original = lr(s);
+      // Attempt 0: commit a change after the main thread's snapshot began, before the worker's. Had the worker kept
+      // that later snapshot, it would have found the changed learning rate while this thread saw the original.
+      // Attempt 1: put it back (again in between). Attempt 2: nothing; both read the original.
+      const { parallel, onePass, attempts } = await both(s, (attempt) => {
+        if (attempt > 1) return;
+        writer.prepare("UPDATE run_params SET value_num = ? WHERE run_id = ? AND key = 'training.learningRate'").run(attempt === 0 ? 0.5 : original, fx.runId);
+      });
+      expect(attempts).toBe(3);
+      expect(parallel.levels.content.problems).toEqual([]);
+      expect(strip(parallel)).toEqual(strip(onePass));
+    } finally {
+      writer.close();
+      s.close();
+    }
+  });
+
+  it("a writer that commits at every attempt: the content is checked on the main thread's snapshot alone", async () => {
+    const s = copy();
+    const writer = new Database(`${s.dir}/runledger.sqlite`);
+    try {
+      const original = lr(s);
+      let flip = false;
+      const { parallel, onePass, attempts } = await both(s, () => {
+        flip = !flip;
+        writer.prepare("UPDATE run_params SET value_num = ? WHERE run_id = ? AND key = 'training.learningRate'").run(flip ? 0.5 : original, fx.runId);
+      });
+      expect(attempts).toBe(4); // MAX_PIN_ATTEMPTS, then the fallback: a fresh snapshot with everything on this thread
+      // Attempt 3 put the original back before the fallback snapshot began: both results see the original.
+      expect(parallel.levels.content.problems).toEqual([]);
+      expect(strip(parallel)).toEqual(strip(onePass));
+    } finally {
+      writer.close();
+      s.close();
+    }
+  });
+
+  it("events appended by another connection while verification runs: one coherent state is verified", async () => {
+    const s = copy();
+    const db = openDatabase(s.dir);
+    const before = s.maxSeq;
+    let appended = 0;
+    const append = () => {
+      db.transaction((tx) => {
+        appendAuditEvent(tx, { actor: SYSTEM_ACTOR, action: "audit.verify", entityType: "auditLedger", entityId: "live", payload: { n: ++appended } });
+      });
+    };
+    const timer = setInterval(append, 1);
+    try {
+      // The timer commits whenever this thread awaits (worker start, pinning): snapshots are retaken or, when
+      // commits keep falling between them, the content is checked on the main snapshot; either way one state.
+      const r = await verifyDatabase(s.dir, { publicKeyPem: fx.app.auditKeys.publicKeyPem, workers: 2 });
+      clearInterval(timer);
+      expect(appended).toBeGreaterThan(0);
+      expect(r.ok).toBe(true);
+      expect(r.levels.content.problems).toEqual([]);
+      expect(r.eventsChecked).toBeGreaterThan(before);
+      expect(r.eventsChecked).toBeLessThanOrEqual(before + appended);
+      const after = await verifyDatabase(s.dir, { publicKeyPem: fx.app.auditKeys.publicKeyPem, workers: 0 });
+      expect(after.ok).toBe(true);
+      expect(after.levels.content.checked).toBe(r.levels.content.checked);
+    } finally {
+      clearInterval(timer);
+      db.$client.close();
+      s.close();
+    }
+  });
+});
