@@ -1,5 +1,6 @@
 /**
- * The training loop: our own epochs and batches over optimizer.minimize, reporting TrainerEvents.
+ * The training loop: our own epochs and batches over optimizer.minimize, reporting TrainerEvents. One optimizer
+ * step is trainStep; which checkpoint is best/latest and when early stopping ends the run live in fit-bookkeeping.ts.
  *
  * Invariants:
  * - Determinism: batches follow a seeded permutation per epoch (or data order when shuffle is off),
@@ -22,6 +23,7 @@ import { classificationReport, regressionReport } from "./evaluate";
 import { estimateMemory } from "./memory";
 import { mulberry32 } from "./data/prng";
 import { buildForJob, deriveSeed, hasConvLayers, makeOptimizer, perSampleLoss, setLearningRate } from "./model";
+import { CheckpointKeeper, EarlyStopping } from "./fit-bookkeeping";
 import type { CancelSignal, EvaluationResult, PartitionTensors, PreparedData, TrainerEvent, TrainJob } from "./types";
 import { sha256Hex } from "@/contracts/canonical";
 import type { TrainingConfig } from "../contracts/training-config";
@@ -168,12 +170,6 @@ export function evaluateTestPartition(model: tf.Sequential, prepared: PreparedDa
   return { result, dataSha256: partitionDigest(part) };
 }
 
-function isBetter(mode: "min" | "max", value: number, best: number | undefined, minDelta = 0): boolean {
-  if (!Number.isFinite(value)) return false;
-  if (best === undefined) return true;
-  return mode === "min" ? value < best - minDelta : value > best + minDelta;
-}
-
 function checkMetricNames(training: Training, available: string[], hasValidation: boolean): void {
   const check = (path: string, metric: string) => {
     if (!available.includes(metric)) {
@@ -187,6 +183,68 @@ function checkMetricNames(training: Training, available: string[], hasValidation
 
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** Checks the prepared partitions against the config before any model is built; returns the epoch metric name. */
+function checkTrainInputs(training: Training, prepared: PreparedData, sampleSize: number): { metricName: "accuracy" | "mae"; hasValidation: boolean } {
+  const { task } = prepared;
+  if (prepared.partitions.train.count === 0) throw new Error("the train partition is empty; use more data or a larger train ratio");
+  for (const [name, part] of Object.entries(prepared.partitions)) {
+    if (part.x.length !== part.count * sampleSize) throw new Error(`the ${name} partition has ${part.x.length} feature values, expected ${part.count} × ${sampleSize}`);
+  }
+  if (task === "regression" && training.classWeights !== null) throw new Error("training.classWeights applies to classification only");
+  const metricName = task === "classification" ? "accuracy" : "mae";
+  const hasValidation = prepared.partitions.validation.count > 0;
+  const available = ["loss", metricName, "lr", ...(hasValidation ? ["val_loss", `val_${metricName}`] : [])];
+  checkMetricNames(training, available, hasValidation);
+  return { metricName, hasValidation };
+}
+
+/** What one optimizer step needs; fixed for the whole run. */
+type StepSetup = {
+  ctx: Context;
+  training: Training;
+  optimizer: tf.Optimizer;
+  trainPart: PartitionTensors;
+  trainLabels: Int32Array | null;
+  perClassWeight: Float32Array | null;
+  uniformWeights: boolean;
+  trainableVariables: tf.Variable[];
+  dropoutLayers: { layer: tf.layers.Layer; index: number }[];
+};
+
+/** One optimizer step on the given rows (global batch `step`): the batch's loss and accuracy|MAE, and its seconds. */
+function trainStep(s: StepSetup, rows: Uint32Array, step: number): { loss: number; metric: number; seconds: number } {
+  const ctx = s.ctx;
+  const { model, task } = ctx;
+  // Dropout masks: a new deterministic seed per step (a fixed seed would repeat one mask forever).
+  for (const { layer, index } of s.dropoutLayers) (layer as unknown as { seed: number }).seed = deriveSeed(s.training.seed, index, 1000 + step);
+  const started = performance.now();
+  const { xs, ys } = batchTensors(ctx, s.trainPart, s.trainLabels, rows);
+  // Without class weights every sample weighs 1: skip the weight tensor (multiplying by 1 is exact, so weights are unchanged).
+  const sampleWeights = s.uniformWeights ? null : tf.tensor1d(Array.from(rows, (i) => s.perClassWeight![s.trainLabels![i]!]!));
+  let metricTensor: tf.Scalar | undefined;
+  const lossTensor = s.optimizer.minimize(() => {
+    const pred = model.apply(xs, { training: true }) as tf.Tensor;
+    const perSample = perSampleLoss(task, ys, pred);
+    const weighted = tf.mean(sampleWeights ? tf.mul(perSample, sampleWeights) : perSample);
+    const total = model.calculateLosses().reduce<tf.Scalar>((sum, r) => tf.add(sum, r), weighted as tf.Scalar);
+    metricTensor = tf.keep(
+      task === "classification" ? tf.mean(tf.cast(tf.equal(tf.argMax(pred, -1), tf.argMax(ys, -1)), "float32")) : tf.mean(tf.abs(tf.sub(ys, pred))),
+    ) as tf.Scalar;
+    return total;
+  }, true, s.trainableVariables)!;
+  // Synchronous reads: on the cpu and wasm backends the values are already in memory, so awaiting only adds event-loop hops.
+  const loss = lossTensor.dataSync()[0]!;
+  const metric = metricTensor!.dataSync()[0]!;
+  tf.dispose([xs, ys, lossTensor, metricTensor!]);
+  if (sampleWeights) sampleWeights.dispose();
+  return { loss, metric, seconds: (performance.now() - started) / 1000 };
+}
+
+/** Batches of a 1-based epoch: a seeded permutation per epoch, or data order when shuffle is off. */
+function epochOrder(training: Training, count: number, epoch: number): Uint32Array {
+  return training.shuffle ? seededPermutation(count, deriveSeed(training.seed, epoch, 0x5eed)) : Uint32Array.from({ length: count }, (_, i) => i);
+}
+
 export async function train(job: TrainJob, prepared: PreparedData, emit: Emit, signal: CancelSignal): Promise<void> {
   let model: tf.Sequential | undefined;
   let optimizer: tf.Optimizer | undefined;
@@ -198,15 +256,7 @@ export async function train(job: TrainJob, prepared: PreparedData, emit: Emit, s
     const valPart = prepared.partitions.validation;
     const testPart = prepared.partitions.test;
     const sampleSize = featureShape.reduce((a, b) => a * b, 1);
-    if (trainPart.count === 0) throw new Error("the train partition is empty; use more data or a larger train ratio");
-    for (const [name, part] of Object.entries(prepared.partitions)) {
-      if (part.x.length !== part.count * sampleSize) throw new Error(`the ${name} partition has ${part.x.length} feature values, expected ${part.count} × ${sampleSize}`);
-    }
-    if (task === "regression" && training.classWeights !== null) throw new Error("training.classWeights applies to classification only");
-    const metricName = task === "classification" ? "accuracy" : "mae";
-    const hasValidation = valPart.count > 0;
-    const available = ["loss", metricName, "lr", ...(hasValidation ? ["val_loss", `val_${metricName}`] : [])];
-    checkMetricNames(training, available, hasValidation);
+    const { metricName, hasValidation } = checkTrainInputs(training, prepared, sampleSize);
 
     const layerSpecs = job.parent?.config.model.layers ?? job.config.model.layers;
     const backend = await selectBackend(job.backend ?? "auto", { needsConvGradients: hasConvLayers(layerSpecs) });
@@ -218,10 +268,8 @@ export async function train(job: TrainJob, prepared: PreparedData, emit: Emit, s
     const trainLabels = task === "classification" ? labelIndices(trainPart, outputs) : null;
     const valLabels = task === "classification" && hasValidation ? labelIndices(valPart, outputs) : null;
     const perClassWeight = trainLabels ? classWeightsFor(training.classWeights, classes, trainLabels) : null;
-    const uniformWeights = !perClassWeight || !trainLabels || perClassWeight.every((w) => w === 1);
     const batchSize = Math.min(training.batchSize, trainPart.count);
     const batchesPerEpoch = Math.ceil(trainPart.count / batchSize);
-    const dropoutLayers = model.layers.map((layer, index) => ({ layer, index })).filter(({ layer }) => layer.getClassName() === "Dropout");
 
     emit({
       type: "started",
@@ -234,32 +282,25 @@ export async function train(job: TrainJob, prepared: PreparedData, emit: Emit, s
       ...(job.parent ? { fineTune: { frozenLayers: built.frozenLayers, replacedLayers: built.replacedLayers } } : {}),
     });
 
-    const trainableVariables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const stepSetup: StepSetup = {
+      ctx,
+      training,
+      optimizer,
+      trainPart,
+      trainLabels,
+      perClassWeight,
+      uniformWeights: !perClassWeight || !trainLabels || perClassWeight.every((w) => w === 1),
+      trainableVariables: model.trainableWeights.map((w) => w.read() as tf.Variable),
+      dropoutLayers: model.layers.map((layer, index) => ({ layer, index })).filter(({ layer }) => layer.getClassName() === "Dropout"),
+    };
+    const checkpoints = new CheckpointKeeper(model, training.bestMetric, emit);
+    const earlyStopping = new EarlyStopping(training.earlyStopping);
     let step = 0;
     let trainSeconds = 0;
     let trainedSamples = 0;
     let epochsRun = 0;
     let stoppedEarly = false;
     let cancelled = false;
-    let best: { epoch: number; sha256: string; bytes: Uint8Array } | undefined;
-    let bestValue: number | undefined;
-    let last: { step: number; epoch: number; sha256: string; bytes: Uint8Array } | undefined;
-    let earlyBest: number | undefined;
-    let epochsWithoutImprovement = 0;
-
-    const checkpoint = (epoch: number, metrics: Record<string, number>) => {
-      const bytes = serializeWeights(model!);
-      const sha256 = weightsSha256(bytes);
-      const value = metrics[training.bestMetric.metric];
-      const isBest = value !== undefined && isBetter(training.bestMetric.mode, value, bestValue);
-      const kept = bytes.slice();
-      if (isBest) {
-        bestValue = value;
-        best = { epoch, sha256, bytes: kept };
-      }
-      last = { step, epoch, sha256, bytes: kept };
-      emit({ type: "checkpoint", epoch, step, sha256, weights: bytes, metrics, isBest });
-    };
 
     for (let epoch = 1; epoch <= training.epochs && !cancelled; epoch++) {
       if (signal.cancelled) {
@@ -268,7 +309,7 @@ export async function train(job: TrainJob, prepared: PreparedData, emit: Emit, s
       }
       const lr = learningRateAt(training, epoch);
       setLearningRate(optimizer, lr);
-      const order = training.shuffle ? seededPermutation(trainPart.count, deriveSeed(training.seed, epoch, 0x5eed)) : Uint32Array.from({ length: trainPart.count }, (_, i) => i);
+      const order = epochOrder(training, trainPart.count, epoch);
       let lossSum = 0;
       let metricSum = 0;
       let seen = 0;
@@ -276,34 +317,13 @@ export async function train(job: TrainJob, prepared: PreparedData, emit: Emit, s
       for (let batch = 1; batch <= batchesPerEpoch; batch++) {
         const rows = order.subarray((batch - 1) * batchSize, Math.min(batch * batchSize, trainPart.count));
         step += 1;
-        // Dropout masks: a new deterministic seed per step (a fixed seed would repeat one mask forever).
-        for (const { layer, index } of dropoutLayers) (layer as unknown as { seed: number }).seed = deriveSeed(training.seed, index, 1000 + step);
-        const started = performance.now();
-        const { xs, ys } = batchTensors(ctx, trainPart, trainLabels, rows);
-        // Without class weights every sample weighs 1: skip the weight tensor (multiplying by 1 is exact, so weights are unchanged).
-        const sampleWeights = uniformWeights ? null : tf.tensor1d(Array.from(rows, (i) => perClassWeight![trainLabels![i]!]!));
-        let metricTensor: tf.Scalar | undefined;
-        const lossTensor = optimizer.minimize(() => {
-          const pred = model!.apply(xs, { training: true }) as tf.Tensor;
-          const perSample = perSampleLoss(task, ys, pred);
-          const weighted = tf.mean(sampleWeights ? tf.mul(perSample, sampleWeights) : perSample);
-          const total = model!.calculateLosses().reduce<tf.Scalar>((sum, r) => tf.add(sum, r), weighted as tf.Scalar);
-          metricTensor = tf.keep(
-            task === "classification" ? tf.mean(tf.cast(tf.equal(tf.argMax(pred, -1), tf.argMax(ys, -1)), "float32")) : tf.mean(tf.abs(tf.sub(ys, pred))),
-          ) as tf.Scalar;
-          return total;
-        }, true, trainableVariables)!;
-        // Synchronous reads: on the cpu and wasm backends the values are already in memory, so awaiting only adds event-loop hops.
-        const batchLoss = lossTensor.dataSync()[0]!;
-        const batchMetric = metricTensor!.dataSync()[0]!;
-        tf.dispose([xs, ys, lossTensor, metricTensor!]);
-        if (sampleWeights) sampleWeights.dispose();
-        epochSeconds += (performance.now() - started) / 1000;
-        lossSum += batchLoss * rows.length;
-        metricSum += batchMetric * rows.length;
+        const result = trainStep(stepSetup, rows, step);
+        epochSeconds += result.seconds;
+        lossSum += result.loss * rows.length;
+        metricSum += result.metric * rows.length;
         seen += rows.length;
         trainedSamples += rows.length;
-        emit({ type: "batch", epoch, batch, batchesPerEpoch, step, metrics: { batch_loss: batchLoss, [`batch_${metricName}`]: batchMetric }, wallTimeMs: Date.now() });
+        emit({ type: "batch", epoch, batch, batchesPerEpoch, step, metrics: { batch_loss: result.loss, [`batch_${metricName}`]: result.metric }, wallTimeMs: Date.now() });
         await yieldToEventLoop(); // lets a worker's "cancel" message arrive between batches
         if (signal.cancelled) {
           cancelled = true;
@@ -313,7 +333,7 @@ export async function train(job: TrainJob, prepared: PreparedData, emit: Emit, s
       trainSeconds += epochSeconds;
       if (cancelled) {
         // Partial epoch: the checkpoint carries what this epoch saw so far.
-        checkpoint(epoch, { loss: lossSum / seen, [metricName]: metricSum / seen, lr });
+        checkpoints.save(epoch, step, { loss: lossSum / seen, [metricName]: metricSum / seen, lr });
         break;
       }
       epochsRun = epoch;
@@ -326,27 +346,19 @@ export async function train(job: TrainJob, prepared: PreparedData, emit: Emit, s
       metrics.lr = lr;
       emit({ type: "epoch", epoch, step, metrics, wallTimeMs: Date.now(), samplesPerSecond: seen / Math.max(epochSeconds, 1e-9) });
 
-      if (training.earlyStopping) {
-        const { metric, mode, patience, minDelta } = training.earlyStopping;
-        if (isBetter(mode, metrics[metric]!, earlyBest, minDelta)) {
-          earlyBest = metrics[metric];
-          epochsWithoutImprovement = 0;
-        } else if (++epochsWithoutImprovement >= patience) {
-          stoppedEarly = epoch < training.epochs;
-        }
-      }
-      if (epoch % training.checkpointEvery === 0 || epoch === training.epochs || stoppedEarly) checkpoint(epoch, metrics);
+      if (earlyStopping.patienceRanOut(metrics)) stoppedEarly = epoch < training.epochs;
+      if (epoch % training.checkpointEvery === 0 || epoch === training.epochs || stoppedEarly) checkpoints.save(epoch, step, metrics);
       if (stoppedEarly) break;
     }
 
-    if (cancelled && last?.step !== step) {
+    if (cancelled && !checkpoints.holdsStep(step)) {
       // Cancelled at an epoch boundary whose weights were not checkpointed (checkpointEvery > 1, or before training).
-      checkpoint(epochsRun, { lr: learningRateAt(training, Math.max(epochsRun, 1)) });
+      checkpoints.save(epochsRun, step, { lr: learningRateAt(training, Math.max(epochsRun, 1)) });
     }
-    const finalSha = last?.step === step ? last.sha256 : weightsSha256(serializeWeights(model));
+    const finalSha = checkpoints.holdsStep(step) ? checkpoints.last!.sha256 : weightsSha256(serializeWeights(model));
 
     if (!cancelled && testPart.count > 0) {
-      const chosen = best ?? last!;
+      const chosen = checkpoints.best ?? checkpoints.last!;
       loadWeightsInto(model, deserializeWeights(chosen.bytes));
       const { result, dataSha256 } = evaluateTestPartition(model, prepared);
       emit({ type: "evaluation", epoch: chosen.epoch, checkpointSha256: chosen.sha256, partition: "test", dataSha256, result });
