@@ -11,8 +11,18 @@
  *   what keeps the `signature.refused` events a caller records for wrong passwords bounded (a few per account per
  *   hour, see ACCOUNT_POLICY).
  * - A busy hasher (PasswordHasherBusyError) is not counted against the signer; it is a too_many_requests error (429) as well.
+ *
+ * Also the refusal steps every signing service (promotions, documents) shares, so a refusal is recorded and worded
+ * the same everywhere: refuseSigning (record why, in a transaction of its own that commits although the request
+ * fails, then refuse), requireSignerPassword (wrong password → `signature.refused` recorded, then refused) and
+ * rereadSigner (inside the signing transaction: the account may have changed while the password was checked).
  */
-import type { Db } from "@/db/client";
+import { eq } from "drizzle-orm";
+import { users, type Role } from "@/db/schema";
+import type { Db, DbOrTx } from "@/db/client";
+import { appendAuditEvent, type NewAuditEvent } from "@/server/audit/ledger";
+import type { ServiceContext, SignedInActor } from "@/server/app-context/service-context";
+import { forbidden } from "@/server/errors";
 import { checkPassword, PasswordHasherBusyError } from "@/server/auth/password";
 import { TooManyAttempts } from "@/server/auth/throttle";
 import { identifierDigest } from "@/server/auth/signin-failures";
@@ -34,4 +44,35 @@ export async function checkSignaturePassword(db: Db, signer: { email: string; pa
   }
   await decision.release(ok ? "success" : "failure");
   return ok;
+}
+
+type UserRow = typeof users.$inferSelect;
+type RefusalEvent = Omit<NewAuditEvent, "actor" | "at">;
+
+/** Records why a signing attempt is refused (its own transaction: it commits although the request fails), then refuses with `message`. */
+export function refuseSigning(ctx: ServiceContext, event: RefusalEvent, message: string): never {
+  ctx.db.transaction((tx) => {
+    appendAuditEvent(tx, { ...event, actor: ctx.actor });
+  });
+  return forbidden(message);
+}
+
+/**
+ * The signer's re-entered password, checked before the (synchronous) signing transaction. A wrong one is refused and
+ * recorded as `signature.refused` on the record being signed (`payload` says what was attempted); throttled
+ * attempts throw TooManyAttempts and write nothing. Returns the signer's account row.
+ */
+export async function requireSignerPassword(ctx: ServiceContext, password: string, refused: { entityType: string; entityId: number; payload: Record<string, unknown> }): Promise<UserRow> {
+  const signer = ctx.db.select().from(users).where(eq(users.id, ctx.actor.id)).get();
+  if (!signer || !(await checkSignaturePassword(ctx.db, signer, password))) {
+    refuseSigning(ctx, { action: "signature.refused", entityType: refused.entityType, entityId: refused.entityId, payload: { ...refused.payload, reason: "wrong password" } }, "the password does not match: the signature was not recorded");
+  }
+  return signer;
+}
+
+/** Inside the signing transaction: the signer's account as it is now; refused when disabled or no longer in `roles`. */
+export function rereadSigner(tx: DbOrTx, actor: SignedInActor, roles: readonly Role[]): UserRow {
+  const user = tx.select().from(users).where(eq(users.id, actor.id)).get();
+  if (!user || user.disabled || !roles.includes(user.role)) forbidden(`${actor.name}'s account changed while signing: sign again`);
+  return user;
 }

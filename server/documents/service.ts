@@ -17,7 +17,7 @@
  */
 import { and, eq } from "drizzle-orm";
 import { z } from "zod";
-import { documents, signatures, users } from "@/db/schema";
+import { documents, signatures } from "@/db/schema";
 import type { DbOrTx } from "@/db/client";
 import { appendAuditEvent } from "@/server/audit/ledger";
 import { sha256Canonical } from "@/contracts/canonical";
@@ -26,9 +26,9 @@ import { signatureText } from "../registry/records";
 import { DOCUMENT_SECTIONS, documentRecord, type DocumentRow } from "./records";
 import { latestVersion, requireSubject } from "./queries";
 import { checkpointAfterCommit } from "../app-context/audit-checkpoint-after-commit";
-import { checkSignaturePassword } from "../auth/signature-password";
+import { refuseSigning, requireSignerPassword, rereadSigner } from "../auth/signature-password";
 import { now, requireRole, type ServiceContext } from "../app-context/service-context";
-import { conflict, forbidden, invalidInput, notFound } from "@/server/errors";
+import { conflict, invalidInput, notFound } from "@/server/errors";
 
 /** Who may write a section; who may sign it with which meaning. */
 export const DOCUMENT_EDIT_ROLES = ["engineer", "reviewer"] as const;
@@ -83,25 +83,19 @@ export async function signDocument(ctx: ServiceContext, raw: z.input<typeof sign
   const doc = ctx.db.select().from(documents).where(eq(documents.id, input.documentId)).get();
   if (!doc) notFound(`document version ${input.documentId}`);
   if (input.meaning === "review" && doc.authorId === ctx.actor.id) {
-    ctx.db.transaction((tx) => {
-      appendAuditEvent(tx, { actor: ctx.actor, action: "document.selfReviewRefused", entityType: "document", entityId: doc.id, payload: { meaning: input.meaning, reason: "author of this version", section: doc.section, version: doc.version, recordSha256: doc.sha256 } });
-    });
-    forbidden(`${ctx.actor.name} wrote version ${doc.version} of "${doc.section}" and cannot sign its review: another reviewer must review it`);
+    refuseSigning(
+      ctx,
+      { action: "document.selfReviewRefused", entityType: "document", entityId: doc.id, payload: { meaning: input.meaning, reason: "author of this version", section: doc.section, version: doc.version, recordSha256: doc.sha256 } },
+      `${ctx.actor.name} wrote version ${doc.version} of "${doc.section}" and cannot sign its review: another reviewer must review it`,
+    );
   }
   assertSignable(ctx.db, doc, ctx.actor, input.meaning);
 
   // The password: asynchronous and throttled, before the (synchronous) transaction. Throttled attempts write nothing.
-  const signer = ctx.db.select().from(users).where(eq(users.id, ctx.actor.id)).get();
-  if (!signer || !(await checkSignaturePassword(ctx.db, signer, input.password))) {
-    ctx.db.transaction((tx) => {
-      appendAuditEvent(tx, { actor: ctx.actor, action: "signature.refused", entityType: "document", entityId: doc.id, payload: { meaning: input.meaning, reason: "wrong password", recordSha256: doc.sha256 } });
-    });
-    forbidden("the password does not match: the signature was not recorded");
-  }
+  const signer = await requireSignerPassword(ctx, input.password, { entityType: "document", entityId: doc.id, payload: { meaning: input.meaning, recordSha256: doc.sha256 } });
   const signature = ctx.db.transaction((tx) => {
     // Re-read what the checks above relied on: it may have changed while the password was being checked.
-    const user = tx.select().from(users).where(eq(users.id, ctx.actor.id)).get();
-    if (!user || user.disabled || !(MEANING_ROLES[input.meaning] as readonly string[]).includes(user.role)) forbidden(`${ctx.actor.name}'s account changed while signing: sign again`);
+    const user = rereadSigner(tx, ctx.actor, MEANING_ROLES[input.meaning]);
     const current = tx.select().from(documents).where(eq(documents.id, doc.id)).get();
     if (!current) notFound(`document version ${doc.id}`);
     assertSignable(tx, current, user, input.meaning);

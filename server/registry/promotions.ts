@@ -18,7 +18,7 @@
  */
 import { and, eq } from "drizzle-orm";
 import { z } from "zod";
-import { evaluations, modelVersions, models, promotionRequests, signatures, users } from "@/db/schema";
+import { evaluations, modelVersions, models, promotionRequests, signatures } from "@/db/schema";
 import type { DbOrTx } from "@/db/client";
 import { appendAuditEvent } from "@/server/audit/ledger";
 import { sha256Canonical } from "@/contracts/canonical";
@@ -29,7 +29,7 @@ import { aliasSchema, appendAliasMove, modelNameSchema } from "./service";
 import { conflictsOfInterest, findModelVersion, loadPromotionRequest } from "./queries";
 import { promotionRecord, signatureText, TEST_PARTITION } from "./records";
 import { checkpointAfterCommit } from "../app-context/audit-checkpoint-after-commit";
-import { checkSignaturePassword } from "../auth/signature-password";
+import { refuseSigning, requireSignerPassword, rereadSigner } from "../auth/signature-password";
 
 type VersionRow = typeof modelVersions.$inferSelect;
 type EvaluationRow = typeof evaluations.$inferSelect;
@@ -95,60 +95,80 @@ export const signPromotionInput = z.object({
   comment: z.string().trim().max(4000).default(""),
 });
 
+/**
+ * A reviewer signs a promotion request (approval, rejection or review), in steps: independence (recorded when
+ * refused), role, signability, the password (asynchronous, before the transaction), then one transaction that
+ * re-checks and records the signature and applies its decision; a signed audit checkpoint follows.
+ */
 export async function signPromotion(ctx: ServiceContext, raw: z.input<typeof signPromotionInput>) {
   const input = signPromotionInput.parse(raw);
-  const { request, version, model, evaluation } = loadPromotionRequest(ctx.db, input.requestId);
-
+  const loaded = loadPromotionRequest(ctx.db, input.requestId);
+  const { request, version, model } = loaded;
   // Independence first, for every role: a self-approval attempt is recorded even when it would also fail later.
-  const reasons = conflictsOfInterest(ctx.db, request.id, ctx.actor.id);
-  if (reasons.length > 0) {
-    ctx.db.transaction((tx) => {
-      appendAuditEvent(tx, { actor: ctx.actor, action: "promotion.selfApprovalRefused", entityType: "promotionRequest", entityId: request.id, payload: { meaning: input.meaning, reasons, recordSha256: request.recordSha256 } });
-    });
-    forbidden(`${ctx.actor.name} cannot sign promotion request #${request.id}: they ${reasons.join("; ")}. Four eyes: another reviewer must sign.`);
-  }
+  refuseConflictedSigner(ctx, request, input.meaning);
   requireRole(ctx.actor, ["reviewer"], "sign promotion requests");
   assertSignable(ctx.db, ctx.actor, input.meaning, request.id);
-
   // The password: asynchronous and throttled, before the (synchronous) transaction. Throttled attempts write nothing.
-  const signer = ctx.db.select().from(users).where(eq(users.id, ctx.actor.id)).get();
-  if (!signer || !(await checkSignaturePassword(ctx.db, signer, input.password))) {
-    ctx.db.transaction((tx) => {
-      appendAuditEvent(tx, { actor: ctx.actor, action: "signature.refused", entityType: "promotionRequest", entityId: request.id, payload: { meaning: input.meaning, reason: "wrong password" } });
-    });
-    forbidden("the password does not match: the signature was not recorded");
-  }
-
+  const signer = await requireSignerPassword(ctx, input.password, { entityType: "promotionRequest", entityId: request.id, payload: { meaning: input.meaning } });
   const result = ctx.db.transaction((tx) => {
-    // Re-read what the checks above relied on: it may have changed while the password was being checked.
-    const user = tx.select().from(users).where(eq(users.id, ctx.actor.id)).get();
-    if (!user || user.disabled || user.role !== "reviewer") forbidden(`${ctx.actor.name}'s account changed while signing: sign again`);
-    if (conflictsOfInterest(tx, request.id, user.id).length > 0) forbidden(`${user.name} became part of this version's lineage while signing: another reviewer must sign`);
-    assertSignable(tx, ctx.actor, input.meaning, request.id);
-    const at = now();
-    const signature = tx
-      .insert(signatures)
-      .values({ userId: user.id, printedName: user.name, meaning: input.meaning, recordType: "promotion_request", recordId: request.id, recordSha256: request.recordSha256, comment: input.comment, createdAt: at })
-      .returning()
-      .get();
-    appendAuditEvent(tx, { actor: ctx.actor, action: "signature.create", entityType: "signature", entityId: signature.id, payload: { printedName: signature.printedName, meaning: signature.meaning, recordType: signature.recordType, recordId: request.id, recordSha256: signature.recordSha256, comment: signature.comment, createdAt: signature.createdAt } });
-    if (input.meaning === "review") return { signature, status: "pending" as const, aliasMoved: false };
-    if (input.meaning === "rejection") {
-      tx.update(promotionRequests).set({ status: "rejected", decidedAt: at }).where(eq(promotionRequests.id, request.id)).run();
-      appendAuditEvent(tx, { actor: ctx.actor, action: "promotion.reject", entityType: "promotionRequest", entityId: request.id, payload: { signatureId: signature.id, comment: input.comment, status: "rejected", decidedAt: at } });
-      return { signature, status: "rejected" as const, aliasMoved: false };
-    }
-    const approvers = new Set(tx.select({ userId: signatures.userId }).from(signatures).where(and(eq(signatures.recordType, "promotion_request"), eq(signatures.recordId, request.id), eq(signatures.meaning, "approval"))).all().map((s) => s.userId));
-    const required = tx.select({ n: models.approvalsRequired }).from(models).where(eq(models.id, model.id)).get()!.n;
-    const approved = approvers.size >= required;
-    appendAuditEvent(tx, { actor: ctx.actor, action: "promotion.approve", entityType: "promotionRequest", entityId: request.id, payload: { signatureId: signature.id, approvals: approvers.size, approvalsRequired: required, status: approved ? "approved" : "pending", decidedAt: approved ? at : null } });
-    if (!approved) return { signature, status: "pending" as const, aliasMoved: false };
-    tx.update(promotionRequests).set({ status: "approved", decidedAt: at }).where(eq(promotionRequests.id, request.id)).run();
-    appendAliasMove(tx, ctx.actor, { modelId: model.id, modelName: model.name, alias: request.alias, modelVersionId: version.id, version: version.version, promotionRequestId: request.id, rationale: request.rationale });
-    return { signature, status: "approved" as const, aliasMoved: true };
+    const signature = recordPromotionSignature(tx, ctx.actor, request.id, input);
+    return { signature, ...applyPromotionDecision(tx, ctx.actor, loaded, signature, input.comment) };
   });
   const auditCheckpoint = checkpointAfterCommit(ctx, `${input.meaning} of promotion request #${request.id} by ${signer.name}${result.aliasMoved ? `; ${request.alias} of ${model.name} → version ${version.version}` : ""}`);
   return { signatureId: result.signature.id, status: result.status, aliasMoved: result.aliasMoved, text: signatureText(result.signature), auditCheckpoint };
+}
+
+type PromotionRequestRow = typeof promotionRequests.$inferSelect;
+type SignatureRow = typeof signatures.$inferSelect;
+type SignInput = z.output<typeof signPromotionInput>;
+
+/** Four eyes: the requester and everyone in the version's lineage may not sign; the attempt is recorded, then refused. */
+function refuseConflictedSigner(ctx: ServiceContext, request: PromotionRequestRow, meaning: SignInput["meaning"]): void {
+  const reasons = conflictsOfInterest(ctx.db, request.id, ctx.actor.id);
+  if (reasons.length === 0) return;
+  refuseSigning(
+    ctx,
+    { action: "promotion.selfApprovalRefused", entityType: "promotionRequest", entityId: request.id, payload: { meaning, reasons, recordSha256: request.recordSha256 } },
+    `${ctx.actor.name} cannot sign promotion request #${request.id}: they ${reasons.join("; ")}. Four eyes: another reviewer must sign.`,
+  );
+}
+
+/** Inside the signing transaction: re-reads what the checks relied on (it may have changed during the password check), then records the signature and its event. */
+function recordPromotionSignature(tx: DbOrTx, actor: ServiceContext["actor"], requestId: number, input: SignInput): SignatureRow {
+  const user = rereadSigner(tx, actor, ["reviewer"]);
+  if (conflictsOfInterest(tx, requestId, user.id).length > 0) forbidden(`${user.name} became part of this version's lineage while signing: another reviewer must sign`);
+  assertSignable(tx, actor, input.meaning, requestId);
+  const request = tx.select().from(promotionRequests).where(eq(promotionRequests.id, requestId)).get()!;
+  const signature = tx
+    .insert(signatures)
+    .values({ userId: user.id, printedName: user.name, meaning: input.meaning, recordType: "promotion_request", recordId: requestId, recordSha256: request.recordSha256, comment: input.comment, createdAt: now() })
+    .returning()
+    .get();
+  appendAuditEvent(tx, { actor, action: "signature.create", entityType: "signature", entityId: signature.id, payload: { printedName: signature.printedName, meaning: signature.meaning, recordType: signature.recordType, recordId: requestId, recordSha256: signature.recordSha256, comment: signature.comment, createdAt: signature.createdAt } });
+  return signature;
+}
+
+/**
+ * What a recorded signature decides, in the same transaction: a review changes nothing; a rejection closes the
+ * request; an approval counts distinct approvers and, at models.approvals_required, approves and moves the alias.
+ */
+function applyPromotionDecision(tx: DbOrTx, actor: ServiceContext["actor"], loaded: ReturnType<typeof loadPromotionRequest>, signature: SignatureRow, comment: string): { status: "pending" | "rejected" | "approved"; aliasMoved: boolean } {
+  const { request, version, model } = loaded;
+  const at = signature.createdAt;
+  if (signature.meaning === "review") return { status: "pending", aliasMoved: false };
+  if (signature.meaning === "rejection") {
+    tx.update(promotionRequests).set({ status: "rejected", decidedAt: at }).where(eq(promotionRequests.id, request.id)).run();
+    appendAuditEvent(tx, { actor, action: "promotion.reject", entityType: "promotionRequest", entityId: request.id, payload: { signatureId: signature.id, comment, status: "rejected", decidedAt: at } });
+    return { status: "rejected", aliasMoved: false };
+  }
+  const approvers = new Set(tx.select({ userId: signatures.userId }).from(signatures).where(and(eq(signatures.recordType, "promotion_request"), eq(signatures.recordId, request.id), eq(signatures.meaning, "approval"))).all().map((s) => s.userId));
+  const required = tx.select({ n: models.approvalsRequired }).from(models).where(eq(models.id, model.id)).get()!.n;
+  const approved = approvers.size >= required;
+  appendAuditEvent(tx, { actor, action: "promotion.approve", entityType: "promotionRequest", entityId: request.id, payload: { signatureId: signature.id, approvals: approvers.size, approvalsRequired: required, status: approved ? "approved" : "pending", decidedAt: approved ? at : null } });
+  if (!approved) return { status: "pending", aliasMoved: false };
+  tx.update(promotionRequests).set({ status: "approved", decidedAt: at }).where(eq(promotionRequests.id, request.id)).run();
+  appendAliasMove(tx, actor, { modelId: model.id, modelName: model.name, alias: request.alias, modelVersionId: version.id, version: version.version, promotionRequestId: request.id, rationale: request.rationale });
+  return { status: "approved", aliasMoved: true };
 }
 
 /** Pending, not already signed by this person (approval/rejection once), and its record still hashes to what is signed. */

@@ -9,7 +9,8 @@
  * data rows (hashes, counts, recipes and statistics only).
  */
 import { and, asc, eq, inArray } from "drizzle-orm";
-import { auditEvents, datasets, datasetVersions, evaluations, metrics, modelAliasEvents, runs, splits, users } from "@/db/schema";
+import { auditEvents, datasets, datasetVersions, evaluations, metrics, runs, splits, users } from "@/db/schema";
+import { aliasesOfVersion, aliasMoves } from "@/server/registry/aliases";
 import type { DbOrTx } from "@/db/client";
 import { diffConfigs, type TrainingConfig } from "@/contracts/training-config";
 import type { CleaningReport, DatasetSchema, SplitManifest } from "@/trainer/types";
@@ -36,7 +37,7 @@ const CURVE_KEYS = ["loss", "val_loss", "accuracy", "val_accuracy", "mae", "val_
 
 /** Previous production version: what production pointed at before this version's latest move there, or the current production when this version never got there. */
 function previousProductionVersionId(db: DbOrTx, modelId: number, versionId: number): number | null {
-  const moves = db.select().from(modelAliasEvents).where(and(eq(modelAliasEvents.modelId, modelId), eq(modelAliasEvents.alias, "production"))).orderBy(asc(modelAliasEvents.createdAt), asc(modelAliasEvents.id)).all();
+  const moves = aliasMoves(db, modelId).filter((m) => m.alias === "production");
   const lastHere = moves.map((m, i) => ({ m, i })).filter(({ m }) => m.modelVersionId === versionId).at(-1);
   const candidates = lastHere ? moves.slice(0, lastHere.i) : moves;
   for (let i = candidates.length - 1; i >= 0; i--) {
@@ -64,10 +65,8 @@ export function collectReportFacts(db: DbOrTx, modelVersionId: number, content: 
   const curvePoints = runIds.length
     ? db.select({ runId: metrics.runId, key: metrics.key, epoch: metrics.epoch, value: metrics.value }).from(metrics).where(and(inArray(metrics.runId, runIds), inArray(metrics.key, [...CURVE_KEYS]))).orderBy(asc(metrics.step)).all()
     : [];
-  const allAliases = db.select().from(modelAliasEvents).where(eq(modelAliasEvents.modelId, lineage.model.id)).orderBy(asc(modelAliasEvents.createdAt), asc(modelAliasEvents.id)).all();
-  const currentAlias = new Map<string, number | null>();
-  for (const e of allAliases) currentAlias.set(e.alias, e.modelVersionId);
-  const aliasesNow = [...currentAlias].filter(([, v]) => v === lineage.version.id).map(([a]) => a).sort();
+  const allAliases = aliasMoves(db, lineage.model.id);
+  const aliasesNow = aliasesOfVersion(db, lineage.model.id, lineage.version.id);
 
   const modelCard = documentsFor(db, "model", lineage.model.id).sections;
 
