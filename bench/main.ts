@@ -1,7 +1,7 @@
 /**
  * `npm run bench [-- PART]`: prints each figure as `name: value unit (target: …)` and writes them all to
  * bench-results.json. Parts: trainer (throughput and tracking overhead), overhead (the overhead alone), audit, runs,
- * security (issue 11: a production server under abuse; needs `npm run build` first; not in the default set)
+ * security (a production server under abuse; needs `npm run build` first; not in the default set)
  * (default: trainer, audit, runs). Speed targets live here, not in timed tests.
  */
 import fs from "node:fs";

@@ -1,5 +1,5 @@
 /**
- * Benchmark of the runs query core (issue 6) at real scale, on a throw-away database:
+ * Benchmark of the runs query core at real scale, on a throw-away database:
  * 10,000 runs (10 hyperparameters, 5 metric summaries each) over 4 experiments and 5 users, plus 20 long
  * runs with 1,000,000 points of batch_loss each. Rows are seeded directly with prepared statements in one
  * transaction (the benchmark measures queries, not services), with valid users/projects/experiments/

@@ -1,5 +1,5 @@
 /**
- * Security bench (issue 11): the real production server (`next start` on a loopback port, temp data and key
+ * Security bench: the real production server (`next start` on a loopback port, temp data and key
  * directories) under two abuses, measuring what an ordinary signed-in user sees meanwhile:
  *   signin_flood_p95_ms           p95 latency of ordinary requests (a tRPC query and a page GET, alternating)
  *                                 while 100 concurrent wrong sign-ins run

@@ -1,5 +1,5 @@
 /**
- * Explore and compare runs (issue 6) in the browser: the filter language (OR, parentheses, an error with
+ * Explore and compare runs in the browser: the filter language (OR, parentheses, an error with
  * its position), the column chooser, sorting, selection, the compare view (differences only, not like for
  * like), and that the curves, parallel-coordinates and scatter canvases are really drawn (pixels in the
  * runs' colours, not only the containers). Seeds its own tiny Iris runs in a fresh experiment through the API.

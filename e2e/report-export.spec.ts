@@ -1,5 +1,5 @@
 /**
- * Report export in the browser (issue 11, no side effects on GET): the preview and the download are same-origin form
+ * Report export in the browser (no side effects on GET): the preview and the download are same-origin form
  * POSTs that record an export each; a GET of the report URL exports nothing (405) and a cross-site POST is refused,
  * both leaving the ledger's export count unchanged.
  */

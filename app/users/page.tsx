@@ -2,7 +2,7 @@
 /**
  * Administrators' user management: create a user (a temporary password is shown once), change roles, disable and
  * re-enable, reset a password (the person must change it at next sign-in), end a user's sessions. Every action is
- * checked and audited on the server (server/services/user-admin.ts); this page only asks.
+ * checked and audited on the server (server/users/admin.ts); this page only asks.
  */
 import { useState } from "react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";

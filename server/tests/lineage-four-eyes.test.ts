@@ -1,5 +1,5 @@
 /**
- * Four eyes through lineage (issue 10, point 4), end to end through tRPC callers on a real database:
+ * Four eyes through lineage, end to end through tRPC callers on a real database:
  * - the attack (a fine-tune from run 1's checkpoint that names run 2 as its parent run) is refused with BAD_REQUEST
  *   naming both runs; the server decides a fine-tune's parent run from its parent checkpoint;
  * - a reviewer who wrote a note on the checkpoint's run cannot approve the fine-tune's promotion (refusal recorded);

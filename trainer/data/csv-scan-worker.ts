@@ -2,7 +2,7 @@
  * Worker thread entry for checking an uploaded CSV off the server's main thread: reads the file named in
  * workerData in 1 MiB chunks through CsvScanner and replies with progress messages, then exactly one "done"
  * (the profile, whose sha256 is of the bytes on disk) or "failed" (a DatasetError's code and message, or an
- * unexpected error). Spawned by server/uploads/scan-client.ts through csv-scan-worker-bootstrap.cjs.
+ * unexpected error). Spawned by server/datasets/upload/scan-client.ts through csv-scan-worker-bootstrap.cjs.
  */
 import fs from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";

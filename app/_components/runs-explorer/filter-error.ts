@@ -1,5 +1,5 @@
 /**
- * Reads a filter error from the server's BAD_REQUEST message (server/routers/explore.ts): the message line,
+ * Reads a filter error from the server's BAD_REQUEST message (server/runs/explore/router.ts): the message line,
  * then the expression and a caret line whose "^" sits under the 0-based position of the fault.
  */
 export type FilterError = { message: string; expression: string; position: number } | { message: string; expression: null; position: null };

@@ -1,4 +1,4 @@
-/** The runs query core (issue 6): filter language, search/sort/page, grouping, comparison and series downsampling. */
+/** The runs query core: filter language, search/sort/page, grouping, comparison and series downsampling. */
 export { parseFilter, parseIsoInstant, type FilterNode, type Literal, type CompareOp } from "./filter-parser";
 export { FilterSyntaxError, RunsQueryError, renderCaret } from "./errors";
 export { filterToSql } from "./filter-sql";

@@ -1,5 +1,5 @@
 /**
- * Explore runs (issue 6): the runs table (search with the filter language, column chooser, grouping) and the
+ * Explore runs: the runs table (search with the filter language, column chooser, grouping) and the
  * compare view (side-by-side runs, downsampled curves). Thin: validates input and delegates to
  * server/runs/explore, which only reads. Every procedure needs a signed-in user (any role may read runs).
  *

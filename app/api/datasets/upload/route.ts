@@ -1,6 +1,6 @@
 /**
  * POST /api/datasets/upload: streaming CSV upload (raw body). The caller comes from the session cookie
- * (server/http/route-session.ts: 401, or 403 until a reset password is changed); server/uploads/handle-upload.ts
+ * (server/http/route-session.ts: 401, or 403 until a reset password is changed); server/datasets/upload/handle-upload.ts
  * does the rest (documented there).
  */
 import "server-only";

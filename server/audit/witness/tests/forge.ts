@@ -1,5 +1,5 @@
 /**
- * Test helper: the rewrite-and-re-sign attack of issue 10 point 1, done for real on a closed data directory.
+ * Test helper: the rewrite-and-re-sign attack (an insider holding the data directory and the signing key), done for real on a closed data directory.
  * Drops the append-only triggers, edits one event, recomputes every leaf and chain hash from there, re-signs every
  * checkpoint WITH THE LOG'S OWN KEY (the attacker holds it), rewrites the copy of each signed head (and its Merkle
  * frontier) that the checkpoint events carry, re-chains after each, drops the derived tree index, and puts the
