@@ -28,7 +28,17 @@ export const REPORT_FILES = {
 export const VERIFIER_SCRIPT_SOURCE = path.join(process.cwd(), "server", "audit", "report", "verify-bundle.mjs");
 
 export type ReportJson = { facts: ReportFacts; integrity: ReportIntegrity; generatedAt: string };
-export type ExportPayload = { model: string; version: number; modelVersionId: number; weightsSha256: string; format: string; factsSha256: string; provSha256: string; citedEvents: number; /** sha256 of facts.json's bytes (bundles since content verification) */ contentFactsSha256?: string };
+export type ExportPayload = {
+  model: string;
+  version: number;
+  modelVersionId: number;
+  weightsSha256: string;
+  format: string;
+  factsSha256: string;
+  provSha256: string;
+  citedEvents: number;
+  /** sha256 of facts.json's bytes (bundles since content verification) */ contentFactsSha256?: string;
+};
 
 /** What phase 2 recorded: the export event and the checkpoint signed over it. */
 export type RecordedExport = {
@@ -58,7 +68,8 @@ export function bundleName(model: string, version: number): string {
 
 /** A bundle goes into a new or empty folder: an export never mixes its files with others. */
 export function assertEmptyOutDir(outDir: string): void {
-  if (fs.existsSync(outDir) && fs.readdirSync(outDir).length > 0) throw new Error(`${outDir} is not empty: choose a new folder for the bundle`);
+  if (fs.existsSync(outDir) && fs.readdirSync(outDir).length > 0)
+    throw new Error(`${outDir} is not empty: choose a new folder for the bundle`);
 }
 
 /** Every regular file under `dir`, relative and "/"-separated, sorted (the manifest's file list). */

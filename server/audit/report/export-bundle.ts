@@ -44,18 +44,32 @@ import { writeReportBundle } from "./export-write";
 import { tarDirectory } from "./tar";
 
 /** Which model version a request names: an explicit version, an alias (e.g. production), or the latest version. */
-export function resolveModelVersion(db: DbOrTx, modelName: string, pick: { version?: number; alias?: string } = {}): { modelVersionId: number; model: string; version: number } {
+export function resolveModelVersion(
+  db: DbOrTx,
+  modelName: string,
+  pick: { version?: number; alias?: string } = {},
+): { modelVersionId: number; model: string; version: number } {
   const model = db.select().from(models).where(eq(models.name, modelName)).get();
   if (!model) notFound(`model "${modelName}"`);
   let versionId: number | null | undefined;
   if (pick.version !== undefined) {
-    versionId = db.select({ id: modelVersions.id }).from(modelVersions).where(and(eq(modelVersions.modelId, model.id), eq(modelVersions.version, pick.version))).get()?.id;
+    versionId = db
+      .select({ id: modelVersions.id })
+      .from(modelVersions)
+      .where(and(eq(modelVersions.modelId, model.id), eq(modelVersions.version, pick.version)))
+      .get()?.id;
     if (!versionId) notFound(`version ${pick.version} of model "${modelName}"`);
   } else if (pick.alias !== undefined) {
     versionId = currentAliasVersionId(db, model.id, pick.alias);
     if (!versionId) notFound(`a version of "${modelName}" with alias "${pick.alias}"`);
   } else {
-    versionId = db.select({ id: modelVersions.id }).from(modelVersions).where(eq(modelVersions.modelId, model.id)).orderBy(desc(modelVersions.version)).limit(1).get()?.id;
+    versionId = db
+      .select({ id: modelVersions.id })
+      .from(modelVersions)
+      .where(eq(modelVersions.modelId, model.id))
+      .orderBy(desc(modelVersions.version))
+      .limit(1)
+      .get()?.id;
     if (!versionId) notFound(`any version of model "${modelName}"`);
   }
   const v = db.select().from(modelVersions).where(eq(modelVersions.id, versionId)).get()!;
@@ -63,7 +77,12 @@ export function resolveModelVersion(db: DbOrTx, modelName: string, pick: { versi
 }
 
 /** Writes the bundle into `outDir` (created; must be empty if it exists). Records "audit.export" and signs a checkpoint. */
-export function exportReportBundle(deps: { db: Db; auditKeys: AuditKeys }, actor: Actor, modelVersionId: number, outDir: string): ReportExportResult {
+export function exportReportBundle(
+  deps: { db: Db; auditKeys: AuditKeys },
+  actor: Actor,
+  modelVersionId: number,
+  outDir: string,
+): ReportExportResult {
   assertEmptyOutDir(outDir);
   const prepared = prepareReport(deps.db, modelVersionId);
   return writeReportBundle(deps.db, deps.auditKeys, prepared, recordReportExport(deps, actor, prepared.payload), outDir);
@@ -73,7 +92,12 @@ export function exportReportBundle(deps: { db: Db; auditKeys: AuditKeys }, actor
  * Exports the bundle as a tar archive in memory (for the browser download); the temporary folder is removed.
  * `root` names the archive's top folder (default: bundleName).
  */
-export function exportReportTar(deps: { db: Db; auditKeys: AuditKeys }, actor: Actor, modelVersionId: number, root?: string): { fileName: string; bytes: Buffer; result: ReportExportResult } {
+export function exportReportTar(
+  deps: { db: Db; auditKeys: AuditKeys },
+  actor: Actor,
+  modelVersionId: number,
+  root?: string,
+): { fileName: string; bytes: Buffer; result: ReportExportResult } {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-report-"));
   try {
     const result = exportReportBundle(deps, actor, modelVersionId, path.join(tmp, "bundle"));
@@ -85,7 +109,12 @@ export function exportReportTar(deps: { db: Db; auditKeys: AuditKeys }, actor: A
 }
 
 /** Exports to `out`: a directory, or a .tar file whose top folder is named after the file (`tar xf NAME.tar` gives NAME/). */
-export function exportReportTo(deps: { db: Db; auditKeys: AuditKeys }, actor: Actor, modelVersionId: number, out: string): ReportExportResult & { out: string; kind: "directory" | "tar" } {
+export function exportReportTo(
+  deps: { db: Db; auditKeys: AuditKeys },
+  actor: Actor,
+  modelVersionId: number,
+  out: string,
+): ReportExportResult & { out: string; kind: "directory" | "tar" } {
   if (!out.toLowerCase().endsWith(".tar")) return { ...exportReportBundle(deps, actor, modelVersionId, out), out, kind: "directory" };
   const { bytes, result } = exportReportTar(deps, actor, modelVersionId, path.basename(out).replace(/\.tar$/i, ""));
   fs.mkdirSync(path.dirname(out), { recursive: true });

@@ -20,7 +20,13 @@ import { tarDirectory } from "./tar";
 type Deps = { db: Db; auditKeys: AuditKeys };
 
 /** As exportReportBundle (export-bundle.ts), with the export's checkpoint cosigned first when a witness is up. */
-export async function exportReportBundleCosigned(deps: Deps, actor: Actor, modelVersionId: number, outDir: string, opts: CosignWaitOptions = {}): Promise<ReportExportResult & { witnessing: RecordedExport["witnessing"] }> {
+export async function exportReportBundleCosigned(
+  deps: Deps,
+  actor: Actor,
+  modelVersionId: number,
+  outDir: string,
+  opts: CosignWaitOptions = {},
+): Promise<ReportExportResult & { witnessing: RecordedExport["witnessing"] }> {
   assertEmptyOutDir(outDir);
   const prepared = prepareReport(deps.db, modelVersionId);
   const recorded = await recordReportExportCosigned(deps, actor, prepared.payload, opts);
@@ -29,7 +35,8 @@ export async function exportReportBundleCosigned(deps: Deps, actor: Actor, model
 
 /** As exportReportTo: a directory, or a .tar file whose top folder is named after the file. */
 export async function exportReportToCosigned(deps: Deps, actor: Actor, modelVersionId: number, out: string, opts: CosignWaitOptions = {}) {
-  if (!out.toLowerCase().endsWith(".tar")) return { ...(await exportReportBundleCosigned(deps, actor, modelVersionId, out, opts)), out, kind: "directory" as const };
+  if (!out.toLowerCase().endsWith(".tar"))
+    return { ...(await exportReportBundleCosigned(deps, actor, modelVersionId, out, opts)), out, kind: "directory" as const };
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-report-"));
   try {
     const result = await exportReportBundleCosigned(deps, actor, modelVersionId, path.join(tmp, "bundle"), opts);

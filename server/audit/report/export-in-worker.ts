@@ -42,10 +42,21 @@ const running = (g.__runledgerExportsRunning ??= { n: 0 });
 export type ExportInWorkerOptions = { outDir: string; tar?: { path: string; root?: string }; timeoutMs?: number };
 
 /** Writes the bundle into `outDir` (and the tar, if asked) from a worker; records the export here. */
-export function exportReportInWorker(deps: { db: Db; auditKeys: AuditKeys; dataDir: string }, actor: Actor, modelVersionId: number, opts: ExportInWorkerOptions): Promise<ReportExportResult> {
+export function exportReportInWorker(
+  deps: { db: Db; auditKeys: AuditKeys; dataDir: string },
+  actor: Actor,
+  modelVersionId: number,
+  opts: ExportInWorkerOptions,
+): Promise<ReportExportResult> {
   if (running.n >= MAX_CONCURRENT_EXPORTS) return Promise.reject(new ExportBusyError(running.n));
   running.n++;
-  const input: ExportWorkerInput = { dataDir: deps.dataDir, modelVersionId, outDir: opts.outDir, publicKeyPem: deps.auditKeys.publicKeyPem, ...(opts.tar ? { tar: opts.tar } : {}) };
+  const input: ExportWorkerInput = {
+    dataDir: deps.dataDir,
+    modelVersionId,
+    outDir: opts.outDir,
+    publicKeyPem: deps.auditKeys.publicKeyPem,
+    ...(opts.tar ? { tar: opts.tar } : {}),
+  };
   const worker = new Worker(EXPORT_WORKER_BOOTSTRAP, { workerData: input, stdout: false, stderr: false });
   return new Promise<ReportExportResult>((resolve, reject) => {
     let settled = false;
@@ -57,7 +68,15 @@ export function exportReportInWorker(deps: { db: Db; auditKeys: AuditKeys; dataD
       fn();
       void worker.terminate();
     };
-    const timer = setTimeout(() => settle(() => reject(new Error(`the report export took longer than ${Math.round((opts.timeoutMs ?? EXPORT_TIMEOUT_MS) / 1000)} s and was stopped`))), opts.timeoutMs ?? EXPORT_TIMEOUT_MS);
+    const timer = setTimeout(
+      () =>
+        settle(() =>
+          reject(
+            new Error(`the report export took longer than ${Math.round((opts.timeoutMs ?? EXPORT_TIMEOUT_MS) / 1000)} s and was stopped`),
+          ),
+        ),
+      opts.timeoutMs ?? EXPORT_TIMEOUT_MS,
+    );
     const send = (m: ExportWorkerIn) => worker.postMessage(m);
     worker.on("message", (m: ExportWorkerOut) => {
       if (m.type === "prepared") {

@@ -18,7 +18,14 @@ import type { ExportPayload } from "./bundle-layout";
 import { collectReportFacts, type ReportFacts } from "./collect-report";
 
 /** What phase 1 gathers for phases 2 (the payload) and 3 (everything written into the bundle). */
-export type PreparedReport = { modelVersionId: number; facts: ReportFacts; contentFacts: ReturnType<ReturnType<typeof contentForExport>["factsFor"]>; prov: ReturnType<typeof lineageToProvJson>; factsSha256: string; payload: ExportPayload };
+export type PreparedReport = {
+  modelVersionId: number;
+  facts: ReportFacts;
+  contentFacts: ReturnType<ReturnType<typeof contentForExport>["factsFor"]>;
+  prov: ReturnType<typeof lineageToProvJson>;
+  factsSha256: string;
+  payload: ExportPayload;
+};
 
 export function prepareReport(db: Db, modelVersionId: number): PreparedReport {
   // One read: the content check (every row and file against the ledger), the report's facts labelled with its
@@ -30,8 +37,19 @@ export function prepareReport(db: Db, modelVersionId: number): PreparedReport {
   })();
   const prov = lineageToProvJson(collectLineage(db, modelVersionId));
   const provProblems = validateProvJson(prov);
-  if (provProblems.length) throw new Error(`PROV-JSON of ${facts.model.name} v${facts.version.version} is malformed: ${provProblems.slice(0, 5).join("; ")}`);
+  if (provProblems.length)
+    throw new Error(`PROV-JSON of ${facts.model.name} v${facts.version.version} is malformed: ${provProblems.slice(0, 5).join("; ")}`);
   const factsSha256 = sha256Canonical(facts);
-  const payload: ExportPayload = { model: facts.model.name, version: facts.version.version, modelVersionId, weightsSha256: facts.version.weightsSha256, format: facts.format, factsSha256, provSha256: sha256Canonical(prov), citedEvents: facts.citedEvents.length, contentFactsSha256: sha256Hex(factsFileText(contentFacts)) };
+  const payload: ExportPayload = {
+    model: facts.model.name,
+    version: facts.version.version,
+    modelVersionId,
+    weightsSha256: facts.version.weightsSha256,
+    format: facts.format,
+    factsSha256,
+    provSha256: sha256Canonical(prov),
+    citedEvents: facts.citedEvents.length,
+    contentFactsSha256: sha256Hex(factsFileText(contentFacts)),
+  };
   return { modelVersionId, facts, contentFacts, prov, factsSha256, payload };
 }

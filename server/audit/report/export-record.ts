@@ -19,13 +19,20 @@ export type CosignWaitOptions = { waitMs?: number; env?: Record<string, string |
 
 /** Records "audit.export", then signs the checkpoint that covers it. */
 export function recordReportExport(deps: Deps, actor: Actor, payload: ExportPayload): RecordedExport {
-  const exportEvent = deps.db.transaction((tx) => appendAuditEvent(tx, { actor, action: "audit.export", entityType: "modelVersion", entityId: payload.modelVersionId, payload }));
+  const exportEvent = deps.db.transaction((tx) =>
+    appendAuditEvent(tx, { actor, action: "audit.export", entityType: "modelVersion", entityId: payload.modelVersionId, payload }),
+  );
   const { checkpoint } = createAuditCheckpoint(deps.db, deps.auditKeys, `auditor's report of ${payload.model} v${payload.version}`);
   return { exportEventSeq: exportEvent.seq, checkpoint };
 }
 
 /** Phase 2, then the bounded wait for the witnesses' cosignatures of the checkpoint it signed. */
-export async function recordReportExportCosigned(deps: Deps, actor: Actor, payload: ExportPayload, opts: CosignWaitOptions = {}): Promise<RecordedExport> {
+export async function recordReportExportCosigned(
+  deps: Deps,
+  actor: Actor,
+  payload: ExportPayload,
+  opts: CosignWaitOptions = {},
+): Promise<RecordedExport> {
   const recorded = recordReportExport(deps, actor, payload);
   return { ...recorded, witnessing: await cosignFreshCheckpoint(deps, recorded.checkpoint, opts) };
 }

@@ -24,8 +24,15 @@ import { writeReportBundle } from "./export-write";
 import { tarDirectory } from "./tar";
 
 /** tar: also write the folder as a ustar archive at `path`, top folder `root` (default: bundleName). */
-export type ExportWorkerInput = { dataDir: string; modelVersionId: number; outDir: string; publicKeyPem: string; tar?: { path: string; root?: string } };
-export type ExportWorkerOut = { type: "prepared"; payload: ExportPayload } | { type: "done"; result: ReportExportResult } | { type: "error"; message: string };
+export type ExportWorkerInput = {
+  dataDir: string;
+  modelVersionId: number;
+  outDir: string;
+  publicKeyPem: string;
+  tar?: { path: string; root?: string };
+};
+export type ExportWorkerOut =
+  { type: "prepared"; payload: ExportPayload } | { type: "done"; result: ReportExportResult } | { type: "error"; message: string };
 export type ExportWorkerIn = { type: "recorded"; recorded: RecordedExport } | { type: "abort" };
 
 const input = workerData as ExportWorkerInput;

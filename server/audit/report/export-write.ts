@@ -19,7 +19,14 @@ import type { AuditPublicKey } from "@/server/audit/keys";
 import type { FreshCheckpointWitnessing } from "@/server/audit/witness/fresh-cosign";
 import { writeFactsFile } from "@/server/audit/content/facts-file";
 import { artifactsDirOf } from "@/server/audit/content/report-content";
-import { REPORT_FILES, VERIFIER_SCRIPT_SOURCE, listRelative, type RecordedExport, type ReportExportResult, type ReportJson } from "./bundle-layout";
+import {
+  REPORT_FILES,
+  VERIFIER_SCRIPT_SOURCE,
+  listRelative,
+  type RecordedExport,
+  type ReportExportResult,
+  type ReportJson,
+} from "./bundle-layout";
 import type { ReportFacts } from "./collect-report";
 import type { PreparedReport } from "./export-prepare";
 import { renderReportCharts } from "./render/report-charts";
@@ -49,18 +56,40 @@ Without Runledger's source or npm (Node 20 or later only), run the verifier ship
 /** README.txt lines on the witnesses of the export's own checkpoint (cosignatures.json "exportCheckpoint"). */
 function witnessingReadme(w: FreshCheckpointWitnessing | null | undefined): string {
   if (!w) return "";
-  const lines = w.witnesses.map((x) => (x.cosigned ? `  cosigned by witness ${x.witness} (${x.url})` : `  NOT cosigned by witness ${x.witness} (${x.url}) at export: ${x.reason ?? "no answer"}`));
-  return `\nWitnesses of this export's checkpoint #${w.checkpointId} (tree size ${w.treeSize}; waited ${w.waitedMs} ms):\n${lines.join("\n")}\n` +
-    (w.witnesses.some((x) => !x.cosigned) ? "A checkpoint not cosigned here is vouched for by the server's signature only; a later cosignature can cover it (ask the witness).\n" : "");
+  const lines = w.witnesses.map((x) =>
+    x.cosigned
+      ? `  cosigned by witness ${x.witness} (${x.url})`
+      : `  NOT cosigned by witness ${x.witness} (${x.url}) at export: ${x.reason ?? "no answer"}`,
+  );
+  return (
+    `\nWitnesses of this export's checkpoint #${w.checkpointId} (tree size ${w.treeSize}; waited ${w.waitedMs} ms):\n${lines.join("\n")}\n` +
+    (w.witnesses.some((x) => !x.cosigned)
+      ? "A checkpoint not cosigned here is vouched for by the server's signature only; a later cosignature can cover it (ask the witness).\n"
+      : "")
+  );
 }
 
 /** The integrity appendix: the checkpoint signed for this export, the key, and an inclusion proof per cited event. */
 function integrityOf(db: Db, auditKeys: AuditPublicKey, facts: ReportFacts, recorded: RecordedExport): ReportIntegrity {
   const { checkpoint, exportEventSeq } = recorded;
   const leaves = readLeafHashes(db, checkpoint.treeSize);
-  const proofFor = (seq: number) => ({ seq, leafIndex: seq - 1, treeSize: checkpoint.treeSize, leafHash: leaves[seq - 1]!.toString("hex"), proof: inclusionProof(seq - 1, leaves).map((b) => b.toString("hex")) });
+  const proofFor = (seq: number) => ({
+    seq,
+    leafIndex: seq - 1,
+    treeSize: checkpoint.treeSize,
+    leafHash: leaves[seq - 1]!.toString("hex"),
+    proof: inclusionProof(seq - 1, leaves).map((b) => b.toString("hex")),
+  });
   return {
-    checkpoint: { id: checkpoint.id, treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash, at: checkpoint.at, reason: checkpoint.reason, keyFingerprint: checkpoint.keyFingerprint, signature: checkpoint.signature },
+    checkpoint: {
+      id: checkpoint.id,
+      treeSize: checkpoint.treeSize,
+      rootHash: checkpoint.rootHash,
+      at: checkpoint.at,
+      reason: checkpoint.reason,
+      keyFingerprint: checkpoint.keyFingerprint,
+      signature: checkpoint.signature,
+    },
     publicKeyPem: auditKeys.publicKeyPem,
     exportEventSeq,
     proofs: [...facts.citedEvents.map((e) => e.seq), exportEventSeq].filter((s) => s <= checkpoint.treeSize).map(proofFor),
@@ -68,7 +97,13 @@ function integrityOf(db: Db, auditKeys: AuditPublicKey, facts: ReportFacts, reco
 }
 
 /** Writes the bundle files of a recorded export into `outDir`. */
-export function writeReportBundle(db: Db, auditKeys: AuditPublicKey, prepared: PreparedReport, recorded: RecordedExport, outDir: string): ReportExportResult {
+export function writeReportBundle(
+  db: Db,
+  auditKeys: AuditPublicKey,
+  prepared: PreparedReport,
+  recorded: RecordedExport,
+  outDir: string,
+): ReportExportResult {
   const { modelVersionId, facts, contentFacts, prov, factsSha256 } = prepared;
   const { checkpoint, exportEventSeq } = recorded;
   const integrity = integrityOf(db, auditKeys, facts, recorded);
@@ -99,12 +134,25 @@ export function writeReportBundle(db: Db, auditKeys: AuditPublicKey, prepared: P
     generatedAt,
     exportEventSeq,
     checkpoint: { id: checkpoint.id, treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash },
-    files: Object.fromEntries(files.map((f) => {
-      const bytes = fs.readFileSync(path.join(outDir, f));
-      return [f, { sha256: sha256Hex(bytes), bytes: bytes.length }];
-    })),
+    files: Object.fromEntries(
+      files.map((f) => {
+        const bytes = fs.readFileSync(path.join(outDir, f));
+        return [f, { sha256: sha256Hex(bytes), bytes: bytes.length }];
+      }),
+    ),
   };
   const manifestText = JSON.stringify(manifest, null, 2) + "\n";
   write(REPORT_FILES.manifest, manifestText);
-  return { dir: outDir, files: [...files, REPORT_FILES.manifest], modelVersionId, model: facts.model.name, version: facts.version.version, weightsSha256: facts.version.weightsSha256, exportEventSeq, checkpoint: integrity.checkpoint, factsSha256, manifestSha256: sha256Hex(manifestText) };
+  return {
+    dir: outDir,
+    files: [...files, REPORT_FILES.manifest],
+    modelVersionId,
+    model: facts.model.name,
+    version: facts.version.version,
+    weightsSha256: facts.version.weightsSha256,
+    exportEventSeq,
+    checkpoint: integrity.checkpoint,
+    factsSha256,
+    manifestSha256: sha256Hex(manifestText),
+  };
 }

@@ -44,7 +44,10 @@ export async function verifyReportBundle(dir: string, opts: VerifyOptions = {}):
   const checked: string[] = [];
   const ledger = await verifyBundle(dir, opts);
   if (!ledger.ok) problems.push(`ledger: ${ledger.problem}`);
-  else checked.push(`ledger intact: ${ledger.eventsChecked} events, ${ledger.checkpointsChecked} signed checkpoints (key ${ledger.keyFingerprint}, from ${ledger.keySource})`);
+  else
+    checked.push(
+      `ledger intact: ${ledger.eventsChecked} events, ${ledger.checkpointsChecked} signed checkpoints (key ${ledger.keyFingerprint}, from ${ledger.keySource})`,
+    );
 
   const file = (rel: string) => path.join(dir, rel);
   let report: ReportJson;
@@ -59,7 +62,14 @@ export async function verifyReportBundle(dir: string, opts: VerifyOptions = {}):
   // The cited checkpoint must be one the ledger check verified (same signed head).
   const checkpoints = JSON.parse(fs.readFileSync(file(BUNDLE_CHECKPOINTS_FILE), "utf8")) as AuditCheckpointRow[];
   const listed = checkpoints.find((c) => c.id === cp.id);
-  if (!listed || listed.treeSize !== cp.treeSize || listed.rootHash !== cp.rootHash || listed.signature !== cp.signature || listed.at !== cp.at || listed.keyFingerprint !== cp.keyFingerprint) {
+  if (
+    !listed ||
+    listed.treeSize !== cp.treeSize ||
+    listed.rootHash !== cp.rootHash ||
+    listed.signature !== cp.signature ||
+    listed.at !== cp.at ||
+    listed.keyFingerprint !== cp.keyFingerprint
+  ) {
     problems.push(`the report cites checkpoint #${cp.id}, which is not the same in ${BUNDLE_CHECKPOINTS_FILE}`);
   } else if (ledger.ok && ledger.keyFingerprint !== cp.keyFingerprint) {
     problems.push(`the report's checkpoint was signed by ${cp.keyFingerprint}, not the trusted key ${ledger.keyFingerprint}`);
@@ -69,10 +79,12 @@ export async function verifyReportBundle(dir: string, opts: VerifyOptions = {}):
   const wanted = new Set([integrity.exportEventSeq, ...facts.citedEvents.map((e) => e.seq)]);
   const events = await eventsAt(file(BUNDLE_EVENTS_FILE), wanted);
   const exportEvent = events.get(integrity.exportEventSeq);
-  if (!exportEvent || exportEvent.action !== "audit.export") problems.push(`ledger event #${integrity.exportEventSeq} is not the audit.export event of this report`);
+  if (!exportEvent || exportEvent.action !== "audit.export")
+    problems.push(`ledger event #${integrity.exportEventSeq} is not the audit.export event of this report`);
   else {
     const p = JSON.parse(exportEvent.payload) as ExportPayload;
-    if (p.factsSha256 !== sha256Canonical(facts)) problems.push(`report.json's facts do not match the sha256 recorded at export (event #${exportEvent.seq}): the report was altered`);
+    if (p.factsSha256 !== sha256Canonical(facts))
+      problems.push(`report.json's facts do not match the sha256 recorded at export (event #${exportEvent.seq}): the report was altered`);
     else checked.push(`report facts match the sha256 recorded in ledger event #${exportEvent.seq}`);
     try {
       const prov = JSON.parse(fs.readFileSync(file(REPORT_FILES.prov), "utf8")) as unknown;
@@ -91,20 +103,35 @@ export async function verifyReportBundle(dir: string, opts: VerifyOptions = {}):
     const e = events.get(seq);
     const cited = facts.citedEvents.find((c) => c.seq === seq);
     if (!e) problems.push(`cited event #${seq} is not in ${BUNDLE_EVENTS_FILE}`);
-    else if (cited && (cited.leafHash !== e.leafHash || cited.action !== e.action || cited.entityId !== e.entityId || cited.entityType !== e.entityType)) problems.push(`cited event #${seq} differs from the ledger`);
+    else if (
+      cited &&
+      (cited.leafHash !== e.leafHash || cited.action !== e.action || cited.entityId !== e.entityId || cited.entityType !== e.entityType)
+    )
+      problems.push(`cited event #${seq} differs from the ledger`);
     const p = proofs.get(seq);
     if (!p) {
       problems.push(`no inclusion proof for cited event #${seq}`);
       continue;
     }
-    const ok = p.treeSize === cp.treeSize && e !== undefined && p.leafHash === e.leafHash && verifyInclusion(p.leafIndex, p.treeSize, Buffer.from(p.leafHash, "hex"), p.proof.map((h) => Buffer.from(h, "hex")), root);
+    const ok =
+      p.treeSize === cp.treeSize &&
+      e !== undefined &&
+      p.leafHash === e.leafHash &&
+      verifyInclusion(
+        p.leafIndex,
+        p.treeSize,
+        Buffer.from(p.leafHash, "hex"),
+        p.proof.map((h) => Buffer.from(h, "hex")),
+        root,
+      );
     if (!ok) problems.push(`the inclusion proof of event #${seq} does not reproduce the signed root`);
     else proven++;
   }
   checked.push(`${proven} of ${wanted.size} inclusion proofs verified`);
 
   // Content: facts.json against the ledger, and the report against facts.json (server/audit/content/verify-report-content.ts).
-  const recordedFacts = exportEvent?.action === "audit.export" ? (JSON.parse(exportEvent.payload) as ExportPayload).contentFactsSha256 : undefined;
+  const recordedFacts =
+    exportEvent?.action === "audit.export" ? (JSON.parse(exportEvent.payload) as ExportPayload).contentFactsSha256 : undefined;
   const content = await verifyReportContent(dir, BUNDLE_EVENTS_FILE, recordedFacts, facts);
   problems.push(...content.problems);
   checked.push(...content.checked);
@@ -120,12 +147,18 @@ export async function verifyReportBundle(dir: string, opts: VerifyOptions = {}):
     return sameMarkup(actual, expected) ? (serialisedBefore = true) : false;
   };
   for (const c of charts) if (!rendersAs(c.file, c.svg)) problems.push(`${c.file} is not the chart the report's data draws`);
-  if (!rendersAs(REPORT_FILES.html, renderReportHtml(facts, integrity, charts, generatedAt))) problems.push(`${REPORT_FILES.html} is not what report.json renders to (edited page?)`);
-  else checked.push(`report.html and ${charts.length} chart(s) re-render ${serialisedBefore ? "to the same elements and text (serialised by an earlier Runledger)" : "identically"} from report.json`);
+  if (!rendersAs(REPORT_FILES.html, renderReportHtml(facts, integrity, charts, generatedAt)))
+    problems.push(`${REPORT_FILES.html} is not what report.json renders to (edited page?)`);
+  else
+    checked.push(
+      `report.html and ${charts.length} chart(s) re-render ${serialisedBefore ? "to the same elements and text (serialised by an earlier Runledger)" : "identically"} from report.json`,
+    );
 
   // Manifest.
   try {
-    const manifest = JSON.parse(fs.readFileSync(file(REPORT_FILES.manifest), "utf8")) as { files: Record<string, { sha256: string; bytes: number }> };
+    const manifest = JSON.parse(fs.readFileSync(file(REPORT_FILES.manifest), "utf8")) as {
+      files: Record<string, { sha256: string; bytes: number }>;
+    };
     const present = listRelative(dir).filter((f) => f !== REPORT_FILES.manifest);
     for (const f of present) if (!manifest.files[f]) problems.push(`${f} is not listed in the manifest (added file?)`);
     for (const [f, m] of Object.entries(manifest.files)) {

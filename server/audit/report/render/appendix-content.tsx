@@ -11,14 +11,19 @@ type ReportContentFacts = ReportFacts["content"];
 export function ContentSummary({ content }: { content: ReportContentFacts }) {
   if (!content) return "content not checked";
   if (content.skipped) return `content not checked (${content.skipped})`;
-  return content.ok ? `content check: intact (${content.checked} facts)` : <strong>content check FAILED ({content.problemCount} problem(s))</strong>;
+  return content.ok ? (
+    `content check: intact (${content.checked} facts)`
+  ) : (
+    <strong>content check FAILED ({content.problemCount} problem(s))</strong>
+  );
 }
 
 function Findings({ content }: { content: NonNullable<ReportContentFacts> }) {
   const problems = content.problems.length ? (
     <>
       <p className="missing">
-        <strong>Content check FAILED: {content.problemCount} problem(s).</strong> The values printed for these records are NOT what the ledger recorded.
+        <strong>Content check FAILED: {content.problemCount} problem(s).</strong> The values printed for these records are NOT what the
+        ledger recorded.
       </p>
       <ul>
         {content.problems.map((p, i) => (
@@ -33,7 +38,9 @@ function Findings({ content }: { content: NonNullable<ReportContentFacts> }) {
           </li>
         ))}
       </ul>
-      {content.problemCount > content.problems.length && <p className="muted">… and {content.problemCount - content.problems.length} more.</p>}
+      {content.problemCount > content.problems.length && (
+        <p className="muted">… and {content.problemCount - content.problems.length} more.</p>
+      )}
     </>
   ) : (
     <p>Content intact: {content.checked} facts compared, no difference.</p>
@@ -60,10 +67,17 @@ export function ContentAppendix({ content }: { content: ReportContentFacts }) {
     <section id="content-check" className="appendix">
       <h2>Appendix: content verification</h2>
       <p>
-        At export, every table row and artifact file the ledger records was re-derived and compared with the hashes and values its events recorded (the whole ledger, not only this version). Each record above is labelled with the result: <span className="content ok">checked against the ledger</span>, <span className="content bad">content check FAILED</span>, or{" "}
-        <span className="content nc">not covered by the ledger</span>. The bundle&apos;s facts.json lets <code>export --verify</code> and verify-bundle.mjs repeat the check offline.
+        At export, every table row and artifact file the ledger records was re-derived and compared with the hashes and values its events
+        recorded (the whole ledger, not only this version). Each record above is labelled with the result:{" "}
+        <span className="content ok">checked against the ledger</span>, <span className="content bad">content check FAILED</span>, or{" "}
+        <span className="content nc">not covered by the ledger</span>. The bundle&apos;s facts.json lets <code>export --verify</code> and
+        verify-bundle.mjs repeat the check offline.
       </p>
-      {content ? <Findings content={content} /> : <p className="missing">The content check was not run for this report: no fact above is verified against the ledger.</p>}
+      {content ? (
+        <Findings content={content} />
+      ) : (
+        <p className="missing">The content check was not run for this report: no fact above is verified against the ledger.</p>
+      )}
     </section>
   );
 }

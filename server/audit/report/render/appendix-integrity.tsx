@@ -26,15 +26,20 @@ export function IntegrityAppendix({ f, integrity }: { f: ReportFacts; integrity:
     <section id="integrity" className="appendix">
       <h2>Appendix: integrity evidence</h2>
       <p>
-        Every fact above comes from Runledger&apos;s append-only audit ledger. The events cited (ledger numbers) are included in the signed tree head below; each inclusion proof (RFC 6962/9162) recomputes that root from the event&apos;s leaf hash. To check this bundle offline:{" "}
-        <code>{"npm run cli -- audit verify --bundle <this folder> --public-key <the key you trust>"}</code>.
+        Every fact above comes from Runledger&apos;s append-only audit ledger. The events cited (ledger numbers) are included in the signed
+        tree head below; each inclusion proof (RFC 6962/9162) recomputes that root from the event&apos;s leaf hash. To check this bundle
+        offline: <code>{"npm run cli -- audit verify --bundle <this folder> --public-key <the key you trust>"}</code>.
       </p>
       <h3 id="verify-yourself">Verify this bundle yourself</h3>
       <p>
-        This folder carries its own verifier, a single script that needs Node.js 20 or later and nothing else (no Runledger source, no npm packages). In the folder, run <code>node verify-bundle.mjs [--public-key FILE] [--trusted-checkpoint FILE] [--witness-key FILE] [--json]</code>. It
-        recomputes every event&apos;s leaf and chain hash, every checkpoint&apos;s Merkle root and Ed25519 signature, and checks that this report and its lineage are the ones the ledger recorded; it says which levels it proved (chain, content, anchored) and exits 0 when verified, 1 when not. Pass the server key
-        you trust with <code>--public-key</code> (otherwise the key in this folder is used, and the script says so), and a checkpoint you kept earlier with <code>--trusted-checkpoint</code> or a witness key with <code>--witness-key</code>: without such an anchor, a holder of the server&apos;s signing key could
-        have rewritten history and re-signed it.
+        This folder carries its own verifier, a single script that needs Node.js 20 or later and nothing else (no Runledger source, no npm
+        packages). In the folder, run{" "}
+        <code>node verify-bundle.mjs [--public-key FILE] [--trusted-checkpoint FILE] [--witness-key FILE] [--json]</code>. It recomputes
+        every event&apos;s leaf and chain hash, every checkpoint&apos;s Merkle root and Ed25519 signature, and checks that this report and
+        its lineage are the ones the ledger recorded; it says which levels it proved (chain, content, anchored) and exits 0 when verified, 1
+        when not. Pass the server key you trust with <code>--public-key</code> (otherwise the key in this folder is used, and the script
+        says so), and a checkpoint you kept earlier with <code>--trusted-checkpoint</code> or a witness key with <code>--witness-key</code>:
+        without such an anchor, a holder of the server&apos;s signing key could have rewritten history and re-signed it.
       </p>
       <Facts
         items={[
@@ -43,11 +48,20 @@ export function IntegrityAppendix({ f, integrity }: { f: ReportFacts; integrity:
           ["Tree size", cp.treeSize],
           ["Root hash", <Code value={cp.rootHash} />],
           ["Ed25519 signature", <code className="wrap">{cp.signature}</code>],
-          ["This export", <>recorded as ledger event <EventLink seq={integrity.exportEventSeq} /></>],
+          [
+            "This export",
+            <>
+              recorded as ledger event <EventLink seq={integrity.exportEventSeq} />
+            </>,
+          ],
         ]}
       />
       <pre className="pem">{integrity.publicKeyPem}</pre>
-      <Table caption="Cited ledger events with inclusion proofs" head={["Seq", "Time", "Action", "Entity", "Actor", "Leaf hash", "Inclusion proof (leaf index, tree size, path)"]} rows={rows} />
+      <Table
+        caption="Cited ledger events with inclusion proofs"
+        head={["Seq", "Time", "Action", "Entity", "Actor", "Leaf hash", "Inclusion proof (leaf index, tree size, path)"]}
+        rows={rows}
+      />
     </section>
   );
 }

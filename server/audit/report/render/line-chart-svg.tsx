@@ -39,8 +39,10 @@ function tickLabel(v: number): string {
 
 /** The data range, widened when flat (so a constant series still gets an axis) and padded 5 % vertically. */
 function extent(all: { x: number; y: number }[]) {
-  let xMin = Math.min(...all.map((p) => p.x)), xMax = Math.max(...all.map((p) => p.x));
-  let yMin = Math.min(...all.map((p) => p.y)), yMax = Math.max(...all.map((p) => p.y));
+  let xMin = Math.min(...all.map((p) => p.x)),
+    xMax = Math.max(...all.map((p) => p.x));
+  let yMin = Math.min(...all.map((p) => p.y)),
+    yMax = Math.max(...all.map((p) => p.y));
   if (xMax === xMin) [xMin, xMax] = [xMin - 1, xMax + 1];
   if (yMax === yMin) [yMin, yMax] = [yMin - Math.abs(yMin || 1) * 0.1, yMax + Math.abs(yMax || 1) * 0.1];
   const pad = (yMax - yMin) * 0.05;
@@ -53,22 +55,41 @@ export function LineChartSvg({ series, options: o }: { series: ChartSeries[]; op
   const m = MARGIN;
   const plotW = width - m.left - m.right;
   const plotH = height - m.top - m.bottom;
-  const clean = series.map((s) => ({ ...s, points: s.points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y)).sort((a, b) => a.x - b.x) }));
+  const clean = series.map((s) => ({
+    ...s,
+    points: s.points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y)).sort((a, b) => a.x - b.x),
+  }));
   const all = clean.flatMap((s) => s.points);
   const frame = (
     <>
       <title>{o.title}</title>
       <rect x={0} y={0} width={width} height={height} fill="#ffffff" />
-      <text x={m.left} y={18} fontSize={13} fontWeight="bold">{o.title}</text>
+      <text x={m.left} y={18} fontSize={13} fontWeight="bold">
+        {o.title}
+      </text>
     </>
   );
   const svg = (children: ReactNode) => (
-    <svg xmlns="http://www.w3.org/2000/svg" width={width} height={height} viewBox={`0 0 ${width} ${height}`} role="img" aria-label={o.title} fontFamily="sans-serif" fontSize={11}>
+    <svg
+      xmlns="http://www.w3.org/2000/svg"
+      width={width}
+      height={height}
+      viewBox={`0 0 ${width} ${height}`}
+      role="img"
+      aria-label={o.title}
+      fontFamily="sans-serif"
+      fontSize={11}
+    >
       {frame}
       {children}
     </svg>
   );
-  if (all.length === 0) return svg(<text x={width / 2} y={height / 2} textAnchor="middle" fill="#666">no points recorded</text>);
+  if (all.length === 0)
+    return svg(
+      <text x={width / 2} y={height / 2} textAnchor="middle" fill="#666">
+        no points recorded
+      </text>,
+    );
 
   const { xMin, xMax, yMin, yMax } = extent(all);
   const sx = (x: number) => m.left + ((x - xMin) / (xMax - xMin)) * plotW;
@@ -80,7 +101,9 @@ export function LineChartSvg({ series, options: o }: { series: ChartSeries[]; op
         return (
           <Fragment key={`y${t}`}>
             <line x1={m.left} x2={m.left + plotW} y1={y} y2={y} stroke="#e5e5e5" />
-            <text x={m.left - 6} y={y} textAnchor="end" dominantBaseline="middle">{tickLabel(t)}</text>
+            <text x={m.left - 6} y={y} textAnchor="end" dominantBaseline="middle">
+              {tickLabel(t)}
+            </text>
           </Fragment>
         );
       })}
@@ -89,13 +112,19 @@ export function LineChartSvg({ series, options: o }: { series: ChartSeries[]; op
         return (
           <Fragment key={`x${t}`}>
             <line x1={x} x2={x} y1={m.top + plotH} y2={m.top + plotH + 4} stroke="#333" />
-            <text x={x} y={m.top + plotH + 16} textAnchor="middle">{tickLabel(t)}</text>
+            <text x={x} y={m.top + plotH + 16} textAnchor="middle">
+              {tickLabel(t)}
+            </text>
           </Fragment>
         );
       })}
       <rect x={m.left} y={m.top} width={plotW} height={plotH} fill="none" stroke="#333" />
-      <text x={m.left + plotW / 2} y={height - 8} textAnchor="middle">{o.xLabel}</text>
-      <text transform={`translate(14 ${m.top + plotH / 2}) rotate(-90)`} textAnchor="middle">{o.yLabel}</text>
+      <text x={m.left + plotW / 2} y={height - 8} textAnchor="middle">
+        {o.xLabel}
+      </text>
+      <text transform={`translate(14 ${m.top + plotH / 2}) rotate(-90)`} textAnchor="middle">
+        {o.yLabel}
+      </text>
       {clean.map((s, i) => {
         if (s.points.length === 0) return null;
         const colour = COLOURS[i % COLOURS.length]!;
@@ -111,7 +140,9 @@ export function LineChartSvg({ series, options: o }: { series: ChartSeries[]; op
             </path>
             {only && <circle cx={fmt(sx(only.x))} cy={fmt(sy(only.y))} r={3} fill={colour} />}
             <line x1={lx} x2={lx + 24} y1={ly} y2={ly} stroke={colour} strokeWidth={2} strokeDasharray={dash} />
-            <text x={lx + 30} y={ly} dominantBaseline="middle">{s.name}</text>
+            <text x={lx + 30} y={ly} dominantBaseline="middle">
+              {s.name}
+            </text>
           </Fragment>
         );
       })}

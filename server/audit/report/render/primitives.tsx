@@ -12,7 +12,8 @@ import type { ReportFacts } from "../collect-report";
 /** ISO time without fractional seconds; "–" when absent. */
 export const time = (iso: string | null | undefined): string => (iso ? iso.replace(/\.\d+Z$/, "Z") : "–");
 /** Integers as they are, other numbers to 4 significant digits; "–" when absent. */
-export const num = (v: unknown): string => (typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toPrecision(4)) : v === null || v === undefined ? "–" : String(v));
+export const num = (v: unknown): string =>
+  typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toPrecision(4)) : v === null || v === undefined ? "–" : String(v);
 export const pct = (v: unknown): string => (typeof v === "number" ? `${(v * 100).toFixed(1)} %` : "–");
 
 /** A hash or identifier in monospace; "–" when absent. */
@@ -34,7 +35,9 @@ export function Table({ caption, head, rows }: { caption: string; head: string[]
       <thead>
         <tr>
           {head.map((h, i) => (
-            <th key={i} scope="col">{h}</th>
+            <th key={i} scope="col">
+              {h}
+            </th>
           ))}
         </tr>
       </thead>
@@ -127,7 +130,15 @@ export function makeRefs(f: ReportFacts): Refs {
 }
 
 /** Signatures of a record (printed name, time, meaning, comment), or `empty` when there are none. */
-export function SignatureList({ signatures, refs, empty }: { signatures: { id: number; text: string; comment: string }[]; refs: Refs; empty: string }) {
+export function SignatureList({
+  signatures,
+  refs,
+  empty,
+}: {
+  signatures: { id: number; text: string; comment: string }[];
+  refs: Refs;
+  empty: string;
+}) {
   if (signatures.length === 0) return <p className="missing">{empty}</p>;
   return (
     <ul className="signatures">

@@ -16,9 +16,19 @@ export function renderReportCharts(facts: ReportFacts): ReportChart[] {
     const c = r.curves;
     const series = (keys: string[]) => keys.filter((k) => c[k]?.length).map((k) => ({ name: k, points: c[k]! }));
     const loss = series(["loss", "val_loss"]);
-    if (loss.length) charts.push(chart(r.id, `charts/run-${r.id}-loss.svg`, loss, { title: `Run #${r.id}: loss per epoch`, xLabel: "epoch", yLabel: "loss" }));
+    if (loss.length)
+      charts.push(
+        chart(r.id, `charts/run-${r.id}-loss.svg`, loss, { title: `Run #${r.id}: loss per epoch`, xLabel: "epoch", yLabel: "loss" }),
+      );
     const metricKey = c.accuracy?.length || c.val_accuracy?.length ? "accuracy" : c.mae?.length || c.val_mae?.length ? "mae" : null;
-    if (metricKey) charts.push(chart(r.id, `charts/run-${r.id}-${metricKey}.svg`, series([metricKey, `val_${metricKey}`]), { title: `Run #${r.id}: ${metricKey} per epoch`, xLabel: "epoch", yLabel: metricKey }));
+    if (metricKey)
+      charts.push(
+        chart(r.id, `charts/run-${r.id}-${metricKey}.svg`, series([metricKey, `val_${metricKey}`]), {
+          title: `Run #${r.id}: ${metricKey} per epoch`,
+          xLabel: "epoch",
+          yLabel: metricKey,
+        }),
+      );
   }
   return charts;
 }

@@ -11,12 +11,29 @@ export function IdentitySection({ f, refs }: { f: ReportFacts; refs: Refs }) {
       <Facts
         items={[
           ["Model", f.model.name],
-          ["Version", <>{v.version} {refs("modelVersion", v.id)}</>],
+          [
+            "Version",
+            <>
+              {v.version} {refs("modelVersion", v.id)}
+            </>,
+          ],
           ["Weights sha256", <code className="weights">{v.weightsSha256}</code>],
           ["Current aliases", v.aliases.length ? v.aliases.join(", ") : "none"],
-          ["Checkpoint", <>#{ck.id}, epoch {ck.epoch} of run #{ck.runId}{ck.isBest ? " (best)" : ""}, {ck.bytes.toLocaleString("en-US")} bytes {refs("checkpoint", ck.id)}</>],
+          [
+            "Checkpoint",
+            <>
+              #{ck.id}, epoch {ck.epoch} of run #{ck.runId}
+              {ck.isBest ? " (best)" : ""}, {ck.bytes.toLocaleString("en-US")} bytes {refs("checkpoint", ck.id)}
+            </>,
+          ],
           ["Registered", `by ${v.createdBy.name} on ${time(v.createdAt)}`],
-          ["Approvals required for production", <>{f.model.approvalsRequired}<ContentLabel content={f.content} type="model" id={f.model.id} /></>],
+          [
+            "Approvals required for production",
+            <>
+              {f.model.approvalsRequired}
+              <ContentLabel content={f.content} type="model" id={f.model.id} />
+            </>,
+          ],
         ]}
       />
     </section>

@@ -20,14 +20,20 @@ function Preprocessing({ m, columnOrder }: { m: SplitManifest; columnOrder: stri
   const [a, b] = m.normalization.method === "minmax" ? ["Minimum", "Range"] : ["Mean", "Standard deviation"];
   return (
     <>
-      {m.labelEncoding && <p className="meta">Label encoding (output index → class): {m.labelEncoding.map((c, i) => `${i} → ${c}`).join(", ")}</p>}
+      {m.labelEncoding && (
+        <p className="meta">Label encoding (output index → class): {m.labelEncoding.map((c, i) => `${i} → ${c}`).join(", ")}</p>
+      )}
       {m.vocabulary && (
         <p className="meta">
           Vocabulary: {m.vocabulary.size} tokens, sequences of {m.vocabulary.sequenceLength} · sha256 <Code value={m.vocabulary.sha256} />
         </p>
       )}
       {stats.length > 0 && (
-        <Table caption={`Normalisation statistics (${m.normalization.method}, fitted on the train partition)`} head={["Column", a, b]} rows={stats.map(([col, st]) => [col, num(st.a), num(st.b)])} />
+        <Table
+          caption={`Normalisation statistics (${m.normalization.method}, fitted on the train partition)`}
+          head={["Column", a, b]}
+          rows={stats.map(([col, st]) => [col, num(st.a), num(st.b)])}
+        />
       )}
     </>
   );
@@ -41,9 +47,12 @@ function SplitDetails({ sp, columns, refs }: { sp: Split; columns: string[]; ref
   });
   return (
     <>
-      <h5>Split #{sp.id} {refs("split", sp.id)}</h5>
+      <h5>
+        Split #{sp.id} {refs("split", sp.id)}
+      </h5>
       <p className="meta">
-        {m.strategy} split, seed {m.seed}, ratios <Json value={m.ratios} />, normalisation {m.normalization.method} (statistics fitted on the train partition only) · manifest sha256 <Code value={sp.sha256} />
+        {m.strategy} split, seed {m.seed}, ratios <Json value={m.ratios} />, normalisation {m.normalization.method} (statistics fitted on
+        the train partition only) · manifest sha256 <Code value={sp.sha256} />
       </p>
       <Table caption="Split manifest" head={["Partition", "Rows", "Class balance", "Row indices sha256"]} rows={parts} />
       <Preprocessing m={m} columnOrder={columns} />
@@ -52,14 +61,29 @@ function SplitDetails({ sp, columns, refs }: { sp: Split; columns: string[]; ref
 }
 
 function CleanedVersionDetails({ v, columns, refs }: { v: CleanedVersion; columns: string[]; refs: Refs }) {
-  const steps = v.report.steps.map((st) => [st.op, <Json value={st.params} />, num(st.rowsBefore), num(st.rowsAfter), num(st.rowsDropped), <Json value={st.valuesImputed} />, num(st.outliersRemoved)]);
+  const steps = v.report.steps.map((st) => [
+    st.op,
+    <Json value={st.params} />,
+    num(st.rowsBefore),
+    num(st.rowsAfter),
+    num(st.rowsDropped),
+    <Json value={st.valuesImputed} />,
+    num(st.outliersRemoved),
+  ]);
   return (
     <>
-      <h5>Cleaned version #{v.id} {refs("datasetVersion", v.id)}</h5>
+      <h5>
+        Cleaned version #{v.id} {refs("datasetVersion", v.id)}
+      </h5>
       <p className="meta">
-        Recipe <Json value={v.recipe} /> (sha256 <Code value={v.recipeSha256} />) · {v.report.rowsIn} rows in, {v.report.rowsOut} rows out · cleaned rows sha256 <Code value={v.sha256} />
+        Recipe <Json value={v.recipe} /> (sha256 <Code value={v.recipeSha256} />) · {v.report.rowsIn} rows in, {v.report.rowsOut} rows out ·
+        cleaned rows sha256 <Code value={v.sha256} />
       </p>
-      <Table caption="Cleaning report" head={["Step", "Parameters", "Rows before", "Rows after", "Dropped", "Imputed", "Outliers removed"]} rows={steps} />
+      <Table
+        caption="Cleaning report"
+        head={["Step", "Parameters", "Rows before", "Rows after", "Dropped", "Imputed", "Outliers removed"]}
+        rows={steps}
+      />
       {v.splits.map((sp) => (
         <SplitDetails key={sp.id} sp={sp} columns={columns} refs={refs} />
       ))}
@@ -70,8 +94,18 @@ function CleanedVersionDetails({ v, columns, refs }: { v: CleanedVersion; column
 function DatasheetArticle({ d, refs }: { d: Datasheet; refs: Refs }) {
   return (
     <article className="datasheet">
-      <h3>Datasheet: {d.name} {refs("dataset", d.id)}</h3>
-      <Facts items={[["Source", d.source], ["Origin", d.origin || "–"], ["Licence", d.licence || "–"], ["Raw bytes sha256", <Code value={d.sha256} />], ["Rows", num(d.rowCount)]]} />
+      <h3>
+        Datasheet: {d.name} {refs("dataset", d.id)}
+      </h3>
+      <Facts
+        items={[
+          ["Source", d.source],
+          ["Origin", d.origin || "–"],
+          ["Licence", d.licence || "–"],
+          ["Raw bytes sha256", <Code value={d.sha256} />],
+          ["Rows", num(d.rowCount)],
+        ]}
+      />
       <DocumentSections sections={d.documents} refs={refs} />
       {d.versions.map((v) => (
         <Fragment key={v.id}>
@@ -86,7 +120,11 @@ export function DataSection({ f, refs }: { f: ReportFacts; refs: Refs }) {
   return (
     <section id="data">
       <SectionHeading annex="Annex IV 2(d)">4. Data: datasheets, cleaning and splits</SectionHeading>
-      {f.datasheets.length ? f.datasheets.map((d) => <DatasheetArticle key={d.id} d={d} refs={refs} />) : <p className="missing">No dataset is recorded for this version&apos;s runs.</p>}
+      {f.datasheets.length ? (
+        f.datasheets.map((d) => <DatasheetArticle key={d.id} d={d} refs={refs} />)
+      ) : (
+        <p className="missing">No dataset is recorded for this version&apos;s runs.</p>
+      )}
     </section>
   );
 }

@@ -13,7 +13,9 @@ function RunArticle({ r, charts, refs }: { r: TrainingRun; charts: ReportChart[]
   const t = r.config.training;
   return (
     <article className="run">
-      <h3>Run #{r.id}: {r.name} {refs("run", r.id)}</h3>
+      <h3>
+        Run #{r.id}: {r.name} {refs("run", r.id)}
+      </h3>
       <p className="meta">
         {r.origin} run by {r.author.name}, started {time(r.startedAt)}, finished {time(r.finishedAt)}
         {r.parentRunId !== null ? `, parent run #${r.parentRunId}` : ""}
@@ -22,8 +24,18 @@ function RunArticle({ r, charts, refs }: { r: TrainingRun; charts: ReportChart[]
       <Facts
         items={[
           ["Layers", r.configSummary],
-          ["Optimizer", <>{t.optimizer.name} <Json value={t.optimizer} /></>],
-          ["Learning rate", <>{num(t.learningRate)} <Json value={t.lrSchedule} /></>],
+          [
+            "Optimizer",
+            <>
+              {t.optimizer.name} <Json value={t.optimizer} />
+            </>,
+          ],
+          [
+            "Learning rate",
+            <>
+              {num(t.learningRate)} <Json value={t.lrSchedule} />
+            </>,
+          ],
           ["Batch size", num(t.batchSize)],
           ["Epochs", num(t.epochs)],
           ["Seed", num(r.seed)],
@@ -50,7 +62,9 @@ export function TrainingSection({ f, charts, refs }: { f: ReportFacts; charts: R
   return (
     <section id="training">
       <SectionHeading annex="Annex IV 2(a), 2(c)">5. Training procedure and environment</SectionHeading>
-      <p className="muted">The run that produced the weights first, then its ancestors. Curves are drawn from the recorded per-epoch metric points.</p>
+      <p className="muted">
+        The run that produced the weights first, then its ancestors. Curves are drawn from the recorded per-epoch metric points.
+      </p>
       {f.training.map((r) => (
         <RunArticle key={r.id} r={r} charts={charts.filter((c) => c.runId === r.id)} refs={refs} />
       ))}

@@ -18,13 +18,22 @@ function EvaluationArticle({ e, refs }: { e: Evaluation; refs: Refs }) {
   const confusion = e.confusion;
   return (
     <article className="evaluation">
-      <h3>Evaluation #{e.id} on the {e.partition} partition {refs("evaluation", e.id)}</h3>
+      <h3>
+        Evaluation #{e.id} on the {e.partition} partition {refs("evaluation", e.id)}
+      </h3>
       <p className="meta">
-        {e.source === "training" ? "computed by the trainer at the end of the run" : `requested by ${e.createdBy}`} · {time(e.createdAt)} · data digest (SHA-256 of the partition&apos;s feature and label values) <Code value={e.dataSha256} />
+        {e.source === "training" ? "computed by the trainer at the end of the run" : `requested by ${e.createdBy}`} · {time(e.createdAt)} ·
+        data digest (SHA-256 of the partition&apos;s feature and label values) <Code value={e.dataSha256} />
         {e.splitId !== null ? ` · split #${e.splitId}` : ""}
       </p>
       <p className="headline">{headline}</p>
-      {perClass.length > 0 && <Table caption="Per class" head={["Class", "Precision", "Recall", "F1", "Support"]} rows={perClass.map((c) => [c.label, pct(c.precision), pct(c.recall), pct(c.f1), num(c.support)])} />}
+      {perClass.length > 0 && (
+        <Table
+          caption="Per class"
+          head={["Class", "Precision", "Recall", "F1", "Support"]}
+          rows={perClass.map((c) => [c.label, pct(c.precision), pct(c.recall), pct(c.f1), num(c.support)])}
+        />
+      )}
       {confusion && (
         <Table
           caption="Confusion matrix (rows: true class, columns: predicted)"
@@ -40,7 +49,11 @@ export function EvaluationSection({ f, refs }: { f: ReportFacts; refs: Refs }) {
   return (
     <section id="evaluation">
       <SectionHeading annex="Annex IV 2(g), 4">6. Evaluation</SectionHeading>
-      {f.evaluations.length ? f.evaluations.map((e) => <EvaluationArticle key={e.id} e={e} refs={refs} />) : <p className="missing">This version&apos;s checkpoint has no recorded evaluation.</p>}
+      {f.evaluations.length ? (
+        f.evaluations.map((e) => <EvaluationArticle key={e.id} e={e} refs={refs} />)
+      ) : (
+        <p className="missing">This version&apos;s checkpoint has no recorded evaluation.</p>
+      )}
     </section>
   );
 }

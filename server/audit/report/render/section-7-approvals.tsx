@@ -16,7 +16,8 @@ function RequestArticle({ p, refs }: { p: PromotionRequest; refs: Refs }) {
       </h3>
       <p className="meta">
         Requested by {p.requestedBy.name} on {time(p.createdAt)}
-        {p.decidedAt ? `, decided ${time(p.decidedAt)}` : ""} · record sha256 <Code value={p.recordSha256} /> · cites evaluation #{p.evaluationId}
+        {p.decidedAt ? `, decided ${time(p.decidedAt)}` : ""} · record sha256 <Code value={p.recordSha256} /> · cites evaluation #
+        {p.evaluationId}
       </p>
       <p>Rationale: {p.rationale}</p>
       <SignatureList signatures={p.signatures} refs={refs} empty="No signatures." />
@@ -41,13 +42,25 @@ export function ApprovalsSection({ f, refs }: { f: ReportFacts; refs: Refs }) {
     <section id="approvals">
       <SectionHeading annex="Annex IV 2(e), 2(g)">7. Approvals and signatures</SectionHeading>
       <p className="muted">
-        Signatures record the printed name, time and meaning, are bound to the sha256 of the record signed, and were given after re-entering the password. People in the version&apos;s lineage cannot approve it. This model needs {a.approvalsRequired} approval(s) for production.
+        Signatures record the printed name, time and meaning, are bound to the sha256 of the record signed, and were given after re-entering
+        the password. People in the version&apos;s lineage cannot approve it. This model needs {a.approvalsRequired} approval(s) for
+        production.
       </p>
-      {a.requests.length ? a.requests.map((p) => <RequestArticle key={p.id} p={p} refs={refs} />) : <p className="missing">No promotion request was made for this version.</p>}
+      {a.requests.length ? (
+        a.requests.map((p) => <RequestArticle key={p.id} p={p} refs={refs} />)
+      ) : (
+        <p className="missing">No promotion request was made for this version.</p>
+      )}
       <Table
         caption="Alias moves to this version"
         head={["Alias", "Moved by", "Time", "Promotion request", "Content"]}
-        rows={a.aliasMoves.map((m) => [m.alias, m.movedBy, time(m.at), m.promotionRequestId !== null ? `#${m.promotionRequestId}` : "direct move", <ContentLabel content={f.content} type="aliasMove" id={m.id} />])}
+        rows={a.aliasMoves.map((m) => [
+          m.alias,
+          m.movedBy,
+          time(m.at),
+          m.promotionRequestId !== null ? `#${m.promotionRequestId}` : "direct move",
+          <ContentLabel content={f.content} type="aliasMove" id={m.id} />,
+        ])}
       />
     </section>
   );

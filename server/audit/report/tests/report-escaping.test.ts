@@ -31,7 +31,8 @@ import { uploadRequest } from "@/server/tests/upload-helpers";
 const PAYLOAD = `<img src=x onerror=alert(1)>"><script>alert(1)</script>'onmouseover='alert(1)`;
 const payload = (field: string) => `${field}${PAYLOAD}`;
 /** React's text and attribute escaping. */
-const escapeHtml = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&#x27;");
+const escapeHtml = (s: string) =>
+  s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&#x27;");
 const PASSWORD = "escaping-test-password";
 
 const MODEL = "escaping-model";
@@ -73,7 +74,13 @@ function payloadCsv(): string {
   const lines = [["x1", fields.featureColumn, "label"].map(csvField).join(",")];
   for (let i = 0; i < 60; i++) {
     const a = i % 2 === 0;
-    lines.push([((a ? 1 : 3) + (i % 7) * 0.1).toFixed(2), ((a ? 2 : 0) + (i % 5) * 0.1).toFixed(2), csvField(a ? fields.labelA : fields.labelB)].join(","));
+    lines.push(
+      [
+        ((a ? 1 : 3) + (i % 7) * 0.1).toFixed(2),
+        ((a ? 2 : 0) + (i % 5) * 0.1).toFixed(2),
+        csvField(a ? fields.labelA : fields.labelB),
+      ].join(","),
+    );
   }
   return lines.join("\n");
 }
@@ -81,7 +88,10 @@ function payloadCsv(): string {
 async function userWithPayloadName(name: string, role: "engineer" | "reviewer", email: string) {
   const created = await app.as("admin").users.create({ email, name, role });
   const row = () => app.db.select().from(users).where(eq(users.id, created.user.id)).get()!;
-  await createCaller({ services: app, user: actorOf(row()), sessionToken: undefined }).auth.changePassword({ currentPassword: created.temporaryPassword, newPassword: PASSWORD });
+  await createCaller({ services: app, user: actorOf(row()), sessionToken: undefined }).auth.changePassword({
+    currentPassword: created.temporaryPassword,
+    newPassword: PASSWORD,
+  });
   return { row: row(), caller: createCaller({ services: app, user: actorOf(row()), sessionToken: undefined }) };
 }
 
@@ -111,16 +121,33 @@ beforeAll(async () => {
   const eve = await userWithPayloadName(fields.engineerName, "engineer", "eve@escaping.test");
   const rob = await userWithPayloadName(fields.reviewerName, "reviewer", "rob@escaping.test");
 
-  const uploaded = await handleDatasetUpload(app, uploadRequest(payloadCsv(), { name: fields.datasetName, origin: fields.datasetOrigin, licence: fields.datasetLicence, labelColumn: "label", kind: "tabular" }), actorOf(eve.row));
+  const uploaded = await handleDatasetUpload(
+    app,
+    uploadRequest(payloadCsv(), {
+      name: fields.datasetName,
+      origin: fields.datasetOrigin,
+      licence: fields.datasetLicence,
+      labelColumn: "label",
+      kind: "tabular",
+    }),
+    actorOf(eve.row),
+  );
   const ds = (await uploaded.json()) as { id: number; error?: { message: string } };
   expect(uploaded.status, ds.error?.message).toBe(200);
 
   const config = {
-    data: { dataset: { datasetId: String(ds.id) }, labelColumn: "label", cleaning: [{ op: "dropMissing" as const, columns: [fields.featureColumn] }], normalization: "standard" as const, split: { strategy: "stratified" as const, train: 0.6, validation: 0.2, test: 0.2, seed: 3 } },
+    data: {
+      dataset: { datasetId: String(ds.id) },
+      labelColumn: "label",
+      cleaning: [{ op: "dropMissing" as const, columns: [fields.featureColumn] }],
+      normalization: "standard" as const,
+      split: { strategy: "stratified" as const, train: 0.6, validation: 0.2, test: 0.2, seed: 3 },
+    },
     model: { layers: [{ type: "dense" as const, units: 4, activation: "relu" as const }] },
     training: { optimizer: { name: "adam" as const }, learningRate: 0.05, batchSize: 16, epochs: 3, seed: 1 },
   };
-  run1 = (await eve.caller.runs.create({ experimentId: app.experimentId, name: fields.run1Name, config, rationale: fields.run1Rationale })).id;
+  run1 = (await eve.caller.runs.create({ experimentId: app.experimentId, name: fields.run1Name, config, rationale: fields.run1Rationale }))
+    .id;
   await app.orchestrator.waitFor(run1);
   const { id: run2 } = await eve.caller.runs.create({
     experimentId: app.experimentId,
@@ -137,19 +164,44 @@ beforeAll(async () => {
 
   const version = await eve.caller.models.register({ runId: run2, modelName: MODEL });
   modelVersionId = version.modelVersionId;
-  const ck = app.db.select().from(checkpoints).where(and(eq(checkpoints.runId, run2), eq(checkpoints.isBest, true))).get()!;
+  const ck = app.db
+    .select()
+    .from(checkpoints)
+    .where(and(eq(checkpoints.runId, run2), eq(checkpoints.isBest, true)))
+    .get()!;
   await eve.caller.runs.evaluate({ runId: run2, checkpointId: ck.id }); // "requested by" the engineer
 
   const model = await eve.caller.models.get({ name: MODEL });
-  const card = await eve.caller.documents.update({ subjectType: "model", subjectId: model.id, section: "intended_use", body: fields.modelCardBody, baseVersion: 0 });
+  const card = await eve.caller.documents.update({
+    subjectType: "model",
+    subjectId: model.id,
+    section: "intended_use",
+    body: fields.modelCardBody,
+    baseVersion: 0,
+  });
   await eve.caller.documents.sign({ documentId: card.id, meaning: "authorship", password: PASSWORD, comment: fields.authorshipComment });
   await rob.caller.documents.sign({ documentId: card.id, meaning: "review", password: PASSWORD, comment: fields.reviewComment });
-  await eve.caller.documents.update({ subjectType: "dataset", subjectId: ds.id, section: "data_collection", body: fields.datasheetBody, baseVersion: 0 });
+  await eve.caller.documents.update({
+    subjectType: "dataset",
+    subjectId: ds.id,
+    section: "data_collection",
+    body: fields.datasheetBody,
+    baseVersion: 0,
+  });
 
-  const request = await eve.caller.models.requestPromotion({ modelName: MODEL, version: version.version, rationale: fields.promotionRationale });
+  const request = await eve.caller.models.requestPromotion({
+    modelName: MODEL,
+    version: version.version,
+    rationale: fields.promotionRationale,
+  });
   // Four eyes: the engineer's own approval is refused and recorded under their (payload) name.
   await expect(eve.caller.models.sign({ requestId: request.id, meaning: "approval", password: PASSWORD })).rejects.toThrow();
-  const signed = await rob.caller.models.sign({ requestId: request.id, meaning: "approval", password: PASSWORD, comment: fields.approvalComment });
+  const signed = await rob.caller.models.sign({
+    requestId: request.id,
+    meaning: "approval",
+    password: PASSWORD,
+    comment: fields.approvalComment,
+  });
   expect(signed.status).toBe("approved");
 }, 180_000);
 
@@ -187,14 +239,36 @@ describe("auditor's report: free text is escaped by construction", () => {
     let replaced = 0;
     const poisonString = (v: string) => (replaced++, `${v}${PAYLOAD}`);
     /** Keys of these objects are data (class names, column names, metric names, recipe fields): poisoned too. */
-    const DATA_KEYED = new Set(["classBalance", "stats", "metrics", "valuesImputed", "environment", "params", "recipe", "optimizer", "lrSchedule"]);
+    const DATA_KEYED = new Set([
+      "classBalance",
+      "stats",
+      "metrics",
+      "valuesImputed",
+      "environment",
+      "params",
+      "recipe",
+      "optimizer",
+      "lrSchedule",
+    ]);
     const poisonAll = (v: unknown): unknown =>
-      typeof v === "string" ? poisonString(v) : Array.isArray(v) ? v.map(poisonAll) : v && typeof v === "object" ? Object.fromEntries(Object.entries(v).map(([k, x]) => [poisonString(k), poisonAll(x)])) : v;
+      typeof v === "string"
+        ? poisonString(v)
+        : Array.isArray(v)
+          ? v.map(poisonAll)
+          : v && typeof v === "object"
+            ? Object.fromEntries(Object.entries(v).map(([k, x]) => [poisonString(k), poisonAll(x)]))
+            : v;
     // Keys the renderer reads by name stay; every string value, and the keys of data-keyed objects, carry the payload.
     const poisonValues = (v: unknown): unknown => {
       if (typeof v === "string") return poisonString(v);
       if (Array.isArray(v)) return v.map(poisonValues);
-      if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, DATA_KEYED.has(k) && x && typeof x === "object" && !Array.isArray(x) ? poisonAll(x) : poisonValues(x)]));
+      if (v && typeof v === "object")
+        return Object.fromEntries(
+          Object.entries(v).map(([k, x]) => [
+            k,
+            DATA_KEYED.has(k) && x && typeof x === "object" && !Array.isArray(x) ? poisonAll(x) : poisonValues(x),
+          ]),
+        );
       return v;
     };
     const facts = poisonValues(report.facts) as ReportJson["facts"];
