@@ -1,30 +1,24 @@
 "use client";
 /** A chart.js line chart over numeric x (step, epoch or seconds). Updates in place as points arrive, without re-creating the chart. */
 import { useEffect, useRef } from "react";
-import { Chart, LineController, LineElement, PointElement, LinearScale, LogarithmicScale, Legend, Tooltip, Title, Decimation, type ChartDataset } from "chart.js";
+import { Chart, Legend, Decimation, type ChartDataset } from "chart.js";
+import { baseLineOptions, type XYPoint } from "./chart-options";
 
-Chart.register(LineController, LineElement, PointElement, LinearScale, LogarithmicScale, Legend, Tooltip, Title, Decimation);
+Chart.register(Legend, Decimation);
 
-export type Series = { label: string; color: string; points: { x: number; y: number }[]; dashed?: boolean };
+export type Series = { label: string; color: string; points: XYPoint[]; dashed?: boolean };
 
 export function LineChart({ title, series, xLabel, yLabel, logY = false, ariaLabel }: { title: string; series: Series[]; xLabel: string; yLabel: string; logY?: boolean; ariaLabel?: string }) {
   const canvas = useRef<HTMLCanvasElement>(null);
-  const chart = useRef<Chart<"line", { x: number; y: number }[]> | null>(null);
+  const chart = useRef<Chart<"line", XYPoint[]> | null>(null);
 
   useEffect(() => {
     if (!canvas.current) return;
+    const base = baseLineOptions({ title, xLabel, yLabel, logY });
     chart.current = new Chart(canvas.current, {
       type: "line",
       data: { datasets: [] },
-      options: {
-        animation: false,
-        parsing: false,
-        normalized: true,
-        maintainAspectRatio: false,
-        interaction: { mode: "nearest", intersect: false },
-        plugins: { title: { display: true, text: title }, legend: { position: "bottom" }, decimation: { enabled: true, algorithm: "lttb", samples: 800 } },
-        scales: { x: { type: "linear", title: { display: true, text: xLabel } }, y: { type: logY ? "logarithmic" : "linear", title: { display: true, text: yLabel } } },
-      },
+      options: { ...base, plugins: { ...base.plugins, legend: { position: "bottom" }, decimation: { enabled: true, algorithm: "lttb", samples: 800 } } },
     });
     return () => {
       chart.current?.destroy();
@@ -36,7 +30,7 @@ export function LineChart({ title, series, xLabel, yLabel, logY = false, ariaLab
     const c = chart.current;
     if (!c) return;
     c.data.datasets = series.map(
-      (s): ChartDataset<"line", { x: number; y: number }[]> => ({ label: s.label, data: s.points, borderColor: s.color, backgroundColor: s.color, borderWidth: 1.5, pointRadius: s.points.length > 60 ? 0 : 2, borderDash: s.dashed ? [5, 4] : undefined, indexAxis: "x" }),
+      (s): ChartDataset<"line", XYPoint[]> => ({ label: s.label, data: s.points, borderColor: s.color, backgroundColor: s.color, borderWidth: 1.5, pointRadius: s.points.length > 60 ? 0 : 2, borderDash: s.dashed ? [5, 4] : undefined, indexAxis: "x" }),
     );
     c.update("none");
   }, [series]);

@@ -6,12 +6,11 @@
  * reports null. Data updates in place (no re-creation), so a refetch keeps the zoom.
  */
 import { useEffect, useRef, useState } from "react";
-import { Chart, LineController, LineElement, PointElement, LinearScale, LogarithmicScale, Tooltip, Title, type ChartDataset } from "chart.js";
+import { Chart, type ChartDataset } from "chart.js";
 import type {} from "chartjs-plugin-zoom"; // its option types only; the plugin itself loads in the browser
+import { baseLineOptions, type XYPoint } from "../chart-options";
 
-Chart.register(LineController, LineElement, PointElement, LinearScale, LogarithmicScale, Tooltip, Title);
-
-export type OverlaySeries = { label: string; color: string; points: { x: number; y: number }[]; faint?: boolean };
+export type OverlaySeries = { label: string; color: string; points: XYPoint[]; faint?: boolean };
 export type XRange = { from: number; to: number };
 
 let zoomPlugin: Promise<void> | null = null;
@@ -30,7 +29,7 @@ export function OverlayChart({ title, ariaLabel, series, xLabel, yLabel, logY, o
   onZoom: (range: XRange | null) => void;
 }) {
   const canvas = useRef<HTMLCanvasElement>(null);
-  const chart = useRef<Chart<"line", { x: number; y: number }[]> | null>(null);
+  const chart = useRef<Chart<"line", XYPoint[]> | null>(null);
   const latest = useRef(series);
   const onZoomRef = useRef(onZoom);
   const [zoomed, setZoomed] = useState(false);
@@ -38,7 +37,7 @@ export function OverlayChart({ title, ariaLabel, series, xLabel, yLabel, logY, o
   onZoomRef.current = onZoom;
 
   const toDatasets = (ss: OverlaySeries[]) =>
-    ss.map((s): ChartDataset<"line", { x: number; y: number }[]> => ({
+    ss.map((s): ChartDataset<"line", XYPoint[]> => ({
       label: s.label,
       data: s.points,
       borderColor: s.color,
@@ -58,17 +57,14 @@ export function OverlayChart({ title, ariaLabel, series, xLabel, yLabel, logY, o
         setZoomed(true);
         onZoomRef.current({ from: x.min, to: x.max });
       };
-      chart.current = new Chart<"line", { x: number; y: number }[]>(canvas.current, {
+      const base = baseLineOptions({ title, xLabel, yLabel, logY });
+      chart.current = new Chart<"line", XYPoint[]>(canvas.current, {
         type: "line",
         data: { datasets: toDatasets(latest.current) },
         options: {
-          animation: false,
-          parsing: false,
-          normalized: true,
-          maintainAspectRatio: false,
-          interaction: { mode: "nearest", intersect: false },
+          ...base,
           plugins: {
-            title: { display: true, text: title },
+            ...base.plugins,
             legend: { display: false },
             tooltip: { filter: (item) => !String(item.dataset.label).endsWith("(raw)") },
             zoom: {
@@ -76,7 +72,6 @@ export function OverlayChart({ title, ariaLabel, series, xLabel, yLabel, logY, o
               pan: { enabled: true, mode: "x", modifierKey: "shift", onPanComplete: report },
             },
           },
-          scales: { x: { type: "linear", title: { display: true, text: xLabel } }, y: { type: logY ? "logarithmic" : "linear", title: { display: true, text: yLabel } } },
         },
       });
     });
