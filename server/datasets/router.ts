@@ -1,7 +1,7 @@
 /**
  * Datasets: list, detail (versions and splits), the built-in catalogue, and what the upload form needs: the upload
  * limits and the progress of an upload in flight. The CSV itself is POSTed as a stream to /api/datasets/upload
- * (server/datasets/upload/handle-upload.ts), never through tRPC: a JSON body would hold the whole file as a string.
+ * (server/http/dataset-upload.ts), never through tRPC: a JSON body would hold the whole file as a string.
  */
 import { z } from "zod";
 import { router, signedInProcedure, engineerProcedure } from "@/server/trpc/init";

@@ -13,16 +13,16 @@
 import fs from "node:fs";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
-import { httpErrorOf } from "@/server/http/domain-error-status";
+import { httpErrorOf } from "./domain-error-status";
 import type { ServiceDeps, SignedInActor } from "@/server/app-context/service-context";
 import { uploadDatasetFile, uploadMetaSchema, uploadTempDir, type UploadDatasetMeta } from "@/server/datasets/service";
-import { crossOriginRefusal, refusedResponse } from "@/server/http/same-origin";
-import { asRouteCaller, type RouteCaller } from "@/server/http/route-session";
+import { crossOriginRefusal, refusedResponse } from "./same-origin";
+import { asRouteCaller, type RouteCaller } from "./route-session";
 import { tooLargeError } from "@/trainer/data/csv-scan";
 import type { CsvCaps } from "@/trainer/data/csv-scan";
-import { MAX_CONCURRENT_UPLOADS, UPLOAD_LIMIT_SETTINGS, uploadLimits } from "./limits";
-import { BodyTooLargeError, receiveBodyToFile } from "./receive-body";
-import { reportUploadProgress } from "./progress";
+import { MAX_CONCURRENT_UPLOADS, UPLOAD_LIMIT_SETTINGS, uploadLimits } from "@/server/datasets/upload/limits";
+import { BodyTooLargeError, receiveBodyToFile } from "@/server/datasets/upload/receive-body";
+import { reportUploadProgress } from "@/server/datasets/upload/progress";
 
 const g = globalThis as unknown as { __runledgerUploadsActive?: { n: number } };
 const active = (g.__runledgerUploadsActive ??= { n: 0 });

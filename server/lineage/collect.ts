@@ -7,7 +7,7 @@
  * the version descends from is present.
  */
 import { and, eq, inArray } from "drizzle-orm";
-import { checkpoints, datasets, datasetVersions, decisions, evaluations, modelAliasEvents, modelVersions, models, promotionRequests, runs, signatures, splits, users } from "@/db/schema";
+import { checkpoints, datasets, datasetVersions, decisions, evaluations, modelAliasEvents, modelVersions, models, promotionRequests, signatures, splits, users } from "@/db/schema";
 import type { DbOrTx } from "@/db/client";
 import type { TrainingConfig } from "@/contracts/training-config";
 import { versionRunAncestry } from "./ancestry";

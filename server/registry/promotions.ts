@@ -18,7 +18,7 @@
  */
 import { and, eq } from "drizzle-orm";
 import { z } from "zod";
-import { evaluations, modelVersions, models, promotionRequests, signatures } from "@/db/schema";
+import { evaluations, type modelVersions, models, promotionRequests, signatures } from "@/db/schema";
 import type { DbOrTx } from "@/db/client";
 import { appendAuditEvent } from "@/server/audit/ledger";
 import { sha256Canonical } from "@/contracts/canonical";

@@ -9,7 +9,7 @@
  *   ("production") move only through an approved promotion request (registry/promotions.ts), never here.
  * - Every write lands with its audit event in one transaction; an alias move is followed by a signed audit checkpoint.
  */
-import { and, eq, max } from "drizzle-orm";
+import { eq, max } from "drizzle-orm";
 import { z } from "zod";
 import { checkpoints, modelAliasEvents, modelVersions, models, runs } from "@/db/schema";
 import type { DbOrTx } from "@/db/client";

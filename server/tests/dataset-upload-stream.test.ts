@@ -1,5 +1,5 @@
 /**
- * The streaming upload route (server/datasets/upload/handle-upload.ts) on a real app: a 20 MB CSV streams in and is
+ * The streaming upload route (server/http/dataset-upload.ts) on a real app: a 20 MB CSV streams in and is
  * checked in a worker while other calls keep being answered; caps give clear errors; refusals (anonymous, wrong
  * role, cross-site, too large by Content-Length) happen before a byte of the body is read; no temp file is left.
  */
@@ -9,7 +9,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { count } from "drizzle-orm";
 import { auditEvents } from "@/db/schema";
-import { handleDatasetUpload } from "@/server/datasets/upload/handle-upload";
+import { handleDatasetUpload } from "@/server/http/dataset-upload";
 import { readUploadProgress } from "@/server/datasets/upload/progress";
 import { DEFAULT_UPLOAD_LIMITS, uploadLimits } from "@/server/datasets/upload/limits";
 import { createTestApp, type TestApp } from "./test-app";

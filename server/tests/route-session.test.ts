@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { routeCaller } from "@/server/http/route-session";
 import { reportExportPost } from "@/server/http/report-export";
-import { handleDatasetUpload } from "@/server/datasets/upload/handle-upload";
+import { handleDatasetUpload } from "@/server/http/dataset-upload";
 import { signIn } from "@/server/users/service";
 import { changeOwnPassword } from "@/server/users/admin";
 import { sessionIdHash } from "@/server/auth/sessions";

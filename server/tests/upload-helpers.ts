@@ -1,5 +1,5 @@
 /**
- * Test helpers for the streaming upload route (server/datasets/upload/handle-upload.ts): build a real Request (streamed
+ * Test helpers for the streaming upload route (server/http/dataset-upload.ts): build a real Request (streamed
  * body, query-string settings, browser-like same-origin headers) and call the handler as a given demo user.
  */
 import { eq } from "drizzle-orm";
@@ -7,7 +7,7 @@ import { users } from "@/db/schema";
 import { DEMO_USERS } from "@/server/demo/seed";
 import { actorOf } from "@/server/users/service";
 import type { SignedInActor } from "@/server/app-context/service-context";
-import { handleDatasetUpload } from "@/server/datasets/upload/handle-upload";
+import { handleDatasetUpload } from "@/server/http/dataset-upload";
 import type { CsvCaps } from "@/trainer/data/csv-scan";
 import type { TestApp } from "./test-app";
 

@@ -1,12 +1,12 @@
 /**
  * POST /api/datasets/upload: streaming CSV upload (raw body). The caller comes from the session cookie
- * (server/http/route-session.ts: 401, or 403 until a reset password is changed); server/datasets/upload/handle-upload.ts
+ * (server/http/route-session.ts: 401, or 403 until a reset password is changed); server/http/dataset-upload.ts
  * does the rest (documented there).
  */
 import "server-only";
 import { getAppServices } from "@/server/app-context/app-services";
 import { routeCaller } from "@/server/http/route-session";
-import { handleDatasetUpload } from "@/server/datasets/upload/handle-upload";
+import { handleDatasetUpload } from "@/server/http/dataset-upload";
 
 export const runtime = "nodejs";
 export const dynamic = "force-dynamic";

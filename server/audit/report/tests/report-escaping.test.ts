@@ -20,7 +20,7 @@ import { exportReportBundle } from "@/server/audit/report/export-bundle";
 import type { ReportJson } from "@/server/audit/report/bundle-layout";
 import { renderReportCharts } from "@/server/audit/report/render/report-charts";
 import { renderReportHtml } from "@/server/audit/report/render/report-html";
-import { handleDatasetUpload } from "@/server/datasets/upload/handle-upload";
+import { handleDatasetUpload } from "@/server/http/dataset-upload";
 import { DEMO_USERS } from "@/server/demo/seed";
 import { createCaller } from "@/server/trpc/root";
 import { actorOf } from "@/server/users/service";
