@@ -2,7 +2,7 @@
  * When the server signs an audit checkpoint on its own: after any mutation once 100 events (not counting
  * checkpoint events) or 10 minutes have passed since the last checkpoint, and on a timer so a quiet server with
  * trainer events still signs within the interval. Signatures and alias moves checkpoint immediately in their
- * services (services/audit-checkpoint-after-commit.ts).
+ * services (server/app-context/audit-checkpoint-after-commit.ts).
  *
  * Invariants: a checkpoint failure never fails the user's change (it is already committed); it is logged and
  * returned. An AuditIntegrityError (tampered log) means no checkpoint is signed: the server fails closed.

@@ -1,7 +1,7 @@
 /**
  * Datasets: built-in ones registered on first use, and CSV uploads. The raw bytes go to the artifact store
  * under their sha256; the row records schema, row count, origin and licence. The same bytes are never stored twice.
- * Uploads arrive as a file already streamed to disk (server/uploads): they are checked in a worker thread, never
+ * Uploads arrive as a file already streamed to disk (server/http/dataset-upload.ts, server/datasets/upload/): they are checked in a worker thread, never
  * parsed on the server's main thread, and never held in memory whole.
  */
 import fs from "node:fs";

@@ -1,6 +1,6 @@
 /**
  * Human decisions after a run exists: notes and corrections. Change and initial decisions are written by
- * createRun (services/runs.ts) in the run's own transaction.
+ * createRun (server/runs/service.ts) in the run's own transaction.
  *
  * Invariants: decisions are immutable. A correction is a new row of kind "correction" whose
  * corrects_decision_id points at a decision of the same run; the corrected row is never edited.

@@ -1,5 +1,5 @@
 /**
- * A small, hand-written set of runs in a real SQLite file for the runs-query tests. Rows are inserted
+ * A small, hand-written set of runs in a real SQLite file for the runs/explore tests. Rows are inserted
  * directly (the tests exercise queries, not the services), with valid foreign keys.
  */
 import fs from "node:fs";
