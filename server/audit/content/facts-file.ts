@@ -1,7 +1,7 @@
 /**
  * facts.json: the records an auditor's report prints, as the tables held them at export, each with the seq of the
  * ledger event that covers it, so the bundle's content can be checked against events.jsonl without the database.
- * Written by export-bundle.ts; checked by verify-bundle-content.ts here and by the dependency-free verify-bundle.mjs.
+ * Written by export-write.ts (server/audit/report); checked by verify-bundle-content.ts here and by the dependency-free verify-bundle.mjs.
  *
  * Format (FACTS_FORMAT = "runledger-content-facts/1"), one JSON object:
  *   { format, modelVersionId,

@@ -1,6 +1,6 @@
 /**
- * Worker thread for one report export (export-in-worker.ts drives it). It owns the heavy, read-only phases of
- * export-bundle.ts on a read-only connection of its own; the main thread keeps the one write.
+ * Worker thread for one report export (export-in-worker.ts drives it). It owns the heavy, read-only phases 1 and 3
+ * (export-prepare.ts, export-write.ts) on a read-only connection of its own; the main thread keeps the one write.
  *
  * Protocol (messages in order):
  *   worker → main  { type: "prepared", payload }          phase 1 done (content check, facts, PROV)
