@@ -6,29 +6,21 @@
  * TanStack Query. The table is given only the rendered window of rows (TanStack Virtual decides which);
  * spacer rows above and below are aria-hidden, so the table's visible rows are its accessible rows.
  */
-import Link from "next/link";
-import { memo, useEffect, useMemo, useRef } from "react";
+import { memo, useEffect, useMemo, useRef, type RefObject } from "react";
 import { useQueries, useQuery, keepPreviousData } from "@tanstack/react-query";
 import { useVirtualizer } from "@tanstack/react-virtual";
-import { createColumnHelper, rowSelectionFeature, rowSortingFeature, tableFeatures, useTable, type RowSelectionState, type SortingState, type Updater } from "@tanstack/react-table";
+import { useTable, type RowSelectionState, type SortingState, type Updater } from "@tanstack/react-table";
 import { useTRPC } from "@/app/_trpc/client";
-import { StatusBadge } from "@/app/_components/status-badge";
 import { Empty } from "@/app/_components/states";
-import { formatCount, formatDuration, formatMetric, formatTime } from "@/app/_components/format";
+import { formatCount } from "@/app/_components/format";
 import type { RunRow } from "@/server/runs/explore";
-import { columnLabel, formatParam, metricRowKey, parseColumn } from "./column-fields";
+import { FIXED_WIDTHS, features, numeric, useGridColumns, type GridRow } from "./runs-grid-columns";
 import type { SortField } from "./explorer-url";
 
 export const PAGE_SIZE = 200;
 const ROW_HEIGHT = 34;
-const features = tableFeatures({ rowSortingFeature, rowSelectionFeature });
-type GridRow = { index: number; run: RunRow | null };
-const helper = createColumnHelper<typeof features, GridRow>();
 const active = (r: RunRow) => r.status === "running" || r.status === "queued";
 
-const FIXED_WIDTHS: Record<string, number> = { select: 40, name: 260, status: 110, experiment: 150, author: 120, created: 190, duration: 110 };
-
-const numeric = (id: string) => id === "duration" || id.startsWith("metrics.");
 
 type RowViewProps = {
   row: ReturnType<ReturnType<typeof useTable<typeof features, GridRow>>["getRowModel"]>["rows"][number];
@@ -61,15 +53,12 @@ const RowView = memo(
 
 export type GridQuery = { experimentId?: number; filter: string; sort: SortField[]; columns: string[] };
 
-export function RunsGrid({ query, selection, onSelectionChange, onSortChange, onError }: {
-  query: GridQuery;
-  selection: RowSelectionState;
-  onSelectionChange: (s: RowSelectionState) => void;
-  onSortChange: (sort: SortField[]) => void;
-  onError: (error: unknown) => void;
-}) {
+/**
+ * The rows in view: the first page (which also gives the total), the later pages the virtualizer's window covers,
+ * and the window itself as GridRows. Pages refetch every 2 s while one of their runs is queued or running.
+ */
+function useRunWindow(query: GridQuery, scrollRef: RefObject<HTMLDivElement | null>) {
   const trpc = useTRPC();
-  const scrollRef = useRef<HTMLDivElement>(null);
   const base = { experimentId: query.experimentId, filter: query.filter || undefined, sort: query.sort, columns: query.columns, limit: PAGE_SIZE };
   const pageOptions = (page: number) => ({
     ...trpc.explore.search.queryOptions({ ...base, offset: page * PAGE_SIZE }),
@@ -87,7 +76,6 @@ export function RunsGrid({ query, selection, onSelectionChange, onSortChange, on
   for (let p = Math.floor(firstIndex / PAGE_SIZE); p <= Math.floor(lastIndex / PAGE_SIZE); p++) if (p > 0) pages.push(p);
   const later = useQueries({ queries: pages.map(pageOptions) });
 
-  useEffect(() => onError(first.error ?? null), [first.error, onError]);
   const laterKey = later.map((q) => q.dataUpdatedAt).join(",");
   // The table models only the rendered window (≈ viewport + overscan), not all `total` rows: scrolling then
   // rebuilds a few dozen rows per frame instead of 10,000. Row ids are run ids, so selection survives.
@@ -105,37 +93,21 @@ export function RunsGrid({ query, selection, onSelectionChange, onSortChange, on
     });
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [first.data, first.error, laterKey, total, firstIndex, lastIndex]);
+  return { first, total, virtualizer, items, firstIndex, data };
+}
 
-  const chosen = useMemo(() => query.columns.flatMap((f) => parseColumn(f) ?? []), [query.columns]);
-  const crossExperiment = query.experimentId === undefined;
-  const columns = useMemo(
-    () => helper.columns([
-      helper.display({
-        id: "select",
-        header: () => <span className="sr-only">Select</span>,
-        cell: ({ row }) => (row.original.run ? <input type="checkbox" aria-label={`Select run ${row.original.run.name}`} checked={row.getIsSelected()} onChange={row.getToggleSelectedHandler()} /> : null),
-        enableSorting: false,
-      }),
-      helper.accessor((r) => r.run?.name, { id: "name", header: "Run", cell: ({ row }) => (row.original.run ? <><Link href={`/runs/${row.original.run.id}`}>{row.original.run.name}</Link> <span className="muted">#{row.original.run.id}</span></> : <span className="muted">loading…</span>) }),
-      helper.accessor((r) => r.run?.status, { id: "status", header: "Status", cell: ({ row }) => (row.original.run ? <StatusBadge status={row.original.run.status} /> : null) }),
-      ...(crossExperiment ? [helper.accessor((r) => r.run?.experimentName, { id: "experiment", header: "Experiment", cell: ({ row }) => (row.original.run ? <Link href={`/experiments/${row.original.run.experimentId}`}>{row.original.run.experimentName}</Link> : null) })] : []),
-      helper.accessor((r) => r.run?.author, { id: "author", header: "Author" }),
-      helper.accessor((r) => r.run?.createdAt, { id: "created", header: "Created (UTC)", cell: ({ row }) => (row.original.run ? formatTime(row.original.run.createdAt) : null) }),
-      helper.accessor((r) => r.run?.durationMs, { id: "duration", header: "Duration", cell: ({ row }) => (row.original.run ? formatDuration(row.original.run.durationMs) : null) }),
-      ...chosen.map((c) =>
-        helper.accessor((r) => (c.kind === "param" ? r.run?.params[c.path] : r.run?.metrics[metricRowKey(c)]), {
-          id: c.field,
-          header: () => <span title={c.field}>{columnLabel(c)}</span>,
-          cell: ({ row }) => {
-            const run = row.original.run;
-            if (!run) return null;
-            return c.kind === "param" ? formatParam(run.params[c.path]) : formatMetric(run.metrics[metricRowKey(c)], c.key);
-          },
-        }),
-      ),
-    ]),
-    [chosen, crossExperiment],
-  );
+export function RunsGrid({ query, selection, onSelectionChange, onSortChange, onError }: {
+  query: GridQuery;
+  selection: RowSelectionState;
+  onSelectionChange: (s: RowSelectionState) => void;
+  onSortChange: (sort: SortField[]) => void;
+  onError: (error: unknown) => void;
+}) {
+  const scrollRef = useRef<HTMLDivElement>(null);
+  const { first, total, virtualizer, items, firstIndex, data } = useRunWindow(query, scrollRef);
+  useEffect(() => onError(first.error ?? null), [first.error, onError]);
+
+  const columns = useGridColumns(query.columns, query.experimentId === undefined);
 
   const sorting = useMemo<SortingState>(() => query.sort.map((s) => ({ id: s.field, desc: s.dir === "desc" })), [query.sort]);
   const table = useTable({
