@@ -13,7 +13,6 @@ import type Database from "better-sqlite3";
 import type { ContentChecker } from "./checker";
 import { MetricDigest, type MetricBlock, type MetricKeySummary } from "./records";
 import type { RunLedger } from "./check-runs";
-import type { Tables } from "./tables";
 
 export type MetricPoint = readonly [runId: number, key: string, step: number, value: number, epoch: number];
 
@@ -38,7 +37,7 @@ export function sqliteMetricSource(sqlite: Database.Database): MetricSource {
 
 type Expect = { seq: number; action: string; values: unknown; points: unknown; count: unknown; finals: unknown; hasFinals: boolean };
 
-export function checkMetrics(c: ContentChecker, t: Tables, runs: RunLedger, source: MetricSource): void {
+export function checkMetrics(c: ContentChecker, t: { runs: ReadonlyMap<number, { id: number }> }, runs: RunLedger, source: MetricSource): void {
   // What each ended run's event recorded.
   const expected = new Map<number, Expect>();
   let unfinished = 0;

@@ -15,7 +15,7 @@ import { flattenConfig } from "@/contracts/training-config";
 import { runParamValue } from "./records";
 import type { ContentChecker } from "./checker";
 import type { Created } from "./creations";
-import type { Tables } from "./tables";
+import type { RunConfigRow } from "./tables";
 
 export type RunParamRow = [runId: number, key: string, valueText: string | null, valueNum: number | null];
 
@@ -80,36 +80,46 @@ function numbersRoundTrip(sqlite: Database.Database): boolean {
 
 type Param = { valueText: string | null; valueNum: number | null };
 
-/** True when the folded group holds exactly the expected rows (same keys, texts and numbers; nothing else). */
-function sameAsExpected(params: Map<string, Param>, g: RunParamGroup, numbers: boolean): boolean {
+/**
+ * True when the folded group holds exactly the rows the flattened config calls for (same keys, texts and numbers;
+ * nothing else). Works on the flattened config directly (runParamValue inlined), so a matching run costs no
+ * object per row.
+ */
+function sameAsExpected(flat: Record<string, unknown>, g: RunParamGroup, numbers: boolean): boolean {
   const [, count, odd, keys, texts, nums] = g;
-  if (odd || count !== params.size) return false;
-  const sorted = [...params.keys()].sort();
+  if (odd) return false;
+  const sorted = Object.keys(flat);
+  if (count !== sorted.length) return false;
+  sorted.sort();
+  const n = nums.split(SEP);
+  if (n.length !== count) return false;
   let k = "", t = "";
   for (let i = 0; i < sorted.length; i++) {
     const key = sorted[i]!;
-    const v = params.get(key)!;
-    // A separator inside an expected value would make the joined texts ambiguous: the row path decides.
-    if (key.includes(SEP) || (v.valueText !== null && v.valueText.includes(SEP))) return false;
+    const v = flat[key];
+    // runParamValue(v), inlined: [text, number].
+    let text: string | null = null;
+    let num: number | null = null;
+    if (typeof v === "number") num = v;
+    else if (typeof v === "boolean") {
+      text = String(v);
+      num = v ? 1 : 0;
+    } else if (typeof v === "string") text = v;
+    else if (v !== null && v !== undefined) text = JSON.stringify(v);
+    // A separator inside an expected key or text would make the joined texts ambiguous: the row path decides.
+    if (key.includes(SEP) || (text !== null && text.includes(SEP))) return false;
     k += i === 0 ? key : SEP + key;
-    const tv = v.valueText === null ? "N" : `T${v.valueText}`;
+    const tv = text === null ? "N" : `T${text}`;
     t += i === 0 ? tv : SEP + tv;
-  }
-  if (k !== keys || t !== texts) return false;
-  if (!numbers && nums !== Array(count).fill("NULL").join(SEP)) return false;
-  const n = nums.split(SEP);
-  if (n.length !== count) return false;
-  for (let i = 0; i < sorted.length; i++) {
-    const want = params.get(sorted[i]!)!.valueNum;
     const got = n[i]!;
-    if (want === null ? got !== "NULL" : got === "NULL" || Number(got) !== want) return false;
+    if (num === null ? got !== "NULL" : !numbers || got === "NULL" || Number(got) !== num) return false;
   }
-  return true;
+  return k === keys && t === texts;
 }
 
 /** `rows` null: the source holds no run_params (a bundle); only the seed is checked then. */
-export function checkRunDerivedValues(c: ContentChecker, t: Tables, created: Created, rows: RunParamSource | null): void {
-  const expectedOf = (runId: number): { params: Map<string, Param>; seq: number } | null => {
+export function checkRunDerivedValues(c: ContentChecker, t: { runs: ReadonlyMap<number, RunConfigRow> }, created: Created, rows: RunParamSource | null): void {
+  const flatOf = (runId: number): { flat: Record<string, unknown>; seq: number } | null => {
     const run = t.runs.get(runId);
     const ev = created.get(runId)?.ev;
     if (!run || !ev) return null;
@@ -122,9 +132,12 @@ export function checkRunDerivedValues(c: ContentChecker, t: Tables, created: Cre
     const seed = (config as { training?: { seed?: unknown } } | null)?.training?.seed ?? null;
     c.checked++;
     if (seed !== run.seed) c.derived("run", runId, "seed", "its config gives", seed, run.seed, ev.seq);
+    return { flat: flattenConfig(config), seq: ev.seq };
+  };
+  const paramsOf = (f: { flat: Record<string, unknown>; seq: number }): { params: Map<string, Param>; seq: number } => {
     const params = new Map<string, Param>();
-    for (const [key, v] of Object.entries(flattenConfig(config))) params.set(key, runParamValue(v));
-    return { params, seq: ev.seq };
+    for (const [key, v] of Object.entries(f.flat)) params.set(key, runParamValue(v));
+    return { params, seq: f.seq };
   };
   const missing = (runId: number, e: { params: Map<string, Param>; seq: number }) => {
     for (const [key, want] of e.params) c.derived("run", runId, `run_params ${key}`, "its config gives", want, null, e.seq);
@@ -137,12 +150,13 @@ export function checkRunDerivedValues(c: ContentChecker, t: Tables, created: Cre
       for (const g of chunk) {
         const r = g[0];
         done.add(r);
-        const e = expectedOf(r);
-        if (!e) continue;
-        if (sameAsExpected(e.params, g, rows.numbersRoundTrip)) {
+        const f = flatOf(r);
+        if (!f) continue;
+        if (sameAsExpected(f.flat, g, rows.numbersRoundTrip)) {
           c.checked += g[1];
           continue;
         }
+        const e = paramsOf(f);
         for (const [, key, valueText, valueNum] of rows.rowsOf(r)) {
           const want = e.params.get(key);
           e.params.delete(key);
@@ -156,7 +170,7 @@ export function checkRunDerivedValues(c: ContentChecker, t: Tables, created: Cre
   }
   for (const runId of created.keys()) {
     if (done.has(runId)) continue;
-    const e = expectedOf(runId);
-    if (e && rows !== null) missing(runId, e);
+    const f = flatOf(runId);
+    if (f && rows !== null) missing(runId, paramsOf(f));
   }
 }

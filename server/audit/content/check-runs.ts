@@ -181,7 +181,7 @@ export function checkRuns(c: ContentChecker, events: EventSource, t: Tables, wit
  * - ends: per run id, the last run.complete / run.cancel / run.fail event (in seq order) whose payload is an object.
  * Problems (unreadable payloads) are not reported here: checkRuns reports them.
  */
-export function runLedgerForDerivedChecks(events: EventSource, runs: Map<number, RunRow>): RunLedger {
+export function runLedgerForDerivedChecks(events: EventSource, runs: ReadonlyMap<number, unknown>): RunLedger {
   const isObject = (ev: EventRef): Record<string, unknown> | null => {
     try {
       const v = JSON.parse(ev.payload) as unknown;

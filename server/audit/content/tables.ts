@@ -79,6 +79,16 @@ export function checkpointRow(r: unknown[]): CheckpointRow {
   return { id: n(r[0]), runId: n(r[1]), epoch: n(r[2]), step: n(r[3]), sha256: s(r[4]), bytes: n(r[5]), metricsJson: s(r[6]), isBest: r[7] === 1, createdAt: s(r[8]) };
 }
 
+/** What the run-derived checks read of a run (check-run-params.ts, check-metrics.ts). */
+export type RunConfigRow = Pick<RunRow, "id" | "configJson" | "seed">;
+
+/** Only the columns the run-derived checks read, in table order (as loadRuns): the content worker's load. */
+export function loadRunConfigs(sqlite: Database.Database): Map<number, RunConfigRow> {
+  const into = new Map<number, RunConfigRow>();
+  load(sqlite, "runs", "id, config_json, seed", (r) => ({ id: n(r[0]), configJson: s(r[1]), seed: n(r[2]) }), into);
+  return into;
+}
+
 /** The runs table, in table order (the order the content check walks runs in, wherever it runs). */
 export function loadRuns(sqlite: Database.Database, into: Map<number, RunRow> = new Map()): Map<number, RunRow> {
   load(sqlite, "runs", "id, experiment_id, name, status, config_json, config_sha256, seed, origin, parent_run_id, parent_checkpoint_id, dataset_version_id, split_id, backend, backend_reason, environment_json, param_count, memory_json, final_weights_sha256, error, created_by, created_at, started_at, finished_at",

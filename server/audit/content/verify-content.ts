@@ -15,7 +15,7 @@ import type Database from "better-sqlite3";
 import { type CheckerState, ContentChecker, type Coverage } from "./checker";
 import { ArtifactHasher, storeArtifactPath } from "./artifact-files";
 import { CONTENT_ACTIONS, sqliteEventSource } from "./ledger-events";
-import { emptyTables, loadRuns, loadTables, type Tables } from "./tables";
+import { loadRunConfigs, loadTables, type RunConfigRow, type Tables } from "./tables";
 import { checkPeople } from "./check-people";
 import { checkData } from "./check-data";
 import { checkRuns, decisionsCreatedWithRuns, type RunLedger, runLedgerForDerivedChecks } from "./check-runs";
@@ -65,7 +65,7 @@ export function checkRunDerivedPart(sqlite: Database.Database, uptoSeq: number):
   const c = new ContentChecker(false);
   try {
     const events = sqliteEventSource(sqlite, uptoSeq, CONTENT_ACTIONS.filter((a) => !RUN_DERIVED_ACTIONS.includes(a)));
-    const t = { ...emptyTables(true), runs: loadRuns(sqlite) };
+    const t = { runs: loadRunConfigs(sqlite) };
     const runs = runLedgerForDerivedChecks(events, t.runs);
     runDerivedChecks(c, sqlite, t, runs);
   } catch (err) {
@@ -75,7 +75,7 @@ export function checkRunDerivedPart(sqlite: Database.Database, uptoSeq: number):
   return { state: c.exportState(), aborted: false };
 }
 
-function runDerivedChecks(c: ContentChecker, sqlite: Database.Database, t: Tables, runs: RunLedger): void {
+function runDerivedChecks(c: ContentChecker, sqlite: Database.Database, t: { runs: ReadonlyMap<number, RunConfigRow> }, runs: RunLedger): void {
   checkRunDerivedValues(c, t, runs.created, sqliteRunParams(sqlite));
   checkMetrics(c, t, runs, sqliteMetricSource(sqlite));
 }
