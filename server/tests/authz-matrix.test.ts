@@ -14,7 +14,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { eq } from "drizzle-orm";
 import { users } from "@/db/schema";
-import { appRouter, createCaller } from "@/server/trpc/root";
+import { appRouter } from "@/server/trpc/root";
 import { createSession } from "@/server/auth/sessions";
 import { ROLE_NAMES } from "@/contracts/user-fields";
 import { DEMO_USERS } from "@/server/demo/seed";

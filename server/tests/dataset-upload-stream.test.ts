@@ -134,7 +134,7 @@ describe("[upload] streaming CSV upload", () => {
     await expect(up("a,b,c,d,label\n1,2,3,4,x\n")).rejects.toThrow("The header has 5 columns; the limit is 4 (server setting RUNLEDGER_UPLOAD_MAX_COLUMNS)");
     await expect(up(`a,label\n1,x\n2,${"y".repeat(21)}\n`)).rejects.toThrow("row 2, column 'label': the value is 21 characters long; the limit is 20 (server setting RUNLEDGER_UPLOAD_MAX_CELL_CHARS)");
     const quoteRunsOn = `a,label\n1,x\n2,"y\n${"3,z\n".repeat(40_000)}`;
-    await expect(up(quoteRunsOn)).rejects.toThrow(/^row 2 is longer than 65,536 characters, the most one row may hold; an unmatched quote \(\"\) makes the rest of the file one row$/);
+    await expect(up(quoteRunsOn)).rejects.toThrow(/^row 2 is longer than 65,536 characters, the most one row may hold; an unmatched quote \("\) makes the rest of the file one row$/);
     // Within the caps the same file shape is accepted.
     await expect(up("a,label\n1,x\n2,y\n3,x\n")).resolves.toMatchObject({ rowCount: 3 });
     expect(tempFiles()).toEqual([]);
