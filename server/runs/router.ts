@@ -1,7 +1,7 @@
 /** Runs: launch (new, fork, re-run, fine-tune), read, live metric points, cancel, tags, size estimate, on-demand evaluation. */
 import { z } from "zod";
 import { router, signedInProcedure, engineerProcedure, roleProcedure } from "@/server/trpc/init";
-import { cancelRun, createRun, createRunInput, addRunTag, removeRunTag, tagInput } from "@/server/runs/service";
+import { cancelRun, createRunInput, launchRun, addRunTag, removeRunTag, tagInput } from "@/server/runs/service";
 import { getRun, listRuns, metricPoints } from "@/server/runs/queries";
 import { estimateConfig } from "@/server/runs/trainer-tasks";
 import { EVALUATION_ROLES, evaluateCheckpointInput, evaluateRunCheckpoint } from "@/server/runs/evaluations";
@@ -14,11 +14,7 @@ export const runsRouter = router({
   metrics: signedInProcedure
     .input(z.object({ runId: z.number().int(), keys: z.array(z.string()).optional(), afterStep: z.number().int().optional() }))
     .query(({ ctx, input }) => metricPoints(ctx.services.db, input.runId, input)),
-  create: engineerProcedure.input(createRunInput).mutation(({ ctx, input }) => {
-    const run = createRun(ctx.services, input);
-    ctx.services.orchestrator.launch(run.id);
-    return { id: run.id, name: run.name };
-  }),
+  create: engineerProcedure.input(createRunInput).mutation(({ ctx, input }) => launchRun(ctx.services, ctx.services.orchestrator, input)),
   cancel: engineerProcedure.input(runId).mutation(({ ctx, input }) => cancelRun(ctx.services, ctx.services.orchestrator, input.id)),
   addTag: engineerProcedure.input(tagInput).mutation(({ ctx, input }) => addRunTag(ctx.services, input)),
   removeTag: engineerProcedure.input(tagInput).mutation(({ ctx, input }) => removeRunTag(ctx.services, input)),

@@ -124,8 +124,16 @@ export function removeRunTag(ctx: ServiceContext, raw: z.input<typeof tagInput>)
   });
 }
 
-/** What cancelling needs from the run orchestrator (server/runs/orchestrator): stop a run this process trains. */
+/** What launching and cancelling need from the run orchestrator (server/runs/orchestrator). */
+export type RunLauncher = { launch(runId: number): void };
 export type RunCanceller = { cancel(runId: number): boolean };
+
+/** Creates the run (createRun: validated, written with its decisions and audit event) and hands it to the orchestrator, which queues or starts it. */
+export function launchRun(ctx: ServiceContext, orchestrator: RunLauncher, raw: CreateRunInput): { id: number; name: string } {
+  const run = createRun(ctx, raw);
+  orchestrator.launch(run.id);
+  return { id: run.id, name: run.name };
+}
 
 /**
  * An engineer asks to cancel a queued or running run: the role and the run's state are re-checked inside the
