@@ -19,7 +19,27 @@ function loadZoom(): Promise<void> {
   return zoomPlugin;
 }
 
-export function OverlayChart({ title, ariaLabel, series, xLabel, yLabel, logY, onZoom }: {
+function toDatasets(ss: OverlaySeries[]): ChartDataset<"line", XYPoint[]>[] {
+  return ss.map((s) => ({
+    label: s.label,
+    data: s.points,
+    borderColor: s.color,
+    backgroundColor: s.color,
+    borderWidth: s.faint ? 1 : 1.8,
+    pointRadius: s.points.length > 40 ? 0 : 2.5,
+    pointHitRadius: 4,
+  }));
+}
+
+export function OverlayChart({
+  title,
+  ariaLabel,
+  series,
+  xLabel,
+  yLabel,
+  logY,
+  onZoom,
+}: {
   title: string;
   ariaLabel: string;
   series: OverlaySeries[];
@@ -33,19 +53,11 @@ export function OverlayChart({ title, ariaLabel, series, xLabel, yLabel, logY, o
   const latest = useRef(series);
   const onZoomRef = useRef(onZoom);
   const [zoomed, setZoomed] = useState(false);
-  latest.current = series;
-  onZoomRef.current = onZoom;
-
-  const toDatasets = (ss: OverlaySeries[]) =>
-    ss.map((s): ChartDataset<"line", XYPoint[]> => ({
-      label: s.label,
-      data: s.points,
-      borderColor: s.color,
-      backgroundColor: s.color,
-      borderWidth: s.faint ? 1 : 1.8,
-      pointRadius: s.points.length > 40 ? 0 : 2.5,
-      pointHitRadius: 4,
-    }));
+  // The chart is created once per axis setup; these refs let its callbacks see the newest props without recreating it.
+  useEffect(() => {
+    latest.current = series;
+    onZoomRef.current = onZoom;
+  });
 
   useEffect(() => {
     let cancelled = false;
@@ -68,7 +80,12 @@ export function OverlayChart({ title, ariaLabel, series, xLabel, yLabel, logY, o
             legend: { display: false },
             tooltip: { filter: (item) => !String(item.dataset.label).endsWith("(raw)") },
             zoom: {
-              zoom: { wheel: { enabled: true }, drag: { enabled: true, backgroundColor: "rgba(47,91,211,0.12)" }, mode: "x", onZoomComplete: report },
+              zoom: {
+                wheel: { enabled: true },
+                drag: { enabled: true, backgroundColor: "rgba(47,91,211,0.12)" },
+                mode: "x",
+                onZoomComplete: report,
+              },
               pan: { enabled: true, mode: "x", modifierKey: "shift", onPanComplete: report },
             },
           },
@@ -81,7 +98,6 @@ export function OverlayChart({ title, ariaLabel, series, xLabel, yLabel, logY, o
       chart.current = null;
       setZoomed(false);
     };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [title, xLabel, yLabel, logY]);
 
   useEffect(() => {
@@ -98,7 +114,9 @@ export function OverlayChart({ title, ariaLabel, series, xLabel, yLabel, logY, o
         <canvas ref={canvas} role="img" aria-label={ariaLabel} data-points={points} />
       </div>
       <div className="row" style={{ justifyContent: "flex-end", marginTop: 4 }}>
-        <span className="muted" style={{ fontSize: 12 }}>Drag or scroll to zoom (detail is fetched from the server); shift-drag to pan.</span>
+        <span className="muted" style={{ fontSize: 12 }}>
+          Drag or scroll to zoom (detail is fetched from the server); shift-drag to pan.
+        </span>
         <button
           type="button"
           disabled={!zoomed}

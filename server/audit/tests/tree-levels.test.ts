@@ -4,7 +4,7 @@
  * rebuild after the table was altered), an altered row can only make a proof fail, and on a 100,000-event
  * ledger an inclusion proof reads O(log n) rows (counted on the connection) and verifies against the signed root.
  */
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 import fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { openDatabase, type Db } from "@/db/client";
@@ -167,14 +167,26 @@ describe("a 100,000-event ledger", () => {
       expect(counter.seen.rows).toBe(p.rowsRead);
       // No statement walks the events or the stored levels: point lookups only.
       for (const sql of counter.seen.sql) {
-        const plan = (db.$client.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...Array((sql.match(/\?/g) ?? []).length).fill(1)) as { detail: string }[]).map((r) => r.detail).join("; ");
+        const plan = (
+          db.$client.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...Array((sql.match(/\?/g) ?? []).length).fill(1)) as { detail: string }[]
+        )
+          .map((r) => r.detail)
+          .join("; ");
         expect(plan, sql).not.toMatch(/SCAN (audit_events|audit_tree_nodes)/);
       }
       // An independent check: the signed checkpoint is valid for the key, and the proof leads to its root.
       const cp = p.checkpoint!;
       expect(cp.treeSize).toBe(N);
       expect(verifyTreeHeadSignature(keys, treeHeadOf(cp), cp.signature)).toBe(true);
-      expect(verifyInclusion(seq - 1, N, Buffer.from(p.leafHash, "hex"), p.proof.map((h) => Buffer.from(h, "hex")), Buffer.from(cp.rootHash, "hex"))).toBe(true);
+      expect(
+        verifyInclusion(
+          seq - 1,
+          N,
+          Buffer.from(p.leafHash, "hex"),
+          p.proof.map((h) => Buffer.from(h, "hex")),
+          Buffer.from(cp.rootHash, "hex"),
+        ),
+      ).toBe(true);
       expect(p).toMatchObject({ verified: true, signedRoot: true });
     }
   });

@@ -39,7 +39,9 @@ let exported: string;
 let modelVersionId: number;
 let copies = 0;
 
-type ScriptResult = { code: number | null; stdout: string; stderr: string; json: Record<string, any> | null };
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- verifier JSON read field by field; the assertions check its shape
+type VerdictJson = Record<string, any>;
+type ScriptResult = { code: number | null; stdout: string; stderr: string; json: VerdictJson | null };
 
 /** A fresh copy of the exported bundle in its own temporary folder, outside the project. */
 function copyBundle(): string {
@@ -55,7 +57,11 @@ function copyBundleFrom(source: string): string {
 }
 
 function runScript(dir: string, args: string[] = []): ScriptResult {
-  const r = spawnSync(process.execPath, ["verify-bundle.mjs", ...args], { cwd: dir, encoding: "utf8", env: { PATH: process.env.PATH ?? "", NODE_ENV: "production" } });
+  const r = spawnSync(process.execPath, ["verify-bundle.mjs", ...args], {
+    cwd: dir,
+    encoding: "utf8",
+    env: { PATH: process.env.PATH ?? "", NODE_ENV: "production" },
+  });
   let json: ScriptResult["json"] = null;
   if (args.includes("--json")) {
     try {
@@ -67,10 +73,13 @@ function runScript(dir: string, args: string[] = []): ScriptResult {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, json };
 }
 
-async function cliVerify(dir: string, extra: string[] = []): Promise<{ code: number; json: Record<string, any> }> {
+async function cliVerify(dir: string, extra: string[] = []): Promise<{ code: number; json: VerdictJson }> {
   let out = "";
-  const code = await auditVerifyCommand(["verify", "--bundle", dir, "--json", ...extra], { out: (t) => void (out += t), err: (t) => void (out += t) });
-  return { code, json: JSON.parse(out) as Record<string, any> };
+  const code = await auditVerifyCommand(["verify", "--bundle", dir, "--json", ...extra], {
+    out: (t) => void (out += t),
+    err: (t) => void (out += t),
+  });
+  return { code, json: JSON.parse(out) as VerdictJson };
 }
 
 const readLines = (dir: string) => fs.readFileSync(path.join(dir, "events.jsonl"), "utf8").split("\n").filter(Boolean);
@@ -80,7 +89,9 @@ const sha = (s: string | Buffer) => crypto.createHash("sha256").update(s).digest
 beforeAll(async () => {
   app = createTestApp();
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-standalone-"));
-  const { id } = await app.as("engineer").runs.create({ experimentId: app.experimentId, config: irisConfig({ epochs: 3 }), rationale: "standalone verifier test" });
+  const { id } = await app
+    .as("engineer")
+    .runs.create({ experimentId: app.experimentId, config: irisConfig({ epochs: 3 }), rationale: "standalone verifier test" });
   await app.orchestrator.waitFor(id);
   const v = await app.as("engineer").models.register({ runId: id, modelName: "iris-standalone" });
   const auditor = actorOf(app.db.select().from(users).where(eq(users.email, DEMO_USERS[3]!.email)).get()!);
@@ -99,7 +110,9 @@ describe("the genuine bundle", () => {
     expect(fs.readFileSync(path.join(exported, "verify-bundle.mjs"), "utf8")).toBe(fs.readFileSync(VERIFIER_SCRIPT_SOURCE, "utf8"));
     const manifest = JSON.parse(fs.readFileSync(path.join(exported, "manifest.json"), "utf8")) as { files: Record<string, unknown> };
     expect(manifest.files["verify-bundle.mjs"]).toBeDefined();
-    expect(fs.readFileSync(path.join(exported, "report.html"), "utf8")).toContain("node verify-bundle.mjs [--public-key FILE] [--trusted-checkpoint FILE] [--witness-key FILE] [--json]");
+    expect(fs.readFileSync(path.join(exported, "report.html"), "utf8")).toContain(
+      "node verify-bundle.mjs [--public-key FILE] [--trusted-checkpoint FILE] [--witness-key FILE] [--json]",
+    );
   });
 
   it("verifies away from the project (exit 0), says which levels it proved, and agrees with audit verify --bundle", async () => {
@@ -116,7 +129,8 @@ describe("the genuine bundle", () => {
 
     const cli = await cliVerify(dir);
     expect(cli.code).toBe(0);
-    for (const k of ["ok", "anchored", "eventsChecked", "checkpointsChecked", "keyFingerprint", "latestCheckpoint", "unsignedTail"]) expect(j[k], k).toEqual(cli.json[k]);
+    for (const k of ["ok", "anchored", "eventsChecked", "checkpointsChecked", "keyFingerprint", "latestCheckpoint", "unsignedTail"])
+      expect(j[k], k).toEqual(cli.json[k]);
     expect(j.levels.chain).toEqual(cli.json.levels.chain);
     expect(j.levels.content.skipped).toBeUndefined();
     expect(j.levels.content.ok).toBe(cli.json.levels.content.ok);
@@ -172,17 +186,30 @@ describe("tampered bundles fail (exit 1) naming the problem, as audit verify --b
 
   it("an event rewritten with recomputed leaf and chain hashes: the signed Merkle roots no longer match", async () => {
     const dir = copyBundle();
-    const rows = readLines(dir).map((l) => JSON.parse(l) as Record<string, any>);
+    const rows = readLines(dir).map((l) => JSON.parse(l) as VerdictJson);
     const i = rows.findIndex((r) => r.action === "run.create");
     rows[i]!.actorName = "Mallory";
     let prev = Buffer.alloc(32);
     for (const row of rows) {
-      const body = { seq: row.seq, at: row.at, actorId: row.actorId, actorName: row.actorName, role: row.role, action: row.action, entityType: row.entityType, entityId: row.entityId, payload: JSON.parse(row.payload) };
+      const body = {
+        seq: row.seq,
+        at: row.at,
+        actorId: row.actorId,
+        actorName: row.actorName,
+        role: row.role,
+        action: row.action,
+        entityType: row.entityType,
+        entityId: row.entityId,
+        payload: JSON.parse(row.payload),
+      };
       row.leafHash = sha(Buffer.concat([Buffer.from([0]), Buffer.from(canonicalJson(body))]));
       prev = crypto.createHash("sha256").update(prev).update(Buffer.from(row.leafHash, "hex")).digest();
       row.chainHash = prev.toString("hex");
     }
-    writeLines(dir, rows.map((r) => JSON.stringify(r)));
+    writeLines(
+      dir,
+      rows.map((r) => JSON.stringify(r)),
+    );
     const r = runScript(dir, ["--json"]);
     expect(r.code).toBe(1);
     expect(r.json!.problem).toMatch(/checkpoint #\d+ \(tree size \d+\) root does not match the events \(rewritten history\?\)/);
@@ -225,7 +252,9 @@ describe("tampered bundles fail (exit 1) naming the problem, as audit verify --b
     const dir = copyBundle();
     const kept = path.join(tmp, "kept-before-truncation.json");
     fs.copyFileSync(path.join(dir, "trusted-checkpoint.json"), kept);
-    const cps = (JSON.parse(fs.readFileSync(path.join(dir, "checkpoints.json"), "utf8")) as { id: number; treeSize: number }[]).sort((a, b) => a.id - b.id);
+    const cps = (JSON.parse(fs.readFileSync(path.join(dir, "checkpoints.json"), "utf8")) as { id: number; treeSize: number }[]).sort(
+      (a, b) => a.id - b.id,
+    );
     expect(cps.length).toBeGreaterThan(1);
     const keep = cps.slice(0, -1);
     const rows = readLines(dir).map((l) => JSON.parse(l) as { seq: number; action: string; payload: string });
@@ -253,7 +282,9 @@ describe("tampered bundles fail (exit 1) naming the problem, as audit verify --b
     expect(r.code).toBe(1);
     expect(r.json!.levels.chain.ok).toBe(true);
     const messages = r.json!.levels.content.problems.map((p: { message: string }) => p.message).join("\n");
-    expect(messages).toMatch(new RegExp(`evaluation ${ev.row.id}: metrics \\(incl\\. confusion matrix\\) does not match the ledger \\(event #\\d+ recorded`));
+    expect(messages).toMatch(
+      new RegExp(`evaluation ${ev.row.id}: metrics \\(incl\\. confusion matrix\\) does not match the ledger \\(event #\\d+ recorded`),
+    );
     expect(messages).toMatch(/bundle facts\.json: facts\.json sha256 \(recorded by the export event\) does not match/);
     const cli = await cliVerify(dir);
     expect(cli.code).toBe(1);
@@ -288,15 +319,41 @@ describe("tampered bundles fail (exit 1) naming the problem, as audit verify --b
   });
 });
 
-type Cosig = { id: number; checkpointId: number; origin: string; treeSize: number; rootHash: string; witnessName: string; keyId: string; timestamp: number; signature: string; receivedAt: string };
+type Cosig = {
+  id: number;
+  checkpointId: number;
+  origin: string;
+  treeSize: number;
+  rootHash: string;
+  witnessName: string;
+  keyId: string;
+  timestamp: number;
+  signature: string;
+  receivedAt: string;
+};
 
 /** A witness (its own key) cosigning the C2SP checkpoint note of (treeSize, rootHash) for the bundle's log origin. */
-function witnessCosign(name: string, privateKey: crypto.KeyObject, cp: { id: number; treeSize: number; rootHash: string; keyFingerprint: string }): Cosig {
+function witnessCosign(
+  name: string,
+  privateKey: crypto.KeyObject,
+  cp: { id: number; treeSize: number; rootHash: string; keyFingerprint: string },
+): Cosig {
   const origin = defaultLogOrigin(cp.keyFingerprint);
   const timestamp = Math.floor(Date.now() / 1000);
   const line = cosignNote(name, privateKey, formatCheckpointBody({ origin, treeSize: cp.treeSize, rootHash: cp.rootHash }), timestamp);
   const signature = line.trim().split(" ").at(-1)!;
-  return { id: 1, checkpointId: cp.id, origin, treeSize: cp.treeSize, rootHash: cp.rootHash, witnessName: name, keyId: Buffer.from(signature, "base64").subarray(0, 4).toString("hex"), timestamp, signature, receivedAt: new Date().toISOString() };
+  return {
+    id: 1,
+    checkpointId: cp.id,
+    origin,
+    treeSize: cp.treeSize,
+    rootHash: cp.rootHash,
+    witnessName: name,
+    keyId: Buffer.from(signature, "base64").subarray(0, 4).toString("hex"),
+    timestamp,
+    signature,
+    receivedAt: new Date().toISOString(),
+  };
 }
 
 describe("witness cosignatures (C2SP cosignature/v1) as anchors", () => {
@@ -321,7 +378,11 @@ describe("witness cosignatures (C2SP cosignature/v1) as anchors", () => {
     const dir = copyBundleFrom(witnessed);
     const r = runScript(dir, ["--json", "--witness-key", keyFile, "--require-anchor"]);
     expect(r.code, r.stdout).toBe(0);
-    expect(r.json!.levels.anchor).toMatchObject({ anchored: true, treeSize: cosigned.treeSize, by: [{ kind: "witness", name: `witness ${name}`, treeSize: cosigned.treeSize }] });
+    expect(r.json!.levels.anchor).toMatchObject({
+      anchored: true,
+      treeSize: cosigned.treeSize,
+      by: [{ kind: "witness", name: `witness ${name}`, treeSize: cosigned.treeSize }],
+    });
     const cli = await cliVerify(dir, ["--witness-key", keyFile]);
     expect(cli.code).toBe(0);
     expect(cli.json.levels.anchor).toMatchObject({ anchored: true, treeSize: cosigned.treeSize });
@@ -332,16 +393,21 @@ describe("witness cosignatures (C2SP cosignature/v1) as anchors", () => {
     const dir = copyBundleFrom(witnessed);
     const file = path.join(dir, "cosignatures.json");
     const real = JSON.parse(fs.readFileSync(file, "utf8")) as { cosignatures: Cosig[] };
-    const rewrite = (c: Cosig) => fs.writeFileSync(file, JSON.stringify({ ...real, cosignatures: [{ ...real.cosignatures[0]!, ...c, id: 1 }] }));
+    const rewrite = (c: Cosig) =>
+      fs.writeFileSync(file, JSON.stringify({ ...real, cosignatures: [{ ...real.cosignatures[0]!, ...c, id: 1 }] }));
     rewrite(witnessCosign(name, witness, { ...cosigned, rootHash: sha("another history") }));
     const split = runScript(dir, ["--json", "--witness-key", keyFile]);
     expect(split.code).toBe(1);
-    expect(split.json!.levels.anchor.problem).toBe(`witness ${name} (tree size ${cosigned.treeSize}) root does not match the events (split view: the witness cosigned a different history)`);
+    expect(split.json!.levels.anchor.problem).toBe(
+      `witness ${name} (tree size ${cosigned.treeSize}) root does not match the events (split view: the witness cosigned a different history)`,
+    );
 
     rewrite({ ...witnessCosign(name, witness, cosigned), treeSize: cosigned.treeSize - 1 });
     const r = runScript(dir, ["--json", "--witness-key", keyFile]);
     expect(r.code).toBe(1);
-    expect(r.json!.problem).toMatch(/^cosignature #1 by witness .* does not verify under the witness key given \(forged or altered cosignature\)$/);
+    expect(r.json!.problem).toMatch(
+      /^cosignature #1 by witness .* does not verify under the witness key given \(forged or altered cosignature\)$/,
+    );
   });
 });
 
@@ -379,22 +445,42 @@ describe("key rotation (audit.keyRotate events endorsed by the old key)", () => 
   it("a checkpoint after the rotation signed by a key no rotation introduced fails", () => {
     const dir = copyBundleFrom(rotated);
     const file = path.join(dir, "checkpoints.json");
-    const cps = (JSON.parse(fs.readFileSync(file, "utf8")) as { id: number; treeSize: number; rootHash: string; at: string; keyFingerprint: string; signature: string }[]).sort((a, b) => a.id - b.id);
+    const cps = (
+      JSON.parse(fs.readFileSync(file, "utf8")) as {
+        id: number;
+        treeSize: number;
+        rootHash: string;
+        at: string;
+        keyFingerprint: string;
+        signature: string;
+      }[]
+    ).sort((a, b) => a.id - b.id);
     const rogue = generateAuditKeys();
     const last = cps.at(-1)!;
     last.keyFingerprint = rogue.fingerprint;
-    last.signature = crypto.sign(null, Buffer.from(canonicalJson({ treeSize: last.treeSize, rootHash: last.rootHash, at: last.at, keyFingerprint: last.keyFingerprint })), rogue.privateKey).toString("base64");
+    last.signature = crypto
+      .sign(
+        null,
+        Buffer.from(canonicalJson({ treeSize: last.treeSize, rootHash: last.rootHash, at: last.at, keyFingerprint: last.keyFingerprint })),
+        rogue.privateKey,
+      )
+      .toString("base64");
     fs.writeFileSync(file, JSON.stringify(cps));
     const r = runScript(dir, ["--public-key", oldKeyFile]);
     expect(r.code).toBe(1);
-    expect(r.stdout).toContain(`checkpoint #${last.id} (tree size ${last.treeSize}) was signed with key ${rogue.fingerprint}, which no valid key rotation introduced`);
+    expect(r.stdout).toContain(
+      `checkpoint #${last.id} (tree size ${last.treeSize}) was signed with key ${rogue.fingerprint}, which no valid key rotation introduced`,
+    );
   });
 });
 
 describe("a table edited before the export (the operator's attack on content)", () => {
   it("an evaluation's accuracy changed in the database is exported as is, and the script names the evaluation and both hashes", async () => {
     const sqlite = app.db.$client;
-    const row = sqlite.prepare("SELECT id, metrics_json AS m FROM evaluations WHERE partition = 'test' ORDER BY id LIMIT 1").get() as { id: number; m: string };
+    const row = sqlite.prepare("SELECT id, metrics_json AS m FROM evaluations WHERE partition = 'test' ORDER BY id LIMIT 1").get() as {
+      id: number;
+      m: string;
+    };
     const metrics = JSON.parse(row.m) as Record<string, unknown>;
     sqlite.prepare("UPDATE evaluations SET metrics_json = ? WHERE id = ?").run(canonicalJson({ ...metrics, accuracy: 0.42 }), row.id);
     try {
@@ -404,8 +490,14 @@ describe("a table edited before the export (the operator's attack on content)", 
       const r = runScript(dir, ["--json"]);
       expect(r.code).toBe(1);
       expect(r.json!.levels.chain.ok).toBe(true); // the ledger itself is intact: only the table lies
-      const p = r.json!.levels.content.problems.find((x: { entityType: string; field: string }) => x.entityType === "evaluation" && x.field === "metrics (incl. confusion matrix)");
-      expect(p).toMatchObject({ entityId: String(row.id), recorded: expect.stringMatching(/^"[0-9a-f]{64}"$/), found: expect.stringMatching(/^"[0-9a-f]{64}"$/) });
+      const p = r.json!.levels.content.problems.find(
+        (x: { entityType: string; field: string }) => x.entityType === "evaluation" && x.field === "metrics (incl. confusion matrix)",
+      );
+      expect(p).toMatchObject({
+        entityId: String(row.id),
+        recorded: expect.stringMatching(/^"[0-9a-f]{64}"$/),
+        found: expect.stringMatching(/^"[0-9a-f]{64}"$/),
+      });
       expect((await cliVerify(dir)).json.levels.content.ok).toBe(false);
     } finally {
       sqlite.prepare("UPDATE evaluations SET metrics_json = ? WHERE id = ?").run(row.m, row.id);
@@ -425,7 +517,14 @@ describe("the script itself", () => {
   it("prints canonical JSON exactly as the server's RFC 8785 library does", async () => {
     const mod = (await import(VERIFIER_SCRIPT_SOURCE)) as { canonicalJson: (v: unknown) => string };
     const awkward: unknown[] = [
-      { b: 1, a: [1e21, 1e-7, -0, 0.1 + 0.2, 123456789012345680000, 5e-324, -1.5e300], "é": "\u2028\u0007\"\\/", "\ud83d\ude00": null, A: true, "": {} },
+      {
+        b: 1,
+        a: [1e21, 1e-7, -0, 0.1 + 0.2, 123456789012345680000, 5e-324, -1.5e300],
+        é: '\u2028\u0007"\\/',
+        "\ud83d\ude00": null,
+        A: true,
+        "": {},
+      },
       { "\u20ac": 1, "\r": 2, "1": 3, "\ufb33": 4, "\ud83d\ude00": 5, "\u00f6": 6, "10": 7 },
       ["x", { z: [{}, []], y: "line\nbreak\ttab" }, false],
       "plain",

@@ -30,7 +30,8 @@ function setup() {
   const { identity } = loadOrCreateWitnessIdentity(dir, "witness.test/w1");
   let clock = 1_700_000_000_000;
   const witness = new Witness(identity, [logVerifierKey(ORIGIN, log.publicKey)], dir, () => (clock += 1000));
-  const note = (ls: Buffer[], key = log.privateKey, origin = ORIGIN) => signCheckpointNote(key, { origin, treeSize: ls.length, rootHash: merkleRoot(ls).toString("hex") });
+  const note = (ls: Buffer[], key = log.privateKey, origin = ORIGIN) =>
+    signCheckpointNote(key, { origin, treeSize: ls.length, rootHash: merkleRoot(ls).toString("hex") });
   const add = (oldSize: number, ls: Buffer[], opts: { proof?: Buffer[]; key?: crypto.KeyObject; origin?: string } = {}) => {
     const proof = opts.proof ?? (oldSize > 0 && oldSize < ls.length ? consistencyProof(oldSize, ls) : []);
     return witness.addCheckpoint(formatAddCheckpointBody({ oldSize, proof, note: note(ls, opts.key, opts.origin) }));
@@ -40,18 +41,28 @@ function setup() {
 
 describe("witness", () => {
   it("cosigns a fresh log, then its growth with a consistency proof, and persists the state", () => {
-    const { dir, identity, witness, add, log } = setup();
+    const { dir, identity, add, log } = setup();
     const all = leaves(10);
     const first = add(0, all.slice(0, 4));
     expect(first.status).toBe(200);
-    const c = verifyCosignature(identity.verifierKey, formatCheckpointBody({ origin: ORIGIN, treeSize: 4, rootHash: merkleRoot(all.slice(0, 4)).toString("hex") }), parseSignatureLine(first.body));
+    const c = verifyCosignature(
+      identity.verifierKey,
+      formatCheckpointBody({ origin: ORIGIN, treeSize: 4, rootHash: merkleRoot(all.slice(0, 4)).toString("hex") }),
+      parseSignatureLine(first.body),
+    );
     expect(c?.timestamp).toBe(1_700_000_001);
     expect(add(4, all).status).toBe(200);
     expect(add(10, all).status).toBe(200); // same size, same root: cosigned again
 
     // A new process on the same directory continues from the persisted size.
     const again = new Witness(identity, [logVerifierKey(ORIGIN, log.publicKey)], dir);
-    const stale = again.addCheckpoint(formatAddCheckpointBody({ oldSize: 4, proof: consistencyProof(4, all), note: signCheckpointNote(log.privateKey, { origin: ORIGIN, treeSize: 10, rootHash: merkleRoot(all).toString("hex") }) }));
+    const stale = again.addCheckpoint(
+      formatAddCheckpointBody({
+        oldSize: 4,
+        proof: consistencyProof(4, all),
+        note: signCheckpointNote(log.privateKey, { origin: ORIGIN, treeSize: 10, rootHash: merkleRoot(all).toString("hex") }),
+      }),
+    );
     expect(stale).toEqual({ status: 409, contentType: TLOG_SIZE_CONTENT_TYPE, body: "10\n" });
 
     // GET /checkpoint/<origin>: the log's note with the log signature and this witness's cosignature.
@@ -78,7 +89,11 @@ describe("witness", () => {
     const forgedLonger = [...forged, ...leaves(4, "b")];
     expect(add(8, forgedLonger).status).toBe(422);
     expect(add(8, forgedLonger, { proof: [] }).status).toBe(422);
-    const evidence = fs.readFileSync(path.join(dir, "evidence.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { kind: string });
+    const evidence = fs
+      .readFileSync(path.join(dir, "evidence.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { kind: string });
     expect(evidence.map((e) => e.kind)).toEqual(["fork", "inconsistent", "inconsistent"]);
     // The honest continuation is still accepted.
     expect(add(8, [...honest, ...leaves(3, "c")]).status).toBe(200);
@@ -95,7 +110,11 @@ describe("witness", () => {
     expect(witness.addCheckpoint("old 0\n\nnot a note").status).toBe(400);
     expect(witness.addCheckpoint("garbage").status).toBe(400);
     // A signature line by the log's key name and ID that does not verify: 403, not ignored.
-    const good = signCheckpointNote(crypto.generateKeyPairSync("ed25519").privateKey, { origin: ORIGIN, treeSize: 3, rootHash: merkleRoot(ls).toString("hex") });
+    const good = signCheckpointNote(crypto.generateKeyPairSync("ed25519").privateKey, {
+      origin: ORIGIN,
+      treeSize: 3,
+      rootHash: merkleRoot(ls).toString("hex"),
+    });
     expect(witness.addCheckpoint(formatAddCheckpointBody({ oldSize: 0, proof: [], note: good })).status).toBe(403);
   });
 

@@ -7,7 +7,7 @@ import Database from "better-sqlite3";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { createTestApp, type TestApp } from "@/server/tests/test-app";
 import { createAppServices } from "@/server/app-context/app-services";
 import { createAuditCheckpoint } from "@/server/audit/checkpoints";
@@ -36,7 +36,17 @@ function logVkey(app: { auditKeys: TestApp["auditKeys"] }): string {
 function addEvents(app: { db: TestApp["db"] }, n: number, ok = true): number[] {
   const seqs: number[] = [];
   for (let i = 0; i < n; i++) {
-    seqs.push(app.db.transaction((tx) => appendAuditEvent(tx, { actor: SYSTEM_ACTOR, action: "audit.verify", entityType: "auditLedger", entityId: "live", payload: { ok, problem: ok ? null : "seq 3: leaf hash mismatch", i } })).seq);
+    seqs.push(
+      app.db.transaction((tx) =>
+        appendAuditEvent(tx, {
+          actor: SYSTEM_ACTOR,
+          action: "audit.verify",
+          entityType: "auditLedger",
+          entityId: "live",
+          payload: { ok, problem: ok ? null : "seq 3: leaf hash mismatch", i },
+        }),
+      ).seq,
+    );
   }
   return seqs;
 }
@@ -63,7 +73,12 @@ function snapshot(app: TestApp): string {
   return dir;
 }
 
-async function verifyCli(args: string[]): Promise<{ code: number; json: { ok: boolean; problem: string | null; problems: string[]; levels?: { anchor?: { anchored: boolean; treeSize: number } } } }> {
+async function verifyCli(
+  args: string[],
+): Promise<{
+  code: number;
+  json: { ok: boolean; problem: string | null; problems: string[]; levels?: { anchor?: { anchored: boolean; treeSize: number } } };
+}> {
   let out = "";
   let err = "";
   const code = await auditVerifyCommand(["verify", ...args, "--json"], { out: (t) => (out += t), err: (t) => (err += t) });
@@ -89,7 +104,10 @@ describe("witness process on loopback", () => {
 
     const a = witnessAnchors(app.db.$client, [w.vkey]);
     expect(a.problems).toEqual([]);
-    expect(a.anchors.map((x) => [x.treeSize, x.rootHash])).toEqual([[cp1.treeSize, cp1.rootHash], [cp2.treeSize, cp2.rootHash]]);
+    expect(a.anchors.map((x) => [x.treeSize, x.rootHash])).toEqual([
+      [cp1.treeSize, cp1.rootHash],
+      [cp2.treeSize, cp2.rootHash],
+    ]);
     expect(a.latestCosigned).toMatchObject({ witness: "witness.test/auditor", treeSize: cp2.treeSize });
 
     // An auditor asks the witness directly.
@@ -97,15 +115,31 @@ describe("witness process on loopback", () => {
     const res = await fetch(`${w.url}/checkpoint/${encodeURIComponent(origin)}`);
     const note = parseSignedNote(await res.text());
     expect(note.text).toBe(`${origin}\n${cp2.treeSize}\n${Buffer.from(cp2.rootHash, "hex").toString("base64")}\n`);
-    expect(verifyCosignature(parseVerifierKey(w.vkey), note.text, note.signatures.find((s) => s.name === "witness.test/auditor")!)).not.toBeNull();
-    expect(await fetchWitnessCheckpoint(w.url, parseVerifierKey(w.vkey), origin)).toMatchObject({ treeSize: cp2.treeSize, rootHash: cp2.rootHash, witness: "witness.test/auditor" });
+    expect(
+      verifyCosignature(
+        parseVerifierKey(w.vkey),
+        note.text,
+        note.signatures.find((s) => s.name === "witness.test/auditor")!,
+      ),
+    ).not.toBeNull();
+    expect(await fetchWitnessCheckpoint(w.url, parseVerifierKey(w.vkey), origin)).toMatchObject({
+      treeSize: cp2.treeSize,
+      rootHash: cp2.rootHash,
+      witness: "witness.test/auditor",
+    });
     await expect(fetchWitnessCheckpoint(w.url, parseVerifierKey(logVkey(app)), origin)).rejects.toThrow(); // a log key is no witness key
 
     // Over HTTP: bounded body, malformed request, unknown origin.
     const post = (body: string) => fetch(`${w.url}/add-checkpoint`, { method: "POST", body });
     expect((await post("x".repeat(70 * 1024))).status).toBe(413);
     expect((await post("old 1\n\nnot a checkpoint\n")).status).toBe(400);
-    expect((await post(`old 0\n\nelsewhere.example/log\n1\n${Buffer.alloc(32).toString("base64")}\n\n— elsewhere.example/log ${Buffer.alloc(68).toString("base64")}\n`)).status).toBe(404);
+    expect(
+      (
+        await post(
+          `old 0\n\nelsewhere.example/log\n1\n${Buffer.alloc(32).toString("base64")}\n\n— elsewhere.example/log ${Buffer.alloc(68).toString("base64")}\n`,
+        )
+      ).status,
+    ).toBe(404);
 
     // Rollback: the operator restores the backup and carries on; the witness refuses the smaller tree.
     const restored = createAppServices(backup, { keyDir: app.keyDir });
@@ -115,7 +149,9 @@ describe("witness process on loopback", () => {
     expect(cpOld.treeSize).toBeLessThan(cp2.treeSize);
     const [rolled] = await new WitnessPusher(restored, parseWitnessConfig(`${w.url}=${w.vkey}`), { log: () => undefined }).pushNow();
     expect(rolled).toMatchObject({ outcome: "failed", reachable: true });
-    expect(rolled!.outcome === "failed" && rolled!.error).toMatch(new RegExp(`already cosigned tree size ${cp2.treeSize}, larger than this log's latest checkpoint \\(${cpOld.treeSize}\\)`));
+    expect(rolled!.outcome === "failed" && rolled!.error).toMatch(
+      new RegExp(`already cosigned tree size ${cp2.treeSize}, larger than this log's latest checkpoint \\(${cpOld.treeSize}\\)`),
+    );
     expect(parseSignedNote(await (await fetch(`${w.url}/checkpoint/${encodeURIComponent(origin)}`)).text()).text).toBe(note.text); // unchanged
   });
 
@@ -147,7 +183,9 @@ describe("witness process on loopback", () => {
     // The witness's cosignatures (stored with the log) contradict the re-signed roots: split view.
     const caught = await verifyCli(["--data-dir", forgedDir, "--public-key", pubFile, "--witness-key", keyFile]);
     expect(caught.code).toBe(1);
-    expect(caught.json.problems.join("\n")).toMatch(new RegExp(`witness witness\\.test/auditor \\(tree size ${cp2.treeSize}\\) root does not match`));
+    expect(caught.json.problems.join("\n")).toMatch(
+      new RegExp(`witness witness\\.test/auditor \\(tree size ${cp2.treeSize}\\) root does not match`),
+    );
 
     // The forged app pushes its next checkpoint: the witness will not cosign the forged history.
     const forgedApp = createAppServices(forgedDir, { keyDir: app.keyDir });
@@ -167,7 +205,16 @@ describe("witness process on loopback", () => {
     const w = await witnessFor(app);
     const pusher = new WitnessPusher(app, parseWitnessConfig(`${w.url}=${w.vkey}`), { log: () => undefined });
     const hourAgo = new Date(Date.now() - 3_600_000).toISOString();
-    const target = app.db.transaction((tx) => appendAuditEvent(tx, { actor: SYSTEM_ACTOR, action: "audit.verify", entityType: "auditLedger", entityId: "live", payload: { ok: false }, at: hourAgo })).seq;
+    const target = app.db.transaction((tx) =>
+      appendAuditEvent(tx, {
+        actor: SYSTEM_ACTOR,
+        action: "audit.verify",
+        entityType: "auditLedger",
+        entityId: "live",
+        payload: { ok: false },
+        at: hourAgo,
+      }),
+    ).seq;
     createAuditCheckpoint(app.db, app.auditKeys, "an hour ago", { at: hourAgo });
     expect((await pusher.pushNow())[0]!.outcome).toBe("cosigned");
     addEvents(app, 3);
@@ -180,7 +227,8 @@ describe("witness process on loopback", () => {
     const forgedDir = snapshot(app);
     rewriteAndResign(forgedDir, app.auditKeys, { seq: target, payload: (p) => ({ ...p, ok: true }) });
     const raw = new Database(path.join(forgedDir, "runledger.sqlite"));
-    const trigger = (raw.prepare("SELECT sql FROM sqlite_master WHERE name = 'witness_cosignatures_no_delete'").get() as { sql: string }).sql;
+    const trigger = (raw.prepare("SELECT sql FROM sqlite_master WHERE name = 'witness_cosignatures_no_delete'").get() as { sql: string })
+      .sql;
     raw.exec("DROP TRIGGER witness_cosignatures_no_delete; DELETE FROM witness_cosignatures;");
     raw.exec(trigger);
     raw.close();
@@ -205,7 +253,15 @@ describe("witness process on loopback", () => {
     const [down] = await pusher.pushNow();
     expect(down).toMatchObject({ outcome: "failed", reachable: false });
     const overview = await app.as("auditor").witnesses.overview();
-    expect(overview.witnesses).toEqual([expect.objectContaining({ url: first.url, name: "witness.test/auditor", reachable: false, failingSince: expect.any(String), lastError: expect.stringMatching(/unreachable/) })]);
+    expect(overview.witnesses).toEqual([
+      expect.objectContaining({
+        url: first.url,
+        name: "witness.test/auditor",
+        reachable: false,
+        failingSince: expect.any(String),
+        lastError: expect.stringMatching(/unreachable/),
+      }),
+    ]);
 
     // Back on the same port and key directory: the next push catches up.
     await witnessFor(app, first.keyDir, first.port);
