@@ -15,7 +15,8 @@ const nextConfig = {
    * server/http/security-headers.ts). For the same header, a later entry overrides an earlier one.
    */
   async headers() {
-    const REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'self'";
+    const REPORT_CSP =
+      "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'self'";
     return [
       {
         source: "/:path*",
@@ -26,7 +27,13 @@ const nextConfig = {
         ],
       },
       { source: "/api/:path*", headers: [{ key: "Content-Security-Policy", value: "default-src 'none'; frame-ancestors 'none'" }] },
-      { source: "/api/report/:path*", headers: [{ key: "Content-Security-Policy", value: REPORT_CSP }, { key: "X-Frame-Options", value: "SAMEORIGIN" }] },
+      {
+        source: "/api/report/:path*",
+        headers: [
+          { key: "Content-Security-Policy", value: REPORT_CSP },
+          { key: "X-Frame-Options", value: "SAMEORIGIN" },
+        ],
+      },
     ];
   },
 };

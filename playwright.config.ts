@@ -41,28 +41,45 @@ export default defineConfig({
     screenshot: "only-on-failure",
     launchOptions: {
       executablePath: chromium,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-quic",
+      ],
     },
   },
   projects: [{ name: "chromium", use: { ...devices["Desktop Chrome"] } }],
-  webServer: [{
-    // `next build` runs in the test script before Playwright; here the server seeds its data dir and starts.
-    command: `npm run serve -- -p ${PORT} -H 127.0.0.1`,
-    url: `http://127.0.0.1:${PORT}/signin`,
-    timeout: 180_000,
-    reuseExistingServer: false,
-    // RUNLEDGER_TRUST_PROXY=1: the tests play the reverse proxy, so each spec's own X-Forwarded-For address keeps its
-    // throttling counts apart (e2e/auth-followups.spec.ts checks the default, untrusted mode on a server of its own).
-    env: { RUNLEDGER_DATA_DIR: dataDir, RUNLEDGER_KEY_DIR: keyDir, PORT: String(PORT), RUNLEDGER_TRUST_PROXY: "1", RUNLEDGER_WITNESSES: `http://127.0.0.1:${WITNESS_PORT}=${witnessVkey}` },
-    stdout: "pipe",
-    stderr: "pipe",
-  }, {
-    // The witness needs the log's public key, which the app writes on its first start: wait for it.
-    command: `sh -c 'until [ -f "${logPublicKey}" ]; do sleep 0.2; done; exec npx tsx server/cli/main.ts witness serve --port ${WITNESS_PORT} --host 127.0.0.1 --key-dir "${witnessDir}" --log-key "${logPublicKey}"'`,
-    url: `http://127.0.0.1:${WITNESS_PORT}/witness-key`,
-    timeout: 180_000,
-    reuseExistingServer: false,
-    stdout: "pipe",
-    stderr: "pipe",
-  }],
+  webServer: [
+    {
+      // `next build` runs in the test script before Playwright; here the server seeds its data dir and starts.
+      command: `npm run serve -- -p ${PORT} -H 127.0.0.1`,
+      url: `http://127.0.0.1:${PORT}/signin`,
+      timeout: 180_000,
+      reuseExistingServer: false,
+      // RUNLEDGER_TRUST_PROXY=1: the tests play the reverse proxy, so each spec's own X-Forwarded-For address keeps its
+      // throttling counts apart (e2e/auth-followups.spec.ts checks the default, untrusted mode on a server of its own).
+      env: {
+        RUNLEDGER_DATA_DIR: dataDir,
+        RUNLEDGER_KEY_DIR: keyDir,
+        PORT: String(PORT),
+        RUNLEDGER_TRUST_PROXY: "1",
+        RUNLEDGER_WITNESSES: `http://127.0.0.1:${WITNESS_PORT}=${witnessVkey}`,
+      },
+      stdout: "pipe",
+      stderr: "pipe",
+    },
+    {
+      // The witness needs the log's public key, which the app writes on its first start: wait for it.
+      command: `sh -c 'until [ -f "${logPublicKey}" ]; do sleep 0.2; done; exec npx tsx server/cli/main.ts witness serve --port ${WITNESS_PORT} --host 127.0.0.1 --key-dir "${witnessDir}" --log-key "${logPublicKey}"'`,
+      url: `http://127.0.0.1:${WITNESS_PORT}/witness-key`,
+      timeout: 180_000,
+      reuseExistingServer: false,
+      stdout: "pipe",
+      stderr: "pipe",
+    },
+  ],
 });

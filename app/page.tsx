@@ -12,11 +12,26 @@ function NewExperimentForm({ projectId }: { projectId: number }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const [name, setName] = useState("");
-  const create = useMutation(trpc.projects.createExperiment.mutationOptions({ onSuccess: () => { setName(""); void queryClient.invalidateQueries({ queryKey: trpc.projects.list.queryKey() }); } }));
+  const create = useMutation(
+    trpc.projects.createExperiment.mutationOptions({
+      onSuccess: () => {
+        setName("");
+        void queryClient.invalidateQueries({ queryKey: trpc.projects.list.queryKey() });
+      },
+    }),
+  );
   return (
-    <form className="row" onSubmit={(e) => { e.preventDefault(); create.mutate({ projectId, name }); }}>
+    <form
+      className="row"
+      onSubmit={(e) => {
+        e.preventDefault();
+        create.mutate({ projectId, name });
+      }}
+    >
       <input aria-label="New experiment name" placeholder="New experiment name" value={name} onChange={(e) => setName(e.target.value)} />
-      <button type="submit" disabled={create.isPending}>Create experiment</button>
+      <button type="submit" disabled={create.isPending}>
+        Create experiment
+      </button>
       <FormError error={create.error} />
     </form>
   );
@@ -26,11 +41,26 @@ function NewProjectForm() {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const [name, setName] = useState("");
-  const create = useMutation(trpc.projects.create.mutationOptions({ onSuccess: () => { setName(""); void queryClient.invalidateQueries({ queryKey: trpc.projects.list.queryKey() }); } }));
+  const create = useMutation(
+    trpc.projects.create.mutationOptions({
+      onSuccess: () => {
+        setName("");
+        void queryClient.invalidateQueries({ queryKey: trpc.projects.list.queryKey() });
+      },
+    }),
+  );
   return (
-    <form className="row" onSubmit={(e) => { e.preventDefault(); create.mutate({ name }); }}>
+    <form
+      className="row"
+      onSubmit={(e) => {
+        e.preventDefault();
+        create.mutate({ name });
+      }}
+    >
       <input aria-label="New project name" placeholder="New project name" value={name} onChange={(e) => setName(e.target.value)} />
-      <button type="submit" disabled={create.isPending}>Create project</button>
+      <button type="submit" disabled={create.isPending}>
+        Create project
+      </button>
       <FormError error={create.error} />
     </form>
   );
@@ -42,26 +72,55 @@ function Projects({ me }: { me: Me }) {
   const canEdit = me.role === "engineer";
   return (
     <>
-      <div className="row"><h1>Projects</h1><span className="spacer" />{canEdit || me.role === "admin" ? <NewProjectForm /> : null}</div>
+      <div className="row">
+        <h1>Projects</h1>
+        <span className="spacer" />
+        {canEdit || me.role === "admin" ? <NewProjectForm /> : null}
+      </div>
       <p className="subtitle">Each project groups experiments; each experiment groups the runs you compare.</p>
-      {projects.isPending ? <Loading what="Loading projects" /> : projects.error ? <ErrorState error={projects.error} /> : projects.data.length === 0 ? (
-        <Empty title="No projects yet" hint={canEdit ? "Create a project above, then an experiment inside it." : "An engineer creates projects; ask one to start."} />
+      {projects.isPending ? (
+        <Loading what="Loading projects" />
+      ) : projects.error ? (
+        <ErrorState error={projects.error} />
+      ) : projects.data.length === 0 ? (
+        <Empty
+          title="No projects yet"
+          hint={canEdit ? "Create a project above, then an experiment inside it." : "An engineer creates projects; ask one to start."}
+        />
       ) : (
         projects.data.map((p) => (
           <section className="panel" key={p.id} aria-label={`Project ${p.name}`}>
             <h2 style={{ marginTop: 0 }}>{p.name}</h2>
             {p.description ? <p className="muted">{p.description}</p> : null}
-            {p.experiments.length === 0 ? <Empty title="No experiments" hint={canEdit ? "Create one below to launch runs." : "No experiments in this project yet."} /> : (
+            {p.experiments.length === 0 ? (
+              <Empty title="No experiments" hint={canEdit ? "Create one below to launch runs." : "No experiments in this project yet."} />
+            ) : (
               <table>
-                <thead><tr><th>Experiment</th><th className="num">Runs</th><th>Created (UTC)</th></tr></thead>
+                <thead>
+                  <tr>
+                    <th>Experiment</th>
+                    <th className="num">Runs</th>
+                    <th>Created (UTC)</th>
+                  </tr>
+                </thead>
                 <tbody>
                   {p.experiments.map((e) => (
-                    <tr key={e.id}><td><Link href={`/experiments/${e.id}`}>{e.name}</Link></td><td className="num">{e.runCount}</td><td>{formatTime(e.createdAt)}</td></tr>
+                    <tr key={e.id}>
+                      <td>
+                        <Link href={`/experiments/${e.id}`}>{e.name}</Link>
+                      </td>
+                      <td className="num">{e.runCount}</td>
+                      <td>{formatTime(e.createdAt)}</td>
+                    </tr>
                   ))}
                 </tbody>
               </table>
             )}
-            {canEdit ? <div style={{ marginTop: 12 }}><NewExperimentForm projectId={p.id} /></div> : null}
+            {canEdit ? (
+              <div style={{ marginTop: 12 }}>
+                <NewExperimentForm projectId={p.id} />
+              </div>
+            ) : null}
           </section>
         ))
       )}

@@ -26,7 +26,9 @@ async function main() {
     process.exit(2);
   }
   const parts = wanted.length ? wanted : Object.keys(PARTS).filter((p) => p !== "overhead" && p !== "security");
-  const previous = fs.existsSync("bench-results.json") ? (JSON.parse(fs.readFileSync("bench-results.json", "utf8")) as { figures?: Figure[] }).figures ?? [] : [];
+  const previous = fs.existsSync("bench-results.json")
+    ? ((JSON.parse(fs.readFileSync("bench-results.json", "utf8")) as { figures?: Figure[] }).figures ?? [])
+    : [];
   const results: Figure[] = [];
   for (const part of parts) {
     process.stdout.write(`# ${part}\n`);
@@ -37,7 +39,10 @@ async function main() {
   }
   // Keep figures of parts not run this time, so one file holds the latest of each.
   const merged = [...previous.filter((f) => !results.some((r) => r.name === f.name)), ...results];
-  fs.writeFileSync("bench-results.json", `${JSON.stringify({ measuredAt: new Date().toISOString(), machine: { cpus: (await import("node:os")).cpus().length, node: process.version }, figures: merged }, null, 2)}\n`);
+  fs.writeFileSync(
+    "bench-results.json",
+    `${JSON.stringify({ measuredAt: new Date().toISOString(), machine: { cpus: (await import("node:os")).cpus().length, node: process.version }, figures: merged }, null, 2)}\n`,
+  );
   process.exit(0);
 }
 

@@ -30,14 +30,29 @@ async function plainFit({ config, backend }: PlainFitRequest): Promise<PlainFitR
   const chosen = await selectBackend(backend, { needsConvGradients: hasConvLayers(config.model.layers) });
   const { model } = buildForJob(job, prepared);
   const classification = prepared.task === "classification";
-  model.compile({ optimizer: makeOptimizer(config.training), loss: classification ? "categoricalCrossentropy" : "meanSquaredError", metrics: classification ? ["accuracy"] : ["mae"] });
+  model.compile({
+    optimizer: makeOptimizer(config.training),
+    loss: classification ? "categoricalCrossentropy" : "meanSquaredError",
+    metrics: classification ? ["accuracy"] : ["mae"],
+  });
   const shape = (n: number) => [n, ...prepared.featureShape];
   const out = classification ? prepared.classes!.length : 1;
   const tr = prepared.partitions.train;
   const va = prepared.partitions.validation;
-  const [x, y, vx, vy] = [tf.tensor(tr.x, shape(tr.count)), tf.tensor2d(tr.y, [tr.count, out]), tf.tensor(va.x, shape(va.count)), tf.tensor2d(va.y, [va.count, out])];
+  const [x, y, vx, vy] = [
+    tf.tensor(tr.x, shape(tr.count)),
+    tf.tensor2d(tr.y, [tr.count, out]),
+    tf.tensor(va.x, shape(va.count)),
+    tf.tensor2d(va.y, [va.count, out]),
+  ];
   const t0 = performance.now();
-  await model.fit(x, y, { epochs: config.training.epochs, batchSize: config.training.batchSize, shuffle: false, validationData: [vx, vy], verbose: 0 });
+  await model.fit(x, y, {
+    epochs: config.training.epochs,
+    batchSize: config.training.batchSize,
+    shuffle: false,
+    validationData: [vx, vy],
+    verbose: 0,
+  });
   const seconds = (performance.now() - t0) / 1000;
   tf.dispose([x, y, vx, vy]);
   model.dispose();

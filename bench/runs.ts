@@ -47,7 +47,9 @@ export function seedRunsBench(db: Db, longRuns = LONG_RUNS): { longRunIds: numbe
      VALUES (?, ?, ?, ?, ?, ?, 'new', ?, ?, 'wasm', ?, ?, ?, ?)`,
   );
   const insertParam = s.prepare("INSERT INTO run_params (run_id, key, value_text, value_num) VALUES (?, ?, ?, ?)");
-  const insertSummary = s.prepare("INSERT INTO metric_summaries (run_id, key, last, last_step, min, max, count) VALUES (?, ?, ?, ?, ?, ?, ?)");
+  const insertSummary = s.prepare(
+    "INSERT INTO metric_summaries (run_id, key, last, last_step, min, max, count) VALUES (?, ?, ?, ?, ?, ?, ?)",
+  );
   const insertPoint = s.prepare("INSERT INTO metrics (run_id, key, step, epoch, value, wall_time_ms) VALUES (?, ?, ?, ?, ?, ?)");
   // A decaying noisy loss with a rare spike (a bad batch) that downsampling must keep. Generated inside SQLite
   // (one prepared INSERT ... SELECT per run): 20M rows through JS bindings took ~2.5 min, this takes far less.
@@ -72,28 +74,53 @@ export function seedRunsBench(db: Db, longRuns = LONG_RUNS): { longRunIds: numbe
            GROUP BY run_id, key, step / ${METRIC_ROLLUP_BLOCK}) g`,
   );
   const insertTag = s.prepare("INSERT INTO run_tags (run_id, tag, created_by, created_at) VALUES (?, ?, ?, ?)");
-  const insertDecision = s.prepare("INSERT INTO decisions (run_id, kind, path, old_value_json, new_value_json, rationale, author_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  const insertDecision = s.prepare(
+    "INSERT INTO decisions (run_id, kind, path, old_value_json, new_value_json, rationale, author_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+  );
 
   const longRunIds: number[] = [];
   const shortRunIds: number[] = [];
   s.transaction(() => {
     const at = iso(t0);
-    const userIds = ["ada", "grace", "alan", "barbara", "edsger"].map(
-      (n) => Number(s.prepare("INSERT INTO users (email, name, role, password_hash, created_at) VALUES (?, ?, 'engineer', 'x', ?)").run(`${n}@example.org`, n, at).lastInsertRowid),
+    const userIds = ["ada", "grace", "alan", "barbara", "edsger"].map((n) =>
+      Number(
+        s
+          .prepare("INSERT INTO users (email, name, role, password_hash, created_at) VALUES (?, ?, 'engineer', 'x', ?)")
+          .run(`${n}@example.org`, n, at).lastInsertRowid,
+      ),
     );
-    const projectId = Number(s.prepare("INSERT INTO projects (name, created_by, created_at) VALUES ('bench', ?, ?)").run(userIds[0], at).lastInsertRowid);
+    const projectId = Number(
+      s.prepare("INSERT INTO projects (name, created_by, created_at) VALUES ('bench', ?, ?)").run(userIds[0], at).lastInsertRowid,
+    );
     const experimentIds = ["iris-sweep", "digits-sweep", "sentences-lstm", "long-training"].map((n) =>
-      Number(s.prepare("INSERT INTO experiments (project_id, name, created_by, created_at) VALUES (?, ?, ?, ?)").run(projectId, n, userIds[0], at).lastInsertRowid),
+      Number(
+        s
+          .prepare("INSERT INTO experiments (project_id, name, created_by, created_at) VALUES (?, ?, ?, ?)")
+          .run(projectId, n, userIds[0], at).lastInsertRowid,
+      ),
     );
     const datasetId = Number(
-      s.prepare("INSERT INTO datasets (name, source, builtin_name, sha256, byte_size, schema_json, row_count, created_by, created_at) VALUES ('iris', 'builtin', 'iris', ?, 4551, '{}', 150, ?, ?)").run(sha("iris"), userIds[0], at)
-        .lastInsertRowid,
+      s
+        .prepare(
+          "INSERT INTO datasets (name, source, builtin_name, sha256, byte_size, schema_json, row_count, created_by, created_at) VALUES ('iris', 'builtin', 'iris', ?, 4551, '{}', 150, ?, ?)",
+        )
+        .run(sha("iris"), userIds[0], at).lastInsertRowid,
     );
     const versionIds = [0, 1].map((v) =>
-      Number(s.prepare("INSERT INTO dataset_versions (dataset_id, recipe_json, recipe_sha256, report_json, sha256, row_count, created_at) VALUES (?, '[]', ?, '{}', ?, 150, ?)").run(datasetId, sha(`recipe${v}`), sha(`version${v}`), at).lastInsertRowid),
+      Number(
+        s
+          .prepare(
+            "INSERT INTO dataset_versions (dataset_id, recipe_json, recipe_sha256, report_json, sha256, row_count, created_at) VALUES (?, '[]', ?, '{}', ?, 150, ?)",
+          )
+          .run(datasetId, sha(`recipe${v}`), sha(`version${v}`), at).lastInsertRowid,
+      ),
     );
     const splitIds = [0, 1, 2].map((k) =>
-      Number(s.prepare("INSERT INTO splits (dataset_version_id, spec_json, manifest_json, sha256, created_at) VALUES (?, '{}', '{}', ?, ?)").run(versionIds[k % 2], sha(`split${k}`), at).lastInsertRowid),
+      Number(
+        s
+          .prepare("INSERT INTO splits (dataset_version_id, spec_json, manifest_json, sha256, created_at) VALUES (?, '{}', '{}', ?, ?)")
+          .run(versionIds[k % 2], sha(`split${k}`), at).lastInsertRowid,
+      ),
     );
 
     const addRun = (i: number, experimentId: number, long: boolean): number => {
@@ -106,8 +133,20 @@ export function seedRunsBench(db: Db, longRuns = LONG_RUNS): { longRunIds: numbe
       const dropout = pick([0, 0.1, 0.2, 0.5]);
       const config = {
         data: { dataset: { builtin: pick(["iris", "digits", "sentences"]) }, split: { seed: pick([1, 7, 42]) } },
-        model: { layers: [{ type: "dense", units }, { type: "dropout", rate: dropout }] },
-        training: { optimizer: { name: optimizer }, learningRate, lrSchedule: { type: pick(["constant", "step", "exponential"]) }, batchSize, epochs, seed: seedValue },
+        model: {
+          layers: [
+            { type: "dense", units },
+            { type: "dropout", rate: dropout },
+          ],
+        },
+        training: {
+          optimizer: { name: optimizer },
+          learningRate,
+          lrSchedule: { type: pick(["constant", "step", "exponential"]) },
+          batchSize,
+          epochs,
+          seed: seedValue,
+        },
       };
       const configJson = JSON.stringify(config);
       const createdMs = t0 + i * 60_000;
@@ -116,7 +155,20 @@ export function seedRunsBench(db: Db, longRuns = LONG_RUNS): { longRunIds: numbe
       const author = pick(userIds);
       const split = pick(splitIds);
       const runId = Number(
-        insertRun.run(experimentId, `${optimizer}-lr${learningRate}-bs${batchSize}-${i}`, status, configJson, sha(configJson), seedValue, versionIds[(split - splitIds[0]!) % 2], split, author, iso(createdMs), iso(createdMs + 1_000), finished).lastInsertRowid,
+        insertRun.run(
+          experimentId,
+          `${optimizer}-lr${learningRate}-bs${batchSize}-${i}`,
+          status,
+          configJson,
+          sha(configJson),
+          seedValue,
+          versionIds[(split - splitIds[0]!) % 2],
+          split,
+          author,
+          iso(createdMs),
+          iso(createdMs + 1_000),
+          finished,
+        ).lastInsertRowid,
       );
       const params: [string, string | null, number | null][] = [
         ["data.dataset.builtin", config.data.dataset.builtin, null],
@@ -141,7 +193,8 @@ export function seedRunsBench(db: Db, longRuns = LONG_RUNS): { longRunIds: numbe
         ["val_accuracy", quality, 0.1, Math.min(1, quality + 0.01)],
         ["lr", learningRate, learningRate / 10, learningRate],
       ];
-      for (const [key, last, min, max] of summaries) insertSummary.run(runId, key, last, steps, Math.min(min, last), Math.max(max, last), epochs);
+      for (const [key, last, min, max] of summaries)
+        insertSummary.run(runId, key, last, steps, Math.min(min, last), Math.max(max, last), epochs);
       if (random() < 0.1) insertTag.run(runId, pick(["baseline", "candidate", "ablation"]), author, iso(createdMs));
       insertDecision.run(runId, "initial", "", null, configJson, "sweep point", author, iso(createdMs));
       return runId;
@@ -163,7 +216,15 @@ export function seedRunsBench(db: Db, longRuns = LONG_RUNS): { longRunIds: numbe
       longRunIds.push(id);
       const start = t0 + r * 86_400_000;
       insertLongSeries.run({ runId: id, last: LONG_POINTS - 1, perEpoch: POINTS_PER_EPOCH, start });
-      for (let e = 1; e <= LONG_POINTS / POINTS_PER_EPOCH; e++) insertPoint.run(id, "val_loss", e * POINTS_PER_EPOCH - 1, e, 2.3 * Math.exp(-e / 200) + 0.1 + random() * 0.02, start + e * POINTS_PER_EPOCH * 12);
+      for (let e = 1; e <= LONG_POINTS / POINTS_PER_EPOCH; e++)
+        insertPoint.run(
+          id,
+          "val_loss",
+          e * POINTS_PER_EPOCH - 1,
+          e,
+          2.3 * Math.exp(-e / 200) + 0.1 + random() * 0.02,
+          start + e * POINTS_PER_EPOCH * 12,
+        );
     }
     seedRollups.run();
   })();
@@ -193,8 +254,16 @@ export async function benchRuns(): Promise<BenchResult[]> {
     const { longRunIds, shortRunIds } = seedRunsBench(db);
     const seedSeconds = (performance.now() - seeded) / 1000;
 
-    const filter = '(params.optimizer = "adam" OR params.optimizer = "rmsprop") AND (metrics.val_accuracy > 0.7 OR params.lr >= 1e-2) AND NOT status = "failed"';
-    const search = () => searchRuns(db, { filter, sort: [{ field: "metrics.val_accuracy", dir: "desc" }], columns: ["params.optimizer", "params.lr", "params.batchSize", "metrics.val_accuracy", "metrics.val_loss"], offset: 0, limit: 50 });
+    const filter =
+      '(params.optimizer = "adam" OR params.optimizer = "rmsprop") AND (metrics.val_accuracy > 0.7 OR params.lr >= 1e-2) AND NOT status = "failed"';
+    const search = () =>
+      searchRuns(db, {
+        filter,
+        sort: [{ field: "metrics.val_accuracy", dir: "desc" }],
+        columns: ["params.optimizer", "params.lr", "params.batchSize", "metrics.val_accuracy", "metrics.val_loss"],
+        offset: 0,
+        limit: 50,
+      });
     const found = search();
     if (found.rows.length !== 50 || found.total < 1000) throw new Error(`bench sanity: filter matched ${found.total} runs`);
 
@@ -204,16 +273,42 @@ export async function benchRuns(): Promise<BenchResult[]> {
     };
     const longId = longRunIds[0]!;
     const series = fetchSeries(db, { runId: longId, key: "batch_loss", maxPoints: 1000 });
-    if (!series.downsampled || series.total !== LONG_POINTS || series.points.length > 1000 || !series.points.some((pt) => pt.y > 5)) throw new Error("bench sanity: downsampled series lost its spike");
+    if (!series.downsampled || series.total !== LONG_POINTS || series.points.length > 1000 || !series.points.some((pt) => pt.y > 5))
+      throw new Error("bench sanity: downsampled series lost its spike");
 
     return [
       { name: "runs_filter_10k_ms", value: median(9, search), unit: "ms", target: "< 100 ms" },
-      { name: "compare_20_runs_ms", value: median(3, compareWith(longRunIds, ["batch_loss", "val_loss"]), false), unit: "ms", target: "< 300 ms" },
-      { name: "compare_20_runs_epoch_curves_ms", value: median(5, compareWith(shortRunIds, ["val_loss", "val_accuracy"])), unit: "ms", target: "< 300 ms" },
-      { name: "series_1m_downsampled_ms", value: median(5, () => fetchSeries(db, { runId: longId, key: "batch_loss", xAxis: "step", maxPoints: 1000 })), unit: "ms", target: "< 100 ms" },
-      { name: "series_1m_zoomed_10pct_ms", value: median(5, () => fetchSeries(db, { runId: longId, key: "batch_loss", xAxis: "epoch", from: 450, to: 550, maxPoints: 1000 })), unit: "ms", target: "< 100 ms" },
+      {
+        name: "compare_20_runs_ms",
+        value: median(3, compareWith(longRunIds, ["batch_loss", "val_loss"]), false),
+        unit: "ms",
+        target: "< 300 ms",
+      },
+      {
+        name: "compare_20_runs_epoch_curves_ms",
+        value: median(5, compareWith(shortRunIds, ["val_loss", "val_accuracy"])),
+        unit: "ms",
+        target: "< 300 ms",
+      },
+      {
+        name: "series_1m_downsampled_ms",
+        value: median(5, () => fetchSeries(db, { runId: longId, key: "batch_loss", xAxis: "step", maxPoints: 1000 })),
+        unit: "ms",
+        target: "< 100 ms",
+      },
+      {
+        name: "series_1m_zoomed_10pct_ms",
+        value: median(5, () => fetchSeries(db, { runId: longId, key: "batch_loss", xAxis: "epoch", from: 450, to: 550, maxPoints: 1000 })),
+        unit: "ms",
+        target: "< 100 ms",
+      },
       { name: "runs_bench_seed_s", value: Number(seedSeconds.toFixed(1)), unit: "s", target: "informational" },
-      { name: "runs_bench_load_avg_1m", value: Number(os.loadavg()[0]!.toFixed(2)), unit: `(on ${os.cpus().length} cores)`, target: "informational: the machine is shared" },
+      {
+        name: "runs_bench_load_avg_1m",
+        value: Number(os.loadavg()[0]!.toFixed(2)),
+        unit: `(on ${os.cpus().length} cores)`,
+        target: "informational: the machine is shared",
+      },
     ];
   } finally {
     db.$client.close();

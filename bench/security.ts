@@ -30,7 +30,12 @@ const CSV_BYTES = 100 * 1000 * 1000;
 type Server = { port: number; proc: ChildProcess; dataDir: string; keyDir: string; stop: () => Promise<void> };
 type Reply = { status: number; headers: http.IncomingHttpHeaders; body: string };
 
-function request(port: number, method: string, urlPath: string, opts: { headers?: Record<string, string>; body?: string | fs.ReadStream; timeoutMs?: number } = {}): Promise<Reply> {
+function request(
+  port: number,
+  method: string,
+  urlPath: string,
+  opts: { headers?: Record<string, string>; body?: string | fs.ReadStream; timeoutMs?: number } = {},
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: "127.0.0.1", port, method, path: urlPath, headers: opts.headers, agent: false }, (res) => {
       const parts: Buffer[] = [];
@@ -46,7 +51,14 @@ function request(port: number, method: string, urlPath: string, opts: { headers?
 }
 
 function freePort(): number {
-  return Number(execFileSync(process.execPath, ["-e", "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"]).toString().trim());
+  return Number(
+    execFileSync(process.execPath, [
+      "-e",
+      "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})",
+    ])
+      .toString()
+      .trim(),
+  );
 }
 
 async function startServer(): Promise<Server> {
@@ -54,7 +66,10 @@ async function startServer(): Promise<Server> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-bench-security-"));
   const keyDir = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-bench-security-keys-"));
   const env: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: "production", RUNLEDGER_DATA_DIR: dataDir, RUNLEDGER_KEY_DIR: keyDir };
-  execFileSync(process.execPath, [path.join(root, "node_modules/tsx/dist/cli.mjs"), "server/cli/main.ts", "seed", "--no-demo-run"], { env, stdio: "ignore" });
+  execFileSync(process.execPath, [path.join(root, "node_modules/tsx/dist/cli.mjs"), "server/cli/main.ts", "seed", "--no-demo-run"], {
+    env,
+    stdio: "ignore",
+  });
   const port = freePort();
   process.stdout.write(`(waiting for ${LOCK}, then next start on 127.0.0.1:${port})\n`);
   // Build if .next has none, then start; the lock is held for the server's lifetime.
@@ -80,7 +95,10 @@ async function startServer(): Promise<Server> {
       await stop();
       throw new Error(`the server exited (code ${proc.exitCode}): ${stderr.trim()}`);
     }
-    const ok = await request(port, "GET", "/signin", { timeoutMs: 5000 }).then((r) => r.status === 200, () => false);
+    const ok = await request(port, "GET", "/signin", { timeoutMs: 5000 }).then(
+      (r) => r.status === 200,
+      () => false,
+    );
     if (ok) return { port, proc, dataDir, keyDir, stop };
     if (Date.now() > deadline) {
       await stop();
@@ -118,8 +136,14 @@ function treeRssMb(pid: number): number {
 }
 
 async function signIn(port: number, email: string, password: string): Promise<string> {
-  const r = await request(port, "POST", "/api/trpc/auth.signIn", { headers: { "content-type": "application/json", origin: `http://127.0.0.1:${port}` }, body: JSON.stringify({ email, password }) });
-  const cookie = [r.headers["set-cookie"] ?? []].flat().map((c) => c.split(";")[0] ?? "").find((c) => c.startsWith("runledger_session="));
+  const r = await request(port, "POST", "/api/trpc/auth.signIn", {
+    headers: { "content-type": "application/json", origin: `http://127.0.0.1:${port}` },
+    body: JSON.stringify({ email, password }),
+  });
+  const cookie = [r.headers["set-cookie"] ?? []]
+    .flat()
+    .map((c) => c.split(";")[0] ?? "")
+    .find((c) => c.startsWith("runledger_session="));
   if (r.status !== 200 || !cookie) throw new Error(`sign-in as ${email} failed: HTTP ${r.status} ${r.body.slice(0, 200)}`);
   return cookie;
 }
@@ -133,7 +157,10 @@ async function probeWhile(port: number, cookie: string, load: Promise<unknown>):
   const started = Date.now();
   for (let i = 0; !done && i < MAX_PROBES && Date.now() - started < MAX_PROBE_SECONDS * 1000; i++) {
     const t0 = performance.now();
-    const r = i % 2 === 0 ? await request(port, "GET", "/api/trpc/projects.list", { headers: { cookie } }) : await request(port, "GET", "/datasets", { headers: { cookie } });
+    const r =
+      i % 2 === 0
+        ? await request(port, "GET", "/api/trpc/projects.list", { headers: { cookie } })
+        : await request(port, "GET", "/datasets", { headers: { cookie } });
     latencies.push(performance.now() - t0);
     if (r.status !== 200) failures++;
     await new Promise((res) => setTimeout(res, PROBE_GAP_MS));
@@ -194,16 +221,25 @@ export async function benchSecurity(): Promise<Figure[]> {
     const uploadSeconds = (performance.now() - uploadStarted) / 1000;
     const uploaded = await upload;
     if (uploaded.status !== 200) throw new Error(`the 100 MB upload failed: HTTP ${uploaded.status} ${uploaded.body.slice(0, 300)}`);
-    process.stdout.write(`(upload: ${(csvBytes / 1e6).toFixed(0)} MB, ${(JSON.parse(uploaded.body) as { rowCount: number }).rowCount} rows in ${uploadSeconds.toFixed(1)} s; ${duringUpload.latencies.length} probes, ${duringUpload.failures} failed; RSS ${baselineRss.toFixed(0)} MB before)\n`);
+    process.stdout.write(
+      `(upload: ${(csvBytes / 1e6).toFixed(0)} MB, ${(JSON.parse(uploaded.body) as { rowCount: number }).rowCount} rows in ${uploadSeconds.toFixed(1)} s; ${duringUpload.latencies.length} probes, ${duringUpload.failures} failed; RSS ${baselineRss.toFixed(0)} MB before)\n`,
+    );
 
     // 2. 100 concurrent wrong sign-ins (cycling over the real accounts, so each costs a password hash).
     const flood = Promise.all(
-      Array.from({ length: 100 }, (_, i) => request(server.port, "POST", "/api/trpc/auth.signIn", { headers: { "content-type": "application/json" }, body: JSON.stringify({ email: DEMO_USERS[i % DEMO_USERS.length]!.email, password: `wrong-password-${i}` }) })),
+      Array.from({ length: 100 }, (_, i) =>
+        request(server.port, "POST", "/api/trpc/auth.signIn", {
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ email: DEMO_USERS[i % DEMO_USERS.length]!.email, password: `wrong-password-${i}` }),
+        }),
+      ),
     );
     const floodStarted = performance.now();
     const duringFlood = await probeWhile(server.port, cookie, flood);
     const statuses = (await flood).reduce<Record<number, number>>((m, r) => ({ ...m, [r.status]: (m[r.status] ?? 0) + 1 }), {});
-    process.stdout.write(`(sign-in flood: answered in ${((performance.now() - floodStarted) / 1000).toFixed(1)} s, statuses ${JSON.stringify(statuses)}; ${duringFlood.latencies.length} probes, ${duringFlood.failures} failed)\n`);
+    process.stdout.write(
+      `(sign-in flood: answered in ${((performance.now() - floodStarted) / 1000).toFixed(1)} s, statuses ${JSON.stringify(statuses)}; ${duringFlood.latencies.length} probes, ${duringFlood.failures} failed)\n`,
+    );
 
     return [
       { name: "signin_flood_p95_ms", value: Math.round(p95(duringFlood.latencies)), unit: "ms", target: "< 200 ms" },

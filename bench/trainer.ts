@@ -31,7 +31,9 @@ function loadExample(name: string): TrainingConfig {
 function plainFitSamplesPerSecond(config: TrainingConfig, backend: BackendName): Promise<{ samplesPerSecond: number; backend: string }> {
   const worker = new Worker(path.join(process.cwd(), "bench", "plain-fit-worker.cjs"), { stdout: false, stderr: false });
   return new Promise<{ samplesPerSecond: number; backend: string }>((resolve, reject) => {
-    worker.once("message", (reply: PlainFitReply) => ("error" in reply ? reject(new Error(`plain fit failed: ${reply.error}`)) : resolve(reply)));
+    worker.once("message", (reply: PlainFitReply) =>
+      "error" in reply ? reject(new Error(`plain fit failed: ${reply.error}`)) : resolve(reply),
+    );
     worker.once("error", reject);
     worker.once("exit", (code) => reject(new Error(`the plain-fit worker exited (code ${code}) before replying`)));
     worker.postMessage({ config, backend } satisfies PlainFitRequest);
@@ -39,7 +41,10 @@ function plainFitSamplesPerSecond(config: TrainingConfig, backend: BackendName):
 }
 
 /** Full Runledger: a run through the orchestrator (worker + persistence); time from "started" to "finished" as recorded. */
-async function trackedRunSamplesPerSecond(config: TrainingConfig, backend: BackendName): Promise<{ samplesPerSecond: number; backend: string }> {
+async function trackedRunSamplesPerSecond(
+  config: TrainingConfig,
+  backend: BackendName,
+): Promise<{ samplesPerSecond: number; backend: string }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-bench-trainer-"));
   const keyDir = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-bench-trainer-keys-"));
   const services = createAppServices(dir, { backend, keyDir });
@@ -90,7 +95,11 @@ export async function benchTrainerThroughput(): Promise<Figure[]> {
     for (const backend of backends) {
       if (backend === "wasm" && hasConvLayers(config.model.layers)) continue; // wasm cannot train conv layers: the run falls back to cpu
       const r = await trackedRunSamplesPerSecond(config, backend);
-      figures.push({ name: `train_${name.replace(/-/g, "_")}_${r.backend}_samples_per_s`, value: Math.round(r.samplesPerSecond), unit: "samples/s" });
+      figures.push({
+        name: `train_${name.replace(/-/g, "_")}_${r.backend}_samples_per_s`,
+        value: Math.round(r.samplesPerSecond),
+        unit: "samples/s",
+      });
     }
   }
   return figures;
@@ -103,10 +112,23 @@ export async function benchTrackingOverhead(): Promise<Figure[]> {
   // epoch). The Iris MLP is the worst case: its epochs are 7 batches (~20 ms), so most of a run is the cold start of a new
   // thread, when V8's background compiler needs the second core; persisting a checkpoint every epoch on the main thread
   // competes with it on this 2-core machine.
-  const digitsMlp: TrainingConfig = { ...loadExample("iris-mlp"), data: { ...loadExample("digits-cnn").data }, model: { layers: [{ type: "flatten" }, { type: "dense", units: 64, activation: "relu", kernelInitializer: "heNormal" }, { type: "dense", units: 32, activation: "relu", kernelInitializer: "heNormal" }] } } as TrainingConfig;
+  const digitsMlp: TrainingConfig = {
+    ...loadExample("iris-mlp"),
+    data: { ...loadExample("digits-cnn").data },
+    model: {
+      layers: [
+        { type: "flatten" },
+        { type: "dense", units: 64, activation: "relu", kernelInitializer: "heNormal" },
+        { type: "dense", units: 32, activation: "relu", kernelInitializer: "heNormal" },
+      ],
+    },
+  } as TrainingConfig;
   digitsMlp.training = { ...digitsMlp.training, batchSize: 32, epochs: 30 };
   const iris = loadExample("iris-mlp");
-  const cases: [string, TrainingConfig][] = [["digits_mlp", digitsMlp], ["iris_mlp", { ...iris, training: { ...iris.training, epochs: 150 } }]];
+  const cases: [string, TrainingConfig][] = [
+    ["digits_mlp", digitsMlp],
+    ["iris_mlp", { ...iris, training: { ...iris.training, epochs: 150 } }],
+  ];
   // A third series, our loop with nothing stored, splits the overhead into the loop's share and persistence's share.
   for (const [label, config] of cases) {
     const plain: number[] = [];

@@ -31,16 +31,29 @@ export async function benchWitness(opts: { logSize?: number; rounds?: number } =
     writePublicKeyFile(dir, keys);
     buildAuditDatabase(dir, logSize, keys);
     const db = openDatabase(dir);
-    const witness = await startWitnessProcess({ logKey: logVerifierKey(logOrigin(keys.fingerprint), keys.publicKey).vkey, name: "bench.witness/w1" });
+    const witness = await startWitnessProcess({
+      logKey: logVerifierKey(logOrigin(keys.fingerprint), keys.publicKey).vkey,
+      name: "bench.witness/w1",
+    });
     witnessProcess = witness;
-    const pusher = new WitnessPusher({ db, auditKeys: keys }, parseWitnessConfig(`${witness.url}=${witness.vkey}`), { log: () => undefined });
+    const pusher = new WitnessPusher({ db, auditKeys: keys }, parseWitnessConfig(`${witness.url}=${witness.vkey}`), {
+      log: () => undefined,
+    });
     createAuditCheckpoint(db, keys, "bench baseline");
     const first = await pusher.pushNow(); // the witness's first sight of the log (no proof)
     if (first[0]?.outcome !== "cosigned") throw new Error(`bench witness: first push failed: ${JSON.stringify(first)}`);
     const times: number[] = [];
     for (let r = 0; r < rounds; r++) {
       for (let i = 0; i < 100; i++) {
-        db.transaction((tx) => appendAuditEvent(tx, { actor: SYSTEM_ACTOR, action: "run.tag", entityType: "run", entityId: i, payload: { tag: `bench-${r}-${i}` } }));
+        db.transaction((tx) =>
+          appendAuditEvent(tx, {
+            actor: SYSTEM_ACTOR,
+            action: "run.tag",
+            entityType: "run",
+            entityId: i,
+            payload: { tag: `bench-${r}-${i}` },
+          }),
+        );
       }
       createAuditCheckpoint(db, keys, "bench");
       const started = performance.now();

@@ -13,11 +13,7 @@ const MAX_NEXT_LENGTH = 2048;
 
 function looksDangerous(s: string): boolean {
   return (
-    !s.startsWith("/") ||
-    s.startsWith("//") ||
-    s.includes("\\") ||
-    /[\u0000-\u001f\u007f]/.test(s) ||
-    /^\/*[a-z][a-z0-9+.-]*:/i.test(s)
+    !s.startsWith("/") || s.startsWith("//") || s.includes("\\") || /[\u0000-\u001f\u007f]/.test(s) || /^\/*[a-z][a-z0-9+.-]*:/i.test(s)
   );
 }
 

@@ -13,7 +13,11 @@ export const ACTIVATIONS = ["relu", "sigmoid", "tanh", "softmax", "linear", "elu
 export const INITIALIZERS = ["glorotUniform", "glorotNormal", "heUniform", "heNormal", "leCunNormal", "zeros"] as const;
 export const BUILTIN_DATASETS = ["iris", "digits", "sentences"] as const;
 
-const positiveInt = (what: string) => z.number({ error: `${what} must be a number` }).int(`${what} must be a whole number`).positive(`${what} must be at least 1`);
+const positiveInt = (what: string) =>
+  z
+    .number({ error: `${what} must be a number` })
+    .int(`${what} must be a whole number`)
+    .positive(`${what} must be at least 1`);
 const regularizer = {
   l1: z.number().min(0, "l1 must be ≥ 0").max(1, "l1 must be ≤ 1").optional(),
   l2: z.number().min(0, "l2 must be ≥ 0").max(1, "l2 must be ≤ 1").optional(),
@@ -22,12 +26,31 @@ const activation = z.enum(ACTIVATIONS, { error: `activation must be one of ${ACT
 const initializer = z.enum(INITIALIZERS, { error: `initializer must be one of ${INITIALIZERS.join(", ")}` });
 
 export const layerSchema = z.discriminatedUnion("type", [
-  z.object({ type: z.literal("dense"), units: positiveInt("units").max(4096, "units must be ≤ 4096"), activation: activation.default("relu"), kernelInitializer: initializer.default("glorotUniform"), ...regularizer }),
+  z.object({
+    type: z.literal("dense"),
+    units: positiveInt("units").max(4096, "units must be ≤ 4096"),
+    activation: activation.default("relu"),
+    kernelInitializer: initializer.default("glorotUniform"),
+    ...regularizer,
+  }),
   z.object({ type: z.literal("dropout"), rate: z.number().min(0, "dropout rate must be ≥ 0").lt(1, "dropout rate must be < 1") }),
-  z.object({ type: z.literal("conv2d"), filters: positiveInt("filters").max(512), kernelSize: positiveInt("kernelSize").max(11), strides: positiveInt("strides").max(4).default(1), padding: z.enum(["valid", "same"]).default("same"), activation: activation.default("relu"), kernelInitializer: initializer.default("heNormal"), ...regularizer }),
+  z.object({
+    type: z.literal("conv2d"),
+    filters: positiveInt("filters").max(512),
+    kernelSize: positiveInt("kernelSize").max(11),
+    strides: positiveInt("strides").max(4).default(1),
+    padding: z.enum(["valid", "same"]).default("same"),
+    activation: activation.default("relu"),
+    kernelInitializer: initializer.default("heNormal"),
+    ...regularizer,
+  }),
   z.object({ type: z.literal("maxPooling2d"), poolSize: positiveInt("poolSize").max(8).default(2) }),
   z.object({ type: z.literal("flatten") }),
-  z.object({ type: z.literal("embedding"), outputDim: positiveInt("outputDim").max(1024), vocabularySize: positiveInt("vocabularySize").max(100_000).optional() }),
+  z.object({
+    type: z.literal("embedding"),
+    outputDim: positiveInt("outputDim").max(1024),
+    vocabularySize: positiveInt("vocabularySize").max(100_000).optional(),
+  }),
   z.object({ type: z.literal("lstm"), units: positiveInt("units").max(1024), returnSequences: z.boolean().default(false) }),
   z.object({ type: z.literal("gru"), units: positiveInt("units").max(1024), returnSequences: z.boolean().default(false) }),
   z.object({ type: z.literal("globalAveragePooling1d") }),
@@ -39,7 +62,11 @@ export type LayerSpec = z.infer<typeof layerSchema>;
 export const cleaningStepSchema = z.discriminatedUnion("op", [
   z.object({ op: z.literal("dropMissing"), columns: z.array(z.string()).optional() }),
   z.object({ op: z.literal("impute"), strategy: z.enum(["mean", "median", "mode"]), columns: z.array(z.string()).optional() }),
-  z.object({ op: z.literal("removeOutliers"), zThreshold: z.number().positive("zThreshold must be > 0").max(20), columns: z.array(z.string()).optional() }),
+  z.object({
+    op: z.literal("removeOutliers"),
+    zThreshold: z.number().positive("zThreshold must be > 0").max(20),
+    columns: z.array(z.string()).optional(),
+  }),
 ]);
 export type CleaningStep = z.infer<typeof cleaningStepSchema>;
 
@@ -57,7 +84,9 @@ export const splitSchema = z
     test: z.number().min(0, "test ratio must be ≥ 0").lt(1, "test ratio must be < 1").default(0.15),
     seed: z.number().int().min(0).default(42),
   })
-  .refine((s) => Math.abs(s.train + s.validation + s.test - 1) < 1e-9, { message: "split ratios train + validation + test must add up to 1" });
+  .refine((s) => Math.abs(s.train + s.validation + s.test - 1) < 1e-9, {
+    message: "split ratios train + validation + test must add up to 1",
+  });
 export type SplitSpec = z.infer<typeof splitSchema>;
 
 export const dataSchema = z.object({
@@ -83,7 +112,11 @@ export const optimizerSchema = z.object({
 export const lrScheduleSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("constant") }),
   z.object({ type: z.literal("step"), everyEpochs: positiveInt("everyEpochs"), factor: z.number().gt(0).max(1, "factor must be ≤ 1") }),
-  z.object({ type: z.literal("exponential"), decayRate: z.number().gt(0).max(1, "decayRate must be ≤ 1"), decayEpochs: positiveInt("decayEpochs").default(1) }),
+  z.object({
+    type: z.literal("exponential"),
+    decayRate: z.number().gt(0).max(1, "decayRate must be ≤ 1"),
+    decayEpochs: positiveInt("decayEpochs").default(1),
+  }),
 ]);
 
 export const METRIC_MODES = ["min", "max"] as const;
@@ -93,13 +126,30 @@ export const trainingSchema = z.object({
   lrSchedule: lrScheduleSchema.default({ type: "constant" }),
   batchSize: positiveInt("batchSize").max(65_536, "batchSize must be ≤ 65536"),
   epochs: positiveInt("epochs").max(10_000, "epochs must be ≤ 10000"),
-  seed: z.number({ error: "seed must be a number" }).int("seed must be a whole number").min(0, "seed must be ≥ 0").max(2 ** 31 - 1),
+  seed: z
+    .number({ error: "seed must be a number" })
+    .int("seed must be a whole number")
+    .min(0, "seed must be ≥ 0")
+    .max(2 ** 31 - 1),
   shuffle: z.boolean().default(true),
-  earlyStopping: z.object({ metric: z.string().default("val_loss"), mode: z.enum(METRIC_MODES).default("min"), patience: positiveInt("patience"), minDelta: z.number().min(0).default(0) }).nullable().default(null),
-  classWeights: z.union([z.literal("balanced"), z.record(z.string(), z.number().positive())]).nullable().default(null),
+  earlyStopping: z
+    .object({
+      metric: z.string().default("val_loss"),
+      mode: z.enum(METRIC_MODES).default("min"),
+      patience: positiveInt("patience"),
+      minDelta: z.number().min(0).default(0),
+    })
+    .nullable()
+    .default(null),
+  classWeights: z
+    .union([z.literal("balanced"), z.record(z.string(), z.number().positive())])
+    .nullable()
+    .default(null),
   checkpointEvery: positiveInt("checkpointEvery").default(1),
   /** The metric that marks the best checkpoint. */
-  bestMetric: z.object({ metric: z.string().default("val_loss"), mode: z.enum(METRIC_MODES).default("min") }).default({ metric: "val_loss", mode: "min" }),
+  bestMetric: z
+    .object({ metric: z.string().default("val_loss"), mode: z.enum(METRIC_MODES).default("min") })
+    .default({ metric: "val_loss", mode: "min" }),
 });
 
 export const fineTuneSchema = z.object({

@@ -26,7 +26,10 @@ export const signInEmailField = z
   .transform((s) => s.toLowerCase());
 
 /** A password being checked (sign-in, re-entry): capped, never trimmed. */
-export const passwordCheckField = z.string().max(PASSWORD_MAX, `a password is at most ${PASSWORD_MAX} characters`).min(1, "enter your password");
+export const passwordCheckField = z
+  .string()
+  .max(PASSWORD_MAX, `a password is at most ${PASSWORD_MAX} characters`)
+  .min(1, "enter your password");
 
 /** A password being set: capped, at least PASSWORD_MIN characters. */
 export const newPasswordField = z

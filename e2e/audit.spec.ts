@@ -17,7 +17,9 @@ async function switchUser(page: Page, who: keyof typeof DEMO) {
   await signIn(page, who);
 }
 
-test("[AUDIT]: an auditor browses the ledger, verifies it, and exports the production model's report, which verifies on its own", async ({ page }) => {
+test("[AUDIT]: an auditor browses the ledger, verifies it, and exports the production model's report, which verifies on its own", async ({
+  page,
+}) => {
   const model = unique("e2e-audit").replace(/\s+/g, "-");
   const rationale = unique("e2e audit: narrower hidden layer to reduce overfitting");
 
@@ -25,17 +27,45 @@ test("[AUDIT]: an auditor browses the ledger, verifies it, and exports the produ
   await signIn(page, "engineer");
   await createExperiment(page, unique("e2e audit"));
   const experimentId = Number(/\/experiments\/(\d+)/.exec(page.url())![1]);
-  const config = { data: { dataset: { builtin: "iris" }, normalization: "standard", split: { strategy: "stratified", train: 0.7, validation: 0.15, test: 0.15, seed: 4 } }, model: { layers: [{ type: "dense", units: 8, activation: "relu" }] }, training: { optimizer: { name: "adam" }, learningRate: 0.03, batchSize: 16, epochs: 5, seed: 3 } };
+  const config = {
+    data: {
+      dataset: { builtin: "iris" },
+      normalization: "standard",
+      split: { strategy: "stratified", train: 0.7, validation: 0.15, test: 0.15, seed: 4 },
+    },
+    model: { layers: [{ type: "dense", units: 8, activation: "relu" }] },
+    training: { optimizer: { name: "adam" }, learningRate: 0.03, batchSize: 16, epochs: 5, seed: 3 },
+  };
   const run = await call<{ id: number }>(page, "mutation", "runs.create", { experimentId, config, rationale });
-  await expect.poll(async () => (await call<{ status: string }>(page, "query", "runs.get", { id: run.id })).status, { timeout: 90_000 }).toBe("completed");
-  const version = await call<{ modelId: number; modelVersionId: number; weightsSha256: string }>(page, "mutation", "models.register", { runId: run.id, modelName: model });
-  const card = await call<{ id: number }>(page, "mutation", "documents.update", { subjectType: "model", subjectId: version.modelId, section: "intended_use", body: "e2e: classifies iris species for teaching", baseVersion: 0 });
+  await expect
+    .poll(async () => (await call<{ status: string }>(page, "query", "runs.get", { id: run.id })).status, { timeout: 90_000 })
+    .toBe("completed");
+  const version = await call<{ modelId: number; modelVersionId: number; weightsSha256: string }>(page, "mutation", "models.register", {
+    runId: run.id,
+    modelName: model,
+  });
+  const card = await call<{ id: number }>(page, "mutation", "documents.update", {
+    subjectType: "model",
+    subjectId: version.modelId,
+    section: "intended_use",
+    body: "e2e: classifies iris species for teaching",
+    baseVersion: 0,
+  });
   await call(page, "mutation", "documents.sign", { documentId: card.id, meaning: "authorship", password: DEMO.engineer.password });
-  const request = await call<{ id: number }>(page, "mutation", "models.requestPromotion", { modelName: model, version: 1, rationale: "e2e: ready for production" });
+  const request = await call<{ id: number }>(page, "mutation", "models.requestPromotion", {
+    modelName: model,
+    version: 1,
+    rationale: "e2e: ready for production",
+  });
 
   // The reviewer approves; production moves.
   await switchUser(page, "reviewer");
-  const signed = await call<{ status: string }>(page, "mutation", "models.sign", { requestId: request.id, meaning: "approval", password: DEMO.reviewer.password, comment: "e2e: checked" });
+  const signed = await call<{ status: string }>(page, "mutation", "models.sign", {
+    requestId: request.id,
+    meaning: "approval",
+    password: DEMO.reviewer.password,
+    comment: "e2e: checked",
+  });
   expect(signed.status).toBe("approved");
 
   // The auditor: read-only, but can browse, verify and export.
@@ -45,7 +75,15 @@ test("[AUDIT]: an auditor browses the ledger, verifies it, and exports the produ
   await expect(page.getByTestId("key-fingerprint")).toHaveText(/^SHA256:[0-9a-f]{64}$/);
 
   // The test witness (playwright.config.ts) cosigns the checkpoint signed at the approval; wait until it has.
-  await expect.poll(async () => (await call<{ cosignatures: { verified: boolean | null }[] }>(page, "query", "witnesses.overview", {})).cosignatures.some((c) => c.verified), { timeout: 60_000 }).toBe(true);
+  await expect
+    .poll(
+      async () =>
+        (await call<{ cosignatures: { verified: boolean | null }[] }>(page, "query", "witnesses.overview", {})).cosignatures.some(
+          (c) => c.verified,
+        ),
+      { timeout: 60_000 },
+    )
+    .toBe(true);
 
   // "Verify now" starts a background job and returns at once: the page shows its progress, then the recorded result per level.
   const verification = page.getByRole("region", { name: "Verification", exact: true });
@@ -61,9 +99,13 @@ test("[AUDIT]: an auditor browses the ledger, verifies it, and exports the produ
   const levels = result.getByRole("table", { name: "Verification levels" });
   await expect(levels.getByRole("row", { name: "Chain", exact: true })).toContainText("Chain intact");
   await expect(levels.getByRole("row", { name: "Content", exact: true })).toContainText("Content intact");
-  await expect(levels.getByRole("row", { name: "Content", exact: true })).toContainText(/\d+ recorded facts .* re-derived from the tables and files/);
+  await expect(levels.getByRole("row", { name: "Content", exact: true })).toContainText(
+    /\d+ recorded facts .* re-derived from the tables and files/,
+  );
   // Anchored by the witness's cosignature, stated with the tree size it covers.
-  await expect(levels.getByRole("row", { name: "Anchor", exact: true })).toContainText(/Anchored up to tree size \d+ by witness e2e\.witness\/w1 \(tree size \d+\): history up to there cannot have been rewritten or truncated unseen\./);
+  await expect(levels.getByRole("row", { name: "Anchor", exact: true })).toContainText(
+    /Anchored up to tree size \d+ by witness e2e\.witness\/w1 \(tree size \d+\): history up to there cannot have been rewritten or truncated unseen\./,
+  );
   await expect(levels.getByRole("row", { name: "Triggers", exact: true })).toContainText("Triggers intact");
   await expect(verification.getByRole("button", { name: "Verify now" })).toBeEnabled();
 
@@ -77,11 +119,20 @@ test("[AUDIT]: an auditor browses the ledger, verifies it, and exports the produ
   await expect(page.getByRole("complementary", { name: /Inclusion proof of event/ })).toContainText("Verified");
 
   // The server refuses an auditor's change.
-  const refused = await trpcCall(page, "mutation", "documents.update", { subjectType: "model", subjectId: version.modelId, section: "limitations", body: "auditor edit", baseVersion: 0 });
+  const refused = await trpcCall(page, "mutation", "documents.update", {
+    subjectType: "model",
+    subjectId: version.modelId,
+    section: "limitations",
+    body: "auditor edit",
+    baseVersion: 0,
+  });
   expect(refused.status()).toBe(403);
 
   // Open the production model's report: no edit controls for an auditor; the preview shows hash, decisions and approvals.
-  await page.getByRole("table", { name: "Report targets" }).getByRole("link", { name: `Open report of ${model} v1` }).click();
+  await page
+    .getByRole("table", { name: "Report targets" })
+    .getByRole("link", { name: `Open report of ${model} v1` })
+    .click();
   await expect(page.getByRole("heading", { name: `Auditor's report: ${model} v1` })).toBeVisible();
   const modelCard = page.getByRole("region", { name: "Model card" });
   await expect(modelCard).toContainText("e2e: classifies iris species for teaching");
@@ -91,7 +142,9 @@ test("[AUDIT]: an auditor browses the ledger, verifies it, and exports the produ
   const report = page.frameLocator('iframe[title="Auditor\'s report preview"]');
   await expect(report.locator("code.weights")).toHaveText(version.weightsSha256);
   await expect(report.locator("#design")).toContainText(rationale);
-  await expect(report.locator("#approvals")).toContainText(/Approved by Rui Reviewer on \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ — meaning: approval/);
+  await expect(report.locator("#approvals")).toContainText(
+    /Approved by Rui Reviewer on \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ — meaning: approval/,
+  );
   await expect(report.locator("#approvals")).toContainText("e2e: ready for production");
   await expect(report.locator("#identity")).toContainText("production");
   await expect(report.locator("#training svg").first()).toBeVisible();

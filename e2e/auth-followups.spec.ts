@@ -13,17 +13,37 @@ import os from "node:os";
 import path from "node:path";
 import { DEMO, freePort, signIn, unique } from "./helpers";
 
-const post = (request: APIRequestContext, proc: string, input: unknown, headers: Record<string, string> = {}) => request.post(`/api/trpc/${proc}`, { data: input as object, headers });
+const post = (request: APIRequestContext, proc: string, input: unknown, headers: Record<string, string> = {}) =>
+  request.post(`/api/trpc/${proc}`, { data: input as object, headers });
 
 test("[AUTH+]: the author of a model-card version is not offered its review; another reviewer is", async ({ page, browser }) => {
   await signIn(page, "engineer");
   const experiments = await (await page.request.get("/api/trpc/projects.list")).json();
   const experimentId = (experiments.result.data as { experiments: { id: number }[] }[]).flatMap((p) => p.experiments)[0]!.id;
-  const config = { data: { dataset: { builtin: "iris" }, normalization: "standard", split: { strategy: "stratified", train: 0.7, validation: 0.15, test: 0.15, seed: 4 } }, model: { layers: [{ type: "dense", units: 4, activation: "relu" }] }, training: { optimizer: { name: "adam" }, learningRate: 0.03, batchSize: 16, epochs: 1, seed: 5 } };
-  const run = (await (await post(page.request, "runs.create", { experimentId, config, rationale: "e2e: separation of duties in the UI" })).json()).result.data as { id: number };
-  await expect.poll(async () => (await (await page.request.get(`/api/trpc/runs.get?input=${encodeURIComponent(JSON.stringify({ id: run.id }))}`)).json()).result.data.status, { timeout: 90_000 }).toBe("completed");
+  const config = {
+    data: {
+      dataset: { builtin: "iris" },
+      normalization: "standard",
+      split: { strategy: "stratified", train: 0.7, validation: 0.15, test: 0.15, seed: 4 },
+    },
+    model: { layers: [{ type: "dense", units: 4, activation: "relu" }] },
+    training: { optimizer: { name: "adam" }, learningRate: 0.03, batchSize: 16, epochs: 1, seed: 5 },
+  };
+  const run = (
+    await (await post(page.request, "runs.create", { experimentId, config, rationale: "e2e: separation of duties in the UI" })).json()
+  ).result.data as { id: number };
+  await expect
+    .poll(
+      async () =>
+        (await (await page.request.get(`/api/trpc/runs.get?input=${encodeURIComponent(JSON.stringify({ id: run.id }))}`)).json()).result
+          .data.status,
+      { timeout: 90_000 },
+    )
+    .toBe("completed");
   const model = unique("e2e-card").replace(/\s+/g, "-");
-  const version = (await (await post(page.request, "models.register", { runId: run.id, modelName: model })).json()).result.data as { modelVersionId: number };
+  const version = (await (await post(page.request, "models.register", { runId: run.id, modelName: model })).json()).result.data as {
+    modelVersionId: number;
+  };
 
   const rui = await (await browser.newContext()).newPage();
   await signIn(rui, "reviewer");
@@ -53,7 +73,9 @@ test("[AUTH+]: the author of a model-card version is not offered its review; ano
   await expect(ritaSign.getByRole("note")).toHaveCount(0);
   await ritaSign.getByLabel("Password to sign Intended purpose and use").fill(DEMO.reviewer2.password);
   await ritaSign.getByRole("button", { name: "Sign" }).click();
-  await expect(rita.getByRole("region", { name: "Model card" }).getByRole("list", { name: "Signatures of Intended purpose and use" })).toContainText("Reviewed by Rita Second-Reviewer");
+  await expect(
+    rita.getByRole("region", { name: "Model card" }).getByRole("list", { name: "Signatures of Intended purpose and use" }),
+  ).toContainText("Reviewed by Rita Second-Reviewer");
 });
 
 /** A second production server in the default (untrusted proxy) mode, on a free port, with its own directories. */
@@ -61,15 +83,34 @@ async function startDefaultModeServer(): Promise<{ url: string; child: ChildProc
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-e2e-untrusted-"));
   const keyDir = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-e2e-untrusted-keys-"));
   const port = await freePort();
-  const env: NodeJS.ProcessEnv = { ...process.env, RUNLEDGER_DATA_DIR: dataDir, RUNLEDGER_KEY_DIR: keyDir, RUNLEDGER_DEMO: "0", PORT: String(port) };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    RUNLEDGER_DATA_DIR: dataDir,
+    RUNLEDGER_KEY_DIR: keyDir,
+    RUNLEDGER_DEMO: "0",
+    PORT: String(port),
+  };
   delete env.RUNLEDGER_TRUST_PROXY;
   delete env.RUNLEDGER_WITNESSES;
   const log = path.join(dataDir, "serve.log");
   const fd = fs.openSync(log, "w");
-  const child = spawn("npm", ["run", "serve", "--", "-p", String(port), "-H", "127.0.0.1"], { env, stdio: ["ignore", fd, fd], detached: true });
+  const child = spawn("npm", ["run", "serve", "--", "-p", String(port), "-H", "127.0.0.1"], {
+    env,
+    stdio: ["ignore", fd, fd],
+    detached: true,
+  });
   fs.closeSync(fd);
   const url = `http://127.0.0.1:${port}`;
-  await expect.poll(async () => fetch(`${url}/signin`).then((r) => r.status, () => 0), { timeout: 120_000, intervals: [250], message: `the second server did not start: ${log}` }).toBe(200);
+  await expect
+    .poll(
+      async () =>
+        fetch(`${url}/signin`).then(
+          (r) => r.status,
+          () => 0,
+        ),
+      { timeout: 120_000, intervals: [250], message: `the second server did not start: ${log}` },
+    )
+    .toBe(200);
   return { url, child, dirs: [dataDir, keyDir] };
 }
 
@@ -82,7 +123,12 @@ test("[AUTH+]: by default a client-sent X-Forwarded-For does not dodge the per-a
     let retryAfter: string | undefined;
     // 10 failures per address are free (ADDRESS_POLICY); every attempt claims another address and another account.
     for (let i = 0; i < 11; i++) {
-      const res = await post(request, "auth.signIn", { email: `rotate-${stamp}-${i}@example.org`, password: "wrong" }, { "x-forwarded-for": `203.0.113.${i + 1}` });
+      const res = await post(
+        request,
+        "auth.signIn",
+        { email: `rotate-${stamp}-${i}@example.org`, password: "wrong" },
+        { "x-forwarded-for": `203.0.113.${i + 1}` },
+      );
       statuses.push(res.status());
       if (res.status() === 429) retryAfter = res.headers()["retry-after"];
     }

@@ -5,7 +5,15 @@ import { createExperiment, signIn, trpcCall, unique } from "./helpers";
 async function seedRun(page: Page, rationale: string) {
   await createExperiment(page, unique("e2e decisions"));
   const experimentId = Number(/\/experiments\/(\d+)/.exec(page.url())![1]);
-  const config = { data: { dataset: { builtin: "iris" }, normalization: "standard", split: { strategy: "stratified", train: 0.7, validation: 0.15, test: 0.15, seed: 3 } }, model: { layers: [{ type: "dense", units: 12, activation: "relu" }] }, training: { optimizer: { name: "adam" }, learningRate: 0.03, batchSize: 16, epochs: 6, seed: 1 } };
+  const config = {
+    data: {
+      dataset: { builtin: "iris" },
+      normalization: "standard",
+      split: { strategy: "stratified", train: 0.7, validation: 0.15, test: 0.15, seed: 3 },
+    },
+    model: { layers: [{ type: "dense", units: 12, activation: "relu" }] },
+    training: { optimizer: { name: "adam" }, learningRate: 0.03, batchSize: 16, epochs: 6, seed: 1 },
+  };
   const res = await trpcCall(page, "mutation", "runs.create", { experimentId, config, rationale });
   expect(res.status()).toBe(200);
   const id = ((await res.json()) as { result: { data: { id: number } } }).result.data.id;
@@ -14,7 +22,9 @@ async function seedRun(page: Page, rationale: string) {
   return id;
 }
 
-test("[DECISIONS]: an engineer forks a run with a rationale per change and sees the decision and its effect beside the curves", async ({ page }) => {
+test("[DECISIONS]: an engineer forks a run with a rationale per change and sees the decision and its effect beside the curves", async ({
+  page,
+}) => {
   await signIn(page, "engineer");
   const parentId = await seedRun(page, "e2e: baseline for the fork");
   const timeline = page.getByRole("region", { name: "Decisions timeline" });

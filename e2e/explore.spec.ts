@@ -14,7 +14,11 @@ const RUNS = [
   { name: "momentum-d", optimizer: "momentum", learningRate: 0.05, splitSeed: 7 }, // another split: not like for like
 ];
 // Compare colours of the first runs (app/_components/compare/run-colors.ts), as RGB.
-const FIRST_COLOURS = [[0x1f, 0x77, 0xb4], [0xd6, 0x27, 0x28], [0x2c, 0xa0, 0x2c]] as const;
+const FIRST_COLOURS = [
+  [0x1f, 0x77, 0xb4],
+  [0xd6, 0x27, 0x28],
+  [0x2c, 0xa0, 0x2c],
+] as const;
 
 async function seedRuns(page: Page): Promise<{ experimentId: number; ids: Record<string, number> }> {
   await createExperiment(page, unique("e2e explore"));
@@ -22,17 +26,31 @@ async function seedRuns(page: Page): Promise<{ experimentId: number; ids: Record
   const ids: Record<string, number> = {};
   for (const r of RUNS) {
     const config = {
-      data: { dataset: { builtin: "iris" }, normalization: "standard", split: { strategy: "stratified", train: 0.7, validation: 0.15, test: 0.15, seed: r.splitSeed } },
+      data: {
+        dataset: { builtin: "iris" },
+        normalization: "standard",
+        split: { strategy: "stratified", train: 0.7, validation: 0.15, test: 0.15, seed: r.splitSeed },
+      },
       model: { layers: [{ type: "dense", units: 8, activation: "relu" }] },
       training: { optimizer: { name: r.optimizer }, learningRate: r.learningRate, batchSize: 16, epochs: 4, seed: 1 },
     };
-    const res = await trpcCall(page, "mutation", "runs.create", { experimentId, name: r.name, config, rationale: `e2e explore: ${r.optimizer}` });
+    const res = await trpcCall(page, "mutation", "runs.create", {
+      experimentId,
+      name: r.name,
+      config,
+      rationale: `e2e explore: ${r.optimizer}`,
+    });
     expect(res.status(), await res.text()).toBe(200);
     ids[r.name] = ((await res.json()) as { result: { data: { id: number } } }).result.data.id;
   }
   for (const id of Object.values(ids)) {
     await expect
-      .poll(async () => ((await (await trpcCall(page, "query", "runs.get", { id })).json()) as { result?: { data?: { status?: string } } }).result?.data?.status, { timeout: 110_000, intervals: [500] })
+      .poll(
+        async () =>
+          ((await (await trpcCall(page, "query", "runs.get", { id })).json()) as { result?: { data?: { status?: string } } }).result?.data
+            ?.status,
+        { timeout: 110_000, intervals: [500] },
+      )
       .toBe("completed");
   }
   return { experimentId, ids };
@@ -51,7 +69,9 @@ async function pixelsNear(page: Page, label: string, rgb: readonly [number, numb
   }, rgb);
 }
 
-test("[EXPLORE]: filter with OR and parentheses, choose columns, select runs and compare them with differences only and drawn charts", async ({ page }) => {
+test("[EXPLORE]: filter with OR and parentheses, choose columns, select runs and compare them with differences only and drawn charts", async ({
+  page,
+}) => {
   test.setTimeout(240_000);
   await signIn(page, "engineer");
   const { experimentId, ids } = await seedRuns(page);

@@ -56,7 +56,15 @@ test("[ROLES]: an auditor cannot launch a run, and the server refuses it too", a
   await page.getByRole("link", { name: "iris-mlp" }).click();
   await expect(page.getByRole("heading", { name: "iris-mlp" })).toBeVisible();
   await expect(page.getByRole("link", { name: "New run" })).toHaveCount(0);
-  const res = await trpcCall(page, "mutation", "runs.create", { experimentId: 1, config: { data: { dataset: { builtin: "iris" } }, model: { layers: [] }, training: { learningRate: 0.01, batchSize: 8, epochs: 1, seed: 1 } }, rationale: "should be refused" });
+  const res = await trpcCall(page, "mutation", "runs.create", {
+    experimentId: 1,
+    config: {
+      data: { dataset: { builtin: "iris" } },
+      model: { layers: [] },
+      training: { learningRate: 0.01, batchSize: 8, epochs: 1, seed: 1 },
+    },
+    rationale: "should be refused",
+  });
   expect(res.status()).toBe(403);
   expect(await res.text()).toContain("auditor cannot");
 });

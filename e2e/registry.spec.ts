@@ -5,7 +5,15 @@ import { createExperiment, DEMO, signIn, trpcCall, unique } from "./helpers";
 async function seedCompletedRun(page: Page) {
   await createExperiment(page, unique("e2e registry"));
   const experimentId = Number(/\/experiments\/(\d+)/.exec(page.url())![1]);
-  const config = { data: { dataset: { builtin: "iris" }, normalization: "standard", split: { strategy: "stratified", train: 0.7, validation: 0.15, test: 0.15, seed: 5 } }, model: { layers: [{ type: "dense", units: 10, activation: "relu" }] }, training: { optimizer: { name: "adam" }, learningRate: 0.03, batchSize: 16, epochs: 5, seed: 2 } };
+  const config = {
+    data: {
+      dataset: { builtin: "iris" },
+      normalization: "standard",
+      split: { strategy: "stratified", train: 0.7, validation: 0.15, test: 0.15, seed: 5 },
+    },
+    model: { layers: [{ type: "dense", units: 10, activation: "relu" }] },
+    training: { optimizer: { name: "adam" }, learningRate: 0.03, batchSize: 16, epochs: 5, seed: 2 },
+  };
   const res = await trpcCall(page, "mutation", "runs.create", { experimentId, config, rationale: "e2e: candidate for production" });
   expect(res.status()).toBe(200);
   const id = ((await res.json()) as { result: { data: { id: number } } }).result.data.id;
@@ -20,7 +28,9 @@ async function switchUser(page: Page, who: keyof typeof DEMO) {
   await signIn(page, who);
 }
 
-test("[REGISTRY]: register, request production, refused self-approval, approval by another reviewer, alias moved, lineage and production timeline", async ({ page }) => {
+test("[REGISTRY]: register, request production, refused self-approval, approval by another reviewer, alias moved, lineage and production timeline", async ({
+  page,
+}) => {
   const model = unique("e2e-model").replace(/\s+/g, "-");
   await signIn(page, "engineer");
   const runId = await seedCompletedRun(page);
@@ -65,7 +75,18 @@ test("[REGISTRY]: register, request production, refused self-approval, approval 
   await page.getByRole("button", { name: "Export PROV-JSON" }).click();
   const download = await downloadPromise;
   const doc = JSON.parse(fs.readFileSync((await download.path())!, "utf8")) as Record<string, Record<string, unknown>>;
-  for (const k of ["prefix", "entity", "activity", "agent", "used", "wasGeneratedBy", "wasDerivedFrom", "wasAssociatedWith", "wasAttributedTo"]) expect(Object.keys(doc[k]!).length).toBeGreaterThan(0);
+  for (const k of [
+    "prefix",
+    "entity",
+    "activity",
+    "agent",
+    "used",
+    "wasGeneratedBy",
+    "wasDerivedFrom",
+    "wasAssociatedWith",
+    "wasAttributedTo",
+  ])
+    expect(Object.keys(doc[k]!).length).toBeGreaterThan(0);
 
   // Another reviewer approves with their password; production moves.
   await switchUser(page, "reviewer");
@@ -78,7 +99,9 @@ test("[REGISTRY]: register, request production, refused self-approval, approval 
   await pending.getByLabel("Password to sign").fill(DEMO.reviewer.password);
   await pending.getByRole("button", { name: "Approve" }).click();
   await expect(pending).toHaveAttribute("data-status", "approved");
-  await expect(pending.getByRole("list", { name: "Signatures" })).toContainText(/Approved by Rui Reviewer on \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ — meaning: approval — record sha256 [0-9a-f]{12}…/);
+  await expect(pending.getByRole("list", { name: "Signatures" })).toContainText(
+    /Approved by Rui Reviewer on \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ — meaning: approval — record sha256 [0-9a-f]{12}…/,
+  );
   await expect(page.getByText("production → v1").first()).toBeVisible();
 
   // The production timeline and "what was in production at time T".

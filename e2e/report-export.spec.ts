@@ -13,26 +13,49 @@ async function call<T>(page: Page, kind: "query" | "mutation", proc: string, inp
 }
 
 async function exportCount(page: Page, modelVersionId: number): Promise<number> {
-  const r = await call<{ events: unknown[] }>(page, "query", "audit.events", { action: "audit.export", entityType: "modelVersion", entityId: String(modelVersionId), limit: 500 });
+  const r = await call<{ events: unknown[] }>(page, "query", "audit.events", {
+    action: "audit.export",
+    entityType: "modelVersion",
+    entityId: String(modelVersionId),
+    limit: 500,
+  });
   return r.events.length;
 }
 
-test("[AUDIT]: the report preview and download are recorded POSTs; a GET or a cross-site POST exports nothing", async ({ page, baseURL }) => {
+test("[AUDIT]: the report preview and download are recorded POSTs; a GET or a cross-site POST exports nothing", async ({
+  page,
+  baseURL,
+}) => {
   await signIn(page, "engineer");
   await createExperiment(page, unique("e2e export"));
   const experimentId = Number(/\/experiments\/(\d+)/.exec(page.url())![1]);
-  const config = { data: { dataset: { builtin: "iris" }, normalization: "standard", split: { strategy: "stratified", train: 0.7, validation: 0.15, test: 0.15, seed: 4 } }, model: { layers: [{ type: "dense", units: 6, activation: "relu" }] }, training: { optimizer: { name: "adam" }, learningRate: 0.03, batchSize: 16, epochs: 2, seed: 3 } };
+  const config = {
+    data: {
+      dataset: { builtin: "iris" },
+      normalization: "standard",
+      split: { strategy: "stratified", train: 0.7, validation: 0.15, test: 0.15, seed: 4 },
+    },
+    model: { layers: [{ type: "dense", units: 6, activation: "relu" }] },
+    training: { optimizer: { name: "adam" }, learningRate: 0.03, batchSize: 16, epochs: 2, seed: 3 },
+  };
   const run = await call<{ id: number }>(page, "mutation", "runs.create", { experimentId, config, rationale: "e2e export" });
-  await expect.poll(async () => (await call<{ status: string }>(page, "query", "runs.get", { id: run.id })).status, { timeout: 90_000 }).toBe("completed");
+  await expect
+    .poll(async () => (await call<{ status: string }>(page, "query", "runs.get", { id: run.id })).status, { timeout: 90_000 })
+    .toBe("completed");
   const model = unique("e2e-export").replace(/\s+/g, "-");
-  const version = await call<{ modelVersionId: number; weightsSha256: string }>(page, "mutation", "models.register", { runId: run.id, modelName: model });
+  const version = await call<{ modelVersionId: number; weightsSha256: string }>(page, "mutation", "models.register", {
+    runId: run.id,
+    modelName: model,
+  });
 
   const before = await exportCount(page, version.modelVersionId);
   // A link elsewhere (a plain GET with the session cookie) records nothing.
   const get = await page.request.get(`/api/report/${version.modelVersionId}?format=tar`);
   expect(get.status()).toBe(405);
   // A cross-site form post riding the cookie is refused.
-  const crossSite = await page.request.post(`/api/report/${version.modelVersionId}?format=tar`, { headers: { origin: "https://evil.example" } });
+  const crossSite = await page.request.post(`/api/report/${version.modelVersionId}?format=tar`, {
+    headers: { origin: "https://evil.example" },
+  });
   expect(crossSite.status()).toBe(403);
   expect(await crossSite.text()).toContain("cross-origin request refused");
   expect(await exportCount(page, version.modelVersionId)).toBe(before);

@@ -48,7 +48,9 @@ test("[DATASETS]: a good CSV upload appears in the datasets list with its SHA-25
   await expect(row.locator(`code[title="${sha}"]`)).toHaveText(`${sha.slice(0, 12)}…`);
 });
 
-test("[DATASETS]: an image upload takes its height × width × channels, and a shape that does not fit the pixels is refused", async ({ page }) => {
+test("[DATASETS]: an image upload takes its height × width × channels, and a shape that does not fit the pixels is refused", async ({
+  page,
+}) => {
   await signIn(page, "engineer");
   const name = unique("tiny images");
   const csv = `p0,p1,p2,p3,p4,p5,label\n${Array.from({ length: 8 }, (_, i) => `${i % 2},0,1,1,0,${Date.now() % 7},${i % 2 ? "odd" : "even"}`).join("\n")}\n`;
@@ -60,7 +62,9 @@ test("[DATASETS]: an image upload takes its height × width × channels, and a s
   await form.getByLabel("CSV file").setInputFiles({ name: `${name}.csv`, mimeType: "text/csv", buffer: Buffer.from(csv) });
   await form.getByLabel("Dataset name").fill(name);
   await form.getByRole("button", { name: "Upload" }).click();
-  await expect(form.getByRole("alert")).toContainText("image shape 3×3×1 needs 9 pixel columns, but the file has 6 besides the label column 'label'");
+  await expect(form.getByRole("alert")).toContainText(
+    "image shape 3×3×1 needs 9 pixel columns, but the file has 6 besides the label column 'label'",
+  );
   await form.getByLabel("Image height").fill("2");
   await form.getByRole("button", { name: "Upload" }).click();
   await expect(form.getByRole("status")).toContainText(`Uploaded “${name}”: 8 rows`);
@@ -102,7 +106,9 @@ test("[RUNS]: cancelling a long run stops it and keeps its curves", async ({ pag
   expect(kept).toBeGreaterThan(50);
   // After a reload the points are still there (read back from the database), and no more arrive.
   await page.reload();
-  await expect.poll(async () => Number(await page.getByRole("img", { name: "Loss curve" }).getAttribute("data-points"))).toBeGreaterThanOrEqual(kept);
+  await expect
+    .poll(async () => Number(await page.getByRole("img", { name: "Loss curve" }).getAttribute("data-points")))
+    .toBeGreaterThanOrEqual(kept);
   await expect(page.getByRole("table", { name: "Checkpoints table" }).getByRole("row")).not.toHaveCount(1);
   await expect(page.getByRole("region", { name: "Summary" })).toContainText("Statuscancelled");
 });
@@ -121,7 +127,9 @@ test("[EVAL+FINETUNE]: evaluate a checkpoint on demand, then fine-tune from it w
   await expect(evaluations.getByRole("row")).toHaveCount(2);
   await expect(evaluations.getByRole("row").nth(1).getByRole("cell").nth(3)).toHaveText("End of training");
   await page.getByRole("button", { name: "Evaluate epoch 2 on the test set" }).click();
-  await expect(page.getByRole("region", { name: "Checkpoints" }).getByRole("status")).toContainText("Evaluated the checkpoint of epoch 2 on the test partition");
+  await expect(page.getByRole("region", { name: "Checkpoints" }).getByRole("status")).toContainText(
+    "Evaluated the checkpoint of epoch 2 on the test partition",
+  );
   await expect(evaluations.getByRole("row")).toHaveCount(3);
   const latest = evaluations.getByRole("row").nth(2);
   await expect(latest.getByRole("cell").nth(1)).toHaveText("2");
@@ -135,7 +143,10 @@ test("[EVAL+FINETUNE]: evaluate a checkpoint on demand, then fine-tune from it w
   await expect(page.getByRole("heading", { name: "Iris flowers", level: 1, exact: true })).toBeVisible();
   await expect(page.getByText(/^Split #\d+$/).first()).toBeVisible();
   await expect(page.getByLabel(/^Split \d+ label encoding$/).first()).toContainText("0 → setosa, 1 → versicolor, 2 → virginica");
-  await page.getByText(/^Normalisation statistics fitted on the train partition \(4 columns\)$/).first().click();
+  await page
+    .getByText(/^Normalisation statistics fitted on the train partition \(4 columns\)$/)
+    .first()
+    .click();
   const stats = page.getByRole("table", { name: /^Split \d+ normalisation statistics$/ }).first();
   await expect(stats.getByRole("row").nth(1)).toContainText("sepal_length"); // file order, not sorted by name
   await expect(stats.getByRole("columnheader", { name: "Standard deviation" })).toBeVisible();

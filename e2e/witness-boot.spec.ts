@@ -24,7 +24,9 @@ test("[WITNESS-BOOT]: a server that receives no request pushes its latest checkp
   delete env.RUNLEDGER_LOG_ORIGIN;
   const cli = (...args: string[]) => execFileSync("npx", ["tsx", "server/cli/main.ts", ...args], { env, encoding: "utf8" });
   cli("seed", "--no-demo-run");
-  const exported = JSON.parse(cli("audit", "checkpoint-export", "--new", "--out", path.join(dataDir, "trusted-checkpoint.json"), "--json")) as { treeHead: { treeSize: number; rootHash: string } };
+  const exported = JSON.parse(
+    cli("audit", "checkpoint-export", "--new", "--out", path.join(dataDir, "trusted-checkpoint.json"), "--json"),
+  ) as { treeHead: { treeSize: number; rootHash: string } };
   const treeSize = exported.treeHead.treeSize;
   expect(treeSize).toBeGreaterThan(0);
 
@@ -54,7 +56,9 @@ test("[WITNESS-BOOT]: a server that receives no request pushes its latest checkp
       .toBe(treeSize);
     const cosigned = await fetchWitnessCheckpoint(witness.url, key, origin);
     expect(cosigned.rootHash).toBe(exported.treeHead.rootHash);
-    console.log(`witness cosigned tree size ${treeSize} ${Date.now() - spawnedAt} ms after \`next start\` was spawned, with no request to it`);
+    console.log(
+      `witness cosigned tree size ${treeSize} ${Date.now() - spawnedAt} ms after \`next start\` was spawned, with no request to it`,
+    );
     expect(fs.readFileSync(log, "utf8")).toMatch(/Ready/);
     passed = true;
   } finally {

@@ -23,8 +23,17 @@ test("[WITNESS]: a checkpoint is cosigned by the witness and the cosignature is 
   // Signing a section signs an audit checkpoint right after the signature commits.
   const docs = await call<{ sections: { key: string; latest: { version: number } | null }[] }>(page, "query", "documents.get", subject);
   const baseVersion = docs.sections.find((s) => s.key === "data_collection")?.latest?.version ?? 0;
-  const doc = await call<{ id: number }>(page, "mutation", "documents.update", { ...subject, section: "data_collection", body: unique("e2e witness: collected from the built-in catalogue"), baseVersion });
-  const signed = await call<{ auditCheckpoint: { ok: boolean; treeSize: number } }>(page, "mutation", "documents.sign", { documentId: doc.id, meaning: "authorship", password: DEMO.engineer.password });
+  const doc = await call<{ id: number }>(page, "mutation", "documents.update", {
+    ...subject,
+    section: "data_collection",
+    body: unique("e2e witness: collected from the built-in catalogue"),
+    baseVersion,
+  });
+  const signed = await call<{ auditCheckpoint: { ok: boolean; treeSize: number } }>(page, "mutation", "documents.sign", {
+    documentId: doc.id,
+    meaning: "authorship",
+    password: DEMO.engineer.password,
+  });
   expect(signed.auditCheckpoint.ok).toBe(true);
   const treeSize = signed.auditCheckpoint.treeSize;
 

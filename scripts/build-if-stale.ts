@@ -24,7 +24,19 @@ const STAMP_VERSION = 1;
 
 // Top-level entries that never reach the production build: dependencies and build output (package-lock.json stands
 // for node_modules), runtime data, test and benchmark code, reports, editor and VCS state.
-const IGNORED_TOP = new Set(["node_modules", ".next", ".git", "data", "tmp", "e2e", "bench", "test-results", "playwright-report", "scripts", ".ci"]);
+const IGNORED_TOP = new Set([
+  "node_modules",
+  ".next",
+  ".git",
+  "data",
+  "tmp",
+  "e2e",
+  "bench",
+  "test-results",
+  "playwright-report",
+  "scripts",
+  ".ci",
+]);
 const IGNORED_NAMES = new Set(["next-env.d.ts", "bench-results.json", "tsconfig.tsbuildinfo"]);
 // Configuration of tools other than Next (tests, lint, migrations), at the root.
 const IGNORED_ROOT_FILES = new Set(["playwright.config.ts", "vitest.config.mts", "eslint.config.mjs", "drizzle.config.ts"]);
@@ -102,14 +114,20 @@ export function decide(root: string, inputs: Omit<Stamp, "version" | "buildId">)
   } catch {
     return { build: true, reason: "the build in .next has no source stamp (built by a bare `next build`?)" };
   }
-  if (stamp.version !== STAMP_VERSION || typeof stamp.files !== "object" || stamp.files === null) return { build: true, reason: "the build's source stamp is from another version of this script" };
-  if (stamp.buildId !== buildId) return { build: true, reason: "the build in .next is not the one the stamp describes (rebuilt by a bare `next build`?)" };
+  if (stamp.version !== STAMP_VERSION || typeof stamp.files !== "object" || stamp.files === null)
+    return { build: true, reason: "the build's source stamp is from another version of this script" };
+  if (stamp.buildId !== buildId)
+    return { build: true, reason: "the build in .next is not the one the stamp describes (rebuilt by a bare `next build`?)" };
   if (stamp.node !== inputs.node) return { build: true, reason: `Node changed since the last build (${stamp.node} -> ${inputs.node})` };
-  if (JSON.stringify(stamp.publicEnv) !== JSON.stringify(inputs.publicEnv)) return { build: true, reason: "NEXT_PUBLIC_* environment variables changed since the last build" };
+  if (JSON.stringify(stamp.publicEnv) !== JSON.stringify(inputs.publicEnv))
+    return { build: true, reason: "NEXT_PUBLIC_* environment variables changed since the last build" };
   const a = JSON.stringify(stamp.files);
   const b = JSON.stringify(inputs.files);
   if (a !== b) return { build: true, reason: describeChanges(stamp.files, inputs.files) };
-  return { build: false, reason: `reusing the build in .next (${Object.keys(inputs.files).length} source files unchanged since it was made)` };
+  return {
+    build: false,
+    reason: `reusing the build in .next (${Object.keys(inputs.files).length} source files unchanged since it was made)`,
+  };
 }
 
 export function writeStamp(root: string, inputs: Omit<Stamp, "version" | "buildId">): void {

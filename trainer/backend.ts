@@ -27,7 +27,10 @@ function tryLoadTfjsNode(): { ok: true; version: string } | { ok: false; why: st
     return { ok: true, version: tfnode.version?.["tfjs-node"] ?? "unknown" };
   } catch (error) {
     const missing = (error as NodeJS.ErrnoException).code === "MODULE_NOT_FOUND";
-    return { ok: false, why: missing ? "tfjs-node is not installed" : `tfjs-node failed to load (${(error as Error).message.split("\n")[0]})` };
+    return {
+      ok: false,
+      why: missing ? "tfjs-node is not installed" : `tfjs-node failed to load (${(error as Error).message.split("\n")[0]})`,
+    };
   }
 }
 
@@ -83,7 +86,11 @@ export async function selectBackend(preferred: BackendName | "auto", opts: Backe
   if (preferred === "auto" || preferred === "tensorflow") {
     const native = tryLoadTfjsNode();
     if (native.ok && (await activate("tensorflow"))) {
-      return { name: "tensorflow", reason: preferred === "auto" ? "native TensorFlow (tfjs-node) is installed" : "tensorflow was requested", versions: versionsFor("tensorflow", native.version) };
+      return {
+        name: "tensorflow",
+        reason: preferred === "auto" ? "native TensorFlow (tfjs-node) is installed" : "tensorflow was requested",
+        versions: versionsFor("tensorflow", native.version),
+      };
     }
     notes.push(native.ok ? "tfjs-node is installed but its backend failed to start" : native.why);
     if (preferred === "tensorflow") notes[0] = `tensorflow was requested but ${notes[0]}`;

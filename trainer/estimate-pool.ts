@@ -52,7 +52,9 @@ export class EstimatePool {
 
   run(task: EstimateTask): Promise<EstimateResult> {
     if (this.queue.length >= this.opts.maxQueued) {
-      return Promise.reject(new EstimatorBusyError(`the size estimator is busy (${this.queue.length} estimates waiting); try again in a moment`));
+      return Promise.reject(
+        new EstimatorBusyError(`the size estimator is busy (${this.queue.length} estimates waiting); try again in a moment`),
+      );
     }
     return new Promise<EstimateResult>((resolve, reject) => {
       this.queue.push({ id: this.nextId++, task, resolve, reject });
@@ -61,7 +63,13 @@ export class EstimatePool {
   }
 
   stats(): EstimatePoolStats {
-    return { workersStarted: this.workersStarted, tasksDone: this.tasksDone, queued: this.queue.length, running: this.current !== null, alive: this.worker !== null };
+    return {
+      workersStarted: this.workersStarted,
+      tasksDone: this.tasksDone,
+      queued: this.queue.length,
+      running: this.current !== null,
+      alive: this.worker !== null,
+    };
   }
 
   /** Stops the worker (tests, shutdown); queued and running tasks are rejected. */
@@ -90,7 +98,9 @@ export class EstimatePool {
     this.worker.ref();
     this.timer = setTimeout(() => {
       this.detachWorker();
-      this.finish(next, () => next.reject(new TrainerTaskError(`the estimate took longer than ${Math.round(this.opts.timeoutMs / 1000)} s and was stopped`)));
+      this.finish(next, () =>
+        next.reject(new TrainerTaskError(`the estimate took longer than ${Math.round(this.opts.timeoutMs / 1000)} s and was stopped`)),
+      );
     }, this.opts.timeoutMs);
     this.worker.postMessage({ id: next.id, task: next.task } satisfies EstimateWorkerIn);
   }

@@ -54,7 +54,15 @@ async function estimate(task: EstimateTask) {
     config: task.config,
     dataset: datasetOf(task),
     backend: task.backend,
-    ...(task.parent ? { parent: { config: task.parent.config, weights: readArtifactVerified(task.parent.dataDir, task.parent.weightsSha256), sha256: task.parent.weightsSha256 } } : {}),
+    ...(task.parent
+      ? {
+          parent: {
+            config: task.parent.config,
+            weights: readArtifactVerified(task.parent.dataDir, task.parent.weightsSha256),
+            sha256: task.parent.weightsSha256,
+          },
+        }
+      : {}),
   };
   return estimateJob(job, cachedPrepare);
 }
@@ -63,6 +71,7 @@ async function estimate(task: EstimateTask) {
 port.on("message", (m: EstimateWorkerIn) => {
   void estimate(m.task).then(
     (result) => port.postMessage({ id: m.id, ok: true, result } satisfies EstimateWorkerOut),
-    (err: unknown) => port.postMessage({ id: m.id, ok: false, message: err instanceof Error ? err.message : String(err) } satisfies EstimateWorkerOut),
+    (err: unknown) =>
+      port.postMessage({ id: m.id, ok: false, message: err instanceof Error ? err.message : String(err) } satisfies EstimateWorkerOut),
   );
 });

@@ -56,7 +56,11 @@ export function reportFromConfusion(matrix: number[][], labels: string[]): Class
     const f1 = ratio(2 * precision * recall, precision + recall);
     return { label, precision, recall, f1, support };
   });
-  const mean = (pick: (p: (typeof perClass)[number]) => number) => ratio(perClass.reduce((a, p) => a + pick(p), 0), k);
+  const mean = (pick: (p: (typeof perClass)[number]) => number) =>
+    ratio(
+      perClass.reduce((a, p) => a + pick(p), 0),
+      k,
+    );
   return {
     task: "classification",
     accuracy: ratio(correct, total),

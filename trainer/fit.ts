@@ -103,7 +103,12 @@ type Context = {
 };
 
 /** Builds the [b, ...featureShape] input and target tensors for the given sample indices. */
-function batchTensors(ctx: Context, part: PartitionTensors, labels: Int32Array | null, rows: ArrayLike<number>): { xs: tf.Tensor; ys: tf.Tensor } {
+function batchTensors(
+  ctx: Context,
+  part: PartitionTensors,
+  labels: Int32Array | null,
+  rows: ArrayLike<number>,
+): { xs: tf.Tensor; ys: tf.Tensor } {
   const b = rows.length;
   const x = new Float32Array(b * ctx.sampleSize);
   const y = new Float32Array(b * ctx.outputs);
@@ -166,14 +171,17 @@ export function evaluateTestPartition(model: tf.Sequential, prepared: PreparedDa
   const ctx: Context = { model, task, featureShape, sampleSize: featureShape.reduce((a, b) => a * b, 1), outputs };
   const labels = task === "classification" ? labelIndices(part, outputs) : null;
   const score = scorePartition(ctx, part, labels);
-  const result: EvaluationResult = labels ? classificationReport(labels, Array.from(score.predictions), classes) : regressionReport(part.y, score.predictions);
+  const result: EvaluationResult = labels
+    ? classificationReport(labels, Array.from(score.predictions), classes)
+    : regressionReport(part.y, score.predictions);
   return { result, dataSha256: partitionDigest(part) };
 }
 
 function checkMetricNames(training: Training, available: string[], hasValidation: boolean): void {
   const check = (path: string, metric: string) => {
     if (!available.includes(metric)) {
-      const hint = metric.startsWith("val_") && !hasValidation ? "; the validation partition is empty" : `; choose one of ${available.join(", ")}`;
+      const hint =
+        metric.startsWith("val_") && !hasValidation ? "; the validation partition is empty" : `; choose one of ${available.join(", ")}`;
       throw new Error(`${path}: unknown metric "${metric}"${hint}`);
     }
   };
@@ -184,11 +192,16 @@ function checkMetricNames(training: Training, available: string[], hasValidation
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** Checks the prepared partitions against the config before any model is built; returns the epoch metric name. */
-function checkTrainInputs(training: Training, prepared: PreparedData, sampleSize: number): { metricName: "accuracy" | "mae"; hasValidation: boolean } {
+function checkTrainInputs(
+  training: Training,
+  prepared: PreparedData,
+  sampleSize: number,
+): { metricName: "accuracy" | "mae"; hasValidation: boolean } {
   const { task } = prepared;
   if (prepared.partitions.train.count === 0) throw new Error("the train partition is empty; use more data or a larger train ratio");
   for (const [name, part] of Object.entries(prepared.partitions)) {
-    if (part.x.length !== part.count * sampleSize) throw new Error(`the ${name} partition has ${part.x.length} feature values, expected ${part.count} × ${sampleSize}`);
+    if (part.x.length !== part.count * sampleSize)
+      throw new Error(`the ${name} partition has ${part.x.length} feature values, expected ${part.count} × ${sampleSize}`);
   }
   if (task === "regression" && training.classWeights !== null) throw new Error("training.classWeights applies to classification only");
   const metricName = task === "classification" ? "accuracy" : "mae";
@@ -216,22 +229,29 @@ function trainStep(s: StepSetup, rows: Uint32Array, step: number): { loss: numbe
   const ctx = s.ctx;
   const { model, task } = ctx;
   // Dropout masks: a new deterministic seed per step (a fixed seed would repeat one mask forever).
-  for (const { layer, index } of s.dropoutLayers) (layer as unknown as { seed: number }).seed = deriveSeed(s.training.seed, index, 1000 + step);
+  for (const { layer, index } of s.dropoutLayers)
+    (layer as unknown as { seed: number }).seed = deriveSeed(s.training.seed, index, 1000 + step);
   const started = performance.now();
   const { xs, ys } = batchTensors(ctx, s.trainPart, s.trainLabels, rows);
   // Without class weights every sample weighs 1: skip the weight tensor (multiplying by 1 is exact, so weights are unchanged).
   const sampleWeights = s.uniformWeights ? null : tf.tensor1d(Array.from(rows, (i) => s.perClassWeight![s.trainLabels![i]!]!));
   let metricTensor: tf.Scalar | undefined;
-  const lossTensor = s.optimizer.minimize(() => {
-    const pred = model.apply(xs, { training: true }) as tf.Tensor;
-    const perSample = perSampleLoss(task, ys, pred);
-    const weighted = tf.mean(sampleWeights ? tf.mul(perSample, sampleWeights) : perSample);
-    const total = model.calculateLosses().reduce<tf.Scalar>((sum, r) => tf.add(sum, r), weighted as tf.Scalar);
-    metricTensor = tf.keep(
-      task === "classification" ? tf.mean(tf.cast(tf.equal(tf.argMax(pred, -1), tf.argMax(ys, -1)), "float32")) : tf.mean(tf.abs(tf.sub(ys, pred))),
-    ) as tf.Scalar;
-    return total;
-  }, true, s.trainableVariables)!;
+  const lossTensor = s.optimizer.minimize(
+    () => {
+      const pred = model.apply(xs, { training: true }) as tf.Tensor;
+      const perSample = perSampleLoss(task, ys, pred);
+      const weighted = tf.mean(sampleWeights ? tf.mul(perSample, sampleWeights) : perSample);
+      const total = model.calculateLosses().reduce<tf.Scalar>((sum, r) => tf.add(sum, r), weighted as tf.Scalar);
+      metricTensor = tf.keep(
+        task === "classification"
+          ? tf.mean(tf.cast(tf.equal(tf.argMax(pred, -1), tf.argMax(ys, -1)), "float32"))
+          : tf.mean(tf.abs(tf.sub(ys, pred))),
+      ) as tf.Scalar;
+      return total;
+    },
+    true,
+    s.trainableVariables,
+  )!;
   // Synchronous reads: on the cpu and wasm backends the values are already in memory, so awaiting only adds event-loop hops.
   const loss = lossTensor.dataSync()[0]!;
   const metric = metricTensor!.dataSync()[0]!;
@@ -242,7 +262,9 @@ function trainStep(s: StepSetup, rows: Uint32Array, step: number): { loss: numbe
 
 /** Batches of a 1-based epoch: a seeded permutation per epoch, or data order when shuffle is off. */
 function epochOrder(training: Training, count: number, epoch: number): Uint32Array {
-  return training.shuffle ? seededPermutation(count, deriveSeed(training.seed, epoch, 0x5eed)) : Uint32Array.from({ length: count }, (_, i) => i);
+  return training.shuffle
+    ? seededPermutation(count, deriveSeed(training.seed, epoch, 0x5eed))
+    : Uint32Array.from({ length: count }, (_, i) => i);
 }
 
 export async function train(job: TrainJob, prepared: PreparedData, emit: Emit, signal: CancelSignal): Promise<void> {
@@ -323,7 +345,15 @@ export async function train(job: TrainJob, prepared: PreparedData, emit: Emit, s
         metricSum += result.metric * rows.length;
         seen += rows.length;
         trainedSamples += rows.length;
-        emit({ type: "batch", epoch, batch, batchesPerEpoch, step, metrics: { batch_loss: result.loss, [`batch_${metricName}`]: result.metric }, wallTimeMs: Date.now() });
+        emit({
+          type: "batch",
+          epoch,
+          batch,
+          batchesPerEpoch,
+          step,
+          metrics: { batch_loss: result.loss, [`batch_${metricName}`]: result.metric },
+          wallTimeMs: Date.now(),
+        });
         await yieldToEventLoop(); // lets a worker's "cancel" message arrive between batches
         if (signal.cancelled) {
           cancelled = true;

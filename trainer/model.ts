@@ -31,12 +31,18 @@ export function deriveSeed(baseSeed: number, index: number, salt = 0): number {
 
 function initializer(name: InitializerName, seed: number): Initializer {
   switch (name) {
-    case "glorotUniform": return tf.initializers.glorotUniform({ seed });
-    case "glorotNormal": return tf.initializers.glorotNormal({ seed });
-    case "heUniform": return tf.initializers.heUniform({ seed });
-    case "heNormal": return tf.initializers.heNormal({ seed });
-    case "leCunNormal": return tf.initializers.leCunNormal({ seed });
-    case "zeros": return tf.initializers.zeros();
+    case "glorotUniform":
+      return tf.initializers.glorotUniform({ seed });
+    case "glorotNormal":
+      return tf.initializers.glorotNormal({ seed });
+    case "heUniform":
+      return tf.initializers.heUniform({ seed });
+    case "heNormal":
+      return tf.initializers.heNormal({ seed });
+    case "leCunNormal":
+      return tf.initializers.leCunNormal({ seed });
+    case "zeros":
+      return tf.initializers.zeros();
   }
 }
 
@@ -112,7 +118,8 @@ function stackProblem(spec: LayerSpec, index: number, shape: number[], vocabular
     case "maxPooling2d":
     case "globalAveragePooling2d": {
       if (rank !== 3) return `needs an image input [height, width, channels]; its input has shape ${fmt(shape)}`;
-      const window = spec.type === "conv2d" ? (spec.padding === "valid" ? spec.kernelSize : 1) : spec.type === "maxPooling2d" ? spec.poolSize : 1;
+      const window =
+        spec.type === "conv2d" ? (spec.padding === "valid" ? spec.kernelSize : 1) : spec.type === "maxPooling2d" ? spec.poolSize : 1;
       if (window > shape[0]! || window > shape[1]!) return `window ${window} is larger than its input ${fmt(shape)}`;
       return null;
     }
@@ -129,7 +136,8 @@ function stackProblem(spec: LayerSpec, index: number, shape: number[], vocabular
     case "embedding":
       if (index !== 0) return "must be the first layer: it reads token ids";
       if (rank !== 1) return `needs a sequence of token ids; this dataset's samples have shape ${fmt(shape)}`;
-      if (!(spec.vocabularySize ?? vocabularySize)) return "needs a vocabulary size; this dataset has no token vocabulary (set vocabularySize)";
+      if (!(spec.vocabularySize ?? vocabularySize))
+        return "needs a vocabulary size; this dataset has no token vocabulary (set vocabularySize)";
       return null;
     case "dense":
     case "dropout":
@@ -137,16 +145,37 @@ function stackProblem(spec: LayerSpec, index: number, shape: number[], vocabular
   }
 }
 
-function makeLayer(spec: LayerSpec, index: number, seed: number, vocabularySize: number | undefined, inputShape?: number[]): tf.layers.Layer {
+function makeLayer(
+  spec: LayerSpec,
+  index: number,
+  seed: number,
+  vocabularySize: number | undefined,
+  inputShape?: number[],
+): tf.layers.Layer {
   const base = { name: layerName(index, spec), ...(inputShape ? { inputShape } : {}) };
   const s = (salt: number) => deriveSeed(seed, index, salt);
   switch (spec.type) {
     case "dense":
-      return tf.layers.dense({ ...base, units: spec.units, activation: spec.activation, kernelInitializer: initializer(spec.kernelInitializer, s(0)), ...kernelRegularizer(spec) });
+      return tf.layers.dense({
+        ...base,
+        units: spec.units,
+        activation: spec.activation,
+        kernelInitializer: initializer(spec.kernelInitializer, s(0)),
+        ...kernelRegularizer(spec),
+      });
     case "dropout":
       return tf.layers.dropout({ ...base, rate: spec.rate, seed: s(0) });
     case "conv2d":
-      return tf.layers.conv2d({ ...base, filters: spec.filters, kernelSize: spec.kernelSize, strides: spec.strides, padding: spec.padding, activation: spec.activation, kernelInitializer: initializer(spec.kernelInitializer, s(0)), ...kernelRegularizer(spec) });
+      return tf.layers.conv2d({
+        ...base,
+        filters: spec.filters,
+        kernelSize: spec.kernelSize,
+        strides: spec.strides,
+        padding: spec.padding,
+        activation: spec.activation,
+        kernelInitializer: initializer(spec.kernelInitializer, s(0)),
+        ...kernelRegularizer(spec),
+      });
     case "maxPooling2d":
       return tf.layers.maxPooling2d({ ...base, poolSize: spec.poolSize });
     case "flatten":
@@ -154,9 +183,21 @@ function makeLayer(spec: LayerSpec, index: number, seed: number, vocabularySize:
     case "embedding":
       return new ScatterEmbedding({ ...base, inputDim: spec.vocabularySize ?? vocabularySize!, outputDim: spec.outputDim, seed: s(0) });
     case "lstm":
-      return tf.layers.lstm({ ...base, units: spec.units, returnSequences: spec.returnSequences, kernelInitializer: tf.initializers.glorotUniform({ seed: s(0) }), recurrentInitializer: tf.initializers.orthogonal({ seed: s(1) }) });
+      return tf.layers.lstm({
+        ...base,
+        units: spec.units,
+        returnSequences: spec.returnSequences,
+        kernelInitializer: tf.initializers.glorotUniform({ seed: s(0) }),
+        recurrentInitializer: tf.initializers.orthogonal({ seed: s(1) }),
+      });
     case "gru":
-      return tf.layers.gru({ ...base, units: spec.units, returnSequences: spec.returnSequences, kernelInitializer: tf.initializers.glorotUniform({ seed: s(0) }), recurrentInitializer: tf.initializers.orthogonal({ seed: s(1) }) });
+      return tf.layers.gru({
+        ...base,
+        units: spec.units,
+        returnSequences: spec.returnSequences,
+        kernelInitializer: tf.initializers.glorotUniform({ seed: s(0) }),
+        recurrentInitializer: tf.initializers.orthogonal({ seed: s(1) }),
+      });
     case "globalAveragePooling1d":
       return tf.layers.globalAveragePooling1d(base);
     case "globalMaxPooling1d":
@@ -194,7 +235,9 @@ export function buildModel(spec: ModelSpec): tf.Sequential {
   });
   if (shape.length !== 1) {
     const last = spec.layers.length ? `model.layers.${spec.layers.length - 1} (${spec.layers.at(-1)!.type}) outputs` : "the input has";
-    throw new Error(`the output head needs a flat input but ${last} shape ${fmt(shape)}; add a flatten or global pooling layer before the head`);
+    throw new Error(
+      `the output head needs a flat input but ${last} shape ${fmt(shape)}; add a flatten or global pooling layer before the head`,
+    );
   }
   const head = tf.layers.dense({
     name: HEAD_LAYER_NAME,
@@ -215,10 +258,14 @@ export function makeOptimizer(training: TrainingConfig["training"]): tf.Optimize
   const o = training.optimizer;
   const lr = training.learningRate;
   switch (o.name) {
-    case "sgd": return tf.train.sgd(lr);
-    case "momentum": return tf.train.momentum(lr, o.momentum ?? 0.9);
-    case "adam": return tf.train.adam(lr, o.beta1 ?? 0.9, o.beta2 ?? 0.999, o.epsilon ?? 1e-7);
-    case "rmsprop": return tf.train.rmsprop(lr, o.rho ?? 0.9, o.momentum ?? 0, o.epsilon ?? 1e-7);
+    case "sgd":
+      return tf.train.sgd(lr);
+    case "momentum":
+      return tf.train.momentum(lr, o.momentum ?? 0.9);
+    case "adam":
+      return tf.train.adam(lr, o.beta1 ?? 0.9, o.beta2 ?? 0.999, o.epsilon ?? 1e-7);
+    case "rmsprop":
+      return tf.train.rmsprop(lr, o.rho ?? 0.9, o.momentum ?? 0, o.epsilon ?? 1e-7);
   }
 }
 
@@ -231,7 +278,9 @@ export function setLearningRate(optimizer: tf.Optimizer, lr: number): void {
 
 /** Per-sample loss: categorical cross-entropy on softmax outputs, or squared error. Shape [batch]. */
 export function perSampleLoss(task: PreparedData["task"], yTrue: tf.Tensor, yPred: tf.Tensor): tf.Tensor1D {
-  return (task === "classification" ? tf.metrics.categoricalCrossentropy(yTrue, yPred) : tf.mean(tf.square(tf.sub(yTrue, yPred)), -1)) as tf.Tensor1D;
+  return (
+    task === "classification" ? tf.metrics.categoricalCrossentropy(yTrue, yPred) : tf.mean(tf.square(tf.sub(yTrue, yPred)), -1)
+  ) as tf.Tensor1D;
 }
 
 export type BuiltModel = {
@@ -254,29 +303,49 @@ export function buildForJob(job: TrainJob, prepared: PreparedData): BuiltModel {
   const seed = config.training.seed;
   if (!job.parent) {
     if (config.fineTune) throw new Error("fineTune is set but the job carries no parent checkpoint");
-    const model = buildModel({ layers: config.model.layers, featureShape: prepared.featureShape, task: prepared.task, outputs, seed, vocabularySize: prepared.vocabularySize });
+    const model = buildModel({
+      layers: config.model.layers,
+      featureShape: prepared.featureShape,
+      task: prepared.task,
+      outputs,
+      seed,
+      vocabularySize: prepared.vocabularySize,
+    });
     return { model, layers: config.model.layers, frozenLayers: [], replacedLayers: [] };
   }
   const parent = job.parent;
   const fineTune = config.fineTune ?? { parentCheckpointId: "", freezeLayers: 0, replaceHead: false };
   const header = readWeightsHeader(parent.weights);
-  const sameShape = header.inputShape.length === prepared.featureShape.length && header.inputShape.every((d, i) => d === prepared.featureShape[i]);
+  const sameShape =
+    header.inputShape.length === prepared.featureShape.length && header.inputShape.every((d, i) => d === prepared.featureShape[i]);
   if (!sameShape) {
-    throw new Error(`the parent checkpoint takes inputs of shape ${fmt(header.inputShape)} but this dataset's samples have shape ${fmt(prepared.featureShape)}; fine-tune on data with the same features`);
+    throw new Error(
+      `the parent checkpoint takes inputs of shape ${fmt(header.inputShape)} but this dataset's samples have shape ${fmt(prepared.featureShape)}; fine-tune on data with the same features`,
+    );
   }
-  if (parent.config.data.task !== prepared.task) throw new Error(`the parent was trained for ${parent.config.data.task} but this run is ${prepared.task}`);
+  if (parent.config.data.task !== prepared.task)
+    throw new Error(`the parent was trained for ${parent.config.data.task} but this run is ${prepared.task}`);
   const parentHead = header.weights.find((w) => w.name === `${HEAD_LAYER_NAME}/kernel`);
   if (!parentHead) throw new Error("the parent checkpoint has no head layer");
   const parentOutputs = parentHead.shape.at(-1)!;
   if (!fineTune.replaceHead && parentOutputs !== outputs) {
-    throw new Error(`the parent's head has ${parentOutputs} outputs but this dataset has ${outputs} classes; set fineTune.replaceHead to true`);
+    throw new Error(
+      `the parent's head has ${parentOutputs} outputs but this dataset has ${outputs} classes; set fineTune.replaceHead to true`,
+    );
   }
   const layers = parent.config.model.layers;
   if (fineTune.freezeLayers > layers.length) {
     throw new Error(`fineTune.freezeLayers is ${fineTune.freezeLayers} but the parent has only ${layers.length} layers before its head`);
   }
   const embeddingWeight = header.weights.find((w) => w.name.endsWith("/embeddings"));
-  const model = buildModel({ layers, featureShape: prepared.featureShape, task: prepared.task, outputs, seed, vocabularySize: embeddingWeight?.shape[0] ?? prepared.vocabularySize });
+  const model = buildModel({
+    layers,
+    featureShape: prepared.featureShape,
+    task: prepared.task,
+    outputs,
+    seed,
+    vocabularySize: embeddingWeight?.shape[0] ?? prepared.vocabularySize,
+  });
   const replacedLayers = fineTune.replaceHead ? [HEAD_LAYER_NAME] : [];
   loadWeightsInto(model, deserializeWeights(parent.weights), new Set(replacedLayers));
   const frozenLayers = model.layers.slice(0, fineTune.freezeLayers).map((layer) => {

@@ -50,7 +50,10 @@ export type CheckpointEvaluation = {
 /** How a task gets its prepared data: prepareData by default; the estimate worker passes a cached one. */
 export type PrepareFn = (dataset: TrainJob["dataset"], data: TrainJob["config"]["data"]) => PreparedData;
 
-async function prepareAndBuild(job: TrainJob, prepare: PrepareFn = prepareData): Promise<{ prepared: PreparedData; built: ReturnType<typeof buildForJob>; backend: Awaited<ReturnType<typeof selectBackend>> }> {
+async function prepareAndBuild(
+  job: TrainJob,
+  prepare: PrepareFn = prepareData,
+): Promise<{ prepared: PreparedData; built: ReturnType<typeof buildForJob>; backend: Awaited<ReturnType<typeof selectBackend>> }> {
   const prepared = prepare(job.dataset, job.config.data);
   const layers = job.parent?.config.model.layers ?? job.config.model.layers;
   const backend = await selectBackend(job.backend ?? "auto", { needsConvGradients: hasConvLayers(layers) });
@@ -78,16 +81,28 @@ export async function estimateJob(job: TrainJob, prepare?: PrepareFn): Promise<E
   }
 }
 
-export async function evaluateCheckpoint(job: TrainJob, checkpoint: { weights: Uint8Array; sha256: string }): Promise<CheckpointEvaluation> {
+export async function evaluateCheckpoint(
+  job: TrainJob,
+  checkpoint: { weights: Uint8Array; sha256: string },
+): Promise<CheckpointEvaluation> {
   const actual = weightsSha256(checkpoint.weights);
   if (actual !== checkpoint.sha256) throw new Error(`the checkpoint weights hash to ${actual}, not the recorded ${checkpoint.sha256}`);
   const { prepared, built, backend } = await prepareAndBuild(job);
   try {
-    if (prepared.partitions.test.count === 0) throw new Error("the split's test partition is empty (test ratio 0); there is nothing to evaluate on");
+    if (prepared.partitions.test.count === 0)
+      throw new Error("the split's test partition is empty (test ratio 0); there is nothing to evaluate on");
     // Every layer, the head included, takes the checkpoint's weights: it is the state training reached.
     loadWeightsInto(built.model, deserializeWeights(checkpoint.weights));
     const { result, dataSha256 } = evaluateTestPartition(built.model, prepared);
-    return { result, dataSha256, partition: "test", testCount: prepared.partitions.test.count, versionSha256: prepared.version.sha256, splitSha256: prepared.split.sha256, backend: backend.name };
+    return {
+      result,
+      dataSha256,
+      partition: "test",
+      testCount: prepared.partitions.test.count,
+      versionSha256: prepared.version.sha256,
+      splitSha256: prepared.split.sha256,
+      backend: backend.name,
+    };
   } finally {
     built.model.dispose();
   }

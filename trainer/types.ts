@@ -22,7 +22,16 @@ export type DatasetSchema = {
 export type Table = { columns: { name: string; type: ColumnType }[]; rows: (string | number | null)[][] };
 
 export type CleaningReport = {
-  steps: { op: string; params: Record<string, unknown>; rowsBefore: number; rowsAfter: number; rowsDropped: number; valuesImputed: Record<string, number>; outliersRemoved: number; detail?: Record<string, unknown> }[];
+  steps: {
+    op: string;
+    params: Record<string, unknown>;
+    rowsBefore: number;
+    rowsAfter: number;
+    rowsDropped: number;
+    valuesImputed: Record<string, number>;
+    outliersRemoved: number;
+    detail?: Record<string, unknown>;
+  }[];
   rowsIn: number;
   rowsOut: number;
 };
@@ -75,7 +84,13 @@ export type MemoryEstimate = {
 export type BackendName = "tensorflow" | "wasm" | "cpu";
 
 export type EvaluationResult =
-  | { task: "classification"; accuracy: number; perClass: { label: string; precision: number; recall: number; f1: number; support: number }[]; macro: { precision: number; recall: number; f1: number }; confusion: { labels: string[]; matrix: number[][] } }
+  | {
+      task: "classification";
+      accuracy: number;
+      perClass: { label: string; precision: number; recall: number; f1: number; support: number }[];
+      macro: { precision: number; recall: number; f1: number };
+      confusion: { labels: string[]; matrix: number[][] };
+    }
   | { task: "regression"; mse: number; mae: number; r2: number };
 
 export type TrainerEvent =
@@ -96,11 +111,34 @@ export type TrainerEvent =
       /** Layers frozen or replaced when fine-tuning, by index and name. */
       fineTune?: { frozenLayers: string[]; replacedLayers: string[] };
     }
-  | { type: "batch"; epoch: number; batch: number; batchesPerEpoch: number; step: number; metrics: Record<string, number>; wallTimeMs: number }
+  | {
+      type: "batch";
+      epoch: number;
+      batch: number;
+      batchesPerEpoch: number;
+      step: number;
+      metrics: Record<string, number>;
+      wallTimeMs: number;
+    }
   | { type: "epoch"; epoch: number; step: number; metrics: Record<string, number>; wallTimeMs: number; samplesPerSecond: number }
-  | { type: "checkpoint"; epoch: number; step: number; sha256: string; weights: Uint8Array; metrics: Record<string, number>; isBest: boolean }
+  | {
+      type: "checkpoint";
+      epoch: number;
+      step: number;
+      sha256: string;
+      weights: Uint8Array;
+      metrics: Record<string, number>;
+      isBest: boolean;
+    }
   | { type: "evaluation"; epoch: number; checkpointSha256: string; partition: PartitionName; dataSha256: string; result: EvaluationResult }
-  | { type: "finished"; status: "completed" | "cancelled"; weightsSha256: string; epochsRun: number; stoppedEarly: boolean; samplesPerSecond: number }
+  | {
+      type: "finished";
+      status: "completed" | "cancelled";
+      weightsSha256: string;
+      epochsRun: number;
+      stoppedEarly: boolean;
+      samplesPerSecond: number;
+    }
   | { type: "failed"; message: string; stack?: string };
 
 export type TrainJob = {

@@ -25,7 +25,11 @@ export type WorkerTaskReply = ({ type: "evaluated" } & CheckpointEvaluation) | {
 export class TrainerTaskError extends Error {}
 
 /** Runs one short task in its own worker thread and resolves with its reply; rejects with TrainerTaskError on failure. */
-function runWorkerTask<T extends WorkerTaskReply["type"]>(message: WorkerMessageIn, expected: T, timeoutMs: number): Promise<Extract<WorkerTaskReply, { type: T }>> {
+function runWorkerTask<T extends WorkerTaskReply["type"]>(
+  message: WorkerMessageIn,
+  expected: T,
+  timeoutMs: number,
+): Promise<Extract<WorkerTaskReply, { type: T }>> {
   const worker = new Worker(WORKER_BOOTSTRAP, { stdout: false, stderr: false });
   return new Promise<Extract<WorkerTaskReply, { type: T }>>((resolve, reject) => {
     let settled = false;
@@ -36,7 +40,15 @@ function runWorkerTask<T extends WorkerTaskReply["type"]>(message: WorkerMessage
       fn();
       void worker.terminate();
     };
-    const timer = setTimeout(() => settle(() => reject(new TrainerTaskError(`the trainer task "${message.type}" took longer than ${Math.round(timeoutMs / 1000)} s and was stopped`))), timeoutMs);
+    const timer = setTimeout(
+      () =>
+        settle(() =>
+          reject(
+            new TrainerTaskError(`the trainer task "${message.type}" took longer than ${Math.round(timeoutMs / 1000)} s and was stopped`),
+          ),
+        ),
+      timeoutMs,
+    );
     worker.on("message", (reply: WorkerTaskReply) => {
       if (reply.type === expected) settle(() => resolve(reply as Extract<WorkerTaskReply, { type: T }>));
       else if (reply.type === "taskFailed") settle(() => reject(new TrainerTaskError(reply.message)));

@@ -27,7 +27,10 @@ const signal = {
 function emit(event: TrainerEvent): void {
   if (event.type === "checkpoint") {
     // Transfer needs a buffer owned by exactly these bytes; copy if the view is a slice of something larger.
-    const weights = event.weights.byteOffset === 0 && event.weights.byteLength === event.weights.buffer.byteLength ? event.weights : event.weights.slice();
+    const weights =
+      event.weights.byteOffset === 0 && event.weights.byteLength === event.weights.buffer.byteLength
+        ? event.weights
+        : event.weights.slice();
     port.postMessage({ ...event, weights }, [weights.buffer as ArrayBuffer]);
   } else {
     port.postMessage(event);
@@ -55,9 +58,15 @@ port.on("message", (message: WorkerMessageIn) => {
   if (message.type === "start") {
     void runJob(message.job, emit, signal).finally(() => port.close());
   } else if (message.type === "evaluate") {
-    void runTask(async () => ({ type: "evaluated", ...(await evaluateCheckpoint(message.job, message.checkpoint)) })).finally(() => port.close());
+    void runTask(async () => ({ type: "evaluated", ...(await evaluateCheckpoint(message.job, message.checkpoint)) })).finally(() =>
+      port.close(),
+    );
   } else {
     const type = String((message as { type?: unknown }).type).slice(0, 40);
-    void runTask(() => Promise.reject(new Error(`the trainer worker has no task "${type}" (it trains and evaluates; size estimates run in the estimate worker)`))).finally(() => port.close());
+    void runTask(() =>
+      Promise.reject(
+        new Error(`the trainer worker has no task "${type}" (it trains and evaluates; size estimates run in the estimate worker)`),
+      ),
+    ).finally(() => port.close());
   }
 });

@@ -5,13 +5,33 @@
  *
  * Invariant: importing this registers the chart.js parts those base options need, once, in the browser bundle.
  */
-import { Chart, LineController, LineElement, PointElement, LinearScale, LogarithmicScale, Tooltip, Title, type ChartOptions } from "chart.js";
+import {
+  Chart,
+  LineController,
+  LineElement,
+  PointElement,
+  LinearScale,
+  LogarithmicScale,
+  Tooltip,
+  Title,
+  type ChartOptions,
+} from "chart.js";
 
 Chart.register(LineController, LineElement, PointElement, LinearScale, LogarithmicScale, Tooltip, Title);
 
 export type XYPoint = { x: number; y: number };
 
-export function baseLineOptions({ title, xLabel, yLabel, logY }: { title: string; xLabel: string; yLabel: string; logY: boolean }): ChartOptions<"line"> & {
+export function baseLineOptions({
+  title,
+  xLabel,
+  yLabel,
+  logY,
+}: {
+  title: string;
+  xLabel: string;
+  yLabel: string;
+  logY: boolean;
+}): ChartOptions<"line"> & {
   plugins: NonNullable<ChartOptions<"line">["plugins"]>;
 } {
   return {
@@ -21,6 +41,9 @@ export function baseLineOptions({ title, xLabel, yLabel, logY }: { title: string
     maintainAspectRatio: false,
     interaction: { mode: "nearest", intersect: false },
     plugins: { title: { display: true, text: title } },
-    scales: { x: { type: "linear", title: { display: true, text: xLabel } }, y: { type: logY ? "logarithmic" : "linear", title: { display: true, text: yLabel } } },
+    scales: {
+      x: { type: "linear", title: { display: true, text: xLabel } },
+      y: { type: logY ? "logarithmic" : "linear", title: { display: true, text: yLabel } },
+    },
   };
 }

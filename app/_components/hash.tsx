@@ -7,7 +7,9 @@ export function Hash({ value, label }: { value: string | null | undefined; label
   if (!value) return <span className="muted">–</span>;
   return (
     <span className="hash-wrap">
-      <code className="hash" title={value}>{value.slice(0, 12)}…</code>
+      <code className="hash" title={value}>
+        {value.slice(0, 12)}…
+      </code>
       <button
         type="button"
         className="copy"

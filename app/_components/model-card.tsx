@@ -23,14 +23,27 @@ export function DocumentSections({ subject, me, title }: { subject: Subject; me:
   if (docs.error) return <ErrorState error={docs.error} title={`Could not load the ${title.toLowerCase()}`} />;
   return (
     <section className="panel" aria-label={title}>
-      <h2 style={{ marginTop: 0 }}>{title}: {docs.data.subjectName}</h2>
-      {docs.data.sections.map((s) => <SectionCard key={s.key} subject={subject} section={s} me={me} />)}
+      <h2 style={{ marginTop: 0 }}>
+        {title}: {docs.data.subjectName}
+      </h2>
+      {docs.data.sections.map((s) => (
+        <SectionCard key={s.key} subject={subject} section={s} me={me} />
+      ))}
     </section>
   );
 }
 
 type Section = { key: string; title: string; latest: Version | null; history: Version[] };
-type Version = { id: number; version: number; body: string; author: string; authorId: number; createdAt: string; sha256: string; signatures: { id: number; text: string; comment: string }[] };
+type Version = {
+  id: number;
+  version: number;
+  body: string;
+  author: string;
+  authorId: number;
+  createdAt: string;
+  sha256: string;
+  signatures: { id: number; text: string; comment: string }[];
+};
 
 function SectionCard({ subject, section, me }: { subject: Subject; section: Section; me: Me }) {
   const [editing, setEditing] = useState(false);
@@ -40,17 +53,50 @@ function SectionCard({ subject, section, me }: { subject: Subject; section: Sect
     <article aria-label={`Section ${section.title}`} style={{ borderTop: "1px solid var(--line)", paddingTop: 10, marginTop: 10 }}>
       <div className="row">
         <h3 style={{ margin: 0 }}>{section.title}</h3>
-        {latest ? <span className="muted">v{latest.version} by {latest.author}, {formatTime(latest.createdAt)} · sha256 <Hash value={latest.sha256} label={`${section.title} sha256`} /></span> : <span className="muted">not written yet</span>}
+        {latest ? (
+          <span className="muted">
+            v{latest.version} by {latest.author}, {formatTime(latest.createdAt)} · sha256{" "}
+            <Hash value={latest.sha256} label={`${section.title} sha256`} />
+          </span>
+        ) : (
+          <span className="muted">not written yet</span>
+        )}
         <span className="spacer" />
-        {canEdit && !editing ? <button type="button" onClick={() => setEditing(true)}>{latest ? "Edit" : "Write"} {section.title.toLowerCase()}</button> : null}
+        {canEdit && !editing ? (
+          <button type="button" onClick={() => setEditing(true)}>
+            {latest ? "Edit" : "Write"} {section.title.toLowerCase()}
+          </button>
+        ) : null}
       </div>
-      {editing ? <EditForm subject={subject} section={section} onDone={() => setEditing(false)} /> : latest ? <p style={{ whiteSpace: "pre-wrap" }}>{latest.body}</p> : null}
-      {latest && latest.signatures.length ? <ul aria-label={`Signatures of ${section.title}`} style={{ paddingLeft: 18 }}>{latest.signatures.map((s) => <li key={s.id}>{s.text}{s.comment ? ` — “${s.comment}”` : ""}</li>)}</ul> : latest ? <p className="muted">Not signed yet.</p> : null}
+      {editing ? (
+        <EditForm subject={subject} section={section} onDone={() => setEditing(false)} />
+      ) : latest ? (
+        <p style={{ whiteSpace: "pre-wrap" }}>{latest.body}</p>
+      ) : null}
+      {latest && latest.signatures.length ? (
+        <ul aria-label={`Signatures of ${section.title}`} style={{ paddingLeft: 18 }}>
+          {latest.signatures.map((s) => (
+            <li key={s.id}>
+              {s.text}
+              {s.comment ? ` — “${s.comment}”` : ""}
+            </li>
+          ))}
+        </ul>
+      ) : latest ? (
+        <p className="muted">Not signed yet.</p>
+      ) : null}
       {latest && canEdit && !editing ? <SignForm key={latest.id} section={section} version={latest} me={me} /> : null}
       {section.history.length > 1 ? (
         <details>
           <summary>History ({section.history.length} versions)</summary>
-          <ol reversed>{section.history.map((h) => <li key={h.id}>v{h.version} by {h.author}, {formatTime(h.createdAt)} · <code className="hash">{h.sha256.slice(0, 12)}…</code><p style={{ whiteSpace: "pre-wrap", margin: "2px 0 8px" }}>{h.body}</p></li>)}</ol>
+          <ol reversed>
+            {section.history.map((h) => (
+              <li key={h.id}>
+                v{h.version} by {h.author}, {formatTime(h.createdAt)} · <code className="hash">{h.sha256.slice(0, 12)}…</code>
+                <p style={{ whiteSpace: "pre-wrap", margin: "2px 0 8px" }}>{h.body}</p>
+              </li>
+            ))}
+          </ol>
         </details>
       ) : null}
     </article>
@@ -67,16 +113,41 @@ function EditForm({ subject, section, onDone }: { subject: Subject; section: Sec
   const trpc = useTRPC();
   const invalidate = useInvalidateDocuments();
   const [body, setBody] = useState(section.latest?.body ?? "");
-  const save = useMutation(trpc.documents.update.mutationOptions({ onSuccess: () => { void invalidate(); onDone(); } }));
+  const save = useMutation(
+    trpc.documents.update.mutationOptions({
+      onSuccess: () => {
+        void invalidate();
+        onDone();
+      },
+    }),
+  );
   return (
-    <form onSubmit={(e) => { e.preventDefault(); save.mutate({ ...subject, section: section.key as never, body, baseVersion: section.latest?.version ?? 0 }); }}>
-      <label className="field"><span>{section.title} (saving makes version {(section.latest?.version ?? 0) + 1})</span>
-        <textarea aria-label={`${section.title} text`} rows={5} value={body} onChange={(e) => setBody(e.target.value)} style={{ width: "100%" }} />
+    <form
+      onSubmit={(e) => {
+        e.preventDefault();
+        save.mutate({ ...subject, section: section.key as never, body, baseVersion: section.latest?.version ?? 0 });
+      }}
+    >
+      <label className="field">
+        <span>
+          {section.title} (saving makes version {(section.latest?.version ?? 0) + 1})
+        </span>
+        <textarea
+          aria-label={`${section.title} text`}
+          rows={5}
+          value={body}
+          onChange={(e) => setBody(e.target.value)}
+          style={{ width: "100%" }}
+        />
       </label>
       <FormError error={save.error} />
       <div className="row" style={{ marginTop: 6 }}>
-        <button className="primary" type="submit" disabled={save.isPending}>Save new version</button>
-        <button type="button" onClick={onDone}>Cancel</button>
+        <button className="primary" type="submit" disabled={save.isPending}>
+          Save new version
+        </button>
+        <button type="button" onClick={onDone}>
+          Cancel
+        </button>
       </div>
     </form>
   );
@@ -91,17 +162,54 @@ function SignForm({ section, version, me }: { section: Section; version: Version
   const mayReview = me.role === "reviewer" && !wroteIt;
   const [picked, setMeaning] = useState<"authorship" | "review">(mayReview ? "review" : "authorship");
   const meaning = picked === "review" && !mayReview ? "authorship" : picked;
-  const sign = useMutation(trpc.documents.sign.mutationOptions({ onSuccess: () => { setPassword(""); void invalidate(); } }));
+  const sign = useMutation(
+    trpc.documents.sign.mutationOptions({
+      onSuccess: () => {
+        setPassword("");
+        void invalidate();
+      },
+    }),
+  );
   return (
-    <form aria-label={`Sign ${section.title}`} className="row" onSubmit={(e) => { e.preventDefault(); sign.mutate({ documentId: version.id, meaning, password }); }}>
-      <span className="muted">Sign v{version.version} as {me.name}:</span>
-      <select aria-label={`Meaning of the signature on ${section.title}`} value={meaning} onChange={(e) => setMeaning(e.target.value as "authorship" | "review")}>
+    <form
+      aria-label={`Sign ${section.title}`}
+      className="row"
+      onSubmit={(e) => {
+        e.preventDefault();
+        sign.mutate({ documentId: version.id, meaning, password });
+      }}
+    >
+      <span className="muted">
+        Sign v{version.version} as {me.name}:
+      </span>
+      <select
+        aria-label={`Meaning of the signature on ${section.title}`}
+        value={meaning}
+        onChange={(e) => setMeaning(e.target.value as "authorship" | "review")}
+      >
         <option value="authorship">authorship</option>
-        {me.role === "reviewer" ? <option value="review" disabled={!mayReview}>{mayReview ? "review" : "review (not by its author)"}</option> : null}
+        {me.role === "reviewer" ? (
+          <option value="review" disabled={!mayReview}>
+            {mayReview ? "review" : "review (not by its author)"}
+          </option>
+        ) : null}
       </select>
-      {me.role === "reviewer" && wroteIt ? <span className="muted" role="note">You wrote v{version.version}, so you cannot sign its review: another reviewer must review it.</span> : null}
-      <input aria-label={`Password to sign ${section.title}`} type="password" autoComplete="current-password" value={password} onChange={(e) => setPassword(e.target.value)} placeholder="re-enter your password" />
-      <button type="submit" disabled={sign.isPending || password === ""}>Sign</button>
+      {me.role === "reviewer" && wroteIt ? (
+        <span className="muted" role="note">
+          You wrote v{version.version}, so you cannot sign its review: another reviewer must review it.
+        </span>
+      ) : null}
+      <input
+        aria-label={`Password to sign ${section.title}`}
+        type="password"
+        autoComplete="current-password"
+        value={password}
+        onChange={(e) => setPassword(e.target.value)}
+        placeholder="re-enter your password"
+      />
+      <button type="submit" disabled={sign.isPending || password === ""}>
+        Sign
+      </button>
       <FormError error={sign.error} />
     </form>
   );

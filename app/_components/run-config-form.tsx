@@ -10,14 +10,29 @@ import { MemoryEstimate } from "./memory-estimate";
 import { ConfigJsonEditor, DataSection, ModelSection, ParentDiff, TrainingSection } from "./run-config-sections";
 
 export const DEFAULT_CONFIG: TrainingConfigInput = {
-  data: { dataset: { builtin: "iris" }, task: "classification", cleaning: [], normalization: "standard", split: { strategy: "stratified", train: 0.7, validation: 0.15, test: 0.15, seed: 42 } },
+  data: {
+    dataset: { builtin: "iris" },
+    task: "classification",
+    cleaning: [],
+    normalization: "standard",
+    split: { strategy: "stratified", train: 0.7, validation: 0.15, test: 0.15, seed: 42 },
+  },
   model: { layers: [{ type: "dense", units: 16, activation: "relu" }] },
   training: { optimizer: { name: "adam" }, learningRate: 0.01, batchSize: 16, epochs: 30, seed: 42 },
 };
 
 type Cfg = TrainingConfigInput;
 
-export function RunConfigForm({ initial, parentConfig, submitLabel, busy, serverError, onSubmit, extra, estimateConfig }: {
+export function RunConfigForm({
+  initial,
+  parentConfig,
+  submitLabel,
+  busy,
+  serverError,
+  onSubmit,
+  extra,
+  estimateConfig,
+}: {
   initial: Cfg;
   /** When forking: the parent's config, to show and require rationale for the diff. */
   parentConfig?: unknown;
@@ -56,17 +71,40 @@ export function RunConfigForm({ initial, parentConfig, submitLabel, busy, server
       <MemoryEstimate config={parsed.ok ? (estimateConfig ? estimateConfig(cfg) : cfg) : null} />
       <label className="field" style={{ marginBottom: 12 }}>
         <span>Why this configuration? (recorded as your decision)</span>
-        <textarea aria-label="Rationale" value={rationale} onChange={(e) => setRationale(e.target.value)} placeholder="e.g. baseline with a small MLP; lower learning rate because the loss oscillated" />
+        <textarea
+          aria-label="Rationale"
+          value={rationale}
+          onChange={(e) => setRationale(e.target.value)}
+          placeholder="e.g. baseline with a small MLP; lower learning rate because the loss oscillated"
+        />
       </label>
-      {!parsed.ok ? <p className="error-text" role="alert">{parsed.message}</p> : null}
+      {!parsed.ok ? (
+        <p className="error-text" role="alert">
+          {parsed.message}
+        </p>
+      ) : null}
       <FormErrorText error={serverError} />
-      <button className="primary" type="submit" disabled={busy || !parsed.ok || rationale.trim() === "" || (!!parentConfig && diff.length === 0)}>{busy ? "Launching…" : submitLabel}</button>
-      {rationale.trim() === "" ? <span className="muted" style={{ marginLeft: 8 }}>A rationale is required.</span> : null}
+      <button
+        className="primary"
+        type="submit"
+        disabled={busy || !parsed.ok || rationale.trim() === "" || (!!parentConfig && diff.length === 0)}
+      >
+        {busy ? "Launching…" : submitLabel}
+      </button>
+      {rationale.trim() === "" ? (
+        <span className="muted" style={{ marginLeft: 8 }}>
+          A rationale is required.
+        </span>
+      ) : null}
     </form>
   );
 }
 
 function FormErrorText({ error }: { error: unknown }) {
   if (!error) return null;
-  return <p className="error-text" role="alert">{error instanceof Error ? error.message : String(error)}</p>;
+  return (
+    <p className="error-text" role="alert">
+      {error instanceof Error ? error.message : String(error)}
+    </p>
+  );
 }

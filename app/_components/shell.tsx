@@ -11,7 +11,14 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_trpc/client";
 import { Loading } from "./states";
 
-export type Me = { id: number; name: string; role: "admin" | "engineer" | "reviewer" | "auditor"; email: string; mustChangePassword: boolean; demoPasswordsInUse: string[] };
+export type Me = {
+  id: number;
+  name: string;
+  role: "admin" | "engineer" | "reviewer" | "auditor";
+  email: string;
+  mustChangePassword: boolean;
+  demoPasswordsInUse: string[];
+};
 
 export function useMe() {
   const trpc = useTRPC();
@@ -24,16 +31,30 @@ export function Shell({ children }: { children: (me: Me) => ReactNode }) {
   const pathname = usePathname();
   const queryClient = useQueryClient();
   const me = useMe();
-  const signOut = useMutation(trpc.auth.signOut.mutationOptions({ onSuccess: () => { queryClient.clear(); router.push("/signin"); } }));
+  const signOut = useMutation(
+    trpc.auth.signOut.mutationOptions({
+      onSuccess: () => {
+        queryClient.clear();
+        router.push("/signin");
+      },
+    }),
+  );
   useEffect(() => {
     if (me.isSuccess && !me.data) router.replace(`/signin?next=${encodeURIComponent(pathname)}`);
     else if (me.data?.mustChangePassword && pathname !== "/account") router.replace(`/account?next=${encodeURIComponent(pathname)}`);
   }, [me.isSuccess, me.data, router, pathname]);
-  if (!me.data || (me.data.mustChangePassword && pathname !== "/account")) return <main><Loading what="Checking your session" /></main>;
+  if (!me.data || (me.data.mustChangePassword && pathname !== "/account"))
+    return (
+      <main>
+        <Loading what="Checking your session" />
+      </main>
+    );
   return (
     <>
       <header className="topbar">
-        <Link href="/" className="brand">Runledger</Link>
+        <Link href="/" className="brand">
+          Runledger
+        </Link>
         <nav aria-label="Main">
           <Link href="/">Projects</Link>
           <Link href="/runs">Runs</Link>
@@ -43,13 +64,21 @@ export function Shell({ children }: { children: (me: Me) => ReactNode }) {
           {me.data.role === "admin" ? <Link href="/users">Users</Link> : null}
         </nav>
         <div className="who">
-          <span><Link href="/account" aria-label="Your account">{me.data.name}</Link> · <span className="badge">{me.data.role}</span></span>
-          <button type="button" onClick={() => signOut.mutate()}>Sign out</button>
+          <span>
+            <Link href="/account" aria-label="Your account">
+              {me.data.name}
+            </Link>{" "}
+            · <span className="badge">{me.data.role}</span>
+          </span>
+          <button type="button" onClick={() => signOut.mutate()}>
+            Sign out
+          </button>
         </div>
       </header>
       {me.data.demoPasswordsInUse.length > 0 ? (
         <div role="alert" className="panel" style={{ margin: "12px 24px 0", borderColor: "var(--warn)", color: "var(--warn)" }}>
-          <strong>Demo accounts still use their public passwords:</strong> {me.data.demoPasswordsInUse.join(", ")}. Anyone who has read the README can sign in as them: reset or disable them on the <Link href="/users">Users</Link> page.
+          <strong>Demo accounts still use their public passwords:</strong> {me.data.demoPasswordsInUse.join(", ")}. Anyone who has read the
+          README can sign in as them: reset or disable them on the <Link href="/users">Users</Link> page.
         </div>
       ) : null}
       <main>{children(me.data)}</main>

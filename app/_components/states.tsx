@@ -3,7 +3,11 @@
 import type { ReactNode } from "react";
 
 export function Loading({ what = "Loading" }: { what?: string }) {
-  return <div className="state" role="status" aria-live="polite">{what}…</div>;
+  return (
+    <div className="state" role="status" aria-live="polite">
+      {what}…
+    </div>
+  );
 }
 
 export function Empty({ title, hint, children }: { title: string; hint: string; children?: ReactNode }) {
@@ -28,5 +32,9 @@ export function ErrorState({ error, title = "Something went wrong" }: { error: u
 
 export function FormError({ error }: { error: unknown }) {
   if (!error) return null;
-  return <p className="error-text" role="alert">{error instanceof Error ? error.message : String(error)}</p>;
+  return (
+    <p className="error-text" role="alert">
+      {error instanceof Error ? error.message : String(error)}
+    </p>
+  );
 }

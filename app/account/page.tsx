@@ -36,7 +36,11 @@ function ChangePassword({ mustChange }: { mustChange: boolean }) {
   return (
     <section className="panel" aria-label="Change password">
       <h2 style={{ marginTop: 0 }}>Change password</h2>
-      {mustChange ? <p role="alert" className="error-text">Your password is a temporary one set by an administrator: choose a new one to continue.</p> : null}
+      {mustChange ? (
+        <p role="alert" className="error-text">
+          Your password is a temporary one set by an administrator: choose a new one to continue.
+        </p>
+      ) : null}
       <form
         onSubmit={(e) => {
           e.preventDefault();
@@ -46,11 +50,45 @@ function ChangePassword({ mustChange }: { mustChange: boolean }) {
         }}
         style={{ display: "grid", gap: 12, maxWidth: 380 }}
       >
-        <label className="field"><span>Current password</span><input type="password" autoComplete="current-password" maxLength={PASSWORD_MAX} value={current} onChange={(e) => setCurrent(e.target.value)} required /></label>
-        <label className="field"><span>New password</span><input type="password" autoComplete="new-password" minLength={PASSWORD_MIN} maxLength={PASSWORD_MAX} value={next} onChange={(e) => setNext(e.target.value)} required /></label>
-        <label className="field"><span>Confirm new password</span><input type="password" autoComplete="new-password" minLength={PASSWORD_MIN} maxLength={PASSWORD_MAX} value={confirm} onChange={(e) => setConfirm(e.target.value)} required /></label>
+        <label className="field">
+          <span>Current password</span>
+          <input
+            type="password"
+            autoComplete="current-password"
+            maxLength={PASSWORD_MAX}
+            value={current}
+            onChange={(e) => setCurrent(e.target.value)}
+            required
+          />
+        </label>
+        <label className="field">
+          <span>New password</span>
+          <input
+            type="password"
+            autoComplete="new-password"
+            minLength={PASSWORD_MIN}
+            maxLength={PASSWORD_MAX}
+            value={next}
+            onChange={(e) => setNext(e.target.value)}
+            required
+          />
+        </label>
+        <label className="field">
+          <span>Confirm new password</span>
+          <input
+            type="password"
+            autoComplete="new-password"
+            minLength={PASSWORD_MIN}
+            maxLength={PASSWORD_MAX}
+            value={confirm}
+            onChange={(e) => setConfirm(e.target.value)}
+            required
+          />
+        </label>
         <FormError error={mismatch ?? change.error} />
-        <button className="primary" type="submit" disabled={change.isPending}>{change.isPending ? "Changing…" : "Change password"}</button>
+        <button className="primary" type="submit" disabled={change.isPending}>
+          {change.isPending ? "Changing…" : "Change password"}
+        </button>
         {change.data ? <p role="status">Password changed. {change.data.otherSessionsRevoked} other session(s) signed out.</p> : null}
       </form>
     </section>
@@ -79,15 +117,30 @@ function Sessions() {
       <h2 style={{ marginTop: 0 }}>Sessions</h2>
       <p className="subtitle">Each browser you signed in from. A session ends after 12 hours without activity or 7 days after sign-in.</p>
       <table aria-label="Sessions">
-        <thead><tr><th>Signed in (UTC)</th><th>Last active</th><th>Ends</th><th>Browser</th><th /></tr></thead>
+        <thead>
+          <tr>
+            <th>Signed in (UTC)</th>
+            <th>Last active</th>
+            <th>Ends</th>
+            <th>Browser</th>
+            <th />
+          </tr>
+        </thead>
         <tbody>
           {list.data.map((s) => (
             <tr key={s.id}>
               <td>{formatTime(s.createdAt)}</td>
               <td>{formatTime(s.lastSeenAt)}</td>
-              <td>{formatTime(s.endsAt)} <span className="muted">({s.endsBecause === "idle" ? "if idle" : "at the latest"})</span></td>
+              <td>
+                {formatTime(s.endsAt)} <span className="muted">({s.endsBecause === "idle" ? "if idle" : "at the latest"})</span>
+              </td>
               <td className="mono">{s.userAgent ?? "unknown"}</td>
-              <td>{s.current ? <span className="badge">this browser</span> : null} <button type="button" className="danger" disabled={revoke.isPending} onClick={() => revoke.mutate({ sessionId: s.id })}>{s.current ? "Sign out here" : "End session"}</button></td>
+              <td>
+                {s.current ? <span className="badge">this browser</span> : null}{" "}
+                <button type="button" className="danger" disabled={revoke.isPending} onClick={() => revoke.mutate({ sessionId: s.id })}>
+                  {s.current ? "Sign out here" : "End session"}
+                </button>
+              </td>
             </tr>
           ))}
         </tbody>
@@ -101,7 +154,9 @@ function Account({ me }: { me: Me }) {
   return (
     <>
       <h1>Your account</h1>
-      <p className="subtitle">{me.name} · {me.email} · <span className="badge">{me.role}</span></p>
+      <p className="subtitle">
+        {me.name} · {me.email} · <span className="badge">{me.role}</span>
+      </p>
       <ChangePassword mustChange={me.mustChangePassword} />
       {me.mustChangePassword ? null : <Sessions />}
     </>

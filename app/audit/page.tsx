@@ -17,7 +17,6 @@ import { formatCount, formatTime } from "@/app/_components/format";
 import { VerificationPanel } from "./verification-panel";
 import { WitnessesPanel } from "./witnesses-panel";
 
-
 function KeyAndVerification() {
   const trpc = useTRPC();
   const status = useQuery(trpc.audit.status.queryOptions());
@@ -30,15 +29,45 @@ function KeyAndVerification() {
       <section className="panel" aria-label="Server key">
         <h2 style={{ marginTop: 0 }}>Server signing key</h2>
         <p className="muted">Ed25519. Checkpoints are signed with it; compare its fingerprint with the one you were given.</p>
-        <p>Fingerprint: <code className="mono" data-testid="key-fingerprint" style={{ wordBreak: "break-all" }}>{s.fingerprint}</code></p>
+        <p>
+          Fingerprint:{" "}
+          <code className="mono" data-testid="key-fingerprint" style={{ wordBreak: "break-all" }}>
+            {s.fingerprint}
+          </code>
+        </p>
         <div className="row">
-          <button type="button" onClick={() => download("runledger-audit-public-key.pem", s.publicKeyPem, "application/x-pem-file")}>Download public key</button>
-          {trusted.data ? <button type="button" onClick={() => download(`runledger-checkpoint-${trusted.data!.checkpointId ?? "latest"}.json`, JSON.stringify(trusted.data, null, 2) + "\n")}>Download latest checkpoint</button> : null}
+          <button type="button" onClick={() => download("runledger-audit-public-key.pem", s.publicKeyPem, "application/x-pem-file")}>
+            Download public key
+          </button>
+          {trusted.data ? (
+            <button
+              type="button"
+              onClick={() =>
+                download(
+                  `runledger-checkpoint-${trusted.data!.checkpointId ?? "latest"}.json`,
+                  JSON.stringify(trusted.data, null, 2) + "\n",
+                )
+              }
+            >
+              Download latest checkpoint
+            </button>
+          ) : null}
         </div>
         <dl className="kv" style={{ marginTop: 12 }}>
-          <dt>Events</dt><dd>{formatCount(s.events)}</dd>
+          <dt>Events</dt>
+          <dd>{formatCount(s.events)}</dd>
           <dt>Latest checkpoint</dt>
-          <dd>{s.latestCheckpoint ? <>#{s.latestCheckpoint.id} · tree size {formatCount(s.latestCheckpoint.treeSize)} · {formatTime(s.latestCheckpoint.at)} · {s.latestCheckpoint.reason} · root <Hash value={s.latestCheckpoint.rootHash} label="checkpoint root hash" /> · {s.latestCheckpoint.signatureValid ? "signature valid" : <strong className="error-text">signature NOT valid</strong>}</> : "none yet"}</dd>
+          <dd>
+            {s.latestCheckpoint ? (
+              <>
+                #{s.latestCheckpoint.id} · tree size {formatCount(s.latestCheckpoint.treeSize)} · {formatTime(s.latestCheckpoint.at)} ·{" "}
+                {s.latestCheckpoint.reason} · root <Hash value={s.latestCheckpoint.rootHash} label="checkpoint root hash" /> ·{" "}
+                {s.latestCheckpoint.signatureValid ? "signature valid" : <strong className="error-text">signature NOT valid</strong>}
+              </>
+            ) : (
+              "none yet"
+            )}
+          </dd>
         </dl>
       </section>
     </div>
@@ -53,14 +82,36 @@ function Reports() {
   return (
     <section className="panel" aria-label="Auditor's reports">
       <h2 style={{ marginTop: 0 }}>Auditor&apos;s reports</h2>
-      {targets.data.length === 0 ? <Empty title="No model versions yet" hint="Register a model version to produce its report." /> : (
+      {targets.data.length === 0 ? (
+        <Empty title="No model versions yet" hint="Register a model version to produce its report." />
+      ) : (
         <table aria-label="Report targets">
-          <thead><tr><th>Model</th><th>Version</th><th>Aliases</th><th>Weights</th><th>Report</th></tr></thead>
+          <thead>
+            <tr>
+              <th>Model</th>
+              <th>Version</th>
+              <th>Aliases</th>
+              <th>Weights</th>
+              <th>Report</th>
+            </tr>
+          </thead>
           <tbody>
             {targets.data.map((t) => (
               <tr key={t.modelVersionId}>
-                <td>{t.model}</td><td>v{t.version}</td><td>{t.aliases.join(", ") || "–"}</td><td><Hash value={t.weightsSha256} label={`weights of ${t.model} v${t.version}`} /></td>
-                <td className="row"><Link href={`/report/${t.modelVersionId}`}>Open report of {t.model} v{t.version}</Link><form method="post" action={`/api/report/${t.modelVersionId}?format=tar`} style={{ display: "inline" }}><button type="submit">Download bundle</button></form></td>
+                <td>{t.model}</td>
+                <td>v{t.version}</td>
+                <td>{t.aliases.join(", ") || "–"}</td>
+                <td>
+                  <Hash value={t.weightsSha256} label={`weights of ${t.model} v${t.version}`} />
+                </td>
+                <td className="row">
+                  <Link href={`/report/${t.modelVersionId}`}>
+                    Open report of {t.model} v{t.version}
+                  </Link>
+                  <form method="post" action={`/api/report/${t.modelVersionId}?format=tar`} style={{ display: "inline" }}>
+                    <button type="submit">Download bundle</button>
+                  </form>
+                </td>
               </tr>
             ))}
           </tbody>
@@ -84,19 +135,43 @@ function Events() {
   const events = useQuery({ ...trpc.audit.events.queryOptions({ ...input, limit }), placeholderData: (prev) => prev });
   const rows = events.data?.events ?? [];
   const field = (k: keyof Filters, label: string, placeholder = "") => (
-    <label className="field"><span>{label}</span><input aria-label={`Filter by ${label.toLowerCase()}`} value={draft[k]} placeholder={placeholder} onChange={(e) => setDraft({ ...draft, [k]: e.target.value })} /></label>
+    <label className="field">
+      <span>{label}</span>
+      <input
+        aria-label={`Filter by ${label.toLowerCase()}`}
+        value={draft[k]}
+        placeholder={placeholder}
+        onChange={(e) => setDraft({ ...draft, [k]: e.target.value })}
+      />
+    </label>
   );
   return (
     <section className="panel" aria-label="Audit events">
       <h2 style={{ marginTop: 0 }}>Events</h2>
-      <form aria-label="Event filters" onSubmit={(e) => { e.preventDefault(); setFilters(draft); setLimit(50); }}>
+      <form
+        aria-label="Event filters"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setFilters(draft);
+          setLimit(50);
+        }}
+      >
         <div className="form-grid">
           {field("actor", "Actor", "name or user id")}
-          <label className="field"><span>Action</span>
+          <label className="field">
+            <span>Action</span>
             <select aria-label="Filter by action" value={draft.action} onChange={(e) => setDraft({ ...draft, action: e.target.value })}>
               <option value="">any</option>
-              {[...new Set((actions.data ?? []).map((a) => a.split(".")[0]!))].map((g) => <option key={g} value={g}>{g}.*</option>)}
-              {(actions.data ?? []).map((a) => <option key={a} value={a}>{a}</option>)}
+              {[...new Set((actions.data ?? []).map((a) => a.split(".")[0]!))].map((g) => (
+                <option key={g} value={g}>
+                  {g}.*
+                </option>
+              ))}
+              {(actions.data ?? []).map((a) => (
+                <option key={a} value={a}>
+                  {a}
+                </option>
+              ))}
             </select>
           </label>
           {field("entityType", "Entity type", "e.g. modelVersion")}
@@ -105,26 +180,77 @@ function Events() {
           {field("to", "To", "ISO-8601 time")}
         </div>
         <div className="row" style={{ marginTop: 8 }}>
-          <button type="submit" className="primary">Apply filters</button>
-          <button type="button" onClick={() => { setDraft(EMPTY); setFilters(EMPTY); }}>Clear</button>
+          <button type="submit" className="primary">
+            Apply filters
+          </button>
+          <button
+            type="button"
+            onClick={() => {
+              setDraft(EMPTY);
+              setFilters(EMPTY);
+            }}
+          >
+            Clear
+          </button>
         </div>
       </form>
-      {events.error ? <ErrorState error={events.error} title="Could not load events" /> : events.isPending ? <Loading what="Loading events" /> : rows.length === 0 ? <Empty title="No events match" hint="Loosen the filters." /> : (
+      {events.error ? (
+        <ErrorState error={events.error} title="Could not load events" />
+      ) : events.isPending ? (
+        <Loading what="Loading events" />
+      ) : rows.length === 0 ? (
+        <Empty title="No events match" hint="Loosen the filters." />
+      ) : (
         <table aria-label="Audit events" style={{ marginTop: 12 }}>
-          <thead><tr><th>Seq</th><th>Time (UTC)</th><th>Actor</th><th>Action</th><th>Entity</th><th>Payload</th><th>Leaf</th><th></th></tr></thead>
+          <thead>
+            <tr>
+              <th>Seq</th>
+              <th>Time (UTC)</th>
+              <th>Actor</th>
+              <th>Action</th>
+              <th>Entity</th>
+              <th>Payload</th>
+              <th>Leaf</th>
+              <th></th>
+            </tr>
+          </thead>
           <tbody>
             {rows.map((e) => (
               <tr key={e.seq} data-seq={e.seq}>
-                <td>{e.seq}</td><td>{formatTime(e.at)}</td><td>{e.actorName} <span className="badge">{e.role}</span></td><td><code>{e.action}</code></td><td>{e.entityType} {e.entityId}</td>
-                <td><code className="mono" style={{ wordBreak: "break-all", fontSize: 11 }}>{JSON.stringify(e.payload).slice(0, 240)}</code></td>
-                <td><Hash value={e.leafHash} label={`leaf hash of event ${e.seq}`} /></td>
-                <td><button type="button" onClick={() => setProofSeq(e.seq)}>Proof</button></td>
+                <td>{e.seq}</td>
+                <td>{formatTime(e.at)}</td>
+                <td>
+                  {e.actorName} <span className="badge">{e.role}</span>
+                </td>
+                <td>
+                  <code>{e.action}</code>
+                </td>
+                <td>
+                  {e.entityType} {e.entityId}
+                </td>
+                <td>
+                  <code className="mono" style={{ wordBreak: "break-all", fontSize: 11 }}>
+                    {JSON.stringify(e.payload).slice(0, 240)}
+                  </code>
+                </td>
+                <td>
+                  <Hash value={e.leafHash} label={`leaf hash of event ${e.seq}`} />
+                </td>
+                <td>
+                  <button type="button" onClick={() => setProofSeq(e.seq)}>
+                    Proof
+                  </button>
+                </td>
               </tr>
             ))}
           </tbody>
         </table>
       )}
-      {events.data?.nextBeforeSeq && limit < 500 ? <button type="button" onClick={() => setLimit(limit + 50)} disabled={events.isFetching}>Load older events</button> : null}
+      {events.data?.nextBeforeSeq && limit < 500 ? (
+        <button type="button" onClick={() => setLimit(limit + 50)} disabled={events.isFetching}>
+          Load older events
+        </button>
+      ) : null}
       {proofSeq !== null ? <Proof seq={proofSeq} onClose={() => setProofSeq(null)} /> : null}
     </section>
   );
@@ -135,11 +261,32 @@ function Proof({ seq, onClose }: { seq: number; onClose: () => void }) {
   const proof = useQuery(trpc.audit.inclusionProof.queryOptions({ seq }));
   return (
     <aside aria-label={`Inclusion proof of event ${seq}`} className="panel" style={{ marginTop: 12 }}>
-      <div className="row"><strong>Inclusion proof of event #{seq}</strong><span className="spacer" /><button type="button" onClick={onClose}>Close</button></div>
-      {proof.isPending ? <Loading what="Computing the proof" /> : proof.error ? <ErrorState error={proof.error} /> : (
+      <div className="row">
+        <strong>Inclusion proof of event #{seq}</strong>
+        <span className="spacer" />
+        <button type="button" onClick={onClose}>
+          Close
+        </button>
+      </div>
+      {proof.isPending ? (
+        <Loading what="Computing the proof" />
+      ) : proof.error ? (
+        <ErrorState error={proof.error} />
+      ) : (
         <>
-          <p>{proof.data.verified ? "Verified" : "NOT verified"}: leaf {proof.data.leafIndex} of a tree of {proof.data.treeSize} events, root <Hash value={proof.data.rootHash} label="root hash" /> — {proof.data.signedRoot ? `the root signed in checkpoint #${proof.data.checkpoint!.id}` : "no signed checkpoint at this size yet"}.</p>
-          <ol className="mono">{proof.data.proof.map((h, i) => <li key={i}>{h}</li>)}</ol>
+          <p>
+            {proof.data.verified ? "Verified" : "NOT verified"}: leaf {proof.data.leafIndex} of a tree of {proof.data.treeSize} events, root{" "}
+            <Hash value={proof.data.rootHash} label="root hash" /> —{" "}
+            {proof.data.signedRoot
+              ? `the root signed in checkpoint #${proof.data.checkpoint!.id}`
+              : "no signed checkpoint at this size yet"}
+            .
+          </p>
+          <ol className="mono">
+            {proof.data.proof.map((h, i) => (
+              <li key={i}>{h}</li>
+            ))}
+          </ol>
         </>
       )}
     </aside>
@@ -152,7 +299,10 @@ export default function AuditPage() {
       {() => (
         <>
           <h1>Audit ledger</h1>
-          <p className="subtitle">Every change in Runledger, sign-ins included, is an event in an append-only, hash-chained ledger; signed Merkle checkpoints make tampering evident to anyone with the public key.</p>
+          <p className="subtitle">
+            Every change in Runledger, sign-ins included, is an event in an append-only, hash-chained ledger; signed Merkle checkpoints make
+            tampering evident to anyone with the public key.
+          </p>
           <KeyAndVerification />
           <VerificationPanel />
           <WitnessesPanel />

@@ -20,10 +20,19 @@ function Progress({ checked, total }: { checked: number; total: number }) {
   const pct = total > 0 ? Math.min(100, Math.round((checked / total) * 100)) : 0;
   return (
     <div style={{ margin: "8px 0" }}>
-      <div className="progress" role="progressbar" aria-label="Verification progress" aria-valuemin={0} aria-valuemax={total} aria-valuenow={checked}>
+      <div
+        className="progress"
+        role="progressbar"
+        aria-label="Verification progress"
+        aria-valuemin={0}
+        aria-valuemax={total}
+        aria-valuenow={checked}
+      >
         <div style={{ width: `${pct}%` }} />
       </div>
-      <p className="muted" style={{ margin: "4px 0 0" }}>Verifying… {formatCount(checked)} of {formatCount(total)} events checked</p>
+      <p className="muted" style={{ margin: "4px 0 0" }}>
+        Verifying… {formatCount(checked)} of {formatCount(total)} events checked
+      </p>
     </div>
   );
 }
@@ -37,20 +46,43 @@ function Result({ shown }: { shown: Shown | null }) {
       {shown && s ? (
         <>
           <p style={{ margin: "0 0 4px" }}>
-            <strong className={s.ok ? "" : "error-text"}>{s.ok ? "Intact" : "DAMAGED"}</strong> — {formatCount(s.eventsChecked)} events and {formatCount(s.checkpointsChecked)} signed checkpoints checked in {formatCount(Math.round(s.durationMs))} ms, {formatTime(shown.at)} by {shown.by}.
-            {!s.ok && !s.levels ? <> First bad seq: {s.firstBadSeq ?? "–"}. {s.problem}</> : null}
+            <strong className={s.ok ? "" : "error-text"}>{s.ok ? "Intact" : "DAMAGED"}</strong> — {formatCount(s.eventsChecked)} events and{" "}
+            {formatCount(s.checkpointsChecked)} signed checkpoints checked in {formatCount(Math.round(s.durationMs))} ms,{" "}
+            {formatTime(shown.at)} by {shown.by}.
+            {!s.ok && !s.levels ? (
+              <>
+                {" "}
+                First bad seq: {s.firstBadSeq ?? "–"}. {s.problem}
+              </>
+            ) : null}
           </p>
-          {s.trustedKey ? <p className="muted" style={{ margin: "0 0 4px" }}>Trusted: {s.trustedKey}.</p> : null}
+          {s.trustedKey ? (
+            <p className="muted" style={{ margin: "0 0 4px" }}>
+              Trusted: {s.trustedKey}.
+            </p>
+          ) : null}
           <VerificationLevels summary={s} />
           {!s.ok && (s.problems ?? []).length > 0 ? (
             <details style={{ marginTop: 6 }}>
               <summary>All problems ({formatCount(s.problemsTotal ?? s.problems!.length)})</summary>
-              <ul style={{ margin: "4px 0 0" }}>{s.problems!.map((p, i) => <li key={i}>{p}</li>)}</ul>
+              <ul style={{ margin: "4px 0 0" }}>
+                {s.problems!.map((p, i) => (
+                  <li key={i}>{p}</li>
+                ))}
+              </ul>
             </details>
           ) : null}
-          {notes.length > 0 ? <ul className="muted" style={{ margin: "6px 0 0" }}>{notes.map((n, i) => <li key={i}>{n}</li>)}</ul> : null}
+          {notes.length > 0 ? (
+            <ul className="muted" style={{ margin: "6px 0 0" }}>
+              {notes.map((n, i) => (
+                <li key={i}>{n}</li>
+              ))}
+            </ul>
+          ) : null}
         </>
-      ) : <p className="muted">Not verified yet.</p>}
+      ) : (
+        <p className="muted">Not verified yet.</p>
+      )}
     </div>
   );
 }
@@ -59,8 +91,13 @@ export function VerificationPanel() {
   const trpc = useTRPC();
   const qc = useQueryClient();
   const status = useQuery(trpc.audit.status.queryOptions());
-  const job = useQuery({ ...trpc.audit.verifyJob.queryOptions(), refetchInterval: (q) => (q.state.data?.status === "running" ? 400 : false) });
-  const verify = useMutation(trpc.audit.verify.mutationOptions({ onSuccess: (r) => qc.setQueryData(trpc.audit.verifyJob.queryKey(), r.job) }));
+  const job = useQuery({
+    ...trpc.audit.verifyJob.queryOptions(),
+    refetchInterval: (q) => (q.state.data?.status === "running" ? 400 : false),
+  });
+  const verify = useMutation(
+    trpc.audit.verify.mutationOptions({ onSuccess: (r) => qc.setQueryData(trpc.audit.verifyJob.queryKey(), r.job) }),
+  );
   const j = job.data ?? null;
 
   // When a job ends, the ledger has a new "audit.verify" event: refresh the status and the events list. Keyed on
@@ -71,11 +108,24 @@ export function VerificationPanel() {
     if (jobStatus !== undefined && jobStatus !== "running") void qc.invalidateQueries({ queryKey: trpc.audit.pathKey() });
   }, [jobId, jobStatus, qc, trpc]);
 
-  if (status.isPending) return <section className="panel" aria-label="Verification"><Loading what="Loading the last verification" /></section>;
-  if (status.error) return <section className="panel" aria-label="Verification"><ErrorState error={status.error} title="Could not load the last verification" /></section>;
+  if (status.isPending)
+    return (
+      <section className="panel" aria-label="Verification">
+        <Loading what="Loading the last verification" />
+      </section>
+    );
+  if (status.error)
+    return (
+      <section className="panel" aria-label="Verification">
+        <ErrorState error={status.error} title="Could not load the last verification" />
+      </section>
+    );
 
   const last = status.data.lastVerification;
-  const fromJob = j && j.status === "finished" && j.summary && j.seq !== null && (!last || j.seq > last.seq) ? { summary: j.summary, at: j.finishedAt ?? j.startedAt, by: j.startedBy } : null;
+  const fromJob =
+    j && j.status === "finished" && j.summary && j.seq !== null && (!last || j.seq > last.seq)
+      ? { summary: j.summary, at: j.finishedAt ?? j.startedAt, by: j.startedBy }
+      : null;
   const shown: Shown | null = fromJob ?? (last ? { summary: last.result, at: last.at, by: last.by } : null);
   const running = j?.status === "running";
 
@@ -83,16 +133,26 @@ export function VerificationPanel() {
     <section className="panel" aria-label="Verification">
       <h2 style={{ marginTop: 0 }}>Verification</h2>
       <p className="muted">
-        Recomputes every event&apos;s hash and chain, every checkpoint&apos;s signature and Merkle root, and every hash the ledger recorded from today&apos;s tables and files; then says whether anything outside the server (a trusted checkpoint or a witness) anchors the log.
-        &ldquo;Verify now&rdquo; trusts <strong>the server&apos;s current public key</strong> (<code className="mono">{status.data.fingerprint.slice(0, 19)}…</code>) and, as anchors, the cosignatures of the witnesses this server is configured with: it is the operator&apos;s own check.
-        An auditor&apos;s independent check is <code>npm run cli -- audit verify</code>, or <code>node verify-bundle.mjs</code> in a downloaded bundle, with a key, trusted checkpoint or witness key of their own.
+        Recomputes every event&apos;s hash and chain, every checkpoint&apos;s signature and Merkle root, and every hash the ledger recorded
+        from today&apos;s tables and files; then says whether anything outside the server (a trusted checkpoint or a witness) anchors the
+        log. &ldquo;Verify now&rdquo; trusts <strong>the server&apos;s current public key</strong> (
+        <code className="mono">{status.data.fingerprint.slice(0, 19)}…</code>) and, as anchors, the cosignatures of the witnesses this
+        server is configured with: it is the operator&apos;s own check. An auditor&apos;s independent check is{" "}
+        <code>npm run cli -- audit verify</code>, or <code>node verify-bundle.mjs</code> in a downloaded bundle, with a key, trusted
+        checkpoint or witness key of their own.
       </p>
       {running ? <Progress checked={j!.checked} total={j!.total} /> : null}
       {j?.status === "failed" ? <ErrorState error={j.error} title="The verification could not run" /> : null}
       <Result shown={shown} />
       <div className="row" style={{ marginTop: 12 }}>
-        <button type="button" className="primary" disabled={running || verify.isPending} onClick={() => verify.mutate()}>{running ? "Verifying…" : "Verify now"}</button>
-        {running ? <span className="muted">started {formatTime(j!.startedAt)} by {j!.startedBy}; one verification runs at a time</span> : null}
+        <button type="button" className="primary" disabled={running || verify.isPending} onClick={() => verify.mutate()}>
+          {running ? "Verifying…" : "Verify now"}
+        </button>
+        {running ? (
+          <span className="muted">
+            started {formatTime(j!.startedAt)} by {j!.startedBy}; one verification runs at a time
+          </span>
+        ) : null}
       </div>
       <FormError error={verify.error} />
     </section>

@@ -11,10 +11,17 @@ import { Empty, ErrorState, Loading } from "@/app/_components/states";
 import { Hash } from "@/app/_components/hash";
 import { formatCount, formatTime } from "@/app/_components/format";
 
-type WitnessRow = { name: string; reachable: boolean | null; failingSince: string | null; lastError: string | null; lastSuccessAt: string | null };
+type WitnessRow = {
+  name: string;
+  reachable: boolean | null;
+  failingSince: string | null;
+  lastError: string | null;
+  lastSuccessAt: string | null;
+};
 
 function statusText(w: WitnessRow): { text: string; bad: boolean } {
-  if (w.failingSince && w.reachable === false) return { text: `witness ${w.name} unreachable since ${formatTime(w.failingSince)}`, bad: true };
+  if (w.failingSince && w.reachable === false)
+    return { text: `witness ${w.name} unreachable since ${formatTime(w.failingSince)}`, bad: true };
   if (w.failingSince) return { text: `witness ${w.name} refusing since ${formatTime(w.failingSince)}`, bad: true };
   if (w.reachable) return { text: `reachable; last cosigned ${formatTime(w.lastSuccessAt)}`, bad: false };
   return { text: "not contacted yet", bad: false };
@@ -36,26 +43,59 @@ export function WitnessesPanel() {
       </p>
       {d.logVkey ? (
         <p>
-          This log: <code className="mono">{d.origin}</code> · verifier key for witness operators (<code>witness serve --log-key</code>): <Hash value={d.logVkey} label="log verifier key" />
+          This log: <code className="mono">{d.origin}</code> · verifier key for witness operators (<code>witness serve --log-key</code>):{" "}
+          <Hash value={d.logVkey} label="log verifier key" />
         </p>
-      ) : <p className="error-text">{d.originError}</p>}
-      {d.configErrors.map((e) => <p key={e} role="alert" className="error-text">RUNLEDGER_WITNESSES: {e}</p>)}
+      ) : (
+        <p className="error-text">{d.originError}</p>
+      )}
+      {d.configErrors.map((e) => (
+        <p key={e} role="alert" className="error-text">
+          RUNLEDGER_WITNESSES: {e}
+        </p>
+      ))}
       {d.witnesses.length === 0 ? (
-        <Empty title="No witness configured" hint="Set RUNLEDGER_WITNESSES=URL=VKEY (comma-separated) and restart; run a witness with npm run cli -- witness serve." />
+        <Empty
+          title="No witness configured"
+          hint="Set RUNLEDGER_WITNESSES=URL=VKEY (comma-separated) and restart; run a witness with npm run cli -- witness serve."
+        />
       ) : (
         <table aria-label="Configured witnesses">
-          <thead><tr><th>Witness</th><th>URL</th><th>Key ID</th><th>Status</th><th>Cosigned up to</th><th>Last error</th></tr></thead>
+          <thead>
+            <tr>
+              <th>Witness</th>
+              <th>URL</th>
+              <th>Key ID</th>
+              <th>Status</th>
+              <th>Cosigned up to</th>
+              <th>Last error</th>
+            </tr>
+          </thead>
           <tbody>
             {d.witnesses.map((w) => {
               const s = statusText(w);
               return (
                 <tr key={w.url}>
                   <td>{w.name}</td>
-                  <td><code className="mono">{w.url}</code></td>
-                  <td><code className="mono">{w.keyId}</code></td>
-                  <td role="status" aria-label={`Status of witness ${w.name}`} data-reachable={String(w.reachable)}>{s.bad ? <strong className="error-text">{s.text}</strong> : s.text}</td>
+                  <td>
+                    <code className="mono">{w.url}</code>
+                  </td>
+                  <td>
+                    <code className="mono">{w.keyId}</code>
+                  </td>
+                  <td role="status" aria-label={`Status of witness ${w.name}`} data-reachable={String(w.reachable)}>
+                    {s.bad ? <strong className="error-text">{s.text}</strong> : s.text}
+                  </td>
                   <td>{w.cosignedSize === null ? "–" : `tree size ${formatCount(w.cosignedSize)}`}</td>
-                  <td>{w.lastError ? <span title={w.lastError}>{formatTime(w.lastErrorAt)}: {w.lastError.slice(0, 160)}</span> : "–"}</td>
+                  <td>
+                    {w.lastError ? (
+                      <span title={w.lastError}>
+                        {formatTime(w.lastErrorAt)}: {w.lastError.slice(0, 160)}
+                      </span>
+                    ) : (
+                      "–"
+                    )}
+                  </td>
                 </tr>
               );
             })}
@@ -63,19 +103,45 @@ export function WitnessesPanel() {
         </table>
       )}
       <h3>Cosignatures</h3>
-      {d.cosignatures.length === 0 ? <Empty title="No cosignature yet" hint="Cosignatures appear here once a witness has cosigned a checkpoint." /> : (
+      {d.cosignatures.length === 0 ? (
+        <Empty title="No cosignature yet" hint="Cosignatures appear here once a witness has cosigned a checkpoint." />
+      ) : (
         <table aria-label="Witness cosignatures">
-          <thead><tr><th>Tree size</th><th>Checkpoint</th><th>Witness</th><th>Cosigned (UTC)</th><th>Root</th><th>Signature</th><th>Verified</th></tr></thead>
+          <thead>
+            <tr>
+              <th>Tree size</th>
+              <th>Checkpoint</th>
+              <th>Witness</th>
+              <th>Cosigned (UTC)</th>
+              <th>Root</th>
+              <th>Signature</th>
+              <th>Verified</th>
+            </tr>
+          </thead>
           <tbody>
             {d.cosignatures.map((c) => (
               <tr key={c.id} data-tree-size={c.treeSize}>
                 <td>{formatCount(c.treeSize)}</td>
                 <td>#{c.checkpointId}</td>
-                <td>{c.witnessName} <code className="mono">{c.keyId}</code></td>
+                <td>
+                  {c.witnessName} <code className="mono">{c.keyId}</code>
+                </td>
                 <td>{formatTime(c.cosignedAt)}</td>
-                <td><Hash value={c.rootHash} label={`root cosigned at tree size ${c.treeSize}`} /></td>
-                <td><Hash value={c.signature} label={`cosignature at tree size ${c.treeSize}`} /></td>
-                <td>{c.verified === null ? <span className="muted">key not configured</span> : c.verified ? "valid" : <strong className="error-text">NOT valid</strong>}</td>
+                <td>
+                  <Hash value={c.rootHash} label={`root cosigned at tree size ${c.treeSize}`} />
+                </td>
+                <td>
+                  <Hash value={c.signature} label={`cosignature at tree size ${c.treeSize}`} />
+                </td>
+                <td>
+                  {c.verified === null ? (
+                    <span className="muted">key not configured</span>
+                  ) : c.verified ? (
+                    "valid"
+                  ) : (
+                    <strong className="error-text">NOT valid</strong>
+                  )}
+                </td>
               </tr>
             ))}
           </tbody>

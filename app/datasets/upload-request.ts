@@ -3,7 +3,15 @@
  * browser streams it from disk; nothing is read into page memory) with the settings in the query string, and
  * reports the bytes sent. XMLHttpRequest rather than fetch because only it reports upload progress.
  */
-export type UploadSettings = { name: string; labelColumn?: string; licence?: string; origin?: string; kind?: "tabular" | "image" | "text"; imageShape?: [number, number, number]; textColumn?: string };
+export type UploadSettings = {
+  name: string;
+  labelColumn?: string;
+  licence?: string;
+  origin?: string;
+  kind?: "tabular" | "image" | "text";
+  imageShape?: [number, number, number];
+  textColumn?: string;
+};
 export type UploadedDataset = { id: number; name: string; rowCount: number; sha256: string; byteSize: number };
 
 export class UploadFailed extends Error {}
@@ -13,7 +21,13 @@ export function newUploadId(): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-export function uploadCsvFile(file: File, settings: UploadSettings, uploadId: string, onSent: (sent: number, total: number) => void, onSentAll: () => void): Promise<UploadedDataset> {
+export function uploadCsvFile(
+  file: File,
+  settings: UploadSettings,
+  uploadId: string,
+  onSent: (sent: number, total: number) => void,
+  onSentAll: () => void,
+): Promise<UploadedDataset> {
   const params = new URLSearchParams({ uploadId });
   for (const [k, v] of Object.entries(settings)) if (v !== undefined && v !== "") params.set(k, Array.isArray(v) ? v.join(",") : String(v));
   return new Promise((resolve, reject) => {

@@ -35,12 +35,38 @@ type FlowNode = Node<{ node: LineageNode; selected: boolean }, "lineage">;
 function LineageCard({ data }: NodeProps<FlowNode>) {
   const n = data.node;
   return (
-    <div data-kind={n.kind} style={{ width: NODE_W, minHeight: NODE_H - 8, boxSizing: "border-box", padding: "6px 10px", borderRadius: 8, border: `1px solid ${data.selected ? "#2f5bd3" : "#c9d0dc"}`, boxShadow: data.selected ? "0 0 0 2px #2f5bd3" : undefined, background: KIND_COLOURS[n.kind], fontSize: 12, cursor: "pointer" }}>
+    <div
+      data-kind={n.kind}
+      style={{
+        width: NODE_W,
+        minHeight: NODE_H - 8,
+        boxSizing: "border-box",
+        padding: "6px 10px",
+        borderRadius: 8,
+        border: `1px solid ${data.selected ? "#2f5bd3" : "#c9d0dc"}`,
+        boxShadow: data.selected ? "0 0 0 2px #2f5bd3" : undefined,
+        background: KIND_COLOURS[n.kind],
+        fontSize: 12,
+        cursor: "pointer",
+      }}
+    >
       <Handle type="target" position={Position.Left} isConnectable={false} />
-      <div className="muted" style={{ fontSize: 11, textTransform: "uppercase", letterSpacing: 0.3 }}>{n.kindLabel}</div>
-      <div style={{ fontWeight: 600, overflow: "hidden", textOverflow: "ellipsis", whiteSpace: "nowrap" }} title={n.title}>{n.title}</div>
-      {n.lines.slice(0, 2).map((l, i) => <div key={i} style={{ overflow: "hidden", textOverflow: "ellipsis", whiteSpace: "nowrap" }} title={l}>{l}</div>)}
-      {n.hash ? <div className="nodrag" onClick={(e) => e.stopPropagation()}><Hash value={n.hash.value} label={`${n.title} ${n.hash.label}`} /></div> : null}
+      <div className="muted" style={{ fontSize: 11, textTransform: "uppercase", letterSpacing: 0.3 }}>
+        {n.kindLabel}
+      </div>
+      <div style={{ fontWeight: 600, overflow: "hidden", textOverflow: "ellipsis", whiteSpace: "nowrap" }} title={n.title}>
+        {n.title}
+      </div>
+      {n.lines.slice(0, 2).map((l, i) => (
+        <div key={i} style={{ overflow: "hidden", textOverflow: "ellipsis", whiteSpace: "nowrap" }} title={l}>
+          {l}
+        </div>
+      ))}
+      {n.hash ? (
+        <div className="nodrag" onClick={(e) => e.stopPropagation()}>
+          <Hash value={n.hash.value} label={`${n.title} ${n.hash.label}`} />
+        </div>
+      ) : null}
       <Handle type="source" position={Position.Right} isConnectable={false} />
     </div>
   );
@@ -55,24 +81,77 @@ function layout(graph: LineageGraph): Map<string, { x: number; y: number }> {
   for (const n of graph.nodes) g.setNode(n.id, { width: NODE_W, height: NODE_H });
   for (const e of graph.edges) g.setEdge(e.source, e.target);
   dagre.layout(g);
-  return new Map(graph.nodes.map((n) => {
-    const p = g.node(n.id) as { x: number; y: number };
-    return [n.id, { x: p.x - NODE_W / 2, y: p.y - NODE_H / 2 }];
-  }));
+  return new Map(
+    graph.nodes.map((n) => {
+      const p = g.node(n.id) as { x: number; y: number };
+      return [n.id, { x: p.x - NODE_W / 2, y: p.y - NODE_H / 2 }];
+    }),
+  );
 }
 
 export function LineageGraphView({ graph }: { graph: LineageGraph }) {
   const [selectedId, setSelectedId] = useState<string>(graph.rootId);
   const positions = useMemo(() => layout(graph), [graph]);
-  const nodes = useMemo<FlowNode[]>(() => graph.nodes.map((n) => ({ id: n.id, type: "lineage", position: positions.get(n.id)!, data: { node: n, selected: n.id === selectedId }, ariaLabel: `${n.kindLabel}: ${n.title}`, draggable: false, connectable: false })), [graph, positions, selectedId]);
-  const edges = useMemo<Edge[]>(() => graph.edges.map((e) => ({ id: e.id, source: e.source, target: e.target, label: e.label, labelStyle: { fontSize: 11 }, style: { stroke: "#8a94a6" } })), [graph]);
+  const nodes = useMemo<FlowNode[]>(
+    () =>
+      graph.nodes.map((n) => ({
+        id: n.id,
+        type: "lineage",
+        position: positions.get(n.id)!,
+        data: { node: n, selected: n.id === selectedId },
+        ariaLabel: `${n.kindLabel}: ${n.title}`,
+        draggable: false,
+        connectable: false,
+      })),
+    [graph, positions, selectedId],
+  );
+  const edges = useMemo<Edge[]>(
+    () =>
+      graph.edges.map((e) => ({
+        id: e.id,
+        source: e.source,
+        target: e.target,
+        label: e.label,
+        labelStyle: { fontSize: 11 },
+        style: { stroke: "#8a94a6" },
+      })),
+    [graph],
+  );
   const selected = graph.nodes.find((n) => n.id === selectedId) ?? null;
   // Open readable (not zoomed out to fit a long chain): centred on the model version and its direct neighbours.
-  const focus = useMemo(() => [graph.rootId, ...graph.edges.filter((e) => e.source === graph.rootId || e.target === graph.rootId).map((e) => (e.source === graph.rootId ? e.target : e.source))].map((id) => ({ id })), [graph]);
+  const focus = useMemo(
+    () =>
+      [
+        graph.rootId,
+        ...graph.edges
+          .filter((e) => e.source === graph.rootId || e.target === graph.rootId)
+          .map((e) => (e.source === graph.rootId ? e.target : e.source)),
+      ].map((id) => ({ id })),
+    [graph],
+  );
   return (
     <div style={{ display: "grid", gridTemplateColumns: "minmax(0, 1fr) 340px", gap: 16, alignItems: "start" }}>
-      <div role="region" aria-label="Lineage graph" style={{ height: 640, border: "1px solid var(--line)", borderRadius: 8, background: "#fff" }} data-node-count={graph.nodes.length}>
-        <ReactFlow nodes={nodes} edges={edges} nodeTypes={nodeTypes} onNodeClick={(_, n) => setSelectedId(n.id)} onSelectionChange={({ nodes: picked }) => { if (picked[0]) setSelectedId(picked[0].id); }} fitView fitViewOptions={{ nodes: focus, maxZoom: 0.95, minZoom: 0.35 }} minZoom={0.1} nodesConnectable={false} nodesDraggable={false} proOptions={{ hideAttribution: true }}>
+      <div
+        role="region"
+        aria-label="Lineage graph"
+        style={{ height: 640, border: "1px solid var(--line)", borderRadius: 8, background: "#fff" }}
+        data-node-count={graph.nodes.length}
+      >
+        <ReactFlow
+          nodes={nodes}
+          edges={edges}
+          nodeTypes={nodeTypes}
+          onNodeClick={(_, n) => setSelectedId(n.id)}
+          onSelectionChange={({ nodes: picked }) => {
+            if (picked[0]) setSelectedId(picked[0].id);
+          }}
+          fitView
+          fitViewOptions={{ nodes: focus, maxZoom: 0.95, minZoom: 0.35 }}
+          minZoom={0.1}
+          nodesConnectable={false}
+          nodesDraggable={false}
+          proOptions={{ hideAttribution: true }}
+        >
           <Background />
           <Controls showInteractive={false} />
           <MiniMap pannable zoomable ariaLabel="Lineage overview" nodeColor="#9aa5b8" maskColor="rgba(240, 242, 246, 0.6)" />
@@ -87,18 +166,29 @@ function NodeDetails({ node }: { node: LineageNode | null }) {
   if (!node) return <aside className="panel muted">Select a node to see its details.</aside>;
   return (
     <aside className="panel" aria-label="Node details" style={{ margin: 0 }}>
-      <div className="muted" style={{ fontSize: 12 }}>{node.kindLabel}</div>
+      <div className="muted" style={{ fontSize: 12 }}>
+        {node.kindLabel}
+      </div>
       <h3 style={{ margin: "2px 0 8px" }}>{node.title}</h3>
       <dl className="kv">
         {node.details.map((d) => (
           <Detail key={d.label} label={d.label} value={d.value} hash={d.hash} />
         ))}
       </dl>
-      {node.href ? <p style={{ marginBottom: 0 }}><Link href={node.href}>Open {node.kindLabel.toLowerCase()}</Link></p> : null}
+      {node.href ? (
+        <p style={{ marginBottom: 0 }}>
+          <Link href={node.href}>Open {node.kindLabel.toLowerCase()}</Link>
+        </p>
+      ) : null}
     </aside>
   );
 }
 
 function Detail({ label, value, hash }: { label: string; value: string; hash?: boolean }) {
-  return <><dt>{label}</dt><dd style={{ wordBreak: "break-word" }}>{hash ? <Hash value={value} label={label} /> : value}</dd></>;
+  return (
+    <>
+      <dt>{label}</dt>
+      <dd style={{ wordBreak: "break-word" }}>{hash ? <Hash value={value} label={label} /> : value}</dd>
+    </>
+  );
 }

@@ -11,7 +11,9 @@ export default function AllRunsPage() {
       {() => (
         <>
           <h1>All runs</h1>
-          <p className="subtitle">Runs of every experiment. Filter, choose columns, group by a hyperparameter, select 2–20 runs and compare them.</p>
+          <p className="subtitle">
+            Runs of every experiment. Filter, choose columns, group by a hyperparameter, select 2–20 runs and compare them.
+          </p>
           <Suspense fallback={<Loading what="Loading runs" />}>
             <RunsExplorer />
           </Suspense>

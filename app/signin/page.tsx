@@ -40,10 +40,32 @@ function SignInForm() {
           }}
           style={{ display: "grid", gap: 12 }}
         >
-          <label className="field"><span>Email</span><input type="email" autoComplete="username" maxLength={EMAIL_MAX} value={email} onChange={(e) => setEmail(e.target.value)} required /></label>
-          <label className="field"><span>Password</span><input type="password" autoComplete="current-password" maxLength={PASSWORD_MAX} value={password} onChange={(e) => setPassword(e.target.value)} required /></label>
+          <label className="field">
+            <span>Email</span>
+            <input
+              type="email"
+              autoComplete="username"
+              maxLength={EMAIL_MAX}
+              value={email}
+              onChange={(e) => setEmail(e.target.value)}
+              required
+            />
+          </label>
+          <label className="field">
+            <span>Password</span>
+            <input
+              type="password"
+              autoComplete="current-password"
+              maxLength={PASSWORD_MAX}
+              value={password}
+              onChange={(e) => setPassword(e.target.value)}
+              required
+            />
+          </label>
           <FormError error={signIn.error} />
-          <button className="primary" type="submit" disabled={signIn.isPending}>{signIn.isPending ? "Signing in…" : "Sign in"}</button>
+          <button className="primary" type="submit" disabled={signIn.isPending}>
+            {signIn.isPending ? "Signing in…" : "Sign in"}
+          </button>
         </form>
       </div>
     </main>

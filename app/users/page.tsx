@@ -18,7 +18,10 @@ type Role = (typeof ROLE_NAMES)[number];
 function OneTimePassword({ who, password }: { who: string; password: string }) {
   return (
     <div role="status" className="panel" style={{ borderColor: "var(--accent)" }}>
-      Temporary password for <strong>{who}</strong> (shown once; they must change it at sign-in): <code className="hash" aria-label="Temporary password">{password}</code>
+      Temporary password for <strong>{who}</strong> (shown once; they must change it at sign-in):{" "}
+      <code className="hash" aria-label="Temporary password">
+        {password}
+      </code>
     </div>
   );
 }
@@ -40,15 +43,37 @@ function CreateUser({ onCreated }: { onCreated: (who: string, password: string) 
     }),
   );
   return (
-    <form className="panel" aria-label="Create a user" onSubmit={(e) => { e.preventDefault(); create.mutate({ email, name, role }); }}>
+    <form
+      className="panel"
+      aria-label="Create a user"
+      onSubmit={(e) => {
+        e.preventDefault();
+        create.mutate({ email, name, role });
+      }}
+    >
       <h2 style={{ marginTop: 0 }}>Create a user</h2>
       <div className="form-grid">
-        <label className="field"><span>Email</span><input type="email" maxLength={EMAIL_MAX} value={email} onChange={(e) => setEmail(e.target.value)} required /></label>
-        <label className="field"><span>Name</span><input maxLength={NAME_MAX} value={name} onChange={(e) => setName(e.target.value)} required /></label>
-        <label className="field"><span>Role</span><select value={role} onChange={(e) => setRole(e.target.value as Role)}>{ROLE_NAMES.map((r) => <option key={r}>{r}</option>)}</select></label>
+        <label className="field">
+          <span>Email</span>
+          <input type="email" maxLength={EMAIL_MAX} value={email} onChange={(e) => setEmail(e.target.value)} required />
+        </label>
+        <label className="field">
+          <span>Name</span>
+          <input maxLength={NAME_MAX} value={name} onChange={(e) => setName(e.target.value)} required />
+        </label>
+        <label className="field">
+          <span>Role</span>
+          <select value={role} onChange={(e) => setRole(e.target.value as Role)}>
+            {ROLE_NAMES.map((r) => (
+              <option key={r}>{r}</option>
+            ))}
+          </select>
+        </label>
       </div>
       <FormError error={create.error} />
-      <button className="primary" type="submit" disabled={create.isPending} style={{ marginTop: 12 }}>{create.isPending ? "Creating…" : "Create user"}</button>
+      <button className="primary" type="submit" disabled={create.isPending} style={{ marginTop: 12 }}>
+        {create.isPending ? "Creating…" : "Create user"}
+      </button>
     </form>
   );
 }
@@ -61,7 +86,14 @@ function Users({ me }: { me: Me }) {
   const [roles, setRoles] = useState<Record<number, Role>>({});
   const refresh = () => void queryClient.invalidateQueries({ queryKey: trpc.users.list.queryKey() });
   const update = useMutation(trpc.users.update.mutationOptions({ onSuccess: refresh }));
-  const reset = useMutation(trpc.users.resetPassword.mutationOptions({ onSuccess: (r) => { setShown({ who: r.user.email, password: r.temporaryPassword }); refresh(); } }));
+  const reset = useMutation(
+    trpc.users.resetPassword.mutationOptions({
+      onSuccess: (r) => {
+        setShown({ who: r.user.email, password: r.temporaryPassword });
+        refresh();
+      },
+    }),
+  );
   const revoke = useMutation(trpc.users.revokeSessions.mutationOptions({ onSuccess: refresh }));
   if (me.role !== "admin") return <ErrorState error="Only administrators manage users." title="Not available" />;
   return (
@@ -70,10 +102,24 @@ function Users({ me }: { me: Me }) {
       <p className="subtitle">Who can sign in, and with which role. Every change here is recorded in the audit ledger.</p>
       {shown ? <OneTimePassword who={shown.who} password={shown.password} /> : null}
       <CreateUser onCreated={(who, password) => setShown({ who, password })} />
-      {list.isPending ? <Loading what="Loading users" /> : list.error ? <ErrorState error={list.error} /> : (
+      {list.isPending ? (
+        <Loading what="Loading users" />
+      ) : list.error ? (
+        <ErrorState error={list.error} />
+      ) : (
         <div className="panel">
           <table aria-label="Users">
-            <thead><tr><th>Name</th><th>Email</th><th>Role</th><th>Status</th><th className="num">Sessions</th><th>Password changed (UTC)</th><th>Actions</th></tr></thead>
+            <thead>
+              <tr>
+                <th>Name</th>
+                <th>Email</th>
+                <th>Role</th>
+                <th>Status</th>
+                <th className="num">Sessions</th>
+                <th>Password changed (UTC)</th>
+                <th>Actions</th>
+              </tr>
+            </thead>
             <tbody>
               {list.data.users.map((u) => {
                 const chosen = roles[u.id] ?? u.role;
@@ -82,16 +128,43 @@ function Users({ me }: { me: Me }) {
                     <td>{u.name}</td>
                     <td className="mono">{u.email}</td>
                     <td>
-                      <select aria-label={`Role of ${u.email}`} value={chosen} onChange={(e) => setRoles({ ...roles, [u.id]: e.target.value as Role })}>{ROLE_NAMES.map((r) => <option key={r}>{r}</option>)}</select>{" "}
-                      {chosen !== u.role ? <button type="button" onClick={() => update.mutate({ userId: u.id, role: chosen })}>Save role</button> : null}
+                      <select
+                        aria-label={`Role of ${u.email}`}
+                        value={chosen}
+                        onChange={(e) => setRoles({ ...roles, [u.id]: e.target.value as Role })}
+                      >
+                        {ROLE_NAMES.map((r) => (
+                          <option key={r}>{r}</option>
+                        ))}
+                      </select>{" "}
+                      {chosen !== u.role ? (
+                        <button type="button" onClick={() => update.mutate({ userId: u.id, role: chosen })}>
+                          Save role
+                        </button>
+                      ) : null}
                     </td>
-                    <td>{u.disabled ? <span className="badge failed">disabled</span> : <span className="badge completed">enabled</span>} {u.mustChangePassword ? <span className="badge cancelled">must change password</span> : null} {list.data.demoPasswordsInUse.includes(u.email) ? <span className="badge failed">public demo password</span> : null}</td>
+                    <td>
+                      {u.disabled ? <span className="badge failed">disabled</span> : <span className="badge completed">enabled</span>}{" "}
+                      {u.mustChangePassword ? <span className="badge cancelled">must change password</span> : null}{" "}
+                      {list.data.demoPasswordsInUse.includes(u.email) ? <span className="badge failed">public demo password</span> : null}
+                    </td>
                     <td className="num">{u.activeSessions}</td>
                     <td>{u.passwordChangedAt ? formatTime(u.passwordChangedAt) : <span className="muted">never</span>}</td>
                     <td className="row">
-                      <button type="button" className={u.disabled ? "" : "danger"} disabled={u.id === me.id && !u.disabled} onClick={() => update.mutate({ userId: u.id, disabled: !u.disabled })}>{u.disabled ? "Enable" : "Disable"}</button>
-                      <button type="button" disabled={u.id === me.id} onClick={() => reset.mutate({ userId: u.id })}>Reset password</button>
-                      <button type="button" disabled={u.activeSessions === 0} onClick={() => revoke.mutate({ userId: u.id })}>End sessions</button>
+                      <button
+                        type="button"
+                        className={u.disabled ? "" : "danger"}
+                        disabled={u.id === me.id && !u.disabled}
+                        onClick={() => update.mutate({ userId: u.id, disabled: !u.disabled })}
+                      >
+                        {u.disabled ? "Enable" : "Disable"}
+                      </button>
+                      <button type="button" disabled={u.id === me.id} onClick={() => reset.mutate({ userId: u.id })}>
+                        Reset password
+                      </button>
+                      <button type="button" disabled={u.activeSessions === 0} onClick={() => revoke.mutate({ userId: u.id })}>
+                        End sessions
+                      </button>
                     </td>
                   </tr>
                 );

@@ -20,7 +20,9 @@ export const datasets = sqliteTable("datasets", {
   /** JSON: { columns: [{ name, type: "number" | "string" }], labelColumn, kind: "tabular" | "image" | "text", imageShape? } */
   schemaJson: text("schema_json").notNull(),
   rowCount: integer("row_count").notNull(),
-  createdBy: integer("created_by").notNull().references(() => users.id),
+  createdBy: integer("created_by")
+    .notNull()
+    .references(() => users.id),
   createdAt: text("created_at").notNull(),
 });
 
@@ -28,7 +30,9 @@ export const datasetVersions = sqliteTable(
   "dataset_versions",
   {
     id: integer("id").primaryKey({ autoIncrement: true }),
-    datasetId: integer("dataset_id").notNull().references(() => datasets.id),
+    datasetId: integer("dataset_id")
+      .notNull()
+      .references(() => datasets.id),
     /** Canonical JSON of the cleaning steps. */
     recipeJson: text("recipe_json").notNull(),
     recipeSha256: text("recipe_sha256").notNull(),
@@ -47,7 +51,9 @@ export const splits = sqliteTable(
   "splits",
   {
     id: integer("id").primaryKey({ autoIncrement: true }),
-    datasetVersionId: integer("dataset_version_id").notNull().references(() => datasetVersions.id),
+    datasetVersionId: integer("dataset_version_id")
+      .notNull()
+      .references(() => datasetVersions.id),
     specJson: text("spec_json").notNull(),
     /** JSON: per partition { count, classBalance, indicesSha256 } and normalisation statistics. */
     manifestJson: text("manifest_json").notNull(),

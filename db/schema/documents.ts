@@ -23,9 +23,14 @@ export const documents = sqliteTable(
     body: text("body").notNull(),
     /** The version this one replaces; null for the first version. */
     supersedesId: integer("supersedes_id").references((): AnySQLiteColumn => documents.id),
-    authorId: integer("author_id").notNull().references(() => users.id),
+    authorId: integer("author_id")
+      .notNull()
+      .references(() => users.id),
     createdAt: text("created_at").notNull(),
     sha256: text("sha256").notNull(),
   },
-  (t) => [uniqueIndex("documents_subject_section_version").on(t.subjectType, t.subjectId, t.section, t.version), index("documents_subject").on(t.subjectType, t.subjectId)],
+  (t) => [
+    uniqueIndex("documents_subject_section_version").on(t.subjectType, t.subjectId, t.section, t.version),
+    index("documents_subject").on(t.subjectType, t.subjectId),
+  ],
 );

@@ -6,7 +6,9 @@ export const projects = sqliteTable("projects", {
   id: integer("id").primaryKey({ autoIncrement: true }),
   name: text("name").notNull().unique(),
   description: text("description").notNull().default(""),
-  createdBy: integer("created_by").notNull().references(() => users.id),
+  createdBy: integer("created_by")
+    .notNull()
+    .references(() => users.id),
   createdAt: text("created_at").notNull(),
 });
 
@@ -14,10 +16,14 @@ export const experiments = sqliteTable(
   "experiments",
   {
     id: integer("id").primaryKey({ autoIncrement: true }),
-    projectId: integer("project_id").notNull().references(() => projects.id),
+    projectId: integer("project_id")
+      .notNull()
+      .references(() => projects.id),
     name: text("name").notNull(),
     description: text("description").notNull().default(""),
-    createdBy: integer("created_by").notNull().references(() => users.id),
+    createdBy: integer("created_by")
+      .notNull()
+      .references(() => users.id),
     createdAt: text("created_at").notNull(),
   },
   (t) => [uniqueIndex("experiments_project_name").on(t.projectId, t.name)],

@@ -12,7 +12,9 @@ export const models = sqliteTable("models", {
   name: text("name").notNull().unique(),
   description: text("description").notNull().default(""),
   approvalsRequired: integer("approvals_required").notNull().default(1),
-  createdBy: integer("created_by").notNull().references(() => users.id),
+  createdBy: integer("created_by")
+    .notNull()
+    .references(() => users.id),
   createdAt: text("created_at").notNull(),
 });
 
@@ -20,12 +22,20 @@ export const modelVersions = sqliteTable(
   "model_versions",
   {
     id: integer("id").primaryKey({ autoIncrement: true }),
-    modelId: integer("model_id").notNull().references(() => models.id),
+    modelId: integer("model_id")
+      .notNull()
+      .references(() => models.id),
     version: integer("version").notNull(),
-    runId: integer("run_id").notNull().references(() => runs.id),
-    checkpointId: integer("checkpoint_id").notNull().references(() => checkpoints.id),
+    runId: integer("run_id")
+      .notNull()
+      .references(() => runs.id),
+    checkpointId: integer("checkpoint_id")
+      .notNull()
+      .references(() => checkpoints.id),
     weightsSha256: text("weights_sha256").notNull(),
-    createdBy: integer("created_by").notNull().references(() => users.id),
+    createdBy: integer("created_by")
+      .notNull()
+      .references(() => users.id),
     createdAt: text("created_at").notNull(),
   },
   (t) => [uniqueIndex("model_versions_model_version").on(t.modelId, t.version)],
@@ -35,12 +45,16 @@ export const modelAliasEvents = sqliteTable(
   "model_alias_events",
   {
     id: integer("id").primaryKey({ autoIncrement: true }),
-    modelId: integer("model_id").notNull().references(() => models.id),
+    modelId: integer("model_id")
+      .notNull()
+      .references(() => models.id),
     alias: text("alias").notNull(),
     /** null: the alias was removed. */
     modelVersionId: integer("model_version_id").references(() => modelVersions.id),
     promotionRequestId: integer("promotion_request_id"),
-    movedBy: integer("moved_by").notNull().references(() => users.id),
+    movedBy: integer("moved_by")
+      .notNull()
+      .references(() => users.id),
     createdAt: text("created_at").notNull(),
   },
   (t) => [index("model_alias_events_model_alias").on(t.modelId, t.alias, t.createdAt)],
@@ -49,14 +63,20 @@ export const modelAliasEvents = sqliteTable(
 export const PROMOTION_STATUSES = ["pending", "approved", "rejected", "withdrawn"] as const;
 export const promotionRequests = sqliteTable("promotion_requests", {
   id: integer("id").primaryKey({ autoIncrement: true }),
-  modelVersionId: integer("model_version_id").notNull().references(() => modelVersions.id),
+  modelVersionId: integer("model_version_id")
+    .notNull()
+    .references(() => modelVersions.id),
   alias: text("alias").notNull(),
-  evaluationId: integer("evaluation_id").notNull().references(() => evaluations.id),
+  evaluationId: integer("evaluation_id")
+    .notNull()
+    .references(() => evaluations.id),
   rationale: text("rationale").notNull(),
   /** sha256 of the canonical record under review (model version + evaluation); signatures bind to it. */
   recordSha256: text("record_sha256").notNull(),
   status: text("status", { enum: PROMOTION_STATUSES }).notNull(),
-  requestedBy: integer("requested_by").notNull().references(() => users.id),
+  requestedBy: integer("requested_by")
+    .notNull()
+    .references(() => users.id),
   createdAt: text("created_at").notNull(),
   decidedAt: text("decided_at"),
 });
@@ -64,7 +84,9 @@ export const promotionRequests = sqliteTable("promotion_requests", {
 export const SIGNATURE_MEANINGS = ["authorship", "review", "approval", "rejection"] as const;
 export const signatures = sqliteTable("signatures", {
   id: integer("id").primaryKey({ autoIncrement: true }),
-  userId: integer("user_id").notNull().references(() => users.id),
+  userId: integer("user_id")
+    .notNull()
+    .references(() => users.id),
   printedName: text("printed_name").notNull(),
   meaning: text("meaning", { enum: SIGNATURE_MEANINGS }).notNull(),
   /** What was signed: e.g. "promotion_request", "model_card". */

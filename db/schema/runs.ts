@@ -14,7 +14,9 @@ export const runs = sqliteTable(
   "runs",
   {
     id: integer("id").primaryKey({ autoIncrement: true }),
-    experimentId: integer("experiment_id").notNull().references(() => experiments.id),
+    experimentId: integer("experiment_id")
+      .notNull()
+      .references(() => experiments.id),
     name: text("name").notNull(),
     status: text("status", { enum: RUN_STATUSES }).notNull(),
     /** Canonical JSON of the parsed config (defaults filled in). Immutable. */
@@ -22,7 +24,9 @@ export const runs = sqliteTable(
     configSha256: text("config_sha256").notNull(),
     seed: integer("seed").notNull(),
     /** How this run came to be: a first run, a fork of a run, a fine-tune from a checkpoint, a re-run. */
-    origin: text("origin", { enum: ["new", "fork", "finetune", "rerun"] }).notNull().default("new"),
+    origin: text("origin", { enum: ["new", "fork", "finetune", "rerun"] })
+      .notNull()
+      .default("new"),
     parentRunId: integer("parent_run_id").references((): AnySQLiteColumn => runs.id),
     parentCheckpointId: integer("parent_checkpoint_id"),
     datasetVersionId: integer("dataset_version_id").references(() => datasetVersions.id),
@@ -39,7 +43,9 @@ export const runs = sqliteTable(
     progressJson: text("progress_json"),
     finalWeightsSha256: text("final_weights_sha256"),
     error: text("error"),
-    createdBy: integer("created_by").notNull().references(() => users.id),
+    createdBy: integer("created_by")
+      .notNull()
+      .references(() => users.id),
     createdAt: text("created_at").notNull(),
     startedAt: text("started_at"),
     finishedAt: text("finished_at"),
@@ -51,21 +57,31 @@ export const runs = sqliteTable(
 export const runParams = sqliteTable(
   "run_params",
   {
-    runId: integer("run_id").notNull().references(() => runs.id),
+    runId: integer("run_id")
+      .notNull()
+      .references(() => runs.id),
     key: text("key").notNull(),
     valueText: text("value_text"),
     valueNum: real("value_num"),
   },
-  (t) => [primaryKey({ columns: [t.runId, t.key] }), index("run_params_key_num").on(t.key, t.valueNum), index("run_params_key_text").on(t.key, t.valueText)],
+  (t) => [
+    primaryKey({ columns: [t.runId, t.key] }),
+    index("run_params_key_num").on(t.key, t.valueNum),
+    index("run_params_key_text").on(t.key, t.valueText),
+  ],
 );
 
 /** Free labels on runs for search ("baseline", "candidate"). Adding or removing one is an audited mutation. */
 export const runTags = sqliteTable(
   "run_tags",
   {
-    runId: integer("run_id").notNull().references(() => runs.id),
+    runId: integer("run_id")
+      .notNull()
+      .references(() => runs.id),
     tag: text("tag").notNull(),
-    createdBy: integer("created_by").notNull().references(() => users.id),
+    createdBy: integer("created_by")
+      .notNull()
+      .references(() => users.id),
     createdAt: text("created_at").notNull(),
   },
   (t) => [primaryKey({ columns: [t.runId, t.tag] }), index("run_tags_tag").on(t.tag)],
@@ -76,7 +92,9 @@ export const decisions = sqliteTable(
   "decisions",
   {
     id: integer("id").primaryKey({ autoIncrement: true }),
-    runId: integer("run_id").notNull().references(() => runs.id),
+    runId: integer("run_id")
+      .notNull()
+      .references(() => runs.id),
     kind: text("kind", { enum: DECISION_KINDS }).notNull(),
     /** Config path, e.g. "training.learningRate"; "" for a whole-config initial decision or a note. */
     path: text("path").notNull(),
@@ -85,7 +103,9 @@ export const decisions = sqliteTable(
     rationale: text("rationale").notNull(),
     /** A correction points at the decision it corrects; the old row is never edited. */
     correctsDecisionId: integer("corrects_decision_id").references((): AnySQLiteColumn => decisions.id),
-    authorId: integer("author_id").notNull().references(() => users.id),
+    authorId: integer("author_id")
+      .notNull()
+      .references(() => users.id),
     createdAt: text("created_at").notNull(),
   },
   (t) => [index("decisions_run").on(t.runId)],
@@ -147,7 +167,9 @@ export const checkpoints = sqliteTable(
   "checkpoints",
   {
     id: integer("id").primaryKey({ autoIncrement: true }),
-    runId: integer("run_id").notNull().references(() => runs.id),
+    runId: integer("run_id")
+      .notNull()
+      .references(() => runs.id),
     epoch: integer("epoch").notNull(),
     step: integer("step").notNull(),
     /** sha256 of the weights file in the artifact store. */
@@ -165,8 +187,12 @@ export const EVALUATION_SOURCES = ["training", "requested"] as const;
 
 export const evaluations = sqliteTable("evaluations", {
   id: integer("id").primaryKey({ autoIncrement: true }),
-  runId: integer("run_id").notNull().references(() => runs.id),
-  checkpointId: integer("checkpoint_id").notNull().references(() => checkpoints.id),
+  runId: integer("run_id")
+    .notNull()
+    .references(() => runs.id),
+  checkpointId: integer("checkpoint_id")
+    .notNull()
+    .references(() => checkpoints.id),
   splitId: integer("split_id").references(() => splits.id),
   partition: text("partition").notNull(),
   /** sha256 of exactly the data the numbers were computed on: the partition's float32 feature bytes then target bytes. */
@@ -177,6 +203,8 @@ export const evaluations = sqliteTable("evaluations", {
   confusionJson: text("confusion_json"),
   /** "training": the trainer's own, at the end of a run (createdBy is the run's author); "requested": asked for later by createdBy. */
   source: text("source", { enum: EVALUATION_SOURCES }).notNull().default("training"),
-  createdBy: integer("created_by").notNull().references(() => users.id),
+  createdBy: integer("created_by")
+    .notNull()
+    .references(() => users.id),
   createdAt: text("created_at").notNull(),
 });

@@ -23,15 +23,21 @@ export const users = sqliteTable("users", {
   createdAt: text("created_at").notNull(),
 });
 
-export const sessions = sqliteTable("sessions", {
-  /** sha256 of the cookie token: a leaked database does not leak live sessions. */
-  idHash: text("id_hash").primaryKey(),
-  userId: integer("user_id").notNull().references(() => users.id),
-  createdAt: text("created_at").notNull(),
-  /** Absolute expiry: the session ends then, however active. */
-  expiresAt: text("expires_at").notNull(),
-  /** Last request seen (updated at most once a minute); null = never since creation. Drives the idle expiry. */
-  lastSeenAt: text("last_seen_at"),
-  /** The browser's User-Agent at sign-in, cut to 200 characters, so people can tell their sessions apart. */
-  userAgent: text("user_agent"),
-}, (t) => [index("sessions_user").on(t.userId)]);
+export const sessions = sqliteTable(
+  "sessions",
+  {
+    /** sha256 of the cookie token: a leaked database does not leak live sessions. */
+    idHash: text("id_hash").primaryKey(),
+    userId: integer("user_id")
+      .notNull()
+      .references(() => users.id),
+    createdAt: text("created_at").notNull(),
+    /** Absolute expiry: the session ends then, however active. */
+    expiresAt: text("expires_at").notNull(),
+    /** Last request seen (updated at most once a minute); null = never since creation. Drives the idle expiry. */
+    lastSeenAt: text("last_seen_at"),
+    /** The browser's User-Agent at sign-in, cut to 200 characters, so people can tell their sessions apart. */
+    userAgent: text("user_agent"),
+  },
+  (t) => [index("sessions_user").on(t.userId)],
+);

@@ -48,15 +48,24 @@ describe("build-if-stale", () => {
     fakeBuild();
     writeStamp(root, currentInputs(root, {}));
     put("app/page.tsx", "export default function Page() { return 1; }\n");
-    expect(decide(root, currentInputs(root, {}))).toEqual({ build: true, reason: "1 source file changed since the last build (app/page.tsx)" });
+    expect(decide(root, currentInputs(root, {}))).toEqual({
+      build: true,
+      reason: "1 source file changed since the last build (app/page.tsx)",
+    });
     writeStamp(root, currentInputs(root, {}));
     put("contracts/new.ts", "export {};\n");
     fs.rmSync(path.join(root, "server/trpc/router.ts"));
-    expect(decide(root, currentInputs(root, {})).reason).toBe("2 source files changed since the last build (contracts/new.ts, server/trpc/router.ts)");
+    expect(decide(root, currentInputs(root, {})).reason).toBe(
+      "2 source files changed since the last build (contracts/new.ts, server/trpc/router.ts)",
+    );
   });
 
   it("builds when the lockfile, next.config.js or a root .env file changes", () => {
-    for (const [rel, content] of [["package-lock.json", '{"a":1}\n'], ["next.config.js", "module.exports = { a: 1 };\n"], [".env.production", "X=1\n"]] as const) {
+    for (const [rel, content] of [
+      ["package-lock.json", '{"a":1}\n'],
+      ["next.config.js", "module.exports = { a: 1 };\n"],
+      [".env.production", "X=1\n"],
+    ] as const) {
       fakeBuild();
       writeStamp(root, currentInputs(root, {}));
       put(rel, content);
@@ -67,8 +76,25 @@ describe("build-if-stale", () => {
   it("ignores tests, e2e, bench, docs, data, node_modules, build output and tool state", () => {
     fakeBuild();
     writeStamp(root, currentInputs(root, {}));
-    for (const rel of ["server/trpc/tests/router.test.ts", "server/tests/helper.ts", "app/x.test.tsx", "e2e/a.spec.ts", "bench/main.ts", "README.md", "server/NOTES.md", "data/runledger.db",
-      "node_modules/x/index.js", ".next/cache/x", ".git/HEAD", "next-env.d.ts", "tsconfig.tsbuildinfo", "test-results/x", "app/.DS_Store", ".prettierrc.json", "vitest.config.mts"]) {
+    for (const rel of [
+      "server/trpc/tests/router.test.ts",
+      "server/tests/helper.ts",
+      "app/x.test.tsx",
+      "e2e/a.spec.ts",
+      "bench/main.ts",
+      "README.md",
+      "server/NOTES.md",
+      "data/runledger.db",
+      "node_modules/x/index.js",
+      ".next/cache/x",
+      ".git/HEAD",
+      "next-env.d.ts",
+      "tsconfig.tsbuildinfo",
+      "test-results/x",
+      "app/.DS_Store",
+      ".prettierrc.json",
+      "vitest.config.mts",
+    ]) {
       put(rel, "changed\n");
     }
     expect(decide(root, currentInputs(root, {})).build).toBe(false);

@@ -43,7 +43,10 @@ export function createAppServices(
     orchestrator.recoverInterrupted();
     // Upload temp files a crash left behind (older than an hour: an upload still streaming keeps touching its file).
     const swept = sweepStaleUploadTemps(dataDir);
-    if (swept.removed.length || swept.failed.length) console.log(`[runledger] upload temp sweep: removed ${swept.removed.length} stale file(s)${swept.failed.length ? `, could not remove ${swept.failed.map((f) => `${f.file} (${f.message})`).join(", ")}` : ""}`);
+    if (swept.removed.length || swept.failed.length)
+      console.log(
+        `[runledger] upload temp sweep: removed ${swept.removed.length} stale file(s)${swept.failed.length ? `, could not remove ${swept.failed.map((f) => `${f.file} (${f.message})`).join(", ")}` : ""}`,
+      );
   }
   return { ...deps, orchestrator, keyDir };
 }

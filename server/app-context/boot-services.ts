@@ -14,7 +14,10 @@ import { getAppServices } from "./app-services";
 export const BUILD_PHASE = "phase-production-build";
 
 /** Returns true when the services run (started now or already), false when skipped or failed. */
-export function startServicesAtBoot(env: Record<string, string | undefined> = process.env, log: (line: string) => void = (l) => console.error(l)): boolean {
+export function startServicesAtBoot(
+  env: Record<string, string | undefined> = process.env,
+  log: (line: string) => void = (l) => console.error(l),
+): boolean {
   if (env.NEXT_PHASE === BUILD_PHASE) return false;
   try {
     getAppServices();

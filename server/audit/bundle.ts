@@ -13,7 +13,14 @@ import readline from "node:readline";
 import type { AuditEventRow } from "./ledger";
 import type { AuditPublicKey } from "./keys";
 import { parseAuditPublicKey } from "./keys";
-import { type AuditCheckpointRow, type AuditDbSource, auditEventsWithAction, iterateAuditEvents, listAuditCheckpoints, sqliteOf } from "./ledger-reads";
+import {
+  type AuditCheckpointRow,
+  type AuditDbSource,
+  auditEventsWithAction,
+  iterateAuditEvents,
+  listAuditCheckpoints,
+  sqliteOf,
+} from "./ledger-reads";
 import { KEY_ROTATE_ACTION } from "./key-rotation";
 import { AuditLogVerifier, chooseTrustedKey, type VerifyOptions, type VerifyResult } from "./verify";
 import { tailFactsOf, witnessAnchorsForBundle } from "./witness/bundle-files";
@@ -46,7 +53,8 @@ export async function verifyBundle(bundleDir: string, opts: VerifyOptions = {}):
   const rotationsFile = path.join(bundleDir, BUNDLE_KEY_ROTATIONS_FILE);
   const rotations = fs.existsSync(rotationsFile) ? (JSON.parse(fs.readFileSync(rotationsFile, "utf8")) as AuditEventRow[]) : [];
   if (!Array.isArray(rotations)) throw new Error(`${BUNDLE_KEY_ROTATIONS_FILE} is not a list of events`);
-  const witness = opts.witnessKeys && opts.witnessKeys.length > 0 ? witnessAnchorsForBundle(bundleDir, opts.witnessKeys, checkpoints) : null;
+  const witness =
+    opts.witnessKeys && opts.witnessKeys.length > 0 ? witnessAnchorsForBundle(bundleDir, opts.witnessKeys, checkpoints) : null;
   const v = new AuditLogVerifier(key, keySource, checkpoints, opts.trustedCheckpoint, rotations, witness?.anchors ?? []);
   v.setRequireAnchor(opts.requireAnchor ?? false);
   if (witness) v.addAnchorProblems(witness.problems, witness.notes);

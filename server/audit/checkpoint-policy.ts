@@ -15,10 +15,14 @@ export const CHECKPOINT_EVERY_EVENTS = 100;
 export const CHECKPOINT_EVERY_MINUTES = 10;
 
 export type CheckpointPolicyDeps = { db: Db; auditKeys: AuditKeys };
-export type PolicyOutcome = { checkpointed: false; error?: string } | { checkpointed: true; checkpointId: number; treeSize: number; reason: string };
+export type PolicyOutcome =
+  { checkpointed: false; error?: string } | { checkpointed: true; checkpointId: number; treeSize: number; reason: string };
 
 /** Signs a checkpoint if one is due under the policy; never throws. */
-export function applyCheckpointPolicy(deps: CheckpointPolicyDeps, opts: { now?: Date; everyEvents?: number; everyMinutes?: number } = {}): PolicyOutcome {
+export function applyCheckpointPolicy(
+  deps: CheckpointPolicyDeps,
+  opts: { now?: Date; everyEvents?: number; everyMinutes?: number } = {},
+): PolicyOutcome {
   try {
     const made = maybeCheckpoint(deps.db, deps.auditKeys, {
       everyEvents: opts.everyEvents ?? CHECKPOINT_EVERY_EVENTS,

@@ -100,7 +100,8 @@ export function trustedCheckpointFromRow(row: AuditCheckpointRow, publicKeyPem?:
 
 export function parseTrustedCheckpoint(json: unknown): TrustedCheckpoint {
   const parsed = trustedCheckpointSchema.safeParse(json);
-  if (!parsed.success) throw new Error(`not a trusted checkpoint file: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+  if (!parsed.success)
+    throw new Error(`not a trusted checkpoint file: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
   return parsed.data;
 }
 
@@ -118,7 +119,10 @@ function resumeFromCheckpointEvent(db: Db, prev: AuditCheckpointRow): MerkleAccu
   const payload = checkpointEventPayload(db, prev.id);
   if (!payload?.frontier || payload.treeSize !== prev.treeSize || payload.rootHash !== prev.rootHash) return null;
   try {
-    const acc = MerkleAccumulator.fromFrontier(prev.treeSize, payload.frontier.map((h) => Buffer.from(h, "hex")));
+    const acc = MerkleAccumulator.fromFrontier(
+      prev.treeSize,
+      payload.frontier.map((h) => Buffer.from(h, "hex")),
+    );
     return acc.root().toString("hex") === prev.rootHash ? acc : null;
   } catch {
     return null;
@@ -149,7 +153,8 @@ function rootOfCheckedLog(db: Db, prevKey: AuditPublicKey): { treeSize: number; 
       acc.pushHex(leafHex);
       expected++;
     }
-    if (acc.size !== prevSize) throw new AuditIntegrityError(`refusing to sign: checkpoint #${prev?.id} covers ${prevSize} events, the log has ${acc.size}`);
+    if (acc.size !== prevSize)
+      throw new AuditIntegrityError(`refusing to sign: checkpoint #${prev?.id} covers ${prevSize} events, the log has ${acc.size}`);
     if (prev && acc.root().toString("hex") !== prev.rootHash) {
       throw new AuditIntegrityError(`refusing to sign: events 1..${prevSize} no longer match checkpoint #${prev.id}`);
     }
@@ -187,7 +192,11 @@ export function createAuditCheckpoint(
       storeTreeLevelsForCheckpoint(db, treeSize, rootHash); // derived index for O(log n) proofs; never throws
       const head: TreeHead = { treeSize, rootHash, at: opts.at ?? new Date().toISOString(), keyFingerprint: keys.fingerprint };
       const signature = signTreeHead(keys, head);
-      const checkpoint = tx.insert(auditCheckpoints).values({ ...head, reason, signature }).returning().get();
+      const checkpoint = tx
+        .insert(auditCheckpoints)
+        .values({ ...head, reason, signature })
+        .returning()
+        .get();
       const payload: CheckpointEventPayload = { checkpointId: checkpoint.id, ...head, signature, reason, frontier };
       const event = appendAuditEvent(tx, {
         actor: SYSTEM_ACTOR,
@@ -226,9 +235,14 @@ export function maybeCheckpoint(
       const byCount = newEvents >= everyEvents;
       const byTime = minutesSince >= everyMinutes;
       if (!byCount && !byTime) return null;
-      return createAuditCheckpoint(db, keys, reason ?? (last ? (byCount ? `every ${everyEvents} events` : `every ${everyMinutes} minutes`) : "first events"), {
-        at: now.toISOString(),
-      });
+      return createAuditCheckpoint(
+        db,
+        keys,
+        reason ?? (last ? (byCount ? `every ${everyEvents} events` : `every ${everyMinutes} minutes`) : "first events"),
+        {
+          at: now.toISOString(),
+        },
+      );
     },
     { behavior: "immediate" },
   );
@@ -287,7 +301,8 @@ export type ConsistencyProofBetween = { m: number; n: number; rootM: string; roo
 
 /** Proof that the log's first m events are a prefix of its first n (RFC 9162 consistency proof). */
 export function consistencyProofBetween(db: AuditDbSource, m: number, n: number): ConsistencyProofBetween {
-  if (!Number.isInteger(m) || !Number.isInteger(n) || m < 0 || m > n) throw new Error(`cannot prove consistency from size ${m} to size ${n}`);
+  if (!Number.isInteger(m) || !Number.isInteger(n) || m < 0 || m > n)
+    throw new Error(`cannot prove consistency from size ${m} to size ${n}`);
   const leaves = readLeafHashes(db, n);
   return {
     m,

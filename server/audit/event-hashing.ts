@@ -26,9 +26,7 @@ import type { AuditEventRow } from "./ledger";
 export type EventFields = Omit<AuditEventRow, "leafHash" | "chainHash">;
 
 const sha256HexOfString: (s: string) => string =
-  typeof crypto.hash === "function"
-    ? (s) => crypto.hash("sha256", s, "hex")
-    : (s) => crypto.createHash("sha256").update(s).digest("hex");
+  typeof crypto.hash === "function" ? (s) => crypto.hash("sha256", s, "hex") : (s) => crypto.createHash("sha256").update(s).digest("hex");
 
 /** JSON text of a primitive when it equals its JCS text; undefined when the reference must decide. */
 function jcsPrimitive(v: unknown): string | undefined {
@@ -52,9 +50,16 @@ export function fastCanonicalEventBody(e: EventFields): string | undefined {
   const role = jcsPrimitive(e.role);
   const seq = jcsPrimitive(e.seq);
   if (
-    action === undefined || actorId === undefined || actorName === undefined || at === undefined ||
-    entityId === undefined || entityType === undefined || role === undefined || seq === undefined ||
-    typeof e.payload !== "string" || !isCanonicalJsonText(e.payload)
+    action === undefined ||
+    actorId === undefined ||
+    actorName === undefined ||
+    at === undefined ||
+    entityId === undefined ||
+    entityType === undefined ||
+    role === undefined ||
+    seq === undefined ||
+    typeof e.payload !== "string" ||
+    !isCanonicalJsonText(e.payload)
   ) {
     return undefined;
   }
@@ -69,10 +74,21 @@ export function fastCanonicalEventBody(e: EventFields): string | undefined {
 export function referenceLeafHash(e: EventFields): string | null {
   try {
     const body = {
-      seq: e.seq, at: e.at, actorId: e.actorId, actorName: e.actorName, role: e.role,
-      action: e.action, entityType: e.entityType, entityId: e.entityId, payload: JSON.parse(e.payload) as unknown,
+      seq: e.seq,
+      at: e.at,
+      actorId: e.actorId,
+      actorName: e.actorName,
+      role: e.role,
+      action: e.action,
+      entityType: e.entityType,
+      entityId: e.entityId,
+      payload: JSON.parse(e.payload) as unknown,
     };
-    return crypto.createHash("sha256").update(Buffer.from([0])).update(canonicalJson(body)).digest("hex");
+    return crypto
+      .createHash("sha256")
+      .update(Buffer.from([0]))
+      .update(canonicalJson(body))
+      .digest("hex");
   } catch {
     return null;
   }
@@ -90,8 +106,15 @@ export function recomputeLeafHash(e: EventFields): string | null {
  * strings that repeat (action, role, names, entity types) are quoted once and remembered.
  */
 export function leafHashOfFields(
-  seq: unknown, at: unknown, actorId: unknown, actorName: unknown, role: unknown,
-  action: unknown, entityType: unknown, entityId: unknown, payload: unknown,
+  seq: unknown,
+  at: unknown,
+  actorId: unknown,
+  actorName: unknown,
+  role: unknown,
+  action: unknown,
+  entityType: unknown,
+  entityId: unknown,
+  payload: unknown,
 ): string | null {
   const qAction = quoteCached(action);
   const qActorName = quoteCached(actorName);
@@ -102,8 +125,16 @@ export function leafHashOfFields(
   const qActorId = actorId === null ? "null" : typeof actorId === "number" && Number.isFinite(actorId) ? String(actorId) : undefined;
   const qSeq = typeof seq === "number" && Number.isFinite(seq) ? String(seq) : undefined;
   if (
-    qAction !== undefined && qActorName !== undefined && qEntityType !== undefined && qRole !== undefined && qAt !== undefined &&
-    qEntityId !== undefined && qActorId !== undefined && qSeq !== undefined && typeof payload === "string" && isCanonicalJsonText(payload)
+    qAction !== undefined &&
+    qActorName !== undefined &&
+    qEntityType !== undefined &&
+    qRole !== undefined &&
+    qAt !== undefined &&
+    qEntityId !== undefined &&
+    qActorId !== undefined &&
+    qSeq !== undefined &&
+    typeof payload === "string" &&
+    isCanonicalJsonText(payload)
   ) {
     return sha256HexOfString(
       `\u0000{"action":${qAction},"actorId":${qActorId},"actorName":${qActorName},"at":${qAt},"entityId":${qEntityId},` +
@@ -203,7 +234,8 @@ export class EventChainChecker {
     const expected = this.expected;
     const seq = row.seq;
     if (seq !== expected) {
-      if (typeof seq === "number" && seq > expected) return { seq: expected, problem: `seq ${expected} missing: expected ${expected}, found ${seq} (deleted row?)` };
+      if (typeof seq === "number" && seq > expected)
+        return { seq: expected, problem: `seq ${expected} missing: expected ${expected}, found ${seq} (deleted row?)` };
       return { seq: expected, problem: `seq ${expected}: found seq ${String(seq)} out of order (reordered or duplicated row?)` };
     }
     const leaf = recomputeLeafHash(row);

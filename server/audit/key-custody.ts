@@ -71,7 +71,9 @@ export function checkKeyPlacement(dataDir: string, keyDir: string, env: NodeJS.P
   const legacy = path.join(dataDir, LEGACY_PRIVATE_KEY_FILE);
   if (!fs.existsSync(legacy)) return null;
   if (!allowed) {
-    throw new KeyCustodyError(`Runledger refuses to start: the audit signing key is inside the data directory (${legacy}).\n${WHY}\n${moveHint(dataDir, keyDir)}`);
+    throw new KeyCustodyError(
+      `Runledger refuses to start: the audit signing key is inside the data directory (${legacy}).\n${WHY}\n${moveHint(dataDir, keyDir)}`,
+    );
   }
   return legacy;
 }
@@ -145,7 +147,8 @@ export type MoveKeyResult = { fingerprint: string; from: string; to: string };
  * file stays (it is public). Idempotent for the key file: an identical key already there is fine.
  */
 export function moveKeyToKeyDir(dataDir: string, keyDir: string): MoveKeyResult {
-  if (isInside(dataDir, keyDir)) throw new KeyCustodyError(`the key directory ${keyDir} is inside the data directory ${dataDir}; choose one outside it`);
+  if (isInside(dataDir, keyDir))
+    throw new KeyCustodyError(`the key directory ${keyDir} is inside the data directory ${dataDir}; choose one outside it`);
   const from = path.join(dataDir, LEGACY_PRIVATE_KEY_FILE);
   if (!fs.existsSync(from)) throw new KeyCustodyError(`no private key to move: ${from} does not exist (already moved?)`);
   const keys = keysFromPrivatePem(fs.readFileSync(from, "utf8"));

@@ -26,8 +26,25 @@ import { z } from "zod";
 import type { Db } from "@/db/client";
 import { canonicalJson } from "@/contracts/canonical";
 import { appendAuditEvent, eventBody, leafHash, type Actor, type AuditEventRow } from "./ledger";
-import { type AuditCheckpointRow, type TreeHead, createAuditCheckpoint, latestAuditCheckpoint, treeHeadOf, verifyTreeHeadSignature } from "./checkpoints";
-import { type AuditKeys, type AuditPublicKey, createKeyInDir, keyFilePath, parseAuditPublicKey, signBytes, storeKeyInDir, verifyBytes, writePublicKeyFile } from "./keys";
+import {
+  type AuditCheckpointRow,
+  type TreeHead,
+  createAuditCheckpoint,
+  latestAuditCheckpoint,
+  treeHeadOf,
+  verifyTreeHeadSignature,
+} from "./checkpoints";
+import {
+  type AuditKeys,
+  type AuditPublicKey,
+  createKeyInDir,
+  keyFilePath,
+  parseAuditPublicKey,
+  signBytes,
+  storeKeyInDir,
+  verifyBytes,
+  writePublicKeyFile,
+} from "./keys";
 import { latestAuditPayloadWithAction } from "./ledger-reads";
 
 export const KEY_ROTATE_ACTION = "audit.keyRotate";
@@ -47,7 +64,9 @@ const keyRotationPayloadSchema = z.object({
 export type KeyRotationPayload = z.infer<typeof keyRotationPayloadSchema>;
 
 /** The exact bytes the old key signs to endorse the new one. */
-export function endorsementBytes(p: Pick<KeyRotationPayload, "newFingerprint" | "newPublicKeyPem" | "previousTreeSize" | "previousRootHash">): string {
+export function endorsementBytes(
+  p: Pick<KeyRotationPayload, "newFingerprint" | "newPublicKeyPem" | "previousTreeSize" | "previousRootHash">,
+): string {
   return canonicalJson({
     purpose: KEY_ROTATION_PURPOSE,
     newFingerprint: p.newFingerprint,
@@ -84,9 +103,18 @@ export type KeyRotationResult = {
  * stored in `keyDir` (or `newKeys`, stored there too). Throws, writing nothing to the ledger, if the log fails the
  * checks a checkpoint makes or if someone else rotated meanwhile.
  */
-export function rotateAuditKey(db: Db, currentKeys: AuditKeys, opts: { keyDir: string; dataDir?: string; actor?: Actor; newKeys?: AuditKeys }): KeyRotationResult {
+export function rotateAuditKey(
+  db: Db,
+  currentKeys: AuditKeys,
+  opts: { keyDir: string; dataDir?: string; actor?: Actor; newKeys?: AuditKeys },
+): KeyRotationResult {
   // A snapshot: the server's live keys (key-custody.ts) would turn into the new key as soon as the rotation event exists.
-  const current: AuditKeys = { privateKey: currentKeys.privateKey, publicKey: currentKeys.publicKey, publicKeyPem: currentKeys.publicKeyPem, fingerprint: currentKeys.fingerprint };
+  const current: AuditKeys = {
+    privateKey: currentKeys.privateKey,
+    publicKey: currentKeys.publicKey,
+    publicKeyPem: currentKeys.publicKeyPem,
+    fingerprint: currentKeys.fingerprint,
+  };
   const next = opts.newKeys ?? createKeyInDir(opts.keyDir);
   if (opts.newKeys) storeKeyInDir(opts.keyDir, opts.newKeys);
   if (next.fingerprint === current.fingerprint) throw new Error("key rotation: the new key is the current key");
@@ -97,7 +125,12 @@ export function rotateAuditKey(db: Db, currentKeys: AuditKeys, opts: { keyDir: s
         throw new Error(`key rotation: the ledger's signing key is ${inForce}, not ${current.fingerprint} (rotated meanwhile?)`);
       }
       const before = createAuditCheckpoint(db, current, `before key rotation to ${next.fingerprint}`).checkpoint;
-      const bound = { newFingerprint: next.fingerprint, newPublicKeyPem: next.publicKeyPem, previousTreeSize: before.treeSize, previousRootHash: before.rootHash };
+      const bound = {
+        newFingerprint: next.fingerprint,
+        newPublicKeyPem: next.publicKeyPem,
+        previousTreeSize: before.treeSize,
+        previousRootHash: before.rootHash,
+      };
       const payload: KeyRotationPayload = {
         ...bound,
         oldFingerprint: current.fingerprint,
@@ -105,14 +138,25 @@ export function rotateAuditKey(db: Db, currentKeys: AuditKeys, opts: { keyDir: s
         previousCheckpointId: before.id,
         endorsement: signBytes(current, endorsementBytes(bound)),
       };
-      const event = appendAuditEvent(tx, { actor: opts.actor ?? ROTATION_ACTOR, action: KEY_ROTATE_ACTION, entityType: "auditKey", entityId: next.fingerprint, payload });
+      const event = appendAuditEvent(tx, {
+        actor: opts.actor ?? ROTATION_ACTOR,
+        action: KEY_ROTATE_ACTION,
+        entityType: "auditKey",
+        entityId: next.fingerprint,
+        payload,
+      });
       const after = createAuditCheckpoint(db, next, `after key rotation from ${current.fingerprint}`, { previousKey: current }).checkpoint;
       return { rotationSeq: event.seq, before, after };
     },
     { behavior: "immediate" },
   );
   if (opts.dataDir) writePublicKeyFile(opts.dataDir, next);
-  return { oldFingerprint: current.fingerprint, newFingerprint: next.fingerprint, keyFile: keyFilePath(opts.keyDir, next.fingerprint), ...result };
+  return {
+    oldFingerprint: current.fingerprint,
+    newFingerprint: next.fingerprint,
+    keyFile: keyFilePath(opts.keyDir, next.fingerprint),
+    ...result,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -134,7 +178,9 @@ function walkRotations(first: AuditPublicKey, rows: readonly AuditEventRow[], ch
     try {
       p = keyRotationPayloadSchema.parse(JSON.parse(row.payload));
     } catch (err) {
-      fail(`key rotation event is malformed (${err instanceof z.ZodError ? err.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ") : (err as Error).message})`);
+      fail(
+        `key rotation event is malformed (${err instanceof z.ZodError ? err.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ") : (err as Error).message})`,
+      );
       continue;
     }
     if (p.oldFingerprint !== cur.fingerprint) {
@@ -156,9 +202,13 @@ function walkRotations(first: AuditPublicKey, rows: readonly AuditEventRow[], ch
       fail(`key rotation to ${p.newFingerprint} is not endorsed by the key in force ${cur.fingerprint} (forged rotation?)`);
       continue;
     }
-    const bound = checkpoints.find((cp) => cp.treeSize === p.previousTreeSize && cp.rootHash === p.previousRootHash && cp.keyFingerprint === cur.fingerprint);
+    const bound = checkpoints.find(
+      (cp) => cp.treeSize === p.previousTreeSize && cp.rootHash === p.previousRootHash && cp.keyFingerprint === cur.fingerprint,
+    );
     if (p.previousTreeSize >= seq || !bound) {
-      fail(`key rotation endorses tree size ${p.previousTreeSize} (root ${p.previousRootHash.slice(0, 12)}…), but no checkpoint before it signed by ${cur.fingerprint} has that head`);
+      fail(
+        `key rotation endorses tree size ${p.previousTreeSize} (root ${p.previousRootHash.slice(0, 12)}…), but no checkpoint before it signed by ${cur.fingerprint} has that head`,
+      );
       continue;
     }
     segments.push({ fromTreeSize: seq, key: next, rotationSeq: seq });
@@ -187,7 +237,8 @@ export class KeyChain {
       } catch {
         // unparseable payload: reported below
       }
-      if (recomputed !== row.leafHash) problems.push({ seq: row.seq, message: `seq ${row.seq}: key rotation event does not match its leaf hash (altered?)` });
+      if (recomputed !== row.leafHash)
+        problems.push({ seq: row.seq, message: `seq ${row.seq}: key rotation event does not match its leaf hash (altered?)` });
       else usable.push(row);
     }
     if (usable.length === 0) return new KeyChain([{ fromTreeSize: 0, key: trusted, rotationSeq: null }], problems, [], leaves);
@@ -202,14 +253,19 @@ export class KeyChain {
       if (at) {
         walk = fromFirst;
         const vouched = checkpoints.some((cp) => cp.keyFingerprint === trusted.fingerprint && cp.treeSize >= at.fromTreeSize);
-        if (!vouched) walk.problems.push({ seq: at.rotationSeq, message: `the trusted key ${trusted.fingerprint} signed no checkpoint covering its introduction at seq ${at.rotationSeq}` });
+        if (!vouched)
+          walk.problems.push({
+            seq: at.rotationSeq,
+            message: `the trusted key ${trusted.fingerprint} signed no checkpoint covering its introduction at seq ${at.rotationSeq}`,
+          });
         notes.push(
           `the trusted key ${trusted.fingerprint} came into force at seq ${at.rotationSeq} (a key rotation); the ${fromFirst.segments.indexOf(at)} key(s) before it are the ones the log it signed records, each endorsed by its predecessor`,
         );
       }
     }
     const valid = walk.segments.length - 1;
-    if (valid > 0) notes.push(`the signing key was rotated ${valid} time(s); each checkpoint was checked against the key in force at its tree size`);
+    if (valid > 0)
+      notes.push(`the signing key was rotated ${valid} time(s); each checkpoint was checked against the key in force at its tree size`);
     return new KeyChain(walk.segments, [...problems, ...walk.problems], notes, leaves);
   }
 
@@ -233,7 +289,8 @@ export class KeyChain {
         ? `${name} (tree size ${head.treeSize}) was signed with key ${head.keyFingerprint}, but the key in force at that size is ${inForce}`
         : `${name} (tree size ${head.treeSize}) was signed with key ${head.keyFingerprint}, which no valid key rotation introduced (the key in force is ${inForce})`;
     }
-    if (!verifyTreeHeadSignature(seg.key, treeHeadOf(head), signature)) return `${name} signature is not valid for the server key (altered checkpoint?)`;
+    if (!verifyTreeHeadSignature(seg.key, treeHeadOf(head), signature))
+      return `${name} signature is not valid for the server key (altered checkpoint?)`;
     return null;
   }
 
@@ -244,7 +301,8 @@ export class KeyChain {
       if (known === leafHex) return null;
       return `seq ${seq}: key rotation event ${known ? "differs from" : "is missing from"} the key rotations read before the pass (incomplete key-rotations list?)`;
     }
-    if (this.rotationLeaves.size > 0 && this.rotationLeaves.has(seq)) return `seq ${seq} is not the key rotation event the key rotations list holds for it`;
+    if (this.rotationLeaves.size > 0 && this.rotationLeaves.has(seq))
+      return `seq ${seq} is not the key rotation event the key rotations list holds for it`;
     return null;
   }
 }

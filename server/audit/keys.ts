@@ -43,7 +43,8 @@ export function publicKeyFingerprint(publicKey: KeyObject): string {
 /** Parses an SPKI PEM and checks it is an Ed25519 key. */
 export function parseAuditPublicKey(pem: string): AuditPublicKey {
   const publicKey = crypto.createPublicKey(pem);
-  if (publicKey.asymmetricKeyType !== "ed25519") throw new Error(`audit key: expected an Ed25519 public key, got ${publicKey.asymmetricKeyType}`);
+  if (publicKey.asymmetricKeyType !== "ed25519")
+    throw new Error(`audit key: expected an Ed25519 public key, got ${publicKey.asymmetricKeyType}`);
   const publicKeyPem = publicKey.export({ type: "spki", format: "pem" }).toString();
   return { publicKey, publicKeyPem, fingerprint: publicKeyFingerprint(publicKey) };
 }
@@ -53,7 +54,8 @@ export function keysFromPrivatePem(pem: string): AuditKeys {
 }
 
 function keysFromPrivateKey(privateKey: KeyObject): AuditKeys {
-  if (privateKey.asymmetricKeyType !== "ed25519") throw new Error(`audit key: expected an Ed25519 private key, got ${privateKey.asymmetricKeyType}`);
+  if (privateKey.asymmetricKeyType !== "ed25519")
+    throw new Error(`audit key: expected an Ed25519 private key, got ${privateKey.asymmetricKeyType}`);
   const publicKey = crypto.createPublicKey(privateKey);
   const publicKeyPem = publicKey.export({ type: "spki", format: "pem" }).toString();
   return { privateKey, publicKey, publicKeyPem, fingerprint: publicKeyFingerprint(publicKey) };
@@ -129,7 +131,9 @@ export function readPrivateKeyFile(file: string, expectedFingerprint?: string): 
   }
   const keys = keysFromPrivatePem(fs.readFileSync(file, "utf8"));
   if (expectedFingerprint && keys.fingerprint !== expectedFingerprint) {
-    throw new KeyCustodyError(`audit key: ${file} holds key ${keys.fingerprint}, not ${expectedFingerprint} as its name says (renamed file?)`);
+    throw new KeyCustodyError(
+      `audit key: ${file} holds key ${keys.fingerprint}, not ${expectedFingerprint} as its name says (renamed file?)`,
+    );
   }
   return keys;
 }

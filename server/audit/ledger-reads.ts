@@ -29,7 +29,11 @@ type RawEventRow = [number, string, number | null, string, string, string, strin
  * objects in JS (about twice as fast as letting the driver build them). Stopping early (break/return)
  * releases the statement.
  */
-export function* iterateAuditEvents(source: AuditDbSource, fromSeq = 1, toSeq = Number.MAX_SAFE_INTEGER): Generator<AuditEventRow, void, undefined> {
+export function* iterateAuditEvents(
+  source: AuditDbSource,
+  fromSeq = 1,
+  toSeq = Number.MAX_SAFE_INTEGER,
+): Generator<AuditEventRow, void, undefined> {
   const rows = sqliteOf(source)
     .prepare(`SELECT ${EVENT_COLUMNS} FROM audit_events WHERE seq >= ? AND seq <= ? ORDER BY seq`)
     .raw(true)
@@ -56,9 +60,14 @@ export function* iterateAuditEvents(source: AuditDbSource, fromSeq = 1, toSeq = 
 }
 
 /** The parsed payload of the "audit.checkpoint" event that recorded checkpoint `checkpointId`, if any. */
-export function checkpointEventPayload(source: AuditDbSource, checkpointId: number): Record<string, unknown> & Partial<{ treeSize: number; rootHash: string; frontier: string[] }> | null {
+export function checkpointEventPayload(
+  source: AuditDbSource,
+  checkpointId: number,
+): (Record<string, unknown> & Partial<{ treeSize: number; rootHash: string; frontier: string[] }>) | null {
   const row = sqliteOf(source)
-    .prepare("SELECT payload FROM audit_events WHERE entity_type = 'auditCheckpoint' AND entity_id = ? AND action = 'audit.checkpoint' ORDER BY seq DESC LIMIT 1")
+    .prepare(
+      "SELECT payload FROM audit_events WHERE entity_type = 'auditCheckpoint' AND entity_id = ? AND action = 'audit.checkpoint' ORDER BY seq DESC LIMIT 1",
+    )
     .get(String(checkpointId)) as { payload: string } | undefined;
   if (!row) return null;
   try {
@@ -117,11 +126,24 @@ export function auditEventsWithAction(source: AuditDbSource, action: string, toS
     .prepare(`SELECT ${EVENT_COLUMNS} FROM audit_events WHERE action = ? AND seq <= ? ORDER BY seq`)
     .raw(true)
     .all(action, toSeq) as RawEventRow[];
-  return rows.map((a) => ({ seq: a[0], at: a[1], actorId: a[2], actorName: a[3], role: a[4], action: a[5], entityType: a[6], entityId: a[7], payload: a[8], leafHash: a[9], chainHash: a[10] }));
+  return rows.map((a) => ({
+    seq: a[0],
+    at: a[1],
+    actorId: a[2],
+    actorName: a[3],
+    role: a[4],
+    action: a[5],
+    entityType: a[6],
+    entityId: a[7],
+    payload: a[8],
+    leafHash: a[9],
+    chainHash: a[10],
+  }));
 }
 
 /** The payload of the latest event with this action, or null (an indexed lookup: cheap enough to run per signature). */
 export function latestAuditPayloadWithAction(source: AuditDbSource, action: string): string | null {
-  const row = sqliteOf(source).prepare("SELECT payload FROM audit_events WHERE action = ? ORDER BY seq DESC LIMIT 1").get(action) as { payload: string } | undefined;
+  const row = sqliteOf(source).prepare("SELECT payload FROM audit_events WHERE action = ? ORDER BY seq DESC LIMIT 1").get(action) as
+    { payload: string } | undefined;
   return row?.payload ?? null;
 }

@@ -36,7 +36,10 @@ export function eventBody(e: Omit<AuditEventRow, "leafHash" | "chainHash">) {
 }
 
 export function leafHash(body: ReturnType<typeof eventBody>): string {
-  return createHash("sha256").update(Buffer.from([0])).update(canonicalJson(body)).digest("hex");
+  return createHash("sha256")
+    .update(Buffer.from([0]))
+    .update(canonicalJson(body))
+    .digest("hex");
 }
 
 export function chainHash(prevChainHex: string, leafHex: string): string {
@@ -54,7 +57,12 @@ export type NewAuditEvent = {
 };
 
 export function appendAuditEvent(tx: DbOrTx, e: NewAuditEvent): AuditEventRow {
-  const last = tx.select({ seq: auditEvents.seq, chainHash: auditEvents.chainHash }).from(auditEvents).orderBy(desc(auditEvents.seq)).limit(1).get();
+  const last = tx
+    .select({ seq: auditEvents.seq, chainHash: auditEvents.chainHash })
+    .from(auditEvents)
+    .orderBy(desc(auditEvents.seq))
+    .limit(1)
+    .get();
   const base = {
     seq: (last?.seq ?? 0) + 1,
     at: e.at ?? new Date().toISOString(),

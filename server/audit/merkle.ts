@@ -15,14 +15,18 @@ export const HASH_BYTES = 32;
 export const EMPTY_TREE_ROOT: Buffer = crypto.createHash("sha256").digest();
 
 /** One-shot SHA-256 (Node >= 20.12 has crypto.hash, which is about twice as fast as createHash for small inputs). */
-const oneShotHash: ((data: Buffer) => Buffer) =
+const oneShotHash: (data: Buffer) => Buffer =
   typeof crypto.hash === "function"
     ? (data) => crypto.hash("sha256", data, "buffer")
     : (data) => crypto.createHash("sha256").update(data).digest();
 
 /** RFC 6962 leaf hash of raw leaf data: sha256(0x00 || data). Used for test vectors; the ledger computes its own. */
 export function hashLeafData(data: Uint8Array): Buffer {
-  return crypto.createHash("sha256").update(Buffer.from([0])).update(data).digest();
+  return crypto
+    .createHash("sha256")
+    .update(Buffer.from([0]))
+    .update(data)
+    .digest();
 }
 
 /** Interior node: sha256(0x01 || left || right). */
@@ -225,7 +229,8 @@ export class MerkleAccumulator {
     const sizes: number[] = [];
     for (let bit = 2 ** Math.floor(Math.log2(Math.max(size, 1))); bit >= 1; bit /= 2) if (Math.floor(size / bit) % 2 === 1) sizes.push(bit);
     if (size === 0) sizes.length = 0;
-    if (sizes.length !== frontier.length || !frontier.every(isHash)) throw new Error(`merkle: a frontier for size ${size} needs ${sizes.length} hashes`);
+    if (sizes.length !== frontier.length || !frontier.every(isHash))
+      throw new Error(`merkle: a frontier for size ${size} needs ${sizes.length} hashes`);
     const acc = new MerkleAccumulator();
     frontier.forEach((h, i) => acc.range.pushNode(Buffer.from(h).toString("latin1"), sizes[i]!));
     return acc;
@@ -347,13 +352,7 @@ export function consistencyPathOver(m: number, n: number, rangeRoot: RangeRoot):
  * RFC 9162 2.1.4.2: true when `proof` shows the tree of size m with rootM is a prefix of the tree of size n with rootN.
  * Stricter than the RFC at the edges: m = 0 needs rootM = the empty root, m = n needs equal roots, both with an empty proof.
  */
-export function verifyConsistency(
-  m: number,
-  n: number,
-  rootM: Uint8Array,
-  rootN: Uint8Array,
-  proof: readonly Uint8Array[],
-): boolean {
+export function verifyConsistency(m: number, n: number, rootM: Uint8Array, rootN: Uint8Array, proof: readonly Uint8Array[]): boolean {
   if (!Number.isInteger(m) || !Number.isInteger(n) || m < 0 || m > n) return false;
   if (!isHash(rootM) || !isHash(rootN) || !proof.every(isHash)) return false;
   if (m === 0) return proof.length === 0 && Buffer.from(rootM).equals(EMPTY_TREE_ROOT);

@@ -19,7 +19,16 @@ import { signTreeHead, type TreeHead } from "./checkpoints";
 import { CHECKPOINT_EVERY_EVENTS } from "./checkpoint-policy";
 
 /** One event as stored (payload already canonical JSON). */
-export type RawLedgerEvent = { at: string; actorId: number | null; actorName: string; role: string; action: string; entityType: string; entityId: string; payload: string };
+export type RawLedgerEvent = {
+  at: string;
+  actorId: number | null;
+  actorName: string;
+  role: string;
+  action: string;
+  entityType: string;
+  entityId: string;
+  payload: string;
+};
 
 const CHECKPOINT_REASON = `every ${CHECKPOINT_EVERY_EVENTS} events`;
 
@@ -51,7 +60,9 @@ export class RawLedgerAppender {
     const tree = new MerkleAccumulator();
     let seq = 0;
     let lastChain: string | undefined;
-    for (const row of sqlite.prepare("SELECT seq, leaf_hash AS leaf, chain_hash AS chain FROM audit_events ORDER BY seq").iterate() as Iterable<{ seq: number; leaf: string; chain: string }>) {
+    for (const row of sqlite
+      .prepare("SELECT seq, leaf_hash AS leaf, chain_hash AS chain FROM audit_events ORDER BY seq")
+      .iterate() as Iterable<{ seq: number; leaf: string; chain: string }>) {
       if (row.seq !== seq + 1) throw new Error(`raw ledger appender: seq ${seq + 1} missing`);
       tree.pushHex(row.leaf);
       seq = row.seq;
@@ -73,11 +84,22 @@ export class RawLedgerAppender {
     this.write(e);
     if (++this.sinceCheckpoint < CHECKPOINT_EVERY_EVENTS) return;
     this.sinceCheckpoint = 0;
-    const head: TreeHead = { treeSize: this.seq, rootHash: this.tree.root().toString("hex"), at: e.at, keyFingerprint: this.keys.fingerprint };
+    const head: TreeHead = {
+      treeSize: this.seq,
+      rootHash: this.tree.root().toString("hex"),
+      at: e.at,
+      keyFingerprint: this.keys.fingerprint,
+    };
     const signature = signTreeHead(this.keys, head);
     const checkpointId = ++this.checkpointId;
     this.insertCheckpoint.run(checkpointId, head.treeSize, head.rootHash, head.at, CHECKPOINT_REASON, head.keyFingerprint, signature);
-    const payload = { checkpointId, ...head, signature, reason: CHECKPOINT_REASON, frontier: this.tree.frontier().map((b) => b.toString("hex")) };
+    const payload = {
+      checkpointId,
+      ...head,
+      signature,
+      reason: CHECKPOINT_REASON,
+      frontier: this.tree.frontier().map((b) => b.toString("hex")),
+    };
     this.write({
       at: e.at,
       actorId: SYSTEM_ACTOR.id,
@@ -95,7 +117,19 @@ export class RawLedgerAppender {
     const leaf = recomputeLeafHash(row)!;
     const chainHex = this.chain.next(leaf);
     this.chain.advance(chainHex);
-    this.insertEvent.run(row.seq, row.at, row.actorId, row.actorName, row.role, row.action, row.entityType, row.entityId, row.payload, leaf, chainHex);
+    this.insertEvent.run(
+      row.seq,
+      row.at,
+      row.actorId,
+      row.actorName,
+      row.role,
+      row.action,
+      row.entityType,
+      row.entityId,
+      row.payload,
+      leaf,
+      chainHex,
+    );
     this.tree.pushHex(leaf);
     this.written++;
   }

@@ -7,7 +7,16 @@
 import { z } from "zod";
 import { router, signedInProcedure } from "@/server/trpc/init";
 import { AUDIT_ACTIONS } from "@/server/audit/actions";
-import { auditStatus, currentLedgerVerification, inclusionProof, listAuditEvents, reportSubjects, reportTargets, startLedgerVerification, trustedCheckpoint } from "@/server/audit/service";
+import {
+  auditStatus,
+  currentLedgerVerification,
+  inclusionProof,
+  listAuditEvents,
+  reportSubjects,
+  reportTargets,
+  startLedgerVerification,
+  trustedCheckpoint,
+} from "@/server/audit/service";
 
 export const eventFilterInput = z.object({
   actor: z.string().trim().max(200).optional(),
@@ -32,9 +41,13 @@ export const auditRouter = router({
   /** The running "Verify now" job with its progress, or the last one that ended (null before the first). */
   verifyJob: signedInProcedure.query(({ ctx }) => currentLedgerVerification(ctx.services)),
   /** Inclusion proof of one event against the latest checkpoint covering it, checked against the signed root. */
-  inclusionProof: signedInProcedure.input(z.object({ seq: z.number().int().min(1) })).query(({ ctx, input }) => inclusionProof(ctx.services, input.seq)),
+  inclusionProof: signedInProcedure
+    .input(z.object({ seq: z.number().int().min(1) }))
+    .query(({ ctx, input }) => inclusionProof(ctx.services, input.seq)),
   /** Models and versions a report can be made for (production first), for the audit page's export list. */
   reportTargets: signedInProcedure.query(({ ctx }) => reportTargets(ctx.services.db)),
   /** What a report covers and who may write its documents: the model and the datasets in the version's lineage. */
-  reportSubjects: signedInProcedure.input(z.object({ modelVersionId: z.number().int() })).query(({ ctx, input }) => reportSubjects(ctx.services.db, input.modelVersionId)),
+  reportSubjects: signedInProcedure
+    .input(z.object({ modelVersionId: z.number().int() }))
+    .query(({ ctx, input }) => reportSubjects(ctx.services.db, input.modelVersionId)),
 });

@@ -25,7 +25,16 @@ import { aliasMoves, currentAliasTargets } from "@/server/registry/aliases";
 
 type AuditDeps = { db: Db; auditKeys: AuditKeys; dataDir: string };
 
-export type EventFilter = { actor?: string; action?: string; entityType?: string; entityId?: string; from?: string; to?: string; beforeSeq?: number; limit: number };
+export type EventFilter = {
+  actor?: string;
+  action?: string;
+  entityType?: string;
+  entityId?: string;
+  from?: string;
+  to?: string;
+  beforeSeq?: number;
+  limit: number;
+};
 
 function isoOrThrow(label: string, v: string): string {
   const t = new Date(v);
@@ -37,13 +46,24 @@ function isoOrThrow(label: string, v: string): string {
 export function listAuditEvents(db: Db, filter: EventFilter) {
   const conds: SQL[] = [];
   if (filter.actor) conds.push(or(like(auditEvents.actorName, `%${filter.actor}%`), eq(auditEvents.actorId, Number(filter.actor) || -1))!);
-  if (filter.action) conds.push(filter.action.endsWith(".") || !filter.action.includes(".") ? like(auditEvents.action, `${filter.action.replace(/\.$/, "")}.%`) : eq(auditEvents.action, filter.action));
+  if (filter.action)
+    conds.push(
+      filter.action.endsWith(".") || !filter.action.includes(".")
+        ? like(auditEvents.action, `${filter.action.replace(/\.$/, "")}.%`)
+        : eq(auditEvents.action, filter.action),
+    );
   if (filter.entityType) conds.push(eq(auditEvents.entityType, filter.entityType));
   if (filter.entityId) conds.push(eq(auditEvents.entityId, filter.entityId));
   if (filter.from) conds.push(gte(auditEvents.at, isoOrThrow("from", filter.from)));
   if (filter.to) conds.push(lte(auditEvents.at, isoOrThrow("to", filter.to)));
   if (filter.beforeSeq !== undefined) conds.push(lt(auditEvents.seq, filter.beforeSeq));
-  const rows = db.select().from(auditEvents).where(conds.length ? and(...conds) : undefined).orderBy(desc(auditEvents.seq)).limit(filter.limit + 1).all();
+  const rows = db
+    .select()
+    .from(auditEvents)
+    .where(conds.length ? and(...conds) : undefined)
+    .orderBy(desc(auditEvents.seq))
+    .limit(filter.limit + 1)
+    .all();
   const page = rows.slice(0, filter.limit);
   return {
     events: page.map((e) => ({ ...e, payload: JSON.parse(e.payload) as unknown })),
@@ -59,13 +79,21 @@ function signedByCurrentKey(auditKeys: AuditKeys, cp: NonNullable<ReturnType<typ
 /** The server key, the ledger's size, the latest checkpoint (with its signature checked) and the last verification. */
 export function auditStatus({ db, auditKeys }: AuditDeps) {
   const latest = latestAuditCheckpoint(db) ?? null;
-  const lastVerify = db.select().from(auditEvents).where(eq(auditEvents.action, "audit.verify")).orderBy(desc(auditEvents.seq)).limit(1).get();
+  const lastVerify = db
+    .select()
+    .from(auditEvents)
+    .where(eq(auditEvents.action, "audit.verify"))
+    .orderBy(desc(auditEvents.seq))
+    .limit(1)
+    .get();
   return {
     publicKeyPem: auditKeys.publicKeyPem,
     fingerprint: auditKeys.fingerprint,
     events: maxAuditSeq(db),
     latestCheckpoint: latest ? { ...latest, signatureValid: signedByCurrentKey(auditKeys, latest) } : null,
-    lastVerification: lastVerify ? { seq: lastVerify.seq, at: lastVerify.at, by: lastVerify.actorName, result: JSON.parse(lastVerify.payload) as VerifySummary } : null,
+    lastVerification: lastVerify
+      ? { seq: lastVerify.seq, at: lastVerify.at, by: lastVerify.actorName, result: JSON.parse(lastVerify.payload) as VerifySummary }
+      : null,
   };
 }
 
@@ -105,15 +133,33 @@ export function inclusionProof({ db, auditKeys }: AuditDeps, seq: number) {
 
 /** Models and versions a report can be made for (production first), with the aliases pointing at each now. */
 export function reportTargets(db: Db) {
-  const all = db.select({ v: modelVersions, name: models.name }).from(modelVersions).innerJoin(models, eq(models.id, modelVersions.modelId)).orderBy(asc(models.name), desc(modelVersions.version)).all();
+  const all = db
+    .select({ v: modelVersions, name: models.name })
+    .from(modelVersions)
+    .innerJoin(models, eq(models.id, modelVersions.modelId))
+    .orderBy(asc(models.name), desc(modelVersions.version))
+    .all();
   const targets = currentAliasTargets(aliasMoves(db));
   return all
-    .map(({ v, name }) => ({ modelVersionId: v.id, model: name, version: v.version, weightsSha256: v.weightsSha256, createdAt: v.createdAt, aliases: [...(targets.get(v.modelId) ?? [])].filter(([, id]) => id === v.id).map(([alias]) => alias) }))
+    .map(({ v, name }) => ({
+      modelVersionId: v.id,
+      model: name,
+      version: v.version,
+      weightsSha256: v.weightsSha256,
+      createdAt: v.createdAt,
+      aliases: [...(targets.get(v.modelId) ?? [])].filter(([, id]) => id === v.id).map(([alias]) => alias),
+    }))
     .sort((a, b) => Number(b.aliases.includes("production")) - Number(a.aliases.includes("production")));
 }
 
 /** What a report covers and who may write its documents: the model and the datasets in the version's lineage. */
 export function reportSubjects(db: Db, modelVersionId: number) {
   const f = collectLineage(db, modelVersionId);
-  return { model: f.model, version: f.version.version, modelVersionId: f.version.id, weightsSha256: f.version.weightsSha256, datasets: f.datasets.map((d) => ({ id: d.id, name: d.name })) };
+  return {
+    model: f.model,
+    version: f.version.version,
+    modelVersionId: f.version.id,
+    weightsSha256: f.version.weightsSha256,
+    datasets: f.datasets.map((d) => ({ id: d.id, name: d.name })),
+  };
 }

@@ -21,7 +21,14 @@
  */
 import type Database from "better-sqlite3";
 import { EMPTY_TREE_ROOT, consistencyPathOver, hashChildren, inclusionPathOver, verifyInclusion } from "./merkle";
-import { type AuditCheckpointRow, type AuditDbSource, auditCheckpointsWithTreeSize, latestAuditCheckpoint, maxAuditSeq, sqliteOf } from "./ledger-reads";
+import {
+  type AuditCheckpointRow,
+  type AuditDbSource,
+  auditCheckpointsWithTreeSize,
+  latestAuditCheckpoint,
+  maxAuditSeq,
+  sqliteOf,
+} from "./ledger-reads";
 import type { Db } from "@/db/client";
 
 /** Leaves read from audit_events at most per proof for subtrees beyond the stored size (the unsigned tail). */
@@ -123,7 +130,10 @@ export class TreeLevelReader {
   private readonly nodeStmt: Database.Statement;
   private readonly leafStmt: Database.Statement;
 
-  constructor(source: AuditDbSource, private readonly leafBudget = DEFAULT_LEAF_BUDGET) {
+  constructor(
+    source: AuditDbSource,
+    private readonly leafBudget = DEFAULT_LEAF_BUDGET,
+  ) {
     const sqlite = sqliteOf(source);
     this.stored = storedTreeSize(sqlite);
     this.rowsRead++;
@@ -161,7 +171,9 @@ export class TreeLevelReader {
     if (!hash) {
       this.leavesComputed += 2 ** level;
       if (this.leavesComputed > this.leafBudget) {
-        throw new Error(`this proof needs more than ${this.leafBudget} leaves beyond the stored tree levels (stored up to ${this.stored} events); they are stored when the next checkpoint is signed`);
+        throw new Error(
+          `this proof needs more than ${this.leafBudget} leaves beyond the stored tree levels (stored up to ${this.stored} events); they are stored when the next checkpoint is signed`,
+        );
       }
       hash = hashChildren(this.node(level - 1, 2 * idx), this.node(level - 1, 2 * idx + 1));
     }
@@ -191,13 +203,15 @@ export class TreeLevelReader {
 
   /** RFC 9162 PATH(m, D[n]), bottom-up (the walk merkle.ts's inclusionProof uses, over stored levels). */
   inclusionPath(leafIndex: number, size: number): Buffer[] {
-    if (!Number.isInteger(leafIndex) || leafIndex < 0 || leafIndex >= size) throw new Error(`leaf index ${leafIndex} is outside a tree of size ${size}`);
+    if (!Number.isInteger(leafIndex) || leafIndex < 0 || leafIndex >= size)
+      throw new Error(`leaf index ${leafIndex} is outside a tree of size ${size}`);
     return inclusionPathOver(leafIndex, size, (lo, hi) => this.range(lo, hi));
   }
 
   /** RFC 9162 PROOF(m, D[n]) (the walk merkle.ts's consistencyProof uses, over stored levels). */
   consistencyPath(m: number, n: number): Buffer[] {
-    if (!Number.isInteger(m) || !Number.isInteger(n) || m < 0 || m > n) throw new Error(`cannot prove consistency from size ${m} to size ${n}`);
+    if (!Number.isInteger(m) || !Number.isInteger(n) || m < 0 || m > n)
+      throw new Error(`cannot prove consistency from size ${m} to size ${n}`);
     return consistencyPathOver(m, n, (lo, hi) => this.range(lo, hi));
   }
 }

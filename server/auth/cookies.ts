@@ -22,7 +22,8 @@ export function publicUrl(): URL | null {
   } catch {
     throw new Error(`RUNLEDGER_PUBLIC_URL must be an absolute URL such as https://runledger.example.org (got "${raw.slice(0, 100)}")`);
   }
-  if (url.protocol !== "https:" && url.protocol !== "http:") throw new Error(`RUNLEDGER_PUBLIC_URL must start with https:// or http:// (got "${url.protocol}")`);
+  if (url.protocol !== "https:" && url.protocol !== "http:")
+    throw new Error(`RUNLEDGER_PUBLIC_URL must start with https:// or http:// (got "${url.protocol}")`);
   return url;
 }
 

@@ -18,11 +18,41 @@ import { needsRehash } from "./password";
 export type DemoUser = { email: string; name: string; role: Role; password: string; passwordHash: string };
 
 export const DEMO_USERS: DemoUser[] = [
-  { email: "admin@runledger.local", name: "Ada Admin", role: "admin", password: "admin-demo-pass", passwordHash: "scrypt$131072$8$1$sgORHmYfQmFbSYAkiqKXig==$G5fzXsl9Pc76avCrooSbkUjmfS67DHkn7nglX4Y2g24=" },
-  { email: "engineer@runledger.local", name: "Erin Engineer", role: "engineer", password: "engineer-demo-pass", passwordHash: "scrypt$131072$8$1$q6Gf0mt+/+U/OGRpqWu2mQ==$9SN1sbiQhx2LsuxCi8VNgws4lsfslV7cRv25nVVePSo=" },
-  { email: "reviewer@runledger.local", name: "Rui Reviewer", role: "reviewer", password: "reviewer-demo-pass", passwordHash: "scrypt$131072$8$1$taNWxC80Qmq2tU9BsWjtCg==$8Q2CR+l/gJcQTJ4UWQJwndTKrWwMxmiGd+4ay0IIxSU=" },
-  { email: "auditor@runledger.local", name: "Alex Auditor", role: "auditor", password: "auditor-demo-pass", passwordHash: "scrypt$131072$8$1$RenuyCPKTl/8vzZf3DzuCg==$qB5ld2ASgG1fDeBiPsChdlm69RvtyYH1iB5vDdewJoI=" },
-  { email: "reviewer2@runledger.local", name: "Rita Second-Reviewer", role: "reviewer", password: "reviewer2-demo-pass", passwordHash: "scrypt$131072$8$1$99YRZi9ezgTaIyS0VNePkQ==$0j/vs84z/iRGwxHW1X5tLcdhzSoxL+Y+SFRWgMq5NIk=" },
+  {
+    email: "admin@runledger.local",
+    name: "Ada Admin",
+    role: "admin",
+    password: "admin-demo-pass",
+    passwordHash: "scrypt$131072$8$1$sgORHmYfQmFbSYAkiqKXig==$G5fzXsl9Pc76avCrooSbkUjmfS67DHkn7nglX4Y2g24=",
+  },
+  {
+    email: "engineer@runledger.local",
+    name: "Erin Engineer",
+    role: "engineer",
+    password: "engineer-demo-pass",
+    passwordHash: "scrypt$131072$8$1$q6Gf0mt+/+U/OGRpqWu2mQ==$9SN1sbiQhx2LsuxCi8VNgws4lsfslV7cRv25nVVePSo=",
+  },
+  {
+    email: "reviewer@runledger.local",
+    name: "Rui Reviewer",
+    role: "reviewer",
+    password: "reviewer-demo-pass",
+    passwordHash: "scrypt$131072$8$1$taNWxC80Qmq2tU9BsWjtCg==$8Q2CR+l/gJcQTJ4UWQJwndTKrWwMxmiGd+4ay0IIxSU=",
+  },
+  {
+    email: "auditor@runledger.local",
+    name: "Alex Auditor",
+    role: "auditor",
+    password: "auditor-demo-pass",
+    passwordHash: "scrypt$131072$8$1$RenuyCPKTl/8vzZf3DzuCg==$qB5ld2ASgG1fDeBiPsChdlm69RvtyYH1iB5vDdewJoI=",
+  },
+  {
+    email: "reviewer2@runledger.local",
+    name: "Rita Second-Reviewer",
+    role: "reviewer",
+    password: "reviewer2-demo-pass",
+    passwordHash: "scrypt$131072$8$1$99YRZi9ezgTaIyS0VNePkQ==$0j/vs84z/iRGwxHW1X5tLcdhzSoxL+Y+SFRWgMq5NIk=",
+  },
 ];
 
 /** True when `password` is one of the public demo passwords. */
@@ -38,7 +68,16 @@ export function demoHashFor(email: string, password: string): string | null {
 
 /** Enabled demo accounts whose password is still the public one. */
 export function demoAccountsWithPublicPassword(db: DbOrTx): { email: string; name: string; role: Role }[] {
-  const rows = db.select().from(users).where(inArray(users.email, DEMO_USERS.map((u) => u.email))).all();
+  const rows = db
+    .select()
+    .from(users)
+    .where(
+      inArray(
+        users.email,
+        DEMO_USERS.map((u) => u.email),
+      ),
+    )
+    .all();
   return rows
     .filter((u) => !u.disabled)
     .filter((u) => u.passwordHash === DEMO_USERS.find((d) => d.email === u.email)!.passwordHash || needsRehash(u.passwordHash))

@@ -56,13 +56,19 @@ async function withHashSlot<T>(work: () => Promise<T>): Promise<T> {
     return await work();
   } finally {
     const next = waiting.shift();
-    if (next) next(); // the slot passes straight to the next waiter
+    if (next)
+      next(); // the slot passes straight to the next waiter
     else running--;
   }
 }
 
 function scryptAsync(password: string, salt: Buffer, keylen: number, opts: ScryptOptions): Promise<Buffer> {
-  return withHashSlot(() => new Promise((resolve, reject) => scrypt(password, salt, keylen, { ...opts, maxmem: MAXMEM }, (err, key) => (err ? reject(err) : resolve(key)))));
+  return withHashSlot(
+    () =>
+      new Promise((resolve, reject) =>
+        scrypt(password, salt, keylen, { ...opts, maxmem: MAXMEM }, (err, key) => (err ? reject(err) : resolve(key))),
+      ),
+  );
 }
 
 type Parsed = { N: number; r: number; p: number; salt: Buffer; hash: Buffer };
@@ -71,7 +77,9 @@ type Parsed = { N: number; r: number; p: number; salt: Buffer; hash: Buffer };
 function parse(stored: string): Parsed | null {
   const [scheme, n, r, p, saltB64, hashB64, ...rest] = stored.split("$");
   if (scheme !== "scrypt" || !n || !r || !p || !saltB64 || !hashB64 || rest.length) return null;
-  const N = Number(n), R = Number(r), P = Number(p);
+  const N = Number(n),
+    R = Number(r),
+    P = Number(p);
   const powerOfTwo = Number.isInteger(N) && N >= 2 && (N & (N - 1)) === 0;
   if (!powerOfTwo || N > MAX_ACCEPTED_N || !Number.isInteger(R) || R < 1 || R > 16 || !Number.isInteger(P) || P < 1 || P > 4) return null;
   const hash = Buffer.from(hashB64, "base64");

@@ -21,13 +21,23 @@ export const authRouter = router({
     if (!ctx.user) return null;
     const account = accountStatus(ctx.services.db, ctx.user.id);
     if (!account || account.disabled) return null;
-    return { ...ctx.user, role: account.role, name: account.name, mustChangePassword: account.mustChangePassword, demoPasswordsInUse: account.role === "admin" ? demoPasswordWarning(ctx.services.db) : [] };
+    return {
+      ...ctx.user,
+      role: account.role,
+      name: account.name,
+      mustChangePassword: account.mustChangePassword,
+      demoPasswordsInUse: account.role === "admin" ? demoPasswordWarning(ctx.services.db) : [],
+    };
   }),
 
   signIn: publicProcedure.input(z.object({ email: signInEmailField, password: passwordCheckField })).mutation(async ({ ctx, input }) => {
     const r = await signIn(ctx.services.db, input.email, input.password, ctx.client);
     if (!r.ok && r.reason === "throttled") throw new TooManyAttempts(r.retryAfterSeconds, r.message);
-    if (!r.ok) throw new DomainError("unauthenticated", r.reason === "disabled" ? "this account is disabled: ask an administrator" : "wrong email or password");
+    if (!r.ok)
+      throw new DomainError(
+        "unauthenticated",
+        r.reason === "disabled" ? "this account is disabled: ask an administrator" : "wrong email or password",
+      );
     ctx.resHeaders?.append("Set-Cookie", sessionCookie(r.token, (new Date(r.expiresAt).getTime() - Date.now()) / 1000));
     return { user: r.user, mustChangePassword: r.mustChangePassword, expiresAt: r.expiresAt };
   }),
@@ -39,7 +49,9 @@ export const authRouter = router({
   }),
 
   /** Changes the caller's password (the current one is required); ends their other sessions. */
-  changePassword: signedInProcedure.input(changePasswordInput).mutation(({ ctx, input }) => changeOwnPassword(ctx.services.db, ctx.user, input, ctx.sessionIdHash ?? null, ctx.client)),
+  changePassword: signedInProcedure
+    .input(changePasswordInput)
+    .mutation(({ ctx, input }) => changeOwnPassword(ctx.services.db, ctx.user, input, ctx.sessionIdHash ?? null, ctx.client)),
 
   /** The caller's live sessions; `current` is this browser's. */
   sessions: signedInProcedure.query(({ ctx }) => sessionsOf(ctx.services.db, ctx.user, ctx.user.id, ctx.sessionIdHash ?? null)),

@@ -30,11 +30,25 @@ export function sessionEnds(s: Pick<SessionRow, "createdAt" | "expiresAt" | "las
 }
 
 /** Inserts a session and returns its token (to go into the cookie only). Call inside the sign-in transaction. */
-export function createSession(tx: DbOrTx, userId: number, userAgent: string | null, at = new Date()): { token: string; idHash: string; expiresAt: string } {
+export function createSession(
+  tx: DbOrTx,
+  userId: number,
+  userAgent: string | null,
+  at = new Date(),
+): { token: string; idHash: string; expiresAt: string } {
   const token = randomBytes(32).toString("base64url");
   const idHash = sha256Hex(token);
   const expiresAt = new Date(at.getTime() + SESSION_ABSOLUTE_DAYS * 86_400_000).toISOString();
-  tx.insert(sessions).values({ idHash, userId, createdAt: at.toISOString(), expiresAt, lastSeenAt: at.toISOString(), userAgent: userAgent ? userAgent.slice(0, USER_AGENT_MAX) : null }).run();
+  tx.insert(sessions)
+    .values({
+      idHash,
+      userId,
+      createdAt: at.toISOString(),
+      expiresAt,
+      lastSeenAt: at.toISOString(),
+      userAgent: userAgent ? userAgent.slice(0, USER_AGENT_MAX) : null,
+    })
+    .run();
   return { token, idHash, expiresAt };
 }
 
@@ -46,7 +60,12 @@ export type ResolvedSession = { user: UserRow; session: SessionRow; endsAt: Date
  */
 export function resolveSession(db: DbOrTx, token: string, now = new Date()): ResolvedSession | null {
   const idHash = sha256Hex(token);
-  const row = db.select({ session: sessions, user: users }).from(sessions).innerJoin(users, eq(users.id, sessions.userId)).where(eq(sessions.idHash, idHash)).get();
+  const row = db
+    .select({ session: sessions, user: users })
+    .from(sessions)
+    .innerJoin(users, eq(users.id, sessions.userId))
+    .where(eq(sessions.idHash, idHash))
+    .get();
   if (!row) return null;
   const ends = sessionEnds(row.session);
   if (ends.at <= now || row.user.disabled) {
@@ -62,7 +81,15 @@ export function resolveSession(db: DbOrTx, token: string, now = new Date()): Res
   return { user: row.user, session, endsAt: sessionEnds(session).at };
 }
 
-export type SessionSummary = { id: string; createdAt: string; lastSeenAt: string; endsAt: string; endsBecause: "absolute" | "idle"; userAgent: string | null; current: boolean };
+export type SessionSummary = {
+  id: string;
+  createdAt: string;
+  lastSeenAt: string;
+  endsAt: string;
+  endsBecause: "absolute" | "idle";
+  userAgent: string | null;
+  current: boolean;
+};
 
 /** A user's live sessions, newest first; `current` marks the one making the request. Ended rows are not shown. */
 export function listSessions(db: DbOrTx, userId: number, currentIdHash: string | null, now = new Date()): SessionSummary[] {
@@ -74,12 +101,25 @@ export function listSessions(db: DbOrTx, userId: number, currentIdHash: string |
     .all()
     .map((s) => ({ s, ends: sessionEnds(s) }))
     .filter(({ ends }) => ends.at > now)
-    .map(({ s, ends }) => ({ id: s.idHash, createdAt: s.createdAt, lastSeenAt: s.lastSeenAt ?? s.createdAt, endsAt: ends.at.toISOString(), endsBecause: ends.reason, userAgent: s.userAgent, current: s.idHash === currentIdHash }));
+    .map(({ s, ends }) => ({
+      id: s.idHash,
+      createdAt: s.createdAt,
+      lastSeenAt: s.lastSeenAt ?? s.createdAt,
+      endsAt: ends.at.toISOString(),
+      endsBecause: ends.reason,
+      userAgent: s.userAgent,
+      current: s.idHash === currentIdHash,
+    }));
 }
 
 /** Deletes one of a user's sessions; returns whether it existed. */
 export function deleteSession(tx: DbOrTx, userId: number, idHash: string): boolean {
-  return tx.delete(sessions).where(and(eq(sessions.userId, userId), eq(sessions.idHash, idHash))).run().changes > 0;
+  return (
+    tx
+      .delete(sessions)
+      .where(and(eq(sessions.userId, userId), eq(sessions.idHash, idHash)))
+      .run().changes > 0
+  );
 }
 
 /** Deletes all of a user's sessions (optionally keeping one); returns how many were deleted. */

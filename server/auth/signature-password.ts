@@ -62,10 +62,23 @@ export function refuseSigning(ctx: ServiceContext, event: RefusalEvent, message:
  * recorded as `signature.refused` on the record being signed (`payload` says what was attempted); throttled
  * attempts throw TooManyAttempts and write nothing. Returns the signer's account row.
  */
-export async function requireSignerPassword(ctx: ServiceContext, password: string, refused: { entityType: string; entityId: number; payload: Record<string, unknown> }): Promise<UserRow> {
+export async function requireSignerPassword(
+  ctx: ServiceContext,
+  password: string,
+  refused: { entityType: string; entityId: number; payload: Record<string, unknown> },
+): Promise<UserRow> {
   const signer = ctx.db.select().from(users).where(eq(users.id, ctx.actor.id)).get();
   if (!signer || !(await checkSignaturePassword(ctx.db, signer, password))) {
-    refuseSigning(ctx, { action: "signature.refused", entityType: refused.entityType, entityId: refused.entityId, payload: { ...refused.payload, reason: "wrong password" } }, "the password does not match: the signature was not recorded");
+    refuseSigning(
+      ctx,
+      {
+        action: "signature.refused",
+        entityType: refused.entityType,
+        entityId: refused.entityId,
+        payload: { ...refused.payload, reason: "wrong password" },
+      },
+      "the password does not match: the signature was not recorded",
+    );
   }
   return signer;
 }

@@ -67,6 +67,14 @@ export function recordSignInFailure(db: Db, identifier: string, at = Date.now())
     failures: count,
   };
   if (key === OTHER) payload.distinctIdentifiersAtLeast = w.otherIdentifiers.size;
-  const event = db.transaction((tx) => appendAuditEvent(tx, { actor: { ...SYSTEM_ACTOR, name: "anonymous" }, action: "user.signInFailed", entityType: "signInIdentifier", entityId: key, payload }));
+  const event = db.transaction((tx) =>
+    appendAuditEvent(tx, {
+      actor: { ...SYSTEM_ACTOR, name: "anonymous" },
+      action: "user.signInFailed",
+      entityType: "signInIdentifier",
+      entityId: key,
+      payload,
+    }),
+  );
   return event.seq;
 }

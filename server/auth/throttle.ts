@@ -34,7 +34,10 @@ export const ADDRESS_POLICY: Policy = { freeFailures: 10, windowSeconds: 3600, b
 class KeyThrottle {
   private readonly failures: RateLimiterMemory;
   private readonly waits: RateLimiterMemory;
-  constructor(readonly name: string, private readonly policy: Policy) {
+  constructor(
+    readonly name: string,
+    private readonly policy: Policy,
+  ) {
     this.failures = new RateLimiterMemory({ keyPrefix: `${name}-failures`, points: policy.freeFailures, duration: policy.windowSeconds });
     this.waits = new RateLimiterMemory({ keyPrefix: `${name}-wait`, points: 1, duration: policy.maxWaitSeconds });
   }
@@ -67,7 +70,9 @@ class KeyThrottle {
 
 /** success: clear the account's count, take the address's back; failure: keep both; notChecked: take both back. */
 export type AttemptOutcome = "success" | "failure" | "notChecked";
-export type ThrottleDecision = { allowed: true; release: (outcome: AttemptOutcome) => Promise<void> } | { allowed: false; retryAfterSeconds: number; by: "account" | "address" };
+export type ThrottleDecision =
+  | { allowed: true; release: (outcome: AttemptOutcome) => Promise<void> }
+  | { allowed: false; retryAfterSeconds: number; by: "account" | "address" };
 
 export class SignInThrottle {
   readonly account = new KeyThrottle("signin-account", ACCOUNT_POLICY);
@@ -78,9 +83,15 @@ export class SignInThrottle {
    */
   async attempt(accountKey: string, addressKey: string): Promise<ThrottleDecision> {
     const [accountWait, addressWait] = await Promise.all([this.account.waiting(accountKey), this.address.waiting(addressKey)]);
-    if (accountWait > 0 || addressWait > 0) return accountWait >= addressWait ? { allowed: false, retryAfterSeconds: accountWait, by: "account" } : { allowed: false, retryAfterSeconds: addressWait, by: "address" };
+    if (accountWait > 0 || addressWait > 0)
+      return accountWait >= addressWait
+        ? { allowed: false, retryAfterSeconds: accountWait, by: "account" }
+        : { allowed: false, retryAfterSeconds: addressWait, by: "address" };
     const [accountNew, addressNew] = await Promise.all([this.account.count(accountKey), this.address.count(addressKey)]);
-    if (accountNew > 0 || addressNew > 0) return accountNew >= addressNew ? { allowed: false, retryAfterSeconds: accountNew, by: "account" } : { allowed: false, retryAfterSeconds: addressNew, by: "address" };
+    if (accountNew > 0 || addressNew > 0)
+      return accountNew >= addressNew
+        ? { allowed: false, retryAfterSeconds: accountNew, by: "account" }
+        : { allowed: false, retryAfterSeconds: addressNew, by: "address" };
     return {
       allowed: true,
       release: async (outcome) => {

@@ -68,7 +68,10 @@ async function snapshotDatabase(dataDir: string, target: string): Promise<Backup
   const copy = new Database(target, { readonly: true, fileMustExist: true });
   try {
     const head = copy.prepare("SELECT count(*) AS n, max(seq) AS last FROM audit_events").get() as { n: number; last: number | null };
-    const chainHead = head.last === null ? null : ((copy.prepare("SELECT chain_hash AS h FROM audit_events WHERE seq = ?").get(head.last) as { h: string }).h);
+    const chainHead =
+      head.last === null
+        ? null
+        : (copy.prepare("SELECT chain_hash AS h FROM audit_events WHERE seq = ?").get(head.last) as { h: string }).h;
     const checkpoints = (copy.prepare("SELECT count(*) AS n FROM audit_checkpoints").get() as { n: number }).n;
     return { events: head.n, lastSeq: head.last, chainHead, checkpoints };
   } finally {
@@ -98,13 +101,17 @@ export async function createBackup(opts: { dataDir: string; out: string; onProgr
     const artifacts = listArtifacts(dataDir);
     for (const rel of artifacts) {
       const digest = await tar.addFile(`${BACKUP_ROOT}/${rel}`, path.join(dataDir, rel));
-      if (digest.sha256 !== path.basename(rel)) problems.push(`${rel} does not hash to its name (content sha256 ${digest.sha256}): archived as found`);
+      if (digest.sha256 !== path.basename(rel))
+        problems.push(`${rel} does not hash to its name (content sha256 ${digest.sha256}): archived as found`);
       files[rel] = digest;
     }
     opts.onProgress?.(`artifacts copied: ${artifacts.length} files`);
     const pub = path.join(dataDir, PUBLIC_KEY_FILE);
     if (fs.existsSync(pub)) files[PUBLIC_KEY_FILE] = await tar.addFile(`${BACKUP_ROOT}/${PUBLIC_KEY_FILE}`, pub);
-    else problems.push(`${PUBLIC_KEY_FILE} is missing from the data directory: the restored copy needs the public key (or --public-key) to verify`);
+    else
+      problems.push(
+        `${PUBLIC_KEY_FILE} is missing from the data directory: the restored copy needs the public key (or --public-key) to verify`,
+      );
     const manifest: BackupManifest = {
       format: BACKUP_FORMAT,
       createdAt: new Date().toISOString(),

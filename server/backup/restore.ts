@@ -66,9 +66,11 @@ export async function restoreBackup(opts: { from: string; dataDir: string }): Pr
         if (bytes === finishAt) await close();
       };
     });
-    if (manifestBytes === 0) throw new RestoreError(`the archive has no ${BACKUP_ROOT}/${MANIFEST_FILE}: not a Runledger backup, or cut short`);
+    if (manifestBytes === 0)
+      throw new RestoreError(`the archive has no ${BACKUP_ROOT}/${MANIFEST_FILE}: not a Runledger backup, or cut short`);
     const manifest = JSON.parse(Buffer.concat(chunks).toString("utf8")) as BackupManifest;
-    if (manifest.format !== BACKUP_FORMAT) throw new RestoreError(`unknown backup format ${JSON.stringify(manifest.format)} (expected ${BACKUP_FORMAT})`);
+    if (manifest.format !== BACKUP_FORMAT)
+      throw new RestoreError(`unknown backup format ${JSON.stringify(manifest.format)} (expected ${BACKUP_FORMAT})`);
     const warnings = checkAgainstManifest(found, manifest);
     // Everything checked: move into place.
     for (const entry of fs.readdirSync(staging)) fs.renameSync(path.join(staging, entry), path.join(target, entry));
@@ -89,10 +91,17 @@ function checkAgainstManifest(found: Record<string, TarEntryDigest>, manifest: B
   for (const [rel, want] of Object.entries(manifest.files)) {
     const got = found[rel];
     if (!got) problems.push(`${rel} is listed in the manifest but missing from the archive`);
-    else if (got.sha256 !== want.sha256 || got.bytes !== want.bytes) problems.push(`${rel}: the archive holds ${got.bytes} bytes hashing to ${got.sha256}, the manifest says ${want.bytes} bytes, ${want.sha256}`);
-    else if (rel.startsWith("artifacts/") && path.basename(rel) !== got.sha256) warnings.push(`${rel}: the artifact's content hashes to ${got.sha256}, not to its name (damaged in the source when backed up)`);
+    else if (got.sha256 !== want.sha256 || got.bytes !== want.bytes)
+      problems.push(
+        `${rel}: the archive holds ${got.bytes} bytes hashing to ${got.sha256}, the manifest says ${want.bytes} bytes, ${want.sha256}`,
+      );
+    else if (rel.startsWith("artifacts/") && path.basename(rel) !== got.sha256)
+      warnings.push(`${rel}: the artifact's content hashes to ${got.sha256}, not to its name (damaged in the source when backed up)`);
   }
   for (const rel of Object.keys(found)) if (!manifest.files[rel]) problems.push(`${rel} is in the archive but not in the manifest`);
-  if (problems.length) throw new RestoreError(`the backup does not check out; nothing was restored:\n  ${problems.slice(0, 20).join("\n  ")}${problems.length > 20 ? `\n  … and ${problems.length - 20} more` : ""}`);
+  if (problems.length)
+    throw new RestoreError(
+      `the backup does not check out; nothing was restored:\n  ${problems.slice(0, 20).join("\n  ")}${problems.length > 20 ? `\n  … and ${problems.length - 20} more` : ""}`,
+    );
   return warnings;
 }

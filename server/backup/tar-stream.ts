@@ -16,7 +16,10 @@ export type TarEntryDigest = { sha256: string; bytes: number };
 
 export class TarWriter {
   private offset = 0;
-  private constructor(private readonly fh: fs.promises.FileHandle, private readonly mtime: number) {}
+  private constructor(
+    private readonly fh: fs.promises.FileHandle,
+    private readonly mtime: number,
+  ) {}
 
   /** Creates `file` (which must not exist). */
   static async create(file: string, mtime = Math.floor(Date.now() / 1000)): Promise<TarWriter> {
@@ -94,7 +97,13 @@ function readSize(h: Buffer): number {
 }
 
 function checksumOk(h: Buffer): boolean {
-  const recorded = parseInt(h.subarray(148, 156).toString("ascii").replace(/[\0 ].*$/s, "") || "-1", 8);
+  const recorded = parseInt(
+    h
+      .subarray(148, 156)
+      .toString("ascii")
+      .replace(/[\0 ].*$/s, "") || "-1",
+    8,
+  );
   let sum = 0;
   for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : h[i]!;
   return recorded === sum;
@@ -106,7 +115,11 @@ export type TarEntry = { path: string; type: "file" | "directory"; size: number 
  * Walks the archive: for each entry under `root/`, calls `onEntry` with its path relative to root; for a file,
  * `sink` receives its content in chunks. Throws on anything malformed or unsafe.
  */
-export async function readTar(file: string, root: string, onEntry: (entry: TarEntry) => Promise<((chunk: Buffer) => Promise<void>) | null>): Promise<void> {
+export async function readTar(
+  file: string,
+  root: string,
+  onEntry: (entry: TarEntry) => Promise<((chunk: Buffer) => Promise<void>) | null>,
+): Promise<void> {
   const fh = await fs.promises.open(file, "r");
   try {
     const total = (await fh.stat()).size;
@@ -124,7 +137,8 @@ export async function readTar(file: string, root: string, onEntry: (entry: TarEn
       const type = String.fromCharCode(h[156]!);
       const size = readSize(h);
       off += BLOCK;
-      if (type !== "0" && type !== "\0" && type !== "5") throw new Error(`tar: ${full} is not a regular file or a directory (type ${JSON.stringify(type)})`);
+      if (type !== "0" && type !== "\0" && type !== "5")
+        throw new Error(`tar: ${full} is not a regular file or a directory (type ${JSON.stringify(type)})`);
       const trimmed = full.replace(/\/$/, "");
       if (!(trimmed === root || trimmed.startsWith(`${root}/`))) throw new Error(`tar: ${full} is outside ${root}/`);
       const rel = trimmed.slice(root.length + 1);

@@ -10,7 +10,12 @@ import type { WitnessUrlCheck } from "@/server/audit/witness/witness-url-anchors
 
 const MAX_LISTED = 20;
 
-export function formatResult(target: string, r: VerifyResult, trustedGiven: boolean, witnessChecks: readonly WitnessUrlCheck[] = []): string {
+export function formatResult(
+  target: string,
+  r: VerifyResult,
+  trustedGiven: boolean,
+  witnessChecks: readonly WitnessUrlCheck[] = [],
+): string {
   const { chain, content, anchor, triggers } = r.levels;
   const lines = [`Audit ledger ${target}: ${r.ok ? "INTACT" : "DAMAGED"}`];
 
@@ -20,13 +25,19 @@ export function formatResult(target: string, r: VerifyResult, trustedGiven: bool
       : `  chain DAMAGED: ${chain.problem}${r.firstBadSeq !== null ? ` (first bad seq ${r.firstBadSeq})` : ""}`,
   );
   if (content.skipped) lines.push(`  content not checked: ${content.skipped}`);
-  else if (content.ok) lines.push(`  content intact: ${content.checked} recorded facts re-derived and matched${typeof content.files === "number" ? `, ${content.files} artifact files re-hashed` : ""}`);
+  else if (content.ok)
+    lines.push(
+      `  content intact: ${content.checked} recorded facts re-derived and matched${typeof content.files === "number" ? `, ${content.files} artifact files re-hashed` : ""}`,
+    );
   else lines.push(`  content DAMAGED: ${content.problems.length} table row(s) or file(s) disagree with the ledger`);
   if (anchor.anchored) {
     const after = chain.events - anchor.treeSize;
-    lines.push(`  anchored up to tree size ${anchor.treeSize} by ${anchor.by.map((b) => `${b.name} (${b.kind}, tree size ${b.treeSize})`).join(", ")}`);
+    lines.push(
+      `  anchored up to tree size ${anchor.treeSize} by ${anchor.by.map((b) => `${b.name} (${b.kind}, tree size ${b.treeSize})`).join(", ")}`,
+    );
     // What lies past the anchor rests on the server's own signature only: say how much, so "anchored" is not read as "all of it".
-    if (after > 0) lines.push(`                ${after} later event(s) are not covered by the anchor (only by the server's own chain and signatures)`);
+    if (after > 0)
+      lines.push(`                ${after} later event(s) are not covered by the anchor (only by the server's own chain and signatures)`);
   } else if (anchor.problem) {
     lines.push(`  anchor FAILED: ${anchor.problem}`);
   } else {
@@ -63,7 +74,9 @@ export function formatResult(target: string, r: VerifyResult, trustedGiven: bool
     if (r.problems.length > MAX_LISTED) lines.push(`  ... and ${r.problems.length - MAX_LISTED} more (--json lists them all)`);
   }
   for (const p of content.problems.slice(0, MAX_LISTED)) {
-    lines.push(`  content: ${p.entityType} ${p.entityId} ${p.field}: ledger recorded ${p.recorded ?? "nothing"}, found ${p.found ?? "nothing"}${p.seq !== null ? ` (event #${p.seq})` : ""}`);
+    lines.push(
+      `  content: ${p.entityType} ${p.entityId} ${p.field}: ledger recorded ${p.recorded ?? "nothing"}, found ${p.found ?? "nothing"}${p.seq !== null ? ` (event #${p.seq})` : ""}`,
+    );
   }
   for (const n of content.notCovered.slice(0, MAX_LISTED)) lines.push(`  not covered by the ledger: ${n}`);
   for (const n of r.notes) if (!n.startsWith("NOT anchored:")) lines.push(`  note: ${n}`); // the anchor line says it

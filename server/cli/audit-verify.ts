@@ -62,7 +62,9 @@ function readWitnessKey(file: string): string {
   try {
     toWitnessKeys([text]);
   } catch (err) {
-    throw new UsageError(`${file} is not a witness verifier key (expected one line "<name>+<key id>+<base64 key>"): ${(err as Error).message}`);
+    throw new UsageError(
+      `${file} is not a witness verifier key (expected one line "<name>+<key id>+<base64 key>"): ${(err as Error).message}`,
+    );
   }
   return text;
 }
@@ -108,15 +110,24 @@ async function verifyCommand(argv: string[], io: CliIo): Promise<number> {
   const publicKeyPem = values["public-key"] ? readTextFile(values["public-key"], "public key file") : undefined;
   // Default "auto": parallel range workers for large logs (AUTO_PARALLEL_FROM_EVENTS or more), one pass otherwise.
   const workers: number | "auto" = values.workers === undefined || values.workers === "auto" ? "auto" : Number(values.workers);
-  if (workers !== "auto" && (!Number.isInteger(workers) || workers < 0)) throw new UsageError("--workers takes auto or a whole number (0 = one pass)");
+  if (workers !== "auto" && (!Number.isInteger(workers) || workers < 0))
+    throw new UsageError("--workers takes auto or a whole number (0 = one pass)");
   const witnessKeys = (values["witness-key"] ?? []).map((file) => readWitnessKey(file));
   const witnessUrls = (values["witness-url"] ?? []).map((url) => checkWitnessUrl(url));
-  if (witnessUrls.length > 0 && witnessKeys.length === 0) throw new UsageError("--witness-url needs --witness-key FILE: the key the witness's cosignature must verify under");
+  if (witnessUrls.length > 0 && witnessKeys.length === 0)
+    throw new UsageError("--witness-url needs --witness-key FILE: the key the witness's cosignature must verify under");
   if (witnessUrls.length > 0 && values.bundle) {
-    throw new UsageError("--witness-url checks a live data directory: a bundle is a snapshot, and the witness has since cosigned a larger tree (use --witness-key with the bundle's cosignatures.json)");
+    throw new UsageError(
+      "--witness-url checks a live data directory: a bundle is a snapshot, and the witness has since cosigned a larger tree (use --witness-key with the bundle's cosignatures.json)",
+    );
   }
   const opts: VerifyDatabaseOptions = {
-    trustedCheckpoint, publicKeyPem, workers, witnessKeys, requireAnchor: values["require-anchor"], content: !values["no-content"],
+    trustedCheckpoint,
+    publicKeyPem,
+    workers,
+    witnessKeys,
+    requireAnchor: values["require-anchor"],
+    content: !values["no-content"],
   };
 
   let result: VerifyResult;
@@ -166,7 +177,12 @@ function checkpointExportCommand(argv: string[], io: CliIo): number {
   try {
     let row = latestAuditCheckpoint(db);
     // Only --new signs (and so needs the private key from the key directory); exporting reads the public key.
-    if (values.new) row = createAuditCheckpoint(db, openAuditSigningKeys(db, { dataDir, keyDir: resolveKeyDir(values["key-dir"]) }), "checkpoint export").checkpoint;
+    if (values.new)
+      row = createAuditCheckpoint(
+        db,
+        openAuditSigningKeys(db, { dataDir, keyDir: resolveKeyDir(values["key-dir"]) }),
+        "checkpoint export",
+      ).checkpoint;
     if (!row) {
       io.err("error: there is no checkpoint yet; run with --new to create one\n");
       return 1;

@@ -23,7 +23,11 @@ function usageError(err: unknown): boolean {
 export async function backupCommand(argv: string[], io: CliIo = processIo): Promise<number> {
   let values: { out?: string; "data-dir"?: string; json?: boolean };
   try {
-    values = parseArgs({ args: argv, options: { out: { type: "string" }, "data-dir": { type: "string" }, json: { type: "boolean", default: false } }, strict: true }).values;
+    values = parseArgs({
+      args: argv,
+      options: { out: { type: "string" }, "data-dir": { type: "string" }, json: { type: "boolean", default: false } },
+      strict: true,
+    }).values;
   } catch (err) {
     if (!usageError(err)) throw err;
     io.err(`${(err as Error).message}\n${BACKUP_USAGE}\n`);
@@ -34,9 +38,16 @@ export async function backupCommand(argv: string[], io: CliIo = processIo): Prom
     return 2;
   }
   try {
-    const r = await createBackup({ dataDir: resolveDataDir(values["data-dir"]), out: values.out, onProgress: values.json ? undefined : (line) => io.out(`${line}\n`) });
+    const r = await createBackup({
+      dataDir: resolveDataDir(values["data-dir"]),
+      out: values.out,
+      onProgress: values.json ? undefined : (line) => io.out(`${line}\n`),
+    });
     const m = r.manifest;
-    if (values.json) io.out(`${JSON.stringify({ out: r.out, archiveBytes: r.archiveBytes, files: Object.keys(m.files).length, ledger: m.ledger, problems: m.problems })}\n`);
+    if (values.json)
+      io.out(
+        `${JSON.stringify({ out: r.out, archiveBytes: r.archiveBytes, files: Object.keys(m.files).length, ledger: m.ledger, problems: m.problems })}\n`,
+      );
     else {
       io.out(`backup written: ${r.out} (${r.archiveBytes} bytes, ${Object.keys(m.files).length} files with SHA-256 in MANIFEST.json)\n`);
       io.out(`ledger: ${m.ledger.events} events, head seq ${m.ledger.lastSeq ?? "–"} chain ${m.ledger.chainHead ?? "–"}\n`);
@@ -53,7 +64,11 @@ export async function backupCommand(argv: string[], io: CliIo = processIo): Prom
 export async function restoreCommand(argv: string[], io: CliIo = processIo): Promise<number> {
   let values: { from?: string; "data-dir"?: string; json?: boolean };
   try {
-    values = parseArgs({ args: argv, options: { from: { type: "string" }, "data-dir": { type: "string" }, json: { type: "boolean", default: false } }, strict: true }).values;
+    values = parseArgs({
+      args: argv,
+      options: { from: { type: "string" }, "data-dir": { type: "string" }, json: { type: "boolean", default: false } },
+      strict: true,
+    }).values;
   } catch (err) {
     if (!usageError(err)) throw err;
     io.err(`${(err as Error).message}\n${RESTORE_USAGE}\n`);
@@ -65,7 +80,10 @@ export async function restoreCommand(argv: string[], io: CliIo = processIo): Pro
   }
   try {
     const r = await restoreBackup({ from: values.from, dataDir: values["data-dir"] });
-    if (values.json) io.out(`${JSON.stringify({ dataDir: r.dataDir, files: r.files, bytes: r.bytes, ledger: r.manifest.ledger, warnings: r.warnings })}\n`);
+    if (values.json)
+      io.out(
+        `${JSON.stringify({ dataDir: r.dataDir, files: r.files, bytes: r.bytes, ledger: r.manifest.ledger, warnings: r.warnings })}\n`,
+      );
     else {
       io.out(`restored ${r.files} files (${r.bytes} bytes), every SHA-256 as in the manifest, into ${r.dataDir}\n`);
       for (const w of r.warnings) io.out(`warning: ${w}\n`);

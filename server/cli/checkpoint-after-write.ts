@@ -22,7 +22,9 @@ export function checkpointAfterCliWrite(
     try {
       auditKeys = openAuditSigningKeys(db, { dataDir: opts.dataDir, keyDir: resolveKeyDir(opts.keyDir) });
     } catch (err) {
-      warn(`note: no audit checkpoint signed after this change (${(err as Error).message}); the server or the next command with the key will sign one\n`);
+      warn(
+        `note: no audit checkpoint signed after this change (${(err as Error).message}); the server or the next command with the key will sign one\n`,
+      );
       return null;
     }
   }

@@ -13,7 +13,15 @@ import { exportLineageProv } from "@/server/lineage/service";
 import { checkpointAfterCliWrite } from "./checkpoint-after-write";
 
 export async function exportProvCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { model: { type: "string" }, version: { type: "string" }, user: { type: "string", default: DEMO_USERS[3]!.email }, "data-dir": { type: "string" } } });
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: "string" },
+      version: { type: "string" },
+      user: { type: "string", default: DEMO_USERS[3]!.email },
+      "data-dir": { type: "string" },
+    },
+  });
   const version = Number(values.version);
   if (!values.model || !values.version || !Number.isInteger(version)) {
     process.stderr.write("export-prov: --model NAME and --version N are required\n");

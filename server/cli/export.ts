@@ -79,13 +79,24 @@ export async function exportCommand(argv: string[], io: CliIo = processIo): Prom
     const target = resolveModelVersion(db, values.model, { version, alias: values.alias });
     const out = path.resolve(values.out);
     // With RUNLEDGER_WITNESSES set, the export's checkpoint is pushed to the witnesses first (≤ 3 s wait; never fails on them).
-    const r = await exportReportToCosigned({ db, auditKeys: openAuditSigningKeys(db, { dataDir, keyDir: resolveKeyDir(values["key-dir"]) }) }, actorOf(user), target.modelVersionId, out, { log: () => undefined });
+    const r = await exportReportToCosigned(
+      { db, auditKeys: openAuditSigningKeys(db, { dataDir, keyDir: resolveKeyDir(values["key-dir"]) }) },
+      actorOf(user),
+      target.modelVersionId,
+      out,
+      { log: () => undefined },
+    );
     if (values.json) io.out(JSON.stringify(r) + "\n");
     else {
       io.out(
         `Wrote the auditor's report of ${r.model} v${r.version} (weights ${r.weightsSha256}) to ${r.out} (${r.kind}, ${r.files.length} files)\n` +
           `  recorded as ledger event #${r.exportEventSeq}; signed checkpoint #${r.checkpoint.id} (tree size ${r.checkpoint.treeSize}, key ${r.checkpoint.keyFingerprint})\n` +
-          (r.witnessing?.witnesses ?? []).map((w) => `  witness ${w.witness} (${w.url}): ${w.cosigned ? "cosigned this checkpoint" : `NOT cosigned (${w.reason ?? "no answer"}); the bundle says so`}\n`).join("") +
+          (r.witnessing?.witnesses ?? [])
+            .map(
+              (w) =>
+                `  witness ${w.witness} (${w.url}): ${w.cosigned ? "cosigned this checkpoint" : `NOT cosigned (${w.reason ?? "no answer"}); the bundle says so`}\n`,
+            )
+            .join("") +
           `  check it: npm run cli -- export --verify ${r.out}   (ledger only: audit verify --bundle DIR${r.kind === "tar" ? " after tar xf" : ""})\n`,
       );
     }

@@ -18,7 +18,15 @@ import { openAuditSigningKeys } from "@/server/audit/key-custody";
 export async function registerCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { run: { type: "string" }, model: { type: "string" }, checkpoint: { type: "string", default: "best" }, user: { type: "string", default: DEMO_USERS[1]!.email }, "data-dir": { type: "string" }, "key-dir": { type: "string" }, json: { type: "boolean", default: false } },
+    options: {
+      run: { type: "string" },
+      model: { type: "string" },
+      checkpoint: { type: "string", default: "best" },
+      user: { type: "string", default: DEMO_USERS[1]!.email },
+      "data-dir": { type: "string" },
+      "key-dir": { type: "string" },
+      json: { type: "boolean", default: false },
+    },
   });
   const runId = Number(values.run);
   if (!values.run || !Number.isInteger(runId) || !values.model) {
@@ -39,10 +47,17 @@ export async function registerCommand(argv: string[]): Promise<number> {
       return 2;
     }
     const auditKeys = openAuditSigningKeys(db, { dataDir, keyDir: resolveKeyDir(values["key-dir"]) });
-    const out = registerModelVersion({ db, artifacts: fileArtifactStore(dataDir), dataDir, auditKeys, actor: actorOf(user) }, { runId, modelName: values.model, checkpoint });
+    const out = registerModelVersion(
+      { db, artifacts: fileArtifactStore(dataDir), dataDir, auditKeys, actor: actorOf(user) },
+      { runId, modelName: values.model, checkpoint },
+    );
     checkpointAfterCliWrite(db, { dataDir, auditKeys });
-    if (values.json) process.stdout.write(`${JSON.stringify({ model: out.model, version: out.version, weightsSha256: out.weightsSha256 })}\n`);
-    else process.stdout.write(`registered ${out.model} version ${out.version} from run ${runId} (epoch ${out.epoch}), weights sha256 ${out.weightsSha256}\n`);
+    if (values.json)
+      process.stdout.write(`${JSON.stringify({ model: out.model, version: out.version, weightsSha256: out.weightsSha256 })}\n`);
+    else
+      process.stdout.write(
+        `registered ${out.model} version ${out.version} from run ${runId} (epoch ${out.epoch}), weights sha256 ${out.weightsSha256}\n`,
+      );
     return 0;
   } finally {
     db.$client.close();

@@ -10,10 +10,16 @@ import { demoDataWanted, ensureDemoSeed, ensureDemoUsersAndProject, isNewDatabas
 import { checkpointAfterCliWrite } from "./checkpoint-after-write";
 
 export async function seedCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { "data-dir": { type: "string" }, "key-dir": { type: "string" }, "no-demo-run": { type: "boolean", default: false } } });
+  const { values } = parseArgs({
+    args: argv,
+    options: { "data-dir": { type: "string" }, "key-dir": { type: "string" }, "no-demo-run": { type: "boolean", default: false } },
+  });
   const services = createAppServices(values["data-dir"], { recover: true, keyDir: values["key-dir"] });
   if (!isNewDatabase(services.db) || !demoDataWanted()) {
-    if (isNewDatabase(services.db)) process.stdout.write(`Runledger: RUNLEDGER_DEMO=0, no demo data. No users yet: create the first administrator with\n  npm run cli -- users create --email YOU@EXAMPLE.ORG --name "Your Name" --role admin --data-dir ${services.dataDir}\n`);
+    if (isNewDatabase(services.db))
+      process.stdout.write(
+        `Runledger: RUNLEDGER_DEMO=0, no demo data. No users yet: create the first administrator with\n  npm run cli -- users create --email YOU@EXAMPLE.ORG --name "Your Name" --role admin --data-dir ${services.dataDir}\n`,
+      );
     services.db.$client.close();
     return 0;
   }

@@ -27,14 +27,25 @@ import { checkpointAfterCliWrite } from "./checkpoint-after-write";
  */
 const PARENT_REF = /^config:(.+?)(?:@(best|last|epoch\d+))?$/;
 
-async function resolveParentReference(services: AppServices, ctx: ServiceContext, experimentId: number, configInput: unknown, baseDir: string, log: (s: string) => void): Promise<unknown> {
+async function resolveParentReference(
+  services: AppServices,
+  ctx: ServiceContext,
+  experimentId: number,
+  configInput: unknown,
+  baseDir: string,
+  log: (s: string) => void,
+): Promise<unknown> {
   const ft = (configInput as { fineTune?: { parentCheckpointId?: unknown } }).fineTune;
   const ref = typeof ft?.parentCheckpointId === "string" ? PARENT_REF.exec(ft.parentCheckpointId) : null;
   if (!ft || !ref) return configInput;
   const parentFile = path.resolve(baseDir, ref[1]!);
   const parentConfig = parseConfigOrThrow(JSON.parse(fs.readFileSync(parentFile, "utf8")));
   const sha = sha256Canonical(parentConfig);
-  let parent = services.db.select().from(runs).where(and(eq(runs.configSha256, sha), eq(runs.status, "completed"))).get();
+  let parent = services.db
+    .select()
+    .from(runs)
+    .where(and(eq(runs.configSha256, sha), eq(runs.status, "completed")))
+    .get();
   if (!parent) {
     log(`training the parent config ${ref[1]} first`);
     const created = createRun(ctx, { experimentId, config: parentConfig, rationale: `parent of a fine-tune, trained from ${ref[1]}` });
@@ -45,7 +56,8 @@ async function resolveParentReference(services: AppServices, ctx: ServiceContext
   }
   const cks = services.db.select().from(checkpoints).where(eq(checkpoints.runId, parent.id)).orderBy(checkpoints.epoch).all();
   const which = ref[2] ?? "best";
-  const ck = which === "best" ? cks.find((c) => c.isBest) : which === "last" ? cks.at(-1) : cks.find((c) => c.epoch === Number(which.slice(5)));
+  const ck =
+    which === "best" ? cks.find((c) => c.isBest) : which === "last" ? cks.at(-1) : cks.find((c) => c.epoch === Number(which.slice(5)));
   if (!ck) throw new Error(`run ${parent.id} has no checkpoint "${which}"`);
   log(`fine-tuning from run ${parent.id}, epoch ${ck.epoch} (${ck.sha256.slice(0, 12)}…)`);
   return { ...(configInput as object), fineTune: { ...ft, parentCheckpointId: String(ck.id) } };
@@ -54,7 +66,16 @@ async function resolveParentReference(services: AppServices, ctx: ServiceContext
 export async function trainCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { config: { type: "string" }, "data-dir": { type: "string" }, "key-dir": { type: "string" }, experiment: { type: "string", default: "cli" }, user: { type: "string", default: DEMO_USERS[1]!.email }, backend: { type: "string", default: "auto" }, rationale: { type: "string" }, json: { type: "boolean", default: false } },
+    options: {
+      config: { type: "string" },
+      "data-dir": { type: "string" },
+      "key-dir": { type: "string" },
+      experiment: { type: "string", default: "cli" },
+      user: { type: "string", default: DEMO_USERS[1]!.email },
+      backend: { type: "string", default: "auto" },
+      rationale: { type: "string" },
+      json: { type: "boolean", default: false },
+    },
   });
   if (!values.config) {
     process.stderr.write("train: --config FILE is required\n");
@@ -78,17 +99,34 @@ export async function trainCommand(argv: string[]): Promise<number> {
   }
   const ctx = { ...services, actor: actorOf(user) };
   const project = db.select().from(experiments).where(eq(experiments.id, seed.experimentId)).get()!.projectId;
-  const experiment = db.select().from(experiments).where(and(eq(experiments.projectId, project), eq(experiments.name, values.experiment))).get() ?? createExperiment(ctx, { projectId: project, name: values.experiment, description: "Runs launched from the command line." });
+  const experiment =
+    db
+      .select()
+      .from(experiments)
+      .where(and(eq(experiments.projectId, project), eq(experiments.name, values.experiment)))
+      .get() ?? createExperiment(ctx, { projectId: project, name: values.experiment, description: "Runs launched from the command line." });
 
   configInput = await resolveParentReference(services, ctx, experiment.id, configInput, process.cwd(), log);
-  const run = createRun(ctx, { experimentId: experiment.id, config: configInput, rationale: values.rationale ?? `trained from ${values.config} on the command line` });
+  const run = createRun(ctx, {
+    experimentId: experiment.id,
+    config: configInput,
+    rationale: values.rationale ?? `trained from ${values.config} on the command line`,
+  });
   log(`run ${run.id} (${run.name}) queued`);
   services.orchestrator.launch(run.id);
   await services.orchestrator.waitFor(run.id);
 
   const done = db.select().from(runs).where(eq(runs.id, run.id)).get()!;
   const cks = db.select().from(checkpoints).where(eq(checkpoints.runId, run.id)).orderBy(checkpoints.epoch).all();
-  const finalMetrics = Object.fromEntries(db.select().from(metricSummaries).where(eq(metricSummaries.runId, run.id)).all().filter((s) => !s.key.startsWith("batch_")).map((s) => [s.key, s.last]));
+  const finalMetrics = Object.fromEntries(
+    db
+      .select()
+      .from(metricSummaries)
+      .where(eq(metricSummaries.runId, run.id))
+      .all()
+      .filter((s) => !s.key.startsWith("batch_"))
+      .map((s) => [s.key, s.last]),
+  );
   const evaluation = db.select().from(evaluations).where(eq(evaluations.runId, run.id)).get();
   const result = {
     runId: done.id,

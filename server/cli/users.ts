@@ -34,13 +34,20 @@ async function run(db: Db, sub: string, v: { email?: string; name?: string; role
   switch (sub) {
     case "list": {
       const rows = listUsers(db);
-      const text = rows.map((u) => `${String(u.id).padStart(4)}  ${u.email.padEnd(32)} ${u.role.padEnd(9)} ${u.disabled ? "disabled" : "enabled "} ${u.mustChangePassword ? "must change password" : ""}`.trimEnd()).join("\n");
+      const text = rows
+        .map((u) =>
+          `${String(u.id).padStart(4)}  ${u.email.padEnd(32)} ${u.role.padEnd(9)} ${u.disabled ? "disabled" : "enabled "} ${u.mustChangePassword ? "must change password" : ""}`.trimEnd(),
+        )
+        .join("\n");
       return { text: text || "no users", json: { users: rows } };
     }
     case "create": {
       if (!v.email || !v.name || !v.role) throw new UsageError("create needs --email, --name and --role");
       const r = await createUser(db, OPERATOR_ACTOR, { email: v.email, name: v.name, role: v.role as (typeof ROLE_NAMES)[number] });
-      return { text: `created user ${r.user.id} ${r.user.email} (${r.user.role})\ntemporary password (shown once; to be changed at first sign-in): ${r.temporaryPassword}`, json: r };
+      return {
+        text: `created user ${r.user.id} ${r.user.email} (${r.user.role})\ntemporary password (shown once; to be changed at first sign-in): ${r.temporaryPassword}`,
+        json: r,
+      };
     }
     case "set-role": {
       if (!v.role) throw new UsageError("set-role needs --role");
@@ -54,7 +61,10 @@ async function run(db: Db, sub: string, v: { email?: string; name?: string; role
     }
     case "reset-password": {
       const r = await resetPassword(db, OPERATOR_ACTOR, { userId: userIdByEmail(db, v.email) });
-      return { text: `new temporary password for ${r.user.email} (shown once; to be changed at next sign-in): ${r.temporaryPassword}\n${r.sessionsRevoked} session(s) ended`, json: r };
+      return {
+        text: `new temporary password for ${r.user.email} (shown once; to be changed at next sign-in): ${r.temporaryPassword}\n${r.sessionsRevoked} session(s) ended`,
+        json: r,
+      };
     }
     default:
       throw new UsageError(`unknown subcommand "${sub}"`);
@@ -65,7 +75,16 @@ export async function usersCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   let values: { email?: string; name?: string; role?: string; "data-dir"?: string; json?: boolean };
   try {
-    ({ values } = parseArgs({ args: rest, options: { email: { type: "string" }, name: { type: "string" }, role: { type: "string" }, "data-dir": { type: "string" }, json: { type: "boolean", default: false } } }));
+    ({ values } = parseArgs({
+      args: rest,
+      options: {
+        email: { type: "string" },
+        name: { type: "string" },
+        role: { type: "string" },
+        "data-dir": { type: "string" },
+        json: { type: "boolean", default: false },
+      },
+    }));
   } catch (err) {
     process.stderr.write(`users: ${(err as Error).message}\n${USAGE}\n`);
     return 2;

@@ -41,13 +41,18 @@ export function readLogKeys(value: string, origin?: string): VerifierKey[] {
     const pub = parseAuditPublicKey(text);
     keys = [logVerifierKey(origin ?? defaultLogOrigin(pub.fingerprint), pub.publicKey)];
   } else {
-    const lines = text.split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"));
+    const lines = text
+      .split("\n")
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith("#"));
     if (lines.length === 0) throw new UsageError(`--log-key ${value}: no key found`);
     keys = lines.map((l) => parseVerifierKey(l));
   }
   for (const k of keys) {
-    if (k.type !== SIG_TYPE_ED25519) throw new UsageError(`--log-key ${k.name}: not a log key (a log signs with type 0x01 Ed25519 note keys)`);
-    if (origin && k.name !== origin) throw new UsageError(`--log-key ${k.name}: the key's name is the log origin and differs from --log-origin ${origin}`);
+    if (k.type !== SIG_TYPE_ED25519)
+      throw new UsageError(`--log-key ${k.name}: not a log key (a log signs with type 0x01 Ed25519 note keys)`);
+    if (origin && k.name !== origin)
+      throw new UsageError(`--log-key ${k.name}: the key's name is the log origin and differs from --log-origin ${origin}`);
   }
   return keys;
 }
@@ -55,14 +60,23 @@ export function readLogKeys(value: string, origin?: string): VerifierKey[] {
 async function serve(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { port: { type: "string" }, host: { type: "string", default: "127.0.0.1" }, "key-dir": { type: "string" }, "log-key": { type: "string", multiple: true }, "log-origin": { type: "string" }, name: { type: "string" } },
+    options: {
+      port: { type: "string" },
+      host: { type: "string", default: "127.0.0.1" },
+      "key-dir": { type: "string" },
+      "log-key": { type: "string", multiple: true },
+      "log-origin": { type: "string" },
+      name: { type: "string" },
+    },
     strict: true,
     allowPositionals: false,
   });
   if (!values["key-dir"]) throw new UsageError("--key-dir D is required (the witness's key and state live there)");
-  if (!values["log-key"]?.length) throw new UsageError("--log-key is required (the log's vkey or public key file; `witness log-key` prints it)");
+  if (!values["log-key"]?.length)
+    throw new UsageError("--log-key is required (the log's vkey or public key file; `witness log-key` prints it)");
   const port = Number(values.port ?? "");
-  if (values.port === undefined || !Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError("--port takes a port number (0 = any free port)");
+  if (values.port === undefined || !Number.isInteger(port) || port < 0 || port > 65535)
+    throw new UsageError("--port takes a port number (0 = any free port)");
   const logKeys = values["log-key"].flatMap((v) => readLogKeys(v, values["log-origin"]));
   const keyDir = values["key-dir"];
   const { identity, created } = loadOrCreateWitnessIdentity(keyDir, values.name);
@@ -88,7 +102,12 @@ async function serve(argv: string[]): Promise<number> {
 }
 
 function key(argv: string[]): number {
-  const { values } = parseArgs({ args: argv, options: { "key-dir": { type: "string" }, name: { type: "string" } }, strict: true, allowPositionals: false });
+  const { values } = parseArgs({
+    args: argv,
+    options: { "key-dir": { type: "string" }, name: { type: "string" } },
+    strict: true,
+    allowPositionals: false,
+  });
   if (!values["key-dir"]) throw new UsageError("--key-dir D is required");
   const { identity } = loadOrCreateWitnessIdentity(values["key-dir"], values.name);
   process.stdout.write(`${identity.verifierKey.vkey}\n`);
@@ -114,7 +133,12 @@ function logKey(argv: string[]): number {
 }
 
 async function push(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { "data-dir": { type: "string" }, json: { type: "boolean", default: false } }, strict: true, allowPositionals: false });
+  const { values } = parseArgs({
+    args: argv,
+    options: { "data-dir": { type: "string" }, json: { type: "boolean", default: false } },
+    strict: true,
+    allowPositionals: false,
+  });
   const { createAppServices } = await import("@/server/app-context/app-services");
   const { parseWitnessConfig } = await import("@/server/audit/witness/client");
   const { WitnessPusher } = await import("@/server/audit/witness/pusher");
@@ -125,7 +149,9 @@ async function push(argv: string[]): Promise<number> {
   try {
     const results = await new WitnessPusher(services, config, { log: () => undefined }).pushNow();
     if (values.json) process.stdout.write(`${JSON.stringify({ results })}\n`);
-    else for (const r of results) process.stdout.write(`${r.url}: ${r.outcome} (tree size ${r.treeSize})${r.outcome === "failed" ? `: ${r.error}` : ""}\n`);
+    else
+      for (const r of results)
+        process.stdout.write(`${r.url}: ${r.outcome} (tree size ${r.treeSize})${r.outcome === "failed" ? `: ${r.error}` : ""}\n`);
     return results.length > 0 && results.every((r) => r.outcome !== "failed") ? 0 : 1;
   } finally {
     services.db.$client.close();

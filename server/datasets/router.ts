@@ -17,5 +17,7 @@ export const datasetsRouter = router({
   /** The caps the upload route enforces (bytes, rows, columns, characters per cell), for the form to show and pre-check. */
   uploadLimits: engineerProcedure.query(() => uploadLimits()),
   /** Progress of one of the caller's own uploads, by the id the browser gave it; null when unknown or expired. */
-  uploadProgress: engineerProcedure.input(z.object({ uploadId: z.string().min(8).max(64) })).query(({ ctx, input }) => readUploadProgress(ctx.user.id, input.uploadId)),
+  uploadProgress: engineerProcedure
+    .input(z.object({ uploadId: z.string().min(8).max(64) }))
+    .query(({ ctx, input }) => readUploadProgress(ctx.user.id, input.uploadId)),
 });

@@ -27,14 +27,59 @@ import { invalidInput, notFound } from "@/server/errors";
 
 type DatasetRow = typeof datasets.$inferSelect;
 
-function insertDataset(db: Db, actor: Actor & { id: number }, d: { name: string; source: "builtin" | "upload"; builtinName: string | null; origin: string; licence: string; sha256: string; byteSize: number; schema: DatasetSchema; rowCount: number }): DatasetRow {
+function insertDataset(
+  db: Db,
+  actor: Actor & { id: number },
+  d: {
+    name: string;
+    source: "builtin" | "upload";
+    builtinName: string | null;
+    origin: string;
+    licence: string;
+    sha256: string;
+    byteSize: number;
+    schema: DatasetSchema;
+    rowCount: number;
+  },
+): DatasetRow {
   return db.transaction((tx) => {
     const row = tx
       .insert(datasets)
-      .values({ name: d.name, source: d.source, builtinName: d.builtinName, origin: d.origin, licence: d.licence, sha256: d.sha256, byteSize: d.byteSize, schemaJson: JSON.stringify(d.schema), rowCount: d.rowCount, createdBy: actor.id, createdAt: now() })
+      .values({
+        name: d.name,
+        source: d.source,
+        builtinName: d.builtinName,
+        origin: d.origin,
+        licence: d.licence,
+        sha256: d.sha256,
+        byteSize: d.byteSize,
+        schemaJson: JSON.stringify(d.schema),
+        rowCount: d.rowCount,
+        createdBy: actor.id,
+        createdAt: now(),
+      })
       .returning()
       .get();
-    appendAuditEvent(tx, { actor, action: "dataset.create", entityType: "dataset", entityId: row.id, payload: { name: row.name, source: row.source, builtinName: row.builtinName, sha256: d.sha256, bytes: row.byteSize, rows: row.rowCount, columns: d.schema.columns.length, labelColumn: d.schema.labelColumn, licence: d.licence, origin: row.origin, schemaSha256: sha256Hex(row.schemaJson), createdAt: row.createdAt } });
+    appendAuditEvent(tx, {
+      actor,
+      action: "dataset.create",
+      entityType: "dataset",
+      entityId: row.id,
+      payload: {
+        name: row.name,
+        source: row.source,
+        builtinName: row.builtinName,
+        sha256: d.sha256,
+        bytes: row.byteSize,
+        rows: row.rowCount,
+        columns: d.schema.columns.length,
+        labelColumn: d.schema.labelColumn,
+        licence: d.licence,
+        origin: row.origin,
+        schemaSha256: sha256Hex(row.schemaJson),
+        createdAt: row.createdAt,
+      },
+    });
     return row;
   });
 }
@@ -42,13 +87,28 @@ function insertDataset(db: Db, actor: Actor & { id: number }, d: { name: string;
 const datasetBySha = (db: Db, sha256: string) => db.select().from(datasets).where(eq(datasets.sha256, sha256)).get();
 
 /** Returns the dataset row for a built-in dataset, registering it (audited) on first use. */
-export function ensureBuiltinDataset(db: Db, artifacts: ArtifactStore, actor: Actor & { id: number }, name: (typeof BUILTIN_DATASETS)[number]): DatasetRow {
+export function ensureBuiltinDataset(
+  db: Db,
+  artifacts: ArtifactStore,
+  actor: Actor & { id: number },
+  name: (typeof BUILTIN_DATASETS)[number],
+): DatasetRow {
   const b = loadBuiltin(name);
   const existing = datasetBySha(db, b.sha256);
   if (existing) return existing;
   const rowCount = parseCsv(b.bytes).rows.length;
   artifacts.put(b.bytes);
-  return insertDataset(db, actor, { name: b.meta.title, source: "builtin", builtinName: name, origin: b.meta.origin, licence: b.meta.licence, sha256: b.sha256, byteSize: b.bytes.byteLength, schema: b.schema, rowCount });
+  return insertDataset(db, actor, {
+    name: b.meta.title,
+    source: "builtin",
+    builtinName: name,
+    origin: b.meta.origin,
+    licence: b.meta.licence,
+    sha256: b.sha256,
+    byteSize: b.bytes.byteLength,
+    schema: b.schema,
+    rowCount,
+  });
 }
 
 /** What an upload says about its file, besides the bytes (the upload route reads it from the query string). */
@@ -60,7 +120,13 @@ export const uploadMetaSchema = z.object({
   /** What the rows are; omitted: inferred (one text column beside the label is text, else tabular). */
   kind: z.enum(["tabular", "image", "text"]).optional(),
   /** image: [height, width, channels]; height × width × channels must equal the number of pixel columns. */
-  imageShape: z.tuple([z.number().int().min(1, "image height must be ≥ 1"), z.number().int().min(1, "image width must be ≥ 1"), z.number().int().min(1, "image channels must be ≥ 1").max(4, "image channels must be ≤ 4")]).optional(),
+  imageShape: z
+    .tuple([
+      z.number().int().min(1, "image height must be ≥ 1"),
+      z.number().int().min(1, "image width must be ≥ 1"),
+      z.number().int().min(1, "image channels must be ≥ 1").max(4, "image channels must be ≤ 4"),
+    ])
+    .optional(),
   /** text: the column holding the text. */
   textColumn: z.string().trim().max(200).optional(),
 });
@@ -91,23 +157,51 @@ export type UploadDatasetFileInput = {
 export async function uploadDatasetFile(ctx: ServiceContext, input: UploadDatasetFileInput): Promise<DatasetRow> {
   requireRole(ctx.actor, ["engineer"], "upload datasets");
   const meta = input.meta;
-  if (meta.kind !== "image" && meta.imageShape) invalidInput(`an image shape applies to image datasets; this upload is ${meta.kind ?? "of an inferred kind"}`);
-  if (meta.kind !== "text" && meta.textColumn) invalidInput(`a text column applies to text datasets; this upload is ${meta.kind ?? "of an inferred kind"}`);
+  if (meta.kind !== "image" && meta.imageShape)
+    invalidInput(`an image shape applies to image datasets; this upload is ${meta.kind ?? "of an inferred kind"}`);
+  if (meta.kind !== "text" && meta.textColumn)
+    invalidInput(`a text column applies to text datasets; this upload is ${meta.kind ?? "of an inferred kind"}`);
   try {
-    const profile = await scanCsvInWorker(input.file, input.limits ?? uploadLimits(), { settings: UPLOAD_LIMIT_SETTINGS, onProgress: input.onProgress, signal: input.signal });
-    if (profile.sha256 !== input.sha256) throw new Error(`the received file hashes to ${profile.sha256} on disk but ${input.sha256} as it arrived; nothing was stored`);
+    const profile = await scanCsvInWorker(input.file, input.limits ?? uploadLimits(), {
+      settings: UPLOAD_LIMIT_SETTINGS,
+      onProgress: input.onProgress,
+      signal: input.signal,
+    });
+    if (profile.sha256 !== input.sha256)
+      throw new Error(`the received file hashes to ${profile.sha256} on disk but ${input.sha256} as it arrived; nothing was stored`);
     // The schema needs the columns and their types only, never the rows.
-    const schema = inferSchema({ columns: profile.columns, rows: [] }, { labelColumn: meta.labelColumn || undefined, kind: meta.kind, imageShape: meta.imageShape, textColumn: meta.textColumn || undefined });
+    const schema = inferSchema(
+      { columns: profile.columns, rows: [] },
+      {
+        labelColumn: meta.labelColumn || undefined,
+        kind: meta.kind,
+        imageShape: meta.imageShape,
+        textColumn: meta.textColumn || undefined,
+      },
+    );
     if (schema.kind === "image" && schema.imageShape) {
       // Checked here so the upload, not a later run, says what is wrong.
       const pixels = schema.columns.length - 1;
       const [h, w, c] = schema.imageShape;
-      if (h * w * c !== pixels) invalidInput(`image shape ${h}×${w}×${c} needs ${h * w * c} pixel columns, but the file has ${pixels} besides the label column '${schema.labelColumn}'`);
+      if (h * w * c !== pixels)
+        invalidInput(
+          `image shape ${h}×${w}×${c} needs ${h * w * c} pixel columns, but the file has ${pixels} besides the label column '${schema.labelColumn}'`,
+        );
     }
     const existing = datasetBySha(ctx.db, profile.sha256);
     if (existing) return existing;
     ctx.artifacts.putFile(input.file, profile.sha256);
-    return insertDataset(ctx.db, ctx.actor, { name: meta.name.trim() || "Uploaded dataset", source: "upload", builtinName: null, origin: meta.origin ?? "", licence: meta.licence ?? "", sha256: profile.sha256, byteSize: profile.bytes, schema, rowCount: profile.rowCount });
+    return insertDataset(ctx.db, ctx.actor, {
+      name: meta.name.trim() || "Uploaded dataset",
+      source: "upload",
+      builtinName: null,
+      origin: meta.origin ?? "",
+      licence: meta.licence ?? "",
+      sha256: profile.sha256,
+      byteSize: profile.bytes,
+      schema,
+      rowCount: profile.rowCount,
+    });
   } catch (e) {
     if (e instanceof DatasetError) invalidInput(e.message);
     throw e;
@@ -115,24 +209,54 @@ export async function uploadDatasetFile(ctx: ServiceContext, input: UploadDatase
 }
 
 /** Resolves a config's dataset reference to its row, bytes and schema. */
-export function resolveDataset(db: Db, artifacts: ArtifactStore, actor: Actor & { id: number }, ref: { builtin: (typeof BUILTIN_DATASETS)[number] } | { datasetId: string }) {
-  const row = "builtin" in ref ? ensureBuiltinDataset(db, artifacts, actor, ref.builtin) : db.select().from(datasets).where(eq(datasets.id, Number(ref.datasetId))).get();
+export function resolveDataset(
+  db: Db,
+  artifacts: ArtifactStore,
+  actor: Actor & { id: number },
+  ref: { builtin: (typeof BUILTIN_DATASETS)[number] } | { datasetId: string },
+) {
+  const row =
+    "builtin" in ref
+      ? ensureBuiltinDataset(db, artifacts, actor, ref.builtin)
+      : db
+          .select()
+          .from(datasets)
+          .where(eq(datasets.id, Number(ref.datasetId)))
+          .get();
   if (!row) notFound(`dataset ${"datasetId" in ref ? ref.datasetId : ""}`);
   return { row, schema: JSON.parse(row.schemaJson) as DatasetSchema, bytes: () => artifacts.get(row.sha256) };
 }
 
 export function listDatasets(db: DbOrTx) {
-  return db.select().from(datasets).orderBy(datasets.id).all().map((d) => ({ ...d, schema: JSON.parse(d.schemaJson) as DatasetSchema }));
+  return db
+    .select()
+    .from(datasets)
+    .orderBy(datasets.id)
+    .all()
+    .map((d) => ({ ...d, schema: JSON.parse(d.schemaJson) as DatasetSchema }));
 }
 
 export function getDatasetDetail(db: DbOrTx, id: number) {
   const d = db.select().from(datasets).where(eq(datasets.id, id)).get();
   if (!d) notFound(`dataset ${id}`);
   const versions = db.select().from(datasetVersions).where(eq(datasetVersions.datasetId, id)).all();
-  const splitRows = versions.length ? db.select().from(splits).all().filter((s) => versions.some((v) => v.id === s.datasetVersionId)) : [];
+  const splitRows = versions.length
+    ? db
+        .select()
+        .from(splits)
+        .all()
+        .filter((s) => versions.some((v) => v.id === s.datasetVersionId))
+    : [];
   return {
     ...d,
     schema: JSON.parse(d.schemaJson) as DatasetSchema,
-    versions: versions.map((v) => ({ ...v, recipe: JSON.parse(v.recipeJson) as unknown, report: JSON.parse(v.reportJson) as unknown, splits: splitRows.filter((s) => s.datasetVersionId === v.id).map((s) => ({ ...s, spec: JSON.parse(s.specJson) as unknown, manifest: JSON.parse(s.manifestJson) as unknown })) })),
+    versions: versions.map((v) => ({
+      ...v,
+      recipe: JSON.parse(v.recipeJson) as unknown,
+      report: JSON.parse(v.reportJson) as unknown,
+      splits: splitRows
+        .filter((s) => s.datasetVersionId === v.id)
+        .map((s) => ({ ...s, spec: JSON.parse(s.specJson) as unknown, manifest: JSON.parse(s.manifestJson) as unknown })),
+    })),
   };
 }

@@ -5,6 +5,10 @@ import { addDecisionNote, addDecisionNoteInput, DECISION_NOTE_ROLES } from "@/se
 import { decisionTimeline } from "@/server/lineage/queries";
 
 export const decisionsRouter = router({
-  timeline: signedInProcedure.input(z.object({ runId: z.number().int() })).query(({ ctx, input }) => decisionTimeline(ctx.services.db, input.runId)),
-  addNote: roleProcedure(...DECISION_NOTE_ROLES).input(addDecisionNoteInput).mutation(({ ctx, input }) => addDecisionNote(ctx.services, input)),
+  timeline: signedInProcedure
+    .input(z.object({ runId: z.number().int() }))
+    .query(({ ctx, input }) => decisionTimeline(ctx.services.db, input.runId)),
+  addNote: roleProcedure(...DECISION_NOTE_ROLES)
+    .input(addDecisionNoteInput)
+    .mutation(({ ctx, input }) => addDecisionNote(ctx.services, input)),
 });

@@ -35,13 +35,26 @@ export function addDecisionNote(ctx: ServiceContext, raw: AddDecisionNoteInput) 
   if (input.correctsDecisionId !== undefined) {
     corrected = ctx.db.select().from(decisions).where(eq(decisions.id, input.correctsDecisionId)).get();
     if (!corrected) notFound(`decision ${input.correctsDecisionId}`);
-    if (corrected.runId !== input.runId) invalidInput(`decision ${corrected.id} belongs to run ${corrected.runId}, not run ${input.runId}: a correction stays on the run of the decision it corrects`);
+    if (corrected.runId !== input.runId)
+      invalidInput(
+        `decision ${corrected.id} belongs to run ${corrected.runId}, not run ${input.runId}: a correction stays on the run of the decision it corrects`,
+      );
   }
   const kind = corrected ? ("correction" as const) : ("note" as const);
   return ctx.db.transaction((tx) => {
     const row = tx
       .insert(decisions)
-      .values({ runId: input.runId, kind, path: corrected?.path ?? "", oldValueJson: null, newValueJson: null, rationale: input.rationale, correctsDecisionId: corrected?.id ?? null, authorId: ctx.actor.id, createdAt: now() })
+      .values({
+        runId: input.runId,
+        kind,
+        path: corrected?.path ?? "",
+        oldValueJson: null,
+        newValueJson: null,
+        rationale: input.rationale,
+        correctsDecisionId: corrected?.id ?? null,
+        authorId: ctx.actor.id,
+        createdAt: now(),
+      })
       .returning()
       .get();
     appendAuditEvent(tx, {
@@ -50,7 +63,15 @@ export function addDecisionNote(ctx: ServiceContext, raw: AddDecisionNoteInput) 
       entityType: "decision",
       entityId: row.id,
       // sha256 covers every column of the row (values, author, time); the content verifier recomputes it.
-      payload: { runId: input.runId, kind, path: row.path, correctsDecisionId: row.correctsDecisionId, rationale: row.rationale, createdAt: row.createdAt, sha256: decisionRecordSha256(row) },
+      payload: {
+        runId: input.runId,
+        kind,
+        path: row.path,
+        correctsDecisionId: row.correctsDecisionId,
+        rationale: row.rationale,
+        createdAt: row.createdAt,
+        sha256: decisionRecordSha256(row),
+      },
     });
     return row;
   });

@@ -37,8 +37,19 @@ export const DEMO_EXPERIMENT = "iris-mlp";
 
 export const DEMO_CONFIG: TrainingConfigInput = {
   name: "iris baseline",
-  data: { dataset: { builtin: "iris" }, task: "classification", cleaning: [], normalization: "standard", split: { strategy: "stratified", train: 0.7, validation: 0.15, test: 0.15, seed: 7 } },
-  model: { layers: [{ type: "dense", units: 16, activation: "relu" }, { type: "dense", units: 8, activation: "relu" }] },
+  data: {
+    dataset: { builtin: "iris" },
+    task: "classification",
+    cleaning: [],
+    normalization: "standard",
+    split: { strategy: "stratified", train: 0.7, validation: 0.15, test: 0.15, seed: 7 },
+  },
+  model: {
+    layers: [
+      { type: "dense", units: 16, activation: "relu" },
+      { type: "dense", units: 8, activation: "relu" },
+    ],
+  },
   training: { optimizer: { name: "adam" }, learningRate: 0.02, batchSize: 16, epochs: 40, seed: 7 },
 };
 
@@ -52,17 +63,28 @@ export function ensureDemoUsersAndProject(services: AppServices): SeedResult {
   const { db } = services;
   const createdUsers: DemoUser[] = [];
   if (isNewDatabase(db)) {
-    if (!demoDataWanted()) throw new Error("RUNLEDGER_DEMO=0: this new database gets no demo data; create users with `npm run cli -- users create`");
+    if (!demoDataWanted())
+      throw new Error("RUNLEDGER_DEMO=0: this new database gets no demo data; create users with `npm run cli -- users create`");
     for (const u of DEMO_USERS) {
       insertUser(db, SYSTEM_ACTOR, { email: u.email, name: u.name, role: u.role, passwordHash: u.passwordHash });
       createdUsers.push(u);
     }
   }
   const engineer = db.select().from(users).where(eq(users.email, DEMO_USERS[1]!.email)).get();
-  if (!engineer) throw new Error(`this database has no demo engineer (${DEMO_USERS[1]!.email}): it was created without demo data, so there is no demo project`);
+  if (!engineer)
+    throw new Error(
+      `this database has no demo engineer (${DEMO_USERS[1]!.email}): it was created without demo data, so there is no demo project`,
+    );
   const ctx = { ...services, actor: actorOf(engineer) };
-  const project = db.select().from(projects).where(eq(projects.name, DEMO_PROJECT)).get() ?? createProject(ctx, { name: DEMO_PROJECT, description: "A small MLP on Fisher's Iris data, seeded on first start so there is something to look at." });
-  const experiment = db.select().from(experiments).where(eq(experiments.name, DEMO_EXPERIMENT)).get() ?? createExperiment(ctx, { projectId: project.id, name: DEMO_EXPERIMENT, description: "Baseline MLPs on Iris." });
+  const project =
+    db.select().from(projects).where(eq(projects.name, DEMO_PROJECT)).get() ??
+    createProject(ctx, {
+      name: DEMO_PROJECT,
+      description: "A small MLP on Fisher's Iris data, seeded on first start so there is something to look at.",
+    });
+  const experiment =
+    db.select().from(experiments).where(eq(experiments.name, DEMO_EXPERIMENT)).get() ??
+    createExperiment(ctx, { projectId: project.id, name: DEMO_EXPERIMENT, description: "Baseline MLPs on Iris." });
   return { createdUsers, projectId: project.id, experimentId: experiment.id, demoRunId: null };
 }
 
@@ -72,7 +94,14 @@ export async function ensureDemoSeed(services: AppServices): Promise<SeedResult>
   const { db } = services;
   if (db.select({ id: runs.id }).from(runs).where(eq(runs.experimentId, base.experimentId)).get()) return base;
   const engineer = db.select().from(users).where(eq(users.email, DEMO_USERS[1]!.email)).get()!;
-  const run = createRun({ ...services, actor: actorOf(engineer) }, { experimentId: base.experimentId, config: DEMO_CONFIG, rationale: "Baseline: two small hidden layers, Adam, standardised features, stratified 70/15/15 split." });
+  const run = createRun(
+    { ...services, actor: actorOf(engineer) },
+    {
+      experimentId: base.experimentId,
+      config: DEMO_CONFIG,
+      rationale: "Baseline: two small hidden layers, Adam, standardised features, stratified 70/15/15 split.",
+    },
+  );
   services.orchestrator.launch(run.id);
   await services.orchestrator.waitFor(run.id);
   return { ...base, demoRunId: run.id };

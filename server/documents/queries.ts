@@ -9,30 +9,83 @@ import { notFound } from "@/server/errors";
 import { signatureText } from "@/server/registry/records";
 import { DOCUMENT_SECTIONS, type DocumentRow } from "./records";
 
-export type DocumentSignature = { id: number; userId: number; printedName: string; meaning: string; recordSha256: string; comment: string; createdAt: string; text: string };
+export type DocumentSignature = {
+  id: number;
+  userId: number;
+  printedName: string;
+  meaning: string;
+  recordSha256: string;
+  comment: string;
+  createdAt: string;
+  text: string;
+};
 export type DocumentVersion = DocumentRow & { author: string; signatures: DocumentSignature[] };
 export type DocumentSection = { key: string; title: string; latest: DocumentVersion | null; history: DocumentVersion[] };
 
-
 export function requireSubject(db: DbOrTx, subjectType: DocumentSubjectType, subjectId: number): string {
-  const row = subjectType === "model" ? db.select({ name: models.name }).from(models).where(eq(models.id, subjectId)).get() : db.select({ name: datasets.name }).from(datasets).where(eq(datasets.id, subjectId)).get();
+  const row =
+    subjectType === "model"
+      ? db.select({ name: models.name }).from(models).where(eq(models.id, subjectId)).get()
+      : db.select({ name: datasets.name }).from(datasets).where(eq(datasets.id, subjectId)).get();
   if (!row) notFound(`${subjectType} ${subjectId}`);
   return row.name;
 }
 
 export function latestVersion(db: DbOrTx, subjectType: DocumentSubjectType, subjectId: number, section: string): DocumentRow | undefined {
-  return db.select().from(documents).where(and(eq(documents.subjectType, subjectType), eq(documents.subjectId, subjectId), eq(documents.section, section))).orderBy(desc(documents.version)).limit(1).get();
+  return db
+    .select()
+    .from(documents)
+    .where(and(eq(documents.subjectType, subjectType), eq(documents.subjectId, subjectId), eq(documents.section, section)))
+    .orderBy(desc(documents.version))
+    .limit(1)
+    .get();
 }
 
 /** Every section of a subject, with its latest version, full history (newest first) and signatures. */
-export function documentsFor(db: DbOrTx, subjectType: DocumentSubjectType, subjectId: number): { subjectType: DocumentSubjectType; subjectId: number; subjectName: string; sections: DocumentSection[] } {
+export function documentsFor(
+  db: DbOrTx,
+  subjectType: DocumentSubjectType,
+  subjectId: number,
+): { subjectType: DocumentSubjectType; subjectId: number; subjectName: string; sections: DocumentSection[] } {
   const subjectName = requireSubject(db, subjectType, subjectId);
-  const rows = db.select({ d: documents, author: users.name }).from(documents).innerJoin(users, eq(users.id, documents.authorId)).where(and(eq(documents.subjectType, subjectType), eq(documents.subjectId, subjectId))).orderBy(desc(documents.version)).all();
-  const sigs = rows.length ? db.select().from(signatures).where(and(eq(signatures.recordType, "document"), inArray(signatures.recordId, rows.map((r) => r.d.id)))).orderBy(asc(signatures.id)).all() : [];
+  const rows = db
+    .select({ d: documents, author: users.name })
+    .from(documents)
+    .innerJoin(users, eq(users.id, documents.authorId))
+    .where(and(eq(documents.subjectType, subjectType), eq(documents.subjectId, subjectId)))
+    .orderBy(desc(documents.version))
+    .all();
+  const sigs = rows.length
+    ? db
+        .select()
+        .from(signatures)
+        .where(
+          and(
+            eq(signatures.recordType, "document"),
+            inArray(
+              signatures.recordId,
+              rows.map((r) => r.d.id),
+            ),
+          ),
+        )
+        .orderBy(asc(signatures.id))
+        .all()
+    : [];
   const versions: DocumentVersion[] = rows.map(({ d, author }) => ({
     ...d,
     author,
-    signatures: sigs.filter((s) => s.recordId === d.id).map((s) => ({ id: s.id, userId: s.userId, printedName: s.printedName, meaning: s.meaning, recordSha256: s.recordSha256, comment: s.comment, createdAt: s.createdAt, text: signatureText(s) })),
+    signatures: sigs
+      .filter((s) => s.recordId === d.id)
+      .map((s) => ({
+        id: s.id,
+        userId: s.userId,
+        printedName: s.printedName,
+        meaning: s.meaning,
+        recordSha256: s.recordSha256,
+        comment: s.comment,
+        createdAt: s.createdAt,
+        text: signatureText(s),
+      })),
   }));
   const sections = DOCUMENT_SECTIONS[subjectType].map((s) => {
     const history = versions.filter((v) => v.section === s.key);

@@ -23,6 +23,17 @@ export const DOCUMENT_SECTIONS = {
 export type DocumentRow = typeof documents.$inferSelect;
 
 /** The content a version's sha256 covers (and signatures bind to). */
-export function documentRecord(d: Pick<DocumentRow, "subjectType" | "subjectId" | "section" | "version" | "body" | "supersedesId" | "authorId" | "createdAt">) {
-  return { subjectType: d.subjectType, subjectId: d.subjectId, section: d.section, version: d.version, body: d.body, supersedesId: d.supersedesId, authorId: d.authorId, createdAt: d.createdAt };
+export function documentRecord(
+  d: Pick<DocumentRow, "subjectType" | "subjectId" | "section" | "version" | "body" | "supersedesId" | "authorId" | "createdAt">,
+) {
+  return {
+    subjectType: d.subjectType,
+    subjectId: d.subjectId,
+    section: d.section,
+    version: d.version,
+    body: d.body,
+    supersedesId: d.supersedesId,
+    authorId: d.authorId,
+    createdAt: d.createdAt,
+  };
 }

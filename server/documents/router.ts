@@ -12,7 +12,9 @@ export const documentsRouter = router({
   get: signedInProcedure
     .input(z.object({ subjectType: z.enum(["model", "dataset"]), subjectId: z.number().int() }))
     .query(({ ctx, input }) => documentsFor(ctx.services.db, input.subjectType, input.subjectId)),
-  update: roleProcedure(...DOCUMENT_EDIT_ROLES).input(updateDocumentInput).mutation(({ ctx, input }) => updateDocument(ctx.services, input)),
+  update: roleProcedure(...DOCUMENT_EDIT_ROLES)
+    .input(updateDocumentInput)
+    .mutation(({ ctx, input }) => updateDocument(ctx.services, input)),
   /** Open to every signed-in role: the service names which roles may sign with which meaning. */
   sign: signedInProcedure.input(signDocumentInput).mutation(({ ctx, input }) => signDocument(ctx.services, input)),
 });

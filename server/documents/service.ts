@@ -55,23 +55,49 @@ export function updateDocument(ctx: ServiceContext, raw: z.input<typeof updateDo
   requireRole(ctx.actor, DOCUMENT_EDIT_ROLES, "edit model cards and datasheets");
   const input = updateDocumentInput.parse(raw);
   const allowed = DOCUMENT_SECTIONS[input.subjectType].map((s) => s.key) as string[];
-  if (!allowed.includes(input.section)) invalidInput(`a ${input.subjectType} has no section "${input.section}" (it has: ${allowed.join(", ")})`);
+  if (!allowed.includes(input.section))
+    invalidInput(`a ${input.subjectType} has no section "${input.section}" (it has: ${allowed.join(", ")})`);
   requireSubject(ctx.db, input.subjectType, input.subjectId);
   return ctx.db.transaction((tx) => {
     const prev = latestVersion(tx, input.subjectType, input.subjectId, input.section);
     const current = prev?.version ?? 0;
-    if (input.baseVersion !== current) conflict(`this section changed while you edited it (you edited version ${input.baseVersion}, the latest is version ${current}): reload and edit again`);
+    if (input.baseVersion !== current)
+      conflict(
+        `this section changed while you edited it (you edited version ${input.baseVersion}, the latest is version ${current}): reload and edit again`,
+      );
     if (prev && prev.body === input.body) conflict(`version ${prev.version} already says exactly this: nothing to save`);
-    const base = { subjectType: input.subjectType, subjectId: input.subjectId, section: input.section, version: current + 1, body: input.body, supersedesId: prev?.id ?? null, authorId: ctx.actor.id, createdAt: now() };
+    const base = {
+      subjectType: input.subjectType,
+      subjectId: input.subjectId,
+      section: input.section,
+      version: current + 1,
+      body: input.body,
+      supersedesId: prev?.id ?? null,
+      authorId: ctx.actor.id,
+      createdAt: now(),
+    };
     const sha256 = sha256Canonical(documentRecord(base));
-    const row = tx.insert(documents).values({ ...base, sha256 }).returning().get();
+    const row = tx
+      .insert(documents)
+      .values({ ...base, sha256 })
+      .returning()
+      .get();
     appendAuditEvent(tx, {
       actor: ctx.actor,
       action: "document.update",
       entityType: "document",
       entityId: row.id,
       // Hashes, counts and identifiers only: the text stays in its row, bound to the ledger by sha256.
-      payload: { subjectType: row.subjectType, subjectId: row.subjectId, section: row.section, version: row.version, sha256, supersedesId: row.supersedesId, supersedesSha256: prev?.sha256 ?? null, characters: row.body.length },
+      payload: {
+        subjectType: row.subjectType,
+        subjectId: row.subjectId,
+        section: row.section,
+        version: row.version,
+        sha256,
+        supersedesId: row.supersedesId,
+        supersedesSha256: prev?.sha256 ?? null,
+        characters: row.body.length,
+      },
     });
     return row;
   });
@@ -85,14 +111,29 @@ export async function signDocument(ctx: ServiceContext, raw: z.input<typeof sign
   if (input.meaning === "review" && doc.authorId === ctx.actor.id) {
     refuseSigning(
       ctx,
-      { action: "document.selfReviewRefused", entityType: "document", entityId: doc.id, payload: { meaning: input.meaning, reason: "author of this version", section: doc.section, version: doc.version, recordSha256: doc.sha256 } },
+      {
+        action: "document.selfReviewRefused",
+        entityType: "document",
+        entityId: doc.id,
+        payload: {
+          meaning: input.meaning,
+          reason: "author of this version",
+          section: doc.section,
+          version: doc.version,
+          recordSha256: doc.sha256,
+        },
+      },
       `${ctx.actor.name} wrote version ${doc.version} of "${doc.section}" and cannot sign its review: another reviewer must review it`,
     );
   }
   assertSignable(ctx.db, doc, ctx.actor, input.meaning);
 
   // The password: asynchronous and throttled, before the (synchronous) transaction. Throttled attempts write nothing.
-  const signer = await requireSignerPassword(ctx, input.password, { entityType: "document", entityId: doc.id, payload: { meaning: input.meaning, recordSha256: doc.sha256 } });
+  const signer = await requireSignerPassword(ctx, input.password, {
+    entityType: "document",
+    entityId: doc.id,
+    payload: { meaning: input.meaning, recordSha256: doc.sha256 },
+  });
   const signature = ctx.db.transaction((tx) => {
     // Re-read what the checks above relied on: it may have changed while the password was being checked.
     const user = rereadSigner(tx, ctx.actor, MEANING_ROLES[input.meaning]);
@@ -102,22 +143,65 @@ export async function signDocument(ctx: ServiceContext, raw: z.input<typeof sign
     if (current.sha256 !== doc.sha256) conflict(`document version ${doc.id} changed while signing: reload and sign again`);
     const row = tx
       .insert(signatures)
-      .values({ userId: user.id, printedName: user.name, meaning: input.meaning, recordType: "document", recordId: doc.id, recordSha256: doc.sha256, comment: input.comment, createdAt: now() })
+      .values({
+        userId: user.id,
+        printedName: user.name,
+        meaning: input.meaning,
+        recordType: "document",
+        recordId: doc.id,
+        recordSha256: doc.sha256,
+        comment: input.comment,
+        createdAt: now(),
+      })
       .returning()
       .get();
-    appendAuditEvent(tx, { actor: ctx.actor, action: "signature.create", entityType: "signature", entityId: row.id, payload: { printedName: row.printedName, meaning: row.meaning, recordType: "document", recordId: doc.id, recordSha256: doc.sha256, section: doc.section, version: doc.version, comment: row.comment, createdAt: row.createdAt } });
+    appendAuditEvent(tx, {
+      actor: ctx.actor,
+      action: "signature.create",
+      entityType: "signature",
+      entityId: row.id,
+      payload: {
+        printedName: row.printedName,
+        meaning: row.meaning,
+        recordType: "document",
+        recordId: doc.id,
+        recordSha256: doc.sha256,
+        section: doc.section,
+        version: doc.version,
+        comment: row.comment,
+        createdAt: row.createdAt,
+      },
+    });
     return row;
   });
-  const auditCheckpoint = checkpointAfterCommit(ctx, `${input.meaning} signature of ${doc.subjectType} ${doc.subjectId} ${doc.section} v${doc.version} by ${signer.name}`);
+  const auditCheckpoint = checkpointAfterCommit(
+    ctx,
+    `${input.meaning} signature of ${doc.subjectType} ${doc.subjectId} ${doc.section} v${doc.version} by ${signer.name}`,
+  );
   return { signatureId: signature.id, text: signatureText(signature), auditCheckpoint };
 }
 
 /** The latest version of its section, its text still hashing to its sha256, not yet signed by this person with this meaning. */
 function assertSignable(db: DbOrTx, doc: DocumentRow, signer: { id: number; name: string }, meaning: "authorship" | "review"): void {
   const latest = latestVersion(db, doc.subjectType, doc.subjectId, doc.section)!;
-  if (latest.id !== doc.id) conflict(`version ${doc.version} of "${doc.section}" has been superseded by version ${latest.version}: sign the latest version`);
+  if (latest.id !== doc.id)
+    conflict(`version ${doc.version} of "${doc.section}" has been superseded by version ${latest.version}: sign the latest version`);
   const recomputed = sha256Canonical(documentRecord(doc));
-  if (recomputed !== doc.sha256) conflict(`document version ${doc.id} no longer matches its sha256 (${doc.sha256.slice(0, 12)}… ≠ ${recomputed.slice(0, 12)}…): it cannot be signed`);
-  const dup = db.select({ id: signatures.id }).from(signatures).where(and(eq(signatures.recordType, "document"), eq(signatures.recordId, doc.id), eq(signatures.userId, signer.id), eq(signatures.meaning, meaning))).get();
+  if (recomputed !== doc.sha256)
+    conflict(
+      `document version ${doc.id} no longer matches its sha256 (${doc.sha256.slice(0, 12)}… ≠ ${recomputed.slice(0, 12)}…): it cannot be signed`,
+    );
+  const dup = db
+    .select({ id: signatures.id })
+    .from(signatures)
+    .where(
+      and(
+        eq(signatures.recordType, "document"),
+        eq(signatures.recordId, doc.id),
+        eq(signatures.userId, signer.id),
+        eq(signatures.meaning, meaning),
+      ),
+    )
+    .get();
   if (dup) conflict(`${signer.name} has already signed version ${doc.version} of this section with meaning ${meaning}`);
 }

@@ -24,7 +24,8 @@ export function ustarHeader(name: string, size: number, type: "0" | "5", mtime: 
     const cut = name.lastIndexOf("/", 155);
     prefix = cut > 0 ? name.slice(0, cut) : "";
     base = cut > 0 ? name.slice(cut + 1) : name;
-    if (!prefix || Buffer.byteLength(base) > 100 || Buffer.byteLength(prefix) > 155) throw new Error(`tar: path too long for ustar: ${name}`);
+    if (!prefix || Buffer.byteLength(base) > 100 || Buffer.byteLength(prefix) > 155)
+      throw new Error(`tar: path too long for ustar: ${name}`);
   }
   h.write(base, 0, 100, "utf8");
   h.write(octal(type === "5" ? 0o755 : 0o644, 8), 100, "ascii");

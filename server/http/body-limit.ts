@@ -11,7 +11,10 @@ export const DEFAULT_JSON_BODY_LIMIT = Number(process.env.RUNLEDGER_MAX_JSON_BOD
 function tooLarge(limit: number, batch: boolean): Response {
   const message = `the request body is over the ${Math.round(limit / 1024)} KiB limit for API calls`;
   const error = { error: { message, code: -32413, data: { code: "PAYLOAD_TOO_LARGE", httpStatus: 413 } } };
-  return new Response(JSON.stringify(batch ? [error] : error), { status: 413, headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store", connection: "close" } });
+  return new Response(JSON.stringify(batch ? [error] : error), {
+    status: 413,
+    headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store", connection: "close" },
+  });
 }
 
 /** The request with its body read into memory (at most `limit` bytes), or a 413 response. */

@@ -34,7 +34,9 @@ export function trustProxyHops(env: Record<string, string | undefined> = process
   if (raw === "on" || raw === "true" || raw === "yes") return 1;
   const n = Number(raw);
   if (/^\d+$/.test(raw) && n >= 1 && n <= MAX_HOPS) return n;
-  throw new Error(`${TRUST_PROXY_SETTING}=${JSON.stringify(env[TRUST_PROXY_SETTING])} is not valid: use 0/off (default: the socket's address), 1/on (one reverse proxy), or the number of proxies in front (up to ${MAX_HOPS})`);
+  throw new Error(
+    `${TRUST_PROXY_SETTING}=${JSON.stringify(env[TRUST_PROXY_SETTING])} is not valid: use 0/off (default: the socket's address), 1/on (one reverse proxy), or the number of proxies in front (up to ${MAX_HOPS})`,
+  );
 }
 
 type HookState = { token: string; channel: (message: unknown) => void };
@@ -77,7 +79,10 @@ function peerOf(headers: Headers, token: string): string | null {
 
 /** The client address of a request, by the rules in the header comment. */
 export function clientAddress(headers: Headers, hops = trustProxyHops()): string {
-  const forwarded = (headers.get("x-forwarded-for") ?? "").split(",").map((s) => normaliseAddress(s)).filter(Boolean);
+  const forwarded = (headers.get("x-forwarded-for") ?? "")
+    .split(",")
+    .map((s) => normaliseAddress(s))
+    .filter(Boolean);
   const hook = g.__runledgerPeerHook;
   let chain: string[];
   if (hook) {
@@ -89,7 +94,7 @@ export function clientAddress(headers: Headers, hops = trustProxyHops()): string
   } else {
     if (process.env.NEXT_RUNTIME && !g.__runledgerPeerHookWarned) {
       g.__runledgerPeerHookWarned = true;
-      console.error("[runledger] the client-address hook is not installed (instrumentation.ts): client addresses read as \"unknown\"");
+      console.error('[runledger] the client-address hook is not installed (instrumentation.ts): client addresses read as "unknown"');
     }
     if (process.env.NEXT_RUNTIME) return "unknown";
     chain = forwarded;

@@ -28,7 +28,10 @@ const g = globalThis as unknown as { __runledgerUploadsActive?: { n: number } };
 const active = (g.__runledgerUploadsActive ??= { n: 0 });
 
 function json(status: number, value: unknown): Response {
-  return new Response(JSON.stringify(value), { status, headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" } });
+  return new Response(JSON.stringify(value), {
+    status,
+    headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" },
+  });
 }
 
 /** The upload's settings from the query string, or the message saying which one is wrong. */
@@ -50,7 +53,12 @@ export function uploadMetaFromQuery(params: URLSearchParams): { ok: true; meta: 
 }
 
 /** `caller`: the route's RouteCaller (server/http/route-session.ts), or a signed-in user / null (tests, scripts). */
-export async function handleDatasetUpload(services: ServiceDeps, req: Request, caller: RouteCaller | SignedInActor | null, opts: { limits?: CsvCaps } = {}): Promise<Response> {
+export async function handleDatasetUpload(
+  services: ServiceDeps,
+  req: Request,
+  caller: RouteCaller | SignedInActor | null,
+  opts: { limits?: CsvCaps } = {},
+): Promise<Response> {
   const crossOrigin = crossOriginRefusal(req);
   if (crossOrigin) return refusedResponse(crossOrigin, 403);
   const { user, refusal } = asRouteCaller(caller);
@@ -64,9 +72,11 @@ export async function handleDatasetUpload(services: ServiceDeps, req: Request, c
   const limits = opts.limits ?? uploadLimits();
   const declared = req.headers.get("content-length");
   const declaredBytes = declared !== null && /^\d+$/.test(declared) ? Number(declared) : null;
-  if (declaredBytes !== null && declaredBytes > limits.maxBytes) return refusedResponse(tooLargeError(declaredBytes, limits.maxBytes, UPLOAD_LIMIT_SETTINGS.maxBytes).message, 413);
+  if (declaredBytes !== null && declaredBytes > limits.maxBytes)
+    return refusedResponse(tooLargeError(declaredBytes, limits.maxBytes, UPLOAD_LIMIT_SETTINGS.maxBytes).message, 413);
   if (!req.body) return refusedResponse("choose a CSV file: the request has no body", 400);
-  if (active.n >= MAX_CONCURRENT_UPLOADS) return refusedResponse(`${active.n} uploads are being processed; try again in a few seconds`, 429, { "retry-after": "5" });
+  if (active.n >= MAX_CONCURRENT_UPLOADS)
+    return refusedResponse(`${active.n} uploads are being processed; try again in a few seconds`, 429, { "retry-after": "5" });
 
   active.n++;
   const progress = (patch: Parameters<typeof reportUploadProgress>[2]) => reportUploadProgress(user.id, uploadId, patch);
@@ -85,7 +95,14 @@ export async function handleDatasetUpload(services: ServiceDeps, req: Request, c
     progress({ phase: "checking", receivedBytes: received.bytes, totalBytes: received.bytes });
     const row = await uploadDatasetFile(
       { ...services, actor: user },
-      { file, sha256: received.sha256, meta: meta.meta, limits, signal: req.signal, onProgress: (p) => progress({ checkedBytes: p.bytes, rows: p.rows }) },
+      {
+        file,
+        sha256: received.sha256,
+        meta: meta.meta,
+        limits,
+        signal: req.signal,
+        onProgress: (p) => progress({ checkedBytes: p.bytes, rows: p.rows }),
+      },
     );
     progress({ phase: "done", checkedBytes: received.bytes, rows: row.rowCount });
     return json(200, row);
@@ -100,7 +117,11 @@ export async function handleDatasetUpload(services: ServiceDeps, req: Request, c
 }
 
 function describeFailure(e: unknown, limits: CsvCaps): { status: number; message: string } {
-  if (e instanceof BodyTooLargeError) return { status: 413, message: `The file is larger than the limit of ${limits.maxBytes} bytes (server setting ${UPLOAD_LIMIT_SETTINGS.maxBytes})` };
+  if (e instanceof BodyTooLargeError)
+    return {
+      status: 413,
+      message: `The file is larger than the limit of ${limits.maxBytes} bytes (server setting ${UPLOAD_LIMIT_SETTINGS.maxBytes})`,
+    };
   const { status, message } = httpErrorOf(e);
   return { status, message };
 }

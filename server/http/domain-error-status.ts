@@ -17,7 +17,11 @@ export const HTTP_STATUS_OF_KIND: Record<DomainErrorKind, number> = {
 /** Status, message and (for too_many_requests) Retry-After of an error a route handler caught; 500 when not a DomainError. */
 export function httpErrorOf(err: unknown): { status: number; message: string; headers: Record<string, string> } {
   if (err instanceof DomainError) {
-    return { status: HTTP_STATUS_OF_KIND[err.kind], message: err.message, headers: err.retryAfterSeconds !== undefined ? { "retry-after": String(Math.max(1, err.retryAfterSeconds)) } : {} };
+    return {
+      status: HTTP_STATUS_OF_KIND[err.kind],
+      message: err.message,
+      headers: err.retryAfterSeconds !== undefined ? { "retry-after": String(Math.max(1, err.retryAfterSeconds)) } : {},
+    };
   }
   return { status: 500, message: (err as Error)?.message ?? String(err), headers: {} };
 }

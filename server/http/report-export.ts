@@ -31,11 +31,20 @@ const text = (status: number, message: string, headers: Record<string, string> =
 
 /** GET (and HEAD): refused without side effects, saying how to export. */
 export function reportExportGet(): Response {
-  return text(405, "Exporting a report records it in the audit ledger, so it takes a POST from this site: use Preview report or Download bundle on the report page, or `npm run cli -- export`.", { allow: "POST" });
+  return text(
+    405,
+    "Exporting a report records it in the audit ledger, so it takes a POST from this site: use Preview report or Download bundle on the report page, or `npm run cli -- export`.",
+    { allow: "POST" },
+  );
 }
 
 /** `caller`: the route's RouteCaller (server/http/route-session.ts), or a signed-in user / null (tests). */
-export async function reportExportPost(services: { db: Db; auditKeys: AuditKeys; dataDir: string }, req: Request, caller: RouteCaller | SignedInActor | null, modelVersionIdParam: string): Promise<Response> {
+export async function reportExportPost(
+  services: { db: Db; auditKeys: AuditKeys; dataDir: string },
+  req: Request,
+  caller: RouteCaller | SignedInActor | null,
+  modelVersionIdParam: string,
+): Promise<Response> {
   const crossOrigin = crossOriginRefusal(req);
   if (crossOrigin) return text(403, crossOrigin);
   const { user, refusal } = asRouteCaller(caller);
@@ -50,7 +59,13 @@ export async function reportExportPost(services: { db: Db; auditKeys: AuditKeys;
     const outDir = path.join(tmp, "bundle");
     if (format === "html") {
       const r = await exportReportInWorker(services, user, id, { outDir });
-      return new Response(await fs.promises.readFile(path.join(r.dir, "report.html")), { headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-store", "x-runledger-export-seq": String(r.exportEventSeq) } });
+      return new Response(await fs.promises.readFile(path.join(r.dir, "report.html")), {
+        headers: {
+          "content-type": "text/html; charset=utf-8",
+          "cache-control": "no-store",
+          "x-runledger-export-seq": String(r.exportEventSeq),
+        },
+      });
     }
     const tarPath = path.join(tmp, "bundle.tar");
     const r = await exportReportInWorker(services, user, id, { outDir, tar: { path: tarPath } });
@@ -59,7 +74,13 @@ export async function reportExportPost(services: { db: Db; auditKeys: AuditKeys;
     file.once("close", () => void fs.promises.rm(tmp, { recursive: true, force: true }));
     handedOver = true;
     return new Response(Readable.toWeb(file) as ReadableStream<Uint8Array>, {
-      headers: { "content-type": "application/x-tar", "content-length": String(size), "content-disposition": `attachment; filename="${bundleName(r.model, r.version)}.tar"`, "cache-control": "no-store", "x-runledger-export-seq": String(r.exportEventSeq) },
+      headers: {
+        "content-type": "application/x-tar",
+        "content-length": String(size),
+        "content-disposition": `attachment; filename="${bundleName(r.model, r.version)}.tar"`,
+        "cache-control": "no-store",
+        "x-runledger-export-seq": String(r.exportEventSeq),
+      },
     });
   } catch (err) {
     if (err instanceof ExportBusyError) return text(429, err.message, { "retry-after": String(err.retryAfterSeconds) });

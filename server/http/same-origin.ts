@@ -13,7 +13,8 @@ export function crossOriginRefusal(req: Request): string | null {
   const method = req.method.toUpperCase();
   if (method === "GET" || method === "HEAD" || method === "OPTIONS") return null;
   const site = req.headers.get("sec-fetch-site");
-  if (site !== null) return site === "same-origin" || site === "none" ? null : `cross-origin request refused (Sec-Fetch-Site: ${site.slice(0, 40)})`;
+  if (site !== null)
+    return site === "same-origin" || site === "none" ? null : `cross-origin request refused (Sec-Fetch-Site: ${site.slice(0, 40)})`;
   const origin = req.headers.get("origin");
   if (origin === null) return null;
   let originHost: string | null = null;
@@ -28,5 +29,8 @@ export function crossOriginRefusal(req: Request): string | null {
 }
 
 export function refusedResponse(message: string, status: number, extraHeaders: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify({ error: { message } }), { status, headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store", ...extraHeaders } });
+  return new Response(JSON.stringify({ error: { message } }), {
+    status,
+    headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store", ...extraHeaders },
+  });
 }

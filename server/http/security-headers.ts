@@ -29,7 +29,8 @@ export function pageCsp(nonce: string, opts: { dev: boolean; https: boolean }): 
   ].join("; ");
 }
 
-export const REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'self'";
+export const REPORT_CSP =
+  "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'self'";
 
 /** A nonce: 16 random bytes, base64. */
 export function newNonce(): string {

@@ -15,7 +15,18 @@
  *   the caller (promotions.conflictsOfInterest).
  */
 import { and, eq, inArray } from "drizzle-orm";
-import { auditEvents, checkpoints, datasets, datasetVersions, decisions, documents, modelVersions, runs, signatures, splits } from "@/db/schema";
+import {
+  auditEvents,
+  checkpoints,
+  datasets,
+  datasetVersions,
+  decisions,
+  documents,
+  modelVersions,
+  runs,
+  signatures,
+  splits,
+} from "@/db/schema";
 import type { DbOrTx } from "@/db/client";
 
 type RunRow = typeof runs.$inferSelect;
@@ -63,7 +74,13 @@ export function versionRunAncestry(db: DbOrTx, version: Pick<typeof modelVersion
 function datasetIdsOf(db: DbOrTx, chain: RunRow[]): number[] {
   const ids = new Set<number>();
   const dvIds = [...new Set(chain.map((r) => r.datasetVersionId).filter((x): x is number => x !== null))];
-  if (dvIds.length) for (const v of db.select({ datasetId: datasetVersions.datasetId }).from(datasetVersions).where(inArray(datasetVersions.id, dvIds)).all()) ids.add(v.datasetId);
+  if (dvIds.length)
+    for (const v of db
+      .select({ datasetId: datasetVersions.datasetId })
+      .from(datasetVersions)
+      .where(inArray(datasetVersions.id, dvIds))
+      .all())
+      ids.add(v.datasetId);
   for (const r of chain) {
     const ref = (JSON.parse(r.configJson) as { data?: { dataset?: { datasetId?: string; builtin?: string } } }).data?.dataset;
     if (ref?.datasetId !== undefined && Number.isInteger(Number(ref.datasetId))) ids.add(Number(ref.datasetId));
@@ -76,7 +93,12 @@ function datasetIdsOf(db: DbOrTx, chain: RunRow[]): number[] {
 }
 
 /** Who the ledger says created each entity (dataset versions and splits carry no author column). */
-function ledgerCreators(db: DbOrTx, action: "datasetVersion.create" | "split.create", entityType: string, ids: number[]): { entityId: string; actorId: number | null }[] {
+function ledgerCreators(
+  db: DbOrTx,
+  action: "datasetVersion.create" | "split.create",
+  entityType: string,
+  ids: number[],
+): { entityId: string; actorId: number | null }[] {
   if (ids.length === 0) return [];
   return db
     .select({ entityId: auditEvents.entityId, actorId: auditEvents.actorId })
@@ -95,27 +117,73 @@ export function lineageAuthors(db: DbOrTx, modelVersionId: number): LineageAutho
   const out: LineageAuthor[] = [{ userId: version.createdBy, why: `registered model version ${version.version}` }];
   for (const r of chain) out.push({ userId: r.createdBy, why: `authored run #${r.id}` });
   const ids = chain.map((r) => r.id);
-  const ds = ids.length ? db.select({ id: decisions.id, runId: decisions.runId, authorId: decisions.authorId, kind: decisions.kind }).from(decisions).where(inArray(decisions.runId, ids)).all() : [];
+  const ds = ids.length
+    ? db
+        .select({ id: decisions.id, runId: decisions.runId, authorId: decisions.authorId, kind: decisions.kind })
+        .from(decisions)
+        .where(inArray(decisions.runId, ids))
+        .all()
+    : [];
   for (const d of ds) out.push({ userId: d.authorId, why: `authored decision #${d.id} (${d.kind}) on run #${d.runId}` });
 
   // Data: the datasets the runs used, the data versions and splits they trained on.
   const datasetIds = datasetIdsOf(db, chain);
-  const dss = datasetIds.length ? db.select({ id: datasets.id, name: datasets.name, source: datasets.source, createdBy: datasets.createdBy }).from(datasets).where(inArray(datasets.id, datasetIds)).all() : [];
-  for (const d of dss) out.push({ userId: d.createdBy, why: `${d.source === "upload" ? "uploaded" : "registered"} dataset #${d.id} (${d.name})` });
+  const dss = datasetIds.length
+    ? db
+        .select({ id: datasets.id, name: datasets.name, source: datasets.source, createdBy: datasets.createdBy })
+        .from(datasets)
+        .where(inArray(datasets.id, datasetIds))
+        .all()
+    : [];
+  for (const d of dss)
+    out.push({ userId: d.createdBy, why: `${d.source === "upload" ? "uploaded" : "registered"} dataset #${d.id} (${d.name})` });
   const dvIds = [...new Set(chain.map((r) => r.datasetVersionId).filter((x): x is number => x !== null))];
-  for (const e of ledgerCreators(db, "datasetVersion.create", "datasetVersion", dvIds)) if (e.actorId !== null) out.push({ userId: e.actorId, why: `prepared data version #${e.entityId}` });
+  for (const e of ledgerCreators(db, "datasetVersion.create", "datasetVersion", dvIds))
+    if (e.actorId !== null) out.push({ userId: e.actorId, why: `prepared data version #${e.entityId}` });
   const splitIds = [...new Set(chain.map((r) => r.splitId).filter((x): x is number => x !== null))];
   const splitRows = splitIds.length ? db.select({ id: splits.id }).from(splits).where(inArray(splits.id, splitIds)).all() : [];
-  for (const e of ledgerCreators(db, "split.create", "split", splitRows.map((s) => s.id))) if (e.actorId !== null) out.push({ userId: e.actorId, why: `prepared split #${e.entityId}` });
+  for (const e of ledgerCreators(
+    db,
+    "split.create",
+    "split",
+    splitRows.map((s) => s.id),
+  ))
+    if (e.actorId !== null) out.push({ userId: e.actorId, why: `prepared split #${e.entityId}` });
 
   // Documents: the model card of the version's model and the datasheets of those datasets, every version.
   const docRows = [
-    ...db.select().from(documents).where(and(eq(documents.subjectType, "model"), eq(documents.subjectId, version.modelId))).all(),
-    ...(datasetIds.length ? db.select().from(documents).where(and(eq(documents.subjectType, "dataset"), inArray(documents.subjectId, datasetIds))).all() : []),
+    ...db
+      .select()
+      .from(documents)
+      .where(and(eq(documents.subjectType, "model"), eq(documents.subjectId, version.modelId)))
+      .all(),
+    ...(datasetIds.length
+      ? db
+          .select()
+          .from(documents)
+          .where(and(eq(documents.subjectType, "dataset"), inArray(documents.subjectId, datasetIds)))
+          .all()
+      : []),
   ];
-  const what = (d: (typeof docRows)[number]) => `${d.subjectType === "model" ? "model card" : `datasheet of dataset #${d.subjectId}`} section "${d.section}" v${d.version}`;
+  const what = (d: (typeof docRows)[number]) =>
+    `${d.subjectType === "model" ? "model card" : `datasheet of dataset #${d.subjectId}`} section "${d.section}" v${d.version}`;
   for (const d of docRows) out.push({ userId: d.authorId, why: `wrote ${what(d)}` });
-  const docSigs = docRows.length ? db.select().from(signatures).where(and(eq(signatures.recordType, "document"), eq(signatures.meaning, "authorship"), inArray(signatures.recordId, docRows.map((d) => d.id)))).all() : [];
+  const docSigs = docRows.length
+    ? db
+        .select()
+        .from(signatures)
+        .where(
+          and(
+            eq(signatures.recordType, "document"),
+            eq(signatures.meaning, "authorship"),
+            inArray(
+              signatures.recordId,
+              docRows.map((d) => d.id),
+            ),
+          ),
+        )
+        .all()
+    : [];
   for (const s of docSigs) out.push({ userId: s.userId, why: `signed authorship of ${what(docRows.find((d) => d.id === s.recordId)!)}` });
   return out;
 }

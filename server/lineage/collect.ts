@@ -7,7 +7,20 @@
  * the version descends from is present.
  */
 import { and, eq, inArray } from "drizzle-orm";
-import { checkpoints, datasets, datasetVersions, decisions, evaluations, modelAliasEvents, modelVersions, models, promotionRequests, signatures, splits, users } from "@/db/schema";
+import {
+  checkpoints,
+  datasets,
+  datasetVersions,
+  decisions,
+  evaluations,
+  modelAliasEvents,
+  modelVersions,
+  models,
+  promotionRequests,
+  signatures,
+  splits,
+  users,
+} from "@/db/schema";
 import type { DbOrTx } from "@/db/client";
 import type { TrainingConfig } from "@/contracts/training-config";
 import { versionRunAncestry } from "./ancestry";
@@ -18,7 +31,9 @@ export type Person = { id: number; name: string; role: string };
 const parse = <T>(s: string | null): T | null => (s === null ? null : (JSON.parse(s) as T));
 
 function configSummary(c: TrainingConfig): string {
-  const layers = c.model.layers.map((l) => ("units" in l ? `${l.type}(${l.units})` : "filters" in l ? `${l.type}(${l.filters})` : l.type)).join(" → ") || "no hidden layers";
+  const layers =
+    c.model.layers.map((l) => ("units" in l ? `${l.type}(${l.units})` : "filters" in l ? `${l.type}(${l.filters})` : l.type)).join(" → ") ||
+    "no hidden layers";
   return `${layers}; ${c.training.optimizer.name}, learning rate ${c.training.learningRate}, batch ${c.training.batchSize}, ${c.training.epochs} epochs, seed ${c.training.seed}`;
 }
 
@@ -42,17 +57,64 @@ export function collectLineage(db: DbOrTx, modelVersionId: number) {
   const ckIds = [...new Set([version.checkpointId, ...chain.map((r) => r.parentCheckpointId).filter((x): x is number => x !== null)])];
   const ckRows = db.select().from(checkpoints).where(inArray(checkpoints.id, ckIds)).all();
   const evalRows = db.select().from(evaluations).where(eq(evaluations.checkpointId, version.checkpointId)).orderBy(evaluations.id).all();
-  const requestRows = db.select().from(promotionRequests).where(eq(promotionRequests.modelVersionId, version.id)).orderBy(promotionRequests.id).all();
-  const sigRows = requestRows.length ? db.select().from(signatures).where(and(eq(signatures.recordType, "promotion_request"), inArray(signatures.recordId, requestRows.map((r) => r.id)))).orderBy(signatures.id).all() : [];
-  const aliasRows = db.select().from(modelAliasEvents).where(and(eq(modelAliasEvents.modelId, model.id), eq(modelAliasEvents.modelVersionId, version.id))).orderBy(modelAliasEvents.id).all();
+  const requestRows = db
+    .select()
+    .from(promotionRequests)
+    .where(eq(promotionRequests.modelVersionId, version.id))
+    .orderBy(promotionRequests.id)
+    .all();
+  const sigRows = requestRows.length
+    ? db
+        .select()
+        .from(signatures)
+        .where(
+          and(
+            eq(signatures.recordType, "promotion_request"),
+            inArray(
+              signatures.recordId,
+              requestRows.map((r) => r.id),
+            ),
+          ),
+        )
+        .orderBy(signatures.id)
+        .all()
+    : [];
+  const aliasRows = db
+    .select()
+    .from(modelAliasEvents)
+    .where(and(eq(modelAliasEvents.modelId, model.id), eq(modelAliasEvents.modelVersionId, version.id)))
+    .orderBy(modelAliasEvents.id)
+    .all();
 
-  const peopleIds = [version.createdBy, ...chain.map((r) => r.createdBy), ...decisionRows.map((d) => d.authorId), ...requestRows.map((r) => r.requestedBy), ...sigRows.map((s) => s.userId), ...aliasRows.map((a) => a.movedBy)];
-  const people = new Map<number, Person>(db.select({ id: users.id, name: users.name, role: users.role }).from(users).where(inArray(users.id, [...new Set(peopleIds)])).all().map((u) => [u.id, u]));
+  const peopleIds = [
+    version.createdBy,
+    ...chain.map((r) => r.createdBy),
+    ...decisionRows.map((d) => d.authorId),
+    ...requestRows.map((r) => r.requestedBy),
+    ...sigRows.map((s) => s.userId),
+    ...aliasRows.map((a) => a.movedBy),
+  ];
+  const people = new Map<number, Person>(
+    db
+      .select({ id: users.id, name: users.name, role: users.role })
+      .from(users)
+      .where(inArray(users.id, [...new Set(peopleIds)]))
+      .all()
+      .map((u) => [u.id, u]),
+  );
   const person = (id: number): Person => people.get(id) ?? { id, name: `user #${id}`, role: "unknown" };
 
   return {
     model: { id: model.id, name: model.name, approvalsRequired: model.approvalsRequired },
-    version: { id: version.id, version: version.version, runId: version.runId, checkpointId: version.checkpointId, weightsSha256: version.weightsSha256, createdAt: version.createdAt, createdBy: person(version.createdBy) },
+    version: {
+      id: version.id,
+      version: version.version,
+      runId: version.runId,
+      checkpointId: version.checkpointId,
+      weightsSha256: version.weightsSha256,
+      createdAt: version.createdAt,
+      createdBy: person(version.createdBy),
+    },
     /** Nearest first: the version's run, then its parents (parent run and parent checkpoint's run), and so on. */
     runs: chain.map((r) => {
       const config = JSON.parse(r.configJson) as TrainingConfig;
@@ -79,19 +141,98 @@ export function collectLineage(db: DbOrTx, modelVersionId: number) {
         finalWeightsSha256: r.finalWeightsSha256,
       };
     }),
-    decisions: decisionRows.map((d) => ({ id: d.id, runId: d.runId, kind: d.kind, path: d.path, oldValue: d.kind === "initial" ? null : parse<unknown>(d.oldValueJson), newValue: d.kind === "initial" ? null : parse<unknown>(d.newValueJson), rationale: d.rationale, correctsDecisionId: d.correctsDecisionId, author: person(d.authorId), createdAt: d.createdAt })),
-    datasets: dss.map((d) => ({ id: d.id, name: d.name, source: d.source, origin: d.origin, licence: d.licence, sha256: d.sha256, rowCount: d.rowCount, createdAt: d.createdAt })),
-    datasetVersions: dvs.map((v) => ({ id: v.id, datasetId: v.datasetId, recipe: JSON.parse(v.recipeJson) as unknown, recipeSha256: v.recipeSha256, sha256: v.sha256, rowCount: v.rowCount, createdAt: v.createdAt })),
+    decisions: decisionRows.map((d) => ({
+      id: d.id,
+      runId: d.runId,
+      kind: d.kind,
+      path: d.path,
+      oldValue: d.kind === "initial" ? null : parse<unknown>(d.oldValueJson),
+      newValue: d.kind === "initial" ? null : parse<unknown>(d.newValueJson),
+      rationale: d.rationale,
+      correctsDecisionId: d.correctsDecisionId,
+      author: person(d.authorId),
+      createdAt: d.createdAt,
+    })),
+    datasets: dss.map((d) => ({
+      id: d.id,
+      name: d.name,
+      source: d.source,
+      origin: d.origin,
+      licence: d.licence,
+      sha256: d.sha256,
+      rowCount: d.rowCount,
+      createdAt: d.createdAt,
+    })),
+    datasetVersions: dvs.map((v) => ({
+      id: v.id,
+      datasetId: v.datasetId,
+      recipe: JSON.parse(v.recipeJson) as unknown,
+      recipeSha256: v.recipeSha256,
+      sha256: v.sha256,
+      rowCount: v.rowCount,
+      createdAt: v.createdAt,
+    })),
     splits: splitRows.map((s) => {
       const manifest = JSON.parse(s.manifestJson) as { partitions?: Record<string, { count?: number }> };
       const counts = Object.fromEntries(Object.entries(manifest.partitions ?? {}).map(([k, p]) => [k, p.count ?? null]));
-      return { id: s.id, datasetVersionId: s.datasetVersionId, spec: JSON.parse(s.specJson) as { strategy?: string; seed?: number; train?: number; validation?: number; test?: number }, counts, sha256: s.sha256, createdAt: s.createdAt };
+      return {
+        id: s.id,
+        datasetVersionId: s.datasetVersionId,
+        spec: JSON.parse(s.specJson) as { strategy?: string; seed?: number; train?: number; validation?: number; test?: number },
+        counts,
+        sha256: s.sha256,
+        createdAt: s.createdAt,
+      };
     }),
-    checkpoints: ckRows.map((c) => ({ id: c.id, runId: c.runId, epoch: c.epoch, step: c.step, sha256: c.sha256, bytes: c.bytes, isBest: c.isBest, metrics: JSON.parse(c.metricsJson) as Record<string, number>, createdAt: c.createdAt })),
-    evaluations: evalRows.map((e) => ({ id: e.id, runId: e.runId, checkpointId: e.checkpointId, splitId: e.splitId, partition: e.partition, dataSha256: e.dataSha256, metrics: JSON.parse(e.metricsJson) as Record<string, unknown>, createdAt: e.createdAt })),
-    promotionRequests: requestRows.map((r) => ({ id: r.id, alias: r.alias, status: r.status, rationale: r.rationale, recordSha256: r.recordSha256, evaluationId: r.evaluationId, requestedBy: person(r.requestedBy), createdAt: r.createdAt, decidedAt: r.decidedAt })),
-    signatures: sigRows.map((s) => ({ id: s.id, requestId: s.recordId, meaning: s.meaning, printedName: s.printedName, signer: person(s.userId), recordSha256: s.recordSha256, comment: s.comment, createdAt: s.createdAt })),
-    aliasMoves: aliasRows.map((a) => ({ id: a.id, alias: a.alias, promotionRequestId: a.promotionRequestId, movedBy: person(a.movedBy), at: a.createdAt })),
+    checkpoints: ckRows.map((c) => ({
+      id: c.id,
+      runId: c.runId,
+      epoch: c.epoch,
+      step: c.step,
+      sha256: c.sha256,
+      bytes: c.bytes,
+      isBest: c.isBest,
+      metrics: JSON.parse(c.metricsJson) as Record<string, number>,
+      createdAt: c.createdAt,
+    })),
+    evaluations: evalRows.map((e) => ({
+      id: e.id,
+      runId: e.runId,
+      checkpointId: e.checkpointId,
+      splitId: e.splitId,
+      partition: e.partition,
+      dataSha256: e.dataSha256,
+      metrics: JSON.parse(e.metricsJson) as Record<string, unknown>,
+      createdAt: e.createdAt,
+    })),
+    promotionRequests: requestRows.map((r) => ({
+      id: r.id,
+      alias: r.alias,
+      status: r.status,
+      rationale: r.rationale,
+      recordSha256: r.recordSha256,
+      evaluationId: r.evaluationId,
+      requestedBy: person(r.requestedBy),
+      createdAt: r.createdAt,
+      decidedAt: r.decidedAt,
+    })),
+    signatures: sigRows.map((s) => ({
+      id: s.id,
+      requestId: s.recordId,
+      meaning: s.meaning,
+      printedName: s.printedName,
+      signer: person(s.userId),
+      recordSha256: s.recordSha256,
+      comment: s.comment,
+      createdAt: s.createdAt,
+    })),
+    aliasMoves: aliasRows.map((a) => ({
+      id: a.id,
+      alias: a.alias,
+      promotionRequestId: a.promotionRequestId,
+      movedBy: person(a.movedBy),
+      at: a.createdAt,
+    })),
   };
 }
 export type LineageFacts = ReturnType<typeof collectLineage>;

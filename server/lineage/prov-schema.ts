@@ -16,7 +16,10 @@ export const provJsonSchema = z
   .object({
     prefix: z.record(z.string().regex(/^[A-Za-z_][\w.-]*$/), z.url().or(z.string().startsWith("urn:"))),
     entity: z.record(qualifiedName, attrs),
-    activity: z.record(qualifiedName, z.object({ "prov:startTime": z.iso.datetime().optional(), "prov:endTime": z.iso.datetime().optional() }).catchall(z.unknown())),
+    activity: z.record(
+      qualifiedName,
+      z.object({ "prov:startTime": z.iso.datetime().optional(), "prov:endTime": z.iso.datetime().optional() }).catchall(z.unknown()),
+    ),
     agent: z.record(qualifiedName, attrs),
     used: relation({ "prov:activity": qualifiedName, "prov:entity": qualifiedName }),
     wasGeneratedBy: relation({ "prov:entity": qualifiedName, "prov:activity": qualifiedName }),
@@ -29,11 +32,26 @@ export const provJsonSchema = z
 const PREDEFINED = new Set(["prov", "xsd"]);
 type RelationName = "used" | "wasGeneratedBy" | "wasDerivedFrom" | "wasAssociatedWith" | "wasAttributedTo";
 const REFERENCES: Record<RelationName, [attribute: string, kind: "entity" | "activity" | "agent"][]> = {
-  used: [["prov:activity", "activity"], ["prov:entity", "entity"]],
-  wasGeneratedBy: [["prov:entity", "entity"], ["prov:activity", "activity"]],
-  wasDerivedFrom: [["prov:generatedEntity", "entity"], ["prov:usedEntity", "entity"]],
-  wasAssociatedWith: [["prov:activity", "activity"], ["prov:agent", "agent"]],
-  wasAttributedTo: [["prov:entity", "entity"], ["prov:agent", "agent"]],
+  used: [
+    ["prov:activity", "activity"],
+    ["prov:entity", "entity"],
+  ],
+  wasGeneratedBy: [
+    ["prov:entity", "entity"],
+    ["prov:activity", "activity"],
+  ],
+  wasDerivedFrom: [
+    ["prov:generatedEntity", "entity"],
+    ["prov:usedEntity", "entity"],
+  ],
+  wasAssociatedWith: [
+    ["prov:activity", "activity"],
+    ["prov:agent", "agent"],
+  ],
+  wasAttributedTo: [
+    ["prov:entity", "entity"],
+    ["prov:agent", "agent"],
+  ],
 };
 
 /** Problems found in `doc` (empty: a well-formed, self-contained PROV-JSON document). */

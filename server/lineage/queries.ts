@@ -17,36 +17,50 @@ export function modelVersionLineage(db: DbOrTx, modelName: string, version: numb
   return { model: model.name, version: v.version, modelVersionId: v.id, weightsSha256: v.weightsSha256, graph: lineageGraph(facts) };
 }
 
-
 const EFFECT_KEYS = ["val_loss", "val_accuracy", "val_mae"] as const;
 type EpochValue = { epoch: number; value: number };
 
 function epochSeries(db: DbOrTx, runIds: number[]): Map<number, Record<string, EpochValue[]>> {
   const out = new Map<number, Record<string, EpochValue[]>>();
   if (runIds.length === 0) return out;
-  const rows = db.select({ runId: metrics.runId, key: metrics.key, epoch: metrics.epoch, value: metrics.value }).from(metrics).where(and(inArray(metrics.runId, runIds), inArray(metrics.key, [...EFFECT_KEYS]))).orderBy(asc(metrics.step)).all();
+  const rows = db
+    .select({ runId: metrics.runId, key: metrics.key, epoch: metrics.epoch, value: metrics.value })
+    .from(metrics)
+    .where(and(inArray(metrics.runId, runIds), inArray(metrics.key, [...EFFECT_KEYS])))
+    .orderBy(asc(metrics.step))
+    .all();
   for (const r of rows) ((out.get(r.runId) ?? out.set(r.runId, {}).get(r.runId)!)[r.key] ??= []).push({ epoch: r.epoch, value: r.value });
   return out;
 }
 
 function testAccuracy(db: DbOrTx, runId: number): number | null {
-  const e = db.select({ m: evaluations.metricsJson }).from(evaluations).where(and(eq(evaluations.runId, runId), eq(evaluations.partition, "test"))).orderBy(asc(evaluations.id)).all().at(-1);
+  const e = db
+    .select({ m: evaluations.metricsJson })
+    .from(evaluations)
+    .where(and(eq(evaluations.runId, runId), eq(evaluations.partition, "test")))
+    .orderBy(asc(evaluations.id))
+    .all()
+    .at(-1);
   const v = e ? (JSON.parse(e.m) as { accuracy?: unknown }).accuracy : undefined;
   return typeof v === "number" ? v : null;
 }
 
 /** How a child run compares with its parent: each validation metric at the last epoch both reached, and on the test partition. */
 function effectOf(series: Map<number, Record<string, EpochValue[]>>, db: DbOrTx, parentId: number, childId: number) {
-  const p = series.get(parentId) ?? {}, c = series.get(childId) ?? {};
+  const p = series.get(parentId) ?? {},
+    c = series.get(childId) ?? {};
   const perMetric = EFFECT_KEYS.flatMap((key) => {
-    const ps = p[key] ?? [], cs = c[key] ?? [];
+    const ps = p[key] ?? [],
+      cs = c[key] ?? [];
     const common = cs.filter((x) => ps.some((y) => y.epoch === x.epoch)).map((x) => x.epoch);
     const at = common.length ? Math.max(...common) : null;
     if (at === null) return [];
-    const parentValue = ps.find((y) => y.epoch === at)!.value, childValue = cs.find((y) => y.epoch === at)!.value;
+    const parentValue = ps.find((y) => y.epoch === at)!.value,
+      childValue = cs.find((y) => y.epoch === at)!.value;
     return [{ key, epoch: at, parentValue, childValue, delta: childValue - parentValue }];
   });
-  const pa = testAccuracy(db, parentId), ca = testAccuracy(db, childId);
+  const pa = testAccuracy(db, parentId),
+    ca = testAccuracy(db, childId);
   return { metrics: perMetric, testAccuracy: pa !== null && ca !== null ? { parentValue: pa, childValue: ca, delta: ca - pa } : null };
 }
 
@@ -61,8 +75,21 @@ export function decisionTimeline(db: DbOrTx, runId: number) {
   const children = db.select().from(runs).where(eq(runs.parentRunId, runId)).orderBy(asc(runs.id)).all();
   const ordered = [...chain].reverse().concat(children);
   const ids = ordered.map((r) => r.id);
-  const ds = db.select({ d: decisions, author: users.name }).from(decisions).innerJoin(users, eq(users.id, decisions.authorId)).where(inArray(decisions.runId, ids)).orderBy(asc(decisions.id)).all();
-  const authors = new Map(db.select({ id: users.id, name: users.name }).from(users).where(inArray(users.id, [...new Set(ordered.map((r) => r.createdBy))])).all().map((u) => [u.id, u.name]));
+  const ds = db
+    .select({ d: decisions, author: users.name })
+    .from(decisions)
+    .innerJoin(users, eq(users.id, decisions.authorId))
+    .where(inArray(decisions.runId, ids))
+    .orderBy(asc(decisions.id))
+    .all();
+  const authors = new Map(
+    db
+      .select({ id: users.id, name: users.name })
+      .from(users)
+      .where(inArray(users.id, [...new Set(ordered.map((r) => r.createdBy))]))
+      .all()
+      .map((u) => [u.id, u.name]),
+  );
   const series = epochSeries(db, ids);
   const self = chain[0]!;
   return {

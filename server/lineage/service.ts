@@ -12,14 +12,25 @@ import type { Actor } from "@/server/audit/ledger";
 import type { Db } from "@/db/client";
 import { findModelVersion } from "../registry/queries";
 
-export function exportLineageProv(db: Db, actor: Actor, modelName: string, version: number): { document: ProvJson; sha256: string; fileName: string } {
+export function exportLineageProv(
+  db: Db,
+  actor: Actor,
+  modelName: string,
+  version: number,
+): { document: ProvJson; sha256: string; fileName: string } {
   const { model, version: v } = findModelVersion(db, modelName, version);
   const document = lineageToProvJson(collectLineage(db, v.id));
   const problems = validateProvJson(document);
   if (problems.length) throw new Error(`PROV-JSON export of ${model.name} v${v.version} is malformed: ${problems.slice(0, 5).join("; ")}`);
   const sha256 = sha256Canonical(document);
   db.transaction((tx) => {
-    appendAuditEvent(tx, { actor, action: "lineage.export", entityType: "modelVersion", entityId: v.id, payload: { model: model.name, version: v.version, format: "PROV-JSON", sha256, entities: Object.keys(document.entity).length } });
+    appendAuditEvent(tx, {
+      actor,
+      action: "lineage.export",
+      entityType: "modelVersion",
+      entityId: v.id,
+      payload: { model: model.name, version: v.version, format: "PROV-JSON", sha256, entities: Object.keys(document.entity).length },
+    });
   });
   return { document, sha256, fileName: `${model.name}-v${v.version}.prov.json` };
 }

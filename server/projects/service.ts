@@ -9,15 +9,26 @@ import { conflict, notFound } from "@/server/errors";
 
 export const nameSchema = z.string().trim().min(1, "name must not be empty").max(120, "name must be at most 120 characters");
 export const createProjectInput = z.object({ name: nameSchema, description: z.string().max(2000).default("") });
-export const createExperimentInput = z.object({ projectId: z.number().int(), name: nameSchema, description: z.string().max(2000).default("") });
+export const createExperimentInput = z.object({
+  projectId: z.number().int(),
+  name: nameSchema,
+  description: z.string().max(2000).default(""),
+});
 
 export function createProject(ctx: ServiceContext, input: z.input<typeof createProjectInput>) {
   requireRole(ctx.actor, ["engineer", "admin"], "create projects");
   const { name, description } = createProjectInput.parse(input);
-  if (ctx.db.select({ id: projects.id }).from(projects).where(eq(projects.name, name)).get()) conflict(`a project named "${name}" already exists`);
+  if (ctx.db.select({ id: projects.id }).from(projects).where(eq(projects.name, name)).get())
+    conflict(`a project named "${name}" already exists`);
   return ctx.db.transaction((tx) => {
     const row = tx.insert(projects).values({ name, description, createdBy: ctx.actor.id, createdAt: now() }).returning().get();
-    appendAuditEvent(tx, { actor: ctx.actor, action: "project.create", entityType: "project", entityId: row.id, payload: { name, description } });
+    appendAuditEvent(tx, {
+      actor: ctx.actor,
+      action: "project.create",
+      entityType: "project",
+      entityId: row.id,
+      payload: { name, description },
+    });
     return row;
   });
 }
@@ -26,11 +37,27 @@ export function createExperiment(ctx: ServiceContext, input: z.input<typeof crea
   requireRole(ctx.actor, ["engineer"], "create experiments");
   const { projectId, name, description } = createExperimentInput.parse(input);
   if (!ctx.db.select({ id: projects.id }).from(projects).where(eq(projects.id, projectId)).get()) notFound(`project ${projectId}`);
-  if (ctx.db.select({ id: experiments.id }).from(experiments).where(and(eq(experiments.projectId, projectId), eq(experiments.name, name))).get())
+  if (
+    ctx.db
+      .select({ id: experiments.id })
+      .from(experiments)
+      .where(and(eq(experiments.projectId, projectId), eq(experiments.name, name)))
+      .get()
+  )
     conflict(`this project already has an experiment named "${name}"`);
   return ctx.db.transaction((tx) => {
-    const row = tx.insert(experiments).values({ projectId, name, description, createdBy: ctx.actor.id, createdAt: now() }).returning().get();
-    appendAuditEvent(tx, { actor: ctx.actor, action: "experiment.create", entityType: "experiment", entityId: row.id, payload: { projectId, name, description } });
+    const row = tx
+      .insert(experiments)
+      .values({ projectId, name, description, createdBy: ctx.actor.id, createdAt: now() })
+      .returning()
+      .get();
+    appendAuditEvent(tx, {
+      actor: ctx.actor,
+      action: "experiment.create",
+      entityType: "experiment",
+      entityId: row.id,
+      payload: { projectId, name, description },
+    });
     return row;
   });
 }
@@ -38,7 +65,14 @@ export function createExperiment(ctx: ServiceContext, input: z.input<typeof crea
 export function listProjectsWithExperiments(db: DbOrTx) {
   const ps = db.select().from(projects).orderBy(projects.name).all();
   const exps = db
-    .select({ id: experiments.id, projectId: experiments.projectId, name: experiments.name, description: experiments.description, createdAt: experiments.createdAt, runCount: sql<number>`(select count(*) from ${runs} where ${runs.experimentId} = ${experiments.id})` })
+    .select({
+      id: experiments.id,
+      projectId: experiments.projectId,
+      name: experiments.name,
+      description: experiments.description,
+      createdAt: experiments.createdAt,
+      runCount: sql<number>`(select count(*) from ${runs} where ${runs.experimentId} = ${experiments.id})`,
+    })
     .from(experiments)
     .orderBy(experiments.name)
     .all();
@@ -46,7 +80,12 @@ export function listProjectsWithExperiments(db: DbOrTx) {
 }
 
 export function getExperiment(db: DbOrTx, id: number) {
-  const row = db.select({ experiment: experiments, projectName: projects.name }).from(experiments).innerJoin(projects, eq(projects.id, experiments.projectId)).where(eq(experiments.id, id)).get();
+  const row = db
+    .select({ experiment: experiments, projectName: projects.name })
+    .from(experiments)
+    .innerJoin(projects, eq(projects.id, experiments.projectId))
+    .where(eq(experiments.id, id))
+    .get();
   if (!row) notFound(`experiment ${id}`);
   return { ...row.experiment, projectName: row.projectName };
 }

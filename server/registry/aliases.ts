@@ -17,7 +17,15 @@ export type AliasMove = typeof modelAliasEvents.$inferSelect;
 export function aliasMoveAt(db: DbOrTx, modelId: number, alias: string, atIso?: string): AliasMove | null {
   const conds = [eq(modelAliasEvents.modelId, modelId), eq(modelAliasEvents.alias, alias)];
   if (atIso !== undefined) conds.push(lte(modelAliasEvents.createdAt, atIso));
-  return db.select().from(modelAliasEvents).where(and(...conds)).orderBy(desc(modelAliasEvents.createdAt), desc(modelAliasEvents.id)).limit(1).get() ?? null;
+  return (
+    db
+      .select()
+      .from(modelAliasEvents)
+      .where(and(...conds))
+      .orderBy(desc(modelAliasEvents.createdAt), desc(modelAliasEvents.id))
+      .limit(1)
+      .get() ?? null
+  );
 }
 
 /** The version id alias `alias` of model `modelId` points at now (null: never set, or unset). */
@@ -41,7 +49,8 @@ export function aliasMoves(db: DbOrTx, modelId?: number): AliasMove[] {
  */
 export function currentAliasTargets(moves: readonly AliasMove[]): Map<number, Map<string, number | null>> {
   const latest = new Map<string, AliasMove>();
-  for (const m of [...moves].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id - b.id)) latest.set(`${m.modelId}\u0000${m.alias}`, m);
+  for (const m of [...moves].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id - b.id))
+    latest.set(`${m.modelId}\u0000${m.alias}`, m);
   const out = new Map<number, Map<string, number | null>>();
   for (const m of latest.values()) {
     let byAlias = out.get(m.modelId);
@@ -54,5 +63,8 @@ export function currentAliasTargets(moves: readonly AliasMove[]): Map<number, Ma
 /** The aliases of model `modelId` that point at version `modelVersionId` now, sorted. */
 export function aliasesOfVersion(db: DbOrTx, modelId: number, modelVersionId: number): string[] {
   const targets = currentAliasTargets(aliasMoves(db, modelId)).get(modelId) ?? new Map<string, number | null>();
-  return [...targets].filter(([, v]) => v === modelVersionId).map(([a]) => a).sort();
+  return [...targets]
+    .filter(([, v]) => v === modelVersionId)
+    .map(([a]) => a)
+    .sort();
 }

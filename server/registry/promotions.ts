@@ -62,19 +62,45 @@ export function requestPromotion(ctx: ServiceContext, raw: z.input<typeof reques
   if (input.evaluationId !== undefined) {
     evaluation = ctx.db.select().from(evaluations).where(eq(evaluations.id, input.evaluationId)).get();
     if (!evaluation) notFound(`evaluation ${input.evaluationId}`);
-    if (evaluation.checkpointId !== version.checkpointId) invalidInput(`evaluation ${evaluation.id} is of checkpoint #${evaluation.checkpointId}, not of version ${version.version}'s checkpoint #${version.checkpointId}`);
-    if (evaluation.partition !== TEST_PARTITION) invalidInput(`evaluation ${evaluation.id} is on the "${evaluation.partition}" partition; a promotion relies on the test partition`);
+    if (evaluation.checkpointId !== version.checkpointId)
+      invalidInput(
+        `evaluation ${evaluation.id} is of checkpoint #${evaluation.checkpointId}, not of version ${version.version}'s checkpoint #${version.checkpointId}`,
+      );
+    if (evaluation.partition !== TEST_PARTITION)
+      invalidInput(`evaluation ${evaluation.id} is on the "${evaluation.partition}" partition; a promotion relies on the test partition`);
   } else {
     evaluation = candidates[0];
-    if (!evaluation) invalidInput(`version ${version.version} of "${model.name}" cannot be promoted: its checkpoint (#${version.checkpointId}, weights ${version.weightsSha256.slice(0, 12)}…) has no evaluation on the test partition. Register the run's evaluated (best) checkpoint instead.`);
+    if (!evaluation)
+      invalidInput(
+        `version ${version.version} of "${model.name}" cannot be promoted: its checkpoint (#${version.checkpointId}, weights ${version.weightsSha256.slice(0, 12)}…) has no evaluation on the test partition. Register the run's evaluated (best) checkpoint instead.`,
+      );
   }
-  const pending = ctx.db.select({ id: promotionRequests.id }).from(promotionRequests).where(and(eq(promotionRequests.modelVersionId, version.id), eq(promotionRequests.alias, input.alias), eq(promotionRequests.status, "pending"))).get();
+  const pending = ctx.db
+    .select({ id: promotionRequests.id })
+    .from(promotionRequests)
+    .where(
+      and(
+        eq(promotionRequests.modelVersionId, version.id),
+        eq(promotionRequests.alias, input.alias),
+        eq(promotionRequests.status, "pending"),
+      ),
+    )
+    .get();
   if (pending) conflict(`promotion request #${pending.id} for version ${version.version} to "${input.alias}" is already pending`);
   const recordSha256 = sha256Canonical(promotionRecord(model.name, input.alias, version, evaluation));
   return ctx.db.transaction((tx) => {
     const row = tx
       .insert(promotionRequests)
-      .values({ modelVersionId: version.id, alias: input.alias, evaluationId: evaluation.id, rationale: input.rationale, recordSha256, status: "pending", requestedBy: ctx.actor.id, createdAt: now() })
+      .values({
+        modelVersionId: version.id,
+        alias: input.alias,
+        evaluationId: evaluation.id,
+        rationale: input.rationale,
+        recordSha256,
+        status: "pending",
+        requestedBy: ctx.actor.id,
+        createdAt: now(),
+      })
       .returning()
       .get();
     appendAuditEvent(tx, {
@@ -82,7 +108,17 @@ export function requestPromotion(ctx: ServiceContext, raw: z.input<typeof reques
       action: "promotion.request",
       entityType: "promotionRequest",
       entityId: row.id,
-      payload: { model: model.name, version: version.version, modelVersionId: version.id, alias: input.alias, evaluationId: evaluation.id, recordSha256, rationale: input.rationale, approvalsRequired: model.approvalsRequired, createdAt: row.createdAt },
+      payload: {
+        model: model.name,
+        version: version.version,
+        modelVersionId: version.id,
+        alias: input.alias,
+        evaluationId: evaluation.id,
+        recordSha256,
+        rationale: input.rationale,
+        approvalsRequired: model.approvalsRequired,
+        createdAt: row.createdAt,
+      },
     });
     return row;
   });
@@ -109,13 +145,26 @@ export async function signPromotion(ctx: ServiceContext, raw: z.input<typeof sig
   requireRole(ctx.actor, ["reviewer"], "sign promotion requests");
   assertSignable(ctx.db, ctx.actor, input.meaning, request.id);
   // The password: asynchronous and throttled, before the (synchronous) transaction. Throttled attempts write nothing.
-  const signer = await requireSignerPassword(ctx, input.password, { entityType: "promotionRequest", entityId: request.id, payload: { meaning: input.meaning } });
+  const signer = await requireSignerPassword(ctx, input.password, {
+    entityType: "promotionRequest",
+    entityId: request.id,
+    payload: { meaning: input.meaning },
+  });
   const result = ctx.db.transaction((tx) => {
     const signature = recordPromotionSignature(tx, ctx.actor, request.id, input);
     return { signature, ...applyPromotionDecision(tx, ctx.actor, loaded, signature, input.comment) };
   });
-  const auditCheckpoint = checkpointAfterCommit(ctx, `${input.meaning} of promotion request #${request.id} by ${signer.name}${result.aliasMoved ? `; ${request.alias} of ${model.name} → version ${version.version}` : ""}`);
-  return { signatureId: result.signature.id, status: result.status, aliasMoved: result.aliasMoved, text: signatureText(result.signature), auditCheckpoint };
+  const auditCheckpoint = checkpointAfterCommit(
+    ctx,
+    `${input.meaning} of promotion request #${request.id} by ${signer.name}${result.aliasMoved ? `; ${request.alias} of ${model.name} → version ${version.version}` : ""}`,
+  );
+  return {
+    signatureId: result.signature.id,
+    status: result.status,
+    aliasMoved: result.aliasMoved,
+    text: signatureText(result.signature),
+    auditCheckpoint,
+  };
 }
 
 type PromotionRequestRow = typeof promotionRequests.$inferSelect;
@@ -128,7 +177,12 @@ function refuseConflictedSigner(ctx: ServiceContext, request: PromotionRequestRo
   if (reasons.length === 0) return;
   refuseSigning(
     ctx,
-    { action: "promotion.selfApprovalRefused", entityType: "promotionRequest", entityId: request.id, payload: { meaning, reasons, recordSha256: request.recordSha256 } },
+    {
+      action: "promotion.selfApprovalRefused",
+      entityType: "promotionRequest",
+      entityId: request.id,
+      payload: { meaning, reasons, recordSha256: request.recordSha256 },
+    },
     `${ctx.actor.name} cannot sign promotion request #${request.id}: they ${reasons.join("; ")}. Four eyes: another reviewer must sign.`,
   );
 }
@@ -136,15 +190,39 @@ function refuseConflictedSigner(ctx: ServiceContext, request: PromotionRequestRo
 /** Inside the signing transaction: re-reads what the checks relied on (it may have changed during the password check), then records the signature and its event. */
 function recordPromotionSignature(tx: DbOrTx, actor: ServiceContext["actor"], requestId: number, input: SignInput): SignatureRow {
   const user = rereadSigner(tx, actor, ["reviewer"]);
-  if (conflictsOfInterest(tx, requestId, user.id).length > 0) forbidden(`${user.name} became part of this version's lineage while signing: another reviewer must sign`);
+  if (conflictsOfInterest(tx, requestId, user.id).length > 0)
+    forbidden(`${user.name} became part of this version's lineage while signing: another reviewer must sign`);
   assertSignable(tx, actor, input.meaning, requestId);
   const request = tx.select().from(promotionRequests).where(eq(promotionRequests.id, requestId)).get()!;
   const signature = tx
     .insert(signatures)
-    .values({ userId: user.id, printedName: user.name, meaning: input.meaning, recordType: "promotion_request", recordId: requestId, recordSha256: request.recordSha256, comment: input.comment, createdAt: now() })
+    .values({
+      userId: user.id,
+      printedName: user.name,
+      meaning: input.meaning,
+      recordType: "promotion_request",
+      recordId: requestId,
+      recordSha256: request.recordSha256,
+      comment: input.comment,
+      createdAt: now(),
+    })
     .returning()
     .get();
-  appendAuditEvent(tx, { actor, action: "signature.create", entityType: "signature", entityId: signature.id, payload: { printedName: signature.printedName, meaning: signature.meaning, recordType: signature.recordType, recordId: requestId, recordSha256: signature.recordSha256, comment: signature.comment, createdAt: signature.createdAt } });
+  appendAuditEvent(tx, {
+    actor,
+    action: "signature.create",
+    entityType: "signature",
+    entityId: signature.id,
+    payload: {
+      printedName: signature.printedName,
+      meaning: signature.meaning,
+      recordType: signature.recordType,
+      recordId: requestId,
+      recordSha256: signature.recordSha256,
+      comment: signature.comment,
+      createdAt: signature.createdAt,
+    },
+  });
   return signature;
 }
 
@@ -152,36 +230,91 @@ function recordPromotionSignature(tx: DbOrTx, actor: ServiceContext["actor"], re
  * What a recorded signature decides, in the same transaction: a review changes nothing; a rejection closes the
  * request; an approval counts distinct approvers and, at models.approvals_required, approves and moves the alias.
  */
-function applyPromotionDecision(tx: DbOrTx, actor: ServiceContext["actor"], loaded: ReturnType<typeof loadPromotionRequest>, signature: SignatureRow, comment: string): { status: "pending" | "rejected" | "approved"; aliasMoved: boolean } {
+function applyPromotionDecision(
+  tx: DbOrTx,
+  actor: ServiceContext["actor"],
+  loaded: ReturnType<typeof loadPromotionRequest>,
+  signature: SignatureRow,
+  comment: string,
+): { status: "pending" | "rejected" | "approved"; aliasMoved: boolean } {
   const { request, version, model } = loaded;
   const at = signature.createdAt;
   if (signature.meaning === "review") return { status: "pending", aliasMoved: false };
   if (signature.meaning === "rejection") {
     tx.update(promotionRequests).set({ status: "rejected", decidedAt: at }).where(eq(promotionRequests.id, request.id)).run();
-    appendAuditEvent(tx, { actor, action: "promotion.reject", entityType: "promotionRequest", entityId: request.id, payload: { signatureId: signature.id, comment, status: "rejected", decidedAt: at } });
+    appendAuditEvent(tx, {
+      actor,
+      action: "promotion.reject",
+      entityType: "promotionRequest",
+      entityId: request.id,
+      payload: { signatureId: signature.id, comment, status: "rejected", decidedAt: at },
+    });
     return { status: "rejected", aliasMoved: false };
   }
-  const approvers = new Set(tx.select({ userId: signatures.userId }).from(signatures).where(and(eq(signatures.recordType, "promotion_request"), eq(signatures.recordId, request.id), eq(signatures.meaning, "approval"))).all().map((s) => s.userId));
+  const approvers = new Set(
+    tx
+      .select({ userId: signatures.userId })
+      .from(signatures)
+      .where(and(eq(signatures.recordType, "promotion_request"), eq(signatures.recordId, request.id), eq(signatures.meaning, "approval")))
+      .all()
+      .map((s) => s.userId),
+  );
   const required = tx.select({ n: models.approvalsRequired }).from(models).where(eq(models.id, model.id)).get()!.n;
   const approved = approvers.size >= required;
-  appendAuditEvent(tx, { actor, action: "promotion.approve", entityType: "promotionRequest", entityId: request.id, payload: { signatureId: signature.id, approvals: approvers.size, approvalsRequired: required, status: approved ? "approved" : "pending", decidedAt: approved ? at : null } });
+  appendAuditEvent(tx, {
+    actor,
+    action: "promotion.approve",
+    entityType: "promotionRequest",
+    entityId: request.id,
+    payload: {
+      signatureId: signature.id,
+      approvals: approvers.size,
+      approvalsRequired: required,
+      status: approved ? "approved" : "pending",
+      decidedAt: approved ? at : null,
+    },
+  });
   if (!approved) return { status: "pending", aliasMoved: false };
   tx.update(promotionRequests).set({ status: "approved", decidedAt: at }).where(eq(promotionRequests.id, request.id)).run();
-  appendAliasMove(tx, actor, { modelId: model.id, modelName: model.name, alias: request.alias, modelVersionId: version.id, version: version.version, promotionRequestId: request.id, rationale: request.rationale });
+  appendAliasMove(tx, actor, {
+    modelId: model.id,
+    modelName: model.name,
+    alias: request.alias,
+    modelVersionId: version.id,
+    version: version.version,
+    promotionRequestId: request.id,
+    rationale: request.rationale,
+  });
   return { status: "approved", aliasMoved: true };
 }
 
 /** Pending, not already signed by this person (approval/rejection once), and its record still hashes to what is signed. */
-function assertSignable(db: DbOrTx, actor: { id: number; name: string }, meaning: "approval" | "rejection" | "review", requestId: number): void {
+function assertSignable(
+  db: DbOrTx,
+  actor: { id: number; name: string },
+  meaning: "approval" | "rejection" | "review",
+  requestId: number,
+): void {
   const { request, version, model, evaluation } = loadPromotionRequest(db, requestId);
   if (request.status !== "pending") conflict(`promotion request #${request.id} is ${request.status}; only a pending request can be signed`);
-  const already = db.select().from(signatures).where(and(eq(signatures.recordType, "promotion_request"), eq(signatures.recordId, request.id), eq(signatures.userId, actor.id))).all();
-  if (meaning !== "review" && already.some((s) => s.meaning === "approval" || s.meaning === "rejection")) conflict(`${actor.name} has already signed promotion request #${request.id}`);
+  const already = db
+    .select()
+    .from(signatures)
+    .where(and(eq(signatures.recordType, "promotion_request"), eq(signatures.recordId, request.id), eq(signatures.userId, actor.id)))
+    .all();
+  if (meaning !== "review" && already.some((s) => s.meaning === "approval" || s.meaning === "rejection"))
+    conflict(`${actor.name} has already signed promotion request #${request.id}`);
   const recomputed = sha256Canonical(promotionRecord(model.name, request.alias, version, evaluation));
-  if (recomputed !== request.recordSha256) conflict(`the record of promotion request #${request.id} no longer matches its sha256 (${request.recordSha256.slice(0, 12)}… ≠ ${recomputed.slice(0, 12)}…): it cannot be signed`);
+  if (recomputed !== request.recordSha256)
+    conflict(
+      `the record of promotion request #${request.id} no longer matches its sha256 (${request.recordSha256.slice(0, 12)}… ≠ ${recomputed.slice(0, 12)}…): it cannot be signed`,
+    );
 }
 
-export const withdrawPromotionInput = z.object({ requestId: z.number().int(), reason: z.string().trim().min(1, "say why the request is withdrawn").max(4000) });
+export const withdrawPromotionInput = z.object({
+  requestId: z.number().int(),
+  reason: z.string().trim().min(1, "say why the request is withdrawn").max(4000),
+});
 
 export function withdrawPromotion(ctx: ServiceContext, raw: z.input<typeof withdrawPromotionInput>) {
   requireRole(ctx.actor, ["engineer"], "withdraw promotion requests");
@@ -192,7 +325,13 @@ export function withdrawPromotion(ctx: ServiceContext, raw: z.input<typeof withd
   ctx.db.transaction((tx) => {
     const decidedAt = now();
     tx.update(promotionRequests).set({ status: "withdrawn", decidedAt }).where(eq(promotionRequests.id, request.id)).run();
-    appendAuditEvent(tx, { actor: ctx.actor, action: "promotion.withdraw", entityType: "promotionRequest", entityId: request.id, payload: { reason: input.reason, status: "withdrawn", decidedAt } });
+    appendAuditEvent(tx, {
+      actor: ctx.actor,
+      action: "promotion.withdraw",
+      entityType: "promotionRequest",
+      entityId: request.id,
+      payload: { reason: input.reason, status: "withdrawn", decidedAt },
+    });
   });
   return { ok: true };
 }

@@ -16,7 +16,14 @@ import { signatureText, TEST_PARTITION } from "./records";
 function userNames(db: DbOrTx, ids: number[]): Map<number, string> {
   const unique = [...new Set(ids)];
   if (unique.length === 0) return new Map();
-  return new Map(db.select({ id: users.id, name: users.name }).from(users).where(inArray(users.id, unique)).all().map((u) => [u.id, u.name]));
+  return new Map(
+    db
+      .select({ id: users.id, name: users.name })
+      .from(users)
+      .where(inArray(users.id, unique))
+      .all()
+      .map((u) => [u.id, u.name]),
+  );
 }
 
 export function findModel(db: DbOrTx, name: string) {
@@ -27,7 +34,11 @@ export function findModel(db: DbOrTx, name: string) {
 
 export function findModelVersion(db: DbOrTx, modelName: string, version: number) {
   const model = findModel(db, modelName);
-  const v = db.select().from(modelVersions).where(and(eq(modelVersions.modelId, model.id), eq(modelVersions.version, version))).get();
+  const v = db
+    .select()
+    .from(modelVersions)
+    .where(and(eq(modelVersions.modelId, model.id), eq(modelVersions.version, version)))
+    .get();
   if (!v) notFound(`version ${version} of model "${modelName}"`);
   return { model, version: v };
 }
@@ -45,7 +56,9 @@ export function loadPromotionRequest(db: DbOrTx, requestId: number) {
 /** Why this user may not sign this request (empty when they may): the requester, and everyone in the version's lineage. */
 export function conflictsOfInterest(db: DbOrTx, requestId: number, userId: number): string[] {
   const { request, version } = loadPromotionRequest(db, requestId);
-  const reasons = lineageAuthors(db, version.id).filter((a) => a.userId === userId).map((a) => a.why);
+  const reasons = lineageAuthors(db, version.id)
+    .filter((a) => a.userId === userId)
+    .map((a) => a.why);
   if (request.requestedBy === userId) reasons.unshift("requested this promotion");
   return [...new Set(reasons)];
 }
@@ -53,16 +66,23 @@ export function conflictsOfInterest(db: DbOrTx, requestId: number, userId: numbe
 /** Current alias → version number of one model, for each alias it has ever had (unset aliases omitted). */
 function currentAliases(moves: ReturnType<typeof aliasMoves>, modelId: number, versionNumber: Map<number, number>): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const [alias, versionId] of currentAliasTargets(moves).get(modelId) ?? []) if (versionId !== null) out[alias] = versionNumber.get(versionId) ?? -1;
+  for (const [alias, versionId] of currentAliasTargets(moves).get(modelId) ?? [])
+    if (versionId !== null) out[alias] = versionNumber.get(versionId) ?? -1;
   return out;
 }
 
 export function listModels(db: DbOrTx) {
   const all = db.select().from(models).orderBy(asc(models.name)).all();
-  const versions = db.select({ id: modelVersions.id, modelId: modelVersions.modelId, version: modelVersions.version }).from(modelVersions).all();
+  const versions = db
+    .select({ id: modelVersions.id, modelId: modelVersions.modelId, version: modelVersions.version })
+    .from(modelVersions)
+    .all();
   const events = aliasMoves(db);
   const vnum = new Map(versions.map((v) => [v.id, v.version]));
-  const names = userNames(db, all.map((m) => m.createdBy));
+  const names = userNames(
+    db,
+    all.map((m) => m.createdBy),
+  );
   return all.map((m) => ({
     id: m.id,
     name: m.name,
@@ -76,7 +96,16 @@ export function listModels(db: DbOrTx) {
 }
 
 function describeSignature(s: typeof signatures.$inferSelect) {
-  return { id: s.id, userId: s.userId, printedName: s.printedName, meaning: s.meaning, recordSha256: s.recordSha256, comment: s.comment, createdAt: s.createdAt, text: signatureText(s) };
+  return {
+    id: s.id,
+    userId: s.userId,
+    printedName: s.printedName,
+    meaning: s.meaning,
+    recordSha256: s.recordSha256,
+    comment: s.comment,
+    createdAt: s.createdAt,
+    text: signatureText(s),
+  };
 }
 
 /** One model in full. `viewerId` adds, per pending request, why the viewer may not sign it (empty: they may). */
@@ -95,12 +124,57 @@ export function getModel(db: DbOrTx, name: string, viewerId?: number) {
   const current = currentAliases(events, model.id, vnum);
   const ckIds = versions.map((x) => x.v.checkpointId);
   const evals = ckIds.length ? db.select().from(evaluations).where(inArray(evaluations.checkpointId, ckIds)).all() : [];
-  const requests = versions.length ? db.select().from(promotionRequests).where(inArray(promotionRequests.modelVersionId, versions.map((x) => x.v.id))).orderBy(desc(promotionRequests.id)).all() : [];
-  const sigs = requests.length ? db.select().from(signatures).where(and(eq(signatures.recordType, "promotion_request"), inArray(signatures.recordId, requests.map((r) => r.id)))).orderBy(asc(signatures.id)).all() : [];
-  const names = userNames(db, [...versions.map((x) => x.v.createdBy), ...events.map((e) => e.movedBy), ...requests.map((r) => r.requestedBy)]);
+  const requests = versions.length
+    ? db
+        .select()
+        .from(promotionRequests)
+        .where(
+          inArray(
+            promotionRequests.modelVersionId,
+            versions.map((x) => x.v.id),
+          ),
+        )
+        .orderBy(desc(promotionRequests.id))
+        .all()
+    : [];
+  const sigs = requests.length
+    ? db
+        .select()
+        .from(signatures)
+        .where(
+          and(
+            eq(signatures.recordType, "promotion_request"),
+            inArray(
+              signatures.recordId,
+              requests.map((r) => r.id),
+            ),
+          ),
+        )
+        .orderBy(asc(signatures.id))
+        .all()
+    : [];
+  const names = userNames(db, [
+    ...versions.map((x) => x.v.createdBy),
+    ...events.map((e) => e.movedBy),
+    ...requests.map((r) => r.requestedBy),
+  ]);
   // Refused self-approvals live only in the audit ledger (the refused call writes nothing else); show them with the request.
   const refused = requests.length
-    ? db.select().from(auditEvents).where(and(eq(auditEvents.action, "promotion.selfApprovalRefused"), eq(auditEvents.entityType, "promotionRequest"), inArray(auditEvents.entityId, requests.map((r) => String(r.id))))).orderBy(asc(auditEvents.seq)).all()
+    ? db
+        .select()
+        .from(auditEvents)
+        .where(
+          and(
+            eq(auditEvents.action, "promotion.selfApprovalRefused"),
+            eq(auditEvents.entityType, "promotionRequest"),
+            inArray(
+              auditEvents.entityId,
+              requests.map((r) => String(r.id)),
+            ),
+          ),
+        )
+        .orderBy(asc(auditEvents.seq))
+        .all()
     : [];
 
   return {
@@ -111,7 +185,9 @@ export function getModel(db: DbOrTx, name: string, viewerId?: number) {
     createdAt: model.createdAt,
     aliases: current,
     versions: versions.map(({ v, runName, runStatus, epoch, isBest }) => {
-      const testEvals = evals.filter((e) => e.checkpointId === v.checkpointId && e.partition === TEST_PARTITION).sort((a, b) => b.id - a.id);
+      const testEvals = evals
+        .filter((e) => e.checkpointId === v.checkpointId && e.partition === TEST_PARTITION)
+        .sort((a, b) => b.id - a.id);
       const latest = testEvals[0];
       return {
         id: v.id,
@@ -125,11 +201,28 @@ export function getModel(db: DbOrTx, name: string, viewerId?: number) {
         weightsSha256: v.weightsSha256,
         createdBy: names.get(v.createdBy) ?? "?",
         createdAt: v.createdAt,
-        aliases: Object.entries(current).filter(([, n]) => n === v.version).map(([a]) => a),
-        testEvaluation: latest ? { id: latest.id, dataSha256: latest.dataSha256, metrics: JSON.parse(latest.metricsJson) as Record<string, unknown>, createdAt: latest.createdAt } : null,
+        aliases: Object.entries(current)
+          .filter(([, n]) => n === v.version)
+          .map(([a]) => a),
+        testEvaluation: latest
+          ? {
+              id: latest.id,
+              dataSha256: latest.dataSha256,
+              metrics: JSON.parse(latest.metricsJson) as Record<string, unknown>,
+              createdAt: latest.createdAt,
+            }
+          : null,
       };
     }),
-    aliasHistory: events.map((e) => ({ id: e.id, alias: e.alias, version: e.modelVersionId === null ? null : (vnum.get(e.modelVersionId) ?? null), modelVersionId: e.modelVersionId, promotionRequestId: e.promotionRequestId, movedBy: names.get(e.movedBy) ?? "?", at: e.createdAt })),
+    aliasHistory: events.map((e) => ({
+      id: e.id,
+      alias: e.alias,
+      version: e.modelVersionId === null ? null : (vnum.get(e.modelVersionId) ?? null),
+      modelVersionId: e.modelVersionId,
+      promotionRequestId: e.promotionRequestId,
+      movedBy: names.get(e.movedBy) ?? "?",
+      at: e.createdAt,
+    })),
     promotionRequests: requests.map((r) => {
       const mine = sigs.filter((s) => s.recordId === r.id);
       return {
@@ -146,7 +239,14 @@ export function getModel(db: DbOrTx, name: string, viewerId?: number) {
         decidedAt: r.decidedAt,
         approvals: new Set(mine.filter((s) => s.meaning === "approval").map((s) => s.userId)).size,
         signatures: mine.map(describeSignature),
-        refusedSelfApprovals: refused.filter((e) => e.entityId === String(r.id)).map((e) => ({ seq: e.seq, who: e.actorName, at: e.at, reasons: ((JSON.parse(e.payload) as { reasons?: string[] }).reasons ?? []).join("; ") })),
+        refusedSelfApprovals: refused
+          .filter((e) => e.entityId === String(r.id))
+          .map((e) => ({
+            seq: e.seq,
+            who: e.actorName,
+            at: e.at,
+            reasons: ((JSON.parse(e.payload) as { reasons?: string[] }).reasons ?? []).join("; "),
+          })),
         viewerConflicts: viewerId !== undefined && r.status === "pending" ? conflictsOfInterest(db, r.id, viewerId) : [],
       };
     }),
@@ -160,7 +260,14 @@ export function aliasAt(db: DbOrTx, name: string, alias: string, at: string) {
   if (Number.isNaN(t.getTime())) invalidInput(`"${at}" is not a time: use ISO-8601, e.g. 2026-01-31T12:00:00Z`);
   const model = findModel(db, name);
   const move = aliasMoveAt(db, model.id, alias, t.toISOString());
-  const version = move?.modelVersionId == null ? undefined : db.select({ version: modelVersions.version, weightsSha256: modelVersions.weightsSha256 }).from(modelVersions).where(eq(modelVersions.id, move.modelVersionId)).get();
+  const version =
+    move?.modelVersionId == null
+      ? undefined
+      : db
+          .select({ version: modelVersions.version, weightsSha256: modelVersions.weightsSha256 })
+          .from(modelVersions)
+          .where(eq(modelVersions.id, move.modelVersionId))
+          .get();
   const movedBy = move ? db.select({ name: users.name }).from(users).where(eq(users.id, move.movedBy)).get()?.name : undefined;
   return {
     model: model.name,

@@ -19,7 +19,15 @@ export function promotionRecord(modelName: string, alias: string, v: VersionRow,
   return {
     model: modelName,
     alias,
-    modelVersion: { id: v.id, version: v.version, runId: v.runId, checkpointId: v.checkpointId, weightsSha256: v.weightsSha256, createdBy: v.createdBy, createdAt: v.createdAt },
+    modelVersion: {
+      id: v.id,
+      version: v.version,
+      runId: v.runId,
+      checkpointId: v.checkpointId,
+      weightsSha256: v.weightsSha256,
+      createdBy: v.createdBy,
+      createdAt: v.createdAt,
+    },
     evaluation: {
       id: e.id,
       runId: e.runId,
@@ -37,6 +45,11 @@ export function promotionRecord(modelName: string, alias: string, v: VersionRow,
 const MEANING_VERB = { approval: "Approved", rejection: "Rejected", review: "Reviewed", authorship: "Authored" } as const;
 
 /** The human-readable form shown wherever a signed record is shown. */
-export function signatureText(s: { printedName: string; meaning: keyof typeof MEANING_VERB; createdAt: string; recordSha256: string }): string {
+export function signatureText(s: {
+  printedName: string;
+  meaning: keyof typeof MEANING_VERB;
+  createdAt: string;
+  recordSha256: string;
+}): string {
   return `${MEANING_VERB[s.meaning]} by ${s.printedName} on ${s.createdAt.replace(/\.\d+Z$/, "Z")} — meaning: ${s.meaning} — record sha256 ${s.recordSha256.slice(0, 12)}…`;
 }

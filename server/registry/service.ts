@@ -41,7 +41,9 @@ export const registerVersionInput = z.object({
   runId: z.number().int(),
   modelName: modelNameSchema,
   /** "best" (the run's best checkpoint), an epoch number, or an explicit checkpoint id. */
-  checkpoint: z.union([z.literal("best"), z.object({ epoch: z.number().int().min(0) }), z.object({ checkpointId: z.number().int() })]).default("best"),
+  checkpoint: z
+    .union([z.literal("best"), z.object({ epoch: z.number().int().min(0) }), z.object({ checkpointId: z.number().int() })])
+    .default("best"),
   description: z.string().max(2000).default(""),
 });
 export type RegisterVersionInput = z.input<typeof registerVersionInput>;
@@ -55,7 +57,10 @@ function resolveCheckpoint(db: DbOrTx, runId: number, choice: z.output<typeof re
     return best;
   }
   const found = "epoch" in choice ? all.find((c) => c.epoch === choice.epoch) : all.find((c) => c.id === choice.checkpointId);
-  if (!found) invalidInput(`run ${runId} has no checkpoint ${"epoch" in choice ? `at epoch ${choice.epoch}` : `#${choice.checkpointId}`} (it has epochs ${all.map((c) => c.epoch).join(", ")})`);
+  if (!found)
+    invalidInput(
+      `run ${runId} has no checkpoint ${"epoch" in choice ? `at epoch ${choice.epoch}` : `#${choice.checkpointId}`} (it has epochs ${all.map((c) => c.epoch).join(", ")})`,
+    );
   return found;
 }
 
@@ -71,13 +76,41 @@ export function registerModelVersion(ctx: ServiceContext, raw: RegisterVersionIn
     const at = now();
     let model = tx.select().from(models).where(eq(models.name, input.modelName)).get();
     if (!model) {
-      model = tx.insert(models).values({ name: input.modelName, description: input.description, createdBy: ctx.actor.id, createdAt: at }).returning().get();
-      appendAuditEvent(tx, { actor: ctx.actor, action: "model.create", entityType: "model", entityId: model.id, payload: { name: model.name, approvalsRequired: model.approvalsRequired, description: model.description, createdAt: model.createdAt } });
+      model = tx
+        .insert(models)
+        .values({ name: input.modelName, description: input.description, createdBy: ctx.actor.id, createdAt: at })
+        .returning()
+        .get();
+      appendAuditEvent(tx, {
+        actor: ctx.actor,
+        action: "model.create",
+        entityType: "model",
+        entityId: model.id,
+        payload: {
+          name: model.name,
+          approvalsRequired: model.approvalsRequired,
+          description: model.description,
+          createdAt: model.createdAt,
+        },
+      });
     }
-    const last = tx.select({ v: max(modelVersions.version) }).from(modelVersions).where(eq(modelVersions.modelId, model.id)).get()?.v ?? 0;
+    const last =
+      tx
+        .select({ v: max(modelVersions.version) })
+        .from(modelVersions)
+        .where(eq(modelVersions.modelId, model.id))
+        .get()?.v ?? 0;
     const version = tx
       .insert(modelVersions)
-      .values({ modelId: model.id, version: last + 1, runId: run.id, checkpointId: ck.id, weightsSha256: ck.sha256, createdBy: ctx.actor.id, createdAt: at })
+      .values({
+        modelId: model.id,
+        version: last + 1,
+        runId: run.id,
+        checkpointId: ck.id,
+        weightsSha256: ck.sha256,
+        createdBy: ctx.actor.id,
+        createdAt: at,
+      })
       .returning()
       .get();
     appendAuditEvent(tx, {
@@ -85,22 +118,72 @@ export function registerModelVersion(ctx: ServiceContext, raw: RegisterVersionIn
       action: "modelVersion.create",
       entityType: "modelVersion",
       entityId: version.id,
-      payload: { model: model.name, modelId: model.id, version: version.version, runId: run.id, checkpointId: ck.id, epoch: ck.epoch, weightsSha256: ck.sha256, createdAt: version.createdAt },
+      payload: {
+        model: model.name,
+        modelId: model.id,
+        version: version.version,
+        runId: run.id,
+        checkpointId: ck.id,
+        epoch: ck.epoch,
+        weightsSha256: ck.sha256,
+        createdAt: version.createdAt,
+      },
     });
-    return { model: model.name, modelId: model.id, version: version.version, modelVersionId: version.id, weightsSha256: version.weightsSha256, checkpointId: ck.id, epoch: ck.epoch };
+    return {
+      model: model.name,
+      modelId: model.id,
+      version: version.version,
+      modelVersionId: version.id,
+      weightsSha256: version.weightsSha256,
+      checkpointId: ck.id,
+      epoch: ck.epoch,
+    };
   });
 }
 
 /** Appends the alias move and its audit event; callers hold the transaction and have checked permission. */
-export function appendAliasMove(tx: DbOrTx, actor: ServiceContext["actor"], m: { modelId: number; modelName: string; alias: string; modelVersionId: number | null; version: number | null; promotionRequestId: number | null; rationale: string }) {
+export function appendAliasMove(
+  tx: DbOrTx,
+  actor: ServiceContext["actor"],
+  m: {
+    modelId: number;
+    modelName: string;
+    alias: string;
+    modelVersionId: number | null;
+    version: number | null;
+    promotionRequestId: number | null;
+    rationale: string;
+  },
+) {
   const before = currentAliasVersionId(tx, m.modelId, m.alias);
-  const row = tx.insert(modelAliasEvents).values({ modelId: m.modelId, alias: m.alias, modelVersionId: m.modelVersionId, promotionRequestId: m.promotionRequestId, movedBy: actor.id, createdAt: now() }).returning().get();
+  const row = tx
+    .insert(modelAliasEvents)
+    .values({
+      modelId: m.modelId,
+      alias: m.alias,
+      modelVersionId: m.modelVersionId,
+      promotionRequestId: m.promotionRequestId,
+      movedBy: actor.id,
+      createdAt: now(),
+    })
+    .returning()
+    .get();
   appendAuditEvent(tx, {
     actor,
     action: "alias.move",
     entityType: "model",
     entityId: m.modelId,
-    payload: { model: m.modelName, alias: m.alias, fromModelVersionId: before, toModelVersionId: m.modelVersionId, version: m.version, promotionRequestId: m.promotionRequestId, aliasEventId: row.id, rationale: m.rationale, createdAt: row.createdAt },
+    payload: {
+      model: m.modelName,
+      alias: m.alias,
+      fromModelVersionId: before,
+      toModelVersionId: m.modelVersionId,
+      version: m.version,
+      promotionRequestId: m.promotionRequestId,
+      aliasEventId: row.id,
+      rationale: m.rationale,
+      createdAt: row.createdAt,
+    },
   });
   return row;
 }
@@ -117,16 +200,34 @@ export const moveAliasInput = z.object({
 export function moveAlias(ctx: ServiceContext, raw: z.input<typeof moveAliasInput>) {
   requireRole(ctx.actor, ["engineer"], "move model aliases");
   const input = moveAliasInput.parse(raw);
-  if (isProtectedAlias(input.alias)) invalidInput(`"${input.alias}" moves only through a promotion request approved by independent reviewers`);
+  if (isProtectedAlias(input.alias))
+    invalidInput(`"${input.alias}" moves only through a promotion request approved by independent reviewers`);
   const model = findModel(ctx.db, input.modelName);
   const target = input.version === null ? null : findModelVersion(ctx.db, input.modelName, input.version).version;
-  if ((target?.id ?? null) === currentAliasVersionId(ctx.db, model.id, input.alias)) conflict(`"${input.alias}" already ${target ? `points at version ${target.version}` : "is unset"}`);
-  const row = ctx.db.transaction((tx) => appendAliasMove(tx, ctx.actor, { modelId: model.id, modelName: model.name, alias: input.alias, modelVersionId: target?.id ?? null, version: target?.version ?? null, promotionRequestId: null, rationale: input.rationale }));
-  const auditCheckpoint = checkpointAfterCommit(ctx, `alias ${input.alias} of model ${model.name} moved to ${target ? `version ${target.version}` : "nothing"}`);
+  if ((target?.id ?? null) === currentAliasVersionId(ctx.db, model.id, input.alias))
+    conflict(`"${input.alias}" already ${target ? `points at version ${target.version}` : "is unset"}`);
+  const row = ctx.db.transaction((tx) =>
+    appendAliasMove(tx, ctx.actor, {
+      modelId: model.id,
+      modelName: model.name,
+      alias: input.alias,
+      modelVersionId: target?.id ?? null,
+      version: target?.version ?? null,
+      promotionRequestId: null,
+      rationale: input.rationale,
+    }),
+  );
+  const auditCheckpoint = checkpointAfterCommit(
+    ctx,
+    `alias ${input.alias} of model ${model.name} moved to ${target ? `version ${target.version}` : "nothing"}`,
+  );
   return { aliasEventId: row.id, at: row.createdAt, auditCheckpoint };
 }
 
-export const setApprovalsRequiredInput = z.object({ modelName: modelNameSchema, approvalsRequired: z.number().int().min(1, "at least one approval").max(2, "at most two approvals") });
+export const setApprovalsRequiredInput = z.object({
+  modelName: modelNameSchema,
+  approvalsRequired: z.number().int().min(1, "at least one approval").max(2, "at most two approvals"),
+});
 
 /** A governance setting: only an admin changes it, so the engineers who request promotions cannot lower the bar. */
 export function setApprovalsRequired(ctx: ServiceContext, raw: z.input<typeof setApprovalsRequiredInput>) {
@@ -136,7 +237,13 @@ export function setApprovalsRequired(ctx: ServiceContext, raw: z.input<typeof se
   if (model.approvalsRequired === input.approvalsRequired) return model;
   return ctx.db.transaction((tx) => {
     const row = tx.update(models).set({ approvalsRequired: input.approvalsRequired }).where(eq(models.id, model.id)).returning().get();
-    appendAuditEvent(tx, { actor: ctx.actor, action: "model.update", entityType: "model", entityId: model.id, payload: { field: "approvalsRequired", before: model.approvalsRequired, after: input.approvalsRequired } });
+    appendAuditEvent(tx, {
+      actor: ctx.actor,
+      action: "model.update",
+      entityType: "model",
+      entityId: model.id,
+      payload: { field: "approvalsRequired", before: model.approvalsRequired, after: input.approvalsRequired },
+    });
     return row;
   });
 }

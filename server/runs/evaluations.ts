@@ -37,7 +37,9 @@ export async function evaluateRunCheckpoint(ctx: ServiceContext, raw: z.input<ty
   if (!split) invalidInput(`run ${runId} has no recorded split (its data was never prepared), so it has no test partition to evaluate on`);
   const manifest = JSON.parse(split.manifestJson) as SplitManifest;
   if (manifest.partitions.test.count === 0) {
-    invalidInput(`run ${runId}'s split has an empty test partition (test ratio ${manifest.ratios.test}); nothing to evaluate on. Fork the run with a test ratio above 0 to evaluate on held-out data`);
+    invalidInput(
+      `run ${runId}'s split has an empty test partition (test ratio ${manifest.ratios.test}); nothing to evaluate on. Fork the run with a test ratio above 0 to evaluate on held-out data`,
+    );
   }
 
   const config = JSON.parse(run.configJson) as TrainingConfig;
@@ -56,14 +58,27 @@ export async function evaluateRunCheckpoint(ctx: ServiceContext, raw: z.input<ty
     throw e;
   }
   if (out.splitSha256 !== split.sha256) {
-    conflict(`the data prepared now gives split ${out.splitSha256.slice(0, 12)}…, not the run's recorded split ${split.sha256.slice(0, 12)}…; the evaluation was not recorded`);
+    conflict(
+      `the data prepared now gives split ${out.splitSha256.slice(0, 12)}…, not the run's recorded split ${split.sha256.slice(0, 12)}…; the evaluation was not recorded`,
+    );
   }
 
   const { confusion, ...metrics } = out.result as typeof out.result & { confusion?: unknown };
   return ctx.db.transaction((tx) => {
     const row = tx
       .insert(evaluations)
-      .values({ runId, checkpointId: ck.id, splitId: split.id, partition: out.partition, dataSha256: out.dataSha256, metricsJson: canonicalJson(metrics), confusionJson: confusion ? canonicalJson(confusion) : null, source: "requested", createdBy: ctx.actor.id, createdAt: now() })
+      .values({
+        runId,
+        checkpointId: ck.id,
+        splitId: split.id,
+        partition: out.partition,
+        dataSha256: out.dataSha256,
+        metricsJson: canonicalJson(metrics),
+        confusionJson: confusion ? canonicalJson(confusion) : null,
+        source: "requested",
+        createdBy: ctx.actor.id,
+        createdAt: now(),
+      })
       .returning()
       .get();
     appendAuditEvent(tx, {
@@ -71,8 +86,32 @@ export async function evaluateRunCheckpoint(ctx: ServiceContext, raw: z.input<ty
       action: "evaluation.create",
       entityType: "evaluation",
       entityId: row.id,
-      payload: { runId, checkpointId: ck.id, checkpointSha256: ck.sha256, epoch: ck.epoch, partition: out.partition, dataSha256: out.dataSha256, splitId: split.id, splitSha256: split.sha256, testRows: out.testCount, backend: out.backend, requested: true, source: row.source, createdAt: row.createdAt, metricsSha256: sha256Canonical(out.result) },
+      payload: {
+        runId,
+        checkpointId: ck.id,
+        checkpointSha256: ck.sha256,
+        epoch: ck.epoch,
+        partition: out.partition,
+        dataSha256: out.dataSha256,
+        splitId: split.id,
+        splitSha256: split.sha256,
+        testRows: out.testCount,
+        backend: out.backend,
+        requested: true,
+        source: row.source,
+        createdAt: row.createdAt,
+        metricsSha256: sha256Canonical(out.result),
+      },
     });
-    return { id: row.id, runId, checkpointId: ck.id, epoch: ck.epoch, partition: row.partition, dataSha256: row.dataSha256, backend: out.backend, result: out.result };
+    return {
+      id: row.id,
+      runId,
+      checkpointId: ck.id,
+      epoch: ck.epoch,
+      partition: row.partition,
+      dataSha256: row.dataSha256,
+      backend: out.backend,
+      result: out.result,
+    };
   });
 }

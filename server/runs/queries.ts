@@ -1,6 +1,19 @@
 /** Read-side queries for runs: lists with key params and final metrics, one run in full, metric points for live curves. */
 import { and, desc, eq, gt, inArray } from "drizzle-orm";
-import { runs, users, experiments, metricSummaries, checkpoints, evaluations, decisions, runTags, metrics, datasetVersions, splits, datasets } from "@/db/schema";
+import {
+  runs,
+  users,
+  experiments,
+  metricSummaries,
+  checkpoints,
+  evaluations,
+  decisions,
+  runTags,
+  metrics,
+  datasetVersions,
+  splits,
+  datasets,
+} from "@/db/schema";
 import type { DbOrTx } from "@/db/client";
 import type { TrainingConfig } from "@/contracts/training-config";
 import { notFound } from "@/server/errors";
@@ -10,7 +23,9 @@ export type RunProgress = { epoch: number; epochs: number; batch: number; batche
 function keyParams(c: TrainingConfig) {
   return {
     dataset: "builtin" in c.data.dataset ? c.data.dataset.builtin : `dataset ${c.data.dataset.datasetId}`,
-    layers: c.model.layers.map((l) => ("units" in l ? `${l.type}(${l.units})` : "filters" in l ? `${l.type}(${l.filters})` : l.type)).join(" → "),
+    layers: c.model.layers
+      .map((l) => ("units" in l ? `${l.type}(${l.units})` : "filters" in l ? `${l.type}(${l.filters})` : l.type))
+      .join(" → "),
     optimizer: c.training.optimizer.name,
     learningRate: c.training.learningRate,
     batchSize: c.training.batchSize,
@@ -25,7 +40,13 @@ function durationMs(r: { startedAt: string | null; finishedAt: string | null }) 
 }
 
 export function listRuns(db: DbOrTx, experimentId: number) {
-  const rows = db.select({ run: runs, author: users.name }).from(runs).innerJoin(users, eq(users.id, runs.createdBy)).where(eq(runs.experimentId, experimentId)).orderBy(desc(runs.id)).all();
+  const rows = db
+    .select({ run: runs, author: users.name })
+    .from(runs)
+    .innerJoin(users, eq(users.id, runs.createdBy))
+    .where(eq(runs.experimentId, experimentId))
+    .orderBy(desc(runs.id))
+    .all();
   const ids = rows.map((r) => r.run.id);
   const summaries = ids.length ? db.select().from(metricSummaries).where(inArray(metricSummaries.runId, ids)).all() : [];
   const tags = ids.length ? db.select().from(runTags).where(inArray(runTags.runId, ids)).all() : [];
@@ -55,11 +76,36 @@ export function getRun(db: DbOrTx, id: number) {
     .get();
   if (!row) notFound(`run ${id}`);
   const { run } = row;
-  const version = run.datasetVersionId ? db.select({ v: datasetVersions, datasetName: datasets.name, datasetSha256: datasets.sha256, datasetId: datasets.id }).from(datasetVersions).innerJoin(datasets, eq(datasets.id, datasetVersions.datasetId)).where(eq(datasetVersions.id, run.datasetVersionId)).get() : undefined;
+  const version = run.datasetVersionId
+    ? db
+        .select({ v: datasetVersions, datasetName: datasets.name, datasetSha256: datasets.sha256, datasetId: datasets.id })
+        .from(datasetVersions)
+        .innerJoin(datasets, eq(datasets.id, datasetVersions.datasetId))
+        .where(eq(datasetVersions.id, run.datasetVersionId))
+        .get()
+    : undefined;
   const split = run.splitId ? db.select().from(splits).where(eq(splits.id, run.splitId)).get() : undefined;
-  const parent = run.parentRunId ? db.select({ finalWeightsSha256: runs.finalWeightsSha256, name: runs.name, status: runs.status }).from(runs).where(eq(runs.id, run.parentRunId)).get() : undefined;
-  const parentCheckpoint = run.parentCheckpointId ? db.select({ id: checkpoints.id, epoch: checkpoints.epoch, sha256: checkpoints.sha256, runId: checkpoints.runId }).from(checkpoints).where(eq(checkpoints.id, run.parentCheckpointId)).get() : undefined;
-  const decisionRows = db.select({ d: decisions, author: users.name }).from(decisions).innerJoin(users, eq(users.id, decisions.authorId)).where(eq(decisions.runId, id)).orderBy(decisions.id).all();
+  const parent = run.parentRunId
+    ? db
+        .select({ finalWeightsSha256: runs.finalWeightsSha256, name: runs.name, status: runs.status })
+        .from(runs)
+        .where(eq(runs.id, run.parentRunId))
+        .get()
+    : undefined;
+  const parentCheckpoint = run.parentCheckpointId
+    ? db
+        .select({ id: checkpoints.id, epoch: checkpoints.epoch, sha256: checkpoints.sha256, runId: checkpoints.runId })
+        .from(checkpoints)
+        .where(eq(checkpoints.id, run.parentCheckpointId))
+        .get()
+    : undefined;
+  const decisionRows = db
+    .select({ d: decisions, author: users.name })
+    .from(decisions)
+    .innerJoin(users, eq(users.id, decisions.authorId))
+    .where(eq(decisions.runId, id))
+    .orderBy(decisions.id)
+    .all();
   return {
     id: run.id,
     name: run.name,
@@ -81,7 +127,10 @@ export function getRun(db: DbOrTx, id: number) {
     parent: parent ?? null,
     parentCheckpoint: parentCheckpoint ?? null,
     /** For a re-run: did training reproduce the parent's final weights bit for bit? null until both have finished. */
-    reproducedParentWeights: run.origin === "rerun" && parent?.finalWeightsSha256 && run.finalWeightsSha256 ? parent.finalWeightsSha256 === run.finalWeightsSha256 : null,
+    reproducedParentWeights:
+      run.origin === "rerun" && parent?.finalWeightsSha256 && run.finalWeightsSha256
+        ? parent.finalWeightsSha256 === run.finalWeightsSha256
+        : null,
     backend: run.backend,
     backendReason: run.backendReason,
     environment: run.environmentJson ? (JSON.parse(run.environmentJson) as Record<string, unknown>) : null,
@@ -90,10 +139,34 @@ export function getRun(db: DbOrTx, id: number) {
     progress: run.progressJson ? (JSON.parse(run.progressJson) as RunProgress) : null,
     finalWeightsSha256: run.finalWeightsSha256,
     error: run.error,
-    datasetVersion: version ? { id: version.v.id, datasetId: version.datasetId, datasetName: version.datasetName, datasetSha256: version.datasetSha256, sha256: version.v.sha256, rowCount: version.v.rowCount, recipe: JSON.parse(version.v.recipeJson) as unknown, report: JSON.parse(version.v.reportJson) as unknown } : null,
-    split: split ? { id: split.id, sha256: split.sha256, spec: JSON.parse(split.specJson) as unknown, manifest: JSON.parse(split.manifestJson) as unknown } : null,
+    datasetVersion: version
+      ? {
+          id: version.v.id,
+          datasetId: version.datasetId,
+          datasetName: version.datasetName,
+          datasetSha256: version.datasetSha256,
+          sha256: version.v.sha256,
+          rowCount: version.v.rowCount,
+          recipe: JSON.parse(version.v.recipeJson) as unknown,
+          report: JSON.parse(version.v.reportJson) as unknown,
+        }
+      : null,
+    split: split
+      ? {
+          id: split.id,
+          sha256: split.sha256,
+          spec: JSON.parse(split.specJson) as unknown,
+          manifest: JSON.parse(split.manifestJson) as unknown,
+        }
+      : null,
     summaries: db.select().from(metricSummaries).where(eq(metricSummaries.runId, id)).all(),
-    checkpoints: db.select().from(checkpoints).where(eq(checkpoints.runId, id)).orderBy(checkpoints.epoch).all().map((c) => ({ ...c, metrics: JSON.parse(c.metricsJson) as Record<string, number> })),
+    checkpoints: db
+      .select()
+      .from(checkpoints)
+      .where(eq(checkpoints.runId, id))
+      .orderBy(checkpoints.epoch)
+      .all()
+      .map((c) => ({ ...c, metrics: JSON.parse(c.metricsJson) as Record<string, number> })),
     evaluations: db
       .select({ e: evaluations, createdByName: users.name })
       .from(evaluations)
@@ -101,9 +174,24 @@ export function getRun(db: DbOrTx, id: number) {
       .where(eq(evaluations.runId, id))
       .orderBy(evaluations.id)
       .all()
-      .map(({ e, createdByName }) => ({ ...e, createdByName, metrics: JSON.parse(e.metricsJson) as Record<string, unknown>, confusion: e.confusionJson ? (JSON.parse(e.confusionJson) as { labels: string[]; matrix: number[][] }) : null })),
-    decisions: decisionRows.map(({ d, author }) => ({ ...d, author, oldValue: d.oldValueJson === null ? null : (JSON.parse(d.oldValueJson) as unknown), newValue: d.newValueJson === null ? null : (JSON.parse(d.newValueJson) as unknown) })),
-    tags: db.select().from(runTags).where(eq(runTags.runId, id)).all().map((t) => t.tag),
+      .map(({ e, createdByName }) => ({
+        ...e,
+        createdByName,
+        metrics: JSON.parse(e.metricsJson) as Record<string, unknown>,
+        confusion: e.confusionJson ? (JSON.parse(e.confusionJson) as { labels: string[]; matrix: number[][] }) : null,
+      })),
+    decisions: decisionRows.map(({ d, author }) => ({
+      ...d,
+      author,
+      oldValue: d.oldValueJson === null ? null : (JSON.parse(d.oldValueJson) as unknown),
+      newValue: d.newValueJson === null ? null : (JSON.parse(d.newValueJson) as unknown),
+    })),
+    tags: db
+      .select()
+      .from(runTags)
+      .where(eq(runTags.runId, id))
+      .all()
+      .map((t) => t.tag),
   };
 }
 export type RunDetail = ReturnType<typeof getRun>;
@@ -113,7 +201,13 @@ export function metricPoints(db: DbOrTx, runId: number, opts: { keys?: string[];
   const conds = [eq(metrics.runId, runId)];
   if (opts.keys?.length) conds.push(inArray(metrics.key, opts.keys));
   if (opts.afterStep !== undefined) conds.push(gt(metrics.step, opts.afterStep));
-  const rows = db.select({ key: metrics.key, step: metrics.step, epoch: metrics.epoch, value: metrics.value, wallTimeMs: metrics.wallTimeMs }).from(metrics).where(and(...conds)).orderBy(metrics.step).limit(opts.limit ?? 50_000).all();
+  const rows = db
+    .select({ key: metrics.key, step: metrics.step, epoch: metrics.epoch, value: metrics.value, wallTimeMs: metrics.wallTimeMs })
+    .from(metrics)
+    .where(and(...conds))
+    .orderBy(metrics.step)
+    .limit(opts.limit ?? 50_000)
+    .all();
   const series: Record<string, { step: number; epoch: number; value: number; wallTimeMs: number }[]> = {};
   for (const r of rows) (series[r.key] ??= []).push({ step: r.step, epoch: r.epoch, value: r.value, wallTimeMs: r.wallTimeMs });
   return { series, maxStep: rows.reduce((m, r) => Math.max(m, r.step), opts.afterStep ?? 0) };

@@ -9,7 +9,9 @@ import { EVALUATION_ROLES, evaluateCheckpointInput, evaluateRunCheckpoint } from
 const runId = z.object({ id: z.number().int() });
 
 export const runsRouter = router({
-  list: signedInProcedure.input(z.object({ experimentId: z.number().int() })).query(({ ctx, input }) => listRuns(ctx.services.db, input.experimentId)),
+  list: signedInProcedure
+    .input(z.object({ experimentId: z.number().int() }))
+    .query(({ ctx, input }) => listRuns(ctx.services.db, input.experimentId)),
   get: signedInProcedure.input(runId).query(({ ctx, input }) => getRun(ctx.services.db, input.id)),
   metrics: signedInProcedure
     .input(z.object({ runId: z.number().int(), keys: z.array(z.string()).optional(), afterStep: z.number().int().optional() }))
@@ -19,7 +21,11 @@ export const runsRouter = router({
   addTag: engineerProcedure.input(tagInput).mutation(({ ctx, input }) => addRunTag(ctx.services, input)),
   removeTag: engineerProcedure.input(tagInput).mutation(({ ctx, input }) => removeRunTag(ctx.services, input)),
   /** Parameter count and memory estimate (training vs inference; float32, bfloat16, int8) of a config, before it runs. */
-  estimate: signedInProcedure.input(z.object({ config: z.unknown() })).query(({ ctx, input }) => estimateConfig(ctx.services, input.config)),
+  estimate: signedInProcedure
+    .input(z.object({ config: z.unknown() }))
+    .query(({ ctx, input }) => estimateConfig(ctx.services, input.config)),
   /** Evaluates a checkpoint on the test partition of the run's split and records it. */
-  evaluate: roleProcedure(...EVALUATION_ROLES).input(evaluateCheckpointInput).mutation(({ ctx, input }) => evaluateRunCheckpoint(ctx.services, input)),
+  evaluate: roleProcedure(...EVALUATION_ROLES)
+    .input(evaluateCheckpointInput)
+    .mutation(({ ctx, input }) => evaluateRunCheckpoint(ctx.services, input)),
 });

@@ -48,12 +48,18 @@ export function createRun(ctx: ServiceContext, raw: CreateRunInput) {
   let parentRunId = input.parentRunId ?? null;
   let parentCheckpointId: number | null = null;
   if (config.fineTune) {
-    const ck = ctx.db.select().from(checkpoints).where(eq(checkpoints.id, Number(config.fineTune.parentCheckpointId))).get();
+    const ck = ctx.db
+      .select()
+      .from(checkpoints)
+      .where(eq(checkpoints.id, Number(config.fineTune.parentCheckpointId)))
+      .get();
     if (!ck) invalidInput(`fineTune.parentCheckpointId: checkpoint ${config.fineTune.parentCheckpointId} does not exist`);
     parentCheckpointId = ck.id;
     if (origin === "new") {
       if (parentRunId !== null && parentRunId !== ck.runId)
-        invalidInput(`a fine-tune's parent run is the run of its parent checkpoint: checkpoint #${ck.id} belongs to run #${ck.runId}, but parentRunId names run #${parentRunId}; omit parentRunId or name run #${ck.runId}`);
+        invalidInput(
+          `a fine-tune's parent run is the run of its parent checkpoint: checkpoint #${ck.id} belongs to run #${ck.runId}, but parentRunId names run #${parentRunId}; omit parentRunId or name run #${ck.runId}`,
+        );
       parentRunId = ck.runId;
       origin = "finetune";
     }
@@ -65,28 +71,63 @@ export function createRun(ctx: ServiceContext, raw: CreateRunInput) {
   const configJson = canonicalJson(config);
   const configSha256 = sha256Canonical(config);
   const changes = parent ? diffConfigs(JSON.parse(parent.configJson), config) : [];
-  if (input.origin === "fork" && changes.length === 0) invalidInput("a fork must change at least one setting; use re-run to repeat a run exactly");
-  if (input.origin === "rerun" && changes.length > 0) invalidInput(`a re-run repeats the parent's exact configuration, but ${changes.length} setting(s) differ`);
+  if (input.origin === "fork" && changes.length === 0)
+    invalidInput("a fork must change at least one setting; use re-run to repeat a run exactly");
+  if (input.origin === "rerun" && changes.length > 0)
+    invalidInput(`a re-run repeats the parent's exact configuration, but ${changes.length} setting(s) differ`);
 
   return ctx.db.transaction((tx) => {
     const n = tx.select({ n: count() }).from(runs).where(eq(runs.experimentId, experiment.id)).get()?.n ?? 0;
     const at = now();
     const run = tx
       .insert(runs)
-      .values({ experimentId: experiment.id, name: input.name || config.name || `run ${n + 1}`, status: "queued", configJson, configSha256, seed: config.training.seed, origin, parentRunId, parentCheckpointId, createdBy: ctx.actor.id, createdAt: at })
+      .values({
+        experimentId: experiment.id,
+        name: input.name || config.name || `run ${n + 1}`,
+        status: "queued",
+        configJson,
+        configSha256,
+        seed: config.training.seed,
+        origin,
+        parentRunId,
+        parentCheckpointId,
+        createdBy: ctx.actor.id,
+        createdAt: at,
+      })
       .returning()
       .get();
     const flat = flattenConfig(config);
     const paramRows = Object.entries(flat).map(([key, v]) => ({ runId: run.id, key, ...paramValue(v) }));
-    for (let i = 0; i < paramRows.length; i += 200) tx.insert(runParams).values(paramRows.slice(i, i + 200)).run();
+    for (let i = 0; i < paramRows.length; i += 200)
+      tx.insert(runParams)
+        .values(paramRows.slice(i, i + 200))
+        .run();
 
     const decisionRows =
       parent && origin !== "rerun"
-        ? changes.map((c) => ({ kind: "change" as const, path: c.path, oldValueJson: JSON.stringify(c.oldValue), newValueJson: JSON.stringify(c.newValue), rationale: input.changeRationales[c.path] || input.rationale }))
-        : [{ kind: "initial" as const, path: "", oldValueJson: parent ? parent.configJson : null, newValueJson: configJson, rationale: input.rationale }];
+        ? changes.map((c) => ({
+            kind: "change" as const,
+            path: c.path,
+            oldValueJson: JSON.stringify(c.oldValue),
+            newValueJson: JSON.stringify(c.newValue),
+            rationale: input.changeRationales[c.path] || input.rationale,
+          }))
+        : [
+            {
+              kind: "initial" as const,
+              path: "",
+              oldValueJson: parent ? parent.configJson : null,
+              newValueJson: configJson,
+              rationale: input.rationale,
+            },
+          ];
     // Each decision's sha256 covers all its columns (rationale, old/new values, author, time): the content verifier recomputes it.
     const decisionRefs = decisionRows.map((d) => {
-      const row = tx.insert(decisions).values({ ...d, runId: run.id, authorId: ctx.actor.id, createdAt: at }).returning().get();
+      const row = tx
+        .insert(decisions)
+        .values({ ...d, runId: run.id, authorId: ctx.actor.id, createdAt: at })
+        .returning()
+        .get();
       return { id: row.id, path: row.path, kind: row.kind, sha256: decisionRecordSha256(row) };
     });
 
@@ -95,19 +136,43 @@ export function createRun(ctx: ServiceContext, raw: CreateRunInput) {
       action: "run.create",
       entityType: "run",
       entityId: run.id,
-      payload: { experimentId: experiment.id, name: run.name, configSha256, origin, parentRunId, parentCheckpointId, createdAt: at, decisions: decisionRefs },
+      payload: {
+        experimentId: experiment.id,
+        name: run.name,
+        configSha256,
+        origin,
+        parentRunId,
+        parentCheckpointId,
+        createdAt: at,
+        decisions: decisionRefs,
+      },
     });
     return run;
   });
 }
 
-export const tagInput = z.object({ runId: z.number().int(), tag: z.string().trim().min(1, "a tag must not be empty").max(40, "a tag is at most 40 characters").regex(/^[\w.\-: ]+$/, "a tag may use letters, digits, space, _ . - :") });
+export const tagInput = z.object({
+  runId: z.number().int(),
+  tag: z
+    .string()
+    .trim()
+    .min(1, "a tag must not be empty")
+    .max(40, "a tag is at most 40 characters")
+    .regex(/^[\w.\-: ]+$/, "a tag may use letters, digits, space, _ . - :"),
+});
 
 export function addRunTag(ctx: ServiceContext, raw: z.input<typeof tagInput>) {
   requireRole(ctx.actor, ["engineer"], "tag runs");
   const { runId, tag } = tagInput.parse(raw);
   if (!ctx.db.select({ id: runs.id }).from(runs).where(eq(runs.id, runId)).get()) notFound(`run ${runId}`);
-  if (ctx.db.select().from(runTags).where(and(eq(runTags.runId, runId), eq(runTags.tag, tag))).get()) conflict(`run ${runId} already has the tag "${tag}"`);
+  if (
+    ctx.db
+      .select()
+      .from(runTags)
+      .where(and(eq(runTags.runId, runId), eq(runTags.tag, tag)))
+      .get()
+  )
+    conflict(`run ${runId} already has the tag "${tag}"`);
   ctx.db.transaction((tx) => {
     tx.insert(runTags).values({ runId, tag, createdBy: ctx.actor.id, createdAt: now() }).run();
     appendAuditEvent(tx, { actor: ctx.actor, action: "run.tag", entityType: "run", entityId: runId, payload: { tag } });
@@ -118,7 +183,10 @@ export function removeRunTag(ctx: ServiceContext, raw: z.input<typeof tagInput>)
   requireRole(ctx.actor, ["engineer"], "untag runs");
   const { runId, tag } = tagInput.parse(raw);
   ctx.db.transaction((tx) => {
-    const removed = tx.delete(runTags).where(and(eq(runTags.runId, runId), eq(runTags.tag, tag))).run();
+    const removed = tx
+      .delete(runTags)
+      .where(and(eq(runTags.runId, runId), eq(runTags.tag, tag)))
+      .run();
     if (removed.changes === 0) notFound(`tag "${tag}" on run ${runId}`);
     appendAuditEvent(tx, { actor: ctx.actor, action: "run.untag", entityType: "run", entityId: runId, payload: { tag } });
   });
@@ -145,8 +213,15 @@ export function cancelRun(ctx: ServiceContext, orchestrator: RunCanceller, runId
     requireRole(ctx.actor, ["engineer"], "cancel runs");
     const run = tx.select({ status: runs.status }).from(runs).where(eq(runs.id, runId)).get();
     if (!run) notFound(`run ${runId}`);
-    if (run.status !== "queued" && run.status !== "running") invalidInput(`run ${runId} is ${run.status}; only a queued or running run can be cancelled`);
-    appendAuditEvent(tx, { actor: ctx.actor, action: "run.cancelRequest", entityType: "run", entityId: runId, payload: { statusAtRequest: run.status } });
+    if (run.status !== "queued" && run.status !== "running")
+      invalidInput(`run ${runId} is ${run.status}; only a queued or running run can be cancelled`);
+    appendAuditEvent(tx, {
+      actor: ctx.actor,
+      action: "run.cancelRequest",
+      entityType: "run",
+      entityId: runId,
+      payload: { statusAtRequest: run.status },
+    });
   });
   if (!orchestrator.cancel(runId)) conflict(`run ${runId} is not training in this server process`);
   return { ok: true };

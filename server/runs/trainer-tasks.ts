@@ -39,7 +39,11 @@ export function datasetForJob({ db, artifacts }: Deps, ref: TrainingConfig["data
       throw e;
     }
   }
-  const row = db.select().from(datasets).where(eq(datasets.id, Number(ref.datasetId))).get();
+  const row = db
+    .select()
+    .from(datasets)
+    .where(eq(datasets.id, Number(ref.datasetId)))
+    .get();
   if (!row) notFound(`dataset ${ref.datasetId}`);
   return { bytes: artifacts.get(row.sha256), schema: JSON.parse(row.schemaJson) as DatasetSchema, sha256: row.sha256 };
 }
@@ -49,14 +53,30 @@ export function datasetForJob({ db, artifacts }: Deps, ref: TrainingConfig["data
  * store (hash-checked), so a later change to a built-in file cannot alter what an evaluation sees.
  */
 export function runDatasetForJob(deps: Deps, run: typeof runs.$inferSelect): TrainJob["dataset"] {
-  const row = run.datasetVersionId === null ? undefined : deps.db.select({ d: datasets }).from(datasetVersions).innerJoin(datasets, eq(datasets.id, datasetVersions.datasetId)).where(eq(datasetVersions.id, run.datasetVersionId)).get()?.d;
+  const row =
+    run.datasetVersionId === null
+      ? undefined
+      : deps.db
+          .select({ d: datasets })
+          .from(datasetVersions)
+          .innerJoin(datasets, eq(datasets.id, datasetVersions.datasetId))
+          .where(eq(datasetVersions.id, run.datasetVersionId))
+          .get()?.d;
   if (!row) return datasetForJob(deps, (JSON.parse(run.configJson) as TrainingConfig).data.dataset);
   return { bytes: deps.artifacts.get(row.sha256), schema: JSON.parse(row.schemaJson) as DatasetSchema, sha256: row.sha256 };
 }
 
 /** The parent checkpoint (its run's config and weights) of a fine-tune, by checkpoint id. */
-export function parentForJob({ db, artifacts }: Deps, checkpointId: number | string, path = "fineTune.parentCheckpointId"): NonNullable<TrainJob["parent"]> {
-  const ck = db.select().from(checkpoints).where(eq(checkpoints.id, Number(checkpointId))).get();
+export function parentForJob(
+  { db, artifacts }: Deps,
+  checkpointId: number | string,
+  path = "fineTune.parentCheckpointId",
+): NonNullable<TrainJob["parent"]> {
+  const ck = db
+    .select()
+    .from(checkpoints)
+    .where(eq(checkpoints.id, Number(checkpointId)))
+    .get();
   if (!ck) invalidInput(`${path}: checkpoint ${checkpointId} does not exist`);
   const parentRun = db.select().from(runs).where(eq(runs.id, ck.runId)).get();
   if (!parentRun) notFound(`run ${ck.runId} of checkpoint ${ck.id}`);
@@ -66,14 +86,22 @@ export function parentForJob({ db, artifacts }: Deps, checkpointId: number | str
 /** The estimate worker's view of a config's dataset: a built-in name, or an uploaded file's sha256 and schema. */
 function datasetRefForEstimate(db: DbOrTx, dataDir: string, ref: TrainingConfig["data"]["dataset"]): EstimateTask["dataset"] {
   if ("builtin" in ref) return { builtin: ref.builtin };
-  const row = db.select().from(datasets).where(eq(datasets.id, Number(ref.datasetId))).get();
+  const row = db
+    .select()
+    .from(datasets)
+    .where(eq(datasets.id, Number(ref.datasetId)))
+    .get();
   if (!row) notFound(`dataset ${ref.datasetId}`);
   return { dataDir, sha256: row.sha256, schema: JSON.parse(row.schemaJson) as DatasetSchema };
 }
 
 /** A fine-tune parent as the estimate worker needs it: its run's config and its checkpoint's weights sha256. */
 function parentRefForEstimate(db: DbOrTx, dataDir: string, checkpointId: number | string): NonNullable<EstimateTask["parent"]> {
-  const ck = db.select().from(checkpoints).where(eq(checkpoints.id, Number(checkpointId))).get();
+  const ck = db
+    .select()
+    .from(checkpoints)
+    .where(eq(checkpoints.id, Number(checkpointId)))
+    .get();
   if (!ck) invalidInput(`fineTune.parentCheckpointId: checkpoint ${checkpointId} does not exist`);
   const parentRun = db.select().from(runs).where(eq(runs.id, ck.runId)).get();
   if (!parentRun) notFound(`run ${ck.runId} of checkpoint ${ck.id}`);

@@ -31,7 +31,9 @@ const checkpointCount = () => app.db.select().from(auditCheckpoints).all().lengt
 
 beforeAll(async () => {
   app = createTestApp();
-  const { id } = await app.as("engineer").runs.create({ experimentId: app.experimentId, config: irisConfig({ epochs: 3 }), rationale: "baseline" });
+  const { id } = await app
+    .as("engineer")
+    .runs.create({ experimentId: app.experimentId, config: irisConfig({ epochs: 3 }), rationale: "baseline" });
   await app.orchestrator.waitFor(id);
   const v = await app.as("engineer").models.register({ runId: id, modelName: MODEL });
   modelId = v.modelId;
@@ -44,14 +46,35 @@ describe("model card documents", () => {
   let v2: number;
 
   it("each edit is a new version row with its sha256 and a document.update event that holds hashes, not the text", async () => {
-    const first = await app.as("engineer").documents.update({ subjectType: "model", subjectId: modelId, section: "intended_use", body: "Teaching use: iris species from petal and sepal sizes.", baseVersion: 0 });
+    const first = await app
+      .as("engineer")
+      .documents.update({
+        subjectType: "model",
+        subjectId: modelId,
+        section: "intended_use",
+        body: "Teaching use: iris species from petal and sepal sizes.",
+        baseVersion: 0,
+      });
     expect(first).toMatchObject({ version: 1, supersedesId: null });
     expect(first.sha256).toBe(sha256Canonical(documentRecord(first)));
     const ev = lastEvent();
     expect(ev).toMatchObject({ action: "document.update", entityType: "document", entityId: String(first.id), actorName: "Erin Engineer" });
-    expect(JSON.parse(ev.payload)).toMatchObject({ section: "intended_use", version: 1, sha256: first.sha256, characters: first.body.length });
+    expect(JSON.parse(ev.payload)).toMatchObject({
+      section: "intended_use",
+      version: 1,
+      sha256: first.sha256,
+      characters: first.body.length,
+    });
     expect(ev.payload).not.toContain("petal");
-    const second = await app.as("reviewer").documents.update({ subjectType: "model", subjectId: modelId, section: "intended_use", body: "Teaching use only: iris species from petal and sepal sizes; not for field identification.", baseVersion: 1 });
+    const second = await app
+      .as("reviewer")
+      .documents.update({
+        subjectType: "model",
+        subjectId: modelId,
+        section: "intended_use",
+        body: "Teaching use only: iris species from petal and sepal sizes; not for field identification.",
+        baseVersion: 1,
+      });
     expect(second).toMatchObject({ version: 2, supersedesId: first.id });
     expect(JSON.parse(lastEvent().payload)).toMatchObject({ supersedesSha256: first.sha256 });
     [v1, v2] = [first.id, second.id];
@@ -63,24 +86,49 @@ describe("model card documents", () => {
   });
 
   it("refuses a stale edit, an unknown section and an empty body", async () => {
-    await expect(app.as("engineer").documents.update({ subjectType: "model", subjectId: modelId, section: "intended_use", body: "late edit", baseVersion: 1 })).rejects.toThrow(/latest is version 2/);
-    await expect(app.as("engineer").documents.update({ subjectType: "model", subjectId: modelId, section: "data_collection", body: "x", baseVersion: 0 })).rejects.toThrow(/has no section "data_collection"/);
-    await expect(app.as("engineer").documents.update({ subjectType: "model", subjectId: modelId, section: "limitations", body: "   ", baseVersion: 0 })).rejects.toThrow(/empty section/);
+    await expect(
+      app
+        .as("engineer")
+        .documents.update({ subjectType: "model", subjectId: modelId, section: "intended_use", body: "late edit", baseVersion: 1 }),
+    ).rejects.toThrow(/latest is version 2/);
+    await expect(
+      app
+        .as("engineer")
+        .documents.update({ subjectType: "model", subjectId: modelId, section: "data_collection", body: "x", baseVersion: 0 }),
+    ).rejects.toThrow(/has no section "data_collection"/);
+    await expect(
+      app
+        .as("engineer")
+        .documents.update({ subjectType: "model", subjectId: modelId, section: "limitations", body: "   ", baseVersion: 0 }),
+    ).rejects.toThrow(/empty section/);
   });
 
   it("signing needs the password (a wrong one is refused and recorded), binds to the version's sha256, and is followed by a signed checkpoint", async () => {
-    await expect(app.as("engineer").documents.sign({ documentId: v2, meaning: "authorship", password: "wrong" })).rejects.toThrow(/password does not match/);
+    await expect(app.as("engineer").documents.sign({ documentId: v2, meaning: "authorship", password: "wrong" })).rejects.toThrow(
+      /password does not match/,
+    );
     expect(lastEvent()).toMatchObject({ action: "signature.refused", entityType: "document", entityId: String(v2) });
-    await expect(app.as("engineer").documents.sign({ documentId: v1, meaning: "authorship", password: pw(1) })).rejects.toThrow(/superseded by version 2/);
-    await expect(app.as("engineer").documents.sign({ documentId: v2, meaning: "review", password: pw(1) })).rejects.toThrow(/engineer cannot sign documents with meaning "review"/);
+    await expect(app.as("engineer").documents.sign({ documentId: v1, meaning: "authorship", password: pw(1) })).rejects.toThrow(
+      /superseded by version 2/,
+    );
+    await expect(app.as("engineer").documents.sign({ documentId: v2, meaning: "review", password: pw(1) })).rejects.toThrow(
+      /engineer cannot sign documents with meaning "review"/,
+    );
     const before = checkpointCount();
     const signed = await app.as("engineer").documents.sign({ documentId: v2, meaning: "authorship", password: pw(1) });
     expect(signed.text).toMatch(/^Authored by Erin Engineer on .* — meaning: authorship — record sha256 [0-9a-f]{12}…$/);
     expect(signed.auditCheckpoint.ok).toBe(true);
     expect(checkpointCount()).toBe(before + 1);
     const row = app.db.select().from(signatures).where(eq(signatures.id, signed.signatureId)).get()!;
-    expect(row).toMatchObject({ recordType: "document", recordId: v2, meaning: "authorship", recordSha256: app.db.select().from(documents).where(eq(documents.id, v2)).get()!.sha256 });
-    await expect(app.as("engineer").documents.sign({ documentId: v2, meaning: "authorship", password: pw(1) })).rejects.toThrow(/already signed/);
+    expect(row).toMatchObject({
+      recordType: "document",
+      recordId: v2,
+      meaning: "authorship",
+      recordSha256: app.db.select().from(documents).where(eq(documents.id, v2)).get()!.sha256,
+    });
+    await expect(app.as("engineer").documents.sign({ documentId: v2, meaning: "authorship", password: pw(1) })).rejects.toThrow(
+      /already signed/,
+    );
     // Rui wrote v2, so another reviewer reviews it (separation of duties: server/tests/document-separation.test.ts).
     const review = await app.as("reviewer2").documents.sign({ documentId: v2, meaning: "review", password: pw(4), comment: "clear scope" });
     expect(review.text).toMatch(/^Reviewed by Rita Second-Reviewer/);
@@ -140,7 +188,11 @@ describe("audit page queries", () => {
     const verified = (await waitForVerifyJob(app.dataDir))!;
     expect(verified.summary).toMatchObject({ ok: true, problem: null });
     const after = await auditor.audit.status();
-    expect(after.lastVerification).toMatchObject({ seq: verified.seq, by: "Alex Auditor", result: { ok: true, eventsChecked: verified.summary!.eventsChecked } });
+    expect(after.lastVerification).toMatchObject({
+      seq: verified.seq,
+      by: "Alex Auditor",
+      result: { ok: true, eventsChecked: verified.summary!.eventsChecked },
+    });
     const proof = await auditor.audit.inclusionProof({ seq: 3 });
     expect(proof).toMatchObject({ seq: 3, verified: true, signedRoot: true });
     const trusted = await auditor.audit.trustedCheckpoint();
@@ -151,9 +203,13 @@ describe("audit page queries", () => {
 describe("an auditor reads, verifies and exports but changes nothing", () => {
   it("is refused every change by the server, and exporting leaves project data untouched", async () => {
     const auditor = app.as("auditor");
-    await expect(auditor.documents.update({ subjectType: "model", subjectId: modelId, section: "limitations", body: "x", baseVersion: 0 })).rejects.toThrow(/auditor cannot/);
+    await expect(
+      auditor.documents.update({ subjectType: "model", subjectId: modelId, section: "limitations", body: "x", baseVersion: 0 }),
+    ).rejects.toThrow(/auditor cannot/);
     const latestDoc = app.db.select().from(documents).orderBy(desc(documents.id)).limit(1).get()!;
-    await expect(auditor.documents.sign({ documentId: latestDoc.id, meaning: "authorship", password: pw(3) })).rejects.toThrow(/auditor cannot/);
+    await expect(auditor.documents.sign({ documentId: latestDoc.id, meaning: "authorship", password: pw(3) })).rejects.toThrow(
+      /auditor cannot/,
+    );
     await expect(auditor.models.register({ runId: 1, modelName: "x" })).rejects.toThrow(/auditor cannot/);
     await expect(auditor.projects.create({ name: "auditor project" })).rejects.toThrow(/auditor cannot/);
 

@@ -31,13 +31,23 @@ afterEach(() => {
 /** A caller as an anonymous browser at `address`, collecting response headers. */
 function browser(address: string, cookie?: string) {
   const resHeaders = new Headers();
-  const req = new Request("http://127.0.0.1/api/trpc/x", { headers: { "x-forwarded-for": address, "user-agent": "vitest", ...(cookie ? { cookie } : {}) } });
+  const req = new Request("http://127.0.0.1/api/trpc/x", {
+    headers: { "x-forwarded-for": address, "user-agent": "vitest", ...(cookie ? { cookie } : {}) },
+  });
   const caller = createCaller(createContextFromRequest(app, req, resHeaders));
   return { caller, resHeaders };
 }
 
-const eventCount = () => app.db.select({ n: sql<number>`count(*)` }).from(auditEvents).get()!.n;
-const dbBytes = () => ["runledger.sqlite", "runledger.sqlite-wal"].reduce((sum, f) => sum + (fs.existsSync(path.join(app.dataDir, f)) ? fs.statSync(path.join(app.dataDir, f)).size : 0), 0);
+const eventCount = () =>
+  app.db
+    .select({ n: sql<number>`count(*)` })
+    .from(auditEvents)
+    .get()!.n;
+const dbBytes = () =>
+  ["runledger.sqlite", "runledger.sqlite-wal"].reduce(
+    (sum, f) => sum + (fs.existsSync(path.join(app.dataDir, f)) ? fs.statSync(path.join(app.dataDir, f)).size : 0),
+    0,
+  );
 const tokenFrom = (h: Headers) => /runledger_session=([^;]*)/.exec(h.get("set-cookie") ?? "")?.[1] ?? "";
 
 describe("length caps", () => {
@@ -45,8 +55,14 @@ describe("length caps", () => {
     applyCheckpointPolicy(app); // the first checkpoint is due on any mutation; sign it now so only this request counts
     const before = { events: eventCount(), bytes: dbBytes() };
     const { caller } = browser("198.51.100.1");
-    await expect(caller.auth.signIn({ email: `${"a".repeat(50 * 1024 * 1024)}@x.org`, password: "x" })).rejects.toMatchObject({ code: "BAD_REQUEST", message: expect.stringContaining("an email address is at most 254 characters") });
-    await expect(caller.auth.signIn({ email: "a@x.org", password: "p".repeat(1025) })).rejects.toMatchObject({ code: "BAD_REQUEST", message: expect.stringContaining("a password is at most 1024 characters") });
+    await expect(caller.auth.signIn({ email: `${"a".repeat(50 * 1024 * 1024)}@x.org`, password: "x" })).rejects.toMatchObject({
+      code: "BAD_REQUEST",
+      message: expect.stringContaining("an email address is at most 254 characters"),
+    });
+    await expect(caller.auth.signIn({ email: "a@x.org", password: "p".repeat(1025) })).rejects.toMatchObject({
+      code: "BAD_REQUEST",
+      message: expect.stringContaining("a password is at most 1024 characters"),
+    });
     expect(eventCount()).toBe(before.events);
     expect(dbBytes()).toBe(before.bytes);
   });
@@ -56,8 +72,15 @@ describe("failed sign-ins in the ledger", () => {
   it("records a digest and a count per window at thresholds, never the typed email", async () => {
     const email = `nobody-${randomBytes(4).toString("hex")}@example.org`;
     const before = eventCount();
-    for (let i = 0; i < 5; i++) await expect(browser(`198.51.100.${10 + i}`).caller.auth.signIn({ email, password: "wrong-password" })).rejects.toMatchObject({ code: "UNAUTHORIZED" });
-    const events = app.db.select().from(auditEvents).where(sql`${auditEvents.seq} > ${before}`).all();
+    for (let i = 0; i < 5; i++)
+      await expect(browser(`198.51.100.${10 + i}`).caller.auth.signIn({ email, password: "wrong-password" })).rejects.toMatchObject({
+        code: "UNAUTHORIZED",
+      });
+    const events = app.db
+      .select()
+      .from(auditEvents)
+      .where(sql`${auditEvents.seq} > ${before}`)
+      .all();
     expect(events.map((e) => e.action)).toEqual(["user.signInFailed", "user.signInFailed"]); // at 1 and at 5
     for (const e of events) {
       expect(e.payload).not.toContain(email);
@@ -105,7 +128,9 @@ describe("throttling", () => {
 describe("password hashing", () => {
   it("hashes off the main thread: the event loop turns while a sign-in is being checked", async () => {
     let settled = false;
-    const attempt = browser("198.51.100.200").caller.auth.signIn({ email: "engineer@runledger.local", password: "engineer-demo-pass" }).finally(() => (settled = true));
+    const attempt = browser("198.51.100.200")
+      .caller.auth.signIn({ email: "engineer@runledger.local", password: "engineer-demo-pass" })
+      .finally(() => (settled = true));
     await new Promise((r) => setImmediate(r));
     await new Promise((r) => setTimeout(r, 20));
     expect(settled).toBe(false);
@@ -115,7 +140,9 @@ describe("password hashing", () => {
   it("does the same work for an unknown email as for a known one", async () => {
     const time = async (email: string, address: string) => {
       const t0 = performance.now();
-      await browser(address).caller.auth.signIn({ email, password: "not-the-password" }).catch(() => undefined);
+      await browser(address)
+        .caller.auth.signIn({ email, password: "not-the-password" })
+        .catch(() => undefined);
       return performance.now() - t0;
     };
     // Two of each, interleaved; the faster of each pair is compared (less noise from other processes).
@@ -135,7 +162,9 @@ describe("password hashing", () => {
     await browser("198.51.100.203").caller.auth.signIn({ email: "legacy@runledger.local", password: "legacy-pass-1" });
     const stored = app.db.select().from(users).where(eq(users.email, "legacy@runledger.local")).get()!.passwordHash;
     expect(stored).toMatch(/^scrypt\$131072\$8\$1\$/);
-    await expect(browser("198.51.100.204").caller.auth.signIn({ email: "legacy@runledger.local", password: "legacy-pass-1" })).resolves.toMatchObject({ user: { email: "legacy@runledger.local" } });
+    await expect(
+      browser("198.51.100.204").caller.auth.signIn({ email: "legacy@runledger.local", password: "legacy-pass-1" }),
+    ).resolves.toMatchObject({ user: { email: "legacy@runledger.local" } });
   });
 });
 
@@ -159,7 +188,10 @@ describe("session cookie", () => {
   it("answers a malformed cookie with UNAUTHORIZED (no exception while building the context) and clears it", async () => {
     for (const bad of ["%E0%A4%A", "not-a-token", `${"A".repeat(43)}==`, "x".repeat(5000)]) {
       const { caller, resHeaders } = browser("198.51.100.212", `runledger_session=${bad}`);
-      await expect(caller.projects.list()).rejects.toMatchObject({ code: "UNAUTHORIZED", message: expect.stringMatching(/session cookie is not valid/) });
+      await expect(caller.projects.list()).rejects.toMatchObject({
+        code: "UNAUTHORIZED",
+        message: expect.stringMatching(/session cookie is not valid/),
+      });
       expect(resHeaders.get("set-cookie")).toMatch(/runledger_session=; .*Max-Age=0/);
       await expect(caller.auth.me()).resolves.toBeNull();
     }
@@ -179,10 +211,22 @@ describe("session expiry and revocation", () => {
     const old = await signedInBrowser("engineer@runledger.local", "engineer-demo-pass", "198.51.100.221");
     await expect(idle.as().projects.list()).resolves.toBeDefined();
     const h = (t: string) => createHash("sha256").update(t).digest("hex");
-    app.db.$client.prepare("UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?").run(new Date(Date.now() - 13 * 3_600_000).toISOString(), h(idle.token));
-    app.db.$client.prepare("UPDATE sessions SET created_at = ?, last_seen_at = ?, expires_at = ? WHERE id_hash = ?").run(new Date(Date.now() - 8 * 86_400_000).toISOString(), new Date().toISOString(), new Date(Date.now() - 86_400_000).toISOString(), h(old.token));
+    app.db.$client
+      .prepare("UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?")
+      .run(new Date(Date.now() - 13 * 3_600_000).toISOString(), h(idle.token));
+    app.db.$client
+      .prepare("UPDATE sessions SET created_at = ?, last_seen_at = ?, expires_at = ? WHERE id_hash = ?")
+      .run(
+        new Date(Date.now() - 8 * 86_400_000).toISOString(),
+        new Date().toISOString(),
+        new Date(Date.now() - 86_400_000).toISOString(),
+        h(old.token),
+      );
     const idleHash = h(idle.token);
-    await expect(idle.as().projects.list()).rejects.toMatchObject({ code: "UNAUTHORIZED", message: expect.stringMatching(/session has ended/) });
+    await expect(idle.as().projects.list()).rejects.toMatchObject({
+      code: "UNAUTHORIZED",
+      message: expect.stringMatching(/session has ended/),
+    });
     await expect(old.as().projects.list()).rejects.toMatchObject({ code: "UNAUTHORIZED" });
     expect(app.db.select().from(sessions).where(eq(sessions.idHash, idleHash)).get()).toBeUndefined();
   });
@@ -208,7 +252,22 @@ describe("session expiry and revocation", () => {
 describe("redirect after sign-in", () => {
   it("keeps same-origin paths and turns every off-site form into /", () => {
     for (const ok of ["/", "/runs", "/runs?view=table#top", "/models/iris%20v2"]) expect(safeNextPath(ok)).toBe(ok);
-    for (const bad of ["/\\evil.example/phish", "//evil.example", "\\\\evil.example", "https://evil.example", "javascript:alert(1)", "/%2F%2Fevil.example", "/%5Cevil.example", "/%252F%252Fevil.example", "/\t/evil.example", "/.//evil.example", "http:/evil.example", "", null, "x".repeat(3000)]) {
+    for (const bad of [
+      "/\\evil.example/phish",
+      "//evil.example",
+      "\\\\evil.example",
+      "https://evil.example",
+      "javascript:alert(1)",
+      "/%2F%2Fevil.example",
+      "/%5Cevil.example",
+      "/%252F%252Fevil.example",
+      "/\t/evil.example",
+      "/.//evil.example",
+      "http:/evil.example",
+      "",
+      null,
+      "x".repeat(3000),
+    ]) {
       expect(safeNextPath(bad), String(bad).slice(0, 40)).toBe("/");
     }
   });

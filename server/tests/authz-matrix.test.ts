@@ -63,8 +63,15 @@ const PROCEDURES: Record<string, { access: Access; input?: unknown; note?: strin
   "decisions.timeline": { access: "signedIn", input: { runId: NONE } },
   "decisions.addNote": { access: ["engineer", "reviewer"], input: { runId: NONE, rationale: "matrix" } },
   "documents.get": { access: "signedIn", input: { subjectType: "model", subjectId: NONE } },
-  "documents.update": { access: ["engineer", "reviewer"], input: { subjectType: "model", subjectId: NONE, section: "intended_use", body: "matrix", baseVersion: 0 } },
-  "documents.sign": { access: ["reviewer"], input: { documentId: NONE, meaning: "review", password: "x" }, note: "meaning review: reviewers only (authorship: engineers and reviewers)" },
+  "documents.update": {
+    access: ["engineer", "reviewer"],
+    input: { subjectType: "model", subjectId: NONE, section: "intended_use", body: "matrix", baseVersion: 0 },
+  },
+  "documents.sign": {
+    access: ["reviewer"],
+    input: { documentId: NONE, meaning: "review", password: "x" },
+    note: "meaning review: reviewers only (authorship: engineers and reviewers)",
+  },
   "models.list": { access: "signedIn" },
   "models.get": { access: "signedIn", input: { name: "matrix-none" } },
   "models.aliasAt": { access: "signedIn", input: { modelName: "matrix-none", at: "2026-01-01T00:00:00Z" } },
@@ -75,7 +82,11 @@ const PROCEDURES: Record<string, { access: Access; input?: unknown; note?: strin
   "models.moveAlias": { access: ["engineer"], input: { modelName: "matrix-none", alias: "staging", version: null, rationale: "matrix" } },
   "models.setApprovalsRequired": { access: ["admin"], input: { modelName: "matrix-none", approvalsRequired: 1 } },
   "models.requestPromotion": { access: ["engineer"], input: { modelName: "matrix-none", version: 1, rationale: "matrix" } },
-  "models.sign": { access: "signedIn", input: { requestId: NONE, meaning: "approval", password: "x" }, note: "the reviewer-only check runs after loading the request (roles-registry.test.ts)" },
+  "models.sign": {
+    access: "signedIn",
+    input: { requestId: NONE, meaning: "approval", password: "x" },
+    note: "the reviewer-only check runs after loading the request (roles-registry.test.ts)",
+  },
   "models.withdrawPromotion": { access: ["engineer"], input: { requestId: NONE, reason: "matrix" } },
   "explore.search": { access: "signedIn", input: { experimentId: NONE } },
   "explore.columns": { access: "signedIn", input: { experimentId: NONE } },
@@ -99,8 +110,14 @@ const ROUTES: Record<string, { access: Access | "tRPC"; request?: () => Request 
   "GET /api/trpc/[trpc]": { access: "tRPC" },
   "POST /api/trpc/[trpc]": { access: "tRPC" },
   "GET /api/report/[modelVersionId]": { access: "public", request: () => new Request(`http://127.0.0.1:3000/api/report/${NONE}`) },
-  "POST /api/report/[modelVersionId]": { access: "signedIn", request: () => new Request(`http://127.0.0.1:3000/api/report/${NONE}?format=html`, { method: "POST", headers: sameOrigin }) },
-  "POST /api/datasets/upload": { access: ["engineer"], request: () => new Request("http://127.0.0.1:3000/api/datasets/upload", { method: "POST", headers: sameOrigin, body: "" }) },
+  "POST /api/report/[modelVersionId]": {
+    access: "signedIn",
+    request: () => new Request(`http://127.0.0.1:3000/api/report/${NONE}?format=html`, { method: "POST", headers: sameOrigin }),
+  },
+  "POST /api/datasets/upload": {
+    access: ["engineer"],
+    request: () => new Request("http://127.0.0.1:3000/api/datasets/upload", { method: "POST", headers: sameOrigin, body: "" }),
+  },
 };
 const sameOrigin = { host: "127.0.0.1:3000", origin: "http://127.0.0.1:3000", "sec-fetch-site": "same-origin" };
 
@@ -116,7 +133,8 @@ beforeAll(() => {
   (globalThis as { __runledger?: unknown }).__runledger = app; // route handlers use getAppServices()
 });
 afterAll(async () => {
-  for (let i = 0; i < 100 && (await app.as("auditor").audit.verifyJob())?.status === "running"; i++) await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 100 && (await app.as("auditor").audit.verifyJob())?.status === "running"; i++)
+    await new Promise((r) => setTimeout(r, 100));
   app.close();
 });
 
@@ -127,15 +145,24 @@ function callerFor(who: (typeof WHO)[number]) {
 
 function guardRefused(err: unknown): boolean {
   const e = err as { code?: string; message?: string };
-  return (e.code === "UNAUTHORIZED" && /sign in first|session/.test(e.message ?? "")) || (e.code === "FORBIDDEN" && /(^|")a (admin|engineer|reviewer|auditor) cannot/.test(e.message ?? ""));
+  return (
+    (e.code === "UNAUTHORIZED" && /sign in first|session/.test(e.message ?? "")) ||
+    (e.code === "FORBIDDEN" && /(^|")a (admin|engineer|reviewer|auditor) cannot/.test(e.message ?? ""))
+  );
 }
 
 describe("tRPC procedures × roles", () => {
   const procedures = Object.keys((appRouter as unknown as { _def: { procedures: Record<string, unknown> } })._def.procedures).sort();
 
   it("has an expected-access entry for every procedure, and none for procedures that do not exist", () => {
-    expect(procedures.filter((p) => !(p in PROCEDURES)), "procedures without an entry in PROCEDURES").toEqual([]);
-    expect(Object.keys(PROCEDURES).filter((p) => !procedures.includes(p)), "entries for procedures that no longer exist").toEqual([]);
+    expect(
+      procedures.filter((p) => !(p in PROCEDURES)),
+      "procedures without an entry in PROCEDURES",
+    ).toEqual([]);
+    expect(
+      Object.keys(PROCEDURES).filter((p) => !procedures.includes(p)),
+      "entries for procedures that no longer exist",
+    ).toEqual([]);
   });
 
   it("lets through exactly the expected callers", async () => {
@@ -144,7 +171,9 @@ describe("tRPC procedures × roles", () => {
       const entry = PROCEDURES[p];
       if (!entry) continue;
       for (const who of WHO) {
-        const fn = p.split(".").reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], callerFor(who)) as (input?: unknown) => Promise<unknown>;
+        const fn = p.split(".").reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], callerFor(who)) as (
+          input?: unknown,
+        ) => Promise<unknown>;
         let allowed = true;
         let outcome = "ok";
         try {
@@ -153,7 +182,8 @@ describe("tRPC procedures × roles", () => {
           allowed = !guardRefused(err);
           outcome = `${(err as { code?: string }).code}: ${String((err as Error).message).slice(0, 80)}`;
         }
-        if (allowed !== expectedAllowed(entry.access, who)) mismatches.push(`${p} as ${who}: expected ${expectedAllowed(entry.access, who) ? "allowed" : "refused"}, got ${outcome}`);
+        if (allowed !== expectedAllowed(entry.access, who))
+          mismatches.push(`${p} as ${who}: expected ${expectedAllowed(entry.access, who) ? "allowed" : "refused"}, got ${outcome}`);
       }
     }
     expect(mismatches).toEqual([]);
@@ -162,13 +192,19 @@ describe("tRPC procedures × roles", () => {
 
 describe("API routes × roles", () => {
   const apiDir = path.join(process.cwd(), "app", "api");
-  const routeFiles = (fs.readdirSync(apiDir, { recursive: true }) as string[]).filter((f) => f.endsWith("route.ts")).map((f) => path.join(apiDir, f));
+  const routeFiles = (fs.readdirSync(apiDir, { recursive: true }) as string[])
+    .filter((f) => f.endsWith("route.ts"))
+    .map((f) => path.join(apiDir, f));
 
   const tokens = new Map<string, string>();
   const cookieFor = (who: (typeof WHO)[number]) => {
     if (who === "anonymous") return undefined;
     if (!tokens.has(who)) {
-      const user = app.db.select().from(users).where(eq(users.email, DEMO_USERS.find((u) => u.role === who)!.email)).get()!;
+      const user = app.db
+        .select()
+        .from(users)
+        .where(eq(users.email, DEMO_USERS.find((u) => u.role === who)!.email))
+        .get()!;
       tokens.set(who, createSession(app.db, user.id, "matrix").token);
     }
     return `runledger_session=${tokens.get(who)}`;
@@ -194,12 +230,21 @@ describe("API routes × roles", () => {
           const params = Promise.resolve({ modelVersionId: String(NONE), trpc: "x" });
           const res = (await (mod[method] as (r: Request, c: unknown) => Promise<Response> | Response)(req, { params })) as Response;
           const refused = res.status === 401 || (res.status === 403 && /cannot/.test(await res.clone().text()));
-          if (refused === expectedAllowed(entry.access, who)) mismatches.push(`${key} as ${who}: expected ${expectedAllowed(entry.access, who) ? "allowed" : "refused"}, got HTTP ${res.status}`);
+          if (refused === expectedAllowed(entry.access, who))
+            mismatches.push(
+              `${key} as ${who}: expected ${expectedAllowed(entry.access, who) ? "allowed" : "refused"}, got HTTP ${res.status}`,
+            );
         }
       }
     }
-    expect(handlers.filter((h) => !(h in ROUTES)), "route handlers without an entry in ROUTES").toEqual([]);
-    expect(Object.keys(ROUTES).filter((r) => !handlers.includes(r)), "entries for handlers that no longer exist").toEqual([]);
+    expect(
+      handlers.filter((h) => !(h in ROUTES)),
+      "route handlers without an entry in ROUTES",
+    ).toEqual([]);
+    expect(
+      Object.keys(ROUTES).filter((r) => !handlers.includes(r)),
+      "entries for handlers that no longer exist",
+    ).toEqual([]);
     expect(mismatches).toEqual([]);
   });
 });

@@ -57,9 +57,14 @@ describe("[backup] while a run trains", () => {
 
   it("backs up mid-run; the restored copy verifies and every artifact matches the manifest", async () => {
     const engineer = app.as("engineer");
-    const { id: runId } = await engineer.runs.create({ experimentId: app.experimentId, config: irisConfig({ epochs: 400 }), rationale: "backup while training" });
+    const { id: runId } = await engineer.runs.create({
+      experimentId: app.experimentId,
+      config: irisConfig({ epochs: 400 }),
+      rationale: "backup while training",
+    });
     // Mid-run: the first checkpoints are in, training goes on.
-    for (let i = 0; i < 600 && app.db.select().from(checkpoints).where(eq(checkpoints.runId, runId)).all().length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 600 && app.db.select().from(checkpoints).where(eq(checkpoints.runId, runId)).all().length < 2; i++)
+      await new Promise((r) => setTimeout(r, 100));
     expect((await engineer.runs.get({ id: runId })).status).toBe("running");
 
     backupFile = path.join(tmp, "backup.tar");
@@ -75,10 +80,17 @@ describe("[backup] while a run trains", () => {
     const names = [...entries.keys()].filter((n) => n !== "MANIFEST.json");
     expect(names.sort()).toEqual(Object.keys(manifest.files).sort());
     // Only the database, artifacts and the public key: never a private key.
-    expect(names.every((n) => n === "runledger.sqlite" || n === "audit-ed25519.pub" || /^artifacts\/[0-9a-f]{2}\/[0-9a-f]{64}$/.test(n))).toBe(true);
+    expect(
+      names.every((n) => n === "runledger.sqlite" || n === "audit-ed25519.pub" || /^artifacts\/[0-9a-f]{2}\/[0-9a-f]{64}$/.test(n)),
+    ).toBe(true);
     expect(names).toContain("audit-ed25519.pub");
     for (const b of entries.values()) expect(b.toString("latin1")).not.toContain("PRIVATE KEY");
-    const runArtifacts = app.db.select().from(checkpoints).where(eq(checkpoints.runId, runId)).all().map((c) => `artifacts/${c.sha256.slice(0, 2)}/${c.sha256}`);
+    const runArtifacts = app.db
+      .select()
+      .from(checkpoints)
+      .where(eq(checkpoints.runId, runId))
+      .all()
+      .map((c) => `artifacts/${c.sha256.slice(0, 2)}/${c.sha256}`);
     expect(runArtifacts.filter((a) => names.includes(a)).length).toBeGreaterThanOrEqual(2);
 
     const restored = path.join(tmp, "restored");

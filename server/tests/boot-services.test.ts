@@ -17,7 +17,10 @@ import { uninstallPeerAddressHook } from "@/server/http/client-address";
 import { startServicesAtBoot } from "@/server/app-context/boot-services";
 import { register } from "@/instrumentation";
 
-type Globals = { __runledger?: { db: { $client: { close: () => void } } }; __runledgerWitnessPusher?: { pusher: unknown; stop: () => void } };
+type Globals = {
+  __runledger?: { db: { $client: { close: () => void } } };
+  __runledgerWitnessPusher?: { pusher: unknown; stop: () => void };
+};
 const g = globalThis as unknown as Globals;
 const saved = { ...process.env };
 let app: TestApp;
@@ -26,10 +29,26 @@ let cp: AuditCheckpointRow;
 
 beforeAll(async () => {
   app = createTestApp();
-  w = await startWitnessProcess({ logKey: logVerifierKey(logOrigin(app.auditKeys.fingerprint), app.auditKeys.publicKey).vkey, name: "witness.test/boot" });
-  app.db.transaction((tx) => appendAuditEvent(tx, { actor: SYSTEM_ACTOR, action: "audit.verify", entityType: "auditLedger", entityId: "live", payload: { ok: true } }));
+  w = await startWitnessProcess({
+    logKey: logVerifierKey(logOrigin(app.auditKeys.fingerprint), app.auditKeys.publicKey).vkey,
+    name: "witness.test/boot",
+  });
+  app.db.transaction((tx) =>
+    appendAuditEvent(tx, {
+      actor: SYSTEM_ACTOR,
+      action: "audit.verify",
+      entityType: "auditLedger",
+      entityId: "live",
+      payload: { ok: true },
+    }),
+  );
   cp = createAuditCheckpoint(app.db, app.auditKeys, "signed before the server starts").checkpoint; // nobody pushes it
-  Object.assign(process.env, { RUNLEDGER_DATA_DIR: app.dataDir, RUNLEDGER_KEY_DIR: app.keyDir, RUNLEDGER_WITNESSES: `${w.url}=${w.vkey}`, NEXT_RUNTIME: "nodejs" });
+  Object.assign(process.env, {
+    RUNLEDGER_DATA_DIR: app.dataDir,
+    RUNLEDGER_KEY_DIR: app.keyDir,
+    RUNLEDGER_WITNESSES: `${w.url}=${w.vkey}`,
+    NEXT_RUNTIME: "nodejs",
+  });
   delete process.env.NEXT_PHASE;
   delete process.env.RUNLEDGER_TRUST_PROXY;
 }, 90_000);
@@ -64,7 +83,10 @@ describe("services started by instrumentation.ts register()", () => {
     const origin = logOrigin(app.auditKeys.fingerprint);
     const started = Date.now();
     await expect
-      .poll(async () => (await fetchWitnessCheckpoint(w.url, key, origin, { timeoutMs: 2000 }).catch(() => null))?.treeSize ?? 0, { timeout: 5_000, interval: 100 })
+      .poll(async () => (await fetchWitnessCheckpoint(w.url, key, origin, { timeoutMs: 2000 }).catch(() => null))?.treeSize ?? 0, {
+        timeout: 5_000,
+        interval: 100,
+      })
       .toBe(cp.treeSize);
     expect(Date.now() - started).toBeLessThan(5_000);
 

@@ -10,7 +10,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createCaller } from "@/server/trpc/root";
 import { clientOf, createContextFromRequest } from "@/server/trpc/init";
 import { ADDRESS_POLICY } from "@/server/auth/throttle";
-import { installPeerAddressHook, PEER_HEADER, TRUST_PROXY_SETTING, trustProxyHops, uninstallPeerAddressHook } from "@/server/http/client-address";
+import {
+  installPeerAddressHook,
+  PEER_HEADER,
+  TRUST_PROXY_SETTING,
+  trustProxyHops,
+  uninstallPeerAddressHook,
+} from "@/server/http/client-address";
 import { createTestApp, type TestApp } from "./test-app";
 
 let app: TestApp;
@@ -61,7 +67,8 @@ describe("[client address] RUNLEDGER_TRUST_PROXY", () => {
     for (const v of [undefined, "", "0", "off", "false", "no"]) expect(trustProxyHops({ [TRUST_PROXY_SETTING]: v })).toBe(0);
     for (const v of ["1", "on", "true", "yes"]) expect(trustProxyHops({ [TRUST_PROXY_SETTING]: v })).toBe(1);
     expect(trustProxyHops({ [TRUST_PROXY_SETTING]: "3" })).toBe(3);
-    for (const v of ["-1", "11", "1.5", "nginx"]) expect(() => trustProxyHops({ [TRUST_PROXY_SETTING]: v })).toThrow(/RUNLEDGER_TRUST_PROXY=.* is not valid/);
+    for (const v of ["-1", "11", "1.5", "nginx"])
+      expect(() => trustProxyHops({ [TRUST_PROXY_SETTING]: v })).toThrow(/RUNLEDGER_TRUST_PROXY=.* is not valid/);
   });
 
   it("by default the socket's address: a client-sent X-Forwarded-For or a forged peer header changes nothing", async () => {
@@ -85,7 +92,9 @@ describe("[client address] RUNLEDGER_TRUST_PROXY", () => {
     const stamp = Date.now();
     const outcomes: string[] = [];
     for (let i = 0; i <= ADDRESS_POLICY.freeFailures; i++) {
-      const res = await fetch(`${base}/signin?email=${encodeURIComponent(`rotate-${stamp}-${i}@example.org`)}`, { headers: { "x-forwarded-for": `203.0.113.${i + 1}` } });
+      const res = await fetch(`${base}/signin?email=${encodeURIComponent(`rotate-${stamp}-${i}@example.org`)}`, {
+        headers: { "x-forwarded-for": `203.0.113.${i + 1}` },
+      });
       outcomes.push(await res.text());
     }
     expect(outcomes.slice(0, ADDRESS_POLICY.freeFailures)).toEqual(Array(ADDRESS_POLICY.freeFailures).fill("UNAUTHORIZED"));

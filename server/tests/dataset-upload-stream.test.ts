@@ -29,13 +29,16 @@ const tempFiles = () => {
 /** A body that records whether anyone read from it. */
 function watchedBody(text: string) {
   const state = { pulled: false };
-  const body = new ReadableStream<Uint8Array>({
-    pull(controller) {
-      state.pulled = true;
-      controller.enqueue(new TextEncoder().encode(text));
-      controller.close();
+  const body = new ReadableStream<Uint8Array>(
+    {
+      pull(controller) {
+        state.pulled = true;
+        controller.enqueue(new TextEncoder().encode(text));
+        controller.close();
+      },
     },
-  }, { highWaterMark: 0 });
+    { highWaterMark: 0 },
+  );
   return { body, state };
 }
 
@@ -77,7 +80,11 @@ describe("[upload] streaming CSV upload", () => {
       }
     })();
     histogram.enable();
-    const res = await handleDatasetUpload(app, uploadRequest(stream, { name: "twenty megabytes", uploadId: "stream-test-1" }), actorFor(app, "engineer"));
+    const res = await handleDatasetUpload(
+      app,
+      uploadRequest(stream, { name: "twenty megabytes", uploadId: "stream-test-1" }),
+      actorFor(app, "engineer"),
+    );
     histogram.disable();
     uploading = false;
     await other;
@@ -89,7 +96,9 @@ describe("[upload] streaming CSV upload", () => {
     expect(app.artifacts.has(row.sha256)).toBe(true);
     // Parsing 20 MB on the main thread stalled it for seconds; now the loop never waits long.
     const maxStallMs = histogram.max / 1e6;
-    console.log(`20 MB upload: event loop max stall ${maxStallMs.toFixed(0)} ms, ${latencies.length} other calls, slowest ${Math.max(...latencies).toFixed(0)} ms`);
+    console.log(
+      `20 MB upload: event loop max stall ${maxStallMs.toFixed(0)} ms, ${latencies.length} other calls, slowest ${Math.max(...latencies).toFixed(0)} ms`,
+    );
     expect(maxStallMs, `event loop stalled ${maxStallMs.toFixed(0)} ms`).toBeLessThan(500);
     expect(latencies.length).toBeGreaterThan(5);
     expect(Math.max(...latencies)).toBeLessThan(500);
@@ -102,9 +111,24 @@ describe("[upload] streaming CSV upload", () => {
     const cases: { user: ReturnType<typeof actorFor> | null; headers?: Record<string, string>; status: number; message: RegExp }[] = [
       { user: null, status: 401, message: /sign in first/ },
       { user: actorFor(app, "auditor"), status: 403, message: /auditor cannot upload datasets \(needs: engineer\)/ },
-      { user: actorFor(app, "engineer"), headers: { "sec-fetch-site": "cross-site", origin: "https://evil.example" }, status: 403, message: /cross-origin request refused/ },
-      { user: actorFor(app, "engineer"), headers: { "sec-fetch-site": "", origin: "https://evil.example" }, status: 403, message: /cross-origin request refused/ },
-      { user: actorFor(app, "engineer"), headers: { "content-length": String(DEFAULT_UPLOAD_LIMITS.maxBytes + 1) }, status: 413, message: /The file is 128\.0 MiB \(134217729 bytes\); the limit is 128 MiB \(server setting RUNLEDGER_UPLOAD_MAX_BYTES\)/ },
+      {
+        user: actorFor(app, "engineer"),
+        headers: { "sec-fetch-site": "cross-site", origin: "https://evil.example" },
+        status: 403,
+        message: /cross-origin request refused/,
+      },
+      {
+        user: actorFor(app, "engineer"),
+        headers: { "sec-fetch-site": "", origin: "https://evil.example" },
+        status: 403,
+        message: /cross-origin request refused/,
+      },
+      {
+        user: actorFor(app, "engineer"),
+        headers: { "content-length": String(DEFAULT_UPLOAD_LIMITS.maxBytes + 1) },
+        status: 413,
+        message: /The file is 128\.0 MiB \(134217729 bytes\); the limit is 128 MiB \(server setting RUNLEDGER_UPLOAD_MAX_BYTES\)/,
+      },
     ];
     for (const c of cases) {
       const { body, state } = watchedBody("a,label\n1,x\n");
@@ -121,20 +145,32 @@ describe("[upload] streaming CSV upload", () => {
 
   it("refuses a body that passes the byte cap mid-stream (no Content-Length), and leaves no temp file", async () => {
     const { stream } = generatedCsv(50_000, 3);
-    const res = await handleDatasetUpload(app, uploadRequest(stream, { name: "too big" }), actorFor(app, "engineer"), { limits: { ...DEFAULT_UPLOAD_LIMITS, maxBytes: 100_000 } });
+    const res = await handleDatasetUpload(app, uploadRequest(stream, { name: "too big" }), actorFor(app, "engineer"), {
+      limits: { ...DEFAULT_UPLOAD_LIMITS, maxBytes: 100_000 },
+    });
     expect(res.status).toBe(413);
-    expect(((await res.json()) as { error: { message: string } }).error.message).toBe("The file is larger than the limit of 100000 bytes (server setting RUNLEDGER_UPLOAD_MAX_BYTES)");
+    expect(((await res.json()) as { error: { message: string } }).error.message).toBe(
+      "The file is larger than the limit of 100000 bytes (server setting RUNLEDGER_UPLOAD_MAX_BYTES)",
+    );
     expect(tempFiles()).toEqual([]);
   });
 
   it("names the cap a file breaks: rows, columns, characters per cell, and a row an unmatched quote runs to the end", async () => {
     const limits = { maxBytes: 10_000_000, maxRows: 3, maxColumns: 4, maxCellChars: 20 };
     const up = (csv: string) => uploadCsvAs(app, "engineer", csv, { name: "capped" }, limits);
-    await expect(up("a,label\n1,x\n2,y\n3,x\n4,y\n")).rejects.toThrow("The file has more than 3 data rows; the limit is 3 (server setting RUNLEDGER_UPLOAD_MAX_ROWS)");
-    await expect(up("a,b,c,d,label\n1,2,3,4,x\n")).rejects.toThrow("The header has 5 columns; the limit is 4 (server setting RUNLEDGER_UPLOAD_MAX_COLUMNS)");
-    await expect(up(`a,label\n1,x\n2,${"y".repeat(21)}\n`)).rejects.toThrow("row 2, column 'label': the value is 21 characters long; the limit is 20 (server setting RUNLEDGER_UPLOAD_MAX_CELL_CHARS)");
+    await expect(up("a,label\n1,x\n2,y\n3,x\n4,y\n")).rejects.toThrow(
+      "The file has more than 3 data rows; the limit is 3 (server setting RUNLEDGER_UPLOAD_MAX_ROWS)",
+    );
+    await expect(up("a,b,c,d,label\n1,2,3,4,x\n")).rejects.toThrow(
+      "The header has 5 columns; the limit is 4 (server setting RUNLEDGER_UPLOAD_MAX_COLUMNS)",
+    );
+    await expect(up(`a,label\n1,x\n2,${"y".repeat(21)}\n`)).rejects.toThrow(
+      "row 2, column 'label': the value is 21 characters long; the limit is 20 (server setting RUNLEDGER_UPLOAD_MAX_CELL_CHARS)",
+    );
     const quoteRunsOn = `a,label\n1,x\n2,"y\n${"3,z\n".repeat(40_000)}`;
-    await expect(up(quoteRunsOn)).rejects.toThrow(/^row 2 is longer than 65,536 characters, the most one row may hold; an unmatched quote \("\) makes the rest of the file one row$/);
+    await expect(up(quoteRunsOn)).rejects.toThrow(
+      /^row 2 is longer than 65,536 characters, the most one row may hold; an unmatched quote \("\) makes the rest of the file one row$/,
+    );
     // Within the caps the same file shape is accepted.
     await expect(up("a,label\n1,x\n2,y\n3,x\n")).resolves.toMatchObject({ rowCount: 3 });
     expect(tempFiles()).toEqual([]);
@@ -142,7 +178,13 @@ describe("[upload] streaming CSV upload", () => {
 
   it("reads the caps from the environment and refuses a malformed setting by name", () => {
     expect(uploadLimits({})).toEqual(DEFAULT_UPLOAD_LIMITS);
-    expect(uploadLimits({ RUNLEDGER_UPLOAD_MAX_ROWS: "10", RUNLEDGER_UPLOAD_MAX_BYTES: "2048" })).toMatchObject({ maxRows: 10, maxBytes: 2048, maxColumns: DEFAULT_UPLOAD_LIMITS.maxColumns });
-    expect(() => uploadLimits({ RUNLEDGER_UPLOAD_MAX_CELL_CHARS: "lots" })).toThrow('RUNLEDGER_UPLOAD_MAX_CELL_CHARS="lots" is not a whole number ≥ 1');
+    expect(uploadLimits({ RUNLEDGER_UPLOAD_MAX_ROWS: "10", RUNLEDGER_UPLOAD_MAX_BYTES: "2048" })).toMatchObject({
+      maxRows: 10,
+      maxBytes: 2048,
+      maxColumns: DEFAULT_UPLOAD_LIMITS.maxColumns,
+    });
+    expect(() => uploadLimits({ RUNLEDGER_UPLOAD_MAX_CELL_CHARS: "lots" })).toThrow(
+      'RUNLEDGER_UPLOAD_MAX_CELL_CHARS="lots" is not a whole number ≥ 1',
+    );
   });
 });

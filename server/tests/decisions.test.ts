@@ -20,7 +20,16 @@ beforeAll(async () => {
   await app.orchestrator.waitFor(parentId);
   const parent = await eng.runs.get({ id: parentId });
   const cfg = { ...parent.config, training: { ...parent.config.training, learningRate: 0.01, batchSize: 8 } };
-  childId = (await eng.runs.create({ experimentId: app.experimentId, config: cfg, rationale: "the loss oscillated", changeRationales: { "training.learningRate": "halve the step size: validation loss oscillated" }, origin: "fork", parentRunId: parentId })).id;
+  childId = (
+    await eng.runs.create({
+      experimentId: app.experimentId,
+      config: cfg,
+      rationale: "the loss oscillated",
+      changeRationales: { "training.learningRate": "halve the step size: validation loss oscillated" },
+      origin: "fork",
+      parentRunId: parentId,
+    })
+  ).id;
   await app.orchestrator.waitFor(childId);
 }, 60_000);
 afterAll(() => app.close());
@@ -43,8 +52,22 @@ describe("decisions from runs", () => {
 
   it("a fork without a change, or a re-run with one, is refused", async () => {
     const parent = await app.as("engineer").runs.get({ id: parentId });
-    await expect(app.as("engineer").runs.create({ experimentId: app.experimentId, config: parent.config, rationale: "same", origin: "fork", parentRunId: parentId })).rejects.toThrow(/must change at least one setting/);
-    await expect(app.as("engineer").runs.create({ experimentId: app.experimentId, config: { ...parent.config, training: { ...parent.config.training, seed: 99 } }, rationale: "x", origin: "rerun", parentRunId: parentId })).rejects.toThrow(/re-run repeats/);
+    await expect(
+      app
+        .as("engineer")
+        .runs.create({ experimentId: app.experimentId, config: parent.config, rationale: "same", origin: "fork", parentRunId: parentId }),
+    ).rejects.toThrow(/must change at least one setting/);
+    await expect(
+      app
+        .as("engineer")
+        .runs.create({
+          experimentId: app.experimentId,
+          config: { ...parent.config, training: { ...parent.config.training, seed: 99 } },
+          rationale: "x",
+          origin: "rerun",
+          parentRunId: parentId,
+        }),
+    ).rejects.toThrow(/re-run repeats/);
   });
 });
 
@@ -53,19 +76,33 @@ describe("notes and corrections", () => {
     const child = await app.as("engineer").runs.get({ id: childId });
     const original = child.decisions.find((d) => d.path === "training.learningRate")!;
     const before = app.db.select().from(decisions).where(eq(decisions.id, original.id)).get();
-    const corr = await app.as("engineer").decisions.addNote({ runId: childId, correctsDecisionId: original.id, rationale: "correction: it was the training loss that oscillated, not validation" });
+    const corr = await app
+      .as("engineer")
+      .decisions.addNote({
+        runId: childId,
+        correctsDecisionId: original.id,
+        rationale: "correction: it was the training loss that oscillated, not validation",
+      });
     expect(corr).toMatchObject({ kind: "correction", correctsDecisionId: original.id, path: "training.learningRate" });
     expect(app.db.select().from(decisions).where(eq(decisions.id, original.id)).get()).toEqual(before);
-    const note = await app.as("reviewer").decisions.addNote({ runId: childId, rationale: "reviewed: the smaller batch is the likelier cause" });
+    const note = await app
+      .as("reviewer")
+      .decisions.addNote({ runId: childId, rationale: "reviewed: the smaller batch is the likelier cause" });
     expect(note.kind).toBe("note");
-    const actions = app.db.select().from(auditEvents).all().map((e) => e.action);
+    const actions = app.db
+      .select()
+      .from(auditEvents)
+      .all()
+      .map((e) => e.action);
     expect(actions).toContain("decision.correct");
     expect(actions).toContain("decision.create");
   });
 
   it("refuses a correction across runs, an empty note, and notes by auditors or admins", async () => {
     const parent = await app.as("engineer").runs.get({ id: parentId });
-    await expect(app.as("engineer").decisions.addNote({ runId: childId, correctsDecisionId: parent.decisions[0]!.id, rationale: "x" })).rejects.toThrow(/belongs to run/);
+    await expect(
+      app.as("engineer").decisions.addNote({ runId: childId, correctsDecisionId: parent.decisions[0]!.id, rationale: "x" }),
+    ).rejects.toThrow(/belongs to run/);
     await expect(app.as("engineer").decisions.addNote({ runId: childId, rationale: "  " })).rejects.toThrow(/write the note/);
     await expect(app.as("auditor").decisions.addNote({ runId: childId, rationale: "I change nothing" })).rejects.toThrow(/auditor cannot/);
     await expect(app.as("admin").decisions.addNote({ runId: childId, rationale: "nor do I" })).rejects.toThrow(/admin cannot/);
@@ -79,7 +116,10 @@ describe("notes and corrections", () => {
 describe("timeline", () => {
   it("shows the parent's decisions, the child's changes and the measured effect at the same epoch", async () => {
     const t = await app.as("auditor").decisions.timeline({ runId: childId });
-    expect(t.entries.map((e) => [e.runId, e.relation])).toEqual([[parentId, "ancestor"], [childId, "this run"]]);
+    expect(t.entries.map((e) => [e.runId, e.relation])).toEqual([
+      [parentId, "ancestor"],
+      [childId, "this run"],
+    ]);
     const child = t.entries[1]!;
     const corrected = child.decisions.find((d) => d.path === "training.learningRate" && d.kind === "change")!;
     expect(corrected.correctedBy).toHaveLength(1);
@@ -93,7 +133,10 @@ describe("timeline", () => {
     expect(t.curves.parent!.val_loss).toHaveLength(4);
 
     const fromParent = await app.as("auditor").decisions.timeline({ runId: parentId });
-    expect(fromParent.entries.map((e) => [e.runId, e.relation])).toEqual([[parentId, "this run"], [childId, "child"]]);
+    expect(fromParent.entries.map((e) => [e.runId, e.relation])).toEqual([
+      [parentId, "this run"],
+      [childId, "child"],
+    ]);
     expect(fromParent.entries[1]!.effect).not.toBeNull();
   });
 });

@@ -23,16 +23,40 @@ const password = (i: number) => DEMO_USERS[i]!.password;
 
 describe("document review by its author", () => {
   it("is refused and recorded; another reviewer reviews; the author signs authorship", async () => {
-    const doc = await app.as("reviewer").documents.update({ subjectType: "dataset", subjectId: datasetId, section: "data_collection", body: "Synthetic rows made for this test.", baseVersion: 0 });
-    await expect(app.as("reviewer").documents.sign({ documentId: doc.id, meaning: "review", password: password(2) })).rejects.toMatchObject({ code: "FORBIDDEN", message: expect.stringMatching(/wrote version 1 of "data_collection" and cannot sign its review/) });
-    const refused = app.db.select().from(auditEvents).where(and(eq(auditEvents.action, "document.selfReviewRefused"), eq(auditEvents.entityId, String(doc.id)))).all();
+    const doc = await app
+      .as("reviewer")
+      .documents.update({
+        subjectType: "dataset",
+        subjectId: datasetId,
+        section: "data_collection",
+        body: "Synthetic rows made for this test.",
+        baseVersion: 0,
+      });
+    await expect(app.as("reviewer").documents.sign({ documentId: doc.id, meaning: "review", password: password(2) })).rejects.toMatchObject(
+      { code: "FORBIDDEN", message: expect.stringMatching(/wrote version 1 of "data_collection" and cannot sign its review/) },
+    );
+    const refused = app.db
+      .select()
+      .from(auditEvents)
+      .where(and(eq(auditEvents.action, "document.selfReviewRefused"), eq(auditEvents.entityId, String(doc.id))))
+      .all();
     expect(refused).toHaveLength(1);
-    expect(JSON.parse(refused[0]!.payload)).toMatchObject({ meaning: "review", reason: "author of this version", version: 1, recordSha256: doc.sha256 });
+    expect(JSON.parse(refused[0]!.payload)).toMatchObject({
+      meaning: "review",
+      reason: "author of this version",
+      version: 1,
+      recordSha256: doc.sha256,
+    });
     expect(app.db.select().from(signatures).where(eq(signatures.recordId, doc.id)).all()).toHaveLength(0);
 
     await app.as("reviewer").documents.sign({ documentId: doc.id, meaning: "authorship", password: password(2) });
     await app.as("reviewer2").documents.sign({ documentId: doc.id, meaning: "review", password: password(4) });
-    const signed = app.db.select().from(signatures).where(eq(signatures.recordId, doc.id)).all().map((s) => `${s.printedName}: ${s.meaning}`);
+    const signed = app.db
+      .select()
+      .from(signatures)
+      .where(eq(signatures.recordId, doc.id))
+      .all()
+      .map((s) => `${s.printedName}: ${s.meaning}`);
     expect(signed.sort()).toEqual(["Rita Second-Reviewer: review", "Rui Reviewer: authorship"]);
   });
 });

@@ -32,10 +32,15 @@ describe("[runs.estimate] one long-lived estimate worker", () => {
   it("answers repeated estimates from one worker; a warm estimate is fast and barely touches the main thread", async () => {
     // A 6 MB upload: the old code read and hashed it on the main thread and spawned a TF.js worker for every estimate.
     const lines = ["a,b,c,d,e,f,label"];
-    for (let i = 0; i < 150_000; i++) lines.push(`${(i * 0.37) % 11},${(i * 1.3) % 7},${i % 13},${(i * 5) % 17},${(i % 101) / 7},${i % 3},${i % 2 ? "odd" : "even"}`);
+    for (let i = 0; i < 150_000; i++)
+      lines.push(`${(i * 0.37) % 11},${(i * 1.3) % 7},${i % 13},${(i * 5) % 17},${(i % 101) / 7},${i % 3},${i % 2 ? "odd" : "even"}`);
     const ds = await uploadCsvAs(app, "engineer", lines.join("\n"), { name: "estimate data" });
     expect(ds.byteSize).toBeGreaterThan(5_000_000);
-    const config = (units: number) => ({ ...irisConfig(), data: { ...irisConfig().data, dataset: { datasetId: String(ds.id) } }, model: { layers: [{ type: "dense" as const, units, activation: "relu" as const }] } });
+    const config = (units: number) => ({
+      ...irisConfig(),
+      data: { ...irisConfig().data, dataset: { datasetId: String(ds.id) } },
+      model: { layers: [{ type: "dense" as const, units, activation: "relu" as const }] },
+    });
 
     const started = estimatePool().stats().workersStarted;
     const first = await app.as("auditor").runs.estimate({ config: config(8) });
@@ -46,7 +51,9 @@ describe("[runs.estimate] one long-lived estimate worker", () => {
       expect(value.memory.paramCount).toBe(6 * units + units + units * 2 + 2);
       timings.push({ busyMs, wallMs });
     }
-    console.log(`warm estimates on a 6 MB dataset: ${timings.map((t) => `${t.wallMs.toFixed(0)} ms wall / ${t.busyMs.toFixed(1)} ms main thread`).join(", ")}`);
+    console.log(
+      `warm estimates on a 6 MB dataset: ${timings.map((t) => `${t.wallMs.toFixed(0)} ms wall / ${t.busyMs.toFixed(1)} ms main thread`).join(", ")}`,
+    );
     expect(estimatePool().stats().workersStarted - started).toBe(1);
     expect(Math.min(...timings.map((t) => t.wallMs))).toBeLessThan(1000);
     expect(Math.min(...timings.map((t) => t.busyMs))).toBeLessThan(25);

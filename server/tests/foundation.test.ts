@@ -16,7 +16,11 @@ describe("sign-in", () => {
   it("accepts the right password and refuses a wrong one, recording both", async () => {
     expect((await signIn(app.db, "engineer@runledger.local", "engineer-demo-pass")).ok).toBe(true);
     expect((await signIn(app.db, "engineer@runledger.local", "nope")).ok).toBe(false);
-    const actions = app.db.select({ action: auditEvents.action }).from(auditEvents).all().map((e) => e.action);
+    const actions = app.db
+      .select({ action: auditEvents.action })
+      .from(auditEvents)
+      .all()
+      .map((e) => e.action);
     expect(actions).toContain("user.signIn");
     expect(actions).toContain("user.signInFailed");
   });
@@ -30,16 +34,24 @@ describe("runs", () => {
   it("rejects a bad config with a message naming the path", async () => {
     const bad = irisConfig();
     (bad.training as { learningRate: number }).learningRate = -1;
-    await expect(app.as("engineer").runs.create({ experimentId: app.experimentId, config: bad, rationale: "x" })).rejects.toThrow(/training\.learningRate: learningRate must be > 0/);
+    await expect(app.as("engineer").runs.create({ experimentId: app.experimentId, config: bad, rationale: "x" })).rejects.toThrow(
+      /training\.learningRate: learningRate must be > 0/,
+    );
   });
 
   it("requires a rationale", async () => {
-    await expect(app.as("engineer").runs.create({ experimentId: app.experimentId, config: irisConfig(), rationale: "  " })).rejects.toThrow(/rationale is required/);
+    await expect(app.as("engineer").runs.create({ experimentId: app.experimentId, config: irisConfig(), rationale: "  " })).rejects.toThrow(
+      /rationale is required/,
+    );
   });
 
   it("refuses an auditor and a reviewer on the server", async () => {
-    await expect(app.as("auditor").runs.create({ experimentId: app.experimentId, config: irisConfig(), rationale: "x" })).rejects.toThrow(/auditor cannot/);
-    await expect(app.as("reviewer").projects.createExperiment({ projectId: app.projectId, name: "nope" })).rejects.toThrow(/reviewer cannot/);
+    await expect(app.as("auditor").runs.create({ experimentId: app.experimentId, config: irisConfig(), rationale: "x" })).rejects.toThrow(
+      /auditor cannot/,
+    );
+    await expect(app.as("reviewer").projects.createExperiment({ projectId: app.projectId, name: "nope" })).rejects.toThrow(
+      /reviewer cannot/,
+    );
   });
 
   it("trains a run in a worker to completion and records metrics, checkpoints and an evaluation", async () => {
@@ -70,12 +82,20 @@ describe("runs", () => {
     const engineer = app.as("engineer");
     const cfg = irisConfig();
     cfg.model.layers = [{ type: "lstm", units: 4 }];
-    const { id } = await engineer.runs.create({ experimentId: app.experimentId, config: cfg, rationale: "an LSTM on flat tabular data cannot work" });
+    const { id } = await engineer.runs.create({
+      experimentId: app.experimentId,
+      config: cfg,
+      rationale: "an LSTM on flat tabular data cannot work",
+    });
     await app.orchestrator.waitFor(id);
     const run = await engineer.runs.get({ id });
     expect(run.status).toBe("failed");
     expect(run.error).toMatch(/lstm/i);
-    const again = await engineer.runs.create({ experimentId: app.experimentId, config: irisConfig({ epochs: 1 }), rationale: "still serving" });
+    const again = await engineer.runs.create({
+      experimentId: app.experimentId,
+      config: irisConfig({ epochs: 1 }),
+      rationale: "still serving",
+    });
     await app.orchestrator.waitFor(again.id);
     expect((await engineer.runs.get({ id: again.id })).status).toBe("completed");
   });
@@ -93,7 +113,19 @@ describe("audit chain", () => {
       prev = r.chainHash;
     });
     const actions = new Set(rows.map((r) => r.action));
-    for (const a of ["user.create", "run.create", "run.start", "checkpoint.create", "evaluation.create", "run.complete", "run.fail", "datasetVersion.create", "split.create", "dataset.create"]) expect(actions).toContain(a);
+    for (const a of [
+      "user.create",
+      "run.create",
+      "run.start",
+      "checkpoint.create",
+      "evaluation.create",
+      "run.complete",
+      "run.fail",
+      "datasetVersion.create",
+      "split.create",
+      "dataset.create",
+    ])
+      expect(actions).toContain(a);
   });
 
   it("rejects edits of decisions and signatures, which are immutable records", () => {

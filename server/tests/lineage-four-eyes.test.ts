@@ -35,7 +35,10 @@ async function train(config = irisConfig(), rationale = "lineage four-eyes test"
   return id;
 }
 
-const fineTuneConfig = (checkpointId: number) => ({ ...irisConfig({ epochs: 2, seed: 4 }), fineTune: { parentCheckpointId: String(checkpointId), freezeLayers: 0, replaceHead: false } });
+const fineTuneConfig = (checkpointId: number) => ({
+  ...irisConfig({ epochs: 2, seed: 4 }),
+  fineTune: { parentCheckpointId: String(checkpointId), freezeLayers: 0, replaceHead: false },
+});
 const refusals = () => app.db.select().from(auditEvents).where(eq(auditEvents.action, "promotion.selfApprovalRefused")).all();
 
 beforeAll(async () => {
@@ -50,19 +53,33 @@ afterAll(() => app.close());
 describe("a fine-tune's parent run is decided by the server", () => {
   it("refuses the attack: parentCheckpointId of run 1 with parentRunId = run 2, naming both runs", async () => {
     const before = app.db.select().from(runs).all().length;
-    const attempt = app.as("engineer").runs.create({ experimentId: app.experimentId, config: fineTuneConfig(ck1.id), rationale: "hide run 1", parentRunId: run2 });
+    const attempt = app
+      .as("engineer")
+      .runs.create({ experimentId: app.experimentId, config: fineTuneConfig(ck1.id), rationale: "hide run 1", parentRunId: run2 });
     await expect(attempt).rejects.toThrow(new RegExp(`checkpoint #${ck1.id} belongs to run #${run1}, but parentRunId names run #${run2}`));
     await expect(attempt).rejects.toSatisfy((e: unknown) => e instanceof TRPCError && e.code === "BAD_REQUEST");
     expect(app.db.select().from(runs).all()).toHaveLength(before);
   });
 
   it("derives the parent run from the checkpoint (and accepts naming that same run)", async () => {
-    const { id } = await app.as("engineer").runs.create({ experimentId: app.experimentId, config: fineTuneConfig(ck1.id), rationale: "adapt run 1's weights", parentRunId: run1 });
+    const { id } = await app
+      .as("engineer")
+      .runs.create({
+        experimentId: app.experimentId,
+        config: fineTuneConfig(ck1.id),
+        rationale: "adapt run 1's weights",
+        parentRunId: run1,
+      });
     fineTune = id;
     await waitCompleted(id);
     const row = app.db.select().from(runs).where(eq(runs.id, id)).get()!;
     expect(row).toMatchObject({ origin: "finetune", parentRunId: run1, parentCheckpointId: ck1.id });
-    const event = app.db.select().from(auditEvents).where(eq(auditEvents.action, "run.create")).all().find((e) => e.entityId === String(id))!;
+    const event = app.db
+      .select()
+      .from(auditEvents)
+      .where(eq(auditEvents.action, "run.create"))
+      .all()
+      .find((e) => e.entityId === String(id))!;
     expect(JSON.parse(event.payload)).toMatchObject({ parentRunId: run1, parentCheckpointId: ck1.id });
   });
 });
@@ -71,9 +88,13 @@ describe("the checkpoint's run stays in the four-eyes conflict set and in the gr
   it("a reviewer who wrote a note on the checkpoint's run cannot approve the fine-tune; the refusal is recorded", async () => {
     await app.as("reviewer").decisions.addNote({ runId: run1, rationale: "I picked these layers for the base model" });
     const v = await app.as("engineer").models.register({ runId: fineTune, modelName: MODEL });
-    requestId = (await app.as("engineer").models.requestPromotion({ modelName: MODEL, version: v.version, rationale: "fine-tune is ready" })).id;
+    requestId = (
+      await app.as("engineer").models.requestPromotion({ modelName: MODEL, version: v.version, rationale: "fine-tune is ready" })
+    ).id;
     const before = refusals().length;
-    await expect(app.as("reviewer").models.sign({ requestId, meaning: "approval", password: "reviewer-demo-pass" })).rejects.toThrow(new RegExp(`Rui Reviewer cannot sign .*authored decision #\\d+ \\(note\\) on run #${run1}`));
+    await expect(app.as("reviewer").models.sign({ requestId, meaning: "approval", password: "reviewer-demo-pass" })).rejects.toThrow(
+      new RegExp(`Rui Reviewer cannot sign .*authored decision #\\d+ \\(note\\) on run #${run1}`),
+    );
     const recorded = refusals();
     expect(recorded).toHaveLength(before + 1);
     expect(recorded.at(-1)!).toMatchObject({ actorName: "Rui Reviewer", entityId: String(requestId) });
@@ -94,12 +115,30 @@ describe("the checkpoint's run stays in the four-eyes conflict set and in the gr
 
   it("a fork whose config starts from run 1's checkpoint keeps its named parent (run 2) while ancestry follows run 1", async () => {
     const parent = await app.as("engineer").runs.get({ id: run2 });
-    const { id } = await app.as("engineer").runs.create({ experimentId: app.experimentId, config: { ...parent.config, fineTune: { parentCheckpointId: String(ck1.id), freezeLayers: 0, replaceHead: false } }, rationale: "start run 2's setup from run 1's weights", origin: "fork", parentRunId: run2 });
+    const { id } = await app
+      .as("engineer")
+      .runs.create({
+        experimentId: app.experimentId,
+        config: { ...parent.config, fineTune: { parentCheckpointId: String(ck1.id), freezeLayers: 0, replaceHead: false } },
+        rationale: "start run 2's setup from run 1's weights",
+        origin: "fork",
+        parentRunId: run2,
+      });
     await waitCompleted(id);
-    expect(app.db.select().from(runs).where(eq(runs.id, id)).get()).toMatchObject({ origin: "fork", parentRunId: run2, parentCheckpointId: ck1.id });
-    expect(runAncestry(app.db, id).map((r) => r.id).sort()).toEqual([run1, run2, id].sort());
+    expect(app.db.select().from(runs).where(eq(runs.id, id)).get()).toMatchObject({
+      origin: "fork",
+      parentRunId: run2,
+      parentCheckpointId: ck1.id,
+    });
+    expect(
+      runAncestry(app.db, id)
+        .map((r) => r.id)
+        .sort(),
+    ).toEqual([run1, run2, id].sort());
     const v = await app.as("engineer").models.register({ runId: id, modelName: MODEL });
-    const reasons = lineageAuthors(app.db, v.modelVersionId).map((a) => a.why).join("; ");
+    const reasons = lineageAuthors(app.db, v.modelVersionId)
+      .map((a) => a.why)
+      .join("; ");
     expect(reasons).toContain(`authored run #${run1}`);
     expect(reasons).toMatch(new RegExp(`authored decision #\\d+ \\(note\\) on run #${run1}`));
   });
@@ -116,17 +155,39 @@ describe("datasets and documents in the lineage", () => {
   });
 
   it("a reviewer who wrote a datasheet section of the run's dataset cannot approve", async () => {
-    const datasetId = app.db.select().from(datasetVersions).where(eq(datasetVersions.id, app.db.select().from(runs).where(eq(runs.id, run1)).get()!.datasetVersionId!)).get()!.datasetId;
-    await app.as("reviewer2").documents.update({ subjectType: "dataset", subjectId: datasetId, section: "data_collection", body: "Collected by Anderson, 1935.", baseVersion: 0 });
+    const datasetId = app.db
+      .select()
+      .from(datasetVersions)
+      .where(eq(datasetVersions.id, app.db.select().from(runs).where(eq(runs.id, run1)).get()!.datasetVersionId!))
+      .get()!.datasetId;
+    await app
+      .as("reviewer2")
+      .documents.update({
+        subjectType: "dataset",
+        subjectId: datasetId,
+        section: "data_collection",
+        body: "Collected by Anderson, 1935.",
+        baseVersion: 0,
+      });
     const before = refusals().length;
-    await expect(app.as("reviewer2").models.sign({ requestId, meaning: "approval", password: "reviewer2-demo-pass" })).rejects.toThrow(new RegExp(`Rita Second-Reviewer cannot sign .*wrote datasheet of dataset #${datasetId} section "data_collection" v1`));
+    await expect(app.as("reviewer2").models.sign({ requestId, meaning: "approval", password: "reviewer2-demo-pass" })).rejects.toThrow(
+      new RegExp(`Rita Second-Reviewer cannot sign .*wrote datasheet of dataset #${datasetId} section "data_collection" v1`),
+    );
     expect(refusals()).toHaveLength(before + 1);
   });
 
   it("a model-card section's author, and its authorship signer, are in the conflict set; a review signature is not", async () => {
     const registered = await app.as("engineer").models.register({ runId: run2, modelName: "card-test" });
     const modelId = registered.modelId;
-    const doc = await app.as("engineer").documents.update({ subjectType: "model", subjectId: modelId, section: "intended_use", body: "Sorting irises in teaching labs.", baseVersion: 0 });
+    const doc = await app
+      .as("engineer")
+      .documents.update({
+        subjectType: "model",
+        subjectId: modelId,
+        section: "intended_use",
+        body: "Sorting irises in teaching labs.",
+        baseVersion: 0,
+      });
     await app.as("engineer").documents.sign({ documentId: doc.id, meaning: "authorship", password: "engineer-demo-pass" });
     await app.as("reviewer").documents.sign({ documentId: doc.id, meaning: "review", password: "reviewer-demo-pass" });
     const whys = lineageAuthors(app.db, registered.modelVersionId).map((a) => a.why);

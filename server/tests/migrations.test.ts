@@ -18,7 +18,11 @@ afterAll(() => app.close());
 describe("[migration 0002_evaluation_source]", () => {
   it("marks old requested evaluations as requested and the trainer's own as training", async () => {
     const engineer = app.as("engineer");
-    const { id } = await engineer.runs.create({ experimentId: app.experimentId, config: irisConfig({ epochs: 2 }), rationale: "migration test" });
+    const { id } = await engineer.runs.create({
+      experimentId: app.experimentId,
+      config: irisConfig({ epochs: 2 }),
+      rationale: "migration test",
+    });
     await app.orchestrator.waitFor(id);
     const run = await engineer.runs.get({ id });
     expect(run.status).toBe("completed");

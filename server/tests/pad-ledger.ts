@@ -21,7 +21,16 @@ export function padLedger(db: Db, keys: AuditKeys, count: number): number {
     while (ledger.written < count) {
       const at = new Date(t0 + ledger.written * 1000).toISOString();
       const identifier = (ledger.written % 4096).toString(16).padStart(16, "0");
-      ledger.append({ at, actorId: null, actorName: "anonymous", role: SYSTEM_ACTOR.role, action: "user.signInFailed", entityType: "signInIdentifier", entityId: identifier, payload: canonicalJson({ identifier, windowStart: at, windowMinutes: 10, failures: 1 }) });
+      ledger.append({
+        at,
+        actorId: null,
+        actorName: "anonymous",
+        role: SYSTEM_ACTOR.role,
+        action: "user.signInFailed",
+        entityType: "signInIdentifier",
+        entityId: identifier,
+        payload: canonicalJson({ identifier, windowStart: at, windowMinutes: 10, failures: 1 }),
+      });
     }
     return ledger.written;
   })();

@@ -49,7 +49,9 @@ describe("registration", () => {
     expect(v.version).toBe(2);
     const detail = await app.as("engineer").models.get({ name: MODEL });
     expect(detail.versions.find((x) => x.version === 2)!.testEvaluation).toBeNull();
-    await expect(app.as("engineer").models.requestPromotion({ modelName: MODEL, version: 2, rationale: "try" })).rejects.toThrow(/has no evaluation on the test partition/);
+    await expect(app.as("engineer").models.requestPromotion({ modelName: MODEL, version: 2, rationale: "try" })).rejects.toThrow(
+      /has no evaluation on the test partition/,
+    );
   });
 });
 
@@ -58,18 +60,24 @@ describe("four-eyes promotion to production", () => {
   let movedAt: string;
 
   it("an engineer requests production for version 1, citing the test evaluation; the record hash binds model version and evaluation", async () => {
-    const req = await app.as("engineer").models.requestPromotion({ modelName: MODEL, version: 1, rationale: "test accuracy is good enough for the pilot" });
+    const req = await app
+      .as("engineer")
+      .models.requestPromotion({ modelName: MODEL, version: 1, rationale: "test accuracy is good enough for the pilot" });
     requestId = req.id;
     expect(req.status).toBe("pending");
     expect(req.recordSha256).toMatch(/^[0-9a-f]{64}$/);
     const run = await app.as("engineer").runs.get({ id: runA });
     expect(req.evaluationId).toBe(run.evaluations[0]!.id);
-    await expect(app.as("engineer").models.requestPromotion({ modelName: MODEL, version: 1, rationale: "again" })).rejects.toThrow(/already pending/);
+    await expect(app.as("engineer").models.requestPromotion({ modelName: MODEL, version: 1, rationale: "again" })).rejects.toThrow(
+      /already pending/,
+    );
   });
 
   it("refuses the requester's own approval AND records the attempt, although the call fails", async () => {
     const before = auditActions("promotion.selfApprovalRefused").length;
-    await expect(app.as("engineer").models.sign({ requestId, meaning: "approval", password: "engineer-demo-pass" })).rejects.toThrow(/cannot sign promotion request .* requested this promotion/);
+    await expect(app.as("engineer").models.sign({ requestId, meaning: "approval", password: "engineer-demo-pass" })).rejects.toThrow(
+      /cannot sign promotion request .* requested this promotion/,
+    );
     const refused = auditActions("promotion.selfApprovalRefused");
     expect(refused).toHaveLength(before + 1);
     expect(refused.at(-1)!.actorName).toBe("Erin Engineer");
@@ -78,21 +86,27 @@ describe("four-eyes promotion to production", () => {
 
   it("refuses a reviewer whose decision note is in the model's lineage, and records it", async () => {
     await app.as("reviewer").decisions.addNote({ runId: runA, rationale: "I asked for the learning rate 0.03 after the pilot" });
-    await expect(app.as("reviewer").models.sign({ requestId, meaning: "approval", password: "reviewer-demo-pass" })).rejects.toThrow(/Rui Reviewer cannot sign .*authored decision #\d+ \(note\) on run #\d+/);
+    await expect(app.as("reviewer").models.sign({ requestId, meaning: "approval", password: "reviewer-demo-pass" })).rejects.toThrow(
+      /Rui Reviewer cannot sign .*authored decision #\d+ \(note\) on run #\d+/,
+    );
     expect(auditActions("promotion.selfApprovalRefused").at(-1)!.actorName).toBe("Rui Reviewer");
     const detail = await app.as("reviewer").models.get({ name: MODEL });
     expect(detail.promotionRequests.find((r) => r.id === requestId)!.viewerConflicts.join(" ")).toMatch(/authored decision/);
   });
 
   it("requires the signer's password, and records a wrong one", async () => {
-    await expect(app.as("reviewer2").models.sign({ requestId, meaning: "approval", password: "wrong" })).rejects.toThrow(/password does not match/);
+    await expect(app.as("reviewer2").models.sign({ requestId, meaning: "approval", password: "wrong" })).rejects.toThrow(
+      /password does not match/,
+    );
     expect(auditActions("signature.refused")).toHaveLength(1);
     expect((await app.as("engineer").models.get({ name: MODEL })).aliases.production).toBeUndefined();
   });
 
   it("an independent reviewer's approval moves production, with a readable signature bound to the record hash, and a signed audit checkpoint", async () => {
     const checkpointsBefore = app.db.select().from(auditCheckpoints).all().length;
-    const out = await app.as("reviewer2").models.sign({ requestId, meaning: "approval", password: "reviewer2-demo-pass", comment: "checked the confusion matrix" });
+    const out = await app
+      .as("reviewer2")
+      .models.sign({ requestId, meaning: "approval", password: "reviewer2-demo-pass", comment: "checked the confusion matrix" });
     expect(out).toMatchObject({ status: "approved", aliasMoved: true });
     expect(out.auditCheckpoint.ok).toBe(true);
     expect(app.db.select().from(auditCheckpoints).all().length).toBe(checkpointsBefore + 1);
@@ -103,7 +117,11 @@ describe("four-eyes promotion to production", () => {
     expect(req.status).toBe("approved");
     const sig = req.signatures[0]!;
     expect(sig.recordSha256).toBe(req.recordSha256);
-    expect(sig.text).toMatch(new RegExp(`^Approved by Rita Second-Reviewer on \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ — meaning: approval — record sha256 ${req.recordSha256.slice(0, 12)}…$`));
+    expect(sig.text).toMatch(
+      new RegExp(
+        `^Approved by Rita Second-Reviewer on \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ — meaning: approval — record sha256 ${req.recordSha256.slice(0, 12)}…$`,
+      ),
+    );
     const move = detail.aliasHistory.find((e) => e.alias === "production")!;
     expect(move).toMatchObject({ version: 1, promotionRequestId: requestId, movedBy: "Rita Second-Reviewer" });
     movedAt = move.at;
@@ -117,23 +135,39 @@ describe("four-eyes promotion to production", () => {
   it("a fork of the approved run inherits its lineage: the reviewer with a note on the parent still cannot approve", async () => {
     const parent = await app.as("engineer").runs.get({ id: runA });
     const cfg = { ...parent.config, training: { ...parent.config.training, learningRate: 0.02 } };
-    const { id } = await app.as("engineer").runs.create({ experimentId: app.experimentId, config: cfg, rationale: "lower the learning rate", origin: "fork", parentRunId: runA });
+    const { id } = await app
+      .as("engineer")
+      .runs.create({
+        experimentId: app.experimentId,
+        config: cfg,
+        rationale: "lower the learning rate",
+        origin: "fork",
+        parentRunId: runA,
+      });
     await app.orchestrator.waitFor(id);
     const v = await app.as("engineer").models.register({ runId: id, modelName: MODEL });
     const req = await app.as("engineer").models.requestPromotion({ modelName: MODEL, version: v.version, rationale: "the fork is better" });
-    await expect(app.as("reviewer").models.sign({ requestId: req.id, meaning: "approval", password: "reviewer-demo-pass" })).rejects.toThrow(/authored decision .* on run #/);
+    await expect(
+      app.as("reviewer").models.sign({ requestId: req.id, meaning: "approval", password: "reviewer-demo-pass" }),
+    ).rejects.toThrow(/authored decision .* on run #/);
     await app.as("engineer").models.withdrawPromotion({ requestId: req.id, reason: "superseded" });
     expect((await app.as("engineer").models.get({ name: MODEL })).promotionRequests.find((r) => r.id === req.id)!.status).toBe("withdrawn");
   });
 
   it("with two approvals required, one approval keeps the request pending and the second moves production; the history answers 'what was in production at T'", async () => {
-    await expect(app.as("engineer").models.setApprovalsRequired({ modelName: MODEL, approvalsRequired: 2 })).rejects.toThrow(/engineer cannot/);
+    await expect(app.as("engineer").models.setApprovalsRequired({ modelName: MODEL, approvalsRequired: 2 })).rejects.toThrow(
+      /engineer cannot/,
+    );
     await app.as("admin").models.setApprovalsRequired({ modelName: MODEL, approvalsRequired: 2 });
     const v = await app.as("engineer").models.register({ runId: runC, modelName: MODEL });
-    const req = await app.as("engineer").models.requestPromotion({ modelName: MODEL, version: v.version, rationale: "independent line, better test F1" });
+    const req = await app
+      .as("engineer")
+      .models.requestPromotion({ modelName: MODEL, version: v.version, rationale: "independent line, better test F1" });
     const first = await app.as("reviewer2").models.sign({ requestId: req.id, meaning: "approval", password: "reviewer2-demo-pass" });
     expect(first).toMatchObject({ status: "pending", aliasMoved: false });
-    await expect(app.as("reviewer2").models.sign({ requestId: req.id, meaning: "approval", password: "reviewer2-demo-pass" })).rejects.toThrow(/already signed/);
+    await expect(
+      app.as("reviewer2").models.sign({ requestId: req.id, meaning: "approval", password: "reviewer2-demo-pass" }),
+    ).rejects.toThrow(/already signed/);
     const second = await app.as("reviewer").models.sign({ requestId: req.id, meaning: "approval", password: "reviewer-demo-pass" });
     expect(second).toMatchObject({ status: "approved", aliasMoved: true });
 
@@ -146,18 +180,33 @@ describe("four-eyes promotion to production", () => {
     const between = new Date((Date.parse(movedAt) + Date.parse(secondAt)) / 2).toISOString();
     expect((await app.as("auditor").models.aliasAt({ modelName: MODEL, at: justBefore })).version).toBeNull();
     expect((await app.as("auditor").models.aliasAt({ modelName: MODEL, at: movedAt })).version).toBe(1);
-    if (Date.parse(secondAt) > Date.parse(movedAt) + 1) expect((await app.as("auditor").models.aliasAt({ modelName: MODEL, at: between })).version).toBe(1);
-    const now = await app.as("auditor").models.aliasAt({ modelName: MODEL, alias: "production", at: new Date(Date.now() + 1000).toISOString() });
+    if (Date.parse(secondAt) > Date.parse(movedAt) + 1)
+      expect((await app.as("auditor").models.aliasAt({ modelName: MODEL, at: between })).version).toBe(1);
+    const now = await app
+      .as("auditor")
+      .models.aliasAt({ modelName: MODEL, alias: "production", at: new Date(Date.now() + 1000).toISOString() });
     expect(now).toMatchObject({ version: v.version, promotionRequestId: req.id });
     const timeline = await app.as("auditor").models.aliasTimeline({ modelName: MODEL });
-    expect(timeline.map((t) => [t.version, t.to === null])).toEqual([[1, false], [v.version, true]]);
+    expect(timeline.map((t) => [t.version, t.to === null])).toEqual([
+      [1, false],
+      [v.version, true],
+    ]);
     await expect(app.as("auditor").models.aliasAt({ modelName: MODEL, at: "yesterday-ish" })).rejects.toThrow(/not a time/);
   });
 
   it("a rejection closes a request; production does not move", async () => {
     const v = await app.as("engineer").models.register({ runId: runA, modelName: MODEL, checkpoint: "best" });
-    const req = await app.as("engineer").models.requestPromotion({ modelName: MODEL, version: v.version, alias: "production", rationale: "roll back to run A" });
-    const out = await app.as("reviewer2").models.sign({ requestId: req.id, meaning: "rejection", password: "reviewer2-demo-pass", comment: "no rollback without an incident" });
+    const req = await app
+      .as("engineer")
+      .models.requestPromotion({ modelName: MODEL, version: v.version, alias: "production", rationale: "roll back to run A" });
+    const out = await app
+      .as("reviewer2")
+      .models.sign({
+        requestId: req.id,
+        meaning: "rejection",
+        password: "reviewer2-demo-pass",
+        comment: "no rollback without an incident",
+      });
     expect(out.status).toBe("rejected");
     expect(out.text).toMatch(/^Rejected by Rita Second-Reviewer on .* — meaning: rejection — record sha256 /);
     expect((await app.as("auditor").models.get({ name: MODEL })).aliases.production).toBe(v.version - 1);
@@ -178,11 +227,17 @@ describe("four-eyes promotion to production", () => {
 
 describe("staging and other aliases", () => {
   it("an engineer moves staging directly (audited and checkpointed), but never production", async () => {
-    const out = await app.as("engineer").models.moveAlias({ modelName: MODEL, alias: "staging", version: 2, rationale: "smoke tests on the epoch-1 weights" });
+    const out = await app
+      .as("engineer")
+      .models.moveAlias({ modelName: MODEL, alias: "staging", version: 2, rationale: "smoke tests on the epoch-1 weights" });
     expect(out.auditCheckpoint.ok).toBe(true);
     expect((await app.as("engineer").models.get({ name: MODEL })).aliases.staging).toBe(2);
-    await expect(app.as("engineer").models.moveAlias({ modelName: MODEL, alias: "production", version: 2, rationale: "shortcut" })).rejects.toThrow(/only through a promotion request/);
-    await expect(app.as("engineer").models.moveAlias({ modelName: MODEL, alias: "staging", version: 2, rationale: "again" })).rejects.toThrow(/already points at version 2/);
+    await expect(
+      app.as("engineer").models.moveAlias({ modelName: MODEL, alias: "production", version: 2, rationale: "shortcut" }),
+    ).rejects.toThrow(/only through a promotion request/);
+    await expect(
+      app.as("engineer").models.moveAlias({ modelName: MODEL, alias: "staging", version: 2, rationale: "again" }),
+    ).rejects.toThrow(/already points at version 2/);
     const last = auditActions("alias.move").at(-1)!;
     expect(JSON.parse(last.payload)).toMatchObject({ alias: "staging", rationale: "smoke tests on the epoch-1 weights" });
   });

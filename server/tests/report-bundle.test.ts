@@ -37,7 +37,9 @@ async function train(config = irisConfig(), rationale = "baseline") {
 
 async function promote(version: number) {
   const req = await app.as("engineer").models.requestPromotion({ modelName: MODEL, version, rationale: `v${version}: good test accuracy` });
-  const signed = await app.as("reviewer").models.sign({ requestId: req.id, meaning: "approval", password: DEMO_USERS[2]!.password, comment: "confusion matrix checked" });
+  const signed = await app
+    .as("reviewer")
+    .models.sign({ requestId: req.id, meaning: "approval", password: DEMO_USERS[2]!.password, comment: "confusion matrix checked" });
   expect(signed.status).toBe("approved");
 }
 
@@ -51,7 +53,15 @@ beforeAll(async () => {
   await promote(1);
   // v2: a fork with a changed learning rate; the change is a decision with its rationale.
   const parent = await app.as("engineer").runs.get({ id: run1 });
-  const { id: run2 } = await app.as("engineer").runs.create({ experimentId: app.experimentId, origin: "fork", parentRunId: run1, config: { ...parent.config, training: { ...parent.config.training, learningRate: 0.01 } }, rationale: "lower the learning rate: validation loss oscillates" });
+  const { id: run2 } = await app
+    .as("engineer")
+    .runs.create({
+      experimentId: app.experimentId,
+      origin: "fork",
+      parentRunId: run1,
+      config: { ...parent.config, training: { ...parent.config.training, learningRate: 0.01 } },
+      rationale: "lower the learning rate: validation loss oscillates",
+    });
   await app.orchestrator.waitFor(run2);
   const v2 = await app.as("engineer").models.register({ runId: run2, modelName: MODEL });
   v2Id = v2.modelVersionId;
@@ -59,12 +69,30 @@ beforeAll(async () => {
   await promote(2);
 
   // Model card and datasheet, written and signed.
-  const model = (await app.as("engineer").models.get({ name: MODEL }));
-  const doc = await app.as("engineer").documents.update({ subjectType: "model", subjectId: model.id, section: "intended_use", body: "Classifies iris flowers from four measurements. Teaching use only.", baseVersion: 0 });
+  const model = await app.as("engineer").models.get({ name: MODEL });
+  const doc = await app
+    .as("engineer")
+    .documents.update({
+      subjectType: "model",
+      subjectId: model.id,
+      section: "intended_use",
+      body: "Classifies iris flowers from four measurements. Teaching use only.",
+      baseVersion: 0,
+    });
   await app.as("engineer").documents.sign({ documentId: doc.id, meaning: "authorship", password: DEMO_USERS[1]!.password });
-  await app.as("reviewer").documents.sign({ documentId: doc.id, meaning: "review", password: DEMO_USERS[2]!.password, comment: "scope is clear" });
+  await app
+    .as("reviewer")
+    .documents.sign({ documentId: doc.id, meaning: "review", password: DEMO_USERS[2]!.password, comment: "scope is clear" });
   const ds = app.db.select().from(datasets).get()!;
-  await app.as("engineer").documents.update({ subjectType: "dataset", subjectId: ds.id, section: "data_collection", body: "Fisher's 1936 measurements, 50 flowers per species.", baseVersion: 0 });
+  await app
+    .as("engineer")
+    .documents.update({
+      subjectType: "dataset",
+      subjectId: ds.id,
+      section: "data_collection",
+      body: "Fisher's 1936 measurements, 50 flowers per species.",
+      baseVersion: 0,
+    });
 
   bundle = path.join(tmp, "bundle");
   exportReportBundle({ db: app.db, auditKeys: app.auditKeys }, auditor(), v2Id, bundle);
@@ -77,7 +105,17 @@ afterAll(() => {
 describe("auditor's report content", () => {
   it("follows Annex IV's order and shows identity, model card, decisions, datasheet, training, evaluation, approvals, changes and integrity", () => {
     const html = fs.readFileSync(path.join(bundle, "report.html"), "utf8");
-    const order = ["1. General description", "2. Intended purpose", "3. Design choices", "4. Data", "5. Training procedure", "6. Evaluation", "7. Approvals and signatures", "8. Changes since", "Appendix: integrity"].map((h) => html.indexOf(h));
+    const order = [
+      "1. General description",
+      "2. Intended purpose",
+      "3. Design choices",
+      "4. Data",
+      "5. Training procedure",
+      "6. Evaluation",
+      "7. Approvals and signatures",
+      "8. Changes since",
+      "Appendix: integrity",
+    ].map((h) => html.indexOf(h));
     expect(order.every((i) => i > 0)).toBe(true);
     expect([...order].sort((a, b) => a - b)).toEqual(order);
     expect(html).toContain(v2Weights);
@@ -105,7 +143,14 @@ describe("auditor's report content", () => {
   it("renders training curves as standalone SVG files from the metric points", () => {
     const charts = fs.readdirSync(path.join(bundle, "charts"));
     expect(charts.some((f) => f.endsWith("-loss.svg"))).toBe(true);
-    const svg = fs.readFileSync(path.join(bundle, "charts", charts.find((f) => f.endsWith("-loss.svg"))!), "utf8");
+    const svg = fs.readFileSync(
+      path.join(
+        bundle,
+        "charts",
+        charts.find((f) => f.endsWith("-loss.svg"))!,
+      ),
+      "utf8",
+    );
     expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
     expect(svg).toMatch(/<path d="M[\d.]+ [\d.]+ L/);
     expect(svg).toContain("val_loss");
@@ -114,7 +159,17 @@ describe("auditor's report content", () => {
   it("cites the ledger events behind its facts with inclusion proofs against a fresh signed checkpoint", () => {
     const r = JSON.parse(fs.readFileSync(path.join(bundle, "report.json"), "utf8")) as ReportJson;
     const actions = new Set(r.facts.citedEvents.map((e) => e.action));
-    for (const a of ["modelVersion.create", "run.create", "run.complete", "evaluation.create", "promotion.request", "signature.create", "alias.move", "document.update"]) expect(actions).toContain(a);
+    for (const a of [
+      "modelVersion.create",
+      "run.create",
+      "run.complete",
+      "evaluation.create",
+      "promotion.request",
+      "signature.create",
+      "alias.move",
+      "document.update",
+    ])
+      expect(actions).toContain(a);
     expect(r.integrity.proofs.length).toBe(r.facts.citedEvents.length + 1);
     expect(r.integrity.checkpoint.treeSize).toBeGreaterThanOrEqual(r.integrity.exportEventSeq);
     const exportEvent = app.db.select().from(auditEvents).where(eq(auditEvents.seq, r.integrity.exportEventSeq)).get()!;
@@ -180,7 +235,12 @@ describe("bundle verification", () => {
     const out: string[] = [];
     const io = { out: (t: string) => void out.push(t), err: (t: string) => void out.push(t) };
     const dir = path.join(tmp, "cli-bundle");
-    expect(await exportCommand(["--model", MODEL, "--alias", "production", "--out", dir, "--data-dir", app.dataDir, "--key-dir", app.keyDir], io)).toBe(0);
+    expect(
+      await exportCommand(
+        ["--model", MODEL, "--alias", "production", "--out", dir, "--data-dir", app.dataDir, "--key-dir", app.keyDir],
+        io,
+      ),
+    ).toBe(0);
     expect(out.join("")).toContain(`Wrote the auditor's report of ${MODEL} v2 (weights ${v2Weights})`);
     expect(await exportCommand(["--verify", dir], io)).toBe(0);
     expect(out.join("")).toContain("VERIFIED");

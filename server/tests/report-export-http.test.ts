@@ -15,7 +15,9 @@ let modelVersionId: number;
 
 beforeAll(async () => {
   app = createTestApp();
-  const { id } = await app.as("engineer").runs.create({ experimentId: app.experimentId, config: irisConfig({ epochs: 2 }), rationale: "report export test" });
+  const { id } = await app
+    .as("engineer")
+    .runs.create({ experimentId: app.experimentId, config: irisConfig({ epochs: 2 }), rationale: "report export test" });
   await app.orchestrator.waitFor(id);
   modelVersionId = (await app.as("engineer").models.register({ runId: id, modelName: "report-http" })).modelVersionId;
 });
@@ -29,7 +31,10 @@ const ledger = () => ({
 
 const SITE = "http://127.0.0.1:3000";
 function post(format: string, headers: Record<string, string>) {
-  return new Request(`${SITE}/api/report/${modelVersionId}?format=${format}`, { method: "POST", headers: { host: "127.0.0.1:3000", ...headers } });
+  return new Request(`${SITE}/api/report/${modelVersionId}?format=${format}`, {
+    method: "POST",
+    headers: { host: "127.0.0.1:3000", ...headers },
+  });
 }
 
 describe("[report export] GET has no side effect; POST is same-origin only", () => {
@@ -45,7 +50,12 @@ describe("[report export] GET has no side effect; POST is same-origin only", () 
   it("a same-origin POST records the export and returns the tar bundle, or the preview HTML", async () => {
     const auditor = actorFor(app, "auditor");
     const before = ledger();
-    const tar = await reportExportPost(app, post("tar", { origin: SITE, "sec-fetch-site": "same-origin" }), auditor, String(modelVersionId));
+    const tar = await reportExportPost(
+      app,
+      post("tar", { origin: SITE, "sec-fetch-site": "same-origin" }),
+      auditor,
+      String(modelVersionId),
+    );
     expect(tar.status).toBe(200);
     expect(tar.headers.get("content-disposition")).toMatch(/attachment; filename="report-http-v1-auditors-report\.tar"/);
     expect((await tar.arrayBuffer()).byteLength).toBeGreaterThan(1024);

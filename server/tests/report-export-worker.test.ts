@@ -33,7 +33,9 @@ let tmp: string;
 beforeAll(async () => {
   app = createTestApp();
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-export-worker-"));
-  const { id } = await app.as("engineer").runs.create({ experimentId: app.experimentId, config: irisConfig({ epochs: 2 }), rationale: "large-ledger export" });
+  const { id } = await app
+    .as("engineer")
+    .runs.create({ experimentId: app.experimentId, config: irisConfig({ epochs: 2 }), rationale: "large-ledger export" });
   await app.orchestrator.waitFor(id);
   modelVersionId = (await app.as("engineer").models.register({ runId: id, modelName: "big-ledger" })).modelVersionId;
   const t0 = performance.now();
@@ -47,7 +49,8 @@ afterAll(() => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-const post = (format: string, id = modelVersionId) => new Request(`${SITE}/api/report/${id}?format=${format}`, { method: "POST", headers: { host: "127.0.0.1:3000", origin: SITE } });
+const post = (format: string, id = modelVersionId) =>
+  new Request(`${SITE}/api/report/${id}?format=${format}`, { method: "POST", headers: { host: "127.0.0.1:3000", origin: SITE } });
 const eventCount = () => app.db.select({ n: count() }).from(auditEvents).get()!.n;
 
 /**
@@ -85,21 +88,36 @@ describe("[report export] off the main thread on a ~200k-event ledger", () => {
     const events = eventCount();
     expect(events).toBeGreaterThan(PADDING);
     const tarPath = path.join(tmp, "big.tar");
-    const { value: res, maxBusyMs, maxGapMs, wallMs } = await withStallMonitor(async () => {
+    const {
+      value: res,
+      maxBusyMs,
+      maxGapMs,
+      wallMs,
+    } = await withStallMonitor(async () => {
       const r = await reportExportPost(app, post("tar"), actorFor(app, "auditor"), String(modelVersionId));
       await pipeline(Readable.fromWeb(r.body! as WebReadableStream<Uint8Array>), fs.createWriteStream(tarPath));
       return r;
     });
-    console.log(`export of ${events} events: ${(wallMs / 1000).toFixed(1)} s, ${(fs.statSync(tarPath).size / 1e6).toFixed(1)} MB; main thread: longest busy stretch ${maxBusyMs.toFixed(0)} ms, longest gap between 5 ms ticks ${maxGapMs.toFixed(0)} ms (load average ${os.loadavg()[0]!.toFixed(1)} on ${os.cpus().length} cores)`);
+    console.log(
+      `export of ${events} events: ${(wallMs / 1000).toFixed(1)} s, ${(fs.statSync(tarPath).size / 1e6).toFixed(1)} MB; main thread: longest busy stretch ${maxBusyMs.toFixed(0)} ms, longest gap between 5 ms ticks ${maxGapMs.toFixed(0)} ms (load average ${os.loadavg()[0]!.toFixed(1)} on ${os.cpus().length} cores)`,
+    );
     expect(res.status).toBe(200);
     expect(maxBusyMs).toBeLessThan(100);
 
     // The write stayed here, in today's order: audit.export, then the checkpoint that covers it.
     const exportSeq = Number(res.headers.get("x-runledger-export-seq"));
-    const next = app.db.select().from(auditEvents).where(eq(auditEvents.seq, exportSeq + 1)).get()!;
+    const next = app.db
+      .select()
+      .from(auditEvents)
+      .where(eq(auditEvents.seq, exportSeq + 1))
+      .get()!;
     expect(app.db.select().from(auditEvents).where(eq(auditEvents.seq, exportSeq)).get()!.action).toBe("audit.export");
     expect(next.action).toBe("audit.checkpoint");
-    const checkpoint = app.db.select().from(auditCheckpoints).where(eq(auditCheckpoints.id, Number(next.entityId))).get()!;
+    const checkpoint = app.db
+      .select()
+      .from(auditCheckpoints)
+      .where(eq(auditCheckpoints.id, Number(next.entityId)))
+      .get()!;
     expect(checkpoint.treeSize).toBe(exportSeq);
 
     const dir = path.join(tmp, "unpacked");
@@ -107,11 +125,20 @@ describe("[report export] off the main thread on a ~200k-event ledger", () => {
     expect(fs.readFileSync(path.join(dir, "events.jsonl"), "utf8").split("\n").filter(Boolean).length).toBeGreaterThanOrEqual(exportSeq);
     const verified = await verifyReportBundle(dir);
     expect(verified.ok, JSON.stringify(verified).slice(0, 500)).toBe(true);
-    expect(fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith("runledger-report-")).map((f) => path.join(os.tmpdir(), f)).filter((f) => fs.existsSync(path.join(f, "bundle.tar")))).toEqual([]);
+    expect(
+      fs
+        .readdirSync(os.tmpdir())
+        .filter((f) => f.startsWith("runledger-report-"))
+        .map((f) => path.join(os.tmpdir(), f))
+        .filter((f) => fs.existsSync(path.join(f, "bundle.tar"))),
+    ).toEqual([]);
   }, 600_000);
 
   it("a third export while two run is refused with 429 and Retry-After; a missing version is 404 and records nothing", async () => {
-    const running = [reportExportPost(app, post("html"), actorFor(app, "auditor"), String(modelVersionId)), reportExportPost(app, post("html"), actorFor(app, "engineer"), String(modelVersionId))];
+    const running = [
+      reportExportPost(app, post("html"), actorFor(app, "auditor"), String(modelVersionId)),
+      reportExportPost(app, post("html"), actorFor(app, "engineer"), String(modelVersionId)),
+    ];
     const third = await reportExportPost(app, post("html"), actorFor(app, "reviewer"), String(modelVersionId));
     expect(third.status).toBe(429);
     expect(third.headers.get("retry-after")).toBe("5");

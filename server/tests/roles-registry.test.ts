@@ -18,7 +18,8 @@ const MODEL = "roles-model";
 
 beforeAll(async () => {
   app = createTestApp();
-  runId = (await app.as("engineer").runs.create({ experimentId: app.experimentId, config: irisConfig({ epochs: 3 }), rationale: "roles" })).id;
+  runId = (await app.as("engineer").runs.create({ experimentId: app.experimentId, config: irisConfig({ epochs: 3 }), rationale: "roles" }))
+    .id;
   await app.orchestrator.waitFor(runId);
   await app.as("engineer").models.register({ runId, modelName: MODEL });
   requestId = (await app.as("engineer").models.requestPromotion({ modelName: MODEL, version: 1, rationale: "for the role tests" })).id;
@@ -49,9 +50,13 @@ describe("auditor", () => {
     const auditor = app.as("auditor");
     const before = counts();
     await expect(auditor.models.register({ runId, modelName: MODEL })).rejects.toThrow(/auditor cannot/);
-    await expect(auditor.models.moveAlias({ modelName: MODEL, alias: "staging", version: 1, rationale: "x" })).rejects.toThrow(/auditor cannot/);
+    await expect(auditor.models.moveAlias({ modelName: MODEL, alias: "staging", version: 1, rationale: "x" })).rejects.toThrow(
+      /auditor cannot/,
+    );
     await expect(auditor.models.requestPromotion({ modelName: MODEL, version: 1, rationale: "x" })).rejects.toThrow(/auditor cannot/);
-    await expect(auditor.models.sign({ requestId, meaning: "approval", password: "auditor-demo-pass" })).rejects.toThrow(/auditor cannot sign/);
+    await expect(auditor.models.sign({ requestId, meaning: "approval", password: "auditor-demo-pass" })).rejects.toThrow(
+      /auditor cannot sign/,
+    );
     await expect(auditor.models.withdrawPromotion({ requestId, reason: "x" })).rejects.toThrow(/auditor cannot/);
     await expect(auditor.models.setApprovalsRequired({ modelName: MODEL, approvalsRequired: 2 })).rejects.toThrow(/auditor cannot/);
     await expect(auditor.decisions.addNote({ runId, rationale: "x" })).rejects.toThrow(/auditor cannot/);
@@ -61,15 +66,30 @@ describe("auditor", () => {
 
 describe("engineer", () => {
   it("cannot approve: the requester is refused as a self-approval, another engineer by role", async () => {
-    await expect(app.as("engineer").models.sign({ requestId, meaning: "approval", password: "engineer-demo-pass" })).rejects.toThrow(/requested this promotion/);
-    const other = insertUser(app.db, SYSTEM_ACTOR, { email: "engineer2@runledger.local", name: "Eli Second-Engineer", role: "engineer", password: "engineer2-demo-pass" });
-    const caller = createCaller({ services: app, user: actorOf(app.db.select().from(users).where(eq(users.id, other.id)).get()!), sessionToken: undefined });
-    await expect(caller.models.sign({ requestId, meaning: "approval", password: "engineer2-demo-pass" })).rejects.toThrow(/engineer cannot sign promotion requests/);
+    await expect(app.as("engineer").models.sign({ requestId, meaning: "approval", password: "engineer-demo-pass" })).rejects.toThrow(
+      /requested this promotion/,
+    );
+    const other = insertUser(app.db, SYSTEM_ACTOR, {
+      email: "engineer2@runledger.local",
+      name: "Eli Second-Engineer",
+      role: "engineer",
+      password: "engineer2-demo-pass",
+    });
+    const caller = createCaller({
+      services: app,
+      user: actorOf(app.db.select().from(users).where(eq(users.id, other.id)).get()!),
+      sessionToken: undefined,
+    });
+    await expect(caller.models.sign({ requestId, meaning: "approval", password: "engineer2-demo-pass" })).rejects.toThrow(
+      /engineer cannot sign promotion requests/,
+    );
     expect(app.db.select().from(signatures).all()).toHaveLength(0);
   });
 
   it("cannot change the approvals setting", async () => {
-    await expect(app.as("engineer").models.setApprovalsRequired({ modelName: MODEL, approvalsRequired: 1 })).rejects.toThrow(/engineer cannot/);
+    await expect(app.as("engineer").models.setApprovalsRequired({ modelName: MODEL, approvalsRequired: 1 })).rejects.toThrow(
+      /engineer cannot/,
+    );
   });
 });
 
@@ -78,7 +98,9 @@ describe("reviewer and admin", () => {
     const reviewer = app.as("reviewer");
     await expect(reviewer.models.register({ runId, modelName: MODEL })).rejects.toThrow(/reviewer cannot/);
     await expect(reviewer.models.requestPromotion({ modelName: MODEL, version: 1, rationale: "x" })).rejects.toThrow(/reviewer cannot/);
-    await expect(reviewer.models.moveAlias({ modelName: MODEL, alias: "staging", version: 1, rationale: "x" })).rejects.toThrow(/reviewer cannot/);
+    await expect(reviewer.models.moveAlias({ modelName: MODEL, alias: "staging", version: 1, rationale: "x" })).rejects.toThrow(
+      /reviewer cannot/,
+    );
   });
 
   it("an admin cannot register or sign, but sets the approvals required (1 or 2), audited", async () => {

@@ -26,7 +26,14 @@ afterAll(() => app.close());
 
 const demo = (role: string) => DEMO_USERS.find((u) => u.role === role)!;
 const password = (i: number) => DEMO_USERS[i]!.password;
-const refusedEvents = (entityType: string, entityId: number) => app.db.select().from(auditEvents).where(and(eq(auditEvents.action, "signature.refused"), eq(auditEvents.entityType, entityType), eq(auditEvents.entityId, String(entityId)))).all();
+const refusedEvents = (entityType: string, entityId: number) =>
+  app.db
+    .select()
+    .from(auditEvents)
+    .where(
+      and(eq(auditEvents.action, "signature.refused"), eq(auditEvents.entityType, entityType), eq(auditEvents.entityId, String(entityId))),
+    )
+    .all();
 
 /** A caller for a demo user whose response headers (Retry-After) the test can read. */
 function callerWithHeaders(email: string) {
@@ -56,51 +63,96 @@ async function maxStallMs<T>(fn: () => Promise<T>): Promise<{ value: T | undefin
 
 describe("[signatures] password re-entry off the main thread", () => {
   it("a promotion approval checks the password without stalling the event loop (wrong, then right)", async () => {
-    const { id } = await app.as("engineer").runs.create({ experimentId: app.experimentId, config: irisConfig({ epochs: 2 }), rationale: "signature password test" });
+    const { id } = await app
+      .as("engineer")
+      .runs.create({ experimentId: app.experimentId, config: irisConfig({ epochs: 2 }), rationale: "signature password test" });
     await app.orchestrator.waitFor(id);
     await app.as("engineer").models.register({ runId: id, modelName: "sig-pass" });
-    const request = await app.as("engineer").models.requestPromotion({ modelName: "sig-pass", version: 1, rationale: "signature password test" });
+    const request = await app
+      .as("engineer")
+      .models.requestPromotion({ modelName: "sig-pass", version: 1, rationale: "signature password test" });
 
-    const wrong = await maxStallMs(() => app.as("reviewer2").models.sign({ requestId: request.id, meaning: "approval", password: "not-the-password" }));
+    const wrong = await maxStallMs(() =>
+      app.as("reviewer2").models.sign({ requestId: request.id, meaning: "approval", password: "not-the-password" }),
+    );
     expect(wrong.error).toMatchObject({ code: "FORBIDDEN", message: expect.stringMatching(/password does not match/) });
     expect(refusedEvents("promotionRequest", request.id)).toHaveLength(1);
-    const right = await maxStallMs(() => app.as("reviewer2").models.sign({ requestId: request.id, meaning: "approval", password: password(4) }));
+    const right = await maxStallMs(() =>
+      app.as("reviewer2").models.sign({ requestId: request.id, meaning: "approval", password: password(4) }),
+    );
     expect(right.error).toBeUndefined();
     expect(right.value).toMatchObject({ status: "approved", aliasMoved: true });
-    console.log(`longest event-loop stall while signing: wrong password ${wrong.stallMs.toFixed(0)} ms, right password ${right.stallMs.toFixed(0)} ms`);
+    console.log(
+      `longest event-loop stall while signing: wrong password ${wrong.stallMs.toFixed(0)} ms, right password ${right.stallMs.toFixed(0)} ms`,
+    );
     // A synchronous scrypt (N=2^17) holds the thread ~300 ms; the asynchronous one leaves it free.
     expect(wrong.stallMs).toBeLessThan(150);
     expect(right.stallMs).toBeLessThan(150);
   });
 
   it("a document signature too; two concurrent signatures by one person give one signature and a conflict", async () => {
-    const doc = await app.as("engineer").documents.update({ subjectType: "dataset", subjectId: datasetId, section: "licence", body: "CC0 for this test.", baseVersion: 0 });
-    const both = await maxStallMs(() => Promise.allSettled([0, 1].map(() => app.as("engineer").documents.sign({ documentId: doc.id, meaning: "authorship", password: password(1) }))));
-    const outcomes = both.value!.map((r) => (r.status === "fulfilled" ? "signed" : `${(r.reason as { code: string }).code}: ${(r.reason as Error).message}`)).sort();
+    const doc = await app
+      .as("engineer")
+      .documents.update({ subjectType: "dataset", subjectId: datasetId, section: "licence", body: "CC0 for this test.", baseVersion: 0 });
+    const both = await maxStallMs(() =>
+      Promise.allSettled(
+        [0, 1].map(() => app.as("engineer").documents.sign({ documentId: doc.id, meaning: "authorship", password: password(1) })),
+      ),
+    );
+    const outcomes = both
+      .value!.map((r) => (r.status === "fulfilled" ? "signed" : `${(r.reason as { code: string }).code}: ${(r.reason as Error).message}`))
+      .sort();
     expect(outcomes).toEqual([expect.stringMatching(/^CONFLICT: .*already signed version 1/), "signed"]);
-    expect(app.db.select().from(signatures).where(and(eq(signatures.recordType, "document"), eq(signatures.recordId, doc.id))).all()).toHaveLength(1);
+    expect(
+      app.db
+        .select()
+        .from(signatures)
+        .where(and(eq(signatures.recordType, "document"), eq(signatures.recordId, doc.id)))
+        .all(),
+    ).toHaveLength(1);
     expect(both.stallMs).toBeLessThan(150);
   });
 });
 
 describe("[signatures] password re-entry is throttled per account, like sign-in", () => {
   it("past the free failures: 429 with Retry-After, nothing hashed or recorded, the right password refused too, and sign-in throttled", async () => {
-    const doc = await app.as("engineer").documents.update({ subjectType: "dataset", subjectId: datasetId, section: "data_collection", body: "Rows made up for this test.", baseVersion: 0 });
+    const doc = await app
+      .as("engineer")
+      .documents.update({
+        subjectType: "dataset",
+        subjectId: datasetId,
+        section: "data_collection",
+        body: "Rows made up for this test.",
+        baseVersion: 0,
+      });
     const reviewer = demo("reviewer");
     for (let i = 0; i < ACCOUNT_POLICY.freeFailures; i++) {
-      await expect(app.as("reviewer").documents.sign({ documentId: doc.id, meaning: "review", password: `guess-${i}` })).rejects.toMatchObject({ code: "FORBIDDEN", message: expect.stringMatching(/password does not match/) });
+      await expect(
+        app.as("reviewer").documents.sign({ documentId: doc.id, meaning: "review", password: `guess-${i}` }),
+      ).rejects.toMatchObject({ code: "FORBIDDEN", message: expect.stringMatching(/password does not match/) });
     }
     expect(refusedEvents("document", doc.id)).toHaveLength(ACCOUNT_POLICY.freeFailures);
 
     const next = callerWithHeaders(reviewer.email);
-    await expect(next.caller.documents.sign({ documentId: doc.id, meaning: "review", password: "guess-again" })).rejects.toMatchObject({ code: "TOO_MANY_REQUESTS", message: expect.stringMatching(/too many wrong passwords for this account/) });
+    await expect(next.caller.documents.sign({ documentId: doc.id, meaning: "review", password: "guess-again" })).rejects.toMatchObject({
+      code: "TOO_MANY_REQUESTS",
+      message: expect.stringMatching(/too many wrong passwords for this account/),
+    });
     expect(Number(next.resHeaders.get("retry-after"))).toBe(ACCOUNT_POLICY.baseWaitSeconds);
     const right = callerWithHeaders(reviewer.email);
-    await expect(right.caller.documents.sign({ documentId: doc.id, meaning: "review", password: reviewer.password })).rejects.toMatchObject({ code: "TOO_MANY_REQUESTS" });
+    await expect(right.caller.documents.sign({ documentId: doc.id, meaning: "review", password: reviewer.password })).rejects.toMatchObject(
+      { code: "TOO_MANY_REQUESTS" },
+    );
     expect(Number(right.resHeaders.get("retry-after"))).toBeGreaterThan(0);
     // Bounded: the throttled attempts wrote nothing and signed nothing.
     expect(refusedEvents("document", doc.id)).toHaveLength(ACCOUNT_POLICY.freeFailures);
-    expect(app.db.select().from(signatures).where(and(eq(signatures.recordType, "document"), eq(signatures.recordId, doc.id))).all()).toHaveLength(0);
+    expect(
+      app.db
+        .select()
+        .from(signatures)
+        .where(and(eq(signatures.recordType, "document"), eq(signatures.recordId, doc.id)))
+        .all(),
+    ).toHaveLength(0);
     // The same account count as sign-in: the guesses made through signatures hold sign-in back too.
     const signin = await signIn(app.db, reviewer.email, reviewer.password, { address: "198.18.9.9", userAgent: "vitest" });
     expect(signin).toMatchObject({ ok: false, reason: "throttled" });

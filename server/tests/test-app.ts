@@ -45,8 +45,18 @@ export function createTestApp(opts: { backend?: "cpu" | "wasm" | "auto" } = {}):
 /** A small, fast Iris config. */
 export function irisConfig(overrides: { epochs?: number; seed?: number; learningRate?: number } = {}): TrainingConfigInput {
   return {
-    data: { dataset: { builtin: "iris" }, normalization: "standard", split: { strategy: "stratified", train: 0.7, validation: 0.15, test: 0.15, seed: 3 } },
+    data: {
+      dataset: { builtin: "iris" },
+      normalization: "standard",
+      split: { strategy: "stratified", train: 0.7, validation: 0.15, test: 0.15, seed: 3 },
+    },
     model: { layers: [{ type: "dense", units: 12, activation: "relu" }] },
-    training: { optimizer: { name: "adam" }, learningRate: overrides.learningRate ?? 0.03, batchSize: 16, epochs: overrides.epochs ?? 5, seed: overrides.seed ?? 1 },
+    training: {
+      optimizer: { name: "adam" },
+      learningRate: overrides.learningRate ?? 0.03,
+      batchSize: 16,
+      epochs: overrides.epochs ?? 5,
+      seed: overrides.seed ?? 1,
+    },
   };
 }

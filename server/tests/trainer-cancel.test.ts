@@ -51,17 +51,30 @@ describe("[orchestrator] cancel", () => {
     const epochsDone = run.checkpoints.filter((c) => c.metrics.val_loss !== undefined).length;
     expect(points.series.val_loss).toHaveLength(epochsDone);
     expect(points.series.loss!.length).toBeGreaterThanOrEqual(epochsDone);
-    const batchPoints = app.db.select({ n: count() }).from(metrics).where(and(eq(metrics.runId, id), eq(metrics.key, "batch_loss"))).get()!.n;
+    const batchPoints = app.db
+      .select({ n: count() })
+      .from(metrics)
+      .where(and(eq(metrics.runId, id), eq(metrics.key, "batch_loss")))
+      .get()!.n;
     expect(batchPoints).toBeGreaterThanOrEqual(epochsDone * Math.ceil(105 / 4));
     expect(run.summaries.find((s) => s.key === "batch_loss")?.count).toBe(batchPoints);
 
     // The ledger: the engineer's request, then the trainer's cancel with the final weights.
-    const events = app.db.select().from(auditEvents).where(and(eq(auditEvents.entityType, "run"), eq(auditEvents.entityId, String(id)))).orderBy(auditEvents.seq).all();
+    const events = app.db
+      .select()
+      .from(auditEvents)
+      .where(and(eq(auditEvents.entityType, "run"), eq(auditEvents.entityId, String(id))))
+      .orderBy(auditEvents.seq)
+      .all();
     const actions = events.map((e) => e.action);
     expect(actions).toEqual(["run.create", "run.start", "run.cancelRequest", "run.cancel"]);
     expect(events[2]!.actorName).toBe("Erin Engineer");
     expect(JSON.parse(events[2]!.payload)).toEqual({ statusAtRequest: "running" });
-    expect(JSON.parse(events[3]!.payload)).toMatchObject({ status: "cancelled", weightsSha256: run.finalWeightsSha256, metricPoints: expect.any(Number) });
+    expect(JSON.parse(events[3]!.payload)).toMatchObject({
+      status: "cancelled",
+      weightsSha256: run.finalWeightsSha256,
+      metricPoints: expect.any(Number),
+    });
 
     // Nothing is left to cancel, and a finished run says so.
     await expect(engineer.runs.cancel({ id })).rejects.toThrow(/is cancelled; only a queued or running run can be cancelled/);
@@ -69,8 +82,16 @@ describe("[orchestrator] cancel", () => {
 
   it("cancels a queued run at once, before it trains", async () => {
     const engineer = app.as("engineer");
-    const first = await engineer.runs.create({ experimentId: app.experimentId, config: irisConfig({ epochs: 40 }), rationale: "occupies the training slot" });
-    const queued = await engineer.runs.create({ experimentId: app.experimentId, config: irisConfig({ epochs: 40 }), rationale: "waits in the queue" });
+    const first = await engineer.runs.create({
+      experimentId: app.experimentId,
+      config: irisConfig({ epochs: 40 }),
+      rationale: "occupies the training slot",
+    });
+    const queued = await engineer.runs.create({
+      experimentId: app.experimentId,
+      config: irisConfig({ epochs: 40 }),
+      rationale: "waits in the queue",
+    });
     expect((await engineer.runs.get({ id: queued.id })).status).toBe("queued");
     await engineer.runs.cancel({ id: queued.id });
     const run = await engineer.runs.get({ id: queued.id });

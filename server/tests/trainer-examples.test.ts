@@ -36,7 +36,20 @@ async function trainChain(files: string[]) {
   const keyDir = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-examples-keys-"));
   dirs.push(dataDir, keyDir);
   const codes: number[] = [];
-  for (const f of files) codes.push(await trainCommand(["--config", `examples/${f}.json`, "--data-dir", dataDir, "--key-dir", keyDir, "--experiment", "examples", "--json"]));
+  for (const f of files)
+    codes.push(
+      await trainCommand([
+        "--config",
+        `examples/${f}.json`,
+        "--data-dir",
+        dataDir,
+        "--key-dir",
+        keyDir,
+        "--experiment",
+        "examples",
+        "--json",
+      ]),
+    );
   const db = openDatabase(dataDir);
   try {
     const rows = db.select().from(runs).orderBy(asc(runs.id)).all();
@@ -49,7 +62,10 @@ async function trainChain(files: string[]) {
 
 describe("[examples] train as they are through the CLI", () => {
   it("iris-mlp, iris-mlp-cleaned, sentences-lstm, digits-cnn and digits-cnn-finetune all complete", async () => {
-    const [tabularAndText, digits] = await Promise.all([trainChain(["iris-mlp", "iris-mlp-cleaned", "sentences-lstm"]), trainChain(["digits-cnn", "digits-cnn-finetune"])]);
+    const [tabularAndText, digits] = await Promise.all([
+      trainChain(["iris-mlp", "iris-mlp-cleaned", "sentences-lstm"]),
+      trainChain(["digits-cnn", "digits-cnn-finetune"]),
+    ]);
     expect(tabularAndText.codes).toEqual([0, 0, 0]);
     expect(digits.codes).toEqual([0, 0]);
 
@@ -70,7 +86,10 @@ describe("[examples] train as they are through the CLI", () => {
     expect(child).toMatchObject({ origin: "finetune", parentRunId: parent.id });
     expect(child.parentCheckpointId).not.toBeNull();
     expect(parent.backend).toBe("cpu"); // conv layers train on cpu (wasm has no Conv2DBackpropFilter)
-    expect(JSON.parse(child.environmentJson!).fineTune).toEqual({ frozenLayers: ["l0_conv2d", "l1_maxpooling2d"], replacedLayers: ["head"] });
+    expect(JSON.parse(child.environmentJson!).fineTune).toEqual({
+      frozenLayers: ["l0_conv2d", "l1_maxpooling2d"],
+      replacedLayers: ["head"],
+    });
 
     // --json printed one parseable summary per command, each "completed".
     expect(lines).toHaveLength(5);

@@ -53,7 +53,9 @@ describe("[runs.estimate]", () => {
   it("explains a configuration that cannot be built, and refuses an anonymous caller", async () => {
     const bad = irisConfig();
     bad.model.layers = [{ type: "lstm", units: 4 }];
-    await expect(app.as("engineer").runs.estimate({ config: bad })).rejects.toThrow(/cannot estimate this configuration: model\.layers\.0 \(lstm\) needs a sequence input/);
+    await expect(app.as("engineer").runs.estimate({ config: bad })).rejects.toThrow(
+      /cannot estimate this configuration: model\.layers\.0 \(lstm\) needs a sequence input/,
+    );
     const invalid = irisConfig();
     (invalid.training as { batchSize: number }).batchSize = 0;
     await expect(app.as("engineer").runs.estimate({ config: invalid })).rejects.toThrow(/training\.batchSize/);
@@ -85,13 +87,30 @@ describe("[runs.evaluate]", () => {
     expect(after.evaluations).toHaveLength(2);
     const requested = after.evaluations[1]!;
     expect(automatic).toMatchObject({ source: "training", createdByName: "Erin Engineer" }); // the run's author
-    expect(requested).toMatchObject({ id: out.id, checkpointId: best.id, partition: "test", splitId: run.split!.id, dataSha256: automatic.dataSha256, source: "requested" });
+    expect(requested).toMatchObject({
+      id: out.id,
+      checkpointId: best.id,
+      partition: "test",
+      splitId: run.split!.id,
+      dataSha256: automatic.dataSha256,
+      source: "requested",
+    });
     expect(requested.metrics).toEqual(automatic.metrics);
     expect(requested.confusion).toEqual(automatic.confusion);
-    const event = app.db.select().from(auditEvents).where(eq(auditEvents.entityId, String(out.id))).all().find((e) => e.action === "evaluation.create")!;
+    const event = app.db
+      .select()
+      .from(auditEvents)
+      .where(eq(auditEvents.entityId, String(out.id)))
+      .all()
+      .find((e) => e.action === "evaluation.create")!;
     expect(event.seq).toBe(seqBefore + 1);
     expect(event.actorName).toBe("Erin Engineer");
-    expect(JSON.parse(event.payload)).toMatchObject({ runId: run.id, checkpointId: best.id, dataSha256: automatic.dataSha256, requested: true });
+    expect(JSON.parse(event.payload)).toMatchObject({
+      runId: run.id,
+      checkpointId: best.id,
+      dataSha256: automatic.dataSha256,
+      requested: true,
+    });
   });
 
   it("lets a reviewer evaluate another checkpoint: per-class metrics and a confusion matrix over the test rows", async () => {
@@ -115,7 +134,9 @@ describe("[runs.evaluate]", () => {
     const ck = run.checkpoints[0]!;
     await expect(app.as("auditor").runs.evaluate({ runId: run.id, checkpointId: ck.id })).rejects.toThrow(/auditor cannot/);
     await expect(app.as("engineer").runs.evaluate({ runId: run.id + 1000, checkpointId: ck.id })).rejects.toThrow(/run \d+ was not found/);
-    await expect(app.as("engineer").runs.evaluate({ runId: run.id, checkpointId: ck.id + 1000 })).rejects.toThrow(/checkpoint \d+ of run \d+ was not found/);
+    await expect(app.as("engineer").runs.evaluate({ runId: run.id, checkpointId: ck.id + 1000 })).rejects.toThrow(
+      /checkpoint \d+ of run \d+ was not found/,
+    );
   });
 
   it("refuses a run whose split has an empty test partition, with a message that says why", async () => {
@@ -124,7 +145,9 @@ describe("[runs.evaluate]", () => {
     const noTest = await trainToEnd(cfg, "no test partition");
     expect(noTest.evaluations).toHaveLength(0);
     const before = auditCount();
-    await expect(app.as("engineer").runs.evaluate({ runId: noTest.id, checkpointId: noTest.checkpoints[0]!.id })).rejects.toThrow(/split has an empty test partition \(test ratio 0\)/);
+    await expect(app.as("engineer").runs.evaluate({ runId: noTest.id, checkpointId: noTest.checkpoints[0]!.id })).rejects.toThrow(
+      /split has an empty test partition \(test ratio 0\)/,
+    );
     expect(auditCount()).toBe(before);
   });
 
@@ -153,9 +176,21 @@ describe("[runs.evaluate]", () => {
     }
     const ds = await uploadCsvAs(app, "engineer", lines.join("\n"), { name: "linear", kind: "tabular" });
     const reg = await trainToEnd({
-      data: { dataset: { datasetId: String(ds.id) }, task: "regression", normalization: "standard", split: { strategy: "random", train: 0.6, validation: 0.2, test: 0.2, seed: 2 } },
+      data: {
+        dataset: { datasetId: String(ds.id) },
+        task: "regression",
+        normalization: "standard",
+        split: { strategy: "random", train: 0.6, validation: 0.2, test: 0.2, seed: 2 },
+      },
       model: { layers: [{ type: "dense", units: 8, activation: "relu" }] },
-      training: { optimizer: { name: "adam" }, learningRate: 0.05, batchSize: 8, epochs: 5, seed: 2, bestMetric: { metric: "val_loss", mode: "min" } },
+      training: {
+        optimizer: { name: "adam" },
+        learningRate: 0.05,
+        batchSize: 8,
+        epochs: 5,
+        seed: 2,
+        bestMetric: { metric: "val_loss", mode: "min" },
+      },
     });
     const best = reg.checkpoints.find((c) => c.isBest)!;
     const out = await app.as("reviewer").runs.evaluate({ runId: reg.id, checkpointId: best.id });

@@ -28,15 +28,29 @@ let addressCounter = 0;
 async function signInAs(email: string, password: string) {
   const address = `198.18.0.${++addressCounter}`;
   const resHeaders = new Headers();
-  const anon = createCaller(createContextFromRequest(app, new Request("http://127.0.0.1/", { headers: { "x-forwarded-for": address } }), resHeaders));
+  const anon = createCaller(
+    createContextFromRequest(app, new Request("http://127.0.0.1/", { headers: { "x-forwarded-for": address } }), resHeaders),
+  );
   const result = await anon.auth.signIn({ email, password });
   const token = /runledger_session=([^;]*)/.exec(resHeaders.get("set-cookie") ?? "")![1]!;
-  const caller = () => createCaller(createContextFromRequest(app, new Request("http://127.0.0.1/", { headers: { "x-forwarded-for": address, cookie: `runledger_session=${token}` } }), new Headers()));
+  const caller = () =>
+    createCaller(
+      createContextFromRequest(
+        app,
+        new Request("http://127.0.0.1/", { headers: { "x-forwarded-for": address, cookie: `runledger_session=${token}` } }),
+        new Headers(),
+      ),
+    );
   return { result, caller };
 }
 
 const userByEmail = (email: string) => app.db.select().from(users).where(eq(users.email, email)).get()!;
-const eventsFor = (actions: string[]) => app.db.select().from(auditEvents).where(inArray(auditEvents.action, actions as never[])).all();
+const eventsFor = (actions: string[]) =>
+  app.db
+    .select()
+    .from(auditEvents)
+    .where(inArray(auditEvents.action, actions as never[]))
+    .all();
 
 describe("create, first sign-in, forced password change", () => {
   it("gives a temporary password once; until it is changed every procedure but changing it refuses", async () => {
@@ -47,22 +61,39 @@ describe("create, first sign-in, forced password change", () => {
 
     const first = await signInAs("new.person@example.org", created.temporaryPassword);
     expect(first.result.mustChangePassword).toBe(true);
-    await expect(first.caller().projects.list()).rejects.toMatchObject({ code: "FORBIDDEN", message: expect.stringMatching(/change your password first/) });
+    await expect(first.caller().projects.list()).rejects.toMatchObject({
+      code: "FORBIDDEN",
+      message: expect.stringMatching(/change your password first/),
+    });
     await expect(first.caller().auth.sessions()).rejects.toMatchObject({ code: "FORBIDDEN" });
     await expect(first.caller().auth.me()).resolves.toMatchObject({ mustChangePassword: true });
-    await expect(first.caller().auth.changePassword({ currentPassword: "wrong-one!", newPassword: "a-new-secret-1" })).rejects.toMatchObject({ code: "FORBIDDEN" });
-    await expect(first.caller().auth.changePassword({ currentPassword: created.temporaryPassword, newPassword: "engineer-demo-pass" })).rejects.toMatchObject({ code: "BAD_REQUEST" });
-    await expect(first.caller().auth.changePassword({ currentPassword: created.temporaryPassword, newPassword: "short" })).rejects.toMatchObject({ code: "BAD_REQUEST" });
+    await expect(
+      first.caller().auth.changePassword({ currentPassword: "wrong-one!", newPassword: "a-new-secret-1" }),
+    ).rejects.toMatchObject({ code: "FORBIDDEN" });
+    await expect(
+      first.caller().auth.changePassword({ currentPassword: created.temporaryPassword, newPassword: "engineer-demo-pass" }),
+    ).rejects.toMatchObject({ code: "BAD_REQUEST" });
+    await expect(
+      first.caller().auth.changePassword({ currentPassword: created.temporaryPassword, newPassword: "short" }),
+    ).rejects.toMatchObject({ code: "BAD_REQUEST" });
     await first.caller().auth.changePassword({ currentPassword: created.temporaryPassword, newPassword: "a-new-secret-1" });
     await expect(first.caller().projects.list()).resolves.toBeDefined();
     await expect(signInAs("new.person@example.org", created.temporaryPassword)).rejects.toMatchObject({ code: "UNAUTHORIZED" });
   });
 
   it("refuses malformed input with messages that say what is wrong", async () => {
-    await expect(app.as("admin").users.create({ email: "not-an-email", name: "X", role: "engineer" })).rejects.toThrow(/enter an email address/);
-    await expect(app.as("admin").users.create({ email: `${"a".repeat(300)}@x.org`, name: "X", role: "engineer" })).rejects.toThrow(/at most 254 characters/);
-    await expect(app.as("admin").users.create({ email: "ok@x.org", name: "n".repeat(101), role: "engineer" })).rejects.toThrow(/at most 100 characters/);
-    await expect(app.as("admin").users.create({ email: "admin@runledger.local", name: "Dup", role: "engineer" })).rejects.toMatchObject({ code: "CONFLICT" });
+    await expect(app.as("admin").users.create({ email: "not-an-email", name: "X", role: "engineer" })).rejects.toThrow(
+      /enter an email address/,
+    );
+    await expect(app.as("admin").users.create({ email: `${"a".repeat(300)}@x.org`, name: "X", role: "engineer" })).rejects.toThrow(
+      /at most 254 characters/,
+    );
+    await expect(app.as("admin").users.create({ email: "ok@x.org", name: "n".repeat(101), role: "engineer" })).rejects.toThrow(
+      /at most 100 characters/,
+    );
+    await expect(app.as("admin").users.create({ email: "admin@runledger.local", name: "Dup", role: "engineer" })).rejects.toMatchObject({
+      code: "CONFLICT",
+    });
   });
 });
 
@@ -75,7 +106,10 @@ describe("roles, disabling, resets", () => {
     const r = await app.as("admin").users.update({ userId: id, disabled: true });
     expect(r.sessionsRevoked).toBe(1);
     await expect(s.caller().projects.list()).rejects.toMatchObject({ code: "UNAUTHORIZED" });
-    await expect(signInAs("dana@example.org", "dana-secret-42")).rejects.toMatchObject({ code: "UNAUTHORIZED", message: expect.stringMatching(/disabled/) });
+    await expect(signInAs("dana@example.org", "dana-secret-42")).rejects.toMatchObject({
+      code: "UNAUTHORIZED",
+      message: expect.stringMatching(/disabled/),
+    });
     await app.as("admin").users.update({ userId: id, disabled: false });
     await expect((await signInAs("dana@example.org", "dana-secret-42")).caller().projects.list()).resolves.toBeDefined();
   });
@@ -126,8 +160,17 @@ describe("audit trail", () => {
     const actions = new Set(events.map((e) => e.action));
     expect([...actions].sort()).toEqual(["user.create", "user.passwordChange", "user.passwordReset", "user.update"]);
     const disable = events.find((e) => e.action === "user.update" && JSON.parse(e.payload).after.disabled === true)!;
-    expect(JSON.parse(disable.payload)).toMatchObject({ email: "dana@example.org", before: { role: "auditor", disabled: false }, after: { role: "auditor", disabled: true }, sessionsRevoked: 1 });
-    const hashes = app.db.select({ h: users.passwordHash }).from(users).all().map((r) => r.h.split("$").at(-1)!);
+    expect(JSON.parse(disable.payload)).toMatchObject({
+      email: "dana@example.org",
+      before: { role: "auditor", disabled: false },
+      after: { role: "auditor", disabled: true },
+      sessionsRevoked: 1,
+    });
+    const hashes = app.db
+      .select({ h: users.passwordHash })
+      .from(users)
+      .all()
+      .map((r) => r.h.split("$").at(-1)!);
     for (const e of events) {
       expect(e.payload).not.toMatch(/password"\s*:\s*"|secret|scrypt/);
       for (const h of hashes) expect(e.payload).not.toContain(h);
@@ -138,7 +181,9 @@ describe("audit trail", () => {
 describe("demo passwords", () => {
   it("warns administrators (only) while a demo password is unchanged", async () => {
     const admin = (await app.as("admin").auth.me())!;
-    expect(admin.demoPasswordsInUse).toEqual(expect.arrayContaining(["admin@runledger.local", "engineer@runledger.local", "reviewer2@runledger.local"]));
+    expect(admin.demoPasswordsInUse).toEqual(
+      expect.arrayContaining(["admin@runledger.local", "engineer@runledger.local", "reviewer2@runledger.local"]),
+    );
     expect((await app.as("engineer").auth.me())!.demoPasswordsInUse).toEqual([]);
     const s = await signInAs("reviewer2@runledger.local", "reviewer2-demo-pass");
     await s.caller().auth.changePassword({ currentPassword: "reviewer2-demo-pass", newPassword: "rita-own-secret" });
@@ -149,25 +194,45 @@ describe("demo passwords", () => {
 describe("seeding and the users command line", () => {
   let keyDir = "";
   /** Runs the CLI with this test's temporary key directory (never the operator's real one). */
-  const cli = (args: string[], env: Record<string, string> = {}) => execFileSync("npx", ["tsx", "server/cli/main.ts", ...args], { cwd: process.cwd(), env: { ...process.env, RUNLEDGER_KEY_DIR: keyDir, ...env }, encoding: "utf8" });
+  const cli = (args: string[], env: Record<string, string> = {}) =>
+    execFileSync("npx", ["tsx", "server/cli/main.ts", ...args], {
+      cwd: process.cwd(),
+      env: { ...process.env, RUNLEDGER_KEY_DIR: keyDir, ...env },
+      encoding: "utf8",
+    });
   const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "runledger-users-cli-"));
 
   it("RUNLEDGER_DEMO=0 creates no demo users; the CLI creates the first administrator", () => {
     const dir = tmp();
     const keys = (keyDir = tmp());
     try {
-      expect(cli(["seed", "--data-dir", dir, "--key-dir", keys, "--no-demo-run"], { RUNLEDGER_DEMO: "0" })).toMatch(/no demo data.*\n.*users create/);
-      const created = JSON.parse(cli(["users", "create", "--email", "ops@example.org", "--name", "Olu Ops", "--role", "admin", "--data-dir", dir, "--json"]));
+      expect(cli(["seed", "--data-dir", dir, "--key-dir", keys, "--no-demo-run"], { RUNLEDGER_DEMO: "0" })).toMatch(
+        /no demo data.*\n.*users create/,
+      );
+      const created = JSON.parse(
+        cli(["users", "create", "--email", "ops@example.org", "--name", "Olu Ops", "--role", "admin", "--data-dir", dir, "--json"]),
+      );
       expect(created.temporaryPassword).toMatch(/^[A-Za-z0-9_-]{16}$/);
       expect(() => cli(["users", "disable", "--email", "ops@example.org", "--data-dir", dir])).toThrow(/last enabled administrator/);
-      expect(cli(["users", "create", "--email", "eng@example.org", "--name", "Eng Two", "--role", "engineer", "--data-dir", dir])).toMatch(/temporary password \(shown once/);
+      expect(cli(["users", "create", "--email", "eng@example.org", "--name", "Eng Two", "--role", "engineer", "--data-dir", dir])).toMatch(
+        /temporary password \(shown once/,
+      );
       expect(cli(["users", "disable", "--email", "eng@example.org", "--data-dir", dir])).toMatch(/eng@example.org is disabled/);
       expect(cli(["users", "enable", "--email", "eng@example.org", "--data-dir", dir])).toMatch(/eng@example.org is enabled/);
-      expect(cli(["users", "set-role", "--email", "eng@example.org", "--role", "reviewer", "--data-dir", dir])).toMatch(/eng@example.org is now reviewer/);
+      expect(cli(["users", "set-role", "--email", "eng@example.org", "--role", "reviewer", "--data-dir", dir])).toMatch(
+        /eng@example.org is now reviewer/,
+      );
       const list = JSON.parse(cli(["users", "list", "--data-dir", dir, "--json"]));
-      expect(list.users.map((u: { email: string; role: string }) => `${u.email} ${u.role}`)).toEqual(["ops@example.org admin", "eng@example.org reviewer"]);
+      expect(list.users.map((u: { email: string; role: string }) => `${u.email} ${u.role}`)).toEqual([
+        "ops@example.org admin",
+        "eng@example.org reviewer",
+      ]);
       const db = openDatabase(dir);
-      const actors = db.select({ a: auditEvents.actorName, action: auditEvents.action }).from(auditEvents).where(sql`${auditEvents.action} like 'user.%'`).all();
+      const actors = db
+        .select({ a: auditEvents.actorName, action: auditEvents.action })
+        .from(auditEvents)
+        .where(sql`${auditEvents.action} like 'user.%'`)
+        .all();
       db.$client.close();
       expect(actors.every((e) => e.a === "operator (command line)")).toBe(true);
     } finally {

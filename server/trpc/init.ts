@@ -54,9 +54,23 @@ export function createContextFromRequest(services: AppServices, req: Request, re
   const session = cookie.kind === "token" ? sessionForToken(services.db, cookie.token) : null;
   if (!session) {
     resHeaders.append("Set-Cookie", clearSessionCookie());
-    return { services, user: null, sessionToken: undefined, sessionProblem: cookie.kind === "malformed" ? "malformed" : "ended", client, resHeaders };
+    return {
+      services,
+      user: null,
+      sessionToken: undefined,
+      sessionProblem: cookie.kind === "malformed" ? "malformed" : "ended",
+      client,
+      resHeaders,
+    };
   }
-  return { services, user: session.user, sessionToken: cookie.kind === "token" ? cookie.token : undefined, sessionIdHash: session.idHash, client, resHeaders };
+  return {
+    services,
+    user: session.user,
+    sessionToken: cookie.kind === "token" ? cookie.token : undefined,
+    sessionIdHash: session.idHash,
+    client,
+    resHeaders,
+  };
 }
 
 // (2) Initialisation
@@ -108,11 +122,13 @@ export const publicProcedure = t.procedure.use(mapDomainErrors).use(checkpointAf
 export const ALLOWED_BEFORE_PASSWORD_CHANGE = new Set(["auth.me", "auth.signOut", "auth.changePassword"]);
 
 export const signedInProcedure = publicProcedure.use(({ ctx, path, next }) => {
-  if (!ctx.user) throw new TRPCError({ code: "UNAUTHORIZED", message: ctx.sessionProblem ? UNAUTHORIZED_MESSAGES[ctx.sessionProblem] : SIGN_IN_FIRST });
+  if (!ctx.user)
+    throw new TRPCError({ code: "UNAUTHORIZED", message: ctx.sessionProblem ? UNAUTHORIZED_MESSAGES[ctx.sessionProblem] : SIGN_IN_FIRST });
   // Read the account on every call: a disabled user, a changed role or a reset password takes effect at once.
   const account = accountStatus(ctx.services.db, ctx.user.id);
   if (!account || account.disabled) throw new TRPCError({ code: "UNAUTHORIZED", message: UNAUTHORIZED_MESSAGES.disabled });
-  if (account.mustChangePassword && !ALLOWED_BEFORE_PASSWORD_CHANGE.has(path)) throw new TRPCError({ code: "FORBIDDEN", message: CHANGE_PASSWORD_FIRST });
+  if (account.mustChangePassword && !ALLOWED_BEFORE_PASSWORD_CHANGE.has(path))
+    throw new TRPCError({ code: "FORBIDDEN", message: CHANGE_PASSWORD_FIRST });
   const user: SignedInActor = { ...ctx.user, role: account.role, name: account.name };
   // One context object: the process's services plus who is acting, which is what a service takes (ServiceContext).
   const services: AppServices & ServiceContext = { ...ctx.services, actor: user };
@@ -121,7 +137,8 @@ export const signedInProcedure = publicProcedure.use(({ ctx, path, next }) => {
 
 export function roleProcedure(...roles: Role[]) {
   return signedInProcedure.use(({ ctx, next }) => {
-    if (!roles.includes(ctx.user.role)) throw new TRPCError({ code: "FORBIDDEN", message: `a ${ctx.user.role} cannot do this (needs: ${roles.join(" or ")})` });
+    if (!roles.includes(ctx.user.role))
+      throw new TRPCError({ code: "FORBIDDEN", message: `a ${ctx.user.role} cannot do this (needs: ${roles.join(" or ")})` });
     return next();
   });
 }

@@ -52,12 +52,39 @@ export function temporaryPassword(): string {
   return randomBytes(12).toString("base64url");
 }
 
-export type UserListRow = { id: number; email: string; name: string; role: Role; disabled: boolean; mustChangePassword: boolean; passwordChangedAt: string | null; createdAt: string; activeSessions: number };
+export type UserListRow = {
+  id: number;
+  email: string;
+  name: string;
+  role: Role;
+  disabled: boolean;
+  mustChangePassword: boolean;
+  passwordChangedAt: string | null;
+  createdAt: string;
+  activeSessions: number;
+};
 
 export function listUsers(db: Db): UserListRow[] {
   const rows = db.select().from(users).orderBy(asc(users.id)).all();
-  const counts = new Map(db.select({ userId: sessions.userId, n: sql<number>`count(*)` }).from(sessions).groupBy(sessions.userId).all().map((r) => [r.userId, r.n]));
-  return rows.map((u) => ({ id: u.id, email: u.email, name: u.name, role: u.role, disabled: u.disabled, mustChangePassword: u.mustChangePassword, passwordChangedAt: u.passwordChangedAt, createdAt: u.createdAt, activeSessions: counts.get(u.id) ?? 0 }));
+  const counts = new Map(
+    db
+      .select({ userId: sessions.userId, n: sql<number>`count(*)` })
+      .from(sessions)
+      .groupBy(sessions.userId)
+      .all()
+      .map((r) => [r.userId, r.n]),
+  );
+  return rows.map((u) => ({
+    id: u.id,
+    email: u.email,
+    name: u.name,
+    role: u.role,
+    disabled: u.disabled,
+    mustChangePassword: u.mustChangePassword,
+    passwordChangedAt: u.passwordChangedAt,
+    createdAt: u.createdAt,
+    activeSessions: counts.get(u.id) ?? 0,
+  }));
 }
 
 export function findUser(db: Db | Tx, userId: number) {
@@ -74,7 +101,11 @@ export async function createUser(db: Db, actor: Actor, raw: z.input<typeof creat
 }
 
 function enabledAdminsOtherThan(tx: Tx, userId: number): number {
-  return tx.select({ n: sql<number>`count(*)` }).from(users).where(and(eq(users.role, "admin"), eq(users.disabled, false), ne(users.id, userId))).get()!.n;
+  return tx
+    .select({ n: sql<number>`count(*)` })
+    .from(users)
+    .where(and(eq(users.role, "admin"), eq(users.disabled, false), ne(users.id, userId)))
+    .get()!.n;
 }
 
 /** Changes a user's role and/or disabled flag. Disabling ends their sessions. */
@@ -85,13 +116,22 @@ export function updateUser(db: Db, actor: Actor, raw: z.input<typeof updateUserI
   return db.transaction((tx) => {
     const before = findUser(tx, input.userId);
     const after = { role: input.role ?? before.role, disabled: input.disabled ?? before.disabled };
-    if (after.role === before.role && after.disabled === before.disabled) conflict(`${before.email} already has role ${before.role} and is ${before.disabled ? "disabled" : "enabled"}: nothing to change`);
-    if (after.disabled && !before.disabled && actor.id === before.id) forbidden("you cannot disable your own account: ask another administrator");
+    if (after.role === before.role && after.disabled === before.disabled)
+      conflict(`${before.email} already has role ${before.role} and is ${before.disabled ? "disabled" : "enabled"}: nothing to change`);
+    if (after.disabled && !before.disabled && actor.id === before.id)
+      forbidden("you cannot disable your own account: ask another administrator");
     const losesAdmin = before.role === "admin" && !before.disabled && (after.role !== "admin" || after.disabled);
-    if (losesAdmin && enabledAdminsOtherThan(tx, before.id) === 0) conflict(`${before.email} is the last enabled administrator: make someone else an administrator first`);
+    if (losesAdmin && enabledAdminsOtherThan(tx, before.id) === 0)
+      conflict(`${before.email} is the last enabled administrator: make someone else an administrator first`);
     tx.update(users).set(after).where(eq(users.id, before.id)).run();
     const sessionsRevoked = after.disabled && !before.disabled ? deleteUserSessions(tx, before.id) : 0;
-    appendAuditEvent(tx, { actor, action: "user.update", entityType: "user", entityId: before.id, payload: { email: before.email, before: { role: before.role, disabled: before.disabled }, after, sessionsRevoked } });
+    appendAuditEvent(tx, {
+      actor,
+      action: "user.update",
+      entityType: "user",
+      entityId: before.id,
+      payload: { email: before.email, before: { role: before.role, disabled: before.disabled }, after, sessionsRevoked },
+    });
     return { id: before.id, email: before.email, ...after, sessionsRevoked };
   });
 }
@@ -107,7 +147,13 @@ export async function resetPassword(db: Db, actor: Actor, raw: { userId: number 
   const sessionsRevoked = db.transaction((tx) => {
     tx.update(users).set({ passwordHash: hash, mustChangePassword: true, passwordChangedAt: now() }).where(eq(users.id, userId)).run();
     const n = deleteUserSessions(tx, userId);
-    appendAuditEvent(tx, { actor, action: "user.passwordReset", entityType: "user", entityId: userId, payload: { email: target.email, mustChangePassword: true, sessionsRevoked: n } });
+    appendAuditEvent(tx, {
+      actor,
+      action: "user.passwordReset",
+      entityType: "user",
+      entityId: userId,
+      payload: { email: target.email, mustChangePassword: true, sessionsRevoked: n },
+    });
     return n;
   });
   return { user: { id: target.id, email: target.email, name: target.name }, temporaryPassword: password, sessionsRevoked };
@@ -117,7 +163,13 @@ export async function resetPassword(db: Db, actor: Actor, raw: { userId: number 
  * Changes the signed-in user's own password after checking the current one (throttled like sign-in, so a stolen
  * session cannot guess it). Clears must_change_password and ends the user's other sessions.
  */
-export async function changeOwnPassword(db: Db, actor: SignedInActor, raw: z.input<typeof changePasswordInput>, currentSessionIdHash: string | null, client: SignInClient = { address: "local", userAgent: null }) {
+export async function changeOwnPassword(
+  db: Db,
+  actor: SignedInActor,
+  raw: z.input<typeof changePasswordInput>,
+  currentSessionIdHash: string | null,
+  client: SignInClient = { address: "local", userAgent: null },
+) {
   const input = parse(changePasswordInput, raw);
   if (input.newPassword === input.currentPassword) invalidInput("newPassword: choose a password different from the current one");
   if (isDemoPassword(input.newPassword)) invalidInput("newPassword: that is one of the public demo passwords: choose another");
@@ -134,7 +186,13 @@ export async function changeOwnPassword(db: Db, actor: SignedInActor, raw: z.inp
   return db.transaction((tx) => {
     tx.update(users).set({ passwordHash: hash, mustChangePassword: false, passwordChangedAt: now() }).where(eq(users.id, actor.id)).run();
     const sessionsRevoked = deleteUserSessions(tx, actor.id, currentSessionIdHash ?? undefined);
-    appendAuditEvent(tx, { actor, action: "user.passwordChange", entityType: "user", entityId: actor.id, payload: { email: user.email, wasTemporary: user.mustChangePassword, otherSessionsRevoked: sessionsRevoked } });
+    appendAuditEvent(tx, {
+      actor,
+      action: "user.passwordChange",
+      entityType: "user",
+      entityId: actor.id,
+      payload: { email: user.email, wasTemporary: user.mustChangePassword, otherSessionsRevoked: sessionsRevoked },
+    });
     return { ok: true as const, otherSessionsRevoked: sessionsRevoked };
   });
 }
@@ -152,7 +210,13 @@ export function revokeSessions(db: Db, actor: Actor, input: { userId: number; se
   return db.transaction((tx) => {
     const revoked = input.sessionId ? (deleteSession(tx, target.id, input.sessionId) ? 1 : 0) : deleteUserSessions(tx, target.id);
     if (input.sessionId && revoked === 0) notFound(`session ${input.sessionId.slice(0, 12)}… of ${target.email}`);
-    appendAuditEvent(tx, { actor, action: "session.revoke", entityType: "user", entityId: target.id, payload: { email: target.email, sessions: revoked, scope: input.sessionId ? "one" : "all" } });
+    appendAuditEvent(tx, {
+      actor,
+      action: "session.revoke",
+      entityType: "user",
+      entityId: target.id,
+      payload: { email: target.email, sessions: revoked, scope: input.sessionId ? "one" : "all" },
+    });
     return { revoked };
   });
 }

@@ -5,17 +5,36 @@
  */
 import { z } from "zod";
 import { roleProcedure, router } from "@/server/trpc/init";
-import { createUser, createUserInput, demoPasswordWarning, listUsers, resetPassword, revokeSessions, sessionsOf, updateUser, updateUserInput } from "@/server/users/admin";
+import {
+  createUser,
+  createUserInput,
+  demoPasswordWarning,
+  listUsers,
+  resetPassword,
+  revokeSessions,
+  sessionsOf,
+  updateUser,
+  updateUserInput,
+} from "@/server/users/admin";
 import { userIdField } from "@/contracts/user-fields";
 import { sessionIdField } from "../auth/router";
 
 const adminProcedure = roleProcedure("admin");
 
 export const usersRouter = router({
-  list: adminProcedure.query(({ ctx }) => ({ users: listUsers(ctx.services.db), demoPasswordsInUse: demoPasswordWarning(ctx.services.db) })),
+  list: adminProcedure.query(({ ctx }) => ({
+    users: listUsers(ctx.services.db),
+    demoPasswordsInUse: demoPasswordWarning(ctx.services.db),
+  })),
   create: adminProcedure.input(createUserInput).mutation(({ ctx, input }) => createUser(ctx.services.db, ctx.user, input)),
   update: adminProcedure.input(updateUserInput).mutation(({ ctx, input }) => updateUser(ctx.services.db, ctx.user, input)),
-  resetPassword: adminProcedure.input(z.object({ userId: userIdField })).mutation(({ ctx, input }) => resetPassword(ctx.services.db, ctx.user, input)),
-  sessions: adminProcedure.input(z.object({ userId: userIdField })).query(({ ctx, input }) => sessionsOf(ctx.services.db, ctx.user, input.userId, ctx.sessionIdHash ?? null)),
-  revokeSessions: adminProcedure.input(z.object({ userId: userIdField, sessionId: sessionIdField.optional() })).mutation(({ ctx, input }) => revokeSessions(ctx.services.db, ctx.user, input)),
+  resetPassword: adminProcedure
+    .input(z.object({ userId: userIdField }))
+    .mutation(({ ctx, input }) => resetPassword(ctx.services.db, ctx.user, input)),
+  sessions: adminProcedure
+    .input(z.object({ userId: userIdField }))
+    .query(({ ctx, input }) => sessionsOf(ctx.services.db, ctx.user, input.userId, ctx.sessionIdHash ?? null)),
+  revokeSessions: adminProcedure
+    .input(z.object({ userId: userIdField, sessionId: sessionIdField.optional() }))
+    .mutation(({ ctx, input }) => revokeSessions(ctx.services.db, ctx.user, input)),
 });

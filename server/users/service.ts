@@ -29,7 +29,9 @@ export function actorOf(u: typeof users.$inferSelect): SignedInActor {
   return { id: u.id, name: u.name, role: u.role, email: u.email };
 }
 
-export type NewUserRow = { email: string; name: string; role: Role; mustChangePassword?: boolean } & ({ password: string } | { passwordHash: string });
+export type NewUserRow = { email: string; name: string; role: Role; mustChangePassword?: boolean } & (
+  { password: string } | { passwordHash: string }
+);
 
 /**
  * Inserts a user and its `user.create` event, with no actor check: for seeding, tests and the user-admin service
@@ -40,8 +42,25 @@ export function insertUser(db: Db, actor: Actor, input: NewUserRow) {
   if (db.select({ id: users.id }).from(users).where(eq(users.email, email)).get()) conflict(`a user with email ${email} already exists`);
   const passwordHash = "passwordHash" in input ? input.passwordHash : hashPasswordSync(input.password);
   return db.transaction((tx) => {
-    const row = tx.insert(users).values({ email, name: input.name, role: input.role, passwordHash, mustChangePassword: input.mustChangePassword ?? false, createdAt: now() }).returning().get();
-    appendAuditEvent(tx, { actor, action: "user.create", entityType: "user", entityId: row.id, payload: { email, name: row.name, role: row.role, mustChangePassword: row.mustChangePassword } });
+    const row = tx
+      .insert(users)
+      .values({
+        email,
+        name: input.name,
+        role: input.role,
+        passwordHash,
+        mustChangePassword: input.mustChangePassword ?? false,
+        createdAt: now(),
+      })
+      .returning()
+      .get();
+    appendAuditEvent(tx, {
+      actor,
+      action: "user.create",
+      entityType: "user",
+      entityId: row.id,
+      payload: { email, name: row.name, role: row.role, mustChangePassword: row.mustChangePassword },
+    });
     return row;
   });
 }
@@ -60,20 +79,34 @@ export function signInThrottle(db: Db): SignInThrottle {
   return t;
 }
 
-function parseOrBadRequest<T>(schema: { safeParse: (v: unknown) => { success: true; data: T } | { success: false; error: { issues: { message: string }[] } } }, value: unknown, field: string): T {
+function parseOrBadRequest<T>(
+  schema: { safeParse: (v: unknown) => { success: true; data: T } | { success: false; error: { issues: { message: string }[] } } },
+  value: unknown,
+  field: string,
+): T {
   const r = schema.safeParse(value);
   if (!r.success) invalidInput(`${field}: ${r.error.issues.map((i) => i.message).join("; ")}`);
   return r.data;
 }
 
 /** Checks a password for sign-in; records the outcome; creates a session on success. */
-export async function signIn(db: Db, emailRaw: unknown, passwordRaw: unknown, client: SignInClient = { address: "local", userAgent: null }): Promise<SignInResult> {
+export async function signIn(
+  db: Db,
+  emailRaw: unknown,
+  passwordRaw: unknown,
+  client: SignInClient = { address: "local", userAgent: null },
+): Promise<SignInResult> {
   const email = parseOrBadRequest(signInEmailField, emailRaw, "email");
   const password = parseOrBadRequest(passwordCheckField, passwordRaw, "password");
   const identifier = identifierDigest(email);
   const decision = await signInThrottle(db).attempt(identifier, client.address.slice(0, 64));
   if (!decision.allowed) {
-    return { ok: false, reason: "throttled", retryAfterSeconds: decision.retryAfterSeconds, message: `too many failed sign-ins for this ${decision.by === "account" ? "account" : "address"}: try again in ${decision.retryAfterSeconds} s` };
+    return {
+      ok: false,
+      reason: "throttled",
+      retryAfterSeconds: decision.retryAfterSeconds,
+      message: `too many failed sign-ins for this ${decision.by === "account" ? "account" : "address"}: try again in ${decision.retryAfterSeconds} s`,
+    };
   }
   const user = db.select().from(users).where(eq(users.email, email)).get();
   let passwordOk: boolean;
@@ -94,13 +127,26 @@ export async function signIn(db: Db, emailRaw: unknown, passwordRaw: unknown, cl
   const session = db.transaction((tx) => {
     const fresh = tx.select().from(users).where(eq(users.id, user.id)).get();
     if (!fresh || fresh.disabled) return null; // disabled while the password was being checked
-    if (upgradedHash && fresh.passwordHash === user.passwordHash) tx.update(users).set({ passwordHash: upgradedHash }).where(eq(users.id, user.id)).run();
+    if (upgradedHash && fresh.passwordHash === user.passwordHash)
+      tx.update(users).set({ passwordHash: upgradedHash }).where(eq(users.id, user.id)).run();
     const s = createSession(tx, user.id, client.userAgent);
-    appendAuditEvent(tx, { actor: actorOf(fresh), action: "user.signIn", entityType: "user", entityId: user.id, payload: { email, hashUpgraded: upgradedHash !== null } });
+    appendAuditEvent(tx, {
+      actor: actorOf(fresh),
+      action: "user.signIn",
+      entityType: "user",
+      entityId: user.id,
+      payload: { email, hashUpgraded: upgradedHash !== null },
+    });
     return { ...s, user: fresh };
   });
   if (!session) return { ok: false, reason: "disabled" };
-  return { ok: true, token: session.token, user: actorOf(session.user), mustChangePassword: session.user.mustChangePassword, expiresAt: session.expiresAt };
+  return {
+    ok: true,
+    token: session.token,
+    user: actorOf(session.user),
+    mustChangePassword: session.user.mustChangePassword,
+    expiresAt: session.expiresAt,
+  };
 }
 
 export type RequestSession = { user: SignedInActor; idHash: string; mustChangePassword: boolean; endsAt: Date };
@@ -120,6 +166,15 @@ export function signOut(db: Db, token: string, actor: SignedInActor): void {
 }
 
 /** The account flags every signed-in call checks (one primary-key read). */
-export function accountStatus(db: DbOrTx, userId: number): { role: Role; name: string; disabled: boolean; mustChangePassword: boolean } | null {
-  return db.select({ role: users.role, name: users.name, disabled: users.disabled, mustChangePassword: users.mustChangePassword }).from(users).where(eq(users.id, userId)).get() ?? null;
+export function accountStatus(
+  db: DbOrTx,
+  userId: number,
+): { role: Role; name: string; disabled: boolean; mustChangePassword: boolean } | null {
+  return (
+    db
+      .select({ role: users.role, name: users.name, disabled: users.disabled, mustChangePassword: users.mustChangePassword })
+      .from(users)
+      .where(eq(users.id, userId))
+      .get() ?? null
+  );
 }

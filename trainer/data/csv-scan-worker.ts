@@ -41,7 +41,14 @@ if (port) {
   try {
     post({ type: "done", profile: scanFile(workerData as CsvScanWorkerInput, post) });
   } catch (e) {
-    if (e instanceof DatasetError) post({ type: "failed", code: e.code, message: e.message, ...(e.row !== undefined ? { row: e.row } : {}), ...(e.column !== undefined ? { column: e.column } : {}) });
+    if (e instanceof DatasetError)
+      post({
+        type: "failed",
+        code: e.code,
+        message: e.message,
+        ...(e.row !== undefined ? { row: e.row } : {}),
+        ...(e.column !== undefined ? { column: e.column } : {}),
+      });
     else post({ type: "failed", code: null, message: (e as Error).message ?? String(e) });
   }
 }

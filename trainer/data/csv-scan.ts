@@ -43,7 +43,10 @@ export function maxRowChars(caps: CsvCaps): number {
 export function tooLargeError(bytes: number, maxBytes: number, setting?: string): DatasetError {
   const size = formatSize(bytes);
   const exact = size.endsWith(" bytes") ? "" : ` (${bytes} bytes)`;
-  return new DatasetError("TOO_LARGE", `The file is ${size}${exact}; the limit is ${formatSize(maxBytes)}${setting ? ` (server setting ${setting})` : ""}`);
+  return new DatasetError(
+    "TOO_LARGE",
+    `The file is ${size}${exact}; the limit is ${formatSize(maxBytes)}${setting ? ` (server setting ${setting})` : ""}`,
+  );
 }
 
 type PapaChunk = { data: string[][]; errors: { type: string; row?: number }[]; meta: { cursor: number } };
@@ -70,16 +73,19 @@ export class CsvScanner {
     private readonly caps: CsvCaps,
     private readonly opts: { settings?: CsvCapSettings; onProgress?: (p: CsvScanProgress) => void; progressEveryBytes?: number } = {},
   ) {
-    Papa.parse(this.source as unknown as File, {
-      ...PAPA_OPTIONS,
-      chunk: (results: PapaChunk) => this.onChunk(results),
-      error: (err: unknown) => {
-        this.failure ??= err;
-      },
-      complete: () => {
-        this.completed = true;
-      },
-    } as Papa.ParseLocalConfig<string[], File>);
+    Papa.parse(
+      this.source as unknown as File,
+      {
+        ...PAPA_OPTIONS,
+        chunk: (results: PapaChunk) => this.onChunk(results),
+        error: (err: unknown) => {
+          this.failure ??= err;
+        },
+        complete: () => {
+          this.completed = true;
+        },
+      } as Papa.ParseLocalConfig<string[], File>,
+    );
   }
 
   private setting(cap: keyof CsvCaps): string {
@@ -91,7 +97,11 @@ export class CsvScanner {
   push(chunk: Uint8Array): void {
     this.throwIfFailed();
     this.bytes += chunk.byteLength;
-    if (this.bytes > this.caps.maxBytes) throw new DatasetError("TOO_LARGE", `The file is larger than the limit of ${formatSize(this.caps.maxBytes)}${this.setting("maxBytes")}`);
+    if (this.bytes > this.caps.maxBytes)
+      throw new DatasetError(
+        "TOO_LARGE",
+        `The file is larger than the limit of ${formatSize(this.caps.maxBytes)}${this.setting("maxBytes")}`,
+      );
     this.hash.update(chunk);
     let text: string;
     try {
@@ -125,7 +135,12 @@ export class CsvScanner {
     if (!this.names) throw new DatasetError("EMPTY_FILE", "The file is empty");
     if (this.rowsSeen <= 1) throw new DatasetError("NO_DATA_ROWS", "The file has a header row but no data rows");
     const names = this.names;
-    return { columns: names.map((name, c) => ({ name, type: this.types[c]! })), rowCount: this.rowsSeen - 1, bytes: this.bytes, sha256: this.hash.digest("hex") };
+    return {
+      columns: names.map((name, c) => ({ name, type: this.types[c]! })),
+      rowCount: this.rowsSeen - 1,
+      bytes: this.bytes,
+      sha256: this.hash.digest("hex"),
+    };
   }
 
   private throwIfFailed(): void {
@@ -180,7 +195,10 @@ export class CsvScanner {
 
   private readHeader(cells: string[]): void {
     if (cells.length > this.caps.maxColumns) {
-      throw new DatasetError("TOO_LARGE", `The header has ${count(cells.length)} columns; the limit is ${count(this.caps.maxColumns)}${this.setting("maxColumns")}`);
+      throw new DatasetError(
+        "TOO_LARGE",
+        `The header has ${count(cells.length)} columns; the limit is ${count(this.caps.maxColumns)}${this.setting("maxColumns")}`,
+      );
     }
     try {
       this.names = headerNames(cells);
@@ -197,7 +215,11 @@ export class CsvScanner {
   private checkCellLength(row: number, cell: string, c: number): void {
     if (cell.length <= this.caps.maxCellChars) return;
     const where = row === 0 ? `the header, column ${c + 1}` : `row ${row}, column '${this.names![c]}'`;
-    throw new DatasetError("TOO_LARGE", `${where}: the value is ${count(cell.length)} characters long; the limit is ${count(this.caps.maxCellChars)}${this.setting("maxCellChars")}`, row === 0 ? {} : { row, column: this.names![c] });
+    throw new DatasetError(
+      "TOO_LARGE",
+      `${where}: the value is ${count(cell.length)} characters long; the limit is ${count(this.caps.maxCellChars)}${this.setting("maxCellChars")}`,
+      row === 0 ? {} : { row, column: this.names![c] },
+    );
   }
 
   private checkRow(row: number, cells: string[]): void {
@@ -206,7 +228,12 @@ export class CsvScanner {
       throw this.deferredHeaderError;
     }
     const names = this.names!;
-    if (row > this.caps.maxRows) throw new DatasetError("TOO_LARGE", `The file has more than ${count(this.caps.maxRows)} data rows; the limit is ${count(this.caps.maxRows)}${this.setting("maxRows")}`, { row });
+    if (row > this.caps.maxRows)
+      throw new DatasetError(
+        "TOO_LARGE",
+        `The file has more than ${count(this.caps.maxRows)} data rows; the limit is ${count(this.caps.maxRows)}${this.setting("maxRows")}`,
+        { row },
+      );
     if (cells.length !== names.length) throw raggedRowError(row, cells.length, names.length);
     const types = this.types;
     for (let c = 0; c < cells.length; c++) {

@@ -26,7 +26,10 @@ const OTHER_DELIMITERS: { char: string; name: string }[] = [
 ];
 
 export function formatSize(bytes: number): string {
-  const units: [number, string][] = [[1024 * 1024, "MiB"], [1024, "KiB"]];
+  const units: [number, string][] = [
+    [1024 * 1024, "MiB"],
+    [1024, "KiB"],
+  ];
   for (const [size, unit] of units) {
     if (bytes >= size) {
       const value = bytes / size;
@@ -65,7 +68,9 @@ export function headerNames(headerCells: string[]): string[] {
     if (name === "") throw new DatasetError("EMPTY_HEADER", `column ${i + 1} has no name in the header row`);
     const first = seen.get(name);
     if (first !== undefined) {
-      throw new DatasetError("DUPLICATE_HEADER", `column name '${name}' appears twice in the header (columns ${first + 1} and ${i + 1})`, { column: name });
+      throw new DatasetError("DUPLICATE_HEADER", `column name '${name}' appears twice in the header (columns ${first + 1} and ${i + 1})`, {
+        column: name,
+      });
     }
     seen.set(name, i);
   });
@@ -79,7 +84,9 @@ export function raggedRowError(row: number, fields: number, columns: number): Da
 
 /** The message for an unmatched or malformed quote; row 0 is the header. */
 export function quoteError(row: number): DatasetError {
-  return new DatasetError("BAD_QUOTES", row === 0 ? "The header row has an unmatched quote (\")" : `row ${row} has an unmatched quote (")`, { row });
+  return new DatasetError("BAD_QUOTES", row === 0 ? 'The header row has an unmatched quote (")' : `row ${row} has an unmatched quote (")`, {
+    row,
+  });
 }
 
 /** The same options for the whole-file parse here and the streaming scan (csv-scan.ts), so both split rows alike. */
@@ -113,7 +120,9 @@ export function parseCsv(bytes: Uint8Array, opts: ParseCsvOptions = {}): Table {
     return cells.map((c) => (isMissingToken(c) ? null : c.trim()));
   });
 
-  const types: ColumnType[] = names.map((_, c) => (raw.every((row) => row[c] == null || parseNumber(row[c]!) !== null) ? "number" : "string"));
+  const types: ColumnType[] = names.map((_, c) =>
+    raw.every((row) => row[c] == null || parseNumber(row[c]!) !== null) ? "number" : "string",
+  );
   const rows = raw.map((row) => row.map((v, c) => (v === null ? null : types[c] === "number" ? parseNumber(v) : v)));
   return { columns: names.map((name, c) => ({ name, type: types[c]! })), rows };
 }

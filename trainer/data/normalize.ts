@@ -13,7 +13,11 @@ export type NormalizationMethod = SplitManifest["normalization"]["method"];
 export type NormalizationStats = SplitManifest["normalization"]["stats"];
 
 /** Fits per-column statistics on `rows` (each row holds one value per column, in `columns` order). */
-export function fitNormalization(method: NormalizationMethod, columns: readonly string[], rows: readonly (readonly number[])[]): NormalizationStats {
+export function fitNormalization(
+  method: NormalizationMethod,
+  columns: readonly string[],
+  rows: readonly (readonly number[])[],
+): NormalizationStats {
   const stats: NormalizationStats = {};
   if (method === "none") return stats;
   columns.forEach((name, c) => {

@@ -33,17 +33,28 @@ export function sortedClasses(values: readonly (string | number)[], numeric: boo
 }
 
 function missingValueError(column: string, sourceRow: number): DatasetError {
-  return new DatasetError(
-    "MISSING_VALUE",
-    `column '${column}' row ${sourceRow} has no value; add a dropMissing or impute cleaning step`,
-    { row: sourceRow, column },
-  );
+  return new DatasetError("MISSING_VALUE", `column '${column}' row ${sourceRow} has no value; add a dropMissing or impute cleaning step`, {
+    row: sourceRow,
+    column,
+  });
 }
 
-type Features = { featureShape: number[]; rowsFor: (indices: number[]) => Float32Array; normalization: SplitManifest["normalization"]; vocabulary?: SplitManifest["vocabulary"]; vocabularySize?: number };
+type Features = {
+  featureShape: number[];
+  rowsFor: (indices: number[]) => Float32Array;
+  normalization: SplitManifest["normalization"];
+  vocabulary?: SplitManifest["vocabulary"];
+  vocabularySize?: number;
+};
 
 /** Numeric features (tabular, image): a float matrix, normalised with stats fitted on the train rows. */
-function numericFeatures(table: Table, schema: DatasetSchema, sourceRows: number[], split: SplitIndices, method: DataSection["normalization"]): Features {
+function numericFeatures(
+  table: Table,
+  schema: DatasetSchema,
+  sourceRows: number[],
+  split: SplitIndices,
+  method: DataSection["normalization"],
+): Features {
   const names = featureColumnNames(table, schema);
   const cols = names.map((n) => columnIndex(table, n));
   const matrix = table.rows.map((row, r) =>
@@ -53,7 +64,11 @@ function numericFeatures(table: Table, schema: DatasetSchema, sourceRows: number
       return typeof v === "number" ? v : Number(v);
     }),
   );
-  const stats = fitNormalization(method, names, split.train.map((i) => matrix[i]!));
+  const stats = fitNormalization(
+    method,
+    names,
+    split.train.map((i) => matrix[i]!),
+  );
   const featureShape = schema.kind === "image" && schema.imageShape ? [...schema.imageShape] : [names.length];
   return {
     featureShape,
@@ -67,9 +82,18 @@ function numericFeatures(table: Table, schema: DatasetSchema, sourceRows: number
 }
 
 /** Text features: token ids with a vocabulary and sequence length taken from the train rows. */
-function textFeatures(table: Table, schema: DatasetSchema, sourceRows: number[], split: SplitIndices, method: DataSection["normalization"]): Features {
+function textFeatures(
+  table: Table,
+  schema: DatasetSchema,
+  sourceRows: number[],
+  split: SplitIndices,
+  method: DataSection["normalization"],
+): Features {
   if (method !== "none") {
-    throw new DatasetError("BAD_NORMALIZATION", `normalization '${method}' applies to numeric features; a text dataset is tokenised instead, so set normalization to 'none'`);
+    throw new DatasetError(
+      "BAD_NORMALIZATION",
+      `normalization '${method}' applies to numeric features; a text dataset is tokenised instead, so set normalization to 'none'`,
+    );
   }
   const textColumn = schema.textColumn ?? featureColumnNames(table, schema)[0]!;
   const c = columnIndex(table, textColumn);
@@ -97,7 +121,10 @@ function textFeatures(table: Table, schema: DatasetSchema, sourceRows: number[],
 export function prepareData(dataset: TrainJob["dataset"], data: DataSection): PreparedData {
   const actualSha = sha256Hex(dataset.bytes);
   if (actualSha !== dataset.sha256) {
-    throw new DatasetError("HASH_MISMATCH", `the dataset bytes hash to ${actualSha}, not the recorded ${dataset.sha256}; the stored file has changed`);
+    throw new DatasetError(
+      "HASH_MISMATCH",
+      `the dataset bytes hash to ${actualSha}, not the recorded ${dataset.sha256}; the stored file has changed`,
+    );
   }
   // Size limits guard uploads; a dataset already accepted must stay trainable, so no limit here.
   const parsed = parseCsv(dataset.bytes, { maxBytes: Number.POSITIVE_INFINITY });
@@ -139,7 +166,10 @@ export function prepareData(dataset: TrainJob["dataset"], data: DataSection): Pr
     return y;
   };
   const partitions = Object.fromEntries(
-    PARTITIONS.map((p): [PartitionName, PartitionTensors] => [p, { x: features.rowsFor(split[p]), y: targetsFor(split[p]), indices: split[p], count: split[p].length }]),
+    PARTITIONS.map((p): [PartitionName, PartitionTensors] => [
+      p,
+      { x: features.rowsFor(split[p]), y: targetsFor(split[p]), indices: split[p], count: split[p].length },
+    ]),
   ) as Record<PartitionName, PartitionTensors>;
 
   const prepared: PreparedData = {

@@ -34,14 +34,19 @@ function listColumns(table: Table): string {
 
 export function columnIndex(table: Table, name: string): number {
   const i = table.columns.findIndex((c) => c.name === name);
-  if (i < 0) throw new DatasetError("UNKNOWN_COLUMN", `the file has no column named '${name}'; columns are: ${listColumns(table)}`, { column: name });
+  if (i < 0)
+    throw new DatasetError("UNKNOWN_COLUMN", `the file has no column named '${name}'; columns are: ${listColumns(table)}`, {
+      column: name,
+    });
   return i;
 }
 
 function resolveLabelColumn(table: Table, requested: string | undefined): string {
   if (requested !== undefined) {
     if (!table.columns.some((c) => c.name === requested)) {
-      throw new DatasetError("NO_LABEL_COLUMN", `the file has no column named '${requested}'; columns are: ${listColumns(table)}`, { column: requested });
+      throw new DatasetError("NO_LABEL_COLUMN", `the file has no column named '${requested}'; columns are: ${listColumns(table)}`, {
+        column: requested,
+      });
     }
     return requested;
   }
@@ -63,7 +68,8 @@ export function featureColumnNames(table: Pick<Table, "columns">, schema: Pick<D
 export function inferSchema(table: Table, opts: InferSchemaOptions = {}): DatasetSchema {
   const labelColumn = resolveLabelColumn(table, opts.labelColumn);
   const features = table.columns.filter((c) => c.name !== labelColumn);
-  if (features.length === 0) throw new DatasetError("EMPTY_COLUMN", `the file has only the label column '${labelColumn}'; it needs at least one feature column`);
+  if (features.length === 0)
+    throw new DatasetError("EMPTY_COLUMN", `the file has only the label column '${labelColumn}'; it needs at least one feature column`);
   // Without an explicit kind: one text column beside the label is a text dataset, anything else tabular.
   const kind: DatasetKind = opts.kind ?? (features.length === 1 && features[0]!.type === "string" ? "text" : "tabular");
   const schema: DatasetSchema = { kind, columns: table.columns.map((c) => ({ ...c })), labelColumn };
@@ -71,15 +77,20 @@ export function inferSchema(table: Table, opts: InferSchemaOptions = {}): Datase
   if (kind === "image") {
     const shape = opts.imageShape ?? squareShape(features.length);
     if (!shape) {
-      throw new DatasetError("BAD_IMAGE_SHAPE", `an image dataset needs an image shape: ${features.length} pixel columns is not a square image; give [height, width, channels]`);
+      throw new DatasetError(
+        "BAD_IMAGE_SHAPE",
+        `an image dataset needs an image shape: ${features.length} pixel columns is not a square image; give [height, width, channels]`,
+      );
     }
     schema.imageShape = shape;
   }
   if (kind === "text") {
     const textColumn = opts.textColumn ?? (features.length === 1 ? features[0]!.name : undefined);
-    if (!textColumn) throw new DatasetError("BAD_TEXT_COLUMN", `a text dataset needs its text column named; columns are: ${listColumns(table)}`);
+    if (!textColumn)
+      throw new DatasetError("BAD_TEXT_COLUMN", `a text dataset needs its text column named; columns are: ${listColumns(table)}`);
     columnIndex(table, textColumn);
-    if (textColumn === labelColumn) throw new DatasetError("BAD_TEXT_COLUMN", `the text column and the label column are both '${textColumn}'`, { column: textColumn });
+    if (textColumn === labelColumn)
+      throw new DatasetError("BAD_TEXT_COLUMN", `the text column and the label column are both '${textColumn}'`, { column: textColumn });
     schema.textColumn = textColumn;
   }
   return schema;
@@ -103,7 +114,11 @@ function firstNonNumeric(table: Table, col: number): { row: number; value: unkno
 function requireNumeric(table: Table, name: string, why: string): void {
   const col = columnIndex(table, name);
   const bad = firstNonNumeric(table, col);
-  if (bad) throw new DatasetError("NOT_A_NUMBER", `column '${name}' row ${bad.row}: ${quoteValue(bad.value)} is not a number${why}`, { row: bad.row, column: name });
+  if (bad)
+    throw new DatasetError("NOT_A_NUMBER", `column '${name}' row ${bad.row}: ${quoteValue(bad.value)} is not a number${why}`, {
+      row: bad.row,
+      column: name,
+    });
   if (table.rows.every((row) => row[col] === null)) {
     throw new DatasetError("EMPTY_COLUMN", `column '${name}' has no values at all; remove it from the file`, { column: name });
   }
@@ -118,25 +133,38 @@ export function validateForTask(table: Table, schema: DatasetSchema, task: Task)
     try {
       return columnIndex(table, schema.labelColumn);
     } catch {
-      throw new DatasetError("NO_LABEL_COLUMN", `the file has no column named '${schema.labelColumn}'; columns are: ${listColumns(table)}`, { column: schema.labelColumn });
+      throw new DatasetError(
+        "NO_LABEL_COLUMN",
+        `the file has no column named '${schema.labelColumn}'; columns are: ${listColumns(table)}`,
+        { column: schema.labelColumn },
+      );
     }
   })();
   const features = featureColumnNames(table, schema);
 
   if (schema.kind === "text") {
     const textColumn = schema.textColumn ?? (features.length === 1 ? features[0] : undefined);
-    if (!textColumn) throw new DatasetError("BAD_TEXT_COLUMN", `a text dataset needs its text column named; columns are: ${listColumns(table)}`);
+    if (!textColumn)
+      throw new DatasetError("BAD_TEXT_COLUMN", `a text dataset needs its text column named; columns are: ${listColumns(table)}`);
     columnIndex(table, textColumn);
   } else {
-    if (features.length === 0) throw new DatasetError("EMPTY_COLUMN", `the file has only the label column '${schema.labelColumn}'; it needs at least one feature column`);
-    const why = schema.kind === "image" ? " (pixel columns must be numbers)" : " (every feature column of a tabular dataset must be numeric)";
+    if (features.length === 0)
+      throw new DatasetError(
+        "EMPTY_COLUMN",
+        `the file has only the label column '${schema.labelColumn}'; it needs at least one feature column`,
+      );
+    const why =
+      schema.kind === "image" ? " (pixel columns must be numbers)" : " (every feature column of a tabular dataset must be numeric)";
     for (const name of features) requireNumeric(table, name, why);
   }
   if (schema.kind === "image") {
     const shape = schema.imageShape;
     const pixels = shape ? shape[0] * shape[1] * shape[2] : 0;
     if (!shape || pixels !== features.length) {
-      throw new DatasetError("BAD_IMAGE_SHAPE", `the image shape ${shape ? `[${shape.join(", ")}]` : "(none)"} needs ${pixels} pixel columns, the file has ${features.length}`);
+      throw new DatasetError(
+        "BAD_IMAGE_SHAPE",
+        `the image shape ${shape ? `[${shape.join(", ")}]` : "(none)"} needs ${pixels} pixel columns, the file has ${features.length}`,
+      );
     }
   }
 
@@ -160,6 +188,10 @@ export function validateForTask(table: Table, schema: DatasetSchema, task: Task)
     );
   }
   if (classes.size > MAX_CLASSES) {
-    throw new DatasetError("TOO_MANY_CLASSES", `the label column '${schema.labelColumn}' has ${classes.size} distinct values (limit ${MAX_CLASSES}); is this a regression target?`, { column: schema.labelColumn });
+    throw new DatasetError(
+      "TOO_MANY_CLASSES",
+      `the label column '${schema.labelColumn}' has ${classes.size} distinct values (limit ${MAX_CLASSES}); is this a regression target?`,
+      { column: schema.labelColumn },
+    );
   }
 }

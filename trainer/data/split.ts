@@ -81,10 +81,21 @@ export function makeSplit(n: number, labels: readonly string[] | null, spec: Spl
       cut(shuffleInPlace([...rows], random), counts, out);
     }
   } else {
-    if (n < needed) throw new DatasetError("TOO_FEW_ROWS", `the dataset has only ${n} row${n === 1 ? "" : "s"}; a split with ratios ${describeRatios(spec)} needs at least ${needed}`);
+    if (n < needed)
+      throw new DatasetError(
+        "TOO_FEW_ROWS",
+        `the dataset has only ${n} row${n === 1 ? "" : "s"}; a split with ratios ${describeRatios(spec)} needs at least ${needed}`,
+      );
     const counts = allocate(n, ratios);
     ensureEachPositivePartitionHasOne(counts, ratios);
-    cut(shuffleInPlace(Array.from({ length: n }, (_, i) => i), random), counts, out);
+    cut(
+      shuffleInPlace(
+        Array.from({ length: n }, (_, i) => i),
+        random,
+      ),
+      counts,
+      out,
+    );
   }
   for (const p of PARTITIONS) out[p].sort((a, b) => a - b);
   return out;

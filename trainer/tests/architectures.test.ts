@@ -19,7 +19,15 @@ describe("[trainer/architectures]", () => {
   });
 
   it("trains embedding + lstm on short token sequences, on wasm", async () => {
-    const cfg = config({ model: { layers: [{ type: "embedding", outputDim: 8 }, { type: "lstm", units: 8 }] }, training: { epochs: 6, learningRate: 0.03 } });
+    const cfg = config({
+      model: {
+        layers: [
+          { type: "embedding", outputDim: 8 },
+          { type: "lstm", units: 8 },
+        ],
+      },
+      training: { epochs: 6, learningRate: 0.03 },
+    });
     const events = await trainCollect(job(cfg, { backend: "auto" }), sequences());
     expect(only(events, "started")).toMatchObject({ backend: "wasm", backendReason: "tfjs-node is not installed; using WebAssembly" });
     expect(only(events, "finished").status).toBe("completed");
@@ -27,7 +35,12 @@ describe("[trainer/architectures]", () => {
   });
 
   it("trains embedding + gru (returning sequences) + global pooling", async () => {
-    const cfg = config({ model: { layers: [{ type: "embedding", outputDim: 8 }, { type: "gru", units: 8, returnSequences: true }, { type: "globalAveragePooling1d" }] }, training: { epochs: 6, learningRate: 0.03 } });
+    const cfg = config({
+      model: {
+        layers: [{ type: "embedding", outputDim: 8 }, { type: "gru", units: 8, returnSequences: true }, { type: "globalAveragePooling1d" }],
+      },
+      training: { epochs: 6, learningRate: 0.03 },
+    });
     const events = await trainCollect(job(cfg), sequences());
     expect(only(events, "finished").status).toBe("completed");
     expect(ofType(events, "epoch").at(-1)!.metrics.val_accuracy).toBeGreaterThanOrEqual(0.9);
@@ -35,9 +48,20 @@ describe("[trainer/architectures]", () => {
 
   it("computes the same embedding gradient as tf.layers.embedding (scatter-add instead of segment sum)", async () => {
     await tf.setBackend("cpu");
-    const ids = tf.tensor2d([[1, 2, 2], [0, 4, 1]]);
-    const ours = buildModel({ layers: [{ type: "embedding", outputDim: 3, vocabularySize: 5 }, { type: "flatten" }], featureShape: [3], task: "regression", outputs: 1, seed: 3 });
-    const reference = tf.sequential({ layers: [tf.layers.embedding({ inputDim: 5, outputDim: 3, inputLength: 3 }), tf.layers.flatten(), tf.layers.dense({ units: 1 })] });
+    const ids = tf.tensor2d([
+      [1, 2, 2],
+      [0, 4, 1],
+    ]);
+    const ours = buildModel({
+      layers: [{ type: "embedding", outputDim: 3, vocabularySize: 5 }, { type: "flatten" }],
+      featureShape: [3],
+      task: "regression",
+      outputs: 1,
+      seed: 3,
+    });
+    const reference = tf.sequential({
+      layers: [tf.layers.embedding({ inputDim: 5, outputDim: 3, inputLength: 3 }), tf.layers.flatten(), tf.layers.dense({ units: 1 })],
+    });
     reference.setWeights(ours.getWeights());
     const gradients = (model: tf.LayersModel) => {
       const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);

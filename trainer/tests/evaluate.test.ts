@@ -12,7 +12,14 @@ const MATRIX = [
 const LABELS = ["cat", "dog", "bird", "fish"];
 const trueLabels: number[] = [];
 const predLabels: number[] = [];
-MATRIX.forEach((row, t) => row.forEach((n, p) => { for (let i = 0; i < n; i++) { trueLabels.push(t); predLabels.push(p); } }));
+MATRIX.forEach((row, t) =>
+  row.forEach((n, p) => {
+    for (let i = 0; i < n; i++) {
+      trueLabels.push(t);
+      predLabels.push(p);
+    }
+  }),
+);
 
 describe("[trainer/evaluate] classification report", () => {
   const r = classificationReport(trueLabels, predLabels, LABELS);
@@ -36,7 +43,7 @@ describe("[trainer/evaluate] classification report", () => {
     expect(byLabel.fish).toEqual({ label: "fish", precision: 0, recall: 0, f1: 0, support: 0 });
     expect(r.macro.precision).toBeCloseTo((0.75 + 0.6 + 2 / 3 + 0) / 4, 12);
     expect(r.macro.recall).toBeCloseTo((0.6 + 0.75 + 2 / 3 + 0) / 4, 12);
-    expect(r.macro.f1).toBeCloseTo((2 / 3) * 3 / 4, 12);
+    expect(r.macro.f1).toBeCloseTo(((2 / 3) * 3) / 4, 12);
   });
 
   it("rejects mismatched or out-of-range labels", () => {

@@ -49,9 +49,18 @@ describe("[trainer/fine-tune]", () => {
   it("refuses a class-count change without replaceHead, and a different input shape", async () => {
     const twoClasses = blobs({ train: 20, validation: 10, test: 0 }, ["yes", "no"]);
     const noReplace = await trainCollect(job(childConfig({ freezeLayers: 0, replaceHead: false }), { parent }), twoClasses);
-    expect(only(noReplace, "failed").message).toBe("the parent's head has 3 outputs but this dataset has 2 classes; set fineTune.replaceHead to true");
-    const otherShape = await trainCollect(job(config({ model: { layers }, data: { task: "regression" }, fineTune: { parentCheckpointId: "c", replaceHead: true } }), { parent }), linear());
-    expect(only(otherShape, "failed").message).toBe("the parent checkpoint takes inputs of shape [4] but this dataset's samples have shape [2]; fine-tune on data with the same features");
+    expect(only(noReplace, "failed").message).toBe(
+      "the parent's head has 3 outputs but this dataset has 2 classes; set fineTune.replaceHead to true",
+    );
+    const otherShape = await trainCollect(
+      job(config({ model: { layers }, data: { task: "regression" }, fineTune: { parentCheckpointId: "c", replaceHead: true } }), {
+        parent,
+      }),
+      linear(),
+    );
+    expect(only(otherShape, "failed").message).toBe(
+      "the parent checkpoint takes inputs of shape [4] but this dataset's samples have shape [2]; fine-tune on data with the same features",
+    );
     const tooMany = await trainCollect(job(childConfig({ freezeLayers: 4, replaceHead: false }), { parent }), blobs());
     expect(only(tooMany, "failed").message).toBe("fineTune.freezeLayers is 4 but the parent has only 3 layers before its head");
   });

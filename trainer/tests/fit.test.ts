@@ -59,7 +59,15 @@ describe("[trainer/fit] dense classification", () => {
 
 describe("[trainer/fit] determinism", () => {
   const cfg = (seed: number) =>
-    config({ model: { layers: [{ type: "dense", units: 12 }, { type: "dropout", rate: 0.3 }] }, training: { epochs: 3, seed, shuffle: true } });
+    config({
+      model: {
+        layers: [
+          { type: "dense", units: 12 },
+          { type: "dropout", rate: 0.3 },
+        ],
+      },
+      training: { epochs: 3, seed, shuffle: true },
+    });
   it("gives the same weights hash for the same seed and a different one for another seed", async () => {
     const a = only(await trainCollect(job(cfg(11)), data), "finished").weightsSha256;
     const b = only(await trainCollect(job(cfg(11)), data), "finished").weightsSha256;
@@ -83,7 +91,12 @@ describe("[trainer/fit] determinism", () => {
 
   it("round-trips weights through the checkpoint format byte for byte", async () => {
     await tf.setBackend("cpu");
-    const spec = { layers: [{ type: "dense" as const, units: 5, activation: "relu" as const, kernelInitializer: "glorotUniform" as const }], featureShape: [4], task: "classification" as const, outputs: 3 };
+    const spec = {
+      layers: [{ type: "dense" as const, units: 5, activation: "relu" as const, kernelInitializer: "glorotUniform" as const }],
+      featureShape: [4],
+      task: "classification" as const,
+      outputs: 3,
+    };
     const source = buildModel({ ...spec, seed: 1 });
     const target = buildModel({ ...spec, seed: 2 });
     const bytes = serializeWeights(source);
@@ -97,17 +110,26 @@ describe("[trainer/fit] determinism", () => {
 
 describe("[trainer/fit] schedules, early stopping, class weights", () => {
   it("applies a step learning-rate schedule per epoch", async () => {
-    const events = await trainCollect(job(config({ training: { epochs: 5, learningRate: 0.1, lrSchedule: { type: "step", everyEpochs: 2, factor: 0.5 } } })), data);
+    const events = await trainCollect(
+      job(config({ training: { epochs: 5, learningRate: 0.1, lrSchedule: { type: "step", everyEpochs: 2, factor: 0.5 } } })),
+      data,
+    );
     expect(ofType(events, "epoch").map((e) => e.metrics.lr)).toEqual([0.1, 0.1, 0.05, 0.05, 0.025]);
   });
 
   it("applies an exponential schedule", async () => {
-    const events = await trainCollect(job(config({ training: { epochs: 3, learningRate: 0.1, lrSchedule: { type: "exponential", decayRate: 0.5, decayEpochs: 1 } } })), data);
+    const events = await trainCollect(
+      job(config({ training: { epochs: 3, learningRate: 0.1, lrSchedule: { type: "exponential", decayRate: 0.5, decayEpochs: 1 } } })),
+      data,
+    );
     expect(ofType(events, "epoch").map((e) => e.metrics.lr)).toEqual([0.1, 0.05, 0.025]);
   });
 
   it("stops early when the metric does not improve by minDelta within patience", async () => {
-    const events = await trainCollect(job(config({ training: { epochs: 10, earlyStopping: { metric: "val_loss", mode: "min", patience: 2, minDelta: 100 } } })), data);
+    const events = await trainCollect(
+      job(config({ training: { epochs: 10, earlyStopping: { metric: "val_loss", mode: "min", patience: 2, minDelta: 100 } } })),
+      data,
+    );
     const finished = only(events, "finished");
     expect(finished).toMatchObject({ epochsRun: 3, stoppedEarly: true, status: "completed" });
     expect(ofType(events, "checkpoint").at(-1)!.epoch).toBe(3);
@@ -126,14 +148,19 @@ describe("[trainer/fit] schedules, early stopping, class weights", () => {
     const bad = await trainCollect(job(config({ training: { classWeights: { dog: 2 } } })), data);
     expect(only(bad, "failed").message).toBe('training.classWeights: unknown class "dog"; classes are a, b, c');
     const badMetric = await trainCollect(job(config({ training: { bestMetric: { metric: "val_f1", mode: "max" } } })), data);
-    expect(only(badMetric, "failed").message).toMatch(/^training\.bestMetric\.metric: unknown metric "val_f1"; choose one of loss, accuracy, lr, val_loss, val_accuracy$/);
+    expect(only(badMetric, "failed").message).toMatch(
+      /^training\.bestMetric\.metric: unknown metric "val_f1"; choose one of loss, accuracy, lr, val_loss, val_accuracy$/,
+    );
   });
 });
 
 describe("[trainer/fit] optimizers and regularization", () => {
   for (const name of ["sgd", "momentum", "adam", "rmsprop"] as const) {
     it(`${name} lowers the training loss`, async () => {
-      const events = await trainCollect(job(config({ training: { epochs: 3, learningRate: name === "sgd" ? 0.2 : 0.02, optimizer: { name } } })), data);
+      const events = await trainCollect(
+        job(config({ training: { epochs: 3, learningRate: name === "sgd" ? 0.2 : 0.02, optimizer: { name } } })),
+        data,
+      );
       const losses = ofType(events, "epoch").map((e) => e.metrics.loss!);
       expect(losses.at(-1)).toBeLessThan(losses[0]!);
     });
@@ -141,7 +168,13 @@ describe("[trainer/fit] optimizers and regularization", () => {
 
   it("adds the L1/L2 penalty to the loss", async () => {
     const first = async (l2?: number) =>
-      ofType(await trainCollect(job(config({ model: { layers: [{ type: "dense", units: 16, ...(l2 ? { l2 } : {}) }] }, training: { epochs: 1 } })), data), "batch")[0]!.metrics.batch_loss!;
+      ofType(
+        await trainCollect(
+          job(config({ model: { layers: [{ type: "dense", units: 16, ...(l2 ? { l2 } : {}) }] }, training: { epochs: 1 } })),
+          data,
+        ),
+        "batch",
+      )[0]!.metrics.batch_loss!;
     const plain = await first();
     const penalised = await first(0.5);
     expect(penalised).toBeGreaterThan(plain + 0.5);
@@ -150,7 +183,16 @@ describe("[trainer/fit] optimizers and regularization", () => {
 
 describe("[trainer/fit] regression", () => {
   it("reports loss/mae keys and a regression evaluation", async () => {
-    const events = await trainCollect(job(config({ data: { task: "regression" }, model: { layers: [{ type: "dense", units: 8, activation: "linear" }] }, training: { epochs: 30, learningRate: 0.05 } })), linear());
+    const events = await trainCollect(
+      job(
+        config({
+          data: { task: "regression" },
+          model: { layers: [{ type: "dense", units: 8, activation: "linear" }] },
+          training: { epochs: 30, learningRate: 0.05 },
+        }),
+      ),
+      linear(),
+    );
     const epoch = ofType(events, "epoch")[0]!;
     expect(Object.keys(epoch.metrics).sort()).toEqual(["loss", "lr", "mae", "val_loss", "val_mae"]);
     expect(Object.keys(ofType(events, "batch")[0]!.metrics).sort()).toEqual(["batch_loss", "batch_mae"]);
@@ -163,7 +205,11 @@ describe("[trainer/fit] regression", () => {
 describe("[trainer/fit] cancellation and errors", () => {
   it("stops within one batch, checkpoints the current weights and finishes as cancelled", async () => {
     let cancelled = false;
-    const signal = { get cancelled() { return cancelled; } };
+    const signal = {
+      get cancelled() {
+        return cancelled;
+      },
+    };
     const events = await trainCollect(job(config({ training: { epochs: 5 } })), data, signal, (e) => {
       if (e.type === "batch" && e.step === 8) cancelled = true;
     });
@@ -184,18 +230,34 @@ describe("[trainer/fit] cancellation and errors", () => {
   });
 
   it("fails with a message naming the layer for an invalid stack", async () => {
-    const events = await trainCollect(job(config({ model: { layers: [{ type: "dense", units: 8 }, { type: "lstm", units: 4 }] } })), data);
+    const events = await trainCollect(
+      job(
+        config({
+          model: {
+            layers: [
+              { type: "dense", units: 8 },
+              { type: "lstm", units: 4 },
+            ],
+          },
+        }),
+      ),
+      data,
+    );
     expect(only(events, "failed").message).toBe("model.layers.1 (lstm) needs a sequence input; put an embedding layer before it");
     expect(events).toHaveLength(1);
   });
 
   it("fails clearly when a conv layer meets tabular data", async () => {
     const events = await trainCollect(job(config({ model: { layers: [{ type: "conv2d", filters: 2, kernelSize: 3 }] } })), data);
-    expect(only(events, "failed").message).toBe("model.layers.0 (conv2d) needs an image input [height, width, channels]; its input has shape [4]");
+    expect(only(events, "failed").message).toBe(
+      "model.layers.0 (conv2d) needs an image input [height, width, channels]; its input has shape [4]",
+    );
   });
 
   it("fails when the stack ends unflattened", async () => {
     const events = await trainCollect(job(config({ model: { layers: [{ type: "embedding", outputDim: 4, vocabularySize: 10 }] } })), data);
-    expect(only(events, "failed").message).toBe("the output head needs a flat input but model.layers.0 (embedding) outputs shape [4, 4]; add a flatten or global pooling layer before the head");
+    expect(only(events, "failed").message).toBe(
+      "the output head needs a flat input but model.layers.0 (embedding) outputs shape [4, 4]; add a flatten or global pooling layer before the head",
+    );
   });
 });

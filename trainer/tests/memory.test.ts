@@ -7,7 +7,13 @@ import { buildModel } from "../model";
 describe("[trainer/memory] estimateMemory", () => {
   it("counts parameters, gradients, optimizer slots and activations", async () => {
     await tf.setBackend("cpu");
-    const model = buildModel({ layers: [{ type: "dense", units: 8, activation: "relu", kernelInitializer: "glorotUniform" }], featureShape: [4], task: "classification", outputs: 3, seed: 1 });
+    const model = buildModel({
+      layers: [{ type: "dense", units: 8, activation: "relu", kernelInitializer: "glorotUniform" }],
+      featureShape: [4],
+      task: "classification",
+      outputs: 3,
+      seed: 1,
+    });
     // params: 4·8 + 8 = 40, 8·3 + 3 = 27 → 67. Activations per sample: 8 + 3 = 11 floats = 44 bytes.
     const adam = estimateMemory(model, 10, "adam");
     expect(adam).toEqual({

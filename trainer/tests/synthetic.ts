@@ -25,11 +25,23 @@ function partition(samples: Sample[], numClasses: number | null): PartitionTenso
   return { x, y, indices: samples.map((_, i) => i), count: samples.length };
 }
 
-function assemble(make: (i: number, random: () => number) => Sample, counts: Record<PartitionName, number>, featureShape: number[], classes: string[] | null, extra: Partial<PreparedData> = {}): PreparedData {
+function assemble(
+  make: (i: number, random: () => number) => Sample,
+  counts: Record<PartitionName, number>,
+  featureShape: number[],
+  classes: string[] | null,
+  extra: Partial<PreparedData> = {},
+): PreparedData {
   const random = rng(1234);
   let i = 0;
   const parts = Object.fromEntries(
-    (["train", "validation", "test"] as const).map((p) => [p, partition(Array.from({ length: counts[p] }, () => make(i++, random)), classes ? classes.length : null)]),
+    (["train", "validation", "test"] as const).map((p) => [
+      p,
+      partition(
+        Array.from({ length: counts[p] }, () => make(i++, random)),
+        classes ? classes.length : null,
+      ),
+    ]),
   ) as Record<PartitionName, PartitionTensors>;
   const emptyManifest = { count: 0, classBalance: null, indicesSha256: "" };
   return {
@@ -37,10 +49,22 @@ function assemble(make: (i: number, random: () => number) => Sample, counts: Rec
     task: classes ? "classification" : "regression",
     featureShape,
     classes,
-    version: { recipe: [], report: { steps: [], rowsIn: 0, rowsOut: 0 }, sha256: "synthetic", rowCount: counts.train + counts.validation + counts.test },
+    version: {
+      recipe: [],
+      report: { steps: [], rowsIn: 0, rowsOut: 0 },
+      sha256: "synthetic",
+      rowCount: counts.train + counts.validation + counts.test,
+    },
     split: {
       spec: { strategy: "random", train: 0.6, validation: 0.2, test: 0.2, seed: 1 },
-      manifest: { strategy: "random", seed: 1, ratios: { train: 0.6, validation: 0.2, test: 0.2 }, partitions: { train: emptyManifest, validation: emptyManifest, test: emptyManifest }, normalization: { method: "none", stats: {} }, labelEncoding: classes },
+      manifest: {
+        strategy: "random",
+        seed: 1,
+        ratios: { train: 0.6, validation: 0.2, test: 0.2 },
+        partitions: { train: emptyManifest, validation: emptyManifest, test: emptyManifest },
+        normalization: { method: "none", stats: {} },
+        labelEncoding: classes,
+      },
       sha256: "synthetic",
     },
     partitions: parts,
@@ -52,39 +76,67 @@ const gauss = (random: () => number) => Math.sqrt(-2 * Math.log(1 - random())) *
 
 /** Three well-separated Gaussian blobs in 4 dimensions (Iris-sized). */
 export function blobs(counts = { train: 90, validation: 30, test: 30 }, classes = ["a", "b", "c"]): PreparedData {
-  return assemble((i, r) => {
-    const label = i % classes.length;
-    return { label, x: [0, 1, 2, 3].map((d) => (d % classes.length === label ? 3 : 0) + 0.4 * gauss(r)) };
-  }, counts, [4], classes);
+  return assemble(
+    (i, r) => {
+      const label = i % classes.length;
+      return { label, x: [0, 1, 2, 3].map((d) => (d % classes.length === label ? 3 : 0) + 0.4 * gauss(r)) };
+    },
+    counts,
+    [4],
+    classes,
+  );
 }
 
 /** y = 2·x0 - x1 + noise. */
 export function linear(counts = { train: 80, validation: 20, test: 20 }): PreparedData {
-  return assemble((_, r) => {
-    const x = [gauss(r), gauss(r)];
-    return { label: 2 * x[0]! - x[1]! + 0.05 * gauss(r), x };
-  }, counts, [2], null);
+  return assemble(
+    (_, r) => {
+      const x = [gauss(r), gauss(r)];
+      return { label: 2 * x[0]! - x[1]! + 0.05 * gauss(r), x };
+    },
+    counts,
+    [2],
+    null,
+  );
 }
 
 /** 8×8 single-channel images: a horizontal bar (class "h") or a vertical bar (class "v"), plus noise. */
 export function bars(counts = { train: 48, validation: 16, test: 16 }): PreparedData {
-  return assemble((i, r) => {
-    const label = i % 2;
-    const at = 1 + Math.floor(r() * 6);
-    const x = Array.from({ length: 64 }, (_, p) => ((label === 0 ? Math.floor(p / 8) : p % 8) === at ? 1 : 0) + 0.1 * r());
-    return { label, x };
-  }, counts, [8, 8, 1], ["h", "v"]);
+  return assemble(
+    (i, r) => {
+      const label = i % 2;
+      const at = 1 + Math.floor(r() * 6);
+      const x = Array.from({ length: 64 }, (_, p) => ((label === 0 ? Math.floor(p / 8) : p % 8) === at ? 1 : 0) + 0.1 * r());
+      return { label, x };
+    },
+    counts,
+    [8, 8, 1],
+    ["h", "v"],
+  );
 }
 
 /** Token sequences of length 6: class "low" uses tokens 1..5, class "high" tokens 6..10 (0 = padding). */
 export function sequences(counts = { train: 60, validation: 20, test: 20 }): PreparedData {
-  return assemble((i, r) => {
-    const label = i % 2;
-    return { label, x: Array.from({ length: 6 }, () => 1 + label * 5 + Math.floor(r() * 5)) };
-  }, counts, [6], ["low", "high"], { vocabularySize: 11 });
+  return assemble(
+    (i, r) => {
+      const label = i % 2;
+      return { label, x: Array.from({ length: 6 }, () => 1 + label * 5 + Math.floor(r() * 5)) };
+    },
+    counts,
+    [6],
+    ["low", "high"],
+    { vocabularySize: 11 },
+  );
 }
 
-export function config(overrides: { model?: TrainingConfigInput["model"]; training?: Partial<TrainingConfigInput["training"]>; data?: Partial<TrainingConfigInput["data"]>; fineTune?: TrainingConfigInput["fineTune"] } = {}): TrainingConfig {
+export function config(
+  overrides: {
+    model?: TrainingConfigInput["model"];
+    training?: Partial<TrainingConfigInput["training"]>;
+    data?: Partial<TrainingConfigInput["data"]>;
+    fineTune?: TrainingConfigInput["fineTune"];
+  } = {},
+): TrainingConfig {
   return trainingConfigSchema.parse({
     data: { dataset: { builtin: "iris" }, ...overrides.data },
     model: overrides.model ?? { layers: [{ type: "dense", units: 16 }] },
@@ -95,5 +147,10 @@ export function config(overrides: { model?: TrainingConfigInput["model"]; traini
 
 /** A job for train(): the dataset bytes are unused when PreparedData is passed directly. */
 export function job(cfg: TrainingConfig, extra: Partial<TrainJob> = {}): TrainJob {
-  return { config: cfg, dataset: { bytes: new Uint8Array(), schema: { kind: "tabular", columns: [], labelColumn: "label" }, sha256: "synthetic" }, backend: "cpu", ...extra };
+  return {
+    config: cfg,
+    dataset: { bytes: new Uint8Array(), schema: { kind: "tabular", columns: [], labelColumn: "label" }, sha256: "synthetic" },
+    backend: "cpu",
+    ...extra,
+  };
 }

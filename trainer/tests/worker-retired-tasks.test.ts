@@ -10,9 +10,12 @@ import { WORKER_BOOTSTRAP, type WorkerTaskReply } from "../worker-client";
 import { config } from "./synthetic";
 
 describe("[trainer/worker] retired tasks", () => {
-  it("answers an \"estimate\" message with taskFailed, and exits", async () => {
+  it('answers an "estimate" message with taskFailed, and exits', async () => {
     const iris = loadBuiltin("iris");
-    const job = { config: config({ data: { normalization: "standard" } }), dataset: { bytes: iris.bytes, schema: iris.schema, sha256: iris.sha256 } };
+    const job = {
+      config: config({ data: { normalization: "standard" } }),
+      dataset: { bytes: iris.bytes, schema: iris.schema, sha256: iris.sha256 },
+    };
     const worker = new Worker(WORKER_BOOTSTRAP, { stdout: false, stderr: false });
     const replies: WorkerTaskReply[] = [];
     const exited = new Promise<number>((resolve) => worker.on("exit", resolve));

@@ -12,9 +12,19 @@ export function paramAxis(path: string, values: ParamValue[]): Axis {
   const texts = values.filter((v): v is string => typeof v === "string");
   if (texts.length) {
     const categories = [...new Set(values.filter((v) => v !== null).map(String))].sort();
-    return { field: `params.${path}`, label: path, values: values.map((v) => (v === null ? null : categories.indexOf(String(v)))), categories };
+    return {
+      field: `params.${path}`,
+      label: path,
+      values: values.map((v) => (v === null ? null : categories.indexOf(String(v)))),
+      categories,
+    };
   }
-  return { field: `params.${path}`, label: path, values: values.map((v) => (typeof v === "number" ? v : typeof v === "boolean" ? Number(v) : null)), categories: null };
+  return {
+    field: `params.${path}`,
+    label: path,
+    values: values.map((v) => (typeof v === "number" ? v : typeof v === "boolean" ? Number(v) : null)),
+    categories: null,
+  };
 }
 
 export type MetricStat = "last" | "min" | "max";
@@ -22,12 +32,20 @@ export type MetricStat = "last" | "min" | "max";
 export function metricAxis(comparison: RunComparison, key: string, stat: MetricStat): Axis {
   const m = comparison.metrics.find((x) => x.key === key);
   const label = stat === "last" ? key : `${key} (${stat})`;
-  return { field: stat === "last" ? `metrics.${key}` : `metrics.${key}.${stat}`, label, values: comparison.runs.map((_, i) => m?.values[i]?.[stat] ?? null), categories: null };
+  return {
+    field: stat === "last" ? `metrics.${key}` : `metrics.${key}.${stat}`,
+    label,
+    values: comparison.runs.map((_, i) => m?.values[i]?.[stat] ?? null),
+    categories: null,
+  };
 }
 
 /** Params worth an axis: those that differ between the runs and hold a value for at least one. */
 export function differingParamAxes(comparison: RunComparison, limit = 8): Axis[] {
-  return comparison.params.filter((p) => p.differs && p.values.some((v) => v !== null)).slice(0, limit).map((p) => paramAxis(p.path, p.values));
+  return comparison.params
+    .filter((p) => p.differs && p.values.some((v) => v !== null))
+    .slice(0, limit)
+    .map((p) => paramAxis(p.path, p.values));
 }
 
 /** The metric to relate by default: validation accuracy when present, else the first recorded. */

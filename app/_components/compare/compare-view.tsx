@@ -19,7 +19,10 @@ import { RelationsPanel } from "./relations-panel";
 import "@/app/_components/runs-explorer/explorer.css";
 
 export function parseIds(text: string | null): number[] {
-  return (text ?? "").split(",").map((s) => Number(s.trim())).filter((n) => Number.isInteger(n) && n > 0);
+  return (text ?? "")
+    .split(",")
+    .map((s) => Number(s.trim()))
+    .filter((n) => Number.isInteger(n) && n > 0);
 }
 
 export function CompareView() {
@@ -27,7 +30,16 @@ export function CompareView() {
   const ids = parseIds(useSearchParams().get("ids"));
   const comparison = useQuery({ ...trpc.explore.compare.queryOptions({ ids }), enabled: ids.length >= 2 && ids.length <= 20 });
   if (ids.length < 2 || ids.length > 20) {
-    return <Empty title="Choose 2 to 20 runs to compare" hint={`The link names ${ids.length} run${ids.length === 1 ? "" : "s"}. Select runs in a runs table and press “Compare”.`}><Link className="button" href="/runs">Open all runs</Link></Empty>;
+    return (
+      <Empty
+        title="Choose 2 to 20 runs to compare"
+        hint={`The link names ${ids.length} run${ids.length === 1 ? "" : "s"}. Select runs in a runs table and press “Compare”.`}
+      >
+        <Link className="button" href="/runs">
+          Open all runs
+        </Link>
+      </Empty>
+    );
   }
   if (comparison.isPending) return <Loading what={`Comparing ${ids.length} runs`} />;
   if (comparison.error) return <ErrorState error={comparison.error} title="Could not compare these runs" />;

@@ -15,14 +15,31 @@ export function DecisionsPanel({ comparison }: { comparison: RunComparison }) {
           const list = comparison.decisions[i] ?? [];
           return (
             <div key={r.id} aria-label={`Decisions of ${r.name}`} role="group">
-              <h3 style={{ color: runColor(i), marginTop: 0 }}>{r.name} <span className="muted">· {r.origin}{r.parentRunId ? ` of #${r.parentRunId}` : ""}</span></h3>
-              {list.length === 0 ? <p className="muted">No decisions recorded.</p> : (
+              <h3 style={{ color: runColor(i), marginTop: 0 }}>
+                {r.name}{" "}
+                <span className="muted">
+                  · {r.origin}
+                  {r.parentRunId ? ` of #${r.parentRunId}` : ""}
+                </span>
+              </h3>
+              {list.length === 0 ? (
+                <p className="muted">No decisions recorded.</p>
+              ) : (
                 <ol style={{ margin: 0, paddingLeft: 18 }}>
                   {list.map((d) => (
                     <li key={d.id} style={{ marginBottom: 4 }}>
                       <strong>{d.kind}</strong>
-                      {d.path ? <> <code className="mono">{d.path}</code>: {show(d.oldValue)} → {show(d.newValue)}</> : null}
-                      {" — "}{d.rationale} <span className="muted">({d.author}, {formatTime(d.createdAt)})</span>
+                      {d.path ? (
+                        <>
+                          {" "}
+                          <code className="mono">{d.path}</code>: {show(d.oldValue)} → {show(d.newValue)}
+                        </>
+                      ) : null}
+                      {" — "}
+                      {d.rationale}{" "}
+                      <span className="muted">
+                        ({d.author}, {formatTime(d.createdAt)})
+                      </span>
                     </li>
                   ))}
                 </ol>

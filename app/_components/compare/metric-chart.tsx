@@ -17,7 +17,19 @@ export type XAxis = "step" | "epoch" | "wall";
 const MAX_POINTS = 800;
 export const X_LABEL: Record<XAxis, string> = { step: "step (batches)", epoch: "epoch", wall: "wall time (s since start)" };
 
-export function MetricChart({ metric, runs, xAxis, logY, smoothing }: { metric: string; runs: { id: number; name: string }[]; xAxis: XAxis; logY: boolean; smoothing: number }) {
+export function MetricChart({
+  metric,
+  runs,
+  xAxis,
+  logY,
+  smoothing,
+}: {
+  metric: string;
+  runs: { id: number; name: string }[];
+  xAxis: XAxis;
+  logY: boolean;
+  smoothing: number;
+}) {
   const trpc = useTRPC();
   const [range, setRange] = useState<XRange | null>(null);
   const runIds = runs.map((r) => r.id);
@@ -32,7 +44,14 @@ export function MetricChart({ metric, runs, xAxis, logY, smoothing }: { metric: 
   });
   const zoomedWall = useQueries({
     queries: runs.map((r, i) => ({
-      ...trpc.explore.series.queryOptions({ runIds: [r.id], key: metric, xAxis, maxPoints: MAX_POINTS, from: offsets[i]! + (range?.from ?? 0) * scale, to: offsets[i]! + (range?.to ?? 0) * scale }),
+      ...trpc.explore.series.queryOptions({
+        runIds: [r.id],
+        key: metric,
+        xAxis,
+        maxPoints: MAX_POINTS,
+        from: offsets[i]! + (range?.from ?? 0) * scale,
+        to: offsets[i]! + (range?.to ?? 0) * scale,
+      }),
       enabled: range !== null && xAxis === "wall" && whole.data !== undefined,
     })),
   });
@@ -40,7 +59,11 @@ export function MetricChart({ metric, runs, xAxis, logY, smoothing }: { metric: 
   const loaded = runs.map((_, i) => (range ? (zoomed(i) ?? whole.data?.[i]) : whole.data?.[i]));
   // `loaded`, `offsets` and `scale` are new values on every render: the curves are keyed on this digest of all three
   // instead, so they are recomputed when a fetched series or the x axis changes, not on each render.
-  const dataKey = [scale, offsets.join(","), ...loaded.map((d) => (d ? `${d.total}:${d.points.length}:${d.points[0]?.step}:${d.points.at(-1)?.step}` : "-"))].join("|");
+  const dataKey = [
+    scale,
+    offsets.join(","),
+    ...loaded.map((d) => (d ? `${d.total}:${d.points.length}:${d.points[0]?.step}:${d.points.at(-1)?.step}` : "-")),
+  ].join("|");
   const series = useMemo<OverlaySeries[]>(
     () =>
       runs.flatMap((r, i) => {
@@ -49,7 +72,10 @@ export function MetricChart({ metric, runs, xAxis, logY, smoothing }: { metric: 
         const pts = s.points.map((p) => ({ x: (p.x - offsets[i]!) / scale, y: p.y }));
         const color = runColor(i);
         if (smoothing <= 0) return [{ label: r.name, color, points: pts }];
-        return [{ label: `${r.name} (raw)`, color: withAlpha(color, 0.22), points: pts, faint: true }, { label: r.name, color, points: emaSmooth(pts, smoothing) }];
+        return [
+          { label: `${r.name} (raw)`, color: withAlpha(color, 0.22), points: pts, faint: true },
+          { label: r.name, color, points: emaSmooth(pts, smoothing) },
+        ];
       }),
     // eslint-disable-next-line react-hooks/exhaustive-deps -- keyed on dataKey, which digests loaded, offsets and scale
     [dataKey, smoothing, runs],
@@ -64,12 +90,28 @@ export function MetricChart({ metric, runs, xAxis, logY, smoothing }: { metric: 
 
   return (
     <div className="panel" style={{ marginBottom: 0 }} aria-label={`${metric} curves`} role="group">
-      {error ? <p className="error-text" role="alert">Could not load {metric}: {error instanceof Error ? error.message : String(error)}</p> : null}
+      {error ? (
+        <p className="error-text" role="alert">
+          Could not load {metric}: {error instanceof Error ? error.message : String(error)}
+        </p>
+      ) : null}
       {noData ? <p className="muted">{range ? "No points in the zoomed range." : `No points recorded for ${metric}.`}</p> : null}
-      <OverlayChart title={metric} ariaLabel={`${metric} chart`} series={series} xLabel={X_LABEL[xAxis]} yLabel={metric} logY={logY} onZoom={setRange} />
+      <OverlayChart
+        title={metric}
+        ariaLabel={`${metric} chart`}
+        series={series}
+        xLabel={X_LABEL[xAxis]}
+        yLabel={metric}
+        logY={logY}
+        onZoom={setRange}
+      />
       <p className="muted" style={{ fontSize: 12, margin: "4px 0 0" }}>
-        {pending ? "Loading curves…" : `${formatCount(shown)} of ${formatCount(totalPoints)} points shown${downsampled ? " (downsampled on the server: min/max per bucket, spikes kept)" : ""}`}
-        {range ? ` · zoomed to ${range.from.toPrecision(4)}–${range.to.toPrecision(4)} ${xAxis === "wall" ? "s" : xAxis}${fetching ? " · fetching detail…" : ""}` : ""}
+        {pending
+          ? "Loading curves…"
+          : `${formatCount(shown)} of ${formatCount(totalPoints)} points shown${downsampled ? " (downsampled on the server: min/max per bucket, spikes kept)" : ""}`}
+        {range
+          ? ` · zoomed to ${range.from.toPrecision(4)}–${range.to.toPrecision(4)} ${xAxis === "wall" ? "s" : xAxis}${fetching ? " · fetching detail…" : ""}`
+          : ""}
       </p>
     </div>
   );

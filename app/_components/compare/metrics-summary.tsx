@@ -9,14 +9,38 @@ export function MetricsSummary({ comparison }: { comparison: RunComparison }) {
   return (
     <div style={{ overflowX: "auto" }}>
       <table className="compare-table" aria-label="Metric summaries">
-        <thead><tr><th>Metric</th>{comparison.runs.map((r, i) => <th key={r.id} style={{ color: runColor(i) }}>{r.name}</th>)}</tr></thead>
+        <thead>
+          <tr>
+            <th>Metric</th>
+            {comparison.runs.map((r, i) => (
+              <th key={r.id} style={{ color: runColor(i) }}>
+                {r.name}
+              </th>
+            ))}
+          </tr>
+        </thead>
         <tbody>
           {comparison.metrics.map((m) => (
             <tr key={m.key}>
               <td className="mono">{m.key}</td>
               {m.values.map((v, i) => (
-                <td key={i} className="num" title={v ? `min ${formatMetric(v.min, m.key)} · max ${formatMetric(v.max, m.key)} · ${formatCount(v.count)} points` : undefined}>
-                  {v ? <>{formatMetric(v.last, m.key)} <span className="muted" style={{ fontSize: 11 }}>@ step {formatCount(v.lastStep)}</span></> : "–"}
+                <td
+                  key={i}
+                  className="num"
+                  title={
+                    v ? `min ${formatMetric(v.min, m.key)} · max ${formatMetric(v.max, m.key)} · ${formatCount(v.count)} points` : undefined
+                  }
+                >
+                  {v ? (
+                    <>
+                      {formatMetric(v.last, m.key)}{" "}
+                      <span className="muted" style={{ fontSize: 11 }}>
+                        @ step {formatCount(v.lastStep)}
+                      </span>
+                    </>
+                  ) : (
+                    "–"
+                  )}
                 </td>
               ))}
             </tr>

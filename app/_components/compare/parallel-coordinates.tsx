@@ -29,10 +29,24 @@ export function ParallelCoordinates({ runs, axes }: { runs: { id: number; name: 
           ...(a.categories ? { min: -0.25, max: a.categories.length - 0.75 } : {}),
         })),
       },
-      options: { animation: false, maintainAspectRatio: false, layout: { padding: { top: 14, bottom: 4, left: 8, right: 8 } }, plugins: { legend: { display: false } } },
+      options: {
+        animation: false,
+        maintainAspectRatio: false,
+        layout: { padding: { top: 14, bottom: 4, left: 8, right: 8 } },
+        plugins: { legend: { display: false } },
+      },
     } as ConstructorParameters<typeof ParallelCoordinatesChart>[1]);
     return () => chart.destroy();
   }, [runs, axes]);
-  if (axes.length < 2) return <p className="muted">Parallel coordinates need at least one differing hyperparameter and a metric; these runs share every hyperparameter.</p>;
-  return <div className="chart-tall" style={{ height: 360 }}><canvas ref={canvas} role="img" aria-label="Parallel coordinates chart" /></div>;
+  if (axes.length < 2)
+    return (
+      <p className="muted">
+        Parallel coordinates need at least one differing hyperparameter and a metric; these runs share every hyperparameter.
+      </p>
+    );
+  return (
+    <div className="chart-tall" style={{ height: 360 }}>
+      <canvas ref={canvas} role="img" aria-label="Parallel coordinates chart" />
+    </div>
+  );
 }

@@ -18,7 +18,9 @@ export function ParamScatter({ runs, x, y, logX }: { runs: { id: number; name: s
         datasets: runs.flatMap((r, i) => {
           const xv = x.values[i];
           const yv = y.values[i];
-          return xv === null || xv === undefined || yv === null || yv === undefined ? [] : [{ label: r.name, data: [{ x: xv, y: yv }], backgroundColor: runColor(i), borderColor: runColor(i), pointRadius: 6 }];
+          return xv === null || xv === undefined || yv === null || yv === undefined
+            ? []
+            : [{ label: r.name, data: [{ x: xv, y: yv }], backgroundColor: runColor(i), borderColor: runColor(i), pointRadius: 6 }];
         }),
       },
       options: {
@@ -26,7 +28,12 @@ export function ParamScatter({ runs, x, y, logX }: { runs: { id: number; name: s
         maintainAspectRatio: false,
         plugins: { legend: { display: false } },
         scales: {
-          x: { type: logX && !x.categories ? "logarithmic" : "linear", title: { display: true, text: x.label }, ticks: { callback: tickLabel(x), ...(x.categories ? { stepSize: 1 } : {}) }, ...(x.categories ? { min: -0.5, max: x.categories.length - 0.5 } : {}) },
+          x: {
+            type: logX && !x.categories ? "logarithmic" : "linear",
+            title: { display: true, text: x.label },
+            ticks: { callback: tickLabel(x), ...(x.categories ? { stepSize: 1 } : {}) },
+            ...(x.categories ? { min: -0.5, max: x.categories.length - 0.5 } : {}),
+          },
           y: { type: "linear", title: { display: true, text: y.label } },
         },
       },
@@ -36,8 +43,12 @@ export function ParamScatter({ runs, x, y, logX }: { runs: { id: number; name: s
   const plotted = runs.filter((_, i) => x.values[i] !== null && y.values[i] !== null).length;
   return (
     <div>
-      <div className="chart-tall"><canvas ref={canvas} role="img" aria-label="Scatter chart" /></div>
-      <p className="muted" style={{ fontSize: 12, margin: "4px 0 0" }}>{plotted} of {runs.length} runs have both values.</p>
+      <div className="chart-tall">
+        <canvas ref={canvas} role="img" aria-label="Scatter chart" />
+      </div>
+      <p className="muted" style={{ fontSize: 12, margin: "4px 0 0" }}>
+        {plotted} of {runs.length} runs have both values.
+      </p>
     </div>
   );
 }

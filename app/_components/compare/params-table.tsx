@@ -13,10 +13,19 @@ export function ParamsTable({ comparison }: { comparison: RunComparison }) {
     <section className="panel" aria-label="Hyperparameters">
       <div className="row">
         <h2 style={{ margin: 0 }}>Hyperparameters</h2>
-        <span className="muted">{differing} of {comparison.params.length} differ</span>
+        <span className="muted">
+          {differing} of {comparison.params.length} differ
+        </span>
         <span className="spacer" />
         <label className="switch">
-          <input type="checkbox" role="switch" aria-checked={differencesOnly} aria-label="Differences only" checked={differencesOnly} onChange={(e) => setDifferencesOnly(e.target.checked)} />
+          <input
+            type="checkbox"
+            role="switch"
+            aria-checked={differencesOnly}
+            aria-label="Differences only"
+            checked={differencesOnly}
+            onChange={(e) => setDifferencesOnly(e.target.checked)}
+          />
           Differences only
         </label>
       </div>
@@ -25,15 +34,29 @@ export function ParamsTable({ comparison }: { comparison: RunComparison }) {
           <thead>
             <tr>
               <th>Parameter</th>
-              {comparison.runs.map((r, i) => <th key={r.id} style={{ color: runColor(i) }}>{r.name}</th>)}
+              {comparison.runs.map((r, i) => (
+                <th key={r.id} style={{ color: runColor(i) }}>
+                  {r.name}
+                </th>
+              ))}
             </tr>
           </thead>
           <tbody>
-            {rows.length === 0 ? <tr><td colSpan={comparison.runs.length + 1} className="muted">{differencesOnly ? "No differences: these runs share every hyperparameter." : "No hyperparameters recorded."}</td></tr> : null}
+            {rows.length === 0 ? (
+              <tr>
+                <td colSpan={comparison.runs.length + 1} className="muted">
+                  {differencesOnly ? "No differences: these runs share every hyperparameter." : "No hyperparameters recorded."}
+                </td>
+              </tr>
+            ) : null}
             {rows.map((p) => (
               <tr key={p.path} data-differs={p.differs}>
                 <td className="mono">{p.path}</td>
-                {p.values.map((v, i) => <td key={i} className={`mono${p.differs ? " differs" : ""}`}>{formatParam(v)}</td>)}
+                {p.values.map((v, i) => (
+                  <td key={i} className={`mono${p.differs ? " differs" : ""}`}>
+                    {formatParam(v)}
+                  </td>
+                ))}
               </tr>
             ))}
           </tbody>

@@ -3,8 +3,26 @@
  * compare view so a run keeps its colour everywhere. 20 distinguishable colours (the compare limit).
  */
 export const RUN_PALETTE = [
-  "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f",
-  "#393b79", "#ad494a", "#637939", "#e6550d", "#7b4173", "#843c39", "#3182bd", "#31a354", "#756bb1", "#636363",
+  "#1f77b4",
+  "#d62728",
+  "#2ca02c",
+  "#ff7f0e",
+  "#9467bd",
+  "#8c564b",
+  "#e377c2",
+  "#17becf",
+  "#bcbd22",
+  "#7f7f7f",
+  "#393b79",
+  "#ad494a",
+  "#637939",
+  "#e6550d",
+  "#7b4173",
+  "#843c39",
+  "#3182bd",
+  "#31a354",
+  "#756bb1",
+  "#636363",
 ] as const;
 
 export const runColor = (index: number): string => RUN_PALETTE[index % RUN_PALETTE.length]!;

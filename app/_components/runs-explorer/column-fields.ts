@@ -4,14 +4,17 @@
  */
 import type { ParamValue } from "@/server/runs/explore";
 
-export type ChosenColumn = { field: string; kind: "param"; path: string } | { field: string; kind: "metric"; key: string; stat: "last" | "min" | "max" };
+export type ChosenColumn =
+  { field: string; kind: "param"; path: string } | { field: string; kind: "metric"; key: string; stat: "last" | "min" | "max" };
 
 export function parseColumn(field: string): ChosenColumn | null {
   if (field.startsWith("params.") && field.length > 7) return { field, kind: "param", path: field.slice(7) };
   if (field.startsWith("metrics.") && field.length > 8) {
     const rest = field.slice(8);
     const m = /^(.+)\.(min|max|last)$/.exec(rest);
-    return m ? { field, kind: "metric", key: m[1]!, stat: m[2] as "min" | "max" | "last" } : { field, kind: "metric", key: rest, stat: "last" };
+    return m
+      ? { field, kind: "metric", key: m[1]!, stat: m[2] as "min" | "max" | "last" }
+      : { field, kind: "metric", key: rest, stat: "last" };
   }
   return null;
 }
@@ -27,6 +30,7 @@ export function columnLabel(c: ChosenColumn): string {
 
 export function formatParam(v: ParamValue | undefined): string {
   if (v === undefined || v === null) return "–";
-  if (typeof v === "number") return Number.isInteger(v) ? String(v) : Math.abs(v) < 0.001 ? v.toExponential(2) : String(Number(v.toPrecision(6)));
+  if (typeof v === "number")
+    return Number.isInteger(v) ? String(v) : Math.abs(v) < 0.001 ? v.toExponential(2) : String(Number(v.toPrecision(6)));
   return String(v);
 }

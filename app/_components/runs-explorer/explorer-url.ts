@@ -7,7 +7,14 @@
 import { useCallback, useEffect, useState } from "react";
 import { usePathname, useRouter, useSearchParams } from "next/navigation";
 
-export const DEFAULT_COLUMNS = ["params.training.optimizer.name", "params.training.learningRate", "params.training.batchSize", "params.training.epochs", "metrics.val_accuracy", "metrics.val_loss"];
+export const DEFAULT_COLUMNS = [
+  "params.training.optimizer.name",
+  "params.training.learningRate",
+  "params.training.batchSize",
+  "params.training.epochs",
+  "metrics.val_accuracy",
+  "metrics.val_loss",
+];
 export const DEFAULT_SORT: SortField[] = [{ field: "created", dir: "desc" }];
 
 export type SortField = { field: string; dir: "asc" | "desc" };

@@ -37,18 +37,29 @@ export function FilterBox({ value, onApply, error }: { value: string; onApply: (
           onChange={(e) => setText(e.target.value)}
         />
         <button type="submit">Apply</button>
-        {value ? <button type="button" onClick={() => onApply("")}>Clear</button> : null}
+        {value ? (
+          <button type="button" onClick={() => onApply("")}>
+            Clear
+          </button>
+        ) : null}
       </div>
       {parsed ? (
         <div id="filter-error" className="filter-error" role="alert" aria-label="Filter error">
-          <p className="error-text" style={{ margin: "6px 0 4px" }}>{parsed.message}</p>
+          <p className="error-text" style={{ margin: "6px 0 4px" }}>
+            {parsed.message}
+          </p>
           {parsed.expression !== null ? (
-            <pre className="caret-box" data-position={parsed.position}>{parsed.expression}{"\n"}<span className="caret">{" ".repeat(parsed.position)}^</span></pre>
+            <pre className="caret-box" data-position={parsed.position}>
+              {parsed.expression}
+              {"\n"}
+              <span className="caret">{" ".repeat(parsed.position)}^</span>
+            </pre>
           ) : null}
         </div>
       ) : (
         <p id="filter-help" className="muted" style={{ margin: "4px 0 0", fontSize: 12 }}>
-          AND, OR, NOT, ( ); = != &lt; &lt;= &gt; &gt;= ~ (contains) IN (…); fields: params.&lt;path&gt;, metrics.&lt;key&gt;[.min|.max], name, status, author, tag, experiment, created, finished.
+          AND, OR, NOT, ( ); = != &lt; &lt;= &gt; &gt;= ~ (contains) IN (…); fields: params.&lt;path&gt;, metrics.&lt;key&gt;[.min|.max],
+          name, status, author, tag, experiment, created, finished.
         </p>
       )}
     </form>

@@ -25,7 +25,9 @@ export function RunsExplorer({ experimentId }: { experimentId?: number }) {
   const [selection, setSelection] = useState<RowSelectionState>({});
   const [searchError, setSearchError] = useState<unknown>(null);
   const columnInfo = useQuery(trpc.explore.columns.queryOptions({ experimentId }));
-  const selectedIds = Object.keys(selection).filter((k) => selection[k]).map(Number);
+  const selectedIds = Object.keys(selection)
+    .filter((k) => selection[k])
+    .map(Number);
   const canCompare = selectedIds.length >= 2 && selectedIds.length <= MAX_COMPARE;
   const onError = useCallback((e: unknown) => setSearchError(e), []);
 
@@ -36,7 +38,11 @@ export function RunsExplorer({ experimentId }: { experimentId?: number }) {
         <div className="row" style={{ marginTop: 10 }}>
           <ColumnChooser info={columnInfo.data} chosen={view.columns} onChange={(columns) => setView({ columns })} />
           <span className="spacer" />
-          {selectedIds.length ? <button type="button" onClick={() => setSelection({})}>Clear selection</button> : null}
+          {selectedIds.length ? (
+            <button type="button" onClick={() => setSelection({})}>
+              Clear selection
+            </button>
+          ) : null}
           <button
             type="button"
             className="primary"
@@ -47,7 +53,11 @@ export function RunsExplorer({ experimentId }: { experimentId?: number }) {
             Compare ({selectedIds.length})
           </button>
         </div>
-        {selectedIds.length > MAX_COMPARE ? <p className="error-text">At most {MAX_COMPARE} runs can be compared; {selectedIds.length} are selected.</p> : null}
+        {selectedIds.length > MAX_COMPARE ? (
+          <p className="error-text">
+            At most {MAX_COMPARE} runs can be compared; {selectedIds.length} are selected.
+          </p>
+        ) : null}
       </section>
       <GroupPanel
         experimentId={experimentId}
@@ -59,7 +69,13 @@ export function RunsExplorer({ experimentId }: { experimentId?: number }) {
         onPickGroup={(clause) => setView({ filter: view.filter ? `(${view.filter}) AND ${clause}` : clause })}
       />
       <section className="panel" aria-label="Runs table">
-        <RunsGrid query={{ experimentId, filter: view.filter, sort: view.sort, columns: view.columns }} selection={selection} onSelectionChange={setSelection} onSortChange={(sort) => setView({ sort })} onError={onError} />
+        <RunsGrid
+          query={{ experimentId, filter: view.filter, sort: view.sort, columns: view.columns }}
+          selection={selection}
+          onSelectionChange={setSelection}
+          onSortChange={(sort) => setView({ sort })}
+          onError={onError}
+        />
       </section>
     </div>
   );

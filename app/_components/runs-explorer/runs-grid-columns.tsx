@@ -19,7 +19,15 @@ export const features = tableFeatures({ rowSortingFeature, rowSelectionFeature }
 export type GridRow = { index: number; run: RunRow | null };
 const helper = createColumnHelper<typeof features, GridRow>();
 
-export const FIXED_WIDTHS: Record<string, number> = { select: 40, name: 260, status: 110, experiment: 150, author: 120, created: 190, duration: 110 };
+export const FIXED_WIDTHS: Record<string, number> = {
+  select: 40,
+  name: 260,
+  status: 110,
+  experiment: 150,
+  author: 120,
+  created: 190,
+  duration: 110,
+};
 
 export const numeric = (id: string) => id === "duration" || id.startsWith("metrics.");
 
@@ -27,31 +35,75 @@ export const numeric = (id: string) => id === "duration" || id.startsWith("metri
 export function useGridColumns(chosenFields: string[], crossExperiment: boolean) {
   const chosen = useMemo(() => chosenFields.flatMap((f) => parseColumn(f) ?? []), [chosenFields]);
   return useMemo(
-    () => helper.columns([
-      helper.display({
-        id: "select",
-        header: () => <span className="sr-only">Select</span>,
-        cell: ({ row }) => (row.original.run ? <input type="checkbox" aria-label={`Select run ${row.original.run.name}`} checked={row.getIsSelected()} onChange={row.getToggleSelectedHandler()} /> : null),
-        enableSorting: false,
-      }),
-      helper.accessor((r) => r.run?.name, { id: "name", header: "Run", cell: ({ row }) => (row.original.run ? <><Link href={`/runs/${row.original.run.id}`}>{row.original.run.name}</Link> <span className="muted">#{row.original.run.id}</span></> : <span className="muted">loading…</span>) }),
-      helper.accessor((r) => r.run?.status, { id: "status", header: "Status", cell: ({ row }) => (row.original.run ? <StatusBadge status={row.original.run.status} /> : null) }),
-      ...(crossExperiment ? [helper.accessor((r) => r.run?.experimentName, { id: "experiment", header: "Experiment", cell: ({ row }) => (row.original.run ? <Link href={`/experiments/${row.original.run.experimentId}`}>{row.original.run.experimentName}</Link> : null) })] : []),
-      helper.accessor((r) => r.run?.author, { id: "author", header: "Author" }),
-      helper.accessor((r) => r.run?.createdAt, { id: "created", header: "Created (UTC)", cell: ({ row }) => (row.original.run ? formatTime(row.original.run.createdAt) : null) }),
-      helper.accessor((r) => r.run?.durationMs, { id: "duration", header: "Duration", cell: ({ row }) => (row.original.run ? formatDuration(row.original.run.durationMs) : null) }),
-      ...chosen.map((c) =>
-        helper.accessor((r) => (c.kind === "param" ? r.run?.params[c.path] : r.run?.metrics[metricRowKey(c)]), {
-          id: c.field,
-          header: () => <span title={c.field}>{columnLabel(c)}</span>,
-          cell: ({ row }) => {
-            const run = row.original.run;
-            if (!run) return null;
-            return c.kind === "param" ? formatParam(run.params[c.path]) : formatMetric(run.metrics[metricRowKey(c)], c.key);
-          },
+    () =>
+      helper.columns([
+        helper.display({
+          id: "select",
+          header: () => <span className="sr-only">Select</span>,
+          cell: ({ row }) =>
+            row.original.run ? (
+              <input
+                type="checkbox"
+                aria-label={`Select run ${row.original.run.name}`}
+                checked={row.getIsSelected()}
+                onChange={row.getToggleSelectedHandler()}
+              />
+            ) : null,
+          enableSorting: false,
         }),
-      ),
-    ]),
+        helper.accessor((r) => r.run?.name, {
+          id: "name",
+          header: "Run",
+          cell: ({ row }) =>
+            row.original.run ? (
+              <>
+                <Link href={`/runs/${row.original.run.id}`}>{row.original.run.name}</Link>{" "}
+                <span className="muted">#{row.original.run.id}</span>
+              </>
+            ) : (
+              <span className="muted">loading…</span>
+            ),
+        }),
+        helper.accessor((r) => r.run?.status, {
+          id: "status",
+          header: "Status",
+          cell: ({ row }) => (row.original.run ? <StatusBadge status={row.original.run.status} /> : null),
+        }),
+        ...(crossExperiment
+          ? [
+              helper.accessor((r) => r.run?.experimentName, {
+                id: "experiment",
+                header: "Experiment",
+                cell: ({ row }) =>
+                  row.original.run ? (
+                    <Link href={`/experiments/${row.original.run.experimentId}`}>{row.original.run.experimentName}</Link>
+                  ) : null,
+              }),
+            ]
+          : []),
+        helper.accessor((r) => r.run?.author, { id: "author", header: "Author" }),
+        helper.accessor((r) => r.run?.createdAt, {
+          id: "created",
+          header: "Created (UTC)",
+          cell: ({ row }) => (row.original.run ? formatTime(row.original.run.createdAt) : null),
+        }),
+        helper.accessor((r) => r.run?.durationMs, {
+          id: "duration",
+          header: "Duration",
+          cell: ({ row }) => (row.original.run ? formatDuration(row.original.run.durationMs) : null),
+        }),
+        ...chosen.map((c) =>
+          helper.accessor((r) => (c.kind === "param" ? r.run?.params[c.path] : r.run?.metrics[metricRowKey(c)]), {
+            id: c.field,
+            header: () => <span title={c.field}>{columnLabel(c)}</span>,
+            cell: ({ row }) => {
+              const run = row.original.run;
+              if (!run) return null;
+              return c.kind === "param" ? formatParam(run.params[c.path]) : formatMetric(run.metrics[metricRowKey(c)], c.key);
+            },
+          }),
+        ),
+      ]),
     [chosen, crossExperiment],
   );
 }

@@ -21,7 +21,6 @@ export const PAGE_SIZE = 200;
 const ROW_HEIGHT = 34;
 const active = (r: RunRow) => r.status === "running" || r.status === "queued";
 
-
 type RowViewProps = {
   row: ReturnType<ReturnType<typeof useTable<typeof features, GridRow>>["getRowModel"]>["rows"][number];
   index: number;
@@ -59,7 +58,13 @@ export type GridQuery = { experimentId?: number; filter: string; sort: SortField
  */
 function useRunWindow(query: GridQuery, scrollRef: RefObject<HTMLDivElement | null>) {
   const trpc = useTRPC();
-  const base = { experimentId: query.experimentId, filter: query.filter || undefined, sort: query.sort, columns: query.columns, limit: PAGE_SIZE };
+  const base = {
+    experimentId: query.experimentId,
+    filter: query.filter || undefined,
+    sort: query.sort,
+    columns: query.columns,
+    limit: PAGE_SIZE,
+  };
   const pageOptions = (page: number) => ({
     ...trpc.explore.search.queryOptions({ ...base, offset: page * PAGE_SIZE }),
     refetchInterval: (q: { state: { data?: { rows: RunRow[] } } }) => (q.state.data?.rows.some(active) ? 2000 : false),
@@ -68,7 +73,12 @@ function useRunWindow(query: GridQuery, scrollRef: RefObject<HTMLDivElement | nu
   // A bad filter: no rows (not the previous filter's rows kept as placeholder); the filter box shows why.
   const total = first.error ? 0 : (first.data?.total ?? 0);
 
-  const virtualizer = useVirtualizer({ count: total, getScrollElement: () => scrollRef.current, estimateSize: () => ROW_HEIGHT, overscan: 12 });
+  const virtualizer = useVirtualizer({
+    count: total,
+    getScrollElement: () => scrollRef.current,
+    estimateSize: () => ROW_HEIGHT,
+    overscan: 12,
+  });
   const items = virtualizer.getVirtualItems();
   const firstIndex = items[0]?.index ?? 0;
   const lastIndex = items.at(-1)?.index ?? 0;
@@ -96,7 +106,13 @@ function useRunWindow(query: GridQuery, scrollRef: RefObject<HTMLDivElement | nu
   return { first, total, virtualizer, items, firstIndex, data };
 }
 
-export function RunsGrid({ query, selection, onSelectionChange, onSortChange, onError }: {
+export function RunsGrid({
+  query,
+  selection,
+  onSelectionChange,
+  onSortChange,
+  onError,
+}: {
   query: GridQuery;
   selection: RowSelectionState;
   onSelectionChange: (s: RowSelectionState) => void;
@@ -127,7 +143,10 @@ export function RunsGrid({ query, selection, onSelectionChange, onSortChange, on
   });
 
   const rows = table.getRowModel().rows;
-  const columnsKey = table.getAllLeafColumns().map((c) => c.id).join("|");
+  const columnsKey = table
+    .getAllLeafColumns()
+    .map((c) => c.id)
+    .join("|");
   const widthOf = (id: string) => FIXED_WIDTHS[id] ?? 150;
   const tableWidth = table.getAllLeafColumns().reduce((n, c) => n + widthOf(c.id), 0);
   const padTop = items[0]?.start ?? 0;
@@ -136,14 +155,33 @@ export function RunsGrid({ query, selection, onSelectionChange, onSortChange, on
   return (
     <div>
       <p className="muted" aria-live="polite" style={{ margin: "0 0 6px" }}>
-        {first.error ? "No runs shown: the filter has an error." : first.isPending ? "Loading runs…" : `${formatCount(total)} run${total === 1 ? "" : "s"}${query.filter ? " match the filter" : ""}`}{first.isFetching && !first.isPending ? " · refreshing" : ""}
+        {first.error
+          ? "No runs shown: the filter has an error."
+          : first.isPending
+            ? "Loading runs…"
+            : `${formatCount(total)} run${total === 1 ? "" : "s"}${query.filter ? " match the filter" : ""}`}
+        {first.isFetching && !first.isPending ? " · refreshing" : ""}
       </p>
       {!first.isPending && !first.error && total === 0 ? (
-        query.filter ? <Empty title="No runs match the filter" hint="Loosen the filter or clear it to see every run." /> : <Empty title="No runs yet" hint="Engineers launch runs with “New run”; they appear here as they train." />
+        query.filter ? (
+          <Empty title="No runs match the filter" hint="Loosen the filter or clear it to see every run." />
+        ) : (
+          <Empty title="No runs yet" hint="Engineers launch runs with “New run”; they appear here as they train." />
+        )
       ) : null}
-      <div ref={scrollRef} className="grid-scroll" hidden={total === 0} style={{ height: Math.min(600, 40 + Math.max(total, 3) * ROW_HEIGHT), overflow: "auto" }} data-testid="runs-scroll">
+      <div
+        ref={scrollRef}
+        className="grid-scroll"
+        hidden={total === 0}
+        style={{ height: Math.min(600, 40 + Math.max(total, 3) * ROW_HEIGHT), overflow: "auto" }}
+        data-testid="runs-scroll"
+      >
         <table aria-label="Runs" aria-rowcount={total + 1} style={{ tableLayout: "fixed", width: Math.max(tableWidth, 600) }}>
-          <colgroup>{table.getAllLeafColumns().map((c) => <col key={c.id} style={{ width: widthOf(c.id) }} />)}</colgroup>
+          <colgroup>
+            {table.getAllLeafColumns().map((c) => (
+              <col key={c.id} style={{ width: widthOf(c.id) }} />
+            ))}
+          </colgroup>
           <thead className="sticky">
             {table.getHeaderGroups().map((group) => (
               <tr key={group.id}>
@@ -151,9 +189,18 @@ export function RunsGrid({ query, selection, onSelectionChange, onSortChange, on
                   const sorted = header.column.getIsSorted();
                   const canSort = header.column.getCanSort();
                   return (
-                    <th key={header.id} className={numeric(header.id) ? "num" : undefined} aria-sort={sorted === "asc" ? "ascending" : sorted === "desc" ? "descending" : undefined}>
+                    <th
+                      key={header.id}
+                      className={numeric(header.id) ? "num" : undefined}
+                      aria-sort={sorted === "asc" ? "ascending" : sorted === "desc" ? "descending" : undefined}
+                    >
                       {canSort ? (
-                        <button type="button" className="th-sort" onClick={header.column.getToggleSortingHandler()} title="Sort (shift-click adds a sort key)">
+                        <button
+                          type="button"
+                          className="th-sort"
+                          onClick={header.column.getToggleSortingHandler()}
+                          title="Sort (shift-click adds a sort key)"
+                        >
                           <table.FlexRender header={header} />
                           <span aria-hidden="true">{sorted === "asc" ? " ▲" : sorted === "desc" ? " ▼" : ""}</span>
                         </button>
@@ -167,13 +214,32 @@ export function RunsGrid({ query, selection, onSelectionChange, onSortChange, on
             ))}
           </thead>
           <tbody>
-            {padTop > 0 ? <tr aria-hidden="true" style={{ height: padTop }}><td colSpan={columns.length} style={{ padding: 0, border: 0 }} /></tr> : null}
+            {padTop > 0 ? (
+              <tr aria-hidden="true" style={{ height: padTop }}>
+                <td colSpan={columns.length} style={{ padding: 0, border: 0 }} />
+              </tr>
+            ) : null}
             {items.map((item) => {
               const row = rows[item.index - firstIndex];
               if (!row) return null;
-              return <RowView key={row.id} row={row} index={item.index} run={row.original.run} selected={row.getIsSelected()} columnsKey={columnsKey} numeric={numeric} Cell={table.FlexRender} />;
+              return (
+                <RowView
+                  key={row.id}
+                  row={row}
+                  index={item.index}
+                  run={row.original.run}
+                  selected={row.getIsSelected()}
+                  columnsKey={columnsKey}
+                  numeric={numeric}
+                  Cell={table.FlexRender}
+                />
+              );
             })}
-            {padBottom > 0 ? <tr aria-hidden="true" style={{ height: padBottom }}><td colSpan={columns.length} style={{ padding: 0, border: 0 }} /></tr> : null}
+            {padBottom > 0 ? (
+              <tr aria-hidden="true" style={{ height: padBottom }}>
+                <td colSpan={columns.length} style={{ padding: 0, border: 0 }} />
+              </tr>
+            ) : null}
           </tbody>
         </table>
       </div>

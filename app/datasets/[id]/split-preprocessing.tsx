@@ -27,14 +27,31 @@ export function SplitPreprocessingDetails({ splitId, m, columnOrder }: { splitId
         </p>
       ) : null}
       {m.vocabulary ? (
-        <p>Vocabulary: {m.vocabulary.size} tokens, sequences of {m.vocabulary.sequenceLength} tokens · <Hash value={m.vocabulary.sha256} label="vocabulary sha256" /></p>
+        <p>
+          Vocabulary: {m.vocabulary.size} tokens, sequences of {m.vocabulary.sequenceLength} tokens ·{" "}
+          <Hash value={m.vocabulary.sha256} label="vocabulary sha256" />
+        </p>
       ) : null}
       {stats.length > 0 ? (
         <details>
           <summary>Normalisation statistics fitted on the train partition ({stats.length} columns)</summary>
           <table aria-label={`Split ${splitId} normalisation statistics`} style={{ width: "auto" }}>
-            <thead><tr><th>Column</th><th className="num">{aName}</th><th className="num">{bName}</th></tr></thead>
-            <tbody>{stats.map(([column, s]) => <tr key={column}><td className="mono">{column}</td><td className="num">{formatMetric(s.a)}</td><td className="num">{formatMetric(s.b)}</td></tr>)}</tbody>
+            <thead>
+              <tr>
+                <th>Column</th>
+                <th className="num">{aName}</th>
+                <th className="num">{bName}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {stats.map(([column, s]) => (
+                <tr key={column}>
+                  <td className="mono">{column}</td>
+                  <td className="num">{formatMetric(s.a)}</td>
+                  <td className="num">{formatMetric(s.b)}</td>
+                </tr>
+              ))}
+            </tbody>
           </table>
         </details>
       ) : (

@@ -17,11 +17,17 @@ function ExperimentRuns({ experimentId, me }: { experimentId: number; me: Me }) 
   if (experiment.error) return <ErrorState error={experiment.error} />;
   return (
     <>
-      <p className="muted">{experiment.data ? <Link href="/">{experiment.data.projectName}</Link> : "…"} / experiment · <Link href="/runs">all runs</Link></p>
+      <p className="muted">
+        {experiment.data ? <Link href="/">{experiment.data.projectName}</Link> : "…"} / experiment · <Link href="/runs">all runs</Link>
+      </p>
       <div className="row">
         <h1>{experiment.data?.name ?? "Experiment"}</h1>
         <span className="spacer" />
-        {me.role === "engineer" ? <Link className="button primary" href={`/experiments/${experimentId}/new-run`}>New run</Link> : null}
+        {me.role === "engineer" ? (
+          <Link className="button primary" href={`/experiments/${experimentId}/new-run`}>
+            New run
+          </Link>
+        ) : null}
       </div>
       <p className="subtitle">{experiment.data?.description}</p>
       <Suspense fallback={<Loading what="Loading runs" />}>

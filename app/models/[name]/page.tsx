@@ -20,11 +20,19 @@ function Model({ name, me }: { name: string; me: Me }) {
   const m = model.data;
   return (
     <>
-      <p className="muted"><Link href="/models">Models</Link> / {m.name}</p>
+      <p className="muted">
+        <Link href="/models">Models</Link> / {m.name}
+      </p>
       <h1>{m.name}</h1>
       <p className="subtitle">
-        {Object.keys(m.aliases).length ? Object.entries(m.aliases).map(([a, v]) => <span key={a} className="badge" style={{ marginRight: 6 }}>{a} → v{v}</span>) : "No alias set yet."}
-        {" "}· production moves need {m.approvalsRequired} independent approval{m.approvalsRequired > 1 ? "s" : ""}
+        {Object.keys(m.aliases).length
+          ? Object.entries(m.aliases).map(([a, v]) => (
+              <span key={a} className="badge" style={{ marginRight: 6 }}>
+                {a} → v{v}
+              </span>
+            ))
+          : "No alias set yet."}{" "}
+        · production moves need {m.approvalsRequired} independent approval{m.approvalsRequired > 1 ? "s" : ""}
       </p>
       <VersionsTable model={m} me={me} />
       <PromotionRequests model={m} me={me} />

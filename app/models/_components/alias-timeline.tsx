@@ -21,9 +21,21 @@ export function AliasTimeline({ model }: { model: ModelDetail }) {
         return (
           <div key={alias} style={{ marginBottom: 12 }}>
             <h3 style={{ margin: "4px 0" }}>{alias}</h3>
-            {events.length === 0 ? <p className="muted" style={{ margin: 0 }}>Never set.</p> : (
+            {events.length === 0 ? (
+              <p className="muted" style={{ margin: 0 }}>
+                Never set.
+              </p>
+            ) : (
               <table aria-label={`${alias} timeline`}>
-                <thead><tr><th>Version</th><th>From (UTC)</th><th>Until (UTC)</th><th>Moved by</th><th>Authorised by</th></tr></thead>
+                <thead>
+                  <tr>
+                    <th>Version</th>
+                    <th>From (UTC)</th>
+                    <th>Until (UTC)</th>
+                    <th>Moved by</th>
+                    <th>Authorised by</th>
+                  </tr>
+                </thead>
                 <tbody>
                   {events.map((e, i) => (
                     <tr key={e.id}>
@@ -50,20 +62,48 @@ function AliasAtForm({ modelName, aliases }: { modelName: string; aliases: strin
   const [alias, setAlias] = useState("production");
   const [at, setAt] = useState(() => new Date().toISOString().replace(/\.\d+Z$/, "Z"));
   const [asked, setAsked] = useState<{ alias: string; at: string } | null>(null);
-  const answer = useQuery({ ...trpc.models.aliasAt.queryOptions({ modelName, alias: asked?.alias ?? "production", at: asked?.at ?? "" }), enabled: asked !== null });
+  const answer = useQuery({
+    ...trpc.models.aliasAt.queryOptions({ modelName, alias: asked?.alias ?? "production", at: asked?.at ?? "" }),
+    enabled: asked !== null,
+  });
   return (
-    <form aria-label="Alias at a time" onSubmit={(e) => { e.preventDefault(); setAsked({ alias, at }); }}>
+    <form
+      aria-label="Alias at a time"
+      onSubmit={(e) => {
+        e.preventDefault();
+        setAsked({ alias, at });
+      }}
+    >
       <div className="row" style={{ alignItems: "flex-end" }}>
-        <label className="field"><span>Which version was in</span>
-          <select aria-label="Alias to look up" value={alias} onChange={(e) => setAlias(e.target.value)}>{aliases.map((a) => <option key={a} value={a}>{a}</option>)}</select>
+        <label className="field">
+          <span>Which version was in</span>
+          <select aria-label="Alias to look up" value={alias} onChange={(e) => setAlias(e.target.value)}>
+            {aliases.map((a) => (
+              <option key={a} value={a}>
+                {a}
+              </option>
+            ))}
+          </select>
         </label>
-        <label className="field"><span>at time (UTC, ISO-8601)</span><input aria-label="Time to look up" value={at} onChange={(e) => setAt(e.target.value)} /></label>
+        <label className="field">
+          <span>at time (UTC, ISO-8601)</span>
+          <input aria-label="Time to look up" value={at} onChange={(e) => setAt(e.target.value)} />
+        </label>
         <button type="submit">Look up</button>
       </div>
       {answer.error ? <ErrorState error={answer.error} title="Could not answer" /> : null}
       {answer.data ? (
         <p role="status" aria-label="Alias at time answer">
-          At {formatTime(answer.data.at)}, {answer.data.alias} {answer.data.version === null ? "pointed at no version." : <>was <strong>v{answer.data.version}</strong> (weights <Hash value={answer.data.weightsSha256} label="weights sha256" />), since {formatTime(answer.data.since)}, moved by {answer.data.movedBy}{answer.data.promotionRequestId ? ` under promotion request #${answer.data.promotionRequestId}` : ""}.</>}
+          At {formatTime(answer.data.at)}, {answer.data.alias}{" "}
+          {answer.data.version === null ? (
+            "pointed at no version."
+          ) : (
+            <>
+              was <strong>v{answer.data.version}</strong> (weights <Hash value={answer.data.weightsSha256} label="weights sha256" />
+              ), since {formatTime(answer.data.since)}, moved by {answer.data.movedBy}
+              {answer.data.promotionRequestId ? ` under promotion request #${answer.data.promotionRequestId}` : ""}.
+            </>
+          )}
         </p>
       ) : null}
     </form>

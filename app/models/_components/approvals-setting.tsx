@@ -13,9 +13,16 @@ export function ApprovalsSetting({ model }: { model: ModelDetail }) {
   return (
     <section className="panel" aria-label="Approval rule">
       <h2 style={{ marginTop: 0 }}>Approval rule</h2>
-      <label className="field" style={{ maxWidth: 320 }}><span>Approvals required to move production</span>
-        <select aria-label="Approvals required" value={model.approvalsRequired} disabled={set.isPending} onChange={(e) => set.mutate({ modelName: model.name, approvalsRequired: Number(e.target.value) })}>
-          <option value={1}>1 independent reviewer</option><option value={2}>2 independent reviewers</option>
+      <label className="field" style={{ maxWidth: 320 }}>
+        <span>Approvals required to move production</span>
+        <select
+          aria-label="Approvals required"
+          value={model.approvalsRequired}
+          disabled={set.isPending}
+          onChange={(e) => set.mutate({ modelName: model.name, approvalsRequired: Number(e.target.value) })}
+        >
+          <option value={1}>1 independent reviewer</option>
+          <option value={2}>2 independent reviewers</option>
         </select>
       </label>
       <FormError error={set.error} />

@@ -21,29 +21,66 @@ export function PromotionRequests({ model, me }: { model: ModelDetail; me: Me })
   return (
     <section className="panel" aria-label="Promotion requests">
       <h2 style={{ marginTop: 0 }}>Promotion requests</h2>
-      {model.promotionRequests.length === 0 ? <p className="muted">No promotion requested yet.</p> : model.promotionRequests.map((r) => <RequestCard key={r.id} model={model} r={r} me={me} />)}
+      {model.promotionRequests.length === 0 ? (
+        <p className="muted">No promotion requested yet.</p>
+      ) : (
+        model.promotionRequests.map((r) => <RequestCard key={r.id} model={model} r={r} me={me} />)
+      )}
     </section>
   );
 }
 
 function RequestCard({ model, r, me }: { model: ModelDetail; r: Request; me: Me }) {
   return (
-    <article aria-label={`Promotion request #${r.id}`} data-status={r.status} style={{ borderTop: "1px solid var(--line)", paddingTop: 10, marginTop: 10 }}>
+    <article
+      aria-label={`Promotion request #${r.id}`}
+      data-status={r.status}
+      style={{ borderTop: "1px solid var(--line)", paddingTop: 10, marginTop: 10 }}
+    >
       <div className="row">
-        <strong>#{r.id}: v{r.version} → {r.alias}</strong>
+        <strong>
+          #{r.id}: v{r.version} → {r.alias}
+        </strong>
         <span className={`badge ${r.status === "approved" ? "completed" : r.status === "rejected" ? "failed" : ""}`}>{r.status}</span>
-        <span className="muted">{r.approvals} of {model.approvalsRequired} approval{model.approvalsRequired > 1 ? "s" : ""}</span>
+        <span className="muted">
+          {r.approvals} of {model.approvalsRequired} approval{model.approvalsRequired > 1 ? "s" : ""}
+        </span>
       </div>
-      <p style={{ margin: "6px 0" }}>“{r.rationale}” — {r.requestedBy}, {formatTime(r.createdAt)}</p>
-      <p className="muted" style={{ margin: "6px 0" }}>Record signed: model version v{r.version} with evaluation #{r.evaluationId}, sha256 <Hash value={r.recordSha256} label="promotion record sha256" /></p>
-      {r.signatures.length ? <ul aria-label="Signatures" style={{ paddingLeft: 18 }}>{r.signatures.map((s) => <SignatureLine key={s.id} s={s} />)}</ul> : <p className="muted">No signature yet.</p>}
+      <p style={{ margin: "6px 0" }}>
+        “{r.rationale}” — {r.requestedBy}, {formatTime(r.createdAt)}
+      </p>
+      <p className="muted" style={{ margin: "6px 0" }}>
+        Record signed: model version v{r.version} with evaluation #{r.evaluationId}, sha256{" "}
+        <Hash value={r.recordSha256} label="promotion record sha256" />
+      </p>
+      {r.signatures.length ? (
+        <ul aria-label="Signatures" style={{ paddingLeft: 18 }}>
+          {r.signatures.map((s) => (
+            <SignatureLine key={s.id} s={s} />
+          ))}
+        </ul>
+      ) : (
+        <p className="muted">No signature yet.</p>
+      )}
       {r.refusedSelfApprovals.length ? (
         <div role="note" aria-label="Refused self-approvals" className="muted">
           <strong>Refused self-approval attempts (recorded in the audit ledger):</strong>
-          <ul style={{ paddingLeft: 18, margin: "4px 0" }}>{r.refusedSelfApprovals.map((a) => <li key={a.seq}>{a.who} at {formatTime(a.at)} — {a.reasons} (audit #{a.seq})</li>)}</ul>
+          <ul style={{ paddingLeft: 18, margin: "4px 0" }}>
+            {r.refusedSelfApprovals.map((a) => (
+              <li key={a.seq}>
+                {a.who} at {formatTime(a.at)} — {a.reasons} (audit #{a.seq})
+              </li>
+            ))}
+          </ul>
         </div>
       ) : null}
-      {r.status === "pending" && me.role === "reviewer" ? (r.viewerConflicts.length ? <p className="error-text">You cannot sign this request: you {r.viewerConflicts.join("; ")}. Another reviewer must sign.</p> : <SignForm r={r} me={me} />) : null}
+      {r.status === "pending" && me.role === "reviewer" ? (
+        r.viewerConflicts.length ? (
+          <p className="error-text">You cannot sign this request: you {r.viewerConflicts.join("; ")}. Another reviewer must sign.</p>
+        ) : (
+          <SignForm r={r} me={me} />
+        )
+      ) : null}
       {r.status === "pending" && me.role === "engineer" ? <WithdrawButton r={r} /> : null}
     </article>
   );
@@ -54,19 +91,51 @@ function SignForm({ r, me }: { r: Request; me: Me }) {
   const invalidate = useInvalidateRegistry();
   const [password, setPassword] = useState("");
   const [comment, setComment] = useState("");
-  const sign = useMutation(trpc.models.sign.mutationOptions({ onSuccess: () => { setPassword(""); void invalidate(); } }));
+  const sign = useMutation(
+    trpc.models.sign.mutationOptions({
+      onSuccess: () => {
+        setPassword("");
+        void invalidate();
+      },
+    }),
+  );
   const submit = (meaning: "approval" | "rejection") => sign.mutate({ requestId: r.id, meaning, password, comment });
   return (
-    <form aria-label={`Sign promotion request #${r.id}`} onSubmit={(e) => { e.preventDefault(); submit("approval"); }} style={{ marginTop: 8 }}>
-      <p style={{ margin: "0 0 6px" }}>Signing as <strong>{me.name}</strong>. Your signature binds to the record sha256 above.</p>
+    <form
+      aria-label={`Sign promotion request #${r.id}`}
+      onSubmit={(e) => {
+        e.preventDefault();
+        submit("approval");
+      }}
+      style={{ marginTop: 8 }}
+    >
+      <p style={{ margin: "0 0 6px" }}>
+        Signing as <strong>{me.name}</strong>. Your signature binds to the record sha256 above.
+      </p>
       <div className="form-grid">
-        <label className="field"><span>Comment (optional)</span><input aria-label="Signature comment" value={comment} onChange={(e) => setComment(e.target.value)} /></label>
-        <label className="field"><span>Re-enter your password to sign</span><input aria-label="Password to sign" type="password" autoComplete="current-password" value={password} onChange={(e) => setPassword(e.target.value)} /></label>
+        <label className="field">
+          <span>Comment (optional)</span>
+          <input aria-label="Signature comment" value={comment} onChange={(e) => setComment(e.target.value)} />
+        </label>
+        <label className="field">
+          <span>Re-enter your password to sign</span>
+          <input
+            aria-label="Password to sign"
+            type="password"
+            autoComplete="current-password"
+            value={password}
+            onChange={(e) => setPassword(e.target.value)}
+          />
+        </label>
       </div>
       <FormError error={sign.error} />
       <div className="row" style={{ marginTop: 8 }}>
-        <button className="primary" type="submit" disabled={sign.isPending || password === ""}>Approve</button>
-        <button className="danger" type="button" disabled={sign.isPending || password === ""} onClick={() => submit("rejection")}>Reject</button>
+        <button className="primary" type="submit" disabled={sign.isPending || password === ""}>
+          Approve
+        </button>
+        <button className="danger" type="button" disabled={sign.isPending || password === ""} onClick={() => submit("rejection")}>
+          Reject
+        </button>
       </div>
     </form>
   );
@@ -78,7 +147,13 @@ function WithdrawButton({ r }: { r: Request }) {
   const withdraw = useMutation(trpc.models.withdrawPromotion.mutationOptions({ onSuccess: () => void invalidate() }));
   return (
     <div className="row" style={{ marginTop: 6 }}>
-      <button type="button" disabled={withdraw.isPending} onClick={() => withdraw.mutate({ requestId: r.id, reason: "withdrawn by the requester" })}>Withdraw request</button>
+      <button
+        type="button"
+        disabled={withdraw.isPending}
+        onClick={() => withdraw.mutate({ requestId: r.id, reason: "withdrawn by the requester" })}
+      >
+        Withdraw request
+      </button>
       <FormError error={withdraw.error} />
     </div>
   );

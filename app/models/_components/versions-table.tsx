@@ -22,25 +22,70 @@ export function VersionsTable({ model, me }: { model: ModelDetail; me: Me }) {
     <section className="panel" aria-label="Versions">
       <h2 style={{ marginTop: 0 }}>Versions</h2>
       <table aria-label="Model versions">
-        <thead><tr><th>Version</th><th>From</th><th>Weights SHA-256</th><th>Test evaluation</th><th>Aliases</th><th>Registered</th><th></th></tr></thead>
+        <thead>
+          <tr>
+            <th>Version</th>
+            <th>From</th>
+            <th>Weights SHA-256</th>
+            <th>Test evaluation</th>
+            <th>Aliases</th>
+            <th>Registered</th>
+            <th></th>
+          </tr>
+        </thead>
         <tbody>
           {model.versions.map((v) => (
             <tr key={v.id} data-version={v.version}>
-              <td><Link href={`/models/${encodeURIComponent(model.name)}/versions/${v.version}`}>v{v.version}</Link></td>
-              <td><Link href={`/runs/${v.runId}`}>run #{v.runId}</Link> · epoch {v.epoch}{v.isBest ? " (best)" : ""}</td>
-              <td><Hash value={v.weightsSha256} label={`version ${v.version} weights sha256`} /></td>
-              <td>{v.testEvaluation ? <>accuracy {formatMetric(v.testEvaluation.metrics.accuracy as number | undefined, "accuracy")}</> : <span className="muted">No test evaluation: this version cannot be promoted</span>}</td>
-              <td>{v.aliases.map((a) => <span key={a} className="badge" style={{ marginRight: 4 }}>{a}</span>)}</td>
-              <td>{formatTime(v.createdAt)} by {v.createdBy}</td>
+              <td>
+                <Link href={`/models/${encodeURIComponent(model.name)}/versions/${v.version}`}>v{v.version}</Link>
+              </td>
+              <td>
+                <Link href={`/runs/${v.runId}`}>run #{v.runId}</Link> · epoch {v.epoch}
+                {v.isBest ? " (best)" : ""}
+              </td>
+              <td>
+                <Hash value={v.weightsSha256} label={`version ${v.version} weights sha256`} />
+              </td>
+              <td>
+                {v.testEvaluation ? (
+                  <>accuracy {formatMetric(v.testEvaluation.metrics.accuracy as number | undefined, "accuracy")}</>
+                ) : (
+                  <span className="muted">No test evaluation: this version cannot be promoted</span>
+                )}
+              </td>
+              <td>
+                {v.aliases.map((a) => (
+                  <span key={a} className="badge" style={{ marginRight: 4 }}>
+                    {a}
+                  </span>
+                ))}
+              </td>
+              <td>
+                {formatTime(v.createdAt)} by {v.createdBy}
+              </td>
               <td>
                 <Link href={`/models/${encodeURIComponent(model.name)}/versions/${v.version}`}>Lineage</Link>
-                {me.role === "engineer" && v.testEvaluation && !v.aliases.includes("production") ? <> · <button type="button" onClick={() => setRequesting(v.version)}>Request production</button></> : null}
+                {me.role === "engineer" && v.testEvaluation && !v.aliases.includes("production") ? (
+                  <>
+                    {" "}
+                    ·{" "}
+                    <button type="button" onClick={() => setRequesting(v.version)}>
+                      Request production
+                    </button>
+                  </>
+                ) : null}
               </td>
             </tr>
           ))}
         </tbody>
       </table>
-      {requesting !== null ? <RequestPromotionForm model={model} version={model.versions.find((v) => v.version === requesting)!} onDone={() => setRequesting(null)} /> : null}
+      {requesting !== null ? (
+        <RequestPromotionForm
+          model={model}
+          version={model.versions.find((v) => v.version === requesting)!}
+          onDone={() => setRequesting(null)}
+        />
+      ) : null}
     </section>
   );
 }
@@ -49,15 +94,44 @@ function RequestPromotionForm({ model, version, onDone }: { model: ModelDetail; 
   const trpc = useTRPC();
   const invalidate = useInvalidateRegistry();
   const [rationale, setRationale] = useState("");
-  const request = useMutation(trpc.models.requestPromotion.mutationOptions({ onSuccess: () => { void invalidate(); onDone(); } }));
+  const request = useMutation(
+    trpc.models.requestPromotion.mutationOptions({
+      onSuccess: () => {
+        void invalidate();
+        onDone();
+      },
+    }),
+  );
   const e = version.testEvaluation!;
   return (
-    <form aria-label="Request promotion" style={{ marginTop: 12 }} onSubmit={(ev) => { ev.preventDefault(); request.mutate({ modelName: model.name, version: version.version, alias: "production", evaluationId: e.id, rationale }); }}>
+    <form
+      aria-label="Request promotion"
+      style={{ marginTop: 12 }}
+      onSubmit={(ev) => {
+        ev.preventDefault();
+        request.mutate({ modelName: model.name, version: version.version, alias: "production", evaluationId: e.id, rationale });
+      }}
+    >
       <h3 style={{ margin: "0 0 8px" }}>Request production for v{version.version}</h3>
-      <p className="muted" style={{ marginTop: 0 }}>Relies on evaluation #{e.id} on the test partition (accuracy {formatMetric(e.metrics.accuracy as number | undefined, "accuracy")}, rows <Hash value={e.dataSha256} label="evaluation rows sha256" />). {model.approvalsRequired} reviewer approval{model.approvalsRequired > 1 ? "s" : ""} from outside this model&apos;s lineage will be needed.</p>
-      <label className="field"><span>Why promote this version?</span><textarea aria-label="Promotion rationale" value={rationale} onChange={(ev) => setRationale(ev.target.value)} /></label>
+      <p className="muted" style={{ marginTop: 0 }}>
+        Relies on evaluation #{e.id} on the test partition (accuracy {formatMetric(e.metrics.accuracy as number | undefined, "accuracy")},
+        rows <Hash value={e.dataSha256} label="evaluation rows sha256" />
+        ). {model.approvalsRequired} reviewer approval{model.approvalsRequired > 1 ? "s" : ""} from outside this model&apos;s lineage will
+        be needed.
+      </p>
+      <label className="field">
+        <span>Why promote this version?</span>
+        <textarea aria-label="Promotion rationale" value={rationale} onChange={(ev) => setRationale(ev.target.value)} />
+      </label>
       <FormError error={request.error} />
-      <div className="row"><button className="primary" type="submit" disabled={request.isPending || rationale.trim() === ""}>Submit promotion request</button><button type="button" onClick={onDone}>Cancel</button></div>
+      <div className="row">
+        <button className="primary" type="submit" disabled={request.isPending || rationale.trim() === ""}>
+          Submit promotion request
+        </button>
+        <button type="button" onClick={onDone}>
+          Cancel
+        </button>
+      </div>
     </form>
   );
 }

@@ -26,25 +26,53 @@ function Report({ modelVersionId, me }: { modelVersionId: number; me: Me }) {
   const s = subjects.data;
   return (
     <>
-      <p className="muted"><Link href="/audit">Audit</Link> / <Link href={`/models/${encodeURIComponent(s.model.name)}`}>{s.model.name}</Link> / v{s.version}</p>
+      <p className="muted">
+        <Link href="/audit">Audit</Link> / <Link href={`/models/${encodeURIComponent(s.model.name)}`}>{s.model.name}</Link> / v{s.version}
+      </p>
       <div className="row">
-        <h1>Auditor&apos;s report: {s.model.name} v{s.version}</h1>
+        <h1>
+          Auditor&apos;s report: {s.model.name} v{s.version}
+        </h1>
         <span className="spacer" />
-        <form method="post" action={`/api/report/${modelVersionId}?format=html`} target={PREVIEW_FRAME} onSubmit={() => setShowPreview(true)} style={{ display: "inline" }}>
-          <button type="submit" className="primary">{showPreview ? "Refresh preview" : "Preview report"}</button>
+        <form
+          method="post"
+          action={`/api/report/${modelVersionId}?format=html`}
+          target={PREVIEW_FRAME}
+          onSubmit={() => setShowPreview(true)}
+          style={{ display: "inline" }}
+        >
+          <button type="submit" className="primary">
+            {showPreview ? "Refresh preview" : "Preview report"}
+          </button>
         </form>
         <form method="post" action={`/api/report/${modelVersionId}?format=tar`} style={{ display: "inline" }}>
           <button type="submit">Download bundle (.tar)</button>
         </form>
       </div>
-      <p className="subtitle">Weights <Hash value={s.weightsSha256} label="model weights sha256" /> · the bundle holds report.html, report.json, the training curves, the PROV-JSON lineage, the whole audit ledger with its signed checkpoints and the server&apos;s public key. Unpack it and run <code>npm run cli -- audit verify --bundle DIR</code> (ledger) or <code>npm run cli -- export --verify DIR</code> (ledger, proofs and report).</p>
+      <p className="subtitle">
+        Weights <Hash value={s.weightsSha256} label="model weights sha256" /> · the bundle holds report.html, report.json, the training
+        curves, the PROV-JSON lineage, the whole audit ledger with its signed checkpoints and the server&apos;s public key. Unpack it and
+        run <code>npm run cli -- audit verify --bundle DIR</code> (ledger) or <code>npm run cli -- export --verify DIR</code> (ledger,
+        proofs and report).
+      </p>
       <section className="panel" aria-label="Report preview" hidden={!showPreview}>
-        <div className="row"><h2 style={{ margin: 0 }}>Preview</h2><span className="spacer" /><span className="muted">Print the preview (or open report.html from the bundle) to get a PDF.</span></div>
+        <div className="row">
+          <h2 style={{ margin: 0 }}>Preview</h2>
+          <span className="spacer" />
+          <span className="muted">Print the preview (or open report.html from the bundle) to get a PDF.</span>
+        </div>
         {/* sandbox: the report runs no script and gets an opaque origin (its response also carries a no-script CSP). */}
-        <iframe name={PREVIEW_FRAME} sandbox="" title="Auditor's report preview" style={{ width: "100%", height: 900, border: "1px solid var(--line)", background: "#fff" }} />
+        <iframe
+          name={PREVIEW_FRAME}
+          sandbox=""
+          title="Auditor's report preview"
+          style={{ width: "100%", height: 900, border: "1px solid var(--line)", background: "#fff" }}
+        />
       </section>
       <DocumentSections subject={{ subjectType: "model", subjectId: s.model.id }} me={me} title="Model card" />
-      {s.datasets.map((d) => <DocumentSections key={d.id} subject={{ subjectType: "dataset", subjectId: d.id }} me={me} title="Datasheet" />)}
+      {s.datasets.map((d) => (
+        <DocumentSections key={d.id} subject={{ subjectType: "dataset", subjectId: d.id }} me={me} title="Datasheet" />
+      ))}
     </>
   );
 }

@@ -12,9 +12,27 @@ import { Hash } from "@/app/_components/hash";
 import { FormError } from "@/app/_components/states";
 import { formatBytes, formatMetric } from "@/app/_components/format";
 
-type Checkpoint = { id: number; epoch: number; step: number; sha256: string; bytes: number; isBest: boolean; metrics: Record<string, number> };
+type Checkpoint = {
+  id: number;
+  epoch: number;
+  step: number;
+  sha256: string;
+  bytes: number;
+  isBest: boolean;
+  metrics: Record<string, number>;
+};
 
-export function CheckpointsTable({ runId, checkpoints, canFineTune, canEvaluate = false }: { runId: number; checkpoints: Checkpoint[]; canFineTune: boolean; canEvaluate?: boolean }) {
+export function CheckpointsTable({
+  runId,
+  checkpoints,
+  canFineTune,
+  canEvaluate = false,
+}: {
+  runId: number;
+  checkpoints: Checkpoint[];
+  canFineTune: boolean;
+  canEvaluate?: boolean;
+}) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const [evaluating, setEvaluating] = useState<number | null>(null);
@@ -28,9 +46,24 @@ export function CheckpointsTable({ runId, checkpoints, canFineTune, canEvaluate 
   return (
     <section className="panel" aria-label="Checkpoints">
       <h2 style={{ marginTop: 0 }}>Checkpoints</h2>
-      {checkpoints.length === 0 ? <p className="muted">No checkpoint yet: one is saved at the end of each epoch (or every N epochs).</p> : (
+      {checkpoints.length === 0 ? (
+        <p className="muted">No checkpoint yet: one is saved at the end of each epoch (or every N epochs).</p>
+      ) : (
         <table aria-label="Checkpoints table">
-          <thead><tr><th className="num">Epoch</th><th className="num">Step</th><th className="num">loss</th><th className="num">val loss</th><th className="num">val accuracy</th><th>Weights SHA-256</th><th className="num">Size</th><th></th><th></th>{canEvaluate ? <th></th> : null}</tr></thead>
+          <thead>
+            <tr>
+              <th className="num">Epoch</th>
+              <th className="num">Step</th>
+              <th className="num">loss</th>
+              <th className="num">val loss</th>
+              <th className="num">val accuracy</th>
+              <th>Weights SHA-256</th>
+              <th className="num">Size</th>
+              <th></th>
+              <th></th>
+              {canEvaluate ? <th></th> : null}
+            </tr>
+          </thead>
           <tbody>
             {checkpoints.map((c) => (
               <tr key={c.id}>
@@ -39,10 +72,18 @@ export function CheckpointsTable({ runId, checkpoints, canFineTune, canEvaluate 
                 <td className="num">{formatMetric(c.metrics.loss)}</td>
                 <td className="num">{formatMetric(c.metrics.val_loss)}</td>
                 <td className="num">{formatMetric(c.metrics.val_accuracy, "val_accuracy")}</td>
-                <td><Hash value={c.sha256} label={`checkpoint ${c.epoch} sha256`} /></td>
+                <td>
+                  <Hash value={c.sha256} label={`checkpoint ${c.epoch} sha256`} />
+                </td>
                 <td className="num">{formatBytes(c.bytes)}</td>
                 <td>{c.isBest ? <span className="badge completed">best</span> : null}</td>
-                <td>{canFineTune ? <Link href={`/runs/${runId}/finetune?checkpoint=${c.id}`} aria-label={`Fine-tune from epoch ${c.epoch}`}>fine-tune</Link> : null}</td>
+                <td>
+                  {canFineTune ? (
+                    <Link href={`/runs/${runId}/finetune?checkpoint=${c.id}`} aria-label={`Fine-tune from epoch ${c.epoch}`}>
+                      fine-tune
+                    </Link>
+                  ) : null}
+                </td>
                 {canEvaluate ? (
                   <td>
                     <button
@@ -65,7 +106,13 @@ export function CheckpointsTable({ runId, checkpoints, canFineTune, canEvaluate 
       )}
       <FormError error={evaluate.error} />
       {done && !evaluate.isPending ? (
-        <p role="status">Evaluated the checkpoint of epoch {done.epoch} on the test partition ({done.result.task === "classification" ? `accuracy ${formatMetric(done.result.accuracy, "accuracy")}` : `MSE ${formatMetric(done.result.mse)}`}); see Evaluation below.</p>
+        <p role="status">
+          Evaluated the checkpoint of epoch {done.epoch} on the test partition (
+          {done.result.task === "classification"
+            ? `accuracy ${formatMetric(done.result.accuracy, "accuracy")}`
+            : `MSE ${formatMetric(done.result.mse)}`}
+          ); see Evaluation below.
+        </p>
       ) : null}
     </section>
   );

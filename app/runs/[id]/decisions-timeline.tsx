@@ -35,10 +35,14 @@ export function DecisionsTimeline({ runId, me, active }: { runId: number; me: Me
     <section className="panel" aria-label="Decisions timeline" style={{ margin: 0 }}>
       <h2 style={{ marginTop: 0 }}>Decisions</h2>
       <ol style={{ listStyle: "none", padding: 0, margin: 0 }}>
-        {t.entries.map((e) => <EntryItem key={e.runId} e={e} />)}
+        {t.entries.map((e) => (
+          <EntryItem key={e.runId} e={e} />
+        ))}
       </ol>
       {t.curves.parent ? <ParentOverlay self={t.curves.self} parent={t.curves.parent} parentRunId={t.parentRunId!} /> : null}
-      {me.role === "engineer" || me.role === "reviewer" ? <AddNoteForm runId={runId} entry={t.entries.find((e) => e.relation === "this run")!} /> : null}
+      {me.role === "engineer" || me.role === "reviewer" ? (
+        <AddNoteForm runId={runId} entry={t.entries.find((e) => e.relation === "this run")!} />
+      ) : null}
     </section>
   );
 }
@@ -46,19 +50,51 @@ export function DecisionsTimeline({ runId, me, active }: { runId: number; me: Me
 function EntryItem({ e }: { e: Entry }) {
   const label = e.relation === "this run" ? "This run" : e.relation === "ancestor" ? "Ancestor" : "Child";
   return (
-    <li aria-label={`Decisions of run #${e.runId}`} data-relation={e.relation} style={{ borderLeft: `3px solid ${e.relation === "this run" ? "var(--accent)" : "var(--line)"}`, padding: "4px 0 8px 10px", marginBottom: 8 }}>
+    <li
+      aria-label={`Decisions of run #${e.runId}`}
+      data-relation={e.relation}
+      style={{
+        borderLeft: `3px solid ${e.relation === "this run" ? "var(--accent)" : "var(--line)"}`,
+        padding: "4px 0 8px 10px",
+        marginBottom: 8,
+      }}
+    >
       <div className="row" style={{ gap: 6 }}>
         <span className="badge">{label}</span>
-        {e.relation === "this run" ? <strong>run #{e.runId}</strong> : <Link href={`/runs/${e.runId}`}>run #{e.runId}: {e.runName}</Link>}
-        <span className="muted">{e.origin === "new" ? "first run" : `${e.origin} of #${e.parentRunId}`} · {e.author}</span>
+        {e.relation === "this run" ? (
+          <strong>run #{e.runId}</strong>
+        ) : (
+          <Link href={`/runs/${e.runId}`}>
+            run #{e.runId}: {e.runName}
+          </Link>
+        )}
+        <span className="muted">
+          {e.origin === "new" ? "first run" : `${e.origin} of #${e.parentRunId}`} · {e.author}
+        </span>
       </div>
       <ul style={{ paddingLeft: 16, margin: "4px 0" }}>
         {e.decisions.map((d) => (
           <li key={d.id} id={`decision-${d.id}`} style={{ marginBottom: 4 }}>
-            <strong>{d.kind === "initial" ? "Initial configuration" : d.kind === "change" ? d.path : d.kind === "correction" ? `Correction of #${d.correctsDecisionId}` : "Note"}</strong>
-            {d.kind === "change" ? <span className="mono"> {show(d.oldValue)} → {show(d.newValue)}</span> : null}
+            <strong>
+              {d.kind === "initial"
+                ? "Initial configuration"
+                : d.kind === "change"
+                  ? d.path
+                  : d.kind === "correction"
+                    ? `Correction of #${d.correctsDecisionId}`
+                    : "Note"}
+            </strong>
+            {d.kind === "change" ? (
+              <span className="mono">
+                {" "}
+                {show(d.oldValue)} → {show(d.newValue)}
+              </span>
+            ) : null}
             <div>“{d.rationale}”</div>
-            <div className="muted">#{d.id} · {d.author} · {formatTime(d.createdAt)}{d.correctedBy.length ? ` · corrected by ${d.correctedBy.map((c) => `#${c}`).join(", ")}` : ""}</div>
+            <div className="muted">
+              #{d.id} · {d.author} · {formatTime(d.createdAt)}
+              {d.correctedBy.length ? ` · corrected by ${d.correctedBy.map((c) => `#${c}`).join(", ")}` : ""}
+            </div>
           </li>
         ))}
       </ul>
@@ -69,22 +105,65 @@ function EntryItem({ e }: { e: Entry }) {
 
 function Effect({ e }: { e: Entry }) {
   const eff = e.effect!;
-  if (eff.metrics.length === 0 && !eff.testAccuracy) return <p className="muted" style={{ margin: 0 }}>Effect: not measurable yet (no common epoch with run #{e.parentRunId}).</p>;
+  if (eff.metrics.length === 0 && !eff.testAccuracy)
+    return (
+      <p className="muted" style={{ margin: 0 }}>
+        Effect: not measurable yet (no common epoch with run #{e.parentRunId}).
+      </p>
+    );
   return (
-    <div aria-label={`Effect of run #${e.runId} against run #${e.parentRunId}`} style={{ background: "#f6f8fb", borderRadius: 6, padding: "4px 8px", fontSize: 13 }}>
+    <div
+      aria-label={`Effect of run #${e.runId} against run #${e.parentRunId}`}
+      style={{ background: "#f6f8fb", borderRadius: 6, padding: "4px 8px", fontSize: 13 }}
+    >
       <strong>Effect vs run #{e.parentRunId}</strong>
-      {eff.metrics.map((m) => <div key={m.key}>{m.key} at epoch {m.epoch}: {formatMetric(m.parentValue, m.key)} → {formatMetric(m.childValue, m.key)} ({signed(m.delta, m.key)})</div>)}
-      {eff.testAccuracy ? <div>test accuracy: {formatMetric(eff.testAccuracy.parentValue, "accuracy")} → {formatMetric(eff.testAccuracy.childValue, "accuracy")} ({signed(eff.testAccuracy.delta, "accuracy")})</div> : null}
+      {eff.metrics.map((m) => (
+        <div key={m.key}>
+          {m.key} at epoch {m.epoch}: {formatMetric(m.parentValue, m.key)} → {formatMetric(m.childValue, m.key)} ({signed(m.delta, m.key)})
+        </div>
+      ))}
+      {eff.testAccuracy ? (
+        <div>
+          test accuracy: {formatMetric(eff.testAccuracy.parentValue, "accuracy")} → {formatMetric(eff.testAccuracy.childValue, "accuracy")}{" "}
+          ({signed(eff.testAccuracy.delta, "accuracy")})
+        </div>
+      ) : null}
     </div>
   );
 }
 
-function ParentOverlay({ self, parent, parentRunId }: { self: Record<string, { epoch: number; value: number }[]>; parent: Record<string, { epoch: number; value: number }[]>; parentRunId: number }) {
-  const series = useMemo<Series[]>(() => [
-    { label: `parent #${parentRunId} validation loss`, color: "#8a94a6", points: (parent.val_loss ?? []).map((p) => ({ x: p.epoch, y: p.value })), dashed: true },
-    { label: "this run validation loss", color: "#d9480f", points: (self.val_loss ?? []).map((p) => ({ x: p.epoch, y: p.value })) },
-  ], [self, parent, parentRunId]);
-  return <div style={{ marginTop: 8 }}><LineChart title="Validation loss: this run vs parent" ariaLabel="Validation loss against parent" series={series} xLabel="epoch" yLabel="val loss" /></div>;
+function ParentOverlay({
+  self,
+  parent,
+  parentRunId,
+}: {
+  self: Record<string, { epoch: number; value: number }[]>;
+  parent: Record<string, { epoch: number; value: number }[]>;
+  parentRunId: number;
+}) {
+  const series = useMemo<Series[]>(
+    () => [
+      {
+        label: `parent #${parentRunId} validation loss`,
+        color: "#8a94a6",
+        points: (parent.val_loss ?? []).map((p) => ({ x: p.epoch, y: p.value })),
+        dashed: true,
+      },
+      { label: "this run validation loss", color: "#d9480f", points: (self.val_loss ?? []).map((p) => ({ x: p.epoch, y: p.value })) },
+    ],
+    [self, parent, parentRunId],
+  );
+  return (
+    <div style={{ marginTop: 8 }}>
+      <LineChart
+        title="Validation loss: this run vs parent"
+        ariaLabel="Validation loss against parent"
+        series={series}
+        xLabel="epoch"
+        yLabel="val loss"
+      />
+    </div>
+  );
 }
 
 function AddNoteForm({ runId, entry }: { runId: number; entry: Entry }) {
@@ -92,23 +171,41 @@ function AddNoteForm({ runId, entry }: { runId: number; entry: Entry }) {
   const queryClient = useQueryClient();
   const [text, setText] = useState("");
   const [corrects, setCorrects] = useState("");
-  const add = useMutation(trpc.decisions.addNote.mutationOptions({
-    onSuccess: () => {
-      setText("");
-      setCorrects("");
-      void queryClient.invalidateQueries({ queryKey: trpc.decisions.timeline.queryKey({ runId }) });
-      void queryClient.invalidateQueries({ queryKey: trpc.runs.get.queryKey({ id: runId }) });
-    },
-  }));
+  const add = useMutation(
+    trpc.decisions.addNote.mutationOptions({
+      onSuccess: () => {
+        setText("");
+        setCorrects("");
+        void queryClient.invalidateQueries({ queryKey: trpc.decisions.timeline.queryKey({ runId }) });
+        void queryClient.invalidateQueries({ queryKey: trpc.runs.get.queryKey({ id: runId }) });
+      },
+    }),
+  );
   return (
-    <form aria-label="Add a decision note" style={{ marginTop: 10 }} onSubmit={(e) => { e.preventDefault(); add.mutate({ runId, rationale: text, ...(corrects ? { correctsDecisionId: Number(corrects) } : {}) }); }}>
-      <label className="field"><span>Add a note (decisions are never edited: a correction is a new note linked to the old one)</span><textarea aria-label="Decision note" value={text} onChange={(e) => setText(e.target.value)} /></label>
+    <form
+      aria-label="Add a decision note"
+      style={{ marginTop: 10 }}
+      onSubmit={(e) => {
+        e.preventDefault();
+        add.mutate({ runId, rationale: text, ...(corrects ? { correctsDecisionId: Number(corrects) } : {}) });
+      }}
+    >
+      <label className="field">
+        <span>Add a note (decisions are never edited: a correction is a new note linked to the old one)</span>
+        <textarea aria-label="Decision note" value={text} onChange={(e) => setText(e.target.value)} />
+      </label>
       <div className="row">
         <select aria-label="Corrects decision" value={corrects} onChange={(e) => setCorrects(e.target.value)}>
           <option value="">a new note</option>
-          {entry.decisions.map((d) => <option key={d.id} value={d.id}>correction of #{d.id} ({d.kind === "change" ? d.path : d.kind})</option>)}
+          {entry.decisions.map((d) => (
+            <option key={d.id} value={d.id}>
+              correction of #{d.id} ({d.kind === "change" ? d.path : d.kind})
+            </option>
+          ))}
         </select>
-        <button type="submit" disabled={add.isPending || text.trim() === ""}>Add note</button>
+        <button type="submit" disabled={add.isPending || text.trim() === ""}>
+          Add note
+        </button>
       </div>
       <FormError error={add.error} />
     </form>

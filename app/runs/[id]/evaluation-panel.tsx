@@ -9,7 +9,17 @@ import { useState } from "react";
 import { Hash } from "@/app/_components/hash";
 import { formatMetric, formatTime } from "@/app/_components/format";
 
-type Evaluation = { id: number; checkpointId: number; partition: string; dataSha256: string; source: "training" | "requested"; createdByName: string; createdAt: string; metrics: Record<string, unknown>; confusion: { labels: string[]; matrix: number[][] } | null };
+type Evaluation = {
+  id: number;
+  checkpointId: number;
+  partition: string;
+  dataSha256: string;
+  source: "training" | "requested";
+  createdByName: string;
+  createdAt: string;
+  metrics: Record<string, unknown>;
+  confusion: { labels: string[]; matrix: number[][] } | null;
+};
 type PerClass = { label: string; precision: number; recall: number; f1: number; support: number };
 
 /** Who produced an evaluation: the trainer at the end of the run, or a person who asked for it later. */
@@ -18,7 +28,8 @@ function origin(e: Evaluation): string {
 }
 
 function headline(m: Record<string, unknown>): string {
-  if (m.task === "regression") return `MSE ${formatMetric(m.mse as number)} · MAE ${formatMetric(m.mae as number)} · R² ${formatMetric(m.r2 as number)}`;
+  if (m.task === "regression")
+    return `MSE ${formatMetric(m.mse as number)} · MAE ${formatMetric(m.mae as number)} · R² ${formatMetric(m.r2 as number)}`;
   return `accuracy ${formatMetric(m.accuracy as number, "accuracy")} · macro F1 ${formatMetric((m.macro as { f1: number } | undefined)?.f1, "f1")}`;
 }
 
@@ -29,10 +40,26 @@ export function EvaluationPanel({ evaluations, checkpoints }: { evaluations: Eva
   return (
     <section className="panel" aria-label="Evaluation">
       <h2 style={{ marginTop: 0 }}>Evaluation</h2>
-      {evaluations.length === 0 || !chosen ? <p className="muted">Not evaluated yet: when training ends, the best checkpoint is evaluated on the test partition; engineers and reviewers can evaluate any checkpoint from the table above.</p> : (
+      {evaluations.length === 0 || !chosen ? (
+        <p className="muted">
+          Not evaluated yet: when training ends, the best checkpoint is evaluated on the test partition; engineers and reviewers can
+          evaluate any checkpoint from the table above.
+        </p>
+      ) : (
         <>
           <table aria-label="Evaluations">
-            <thead><tr><th className="num">#</th><th className="num">Checkpoint epoch</th><th>Partition</th><th>Origin</th><th>Result</th><th>Data SHA-256</th><th>When (UTC)</th><th></th></tr></thead>
+            <thead>
+              <tr>
+                <th className="num">#</th>
+                <th className="num">Checkpoint epoch</th>
+                <th>Partition</th>
+                <th>Origin</th>
+                <th>Result</th>
+                <th>Data SHA-256</th>
+                <th>When (UTC)</th>
+                <th></th>
+              </tr>
+            </thead>
             <tbody>
               {evaluations.map((e) => (
                 <tr key={e.id}>
@@ -41,9 +68,19 @@ export function EvaluationPanel({ evaluations, checkpoints }: { evaluations: Eva
                   <td>{e.partition}</td>
                   <td>{origin(e)}</td>
                   <td>{headline(e.metrics)}</td>
-                  <td><Hash value={e.dataSha256} label={`evaluation ${e.id} data sha256`} /></td>
+                  <td>
+                    <Hash value={e.dataSha256} label={`evaluation ${e.id} data sha256`} />
+                  </td>
                   <td>{formatTime(e.createdAt)}</td>
-                  <td>{e.id === chosen.id ? <span className="muted">shown below</span> : <button type="button" onClick={() => setChosenId(e.id)} aria-label={`Show evaluation ${e.id}`}>Show</button>}</td>
+                  <td>
+                    {e.id === chosen.id ? (
+                      <span className="muted">shown below</span>
+                    ) : (
+                      <button type="button" onClick={() => setChosenId(e.id)} aria-label={`Show evaluation ${e.id}`}>
+                        Show
+                      </button>
+                    )}
+                  </td>
                 </tr>
               ))}
             </tbody>
@@ -61,25 +98,83 @@ function EvaluationDetail({ e, epoch }: { e: Evaluation; epoch: number | string 
   const max = Math.max(1, ...(e.confusion?.matrix.flat() ?? [1]));
   return (
     <div aria-label={`Evaluation ${e.id}`} role="group">
-      <p>Evaluation #{e.id} ({origin(e).toLowerCase()}): on the <strong>{e.partition}</strong> partition, checkpoint of epoch {epoch} · data <Hash value={e.dataSha256} label="evaluation data sha256" /></p>
+      <p>
+        Evaluation #{e.id} ({origin(e).toLowerCase()}): on the <strong>{e.partition}</strong> partition, checkpoint of epoch {epoch} · data{" "}
+        <Hash value={e.dataSha256} label="evaluation data sha256" />
+      </p>
       {m.task === "regression" ? (
-        <dl className="kv"><dt>MSE</dt><dd>{formatMetric(m.mse as number)}</dd><dt>MAE</dt><dd>{formatMetric(m.mae as number)}</dd><dt>R²</dt><dd>{formatMetric(m.r2 as number)}</dd></dl>
+        <dl className="kv">
+          <dt>MSE</dt>
+          <dd>{formatMetric(m.mse as number)}</dd>
+          <dt>MAE</dt>
+          <dd>{formatMetric(m.mae as number)}</dd>
+          <dt>R²</dt>
+          <dd>{formatMetric(m.r2 as number)}</dd>
+        </dl>
       ) : (
         <div className="grid2">
           <div>
-            <p><strong>Accuracy {formatMetric(m.accuracy as number, "accuracy")}</strong> · macro precision {formatMetric((m.macro as { precision: number } | undefined)?.precision, "precision")} · macro recall {formatMetric((m.macro as { recall: number } | undefined)?.recall, "recall")} · macro F1 {formatMetric((m.macro as { f1: number } | undefined)?.f1, "f1")}</p>
-            <table aria-label="Per-class metrics"><thead><tr><th>Class</th><th className="num">Precision</th><th className="num">Recall</th><th className="num">F1</th><th className="num">Support</th></tr></thead>
-              <tbody>{perClass.map((c) => <tr key={c.label}><td>{c.label}</td><td className="num">{formatMetric(c.precision, "precision")}</td><td className="num">{formatMetric(c.recall, "recall")}</td><td className="num">{formatMetric(c.f1, "f1")}</td><td className="num">{c.support}</td></tr>)}</tbody>
+            <p>
+              <strong>Accuracy {formatMetric(m.accuracy as number, "accuracy")}</strong> · macro precision{" "}
+              {formatMetric((m.macro as { precision: number } | undefined)?.precision, "precision")} · macro recall{" "}
+              {formatMetric((m.macro as { recall: number } | undefined)?.recall, "recall")} · macro F1{" "}
+              {formatMetric((m.macro as { f1: number } | undefined)?.f1, "f1")}
+            </p>
+            <table aria-label="Per-class metrics">
+              <thead>
+                <tr>
+                  <th>Class</th>
+                  <th className="num">Precision</th>
+                  <th className="num">Recall</th>
+                  <th className="num">F1</th>
+                  <th className="num">Support</th>
+                </tr>
+              </thead>
+              <tbody>
+                {perClass.map((c) => (
+                  <tr key={c.label}>
+                    <td>{c.label}</td>
+                    <td className="num">{formatMetric(c.precision, "precision")}</td>
+                    <td className="num">{formatMetric(c.recall, "recall")}</td>
+                    <td className="num">{formatMetric(c.f1, "f1")}</td>
+                    <td className="num">{c.support}</td>
+                  </tr>
+                ))}
+              </tbody>
             </table>
           </div>
           {e.confusion ? (
             <div>
               <table aria-label="Confusion matrix" style={{ width: "auto" }}>
-                <caption className="muted" style={{ captionSide: "top", textAlign: "left" }}>Confusion matrix (rows: true class, columns: predicted)</caption>
-                <thead><tr><th></th>{e.confusion.labels.map((l) => <th key={l} className="num">{l}</th>)}</tr></thead>
-                <tbody>{e.confusion.matrix.map((row, i) => (
-                  <tr key={i}><th>{e.confusion!.labels[i]}</th>{row.map((v, j) => <td key={j} className="num" style={{ background: `rgba(47,91,211,${(v / max) * 0.75})`, color: v / max > 0.5 ? "#fff" : undefined }}>{v}</td>)}</tr>
-                ))}</tbody>
+                <caption className="muted" style={{ captionSide: "top", textAlign: "left" }}>
+                  Confusion matrix (rows: true class, columns: predicted)
+                </caption>
+                <thead>
+                  <tr>
+                    <th></th>
+                    {e.confusion.labels.map((l) => (
+                      <th key={l} className="num">
+                        {l}
+                      </th>
+                    ))}
+                  </tr>
+                </thead>
+                <tbody>
+                  {e.confusion.matrix.map((row, i) => (
+                    <tr key={i}>
+                      <th>{e.confusion!.labels[i]}</th>
+                      {row.map((v, j) => (
+                        <td
+                          key={j}
+                          className="num"
+                          style={{ background: `rgba(47,91,211,${(v / max) * 0.75})`, color: v / max > 0.5 ? "#fff" : undefined }}
+                        >
+                          {v}
+                        </td>
+                      ))}
+                    </tr>
+                  ))}
+                </tbody>
               </table>
             </div>
           ) : null}

@@ -18,34 +18,90 @@ import { RegisterVersionForm } from "@/app/models/_components/register-version-f
 function Run({ runId, me }: { runId: number; me: Me }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
-  const run = useQuery({ ...trpc.runs.get.queryOptions({ id: runId }), refetchInterval: (q) => (q.state.data && ["running", "queued"].includes(q.state.data.status) ? 1000 : false) });
-  const cancel = useMutation(trpc.runs.cancel.mutationOptions({ onSuccess: () => void queryClient.invalidateQueries({ queryKey: trpc.runs.get.queryKey({ id: runId }) }) }));
+  const run = useQuery({
+    ...trpc.runs.get.queryOptions({ id: runId }),
+    refetchInterval: (q) => (q.state.data && ["running", "queued"].includes(q.state.data.status) ? 1000 : false),
+  });
+  const cancel = useMutation(
+    trpc.runs.cancel.mutationOptions({
+      onSuccess: () => void queryClient.invalidateQueries({ queryKey: trpc.runs.get.queryKey({ id: runId }) }),
+    }),
+  );
   if (run.isPending) return <Loading what="Loading run" />;
   if (run.error) return <ErrorState error={run.error} title="Could not load this run" />;
   const r = run.data;
   const active = r.status === "running" || r.status === "queued";
   const p = r.progress;
-  const pct = p && p.epochs ? Math.min(100, ((Math.max(0, p.epoch - (p.batch && p.batches ? 1 : 0)) + (p.batches ? p.batch / p.batches : 0)) / p.epochs) * 100) : 0;
+  const pct =
+    p && p.epochs
+      ? Math.min(100, ((Math.max(0, p.epoch - (p.batch && p.batches ? 1 : 0)) + (p.batches ? p.batch / p.batches : 0)) / p.epochs) * 100)
+      : 0;
   return (
     <>
-      <p className="muted"><Link href={`/experiments/${r.experimentId}`}>{r.experimentName}</Link> / run #{r.id}</p>
+      <p className="muted">
+        <Link href={`/experiments/${r.experimentId}`}>{r.experimentName}</Link> / run #{r.id}
+      </p>
       <div className="row">
         <h1>{r.name}</h1>
         <StatusBadge status={r.status} progress={p} />
         <span className="spacer" />
-        {me.role === "engineer" && active ? <button className="danger" type="button" onClick={() => cancel.mutate({ id: runId })} disabled={cancel.isPending}>Cancel run</button> : null}
-        {me.role === "engineer" ? <><Link href={`/runs/${runId}/fork`}>Fork run</Link><Link href={`/runs/${runId}/fork?mode=rerun`}>Re-run</Link></> : null}
+        {me.role === "engineer" && active ? (
+          <button className="danger" type="button" onClick={() => cancel.mutate({ id: runId })} disabled={cancel.isPending}>
+            Cancel run
+          </button>
+        ) : null}
+        {me.role === "engineer" ? (
+          <>
+            <Link href={`/runs/${runId}/fork`}>Fork run</Link>
+            <Link href={`/runs/${runId}/fork?mode=rerun`}>Re-run</Link>
+          </>
+        ) : null}
       </div>
       <FormError error={cancel.error} />
-      <p className="subtitle">by {r.author} · created {formatTime(r.createdAt)} · {r.origin === "new" ? "first run" : `${r.origin} of run #${r.parentRunId}`}</p>
-      {r.error ? <div className="state error" role="alert"><strong>Training failed</strong><p style={{ margin: "4px 0 0" }}>{r.error}</p></div> : null}
-      {active ? (
-        <div className="panel" aria-label="Progress">
-          <div className="row"><strong>{r.status === "queued" ? "Waiting for a training slot" : `Epoch ${p?.epoch ?? 0} of ${p?.epochs ?? r.config.training.epochs}`}</strong>{p?.batches ? <span className="muted">batch {p.batch}/{p.batches}</span> : null}<span className="spacer" />{p?.samplesPerSecond ? <span className="muted">{formatCount(p.samplesPerSecond)} samples/s</span> : null}</div>
-          <div className="progress" role="progressbar" aria-valuemin={0} aria-valuemax={100} aria-valuenow={Math.round(pct)} aria-label="Training progress"><div style={{ width: `${pct}%` }} /></div>
+      <p className="subtitle">
+        by {r.author} · created {formatTime(r.createdAt)} · {r.origin === "new" ? "first run" : `${r.origin} of run #${r.parentRunId}`}
+      </p>
+      {r.error ? (
+        <div className="state error" role="alert">
+          <strong>Training failed</strong>
+          <p style={{ margin: "4px 0 0" }}>{r.error}</p>
         </div>
       ) : null}
-      <div style={{ display: "grid", gridTemplateColumns: "minmax(0, 2fr) minmax(300px, 1fr)", gap: 16, alignItems: "start", marginBottom: 16 }}>
+      {active ? (
+        <div className="panel" aria-label="Progress">
+          <div className="row">
+            <strong>
+              {r.status === "queued" ? "Waiting for a training slot" : `Epoch ${p?.epoch ?? 0} of ${p?.epochs ?? r.config.training.epochs}`}
+            </strong>
+            {p?.batches ? (
+              <span className="muted">
+                batch {p.batch}/{p.batches}
+              </span>
+            ) : null}
+            <span className="spacer" />
+            {p?.samplesPerSecond ? <span className="muted">{formatCount(p.samplesPerSecond)} samples/s</span> : null}
+          </div>
+          <div
+            className="progress"
+            role="progressbar"
+            aria-valuemin={0}
+            aria-valuemax={100}
+            aria-valuenow={Math.round(pct)}
+            aria-label="Training progress"
+          >
+            <div style={{ width: `${pct}%` }} />
+          </div>
+        </div>
+      ) : null}
+      <div
+        style={{
+          display: "grid",
+          gridTemplateColumns: "minmax(0, 2fr) minmax(300px, 1fr)",
+          gap: 16,
+          alignItems: "start",
+          marginBottom: 16,
+        }}
+      >
         <RunCurves runId={runId} active={active} task={r.config.data.task} />
         <DecisionsTimeline runId={runId} me={me} active={active} />
       </div>
@@ -53,48 +109,134 @@ function Run({ runId, me }: { runId: number; me: Me }) {
         <section className="panel" aria-label="Summary">
           <h2 style={{ marginTop: 0 }}>Summary</h2>
           <dl className="kv">
-            <dt>Status</dt><dd>{r.status}</dd>
-            <dt>Duration</dt><dd>{formatDuration(r.durationMs)}</dd>
-            <dt>Backend</dt><dd>{r.backend ?? "–"}{r.backendReason ? <span className="muted"> — {r.backendReason}</span> : null}</dd>
-            <dt>Versions</dt><dd className="mono">{r.environment ? `tfjs ${String(r.environment.tfjs)} · node ${String(r.environment.node)} · app ${String(r.environment.appCommit ?? "").slice(0, 10)}` : "–"}</dd>
-            <dt>Parameters</dt><dd>{formatCount(r.paramCount)}</dd>
-            <dt>Memory (float32)</dt><dd>{r.memory ? <MemoryLine memory={r.memory} /> : "–"}</dd>
-            <dt>Config</dt><dd><Hash value={r.configSha256} label="config sha256" /></dd>
-            <dt>Final weights</dt><dd><Hash value={r.finalWeightsSha256} label="final weights sha256" />{r.reproducedParentWeights === null ? null : r.reproducedParentWeights ? <span className="badge completed" style={{ marginLeft: 6 }}>reproduced run #{r.parentRunId} exactly</span> : <span className="badge failed" style={{ marginLeft: 6 }}>differs from run #{r.parentRunId}</span>}</dd>
-            {r.parentCheckpoint ? <><dt>Fine-tuned from</dt><dd><Link href={`/runs/${r.parentCheckpoint.runId}`}>run #{r.parentCheckpoint.runId}</Link>, epoch {r.parentCheckpoint.epoch} · <Hash value={r.parentCheckpoint.sha256} label="parent checkpoint sha256" />{r.environment?.fineTune ? <FineTuneLine ft={r.environment.fineTune as { frozenLayers: string[]; replacedLayers: string[] }} /> : null}</dd></> : null}
-            <dt>Dataset</dt><dd>{r.datasetVersion ? <><Link href={`/datasets/${r.datasetVersion.datasetId}`} aria-label={`Datasheet of ${r.datasetVersion.datasetName}`}>{r.datasetVersion.datasetName}</Link> · version <Hash value={r.datasetVersion.sha256} label="dataset version sha256" /> · {formatCount(r.datasetVersion.rowCount)} rows</> : "–"}</dd>
-            <dt>Split</dt><dd>{r.split ? <SplitLine split={r.split} /> : "–"}</dd>
-            {r.summaries.filter((s) => !s.key.startsWith("batch_")).map((s) => <FinalMetric key={s.key} k={s.key} v={s.last} />)}
+            <dt>Status</dt>
+            <dd>{r.status}</dd>
+            <dt>Duration</dt>
+            <dd>{formatDuration(r.durationMs)}</dd>
+            <dt>Backend</dt>
+            <dd>
+              {r.backend ?? "–"}
+              {r.backendReason ? <span className="muted"> — {r.backendReason}</span> : null}
+            </dd>
+            <dt>Versions</dt>
+            <dd className="mono">
+              {r.environment
+                ? `tfjs ${String(r.environment.tfjs)} · node ${String(r.environment.node)} · app ${String(r.environment.appCommit ?? "").slice(0, 10)}`
+                : "–"}
+            </dd>
+            <dt>Parameters</dt>
+            <dd>{formatCount(r.paramCount)}</dd>
+            <dt>Memory (float32)</dt>
+            <dd>{r.memory ? <MemoryLine memory={r.memory} /> : "–"}</dd>
+            <dt>Config</dt>
+            <dd>
+              <Hash value={r.configSha256} label="config sha256" />
+            </dd>
+            <dt>Final weights</dt>
+            <dd>
+              <Hash value={r.finalWeightsSha256} label="final weights sha256" />
+              {r.reproducedParentWeights === null ? null : r.reproducedParentWeights ? (
+                <span className="badge completed" style={{ marginLeft: 6 }}>
+                  reproduced run #{r.parentRunId} exactly
+                </span>
+              ) : (
+                <span className="badge failed" style={{ marginLeft: 6 }}>
+                  differs from run #{r.parentRunId}
+                </span>
+              )}
+            </dd>
+            {r.parentCheckpoint ? (
+              <>
+                <dt>Fine-tuned from</dt>
+                <dd>
+                  <Link href={`/runs/${r.parentCheckpoint.runId}`}>run #{r.parentCheckpoint.runId}</Link>, epoch {r.parentCheckpoint.epoch}{" "}
+                  · <Hash value={r.parentCheckpoint.sha256} label="parent checkpoint sha256" />
+                  {r.environment?.fineTune ? (
+                    <FineTuneLine ft={r.environment.fineTune as { frozenLayers: string[]; replacedLayers: string[] }} />
+                  ) : null}
+                </dd>
+              </>
+            ) : null}
+            <dt>Dataset</dt>
+            <dd>
+              {r.datasetVersion ? (
+                <>
+                  <Link href={`/datasets/${r.datasetVersion.datasetId}`} aria-label={`Datasheet of ${r.datasetVersion.datasetName}`}>
+                    {r.datasetVersion.datasetName}
+                  </Link>{" "}
+                  · version <Hash value={r.datasetVersion.sha256} label="dataset version sha256" /> ·{" "}
+                  {formatCount(r.datasetVersion.rowCount)} rows
+                </>
+              ) : (
+                "–"
+              )}
+            </dd>
+            <dt>Split</dt>
+            <dd>{r.split ? <SplitLine split={r.split} /> : "–"}</dd>
+            {r.summaries
+              .filter((s) => !s.key.startsWith("batch_"))
+              .map((s) => (
+                <FinalMetric key={s.key} k={s.key} v={s.last} />
+              ))}
           </dl>
         </section>
       </div>
-      <CheckpointsTable runId={runId} checkpoints={r.checkpoints} canFineTune={me.role === "engineer" && !active} canEvaluate={me.role === "engineer" || me.role === "reviewer"} />
-      {me.role === "engineer" && r.status === "completed" && r.checkpoints.length ? <RegisterVersionForm runId={runId} checkpoints={r.checkpoints} /> : null}
+      <CheckpointsTable
+        runId={runId}
+        checkpoints={r.checkpoints}
+        canFineTune={me.role === "engineer" && !active}
+        canEvaluate={me.role === "engineer" || me.role === "reviewer"}
+      />
+      {me.role === "engineer" && r.status === "completed" && r.checkpoints.length ? (
+        <RegisterVersionForm runId={runId} checkpoints={r.checkpoints} />
+      ) : null}
       <EvaluationPanel evaluations={r.evaluations} checkpoints={r.checkpoints} />
       <section className="panel">
         <h2 style={{ marginTop: 0 }}>Configuration</h2>
-        <pre className="config" aria-label="Run configuration">{JSON.stringify(r.config, null, 2)}</pre>
+        <pre className="config" aria-label="Run configuration">
+          {JSON.stringify(r.config, null, 2)}
+        </pre>
       </section>
     </>
   );
 }
 
 function FineTuneLine({ ft }: { ft: { frozenLayers: string[]; replacedLayers: string[] } }) {
-  return <div className="muted">frozen: {ft.frozenLayers.length ? ft.frozenLayers.join(", ") : "none"} · replaced: {ft.replacedLayers.length ? ft.replacedLayers.join(", ") : "none"}</div>;
+  return (
+    <div className="muted">
+      frozen: {ft.frozenLayers.length ? ft.frozenLayers.join(", ") : "none"} · replaced:{" "}
+      {ft.replacedLayers.length ? ft.replacedLayers.join(", ") : "none"}
+    </div>
+  );
 }
 
 function FinalMetric({ k, v }: { k: string; v: number }) {
-  return <><dt>{k} (final)</dt><dd>{formatMetric(v, k)}</dd></>;
+  return (
+    <>
+      <dt>{k} (final)</dt>
+      <dd>{formatMetric(v, k)}</dd>
+    </>
+  );
 }
 
 function MemoryLine({ memory }: { memory: Record<string, unknown> }) {
   const b = (memory.bytes ?? {}) as Record<string, number>;
-  return <>training {formatBytes(b.trainingTotalFloat32)} · inference {formatBytes(b.inferenceTotalFloat32)} · weights {formatBytes(b.weightsFloat32)} (bfloat16 {formatBytes(b.weightsBfloat16)}, int8 {formatBytes(b.weightsInt8)})</>;
+  return (
+    <>
+      training {formatBytes(b.trainingTotalFloat32)} · inference {formatBytes(b.inferenceTotalFloat32)} · weights{" "}
+      {formatBytes(b.weightsFloat32)} (bfloat16 {formatBytes(b.weightsBfloat16)}, int8 {formatBytes(b.weightsInt8)})
+    </>
+  );
 }
 
 function SplitLine({ split }: { split: { sha256: string; manifest?: unknown } }) {
   const parts = (split.manifest as { partitions?: Record<string, { count: number }> }).partitions ?? {};
-  return <><Hash value={split.sha256} label="split sha256" /> · train {parts.train?.count ?? "?"} / validation {parts.validation?.count ?? "?"} / test {parts.test?.count ?? "?"} rows</>;
+  return (
+    <>
+      <Hash value={split.sha256} label="split sha256" /> · train {parts.train?.count ?? "?"} / validation {parts.validation?.count ?? "?"} /
+      test {parts.test?.count ?? "?"} rows
+    </>
+  );
 }
 
 export default function RunPage({ params }: { params: Promise<{ id: string }> }) {

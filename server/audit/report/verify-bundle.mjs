@@ -68,7 +68,8 @@ export function canonicalJson(value) {
         return out + "]";
       }
       out = "{";
-      for (const k of Object.keys(value).sort()) { // default sort = UTF-16 code-unit order, as RFC 8785 requires
+      for (const k of Object.keys(value).sort()) {
+        // default sort = UTF-16 code-unit order, as RFC 8785 requires
         if (value[k] === undefined) continue;
         out += (out.length > 1 ? "," : "") + canonicalString(k) + ":" + canonicalJson(value[k]);
       }
@@ -84,7 +85,10 @@ function canonicalString(s) {
   return JSON.stringify(s);
 }
 
-const hashOnce = typeof crypto.hash === "function" ? (data) => crypto.hash("sha256", data, "buffer") : (data) => crypto.createHash("sha256").update(data).digest();
+const hashOnce =
+  typeof crypto.hash === "function"
+    ? (data) => crypto.hash("sha256", data, "buffer")
+    : (data) => crypto.createHash("sha256").update(data).digest();
 function sha256(...parts) {
   return hashOnce(parts.length === 1 ? parts[0] : Buffer.concat(parts));
 }
@@ -166,8 +170,10 @@ const FINGERPRINT = /^SHA256:[0-9a-f]{64}$/;
 
 function rotationPayloadProblem(p) {
   if (!p || typeof p !== "object") return "payload is not an object";
-  for (const k of ["oldFingerprint", "newFingerprint"]) if (typeof p[k] !== "string" || !FINGERPRINT.test(p[k])) return `${k} is not a key fingerprint`;
-  for (const k of ["oldPublicKeyPem", "newPublicKeyPem"]) if (typeof p[k] !== "string" || !p[k].includes("BEGIN PUBLIC KEY")) return `${k} is not a PEM public key`;
+  for (const k of ["oldFingerprint", "newFingerprint"])
+    if (typeof p[k] !== "string" || !FINGERPRINT.test(p[k])) return `${k} is not a key fingerprint`;
+  for (const k of ["oldPublicKeyPem", "newPublicKeyPem"])
+    if (typeof p[k] !== "string" || !p[k].includes("BEGIN PUBLIC KEY")) return `${k} is not a PEM public key`;
   if (!Number.isSafeInteger(p.previousTreeSize) || p.previousTreeSize < 0) return "previousTreeSize is not a tree size";
   if (!isHex64(p.previousRootHash)) return "previousRootHash is not a sha256";
   if (!Number.isSafeInteger(p.previousCheckpointId) || p.previousCheckpointId <= 0) return "previousCheckpointId is not a checkpoint id";
@@ -191,15 +197,31 @@ function walkRotations(first, rotations, checkpoints) {
     const cur = segments.at(-1).key;
     const malformed = rotationPayloadProblem(p);
     if (malformed) fail(`key rotation event is malformed (${malformed})`);
-    else if (p.oldFingerprint !== cur.fingerprint) fail(`key rotation replaces key ${p.oldFingerprint}, but the key in force is ${cur.fingerprint} (forged rotation?)`);
+    else if (p.oldFingerprint !== cur.fingerprint)
+      fail(`key rotation replaces key ${p.oldFingerprint}, but the key in force is ${cur.fingerprint} (forged rotation?)`);
     else {
       const next = tryKey(p.newPublicKeyPem);
-      const endorsed = canonicalJson({ purpose: ROTATION_PURPOSE, newFingerprint: p.newFingerprint, newPublicKeyPem: p.newPublicKeyPem, previousTreeSize: p.previousTreeSize, previousRootHash: p.previousRootHash });
+      const endorsed = canonicalJson({
+        purpose: ROTATION_PURPOSE,
+        newFingerprint: p.newFingerprint,
+        newPublicKeyPem: p.newPublicKeyPem,
+        previousTreeSize: p.previousTreeSize,
+        previousRootHash: p.previousRootHash,
+      });
       if (!next) fail("key rotation's new public key does not parse");
-      else if (next.fingerprint !== p.newFingerprint) fail(`key rotation's new public key has fingerprint ${next.fingerprint}, not ${p.newFingerprint} as it claims`);
-      else if (!verifyEd25519(cur.key, endorsed, p.endorsement)) fail(`key rotation to ${p.newFingerprint} is not endorsed by the key in force ${cur.fingerprint} (forged rotation?)`);
-      else if (p.previousTreeSize >= seq || !checkpoints.some((cp) => cp.treeSize === p.previousTreeSize && cp.rootHash === p.previousRootHash && cp.keyFingerprint === cur.fingerprint))
-        fail(`key rotation endorses tree size ${p.previousTreeSize} (root ${p.previousRootHash.slice(0, 12)}…), but no checkpoint before it signed by ${cur.fingerprint} has that head`);
+      else if (next.fingerprint !== p.newFingerprint)
+        fail(`key rotation's new public key has fingerprint ${next.fingerprint}, not ${p.newFingerprint} as it claims`);
+      else if (!verifyEd25519(cur.key, endorsed, p.endorsement))
+        fail(`key rotation to ${p.newFingerprint} is not endorsed by the key in force ${cur.fingerprint} (forged rotation?)`);
+      else if (
+        p.previousTreeSize >= seq ||
+        !checkpoints.some(
+          (cp) => cp.treeSize === p.previousTreeSize && cp.rootHash === p.previousRootHash && cp.keyFingerprint === cur.fingerprint,
+        )
+      )
+        fail(
+          `key rotation endorses tree size ${p.previousTreeSize} (root ${p.previousRootHash.slice(0, 12)}…), but no checkpoint before it signed by ${cur.fingerprint} has that head`,
+        );
       else segments.push({ fromTreeSize: seq, key: next, rotationSeq: seq });
     }
   }
@@ -216,23 +238,34 @@ function buildKeyChain(trusted, rotations, checkpoints) {
     const at = fromFirst.segments.find((seg) => seg.key.fingerprint === trusted.fingerprint);
     if (at) {
       walk = fromFirst;
-      if (!checkpoints.some((cp) => cp.keyFingerprint === trusted.fingerprint && cp.treeSize >= at.fromTreeSize)) walk.problems.push(`the trusted key ${trusted.fingerprint} signed no checkpoint covering its introduction at seq ${at.rotationSeq}`);
-      notes.push(`the trusted key ${trusted.fingerprint} came into force at seq ${at.rotationSeq} (a key rotation); the ${fromFirst.segments.indexOf(at)} key(s) before it are the ones the log it signed records, each endorsed by its predecessor`);
+      if (!checkpoints.some((cp) => cp.keyFingerprint === trusted.fingerprint && cp.treeSize >= at.fromTreeSize))
+        walk.problems.push(
+          `the trusted key ${trusted.fingerprint} signed no checkpoint covering its introduction at seq ${at.rotationSeq}`,
+        );
+      notes.push(
+        `the trusted key ${trusted.fingerprint} came into force at seq ${at.rotationSeq} (a key rotation); the ${fromFirst.segments.indexOf(at)} key(s) before it are the ones the log it signed records, each endorsed by its predecessor`,
+      );
     }
   }
-  if (walk.segments.length > 1) notes.push(`the signing key was rotated ${walk.segments.length - 1} time(s); each checkpoint was checked against the key in force at its tree size`);
+  if (walk.segments.length > 1)
+    notes.push(
+      `the signing key was rotated ${walk.segments.length - 1} time(s); each checkpoint was checked against the key in force at its tree size`,
+    );
   const keyAt = (treeSize) => walk.segments.filter((seg) => seg.fromTreeSize <= treeSize).at(-1) ?? walk.segments[0];
   /** Fingerprint and signature of a signed tree head against the key in force at its size; null when valid. */
   const headProblem = (name, head, signature) => {
     const seg = keyAt(head.treeSize);
     if (head.keyFingerprint !== seg.key.fingerprint) {
-      if (walk.segments.length === 1 && rotations.length === 0) return `${name} was signed with key ${head.keyFingerprint}, not the trusted server key ${seg.key.fingerprint}`;
+      if (walk.segments.length === 1 && rotations.length === 0)
+        return `${name} was signed with key ${head.keyFingerprint}, not the trusted server key ${seg.key.fingerprint}`;
       const inForce = `${seg.key.fingerprint} (${seg.rotationSeq === null ? "the first key" : `introduced at seq ${seg.rotationSeq}`})`;
       return walk.segments.some((x) => x.key.fingerprint === head.keyFingerprint)
         ? `${name} (tree size ${head.treeSize}) was signed with key ${head.keyFingerprint}, but the key in force at that size is ${inForce}`
         : `${name} (tree size ${head.treeSize}) was signed with key ${head.keyFingerprint}, which no valid key rotation introduced (the key in force is ${inForce})`;
     }
-    return verifyEd25519(seg.key.key, treeHeadText(head), signature) ? null : `${name} signature is not valid for the server key (altered checkpoint?)`;
+    return verifyEd25519(seg.key.key, treeHeadText(head), signature)
+      ? null
+      : `${name} signature is not valid for the server key (altered checkpoint?)`;
   };
   return { segments: walk.segments, problems: walk.problems, notes, headProblem };
 }
@@ -247,7 +280,11 @@ const COSIGNATURES_FORMAT = "runledger-witness-cosignatures/1";
 const WITNESS_MAX_LAG_MINUTES = 20; // server/audit/witness/witness-anchors.ts: 2 × the 10-minute checkpoint interval
 
 function parseWitnessKey(text, what) {
-  const vkey = text.split("\n").map((l) => l.trim()).find((l) => l.length > 0 && !l.startsWith("#")) ?? "";
+  const vkey =
+    text
+      .split("\n")
+      .map((l) => l.trim())
+      .find((l) => l.length > 0 && !l.startsWith("#")) ?? "";
   const first = vkey.indexOf("+");
   const second = first < 0 ? -1 : vkey.indexOf("+", first + 1); // the base64 key itself may contain "+"
   const [name, idHex, b64] = second < 0 ? [] : [vkey.slice(0, first), vkey.slice(first + 1, second), vkey.slice(second + 1)];
@@ -257,16 +294,24 @@ function parseWitnessKey(text, what) {
   if (data.toString("base64") !== b64) throw bad("the key is not canonical base64");
   if (data[0] !== 0x04 || data.length !== 33) throw bad("not an Ed25519 cosignature/v1 (type 0x04) key");
   const raw = data.subarray(1);
-  const keyId = sha256(Buffer.from(name, "utf8"), Buffer.from([0x0a, 0x04]), raw).subarray(0, 4).toString("hex");
+  const keyId = sha256(Buffer.from(name, "utf8"), Buffer.from([0x0a, 0x04]), raw)
+    .subarray(0, 4)
+    .toString("hex");
   if (keyId !== idHex) throw bad(`key ID ${idHex} does not match the key (expected ${keyId})`);
-  return { name, keyId, key: crypto.createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: raw.toString("base64url") }, format: "jwk" }), vkey };
+  return {
+    name,
+    keyId,
+    key: crypto.createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: raw.toString("base64url") }, format: "jwk" }),
+    vkey,
+  };
 }
 
 /** A cosignature record (the bundle's cosignatures.json) verified under a witness key; null when it does not verify. */
 function verifyCosignatureRecord(key, r) {
   try {
     const blob = Buffer.from(String(r.signature), "base64");
-    if (blob.length !== 76 || blob.subarray(0, 4).toString("hex") !== key.keyId || Number(blob.readBigUInt64BE(4)) !== r.timestamp) return false;
+    if (blob.length !== 76 || blob.subarray(0, 4).toString("hex") !== key.keyId || Number(blob.readBigUInt64BE(4)) !== r.timestamp)
+      return false;
     const note = `${r.origin}\n${r.treeSize}\n${Buffer.from(r.rootHash, "hex").toString("base64")}\n`;
     return crypto.verify(null, Buffer.from(`cosignature/v1\ntime ${r.timestamp}\n${note}`, "utf8"), key.key, blob.subarray(12));
   } catch {
@@ -294,7 +339,10 @@ async function readEvents(file, wantRoots, keep, tailAfter = Infinity, coveredUp
   let expected = 1;
   let failure = null;
   let lastAt = null;
-  const lines = readline.createInterface({ input: fs.createReadStream(file, { encoding: "utf8", highWaterMark: 1 << 20 }), crlfDelay: Infinity });
+  const lines = readline.createInterface({
+    input: fs.createReadStream(file, { encoding: "utf8", highWaterMark: 1 << 20 }),
+    crlfDelay: Infinity,
+  });
   let lineNo = 0;
   for await (const line of lines) {
     lineNo++;
@@ -307,9 +355,10 @@ async function readEvents(file, wantRoots, keep, tailAfter = Infinity, coveredUp
       break;
     }
     if (row.seq !== expected) {
-      failure = typeof row.seq === "number" && row.seq > expected
-        ? { seq: expected, problem: `seq ${expected} missing: expected ${expected}, found ${row.seq} (deleted row?)` }
-        : { seq: expected, problem: `seq ${expected}: found seq ${String(row.seq)} out of order (reordered or duplicated row?)` };
+      failure =
+        typeof row.seq === "number" && row.seq > expected
+          ? { seq: expected, problem: `seq ${expected} missing: expected ${expected}, found ${row.seq} (deleted row?)` }
+          : { seq: expected, problem: `seq ${expected}: found seq ${String(row.seq)} out of order (reordered or duplicated row?)` };
       break;
     }
     let leaf;
@@ -325,13 +374,25 @@ async function readEvents(file, wantRoots, keep, tailAfter = Infinity, coveredUp
     }
     const chain = sha256(prevChain, Buffer.from(leaf, "hex"));
     if (chain.toString("hex") !== row.chainHash) {
-      failure = { seq: expected, problem: `seq ${expected}: chain hash does not follow from seq ${expected - 1} (row inserted, removed or rewritten?)` };
+      failure = {
+        seq: expected,
+        problem: `seq ${expected}: chain hash does not follow from seq ${expected - 1} (row inserted, removed or rewritten?)`,
+      };
       break;
     }
     prevChain = chain;
     tree.push(Buffer.from(leaf, "hex"));
     if (wantRoots.has(expected)) roots.set(expected, tree.rootHex());
-    if (keep(row)) kept.push({ seq: row.seq, at: row.at, action: row.action, entityType: row.entityType, entityId: row.entityId, actorId: row.actorId ?? null, payload: JSON.parse(row.payload) });
+    if (keep(row))
+      kept.push({
+        seq: row.seq,
+        at: row.at,
+        action: row.action,
+        entityType: row.entityType,
+        entityId: row.entityId,
+        actorId: row.actorId ?? null,
+        payload: JSON.parse(row.payload),
+      });
     lastAt = row.at;
     if (row.action !== "audit.checkpoint") {
       if (newest === null || row.at > newest[0]) newest = [row.at, expected];
@@ -378,8 +439,19 @@ function parseTrustedCheckpoint(text, file) {
     throw new UsageError(`trusted checkpoint ${file} is not JSON: ${err.message}`);
   }
   const h = tc?.treeHead;
-  if (tc?.format !== "runledger-audit-checkpoint/1" || !h || !Number.isSafeInteger(h.treeSize) || h.treeSize < 0 || !isHex64(h.rootHash) || typeof h.at !== "string" || typeof h.keyFingerprint !== "string" || typeof tc.signature !== "string") {
-    throw new UsageError(`${file} is not a trusted checkpoint file (format runledger-audit-checkpoint/1 with treeHead {treeSize, rootHash, at, keyFingerprint} and signature)`);
+  if (
+    tc?.format !== "runledger-audit-checkpoint/1" ||
+    !h ||
+    !Number.isSafeInteger(h.treeSize) ||
+    h.treeSize < 0 ||
+    !isHex64(h.rootHash) ||
+    typeof h.at !== "string" ||
+    typeof h.keyFingerprint !== "string" ||
+    typeof tc.signature !== "string"
+  ) {
+    throw new UsageError(
+      `${file} is not a trusted checkpoint file (format runledger-audit-checkpoint/1 with treeHead {treeSize, rootHash, at, keyFingerprint} and signature)`,
+    );
   }
   return tc;
 }
@@ -399,12 +471,18 @@ export async function verifyBundleDir(dir, opts = {}) {
   let trusted;
   let keySource;
   if (opts.publicKeyPem) [trusted, keySource] = [parsePublicKey(opts.publicKeyPem, "--public-key"), "given"];
-  else if (opts.trustedCheckpoint?.publicKeyPem) [trusted, keySource] = [parsePublicKey(opts.trustedCheckpoint.publicKeyPem, "the trusted checkpoint's publicKeyPem"), "trusted checkpoint"];
+  else if (opts.trustedCheckpoint?.publicKeyPem)
+    [trusted, keySource] = [
+      parsePublicKey(opts.trustedCheckpoint.publicKeyPem, "the trusted checkpoint's publicKeyPem"),
+      "trusted checkpoint",
+    ];
   else {
     const pem = fs.existsSync(path.join(dir, "public-key.pem")) ? fs.readFileSync(path.join(dir, "public-key.pem"), "utf8") : null;
     if (!pem) throw new UsageError("the bundle has no public-key.pem: pass --public-key FILE");
     [trusted, keySource] = [parsePublicKey(pem, "the bundle's public-key.pem"), "bundle"];
-    notes.push(`the public key was read from the bundle being verified; compare its fingerprint ${trusted.fingerprint} with one you trust, or pass --public-key or --trusted-checkpoint`);
+    notes.push(
+      `the public key was read from the bundle being verified; compare its fingerprint ${trusted.fingerprint} with one you trust, or pass --public-key or --trusted-checkpoint`,
+    );
   }
 
   const eventsFile = path.join(dir, "events.jsonl");
@@ -427,10 +505,20 @@ export async function verifyBundleDir(dir, opts = {}) {
   const n = log.events;
   const cut = log.failure ? log.failure.seq : Infinity; // nothing at or after the first bad event can be judged
   const rootProblem = (name, treeSize, rootHash, rewritten) =>
-    treeSize >= cut ? null : treeSize > n ? `${name} covers ${treeSize} events but the log has ${n} (truncated?)` : log.roots.get(treeSize) !== rootHash ? `${name} (tree size ${treeSize}) root does not match the events (${rewritten})` : null;
+    treeSize >= cut
+      ? null
+      : treeSize > n
+        ? `${name} covers ${treeSize} events but the log has ${n} (truncated?)`
+        : log.roots.get(treeSize) !== rootHash
+          ? `${name} (tree size ${treeSize}) root does not match the events (${rewritten})`
+          : null;
 
   // Keys: the chain of keys from the trusted one, through the log's verified rotation events.
-  const keys = buildKeyChain(trusted, log.kept.filter((e) => e.action === "audit.keyRotate"), cpList);
+  const keys = buildKeyChain(
+    trusted,
+    log.kept.filter((e) => e.action === "audit.keyRotate"),
+    cpList,
+  );
   chainProblems.push(...keys.problems);
   notes.push(...keys.notes);
 
@@ -438,7 +526,9 @@ export async function verifyBundleDir(dir, opts = {}) {
   const recorded = new Map(log.kept.filter((e) => e.action === "audit.checkpoint").map((e) => [e.payload?.checkpointId, e]));
   const signed = [];
   for (const cp of cpList) {
-    const problem = keys.headProblem(`checkpoint #${cp.id}`, cp, cp.signature) ?? rootProblem(`checkpoint #${cp.id}`, cp.treeSize, cp.rootHash, "rewritten history?");
+    const problem =
+      keys.headProblem(`checkpoint #${cp.id}`, cp, cp.signature) ??
+      rootProblem(`checkpoint #${cp.id}`, cp.treeSize, cp.rootHash, "rewritten history?");
     if (problem) chainProblems.push(problem);
     else if (cp.treeSize < cut && recorded.has(cp.id)) signed.push(cp);
   }
@@ -447,26 +537,42 @@ export async function verifyBundleDir(dir, opts = {}) {
     const cp = cpList.find((c) => c.id === id);
     if (typeof id !== "number") chainProblems.push(`seq ${e.seq}: checkpoint event does not name its checkpoint`);
     else if (!cp) chainProblems.push(`seq ${e.seq} records checkpoint #${id}, but checkpoints.json has no such checkpoint (deleted?)`);
-    else if (cp.treeSize !== e.payload.treeSize || cp.rootHash !== e.payload.rootHash || cp.signature !== e.payload.signature || cp.at !== e.payload.at) chainProblems.push(`checkpoint #${id} differs from the copy recorded at seq ${e.seq} (altered checkpoint?)`);
+    else if (
+      cp.treeSize !== e.payload.treeSize ||
+      cp.rootHash !== e.payload.rootHash ||
+      cp.signature !== e.payload.signature ||
+      cp.at !== e.payload.at
+    )
+      chainProblems.push(`checkpoint #${id} differs from the copy recorded at seq ${e.seq} (altered checkpoint?)`);
   }
-  if (!log.failure) for (const cp of cpList) if (!recorded.has(cp.id)) chainProblems.push(`checkpoint #${cp.id} is not recorded by any audit.checkpoint event (inserted checkpoint?)`);
+  if (!log.failure)
+    for (const cp of cpList)
+      if (!recorded.has(cp.id))
+        chainProblems.push(`checkpoint #${cp.id} is not recorded by any audit.checkpoint event (inserted checkpoint?)`);
   const lastSigned = signed.reduce((m, c) => Math.max(m, c.treeSize), 0);
   const latest = signed.at(-1) ?? null;
   const unsignedTail = n - lastSigned;
   // Coverage (as server/audit/verify.ts): every writer signs within the checkpoint interval, so events covered by no
   // checkpoint yet more than the interval (+ grace) older than the newest event mean checkpoints were deleted.
   const gapMs = log.newest && log.oldestUncovered ? Date.parse(log.newest[0]) - Date.parse(log.oldestUncovered[0]) : 0;
-  if (!log.failure && n > 0 && cpList.length === 0) chainProblems.push(`no signed checkpoint covers the ${n} events (an exported bundle always carries one): nothing binds them to the server key (checkpoints deleted?)`);
+  if (!log.failure && n > 0 && cpList.length === 0)
+    chainProblems.push(
+      `no signed checkpoint covers the ${n} events (an exported bundle always carries one): nothing binds them to the server key (checkpoints deleted?)`,
+    );
   else if (!log.failure && gapMs > COVERAGE_LIMIT_MINUTES * 60_000) {
     const [at, seq] = log.oldestUncovered;
-    chainProblems.push(`events from seq ${seq} (${at}) on are covered by no checkpoint, yet ${Math.round(gapMs / 60_000)} minutes older than the newest event (seq ${log.newest[1]}, ${log.newest[0]}); the app signs a checkpoint at least every ${COVERAGE_LIMIT_MINUTES - 2} minutes (checkpoints deleted?)`);
-  } else if (unsignedTail > 0 && signed.length > 0) notes.push(`${unsignedTail} event(s) after the last checkpoint are chained but not yet covered by a signature`);
+    chainProblems.push(
+      `events from seq ${seq} (${at}) on are covered by no checkpoint, yet ${Math.round(gapMs / 60_000)} minutes older than the newest event (seq ${log.newest[1]}, ${log.newest[0]}); the app signs a checkpoint at least every ${COVERAGE_LIMIT_MINUTES - 2} minutes (checkpoints deleted?)`,
+    );
+  } else if (unsignedTail > 0 && signed.length > 0)
+    notes.push(`${unsignedTail} event(s) after the last checkpoint are chained but not yet covered by a signature`);
   if (log.failure) chainProblems.push(log.failure.problem);
 
   // Anchors: the trusted checkpoint the auditor kept, and witness cosignatures.
   if (tc) {
     const h = tc.treeHead;
-    const problem = keys.headProblem("the trusted checkpoint", h, tc.signature) ??
+    const problem =
+      keys.headProblem("the trusted checkpoint", h, tc.signature) ??
       (h.treeSize >= cut ? `the trusted checkpoint (tree size ${h.treeSize}) cannot be checked: the log is broken at seq ${cut}` : null) ??
       (h.treeSize > n ? `log has ${n} events but the trusted checkpoint covers ${h.treeSize} (truncated?)` : null) ??
       rootProblem("the trusted checkpoint", h.treeSize, h.rootHash, "history was rewritten after it was taken: split view?");
@@ -474,13 +580,18 @@ export async function verifyBundleDir(dir, opts = {}) {
     else anchorBy.push({ kind: "trusted checkpoint", name: "the trusted checkpoint", treeSize: h.treeSize });
   }
   for (const a of witnesses.anchors) {
-    const problem = a.treeSize >= cut ? null : rootProblem(a.name, a.treeSize, a.rootHash, "split view: the witness cosigned a different history");
+    const problem =
+      a.treeSize >= cut ? null : rootProblem(a.name, a.treeSize, a.rootHash, "split view: the witness cosigned a different history");
     if (problem) anchorProblems.push(problem);
     else if (a.treeSize < cut) anchorBy.push({ kind: "witness", name: a.name, treeSize: a.treeSize });
   }
   if (witnesses.keysGiven && !log.failure) {
-    const lag = log.tail.count > 0 && log.lastAt && Date.parse(log.lastAt) - Date.parse(log.tail.oldestAt) > WITNESS_MAX_LAG_MINUTES * 60_000;
-    if (lag) anchorProblems.push(`witness lag: ${log.tail.count} event(s) from seq ${log.tail.firstSeq} on are not covered by any witness cosignature (largest cosigned tree size ${witnesses.coveredSize}), and the oldest of them (${log.tail.oldestAt}) is ${Math.round((Date.parse(log.lastAt) - Date.parse(log.tail.oldestAt)) / 60_000)} minutes older than the newest event (${log.lastAt}); at most ${WITNESS_MAX_LAG_MINUTES} minutes are allowed`);
+    const lag =
+      log.tail.count > 0 && log.lastAt && Date.parse(log.lastAt) - Date.parse(log.tail.oldestAt) > WITNESS_MAX_LAG_MINUTES * 60_000;
+    if (lag)
+      anchorProblems.push(
+        `witness lag: ${log.tail.count} event(s) from seq ${log.tail.firstSeq} on are not covered by any witness cosignature (largest cosigned tree size ${witnesses.coveredSize}), and the oldest of them (${log.tail.oldestAt}) is ${Math.round((Date.parse(log.lastAt) - Date.parse(log.tail.oldestAt)) / 60_000)} minutes older than the newest event (${log.lastAt}); at most ${WITNESS_MAX_LAG_MINUTES} minutes are allowed`,
+      );
   }
 
   // Content: report.json and lineage.prov.json against the "audit.export" event, files against manifest.json.
@@ -492,7 +603,8 @@ export async function verifyBundleDir(dir, opts = {}) {
   const anchored = chainOk && anchorProblems.length === 0 && anchorBy.length > 0;
   const problems = [...chainProblems, ...anchorProblems, ...content.problems.map((p) => p.message)];
   if (!anchored && anchorProblems.length === 0) notes.push(NOT_ANCHORED);
-  if (opts.requireAnchor && !anchored && anchorProblems.length === 0) problems.push("--require-anchor: the log is not anchored (pass --trusted-checkpoint or --witness-key)");
+  if (opts.requireAnchor && !anchored && anchorProblems.length === 0)
+    problems.push("--require-anchor: the log is not anchored (pass --trusted-checkpoint or --witness-key)");
   content.ok = content.problems.length === 0;
   const eventsChecked = log.failure ? log.failure.seq - 1 : n;
   return {
@@ -535,7 +647,18 @@ function checkWitnesses(dir, opts, cpList, notes, anchorProblems) {
   // The log's origin: --origin, else the one derived from the first checkpoint's key, or the one the file declares
   // (a pinned RUNLEDGER_LOG_ORIGIN). The origin is only a name: every anchor's root is compared with the log anyway.
   const first = cpList[0];
-  const origins = opts.origin ? [opts.origin] : [...(first ? [`runledger/${String(first.keyFingerprint).replace(/^SHA256:/, "").slice(0, 16)}`] : []), ...(typeof read.value.origin === "string" ? [read.value.origin] : [])];
+  const origins = opts.origin
+    ? [opts.origin]
+    : [
+        ...(first
+          ? [
+              `runledger/${String(first.keyFingerprint)
+                .replace(/^SHA256:/, "")
+                .slice(0, 16)}`,
+            ]
+          : []),
+        ...(typeof read.value.origin === "string" ? [read.value.origin] : []),
+      ];
   const check = (keys, onValid, onInvalid) => {
     for (const r of read.value.cosignatures) {
       const key = keys.find((k) => k.name === r?.witnessName && k.keyId === r?.keyId);
@@ -547,17 +670,32 @@ function checkWitnesses(dir, opts, cpList, notes, anchorProblems) {
   check(
     given,
     (r) => {
-      if (!out.anchors.some((a) => a.name === `witness ${r.witnessName}` && a.treeSize === r.treeSize && a.rootHash === r.rootHash)) out.anchors.push({ name: `witness ${r.witnessName}`, treeSize: r.treeSize, rootHash: r.rootHash });
+      if (!out.anchors.some((a) => a.name === `witness ${r.witnessName}` && a.treeSize === r.treeSize && a.rootHash === r.rootHash))
+        out.anchors.push({ name: `witness ${r.witnessName}`, treeSize: r.treeSize, rootHash: r.rootHash });
       out.coveredSize = Math.max(out.coveredSize, r.treeSize);
     },
-    (r) => anchorProblems.push(`cosignature #${r.id} by witness ${r.witnessName} (tree size ${r.treeSize}) does not verify under the witness key given (forged or altered cosignature)`),
+    (r) =>
+      anchorProblems.push(
+        `cosignature #${r.id} by witness ${r.witnessName} (tree size ${r.treeSize}) does not verify under the witness key given (forged or altered cosignature)`,
+      ),
   );
-  for (const k of given) if (!out.anchors.some((a) => a.name === `witness ${k.name}`)) notes.push(`no valid cosignature by witness ${k.name} is in the bundle${origins.length ? ` for log origin ${origins.join(" or ")} (pass --origin if RUNLEDGER_LOG_ORIGIN was set)` : ""}`);
+  for (const k of given)
+    if (!out.anchors.some((a) => a.name === `witness ${k.name}`))
+      notes.push(
+        `no valid cosignature by witness ${k.name} is in the bundle${origins.length ? ` for log origin ${origins.join(" or ")} (pass --origin if RUNLEDGER_LOG_ORIGIN was set)` : ""}`,
+      );
   if (given.length === 0) {
     const shipped = listWitnessKeysIn(path.join(dir, "witness-keys"));
     let valid = 0;
-    check(shipped, () => valid++, () => {});
-    if (valid > 0) notes.push(`${valid} cosignature(s) in the bundle verify under the witness keys shipped with it (witness-keys/); they anchor nothing until you pass a witness key you obtained yourself with --witness-key`);
+    check(
+      shipped,
+      () => valid++,
+      () => {},
+    );
+    if (valid > 0)
+      notes.push(
+        `${valid} cosignature(s) in the bundle verify under the witness keys shipped with it (witness-keys/); they anchor nothing until you pass a witness key you obtained yourself with --witness-key`,
+      );
   }
   return out;
 }
@@ -592,18 +730,47 @@ function checkReportContent(dir, log, content) {
   const event = log.kept.find((e) => e.action === "audit.export" && e.seq === exportSeq);
   if (!event) {
     const why = exportSeq > log.events ? "is beyond the verified log" : "is not an audit.export event";
-    contentProblem(content, "bundle", "report.json", "integrity.exportEventSeq", null, String(exportSeq), null, `report.json names export event #${exportSeq}, which ${why}`);
+    contentProblem(
+      content,
+      "bundle",
+      "report.json",
+      "integrity.exportEventSeq",
+      null,
+      String(exportSeq),
+      null,
+      `report.json names export event #${exportSeq}, which ${why}`,
+    );
     return null;
   }
   const facts = sha256Hex(canonicalJson(report.value.facts));
   content.checked++;
-  if (facts !== event.payload.factsSha256) contentProblem(content, "report", "report.json", "factsSha256", event.payload.factsSha256, facts, event.seq, `report.json facts hash ${facts.slice(0, 12)}… but export event #${event.seq} recorded ${String(event.payload.factsSha256).slice(0, 12)}… (report edited?)`);
+  if (facts !== event.payload.factsSha256)
+    contentProblem(
+      content,
+      "report",
+      "report.json",
+      "factsSha256",
+      event.payload.factsSha256,
+      facts,
+      event.seq,
+      `report.json facts hash ${facts.slice(0, 12)}… but export event #${event.seq} recorded ${String(event.payload.factsSha256).slice(0, 12)}… (report edited?)`,
+    );
   const prov = readJson(path.join(dir, "lineage.prov.json"), "lineage.prov.json");
   content.checked++;
   if (prov.error) contentProblem(content, "bundle", "lineage.prov.json", "file", event.payload.provSha256, null, event.seq, prov.error);
   else {
     const provSha = sha256Hex(canonicalJson(prov.value));
-    if (provSha !== event.payload.provSha256) contentProblem(content, "report", "lineage.prov.json", "provSha256", event.payload.provSha256, provSha, event.seq, `lineage.prov.json hashes to ${provSha.slice(0, 12)}… but export event #${event.seq} recorded ${String(event.payload.provSha256).slice(0, 12)}… (lineage edited?)`);
+    if (provSha !== event.payload.provSha256)
+      contentProblem(
+        content,
+        "report",
+        "lineage.prov.json",
+        "provSha256",
+        event.payload.provSha256,
+        provSha,
+        event.seq,
+        `lineage.prov.json hashes to ${provSha.slice(0, 12)}… but export event #${event.seq} recorded ${String(event.payload.provSha256).slice(0, 12)}… (lineage edited?)`,
+      );
   }
   const manifest = readJson(path.join(dir, "manifest.json"), "manifest.json");
   if (manifest.error) {
@@ -615,9 +782,21 @@ function checkReportContent(dir, log, content) {
     if (file.split(/[\\/]/).includes("..")) continue;
     content.checked++;
     const found = fs.existsSync(abs) ? sha256Hex(fs.readFileSync(abs)) : null;
-    if (found !== m.sha256) contentProblem(content, "file", file, "sha256", m.sha256, found, null, found === null ? `${file} is listed in manifest.json but missing` : `${file} does not match its manifest.json sha256 (replaced?)`);
+    if (found !== m.sha256)
+      contentProblem(
+        content,
+        "file",
+        file,
+        "sha256",
+        m.sha256,
+        found,
+        null,
+        found === null ? `${file} is listed in manifest.json but missing` : `${file} does not match its manifest.json sha256 (replaced?)`,
+      );
   }
-  content.notCovered.push("report.html and charts/*.svg are checked against manifest.json only, which is not signed; `npm run cli -- export --verify` re-renders them from report.json");
+  content.notCovered.push(
+    "report.html and charts/*.svg are checked against manifest.json only, which is not signed; `npm run cli -- export --verify` re-renders them from report.json",
+  );
   return event;
 }
 
@@ -658,7 +837,8 @@ function readFacts(dir) {
   } catch (err) {
     return { value: null, keys: null, text, error: `facts.json is not valid JSON: ${err.message}` };
   }
-  if (value?.format !== FACTS_FORMAT || typeof value.records !== "object" || value.records === null) return { value: null, keys: null, text, error: `facts.json is not a ${FACTS_FORMAT} file` };
+  if (value?.format !== FACTS_FORMAT || typeof value.records !== "object" || value.records === null)
+    return { value: null, keys: null, text, error: `facts.json is not a ${FACTS_FORMAT} file` };
   const keys = new Set();
   for (const [type, list] of Object.entries(value.records)) {
     for (const { row } of Array.isArray(list) ? list : []) {
@@ -683,13 +863,22 @@ class FactChecker {
     const r = canonOf(recorded);
     const f = canonOf(found);
     if (r === f) return true;
-    this.problem(entityType, id, field, r, f, seq, `${entityType} ${id}: ${field} ${found === null || found === undefined ? "is missing" : "does not match the ledger"} (event #${seq} recorded ${shown(r)}, found ${shown(f)})`);
+    this.problem(
+      entityType,
+      id,
+      field,
+      r,
+      f,
+      seq,
+      `${entityType} ${id}: ${field} ${found === null || found === undefined ? "is missing" : "does not match the ledger"} (event #${seq} recorded ${shown(r)}, found ${shown(f)})`,
+    );
     return false;
   }
   /** [payload key, value the row calls for, words for the fact]; a key the event lacks is a gap. */
   fields(entityType, id, ev, list) {
     for (const [key, expected, fact] of list) {
-      if (ev.payload && typeof ev.payload === "object" && key in ev.payload) this.compare(entityType, id, fact, ev.payload[key], expected, ev.seq);
+      if (ev.payload && typeof ev.payload === "object" && key in ev.payload)
+        this.compare(entityType, id, fact, ev.payload[key], expected, ev.seq);
       else this.gap(ev.action, fact, ev.seq);
     }
   }
@@ -703,7 +892,10 @@ class FactChecker {
     this.gaps.set(k, g);
   }
   finish() {
-    for (const g of this.gaps.values()) this.content.notCovered.push(`${g.fact}: ${g.count} ${g.action} event(s) (from seq ${g.first}) predate the field, so this is not covered by the ledger`);
+    for (const g of this.gaps.values())
+      this.content.notCovered.push(
+        `${g.fact}: ${g.count} ${g.action} event(s) (from seq ${g.first}) predate the field, so this is not covered by the ledger`,
+      );
   }
 }
 
@@ -711,20 +903,62 @@ class FactChecker {
 function checkFacts(dir, facts, log, exportEvent, content) {
   if (facts.error) return contentProblem(content, "bundle", "facts.json", "file", null, null, null, facts.error);
   if (!facts.value) {
-    content.notCovered.push("this bundle has no facts.json (exported before content facts existed): the table rows behind the report were not checked against the ledger");
+    content.notCovered.push(
+      "this bundle has no facts.json (exported before content facts existed): the table rows behind the report were not checked against the ledger",
+    );
     return;
   }
   const f = facts.value;
   const c = new FactChecker(content);
-  if (exportEvent && "contentFactsSha256" in exportEvent.payload) c.compare("bundle", "facts.json", "facts.json sha256 (recorded by the export event)", exportEvent.payload.contentFactsSha256, textSha(facts.text), exportEvent.seq);
+  if (exportEvent && "contentFactsSha256" in exportEvent.payload)
+    c.compare(
+      "bundle",
+      "facts.json",
+      "facts.json sha256 (recorded by the export event)",
+      exportEvent.payload.contentFactsSha256,
+      textSha(facts.text),
+      exportEvent.seq,
+    );
   const before = exportEvent ? exportEvent.seq : Infinity;
   const events = log.kept.filter((e) => e.seq < before);
   const byAction = (action) => events.filter((e) => e.action === action);
   const have = new Set(log.kept.map((e) => e.seq));
-  for (const seq of Array.isArray(f.relatedSeqs) ? f.relatedSeqs : []) if (!have.has(seq)) c.problem("bundle", String(seq), "event", `seq ${seq}`, null, seq, `facts.json relies on event #${seq}, which is not in the bundle's verified ledger`);
+  for (const seq of Array.isArray(f.relatedSeqs) ? f.relatedSeqs : [])
+    if (!have.has(seq))
+      c.problem(
+        "bundle",
+        String(seq),
+        "event",
+        `seq ${seq}`,
+        null,
+        seq,
+        `facts.json relies on event #${seq}, which is not in the bundle's verified ledger`,
+      );
 
-  const rows = (type) => new Map((Array.isArray(f.records[type]) ? f.records[type] : []).filter((r) => r && r.row && typeof r.row.id === "number").map((r) => [r.row.id, r]));
-  const t = Object.fromEntries(["user", "dataset", "datasetVersion", "split", "run", "decision", "checkpoint", "evaluation", "document", "model", "modelVersion", "aliasMove", "promotionRequest", "signature"].map((k) => [k, rows(k)]));
+  const rows = (type) =>
+    new Map(
+      (Array.isArray(f.records[type]) ? f.records[type] : [])
+        .filter((r) => r && r.row && typeof r.row.id === "number")
+        .map((r) => [r.row.id, r]),
+    );
+  const t = Object.fromEntries(
+    [
+      "user",
+      "dataset",
+      "datasetVersion",
+      "split",
+      "run",
+      "decision",
+      "checkpoint",
+      "evaluation",
+      "document",
+      "model",
+      "modelVersion",
+      "aliasMove",
+      "promotionRequest",
+      "signature",
+    ].map((k) => [k, rows(k)]),
+  );
   const row = (type, id) => t[type].get(id)?.row;
 
   /** The creating event of each record (by entity id, or idOf); a record without one is a failure. */
@@ -737,43 +971,107 @@ function checkFacts(dir, facts, log, exportEvent, content) {
     for (const [id, rec] of t[type]) {
       const ev = found.get(id);
       if (!ev) {
-        c.problem(type, id, "ledger event", null, "row exists", null, `${type} ${id} has no ${action} event in the ledger (row written outside the app?)`);
+        c.problem(
+          type,
+          id,
+          "ledger event",
+          null,
+          "row exists",
+          null,
+          `${type} ${id} has no ${action} event in the ledger (row written outside the app?)`,
+        );
         continue;
       }
       content.checked++;
       if (rec.seq !== null && rec.seq !== ev.seq) c.compare(type, id, "covering event", rec.seq, ev.seq, ev.seq);
-      if (!ev.payload || typeof ev.payload !== "object") c.problem(type, id, "payload", null, null, ev.seq, `event #${ev.seq} (${action}) has a payload that is not a JSON object`);
+      if (!ev.payload || typeof ev.payload !== "object")
+        c.problem(type, id, "payload", null, null, ev.seq, `event #${ev.seq} (${action}) has a payload that is not a JSON object`);
       else check(rec.row, ev);
     }
     return found;
   };
   const PARTS = ["train", "validation", "test"];
 
-  created("user", "user.create", (u, ev) => c.fields("user", u.id, ev, [["email", u.email, "email"], ["name", u.name, "name"], ["role", u.role, "role"]]));
+  created("user", "user.create", (u, ev) =>
+    c.fields("user", u.id, ev, [
+      ["email", u.email, "email"],
+      ["name", u.name, "name"],
+      ["role", u.role, "role"],
+    ]),
+  );
   created("dataset", "dataset.create", (d, ev) => {
     const schema = parsed(d.schemaJson);
-    c.fields("dataset", d.id, ev, [["name", d.name, "dataset name"], ["source", d.source, "source"], ["builtinName", d.builtinName, "built-in dataset name"], ["sha256", d.sha256, "raw bytes sha256"], ["bytes", d.byteSize, "size in bytes"], ["rows", d.rowCount, "row count"], ["columns", schema?.columns?.length ?? null, "number of columns"], ["labelColumn", schema?.labelColumn ?? null, "label column"], ["licence", d.licence, "licence"], ["origin", d.origin, "dataset origin"], ["schemaSha256", textSha(d.schemaJson), "column schema"], ["createdAt", d.createdAt, "dataset creation time"]]);
+    c.fields("dataset", d.id, ev, [
+      ["name", d.name, "dataset name"],
+      ["source", d.source, "source"],
+      ["builtinName", d.builtinName, "built-in dataset name"],
+      ["sha256", d.sha256, "raw bytes sha256"],
+      ["bytes", d.byteSize, "size in bytes"],
+      ["rows", d.rowCount, "row count"],
+      ["columns", schema?.columns?.length ?? null, "number of columns"],
+      ["labelColumn", schema?.labelColumn ?? null, "label column"],
+      ["licence", d.licence, "licence"],
+      ["origin", d.origin, "dataset origin"],
+      ["schemaSha256", textSha(d.schemaJson), "column schema"],
+      ["createdAt", d.createdAt, "dataset creation time"],
+    ]);
     c.actor("dataset", d.id, ev, d.createdBy);
   });
   created("datasetVersion", "datasetVersion.create", (v, ev) => {
     const report = parsed(v.reportJson);
-    c.compare("datasetVersion", v.id, "cleaning recipe (sha256 of the stored recipe)", ev.payload.recipeSha256, textSha(v.recipeJson), ev.seq);
-    c.fields("datasetVersion", v.id, ev, [["datasetId", v.datasetId, "dataset"], ["recipeSha256", v.recipeSha256, "recipe_sha256 column"], ["sha256", v.sha256, "cleaned rows sha256"], ["rowsIn", report?.rowsIn ?? null, "rows in (cleaning report)"], ["rowsOut", report?.rowsOut ?? null, "rows out (cleaning report)"], ["rowCount", v.rowCount, "row count"], ["reportSha256", textSha(v.reportJson), "cleaning report steps"], ["createdAt", v.createdAt, "version creation time"]]);
+    c.compare(
+      "datasetVersion",
+      v.id,
+      "cleaning recipe (sha256 of the stored recipe)",
+      ev.payload.recipeSha256,
+      textSha(v.recipeJson),
+      ev.seq,
+    );
+    c.fields("datasetVersion", v.id, ev, [
+      ["datasetId", v.datasetId, "dataset"],
+      ["recipeSha256", v.recipeSha256, "recipe_sha256 column"],
+      ["sha256", v.sha256, "cleaned rows sha256"],
+      ["rowsIn", report?.rowsIn ?? null, "rows in (cleaning report)"],
+      ["rowsOut", report?.rowsOut ?? null, "rows out (cleaning report)"],
+      ["rowCount", v.rowCount, "row count"],
+      ["reportSha256", textSha(v.reportJson), "cleaning report steps"],
+      ["createdAt", v.createdAt, "version creation time"],
+    ]);
   });
   created("split", "split.create", (sp, ev) => {
     const parts = parsed(sp.manifestJson)?.partitions;
     c.compare("split", sp.id, "manifest (sha256 of the stored manifest)", ev.payload.sha256, textSha(sp.manifestJson), ev.seq);
-    c.fields("split", sp.id, ev, [["datasetVersionId", sp.datasetVersionId, "dataset version"], ["sha256", sp.sha256, "sha256 column"], ["counts", Object.fromEntries(PARTS.map((k) => [k, parts?.[k]?.count ?? null])), "partition counts"], ["indicesSha256", Object.fromEntries(PARTS.map((k) => [k, parts?.[k]?.indicesSha256 ?? null])), "partition row digests"], ["specSha256", textSha(sp.specJson), "split specification"], ["createdAt", sp.createdAt, "split creation time"]]);
+    c.fields("split", sp.id, ev, [
+      ["datasetVersionId", sp.datasetVersionId, "dataset version"],
+      ["sha256", sp.sha256, "sha256 column"],
+      ["counts", Object.fromEntries(PARTS.map((k) => [k, parts?.[k]?.count ?? null])), "partition counts"],
+      ["indicesSha256", Object.fromEntries(PARTS.map((k) => [k, parts?.[k]?.indicesSha256 ?? null])), "partition row digests"],
+      ["specSha256", textSha(sp.specJson), "split specification"],
+      ["createdAt", sp.createdAt, "split creation time"],
+    ]);
   });
 
   // Runs: creation (config hash recomputed), start, end, status, metric points; decisions ride on run.create.
   const runCreates = created("run", "run.create", (r, ev) => {
     const config = parsed(r.configJson);
     let found = textSha(r.configJson);
-    if (found !== ev.payload.configSha256 && config !== undefined && canonOf(config) !== "(not JSON)" && sha256Hex(canonOf(config)) === ev.payload.configSha256) found = ev.payload.configSha256; // same value, other spelling
+    if (
+      found !== ev.payload.configSha256 &&
+      config !== undefined &&
+      canonOf(config) !== "(not JSON)" &&
+      sha256Hex(canonOf(config)) === ev.payload.configSha256
+    )
+      found = ev.payload.configSha256; // same value, other spelling
     c.compare("run", r.id, "config (sha256 of the stored config)", ev.payload.configSha256, found, ev.seq);
     c.compare("run", r.id, "config_sha256 column", ev.payload.configSha256, r.configSha256, ev.seq);
-    c.fields("run", r.id, ev, [["experimentId", r.experimentId, "experiment"], ["name", r.name, "run name"], ["origin", r.origin, "origin"], ["parentRunId", r.parentRunId, "parent run"], ["parentCheckpointId", r.parentCheckpointId, "parent checkpoint"], ["createdAt", r.createdAt, "run creation time"]]);
+    c.fields("run", r.id, ev, [
+      ["experimentId", r.experimentId, "experiment"],
+      ["name", r.name, "run name"],
+      ["origin", r.origin, "origin"],
+      ["parentRunId", r.parentRunId, "parent run"],
+      ["parentCheckpointId", r.parentCheckpointId, "parent checkpoint"],
+      ["createdAt", r.createdAt, "run creation time"],
+    ]);
     c.actor("run", r.id, ev, r.createdBy);
     c.compare("run", r.id, "seed (from its config)", config?.training?.seed ?? null, r.seed, ev.seq);
   });
@@ -781,51 +1079,144 @@ function checkFacts(dir, facts, log, exportEvent, content) {
   for (const r of [...t.run.values()].map((x) => x.row)) {
     const mine = events.filter((e) => e.entityType === "run" && e.entityId === String(r.id));
     const start = mine.filter((e) => e.action === "run.start").at(-1);
-    if (start) c.fields("run", r.id, start, [["backend", r.backend, "backend"], ["backendReason", r.backendReason, "backend reason"], ["environment", r.environmentJson === null ? null : parsed(r.environmentJson), "training environment"], ["paramCount", r.paramCount, "parameter count"], ["memorySha256", r.memoryJson === null ? null : textSha(r.memoryJson), "memory estimate"], ["datasetVersionId", r.datasetVersionId, "dataset version of the run"], ["splitId", r.splitId, "split of the run"], ["startedAt", r.startedAt, "start time"]]);
+    if (start)
+      c.fields("run", r.id, start, [
+        ["backend", r.backend, "backend"],
+        ["backendReason", r.backendReason, "backend reason"],
+        ["environment", r.environmentJson === null ? null : parsed(r.environmentJson), "training environment"],
+        ["paramCount", r.paramCount, "parameter count"],
+        ["memorySha256", r.memoryJson === null ? null : textSha(r.memoryJson), "memory estimate"],
+        ["datasetVersionId", r.datasetVersionId, "dataset version of the run"],
+        ["splitId", r.splitId, "split of the run"],
+        ["startedAt", r.startedAt, "start time"],
+      ]);
     const end = mine.filter((e) => e.action === "run.complete" || e.action === "run.cancel" || e.action === "run.fail").at(-1);
     if (end) {
       ends.set(r.id, end);
-      if (end.action === "run.fail") c.fields("run", r.id, end, [["error", r.error === null ? null : r.error.slice(0, 2000), "error message"], ["errorSha256", r.error === null ? null : textSha(r.error), "full error message"], ["finishedAt", r.finishedAt, "end time"]]);
-      else c.fields("run", r.id, end, [["weightsSha256", r.finalWeightsSha256, "final weights sha256"], ["finishedAt", r.finishedAt, "end time"]]);
+      if (end.action === "run.fail")
+        c.fields("run", r.id, end, [
+          ["error", r.error === null ? null : r.error.slice(0, 2000), "error message"],
+          ["errorSha256", r.error === null ? null : textSha(r.error), "full error message"],
+          ["finishedAt", r.finishedAt, "end time"],
+        ]);
+      else
+        c.fields("run", r.id, end, [
+          ["weightsSha256", r.finalWeightsSha256, "final weights sha256"],
+          ["finishedAt", r.finishedAt, "end time"],
+        ]);
     }
     const last = mine.filter((e) => ["run.start", "run.complete", "run.cancel", "run.fail"].includes(e.action)).at(-1);
     const createdEv = runCreates.get(r.id);
-    if (createdEv) c.compare("run", r.id, "status", !last ? "queued" : last.action === "run.start" ? "running" : last.action === "run.fail" ? "failed" : String(last.payload.status), r.status, (last ?? createdEv).seq);
+    if (createdEv)
+      c.compare(
+        "run",
+        r.id,
+        "status",
+        !last ? "queued" : last.action === "run.start" ? "running" : last.action === "run.fail" ? "failed" : String(last.payload.status),
+        r.status,
+        (last ?? createdEv).seq,
+      );
     checkMetricPoints(c, f, r.id, end, content);
   }
   checkDecisions(c, t, byAction, runCreates);
 
   created("checkpoint", "checkpoint.create", (k, ev) => {
-    c.fields("checkpoint", k.id, ev, [["runId", k.runId, "run"], ["epoch", k.epoch, "epoch"], ["step", k.step, "step"], ["sha256", k.sha256, "weights sha256"], ["bytes", k.bytes, "weights size"], ["metrics", parsed(k.metricsJson), "metrics at the checkpoint"], ["createdAt", k.createdAt, "checkpoint creation time"]]);
+    c.fields("checkpoint", k.id, ev, [
+      ["runId", k.runId, "run"],
+      ["epoch", k.epoch, "epoch"],
+      ["step", k.step, "step"],
+      ["sha256", k.sha256, "weights sha256"],
+      ["bytes", k.bytes, "weights size"],
+      ["metrics", parsed(k.metricsJson), "metrics at the checkpoint"],
+      ["createdAt", k.createdAt, "checkpoint creation time"],
+    ]);
     const end = ends.get(k.runId);
-    if (end || t.run.has(k.runId)) c.compare("checkpoint", k.id, "best flag", end && end.action !== "run.fail" ? end.payload.bestCheckpointId === k.id : false, k.isBest, end?.seq ?? ev.seq);
+    if (end || t.run.has(k.runId))
+      c.compare(
+        "checkpoint",
+        k.id,
+        "best flag",
+        end && end.action !== "run.fail" ? end.payload.bestCheckpointId === k.id : false,
+        k.isBest,
+        end?.seq ?? ev.seq,
+      );
   });
   created("evaluation", "evaluation.create", (e, ev) => {
     const metrics = parsed(e.metricsJson);
-    const result = metrics && typeof metrics === "object" ? (e.confusionJson === null ? metrics : { ...metrics, confusion: parsed(e.confusionJson) }) : undefined;
-    c.compare("evaluation", e.id, "metrics (incl. confusion matrix)", ev.payload.metricsSha256, result === undefined ? "(metrics are not valid JSON)" : sha256Hex(canonOf(result)), ev.seq);
-    c.fields("evaluation", e.id, ev, [["runId", e.runId, "run"], ["checkpointId", e.checkpointId, "checkpoint"], ["partition", e.partition, "partition"], ["dataSha256", e.dataSha256, "data digest"], ["splitId", e.splitId, "split"], ["createdAt", e.createdAt, "evaluation time"]]);
-    c.compare("evaluation", e.id, "origin (trainer or requested)", "source" in ev.payload ? ev.payload.source : ev.payload.requested === true ? "requested" : "training", e.source, ev.seq);
+    const result =
+      metrics && typeof metrics === "object"
+        ? e.confusionJson === null
+          ? metrics
+          : { ...metrics, confusion: parsed(e.confusionJson) }
+        : undefined;
+    c.compare(
+      "evaluation",
+      e.id,
+      "metrics (incl. confusion matrix)",
+      ev.payload.metricsSha256,
+      result === undefined ? "(metrics are not valid JSON)" : sha256Hex(canonOf(result)),
+      ev.seq,
+    );
+    c.fields("evaluation", e.id, ev, [
+      ["runId", e.runId, "run"],
+      ["checkpointId", e.checkpointId, "checkpoint"],
+      ["partition", e.partition, "partition"],
+      ["dataSha256", e.dataSha256, "data digest"],
+      ["splitId", e.splitId, "split"],
+      ["createdAt", e.createdAt, "evaluation time"],
+    ]);
+    c.compare(
+      "evaluation",
+      e.id,
+      "origin (trainer or requested)",
+      "source" in ev.payload ? ev.payload.source : ev.payload.requested === true ? "requested" : "training",
+      e.source,
+      ev.seq,
+    );
     const ck = row("checkpoint", e.checkpointId);
-    if (ck && "checkpointSha256" in ev.payload) c.compare("evaluation", e.id, "checkpoint weights sha256", ev.payload.checkpointSha256, ck.sha256, ev.seq);
+    if (ck && "checkpointSha256" in ev.payload)
+      c.compare("evaluation", e.id, "checkpoint weights sha256", ev.payload.checkpointSha256, ck.sha256, ev.seq);
     if (ck && "epoch" in ev.payload) c.compare("evaluation", e.id, "checkpoint epoch", ev.payload.epoch, ck.epoch, ev.seq);
     const sp = e.splitId === null ? null : row("split", e.splitId);
     if (sp && "splitSha256" in ev.payload) c.compare("evaluation", e.id, "split sha256", ev.payload.splitSha256, sp.sha256, ev.seq);
     c.actor("evaluation", e.id, ev, e.createdBy, "evaluated by");
   });
   created("document", "document.update", (d, ev) => {
-    const record = { subjectType: d.subjectType, subjectId: d.subjectId, section: d.section, version: d.version, body: d.body, supersedesId: d.supersedesId, authorId: d.authorId, createdAt: d.createdAt };
+    const record = {
+      subjectType: d.subjectType,
+      subjectId: d.subjectId,
+      section: d.section,
+      version: d.version,
+      body: d.body,
+      supersedesId: d.supersedesId,
+      authorId: d.authorId,
+      createdAt: d.createdAt,
+    };
     c.compare("document", d.id, "text and metadata (sha256 of the stored version)", ev.payload.sha256, sha256Hex(canonOf(record)), ev.seq);
-    c.fields("document", d.id, ev, [["subjectType", d.subjectType, "subject type"], ["subjectId", d.subjectId, "subject"], ["section", d.section, "section"], ["version", d.version, "version"], ["sha256", d.sha256, "sha256 column"], ["supersedesId", d.supersedesId, "superseded version"], ["characters", typeof d.body === "string" ? d.body.length : null, "text length"]]);
+    c.fields("document", d.id, ev, [
+      ["subjectType", d.subjectType, "subject type"],
+      ["subjectId", d.subjectId, "subject"],
+      ["section", d.section, "section"],
+      ["version", d.version, "version"],
+      ["sha256", d.sha256, "sha256 column"],
+      ["supersedesId", d.supersedesId, "superseded version"],
+      ["characters", typeof d.body === "string" ? d.body.length : null, "text length"],
+    ]);
     const prev = d.supersedesId === null ? null : row("document", d.supersedesId);
     if (prev) c.compare("document", d.id, "superseded version's sha256", ev.payload.supersedesSha256, prev.sha256, ev.seq);
     c.actor("document", d.id, ev, d.authorId);
   });
   checkRegistryFacts(c, f, t, row, byAction, created, dir);
   c.finish();
-  for (const [runId, why] of Object.entries(f.metricsOmitted ?? {})) content.notCovered.push(`metric points of run ${runId} are not in this bundle (${why})`);
-  content.notCovered.push("dataset bytes and checkpoint files other than the version's weights are not in the bundle: their sha256 were compared with the ledger, their bytes were not re-hashed");
-  if (t.datasetVersion.size > 0) content.notCovered.push("the cleaned rows of a dataset version are compared by their recorded sha256; they are not re-derived from the dataset bytes (that would re-run the cleaning)");
+  for (const [runId, why] of Object.entries(f.metricsOmitted ?? {}))
+    content.notCovered.push(`metric points of run ${runId} are not in this bundle (${why})`);
+  content.notCovered.push(
+    "dataset bytes and checkpoint files other than the version's weights are not in the bundle: their sha256 were compared with the ledger, their bytes were not re-hashed",
+  );
+  if (t.datasetVersion.size > 0)
+    content.notCovered.push(
+      "the cleaned rows of a dataset version are compared by their recorded sha256; they are not re-derived from the dataset bytes (that would re-run the cleaning)",
+    );
 }
 
 /** A run's metric points (facts.metrics[runId], ordered by key, step) against the digest its end event recorded. */
@@ -839,23 +1230,49 @@ function checkMetricPoints(c, f, runId, end, content) {
     return;
   }
   const full = points.map(([key, step, value, epoch]) => ({ epoch, key, step, value }));
-  if ("metricPointsSha256" in p) c.compare("run", runId, "metric points (epoch, key, step, value)", p.metricPointsSha256, sha256Hex(canonOf(full)), end.seq);
+  if ("metricPointsSha256" in p)
+    c.compare("run", runId, "metric points (epoch, key, step, value)", p.metricPointsSha256, sha256Hex(canonOf(full)), end.seq);
   else {
     c.gap(end.action, "epoch of each metric point (x axis of the curves)", end.seq);
-    c.compare("run", runId, "metric points (key, step, value)", p.metricsSha256, sha256Hex(canonOf(full.map(({ key, step, value }) => ({ key, step, value })))), end.seq);
+    c.compare(
+      "run",
+      runId,
+      "metric points (key, step, value)",
+      p.metricsSha256,
+      sha256Hex(canonOf(full.map(({ key, step, value }) => ({ key, step, value })))),
+      end.seq,
+    );
   }
   if ("metricPoints" in p) c.compare("run", runId, "number of metric points", p.metricPoints, points.length, end.seq);
-  if ("finalMetrics" in p) c.compare("run", runId, "final metrics", p.finalMetrics, Object.fromEntries(points.map(([key, , value]) => [key, value])), end.seq);
+  if ("finalMetrics" in p)
+    c.compare("run", runId, "final metrics", p.finalMetrics, Object.fromEntries(points.map(([key, , value]) => [key, value])), end.seq);
 }
 
 /** Decision record hash: every column of the row (server/audit/content/records.ts decisionRecord). */
-const decisionSha = (d) => sha256Hex(canonOf({ id: d.id, runId: d.runId, kind: d.kind, path: d.path, oldValueJson: d.oldValueJson, newValueJson: d.newValueJson, rationale: d.rationale, correctsDecisionId: d.correctsDecisionId, authorId: d.authorId, createdAt: d.createdAt }));
+const decisionSha = (d) =>
+  sha256Hex(
+    canonOf({
+      id: d.id,
+      runId: d.runId,
+      kind: d.kind,
+      path: d.path,
+      oldValueJson: d.oldValueJson,
+      newValueJson: d.newValueJson,
+      rationale: d.rationale,
+      correctsDecisionId: d.correctsDecisionId,
+      authorId: d.authorId,
+      createdAt: d.createdAt,
+    }),
+  );
 
 /** Initial and change decisions are named in their run's run.create; notes and corrections have their own event. */
 function checkDecisions(c, t, byAction, runCreates) {
   const claimed = new Set();
   for (const [runId, ev] of runCreates) {
-    const ofRun = [...t.decision.values()].map((x) => x.row).filter((d) => d.runId === runId && (d.kind === "initial" || d.kind === "change")).sort((a, b) => a.id - b.id);
+    const ofRun = [...t.decision.values()]
+      .map((x) => x.row)
+      .filter((d) => d.runId === runId && (d.kind === "initial" || d.kind === "change"))
+      .sort((a, b) => a.id - b.id);
     const refs = Array.isArray(ev.payload.decisions) ? ev.payload.decisions : [];
     refs.forEach((ref, i) => {
       const d = typeof ref?.id === "number" ? t.decision.get(ref.id)?.row : ofRun[i];
@@ -866,7 +1283,8 @@ function checkDecisions(c, t, byAction, runCreates) {
       c.compare("decision", d.id, "path", ref.path, d.path, ev.seq);
       c.compare("decision", d.id, "kind", ref.kind, d.kind, ev.seq);
       c.actor("decision", d.id, ev, d.authorId);
-      if (typeof ref.sha256 === "string") c.compare("decision", d.id, "record (rationale, old/new values, author, time)", ref.sha256, decisionSha(d), ev.seq);
+      if (typeof ref.sha256 === "string")
+        c.compare("decision", d.id, "record (rationale, old/new values, author, time)", ref.sha256, decisionSha(d), ev.seq);
       else c.gap("run.create", "decision rationale, old/new values and time", ev.seq);
     });
   }
@@ -875,28 +1293,59 @@ function checkDecisions(c, t, byAction, runCreates) {
     if (!d || claimed.has(d.id)) continue;
     claimed.add(d.id);
     c.content.checked++;
-    c.fields("decision", d.id, ev, [["runId", d.runId, "run"], ["kind", d.kind, "kind"], ["path", d.path, "path"], ["correctsDecisionId", d.correctsDecisionId, "corrected decision"], ["rationale", d.rationale, "rationale"], ["createdAt", d.createdAt, "decision time"]]);
-    if ("sha256" in ev.payload) c.compare("decision", d.id, "record (rationale, old/new values, author, time)", ev.payload.sha256, decisionSha(d), ev.seq);
+    c.fields("decision", d.id, ev, [
+      ["runId", d.runId, "run"],
+      ["kind", d.kind, "kind"],
+      ["path", d.path, "path"],
+      ["correctsDecisionId", d.correctsDecisionId, "corrected decision"],
+      ["rationale", d.rationale, "rationale"],
+      ["createdAt", d.createdAt, "decision time"],
+    ]);
+    if ("sha256" in ev.payload)
+      c.compare("decision", d.id, "record (rationale, old/new values, author, time)", ev.payload.sha256, decisionSha(d), ev.seq);
     else c.gap(ev.action, "decision old/new values", ev.seq);
     c.actor("decision", d.id, ev, d.authorId);
   }
-  for (const [id, rec] of t.decision) if (!claimed.has(id)) c.problem("decision", id, "ledger event", null, "row exists", rec.seq, `decision ${id} has no ${rec.row.kind === "note" || rec.row.kind === "correction" ? "decision.create" : "run.create (of its run)"} event in the ledger (row written outside the app?)`);
+  for (const [id, rec] of t.decision)
+    if (!claimed.has(id))
+      c.problem(
+        "decision",
+        id,
+        "ledger event",
+        null,
+        "row exists",
+        rec.seq,
+        `decision ${id} has no ${rec.row.kind === "note" || rec.row.kind === "correction" ? "decision.create" : "run.create (of its run)"} event in the ledger (row written outside the app?)`,
+      );
 }
 
 /** Models, model versions (and the weights file), alias moves, promotion requests and signatures. */
 function checkRegistryFacts(c, f, t, row, byAction, created, dir) {
   const models = created("model", "model.create", (m, ev) => {
-    c.fields("model", m.id, ev, [["name", m.name, "model name"], ["description", m.description, "model description"], ["createdAt", m.createdAt, "model creation time"]]);
+    c.fields("model", m.id, ev, [
+      ["name", m.name, "model name"],
+      ["description", m.description, "model description"],
+      ["createdAt", m.createdAt, "model creation time"],
+    ]);
     c.actor("model", m.id, ev, m.createdBy);
   });
   for (const [id, ev] of models) {
     let approvals = { value: ev.payload.approvalsRequired, seq: ev.seq };
-    for (const u of byAction("model.update")) if (u.entityId === String(id) && u.payload?.field === "approvalsRequired") approvals = { value: u.payload.after, seq: u.seq };
+    for (const u of byAction("model.update"))
+      if (u.entityId === String(id) && u.payload?.field === "approvalsRequired") approvals = { value: u.payload.after, seq: u.seq };
     c.compare("model", id, "approvals required for production", approvals.value, row("model", id).approvalsRequired, approvals.seq);
   }
   created("modelVersion", "modelVersion.create", (v, ev) => {
     const ck = row("checkpoint", v.checkpointId);
-    c.fields("modelVersion", v.id, ev, [["model", row("model", v.modelId)?.name ?? null, "model"], ["modelId", v.modelId, "model id"], ["version", v.version, "version number"], ["runId", v.runId, "run"], ["checkpointId", v.checkpointId, "checkpoint"], ["weightsSha256", v.weightsSha256, "weights sha256"], ["createdAt", v.createdAt, "registration time"]]);
+    c.fields("modelVersion", v.id, ev, [
+      ["model", row("model", v.modelId)?.name ?? null, "model"],
+      ["modelId", v.modelId, "model id"],
+      ["version", v.version, "version number"],
+      ["runId", v.runId, "run"],
+      ["checkpointId", v.checkpointId, "checkpoint"],
+      ["weightsSha256", v.weightsSha256, "weights sha256"],
+      ["createdAt", v.createdAt, "registration time"],
+    ]);
     if (ck) {
       c.compare("modelVersion", v.id, "weights sha256 of its checkpoint", ev.payload.weightsSha256, ck.sha256, ev.seq);
       if ("epoch" in ev.payload) c.compare("modelVersion", v.id, "checkpoint epoch", ev.payload.epoch, ck.epoch, ev.seq);
@@ -906,37 +1355,118 @@ function checkRegistryFacts(c, f, t, row, byAction, created, dir) {
     if (v.id !== f.modelVersionId) return;
     const w = f.weights ?? {};
     if (typeof w.file !== "string" || w.file.length === 0) {
-      c.content.notCovered.push(`the model version's weights file is not in this bundle (${w.omitted ?? "not included"}); only its sha256 was compared`);
+      c.content.notCovered.push(
+        `the model version's weights file is not in this bundle (${w.omitted ?? "not included"}); only its sha256 was compared`,
+      );
       return;
     }
     const file = path.join(dir, w.file);
     c.content.checked++;
-    if (w.file.split(/[\\/]/).includes("..") || !fs.existsSync(file)) return c.problem("modelVersion", v.id, "weights file", ev.payload.weightsSha256, null, ev.seq, `modelVersion ${v.id}: weights file ${w.file} is missing from the bundle (deleted?)`);
+    if (w.file.split(/[\\/]/).includes("..") || !fs.existsSync(file))
+      return c.problem(
+        "modelVersion",
+        v.id,
+        "weights file",
+        ev.payload.weightsSha256,
+        null,
+        ev.seq,
+        `modelVersion ${v.id}: weights file ${w.file} is missing from the bundle (deleted?)`,
+      );
     const found = sha256Hex(fs.readFileSync(file));
-    if (found !== ev.payload.weightsSha256) c.problem("modelVersion", v.id, "weights file", ev.payload.weightsSha256, found, ev.seq, `modelVersion ${v.id}: weights file was replaced: the ledger (event #${ev.seq}) recorded sha256 ${ev.payload.weightsSha256}, the file's bytes hash to ${found}`);
+    if (found !== ev.payload.weightsSha256)
+      c.problem(
+        "modelVersion",
+        v.id,
+        "weights file",
+        ev.payload.weightsSha256,
+        found,
+        ev.seq,
+        `modelVersion ${v.id}: weights file was replaced: the ledger (event #${ev.seq}) recorded sha256 ${ev.payload.weightsSha256}, the file's bytes hash to ${found}`,
+      );
   });
-  created("aliasMove", "alias.move", (a, ev) => {
-    const v = a.modelVersionId === null ? null : row("modelVersion", a.modelVersionId);
-    c.compare("aliasMove", a.id, "model", Number(ev.entityId), a.modelId, ev.seq);
-    c.fields("aliasMove", a.id, ev, [["model", row("model", a.modelId)?.name ?? null, "model name"], ["alias", a.alias, "alias"], ["toModelVersionId", a.modelVersionId, "model version"], ["version", v ? v.version : null, "version number"], ["promotionRequestId", a.promotionRequestId, "promotion request"], ["createdAt", a.createdAt, "move time"]]);
-    c.actor("aliasMove", a.id, ev, a.movedBy, "moved by");
-  }, (ev) => (typeof ev.payload?.aliasEventId === "number" ? ev.payload.aliasEventId : NaN));
+  created(
+    "aliasMove",
+    "alias.move",
+    (a, ev) => {
+      const v = a.modelVersionId === null ? null : row("modelVersion", a.modelVersionId);
+      c.compare("aliasMove", a.id, "model", Number(ev.entityId), a.modelId, ev.seq);
+      c.fields("aliasMove", a.id, ev, [
+        ["model", row("model", a.modelId)?.name ?? null, "model name"],
+        ["alias", a.alias, "alias"],
+        ["toModelVersionId", a.modelVersionId, "model version"],
+        ["version", v ? v.version : null, "version number"],
+        ["promotionRequestId", a.promotionRequestId, "promotion request"],
+        ["createdAt", a.createdAt, "move time"],
+      ]);
+      c.actor("aliasMove", a.id, ev, a.movedBy, "moved by");
+    },
+    (ev) => (typeof ev.payload?.aliasEventId === "number" ? ev.payload.aliasEventId : NaN),
+  );
   const requests = created("promotionRequest", "promotion.request", (r, ev) => {
-    c.fields("promotionRequest", r.id, ev, [["modelVersionId", r.modelVersionId, "model version"], ["alias", r.alias, "alias"], ["evaluationId", r.evaluationId, "cited evaluation"], ["rationale", r.rationale, "rationale"], ["recordSha256", r.recordSha256, "record sha256"], ["createdAt", r.createdAt, "request time"]]);
+    c.fields("promotionRequest", r.id, ev, [
+      ["modelVersionId", r.modelVersionId, "model version"],
+      ["alias", r.alias, "alias"],
+      ["evaluationId", r.evaluationId, "cited evaluation"],
+      ["rationale", r.rationale, "rationale"],
+      ["recordSha256", r.recordSha256, "record sha256"],
+      ["createdAt", r.createdAt, "request time"],
+    ]);
     const v = row("modelVersion", r.modelVersionId);
     const e = row("evaluation", r.evaluationId);
     const m = v ? row("model", v.modelId) : null;
     if (v && e && m) {
-      const record = { model: m.name, alias: r.alias, modelVersion: { id: v.id, version: v.version, runId: v.runId, checkpointId: v.checkpointId, weightsSha256: v.weightsSha256, createdBy: v.createdBy, createdAt: v.createdAt }, evaluation: { id: e.id, runId: e.runId, checkpointId: e.checkpointId, splitId: e.splitId, partition: e.partition, dataSha256: e.dataSha256, metrics: parsed(e.metricsJson), confusion: e.confusionJson ? parsed(e.confusionJson) : null, createdAt: e.createdAt } };
-      c.compare("promotionRequest", r.id, "record under review (model version and evaluation, recomputed)", ev.payload.recordSha256, sha256Hex(canonOf(record)), ev.seq);
+      const record = {
+        model: m.name,
+        alias: r.alias,
+        modelVersion: {
+          id: v.id,
+          version: v.version,
+          runId: v.runId,
+          checkpointId: v.checkpointId,
+          weightsSha256: v.weightsSha256,
+          createdBy: v.createdBy,
+          createdAt: v.createdAt,
+        },
+        evaluation: {
+          id: e.id,
+          runId: e.runId,
+          checkpointId: e.checkpointId,
+          splitId: e.splitId,
+          partition: e.partition,
+          dataSha256: e.dataSha256,
+          metrics: parsed(e.metricsJson),
+          confusion: e.confusionJson ? parsed(e.confusionJson) : null,
+          createdAt: e.createdAt,
+        },
+      };
+      c.compare(
+        "promotionRequest",
+        r.id,
+        "record under review (model version and evaluation, recomputed)",
+        ev.payload.recordSha256,
+        sha256Hex(canonOf(record)),
+        ev.seq,
+      );
     }
     c.actor("promotionRequest", r.id, ev, r.requestedBy, "requested by");
   });
   for (const [id, ev] of requests) {
     let status = { status: "pending", decidedAt: null, seq: ev.seq, action: ev.action };
-    for (const d of ["promotion.approve", "promotion.reject", "promotion.withdraw"].flatMap(byAction).filter((x) => x.entityId === String(id)).sort((a, b) => a.seq - b.seq)) {
+    for (const d of ["promotion.approve", "promotion.reject", "promotion.withdraw"]
+      .flatMap(byAction)
+      .filter((x) => x.entityId === String(id))
+      .sort((a, b) => a.seq - b.seq)) {
       const p = d.payload ?? {};
-      const s = d.action === "promotion.approve" ? ("status" in p ? String(p.status) : Number(p.approvals) >= Number(p.approvalsRequired) ? "approved" : "pending") : d.action === "promotion.reject" ? "rejected" : "withdrawn";
+      const s =
+        d.action === "promotion.approve"
+          ? "status" in p
+            ? String(p.status)
+            : Number(p.approvals) >= Number(p.approvalsRequired)
+              ? "approved"
+              : "pending"
+          : d.action === "promotion.reject"
+            ? "rejected"
+            : "withdrawn";
       if (s !== "pending") status = { status: s, decidedAt: "decidedAt" in p ? p.decidedAt : undefined, seq: d.seq, action: d.action };
     }
     const r = row("promotionRequest", id);
@@ -945,10 +1475,31 @@ function checkRegistryFacts(c, f, t, row, byAction, created, dir) {
     else c.compare("promotionRequest", id, "decision time", status.decidedAt, r.decidedAt, status.seq);
   }
   created("signature", "signature.create", (g, ev) => {
-    c.fields("signature", g.id, ev, [["printedName", g.printedName, "printed name"], ["meaning", g.meaning, "meaning"], ["recordType", g.recordType, "record type"], ["recordId", g.recordId, "record signed"], ["recordSha256", g.recordSha256, "record sha256"], ["comment", g.comment, "comment"], ["createdAt", g.createdAt, "signing time"]]);
+    c.fields("signature", g.id, ev, [
+      ["printedName", g.printedName, "printed name"],
+      ["meaning", g.meaning, "meaning"],
+      ["recordType", g.recordType, "record type"],
+      ["recordId", g.recordId, "record signed"],
+      ["recordSha256", g.recordSha256, "record sha256"],
+      ["comment", g.comment, "comment"],
+      ["createdAt", g.createdAt, "signing time"],
+    ]);
     c.actor("signature", g.id, ev, g.userId, "signer");
-    const now = g.recordType === "promotion_request" ? row("promotionRequest", g.recordId)?.recordSha256 : g.recordType === "document" ? row("document", g.recordId)?.sha256 : undefined;
-    if (now !== undefined) c.compare("signature", g.id, `${String(g.recordType).replace("_", " ")} ${g.recordId} as signed (its sha256 now)`, ev.payload.recordSha256, now, ev.seq);
+    const now =
+      g.recordType === "promotion_request"
+        ? row("promotionRequest", g.recordId)?.recordSha256
+        : g.recordType === "document"
+          ? row("document", g.recordId)?.sha256
+          : undefined;
+    if (now !== undefined)
+      c.compare(
+        "signature",
+        g.id,
+        `${String(g.recordType).replace("_", " ")} ${g.recordId} as signed (its sha256 now)`,
+        ev.payload.recordSha256,
+        now,
+        ev.seq,
+      );
   });
 }
 
@@ -959,7 +1510,8 @@ function formatText(dir, r) {
   const c = r.levels.content;
   const lines = [
     `Runledger bundle ${dir}: ${r.ok ? "VERIFIED" : "FAILED"}`,
-    `  chain:    ${r.levels.chain.ok ? "intact" : "BROKEN"}: ${r.levels.chain.events} events, ${r.levels.chain.checkpoints} signed checkpoints` + (r.latestCheckpoint ? ` (latest #${r.latestCheckpoint.id}, tree size ${r.latestCheckpoint.treeSize}, ${r.latestCheckpoint.at})` : ""),
+    `  chain:    ${r.levels.chain.ok ? "intact" : "BROKEN"}: ${r.levels.chain.events} events, ${r.levels.chain.checkpoints} signed checkpoints` +
+      (r.latestCheckpoint ? ` (latest #${r.latestCheckpoint.id}, tree size ${r.latestCheckpoint.treeSize}, ${r.latestCheckpoint.at})` : ""),
     `  content:  ${c.skipped ? `not checked (${c.skipped})` : c.ok ? `intact: ${c.checked} facts checked` : `FAILED: ${c.problems.length} problem(s) in ${c.checked} facts checked`}`,
     `  anchored: ${r.anchored ? `yes, up to tree size ${r.levels.anchor.treeSize} (${r.levels.anchor.by.map((a) => a.name).join("; ")})` : r.levels.anchor.problem ? `NO: ${r.levels.anchor.problem}` : "no"}`,
     `  server key: ${r.keyFingerprint} (from ${r.keySource})`,
@@ -972,18 +1524,38 @@ function formatText(dir, r) {
   return lines.join("\n") + "\n";
 }
 
-const USAGE = "usage: node verify-bundle.mjs [--public-key FILE] [--trusted-checkpoint FILE] [--witness-key FILE]... [--origin LOG_ORIGIN] [--require-anchor] [--json]";
+const USAGE =
+  "usage: node verify-bundle.mjs [--public-key FILE] [--trusted-checkpoint FILE] [--witness-key FILE]... [--origin LOG_ORIGIN] [--require-anchor] [--json]";
 
-export async function main(argv, io = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) }, dir = path.dirname(fileURLToPath(import.meta.url))) {
+export async function main(
+  argv,
+  io = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) },
+  dir = path.dirname(fileURLToPath(import.meta.url)),
+) {
   try {
-    const { values } = parseArgs({ args: argv, options: { "public-key": { type: "string" }, "trusted-checkpoint": { type: "string" }, "witness-key": { type: "string", multiple: true }, origin: { type: "string" }, "require-anchor": { type: "boolean", default: false }, json: { type: "boolean", default: false }, help: { type: "boolean", default: false } }, strict: true, allowPositionals: false });
+    const { values } = parseArgs({
+      args: argv,
+      options: {
+        "public-key": { type: "string" },
+        "trusted-checkpoint": { type: "string" },
+        "witness-key": { type: "string", multiple: true },
+        origin: { type: "string" },
+        "require-anchor": { type: "boolean", default: false },
+        json: { type: "boolean", default: false },
+        help: { type: "boolean", default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
     if (values.help) {
       io.out(`${USAGE}\nVerifies the Runledger report bundle in ${dir}. Exit 0 verified, 1 failed, 2 usage error.\n`);
       return 0;
     }
     const opts = {
       publicKeyPem: values["public-key"] ? readUserFile(values["public-key"], "public key file") : undefined,
-      trustedCheckpoint: values["trusted-checkpoint"] ? parseTrustedCheckpoint(readUserFile(values["trusted-checkpoint"], "trusted checkpoint file"), values["trusted-checkpoint"]) : undefined,
+      trustedCheckpoint: values["trusted-checkpoint"]
+        ? parseTrustedCheckpoint(readUserFile(values["trusted-checkpoint"], "trusted checkpoint file"), values["trusted-checkpoint"])
+        : undefined,
       witnessKeys: (values["witness-key"] ?? []).map((f) => ({ file: f, text: readUserFile(f, "witness key file") })),
       origin: values.origin,
       requireAnchor: values["require-anchor"],
@@ -1001,4 +1573,5 @@ export async function main(argv, io = { out: (t) => process.stdout.write(t), err
   }
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) process.exitCode = await main(process.argv.slice(2));
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url))
+  process.exitCode = await main(process.argv.slice(2));

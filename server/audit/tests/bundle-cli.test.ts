@@ -47,11 +47,19 @@ describe("audit bundles", () => {
     row.role = "admin";
     lines[11] = JSON.stringify(row);
     fs.writeFileSync(file, lines.join("\n"));
-    expect(await verifyBundle(bundle)).toMatchObject({ ok: false, firstBadSeq: 12, problem: "seq 12: leaf hash does not match its content (edited?)" });
+    expect(await verifyBundle(bundle)).toMatchObject({
+      ok: false,
+      firstBadSeq: 12,
+      problem: "seq 12: leaf hash does not match its content (edited?)",
+    });
 
     lines[11] = "{not json";
     fs.writeFileSync(file, lines.join("\n"));
-    expect(await verifyBundle(bundle)).toMatchObject({ ok: false, firstBadSeq: 12, problem: "events.jsonl line 12 is not valid JSON (damaged bundle?)" });
+    expect(await verifyBundle(bundle)).toMatchObject({
+      ok: false,
+      firstBadSeq: 12,
+      problem: "events.jsonl line 12 is not valid JSON (damaged bundle?)",
+    });
   });
 
   it("detects lines removed from a bundle", async () => {

@@ -29,7 +29,10 @@ describe("writers apply the checkpoint policy", () => {
       const before = latestAuditCheckpoint(app.db)!;
       vi.useFakeTimers({ toFake: ["Date"], now: t0 + 15 * 60_000 }); // a quarter of an hour later, as in a long run
       const engineer = app.db.select().from(users).where(eq(users.role, "engineer")).get()!;
-      const run = createRun({ ...app, actor: actorOf(engineer) }, { experimentId: app.experimentId, config: irisConfig({ epochs: 2 }), rationale: "writer test" });
+      const run = createRun(
+        { ...app, actor: actorOf(engineer) },
+        { experimentId: app.experimentId, config: irisConfig({ epochs: 2 }), rationale: "writer test" },
+      );
       app.orchestrator.launch(run.id);
       await app.orchestrator.waitFor(run.id);
       const after = latestAuditCheckpoint(app.db)!;
@@ -53,7 +56,17 @@ describe("writers apply the checkpoint policy", () => {
       const before = latestAuditCheckpoint(app.db)!;
       vi.stubEnv("RUNLEDGER_KEY_DIR", app.keyDir);
       const out = vi.spyOn(process.stdout, "write").mockImplementation(() => true);
-      const code = await usersCommand(["create", "--email", "new@example.org", "--name", "New Person", "--role", "auditor", "--data-dir", app.dataDir]);
+      const code = await usersCommand([
+        "create",
+        "--email",
+        "new@example.org",
+        "--name",
+        "New Person",
+        "--role",
+        "auditor",
+        "--data-dir",
+        app.dataDir,
+      ]);
       out.mockRestore();
       expect(code).toBe(0);
       const after = latestAuditCheckpoint(app.db)!;

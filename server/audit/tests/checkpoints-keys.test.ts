@@ -94,17 +94,24 @@ describe("audit checkpoints", () => {
     const { checkpoint, event } = createAuditCheckpoint(db, keys, "manual");
     expect(checkpoint).toMatchObject({ id: 1, treeSize: 7, reason: "manual", keyFingerprint: keys.fingerprint });
     expect(event).toMatchObject({ seq: 8, action: "audit.checkpoint", entityType: "auditCheckpoint", entityId: "1" });
-    expect(JSON.parse(event.payload)).toMatchObject({ checkpointId: 1, treeSize: 7, rootHash: checkpoint.rootHash, signature: checkpoint.signature });
+    expect(JSON.parse(event.payload)).toMatchObject({
+      checkpointId: 1,
+      treeSize: 7,
+      rootHash: checkpoint.rootHash,
+      signature: checkpoint.signature,
+    });
     expect(verifyTreeHeadSignature(keys, treeHeadOf(checkpoint), checkpoint.signature)).toBe(true);
     expect(treeHeadBytes(treeHeadOf(checkpoint))).toBe(
       `{"at":"${checkpoint.at}","keyFingerprint":"${keys.fingerprint}","rootHash":"${checkpoint.rootHash}","treeSize":7}`,
     );
     // A failure inside the transaction leaves neither row behind.
     const before = listAuditCheckpoints(db).length;
-    expect(() => db.transaction(() => {
-      createAuditCheckpoint(db, keys, "rolled back");
-      throw new Error("caller fails after checkpointing");
-    })).toThrow(/caller fails/);
+    expect(() =>
+      db.transaction(() => {
+        createAuditCheckpoint(db, keys, "rolled back");
+        throw new Error("caller fails after checkpointing");
+      }),
+    ).toThrow(/caller fails/);
     expect(listAuditCheckpoints(db).length).toBe(before);
     expect([...iterateAuditEvents(db)].length).toBe(8);
     db.$client.close();
@@ -156,7 +163,9 @@ describe("audit checkpoints", () => {
       expect(verifyInclusion(seq - 1, p.treeSize, hex(p.leafHash), flipped, hex(c2.rootHash))).toBe(false);
       expect(verifyInclusion(seq - 1, p.treeSize, hex(p.leafHash), proof.slice(1), hex(c2.rootHash))).toBe(false);
       expect(verifyInclusion(seq - 1, p.treeSize, hex(p.leafHash), [...proof, proof[0]!], hex(c2.rootHash))).toBe(false);
-      expect(verifyInclusion(seq - 1, p.treeSize, hex(p.leafHash), [proof[0]!.subarray(0, 31), ...proof.slice(1)], hex(c2.rootHash))).toBe(false);
+      expect(verifyInclusion(seq - 1, p.treeSize, hex(p.leafHash), [proof[0]!.subarray(0, 31), ...proof.slice(1)], hex(c2.rootHash))).toBe(
+        false,
+      );
     }
     const early = inclusionProofForSeq(db, 5, c1.treeSize);
     expect(early.rootHash).toBe(c1.rootHash);
@@ -178,7 +187,15 @@ describe("audit checkpoints", () => {
 
   it("round-trips a trusted checkpoint file and rejects malformed ones", () => {
     const keys = generateAuditKeys();
-    const row = { id: 3, treeSize: 10, rootHash: "ab".repeat(32), at: "2025-01-01T00:00:00.000Z", reason: "x", keyFingerprint: keys.fingerprint, signature: "c2lnbmF0dXJl" };
+    const row = {
+      id: 3,
+      treeSize: 10,
+      rootHash: "ab".repeat(32),
+      at: "2025-01-01T00:00:00.000Z",
+      reason: "x",
+      keyFingerprint: keys.fingerprint,
+      signature: "c2lnbmF0dXJl",
+    };
     const t = trustedCheckpointFromRow(row, keys.publicKeyPem);
     expect(parseTrustedCheckpoint(JSON.parse(JSON.stringify(t)))).toEqual(t);
     expect(() => parseTrustedCheckpoint({ ...t, format: "other" })).toThrow(/not a trusted checkpoint/);

@@ -17,13 +17,43 @@ function reference(e: EventFields): string | null {
 }
 
 function row(payload: string, over: Partial<EventFields> = {}): EventFields {
-  return { seq: 7, at: "2025-01-01T00:00:00.000Z", actorId: 3, actorName: "Alice", role: "engineer", action: "run.create", entityType: "run", entityId: "12", payload, ...over };
+  return {
+    seq: 7,
+    at: "2025-01-01T00:00:00.000Z",
+    actorId: 3,
+    actorName: "Alice",
+    role: "engineer",
+    action: "run.create",
+    entityType: "run",
+    entityId: "12",
+    payload,
+    ...over,
+  };
 }
 
 /** A small seeded generator of arbitrary JSON values, including awkward strings and numbers. */
 function randomValue(rand: () => number, depth = 0): unknown {
-  const pick = <T,>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)]!;
-  const strings = ["", "a", "é", "✓", "😀", "\u0000", "\u001f", "\b\t\n\f\r", "\"quote\"", "back\\slash", "\u007f", "\u2028", "z", "Z", "10", "9", "__proto__", "\ud800"];
+  const pick = <T>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)]!;
+  const strings = [
+    "",
+    "a",
+    "é",
+    "✓",
+    "😀",
+    "\u0000",
+    "\u001f",
+    "\b\t\n\f\r",
+    '"quote"',
+    "back\\slash",
+    "\u007f",
+    "\u2028",
+    "z",
+    "Z",
+    "10",
+    "9",
+    "__proto__",
+    "\ud800",
+  ];
   const numbers = [0, -0, 1, -1, 1.5, 0.1, 1e21, 1e-7, 123456789012345680000, 5e-324, 2 ** 53, -3.25];
   const r = rand();
   if (depth > 3 || r < 0.35) return pick([...strings, ...numbers, true, false, null] as const);
@@ -35,7 +65,7 @@ function randomValue(rand: () => number, depth = 0): unknown {
 
 function seeded(seed: number): () => number {
   let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
 }
 
 describe("fast leaf hash equals the reference", () => {
@@ -103,8 +133,29 @@ describe("fast leaf hash equals the reference", () => {
   it("judges number spellings exactly as the ECMAScript round trip does (fast paths for integers and plain decimals)", () => {
     const rand = seeded(7);
     const digits = (n: number) => Array.from({ length: n }, () => Math.floor(rand() * 10)).join("");
-    const tokens = ["0", "-0", "0.0", "1.", ".5", "01", "1.50", "0.000001", "0.0000001", "-0.000001", "123456789012345", "1234567890123456",
-      "0.123456789012345", "0.1234567890123456", "9007199254740993", "1e21", "1E5", "1.5e-7", "100.5", "-12.25", "0.30000000000000004"];
+    const tokens = [
+      "0",
+      "-0",
+      "0.0",
+      "1.",
+      ".5",
+      "01",
+      "1.50",
+      "0.000001",
+      "0.0000001",
+      "-0.000001",
+      "123456789012345",
+      "1234567890123456",
+      "0.123456789012345",
+      "0.1234567890123456",
+      "9007199254740993",
+      "1e21",
+      "1E5",
+      "1.5e-7",
+      "100.5",
+      "-12.25",
+      "0.30000000000000004",
+    ];
     for (let k = 0; k < 4000; k++) {
       const sign = rand() < 0.3 ? "-" : "";
       const int = rand() < 0.4 ? "0" : digits(1 + Math.floor(rand() * 17));
@@ -126,7 +177,13 @@ describe("fast leaf hash equals the reference", () => {
 
   it("falls back for odd field types and lone surrogates in top-level fields", () => {
     const p = canonicalJson({ a: 1 });
-    for (const over of [{ actorId: 1.5 }, { actorName: "\ud800x" }, { seq: Number.POSITIVE_INFINITY }, { entityId: 12 as unknown as string }, { role: true as unknown as string }]) {
+    for (const over of [
+      { actorId: 1.5 },
+      { actorName: "\ud800x" },
+      { seq: Number.POSITIVE_INFINITY },
+      { entityId: 12 as unknown as string },
+      { role: true as unknown as string },
+    ]) {
       const e = row(p, over as Partial<EventFields>);
       expect(recomputeLeafHash(e)).toBe(reference(e));
     }

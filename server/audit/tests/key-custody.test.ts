@@ -13,7 +13,16 @@ import { openDatabase } from "@/db/client";
 import { createAppServices } from "@/server/app-context/app-services";
 import { applyCheckpointPolicy } from "../checkpoint-policy";
 import { createAuditCheckpoint, latestAuditCheckpoint } from "../checkpoints";
-import { type AuditKeys, generateAuditKeys, keyFilePath, LEGACY_PRIVATE_KEY_FILE, loadKeyFromDir, PUBLIC_KEY_FILE, privateKeyPem, writePublicKeyFile } from "../keys";
+import {
+  type AuditKeys,
+  generateAuditKeys,
+  keyFilePath,
+  LEGACY_PRIVATE_KEY_FILE,
+  loadKeyFromDir,
+  PUBLIC_KEY_FILE,
+  privateKeyPem,
+  writePublicKeyFile,
+} from "../keys";
 import { verifyDatabase } from "../verify";
 
 /** The ledgers here hold synthetic events (no table rows behind them): these tests are about keys and signatures, so the
@@ -110,7 +119,9 @@ describe("key custody", () => {
 
     // A key directory inside the data directory is the same risk.
     const inside = tempDir("custody-inside2");
-    expect(() => createAppServices(inside, { keyDir: path.join(inside, "keys") })).toThrow(/the key directory .* is inside the data directory/);
+    expect(() => createAppServices(inside, { keyDir: path.join(inside, "keys") })).toThrow(
+      /the key directory .* is inside the data directory/,
+    );
 
     process.env[ALLOW] = "1";
     const app = createAppServices(dir, { keyDir });
@@ -140,7 +151,10 @@ describe("key custody", () => {
     expect(app.auditKeys.fingerprint).toBe(keys.fingerprint);
     createAuditCheckpoint(app.db, app.auditKeys, "after the move");
     app.db.$client.close();
-    expect(await verifyDatabase(dir, { ...CHAIN_ONLY, publicKeyPem: keys.publicKeyPem })).toMatchObject({ ok: true, checkpointsChecked: 2 });
+    expect(await verifyDatabase(dir, { ...CHAIN_ONLY, publicKeyPem: keys.publicKeyPem })).toMatchObject({
+      ok: true,
+      checkpointsChecked: 2,
+    });
   });
 
   it("refuses to start when the ledger's key is not in the key directory, naming the fingerprint, the directory and the fix", () => {
@@ -164,7 +178,11 @@ describe("key custody", () => {
     const dataDir = path.join(tempDir("custody-fresh"), "data");
     const env: NodeJS.ProcessEnv = { NODE_ENV: "test", PATH: process.env.PATH, HOME: home }; // no VITEST, RUNLEDGER_KEY_DIR or XDG_CONFIG_HOME
     const run = (...args: string[]) =>
-      spawnSync(process.execPath, [path.join("node_modules", "tsx", "dist", "cli.mjs"), "server/cli/main.ts", ...args], { encoding: "utf8", timeout: 60_000, env });
+      spawnSync(process.execPath, [path.join("node_modules", "tsx", "dist", "cli.mjs"), "server/cli/main.ts", ...args], {
+        encoding: "utf8",
+        timeout: 60_000,
+        env,
+      });
     const seeded = run("seed", "--no-demo-run", "--data-dir", dataDir);
     expect(seeded.status, seeded.stderr).toBe(0);
     const keyDir = path.join(home, ".config", "runledger", "keys");

@@ -26,7 +26,17 @@ import { auditVerifyCommand, type CliIo } from "@/server/cli/audit-verify";
 import { createTestApp } from "@/server/tests/test-app";
 import { tempDir, testKeys, writeEvents } from "./ledger-fixture";
 
-async function rotateCli(dataDir: string, keyDir: string): Promise<{ oldFingerprint: string; newFingerprint: string; keyFile: string; rotationSeq: number; before: AuditCheckpointRow; after: AuditCheckpointRow }> {
+async function rotateCli(
+  dataDir: string,
+  keyDir: string,
+): Promise<{
+  oldFingerprint: string;
+  newFingerprint: string;
+  keyFile: string;
+  rotationSeq: number;
+  before: AuditCheckpointRow;
+  after: AuditCheckpointRow;
+}> {
   let out = "";
   let err = "";
   const io: CliIo = { out: (t) => (out += t), err: (t) => (err += t) };
@@ -53,7 +63,11 @@ describe("audit key rotation", () => {
     const r = await rotateCli(dir, first.keyDir);
     expect(r.oldFingerprint).toBe(first.fingerprint);
     expect(r.newFingerprint).not.toBe(first.fingerprint);
-    expect(r).toMatchObject({ rotationSeq: 18, before: { treeSize: 16, keyFingerprint: first.fingerprint }, after: { treeSize: 18, keyFingerprint: r.newFingerprint } });
+    expect(r).toMatchObject({
+      rotationSeq: 18,
+      before: { treeSize: 16, keyFingerprint: first.fingerprint },
+      after: { treeSize: 18, keyFingerprint: r.newFingerprint },
+    });
     expect(r.keyFile).toBe(keyFilePath(first.keyDir, r.newFingerprint));
     expect(fs.statSync(r.keyFile).mode & 0o777).toBe(0o600);
     expect(loadAuditPublicKey(dir).fingerprint).toBe(r.newFingerprint); // the data directory shows the current public key
@@ -64,7 +78,13 @@ describe("audit key rotation", () => {
     expect(more).toEqual([]);
     expect(event).toMatchObject({ seq: 18, actorName: ROTATION_ACTOR.name, entityType: "auditKey", entityId: r.newFingerprint });
     const p = JSON.parse(event!.payload) as KeyRotationPayload;
-    expect(p).toMatchObject({ oldFingerprint: first.fingerprint, newFingerprint: r.newFingerprint, previousTreeSize: 16, previousRootHash: r.before.rootHash, previousCheckpointId: r.before.id });
+    expect(p).toMatchObject({
+      oldFingerprint: first.fingerprint,
+      newFingerprint: r.newFingerprint,
+      previousTreeSize: 16,
+      previousRootHash: r.before.rootHash,
+      previousCheckpointId: r.before.id,
+    });
     expect(verifyBytes(first.publicKey, endorsementBytes(p), p.endorsement)).toBe(true);
     expect(verifyBytes(loadAuditPublicKey(dir).publicKey, endorsementBytes(p), p.endorsement)).toBe(false);
     db.$client.close();
@@ -96,7 +116,9 @@ describe("audit key rotation", () => {
     fs.rmSync(path.join(bundle, BUNDLE_KEY_ROTATIONS_FILE));
     const unlisted = await verifyBundle(bundle, { publicKeyPem: first.publicKeyPem });
     expect(unlisted.ok).toBe(false);
-    expect(unlisted.problems).toContain("seq 18: key rotation event is missing from the key rotations read before the pass (incomplete key-rotations list?)");
+    expect(unlisted.problems).toContain(
+      "seq 18: key rotation event is missing from the key rotations read before the pass (incomplete key-rotations list?)",
+    );
   });
 
   it("a forged rotation (endorsed by a foreign key) fails, and so does every checkpoint its key signs; the server refuses it", async () => {
@@ -104,16 +126,37 @@ describe("audit key rotation", () => {
     const mallory = generateAuditKeys();
     // Someone with the database but not the key appends a rotation to their own key, "endorsed" by that key.
     const db = openDatabase(dir);
-    const bound = { newFingerprint: mallory.fingerprint, newPublicKeyPem: mallory.publicKeyPem, previousTreeSize: cp1.treeSize, previousRootHash: cp1.rootHash };
-    const payload: KeyRotationPayload = { ...bound, oldFingerprint: first.fingerprint, oldPublicKeyPem: first.publicKeyPem, previousCheckpointId: cp1.id, endorsement: signBytes(mallory, endorsementBytes(bound)) };
-    const forged = db.transaction((tx) => appendAuditEvent(tx, { actor: ROTATION_ACTOR, action: KEY_ROTATE_ACTION, entityType: "auditKey", entityId: mallory.fingerprint, payload }));
+    const bound = {
+      newFingerprint: mallory.fingerprint,
+      newPublicKeyPem: mallory.publicKeyPem,
+      previousTreeSize: cp1.treeSize,
+      previousRootHash: cp1.rootHash,
+    };
+    const payload: KeyRotationPayload = {
+      ...bound,
+      oldFingerprint: first.fingerprint,
+      oldPublicKeyPem: first.publicKeyPem,
+      previousCheckpointId: cp1.id,
+      endorsement: signBytes(mallory, endorsementBytes(bound)),
+    };
+    const forged = db.transaction((tx) =>
+      appendAuditEvent(tx, {
+        actor: ROTATION_ACTOR,
+        action: KEY_ROTATE_ACTION,
+        entityType: "auditKey",
+        entityId: mallory.fingerprint,
+        payload,
+      }),
+    );
     const cp = createAuditCheckpoint(db, mallory, "after the forged rotation", { previousKey: first }).checkpoint;
     db.$client.close();
 
     const r = await verifyDatabase(dir, { ...CHAIN_ONLY, publicKeyPem: first.publicKeyPem });
     expect(r.ok).toBe(false);
     expect(r.firstBadSeq).toBe(forged.seq);
-    expect(r.problems).toContain(`seq ${forged.seq}: key rotation to ${mallory.fingerprint} is not endorsed by the key in force ${first.fingerprint} (forged rotation?)`);
+    expect(r.problems).toContain(
+      `seq ${forged.seq}: key rotation to ${mallory.fingerprint} is not endorsed by the key in force ${first.fingerprint} (forged rotation?)`,
+    );
     expect(r.problems).toContain(
       `checkpoint #${cp.id} (tree size ${cp.treeSize}) was signed with key ${mallory.fingerprint}, which no valid key rotation introduced (the key in force is ${first.fingerprint} (the first key))`,
     );
@@ -121,10 +164,14 @@ describe("audit key rotation", () => {
     writePublicKeyFile(dir, mallory);
     const fooled = await verifyDatabase(dir, CHAIN_ONLY);
     expect(fooled.ok).toBe(false);
-    expect(fooled.problems).toContain(`seq ${forged.seq}: key rotation replaces key ${first.fingerprint}, but the key in force is ${mallory.fingerprint} (forged rotation?)`);
+    expect(fooled.problems).toContain(
+      `seq ${forged.seq}: key rotation replaces key ${first.fingerprint}, but the key in force is ${mallory.fingerprint} (forged rotation?)`,
+    );
     // The server will not sign for this ledger: the key the ledger names is not in its key directory.
     const db2 = openDatabase(dir);
-    expect(() => openAuditSigningKeys(db2, { dataDir: dir, keyDir: first.keyDir })).toThrow(`is signed with key ${mallory.fingerprint}, but the key directory ${first.keyDir} has no`);
+    expect(() => openAuditSigningKeys(db2, { dataDir: dir, keyDir: first.keyDir })).toThrow(
+      `is signed with key ${mallory.fingerprint}, but the key directory ${first.keyDir} has no`,
+    );
     db2.$client.close();
   });
 
@@ -170,7 +217,10 @@ describe("audit key rotation", () => {
       const r = await rotateCli(app.dataDir, app.keyDir); // another connection, as a separate CLI process would use
       expect(r.oldFingerprint).toBe(firstFingerprint);
       const status = await app.as("auditor").audit.status();
-      expect(status).toMatchObject({ fingerprint: r.newFingerprint, latestCheckpoint: { keyFingerprint: r.newFingerprint, signatureValid: true } });
+      expect(status).toMatchObject({
+        fingerprint: r.newFingerprint,
+        latestCheckpoint: { keyFingerprint: r.newFingerprint, signatureValid: true },
+      });
       writeEvents(app.db, 2, 50);
       expect(applyCheckpointPolicy(app, { everyEvents: 1 })).toMatchObject({ checkpointed: true });
       expect(latestAuditCheckpoint(app.db)!.keyFingerprint).toBe(r.newFingerprint);

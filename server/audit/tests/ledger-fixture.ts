@@ -34,7 +34,7 @@ export function writeEvents(db: ReturnType<typeof openDatabase>, count: number, 
         entityType: "run",
         entityId: 100 + k,
         payload: {
-          before: k % 2 === 0 ? null : { learningRate: 0.01, note: "ünïcødé ✓ \"quoted\"" },
+          before: k % 2 === 0 ? null : { learningRate: 0.01, note: 'ünïcødé ✓ "quoted"' },
           after: { learningRate: 0.001 * (k + 1), epochs: k, tags: ["a", "b", k], nested: { z: 1, a: [1.5, -2, 1e21] } },
           sha256: "ab".repeat(32),
         },
@@ -87,7 +87,10 @@ const LEDGER_TRIGGERS = ["audit_events_no_update", "audit_events_no_delete", "au
  */
 export function tamper(dir: string, fn: (sqlite: Database.Database) => void, opts: { restoreTriggers?: boolean } = {}): void {
   const sqlite = new Database(path.join(dir, "runledger.sqlite"));
-  const saved = sqlite.prepare(`SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name IN (${LEDGER_TRIGGERS.map(() => "?").join(",")})`).pluck().all(...LEDGER_TRIGGERS) as string[];
+  const saved = sqlite
+    .prepare(`SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name IN (${LEDGER_TRIGGERS.map(() => "?").join(",")})`)
+    .pluck()
+    .all(...LEDGER_TRIGGERS) as string[];
   for (const t of LEDGER_TRIGGERS) sqlite.exec(`DROP TRIGGER IF EXISTS ${t}`);
   sqlite.transaction(() => fn(sqlite))();
   if (opts.restoreTriggers !== false) for (const sql of saved) sqlite.exec(sql);
@@ -95,8 +98,17 @@ export function tamper(dir: string, fn: (sqlite: Database.Database) => void, opt
 }
 
 type RawEvent = {
-  seq: number; at: string; actorId: number | null; actorName: string; role: string; action: string;
-  entityType: string; entityId: string; payload: string; leafHash: string; chainHash: string;
+  seq: number;
+  at: string;
+  actorId: number | null;
+  actorName: string;
+  role: string;
+  action: string;
+  entityType: string;
+  entityId: string;
+  payload: string;
+  leafHash: string;
+  chainHash: string;
 };
 
 export function readRows(sqlite: Database.Database): RawEvent[] {

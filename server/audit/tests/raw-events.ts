@@ -13,15 +13,38 @@ export function appendRawEvents(db: Db, count: number): void {
     "INSERT INTO audit_events (seq, at, actor_id, actor_name, role, action, entity_type, entity_id, payload, leaf_hash, chain_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
   );
   sqlite.transaction(() => {
-    const last = sqlite.prepare("SELECT seq, chain_hash AS chainHash FROM audit_events ORDER BY seq DESC LIMIT 1").get() as { seq: number; chainHash: string } | undefined;
+    const last = sqlite.prepare("SELECT seq, chain_hash AS chainHash FROM audit_events ORDER BY seq DESC LIMIT 1").get() as
+      { seq: number; chainHash: string } | undefined;
     let prev = last?.chainHash ?? GENESIS_CHAIN_HASH;
     const first = (last?.seq ?? 0) + 1;
     const at = new Date().toISOString();
     for (let seq = first; seq < first + count; seq++) {
-      const base = { seq, at, actorId: null, actorName: "Runledger server", role: "system", action: "user.signOut", entityType: "user", entityId: "1", payload: canonicalJson({ n: seq }) };
+      const base = {
+        seq,
+        at,
+        actorId: null,
+        actorName: "Runledger server",
+        role: "system",
+        action: "user.signOut",
+        entityType: "user",
+        entityId: "1",
+        payload: canonicalJson({ n: seq }),
+      };
       const leaf = leafHash(eventBody(base));
       prev = chainHash(prev, leaf);
-      insert.run(base.seq, base.at, base.actorId, base.actorName, base.role, base.action, base.entityType, base.entityId, base.payload, leaf, prev);
+      insert.run(
+        base.seq,
+        base.at,
+        base.actorId,
+        base.actorName,
+        base.role,
+        base.action,
+        base.entityType,
+        base.entityId,
+        base.payload,
+        leaf,
+        prev,
+      );
     }
   })();
 }

@@ -29,7 +29,11 @@ const copies: string[] = [];
 beforeAll(async () => {
   app = createTestApp();
   const engineer = app.as("engineer");
-  const { id } = await engineer.runs.create({ experimentId: app.experimentId, config: irisConfig({ epochs: 3 }), rationale: "threat model baseline" });
+  const { id } = await engineer.runs.create({
+    experimentId: app.experimentId,
+    config: irisConfig({ epochs: 3 }),
+    rationale: "threat model baseline",
+  });
   await app.orchestrator.waitFor(id);
   await engineer.models.register({ runId: id, modelName: "threat-model" });
   const request = await engineer.models.requestPromotion({ modelName: "threat-model", version: 1, rationale: "ready" });
@@ -70,7 +74,8 @@ function withoutTriggers(db: Database.Database, fn: () => void): void {
   for (const t of triggers) db.exec(t.sql);
 }
 
-const verify = (dir: string, anchored = false) => verifyDatabase(dir, { publicKeyPem: app.auditKeys.publicKeyPem, ...(anchored ? { trustedCheckpoint: trusted } : {}) });
+const verify = (dir: string, anchored = false) =>
+  verifyDatabase(dir, { publicKeyPem: app.auditKeys.publicKeyPem, ...(anchored ? { trustedCheckpoint: trusted } : {}) });
 const lastCheckpointFile = (dir: string, db: Database.Database) => {
   const sha = (db.prepare("SELECT sha256 FROM checkpoints ORDER BY id DESC LIMIT 1").get() as { sha256: string }).sha256;
   return path.join(dir, "artifacts", sha.slice(0, 2), sha);
@@ -81,7 +86,10 @@ async function expectCaught(dir: string, level: "chain" | "content" | "triggers"
   const r = await verify(dir);
   expect(r.ok).toBe(false);
   expect(r.levels[level]!.ok).toBe(false);
-  expect(r.problems.some((p) => message.test(p)), r.problems.join("\n")).toBe(true);
+  expect(
+    r.problems.some((p) => message.test(p)),
+    r.problems.join("\n"),
+  ).toBe(true);
   return r;
 }
 
@@ -92,18 +100,29 @@ async function expectNeedsAnchor(dir: string, message: RegExp): Promise<void> {
   expect(alone).toMatchObject({ ok: true, anchored: false });
   const withAnchor = await verify(dir, true);
   expect(withAnchor.ok).toBe(false);
-  expect(withAnchor.problems.some((p) => message.test(p)), withAnchor.problems.join("\n")).toBe(true);
+  expect(
+    withAnchor.problems.some((p) => message.test(p)),
+    withAnchor.problems.join("\n"),
+  ).toBe(true);
 }
 
 describe("the README's threat-model table", () => {
   it("the untouched copy verifies intact, and anchored to the trusted checkpoint", async () => {
     expect(await verify(base)).toMatchObject({ ok: true, anchored: false });
-    expect(await verify(base, true)).toMatchObject({ ok: true, anchored: true, levels: { anchor: { treeSize: trusted.treeHead.treeSize } } });
+    expect(await verify(base, true)).toMatchObject({
+      ok: true,
+      anchored: true,
+      levels: { anchor: { treeSize: trusted.treeHead.treeSize } },
+    });
   });
 
   it("checkpoint weights file replaced", async () => {
     const dir = attacked((d, db) => fs.writeFileSync(lastCheckpointFile(d, db), Buffer.alloc(64, 1)));
-    await expectCaught(dir, "content", /checkpoint \d+: weights file was replaced: the ledger \(event #\d+\) recorded sha256 [0-9a-f]{64}, the file's bytes hash to [0-9a-f]{64}/);
+    await expectCaught(
+      dir,
+      "content",
+      /checkpoint \d+: weights file was replaced: the ledger \(event #\d+\) recorded sha256 [0-9a-f]{64}, the file's bytes hash to [0-9a-f]{64}/,
+    );
   });
 
   it("checkpoint weights file deleted", async () => {
@@ -112,12 +131,20 @@ describe("the README's threat-model table", () => {
   });
 
   it("run config edited in the runs table (learning rate 0.03 → 0.5)", async () => {
-    const dir = attacked((_d, db) => db.prepare(`UPDATE runs SET config_json = replace(config_json, '"learningRate":0.03', '"learningRate":0.5')`).run());
+    const dir = attacked((_d, db) =>
+      db.prepare(`UPDATE runs SET config_json = replace(config_json, '"learningRate":0.03', '"learningRate":0.5')`).run(),
+    );
     await expectCaught(dir, "content", /run \d+: config \(sha256 of the stored config\) does not match the ledger \(event #\d+ recorded/);
   });
 
   it("metric value edited", async () => {
-    const dir = attacked((_d, db) => db.prepare("UPDATE metrics SET value = value + 0.25 WHERE (run_id, key, step) = (SELECT run_id, key, step FROM metrics ORDER BY step DESC LIMIT 1)").run());
+    const dir = attacked((_d, db) =>
+      db
+        .prepare(
+          "UPDATE metrics SET value = value + 0.25 WHERE (run_id, key, step) = (SELECT run_id, key, step FROM metrics ORDER BY step DESC LIMIT 1)",
+        )
+        .run(),
+    );
     await expectCaught(dir, "content", /run \d+: metric points \(epoch, key, step, value\) does not match the ledger/);
   });
 
@@ -128,7 +155,11 @@ describe("the README's threat-model table", () => {
 
   it("alias moved in the table", async () => {
     const dir = attacked((_d, db) =>
-      db.prepare("INSERT INTO model_alias_events (model_id, alias, model_version_id, promotion_request_id, moved_by, created_at) SELECT model_id, 'staging', model_version_id, NULL, moved_by, created_at FROM model_alias_events ORDER BY id DESC LIMIT 1").run(),
+      db
+        .prepare(
+          "INSERT INTO model_alias_events (model_id, alias, model_version_id, promotion_request_id, moved_by, created_at) SELECT model_id, 'staging', model_version_id, NULL, moved_by, created_at FROM model_alias_events ORDER BY id DESC LIMIT 1",
+        )
+        .run(),
     );
     await expectCaught(dir, "content", /aliasMove \d+ has no alias\.move event in the ledger \(row written outside the app\?\)/);
   });
@@ -139,7 +170,9 @@ describe("the README's threat-model table", () => {
   });
 
   it("an event edited in place", async () => {
-    const dir = attacked((_d, db) => withoutTriggers(db, () => db.prepare(`UPDATE audit_events SET payload = '{"n":1}' WHERE seq = 5`).run()));
+    const dir = attacked((_d, db) =>
+      withoutTriggers(db, () => db.prepare(`UPDATE audit_events SET payload = '{"n":1}' WHERE seq = 5`).run()),
+    );
     await expectCaught(dir, "chain", /seq 5: leaf hash does not match its content \(edited\?\)/);
   });
 
@@ -160,10 +193,17 @@ describe("the README's threat-model table", () => {
         rechain(db, 1, (body, i, rows) => ({ ...body, seq: i + 1, ...(lastAt && i === rows.length - 1 ? { at: lastAt } : {}) }));
       });
     const recent = attacked((_d, db) => strip(db));
-    await expectNeedsAnchor(recent, /the trusted checkpoint \(tree size \d+\) root does not match the events|log has \d+ events but the trusted checkpoint covers/);
+    await expectNeedsAnchor(
+      recent,
+      /the trusted checkpoint \(tree size \d+\) root does not match the events|log has \d+ events but the trusted checkpoint covers/,
+    );
     const later = new Date(Date.now() + 13 * 60_000).toISOString(); // the newest event 13 minutes after the others
     const spanning = attacked((_d, db) => strip(db, later));
-    await expectCaught(spanning, "chain", /events from seq 1 \(.*\) on are covered by no checkpoint, yet 1[34] minutes older than the newest event .*\(checkpoints deleted\?\)/);
+    await expectCaught(
+      spanning,
+      "chain",
+      /events from seq 1 \(.*\) on are covered by no checkpoint, yet 1[34] minutes older than the newest event .*\(checkpoints deleted\?\)/,
+    );
   });
 
   it("tail truncated with its checkpoints: intact alone, caught by the trusted checkpoint", async () => {
@@ -174,43 +214,71 @@ describe("the README's threat-model table", () => {
         db.exec("DELETE FROM audit_tree_nodes");
       }),
     );
-    await expectNeedsAnchor(dir, new RegExp(`log has ${beforeTail} events but the trusted checkpoint covers ${trusted.treeHead.treeSize} \\(truncated\\?\\)`));
+    await expectNeedsAnchor(
+      dir,
+      new RegExp(`log has ${beforeTail} events but the trusted checkpoint covers ${trusted.treeHead.treeSize} \\(truncated\\?\\)`),
+    );
   });
 
   it("rewrite and re-sign with the server's key: intact alone, caught by the trusted checkpoint", async () => {
     const dir = attacked(() => undefined);
     rewriteAndResign(dir, app.auditKeys, { seq: 5, payload: (p) => ({ ...p, rewritten: true }) });
-    await expectNeedsAnchor(dir, /the trusted checkpoint \(tree size \d+\) root does not match the events \(split view or rewritten history\?\)/);
+    await expectNeedsAnchor(
+      dir,
+      /the trusted checkpoint \(tree size \d+\) root does not match the events \(split view or rewritten history\?\)/,
+    );
   });
 
   it("a content attack plus the recorded hash rewritten and re-signed: intact alone, caught by the trusted checkpoint", async () => {
     const dir = attacked((_d, db) => {
-      const run = db.prepare("SELECT id, config_json AS config, config_sha256 AS sha FROM runs ORDER BY id LIMIT 1").get() as { id: number; config: string; sha: string };
+      const run = db.prepare("SELECT id, config_json AS config, config_sha256 AS sha FROM runs ORDER BY id LIMIT 1").get() as {
+        id: number;
+        config: string;
+        sha: string;
+      };
       const config = run.config.replace('"learningRate":0.03', '"learningRate":0.5');
       const forged = sha256Canonical(JSON.parse(config));
       expect(forged).not.toBe(run.sha);
       db.prepare("UPDATE runs SET config_json = ?, config_sha256 = ? WHERE id = ?").run(config, forged, run.id);
       db.prepare("UPDATE run_params SET value_num = 0.5 WHERE run_id = ? AND key = 'training.learningRate'").run(run.id); // derived from the config
-      const seqs = (db.prepare("SELECT seq FROM audit_events WHERE instr(payload, ?) > 0 ORDER BY seq").all(run.sha) as { seq: number }[]).map((r) => r.seq);
+      const seqs = (
+        db.prepare("SELECT seq FROM audit_events WHERE instr(payload, ?) > 0 ORDER BY seq").all(run.sha) as { seq: number }[]
+      ).map((r) => r.seq);
       expect(seqs.length).toBeGreaterThan(0);
       db.close();
-      for (const seq of seqs) rewriteAndResign(_d, app.auditKeys, { seq, payload: (p) => JSON.parse(JSON.stringify(p).split(run.sha).join(forged)) as Record<string, unknown> });
+      for (const seq of seqs)
+        rewriteAndResign(_d, app.auditKeys, {
+          seq,
+          payload: (p) => JSON.parse(JSON.stringify(p).split(run.sha).join(forged)) as Record<string, unknown>,
+        });
     });
-    await expectNeedsAnchor(dir, /the trusted checkpoint \(tree size \d+\) root does not match the events \(split view or rewritten history\?\)/);
+    await expectNeedsAnchor(
+      dir,
+      /the trusted checkpoint \(tree size \d+\) root does not match the events \(split view or rewritten history\?\)/,
+    );
   });
 });
 
 type Body = ReturnType<typeof eventBody>;
 /** Rewrites events from seq `from` on through `edit` and recomputes every leaf and chain hash from there (no key needed). */
 function rechain(db: Database.Database, from: number, edit: (body: Body, index: number, rows: Body[]) => Body): void {
-  const rows = (db.prepare("SELECT seq, at, actor_id AS actorId, actor_name AS actorName, role, action, entity_type AS entityType, entity_id AS entityId, payload FROM audit_events ORDER BY seq").all() as (Omit<Body, "payload"> & { payload: string })[]).map(
-    (r) => ({ ...r, payload: JSON.parse(r.payload) as unknown }),
-  );
+  const rows = (
+    db
+      .prepare(
+        "SELECT seq, at, actor_id AS actorId, actor_name AS actorName, role, action, entity_type AS entityType, entity_id AS entityId, payload FROM audit_events ORDER BY seq",
+      )
+      .all() as (Omit<Body, "payload"> & { payload: string })[]
+  ).map((r) => ({ ...r, payload: JSON.parse(r.payload) as unknown }));
   const firstIndex = rows.findIndex((r) => r.seq >= from);
-  let prev = firstIndex === 0 ? GENESIS_CHAIN_HASH : (db.prepare("SELECT chain_hash AS h FROM audit_events WHERE seq = ?").get(rows[firstIndex - 1]!.seq) as { h: string }).h;
+  let prev =
+    firstIndex === 0
+      ? GENESIS_CHAIN_HASH
+      : (db.prepare("SELECT chain_hash AS h FROM audit_events WHERE seq = ?").get(rows[firstIndex - 1]!.seq) as { h: string }).h;
   const edited = rows.map((r, i) => (i >= firstIndex ? edit(r, i, rows) : r));
   db.prepare("DELETE FROM audit_events WHERE seq >= ?").run(from);
-  const insert = db.prepare("INSERT INTO audit_events (seq, at, actor_id, actor_name, role, action, entity_type, entity_id, payload, leaf_hash, chain_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)");
+  const insert = db.prepare(
+    "INSERT INTO audit_events (seq, at, actor_id, actor_name, role, action, entity_type, entity_id, payload, leaf_hash, chain_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+  );
   for (const b of edited.slice(firstIndex)) {
     const payload = canonicalJson(b.payload);
     const leaf = leafHash(eventBody({ ...b, payload }));

@@ -28,7 +28,8 @@ beforeAll(() => {
 }, 60_000);
 afterAll(() => app?.close());
 
-const lastVerifyEvent = () => app.db.select().from(auditEvents).where(eq(auditEvents.action, "audit.verify")).orderBy(desc(auditEvents.seq)).limit(1).get();
+const lastVerifyEvent = () =>
+  app.db.select().from(auditEvents).where(eq(auditEvents.action, "audit.verify")).orderBy(desc(auditEvents.seq)).limit(1).get();
 
 describe("Verify now runs off the request thread", () => {
   it("returns a running job at once, returns the same job to a second request, reports progress, then records the outcome", async () => {
@@ -89,7 +90,9 @@ describe("Verify now runs off the request thread", () => {
     expect(job.summary).toMatchObject({ ok: false });
     expect(job.summary!.levels!.chain.ok).toBe(true);
     expect(job.summary!.levels!.content.ok).toBe(false);
-    expect(job.summary!.levels!.content.problems).toContainEqual(expect.objectContaining({ entityType: "user", field: "role", recorded: JSON.stringify("auditor"), found: JSON.stringify("admin") }));
+    expect(job.summary!.levels!.content.problems).toContainEqual(
+      expect.objectContaining({ entityType: "user", field: "role", recorded: JSON.stringify("auditor"), found: JSON.stringify("admin") }),
+    );
     expect(JSON.parse(lastVerifyEvent()!.payload).levels.content.problemsTotal).toBe(job.summary!.levels!.content.problemsTotal);
   }, 120_000);
 
@@ -114,7 +117,12 @@ describe("Verify now runs off the request thread", () => {
     const empty = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-verify-job-empty-"));
     try {
       const before = lastVerifyEvent()!.seq;
-      const { job } = startVerifyJob({ db: app.db, dataDir: empty }, { id: null, name: "Test", role: "auditor" }, { publicKeyPem: app.auditKeys.publicKeyPem }, "test key");
+      const { job } = startVerifyJob(
+        { db: app.db, dataDir: empty },
+        { id: null, name: "Test", role: "auditor" },
+        { publicKeyPem: app.auditKeys.publicKeyPem },
+        "test key",
+      );
       expect(job.status).toBe("running");
       const ended = (await waitForVerifyJob(empty))!;
       expect(ended).toMatchObject({ status: "failed", summary: null, seq: null });
@@ -130,10 +138,26 @@ describe("Verify now runs off the request thread", () => {
 describe("the recorded summary is bounded", () => {
   it("keeps counts but caps lists and strings, under the byte bound, for a ledger with thousands of problems", () => {
     const long = "x".repeat(10_000);
-    const problems = Array.from({ length: 5000 }, (_, i) => ({ entityType: "run", entityId: String(i), field: long, recorded: long, found: long, seq: i, message: long }));
+    const problems = Array.from({ length: 5000 }, (_, i) => ({
+      entityType: "run",
+      entityId: String(i),
+      field: long,
+      recorded: long,
+      found: long,
+      seq: i,
+      message: long,
+    }));
     const result = {
-      ok: false, eventsChecked: 10, checkpointsChecked: 1, firstBadSeq: 3, problem: long, problems: Array(5000).fill(long), notes: Array(5000).fill(long),
-      keyFingerprint: "SHA256:ab", unsignedTail: 0, durationMs: 1,
+      ok: false,
+      eventsChecked: 10,
+      checkpointsChecked: 1,
+      firstBadSeq: 3,
+      problem: long,
+      problems: Array(5000).fill(long),
+      notes: Array(5000).fill(long),
+      keyFingerprint: "SHA256:ab",
+      unsignedTail: 0,
+      durationMs: 1,
       levels: {
         chain: { ok: false, events: 10, checkpoints: 1, problem: long },
         content: { ok: false, checked: 5000, problems, notCovered: Array(5000).fill(long) },

@@ -41,7 +41,14 @@ async function cli(argv: string[]): Promise<{ code: number; out: string; err: st
 describe("anchor level", () => {
   it("without an anchor: everything is checked, the result says plainly what that means, --require-anchor exits 1", async () => {
     const r = await chainOnly(f.dir);
-    expect(r).toMatchObject({ ok: true, anchored: false, levels: { chain: { ok: true, events: 52, checkpoints: 2, problem: null }, anchor: { anchored: false, treeSize: 0, by: [], problem: null } } });
+    expect(r).toMatchObject({
+      ok: true,
+      anchored: false,
+      levels: {
+        chain: { ok: true, events: 52, checkpoints: 2, problem: null },
+        anchor: { anchored: false, treeSize: 0, by: [], problem: null },
+      },
+    });
     expect(r.notes.join(" ")).toMatch(/NOT anchored: .*a holder of the signing key could have rewritten or truncated history/);
 
     const text = await cli(["verify", "--data-dir", f.dir, "--no-content"]);
@@ -51,7 +58,11 @@ describe("anchor level", () => {
     expect(text.out).toContain("protective triggers intact");
     const required = await cli(["verify", "--data-dir", f.dir, "--no-content", "--require-anchor", "--json"]);
     expect(required.code).toBe(1);
-    expect(JSON.parse(required.out)).toMatchObject({ ok: false, anchored: false, levels: { anchor: { anchored: false, problem: expect.stringMatching(/^not anchored, and an anchor is required/) } } });
+    expect(JSON.parse(required.out)).toMatchObject({
+      ok: false,
+      anchored: false,
+      levels: { anchor: { anchored: false, problem: expect.stringMatching(/^not anchored, and an anchor is required/) } },
+    });
   });
 
   it("a trusted checkpoint anchors the log up to its tree size", async () => {
@@ -61,7 +72,18 @@ describe("anchor level", () => {
     expect(code).toBe(0);
     expect(out).toContain("anchored up to tree size 41 by the trusted checkpoint (trusted checkpoint, tree size 41)");
     const json = JSON.parse((await cli(["verify", "--data-dir", f.dir, "--no-content", "--trusted-checkpoint", file, "--json"])).out);
-    expect(json).toMatchObject({ ok: true, anchored: true, levels: { anchor: { anchored: true, treeSize: 41, by: [{ kind: "trusted checkpoint", name: "the trusted checkpoint", treeSize: 41 }], problem: null } } });
+    expect(json).toMatchObject({
+      ok: true,
+      anchored: true,
+      levels: {
+        anchor: {
+          anchored: true,
+          treeSize: 41,
+          by: [{ kind: "trusted checkpoint", name: "the trusted checkpoint", treeSize: 41 }],
+          problem: null,
+        },
+      },
+    });
   });
 
   it("an anchor over another history is a split view; an anchor beyond the log is truncation; a matching one anchors", () => {
@@ -72,15 +94,26 @@ describe("anchor level", () => {
     const key = loadAuditPublicKey(f.dir);
     const leaves = rows.map((r) => Buffer.from(r.leafHash, "hex"));
     const otherHistory = merkleRoot([...leaves.slice(0, 19), Buffer.alloc(32, 7)]).toString("hex");
-    const split = verifyAuditEvents(rows, checkpoints, key, { anchors: [{ kind: "witness", name: "witness w1", treeSize: 20, rootHash: otherHistory }] });
+    const split = verifyAuditEvents(rows, checkpoints, key, {
+      anchors: [{ kind: "witness", name: "witness w1", treeSize: 20, rootHash: otherHistory }],
+    });
     expect(split).toMatchObject({ ok: false, anchored: false, levels: { chain: { ok: true }, anchor: { anchored: false } } });
     expect(split.levels.anchor.problem).toBe("witness w1 (tree size 20) root does not match the events (split view or rewritten history?)");
 
-    const beyond = verifyAuditEvents(rows, checkpoints, key, { anchors: [{ kind: "witness", name: "witness w1", treeSize: 60, rootHash: otherHistory }] });
+    const beyond = verifyAuditEvents(rows, checkpoints, key, {
+      anchors: [{ kind: "witness", name: "witness w1", treeSize: 60, rootHash: otherHistory }],
+    });
     expect(beyond).toMatchObject({ ok: false, problem: "log has 52 events but witness w1 covers 60 (truncated?)" });
 
-    const good = verifyAuditEvents(rows, checkpoints, key, { anchors: [{ kind: "witness", name: "witness w1", treeSize: 30, rootHash: merkleRoot(leaves.slice(0, 30)).toString("hex") }], requireAnchor: true });
-    expect(good).toMatchObject({ ok: true, anchored: true, levels: { anchor: { treeSize: 30, by: [{ kind: "witness", name: "witness w1", treeSize: 30 }] } } });
+    const good = verifyAuditEvents(rows, checkpoints, key, {
+      anchors: [{ kind: "witness", name: "witness w1", treeSize: 30, rootHash: merkleRoot(leaves.slice(0, 30)).toString("hex") }],
+      requireAnchor: true,
+    });
+    expect(good).toMatchObject({
+      ok: true,
+      anchored: true,
+      levels: { anchor: { treeSize: 30, by: [{ kind: "witness", name: "witness w1", treeSize: 30 }] } },
+    });
   });
 });
 
@@ -93,7 +126,14 @@ function longRun(opts: { minutes: number; minutesApart: number; policy: boolean 
   for (let m = 0; m <= opts.minutes; m += opts.minutesApart) {
     const now = new Date(t0 + m * 60_000);
     db.transaction((tx) => {
-      appendAuditEvent(tx, { actor: ALICE, action: m === 0 ? "run.start" : "checkpoint.create", entityType: "run", entityId: 1, payload: { epoch: m / opts.minutesApart }, at: now.toISOString() });
+      appendAuditEvent(tx, {
+        actor: ALICE,
+        action: m === 0 ? "run.start" : "checkpoint.create",
+        entityType: "run",
+        entityId: 1,
+        payload: { epoch: m / opts.minutesApart },
+        at: now.toISOString(),
+      });
     });
     if (opts.policy || m === 0) applyCheckpointPolicy({ db, auditKeys: keys }, { now });
   }
@@ -110,7 +150,14 @@ describe("coverage: every event older than the checkpoint interval is covered by
     for (let m = 0; m <= 20; m += 2) {
       const now = new Date(t0 + m * 60_000);
       db.transaction((tx) => {
-        appendAuditEvent(tx, { actor: ALICE, action: "checkpoint.create", entityType: "run", entityId: 1, payload: { minute: m }, at: now.toISOString() });
+        appendAuditEvent(tx, {
+          actor: ALICE,
+          action: "checkpoint.create",
+          entityType: "run",
+          entityId: 1,
+          payload: { minute: m },
+          at: now.toISOString(),
+        });
       });
       applyCheckpointPolicy({ db, auditKeys: keys }, { now }); // what the orchestrator does after each persisted trainer event
       const r = await verifyDatabase(db, { dataDir: dir, content: false });
@@ -122,7 +169,11 @@ describe("coverage: every event older than the checkpoint interval is covered by
     const unsigned = longRun({ minutes: 20, minutesApart: 2, policy: false });
     const r = await chainOnly(unsigned.dir);
     expect(r.ok).toBe(false);
-    expect(r.problem).toMatch(new RegExp(`^events from seq 3 \\(2025-06-01T09:02:00.000Z\\) on are covered by no checkpoint, yet 18 minutes older than the newest event .* at least every ${CHECKPOINT_EVERY_MINUTES} minutes \\(checkpoints deleted\\?\\)$`));
+    expect(r.problem).toMatch(
+      new RegExp(
+        `^events from seq 3 \\(2025-06-01T09:02:00.000Z\\) on are covered by no checkpoint, yet 18 minutes older than the newest event .* at least every ${CHECKPOINT_EVERY_MINUTES} minutes \\(checkpoints deleted\\?\\)$`,
+      ),
+    );
   });
 
   it("a server that simply stopped (its last events unsigned, verified much later) passes: time is the newest event's", async () => {
@@ -137,14 +188,18 @@ describe("coverage: every event older than the checkpoint interval is covered by
       const kept = readRows(db).filter((r) => r.action !== "audit.checkpoint");
       db.prepare("DELETE FROM audit_checkpoints").run();
       db.prepare("DELETE FROM audit_events").run();
-      const insert = db.prepare("INSERT INTO audit_events (seq, at, actor_id, actor_name, role, action, entity_type, entity_id, payload, leaf_hash, chain_hash) VALUES (?,?,?,?,?,?,?,?,?,'','')");
+      const insert = db.prepare(
+        "INSERT INTO audit_events (seq, at, actor_id, actor_name, role, action, entity_type, entity_id, payload, leaf_hash, chain_hash) VALUES (?,?,?,?,?,?,?,?,?,'','')",
+      );
       kept.forEach((r, i) => insert.run(i + 1, r.at, r.actorId, r.actorName, r.role, r.action, r.entityType, r.entityId, r.payload));
       rechain(db, 1);
     });
     const r = await chainOnly(run.dir);
     expect(r).toMatchObject({ ok: false, checkpointsChecked: 0, levels: { chain: { ok: false, events: 11 }, triggers: { ok: true } } });
     expect(r.problems).toHaveLength(1);
-    expect(r.problem).toMatch(/^events from seq 1 \(2025-06-01T09:00:00.000Z\) on are covered by no checkpoint, yet 30 minutes older than the newest event/);
+    expect(r.problem).toMatch(
+      /^events from seq 1 \(2025-06-01T09:00:00.000Z\) on are covered by no checkpoint, yet 30 minutes older than the newest event/,
+    );
   });
 });
 
@@ -155,8 +210,13 @@ describe("triggers level (live database)", () => {
     sqlite.exec("DROP TRIGGER decisions_no_update");
     sqlite.close();
     const r = await chainOnly(dir);
-    expect(r).toMatchObject({ ok: false, levels: { chain: { ok: true }, triggers: { ok: false, missing: ["decisions_no_update"], altered: [] } } });
-    expect(r.problem).toBe("protective trigger decisions_no_update is missing (dropped?): the table it guards can be changed without the app refusing");
+    expect(r).toMatchObject({
+      ok: false,
+      levels: { chain: { ok: true }, triggers: { ok: false, missing: ["decisions_no_update"], altered: [] } },
+    });
+    expect(r.problem).toBe(
+      "protective trigger decisions_no_update is missing (dropped?): the table it guards can be changed without the app refusing",
+    );
     const { code, out } = await cli(["verify", "--data-dir", dir, "--no-content"]);
     expect(code).toBe(1);
     expect(out).toContain("protective triggers DAMAGED: missing decisions_no_update;");
@@ -166,23 +226,32 @@ describe("triggers level (live database)", () => {
     const dir = copyFixture(f, "trigger-altered");
     const sqlite = new Database(path.join(dir, "runledger.sqlite"));
     sqlite.exec("DROP TRIGGER audit_events_no_delete");
-    sqlite.exec("CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events WHEN 0 BEGIN SELECT RAISE(ABORT, 'audit_events is append-only: DELETE rejected'); END");
+    sqlite.exec(
+      "CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events WHEN 0 BEGIN SELECT RAISE(ABORT, 'audit_events is append-only: DELETE rejected'); END",
+    );
     sqlite.prepare("DELETE FROM audit_events WHERE seq = 52").run(); // the trigger no longer protects anything
     sqlite.close();
     const r = await chainOnly(dir);
     expect(r.levels.triggers).toEqual({ ok: false, missing: [], altered: ["audit_events_no_delete"] });
-    expect(r.problems.some((p) => p.startsWith("protective trigger audit_events_no_delete differs from its migration (altered?)"))).toBe(true);
+    expect(r.problems.some((p) => p.startsWith("protective trigger audit_events_no_delete differs from its migration (altered?)"))).toBe(
+      true,
+    );
   });
 
   it("expects the triggers a later migration adds", () => {
     const migrations = tempDir("migrations");
     fs.cpSync(path.join(process.cwd(), "db", "migrations"), migrations, { recursive: true });
     const journalFile = path.join(migrations, "meta", "_journal.json");
-    const journal = JSON.parse(fs.readFileSync(journalFile, "utf8")) as { entries: { idx: number; version: string; when: number; tag: string; breakpoints: boolean }[] };
+    const journal = JSON.parse(fs.readFileSync(journalFile, "utf8")) as {
+      entries: { idx: number; version: string; when: number; tag: string; breakpoints: boolean }[];
+    };
     const last = journal.entries.at(-1)!;
     journal.entries.push({ ...last, idx: last.idx + 1, when: last.when + 1, tag: "9999_models_frozen" });
     fs.writeFileSync(journalFile, JSON.stringify(journal));
-    fs.writeFileSync(path.join(migrations, "9999_models_frozen.sql"), "CREATE TRIGGER models_no_delete BEFORE DELETE ON models\nBEGIN SELECT RAISE(ABORT, 'no'); END;\n");
+    fs.writeFileSync(
+      path.join(migrations, "9999_models_frozen.sql"),
+      "CREATE TRIGGER models_no_delete BEFORE DELETE ON models\nBEGIN SELECT RAISE(ABORT, 'no'); END;\n",
+    );
     const sqlite = new Database(path.join(f.dir, "runledger.sqlite"), { readonly: true });
     const r = checkTriggers(sqlite, migrations);
     sqlite.close();
@@ -202,7 +271,9 @@ describe("content level (live database)", () => {
       sqlite.close();
       const r = await verifyDatabase(app.dataDir, { publicKeyPem: app.auditKeys.publicKeyPem, workers: 0 });
       expect(r).toMatchObject({ ok: false, levels: { chain: { ok: true }, content: { ok: false }, triggers: { ok: true } } });
-      expect(r.levels.content.problems).toContainEqual(expect.objectContaining({ entityType: "experiment", entityId: String(app.experimentId), found: '"forged"' }));
+      expect(r.levels.content.problems).toContainEqual(
+        expect.objectContaining({ entityType: "experiment", entityId: String(app.experimentId), found: '"forged"' }),
+      );
       expect(r.problems.some((p) => p.includes("forged"))).toBe(true);
       const keyFile = path.join(tempDir("key"), "server.pem");
       fs.writeFileSync(keyFile, app.auditKeys.publicKeyPem);

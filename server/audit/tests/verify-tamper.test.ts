@@ -28,7 +28,8 @@ function trustedFromFixture(dir: string): TrustedCheckpoint {
 describe("audit ledger verification", () => {
   const workers = 0; // one pass on this thread; the parallel mode is compared with it below
   // The fixture's events are synthetic (no table rows behind them): these tests are about the chain, so content is off.
-  const verify = (source: Parameters<typeof verifyDatabase>[0], opts: VerifyDatabaseOptions = {}) => verifyDatabase(source, { workers, content: false, ...opts });
+  const verify = (source: Parameters<typeof verifyDatabase>[0], opts: VerifyDatabaseOptions = {}) =>
+    verifyDatabase(source, { workers, content: false, ...opts });
 
   it("verifies a clean ledger, with and without a trusted checkpoint", async () => {
     const r = await verify(f.dir);
@@ -43,7 +44,9 @@ describe("audit ledger verification", () => {
   it("the triggers reject UPDATE and DELETE on events and checkpoints", async () => {
     const dir = copyFixture(f, "triggers");
     const sqlite = new Database(path.join(dir, "runledger.sqlite"));
-    expect(() => sqlite.prepare("UPDATE audit_events SET actor_name = 'Mallory' WHERE seq = 3").run()).toThrow(/append-only: UPDATE rejected/);
+    expect(() => sqlite.prepare("UPDATE audit_events SET actor_name = 'Mallory' WHERE seq = 3").run()).toThrow(
+      /append-only: UPDATE rejected/,
+    );
     expect(() => sqlite.prepare("DELETE FROM audit_events WHERE seq = 52").run()).toThrow(/append-only: DELETE rejected/);
     expect(() => sqlite.prepare("UPDATE audit_checkpoints SET reason = 'x' WHERE id = 1").run()).toThrow(/UPDATE rejected/);
     expect(() => sqlite.prepare("DELETE FROM audit_checkpoints WHERE id = 1").run()).toThrow(/DELETE rejected/);
@@ -64,7 +67,11 @@ describe("audit ledger verification", () => {
       const rows = readRows(db);
       const row = { ...rows[29]!, payload: JSON.stringify({ after: { learningRate: 9 } }) };
       const leaf = leafHash(eventBody(row));
-      db.prepare("UPDATE audit_events SET payload = ?, leaf_hash = ?, chain_hash = ? WHERE seq = 30").run(row.payload, leaf, chainHash(rows[28]!.chainHash, leaf));
+      db.prepare("UPDATE audit_events SET payload = ?, leaf_hash = ?, chain_hash = ? WHERE seq = 30").run(
+        row.payload,
+        leaf,
+        chainHash(rows[28]!.chainHash, leaf),
+      );
     });
     const r = await verify(dir);
     expect(r.ok).toBe(false);
@@ -86,7 +93,10 @@ describe("audit ledger verification", () => {
       const update = db.prepare(
         "UPDATE audit_events SET at = ?, actor_id = ?, actor_name = ?, role = ?, action = ?, entity_type = ?, entity_id = ?, payload = ?, leaf_hash = ?, chain_hash = ? WHERE seq = ?",
       );
-      for (const [from, to] of [[9, 10], [10, 9]] as const) {
+      for (const [from, to] of [
+        [9, 10],
+        [10, 9],
+      ] as const) {
         const r = rows[from]!;
         update.run(r.at, r.actorId, r.actorName, r.role, r.action, r.entityType, r.entityId, r.payload, r.leafHash, r.chainHash, to + 1);
       }
@@ -105,7 +115,19 @@ describe("audit ledger verification", () => {
       const leaf = leafHash(eventBody(forged));
       db.prepare(
         "INSERT INTO audit_events (seq, at, actor_id, actor_name, role, action, entity_type, entity_id, payload, leaf_hash, chain_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-      ).run(25, forged.at, forged.actorId, forged.actorName, forged.role, forged.action, forged.entityType, forged.entityId, forged.payload, leaf, chainHash(rows[23]!.chainHash, leaf));
+      ).run(
+        25,
+        forged.at,
+        forged.actorId,
+        forged.actorName,
+        forged.role,
+        forged.action,
+        forged.entityType,
+        forged.entityId,
+        forged.payload,
+        leaf,
+        chainHash(rows[23]!.chainHash, leaf),
+      );
     });
     const r = await verify(dir);
     expect(r).toMatchObject({ ok: false, firstBadSeq: 26 });
@@ -119,7 +141,11 @@ describe("audit ledger verification", () => {
         "INSERT INTO audit_events (seq, at, actor_id, actor_name, role, action, entity_type, entity_id, payload, leaf_hash, chain_hash) VALUES (53, '2025-02-01T00:00:00.000Z', 1, 'Mallory', 'engineer', 'alias.move', 'model', '1', '{}', ?, ?)",
       ).run("00".repeat(32), "00".repeat(32));
     });
-    expect(await verify(dir)).toMatchObject({ ok: false, firstBadSeq: 53, problem: "seq 53: leaf hash does not match its content (edited?)" });
+    expect(await verify(dir)).toMatchObject({
+      ok: false,
+      firstBadSeq: 53,
+      problem: "seq 53: leaf hash does not match its content (edited?)",
+    });
   });
 
   it("detects a truncated tail against the signed checkpoints and against a trusted checkpoint", async () => {
@@ -162,9 +188,18 @@ describe("audit ledger verification", () => {
       // Re-sign every checkpoint, rewrite the copy each checkpoint event carries, and re-chain after it.
       for (const cp of f.checkpoints) {
         const leaves = readRows(db).map((r) => Buffer.from(r.leafHash, "hex"));
-        const head = { ...treeHeadOf(cp), rootHash: merkleRoot(leaves.slice(0, cp.treeSize)).toString("hex"), keyFingerprint: mallory.fingerprint };
+        const head = {
+          ...treeHeadOf(cp),
+          rootHash: merkleRoot(leaves.slice(0, cp.treeSize)).toString("hex"),
+          keyFingerprint: mallory.fingerprint,
+        };
         const signature = signTreeHead(mallory, head);
-        db.prepare("UPDATE audit_checkpoints SET root_hash = ?, key_fingerprint = ?, signature = ? WHERE id = ?").run(head.rootHash, head.keyFingerprint, signature, cp.id);
+        db.prepare("UPDATE audit_checkpoints SET root_hash = ?, key_fingerprint = ?, signature = ? WHERE id = ?").run(
+          head.rootHash,
+          head.keyFingerprint,
+          signature,
+          cp.id,
+        );
         const payload = canonicalJson({ checkpointId: cp.id, ...head, signature, reason: cp.reason });
         db.prepare("UPDATE audit_events SET payload = ? WHERE seq = ?").run(payload, cp.treeSize + 1);
         rechain(db, cp.treeSize + 1);
@@ -173,7 +208,9 @@ describe("audit ledger verification", () => {
     // Against the genuine key kept in the data directory: signed with the wrong key.
     const r = await verify(dir);
     expect(r.ok).toBe(false);
-    expect(r.problem).toBe(`checkpoint #1 was signed with key ${mallory.fingerprint}, not the trusted server key ${loadAuditPublicKey(f.dir).fingerprint}`);
+    expect(r.problem).toBe(
+      `checkpoint #1 was signed with key ${mallory.fingerprint}, not the trusted server key ${loadAuditPublicKey(f.dir).fingerprint}`,
+    );
 
     // The attacker also replaces the public key file: the data alone now looks fine...
     fs.writeFileSync(path.join(dir, PUBLIC_KEY_FILE), mallory.publicKeyPem);
@@ -203,7 +240,11 @@ describe("audit ledger verification", () => {
   });
 
   it("detects an altered checkpoint (root, size or time changed)", async () => {
-    for (const [column, value] of [["root_hash", "11".repeat(32)], ["tree_size", 19], ["at", "2030-01-01T00:00:00.000Z"]] as const) {
+    for (const [column, value] of [
+      ["root_hash", "11".repeat(32)],
+      ["tree_size", 19],
+      ["at", "2030-01-01T00:00:00.000Z"],
+    ] as const) {
       const dir = copyFixture(f, `alter-${column}`);
       tamper(dir, (db) => db.prepare(`UPDATE audit_checkpoints SET ${column} = ? WHERE id = 2`).run(value));
       const r = await verify(dir);
@@ -217,14 +258,21 @@ describe("audit ledger verification", () => {
     const dir = copyFixture(f, "cp-delete");
     tamper(dir, (db) => db.prepare("DELETE FROM audit_checkpoints WHERE id = 1").run());
     const r = await verify(dir);
-    expect(r).toMatchObject({ ok: false, firstBadSeq: 21, problem: "seq 21 records checkpoint #1, but there is no such checkpoint row (deleted?)" });
+    expect(r).toMatchObject({
+      ok: false,
+      firstBadSeq: 21,
+      problem: "seq 21 records checkpoint #1, but there is no such checkpoint row (deleted?)",
+    });
   });
 
   it("rejects a trusted checkpoint that was tampered with", async () => {
     const trusted = trustedFromFixture(f.dir);
     const forged = { ...trusted, treeHead: { ...trusted.treeHead, treeSize: 30 } };
     const r = await verify(f.dir, { trustedCheckpoint: forged });
-    expect(r).toMatchObject({ ok: false, problem: "the trusted checkpoint signature is not valid for the server key (altered checkpoint?)" });
+    expect(r).toMatchObject({
+      ok: false,
+      problem: "the trusted checkpoint signature is not valid for the server key (altered checkpoint?)",
+    });
   });
 
   it("verifies an open Db handle; a new checkpoint refuses a damaged tail and never launders a rewrite", async () => {
@@ -251,7 +299,9 @@ describe("audit ledger verification", () => {
     const fresh = createAuditCheckpoint(db3, keys, "after rewrite").checkpoint;
     const r3 = await verify(dir3);
     expect(r3.ok).toBe(false);
-    expect(r3.problems).toContain(`checkpoint #${fresh.id} (tree size 52) root does not match the events (the change is in seq 1..52) (rewritten history?)`);
+    expect(r3.problems).toContain(
+      `checkpoint #${fresh.id} (tree size 52) root does not match the events (the change is in seq 1..52) (rewritten history?)`,
+    );
     db3.$client.close();
 
     // Without a recorded frontier (say, a checkpoint event from an older version) every leaf is re-read and
@@ -274,7 +324,9 @@ describe("audit ledger verification", () => {
       rechain(s, 10);
     });
     const db5 = openDatabase(dir5);
-    expect(() => createAuditCheckpoint(db5, keys, "after rewrite")).toThrow(/refusing to sign: events 1\.\.41 no longer match checkpoint #2/);
+    expect(() => createAuditCheckpoint(db5, keys, "after rewrite")).toThrow(
+      /refusing to sign: events 1\.\.41 no longer match checkpoint #2/,
+    );
     db5.$client.close();
   });
 });
@@ -288,16 +340,22 @@ describe("parallel verification gives the same result as one pass", () => {
     ["row deleted at the end of the first range", (db) => db.prepare("DELETE FROM audit_events WHERE seq = 26").run()],
     ["row deleted at the start of the second range", (db) => db.prepare("DELETE FROM audit_events WHERE seq = 27").run()],
     ["checkpoint row deleted", (db) => db.prepare("DELETE FROM audit_checkpoints WHERE id = 1").run()],
-    ["re-chained from seq 30", (db) => {
-      db.prepare("UPDATE audit_events SET actor_name = 'Mallory' WHERE seq = 30").run();
-      rechain(db, 30);
-    }],
+    [
+      "re-chained from seq 30",
+      (db) => {
+        db.prepare("UPDATE audit_events SET actor_name = 'Mallory' WHERE seq = 30").run();
+        rechain(db, 30);
+      },
+    ],
     ["checkpoint #1 altered", (db) => db.prepare("UPDATE audit_checkpoints SET at = '2030-01-01T00:00:00.000Z' WHERE id = 1").run()],
     ["protective trigger dropped", (db) => db.exec("DROP TRIGGER signatures_no_delete")],
-    ["events after seq 30 and checkpoint #2 deleted", (db) => {
-      db.prepare("DELETE FROM audit_events WHERE seq > 30").run();
-      db.prepare("DELETE FROM audit_checkpoints WHERE id = 2").run();
-    }],
+    [
+      "events after seq 30 and checkpoint #2 deleted",
+      (db) => {
+        db.prepare("DELETE FROM audit_events WHERE seq > 30").run();
+        db.prepare("DELETE FROM audit_checkpoints WHERE id = 2").run();
+      },
+    ],
   ];
   const stillIntact = new Set(["clean", "events after seq 30 and checkpoint #2 deleted"]); // the latter needs an anchor
   it.each(cases)("%s", async (name, damage) => {

@@ -28,13 +28,23 @@ export const COSIGNATURES_FORMAT = "runledger-witness-cosignatures/1";
 type BundleCosignature = CosignatureRecord & { checkpointNote: string; cosignatureLine: string };
 type CosignaturesFile = { format: string; origin: string; cosignatures: BundleCosignature[]; exportCheckpoint?: FreshCheckpointWitnessing };
 
-export function writeWitnessBundleFiles(db: Db, dir: string, currentKeyFingerprint: string, exportCheckpoint?: FreshCheckpointWitnessing | null): void {
+export function writeWitnessBundleFiles(
+  db: Db,
+  dir: string,
+  currentKeyFingerprint: string,
+  exportCheckpoint?: FreshCheckpointWitnessing | null,
+): void {
   const cosignatures = allCosignatureRecords(db.$client).map((c) => ({
     ...c,
     checkpointNote: formatCheckpointBody({ origin: c.origin, treeSize: c.treeSize, rootHash: c.rootHash }),
     cosignatureLine: `\u2014 ${c.witnessName} ${c.signature}\n`,
   }));
-  const file: CosignaturesFile = { format: COSIGNATURES_FORMAT, origin: logOrigin(firstCheckpointKeyFingerprint(db.$client) ?? currentKeyFingerprint), cosignatures, ...(exportCheckpoint ? { exportCheckpoint } : {}) };
+  const file: CosignaturesFile = {
+    format: COSIGNATURES_FORMAT,
+    origin: logOrigin(firstCheckpointKeyFingerprint(db.$client) ?? currentKeyFingerprint),
+    cosignatures,
+    ...(exportCheckpoint ? { exportCheckpoint } : {}),
+  };
   fs.writeFileSync(path.join(dir, BUNDLE_COSIGNATURES_FILE), `${JSON.stringify(file, null, 2)}\n`);
   const witnesses = configuredWitnesses().witnesses;
   if (witnesses.length === 0) return;
@@ -53,7 +63,8 @@ export function witnessAnchorsForBundle(
 ): WitnessAnchorsResult {
   const file = path.join(bundleDir, BUNDLE_COSIGNATURES_FILE);
   const records = fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, "utf8")) as CosignaturesFile) : null;
-  if (records && (records.format !== COSIGNATURES_FORMAT || !Array.isArray(records.cosignatures))) throw new Error(`${BUNDLE_COSIGNATURES_FILE} is not a ${COSIGNATURES_FORMAT} file`);
+  if (records && (records.format !== COSIGNATURES_FORMAT || !Array.isArray(records.cosignatures)))
+    throw new Error(`${BUNDLE_COSIGNATURES_FILE} is not a ${COSIGNATURES_FORMAT} file`);
   const pinned = process.env.RUNLEDGER_LOG_ORIGIN?.trim();
   const first = [...checkpoints].sort((a, b) => a.id - b.id)[0];
   const origins = opts.origin ? [opts.origin] : pinned ? [pinned] : first ? [defaultLogOrigin(first.keyFingerprint)] : [];

@@ -21,7 +21,7 @@ const MAX_ANSWER_BYTES = 64 * 1024;
 export type WitnessConfig = { witnesses: WitnessEndpoint[]; errors: string[] };
 
 function parseEntry(entry: string): WitnessEndpoint {
-  let lastError = "no \"=\" between the URL and the verifier key";
+  let lastError = 'no "=" between the URL and the verifier key';
   for (let i = entry.indexOf("="); i > 0; i = entry.indexOf("=", i + 1)) {
     const url = entry.slice(0, i).trim();
     let key: VerifierKey;
@@ -38,7 +38,8 @@ function parseEntry(entry: string): WitnessEndpoint {
       throw new Error(`witness "${entry}": "${url}" is not a URL`);
     }
     if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw new Error(`witness "${entry}": URL must be http or https`);
-    if (key.type !== SIG_TYPE_COSIGNATURE_V1) throw new Error(`witness "${entry}": the key is not a cosignature/v1 witness key (type 0x04)`);
+    if (key.type !== SIG_TYPE_COSIGNATURE_V1)
+      throw new Error(`witness "${entry}": the key is not a cosignature/v1 witness key (type 0x04)`);
     return { url: url.replace(/\/+$/, ""), key };
   }
   throw new Error(`witness "${entry}": ${lastError}`);
@@ -47,7 +48,10 @@ function parseEntry(entry: string): WitnessEndpoint {
 /** Parses RUNLEDGER_WITNESSES; bad entries are reported in `errors`, good ones still used. */
 export function parseWitnessConfig(value: string | undefined): WitnessConfig {
   const out: WitnessConfig = { witnesses: [], errors: [] };
-  for (const entry of (value ?? "").split(",").map((e) => e.trim()).filter(Boolean)) {
+  for (const entry of (value ?? "")
+    .split(",")
+    .map((e) => e.trim())
+    .filter(Boolean)) {
     try {
       const w = parseEntry(entry);
       if (out.witnesses.some((x) => x.url === w.url)) throw new Error(`witness ${w.url} is listed twice`);
@@ -81,7 +85,8 @@ export async function requestCosignature(
       signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
     });
     const bytes = Buffer.from(await res.arrayBuffer());
-    if (bytes.length > MAX_ANSWER_BYTES) return { kind: "refused", httpStatus: res.status, message: `answer larger than ${MAX_ANSWER_BYTES} bytes` };
+    if (bytes.length > MAX_ANSWER_BYTES)
+      return { kind: "refused", httpStatus: res.status, message: `answer larger than ${MAX_ANSWER_BYTES} bytes` };
     body = bytes.toString("utf8");
   } catch (err) {
     const e = err as Error & { cause?: { code?: string; message?: string } };
@@ -107,7 +112,11 @@ export async function requestCosignature(
     const ok = verifyCosignature(witness.key, req.noteText, sig);
     if (ok) return { kind: "cosigned", cosignature: ok };
   }
-  return { kind: "refused", httpStatus: 200, message: `no valid cosignature by ${witness.key.name}+${witness.key.keyId.toString("hex")} in the answer` };
+  return {
+    kind: "refused",
+    httpStatus: 200,
+    message: `no valid cosignature by ${witness.key.name}+${witness.key.keyId.toString("hex")} in the answer`,
+  };
 }
 
 export type WitnessCheckpoint = { origin: string; treeSize: number; rootHash: string; cosignedAt: string; witness: string; keyId: string };
@@ -118,7 +127,10 @@ export type WitnessCheckpoint = { origin: string; treeSize: number; rootHash: st
  * checkpoint of this log cosigned by a trusted key: a wrong key file, or not the witness it claims to be).
  */
 export class WitnessFetchError extends Error {
-  constructor(readonly kind: "unreachable" | "unknown origin" | "invalid", message: string) {
+  constructor(
+    readonly kind: "unreachable" | "unknown origin" | "invalid",
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -128,7 +140,12 @@ export class WitnessFetchError extends Error {
  * checks its cosignature under `key` (or any of `keys`): an anchor that does not depend on anything stored with the
  * log. Throws a WitnessFetchError with the reason when the witness cannot be reached or the answer does not verify.
  */
-export async function fetchWitnessCheckpoint(url: string, key: VerifierKey | readonly VerifierKey[], origin: string, opts: { timeoutMs?: number } = {}): Promise<WitnessCheckpoint> {
+export async function fetchWitnessCheckpoint(
+  url: string,
+  key: VerifierKey | readonly VerifierKey[],
+  origin: string,
+  opts: { timeoutMs?: number } = {},
+): Promise<WitnessCheckpoint> {
   const keys = Array.isArray(key) ? (key as readonly VerifierKey[]) : [key as VerifierKey];
   const base = url.replace(/\/+$/, "");
   let res: Response;
@@ -136,30 +153,50 @@ export async function fetchWitnessCheckpoint(url: string, key: VerifierKey | rea
   try {
     res = await fetch(`${base}/checkpoint/${encodeURIComponent(origin)}`, { signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000) });
     const bytes = Buffer.from(await res.arrayBuffer());
-    if (bytes.length > MAX_ANSWER_BYTES) throw new WitnessFetchError("invalid", `witness ${base}: answer larger than ${MAX_ANSWER_BYTES} bytes`);
+    if (bytes.length > MAX_ANSWER_BYTES)
+      throw new WitnessFetchError("invalid", `witness ${base}: answer larger than ${MAX_ANSWER_BYTES} bytes`);
     body = bytes.toString("utf8");
   } catch (err) {
     if (err instanceof WitnessFetchError) throw err;
     const e = err as Error & { cause?: { code?: string; message?: string } };
     throw new WitnessFetchError("unreachable", `witness ${base} unreachable: ${e.cause?.code ?? e.cause?.message ?? e.message}`);
   }
-  if (res.status === 404) throw new WitnessFetchError("unknown origin", `witness ${base} has cosigned no checkpoint for origin "${origin}" (404 ${body.trim().slice(0, 200)})`);
-  if (res.status !== 200) throw new WitnessFetchError("unreachable", `witness ${base} answered ${res.status}: ${body.trim().slice(0, 200)}`);
+  if (res.status === 404)
+    throw new WitnessFetchError(
+      "unknown origin",
+      `witness ${base} has cosigned no checkpoint for origin "${origin}" (404 ${body.trim().slice(0, 200)})`,
+    );
+  if (res.status !== 200)
+    throw new WitnessFetchError("unreachable", `witness ${base} answered ${res.status}: ${body.trim().slice(0, 200)}`);
   let note;
   let cp;
   try {
     note = parseSignedNote(body);
     cp = parseCheckpointBody(note.text);
   } catch (err) {
-    throw new WitnessFetchError("invalid", `witness ${base} answered with something that is not a checkpoint note: ${(err as Error).message}`);
+    throw new WitnessFetchError(
+      "invalid",
+      `witness ${base} answered with something that is not a checkpoint note: ${(err as Error).message}`,
+    );
   }
   if (cp.origin !== origin) throw new WitnessFetchError("invalid", `witness ${base} answered for origin "${cp.origin}", not "${origin}"`);
   for (const k of keys) {
     for (const sig of note.signatures) {
       const ok = verifyCosignature(k, note.text, sig);
-      if (ok) return { origin, treeSize: cp.treeSize, rootHash: cp.rootHash, cosignedAt: new Date(ok.timestamp * 1000).toISOString(), witness: k.name, keyId: k.keyId.toString("hex") };
+      if (ok)
+        return {
+          origin,
+          treeSize: cp.treeSize,
+          rootHash: cp.rootHash,
+          cosignedAt: new Date(ok.timestamp * 1000).toISOString(),
+          witness: k.name,
+          keyId: k.keyId.toString("hex"),
+        };
     }
   }
   const names = keys.map((k) => `${k.name}+${k.keyId.toString("hex")}`).join(", ");
-  throw new WitnessFetchError("invalid", `witness ${base}: its checkpoint carries no valid cosignature by ${names} (wrong witness key, or not that witness?)`);
+  throw new WitnessFetchError(
+    "invalid",
+    `witness ${base}: its checkpoint carries no valid cosignature by ${names} (wrong witness key, or not that witness?)`,
+  );
 }

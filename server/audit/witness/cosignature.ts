@@ -28,7 +28,8 @@ export function cosignedMessage(timestamp: number | bigint, noteText: string): B
 
 /** A cosignature line by `name` over the checkpoint note text, at `timestamp` (seconds since the epoch). */
 export function cosignNote(name: string, privateKey: KeyObject, noteText: string, timestamp: number): string {
-  if (!Number.isSafeInteger(timestamp) || timestamp < 0) throw new Error(`cosignature timestamp must be a whole number of seconds, got ${timestamp}`);
+  if (!Number.isSafeInteger(timestamp) || timestamp < 0)
+    throw new Error(`cosignature timestamp must be a whole number of seconds, got ${timestamp}`);
   const keyId = keyIdFor(name, SIG_TYPE_COSIGNATURE_V1, rawEd25519PublicKey(privateKey));
   const ts = Buffer.alloc(8);
   ts.writeBigUInt64BE(BigInt(timestamp));
@@ -49,7 +50,12 @@ export function verifyCosignature(key: VerifierKey, noteText: string, sig: NoteS
   } catch {
     return null;
   }
-  return { name: sig.name, keyId: sig.keyId.toString("hex"), timestamp: Number(ts), signature: Buffer.concat([sig.keyId, sig.signature]).toString("base64") };
+  return {
+    name: sig.name,
+    keyId: sig.keyId.toString("hex"),
+    timestamp: Number(ts),
+    signature: Buffer.concat([sig.keyId, sig.signature]).toString("base64"),
+  };
 }
 
 /** True when `sig` was made by `key` over `noteText`, for either signature type. */

@@ -55,12 +55,18 @@ export async function cosignFreshCheckpoint(
       cosigned = largestCosignedSize(sqlite, w.key.name, keyId) >= cp.treeSize;
       if (!cosigned) {
         const status = readWitnessStatus(deps.db, w.url);
-        reason = outcome === "timeout" ? `no cosignature within ${waitMs} ms` : status?.lastError ?? "not cosigned";
+        reason = outcome === "timeout" ? `no cosignature within ${waitMs} ms` : (status?.lastError ?? "not cosigned");
       }
     } catch (err) {
       reason = `cannot read the cosignatures: ${(err as Error).message}`;
     }
     return { url: w.url, witness: w.key.name, cosigned, reason };
   });
-  return { checkpointId: cp.id, treeSize: cp.treeSize, rootHash: cp.rootHash, waitedMs: Math.round(performance.now() - started), witnesses };
+  return {
+    checkpointId: cp.id,
+    treeSize: cp.treeSize,
+    rootHash: cp.rootHash,
+    waitedMs: Math.round(performance.now() - started),
+    witnesses,
+  };
 }

@@ -29,7 +29,14 @@ export class NoteFormatError extends Error {
 export type NoteSignature = { name: string; keyId: Buffer; signature: Buffer };
 export type SignedNote = { text: string; signatures: NoteSignature[] };
 /** A public key a note signature can be checked against. */
-export type VerifierKey = { name: string; type: NoteSignatureType; keyId: Buffer; rawPublicKey: Buffer; publicKey: KeyObject; vkey: string };
+export type VerifierKey = {
+  name: string;
+  type: NoteSignatureType;
+  keyId: Buffer;
+  rawPublicKey: Buffer;
+  publicKey: KeyObject;
+  vkey: string;
+};
 
 /** Base64 that re-encodes to itself (Node's decoder silently skips junk). */
 export function strictBase64(s: string, what: string): Buffer {
@@ -46,7 +53,13 @@ export function checkKeyName(name: string): void {
 
 export function keyIdFor(name: string, type: NoteSignatureType, rawPublicKey: Uint8Array): Buffer {
   checkKeyName(name);
-  return crypto.createHash("sha256").update(Buffer.from(name, "utf8")).update(Buffer.from([0x0a, type])).update(rawPublicKey).digest().subarray(0, 4);
+  return crypto
+    .createHash("sha256")
+    .update(Buffer.from(name, "utf8"))
+    .update(Buffer.from([0x0a, type]))
+    .update(rawPublicKey)
+    .digest()
+    .subarray(0, 4);
 }
 
 export function rawEd25519PublicKey(key: KeyObject): Buffer {
@@ -83,11 +96,15 @@ export function parseVerifierKey(vkey: string): VerifierKey {
   if (!/^[0-9a-f]{8}$/.test(idHex)) throw new NoteFormatError(`verifier key "${name}": key ID "${idHex}" is not 8 lowercase hex digits`);
   const data = strictBase64(text.slice(second + 1), `verifier key "${name}"`);
   const type = data[0];
-  if (type !== SIG_TYPE_ED25519 && type !== SIG_TYPE_COSIGNATURE_V1) throw new NoteFormatError(`verifier key "${name}": unsupported signature type 0x${(type ?? 0).toString(16).padStart(2, "0")} (supported: 0x01 Ed25519, 0x04 cosignature/v1)`);
+  if (type !== SIG_TYPE_ED25519 && type !== SIG_TYPE_COSIGNATURE_V1)
+    throw new NoteFormatError(
+      `verifier key "${name}": unsupported signature type 0x${(type ?? 0).toString(16).padStart(2, "0")} (supported: 0x01 Ed25519, 0x04 cosignature/v1)`,
+    );
   const rawPublicKey = data.subarray(1);
   const publicKey = ed25519PublicKeyFromRaw(rawPublicKey);
   const keyId = keyIdFor(name, type, rawPublicKey);
-  if (keyId.toString("hex") !== idHex) throw new NoteFormatError(`verifier key "${name}": key ID ${idHex} does not match the key (expected ${keyId.toString("hex")})`);
+  if (keyId.toString("hex") !== idHex)
+    throw new NoteFormatError(`verifier key "${name}": key ID ${idHex} does not match the key (expected ${keyId.toString("hex")})`);
   return { name, type, keyId, rawPublicKey: Buffer.from(rawPublicKey), publicKey, vkey: text };
 }
 
@@ -100,7 +117,8 @@ export function formatSignatureLine(name: string, keyId: Uint8Array, signature: 
 /** Parses one signature line (with or without its final newline). */
 export function parseSignatureLine(line: string): NoteSignature {
   const body = line.endsWith("\n") ? line.slice(0, -1) : line;
-  if (!body.startsWith(`${EM_DASH} `)) throw new NoteFormatError(`signature line does not start with "${EM_DASH} ": "${body.slice(0, 80)}"`);
+  if (!body.startsWith(`${EM_DASH} `))
+    throw new NoteFormatError(`signature line does not start with "${EM_DASH} ": "${body.slice(0, 80)}"`);
   const parts = body.slice(2).split(" ");
   if (parts.length !== 2) throw new NoteFormatError(`signature line is not "${EM_DASH} <name> <base64>": "${body.slice(0, 80)}"`);
   const [name, b64] = parts as [string, string];
@@ -123,7 +141,8 @@ export function parseSignedNote(note: string): SignedNote {
   const text = note.slice(0, split + 1);
   const lines = note.slice(split + 2, -1).split("\n");
   if (lines.length === 1 && lines[0] === "") throw new NoteFormatError("signed note has no signature lines");
-  if (lines.length > MAX_NOTE_SIGNATURES) throw new NoteFormatError(`signed note has ${lines.length} signatures; at most ${MAX_NOTE_SIGNATURES} are accepted`);
+  if (lines.length > MAX_NOTE_SIGNATURES)
+    throw new NoteFormatError(`signed note has ${lines.length} signatures; at most ${MAX_NOTE_SIGNATURES} are accepted`);
   return { text, signatures: lines.map(parseSignatureLine) };
 }
 

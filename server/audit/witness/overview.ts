@@ -46,12 +46,29 @@ export function witnessOverview({ db, auditKeys }: { db: Db; auditKeys: AuditKey
     if (key) {
       try {
         const blob = Buffer.from(c.signature, "base64");
-        verified = verifyCosignature(key, formatCheckpointBody({ origin: c.origin, treeSize: c.treeSize, rootHash: c.rootHash }), { name: c.witnessName, keyId: blob.subarray(0, 4), signature: blob.subarray(4) }) !== null;
+        verified =
+          verifyCosignature(key, formatCheckpointBody({ origin: c.origin, treeSize: c.treeSize, rootHash: c.rootHash }), {
+            name: c.witnessName,
+            keyId: blob.subarray(0, 4),
+            signature: blob.subarray(4),
+          }) !== null;
       } catch {
         verified = false;
       }
     }
-    return { id: c.id, checkpointId: c.checkpointId, origin: c.origin, treeSize: c.treeSize, rootHash: c.rootHash, witnessName: c.witnessName, keyId: c.keyId, cosignedAt: new Date(c.timestamp * 1000).toISOString(), receivedAt: c.receivedAt, signature: c.signature, verified };
+    return {
+      id: c.id,
+      checkpointId: c.checkpointId,
+      origin: c.origin,
+      treeSize: c.treeSize,
+      rootHash: c.rootHash,
+      witnessName: c.witnessName,
+      keyId: c.keyId,
+      cosignedAt: new Date(c.timestamp * 1000).toISOString(),
+      receivedAt: c.receivedAt,
+      signature: c.signature,
+      verified,
+    };
   });
   return { origin, logVkey, originError, configErrors: config.errors, witnesses, cosignatures };
 }

@@ -106,7 +106,8 @@ export class WitnessPusher {
   private async pushTo(w: WitnessEndpoint, cp: AuditCheckpointRow): Promise<PushResult> {
     const { db } = this.deps;
     const keyId = w.key.keyId.toString("hex");
-    if (hasCosignature(db, w.key.name, keyId, cp.treeSize, cp.rootHash)) return { url: w.url, outcome: "already cosigned", treeSize: cp.treeSize };
+    if (hasCosignature(db, w.key.name, keyId, cp.treeSize, cp.rootHash))
+      return { url: w.url, outcome: "already cosigned", treeSize: cp.treeSize };
     const started = performance.now();
     const now = () => new Date().toISOString();
     const status = readWitnessStatus(db, w.url);
@@ -151,19 +152,50 @@ export class WitnessPusher {
       const outcome = await requestCosignature(w, { oldSize, proof, note, noteText }, { timeoutMs: this.opts.timeoutMs });
       if (outcome.kind === "unreachable") return fail(`unreachable: ${outcome.message}`, false);
       if (outcome.kind === "refused") {
-        const why = outcome.httpStatus === 422 ? "the witness found this checkpoint inconsistent with the one it cosigned before" : outcome.httpStatus === 403 ? "the witness does not accept this log's signature (is it configured with this log's key?)" : outcome.httpStatus === 404 ? `the witness does not know origin "${origin}"` : "refused";
+        const why =
+          outcome.httpStatus === 422
+            ? "the witness found this checkpoint inconsistent with the one it cosigned before"
+            : outcome.httpStatus === 403
+              ? "the witness does not accept this log's signature (is it configured with this log's key?)"
+              : outcome.httpStatus === 404
+                ? `the witness does not know origin "${origin}"`
+                : "refused";
         return fail(`${why} (${outcome.message})`, true);
       }
       if (outcome.kind === "conflict") {
-        if (outcome.witnessSize > cp.treeSize) return fail(`the witness has already cosigned tree size ${outcome.witnessSize}, larger than this log's latest checkpoint (${cp.treeSize}): rolled-back log, or another log using origin "${origin}"`, true);
-        if (outcome.witnessSize === oldSize) return fail(`the witness cosigned a different root at tree size ${oldSize} (fork: history differs from what it saw)`, true);
+        if (outcome.witnessSize > cp.treeSize)
+          return fail(
+            `the witness has already cosigned tree size ${outcome.witnessSize}, larger than this log's latest checkpoint (${cp.treeSize}): rolled-back log, or another log using origin "${origin}"`,
+            true,
+          );
+        if (outcome.witnessSize === oldSize)
+          return fail(`the witness cosigned a different root at tree size ${oldSize} (fork: history differs from what it saw)`, true);
         oldSize = outcome.witnessSize;
         continue;
       }
       const c = outcome.cosignature;
       const at = now();
-      insertCosignature(db, { checkpointId: cp.id, origin, treeSize: cp.treeSize, rootHash: cp.rootHash, witnessName: c.name, keyId: c.keyId, timestamp: c.timestamp, signature: c.signature, receivedAt: at });
-      upsertWitnessStatus(db, { ...base, reachable: true, cosignedSize: cp.treeSize, lastAttemptAt: at, lastSuccessAt: at, lastError: sameWitness ? status.lastError : null, lastErrorAt: sameWitness ? status.lastErrorAt : null, failingSince: null });
+      insertCosignature(db, {
+        checkpointId: cp.id,
+        origin,
+        treeSize: cp.treeSize,
+        rootHash: cp.rootHash,
+        witnessName: c.name,
+        keyId: c.keyId,
+        timestamp: c.timestamp,
+        signature: c.signature,
+        receivedAt: at,
+      });
+      upsertWitnessStatus(db, {
+        ...base,
+        reachable: true,
+        cosignedSize: cp.treeSize,
+        lastAttemptAt: at,
+        lastSuccessAt: at,
+        lastError: sameWitness ? status.lastError : null,
+        lastErrorAt: sameWitness ? status.lastErrorAt : null,
+        failingSince: null,
+      });
       return { url: w.url, outcome: "cosigned", treeSize: cp.treeSize, ms: performance.now() - started };
     }
     return fail("the witness kept changing its size; giving up until the next checkpoint", true);

@@ -19,9 +19,11 @@ export function insertCosignature(db: Db, row: NewCosignatureRecord): void {
 }
 
 export function hasCosignature(db: Db, witnessName: string, keyId: string, treeSize: number, rootHash: string): boolean {
-  return db.$client
-    .prepare("SELECT 1 FROM witness_cosignatures WHERE witness_name = ? AND key_id = ? AND tree_size = ? AND root_hash = ?")
-    .get(witnessName, keyId, treeSize, rootHash) !== undefined;
+  return (
+    db.$client
+      .prepare("SELECT 1 FROM witness_cosignatures WHERE witness_name = ? AND key_id = ? AND tree_size = ? AND root_hash = ?")
+      .get(witnessName, keyId, treeSize, rootHash) !== undefined
+  );
 }
 
 export function readWitnessStatus(db: Db, url: string): WitnessStatusRow | undefined {
@@ -52,13 +54,27 @@ type RawRow = [number, number, string, number, string, string, string, number, s
 export function allCosignatureRecords(sqlite: Database.Database): CosignatureRecord[] {
   if (!hasTable(sqlite, "witness_cosignatures")) return [];
   const rows = sqlite.prepare(`SELECT ${COLUMNS} FROM witness_cosignatures ORDER BY id`).raw(true).all() as RawRow[];
-  return rows.map((a) => ({ id: a[0], checkpointId: a[1], origin: a[2], treeSize: a[3], rootHash: a[4], witnessName: a[5], keyId: a[6], timestamp: a[7], signature: a[8], receivedAt: a[9] }));
+  return rows.map((a) => ({
+    id: a[0],
+    checkpointId: a[1],
+    origin: a[2],
+    treeSize: a[3],
+    rootHash: a[4],
+    witnessName: a[5],
+    keyId: a[6],
+    timestamp: a[7],
+    signature: a[8],
+    receivedAt: a[9],
+  }));
 }
 
 /** The largest tree size a witness (name + key ID) has a stored cosignature for; 0 when none. */
 export function largestCosignedSize(sqlite: Database.Database, witnessName: string, keyId: string): number {
   if (!hasTable(sqlite, "witness_cosignatures")) return 0;
-  const row = sqlite.prepare("SELECT MAX(tree_size) FROM witness_cosignatures WHERE witness_name = ? AND key_id = ?").raw(true).get(witnessName, keyId) as [number | null];
+  const row = sqlite
+    .prepare("SELECT MAX(tree_size) FROM witness_cosignatures WHERE witness_name = ? AND key_id = ?")
+    .raw(true)
+    .get(witnessName, keyId) as [number | null];
   return row[0] ?? 0;
 }
 
@@ -69,8 +85,15 @@ export function firstCheckpointKeyFingerprint(sqlite: Database.Database): string
 }
 
 /** Events after `coveredSize`: how many, and the oldest time among them; and the newest event's time. */
-export function uncoveredTail(sqlite: Database.Database, coveredSize: number): { count: number; oldestAt: string | null; firstSeq: number | null; newestAt: string | null } {
-  const tail = sqlite.prepare("SELECT COUNT(*), MIN(at), MIN(seq) FROM audit_events WHERE seq > ?").raw(true).get(coveredSize) as [number, string | null, number | null];
+export function uncoveredTail(
+  sqlite: Database.Database,
+  coveredSize: number,
+): { count: number; oldestAt: string | null; firstSeq: number | null; newestAt: string | null } {
+  const tail = sqlite.prepare("SELECT COUNT(*), MIN(at), MIN(seq) FROM audit_events WHERE seq > ?").raw(true).get(coveredSize) as [
+    number,
+    string | null,
+    number | null,
+  ];
   const newest = sqlite.prepare("SELECT at FROM audit_events ORDER BY seq DESC LIMIT 1").raw(true).get() as [string] | undefined;
   return { count: tail[0], oldestAt: tail[1], firstSeq: tail[2], newestAt: newest?.[0] ?? null };
 }

@@ -47,7 +47,11 @@ export function toWitnessKeys(keys: readonly (VerifierKey | string)[]): Verifier
 }
 
 /** Checks cosignature records (from the database or a bundle's cosignatures.json) against trusted witness keys. */
-export function witnessAnchorsFromRecords(records: readonly RecordLike[], witnessKeys: readonly (VerifierKey | string)[], origins: readonly string[]): WitnessAnchorsResult {
+export function witnessAnchorsFromRecords(
+  records: readonly RecordLike[],
+  witnessKeys: readonly (VerifierKey | string)[],
+  origins: readonly string[],
+): WitnessAnchorsResult {
   const keys = toWitnessKeys(witnessKeys);
   const out: WitnessAnchorsResult = { anchors: [], problems: [], notes: [], latestCosigned: null, byWitness: [] };
   const seen = new Set<string>();
@@ -70,12 +74,16 @@ export function witnessAnchorsFromRecords(records: readonly RecordLike[], witnes
       const blob = Buffer.from(r.signature, "base64");
       const sig = { name: r.witnessName, keyId: blob.subarray(0, 4), signature: blob.subarray(4) };
       const stampMatches = blob.length === 76 && Number(blob.readBigUInt64BE(4)) === r.timestamp;
-      valid = stampMatches ? verifyCosignature(key, formatCheckpointBody({ origin: r.origin, treeSize: r.treeSize, rootHash: r.rootHash }), sig) : null;
+      valid = stampMatches
+        ? verifyCosignature(key, formatCheckpointBody({ origin: r.origin, treeSize: r.treeSize, rootHash: r.rootHash }), sig)
+        : null;
     } catch {
       valid = null;
     }
     if (!valid) {
-      out.problems.push(`${what} does not verify under the witness key ${key.vkey.split("+").slice(0, 2).join("+")} (forged or altered cosignature)`);
+      out.problems.push(
+        `${what} does not verify under the witness key ${key.vkey.split("+").slice(0, 2).join("+")} (forged or altered cosignature)`,
+      );
       continue;
     }
     const id = `${key.vkey}|${r.treeSize}|${r.rootHash}`;
@@ -83,14 +91,23 @@ export function witnessAnchorsFromRecords(records: readonly RecordLike[], witnes
       seen.add(id);
       out.anchors.push({ kind: "witness", name: `witness ${r.witnessName}`, treeSize: r.treeSize, rootHash: r.rootHash });
     }
-    const latest: LatestCosigned = { witness: r.witnessName, keyId: r.keyId, treeSize: r.treeSize, rootHash: r.rootHash, cosignedAt: new Date(r.timestamp * 1000).toISOString() };
+    const latest: LatestCosigned = {
+      witness: r.witnessName,
+      keyId: r.keyId,
+      treeSize: r.treeSize,
+      rootHash: r.rootHash,
+      cosignedAt: new Date(r.timestamp * 1000).toISOString(),
+    };
     const prev = best.get(key.vkey);
     if (!prev || prev.treeSize < r.treeSize) best.set(key.vkey, latest);
   }
   out.byWitness = [...best.values()];
   out.latestCosigned = out.byWitness.reduce<LatestCosigned | null>((m, x) => (!m || x.treeSize > m.treeSize ? x : m), null);
   if (unknown > 0) out.notes.push(`${unknown} cosignature(s) by witnesses whose keys were not given were ignored`);
-  if (foreign.size > 0) out.notes.push(`cosignatures for other log origins (${[...foreign].join(", ")}) were ignored; this log's origin is ${origins.join(" or ")} (pass the right origin if RUNLEDGER_LOG_ORIGIN was set)`);
+  if (foreign.size > 0)
+    out.notes.push(
+      `cosignatures for other log origins (${[...foreign].join(", ")}) were ignored; this log's origin is ${origins.join(" or ")} (pass the right origin if RUNLEDGER_LOG_ORIGIN was set)`,
+    );
   for (const k of keys) if (!best.has(k.vkey)) out.notes.push(`no valid cosignature by witness ${k.name} is stored`);
   return out;
 }
@@ -105,7 +122,11 @@ export function logOriginsOf(sqlite: Database.Database, origin?: string, env: Re
 }
 
 /** Contract for verify.ts: anchors from the cosignatures stored in a live database (any connection, read-only fine). */
-export function witnessAnchors(sqlite: Database.Database, witnessKeys: readonly (VerifierKey | string)[], opts: { origin?: string } = {}): WitnessAnchorsResult {
+export function witnessAnchors(
+  sqlite: Database.Database,
+  witnessKeys: readonly (VerifierKey | string)[],
+  opts: { origin?: string } = {},
+): WitnessAnchorsResult {
   return witnessAnchorsFromRecords(allCosignatureRecords(sqlite), witnessKeys, logOriginsOf(sqlite, opts.origin));
 }
 

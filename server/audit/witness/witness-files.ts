@@ -24,8 +24,16 @@ export const WITNESS_EVIDENCE_FILE = "evidence.jsonl";
 export type WitnessIdentity = { name: string; privateKey: KeyObject; verifierKey: VerifierKey };
 
 function defaultWitnessName(publicKey: KeyObject): string {
-  const host = os.hostname().toLowerCase().replace(/[^a-z0-9.-]/g, "-") || "localhost";
-  const tag = crypto.createHash("sha256").update(publicKey.export({ type: "spki", format: "der" })).digest("hex").slice(0, 8);
+  const host =
+    os
+      .hostname()
+      .toLowerCase()
+      .replace(/[^a-z0-9.-]/g, "-") || "localhost";
+  const tag = crypto
+    .createHash("sha256")
+    .update(publicKey.export({ type: "spki", format: "der" }))
+    .digest("hex")
+    .slice(0, 8);
   return `${host}/runledger-witness-${tag}`;
 }
 
@@ -44,7 +52,8 @@ export function loadOrCreateWitnessIdentity(keyDir: string, name?: string): { id
   if (mode & 0o077) throw new Error(`witness key ${keyPath} is readable by others (mode ${mode.toString(8)}); run: chmod 600 ${keyPath}`);
   const privateKey = crypto.createPrivateKey(fs.readFileSync(keyPath, "utf8"));
   if (privateKey.asymmetricKeyType !== "ed25519") throw new Error(`witness key ${keyPath} is not an Ed25519 key`);
-  if (!fs.existsSync(namePath)) writeFileAtomic(namePath, `${name ?? defaultWitnessName(crypto.createPublicKey(privateKey))}\n`, { mode: 0o644, createOnly: true });
+  if (!fs.existsSync(namePath))
+    writeFileAtomic(namePath, `${name ?? defaultWitnessName(crypto.createPublicKey(privateKey))}\n`, { mode: 0o644, createOnly: true });
   const stored = fs.readFileSync(namePath, "utf8").trim();
   checkKeyName(stored);
   if (name !== undefined && name !== stored) {
@@ -87,7 +96,9 @@ export function writeLogState(keyDir: string, state: WitnessLogState): void {
 }
 
 export function appendEvidence(keyDir: string, entry: Record<string, unknown>): void {
-  fs.appendFileSync(path.join(keyDir, WITNESS_EVIDENCE_FILE), `${JSON.stringify({ at: new Date().toISOString(), ...entry })}\n`, { mode: 0o600 });
+  fs.appendFileSync(path.join(keyDir, WITNESS_EVIDENCE_FILE), `${JSON.stringify({ at: new Date().toISOString(), ...entry })}\n`, {
+    mode: 0o600,
+  });
 }
 
 function processAlive(pid: number): boolean {

@@ -49,7 +49,8 @@ export function createWitnessServer(witness: Witness, opts: { maxBodyBytes?: num
         if (url.pathname === "/add-checkpoint") {
           if (req.method !== "POST") return send(res, { status: 405, contentType: "text/plain", body: "use POST\n" });
           const body = await readBody(req, limit);
-          if (body === "too large") return send(res, { status: 413, contentType: "text/plain", body: `request body larger than ${limit} bytes\n` });
+          if (body === "too large")
+            return send(res, { status: 413, contentType: "text/plain", body: `request body larger than ${limit} bytes\n` });
           let textBody: string;
           try {
             textBody = new TextDecoder("utf-8", { fatal: true }).decode(body);
@@ -61,9 +62,15 @@ export function createWitnessServer(witness: Witness, opts: { maxBodyBytes?: num
           return send(res, r);
         }
         if (req.method !== "GET") return send(res, { status: 405, contentType: "text/plain", body: "use GET\n" });
-        if (url.pathname.startsWith("/checkpoint/")) return send(res, witness.latestCheckpoint(decodeURIComponent(url.pathname.slice("/checkpoint/".length))));
-        if (url.pathname === "/witness-key") return send(res, { status: 200, contentType: "text/plain", body: `${witness.identity.verifierKey.vkey}\n` });
-        return send(res, { status: 404, contentType: "text/plain", body: "endpoints: POST /add-checkpoint, GET /checkpoint/<origin>, GET /witness-key\n" });
+        if (url.pathname.startsWith("/checkpoint/"))
+          return send(res, witness.latestCheckpoint(decodeURIComponent(url.pathname.slice("/checkpoint/".length))));
+        if (url.pathname === "/witness-key")
+          return send(res, { status: 200, contentType: "text/plain", body: `${witness.identity.verifierKey.vkey}\n` });
+        return send(res, {
+          status: 404,
+          contentType: "text/plain",
+          body: "endpoints: POST /add-checkpoint, GET /checkpoint/<origin>, GET /witness-key\n",
+        });
       } catch (err) {
         log(`error: ${(err as Error).message}`);
         if (!res.headersSent) send(res, { status: 500, contentType: "text/plain", body: "internal error\n" });

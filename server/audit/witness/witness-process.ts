@@ -9,9 +9,27 @@ import path from "node:path";
 
 export type WitnessProcess = { url: string; port: number; vkey: string; keyDir: string; output: () => string; stop: () => Promise<void> };
 
-export async function startWitnessProcess(opts: { logKey: string; keyDir?: string; port?: number; name?: string }): Promise<WitnessProcess> {
+export async function startWitnessProcess(opts: {
+  logKey: string;
+  keyDir?: string;
+  port?: number;
+  name?: string;
+}): Promise<WitnessProcess> {
   const keyDir = opts.keyDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "runledger-witness-"));
-  const args = ["tsx", "server/cli/main.ts", "witness", "serve", "--port", String(opts.port ?? 0), "--host", "127.0.0.1", "--key-dir", keyDir, "--log-key", opts.logKey];
+  const args = [
+    "tsx",
+    "server/cli/main.ts",
+    "witness",
+    "serve",
+    "--port",
+    String(opts.port ?? 0),
+    "--host",
+    "127.0.0.1",
+    "--key-dir",
+    keyDir,
+    "--log-key",
+    opts.logKey,
+  ];
   if (opts.name) args.push("--name", opts.name);
   const child: ChildProcess = spawn("npx", args, { cwd: process.cwd(), detached: true, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";

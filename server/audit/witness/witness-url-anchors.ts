@@ -49,7 +49,11 @@ export function askedWitnessName(witness: string, url: string): string {
  * The log origin(s) to ask about for a data directory: as the pusher names them (first checkpoint's key, or
  * RUNLEDGER_LOG_ORIGIN); with no checkpoint row left, the trusted key's (given PEM, else the data directory's).
  */
-export function logOriginsForDataDir(dataDir: string, publicKeyPem?: string, env: Record<string, string | undefined> = process.env): string[] {
+export function logOriginsForDataDir(
+  dataDir: string,
+  publicKeyPem?: string,
+  env: Record<string, string | undefined> = process.env,
+): string[] {
   const file = path.join(dataDir, "runledger.sqlite");
   if (!fs.existsSync(file)) throw new Error(`no Runledger database at ${file}`);
   const db = new Database(file, { readonly: true, fileMustExist: true });
@@ -71,7 +75,8 @@ export async function askWitnesses(
   opts: { requireAnchor?: boolean; timeoutMs?: number } = {},
 ): Promise<WitnessUrlAnchors> {
   const keys = toWitnessKeys(witnessKeys);
-  if (urls.length > 0 && keys.length === 0) throw new Error("--witness-url needs --witness-key: the key the witness's cosignature must verify under");
+  if (urls.length > 0 && keys.length === 0)
+    throw new Error("--witness-url needs --witness-key: the key the witness's cosignature must verify under");
   const out: WitnessUrlAnchors = { checks: [], anchors: [], problems: [], notes: [] };
   const answers = await Promise.all(
     urls.map(async (raw) => {
@@ -86,7 +91,16 @@ export async function askWitnesses(
   );
   for (const a of answers) {
     if (a.cp) {
-      out.checks.push({ url: a.url, origin, outcome: "cosigned", witness: a.cp.witness, treeSize: a.cp.treeSize, rootHash: a.cp.rootHash, cosignedAt: a.cp.cosignedAt, message: null });
+      out.checks.push({
+        url: a.url,
+        origin,
+        outcome: "cosigned",
+        witness: a.cp.witness,
+        treeSize: a.cp.treeSize,
+        rootHash: a.cp.rootHash,
+        cosignedAt: a.cp.cosignedAt,
+        message: null,
+      });
       out.anchors.push({ kind: "witness", name: askedWitnessName(a.cp.witness, a.url), treeSize: a.cp.treeSize, rootHash: a.cp.rootHash });
       continue;
     }

@@ -23,7 +23,11 @@ export const TLOG_SIZE_CONTENT_TYPE = "text/x.tlog.size";
 
 export type WitnessResponse = { status: number; contentType: string; body: string };
 
-const text = (status: number, body: string): WitnessResponse => ({ status, contentType: "text/plain; charset=utf-8", body: body.endsWith("\n") ? body : `${body}\n` });
+const text = (status: number, body: string): WitnessResponse => ({
+  status,
+  contentType: "text/plain; charset=utf-8",
+  body: body.endsWith("\n") ? body : `${body}\n`,
+});
 const conflict = (size: number): WitnessResponse => ({ status: 409, contentType: TLOG_SIZE_CONTENT_TYPE, body: `${size}\n` });
 
 export type AddCheckpointRequest = { oldSize: number; proof: Buffer[]; note: string };
@@ -92,7 +96,8 @@ export class Witness {
     for (const sig of note.signatures) {
       const key = keys.find((k) => k.name === sig.name && k.keyId.equals(sig.keyId));
       if (!key) continue; // unknown keys are ignored (other witnesses' cosignatures, rotated keys)
-      if (!verifyNoteEd25519(key, note.text, sig)) return text(403, `the signature by the log key ${key.name}+${key.keyId.toString("hex")} does not verify`);
+      if (!verifyNoteEd25519(key, note.text, sig))
+        return text(403, `the signature by the log key ${key.name}+${key.keyId.toString("hex")} does not verify`);
       verifiedLines.push(`\u2014 ${sig.name} ${Buffer.concat([sig.keyId, sig.signature]).toString("base64")}\n`);
     }
     if (verifiedLines.length === 0) return text(403, `no signature by a known key of log "${cp.origin}"`);
@@ -105,13 +110,29 @@ export class Witness {
     if (cp.treeSize === 0 && cp.rootHash !== EMPTY_TREE_ROOT.toString("hex")) return text(422, "an empty tree must have the empty root");
     if (state && req.oldSize === cp.treeSize) {
       if (state.rootHash !== cp.rootHash) {
-        appendEvidence(this.keyDir, { kind: "fork", origin: cp.origin, treeSize: cp.treeSize, cosignedRoot: state.rootHash, offeredRoot: cp.rootHash, note: req.note });
+        appendEvidence(this.keyDir, {
+          kind: "fork",
+          origin: cp.origin,
+          treeSize: cp.treeSize,
+          cosignedRoot: state.rootHash,
+          offeredRoot: cp.rootHash,
+          note: req.note,
+        });
         return conflict(storedSize);
       }
     } else {
       const oldRoot = state ? Buffer.from(state.rootHash, "hex") : EMPTY_TREE_ROOT;
       if (!verifyConsistency(req.oldSize, cp.treeSize, oldRoot, Buffer.from(cp.rootHash, "hex"), req.proof)) {
-        if (state) appendEvidence(this.keyDir, { kind: "inconsistent", origin: cp.origin, fromSize: state.treeSize, fromRoot: state.rootHash, treeSize: cp.treeSize, offeredRoot: cp.rootHash, note: req.note });
+        if (state)
+          appendEvidence(this.keyDir, {
+            kind: "inconsistent",
+            origin: cp.origin,
+            fromSize: state.treeSize,
+            fromRoot: state.rootHash,
+            treeSize: cp.treeSize,
+            offeredRoot: cp.rootHash,
+            note: req.note,
+          });
         return text(422, `the consistency proof from size ${req.oldSize} to ${cp.treeSize} does not verify`);
       }
     }
@@ -136,6 +157,10 @@ export class Witness {
     if (!this.logs.has(origin)) return text(404, `unknown log origin "${origin}"`);
     const state = readLogState(this.keyDir, origin);
     if (!state) return text(404, `nothing cosigned yet for "${origin}"`);
-    return { status: 200, contentType: "text/plain; charset=utf-8", body: `${state.noteText}\n${state.logSignatures.join("")}${state.cosignature}` };
+    return {
+      status: 200,
+      contentType: "text/plain; charset=utf-8",
+      body: `${state.noteText}\n${state.logSignatures.join("")}${state.cosignature}`,
+    };
   }
 }

@@ -16,7 +16,12 @@ export const UPLOAD_LIMIT_SETTINGS = {
   maxCellChars: "RUNLEDGER_UPLOAD_MAX_CELL_CHARS",
 } as const satisfies CsvCapSettings;
 
-export const DEFAULT_UPLOAD_LIMITS: CsvCaps = { maxBytes: 128 * 1024 * 1024, maxRows: 5_000_000, maxColumns: 10_000, maxCellChars: 100_000 };
+export const DEFAULT_UPLOAD_LIMITS: CsvCaps = {
+  maxBytes: 128 * 1024 * 1024,
+  maxRows: 5_000_000,
+  maxColumns: 10_000,
+  maxCellChars: 100_000,
+};
 
 /** Uploads processed at once; more get 429 with Retry-After (each holds a parse worker and a temp file). */
 export const MAX_CONCURRENT_UPLOADS = 2;

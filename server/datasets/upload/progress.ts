@@ -5,7 +5,15 @@
  * Invariants: at most MAX_ENTRIES entries (oldest dropped first); finished entries expire after KEEP_MS.
  */
 export type UploadPhase = "receiving" | "checking" | "registering" | "done" | "failed";
-export type UploadProgress = { phase: UploadPhase; receivedBytes: number; totalBytes: number | null; checkedBytes: number; rows: number; message: string | null; updatedAt: number };
+export type UploadProgress = {
+  phase: UploadPhase;
+  receivedBytes: number;
+  totalBytes: number | null;
+  checkedBytes: number;
+  rows: number;
+  message: string | null;
+  updatedAt: number;
+};
 
 const MAX_ENTRIES = 200;
 const KEEP_MS = 5 * 60 * 1000;
@@ -18,7 +26,15 @@ const keyOf = (userId: number, uploadId: string) => `${userId}:${uploadId}`;
 export function reportUploadProgress(userId: number, uploadId: string | null, patch: Partial<Omit<UploadProgress, "updatedAt">>): void {
   if (!uploadId) return;
   const key = keyOf(userId, uploadId);
-  const previous = entries.get(key) ?? { phase: "receiving", receivedBytes: 0, totalBytes: null, checkedBytes: 0, rows: 0, message: null, updatedAt: 0 };
+  const previous = entries.get(key) ?? {
+    phase: "receiving",
+    receivedBytes: 0,
+    totalBytes: null,
+    checkedBytes: 0,
+    rows: 0,
+    message: null,
+    updatedAt: 0,
+  };
   entries.delete(key); // re-insert: Map order is then oldest-updated first
   entries.set(key, { ...previous, ...patch, updatedAt: Date.now() });
   const cutoff = Date.now() - KEEP_MS;

@@ -22,7 +22,12 @@ export function scanCsvInWorker(
   opts: { settings?: CsvCapSettings; onProgress?: (p: CsvScanProgress) => void; timeoutMs?: number; signal?: AbortSignal } = {},
 ): Promise<CsvProfile> {
   const input: CsvScanWorkerInput = { file, caps, ...(opts.settings ? { settings: opts.settings } : {}) };
-  const worker = new Worker(SCAN_WORKER_BOOTSTRAP, { workerData: input, stdout: false, stderr: false, resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB } });
+  const worker = new Worker(SCAN_WORKER_BOOTSTRAP, {
+    workerData: input,
+    stdout: false,
+    stderr: false,
+    resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB },
+  });
   const timeoutMs = opts.timeoutMs ?? 10 * 60 * 1000;
   return new Promise<CsvProfile>((resolve, reject) => {
     let settled = false;
@@ -36,7 +41,10 @@ export function scanCsvInWorker(
     };
     const onAbort = () => settle(() => reject(new Error("the upload was cancelled")));
     opts.signal?.addEventListener("abort", onAbort);
-    const timer = setTimeout(() => settle(() => reject(new Error(`checking the file took longer than ${Math.round(timeoutMs / 1000)} s and was stopped`))), timeoutMs);
+    const timer = setTimeout(
+      () => settle(() => reject(new Error(`checking the file took longer than ${Math.round(timeoutMs / 1000)} s and was stopped`))),
+      timeoutMs,
+    );
     worker.on("message", (m: CsvScanWorkerReply) => {
       if (m.type === "progress") opts.onProgress?.({ bytes: m.bytes, rows: m.rows });
       else if (m.type === "done") settle(() => resolve(m.profile));
@@ -44,7 +52,15 @@ export function scanCsvInWorker(
       else settle(() => reject(new Error(`checking the file failed: ${m.message}`)));
     });
     worker.on("error", (err: Error & { code?: string }) =>
-      settle(() => reject(new Error(err.code === "ERR_WORKER_OUT_OF_MEMORY" ? `checking the file needed more than ${WORKER_HEAP_MB} MB of memory and was stopped` : `the CSV check crashed: ${err.message}`))),
+      settle(() =>
+        reject(
+          new Error(
+            err.code === "ERR_WORKER_OUT_OF_MEMORY"
+              ? `checking the file needed more than ${WORKER_HEAP_MB} MB of memory and was stopped`
+              : `the CSV check crashed: ${err.message}`,
+          ),
+        ),
+      ),
     );
     worker.on("exit", (code) => settle(() => reject(new Error(`the CSV check exited (code ${code}) before replying`))));
   });

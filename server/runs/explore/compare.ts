@@ -13,7 +13,18 @@
 import { asc, eq, inArray } from "drizzle-orm";
 import { alias } from "drizzle-orm/sqlite-core";
 import type { DbOrTx } from "@/db/client";
-import { runs, runParams, metricSummaries, decisions, users, experiments, datasetVersions, datasets, splits, type RunStatus } from "@/db/schema";
+import {
+  runs,
+  runParams,
+  metricSummaries,
+  decisions,
+  users,
+  experiments,
+  datasetVersions,
+  datasets,
+  splits,
+  type RunStatus,
+} from "@/db/schema";
 import { paramValueOf, type ParamValue } from "./runs-search";
 import { RunsQueryError } from "./errors";
 
@@ -68,7 +79,8 @@ export function compareRuns(db: DbOrTx, runIds: number[]): RunComparison {
   const ids = [...new Set(runIds)];
   if (ids.length !== runIds.length) throw new RunsQueryError("compare: each run may appear only once");
   if (ids.some((id) => !Number.isInteger(id) || id <= 0)) throw new RunsQueryError("compare: run ids must be positive whole numbers");
-  if (ids.length < MIN_COMPARE || ids.length > MAX_COMPARE) throw new RunsQueryError(`compare: choose between ${MIN_COMPARE} and ${MAX_COMPARE} runs (got ${ids.length})`);
+  if (ids.length < MIN_COMPARE || ids.length > MAX_COMPARE)
+    throw new RunsQueryError(`compare: choose between ${MIN_COMPARE} and ${MAX_COMPARE} runs (got ${ids.length})`);
 
   const author = alias(users, "run_author");
   const found = db

@@ -48,17 +48,43 @@ function statements(db: DbOrTx) {
   const series = and(eq(metrics.runId, p.runId), eq(metrics.key, p.key));
   const inRange = and(series, gte(metrics.step, p.lo), lte(metrics.step, p.hi));
   const inBucket = and(series, gte(metrics.step, p.lo), lt(metrics.step, p.hi));
-  const blocks = and(eq(metricRollups.runId, p.runId), eq(metricRollups.key, p.key), gte(metricRollups.block, p.lo), lte(metricRollups.block, p.hi));
+  const blocks = and(
+    eq(metricRollups.runId, p.runId),
+    eq(metricRollups.key, p.key),
+    gte(metricRollups.block, p.lo),
+    lte(metricRollups.block, p.hi),
+  );
   return {
-    atOrAfter: db.select(columns).from(metrics).where(and(series, gte(metrics.step, p.lo))).orderBy(asc(metrics.step)).limit(1).prepare(),
-    atOrBefore: db.select(columns).from(metrics).where(and(series, lte(metrics.step, p.hi))).orderBy(desc(metrics.step)).limit(1).prepare(),
+    atOrAfter: db
+      .select(columns)
+      .from(metrics)
+      .where(and(series, gte(metrics.step, p.lo)))
+      .orderBy(asc(metrics.step))
+      .limit(1)
+      .prepare(),
+    atOrBefore: db
+      .select(columns)
+      .from(metrics)
+      .where(and(series, lte(metrics.step, p.hi)))
+      .orderBy(desc(metrics.step))
+      .limit(1)
+      .prepare(),
     count: db.select({ n: count() }).from(metrics).where(inRange).prepare(),
     all: db.select(columns).from(metrics).where(inRange).orderBy(asc(metrics.step)).prepare(),
     lowest: db.select(columns).from(metrics).where(inBucket).orderBy(asc(metrics.value), asc(metrics.step)).limit(1).prepare(),
     highest: db.select(columns).from(metrics).where(inBucket).orderBy(desc(metrics.value), asc(metrics.step)).limit(1).prepare(),
-    blockCount: db.select({ n: sql<number | null>`sum(${metricRollups.count})` }).from(metricRollups).where(blocks).prepare(),
+    blockCount: db
+      .select({ n: sql<number | null>`sum(${metricRollups.count})` })
+      .from(metricRollups)
+      .where(blocks)
+      .prepare(),
     blocks: db
-      .select({ minStep: metricRollups.minStep, minValue: metricRollups.minValue, maxStep: metricRollups.maxStep, maxValue: metricRollups.maxValue })
+      .select({
+        minStep: metricRollups.minStep,
+        minValue: metricRollups.minValue,
+        maxStep: metricRollups.maxStep,
+        maxValue: metricRollups.maxValue,
+      })
       .from(metricRollups)
       .where(blocks)
       .orderBy(asc(metricRollups.block))
@@ -118,14 +144,28 @@ function extremesFromPoints(s: Statements, args: SeriesArgs, lo: number, hi: num
  * Rollups hold step and value only: `withRows` looks up the winners' epoch and wall time (x on those axes);
  * on the step axis they are not needed and come back as NaN.
  */
-function extremesFromRollups(db: DbOrTx, s: Statements, args: SeriesArgs, lo: number, hi: number, plan: BucketPlan, withRows: boolean): Row[] {
+function extremesFromRollups(
+  db: DbOrTx,
+  s: Statements,
+  args: SeriesArgs,
+  lo: number,
+  hi: number,
+  plan: BucketPlan,
+  withRows: boolean,
+): Row[] {
   const parts = splitByBlocks(lo, hi);
   const candidates: Candidate[] = [];
   for (const edge of [parts.head, parts.tail]) {
-    if (edge) for (const r of s.all.all({ ...args, lo: edge[0], hi: edge[1] }) as Row[]) candidates.push({ step: r.step, value: r.value, row: r });
+    if (edge)
+      for (const r of s.all.all({ ...args, lo: edge[0], hi: edge[1] }) as Row[]) candidates.push({ step: r.step, value: r.value, row: r });
   }
   if (parts.blocks) {
-    for (const b of s.blocks.all({ ...args, lo: parts.blocks[0], hi: parts.blocks[1] }) as { minStep: number; minValue: number; maxStep: number; maxValue: number }[]) {
+    for (const b of s.blocks.all({ ...args, lo: parts.blocks[0], hi: parts.blocks[1] }) as {
+      minStep: number;
+      minValue: number;
+      maxStep: number;
+      maxValue: number;
+    }[]) {
       candidates.push({ step: b.minStep, value: b.minValue }, { step: b.maxStep, value: b.maxValue });
     }
   }
@@ -145,7 +185,12 @@ function extremesFromRollups(db: DbOrTx, s: Statements, args: SeriesArgs, lo: nu
   const rows = new Map<number, Row>();
   for (let i = 0; i < missing.length; i += 500) {
     const chunk = missing.slice(i, i + 500);
-    for (const r of db.select(columns).from(metrics).where(and(eq(metrics.runId, args.runId), eq(metrics.key, args.key), inArray(metrics.step, chunk))).all()) rows.set(r.step, r);
+    for (const r of db
+      .select(columns)
+      .from(metrics)
+      .where(and(eq(metrics.runId, args.runId), eq(metrics.key, args.key), inArray(metrics.step, chunk)))
+      .all())
+      rows.set(r.step, r);
   }
   return winners.flatMap((c) => c.row ?? rows.get(c.step) ?? []);
 }
@@ -161,8 +206,10 @@ export function fetchSeries(db: DbOrTx, input: FetchSeriesInput): Series {
 export function fetchSeriesFrom(db: DbOrTx, input: FetchSeriesInput, source: "auto" | "points" | "rollups"): Series {
   const axis = input.xAxis ?? "step";
   const maxPoints = Math.trunc(input.maxPoints ?? 1000);
-  if (!(maxPoints >= MIN_POINTS && maxPoints <= MAX_POINTS)) throw new RunsQueryError(`series: maxPoints must be between ${MIN_POINTS} and ${MAX_POINTS}`);
-  if (input.from !== undefined && input.to !== undefined && input.from > input.to) throw new RunsQueryError("series: 'from' must not be after 'to'");
+  if (!(maxPoints >= MIN_POINTS && maxPoints <= MAX_POINTS))
+    throw new RunsQueryError(`series: maxPoints must be between ${MIN_POINTS} and ${MAX_POINTS}`);
+  if (input.from !== undefined && input.to !== undefined && input.from > input.to)
+    throw new RunsQueryError("series: 'from' must not be after 'to'");
   const s = prepared(db);
   const x = xOf(axis);
   const args = { runId: input.runId, key: input.key };
@@ -177,11 +224,17 @@ export function fetchSeriesFrom(db: DbOrTx, input: FetchSeriesInput, source: "au
   let hi = last.step;
   if (input.from !== undefined) {
     if (x(last) < input.from) return empty;
-    lo = axis === "step" ? Math.max(lo, Math.ceil(input.from)) : searchStep(lo, hi, (st) => x(s.atOrAfter.get({ ...args, lo: st }) as Row) >= input.from!, "first");
+    lo =
+      axis === "step"
+        ? Math.max(lo, Math.ceil(input.from))
+        : searchStep(lo, hi, (st) => x(s.atOrAfter.get({ ...args, lo: st }) as Row) >= input.from!, "first");
   }
   if (input.to !== undefined) {
     if (x(first) > input.to) return empty;
-    hi = axis === "step" ? Math.min(hi, Math.floor(input.to)) : searchStep(first.step, hi, (st) => x(s.atOrBefore.get({ ...args, hi: st }) as Row) <= input.to!, "last");
+    hi =
+      axis === "step"
+        ? Math.min(hi, Math.floor(input.to))
+        : searchStep(first.step, hi, (st) => x(s.atOrBefore.get({ ...args, hi: st }) as Row) <= input.to!, "last");
   }
   if (lo > hi) return empty;
 
@@ -204,7 +257,10 @@ export function fetchSeriesFrom(db: DbOrTx, input: FetchSeriesInput, source: "au
     const start = Math.floor(head.step / BLOCK) * BLOCK;
     const alignedWidth = Math.ceil((tail.step - start + 1) / buckets / BLOCK) * BLOCK;
     const plan = { start, width: alignedWidth, buckets: Math.ceil((tail.step - start + 1) / alignedWidth) };
-    extremes = source === "points" ? extremesFromPoints(s, args, head.step, tail.step, plan) : extremesFromRollups(db, s, args, head.step, tail.step, plan, axis !== "step");
+    extremes =
+      source === "points"
+        ? extremesFromPoints(s, args, head.step, tail.step, plan)
+        : extremesFromRollups(db, s, args, head.step, tail.step, plan, axis !== "step");
   }
   const kept = new Map<number, Row>([[head.step, head]]);
   for (const r of extremes) kept.set(r.step, r);

@@ -34,10 +34,7 @@ export type PlainField = (typeof PLAIN_FIELDS)[number];
 export const METRIC_STATS = ["last", "min", "max"] as const;
 export type MetricStat = (typeof METRIC_STATS)[number];
 
-export type FieldRef =
-  | { kind: "param"; path: string }
-  | { kind: "metric"; key: string; stat: MetricStat }
-  | { kind: PlainField };
+export type FieldRef = { kind: "param"; path: string } | { kind: "metric"; key: string; stat: MetricStat } | { kind: PlainField };
 
 /** The canonical spelling of a field: "params.training.learningRate", "metrics.loss.min", "status". */
 export function fieldLabel(f: FieldRef): string {
@@ -62,7 +59,8 @@ export function resolveFieldName(text: string): FieldResolution {
     if (!rest) return { ok: false, message: "expected a metric key after 'metrics.'", hint: "e.g. metrics.val_accuracy" };
     const dot = rest.lastIndexOf(".");
     const stat = dot > 0 ? rest.slice(dot + 1).toLowerCase() : "";
-    if ((METRIC_STATS as readonly string[]).includes(stat)) return { ok: true, field: { kind: "metric", key: rest.slice(0, dot), stat: stat as MetricStat } };
+    if ((METRIC_STATS as readonly string[]).includes(stat))
+      return { ok: true, field: { kind: "metric", key: rest.slice(0, dot), stat: stat as MetricStat } };
     return { ok: true, field: { kind: "metric", key: rest, stat: "last" } };
   }
   if (lower === "tags") return { ok: true, field: { kind: "tag" } };

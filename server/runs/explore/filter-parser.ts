@@ -22,7 +22,10 @@ import { fieldLabel, resolveFieldName, type FieldRef } from "./fields";
 export { FilterSyntaxError, renderCaret } from "./errors";
 
 export type CompareOp = "=" | "!=" | "<" | "<=" | ">" | ">=" | "~" | "!~";
-export type Literal = { type: "string"; value: string; position: number } | { type: "number"; value: number; position: number } | { type: "boolean"; value: boolean; position: number };
+export type Literal =
+  | { type: "string"; value: string; position: number }
+  | { type: "number"; value: number; position: number }
+  | { type: "boolean"; value: boolean; position: number };
 
 export type FilterNode =
   | { kind: "and"; children: FilterNode[] }
@@ -243,12 +246,14 @@ export function parseFilter(src: string): FilterNode | null {
       case "created":
       case "finished":
         if (textMatch) fail(`'${op}' matches text, but ${label} is a date`, opAt);
-        if (v.type !== "string" || parseIsoInstant(v.value) === null) fail(`${label} compares with an ISO date in double quotes`, v.position, ', e.g. "2024-05-31" or "2024-05-31T12:00:00Z"');
+        if (v.type !== "string" || parseIsoInstant(v.value) === null)
+          fail(`${label} compares with an ISO date in double quotes`, v.position, ', e.g. "2024-05-31" or "2024-05-31T12:00:00Z"');
         return;
       case "status":
         if (ordering) fail(`'${op}' does not apply to status`, opAt, "; use =, !=, ~, !~ or IN");
         if (v.type !== "string") fail("status compares with text", v.position, ', e.g. "completed"');
-        if (!textMatch && !(RUN_STATUSES as readonly string[]).includes(v.value.toLowerCase())) fail(`unknown status "${v.value}"`, v.position, `; expected one of ${RUN_STATUSES.join(", ")}`);
+        if (!textMatch && !(RUN_STATUSES as readonly string[]).includes(v.value.toLowerCase()))
+          fail(`unknown status "${v.value}"`, v.position, `; expected one of ${RUN_STATUSES.join(", ")}`);
         return;
       case "experiment":
         if (ordering && v.type !== "number") fail(`'${op}' on experiment needs an experiment id (a number)`, opAt);

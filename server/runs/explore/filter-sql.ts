@@ -37,7 +37,10 @@ function build(node: FilterNode, negate: boolean): SQL {
     case "or": {
       // De Morgan: NOT (a AND b) = NOT a OR NOT b.
       const joiner = (node.kind === "and") !== negate ? sql` AND ` : sql` OR `;
-      return sql`(${sql.join(node.children.map((c) => build(c, negate)), joiner)})`;
+      return sql`(${sql.join(
+        node.children.map((c) => build(c, negate)),
+        joiner,
+      )})`;
     }
     case "not":
       return build(node.operand, !negate);
@@ -60,7 +63,8 @@ function leaf(field: FieldRef, test: Test, negate: boolean): SQL {
   switch (field.kind) {
     case "param": {
       const cond = paramCondition(test);
-      if (!negate) return sql`${runs.id} IN (SELECT ${runParams.runId} FROM ${runParams} WHERE ${runParams.key} = ${field.path} AND ${cond})`;
+      if (!negate)
+        return sql`${runs.id} IN (SELECT ${runParams.runId} FROM ${runParams} WHERE ${runParams.key} = ${field.path} AND ${cond})`;
       return sql`${runs.id} IN (SELECT ${runParams.runId} FROM ${runParams} WHERE ${runParams.key} = ${field.path} AND (${runParams.valueNum} IS NOT NULL OR ${runParams.valueText} IS NOT NULL) AND ${cond} IS NOT TRUE)`;
     }
     case "metric": {
@@ -78,7 +82,9 @@ function leaf(field: FieldRef, test: Test, negate: boolean): SQL {
     }
     case "author": {
       const cond = anyOf(test, (t) =>
-        t.op === "~" ? sql`(${textContains(users.name, t.values)} OR ${textContains(users.email, t.values)})` : sql`(lower(${users.name}) = ${lowerText(t)} OR lower(${users.email}) = ${lowerText(t)})`,
+        t.op === "~"
+          ? sql`(${textContains(users.name, t.values)} OR ${textContains(users.email, t.values)})`
+          : sql`(lower(${users.name}) = ${lowerText(t)} OR lower(${users.email}) = ${lowerText(t)})`,
       );
       const inner = sql`SELECT ${users.id} FROM ${users} WHERE ${cond}`;
       return negate ? sql`${runs.createdBy} NOT IN (${inner})` : sql`${runs.createdBy} IN (${inner})`;
@@ -108,7 +114,10 @@ function leaf(field: FieldRef, test: Test, negate: boolean): SQL {
 /** Splits an IN list into one test per value when a field's equality is more than `column = ?`. */
 function anyOf(test: Test, one: (t: Test) => SQL): SQL {
   if (test.op !== "in") return one(test);
-  return sql`(${sql.join(test.values.map((v) => one({ op: "=", values: [v] })), sql` OR `)})`;
+  return sql`(${sql.join(
+    test.values.map((v) => one({ op: "=", values: [v] })),
+    sql` OR `,
+  )})`;
 }
 
 function paramCondition(test: Test): SQL {
@@ -122,7 +131,9 @@ function paramCondition(test: Test): SQL {
     return sql`(${sql.join(parts, sql` OR `)})`;
   }
   const value = test.values[0] as Literal;
-  return value.type === "string" ? valueCondition(runParams.valueText, test, (l) => l.value) : valueCondition(runParams.valueNum, test, numeric);
+  return value.type === "string"
+    ? valueCondition(runParams.valueText, test, (l) => l.value)
+    : valueCondition(runParams.valueNum, test, numeric);
 }
 
 function valueCondition(column: AnyColumn, test: Test, bind: (l: Literal) => unknown): SQL {

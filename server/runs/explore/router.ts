@@ -10,7 +10,17 @@
 import { z } from "zod";
 import { DomainError } from "@/server/errors";
 import { router, signedInProcedure } from "@/server/trpc/init";
-import { compareRuns, fetchSeries, FilterSyntaxError, groupRuns, listColumns, MAX_COMPARE, MIN_COMPARE, RunsQueryError, searchRuns } from "@/server/runs/explore";
+import {
+  compareRuns,
+  fetchSeries,
+  FilterSyntaxError,
+  groupRuns,
+  listColumns,
+  MAX_COMPARE,
+  MIN_COMPARE,
+  RunsQueryError,
+  searchRuns,
+} from "@/server/runs/explore";
 
 /** Runs `f`, turning the query layer's user-facing errors into invalid_input (BAD_REQUEST). */
 function asBadRequest<T>(f: () => T): T {
@@ -31,7 +41,10 @@ const runIds = z.array(z.number().int().positive()).min(MIN_COMPARE).max(MAX_COM
 export const searchInput = z.object({
   experimentId,
   filter,
-  sort: z.array(z.object({ field, dir: z.enum(["asc", "desc"]) })).max(5).optional(),
+  sort: z
+    .array(z.object({ field, dir: z.enum(["asc", "desc"]) }))
+    .max(5)
+    .optional(),
   columns: z.array(field).max(60).optional(),
   offset: z.number().int().min(0).optional(),
   limit: z.number().int().min(1).max(1000).optional(),
@@ -57,7 +70,9 @@ export const exploreRouter = router({
     .input(z.object({ by: field, metric: field, filter, experimentId }))
     .query(({ ctx, input }) => asBadRequest(() => groupRuns(ctx.services.db, input))),
   /** 2..20 runs side by side: params (with differs), data like-for-like, decisions, metric summaries. */
-  compare: signedInProcedure.input(z.object({ ids: runIds })).query(({ ctx, input }) => asBadRequest(() => compareRuns(ctx.services.db, input.ids))),
+  compare: signedInProcedure
+    .input(z.object({ ids: runIds }))
+    .query(({ ctx, input }) => asBadRequest(() => compareRuns(ctx.services.db, input.ids))),
   /** One metric of each run, downsampled to maxPoints (default 1,000) over the optional x range [from, to]. */
   series: signedInProcedure.input(seriesInput).query(({ ctx, input }) =>
     asBadRequest(() => {

@@ -82,7 +82,10 @@ export function searchRuns(db: DbOrTx, input: SearchRunsInput): { total: number;
   const where = runsWhere(input.experimentId, input.filter);
 
   // The total rides along as a window count, so the filter is evaluated once for count and page.
-  let page = db.select({ id: runs.id, total: sql<number>`count(*) OVER ()` }).from(runs).$dynamic();
+  let page = db
+    .select({ id: runs.id, total: sql<number>`count(*) OVER ()` })
+    .from(runs)
+    .$dynamic();
   const orderBy: SQL[] = [];
   (input.sort ?? [{ field: "created", dir: "desc" }]).forEach((s, i) => {
     const dir = s.dir === "asc" ? sql`ASC` : sql`DESC`;
@@ -101,10 +104,15 @@ export function searchRuns(db: DbOrTx, input: SearchRunsInput): { total: number;
       const m = alias(metricSummaries, `sort_m${i}`);
       page = page.leftJoin(m, and(eq(m.runId, runs.id), eq(m.key, field.key)));
       orderBy.push(nullsLast(m[field.stat]));
-    } else if (field.kind === "experiment") orderBy.push(nullsLast(sql`(SELECT ${experiments.name} FROM ${experiments} WHERE ${experiments.id} = ${runs.experimentId})`));
-    else if (field.kind === "author") orderBy.push(nullsLast(sql`(SELECT ${users.name} FROM ${users} WHERE ${users.id} = ${runs.createdBy})`));
+    } else if (field.kind === "experiment")
+      orderBy.push(nullsLast(sql`(SELECT ${experiments.name} FROM ${experiments} WHERE ${experiments.id} = ${runs.experimentId})`));
+    else if (field.kind === "author")
+      orderBy.push(nullsLast(sql`(SELECT ${users.name} FROM ${users} WHERE ${users.id} = ${runs.createdBy})`));
     else if (field.kind === "tag") throw new RunsQueryError("sort: runs cannot be sorted by tag (a run has several)");
-    else orderBy.push(nullsLast({ name: runs.name, status: runs.status, created: runs.createdAt, finished: runs.finishedAt, id: runs.id }[field.kind]));
+    else
+      orderBy.push(
+        nullsLast({ name: runs.name, status: runs.status, created: runs.createdAt, finished: runs.finishedAt, id: runs.id }[field.kind]),
+      );
   });
   orderBy.push(sql`${runs.id} DESC`);
   const found = page
@@ -115,7 +123,14 @@ export function searchRuns(db: DbOrTx, input: SearchRunsInput): { total: number;
     .all();
   // A page past the end has no rows to carry the total: count separately.
   const total = found[0]?.total ?? (offset > 0 ? (db.select({ n: count() }).from(runs).where(where).get()?.n ?? 0) : 0);
-  return { total, rows: loadRows(db, found.map((r) => r.id), input.columns) };
+  return {
+    total,
+    rows: loadRows(
+      db,
+      found.map((r) => r.id),
+      input.columns,
+    ),
+  };
 }
 
 /** Details of the given runs, in the given order. */
@@ -142,7 +157,12 @@ function loadRows(db: DbOrTx, ids: number[], columns: string[] | undefined): Run
     .innerJoin(users, eq(users.id, runs.createdBy))
     .where(inArray(runs.id, ids))
     .all();
-  const tags = db.select({ runId: runTags.runId, tag: runTags.tag }).from(runTags).where(inArray(runTags.runId, ids)).orderBy(runTags.tag).all();
+  const tags = db
+    .select({ runId: runTags.runId, tag: runTags.tag })
+    .from(runTags)
+    .where(inArray(runTags.runId, ids))
+    .orderBy(runTags.tag)
+    .all();
   const params = paramPaths.length
     ? db
         .select({ runId: runParams.runId, key: runParams.key, valueText: runParams.valueText, valueNum: runParams.valueNum })
@@ -151,7 +171,13 @@ function loadRows(db: DbOrTx, ids: number[], columns: string[] | undefined): Run
         .all()
     : [];
   const summaries = db
-    .select({ runId: metricSummaries.runId, key: metricSummaries.key, last: metricSummaries.last, min: metricSummaries.min, max: metricSummaries.max })
+    .select({
+      runId: metricSummaries.runId,
+      key: metricSummaries.key,
+      last: metricSummaries.last,
+      min: metricSummaries.min,
+      max: metricSummaries.max,
+    })
     .from(metricSummaries)
     .where(and(inArray(metricSummaries.runId, ids), metricKeys.length ? inArray(metricSummaries.key, metricKeys) : undefined))
     .all();
@@ -197,7 +223,9 @@ export type ColumnInfo = {
 /** Distinct param paths (with their value type) and metric keys present in the experiment's runs, or all runs. */
 export function listColumns(db: DbOrTx, experimentId?: number): ColumnInfo {
   const inExperiment = (runId: typeof runParams.runId | typeof metricSummaries.runId) =>
-    experimentId === undefined ? undefined : inArray(runId, db.select({ id: runs.id }).from(runs).where(eq(runs.experimentId, experimentId)));
+    experimentId === undefined
+      ? undefined
+      : inArray(runId, db.select({ id: runs.id }).from(runs).where(eq(runs.experimentId, experimentId)));
   const params = db
     .select({
       path: runParams.key,
@@ -211,7 +239,13 @@ export function listColumns(db: DbOrTx, experimentId?: number): ColumnInfo {
     .groupBy(runParams.key)
     .orderBy(runParams.key)
     .all();
-  const metrics = db.select({ key: metricSummaries.key, runs: count() }).from(metricSummaries).where(inExperiment(metricSummaries.runId)).groupBy(metricSummaries.key).orderBy(metricSummaries.key).all();
+  const metrics = db
+    .select({ key: metricSummaries.key, runs: count() })
+    .from(metricSummaries)
+    .where(inExperiment(metricSummaries.runId))
+    .groupBy(metricSummaries.key)
+    .orderBy(metricSummaries.key)
+    .all();
   return {
     params: params.map((p) => ({
       path: p.path,
@@ -230,7 +264,11 @@ export type GroupRunsInput = {
   filter?: string;
   experimentId?: number;
 };
-export type RunGroup = { value: ParamValue; count: number; metric: { runs: number; mean: number | null; min: number | null; max: number | null } };
+export type RunGroup = {
+  value: ParamValue;
+  count: number;
+  metric: { runs: number; mean: number | null; min: number | null; max: number | null };
+};
 
 /** Runs grouped by a param value (null = runs without the param), with count and mean/min/max of one metric. Largest groups first. */
 export function groupRuns(db: DbOrTx, input: GroupRunsInput): { by: string; metric: string; groups: RunGroup[] } {
@@ -240,10 +278,24 @@ export function groupRuns(db: DbOrTx, input: GroupRunsInput): { by: string; metr
   const where = runsWhere(input.experimentId, input.filter);
   const m = alias(metricSummaries, "group_m");
   const value = m[metric.stat];
-  const aggregates = { n: count(), runs: count(value), mean: sql<number | null>`avg(${value})`, min: sql<number | null>`min(${value})`, max: sql<number | null>`max(${value})` };
+  const aggregates = {
+    n: count(),
+    runs: count(value),
+    mean: sql<number | null>`avg(${value})`,
+    min: sql<number | null>`min(${value})`,
+    max: sql<number | null>`max(${value})`,
+  };
   const metricJoin = and(eq(m.runId, runs.id), eq(m.key, metric.key));
 
-  let rows: { valueText: string | null; valueNum: number | null; n: number; runs: number; mean: number | null; min: number | null; max: number | null }[];
+  let rows: {
+    valueText: string | null;
+    valueNum: number | null;
+    n: number;
+    runs: number;
+    mean: number | null;
+    min: number | null;
+    max: number | null;
+  }[];
   if (by.kind === "param") {
     const g = alias(runParams, "group_p");
     rows = db
@@ -267,7 +319,11 @@ export function groupRuns(db: DbOrTx, input: GroupRunsInput): { by: string; metr
       .all();
   } else throw new RunsQueryError(`group by: runs can be grouped by a param, status, experiment or author, not ${fieldLabel(by)}`);
 
-  const groups = rows.map((r) => ({ value: paramValueOf(r.valueText, r.valueNum), count: r.n, metric: { runs: r.runs, mean: r.mean, min: r.min, max: r.max } }));
+  const groups = rows.map((r) => ({
+    value: paramValueOf(r.valueText, r.valueNum),
+    count: r.n,
+    metric: { runs: r.runs, mean: r.mean, min: r.min, max: r.max },
+  }));
   groups.sort((a, b) => b.count - a.count || String(a.value).localeCompare(String(b.value)));
   return { by: fieldLabel(by), metric: fieldLabel(metric), groups };
 }

@@ -13,7 +13,18 @@ import type { BackendName, TrainerEvent, TrainJob } from "@/trainer/types";
 import { resolveDataset } from "@/server/datasets/service";
 import { parentForJob } from "@/server/runs/trainer-tasks";
 import type { ServiceDeps } from "@/server/app-context/service-context";
-import { insertMetricPoints, recordCheckpoint, recordEvaluation, recordFailed, recordFinished, recordPrepared, recordProgress, recordStarted, trainerActor, type MetricPoint } from "./persist-events";
+import {
+  insertMetricPoints,
+  recordCheckpoint,
+  recordEvaluation,
+  recordFailed,
+  recordFinished,
+  recordPrepared,
+  recordProgress,
+  recordStarted,
+  trainerActor,
+  type MetricPoint,
+} from "./persist-events";
 import { SYSTEM_ACTOR } from "@/server/audit/ledger";
 import { applyCheckpointPolicy } from "@/server/audit/checkpoint-policy";
 
@@ -23,7 +34,9 @@ let cachedCommit: string | undefined;
 export function appCommit(): string {
   if (cachedCommit === undefined) {
     try {
-      cachedCommit = process.env.RUNLEDGER_COMMIT ?? execFileSync("git", ["rev-parse", "HEAD"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+      cachedCommit =
+        process.env.RUNLEDGER_COMMIT ??
+        execFileSync("git", ["rev-parse", "HEAD"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
     } catch {
       cachedCommit = "unknown";
     }
@@ -78,8 +91,19 @@ export class RunOrchestrator {
 
   /** After a restart, runs left queued or running belong to no worker: mark them failed and say why. */
   recoverInterrupted(): number {
-    const orphaned = this.deps.db.select({ id: runs.id }).from(runs).where(inArray(runs.status, ["queued", "running"])).all().filter((r) => !this.isTracking(r.id));
-    for (const r of orphaned) recordFailed(this.deps, r.id, SYSTEM_ACTOR, "the server stopped while this run was queued or training; start a re-run to train it again");
+    const orphaned = this.deps.db
+      .select({ id: runs.id })
+      .from(runs)
+      .where(inArray(runs.status, ["queued", "running"]))
+      .all()
+      .filter((r) => !this.isTracking(r.id));
+    for (const r of orphaned)
+      recordFailed(
+        this.deps,
+        r.id,
+        SYSTEM_ACTOR,
+        "the server stopped while this run was queued or training; start a re-run to train it again",
+      );
     if (orphaned.length > 0) this.checkpointIfDue();
     return orphaned.length;
   }
@@ -96,7 +120,14 @@ export class RunOrchestrator {
   private finishQueuedAsCancelled(runId: number) {
     const { db } = this.deps;
     const run = db.select().from(runs).where(eq(runs.id, runId)).get();
-    if (run) recordFinished(this.deps, runId, SYSTEM_ACTOR, { type: "finished", status: "cancelled", weightsSha256: "", epochsRun: 0, stoppedEarly: false, samplesPerSecond: 0 }, JSON.parse(run.configJson) as TrainingConfig);
+    if (run)
+      recordFinished(
+        this.deps,
+        runId,
+        SYSTEM_ACTOR,
+        { type: "finished", status: "cancelled", weightsSha256: "", epochsRun: 0, stoppedEarly: false, samplesPerSecond: 0 },
+        JSON.parse(run.configJson) as TrainingConfig,
+      );
     this.checkpointIfDue();
     this.settle(runId);
   }
@@ -130,7 +161,12 @@ export class RunOrchestrator {
     const config = JSON.parse(run.configJson) as TrainingConfig;
     const dataset = resolveDataset(db, artifacts, { ...actor, id: author.id }, config.data.dataset);
     const parent = run.parentCheckpointId === null ? undefined : parentForJob(this.deps, run.parentCheckpointId);
-    const job: TrainJob = { config, dataset: { bytes: dataset.bytes(), schema: dataset.schema, sha256: dataset.row.sha256 }, parent, backend: this.opts.backend ?? (process.env.RUNLEDGER_BACKEND as BackendName | undefined) ?? "auto" };
+    const job: TrainJob = {
+      config,
+      dataset: { bytes: dataset.bytes(), schema: dataset.schema, sha256: dataset.row.sha256 },
+      parent,
+      backend: this.opts.backend ?? (process.env.RUNLEDGER_BACKEND as BackendName | undefined) ?? "auto",
+    };
 
     let buffer: MetricPoint[] = [];
     let epochs = config.training.epochs;
@@ -162,14 +198,16 @@ export class RunOrchestrator {
             recordStarted(this.deps, runId, actor, e, appCommit());
             break;
           case "batch":
-            for (const [key, value] of Object.entries(e.metrics)) buffer.push({ key, step: e.step, epoch: e.epoch - 1 + e.batch / e.batchesPerEpoch, value, wallTimeMs: e.wallTimeMs });
+            for (const [key, value] of Object.entries(e.metrics))
+              buffer.push({ key, step: e.step, epoch: e.epoch - 1 + e.batch / e.batchesPerEpoch, value, wallTimeMs: e.wallTimeMs });
             if (Date.now() - lastProgressAt > 250) {
               lastProgressAt = Date.now();
               recordProgress(db, runId, { epoch: e.epoch, epochs, batch: e.batch, batches: e.batchesPerEpoch });
             }
             break;
           case "epoch":
-            for (const [key, value] of Object.entries(e.metrics)) buffer.push({ key, step: e.step, epoch: e.epoch, value, wallTimeMs: e.wallTimeMs });
+            for (const [key, value] of Object.entries(e.metrics))
+              buffer.push({ key, step: e.step, epoch: e.epoch, value, wallTimeMs: e.wallTimeMs });
             flush();
             recordProgress(db, runId, { epoch: e.epoch, epochs, batch: 0, batches: 0, samplesPerSecond: Math.round(e.samplesPerSecond) });
             break;

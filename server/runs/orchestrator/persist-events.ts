@@ -20,7 +20,15 @@ export function trainerActor(launchedBy: { id: number; name: string }): Actor {
 
 export type MetricPoint = { key: string; step: number; epoch: number; value: number; wallTimeMs: number };
 
-type BlockRollup = { firstStep: number; lastStep: number; minStep: number; minValue: number; maxStep: number; maxValue: number; count: number };
+type BlockRollup = {
+  firstStep: number;
+  lastStep: number;
+  minStep: number;
+  minValue: number;
+  maxStep: number;
+  maxValue: number;
+  count: number;
+};
 
 /**
  * Writes points, the per-(run, key) summary and the per-block rollups (metric_rollups: min/max with their
@@ -70,7 +78,16 @@ export function insertMetricPoints(db: Db, runId: number, points: MetricPoint[])
       if (!keyBlocks) blocks.set(p.key, (keyBlocks = new Map()));
       const index = Math.floor(p.step / METRIC_ROLLUP_BLOCK);
       const b = keyBlocks.get(index);
-      if (!b) keyBlocks.set(index, { firstStep: p.step, lastStep: p.step, minStep: p.step, minValue: p.value, maxStep: p.step, maxValue: p.value, count: 1 });
+      if (!b)
+        keyBlocks.set(index, {
+          firstStep: p.step,
+          lastStep: p.step,
+          minStep: p.step,
+          minValue: p.value,
+          maxStep: p.step,
+          maxValue: p.value,
+          count: 1,
+        });
       else {
         b.firstStep = Math.min(b.firstStep, p.step);
         b.lastStep = Math.max(b.lastStep, p.step);
@@ -81,78 +98,240 @@ export function insertMetricPoints(db: Db, runId: number, points: MetricPoint[])
     }
     for (const [key, s] of byKey) upsertSummary.run(runId, key, s.last, s.lastStep, s.min, s.max, s.count);
     for (const [key, keyBlocks] of blocks) {
-      for (const [index, b] of keyBlocks) upsertRollup.run(runId, key, index, b.firstStep, b.lastStep, b.minStep, b.minValue, b.maxStep, b.maxValue, b.count);
+      for (const [index, b] of keyBlocks)
+        upsertRollup.run(runId, key, index, b.firstStep, b.lastStep, b.minStep, b.minValue, b.maxStep, b.maxValue, b.count);
     }
   })();
 }
 
 type Deps = { db: Db; artifacts: ArtifactStore };
 
-export function recordPrepared(deps: Deps, runId: number, actor: Actor, e: Extract<TrainerEvent, { type: "prepared" }>, datasetId: number): void {
+export function recordPrepared(
+  deps: Deps,
+  runId: number,
+  actor: Actor,
+  e: Extract<TrainerEvent, { type: "prepared" }>,
+  datasetId: number,
+): void {
   const { db } = deps;
   db.transaction((tx) => {
     const recipeSha256 = sha256Canonical(e.version.recipe);
-    let version = tx.select().from(datasetVersions).where(and(eq(datasetVersions.datasetId, datasetId), eq(datasetVersions.recipeSha256, recipeSha256), eq(datasetVersions.sha256, e.version.sha256))).get();
+    let version = tx
+      .select()
+      .from(datasetVersions)
+      .where(
+        and(
+          eq(datasetVersions.datasetId, datasetId),
+          eq(datasetVersions.recipeSha256, recipeSha256),
+          eq(datasetVersions.sha256, e.version.sha256),
+        ),
+      )
+      .get();
     if (!version) {
-      version = tx.insert(datasetVersions).values({ datasetId, recipeJson: canonicalJson(e.version.recipe), recipeSha256, reportJson: canonicalJson(e.version.report), sha256: e.version.sha256, rowCount: e.version.rowCount, createdAt: new Date().toISOString() }).returning().get();
-      appendAuditEvent(tx, { actor, action: "datasetVersion.create", entityType: "datasetVersion", entityId: version.id, payload: { datasetId, recipeSha256, sha256: version.sha256, rowsIn: e.version.report.rowsIn, rowsOut: e.version.report.rowsOut, rowCount: version.rowCount, reportSha256: sha256Hex(version.reportJson), createdAt: version.createdAt } });
+      version = tx
+        .insert(datasetVersions)
+        .values({
+          datasetId,
+          recipeJson: canonicalJson(e.version.recipe),
+          recipeSha256,
+          reportJson: canonicalJson(e.version.report),
+          sha256: e.version.sha256,
+          rowCount: e.version.rowCount,
+          createdAt: new Date().toISOString(),
+        })
+        .returning()
+        .get();
+      appendAuditEvent(tx, {
+        actor,
+        action: "datasetVersion.create",
+        entityType: "datasetVersion",
+        entityId: version.id,
+        payload: {
+          datasetId,
+          recipeSha256,
+          sha256: version.sha256,
+          rowsIn: e.version.report.rowsIn,
+          rowsOut: e.version.report.rowsOut,
+          rowCount: version.rowCount,
+          reportSha256: sha256Hex(version.reportJson),
+          createdAt: version.createdAt,
+        },
+      });
     }
-    let split = tx.select().from(splits).where(and(eq(splits.datasetVersionId, version.id), eq(splits.sha256, e.split.sha256))).get();
+    let split = tx
+      .select()
+      .from(splits)
+      .where(and(eq(splits.datasetVersionId, version.id), eq(splits.sha256, e.split.sha256)))
+      .get();
     if (!split) {
-      split = tx.insert(splits).values({ datasetVersionId: version.id, specJson: canonicalJson(e.split.spec), manifestJson: canonicalJson(e.split.manifest), sha256: e.split.sha256, createdAt: new Date().toISOString() }).returning().get();
+      split = tx
+        .insert(splits)
+        .values({
+          datasetVersionId: version.id,
+          specJson: canonicalJson(e.split.spec),
+          manifestJson: canonicalJson(e.split.manifest),
+          sha256: e.split.sha256,
+          createdAt: new Date().toISOString(),
+        })
+        .returning()
+        .get();
       const parts = e.split.manifest.partitions;
-      appendAuditEvent(tx, { actor, action: "split.create", entityType: "split", entityId: split.id, payload: { datasetVersionId: version.id, sha256: split.sha256, counts: { train: parts.train.count, validation: parts.validation.count, test: parts.test.count }, indicesSha256: { train: parts.train.indicesSha256, validation: parts.validation.indicesSha256, test: parts.test.indicesSha256 }, specSha256: sha256Hex(split.specJson), createdAt: split.createdAt } });
+      appendAuditEvent(tx, {
+        actor,
+        action: "split.create",
+        entityType: "split",
+        entityId: split.id,
+        payload: {
+          datasetVersionId: version.id,
+          sha256: split.sha256,
+          counts: { train: parts.train.count, validation: parts.validation.count, test: parts.test.count },
+          indicesSha256: { train: parts.train.indicesSha256, validation: parts.validation.indicesSha256, test: parts.test.indicesSha256 },
+          specSha256: sha256Hex(split.specJson),
+          createdAt: split.createdAt,
+        },
+      });
     }
     tx.update(runs).set({ datasetVersionId: version.id, splitId: split.id }).where(eq(runs.id, runId)).run();
   });
 }
 
-export function recordStarted(deps: Deps, runId: number, actor: Actor, e: Extract<TrainerEvent, { type: "started" }>, appCommit: string): void {
+export function recordStarted(
+  deps: Deps,
+  runId: number,
+  actor: Actor,
+  e: Extract<TrainerEvent, { type: "started" }>,
+  appCommit: string,
+): void {
   deps.db.transaction((tx) => {
     const environment = { ...e.environment, appCommit, fineTune: e.fineTune ?? null };
     const startedAt = new Date().toISOString();
     const memoryJson = canonicalJson(e.memory);
     tx.update(runs)
-      .set({ status: "running", startedAt, backend: e.backend, backendReason: e.backendReason, environmentJson: canonicalJson(environment), paramCount: e.memory.paramCount, memoryJson, progressJson: JSON.stringify({ epoch: 0, epochs: e.epochs, batch: 0, batches: e.batchesPerEpoch }) })
+      .set({
+        status: "running",
+        startedAt,
+        backend: e.backend,
+        backendReason: e.backendReason,
+        environmentJson: canonicalJson(environment),
+        paramCount: e.memory.paramCount,
+        memoryJson,
+        progressJson: JSON.stringify({ epoch: 0, epochs: e.epochs, batch: 0, batches: e.batchesPerEpoch }),
+      })
       .where(eq(runs.id, runId))
       .run();
     // The data the run was prepared on ("prepared" comes before "started"), so the run's dataset version and split are covered.
     const data = tx.select({ datasetVersionId: runs.datasetVersionId, splitId: runs.splitId }).from(runs).where(eq(runs.id, runId)).get();
-    appendAuditEvent(tx, { actor, action: "run.start", entityType: "run", entityId: runId, payload: { backend: e.backend, backendReason: e.backendReason, environment, paramCount: e.memory.paramCount, memorySha256: sha256Hex(memoryJson), datasetVersionId: data?.datasetVersionId ?? null, splitId: data?.splitId ?? null, startedAt } });
+    appendAuditEvent(tx, {
+      actor,
+      action: "run.start",
+      entityType: "run",
+      entityId: runId,
+      payload: {
+        backend: e.backend,
+        backendReason: e.backendReason,
+        environment,
+        paramCount: e.memory.paramCount,
+        memorySha256: sha256Hex(memoryJson),
+        datasetVersionId: data?.datasetVersionId ?? null,
+        splitId: data?.splitId ?? null,
+        startedAt,
+      },
+    });
   });
 }
 
-export function recordProgress(db: Db, runId: number, progress: { epoch: number; epochs: number; batch: number; batches: number; samplesPerSecond?: number }): void {
-  db.update(runs).set({ progressJson: JSON.stringify(progress) }).where(eq(runs.id, runId)).run();
+export function recordProgress(
+  db: Db,
+  runId: number,
+  progress: { epoch: number; epochs: number; batch: number; batches: number; samplesPerSecond?: number },
+): void {
+  db.update(runs)
+    .set({ progressJson: JSON.stringify(progress) })
+    .where(eq(runs.id, runId))
+    .run();
 }
 
 export function recordCheckpoint(deps: Deps, runId: number, actor: Actor, e: Extract<TrainerEvent, { type: "checkpoint" }>): number {
   const stored = deps.artifacts.put(e.weights);
-  if (stored.sha256 !== e.sha256) throw new Error(`checkpoint at epoch ${e.epoch}: trainer reported sha256 ${e.sha256} but the bytes hash to ${stored.sha256}`);
+  if (stored.sha256 !== e.sha256)
+    throw new Error(`checkpoint at epoch ${e.epoch}: trainer reported sha256 ${e.sha256} but the bytes hash to ${stored.sha256}`);
   return deps.db.transaction((tx) => {
-    const row = tx.insert(checkpoints).values({ runId, epoch: e.epoch, step: e.step, sha256: e.sha256, bytes: stored.bytes, metricsJson: canonicalJson(e.metrics), isBest: false, createdAt: new Date().toISOString() }).returning().get();
-    appendAuditEvent(tx, { actor, action: "checkpoint.create", entityType: "checkpoint", entityId: row.id, payload: { runId, epoch: e.epoch, step: e.step, sha256: e.sha256, bytes: stored.bytes, metrics: e.metrics, createdAt: row.createdAt } });
+    const row = tx
+      .insert(checkpoints)
+      .values({
+        runId,
+        epoch: e.epoch,
+        step: e.step,
+        sha256: e.sha256,
+        bytes: stored.bytes,
+        metricsJson: canonicalJson(e.metrics),
+        isBest: false,
+        createdAt: new Date().toISOString(),
+      })
+      .returning()
+      .get();
+    appendAuditEvent(tx, {
+      actor,
+      action: "checkpoint.create",
+      entityType: "checkpoint",
+      entityId: row.id,
+      payload: { runId, epoch: e.epoch, step: e.step, sha256: e.sha256, bytes: stored.bytes, metrics: e.metrics, createdAt: row.createdAt },
+    });
     return row.id;
   });
 }
 
 export function recordEvaluation(deps: Deps, runId: number, actor: Actor, e: Extract<TrainerEvent, { type: "evaluation" }>): void {
   deps.db.transaction((tx) => {
-    const ck = tx.select().from(checkpoints).where(and(eq(checkpoints.runId, runId), eq(checkpoints.sha256, e.checkpointSha256))).get();
+    const ck = tx
+      .select()
+      .from(checkpoints)
+      .where(and(eq(checkpoints.runId, runId), eq(checkpoints.sha256, e.checkpointSha256)))
+      .get();
     if (!ck) throw new Error(`evaluation refers to checkpoint ${e.checkpointSha256}, which run ${runId} does not have`);
     const run = tx.select({ splitId: runs.splitId }).from(runs).where(eq(runs.id, runId)).get();
     const { confusion, ...rest } = e.result as typeof e.result & { confusion?: unknown };
     const row = tx
       .insert(evaluations)
-      .values({ runId, checkpointId: ck.id, splitId: run?.splitId ?? null, partition: e.partition, dataSha256: e.dataSha256, metricsJson: canonicalJson(rest), confusionJson: confusion ? canonicalJson(confusion) : null, source: "training", createdBy: actor.id ?? 0, createdAt: new Date().toISOString() })
+      .values({
+        runId,
+        checkpointId: ck.id,
+        splitId: run?.splitId ?? null,
+        partition: e.partition,
+        dataSha256: e.dataSha256,
+        metricsJson: canonicalJson(rest),
+        confusionJson: confusion ? canonicalJson(confusion) : null,
+        source: "training",
+        createdBy: actor.id ?? 0,
+        createdAt: new Date().toISOString(),
+      })
       .returning()
       .get();
-    appendAuditEvent(tx, { actor, action: "evaluation.create", entityType: "evaluation", entityId: row.id, payload: { runId, checkpointId: ck.id, checkpointSha256: ck.sha256, partition: e.partition, dataSha256: e.dataSha256, splitId: row.splitId, source: row.source, createdAt: row.createdAt, metricsSha256: sha256Canonical(e.result) } });
+    appendAuditEvent(tx, {
+      actor,
+      action: "evaluation.create",
+      entityType: "evaluation",
+      entityId: row.id,
+      payload: {
+        runId,
+        checkpointId: ck.id,
+        checkpointSha256: ck.sha256,
+        partition: e.partition,
+        dataSha256: e.dataSha256,
+        splitId: row.splitId,
+        source: row.source,
+        createdAt: row.createdAt,
+        metricsSha256: sha256Canonical(e.result),
+      },
+    });
   });
 }
 
 /** Picks the best checkpoint by the config's bestMetric; ties go to the earlier epoch. */
-export function bestCheckpointId(rows: { id: number; metricsJson: string }[], best: TrainingConfig["training"]["bestMetric"]): number | null {
+export function bestCheckpointId(
+  rows: { id: number; metricsJson: string }[],
+  best: TrainingConfig["training"]["bestMetric"],
+): number | null {
   let bestId: number | null = null;
   let bestValue = 0;
   for (const r of rows) {
@@ -163,11 +342,22 @@ export function bestCheckpointId(rows: { id: number; metricsJson: string }[], be
   return bestId ?? rows.at(-1)?.id ?? null;
 }
 
-export function recordFinished(deps: Deps, runId: number, actor: Actor, e: Extract<TrainerEvent, { type: "finished" }>, config: TrainingConfig): void {
+export function recordFinished(
+  deps: Deps,
+  runId: number,
+  actor: Actor,
+  e: Extract<TrainerEvent, { type: "finished" }>,
+  config: TrainingConfig,
+): void {
   const { db } = deps;
   db.transaction((tx) => {
     const metricsDigest = metricSeriesDigest(db.$client, runId);
-    const cks = tx.select({ id: checkpoints.id, metricsJson: checkpoints.metricsJson }).from(checkpoints).where(eq(checkpoints.runId, runId)).orderBy(checkpoints.epoch).all();
+    const cks = tx
+      .select({ id: checkpoints.id, metricsJson: checkpoints.metricsJson })
+      .from(checkpoints)
+      .where(eq(checkpoints.runId, runId))
+      .orderBy(checkpoints.epoch)
+      .all();
     const bestId = bestCheckpointId(cks, config.training.bestMetric);
     if (bestId !== null) tx.update(checkpoints).set({ isBest: true }).where(eq(checkpoints.id, bestId)).run();
     const summaries = tx.select().from(metricSummaries).where(eq(metricSummaries.runId, runId)).all();
@@ -179,7 +369,19 @@ export function recordFinished(deps: Deps, runId: number, actor: Actor, e: Extra
       action: e.status === "completed" ? "run.complete" : "run.cancel",
       entityType: "run",
       entityId: runId,
-      payload: { status: e.status, weightsSha256: e.weightsSha256, epochsRun: e.epochsRun, stoppedEarly: e.stoppedEarly, samplesPerSecond: Math.round(e.samplesPerSecond), bestCheckpointId: bestId, finalMetrics, metricsSha256: metricsDigest.sha256, metricPointsSha256: metricsDigest.pointsSha256, metricPoints: metricsDigest.points, finishedAt },
+      payload: {
+        status: e.status,
+        weightsSha256: e.weightsSha256,
+        epochsRun: e.epochsRun,
+        stoppedEarly: e.stoppedEarly,
+        samplesPerSecond: Math.round(e.samplesPerSecond),
+        bestCheckpointId: bestId,
+        finalMetrics,
+        metricsSha256: metricsDigest.sha256,
+        metricPointsSha256: metricsDigest.pointsSha256,
+        metricPoints: metricsDigest.points,
+        finishedAt,
+      },
     });
   });
 }
@@ -191,6 +393,19 @@ export function recordFailed(deps: Deps, runId: number, actor: Actor, message: s
     const finishedAt = new Date().toISOString();
     tx.update(runs).set({ status: "failed", error: message, finishedAt }).where(eq(runs.id, runId)).run();
     const metricsDigest = metricSeriesDigest(deps.db.$client, runId);
-    appendAuditEvent(tx, { actor, action: "run.fail", entityType: "run", entityId: runId, payload: { error: message.slice(0, 2000), errorSha256: sha256Hex(message), finishedAt, metricsSha256: metricsDigest.sha256, metricPointsSha256: metricsDigest.pointsSha256, metricPoints: metricsDigest.points } });
+    appendAuditEvent(tx, {
+      actor,
+      action: "run.fail",
+      entityType: "run",
+      entityId: runId,
+      payload: {
+        error: message.slice(0, 2000),
+        errorSha256: sha256Hex(message),
+        finishedAt,
+        metricsSha256: metricsDigest.sha256,
+        metricPointsSha256: metricsDigest.pointsSha256,
+        metricPoints: metricsDigest.points,
+      },
+    });
   });
 }

@@ -19,7 +19,12 @@ describe("built-in datasets", () => {
       expect(loaded.sha256).toBe(sha256Hex(fs.readFileSync(builtinFilePath(meta.name))));
       const table = parseCsv(loaded.bytes);
       expect(table.rows).toHaveLength(meta.rowCount);
-      const inferred = inferSchema(table, { labelColumn: meta.schema.labelColumn, kind: meta.schema.kind, imageShape: meta.schema.imageShape, textColumn: meta.schema.textColumn });
+      const inferred = inferSchema(table, {
+        labelColumn: meta.schema.labelColumn,
+        kind: meta.schema.kind,
+        imageShape: meta.schema.imageShape,
+        textColumn: meta.schema.textColumn,
+      });
       expect(inferred).toEqual(meta.schema);
       expect(() => validateForTask(table, loaded.schema, "classification")).not.toThrow();
       expect(meta.licence).not.toBe("");

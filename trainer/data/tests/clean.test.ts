@@ -61,7 +61,14 @@ describe("applyCleaning", () => {
       [6, 50, "red", "p"],
     ]);
     expect(all.sourceRows).toEqual([1, 5, 6]);
-    expect(all.report.steps[1]).toMatchObject({ op: "dropMissing", params: {}, rowsBefore: 5, rowsAfter: 3, rowsDropped: 2, detail: { missingByColumn: { a: 1, b: 1, c: 1, label: 0 } } });
+    expect(all.report.steps[1]).toMatchObject({
+      op: "dropMissing",
+      params: {},
+      rowsBefore: 5,
+      rowsAfter: 3,
+      rowsDropped: 2,
+      detail: { missingByColumn: { a: 1, b: 1, c: 1, label: 0 } },
+    });
 
     const onlyB = applyCleaning(messyTable(), [{ op: "dropMissing", columns: ["b"] }], schema);
     expect(onlyB.table.rows.map((r) => r[0])).toEqual([1, null, 3, 6]);
@@ -78,7 +85,15 @@ describe("applyCleaning", () => {
       [3, 20, "blue", "q"],
       [6, 50, "red", "p"],
     ]);
-    expect(report.steps[1]).toMatchObject({ op: "impute", params: { strategy: "mean" }, rowsBefore: 5, rowsAfter: 5, rowsDropped: 0, valuesImputed: { a: 1, b: 1 }, detail: { fillValues: { a: 3, b: 27.5 } } });
+    expect(report.steps[1]).toMatchObject({
+      op: "impute",
+      params: { strategy: "mean" },
+      rowsBefore: 5,
+      rowsAfter: 5,
+      rowsDropped: 0,
+      valuesImputed: { a: 1, b: 1 },
+      detail: { fillValues: { a: 3, b: 27.5 } },
+    });
   });
 
   it("impute median uses the middle value, averaging the two middle values for an even count", () => {
@@ -90,7 +105,11 @@ describe("applyCleaning", () => {
   it("impute mode works on text columns and breaks ties by the smallest value", () => {
     const { report, table } = applyCleaning(messyTable(), [{ op: "impute", strategy: "mode", columns: ["c", "a"] }], schema);
     // c: red twice, blue twice → "blue" (code-point order); a: all distinct → 1.
-    expect(report.steps[1]).toMatchObject({ params: { strategy: "mode", columns: ["c", "a"] }, valuesImputed: { c: 1, a: 1 }, detail: { fillValues: { c: "blue", a: 1 } } });
+    expect(report.steps[1]).toMatchObject({
+      params: { strategy: "mode", columns: ["c", "a"] },
+      valuesImputed: { c: 1, a: 1 },
+      detail: { fillValues: { c: "blue", a: 1 } },
+    });
     expect(table.rows[2]).toEqual([1, 30, "blue", "p"]);
   });
 
@@ -118,7 +137,14 @@ describe("applyCleaning", () => {
     expect(strict.table.rows.map((r) => r[0])).toEqual([10, 11, 10, 12, 8, 10]);
     expect(strict.sourceRows).toEqual([1, 2, 4, 5, 6, 7]);
     const step = strict.report.steps[0]!;
-    expect(step).toMatchObject({ op: "removeOutliers", params: { zThreshold: 2.5 }, rowsBefore: 8, rowsAfter: 6, rowsDropped: 2, outliersRemoved: 2 });
+    expect(step).toMatchObject({
+      op: "removeOutliers",
+      params: { zThreshold: 2.5 },
+      rowsBefore: 8,
+      rowsAfter: 6,
+      rowsDropped: 2,
+      outliersRemoved: 2,
+    });
     expect(step.detail!.perColumn).toEqual({ x: 1, y: 1 });
     expect((step.detail!.stats as Record<string, { mean: number; std: number }>).x).toEqual({ mean: 15, std: Math.sqrt(176.25) });
 
@@ -129,7 +155,11 @@ describe("applyCleaning", () => {
   });
 
   it("runs steps in order, each seeing the previous step's output", () => {
-    const { report, table } = applyCleaning(messyTable(), [{ op: "impute", strategy: "mean", columns: ["a"] }, { op: "dropMissing" }], schema);
+    const { report, table } = applyCleaning(
+      messyTable(),
+      [{ op: "impute", strategy: "mean", columns: ["a"] }, { op: "dropMissing" }],
+      schema,
+    );
     expect(report.steps.map((s) => [s.op, s.rowsBefore, s.rowsAfter])).toEqual([
       ["dropMissingLabel", 6, 5],
       ["impute", 5, 5],
@@ -140,7 +170,10 @@ describe("applyCleaning", () => {
 
   it("is pure and deterministic: the input is untouched and a second run gives the same result", () => {
     const input = messyTable();
-    const steps = [{ op: "impute" as const, strategy: "median" as const }, { op: "removeOutliers" as const, zThreshold: 1 }];
+    const steps = [
+      { op: "impute" as const, strategy: "median" as const },
+      { op: "removeOutliers" as const, zThreshold: 1 },
+    ];
     const first = applyCleaning(input, steps, schema);
     expect(input).toEqual(messyTable());
     expect(applyCleaning(input, steps, schema)).toEqual(first);

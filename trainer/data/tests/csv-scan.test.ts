@@ -29,7 +29,8 @@ describe("CsvScanner", () => {
 
   it("agrees with parseCsv past the first mebibyte: quoted newlines, escaped quotes, CRLF, missing values, a late text value", () => {
     let text = "\uFEFFid,text,x,label\r\n";
-    for (let i = 0; i < 30_000; i++) text += `${i},"line ${i}, with ""quotes""\r\nand a break",${i % 7 === 0 ? "NA" : i * 0.5},${i % 3}\r\n`;
+    for (let i = 0; i < 30_000; i++)
+      text += `${i},"line ${i}, with ""quotes""\r\nand a break",${i % 7 === 0 ? "NA" : i * 0.5},${i % 3}\r\n`;
     text += `30000,"last",not-a-number,1\r\n`;
     const bytes = bytesOf(text);
     expect(bytes.byteLength).toBeGreaterThan(1.5 * 1024 * 1024);
@@ -69,11 +70,17 @@ describe("CsvScanner", () => {
   it("stops at a cap as soon as it is passed, naming the cap and its setting", () => {
     const scanner = new CsvScanner({ ...OPEN, maxBytes: 10 }, { settings: { maxBytes: "RUNLEDGER_UPLOAD_MAX_BYTES" } });
     scanner.push(bytesOf("a,label\n"));
-    expect(datasetErrorOf(() => scanner.push(bytesOf("1,x\n"))).message).toBe("The file is larger than the limit of 10 bytes (server setting RUNLEDGER_UPLOAD_MAX_BYTES)");
+    expect(datasetErrorOf(() => scanner.push(bytesOf("1,x\n"))).message).toBe(
+      "The file is larger than the limit of 10 bytes (server setting RUNLEDGER_UPLOAD_MAX_BYTES)",
+    );
     const rows = datasetErrorOf(() => scanCsvBytes(bytesOf("a,label\n1,x\n2,y\n"), { ...OPEN, maxRows: 1 }));
     expect([rows.code, rows.message, rows.row]).toEqual(["TOO_LARGE", "The file has more than 1 data rows; the limit is 1", 2]);
-    expect(datasetErrorOf(() => scanCsvBytes(bytesOf("a,b,label\n1,2,x\n"), { ...OPEN, maxColumns: 2 })).message).toBe("The header has 3 columns; the limit is 2");
-    expect(datasetErrorOf(() => scanCsvBytes(bytesOf(`${"h".repeat(9)},label\n1,x\n`), { ...OPEN, maxCellChars: 8 })).message).toBe("the header, column 1: the value is 9 characters long; the limit is 8");
+    expect(datasetErrorOf(() => scanCsvBytes(bytesOf("a,b,label\n1,2,x\n"), { ...OPEN, maxColumns: 2 })).message).toBe(
+      "The header has 3 columns; the limit is 2",
+    );
+    expect(datasetErrorOf(() => scanCsvBytes(bytesOf(`${"h".repeat(9)},label\n1,x\n`), { ...OPEN, maxCellChars: 8 })).message).toBe(
+      "the header, column 1: the value is 9 characters long; the limit is 8",
+    );
   });
 
   it("refuses an unfinished row once it passes the row limit, without reading to the end", () => {
@@ -88,7 +95,9 @@ describe("CsvScanner", () => {
         pushed++;
       }
     });
-    expect(e.message).toBe('row 2 is longer than 65,536 characters, the most one row may hold; an unmatched quote (") makes the rest of the file one row');
+    expect(e.message).toBe(
+      'row 2 is longer than 65,536 characters, the most one row may hold; an unmatched quote (") makes the rest of the file one row',
+    );
     expect(pushed).toBeLessThan(10);
   });
 });

@@ -14,7 +14,8 @@ import { inferSchema } from "../schema";
 import { OOV_ID } from "../text";
 import { bytesOf, datasetErrorOf } from "./helpers";
 
-const dataSection = (input: Record<string, unknown> = {}): TrainingConfig["data"] => dataSchema.parse({ dataset: { datasetId: "test" }, ...input });
+const dataSection = (input: Record<string, unknown> = {}): TrainingConfig["data"] =>
+  dataSchema.parse({ dataset: { datasetId: "test" }, ...input });
 
 function jobDataset(csv: string, schemaOpts: Parameters<typeof inferSchema>[1] = {}) {
   const bytes = bytesOf(csv);
@@ -126,7 +127,10 @@ describe("prepareData: fitting on the train partition only", () => {
   });
 
   it("minmax: min and range come from train; validation and test may fall outside [0, 1]", () => {
-    const p = prepareData(jobDataset(csv, { labelColumn: "group" }), dataSection({ normalization: "minmax", split: { strategy: "random", train: 0.5, validation: 0.25, test: 0.25, seed: 3 } }));
+    const p = prepareData(
+      jobDataset(csv, { labelColumn: "group" }),
+      dataSection({ normalization: "minmax", split: { strategy: "random", train: 0.5, validation: 0.25, test: 0.25, seed: 3 } }),
+    );
     const train = p.partitions.train.indices;
     const min = Math.min(...train);
     const max = Math.max(...train);
@@ -163,20 +167,28 @@ describe("prepareData: recipe, labels and faults", () => {
   it("records the cleaning recipe, the report, and the version digest of the cleaned rows", () => {
     const dataset = jobDataset(messy);
     const cleaning = [{ op: "impute" as const, strategy: "mean" as const }];
-    const p = prepareData(dataset, dataSection({ cleaning, split: { strategy: "random", train: 0.6, validation: 0.2, test: 0.2, seed: 1 } }));
+    const p = prepareData(
+      dataset,
+      dataSection({ cleaning, split: { strategy: "random", train: 0.6, validation: 0.2, test: 0.2, seed: 1 } }),
+    );
     expect(p.version.recipe).toEqual(cleaning);
     expect(p.version.report.steps.map((s) => s.op)).toEqual(["dropMissingLabel", "impute"]);
     expect(p.version.rowCount).toBe(10);
     const cleaned = applyCleaning(parseCsv(dataset.bytes), cleaning, dataset.schema).table;
     expect(p.version.sha256).toBe(sha256Canonical({ columns: cleaned.columns, rows: cleaned.rows }));
     expect(p.datasetSha256).toBe(dataset.sha256);
-    const dropped = prepareData(dataset, dataSection({ cleaning: [{ op: "dropMissing" }], split: { strategy: "random", train: 0.6, validation: 0.2, test: 0.2, seed: 1 } }));
+    const dropped = prepareData(
+      dataset,
+      dataSection({ cleaning: [{ op: "dropMissing" }], split: { strategy: "random", train: 0.6, validation: 0.2, test: 0.2, seed: 1 } }),
+    );
     expect(dropped.version.sha256).not.toBe(p.version.sha256);
     expect(dropped.version.rowCount).toBe(9);
   });
 
   it("names the original file row of a missing feature value left uncleaned", () => {
-    const e = datasetErrorOf(() => prepareData(jobDataset(messy), dataSection({ split: { strategy: "random", train: 0.6, validation: 0.2, test: 0.2, seed: 1 } })));
+    const e = datasetErrorOf(() =>
+      prepareData(jobDataset(messy), dataSection({ split: { strategy: "random", train: 0.6, validation: 0.2, test: 0.2, seed: 1 } })),
+    );
     expect(e.code).toBe("MISSING_VALUE");
     expect(e.message).toBe("column 'a' row 2 has no value; add a dropMissing or impute cleaning step");
   });
@@ -208,7 +220,9 @@ describe("prepareData: recipe, labels and faults", () => {
     const e = datasetErrorOf(() => prepareData(tampered, dataSection()));
     expect(e.code).toBe("HASH_MISMATCH");
     const text = datasetErrorOf(() => prepareData(builtinDataset("sentences"), dataSection({ normalization: "standard" })));
-    expect(text.message).toBe("normalization 'standard' applies to numeric features; a text dataset is tokenised instead, so set normalization to 'none'");
+    expect(text.message).toBe(
+      "normalization 'standard' applies to numeric features; a text dataset is tokenised instead, so set normalization to 'none'",
+    );
   });
 
   it("reports a label column the config names but the file lacks", () => {

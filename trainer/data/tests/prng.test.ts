@@ -9,9 +9,18 @@ describe("prng", () => {
   });
 
   it("shuffleInPlace is a seeded permutation", () => {
-    const a = shuffleInPlace(Array.from({ length: 50 }, (_, i) => i), mulberry32(1));
-    const b = shuffleInPlace(Array.from({ length: 50 }, (_, i) => i), mulberry32(1));
-    const c = shuffleInPlace(Array.from({ length: 50 }, (_, i) => i), mulberry32(2));
+    const a = shuffleInPlace(
+      Array.from({ length: 50 }, (_, i) => i),
+      mulberry32(1),
+    );
+    const b = shuffleInPlace(
+      Array.from({ length: 50 }, (_, i) => i),
+      mulberry32(1),
+    );
+    const c = shuffleInPlace(
+      Array.from({ length: 50 }, (_, i) => i),
+      mulberry32(2),
+    );
     expect(a).toEqual(b);
     expect(c).not.toEqual(a);
     expect([...a].sort((x, y) => x - y)).toEqual(Array.from({ length: 50 }, (_, i) => i));

@@ -62,7 +62,9 @@ describe("validateForTask", () => {
     const t = table(["sepal_length,sepal_width,species", ...rows, "abc,3.0,setosa", "4.4,2.9,virginica"].join("\n"));
     const e = datasetErrorOf(() => validateForTask(t, inferSchema(t), "classification"));
     expect(e.code).toBe("NOT_A_NUMBER");
-    expect(e.message).toBe("column 'sepal_length' row 12: 'abc' is not a number (every feature column of a tabular dataset must be numeric)");
+    expect(e.message).toBe(
+      "column 'sepal_length' row 12: 'abc' is not a number (every feature column of a tabular dataset must be numeric)",
+    );
     expect(e.row).toBe(12);
     expect(e.column).toBe("sepal_length");
   });

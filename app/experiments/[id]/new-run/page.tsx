@@ -17,11 +17,19 @@ function NewRun({ experimentId }: { experimentId: number }) {
   if (experiment.error) return <ErrorState error={experiment.error} />;
   return (
     <>
-      <p className="muted"><Link href={`/experiments/${experimentId}`}>{experiment.data?.name ?? "experiment"}</Link> / new run</p>
+      <p className="muted">
+        <Link href={`/experiments/${experimentId}`}>{experiment.data?.name ?? "experiment"}</Link> / new run
+      </p>
       <h1>New run</h1>
       <p className="subtitle">Choose the data, the model and how to train it. Every choice is recorded with your rationale.</p>
       <div className="panel">
-        <RunConfigForm initial={DEFAULT_CONFIG} submitLabel="Launch run" busy={create.isPending} serverError={create.error} onSubmit={(config, rationale) => create.mutate({ experimentId, config, rationale })} />
+        <RunConfigForm
+          initial={DEFAULT_CONFIG}
+          submitLabel="Launch run"
+          busy={create.isPending}
+          serverError={create.error}
+          onSubmit={(config, rationale) => create.mutate({ experimentId, config, rationale })}
+        />
       </div>
     </>
   );

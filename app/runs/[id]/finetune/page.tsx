@@ -29,30 +29,60 @@ function FineTune({ runId }: { runId: number }) {
   const wanted = Number(params.get("checkpoint"));
   const checkpoint = r.checkpoints.find((c) => c.id === wanted) ?? r.checkpoints.find((c) => c.isBest) ?? r.checkpoints.at(-1);
   if (!checkpoint) return <ErrorState title="Nothing to fine-tune from" error="This run has no checkpoint yet." />;
-  const initial: TrainingConfigInput = { ...r.config, name: `${r.name} fine-tune`, fineTune: null, training: { ...r.config.training, epochs: Math.min(r.config.training.epochs, 20) } };
+  const initial: TrainingConfigInput = {
+    ...r.config,
+    name: `${r.name} fine-tune`,
+    fineTune: null,
+    training: { ...r.config.training, epochs: Math.min(r.config.training.epochs, 20) },
+  };
   const maxFreeze = r.config.model.layers.length;
   return (
     <>
-      <p className="muted"><Link href={`/runs/${runId}`}>{r.name}</Link> / fine-tune</p>
+      <p className="muted">
+        <Link href={`/runs/${runId}`}>{r.name}</Link> / fine-tune
+      </p>
       <h1>Fine-tune from a checkpoint</h1>
-      <p className="subtitle">Starts from the weights of epoch {checkpoint.epoch} of “{r.name}” (<Hash value={checkpoint.sha256} label="parent checkpoint sha256" />). The architecture is the parent's; change the data, the training settings, and what to freeze.</p>
+      <p className="subtitle">
+        Starts from the weights of epoch {checkpoint.epoch} of “{r.name}” (
+        <Hash value={checkpoint.sha256} label="parent checkpoint sha256" />
+        ). The architecture is the parent's; change the data, the training settings, and what to freeze.
+      </p>
       <div className="panel">
         <RunConfigForm
           initial={initial}
           submitLabel="Launch fine-tune"
           busy={create.isPending}
           serverError={create.error}
-          onSubmit={(config, rationale) => create.mutate({ experimentId: r.experimentId, config: { ...config, fineTune: { parentCheckpointId: String(checkpoint.id), freezeLayers, replaceHead } }, rationale })}
+          onSubmit={(config, rationale) =>
+            create.mutate({
+              experimentId: r.experimentId,
+              config: { ...config, fineTune: { parentCheckpointId: String(checkpoint.id), freezeLayers, replaceHead } },
+              rationale,
+            })
+          }
           estimateConfig={(config) => ({ ...config, fineTune: { parentCheckpointId: String(checkpoint.id), freezeLayers, replaceHead } })}
           extra={
             <fieldset>
               <legend>Transfer</legend>
               <div className="form-grid">
-                <label className="field"><span>Freeze the first N layers (0 = train everything; at most {maxFreeze})</span>
-                  <input type="number" aria-label="Freeze layers" min={0} max={maxFreeze} value={freezeLayers} onChange={(e) => setFreezeLayers(Math.max(0, Math.min(maxFreeze, Number(e.target.value) || 0)))} />
+                <label className="field">
+                  <span>Freeze the first N layers (0 = train everything; at most {maxFreeze})</span>
+                  <input
+                    type="number"
+                    aria-label="Freeze layers"
+                    min={0}
+                    max={maxFreeze}
+                    value={freezeLayers}
+                    onChange={(e) => setFreezeLayers(Math.max(0, Math.min(maxFreeze, Number(e.target.value) || 0)))}
+                  />
                 </label>
-                <label className="field"><span>Output layer</span>
-                  <select aria-label="Output layer" value={replaceHead ? "replace" : "keep"} onChange={(e) => setReplaceHead(e.target.value === "replace")}>
+                <label className="field">
+                  <span>Output layer</span>
+                  <select
+                    aria-label="Output layer"
+                    value={replaceHead ? "replace" : "keep"}
+                    onChange={(e) => setReplaceHead(e.target.value === "replace")}
+                  >
                     <option value="keep">keep the parent's (same classes)</option>
                     <option value="replace">replace with a new one (new classes)</option>
                   </select>

@@ -31,46 +31,110 @@ function Fork({ runId, mode, me }: { runId: number; mode: "fork" | "rerun"; me: 
   const diff = pending ? diffConfigs(p.config, pending.config) : [];
   return (
     <>
-      <p className="muted"><Link href={`/experiments/${p.experimentId}`}>{p.experimentName}</Link> / <Link href={`/runs/${p.id}`}>run #{p.id}</Link> / {mode === "rerun" ? "re-run" : "fork"}</p>
+      <p className="muted">
+        <Link href={`/experiments/${p.experimentId}`}>{p.experimentName}</Link> / <Link href={`/runs/${p.id}`}>run #{p.id}</Link> /{" "}
+        {mode === "rerun" ? "re-run" : "fork"}
+      </p>
       <h1>{mode === "rerun" ? `Re-run ${p.name}` : `Fork ${p.name}`}</h1>
       {mode === "rerun" ? (
-        <form className="panel" aria-label="Re-run" onSubmit={(e) => { e.preventDefault(); create.mutate({ experimentId: p.experimentId, config: p.config, rationale: rerunWhy, origin: "rerun", parentRunId: p.id }); }}>
-          <p style={{ marginTop: 0 }}>Runs the exact same configuration (config sha256 {p.configSha256.slice(0, 12)}…) again, for example to check that training is reproducible.</p>
-          <label className="field"><span>Why re-run? (recorded as your decision)</span><textarea aria-label="Rationale" value={rerunWhy} onChange={(e) => setRerunWhy(e.target.value)} /></label>
+        <form
+          className="panel"
+          aria-label="Re-run"
+          onSubmit={(e) => {
+            e.preventDefault();
+            create.mutate({ experimentId: p.experimentId, config: p.config, rationale: rerunWhy, origin: "rerun", parentRunId: p.id });
+          }}
+        >
+          <p style={{ marginTop: 0 }}>
+            Runs the exact same configuration (config sha256 {p.configSha256.slice(0, 12)}…) again, for example to check that training is
+            reproducible.
+          </p>
+          <label className="field">
+            <span>Why re-run? (recorded as your decision)</span>
+            <textarea aria-label="Rationale" value={rerunWhy} onChange={(e) => setRerunWhy(e.target.value)} />
+          </label>
           <FormError error={create.error} />
-          <button className="primary" type="submit" disabled={create.isPending || rerunWhy.trim() === ""}>Launch re-run</button>
+          <button className="primary" type="submit" disabled={create.isPending || rerunWhy.trim() === ""}>
+            Launch re-run
+          </button>
         </form>
       ) : (
         <>
-          <p className="subtitle">Change what you want to try. The table under the form shows every difference from run #{p.id}; each becomes a recorded decision with your rationale.</p>
+          <p className="subtitle">
+            Change what you want to try. The table under the form shows every difference from run #{p.id}; each becomes a recorded decision
+            with your rationale.
+          </p>
           <div className="panel" style={pending ? { display: "none" } : undefined}>
-            <RunConfigForm initial={p.config} parentConfig={p.config} submitLabel="Review changes" busy={false} serverError={null} onSubmit={(config, rationale) => { setPending({ config, rationale }); setPerChange({}); }} />
+            <RunConfigForm
+              initial={p.config}
+              parentConfig={p.config}
+              submitLabel="Review changes"
+              busy={false}
+              serverError={null}
+              onSubmit={(config, rationale) => {
+                setPending({ config, rationale });
+                setPerChange({});
+              }}
+            />
           </div>
           {pending ? (
-            <form className="panel" aria-label="Review changes" onSubmit={(e) => {
-              e.preventDefault();
-              const changeRationales = Object.fromEntries(Object.entries(perChange).filter(([, v]) => v.trim() !== ""));
-              create.mutate({ experimentId: p.experimentId, config: pending.config, rationale: pending.rationale, changeRationales, origin: "fork", parentRunId: p.id });
-            }}>
-              <h2 style={{ marginTop: 0 }}>Review {diff.length} change{diff.length === 1 ? "" : "s"}</h2>
-              <p className="muted" style={{ marginTop: 0 }}>Rationale for the change set: “{pending.rationale}”. Give a specific reason per change where it differs (optional).</p>
+            <form
+              className="panel"
+              aria-label="Review changes"
+              onSubmit={(e) => {
+                e.preventDefault();
+                const changeRationales = Object.fromEntries(Object.entries(perChange).filter(([, v]) => v.trim() !== ""));
+                create.mutate({
+                  experimentId: p.experimentId,
+                  config: pending.config,
+                  rationale: pending.rationale,
+                  changeRationales,
+                  origin: "fork",
+                  parentRunId: p.id,
+                });
+              }}
+            >
+              <h2 style={{ marginTop: 0 }}>
+                Review {diff.length} change{diff.length === 1 ? "" : "s"}
+              </h2>
+              <p className="muted" style={{ marginTop: 0 }}>
+                Rationale for the change set: “{pending.rationale}”. Give a specific reason per change where it differs (optional).
+              </p>
               <table aria-label="Changes to launch">
-                <thead><tr><th>Setting</th><th>Parent</th><th>This run</th><th>Rationale for this change</th></tr></thead>
+                <thead>
+                  <tr>
+                    <th>Setting</th>
+                    <th>Parent</th>
+                    <th>This run</th>
+                    <th>Rationale for this change</th>
+                  </tr>
+                </thead>
                 <tbody>
                   {diff.map((c) => (
                     <tr key={c.path}>
                       <td className="mono">{c.path}</td>
                       <td className="mono">{JSON.stringify(c.oldValue)}</td>
                       <td className="mono">{JSON.stringify(c.newValue)}</td>
-                      <td><input aria-label={`Rationale for ${c.path}`} placeholder={pending.rationale} value={perChange[c.path] ?? ""} onChange={(e) => setPerChange({ ...perChange, [c.path]: e.target.value })} /></td>
+                      <td>
+                        <input
+                          aria-label={`Rationale for ${c.path}`}
+                          placeholder={pending.rationale}
+                          value={perChange[c.path] ?? ""}
+                          onChange={(e) => setPerChange({ ...perChange, [c.path]: e.target.value })}
+                        />
+                      </td>
                     </tr>
                   ))}
                 </tbody>
               </table>
               <FormError error={create.error} />
               <div className="row" style={{ marginTop: 10 }}>
-                <button className="primary" type="submit" disabled={create.isPending || diff.length === 0}>{create.isPending ? "Launching…" : "Launch fork"}</button>
-                <button type="button" onClick={() => setPending(null)}>Back to editing</button>
+                <button className="primary" type="submit" disabled={create.isPending || diff.length === 0}>
+                  {create.isPending ? "Launching…" : "Launch fork"}
+                </button>
+                <button type="button" onClick={() => setPending(null)}>
+                  Back to editing
+                </button>
               </div>
             </form>
           ) : null}

@@ -31,17 +31,28 @@ const savedWitnesses = process.env.RUNLEDGER_WITNESSES;
 
 type CosignaturesJson = {
   cosignatures: { treeSize: number; rootHash: string; witnessName: string }[];
-  exportCheckpoint?: { checkpointId: number; treeSize: number; rootHash: string; waitedMs: number; witnesses: { url: string; witness: string; cosigned: boolean; reason: string | null }[] };
+  exportCheckpoint?: {
+    checkpointId: number;
+    treeSize: number;
+    rootHash: string;
+    waitedMs: number;
+    witnesses: { url: string; witness: string; cosigned: boolean; reason: string | null }[];
+  };
 };
 const readJson = <T>(dir: string, file: string) => JSON.parse(fs.readFileSync(path.join(dir, file), "utf8")) as T;
 
 beforeAll(async () => {
   app = createTestApp();
   work = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-export-cosign-"));
-  const { id } = await app.as("engineer").runs.create({ experimentId: app.experimentId, config: irisConfig({ epochs: 1 }), rationale: "cosigned export" });
+  const { id } = await app
+    .as("engineer")
+    .runs.create({ experimentId: app.experimentId, config: irisConfig({ epochs: 1 }), rationale: "cosigned export" });
   await app.orchestrator.waitFor(id);
   await app.as("engineer").models.register({ runId: id, modelName: MODEL });
-  w = await startWitnessProcess({ logKey: logVerifierKey(logOrigin(app.auditKeys.fingerprint), app.auditKeys.publicKey).vkey, name: "witness.test/export" });
+  w = await startWitnessProcess({
+    logKey: logVerifierKey(logOrigin(app.auditKeys.fingerprint), app.auditKeys.publicKey).vkey,
+    name: "witness.test/export",
+  });
   fs.writeFileSync(path.join(work, "witness.vkey"), `${w.vkey}\n`);
 }, 180_000);
 
@@ -57,7 +68,10 @@ afterAll(async () => {
 async function cliExport(out: string): Promise<{ code: number; stdout: string; err: string }> {
   let stdout = "";
   let err = "";
-  const code = await exportCommand(["--model", MODEL, "--out", out, "--data-dir", app.dataDir, "--key-dir", app.keyDir], { out: (t) => (stdout += t), err: (t) => (err += t) });
+  const code = await exportCommand(["--model", MODEL, "--out", out, "--data-dir", app.dataDir, "--key-dir", app.keyDir], {
+    out: (t) => (stdout += t),
+    err: (t) => (err += t),
+  });
   return { code, stdout, err };
 }
 
@@ -66,9 +80,16 @@ async function expectCosignedBundle(dir: string): Promise<void> {
   const checkpoints = readJson<{ id: number; treeSize: number; rootHash: string }[]>(dir, "checkpoints.json");
   const newest = checkpoints.reduce((m, c) => (c.treeSize > m.treeSize ? c : m));
   const cos = readJson<CosignaturesJson>(dir, "cosignatures.json");
-  expect(cos.exportCheckpoint).toMatchObject({ checkpointId: newest.id, treeSize: newest.treeSize, rootHash: newest.rootHash, witnesses: [{ url: w.url, witness: "witness.test/export", cosigned: true, reason: null }] });
+  expect(cos.exportCheckpoint).toMatchObject({
+    checkpointId: newest.id,
+    treeSize: newest.treeSize,
+    rootHash: newest.rootHash,
+    witnesses: [{ url: w.url, witness: "witness.test/export", cosigned: true, reason: null }],
+  });
   expect(cos.exportCheckpoint!.waitedMs).toBeLessThanOrEqual(EXPORT_COSIGN_WAIT_MS + 500);
-  expect(cos.cosignatures).toContainEqual(expect.objectContaining({ treeSize: newest.treeSize, rootHash: newest.rootHash, witnessName: "witness.test/export" }));
+  expect(cos.cosignatures).toContainEqual(
+    expect.objectContaining({ treeSize: newest.treeSize, rootHash: newest.rootHash, witnessName: "witness.test/export" }),
+  );
   expect(fs.readFileSync(path.join(dir, "README.txt"), "utf8")).toContain(`cosigned by witness witness.test/export (${w.url})`);
   // Anchored by the witness up to the newest checkpoint: the whole export is covered by the cosignature.
   const r = await verifyBundle(dir, { publicKeyPem: app.auditKeys.publicKeyPem, witnessKeys: [w.vkey], requireAnchor: true });
@@ -88,7 +109,11 @@ describe("a report export waits for its own checkpoint's cosignature", () => {
     expect(r.stdout).toMatch(new RegExp(`witness witness\\.test/export \\(${w.url.replace(/[.]/g, "\\.")}\\): cosigned this checkpoint`));
     await expectCosignedBundle(out);
     const newest = readJson<CosignaturesJson>(out, "cosignatures.json").exportCheckpoint!.treeSize;
-    const script = spawnSync(process.execPath, ["verify-bundle.mjs", "--public-key", "public-key.pem", "--witness-key", path.join(work, "witness.vkey"), "--json"], { cwd: out, encoding: "utf8" });
+    const script = spawnSync(
+      process.execPath,
+      ["verify-bundle.mjs", "--public-key", "public-key.pem", "--witness-key", path.join(work, "witness.vkey"), "--json"],
+      { cwd: out, encoding: "utf8" },
+    );
     expect(script.status, script.stderr + script.stdout).toBe(0);
     expect(JSON.parse(script.stdout)).toMatchObject({ ok: true, levels: { anchor: { anchored: true, treeSize: newest } } });
   }, 60_000);
@@ -98,7 +123,13 @@ describe("a report export waits for its own checkpoint's cosignature", () => {
     const id = (app.db.$client.prepare("SELECT id FROM model_versions ORDER BY id DESC LIMIT 1").get() as { id: number }).id;
     const req = new Request(`${SITE}/api/report/${id}?format=tar`, { method: "POST", headers: { host: "127.0.0.1:3000", origin: SITE } });
     const res = await reportExportPost(app, req, actorFor(app, "auditor"), String(id));
-    expect(res.status, await res.clone().text().then((t) => t.slice(0, 300))).toBe(200);
+    expect(
+      res.status,
+      await res
+        .clone()
+        .text()
+        .then((t) => t.slice(0, 300)),
+    ).toBe(200);
     const dir = path.join(work, "route-bundle");
     untarInto(Buffer.from(await res.arrayBuffer()), dir);
     await expectCosignedBundle(dir);
@@ -118,7 +149,9 @@ describe("a report export waits for its own checkpoint's cosignature", () => {
     expect(r.stdout).toMatch(/NOT cosigned \(unreachable: .*ECONNREFUSED.*\); the bundle says so/);
     const cos = readJson<CosignaturesJson>(down, "cosignatures.json").exportCheckpoint!;
     expect(cos.witnesses).toEqual([expect.objectContaining({ cosigned: false, reason: expect.stringMatching(/unreachable/) })]);
-    expect(fs.readFileSync(path.join(down, "README.txt"), "utf8")).toMatch(/NOT cosigned by witness witness\.test\/export .* at export: unreachable/);
+    expect(fs.readFileSync(path.join(down, "README.txt"), "utf8")).toMatch(
+      /NOT cosigned by witness witness\.test\/export .* at export: unreachable/,
+    );
     expect((await verifyReportBundle(down, { publicKeyPem: app.auditKeys.publicKeyPem })).problems).toEqual([]);
 
     // A witness that accepts the connection and never answers: the export waits EXPORT_COSIGN_WAIT_MS, no longer.
@@ -132,7 +165,9 @@ describe("a report export waits for its own checkpoint's cosignature", () => {
       expect((await cliExport(slow)).code).toBe(0);
       const took = Date.now() - started;
       const s = readJson<CosignaturesJson>(slow, "cosignatures.json").exportCheckpoint!;
-      expect(s.witnesses).toEqual([expect.objectContaining({ cosigned: false, reason: `no cosignature within ${EXPORT_COSIGN_WAIT_MS} ms` })]);
+      expect(s.witnesses).toEqual([
+        expect.objectContaining({ cosigned: false, reason: `no cosignature within ${EXPORT_COSIGN_WAIT_MS} ms` }),
+      ]);
       expect(s.waitedMs).toBeGreaterThanOrEqual(EXPORT_COSIGN_WAIT_MS - 50);
       expect(s.waitedMs).toBeLessThan(EXPORT_COSIGN_WAIT_MS + 500);
       console.log(`export with a silent witness: waited ${s.waitedMs} ms for the cosignature, whole export ${took} ms`);

@@ -14,17 +14,52 @@ import { MerkleAccumulator } from "@/server/audit/merkle";
 import { signTreeHead, type TreeHead } from "@/server/audit/checkpoints";
 import type { AuditKeys } from "@/server/audit/keys";
 
-type Row = { seq: number; at: string; actorId: number | null; actorName: string; role: string; action: string; entityType: string; entityId: string; payload: string; leafHash: string; chainHash: string };
-type Cp = { id: number; treeSize: number; rootHash: string; at: string; reason: string; keyFingerprint: string; signature: string; frontierHex?: string[] };
+type Row = {
+  seq: number;
+  at: string;
+  actorId: number | null;
+  actorName: string;
+  role: string;
+  action: string;
+  entityType: string;
+  entityId: string;
+  payload: string;
+  leafHash: string;
+  chainHash: string;
+};
+type Cp = {
+  id: number;
+  treeSize: number;
+  rootHash: string;
+  at: string;
+  reason: string;
+  keyFingerprint: string;
+  signature: string;
+  frontierHex?: string[];
+};
 
-export function rewriteAndResign(dataDir: string, keys: AuditKeys, edit: { seq: number; payload: (p: Record<string, unknown>) => Record<string, unknown> }): void {
+export function rewriteAndResign(
+  dataDir: string,
+  keys: AuditKeys,
+  edit: { seq: number; payload: (p: Record<string, unknown>) => Record<string, unknown> },
+): void {
   const db = new Database(path.join(dataDir, "runledger.sqlite"));
   try {
-    const triggers = db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN ('audit_events', 'audit_checkpoints')").all() as { name: string; sql: string }[];
+    const triggers = db
+      .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN ('audit_events', 'audit_checkpoints')")
+      .all() as { name: string; sql: string }[];
     for (const t of triggers) db.exec(`DROP TRIGGER ${t.name}`);
     db.transaction(() => {
-      const rows = db.prepare("SELECT seq, at, actor_id AS actorId, actor_name AS actorName, role, action, entity_type AS entityType, entity_id AS entityId, payload, leaf_hash AS leafHash, chain_hash AS chainHash FROM audit_events ORDER BY seq").all() as Row[];
-      const cps = db.prepare("SELECT id, tree_size AS treeSize, root_hash AS rootHash, at, reason, key_fingerprint AS keyFingerprint, signature FROM audit_checkpoints ORDER BY id").all() as Cp[];
+      const rows = db
+        .prepare(
+          "SELECT seq, at, actor_id AS actorId, actor_name AS actorName, role, action, entity_type AS entityType, entity_id AS entityId, payload, leaf_hash AS leafHash, chain_hash AS chainHash FROM audit_events ORDER BY seq",
+        )
+        .all() as Row[];
+      const cps = db
+        .prepare(
+          "SELECT id, tree_size AS treeSize, root_hash AS rootHash, at, reason, key_fingerprint AS keyFingerprint, signature FROM audit_checkpoints ORDER BY id",
+        )
+        .all() as Cp[];
       const target = rows.find((r) => r.seq === edit.seq);
       if (!target) throw new Error(`no event ${edit.seq}`);
       target.payload = canonicalJson(edit.payload(JSON.parse(target.payload) as Record<string, unknown>));
@@ -36,18 +71,33 @@ export function rewriteAndResign(dataDir: string, keys: AuditKeys, edit: { seq: 
           const p = JSON.parse(r.payload) as { checkpointId: number };
           const cp = cps.find((c) => c.id === p.checkpointId)!;
           const old = JSON.parse(r.payload) as Record<string, unknown>;
-          r.payload = canonicalJson({ ...old, rootHash: cp.rootHash, signature: cp.signature, ...(old.frontier ? { frontier: cp.frontierHex } : {}) });
+          r.payload = canonicalJson({
+            ...old,
+            rootHash: cp.rootHash,
+            signature: cp.signature,
+            ...(old.frontier ? { frontier: cp.frontierHex } : {}),
+          });
         }
         if (r.seq >= edit.seq) {
           r.leafHash = leafHash(eventBody(r));
           r.chainHash = chainHash(prev, r.leafHash);
-          db.prepare("UPDATE audit_events SET payload = ?, leaf_hash = ?, chain_hash = ? WHERE seq = ?").run(r.payload, r.leafHash, r.chainHash, r.seq);
+          db.prepare("UPDATE audit_events SET payload = ?, leaf_hash = ?, chain_hash = ? WHERE seq = ?").run(
+            r.payload,
+            r.leafHash,
+            r.chainHash,
+            r.seq,
+          );
         }
         prev = r.chainHash;
         acc.pushHex(r.leafHash);
         const cp = bySize.get(r.seq);
         if (cp) {
-          const head: TreeHead = { treeSize: cp.treeSize, rootHash: acc.root().toString("hex"), at: cp.at, keyFingerprint: keys.fingerprint };
+          const head: TreeHead = {
+            treeSize: cp.treeSize,
+            rootHash: acc.root().toString("hex"),
+            at: cp.at,
+            keyFingerprint: keys.fingerprint,
+          };
           cp.rootHash = head.rootHash;
           cp.signature = signTreeHead(keys, head);
           cp.frontierHex = acc.frontier().map((b) => b.toString("hex"));

@@ -24,7 +24,11 @@ import { parseAddCheckpointBody, formatAddCheckpointBody } from "../witness";
 
 /** An Ed25519 private key from its 32-byte seed (PKCS8 DER: fixed prefix || seed). */
 function keyFromSeed(seed: Buffer) {
-  return crypto.createPrivateKey({ key: Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), seed]), format: "der", type: "pkcs8" });
+  return crypto.createPrivateKey({
+    key: Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), seed]),
+    format: "der",
+    type: "pkcs8",
+  });
 }
 
 describe("signed notes (Go reference vectors)", () => {
@@ -36,7 +40,11 @@ describe("signed notes (Go reference vectors)", () => {
   it("computes the key ID as SHA-256(name || \\n || 0x01 || key)[:4] and round-trips the vkey", () => {
     const k = parseVerifierKey(VKEY);
     const raw = Buffer.from("ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW", "base64").subarray(1);
-    const expectedId = crypto.createHash("sha256").update(Buffer.concat([Buffer.from("PeterNeumann\n"), Buffer.from([0x01]), raw])).digest().subarray(0, 4);
+    const expectedId = crypto
+      .createHash("sha256")
+      .update(Buffer.concat([Buffer.from("PeterNeumann\n"), Buffer.from([0x01]), raw]))
+      .digest()
+      .subarray(0, 4);
     expect(expectedId.toString("hex")).toBe("c74f20a3");
     expect(k.keyId.toString("hex")).toBe("c74f20a3");
     expect(k.type).toBe(SIG_TYPE_ED25519);
@@ -57,7 +65,9 @@ describe("signed notes (Go reference vectors)", () => {
 
   it("refuses mangled vkeys and malformed notes with a reason", () => {
     expect(() => parseVerifierKey("PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW")).toThrow(/does not match the key/);
-    expect(() => parseVerifierKey("PeterNeumann+c74f20a3+BRpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW")).toThrow(/unsupported signature type 0x05/);
+    expect(() => parseVerifierKey("PeterNeumann+c74f20a3+BRpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW")).toThrow(
+      /unsupported signature type 0x05/,
+    );
     expect(() => parseVerifierKey("Peter Neumann+c74f20a3+ARpc")).toThrow(NoteFormatError);
     expect(() => parseSignedNote(TEXT)).toThrow(/no blank line|newline/);
     expect(() => parseSignedNote(`${TEXT}\n— PeterNeumann !!!\n`)).toThrow(/base64/);
@@ -84,7 +94,12 @@ describe("checkpoint notes (C2SP tlog-checkpoint example)", () => {
 
   it("the log's note is signed under the origin's Ed25519 note key", () => {
     const keys = crypto.generateKeyPairSync("ed25519");
-    const fp = "SHA256:" + crypto.createHash("sha256").update(keys.publicKey.export({ type: "spki", format: "der" })).digest("hex");
+    const fp =
+      "SHA256:" +
+      crypto
+        .createHash("sha256")
+        .update(keys.publicKey.export({ type: "spki", format: "der" }))
+        .digest("hex");
     const origin = defaultLogOrigin(fp);
     expect(origin).toBe(`runledger/${fp.slice(7, 23)}`);
     const root = crypto.createHash("sha256").update("x").digest("hex");
@@ -97,20 +112,26 @@ describe("checkpoint notes (C2SP tlog-checkpoint example)", () => {
 
 describe("cosignature/v1", () => {
   it("reads key ID and timestamp from the tlog-cosignature example line", () => {
-    const sig = parseSignatureLine("— witness.example.com/w1 jWbPPwAAAABkGFDLEZMHwSRaJNiIDoe9DYn/zXcrtPHeolMI5OWXEhZCB9dlrDJsX3b2oyin1nPZqhf5nNo0xUe+mbIUBkBIfZ+qnA==");
+    const sig = parseSignatureLine(
+      "— witness.example.com/w1 jWbPPwAAAABkGFDLEZMHwSRaJNiIDoe9DYn/zXcrtPHeolMI5OWXEhZCB9dlrDJsX3b2oyin1nPZqhf5nNo0xUe+mbIUBkBIfZ+qnA==",
+    );
     expect(sig.name).toBe("witness.example.com/w1");
     expect(sig.keyId.toString("hex")).toBe("8d66cf3f");
     expect(sig.signature.length).toBe(72);
     expect(Number(sig.signature.readBigUInt64BE(0))).toBe(1679315147); // "time 1679315147" in the spec's signed message
   });
 
-  it("matches a cosignature assembled by hand: keyID(0x04) || u64be(time) || Ed25519(\"cosignature/v1\\ntime T\\n\" || body)", () => {
+  it('matches a cosignature assembled by hand: keyID(0x04) || u64be(time) || Ed25519("cosignature/v1\\ntime T\\n" || body)', () => {
     const priv = keyFromSeed(Buffer.alloc(32, 7));
     const raw = rawEd25519PublicKey(priv);
     const name = "witness.example/w1";
     const body = "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n";
     const T = 1679315147;
-    const keyId = crypto.createHash("sha256").update(Buffer.concat([Buffer.from(`${name}\n`), Buffer.from([0x04]), raw])).digest().subarray(0, 4);
+    const keyId = crypto
+      .createHash("sha256")
+      .update(Buffer.concat([Buffer.from(`${name}\n`), Buffer.from([0x04]), raw]))
+      .digest()
+      .subarray(0, 4);
     const ts = Buffer.alloc(8);
     ts.writeUInt32BE(Math.floor(T / 2 ** 32), 0);
     ts.writeUInt32BE(T % 2 ** 32, 4);

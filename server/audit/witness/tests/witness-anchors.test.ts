@@ -32,13 +32,39 @@ function setup() {
   const db = openDatabase(dir);
   const keys = generateAuditKeys();
   const t0 = Date.UTC(2026, 0, 1, 12, 0, 0);
-  const event = (minutes: number) => db.transaction((tx) => appendAuditEvent(tx, { actor: SYSTEM_ACTOR, action: "audit.verify", entityType: "auditLedger", entityId: "live", payload: { ok: true }, at: new Date(t0 + minutes * 60_000).toISOString() }));
+  const event = (minutes: number) =>
+    db.transaction((tx) =>
+      appendAuditEvent(tx, {
+        actor: SYSTEM_ACTOR,
+        action: "audit.verify",
+        entityType: "auditLedger",
+        entityId: "live",
+        payload: { ok: true },
+        at: new Date(t0 + minutes * 60_000).toISOString(),
+      }),
+    );
   const witness = crypto.generateKeyPairSync("ed25519");
   const wkey = verifierKeyFrom("witness.test/w1", SIG_TYPE_COSIGNATURE_V1, witness.publicKey);
-  const cosign = (db: Db, cp: { id: number; treeSize: number; rootHash: string }, origin = defaultLogOrigin(keys.fingerprint), signer = witness.privateKey, name = "witness.test/w1") => {
+  const cosign = (
+    db: Db,
+    cp: { id: number; treeSize: number; rootHash: string },
+    origin = defaultLogOrigin(keys.fingerprint),
+    signer = witness.privateKey,
+    name = "witness.test/w1",
+  ) => {
     const line = cosignNote(name, signer, formatCheckpointBody({ origin, treeSize: cp.treeSize, rootHash: cp.rootHash }), 1_767_268_800);
     const sig = parseSignatureLine(line);
-    insertCosignature(db, { checkpointId: cp.id, origin, treeSize: cp.treeSize, rootHash: cp.rootHash, witnessName: name, keyId: sig.keyId.toString("hex"), timestamp: 1_767_268_800, signature: Buffer.concat([sig.keyId, sig.signature]).toString("base64"), receivedAt: new Date().toISOString() });
+    insertCosignature(db, {
+      checkpointId: cp.id,
+      origin,
+      treeSize: cp.treeSize,
+      rootHash: cp.rootHash,
+      witnessName: name,
+      keyId: sig.keyId.toString("hex"),
+      timestamp: 1_767_268_800,
+      signature: Buffer.concat([sig.keyId, sig.signature]).toString("base64"),
+      receivedAt: new Date().toISOString(),
+    });
   };
   return { dir, db, keys, event, wkey, cosign, witness };
 }
@@ -62,11 +88,17 @@ describe("witnessAnchors", () => {
     // An attacker edits the stored root (to match a rewritten log): the row no longer verifies.
     const raw = new Database(path.join(dir, "runledger.sqlite"));
     raw.exec("DROP TRIGGER witness_cosignatures_no_update");
-    raw.prepare("UPDATE witness_cosignatures SET root_hash = ? WHERE witness_name = 'witness.test/w1' AND origin <> 'someone.else/log'").run("ab".repeat(32));
+    raw
+      .prepare("UPDATE witness_cosignatures SET root_hash = ? WHERE witness_name = 'witness.test/w1' AND origin <> 'someone.else/log'")
+      .run("ab".repeat(32));
     r = witnessAnchors(raw, [wkey.vkey]);
     raw.close();
     expect(r.anchors).toEqual([]);
-    expect(r.problems).toEqual([expect.stringMatching(/^cosignature #1 by witness witness\.test\/w1 \(tree size 5\) does not verify under the witness key witness\.test\/w1\+[0-9a-f]{8} \(forged or altered cosignature\)$/)]);
+    expect(r.problems).toEqual([
+      expect.stringMatching(
+        /^cosignature #1 by witness witness\.test\/w1 \(tree size 5\) does not verify under the witness key witness\.test\/w1\+[0-9a-f]{8} \(forged or altered cosignature\)$/,
+      ),
+    ]);
   });
 
   it("rows are append-only in the live database", () => {
@@ -101,9 +133,14 @@ describe("witnessAnchors", () => {
     const bundle = path.join(dir, "bundle");
     fs.mkdirSync(bundle);
     writeWitnessBundleFiles(db, bundle, keys.fingerprint);
-    const file = JSON.parse(fs.readFileSync(path.join(bundle, BUNDLE_COSIGNATURES_FILE), "utf8")) as { origin: string; cosignatures: { checkpointNote: string; cosignatureLine: string }[] };
+    const file = JSON.parse(fs.readFileSync(path.join(bundle, BUNDLE_COSIGNATURES_FILE), "utf8")) as {
+      origin: string;
+      cosignatures: { checkpointNote: string; cosignatureLine: string }[];
+    };
     expect(file.origin).toBe(defaultLogOrigin(keys.fingerprint));
-    expect(file.cosignatures[0]!.checkpointNote).toBe(formatCheckpointBody({ origin: file.origin, treeSize: cp.treeSize, rootHash: cp.rootHash }));
+    expect(file.cosignatures[0]!.checkpointNote).toBe(
+      formatCheckpointBody({ origin: file.origin, treeSize: cp.treeSize, rootHash: cp.rootHash }),
+    );
     expect(file.cosignatures[0]!.cosignatureLine).toMatch(/^— witness\.test\/w1 \S+\n$/);
     const r = witnessAnchorsForBundle(bundle, [wkey], listAuditCheckpoints(db));
     expect(r.problems).toEqual([]);

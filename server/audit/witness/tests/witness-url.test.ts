@@ -33,14 +33,25 @@ let pubFile: string;
 
 function addEvents(n: number): void {
   for (let i = 0; i < n; i++) {
-    app.db.transaction((tx) => appendAuditEvent(tx, { actor: SYSTEM_ACTOR, action: "audit.verify", entityType: "auditLedger", entityId: "live", payload: { ok: true, problem: null, i } }));
+    app.db.transaction((tx) =>
+      appendAuditEvent(tx, {
+        actor: SYSTEM_ACTOR,
+        action: "audit.verify",
+        entityType: "auditLedger",
+        entityId: "live",
+        payload: { ok: true, problem: null, i },
+      }),
+    );
   }
 }
 
 beforeAll(async () => {
   app = createTestApp();
   work = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-witness-url-"));
-  w = await startWitnessProcess({ logKey: logVerifierKey(logOrigin(app.auditKeys.fingerprint), app.auditKeys.publicKey).vkey, name: "witness.test/auditor" });
+  w = await startWitnessProcess({
+    logKey: logVerifierKey(logOrigin(app.auditKeys.fingerprint), app.auditKeys.publicKey).vkey,
+    name: "witness.test/auditor",
+  });
   const pusher = new WitnessPusher(app, parseWitnessConfig(`${w.url}=${w.vkey}`), { log: () => undefined });
   addEvents(5);
   cp1 = createAuditCheckpoint(app.db, app.auditKeys, "first").checkpoint;
@@ -74,12 +85,21 @@ function attackedCopy(attack: (db: Database.Database, dir: string) => void): str
   return dir;
 }
 
-type Json = { ok: boolean; problems: string[]; notes: string[]; levels: { anchor: { anchored: boolean; treeSize: number; by: { name: string; treeSize: number }[] } }; witnessUrls?: { url: string; outcome: string; treeSize: number | null }[] };
+type Json = {
+  ok: boolean;
+  problems: string[];
+  notes: string[];
+  levels: { anchor: { anchored: boolean; treeSize: number; by: { name: string; treeSize: number }[] } };
+  witnessUrls?: { url: string; outcome: string; treeSize: number | null }[];
+};
 
 async function verifyCli(args: string[], json = true): Promise<{ code: number; json: Json; text: string; err: string }> {
   let out = "";
   let err = "";
-  const code = await auditVerifyCommand(["verify", "--public-key", pubFile, ...args, ...(json ? ["--json"] : [])], { out: (t) => (out += t), err: (t) => (err += t) });
+  const code = await auditVerifyCommand(["verify", "--public-key", pubFile, ...args, ...(json ? ["--json"] : [])], {
+    out: (t) => (out += t),
+    err: (t) => (err += t),
+  });
   return { code, json: json && out ? (JSON.parse(out) as Json) : ({} as Json), text: out, err };
 }
 
@@ -115,7 +135,9 @@ describe("audit verify --witness-url (real witness on loopback)", () => {
     expect(asking.code).toBe(1);
     expect(asking.json.ok).toBe(false);
     expect(asking.json.levels.anchor.anchored).toBe(false);
-    expect(asking.json.problems.join("\n")).toMatch(new RegExp(`log has ${cut} events but ${escape(asked())} covers ${cp2.treeSize} \\(truncated\\?\\)`));
+    expect(asking.json.problems.join("\n")).toMatch(
+      new RegExp(`log has ${cut} events but ${escape(asked())} covers ${cp2.treeSize} \\(truncated\\?\\)`),
+    );
   });
 
   it("a history rewritten after the last stored cosignature, later cosignatures deleted: split view against the witness", async () => {
@@ -127,7 +149,11 @@ describe("audit verify --witness-url (real witness on loopback)", () => {
 
     const asking = await verifyCli(["--data-dir", dir, "--witness-key", keyFile, "--witness-url", w.url]);
     expect(asking.code).toBe(1);
-    expect(asking.json.problems.join("\n")).toMatch(new RegExp(`${escape(asked())} \\(tree size ${cp2.treeSize}\\) root does not match the events .*\\(split view or rewritten history\\?\\)`));
+    expect(asking.json.problems.join("\n")).toMatch(
+      new RegExp(
+        `${escape(asked())} \\(tree size ${cp2.treeSize}\\) root does not match the events .*\\(split view or rewritten history\\?\\)`,
+      ),
+    );
   });
 
   it("a witness whose answer does not verify under the given key is a problem, even without --require-anchor", async () => {
@@ -136,7 +162,9 @@ describe("audit verify --witness-url (real witness on loopback)", () => {
     fs.writeFileSync(otherFile, `${other.verifierKey.vkey}\n`);
     const r = await verifyCli(["--data-dir", app.dataDir, "--witness-key", otherFile, "--witness-url", w.url]);
     expect(r.code).toBe(1);
-    expect(r.json.problems.join("\n")).toMatch(/no valid cosignature by witness\.test\/auditor\+[0-9a-f]{8} \(wrong witness key, or not that witness\?\)/);
+    expect(r.json.problems.join("\n")).toMatch(
+      /no valid cosignature by witness\.test\/auditor\+[0-9a-f]{8} \(wrong witness key, or not that witness\?\)/,
+    );
     expect(r.json.witnessUrls).toEqual([expect.objectContaining({ outcome: "invalid" })]);
   });
 
@@ -151,13 +179,17 @@ describe("audit verify --witness-url (real witness on loopback)", () => {
     const lenient = await verifyCli(["--data-dir", app.dataDir, "--witness-key", keyFile, "--witness-url", down]);
     expect(lenient.code).toBe(0);
     expect(lenient.json.witnessUrls).toEqual([expect.objectContaining({ url: down, outcome: "unreachable" })]);
-    expect(lenient.json.notes.join("\n")).toMatch(new RegExp(`the witness at ${escape(down)} was not asked successfully \\(witness ${escape(down)} unreachable: ECONNREFUSED\\)`));
+    expect(lenient.json.notes.join("\n")).toMatch(
+      new RegExp(`the witness at ${escape(down)} was not asked successfully \\(witness ${escape(down)} unreachable: ECONNREFUSED\\)`),
+    );
     const text = await verifyCli(["--data-dir", app.dataDir, "--witness-key", keyFile, "--witness-url", down], false);
     expect(text.text).toContain(`witness at ${down}: NOT anchored by it (unreachable)`);
 
     const strict = await verifyCli(["--data-dir", app.dataDir, "--witness-key", keyFile, "--witness-url", down, "--require-anchor"]);
     expect(strict.code).toBe(1);
-    expect(strict.json.problems.join("\n")).toMatch(/not asked successfully .*an anchor by every --witness-url is required \(--require-anchor\)/);
+    expect(strict.json.problems.join("\n")).toMatch(
+      /not asked successfully .*an anchor by every --witness-url is required \(--require-anchor\)/,
+    );
   });
 
   it("usage: --witness-url needs --witness-key and a data directory", async () => {

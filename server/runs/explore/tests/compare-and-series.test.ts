@@ -28,19 +28,35 @@ describe("compareRuns", () => {
 
   it("counts a path missing from one run as a difference", () => {
     const c = compareRuns(f.db, [f.ids.adam!, f.ids.bare!]);
-    expect(c.params.find((p) => p.path === "training.optimizer.name")).toEqual({ path: "training.optimizer.name", values: ["adam", null], differs: true });
-    expect(c.params.find((p) => p.path === "training.earlyStopping")).toEqual({ path: "training.earlyStopping", values: [null, null], differs: false });
+    expect(c.params.find((p) => p.path === "training.optimizer.name")).toEqual({
+      path: "training.optimizer.name",
+      values: ["adam", null],
+      differs: true,
+    });
+    expect(c.params.find((p) => p.path === "training.earlyStopping")).toEqual({
+      path: "training.earlyStopping",
+      values: [null, null],
+      differs: false,
+    });
   });
 
   it("is like-for-like only when dataset version and split match", () => {
     const same = compareRuns(f.db, [f.ids.adam!, f.ids.sgd!]);
     expect(same.likeForLike).toBe(true);
     expect(same.dataNotes).toEqual([]);
-    expect(same.runs[0]!.data).toEqual({ datasetName: "iris", datasetVersionId: f.ids.version, datasetVersionSha256: "v".repeat(64), splitId: f.ids.splitA, splitSha256: "a".repeat(64) });
+    expect(same.runs[0]!.data).toEqual({
+      datasetName: "iris",
+      datasetVersionId: f.ids.version,
+      datasetVersionSha256: "v".repeat(64),
+      splitId: f.ids.splitA,
+      splitSha256: "a".repeat(64),
+    });
 
     const otherSplit = compareRuns(f.db, [f.ids.adam!, f.ids.sgd!, f.ids.rmsprop!]);
     expect(otherSplit.likeForLike).toBe(false);
-    expect(otherSplit.dataNotes).toEqual([`different splits: runs ${f.ids.adam}, ${f.ids.sgd} used aaaaaaaaaaaa; run ${f.ids.rmsprop} used bbbbbbbbbbbb`]);
+    expect(otherSplit.dataNotes).toEqual([
+      `different splits: runs ${f.ids.adam}, ${f.ids.sgd} used aaaaaaaaaaaa; run ${f.ids.rmsprop} used bbbbbbbbbbbb`,
+    ]);
 
     const unknownData = compareRuns(f.db, [f.ids.adam!, f.ids.bare!]);
     expect(unknownData.likeForLike).toBe(false);
@@ -55,14 +71,25 @@ describe("compareRuns", () => {
     ]);
     expect(c.decisions[1]!.map((d) => d.rationale)).toEqual(["start rmsprop"]);
     expect(c.metrics).toEqual([
-      { key: "val_accuracy", values: [{ last: 0.8, lastStep: 100, min: 0.4, max: 0.85, count: 10 }, { last: 0.92, lastStep: 100, min: 0.3, max: 0.93, count: 10 }] },
+      {
+        key: "val_accuracy",
+        values: [
+          { last: 0.8, lastStep: 100, min: 0.4, max: 0.85, count: 10 },
+          { last: 0.92, lastStep: 100, min: 0.3, max: 0.93, count: 10 },
+        ],
+      },
       { key: "val_loss", values: [{ last: 0.5, lastStep: 100, min: 0.45, max: 1.3, count: 10 }, null] },
     ]);
   });
 
   it("refuses fewer than 2, more than 20, repeated or unknown ids", () => {
     expect(() => compareRuns(f.db, [f.ids.adam!])).toThrow(new RunsQueryError("compare: choose between 2 and 20 runs (got 1)"));
-    expect(() => compareRuns(f.db, Array.from({ length: 21 }, (_, i) => i + 1))).toThrow(/between 2 and 20 runs \(got 21\)/);
+    expect(() =>
+      compareRuns(
+        f.db,
+        Array.from({ length: 21 }, (_, i) => i + 1),
+      ),
+    ).toThrow(/between 2 and 20 runs \(got 21\)/);
     expect(() => compareRuns(f.db, [f.ids.adam!, f.ids.adam!])).toThrow(/only once/);
     expect(() => compareRuns(f.db, [f.ids.adam!, 999, 998])).toThrow(new RunsQueryError("compare: unknown run ids 999, 998"));
   });
@@ -90,10 +117,17 @@ describe("fetchSeries", () => {
   beforeAll(() => {
     const points: MetricPoint[] = [];
     for (let step = 0; step < N; step++) {
-      points.push({ key: "batch_loss", step, epoch: step / 100, value: spikes.get(step) ?? Math.sin(step / 500), wallTimeMs: 1_000_000 + step * 10 });
+      points.push({
+        key: "batch_loss",
+        step,
+        epoch: step / 100,
+        value: spikes.get(step) ?? Math.sin(step / 500),
+        wallTimeMs: 1_000_000 + step * 10,
+      });
       points.push({ key: "plateau", step, epoch: step / 100, value: plateau(step), wallTimeMs: 1_000_000 + step * 10 });
     }
-    for (let e = 1; e <= 30; e++) points.push({ key: "val_loss", step: e * 100 - 1, epoch: e, value: 1 / e, wallTimeMs: 1_000_000 + e * 1_000 });
+    for (let e = 1; e <= 30; e++)
+      points.push({ key: "val_loss", step: e * 100 - 1, epoch: e, value: 1 / e, wallTimeMs: 1_000_000 + e * 1_000 });
     for (let i = 0; i < points.length; i += 777) insertMetricPoints(f.db, f.ids.adam!, points.slice(i, i + 777));
   });
 
@@ -134,7 +168,14 @@ describe("fetchSeries", () => {
     expect(byEpoch.points.map((p) => p.step)).toEqual(Array.from({ length: 50 }, (_, i) => 1_001 + i));
     expect(byEpoch.points[0]!.x).toBeCloseTo(10.01, 10);
 
-    const byWall = fetchSeries(f.db, { runId: f.ids.adam!, key: "batch_loss", xAxis: "wall", from: 1_000_000 + 100, to: 1_000_000 + 195, maxPoints: 1000 });
+    const byWall = fetchSeries(f.db, {
+      runId: f.ids.adam!,
+      key: "batch_loss",
+      xAxis: "wall",
+      from: 1_000_000 + 100,
+      to: 1_000_000 + 195,
+      maxPoints: 1000,
+    });
     expect(byWall.points.map((p) => p.step)).toEqual([10, 11, 12, 13, 14, 15, 16, 17, 18, 19]);
 
     expect(fetchSeries(f.db, { runId: f.ids.adam!, key: "batch_loss", from: N + 5 })).toEqual({ points: [], total: 0, downsampled: false });
@@ -153,7 +194,9 @@ describe("fetchSeries", () => {
       )
       .all(f.ids.adam);
     const rollups = f.db.$client
-      .prepare("SELECT key, block, first_step AS firstStep, last_step AS lastStep, count, min_value AS minValue, max_value AS maxValue, min_step AS minStep, max_step AS maxStep FROM metric_rollups WHERE run_id = ? ORDER BY key, block")
+      .prepare(
+        "SELECT key, block, first_step AS firstStep, last_step AS lastStep, count, min_value AS minValue, max_value AS maxValue, min_step AS minStep, max_step AS maxStep FROM metric_rollups WHERE run_id = ? ORDER BY key, block",
+      )
       .all(f.ids.adam);
     expect(rollups).toHaveLength(2 * Math.ceil(N / 1024) + 3); // val_loss: steps 99..2999, blocks 0..2
     expect(rollups).toEqual(raw);

@@ -12,7 +12,8 @@ function show(n: FilterNode | null): string {
     case "not":
       return `(NOT ${show(n.operand)})`;
     case "compare": {
-      const f = n.field.kind === "param" ? `p:${n.field.path}` : n.field.kind === "metric" ? `m:${n.field.key}.${n.field.stat}` : n.field.kind;
+      const f =
+        n.field.kind === "param" ? `p:${n.field.path}` : n.field.kind === "metric" ? `m:${n.field.key}.${n.field.stat}` : n.field.kind;
       return `${f}${n.op}${JSON.stringify(n.value.value)}`;
     }
     case "in":
@@ -48,14 +49,18 @@ describe("filter parser", () => {
     expect(show(parseFilter("lr < 1e-3"))).toBe("p:training.learningRate<0.001");
     expect(show(parseFilter("params.learningRate >= 0.01"))).toBe("p:training.learningRate>=0.01");
     expect(show(parseFilter("params.LR = 1"))).toBe("p:training.learningRate=1");
-    expect(show(parseFilter("batchSize = 32 and epochs = 5 and seed = 7"))).toBe("(p:training.batchSize=32 AND p:training.epochs=5 AND p:training.seed=7)");
+    expect(show(parseFilter("batchSize = 32 and epochs = 5 and seed = 7"))).toBe(
+      "(p:training.batchSize=32 AND p:training.epochs=5 AND p:training.seed=7)",
+    );
     expect(show(parseFilter('dataset = "iris"'))).toBe('p:data.dataset.builtin="iris"');
     expect(show(parseFilter("params.model.layers.0.units > 16"))).toBe("p:model.layers.0.units>16");
     expect(show(parseFilter('tags = "x"'))).toBe('tag="x"');
   });
 
   it("reads metric stats and keeps dotted metric keys", () => {
-    expect(show(parseFilter("metrics.val_loss.min < 0.2 OR metrics.loss.MAX > 3 OR metrics.eval.f1 > 0.5"))).toBe("(m:val_loss.min<0.2 OR m:loss.max>3 OR m:eval.f1.last>0.5)");
+    expect(show(parseFilter("metrics.val_loss.min < 0.2 OR metrics.loss.MAX > 3 OR metrics.eval.f1 > 0.5"))).toBe(
+      "(m:val_loss.min<0.2 OR m:loss.max>3 OR m:eval.f1.last>0.5)",
+    );
   });
 
   it("accepts keywords in any case, IN / NOT IN lists, negative and exponent numbers, booleans and escapes", () => {
@@ -75,7 +80,7 @@ describe("filter parser", () => {
     ["(id = 1 AND params.lr > ) OR id = 2", 24, "expected a value after '>' at position 24, found ')'"],
     ["metric.acc > 1", 0, "unknown field 'metric.acc' at position 0; did you mean 'metrics.acc'?"],
     ["id = 1 AND param.lr > 1", 11, "unknown field 'param.lr' at position 11; did you mean 'params.lr'?"],
-    ["stauts = \"completed\"", 0, "unknown field 'stauts' at position 0; did you mean 'status'?"],
+    ['stauts = "completed"', 0, "unknown field 'stauts' at position 0; did you mean 'status'?"],
     ["colour = 1", 0, "unknown field 'colour' at position 0; fields are params.<path>"],
     ["id = 1 AND (id = 2 OR id = 3", 11, "unclosed parenthesis opened at position 11"],
     ["id = 1)", 6, "unexpected ')' with no matching '(' at position 6"],
@@ -83,7 +88,7 @@ describe("filter parser", () => {
     ["id = 1 id = 2", 7, "expected AND or OR before 'id' at position 7"],
     ["id = 1 AND", 10, "expected a field or '(' at position 10, found the end of the filter"],
     ["id 3", 3, "expected an operator (=, !=, <, <=, >, >=, ~, !~, IN) after 'id' at position 3"],
-    ["optimizer = adam", 12, 'expected a value after \'=\' at position 12, found \'adam\'; strings go in double quotes, e.g. "adam"'],
+    ["optimizer = adam", 12, "expected a value after '=' at position 12, found 'adam'; strings go in double quotes, e.g. \"adam\""],
     ["name = 'x'", 7, "strings go in double quotes"],
     ['name = "abc', 7, "unterminated string at position 7"],
     [String.raw`name = "a\q"`, 9, String.raw`unknown escape '\q' in string at position 9`],

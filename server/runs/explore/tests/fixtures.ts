@@ -6,7 +6,20 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { openDatabase, type Db } from "@/db/client";
-import { users, projects, experiments, runs, runParams, runTags, metricSummaries, decisions, datasets, datasetVersions, splits, type RunStatus } from "@/db/schema";
+import {
+  users,
+  projects,
+  experiments,
+  runs,
+  runParams,
+  runTags,
+  metricSummaries,
+  decisions,
+  datasets,
+  datasetVersions,
+  splits,
+  type RunStatus,
+} from "@/db/schema";
 
 export type Fixture = { db: Db; dir: string; ids: Record<string, number>; close: () => void };
 
@@ -33,7 +46,16 @@ export const RUN_SPECS: RunSpec[] = [
     author: "ada",
     createdAt: "2025-03-01T10:00:00.000Z",
     finishedAt: "2025-03-01T10:05:00.000Z",
-    params: { "training.optimizer.name": "adam", "training.learningRate": 0.01, "training.batchSize": 32, "training.epochs": 10, "training.seed": 1, "training.shuffle": true, "model.layers.0.units": 64, "data.dataset.builtin": "iris" },
+    params: {
+      "training.optimizer.name": "adam",
+      "training.learningRate": 0.01,
+      "training.batchSize": 32,
+      "training.epochs": 10,
+      "training.seed": 1,
+      "training.shuffle": true,
+      "model.layers.0.units": 64,
+      "data.dataset.builtin": "iris",
+    },
     metrics: { val_accuracy: { last: 0.95, min: 0.5, max: 0.96 }, val_loss: { last: 0.1, min: 0.09, max: 1.2 } },
     tags: ["baseline"],
     split: "a",
@@ -46,7 +68,16 @@ export const RUN_SPECS: RunSpec[] = [
     author: "grace",
     createdAt: "2025-03-02T10:00:00.000Z",
     finishedAt: "2025-03-02T11:00:00.000Z",
-    params: { "training.optimizer.name": "sgd", "training.learningRate": 0.001, "training.batchSize": 64, "training.epochs": 10, "training.seed": 1, "training.shuffle": false, "model.layers.0.units": 32, "data.dataset.builtin": "iris" },
+    params: {
+      "training.optimizer.name": "sgd",
+      "training.learningRate": 0.001,
+      "training.batchSize": 64,
+      "training.epochs": 10,
+      "training.seed": 1,
+      "training.shuffle": false,
+      "model.layers.0.units": 32,
+      "data.dataset.builtin": "iris",
+    },
     metrics: { val_accuracy: { last: 0.8, min: 0.4, max: 0.85 }, val_loss: { last: 0.5, min: 0.45, max: 1.3 } },
     split: "a",
   },
@@ -58,7 +89,16 @@ export const RUN_SPECS: RunSpec[] = [
     author: "ada",
     createdAt: "2025-03-03T10:00:00.000Z",
     finishedAt: "2025-03-03T10:01:00.000Z",
-    params: { "training.optimizer.name": "rmsprop", "training.learningRate": 0.005, "training.batchSize": 32, "training.epochs": 20, "training.seed": 2, "training.shuffle": true, "model.layers.0.units": 64, "data.dataset.builtin": "digits" },
+    params: {
+      "training.optimizer.name": "rmsprop",
+      "training.learningRate": 0.005,
+      "training.batchSize": 32,
+      "training.epochs": 20,
+      "training.seed": 2,
+      "training.shuffle": true,
+      "model.layers.0.units": 64,
+      "data.dataset.builtin": "digits",
+    },
     metrics: { val_accuracy: { last: 0.92, min: 0.3, max: 0.93 } },
     tags: ["candidate", "baseline-2"],
     split: "b",
@@ -93,18 +133,59 @@ export function createFixture(): Fixture {
   const at = "2025-01-01T00:00:00.000Z";
   const ids: Record<string, number> = {};
   db.transaction((tx) => {
-    const person = (name: string) => tx.insert(users).values({ email: `${name}@example.org`, name, role: "engineer", passwordHash: "x", createdAt: at }).returning().get().id;
+    const person = (name: string) =>
+      tx
+        .insert(users)
+        .values({ email: `${name}@example.org`, name, role: "engineer", passwordHash: "x", createdAt: at })
+        .returning()
+        .get().id;
     const authors = { ada: person("ada"), grace: person("grace") };
     const project = tx.insert(projects).values({ name: "p", createdBy: authors.ada, createdAt: at }).returning().get().id;
     const exps = {
-      sweep: tx.insert(experiments).values({ projectId: project, name: "sweep", createdBy: authors.ada, createdAt: at }).returning().get().id,
-      other: tx.insert(experiments).values({ projectId: project, name: "other", createdBy: authors.ada, createdAt: at }).returning().get().id,
+      sweep: tx.insert(experiments).values({ projectId: project, name: "sweep", createdBy: authors.ada, createdAt: at }).returning().get()
+        .id,
+      other: tx.insert(experiments).values({ projectId: project, name: "other", createdBy: authors.ada, createdAt: at }).returning().get()
+        .id,
     };
-    const dataset = tx.insert(datasets).values({ name: "iris", source: "builtin", builtinName: "iris", sha256: "d".repeat(64), byteSize: 1, schemaJson: "{}", rowCount: 150, createdBy: authors.ada, createdAt: at }).returning().get().id;
-    const version = tx.insert(datasetVersions).values({ datasetId: dataset, recipeJson: "[]", recipeSha256: "r".repeat(64), reportJson: "{}", sha256: "v".repeat(64), rowCount: 150, createdAt: at }).returning().get().id;
+    const dataset = tx
+      .insert(datasets)
+      .values({
+        name: "iris",
+        source: "builtin",
+        builtinName: "iris",
+        sha256: "d".repeat(64),
+        byteSize: 1,
+        schemaJson: "{}",
+        rowCount: 150,
+        createdBy: authors.ada,
+        createdAt: at,
+      })
+      .returning()
+      .get().id;
+    const version = tx
+      .insert(datasetVersions)
+      .values({
+        datasetId: dataset,
+        recipeJson: "[]",
+        recipeSha256: "r".repeat(64),
+        reportJson: "{}",
+        sha256: "v".repeat(64),
+        rowCount: 150,
+        createdAt: at,
+      })
+      .returning()
+      .get().id;
     const splitIds = {
-      a: tx.insert(splits).values({ datasetVersionId: version, specJson: "{}", manifestJson: "{}", sha256: "a".repeat(64), createdAt: at }).returning().get().id,
-      b: tx.insert(splits).values({ datasetVersionId: version, specJson: "{}", manifestJson: "{}", sha256: "b".repeat(64), createdAt: at }).returning().get().id,
+      a: tx
+        .insert(splits)
+        .values({ datasetVersionId: version, specJson: "{}", manifestJson: "{}", sha256: "a".repeat(64), createdAt: at })
+        .returning()
+        .get().id,
+      b: tx
+        .insert(splits)
+        .values({ datasetVersionId: version, specJson: "{}", manifestJson: "{}", sha256: "b".repeat(64), createdAt: at })
+        .returning()
+        .get().id,
     };
     ids.version = version;
     ids.splitA = splitIds.a;
@@ -130,14 +211,45 @@ export function createFixture(): Fixture {
         .get().id;
       ids[r.key] = id;
       for (const [key, v] of Object.entries(r.params)) {
-        const value = typeof v === "number" ? { valueNum: v, valueText: null } : typeof v === "boolean" ? { valueNum: v ? 1 : 0, valueText: String(v) } : { valueNum: null, valueText: v };
-        tx.insert(runParams).values({ runId: id, key, ...value }).run();
+        const value =
+          typeof v === "number"
+            ? { valueNum: v, valueText: null }
+            : typeof v === "boolean"
+              ? { valueNum: v ? 1 : 0, valueText: String(v) }
+              : { valueNum: null, valueText: v };
+        tx.insert(runParams)
+          .values({ runId: id, key, ...value })
+          .run();
       }
-      for (const [key, m] of Object.entries(r.metrics ?? {})) tx.insert(metricSummaries).values({ runId: id, key, ...m, lastStep: 100, count: 10 }).run();
+      for (const [key, m] of Object.entries(r.metrics ?? {}))
+        tx.insert(metricSummaries)
+          .values({ runId: id, key, ...m, lastStep: 100, count: 10 })
+          .run();
       for (const tag of r.tags ?? []) tx.insert(runTags).values({ runId: id, tag, createdBy: authors.ada, createdAt: at }).run();
-      tx.insert(decisions).values({ runId: id, kind: "initial", path: "", newValueJson: "{}", rationale: `start ${r.key}`, authorId: authors[r.author], createdAt: r.createdAt }).run();
+      tx.insert(decisions)
+        .values({
+          runId: id,
+          kind: "initial",
+          path: "",
+          newValueJson: "{}",
+          rationale: `start ${r.key}`,
+          authorId: authors[r.author],
+          createdAt: r.createdAt,
+        })
+        .run();
     }
-    tx.insert(decisions).values({ runId: ids.sgd!, kind: "change", path: "training.optimizer.name", oldValueJson: '"adam"', newValueJson: '"sgd"', rationale: "try plain sgd", authorId: authors.grace, createdAt: "2025-03-02T10:00:01.000Z" }).run();
+    tx.insert(decisions)
+      .values({
+        runId: ids.sgd!,
+        kind: "change",
+        path: "training.optimizer.name",
+        oldValueJson: '"adam"',
+        newValueJson: '"sgd"',
+        rationale: "try plain sgd",
+        authorId: authors.grace,
+        createdAt: "2025-03-02T10:00:01.000Z",
+      })
+      .run();
   });
   return { db, dir, ids, close: () => (db.$client.close(), fs.rmSync(dir, { recursive: true, force: true })) };
 }

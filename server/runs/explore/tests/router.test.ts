@@ -15,15 +15,32 @@ let slow: number;
 beforeAll(async () => {
   app = createTestApp();
   const engineer = app.as("engineer");
-  fast = (await engineer.runs.create({ experimentId: app.experimentId, name: "lr-fast", config: irisConfig({ epochs: 3, learningRate: 0.05 }), rationale: "explore test" })).id;
-  slow = (await engineer.runs.create({ experimentId: app.experimentId, name: "lr-slow", config: irisConfig({ epochs: 3, learningRate: 0.001 }), rationale: "explore test" })).id;
+  fast = (
+    await engineer.runs.create({
+      experimentId: app.experimentId,
+      name: "lr-fast",
+      config: irisConfig({ epochs: 3, learningRate: 0.05 }),
+      rationale: "explore test",
+    })
+  ).id;
+  slow = (
+    await engineer.runs.create({
+      experimentId: app.experimentId,
+      name: "lr-slow",
+      config: irisConfig({ epochs: 3, learningRate: 0.001 }),
+      rationale: "explore test",
+    })
+  ).id;
   await app.orchestrator.waitFor(fast);
   await app.orchestrator.waitFor(slow);
 }, 90_000);
 afterAll(() => app.close());
 
 async function badRequest(p: Promise<unknown>): Promise<string> {
-  const e = await p.then(() => null, (err: unknown) => err);
+  const e = await p.then(
+    () => null,
+    (err: unknown) => err,
+  );
   expect(e).toBeInstanceOf(TRPCError);
   expect((e as TRPCError).code).toBe("BAD_REQUEST");
   return (e as TRPCError).message;
@@ -32,23 +49,38 @@ async function badRequest(p: Promise<unknown>): Promise<string> {
 describe("explore router", () => {
   it("searches with the filter language, sorts on the server and returns chosen columns", async () => {
     const auditor = app.as("auditor");
-    const found = await auditor.explore.search({ experimentId: app.experimentId, filter: "(lr > 0.01 OR lr < 0.002) AND status = \"completed\"", sort: [{ field: "params.lr", dir: "asc" }], columns: ["params.lr", "metrics.val_loss.min"] });
+    const found = await auditor.explore.search({
+      experimentId: app.experimentId,
+      filter: '(lr > 0.01 OR lr < 0.002) AND status = "completed"',
+      sort: [{ field: "params.lr", dir: "asc" }],
+      columns: ["params.lr", "metrics.val_loss.min"],
+    });
     expect(found.total).toBe(2);
     expect(found.rows.map((r) => r.id)).toEqual([slow, fast]);
     expect(found.rows[0]!.params).toEqual({ "training.learningRate": 0.001 });
     expect(found.rows[0]!.metrics["val_loss.min"]).toBeGreaterThan(0);
-    expect((await auditor.explore.search({ experimentId: app.experimentId, filter: 'name = "lr-fast"' })).rows.map((r) => r.id)).toEqual([fast]);
+    expect((await auditor.explore.search({ experimentId: app.experimentId, filter: 'name = "lr-fast"' })).rows.map((r) => r.id)).toEqual([
+      fast,
+    ]);
   });
 
   it("lists columns, groups runs and compares them", async () => {
     const auditor = app.as("auditor");
     const columns = await auditor.explore.columns({ experimentId: app.experimentId });
-    expect(columns.params.find((p) => p.path === "training.learningRate")).toEqual({ path: "training.learningRate", type: "number", runs: 2 });
+    expect(columns.params.find((p) => p.path === "training.learningRate")).toEqual({
+      path: "training.learningRate",
+      type: "number",
+      runs: 2,
+    });
     expect(columns.metrics.map((m) => m.key)).toEqual(expect.arrayContaining(["val_loss", "val_accuracy", "batch_loss"]));
     const groups = await auditor.explore.group({ experimentId: app.experimentId, by: "lr", metric: "metrics.val_loss" });
     expect(groups.groups.map((g) => g.count)).toEqual([1, 1]);
     const c = await auditor.explore.compare({ ids: [fast, slow] });
-    expect(c.params.find((p) => p.path === "training.learningRate")).toEqual({ path: "training.learningRate", values: [0.05, 0.001], differs: true });
+    expect(c.params.find((p) => p.path === "training.learningRate")).toEqual({
+      path: "training.learningRate",
+      values: [0.05, 0.001],
+      differs: true,
+    });
     expect(c.likeForLike).toBe(true);
   });
 
@@ -60,7 +92,9 @@ describe("explore router", () => {
       expect(s.downsampled).toBe(true);
       expect(s.points.length).toBeLessThanOrEqual(4);
     }
-    const rollups = app.db.$client.prepare("SELECT sum(count) AS n FROM metric_rollups WHERE run_id = ? AND key = 'batch_loss'").get(fast) as { n: number };
+    const rollups = app.db.$client
+      .prepare("SELECT sum(count) AS n FROM metric_rollups WHERE run_id = ? AND key = 'batch_loss'")
+      .get(fast) as { n: number };
     expect(rollups.n).toBe(a!.total);
     const epochs = await auditor.explore.series({ runIds: [fast], key: "val_loss", xAxis: "epoch" });
     expect(epochs[0]!.points.map((p) => p.x)).toEqual([1, 2, 3]);

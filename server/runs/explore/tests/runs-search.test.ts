@@ -20,8 +20,15 @@ function match(filter: string): string[] {
 
 describe("filter semantics", () => {
   it("combines OR, AND and parentheses", () => {
-    expect(match('(params.optimizer = "adam" OR params.optimizer = "rmsprop") AND metrics.val_accuracy > 0.9')).toEqual(["adam", "rmsprop"]);
-    expect(match('params.optimizer = "adam" OR params.optimizer = "rmsprop" AND metrics.val_accuracy > 0.9')).toEqual(["adam", "rmsprop", "evil"]);
+    expect(match('(params.optimizer = "adam" OR params.optimizer = "rmsprop") AND metrics.val_accuracy > 0.9')).toEqual([
+      "adam",
+      "rmsprop",
+    ]);
+    expect(match('params.optimizer = "adam" OR params.optimizer = "rmsprop" AND metrics.val_accuracy > 0.9')).toEqual([
+      "adam",
+      "rmsprop",
+      "evil",
+    ]);
     expect(match("lr >= 0.005 AND lr <= 0.02")).toEqual(["adam", "rmsprop", "evil"]);
   });
 
@@ -82,9 +89,9 @@ describe("filter semantics", () => {
   it("treats hostile values as plain data", () => {
     expect(match('name = "\\"; DROP TABLE runs; --"')).toEqual(["evil"]);
     expect(() => match("params.x' OR 1=1 -- = 1")).toThrow(FilterSyntaxError);
-    expect(match('params.x = "1\' OR \'1\'=\'1"')).toEqual([]);
-    expect(match("params.training.learningRate = 0.01 OR params.a = \"') OR 1=1; DROP TABLE runs; --\"")).toEqual(["adam"]);
-    expect(match('tag = "\' OR \'1\'=\'1"')).toEqual([]);
+    expect(match("params.x = \"1' OR '1'='1\"")).toEqual([]);
+    expect(match('params.training.learningRate = 0.01 OR params.a = "\') OR 1=1; DROP TABLE runs; --"')).toEqual(["adam"]);
+    expect(match("tag = \"' OR '1'='1\"")).toEqual([]);
     expect(searchRuns(f.db, {}).total).toBe(5);
   });
 
@@ -107,7 +114,14 @@ describe("sorting, paging and rows", () => {
     expect(order("author", "asc").slice(0, 3).sort()).toEqual([adam, rmsprop, evil].sort());
     expect(order("duration", "desc")).toEqual([sgd, adam, evil, rmsprop, bare]);
     // Several keys: batch size, then learning rate.
-    expect(searchRuns(f.db, { sort: [{ field: "batchSize", dir: "asc" }, { field: "lr", dir: "desc" }] }).rows.map((r) => r.id)).toEqual([bare, adam, rmsprop, sgd, evil]);
+    expect(
+      searchRuns(f.db, {
+        sort: [
+          { field: "batchSize", dir: "asc" },
+          { field: "lr", dir: "desc" },
+        ],
+      }).rows.map((r) => r.id),
+    ).toEqual([bare, adam, rmsprop, sgd, evil]);
   });
 
   it("pages with a stable total", () => {
@@ -120,7 +134,10 @@ describe("sorting, paging and rows", () => {
   });
 
   it("returns the row details and only the requested columns", () => {
-    const { rows } = searchRuns(f.db, { filter: `id = ${f.ids.adam}`, columns: ["params.lr", "optimizer", "metrics.val_loss", "params.training.shuffle"] });
+    const { rows } = searchRuns(f.db, {
+      filter: `id = ${f.ids.adam}`,
+      columns: ["params.lr", "optimizer", "metrics.val_loss", "params.training.shuffle"],
+    });
     expect(rows).toEqual([
       {
         id: f.ids.adam,
@@ -138,12 +155,19 @@ describe("sorting, paging and rows", () => {
       },
     ]);
     const defaults = searchRuns(f.db, { filter: `id = ${f.ids.adam}` }).rows[0]!;
-    expect(Object.keys(defaults.params).sort()).toEqual(["training.batchSize", "training.epochs", "training.learningRate", "training.optimizer.name"]);
+    expect(Object.keys(defaults.params).sort()).toEqual([
+      "training.batchSize",
+      "training.epochs",
+      "training.learningRate",
+      "training.optimizer.name",
+    ]);
     expect(Object.keys(defaults.metrics)).toHaveLength(6);
   });
 
   it("rejects unknown sort fields and columns with a clear message", () => {
-    expect(() => searchRuns(f.db, { sort: [{ field: "metric.loss", dir: "asc" }] })).toThrow(new RunsQueryError("sort: unknown field 'metric.loss'; did you mean 'metrics.loss'?"));
+    expect(() => searchRuns(f.db, { sort: [{ field: "metric.loss", dir: "asc" }] })).toThrow(
+      new RunsQueryError("sort: unknown field 'metric.loss'; did you mean 'metrics.loss'?"),
+    );
     expect(() => searchRuns(f.db, { sort: [{ field: "tag", dir: "asc" }] })).toThrow(/cannot be sorted by tag/);
     expect(() => searchRuns(f.db, { columns: ["colour"] })).toThrow(/column: unknown field 'colour'/);
   });
@@ -153,14 +177,23 @@ describe("column chooser and grouping", () => {
   it("lists param paths with their types and metric keys, per experiment", () => {
     const all = listColumns(f.db);
     expect(all.params.find((p) => p.path === "training.learningRate")).toEqual({ path: "training.learningRate", type: "number", runs: 5 });
-    expect(all.params.find((p) => p.path === "training.optimizer.name")).toEqual({ path: "training.optimizer.name", type: "text", runs: 4 });
+    expect(all.params.find((p) => p.path === "training.optimizer.name")).toEqual({
+      path: "training.optimizer.name",
+      type: "text",
+      runs: 4,
+    });
     expect(all.params.find((p) => p.path === "training.shuffle")?.type).toBe("boolean");
     expect(all.metrics).toEqual([
       { key: "val_accuracy", runs: 4 },
       { key: "val_loss", runs: 2 },
     ]);
     const other = listColumns(f.db, 2);
-    expect(other.params.map((p) => p.path)).toEqual(["training.batchSize", "training.earlyStopping", "training.learningRate", "training.optimizer.name"]);
+    expect(other.params.map((p) => p.path)).toEqual([
+      "training.batchSize",
+      "training.earlyStopping",
+      "training.learningRate",
+      "training.optimizer.name",
+    ]);
     expect(other.metrics).toEqual([{ key: "val_accuracy", runs: 1 }]);
   });
 

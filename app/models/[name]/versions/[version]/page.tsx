@@ -23,16 +23,31 @@ function Version({ name, version }: { name: string; version: number }) {
   const l = lineage.data;
   return (
     <>
-      <p className="muted"><Link href="/models">Models</Link> / <Link href={`/models/${encodeURIComponent(name)}`}>{name}</Link> / v{version}</p>
+      <p className="muted">
+        <Link href="/models">Models</Link> / <Link href={`/models/${encodeURIComponent(name)}`}>{name}</Link> / v{version}
+      </p>
       <div className="row">
-        <h1>{name} v{version}: lineage</h1>
+        <h1>
+          {name} v{version}: lineage
+        </h1>
         <span className="spacer" />
-        <Link className="button" href={`/report/${l.modelVersionId}`}>Export auditor&apos;s report</Link>
-        <button type="button" onClick={() => exportProv.mutate({ modelName: name, version })} disabled={exportProv.isPending}>Export PROV-JSON</button>
+        <Link className="button" href={`/report/${l.modelVersionId}`}>
+          Export auditor&apos;s report
+        </Link>
+        <button type="button" onClick={() => exportProv.mutate({ modelName: name, version })} disabled={exportProv.isPending}>
+          Export PROV-JSON
+        </button>
       </div>
       <FormError error={exportProv.error} />
-      {exportProv.data ? <p role="status" className="muted">Exported {exportProv.data.fileName} · sha256 <Hash value={exportProv.data.sha256} label="PROV-JSON sha256" /></p> : null}
-      <p className="subtitle">Weights <Hash value={l.weightsSha256} label="model weights sha256" /> · read left to right: the data, the people&apos;s decisions and the training that produced these weights, then their evaluation, approval and release. Select a box to see its details.</p>
+      {exportProv.data ? (
+        <p role="status" className="muted">
+          Exported {exportProv.data.fileName} · sha256 <Hash value={exportProv.data.sha256} label="PROV-JSON sha256" />
+        </p>
+      ) : null}
+      <p className="subtitle">
+        Weights <Hash value={l.weightsSha256} label="model weights sha256" /> · read left to right: the data, the people&apos;s decisions
+        and the training that produced these weights, then their evaluation, approval and release. Select a box to see its details.
+      </p>
       <LineageGraphView graph={l.graph} />
     </>
   );
