@@ -1,6 +1,8 @@
 /**
  * Audit ledger benchmark: builds 100k- and 1M-event data directories that look like a real ledger, then times
- * full verification as `npm run cli -- audit verify` runs it by default (range workers, content included).
+ * full verification as `npm run cli -- audit verify` runs it by default (range workers for the chain, a content
+ * worker for run_params and metric series on the same read snapshot, the rest of the content on the main thread).
+ * Per-part content figures on a kept database: `npx tsx server/audit/content/bench-content.ts --parts DIR`.
  *
  * The ledger: the tables and artifact files the events describe (server/audit/content/bench-ledger.ts: runs with
  * configs and params, checkpoints with small weight files, evaluations, metrics, decisions), so content

@@ -38,6 +38,8 @@ export type VerifyDatabaseOptions = VerifyOptions & {
   onProgress?: (checked: number, total: number) => void;
   /** Witnesses asked directly before the snapshot (`--witness-url`, witness/witness-url-anchors.ts): checked anchors. */
   witnessUrlAnchors?: Pick<WitnessUrlAnchors, "anchors" | "problems" | "notes">;
+  /** With workers: check run_params and metric series in a content worker (default true; false: all content on this thread). */
+  contentWorker?: boolean;
   /** Tests: called with the attempt number after this thread's snapshot starts and before the content worker's (verify-content-parts.ts). */
   onSnapshotAttempt?: (attempt: number) => void;
 };
@@ -154,7 +156,7 @@ export async function verifyDatabase(source: string | Db, opts: VerifyDatabaseOp
       return verifyDatabaseSync(source, opts);
     }
     // The content worker opens its connection first, then its snapshot and this thread's are taken together.
-    if (opts.content !== false) contentWorker = await ContentWorker.start(file).catch(() => null);
+    if (opts.content !== false && opts.contentWorker !== false) contentWorker = await ContentWorker.start(file).catch(() => null);
     let n: number;
     if (contentWorker) {
       const pin = await pinSameSnapshot(db, file, contentWorker, opts.onSnapshotAttempt);

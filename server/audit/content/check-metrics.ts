@@ -95,19 +95,20 @@ function seqOf(runs: RunLedger, runId: number): number | null {
 }
 
 function compareSummaries(c: ContentChecker, derived: Map<number, Map<string, MetricKeySummary>>, rows: Iterable<[number, string, number, number, number, number]>, runs: RunLedger): void {
-  const seen = new Set<string>();
+  // The derived summaries a row was found for (by identity: no key string per row).
+  const seen = new Set<MetricKeySummary>();
   for (const [runId, key, last, lastStep, min, max] of rows) {
     const ofRun = derived.get(runId);
     if (!ofRun) continue; // a run without a verified digest: its points are not covered (said above)
     const s = ofRun.get(key);
-    seen.add(`${runId}\u0000${key}`);
+    if (s) seen.add(s);
     c.checked++;
     if (s && s.last === last && s.lastStep === lastStep && s.min === min && s.max === max) continue;
     c.derived("run", runId, `metric summary ${key} (latest, min, max)`, "the metric points give", s ? { last: s.last, lastStep: s.lastStep, min: s.min, max: s.max } : null, { last, lastStep, min, max }, seqOf(runs, runId));
   }
   for (const [runId, ofRun] of derived) {
     for (const [key, s] of ofRun) {
-      if (!seen.has(`${runId}\u0000${key}`)) c.derived("run", runId, `metric summary ${key} (latest, min, max)`, "the metric points give", { last: s.last, lastStep: s.lastStep, min: s.min, max: s.max }, null, seqOf(runs, runId));
+      if (!seen.has(s)) c.derived("run", runId, `metric summary ${key} (latest, min, max)`, "the metric points give", { last: s.last, lastStep: s.lastStep, min: s.min, max: s.max }, null, seqOf(runs, runId));
     }
   }
 }
@@ -117,13 +118,14 @@ function sameBlock(b: MetricBlock, r: [number, string, number, number, number, n
 }
 
 function compareRollups(c: ContentChecker, derived: Map<number, Map<string, MetricKeySummary>>, rows: Iterable<[number, string, number, number, number, number, number, number, number]>, runs: RunLedger): void {
-  const seen = new Set<string>();
+  // The derived blocks a row was found for (by identity: no key string per row).
+  const seen = new Set<MetricBlock>();
   for (const r of rows) {
     const [runId, key, block] = r;
     const ofRun = derived.get(runId);
     if (!ofRun) continue;
     const b = ofRun.get(key)?.blocks.get(block);
-    seen.add(`${runId}\u0000${key}\u0000${block}`);
+    if (b) seen.add(b);
     c.checked++;
     if (b && sameBlock(b, r)) continue;
     const [, , , firstStep, lastStep, minStep, minValue, maxStep, maxValue] = r;
@@ -131,7 +133,7 @@ function compareRollups(c: ContentChecker, derived: Map<number, Map<string, Metr
   }
   for (const [runId, ofRun] of derived) {
     for (const [key, s] of ofRun) {
-      for (const [block, b] of s.blocks) if (!seen.has(`${runId}\u0000${key}\u0000${block}`)) c.derived("run", runId, `chart rollup ${key} block ${block}`, "the metric points give", b, null, seqOf(runs, runId));
+      for (const [block, b] of s.blocks) if (!seen.has(b)) c.derived("run", runId, `chart rollup ${key} block ${block}`, "the metric points give", b, null, seqOf(runs, runId));
     }
   }
 }
