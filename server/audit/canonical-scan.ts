@@ -11,8 +11,21 @@
  * tests/event-hashing.test.ts compares it with the round trip and with canonicalize on random texts.
  */
 const Ch = {
-  Quote: 0x22, Backslash: 0x5c, Comma: 0x2c, Colon: 0x3a, LBrace: 0x7b, RBrace: 0x7d, LBracket: 0x5b, RBracket: 0x5d,
-  Minus: 0x2d, Zero: 0x30, Nine: 0x39, Dot: 0x2e, LowerE: 0x65, UpperE: 0x45, Plus: 0x2b,
+  Quote: 0x22,
+  Backslash: 0x5c,
+  Comma: 0x2c,
+  Colon: 0x3a,
+  LBrace: 0x7b,
+  RBrace: 0x7d,
+  LBracket: 0x5b,
+  RBracket: 0x5d,
+  Minus: 0x2d,
+  Zero: 0x30,
+  Nine: 0x39,
+  Dot: 0x2e,
+  LowerE: 0x65,
+  UpperE: 0x45,
+  Plus: 0x2b,
 } as const;
 /** Characters after a backslash that JSON.stringify (and so JCS) uses: " \ b f n r t; \u only for other controls. */
 const SHORT_ESCAPES = new Set([0x22, 0x5c, 0x62, 0x66, 0x6e, 0x72, 0x74]);
@@ -179,7 +192,11 @@ class CanonicalScanner {
     if (intIsZero && intDigits > 1) return -1;
     let j = dot + 1;
     let zerosAfterPoint = 0;
-    if (intIsZero) while (t.charCodeAt(j) === Ch.Zero) (j++, zerosAfterPoint++);
+    if (intIsZero)
+      while (t.charCodeAt(j) === Ch.Zero) {
+        j++;
+        zerosAfterPoint++;
+      }
     const fracStart = j;
     while (j < t.length) {
       const c = t.charCodeAt(j);

@@ -8,7 +8,6 @@ import { sha256Canonical } from "@/contracts/canonical";
 import { promotionRecord } from "@/server/registry/records";
 import { type ContentChecker, parsePayload } from "./checker";
 import { changedLater, checkCreations, compareActor } from "./creations";
-import { documentSha256 } from "./check-documents";
 import type { EventSource } from "./ledger-events";
 import type { PromotionRequestRow, Tables } from "./tables";
 
@@ -45,7 +44,15 @@ export function checkApprovals(c: ContentChecker, events: EventSource, t: Tables
         ["createdAt", r.createdAt, "request time"],
       ]);
       const recomputed = promotionRecordSha256(t, r);
-      if (recomputed !== null) c.compare("promotionRequest", r.id, "record under review (model version and evaluation, recomputed)", p.recordSha256, recomputed, ev.seq);
+      if (recomputed !== null)
+        c.compare(
+          "promotionRequest",
+          r.id,
+          "record under review (model version and evaluation, recomputed)",
+          p.recordSha256,
+          recomputed,
+          ev.seq,
+        );
       compareActor(c, "promotionRequest", r.id, ev, r.requestedBy, "requested by");
     },
   });
@@ -53,13 +60,22 @@ export function checkApprovals(c: ContentChecker, events: EventSource, t: Tables
   // Status: pending after the request; then the latest reject / withdraw / approve (approved once approvals suffice).
   const status = new Map<number, { status: string; decidedAt: unknown; seq: number; action: string }>();
   for (const [id, { ev }] of requested) status.set(id, { status: "pending", decidedAt: null, seq: ev.seq, action: ev.action });
-  const decisions = ["promotion.approve", "promotion.reject", "promotion.withdraw"].flatMap((a) => events.byAction(a)).sort((a, b) => a.seq - b.seq);
+  const decisions = ["promotion.approve", "promotion.reject", "promotion.withdraw"]
+    .flatMap((a) => events.byAction(a))
+    .sort((a, b) => a.seq - b.seq);
   for (const ev of decisions) {
     const id = Number(ev.entityId);
     if (!status.has(id)) continue;
     const p = parsePayload(c, "promotionRequest", id, ev);
     if (!p) continue;
-    const s = ev.action === "promotion.approve" ? ("status" in p ? String(p.status) : Number(p.approvals) >= Number(p.approvalsRequired) ? "approved" : "pending") : STATUS_OF[ev.action]!;
+    const s =
+      ev.action === "promotion.approve"
+        ? "status" in p
+          ? String(p.status)
+          : Number(p.approvals) >= Number(p.approvalsRequired)
+            ? "approved"
+            : "pending"
+        : STATUS_OF[ev.action]!;
     if (s === "pending") continue;
     status.set(id, { status: s, decidedAt: "decidedAt" in p ? p.decidedAt : undefined, seq: ev.seq, action: ev.action });
   }
@@ -88,8 +104,20 @@ export function checkApprovals(c: ContentChecker, events: EventSource, t: Tables
       ]);
       compareActor(c, "signature", g.id, ev, g.userId, "signer");
       const signedNow =
-        g.recordType === "promotion_request" ? t.promotionRequests.get(g.recordId)?.recordSha256 : g.recordType === "document" ? t.documents.get(g.recordId)?.sha256 : undefined;
-      if (signedNow !== undefined) c.compare("signature", g.id, `${g.recordType.replace("_", " ")} ${g.recordId} as signed (its sha256 now)`, p.recordSha256, signedNow, ev.seq);
+        g.recordType === "promotion_request"
+          ? t.promotionRequests.get(g.recordId)?.recordSha256
+          : g.recordType === "document"
+            ? t.documents.get(g.recordId)?.sha256
+            : undefined;
+      if (signedNow !== undefined)
+        c.compare(
+          "signature",
+          g.id,
+          `${g.recordType.replace("_", " ")} ${g.recordId} as signed (its sha256 now)`,
+          p.recordSha256,
+          signedNow,
+          ev.seq,
+        );
     },
   });
 }

@@ -1,6 +1,6 @@
 /**
  * Content check of model-card and datasheet sections: each version row's sha256 is recomputed from its content
- * (subject, section, version, body text, supersedes, author, time: documentRecord in services/documents.ts) and
+ * (subject, section, version, body text, supersedes, author, time: documentRecord in server/documents/records.ts) and
  * compared with the row and with its document.update event; the superseded version's hash and the text length too.
  */
 import { sha256Canonical } from "@/contracts/canonical";

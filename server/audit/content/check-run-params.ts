@@ -40,11 +40,13 @@ const GROUP_CHUNK = 4096;
 export function sqliteRunParams(sqlite: Database.Database): RunParamSource {
   // Each group is read in the primary key's (run_id, key) order; if SQLite ever joined them in another order the
   // comparison below would fail and the run would take the row path, which decides.
-  const groups = sqlite.prepare(
-    `SELECT run_id, count(*), max(typeof(key) <> 'text' OR typeof(value_text) NOT IN ('text', 'null') OR typeof(value_num) NOT IN ('real', 'integer', 'null')),
+  const groups = sqlite
+    .prepare(
+      `SELECT run_id, count(*), max(typeof(key) <> 'text' OR typeof(value_text) NOT IN ('text', 'null') OR typeof(value_num) NOT IN ('real', 'integer', 'null')),
        group_concat(key, char(31)), group_concat(ifnull('T' || value_text, 'N'), char(31)), group_concat(quote(value_num), char(31))
      FROM run_params WHERE run_id > ? GROUP BY run_id ORDER BY run_id LIMIT ${GROUP_CHUNK}`,
-  ).raw(true);
+    )
+    .raw(true);
   const rows = sqlite.prepare("SELECT run_id, key, value_text, value_num FROM run_params WHERE run_id = ? ORDER BY key").raw(true);
   return {
     *groups() {
@@ -67,7 +69,25 @@ export function sqliteRunParams(sqlite: Database.Database): RunParamSource {
 /** Checks that SQLite's quote() of a REAL parses back to the same double, on edge cases and random bit patterns. */
 function numbersRoundTrip(sqlite: Database.Database): boolean {
   const q = sqlite.prepare("SELECT quote(?)").pluck();
-  const values = [0, -0, 1, -1, 0.1, 0.2 + 0.1, 1 / 3, 2 ** 53 + 2, 5e-324, 2.2250738585072014e-308, 1.7976931348623157e308, 123456789.123456789, 0.008, 1e21, 1e-7, Infinity, -Infinity];
+  const values = [
+    0,
+    -0,
+    1,
+    -1,
+    0.1,
+    0.2 + 0.1,
+    1 / 3,
+    2 ** 53 + 2,
+    5e-324,
+    2.2250738585072014e-308,
+    1.7976931348623157e308,
+    123456789.12345679,
+    0.008,
+    1e21,
+    1e-7,
+    Infinity,
+    -Infinity,
+  ];
   const bits = new DataView(new ArrayBuffer(8));
   for (let i = 0; i < 256; i++) {
     bits.setUint32(0, (Math.random() * 2 ** 32) >>> 0);
@@ -93,7 +113,8 @@ function sameAsExpected(flat: Record<string, unknown>, g: RunParamGroup, numbers
   sorted.sort();
   const n = nums.split(SEP);
   if (n.length !== count) return false;
-  let k = "", t = "";
+  let k = "",
+    t = "";
   for (let i = 0; i < sorted.length; i++) {
     const key = sorted[i]!;
     const v = flat[key];
@@ -118,7 +139,12 @@ function sameAsExpected(flat: Record<string, unknown>, g: RunParamGroup, numbers
 }
 
 /** `rows` null: the source holds no run_params (a bundle); only the seed is checked then. */
-export function checkRunDerivedValues(c: ContentChecker, t: { runs: ReadonlyMap<number, RunConfigRow> }, created: Created, rows: RunParamSource | null): void {
+export function checkRunDerivedValues(
+  c: ContentChecker,
+  t: { runs: ReadonlyMap<number, RunConfigRow> },
+  created: Created,
+  rows: RunParamSource | null,
+): void {
   const flatOf = (runId: number): { flat: Record<string, unknown>; seq: number } | null => {
     const run = t.runs.get(runId);
     const ev = created.get(runId)?.ev;
