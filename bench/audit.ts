@@ -47,9 +47,16 @@ export function buildAuditDatabase(dir: string, count: number, keys: AuditKeys):
   sqlite.pragma("foreign_keys = OFF");
   const ledger = RawLedgerAppender.resume(sqlite, keys);
   const append = (e: BenchEvent) => ledger.append({ ...e, payload: canonicalJson(e.payload) });
-  const runs = Math.max(1, Math.round((count * CHECKPOINT_EVERY_EVENTS) / (CHECKPOINT_EVERY_EVENTS + 1) / eventsPerBenchRun(CHECKPOINTS_PER_RUN)));
+  const runs = Math.max(
+    1,
+    Math.round((count * CHECKPOINT_EVERY_EVENTS) / (CHECKPOINT_EVERY_EVENTS + 1) / eventsPerBenchRun(CHECKPOINTS_PER_RUN)),
+  );
   sqlite.transaction(() => {
-    buildBenchContentLedger(sqlite, { runs, checkpointsPerRun: CHECKPOINTS_PER_RUN, weightFiles: WEIGHT_FILES, artifactsDir: path.join(dir, "artifacts") }, append);
+    buildBenchContentLedger(
+      sqlite,
+      { runs, checkpointsPerRun: CHECKPOINTS_PER_RUN, weightFiles: WEIGHT_FILES, artifactsDir: path.join(dir, "artifacts") },
+      append,
+    );
   })();
   sqlite.close();
   return ledger.lastSeq;
@@ -67,7 +74,8 @@ async function timedVerify(dir: string, opts: VerifyDatabaseOptions): Promise<Ti
   const wallMs = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
   if (!result.ok) throw new Error(`bench audit: the ledger did not verify: ${result.problem}`);
-  if (opts.content !== false && (result.levels.content.skipped || result.levels.content.checked === 0)) throw new Error("bench audit: content verification did no work");
+  if (opts.content !== false && (result.levels.content.skipped || result.levels.content.checked === 0))
+    throw new Error("bench audit: content verification did no work");
   return { result, wallMs, cpuMs: (cpu.user + cpu.system) / 1000 };
 }
 
@@ -91,10 +99,19 @@ export async function benchAudit(sizes: readonly number[] = [100_000, 1_000_000]
       for (let i = 0; i < runsFor(size); i++) runs.push(await timedVerify(dir, { workers: "auto" }));
       const r = runs[0]!.result;
       if (r.eventsChecked !== events) throw new Error(`bench audit: checked ${r.eventsChecked} of ${events} events`);
-      figures.push({ name: `audit_verify_${label}_events_s`, value: seconds(median(runs.map((x) => x.wallMs))), unit: "s", ...(size >= 1_000_000 ? { target: "< 4 s" } : {}) });
+      figures.push({
+        name: `audit_verify_${label}_events_s`,
+        value: seconds(median(runs.map((x) => x.wallMs))),
+        unit: "s",
+        ...(size >= 1_000_000 ? { target: "< 4 s" } : {}),
+      });
       figures.push({ name: `audit_verify_${label}_events_cpu_s`, value: seconds(median(runs.map((x) => x.cpuMs))), unit: "s" });
       figures.push({ name: `audit_verify_${label}_events_min_s`, value: seconds(Math.min(...runs.map((x) => x.wallMs))), unit: "s" });
-      figures.push({ name: `audit_verify_${label}_load_avg`, value: Math.round(((load + os.loadavg()[0]!) / 2) * 100) / 100, unit: "load (1 min, 2 cores)" });
+      figures.push({
+        name: `audit_verify_${label}_load_avg`,
+        value: Math.round(((load + os.loadavg()[0]!) / 2) * 100) / 100,
+        unit: "load (1 min, 2 cores)",
+      });
       figures.push({ name: `audit_verify_${label}_content_facts`, value: r.levels.content.checked, unit: "facts" });
       figures.push({ name: `audit_verify_${label}_checkpoints`, value: r.checkpointsChecked, unit: "signed checkpoints" });
       // The chain level alone (range workers, no content): what the hash chain, tree and signatures cost.
@@ -116,7 +133,12 @@ export async function benchAudit(sizes: readonly number[] = [100_000, 1_000_000]
       }
       const started = performance.now();
       createAuditCheckpoint(db, keys, "bench");
-      figures.push({ name: `audit_checkpoint_${label}_events_s`, value: seconds(performance.now() - started), unit: "s", target: "< 0.5 s" });
+      figures.push({
+        name: `audit_checkpoint_${label}_events_s`,
+        value: seconds(performance.now() - started),
+        unit: "s",
+        target: "< 0.5 s",
+      });
       db.$client.close();
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -128,7 +150,10 @@ export async function benchAudit(sizes: readonly number[] = [100_000, 1_000_000]
 
 // Run directly: `npx tsx bench/audit.ts [size ...]`
 if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(__filename)) {
-  const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0);
+  const sizes = process.argv
+    .slice(2)
+    .map(Number)
+    .filter((n) => n > 0);
   benchAudit(sizes.length > 0 ? sizes : undefined).then((figures) => {
     for (const f of figures) console.log(`${f.name.padEnd(40)} ${String(f.value).padStart(12)} ${f.unit}  (target ${f.target})`);
   });

@@ -19,7 +19,11 @@ import { maxAuditSeq } from "./ledger-reads";
 
 export type ContentWorkerInput = { file: string };
 export type ContentWorkerRequest = { type: "pin" } | { type: "go"; uptoSeq: number };
-export type ContentWorkerReply = { type: "ready" } | { type: "pinned"; maxSeq: number } | { type: "done"; result: RunDerivedPartResult } | { type: "error"; error: string };
+export type ContentWorkerReply =
+  | { type: "ready" }
+  | { type: "pinned"; maxSeq: number }
+  | { type: "done"; result: RunDerivedPartResult }
+  | { type: "error"; error: string };
 
 // Resolved from the project root at run time, like the range workers (Next.js bundles server code).
 const CONTENT_WORKER_BOOTSTRAP = path.join(process.cwd(), "server", "audit", "verify-content-worker-bootstrap.cjs");
@@ -51,7 +55,10 @@ export class ContentWorker {
     worker.once("exit", (code) => fail(new Error(`content worker exited with code ${code}`)));
   }
 
-  private expect<T extends ContentWorkerReply["type"]>(type: T, send?: ContentWorkerRequest): Promise<Extract<ContentWorkerReply, { type: T }>> {
+  private expect<T extends ContentWorkerReply["type"]>(
+    type: T,
+    send?: ContentWorkerRequest,
+  ): Promise<Extract<ContentWorkerReply, { type: T }>> {
     if (this.failed) return Promise.reject(this.failed);
     const p = new Promise<ContentWorkerReply>((resolve, reject) => (this.waiting = { type, resolve, reject }));
     if (send) this.worker.postMessage(send);
@@ -60,7 +67,9 @@ export class ContentWorker {
 
   /** Starts a worker on the database file; resolves once its connection is open. */
   static async start(file: string): Promise<ContentWorker> {
-    const w = new ContentWorker(new Worker(CONTENT_WORKER_BOOTSTRAP, { workerData: { file } satisfies ContentWorkerInput, stdout: false, stderr: false }));
+    const w = new ContentWorker(
+      new Worker(CONTENT_WORKER_BOOTSTRAP, { workerData: { file } satisfies ContentWorkerInput, stdout: false, stderr: false }),
+    );
     try {
       await w.expect("ready");
     } catch (err) {
@@ -91,7 +100,12 @@ export class ContentWorker {
  * (writes kept falling between the snapshots), the main connection is still inside its read transaction and the
  * caller checks all content there. `onAttempt` (tests) runs after the main snapshot starts, before the worker's.
  */
-export async function pinSameSnapshot(main: Database.Database, file: string, worker: ContentWorker, onAttempt?: (attempt: number) => void): Promise<{ n: number; pinned: boolean }> {
+export async function pinSameSnapshot(
+  main: Database.Database,
+  file: string,
+  worker: ContentWorker,
+  onAttempt?: (attempt: number) => void,
+): Promise<{ n: number; pinned: boolean }> {
   const probe = new Database(file, { readonly: true, fileMustExist: true });
   try {
     const dataVersion = () => probe.pragma("data_version", { simple: true }) as number;

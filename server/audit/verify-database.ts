@@ -83,7 +83,14 @@ function anchorsOf(witness: WitnessRead, opts: VerifyDatabaseOptions): Anchor[] 
 function begin(db: AuditDbSource, source: string | Db, opts: VerifyDatabaseOptions, n: number, witness: WitnessRead): Snapshot {
   const { key, source: keySource } = resolveKey(source, opts);
   const sqlite = sqliteOf(db);
-  const verifier = new AuditLogVerifier(key, keySource, listAuditCheckpoints(db), opts.trustedCheckpoint, auditEventsWithAction(db, KEY_ROTATE_ACTION, n), anchorsOf(witness, opts));
+  const verifier = new AuditLogVerifier(
+    key,
+    keySource,
+    listAuditCheckpoints(db),
+    opts.trustedCheckpoint,
+    auditEventsWithAction(db, KEY_ROTATE_ACTION, n),
+    anchorsOf(witness, opts),
+  );
   if (witness) verifier.addAnchorProblems(witness.problems, witness.notes);
   if (opts.witnessUrlAnchors) verifier.addAnchorProblems(opts.witnessUrlAnchors.problems, opts.witnessUrlAnchors.notes);
   verifier.setRequireAnchor(opts.requireAnchor ?? false);

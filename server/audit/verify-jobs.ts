@@ -40,9 +40,7 @@ export type VerifyJob = {
 export type VerifyJobOptions = Omit<VerifyDatabaseOptions, "onProgress" | "workers" | "onSnapshotAttempt">;
 export type VerifyJobWorkerInput = { dataDir: string; options: VerifyJobOptions };
 export type VerifyJobWorkerMessage =
-  | { type: "progress"; checked: number; total: number }
-  | { type: "done"; result: VerifyResult }
-  | { type: "error"; error: string };
+  { type: "progress"; checked: number; total: number } | { type: "done"; result: VerifyResult } | { type: "error"; error: string };
 
 export type VerifyJobDeps = { db: Db; dataDir: string };
 
@@ -71,7 +69,12 @@ export async function waitForVerifyJob(dataDir: string): Promise<VerifyJob | nul
  * Starts verifying the live ledger in a worker thread, or returns the job already running.
  * `trustedKey` says in words which key `options` trusts; it is recorded with the outcome.
  */
-export function startVerifyJob(deps: VerifyJobDeps, actor: Actor, options: VerifyJobOptions, trustedKey: string): { job: VerifyJob; alreadyRunning: boolean } {
+export function startVerifyJob(
+  deps: VerifyJobDeps,
+  actor: Actor,
+  options: VerifyJobOptions,
+  trustedKey: string,
+): { job: VerifyJob; alreadyRunning: boolean } {
   const dir = path.resolve(deps.dataDir);
   const running = registry.byDir.get(dir);
   if (running && running.job.status === "running") return { job: copy(running.job), alreadyRunning: true };
@@ -91,8 +94,16 @@ export function startVerifyJob(deps: VerifyJobDeps, actor: Actor, options: Verif
   const done = runWorker({ dataDir: dir, options }, job)
     .then((result) => {
       const summary = summarizeVerifyResult(result, trustedKey);
-      const event = deps.db.transaction((tx) => appendAuditEvent(tx, { actor, action: "audit.verify", entityType: "auditLedger", entityId: "live", payload: summary }));
-      Object.assign(job, { status: "finished", summary, seq: event.seq, checked: result.eventsChecked, total: Math.max(job.total, result.eventsChecked) });
+      const event = deps.db.transaction((tx) =>
+        appendAuditEvent(tx, { actor, action: "audit.verify", entityType: "auditLedger", entityId: "live", payload: summary }),
+      );
+      Object.assign(job, {
+        status: "finished",
+        summary,
+        seq: event.seq,
+        checked: result.eventsChecked,
+        total: Math.max(job.total, result.eventsChecked),
+      });
     })
     .catch((err: unknown) => {
       Object.assign(job, { status: "failed", error: err instanceof Error ? err.message : String(err) });
@@ -123,6 +134,8 @@ function runWorker(input: VerifyJobWorkerInput, job: VerifyJob): Promise<VerifyR
       else settle(() => reject(new Error(m.error)));
     });
     worker.once("error", (err) => settle(() => reject(err)));
-    worker.once("exit", (code) => settle(() => reject(new Error(`the verification worker stopped (exit code ${code}) before it finished`))));
+    worker.once("exit", (code) =>
+      settle(() => reject(new Error(`the verification worker stopped (exit code ${code}) before it finished`))),
+    );
   });
 }

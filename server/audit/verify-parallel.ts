@@ -25,7 +25,12 @@ export type RangeWorkerOutput = { ok: true; result: RangeResult } | { ok: false;
 /** Starts a worker on one range; resolves with its result, rejects when the worker cannot run. */
 export function runRangeWorker(input: RangeWorkerInput): Promise<RangeResult> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(RANGE_WORKER_BOOTSTRAP, { workerData: input, stdout: false, stderr: false, resourceLimits: { maxYoungGenerationSizeMb: 48 } });
+    const worker = new Worker(RANGE_WORKER_BOOTSTRAP, {
+      workerData: input,
+      stdout: false,
+      stderr: false,
+      resourceLimits: { maxYoungGenerationSizeMb: 48 },
+    });
     let settled = false;
     worker.once("message", (m: RangeWorkerOutput) => {
       settled = true;

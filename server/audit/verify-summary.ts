@@ -77,7 +77,13 @@ export function summarizeVerifyResult(r: VerifyResult, trustedKey: string): Veri
           problem: cutOrNull(r.levels.anchor.problem, 300),
         },
         ...(r.levels.triggers
-          ? { triggers: { ok: r.levels.triggers.ok, missing: cutList(r.levels.triggers.missing, MAX_LIST, 80), altered: cutList(r.levels.triggers.altered, MAX_LIST, 80) } }
+          ? {
+              triggers: {
+                ok: r.levels.triggers.ok,
+                missing: cutList(r.levels.triggers.missing, MAX_LIST, 80),
+                altered: cutList(r.levels.triggers.altered, MAX_LIST, 80),
+              },
+            }
           : {}),
       }
     : undefined;

@@ -39,9 +39,16 @@ export function expectedTriggers(migrationsDir = path.join(process.cwd(), "db", 
         if (statement.trim()) scratch.exec(statement);
       }
     }
-    const rows = scratch.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name").all() as { name: string; sql: string }[];
+    const rows = scratch.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name").all() as {
+      name: string;
+      sql: string;
+    }[];
     const last = journal.entries.at(-1);
-    const expected = { triggers: new Map(rows.map((r) => [r.name, normalise(r.sql)])), lastMigrationAt: last?.when ?? 0, lastTag: last?.tag ?? "" };
+    const expected = {
+      triggers: new Map(rows.map((r) => [r.name, normalise(r.sql)])),
+      lastMigrationAt: last?.when ?? 0,
+      lastTag: last?.tag ?? "",
+    };
     cache.set(migrationsDir, { stamp, expected });
     return expected;
   } finally {
@@ -50,7 +57,10 @@ export function expectedTriggers(migrationsDir = path.join(process.cwd(), "db", 
 }
 
 /** Compares the live database's triggers with the expected ones. `problems` are ready to show. */
-export function checkTriggers(sqlite: Database.Database, migrationsDir?: string): { level: TriggerLevel; problems: string[]; notes: string[] } {
+export function checkTriggers(
+  sqlite: Database.Database,
+  migrationsDir?: string,
+): { level: TriggerLevel; problems: string[]; notes: string[] } {
   let expected: ExpectedTriggers;
   try {
     expected = expectedTriggers(migrationsDir);
@@ -59,7 +69,9 @@ export function checkTriggers(sqlite: Database.Database, migrationsDir?: string)
     return { level: { ok: false, missing: [], altered: [] }, problems: [message], notes: [] };
   }
   const live = new Map(
-    (sqlite.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").all() as { name: string; sql: string | null }[]).map((r) => [r.name, normalise(r.sql ?? "")]),
+    (sqlite.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").all() as { name: string; sql: string | null }[]).map(
+      (r) => [r.name, normalise(r.sql ?? "")],
+    ),
   );
   const missing: string[] = [];
   const altered: string[] = [];
@@ -78,7 +90,9 @@ export function checkTriggers(sqlite: Database.Database, migrationsDir?: string)
   const extra = [...live.keys()].filter((n) => !expected.triggers.has(n)).sort();
   if (extra.length > 0) notes.push(`the database has trigger(s) no migration creates: ${extra.join(", ")}`);
   if (missing.length > 0 && appliedUpTo(sqlite) < expected.lastMigrationAt) {
-    notes.push(`the database has not applied every migration (the latest is ${expected.lastTag}); open it with the current app to migrate it`);
+    notes.push(
+      `the database has not applied every migration (the latest is ${expected.lastTag}); open it with the current app to migrate it`,
+    );
   }
   return { level: { ok: missing.length === 0 && altered.length === 0, missing, altered }, problems, notes };
 }

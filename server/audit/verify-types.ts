@@ -26,7 +26,13 @@ export type TriggerLevel = { ok: boolean; missing: string[]; altered: string[] }
 export type ContentResult = ContentLevel & { files?: number };
 export type VerifyLevels = { chain: ChainLevel; content: ContentResult; anchor: AnchorLevel; triggers?: TriggerLevel };
 
-export const CONTENT_NOT_RUN: ContentLevel = { ok: true, checked: 0, problems: [], notCovered: [], skipped: "content verification not run" };
+export const CONTENT_NOT_RUN: ContentLevel = {
+  ok: true,
+  checked: 0,
+  problems: [],
+  notCovered: [],
+  skipped: "content verification not run",
+};
 
 /** Slack on top of CHECKPOINT_EVERY_MINUTES: the web server's policy timer runs once a minute. */
 export const COVERAGE_GRACE_MINUTES = 2;
@@ -69,7 +75,11 @@ export type VerifyOptions = {
 };
 
 /** Tree sizes whose root a verification needs: every checkpoint row's and every anchor's. */
-export function neededTreeSizes(checkpoints: readonly Pick<AuditCheckpointRow, "treeSize">[], anchors: readonly Pick<Anchor, "treeSize">[], trusted?: TrustedCheckpoint): number[] {
+export function neededTreeSizes(
+  checkpoints: readonly Pick<AuditCheckpointRow, "treeSize">[],
+  anchors: readonly Pick<Anchor, "treeSize">[],
+  trusted?: TrustedCheckpoint,
+): number[] {
   const sizes = new Set<number>([...checkpoints.map((c) => c.treeSize), ...anchors.map((a) => a.treeSize)]);
   if (trusted) sizes.add(trusted.treeHead.treeSize);
   return [...sizes].filter((s) => Number.isInteger(s) && s > 0).sort((a, b) => a - b);
@@ -77,7 +87,11 @@ export function neededTreeSizes(checkpoints: readonly Pick<AuditCheckpointRow, "
 
 /** The range work a verification of these checkpoints needs, for seqs from..to (verify-range.ts). */
 export function rangeSpecFor(
-  checkpoints: readonly AuditCheckpointRow[], rotations: readonly AuditEventRow[], sizes: readonly number[], from: number, to: number,
+  checkpoints: readonly AuditCheckpointRow[],
+  rotations: readonly AuditEventRow[],
+  sizes: readonly number[],
+  from: number,
+  to: number,
 ): Omit<RangeSpec, "prevChainHex"> {
   return {
     from,

@@ -29,8 +29,17 @@ import { KEY_ROTATE_ACTION, KeyChain } from "./key-rotation";
 import { type Anchor, NOT_ANCHORED_MEANING, anchorFromTrustedCheckpoint } from "./anchors";
 import { type Finding, type RangeResult, type RangeSpec, RangeScanner } from "./verify-range";
 import {
-  type ContentResult, type KeySource, type TriggerLevel, type VerifyLevels, type VerifyOptions, type VerifyResult,
-  CONTENT_NOT_RUN, coverageProblem, largestPerAnchor, neededTreeSizes, rangeSpecFor,
+  type ContentResult,
+  type KeySource,
+  type TriggerLevel,
+  type VerifyLevels,
+  type VerifyOptions,
+  type VerifyResult,
+  CONTENT_NOT_RUN,
+  coverageProblem,
+  largestPerAnchor,
+  neededTreeSizes,
+  rangeSpecFor,
 } from "./verify-types";
 
 export * from "./verify-types";
@@ -102,7 +111,8 @@ export class AuditLogVerifier {
       if (problem) this.anchorFindings.push({ at: 0, badSeq: null, message: problem });
       else this.expectRoot({ name: anchor.name, anchor, checkpoint: null, treeSize: anchor.treeSize, rootHash: anchor.rootHash });
     }
-    for (const anchor of anchors) this.expectRoot({ name: anchor.name, anchor, checkpoint: null, treeSize: anchor.treeSize, rootHash: anchor.rootHash });
+    for (const anchor of anchors)
+      this.expectRoot({ name: anchor.name, anchor, checkpoint: null, treeSize: anchor.treeSize, rootHash: anchor.rootHash });
     if (checkpoints.length === 0) this.notes.push("no signed checkpoint yet: the hash chain is checked but no signature covers it");
     this.sizes = neededTreeSizes(checkpoints, anchors, trusted);
     this.checkRootsAt(0, EMPTY_TREE_ROOT.toString("hex"));
@@ -133,7 +143,11 @@ export class AuditLogVerifier {
       const lastGood = this.matches.reduce((m, x) => Math.max(m, x.check.treeSize), 0);
       const range = lastGood < size ? ` (the change is in seq ${lastGood + 1}..${size})` : "";
       if (c.anchor) {
-        this.anchorFindings.push({ at: size, badSeq: null, message: `${c.name} (tree size ${size}) root does not match the events${range} (split view or rewritten history?)` });
+        this.anchorFindings.push({
+          at: size,
+          badSeq: null,
+          message: `${c.name} (tree size ${size}) root does not match the events${range} (split view or rewritten history?)`,
+        });
       } else {
         const message = `${c.name} (tree size ${size}) root does not match the events${range} (rewritten history?)`;
         this.findings.push({ at: size, badSeq: null, message, checkpointId: c.checkpoint?.id });
@@ -169,7 +183,8 @@ export class AuditLogVerifier {
     }
     this.leafCount = r.from - 1 + r.leaves;
     if (r.newest && (!this.newest || r.newest[0] > this.newest[0])) this.newest = r.newest;
-    if (r.oldestUncovered && (!this.oldestUncovered || r.oldestUncovered[0] < this.oldestUncovered[0])) this.oldestUncovered = r.oldestUncovered;
+    if (r.oldestUncovered && (!this.oldestUncovered || r.oldestUncovered[0] < this.oldestUncovered[0]))
+      this.oldestUncovered = r.oldestUncovered;
     if (r.problem) {
       this.eventFailure = r.problem;
       this.mergeStopped = true;
@@ -179,7 +194,19 @@ export class AuditLogVerifier {
   /** One pass on this thread: checks the next event completely; returns false once the pass must stop. */
   add(row: AuditEventRow): boolean {
     this.scanner ??= new RangeScanner({ ...this.rangeSpec(1, Number.POSITIVE_INFINITY), prevChainHex: null });
-    return this.scanner.add(row.seq, row.at, row.actorId, row.actorName, row.role, row.action, row.entityType, row.entityId, row.payload, row.leafHash, row.chainHash);
+    return this.scanner.add(
+      row.seq,
+      row.at,
+      row.actorId,
+      row.actorName,
+      row.role,
+      row.action,
+      row.entityType,
+      row.entityId,
+      row.payload,
+      row.leafHash,
+      row.chainHash,
+    );
   }
 
   /** Records a problem found outside the rows (unreadable bundle line, etc.) at the next expected seq. */
@@ -229,8 +256,13 @@ export class AuditLogVerifier {
       // A checkpoint with a bad signature says nothing about the log: drop its root results (as if never expected).
       const isBad = (c: PendingRootCheck) => c.checkpoint !== null && badSignatures.has(c.checkpoint.id);
       for (let i = this.matches.length - 1; i >= 0; i--) if (isBad(this.matches[i]!.check)) this.matches.splice(i, 1);
-      for (let i = this.findings.length - 1; i >= 0; i--) if (badSignatures.has(this.findings[i]!.checkpointId ?? -1)) this.findings.splice(i, 1);
-      for (const [size, checks] of this.rootChecks) this.rootChecks.set(size, checks.filter((c) => !isBad(c)));
+      for (let i = this.findings.length - 1; i >= 0; i--)
+        if (badSignatures.has(this.findings[i]!.checkpointId ?? -1)) this.findings.splice(i, 1);
+      for (const [size, checks] of this.rootChecks)
+        this.rootChecks.set(
+          size,
+          checks.filter((c) => !isBad(c)),
+        );
     }
     const coverage = coverageProblem(this.newest, this.oldestUncovered);
     if (coverage) this.findings.push(coverage);
@@ -261,7 +293,10 @@ export class AuditLogVerifier {
     const anchored = anchorMatches.length > 0 && anchorProblems.length === 0;
     if (!anchored && anchorProblems.length === 0) {
       notes.push(`NOT anchored: ${NOT_ANCHORED_MEANING}`);
-      if (this.requireAnchor) anchorProblems.push("not anchored, and an anchor is required: give a trusted checkpoint (--trusted-checkpoint) or a witness key (--witness-key)");
+      if (this.requireAnchor)
+        anchorProblems.push(
+          "not anchored, and an anchor is required: give a trusted checkpoint (--trusted-checkpoint) or a witness key (--witness-key)",
+        );
     }
     const contentProblems = this.content.problems.map((p) => p.message);
     const triggerProblems = this.triggers?.problems ?? [];
@@ -325,18 +360,30 @@ export function verifyAuditEvents(
   events: Iterable<AuditEventRow>,
   checkpoints: readonly AuditCheckpointRow[],
   key: AuditPublicKey,
-  opts: { trustedCheckpoint?: TrustedCheckpoint; keySource?: KeySource; rotations?: readonly AuditEventRow[]; anchors?: Anchor[]; requireAnchor?: boolean } = {},
+  opts: {
+    trustedCheckpoint?: TrustedCheckpoint;
+    keySource?: KeySource;
+    rotations?: readonly AuditEventRow[];
+    anchors?: Anchor[];
+    requireAnchor?: boolean;
+  } = {},
 ): VerifyResult {
-  const rotations = opts.rotations ?? (Array.isArray(events) ? (events as AuditEventRow[]).filter((e) => e.action === KEY_ROTATE_ACTION) : []);
+  const rotations =
+    opts.rotations ?? (Array.isArray(events) ? (events as AuditEventRow[]).filter((e) => e.action === KEY_ROTATE_ACTION) : []);
   const v = new AuditLogVerifier(key, opts.keySource ?? "given", checkpoints, opts.trustedCheckpoint, rotations, opts.anchors);
   v.setRequireAnchor(opts.requireAnchor ?? false);
   for (const row of events) if (!v.add(row)) break;
   return v.finish();
 }
 
-export function chooseTrustedKey(opts: VerifyOptions, fallback: () => AuditPublicKey, fallbackSource: KeySource): { key: AuditPublicKey; source: KeySource } {
+export function chooseTrustedKey(
+  opts: VerifyOptions,
+  fallback: () => AuditPublicKey,
+  fallbackSource: KeySource,
+): { key: AuditPublicKey; source: KeySource } {
   if (opts.publicKeyPem) return { key: parseAuditPublicKey(opts.publicKeyPem), source: "given" };
-  if (opts.trustedCheckpoint?.publicKeyPem) return { key: parseAuditPublicKey(opts.trustedCheckpoint.publicKeyPem), source: "trusted checkpoint" };
+  if (opts.trustedCheckpoint?.publicKeyPem)
+    return { key: parseAuditPublicKey(opts.trustedCheckpoint.publicKeyPem), source: "trusted checkpoint" };
   return { key: fallback(), source: fallbackSource };
 }
 

@@ -46,15 +46,13 @@ describe("model card documents", () => {
   let v2: number;
 
   it("each edit is a new version row with its sha256 and a document.update event that holds hashes, not the text", async () => {
-    const first = await app
-      .as("engineer")
-      .documents.update({
-        subjectType: "model",
-        subjectId: modelId,
-        section: "intended_use",
-        body: "Teaching use: iris species from petal and sepal sizes.",
-        baseVersion: 0,
-      });
+    const first = await app.as("engineer").documents.update({
+      subjectType: "model",
+      subjectId: modelId,
+      section: "intended_use",
+      body: "Teaching use: iris species from petal and sepal sizes.",
+      baseVersion: 0,
+    });
     expect(first).toMatchObject({ version: 1, supersedesId: null });
     expect(first.sha256).toBe(sha256Canonical(documentRecord(first)));
     const ev = lastEvent();
@@ -66,15 +64,13 @@ describe("model card documents", () => {
       characters: first.body.length,
     });
     expect(ev.payload).not.toContain("petal");
-    const second = await app
-      .as("reviewer")
-      .documents.update({
-        subjectType: "model",
-        subjectId: modelId,
-        section: "intended_use",
-        body: "Teaching use only: iris species from petal and sepal sizes; not for field identification.",
-        baseVersion: 1,
-      });
+    const second = await app.as("reviewer").documents.update({
+      subjectType: "model",
+      subjectId: modelId,
+      section: "intended_use",
+      body: "Teaching use only: iris species from petal and sepal sizes; not for field identification.",
+      baseVersion: 1,
+    });
     expect(second).toMatchObject({ version: 2, supersedesId: first.id });
     expect(JSON.parse(lastEvent().payload)).toMatchObject({ supersedesSha256: first.sha256 });
     [v1, v2] = [first.id, second.id];

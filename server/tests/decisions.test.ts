@@ -58,15 +58,13 @@ describe("decisions from runs", () => {
         .runs.create({ experimentId: app.experimentId, config: parent.config, rationale: "same", origin: "fork", parentRunId: parentId }),
     ).rejects.toThrow(/must change at least one setting/);
     await expect(
-      app
-        .as("engineer")
-        .runs.create({
-          experimentId: app.experimentId,
-          config: { ...parent.config, training: { ...parent.config.training, seed: 99 } },
-          rationale: "x",
-          origin: "rerun",
-          parentRunId: parentId,
-        }),
+      app.as("engineer").runs.create({
+        experimentId: app.experimentId,
+        config: { ...parent.config, training: { ...parent.config.training, seed: 99 } },
+        rationale: "x",
+        origin: "rerun",
+        parentRunId: parentId,
+      }),
     ).rejects.toThrow(/re-run repeats/);
   });
 });
@@ -76,13 +74,11 @@ describe("notes and corrections", () => {
     const child = await app.as("engineer").runs.get({ id: childId });
     const original = child.decisions.find((d) => d.path === "training.learningRate")!;
     const before = app.db.select().from(decisions).where(eq(decisions.id, original.id)).get();
-    const corr = await app
-      .as("engineer")
-      .decisions.addNote({
-        runId: childId,
-        correctsDecisionId: original.id,
-        rationale: "correction: it was the training loss that oscillated, not validation",
-      });
+    const corr = await app.as("engineer").decisions.addNote({
+      runId: childId,
+      correctsDecisionId: original.id,
+      rationale: "correction: it was the training loss that oscillated, not validation",
+    });
     expect(corr).toMatchObject({ kind: "correction", correctsDecisionId: original.id, path: "training.learningRate" });
     expect(app.db.select().from(decisions).where(eq(decisions.id, original.id)).get()).toEqual(before);
     const note = await app

@@ -23,15 +23,13 @@ const password = (i: number) => DEMO_USERS[i]!.password;
 
 describe("document review by its author", () => {
   it("is refused and recorded; another reviewer reviews; the author signs authorship", async () => {
-    const doc = await app
-      .as("reviewer")
-      .documents.update({
-        subjectType: "dataset",
-        subjectId: datasetId,
-        section: "data_collection",
-        body: "Synthetic rows made for this test.",
-        baseVersion: 0,
-      });
+    const doc = await app.as("reviewer").documents.update({
+      subjectType: "dataset",
+      subjectId: datasetId,
+      section: "data_collection",
+      body: "Synthetic rows made for this test.",
+      baseVersion: 0,
+    });
     await expect(app.as("reviewer").documents.sign({ documentId: doc.id, meaning: "review", password: password(2) })).rejects.toMatchObject(
       { code: "FORBIDDEN", message: expect.stringMatching(/wrote version 1 of "data_collection" and cannot sign its review/) },
     );

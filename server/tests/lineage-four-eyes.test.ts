@@ -62,14 +62,12 @@ describe("a fine-tune's parent run is decided by the server", () => {
   });
 
   it("derives the parent run from the checkpoint (and accepts naming that same run)", async () => {
-    const { id } = await app
-      .as("engineer")
-      .runs.create({
-        experimentId: app.experimentId,
-        config: fineTuneConfig(ck1.id),
-        rationale: "adapt run 1's weights",
-        parentRunId: run1,
-      });
+    const { id } = await app.as("engineer").runs.create({
+      experimentId: app.experimentId,
+      config: fineTuneConfig(ck1.id),
+      rationale: "adapt run 1's weights",
+      parentRunId: run1,
+    });
     fineTune = id;
     await waitCompleted(id);
     const row = app.db.select().from(runs).where(eq(runs.id, id)).get()!;
@@ -115,15 +113,13 @@ describe("the checkpoint's run stays in the four-eyes conflict set and in the gr
 
   it("a fork whose config starts from run 1's checkpoint keeps its named parent (run 2) while ancestry follows run 1", async () => {
     const parent = await app.as("engineer").runs.get({ id: run2 });
-    const { id } = await app
-      .as("engineer")
-      .runs.create({
-        experimentId: app.experimentId,
-        config: { ...parent.config, fineTune: { parentCheckpointId: String(ck1.id), freezeLayers: 0, replaceHead: false } },
-        rationale: "start run 2's setup from run 1's weights",
-        origin: "fork",
-        parentRunId: run2,
-      });
+    const { id } = await app.as("engineer").runs.create({
+      experimentId: app.experimentId,
+      config: { ...parent.config, fineTune: { parentCheckpointId: String(ck1.id), freezeLayers: 0, replaceHead: false } },
+      rationale: "start run 2's setup from run 1's weights",
+      origin: "fork",
+      parentRunId: run2,
+    });
     await waitCompleted(id);
     expect(app.db.select().from(runs).where(eq(runs.id, id)).get()).toMatchObject({
       origin: "fork",
@@ -160,15 +156,13 @@ describe("datasets and documents in the lineage", () => {
       .from(datasetVersions)
       .where(eq(datasetVersions.id, app.db.select().from(runs).where(eq(runs.id, run1)).get()!.datasetVersionId!))
       .get()!.datasetId;
-    await app
-      .as("reviewer2")
-      .documents.update({
-        subjectType: "dataset",
-        subjectId: datasetId,
-        section: "data_collection",
-        body: "Collected by Anderson, 1935.",
-        baseVersion: 0,
-      });
+    await app.as("reviewer2").documents.update({
+      subjectType: "dataset",
+      subjectId: datasetId,
+      section: "data_collection",
+      body: "Collected by Anderson, 1935.",
+      baseVersion: 0,
+    });
     const before = refusals().length;
     await expect(app.as("reviewer2").models.sign({ requestId, meaning: "approval", password: "reviewer2-demo-pass" })).rejects.toThrow(
       new RegExp(`Rita Second-Reviewer cannot sign .*wrote datasheet of dataset #${datasetId} section "data_collection" v1`),
@@ -179,15 +173,13 @@ describe("datasets and documents in the lineage", () => {
   it("a model-card section's author, and its authorship signer, are in the conflict set; a review signature is not", async () => {
     const registered = await app.as("engineer").models.register({ runId: run2, modelName: "card-test" });
     const modelId = registered.modelId;
-    const doc = await app
-      .as("engineer")
-      .documents.update({
-        subjectType: "model",
-        subjectId: modelId,
-        section: "intended_use",
-        body: "Sorting irises in teaching labs.",
-        baseVersion: 0,
-      });
+    const doc = await app.as("engineer").documents.update({
+      subjectType: "model",
+      subjectId: modelId,
+      section: "intended_use",
+      body: "Sorting irises in teaching labs.",
+      baseVersion: 0,
+    });
     await app.as("engineer").documents.sign({ documentId: doc.id, meaning: "authorship", password: "engineer-demo-pass" });
     await app.as("reviewer").documents.sign({ documentId: doc.id, meaning: "review", password: "reviewer-demo-pass" });
     const whys = lineageAuthors(app.db, registered.modelVersionId).map((a) => a.why);

@@ -135,15 +135,13 @@ describe("four-eyes promotion to production", () => {
   it("a fork of the approved run inherits its lineage: the reviewer with a note on the parent still cannot approve", async () => {
     const parent = await app.as("engineer").runs.get({ id: runA });
     const cfg = { ...parent.config, training: { ...parent.config.training, learningRate: 0.02 } };
-    const { id } = await app
-      .as("engineer")
-      .runs.create({
-        experimentId: app.experimentId,
-        config: cfg,
-        rationale: "lower the learning rate",
-        origin: "fork",
-        parentRunId: runA,
-      });
+    const { id } = await app.as("engineer").runs.create({
+      experimentId: app.experimentId,
+      config: cfg,
+      rationale: "lower the learning rate",
+      origin: "fork",
+      parentRunId: runA,
+    });
     await app.orchestrator.waitFor(id);
     const v = await app.as("engineer").models.register({ runId: id, modelName: MODEL });
     const req = await app.as("engineer").models.requestPromotion({ modelName: MODEL, version: v.version, rationale: "the fork is better" });
@@ -199,14 +197,12 @@ describe("four-eyes promotion to production", () => {
     const req = await app
       .as("engineer")
       .models.requestPromotion({ modelName: MODEL, version: v.version, alias: "production", rationale: "roll back to run A" });
-    const out = await app
-      .as("reviewer2")
-      .models.sign({
-        requestId: req.id,
-        meaning: "rejection",
-        password: "reviewer2-demo-pass",
-        comment: "no rollback without an incident",
-      });
+    const out = await app.as("reviewer2").models.sign({
+      requestId: req.id,
+      meaning: "rejection",
+      password: "reviewer2-demo-pass",
+      comment: "no rollback without an incident",
+    });
     expect(out.status).toBe("rejected");
     expect(out.text).toMatch(/^Rejected by Rita Second-Reviewer on .* — meaning: rejection — record sha256 /);
     expect((await app.as("auditor").models.get({ name: MODEL })).aliases.production).toBe(v.version - 1);

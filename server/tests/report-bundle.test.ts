@@ -53,15 +53,13 @@ beforeAll(async () => {
   await promote(1);
   // v2: a fork with a changed learning rate; the change is a decision with its rationale.
   const parent = await app.as("engineer").runs.get({ id: run1 });
-  const { id: run2 } = await app
-    .as("engineer")
-    .runs.create({
-      experimentId: app.experimentId,
-      origin: "fork",
-      parentRunId: run1,
-      config: { ...parent.config, training: { ...parent.config.training, learningRate: 0.01 } },
-      rationale: "lower the learning rate: validation loss oscillates",
-    });
+  const { id: run2 } = await app.as("engineer").runs.create({
+    experimentId: app.experimentId,
+    origin: "fork",
+    parentRunId: run1,
+    config: { ...parent.config, training: { ...parent.config.training, learningRate: 0.01 } },
+    rationale: "lower the learning rate: validation loss oscillates",
+  });
   await app.orchestrator.waitFor(run2);
   const v2 = await app.as("engineer").models.register({ runId: run2, modelName: MODEL });
   v2Id = v2.modelVersionId;
@@ -70,29 +68,25 @@ beforeAll(async () => {
 
   // Model card and datasheet, written and signed.
   const model = await app.as("engineer").models.get({ name: MODEL });
-  const doc = await app
-    .as("engineer")
-    .documents.update({
-      subjectType: "model",
-      subjectId: model.id,
-      section: "intended_use",
-      body: "Classifies iris flowers from four measurements. Teaching use only.",
-      baseVersion: 0,
-    });
+  const doc = await app.as("engineer").documents.update({
+    subjectType: "model",
+    subjectId: model.id,
+    section: "intended_use",
+    body: "Classifies iris flowers from four measurements. Teaching use only.",
+    baseVersion: 0,
+  });
   await app.as("engineer").documents.sign({ documentId: doc.id, meaning: "authorship", password: DEMO_USERS[1]!.password });
   await app
     .as("reviewer")
     .documents.sign({ documentId: doc.id, meaning: "review", password: DEMO_USERS[2]!.password, comment: "scope is clear" });
   const ds = app.db.select().from(datasets).get()!;
-  await app
-    .as("engineer")
-    .documents.update({
-      subjectType: "dataset",
-      subjectId: ds.id,
-      section: "data_collection",
-      body: "Fisher's 1936 measurements, 50 flowers per species.",
-      baseVersion: 0,
-    });
+  await app.as("engineer").documents.update({
+    subjectType: "dataset",
+    subjectId: ds.id,
+    section: "data_collection",
+    body: "Fisher's 1936 measurements, 50 flowers per species.",
+    baseVersion: 0,
+  });
 
   bundle = path.join(tmp, "bundle");
   exportReportBundle({ db: app.db, auditKeys: app.auditKeys }, auditor(), v2Id, bundle);

@@ -116,15 +116,13 @@ describe("[signatures] password re-entry off the main thread", () => {
 
 describe("[signatures] password re-entry is throttled per account, like sign-in", () => {
   it("past the free failures: 429 with Retry-After, nothing hashed or recorded, the right password refused too, and sign-in throttled", async () => {
-    const doc = await app
-      .as("engineer")
-      .documents.update({
-        subjectType: "dataset",
-        subjectId: datasetId,
-        section: "data_collection",
-        body: "Rows made up for this test.",
-        baseVersion: 0,
-      });
+    const doc = await app.as("engineer").documents.update({
+      subjectType: "dataset",
+      subjectId: datasetId,
+      section: "data_collection",
+      body: "Rows made up for this test.",
+      baseVersion: 0,
+    });
     const reviewer = demo("reviewer");
     for (let i = 0; i < ACCOUNT_POLICY.freeFailures; i++) {
       await expect(

@@ -34,7 +34,11 @@ import { checkApprovals } from "./check-approvals";
 export type ContentFigure = { name: string; value: number; unit: string; target?: string };
 
 /** Writes the bench ledger into `dataDir` (runledger.sqlite + artifacts/), chaining events as the ledger does. */
-export function buildBenchContentDatabase(dataDir: string, events: number, opts: { checkpointsPerRun?: number; weightFiles?: number } = {}): number {
+export function buildBenchContentDatabase(
+  dataDir: string,
+  events: number,
+  opts: { checkpointsPerRun?: number; weightFiles?: number } = {},
+): number {
   const db = openDatabase(dataDir);
   const sqlite = db.$client;
   // Throwaway bench data: no fsync, a large cache, a commit every 500 runs (one WAL transaction of a million events
@@ -42,7 +46,9 @@ export function buildBenchContentDatabase(dataDir: string, events: number, opts:
   sqlite.pragma("synchronous = OFF");
   sqlite.pragma("cache_size = -262144");
   sqlite.pragma("foreign_keys = OFF");
-  const insert = sqlite.prepare("INSERT INTO audit_events (seq, at, actor_id, actor_name, role, action, entity_type, entity_id, payload, leaf_hash, chain_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)");
+  const insert = sqlite.prepare(
+    "INSERT INTO audit_events (seq, at, actor_id, actor_name, role, action, entity_type, entity_id, payload, leaf_hash, chain_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+  );
   const chain = new ChainHasher();
   chain.reset(GENESIS_CHAIN_HASH);
   let seq = 0;
@@ -55,7 +61,17 @@ export function buildBenchContentDatabase(dataDir: string, events: number, opts:
   };
   const k = opts.checkpointsPerRun ?? 20;
   sqlite.exec("BEGIN");
-  buildBenchContentLedger(sqlite, { runs: Math.max(1, Math.floor(events / eventsPerBenchRun(k))), checkpointsPerRun: k, weightFiles: opts.weightFiles ?? 256, artifactsDir: path.join(dataDir, "artifacts"), onRun: (r) => r % 500 === 0 && sqlite.exec("COMMIT; BEGIN") }, append);
+  buildBenchContentLedger(
+    sqlite,
+    {
+      runs: Math.max(1, Math.floor(events / eventsPerBenchRun(k))),
+      checkpointsPerRun: k,
+      weightFiles: opts.weightFiles ?? 256,
+      artifactsDir: path.join(dataDir, "artifacts"),
+      onRun: (r) => r % 500 === 0 && sqlite.exec("COMMIT; BEGIN"),
+    },
+    append,
+  );
   sqlite.exec("COMMIT");
   sqlite.close();
   return seq;
@@ -72,10 +88,18 @@ export function benchContent(sizes: readonly number[] = [100_000, 1_000_000]): C
       const db = openDatabase(dir);
       const sqlite = db.$client;
       const cpu0 = process.cpuUsage();
-      const r = sqlite.transaction(() => checkContent(sqlite, { artifactsDir: path.join(dir, "artifacts"), uptoSeq: n, coverage: false }))();
+      const r = sqlite.transaction(() =>
+        checkContent(sqlite, { artifactsDir: path.join(dir, "artifacts"), uptoSeq: n, coverage: false }),
+      )();
       const cpu = process.cpuUsage(cpu0);
       sqlite.close();
-      if (!r.level.ok) throw new Error(`bench content: the ${n}-event ledger did not verify: ${r.level.problems.slice(0, 3).map((p) => p.message).join("; ")}`);
+      if (!r.level.ok)
+        throw new Error(
+          `bench content: the ${n}-event ledger did not verify: ${r.level.problems
+            .slice(0, 3)
+            .map((p) => p.message)
+            .join("; ")}`,
+        );
       const label = n >= 1_000_000 ? `${Math.round(n / 100_000) / 10}m` : `${Math.round(n / 1000)}k`;
       figures.push({ name: `audit_content_${label}_events_s`, value: Math.round(r.durationMs) / 1000, unit: "s" });
       figures.push({ name: `audit_content_${label}_events_cpu_s`, value: Math.round((cpu.user + cpu.system) / 1000) / 1000, unit: "s" });
@@ -102,7 +126,9 @@ if (process.argv[1]?.endsWith("bench-content.ts") && process.argv[2] === "--buil
   const cpu0 = process.cpuUsage();
   const r = db.$client.transaction(() => checkContent(db.$client, { artifactsDir: path.join(dir, "artifacts"), uptoSeq: n }))();
   const cpu = process.cpuUsage(cpu0);
-  process.stdout.write(`${n} events: content ${r.level.ok ? "intact" : "FAILED"} in ${(r.durationMs / 1000).toFixed(2)} s (cpu ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s), ${r.level.checked} facts, ${r.filesHashed} files\n`);
+  process.stdout.write(
+    `${n} events: content ${r.level.ok ? "intact" : "FAILED"} in ${(r.durationMs / 1000).toFixed(2)} s (cpu ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s), ${r.level.checked} facts, ${r.filesHashed} files\n`,
+  );
   for (const p of r.level.problems.slice(0, 5)) process.stdout.write(`- ${p.message}\n`);
 } else if (process.argv[1]?.endsWith("bench-content.ts") && process.argv[2] === "--parts") {
   // Wall and CPU time of each part of the content check, in checkContent's order, on a kept database: --parts DIR
@@ -116,7 +142,9 @@ if (process.argv[1]?.endsWith("bench-content.ts") && process.argv[2] === "--buil
   let cpu = process.cpuUsage();
   const lap = (name: string) => {
     const c = process.cpuUsage(cpu);
-    process.stdout.write(`${name.padEnd(28)} ${((performance.now() - wall) / 1000).toFixed(2).padStart(7)} s  cpu ${((c.user + c.system) / 1e6).toFixed(2).padStart(6)} s\n`);
+    process.stdout.write(
+      `${name.padEnd(28)} ${((performance.now() - wall) / 1000).toFixed(2).padStart(7)} s  cpu ${((c.user + c.system) / 1e6).toFixed(2).padStart(6)} s\n`,
+    );
     wall = performance.now();
     cpu = process.cpuUsage();
   };
@@ -151,6 +179,9 @@ if (process.argv[1]?.endsWith("bench-content.ts") && process.argv[2] === "--buil
   sqlite.prepare("COMMIT").run();
   process.stdout.write(`${n} events: content ${c.level().ok ? "intact" : "FAILED"}, ${c.checked} facts (worker part ${state.checked})\n`);
 } else if (process.argv[1]?.endsWith("bench-content.ts")) {
-  const sizes = process.argv.slice(2).map(Number).filter((x) => x > 0);
+  const sizes = process.argv
+    .slice(2)
+    .map(Number)
+    .filter((x) => x > 0);
   for (const f of benchContent(sizes.length ? sizes : undefined)) process.stdout.write(`${f.name}: ${f.value} ${f.unit}\n`);
 }

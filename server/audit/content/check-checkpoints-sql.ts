@@ -25,14 +25,26 @@ const EXPECTED_PAYLOAD =
 
 type RowSide = [...unknown[]]; // checkpoint columns (CHECKPOINT_COLUMNS), then seq, actor_id, payload, at, differs
 
-export function checkCheckpointsInSql(c: ContentChecker, sqlite: Database.Database, events: EventSource, t: Tables, runs: RunLedger, files: ArtifactHasher | null, uptoSeq: number): void {
+export function checkCheckpointsInSql(
+  c: ContentChecker,
+  sqlite: Database.Database,
+  events: EventSource,
+  t: Tables,
+  runs: RunLedger,
+  files: ArtifactHasher | null,
+  uptoSeq: number,
+): void {
   const rowCount = (sqlite.prepare("SELECT count(*) AS n FROM checkpoints").get() as { n: number }).n;
-  const eventCount = (sqlite.prepare("SELECT count(*) AS n FROM audit_events WHERE action = 'checkpoint.create' AND seq <= ?").get(uptoSeq) as { n: number }).n;
+  const eventCount = (
+    sqlite.prepare("SELECT count(*) AS n FROM audit_events WHERE action = 'checkpoint.create' AND seq <= ?").get(uptoSeq) as { n: number }
+  ).n;
   // One pass over the rows, each joined to its creating event through the entity index: SQLite returns only the rows
   // without an event, the rows whose event's payload differs from the text the row calls for, and the rows flagged best.
   const returned = sqlite
     .prepare(
-      `SELECT ${CHECKPOINT_COLUMNS.split(", ").map((col) => `c.${col}`).join(", ")}, e.seq, e.actor_id, e.payload, e.at, e.payload IS NOT (${EXPECTED_PAYLOAD}) AS differs
+      `SELECT ${CHECKPOINT_COLUMNS.split(", ")
+        .map((col) => `c.${col}`)
+        .join(", ")}, e.seq, e.actor_id, e.payload, e.at, e.payload IS NOT (${EXPECTED_PAYLOAD}) AS differs
        FROM checkpoints c LEFT JOIN audit_events e ON e.entity_type = 'checkpoint' AND e.entity_id = CAST(c.id AS TEXT) AND +e.action = 'checkpoint.create' AND e.seq <= ?
        WHERE e.seq IS NULL OR c.is_best = 1 OR e.payload IS NOT (${EXPECTED_PAYLOAD})`,
     )
@@ -45,7 +57,13 @@ export function checkCheckpointsInSql(c: ContentChecker, sqlite: Database.Databa
   const flagged: [id: number, runId: number][] = [];
   for (const raw of returned) {
     const row = checkpointRow(raw);
-    const [seq, actorId, payload, at, differs] = raw.slice(ncol) as [number | null, number | null, string | null, string | null, number | null];
+    const [seq, actorId, payload, at, differs] = raw.slice(ncol) as [
+      number | null,
+      number | null,
+      string | null,
+      string | null,
+      number | null,
+    ];
     if (row.isBest) flagged.push([row.id, row.runId]);
     if (seq === null) orphans.push(row.id);
     else if (differs) {
@@ -59,11 +77,15 @@ export function checkCheckpointsInSql(c: ContentChecker, sqlite: Database.Databa
   if (eventCount !== pairs) {
     // Some event has no row (deleted?) or a row has two creating events: find them from the event side.
     const eventSide = sqlite
-      .prepare(`SELECT e.seq, e.actor_id, e.entity_id, e.payload, e.at FROM audit_events e LEFT JOIN checkpoints c ON c.id = CAST(e.entity_id AS INTEGER) WHERE e.action = 'checkpoint.create' AND e.seq <= ? AND c.id IS NULL`)
+      .prepare(
+        `SELECT e.seq, e.actor_id, e.entity_id, e.payload, e.at FROM audit_events e LEFT JOIN checkpoints c ON c.id = CAST(e.entity_id AS INTEGER) WHERE e.action = 'checkpoint.create' AND e.seq <= ? AND c.id IS NULL`,
+      )
       .raw(true)
       .all(uptoSeq) as [number, number | null, string, string, string][];
-    for (const [seq, actorId, entityId, payload, at] of eventSide) slow.push({ seq, action: "checkpoint.create", actorId, entityId, payload, at });
-    if (eventSide.length !== eventCount - pairs) c.notCovered("some checkpoints have more than one checkpoint.create event; each row was compared with one of them");
+    for (const [seq, actorId, entityId, payload, at] of eventSide)
+      slow.push({ seq, action: "checkpoint.create", actorId, entityId, payload, at });
+    if (eventSide.length !== eventCount - pairs)
+      c.notCovered("some checkpoints have more than one checkpoint.create event; each row was compared with one of them");
   }
   // The differing events (with their rows) take the JavaScript path, which names the field or the missing row.
   checkCheckpointEvents(c, events, slow, slowRows, true, false, files);
@@ -74,8 +96,16 @@ export function checkCheckpointsInSql(c: ContentChecker, sqlite: Database.Databa
 
   // Weights files: each distinct sha256 once (index checkpoints_sha256), named by its first checkpoint.
   if (files) {
-    const first = sqlite.prepare("SELECT id, bytes, (SELECT count(*) FROM checkpoints WHERE sha256 = @sha) FROM checkpoints WHERE sha256 = @sha ORDER BY id LIMIT 1").raw(true);
-    const createdBy = sqlite.prepare("SELECT seq FROM audit_events WHERE entity_type = 'checkpoint' AND entity_id = ? AND action = 'checkpoint.create' AND seq <= ?").pluck();
+    const first = sqlite
+      .prepare(
+        "SELECT id, bytes, (SELECT count(*) FROM checkpoints WHERE sha256 = @sha) FROM checkpoints WHERE sha256 = @sha ORDER BY id LIMIT 1",
+      )
+      .raw(true);
+    const createdBy = sqlite
+      .prepare(
+        "SELECT seq FROM audit_events WHERE entity_type = 'checkpoint' AND entity_id = ? AND action = 'checkpoint.create' AND seq <= ?",
+      )
+      .pluck();
     for (const sha of sqlite.prepare("SELECT DISTINCT sha256 FROM checkpoints").pluck().iterate() as IterableIterator<string>) {
       const d = files.holds(sha) ? files.digest(sha) : null;
       if (d && d.sha256 === sha) {

@@ -16,16 +16,41 @@ import type { EventSource } from "./ledger-events";
 import type { CheckpointRow, Tables } from "./tables";
 
 /** The file named by `sha256` must exist and hash to it. */
-export function checkArtifact(c: ContentChecker, files: ArtifactHasher | null, entityType: string, id: number, field: string, sha256: unknown, bytes: unknown, seq: number | null): void {
+export function checkArtifact(
+  c: ContentChecker,
+  files: ArtifactHasher | null,
+  entityType: string,
+  id: number,
+  field: string,
+  sha256: unknown,
+  bytes: unknown,
+  seq: number | null,
+): void {
   if (!files || typeof sha256 !== "string" || !files.holds(sha256)) return;
   const d = files.digest(sha256);
   c.checked++;
   if (!d) {
-    c.problem({ entityType, entityId: String(id), field, recorded: sha256, found: null, seq, message: `${entityType} ${id}: ${field} ${sha256.slice(0, 12)}… is missing from the artifact store (deleted?)` });
+    c.problem({
+      entityType,
+      entityId: String(id),
+      field,
+      recorded: sha256,
+      found: null,
+      seq,
+      message: `${entityType} ${id}: ${field} ${sha256.slice(0, 12)}… is missing from the artifact store (deleted?)`,
+    });
     return;
   }
   if (d.sha256 !== sha256) {
-    c.problem({ entityType, entityId: String(id), field, recorded: sha256, found: d.sha256, seq, message: `${entityType} ${id}: ${field} was replaced: the ledger${seq !== null ? ` (event #${seq})` : ""} recorded sha256 ${sha256}, the file's bytes hash to ${d.sha256}` });
+    c.problem({
+      entityType,
+      entityId: String(id),
+      field,
+      recorded: sha256,
+      found: d.sha256,
+      seq,
+      message: `${entityType} ${id}: ${field} was replaced: the ledger${seq !== null ? ` (event #${seq})` : ""} recorded sha256 ${sha256}, the file's bytes hash to ${d.sha256}`,
+    });
     return;
   }
   if (typeof bytes === "number" && d.bytes !== bytes) c.compare(entityType, id, `${field} size`, bytes, d.bytes, seq);
@@ -38,7 +63,15 @@ export function payloadText(r: CheckpointRow, withCreatedAt: boolean): string {
 export const FIELDS = 7;
 
 /** checkpoint.create events against their rows (fast text path, then field by field); rows without an event when `rows` is complete. */
-export function checkCheckpointEvents(c: ContentChecker, events: EventSource, eventList: readonly EventRef[], rowsById: Map<number, CheckpointRow>, complete: boolean, judgeOrphans: boolean, files: ArtifactHasher | null): Map<number, EventRef> {
+export function checkCheckpointEvents(
+  c: ContentChecker,
+  events: EventSource,
+  eventList: readonly EventRef[],
+  rowsById: Map<number, CheckpointRow>,
+  complete: boolean,
+  judgeOrphans: boolean,
+  files: ArtifactHasher | null,
+): Map<number, EventRef> {
   const created = new Map<number, EventRef>();
   // Fast path: events whose payload is exactly what the row calls for.
   const slow: EventRef[] = [];
@@ -89,7 +122,13 @@ export function bestCheckpointOf(runs: RunLedger, runId: number): unknown {
 }
 
 /** All checkpoints in memory (bundles, and the report's export, which records which event covers each). */
-export function checkCheckpoints(c: ContentChecker, events: EventSource, t: Tables, runs: RunLedger, files: ArtifactHasher | null): Map<number, EventRef> {
+export function checkCheckpoints(
+  c: ContentChecker,
+  events: EventSource,
+  t: Tables,
+  runs: RunLedger,
+  files: ArtifactHasher | null,
+): Map<number, EventRef> {
   const created = checkCheckpointEvents(c, events, events.byAction("checkpoint.create"), t.checkpoints, t.complete, true, files);
   // Best flags: exactly the checkpoint each run's end event named.
   for (const r of t.checkpoints.values()) {

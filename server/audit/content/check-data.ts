@@ -94,5 +94,8 @@ export function checkData(c: ContentChecker, events: EventSource, t: Tables, fil
       ]);
     },
   });
-  if (t.datasetVersions.size > 0) c.notCovered("the cleaned rows of a dataset version are compared by their recorded sha256; they are not re-derived from the dataset bytes (that would re-run the cleaning)");
+  if (t.datasetVersions.size > 0)
+    c.notCovered(
+      "the cleaned rows of a dataset version are compared by their recorded sha256; they are not re-derived from the dataset bytes (that would re-run the cleaning)",
+    );
 }

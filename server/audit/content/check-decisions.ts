@@ -25,7 +25,13 @@ function noteText(d: DecisionRow): string {
   return `{"correctsDecisionId":${d.correctsDecisionId},"createdAt":${j(d.createdAt)},"kind":${j(d.kind)},"path":${j(d.path)},"rationale":${j(d.rationale)},"runId":${d.runId},"sha256":"${decisionRecordSha256(d)}"}`;
 }
 
-export function checkDecisions(c: ContentChecker, events: EventSource, t: Tables, runCreates: RunLedger["createEvents"], withRun: Map<number, DecisionRow[]>): void {
+export function checkDecisions(
+  c: ContentChecker,
+  events: EventSource,
+  t: Tables,
+  runCreates: RunLedger["createEvents"],
+  withRun: Map<number, DecisionRow[]>,
+): void {
   const claimed = new Set<number>();
   // Decisions created with their run (a run.create that matched its row's text exactly covered them all).
   for (const [runId, { ev, payload }] of runCreates) {
@@ -44,7 +50,16 @@ export function checkDecisions(c: ContentChecker, events: EventSource, t: Tables
       const d = hasId ? t.decisions.get(ref.id as number) : ofRun[i];
       const label = hasId ? String(ref.id) : `#${i + 1} of run ${runId}`;
       if (!d) {
-        if (t.complete) c.problem({ entityType: "decision", entityId: label, field: "row", recorded: `${String(ref.kind)} ${String(ref.path)}`, found: null, seq: ev.seq, message: `decision ${label} (${String(ref.kind)} "${String(ref.path)}") was recorded by run.create of run ${runId} (event #${ev.seq}) but its row is missing (deleted?)` });
+        if (t.complete)
+          c.problem({
+            entityType: "decision",
+            entityId: label,
+            field: "row",
+            recorded: `${String(ref.kind)} ${String(ref.path)}`,
+            found: null,
+            seq: ev.seq,
+            message: `decision ${label} (${String(ref.kind)} "${String(ref.path)}") was recorded by run.create of run ${runId} (event #${ev.seq}) but its row is missing (deleted?)`,
+          });
         return;
       }
       claimed.add(d.id);
@@ -86,7 +101,9 @@ export function checkDecisions(c: ContentChecker, events: EventSource, t: Tables
     });
   }
   if (!t.complete) {
-    for (const d of t.decisions.values()) if (!claimed.has(d.id)) c.rowWithoutEvent("decision", d.id, d.kind === "note" || d.kind === "correction" ? "decision.create" : "run.create (of its run)");
+    for (const d of t.decisions.values())
+      if (!claimed.has(d.id))
+        c.rowWithoutEvent("decision", d.id, d.kind === "note" || d.kind === "correction" ? "decision.create" : "run.create (of its run)");
     return;
   }
   const noteIds = new Set([...events.byAction("decision.create"), ...events.byAction("decision.correct")].map((e) => Number(e.entityId)));

@@ -38,7 +38,14 @@ export function checkEvaluations(c: ContentChecker, events: EventSource, t: Tabl
     check: (e, ev, p) => {
       const ck = t.checkpoints.get(e.checkpointId);
       const split = e.splitId === null ? null : t.splits.get(e.splitId);
-      c.compare("evaluation", e.id, "metrics (incl. confusion matrix)", p.metricsSha256, resultSha256(e.metricsJson, e.confusionJson), ev.seq);
+      c.compare(
+        "evaluation",
+        e.id,
+        "metrics (incl. confusion matrix)",
+        p.metricsSha256,
+        resultSha256(e.metricsJson, e.confusionJson),
+        ev.seq,
+      );
       c.compareFields("evaluation", e.id, ev, p, [
         ["runId", e.runId, "run"],
         ["checkpointId", e.checkpointId, "checkpoint"],
@@ -48,7 +55,14 @@ export function checkEvaluations(c: ContentChecker, events: EventSource, t: Tabl
         ["createdAt", e.createdAt, "evaluation time"],
       ]);
       // Older events carry no `source`: "requested: true" marks a requested evaluation, its absence the trainer's.
-      c.compare("evaluation", e.id, "origin (trainer or requested)", "source" in p ? p.source : p.requested === true ? "requested" : "training", e.source, ev.seq);
+      c.compare(
+        "evaluation",
+        e.id,
+        "origin (trainer or requested)",
+        "source" in p ? p.source : p.requested === true ? "requested" : "training",
+        e.source,
+        ev.seq,
+      );
       if (ck && "checkpointSha256" in p) c.compare("evaluation", e.id, "checkpoint weights sha256", p.checkpointSha256, ck.sha256, ev.seq);
       if (ck && "epoch" in p) c.compare("evaluation", e.id, "checkpoint epoch", p.epoch, ck.epoch, ev.seq);
       if (split && "splitSha256" in p) c.compare("evaluation", e.id, "split sha256", p.splitSha256, split.sha256, ev.seq);

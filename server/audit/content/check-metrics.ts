@@ -29,15 +29,31 @@ export type MetricSource = {
 
 export function sqliteMetricSource(sqlite: Database.Database): MetricSource {
   return {
-    points: () => sqlite.prepare("SELECT run_id, key, step, value, epoch FROM metrics ORDER BY run_id, key, step").raw(true).iterate() as IterableIterator<MetricPoint>,
-    summaries: () => sqlite.prepare("SELECT run_id, key, last, last_step, min, max FROM metric_summaries").raw(true).iterate() as IterableIterator<[number, string, number, number, number, number]>,
-    rollups: () => sqlite.prepare("SELECT run_id, key, block, first_step, last_step, min_step, min_value, max_step, max_value FROM metric_rollups").raw(true).iterate() as IterableIterator<[number, string, number, number, number, number, number, number, number]>,
+    points: () =>
+      sqlite
+        .prepare("SELECT run_id, key, step, value, epoch FROM metrics ORDER BY run_id, key, step")
+        .raw(true)
+        .iterate() as IterableIterator<MetricPoint>,
+    summaries: () =>
+      sqlite.prepare("SELECT run_id, key, last, last_step, min, max FROM metric_summaries").raw(true).iterate() as IterableIterator<
+        [number, string, number, number, number, number]
+      >,
+    rollups: () =>
+      sqlite
+        .prepare("SELECT run_id, key, block, first_step, last_step, min_step, min_value, max_step, max_value FROM metric_rollups")
+        .raw(true)
+        .iterate() as IterableIterator<[number, string, number, number, number, number, number, number, number]>,
   };
 }
 
 type Expect = { seq: number; action: string; values: unknown; points: unknown; count: unknown; finals: unknown; hasFinals: boolean };
 
-export function checkMetrics(c: ContentChecker, t: { runs: ReadonlyMap<number, { id: number }> }, runs: RunLedger, source: MetricSource): void {
+export function checkMetrics(
+  c: ContentChecker,
+  t: { runs: ReadonlyMap<number, { id: number }> },
+  runs: RunLedger,
+  source: MetricSource,
+): void {
   // What each ended run's event recorded.
   const expected = new Map<number, Expect>();
   let unfinished = 0;
@@ -54,9 +70,18 @@ export function checkMetrics(c: ContentChecker, t: { runs: ReadonlyMap<number, {
     }
     if (source.holds && !source.holds(run.id)) continue;
     if (!("metricPointsSha256" in p)) c.gap(ev.action, "epoch of each metric point (x axis of the curves)", ev.seq, "run", run.id);
-    expected.set(run.id, { seq: ev.seq, action: ev.action, values: p.metricsSha256, points: p.metricPointsSha256, count: p.metricPoints, finals: p.finalMetrics, hasFinals: "finalMetrics" in p });
+    expected.set(run.id, {
+      seq: ev.seq,
+      action: ev.action,
+      values: p.metricsSha256,
+      points: p.metricPointsSha256,
+      count: p.metricPoints,
+      finals: p.finalMetrics,
+      hasFinals: "finalMetrics" in p,
+    });
   }
-  if (unfinished > 0) c.notCovered(`metric points of ${unfinished} run(s) that have not ended are not covered yet: a run's end event records their digest`);
+  if (unfinished > 0)
+    c.notCovered(`metric points of ${unfinished} run(s) that have not ended are not covered yet: a run's end event records their digest`);
   const stream = source.points();
   if (stream === null) return;
 
@@ -68,7 +93,8 @@ export function checkMetrics(c: ContentChecker, t: { runs: ReadonlyMap<number, {
     if (e.points !== undefined) c.compare("run", runId, "metric points (epoch, key, step, value)", e.points, got.pointsSha256, e.seq);
     else c.compare("run", runId, "metric points (key, step, value)", e.values, got.sha256, e.seq);
     if (e.count !== undefined) c.compare("run", runId, "number of metric points", e.count, got.points, e.seq);
-    if (e.hasFinals) c.compare("run", runId, "final metrics", e.finals, Object.fromEntries([...d.summaries].map(([k, s]) => [k, s.last])), e.seq);
+    if (e.hasFinals)
+      c.compare("run", runId, "final metrics", e.finals, Object.fromEntries([...d.summaries].map(([k, s]) => [k, s.last])), e.seq);
     derived.set(runId, d.summaries);
     expected.delete(runId);
   };
@@ -84,7 +110,8 @@ export function checkMetrics(c: ContentChecker, t: { runs: ReadonlyMap<number, {
     d?.add(key, step, value, epoch);
   }
   if (d) finish(runId, d);
-  for (const id of [...expected.keys()]) finish(id, new MetricDigest({ values: expected.get(id)!.points === undefined, points: expected.get(id)!.points !== undefined })); // runs whose points are all gone
+  for (const id of [...expected.keys()])
+    finish(id, new MetricDigest({ values: expected.get(id)!.points === undefined, points: expected.get(id)!.points !== undefined })); // runs whose points are all gone
 
   if (source.summaries) compareSummaries(c, derived, source.summaries(), runs);
   if (source.rollups) compareRollups(c, derived, source.rollups(), runs);
@@ -94,7 +121,12 @@ function seqOf(runs: RunLedger, runId: number): number | null {
   return runs.ends.get(runId)?.ev.seq ?? null;
 }
 
-function compareSummaries(c: ContentChecker, derived: Map<number, Map<string, MetricKeySummary>>, rows: Iterable<[number, string, number, number, number, number]>, runs: RunLedger): void {
+function compareSummaries(
+  c: ContentChecker,
+  derived: Map<number, Map<string, MetricKeySummary>>,
+  rows: Iterable<[number, string, number, number, number, number]>,
+  runs: RunLedger,
+): void {
   // The derived summaries a row was found for (by identity: no key string per row).
   const seen = new Set<MetricKeySummary>();
   for (const [runId, key, last, lastStep, min, max] of rows) {
@@ -104,20 +136,44 @@ function compareSummaries(c: ContentChecker, derived: Map<number, Map<string, Me
     if (s) seen.add(s);
     c.checked++;
     if (s && s.last === last && s.lastStep === lastStep && s.min === min && s.max === max) continue;
-    c.derived("run", runId, `metric summary ${key} (latest, min, max)`, "the metric points give", s ? { last: s.last, lastStep: s.lastStep, min: s.min, max: s.max } : null, { last, lastStep, min, max }, seqOf(runs, runId));
+    c.derived(
+      "run",
+      runId,
+      `metric summary ${key} (latest, min, max)`,
+      "the metric points give",
+      s ? { last: s.last, lastStep: s.lastStep, min: s.min, max: s.max } : null,
+      { last, lastStep, min, max },
+      seqOf(runs, runId),
+    );
   }
   for (const [runId, ofRun] of derived) {
     for (const [key, s] of ofRun) {
-      if (!seen.has(s)) c.derived("run", runId, `metric summary ${key} (latest, min, max)`, "the metric points give", { last: s.last, lastStep: s.lastStep, min: s.min, max: s.max }, null, seqOf(runs, runId));
+      if (!seen.has(s))
+        c.derived(
+          "run",
+          runId,
+          `metric summary ${key} (latest, min, max)`,
+          "the metric points give",
+          { last: s.last, lastStep: s.lastStep, min: s.min, max: s.max },
+          null,
+          seqOf(runs, runId),
+        );
     }
   }
 }
 
 function sameBlock(b: MetricBlock, r: [number, string, number, number, number, number, number, number, number]): boolean {
-  return b.firstStep === r[3] && b.lastStep === r[4] && b.minStep === r[5] && b.minValue === r[6] && b.maxStep === r[7] && b.maxValue === r[8];
+  return (
+    b.firstStep === r[3] && b.lastStep === r[4] && b.minStep === r[5] && b.minValue === r[6] && b.maxStep === r[7] && b.maxValue === r[8]
+  );
 }
 
-function compareRollups(c: ContentChecker, derived: Map<number, Map<string, MetricKeySummary>>, rows: Iterable<[number, string, number, number, number, number, number, number, number]>, runs: RunLedger): void {
+function compareRollups(
+  c: ContentChecker,
+  derived: Map<number, Map<string, MetricKeySummary>>,
+  rows: Iterable<[number, string, number, number, number, number, number, number, number]>,
+  runs: RunLedger,
+): void {
   // The derived blocks a row was found for (by identity: no key string per row).
   const seen = new Set<MetricBlock>();
   for (const r of rows) {
@@ -129,11 +185,21 @@ function compareRollups(c: ContentChecker, derived: Map<number, Map<string, Metr
     c.checked++;
     if (b && sameBlock(b, r)) continue;
     const [, , , firstStep, lastStep, minStep, minValue, maxStep, maxValue] = r;
-    c.derived("run", runId, `chart rollup ${key} block ${block}`, "the metric points give", b ?? null, { firstStep, lastStep, minStep, minValue, maxStep, maxValue }, seqOf(runs, runId));
+    c.derived(
+      "run",
+      runId,
+      `chart rollup ${key} block ${block}`,
+      "the metric points give",
+      b ?? null,
+      { firstStep, lastStep, minStep, minValue, maxStep, maxValue },
+      seqOf(runs, runId),
+    );
   }
   for (const [runId, ofRun] of derived) {
     for (const [key, s] of ofRun) {
-      for (const [block, b] of s.blocks) if (!seen.has(b)) c.derived("run", runId, `chart rollup ${key} block ${block}`, "the metric points give", b, null, seqOf(runs, runId));
+      for (const [block, b] of s.blocks)
+        if (!seen.has(b))
+          c.derived("run", runId, `chart rollup ${key} block ${block}`, "the metric points give", b, null, seqOf(runs, runId));
     }
   }
 }

@@ -15,21 +15,35 @@ export function checkPeople(c: ContentChecker, events: EventSource, t: Tables): 
     action: "user.create",
     rows: t.users,
     complete: t.complete,
-    check: (u, ev, p) => c.compareFields("user", u.id, ev, p, [["email", u.email, "email"], ["name", u.name, "name"], ["role", u.role, "role"]]),
+    check: (u, ev, p) =>
+      c.compareFields("user", u.id, ev, p, [
+        ["email", u.email, "email"],
+        ["name", u.name, "name"],
+        ["role", u.role, "role"],
+      ]),
   });
   checkCreations(c, events, {
     entityType: "project",
     action: "project.create",
     rows: t.projects,
     complete: t.complete,
-    check: (r, ev, p) => c.compareFields("project", r.id, ev, p, [["name", r.name, "project name"], ["description", r.description, "project description"]]),
+    check: (r, ev, p) =>
+      c.compareFields("project", r.id, ev, p, [
+        ["name", r.name, "project name"],
+        ["description", r.description, "project description"],
+      ]),
   });
   checkCreations(c, events, {
     entityType: "experiment",
     action: "experiment.create",
     rows: t.experiments,
     complete: t.complete,
-    check: (r, ev, p) => c.compareFields("experiment", r.id, ev, p, [["projectId", r.projectId, "project"], ["name", r.name, "experiment name"], ["description", r.description, "experiment description"]]),
+    check: (r, ev, p) =>
+      c.compareFields("experiment", r.id, ev, p, [
+        ["projectId", r.projectId, "project"],
+        ["name", r.name, "experiment name"],
+        ["description", r.description, "experiment description"],
+      ]),
   });
   if (!t.complete) return;
 

@@ -33,12 +33,21 @@ export function checkRegistry(c: ContentChecker, events: EventSource, t: Tables,
       const p = JSON.parse(ev.payload) as { field?: string; after?: unknown };
       if (p.field === "approvalsRequired") approvals.set(Number(ev.entityId), { value: p.after, seq: ev.seq });
     } catch {
-      c.problem({ entityType: "model", entityId: ev.entityId, field: "payload", recorded: ev.payload, found: null, seq: ev.seq, message: `event #${ev.seq} (model.update) has a payload that is not JSON` });
+      c.problem({
+        entityType: "model",
+        entityId: ev.entityId,
+        field: "payload",
+        recorded: ev.payload,
+        found: null,
+        seq: ev.seq,
+        message: `event #${ev.seq} (model.update) has a payload that is not JSON`,
+      });
     }
   }
   for (const [id, a] of approvals) {
     const m = t.models.get(id);
-    if (m && !changedLater(events, ["model.update"], id)) c.compare("model", id, "approvals required for production", a.value, m.approvalsRequired, a.seq);
+    if (m && !changedLater(events, ["model.update"], id))
+      c.compare("model", id, "approvals required for production", a.value, m.approvalsRequired, a.seq);
   }
 
   checkCreations(c, events, {
@@ -62,7 +71,15 @@ export function checkRegistry(c: ContentChecker, events: EventSource, t: Tables,
         if ("epoch" in p) c.compare("modelVersion", v.id, "checkpoint epoch", p.epoch, ck.epoch, ev.seq);
         c.compare("modelVersion", v.id, "run of its checkpoint", v.runId, ck.runId, ev.seq);
       } else if (t.complete) {
-        c.problem({ entityType: "modelVersion", entityId: String(v.id), field: "checkpoint", recorded: String(p.checkpointId), found: null, seq: ev.seq, message: `model version ${v.id} points at checkpoint ${v.checkpointId}, which does not exist` });
+        c.problem({
+          entityType: "modelVersion",
+          entityId: String(v.id),
+          field: "checkpoint",
+          recorded: String(p.checkpointId),
+          found: null,
+          seq: ev.seq,
+          message: `model version ${v.id} points at checkpoint ${v.checkpointId}, which does not exist`,
+        });
       }
       compareActor(c, "modelVersion", v.id, ev, v.createdBy, "registered by");
       checkArtifact(c, files, "modelVersion", v.id, "weights file", p.weightsSha256, undefined, ev.seq);

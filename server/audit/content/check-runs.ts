@@ -42,7 +42,9 @@ export function decisionsCreatedWithRuns(t: Tables): Map<number, DecisionRow[]> 
 
 /** The run.create payload text the row calls for (current format), given its recomputed config hash. */
 function runCreateText(r: RunRow, configSha256: string, decisions: readonly DecisionRow[]): string {
-  const refs = decisions.map((d) => `{"id":${d.id},"kind":${j(d.kind)},"path":${j(d.path)},"sha256":"${decisionRecordSha256(d)}"}`).join(",");
+  const refs = decisions
+    .map((d) => `{"id":${d.id},"kind":${j(d.kind)},"path":${j(d.path)},"sha256":"${decisionRecordSha256(d)}"}`)
+    .join(",");
   return `{"configSha256":"${configSha256}","createdAt":${j(r.createdAt)},"decisions":[${refs}],"experimentId":${r.experimentId},"name":${j(r.name)},"origin":${j(r.origin)},"parentCheckpointId":${r.parentCheckpointId},"parentRunId":${r.parentRunId}}`;
 }
 
@@ -70,7 +72,6 @@ function checkConfig(c: ContentChecker, run: RunRow, ev: EventRef, recorded: unk
   c.compare("run", run.id, "config_sha256 column", recorded, run.configSha256, ev.seq);
   return h.config;
 }
-
 
 const END_ACTIONS = ["run.complete", "run.cancel", "run.fail"] as const;
 export const LIFECYCLE_ACTIONS = ["run.start", ...END_ACTIONS] as const;
@@ -148,7 +149,15 @@ export function checkRuns(c: ContentChecker, events: EventSource, t: Tables, wit
         ]);
       }
     } else if (t.complete && created.has(run.id) && (run.startedAt !== null || run.backend !== null)) {
-      c.problem({ entityType: "run", entityId: String(run.id), field: "start", recorded: null, found: run.startedAt, seq: null, message: `run ${run.id} shows a start (${run.startedAt ?? run.backend}) but the ledger has no run.start event` });
+      c.problem({
+        entityType: "run",
+        entityId: String(run.id),
+        field: "start",
+        recorded: null,
+        found: run.startedAt,
+        seq: null,
+        message: `run ${run.id} shows a start (${run.startedAt ?? run.backend}) but the ledger has no run.start event`,
+      });
     }
     const end = ends.get(run.id);
     if (end) {

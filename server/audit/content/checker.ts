@@ -73,12 +73,28 @@ export class ContentChecker {
 
   /** A row the ledger never recorded. */
   rowWithoutEvent(entityType: string, entityId: string | number, action: string): void {
-    this.problem({ entityType, entityId: String(entityId), field: "ledger event", recorded: null, found: "row exists", seq: null, message: `${entityType} ${entityId} has no ${action} event in the ledger (row written outside the app?)` });
+    this.problem({
+      entityType,
+      entityId: String(entityId),
+      field: "ledger event",
+      recorded: null,
+      found: "row exists",
+      seq: null,
+      message: `${entityType} ${entityId} has no ${action} event in the ledger (row written outside the app?)`,
+    });
   }
 
   /** An event whose row is gone. */
   eventWithoutRow(entityType: string, entityId: string | number, ev: EventRef): void {
-    this.problem({ entityType, entityId: String(entityId), field: "row", recorded: `${ev.action} at seq ${ev.seq}`, found: null, seq: ev.seq, message: `${entityType} ${entityId} was recorded by ${ev.action} (event #${ev.seq}) but its row is missing (deleted?)` });
+    this.problem({
+      entityType,
+      entityId: String(entityId),
+      field: "row",
+      recorded: `${ev.action} at seq ${ev.seq}`,
+      found: null,
+      seq: ev.seq,
+      message: `${entityType} ${entityId} was recorded by ${ev.action} (event #${ev.seq}) but its row is missing (deleted?)`,
+    });
   }
 
   /** trackCoverage: keep which event covers each entity (the report's labels need it; verification alone does not). */
@@ -116,18 +132,36 @@ export class ContentChecker {
   /** Compares one value; returns true when equal. */
   compare(entityType: string, entityId: string | number, field: string, recorded: unknown, found: unknown, seq: number | null): boolean {
     this.checked++;
-    const r = canon(recorded), f = canon(found);
+    const r = canon(recorded),
+      f = canon(found);
     if (r === f) return true;
     this.problem({ entityType, entityId: String(entityId), field, recorded: r, found: f, seq });
     return false;
   }
 
   /** Compares a value the table holds with what other, ledger-checked, data derives (e.g. run_params from the config); `source` reads "its config gives". */
-  derived(entityType: string, entityId: string | number, field: string, source: string, expected: unknown, found: unknown, seq: number | null): boolean {
+  derived(
+    entityType: string,
+    entityId: string | number,
+    field: string,
+    source: string,
+    expected: unknown,
+    found: unknown,
+    seq: number | null,
+  ): boolean {
     this.checked++;
-    const e = canon(expected), f = canon(found);
+    const e = canon(expected),
+      f = canon(found);
     if (e === f) return true;
-    this.problem({ entityType, entityId: String(entityId), field, recorded: e, found: f, seq, message: `${entityType} ${entityId}: ${field} is ${shown(f)}, but ${source} ${shown(e)}` });
+    this.problem({
+      entityType,
+      entityId: String(entityId),
+      field,
+      recorded: e,
+      found: f,
+      seq,
+      message: `${entityType} ${entityId}: ${field} is ${shown(f)}, but ${source} ${shown(e)}`,
+    });
     return false;
   }
 
@@ -135,7 +169,13 @@ export class ContentChecker {
    * Compares the payload's fields with what the row calls for. A missing payload field is a gap (older event).
    * `payload` is the parsed payload; pass `payloadText` to try the whole-text fast path first.
    */
-  compareFields(entityType: string, entityId: string | number, ev: EventRef, payload: Record<string, unknown>, expectations: readonly Expectation[]): void {
+  compareFields(
+    entityType: string,
+    entityId: string | number,
+    ev: EventRef,
+    payload: Record<string, unknown>,
+    expectations: readonly Expectation[],
+  ): void {
     this.cover(entityType, entityId, ev.seq);
     for (const [key, expected, fact] of expectations) {
       if (!(key in payload)) {
@@ -151,7 +191,13 @@ export class ContentChecker {
    * (verify-content-parts.ts) hands it back this way. Coverage is not included (verification does not track it).
    */
   exportState(): CheckerState {
-    return { problems: [...this.problems], unlisted: this.unlisted, checked: this.checked, gaps: [...this.gaps.values()].map((g) => ({ ...g })), notCovered: [...this.staticNotCovered] };
+    return {
+      problems: [...this.problems],
+      unlisted: this.unlisted,
+      checked: this.checked,
+      gaps: [...this.gaps.values()].map((g) => ({ ...g })),
+      notCovered: [...this.staticNotCovered],
+    };
   }
 
   /**
@@ -183,12 +229,23 @@ export class ContentChecker {
   level(skipped?: string): ContentLevel {
     const problems = [...this.problems];
     if (this.unlisted > 0) {
-      problems.push({ entityType: "content", entityId: "*", field: "problems", recorded: null, found: String(this.unlisted), seq: null, message: `${this.unlisted} further content problem(s) are not listed` });
+      problems.push({
+        entityType: "content",
+        entityId: "*",
+        field: "problems",
+        recorded: null,
+        found: String(this.unlisted),
+        seq: null,
+        message: `${this.unlisted} further content problem(s) are not listed`,
+      });
     }
     const notCovered = [
       ...[...this.gaps.values()]
         .sort((a, b) => a.firstSeq - b.firstSeq)
-        .map((g) => `${g.fact}: ${g.count} ${g.action} event(s) (seq ${g.firstSeq === g.lastSeq ? g.firstSeq : `${g.firstSeq}–${g.lastSeq}`}) predate the field, so this is not covered by the ledger`),
+        .map(
+          (g) =>
+            `${g.fact}: ${g.count} ${g.action} event(s) (seq ${g.firstSeq === g.lastSeq ? g.firstSeq : `${g.firstSeq}–${g.lastSeq}`}) predate the field, so this is not covered by the ledger`,
+        ),
       ...this.staticNotCovered,
     ];
     return { ok: problems.length === 0, checked: this.checked, problems, notCovered, ...(skipped ? { skipped } : {}) };
@@ -196,13 +253,26 @@ export class ContentChecker {
 }
 
 /** Parses a payload; a payload that is not a JSON object is reported and yields null. */
-export function parsePayload(c: ContentChecker, entityType: string, entityId: string | number, ev: EventRef): Record<string, unknown> | null {
+export function parsePayload(
+  c: ContentChecker,
+  entityType: string,
+  entityId: string | number,
+  ev: EventRef,
+): Record<string, unknown> | null {
   try {
     const v = JSON.parse(ev.payload) as unknown;
     if (v && typeof v === "object" && !Array.isArray(v)) return v as Record<string, unknown>;
   } catch {
     // reported below
   }
-  c.problem({ entityType, entityId: String(entityId), field: "payload", recorded: ev.payload, found: null, seq: ev.seq, message: `event #${ev.seq} (${ev.action}) has a payload that is not a JSON object` });
+  c.problem({
+    entityType,
+    entityId: String(entityId),
+    field: "payload",
+    recorded: ev.payload,
+    found: null,
+    seq: ev.seq,
+    message: `event #${ev.seq} (${ev.action}) has a payload that is not a JSON object`,
+  });
   return null;
 }

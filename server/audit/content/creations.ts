@@ -45,7 +45,15 @@ export function checkCreations<R extends { id: number }>(c: ContentChecker, even
     if (!payload) continue;
     const id = spec.idOf ? spec.idOf(ev, payload) : Number(ev.entityId);
     if (id === null || !Number.isInteger(id)) {
-      c.problem({ entityType: spec.entityType, entityId: ev.entityId, field: "id", recorded: String(id), found: null, seq: ev.seq, message: `event #${ev.seq} (${spec.action}) does not name a ${spec.entityType} id` });
+      c.problem({
+        entityType: spec.entityType,
+        entityId: ev.entityId,
+        field: "id",
+        recorded: String(id),
+        found: null,
+        seq: ev.seq,
+        message: `event #${ev.seq} (${spec.action}) does not name a ${spec.entityType} id`,
+      });
       continue;
     }
     const row = spec.rows.get(id);
@@ -54,7 +62,15 @@ export function checkCreations<R extends { id: number }>(c: ContentChecker, even
       continue;
     }
     if (seen.has(id)) {
-      c.problem({ entityType: spec.entityType, entityId: String(id), field: "ledger event", recorded: `seq ${seen.get(id)!.ev.seq}`, found: `seq ${ev.seq}`, seq: ev.seq, message: `${spec.entityType} ${id} is recorded as created twice (events #${seen.get(id)!.ev.seq} and #${ev.seq})` });
+      c.problem({
+        entityType: spec.entityType,
+        entityId: String(id),
+        field: "ledger event",
+        recorded: `seq ${seen.get(id)!.ev.seq}`,
+        found: `seq ${ev.seq}`,
+        seq: ev.seq,
+        message: `${spec.entityType} ${id} is recorded as created twice (events #${seen.get(id)!.ev.seq} and #${ev.seq})`,
+      });
       continue;
     }
     seen.set(id, { ev, payload });

@@ -76,8 +76,20 @@ export type FactsFile = {
 
 /** Entity type → the Tables map holding its rows. */
 export const RECORD_TABLES = {
-  user: "users", dataset: "datasets", datasetVersion: "datasetVersions", split: "splits", run: "runs", decision: "decisions", checkpoint: "checkpoints",
-  evaluation: "evaluations", document: "documents", model: "models", modelVersion: "modelVersions", aliasMove: "aliasMoves", promotionRequest: "promotionRequests", signature: "signatures",
+  user: "users",
+  dataset: "datasets",
+  datasetVersion: "datasetVersions",
+  split: "splits",
+  run: "runs",
+  decision: "decisions",
+  checkpoint: "checkpoints",
+  evaluation: "evaluations",
+  document: "documents",
+  model: "models",
+  modelVersion: "modelVersions",
+  aliasMove: "aliasMoves",
+  promotionRequest: "promotionRequests",
+  signature: "signatures",
 } as const satisfies Record<string, keyof Tables>;
 export type RecordType = keyof typeof RECORD_TABLES;
 type TableRow<K extends RecordType> = Tables[(typeof RECORD_TABLES)[K]] extends Map<number, infer R> ? R : never;
@@ -85,7 +97,15 @@ type TableRow<K extends RecordType> = Tables[(typeof RECORD_TABLES)[K]] extends 
 export type FactIds = { [K in RecordType]?: Iterable<number> };
 
 /** The report's records (by id), their covering events, the metric points of its runs and the weights file. */
-export function collectFactsFile(sqlite: Database.Database, t: Tables, coverage: Map<string, Coverage>, modelVersionId: number, ids: FactIds, artifactsDir: string, uptoSeq: number): FactsFile {
+export function collectFactsFile(
+  sqlite: Database.Database,
+  t: Tables,
+  coverage: Map<string, Coverage>,
+  modelVersionId: number,
+  ids: FactIds,
+  artifactsDir: string,
+  uptoSeq: number,
+): FactsFile {
   const records: FactsFile["records"] = {};
   const users = new Set<number>(ids.user ?? []);
   for (const type of Object.keys(RECORD_TABLES) as RecordType[]) {
@@ -96,14 +116,17 @@ export function collectFactsFile(sqlite: Database.Database, t: Tables, coverage:
       const row = table.get(id);
       if (!row) continue;
       list.push({ seq: coverage.get(`${type}:${id}`)?.seq ?? null, row });
-      for (const k of ["createdBy", "authorId", "requestedBy", "userId", "movedBy"]) if (typeof row[k] === "number") users.add(row[k] as number);
+      for (const k of ["createdBy", "authorId", "requestedBy", "userId", "movedBy"])
+        if (typeof row[k] === "number") users.add(row[k] as number);
     }
     (records as Record<string, unknown>)[type] = list;
   }
-  records.user = [...users].sort((a, b) => a - b).flatMap((id) => {
-    const row = t.users.get(id);
-    return row ? [{ seq: coverage.get(`user:${id}`)?.seq ?? null, row }] : [];
-  });
+  records.user = [...users]
+    .sort((a, b) => a - b)
+    .flatMap((id) => {
+      const row = t.users.get(id);
+      return row ? [{ seq: coverage.get(`user:${id}`)?.seq ?? null, row }] : [];
+    });
 
   const related = new Set<number>();
   const eventsOf = sqlite.prepare("SELECT seq FROM audit_events WHERE entity_type = ? AND entity_id = ? AND seq <= ?").raw(true);
@@ -120,7 +143,8 @@ export function collectFactsFile(sqlite: Database.Database, t: Tables, coverage:
   for (const { row } of records.run ?? []) {
     const n = (count.get(row.id) as { n: number }).n;
     if (total + n > MAX_BUNDLED_METRIC_POINTS) {
-      metricsOmitted[String(row.id)] = `${n} metric points: more than the bundle carries (${MAX_BUNDLED_METRIC_POINTS} in all); verify them on the live database`;
+      metricsOmitted[String(row.id)] =
+        `${n} metric points: more than the bundle carries (${MAX_BUNDLED_METRIC_POINTS} in all); verify them on the live database`;
       continue;
     }
     total += n;
@@ -132,10 +156,25 @@ export function collectFactsFile(sqlite: Database.Database, t: Tables, coverage:
   const file = path.join(artifactsDir, sha.slice(0, 2), sha);
   const size = /^[0-9a-f]{64}$/.test(sha) && fs.existsSync(file) ? fs.statSync(file).size : null;
   const weights: FactsFile["weights"] =
-    size === null ? { sha256: sha, bytes: null, file: null, omitted: "the weights file is missing from the artifact store" }
-    : size > MAX_BUNDLED_WEIGHTS_BYTES ? { sha256: sha, bytes: size, file: null, omitted: `${size} bytes: larger than the ${MAX_BUNDLED_WEIGHTS_BYTES / 1048576} MB the bundle carries` }
-    : { sha256: sha, bytes: size, file: `artifacts/${sha}` };
-  return { format: FACTS_FORMAT, modelVersionId, records, metrics, metricsOmitted, relatedSeqs: [...related].sort((a, b) => a - b), weights };
+    size === null
+      ? { sha256: sha, bytes: null, file: null, omitted: "the weights file is missing from the artifact store" }
+      : size > MAX_BUNDLED_WEIGHTS_BYTES
+        ? {
+            sha256: sha,
+            bytes: size,
+            file: null,
+            omitted: `${size} bytes: larger than the ${MAX_BUNDLED_WEIGHTS_BYTES / 1048576} MB the bundle carries`,
+          }
+        : { sha256: sha, bytes: size, file: `artifacts/${sha}` };
+  return {
+    format: FACTS_FORMAT,
+    modelVersionId,
+    records,
+    metrics,
+    metricsOmitted,
+    relatedSeqs: [...related].sort((a, b) => a - b),
+    weights,
+  };
 }
 
 /** The exact bytes of facts.json (the export event records their sha256). */
@@ -148,6 +187,9 @@ export function writeFactsFile(bundleDir: string, facts: FactsFile, artifactsDir
   fs.writeFileSync(path.join(bundleDir, FACTS_FILE), factsFileText(facts));
   if (!facts.weights.file) return [FACTS_FILE];
   fs.mkdirSync(path.join(bundleDir, "artifacts"), { recursive: true });
-  fs.copyFileSync(path.join(artifactsDir, facts.weights.sha256.slice(0, 2), facts.weights.sha256), path.join(bundleDir, facts.weights.file));
+  fs.copyFileSync(
+    path.join(artifactsDir, facts.weights.sha256.slice(0, 2), facts.weights.sha256),
+    path.join(bundleDir, facts.weights.file),
+  );
   return [FACTS_FILE, facts.weights.file];
 }

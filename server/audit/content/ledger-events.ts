@@ -13,10 +13,32 @@ type RawEvent = [number, number | null, string, string, string];
 
 /** Every action the content check reads. */
 export const CONTENT_ACTIONS = [
-  "user.create", "project.create", "experiment.create", "dataset.create", "datasetVersion.create", "split.create",
-  "run.create", "run.start", "run.complete", "run.cancel", "run.fail", "run.tag", "run.untag", "checkpoint.create",
-  "evaluation.create", "decision.create", "decision.correct", "model.create", "model.update", "modelVersion.create",
-  "alias.move", "promotion.request", "promotion.approve", "promotion.reject", "promotion.withdraw", "signature.create",
+  "user.create",
+  "project.create",
+  "experiment.create",
+  "dataset.create",
+  "datasetVersion.create",
+  "split.create",
+  "run.create",
+  "run.start",
+  "run.complete",
+  "run.cancel",
+  "run.fail",
+  "run.tag",
+  "run.untag",
+  "checkpoint.create",
+  "evaluation.create",
+  "decision.create",
+  "decision.correct",
+  "model.create",
+  "model.update",
+  "modelVersion.create",
+  "alias.move",
+  "promotion.request",
+  "promotion.approve",
+  "promotion.reject",
+  "promotion.withdraw",
+  "signature.create",
   "document.update",
 ] as const;
 
@@ -32,18 +54,29 @@ export type EventSource = {
 
 /** `inSql`: actions checked inside SQLite, not read up front (they stay readable through the index). */
 export function sqliteEventSource(sqlite: Database.Database, uptoSeq: number, inSql: readonly string[] = []): EventSource {
-  const stmt = sqlite.prepare("SELECT seq, actor_id, entity_id, payload, at FROM audit_events WHERE action = ? AND seq <= ? ORDER BY seq").raw(true);
+  const stmt = sqlite
+    .prepare("SELECT seq, actor_id, entity_id, payload, at FROM audit_events WHERE action = ? AND seq <= ? ORDER BY seq")
+    .raw(true);
   const later = sqlite.prepare("SELECT entity_id FROM audit_events WHERE action = ? AND seq > ?").raw(true);
   const cache = new Map<string, EventRef[]>();
   const laterCache = new Map<string, Set<string>>();
   const anyLater = (sqlite.prepare("SELECT 1 FROM audit_events WHERE seq > ? LIMIT 1").get(uptoSeq) ?? null) !== null;
   // Read every content event up front: through the action index when they are few, in one sequential pass when many.
   // (seq is gapless, so uptoSeq is the number of events verified.)
-  const inList = CONTENT_ACTIONS.filter((a) => !inSql.includes(a)).map((a) => `'${a}'`).join(",");
-  const wanted = uptoSeq <= 0 ? 0 : (sqlite.prepare(`SELECT count(*) AS n FROM audit_events WHERE action IN (${inList}) AND seq <= ?`).get(uptoSeq) as { n: number }).n;
+  const inList = CONTENT_ACTIONS.filter((a) => !inSql.includes(a))
+    .map((a) => `'${a}'`)
+    .join(",");
+  const wanted =
+    uptoSeq <= 0
+      ? 0
+      : (sqlite.prepare(`SELECT count(*) AS n FROM audit_events WHERE action IN (${inList}) AND seq <= ?`).get(uptoSeq) as { n: number }).n;
   if (uptoSeq > 0 && wanted / uptoSeq >= SCAN_SHARE) {
     for (const a of CONTENT_ACTIONS) if (!inSql.includes(a)) cache.set(a, []);
-    const scan = sqlite.prepare(`SELECT seq, actor_id, entity_id, payload, at, action FROM audit_events WHERE seq <= ? AND +action IN (${inList}) ORDER BY seq`).raw(true);
+    const scan = sqlite
+      .prepare(
+        `SELECT seq, actor_id, entity_id, payload, at, action FROM audit_events WHERE seq <= ? AND +action IN (${inList}) ORDER BY seq`,
+      )
+      .raw(true);
     for (const [seq, actorId, entityId, payload, at, action] of scan.iterate(uptoSeq) as IterableIterator<[...RawEvent, string]>) {
       cache.get(action)!.push({ seq, action, actorId, entityId, payload, at });
     }
@@ -53,7 +86,8 @@ export function sqliteEventSource(sqlite: Database.Database, uptoSeq: number, in
       let list = cache.get(action);
       if (!list) {
         list = [];
-        for (const [seq, actorId, entityId, payload, at] of stmt.iterate(action, uptoSeq) as IterableIterator<RawEvent>) list.push({ seq, action, actorId, entityId, payload, at });
+        for (const [seq, actorId, entityId, payload, at] of stmt.iterate(action, uptoSeq) as IterableIterator<RawEvent>)
+          list.push({ seq, action, actorId, entityId, payload, at });
         cache.set(action, list);
       }
       return list;
@@ -68,7 +102,10 @@ export function sqliteEventSource(sqlite: Database.Database, uptoSeq: number, in
 }
 
 /** Events from any iterable of parsed event rows (a bundle's events.jsonl), indexed by action. */
-export function iterableEventSource(rows: Iterable<{ seq: number; action: string; actorId: number | null; entityId: string; payload: string; at: string }>, uptoSeq = Number.MAX_SAFE_INTEGER): EventSource {
+export function iterableEventSource(
+  rows: Iterable<{ seq: number; action: string; actorId: number | null; entityId: string; payload: string; at: string }>,
+  uptoSeq = Number.MAX_SAFE_INTEGER,
+): EventSource {
   const byAction = new Map<string, EventRef[]>();
   for (const r of rows) {
     if (r.seq > uptoSeq) continue;

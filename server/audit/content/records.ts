@@ -151,7 +151,10 @@ export class MetricDigest {
   private values: Hash | null = null;
   private full: Hash | null = null;
 
-  constructor(want: { values: boolean; points: boolean } = { values: true, points: true }, private readonly rollupBlock = 1024) {
+  constructor(
+    want: { values: boolean; points: boolean } = { values: true, points: true },
+    private readonly rollupBlock = 1024,
+  ) {
     this.want = want;
   }
 
@@ -161,7 +164,8 @@ export class MetricDigest {
       this.keyText = jcsString(key);
       this.current = null;
     }
-    if (!Number.isFinite(value) || !Number.isFinite(step) || !Number.isFinite(epoch)) throw new Error(`metric ${key} step ${step} is not a finite number: it cannot be hashed canonically`);
+    if (!Number.isFinite(value) || !Number.isFinite(step) || !Number.isFinite(epoch))
+      throw new Error(`metric ${key} step ${step} is not a finite number: it cannot be hashed canonically`);
     const sep = this.points === 0 ? "" : ",";
     // For finite numbers String(n) is exactly what RFC 8785 (and JSON.stringify) prints.
     const tail = `"step":${step},"value":${value}}`;
@@ -186,7 +190,8 @@ export class MetricDigest {
     if (value > s.max) s.max = value;
     const index = Math.floor(step / this.rollupBlock);
     const b = s.blocks.get(index);
-    if (b === undefined) s.blocks.set(index, { firstStep: step, lastStep: step, minStep: step, minValue: value, maxStep: step, maxValue: value });
+    if (b === undefined)
+      s.blocks.set(index, { firstStep: step, lastStep: step, minStep: step, minValue: value, maxStep: step, maxValue: value });
     else {
       if (step < b.firstStep) b.firstStep = step;
       if (step > b.lastStep) b.lastStep = step;
@@ -210,14 +215,21 @@ export class MetricDigest {
 
   digest(): { sha256: string | null; pointsSha256: string | null; points: number } {
     const one = (h: Hash | null, text: string) => (h ? h.update(text).digest("hex") : sha256Hex(text));
-    return { sha256: this.want.values ? one(this.values, this.v + "]") : null, pointsSha256: this.want.points ? one(this.full, this.f + "]") : null, points: this.points };
+    return {
+      sha256: this.want.values ? one(this.values, this.v + "]") : null,
+      pointsSha256: this.want.points ? one(this.full, this.f + "]") : null,
+      points: this.points,
+    };
   }
 }
 
 /** Streams a run's metric points (raw prepared statement, key, step order) into a MetricDigest. */
 export function digestRunMetrics(sqlite: Database.Database, runId: number, want?: { values: boolean; points: boolean }): MetricDigest {
   const d = new MetricDigest(want);
-  const rows = sqlite.prepare("SELECT key, step, value, epoch FROM metrics WHERE run_id = ? ORDER BY key, step").raw(true).iterate(runId) as IterableIterator<[string, number, number, number]>;
+  const rows = sqlite
+    .prepare("SELECT key, step, value, epoch FROM metrics WHERE run_id = ? ORDER BY key, step")
+    .raw(true)
+    .iterate(runId) as IterableIterator<[string, number, number, number]>;
   for (const [key, step, value, epoch] of rows) d.add(key, step, value, epoch);
   return d;
 }
@@ -232,4 +244,3 @@ export function metricSeriesDigest(sqlite: Database.Database, runId: number): { 
 export function canonicalTextSha256(text: string): string {
   return sha256Canonical(JSON.parse(text) as unknown);
 }
-

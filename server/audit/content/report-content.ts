@@ -13,7 +13,12 @@ import { loadTables } from "./tables";
 
 export const MAX_REPORTED_PROBLEMS = 50;
 
-export type EntityContentStatus = { status: "checked" | "failed" | "not covered"; seq: number | null; notCovered: string[]; problems: string[] };
+export type EntityContentStatus = {
+  status: "checked" | "failed" | "not covered";
+  seq: number | null;
+  notCovered: string[];
+  problems: string[];
+};
 
 export type ReportContent = {
   ok: boolean;
@@ -48,7 +53,9 @@ export function reportContentStatus(result: ContentCheckResult | null, keys: Ite
     ok: level.ok,
     checked: level.checked,
     skipped: level.skipped ?? null,
-    problems: level.problems.slice(0, MAX_REPORTED_PROBLEMS).map(({ entityType, entityId, field, seq, message }) => ({ entityType, entityId, field, seq, message })),
+    problems: level.problems
+      .slice(0, MAX_REPORTED_PROBLEMS)
+      .map(({ entityType, entityId, field, seq, message }) => ({ entityType, entityId, field, seq, message })),
     problemCount: level.problems.length,
     notCovered: level.notCovered,
     entities,
@@ -56,7 +63,21 @@ export function reportContentStatus(result: ContentCheckResult | null, keys: Ite
 }
 
 /** The entity keys of everything the report prints, from the ids it cites. */
-export function reportedEntityKeys(ids: { modelId: number; modelVersionId: number; runIds: number[]; decisionIds: number[]; datasetIds: number[]; datasetVersionIds: number[]; splitIds: number[]; checkpointIds: number[]; evaluationIds: number[]; requestIds: number[]; signatureIds: number[]; documentIds: number[]; aliasMoveIds: number[] }): string[] {
+export function reportedEntityKeys(ids: {
+  modelId: number;
+  modelVersionId: number;
+  runIds: number[];
+  decisionIds: number[];
+  datasetIds: number[];
+  datasetVersionIds: number[];
+  splitIds: number[];
+  checkpointIds: number[];
+  evaluationIds: number[];
+  requestIds: number[];
+  signatureIds: number[];
+  documentIds: number[];
+  aliasMoveIds: number[];
+}): string[] {
   const keys = [`model:${ids.modelId}`, `modelVersion:${ids.modelVersionId}`];
   const add = (type: string, list: number[]) => keys.push(...list.map((id) => `${type}:${id}`));
   add("run", ids.runIds);
@@ -75,7 +96,8 @@ export function reportedEntityKeys(ids: { modelId: number; modelVersionId: numbe
 
 /** The ids of every record the report prints (for facts.json), from the report's facts. */
 export function reportFactIds(f: ReportFacts): FactIds {
-  const docs = (sections: { latest: { id: number; signatures: { id: number }[] } | null }[]) => sections.flatMap((s) => (s.latest ? [s.latest] : []));
+  const docs = (sections: { latest: { id: number; signatures: { id: number }[] } | null }[]) =>
+    sections.flatMap((s) => (s.latest ? [s.latest] : []));
   const documents = [...docs(f.modelCard), ...f.datasheets.flatMap((d) => docs(d.documents))];
   return {
     model: [f.model.id],
@@ -88,7 +110,10 @@ export function reportFactIds(f: ReportFacts): FactIds {
     datasetVersion: f.datasheets.flatMap((d) => d.versions.map((v) => v.id)),
     split: f.datasheets.flatMap((d) => d.versions.flatMap((v) => v.splits.map((s) => s.id))),
     document: documents.map((d) => d.id),
-    signature: [...f.approvals.requests.flatMap((r) => r.signatures.map((s) => s.id)), ...documents.flatMap((d) => d.signatures.map((s) => s.id))],
+    signature: [
+      ...f.approvals.requests.flatMap((r) => r.signatures.map((s) => s.id)),
+      ...documents.flatMap((d) => d.signatures.map((s) => s.id)),
+    ],
     promotionRequest: f.approvals.requests.map((r) => r.id),
     aliasMove: f.approvals.aliasMoves.map((a) => a.id),
   };
@@ -98,12 +123,16 @@ export function reportFactIds(f: ReportFacts): FactIds {
  * For an export: runs the content check (ledger-wide, up to `uptoSeq`) and returns it with a function that, given the
  * report's facts, builds facts.json. Call inside one read transaction with collectReportFacts.
  */
-export function contentForExport(sqlite: Database.Database, uptoSeq: number): { result: ContentCheckResult; factsFor: (f: ReportFacts) => FactsFile } {
+export function contentForExport(
+  sqlite: Database.Database,
+  uptoSeq: number,
+): { result: ContentCheckResult; factsFor: (f: ReportFacts) => FactsFile } {
   const artifactsDir = artifactsDirOf(sqlite);
   const result = checkContent(sqlite, { artifactsDir, uptoSeq, coverage: true });
   return {
     result,
-    factsFor: (f) => collectFactsFile(sqlite, result.tables ?? loadTables(sqlite), result.coverage, f.version.id, reportFactIds(f), artifactsDir, uptoSeq),
+    factsFor: (f) =>
+      collectFactsFile(sqlite, result.tables ?? loadTables(sqlite), result.coverage, f.version.id, reportFactIds(f), artifactsDir, uptoSeq),
   };
 }
 

@@ -56,10 +56,25 @@ export function verifyBundleContent(bundleDir: string, events: BundleEvents): Co
   try {
     facts = readFactsFile(bundleDir);
   } catch (err) {
-    c.problem({ entityType: "bundle", entityId: FACTS_FILE, field: "file", recorded: null, found: (err as Error).message, seq: null, message: `${FACTS_FILE} cannot be read: ${(err as Error).message}` });
+    c.problem({
+      entityType: "bundle",
+      entityId: FACTS_FILE,
+      field: "file",
+      recorded: null,
+      found: (err as Error).message,
+      seq: null,
+      message: `${FACTS_FILE} cannot be read: ${(err as Error).message}`,
+    });
     return c.level();
   }
-  if (!facts) return { ok: true, checked: 0, problems: [], notCovered: [], skipped: `this bundle has no ${FACTS_FILE} (exported before content facts existed): its content was not checked` };
+  if (!facts)
+    return {
+      ok: true,
+      checked: 0,
+      problems: [],
+      notCovered: [],
+      skipped: `this bundle has no ${FACTS_FILE} (exported before content facts existed): its content was not checked`,
+    };
 
   const wanted = new Set(facts.relatedSeqs);
   const rows: BundleEventRow[] = [];
@@ -70,7 +85,17 @@ export function verifyBundleContent(bundleDir: string, events: BundleEvents): Co
     }
   } else for (const e of events) if (wanted.has(e.seq)) rows.push(e);
   const found = new Set(rows.map((r) => r.seq));
-  for (const seq of wanted) if (!found.has(seq)) c.problem({ entityType: "bundle", entityId: String(seq), field: "event", recorded: `seq ${seq}`, found: null, seq, message: `${FACTS_FILE} relies on event #${seq}, which is not in the bundle's ledger` });
+  for (const seq of wanted)
+    if (!found.has(seq))
+      c.problem({
+        entityType: "bundle",
+        entityId: String(seq),
+        field: "event",
+        recorded: `seq ${seq}`,
+        found: null,
+        seq,
+        message: `${FACTS_FILE} relies on event #${seq}, which is not in the bundle's ledger`,
+      });
 
   const source = iterableEventSource(rows.map((r) => ({ ...r, actorId: r.actorId ?? null })));
   const t = tablesOf(facts);
@@ -81,7 +106,8 @@ export function verifyBundleContent(bundleDir: string, events: BundleEvents): Co
   );
   const metricRuns = new Set(Object.keys(facts.metrics).map(Number));
   const points = function* (): Generator<MetricPoint> {
-    for (const runId of [...metricRuns].sort((a, b) => a - b)) for (const [key, step, value, epoch] of facts!.metrics[String(runId)]!) yield [runId, key, step, value, epoch];
+    for (const runId of [...metricRuns].sort((a, b) => a - b))
+      for (const [key, step, value, epoch] of facts!.metrics[String(runId)]!) yield [runId, key, step, value, epoch];
   };
   try {
     checkPeople(c, source, t);
@@ -97,7 +123,15 @@ export function verifyBundleContent(bundleDir: string, events: BundleEvents): Co
     checkRegistry(c, source, t, files);
     checkApprovals(c, source, t);
   } catch (err) {
-    c.problem({ entityType: "content", entityId: "*", field: "check", recorded: null, found: (err as Error).message, seq: null, message: `the content check could not finish: ${(err as Error).message}` });
+    c.problem({
+      entityType: "content",
+      entityId: "*",
+      field: "check",
+      recorded: null,
+      found: (err as Error).message,
+      seq: null,
+      message: `the content check could not finish: ${(err as Error).message}`,
+    });
   }
   // Each record names the event that created it: it must be the one the check found.
   for (const [type, list] of Object.entries(facts.records) as [RecordType, { seq: number | null; row: { id: number } }[]][]) {
@@ -106,8 +140,14 @@ export function verifyBundleContent(bundleDir: string, events: BundleEvents): Co
       if (seq !== null && covered !== null && covered !== seq) c.compare(type, row.id, "covering event", seq, covered, seq);
     }
   }
-  if (weights.file === null) c.notCovered(`the model version's weights file is not in this bundle (${weights.omitted ?? "not included"}); only its sha256 was compared`);
-  for (const [runId, why] of Object.entries(facts.metricsOmitted)) c.notCovered(`metric points of run ${runId} are not in this bundle (${why})`);
-  c.notCovered("dataset bytes and checkpoint files other than the version's weights are not in the bundle: their sha256 were compared with the ledger, their bytes were not re-hashed");
+  if (weights.file === null)
+    c.notCovered(
+      `the model version's weights file is not in this bundle (${weights.omitted ?? "not included"}); only its sha256 was compared`,
+    );
+  for (const [runId, why] of Object.entries(facts.metricsOmitted))
+    c.notCovered(`metric points of run ${runId} are not in this bundle (${why})`);
+  c.notCovered(
+    "dataset bytes and checkpoint files other than the version's weights are not in the bundle: their sha256 were compared with the ledger, their bytes were not re-hashed",
+  );
   return c.level();
 }

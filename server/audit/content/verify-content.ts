@@ -30,9 +30,19 @@ import { checkRegistry } from "./check-registry";
 import { checkApprovals } from "./check-approvals";
 import type { ContentLevel } from "./types";
 
-export type ContentCheckResult = { level: ContentLevel; coverage: Map<string, Coverage>; filesHashed: number; durationMs: number; /** the rows compared (null when they could not be read) */ tables: Tables | null };
+export type ContentCheckResult = {
+  level: ContentLevel;
+  coverage: Map<string, Coverage>;
+  filesHashed: number;
+  durationMs: number;
+  /** the rows compared (null when they could not be read) */ tables: Tables | null;
+};
 
-export type VerifyContentOptions = { artifactsDir: string | null; uptoSeq: number; /** keep which event covers each entity (the report's labels need it; default false) */ coverage?: boolean };
+export type VerifyContentOptions = {
+  artifactsDir: string | null;
+  uptoSeq: number;
+  /** keep which event covers each entity (the report's labels need it; default false) */ coverage?: boolean;
+};
 
 export function checkContent(sqlite: Database.Database, opts: VerifyContentOptions): ContentCheckResult {
   const phases = runPhases(sqlite, opts, "here");
@@ -46,7 +56,10 @@ export function checkContent(sqlite: Database.Database, opts: VerifyContentOptio
  * finds them (after decisions, before checkpoints), and a check that could not finish stops what follows it, as
  * in checkContent. Verification only (no coverage).
  */
-export function checkContentExceptRunDerived(sqlite: Database.Database, opts: Omit<VerifyContentOptions, "coverage">): { finish: (part: RunDerivedPartResult) => ContentCheckResult } {
+export function checkContentExceptRunDerived(
+  sqlite: Database.Database,
+  opts: Omit<VerifyContentOptions, "coverage">,
+): { finish: (part: RunDerivedPartResult) => ContentCheckResult } {
   const phases = runPhases(sqlite, { ...opts, coverage: false }, "elsewhere");
   return { finish: (part) => phases.finish(part) };
 }
@@ -64,7 +77,11 @@ const RUN_DERIVED_ACTIONS: readonly string[] = ["run.create", "run.complete", "r
 export function checkRunDerivedPart(sqlite: Database.Database, uptoSeq: number): RunDerivedPartResult {
   const c = new ContentChecker(false);
   try {
-    const events = sqliteEventSource(sqlite, uptoSeq, CONTENT_ACTIONS.filter((a) => !RUN_DERIVED_ACTIONS.includes(a)));
+    const events = sqliteEventSource(
+      sqlite,
+      uptoSeq,
+      CONTENT_ACTIONS.filter((a) => !RUN_DERIVED_ACTIONS.includes(a)),
+    );
     const t = { runs: loadRunConfigs(sqlite) };
     const runs = runLedgerForDerivedChecks(events, t.runs);
     runDerivedChecks(c, sqlite, t, runs);
@@ -75,13 +92,26 @@ export function checkRunDerivedPart(sqlite: Database.Database, uptoSeq: number):
   return { state: c.exportState(), aborted: false };
 }
 
-function runDerivedChecks(c: ContentChecker, sqlite: Database.Database, t: { runs: ReadonlyMap<number, RunConfigRow> }, runs: RunLedger): void {
+function runDerivedChecks(
+  c: ContentChecker,
+  sqlite: Database.Database,
+  t: { runs: ReadonlyMap<number, RunConfigRow> },
+  runs: RunLedger,
+): void {
   checkRunDerivedValues(c, t, runs.created, sqliteRunParams(sqlite));
   checkMetrics(c, t, runs, sqliteMetricSource(sqlite));
 }
 
 function couldNotFinish(c: ContentChecker, err: unknown): void {
-  c.problem({ entityType: "content", entityId: "*", field: "check", recorded: null, found: (err as Error).message, seq: null, message: `the content check could not finish: ${(err as Error).message}` });
+  c.problem({
+    entityType: "content",
+    entityId: "*",
+    field: "check",
+    recorded: null,
+    found: (err as Error).message,
+    seq: null,
+    message: `the content check could not finish: ${(err as Error).message}`,
+  });
 }
 
 /**
@@ -129,7 +159,13 @@ function runPhases(sqlite: Database.Database, opts: VerifyContentOptions, runDer
         if (!part.aborted) c.mergeState(after.exportState());
       }
       if (!files) c.notCovered("artifact files (checkpoint weights, dataset bytes) were not re-hashed: no artifact directory was given");
-      return { level: c.level(), coverage: c.coverage, filesHashed: files?.files ?? 0, durationMs: Math.round((performance.now() - started) * 10) / 10, tables: t };
+      return {
+        level: c.level(),
+        coverage: c.coverage,
+        filesHashed: files?.files ?? 0,
+        durationMs: Math.round((performance.now() - started) * 10) / 10,
+        tables: t,
+      };
     },
   };
 }

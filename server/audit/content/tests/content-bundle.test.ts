@@ -33,14 +33,23 @@ afterAll(() => {
 });
 
 const auditor = () => actorOf(fx.app.db.select().from(users).where(eq(users.email, DEMO_USERS[3]!.email)).get()!);
-const exportTo = (name: string) => exportReportBundle({ db: fx.app.db, auditKeys: fx.app.auditKeys }, auditor(), fx.bestVersionId, path.join(tmp, name)).dir;
-const events = (dir: string): BundleEventRow[] => fs.readFileSync(path.join(dir, "events.jsonl"), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as BundleEventRow);
-const testEvaluationId = () => (fx.app.db.$client.prepare("SELECT id FROM evaluations WHERE run_id = ? AND partition = 'test'").get(fx.runId) as { id: number }).id;
+const exportTo = (name: string) =>
+  exportReportBundle({ db: fx.app.db, auditKeys: fx.app.auditKeys }, auditor(), fx.bestVersionId, path.join(tmp, name)).dir;
+const events = (dir: string): BundleEventRow[] =>
+  fs
+    .readFileSync(path.join(dir, "events.jsonl"), "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as BundleEventRow);
+const testEvaluationId = () =>
+  (fx.app.db.$client.prepare("SELECT id FROM evaluations WHERE run_id = ? AND partition = 'test'").get(fx.runId) as { id: number }).id;
 
 /** Rewrites a bundle file and its manifest entry (as a forger would), so only the ledger can tell. */
 function forge(dir: string, rel: string, content: Buffer | string): void {
   fs.writeFileSync(path.join(dir, rel), content);
-  const manifest = JSON.parse(fs.readFileSync(path.join(dir, "manifest.json"), "utf8")) as { files: Record<string, { sha256: string; bytes: number }> };
+  const manifest = JSON.parse(fs.readFileSync(path.join(dir, "manifest.json"), "utf8")) as {
+    files: Record<string, { sha256: string; bytes: number }>;
+  };
   const bytes = fs.readFileSync(path.join(dir, rel));
   manifest.files[rel] = { sha256: sha256Hex(bytes), bytes: bytes.length };
   fs.writeFileSync(path.join(dir, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
@@ -98,7 +107,13 @@ describe("content verification in the auditor's bundle", () => {
     expect(html).toContain("42.0 %");
     const r = await verifyReportBundle(dir, { publicKeyPem: fx.app.auditKeys.publicKeyPem });
     expect(r.ok).toBe(false);
-    expect(r.problems.some((p) => p.startsWith(`content check failed for evaluation ${id}: evaluation ${id}: metrics (incl. confusion matrix) does not match the ledger`))).toBe(true);
+    expect(
+      r.problems.some((p) =>
+        p.startsWith(
+          `content check failed for evaluation ${id}: evaluation ${id}: metrics (incl. confusion matrix) does not match the ledger`,
+        ),
+      ),
+    ).toBe(true);
   });
 
   it("a bundle altered after export: facts.json edited, weights file replaced", async () => {
@@ -110,7 +125,9 @@ describe("content verification in the auditor's bundle", () => {
     forge(dir, facts.weights.file!, Buffer.from("other weights"));
     const level = verifyBundleContent(dir, events(dir));
     expect(level.ok).toBe(false);
-    expect(level.problems.some((p) => p.entityType === "modelVersion" && p.field === "weights file" && p.recorded === facts.weights.sha256)).toBe(true);
+    expect(
+      level.problems.some((p) => p.entityType === "modelVersion" && p.field === "weights file" && p.recorded === facts.weights.sha256),
+    ).toBe(true);
     const r = await verifyReportBundle(dir, { publicKeyPem: fx.app.auditKeys.publicKeyPem });
     expect(r.ok).toBe(false);
     expect(r.problems).toContain("facts.json is not the one the export recorded (edited?)");

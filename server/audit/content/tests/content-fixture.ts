@@ -25,18 +25,41 @@ export type ContentFixture = {
 export async function buildContentFixture(): Promise<ContentFixture> {
   const app = createTestApp();
   const engineer = app.as("engineer");
-  const { id: runId } = await engineer.runs.create({ experimentId: app.experimentId, config: irisConfig({ epochs: 3, learningRate: 0.02 }), rationale: "baseline: small MLP, learning rate 0.02" });
+  const { id: runId } = await engineer.runs.create({
+    experimentId: app.experimentId,
+    config: irisConfig({ epochs: 3, learningRate: 0.02 }),
+    rationale: "baseline: small MLP, learning rate 0.02",
+  });
   await app.orchestrator.waitFor(runId);
   const best = await engineer.models.register({ runId, modelName: MODEL });
   const epoch1 = await engineer.models.register({ runId, modelName: MODEL, checkpoint: { epoch: 1 } });
   const note = await app.as("reviewer").decisions.addNote({ runId, rationale: "validation loss still falling at the last epoch" });
-  const req = await engineer.models.requestPromotion({ modelName: MODEL, version: best.version, rationale: "best checkpoint, test accuracy checked" });
-  const signed = await app.as("reviewer2").models.sign({ requestId: req.id, meaning: "approval", password: DEMO_USERS[4]!.password, comment: "confusion matrix checked" });
+  const req = await engineer.models.requestPromotion({
+    modelName: MODEL,
+    version: best.version,
+    rationale: "best checkpoint, test accuracy checked",
+  });
+  const signed = await app
+    .as("reviewer2")
+    .models.sign({ requestId: req.id, meaning: "approval", password: DEMO_USERS[4]!.password, comment: "confusion matrix checked" });
   if (signed.status !== "approved") throw new Error(`fixture: promotion not approved (${signed.status})`);
-  await engineer.models.moveAlias({ modelName: MODEL, alias: "staging", version: epoch1.version, rationale: "try the early checkpoint in staging" });
+  await engineer.models.moveAlias({
+    modelName: MODEL,
+    alias: "staging",
+    version: epoch1.version,
+    rationale: "try the early checkpoint in staging",
+  });
   const model = await engineer.models.get({ name: MODEL });
-  const doc = await engineer.documents.update({ subjectType: "model", subjectId: model.id, section: "intended_use", body: "Classifies iris flowers from four measurements. Teaching use only.", baseVersion: 0 });
-  await app.as("reviewer").documents.sign({ documentId: doc.id, meaning: "review", password: DEMO_USERS[2]!.password, comment: "scope is clear" });
+  const doc = await engineer.documents.update({
+    subjectType: "model",
+    subjectId: model.id,
+    section: "intended_use",
+    body: "Classifies iris flowers from four measurements. Teaching use only.",
+    baseVersion: 0,
+  });
+  await app
+    .as("reviewer")
+    .documents.sign({ documentId: doc.id, meaning: "review", password: DEMO_USERS[2]!.password, comment: "scope is clear" });
   return { app, runId, bestVersionId: best.modelVersionId, epoch1VersionId: epoch1.modelVersionId, noteId: note.id, documentId: doc.id };
 }
 
@@ -52,7 +75,16 @@ export function snapshot(app: TestApp): Snapshot {
   const db = new Database(file);
   db.pragma("foreign_keys = OFF");
   const maxSeq = (db.prepare("SELECT max(seq) AS n FROM audit_events").get() as { n: number }).n;
-  return { dir, db, artifactsDir: path.join(dir, "artifacts"), maxSeq, close: () => { db.close(); fs.rmSync(dir, { recursive: true, force: true }); } };
+  return {
+    dir,
+    db,
+    artifactsDir: path.join(dir, "artifacts"),
+    maxSeq,
+    close: () => {
+      db.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 export function artifactPath(artifactsDir: string, sha256: string): string {

@@ -31,13 +31,20 @@ function copy(tamper: (s: Snapshot) => void = () => {}): Snapshot {
 }
 
 /** Verifies with range and content workers, and in one pass on this thread; both results, and how many snapshot attempts the content worker took. */
-async function both(s: Snapshot, onAttempt?: (attempt: number) => void): Promise<{ parallel: VerifyResult; onePass: VerifyResult; attempts: number }> {
+async function both(
+  s: Snapshot,
+  onAttempt?: (attempt: number) => void,
+): Promise<{ parallel: VerifyResult; onePass: VerifyResult; attempts: number }> {
   let attempts = 0;
   const publicKeyPem = fx.app.auditKeys.publicKeyPem;
-  const parallel = await verifyDatabase(s.dir, { publicKeyPem, workers: 2, onSnapshotAttempt: (a) => {
-    attempts++;
-    onAttempt?.(a);
-  } });
+  const parallel = await verifyDatabase(s.dir, {
+    publicKeyPem,
+    workers: 2,
+    onSnapshotAttempt: (a) => {
+      attempts++;
+      onAttempt?.(a);
+    },
+  });
   const onePass = await verifyDatabase(s.dir, { publicKeyPem, workers: 0 });
   return { parallel, onePass, attempts };
 }
@@ -49,27 +56,77 @@ const nextDouble = (v: number) => {
   return view.getFloat64(0);
 };
 
-const lr = (s: Snapshot) => (s.db.prepare("SELECT value_num FROM run_params WHERE run_id = ? AND key = 'training.learningRate'").pluck().get(fx.runId) as number);
+const lr = (s: Snapshot) =>
+  s.db.prepare("SELECT value_num FROM run_params WHERE run_id = ? AND key = 'training.learningRate'").pluck().get(fx.runId) as number;
 
 describe("content split across threads gives the one-pass result", () => {
   const cases: [string, (s: Snapshot) => void, string[]][] = [
     ["clean", () => {}, []],
-    ["run_params number one ulp off", (s) => s.db.prepare("UPDATE run_params SET value_num = ? WHERE run_id = ? AND key = 'training.learningRate'").run(nextDouble(lr(s)), fx.runId), ["run_params training.learningRate"]],
-    ["run_params number stored as text", (s) => s.db.prepare("UPDATE run_params SET value_num = 'n' || CAST(value_num AS TEXT) WHERE run_id = ? AND key = 'training.learningRate'").run(fx.runId), ["run_params training.learningRate"]],
-    ["run_params text stored as a blob", (s) => s.db.prepare("UPDATE run_params SET value_text = CAST(value_text AS BLOB) WHERE run_id = ? AND key = 'training.optimizer.name'").run(fx.runId), ["run_params training.optimizer.name"]],
-    ["run_params text with a NUL appended", (s) => s.db.prepare("UPDATE run_params SET value_text = value_text || char(0) || 'x' WHERE run_id = ? AND key = 'training.optimizer.name'").run(fx.runId), ["run_params training.optimizer.name"]],
-    ["run_params row deleted", (s) => s.db.prepare("DELETE FROM run_params WHERE run_id = ? AND key = 'training.epochs'").run(fx.runId), ["run_params training.epochs"]],
-    ["run_params row added", (s) => s.db.prepare("INSERT INTO run_params (run_id, key, value_text, value_num) VALUES (?, 'training.extra', 'x', NULL)").run(fx.runId), ["run_params training.extra"]],
-    ["seed and a metric point edited, and an evaluation (problems before, in and after the worker's part)", (s) => {
-      s.db.prepare("UPDATE runs SET seed = seed + 1 WHERE id = ?").run(fx.runId);
-      s.db.prepare("UPDATE metrics SET value = value * 0.5 WHERE run_id = ? AND key = 'loss' AND step = (SELECT max(step) FROM metrics WHERE run_id = ? AND key = 'loss')").run(fx.runId, fx.runId);
-      s.db.prepare("UPDATE evaluations SET metrics_json = json_set(metrics_json, '$.accuracy', 0.42) WHERE run_id = ?").run(fx.runId);
-      s.db.prepare("UPDATE runs SET status = 'failed' WHERE id = ?").run(fx.runId);
-    }, ["seed", "metric points (epoch, key, step, value)", "status"]],
-    ["metric summary and rollup edited", (s) => {
-      s.db.prepare("UPDATE metric_summaries SET max = max + 1 WHERE run_id = ?").run(fx.runId);
-      s.db.prepare("UPDATE metric_rollups SET max_value = max_value + 1 WHERE run_id = ?").run(fx.runId);
-    }, ["metric summary loss (latest, min, max)"]],
+    [
+      "run_params number one ulp off",
+      (s) =>
+        s.db
+          .prepare("UPDATE run_params SET value_num = ? WHERE run_id = ? AND key = 'training.learningRate'")
+          .run(nextDouble(lr(s)), fx.runId),
+      ["run_params training.learningRate"],
+    ],
+    [
+      "run_params number stored as text",
+      (s) =>
+        s.db
+          .prepare("UPDATE run_params SET value_num = 'n' || CAST(value_num AS TEXT) WHERE run_id = ? AND key = 'training.learningRate'")
+          .run(fx.runId),
+      ["run_params training.learningRate"],
+    ],
+    [
+      "run_params text stored as a blob",
+      (s) =>
+        s.db
+          .prepare("UPDATE run_params SET value_text = CAST(value_text AS BLOB) WHERE run_id = ? AND key = 'training.optimizer.name'")
+          .run(fx.runId),
+      ["run_params training.optimizer.name"],
+    ],
+    [
+      "run_params text with a NUL appended",
+      (s) =>
+        s.db
+          .prepare("UPDATE run_params SET value_text = value_text || char(0) || 'x' WHERE run_id = ? AND key = 'training.optimizer.name'")
+          .run(fx.runId),
+      ["run_params training.optimizer.name"],
+    ],
+    [
+      "run_params row deleted",
+      (s) => s.db.prepare("DELETE FROM run_params WHERE run_id = ? AND key = 'training.epochs'").run(fx.runId),
+      ["run_params training.epochs"],
+    ],
+    [
+      "run_params row added",
+      (s) =>
+        s.db.prepare("INSERT INTO run_params (run_id, key, value_text, value_num) VALUES (?, 'training.extra', 'x', NULL)").run(fx.runId),
+      ["run_params training.extra"],
+    ],
+    [
+      "seed and a metric point edited, and an evaluation (problems before, in and after the worker's part)",
+      (s) => {
+        s.db.prepare("UPDATE runs SET seed = seed + 1 WHERE id = ?").run(fx.runId);
+        s.db
+          .prepare(
+            "UPDATE metrics SET value = value * 0.5 WHERE run_id = ? AND key = 'loss' AND step = (SELECT max(step) FROM metrics WHERE run_id = ? AND key = 'loss')",
+          )
+          .run(fx.runId, fx.runId);
+        s.db.prepare("UPDATE evaluations SET metrics_json = json_set(metrics_json, '$.accuracy', 0.42) WHERE run_id = ?").run(fx.runId);
+        s.db.prepare("UPDATE runs SET status = 'failed' WHERE id = ?").run(fx.runId);
+      },
+      ["seed", "metric points (epoch, key, step, value)", "status"],
+    ],
+    [
+      "metric summary and rollup edited",
+      (s) => {
+        s.db.prepare("UPDATE metric_summaries SET max = max + 1 WHERE run_id = ?").run(fx.runId);
+        s.db.prepare("UPDATE metric_rollups SET max_value = max_value + 1 WHERE run_id = ?").run(fx.runId);
+      },
+      ["metric summary loss (latest, min, max)"],
+    ],
     ["run row deleted", (s) => s.db.prepare("DELETE FROM runs WHERE id = ?").run(fx.runId), ["row"]],
   ];
   it.each(cases)("%s", async (_name, tamper, fields) => {
@@ -98,7 +155,9 @@ describe("the content worker reads the main thread's database state", () => {
       // Attempt 1: put it back (again in between). Attempt 2: nothing; both read the original.
       const { parallel, onePass, attempts } = await both(s, (attempt) => {
         if (attempt > 1) return;
-        writer.prepare("UPDATE run_params SET value_num = ? WHERE run_id = ? AND key = 'training.learningRate'").run(attempt === 0 ? 0.5 : original, fx.runId);
+        writer
+          .prepare("UPDATE run_params SET value_num = ? WHERE run_id = ? AND key = 'training.learningRate'")
+          .run(attempt === 0 ? 0.5 : original, fx.runId);
       });
       expect(attempts).toBe(3);
       expect(parallel.levels.content.problems).toEqual([]);
@@ -117,7 +176,9 @@ describe("the content worker reads the main thread's database state", () => {
       let flip = false;
       const { parallel, onePass, attempts } = await both(s, () => {
         flip = !flip;
-        writer.prepare("UPDATE run_params SET value_num = ? WHERE run_id = ? AND key = 'training.learningRate'").run(flip ? 0.5 : original, fx.runId);
+        writer
+          .prepare("UPDATE run_params SET value_num = ? WHERE run_id = ? AND key = 'training.learningRate'")
+          .run(flip ? 0.5 : original, fx.runId);
       });
       expect(attempts).toBe(4); // MAX_PIN_ATTEMPTS, then the fallback: a fresh snapshot with everything on this thread
       // Attempt 3 put the original back before the fallback snapshot began: both results see the original.
@@ -136,7 +197,13 @@ describe("the content worker reads the main thread's database state", () => {
     let appended = 0;
     const append = () => {
       db.transaction((tx) => {
-        appendAuditEvent(tx, { actor: SYSTEM_ACTOR, action: "audit.verify", entityType: "auditLedger", entityId: "live", payload: { n: ++appended } });
+        appendAuditEvent(tx, {
+          actor: SYSTEM_ACTOR,
+          action: "audit.verify",
+          entityType: "auditLedger",
+          entityId: "live",
+          payload: { n: ++appended },
+        });
       });
     };
     const timer = setInterval(append, 1);

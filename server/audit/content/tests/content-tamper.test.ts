@@ -39,7 +39,8 @@ function expectProblem(r: { ok: boolean; problems: ContentProblem[] }, want: Par
 }
 
 const get = <T>(s: Snapshot, sql: string, ...args: unknown[]) => s.db.prepare(sql).get(...args) as T;
-const bestCheckpoint = (s: Snapshot) => get<{ id: number; sha256: string }>(s, "SELECT id, sha256 FROM checkpoints WHERE run_id = ? AND is_best = 1", fx.runId);
+const bestCheckpoint = (s: Snapshot) =>
+  get<{ id: number; sha256: string }>(s, "SELECT id, sha256 FROM checkpoints WHERE run_id = ? AND is_best = 1", fx.runId);
 
 describe("content verification catches real tampering", () => {
   it("passes a clean copy", () => {
@@ -81,7 +82,11 @@ describe("content verification catches real tampering", () => {
 
   it("metric value edited", () => {
     const r = tampered((s) => {
-      s.db.prepare("UPDATE metrics SET value = value * 0.5 WHERE run_id = ? AND key = 'val_loss' AND step = (SELECT max(step) FROM metrics WHERE run_id = ? AND key = 'val_loss')").run(fx.runId, fx.runId);
+      s.db
+        .prepare(
+          "UPDATE metrics SET value = value * 0.5 WHERE run_id = ? AND key = 'val_loss' AND step = (SELECT max(step) FROM metrics WHERE run_id = ? AND key = 'val_loss')",
+        )
+        .run(fx.runId, fx.runId);
     });
     expectProblem(r, { entityType: "run", entityId: String(fx.runId), field: "metric points (epoch, key, step, value)" });
     expectProblem(r, { entityType: "run", entityId: String(fx.runId), field: "final metrics" });
@@ -89,7 +94,11 @@ describe("content verification catches real tampering", () => {
 
   it("epoch of a metric point edited (where the curve draws it)", () => {
     const r = tampered((s) => {
-      s.db.prepare("UPDATE metrics SET epoch = epoch + 1 WHERE run_id = ? AND key = 'loss' AND step = (SELECT min(step) FROM metrics WHERE run_id = ? AND key = 'loss')").run(fx.runId, fx.runId);
+      s.db
+        .prepare(
+          "UPDATE metrics SET epoch = epoch + 1 WHERE run_id = ? AND key = 'loss' AND step = (SELECT min(step) FROM metrics WHERE run_id = ? AND key = 'loss')",
+        )
+        .run(fx.runId, fx.runId);
     });
     expectProblem(r, { entityType: "run", entityId: String(fx.runId), field: "metric points (epoch, key, step, value)" });
   });
@@ -109,7 +118,11 @@ describe("content verification catches real tampering", () => {
     const r = tampered((s) => {
       s.db.prepare("UPDATE model_alias_events SET model_version_id = ? WHERE alias = 'production'").run(fx.epoch1VersionId);
       const a = get<{ model_id: number; moved_by: number }>(s, "SELECT model_id, moved_by FROM model_alias_events LIMIT 1");
-      s.db.prepare("INSERT INTO model_alias_events (model_id, alias, model_version_id, promotion_request_id, moved_by, created_at) VALUES (?, 'production', ?, NULL, ?, '2030-01-01T00:00:00.000Z')").run(a.model_id, fx.bestVersionId, a.moved_by);
+      s.db
+        .prepare(
+          "INSERT INTO model_alias_events (model_id, alias, model_version_id, promotion_request_id, moved_by, created_at) VALUES (?, 'production', ?, NULL, ?, '2030-01-01T00:00:00.000Z')",
+        )
+        .run(a.model_id, fx.bestVersionId, a.moved_by);
     });
     const moved = expectProblem(r, { entityType: "aliasMove", field: "model version" });
     expect(moved.recorded).toBe(String(fx.bestVersionId));
@@ -133,7 +146,12 @@ describe("content verification catches real tampering", () => {
       other = get<{ sha256: string }>(s, "SELECT sha256 FROM checkpoints WHERE run_id = ? AND is_best = 0 LIMIT 1", fx.runId).sha256;
       s.db.prepare("UPDATE model_versions SET weights_sha256 = ? WHERE id = ?").run(other, fx.bestVersionId);
     });
-    expectProblem(r, { entityType: "modelVersion", entityId: String(fx.bestVersionId), field: "weights sha256", found: JSON.stringify(other) });
+    expectProblem(r, {
+      entityType: "modelVersion",
+      entityId: String(fx.bestVersionId),
+      field: "weights sha256",
+      found: JSON.stringify(other),
+    });
   });
 
   it("document text edited (trigger dropped)", () => {
@@ -141,7 +159,11 @@ describe("content verification catches real tampering", () => {
       s.db.exec("DROP TRIGGER documents_no_update");
       s.db.prepare("UPDATE documents SET body = 'Suitable for medical diagnosis.' WHERE id = ?").run(fx.documentId);
     });
-    expectProblem(r, { entityType: "document", entityId: String(fx.documentId), field: "text and metadata (sha256 of the stored version)" });
+    expectProblem(r, {
+      entityType: "document",
+      entityId: String(fx.documentId),
+      field: "text and metadata (sha256 of the stored version)",
+    });
   });
 
   it("signature edited (trigger dropped): meaning changed from review to approval", () => {
@@ -151,7 +173,13 @@ describe("content verification catches real tampering", () => {
       sigId = get<{ id: number }>(s, "SELECT id FROM signatures WHERE record_type = 'document'").id;
       s.db.prepare("UPDATE signatures SET meaning = 'approval' WHERE id = ?").run(sigId);
     });
-    expectProblem(r, { entityType: "signature", entityId: String(sigId), field: "meaning", recorded: JSON.stringify("review"), found: JSON.stringify("approval") });
+    expectProblem(r, {
+      entityType: "signature",
+      entityId: String(sigId),
+      field: "meaning",
+      recorded: JSON.stringify("review"),
+      found: JSON.stringify("approval"),
+    });
   });
 
   it("dataset version digest edited", () => {
@@ -160,7 +188,12 @@ describe("content verification catches real tampering", () => {
       id = get<{ id: number }>(s, "SELECT id FROM dataset_versions LIMIT 1").id;
       s.db.prepare("UPDATE dataset_versions SET sha256 = ? WHERE id = ?").run("ab".repeat(32), id);
     });
-    expectProblem(r, { entityType: "datasetVersion", entityId: String(id), field: "cleaned rows sha256", found: JSON.stringify("ab".repeat(32)) });
+    expectProblem(r, {
+      entityType: "datasetVersion",
+      entityId: String(id),
+      field: "cleaned rows sha256",
+      found: JSON.stringify("ab".repeat(32)),
+    });
   });
 
   it("run row deleted: its events have no row", () => {
@@ -193,7 +226,13 @@ describe("content verification catches real tampering", () => {
       id = get<{ id: number }>(s, "SELECT id FROM promotion_requests LIMIT 1").id;
       s.db.prepare("UPDATE promotion_requests SET status = 'pending', decided_at = NULL WHERE id = ?").run(id);
     });
-    expectProblem(r, { entityType: "promotionRequest", entityId: String(id), field: "status", recorded: JSON.stringify("approved"), found: JSON.stringify("pending") });
+    expectProblem(r, {
+      entityType: "promotionRequest",
+      entityId: String(id),
+      field: "status",
+      recorded: JSON.stringify("approved"),
+      found: JSON.stringify("pending"),
+    });
     expectProblem(r, { entityType: "promotionRequest", entityId: String(id), field: "decision time", found: "null" });
   });
 
@@ -231,7 +270,9 @@ describe("content verification catches real tampering", () => {
       expect(r.levels.chain.ok).toBe(true);
       expect(r.levels.content.ok).toBe(false);
       expect(r.ok).toBe(false);
-      expect(r.levels.content.problems.some((p) => p.entityType === "checkpoint" && p.entityId === String(ck.id) && p.field === "weights file")).toBe(true);
+      expect(
+        r.levels.content.problems.some((p) => p.entityType === "checkpoint" && p.entityId === String(ck.id) && p.field === "weights file"),
+      ).toBe(true);
     } finally {
       s.close();
     }

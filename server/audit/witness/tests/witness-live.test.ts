@@ -73,9 +73,7 @@ function snapshot(app: TestApp): string {
   return dir;
 }
 
-async function verifyCli(
-  args: string[],
-): Promise<{
+async function verifyCli(args: string[]): Promise<{
   code: number;
   json: { ok: boolean; problem: string | null; problems: string[]; levels?: { anchor?: { anchored: boolean; treeSize: number } } };
 }> {
