@@ -23,6 +23,15 @@ export function isBetter(mode: "min" | "max", value: number, best: number | unde
 
 export type KeptCheckpoint = { step: number; epoch: number; sha256: string; bytes: Uint8Array };
 
+/** What a resumable state (trainer/resume-state.ts) records of the keeper: enough to continue choosing best/latest. */
+export type KeeperSnapshot = {
+  bestValue: number | null;
+  best: { epoch: number; step: number; sha256: string } | null;
+  last: { epoch: number; step: number; sha256: string } | null;
+};
+/** What a resumable state records of early stopping. */
+export type EarlyStoppingSnapshot = { best: number | null; epochsWithoutImprovement: number };
+
 /** Serializes, hashes and emits checkpoints, keeping the best (by training.bestMetric) and the latest. */
 export class CheckpointKeeper {
   best: KeptCheckpoint | undefined;
@@ -35,7 +44,11 @@ export class CheckpointKeeper {
     private readonly emit: (event: TrainerEvent) => void,
   ) {}
 
-  save(epoch: number, step: number, metrics: Record<string, number>): void {
+  /**
+   * `attachState` (resumable jobs) is called after best/latest are updated for this checkpoint, so the state it
+   * builds records the bookkeeping as it stands once this checkpoint exists; its result rides on the event.
+   */
+  save(epoch: number, step: number, metrics: Record<string, number>, attachState?: () => { state: Uint8Array; stateSha256: string }): void {
     const bytes = serializeWeights(this.model);
     const sha256 = weightsSha256(bytes);
     const value = metrics[this.bestMetric.metric];
@@ -46,7 +59,20 @@ export class CheckpointKeeper {
       this.best = kept;
     }
     this.last = kept;
-    this.emit({ type: "checkpoint", epoch, step, sha256, weights: bytes, metrics, isBest });
+    const extra = attachState?.();
+    this.emit({ type: "checkpoint", epoch, step, sha256, weights: bytes, metrics, isBest, ...(extra ?? {}) });
+  }
+
+  snapshot(): KeeperSnapshot {
+    const ref = (k: KeptCheckpoint | undefined) => (k ? { epoch: k.epoch, step: k.step, sha256: k.sha256 } : null);
+    return { bestValue: this.bestValue ?? null, best: ref(this.best), last: ref(this.last) };
+  }
+
+  /** Restores a snapshot; the bytes are the best checkpoint's weights and the latest's (the state's own weights). */
+  restore(snapshot: KeeperSnapshot, bestBytes: Uint8Array | null, lastBytes: Uint8Array): void {
+    this.bestValue = snapshot.bestValue ?? undefined;
+    this.best = snapshot.best && bestBytes ? { ...snapshot.best, bytes: bestBytes } : undefined;
+    this.last = snapshot.last ? { ...snapshot.last, bytes: lastBytes } : undefined;
   }
 
   /** Whether the latest checkpoint holds the weights as they are after global batch `step`. */
@@ -61,6 +87,15 @@ export class EarlyStopping {
   private epochsWithoutImprovement = 0;
 
   constructor(private readonly setting: Training["earlyStopping"]) {}
+
+  snapshot(): EarlyStoppingSnapshot {
+    return { best: this.best ?? null, epochsWithoutImprovement: this.epochsWithoutImprovement };
+  }
+
+  restore(snapshot: EarlyStoppingSnapshot): void {
+    this.best = snapshot.best ?? undefined;
+    this.epochsWithoutImprovement = snapshot.epochsWithoutImprovement;
+  }
 
   /** Records one epoch's metrics; true once patience has run out. */
   patienceRanOut(metrics: Record<string, number>): boolean {

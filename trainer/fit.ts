@@ -15,6 +15,13 @@
  * - The checkpoint's weights buffer is handed over to `emit` (a worker may transfer it); this loop
  *   keeps its own copy of the best weights for the final test evaluation.
  * - `train` never throws: any error becomes one "failed" event.
+ * - Piloting (`control`, `job.plannedControls`): a control is consulted after an epoch's "epoch" event and
+ *   before that boundary's checkpoint, so the checkpoint (and its resumable state) holds the settings in force
+ *   from the next epoch, and a pause, stop or change of `epochs` decides whether this boundary ends the run.
+ *   Changes take effect from the next epoch only; without controls the loop does exactly what it did before.
+ * - Resumable jobs (`job.resumable`) attach a state (trainer/resume-state.ts) to each checkpoint written at an
+ *   epoch boundary (not to the partial-epoch checkpoint of a cancel); resuming from it (`job.resume`) continues
+ *   the same sequence of shuffles, dropout masks and optimizer steps, so the weights end bit-identical.
  */
 import * as tf from "@tensorflow/tfjs";
 import { selectBackend } from "./backend";
@@ -24,9 +31,28 @@ import { estimateMemory } from "./memory";
 import { mulberry32 } from "./data/prng";
 import { buildForJob, deriveSeed, hasConvLayers, makeOptimizer, perSampleLoss, setLearningRate } from "./model";
 import { CheckpointKeeper, EarlyStopping } from "./fit-bookkeeping";
-import type { CancelSignal, EvaluationResult, PartitionTensors, PreparedData, TrainerEvent, TrainJob } from "./types";
+import type {
+  CancelSignal,
+  EpochBoundary,
+  EpochControlFn,
+  EvaluationResult,
+  PartitionTensors,
+  PreparedData,
+  TrainerEvent,
+  TrainJob,
+} from "./types";
 import { sha256Hex } from "@/contracts/canonical";
 import type { TrainingConfig } from "../contracts/training-config";
+import { initialSettings, parseEpochControl, type EffectiveSettings, type EpochControl } from "@/contracts/training-control";
+import {
+  captureOptimizerState,
+  checkStateFitsConfig,
+  decodeTrainState,
+  encodeTrainState,
+  fixedTraining,
+  restoreOptimizerState,
+  type OptimizerState,
+} from "./resume-state";
 
 export type Emit = (event: TrainerEvent) => void;
 type Training = TrainingConfig["training"];
@@ -45,7 +71,7 @@ export function seededPermutation(n: number, seed: number): Uint32Array {
 }
 
 /** Learning rate for a 1-based epoch under the configured schedule. */
-export function learningRateAt(training: Training, epoch: number): number {
+export function learningRateAt(training: Pick<Training, "learningRate" | "lrSchedule">, epoch: number): number {
   const s = training.lrSchedule;
   const lr = training.learningRate;
   if (s.type === "step") return lr * s.factor ** Math.floor((epoch - 1) / s.everyEpochs);
@@ -71,6 +97,11 @@ export function labelIndices(part: PartitionTensors, numClasses: number): Int32A
     if (!(out[i]! >= 0 && out[i]! < numClasses)) throw new Error(`label ${out[i]} at sample ${i} is outside the ${numClasses} classes`);
   }
   return out;
+}
+
+/** Learning rate of a 1-based epoch under effective settings: the schedule counts from `lrScheduleFromEpoch`. */
+export function effectiveLearningRate(settings: EffectiveSettings, epoch: number): number {
+  return learningRateAt(settings, epoch - settings.lrScheduleFromEpoch + 1);
 }
 
 /** Per-class weights: "balanced" (n / (k · n_c)) or a map by class name (missing classes weigh 1). */
@@ -177,16 +208,63 @@ export function evaluateTestPartition(model: tf.Sequential, prepared: PreparedDa
   return { result, dataSha256: partitionDigest(part) };
 }
 
+function checkMetricName(path: string, metric: string, available: string[], hasValidation: boolean): void {
+  if (!available.includes(metric)) {
+    const hint =
+      metric.startsWith("val_") && !hasValidation ? "; the validation partition is empty" : `; choose one of ${available.join(", ")}`;
+    throw new Error(`${path}: unknown metric "${metric}"${hint}`);
+  }
+}
+
 function checkMetricNames(training: Training, available: string[], hasValidation: boolean): void {
-  const check = (path: string, metric: string) => {
-    if (!available.includes(metric)) {
-      const hint =
-        metric.startsWith("val_") && !hasValidation ? "; the validation partition is empty" : `; choose one of ${available.join(", ")}`;
-      throw new Error(`${path}: unknown metric "${metric}"${hint}`);
+  checkMetricName("training.bestMetric.metric", training.bestMetric.metric, available, hasValidation);
+  if (training.earlyStopping) checkMetricName("training.earlyStopping.metric", training.earlyStopping.metric, available, hasValidation);
+}
+
+/** What checking a control needs to know about the run. */
+export type ControlContext = {
+  epochsRun: number;
+  task: PreparedData["task"];
+  classes: string[];
+  trainLabels: Int32Array | null;
+  available: string[];
+  hasValidation: boolean;
+};
+
+/**
+ * Validates a control against the schema (contracts/training-control.ts) and the run (epochs already run, metric
+ * names, class names); throws a message naming the path at fault. Pure: nothing is applied here.
+ */
+export function checkEpochControl(input: unknown, run: ControlContext): EpochControl {
+  const parsed = parseEpochControl(input);
+  if (!parsed.ok) throw new Error(parsed.message);
+  const apply = parsed.control.apply ?? {};
+  if (apply.epochs !== undefined && apply.epochs < run.epochsRun)
+    throw new Error(`apply.epochs: ${apply.epochs} is below the ${run.epochsRun} epochs already run`);
+  if (apply.earlyStopping) checkMetricName("apply.earlyStopping.metric", apply.earlyStopping.metric, run.available, run.hasValidation);
+  if (apply.classWeights !== undefined && apply.classWeights !== null) {
+    if (run.task === "regression") throw new Error("apply.classWeights: class weights apply to classification only");
+    try {
+      classWeightsFor(apply.classWeights, run.classes, run.trainLabels ?? new Int32Array(0));
+    } catch (error) {
+      throw new Error(String(error instanceof Error ? error.message : error).replace(/^training\./, "apply."));
     }
-  };
-  check("training.bestMetric.metric", training.bestMetric.metric);
-  if (training.earlyStopping) check("training.earlyStopping.metric", training.earlyStopping.metric);
+  }
+  return parsed.control;
+}
+
+/** Settings after a control's changes, applied after epoch `epoch`: a new rate or schedule counts from the next epoch. */
+export function applySettings(settings: EffectiveSettings, control: EpochControl, epoch: number): EffectiveSettings {
+  const apply = control.apply ?? {};
+  const next: EffectiveSettings = { ...settings };
+  if (apply.learningRate !== undefined) next.learningRate = apply.learningRate;
+  if (apply.lrSchedule !== undefined) next.lrSchedule = apply.lrSchedule;
+  if (apply.learningRate !== undefined || apply.lrSchedule !== undefined) next.lrScheduleFromEpoch = epoch + 1;
+  if (apply.epochs !== undefined) next.epochs = apply.epochs;
+  if (apply.earlyStopping !== undefined) next.earlyStopping = apply.earlyStopping;
+  if (apply.classWeights !== undefined) next.classWeights = apply.classWeights;
+  if (apply.checkpointEvery !== undefined) next.checkpointEvery = apply.checkpointEvery;
+  return next;
 }
 
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -214,6 +292,7 @@ function checkTrainInputs(
 /** What one optimizer step needs; fixed for the whole run. */
 type StepSetup = {
   ctx: Context;
+  /** Read for the seed only: dropout masks derive from it (settings a pilot changes live elsewhere). */
   training: Training;
   optimizer: tf.Optimizer;
   trainPart: PartitionTensors;
@@ -267,7 +346,13 @@ function epochOrder(training: Training, count: number, epoch: number): Uint32Arr
     : Uint32Array.from({ length: count }, (_, i) => i);
 }
 
-export async function train(job: TrainJob, prepared: PreparedData, emit: Emit, signal: CancelSignal): Promise<void> {
+export async function train(
+  job: TrainJob,
+  prepared: PreparedData,
+  emit: Emit,
+  signal: CancelSignal,
+  control?: EpochControlFn,
+): Promise<void> {
   let model: tf.Sequential | undefined;
   let optimizer: tf.Optimizer | undefined;
   try {
@@ -279,6 +364,8 @@ export async function train(job: TrainJob, prepared: PreparedData, emit: Emit, s
     const testPart = prepared.partitions.test;
     const sampleSize = featureShape.reduce((a, b) => a * b, 1);
     const { metricName, hasValidation } = checkTrainInputs(training, prepared, sampleSize);
+    const resume = job.resume ? decodeTrainState(job.resume.state, job.resume.sha256) : null;
+    if (resume) checkStateFitsConfig(resume, training);
 
     const layerSpecs = job.parent?.config.model.layers ?? job.config.model.layers;
     const backend = await selectBackend(job.backend ?? "auto", { needsConvGradients: hasConvLayers(layerSpecs) });
@@ -289,9 +376,24 @@ export async function train(job: TrainJob, prepared: PreparedData, emit: Emit, s
     const ctx: Context = { model, task, featureShape, sampleSize, outputs };
     const trainLabels = task === "classification" ? labelIndices(trainPart, outputs) : null;
     const valLabels = task === "classification" && hasValidation ? labelIndices(valPart, outputs) : null;
-    const perClassWeight = trainLabels ? classWeightsFor(training.classWeights, classes, trainLabels) : null;
+    let settings: EffectiveSettings = resume ? resume.settings : initialSettings(training);
+    const perClassWeight = trainLabels ? classWeightsFor(settings.classWeights, classes, trainLabels) : null;
     const batchSize = Math.min(training.batchSize, trainPart.count);
     const batchesPerEpoch = Math.ceil(trainPart.count / batchSize);
+    const available = ["loss", metricName, "lr", ...(hasValidation ? ["val_loss", `val_${metricName}`] : [])];
+
+    const checkpoints = new CheckpointKeeper(model, training.bestMetric, emit);
+    let earlyStopping = new EarlyStopping(settings.earlyStopping);
+    if (resume) {
+      try {
+        loadWeightsInto(model, deserializeWeights(resume.weights));
+        await restoreOptimizerState(optimizer, resume.optimizer);
+      } catch (error) {
+        throw new Error(`the resume state does not fit this config's model: ${error instanceof Error ? error.message : String(error)}`);
+      }
+      checkpoints.restore(resume.keeper, resume.bestWeights, resume.weights);
+      earlyStopping.restore(resume.earlyStopping);
+    }
 
     emit({
       type: "started",
@@ -299,9 +401,10 @@ export async function train(job: TrainJob, prepared: PreparedData, emit: Emit, s
       backendReason: backend.reason,
       environment: backend.versions,
       memory: estimateMemory(model, batchSize, training.optimizer.name),
-      epochs: training.epochs,
+      epochs: settings.epochs,
       batchesPerEpoch,
       ...(job.parent ? { fineTune: { frozenLayers: built.frozenLayers, replacedLayers: built.replacedLayers } } : {}),
+      ...(resume && job.resume ? { resumedFrom: { epoch: resume.epoch, step: resume.step, stateSha256: job.resume.sha256 } } : {}),
     });
 
     const stepSetup: StepSetup = {
@@ -315,21 +418,83 @@ export async function train(job: TrainJob, prepared: PreparedData, emit: Emit, s
       trainableVariables: model.trainableWeights.map((w) => w.read() as tf.Variable),
       dropoutLayers: model.layers.map((layer, index) => ({ layer, index })).filter(({ layer }) => layer.getClassName() === "Dropout"),
     };
-    const checkpoints = new CheckpointKeeper(model, training.bestMetric, emit);
-    const earlyStopping = new EarlyStopping(training.earlyStopping);
-    let step = 0;
+    const piloted = control !== undefined || (job.plannedControls?.length ?? 0) > 0;
+    const planned = new Map((job.plannedControls ?? []).map((p) => [p.epoch, p]));
+    let step = resume?.step ?? 0;
     let trainSeconds = 0;
     let trainedSamples = 0;
-    let epochsRun = 0;
+    let epochsRun = resume?.epoch ?? 0;
     let stoppedEarly = false;
     let cancelled = false;
+    let decided: "continue" | "pause" | "stop" = "continue";
 
-    for (let epoch = 1; epoch <= training.epochs && !cancelled; epoch++) {
+    /** Builds the state of this boundary once the keeper has recorded its checkpoint (resumable jobs only). */
+    const stateAttacher = (optimizerState: OptimizerState | null, epoch: number) =>
+      optimizerState
+        ? () => {
+            const { bytes, sha256 } = encodeTrainState({
+              epoch,
+              step,
+              settings,
+              fixed: fixedTraining(training),
+              keeper: checkpoints.snapshot(),
+              earlyStopping: earlyStopping.snapshot(),
+              weights: checkpoints.last!.bytes,
+              bestWeights: checkpoints.best?.bytes ?? null,
+              optimizer: optimizerState,
+            });
+            return { state: bytes, stateSha256: sha256 };
+          }
+        : undefined;
+    const saveAtBoundary = async (epoch: number, metrics: Record<string, number>) => {
+      const optimizerState = job.resumable ? await captureOptimizerState(optimizer!) : null;
+      checkpoints.save(epoch, step, metrics, stateAttacher(optimizerState, epoch));
+    };
+
+    /** Applies one validated control's changes; settings-derived state follows. */
+    const applyControl = (c: EpochControl, epoch: number) => {
+      if (!c.apply || Object.keys(c.apply).length === 0) return;
+      const before = settings;
+      settings = applySettings(settings, c, epoch);
+      if (settings.classWeights !== before.classWeights && trainLabels) {
+        stepSetup.perClassWeight = classWeightsFor(settings.classWeights, classes, trainLabels);
+        stepSetup.uniformWeights = stepSetup.perClassWeight.every((w) => w === 1);
+      }
+      if (settings.earlyStopping !== before.earlyStopping) earlyStopping = new EarlyStopping(settings.earlyStopping);
+    };
+    const controlContext = (epoch: number) => ({ epochsRun: epoch, task, classes, trainLabels, available, hasValidation });
+
+    /** Planned control of this boundary, then the live one (asked again after an invalid answer). */
+    const consult = async (epoch: number, metrics: Record<string, number>): Promise<"continue" | "pause" | "stop"> => {
+      const plan = planned.get(epoch);
+      if (plan) {
+        const { epoch: _epoch, ...planControl } = plan;
+        void _epoch;
+        const checked = checkEpochControl(planControl, controlContext(epoch));
+        applyControl(checked, epoch);
+        if (checked.then && checked.then !== "continue") return checked.then;
+      }
+      if (!control) return "continue";
+      for (;;) {
+        const boundary: EpochBoundary = { epoch, step, metrics, settings };
+        const answer = await control(boundary);
+        if (signal.cancelled) return "continue"; // the loop honours the cancel at its next check
+        try {
+          const checked = checkEpochControl(answer, controlContext(epoch));
+          applyControl(checked, epoch);
+          return checked.then ?? "continue";
+        } catch (error) {
+          emit({ type: "controlRejected", epoch, message: error instanceof Error ? error.message : String(error) });
+        }
+      }
+    };
+
+    for (let epoch = epochsRun + 1; epoch <= settings.epochs && !cancelled; epoch++) {
       if (signal.cancelled) {
         cancelled = true;
         break;
       }
-      const lr = learningRateAt(training, epoch);
+      const lr = effectiveLearningRate(settings, epoch);
       setLearningRate(optimizer, lr);
       const order = epochOrder(training, trainPart.count, epoch);
       let lossSum = 0;
@@ -362,7 +527,7 @@ export async function train(job: TrainJob, prepared: PreparedData, emit: Emit, s
       }
       trainSeconds += epochSeconds;
       if (cancelled) {
-        // Partial epoch: the checkpoint carries what this epoch saw so far.
+        // Partial epoch: the checkpoint carries what this epoch saw so far (no resumable state: not a boundary).
         checkpoints.save(epoch, step, { loss: lossSum / seen, [metricName]: metricSum / seen, lr });
         break;
       }
@@ -374,20 +539,31 @@ export async function train(job: TrainJob, prepared: PreparedData, emit: Emit, s
         metrics[`val_${metricName}`] = val.metric;
       }
       metrics.lr = lr;
-      emit({ type: "epoch", epoch, step, metrics, wallTimeMs: Date.now(), samplesPerSecond: seen / Math.max(epochSeconds, 1e-9) });
+      emit({
+        type: "epoch",
+        epoch,
+        step,
+        metrics,
+        wallTimeMs: Date.now(),
+        samplesPerSecond: seen / Math.max(epochSeconds, 1e-9),
+        ...(piloted ? { settings } : {}),
+      });
 
-      if (earlyStopping.patienceRanOut(metrics)) stoppedEarly = epoch < training.epochs;
-      if (epoch % training.checkpointEvery === 0 || epoch === training.epochs || stoppedEarly) checkpoints.save(epoch, step, metrics);
-      if (stoppedEarly) break;
+      if (earlyStopping.patienceRanOut(metrics)) stoppedEarly = epoch < settings.epochs;
+      if (piloted && !stoppedEarly) decided = await consult(epoch, metrics);
+      const ending = stoppedEarly || decided !== "continue" || epoch >= settings.epochs;
+      if (epoch % settings.checkpointEvery === 0 || ending) await saveAtBoundary(epoch, metrics);
+      if (ending) break;
     }
 
     if (cancelled && !checkpoints.holdsStep(step)) {
       // Cancelled at an epoch boundary whose weights were not checkpointed (checkpointEvery > 1, or before training).
-      checkpoints.save(epochsRun, step, { lr: learningRateAt(training, Math.max(epochsRun, 1)) });
+      await saveAtBoundary(epochsRun, { lr: effectiveLearningRate(settings, Math.max(epochsRun, 1)) });
     }
     const finalSha = checkpoints.holdsStep(step) ? checkpoints.last!.sha256 : weightsSha256(serializeWeights(model));
+    const paused = !cancelled && decided === "pause";
 
-    if (!cancelled && testPart.count > 0) {
+    if (!cancelled && !paused && testPart.count > 0) {
       const chosen = checkpoints.best ?? checkpoints.last!;
       loadWeightsInto(model, deserializeWeights(chosen.bytes));
       const { result, dataSha256 } = evaluateTestPartition(model, prepared);
@@ -395,10 +571,11 @@ export async function train(job: TrainJob, prepared: PreparedData, emit: Emit, s
     }
     emit({
       type: "finished",
-      status: cancelled ? "cancelled" : "completed",
+      status: cancelled ? "cancelled" : paused ? "paused" : "completed",
       weightsSha256: finalSha,
       epochsRun,
       stoppedEarly,
+      ...(!cancelled && decided === "stop" ? { stoppedByDecision: true } : {}),
       samplesPerSecond: trainedSamples / Math.max(trainSeconds, 1e-9),
     });
   } catch (error) {

@@ -7,9 +7,9 @@
  */
 import { prepareData } from "./data/prepare";
 import { train, type Emit } from "./fit";
-import type { CancelSignal, TrainJob } from "./types";
+import type { CancelSignal, EpochControlFn, TrainJob } from "./types";
 
-export async function runJob(job: TrainJob, emit: Emit, signal: CancelSignal): Promise<void> {
+export async function runJob(job: TrainJob, emit: Emit, signal: CancelSignal, control?: EpochControlFn): Promise<void> {
   let prepared;
   try {
     prepared = prepareData(job.dataset, job.config.data);
@@ -20,5 +20,5 @@ export async function runJob(job: TrainJob, emit: Emit, signal: CancelSignal): P
   }
   emit({ type: "prepared", datasetSha256: prepared.datasetSha256, version: prepared.version, split: prepared.split });
   // A cancel that arrived already is honoured by train() before its first batch (checkpoint + "finished" cancelled).
-  await train(job, prepared, emit, signal);
+  await train(job, prepared, emit, signal, control);
 }

@@ -4,6 +4,14 @@
  * touches the database or the web; the server's orchestrator persists what it reports.
  */
 import type { TrainingConfig } from "@/contracts/training-config";
+import type { EffectiveSettings, EpochControl, PlannedControl } from "@/contracts/training-control";
+
+export type { EffectiveSettings, EpochControl, PlannedControl };
+
+/** What the trainer reports at an epoch boundary when a pilot (control) is attached. */
+export type EpochBoundary = { epoch: number; step: number; metrics: Record<string, number>; settings: EffectiveSettings };
+/** Awaited at each epoch boundary (after the epoch event, before that boundary's checkpoint and the next epoch). */
+export type EpochControlFn = (boundary: EpochBoundary) => Promise<EpochControl>;
 
 export type ColumnType = "number" | "string";
 
@@ -110,6 +118,8 @@ export type TrainerEvent =
       batchesPerEpoch: number;
       /** Layers frozen or replaced when fine-tuning, by index and name. */
       fineTune?: { frozenLayers: string[]; replacedLayers: string[] };
+      /** Present when the job resumed from a state: training continues after this epoch and global step. */
+      resumedFrom?: { epoch: number; step: number; stateSha256: string };
     }
   | {
       type: "batch";
@@ -120,7 +130,16 @@ export type TrainerEvent =
       metrics: Record<string, number>;
       wallTimeMs: number;
     }
-  | { type: "epoch"; epoch: number; step: number; metrics: Record<string, number>; wallTimeMs: number; samplesPerSecond: number }
+  | {
+      type: "epoch";
+      epoch: number;
+      step: number;
+      metrics: Record<string, number>;
+      wallTimeMs: number;
+      samplesPerSecond: number;
+      /** The settings this epoch trained with (present when the run is piloted or has planned controls). */
+      settings?: EffectiveSettings;
+    }
   | {
       type: "checkpoint";
       epoch: number;
@@ -129,14 +148,24 @@ export type TrainerEvent =
       weights: Uint8Array;
       metrics: Record<string, number>;
       isBest: boolean;
+      /** Resumable jobs, at epoch boundaries: the exact-resume state (trainer/resume-state.ts) and its SHA-256. */
+      state?: Uint8Array;
+      stateSha256?: string;
     }
+  /** Worker protocol of a piloted job: the worker waits for a {type:"control", epoch} message after this. */
+  | { type: "boundary"; epoch: number; step: number; metrics: Record<string, number>; settings: EffectiveSettings }
+  /** A control failed validation; nothing changed, and the trainer asks again at the same boundary. */
+  | { type: "controlRejected"; epoch: number; message: string }
   | { type: "evaluation"; epoch: number; checkpointSha256: string; partition: PartitionName; dataSha256: string; result: EvaluationResult }
   | {
       type: "finished";
-      status: "completed" | "cancelled";
+      /** "paused": a control paused the run at an epoch boundary; its last checkpoint carries a resumable state. */
+      status: "completed" | "cancelled" | "paused";
       weightsSha256: string;
       epochsRun: number;
       stoppedEarly: boolean;
+      /** A control ended the run ("stop"): completed, before its planned epochs. */
+      stoppedByDecision?: boolean;
       samplesPerSecond: number;
     }
   | { type: "failed"; message: string; stack?: string };
@@ -148,6 +177,14 @@ export type TrainJob = {
   parent?: { config: TrainingConfig; weights: Uint8Array; sha256: string };
   /** Force a backend (tests, benchmarks); default picks tensorflow → wasm → cpu. */
   backend?: BackendName | "auto";
+  /** Attach an exact-resume state to every checkpoint written at an epoch boundary. */
+  resumable?: true;
+  /** Continue from a state of an earlier run of this config (verified against its SHA-256 first). */
+  resume?: { state: Uint8Array; sha256: string };
+  /** In a worker: emit "boundary" after each epoch and wait for a "control" message before going on. */
+  piloted?: true;
+  /** Controls applied by the trainer itself after the given epochs (replay of a piloted run, planned changes). */
+  plannedControls?: PlannedControl[];
 };
 
 /** Cooperative cancellation: the fit loop checks it after every batch. */

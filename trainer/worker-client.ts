@@ -8,7 +8,7 @@
  */
 import { Worker } from "node:worker_threads";
 import path from "node:path";
-import type { TrainerEvent, TrainJob } from "./types";
+import type { EpochControl, TrainerEvent, TrainJob } from "./types";
 import type { CheckpointEvaluation } from "./tasks";
 
 // Resolved from the project root at run time (Next.js bundles server code, so __dirname is not the source folder).
@@ -17,6 +17,8 @@ export const WORKER_BOOTSTRAP = path.join(process.cwd(), "trainer", "worker-boot
 export type WorkerMessageIn =
   | { type: "start"; job: TrainJob }
   | { type: "cancel" }
+  /** Piloted jobs: the answer to the "boundary" event of `epoch`. */
+  | { type: "control"; epoch: number; control: EpochControl }
   | { type: "evaluate"; job: TrainJob; checkpoint: { weights: Uint8Array; sha256: string } };
 
 export type WorkerTaskReply = ({ type: "evaluated" } & CheckpointEvaluation) | { type: "taskFailed"; message: string; stack?: string };
@@ -64,7 +66,14 @@ export function evaluateInWorker(job: TrainJob, checkpoint: { weights: Uint8Arra
   return runWorkerTask({ type: "evaluate", job, checkpoint }, "evaluated", timeoutMs);
 }
 
-export function startTrainingWorker(job: TrainJob, onEvent: (e: TrainerEvent) => void): { cancel: () => void; done: Promise<void> } {
+/**
+ * Trains `job` in a worker thread. With `job.piloted`, the worker stops at each "boundary" event until
+ * `sendControl(epoch, control)` answers it (or `cancel()` is called).
+ */
+export function startTrainingWorker(
+  job: TrainJob,
+  onEvent: (e: TrainerEvent) => void,
+): { cancel: () => void; sendControl: (epoch: number, control: EpochControl) => void; done: Promise<void> } {
   const worker = new Worker(WORKER_BOOTSTRAP, { stdout: false, stderr: false });
   let terminal = false;
   const deliver = (e: TrainerEvent) => {
@@ -88,6 +97,10 @@ export function startTrainingWorker(job: TrainJob, onEvent: (e: TrainerEvent) =>
   return {
     cancel: () => {
       const msg: WorkerMessageIn = { type: "cancel" };
+      worker.postMessage(msg);
+    },
+    sendControl: (epoch: number, control: EpochControl) => {
+      const msg: WorkerMessageIn = { type: "control", epoch, control };
       worker.postMessage(msg);
     },
     done,
