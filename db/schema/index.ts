@@ -7,3 +7,4 @@ export * from "./audit";
 export * from "./audit-tree";
 export * from "./documents";
 export * from "./witness";
+export * from "./pilot";

@@ -7,7 +7,8 @@ import { users } from "./users";
 import { experiments } from "./projects";
 import { datasetVersions, splits } from "./datasets";
 
-export const RUN_STATUSES = ["queued", "running", "completed", "failed", "cancelled"] as const;
+/** "paused": stopped at an epoch boundary by a pilot's intervention (run_interventions), to be resumed. */
+export const RUN_STATUSES = ["queued", "running", "paused", "completed", "failed", "cancelled"] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
 export const runs = sqliteTable(
@@ -87,7 +88,8 @@ export const runTags = sqliteTable(
   (t) => [primaryKey({ columns: [t.runId, t.tag] }), index("run_tags_tag").on(t.tag)],
 );
 
-export const DECISION_KINDS = ["initial", "change", "note", "correction"] as const;
+/** "intervention": a change made while the run trained, written when its run_interventions row was applied. */
+export const DECISION_KINDS = ["initial", "change", "note", "correction", "intervention"] as const;
 export const decisions = sqliteTable(
   "decisions",
   {

@@ -1,6 +1,6 @@
 /**
  * `npm run cli -- <command>`: the command line, over the same services and database as the web app.
- * Commands: seed, users, train, audit verify, audit checkpoint-export, audit move-key, audit rotate-key, register, export-prov, export (auditor's report), backup, restore. Each prints plain text, or one JSON object with --json.
+ * Commands: seed, users, train, pilot, audit verify, audit checkpoint-export, audit move-key, audit rotate-key, register, export-prov, export (auditor's report), backup, restore. Each prints plain text, or one JSON object with --json.
  */
 import { trainCommand } from "./train";
 import { seedCommand } from "./seed";
@@ -15,6 +15,8 @@ const USAGE = `usage: npm run cli -- <command> [options]   (key directory: --key
   audit rotate-key [--data-dir DIR] [--key-dir DIR] [--json]
                                                      new signing key, introduced by a ledger event the old key signs
   register --run ID --model NAME [--checkpoint best|EPOCH] [--user EMAIL] [--data-dir DIR] [--json]
+  pilot --run ID (--pause | --resume | --stop | --set PATH=VALUE ... | --rollback CKPT) --rationale TEXT [--as EMAIL] [--data-dir DIR] [--json]
+                                                     queue an intervention; it takes effect at the run's next epoch boundary
   export-prov --model NAME --version N [--user EMAIL] [--data-dir DIR]   lineage as W3C PROV-JSON on stdout
   export --model NAME [--version N | --alias production] --out DIR|FILE.tar [--user EMAIL] [--data-dir DIR] [--json]
                                                      the auditor's report bundle (report.html, events, proofs, PROV, key)
@@ -39,6 +41,7 @@ async function main(argv: string[]): Promise<number> {
     restore: async (a) => (await import("./backup")).restoreCommand(a),
     witness: async (a) => (await import("./witness")).witnessCommand(a),
     users: async (a) => (await import("./users")).usersCommand(a),
+    pilot: async (a) => (await import("./pilot")).pilotCommand(a),
   };
   const run = command ? commands[command] : undefined;
   if (!run) {

@@ -5,6 +5,17 @@ import { cancelRun, createRunInput, launchRun, addRunTag, removeRunTag, tagInput
 import { getRun, listRuns, metricPoints } from "@/server/runs/queries";
 import { estimateConfig } from "@/server/runs/trainer-tasks";
 import { EVALUATION_ROLES, evaluateCheckpointInput, evaluateRunCheckpoint } from "@/server/runs/evaluations";
+import { cancelIntervention, cancelInterventionInput, requestIntervention, requestInterventionInput } from "@/server/runs/pilot";
+import { listInterventions } from "@/server/runs/pilot-queries";
+
+/** Live piloting: requests are queued and take effect at the run's next epoch boundary (server/runs/pilot.ts). */
+const pilotRouter = router({
+  request: engineerProcedure.input(requestInterventionInput).mutation(({ ctx, input }) => requestIntervention(ctx.services, input)),
+  cancel: engineerProcedure.input(cancelInterventionInput).mutation(({ ctx, input }) => cancelIntervention(ctx.services, input)),
+  list: signedInProcedure
+    .input(z.object({ runId: z.number().int() }))
+    .query(({ ctx, input }) => listInterventions(ctx.services.db, input.runId)),
+});
 
 const runId = z.object({ id: z.number().int() });
 
@@ -28,4 +39,5 @@ export const runsRouter = router({
   evaluate: roleProcedure(...EVALUATION_ROLES)
     .input(evaluateCheckpointInput)
     .mutation(({ ctx, input }) => evaluateRunCheckpoint(ctx.services, input)),
+  pilot: pilotRouter,
 });

@@ -5,6 +5,9 @@
  *
  * Older run.create events list only path and kind: their decisions are matched to the run's first decision rows
  * in id order, and their rationale, old/new values and time are reported as not covered.
+ *
+ * Decisions of kind "intervention" (a pilot's change taking effect while the run trains) are named by the
+ * run.interventionApplied event of their intervention (payload decisionId and decisionSha256 of the whole row).
  */
 import { decisionRecordSha256 } from "./records";
 import type { ContentChecker, EventRef } from "./checker";
@@ -20,6 +23,11 @@ function compareRecord(c: ContentChecker, d: DecisionRow, ev: EventRef, recorded
 }
 
 const j = JSON.stringify;
+
+function creatingAction(d: DecisionRow): string {
+  if (d.kind === "note" || d.kind === "correction") return "decision.create";
+  return d.kind === "intervention" ? "run.interventionApplied (of its intervention)" : "run.create (of its run)";
+}
 
 function noteText(d: DecisionRow): string {
   return `{"correctsDecisionId":${d.correctsDecisionId},"createdAt":${j(d.createdAt)},"kind":${j(d.kind)},"path":${j(d.path)},"rationale":${j(d.rationale)},"runId":${d.runId},"sha256":"${decisionRecordSha256(d)}"}`;
@@ -100,10 +108,29 @@ export function checkDecisions(
       },
     });
   }
+  // Decisions of applied interventions (live piloting): named by run.interventionApplied (decisionId, decisionSha256).
+  for (const ev of events.byAction("run.interventionApplied")) {
+    let p: { decisionId?: unknown; decisionSha256?: unknown; runId?: unknown };
+    try {
+      p = JSON.parse(ev.payload) as typeof p;
+    } catch {
+      continue; // check-interventions.ts reports the payload
+    }
+    if (typeof p.decisionId !== "number") continue;
+    const d = t.decisions.get(p.decisionId);
+    if (!d) {
+      if (t.complete) c.eventWithoutRow("decision", p.decisionId, ev);
+      continue;
+    }
+    claimed.add(d.id);
+    c.cover("decision", d.id, ev.seq);
+    c.checked++;
+    c.compare("decision", d.id, "run", p.runId, d.runId, ev.seq);
+    compareActor(c, "decision", d.id, ev, d.authorId);
+    compareRecord(c, d, ev, p.decisionSha256);
+  }
   if (!t.complete) {
-    for (const d of t.decisions.values())
-      if (!claimed.has(d.id))
-        c.rowWithoutEvent("decision", d.id, d.kind === "note" || d.kind === "correction" ? "decision.create" : "run.create (of its run)");
+    for (const d of t.decisions.values()) if (!claimed.has(d.id)) c.rowWithoutEvent("decision", d.id, creatingAction(d));
     return;
   }
   const noteIds = new Set([...events.byAction("decision.create"), ...events.byAction("decision.correct")].map((e) => Number(e.entityId)));
@@ -115,7 +142,8 @@ export function checkDecisions(
     if (claimed.has(d.id) || noteIds.has(d.id)) continue;
     later ??= new Set([...events.laterEntityIds("decision.create"), ...events.laterEntityIds("decision.correct")]);
     if (later.has(String(d.id))) continue;
+    if (d.kind === "intervention" && events.laterEntityIds("run.interventionApplied").size > 0) continue;
     if (!runCreates.has(d.runId) && events.laterEntityIds("run.create").has(String(d.runId))) continue;
-    c.rowWithoutEvent("decision", d.id, d.kind === "note" || d.kind === "correction" ? "decision.create" : "run.create (of its run)");
+    c.rowWithoutEvent("decision", d.id, creatingAction(d));
   }
 }

@@ -28,6 +28,7 @@ import { checkEvaluations } from "./check-evaluations";
 import { checkDocuments } from "./check-documents";
 import { checkRegistry } from "./check-registry";
 import { checkApprovals } from "./check-approvals";
+import { checkInterventions, loadInterventions } from "./check-interventions";
 import type { ContentLevel } from "./types";
 
 export type ContentCheckResult = {
@@ -144,6 +145,7 @@ function runPhases(sqlite: Database.Database, opts: VerifyContentOptions, runDer
       checkDocuments(after, events, t);
       checkRegistry(after, events, t, files);
       checkApprovals(after, events, t);
+      checkInterventions(after, events, loadInterventions(sqlite), t.complete);
     } catch (err) {
       couldNotFinish(after, err);
     }

@@ -1,0 +1,129 @@
+/**
+ * Read side of live piloting: a run's interventions with their decisions, its effective config (config plus applied
+ * interventions), the pending interventions the training process picks up at an epoch boundary, and the metrics
+ * snapshot recorded when one takes effect.
+ *
+ * Invariants: reads only; imports no service. The effective config is effectiveConfig() of contracts/pilot-config.ts
+ * over the applied rows in the order they took effect (step, then id), so writer and reader agree on old values.
+ */
+import { and, asc, desc, eq, inArray } from "drizzle-orm";
+import { decisions, metricSummaries, metrics, runInterventions, runs, users } from "@/db/schema";
+import type { DbOrTx } from "@/db/client";
+import { trainingConfigSchema, type TrainingConfig } from "@/contracts/training-config";
+import { effectiveConfig, type ConfigChange } from "@/contracts/pilot-config";
+import { notFound } from "@/server/errors";
+
+export type MetricsSnapshot = {
+  /** Last value of each metric of the run. */
+  last: Record<string, number>;
+  /** The watched metric (early stopping's, else the best-checkpoint metric) over the last few epochs, oldest first. */
+  watched: { metric: string; trend: { epoch: number; value: number }[] } | null;
+};
+
+/** How many epochs of the watched metric a snapshot keeps. */
+export const SNAPSHOT_TREND_EPOCHS = 5;
+
+export function parseChanges(changesJson: string): ConfigChange[] {
+  return JSON.parse(changesJson) as ConfigChange[];
+}
+
+/** The applied interventions of a run, in the order they took effect. */
+function appliedRows(db: DbOrTx, runId: number) {
+  return db
+    .select()
+    .from(runInterventions)
+    .where(and(eq(runInterventions.runId, runId), eq(runInterventions.status, "applied")))
+    .orderBy(asc(runInterventions.appliedAtStep), asc(runInterventions.id))
+    .all();
+}
+
+/** The run's config as created, plus the changes of its applied interventions. */
+export function runEffectiveConfig(db: DbOrTx, runId: number): { config: TrainingConfig; effective: TrainingConfig; status: string } {
+  const run = db.select({ configJson: runs.configJson, status: runs.status }).from(runs).where(eq(runs.id, runId)).get();
+  if (!run) notFound(`run ${runId}`);
+  const config = trainingConfigSchema.parse(JSON.parse(run.configJson));
+  const applied = appliedRows(db, runId).map((r) => ({ changes: parseChanges(r.changesJson) }));
+  return { config, effective: effectiveConfig(config, applied), status: run.status };
+}
+
+/** The metric the pilot is watching: early stopping's metric when set, else the one that marks the best checkpoint. */
+export function watchedMetric(config: TrainingConfig): string {
+  return config.training.earlyStopping?.metric ?? config.training.bestMetric.metric;
+}
+
+/** Last value of every metric of the run and the per-epoch trend (last value of each epoch) of `watched`. */
+export function metricsSnapshotAt(db: DbOrTx, runId: number, watched: string, epochs = SNAPSHOT_TREND_EPOCHS): MetricsSnapshot {
+  const last: Record<string, number> = {};
+  for (const s of db
+    .select({ key: metricSummaries.key, last: metricSummaries.last })
+    .from(metricSummaries)
+    .where(eq(metricSummaries.runId, runId))
+    .orderBy(asc(metricSummaries.key))
+    .all())
+    last[s.key] = s.last;
+  // Newest points first; one value per epoch (its latest), until `epochs` epochs are found.
+  const trend: { epoch: number; value: number }[] = [];
+  const points = db
+    .select({ epoch: metrics.epoch, value: metrics.value })
+    .from(metrics)
+    .where(and(eq(metrics.runId, runId), eq(metrics.key, watched)))
+    .orderBy(desc(metrics.step))
+    .limit(epochs * 64)
+    .all();
+  for (const p of points) {
+    if (trend.length && trend[trend.length - 1]!.epoch === p.epoch) continue;
+    trend.push({ epoch: p.epoch, value: p.value });
+    if (trend.length === epochs) break;
+  }
+  trend.reverse();
+  return { last, watched: trend.length ? { metric: watched, trend } : null };
+}
+
+/** A run's interventions (oldest first) with who asked, their decision when applied, and their changes parsed. */
+export function listInterventions(db: DbOrTx, runId: number) {
+  const run = db.select({ id: runs.id }).from(runs).where(eq(runs.id, runId)).get();
+  if (!run) notFound(`run ${runId}`);
+  const rows = db
+    .select({ i: runInterventions, requester: { name: users.name, email: users.email } })
+    .from(runInterventions)
+    .innerJoin(users, eq(users.id, runInterventions.requestedBy))
+    .where(eq(runInterventions.runId, runId))
+    .orderBy(asc(runInterventions.id))
+    .all();
+  const decisionIds = rows.map((r) => r.i.decisionId).filter((id): id is number => id !== null);
+  const byId = new Map(
+    (decisionIds.length ? db.select().from(decisions).where(inArray(decisions.id, decisionIds)).all() : []).map((d) => [d.id, d]),
+  );
+  return rows.map(({ i, requester }) => ({
+    id: i.id,
+    runId: i.runId,
+    kind: i.kind,
+    status: i.status,
+    changes: parseChanges(i.changesJson),
+    fromCheckpointId: i.fromCheckpointId,
+    rationale: i.rationale,
+    requestedBy: { id: i.requestedBy, ...requester },
+    requestedAt: i.requestedAt,
+    appliedAtEpoch: i.appliedAtEpoch,
+    appliedAtStep: i.appliedAtStep,
+    appliedAt: i.appliedAt,
+    metricsSnapshot: i.metricsSnapshotJson === null ? null : (JSON.parse(i.metricsSnapshotJson) as MetricsSnapshot),
+    checkpointId: i.checkpointId,
+    decision: i.decisionId === null ? null : (byId.get(i.decisionId) ?? null),
+    closedBy: i.closedBy,
+    closedAt: i.closedAt,
+    closeReason: i.closeReason,
+  }));
+}
+export type InterventionView = ReturnType<typeof listInterventions>[number];
+
+/** The pending interventions of a run, oldest first: what the training process applies at its next epoch boundary. */
+export function pendingInterventions(db: DbOrTx, runId: number) {
+  return db
+    .select()
+    .from(runInterventions)
+    .where(and(eq(runInterventions.runId, runId), eq(runInterventions.status, "pending")))
+    .orderBy(asc(runInterventions.id))
+    .all()
+    .map((r) => ({ ...r, changes: parseChanges(r.changesJson) }));
+}

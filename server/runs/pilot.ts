@@ -1,0 +1,287 @@
+/**
+ * Live piloting of a run: an engineer asks for an intervention (pause, resume, stop, set config paths, roll back
+ * to a checkpoint) while the run trains or is paused; it is queued as a pending run_interventions row and takes
+ * effect at the next epoch boundary, when the training process calls applyIntervention: the row becomes applied
+ * and a decision (who asked, old → new, why, the metrics at that moment, the checkpoint of that boundary) is
+ * written with its ledger event. A pending intervention can be cancelled (by an engineer) or rejected (by the
+ * server, e.g. when the run ended before reaching a boundary).
+ *
+ * Invariants:
+ * - Engineers only for requests and cancellations (re-checked here; the procedure ladder checked once).
+ * - Each write and its audit event are one synchronous transaction that re-reads the state it depends on (the
+ *   run's status, the row still pending); a refused request writes nothing.
+ * - Changes are validated against the run's effective config (contracts/pilot-config.ts): only pilotable paths,
+ *   each value valid for its path; old values are the effective ones at request time.
+ * - A row leaves "pending" once (trigger run_interventions_one_transition); the events bind the row's hashes
+ *   (server/audit/content/intervention-records.ts), which the content check recomputes.
+ */
+import { eq } from "drizzle-orm";
+import { z } from "zod";
+import { checkpoints, decisions, INTERVENTION_KINDS, runInterventions, users, type InterventionKind, type RunStatus } from "@/db/schema";
+import type { DbOrTx } from "@/db/client";
+import { appendAuditEvent, SYSTEM_ACTOR } from "@/server/audit/ledger";
+import { canonicalJson } from "@/contracts/canonical";
+import { describeConfigIssues } from "@/contracts/training-config";
+import { validatePilotChanges, type ConfigChange } from "@/contracts/pilot-config";
+import { decisionRecordSha256 } from "@/server/audit/content/records";
+import { interventionOutcomeSha256, interventionRequestSha256 } from "@/server/audit/content/intervention-records";
+import { now, requireRole, type ServiceContext, type ServiceDeps } from "../app-context/service-context";
+import { actorOf } from "../users/service";
+import { conflict, invalidInput, notFound } from "@/server/errors";
+import { metricsSnapshotAt, parseChanges, runEffectiveConfig, watchedMetric, type MetricsSnapshot } from "./pilot-queries";
+
+/** Who may pilot a run. */
+export const PILOT_ROLES = ["engineer"] as const;
+
+/** The run states in which each kind may be asked for. */
+export const PILOT_ALLOWED_STATES: Record<InterventionKind, readonly RunStatus[]> = {
+  pause: ["queued", "running"],
+  resume: ["paused"],
+  stop: ["queued", "running", "paused"],
+  set: ["queued", "running", "paused"],
+  rollback: ["running", "paused"],
+};
+
+const rationale = (what: string) =>
+  z.string().trim().min(1, `a rationale is required: ${what}`).max(4000, "rationale: at most 4000 characters");
+
+export const requestInterventionInput = z.object({
+  runId: z.number().int(),
+  kind: z.enum(INTERVENTION_KINDS, { error: `kind must be one of ${INTERVENTION_KINDS.join(", ")}` }),
+  /** Config path → new value (set; optional with rollback). */
+  set: z.record(z.string(), z.unknown()).optional(),
+  /** Rollback: the checkpoint of the same run to continue from. */
+  fromCheckpointId: z.number().int().optional(),
+  rationale: rationale("say why you intervene in this run"),
+});
+export type RequestInterventionInput = z.input<typeof requestInterventionInput>;
+
+export const cancelInterventionInput = z.object({
+  interventionId: z.number().int(),
+  rationale: rationale("say why the intervention is withdrawn"),
+});
+
+export const metricsSnapshotSchema = z.object({
+  last: z.record(z.string(), z.number()),
+  watched: z.object({ metric: z.string(), trend: z.array(z.object({ epoch: z.number(), value: z.number() })) }).nullable(),
+});
+
+export const applyInterventionInput = z.object({
+  interventionId: z.number().int(),
+  /** The epoch boundary (epochs completed) and global step at which it takes effect. */
+  epoch: z.number().int().min(0),
+  step: z.number().int().min(0),
+  /** When omitted, taken from the run's metrics as committed (metricsSnapshotAt). */
+  metricsSnapshot: metricsSnapshotSchema.optional(),
+  /** The training checkpoint written at this boundary (same run, same epoch). */
+  checkpointId: z.number().int(),
+  /** The time of the boundary (UTC ISO); defaults to now. */
+  at: z.iso.datetime().optional(),
+});
+export type ApplyInterventionInput = z.input<typeof applyInterventionInput>;
+
+function parseOrThrow<T extends z.ZodType>(schema: T, raw: unknown): z.output<T> {
+  const r = schema.safeParse(raw);
+  if (!r.success) invalidInput(describeConfigIssues(r.error));
+  return r.data;
+}
+
+type Row = typeof runInterventions.$inferSelect;
+
+function pendingRow(tx: DbOrTx, id: number): Row {
+  const row = tx.select().from(runInterventions).where(eq(runInterventions.id, id)).get();
+  if (!row) notFound(`intervention ${id}`);
+  if (row.status !== "pending") conflict(`intervention ${id} is already ${row.status}: only a pending intervention can change`);
+  return row;
+}
+
+/** Records an engineer's request; it takes effect at the run's next epoch boundary (applyIntervention). */
+export function requestIntervention(ctx: Pick<ServiceContext, "db" | "actor">, raw: RequestInterventionInput) {
+  requireRole(ctx.actor, PILOT_ROLES, "pilot runs");
+  const input = parseOrThrow(requestInterventionInput, raw);
+  const hasSet = input.set !== undefined && Object.keys(input.set).length > 0;
+  if (input.kind === "set" && !hasSet) invalidInput("set: name at least one path to change (PATH=VALUE)");
+  if (input.kind !== "set" && input.kind !== "rollback" && hasSet)
+    invalidInput(`${input.kind} changes no setting: ask for a separate "set" intervention`);
+  if (input.kind === "rollback" && input.fromCheckpointId === undefined) invalidInput("rollback: name the checkpoint to continue from");
+  if (input.kind !== "rollback" && input.fromCheckpointId !== undefined)
+    invalidInput("fromCheckpointId: only a rollback names a checkpoint");
+  return ctx.db.transaction((tx) => {
+    const { effective, status } = runEffectiveConfig(tx, input.runId);
+    const allowed = PILOT_ALLOWED_STATES[input.kind];
+    if (!allowed.includes(status as RunStatus))
+      invalidInput(`run ${input.runId} is ${status}: ${input.kind} needs a run that is ${allowed.join(" or ")}`);
+    let changes: ConfigChange[] = [];
+    if (hasSet) {
+      const v = validatePilotChanges(effective, input.set!);
+      if (!v.ok) invalidInput(v.message);
+      changes = v.changes;
+      if (input.kind === "set" && changes.every((c) => canonicalJson(c.oldValue) === canonicalJson(c.newValue)))
+        invalidInput(`set: ${changes.map((c) => c.path).join(", ")} already ${changes.length > 1 ? "have" : "has"} that value`);
+    }
+    if (input.fromCheckpointId !== undefined) {
+      const ck = tx.select({ runId: checkpoints.runId }).from(checkpoints).where(eq(checkpoints.id, input.fromCheckpointId)).get();
+      if (!ck || ck.runId !== input.runId)
+        invalidInput(`fromCheckpointId: checkpoint ${input.fromCheckpointId} is not a checkpoint of run ${input.runId}`);
+    }
+    if (input.kind !== "set") {
+      const dup = tx
+        .select({ id: runInterventions.id, kind: runInterventions.kind, status: runInterventions.status })
+        .from(runInterventions)
+        .where(eq(runInterventions.runId, input.runId))
+        .all()
+        .find((r) => r.status === "pending" && r.kind === input.kind);
+      if (dup) conflict(`run ${input.runId} already has a pending ${input.kind} (intervention ${dup.id})`);
+    }
+    const row = tx
+      .insert(runInterventions)
+      .values({
+        runId: input.runId,
+        kind: input.kind,
+        changesJson: canonicalJson(changes),
+        fromCheckpointId: input.fromCheckpointId ?? null,
+        rationale: input.rationale,
+        requestedBy: ctx.actor.id,
+        requestedAt: now(),
+        status: "pending",
+      })
+      .returning()
+      .get();
+    appendAuditEvent(tx, {
+      actor: ctx.actor,
+      action: "run.interventionRequested",
+      entityType: "intervention",
+      entityId: row.id,
+      payload: {
+        runId: row.runId,
+        kind: row.kind,
+        changes,
+        fromCheckpointId: row.fromCheckpointId,
+        rationale: row.rationale,
+        requestedAt: row.requestedAt,
+        statusAtRequest: status,
+        sha256: interventionRequestSha256(row),
+      },
+    });
+    return { ...row, changes };
+  });
+}
+
+/** Withdraws a pending intervention (any engineer), with a rationale. */
+export function cancelIntervention(ctx: Pick<ServiceContext, "db" | "actor">, raw: z.input<typeof cancelInterventionInput>) {
+  requireRole(ctx.actor, PILOT_ROLES, "pilot runs");
+  const input = parseOrThrow(cancelInterventionInput, raw);
+  return ctx.db.transaction((tx) => {
+    pendingRow(tx, input.interventionId);
+    const row = tx
+      .update(runInterventions)
+      .set({ status: "cancelled", closedBy: ctx.actor.id, closedAt: now(), closeReason: input.rationale })
+      .where(eq(runInterventions.id, input.interventionId))
+      .returning()
+      .get();
+    appendAuditEvent(tx, {
+      actor: ctx.actor,
+      action: "run.interventionCancelled",
+      entityType: "intervention",
+      entityId: row.id,
+      payload: { runId: row.runId, rationale: row.closeReason, closedAt: row.closedAt, sha256: interventionOutcomeSha256(row) },
+    });
+    return { ...row, changes: parseChanges(row.changesJson) };
+  });
+}
+
+/**
+ * Called by the process that trains the run, at an epoch boundary, after it wrote that boundary's checkpoint and
+ * before it continues with the changed settings: the pending intervention becomes applied and its decision is
+ * written (author: the requester; time: the boundary), in one transaction with run.interventionApplied.
+ */
+export function applyIntervention(deps: Pick<ServiceDeps, "db">, raw: ApplyInterventionInput) {
+  const input = parseOrThrow(applyInterventionInput, raw);
+  const at = input.at ?? now();
+  return deps.db.transaction((tx) => {
+    const pending = pendingRow(tx, input.interventionId);
+    const ck = tx.select().from(checkpoints).where(eq(checkpoints.id, input.checkpointId)).get();
+    if (!ck || ck.runId !== pending.runId)
+      invalidInput(`checkpointId: checkpoint ${input.checkpointId} is not a checkpoint of run ${pending.runId}`);
+    if (ck.epoch !== input.epoch)
+      invalidInput(`checkpointId: checkpoint ${ck.id} was written at epoch ${ck.epoch}, not at epoch ${input.epoch}`);
+    const requester = tx.select().from(users).where(eq(users.id, pending.requestedBy)).get()!;
+    const { effective } = runEffectiveConfig(tx, pending.runId);
+    const snapshot: MetricsSnapshot = input.metricsSnapshot ?? metricsSnapshotAt(tx, pending.runId, watchedMetric(effective));
+    const changes = parseChanges(pending.changesJson);
+    const paths = changes.map((c) => c.path);
+    const decision = tx
+      .insert(decisions)
+      .values({
+        runId: pending.runId,
+        kind: "intervention",
+        // The pilot's action, then the paths it changed ("pause"; "training.learningRate"; "rollback, training.epochs").
+        path: (pending.kind === "set" ? paths : [pending.kind, ...paths]).join(", "),
+        oldValueJson: changes.length ? canonicalJson(Object.fromEntries(changes.map((c) => [c.path, c.oldValue]))) : null,
+        newValueJson: changes.length ? canonicalJson(Object.fromEntries(changes.map((c) => [c.path, c.newValue]))) : null,
+        rationale: pending.rationale,
+        correctsDecisionId: null,
+        authorId: pending.requestedBy,
+        createdAt: at,
+      })
+      .returning()
+      .get();
+    const row = tx
+      .update(runInterventions)
+      .set({
+        status: "applied",
+        appliedAtEpoch: input.epoch,
+        appliedAtStep: input.step,
+        appliedAt: at,
+        metricsSnapshotJson: canonicalJson(snapshot),
+        checkpointId: ck.id,
+        decisionId: decision.id,
+      })
+      .where(eq(runInterventions.id, pending.id))
+      .returning()
+      .get();
+    appendAuditEvent(tx, {
+      // The requester's decision taking effect: the ledger names them, as the decision does.
+      actor: actorOf(requester),
+      action: "run.interventionApplied",
+      entityType: "intervention",
+      entityId: row.id,
+      payload: {
+        runId: row.runId,
+        kind: row.kind,
+        epoch: row.appliedAtEpoch,
+        step: row.appliedAtStep,
+        appliedAt: row.appliedAt,
+        checkpointId: row.checkpointId,
+        metricsSnapshot: snapshot,
+        decisionId: decision.id,
+        decisionSha256: decisionRecordSha256(decision),
+        sha256: interventionOutcomeSha256(row),
+      },
+    });
+    return { intervention: { ...row, changes }, decision };
+  });
+}
+
+/** Called by the server when a pending intervention cannot take effect (e.g. the run ended first): rejected, with why. */
+export function rejectIntervention(deps: Pick<ServiceDeps, "db">, input: { interventionId: number; reason: string }) {
+  const reason = input.reason.trim();
+  if (!reason) invalidInput("reason: say why the intervention cannot take effect");
+  return deps.db.transaction((tx) => {
+    pendingRow(tx, input.interventionId);
+    const row = tx
+      .update(runInterventions)
+      .set({ status: "rejected", closedBy: null, closedAt: now(), closeReason: reason })
+      .where(eq(runInterventions.id, input.interventionId))
+      .returning()
+      .get();
+    appendAuditEvent(tx, {
+      actor: SYSTEM_ACTOR,
+      action: "run.interventionRejected",
+      entityType: "intervention",
+      entityId: row.id,
+      payload: { runId: row.runId, reason, closedAt: row.closedAt, sha256: interventionOutcomeSha256(row) },
+    });
+    return { ...row, changes: parseChanges(row.changesJson) };
+  });
+}
