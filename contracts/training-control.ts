@@ -34,6 +34,12 @@ export const settingsPatchSchema = z
       .int("checkpointEvery must be a whole number")
       .positive("checkpointEvery must be at least 1")
       .optional(),
+    /** Fine-tunes only: freeze the first N layers of the parent (fewer unfreezes, more freezes). */
+    frozenLayers: z
+      .number({ error: "frozenLayers must be a number" })
+      .int("frozenLayers must be a whole number")
+      .min(0, "frozenLayers must be ≥ 0")
+      .optional(),
   })
   .strict();
 export type SettingsPatch = z.infer<typeof settingsPatchSchema>;
@@ -50,6 +56,8 @@ export type EffectiveSettings = {
   earlyStopping: Training["earlyStopping"];
   classWeights: Training["classWeights"];
   checkpointEvery: number;
+  /** Fine-tunes only: how many of the parent's first layers are frozen (fineTune.freezeLayers to begin with). */
+  frozenLayers?: number;
 };
 
 export const EPOCH_CONTROL_THEN = ["continue", "pause", "stop"] as const;
@@ -71,8 +79,8 @@ export function parseEpochControl(input: unknown): { ok: true; control: EpochCon
   return r.success ? { ok: true, control: r.data } : { ok: false, message: describeConfigIssues(r.error) };
 }
 
-/** The settings of a config before any pilot changed them. */
-export function initialSettings(training: Training): EffectiveSettings {
+/** The settings of a config before any pilot changed them (`frozenLayers` given for fine-tunes only). */
+export function initialSettings(training: Training, frozenLayers?: number): EffectiveSettings {
   return {
     learningRate: training.learningRate,
     lrSchedule: training.lrSchedule,
@@ -81,5 +89,6 @@ export function initialSettings(training: Training): EffectiveSettings {
     earlyStopping: training.earlyStopping,
     classWeights: training.classWeights,
     checkpointEvery: training.checkpointEvery,
+    ...(frozenLayers !== undefined ? { frozenLayers } : {}),
   };
 }

@@ -229,6 +229,8 @@ export type ControlContext = {
   trainLabels: Int32Array | null;
   available: string[];
   hasValidation: boolean;
+  /** Fine-tunes: the parent's layers before its head (what frozenLayers may cover); null otherwise. */
+  freezableLayers: number | null;
 };
 
 /**
@@ -250,7 +252,46 @@ export function checkEpochControl(input: unknown, run: ControlContext): EpochCon
       throw new Error(String(error instanceof Error ? error.message : error).replace(/^training\./, "apply."));
     }
   }
+  if (apply.frozenLayers !== undefined) {
+    if (run.freezableLayers === null) throw new Error("apply.frozenLayers: only a fine-tune has parent layers to freeze");
+    if (apply.frozenLayers > run.freezableLayers)
+      throw new Error(
+        `apply.frozenLayers: ${apply.frozenLayers} is more than the ${run.freezableLayers} layers of the parent before its head`,
+      );
+  }
   return parsed.control;
+}
+
+/** Freezes the first `n` layers and makes the others trainable (the head, always last, stays trainable). */
+function setFrozenLayers(model: tf.Sequential, n: number): void {
+  model.layers.forEach((layer, i) => (layer.trainable = i >= n));
+}
+
+/**
+ * A fresh optimizer for a new set of trained variables that keeps the old one's state: the iteration count (and
+ * Adam's running powers), and each slot (moment, accumulator) of every variable still trained; a newly unfrozen
+ * variable starts with zero slots, as it would have in a run that trained it from this step.
+ */
+async function reshapeOptimizer(
+  old: tf.Optimizer,
+  oldVariables: tf.Variable[],
+  newVariables: tf.Variable[],
+  training: Training,
+): Promise<tf.Optimizer> {
+  const state = await captureOptimizerState(old);
+  const n = oldVariables.length;
+  const groups = n > 0 ? (state.slots.length - 1) / n : 0;
+  const slots = [state.slots[0]!];
+  if (!Number.isInteger(groups)) throw new Error("the optimizer's state does not match the trained variables");
+  for (let g = 0; g < groups; g++) {
+    for (const variable of newVariables) {
+      const i = oldVariables.indexOf(variable);
+      slots.push(i >= 0 ? state.slots[1 + g * n + i]! : { shape: [...variable.shape], data: new Float32Array(variable.size) });
+    }
+  }
+  const next = makeOptimizer(training);
+  await restoreOptimizerState(next, { slots, extra: state.extra });
+  return next;
 }
 
 /** Settings after a control's changes, applied after epoch `epoch`: a new rate or schedule counts from the next epoch. */
@@ -264,6 +305,7 @@ export function applySettings(settings: EffectiveSettings, control: EpochControl
   if (apply.earlyStopping !== undefined) next.earlyStopping = apply.earlyStopping;
   if (apply.classWeights !== undefined) next.classWeights = apply.classWeights;
   if (apply.checkpointEvery !== undefined) next.checkpointEvery = apply.checkpointEvery;
+  if (apply.frozenLayers !== undefined) next.frozenLayers = apply.frozenLayers;
   return next;
 }
 
@@ -376,7 +418,12 @@ export async function train(
     const ctx: Context = { model, task, featureShape, sampleSize, outputs };
     const trainLabels = task === "classification" ? labelIndices(trainPart, outputs) : null;
     const valLabels = task === "classification" && hasValidation ? labelIndices(valPart, outputs) : null;
-    let settings: EffectiveSettings = resume ? resume.settings : initialSettings(training);
+    const freezableLayers = job.parent ? job.parent.config.model.layers.length : null;
+    let settings: EffectiveSettings = resume
+      ? resume.settings
+      : initialSettings(training, job.parent ? (job.config.fineTune?.freezeLayers ?? 0) : undefined);
+    // A resumed fine-tune whose frozen layers a pilot changed trains the variables it trained when it stopped.
+    if (resume && settings.frozenLayers !== undefined) setFrozenLayers(model, settings.frozenLayers);
     const perClassWeight = trainLabels ? classWeightsFor(settings.classWeights, classes, trainLabels) : null;
     const batchSize = Math.min(training.batchSize, trainPart.count);
     const batchesPerEpoch = Math.ceil(trainPart.count / batchSize);
@@ -452,7 +499,7 @@ export async function train(
     };
 
     /** Applies one validated control's changes; settings-derived state follows. */
-    const applyControl = (c: EpochControl, epoch: number) => {
+    const applyControl = async (c: EpochControl, epoch: number) => {
       if (!c.apply || Object.keys(c.apply).length === 0) return;
       const before = settings;
       settings = applySettings(settings, c, epoch);
@@ -461,8 +508,17 @@ export async function train(
         stepSetup.uniformWeights = stepSetup.perClassWeight.every((w) => w === 1);
       }
       if (settings.earlyStopping !== before.earlyStopping) earlyStopping = new EarlyStopping(settings.earlyStopping);
+      if (settings.frozenLayers !== before.frozenLayers && settings.frozenLayers !== undefined) {
+        setFrozenLayers(model!, settings.frozenLayers);
+        const trainableVariables = model!.trainableWeights.map((w) => w.read() as tf.Variable);
+        const next = await reshapeOptimizer(optimizer!, stepSetup.trainableVariables, trainableVariables, training);
+        optimizer!.dispose();
+        optimizer = next;
+        stepSetup.optimizer = next;
+        stepSetup.trainableVariables = trainableVariables;
+      }
     };
-    const controlContext = (epoch: number) => ({ epochsRun: epoch, task, classes, trainLabels, available, hasValidation });
+    const controlContext = (epoch: number) => ({ epochsRun: epoch, task, classes, trainLabels, available, hasValidation, freezableLayers });
 
     /** Planned control of this boundary, then the live one (asked again after an invalid answer). */
     const consult = async (epoch: number, metrics: Record<string, number>): Promise<"continue" | "pause" | "stop"> => {
@@ -471,7 +527,7 @@ export async function train(
         const { epoch: _epoch, ...planControl } = plan;
         void _epoch;
         const checked = checkEpochControl(planControl, controlContext(epoch));
-        applyControl(checked, epoch);
+        await applyControl(checked, epoch);
         if (checked.then && checked.then !== "continue") return checked.then;
       }
       if (!control) return "continue";
@@ -481,7 +537,7 @@ export async function train(
         if (signal.cancelled) return "continue"; // the loop honours the cancel at its next check
         try {
           const checked = checkEpochControl(answer, controlContext(epoch));
-          applyControl(checked, epoch);
+          await applyControl(checked, epoch);
           return checked.then ?? "continue";
         } catch (error) {
           emit({ type: "controlRejected", epoch, message: error instanceof Error ? error.message : String(error) });

@@ -9,6 +9,7 @@ import { loadBuiltin } from "../data/builtin";
 import { startTrainingWorker } from "../worker-client";
 import { runJob } from "../run-job";
 import { train } from "../fit";
+import { deserializeWeights } from "../checkpoint";
 import type { CancelSignal, EpochBoundary, EpochControl, TrainerEvent, TrainJob } from "../types";
 import type { TrainingConfigInput } from "../../contracts/training-config";
 import { blobs, config, job } from "./synthetic";
@@ -202,6 +203,48 @@ describe("[trainer/control] epoch-boundary control", () => {
     expect(ofType(planned, "epoch").map((e) => e.settings)).toEqual(ofType(live, "epoch").map((e) => e.settings));
   });
 });
+
+describe("[trainer/control] freezing layers of a fine-tune", () => {
+  const parentLayers = dropoutModel.layers;
+  const child = (epochs: number) =>
+    config({
+      model: dropoutModel,
+      training: { epochs, seed: 99 },
+      fineTune: { parentCheckpointId: "c", freezeLayers: 2, replaceHead: false },
+    });
+
+  it("unfreezes from the next epoch, keeps the optimizer state, replays and resumes exactly", async () => {
+    const parentRun = await run(job(config({ model: { layers: parentLayers }, training: { epochs: 2 } })));
+    const last = ofType(parentRun, "checkpoint").at(-1)!;
+    const parent = {
+      config: config({ model: { layers: parentLayers }, training: { epochs: 2 } }),
+      weights: last.weights,
+      sha256: last.sha256,
+    };
+    const unfreeze = (b: EpochBoundary): EpochControl => (b.epoch === 1 ? { apply: { frozenLayers: 0 } } : {});
+    const live = await run(job(child(4), { parent, resumable: true }), { control: unfreeze });
+    const kernels = ofType(live, "checkpoint").map((c) => deserializeWeights(c.weights).values.get("l0_dense/kernel")!.data);
+    const parentKernel = deserializeWeights(parent.weights).values.get("l0_dense/kernel")!.data;
+    expect(kernels[0]).toEqual(parentKernel); // frozen during epoch 1
+    expect(kernels[1]).not.toEqual(parentKernel); // trained from epoch 2
+    expect(ofType(live, "epoch").map((e) => e.settings?.frozenLayers)).toEqual([2, 0, 0, 0]);
+
+    const replay = await run(job(child(4), { parent, plannedControls: [{ epoch: 1, apply: { frozenLayers: 0 } }] }));
+    expect(only(replay, "finished").weightsSha256).toBe(only(live, "finished").weightsSha256);
+    const resumed = await run(job(child(4), { parent, resume: stateAt(live, 2) }));
+    expect(only(resumed, "finished").weightsSha256).toBe(only(live, "finished").weightsSha256);
+    expect(points(resumed)).toEqual(points(live).slice(2));
+
+    const tooMany = await run(job(child(2), { parent }), {
+      control: (b) => (b.epoch === 1 && !tooManyAsked++ ? { apply: { frozenLayers: 4 } } : {}),
+    });
+    expect(only(tooMany, "controlRejected").message).toBe("apply.frozenLayers: 4 is more than the 3 layers of the parent before its head");
+    const notFineTune = await run(job(cfg({ epochs: 1 })), { control: () => (notFineTuneAsked++ ? {} : { apply: { frozenLayers: 1 } }) });
+    expect(only(notFineTune, "controlRejected").message).toBe("apply.frozenLayers: only a fine-tune has parent layers to freeze");
+  });
+});
+let tooManyAsked = 0;
+let notFineTuneAsked = 0;
 
 describe("[trainer/control] through the worker", () => {
   const iris = loadBuiltin("iris");
