@@ -10,7 +10,11 @@ export type { EffectiveSettings, EpochControl, PlannedControl };
 
 /** What the trainer reports at an epoch boundary when a pilot (control) is attached. */
 export type EpochBoundary = { epoch: number; step: number; metrics: Record<string, number>; settings: EffectiveSettings };
-/** Awaited at each epoch boundary (after the epoch event, before that boundary's checkpoint and the next epoch). */
+/**
+ * Awaited at each epoch boundary (after the epoch event, before that boundary's checkpoint and the next epoch),
+ * the last planned epoch included (a pilot may extend the run), but not after early stopping ended it. An invalid
+ * answer changes nothing: the trainer emits "controlRejected" and calls the function again for the same boundary.
+ */
 export type EpochControlFn = (boundary: EpochBoundary) => Promise<EpochControl>;
 
 export type ColumnType = "number" | "string";

@@ -235,6 +235,8 @@ describe("[trainer/control] freezing layers of a fine-tune", () => {
     expect(only(resumed, "finished").weightsSha256).toBe(only(live, "finished").weightsSha256);
     expect(points(resumed)).toEqual(points(live).slice(2));
 
+    let tooManyAsked = 0;
+    let notFineTuneAsked = 0;
     const tooMany = await run(job(child(2), { parent }), {
       control: (b) => (b.epoch === 1 && !tooManyAsked++ ? { apply: { frozenLayers: 4 } } : {}),
     });
@@ -243,8 +245,6 @@ describe("[trainer/control] freezing layers of a fine-tune", () => {
     expect(only(notFineTune, "controlRejected").message).toBe("apply.frozenLayers: only a fine-tune has parent layers to freeze");
   });
 });
-let tooManyAsked = 0;
-let notFineTuneAsked = 0;
 
 describe("[trainer/control] through the worker", () => {
   const iris = loadBuiltin("iris");
