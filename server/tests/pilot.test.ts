@@ -4,6 +4,9 @@
  * old values following earlier applied interventions, the `pilot` CLI command, and the content check of
  * run_interventions (clean, then tampered for real on a copy).
  */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { eq } from "drizzle-orm";
 import { auditEvents, checkpoints, runInterventions, runs, users } from "@/db/schema";
@@ -14,6 +17,8 @@ import { actorOf } from "@/server/users/service";
 import { DomainError } from "@/server/errors";
 import { checkContent } from "@/server/audit/content/verify-content";
 import { pilotCommand } from "@/server/cli/pilot";
+import { exportReportBundle } from "@/server/audit/report/export-bundle";
+import { verifyReportBundle } from "@/server/audit/report/verify-report";
 import { DEMO_USERS } from "@/server/demo/seed";
 import { snapshot } from "@/server/audit/content/tests/content-fixture";
 import { createTestApp, irisConfig, type TestApp } from "./test-app";
@@ -230,6 +235,20 @@ describe("applying at an epoch boundary", () => {
   it("the trigger refuses any other edit of an intervention", () => {
     expect(() => app.db.$client.prepare("UPDATE run_interventions SET rationale = 'x' WHERE id = ?").run(setId)).toThrow(/UPDATE rejected/);
     expect(() => app.db.$client.prepare("DELETE FROM run_interventions WHERE id = ?").run(setId)).toThrow(/DELETE rejected/);
+  });
+
+  it("the auditor's report bundle of a piloted run verifies offline (the intervention decisions are backed by their events)", async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-pilot-bundle-"));
+    try {
+      const v = await app.as("engineer").models.register({ runId: trainedRunId, modelName: "iris-piloted" });
+      const bundle = path.join(tmp, "bundle");
+      exportReportBundle({ db: app.db, auditKeys: app.auditKeys }, actor("auditor"), v.modelVersionId, bundle);
+      const full = await verifyReportBundle(bundle, { publicKeyPem: app.auditKeys.publicKeyPem });
+      expect(full.problems).toEqual([]);
+      expect(full.ok).toBe(true);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
   });
 
   it("a later request's old value follows the interventions applied before it", () => {

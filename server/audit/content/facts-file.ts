@@ -134,6 +134,15 @@ export function collectFactsFile(
     if (type === "aliasMove") continue; // alias.move events are about the model
     for (const { row } of list) for (const [seq] of eventsOf.all(type, String(row.id), uptoSeq) as [number][]) related.add(seq);
   }
+  // A decision made while its run trained is recorded by its intervention's run.interventionApplied event.
+  const appliedOf = sqlite
+    .prepare(
+      `SELECT e.seq FROM run_interventions i JOIN audit_events e ON e.entity_type = 'intervention' AND e.entity_id = CAST(i.id AS TEXT)
+        WHERE i.decision_id = ? AND e.action = 'run.interventionApplied' AND e.seq <= ?`,
+    )
+    .raw(true);
+  for (const { row } of records.decision ?? [])
+    if (row.kind === "intervention") for (const [seq] of appliedOf.all(row.id, uptoSeq) as [number][]) related.add(seq);
 
   const metrics: FactsFile["metrics"] = {};
   const metricsOmitted: FactsFile["metricsOmitted"] = {};

@@ -5,7 +5,7 @@
  * Invariant: ascending seq, each event once; alias moves of the model only when they involve this version.
  */
 import { and, eq, inArray } from "drizzle-orm";
-import { auditEvents } from "@/db/schema";
+import { auditEvents, runInterventions } from "@/db/schema";
 import type { DbOrTx } from "@/db/client";
 import type { DocumentSection } from "@/server/documents/queries";
 
@@ -56,6 +56,18 @@ export function citedEvents(db: DbOrTx, ids: ReportedIds): CitedEvent[] {
     ["promotionRequest", ids.requestIds],
     ["signature", ids.signatureIds],
     ["document", ids.documentIds],
+    // A decision made while the run trained is recorded by its intervention's events (request, then applied).
+    [
+      "intervention",
+      ids.decisionIds.length
+        ? db
+            .select({ id: runInterventions.id })
+            .from(runInterventions)
+            .where(inArray(runInterventions.decisionId, ids.decisionIds))
+            .all()
+            .map((r) => r.id)
+        : [],
+    ],
   ];
   const rows: (typeof auditEvents.$inferSelect)[] = [];
   for (const [type, list] of byType) {
