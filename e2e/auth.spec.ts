@@ -155,14 +155,23 @@ test("[AUTH]: a 50 MB email is refused with 413 before the database, which does 
     );
   const before = size();
   const t0 = Date.now();
-  const res = await request.post("/api/trpc/auth.signIn", {
-    data: `{"email":"${"a".repeat(50 * 1024 * 1024)}@example.org","password":"x"}`,
-    headers: { "content-type": "application/json", "x-forwarded-for": "192.0.2.50" },
+  const signInWithEmailOf = (bytes: number, address: string) =>
+    request.post("/api/trpc/auth.signIn", {
+      data: `{"email":"${"a".repeat(bytes)}@example.org","password":"x"}`,
+      headers: { "content-type": "application/json", "x-forwarded-for": address },
+    });
+  // The server answers 413 as soon as the limit is passed and stops reading, so the client may still be writing the
+  // rest of the 50 MB when the connection closes: a write error (EPIPE, reset) is the same refusal seen from the client.
+  const huge = await signInWithEmailOf(50 * 1024 * 1024, "192.0.2.50").catch((e: Error) => {
+    expect(e.message).toMatch(/EPIPE|ECONNRESET|socket hang up/);
+    return null;
   });
-  expect(res.status()).toBe(413);
-  expect((await res.json()).error.message).toMatch(/request body is over the 1024 KiB limit/);
+  if (huge) expect(huge.status()).toBe(413);
   expect(Date.now() - t0).toBeLessThan(10_000);
   expect(size() - before).toBeLessThan(64 * 1024); // at most a timer checkpoint; the issue saw +229 MB
+  const overLimit = await signInWithEmailOf(1_100_000, "192.0.2.52");
+  expect(overLimit.status()).toBe(413);
+  expect((await overLimit.json()).error.message).toMatch(/request body is over the 1024 KiB limit/);
   const long = await post(
     request,
     "auth.signIn",
