@@ -5,6 +5,7 @@
  * run_interventions (clean, then tampered for real on a copy).
  */
 import fs from "node:fs";
+import { spawnSync } from "node:child_process";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -246,6 +247,13 @@ describe("applying at an epoch boundary", () => {
       const full = await verifyReportBundle(bundle, { publicKeyPem: app.auditKeys.publicKeyPem });
       expect(full.problems).toEqual([]);
       expect(full.ok).toBe(true);
+      // The standalone verifier an auditor runs (its own copy of the checks) agrees.
+      const script = spawnSync(process.execPath, ["verify-bundle.mjs", "--json"], {
+        cwd: bundle,
+        encoding: "utf8",
+        env: { PATH: process.env.PATH ?? "", NODE_ENV: "production" },
+      });
+      expect(script.status, script.stdout + script.stderr).toBe(0);
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
     }

@@ -500,7 +500,10 @@ export async function verifyBundleDir(dir, opts = {}) {
   const coveredUpTo = cpList.reduce((m, c) => Math.max(m, Number.isSafeInteger(c.treeSize) ? c.treeSize : 0), 0);
   const facts = readFacts(dir);
   const ledgerActions = new Set(["audit.checkpoint", "audit.export", "audit.keyRotate"]);
-  const keep = (row) => ledgerActions.has(row.action) || (facts.keys !== null && facts.keys.has(`${row.entityType}:${row.entityId}`));
+  const keep = (row) =>
+    ledgerActions.has(row.action) ||
+    (facts.keys !== null && facts.keys.has(`${row.entityType}:${row.entityId}`)) ||
+    (facts.related?.has(row.seq) ?? false);
   const log = await readEvents(eventsFile, wantRoots, keep, witnesses.coveredSize, coveredUpTo);
   const n = log.events;
   const cut = log.failure ? log.failure.seq : Infinity; // nothing at or after the first bad event can be judged
@@ -846,7 +849,9 @@ function readFacts(dir) {
       keys.add(type === "aliasMove" ? `model:${row.modelId}` : `${type}:${row.id}`);
     }
   }
-  return { value, keys, text };
+  // Events facts.json names by seq (e.g. the intervention event behind a decision made while its run trained).
+  const related = new Set(Array.isArray(value.relatedSeqs) ? value.relatedSeqs : []);
+  return { value, keys, related, text };
 }
 
 class FactChecker {
@@ -1265,7 +1270,10 @@ const decisionSha = (d) =>
     }),
   );
 
-/** Initial and change decisions are named in their run's run.create; notes and corrections have their own event. */
+/**
+ * Initial and change decisions are named in their run's run.create; notes and corrections have their own event;
+ * intervention decisions are named by their intervention's run.interventionApplied.
+ */
 function checkDecisions(c, t, byAction, runCreates) {
   const claimed = new Set();
   for (const [runId, ev] of runCreates) {
@@ -1306,6 +1314,16 @@ function checkDecisions(c, t, byAction, runCreates) {
     else c.gap(ev.action, "decision old/new values", ev.seq);
     c.actor("decision", d.id, ev, d.authorId);
   }
+  // Decisions of applied interventions (a pilot's change while the run trained): named by run.interventionApplied.
+  for (const ev of byAction("run.interventionApplied")) {
+    const d = typeof ev.payload.decisionId === "number" ? t.decision.get(ev.payload.decisionId)?.row : undefined;
+    if (!d || claimed.has(d.id)) continue;
+    claimed.add(d.id);
+    c.content.checked++;
+    c.compare("decision", d.id, "run", ev.payload.runId, d.runId, ev.seq);
+    c.compare("decision", d.id, "record (rationale, old/new values, author, time)", ev.payload.decisionSha256, decisionSha(d), ev.seq);
+    c.actor("decision", d.id, ev, d.authorId);
+  }
   for (const [id, rec] of t.decision)
     if (!claimed.has(id))
       c.problem(
@@ -1315,7 +1333,7 @@ function checkDecisions(c, t, byAction, runCreates) {
         null,
         "row exists",
         rec.seq,
-        `decision ${id} has no ${rec.row.kind === "note" || rec.row.kind === "correction" ? "decision.create" : "run.create (of its run)"} event in the ledger (row written outside the app?)`,
+        `decision ${id} has no ${rec.row.kind === "note" || rec.row.kind === "correction" ? "decision.create" : rec.row.kind === "intervention" ? "run.interventionApplied (of its intervention)" : "run.create (of its run)"} event in the ledger (row written outside the app?)`,
       );
 }
 
