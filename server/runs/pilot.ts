@@ -17,7 +17,16 @@
  */
 import { eq } from "drizzle-orm";
 import { z } from "zod";
-import { checkpoints, decisions, INTERVENTION_KINDS, runInterventions, users, type InterventionKind, type RunStatus } from "@/db/schema";
+import {
+  checkpoints,
+  decisions,
+  INTERVENTION_KINDS,
+  runInterventions,
+  runs,
+  users,
+  type InterventionKind,
+  type RunStatus,
+} from "@/db/schema";
 import type { DbOrTx } from "@/db/client";
 import { appendAuditEvent, SYSTEM_ACTOR } from "@/server/audit/ledger";
 import { canonicalJson } from "@/contracts/canonical";
@@ -240,6 +249,11 @@ export function applyIntervention(deps: Pick<ServiceDeps, "db">, raw: ApplyInter
       .where(eq(runInterventions.id, pending.id))
       .returning()
       .get();
+    // A pause parks a queued or running run (its training slot is freed by the caller); a resume is the run's next
+    // run.start. The content check derives the status the same way (check-runs.ts).
+    const runStatus = tx.select({ status: runs.status }).from(runs).where(eq(runs.id, row.runId)).get()!.status;
+    if (row.kind === "pause" && (runStatus === "running" || runStatus === "queued"))
+      tx.update(runs).set({ status: "paused" }).where(eq(runs.id, row.runId)).run();
     appendAuditEvent(tx, {
       // The requester's decision taking effect: the ledger names them, as the decision does.
       actor: actorOf(requester),

@@ -238,6 +238,28 @@ describe("applying at an epoch boundary", () => {
     expect(() => app.db.$client.prepare("DELETE FROM run_interventions WHERE id = ?").run(setId)).toThrow(/DELETE rejected/);
   });
 
+  it("a pause taking effect parks a running run as paused, and the content check derives the same status", async () => {
+    const ctx = { ...app, actor: actor("engineer") };
+    const run = createRun(ctx, { experimentId: app.experimentId, config: irisConfig({ epochs: 400 }), rationale: "long run to pause" });
+    app.orchestrator.launch(run.id);
+    let first: typeof checkpoints.$inferSelect | undefined;
+    for (let i = 0; i < 600 && !first; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      first = app.db.select().from(checkpoints).where(eq(checkpoints.runId, run.id)).get();
+    }
+    expect(first).toBeDefined();
+    const pause = requestIntervention(ctx, { runId: run.id, kind: "pause", rationale: "the curve is flat: look before going on" });
+    applyIntervention(app, { interventionId: pause.id, epoch: first!.epoch, step: first!.step, checkpointId: first!.id });
+    expect(app.db.select().from(runs).where(eq(runs.id, run.id)).get()!.status).toBe("paused");
+    const mid = checkContent(app.db.$client, { artifactsDir: null, uptoSeq: Number.MAX_SAFE_INTEGER });
+    expect(mid.level.problems.filter((p) => p.entityType === "run" && p.entityId === String(run.id))).toEqual([]);
+    // Until the orchestrator glue frees the slot on a pause, the worker is stopped here.
+    app.orchestrator.cancel(run.id);
+    await app.orchestrator.waitFor(run.id);
+    const end = checkContent(app.db.$client, { artifactsDir: null, uptoSeq: Number.MAX_SAFE_INTEGER });
+    expect(end.level.problems.map((p) => p.message)).toEqual([]);
+  }, 60_000);
+
   it("the auditor's report bundle of a piloted run verifies offline (the intervention decisions are backed by their events)", async () => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-pilot-bundle-"));
     try {

@@ -103,13 +103,26 @@ export function checkRuns(c: ContentChecker, events: EventSource, t: Tables, wit
   });
 
   const starts = byEntity(events.byAction("run.start"));
-  const lifecycle = [...END_ACTIONS.flatMap((a) => events.byAction(a)), ...events.byAction("run.start")].sort((a, b) => a.seq - b.seq);
+  const lifecycle = [
+    ...END_ACTIONS.flatMap((a) => events.byAction(a)),
+    ...events.byAction("run.start"),
+    ...events.byAction("run.interventionApplied"),
+  ].sort((a, b) => a.seq - b.seq);
   const lastStatus = new Map<string, { status: string; seq: number }>();
   for (const [id, { ev }] of created) lastStatus.set(String(id), { status: "queued", seq: ev.seq });
   const ends = new Map<number, RunEnd>();
   for (const ev of lifecycle) {
     if (ev.action === "run.start") {
       lastStatus.set(ev.entityId, { status: "running", seq: ev.seq });
+      continue;
+    }
+    if (ev.action === "run.interventionApplied") {
+      // A pause taking effect parks a queued or running run as "paused" (server/runs/pilot.ts); its resume is a run.start.
+      const p = ev.payload.includes('"kind":"pause"') ? parsePayload(c, "intervention", ev.entityId, ev) : null;
+      const runId = p && typeof p.runId === "number" ? String(p.runId) : null;
+      const last = runId === null ? undefined : lastStatus.get(runId);
+      if (runId !== null && p?.kind === "pause" && (last?.status === "running" || last?.status === "queued"))
+        lastStatus.set(runId, { status: "paused", seq: ev.seq });
       continue;
     }
     const p = parsePayload(c, "run", ev.entityId, ev);
