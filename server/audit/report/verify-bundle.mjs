@@ -1110,17 +1110,23 @@ function checkFacts(dir, facts, log, exportEvent, content) {
           ["finishedAt", r.finishedAt, "end time"],
         ]);
     }
-    const last = mine.filter((e) => ["run.start", "run.complete", "run.cancel", "run.fail"].includes(e.action)).at(-1);
+    // The status the lifecycle events call for; a pause taking effect (run.interventionApplied) parks a queued or running run.
+    const lifecycle = [
+      ...mine.filter((e) => ["run.start", "run.complete", "run.cancel", "run.fail"].includes(e.action)),
+      ...events.filter((e) => e.action === "run.interventionApplied" && e.payload?.kind === "pause" && e.payload?.runId === r.id),
+    ].sort((a, b) => a.seq - b.seq);
+    let status = "queued";
+    let last;
+    for (const e of lifecycle) {
+      if (e.action === "run.interventionApplied") {
+        if (status === "running" || status === "queued") [status, last] = ["paused", e];
+        continue;
+      }
+      last = e;
+      status = e.action === "run.start" ? "running" : e.action === "run.fail" ? "failed" : String(e.payload.status);
+    }
     const createdEv = runCreates.get(r.id);
-    if (createdEv)
-      c.compare(
-        "run",
-        r.id,
-        "status",
-        !last ? "queued" : last.action === "run.start" ? "running" : last.action === "run.fail" ? "failed" : String(last.payload.status),
-        r.status,
-        (last ?? createdEv).seq,
-      );
+    if (createdEv) c.compare("run", r.id, "status", status, r.status, (last ?? createdEv).seq);
     checkMetricPoints(c, f, r.id, end, content);
   }
   checkDecisions(c, t, byAction, runCreates);
