@@ -21,6 +21,8 @@ import { pilotCommand } from "@/server/cli/pilot";
 import { exportReportBundle } from "@/server/audit/report/export-bundle";
 import { verifyReportBundle } from "@/server/audit/report/verify-report";
 import { DEMO_USERS } from "@/server/demo/seed";
+import { trainingConfigSchema } from "@/contracts/training-config";
+import { effectiveConfig, validatePilotChanges } from "@/contracts/pilot-config";
 import { snapshot } from "@/server/audit/content/tests/content-fixture";
 import { createTestApp, irisConfig, type TestApp } from "./test-app";
 
@@ -359,5 +361,34 @@ describe("npm run cli -- pilot", () => {
 
   it("the help says when it takes effect", async () => {
     expect((await cli(["--help"])).out).toMatch(/takes effect at the run's next epoch boundary/);
+  });
+});
+
+describe("effectiveConfig and validatePilotChanges (contracts/pilot-config.ts)", () => {
+  const config = trainingConfigSchema.parse(irisConfig({ epochs: 5, learningRate: 0.03 }));
+
+  it("lays applied changes over the config in order, leaving the config itself unchanged", () => {
+    const out = effectiveConfig(config, [
+      { changes: [{ path: "training.learningRate", oldValue: 0.03, newValue: 0.01 }] },
+      {
+        changes: [
+          { path: "training.learningRate", oldValue: 0.01, newValue: 0.005 },
+          { path: "training.epochs", oldValue: 5, newValue: 9 },
+        ],
+      },
+    ]);
+    expect([out.training.learningRate, out.training.epochs]).toEqual([0.005, 9]);
+    expect([config.training.learningRate, config.training.epochs]).toEqual([0.03, 5]);
+  });
+
+  it("names what cannot be changed on this run", () => {
+    const es = validatePilotChanges(config, { "training.earlyStopping.patience": 3 });
+    expect(es).toEqual({ ok: false, message: expect.stringMatching(/^training\.earlyStopping\.patience: this run has no early stopping/) });
+    const ft = validatePilotChanges(config, { "fineTune.freezeLayers": 1 });
+    expect(ft).toEqual({ ok: false, message: "fineTune.freezeLayers: this run is not a fine-tune, it has no frozen layers" });
+    const schedule = validatePilotChanges(config, { "training.lrSchedule": { type: "step", everyEpochs: 2, factor: 0.5 } });
+    expect(schedule.ok && schedule.changes).toEqual([
+      { path: "training.lrSchedule", oldValue: { type: "constant" }, newValue: { type: "step", everyEpochs: 2, factor: 0.5 } },
+    ]);
   });
 });
