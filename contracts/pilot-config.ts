@@ -111,19 +111,15 @@ export function validatePilotChanges(
 
 /**
  * A change list as the trainer's settings patch (contracts/training-control.ts, `EpochControl.apply`): one key per
- * changed training field; an early-stopping sub-path sends the whole early-stopping object of the new effective
- * config. fineTune.freezeLayers is returned apart (the trainer's patch has no field for it).
+ * changed field (training.X → X, fineTune.freezeLayers → frozenLayers); an early-stopping sub-path sends the whole
+ * early-stopping object of the effective config after the change.
  */
-export function settingsPatchOf(
-  changes: readonly ConfigChange[],
-  after: TrainingConfig,
-): { apply: Record<string, unknown>; freezeLayers?: number } {
+export function settingsPatchOf(changes: readonly ConfigChange[], after: TrainingConfig): Record<string, unknown> {
   const apply: Record<string, unknown> = {};
-  let freezeLayers: number | undefined;
   for (const c of changes) {
-    if (c.path === "fineTune.freezeLayers") freezeLayers = c.newValue as number;
+    if (c.path === "fineTune.freezeLayers") apply.frozenLayers = c.newValue;
     else if (c.path.startsWith("training.earlyStopping")) apply.earlyStopping = after.training.earlyStopping;
     else apply[c.path.slice("training.".length)] = c.newValue;
   }
-  return freezeLayers === undefined ? { apply } : { apply, freezeLayers };
+  return apply;
 }

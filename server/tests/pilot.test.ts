@@ -22,7 +22,8 @@ import { exportReportBundle } from "@/server/audit/report/export-bundle";
 import { verifyReportBundle } from "@/server/audit/report/verify-report";
 import { DEMO_USERS } from "@/server/demo/seed";
 import { trainingConfigSchema } from "@/contracts/training-config";
-import { effectiveConfig, validatePilotChanges } from "@/contracts/pilot-config";
+import { effectiveConfig, settingsPatchOf, validatePilotChanges } from "@/contracts/pilot-config";
+import { parseEpochControl } from "@/contracts/training-control";
 import { snapshot } from "@/server/audit/content/tests/content-fixture";
 import { createTestApp, irisConfig, type TestApp } from "./test-app";
 
@@ -390,5 +391,16 @@ describe("effectiveConfig and validatePilotChanges (contracts/pilot-config.ts)",
     expect(schedule.ok && schedule.changes).toEqual([
       { path: "training.lrSchedule", oldValue: { type: "constant" }, newValue: { type: "step", everyEpochs: 2, factor: 0.5 } },
     ]);
+  });
+});
+
+describe("settingsPatchOf: what the orchestrator hands the trainer", () => {
+  it("is accepted by the trainer's epoch control schema", () => {
+    const config = trainingConfigSchema.parse({ ...irisConfig(), training: { ...irisConfig().training, earlyStopping: { patience: 2 } } });
+    const v = validatePilotChanges(config, { "training.earlyStopping.patience": 5, "training.learningRate": 0.01 });
+    if (!v.ok) throw new Error(v.message);
+    const apply = settingsPatchOf(v.changes, effectiveConfig(config, [v]));
+    expect(apply).toEqual({ earlyStopping: { metric: "val_loss", mode: "min", patience: 5, minDelta: 0 }, learningRate: 0.01 });
+    expect(parseEpochControl({ apply, then: "continue" }).ok).toBe(true);
   });
 });
