@@ -65,6 +65,11 @@ export const epochControlSchema = z
   .object({
     apply: settingsPatchSchema.optional(),
     then: z.enum(EPOCH_CONTROL_THEN, { error: `then must be one of ${EPOCH_CONTROL_THEN.join(", ")}` }).optional(),
+    /**
+     * Write this boundary's checkpoint even when the cadence does not ask for it: a pilot's decision is bound to the
+     * checkpoint of the boundary where it took effect (server/runs/pilot.ts applyIntervention). Changes no weights.
+     */
+    checkpoint: z.literal(true, { error: "checkpoint must be true when given" }).optional(),
   })
   .strict();
 export type EpochControl = z.infer<typeof epochControlSchema>;

@@ -474,6 +474,8 @@ export async function train(
     let stoppedEarly = false;
     let cancelled = false;
     let decided: "continue" | "pause" | "stop" = "continue";
+    /** A control of this boundary asked for its checkpoint (checkpoint: true) whatever the cadence. */
+    let checkpointAsked = false;
 
     /** Builds the state of this boundary once the keeper has recorded its checkpoint (resumable jobs only). */
     const stateAttacher = (optimizerState: OptimizerState | null, epoch: number) =>
@@ -528,6 +530,7 @@ export async function train(
         void _epoch;
         const checked = checkEpochControl(planControl, controlContext(epoch));
         await applyControl(checked, epoch);
+        if (checked.checkpoint) checkpointAsked = true;
         if (checked.then && checked.then !== "continue") return checked.then;
       }
       if (!control) return "continue";
@@ -538,6 +541,7 @@ export async function train(
         try {
           const checked = checkEpochControl(answer, controlContext(epoch));
           await applyControl(checked, epoch);
+          if (checked.checkpoint) checkpointAsked = true;
           return checked.then ?? "continue";
         } catch (error) {
           emit({ type: "controlRejected", epoch, message: error instanceof Error ? error.message : String(error) });
@@ -606,9 +610,10 @@ export async function train(
       });
 
       if (earlyStopping.patienceRanOut(metrics)) stoppedEarly = epoch < settings.epochs;
+      checkpointAsked = false;
       if (piloted && !stoppedEarly) decided = await consult(epoch, metrics);
       const ending = stoppedEarly || decided !== "continue" || epoch >= settings.epochs;
-      if (epoch % settings.checkpointEvery === 0 || ending) await saveAtBoundary(epoch, metrics);
+      if (epoch % settings.checkpointEvery === 0 || ending || checkpointAsked) await saveAtBoundary(epoch, metrics);
       if (ending) break;
     }
 

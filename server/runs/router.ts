@@ -1,16 +1,18 @@
 /** Runs: launch (new, fork, re-run, fine-tune), read, live metric points, cancel, tags, size estimate, on-demand evaluation. */
 import { z } from "zod";
 import { router, signedInProcedure, engineerProcedure, roleProcedure } from "@/server/trpc/init";
-import { cancelRun, createRunInput, launchRun, addRunTag, removeRunTag, tagInput } from "@/server/runs/service";
+import { cancelRun, createRunInput, launchRun, addRunTag, removeRunTag, requestPilotIntervention, tagInput } from "@/server/runs/service";
 import { getRun, listRuns, metricPoints } from "@/server/runs/queries";
 import { estimateConfig } from "@/server/runs/trainer-tasks";
 import { EVALUATION_ROLES, evaluateCheckpointInput, evaluateRunCheckpoint } from "@/server/runs/evaluations";
-import { cancelIntervention, cancelInterventionInput, requestIntervention, requestInterventionInput } from "@/server/runs/pilot";
+import { cancelIntervention, cancelInterventionInput, requestInterventionInput } from "@/server/runs/pilot";
 import { listInterventions } from "@/server/runs/pilot-queries";
 
 /** Live piloting: requests are queued and take effect at the run's next epoch boundary (server/runs/pilot.ts). */
 const pilotRouter = router({
-  request: engineerProcedure.input(requestInterventionInput).mutation(({ ctx, input }) => requestIntervention(ctx.services, input)),
+  request: engineerProcedure
+    .input(requestInterventionInput)
+    .mutation(({ ctx, input }) => requestPilotIntervention(ctx.services, ctx.services.orchestrator, input)),
   cancel: engineerProcedure.input(cancelInterventionInput).mutation(({ ctx, input }) => cancelIntervention(ctx.services, input)),
   list: signedInProcedure
     .input(z.object({ runId: z.number().int() }))

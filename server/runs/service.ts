@@ -13,6 +13,7 @@ import { decisionRecordSha256, runParamValue as paramValue } from "@/server/audi
 import { resolveDataset } from "../datasets/service";
 import { now, requireRole, type ServiceContext } from "../app-context/service-context";
 import { conflict, invalidInput, notFound } from "@/server/errors";
+import { requestIntervention, type RequestInterventionInput } from "./pilot";
 
 export const createRunInput = z.object({
   experimentId: z.number().int(),
@@ -201,6 +202,16 @@ export function launchRun(ctx: ServiceContext, orchestrator: RunLauncher, raw: C
   const run = createRun(ctx, raw);
   orchestrator.launch(run.id);
   return { id: run.id, name: run.name };
+}
+
+/**
+ * An engineer pilots a run (server/runs/pilot.ts: queued as a pending intervention). A resume of a paused run is also
+ * handed to the orchestrator, which re-queues the run; it continues from its last checkpoint and applies the resume.
+ */
+export function requestPilotIntervention(ctx: ServiceContext, orchestrator: RunLauncher, raw: RequestInterventionInput) {
+  const out = requestIntervention(ctx, raw);
+  if (out.kind === "resume") orchestrator.launch(out.runId);
+  return out;
 }
 
 /**

@@ -26,6 +26,7 @@ import { effectiveConfig, settingsPatchOf, validatePilotChanges } from "@/contra
 import { parseEpochControl } from "@/contracts/training-control";
 import { snapshot } from "@/server/audit/content/tests/content-fixture";
 import { createTestApp, irisConfig, type TestApp } from "./test-app";
+import { RunOrchestrator } from "@/server/runs/orchestrator/orchestrator";
 
 vi.mock("server-only", () => ({}));
 
@@ -72,8 +73,10 @@ beforeAll(async () => {
   }).id;
   pauseId = requestIntervention(ctx, { runId: trainedRunId, kind: "pause", rationale: "look at the curves" }).id;
   stopId = requestIntervention(ctx, { runId: trainedRunId, kind: "stop", rationale: "maybe stop early" }).id;
-  app.orchestrator.launch(trainedRunId);
-  await app.orchestrator.waitFor(trainedRunId);
+  // Not piloted: this file applies the interventions by hand (pilot-live.test.ts covers the orchestrator applying them).
+  const unpiloted = new RunOrchestrator(app, { piloted: false });
+  unpiloted.launch(trainedRunId);
+  await unpiloted.waitFor(trainedRunId);
 }, 180_000);
 afterAll(() => app?.close());
 

@@ -3,10 +3,20 @@
  * Training never runs on the request path: each run gets a worker thread. At most `maxConcurrent` runs train
  * at once (the machine has 2 cores); the rest wait as "queued", in creation order.
  * Invariant: a run ends in exactly one of completed / cancelled / failed, even when its worker crashes.
+ *
+ * Live piloting: every run trains piloted and resumable. At each epoch boundary the worker waits for a control; the
+ * orchestrator reads the run's pending interventions (set, pause, stop) and answers with ONE control (the merged
+ * settings patch of the sets; then stop > pause > continue), asking for that boundary's checkpoint whenever anything
+ * is pending, because each decision is bound to the checkpoint of the boundary where it took effect. When that
+ * checkpoint is persisted, the interventions are applied in id order (server/runs/pilot.ts applyIntervention). A
+ * control the trainer rejects rejects its set interventions (the trainer asks again; a pause or stop still applies).
+ * A paused run (finished "paused") frees its slot and stays "paused"; a resume intervention re-queues it, it
+ * continues from the resume state of its last checkpoint (server/runs/resume-states.ts) and the resume is applied
+ * at its "started" event with that checkpoint. Rollback interventions are left pending (not wired here).
  */
-import { eq, inArray } from "drizzle-orm";
+import { desc, eq, inArray } from "drizzle-orm";
 import { execFileSync } from "node:child_process";
-import { runs, users } from "@/db/schema";
+import { checkpoints, runs, users } from "@/db/schema";
 import type { TrainingConfig } from "@/contracts/training-config";
 import { startTrainingWorker } from "@/trainer/worker-client";
 import type { BackendName, TrainerEvent, TrainJob } from "@/trainer/types";
@@ -26,7 +36,13 @@ import {
   type MetricPoint,
 } from "./persist-events";
 import { SYSTEM_ACTOR } from "@/server/audit/ledger";
+import type { EpochControl } from "@/contracts/training-control";
+import { effectiveConfig, settingsPatchOf } from "@/contracts/pilot-config";
+import { applyIntervention, rejectIntervention } from "@/server/runs/pilot";
+import { pendingInterventions, runEffectiveConfig } from "@/server/runs/pilot-queries";
+import { loadResumeState, storeResumeState } from "@/server/runs/resume-states";
 import { applyCheckpointPolicy } from "@/server/audit/checkpoint-policy";
+import { DomainError } from "@/server/errors";
 
 type Active = { cancel: () => void; done: Promise<void> };
 
@@ -51,16 +67,22 @@ export class RunOrchestrator {
 
   constructor(
     private deps: ServiceDeps,
-    private opts: { maxConcurrent?: number; backend?: BackendName | "auto" } = {},
+    /** piloted: false trains without the epoch-boundary control (interventions stay pending; tests that apply them by hand). */
+    private opts: { maxConcurrent?: number; backend?: BackendName | "auto"; piloted?: boolean } = {},
   ) {}
 
   private get maxConcurrent() {
     return this.opts.maxConcurrent ?? Number(process.env.RUNLEDGER_MAX_CONCURRENT_RUNS ?? 1);
   }
 
-  /** Queues a run that is in status "queued"; it starts as soon as a training slot is free. */
+  /**
+   * Queues a run that is in status "queued" (or "paused" with a pending resume intervention: it continues from its
+   * last checkpoint); it starts as soon as a training slot is free.
+   */
   launch(runId: number): void {
     if (this.active.has(runId) || this.waiting.includes(runId)) return;
+    const row = this.deps.db.select({ status: runs.status }).from(runs).where(eq(runs.id, runId)).get();
+    if (row?.status === "paused" && !pendingInterventions(this.deps.db, runId).some((i) => i.kind === "resume")) return;
     this.waiting.push(runId);
     this.pump();
   }
@@ -161,11 +183,55 @@ export class RunOrchestrator {
     const config = JSON.parse(run.configJson) as TrainingConfig;
     const dataset = resolveDataset(db, artifacts, { ...actor, id: author.id }, config.data.dataset);
     const parent = run.parentCheckpointId === null ? undefined : parentForJob(this.deps, run.parentCheckpointId);
+    // A paused run continues from the exact-resume state of its last checkpoint (the one its pause wrote).
+    let resumedFrom: { checkpointId: number; epoch: number; step: number } | undefined;
+    let resume: TrainJob["resume"];
+    if (run.status === "paused") {
+      const last = db.select().from(checkpoints).where(eq(checkpoints.runId, runId)).orderBy(desc(checkpoints.epoch)).limit(1).get();
+      const state = last ? loadResumeState(this.deps, last.sha256) : null;
+      if (!last || !state) throw new Error(`run ${runId} is paused but its last checkpoint has no resume state`);
+      resume = state;
+      resumedFrom = { checkpointId: last.id, epoch: last.epoch, step: last.step };
+    }
     const job: TrainJob = {
       config,
       dataset: { bytes: dataset.bytes(), schema: dataset.schema, sha256: dataset.row.sha256 },
       parent,
       backend: this.opts.backend ?? (process.env.RUNLEDGER_BACKEND as BackendName | undefined) ?? "auto",
+      ...(this.opts.piloted === false ? {} : { piloted: true as const }),
+      resumable: true,
+      ...(resume ? { resume } : {}),
+    };
+    /** Interventions answered at a boundary, applied when that boundary's checkpoint is persisted. */
+    let inFlight: { epoch: number; step: number; ids: number[]; setIds: number[] } | undefined;
+    /** Applies one intervention; one withdrawn meanwhile (no longer pending) must not fail the run. */
+    const applyOne = (input: { interventionId: number; epoch: number; step: number; checkpointId: number }) => {
+      try {
+        applyIntervention(this.deps, input);
+      } catch (err) {
+        if (!(err instanceof DomainError)) throw err;
+      }
+    };
+    const rejectAll = (ids: number[], reason: string) => {
+      for (const id of ids) {
+        try {
+          rejectIntervention(this.deps, { interventionId: id, reason });
+        } catch {
+          // cancelled by an engineer meanwhile: nothing left to reject
+        }
+      }
+    };
+    /** The one control of this boundary, from the run's pending interventions (set, pause, stop; oldest first). */
+    const controlAt = (epoch: number, step: number): EpochControl => {
+      const pending = pendingInterventions(db, runId).filter((i) => i.kind === "set" || i.kind === "pause" || i.kind === "stop");
+      if (pending.length === 0) return {};
+      const { effective } = runEffectiveConfig(db, runId);
+      const sets = pending.filter((i) => i.kind === "set");
+      const after = effectiveConfig(effective, sets);
+      const apply = Object.assign({}, ...sets.map((i) => settingsPatchOf(i.changes, after))) as EpochControl["apply"];
+      const then = pending.some((i) => i.kind === "stop") ? "stop" : pending.some((i) => i.kind === "pause") ? "pause" : "continue";
+      inFlight = { epoch, step, ids: pending.map((i) => i.id), setIds: sets.map((i) => i.id) };
+      return { ...(sets.length > 0 ? { apply } : {}), then, checkpoint: true };
     };
 
     let buffer: MetricPoint[] = [];
@@ -196,6 +262,20 @@ export class RunOrchestrator {
           case "started":
             epochs = e.epochs;
             recordStarted(this.deps, runId, actor, e, appCommit());
+            if (resumedFrom) {
+              const from = resumedFrom;
+              for (const i of pendingInterventions(db, runId).filter((p) => p.kind === "resume"))
+                applyOne({ interventionId: i.id, epoch: from.epoch, step: from.step, checkpointId: from.checkpointId });
+            }
+            break;
+          case "boundary":
+            flush();
+            handle.sendControl(e.epoch, controlAt(e.epoch, e.step));
+            break;
+          case "controlRejected":
+            // The trainer changed nothing and asks again: the sets are refused with its message; a pause or stop is asked again.
+            if (inFlight) rejectAll(inFlight.setIds, `the trainer refused the change: ${e.message}`);
+            inFlight = undefined;
             break;
           case "batch":
             for (const [key, value] of Object.entries(e.metrics))
@@ -211,19 +291,29 @@ export class RunOrchestrator {
             flush();
             recordProgress(db, runId, { epoch: e.epoch, epochs, batch: 0, batches: 0, samplesPerSecond: Math.round(e.samplesPerSecond) });
             break;
-          case "checkpoint":
+          case "checkpoint": {
             flush();
-            recordCheckpoint(this.deps, runId, actor, e);
+            if (e.state && e.stateSha256) storeResumeState(this.deps, e.sha256, e.state, e.stateSha256);
+            const checkpointId = recordCheckpoint(this.deps, runId, actor, e);
+            if (inFlight && inFlight.epoch === e.epoch) {
+              const { epoch, step, ids } = inFlight;
+              inFlight = undefined;
+              for (const interventionId of ids) applyOne({ interventionId, epoch, step, checkpointId });
+            }
             break;
+          }
           case "evaluation":
             recordEvaluation(this.deps, runId, actor, e);
             break;
           case "finished":
             flush();
-            recordFinished(this.deps, runId, actor, e, config);
+            if (inFlight) rejectAll(inFlight.ids, `the run ended (${e.status}) before the intervention took effect`);
+            // A pause already parked the run as "paused" (applyIntervention); the slot is freed, the run stays resumable.
+            if (e.status !== "paused") recordFinished(this.deps, runId, actor, e, config);
             end();
             break;
           case "failed":
+            if (inFlight) rejectAll(inFlight.ids, `the run failed before the intervention took effect: ${e.message}`);
             flush();
             recordFailed(this.deps, runId, actor, e.message);
             end();
