@@ -151,7 +151,7 @@ describe("live piloting through the orchestrator", () => {
       .from(auditEvents)
       .where(and(eq(auditEvents.action, "run.complete"), eq(auditEvents.entityId, String(id))))
       .get()!;
-    expect(JSON.parse(complete.payload)).toMatchObject({ epochsRun: 1 });
+    expect(JSON.parse(complete.payload)).toMatchObject({ status: "completed", epochsRun: 1, stoppedByDecision: true });
   }, 120_000);
 
   it("the content check stays clean after all of it", () => {

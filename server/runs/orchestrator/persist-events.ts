@@ -366,6 +366,7 @@ export function recordFinished(
     tx.update(runs).set({ status: e.status, finishedAt, finalWeightsSha256: e.weightsSha256 }).where(eq(runs.id, runId)).run();
     appendAuditEvent(tx, {
       actor,
+      // "paused" never reaches here: the orchestrator keeps a paused run paused (its pause decision is the record).
       action: e.status === "completed" ? "run.complete" : "run.cancel",
       entityType: "run",
       entityId: runId,
@@ -374,6 +375,8 @@ export function recordFinished(
         weightsSha256: e.weightsSha256,
         epochsRun: e.epochsRun,
         stoppedEarly: e.stoppedEarly,
+        // A pilot's stop ended it before its planned epochs (only present then, so earlier payloads keep their shape).
+        ...(e.stoppedByDecision ? { stoppedByDecision: true } : {}),
         samplesPerSecond: Math.round(e.samplesPerSecond),
         bestCheckpointId: bestId,
         finalMetrics,
