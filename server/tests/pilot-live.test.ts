@@ -14,6 +14,7 @@ import { createRun } from "@/server/runs/service";
 import { requestIntervention } from "@/server/runs/pilot";
 import { actorOf } from "@/server/users/service";
 import { checkContent } from "@/server/audit/content/verify-content";
+import { verifyDatabase } from "@/server/audit/verify";
 import { DEMO_USERS } from "@/server/demo/seed";
 import type { TrainingConfigInput } from "@/contracts/training-config";
 import { RunOrchestrator } from "@/server/runs/orchestrator/orchestrator";
@@ -154,8 +155,10 @@ describe("live piloting through the orchestrator", () => {
     expect(JSON.parse(complete.payload)).toMatchObject({ status: "completed", epochsRun: 1, stoppedByDecision: true });
   }, 120_000);
 
-  it("the content check stays clean after all of it", () => {
+  it("the content check and audit verify stay clean after all of it", async () => {
     const result = checkContent(app.db.$client, { artifactsDir: null, uptoSeq: Number.MAX_SAFE_INTEGER });
     expect(result.level.problems.map((p) => p.message)).toEqual([]);
+    const verified = await verifyDatabase(app.dataDir, { publicKeyPem: app.auditKeys.publicKeyPem });
+    expect(verified.ok, verified.problem ?? "").toBe(true);
   });
 });
