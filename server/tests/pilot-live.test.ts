@@ -155,6 +155,28 @@ describe("live piloting through the orchestrator", () => {
     expect(JSON.parse(complete.payload)).toMatchObject({ status: "completed", epochsRun: 1, stoppedByDecision: true });
   }, 120_000);
 
+  it("a change the trainer refuses at the boundary is rejected with its message; the run goes on unchanged", async () => {
+    const id = create(irisConfig({ epochs: 3 }), "to refuse a change");
+    requestIntervention(engineer(), { runId: id, kind: "pause", rationale: "pause after the first epoch" });
+    app.orchestrator.launch(id);
+    await app.orchestrator.waitFor(id);
+    expect(runRow(id).status).toBe("paused");
+    // Valid for the config, but at the next boundary (epoch 2) fewer epochs than already run: the trainer refuses it.
+    const shorten = requestIntervention(engineer(), {
+      runId: id,
+      kind: "set",
+      set: { "training.epochs": 1 },
+      rationale: "one epoch is enough",
+    });
+    await app.as("engineer").runs.pilot.request({ runId: id, kind: "resume", rationale: "go on" });
+    await app.orchestrator.waitFor(id);
+    expect(runRow(id).status).toBe("completed");
+    expect(checkpointEpochs(id)).toEqual([1, 2, 3]);
+    const row = app.db.select().from(runInterventions).where(eq(runInterventions.id, shorten.id)).get()!;
+    expect(row.status).toBe("rejected");
+    expect(row.closeReason).toMatch(/the trainer refused the change: apply\.epochs: 1 is below the 2 epochs already run/);
+  }, 120_000);
+
   it("the content check and audit verify stay clean after all of it", async () => {
     const result = checkContent(app.db.$client, { artifactsDir: null, uptoSeq: Number.MAX_SAFE_INTEGER });
     expect(result.level.problems.map((p) => p.message)).toEqual([]);

@@ -188,7 +188,7 @@ export class RunOrchestrator {
     let resume: TrainJob["resume"];
     if (run.status === "paused") {
       const last = db.select().from(checkpoints).where(eq(checkpoints.runId, runId)).orderBy(desc(checkpoints.epoch)).limit(1).get();
-      const state = last ? loadResumeState(this.deps, last.sha256) : null;
+      const state = last ? loadResumeState(this.deps, { runId, epoch: last.epoch }) : null;
       if (!last || !state) throw new Error(`run ${runId} is paused but its last checkpoint has no resume state`);
       resume = state;
       resumedFrom = { checkpointId: last.id, epoch: last.epoch, step: last.step };
@@ -293,7 +293,7 @@ export class RunOrchestrator {
             break;
           case "checkpoint": {
             flush();
-            if (e.state && e.stateSha256) storeResumeState(this.deps, e.sha256, e.state, e.stateSha256);
+            if (e.state && e.stateSha256) storeResumeState(this.deps, { runId, epoch: e.epoch }, e.state, e.stateSha256);
             const checkpointId = recordCheckpoint(this.deps, runId, actor, e);
             if (inFlight && inFlight.epoch === e.epoch) {
               const { epoch, step, ids } = inFlight;
