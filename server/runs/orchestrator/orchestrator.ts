@@ -204,22 +204,21 @@ export class RunOrchestrator {
     };
     /** Interventions answered at a boundary, applied when that boundary's checkpoint is persisted. */
     let inFlight: { epoch: number; step: number; ids: number[]; setIds: number[] } | undefined;
-    /** Applies one intervention; one withdrawn meanwhile (no longer pending) must not fail the run. */
-    const applyOne = (input: { interventionId: number; epoch: number; step: number; checkpointId: number }) => {
+    /**
+     * An intervention an engineer withdrew meanwhile is no longer pending: the service refuses it with a DomainError,
+     * which must not fail the run. Any other error (the database) still propagates.
+     */
+    const unlessWithdrawn = (closeIntervention: () => void) => {
       try {
-        applyIntervention(this.deps, input);
+        closeIntervention();
       } catch (err) {
         if (!(err instanceof DomainError)) throw err;
       }
     };
+    const applyOne = (input: { interventionId: number; epoch: number; step: number; checkpointId: number }) =>
+      unlessWithdrawn(() => applyIntervention(this.deps, input));
     const rejectAll = (ids: number[], reason: string) => {
-      for (const id of ids) {
-        try {
-          rejectIntervention(this.deps, { interventionId: id, reason });
-        } catch {
-          // cancelled by an engineer meanwhile: nothing left to reject
-        }
-      }
+      for (const interventionId of ids) unlessWithdrawn(() => rejectIntervention(this.deps, { interventionId, reason }));
     };
     /** The one control of this boundary, from the run's pending interventions (set, pause, stop; oldest first). */
     const controlAt = (epoch: number, step: number): EpochControl => {
