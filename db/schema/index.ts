@@ -8,3 +8,4 @@ export * from "./audit-tree";
 export * from "./documents";
 export * from "./witness";
 export * from "./pilot";
+export * from "./run-leases";
