@@ -1,12 +1,21 @@
 "use client";
-/** A chart.js line chart over numeric x (step, epoch or seconds). Updates in place as points arrive, without re-creating the chart. */
-import { useEffect, useRef } from "react";
-import { Chart, Legend, Decimation, type ChartDataset } from "chart.js";
+/**
+ * A chart.js line chart over numeric x (step, epoch or seconds). Updates in place as points arrive, without
+ * re-creating the chart. Optional markers draw a dashed vertical line at an x (e.g. an intervention's epoch) with a
+ * hover card over it; the card is decoration (aria-hidden): a page that shows markers lists them accessibly too.
+ */
+import { useEffect, useRef, useState } from "react";
+import { Chart, Legend, Decimation, type ChartDataset, type Plugin } from "chart.js";
 import { baseLineOptions, type XYPoint } from "./chart-options";
 
 Chart.register(Legend, Decimation);
 
 export type Series = { label: string; color: string; points: XYPoint[]; dashed?: boolean };
+/** A vertical marker at `x`; `title` is shown when hovering it. */
+export type ChartMarker = { x: number; title: string };
+type MarkerBox = { left: number; top: number; height: number; title: string };
+
+const MARKER_COLOR = "#7a4cc2";
 
 export function LineChart({
   title,
@@ -15,6 +24,7 @@ export function LineChart({
   yLabel,
   logY = false,
   ariaLabel,
+  markers,
 }: {
   title: string;
   series: Series[];
@@ -22,13 +32,45 @@ export function LineChart({
   yLabel: string;
   logY?: boolean;
   ariaLabel?: string;
+  markers?: ChartMarker[];
 }) {
   const canvas = useRef<HTMLCanvasElement>(null);
   const chart = useRef<Chart<"line", XYPoint[]> | null>(null);
+  const markersRef = useRef<ChartMarker[]>(markers ?? []);
+  const [boxes, setBoxes] = useState<MarkerBox[]>([]);
 
   useEffect(() => {
     if (!canvas.current) return;
     const base = baseLineOptions({ title, xLabel, yLabel, logY });
+    let last = "";
+    // Draws the marker lines after the datasets, and hands their pixel positions to React for the hover cards.
+    const markerPlugin: Plugin<"line"> = {
+      id: "runledgerMarkers",
+      afterDatasetsDraw(c) {
+        const { left, right, top, bottom } = c.chartArea;
+        const out: MarkerBox[] = [];
+        const ctx = c.ctx;
+        ctx.save();
+        ctx.strokeStyle = MARKER_COLOR;
+        ctx.lineWidth = 1.5;
+        ctx.setLineDash([4, 3]);
+        for (const m of markersRef.current) {
+          const px = c.scales.x!.getPixelForValue(m.x);
+          if (!Number.isFinite(px) || px < left - 0.5 || px > right + 0.5) continue;
+          ctx.beginPath();
+          ctx.moveTo(px, top);
+          ctx.lineTo(px, bottom);
+          ctx.stroke();
+          out.push({ left: px, top, height: bottom - top, title: m.title });
+        }
+        ctx.restore();
+        const key = JSON.stringify(out);
+        if (key !== last) {
+          last = key;
+          setBoxes(out);
+        }
+      },
+    };
     chart.current = new Chart(canvas.current, {
       type: "line",
       data: { datasets: [] },
@@ -36,6 +78,7 @@ export function LineChart({
         ...base,
         plugins: { ...base.plugins, legend: { position: "bottom" }, decimation: { enabled: true, algorithm: "lttb", samples: 800 } },
       },
+      plugins: [markerPlugin],
     });
     return () => {
       chart.current?.destroy();
@@ -46,6 +89,7 @@ export function LineChart({
   useEffect(() => {
     const c = chart.current;
     if (!c) return;
+    markersRef.current = markers ?? [];
     c.data.datasets = series.map((s): ChartDataset<"line", XYPoint[]> => ({
       label: s.label,
       data: s.points,
@@ -57,11 +101,22 @@ export function LineChart({
       indexAxis: "x",
     }));
     c.update("none");
-  }, [series]);
+  }, [series, markers]);
 
   return (
     <div className="chart-box">
-      <canvas ref={canvas} role="img" aria-label={ariaLabel ?? title} data-points={series.reduce((n, s) => n + s.points.length, 0)} />
+      <canvas
+        ref={canvas}
+        role="img"
+        aria-label={ariaLabel ?? title}
+        data-points={series.reduce((n, s) => n + s.points.length, 0)}
+        data-markers={markers?.length ?? 0}
+      />
+      {boxes.map((b, i) => (
+        <span key={i} className="chart-marker" aria-hidden="true" style={{ left: b.left - 5, top: b.top, height: b.height }}>
+          <span className="chart-marker-card">{b.title}</span>
+        </span>
+      ))}
     </div>
   );
 }

@@ -6,7 +6,7 @@ import { getRun, listRuns, metricPoints } from "@/server/runs/queries";
 import { estimateConfig } from "@/server/runs/trainer-tasks";
 import { EVALUATION_ROLES, evaluateCheckpointInput, evaluateRunCheckpoint } from "@/server/runs/evaluations";
 import { cancelIntervention, cancelInterventionInput, requestInterventionInput } from "@/server/runs/pilot";
-import { listInterventions } from "@/server/runs/pilot-queries";
+import { listInterventionsWithEffects } from "@/server/runs/pilot-effects";
 
 /** Live piloting: requests are queued and take effect at the run's next epoch boundary (server/runs/pilot.ts). */
 const pilotRouter = router({
@@ -14,9 +14,10 @@ const pilotRouter = router({
     .input(requestInterventionInput)
     .mutation(({ ctx, input }) => requestPilotIntervention(ctx.services, ctx.services.orchestrator, input)),
   cancel: engineerProcedure.input(cancelInterventionInput).mutation(({ ctx, input }) => cancelIntervention(ctx.services, input)),
+  /** Oldest first; an applied one carries its effect on the watched metric over the following epochs. */
   list: signedInProcedure
     .input(z.object({ runId: z.number().int() }))
-    .query(({ ctx, input }) => listInterventions(ctx.services.db, input.runId)),
+    .query(({ ctx, input }) => listInterventionsWithEffects(ctx.services.db, input.runId)),
 });
 
 const runId = z.object({ id: z.number().int() });

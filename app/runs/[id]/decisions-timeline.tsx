@@ -3,7 +3,9 @@
  * The decisions timeline beside the curves: the decisions of the run's ancestors, its own and its children's, oldest
  * first, each fork with its measured effect against its parent at the same epoch (validation loss and accuracy, test
  * accuracy), and this run's validation loss overlaid on its parent's. Notes and corrections are added here; a
- * correction is a new entry linked to the one it corrects (decisions are never edited).
+ * correction is a new entry linked to the one it corrects (decisions are never edited). In-flight decisions (live
+ * interventions that took effect while a run trained) show where they took effect, the metrics the pilot saw then
+ * (last values and the watched metric's trend) and their effect over the following epochs.
  */
 import Link from "next/link";
 import { useEffect, useMemo, useState } from "react";
@@ -15,6 +17,7 @@ import { LineChart, type Series } from "@/app/_components/line-chart";
 import { formatMetric, formatTime } from "@/app/_components/format";
 import type { inferRouterOutputs } from "@trpc/server";
 import type { AppRouter } from "@/server/trpc/root";
+import { describeChanges, describeEffect, describeSnapshotLast, describeTrend, type Intervention } from "./interventions";
 
 type Entry = inferRouterOutputs<AppRouter>["decisions"]["timeline"]["entries"][number];
 const show = (v: unknown) => JSON.stringify(v);
@@ -48,6 +51,11 @@ export function DecisionsTimeline({ runId, me, active }: { runId: number; me: Me
 }
 
 function EntryItem({ e }: { e: Entry }) {
+  const trpc = useTRPC();
+  const hasInFlight = e.decisions.some((d) => d.kind === "intervention");
+  // Same query key as the run page's list for this run: no second request; for another run, fetched only when needed.
+  const inFlight = useQuery({ ...trpc.runs.pilot.list.queryOptions({ runId: e.runId }), enabled: hasInFlight });
+  const byDecision = new Map((inFlight.data ?? []).flatMap((i) => (i.decision ? [[i.decision.id, i] as const] : [])));
   const label = e.relation === "this run" ? "This run" : e.relation === "ancestor" ? "Ancestor" : "Child";
   return (
     <li
@@ -82,7 +90,9 @@ function EntryItem({ e }: { e: Entry }) {
                   ? d.path
                   : d.kind === "correction"
                     ? `Correction of #${d.correctsDecisionId}`
-                    : "Note"}
+                    : d.kind === "intervention"
+                      ? "In flight"
+                      : "Note"}
             </strong>
             {d.kind === "change" ? (
               <span className="mono">
@@ -90,6 +100,7 @@ function EntryItem({ e }: { e: Entry }) {
                 {show(d.oldValue)} → {show(d.newValue)}
               </span>
             ) : null}
+            {d.kind === "intervention" ? <InFlightDetails d={d} i={byDecision.get(d.id)} loading={inFlight.isPending} /> : null}
             <div>“{d.rationale}”</div>
             <div className="muted">
               #{d.id} · {d.author} · {formatTime(d.createdAt)}
@@ -100,6 +111,37 @@ function EntryItem({ e }: { e: Entry }) {
       </ul>
       {e.effect ? <Effect e={e} /> : null}
     </li>
+  );
+}
+
+/** An in-flight decision: what changed, where it took effect, the metrics snapshot then, and the effect afterwards. */
+function InFlightDetails({ d, i, loading }: { d: Entry["decisions"][number]; i: Intervention | undefined; loading: boolean }) {
+  if (!i)
+    return (
+      <span className="mono">
+        {" "}
+        {d.path}
+        {loading ? <span className="muted"> (loading its snapshot…)</span> : null}
+      </span>
+    );
+  const trend = describeTrend(i);
+  const effect = describeEffect(i);
+  return (
+    <>
+      <span className="mono"> {describeChanges(i)}</span>
+      <div
+        aria-label={`Metrics at decision #${d.id}`}
+        style={{ background: "#f6f8fb", borderRadius: 6, padding: "4px 8px", fontSize: 13, margin: "2px 0" }}
+      >
+        <div>
+          took effect at epoch {i.appliedAtEpoch} (step {i.appliedAtStep})
+          {i.checkpointId !== null ? ` · checkpoint #${i.checkpointId}` : ""}
+        </div>
+        <div>at decision: {describeSnapshotLast(i)}</div>
+        {trend ? <div>trend before: {trend}</div> : null}
+        {effect ? <div>effect: {effect}</div> : null}
+      </div>
+    </>
   );
 }
 

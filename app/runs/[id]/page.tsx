@@ -1,7 +1,10 @@
 "use client";
-/** One run: live progress and curves, what it was trained on and how, checkpoints with their hashes, evaluation, decisions. */
+/**
+ * One run: live progress and curves, piloting while it trains (engineers: pause, resume, stop, adjust; everyone sees
+ * the interventions), what it was trained on and how, checkpoints with their hashes, evaluation, decisions.
+ */
 import Link from "next/link";
-import { use } from "react";
+import { use, useEffect, useMemo } from "react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_trpc/client";
 import { Shell, type Me } from "@/app/_components/shell";
@@ -14,14 +17,45 @@ import { CheckpointsTable } from "./checkpoints-table";
 import { EvaluationPanel } from "./evaluation-panel";
 import { DecisionsTimeline } from "./decisions-timeline";
 import { RegisterVersionForm } from "@/app/models/_components/register-version-form";
+import { effectiveConfig } from "@/contracts/pilot-config";
+import { useInterventions } from "./interventions";
+import { PilotPanel, PILOTABLE_STATES } from "./pilot-panel";
+import { InterventionsList } from "./interventions-list";
 
 function Run({ runId, me }: { runId: number; me: Me }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
+  const cached = useQuery({ ...trpc.runs.get.queryOptions({ id: runId }), enabled: false });
+  const interventions = useInterventions(runId, cached.data?.status);
+  // A paused run with a pending intervention changes state soon (a resume re-queues it): keep polling it too.
+  const pendingAny = interventions.data?.some((i) => i.status === "pending") ?? false;
   const run = useQuery({
     ...trpc.runs.get.queryOptions({ id: runId }),
-    refetchInterval: (q) => (q.state.data && ["running", "queued"].includes(q.state.data.status) ? 1000 : false),
+    refetchInterval: (q) =>
+      q.state.data && (["running", "queued"].includes(q.state.data.status) || (q.state.data.status === "paused" && pendingAny))
+        ? 1000
+        : false,
   });
+  const status = run.data?.status;
+  const { refetch: refetchInterventions } = interventions;
+  // When the run changes state (paused, resumed, ended), read the interventions once more: the last ones just closed.
+  useEffect(() => {
+    if (status) void refetchInterventions();
+  }, [status, refetchInterventions]);
+  const applied = useMemo(() => (interventions.data ?? []).filter((i) => i.status === "applied"), [interventions.data]);
+  // For the "current" values the Pilot panel shows; the server computes old values itself when it records a change.
+  const effective = useMemo(
+    () =>
+      run.data
+        ? effectiveConfig(
+            run.data.config,
+            applied
+              .filter((i) => i.kind !== "rollback")
+              .map((i) => ({ changes: i.changes.map((c) => ({ ...c, oldValue: c.oldValue, newValue: c.newValue })) })),
+          )
+        : null,
+    [run.data, applied],
+  );
   const cancel = useMutation(
     trpc.runs.cancel.mutationOptions({
       onSuccess: () => void queryClient.invalidateQueries({ queryKey: trpc.runs.get.queryKey({ id: runId }) }),
@@ -31,6 +65,10 @@ function Run({ runId, me }: { runId: number; me: Me }) {
   if (run.error) return <ErrorState error={run.error} title="Could not load this run" />;
   const r = run.data;
   const active = r.status === "running" || r.status === "queued";
+  const live = PILOTABLE_STATES.includes(r.status);
+  const canPilot = me.role === "engineer";
+  const pausedAt =
+    r.status === "paused" ? (applied.filter((i) => i.kind === "pause").at(-1)?.appliedAtEpoch ?? r.progress?.epoch ?? null) : null;
   const p = r.progress;
   const pct =
     p && p.epochs
@@ -67,6 +105,18 @@ function Run({ runId, me }: { runId: number; me: Me }) {
           <p style={{ margin: "4px 0 0" }}>{r.error}</p>
         </div>
       ) : null}
+      {r.status === "paused" ? (
+        <div className="panel" aria-label="Progress">
+          <strong>
+            Paused at epoch {pausedAt ?? "?"} of {effective?.training.epochs ?? r.config.training.epochs}
+          </strong>
+          <span className="muted">
+            {" "}
+            — its training slot is free; {canPilot ? "Resume continues" : "a resume continues"} exactly from the checkpoint written at the
+            pause.
+          </span>
+        </div>
+      ) : null}
       {active ? (
         <div className="panel" aria-label="Progress">
           <div className="row">
@@ -93,6 +143,22 @@ function Run({ runId, me }: { runId: number; me: Me }) {
           </div>
         </div>
       ) : null}
+      {(live && canPilot) || live || (interventions.data?.length ?? 0) > 0 || interventions.error ? (
+        <div
+          style={{
+            display: "grid",
+            gridTemplateColumns: live && canPilot ? "minmax(0, 2fr) minmax(300px, 1fr)" : "minmax(0, 1fr)",
+            gap: 16,
+            alignItems: "start",
+            marginBottom: 16,
+          }}
+        >
+          {live && canPilot && effective ? (
+            <PilotPanel runId={runId} status={r.status} effective={effective} interventions={interventions.data ?? []} />
+          ) : null}
+          <InterventionsList runId={runId} list={interventions} canPilot={canPilot} live={live} />
+        </div>
+      ) : null}
       <div
         style={{
           display: "grid",
@@ -102,7 +168,7 @@ function Run({ runId, me }: { runId: number; me: Me }) {
           marginBottom: 16,
         }}
       >
-        <RunCurves runId={runId} active={active} task={r.config.data.task} />
+        <RunCurves runId={runId} active={active} task={r.config.data.task} interventions={interventions.data ?? []} />
         <DecisionsTimeline runId={runId} me={me} active={active} />
       </div>
       <div>
@@ -110,7 +176,10 @@ function Run({ runId, me }: { runId: number; me: Me }) {
           <h2 style={{ marginTop: 0 }}>Summary</h2>
           <dl className="kv">
             <dt>Status</dt>
-            <dd>{r.status}</dd>
+            <dd>
+              {r.status === "paused" ? `paused at epoch ${pausedAt ?? "?"}` : r.status}
+              {r.status === "completed" && applied.some((i) => i.kind === "stop") ? " (stopped by decision)" : ""}
+            </dd>
             <dt>Duration</dt>
             <dd>{formatDuration(r.durationMs)}</dd>
             <dt>Backend</dt>

@@ -1,15 +1,40 @@
 "use client";
-/** Loss and accuracy curves (train per batch and per epoch, validation per epoch), growing live while the run trains. */
+/**
+ * Loss and accuracy curves (train per batch and per epoch, validation per epoch) and the applied learning rate per
+ * epoch, growing live while the run trains. Each applied intervention is a dashed marker at its epoch on every chart
+ * (hover: who, what, why) and a line of the marker list under the charts, which is the accessible form of the markers.
+ */
 import { useMemo } from "react";
-import { LineChart, type Series } from "@/app/_components/line-chart";
+import { LineChart, type ChartMarker, type Series } from "@/app/_components/line-chart";
 import { useLiveMetrics, type Point } from "@/app/_components/use-live-metrics";
 import { ErrorState } from "@/app/_components/states";
+import { describeChanges, type Intervention } from "./interventions";
 
 const toXY = (pts: Point[] | undefined) => (pts ?? []).map((p) => ({ x: p.epoch, y: p.value }));
 
-export function RunCurves({ runId, active, task }: { runId: number; active: boolean; task: "classification" | "regression" }) {
+/** "epoch 12 (step 340) · Erin Engineer: training.learningRate 0.03 → 0.005 — “why”" */
+function markerText(i: Intervention): string {
+  return `epoch ${i.appliedAtEpoch} (step ${i.appliedAtStep}) · ${i.requestedBy.name}: ${describeChanges(i)} — “${i.rationale}”`;
+}
+
+export function RunCurves({
+  runId,
+  active,
+  task,
+  interventions,
+}: {
+  runId: number;
+  active: boolean;
+  task: "classification" | "regression";
+  interventions: Intervention[];
+}) {
   const { series, error, loaded } = useLiveMetrics(runId, active);
   const second = task === "classification" ? "accuracy" : "mae";
+  const applied = useMemo(() => interventions.filter((i) => i.status === "applied" && i.appliedAtEpoch !== null), [interventions]);
+  const markers = useMemo<ChartMarker[]>(
+    () => applied.map((i) => ({ x: i.appliedAtEpoch!, title: `${markerText(i).replace(" · ", "\n")}` })),
+    [applied],
+  );
   const loss = useMemo<Series[]>(
     () => [
       { label: "train loss (batch)", color: "rgba(47,91,211,0.35)", points: toXY(series.batch_loss) },
@@ -25,6 +50,10 @@ export function RunCurves({ runId, active, task }: { runId: number; active: bool
     ],
     [series, second],
   );
+  const lr = useMemo<Series[]>(
+    () => [{ label: "learning rate (applied, per epoch)", color: "#1f7a4d", points: toXY(series.lr) }],
+    [series],
+  );
   if (error) return <ErrorState error={error} title="Could not load the curves" />;
   return (
     <section className="panel" aria-label="Curves">
@@ -33,15 +62,44 @@ export function RunCurves({ runId, active, task }: { runId: number; active: bool
         <p className="muted">{active ? "Waiting for the first batch…" : "This run recorded no metrics."}</p>
       ) : null}
       <div className="grid2">
-        <LineChart title="Loss" ariaLabel="Loss curve" series={loss} xLabel="epoch" yLabel="loss" />
+        <LineChart title="Loss" ariaLabel="Loss curve" series={loss} xLabel="epoch" yLabel="loss" markers={markers} />
         <LineChart
           title={task === "classification" ? "Accuracy" : "Mean absolute error"}
           ariaLabel={`${second} curve`}
           series={acc}
           xLabel="epoch"
           yLabel={second}
+          markers={markers}
         />
+        {series.lr?.length ? (
+          <LineChart
+            title="Learning rate"
+            ariaLabel="Learning rate curve"
+            series={lr}
+            xLabel="epoch"
+            yLabel="learning rate (log)"
+            logY
+            markers={markers}
+          />
+        ) : null}
       </div>
+      {applied.length ? (
+        <div style={{ marginTop: 8 }}>
+          <strong style={{ fontSize: 13 }}>Markers</strong>
+          <ul aria-label="Intervention markers" style={{ listStyle: "none", padding: 0, margin: "4px 0 0", fontSize: 13 }}>
+            {applied.map((i) => (
+              <li key={i.id} aria-label={`Marker at epoch ${i.appliedAtEpoch}: ${describeChanges(i)}`}>
+                <span className="marker-swatch" aria-hidden="true" />
+                {markerText(i)}
+              </li>
+            ))}
+          </ul>
+        </div>
+      ) : (
+        <p className="muted" style={{ margin: "8px 0 0", fontSize: 13 }}>
+          No interventions yet: a dashed marker appears on the curves at the epoch where each one takes effect.
+        </p>
+      )}
     </section>
   );
 }

@@ -4,7 +4,8 @@
  * report section in facts/: the model card and datasheets written by people, cleaning reports and split manifests
  * (datasheets.ts), training environments and curves (training-runs.ts), evaluations with confusion matrices
  * (evaluations.ts), signatures and refused self-approvals (approvals.ts), the changes since the previous production
- * version (changes.ts), and the ledger events that back each fact (cited-events.ts).
+ * version (changes.ts), the in-flight decisions of piloted runs (interventions.ts), and the ledger events that back
+ * each fact (cited-events.ts).
  *
  * Invariants: reads only; deterministic for the same database state except `generatedAt`; never includes raw
  * data rows (hashes, counts, recipes and statistics only). The keys of the returned object keep their order
@@ -22,6 +23,7 @@ import { citedEvents, documentIdsOf, signatureIdsOf, type ReportedIds } from "./
 import { datasheetFacts } from "./facts/datasheets";
 import { evaluationFacts } from "./facts/evaluations";
 import { trainingRunFacts } from "./facts/training-runs";
+import { interventionFacts } from "./facts/interventions";
 
 export const REPORT_FORMAT = "runledger-auditors-report/1";
 
@@ -75,6 +77,8 @@ export function collectReportFacts(db: DbOrTx, modelVersionId: number, content: 
     },
     modelCard,
     decisions: lineage.decisions.map((d) => ({ ...d, runName: lineage.runs.find((r) => r.id === d.runId)?.name ?? `run #${d.runId}` })),
+    /** In-flight decisions (interventions applied while a run trained). Absent from report.json of older bundles. */
+    interventions: interventionFacts(db, lineage) as ReturnType<typeof interventionFacts> | undefined,
     datasheets,
     training,
     evaluations,

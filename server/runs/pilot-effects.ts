@@ -1,0 +1,63 @@
+/**
+ * The effect of a live intervention on the metric the pilot was watching: its value at the epoch boundary where the
+ * intervention took effect, then over the following epochs, read from the run's recorded metric points. The run
+ * page's decisions timeline and the auditor's report show it beside the metrics snapshot (the "before").
+ *
+ * Invariants: reads only; imports no service. Only whole-epoch points count (batch points carry a fractional
+ * epoch), one value per epoch (its latest by step). The watched metric is the one the snapshot names, so the
+ * before/after compare the same series the pilot saw when deciding.
+ */
+import { and, asc, eq, gte, lte } from "drizzle-orm";
+import { metrics } from "@/db/schema";
+import type { DbOrTx } from "@/db/client";
+import { listInterventions, runEffectiveConfig, watchedMetric } from "./pilot-queries";
+
+/** How many epochs after an intervention its effect covers. */
+export const EFFECT_EPOCHS = 3;
+
+export type InterventionEffect = {
+  metric: string;
+  /** The metric at the boundary where the intervention took effect (its last value at or before that epoch). */
+  before: { epoch: number; value: number } | null;
+  /** The metric at each of the following EFFECT_EPOCHS epochs recorded so far (fewer while the run trains). */
+  after: { epoch: number; value: number }[];
+  /** Last `after` value minus `before`; null until both exist. */
+  delta: number | null;
+};
+
+/** `metric` of run `runId` at epoch `atEpoch` (or the last epoch before it) and over the next `epochs` epochs. */
+export function interventionEffect(db: DbOrTx, runId: number, metric: string, atEpoch: number, epochs = EFFECT_EPOCHS): InterventionEffect {
+  const byEpoch = new Map<number, number>();
+  for (const p of db
+    .select({ epoch: metrics.epoch, value: metrics.value })
+    .from(metrics)
+    // A few epochs back, for a metric not recorded at every epoch (e.g. validation every k epochs).
+    .where(and(eq(metrics.runId, runId), eq(metrics.key, metric), gte(metrics.epoch, atEpoch - 5), lte(metrics.epoch, atEpoch + epochs)))
+    .orderBy(asc(metrics.step))
+    .all())
+    if (Number.isInteger(p.epoch)) byEpoch.set(p.epoch, p.value);
+  const sorted = [...byEpoch.entries()].sort(([a], [b]) => a - b).map(([epoch, value]) => ({ epoch, value }));
+  const before = sorted.filter((p) => p.epoch <= atEpoch).at(-1) ?? null;
+  const after = sorted.filter((p) => p.epoch > atEpoch);
+  const last = after.at(-1);
+  return { metric, before, after, delta: before && last ? last.value - before.value : null };
+}
+
+/** listInterventions with, for each applied intervention, its effect on the metric its snapshot watched. */
+export function listInterventionsWithEffects(db: DbOrTx, runId: number) {
+  const list = listInterventions(db, runId);
+  const applied = list.filter((i) => i.status === "applied" && i.appliedAtEpoch !== null);
+  // A snapshot without a watched trend (no point yet) falls back to the metric the run watches now.
+  const fallback = applied.some((i) => !i.metricsSnapshot?.watched) ? watchedMetric(runEffectiveConfig(db, runId).effective) : null;
+  return list.map((i) => {
+    const metric = i.metricsSnapshot?.watched?.metric ?? fallback;
+    return {
+      ...i,
+      effect:
+        i.status === "applied" && i.appliedAtEpoch !== null && metric !== null
+          ? interventionEffect(db, runId, metric, i.appliedAtEpoch)
+          : null,
+    };
+  });
+}
+export type InterventionWithEffect = ReturnType<typeof listInterventionsWithEffects>[number];
