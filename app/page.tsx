@@ -7,6 +7,7 @@ import { useTRPC } from "@/app/_trpc/client";
 import { Shell, type Me } from "@/app/_components/shell";
 import { Empty, ErrorState, FormError, Loading } from "@/app/_components/states";
 import { formatTime } from "@/app/_components/format";
+import { inboxLabel, useReviewerInbox } from "@/app/_components/inbox-link";
 
 function NewExperimentForm({ projectId }: { projectId: number }) {
   const trpc = useTRPC();
@@ -66,6 +67,39 @@ function NewProjectForm() {
   );
 }
 
+/** For reviewers: how many promotion requests wait for their signature, with the way to the inbox. */
+function ReviewInboxPanel() {
+  const inbox = useReviewerInbox(true);
+  return (
+    <section className="panel" aria-label="Review inbox">
+      <div className="row">
+        <h2 style={{ margin: 0 }}>Review inbox</h2>
+        {inbox.data ? (
+          <span className={`badge${inbox.data.count > 0 ? " attention" : ""}`} aria-label={inboxLabel(inbox.data.count)}>
+            {inbox.data.count}
+          </span>
+        ) : null}
+        <span className="spacer" />
+        <Link href="/inbox">Open inbox</Link>
+      </div>
+      {inbox.isPending ? (
+        <Loading what="Counting requests waiting for you" />
+      ) : inbox.error ? (
+        <ErrorState error={inbox.error} title="Could not count your requests" />
+      ) : inbox.data.count === 0 ? (
+        <p className="muted" style={{ margin: "6px 0 0" }}>
+          Nothing waits for your review. Requests for production appear here when an engineer submits one you may sign.
+        </p>
+      ) : (
+        <p style={{ margin: "6px 0 0" }}>
+          {inbox.data.count} promotion request{inbox.data.count === 1 ? "" : "s"} wait{inbox.data.count === 1 ? "s" : ""} for your
+          signature, the oldest from {formatTime(inbox.data.requests[0]!.createdAt)}.
+        </p>
+      )}
+    </section>
+  );
+}
+
 function Projects({ me }: { me: Me }) {
   const trpc = useTRPC();
   const projects = useQuery(trpc.projects.list.queryOptions());
@@ -78,6 +112,7 @@ function Projects({ me }: { me: Me }) {
         {canEdit || me.role === "admin" ? <NewProjectForm /> : null}
       </div>
       <p className="subtitle">Each project groups experiments; each experiment groups the runs you compare.</p>
+      {me.role === "reviewer" ? <ReviewInboxPanel /> : null}
       {projects.isPending ? (
         <Loading what="Loading projects" />
       ) : projects.error ? (

@@ -10,6 +10,7 @@ import { useEffect, type ReactNode } from "react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_trpc/client";
 import { Loading } from "./states";
+import { InboxLink } from "./inbox-link";
 
 export type Me = {
   id: number;
@@ -60,6 +61,7 @@ export function Shell({ children }: { children: (me: Me) => ReactNode }) {
           <Link href="/runs">Runs</Link>
           <Link href="/datasets">Datasets</Link>
           <Link href="/models">Models</Link>
+          {me.data.role === "reviewer" ? <InboxLink /> : null}
           <Link href="/audit">Audit</Link>
           {me.data.role === "admin" ? <Link href="/users">Users</Link> : null}
         </nav>

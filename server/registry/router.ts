@@ -26,6 +26,7 @@ import {
 import { exportLineageProv } from "@/server/lineage/service";
 import { aliasAt, aliasTimeline, getModel, listModels } from "@/server/registry/queries";
 import { modelVersionLineage } from "@/server/lineage/queries";
+import { reviewerInbox } from "@/server/registry/inbox";
 
 const modelVersionRef = z.object({ modelName: modelNameSchema, version: z.number().int() });
 
@@ -34,6 +35,8 @@ export const modelsRouter = router({
   get: signedInProcedure
     .input(z.object({ name: modelNameSchema }))
     .query(({ ctx, input }) => getModel(ctx.services.db, input.name, ctx.user.id)),
+  /** The signed-in reviewer's pending promotion requests they may decide (empty for other roles); a read, no side effects. */
+  inbox: signedInProcedure.query(({ ctx }) => reviewerInbox(ctx.services.db, ctx.user)),
   aliasAt: signedInProcedure
     .input(z.object({ modelName: modelNameSchema, alias: aliasSchema.default("production"), at: z.string().min(1) }))
     .query(({ ctx, input }) => aliasAt(ctx.services.db, input.modelName, input.alias, input.at)),

@@ -77,6 +77,7 @@ const PROCEDURES: Record<string, { access: Access; input?: unknown; note?: strin
   },
   "models.list": { access: "signedIn" },
   "models.get": { access: "signedIn", input: { name: "matrix-none" } },
+  "models.inbox": { access: "signedIn", note: "empty for every role but reviewer" },
   "models.aliasAt": { access: "signedIn", input: { modelName: "matrix-none", at: "2026-01-01T00:00:00Z" } },
   "models.aliasTimeline": { access: "signedIn", input: { modelName: "matrix-none" } },
   "models.lineage": { access: "signedIn", input: { modelName: "matrix-none", version: 1 } },

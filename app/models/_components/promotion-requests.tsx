@@ -4,7 +4,7 @@
  * audit ledger), and, for a reviewer outside the lineage, the signing form: the reviewer re-enters their password and
  * signs an approval or a rejection of the record whose sha256 is shown.
  */
-import { useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { useMutation } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_trpc/client";
 import type { Me } from "@/app/_components/shell";
@@ -31,8 +31,15 @@ export function PromotionRequests({ model, me }: { model: ModelDetail; me: Me })
 }
 
 function RequestCard({ model, r, me }: { model: ModelDetail; r: Request; me: Me }) {
+  // The inbox links to #request-<id>; the card exists only once the model has loaded, after the browser tried to scroll.
+  const ref = useRef<HTMLElement>(null);
+  useEffect(() => {
+    if (window.location.hash === `#request-${r.id}`) ref.current?.scrollIntoView({ block: "start" });
+  }, [r.id]);
   return (
     <article
+      ref={ref}
+      id={`request-${r.id}`}
       aria-label={`Promotion request #${r.id}`}
       data-status={r.status}
       style={{ borderTop: "1px solid var(--line)", paddingTop: 10, marginTop: 10 }}

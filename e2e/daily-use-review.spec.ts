@@ -1,0 +1,113 @@
+/**
+ * Issue 14, the reviewer's side of daily use, in Chromium: the review inbox (count in the navigation and on the home
+ * page, the inbox page linking to each request), approvals (who signed, no form for a reviewer who already signed, the
+ * rule at request time), the home page's counts against the database, and "production at time T".
+ *
+ * Each test seeds its own data through the API with the page's session (a fresh experiment, a small Iris run, a model
+ * of a unique name) and waits on the server's answers, never on fixed sleeps.
+ */
+import { test, expect, type Page } from "@playwright/test";
+import { DEMO, signIn, trpcCall, unique } from "./helpers";
+
+type Json = Record<string, unknown>;
+
+async function query<T>(page: Page, path: string, input?: unknown): Promise<T> {
+  const res = await trpcCall(page, "query", path, input ?? {});
+  expect(res.status(), `${path}: ${await res.text()}`).toBe(200);
+  return ((await res.json()) as { result: { data: T } }).result.data;
+}
+
+async function mutate<T>(page: Page, path: string, input: unknown): Promise<T> {
+  const res = await trpcCall(page, "mutation", path, input);
+  expect(res.status(), `${path}: ${await res.text()}`).toBe(200);
+  return ((await res.json()) as { result: { data: T } }).result.data;
+}
+
+/** A fresh experiment in the demo project (engineer's session). */
+async function seedExperiment(page: Page): Promise<number> {
+  const projects = await query<{ id: number; name: string }[]>(page, "projects.list");
+  const project = projects.find((p) => p.name.startsWith("Demo"))!;
+  return (await mutate<{ id: number }>(page, "projects.createExperiment", { projectId: project.id, name: unique("e2e review") })).id;
+}
+
+/** Launches a small Iris run through the API and waits until the server reports it completed. */
+async function seedRun(page: Page, experimentId: number, seed = 2): Promise<number> {
+  const config = {
+    data: {
+      dataset: { builtin: "iris" },
+      normalization: "standard",
+      split: { strategy: "stratified", train: 0.7, validation: 0.15, test: 0.15, seed: 5 },
+    },
+    model: { layers: [{ type: "dense", units: 8, activation: "relu" }] },
+    training: { optimizer: { name: "adam" }, learningRate: 0.03, batchSize: 16, epochs: 3, seed },
+  };
+  const { id } = await mutate<{ id: number }>(page, "runs.create", { experimentId, config, rationale: "e2e: review candidate" });
+  await expect.poll(async () => (await query<{ status: string }>(page, "runs.get", { id })).status, { timeout: 90_000 }).toBe("completed");
+  return id;
+}
+
+/** Registers the run's best checkpoint under `model` and requests production for it; returns the request id. */
+async function seedRequest(page: Page, model: string, runId: number): Promise<number> {
+  const v = await mutate<{ version: number }>(page, "models.register", { runId, modelName: model });
+  const req = await mutate<{ id: number }>(page, "models.requestPromotion", {
+    modelName: model,
+    version: v.version,
+    rationale: `e2e: promote v${v.version}`,
+  });
+  return req.id;
+}
+
+async function switchUser(page: Page, who: keyof typeof DEMO) {
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await expect(page).toHaveURL(/\/signin/);
+  await signIn(page, who);
+}
+
+const modelName = () => unique("e2e-review").replace(/\s+/g, "-");
+
+test("[REVIEW inbox]: a reviewer sees the requests waiting for them in the navigation, on the home page and in the inbox, and opens one", async ({
+  page,
+}) => {
+  const model = modelName();
+  await signIn(page, "engineer");
+  const requestId = await seedRequest(page, model, await seedRun(page, await seedExperiment(page)));
+  // Engineers sign nothing: no inbox in their navigation.
+  await expect(page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: /^Inbox/ })).toHaveCount(0);
+
+  await switchUser(page, "reviewer");
+  const { count } = await query<{ count: number; requests: Json[] }>(page, "models.inbox");
+  expect(count).toBeGreaterThanOrEqual(1);
+  const waiting = `Inbox: ${count} request${count === 1 ? "" : "s"} waiting for your review`;
+  const navLink = page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: waiting });
+  await expect(navLink).toBeVisible();
+  await expect(navLink.getByTestId("inbox-count")).toHaveText(String(count));
+  const panel = page.getByRole("region", { name: "Review inbox" });
+  await expect(panel.getByLabel(waiting)).toHaveText(String(count));
+  await expect(panel).toContainText(`${count} promotion request${count === 1 ? "" : "s"} wait`);
+
+  await navLink.click();
+  await expect(page.getByRole("heading", { name: "Review inbox" })).toBeVisible();
+  const table = page.getByRole("table", { name: "Requests waiting for your review" });
+  await expect(table.getByRole("row")).toHaveCount(count + 1);
+  const linkName = `#${requestId}: ${model} v1 → production`;
+  const row = table.getByRole("row").filter({ has: page.getByRole("link", { name: linkName }) });
+  const link = row.getByRole("link", { name: linkName });
+  await expect(row).toContainText("Erin Engineer");
+  await expect(row).toContainText("0 of 1");
+  await link.click();
+  await expect(page).toHaveURL(new RegExp(`/models/${model}#request-${requestId}$`));
+  const card = page.getByRole("article", { name: `Promotion request #${requestId}` });
+  await expect(card).toBeInViewport();
+  await expect(card.getByRole("form", { name: `Sign promotion request #${requestId}` })).toBeVisible();
+
+  // Signing it empties this reviewer's inbox of it: the count in the navigation follows without a reload.
+  await card.getByLabel("Password to sign").fill(DEMO.reviewer.password);
+  await card.getByRole("button", { name: "Approve" }).click();
+  await expect(card).toHaveAttribute("data-status", "approved");
+  const after = count - 1;
+  await expect(
+    page
+      .getByRole("navigation", { name: "Main" })
+      .getByRole("link", { name: after === 0 ? "Inbox: nothing waiting for your review" : new RegExp(`^Inbox: ${after} request`) }),
+  ).toBeVisible();
+});
