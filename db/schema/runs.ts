@@ -7,8 +7,12 @@ import { users } from "./users";
 import { experiments } from "./projects";
 import { datasetVersions, splits } from "./datasets";
 
-/** "paused": stopped at an epoch boundary by a pilot's intervention (run_interventions), to be resumed. */
-export const RUN_STATUSES = ["queued", "running", "paused", "completed", "failed", "cancelled"] as const;
+/**
+ * "paused": stopped at an epoch boundary by a pilot's intervention (run_interventions), to be resumed.
+ * "interrupted": the process training it died (kill -9, power loss; its run_leases owner is gone); a later start
+ * resumes it from its last checkpoint (event run.interrupted, then a new run.start).
+ */
+export const RUN_STATUSES = ["queued", "running", "paused", "interrupted", "completed", "failed", "cancelled"] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
 export const runs = sqliteTable(

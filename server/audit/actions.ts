@@ -19,6 +19,7 @@ export const AUDIT_ACTIONS = [
   "run.fail",
   "run.cancelRequest",
   "run.cancel",
+  "run.interrupted",
   "run.tag",
   "run.untag",
   "run.interventionRequested",

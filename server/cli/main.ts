@@ -9,6 +9,8 @@ const USAGE = `usage: npm run cli -- <command> [options]   (key directory: --key
   seed  [--data-dir DIR] [--key-dir DIR] [--no-demo-run]   demo users, project and a trained demo run, in a NEW database only (RUNLEDGER_DEMO=0: none)
   users list|create|set-role|disable|enable|reset-password [--email E] [--name N] [--role R] [--data-dir DIR] [--json]
   train --config FILE [--data-dir DIR] [--experiment NAME] [--user EMAIL] [--backend auto|wasm|cpu] [--json]
+  resume --run ID [--data-dir DIR] [--backend auto|wasm|cpu] [--rationale T] [--json]
+                                                     continue an interrupted (or paused) run from its last checkpoint; prints what train prints
   audit verify [--data-dir DIR | --bundle DIR] [--trusted-checkpoint FILE] [--json]
   audit checkpoint-export --out FILE [--data-dir DIR] [--key-dir DIR] [--new]
   audit move-key [--data-dir DIR] [--key-dir DIR]     move an old data dir's private key into the key directory
@@ -42,6 +44,7 @@ async function main(argv: string[]): Promise<number> {
     witness: async (a) => (await import("./witness")).witnessCommand(a),
     users: async (a) => (await import("./users")).usersCommand(a),
     pilot: async (a) => (await import("./pilot")).pilotCommand(a),
+    resume: async (a) => (await import("./resume")).resumeCommand(a),
   };
   const run = command ? commands[command] : undefined;
   if (!run) {

@@ -6,7 +6,7 @@
 import fs from "node:fs";
 import { parseArgs } from "node:util";
 import { and, eq } from "drizzle-orm";
-import { users, experiments, runs, checkpoints, metricSummaries, evaluations } from "@/db/schema";
+import { users, experiments, runs, checkpoints } from "@/db/schema";
 import { createAppServices } from "@/server/app-context/app-services";
 import { ensureDemoUsersAndProject, DEMO_USERS } from "@/server/demo/seed";
 import { createRun } from "@/server/runs/service";
@@ -19,6 +19,7 @@ import type { AppServices } from "@/server/app-context/app-services";
 import type { ServiceContext } from "@/server/app-context/service-context";
 import path from "node:path";
 import { checkpointAfterCliWrite } from "./checkpoint-after-write";
+import { printRunResult } from "./run-result";
 
 /**
  * A config file may name its fine-tuning parent as "config:FILE@best|@last|@epochN" instead of a checkpoint id:
@@ -116,37 +117,8 @@ export async function trainCommand(argv: string[]): Promise<number> {
   services.orchestrator.launch(run.id);
   await services.orchestrator.waitFor(run.id);
 
-  const done = db.select().from(runs).where(eq(runs.id, run.id)).get()!;
-  const cks = db.select().from(checkpoints).where(eq(checkpoints.runId, run.id)).orderBy(checkpoints.epoch).all();
-  const finalMetrics = Object.fromEntries(
-    db
-      .select()
-      .from(metricSummaries)
-      .where(eq(metricSummaries.runId, run.id))
-      .all()
-      .filter((s) => !s.key.startsWith("batch_"))
-      .map((s) => [s.key, s.last]),
-  );
-  const evaluation = db.select().from(evaluations).where(eq(evaluations.runId, run.id)).get();
-  const result = {
-    runId: done.id,
-    status: done.status,
-    backend: done.backend,
-    backendReason: done.backendReason,
-    configSha256: done.configSha256,
-    weightsSha256: done.finalWeightsSha256,
-    checkpoints: cks.map((c) => ({ epoch: c.epoch, sha256: c.sha256, best: c.isBest })),
-    metrics: finalMetrics,
-    test: evaluation ? (JSON.parse(evaluation.metricsJson) as unknown) : null,
-    error: done.error,
-  };
-  if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
-  else {
-    log(`run ${done.id}: ${done.status} on ${done.backend ?? "?"}${done.error ? ` — ${done.error}` : ""}`);
-    for (const [k, v] of Object.entries(finalMetrics)) log(`  ${k}: ${v.toFixed(4)}`);
-    log(`  weights sha256: ${done.finalWeightsSha256 ?? "-"}`);
-  }
+  const code = printRunResult(db, run.id, { json: values.json, log });
   checkpointAfterCliWrite(db, { dataDir: services.dataDir, auditKeys: services.auditKeys });
   services.db.$client.close();
-  return done.status === "completed" ? 0 : 1;
+  return code;
 }

@@ -55,3 +55,17 @@ export function loadResumeState(
   if (!SHA256.test(stateSha256) || !deps.artifacts.has(stateSha256)) return null;
   return { state: deps.artifacts.get(stateSha256), sha256: stateSha256 };
 }
+
+/**
+ * Removes the pointers of a run's checkpoints after `epoch` (the state bytes stay in the artifact store). A process
+ * that died between storing a state and committing its checkpoint row left such a pointer; the resumed run retrains
+ * that epoch and stores its state again (pointers are created only once).
+ */
+export function dropResumeStatesAfter(deps: Pick<ServiceDeps, "dataDir">, runId: number, epoch: number): void {
+  const dir = path.join(deps.dataDir, "resume-states");
+  if (!fs.existsSync(dir)) return;
+  for (const name of fs.readdirSync(dir)) {
+    const m = /^(\d+)-(\d+)\.json$/.exec(name);
+    if (m && Number(m[1]) === runId && Number(m[2]) > epoch) fs.rmSync(path.join(dir, name), { force: true });
+  }
+}

@@ -1,7 +1,16 @@
 /** Runs: launch (new, fork, re-run, fine-tune), read, live metric points, cancel, tags, size estimate, on-demand evaluation. */
 import { z } from "zod";
 import { router, signedInProcedure, engineerProcedure, roleProcedure } from "@/server/trpc/init";
-import { cancelRun, createRunInput, launchRun, addRunTag, removeRunTag, requestPilotIntervention, tagInput } from "@/server/runs/service";
+import {
+  cancelRun,
+  resumeInterruptedRun,
+  createRunInput,
+  launchRun,
+  addRunTag,
+  removeRunTag,
+  requestPilotIntervention,
+  tagInput,
+} from "@/server/runs/service";
 import { getRun, listRuns, metricPoints } from "@/server/runs/queries";
 import { estimateConfig } from "@/server/runs/trainer-tasks";
 import { EVALUATION_ROLES, evaluateCheckpointInput, evaluateRunCheckpoint } from "@/server/runs/evaluations";
@@ -32,6 +41,10 @@ export const runsRouter = router({
     .query(({ ctx, input }) => metricPoints(ctx.services.db, input.runId, input)),
   create: engineerProcedure.input(createRunInput).mutation(({ ctx, input }) => launchRun(ctx.services, ctx.services.orchestrator, input)),
   cancel: engineerProcedure.input(runId).mutation(({ ctx, input }) => cancelRun(ctx.services, ctx.services.orchestrator, input.id)),
+  /** Resumes an interrupted run (its training process died) from its last checkpoint. */
+  resumeInterrupted: engineerProcedure
+    .input(runId)
+    .mutation(({ ctx, input }) => resumeInterruptedRun(ctx.services, ctx.services.orchestrator, input.id)),
   addTag: engineerProcedure.input(tagInput).mutation(({ ctx, input }) => addRunTag(ctx.services, input)),
   removeTag: engineerProcedure.input(tagInput).mutation(({ ctx, input }) => removeRunTag(ctx.services, input)),
   /** Parameter count and memory estimate (training vs inference; float32, bfloat16, int8) of a config, before it runs. */

@@ -196,6 +196,21 @@ export function removeRunTag(ctx: ServiceContext, raw: z.input<typeof tagInput>)
 /** What launching and cancelling need from the run orchestrator (server/runs/orchestrator). */
 export type RunLauncher = { launch(runId: number): void };
 export type RunCanceller = { cancel(runId: number): boolean };
+export type RunResumer = { resumeInterrupted(runId: number): boolean };
+
+/**
+ * An engineer resumes an interrupted run (its training process died) from its last checkpoint, in this process.
+ * The status is checked here and again by the orchestrator (which takes the run's lease); the resume itself is
+ * recorded by the run.start event of the resumed training.
+ */
+export function resumeInterruptedRun(ctx: ServiceContext, orchestrator: RunResumer, runId: number): { ok: true } {
+  requireRole(ctx.actor, ["engineer"], "resume runs");
+  const run = ctx.db.select({ status: runs.status }).from(runs).where(eq(runs.id, runId)).get();
+  if (!run) notFound(`run ${runId}`);
+  if (run.status !== "interrupted") invalidInput(`run ${runId} is ${run.status}; only an interrupted run can be resumed this way`);
+  if (!orchestrator.resumeInterrupted(runId)) conflict(`run ${runId} is held by another live process`);
+  return { ok: true };
+}
 
 /** Creates the run (createRun: validated, written with its decisions and audit event) and hands it to the orchestrator, which queues or starts it. */
 export function launchRun(ctx: ServiceContext, orchestrator: RunLauncher, raw: CreateRunInput): { id: number; name: string } {
@@ -224,8 +239,8 @@ export function cancelRun(ctx: ServiceContext, orchestrator: RunCanceller, runId
     requireRole(ctx.actor, ["engineer"], "cancel runs");
     const run = tx.select({ status: runs.status }).from(runs).where(eq(runs.id, runId)).get();
     if (!run) notFound(`run ${runId}`);
-    if (run.status !== "queued" && run.status !== "running")
-      invalidInput(`run ${runId} is ${run.status}; only a queued or running run can be cancelled`);
+    if (run.status !== "queued" && run.status !== "running" && run.status !== "paused" && run.status !== "interrupted")
+      invalidInput(`run ${runId} is ${run.status}; only a queued, running, paused or interrupted run can be cancelled`);
     appendAuditEvent(tx, {
       actor: ctx.actor,
       action: "run.cancelRequest",

@@ -74,7 +74,7 @@ function checkConfig(c: ContentChecker, run: RunRow, ev: EventRef, recorded: unk
 }
 
 const END_ACTIONS = ["run.complete", "run.cancel", "run.fail"] as const;
-export const LIFECYCLE_ACTIONS = ["run.start", ...END_ACTIONS] as const;
+export const LIFECYCLE_ACTIONS = ["run.start", "run.interrupted", ...END_ACTIONS] as const;
 
 export function checkRuns(c: ContentChecker, events: EventSource, t: Tables, withRun: Map<number, DecisionRow[]>): RunLedger {
   const created = checkCreations(c, events, {
@@ -106,6 +106,7 @@ export function checkRuns(c: ContentChecker, events: EventSource, t: Tables, wit
   const lifecycle = [
     ...END_ACTIONS.flatMap((a) => events.byAction(a)),
     ...events.byAction("run.start"),
+    ...events.byAction("run.interrupted"),
     ...events.byAction("run.interventionApplied"),
   ].sort((a, b) => a.seq - b.seq);
   const lastStatus = new Map<string, { status: string; seq: number }>();
@@ -114,6 +115,11 @@ export function checkRuns(c: ContentChecker, events: EventSource, t: Tables, wit
   for (const ev of lifecycle) {
     if (ev.action === "run.start") {
       lastStatus.set(ev.entityId, { status: "running", seq: ev.seq });
+      continue;
+    }
+    if (ev.action === "run.interrupted") {
+      // The process training it died (server/runs/orchestrator/orchestrator.ts recoverInterrupted); a resume is a run.start.
+      lastStatus.set(ev.entityId, { status: "interrupted", seq: ev.seq });
       continue;
     }
     if (ev.action === "run.interventionApplied") {

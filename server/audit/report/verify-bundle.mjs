@@ -1112,7 +1112,7 @@ function checkFacts(dir, facts, log, exportEvent, content) {
     }
     // The status the lifecycle events call for; a pause taking effect (run.interventionApplied) parks a queued or running run.
     const lifecycle = [
-      ...mine.filter((e) => ["run.start", "run.complete", "run.cancel", "run.fail"].includes(e.action)),
+      ...mine.filter((e) => ["run.start", "run.interrupted", "run.complete", "run.cancel", "run.fail"].includes(e.action)),
       ...events.filter((e) => e.action === "run.interventionApplied" && e.payload?.kind === "pause" && e.payload?.runId === r.id),
     ].sort((a, b) => a.seq - b.seq);
     let status = "queued";
@@ -1123,7 +1123,15 @@ function checkFacts(dir, facts, log, exportEvent, content) {
         continue;
       }
       last = e;
-      status = e.action === "run.start" ? "running" : e.action === "run.fail" ? "failed" : String(e.payload.status);
+      // run.interrupted: the process training it died; its resume is the next run.start.
+      status =
+        e.action === "run.start"
+          ? "running"
+          : e.action === "run.interrupted"
+            ? "interrupted"
+            : e.action === "run.fail"
+              ? "failed"
+              : String(e.payload.status);
     }
     const createdEv = runCreates.get(r.id);
     if (createdEv) c.compare("run", r.id, "status", status, r.status, (last ?? createdEv).seq);

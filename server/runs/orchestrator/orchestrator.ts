@@ -13,6 +13,13 @@
  * A paused run (finished "paused") frees its slot and stays "paused"; a resume intervention re-queues it, it
  * continues from the resume state of its last checkpoint (server/runs/resume-states.ts) and the resume is applied
  * at its "started" event with that checkpoint. Rollback interventions are left pending (not wired here).
+ *
+ * Several processes share a data directory (web server, `cli train`, `cli resume`): a process takes a run's owner
+ * lease (leases.ts) before it queues or trains it and drops it when the run settles, so no two processes train one
+ * run. recoverInterrupted (at a web start) turns runs whose owner died into "interrupted" (event run.interrupted) and
+ * resumes them from their last checkpoint's resume state (or from scratch before the first checkpoint) unless
+ * RUNLEDGER_AUTO_RESUME=0; queued runs whose owner died are launched again. Points and checkpoints the dead process
+ * committed stay; the retrained partial epoch re-sends its points, which are stored once (insertMetricPoints).
  */
 import { desc, eq, inArray } from "drizzle-orm";
 import { execFileSync } from "node:child_process";
@@ -31,6 +38,7 @@ import {
   recordFinished,
   recordPrepared,
   recordProgress,
+  recordInterrupted,
   recordStarted,
   trainerActor,
   type MetricPoint,
@@ -40,7 +48,8 @@ import type { EpochControl } from "@/contracts/training-control";
 import { effectiveConfig, settingsPatchOf } from "@/contracts/pilot-config";
 import { applyIntervention, rejectIntervention } from "@/server/runs/pilot";
 import { pendingInterventions, runEffectiveConfig } from "@/server/runs/pilot-queries";
-import { loadResumeState, storeResumeState } from "@/server/runs/resume-states";
+import { dropResumeStatesAfter, loadResumeState, storeResumeState } from "@/server/runs/resume-states";
+import { LeaseHolder, leaseOf, ownerAlive } from "./leases";
 import { applyCheckpointPolicy } from "@/server/audit/checkpoint-policy";
 import { DomainError } from "@/server/errors";
 
@@ -64,40 +73,57 @@ export class RunOrchestrator {
   private active = new Map<number, Active>();
   private waiting: number[] = [];
   private finishedWaiters = new Map<number, (() => void)[]>();
+  /** This process's owner leases of the runs it queues or trains (leases.ts). */
+  readonly leases: LeaseHolder;
+  /** Runs whose worker stopped at a pause that was withdrawn meanwhile: they continue from their last checkpoint. */
+  private continueFromCheckpoint = new Set<number>();
+  /** Runs an engineer cancelled while this process trains them: a pause taking effect meanwhile ends them cancelled. */
+  private cancelRequested = new Set<number>();
 
   constructor(
     private deps: ServiceDeps,
     /** piloted: false trains without the epoch-boundary control (interventions stay pending; tests that apply them by hand). */
     private opts: { maxConcurrent?: number; backend?: BackendName | "auto"; piloted?: boolean } = {},
-  ) {}
+  ) {
+    this.leases = new LeaseHolder(deps.db);
+  }
 
   private get maxConcurrent() {
     return this.opts.maxConcurrent ?? Number(process.env.RUNLEDGER_MAX_CONCURRENT_RUNS ?? 1);
   }
 
   /**
-   * Queues a run that is in status "queued" (or "paused" with a pending resume intervention: it continues from its
-   * last checkpoint); it starts as soon as a training slot is free.
+   * Queues a run that is in status "queued" (or "paused" with a pending resume intervention, or "interrupted": it
+   * continues from its last checkpoint); it starts as soon as a training slot is free. Returns false when the run
+   * is not launchable here: another live process holds its lease, or its status does not allow it.
    */
-  launch(runId: number): void {
-    if (this.active.has(runId) || this.waiting.includes(runId)) return;
+  launch(runId: number): boolean {
+    if (this.active.has(runId) || this.waiting.includes(runId)) return true;
     const row = this.deps.db.select({ status: runs.status }).from(runs).where(eq(runs.id, runId)).get();
-    if (row?.status === "paused" && !pendingInterventions(this.deps.db, runId).some((i) => i.kind === "resume")) return;
+    if (!row) return false;
+    if (row.status === "paused" && !pendingInterventions(this.deps.db, runId).some((i) => i.kind === "resume")) return false;
+    if (row.status !== "queued" && row.status !== "paused" && row.status !== "interrupted") return false;
+    if (!this.leases.acquire(runId)) return false;
     this.waiting.push(runId);
     this.pump();
+    return true;
   }
 
   /** Resolves when the run has reached a final status (or immediately when it is not known to this process). */
   waitFor(runId: number): Promise<void> {
-    if (!this.active.has(runId) && !this.waiting.includes(runId)) return Promise.resolve();
+    if (!this.isTracking(runId)) return Promise.resolve();
     return new Promise((resolve) => this.finishedWaiters.set(runId, [...(this.finishedWaiters.get(runId) ?? []), resolve]));
   }
 
   isTracking(runId: number): boolean {
-    return this.active.has(runId) || this.waiting.includes(runId);
+    return this.active.has(runId) || this.waiting.includes(runId) || this.continueFromCheckpoint.has(runId);
   }
 
-  /** Asks the worker to stop after the current batch; a queued run is cancelled at once. Returns false when the run is not in this process. */
+  /**
+   * Asks the worker to stop after the current batch; a queued run is cancelled at once; a paused or interrupted run
+   * (no worker anywhere) is cancelled at once, its pending interventions rejected. Returns false when the run is not
+   * in this process (another live process holds it, or it is not in a cancellable state).
+   */
   cancel(runId: number): boolean {
     const w = this.waiting.indexOf(runId);
     if (w >= 0) {
@@ -106,28 +132,79 @@ export class RunOrchestrator {
       return true;
     }
     const a = this.active.get(runId);
-    if (!a) return false;
-    a.cancel();
+    if (a) {
+      this.cancelRequested.add(runId);
+      a.cancel();
+      return true;
+    }
+    const row = this.deps.db.select({ status: runs.status }).from(runs).where(eq(runs.id, runId)).get();
+    if (row?.status !== "paused" && row?.status !== "interrupted") return false;
+    if (this.heldElsewhere(runId)) return false;
+    this.finishParkedAsCancelled(runId);
     return true;
   }
 
-  /** After a restart, runs left queued or running belong to no worker: mark them failed and say why. */
+  /**
+   * At a start: runs left queued or running whose owner process is dead (leases.ts) belong to no worker. A running
+   * one becomes "interrupted" (event run.interrupted) and, unless RUNLEDGER_AUTO_RESUME=0, resumes from its last
+   * checkpoint; a queued one is launched again. Runs a live process holds are left alone. Returns how many runs
+   * were interrupted.
+   */
   recoverInterrupted(): number {
-    const orphaned = this.deps.db
-      .select({ id: runs.id })
+    const { db } = this.deps;
+    const autoResume = process.env.RUNLEDGER_AUTO_RESUME !== "0";
+    const candidates = db
+      .select({ id: runs.id, status: runs.status })
       .from(runs)
       .where(inArray(runs.status, ["queued", "running"]))
+      .orderBy(runs.id)
       .all()
       .filter((r) => !this.isTracking(r.id));
-    for (const r of orphaned)
-      recordFailed(
-        this.deps,
-        r.id,
-        SYSTEM_ACTOR,
-        "the server stopped while this run was queued or training; start a re-run to train it again",
-      );
-    if (orphaned.length > 0) this.checkpointIfDue();
-    return orphaned.length;
+    let interrupted = 0;
+    for (const r of candidates) {
+      if (r.status === "queued") {
+        if (!this.heldElsewhere(r.id)) this.launch(r.id);
+        continue;
+      }
+      if (!this.interruptIfOrphaned(r.id, autoResume)) continue;
+      interrupted++;
+      if (autoResume) this.launch(r.id);
+    }
+    if (interrupted > 0) this.checkpointIfDue();
+    return interrupted;
+  }
+
+  /** Whether another live process holds the run's lease. */
+  heldElsewhere(runId: number): boolean {
+    const lease = leaseOf(this.deps.db, runId);
+    return lease !== undefined && lease.owner !== this.leases.owner && ownerAlive(lease);
+  }
+
+  /**
+   * Marks a "running" run "interrupted" (event run.interrupted) when no live process holds it and this one does not
+   * train it. Returns whether it did.
+   */
+  interruptIfOrphaned(runId: number, autoResume: boolean): boolean {
+    if (this.isTracking(runId) || this.heldElsewhere(runId)) return false;
+    const lease = leaseOf(this.deps.db, runId);
+    return recordInterrupted(this.deps, runId, {
+      owner: lease?.owner ?? null,
+      lastHeartbeatAt: lease ? new Date(lease.heartbeatAt).toISOString() : null,
+      autoResume,
+    });
+  }
+
+  /**
+   * Resumes an interrupted run (one click, or `cli resume`) from its last checkpoint, or a paused one that has a
+   * pending resume intervention. Returns false when it cannot train here (see launch).
+   */
+  resumeInterrupted(runId: number): boolean {
+    return this.launch(runId);
+  }
+
+  /** Drops this process's leases as if it had died (recovery tests inside one process); workers are not stopped. */
+  abandonLeasesForTest(): void {
+    this.leases.abandon();
   }
 
   /**
@@ -154,10 +231,45 @@ export class RunOrchestrator {
     this.settle(runId);
   }
 
+  /** A paused or interrupted run is cancelled: its pending interventions are rejected, its last checkpoint is its end. */
+  private finishParkedAsCancelled(runId: number) {
+    const { db } = this.deps;
+    for (const i of pendingInterventions(db, runId)) {
+      try {
+        rejectIntervention(this.deps, { interventionId: i.id, reason: "the run was cancelled" });
+      } catch (err) {
+        if (!(err instanceof DomainError)) throw err;
+      }
+    }
+    const run = db.select().from(runs).where(eq(runs.id, runId)).get();
+    const last = db.select().from(checkpoints).where(eq(checkpoints.runId, runId)).orderBy(desc(checkpoints.epoch)).limit(1).get();
+    if (run)
+      recordFinished(
+        this.deps,
+        runId,
+        SYSTEM_ACTOR,
+        {
+          type: "finished",
+          status: "cancelled",
+          weightsSha256: last?.sha256 ?? "",
+          epochsRun: last?.epoch ?? 0,
+          stoppedEarly: false,
+          samplesPerSecond: 0,
+        },
+        JSON.parse(run.configJson) as TrainingConfig,
+      );
+    this.checkpointIfDue();
+  }
+
   private settle(runId: number) {
     this.active.delete(runId);
-    for (const resolve of this.finishedWaiters.get(runId) ?? []) resolve();
-    this.finishedWaiters.delete(runId);
+    this.cancelRequested.delete(runId);
+    // A run that continues at once keeps its lease and its waiters (it has not ended).
+    if (!this.continueFromCheckpoint.has(runId)) {
+      this.leases.release(runId);
+      for (const resolve of this.finishedWaiters.get(runId) ?? []) resolve();
+      this.finishedWaiters.delete(runId);
+    }
     this.pump();
   }
 
@@ -183,15 +295,23 @@ export class RunOrchestrator {
     const config = JSON.parse(run.configJson) as TrainingConfig;
     const dataset = resolveDataset(db, artifacts, { ...actor, id: author.id }, config.data.dataset);
     const parent = run.parentCheckpointId === null ? undefined : parentForJob(this.deps, run.parentCheckpointId);
-    // A paused run continues from the exact-resume state of its last checkpoint (the one its pause wrote).
+    // A paused run continues from the exact-resume state of its last checkpoint (the one its pause wrote); so does
+    // an interrupted run, or one whose pause was withdrawn after its worker stopped. An interrupted run without a
+    // checkpoint restarts from scratch (its run.interrupted event says so).
     let resumedFrom: { checkpointId: number; epoch: number; step: number } | undefined;
     let resume: TrainJob["resume"];
-    if (run.status === "paused") {
+    const continuing = this.continueFromCheckpoint.delete(runId);
+    if (run.status === "paused" || run.status === "interrupted" || continuing) {
       const last = db.select().from(checkpoints).where(eq(checkpoints.runId, runId)).orderBy(desc(checkpoints.epoch)).limit(1).get();
+      // Resume-state pointers of epochs after the last checkpoint row: a crash between storing one and committing its
+      // checkpoint; that epoch is retrained and stores its state again.
+      dropResumeStatesAfter(this.deps, runId, last?.epoch ?? 0);
       const state = last ? loadResumeState(this.deps, { runId, epoch: last.epoch }) : null;
-      if (!last || !state) throw new Error(`run ${runId} is paused but its last checkpoint has no resume state`);
-      resume = state;
-      resumedFrom = { checkpointId: last.id, epoch: last.epoch, step: last.step };
+      if (last && state) {
+        resume = state;
+        resumedFrom = { checkpointId: last.id, epoch: last.epoch, step: last.step };
+      } else if (run.status !== "interrupted" || last)
+        throw new Error(`run ${runId} is ${run.status} but its last checkpoint has no resume state`);
     }
     const job: TrainJob = {
       config,
@@ -308,8 +428,26 @@ export class RunOrchestrator {
             flush();
             if (inFlight) rejectAll(inFlight.ids, `the run ended (${e.status}) before the intervention took effect`);
             // A pause already parked the run as "paused" (applyIntervention); the slot is freed, the run stays resumable.
-            if (e.status !== "paused") recordFinished(this.deps, runId, actor, e, config);
+            // Two races end differently: a cancel that arrived while the pause took effect cancels the run (a cancel
+            // is never lost to a pause), and a pause withdrawn before its checkpoint was persisted left the run
+            // "running" with no worker: it continues at once from that checkpoint.
+            if (e.status === "paused" && this.cancelRequested.has(runId)) {
+              const paused = db.select({ status: runs.status }).from(runs).where(eq(runs.id, runId)).get();
+              if (paused?.status === "paused") {
+                this.finishParkedAsCancelled(runId);
+                end();
+                break;
+              }
+            }
+            if (e.status === "paused") {
+              const now = db.select({ status: runs.status }).from(runs).where(eq(runs.id, runId)).get();
+              if (now?.status === "running") this.continueFromCheckpoint.add(runId);
+            } else recordFinished(this.deps, runId, actor, e, config);
             end();
+            if (this.continueFromCheckpoint.has(runId)) {
+              this.waiting.unshift(runId);
+              this.pump();
+            }
             break;
           case "failed":
             if (inFlight) rejectAll(inFlight.ids, `the run failed before the intervention took effect: ${e.message}`);

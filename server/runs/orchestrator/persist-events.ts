@@ -3,7 +3,7 @@
  * evaluation, end) is written with its audit event in one synchronous transaction. Metric points are
  * buffered by the orchestrator and written in bulk with raw prepared statements (about 5x drizzle's builder).
  */
-import { and, eq } from "drizzle-orm";
+import { and, desc, eq } from "drizzle-orm";
 import { runs, datasetVersions, splits, checkpoints, evaluations, metricSummaries, METRIC_ROLLUP_BLOCK } from "@/db/schema";
 import type { Db } from "@/db/client";
 import { appendAuditEvent, SYSTEM_ACTOR, type Actor } from "@/server/audit/ledger";
@@ -34,13 +34,17 @@ type BlockRollup = {
  * Writes points, the per-(run, key) summary and the per-block rollups (metric_rollups: min/max with their
  * steps, first/last step, count per 1,024 steps) in one transaction, so charts that read rollups never see
  * points without their block. Ties on min/max keep the earliest step (what the raw-point reader picks).
- * A re-sent step replaces its point but is counted again in count (the trainer never re-sends; a replay
- * after a crash would only inflate the displayed point total).
+ * Idempotent: a step already stored for (run, key) is kept and not counted again. A run resumed after a crash
+ * retrains the partial epoch after its last checkpoint and re-sends those steps; the points committed before the
+ * crash were acknowledged and stay (training is deterministic on the same backend, so the re-sent values are the
+ * same), and the summary and rollup counts only ever count stored points.
  */
 export function insertMetricPoints(db: Db, runId: number, points: MetricPoint[]): void {
   if (points.length === 0) return;
   const sqlite = db.$client;
-  const insert = sqlite.prepare("INSERT OR REPLACE INTO metrics (run_id, key, step, epoch, value, wall_time_ms) VALUES (?, ?, ?, ?, ?, ?)");
+  const insert = sqlite.prepare(
+    "INSERT INTO metrics (run_id, key, step, epoch, value, wall_time_ms) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, key, step) DO NOTHING",
+  );
   const upsertSummary = sqlite.prepare(
     `INSERT INTO metric_summaries (run_id, key, last, last_step, min, max, count) VALUES (?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (run_id, key) DO UPDATE SET
@@ -65,7 +69,7 @@ export function insertMetricPoints(db: Db, runId: number, points: MetricPoint[])
     const byKey = new Map<string, { last: number; lastStep: number; min: number; max: number; count: number }>();
     for (const p of points) {
       if (!Number.isFinite(p.value)) continue; // NaN/Infinity cannot be stored as REAL; the run's failure says why
-      insert.run(runId, p.key, p.step, p.epoch, p.value, p.wallTimeMs);
+      if (insert.run(runId, p.key, p.step, p.epoch, p.value, p.wallTimeMs).changes === 0) continue; // stored before a crash
       const s = byKey.get(p.key);
       if (!s) byKey.set(p.key, { last: p.value, lastStep: p.step, min: p.value, max: p.value, count: 1 });
       else {
@@ -410,5 +414,48 @@ export function recordFailed(deps: Deps, runId: number, actor: Actor, message: s
         metricPoints: metricsDigest.points,
       },
     });
+  });
+}
+
+/**
+ * The process that trained a run died: the run becomes "interrupted" with a system event naming the checkpoint it
+ * will continue from (or none: it restarts from scratch). Re-checks the status in the transaction (another process
+ * may have recovered it meanwhile); returns false when the run was no longer running.
+ */
+export function recordInterrupted(
+  deps: Deps,
+  runId: number,
+  info: { owner: string | null; lastHeartbeatAt: string | null; autoResume: boolean },
+): boolean {
+  return deps.db.transaction((tx) => {
+    const run = tx.select({ status: runs.status }).from(runs).where(eq(runs.id, runId)).get();
+    if (!run || run.status !== "running") return false;
+    const last = tx
+      .select({ id: checkpoints.id, epoch: checkpoints.epoch, step: checkpoints.step })
+      .from(checkpoints)
+      .where(eq(checkpoints.runId, runId))
+      .orderBy(desc(checkpoints.epoch))
+      .limit(1)
+      .get();
+    const interruptedAt = new Date().toISOString();
+    tx.update(runs).set({ status: "interrupted" }).where(eq(runs.id, runId)).run();
+    appendAuditEvent(tx, {
+      actor: SYSTEM_ACTOR,
+      action: "run.interrupted",
+      entityType: "run",
+      entityId: runId,
+      payload: {
+        reason: "the process training this run stopped without ending it (crash, kill or power loss)",
+        owner: info.owner,
+        lastHeartbeatAt: info.lastHeartbeatAt,
+        lastCheckpointId: last?.id ?? null,
+        lastCheckpointEpoch: last?.epoch ?? null,
+        lastCheckpointStep: last?.step ?? null,
+        resumeFrom: last ? `checkpoint of epoch ${last.epoch}` : "scratch (no checkpoint was written before the interruption)",
+        autoResume: info.autoResume,
+        interruptedAt,
+      },
+    });
+    return true;
   });
 }
