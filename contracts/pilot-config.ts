@@ -11,6 +11,7 @@
  * This module holds only zod schemas and pure helpers, so browser code may import it.
  */
 import type { z } from "zod";
+import type { PlannedControl } from "./training-control";
 import {
   describeConfigIssues,
   fineTuneSchema,
@@ -122,4 +123,67 @@ export function settingsPatchOf(changes: readonly ConfigChange[], after: Trainin
     else apply[c.path.slice("training.".length)] = c.newValue;
   }
   return apply;
+}
+
+/** One schedule entry as validated: its index in `config.schedule`, its epoch, its change list, whether it stops. */
+export type PlannedStep = { index: number; atEpoch: number; changes: ConfigChange[]; stop: boolean; rationale: string };
+
+/**
+ * Validates a config's `schedule` (planned interventions) with the rules of a live pilot: entries in epoch order,
+ * each `set` checked by validatePilotChanges against the effective config at that point (the config with the
+ * earlier entries applied), each epoch within the epochs in force then, nothing after a planned stop. Messages name
+ * the entry: "schedule.1 (atEpoch 3): training.learningRate: learningRate must be > 0".
+ */
+export function validateSchedule(config: TrainingConfig): { ok: true; steps: PlannedStep[] } | { ok: false; message: string } {
+  const steps: PlannedStep[] = [];
+  let current: TrainingConfig = config;
+  let previous = 0;
+  let stoppedAt: number | null = null;
+  for (const [index, entry] of (config.schedule ?? []).entries()) {
+    const where = `schedule.${index} (atEpoch ${entry.atEpoch})`;
+    if (entry.atEpoch < previous)
+      return { ok: false, message: `${where}: comes before the previous entry's epoch ${previous}; list the entries in epoch order` };
+    if (stoppedAt !== null) return { ok: false, message: `${where}: the run already stops at epoch ${stoppedAt}` };
+    if (entry.atEpoch > current.training.epochs)
+      return {
+        ok: false,
+        message: `${where}: the run trains only ${current.training.epochs} epochs by then, so this epoch is never reached`,
+      };
+    let changes: ConfigChange[] = [];
+    if (entry.set && Object.keys(entry.set).length > 0) {
+      const v = validatePilotChanges(current, entry.set);
+      if (!v.ok) return { ok: false, message: `${where}: ${v.message}` };
+      changes = v.changes;
+      current = effectiveConfig(current, [{ changes }]);
+    }
+    if (entry.stop) stoppedAt = entry.atEpoch;
+    previous = entry.atEpoch;
+    steps.push({ index, atEpoch: entry.atEpoch, changes, stop: entry.stop === true, rationale: entry.rationale });
+  }
+  return { ok: true, steps };
+}
+
+/** The validated steps of a stored config's schedule (a stored config passed validateSchedule when its run was created). */
+export function scheduleSteps(config: TrainingConfig): PlannedStep[] {
+  const v = validateSchedule(config);
+  if (!v.ok) throw new Error(`invalid schedule in a stored config: ${v.message}`);
+  return v.steps;
+}
+
+/**
+ * The trainer's planned controls for a config's schedule (TrainJob.plannedControls): one per epoch, the settings
+ * patches of that epoch's entries merged in order, then stop if any entry stops; each asks for that boundary's
+ * checkpoint, as a live intervention does, so a replay writes the same checkpoints as the piloted run.
+ */
+export function plannedControlsOf(config: TrainingConfig): PlannedControl[] {
+  const byEpoch = new Map<number, PlannedControl>();
+  let current: TrainingConfig = config;
+  for (const step of scheduleSteps(config)) {
+    current = effectiveConfig(current, [step]);
+    const control = byEpoch.get(step.atEpoch) ?? { epoch: step.atEpoch, checkpoint: true as const };
+    if (step.changes.length > 0) control.apply = { ...control.apply, ...settingsPatchOf(step.changes, current) };
+    if (step.stop) control.then = "stop";
+    byEpoch.set(step.atEpoch, control);
+  }
+  return [...byEpoch.values()];
 }

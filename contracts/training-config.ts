@@ -160,12 +160,33 @@ export const fineTuneSchema = z.object({
   replaceHead: z.boolean().default(false),
 });
 
+/**
+ * A planned intervention: after epoch `atEpoch`, change pilotable paths (`set`, the same paths and values a live pilot
+ * may set: contracts/pilot-config.ts validateSchedule) and/or stop, for a stated reason. `replays` names the live
+ * intervention of another run this entry repeats (a re-run of a piloted run). Entries at the same epoch apply in order.
+ */
+export const scheduleEntrySchema = z
+  .object({
+    atEpoch: positiveInt("atEpoch").max(10_000, "atEpoch must be ≤ 10000"),
+    set: z.record(z.string(), z.unknown()).optional(),
+    stop: z.literal(true, { error: "stop must be true when given" }).optional(),
+    rationale: z.string().trim().min(1, "rationale is required: say why this change is planned").max(4000),
+    replays: z.object({ runId: z.number().int(), interventionId: z.number().int() }).strict().optional(),
+  })
+  .strict()
+  .refine((e) => e.stop === true || (e.set !== undefined && Object.keys(e.set).length > 0), {
+    message: "a schedule entry sets at least one path (set) or stops the run (stop: true)",
+  });
+export type ScheduleEntry = z.infer<typeof scheduleEntrySchema>;
+
 export const trainingConfigSchema = z.object({
   name: z.string().max(200).optional(),
   data: dataSchema,
   model: z.object({ layers: z.array(layerSchema).max(64, "at most 64 layers") }),
   training: trainingSchema,
   fineTune: fineTuneSchema.nullable().default(null),
+  /** Planned interventions (absent when none: a config without a schedule keeps its hash). */
+  schedule: z.array(scheduleEntrySchema).max(1000, "at most 1000 schedule entries").optional(),
 });
 export type TrainingConfigInput = z.input<typeof trainingConfigSchema>;
 export type TrainingConfig = z.output<typeof trainingConfigSchema>;

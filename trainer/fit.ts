@@ -549,6 +549,11 @@ export async function train(
       }
     };
 
+    // A rollback branch continues another run's state with changed settings: they take effect as a control at the
+    // resumed boundary would (validated the same way; the learning-rate schedule counts from the next epoch).
+    if (resume && job.resumeApply && Object.keys(job.resumeApply).length > 0)
+      await applyControl(checkEpochControl({ apply: job.resumeApply }, controlContext(resume.epoch)), resume.epoch);
+
     for (let epoch = epochsRun + 1; epoch <= settings.epochs && !cancelled; epoch++) {
       if (signal.cancelled) {
         cancelled = true;

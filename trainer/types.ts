@@ -189,6 +189,11 @@ export type TrainJob = {
   piloted?: true;
   /** Controls applied by the trainer itself after the given epochs (replay of a piloted run, planned changes). */
   plannedControls?: PlannedControl[];
+  /**
+   * With `resume`: settings changed on top of the resumed state before training goes on, as if a control applied them
+   * at the resumed boundary (a rollback branch: another run's checkpoint continued with changed settings).
+   */
+  resumeApply?: NonNullable<EpochControl["apply"]>;
 };
 
 /** Cooperative cancellation: the fit loop checks it after every batch. */

@@ -28,8 +28,11 @@ export const runs = sqliteTable(
     configJson: text("config_json").notNull(),
     configSha256: text("config_sha256").notNull(),
     seed: integer("seed").notNull(),
-    /** How this run came to be: a first run, a fork of a run, a fine-tune from a checkpoint, a re-run. */
-    origin: text("origin", { enum: ["new", "fork", "finetune", "rerun"] })
+    /**
+     * How this run came to be: a first run, a fork of a run, a fine-tune from a checkpoint, a re-run, or a branch (a
+     * pilot's rollback: another run's checkpoint continued with changed settings). Text in SQLite: no migration.
+     */
+    origin: text("origin", { enum: ["new", "fork", "finetune", "rerun", "branch"] })
       .notNull()
       .default("new"),
     parentRunId: integer("parent_run_id").references((): AnySQLiteColumn => runs.id),
@@ -92,8 +95,12 @@ export const runTags = sqliteTable(
   (t) => [primaryKey({ columns: [t.runId, t.tag] }), index("run_tags_tag").on(t.tag)],
 );
 
-/** "intervention": a change made while the run trained, written when its run_interventions row was applied. */
-export const DECISION_KINDS = ["initial", "change", "note", "correction", "intervention"] as const;
+/**
+ * "intervention": a change made while the run trained, written when its run_interventions row was applied.
+ * "planned": an entry of the config's `schedule` (a change planned at a given epoch, or a replayed intervention of
+ * the run this one re-runs), written with the run at its creation. No migration: SQLite stores the kind as text.
+ */
+export const DECISION_KINDS = ["initial", "change", "note", "correction", "intervention", "planned"] as const;
 export const decisions = sqliteTable(
   "decisions",
   {

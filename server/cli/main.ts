@@ -1,6 +1,6 @@
 /**
  * `npm run cli -- <command>`: the command line, over the same services and database as the web app.
- * Commands: seed, users, train, pilot, audit verify, audit checkpoint-export, audit move-key, audit rotate-key, register, export-prov, export (auditor's report), backup, restore. Each prints plain text, or one JSON object with --json.
+ * Commands: seed, users, train, resume, pilot, rerun, show, audit verify, audit checkpoint-export, audit move-key, audit rotate-key, register, export-prov, export (auditor's report), backup, restore. Each prints plain text, or one JSON object with --json.
  */
 import { trainCommand } from "./train";
 import { seedCommand } from "./seed";
@@ -19,6 +19,8 @@ const USAGE = `usage: npm run cli -- <command> [options]   (key directory: --key
   register --run ID --model NAME [--checkpoint best|EPOCH] [--user EMAIL] [--data-dir DIR] [--json]
   pilot --run ID (--pause | --resume | --stop | --set PATH=VALUE ... | --rollback CKPT) --rationale TEXT [--as EMAIL] [--data-dir DIR] [--json]
                                                      queue an intervention; it takes effect at the run's next epoch boundary
+  rerun --run ID [--data-dir DIR] [--user EMAIL] [--backend B] [--json]   re-run a finished run replaying its piloting; trains it here
+  show --run ID [--data-dir DIR] [--json]            status, epoch, weights sha256 and decisions (planned, interventions) of a run
   export-prov --model NAME --version N [--user EMAIL] [--data-dir DIR]   lineage as W3C PROV-JSON on stdout
   export --model NAME [--version N | --alias production] --out DIR|FILE.tar [--user EMAIL] [--data-dir DIR] [--json]
                                                      the auditor's report bundle (report.html, events, proofs, PROV, key)
@@ -45,6 +47,8 @@ async function main(argv: string[]): Promise<number> {
     users: async (a) => (await import("./users")).usersCommand(a),
     pilot: async (a) => (await import("./pilot")).pilotCommand(a),
     resume: async (a) => (await import("./resume")).resumeCommand(a),
+    rerun: async (a) => (await import("./rerun")).rerunCommand(a),
+    show: async (a) => (await import("./show")).showCommand(a),
   };
   const run = command ? commands[command] : undefined;
   if (!run) {

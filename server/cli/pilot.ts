@@ -4,6 +4,7 @@
  * run through the same service as the web app (engineers only, audited). The intervention is pending: it takes
  * effect at the run's next epoch boundary, once the process training the run picks it up.
  * With --json, stdout carries exactly one object: the intervention {id, runId, kind, status, changes, ...}.
+ * A rollback of a paused or completed run takes effect at once and its branch trains here (rollbackCommand).
  *
  * The acting user is --as EMAIL (--user EMAIL, as other commands name it, is accepted too), defaulting to the
  * demo engineer like train and register.
@@ -16,6 +17,9 @@ import { DEMO_USERS } from "@/server/demo/seed";
 import { actorOf } from "@/server/users/service";
 import { requestIntervention, type RequestInterventionInput } from "@/server/runs/pilot";
 import { checkpointAfterCliWrite } from "./checkpoint-after-write";
+import { createAppServices } from "@/server/app-context/app-services";
+import { requestPilotIntervention } from "@/server/runs/service";
+import { runResult } from "./run-result";
 
 export const PILOT_USAGE = `usage: npm run cli -- pilot --run ID (--pause | --resume | --stop | --set PATH=VALUE ... | --rollback CHECKPOINT_ID [--set PATH=VALUE ...])
                           --rationale TEXT [--as EMAIL] [--data-dir DIR] [--json]
@@ -85,6 +89,7 @@ export async function pilotCommand(argv: string[]): Promise<number> {
   if (values.rollback !== undefined) input.fromCheckpointId = Number(values.rollback);
 
   const email = (values.as ?? values.user ?? DEMO_USERS[1]!.email).toLowerCase();
+  if (values.rollback !== undefined) return rollbackCommand(input, email, values);
   const dataDir = resolveDataDir(values["data-dir"]);
   const db = openDatabase(dataDir);
   try {
@@ -112,6 +117,53 @@ export async function pilotCommand(argv: string[]): Promise<number> {
         `intervention ${out.id} on run ${runId}: ${out.kind}${out.changes.map((c) => ` ${c.path} ${JSON.stringify(c.oldValue)} → ${JSON.stringify(c.newValue)}`).join(",")}` +
           ` (status: pending; takes effect at the next epoch boundary)\n`,
       );
+    return 0;
+  } finally {
+    db.$client.close();
+  }
+}
+
+/**
+ * A rollback through the runs service (requestPilotIntervention): of a paused or completed run it takes effect now
+ * and its branch trains to completion in this process (printed like `train`, under "branch"); of a running run it
+ * stays pending until the process training it reaches its next epoch boundary, which creates and trains the branch.
+ */
+async function rollbackCommand(
+  input: RequestInterventionInput,
+  email: string,
+  values: { "data-dir"?: string; "key-dir"?: string; json: boolean },
+): Promise<number> {
+  const services = createAppServices(values["data-dir"], { keyDir: values["key-dir"] });
+  const { db } = services;
+  try {
+    const user = db.select().from(users).where(eq(users.email, email)).get();
+    if (!user) {
+      process.stderr.write(`pilot: no user with email ${email}\n`);
+      return 2;
+    }
+    const out = requestPilotIntervention({ ...services, actor: actorOf(user) }, services.orchestrator, input) as ReturnType<
+      typeof requestPilotIntervention
+    > & { branchRunId?: number };
+    const log = (s: string) => (values.json ? process.stderr : process.stdout).write(`${s}\n`);
+    if (out.branchRunId !== undefined) {
+      log(`rollback ${out.id}: branch run ${out.branchRunId} from checkpoint ${out.fromCheckpointId}; training it here`);
+      await services.orchestrator.waitFor(out.branchRunId);
+    } else log(`rollback ${out.id} on run ${out.runId}: pending; takes effect at the run's next epoch boundary`);
+    const shown = {
+      id: out.id,
+      runId: out.runId,
+      kind: out.kind,
+      status: out.status,
+      changes: out.changes,
+      fromCheckpointId: out.fromCheckpointId,
+      rationale: out.rationale,
+      requestedBy: user.email,
+      requestedAt: out.requestedAt,
+      branchRunId: out.branchRunId ?? null,
+      branch: out.branchRunId === undefined ? null : runResult(db, out.branchRunId),
+    };
+    if (values.json) process.stdout.write(`${JSON.stringify(shown)}\n`);
+    checkpointAfterCliWrite(db, { dataDir: services.dataDir, auditKeys: services.auditKeys });
     return 0;
   } finally {
     db.$client.close();

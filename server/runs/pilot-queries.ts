@@ -6,11 +6,11 @@
  * Invariants: reads only; imports no service. The effective config is effectiveConfig() of contracts/pilot-config.ts
  * over the applied rows in the order they took effect (step, then id), so writer and reader agree on old values.
  */
-import { and, asc, desc, eq, inArray } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, max } from "drizzle-orm";
 import { decisions, metricSummaries, metrics, runInterventions, runs, users } from "@/db/schema";
 import type { DbOrTx } from "@/db/client";
 import { trainingConfigSchema, type TrainingConfig } from "@/contracts/training-config";
-import { effectiveConfig, type ConfigChange } from "@/contracts/pilot-config";
+import { effectiveConfig, scheduleSteps, type ConfigChange } from "@/contracts/pilot-config";
 import { notFound } from "@/server/errors";
 
 export type MetricsSnapshot = {
@@ -37,12 +37,40 @@ function appliedRows(db: DbOrTx, runId: number) {
     .all();
 }
 
-/** The run's config as created, plus the changes of its applied interventions. */
-export function runEffectiveConfig(db: DbOrTx, runId: number): { config: TrainingConfig; effective: TrainingConfig; status: string } {
+/** The last epoch the run completed (its last epoch-level "lr" point), 0 before its first. */
+export function epochsCompleted(db: DbOrTx, runId: number): number {
+  const row = db
+    .select({ epoch: max(metrics.epoch) })
+    .from(metrics)
+    .where(and(eq(metrics.runId, runId), eq(metrics.key, "lr")))
+    .get();
+  return Math.floor(row?.epoch ?? 0);
+}
+
+/**
+ * The run's config as created, plus the changes that took effect since: its planned schedule entries whose epoch
+ * it has completed (the trainer applies them at that boundary before any live control) and its applied
+ * interventions, in epoch order (planned first within an epoch). A rollback's changes belong to the branch it
+ * created, not to this run, so they are left out.
+ */
+export function runEffectiveConfig(
+  db: DbOrTx,
+  runId: number,
+  /** The effective config at that epoch boundary (what its checkpoint's resume state holds); default: now. */
+  atEpoch = Infinity,
+): { config: TrainingConfig; effective: TrainingConfig; status: string } {
   const run = db.select({ configJson: runs.configJson, status: runs.status }).from(runs).where(eq(runs.id, runId)).get();
   if (!run) notFound(`run ${runId}`);
   const config = trainingConfigSchema.parse(JSON.parse(run.configJson));
-  const applied = appliedRows(db, runId).map((r) => ({ changes: parseChanges(r.changesJson) }));
+  const reached = config.schedule?.length ? Math.min(epochsCompleted(db, runId), atEpoch) : 0;
+  const planned = scheduleSteps(config)
+    .filter((s) => s.atEpoch <= reached)
+    .map((s) => ({ epoch: s.atEpoch, order: 0, changes: s.changes }));
+  const live = appliedRows(db, runId)
+    .filter((r) => r.kind !== "rollback" && (r.appliedAtEpoch ?? 0) <= atEpoch)
+    .map((r) => ({ epoch: r.appliedAtEpoch ?? 0, order: 1, changes: parseChanges(r.changesJson) }));
+  // Stable sort: within an epoch, planned entries keep their schedule order and interventions their step/id order.
+  const applied = [...planned, ...live].sort((a, b) => a.epoch - b.epoch || a.order - b.order);
   return { config, effective: effectiveConfig(config, applied), status: run.status };
 }
 

@@ -31,7 +31,8 @@ import type { DbOrTx } from "@/db/client";
 import { appendAuditEvent, SYSTEM_ACTOR } from "@/server/audit/ledger";
 import { canonicalJson } from "@/contracts/canonical";
 import { describeConfigIssues } from "@/contracts/training-config";
-import { validatePilotChanges, type ConfigChange } from "@/contracts/pilot-config";
+import { effectiveConfig, validatePilotChanges, validateSchedule, type ConfigChange } from "@/contracts/pilot-config";
+import type { TrainingConfig } from "@/contracts/training-config";
 import { decisionRecordSha256 } from "@/server/audit/content/records";
 import { interventionOutcomeSha256, interventionRequestSha256 } from "@/server/audit/content/intervention-records";
 import { now, requireRole, type ServiceContext, type ServiceDeps } from "../app-context/service-context";
@@ -48,7 +49,9 @@ export const PILOT_ALLOWED_STATES: Record<InterventionKind, readonly RunStatus[]
   resume: ["paused"],
   stop: ["queued", "running", "paused"],
   set: ["queued", "running", "paused"],
-  rollback: ["running", "paused"],
+  // A rollback branches from a past checkpoint: of a running run (which stops at its next boundary), or of a
+  // paused or completed one (which stays as it is).
+  rollback: ["running", "paused", "completed"],
 };
 
 const rationale = (what: string) =>
@@ -121,12 +124,29 @@ export function requestIntervention(ctx: Pick<ServiceContext, "db" | "actor">, r
     if (!allowed.includes(status as RunStatus))
       invalidInput(`run ${input.runId} is ${status}: ${input.kind} needs a run that is ${allowed.join(" or ")}`);
     let changes: ConfigChange[] = [];
+    // A rollback's changes apply to the branch, on top of the settings in force at its checkpoint.
+    const rollbackFrom =
+      input.kind === "rollback" && input.fromCheckpointId !== undefined
+        ? tx.select().from(checkpoints).where(eq(checkpoints.id, input.fromCheckpointId)).get()
+        : undefined;
+    if (input.kind === "rollback" && (!rollbackFrom || rollbackFrom.runId !== input.runId))
+      invalidInput(`fromCheckpointId: checkpoint ${input.fromCheckpointId} is not a checkpoint of run ${input.runId}`);
+    const base = rollbackFrom ? branchBase(tx, input.runId, rollbackFrom.epoch) : effective;
     if (hasSet) {
-      const v = validatePilotChanges(effective, input.set!);
+      const v = validatePilotChanges(base, input.set!);
       if (!v.ok) invalidInput(v.message);
       changes = v.changes;
       if (input.kind === "set" && changes.every((c) => canonicalJson(c.oldValue) === canonicalJson(c.newValue)))
         invalidInput(`set: ${changes.map((c) => c.path).join(", ")} already ${changes.length > 1 ? "have" : "has"} that value`);
+    }
+    if (rollbackFrom) {
+      const branchConfig = effectiveConfig(base, [{ changes }]);
+      const schedule = validateSchedule(branchConfig);
+      if (!schedule.ok) invalidInput(`the branch's config would not be valid: ${schedule.message}`);
+      if (branchConfig.training.epochs <= rollbackFrom.epoch)
+        invalidInput(
+          `the branch continues after epoch ${rollbackFrom.epoch} but would train only ${branchConfig.training.epochs} epochs: raise training.epochs`,
+        );
     }
     if (input.fromCheckpointId !== undefined) {
       const ck = tx.select({ runId: checkpoints.runId }).from(checkpoints).where(eq(checkpoints.id, input.fromCheckpointId)).get();
@@ -297,5 +317,122 @@ export function rejectIntervention(deps: Pick<ServiceDeps, "db">, input: { inter
       payload: { runId: row.runId, reason, closedAt: row.closedAt, sha256: interventionOutcomeSha256(row) },
     });
     return { ...row, changes: parseChanges(row.changesJson) };
+  });
+}
+
+/**
+ * The config a rollback branch from epoch `epoch` of run `runId` starts from: the run's effective config at that
+ * checkpoint, without the schedule entries already applied by then (their values are in it; later ones still apply).
+ */
+export function branchBase(tx: DbOrTx, runId: number, epoch: number): TrainingConfig {
+  const { effective } = runEffectiveConfig(tx, runId, epoch);
+  const { schedule, ...rest } = effective;
+  const later = (schedule ?? []).filter((e) => e.atEpoch > epoch);
+  return later.length > 0 ? { ...rest, schedule: later } : rest;
+}
+
+export const applyRollbackInput = z.object({
+  interventionId: z.number().int(),
+  /** Where it takes effect: the boundary a running run stopped at, else the rollback's own checkpoint. */
+  epoch: z.number().int().min(0),
+  step: z.number().int().min(0),
+  checkpointId: z.number().int(),
+  at: z.iso.datetime().optional(),
+});
+
+/**
+ * A rollback taking effect, in one transaction: the branch run is created (createRun with its parent checkpoint: the
+ * rollback's; config: the source's effective config there plus the rollback's changes; decisions: those changes,
+ * with the rollback's rationale, by its requester; its run.create event), the intervention becomes applied, and the
+ * source run's decision names the branch (path "rollback", plus "stop" when the run was training and stops at this
+ * boundary; new value {branchRunId, fromCheckpointId, fromEpoch, set}), with run.interventionApplied. The caller
+ * launches the branch after the commit. `createBranch` is the runs service's createRun (passed in: the service
+ * module imports this one).
+ */
+export function applyRollback(
+  deps: Pick<ServiceDeps, "db" | "artifacts">,
+  raw: z.input<typeof applyRollbackInput>,
+  createBranch: (
+    ctx: ServiceContext,
+    input: { experimentId: number; config: unknown; rationale: string },
+    branch: { checkpointId: number; base: TrainingConfig },
+  ) => { id: number },
+) {
+  const input = parseOrThrow(applyRollbackInput, raw);
+  const at = input.at ?? now();
+  return deps.db.transaction((tx) => {
+    const pending = pendingRow(tx, input.interventionId);
+    if (pending.kind !== "rollback" || pending.fromCheckpointId === null) invalidInput(`intervention ${pending.id} is not a rollback`);
+    const ck = tx.select().from(checkpoints).where(eq(checkpoints.id, input.checkpointId)).get();
+    if (!ck || ck.runId !== pending.runId || ck.epoch !== input.epoch)
+      invalidInput(`checkpointId: checkpoint ${input.checkpointId} is not run ${pending.runId}'s checkpoint of epoch ${input.epoch}`);
+    const from = tx.select().from(checkpoints).where(eq(checkpoints.id, pending.fromCheckpointId)).get()!;
+    const source = tx.select().from(runs).where(eq(runs.id, pending.runId)).get()!;
+    const requester = tx.select().from(users).where(eq(users.id, pending.requestedBy)).get()!;
+    const changes = parseChanges(pending.changesJson);
+    const base = branchBase(tx, source.id, from.epoch);
+    // Nested: createRun's own transaction is a savepoint of this one, so the branch exists only if the rollback applies.
+    const branchCtx = { db: tx as unknown as ServiceContext["db"], artifacts: deps.artifacts, actor: actorOf(requester) } as ServiceContext;
+    const branch = createBranch(
+      branchCtx,
+      { experimentId: source.experimentId, config: effectiveConfig(base, [{ changes }]), rationale: pending.rationale },
+      { checkpointId: from.id, base },
+    );
+    const stopsRun = source.status === "running" || source.status === "queued";
+    const snapshot = metricsSnapshotAt(tx, source.id, watchedMetric(base));
+    const decision = tx
+      .insert(decisions)
+      .values({
+        runId: source.id,
+        kind: "intervention",
+        path: stopsRun ? "rollback, stop" : "rollback",
+        oldValueJson: null,
+        newValueJson: canonicalJson({
+          branchRunId: branch.id,
+          fromCheckpointId: from.id,
+          fromEpoch: from.epoch,
+          set: Object.fromEntries(changes.map((c) => [c.path, c.newValue])),
+        }),
+        rationale: pending.rationale,
+        correctsDecisionId: null,
+        authorId: pending.requestedBy,
+        createdAt: at,
+      })
+      .returning()
+      .get();
+    const row = tx
+      .update(runInterventions)
+      .set({
+        status: "applied",
+        appliedAtEpoch: input.epoch,
+        appliedAtStep: input.step,
+        appliedAt: at,
+        metricsSnapshotJson: canonicalJson(snapshot),
+        checkpointId: ck.id,
+        decisionId: decision.id,
+      })
+      .where(eq(runInterventions.id, pending.id))
+      .returning()
+      .get();
+    appendAuditEvent(tx, {
+      actor: actorOf(requester),
+      action: "run.interventionApplied",
+      entityType: "intervention",
+      entityId: row.id,
+      payload: {
+        runId: row.runId,
+        kind: row.kind,
+        epoch: row.appliedAtEpoch,
+        step: row.appliedAtStep,
+        appliedAt: row.appliedAt,
+        checkpointId: row.checkpointId,
+        metricsSnapshot: snapshot,
+        decisionId: decision.id,
+        decisionSha256: decisionRecordSha256(decision),
+        sha256: interventionOutcomeSha256(row),
+        branchRunId: branch.id,
+      },
+    });
+    return { intervention: { ...row, changes }, decision, branchRunId: branch.id };
   });
 }

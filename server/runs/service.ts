@@ -13,7 +13,8 @@ import { decisionRecordSha256, runParamValue as paramValue } from "@/server/audi
 import { resolveDataset } from "../datasets/service";
 import { now, requireRole, type ServiceContext } from "../app-context/service-context";
 import { conflict, invalidInput, notFound } from "@/server/errors";
-import { requestIntervention, type RequestInterventionInput } from "./pilot";
+import { applyRollback, requestIntervention, type RequestInterventionInput } from "./pilot";
+import { scheduleSteps, validateSchedule } from "@/contracts/pilot-config";
 
 export const createRunInput = z.object({
   experimentId: z.number().int(),
@@ -31,10 +32,19 @@ export type CreateRunInput = z.input<typeof createRunInput>;
 export function parseConfigOrThrow(config: unknown): TrainingConfig {
   const r = trainingConfigSchema.safeParse(config);
   if (!r.success) invalidInput(`invalid configuration: ${describeConfigIssues(r.error)}`);
+  // Planned interventions follow a live pilot's rules (pilotable paths, valid values, reachable epochs).
+  const schedule = validateSchedule(r.data);
+  if (!schedule.ok) invalidInput(`invalid configuration: ${schedule.message}`);
   return r.data;
 }
 
-export function createRun(ctx: ServiceContext, raw: CreateRunInput) {
+/**
+ * A rollback branch (server/runs/pilot.ts applyRollback): the new run continues checkpoint `checkpointId` of another
+ * run; `base` is that run's effective config at the checkpoint, so the branch's decisions are its changes from there.
+ */
+export type BranchOf = { checkpointId: number; base: TrainingConfig };
+
+export function createRun(ctx: ServiceContext, raw: CreateRunInput, branch?: BranchOf) {
   requireRole(ctx.actor, ["engineer"], "launch runs");
   const input = createRunInput.parse(raw);
   const config = parseConfigOrThrow(input.config);
@@ -45,7 +55,7 @@ export function createRun(ctx: ServiceContext, raw: CreateRunInput) {
   // Lineage, decided here and never by the caller: a fine-tune's parent run IS the run of its parent checkpoint (a
   // different parentRunId is refused, so no run can hide where its weights came from); a fork's or re-run's parent
   // is the named run, and when its config starts from a checkpoint, ancestry follows that checkpoint's run as well.
-  let origin: "new" | "fork" | "finetune" | "rerun" = input.origin;
+  let origin: "new" | "fork" | "finetune" | "rerun" | "branch" = input.origin;
   let parentRunId = input.parentRunId ?? null;
   let parentCheckpointId: number | null = null;
   if (config.fineTune) {
@@ -65,17 +75,27 @@ export function createRun(ctx: ServiceContext, raw: CreateRunInput) {
       origin = "finetune";
     }
   }
+  if (branch) {
+    // A branch's parent is the checkpoint it continues (and that checkpoint's run), even when it is a fine-tune.
+    const ck = ctx.db.select().from(checkpoints).where(eq(checkpoints.id, branch.checkpointId)).get();
+    if (!ck) notFound(`checkpoint ${branch.checkpointId}`);
+    origin = "branch";
+    parentCheckpointId = ck.id;
+    parentRunId = ck.runId;
+  }
   const parent = parentRunId === null ? null : ctx.db.select().from(runs).where(eq(runs.id, parentRunId)).get();
   if (parentRunId !== null && !parent) notFound(`parent run ${parentRunId}`);
   if (input.origin !== "new" && !parent) invalidInput(`a ${input.origin} needs parentRunId`);
 
   const configJson = canonicalJson(config);
   const configSha256 = sha256Canonical(config);
-  const changes = parent ? diffConfigs(JSON.parse(parent.configJson), config) : [];
+  const changes = branch ? diffConfigs(branch.base, config) : parent ? diffConfigs(JSON.parse(parent.configJson), config) : [];
   if (input.origin === "fork" && changes.length === 0)
     invalidInput("a fork must change at least one setting; use re-run to repeat a run exactly");
-  if (input.origin === "rerun" && changes.length > 0)
-    invalidInput(`a re-run repeats the parent's exact configuration, but ${changes.length} setting(s) differ`);
+  // A re-run may differ only in its schedule: replaying the parent's live interventions makes them planned entries.
+  const settingChanges = changes.filter((c) => c.path !== "schedule" && !c.path.startsWith("schedule."));
+  if (input.origin === "rerun" && settingChanges.length > 0)
+    invalidInput(`a re-run repeats the parent's exact configuration, but ${settingChanges.length} setting(s) differ`);
 
   return ctx.db.transaction((tx) => {
     const n = tx.select({ n: count() }).from(runs).where(eq(runs.experimentId, experiment.id)).get()?.n ?? 0;
@@ -104,8 +124,15 @@ export function createRun(ctx: ServiceContext, raw: CreateRunInput) {
         .values(paramRows.slice(i, i + 200))
         .run();
 
-    const decisionRows =
-      parent && origin !== "rerun"
+    type DecisionDraft = {
+      kind: "initial" | "change" | "planned";
+      path: string;
+      oldValueJson: string | null;
+      newValueJson: string | null;
+      rationale: string;
+    };
+    const decisionRows: DecisionDraft[] =
+      parent && origin !== "rerun" && changes.length > 0
         ? changes.map((c) => ({
             kind: "change" as const,
             path: c.path,
@@ -117,11 +144,22 @@ export function createRun(ctx: ServiceContext, raw: CreateRunInput) {
             {
               kind: "initial" as const,
               path: "",
-              oldValueJson: parent ? parent.configJson : null,
+              oldValueJson: branch ? canonicalJson(branch.base) : parent ? parent.configJson : null,
               newValueJson: configJson,
               rationale: input.rationale,
             },
           ];
+    // One planned decision per schedule entry, in schedule order (show and the timeline pair them by that order).
+    for (const step of scheduleSteps(config)) {
+      const paths = step.changes.map((c) => c.path);
+      decisionRows.push({
+        kind: "planned",
+        path: (step.stop ? ["stop", ...paths] : paths).join(", "),
+        oldValueJson: step.changes.length ? canonicalJson(Object.fromEntries(step.changes.map((c) => [c.path, c.oldValue]))) : null,
+        newValueJson: step.changes.length ? canonicalJson(Object.fromEntries(step.changes.map((c) => [c.path, c.newValue]))) : null,
+        rationale: step.rationale,
+      });
+    }
     // Each decision's sha256 covers all its columns (rationale, old/new values, author, time): the content verifier recomputes it.
     const decisionRefs = decisionRows.map((d) => {
       const row = tx
@@ -226,6 +264,17 @@ export function launchRun(ctx: ServiceContext, orchestrator: RunLauncher, raw: C
 export function requestPilotIntervention(ctx: ServiceContext, orchestrator: RunLauncher, raw: RequestInterventionInput) {
   const out = requestIntervention(ctx, raw);
   if (out.kind === "resume") orchestrator.launch(out.runId);
+  if (out.kind === "rollback") {
+    // A paused or completed run has no next boundary: the rollback takes effect now, at its own checkpoint, and the
+    // run stays as it is. A running run's rollback waits for its next boundary (the orchestrator stops it there).
+    const status = ctx.db.select({ status: runs.status }).from(runs).where(eq(runs.id, out.runId)).get()?.status;
+    if (status === "paused" || status === "completed") {
+      const from = ctx.db.select().from(checkpoints).where(eq(checkpoints.id, out.fromCheckpointId!)).get()!;
+      const applied = applyRollback(ctx, { interventionId: out.id, epoch: from.epoch, step: from.step, checkpointId: from.id }, createRun);
+      orchestrator.launch(applied.branchRunId);
+      return { ...out, status: applied.intervention.status, branchRunId: applied.branchRunId };
+    }
+  }
   return out;
 }
 

@@ -12,7 +12,9 @@
  * control the trainer rejects rejects its set interventions (the trainer asks again; a pause or stop still applies).
  * A paused run (finished "paused") frees its slot and stays "paused"; a resume intervention re-queues it, it
  * continues from the resume state of its last checkpoint (server/runs/resume-states.ts) and the resume is applied
- * at its "started" event with that checkpoint. Rollback interventions are left pending (not wired here).
+ * at its "started" event with that checkpoint. A rollback stops a running run at its next boundary and creates its
+ * branch (replay.ts), launched here; a branch starts from its parent checkpoint's resume state. A config's schedule
+ * (planned interventions, a re-run's replay) goes to the trainer as planned controls.
  *
  * Several processes share a data directory (web server, `cli train`, `cli resume`): a process takes a run's owner
  * lease (leases.ts) before it queues or trains it and drops it when the run settles, so no two processes train one
@@ -45,8 +47,9 @@ import {
 } from "./persist-events";
 import { SYSTEM_ACTOR } from "@/server/audit/ledger";
 import type { EpochControl } from "@/contracts/training-control";
-import { effectiveConfig, settingsPatchOf } from "@/contracts/pilot-config";
-import { applyIntervention, rejectIntervention } from "@/server/runs/pilot";
+import { effectiveConfig, plannedControlsOf, settingsPatchOf } from "@/contracts/pilot-config";
+import { rejectIntervention } from "@/server/runs/pilot";
+import { applyPendingAtBoundary, branchJobOf } from "@/server/runs/replay";
 import { pendingInterventions, runEffectiveConfig } from "@/server/runs/pilot-queries";
 import { dropResumeStatesAfter, loadResumeState, storeResumeState } from "@/server/runs/resume-states";
 import { LeaseHolder, leaseOf, ownerAlive } from "./leases";
@@ -294,7 +297,9 @@ export class RunOrchestrator {
     const actor = trainerActor(author);
     const config = JSON.parse(run.configJson) as TrainingConfig;
     const dataset = resolveDataset(db, artifacts, { ...actor, id: author.id }, config.data.dataset);
-    const parent = run.parentCheckpointId === null ? undefined : parentForJob(this.deps, run.parentCheckpointId);
+    // A rollback branch (replay.ts branchJobOf) builds its model like its source and starts from its parent checkpoint's state.
+    const branch = branchJobOf(this.deps, run);
+    const parent = branch ? branch.parent : run.parentCheckpointId === null ? undefined : parentForJob(this.deps, run.parentCheckpointId);
     // A paused run continues from the exact-resume state of its last checkpoint (the one its pause wrote); so does
     // an interrupted run, or one whose pause was withdrawn after its worker stopped. An interrupted run without a
     // checkpoint restarts from scratch (its run.interrupted event says so).
@@ -320,7 +325,9 @@ export class RunOrchestrator {
       backend: this.opts.backend ?? (process.env.RUNLEDGER_BACKEND as BackendName | undefined) ?? "auto",
       ...(this.opts.piloted === false ? {} : { piloted: true as const }),
       resumable: true,
-      ...(resume ? { resume } : {}),
+      ...(resume ? { resume } : branch?.resume ? { resume: branch.resume, resumeApply: branch.resumeApply } : {}),
+      // The config's schedule (planned interventions, or a re-run's replayed ones), applied by the trainer itself.
+      ...(config.schedule?.length ? { plannedControls: plannedControlsOf(config) } : {}),
     };
     /** Interventions answered at a boundary, applied when that boundary's checkpoint is persisted. */
     let inFlight: { epoch: number; step: number; ids: number[]; setIds: number[] } | undefined;
@@ -336,19 +343,30 @@ export class RunOrchestrator {
       }
     };
     const applyOne = (input: { interventionId: number; epoch: number; step: number; checkpointId: number }) =>
-      unlessWithdrawn(() => applyIntervention(this.deps, input));
+      unlessWithdrawn(() => {
+        // A rollback creates its branch run, which then trains here like any queued run.
+        const branchRunId = applyPendingAtBoundary(this.deps, input);
+        if (branchRunId !== null) this.launch(branchRunId);
+      });
     const rejectAll = (ids: number[], reason: string) => {
       for (const interventionId of ids) unlessWithdrawn(() => rejectIntervention(this.deps, { interventionId, reason }));
     };
     /** The one control of this boundary, from the run's pending interventions (set, pause, stop; oldest first). */
     const controlAt = (epoch: number, step: number): EpochControl => {
-      const pending = pendingInterventions(db, runId).filter((i) => i.kind === "set" || i.kind === "pause" || i.kind === "stop");
+      const pending = pendingInterventions(db, runId).filter(
+        (i) => i.kind === "set" || i.kind === "pause" || i.kind === "stop" || i.kind === "rollback",
+      );
       if (pending.length === 0) return {};
       const { effective } = runEffectiveConfig(db, runId);
       const sets = pending.filter((i) => i.kind === "set");
       const after = effectiveConfig(effective, sets);
       const apply = Object.assign({}, ...sets.map((i) => settingsPatchOf(i.changes, after))) as EpochControl["apply"];
-      const then = pending.some((i) => i.kind === "stop") ? "stop" : pending.some((i) => i.kind === "pause") ? "pause" : "continue";
+      // A rollback stops this run: training goes on in its branch.
+      const then = pending.some((i) => i.kind === "stop" || i.kind === "rollback")
+        ? "stop"
+        : pending.some((i) => i.kind === "pause")
+          ? "pause"
+          : "continue";
       inFlight = { epoch, step, ids: pending.map((i) => i.id), setIds: sets.map((i) => i.id) };
       return { ...(sets.length > 0 ? { apply } : {}), then, checkpoint: true };
     };

@@ -1,0 +1,143 @@
+/**
+ * Replaying a piloting path, and starting a rollback branch.
+ *
+ * - createRerun: a re-run of a run (lineage: origin "rerun", parent the source run) whose config is the source's
+ *   config with its piloting path made explicit as `schedule` entries: the source's own planned entries, then each
+ *   applied live change (set: its new values; stop; a rollback that stopped the run: stop) at the epoch where it
+ *   took effect, citing the intervention it replays (`replays`, and in its rationale). The trainer applies them as
+ *   planned controls at those boundaries, so on the same backend the re-run ends with the source's weights hash.
+ *   Pauses and resumes are not replayed: a resume continues exactly (trainer/resume-state.ts), so they change no
+ *   weights. Each entry becomes a "planned" decision of the re-run (createRun), so its timeline is true.
+ * - applyPendingAtBoundary: the orchestrator's one call to make a pending intervention take effect; a rollback
+ *   creates its branch (pilot.ts applyRollback with the runs service's createRun) and returns the branch's id.
+ * - branchJobOf: how a branch trains: from the exact-resume state of its parent checkpoint (another run's, by run
+ *   and epoch), with its changed settings applied on top (TrainJob.resumeApply), until it has checkpoints of its own
+ *   (then it resumes like any run). Its model is built like the source's (a fine-tune's grandparent weights).
+ *
+ * Invariants: createRerun writes through createRun only (one transaction with run.create and the decisions);
+ * nothing here writes resume states or reads the ledger.
+ */
+import { asc, eq } from "drizzle-orm";
+import { z } from "zod";
+import { checkpoints, runInterventions, runs } from "@/db/schema";
+import type { DbOrTx } from "@/db/client";
+import { trainingConfigSchema, type ScheduleEntry, type TrainingConfig } from "@/contracts/training-config";
+import { getConfigPath, PILOTABLE_PATHS, settingsPatchOf, type ConfigChange } from "@/contracts/pilot-config";
+import type { TrainJob } from "@/trainer/types";
+import type { ServiceContext, ServiceDeps } from "../app-context/service-context";
+import { invalidInput, notFound } from "@/server/errors";
+import { createRun } from "./service";
+import { applyIntervention, applyRollback, branchBase } from "./pilot";
+import { parseChanges } from "./pilot-queries";
+import { loadResumeState } from "./resume-states";
+import { parentForJob } from "./trainer-tasks";
+
+/** A re-run replays a finished piloting path: the source must have ended. */
+const RERUNNABLE = ["completed", "failed", "cancelled"] as const;
+
+export const createRerunInput = z.object({
+  runId: z.number().int(),
+  rationale: z.string().trim().min(1, "a rationale is required: say why you re-run this run").max(4000).optional(),
+});
+
+/** The source's piloting path as schedule entries: its planned entries, then its applied live changes, by epoch. */
+export function replaySchedule(db: DbOrTx, runId: number, config: TrainingConfig): ScheduleEntry[] {
+  const planned = (config.schedule ?? []).map((e, i) => ({ entry: e, order: 0, i }));
+  const applied = db
+    .select()
+    .from(runInterventions)
+    .where(eq(runInterventions.runId, runId))
+    .orderBy(asc(runInterventions.appliedAtStep), asc(runInterventions.id))
+    .all()
+    .filter((r) => r.status === "applied" && r.appliedAtEpoch !== null);
+  const live: { entry: ScheduleEntry; order: number; i: number }[] = [];
+  for (const [i, r] of applied.entries()) {
+    const cite = `replays intervention #${r.id} of run #${runId} (${r.kind} at epoch ${r.appliedAtEpoch}): ${r.rationale}`;
+    const replays = { runId, interventionId: r.id };
+    const changes = parseChanges(r.changesJson);
+    const set = Object.fromEntries(changes.map((c) => [c.path, c.newValue]));
+    let entry: ScheduleEntry | null = null;
+    if (r.kind === "set") entry = { atEpoch: r.appliedAtEpoch!, set, rationale: cite, replays };
+    else if (r.kind === "stop") entry = { atEpoch: r.appliedAtEpoch!, stop: true, rationale: cite, replays };
+    else if (r.kind === "rollback") {
+      // A rollback of a training run stopped it at that boundary (its decision's path says so); its changes went to the branch.
+      const stopped = r.decisionId !== null && r.checkpointId !== r.fromCheckpointId;
+      if (stopped) entry = { atEpoch: r.appliedAtEpoch!, stop: true, rationale: cite, replays };
+    }
+    // pause / resume: no effect on the weights (an exact resume), nothing to replay.
+    if (entry && entry.atEpoch > 0) live.push({ entry, order: 1, i });
+  }
+  return [...planned, ...live].sort((a, b) => a.entry.atEpoch - b.entry.atEpoch || a.order - b.order || a.i - b.i).map((x) => x.entry);
+}
+
+/** Creates the re-run of a finished run (replaying its piloting path); the caller launches it. */
+export function createRerun(ctx: ServiceContext, raw: z.input<typeof createRerunInput>) {
+  const input = createRerunInput.parse(raw);
+  const source = ctx.db.select().from(runs).where(eq(runs.id, input.runId)).get();
+  if (!source) notFound(`run ${input.runId}`);
+  if (!(RERUNNABLE as readonly string[]).includes(source.status))
+    invalidInput(
+      `run ${source.id} is ${source.status}: only a ${RERUNNABLE.join(", ")} run can be re-run (its piloting path must be complete)`,
+    );
+  const config = trainingConfigSchema.parse(JSON.parse(source.configJson));
+  const schedule = replaySchedule(ctx.db, source.id, config);
+  const { schedule: _old, ...rest } = config;
+  void _old;
+  const rerunConfig: TrainingConfig = schedule.length > 0 ? { ...rest, schedule } : rest;
+  return createRun(ctx, {
+    experimentId: source.experimentId,
+    name: `re-run of ${source.name}`.slice(0, 120),
+    config: rerunConfig,
+    rationale: input.rationale ?? `re-run of run #${source.id}, replaying its ${schedule.length} planned/piloted change(s)`,
+    origin: "rerun",
+    parentRunId: source.id,
+  });
+}
+
+/**
+ * Makes a pending intervention take effect at a boundary (the orchestrator's call): a rollback creates its branch
+ * and returns the branch's run id (to launch); any other kind is applyIntervention.
+ */
+export function applyPendingAtBoundary(
+  deps: Pick<ServiceDeps, "db" | "artifacts">,
+  input: { interventionId: number; epoch: number; step: number; checkpointId: number },
+): number | null {
+  const row = deps.db
+    .select({ kind: runInterventions.kind })
+    .from(runInterventions)
+    .where(eq(runInterventions.id, input.interventionId))
+    .get();
+  if (row?.kind === "rollback") return applyRollback(deps, input, createRun).branchRunId;
+  applyIntervention(deps, input);
+  return null;
+}
+
+/** The pilotable settings that differ between a branch's base (the source's effective config there) and its config. */
+function branchChanges(base: TrainingConfig, config: TrainingConfig): ConfigChange[] {
+  return Object.keys(PILOTABLE_PATHS)
+    .map((path) => ({ path, oldValue: getConfigPath(base, path) ?? null, newValue: getConfigPath(config, path) ?? null }))
+    .filter((c) => JSON.stringify(c.oldValue) !== JSON.stringify(c.newValue));
+}
+
+/**
+ * For a branch run: the job's parent (a fine-tune source's own parent checkpoint, else none: the branch's parent
+ * checkpoint is where it continues, not a model to fine-tune) and, until it has checkpoints of its own, the resume
+ * state of its parent checkpoint with the branch's changes to apply on top. null for any other run.
+ */
+export function branchJobOf(
+  deps: Pick<ServiceDeps, "db" | "artifacts" | "dataDir">,
+  run: typeof runs.$inferSelect,
+): { parent: TrainJob["parent"]; resume?: NonNullable<TrainJob["resume"]>; resumeApply?: TrainJob["resumeApply"] } | null {
+  if (run.origin !== "branch" || run.parentCheckpointId === null) return null;
+  const config = trainingConfigSchema.parse(JSON.parse(run.configJson));
+  const parent = config.fineTune ? parentForJob(deps, config.fineTune.parentCheckpointId) : undefined;
+  const own = deps.db.select({ id: checkpoints.id }).from(checkpoints).where(eq(checkpoints.runId, run.id)).limit(1).get();
+  if (own) return { parent };
+  const ck = deps.db.select().from(checkpoints).where(eq(checkpoints.id, run.parentCheckpointId)).get();
+  if (!ck) throw new Error(`branch run ${run.id}: its parent checkpoint ${run.parentCheckpointId} does not exist`);
+  const resume = loadResumeState(deps, { runId: ck.runId, epoch: ck.epoch });
+  if (!resume) throw new Error(`branch run ${run.id}: checkpoint ${ck.id} (run ${ck.runId}, epoch ${ck.epoch}) has no resume state`);
+  const changes = branchChanges(branchBase(deps.db, ck.runId, ck.epoch), config);
+  const resumeApply = changes.length > 0 ? (settingsPatchOf(changes, config) as TrainJob["resumeApply"]) : undefined;
+  return { parent, resume, ...(resumeApply ? { resumeApply } : {}) };
+}

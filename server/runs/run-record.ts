@@ -1,0 +1,144 @@
+/**
+ * A run's record as `npm run cli -- show` prints it: status, epochs completed, final weights hash, and its decisions
+ * in the order they were made: the creation decision (initial, or a fork's changes), its planned schedule entries
+ * (with the epoch they are planned at and, once reached, the metrics there), its applied interventions (the epoch
+ * and metrics snapshot recorded when each took effect), notes and corrections.
+ *
+ * Invariants: reads only; imports no service. A run's planned decisions pair with its config's schedule entries by
+ * order (createRun writes one per entry, in schedule order). Old/new values come from the decision rows themselves,
+ * the rows the ledger's run.create / run.interventionApplied events bind by hash.
+ */
+import { and, asc, eq, inArray, lte } from "drizzle-orm";
+import { decisions, metrics, runInterventions, runs, users } from "@/db/schema";
+import type { DbOrTx } from "@/db/client";
+import { trainingConfigSchema } from "@/contracts/training-config";
+import { scheduleSteps } from "@/contracts/pilot-config";
+import { notFound } from "@/server/errors";
+import { epochsCompleted, parseChanges, SNAPSHOT_TREND_EPOCHS, watchedMetric, type MetricsSnapshot } from "./pilot-queries";
+
+export type RecordChange = { path: string; oldValue: unknown; newValue: unknown };
+export type RecordDecision = {
+  id: number;
+  /** The decision's kind: initial | change | planned | intervention | note | correction. */
+  kind: string;
+  /** For an intervention: what the pilot did (pause, resume, stop, set, rollback). */
+  action?: string;
+  /** The epoch boundary where it took (or, planned, takes) effect; 0 for decisions made before training. */
+  atEpoch: number | null;
+  changes: RecordChange[];
+  rationale: string;
+  actor: { id: number; name: string; email: string };
+  at: string;
+  metricsAtDecision: MetricsSnapshot | null;
+  interventionId?: number;
+  /** A planned entry that replays another run's intervention. */
+  replays?: { runId: number; interventionId: number };
+  /** A planned entry: whether the run has reached its epoch. */
+  reached?: boolean;
+  /** A rollback: the branch run it created. */
+  branchRunId?: number;
+};
+
+function mapChanges(oldJson: string | null, newJson: string | null): RecordChange[] {
+  const olds = oldJson === null ? {} : (JSON.parse(oldJson) as Record<string, unknown>);
+  const news = newJson === null ? {} : (JSON.parse(newJson) as Record<string, unknown>);
+  return Object.keys(news).map((path) => ({ path, oldValue: olds[path] ?? null, newValue: news[path] }));
+}
+
+/** The metrics of a run at an epoch boundary, read back from its points (the planned entries' "snapshot"). */
+export function metricsAtEpoch(db: DbOrTx, runId: number, epoch: number, watched: string): MetricsSnapshot | null {
+  const last: Record<string, number> = {};
+  const atEpoch = db
+    .select({ key: metrics.key, value: metrics.value, step: metrics.step })
+    .from(metrics)
+    .where(and(eq(metrics.runId, runId), eq(metrics.epoch, epoch)))
+    .orderBy(asc(metrics.step))
+    .all();
+  for (const p of atEpoch) if (!p.key.startsWith("batch_")) last[p.key] = p.value;
+  if (Object.keys(last).length === 0) return null;
+  const trend = db
+    .select({ epoch: metrics.epoch, value: metrics.value })
+    .from(metrics)
+    .where(and(eq(metrics.runId, runId), eq(metrics.key, watched), lte(metrics.epoch, epoch)))
+    .orderBy(asc(metrics.step))
+    .all()
+    .filter((p) => Number.isInteger(p.epoch))
+    .slice(-SNAPSHOT_TREND_EPOCHS);
+  return {
+    last: Object.fromEntries(Object.entries(last).sort(([a], [b]) => a.localeCompare(b))),
+    watched: trend.length ? { metric: watched, trend } : null,
+  };
+}
+
+export function runRecord(db: DbOrTx, runId: number) {
+  const run = db.select().from(runs).where(eq(runs.id, runId)).get();
+  if (!run) notFound(`run ${runId}`);
+  const config = trainingConfigSchema.parse(JSON.parse(run.configJson));
+  const steps = scheduleSteps(config);
+  const epoch = epochsCompleted(db, runId);
+  const rows = db
+    .select({ d: decisions, author: { id: users.id, name: users.name, email: users.email } })
+    .from(decisions)
+    .innerJoin(users, eq(users.id, decisions.authorId))
+    .where(eq(decisions.runId, runId))
+    .orderBy(asc(decisions.id))
+    .all();
+  const decisionIds = rows.map((r) => r.d.id);
+  const interventionOf = new Map(
+    (decisionIds.length ? db.select().from(runInterventions).where(inArray(runInterventions.decisionId, decisionIds)).all() : []).map(
+      (i) => [i.decisionId!, i],
+    ),
+  );
+  let plannedIndex = 0;
+  const out: RecordDecision[] = rows.map(({ d, author }) => {
+    const base = { id: d.id, kind: d.kind, rationale: d.rationale, actor: author, at: d.createdAt };
+    if (d.kind === "initial") return { ...base, atEpoch: 0, changes: [], metricsAtDecision: null };
+    if (d.kind === "change")
+      return {
+        ...base,
+        atEpoch: 0,
+        changes: [{ path: d.path, oldValue: JSON.parse(d.oldValueJson ?? "null"), newValue: JSON.parse(d.newValueJson ?? "null") }],
+        metricsAtDecision: null,
+      };
+    if (d.kind === "planned") {
+      const step = steps[plannedIndex];
+      const entry = config.schedule?.[plannedIndex];
+      plannedIndex++;
+      const reached = step !== undefined && epoch >= step.atEpoch;
+      return {
+        ...base,
+        atEpoch: step?.atEpoch ?? null,
+        changes: [...(step?.stop ? [{ path: "stop", oldValue: null, newValue: true }] : []), ...mapChanges(d.oldValueJson, d.newValueJson)],
+        metricsAtDecision: reached ? metricsAtEpoch(db, runId, step.atEpoch, watchedMetric(config)) : null,
+        reached,
+        ...(entry?.replays ? { replays: entry.replays } : {}),
+      };
+    }
+    const i = interventionOf.get(d.id);
+    if (d.kind === "intervention" && i) {
+      const rollback = i.kind === "rollback" ? (JSON.parse(d.newValueJson ?? "{}") as { branchRunId?: number }) : null;
+      return {
+        ...base,
+        action: i.kind,
+        atEpoch: i.appliedAtEpoch,
+        changes: parseChanges(i.changesJson),
+        metricsAtDecision: i.metricsSnapshotJson === null ? null : (JSON.parse(i.metricsSnapshotJson) as MetricsSnapshot),
+        interventionId: i.id,
+        ...(rollback?.branchRunId !== undefined ? { branchRunId: rollback.branchRunId } : {}),
+      };
+    }
+    return { ...base, atEpoch: null, changes: mapChanges(d.oldValueJson, d.newValueJson), metricsAtDecision: null };
+  });
+  return {
+    runId: run.id,
+    name: run.name,
+    status: run.status,
+    origin: run.origin,
+    parentRunId: run.parentRunId,
+    parentCheckpointId: run.parentCheckpointId,
+    configSha256: run.configSha256,
+    epoch,
+    weightsSha256: run.finalWeightsSha256,
+    decisions: out,
+  };
+}

@@ -1,0 +1,354 @@
+/**
+ * Replay, planned interventions and rollback branches (server/runs/replay.ts, contracts/pilot-config.ts
+ * validateSchedule, server/runs/pilot.ts applyRollback), with real Iris training in worker threads:
+ * - a live-piloted run (learning rate lowered at epoch 2, stopped at epoch 3; reached deterministically through
+ *   pauses, which change no weights) is re-run: the re-run replays those changes as planned decisions citing the
+ *   interventions and ends with the same weights hash and the same "lr" series;
+ * - the same changes written in a config's `schedule` give that hash too (another config hash), are recorded as
+ *   planned decisions, show in the effective config; a bad entry is refused by name with nothing written;
+ * - a rollback of a completed run to its epoch-2 checkpoint creates a branch (origin "branch", parent checkpoint
+ *   that checkpoint) that trains only the remaining epochs: with unchanged settings it reproduces the source's hash,
+ *   with a lower learning rate it differs; a rollback of a running run stops it at its next boundary;
+ * - `npm run cli -- show` (spawned) and `rerun` print their JSON shapes; the content check stays clean.
+ */
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { spawnSync } from "node:child_process";
+import { and, asc, count, eq } from "drizzle-orm";
+import { checkpoints, decisions, metrics, runInterventions, runs, users } from "@/db/schema";
+import { createRun, requestPilotIntervention } from "@/server/runs/service";
+import { requestIntervention } from "@/server/runs/pilot";
+import { runEffectiveConfig } from "@/server/runs/pilot-queries";
+import { createRerun } from "@/server/runs/replay";
+import { runRecord } from "@/server/runs/run-record";
+import { actorOf } from "@/server/users/service";
+import { checkContent } from "@/server/audit/content/verify-content";
+import { verifyDatabase } from "@/server/audit/verify";
+import { DEMO_USERS } from "@/server/demo/seed";
+import type { TrainingConfigInput } from "@/contracts/training-config";
+import { createTestApp, irisConfig, type TestApp } from "./test-app";
+
+vi.mock("server-only", () => ({}));
+
+let app: TestApp;
+const engineer = () => {
+  const email = DEMO_USERS.find((u) => u.role === "engineer")!.email;
+  return { ...app, actor: actorOf(app.db.select().from(users).where(eq(users.email, email)).get()!) };
+};
+const runRow = (id: number) => app.db.select().from(runs).where(eq(runs.id, id)).get()!;
+const checkpointEpochs = (id: number) =>
+  app.db
+    .select({ epoch: checkpoints.epoch })
+    .from(checkpoints)
+    .where(eq(checkpoints.runId, id))
+    .orderBy(asc(checkpoints.epoch))
+    .all()
+    .map((c) => c.epoch);
+const lrSeries = (id: number) =>
+  app.db
+    .select({ epoch: metrics.epoch, value: metrics.value })
+    .from(metrics)
+    .where(and(eq(metrics.runId, id), eq(metrics.key, "lr")))
+    .orderBy(asc(metrics.step))
+    .all()
+    .map((p) => [p.epoch, p.value]);
+const create = (config: TrainingConfigInput, rationale: string) =>
+  createRun(engineer(), { experimentId: app.experimentId, config, rationale }).id;
+const train = async (id: number) => {
+  app.orchestrator.launch(id);
+  await app.orchestrator.waitFor(id);
+  return runRow(id);
+};
+const countRows = () => ({
+  runs: app.db.select({ n: count() }).from(runs).get()!.n,
+  decisions: app.db.select({ n: count() }).from(decisions).get()!.n,
+});
+
+const base = irisConfig({ epochs: 5, seed: 7, learningRate: 0.03 });
+let piloted: number;
+
+beforeAll(() => {
+  app = createTestApp();
+});
+afterAll(() => app?.close());
+
+describe("replay of a piloted run", () => {
+  it("a live-piloted run (lr 0.03 → 0.01 at epoch 1, stopped at epoch 2) re-runs to the same weights hash", async () => {
+    piloted = create(base, "to pilot live");
+    // Requested while queued, the rate change and a pause take effect at epoch 1; the stop, asked while paused,
+    // takes effect at the next boundary after the resume: epoch 2. A pause changes no weights (exact resume).
+    const set = requestIntervention(engineer(), {
+      runId: piloted,
+      kind: "set",
+      set: { "training.learningRate": 0.01 },
+      rationale: "loss oscillates",
+    });
+    requestIntervention(engineer(), { runId: piloted, kind: "pause", rationale: "look first" });
+    expect((await train(piloted)).status).toBe("paused");
+    const stop = requestIntervention(engineer(), { runId: piloted, kind: "stop", rationale: "good enough" });
+    requestPilotIntervention(engineer(), app.orchestrator, { runId: piloted, kind: "resume", rationale: "finish" });
+    await app.orchestrator.waitFor(piloted);
+    const source = runRow(piloted);
+    expect(source.status).toBe("completed");
+    const applied = (id: number) => app.db.select().from(runInterventions).where(eq(runInterventions.id, id)).get()!;
+    expect([applied(set.id).appliedAtEpoch, applied(stop.id).appliedAtEpoch]).toEqual([1, 2]);
+    expect(lrSeries(piloted)).toEqual([
+      [1, 0.03],
+      [2, 0.01],
+    ]);
+
+    const rerun = createRerun(engineer(), { runId: piloted });
+    expect(rerun).toMatchObject({ origin: "rerun", parentRunId: piloted });
+    const done = await train(rerun.id);
+    expect(done.status).toBe("completed");
+    expect(done.finalWeightsSha256).toBe(source.finalWeightsSha256);
+    expect(lrSeries(rerun.id)).toEqual(lrSeries(piloted));
+    expect(checkpointEpochs(rerun.id)).toEqual(checkpointEpochs(piloted));
+
+    // Its record: the creation decision, then one planned decision per replayed change, citing the intervention.
+    const record = runRecord(app.db, rerun.id);
+    expect(record).toMatchObject({ status: "completed", epoch: 2, weightsSha256: source.finalWeightsSha256 });
+    expect(record.decisions.map((d) => [d.kind, d.atEpoch, d.replays?.interventionId ?? null])).toEqual([
+      ["initial", 0, null],
+      ["planned", 1, set.id],
+      ["planned", 2, stop.id],
+    ]);
+    expect(record.decisions[1]!.changes).toEqual([{ path: "training.learningRate", oldValue: 0.03, newValue: 0.01 }]);
+    expect(record.decisions[1]!.rationale).toMatch(new RegExp(`replays intervention #${set.id} .*loss oscillates`));
+    expect(record.decisions[1]!.metricsAtDecision?.last.lr).toBe(0.03);
+    expect(record.decisions[2]!.changes).toEqual([{ path: "stop", oldValue: null, newValue: true }]);
+    expect(runEffectiveConfig(app.db, rerun.id).effective.training.learningRate).toBe(0.01);
+    // The source's record shows its interventions where they took effect.
+    const sourceRecord = runRecord(app.db, piloted);
+    expect(sourceRecord.decisions.filter((d) => d.kind === "intervention").map((d) => [d.action, d.atEpoch])).toEqual([
+      ["set", 1],
+      ["pause", 1],
+      ["resume", 1],
+      ["stop", 2],
+    ]);
+  }, 300_000);
+
+  it("a config's schedule with the same changes gives the same hash, as planned decisions in the effective config", async () => {
+    const scheduled: TrainingConfigInput = {
+      ...base,
+      schedule: [
+        { atEpoch: 1, set: { "training.learningRate": 0.01 }, rationale: "planned: lower the rate after warm-up" },
+        { atEpoch: 2, stop: true, rationale: "planned: two epochs are enough" },
+      ],
+    };
+    const id = create(scheduled, "a planned piloting path");
+    expect(runRow(id).configSha256).not.toBe(runRow(piloted).configSha256);
+    const planned = app.db
+      .select()
+      .from(decisions)
+      .where(and(eq(decisions.runId, id), eq(decisions.kind, "planned")))
+      .all();
+    expect(planned.map((d) => [d.path, d.rationale])).toEqual([
+      ["training.learningRate", "planned: lower the rate after warm-up"],
+      ["stop", "planned: two epochs are enough"],
+    ]);
+    expect(runEffectiveConfig(app.db, id).effective.training.learningRate).toBe(0.03); // not reached yet
+    const done = await train(id);
+    expect(done.status).toBe("completed");
+    expect(done.finalWeightsSha256).toBe(runRow(piloted).finalWeightsSha256);
+    expect(lrSeries(id)).toEqual(lrSeries(piloted));
+    expect(runEffectiveConfig(app.db, id).effective.training.learningRate).toBe(0.01);
+    expect(
+      runRecord(app.db, id)
+        .decisions.filter((d) => d.kind === "planned")
+        .map((d) => [d.atEpoch, d.reached]),
+    ).toEqual([
+      [1, true],
+      [2, true],
+    ]);
+  }, 300_000);
+
+  it("a bad schedule entry is refused by name and nothing is written", () => {
+    const before = countRows();
+    const bad = (schedule: unknown) => () => create({ ...base, schedule } as TrainingConfigInput, "bad plan");
+    expect(bad([{ atEpoch: 2, set: { "training.batchSize": 8 }, rationale: "x" }])).toThrow(
+      /schedule\.0 \(atEpoch 2\): training\.batchSize: not a path a pilot can change/,
+    );
+    expect(
+      bad([
+        { atEpoch: 1, set: {}, rationale: "x" },
+        { atEpoch: 2, set: { "training.learningRate": -1 }, rationale: "y" },
+      ]),
+    ).toThrow(/schedule\.0: a schedule entry sets at least one path/);
+    expect(bad([{ atEpoch: 2, set: { "training.learningRate": -1 }, rationale: "y" }])).toThrow(
+      /schedule\.0 \(atEpoch 2\): training\.learningRate: learningRate must be > 0/,
+    );
+    expect(bad([{ atEpoch: 9, stop: true, rationale: "late" }])).toThrow(/schedule\.0 \(atEpoch 9\): the run trains only 5 epochs/);
+    expect(bad([{ atEpoch: 2, stop: true }])).toThrow(/schedule\.0\.rationale/);
+    expect(countRows()).toEqual(before);
+  });
+});
+
+describe("rollback branches", () => {
+  let source: number;
+  it("a branch from epoch 2 of a completed run, settings unchanged, continues exactly: same hash, epochs 3-5 only", async () => {
+    source = create(base, "to branch from");
+    const done = await train(source);
+    expect(done.status).toBe("completed");
+    const ck2 = app.db
+      .select()
+      .from(checkpoints)
+      .where(and(eq(checkpoints.runId, source), eq(checkpoints.epoch, 2)))
+      .get()!;
+    const out = requestPilotIntervention(engineer(), app.orchestrator, {
+      runId: source,
+      kind: "rollback",
+      fromCheckpointId: ck2.id,
+      rationale: "continue from epoch 2 again",
+    }) as { id: number; status: string; branchRunId?: number };
+    expect(out.status).toBe("applied");
+    const branchId = out.branchRunId!;
+    expect(runRow(branchId)).toMatchObject({ origin: "branch", parentRunId: source, parentCheckpointId: ck2.id });
+    await app.orchestrator.waitFor(branchId);
+    const branch = runRow(branchId);
+    expect(branch.status).toBe("completed");
+    expect(checkpointEpochs(branchId)).toEqual([3, 4, 5]);
+    expect(branch.finalWeightsSha256).toBe(done.finalWeightsSha256);
+    expect(runRow(source).status).toBe("completed");
+    // The source's decision names the branch; the branch's creation decision carries the rationale.
+    const record = runRecord(app.db, source);
+    const rollback = record.decisions.find((d) => d.action === "rollback")!;
+    expect(rollback).toMatchObject({ atEpoch: 2, branchRunId: branchId, rationale: "continue from epoch 2 again" });
+    expect(runRecord(app.db, branchId).decisions.map((d) => d.kind)).toEqual(["initial"]);
+  }, 300_000);
+
+  it("a branch with a lower learning rate trains the remaining epochs with it and ends elsewhere", async () => {
+    const ck2 = app.db
+      .select()
+      .from(checkpoints)
+      .where(and(eq(checkpoints.runId, source), eq(checkpoints.epoch, 2)))
+      .get()!;
+    const out = requestPilotIntervention(engineer(), app.orchestrator, {
+      runId: source,
+      kind: "rollback",
+      fromCheckpointId: ck2.id,
+      set: { "training.learningRate": 0.005 },
+      rationale: "overshoots after epoch 2: retry slower",
+    }) as { branchRunId?: number };
+    const branchId = out.branchRunId!;
+    await app.orchestrator.waitFor(branchId);
+    const branch = runRow(branchId);
+    expect(branch.status).toBe("completed");
+    expect(branch.finalWeightsSha256).not.toBe(runRow(source).finalWeightsSha256);
+    expect(lrSeries(branchId)).toEqual([
+      [3, 0.005],
+      [4, 0.005],
+      [5, 0.005],
+    ]);
+    const changes = runRecord(app.db, branchId).decisions;
+    expect(changes.map((d) => [d.kind, d.changes])).toEqual([
+      ["change", [{ path: "training.learningRate", oldValue: 0.03, newValue: 0.005 }]],
+    ]);
+    // A rollback's changes are the branch's: the source's effective config is unchanged.
+    expect(runEffectiveConfig(app.db, source).effective.training.learningRate).toBe(0.03);
+  }, 300_000);
+
+  it("a rollback of a running run stops it at its next boundary and the branch trains on", async () => {
+    const id = create(irisConfig({ epochs: 8, seed: 11 }), "long run");
+    app.orchestrator.launch(id);
+    // Wait for its first checkpoint, then roll back to it while it trains.
+    for (let i = 0; i < 600 && checkpointEpochs(id).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    const ck1 = app.db
+      .select()
+      .from(checkpoints)
+      .where(and(eq(checkpoints.runId, id), eq(checkpoints.epoch, 1)))
+      .get()!;
+    const req = requestPilotIntervention(engineer(), app.orchestrator, {
+      runId: id,
+      kind: "rollback",
+      fromCheckpointId: ck1.id,
+      set: { "training.epochs": 3 },
+      rationale: "branch a short variant from epoch 1",
+    });
+    await app.orchestrator.waitFor(id);
+    const row = app.db.select().from(runInterventions).where(eq(runInterventions.id, req.id)).get()!;
+    expect(row.status).toBe("applied");
+    const stoppedAt = row.appliedAtEpoch!;
+    expect(runRow(id).status).toBe("completed");
+    expect(Math.max(...checkpointEpochs(id))).toBe(stoppedAt);
+    expect(stoppedAt).toBeLessThan(8);
+    const branchId = runRecord(app.db, id).decisions.find((d) => d.action === "rollback")!.branchRunId!;
+    await app.orchestrator.waitFor(branchId);
+    expect(runRow(branchId)).toMatchObject({ status: "completed", origin: "branch", parentCheckpointId: ck1.id });
+    expect(checkpointEpochs(branchId)).toEqual([2, 3]);
+    // A re-run of the stopped source replays the rollback as a stop at that boundary.
+    const rerun = createRerun(engineer(), { runId: id });
+    expect((await train(rerun.id)).finalWeightsSha256).toBe(runRow(id).finalWeightsSha256);
+  }, 300_000);
+
+  it("the content check and audit verify stay clean", async () => {
+    const result = checkContent(app.db.$client, { artifactsDir: null, uptoSeq: Number.MAX_SAFE_INTEGER });
+    expect(result.level.problems.map((p) => p.message)).toEqual([]);
+    const verified = await verifyDatabase(app.dataDir, { publicKeyPem: app.auditKeys.publicKeyPem });
+    expect(verified.ok, verified.problem ?? "").toBe(true);
+  }, 120_000);
+});
+
+describe("npm run cli -- show / rerun", () => {
+  const cli = (args: string[]) =>
+    spawnSync(process.execPath, ["--import", "tsx", "server/cli/main.ts", ...args, "--data-dir", app.dataDir, "--json"], {
+      // The CLI signs ledger checkpoints with the app's key (tests never use the default key directory).
+      env: { ...process.env, RUNLEDGER_KEY_DIR: app.keyDir },
+      encoding: "utf8",
+      timeout: 240_000,
+    });
+
+  it("show prints the run's status, epoch, weights hash and decisions", () => {
+    const r = cli(["show", "--run", String(piloted)]);
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as {
+      runId: number;
+      status: string;
+      epoch: number;
+      weightsSha256: string;
+      decisions: {
+        kind: string;
+        atEpoch: number;
+        changes: unknown[];
+        rationale: string;
+        actor: { name: string };
+        metricsAtDecision: unknown;
+      }[];
+    };
+    expect(out).toMatchObject({ runId: piloted, status: "completed", epoch: 2, weightsSha256: runRow(piloted).finalWeightsSha256 });
+    const set = out.decisions.find((d) => d.kind === "intervention" && d.changes.length > 0)!;
+    expect(set).toMatchObject({
+      atEpoch: 1,
+      changes: [{ path: "training.learningRate", oldValue: 0.03, newValue: 0.01 }],
+      rationale: "loss oscillates",
+      actor: { name: expect.any(String) },
+      metricsAtDecision: { last: expect.any(Object) },
+    });
+    expect(Object.keys(out.decisions[0]!).slice(0, 6)).toEqual(["kind", "atEpoch", "changes", "rationale", "actor", "metricsAtDecision"]);
+    expect(cli(["show", "--run", "99999"]).status).toBe(2);
+  }, 120_000);
+
+  it("rerun trains the re-run in the CLI's process and prints train's JSON, reproducing the hash", () => {
+    const r = cli(["rerun", "--run", String(piloted)]);
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as Record<string, unknown>;
+    expect(Object.keys(out)).toEqual(
+      expect.arrayContaining([
+        "runId",
+        "status",
+        "backend",
+        "configSha256",
+        "weightsSha256",
+        "checkpoints",
+        "metrics",
+        "rerunOf",
+        "reproduced",
+      ]),
+    );
+    expect(out).toMatchObject({
+      status: "completed",
+      rerunOf: piloted,
+      reproduced: true,
+      weightsSha256: runRow(piloted).finalWeightsSha256,
+    });
+  }, 300_000);
+});
