@@ -111,3 +111,56 @@ test("[REVIEW inbox]: a reviewer sees the requests waiting for them in the navig
       .getByRole("link", { name: after === 0 ? "Inbox: nothing waiting for your review" : new RegExp(`^Inbox: ${after} request`) }),
   ).toBeVisible();
 });
+
+test("[REVIEW approvals]: a reviewer who signed sees their signature and no form; an old request is read by the rule at request time", async ({
+  page,
+}) => {
+  const model = modelName();
+  await signIn(page, "engineer");
+  const experimentId = await seedExperiment(page);
+  const [runA, runB] = [await seedRun(page, experimentId, 2), await seedRun(page, experimentId, 3)];
+  const oldRequest = await seedRequest(page, model, runA);
+  const newRequest = await seedRequest(page, model, runB);
+
+  // Under the one-approval rule, a reviewer approves the first request.
+  await switchUser(page, "reviewer");
+  await page.goto(`/models/${encodeURIComponent(model)}`);
+  const old = page.getByRole("article", { name: `Promotion request #${oldRequest}` });
+  await old.getByLabel("Password to sign").fill(DEMO.reviewer.password);
+  await old.getByRole("button", { name: "Approve" }).click();
+  await expect(old).toHaveAttribute("data-status", "approved");
+
+  // The admin raises the rule to two approvals.
+  await switchUser(page, "admin");
+  await page.goto(`/models/${encodeURIComponent(model)}`);
+  await page.getByLabel("Approvals required").selectOption("2");
+  await expect(page.getByText("production moves need 2 independent approvals")).toBeVisible();
+
+  // The old request is read by the rule it was made under; the pending one needs the raised rule.
+  await switchUser(page, "reviewer");
+  await page.goto(`/models/${encodeURIComponent(model)}`);
+  await expect(old.getByLabel("Approvals")).toHaveText("1 approval · rule at request time: 1 approval");
+  const pending = page.getByRole("article", { name: `Promotion request #${newRequest}` });
+  await expect(pending.getByLabel("Approvals")).toHaveText("0 of 2 approvals · rule raised since the request (was 1 approval)");
+
+  // Signing once: the form goes, the reviewer's own signature (who, when) shows, and it still waits for a second reviewer.
+  await pending.getByLabel("Password to sign").fill(DEMO.reviewer.password);
+  await pending.getByRole("button", { name: "Approve" }).click();
+  const note = pending.getByRole("note", { name: "Your signature" });
+  await expect(note).toContainText(/You already signed this request: Approved by Rui Reviewer on \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/);
+  await expect(note).toContainText("It waits for 1 more approval from another reviewer.");
+  await expect(pending).toHaveAttribute("data-status", "pending");
+  await expect(pending.getByLabel("Approvals")).toHaveText(/^1 of 2 approvals/);
+  await expect(pending.getByRole("form", { name: `Sign promotion request #${newRequest}` })).toHaveCount(0);
+  await page.reload();
+  await expect(pending.getByRole("note", { name: "Your signature" })).toBeVisible();
+  await expect(pending.getByLabel("Password to sign")).toHaveCount(0);
+
+  // The second reviewer still has the form, and their approval decides it.
+  await switchUser(page, "reviewer2");
+  await page.goto(`/models/${encodeURIComponent(model)}`);
+  await pending.getByLabel("Password to sign").fill(DEMO.reviewer2.password);
+  await pending.getByRole("button", { name: "Approve" }).click();
+  await expect(pending).toHaveAttribute("data-status", "approved");
+  await expect(pending.getByLabel("Approvals")).toHaveText("2 approvals · rule at request time: 1 approval");
+});

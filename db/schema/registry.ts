@@ -73,6 +73,12 @@ export const promotionRequests = sqliteTable("promotion_requests", {
   rationale: text("rationale").notNull(),
   /** sha256 of the canonical record under review (model version + evaluation); signatures bind to it. */
   recordSha256: text("record_sha256").notNull(),
+  /**
+   * models.approvals_required when the request was made (also in its promotion.request event): the rule it is judged
+   * by, unless the model's rule has been raised since (server/registry/approval-rule.ts). Migration 0010 backfilled it
+   * from that event.
+   */
+  approvalsRequired: integer("approvals_required").notNull().default(1),
   status: text("status", { enum: PROMOTION_STATUSES }).notNull(),
   requestedBy: integer("requested_by")
     .notNull()

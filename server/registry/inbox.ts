@@ -14,6 +14,7 @@ import { modelVersions, models, promotionRequests, signatures, users } from "@/d
 import type { DbOrTx } from "@/db/client";
 import type { Role } from "@/contracts/user-fields";
 import { conflictsOfInterest } from "./queries";
+import { approvalsRequiredFor } from "./approval-rule";
 
 export type InboxViewer = { id: number; role: Role };
 
@@ -57,7 +58,7 @@ export function reviewerInbox(db: DbOrTx, viewer: InboxViewer) {
       requestedBy: p.requestedBy,
       createdAt: p.request.createdAt,
       approvals: new Set(sigs.filter((s) => s.recordId === p.request.id && s.meaning === "approval").map((s) => s.userId)).size,
-      approvalsRequired: p.currentRule,
+      approvalsRequired: approvalsRequiredFor(p.request, p.currentRule),
     }));
   return { count: requests.length, requests };
 }

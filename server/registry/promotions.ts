@@ -13,8 +13,10 @@
  *   versions, splits, model-card and datasheet sections in the ancestry through parent runs AND parent checkpoints);
  *   such attempts are refused AND recorded
  *   (promotion.selfApprovalRefused) in a transaction of their own, which commits although the request fails.
- * - When distinct approvals reach models.approvals_required, the request is approved and the alias moves in the same
- *   transaction as the last signature; one rejection closes the request. A signed audit checkpoint follows each signature.
+ * - A request records the model's approval rule when it is made (promotion_requests.approvals_required, also in its
+ *   promotion.request event). When distinct approvals reach the rule it is judged by (./approval-rule.ts: that rule, or
+ *   the model's current one if raised since), the request is approved and the alias moves in the same transaction as
+ *   the last signature; one rejection closes the request. A signed audit checkpoint follows each signature.
  */
 import { and, eq } from "drizzle-orm";
 import { z } from "zod";
@@ -29,6 +31,7 @@ import { aliasSchema, appendAliasMove, modelNameSchema } from "./service";
 import { conflictsOfInterest, findModelVersion, loadPromotionRequest } from "./queries";
 import { promotionRecord, signatureText, TEST_PARTITION } from "./records";
 import { checkpointAfterCommit } from "../app-context/audit-checkpoint-after-commit";
+import { approvalsRequiredFor } from "./approval-rule";
 import { refuseSigning, requireSignerPassword, rereadSigner } from "../auth/signature-password";
 
 type VersionRow = typeof modelVersions.$inferSelect;
@@ -89,6 +92,8 @@ export function requestPromotion(ctx: ServiceContext, raw: z.input<typeof reques
   if (pending) conflict(`promotion request #${pending.id} for version ${version.version} to "${input.alias}" is already pending`);
   const recordSha256 = sha256Canonical(promotionRecord(model.name, input.alias, version, evaluation));
   return ctx.db.transaction((tx) => {
+    // The rule in force now, read in this transaction: the request is judged by it (and by any higher rule later).
+    const approvalsRequired = tx.select({ n: models.approvalsRequired }).from(models).where(eq(models.id, model.id)).get()!.n;
     const row = tx
       .insert(promotionRequests)
       .values({
@@ -97,6 +102,7 @@ export function requestPromotion(ctx: ServiceContext, raw: z.input<typeof reques
         evaluationId: evaluation.id,
         rationale: input.rationale,
         recordSha256,
+        approvalsRequired,
         status: "pending",
         requestedBy: ctx.actor.id,
         createdAt: now(),
@@ -116,7 +122,7 @@ export function requestPromotion(ctx: ServiceContext, raw: z.input<typeof reques
         evaluationId: evaluation.id,
         recordSha256,
         rationale: input.rationale,
-        approvalsRequired: model.approvalsRequired,
+        approvalsRequired,
         createdAt: row.createdAt,
       },
     });
@@ -228,7 +234,8 @@ function recordPromotionSignature(tx: DbOrTx, actor: ServiceContext["actor"], re
 
 /**
  * What a recorded signature decides, in the same transaction: a review changes nothing; a rejection closes the
- * request; an approval counts distinct approvers and, at models.approvals_required, approves and moves the alias.
+ * request; an approval counts distinct approvers and, at the request's rule (approvalsRequiredFor), approves and moves
+ * the alias.
  */
 function applyPromotionDecision(
   tx: DbOrTx,
@@ -259,7 +266,8 @@ function applyPromotionDecision(
       .all()
       .map((s) => s.userId),
   );
-  const required = tx.select({ n: models.approvalsRequired }).from(models).where(eq(models.id, model.id)).get()!.n;
+  const currentRule = tx.select({ n: models.approvalsRequired }).from(models).where(eq(models.id, model.id)).get()!.n;
+  const required = approvalsRequiredFor(request, currentRule);
   const approved = approvers.size >= required;
   appendAuditEvent(tx, {
     actor,

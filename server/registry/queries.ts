@@ -12,6 +12,7 @@ import { invalidInput, notFound } from "@/server/errors";
 import { lineageAuthors } from "@/server/lineage/ancestry";
 import { aliasMoveAt, aliasMoves, currentAliasTargets } from "./aliases";
 import { signatureText, TEST_PARTITION } from "./records";
+import { approvalsRequiredFor } from "./approval-rule";
 
 function userNames(db: DbOrTx, ids: number[]): Map<number, string> {
   const unique = [...new Set(ids)];
@@ -108,7 +109,10 @@ function describeSignature(s: typeof signatures.$inferSelect) {
   };
 }
 
-/** One model in full. `viewerId` adds, per pending request, why the viewer may not sign it (empty: they may). */
+/**
+ * One model in full. `viewerId` adds, per pending request, why the viewer may not sign it (empty: they may), and per
+ * request the viewer's own approval or rejection if they signed one (then there is nothing left for them to sign).
+ */
 export function getModel(db: DbOrTx, name: string, viewerId?: number) {
   const model = findModel(db, name);
   const versions = db
@@ -225,6 +229,10 @@ export function getModel(db: DbOrTx, name: string, viewerId?: number) {
     })),
     promotionRequests: requests.map((r) => {
       const mine = sigs.filter((s) => s.recordId === r.id);
+      const viewerDecision =
+        viewerId === undefined
+          ? undefined
+          : mine.find((s) => s.userId === viewerId && (s.meaning === "approval" || s.meaning === "rejection"));
       return {
         id: r.id,
         version: vnum.get(r.modelVersionId) ?? null,
@@ -238,7 +246,12 @@ export function getModel(db: DbOrTx, name: string, viewerId?: number) {
         createdAt: r.createdAt,
         decidedAt: r.decidedAt,
         approvals: new Set(mine.filter((s) => s.meaning === "approval").map((s) => s.userId)).size,
+        /** The model's rule when the request was made: what a decided request was judged by. */
+        approvalsRequiredAtRequest: r.approvalsRequired,
+        /** Pending: what it needs now (its rule, or the model's if raised since). Decided: its rule at request time. */
+        approvalsRequired: r.status === "pending" ? approvalsRequiredFor(r, model.approvalsRequired) : r.approvalsRequired,
         signatures: mine.map(describeSignature),
+        viewerSignature: viewerDecision ? describeSignature(viewerDecision) : null,
         refusedSelfApprovals: refused
           .filter((e) => e.entityId === String(r.id))
           .map((e) => ({

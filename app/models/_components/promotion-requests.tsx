@@ -1,8 +1,10 @@
 "use client";
 /**
  * Promotion requests of a model with their signatures in human-readable form, refused self-approval attempts (from the
- * audit ledger), and, for a reviewer outside the lineage, the signing form: the reviewer re-enters their password and
- * signs an approval or a rejection of the record whose sha256 is shown.
+ * audit ledger), the approvals against the rule the request is judged by (the rule at request time), and, for a
+ * reviewer outside the lineage who has not signed it yet, the signing form: the reviewer re-enters their password and
+ * signs an approval or a rejection of the record whose sha256 is shown. A reviewer who already signed sees their
+ * signature instead of the form.
  */
 import { useEffect, useRef, useState } from "react";
 import { useMutation } from "@tanstack/react-query";
@@ -24,13 +26,13 @@ export function PromotionRequests({ model, me }: { model: ModelDetail; me: Me })
       {model.promotionRequests.length === 0 ? (
         <p className="muted">No promotion requested yet.</p>
       ) : (
-        model.promotionRequests.map((r) => <RequestCard key={r.id} model={model} r={r} me={me} />)
+        model.promotionRequests.map((r) => <RequestCard key={r.id} r={r} me={me} />)
       )}
     </section>
   );
 }
 
-function RequestCard({ model, r, me }: { model: ModelDetail; r: Request; me: Me }) {
+function RequestCard({ r, me }: { r: Request; me: Me }) {
   // The inbox links to #request-<id>; the card exists only once the model has loaded, after the browser tried to scroll.
   const ref = useRef<HTMLElement>(null);
   useEffect(() => {
@@ -49,9 +51,7 @@ function RequestCard({ model, r, me }: { model: ModelDetail; r: Request; me: Me 
           #{r.id}: v{r.version} → {r.alias}
         </strong>
         <span className={`badge ${r.status === "approved" ? "completed" : r.status === "rejected" ? "failed" : ""}`}>{r.status}</span>
-        <span className="muted">
-          {r.approvals} of {model.approvalsRequired} approval{model.approvalsRequired > 1 ? "s" : ""}
-        </span>
+        <ApprovalRule r={r} />
       </div>
       <p style={{ margin: "6px 0" }}>
         “{r.rationale}” — {r.requestedBy}, {formatTime(r.createdAt)}
@@ -82,7 +82,14 @@ function RequestCard({ model, r, me }: { model: ModelDetail; r: Request; me: Me 
         </div>
       ) : null}
       {r.status === "pending" && me.role === "reviewer" ? (
-        r.viewerConflicts.length ? (
+        r.viewerSignature ? (
+          <p role="note" aria-label="Your signature">
+            You already signed this request: {r.viewerSignature.text}.{" "}
+            {r.approvals < r.approvalsRequired
+              ? `It waits for ${r.approvalsRequired - r.approvals} more approval${r.approvalsRequired - r.approvals > 1 ? "s" : ""} from another reviewer.`
+              : null}
+          </p>
+        ) : r.viewerConflicts.length ? (
           <p className="error-text">You cannot sign this request: you {r.viewerConflicts.join("; ")}. Another reviewer must sign.</p>
         ) : (
           <SignForm r={r} me={me} />
@@ -90,6 +97,29 @@ function RequestCard({ model, r, me }: { model: ModelDetail; r: Request; me: Me 
       ) : null}
       {r.status === "pending" && me.role === "engineer" ? <WithdrawButton r={r} /> : null}
     </article>
+  );
+}
+
+const approvalsText = (n: number) => `${n} approval${n === 1 ? "" : "s"}`;
+
+/**
+ * How far a request is, against the rule it is judged by: "1 of 2 approvals" while pending (noting a rule raised since
+ * the request), and for a decided request the rule in force when it was made, which the model's rule today may differ from.
+ */
+function ApprovalRule({ r }: { r: Request }) {
+  if (r.status === "pending")
+    return (
+      <span className="muted" aria-label="Approvals">
+        {r.approvals} of {approvalsText(r.approvalsRequired)}
+        {r.approvalsRequired !== r.approvalsRequiredAtRequest
+          ? ` · rule raised since the request (was ${approvalsText(r.approvalsRequiredAtRequest)})`
+          : ""}
+      </span>
+    );
+  return (
+    <span className="muted" aria-label="Approvals">
+      {approvalsText(r.approvals)} · rule at request time: {approvalsText(r.approvalsRequiredAtRequest)}
+    </span>
   );
 }
 

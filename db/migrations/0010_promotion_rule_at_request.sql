@@ -1,0 +1,4 @@
+ALTER TABLE `promotion_requests` ADD `approvals_required` integer DEFAULT 1 NOT NULL;--> statement-breakpoint
+-- Backfill: a request made before this column existed was judged by the rule its promotion.request event recorded
+-- (approvalsRequired in the payload); without such an event, by the model's rule now.
+UPDATE `promotion_requests` SET `approvals_required` = COALESCE((SELECT CAST(json_extract(`payload`, '$.approvalsRequired') AS INTEGER) FROM `audit_events` WHERE `action` = 'promotion.request' AND `entity_type` = 'promotionRequest' AND `entity_id` = CAST(`promotion_requests`.`id` AS TEXT) ORDER BY `seq` LIMIT 1), (SELECT `approvals_required` FROM `model_versions` JOIN `models` ON `models`.`id` = `model_versions`.`model_id` WHERE `model_versions`.`id` = `promotion_requests`.`model_version_id`), 1);
