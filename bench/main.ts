@@ -1,6 +1,7 @@
 /**
  * `npm run bench [-- PART]`: prints each figure as `name: value unit (target: …)` and writes them all to
- * bench-results.json. Parts: trainer (throughput and tracking overhead), overhead (the overhead alone), audit, runs,
+ * bench-results.json. Parts: trainer (throughput and tracking overhead), overhead (the overhead alone), audit, runs, pilot
+ * (live piloting on a real small run),
  * security (a production server under abuse; needs `npm run build` first; not in the default set)
  * (default: trainer, audit, runs). Speed targets live here, not in timed tests.
  */
@@ -16,6 +17,7 @@ const PARTS: Record<string, () => Promise<Figure[]>> = {
   audit: async () => [...(await (await import("./audit")).benchAudit()), ...(await (await import("./witness")).benchWitness())],
   runs: async () => (await import("./runs")).benchRuns(),
   security: async () => (await import("./security")).benchSecurity(),
+  pilot: async () => (await import("./pilot")).benchPilot(),
 };
 
 async function main() {
