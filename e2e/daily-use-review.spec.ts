@@ -6,7 +6,9 @@
  * Each test seeds its own data through the API with the page's session (a fresh experiment, a small Iris run, a model
  * of a unique name) and waits on the server's answers, never on fixed sleeps.
  */
-import { test, expect, type Page } from "@playwright/test";
+import path from "node:path";
+import Database from "better-sqlite3";
+import { test, expect, type Locator, type Page } from "@playwright/test";
 import { DEMO, signIn, trpcCall, unique } from "./helpers";
 
 type Json = Record<string, unknown>;
@@ -163,4 +165,43 @@ test("[REVIEW approvals]: a reviewer who signed sees their signature and no form
   await pending.getByRole("button", { name: "Approve" }).click();
   await expect(pending).toHaveAttribute("data-status", "approved");
   await expect(pending.getByLabel("Approvals")).toHaveText("2 approvals · rule at request time: 1 approval");
+});
+
+/** The database the e2e server writes (playwright.config.ts sets E2E_DATA_DIR), opened read-only. */
+function readDatabase<T>(read: (db: Database.Database) => T): T {
+  const db = new Database(path.join(process.env.E2E_DATA_DIR!, "runledger.sqlite"), { readonly: true, fileMustExist: true });
+  try {
+    return read(db);
+  } finally {
+    db.close();
+  }
+}
+
+test("[REVIEW counts]: every count on the home page equals the database's (an experiment with 3 runs says 3)", async ({ page }) => {
+  await signIn(page, "engineer");
+  const experimentId = await seedExperiment(page);
+  for (const seed of [2, 3, 4]) await seedRun(page, experimentId, seed);
+  const { name } = await query<{ name: string }>(page, "projects.experiment", { id: experimentId });
+  await page.goto("/");
+  const rowOf = (scope: Locator, experiment: string) =>
+    scope.getByRole("row").filter({ has: page.getByRole("link", { name: experiment, exact: true }) });
+  await expect(rowOf(page, name).getByRole("cell").nth(1)).toHaveText("3");
+
+  const db = readDatabase((d) => ({
+    projects: d.prepare("SELECT id, name FROM projects").all() as { id: number; name: string }[],
+    experiments: d
+      .prepare(
+        "SELECT e.id AS id, e.name AS name, e.project_id AS projectId, COUNT(r.id) AS runs FROM experiments e LEFT JOIN runs r ON r.experiment_id = e.id GROUP BY e.id",
+      )
+      .all() as { id: number; name: string; projectId: number; runs: number }[],
+  }));
+  await expect(page.getByRole("region", { name: /^Project / })).toHaveCount(db.projects.length);
+  for (const p of db.projects) {
+    const section = page.getByRole("region", { name: `Project ${p.name}`, exact: true });
+    const exps = db.experiments.filter((e) => e.projectId === p.id);
+    // One row per experiment (plus the header row), each showing the database's run count.
+    if (exps.length > 0) await expect(section.getByRole("row")).toHaveCount(exps.length + 1);
+    for (const e of exps)
+      await expect(rowOf(section, e.name).getByRole("cell").nth(1), `runs of experiment #${e.id}`).toHaveText(String(e.runs));
+  }
 });

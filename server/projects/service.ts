@@ -1,5 +1,5 @@
 /** Projects and experiments. */
-import { and, eq, sql } from "drizzle-orm";
+import { and, count, eq } from "drizzle-orm";
 import { z } from "zod";
 import { projects, experiments, runs } from "@/db/schema";
 import type { DbOrTx } from "@/db/client";
@@ -62,6 +62,12 @@ export function createExperiment(ctx: ServiceContext, input: z.input<typeof crea
   });
 }
 
+/**
+ * Projects with their experiments and each experiment's number of runs (every status). The counts come from one
+ * grouped query over runs: a correlated subquery written with drizzle's `sql` renders its columns unqualified in a
+ * single-table select ("experiment_id" = "id"), which SQLite resolved inside the subquery (runs.experiment_id =
+ * runs.id), so the home page showed 1 run for an experiment with 3 (issue 14).
+ */
 export function listProjectsWithExperiments(db: DbOrTx) {
   const ps = db.select().from(projects).orderBy(projects.name).all();
   const exps = db
@@ -71,12 +77,22 @@ export function listProjectsWithExperiments(db: DbOrTx) {
       name: experiments.name,
       description: experiments.description,
       createdAt: experiments.createdAt,
-      runCount: sql<number>`(select count(*) from ${runs} where ${runs.experimentId} = ${experiments.id})`,
     })
     .from(experiments)
     .orderBy(experiments.name)
     .all();
-  return ps.map((p) => ({ ...p, experiments: exps.filter((e) => e.projectId === p.id) }));
+  const counts = new Map(
+    db
+      .select({ experimentId: runs.experimentId, n: count() })
+      .from(runs)
+      .groupBy(runs.experimentId)
+      .all()
+      .map((c) => [c.experimentId, c.n]),
+  );
+  return ps.map((p) => ({
+    ...p,
+    experiments: exps.filter((e) => e.projectId === p.id).map((e) => ({ ...e, runCount: counts.get(e.id) ?? 0 })),
+  }));
 }
 
 export function getExperiment(db: DbOrTx, id: number) {
