@@ -29,6 +29,12 @@ export function openDatabase(dataDir: string): Db {
   sqlite.pragma("foreign_keys = ON");
   sqlite.pragma("busy_timeout = 5000");
   const db = drizzle(sqlite, { schema }) as Db;
+  // Several processes write one file (web server, `cli train`, `cli pilot`, `cli resume`). A deferred transaction
+  // that reads and then writes fails at once with SQLITE_BUSY when another process wrote in between (its snapshot is
+  // stale, and the busy timeout does not apply to that upgrade). IMMEDIATE takes the write lock at BEGIN and waits for
+  // it up to busy_timeout, so service transactions (read, check, write) just queue behind each other.
+  const deferredTransaction = db.transaction.bind(db);
+  db.transaction = ((fn, config) => deferredTransaction(fn, { behavior: "immediate", ...config })) as Db["transaction"];
   migrate(db, { migrationsFolder: MIGRATIONS_DIR });
   return db;
 }

@@ -77,7 +77,9 @@ describe("[orchestrator] cancel", () => {
     });
 
     // Nothing is left to cancel, and a finished run says so.
-    await expect(engineer.runs.cancel({ id })).rejects.toThrow(/is cancelled; only a queued or running run can be cancelled/);
+    await expect(engineer.runs.cancel({ id })).rejects.toThrow(
+      /is cancelled; only a queued, running, paused or interrupted run can be cancelled/,
+    );
   });
 
   it("cancels a queued run at once, before it trains", async () => {
