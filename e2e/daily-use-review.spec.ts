@@ -183,7 +183,7 @@ test("[REVIEW counts]: every count on the home page equals the database's (an ex
   for (const seed of [2, 3, 4]) await seedRun(page, experimentId, seed);
   const { name } = await query<{ name: string }>(page, "projects.experiment", { id: experimentId });
   await page.goto("/");
-  const rowOf = (scope: Locator, experiment: string) =>
+  const rowOf = (scope: Locator | Page, experiment: string) =>
     scope.getByRole("row").filter({ has: page.getByRole("link", { name: experiment, exact: true }) });
   await expect(rowOf(page, name).getByRole("cell").nth(1)).toHaveText("3");
 
