@@ -158,7 +158,11 @@ export function lineageGraph(f: LineageFacts): LineageGraph {
           ? `Changed ${d.path}`
           : d.kind === "correction"
             ? `Correction of decision #${d.correctsDecisionId}`
-            : "Note";
+            : d.kind === "planned"
+              ? `Planned: ${d.path}`
+              : d.kind === "intervention"
+                ? `While training: ${d.path}`
+                : "Note";
     add(
       `decision:${d.id}`,
       "decision",

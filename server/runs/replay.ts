@@ -79,6 +79,10 @@ export function createRerun(ctx: ServiceContext, raw: z.input<typeof createRerun
     invalidInput(
       `run ${source.id} is ${source.status}: only a ${RERUNNABLE.join(", ")} run can be re-run (its piloting path must be complete)`,
     );
+  if (source.origin === "branch")
+    invalidInput(
+      `run ${source.id} is a branch: it continues checkpoint ${source.parentCheckpointId} of run ${source.parentRunId}; to repeat it, roll run ${source.parentRunId} back to that checkpoint again with the same changes`,
+    );
   const config = trainingConfigSchema.parse(JSON.parse(source.configJson));
   const schedule = replaySchedule(ctx.db, source.id, config);
   const { schedule: _old, ...rest } = config;

@@ -9,7 +9,7 @@
  * the rows the ledger's run.create / run.interventionApplied events bind by hash.
  */
 import { and, asc, eq, inArray, lte } from "drizzle-orm";
-import { decisions, metrics, runInterventions, runs, users } from "@/db/schema";
+import { checkpoints, decisions, metrics, runInterventions, runs, users } from "@/db/schema";
 import type { DbOrTx } from "@/db/client";
 import { trainingConfigSchema } from "@/contracts/training-config";
 import { scheduleSteps } from "@/contracts/pilot-config";
@@ -23,7 +23,7 @@ export type RecordDecision = {
   kind: string;
   /** For an intervention: what the pilot did (pause, resume, stop, set, rollback). */
   action?: string;
-  /** The epoch boundary where it took (or, planned, takes) effect; 0 for decisions made before training. */
+  /** The epoch boundary where it took (or, planned, takes) effect; 0 for decisions made before training (a branch: its start). */
   atEpoch: number | null;
   changes: RecordChange[];
   rationale: string;
@@ -89,14 +89,19 @@ export function runRecord(db: DbOrTx, runId: number) {
       (i) => [i.decisionId!, i],
     ),
   );
+  // A branch's creation decisions take effect where it continues its parent checkpoint, not at epoch 0.
+  const startEpoch =
+    run.origin === "branch" && run.parentCheckpointId !== null
+      ? (db.select({ epoch: checkpoints.epoch }).from(checkpoints).where(eq(checkpoints.id, run.parentCheckpointId)).get()?.epoch ?? 0)
+      : 0;
   let plannedIndex = 0;
   const out: RecordDecision[] = rows.map(({ d, author }) => {
     const base = { id: d.id, kind: d.kind, rationale: d.rationale, actor: author, at: d.createdAt };
-    if (d.kind === "initial") return { ...base, atEpoch: 0, changes: [], metricsAtDecision: null };
+    if (d.kind === "initial") return { ...base, atEpoch: startEpoch, changes: [], metricsAtDecision: null };
     if (d.kind === "change")
       return {
         ...base,
-        atEpoch: 0,
+        atEpoch: startEpoch,
         changes: [{ path: d.path, oldValue: JSON.parse(d.oldValueJson ?? "null"), newValue: JSON.parse(d.newValueJson ?? "null") }],
         metricsAtDecision: null,
       };

@@ -20,11 +20,13 @@ import { requestIntervention } from "@/server/runs/pilot";
 import { runEffectiveConfig } from "@/server/runs/pilot-queries";
 import { createRerun } from "@/server/runs/replay";
 import { runRecord } from "@/server/runs/run-record";
+import { pilotCommand } from "@/server/cli/pilot";
 import { actorOf } from "@/server/users/service";
 import { checkContent } from "@/server/audit/content/verify-content";
 import { verifyDatabase } from "@/server/audit/verify";
 import { DEMO_USERS } from "@/server/demo/seed";
 import type { TrainingConfigInput } from "@/contracts/training-config";
+import { snapshot } from "@/server/audit/content/tests/content-fixture";
 import { createTestApp, irisConfig, type TestApp } from "./test-app";
 
 vi.mock("server-only", () => ({}));
@@ -245,6 +247,50 @@ describe("rollback branches", () => {
     ]);
     // A rollback's changes are the branch's: the source's effective config is unchanged.
     expect(runEffectiveConfig(app.db, source).effective.training.learningRate).toBe(0.03);
+    expect(runRecord(app.db, branchId).decisions[0]!.atEpoch).toBe(2);
+    // A branch is not re-run from scratch: it continues another run's checkpoint.
+    expect(() => createRerun(engineer(), { runId: branchId })).toThrow(/is a branch: it continues checkpoint/);
+  }, 300_000);
+
+  it("npm run cli -- pilot --rollback of a completed run creates the branch and trains it in the CLI's process", async () => {
+    const ck3 = app.db
+      .select()
+      .from(checkpoints)
+      .where(and(eq(checkpoints.runId, source), eq(checkpoints.epoch, 3)))
+      .get()!;
+    let out = "";
+    const o = vi.spyOn(process.stdout, "write").mockImplementation((x) => ((out += String(x)), true));
+    const e = vi.spyOn(process.stderr, "write").mockImplementation(() => true);
+    let code: number;
+    try {
+      code = await pilotCommand([
+        "--run",
+        String(source),
+        "--rollback",
+        String(ck3.id),
+        "--rationale",
+        "again from epoch 3",
+        "--data-dir",
+        app.dataDir,
+        "--key-dir",
+        app.keyDir,
+        "--json",
+      ]);
+    } finally {
+      o.mockRestore();
+      e.mockRestore();
+    }
+    expect(code).toBe(0);
+    const shown = JSON.parse(out) as {
+      kind: string;
+      status: string;
+      branchRunId: number;
+      branch: { status: string; weightsSha256: string };
+    };
+    expect(shown).toMatchObject({ kind: "rollback", status: "applied", branch: { status: "completed" } });
+    expect(shown.branch.weightsSha256).toBe(runRow(source).finalWeightsSha256);
+    expect(runRow(shown.branchRunId)).toMatchObject({ origin: "branch", parentCheckpointId: ck3.id });
+    expect(checkpointEpochs(shown.branchRunId)).toEqual([4, 5]);
   }, 300_000);
 
   it("a rollback of a running run stops it at its next boundary and the branch trains on", async () => {
@@ -286,6 +332,33 @@ describe("rollback branches", () => {
     const verified = await verifyDatabase(app.dataDir, { publicKeyPem: app.auditKeys.publicKeyPem });
     expect(verified.ok, verified.problem ?? "").toBe(true);
   }, 120_000);
+
+  it("tampering with a planned decision, a branch's parent checkpoint or a rollback's decision is found", () => {
+    const tampered = (sqlText: string, ...args: unknown[]) => {
+      const s = snapshot(app);
+      try {
+        s.db.exec("DROP TRIGGER IF EXISTS decisions_no_update");
+        s.db.exec("DROP TRIGGER IF EXISTS runs_no_update");
+        s.db.prepare(sqlText).run(...args);
+        return checkContent(s.db, { artifactsDir: null, uptoSeq: s.maxSeq }).level.problems.map((p) => `${p.entityType} ${p.entityId}`);
+      } finally {
+        s.close();
+      }
+    };
+    const plannedId = app.db.select().from(decisions).where(eq(decisions.kind, "planned")).get()!.id;
+    expect(tampered("UPDATE decisions SET rationale = 'approved by the board' WHERE id = ?", plannedId)).toContain(`decision ${plannedId}`);
+    expect(tampered("UPDATE decisions SET new_value_json = '{\"training.learningRate\":0.5}' WHERE id = ?", plannedId)).toContain(
+      `decision ${plannedId}`,
+    );
+    const branch = app.db.select().from(runs).where(eq(runs.origin, "branch")).get()!;
+    expect(tampered("UPDATE runs SET parent_checkpoint_id = parent_checkpoint_id + 1 WHERE id = ?", branch.id)).toContain(
+      `run ${branch.id}`,
+    );
+    const rollbackDecision = app.db.select().from(decisions).where(eq(decisions.path, "rollback")).get()!.id;
+    expect(tampered(`UPDATE decisions SET new_value_json = '{"branchRunId":1}' WHERE id = ?`, rollbackDecision)).toContain(
+      `decision ${rollbackDecision}`,
+    );
+  });
 });
 
 describe("npm run cli -- show / rerun", () => {
