@@ -1,7 +1,7 @@
 /**
  * `npm run bench [-- PART]`: prints each figure as `name: value unit (target: …)` and writes them all to
  * bench-results.json. Parts: trainer (throughput and tracking overhead), overhead (the overhead alone), audit, runs, pilot
- * (live piloting on a real small run),
+ * (live piloting on a real small run, and crash recovery: resume_overhead_s),
  * security (a production server under abuse; needs `npm run build` first; not in the default set)
  * (default: trainer, audit, runs). Speed targets live here, not in timed tests.
  */

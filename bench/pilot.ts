@@ -117,7 +117,8 @@ export async function benchPilotApplyLatency(): Promise<Figure[]> {
 
 /** The `pilot` part of `npm run bench`. */
 export async function benchPilot(): Promise<Figure[]> {
-  return benchPilotApplyLatency();
+  // resume_overhead_s (crash recovery, bench/resume.ts) belongs to the same issue and runs in the same part.
+  return [...(await benchPilotApplyLatency()), ...(await (await import("./resume")).benchResumeOverhead())];
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
