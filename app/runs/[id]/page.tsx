@@ -106,7 +106,7 @@ function Run({ runId, me }: { runId: number; me: Me }) {
         </div>
       ) : null}
       {r.status === "paused" ? (
-        <div className="panel" aria-label="Progress">
+        <section className="panel" aria-label="Paused">
           <strong>
             Paused at epoch {pausedAt ?? "?"} of {effective?.training.epochs ?? r.config.training.epochs}
           </strong>
@@ -115,7 +115,7 @@ function Run({ runId, me }: { runId: number; me: Me }) {
             — its training slot is free; {canPilot ? "Resume continues" : "a resume continues"} exactly from the checkpoint written at the
             pause.
           </span>
-        </div>
+        </section>
       ) : null}
       {active ? (
         <div className="panel" aria-label="Progress">
@@ -143,7 +143,7 @@ function Run({ runId, me }: { runId: number; me: Me }) {
           </div>
         </div>
       ) : null}
-      {(live && canPilot) || live || (interventions.data?.length ?? 0) > 0 || interventions.error ? (
+      {live || (interventions.data?.length ?? 0) > 0 || interventions.error ? (
         <div
           style={{
             display: "grid",
