@@ -13,6 +13,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { and, asc, count, eq } from "drizzle-orm";
 import { checkpoints, decisions, metrics, runInterventions, runs, users } from "@/db/schema";
 import { createRun, requestPilotIntervention } from "@/server/runs/service";
@@ -21,6 +24,8 @@ import { runEffectiveConfig } from "@/server/runs/pilot-queries";
 import { createRerun } from "@/server/runs/replay";
 import { runRecord } from "@/server/runs/run-record";
 import { pilotCommand } from "@/server/cli/pilot";
+import { exportReportBundle } from "@/server/audit/report/export-bundle";
+import { verifyReportBundle } from "@/server/audit/report/verify-report";
 import { actorOf } from "@/server/users/service";
 import { checkContent } from "@/server/audit/content/verify-content";
 import { verifyDatabase } from "@/server/audit/verify";
@@ -67,6 +72,8 @@ const countRows = () => ({
 
 const base = irisConfig({ epochs: 5, seed: 7, learningRate: 0.03 });
 let piloted: number;
+/** Runs whose auditor's bundle is verified at the end: one with a schedule, one branch. */
+const bundled: number[] = [];
 
 beforeAll(() => {
   app = createTestApp();
@@ -138,6 +145,7 @@ describe("replay of a piloted run", () => {
       ],
     };
     const id = create(scheduled, "a planned piloting path");
+    bundled.push(id);
     expect(runRow(id).configSha256).not.toBe(runRow(piloted).configSha256);
     const planned = app.db
       .select()
@@ -232,6 +240,7 @@ describe("rollback branches", () => {
       rationale: "overshoots after epoch 2: retry slower",
     }) as { branchRunId?: number };
     const branchId = out.branchRunId!;
+    bundled.push(branchId);
     await app.orchestrator.waitFor(branchId);
     const branch = runRow(branchId);
     expect(branch.status).toBe("completed");
@@ -331,6 +340,34 @@ describe("rollback branches", () => {
     expect(result.level.problems.map((p) => p.message)).toEqual([]);
     const verified = await verifyDatabase(app.dataDir, { publicKeyPem: app.auditKeys.publicKeyPem });
     expect(verified.ok, verified.problem ?? "").toBe(true);
+  }, 120_000);
+
+  it("the auditor's bundles of a scheduled run and of a branch verify offline (both verifiers)", async () => {
+    for (const [n, runId] of bundled.entries()) {
+      const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-replay-bundle-"));
+      try {
+        const v = await app.as("engineer").models.register({ runId, modelName: `iris-replay-${n}` });
+        const bundle = path.join(tmp, "bundle");
+        const auditor = DEMO_USERS.find((u) => u.role === "auditor")!.email;
+        exportReportBundle(
+          { db: app.db, auditKeys: app.auditKeys },
+          actorOf(app.db.select().from(users).where(eq(users.email, auditor)).get()!),
+          v.modelVersionId,
+          bundle,
+        );
+        expect(fs.readFileSync(path.join(bundle, "report.html"), "utf8")).toMatch(n === 0 ? /planned: / : /branch/);
+        const full = await verifyReportBundle(bundle, { publicKeyPem: app.auditKeys.publicKeyPem });
+        expect(full.problems).toEqual([]);
+        const script = spawnSync(process.execPath, ["verify-bundle.mjs", "--json"], {
+          cwd: bundle,
+          encoding: "utf8",
+          env: { PATH: process.env.PATH ?? "", NODE_ENV: "production" },
+        });
+        expect(script.status, script.stdout + script.stderr).toBe(0);
+      } finally {
+        fs.rmSync(tmp, { recursive: true, force: true });
+      }
+    }
   }, 120_000);
 
   it("tampering with a planned decision, a branch's parent checkpoint or a rollback's decision is found", () => {

@@ -20,6 +20,19 @@ function What({ d, i }: { d: Decision; i: Intervention | undefined }) {
       </>
     );
   if (d.kind === "correction") return `corrects #${d.correctsDecisionId ?? "?"}`;
+  // A config's schedule entry (or a re-run's replayed intervention), recorded with the run: what it changes when reached.
+  if (d.kind === "planned")
+    return (
+      <>
+        planned: <Code value={d.path} />
+        {d.newValue !== null ? (
+          <>
+            {" "}
+            → <Json value={d.newValue} />
+          </>
+        ) : null}
+      </>
+    );
   if (i) return <Changes i={i} />;
   return d.kind === "initial" ? "initial configuration" : "note";
 }
