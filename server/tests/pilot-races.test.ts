@@ -1,0 +1,118 @@
+/**
+ * Races between a pause taking effect and what arrives meanwhile, and cancelling parked runs (orchestrator.ts):
+ * - a paused run can be cancelled: it ends "cancelled" at its last checkpoint, its pending interventions rejected;
+ * - a cancel that arrives while a pause takes effect (after the boundary answered "pause", before that checkpoint is
+ *   persisted) ends the run cancelled, never paused with the cancel lost;
+ * - a pause withdrawn in that same window leaves no run "running" without a worker: the run continues from that
+ *   checkpoint and ends with the weights of the same config trained straight through.
+ * The window is hit deterministically: storeResumeState (called by the orchestrator when the boundary's checkpoint
+ * arrives, before it is recorded and the interventions applied) is wrapped to run a hook once.
+ */
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { and, eq } from "drizzle-orm";
+import { auditEvents, runInterventions, runs, users } from "@/db/schema";
+import { createRun } from "@/server/runs/service";
+import { cancelIntervention, requestIntervention } from "@/server/runs/pilot";
+import { actorOf } from "@/server/users/service";
+import { checkContent } from "@/server/audit/content/verify-content";
+import { DEMO_USERS } from "@/server/demo/seed";
+import type { TrainingConfigInput } from "@/contracts/training-config";
+import { createTestApp, irisConfig, type TestApp } from "./test-app";
+
+vi.mock("server-only", () => ({}));
+
+/** Runs once when the next resume state is stored (the checkpoint of a boundary, before its interventions apply). */
+const hook: { once?: () => void } = {};
+vi.mock("@/server/runs/resume-states", async (importOriginal) => {
+  const original = await importOriginal<typeof import("@/server/runs/resume-states")>();
+  return {
+    ...original,
+    storeResumeState: (...args: Parameters<typeof original.storeResumeState>) => {
+      const run = hook.once;
+      hook.once = undefined;
+      run?.();
+      return original.storeResumeState(...args);
+    },
+  };
+});
+
+let app: TestApp;
+const engineer = () => {
+  const email = DEMO_USERS.find((u) => u.role === "engineer")!.email;
+  return { ...app, actor: actorOf(app.db.select().from(users).where(eq(users.email, email)).get()!) };
+};
+const runRow = (id: number) => app.db.select().from(runs).where(eq(runs.id, id)).get()!;
+const intervention = (id: number) => app.db.select().from(runInterventions).where(eq(runInterventions.id, id)).get()!;
+const create = (config: TrainingConfigInput, rationale: string) =>
+  createRun(engineer(), { experimentId: app.experimentId, config, rationale }).id;
+const events = (runId: number) =>
+  app.db
+    .select({ action: auditEvents.action })
+    .from(auditEvents)
+    .where(and(eq(auditEvents.entityType, "run"), eq(auditEvents.entityId, String(runId))))
+    .all()
+    .map((e) => e.action);
+
+beforeAll(() => {
+  app = createTestApp();
+});
+afterAll(() => app?.close());
+
+describe("pause races and cancelling parked runs", () => {
+  it("a paused run is cancelled at once: its last checkpoint is its end, pending interventions are rejected", async () => {
+    const id = create(irisConfig({ epochs: 4 }), "to pause, then cancel");
+    requestIntervention(engineer(), { runId: id, kind: "pause", rationale: "stop here for now" });
+    app.orchestrator.launch(id);
+    await app.orchestrator.waitFor(id);
+    expect(runRow(id).status).toBe("paused");
+    const set = requestIntervention(engineer(), { runId: id, kind: "set", set: { "training.learningRate": 0.01 }, rationale: "for later" });
+
+    await app.as("engineer").runs.cancel({ id });
+    const run = runRow(id);
+    expect(run.status).toBe("cancelled");
+    expect(run.finishedAt).not.toBeNull();
+    expect(intervention(set.id)).toMatchObject({ status: "rejected", closeReason: "the run was cancelled" });
+    expect(events(id).slice(-2)).toEqual(["run.cancelRequest", "run.cancel"]);
+    // Nothing left to cancel.
+    await expect(app.as("engineer").runs.cancel({ id })).rejects.toThrow(/is cancelled/);
+  }, 120_000);
+
+  it("a cancel arriving while the pause takes effect ends the run cancelled", async () => {
+    const id = create(irisConfig({ epochs: 4 }), "pause and cancel race");
+    requestIntervention(engineer(), { runId: id, kind: "pause", rationale: "pause at the first boundary" });
+    const caller = app.as("engineer");
+    let cancelled: Promise<unknown> | undefined;
+    hook.once = () => {
+      expect(runRow(id).status).toBe("running");
+      cancelled = caller.runs.cancel({ id });
+    };
+    app.orchestrator.launch(id);
+    await app.orchestrator.waitFor(id);
+    await cancelled;
+    expect(runRow(id).status).toBe("cancelled");
+    expect(app.orchestrator.isTracking(id)).toBe(false);
+    expect(events(id)).toContain("run.cancel");
+  }, 120_000);
+
+  it("a pause withdrawn while it takes effect: the run continues from that checkpoint to the straight run's weights", async () => {
+    const config = irisConfig({ epochs: 4, seed: 9 });
+    const id = create(config, "pause withdrawn in flight");
+    const straight = create(config, "same config, straight through");
+    const pause = requestIntervention(engineer(), { runId: id, kind: "pause", rationale: "maybe pause" });
+    hook.once = () => cancelIntervention(engineer(), { interventionId: pause.id, rationale: "no, keep going" });
+    app.orchestrator.launch(id);
+    await app.orchestrator.waitFor(id);
+    expect(intervention(pause.id).status).toBe("cancelled");
+    expect(runRow(id).status).toBe("completed");
+    app.orchestrator.launch(straight);
+    await app.orchestrator.waitFor(straight);
+    expect(runRow(id).finalWeightsSha256).toBe(runRow(straight).finalWeightsSha256);
+    // It continued (a second run.start from the checkpoint), it did not start over or hang.
+    expect(events(id).filter((a) => a === "run.start")).toHaveLength(2);
+  }, 120_000);
+
+  it("the content check stays clean", () => {
+    const result = checkContent(app.db.$client, { artifactsDir: null, uptoSeq: Number.MAX_SAFE_INTEGER });
+    expect(result.level.problems.map((p) => p.message)).toEqual([]);
+  });
+});
