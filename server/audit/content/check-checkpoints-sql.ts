@@ -23,7 +23,7 @@ const EXPECTED_PAYLOAD =
   `'{"bytes":' || c.bytes || ',"createdAt":"' || c.created_at || '","epoch":' || c.epoch || ',"metrics":' || c.metrics_json ||` +
   ` ',"runId":' || c.run_id || ',"sha256":"' || c.sha256 || '","step":' || c.step || '}'`;
 
-type RowSide = [...unknown[]]; // checkpoint columns (CHECKPOINT_COLUMNS), then seq, actor_id, payload, at, differs
+type RowSide = [...unknown[]]; // checkpoint columns (CHECKPOINT_COLUMNS), then seq, actor_id, payload, at
 
 export function checkCheckpointsInSql(
   c: ContentChecker,
@@ -39,34 +39,28 @@ export function checkCheckpointsInSql(
     sqlite.prepare("SELECT count(*) AS n FROM audit_events WHERE action = 'checkpoint.create' AND seq <= ?").get(uptoSeq) as { n: number }
   ).n;
   // One pass over the rows, each joined to its creating event through the entity index: SQLite returns only the rows
-  // without an event, the rows whose event's payload differs from the text the row calls for, and the rows flagged best.
+  // without an event and the rows whose event's payload differs from the text the row calls for. The rows flagged
+  // best are read on their own (id and run only), in the same (table) order.
   const returned = sqlite
     .prepare(
       `SELECT ${CHECKPOINT_COLUMNS.split(", ")
         .map((col) => `c.${col}`)
-        .join(", ")}, e.seq, e.actor_id, e.payload, e.at, e.payload IS NOT (${EXPECTED_PAYLOAD}) AS differs
+        .join(", ")}, e.seq, e.actor_id, e.payload, e.at
        FROM checkpoints c LEFT JOIN audit_events e ON e.entity_type = 'checkpoint' AND e.entity_id = CAST(c.id AS TEXT) AND +e.action = 'checkpoint.create' AND e.seq <= ?
-       WHERE e.seq IS NULL OR c.is_best = 1 OR e.payload IS NOT (${EXPECTED_PAYLOAD})`,
+       WHERE e.seq IS NULL OR e.payload IS NOT (${EXPECTED_PAYLOAD})`,
     )
     .raw(true)
     .all(uptoSeq) as RowSide[];
+  const flagged = sqlite.prepare("SELECT id, run_id FROM checkpoints WHERE is_best = 1").raw(true).all() as [id: number, runId: number][];
   const ncol = CHECKPOINT_COLUMNS.split(", ").length;
   const orphans: number[] = [];
   const slow: EventRef[] = [];
   const slowRows = new Map<number, ReturnType<typeof checkpointRow>>();
-  const flagged: [id: number, runId: number][] = [];
   for (const raw of returned) {
     const row = checkpointRow(raw);
-    const [seq, actorId, payload, at, differs] = raw.slice(ncol) as [
-      number | null,
-      number | null,
-      string | null,
-      string | null,
-      number | null,
-    ];
-    if (row.isBest) flagged.push([row.id, row.runId]);
+    const [seq, actorId, payload, at] = raw.slice(ncol) as [number | null, number | null, string | null, string | null];
     if (seq === null) orphans.push(row.id);
-    else if (differs) {
+    else {
       slow.push({ seq, action: "checkpoint.create", actorId, entityId: String(row.id), payload: payload!, at: at! });
       slowRows.set(row.id, row);
       t.checkpoints.set(row.id, row);

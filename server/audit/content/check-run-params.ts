@@ -103,9 +103,9 @@ type Param = { valueText: string | null; valueNum: number | null };
 /**
  * True when the folded group holds exactly the rows the flattened config calls for (same keys, texts and numbers;
  * nothing else). Works on the flattened config directly (runParamValue inlined), so a matching run costs no
- * object per row.
+ * object per row. (The reference for sameAsExpectedOfConfig below, and its fallback.)
  */
-function sameAsExpected(flat: Record<string, unknown>, g: RunParamGroup, numbers: boolean): boolean {
+export function sameAsExpected(flat: Record<string, unknown>, g: RunParamGroup, numbers: boolean): boolean {
   const [, count, odd, keys, texts, nums] = g;
   if (odd) return false;
   const sorted = Object.keys(flat);
@@ -138,6 +138,111 @@ function sameAsExpected(flat: Record<string, unknown>, g: RunParamGroup, numbers
   return k === keys && t === texts;
 }
 
+// Leaves of the config being compared (path, value), reused from run to run: the fast path allocates no object per leaf.
+const leafPaths: string[] = [];
+const leafValues: unknown[] = [];
+const leafOrder: number[] = [];
+
+/**
+ * flattenConfig's leaves of `v` under `prefix`, pushed in flattenConfig's order; false when a key could make two
+ * paths collide or be dropped by flattenConfig's object (an empty key, a key with a dot, "__proto__"): the caller
+ * then uses flattenConfig itself. Without such keys every path is distinct, so the leaves are exactly flattenConfig's.
+ */
+function collectLeaves(v: unknown, prefix: string): boolean {
+  if (v === null || typeof v !== "object") {
+    leafPaths.push(prefix);
+    leafValues.push(v);
+    return true;
+  }
+  if (Array.isArray(v)) {
+    if (v.length === 0) {
+      leafPaths.push(prefix);
+      leafValues.push(v);
+    }
+    for (let i = 0; i < v.length; i++) if (!collectLeaves(v[i], `${prefix}.${i}`)) return false;
+    return true;
+  }
+  const keys = Object.keys(v);
+  if (keys.length === 0) {
+    leafPaths.push(prefix);
+    leafValues.push(v);
+  }
+  for (const key of keys) {
+    if (key === "" || key === "__proto__" || key.includes(".")) return false;
+    if (!collectLeaves((v as Record<string, unknown>)[key], `${prefix}.${key}`)) return false;
+  }
+  return true;
+}
+
+/**
+ * sameAsExpected(flattenConfig(config), g, numbers) without building the flattened object or the joined strings:
+ * the leaves are collected into reused arrays (collectLeaves; a config it cannot handle goes through flattenConfig
+ * and sameAsExpected), put in the same sorted order (UTF-16 code units, as Array.prototype.sort), and compared
+ * piece by piece with the group's joined keys, texts and numbers. Same answer as sameAsExpected (tested).
+ */
+export function sameAsExpectedOfConfig(config: unknown, g: RunParamGroup, numbers: boolean): boolean {
+  const [, count, odd, keys, texts, nums] = g;
+  if (odd) return false;
+  // The root: a non-empty plain object (flattenConfig gives anything else a path "" or no leaves at all).
+  if (config === null || typeof config !== "object" || Array.isArray(config)) return sameAsExpected(flattenConfig(config), g, numbers);
+  leafPaths.length = 0;
+  leafValues.length = 0;
+  const rootKeys = Object.keys(config);
+  let simple = rootKeys.length > 0;
+  for (let i = 0; simple && i < rootKeys.length; i++) {
+    const key = rootKeys[i]!;
+    simple = key !== "" && key !== "__proto__" && !key.includes(".") && collectLeaves((config as Record<string, unknown>)[key], key);
+  }
+  if (!simple) return sameAsExpected(flattenConfig(config), g, numbers);
+  const n = leafPaths.length;
+  if (count !== n) return false;
+  leafOrder.length = n;
+  let sorted = true;
+  for (let i = 0; i < n; i++) {
+    leafOrder[i] = i;
+    if (i > 0 && !(leafPaths[i - 1]! < leafPaths[i]!)) sorted = false;
+  }
+  if (!sorted) leafOrder.sort((a, b) => (leafPaths[a]! < leafPaths[b]! ? -1 : leafPaths[a]! > leafPaths[b]! ? 1 : 0));
+  let kp = 0,
+    tp = 0,
+    np = 0;
+  for (let i = 0; i < n; i++) {
+    const key = leafPaths[leafOrder[i]!]!;
+    const v = leafValues[leafOrder[i]!];
+    let text: string | null = null;
+    let num: number | null = null;
+    if (typeof v === "number") num = v;
+    else if (typeof v === "boolean") {
+      text = String(v);
+      num = v ? 1 : 0;
+    } else if (typeof v === "string") text = v;
+    else if (v !== null && v !== undefined) text = JSON.stringify(v);
+    if (key.includes(SEP) || (text !== null && text.includes(SEP))) return false;
+    // keys: `key` then a separator (or the end after the last)
+    if (i > 0) {
+      if (keys.charCodeAt(kp) !== 0x1f || texts.charCodeAt(tp) !== 0x1f) return false;
+      kp++;
+      tp++;
+    }
+    if (!keys.startsWith(key, kp)) return false;
+    kp += key.length;
+    if (text === null) {
+      if (texts.charCodeAt(tp) !== 0x4e /* N */) return false;
+      tp++;
+    } else {
+      if (texts.charCodeAt(tp) !== 0x54 /* T */ || !texts.startsWith(text, tp + 1)) return false;
+      tp += 1 + text.length;
+    }
+    let end = nums.indexOf(SEP, np);
+    if (end === -1) end = nums.length;
+    if (i === n - 1 ? end !== nums.length : end === nums.length) return false;
+    const got = nums.slice(np, end);
+    np = end + 1;
+    if (num === null ? got !== "NULL" : !numbers || got === "NULL" || Number(got) !== num) return false;
+  }
+  return kp === keys.length && tp === texts.length;
+}
+
 /** `rows` null: the source holds no run_params (a bundle); only the seed is checked then. */
 export function checkRunDerivedValues(
   c: ContentChecker,
@@ -145,7 +250,7 @@ export function checkRunDerivedValues(
   created: Created,
   rows: RunParamSource | null,
 ): void {
-  const flatOf = (runId: number): { flat: Record<string, unknown>; seq: number } | null => {
+  const configOf = (runId: number): { config: unknown; seq: number } | null => {
     const run = t.runs.get(runId);
     const ev = created.get(runId)?.ev;
     if (!run || !ev) return null;
@@ -158,11 +263,11 @@ export function checkRunDerivedValues(
     const seed = (config as { training?: { seed?: unknown } } | null)?.training?.seed ?? null;
     c.checked++;
     if (seed !== run.seed) c.derived("run", runId, "seed", "its config gives", seed, run.seed, ev.seq);
-    return { flat: flattenConfig(config), seq: ev.seq };
+    return { config, seq: ev.seq };
   };
-  const paramsOf = (f: { flat: Record<string, unknown>; seq: number }): { params: Map<string, Param>; seq: number } => {
+  const paramsOf = (f: { config: unknown; seq: number }): { params: Map<string, Param>; seq: number } => {
     const params = new Map<string, Param>();
-    for (const [key, v] of Object.entries(f.flat)) params.set(key, runParamValue(v));
+    for (const [key, v] of Object.entries(flattenConfig(f.config))) params.set(key, runParamValue(v));
     return { params, seq: f.seq };
   };
   const missing = (runId: number, e: { params: Map<string, Param>; seq: number }) => {
@@ -176,9 +281,9 @@ export function checkRunDerivedValues(
       for (const g of chunk) {
         const r = g[0];
         done.add(r);
-        const f = flatOf(r);
+        const f = configOf(r);
         if (!f) continue;
-        if (sameAsExpected(f.flat, g, rows.numbersRoundTrip)) {
+        if (sameAsExpectedOfConfig(f.config, g, rows.numbersRoundTrip)) {
           c.checked += g[1];
           continue;
         }
@@ -196,7 +301,7 @@ export function checkRunDerivedValues(
   }
   for (const runId of created.keys()) {
     if (done.has(runId)) continue;
-    const f = flatOf(runId);
+    const f = configOf(runId);
     if (f && rows !== null) missing(runId, paramsOf(f));
   }
 }

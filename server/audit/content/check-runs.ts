@@ -8,6 +8,7 @@
  * denotes the same value is accepted (its canonical form is hashed).
  */
 import { sha256Canonical } from "@/contracts/canonical";
+import { isCanonicalJsonText } from "../canonical-scan";
 import { sha256Hex } from "./records";
 import { decisionRecordSha256 } from "./records";
 import { CanonicalText, type ContentChecker, type EventRef, parsePayload } from "./checker";
@@ -73,7 +74,7 @@ function checkConfig(c: ContentChecker, run: RunRow, ev: EventRef, recorded: unk
   return h.config;
 }
 
-const END_ACTIONS = ["run.complete", "run.cancel", "run.fail"] as const;
+export const END_ACTIONS = ["run.complete", "run.cancel", "run.fail"] as const;
 export const LIFECYCLE_ACTIONS = ["run.start", "run.interrupted", ...END_ACTIONS] as const;
 
 export function checkRuns(c: ContentChecker, events: EventSource, t: Tables, withRun: Map<number, DecisionRow[]>): RunLedger {
@@ -210,24 +211,59 @@ export function checkRuns(c: ContentChecker, events: EventSource, t: Tables, wit
  * Problems (unreadable payloads) are not reported here: checkRuns reports them.
  */
 export function runLedgerForDerivedChecks(events: EventSource, runs: ReadonlyMap<number, unknown>): RunLedger {
-  const isObject = (ev: EventRef): Record<string, unknown> | null => {
-    try {
-      const v = JSON.parse(ev.payload) as unknown;
-      return v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
-    } catch {
-      return null;
+  const b = new DerivedRunLedgerBuilder(runs);
+  for (const ev of events.byAction("run.create")) b.add(ev);
+  for (const ev of END_ACTIONS.flatMap((a) => events.byAction(a)).sort((a, b) => a.seq - b.seq)) b.add(ev);
+  return b.ledger();
+}
+
+/**
+ * runLedgerForDerivedChecks fed one event at a time (run.create and end events, each kind in seq order), so a
+ * reader can stream the events without keeping them (ledger-events.ts streamEvents). A created run keeps its event
+ * without the payload text (the derived checks read only its seq; not keeping ~400 bytes per run saves the garbage
+ * collector copying them); an end keeps the fields of its parsed payload those checks read (DERIVED_END_FIELDS).
+ */
+/** The end event fields the run-derived checks read (check-metrics.ts; bestCheckpointId for check-checkpoints*.ts). */
+const DERIVED_END_FIELDS = ["metricsSha256", "metricPointsSha256", "metricPoints", "finalMetrics", "bestCheckpointId"] as const;
+
+export class DerivedRunLedgerBuilder {
+  private readonly created: Created = new Map();
+  private readonly ends = new Map<number, RunEnd>();
+
+  constructor(private readonly runs: ReadonlyMap<number, unknown>) {}
+
+  /** `ev.action` is run.create or an end action; others are ignored. */
+  add(ev: EventRef): void {
+    if (ev.action === "run.create") {
+      const id = Number(ev.entityId);
+      if (!this.runs.has(id) || this.created.has(id)) return;
+      // Canonical text that opens with "{" is a JSON object (JSON.parse would give one); anything else is parsed.
+      const p = ev.payload;
+      if ((p.charCodeAt(0) === 0x7b && isCanonicalJsonText(p)) || parsedObject(ev))
+        this.created.set(id, {
+          ev: { seq: ev.seq, action: ev.action, actorId: ev.actorId, entityId: ev.entityId, payload: "", at: ev.at },
+          payload: null,
+        });
+    } else if ((END_ACTIONS as readonly string[]).includes(ev.action)) {
+      const payload = parsedObject(ev);
+      if (!payload) return;
+      // Only the fields the derived checks read are kept (a key's presence too: older events lack some).
+      const kept: Record<string, unknown> = {};
+      for (const key of DERIVED_END_FIELDS) if (Object.hasOwn(payload, key)) kept[key] = payload[key];
+      this.ends.set(Number(ev.entityId), { ev: { ...ev, payload: "" }, payload: kept });
     }
-  };
-  const created: Created = new Map();
-  for (const ev of events.byAction("run.create")) {
-    const id = Number(ev.entityId);
-    if (!runs.has(id) || created.has(id)) continue;
-    if (isObject(ev)) created.set(id, { ev, payload: null });
   }
-  const ends = new Map<number, RunEnd>();
-  for (const ev of END_ACTIONS.flatMap((a) => events.byAction(a)).sort((a, b) => a.seq - b.seq)) {
-    const payload = isObject(ev);
-    if (payload) ends.set(Number(ev.entityId), { ev, payload });
+
+  ledger(): RunLedger {
+    return { created: this.created, createEvents: new Map(), ends: this.ends };
   }
-  return { created, createEvents: new Map(), ends };
+}
+
+function parsedObject(ev: EventRef): Record<string, unknown> | null {
+  try {
+    const v = JSON.parse(ev.payload) as unknown;
+    return v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
 }

@@ -56,6 +56,9 @@ export type EventSource = {
   laterEntityIds(action: string): Set<string>;
 };
 
+/** The answer of laterEntityIds when no event lies after uptoSeq (shared: asked once per run and action; never changed). */
+const NOTHING_LATER: Set<string> = new Set();
+
 /** `inSql`: actions checked inside SQLite, not read up front (they stay readable through the index). */
 export function sqliteEventSource(sqlite: Database.Database, uptoSeq: number, inSql: readonly string[] = []): EventSource {
   const stmt = sqlite
@@ -97,12 +100,38 @@ export function sqliteEventSource(sqlite: Database.Database, uptoSeq: number, in
       return list;
     },
     laterEntityIds(action) {
-      if (!anyLater) return new Set();
+      if (!anyLater) return NOTHING_LATER;
       let ids = laterCache.get(action);
       if (!ids) laterCache.set(action, (ids = new Set((later.all(action, uptoSeq) as [string][]).map((r) => r[0]))));
       return ids;
     },
   };
+}
+
+/**
+ * Calls `onEvent` for each event of `actions` with seq <= uptoSeq, in seq order, without keeping them (each EventRef
+ * is fresh and may be kept by the callee). Reads through the action index when those events are few, else in one
+ * sequential pass (as sqliteEventSource).
+ */
+export function streamEvents(
+  sqlite: Database.Database,
+  uptoSeq: number,
+  actions: readonly string[],
+  onEvent: (ev: EventRef) => void,
+): void {
+  if (uptoSeq <= 0 || actions.length === 0) return;
+  const inList = actions.map(() => "?").join(",");
+  const wanted = sqlite
+    .prepare(`SELECT count(*) FROM audit_events WHERE action IN (${inList}) AND seq <= ?`)
+    .pluck()
+    .get(...actions, uptoSeq) as number;
+  const where = wanted / uptoSeq >= SCAN_SHARE ? `seq <= ? AND +action IN (${inList})` : `action IN (${inList}) AND seq <= ?`;
+  const params = wanted / uptoSeq >= SCAN_SHARE ? [uptoSeq, ...actions] : [...actions, uptoSeq];
+  const rows = sqlite
+    .prepare(`SELECT seq, actor_id, entity_id, payload, at, action FROM audit_events WHERE ${where} ORDER BY seq`)
+    .raw(true)
+    .iterate(...params) as IterableIterator<[...RawEvent, string]>;
+  for (const [seq, actorId, entityId, payload, at, action] of rows) onEvent({ seq, action, actorId, entityId, payload, at });
 }
 
 /** Events from any iterable of parsed event rows (a bundle's events.jsonl), indexed by action. */

@@ -14,11 +14,11 @@
 import type Database from "better-sqlite3";
 import { type CheckerState, ContentChecker, type Coverage } from "./checker";
 import { ArtifactHasher, storeArtifactPath } from "./artifact-files";
-import { CONTENT_ACTIONS, sqliteEventSource } from "./ledger-events";
+import { sqliteEventSource, streamEvents } from "./ledger-events";
 import { loadRunConfigs, loadTables, type RunConfigRow, type Tables } from "./tables";
 import { checkPeople } from "./check-people";
 import { checkData } from "./check-data";
-import { checkRuns, decisionsCreatedWithRuns, type RunLedger, runLedgerForDerivedChecks } from "./check-runs";
+import { checkRuns, decisionsCreatedWithRuns, DerivedRunLedgerBuilder, type RunLedger } from "./check-runs";
 import { checkDecisions } from "./check-decisions";
 import { checkRunDerivedValues, sqliteRunParams } from "./check-run-params";
 import { checkMetrics, sqliteMetricSource } from "./check-metrics";
@@ -78,13 +78,11 @@ const RUN_DERIVED_ACTIONS: readonly string[] = ["run.create", "run.complete", "r
 export function checkRunDerivedPart(sqlite: Database.Database, uptoSeq: number): RunDerivedPartResult {
   const c = new ContentChecker(false);
   try {
-    const events = sqliteEventSource(
-      sqlite,
-      uptoSeq,
-      CONTENT_ACTIONS.filter((a) => !RUN_DERIVED_ACTIONS.includes(a)),
-    );
     const t = { runs: loadRunConfigs(sqlite) };
-    const runs = runLedgerForDerivedChecks(events, t.runs);
+    // The events streamed, not kept (runLedgerForDerivedChecks' result, built one event at a time).
+    const b = new DerivedRunLedgerBuilder(t.runs);
+    streamEvents(sqlite, uptoSeq, RUN_DERIVED_ACTIONS, (ev) => b.add(ev));
+    const runs = b.ledger();
     runDerivedChecks(c, sqlite, t, runs);
   } catch (err) {
     couldNotFinish(c, err);
