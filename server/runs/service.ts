@@ -15,6 +15,7 @@ import { now, requireRole, type ServiceContext } from "../app-context/service-co
 import { conflict, invalidInput, notFound } from "@/server/errors";
 import { applyRollback, requestIntervention, type RequestInterventionInput } from "./pilot";
 import { scheduleSteps, validateSchedule } from "@/contracts/pilot-config";
+import { loadResumeState } from "./resume-states";
 
 export const createRunInput = z.object({
   experimentId: z.number().int(),
@@ -262,6 +263,14 @@ export function launchRun(ctx: ServiceContext, orchestrator: RunLauncher, raw: C
  * handed to the orchestrator, which re-queues the run; it continues from its last checkpoint and applies the resume.
  */
 export function requestPilotIntervention(ctx: ServiceContext, orchestrator: RunLauncher, raw: RequestInterventionInput) {
+  if (raw.kind === "rollback" && raw.fromCheckpointId !== undefined) {
+    // A branch continues the checkpoint's exact-resume state: refuse a checkpoint without one before recording anything.
+    const ck = ctx.db.select().from(checkpoints).where(eq(checkpoints.id, raw.fromCheckpointId)).get();
+    if (ck && ck.runId === raw.runId && loadResumeState(ctx, { runId: ck.runId, epoch: ck.epoch }) === null)
+      invalidInput(
+        `fromCheckpointId: checkpoint ${ck.id} (epoch ${ck.epoch}) has no resume state to continue from (written before live piloting, or mid-epoch by a cancel); pick another checkpoint`,
+      );
+  }
   const out = requestIntervention(ctx, raw);
   if (out.kind === "resume") orchestrator.launch(out.runId);
   if (out.kind === "rollback") {

@@ -261,6 +261,21 @@ describe("rollback branches", () => {
     expect(() => createRerun(engineer(), { runId: branchId })).toThrow(/is a branch: it continues checkpoint/);
   }, 300_000);
 
+  it("a rollback to a checkpoint without a resume state is refused and records nothing", () => {
+    const ck1 = app.db
+      .select()
+      .from(checkpoints)
+      .where(and(eq(checkpoints.runId, source), eq(checkpoints.epoch, 1)))
+      .get()!;
+    // As for a checkpoint written before live piloting: no resume-state pointer.
+    fs.rmSync(path.join(app.dataDir, "resume-states", `${source}-1.json`));
+    const before = app.db.select({ n: count() }).from(runInterventions).get()!.n;
+    expect(() =>
+      requestPilotIntervention(engineer(), app.orchestrator, { runId: source, kind: "rollback", fromCheckpointId: ck1.id, rationale: "x" }),
+    ).toThrow(/checkpoint \d+ \(epoch 1\) has no resume state/);
+    expect(app.db.select({ n: count() }).from(runInterventions).get()!.n).toBe(before);
+  });
+
   it("npm run cli -- pilot --rollback of a completed run creates the branch and trains it in the CLI's process", async () => {
     const ck3 = app.db
       .select()
