@@ -7,7 +7,7 @@
  * Invariants checked: the run becomes "interrupted" (event run.interrupted naming its last checkpoint), then completes
  * with the same final weights hash as the same config trained without interruption (checkpoints every epoch); its
  * metric points are exactly the uninterrupted run's (key, step, value) set, none missing, none twice (the summaries
- * count them once); audit verify is clean. A second process can pause and adjust the run a `cli train` process
+ * count them once); audit verify is clean. A run killed before its first checkpoint restarts from scratch and ends the same. A second process can pause and adjust the run a `cli train` process
  * trains, and a web start meanwhile leaves that run alone (its owner lease is alive).
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -61,10 +61,13 @@ function trainToEnd(dataDir: string): Promise<TrainJson> {
 }
 
 /** Starts `train` in a child process and returns it (the caller kills or awaits it). */
-function startTraining(dataDir: string): { child: ChildProcess; exited: Promise<number | null>; stdout: () => string } {
+function startTraining(
+  dataDir: string,
+  config = configFile,
+): { child: ChildProcess; exited: Promise<number | null>; stdout: () => string } {
   const child = spawn(
     process.execPath,
-    [...CLI, "train", "--config", configFile, "--data-dir", dataDir, "--key-dir", keyDir, "--backend", "cpu", "--json"],
+    [...CLI, "train", "--config", config, "--data-dir", dataDir, "--key-dir", keyDir, "--backend", "cpu", "--json"],
     {
       env: childEnv(),
       stdio: ["ignore", "pipe", "pipe"],
@@ -149,7 +152,7 @@ async function trainAndKill(dataDir: string, minCheckpoints: number): Promise<nu
   }
 }
 
-function expectSameAsReference(services: AppServices, runId: number) {
+function expectSameAsReference(services: AppServices, runId: number, checkpointEpochs = Array.from({ length: EPOCHS }, (_, i) => i + 1)) {
   const run = services.db.select().from(runs).where(eq(runs.id, runId)).get()!;
   expect(run.status).toBe("completed");
   expect(run.finalWeightsSha256).toBe(reference.json.weightsSha256);
@@ -160,7 +163,7 @@ function expectSameAsReference(services: AppServices, runId: number) {
     .orderBy(asc(checkpoints.epoch))
     .all()
     .map((c) => c.epoch);
-  expect(epochs).toEqual(Array.from({ length: EPOCHS }, (_, i) => i + 1));
+  expect(epochs).toEqual(checkpointEpochs);
   // Points: the same (key, step, value) set as the uninterrupted run: none missing, none twice, same values.
   const points = pointsOf(services, runId);
   expect(points.length).toBe(reference.points.length);
@@ -280,6 +283,35 @@ describe("training that survives a crash (real processes, kill -9)", () => {
       expectSameAsReference(after, runId);
     } finally {
       after.db.$client.close();
+    }
+  }, 240_000);
+});
+
+describe("interrupted before its first checkpoint", () => {
+  it("restarts from scratch (the event says so) and still ends with the uninterrupted weights and points", async () => {
+    // Checkpoints only at the end: the run has none when it is killed. The cadence changes no weights or metrics.
+    const dataDir = path.join(tmp, "from-scratch");
+    const sparse = path.join(tmp, "config-sparse.json");
+    const config = JSON.parse(fs.readFileSync(configFile, "utf8")) as { training: Record<string, unknown> };
+    fs.writeFileSync(sparse, JSON.stringify({ ...config, training: { ...config.training, checkpointEvery: 1000 } }));
+    const training = startTraining(dataDir, sparse);
+    await until(dataDir, "3 epochs without a checkpoint", (db) => count(db, "SELECT count(*) AS n FROM metrics WHERE key = 'lr'") >= 3);
+    training.child.kill("SIGKILL");
+    await training.exited;
+    const services = createAppServices(dataDir, { backend: "cpu", keyDir, recover: true });
+    try {
+      const event = runEvents(services, 1).find((e) => e.action === "run.interrupted")!;
+      expect(JSON.parse(event.payload)).toMatchObject({
+        lastCheckpointId: null,
+        lastCheckpointEpoch: null,
+        resumeFrom: expect.stringMatching(/^scratch/),
+      });
+      await services.orchestrator.waitFor(1);
+      expectSameAsReference(services, 1, [EPOCHS]);
+      const verified = await verifyDatabase(dataDir, { publicKeyPem: services.auditKeys.publicKeyPem });
+      expect(verified.ok, verified.problem ?? JSON.stringify(verified.problems)).toBe(true);
+    } finally {
+      services.db.$client.close();
     }
   }, 240_000);
 });
