@@ -61,6 +61,17 @@ function Run({ runId, me }: { runId: number; me: Me }) {
       onSuccess: () => void queryClient.invalidateQueries({ queryKey: trpc.runs.get.queryKey({ id: runId }) }),
     }),
   );
+  // An interrupted run (its training process died) resumes from its last checkpoint on one click.
+  const resumeInterrupted = useMutation(
+    trpc.runs.resumeInterrupted.mutationOptions({
+      // Read again once its worker has started ("running" polls by itself from then on).
+      onSuccess: () => {
+        const refresh = () => void queryClient.invalidateQueries({ queryKey: trpc.runs.get.queryKey({ id: runId }) });
+        refresh();
+        setTimeout(refresh, 1500);
+      },
+    }),
+  );
   if (run.isPending) return <Loading what="Loading run" />;
   if (run.error) return <ErrorState error={run.error} title="Could not load this run" />;
   const r = run.data;
@@ -88,6 +99,11 @@ function Run({ runId, me }: { runId: number; me: Me }) {
             Cancel run
           </button>
         ) : null}
+        {me.role === "engineer" && r.status === "interrupted" ? (
+          <button type="button" onClick={() => resumeInterrupted.mutate({ id: runId })} disabled={resumeInterrupted.isPending}>
+            Resume
+          </button>
+        ) : null}
         {me.role === "engineer" ? (
           <>
             <Link href={`/runs/${runId}/fork`}>Fork run</Link>
@@ -96,6 +112,7 @@ function Run({ runId, me }: { runId: number; me: Me }) {
         ) : null}
       </div>
       <FormError error={cancel.error} />
+      <FormError error={resumeInterrupted.error} />
       <p className="subtitle">
         by {r.author} · created {formatTime(r.createdAt)} · {r.origin === "new" ? "first run" : `${r.origin} of run #${r.parentRunId}`}
       </p>
