@@ -24,9 +24,9 @@ import type { DbOrTx } from "@/db/client";
 import { trainingConfigSchema, type ScheduleEntry, type TrainingConfig } from "@/contracts/training-config";
 import { getConfigPath, PILOTABLE_PATHS, settingsPatchOf, type ConfigChange } from "@/contracts/pilot-config";
 import type { TrainJob } from "@/trainer/types";
-import type { ServiceContext, ServiceDeps } from "../app-context/service-context";
+import { requireRole, type ServiceContext, type ServiceDeps } from "../app-context/service-context";
 import { invalidInput, notFound } from "@/server/errors";
-import { createRun } from "./service";
+import { createRun, type RunLauncher } from "./service";
 import { applyIntervention, applyRollback, branchBase } from "./pilot";
 import { parseChanges } from "./pilot-queries";
 import { loadResumeState } from "./resume-states";
@@ -72,6 +72,7 @@ export function replaySchedule(db: DbOrTx, runId: number, config: TrainingConfig
 
 /** Creates the re-run of a finished run (replaying its piloting path); the caller launches it. */
 export function createRerun(ctx: ServiceContext, raw: z.input<typeof createRerunInput>) {
+  requireRole(ctx.actor, ["engineer"], "launch runs");
   const input = createRerunInput.parse(raw);
   const source = ctx.db.select().from(runs).where(eq(runs.id, input.runId)).get();
   if (!source) notFound(`run ${input.runId}`);
@@ -96,6 +97,17 @@ export function createRerun(ctx: ServiceContext, raw: z.input<typeof createRerun
     origin: "rerun",
     parentRunId: source.id,
   });
+}
+
+/** Creates the re-run (createRerun) and hands it to the orchestrator, which queues or starts it. */
+export function launchRerun(
+  ctx: ServiceContext,
+  orchestrator: RunLauncher,
+  raw: z.input<typeof createRerunInput>,
+): { id: number; name: string } {
+  const run = createRerun(ctx, raw);
+  orchestrator.launch(run.id);
+  return { id: run.id, name: run.name };
 }
 
 /**

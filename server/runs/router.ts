@@ -16,6 +16,7 @@ import { estimateConfig } from "@/server/runs/trainer-tasks";
 import { EVALUATION_ROLES, evaluateCheckpointInput, evaluateRunCheckpoint } from "@/server/runs/evaluations";
 import { cancelIntervention, cancelInterventionInput, requestInterventionInput } from "@/server/runs/pilot";
 import { listInterventionsWithEffects } from "@/server/runs/pilot-effects";
+import { createRerunInput, launchRerun } from "@/server/runs/replay";
 
 /** Live piloting: requests are queued and take effect at the run's next epoch boundary (server/runs/pilot.ts). */
 const pilotRouter = router({
@@ -40,6 +41,10 @@ export const runsRouter = router({
     .input(z.object({ runId: z.number().int(), keys: z.array(z.string()).optional(), afterStep: z.number().int().optional() }))
     .query(({ ctx, input }) => metricPoints(ctx.services.db, input.runId, input)),
   create: engineerProcedure.input(createRunInput).mutation(({ ctx, input }) => launchRun(ctx.services, ctx.services.orchestrator, input)),
+  /** Re-runs a finished run replaying its planned and piloted changes at their epochs (server/runs/replay.ts). */
+  rerun: engineerProcedure
+    .input(createRerunInput)
+    .mutation(({ ctx, input }) => launchRerun(ctx.services, ctx.services.orchestrator, input)),
   cancel: engineerProcedure.input(runId).mutation(({ ctx, input }) => cancelRun(ctx.services, ctx.services.orchestrator, input.id)),
   /** Resumes an interrupted run (its training process died) from its last checkpoint. */
   resumeInterrupted: engineerProcedure

@@ -56,6 +56,7 @@ const PROCEDURES: Record<string, { access: Access; input?: unknown; note?: strin
   "runs.metrics": { access: "signedIn", input: { runId: NONE } },
   "runs.create": { access: ["engineer"], input: { experimentId: NONE, config: {}, rationale: "matrix" } },
   "runs.cancel": { access: ["engineer"], input: { id: NONE } },
+  "runs.rerun": { access: ["engineer"], input: { runId: NONE } },
   "runs.addTag": { access: ["engineer"], input: { runId: NONE, tag: "matrix" } },
   "runs.removeTag": { access: ["engineer"], input: { runId: NONE, tag: "matrix" } },
   "runs.estimate": { access: "signedIn", input: { config: {} } },
