@@ -205,3 +205,50 @@ test("[REVIEW counts]: every count on the home page equals the database's (an ex
       await expect(rowOf(section, e.name).getByRole("cell").nth(1), `runs of experiment #${e.id}`).toHaveText(String(e.runs));
   }
 });
+
+test("[REVIEW production at T]: defaults to now and follows approvals; a date-time picker and quick choices at each alias move", async ({
+  page,
+}) => {
+  const model = modelName();
+  await signIn(page, "engineer");
+  const experimentId = await seedExperiment(page);
+  const [runA, runB] = [await seedRun(page, experimentId, 2), await seedRun(page, experimentId, 3)];
+  const first = await seedRequest(page, model, runA);
+  const second = await seedRequest(page, model, runB);
+
+  await switchUser(page, "reviewer");
+  await page.goto(`/models/${encodeURIComponent(model)}`);
+  const answer = page.getByRole("status", { name: "Alias at time answer" });
+  await expect(answer).toContainText(/^Now \(.+\), production points at no version\.$/);
+  const choices = page.getByRole("group", { name: "Quick choices" });
+  await expect(choices.getByRole("button", { name: "Now" })).toHaveAttribute("aria-pressed", "true");
+
+  // Each approval moves production; the answer for "now" follows without a reload.
+  for (const [requestId, version] of [
+    [first, 1],
+    [second, 2],
+  ] as const) {
+    const card = page.getByRole("article", { name: `Promotion request #${requestId}` });
+    await card.getByLabel("Password to sign").fill(DEMO.reviewer.password);
+    await card.getByRole("button", { name: "Approve" }).click();
+    await expect(card).toHaveAttribute("data-status", "approved");
+    await expect(page.getByText(`production → v${version}`).first()).toBeVisible();
+    await expect(answer).toContainText(`production is v${version}`);
+    await expect(answer).toContainText(`under promotion request #${requestId}`);
+  }
+
+  // Quick choices: one per move of production, at its exact time; "Now" comes back to the current version.
+  await expect(choices.getByRole("button", { name: /^v\d at / })).toHaveCount(2);
+  await choices.getByRole("button", { name: /^v1 at / }).click();
+  await expect(answer).toContainText(/^At .+, production was v1 /);
+  await expect(choices.getByRole("button", { name: /^v1 at / })).toHaveAttribute("aria-pressed", "true");
+  await choices.getByRole("button", { name: /^v2 at / }).click();
+  await expect(answer).toContainText("production was v2");
+  await choices.getByRole("button", { name: "Now" }).click();
+  await expect(answer).toContainText(/^Now \(.+\), production is v2 /);
+
+  // The date-time picker (UTC): long before any move, production pointed at nothing.
+  await page.getByLabel("Pick a date and time (UTC)").fill("2000-01-01T00:00");
+  await expect(answer).toContainText("At 2000-01-01 00:00:00Z, production pointed at no version.");
+  await expect(page.getByLabel("Time to look up")).toHaveValue("2000-01-01T00:00:00.000Z");
+});

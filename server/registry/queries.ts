@@ -267,9 +267,13 @@ export function getModel(db: DbOrTx, name: string, viewerId?: number) {
 }
 export type ModelDetail = ReturnType<typeof getModel>;
 
-/** Which version `alias` of model `name` pointed at, at time `at` (any ISO-8601 time); null if it pointed at nothing. */
-export function aliasAt(db: DbOrTx, name: string, alias: string, at: string) {
-  const t = new Date(at);
+/**
+ * Which version `alias` of model `name` pointed at, at time `at` (any ISO-8601 time); null if it pointed at nothing.
+ * Without `at`: now, by the server's clock when the question is answered (a browser's clock or its page-load time may
+ * lag behind a move that just happened).
+ */
+export function aliasAt(db: DbOrTx, name: string, alias: string, at?: string) {
+  const t = at === undefined ? new Date() : new Date(at);
   if (Number.isNaN(t.getTime())) invalidInput(`"${at}" is not a time: use ISO-8601, e.g. 2026-01-31T12:00:00Z`);
   const model = findModel(db, name);
   const move = aliasMoveAt(db, model.id, alias, t.toISOString());

@@ -38,7 +38,8 @@ export const modelsRouter = router({
   /** The signed-in reviewer's pending promotion requests they may decide (empty for other roles); a read, no side effects. */
   inbox: signedInProcedure.query(({ ctx }) => reviewerInbox(ctx.services.db, ctx.user)),
   aliasAt: signedInProcedure
-    .input(z.object({ modelName: modelNameSchema, alias: aliasSchema.default("production"), at: z.string().min(1) }))
+    /** `at` omitted: now, by the server's clock. */
+    .input(z.object({ modelName: modelNameSchema, alias: aliasSchema.default("production"), at: z.string().min(1).optional() }))
     .query(({ ctx, input }) => aliasAt(ctx.services.db, input.modelName, input.alias, input.at)),
   aliasTimeline: signedInProcedure
     .input(z.object({ modelName: modelNameSchema, alias: aliasSchema.default("production") }))
