@@ -24,7 +24,12 @@ export type AppServices = ServiceDeps & { orchestrator: RunOrchestrator; auditKe
 
 export function createAppServices(
   dataDirInput?: string,
-  opts: { backend?: BackendName | "auto"; maxConcurrent?: number; recover?: boolean; keyDir?: string } = {},
+  /**
+   * recover: the start of a long-lived server: runs whose training process died are interrupted and resumed here
+   * (orchestrator recoverInterrupted) and stale upload temp files are swept; "uploads": only the sweep (a short-lived
+   * process such as `cli seed` must not take runs over, it exits right after).
+   */
+  opts: { backend?: BackendName | "auto"; maxConcurrent?: number; recover?: boolean | "uploads"; keyDir?: string } = {},
 ): AppServices {
   const dataDir = resolveDataDir(dataDirInput);
   const keyDir = resolveKeyDir(opts.keyDir);
@@ -40,7 +45,7 @@ export function createAppServices(
   const deps = { db, artifacts, dataDir, auditKeys };
   const orchestrator = new RunOrchestrator(deps, opts);
   if (opts.recover) {
-    orchestrator.recoverInterrupted();
+    if (opts.recover === true) orchestrator.recoverInterrupted();
     // Upload temp files a crash left behind (older than an hour: an upload still streaming keeps touching its file).
     const swept = sweepStaleUploadTemps(dataDir);
     if (swept.removed.length || swept.failed.length)

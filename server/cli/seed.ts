@@ -14,7 +14,9 @@ export async function seedCommand(argv: string[]): Promise<number> {
     args: argv,
     options: { "data-dir": { type: "string" }, "key-dir": { type: "string" }, "no-demo-run": { type: "boolean", default: false } },
   });
-  const services = createAppServices(values["data-dir"], { recover: true, keyDir: values["key-dir"] });
+  // Only the upload sweep: runs a dead process left are taken over by the web server that starts next (it stays up to
+  // train them), not by this process, which exits right after seeding.
+  const services = createAppServices(values["data-dir"], { recover: "uploads", keyDir: values["key-dir"] });
   if (!isNewDatabase(services.db) || !demoDataWanted()) {
     if (isNewDatabase(services.db))
       process.stdout.write(
