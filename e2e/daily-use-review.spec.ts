@@ -87,6 +87,14 @@ test("[REVIEW inbox]: a reviewer sees the requests waiting for them in the navig
   await expect(panel.getByLabel(waiting)).toHaveText(String(count));
   await expect(panel).toContainText(`${count} promotion request${count === 1 ? "" : "s"} wait`);
 
+  // The Models list marks the model with the request waiting for this reviewer.
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Models", exact: true }).click();
+  const modelRow = page
+    .getByRole("table", { name: "Models" })
+    .getByRole("row")
+    .filter({ has: page.getByRole("link", { name: model, exact: true }) });
+  await expect(modelRow.getByRole("link", { name: "1 waiting for your review" })).toBeVisible();
+
   await navLink.click();
   await expect(page.getByRole("heading", { name: "Review inbox" })).toBeVisible();
   const table = page.getByRole("table", { name: "Requests waiting for your review" });

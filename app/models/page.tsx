@@ -1,15 +1,22 @@
 "use client";
-/** The model registry: every named model, how many versions it has, and where its aliases (production, staging…) point now. */
+/**
+ * The model registry: every named model, how many versions it has, and where its aliases (production, staging…) point
+ * now. Reviewers also see, per model, how many promotion requests wait for their signature (their inbox, by model).
+ */
 import Link from "next/link";
 import { useQuery } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_trpc/client";
-import { Shell } from "@/app/_components/shell";
+import { Shell, type Me } from "@/app/_components/shell";
+import { useReviewerInbox } from "@/app/_components/inbox-link";
 import { Empty, ErrorState, Loading } from "@/app/_components/states";
 import { formatTime } from "@/app/_components/format";
 
-function Models() {
+function Models({ me }: { me: Me }) {
   const trpc = useTRPC();
   const models = useQuery(trpc.models.list.queryOptions());
+  const reviewer = me.role === "reviewer";
+  const inbox = useReviewerInbox(reviewer);
+  const waiting = (model: string) => inbox.data?.requests.filter((r) => r.modelName === model).length ?? 0;
   if (models.isPending) return <Loading what="Loading models" />;
   if (models.error) return <ErrorState error={models.error} title="Could not load the models" />;
   return (
@@ -29,6 +36,7 @@ function Models() {
               <th>Aliases</th>
               <th className="num">Approvals required</th>
               <th>Created</th>
+              {reviewer ? <th className="num">Waiting for you</th> : null}
             </tr>
           </thead>
           <tbody>
@@ -53,6 +61,17 @@ function Models() {
                 <td>
                   {formatTime(m.createdAt)} by {m.createdBy}
                 </td>
+                {reviewer ? (
+                  <td className="num">
+                    {waiting(m.name) > 0 ? (
+                      <Link href="/inbox" className="badge attention" aria-label={`${waiting(m.name)} waiting for your review`}>
+                        {waiting(m.name)}
+                      </Link>
+                    ) : (
+                      <span className="muted">{inbox.data ? "none" : "…"}</span>
+                    )}
+                  </td>
+                ) : null}
               </tr>
             ))}
           </tbody>
@@ -63,5 +82,5 @@ function Models() {
 }
 
 export default function ModelsPage() {
-  return <Shell>{() => <Models />}</Shell>;
+  return <Shell>{(me) => <Models me={me} />}</Shell>;
 }
