@@ -64,8 +64,9 @@ export async function showCommand(argv: string[]): Promise<number> {
         ...decisions.map(
           (d) =>
             `  [${d.kind}${"action" in d ? ` ${d.action}` : ""}] epoch ${d.atEpoch ?? "-"}: ${
-              d.changes.map((c) => `${c.path} ${JSON.stringify(c.oldValue)} → ${JSON.stringify(c.newValue)}`).join(", ") ||
-              "(no setting changed)"
+              d.changes
+                .map((c) => (c.path === "stop" ? "stop" : `${c.path} ${JSON.stringify(c.oldValue)} → ${JSON.stringify(c.newValue)}`))
+                .join(", ") || "(no setting changed)"
             } — “${d.rationale}” (${d.actor.name})`,
         ),
       ];
