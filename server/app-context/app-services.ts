@@ -64,6 +64,20 @@ export function getAppServices(): AppServices {
     startCheckpointTimer(g.__runledger);
     // Each new signed checkpoint goes to the witnesses in RUNLEDGER_WITNESSES, in the background.
     startWitnessPusher(g.__runledger);
+    // Other processes share the data directory (`cli train`, `cli pilot`): take over runs whose training process died
+    // and resumes asked for elsewhere, every RUNLEDGER_RECOVERY_INTERVAL_MS (default 10 s).
+    const services = g.__runledger;
+    const timer = setInterval(
+      () => {
+        try {
+          services.orchestrator.adoptOrphans();
+        } catch (err) {
+          console.error(`[runledger] run recovery: ${(err as Error).message}`);
+        }
+      },
+      Number(process.env.RUNLEDGER_RECOVERY_INTERVAL_MS ?? 10_000),
+    );
+    timer.unref();
   }
   return g.__runledger;
 }

@@ -348,8 +348,29 @@ describe("piloting a run another process trains", () => {
       expect(row(set.id).appliedAtEpoch).toBe(row(pause.id).appliedAtEpoch);
       expect(web.db.select().from(runLeases).where(eq(runLeases.runId, runId)).get()).toBeUndefined();
 
-      // Resumed from this process (as the web app's Resume does): it continues from the pause's checkpoint and completes.
-      requestPilotIntervention(ctx, web.orchestrator, { runId, kind: "resume", rationale: "curves look fine" });
+      // Resumed from a third process (`cli pilot --resume`, which has no orchestrator): the server's recovery timer
+      // (adoptOrphans) launches it here; it continues from the pause's checkpoint and completes.
+      const pilot = spawnSync(
+        process.execPath,
+        [
+          ...CLI,
+          "pilot",
+          "--run",
+          String(runId),
+          "--resume",
+          "--rationale",
+          "curves look fine",
+          "--data-dir",
+          dataDir,
+          "--key-dir",
+          keyDir,
+          "--json",
+        ],
+        { env: childEnv(), encoding: "utf8", timeout: 60_000 },
+      );
+      expect(pilot.status, pilot.stderr).toBe(0);
+      expect(web.orchestrator.isTracking(runId)).toBe(false);
+      web.orchestrator.adoptOrphans();
       expect(web.orchestrator.isTracking(runId)).toBe(true);
       await web.orchestrator.waitFor(runId);
       const run = web.db.select().from(runs).where(eq(runs.id, runId)).get()!;

@@ -153,11 +153,11 @@ export class RunOrchestrator {
    * checkpoint; a queued one is launched again. Runs a live process holds are left alone. Returns how many runs
    * were interrupted.
    */
-  recoverInterrupted(): number {
+  recoverInterrupted(opts: { queuedOlderThanMs?: number } = {}): number {
     const { db } = this.deps;
     const autoResume = process.env.RUNLEDGER_AUTO_RESUME !== "0";
     const candidates = db
-      .select({ id: runs.id, status: runs.status })
+      .select({ id: runs.id, status: runs.status, createdAt: runs.createdAt })
       .from(runs)
       .where(inArray(runs.status, ["queued", "running"]))
       .orderBy(runs.id)
@@ -166,7 +166,9 @@ export class RunOrchestrator {
     let interrupted = 0;
     for (const r of candidates) {
       if (r.status === "queued") {
-        if (!this.heldElsewhere(r.id)) this.launch(r.id);
+        // While serving, a run another process has just created is not taken before that process launches it.
+        const settled = Date.now() - Date.parse(r.createdAt) >= (opts.queuedOlderThanMs ?? 0);
+        if (settled && !this.heldElsewhere(r.id)) this.launch(r.id);
         continue;
       }
       if (!this.interruptIfOrphaned(r.id, autoResume)) continue;
@@ -175,6 +177,20 @@ export class RunOrchestrator {
     }
     if (interrupted > 0) this.checkpointIfDue();
     return interrupted;
+  }
+
+  /**
+   * While a server runs (a timer, app-services.ts): what other processes left behind since the start. Runs whose
+   * training process died meanwhile are recovered as at a start (queued ones only once they are 10 s old), and paused
+   * runs whose resume was asked for elsewhere (`cli pilot --resume`, no orchestrator there) are launched here.
+   */
+  adoptOrphans(): void {
+    this.recoverInterrupted({ queuedOlderThanMs: 10_000 });
+    const paused = this.deps.db.select({ id: runs.id }).from(runs).where(eq(runs.status, "paused")).all();
+    for (const r of paused) {
+      if (this.isTracking(r.id) || this.heldElsewhere(r.id)) continue;
+      if (pendingInterventions(this.deps.db, r.id).some((i) => i.kind === "resume")) this.launch(r.id);
+    }
   }
 
   /** Whether another live process holds the run's lease. */
