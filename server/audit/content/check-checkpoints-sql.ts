@@ -23,7 +23,7 @@ const EXPECTED_PAYLOAD =
   `'{"bytes":' || c.bytes || ',"createdAt":"' || c.created_at || '","epoch":' || c.epoch || ',"metrics":' || c.metrics_json ||` +
   ` ',"runId":' || c.run_id || ',"sha256":"' || c.sha256 || '","step":' || c.step || '}'`;
 
-type RowSide = [...unknown[]]; // checkpoint columns (CHECKPOINT_COLUMNS), then seq, actor_id, payload, at
+type RowSide = [...unknown[]]; // checkpoint columns (CHECKPOINT_COLUMNS), then seq, actor_id, payload
 
 export function checkCheckpointsInSql(
   c: ContentChecker,
@@ -45,7 +45,7 @@ export function checkCheckpointsInSql(
     .prepare(
       `SELECT ${CHECKPOINT_COLUMNS.split(", ")
         .map((col) => `c.${col}`)
-        .join(", ")}, e.seq, e.actor_id, e.payload, e.at
+        .join(", ")}, e.seq, e.actor_id, e.payload
        FROM checkpoints c LEFT JOIN audit_events e ON e.entity_type = 'checkpoint' AND e.entity_id = CAST(c.id AS TEXT) AND +e.action = 'checkpoint.create' AND e.seq <= ?
        WHERE e.seq IS NULL OR e.payload IS NOT (${EXPECTED_PAYLOAD})`,
     )
@@ -58,10 +58,10 @@ export function checkCheckpointsInSql(
   const slowRows = new Map<number, ReturnType<typeof checkpointRow>>();
   for (const raw of returned) {
     const row = checkpointRow(raw);
-    const [seq, actorId, payload, at] = raw.slice(ncol) as [number | null, number | null, string | null, string | null];
+    const [seq, actorId, payload] = raw.slice(ncol) as [number | null, number | null, string | null];
     if (seq === null) orphans.push(row.id);
     else {
-      slow.push({ seq, action: "checkpoint.create", actorId, entityId: String(row.id), payload: payload!, at: at! });
+      slow.push({ seq, action: "checkpoint.create", actorId, entityId: String(row.id), payload: payload! });
       slowRows.set(row.id, row);
       t.checkpoints.set(row.id, row);
     }
@@ -72,12 +72,11 @@ export function checkCheckpointsInSql(
     // Some event has no row (deleted?) or a row has two creating events: find them from the event side.
     const eventSide = sqlite
       .prepare(
-        `SELECT e.seq, e.actor_id, e.entity_id, e.payload, e.at FROM audit_events e LEFT JOIN checkpoints c ON c.id = CAST(e.entity_id AS INTEGER) WHERE e.action = 'checkpoint.create' AND e.seq <= ? AND c.id IS NULL`,
+        `SELECT e.seq, e.actor_id, e.entity_id, e.payload FROM audit_events e LEFT JOIN checkpoints c ON c.id = CAST(e.entity_id AS INTEGER) WHERE e.action = 'checkpoint.create' AND e.seq <= ? AND c.id IS NULL`,
       )
       .raw(true)
-      .all(uptoSeq) as [number, number | null, string, string, string][];
-    for (const [seq, actorId, entityId, payload, at] of eventSide)
-      slow.push({ seq, action: "checkpoint.create", actorId, entityId, payload, at });
+      .all(uptoSeq) as [number, number | null, string, string][];
+    for (const [seq, actorId, entityId, payload] of eventSide) slow.push({ seq, action: "checkpoint.create", actorId, entityId, payload });
     if (eventSide.length !== eventCount - pairs)
       c.notCovered("some checkpoints have more than one checkpoint.create event; each row was compared with one of them");
   }

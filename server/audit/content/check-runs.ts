@@ -241,7 +241,7 @@ export class DerivedRunLedgerBuilder {
       const p = ev.payload;
       if ((p.charCodeAt(0) === 0x7b && isCanonicalJsonText(p)) || parsedObject(ev))
         this.created.set(id, {
-          ev: { seq: ev.seq, action: ev.action, actorId: ev.actorId, entityId: ev.entityId, payload: "", at: ev.at },
+          ev: { seq: ev.seq, action: ev.action, actorId: ev.actorId, entityId: ev.entityId, payload: "" },
           payload: null,
         });
     } else if ((END_ACTIONS as readonly string[]).includes(ev.action)) {

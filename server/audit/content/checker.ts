@@ -43,7 +43,8 @@ export function shown(text: string | null): string | null {
 /** [payload key, value the row calls for, words for the fact (for notCovered and messages)] */
 export type Expectation = readonly [key: string, expected: unknown, fact: string];
 
-export type EventRef = { seq: number; action: string; actorId: number | null; entityId: string; payload: string; at: string };
+/** An event as the content checks read it (its time is not among the facts they compare, so it is not read). */
+export type EventRef = { seq: number; action: string; actorId: number | null; entityId: string; payload: string };
 
 type Gap = { action: string; fact: string; count: number; firstSeq: number; lastSeq: number };
 /** A checker's findings as plain data (exportState / mergeState). */

@@ -9,7 +9,7 @@
 import type Database from "better-sqlite3";
 import type { EventRef } from "./checker";
 
-type RawEvent = [number, number | null, string, string, string];
+type RawEvent = [number, number | null, string, string];
 
 /** Every action the content check reads. */
 export const CONTENT_ACTIONS = [
@@ -62,7 +62,7 @@ const NOTHING_LATER: Set<string> = new Set();
 /** `inSql`: actions checked inside SQLite, not read up front (they stay readable through the index). */
 export function sqliteEventSource(sqlite: Database.Database, uptoSeq: number, inSql: readonly string[] = []): EventSource {
   const stmt = sqlite
-    .prepare("SELECT seq, actor_id, entity_id, payload, at FROM audit_events WHERE action = ? AND seq <= ? ORDER BY seq")
+    .prepare("SELECT seq, actor_id, entity_id, payload FROM audit_events WHERE action = ? AND seq <= ? ORDER BY seq")
     .raw(true);
   const later = sqlite.prepare("SELECT entity_id FROM audit_events WHERE action = ? AND seq > ?").raw(true);
   const cache = new Map<string, EventRef[]>();
@@ -80,12 +80,10 @@ export function sqliteEventSource(sqlite: Database.Database, uptoSeq: number, in
   if (uptoSeq > 0 && wanted / uptoSeq >= SCAN_SHARE) {
     for (const a of CONTENT_ACTIONS) if (!inSql.includes(a)) cache.set(a, []);
     const scan = sqlite
-      .prepare(
-        `SELECT seq, actor_id, entity_id, payload, at, action FROM audit_events WHERE seq <= ? AND +action IN (${inList}) ORDER BY seq`,
-      )
+      .prepare(`SELECT seq, actor_id, entity_id, payload, action FROM audit_events WHERE seq <= ? AND +action IN (${inList}) ORDER BY seq`)
       .raw(true);
-    for (const [seq, actorId, entityId, payload, at, action] of scan.iterate(uptoSeq) as IterableIterator<[...RawEvent, string]>) {
-      cache.get(action)!.push({ seq, action, actorId, entityId, payload, at });
+    for (const [seq, actorId, entityId, payload, action] of scan.iterate(uptoSeq) as IterableIterator<[...RawEvent, string]>) {
+      cache.get(action)!.push({ seq, action, actorId, entityId, payload });
     }
   }
   return {
@@ -93,8 +91,8 @@ export function sqliteEventSource(sqlite: Database.Database, uptoSeq: number, in
       let list = cache.get(action);
       if (!list) {
         list = [];
-        for (const [seq, actorId, entityId, payload, at] of stmt.iterate(action, uptoSeq) as IterableIterator<RawEvent>)
-          list.push({ seq, action, actorId, entityId, payload, at });
+        for (const [seq, actorId, entityId, payload] of stmt.iterate(action, uptoSeq) as IterableIterator<RawEvent>)
+          list.push({ seq, action, actorId, entityId, payload });
         cache.set(action, list);
       }
       return list;
@@ -128,10 +126,10 @@ export function streamEvents(
   const where = wanted / uptoSeq >= SCAN_SHARE ? `seq <= ? AND +action IN (${inList})` : `action IN (${inList}) AND seq <= ?`;
   const params = wanted / uptoSeq >= SCAN_SHARE ? [uptoSeq, ...actions] : [...actions, uptoSeq];
   const rows = sqlite
-    .prepare(`SELECT seq, actor_id, entity_id, payload, at, action FROM audit_events WHERE ${where} ORDER BY seq`)
+    .prepare(`SELECT seq, actor_id, entity_id, payload, action FROM audit_events WHERE ${where} ORDER BY seq`)
     .raw(true)
     .iterate(...params) as IterableIterator<[...RawEvent, string]>;
-  for (const [seq, actorId, entityId, payload, at, action] of rows) onEvent({ seq, action, actorId, entityId, payload, at });
+  for (const [seq, actorId, entityId, payload, action] of rows) onEvent({ seq, action, actorId, entityId, payload });
 }
 
 /** Events from any iterable of parsed event rows (a bundle's events.jsonl), indexed by action. */
@@ -144,7 +142,7 @@ export function iterableEventSource(
     if (r.seq > uptoSeq) continue;
     let list = byAction.get(r.action);
     if (!list) byAction.set(r.action, (list = []));
-    list.push({ seq: r.seq, action: r.action, actorId: r.actorId, entityId: r.entityId, payload: r.payload, at: r.at });
+    list.push({ seq: r.seq, action: r.action, actorId: r.actorId, entityId: r.entityId, payload: r.payload });
   }
   for (const list of byAction.values()) list.sort((a, b) => a.seq - b.seq);
   return { byAction: (a) => byAction.get(a) ?? [], laterEntityIds: () => new Set() };
