@@ -352,7 +352,7 @@ function NumberField({
         inputMode="decimal"
         step={step}
         value={value}
-        placeholder={hint}
+        placeholder="unchanged"
         onChange={(e) => onChange(e.target.value)}
       />
       <small className="muted">{hint}</small>
