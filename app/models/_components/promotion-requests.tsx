@@ -84,7 +84,8 @@ function RequestCard({ r, me }: { r: Request; me: Me }) {
       {r.status === "pending" && me.role === "reviewer" ? (
         r.viewerSignature ? (
           <p role="note" aria-label="Your signature">
-            You already signed this request: {r.viewerSignature.text}.{" "}
+            You already signed this request: {r.viewerSignature.meaning === "rejection" ? "Rejected" : "Approved"} by{" "}
+            {r.viewerSignature.printedName} on {r.viewerSignature.createdAt.replace(/\.\d+Z$/, "Z")}.{" "}
             {r.approvals < r.approvalsRequired
               ? `It waits for ${r.approvalsRequired - r.approvals} more approval${r.approvalsRequired - r.approvals > 1 ? "s" : ""} from another reviewer.`
               : null}
