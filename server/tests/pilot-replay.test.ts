@@ -1,9 +1,10 @@
 /**
  * Replay, planned interventions and rollback branches (server/runs/replay.ts, contracts/pilot-config.ts
  * validateSchedule, server/runs/pilot.ts applyRollback), with real Iris training in worker threads:
- * - a live-piloted run (learning rate lowered at epoch 2, stopped at epoch 3; reached deterministically through
- *   pauses, which change no weights) is re-run: the re-run replays those changes as planned decisions citing the
- *   interventions and ends with the same weights hash and the same "lr" series;
+ * - a live-piloted run (learning rate lowered at epoch 1, stopped at epoch 2; reached deterministically through a
+ *   pause, which changes no weights) is re-run: the re-run replays those changes as planned decisions citing the
+ *   interventions and ends with the same weights hash and the same "lr" series; so does a run piloted without pauses
+ *   (lr lowered at epoch 2, stopped at epoch 4: requests timed by a hook on the resume-state store of a boundary);
  * - the same changes written in a config's `schedule` give that hash too (another config hash), are recorded as
  *   planned decisions, show in the effective config; a bad entry is refused by name with nothing written;
  * - a rollback of a completed run to its epoch-2 checkpoint creates a branch (origin "branch", parent checkpoint
@@ -35,6 +36,25 @@ import { snapshot } from "@/server/audit/content/tests/content-fixture";
 import { createTestApp, irisConfig, type TestApp } from "./test-app";
 
 vi.mock("server-only", () => ({}));
+
+/**
+ * Requests made when a run's resume state of an epoch is stored (its checkpoint at that boundary, whose control was
+ * already answered): they are pending at the next boundary, so a live intervention lands at a chosen epoch.
+ */
+const atCheckpoint = new Map<string, () => void>();
+vi.mock("@/server/runs/resume-states", async (importOriginal) => {
+  const original = await importOriginal<typeof import("@/server/runs/resume-states")>();
+  return {
+    ...original,
+    storeResumeState: (...args: Parameters<typeof original.storeResumeState>) => {
+      const key = `${args[1].runId}-${args[1].epoch}`;
+      const run = atCheckpoint.get(key);
+      atCheckpoint.delete(key);
+      run?.();
+      return original.storeResumeState(...args);
+    },
+  };
+});
 
 let app: TestApp;
 const engineer = () => {
@@ -134,6 +154,45 @@ describe("replay of a piloted run", () => {
       ["resume", 1],
       ["stop", 2],
     ]);
+  }, 300_000);
+
+  it("live changes landing at epochs 2 and 4 (lr 0.03 → 0.01, then stop) are replayed at those epochs: same hash", async () => {
+    const config = irisConfig({ epochs: 6, seed: 9, learningRate: 0.03 });
+    const live = create(config, "piloted without pauses");
+    const ids: number[] = [];
+    atCheckpoint.set(`${live}-1`, () =>
+      ids.push(
+        requestIntervention(engineer(), { runId: live, kind: "set", set: { "training.learningRate": 0.01 }, rationale: "lower" }).id,
+      ),
+    );
+    atCheckpoint.set(`${live}-3`, () => ids.push(requestIntervention(engineer(), { runId: live, kind: "stop", rationale: "done" }).id));
+    const done = await train(live);
+    expect(done.status).toBe("completed");
+    expect(ids.map((id) => app.db.select().from(runInterventions).where(eq(runInterventions.id, id)).get()!.appliedAtEpoch)).toEqual([
+      2, 4,
+    ]);
+    expect(lrSeries(live).map(([, lr]) => lr)).toEqual([0.03, 0.03, 0.01, 0.01]);
+    const rerun = createRerun(engineer(), { runId: live });
+    expect((await train(rerun.id)).finalWeightsSha256).toBe(done.finalWeightsSha256);
+    expect(runRecord(app.db, rerun.id).decisions.map((d) => [d.kind, d.atEpoch])).toEqual([
+      ["initial", 0],
+      ["planned", 2],
+      ["planned", 4],
+    ]);
+    // The same path written as a schedule gives that hash too.
+    const scheduled = create(
+      {
+        ...config,
+        schedule: [
+          { atEpoch: 2, set: { "training.learningRate": 0.01 }, rationale: "lower" },
+          { atEpoch: 4, stop: true, rationale: "done" },
+        ],
+      },
+      "planned path",
+    );
+    expect((await train(scheduled)).finalWeightsSha256).toBe(done.finalWeightsSha256);
+    // And differs from the run without changes.
+    expect((await train(create(config, "unpiloted"))).finalWeightsSha256).not.toBe(done.finalWeightsSha256);
   }, 300_000);
 
   it("a config's schedule with the same changes gives the same hash, as planned decisions in the effective config", async () => {
@@ -319,31 +378,33 @@ describe("rollback branches", () => {
 
   it("a rollback of a running run stops it at its next boundary and the branch trains on", async () => {
     const id = create(irisConfig({ epochs: 8, seed: 11 }), "long run");
-    app.orchestrator.launch(id);
-    // Wait for its first checkpoint, then roll back to it while it trains.
-    for (let i = 0; i < 600 && checkpointEpochs(id).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
-    const ck1 = app.db
-      .select()
-      .from(checkpoints)
-      .where(and(eq(checkpoints.runId, id), eq(checkpoints.epoch, 1)))
-      .get()!;
-    const req = requestPilotIntervention(engineer(), app.orchestrator, {
-      runId: id,
-      kind: "rollback",
-      fromCheckpointId: ck1.id,
-      set: { "training.epochs": 3 },
-      rationale: "branch a short variant from epoch 1",
+    // Asked while it trains (at its epoch-2 checkpoint): it takes effect at the boundary of epoch 3.
+    let req: { id: number } | undefined;
+    let ck1: typeof checkpoints.$inferSelect | undefined;
+    atCheckpoint.set(`${id}-2`, () => {
+      ck1 = app.db
+        .select()
+        .from(checkpoints)
+        .where(and(eq(checkpoints.runId, id), eq(checkpoints.epoch, 1)))
+        .get()!;
+      req = requestPilotIntervention(engineer(), app.orchestrator, {
+        runId: id,
+        kind: "rollback",
+        fromCheckpointId: ck1.id,
+        set: { "training.epochs": 3 },
+        rationale: "branch a short variant from epoch 1",
+      });
     });
+    app.orchestrator.launch(id);
     await app.orchestrator.waitFor(id);
-    const row = app.db.select().from(runInterventions).where(eq(runInterventions.id, req.id)).get()!;
-    expect(row.status).toBe("applied");
-    const stoppedAt = row.appliedAtEpoch!;
+    const row = app.db.select().from(runInterventions).where(eq(runInterventions.id, req!.id)).get()!;
+    expect(row).toMatchObject({ status: "applied", appliedAtEpoch: 3 });
     expect(runRow(id).status).toBe("completed");
-    expect(Math.max(...checkpointEpochs(id))).toBe(stoppedAt);
-    expect(stoppedAt).toBeLessThan(8);
+    expect(checkpointEpochs(id)).toEqual([1, 2, 3]);
+    expect(app.db.select().from(decisions).where(eq(decisions.id, row.decisionId!)).get()!.path).toBe("rollback, stop");
     const branchId = runRecord(app.db, id).decisions.find((d) => d.action === "rollback")!.branchRunId!;
     await app.orchestrator.waitFor(branchId);
-    expect(runRow(branchId)).toMatchObject({ status: "completed", origin: "branch", parentCheckpointId: ck1.id });
+    expect(runRow(branchId)).toMatchObject({ status: "completed", origin: "branch", parentCheckpointId: ck1!.id });
     expect(checkpointEpochs(branchId)).toEqual([2, 3]);
     // A re-run of the stopped source replays the rollback as a stop at that boundary.
     const rerun = createRerun(engineer(), { runId: id });
