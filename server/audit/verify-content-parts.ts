@@ -28,6 +28,9 @@ export type ContentWorkerReply =
 // Resolved from the project root at run time, like the range workers (Next.js bundles server code).
 const CONTENT_WORKER_BOOTSTRAP = path.join(process.cwd(), "server", "audit", "verify-content-worker-bootstrap.cjs");
 
+/** Young generation of the content worker (V8's default is 3 x 16 MB semi-spaces on 64-bit). */
+const CONTENT_WORKER_YOUNG_GENERATION_MB = 192;
+
 /** Snapshot attempts before the content check falls back to the main thread alone. */
 export const MAX_PIN_ATTEMPTS = 4;
 
@@ -68,7 +71,14 @@ export class ContentWorker {
   /** Starts a worker on the database file; resolves once its connection is open. */
   static async start(file: string): Promise<ContentWorker> {
     const w = new ContentWorker(
-      new Worker(CONTENT_WORKER_BOOTSTRAP, { workerData: { file } satisfies ContentWorkerInput, stdout: false, stderr: false }),
+      new Worker(CONTENT_WORKER_BOOTSTRAP, {
+        workerData: { file } satisfies ContentWorkerInput,
+        stdout: false,
+        stderr: false,
+        // The part keeps every run's config and end fields while it walks millions of rows: a young generation larger
+        // than V8's default means fewer scavenges (about 5-10% less CPU measured on the 1M-event bench).
+        resourceLimits: { maxYoungGenerationSizeMb: CONTENT_WORKER_YOUNG_GENERATION_MB },
+      }),
     );
     try {
       await w.expect("ready");
