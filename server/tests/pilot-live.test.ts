@@ -161,12 +161,13 @@ describe("live piloting through the orchestrator", () => {
     app.orchestrator.launch(id);
     await app.orchestrator.waitFor(id);
     expect(runRow(id).status).toBe("paused");
-    // Valid for the config, but at the next boundary (epoch 2) fewer epochs than already run: the trainer refuses it.
+    // Valid for the config, but the data has no class "nope": the trainer refuses it at the resume point, where a
+    // change asked for while paused takes effect (the run then continues without it).
     const shorten = requestIntervention(engineer(), {
       runId: id,
       kind: "set",
-      set: { "training.epochs": 1 },
-      rationale: "one epoch is enough",
+      set: { "training.classWeights": { nope: 2 } },
+      rationale: "weigh the rare class",
     });
     await app.as("engineer").runs.pilot.request({ runId: id, kind: "resume", rationale: "go on" });
     await app.orchestrator.waitFor(id);
@@ -174,7 +175,7 @@ describe("live piloting through the orchestrator", () => {
     expect(checkpointEpochs(id)).toEqual([1, 2, 3]);
     const row = app.db.select().from(runInterventions).where(eq(runInterventions.id, shorten.id)).get()!;
     expect(row.status).toBe("rejected");
-    expect(row.closeReason).toMatch(/the trainer refused the change: apply\.epochs: 1 is below the 2 epochs already run/);
+    expect(row.closeReason).toMatch(/the trainer refused the change at the resume point: .*unknown class "nope"/);
   }, 120_000);
 
   it("the content check and audit verify stay clean after all of it", async () => {

@@ -4,7 +4,8 @@
  * - a cancel that arrives while a pause takes effect (after the boundary answered "pause", before that checkpoint is
  *   persisted) ends the run cancelled, never paused with the cancel lost;
  * - a pause withdrawn in that same window leaves no run "running" without a worker: the run continues from that
- *   checkpoint and ends with the weights of the same config trained straight through.
+ *   checkpoint and ends with the weights of the same config trained straight through;
+ * - a change asked for while the run is paused takes effect at the resume point (same weights as asked with the pause).
  * The window is hit deterministically: storeResumeState (called by the orchestrator when the boundary's checkpoint
  * arrives, before it is recorded and the interventions applied) is wrapped to run a hook once.
  */
@@ -109,6 +110,48 @@ describe("pause races and cancelling parked runs", () => {
     expect(runRow(id).finalWeightsSha256).toBe(runRow(straight).finalWeightsSha256);
     // It continued (a second run.start from the checkpoint), it did not start over or hang.
     expect(events(id).filter((a) => a === "run.start")).toHaveLength(2);
+  }, 120_000);
+
+  it("a change asked for while paused takes effect at the resume point, as if asked with the pause", async () => {
+    const config = irisConfig({ epochs: 4, seed: 11 });
+    const later = create(config, "set while paused");
+    const together = create(config, "set with the pause");
+    const pauseLater = requestIntervention(engineer(), { runId: later, kind: "pause", rationale: "pause first" });
+    requestIntervention(engineer(), { runId: together, kind: "set", set: { "training.learningRate": 0.01 }, rationale: "slower" });
+    requestIntervention(engineer(), { runId: together, kind: "pause", rationale: "pause with it" });
+    for (const id of [later, together]) {
+      app.orchestrator.launch(id);
+      await app.orchestrator.waitFor(id);
+      expect(runRow(id).status).toBe("paused");
+    }
+    const set = requestIntervention(engineer(), { runId: later, kind: "set", set: { "training.learningRate": 0.01 }, rationale: "slower" });
+    for (const id of [later, together]) {
+      await app.as("engineer").runs.pilot.request({ runId: id, kind: "resume", rationale: "go on" });
+      await app.orchestrator.waitFor(id);
+      expect(runRow(id).status).toBe("completed");
+    }
+    // Bound to the pause's checkpoint (epoch 1), not to the first boundary after the resume (epoch 2).
+    expect(intervention(set.id)).toMatchObject({
+      status: "applied",
+      appliedAtEpoch: 1,
+      checkpointId: intervention(pauseLater.id).checkpointId,
+    });
+    expect(runRow(later).finalWeightsSha256).toBe(runRow(together).finalWeightsSha256);
+  }, 120_000);
+
+  it("a change the trainer refuses at an epoch boundary is rejected with its message; the run goes on unchanged", async () => {
+    const id = create(irisConfig({ epochs: 3 }), "refused at a boundary");
+    const bad = requestIntervention(engineer(), {
+      runId: id,
+      kind: "set",
+      set: { "training.classWeights": { nope: 2 } },
+      rationale: "weigh the rare class",
+    });
+    app.orchestrator.launch(id);
+    await app.orchestrator.waitFor(id);
+    expect(runRow(id).status).toBe("completed");
+    expect(intervention(bad.id).status).toBe("rejected");
+    expect(intervention(bad.id).closeReason).toMatch(/^the trainer refused the change: .*unknown class "nope"/);
   }, 120_000);
 
   it("the content check stays clean", () => {

@@ -334,6 +334,19 @@ export class RunOrchestrator {
       } else if (run.status !== "interrupted" || last)
         throw new Error(`run ${runId} is ${run.status} but its last checkpoint has no resume state`);
     }
+    // Changes asked for while the run was paused take effect at the resume point (the pause's checkpoint), as a
+    // control at that boundary would: the trainer applies them before the next epoch (resumeApply). They are applied
+    // as interventions once the trainer has accepted them (its first event after "started"); if it refuses them, they
+    // are rejected with its message and the run continues without them.
+    let resumeSets: { ids: number[]; apply: NonNullable<TrainJob["resumeApply"]> } | undefined;
+    if (resumedFrom && run.status === "paused") {
+      const sets = pendingInterventions(db, runId).filter((i) => i.kind === "set");
+      if (sets.length > 0) {
+        const after = effectiveConfig(runEffectiveConfig(db, runId).effective, sets);
+        const apply = Object.assign({}, ...sets.map((i) => settingsPatchOf(i.changes, after))) as NonNullable<TrainJob["resumeApply"]>;
+        resumeSets = { ids: sets.map((i) => i.id), apply };
+      }
+    }
     const job: TrainJob = {
       config,
       dataset: { bytes: dataset.bytes(), schema: dataset.schema, sha256: dataset.row.sha256 },
@@ -341,7 +354,11 @@ export class RunOrchestrator {
       backend: this.opts.backend ?? (process.env.RUNLEDGER_BACKEND as BackendName | undefined) ?? "auto",
       ...(this.opts.piloted === false ? {} : { piloted: true as const }),
       resumable: true,
-      ...(resume ? { resume } : branch?.resume ? { resume: branch.resume, resumeApply: branch.resumeApply } : {}),
+      ...(resume
+        ? { resume, ...(resumeSets ? { resumeApply: resumeSets.apply } : {}) }
+        : branch?.resume
+          ? { resume: branch.resume, resumeApply: branch.resumeApply }
+          : {}),
       // The config's schedule (planned interventions, or a re-run's replayed ones), applied by the trainer itself.
       ...(config.schedule?.length ? { plannedControls: plannedControlsOf(config) } : {}),
     };
@@ -405,9 +422,18 @@ export class RunOrchestrator {
       this.settle(runId);
     };
 
+    /** The trainer went on after "started": it accepted the changes asked for while paused (resumeSets). */
+    const acceptResumeSets = () => {
+      if (!resumeSets || !resumedFrom) return;
+      const { ids } = resumeSets;
+      const from = resumedFrom;
+      resumeSets = undefined;
+      for (const interventionId of ids) applyOne({ interventionId, epoch: from.epoch, step: from.step, checkpointId: from.checkpointId });
+    };
     const onEvent = (e: TrainerEvent) => {
       if (ended) return;
       try {
+        if (e.type !== "prepared" && e.type !== "started" && e.type !== "failed") acceptResumeSets();
         switch (e.type) {
           case "prepared":
             recordPrepared(this.deps, runId, actor, e, dataset.row.id);
@@ -484,6 +510,17 @@ export class RunOrchestrator {
             }
             break;
           case "failed":
+            if (resumeSets) {
+              // The trainer refused the changes asked for while paused: they are rejected, the run continues without them.
+              rejectAll(resumeSets.ids, `the trainer refused the change at the resume point: ${e.message}`);
+              resumeSets = undefined;
+              flush();
+              this.continueFromCheckpoint.add(runId);
+              end();
+              this.waiting.unshift(runId);
+              this.pump();
+              break;
+            }
             if (inFlight) rejectAll(inFlight.ids, `the run failed before the intervention took effect: ${e.message}`);
             flush();
             recordFailed(this.deps, runId, actor, e.message);
