@@ -232,6 +232,8 @@ export class RunOrchestrator {
    * Never throws.
    */
   private checkpointIfDue(): void {
+    // A worker's last promise may settle after its caller closed the database (a CLI or a test that awaited the run).
+    if (!this.deps.db.$client.open) return;
     applyCheckpointPolicy(this.deps);
   }
 
