@@ -5,17 +5,14 @@
  * hover card over it; the card is decoration (aria-hidden): a page that shows markers lists them accessibly too.
  */
 import { useEffect, useRef, useState } from "react";
-import { Chart, Legend, Decimation, type ChartDataset, type Plugin } from "chart.js";
+import { Chart, Legend, Decimation, type ChartDataset } from "chart.js";
 import { baseLineOptions, type XYPoint } from "./chart-options";
+import { MarkerCards, markersPlugin, type ChartMarker, type MarkerBox } from "./chart-markers";
 
 Chart.register(Legend, Decimation);
 
 export type Series = { label: string; color: string; points: XYPoint[]; dashed?: boolean };
-/** A vertical marker at `x`; `title` is shown when hovering it. */
-export type ChartMarker = { x: number; title: string };
-type MarkerBox = { left: number; top: number; height: number; title: string };
-
-const MARKER_COLOR = "#7a4cc2";
+export type { ChartMarker } from "./chart-markers";
 
 export function LineChart({
   title,
@@ -42,35 +39,8 @@ export function LineChart({
   useEffect(() => {
     if (!canvas.current) return;
     const base = baseLineOptions({ title, xLabel, yLabel, logY });
-    let last = "";
     // Draws the marker lines after the datasets, and hands their pixel positions to React for the hover cards.
-    const markerPlugin: Plugin<"line"> = {
-      id: "runledgerMarkers",
-      afterDatasetsDraw(c) {
-        const { left, right, top, bottom } = c.chartArea;
-        const out: MarkerBox[] = [];
-        const ctx = c.ctx;
-        ctx.save();
-        ctx.strokeStyle = MARKER_COLOR;
-        ctx.lineWidth = 1.5;
-        ctx.setLineDash([4, 3]);
-        for (const m of markersRef.current) {
-          const px = c.scales.x!.getPixelForValue(m.x);
-          if (!Number.isFinite(px) || px < left - 0.5 || px > right + 0.5) continue;
-          ctx.beginPath();
-          ctx.moveTo(px, top);
-          ctx.lineTo(px, bottom);
-          ctx.stroke();
-          out.push({ left: px, top, height: bottom - top, title: m.title });
-        }
-        ctx.restore();
-        const key = JSON.stringify(out);
-        if (key !== last) {
-          last = key;
-          setBoxes(out);
-        }
-      },
-    };
+    const markerPlugin = markersPlugin(markersRef, setBoxes);
     chart.current = new Chart(canvas.current, {
       type: "line",
       data: { datasets: [] },
@@ -112,11 +82,7 @@ export function LineChart({
         data-points={series.reduce((n, s) => n + s.points.length, 0)}
         data-markers={markers?.length ?? 0}
       />
-      {boxes.map((b, i) => (
-        <span key={i} className="chart-marker" aria-hidden="true" style={{ left: b.left - 5, top: b.top, height: b.height }}>
-          <span className="chart-marker-card">{b.title}</span>
-        </span>
-      ))}
+      <MarkerCards boxes={boxes} />
     </div>
   );
 }

@@ -14,6 +14,8 @@ import { listInterventions, runEffectiveConfig, watchedMetric } from "./pilot-qu
 
 /** How many epochs after an intervention its effect covers. */
 export const EFFECT_EPOCHS = 3;
+/** How far back the "before" value may come from, for a metric not recorded at every epoch (validation every k epochs). */
+export const EFFECT_LOOKBACK_EPOCHS = 5;
 
 export type InterventionEffect = {
   metric: string;
@@ -27,15 +29,36 @@ export type InterventionEffect = {
 
 /** `metric` of run `runId` at epoch `atEpoch` (or the last epoch before it) and over the next `epochs` epochs. */
 export function interventionEffect(db: DbOrTx, runId: number, metric: string, atEpoch: number, epochs = EFFECT_EPOCHS): InterventionEffect {
-  const byEpoch = new Map<number, number>();
-  for (const p of db
+  const points = db
     .select({ epoch: metrics.epoch, value: metrics.value })
     .from(metrics)
-    // A few epochs back, for a metric not recorded at every epoch (e.g. validation every k epochs).
-    .where(and(eq(metrics.runId, runId), eq(metrics.key, metric), gte(metrics.epoch, atEpoch - 5), lte(metrics.epoch, atEpoch + epochs)))
+    .where(
+      and(
+        eq(metrics.runId, runId),
+        eq(metrics.key, metric),
+        gte(metrics.epoch, atEpoch - EFFECT_LOOKBACK_EPOCHS),
+        lte(metrics.epoch, atEpoch + epochs),
+      ),
+    )
     .orderBy(asc(metrics.step))
-    .all())
-    if (Number.isInteger(p.epoch)) byEpoch.set(p.epoch, p.value);
+    .all();
+  return effectFromPoints(metric, atEpoch, points, epochs);
+}
+
+/**
+ * The effect computed from `metric`'s points of one run in step order (any wider range is fine: points outside
+ * [atEpoch - EFFECT_LOOKBACK_EPOCHS, atEpoch + epochs] are ignored), so a caller may read many runs' points at once.
+ */
+export function effectFromPoints(
+  metric: string,
+  atEpoch: number,
+  pointsInStepOrder: readonly { epoch: number; value: number }[],
+  epochs = EFFECT_EPOCHS,
+): InterventionEffect {
+  const byEpoch = new Map<number, number>();
+  for (const p of pointsInStepOrder)
+    if (Number.isInteger(p.epoch) && p.epoch >= atEpoch - EFFECT_LOOKBACK_EPOCHS && p.epoch <= atEpoch + epochs)
+      byEpoch.set(p.epoch, p.value);
   const sorted = [...byEpoch.entries()].sort(([a], [b]) => a - b).map(([epoch, value]) => ({ epoch, value }));
   const before = sorted.filter((p) => p.epoch <= atEpoch).at(-1) ?? null;
   const after = sorted.filter((p) => p.epoch > atEpoch);

@@ -1,8 +1,12 @@
 "use client";
-/** Overlaid curves per metric with shared controls: x axis (step, epoch, wall time), log scale, EMA smoothing, which metrics. */
-import { useState } from "react";
+/**
+ * Overlaid curves per metric with shared controls: x axis (step, epoch, wall time), log scale, EMA smoothing, which
+ * metrics; each run's in-flight decisions as markers on the curves and, under the charts, as a table.
+ */
+import { useMemo, useState } from "react";
 import type { Comparison as RunComparison } from "./comparison-type";
 import { MetricChart, type XAxis } from "./metric-chart";
+import { InFlightDecisions } from "./inflight-decisions";
 
 /** Validation curves first, then training, then the rest; the learning rate last. */
 function defaultCharted(keys: string[]): string[] {
@@ -17,7 +21,8 @@ export function CurvesPanel({ comparison }: { comparison: RunComparison }) {
   const [xAxis, setXAxis] = useState<XAxis>("epoch");
   const [logY, setLogY] = useState(false);
   const [smoothing, setSmoothing] = useState(0);
-  const runs = comparison.runs.map((r) => ({ id: r.id, name: r.name }));
+  // Stable references: the charts recompute their markers only when the comparison changes.
+  const runs = useMemo(() => comparison.runs.map((r) => ({ id: r.id, name: r.name })), [comparison.runs]);
   return (
     <section className="panel" aria-label="Curves">
       <h2 style={{ marginTop: 0 }}>Curves</h2>
@@ -73,11 +78,20 @@ export function CurvesPanel({ comparison }: { comparison: RunComparison }) {
             {keys
               .filter((k) => charted.includes(k))
               .map((k) => (
-                <MetricChart key={`${k}:${xAxis}:${logY}`} metric={k} runs={runs} xAxis={xAxis} logY={logY} smoothing={smoothing} />
+                <MetricChart
+                  key={`${k}:${xAxis}:${logY}`}
+                  metric={k}
+                  runs={runs}
+                  xAxis={xAxis}
+                  logY={logY}
+                  smoothing={smoothing}
+                  interventions={comparison.interventions}
+                />
               ))}
           </div>
         </>
       )}
+      <InFlightDecisions comparison={comparison} />
     </section>
   );
 }

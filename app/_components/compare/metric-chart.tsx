@@ -3,7 +3,8 @@
  * One metric's curves for every compared run, fetched downsampled from the server (explore.series; at most
  * MAX_POINTS per run, spikes kept). Zooming refetches only the visible x range, so detail appears as you
  * zoom in. Wall time is shown as seconds since each run's first point of this metric (runs started at
- * different times overlay); a zoom on it is mapped back to each run's own absolute range.
+ * different times overlay); a zoom on it is mapped back to each run's own absolute range. Each run's in-flight
+ * decisions are markers in its colour at the x where they took effect (inflight-decisions.tsx).
  */
 import { useMemo, useState } from "react";
 import { useQueries, useQuery } from "@tanstack/react-query";
@@ -12,6 +13,7 @@ import { formatCount } from "@/app/_components/format";
 import { OverlayChart, type OverlaySeries, type XRange } from "./overlay-chart";
 import { runColor, withAlpha } from "./run-colors";
 import { emaSmooth } from "./smoothing";
+import { interventionMarkers, type ComparedIntervention } from "./inflight-decisions";
 
 export type XAxis = "step" | "epoch" | "wall";
 const MAX_POINTS = 800;
@@ -23,12 +25,15 @@ export function MetricChart({
   xAxis,
   logY,
   smoothing,
+  interventions,
 }: {
   metric: string;
   runs: { id: number; name: string }[];
   xAxis: XAxis;
   logY: boolean;
   smoothing: number;
+  /** Per run (same order as `runs`): its applied interventions, drawn as markers. */
+  interventions: ComparedIntervention[][];
 }) {
   const trpc = useTRPC();
   const [range, setRange] = useState<XRange | null>(null);
@@ -80,6 +85,12 @@ export function MetricChart({
     // eslint-disable-next-line react-hooks/exhaustive-deps -- keyed on dataKey, which digests loaded, offsets and scale
     [dataKey, smoothing, runs],
   );
+  const offsetsKey = offsets.join(",");
+  const markers = useMemo(
+    () => interventionMarkers(runs, interventions, xAxis, offsets),
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- offsets is a new array each render; offsetsKey digests it
+    [runs, interventions, xAxis, offsetsKey],
+  );
   const error = whole.error ?? zoomedShared.error ?? zoomedWall.find((q) => q.error)?.error;
   const pending = whole.isPending;
   const fetching = zoomedShared.isFetching || zoomedWall.some((q) => q.isFetching);
@@ -104,6 +115,7 @@ export function MetricChart({
         yLabel={metric}
         logY={logY}
         onZoom={setRange}
+        markers={markers}
       />
       <p className="muted" style={{ fontSize: 12, margin: "4px 0 0" }}>
         {pending

@@ -3,12 +3,14 @@
  * A chart.js line chart of several runs' curves over one x axis, with wheel/drag zoom and shift-drag pan
  * (chartjs-plugin-zoom, loaded in the browser only: it touches `window` on import). After a zoom or pan the
  * visible x range is reported, so the caller can fetch that range's detail from the server; "Reset zoom"
- * reports null. Data updates in place (no re-creation), so a refetch keeps the zoom.
+ * reports null. Data updates in place (no re-creation), so a refetch keeps the zoom. Optional markers (e.g. each
+ * run's interventions, in its colour) are dashed vertical lines with a hover card (chart-markers.tsx).
  */
 import { useEffect, useRef, useState } from "react";
 import { Chart, type ChartDataset } from "chart.js";
 import type {} from "chartjs-plugin-zoom"; // its option types only; the plugin itself loads in the browser
 import { baseLineOptions, type XYPoint } from "../chart-options";
+import { MarkerCards, markersPlugin, type ChartMarker, type MarkerBox } from "../chart-markers";
 
 export type OverlaySeries = { label: string; color: string; points: XYPoint[]; faint?: boolean };
 export type XRange = { from: number; to: number };
@@ -39,6 +41,7 @@ export function OverlayChart({
   yLabel,
   logY,
   onZoom,
+  markers,
 }: {
   title: string;
   ariaLabel: string;
@@ -47,12 +50,15 @@ export function OverlayChart({
   yLabel: string;
   logY: boolean;
   onZoom: (range: XRange | null) => void;
+  markers?: ChartMarker[];
 }) {
   const canvas = useRef<HTMLCanvasElement>(null);
   const chart = useRef<Chart<"line", XYPoint[]> | null>(null);
   const latest = useRef(series);
   const onZoomRef = useRef(onZoom);
   const [zoomed, setZoomed] = useState(false);
+  const markersRef = useRef<ChartMarker[]>(markers ?? []);
+  const [boxes, setBoxes] = useState<MarkerBox[]>([]);
   // The chart is created once per axis setup; these refs let its callbacks see the newest props without recreating it.
   useEffect(() => {
     latest.current = series;
@@ -90,6 +96,7 @@ export function OverlayChart({
             },
           },
         },
+        plugins: [markersPlugin(markersRef, setBoxes)],
       });
     });
     return () => {
@@ -97,21 +104,24 @@ export function OverlayChart({
       chart.current?.destroy();
       chart.current = null;
       setZoomed(false);
+      setBoxes([]);
     };
   }, [title, xLabel, yLabel, logY]);
 
   useEffect(() => {
+    markersRef.current = markers ?? [];
     const c = chart.current;
     if (!c) return;
     c.data.datasets = toDatasets(series);
     c.update("none");
-  }, [series]);
+  }, [series, markers]);
 
   const points = series.reduce((n, s) => n + (s.faint ? 0 : s.points.length), 0);
   return (
     <div>
       <div className="chart-tall">
-        <canvas ref={canvas} role="img" aria-label={ariaLabel} data-points={points} />
+        <canvas ref={canvas} role="img" aria-label={ariaLabel} data-points={points} data-markers={markers?.length ?? 0} />
+        <MarkerCards boxes={boxes} />
       </div>
       <div className="row" style={{ justifyContent: "flex-end", marginTop: 4 }}>
         <span className="muted" style={{ fontSize: 12 }}>

@@ -65,7 +65,7 @@ export function describeTrend(i: Intervention): string | null {
 }
 
 /** The effect over the following epochs: "val_loss 0.4500 at epoch 12 → 0.4012 at epoch 15 (−0.0488)". */
-export function describeEffect(i: Intervention): string | null {
+export function describeEffect(i: Pick<Intervention, "effect" | "appliedAtEpoch">): string | null {
   const e = i.effect;
   if (!e) return null;
   if (!e.before) return `${e.metric}: no value at epoch ${i.appliedAtEpoch} to compare with`;

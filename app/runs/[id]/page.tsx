@@ -76,6 +76,8 @@ function Run({ runId, me }: { runId: number; me: Me }) {
   if (run.error) return <ErrorState error={run.error} title="Could not load this run" />;
   const r = run.data;
   const active = r.status === "running" || r.status === "queued";
+  // The server cancels a paused or interrupted run too (runs.cancel: its pending interventions are rejected).
+  const cancellable = active || r.status === "paused" || r.status === "interrupted";
   const live = PILOTABLE_STATES.includes(r.status);
   const canPilot = me.role === "engineer";
   const pausedAt =
@@ -94,7 +96,7 @@ function Run({ runId, me }: { runId: number; me: Me }) {
         <h1>{r.name}</h1>
         <StatusBadge status={r.status} progress={p} />
         <span className="spacer" />
-        {me.role === "engineer" && active ? (
+        {me.role === "engineer" && cancellable ? (
           <button className="danger" type="button" onClick={() => cancel.mutate({ id: runId })} disabled={cancel.isPending}>
             Cancel run
           </button>

@@ -9,6 +9,8 @@
  * - `likeForLike` is true only when every run records a dataset version and a split and all runs share the
  *   same dataset-version sha256 and split sha256: metrics of such runs were measured on the same rows.
  *   `dataNotes` says why not, in words.
+ * - `interventions[i]` are the in-flight decisions of `runs[i]` (applied live interventions with their effect),
+ *   read for all runs in a fixed number of queries (compare-interventions.ts).
  */
 import { asc, eq, inArray } from "drizzle-orm";
 import { alias } from "drizzle-orm/sqlite-core";
@@ -27,6 +29,7 @@ import {
 } from "@/db/schema";
 import { paramValueOf, type ParamValue } from "./runs-search";
 import { RunsQueryError } from "./errors";
+import { compareInterventions, type ComparedIntervention } from "./compare-interventions";
 
 export const MIN_COMPARE = 2;
 export const MAX_COMPARE = 20;
@@ -73,6 +76,8 @@ export type RunComparison = {
   /** Per run, in order: its decisions, oldest first. */
   decisions: ComparedDecision[][];
   metrics: { key: string; values: (MetricSummary | null)[] }[];
+  /** Per run, in order: its applied live interventions (in-flight decisions), in the order they took effect. */
+  interventions: ComparedIntervention[][];
 };
 
 export function compareRuns(db: DbOrTx, runIds: number[]): RunComparison {
@@ -166,7 +171,15 @@ export function compareRuns(db: DbOrTx, runIds: number[]): RunComparison {
   const metrics = [...metricsByKey.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([key, values]) => ({ key, values }));
 
   const dataNotes = describeData(compared);
-  return { runs: compared, params, likeForLike: dataNotes.length === 0, dataNotes, decisions: perRunDecisions, metrics };
+  return {
+    runs: compared,
+    params,
+    likeForLike: dataNotes.length === 0,
+    dataNotes,
+    decisions: perRunDecisions,
+    metrics,
+    interventions: compareInterventions(db, ids),
+  };
 }
 
 /** Reasons the runs did not train and validate on the same rows; empty when they did. */

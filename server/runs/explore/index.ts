@@ -17,4 +17,5 @@ export {
   type ParamValue,
 } from "./runs-search";
 export { compareRuns, MIN_COMPARE, MAX_COMPARE, type RunComparison, type ComparedRun, type ComparedDecision } from "./compare";
+export { compareInterventions, type ComparedIntervention } from "./compare-interventions";
 export { fetchSeries, type FetchSeriesInput, type Series, type SeriesPoint, type XAxis } from "./downsample";
