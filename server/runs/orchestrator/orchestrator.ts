@@ -131,6 +131,7 @@ export class RunOrchestrator {
     const w = this.waiting.indexOf(runId);
     if (w >= 0) {
       this.waiting.splice(w, 1);
+      this.continueFromCheckpoint.delete(runId); // it ends here: settle must release its lease and waiters
       this.finishQueuedAsCancelled(runId);
       return true;
     }
