@@ -201,6 +201,9 @@ export function checkRuns(c: ContentChecker, events: EventSource, t: Tables, wit
   return { created, createEvents, ends };
 }
 
+/** The end event fields the run-derived checks read (check-metrics.ts; bestCheckpointId for check-checkpoints*.ts). */
+const DERIVED_END_FIELDS = ["metricsSha256", "metricPointsSha256", "metricPoints", "finalMetrics", "bestCheckpointId"] as const;
+
 /**
  * The parts of checkRuns' RunLedger that the run-derived checks (run_params, metric series) need, rebuilt from the
  * events and run rows alone, without comparing anything: so those checks can run in a worker thread of their own
@@ -209,23 +212,12 @@ export function checkRuns(c: ContentChecker, events: EventSource, t: Tables, wit
  *   such event; its fast path only accepts payloads that are exactly the canonical text, which are objects);
  * - ends: per run id, the last run.complete / run.cancel / run.fail event (in seq order) whose payload is an object.
  * Problems (unreadable payloads) are not reported here: checkRuns reports them.
+ *
+ * Fed one event at a time (run.create and end events, each kind in seq order), so a reader can stream the events
+ * without keeping them (ledger-events.ts streamEvents). A created run keeps its event without the payload text (the
+ * derived checks read only its seq; not keeping ~400 bytes per run saves the garbage collector copying them); an
+ * end keeps the fields of its parsed payload those checks read (DERIVED_END_FIELDS).
  */
-export function runLedgerForDerivedChecks(events: EventSource, runs: ReadonlyMap<number, unknown>): RunLedger {
-  const b = new DerivedRunLedgerBuilder(runs);
-  for (const ev of events.byAction("run.create")) b.add(ev);
-  for (const ev of END_ACTIONS.flatMap((a) => events.byAction(a)).sort((a, b) => a.seq - b.seq)) b.add(ev);
-  return b.ledger();
-}
-
-/**
- * runLedgerForDerivedChecks fed one event at a time (run.create and end events, each kind in seq order), so a
- * reader can stream the events without keeping them (ledger-events.ts streamEvents). A created run keeps its event
- * without the payload text (the derived checks read only its seq; not keeping ~400 bytes per run saves the garbage
- * collector copying them); an end keeps the fields of its parsed payload those checks read (DERIVED_END_FIELDS).
- */
-/** The end event fields the run-derived checks read (check-metrics.ts; bestCheckpointId for check-checkpoints*.ts). */
-const DERIVED_END_FIELDS = ["metricsSha256", "metricPointsSha256", "metricPoints", "finalMetrics", "bestCheckpointId"] as const;
-
 export class DerivedRunLedgerBuilder {
   private readonly created: Created = new Map();
   private readonly ends = new Map<number, RunEnd>();
