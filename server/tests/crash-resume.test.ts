@@ -19,7 +19,7 @@ import Database from "better-sqlite3";
 import { and, asc, eq } from "drizzle-orm";
 import { auditEvents, checkpoints, metricSummaries, metrics, runInterventions, runLeases, runs, users } from "@/db/schema";
 import { createAppServices, type AppServices } from "@/server/app-context/app-services";
-import { requestPilotIntervention } from "@/server/runs/service";
+import { cancelRun, requestPilotIntervention } from "@/server/runs/service";
 import { actorOf } from "@/server/users/service";
 import { DEMO_USERS } from "@/server/demo/seed";
 import { verifyDatabase } from "@/server/audit/verify";
@@ -317,6 +317,29 @@ describe("interrupted before its first checkpoint", () => {
 });
 
 describe("piloting a run another process trains", () => {
+  it("a cancel asked for in another process stops the run there (its owner sees the request at its heartbeat)", async () => {
+    const dataDir = path.join(tmp, "cross-process-cancel");
+    const training = startTraining(dataDir);
+    await until(dataDir, "a first checkpoint", (db) => count(db, "SELECT count(*) AS n FROM checkpoints") >= 1);
+    const web = createAppServices(dataDir, { backend: "cpu", keyDir, recover: true });
+    try {
+      const email = DEMO_USERS.find((u) => u.role === "engineer")!.email;
+      const ctx = { ...web, actor: actorOf(web.db.select().from(users).where(eq(users.email, email)).get()!) };
+      expect(cancelRun(ctx, web.orchestrator, 1)).toEqual({ ok: true });
+      expect(await training.exited).toBe(1);
+      expect(JSON.parse(training.stdout())).toMatchObject({ runId: 1, status: "cancelled" });
+      expect(
+        runEvents(web, 1)
+          .map((e) => e.action)
+          .slice(-2),
+      ).toEqual(["run.cancelRequest", "run.cancel"]);
+      expect(web.db.select().from(runLeases).where(eq(runLeases.runId, 1)).get()).toBeUndefined();
+    } finally {
+      if (training.child.exitCode === null) training.child.kill("SIGKILL");
+      web.db.$client.close();
+    }
+  }, 240_000);
+
   it("a web start leaves a live CLI run alone; a second process sets the rate and pauses it; the resume continues here", async () => {
     const dataDir = path.join(tmp, "cross-process");
     const training = startTraining(dataDir);

@@ -53,6 +53,8 @@ export class LeaseHolder {
   readonly pid = process.pid;
   private held = new Set<number>();
   private timer: NodeJS.Timeout | undefined;
+  /** Called after each heartbeat while leases are held (the orchestrator looks for cancels asked elsewhere). */
+  onBeat: (() => void) | undefined;
 
   constructor(private db: Db) {
     this.owner = `${this.host}:${this.pid}:${randomBytes(6).toString("hex")}`;
@@ -107,6 +109,7 @@ export class LeaseHolder {
             .set({ heartbeatAt: Date.now() })
             .where(and(eq(runLeases.owner, this.owner), inArray(runLeases.runId, [...this.held])))
             .run();
+        this.onBeat?.();
       } catch {
         // A busy or closed database: the next beat tries again (same-host liveness does not depend on it).
       }

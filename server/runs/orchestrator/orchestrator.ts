@@ -23,9 +23,9 @@
  * RUNLEDGER_AUTO_RESUME=0; queued runs whose owner died are launched again. Points and checkpoints the dead process
  * committed stay; the retrained partial epoch re-sends its points, which are stored once (insertMetricPoints).
  */
-import { desc, eq, inArray } from "drizzle-orm";
+import { and, desc, eq, gt, inArray, max } from "drizzle-orm";
 import { execFileSync } from "node:child_process";
-import { checkpoints, runs, users } from "@/db/schema";
+import { auditEvents, checkpoints, runs, users } from "@/db/schema";
 import type { TrainingConfig } from "@/contracts/training-config";
 import { startTrainingWorker } from "@/trainer/worker-client";
 import type { BackendName, TrainerEvent, TrainJob } from "@/trainer/types";
@@ -89,6 +89,35 @@ export class RunOrchestrator {
     private opts: { maxConcurrent?: number; backend?: BackendName | "auto"; piloted?: boolean } = {},
   ) {
     this.leases = new LeaseHolder(deps.db);
+    this.leases.onBeat = () => this.pickUpRemoteCancels();
+  }
+
+  /** Per run this process holds: the ledger's last seq when it took the run (cancels asked after it count). */
+  private cancelWatermark = new Map<number, number>();
+
+  /**
+   * A cancel asked for in another process (the web app while `cli train` trains) is a run.cancelRequest event that
+   * process recorded; it could not stop a worker it does not have. The owner looks for such events at each heartbeat.
+   */
+  private pickUpRemoteCancels(): void {
+    for (const runId of [...this.active.keys(), ...this.waiting]) {
+      if (this.cancelRequested.has(runId)) continue;
+      const mark = this.cancelWatermark.get(runId) ?? 0;
+      const asked = this.deps.db
+        .select({ seq: auditEvents.seq })
+        .from(auditEvents)
+        .where(
+          and(
+            eq(auditEvents.entityType, "run"),
+            eq(auditEvents.entityId, String(runId)),
+            eq(auditEvents.action, "run.cancelRequest"),
+            gt(auditEvents.seq, mark),
+          ),
+        )
+        .limit(1)
+        .get();
+      if (asked) this.cancel(runId);
+    }
   }
 
   private get maxConcurrent() {
@@ -107,6 +136,13 @@ export class RunOrchestrator {
     if (row.status === "paused" && !pendingInterventions(this.deps.db, runId).some((i) => i.kind === "resume")) return false;
     if (row.status !== "queued" && row.status !== "paused" && row.status !== "interrupted") return false;
     if (!this.leases.acquire(runId)) return false;
+    this.cancelWatermark.set(
+      runId,
+      this.deps.db
+        .select({ m: max(auditEvents.seq) })
+        .from(auditEvents)
+        .get()?.m ?? 0,
+    );
     this.waiting.push(runId);
     this.pump();
     return true;
@@ -141,9 +177,10 @@ export class RunOrchestrator {
       a.cancel();
       return true;
     }
+    // Held by another live process: it stops the run when it sees the recorded run.cancelRequest (its heartbeat).
+    if (this.heldElsewhere(runId)) return true;
     const row = this.deps.db.select({ status: runs.status }).from(runs).where(eq(runs.id, runId)).get();
     if (row?.status !== "paused" && row?.status !== "interrupted") return false;
-    if (this.heldElsewhere(runId)) return false;
     this.finishParkedAsCancelled(runId);
     return true;
   }
@@ -286,8 +323,9 @@ export class RunOrchestrator {
   private settle(runId: number) {
     this.active.delete(runId);
     this.cancelRequested.delete(runId);
-    // A run that continues at once keeps its lease and its waiters (it has not ended).
+    // A run that continues at once keeps its lease, its cancel watermark and its waiters (it has not ended).
     if (!this.continueFromCheckpoint.has(runId)) {
+      this.cancelWatermark.delete(runId);
       this.leases.release(runId);
       for (const resolve of this.finishedWaiters.get(runId) ?? []) resolve();
       this.finishedWaiters.delete(runId);
