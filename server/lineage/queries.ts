@@ -3,7 +3,7 @@
  * timeline of a run with the measured effect of each fork against its parent.
  */
 import { and, asc, eq, inArray } from "drizzle-orm";
-import { decisions, evaluations, metrics, runs, users } from "@/db/schema";
+import { checkpoints, decisions, evaluations, metrics, runs, users } from "@/db/schema";
 import { runAncestry } from "@/server/lineage/ancestry";
 import { notFound } from "@/server/errors";
 import type { DbOrTx } from "@/db/client";
@@ -92,6 +92,28 @@ export function decisionTimeline(db: DbOrTx, runId: number) {
   );
   const series = epochSeries(db, ids);
   const self = chain[0]!;
+  // A branch continues a checkpoint of its parent: the timeline names the epoch it continues from.
+  const branchCkIds = ordered.flatMap((r) => (r.origin === "branch" && r.parentCheckpointId !== null ? [r.parentCheckpointId] : []));
+  const branchEpochs = new Map(
+    branchCkIds.length
+      ? db
+          .select({ id: checkpoints.id, epoch: checkpoints.epoch })
+          .from(checkpoints)
+          .where(inArray(checkpoints.id, branchCkIds))
+          .all()
+          .map((c) => [c.id, c.epoch])
+      : [],
+  );
+  // A planned decision pairs with its run's schedule entry by order (createRun writes one per entry, in schedule order).
+  const scheduleEpochs = new Map<number, number[]>();
+  const plannedEpoch = (r: (typeof ordered)[number], own: { d: { id: number; kind: string } }[], decisionId: number) => {
+    let epochs = scheduleEpochs.get(r.id);
+    if (!epochs) {
+      epochs = ((JSON.parse(r.configJson) as { schedule?: { atEpoch: number }[] }).schedule ?? []).map((e) => e.atEpoch);
+      scheduleEpochs.set(r.id, epochs);
+    }
+    return epochs[own.filter((x) => x.d.kind === "planned").findIndex((x) => x.d.id === decisionId)] ?? null;
+  };
   return {
     runId,
     parentRunId: self.parentRunId,
@@ -105,12 +127,15 @@ export function decisionTimeline(db: DbOrTx, runId: number) {
       createdAt: r.createdAt,
       status: r.status,
       effect: r.parentRunId !== null && ids.includes(r.parentRunId) ? effectOf(series, db, r.parentRunId, r.id) : null,
+      branchedFromEpoch: r.origin === "branch" && r.parentCheckpointId !== null ? (branchEpochs.get(r.parentCheckpointId) ?? null) : null,
       decisions: ds
         .filter(({ d }) => d.runId === r.id)
-        .map(({ d, author }) => ({
+        .map(({ d, author }, _i, own) => ({
           id: d.id,
           kind: d.kind,
           path: d.path,
+          /** A planned decision: the epoch boundary its schedule entry is planned at. */
+          atEpoch: d.kind === "planned" ? plannedEpoch(r, own, d.id) : null,
           oldValue: d.kind === "initial" || d.oldValueJson === null ? null : (JSON.parse(d.oldValueJson) as unknown),
           newValue: d.kind === "initial" || d.newValueJson === null ? null : (JSON.parse(d.newValueJson) as unknown),
           rationale: d.rationale,

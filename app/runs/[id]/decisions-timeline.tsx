@@ -5,7 +5,9 @@
  * accuracy), and this run's validation loss overlaid on its parent's. Notes and corrections are added here; a
  * correction is a new entry linked to the one it corrects (decisions are never edited). In-flight decisions (live
  * interventions that took effect while a run trained) show where they took effect, the metrics the pilot saw then
- * (last values and the watched metric's trend) and their effect over the following epochs.
+ * (last values and the watched metric's trend) and their effect over the following epochs. Planned decisions (a
+ * config's schedule, or a re-run replaying another run's interventions) show the epoch they are planned at and their
+ * changes; a rollback branch names the run and epoch it continues from.
  */
 import Link from "next/link";
 import { useEffect, useMemo, useState } from "react";
@@ -77,7 +79,12 @@ function EntryItem({ e }: { e: Entry }) {
           </Link>
         )}
         <span className="muted">
-          {e.origin === "new" ? "first run" : `${e.origin} of #${e.parentRunId}`} · {e.author}
+          {e.origin === "new"
+            ? "first run"
+            : e.origin === "branch"
+              ? `branched from run #${e.parentRunId} at epoch ${e.branchedFromEpoch ?? "?"}`
+              : `${e.origin} of #${e.parentRunId}`}{" "}
+          · {e.author}
         </span>
       </div>
       <ul style={{ paddingLeft: 16, margin: "4px 0" }}>
@@ -92,8 +99,16 @@ function EntryItem({ e }: { e: Entry }) {
                     ? `Correction of #${d.correctsDecisionId}`
                     : d.kind === "intervention"
                       ? "In flight"
-                      : "Note"}
+                      : d.kind === "planned"
+                        ? "Planned"
+                        : "Note"}
             </strong>
+            {d.kind === "planned" ? (
+              <span className="mono" aria-label={`Planned decision #${d.id}`}>
+                {" "}
+                at epoch {d.atEpoch ?? "?"}: {describePlanned(d)}
+              </span>
+            ) : null}
             {d.kind === "change" ? (
               <span className="mono">
                 {" "}
@@ -112,6 +127,16 @@ function EntryItem({ e }: { e: Entry }) {
       {e.effect ? <Effect e={e} /> : null}
     </li>
   );
+}
+
+/** A planned decision's changes, "training.learningRate 0.05 → 0.01" (old and new values are maps by path), "stop" first if it stops. */
+function describePlanned(d: Entry["decisions"][number]): string {
+  const oldValues = (d.oldValue ?? {}) as Record<string, unknown>;
+  const newValues = (d.newValue ?? {}) as Record<string, unknown>;
+  const val = (v: unknown) => (typeof v === "number" ? String(v) : JSON.stringify(v));
+  const parts = Object.keys(newValues).map((path) => `${path} ${val(oldValues[path])} → ${val(newValues[path])}`);
+  if (d.path.split(", ").includes("stop")) parts.unshift("stop");
+  return parts.join("; ");
 }
 
 /** An in-flight decision: what changed, where it took effect, the metrics snapshot then, and the effect afterwards. */

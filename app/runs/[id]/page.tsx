@@ -1,7 +1,8 @@
 "use client";
 /**
- * One run: live progress and curves, piloting while it trains (engineers: pause, resume, stop, adjust; everyone sees
- * the interventions), what it was trained on and how, checkpoints with their hashes, evaluation, decisions.
+ * One run: live progress and curves, piloting while it trains (engineers: pause, resume, stop, adjust; roll back to a
+ * checkpoint as a branch run, also once completed; everyone sees the interventions), what it was trained on and how,
+ * checkpoints with their hashes, evaluation, decisions.
  */
 import Link from "next/link";
 import { use, useEffect, useMemo } from "react";
@@ -21,6 +22,7 @@ import { effectiveConfig } from "@/contracts/pilot-config";
 import { useInterventions } from "./interventions";
 import { PilotPanel, PILOTABLE_STATES } from "./pilot-panel";
 import { InterventionsList } from "./interventions-list";
+import { RollbackPanel, ROLLBACK_STATES } from "./rollback-panel";
 
 function Run({ runId, me }: { runId: number; me: Me }) {
   const trpc = useTRPC();
@@ -80,6 +82,9 @@ function Run({ runId, me }: { runId: number; me: Me }) {
   const cancellable = active || r.status === "paused" || r.status === "interrupted";
   const live = PILOTABLE_STATES.includes(r.status);
   const canPilot = me.role === "engineer";
+  // A completed run can still be rolled back to one of its checkpoints (a branch run): only that control is shown.
+  const canRollback = canPilot && ROLLBACK_STATES.includes(r.status);
+  const pilotShown = (live && canPilot) || canRollback;
   const pausedAt =
     r.status === "paused" ? (applied.filter((i) => i.kind === "pause").at(-1)?.appliedAtEpoch ?? r.progress?.epoch ?? null) : null;
   const p = r.progress;
@@ -116,7 +121,12 @@ function Run({ runId, me }: { runId: number; me: Me }) {
       <FormError error={cancel.error} />
       <FormError error={resumeInterrupted.error} />
       <p className="subtitle">
-        by {r.author} · created {formatTime(r.createdAt)} · {r.origin === "new" ? "first run" : `${r.origin} of run #${r.parentRunId}`}
+        by {r.author} · created {formatTime(r.createdAt)} ·{" "}
+        {r.origin === "new"
+          ? "first run"
+          : r.origin === "branch"
+            ? `branched from run #${r.parentRunId} at epoch ${r.parentCheckpoint?.epoch ?? "?"}`
+            : `${r.origin} of run #${r.parentRunId}`}
       </p>
       {r.error ? (
         <div className="state error" role="alert">
@@ -162,18 +172,30 @@ function Run({ runId, me }: { runId: number; me: Me }) {
           </div>
         </div>
       ) : null}
-      {live || (interventions.data?.length ?? 0) > 0 || interventions.error ? (
+      {live || pilotShown || (interventions.data?.length ?? 0) > 0 || interventions.error ? (
         <div
           style={{
             display: "grid",
-            gridTemplateColumns: live && canPilot ? "minmax(0, 2fr) minmax(300px, 1fr)" : "minmax(0, 1fr)",
+            gridTemplateColumns: pilotShown ? "minmax(0, 2fr) minmax(300px, 1fr)" : "minmax(0, 1fr)",
             gap: 16,
             alignItems: "start",
             marginBottom: 16,
           }}
         >
-          {live && canPilot && effective ? (
-            <PilotPanel runId={runId} status={r.status} effective={effective} interventions={interventions.data ?? []} />
+          {pilotShown && effective ? (
+            <div style={{ display: "grid", gap: 16 }}>
+              {live && canPilot ? (
+                <PilotPanel runId={runId} status={r.status} effective={effective} interventions={interventions.data ?? []} />
+              ) : null}
+              {canRollback ? (
+                <RollbackPanel
+                  runId={runId}
+                  status={r.status}
+                  checkpoints={r.checkpoints}
+                  current={{ learningRate: effective.training.learningRate, epochs: effective.training.epochs }}
+                />
+              ) : null}
+            </div>
           ) : null}
           <InterventionsList runId={runId} list={interventions} canPilot={canPilot} live={live} />
         </div>
@@ -235,7 +257,7 @@ function Run({ runId, me }: { runId: number; me: Me }) {
             </dd>
             {r.parentCheckpoint ? (
               <>
-                <dt>Fine-tuned from</dt>
+                <dt>{r.origin === "branch" ? "Branched from" : "Fine-tuned from"}</dt>
                 <dd>
                   <Link href={`/runs/${r.parentCheckpoint.runId}`}>run #{r.parentCheckpoint.runId}</Link>, epoch {r.parentCheckpoint.epoch}{" "}
                   · <Hash value={r.parentCheckpoint.sha256} label="parent checkpoint sha256" />

@@ -3,6 +3,7 @@
  * Fork a recorded run (change hyperparameters, data recipe or split, then launch) or re-run it unchanged.
  * A fork takes two steps: edit (the form shows the diff against the parent), then review each change, where a
  * rationale can be given per change; the change set's rationale covers the rest. Each changed path becomes a decision.
+ * A re-run (runs.rerun) replays the source's planned and in-flight changes at their epochs; the page says how many.
  */
 import Link from "next/link";
 import { use, useState } from "react";
@@ -13,6 +14,8 @@ import { Shell, type Me } from "@/app/_components/shell";
 import { ErrorState, FormError, Loading } from "@/app/_components/states";
 import { RunConfigForm } from "@/app/_components/run-config-form";
 import { diffConfigs, type TrainingConfigInput } from "@/contracts/training-config";
+import type { inferRouterOutputs } from "@trpc/server";
+import type { AppRouter } from "@/server/trpc/root";
 
 type Pending = { config: TrainingConfigInput; rationale: string };
 
@@ -21,6 +24,10 @@ function Fork({ runId, mode, me }: { runId: number; mode: "fork" | "rerun"; me: 
   const router = useRouter();
   const parent = useQuery(trpc.runs.get.queryOptions({ id: runId }));
   const create = useMutation(trpc.runs.create.mutationOptions({ onSuccess: (r) => router.push(`/runs/${r.id}`) }));
+  // A re-run replays the source's piloting path (runs.rerun, server/runs/replay.ts): its planned entries and its
+  // applied in-flight changes become schedule entries at their epochs, so it ends with the same weights.
+  const rerun = useMutation(trpc.runs.rerun.mutationOptions({ onSuccess: (r) => router.push(`/runs/${r.id}`) }));
+  const sourceInterventions = useQuery({ ...trpc.runs.pilot.list.queryOptions({ runId }), enabled: mode === "rerun" });
   const [pending, setPending] = useState<Pending | null>(null);
   const [perChange, setPerChange] = useState<Record<string, string>>({});
   const [rerunWhy, setRerunWhy] = useState("");
@@ -42,19 +49,20 @@ function Fork({ runId, mode, me }: { runId: number; mode: "fork" | "rerun"; me: 
           aria-label="Re-run"
           onSubmit={(e) => {
             e.preventDefault();
-            create.mutate({ experimentId: p.experimentId, config: p.config, rationale: rerunWhy, origin: "rerun", parentRunId: p.id });
+            rerun.mutate({ runId: p.id, rationale: rerunWhy });
           }}
         >
           <p style={{ marginTop: 0 }}>
             Runs the exact same configuration (config sha256 {p.configSha256.slice(0, 12)}…) again, for example to check that training is
             reproducible.
           </p>
+          <ReplayNote planned={p.config.schedule?.length ?? 0} interventions={sourceInterventions.data} />
           <label className="field">
             <span>Why re-run? (recorded as your decision)</span>
             <textarea aria-label="Rationale" value={rerunWhy} onChange={(e) => setRerunWhy(e.target.value)} />
           </label>
-          <FormError error={create.error} />
-          <button className="primary" type="submit" disabled={create.isPending || rerunWhy.trim() === ""}>
+          <FormError error={rerun.error} />
+          <button className="primary" type="submit" disabled={rerun.isPending || rerunWhy.trim() === ""}>
             Launch re-run
           </button>
         </form>
@@ -141,6 +149,34 @@ function Fork({ runId, mode, me }: { runId: number; mode: "fork" | "rerun"; me: 
         </>
       )}
     </>
+  );
+}
+
+type SourceIntervention = inferRouterOutputs<AppRouter>["runs"]["pilot"]["list"][number];
+
+/**
+ * What the re-run replays, counted as server/runs/replay.ts replaySchedule does: applied sets and stops after epoch 0,
+ * and a rollback that stopped the run (its boundary checkpoint is not the one it rolled back to); pauses and resumes
+ * change no weights and are not replayed.
+ */
+function ReplayNote({ planned, interventions }: { planned: number; interventions: SourceIntervention[] | undefined }) {
+  if (!interventions) return null;
+  const replayed = interventions.filter(
+    (i) =>
+      i.status === "applied" &&
+      (i.appliedAtEpoch ?? 0) > 0 &&
+      (i.kind === "set" || i.kind === "stop" || (i.kind === "rollback" && i.decision !== null && i.checkpointId !== i.fromCheckpointId)),
+  ).length;
+  if (replayed === 0 && planned === 0) return null;
+  const n = (k: number, what: string) => `${k} ${what}${k === 1 ? "" : "s"}`;
+  const parts = [
+    replayed > 0 ? `${n(replayed, "in-flight decision")} at ${replayed === 1 ? "its epoch" : "their epochs"}` : null,
+    planned > 0 ? `${n(planned, "planned change")} of its schedule` : null,
+  ].filter((x): x is string => x !== null);
+  return (
+    <p role="note" aria-label="Replayed decisions">
+      This re-run replays {parts.join(" and ")}, each recorded as a planned decision: on the same backend it ends with the same weights.
+    </p>
   );
 }
 
