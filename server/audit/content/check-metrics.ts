@@ -6,7 +6,8 @@
  * rollups (metric_rollups) are then streamed once each and compared with what the points give.
  *
  * Invariants: a run that has not ended has no digest yet (stated in notCovered, not a failure); point counts in
- * summaries/rollups are not compared (a replayed step is legitimately counted twice, see persist-events.ts); a
+ * summaries/rollups are not compared (databases written before points were stored idempotently may count a re-sent
+ * step twice; see persist-events.ts insertMetricPoints); a
  * digest is computed only for runs whose end event recorded one, and only the digest that event recorded.
  */
 import type Database from "better-sqlite3";
