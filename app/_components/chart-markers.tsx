@@ -5,7 +5,9 @@
  * over each line. Shared by LineChart (run page) and OverlayChart (compare view).
  *
  * Invariants: the cards are decoration (aria-hidden); a page that shows markers lists them accessibly too. A marker
- * outside the visible x range (zoomed out of view) draws nothing. The plugin reads the markers through a ref, so new
+ * outside the visible x range (zoomed out of view) draws nothing. Markers at the same pixel (a pause and a change
+ * at one epoch, or two runs' decisions at one epoch) share one card listing them all, else the top one would hide
+ * the others from the pointer. The plugin reads the markers through a ref, so new
  * markers need no new chart: set the ref, then update the chart.
  */
 import type { Plugin } from "chart.js";
@@ -40,7 +42,9 @@ export function markersPlugin(
         ctx.moveTo(px, top);
         ctx.lineTo(px, bottom);
         ctx.stroke();
-        out.push({ left: px, top, height: bottom - top, title: m.title, color });
+        const same = out.find((b) => Math.abs(b.left - px) < 1);
+        if (same) same.title += `\n\n${m.title}`;
+        else out.push({ left: px, top, height: bottom - top, title: m.title, color });
       }
       ctx.restore();
       const key = JSON.stringify(out);
