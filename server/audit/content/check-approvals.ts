@@ -43,6 +43,12 @@ export function checkApprovals(c: ContentChecker, events: EventSource, t: Tables
         ["recordSha256", r.recordSha256, "record sha256"],
         ["createdAt", r.createdAt, "request time"],
       ]);
+      // The rule a request is judged by (server/registry/approval-rule.ts): lowering it in the table would let a
+      // request through on fewer signatures. Facts of bundles exported before the column existed do not carry it.
+      if (r.approvalsRequired !== undefined)
+        c.compareFields("promotionRequest", r.id, ev, p, [
+          ["approvalsRequired", r.approvalsRequired, "approvals required at request time"],
+        ]);
       const recomputed = promotionRecordSha256(t, r);
       if (recomputed !== null)
         c.compare(

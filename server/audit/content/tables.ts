@@ -137,6 +137,8 @@ export type PromotionRequestRow = {
   requestedBy: number;
   createdAt: string;
   decidedAt: string | null;
+  /** The approval rule in force when the request was made (absent in facts of bundles exported before it existed). */
+  approvalsRequired?: number;
 };
 export type SignatureRow = {
   id: number;
@@ -434,7 +436,7 @@ export function loadTables(sqlite: Database.Database, opts: { checkpoints: "all"
   load(
     sqlite,
     "promotion_requests",
-    "id, model_version_id, alias, evaluation_id, rationale, record_sha256, status, requested_by, created_at, decided_at",
+    "id, model_version_id, alias, evaluation_id, rationale, record_sha256, status, requested_by, created_at, decided_at, approvals_required",
     (r) => ({
       id: n(r[0]),
       modelVersionId: n(r[1]),
@@ -446,6 +448,7 @@ export function loadTables(sqlite: Database.Database, opts: { checkpoints: "all"
       requestedBy: n(r[7]),
       createdAt: s(r[8]),
       decidedAt: ss(r[9]),
+      approvalsRequired: n(r[10]),
     }),
     t.promotionRequests,
   );

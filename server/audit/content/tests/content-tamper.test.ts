@@ -236,6 +236,15 @@ describe("content verification catches real tampering", () => {
     expectProblem(r, { entityType: "promotionRequest", entityId: String(id), field: "decision time", found: "null" });
   });
 
+  it("a promotion request's approval rule lowered in the table", () => {
+    let id = 0;
+    const r = tampered((s) => {
+      id = get<{ id: number }>(s, "SELECT id FROM promotion_requests LIMIT 1").id;
+      s.db.prepare("UPDATE promotion_requests SET approvals_required = approvals_required + 1 WHERE id = ?").run(id);
+    });
+    expectProblem(r, { entityType: "promotionRequest", entityId: String(id), field: "approvals required at request time" });
+  });
+
   it("a user's role changed in the table", () => {
     const r = tampered((s) => {
       s.db.prepare("UPDATE users SET role = 'reviewer' WHERE email = 'auditor@runledger.local'").run();
