@@ -199,7 +199,8 @@ describe("training that survives a crash (real processes, kill -9)", () => {
       expect(count(db, "SELECT count(*) AS n FROM run_leases WHERE run_id = ?", runId)).toBe(1);
       db.close();
     }
-    const services = createAppServices(dataDir, { backend: "cpu", keyDir, recover: true });
+    // The web server's own setting (auto) differs: the resumed run asks for the backend it trained on (cpu).
+    const services = createAppServices(dataDir, { backend: "auto", keyDir, recover: true });
     try {
       // Marked at once (the resumed training reports "started" later, from its worker).
       const interrupted = runEvents(services, runId).filter((e) => e.action === "run.interrupted");

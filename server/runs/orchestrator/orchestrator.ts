@@ -392,7 +392,13 @@ export class RunOrchestrator {
       config,
       dataset: { bytes: dataset.bytes(), schema: dataset.schema, sha256: dataset.row.sha256 },
       parent,
-      backend: this.opts.backend ?? (process.env.RUNLEDGER_BACKEND as BackendName | undefined) ?? "auto",
+      // A run that continues from a checkpoint asks for the backend it trained on (another process may have trained
+      // it with another setting): the same backend gives the same weights as an uninterrupted run.
+      backend:
+        (resumedFrom && run.backend ? (run.backend as BackendName) : undefined) ??
+        this.opts.backend ??
+        (process.env.RUNLEDGER_BACKEND as BackendName | undefined) ??
+        "auto",
       ...(this.opts.piloted === false ? {} : { piloted: true as const }),
       resumable: true,
       ...(resume
