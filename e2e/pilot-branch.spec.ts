@@ -94,9 +94,9 @@ test("[BRANCH]: an engineer rolls a completed run back to an earlier checkpoint 
   await expect(timeline.getByRole("listitem", { name: `Decisions of run #${branchId}` })).toContainText(
     `branched from run #${source.id} at epoch 4`,
   );
-  await expect(page.getByRole("region", { name: "Interventions" }).getByRole("listitem", { name: /: Roll back$/ })).toContainText(
-    "applied at epoch 4",
-  );
+  const rolledBack = page.getByRole("region", { name: "Interventions" }).getByRole("listitem", { name: /: Roll back$/ });
+  await expect(rolledBack).toContainText("applied at epoch 4");
+  await expect(rolledBack.getByRole("link", { name: `branch run #${branchId} (from epoch 4)` })).toBeVisible();
 
   // The branch: its origin, its change decision, and it trains from epoch 5 to the end.
   await link.click();

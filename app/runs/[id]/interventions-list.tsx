@@ -2,14 +2,16 @@
 /**
  * A run's live interventions, oldest first, for every role: what was asked, by whom and why, and where it stands
  * (pending until the next epoch boundary, applied at an epoch and step, rejected with the server's reason, or
- * withdrawn). Engineers may withdraw a pending one, with a reason; other roles read only.
+ * withdrawn). Engineers may withdraw a pending one, with a reason; other roles read only. An applied rollback links
+ * to the branch run it created.
  */
+import Link from "next/link";
 import { useState } from "react";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_trpc/client";
 import { Empty, ErrorState, FormError, Loading } from "@/app/_components/states";
 import { formatTime } from "@/app/_components/format";
-import { describeChanges, describeStatus, KIND_LABEL, type Intervention } from "./interventions";
+import { describeChanges, describeStatus, KIND_LABEL, rollbackBranchOf, type Intervention } from "./interventions";
 
 export function InterventionsList({
   runId,
@@ -52,6 +54,7 @@ export function InterventionsList({
 
 function Item({ runId, i, canCancel }: { runId: number; i: Intervention; canCancel: boolean }) {
   const changes = describeChanges(i);
+  const branch = rollbackBranchOf(i);
   return (
     <li
       aria-label={`Intervention #${i.id}: ${KIND_LABEL[i.kind] ?? i.kind}`}
@@ -69,6 +72,14 @@ function Item({ runId, i, canCancel }: { runId: number; i: Intervention; canCanc
         ) : null}
       </div>
       <div className={i.status === "rejected" ? "error-text" : i.status === "pending" ? undefined : "muted"}>{describeStatus(i)}</div>
+      {branch ? (
+        <div>
+          <Link href={`/runs/${branch.branchRunId}`}>
+            branch run #{branch.branchRunId}
+            {branch.fromEpoch !== null ? ` (from epoch ${branch.fromEpoch})` : ""}
+          </Link>
+        </div>
+      ) : null}
       <div>“{i.rationale}”</div>
       <div className="muted">
         #{i.id} · asked by {i.requestedBy.name} · {formatTime(i.requestedAt)}

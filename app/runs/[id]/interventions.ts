@@ -77,6 +77,19 @@ export function describeEffect(i: Pick<Intervention, "effect" | "appliedAtEpoch"
   return `${e.metric} ${formatMetric(e.before.value, e.metric)} at epoch ${e.before.epoch} → ${formatMetric(last.value, e.metric)} at epoch ${last.epoch} (${sign}${formatMetric(Math.abs(d), e.metric)})`;
 }
 
+/** The branch an applied rollback created (its decision's new value names it), else null. */
+export function rollbackBranchOf(i: Pick<Intervention, "kind" | "decision">): { branchRunId: number; fromEpoch: number | null } | null {
+  if (i.kind !== "rollback" || !i.decision?.newValueJson) return null;
+  try {
+    const v = JSON.parse(i.decision.newValueJson) as { branchRunId?: unknown; fromEpoch?: unknown };
+    return typeof v.branchRunId === "number"
+      ? { branchRunId: v.branchRunId, fromEpoch: typeof v.fromEpoch === "number" ? v.fromEpoch : null }
+      : null;
+  } catch {
+    return null;
+  }
+}
+
 export const KIND_LABEL: Record<string, string> = {
   pause: "Pause",
   resume: "Resume",
