@@ -537,7 +537,9 @@ export class RunOrchestrator {
             // A pause already parked the run as "paused" (applyIntervention); the slot is freed, the run stays resumable.
             // Two races end differently: a cancel that arrived while the pause took effect cancels the run (a cancel
             // is never lost to a pause), and a pause withdrawn before its checkpoint was persisted left the run
-            // "running" with no worker: it continues at once from that checkpoint.
+            // "running" with no worker: it continues at once from that checkpoint. A resume asked for after the pause
+            // took effect but before this end arrived found the run still tracked here (launch() did nothing): the
+            // run continues at once too, its resume applied at the new worker's start.
             if (e.status === "paused" && this.cancelRequested.has(runId)) {
               const paused = db.select({ status: runs.status }).from(runs).where(eq(runs.id, runId)).get();
               if (paused?.status === "paused") {
@@ -548,7 +550,8 @@ export class RunOrchestrator {
             }
             if (e.status === "paused") {
               const now = db.select({ status: runs.status }).from(runs).where(eq(runs.id, runId)).get();
-              if (now?.status === "running") this.continueFromCheckpoint.add(runId);
+              const resumeAsked = now?.status === "paused" && pendingInterventions(db, runId).some((i) => i.kind === "resume");
+              if (now?.status === "running" || resumeAsked) this.continueFromCheckpoint.add(runId);
             } else recordFinished(this.deps, runId, actor, e, config);
             end();
             if (this.continueFromCheckpoint.has(runId)) {
