@@ -1,12 +1,20 @@
 "use client";
-/** Metric points of a run, fetched incrementally (only steps after the last one seen) every second while the run is active. */
+/**
+ * Metric points of a run, fetched incrementally (only steps after the last one seen) every second while the run is
+ * active, and once more whenever `refreshKey` changes (the run's status: a paused run that resumes can finish all its
+ * epochs between two polls of its page, going from paused to completed without ever being seen active).
+ */
 import { useEffect, useRef, useState } from "react";
 import { useTRPCClient } from "@/app/_trpc/client";
 
 export type Point = { step: number; epoch: number; value: number; wallTimeMs: number };
 export type SeriesByKey = Record<string, Point[]>;
 
-export function useLiveMetrics(runId: number, active: boolean): { series: SeriesByKey; error: unknown; loaded: boolean } {
+export function useLiveMetrics(
+  runId: number,
+  active: boolean,
+  refreshKey?: string,
+): { series: SeriesByKey; error: unknown; loaded: boolean } {
   const client = useTRPCClient();
   const [series, setSeries] = useState<SeriesByKey>({});
   const [error, setError] = useState<unknown>(null);
@@ -40,7 +48,7 @@ export function useLiveMetrics(runId: number, active: boolean): { series: Series
       stopped = true;
       if (timer) clearTimeout(timer);
     };
-  }, [client, runId, active]);
+  }, [client, runId, active, refreshKey]);
 
   return { series, error, loaded };
 }

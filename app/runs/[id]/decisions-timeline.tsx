@@ -25,14 +25,15 @@ type Entry = inferRouterOutputs<AppRouter>["decisions"]["timeline"]["entries"][n
 const show = (v: unknown) => JSON.stringify(v);
 const signed = (d: number, key: string) => `${d > 0 ? "+" : d < 0 ? "−" : "±"}${formatMetric(Math.abs(d), key)}`;
 
-export function DecisionsTimeline({ runId, me, active }: { runId: number; me: Me; active: boolean }) {
+export function DecisionsTimeline({ runId, me, active, status }: { runId: number; me: Me; active: boolean; status?: string }) {
   const trpc = useTRPC();
   const timeline = useQuery({ ...trpc.decisions.timeline.queryOptions({ runId }), refetchInterval: active ? 3000 : false });
   const { refetch } = timeline;
-  // When training ends, fetch once more: the effect against the parent needs the final epochs' metrics.
+  // When training ends, fetch once more: the effect against the parent needs the final epochs' metrics. Also on any
+  // status change (a resumed run can go from paused to completed between two polls, never seen active).
   useEffect(() => {
     if (!active) void refetch();
-  }, [active, refetch]);
+  }, [active, status, refetch]);
   if (timeline.isPending) return <Loading what="Loading decisions" />;
   if (timeline.error) return <ErrorState error={timeline.error} title="Could not load the decisions" />;
   const t = timeline.data;

@@ -31,10 +31,15 @@ function Run({ runId, me }: { runId: number; me: Me }) {
   const interventions = useInterventions(runId, cached.data?.status);
   // A paused run with a pending intervention changes state soon (a resume re-queues it): keep polling it too.
   const pendingAny = interventions.data?.some((i) => i.status === "pending") ?? false;
+  // A resume can be applied before this page sees the run leave "paused": keep polling a paused run whose last
+  // applied pause/resume is a resume, or the page would stop polling and show it paused for good.
+  const resumed =
+    (interventions.data ?? []).filter((i) => i.status === "applied" && (i.kind === "pause" || i.kind === "resume")).at(-1)?.kind ===
+    "resume";
   const run = useQuery({
     ...trpc.runs.get.queryOptions({ id: runId }),
     refetchInterval: (q) =>
-      q.state.data && (["running", "queued"].includes(q.state.data.status) || (q.state.data.status === "paused" && pendingAny))
+      q.state.data && (["running", "queued"].includes(q.state.data.status) || (q.state.data.status === "paused" && (pendingAny || resumed)))
         ? 1000
         : false,
   });
@@ -209,8 +214,8 @@ function Run({ runId, me }: { runId: number; me: Me }) {
           marginBottom: 16,
         }}
       >
-        <RunCurves runId={runId} active={active} task={r.config.data.task} interventions={interventions.data ?? []} />
-        <DecisionsTimeline runId={runId} me={me} active={active} />
+        <RunCurves runId={runId} active={active} status={r.status} task={r.config.data.task} interventions={interventions.data ?? []} />
+        <DecisionsTimeline runId={runId} me={me} active={active} status={r.status} />
       </div>
       <div>
         <section className="panel" aria-label="Summary">

@@ -20,15 +20,18 @@ function markerText(i: Intervention): string {
 export function RunCurves({
   runId,
   active,
+  status,
   task,
   interventions,
 }: {
   runId: number;
   active: boolean;
+  /** The run's status: the curves are read once more when it changes (see useLiveMetrics). */
+  status?: string;
   task: "classification" | "regression";
   interventions: Intervention[];
 }) {
-  const { series, error, loaded } = useLiveMetrics(runId, active);
+  const { series, error, loaded } = useLiveMetrics(runId, active, status);
   const second = task === "classification" ? "accuracy" : "mae";
   const applied = useMemo(() => interventions.filter((i) => i.status === "applied" && i.appliedAtEpoch !== null), [interventions]);
   const markers = useMemo<ChartMarker[]>(
