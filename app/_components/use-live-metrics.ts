@@ -1,6 +1,6 @@
 "use client";
 /**
- * Metric points of a run, fetched incrementally (only steps after the last one seen) every second while the run is
+ * Metric points of a run, fetched incrementally (from the last step seen on) every second while the run is
  * active, and once more whenever `refreshKey` changes (the run's status: a paused run that resumes can finish all its
  * epochs between two polls of its page, going from paused to completed without ever being seen active).
  */
@@ -26,13 +26,21 @@ export function useLiveMetrics(
     let timer: ReturnType<typeof setTimeout> | undefined;
     const tick = async () => {
       try {
-        const r = await client.runs.metrics.query({ runId, afterStep: lastStep.current });
+        // The last step seen is asked for again: its epoch-level points (val_*, lr) may be stored after its batch
+        // points were already fetched (two flushes); per key, only points past that key's last step are added.
+        const seen = lastStep.current;
+        const r = await client.runs.metrics.query({ runId, afterStep: seen === undefined ? undefined : seen - 1 });
         if (stopped) return;
-        lastStep.current = r.maxStep;
+        lastStep.current = seen === undefined ? r.maxStep : Math.max(seen, r.maxStep);
         if (Object.keys(r.series).length) {
           setSeries((prev) => {
             const next = { ...prev };
-            for (const [k, pts] of Object.entries(r.series)) next[k] = [...(prev[k] ?? []), ...pts];
+            for (const [k, pts] of Object.entries(r.series)) {
+              const known = prev[k] ?? [];
+              const after = known.length ? known[known.length - 1]!.step : -Infinity;
+              const fresh = pts.filter((p) => p.step > after);
+              if (fresh.length) next[k] = [...known, ...fresh];
+            }
             return next;
           });
         }
