@@ -82,7 +82,7 @@ test("[PILOT]: an engineer pauses a running run, lowers the learning rate with a
   await pilot.getByLabel("Pilot rationale").fill("e2e: the validation loss oscillates, lower the learning rate");
   await pilot.getByRole("button", { name: "Apply changes" }).click();
   const adjust = interventions.getByRole("listitem", { name: /: Adjust$/ });
-  await expect(adjust).toContainText("pending — takes effect at the next epoch boundary");
+  await expect(adjust).toContainText("pending — takes effect when the run resumes");
   await expect(adjust).toContainText(`training.epochs 400 → ${epochs}; training.learningRate 0.05 → 0.005`);
   await expect(adjust.getByRole("button", { name: "Cancel" })).toBeVisible();
 

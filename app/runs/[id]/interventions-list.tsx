@@ -18,10 +18,13 @@ export function InterventionsList({
   list,
   canPilot,
   live,
+  runStatus,
 }: {
   runId: number;
   list: { data?: Intervention[]; error: unknown; isPending: boolean };
   canPilot: boolean;
+  /** The run's status (a change pending on a paused run takes effect when it resumes). */
+  runStatus: string;
   /** Whether the run trains or is paused (the empty state then says how to intervene). */
   live: boolean;
 }) {
@@ -44,7 +47,7 @@ export function InterventionsList({
       ) : (
         <ol style={{ listStyle: "none", padding: 0, margin: 0 }}>
           {list.data!.map((i) => (
-            <Item key={i.id} runId={runId} i={i} canCancel={canPilot && i.status === "pending"} />
+            <Item key={i.id} runId={runId} i={i} canCancel={canPilot && i.status === "pending"} runStatus={runStatus} />
           ))}
         </ol>
       )}
@@ -52,7 +55,7 @@ export function InterventionsList({
   );
 }
 
-function Item({ runId, i, canCancel }: { runId: number; i: Intervention; canCancel: boolean }) {
+function Item({ runId, i, canCancel, runStatus }: { runId: number; i: Intervention; canCancel: boolean; runStatus: string }) {
   const changes = describeChanges(i);
   const branch = rollbackBranchOf(i);
   return (
@@ -71,7 +74,9 @@ function Item({ runId, i, canCancel }: { runId: number; i: Intervention; canCanc
           <span className="mono">{i.kind === "set" ? changes : changes.split("; ").slice(1).join("; ")}</span>
         ) : null}
       </div>
-      <div className={i.status === "rejected" ? "error-text" : i.status === "pending" ? undefined : "muted"}>{describeStatus(i)}</div>
+      <div className={i.status === "rejected" ? "error-text" : i.status === "pending" ? undefined : "muted"}>
+        {describeStatus(i, runStatus)}
+      </div>
       {branch ? (
         <div>
           <Link href={`/runs/${branch.branchRunId}`}>

@@ -36,12 +36,15 @@ export function describeChanges(i: Pick<Intervention, "kind" | "changes">): stri
 }
 
 /** "applied at epoch 12 (step 340)"; "pending — takes effect at the next epoch boundary"; … */
-export function describeStatus(i: Intervention): string {
+export function describeStatus(i: Intervention, runStatus?: string): string {
   switch (i.status) {
     case "pending":
+      // A change asked for while the run is paused takes effect at the resume point (the pause's checkpoint).
       return i.kind === "resume"
         ? "pending — the run continues from its last checkpoint"
-        : "pending — takes effect at the next epoch boundary";
+        : runStatus === "paused" && i.kind === "set"
+          ? "pending — takes effect when the run resumes"
+          : "pending — takes effect at the next epoch boundary";
     case "applied":
       return `applied at epoch ${i.appliedAtEpoch} (step ${i.appliedAtStep})`;
     case "rejected":

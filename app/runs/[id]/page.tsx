@@ -202,7 +202,7 @@ function Run({ runId, me }: { runId: number; me: Me }) {
               ) : null}
             </div>
           ) : null}
-          <InterventionsList runId={runId} list={interventions} canPilot={canPilot} live={live} />
+          <InterventionsList runId={runId} list={interventions} canPilot={canPilot} live={live} runStatus={r.status} />
         </div>
       ) : null}
       <div

@@ -56,7 +56,9 @@ export function PilotPanel({
         setDone(
           out.kind === "resume"
             ? "Resume requested: the run continues from its last checkpoint."
-            : "Requested: it takes effect at the next epoch boundary.",
+            : out.kind === "set" && status === "paused"
+              ? "Requested: it takes effect when the run resumes, from its pause checkpoint."
+              : "Requested: it takes effect at the next epoch boundary.",
         );
         void queryClient.invalidateQueries({ queryKey: trpc.runs.pilot.list.queryKey({ runId }) });
         void queryClient.invalidateQueries({ queryKey: trpc.runs.get.queryKey({ id: runId }) });
