@@ -42,6 +42,7 @@ test("[RUNS]: an engineer launches a run on Iris, watches the curves grow and se
   const summary = page.getByRole("region", { name: "Summary" });
   await expect(summary).toContainText(/Backend(wasm|cpu|tensorflow)/);
   const checkpoints = page.getByRole("table", { name: "Checkpoints table" });
+  await page.getByRole("button", { name: "Show all 120 checkpoints" }).click(); // collapsed to best and last by default
   await expect(checkpoints.getByRole("row")).toHaveCount(121); // header + one per epoch
   await expect(page.getByRole("table", { name: "Confusion matrix" })).toBeVisible();
 

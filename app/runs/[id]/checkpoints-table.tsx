@@ -3,6 +3,8 @@
  * Checkpoints of a run: epoch, step, metrics at that step, weights hash; the best one (by the configured metric) marked.
  * Engineers may fine-tune from a checkpoint; engineers and reviewers may evaluate one on the test partition of the run's
  * split (the server re-checks the role, computes it in a trainer worker and records it; the evaluation panel lists it).
+ * A long run's table is collapsed to its best and last checkpoints (a 150-epoch run made a ~9,600 px page); "Show all N
+ * checkpoints" expands it, with every row's actions. Up to COLLAPSE_ABOVE checkpoints are always shown in full.
  */
 import Link from "next/link";
 import { useState } from "react";
@@ -11,6 +13,9 @@ import { useTRPC } from "@/app/_trpc/client";
 import { Hash } from "@/app/_components/hash";
 import { FormError } from "@/app/_components/states";
 import { formatBytes, formatMetric } from "@/app/_components/format";
+
+/** At most this many checkpoints are listed in full without a click: a short run's table is already short. */
+const COLLAPSE_ABOVE = 6;
 
 type Checkpoint = {
   id: number;
@@ -43,6 +48,10 @@ export function CheckpointsTable({
     }),
   );
   const done = evaluate.data;
+  const [expanded, setExpanded] = useState(false);
+  const collapsible = checkpoints.length > COLLAPSE_ABOVE;
+  const lastId = checkpoints.at(-1)?.id;
+  const shown = collapsible && !expanded ? checkpoints.filter((c) => c.isBest || c.id === lastId) : checkpoints;
   return (
     <section className="panel" aria-label="Checkpoints">
       <h2 style={{ marginTop: 0 }}>Checkpoints</h2>
@@ -65,7 +74,7 @@ export function CheckpointsTable({
             </tr>
           </thead>
           <tbody>
-            {checkpoints.map((c) => (
+            {shown.map((c) => (
               <tr key={c.id}>
                 <td className="num">{c.epoch}</td>
                 <td className="num">{c.step}</td>
@@ -76,7 +85,10 @@ export function CheckpointsTable({
                   <Hash value={c.sha256} label={`checkpoint ${c.epoch} sha256`} />
                 </td>
                 <td className="num">{formatBytes(c.bytes)}</td>
-                <td>{c.isBest ? <span className="badge completed">best</span> : null}</td>
+                <td>
+                  {c.isBest ? <span className="badge completed">best</span> : null}
+                  {c.id === lastId && collapsible ? <span className="badge">last</span> : null}
+                </td>
                 <td>
                   {canFineTune ? (
                     <Link href={`/runs/${runId}/finetune?checkpoint=${c.id}`} aria-label={`Fine-tune from epoch ${c.epoch}`}>
@@ -104,6 +116,11 @@ export function CheckpointsTable({
           </tbody>
         </table>
       )}
+      {collapsible ? (
+        <button type="button" aria-expanded={expanded} onClick={() => setExpanded(!expanded)} style={{ marginTop: 8 }}>
+          {expanded ? "Show best and last only" : `Show all ${checkpoints.length} checkpoints`}
+        </button>
+      ) : null}
       <FormError error={evaluate.error} />
       {done && !evaluate.isPending ? (
         <p role="status">

@@ -2,7 +2,9 @@
 /**
  * One run: live progress and curves, piloting while it trains (engineers: pause, resume, stop, adjust; roll back to a
  * checkpoint as a branch run, also once completed; everyone sees the interventions), what it was trained on and how,
- * checkpoints with their hashes, evaluation, decisions.
+ * checkpoints with their hashes, evaluation, decisions. A sticky header bar keeps the main actions in view (Register as
+ * model version, Fork, Re-run, Pilot, Resume, Cancel), each shown only when the role and the run's status allow it, as
+ * the server would; Register and Pilot scroll to their panels (the forms themselves stay where they were).
  */
 import Link from "next/link";
 import { use, useEffect, useMemo } from "react";
@@ -90,6 +92,7 @@ function Run({ runId, me }: { runId: number; me: Me }) {
   // A completed run can still be rolled back to one of its checkpoints (a branch run): only that control is shown.
   const canRollback = canPilot && ROLLBACK_STATES.includes(r.status);
   const pilotShown = (live && canPilot) || canRollback;
+  const registrable = me.role === "engineer" && r.status === "completed" && r.checkpoints.length > 0;
   const pausedAt =
     r.status === "paused" ? (applied.filter((i) => i.kind === "pause").at(-1)?.appliedAtEpoch ?? r.progress?.epoch ?? null) : null;
   const p = r.progress;
@@ -99,21 +102,30 @@ function Run({ runId, me }: { runId: number; me: Me }) {
       : 0;
   return (
     <>
-      <p className="muted">
+      <p className="muted" style={{ margin: 0 }}>
         <Link href={`/experiments/${r.experimentId}`}>{r.experimentName}</Link> / run #{r.id}
       </p>
-      <div className="row">
-        <h1>{r.name}</h1>
+      {/* The header bar stays in view while scrolling (sticky), so the main actions never sit below the checkpoints. */}
+      <div
+        role="region"
+        aria-label="Run header"
+        className="row"
+        style={{
+          position: "sticky",
+          top: 0,
+          zIndex: 20,
+          background: "var(--bg)",
+          borderBottom: "1px solid var(--line)",
+          padding: "8px 0",
+          marginBottom: 8,
+        }}
+      >
+        <h1 style={{ margin: 0 }}>{r.name}</h1>
         <StatusBadge status={r.status} progress={p} />
         <span className="spacer" />
-        {me.role === "engineer" && cancellable ? (
-          <button className="danger" type="button" onClick={() => cancel.mutate({ id: runId })} disabled={cancel.isPending}>
-            Cancel run
-          </button>
-        ) : null}
-        {me.role === "engineer" && r.status === "interrupted" ? (
-          <button type="button" onClick={() => resumeInterrupted.mutate({ id: runId })} disabled={resumeInterrupted.isPending}>
-            Resume
+        {registrable ? (
+          <button type="button" onClick={() => jumpTo("register", "Model name")}>
+            Register as model version
           </button>
         ) : null}
         {me.role === "engineer" ? (
@@ -121,6 +133,21 @@ function Run({ runId, me }: { runId: number; me: Me }) {
             <Link href={`/runs/${runId}/fork`}>Fork run</Link>
             <Link href={`/runs/${runId}/fork?mode=rerun`}>Re-run</Link>
           </>
+        ) : null}
+        {pilotShown ? (
+          <button type="button" onClick={() => jumpTo("pilot", live && canPilot ? "Pilot rationale" : "Checkpoint to continue from")}>
+            Pilot
+          </button>
+        ) : null}
+        {me.role === "engineer" && r.status === "interrupted" ? (
+          <button type="button" onClick={() => resumeInterrupted.mutate({ id: runId })} disabled={resumeInterrupted.isPending}>
+            Resume
+          </button>
+        ) : null}
+        {me.role === "engineer" && cancellable ? (
+          <button className="danger" type="button" onClick={() => cancel.mutate({ id: runId })} disabled={cancel.isPending}>
+            Cancel run
+          </button>
         ) : null}
       </div>
       <FormError error={cancel.error} />
@@ -188,7 +215,7 @@ function Run({ runId, me }: { runId: number; me: Me }) {
           }}
         >
           {pilotShown && effective ? (
-            <div style={{ display: "grid", gap: 16 }}>
+            <div id="pilot" style={{ display: "grid", gap: 16, scrollMarginTop: HEADER_OFFSET }}>
               {live && canPilot ? (
                 <PilotPanel runId={runId} status={r.status} effective={effective} interventions={interventions.data ?? []} />
               ) : null}
@@ -302,8 +329,10 @@ function Run({ runId, me }: { runId: number; me: Me }) {
         canFineTune={me.role === "engineer" && !active}
         canEvaluate={me.role === "engineer" || me.role === "reviewer"}
       />
-      {me.role === "engineer" && r.status === "completed" && r.checkpoints.length ? (
-        <RegisterVersionForm runId={runId} checkpoints={r.checkpoints} />
+      {registrable ? (
+        <div id="register" style={{ scrollMarginTop: HEADER_OFFSET }}>
+          <RegisterVersionForm runId={runId} checkpoints={r.checkpoints} />
+        </div>
       ) : null}
       <EvaluationPanel evaluations={r.evaluations} checkpoints={r.checkpoints} />
       <section className="panel">
@@ -314,6 +343,17 @@ function Run({ runId, me }: { runId: number; me: Me }) {
       </section>
     </>
   );
+}
+
+/** Room left above a panel the header scrolls to, so the sticky header does not cover its title. */
+const HEADER_OFFSET = 64;
+
+/** Scrolls a panel of this page into view and puts the cursor in its first field (by accessible label), if given. */
+function jumpTo(id: string, fieldLabel: string | null) {
+  const target = document.getElementById(id);
+  if (!target) return;
+  target.scrollIntoView({ behavior: "smooth", block: "start" });
+  if (fieldLabel) target.querySelector<HTMLElement>(`[aria-label="${fieldLabel}"]`)?.focus({ preventScroll: true });
 }
 
 function FineTuneLine({ ft }: { ft: { frozenLayers: string[]; replacedLayers: string[] } }) {

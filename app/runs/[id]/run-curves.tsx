@@ -3,14 +3,23 @@
  * Loss and accuracy curves (train per batch and per epoch, validation per epoch) and the applied learning rate per
  * epoch, growing live while the run trains. Each applied intervention is a dashed marker at its epoch on every chart
  * (hover: who, what, why) and a line of the marker list under the charts, which is the accessible form of the markers.
+ * The compare view's controls apply to the loss and accuracy charts: log y scale, EMA smoothing (the same emaSmooth,
+ * 0 = raw) and wheel/drag zoom on x (the same chartjs-plugin-zoom). The learning-rate chart stays raw and log-scaled
+ * (an applied schedule is not noise) but zooms too. Each chart exposes its state as data attributes (data-log-y,
+ * data-smoothing), since canvas content is not inspectable.
  */
-import { useMemo } from "react";
+import { useMemo, useState } from "react";
 import { LineChart, type ChartMarker, type Series } from "@/app/_components/line-chart";
 import { useLiveMetrics, type Point } from "@/app/_components/use-live-metrics";
 import { ErrorState } from "@/app/_components/states";
+import { emaSmooth } from "@/app/_components/compare/smoothing";
+// The compare view's control classes (.controls, .switch), so both pages' curve controls look the same.
+import "@/app/_components/runs-explorer/explorer.css";
 import { describeChanges, type Intervention } from "./interventions";
 
 const toXY = (pts: Point[] | undefined) => (pts ?? []).map((p) => ({ x: p.epoch, y: p.value }));
+const smooth = (ss: Series[], weight: number): Series[] =>
+  weight > 0 ? ss.map((s) => ({ ...s, points: emaSmooth(s.points, weight) })) : ss;
 
 /** "epoch 12 (step 340) · Erin Engineer: training.learningRate 0.03 → 0.005 — “why”" */
 function markerText(i: Intervention): string {
@@ -33,6 +42,8 @@ export function RunCurves({
 }) {
   const { series, error, loaded } = useLiveMetrics(runId, active, status);
   const second = task === "classification" ? "accuracy" : "mae";
+  const [logY, setLogY] = useState(false);
+  const [smoothing, setSmoothing] = useState(0);
   const applied = useMemo(() => interventions.filter((i) => i.status === "applied" && i.appliedAtEpoch !== null), [interventions]);
   const markers = useMemo<ChartMarker[]>(
     () => applied.map((i) => ({ x: i.appliedAtEpoch!, title: `${markerText(i).replace(" · ", "\n")}` })),
@@ -46,6 +57,7 @@ export function RunCurves({
     ],
     [series],
   );
+  const lossShown = useMemo(() => smooth(loss, smoothing), [loss, smoothing]);
   const acc = useMemo<Series[]>(
     () => [
       { label: `train ${second} (epoch)`, color: "#2f5bd3", points: toXY(series[second]) },
@@ -53,6 +65,7 @@ export function RunCurves({
     ],
     [series, second],
   );
+  const accShown = useMemo(() => smooth(acc, smoothing), [acc, smoothing]);
   const lr = useMemo<Series[]>(
     () => [{ label: "learning rate (applied, per epoch)", color: "#1f7a4d", points: toXY(series.lr) }],
     [series],
@@ -64,15 +77,51 @@ export function RunCurves({
       {loaded && Object.keys(series).length === 0 ? (
         <p className="muted">{active ? "Waiting for the first batch…" : "This run recorded no metrics."}</p>
       ) : null}
+      <div className="controls" role="group" aria-label="Curve controls">
+        <label className="switch">
+          <input type="checkbox" aria-label="Log scale" checked={logY} onChange={(e) => setLogY(e.target.checked)} /> Log scale (y)
+        </label>
+        <label className="switch">
+          Smoothing{" "}
+          <input
+            type="range"
+            aria-label="Smoothing"
+            min={0}
+            max={0.99}
+            step={0.01}
+            value={smoothing}
+            onChange={(e) => setSmoothing(Number(e.target.value))}
+          />
+          <span className="mono" style={{ width: 32 }}>
+            {smoothing.toFixed(2)}
+          </span>
+        </label>
+        <span className="muted" style={{ fontSize: 12 }}>
+          Drag or scroll on a chart to zoom; shift-drag to pan.
+        </span>
+      </div>
       <div className="grid2">
-        <LineChart title="Loss" ariaLabel="Loss curve" series={loss} xLabel="epoch" yLabel="loss" markers={markers} />
+        <LineChart
+          title="Loss"
+          ariaLabel="Loss curve"
+          series={lossShown}
+          xLabel="epoch"
+          yLabel={logY ? "loss (log)" : "loss"}
+          logY={logY}
+          smoothing={smoothing}
+          markers={markers}
+          zoomable
+        />
         <LineChart
           title={task === "classification" ? "Accuracy" : "Mean absolute error"}
           ariaLabel={`${second} curve`}
-          series={acc}
+          series={accShown}
           xLabel="epoch"
-          yLabel={second}
+          yLabel={logY ? `${second} (log)` : second}
+          logY={logY}
+          smoothing={smoothing}
           markers={markers}
+          zoomable
         />
         {series.lr?.length ? (
           <LineChart
@@ -83,6 +132,7 @@ export function RunCurves({
             yLabel="learning rate (log)"
             logY
             markers={markers}
+            zoomable
           />
         ) : null}
       </div>
