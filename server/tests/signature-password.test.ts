@@ -5,6 +5,7 @@
  * password; wrong signature passwords and wrong sign-ins add up). Concurrent signatures are re-checked inside the
  * transaction. Real database, real tRPC callers, real scrypt.
  */
+import { scryptSync } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { and, eq } from "drizzle-orm";
 import { auditEvents, signatures, users } from "@/db/schema";
@@ -61,6 +62,13 @@ async function maxStallMs<T>(fn: () => Promise<T>): Promise<{ value: T | undefin
   }
 }
 
+/** How long a synchronous scrypt with the stored hashes' parameters (N=2^17, r=8, p=1) holds the thread, now. */
+function syncScryptMs(): number {
+  const t = performance.now();
+  scryptSync("password", "salt", 32, { N: 131072, r: 8, p: 1, maxmem: 256 * 1024 * 1024 });
+  return performance.now() - t;
+}
+
 describe("[signatures] password re-entry off the main thread", () => {
   it("a promotion approval checks the password without stalling the event loop (wrong, then right)", async () => {
     const { id } = await app
@@ -85,9 +93,11 @@ describe("[signatures] password re-entry off the main thread", () => {
     console.log(
       `longest event-loop stall while signing: wrong password ${wrong.stallMs.toFixed(0)} ms, right password ${right.stallMs.toFixed(0)} ms`,
     );
-    // A synchronous scrypt (N=2^17) holds the thread ~300 ms; the asynchronous one leaves it free.
-    expect(wrong.stallMs).toBeLessThan(150);
-    expect(right.stallMs).toBeLessThan(150);
+    // A synchronous scrypt (N=2^17) holds the thread for its whole run (~300 ms on an idle machine); the asynchronous
+    // one leaves it free. Measured here, under the same load, so a busy machine slows both sides alike.
+    const sync = syncScryptMs();
+    expect(wrong.stallMs).toBeLessThan(Math.max(150, sync / 2));
+    expect(right.stallMs).toBeLessThan(Math.max(150, sync / 2));
   });
 
   it("a document signature too; two concurrent signatures by one person give one signature and a conflict", async () => {
@@ -110,7 +120,7 @@ describe("[signatures] password re-entry off the main thread", () => {
         .where(and(eq(signatures.recordType, "document"), eq(signatures.recordId, doc.id)))
         .all(),
     ).toHaveLength(1);
-    expect(both.stallMs).toBeLessThan(150);
+    expect(both.stallMs).toBeLessThan(Math.max(150, syncScryptMs() / 2));
   });
 });
 
