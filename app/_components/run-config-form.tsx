@@ -1,7 +1,8 @@
 "use client";
 /**
  * The training-config form, validated in the browser with the same zod schema the server and trainer use.
- * Used by "New run" and by "Fork run" (which passes the parent's config and shows the diff). The form owns the
+ * Used by "New run" (which passes the chosen baseline run's config: the diff against it is shown, and may be empty — a
+ * like-for-like repeat) and by "Fork run" (which passes the parent's config and requires a diff). The form owns the
  * config, the rationale and validation; its sections (run-config-sections.tsx) render and patch one part each.
  */
 import { useMemo, useState, type ReactNode } from "react";
@@ -15,7 +16,8 @@ export const DEFAULT_CONFIG: TrainingConfigInput = {
     task: "classification",
     cleaning: [],
     normalization: "standard",
-    split: { strategy: "stratified", train: 0.7, validation: 0.15, test: 0.15, seed: 42 },
+    // Split seed 7: the demo baseline's (server/demo/seed.ts), so a first run is compared with it on the same split (like for like).
+    split: { strategy: "stratified", train: 0.7, validation: 0.15, test: 0.15, seed: 7 },
   },
   model: { layers: [{ type: "dense", units: 16, activation: "relu" }] },
   training: { optimizer: { name: "adam" }, learningRate: 0.01, batchSize: 16, epochs: 30, seed: 42 },
@@ -32,6 +34,7 @@ export function RunConfigForm({
   onSubmit,
   extra,
   estimateConfig,
+  baseline,
 }: {
   initial: Cfg;
   /** When forking: the parent's config, to show and require rationale for the diff. */
@@ -41,6 +44,8 @@ export function RunConfigForm({
   serverError: unknown;
   onSubmit: (config: Cfg, rationale: string) => void;
   extra?: ReactNode;
+  /** When starting a new run from a baseline run: its label and config, to show what this run changes (not required). */
+  baseline?: { label: string; config: unknown };
   /** What "Estimate size" sizes: the form's config as it will be submitted (a fine-tune adds its parent and transfer settings). */
   estimateConfig?: (config: Cfg) => Cfg;
 }) {
@@ -48,6 +53,7 @@ export function RunConfigForm({
   const [rationale, setRationale] = useState("");
   const parsed = useMemo(() => parseTrainingConfig(cfg), [cfg]);
   const diff = useMemo(() => (parentConfig && parsed.ok ? diffConfigs(parentConfig, parsed.config) : []), [parentConfig, parsed]);
+  const baselineDiff = useMemo(() => (baseline && parsed.ok ? diffConfigs(baseline.config, parsed.config) : null), [baseline, parsed]);
   const t = cfg.training;
   const d = cfg.data;
   const setTraining = (patch: Partial<Cfg["training"]>) => setCfg({ ...cfg, training: { ...t, ...patch } });
@@ -67,6 +73,7 @@ export function RunConfigForm({
       <TrainingSection training={t} onChange={setTraining} />
       <ConfigJsonEditor config={cfg} onChange={setCfg} />
       {parentConfig ? <ParentDiff diff={diff} /> : null}
+      {baseline && baselineDiff ? <BaselineDiff label={baseline.label} diff={baselineDiff} /> : null}
       {extra}
       <MemoryEstimate config={parsed.ok ? (estimateConfig ? estimateConfig(cfg) : cfg) : null} />
       <label className="field" style={{ marginBottom: 12 }}>
@@ -75,7 +82,11 @@ export function RunConfigForm({
           aria-label="Rationale"
           value={rationale}
           onChange={(e) => setRationale(e.target.value)}
-          placeholder="e.g. baseline with a small MLP; lower learning rate because the loss oscillated"
+          placeholder={
+            baseline
+              ? `what this run changes vs ${baseline.label} (see the changes above), and why`
+              : "e.g. baseline with a small MLP; lower learning rate because the loss oscillated"
+          }
         />
       </label>
       {!parsed.ok ? (
@@ -97,6 +108,37 @@ export function RunConfigForm({
         </span>
       ) : null}
     </form>
+  );
+}
+
+/** What the form changes against the baseline run it started from; none = a like-for-like repeat of it. */
+function BaselineDiff({ label, diff }: { label: string; diff: ReturnType<typeof diffConfigs> }) {
+  return (
+    <fieldset>
+      <legend>Changes from the baseline, {label}</legend>
+      {diff.length === 0 ? (
+        <p className="muted">Same configuration as the baseline (split seed included): a like-for-like comparison.</p>
+      ) : (
+        <table aria-label="Changes from the baseline">
+          <thead>
+            <tr>
+              <th>Setting</th>
+              <th>Baseline</th>
+              <th>This run</th>
+            </tr>
+          </thead>
+          <tbody>
+            {diff.map((c) => (
+              <tr key={c.path}>
+                <td className="mono">{c.path}</td>
+                <td className="mono">{JSON.stringify(c.oldValue)}</td>
+                <td className="mono">{JSON.stringify(c.newValue)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </fieldset>
   );
 }
 

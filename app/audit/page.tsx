@@ -2,11 +2,13 @@
 /**
  * The audit page: the server's public key and fingerprint (downloadable), the latest signed checkpoint (downloadable
  * as a trusted checkpoint), the last verification result per level and "Verify now" (verification-panel.tsx), the auditor's report for each model
- * version (production first), and the ledger's events with filters (actor, action, entity, time) and inclusion proofs.
+ * version (production first), and the ledger's events with filters (actor, action, entity, time): each event reads as a
+ * sentence (app/_components/audit/event-sentence.ts), its payload expands in full under its row, and its inclusion
+ * proof opens right under its row too (not at the end of the list).
  * Every role can use it; nothing here changes project data (verify and export are recorded in the ledger).
  */
 import Link from "next/link";
-import { useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { useQuery } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_trpc/client";
 import { Shell } from "@/app/_components/shell";
@@ -14,6 +16,7 @@ import { Empty, ErrorState, Loading } from "@/app/_components/states";
 import { Hash } from "@/app/_components/hash";
 import { downloadText as download } from "@/app/_components/download";
 import { formatCount, formatTime } from "@/app/_components/format";
+import { eventSentence } from "@/app/_components/audit/event-sentence";
 import { VerificationPanel } from "./verification-panel";
 import { WitnessesPanel } from "./witnesses-panel";
 
@@ -128,7 +131,16 @@ function Events() {
   const trpc = useTRPC();
   const [draft, setDraft] = useState<Filters>(EMPTY);
   const [filters, setFilters] = useState<Filters>(EMPTY);
+  // The proof opens inline under its event's row (one at a time); payloads expand in full, any number at once.
   const [proofSeq, setProofSeq] = useState<number | null>(null);
+  const [openPayloads, setOpenPayloads] = useState<ReadonlySet<number>>(new Set());
+  const togglePayload = (seq: number) =>
+    setOpenPayloads((prev) => {
+      const next = new Set(prev);
+      if (next.has(seq)) next.delete(seq);
+      else next.add(seq);
+      return next;
+    });
   const actions = useQuery(trpc.audit.actions.queryOptions());
   const input = Object.fromEntries(Object.entries(filters).filter(([, v]) => v !== "")) as Partial<Filters>;
   const [limit, setLimit] = useState(50);
@@ -206,44 +218,77 @@ function Events() {
             <tr>
               <th>Seq</th>
               <th>Time (UTC)</th>
-              <th>Actor</th>
-              <th>Action</th>
+              <th>Event</th>
               <th>Entity</th>
-              <th>Payload</th>
               <th>Leaf</th>
               <th></th>
             </tr>
           </thead>
-          <tbody>
-            {rows.map((e) => (
-              <tr key={e.seq} data-seq={e.seq}>
-                <td>{e.seq}</td>
-                <td>{formatTime(e.at)}</td>
-                <td>
-                  {e.actorName} <span className="badge">{e.role}</span>
-                </td>
-                <td>
-                  <code>{e.action}</code>
-                </td>
-                <td>
-                  {e.entityType} {e.entityId}
-                </td>
-                <td>
-                  <code className="mono" style={{ wordBreak: "break-all", fontSize: 11 }}>
-                    {JSON.stringify(e.payload).slice(0, 240)}
-                  </code>
-                </td>
-                <td>
-                  <Hash value={e.leafHash} label={`leaf hash of event ${e.seq}`} />
-                </td>
-                <td>
-                  <button type="button" onClick={() => setProofSeq(e.seq)}>
-                    Proof
-                  </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
+          {/* One tbody per event: its row, then (when opened) its proof right under it, then its payload. */}
+          {rows.map((e) => {
+            const open = openPayloads.has(e.seq);
+            return (
+              <tbody key={e.seq}>
+                <tr data-seq={e.seq}>
+                  <td>{e.seq}</td>
+                  <td>{formatTime(e.at)}</td>
+                  <td>
+                    <span>{eventSentence(e)}</span>{" "}
+                    <span className="muted" style={{ fontSize: 11 }}>
+                      <span className="badge">{e.role}</span> <code>{e.action}</code>
+                    </span>
+                  </td>
+                  <td>
+                    {e.entityType} {e.entityId}
+                  </td>
+                  <td>
+                    <Hash value={e.leafHash} label={`leaf hash of event ${e.seq}`} />
+                  </td>
+                  <td className="row" style={{ flexWrap: "nowrap" }}>
+                    <button
+                      type="button"
+                      aria-expanded={open}
+                      aria-label={`Payload of event ${e.seq}`}
+                      onClick={() => togglePayload(e.seq)}
+                    >
+                      Payload
+                    </button>
+                    <button type="button" aria-expanded={proofSeq === e.seq} onClick={() => setProofSeq(proofSeq === e.seq ? null : e.seq)}>
+                      Proof
+                    </button>
+                  </td>
+                </tr>
+                {proofSeq === e.seq ? (
+                  <tr>
+                    <td colSpan={6}>
+                      <Proof seq={e.seq} onClose={() => setProofSeq(null)} />
+                    </td>
+                  </tr>
+                ) : null}
+                {open ? (
+                  <tr>
+                    <td colSpan={6}>
+                      <pre
+                        role="region"
+                        aria-label={`Full payload of event ${e.seq}`}
+                        className="mono"
+                        style={{
+                          whiteSpace: "pre-wrap",
+                          wordBreak: "break-all",
+                          fontSize: 11,
+                          margin: 0,
+                          maxHeight: 480,
+                          overflow: "auto",
+                        }}
+                      >
+                        {JSON.stringify(e.payload, null, 2)}
+                      </pre>
+                    </td>
+                  </tr>
+                ) : null}
+              </tbody>
+            );
+          })}
         </table>
       )}
       {events.data?.nextBeforeSeq && limit < 500 ? (
@@ -251,7 +296,6 @@ function Events() {
           Load older events
         </button>
       ) : null}
-      {proofSeq !== null ? <Proof seq={proofSeq} onClose={() => setProofSeq(null)} /> : null}
     </section>
   );
 }
@@ -259,8 +303,13 @@ function Events() {
 function Proof({ seq, onClose }: { seq: number; onClose: () => void }) {
   const trpc = useTRPC();
   const proof = useQuery(trpc.audit.inclusionProof.queryOptions({ seq }));
+  // Opened under its row: scroll only as far as needed to show it (a row near the bottom of the window would hide it).
+  const ref = useRef<HTMLElement>(null);
+  useEffect(() => {
+    ref.current?.scrollIntoView({ block: "nearest" });
+  }, [proof.isPending]);
   return (
-    <aside aria-label={`Inclusion proof of event ${seq}`} className="panel" style={{ marginTop: 12 }}>
+    <aside ref={ref} aria-label={`Inclusion proof of event ${seq}`} className="panel" style={{ margin: 0 }}>
       <div className="row">
         <strong>Inclusion proof of event #{seq}</strong>
         <span className="spacer" />

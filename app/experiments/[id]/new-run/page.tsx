@@ -1,20 +1,38 @@
 "use client";
-/** New run: the config form; launching records the whole config as the author's first decision. */
+/**
+ * New run: the config form; launching records the whole config as the author's first decision.
+ * "Start from" picks the baseline the form is prefilled from: one of the experiment's runs (default: its latest, so a
+ * comparison with it is like for like — same data, split seed and settings) or the demo default. The form then shows
+ * what differs from that baseline before launch. The baseline only prefills: the run is created as a new run, not a fork.
+ */
 import Link from "next/link";
-import { use } from "react";
+import { use, useState } from "react";
 import { useRouter } from "next/navigation";
 import { useMutation, useQuery } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_trpc/client";
 import { Shell } from "@/app/_components/shell";
-import { ErrorState } from "@/app/_components/states";
+import { ErrorState, Loading } from "@/app/_components/states";
 import { DEFAULT_CONFIG, RunConfigForm } from "@/app/_components/run-config-form";
+import type { TrainingConfigInput } from "@/contracts/training-config";
+
+/** "" = not chosen yet (the latest run once the list is loaded), "default" = the demo default, else a run id. */
+type Choice = "" | "default" | `${number}`;
 
 function NewRun({ experimentId }: { experimentId: number }) {
   const trpc = useTRPC();
   const router = useRouter();
   const experiment = useQuery(trpc.projects.experiment.queryOptions({ id: experimentId }));
+  const runs = useQuery(trpc.runs.list.queryOptions({ experimentId }));
+  const [choice, setChoice] = useState<Choice>("");
+  // listRuns is newest first: the latest run is the first row.
+  const effective: Choice = choice !== "" ? choice : runs.data ? (runs.data[0] ? `${runs.data[0].id}` : "default") : "";
+  const baselineId = effective !== "" && effective !== "default" ? Number(effective) : null;
+  const baseline = useQuery({ ...trpc.runs.get.queryOptions({ id: baselineId ?? 0 }), enabled: baselineId !== null });
   const create = useMutation(trpc.runs.create.mutationOptions({ onSuccess: (r) => router.push(`/runs/${r.id}`) }));
   if (experiment.error) return <ErrorState error={experiment.error} />;
+  if (runs.error) return <ErrorState error={runs.error} title="Could not load the experiment's runs" />;
+  const ready = effective === "default" || (baselineId !== null && baseline.data?.id === baselineId);
+  const baselineLabel = baseline.data ? `run #${baseline.data.id} (${baseline.data.name})` : "";
   return (
     <>
       <p className="muted">
@@ -23,13 +41,34 @@ function NewRun({ experimentId }: { experimentId: number }) {
       <h1>New run</h1>
       <p className="subtitle">Choose the data, the model and how to train it. Every choice is recorded with your rationale.</p>
       <div className="panel">
-        <RunConfigForm
-          initial={DEFAULT_CONFIG}
-          submitLabel="Launch run"
-          busy={create.isPending}
-          serverError={create.error}
-          onSubmit={(config, rationale) => create.mutate({ experimentId, config, rationale })}
-        />
+        <label className="field" style={{ marginBottom: 12, maxWidth: 480 }}>
+          <span>Start from</span>
+          <select aria-label="Start from" value={effective} disabled={!runs.data} onChange={(e) => setChoice(e.target.value as Choice)}>
+            {effective === "" ? <option value="">loading runs…</option> : null}
+            {(runs.data ?? []).map((r, i) => (
+              <option key={r.id} value={`${r.id}`}>
+                run #{r.id} · {r.name} · {r.status}
+                {i === 0 ? " (latest)" : ""}
+              </option>
+            ))}
+            <option value="default">the demo default configuration</option>
+          </select>
+        </label>
+        {baseline.error ? <ErrorState error={baseline.error} title="Could not load the baseline run" /> : null}
+        {!ready ? (
+          <Loading what="Loading the baseline's configuration" />
+        ) : (
+          <RunConfigForm
+            // A new baseline resets the form: it is a fresh start from that run's config, not a merge.
+            key={effective}
+            initial={effective === "default" ? DEFAULT_CONFIG : (baseline.data!.config as TrainingConfigInput)}
+            baseline={effective === "default" ? undefined : { label: baselineLabel, config: baseline.data!.config }}
+            submitLabel="Launch run"
+            busy={create.isPending}
+            serverError={create.error}
+            onSubmit={(config, rationale) => create.mutate({ experimentId, config, rationale })}
+          />
+        )}
       </div>
     </>
   );

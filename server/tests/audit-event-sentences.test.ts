@@ -1,0 +1,86 @@
+/**
+ * The audit page's sentences: every action of the ledger has a renderer (a new action without one fails here), a
+ * few sentences read exactly as a person expects, and odd payloads (old shapes, missing keys) never throw.
+ */
+import { describe, expect, it } from "vitest";
+import { AUDIT_ACTIONS } from "@/server/audit/actions";
+import { eventSentence, RENDERED_ACTIONS } from "@/app/_components/audit/event-sentence";
+
+const ev = (action: string, payload: unknown, entityId: string | number = 12, actorName = "Eve Engineer", entityType = "run") => ({
+  action,
+  payload,
+  entityId,
+  actorName,
+  entityType,
+});
+
+describe("audit event sentences", () => {
+  it("has a renderer for every audit action", () => {
+    const missing = AUDIT_ACTIONS.filter((a) => !RENDERED_ACTIONS.includes(a));
+    expect(missing, "actions without a sentence renderer in app/_components/audit/event-sentence.ts").toEqual([]);
+  });
+
+  it("renders every action without throwing, with an empty or odd payload, and names the actor", () => {
+    for (const action of AUDIT_ACTIONS) {
+      for (const payload of [{}, null, [1], { changes: "x", counts: null, before: null }]) {
+        const s = eventSentence(ev(action, payload));
+        expect(s.length).toBeGreaterThan(5);
+        expect(s).not.toContain("undefined");
+      }
+    }
+  });
+
+  it("reads a pilot's change as actor, verb, object and values", () => {
+    expect(
+      eventSentence(
+        ev(
+          "run.interventionRequested",
+          {
+            runId: 12,
+            kind: "set",
+            changes: [{ path: "training.learningRate", oldValue: 0.05, newValue: 0.005 }],
+            rationale: "val loss oscillates",
+          },
+          3,
+          "Eve Engineer",
+          "intervention",
+        ),
+      ),
+    ).toBe("Eve Engineer asked to change the learning rate of run #12 from 0.05 to 0.005: 'val loss oscillates'");
+    expect(
+      eventSentence(
+        ev("run.interventionApplied", { runId: 12, kind: "set", epoch: 7, checkpointId: 40 }, 3, "Eve Engineer", "intervention"),
+      ),
+    ).toBe("Eve Engineer's request #3 (set) took effect on run #12 at epoch 7");
+  });
+
+  it("reads an alias move, a promotion request and a sign-in", () => {
+    expect(
+      eventSentence(
+        ev(
+          "alias.move",
+          { model: "iris-clf", alias: "production", version: 2, promotionRequestId: 5, rationale: "beats v1" },
+          1,
+          "Rui Reviewer",
+          "model",
+        ),
+      ),
+    ).toBe("Rui Reviewer moved production of iris-clf to v2 (request #5): 'beats v1'");
+    expect(
+      eventSentence(
+        ev("promotion.request", { model: "iris-clf", version: 2, alias: "production", rationale: "ready" }, 5, "Erin Engineer"),
+      ),
+    ).toBe("Erin Engineer asked to move iris-clf v2 to production: 'ready'");
+    expect(eventSentence(ev("user.signIn", { email: "a@b" }, 1, "Ada Admin", "user"))).toBe("Ada Admin signed in");
+    expect(eventSentence(ev("run.annotate", { field: "name", from: "run 3", to: "lr sweep 0.01" }, 9))).toBe(
+      "Eve Engineer changed the name of run #9 from 'run 3' to 'lr sweep 0.01'",
+    );
+    expect(eventSentence(ev("run.create", { experimentId: 4, name: "run 3", origin: "fork", parentRunId: 2 }, 9))).toBe(
+      "Eve Engineer forked from run #2 as run #9 (run 3) in experiment #4",
+    );
+  });
+
+  it("falls back to a plain sentence for an action this build does not know", () => {
+    expect(eventSentence(ev("future.thing", {}, 7, "Ada Admin", "widget"))).toBe("Ada Admin did future.thing on widget #7");
+  });
+});
