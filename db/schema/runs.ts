@@ -22,7 +22,10 @@ export const runs = sqliteTable(
     experimentId: integer("experiment_id")
       .notNull()
       .references(() => experiments.id),
+    /** Editable after launch (server/runs/annotate.ts, event run.annotate); the config never changes. */
     name: text("name").notNull(),
+    /** Free text an engineer adds after launch (run.annotate); "" until then. */
+    description: text("description").notNull().default(""),
     status: text("status", { enum: RUN_STATUSES }).notNull(),
     /** Canonical JSON of the parsed config (defaults filled in). Immutable. */
     configJson: text("config_json").notNull(),

@@ -22,6 +22,7 @@ export const AUDIT_ACTIONS = [
   "run.interrupted",
   "run.tag",
   "run.untag",
+  "run.annotate",
   "run.interventionRequested",
   "run.interventionCancelled",
   "run.interventionApplied",

@@ -1,6 +1,7 @@
 /** Runs: launch (new, fork, re-run, fine-tune), read, live metric points, cancel, tags, size estimate, on-demand evaluation. */
 import { z } from "zod";
 import { router, signedInProcedure, engineerProcedure, roleProcedure } from "@/server/trpc/init";
+import { annotateInput, annotateRun } from "@/server/runs/annotate";
 import {
   cancelRun,
   resumeInterruptedRun,
@@ -50,6 +51,8 @@ export const runsRouter = router({
   resumeInterrupted: engineerProcedure
     .input(runId)
     .mutation(({ ctx, input }) => resumeInterruptedRun(ctx.services, ctx.services.orchestrator, input.id)),
+  /** Renames or describes a run after launch (any engineer; one run.annotate event per changed field; config untouched). */
+  annotate: engineerProcedure.input(annotateInput).mutation(({ ctx, input }) => annotateRun(ctx.services, input)),
   addTag: engineerProcedure.input(tagInput).mutation(({ ctx, input }) => addRunTag(ctx.services, input)),
   removeTag: engineerProcedure.input(tagInput).mutation(({ ctx, input }) => removeRunTag(ctx.services, input)),
   /** Parameter count and memory estimate (training vs inference; float32, bfloat16, int8) of a config, before it runs. */

@@ -97,6 +97,7 @@ const PROCEDURES: Record<string, { access: Access; input?: unknown; note?: strin
   "models.withdrawPromotion": { access: ["engineer"], input: { requestId: NONE, reason: "matrix" } },
   "explore.search": { access: "signedIn", input: { experimentId: NONE } },
   "explore.columns": { access: "signedIn", input: { experimentId: NONE } },
+  "explore.export": { access: "signedIn", input: { experimentId: NONE, format: "csv" } },
   "explore.group": { access: "signedIn", input: { by: "config.training.seed", metric: "metrics.loss", experimentId: NONE } },
   "explore.compare": { access: "signedIn", input: { ids: [NONE, NONE - 1] } },
   "explore.series": { access: "signedIn", input: { runIds: [NONE], key: "loss" } },

@@ -61,6 +61,8 @@ beforeAll(async () => {
     rationale: "lower the learning rate: validation loss oscillates",
   });
   await app.orchestrator.waitFor(run2);
+  // Renamed after launch (run.annotate): the bundle's verifiers judge the name by the latest rename.
+  await app.as("engineer").runs.annotate({ runId: run2, name: "iris lower lr", description: "fork with lr 0.01" });
   const v2 = await app.as("engineer").models.register({ runId: run2, modelName: MODEL });
   v2Id = v2.modelVersionId;
   v2Weights = v2.weightsSha256;

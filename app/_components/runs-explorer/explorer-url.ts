@@ -7,13 +7,14 @@
 import { useCallback, useEffect, useState } from "react";
 import { usePathname, useRouter, useSearchParams } from "next/navigation";
 
+/** Metrics first (issue 14): the chooser lists them in this order; the grid shows metric columns before params anyway. */
 export const DEFAULT_COLUMNS = [
+  "metrics.val_accuracy",
+  "metrics.val_loss",
   "params.training.optimizer.name",
   "params.training.learningRate",
   "params.training.batchSize",
   "params.training.epochs",
-  "metrics.val_accuracy",
-  "metrics.val_loss",
 ];
 export const DEFAULT_SORT: SortField[] = [{ field: "created", dir: "desc" }];
 

@@ -11,6 +11,10 @@ import type { RowSelectionState } from "@tanstack/react-table";
 import { useTRPC } from "@/app/_trpc/client";
 import { FilterBox } from "./filter-box";
 import { ColumnChooser } from "./column-chooser";
+import { ExportButtons } from "./export-buttons";
+import { AnnotateDialog } from "./annotate-dialog";
+import { useMe } from "@/app/_components/shell";
+import type { RunRow } from "@/server/runs/explore";
 import { GroupPanel } from "./group-panel";
 import { RunsGrid } from "./runs-grid";
 import { useExplorerView } from "./explorer-url";
@@ -30,6 +34,9 @@ export function RunsExplorer({ experimentId }: { experimentId?: number }) {
     .map(Number);
   const canCompare = selectedIds.length >= 2 && selectedIds.length <= MAX_COMPARE;
   const onError = useCallback((e: unknown) => setSearchError(e), []);
+  const me = useMe();
+  const [editing, setEditing] = useState<RunRow | null>(null);
+  const onEdit = useCallback((run: RunRow) => setEditing(run), []);
 
   return (
     <div className="explorer">
@@ -37,6 +44,7 @@ export function RunsExplorer({ experimentId }: { experimentId?: number }) {
         <FilterBox value={view.filter} error={searchError} onApply={(filter) => setView({ filter })} />
         <div className="row" style={{ marginTop: 10 }}>
           <ColumnChooser info={columnInfo.data} chosen={view.columns} onChange={(columns) => setView({ columns })} />
+          <ExportButtons view={{ experimentId, filter: view.filter, sort: view.sort, columns: view.columns }} />
           <span className="spacer" />
           {selectedIds.length ? (
             <button type="button" onClick={() => setSelection({})}>
@@ -68,6 +76,7 @@ export function RunsExplorer({ experimentId }: { experimentId?: number }) {
         onChange={(group, groupMetric) => setView({ group, groupMetric })}
         onPickGroup={(clause) => setView({ filter: view.filter ? `(${view.filter}) AND ${clause}` : clause })}
       />
+      {editing ? <AnnotateDialog key={editing.id} run={editing} onClose={() => setEditing(null)} /> : null}
       <section className="panel" aria-label="Runs table">
         <RunsGrid
           query={{ experimentId, filter: view.filter, sort: view.sort, columns: view.columns }}
@@ -75,6 +84,7 @@ export function RunsExplorer({ experimentId }: { experimentId?: number }) {
           onSelectionChange={setSelection}
           onSortChange={(sort) => setView({ sort })}
           onError={onError}
+          onEdit={me.data?.role === "engineer" ? onEdit : undefined}
         />
       </section>
     </div>

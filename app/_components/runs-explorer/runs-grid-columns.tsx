@@ -1,8 +1,9 @@
 "use client";
 /**
  * The runs table's model and columns (used by runs-grid.tsx): rows are windows of the query's result, one GridRow
- * per position, with `run` null until its page has loaded; the fixed columns, then the chosen param and metric
- * columns in the order of the URL.
+ * per position, with `run` null until its page has loaded. Order: selection, run name, the chosen metric columns,
+ * status, the chosen param columns, then experiment/author/created/duration (issue 14: the metrics a person
+ * compares runs by are in view at 1280 px without scrolling right). Within metrics and params the URL's order.
  *
  * Invariant: column ids are the sort fields the server understands ("name", "created", "metrics.x", "params.y"…),
  * so a header click sorts on the server by the same id.
@@ -13,7 +14,7 @@ import { createColumnHelper, rowSelectionFeature, rowSortingFeature, tableFeatur
 import { StatusBadge } from "@/app/_components/status-badge";
 import { formatDuration, formatMetric, formatTime } from "@/app/_components/format";
 import type { RunRow } from "@/server/runs/explore";
-import { columnLabel, formatParam, metricRowKey, parseColumn } from "./column-fields";
+import { columnLabel, formatParam, metricRowKey, parseColumn, type ChosenColumn } from "./column-fields";
 
 export const features = tableFeatures({ rowSortingFeature, rowSelectionFeature });
 export type GridRow = { index: number; run: RunRow | null };
@@ -32,78 +33,92 @@ export const FIXED_WIDTHS: Record<string, number> = {
 export const numeric = (id: string) => id === "duration" || id.startsWith("metrics.");
 
 /** The table's columns for the chosen param/metric fields; the experiment column only across experiments. */
-export function useGridColumns(chosenFields: string[], crossExperiment: boolean) {
+export function useGridColumns(chosenFields: string[], crossExperiment: boolean, onEdit?: (run: RunRow) => void) {
   const chosen = useMemo(() => chosenFields.flatMap((f) => parseColumn(f) ?? []), [chosenFields]);
-  return useMemo(
-    () =>
-      helper.columns([
-        helper.display({
-          id: "select",
-          header: () => <span className="sr-only">Select</span>,
-          cell: ({ row }) =>
-            row.original.run ? (
-              <input
-                type="checkbox"
-                aria-label={`Select run ${row.original.run.name}`}
-                checked={row.getIsSelected()}
-                onChange={row.getToggleSelectedHandler()}
-              />
-            ) : null,
-          enableSorting: false,
-        }),
-        helper.accessor((r) => r.run?.name, {
-          id: "name",
-          header: "Run",
-          cell: ({ row }) =>
-            row.original.run ? (
-              <>
+  return useMemo(() => {
+    const chosenColumn = (c: ChosenColumn) =>
+      helper.accessor((r) => (c.kind === "param" ? r.run?.params[c.path] : r.run?.metrics[metricRowKey(c)]), {
+        id: c.field,
+        header: () => <span title={c.field}>{columnLabel(c)}</span>,
+        cell: ({ row }) => {
+          const run = row.original.run;
+          if (!run) return null;
+          return c.kind === "param" ? formatParam(run.params[c.path]) : formatMetric(run.metrics[metricRowKey(c)], c.key);
+        },
+      });
+    return helper.columns([
+      helper.display({
+        id: "select",
+        header: () => <span className="sr-only">Select</span>,
+        cell: ({ row }) =>
+          row.original.run ? (
+            <input
+              type="checkbox"
+              aria-label={`Select run ${row.original.run.name}`}
+              checked={row.getIsSelected()}
+              onChange={row.getToggleSelectedHandler()}
+            />
+          ) : null,
+        enableSorting: false,
+      }),
+      helper.accessor((r) => r.run?.name, {
+        id: "name",
+        header: "Run",
+        cell: ({ row }) =>
+          row.original.run ? (
+            <span className="name-cell" title={row.original.run.description || undefined}>
+              <span className="name-text">
                 <Link href={`/runs/${row.original.run.id}`}>{row.original.run.name}</Link>{" "}
                 <span className="muted">#{row.original.run.id}</span>
-              </>
-            ) : (
-              <span className="muted">loading…</span>
-            ),
-        }),
-        helper.accessor((r) => r.run?.status, {
-          id: "status",
-          header: "Status",
-          cell: ({ row }) => (row.original.run ? <StatusBadge status={row.original.run.status} /> : null),
-        }),
-        ...(crossExperiment
-          ? [
-              helper.accessor((r) => r.run?.experimentName, {
-                id: "experiment",
-                header: "Experiment",
-                cell: ({ row }) =>
-                  row.original.run ? (
-                    <Link href={`/experiments/${row.original.run.experimentId}`}>{row.original.run.experimentName}</Link>
-                  ) : null,
-              }),
-            ]
-          : []),
-        helper.accessor((r) => r.run?.author, { id: "author", header: "Author" }),
-        helper.accessor((r) => r.run?.createdAt, {
-          id: "created",
-          header: "Created (UTC)",
-          cell: ({ row }) => (row.original.run ? formatTime(row.original.run.createdAt) : null),
-        }),
-        helper.accessor((r) => r.run?.durationMs, {
-          id: "duration",
-          header: "Duration",
-          cell: ({ row }) => (row.original.run ? formatDuration(row.original.run.durationMs) : null),
-        }),
-        ...chosen.map((c) =>
-          helper.accessor((r) => (c.kind === "param" ? r.run?.params[c.path] : r.run?.metrics[metricRowKey(c)]), {
-            id: c.field,
-            header: () => <span title={c.field}>{columnLabel(c)}</span>,
-            cell: ({ row }) => {
-              const run = row.original.run;
-              if (!run) return null;
-              return c.kind === "param" ? formatParam(run.params[c.path]) : formatMetric(run.metrics[metricRowKey(c)], c.key);
-            },
-          }),
-        ),
-      ]),
-    [chosen, crossExperiment],
-  );
+                {row.original.run.tags.length ? <span className="muted"> · {row.original.run.tags.join(", ")}</span> : null}
+              </span>
+              {onEdit ? (
+                <>
+                  <button
+                    type="button"
+                    className="link-button"
+                    aria-label={`Edit run ${row.original.run.name}`}
+                    onClick={() => onEdit(row.original.run!)}
+                  >
+                    Edit
+                  </button>
+                </>
+              ) : null}
+            </span>
+          ) : (
+            <span className="muted">loading…</span>
+          ),
+      }),
+      ...chosen.filter((c) => c.kind === "metric").map(chosenColumn),
+      helper.accessor((r) => r.run?.status, {
+        id: "status",
+        header: "Status",
+        cell: ({ row }) => (row.original.run ? <StatusBadge status={row.original.run.status} /> : null),
+      }),
+      ...chosen.filter((c) => c.kind === "param").map(chosenColumn),
+      ...(crossExperiment
+        ? [
+            helper.accessor((r) => r.run?.experimentName, {
+              id: "experiment",
+              header: "Experiment",
+              cell: ({ row }) =>
+                row.original.run ? (
+                  <Link href={`/experiments/${row.original.run.experimentId}`}>{row.original.run.experimentName}</Link>
+                ) : null,
+            }),
+          ]
+        : []),
+      helper.accessor((r) => r.run?.author, { id: "author", header: "Author" }),
+      helper.accessor((r) => r.run?.createdAt, {
+        id: "created",
+        header: "Created (UTC)",
+        cell: ({ row }) => (row.original.run ? formatTime(row.original.run.createdAt) : null),
+      }),
+      helper.accessor((r) => r.run?.durationMs, {
+        id: "duration",
+        header: "Duration",
+        cell: ({ row }) => (row.original.run ? formatDuration(row.original.run.durationMs) : null),
+      }),
+    ]);
+  }, [chosen, crossExperiment, onEdit]);
 }

@@ -112,18 +112,21 @@ export function RunsGrid({
   onSelectionChange,
   onSortChange,
   onError,
+  onEdit,
 }: {
   query: GridQuery;
   selection: RowSelectionState;
   onSelectionChange: (s: RowSelectionState) => void;
   onSortChange: (sort: SortField[]) => void;
   onError: (error: unknown) => void;
+  /** Engineers only: the name cell's "Edit" button (name, description, tags). */
+  onEdit?: (run: RunRow) => void;
 }) {
   const scrollRef = useRef<HTMLDivElement>(null);
   const { first, total, virtualizer, items, firstIndex, data } = useRunWindow(query, scrollRef);
   useEffect(() => onError(first.error ?? null), [first.error, onError]);
 
-  const columns = useGridColumns(query.columns, query.experimentId === undefined);
+  const columns = useGridColumns(query.columns, query.experimentId === undefined, onEdit);
 
   const sorting = useMemo<SortingState>(() => query.sort.map((s) => ({ id: s.field, desc: s.dir === "desc" })), [query.sort]);
   const table = useTable({
@@ -143,10 +146,11 @@ export function RunsGrid({
   });
 
   const rows = table.getRowModel().rows;
-  const columnsKey = table
+  // Rows are memoised on this key: it changes with the column set and with the Edit button (known once "me" loads).
+  const columnsKey = `${table
     .getAllLeafColumns()
     .map((c) => c.id)
-    .join("|");
+    .join("|")}${onEdit ? "|edit" : ""}`;
   const widthOf = (id: string) => FIXED_WIDTHS[id] ?? 150;
   const tableWidth = table.getAllLeafColumns().reduce((n, c) => n + widthOf(c.id), 0);
   const padTop = items[0]?.start ?? 0;

@@ -2,7 +2,8 @@
  * Content check of runs: each run row against run.create (config hash recomputed from the stored config text, name,
  * origin, parents, experiment, author, time), run.start (backend, environment, memory, data), the end event
  * (status, final weights, time) and run.fail (error); the row's status against the latest lifecycle event; the
- * seed and run_params rows derived from the config.
+ * seed and run_params rows derived from the config; the name and description against the latest run.annotate of
+ * each field (server/runs/annotate.ts), the name at creation being the first annotate's `from`.
  *
  * Invariant: the config hash is sha256 of the stored canonical text; a stored text that is not canonical but
  * denotes the same value is accepted (its canonical form is hashed).
@@ -77,7 +78,29 @@ function checkConfig(c: ContentChecker, run: RunRow, ev: EventRef, recorded: unk
 export const END_ACTIONS = ["run.complete", "run.cancel", "run.fail"] as const;
 export const LIFECYCLE_ACTIONS = ["run.start", "run.interrupted", ...END_ACTIONS] as const;
 
+/** Per "runId:field", the first `from` and the last `to` of the run.annotate events (in seq order). */
+type Annotation = { firstFrom: unknown; lastTo: unknown; lastSeq: number };
+function annotations(c: ContentChecker, events: EventSource): Map<string, Annotation> {
+  const out = new Map<string, Annotation>();
+  for (const ev of events.byAction("run.annotate")) {
+    const p = parsePayload(c, "run", ev.entityId, ev);
+    if (!p || typeof p.field !== "string") continue;
+    const key = `${ev.entityId}:${p.field}`;
+    const a = out.get(key);
+    if (a) Object.assign(a, { lastTo: p.to, lastSeq: ev.seq });
+    else out.set(key, { firstFrom: p.from, lastTo: p.to, lastSeq: ev.seq });
+  }
+  return out;
+}
+
 export function checkRuns(c: ContentChecker, events: EventSource, t: Tables, withRun: Map<number, DecisionRow[]>): RunLedger {
+  const annotated = annotations(c, events);
+  // The name run.create recorded: before any rename, the row's; after, the first rename's `from` (the row's
+  // current name is then judged against the last rename below).
+  const nameAtCreate = (run: RunRow) => {
+    const a = annotated.get(`${run.id}:name`);
+    return a && typeof a.firstFrom === "string" ? a.firstFrom : run.name;
+  };
   const created = checkCreations(c, events, {
     entityType: "run",
     action: "run.create",
@@ -85,7 +108,8 @@ export function checkRuns(c: ContentChecker, events: EventSource, t: Tables, wit
     complete: t.complete,
     fast: (run, ev) => {
       const sha = sha256Hex(run.configJson);
-      if (sha !== run.configSha256 || ev.payload !== runCreateText(run, sha, withRun.get(run.id) ?? [])) return false;
+      const text = runCreateText({ ...run, name: nameAtCreate(run) }, sha, withRun.get(run.id) ?? []);
+      if (sha !== run.configSha256 || ev.payload !== text) return false;
       c.checked += 8;
       return true;
     },
@@ -94,7 +118,7 @@ export function checkRuns(c: ContentChecker, events: EventSource, t: Tables, wit
       checkConfig(c, run, ev, p.configSha256);
       c.compareFields("run", run.id, ev, p, [
         ["experimentId", run.experimentId, "experiment"],
-        ["name", run.name, "run name"],
+        ["name", nameAtCreate(run), "run name"],
         ["origin", run.origin, "origin"],
         ["parentRunId", run.parentRunId, "parent run"],
         ["parentCheckpointId", run.parentCheckpointId, "parent checkpoint"],
@@ -149,6 +173,13 @@ export function checkRuns(c: ContentChecker, events: EventSource, t: Tables, wit
   }
 
   for (const run of t.runs.values()) {
+    // Name and description: the latest run.annotate of each field, else run.create's name (checked above) and "".
+    if (!changedLater(events, ["run.annotate"], run.id)) {
+      const name = annotated.get(`${run.id}:name`);
+      if (name) c.compare("run", run.id, "run name (latest run.annotate)", name.lastTo, run.name, name.lastSeq);
+      const description = annotated.get(`${run.id}:description`);
+      c.compare("run", run.id, "run description", description ? description.lastTo : "", run.description, description?.lastSeq ?? null);
+    }
     if (changedLater(events, LIFECYCLE_ACTIONS, run.id)) continue; // the row shows a state the verified events do not reach
     const start = starts.get(String(run.id))?.at(-1);
     if (start && start.payload === runStartText(run)) {

@@ -12,6 +12,8 @@ export type RunRow = {
   id: number;
   experimentId: number;
   name: string;
+  /** "" in databases from before the column existed (migration 0011). */
+  description: string;
   status: string;
   configJson: string;
   configSha256: string;
@@ -247,10 +249,12 @@ export function loadRunConfigs(sqlite: Database.Database): Map<number, RunConfig
 
 /** The runs table, in table order (the order the content check walks runs in, wherever it runs). */
 export function loadRuns(sqlite: Database.Database, into: Map<number, RunRow> = new Map()): Map<number, RunRow> {
+  // A bundle or backup made before migration 0011 has no description column: read it as "".
+  const hasDescription = sqlite.prepare("SELECT 1 FROM pragma_table_info('runs') WHERE name = 'description'").get() !== undefined;
   load(
     sqlite,
     "runs",
-    "id, experiment_id, name, status, config_json, config_sha256, seed, origin, parent_run_id, parent_checkpoint_id, dataset_version_id, split_id, backend, backend_reason, environment_json, param_count, memory_json, final_weights_sha256, error, created_by, created_at, started_at, finished_at",
+    `id, experiment_id, name, status, config_json, config_sha256, seed, origin, parent_run_id, parent_checkpoint_id, dataset_version_id, split_id, backend, backend_reason, environment_json, param_count, memory_json, final_weights_sha256, error, created_by, created_at, started_at, finished_at, ${hasDescription ? "description" : "''"}`,
     (r) => ({
       id: n(r[0]),
       experimentId: n(r[1]),
@@ -275,6 +279,7 @@ export function loadRuns(sqlite: Database.Database, into: Map<number, RunRow> = 
       createdAt: s(r[20]),
       startedAt: ss(r[21]),
       finishedAt: ss(r[22]),
+      description: s(r[23]),
     }),
     into,
   );

@@ -1057,7 +1057,17 @@ function checkFacts(dir, facts, log, exportEvent, content) {
   });
 
   // Runs: creation (config hash recomputed), start, end, status, metric points; decisions ride on run.create.
+  // A run renamed after launch (run.annotate, field "name"): run.create holds the first rename's `from`, the row the
+  // last rename's `to` (as server/audit/content/check-runs.ts).
+  const renames = new Map();
+  for (const e of byAction("run.annotate")) {
+    if (e.entityType !== "run" || e.payload?.field !== "name") continue;
+    const r = renames.get(e.entityId);
+    if (r) r.last = e;
+    else renames.set(e.entityId, { firstFrom: e.payload.from, last: e });
+  }
   const runCreates = created("run", "run.create", (r, ev) => {
+    const renamed = renames.get(String(r.id));
     const config = parsed(r.configJson);
     let found = textSha(r.configJson);
     if (
@@ -1071,12 +1081,13 @@ function checkFacts(dir, facts, log, exportEvent, content) {
     c.compare("run", r.id, "config_sha256 column", ev.payload.configSha256, r.configSha256, ev.seq);
     c.fields("run", r.id, ev, [
       ["experimentId", r.experimentId, "experiment"],
-      ["name", r.name, "run name"],
+      ["name", renamed ? renamed.firstFrom : r.name, "run name"],
       ["origin", r.origin, "origin"],
       ["parentRunId", r.parentRunId, "parent run"],
       ["parentCheckpointId", r.parentCheckpointId, "parent checkpoint"],
       ["createdAt", r.createdAt, "run creation time"],
     ]);
+    if (renamed) c.compare("run", r.id, "run name (latest run.annotate)", renamed.last.payload.to, r.name, renamed.last.seq);
     c.actor("run", r.id, ev, r.createdBy);
     c.compare("run", r.id, "seed (from its config)", config?.training?.seed ?? null, r.seed, ev.seq);
   });

@@ -93,6 +93,9 @@ beforeAll(async () => {
     .as("engineer")
     .runs.create({ experimentId: app.experimentId, config: irisConfig({ epochs: 3 }), rationale: "standalone verifier test" });
   await app.orchestrator.waitFor(id);
+  // Renamed twice after launch (run.annotate): the script judges run.create by the first rename's `from`, the row by the last.
+  await app.as("engineer").runs.annotate({ runId: id, name: "standalone baseline" });
+  await app.as("engineer").runs.annotate({ runId: id, name: "standalone baseline v2" });
   const v = await app.as("engineer").models.register({ runId: id, modelName: "iris-standalone" });
   const auditor = actorOf(app.db.select().from(users).where(eq(users.email, DEMO_USERS[3]!.email)).get()!);
   exported = path.join(tmp, "exported");

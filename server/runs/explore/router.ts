@@ -12,6 +12,7 @@ import { DomainError } from "@/server/errors";
 import { router, signedInProcedure } from "@/server/trpc/init";
 import {
   compareRuns,
+  exportRuns,
   fetchSeries,
   FilterSyntaxError,
   groupRuns,
@@ -63,6 +64,10 @@ export const seriesInput = z.object({
 export const exploreRouter = router({
   /** One page of runs matching the filter, sorted on the server, with the total count. */
   search: signedInProcedure.input(searchInput).query(({ ctx, input }) => asBadRequest(() => searchRuns(ctx.services.db, input))),
+  /** The current view (filter, sort, columns) as a CSV or JSON file's text, at most EXPORT_MAX_ROWS runs (says when cut). */
+  export: signedInProcedure
+    .input(searchInput.omit({ offset: true, limit: true }).extend({ format: z.enum(["csv", "json"]) }))
+    .query(({ ctx, input }) => asBadRequest(() => exportRuns(ctx.services.db, input))),
   /** Param paths (with value types) and metric keys present, for the column chooser. */
   columns: signedInProcedure.input(z.object({ experimentId })).query(({ ctx, input }) => listColumns(ctx.services.db, input.experimentId)),
   /** Runs grouped by a hyperparameter (or status/experiment/author) with count and mean/min/max of one metric. */

@@ -41,6 +41,8 @@ export type SearchRunsInput = {
 export type RunRow = {
   id: number;
   name: string;
+  /** Free text added after launch (runs.annotate); "" when none. */
+  description: string;
   status: RunStatus;
   experimentId: number;
   experimentName: string;
@@ -144,6 +146,7 @@ function loadRows(db: DbOrTx, ids: number[], columns: string[] | undefined): Run
     .select({
       id: runs.id,
       name: runs.name,
+      description: runs.description,
       status: runs.status,
       experimentId: runs.experimentId,
       experimentName: experiments.name,
@@ -188,6 +191,7 @@ function loadRows(db: DbOrTx, ids: number[], columns: string[] | undefined): Run
     byId.set(r.id, {
       id: r.id,
       name: r.name,
+      description: r.description,
       status: r.status,
       experimentId: r.experimentId,
       experimentName: r.experimentName,

@@ -142,6 +142,7 @@ describe("sorting, paging and rows", () => {
       {
         id: f.ids.adam,
         name: "adam-fast",
+        description: "",
         status: "completed",
         experimentId: 1,
         experimentName: "sweep",
