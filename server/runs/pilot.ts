@@ -220,6 +220,61 @@ export function cancelIntervention(ctx: Pick<ServiceContext, "db" | "actor">, ra
 }
 
 /**
+ * The one "applied" transition of a pending intervention (at a boundary's checkpoint, with its decision) and its
+ * run.interventionApplied event, in the caller's transaction. The event names the requester: it is their decision
+ * taking effect, as the decision row says. `payloadExtra` adds fields of one kind (a rollback's branch run).
+ */
+function recordApplied(
+  tx: DbOrTx,
+  a: {
+    pending: Row;
+    requester: typeof users.$inferSelect;
+    epoch: number;
+    step: number;
+    at: string;
+    checkpointId: number;
+    snapshot: MetricsSnapshot;
+    decision: typeof decisions.$inferSelect;
+    payloadExtra?: Record<string, unknown>;
+  },
+): Row {
+  const row = tx
+    .update(runInterventions)
+    .set({
+      status: "applied",
+      appliedAtEpoch: a.epoch,
+      appliedAtStep: a.step,
+      appliedAt: a.at,
+      metricsSnapshotJson: canonicalJson(a.snapshot),
+      checkpointId: a.checkpointId,
+      decisionId: a.decision.id,
+    })
+    .where(eq(runInterventions.id, a.pending.id))
+    .returning()
+    .get();
+  appendAuditEvent(tx, {
+    actor: actorOf(a.requester),
+    action: "run.interventionApplied",
+    entityType: "intervention",
+    entityId: row.id,
+    payload: {
+      runId: row.runId,
+      kind: row.kind,
+      epoch: row.appliedAtEpoch,
+      step: row.appliedAtStep,
+      appliedAt: row.appliedAt,
+      checkpointId: row.checkpointId,
+      metricsSnapshot: a.snapshot,
+      decisionId: a.decision.id,
+      decisionSha256: decisionRecordSha256(a.decision),
+      sha256: interventionOutcomeSha256(row),
+      ...a.payloadExtra,
+    },
+  });
+  return row;
+}
+
+/**
  * Called by the process that trains the run, at an epoch boundary, after it wrote that boundary's checkpoint and
  * before it continues with the changed settings: the pending intervention becomes applied and its decision is
  * written (author: the requester; time: the boundary), in one transaction with run.interventionApplied.
@@ -255,44 +310,21 @@ export function applyIntervention(deps: Pick<ServiceDeps, "db">, raw: ApplyInter
       })
       .returning()
       .get();
-    const row = tx
-      .update(runInterventions)
-      .set({
-        status: "applied",
-        appliedAtEpoch: input.epoch,
-        appliedAtStep: input.step,
-        appliedAt: at,
-        metricsSnapshotJson: canonicalJson(snapshot),
-        checkpointId: ck.id,
-        decisionId: decision.id,
-      })
-      .where(eq(runInterventions.id, pending.id))
-      .returning()
-      .get();
+    const row = recordApplied(tx, {
+      pending,
+      requester,
+      epoch: input.epoch,
+      step: input.step,
+      at,
+      checkpointId: ck.id,
+      snapshot,
+      decision,
+    });
     // A pause parks a queued or running run (its training slot is freed by the caller); a resume is the run's next
     // run.start. The content check derives the status the same way (check-runs.ts).
     const runStatus = tx.select({ status: runs.status }).from(runs).where(eq(runs.id, row.runId)).get()!.status;
     if (row.kind === "pause" && (runStatus === "running" || runStatus === "queued"))
       tx.update(runs).set({ status: "paused" }).where(eq(runs.id, row.runId)).run();
-    appendAuditEvent(tx, {
-      // The requester's decision taking effect: the ledger names them, as the decision does.
-      actor: actorOf(requester),
-      action: "run.interventionApplied",
-      entityType: "intervention",
-      entityId: row.id,
-      payload: {
-        runId: row.runId,
-        kind: row.kind,
-        epoch: row.appliedAtEpoch,
-        step: row.appliedAtStep,
-        appliedAt: row.appliedAt,
-        checkpointId: row.checkpointId,
-        metricsSnapshot: snapshot,
-        decisionId: decision.id,
-        decisionSha256: decisionRecordSha256(decision),
-        sha256: interventionOutcomeSha256(row),
-      },
-    });
     return { intervention: { ...row, changes }, decision };
   });
 }
@@ -400,38 +432,16 @@ export function applyRollback(
       })
       .returning()
       .get();
-    const row = tx
-      .update(runInterventions)
-      .set({
-        status: "applied",
-        appliedAtEpoch: input.epoch,
-        appliedAtStep: input.step,
-        appliedAt: at,
-        metricsSnapshotJson: canonicalJson(snapshot),
-        checkpointId: ck.id,
-        decisionId: decision.id,
-      })
-      .where(eq(runInterventions.id, pending.id))
-      .returning()
-      .get();
-    appendAuditEvent(tx, {
-      actor: actorOf(requester),
-      action: "run.interventionApplied",
-      entityType: "intervention",
-      entityId: row.id,
-      payload: {
-        runId: row.runId,
-        kind: row.kind,
-        epoch: row.appliedAtEpoch,
-        step: row.appliedAtStep,
-        appliedAt: row.appliedAt,
-        checkpointId: row.checkpointId,
-        metricsSnapshot: snapshot,
-        decisionId: decision.id,
-        decisionSha256: decisionRecordSha256(decision),
-        sha256: interventionOutcomeSha256(row),
-        branchRunId: branch.id,
-      },
+    const row = recordApplied(tx, {
+      pending,
+      requester,
+      epoch: input.epoch,
+      step: input.step,
+      at,
+      checkpointId: ck.id,
+      snapshot,
+      decision,
+      payloadExtra: { branchRunId: branch.id },
     });
     return { intervention: { ...row, changes }, decision, branchRunId: branch.id };
   });
