@@ -9,6 +9,11 @@
  * - Numbers are written unrounded: String(n) is JavaScript's shortest round-trip form, so parsing a cell gives
  *   back the exact stored double.
  * - CSV follows RFC 4180: fields holding a comma, quote, CR or LF are quoted and quotes doubled; lines end in CRLF.
+ * - No cell is a spreadsheet formula (CSV injection, OWASP): a text value a user typed (run name, tag, description,
+ *   a string param) that starts with = + - @ TAB or CR gets a leading apostrophe, which spreadsheets show as text.
+ *   Numbers are stored as numbers and written as such, so a negative metric stays "-0.5"; a text value that is
+ *   wholly a plain decimal number ("-1", "+2.5e-3") cannot start a formula and is written unchanged. The JSON
+ *   export is never altered.
  * - Column order: the fixed run fields, then the chosen metric columns, then the chosen param columns (the table's
  *   order), each named by its field ("metrics.val_loss", "metrics.val_loss.min", "params.training.learningRate").
  */
@@ -75,10 +80,14 @@ function chosenColumns(fields: string[]): Column[] {
   return [...metrics, ...params];
 }
 
-/** One CSV field: numbers unrounded, missing as empty, quoted when RFC 4180 requires it. */
+const FORMULA_START = /^[=+\-@\t\r]/;
+const PLAIN_NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
+/** One CSV field: numbers unrounded, missing as empty, formula-like text neutralised, quoted when RFC 4180 requires it. */
 export function csvField(v: ParamValue | undefined): string {
   if (v === undefined || v === null) return "";
-  const text = String(v);
+  let text = String(v);
+  if (typeof v === "string" && FORMULA_START.test(text) && !PLAIN_NUMBER.test(text)) text = `'${text}`;
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 

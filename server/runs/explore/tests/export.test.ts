@@ -88,6 +88,15 @@ describe("exportRuns", () => {
     expect(csvField(0.1 + 0.2)).toBe("0.30000000000000004");
     expect(csvField(null)).toBe("");
     expect(csvField(true)).toBe("true");
+    // CSV injection: text a user typed cannot become a spreadsheet formula; numbers stay numbers.
+    expect(csvField('=HYPERLINK("http://x")')).toBe('"\'=HYPERLINK(""http://x"")"');
+    expect(csvField("+cmd|' /C calc'!A0")).toBe("'+cmd|' /C calc'!A0");
+    expect(csvField("@SUM(A1)")).toBe("'@SUM(A1)");
+    expect(csvField("-2+3")).toBe("'-2+3");
+    expect(csvField("\tx")).toBe("'\tx");
+    expect(csvField(-0.5)).toBe("-0.5");
+    expect(csvField("-1")).toBe("-1");
+    expect(csvField("+2.5e-3")).toBe("+2.5e-3");
     // Every run of the fixture (names include quotes and SQL-looking text) round-trips through the CSV reader.
     const all = exportRuns(f.db, { columns: [], sort: [{ field: "id", dir: "asc" }], format: "csv" });
     const names = parseCsv(all.content)
