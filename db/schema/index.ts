@@ -9,3 +9,4 @@ export * from "./documents";
 export * from "./witness";
 export * from "./pilot";
 export * from "./run-leases";
+export * from "./api";

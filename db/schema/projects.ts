@@ -25,6 +25,8 @@ export const experiments = sqliteTable(
       .notNull()
       .references(() => users.id),
     createdAt: text("created_at").notNull(),
+    /** MLflow lifecycle: set by experiment.delete, cleared by experiment.restore (the rows stay; nothing is erased). */
+    deletedAt: text("deleted_at"),
   },
   (t) => [uniqueIndex("experiments_project_name").on(t.projectId, t.name)],
 );

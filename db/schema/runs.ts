@@ -33,9 +33,11 @@ export const runs = sqliteTable(
     seed: integer("seed").notNull(),
     /**
      * How this run came to be: a first run, a fork of a run, a fine-tune from a checkpoint, a re-run, or a branch (a
-     * pilot's rollback: another run's checkpoint continued with changed settings). Text in SQLite: no migration.
+     * pilot's rollback: another run's checkpoint continued with changed settings), or "api": logged by a script through
+     * the tracking API (server/mlflow/; its config is API_RUN_CONFIG, its params are decisions of kind "param").
+     * Text in SQLite: no migration.
      */
-    origin: text("origin", { enum: ["new", "fork", "finetune", "rerun", "branch"] })
+    origin: text("origin", { enum: ["new", "fork", "finetune", "rerun", "branch", "api"] })
       .notNull()
       .default("new"),
     parentRunId: integer("parent_run_id").references((): AnySQLiteColumn => runs.id),
@@ -60,6 +62,8 @@ export const runs = sqliteTable(
     createdAt: text("created_at").notNull(),
     startedAt: text("started_at"),
     finishedAt: text("finished_at"),
+    /** MLflow lifecycle: set by run.delete, cleared by run.restore (the run and its records stay). */
+    deletedAt: text("deleted_at"),
   },
   (t) => [index("runs_experiment").on(t.experimentId), index("runs_status").on(t.status)],
 );
@@ -101,9 +105,11 @@ export const runTags = sqliteTable(
 /**
  * "intervention": a change made while the run trained, written when its run_interventions row was applied.
  * "planned": an entry of the config's `schedule` (a change planned at a given epoch, or a replayed intervention of
- * the run this one re-runs), written with the run at its creation. No migration: SQLite stores the kind as text.
+ * the run this one re-runs), written with the run at its creation. "param": a parameter a script logged through the
+ * tracking API (path = the param key, new value = its JSON string; written once, named by its run.log event).
+ * No migration: SQLite stores the kind as text.
  */
-export const DECISION_KINDS = ["initial", "change", "note", "correction", "intervention", "planned"] as const;
+export const DECISION_KINDS = ["initial", "change", "note", "correction", "intervention", "planned", "param"] as const;
 export const decisions = sqliteTable(
   "decisions",
   {
