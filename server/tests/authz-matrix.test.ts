@@ -111,6 +111,7 @@ const PROCEDURES: Record<string, { access: Access; input?: unknown; note?: strin
   "audit.reportTargets": { access: "signedIn" },
   "audit.reportSubjects": { access: "signedIn", input: { modelVersionId: NONE } },
   "witnesses.overview": { access: "signedIn" },
+  "search.global": { access: "signedIn", input: { q: "matrix" } },
 };
 
 /** API route handlers ("METHOD /api/path"): who may call them, and the request to send. */

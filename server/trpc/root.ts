@@ -11,6 +11,7 @@ import { auditRouter } from "@/server/audit/router";
 import { documentsRouter } from "@/server/documents/router";
 import { witnessesRouter } from "@/server/audit/witness/router";
 import { usersRouter } from "@/server/users/router";
+import { searchRouter } from "@/server/search/router";
 
 export const appRouter = router({
   auth: authRouter,
@@ -24,6 +25,7 @@ export const appRouter = router({
   documents: documentsRouter,
   witnesses: witnessesRouter,
   users: usersRouter,
+  search: searchRouter,
 });
 export type AppRouter = typeof appRouter;
 export const createCaller = createCallerFactory(appRouter);

@@ -1,0 +1,131 @@
+/**
+ * Global search (the search box in the top bar and /search): projects, experiments, runs (by name, tag or
+ * description), models, model versions and datasets whose text contains the query, grouped by kind.
+ *
+ * Invariants:
+ * - Read-only; any signed-in role may search (every role may already read all of these rows).
+ * - The query is matched literally and case-insensitively (ASCII) as a substring: `%`, `_` and `\` are escaped and
+ *   the pattern uses `ESCAPE '\'`, so "a_b" does not match "axb" and "100%" does not match "1000".
+ * - Each kind returns at most `limit` rows (newest first) plus whether more exist (`more`), so one request never
+ *   reads an unbounded result; the SQL is bound (drizzle `sql` template), never concatenated.
+ * - The search reads the tables of several domains; like the verifier and the report, it reads them only.
+ */
+import { sql } from "drizzle-orm";
+import { z } from "zod";
+import type { DbOrTx } from "@/db/client";
+
+export const SEARCH_MAX_QUERY_LENGTH = 100;
+export const SEARCH_DEFAULT_LIMIT = 5;
+export const SEARCH_MAX_LIMIT = 50;
+
+export const searchInput = z.object({
+  q: z
+    .string()
+    .trim()
+    .min(1, "type something to search for")
+    .max(SEARCH_MAX_QUERY_LENGTH, `a search is at most ${SEARCH_MAX_QUERY_LENGTH} characters; shorten it`),
+  limit: z.number().int().min(1).max(SEARCH_MAX_LIMIT).default(SEARCH_DEFAULT_LIMIT),
+});
+export type SearchInput = z.input<typeof searchInput>;
+
+export const SEARCH_KINDS = ["project", "experiment", "run", "model", "modelVersion", "dataset"] as const;
+export type SearchKind = (typeof SEARCH_KINDS)[number];
+
+export type SearchHit = {
+  kind: SearchKind;
+  id: number;
+  /** What the result is called (run name, "model v2", …). */
+  title: string;
+  /** Where it sits (project / experiment) or what it is. */
+  context: string;
+  /** Which field matched: name, tag, description, … */
+  matched: string;
+  href: string;
+};
+export type SearchGroup = { kind: SearchKind; hits: SearchHit[]; more: boolean };
+export type SearchResult = { q: string; groups: SearchGroup[]; total: number };
+
+/** `text` as a LIKE pattern matching it literally anywhere (escape character `\`). */
+export function likeContains(text: string): string {
+  return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+type Row = { id: number; title: string; context: string; matched: string; extra: string | null };
+
+function group(kind: SearchKind, rows: Row[], limit: number, href: (r: Row) => string): SearchGroup {
+  return {
+    kind,
+    more: rows.length > limit,
+    hits: rows.slice(0, limit).map((r) => ({ kind, id: r.id, title: r.title, context: r.context, matched: r.matched, href: href(r) })),
+  };
+}
+
+export function searchGlobal(db: DbOrTx, input: z.output<typeof searchInput>): SearchResult {
+  const p = likeContains(input.q);
+  const n = input.limit + 1; // one more than shown, to say whether there are more
+  const all = <T>(query: ReturnType<typeof sql>) => db.all<T>(query);
+  const like = (col: ReturnType<typeof sql>) => sql`${col} LIKE ${p} ESCAPE '\\'`;
+
+  const projects = all<Row>(sql`
+    SELECT id, name AS title, '' AS context,
+           CASE WHEN ${like(sql`name`)} THEN 'name' ELSE 'description' END AS matched, NULL AS extra
+    FROM projects WHERE ${like(sql`name`)} OR ${like(sql`description`)}
+    ORDER BY id DESC LIMIT ${n}`);
+
+  const experiments = all<Row>(sql`
+    SELECT e.id, e.name AS title, 'project ' || p.name AS context,
+           CASE WHEN ${like(sql`e.name`)} THEN 'name' ELSE 'description' END AS matched, NULL AS extra
+    FROM experiments e JOIN projects p ON p.id = e.project_id
+    WHERE ${like(sql`e.name`)} OR ${like(sql`e.description`)}
+    ORDER BY e.id DESC LIMIT ${n}`);
+
+  const runs = all<Row>(sql`
+    SELECT r.id, r.name AS title, p.name || ' / ' || e.name AS context,
+           CASE WHEN ${like(sql`r.name`)} THEN 'name'
+                WHEN EXISTS (SELECT 1 FROM run_tags t WHERE t.run_id = r.id AND ${like(sql`t.tag`)})
+                  THEN 'tag ' || (SELECT t.tag FROM run_tags t WHERE t.run_id = r.id AND ${like(sql`t.tag`)} ORDER BY t.tag LIMIT 1)
+                ELSE 'description' END AS matched,
+           NULL AS extra
+    FROM runs r JOIN experiments e ON e.id = r.experiment_id JOIN projects p ON p.id = e.project_id
+    WHERE ${like(sql`r.name`)} OR ${like(sql`r.description`)}
+       OR r.id IN (SELECT t.run_id FROM run_tags t WHERE ${like(sql`t.tag`)})
+    ORDER BY r.id DESC LIMIT ${n}`);
+
+  const models = all<Row>(sql`
+    SELECT id, name AS title, '' AS context,
+           CASE WHEN ${like(sql`name`)} THEN 'name' ELSE 'description' END AS matched, NULL AS extra
+    FROM models WHERE ${like(sql`name`)} OR ${like(sql`description`)}
+    ORDER BY id DESC LIMIT ${n}`);
+
+  const versions = all<Row>(sql`
+    SELECT v.id, m.name || ' v' || v.version AS title, 'from run #' || v.run_id AS context, 'name' AS matched,
+           m.name || '|' || v.version AS extra
+    FROM model_versions v JOIN models m ON m.id = v.model_id
+    WHERE ${like(sql`m.name || ' v' || v.version`)}
+    ORDER BY v.id DESC LIMIT ${n}`);
+
+  const datasets = all<Row>(sql`
+    SELECT id, name AS title, source AS context,
+           CASE WHEN ${like(sql`name`)} THEN 'name' ELSE 'origin' END AS matched, NULL AS extra
+    FROM datasets WHERE ${like(sql`name`)} OR ${like(sql`origin`)}
+    ORDER BY id DESC LIMIT ${n}`);
+
+  const limit = input.limit;
+  const groups: SearchGroup[] = [
+    group("project", projects, limit, (r) => `/#project-${r.id}`),
+    group("experiment", experiments, limit, (r) => `/experiments/${r.id}`),
+    group("run", runs, limit, (r) => `/runs/${r.id}`),
+    group("model", models, limit, (r) => `/models/${encodeURIComponent(r.title)}`),
+    group("modelVersion", versions, limit, (r) => {
+      const [name, version] = splitLast(r.extra ?? "", "|");
+      return `/models/${encodeURIComponent(name)}/versions/${version}`;
+    }),
+    group("dataset", datasets, limit, (r) => `/datasets/${r.id}`),
+  ];
+  return { q: input.q, groups, total: groups.reduce((t, g) => t + g.hits.length, 0) };
+}
+
+function splitLast(s: string, sep: string): [string, string] {
+  const i = s.lastIndexOf(sep);
+  return [s.slice(0, i), s.slice(i + 1)];
+}
