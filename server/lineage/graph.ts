@@ -45,7 +45,14 @@ export const KIND_LABELS: Record<LineageNodeKind, string> = {
   aliasMove: "Alias move",
 };
 
-const ORIGIN_WORDS = { new: "first run", fork: "fork", finetune: "fine-tune", rerun: "re-run", branch: "branch" } as const;
+const ORIGIN_WORDS = {
+  new: "first run",
+  fork: "fork",
+  finetune: "fine-tune",
+  rerun: "re-run",
+  branch: "branch",
+  api: "logged through the API",
+} as const;
 const show = (v: unknown) => (typeof v === "string" ? v : JSON.stringify(v));
 const time = (iso: string | null) => (iso ? iso.replace(/\.\d+Z$/, "Z") : "–");
 

@@ -195,12 +195,13 @@ export class RunOrchestrator {
     const { db } = this.deps;
     const autoResume = process.env.RUNLEDGER_AUTO_RESUME !== "0";
     const candidates = db
-      .select({ id: runs.id, status: runs.status, createdAt: runs.createdAt })
+      .select({ id: runs.id, status: runs.status, createdAt: runs.createdAt, origin: runs.origin })
       .from(runs)
       .where(inArray(runs.status, ["queued", "running"]))
       .orderBy(runs.id)
       .all()
-      .filter((r) => !this.isTracking(r.id));
+      // A run logged through the tracking API (server/mlflow/) is trained by its script, never by a worker here.
+      .filter((r) => r.origin !== "api" && !this.isTracking(r.id));
     let interrupted = 0;
     for (const r of candidates) {
       if (r.status === "queued") {
