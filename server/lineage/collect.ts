@@ -215,6 +215,7 @@ export function collectLineage(db: DbOrTx, modelVersionId: number) {
       requestedBy: person(r.requestedBy),
       createdAt: r.createdAt,
       decidedAt: r.decidedAt,
+      approvalsRequired: r.approvalsRequired,
     })),
     signatures: sigRows.map((s) => ({
       id: s.id,

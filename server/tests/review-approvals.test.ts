@@ -7,9 +7,13 @@
  */
 import fs from "node:fs";
 import path from "node:path";
+import { createElement } from "react";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { and, eq } from "drizzle-orm";
-import { auditEvents, promotionRequests } from "@/db/schema";
+import { auditEvents, modelVersions, promotionRequests } from "@/db/schema";
+import { collectReportFacts } from "@/server/audit/report/collect-report";
+import { ApprovalsSection } from "@/server/audit/report/render/section-7-approvals";
+import { renderToStaticMarkup } from "@/server/audit/report/render/static-markup";
 import { checkContent } from "@/server/audit/content/verify-content";
 import { snapshot } from "@/server/audit/content/tests/content-fixture";
 import { createTestApp, irisConfig, type TestApp } from "./test-app";
@@ -20,7 +24,7 @@ const versions: number[] = [];
 
 const setRule = (n: number) => app.as("admin").models.setApprovalsRequired({ modelName: MODEL, approvalsRequired: n });
 const request = async (version: number) =>
-  (await app.as("engineer").models.requestPromotion({ modelName: MODEL, version, rationale: `promote v${version}` })).id;
+  (await app.as("engineer").models.requestPromotion({ modelName: MODEL, version, acknowledgeMissingDocumentation: true, rationale: `promote v${version}` })).id;
 const approve = (who: "reviewer" | "reviewer2", requestId: number) =>
   app.as(who).models.sign({ requestId, meaning: "approval", password: `${who}-demo-pass` });
 const requestOf = async (who: "reviewer" | "reviewer2" | "auditor", id: number) =>
@@ -85,6 +89,22 @@ describe("the approval rule a request is judged by", () => {
     await expect(approve("reviewer2", id)).rejects.toThrow(/already signed/);
 
     expect((await approve("reviewer", id)).status).toBe("approved");
+  });
+
+  it("the auditor's report states each request's own rule, not the model's current one", async () => {
+    // The model's rule is 2 now (raised in the test above).
+    const byVersion = (v: number) => {
+      const facts = collectReportFacts(app.db, app.db.select().from(modelVersions).where(eq(modelVersions.version, v)).get()!.id);
+      return { facts, html: renderToStaticMarkup(createElement(ApprovalsSection, { f: facts, refs: () => null })) };
+    };
+    // v1: approved with 1 under a rule of 1; v3: requested under 1, raised to 2 while pending, approved with 2.
+    const v1 = byVersion(versions[0]!);
+    expect(v1.facts.approvals.requests[0]).toMatchObject({ approvalsRequired: 1, approvalsRequiredAtRequest: 1 });
+    expect(v1.html).toContain("Approvals required: 1 (rule at request time: 1)");
+    expect(v1.html).toMatch(/current rule is 2\s+approval/);
+    const v3 = byVersion(versions[2]!);
+    expect(v3.facts.approvals.requests[0]).toMatchObject({ approvalsRequired: 2, approvalsRequiredAtRequest: 1 });
+    expect(v3.html).toContain("rule was raised while the request was pending");
   });
 
   it("content verification of the database stays clean", () => {

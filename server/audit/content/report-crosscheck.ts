@@ -249,6 +249,8 @@ export function crossCheckReportFacts(f: ReportFacts, facts: FactsFile): { probl
           createdAt: p.createdAt,
           decidedAt: p.decidedAt,
           by: p.requestedBy.name,
+          // Reports written before the rule was recorded per request do not print it.
+          ...(p.approvalsRequiredAtRequest !== undefined ? { approvalsRequiredAtRequest: p.approvalsRequiredAtRequest } : {}),
         },
         {
           alias: row.alias,
@@ -259,6 +261,7 @@ export function crossCheckReportFacts(f: ReportFacts, facts: FactsFile): { probl
           createdAt: row.createdAt,
           decidedAt: row.decidedAt,
           by: userName(row.requestedBy),
+          ...(p.approvalsRequiredAtRequest !== undefined ? { approvalsRequiredAtRequest: row.approvalsRequired } : {}),
         },
       );
     for (const g of p.signatures) signature(g.id, g);

@@ -9,27 +9,40 @@ import type { DbOrTx } from "@/db/client";
 import type { LineageFacts } from "@/server/lineage/collect";
 import { aliasMoves } from "@/server/registry/aliases";
 import { signatureText } from "@/server/registry/records";
+import { approvalsRequiredFor } from "@/server/registry/approval-rule";
 
 export function approvalFacts(db: DbOrTx, lineage: LineageFacts) {
   const requestIds = lineage.promotionRequests.map((r) => String(r.id));
-  const refused = requestIds.length
-    ? db
-        .select()
-        .from(auditEvents)
-        .where(
-          and(
-            eq(auditEvents.action, "promotion.selfApprovalRefused"),
-            eq(auditEvents.entityType, "promotionRequest"),
-            inArray(auditEvents.entityId, requestIds),
-          ),
-        )
-        .orderBy(asc(auditEvents.seq))
-        .all()
-    : [];
+  const eventsOf = (action: string) =>
+    requestIds.length
+      ? db
+          .select()
+          .from(auditEvents)
+          .where(
+            and(eq(auditEvents.action, action), eq(auditEvents.entityType, "promotionRequest"), inArray(auditEvents.entityId, requestIds)),
+          )
+          .orderBy(asc(auditEvents.seq))
+          .all()
+      : [];
+  const refused = eventsOf("promotion.selfApprovalRefused");
+  // The bar an approved request was decided by is in its last promotion.approve event (the signing service records
+  // approvalsRequired there); it can exceed the rule at request time when the rule was raised while it was pending.
+  const decidedBar = new Map<string, number>();
+  for (const e of eventsOf("promotion.approve")) {
+    const bar = (JSON.parse(e.payload) as { approvalsRequired?: number }).approvalsRequired;
+    if (typeof bar === "number") decidedBar.set(e.entityId, bar);
+  }
   return {
     approvalsRequired: lineage.model.approvalsRequired,
     requests: lineage.promotionRequests.map((p) => ({
       ...p,
+      // The bar this request is (pending) or was (approved) judged by: its rule at request time, raised by a stricter
+      // model rule set while it was pending (server/registry/approval-rule.ts).
+      approvalsRequired:
+        p.status === "pending"
+          ? approvalsRequiredFor(p, lineage.model.approvalsRequired)
+          : (decidedBar.get(String(p.id)) ?? p.approvalsRequired),
+      approvalsRequiredAtRequest: p.approvalsRequired,
       signatures: lineage.signatures.filter((s) => s.requestId === p.id).map((s) => ({ ...s, text: signatureText(s) })),
       refusedSelfApprovals: refused
         .filter((e) => e.entityId === String(p.id))

@@ -20,6 +20,12 @@ function RequestArticle({ p, refs }: { p: PromotionRequest; refs: Refs }) {
         {p.evaluationId}
       </p>
       <p>Rationale: {p.rationale}</p>
+      {p.approvalsRequiredAtRequest !== undefined && (
+        <p>
+          Approvals required: {p.approvalsRequired} (rule at request time: {p.approvalsRequiredAtRequest}
+          {p.approvalsRequired !== p.approvalsRequiredAtRequest ? "; the model's rule was raised while the request was pending" : ""})
+        </p>
+      )}
       <SignatureList signatures={p.signatures} refs={refs} empty="No signatures." />
       {p.refusedSelfApprovals.length > 0 && (
         <p>
@@ -38,13 +44,23 @@ function RequestArticle({ p, refs }: { p: PromotionRequest; refs: Refs }) {
 
 export function ApprovalsSection({ f, refs }: { f: ReportFacts; refs: Refs }) {
   const a = f.approvals;
+  // report.json files written before requests carried their own rule must re-render to the same bytes
+  // (export --verify compares), so their wording is kept as it was.
+  const perRequestRule = a.requests.some((p) => p.approvalsRequiredAtRequest !== undefined);
   return (
     <section id="approvals">
       <SectionHeading annex="Annex IV 2(e), 2(g)">7. Approvals and signatures</SectionHeading>
       <p className="muted">
         Signatures record the printed name, time and meaning, are bound to the sha256 of the record signed, and were given after re-entering
-        the password. People in the version&apos;s lineage cannot approve it. This model needs {a.approvalsRequired} approval(s) for
-        production.
+        the password. People in the version&apos;s lineage cannot approve it.{" "}
+        {perRequestRule ? (
+          <>
+            Each request is judged by the rule in force when it was made (a rule raised while it is pending applies to it too); this
+            model&apos;s current rule is {a.approvalsRequired} approval(s) for production.
+          </>
+        ) : (
+          <>This model needs {a.approvalsRequired} approval(s) for production.</>
+        )}
       </p>
       {a.requests.length ? (
         a.requests.map((p) => <RequestArticle key={p.id} p={p} refs={refs} />)
