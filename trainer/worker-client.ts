@@ -1,5 +1,6 @@
 /**
- * Spawns trainer worker threads: training (relaying its events) and the short task "evaluate" (one reply).
+ * Spawns trainer worker threads: training (relaying its events) and the short tasks "evaluate" and "exportTfjs"
+ * (one reply each).
  * Size estimates do not come here: they go to the one long-lived estimate worker (estimate-pool.ts). This module imports no TensorFlow.js, so the web server can use it without
  * loading the trainer; the worker loads TypeScript through a tiny tsx bootstrap.
  * Invariants: `onEvent` receives exactly one terminal event ("finished" or "failed"), even when the worker
@@ -10,6 +11,7 @@ import { Worker } from "node:worker_threads";
 import path from "node:path";
 import type { EpochControl, TrainerEvent, TrainJob } from "./types";
 import type { CheckpointEvaluation } from "./tasks";
+import type { TfjsExport, TfjsExportInput } from "./tfjs-export";
 
 // Resolved from the project root at run time (Next.js bundles server code, so __dirname is not the source folder).
 export const WORKER_BOOTSTRAP = path.join(process.cwd(), "trainer", "worker-bootstrap.cjs");
@@ -19,9 +21,13 @@ export type WorkerMessageIn =
   | { type: "cancel" }
   /** Piloted jobs: the answer to the "boundary" event of `epoch`. */
   | { type: "control"; epoch: number; control: EpochControl }
-  | { type: "evaluate"; job: TrainJob; checkpoint: { weights: Uint8Array; sha256: string } };
+  | { type: "evaluate"; job: TrainJob; checkpoint: { weights: Uint8Array; sha256: string } }
+  | { type: "exportTfjs"; input: TfjsExportInput };
 
-export type WorkerTaskReply = ({ type: "evaluated" } & CheckpointEvaluation) | { type: "taskFailed"; message: string; stack?: string };
+export type WorkerTaskReply =
+  | ({ type: "evaluated" } & CheckpointEvaluation)
+  | ({ type: "exportedTfjs" } & TfjsExport)
+  | { type: "taskFailed"; message: string; stack?: string };
 
 /** The task failed inside the trainer (bad data, topology mismatch…): its message is meant for the user. */
 export class TrainerTaskError extends Error {}
@@ -64,6 +70,11 @@ function runWorkerTask<T extends WorkerTaskReply["type"]>(
 /** Evaluates a checkpoint on the test partition of the job's data, in a worker. */
 export function evaluateInWorker(job: TrainJob, checkpoint: { weights: Uint8Array; sha256: string }, timeoutMs = 300_000) {
   return runWorkerTask({ type: "evaluate", job, checkpoint }, "evaluated", timeoutMs);
+}
+
+/** A checkpoint's weights as a TF.js Layers model (model.json + weights.bin), built in a worker (tfjs-export.ts). */
+export function exportTfjsInWorker(input: TfjsExportInput, timeoutMs = 120_000) {
+  return runWorkerTask({ type: "exportTfjs", input }, "exportedTfjs", timeoutMs);
 }
 
 /**

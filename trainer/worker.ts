@@ -6,12 +6,14 @@
  *   posts {type:"boundary"} and waits for {type:"control", epoch} with that epoch (a control for another epoch is
  *   ignored); a cancel ends the wait, and the loop then stops as for any cancel.
  * - {type:"evaluate", job, checkpoint}: out one {type:"evaluated", ...CheckpointEvaluation} or {type:"taskFailed", message}.
+ * - {type:"exportTfjs", input}: out one {type:"exportedTfjs", modelJson, weightsBin} (tfjs-export.ts) or {type:"taskFailed"}.
  * - anything else (e.g. the retired "estimate": estimates run in estimate-worker.ts): out one {type:"taskFailed"}.
  * After the terminal message the port closes so the thread can exit; the parent also terminates it.
  */
 import { parentPort } from "node:worker_threads";
 import { runJob } from "./run-job";
 import { evaluateCheckpoint } from "./tasks";
+import { exportTfjs } from "./tfjs-export";
 import type { EpochBoundary, EpochControl, EpochControlFn, TrainerEvent } from "./types";
 import type { WorkerMessageIn, WorkerTaskReply } from "./worker-client";
 
@@ -83,6 +85,8 @@ port.on("message", (message: WorkerMessageIn) => {
     void runTask(async () => ({ type: "evaluated", ...(await evaluateCheckpoint(message.job, message.checkpoint)) })).finally(() =>
       port.close(),
     );
+  } else if (message.type === "exportTfjs") {
+    void runTask(async () => ({ type: "exportedTfjs", ...(await exportTfjs(message.input)) })).finally(() => port.close());
   } else {
     const type = String((message as { type?: unknown }).type).slice(0, 40);
     void runTask(() =>
