@@ -131,10 +131,6 @@ const ROUTES: Record<string, { access: Access | "tRPC"; request?: () => Request 
     access: "signedIn",
     request: () => new Request(`http://127.0.0.1:3000/api/weights/model-versions/${NONE}`),
   },
-  // The MLflow-compatible tracking API authenticates by personal access token only (a session cookie is not
-  // accepted, so no role gets through by cookie); its token × role access is asserted in server/tests/mlflow-api.test.ts.
-  "GET /api/2.0/mlflow/[...path]": { access: "signedIn" },
-  "POST /api/2.0/mlflow/[...path]": { access: "signedIn" },
   "POST /api/datasets/upload": {
     access: ["engineer"],
     request: () => new Request("http://127.0.0.1:3000/api/datasets/upload", { method: "POST", headers: sameOrigin, body: "" }),
