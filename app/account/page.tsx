@@ -1,7 +1,8 @@
 "use client";
 /**
  * The signed-in person's account: change their own password (the current one is required; after an administrator's
- * reset this is the only thing they can do), and see and end their sessions (signed-in browsers).
+ * reset this is the only thing they can do), see and end their sessions (signed-in browsers), and create and revoke
+ * personal access tokens for the tracking API (a new token's text is shown once, right after creation).
  */
 import { useRouter, useSearchParams } from "next/navigation";
 import { Suspense, useState } from "react";
@@ -150,6 +151,104 @@ function Sessions() {
   );
 }
 
+function AccessTokens() {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const [name, setName] = useState("");
+  const list = useQuery(trpc.auth.tokens.queryOptions());
+  const refresh = () => queryClient.invalidateQueries({ queryKey: trpc.auth.tokens.queryKey() });
+  const create = useMutation(
+    trpc.auth.createToken.mutationOptions({
+      onSuccess: () => {
+        setName("");
+        void refresh();
+      },
+    }),
+  );
+  const revoke = useMutation(trpc.auth.revokeToken.mutationOptions({ onSuccess: () => void refresh() }));
+  if (list.isPending) return <Loading what="Loading your access tokens" />;
+  if (list.error) return <ErrorState error={list.error} title="Could not load your access tokens" />;
+  return (
+    <section className="panel" aria-label="Access tokens">
+      <h2 style={{ marginTop: 0 }}>Access tokens</h2>
+      <p className="subtitle">
+        For training scripts that log through the MLflow-compatible API (<span className="mono">/api/2.0/mlflow/</span>): set{" "}
+        <span className="mono">MLFLOW_TRACKING_TOKEN</span> to a token. A token acts as you, with your role.
+      </p>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          create.mutate({ name });
+        }}
+        style={{ display: "flex", gap: 12, alignItems: "end", flexWrap: "wrap" }}
+      >
+        <label className="field">
+          <span>Token name</span>
+          <input
+            value={name}
+            maxLength={100}
+            onChange={(e) => setName(e.target.value)}
+            placeholder="e.g. laptop training scripts"
+            required
+          />
+        </label>
+        <button className="primary" type="submit" disabled={create.isPending}>
+          {create.isPending ? "Creating…" : "Create token"}
+        </button>
+      </form>
+      <FormError error={create.error} />
+      {create.data ? (
+        <div role="status" className="panel">
+          <p>
+            Token <strong>{create.data.name}</strong> created. Copy it now: it is not shown again.
+          </p>
+          <p className="mono" aria-label="New token">
+            {create.data.token}
+          </p>
+        </div>
+      ) : null}
+      <table aria-label="Access tokens">
+        <thead>
+          <tr>
+            <th>Name</th>
+            <th>Starts with</th>
+            <th>Created (UTC)</th>
+            <th>Last used</th>
+            <th>Status</th>
+            <th />
+          </tr>
+        </thead>
+        <tbody>
+          {list.data.map((t) => (
+            <tr key={t.id}>
+              <td>{t.name}</td>
+              <td className="mono">{t.prefix}…</td>
+              <td>{formatTime(t.createdAt)}</td>
+              <td>{t.lastUsedAt ? formatTime(t.lastUsedAt) : "never"}</td>
+              <td>{t.revokedAt ? `revoked ${formatTime(t.revokedAt)}` : "active"}</td>
+              <td>
+                {t.revokedAt ? null : (
+                  <button
+                    type="button"
+                    className="danger"
+                    disabled={revoke.isPending}
+                    onClick={() => revoke.mutate({ tokenId: t.id })}
+                    aria-label={`Revoke token ${t.name}`}
+                  >
+                    Revoke
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {list.data.length === 0 ? <p className="muted">No tokens yet.</p> : null}
+      <FormError error={revoke.error} />
+    </section>
+  );
+}
+
 function Account({ me }: { me: Me }) {
   return (
     <>
@@ -159,6 +258,7 @@ function Account({ me }: { me: Me }) {
       </p>
       <ChangePassword mustChange={me.mustChangePassword} />
       {me.mustChangePassword ? null : <Sessions />}
+      {me.mustChangePassword ? null : <AccessTokens />}
     </>
   );
 }

@@ -15,7 +15,12 @@ import type { AuditAction } from "./actions";
 
 export const GENESIS_CHAIN_HASH = "0".repeat(64);
 
-export type Actor = { id: number | null; name: string; role: string };
+/**
+ * Who caused an event. `tokenId`: the personal access token (api_tokens) the request came with, when it came through
+ * the tracking API (server/mlflow/); appendAuditEvent records it in the payload as `viaTokenId`, so every event an
+ * API call causes names the token that caused it.
+ */
+export type Actor = { id: number | null; name: string; role: string; tokenId?: number };
 export const SYSTEM_ACTOR: Actor = { id: null, name: "Runledger server", role: "system" };
 
 export type AuditEventRow = typeof auditEvents.$inferSelect;
@@ -72,7 +77,7 @@ export function appendAuditEvent(tx: DbOrTx, e: NewAuditEvent): AuditEventRow {
     action: e.action,
     entityType: e.entityType,
     entityId: String(e.entityId),
-    payload: canonicalJson(e.payload),
+    payload: canonicalJson(e.actor.tokenId === undefined ? e.payload : { ...e.payload, viaTokenId: e.actor.tokenId }),
   };
   const leaf = leafHash(eventBody(base));
   const row: AuditEventRow = { ...base, leafHash: leaf, chainHash: chainHash(last?.chainHash ?? GENESIS_CHAIN_HASH, leaf) };

@@ -12,6 +12,7 @@ import { changeOwnPassword, changePasswordInput, demoPasswordWarning, revokeSess
 import { clearSessionCookie, sessionCookie } from "@/server/auth/cookies";
 import { passwordCheckField, signInEmailField } from "@/contracts/user-fields";
 import { TooManyAttempts } from "@/server/auth/throttle";
+import { createToken, createTokenInput, revokeToken, revokeTokenInput, tokensOf } from "@/server/auth/tokens";
 
 export const sessionIdField = z.string().regex(/^[0-9a-f]{64}$/, "a session id is 64 hexadecimal characters");
 
@@ -62,4 +63,17 @@ export const authRouter = router({
     if (input.sessionId === ctx.sessionIdHash) ctx.resHeaders?.append("Set-Cookie", clearSessionCookie());
     return r;
   }),
+
+  /** The caller's personal access tokens for the tracking API (name, prefix, created, last used, revoked; never the token). */
+  tokens: signedInProcedure.query(({ ctx }) => tokensOf(ctx.services.db, ctx.user.id)),
+
+  /** Creates a personal access token for the caller; the answer carries the token text, shown once and never again. */
+  createToken: signedInProcedure
+    .input(createTokenInput)
+    .mutation(({ ctx, input }) => createToken(ctx.services.db, ctx.user, ctx.user, input)),
+
+  /** Revokes one of the caller's tokens (final). */
+  revokeToken: signedInProcedure
+    .input(revokeTokenInput)
+    .mutation(({ ctx, input }) => revokeToken(ctx.services.db, ctx.user, ctx.user.id, input)),
 });

@@ -1,6 +1,6 @@
 /**
  * `npm run cli -- <command>`: the command line, over the same services and database as the web app.
- * Commands: seed, users, train, resume, pilot, rerun, show, audit verify, audit checkpoint-export, audit move-key, audit rotate-key, register, export-prov, export (auditor's report), backup, restore. Each prints plain text, or one JSON object with --json.
+ * Commands: seed, users, token, train, resume, pilot, rerun, show, audit verify, audit checkpoint-export, audit move-key, audit rotate-key, register, export-prov, export (auditor's report), backup, restore. Each prints plain text, or one JSON object with --json.
  */
 import { trainCommand } from "./train";
 import { seedCommand } from "./seed";
@@ -8,6 +8,8 @@ import { seedCommand } from "./seed";
 const USAGE = `usage: npm run cli -- <command> [options]   (key directory: --key-dir, RUNLEDGER_KEY_DIR or ~/.config/runledger/keys)
   seed  [--data-dir DIR] [--key-dir DIR] [--no-demo-run]   demo users, project and a trained demo run, in a NEW database only (RUNLEDGER_DEMO=0: none)
   users list|create|set-role|disable|enable|reset-password [--email E] [--name N] [--role R] [--data-dir DIR] [--json]
+  token create|list|revoke --user EMAIL [--name NAME] [--id ID] [--data-dir DIR] [--json]
+                                                     personal access tokens for the MLflow-compatible API (printed once)
   train --config FILE [--data-dir DIR] [--experiment NAME] [--user EMAIL] [--backend auto|wasm|cpu] [--json]
   resume --run ID [--data-dir DIR] [--backend auto|wasm|cpu] [--rationale T] [--json]
                                                      continue an interrupted (or paused) run from its last checkpoint; prints what train prints
@@ -45,6 +47,7 @@ async function main(argv: string[]): Promise<number> {
     restore: async (a) => (await import("./backup")).restoreCommand(a),
     witness: async (a) => (await import("./witness")).witnessCommand(a),
     users: async (a) => (await import("./users")).usersCommand(a),
+    token: async (a) => (await import("./token")).tokenCommand(a),
     pilot: async (a) => (await import("./pilot")).pilotCommand(a),
     resume: async (a) => (await import("./resume")).resumeCommand(a),
     rerun: async (a) => (await import("./rerun")).rerunCommand(a),

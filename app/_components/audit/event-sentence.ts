@@ -100,7 +100,13 @@ const RENDERERS: Record<AuditAction, Renderer> & Record<string, Renderer> = {
   "user.passwordReset": (a, p) => `${a} reset the password of ${v(p.email)}`,
   "user.passwordChange": (a) => `${a} changed their password`,
   "session.revoke": (a, p) => `${a} revoked ${p.scope === "one" ? "a session" : "all sessions"} of ${v(p.email)}`,
+  "token.create": (a, p, e) => `${a} created the access token #${e.entityId} '${v(p.name)}' for ${v(p.email)}`,
+  "token.revoke": (a, p, e) => `${a} revoked the access token #${e.entityId} '${v(p.name)}'`,
   "project.create": (a, p) => `${a} created the project ${v(p.name)}`,
+  "experiment.update": (a, p, e) => `${a} renamed the experiment #${e.entityId} from '${v(p.from)}' to '${v(p.to)}'`,
+  "experiment.delete": (a, _p, e) => `${a} deleted the experiment #${e.entityId} (it can be restored)`,
+  "experiment.restore": (a, _p, e) => `${a} restored the experiment #${e.entityId}`,
+  "experiment.setTag": (a, p, e) => `${a} set the tag '${v(p.key)}' of the experiment #${e.entityId}`,
   "experiment.create": (a, p) => `${a} created the experiment ${v(p.name)} in project #${v(p.projectId)}`,
   "dataset.create": (a, p) =>
     `${a} added the dataset ${v(p.name)}${num(p, "rows") !== undefined ? ` (${v(p.rows)} rows, ${v(p.columns)} columns)` : ""}`,
@@ -134,6 +140,16 @@ const RENDERERS: Record<AuditAction, Renderer> & Record<string, Renderer> = {
     `${a} recorded that run #${e.entityId} was interrupted${p.lastCheckpointEpoch !== null && p.lastCheckpointEpoch !== undefined ? ` after epoch ${v(p.lastCheckpointEpoch)}` : ""}${why(p.reason)}`,
   "run.tag": (a, p, e) => `${a} tagged run #${e.entityId} with '${v(p.tag)}'`,
   "run.untag": (a, p, e) => `${a} removed the tag '${v(p.tag)}' from run #${e.entityId}`,
+  "run.log": (a, p, e) => {
+    const parts: string[] = [];
+    if (num(p, "metrics")) parts.push(`${v(p.metrics)} metric point(s)`);
+    if (Array.isArray(p.decisions) && p.decisions.length) parts.push(`${p.decisions.length} new param(s)`);
+    if (Array.isArray(p.tags) && p.tags.length) parts.push(`${p.tags.length} tag(s)`);
+    return `${a} logged ${parts.length ? parts.join(", ") : "a batch"} to run #${e.entityId} through the API`;
+  },
+  "run.deleteTag": (a, p, e) => `${a} removed the tag '${v(p.key)}' from run #${e.entityId}`,
+  "run.delete": (a, _p, e) => `${a} deleted run #${e.entityId} (it can be restored)`,
+  "run.restore": (a, _p, e) => `${a} restored run #${e.entityId}`,
   "run.annotate": (a, p, e) => `${a} changed the ${v(p.field)} of run #${e.entityId} from '${v(p.from)}' to '${v(p.to)}'`,
   "run.interventionRequested": (a, p) => `${a} asked to ${interventionWhat(p, run(p.runId))}${why(p.rationale)}`,
   "run.interventionCancelled": (a, p, e) => `${a} withdrew request #${e.entityId} on ${run(p.runId)}${why(p.rationale)}`,

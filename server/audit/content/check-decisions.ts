@@ -8,6 +8,9 @@
  *
  * Decisions of kind "intervention" (a pilot's change taking effect while the run trains) are named by the
  * run.interventionApplied event of their intervention (payload decisionId and decisionSha256 of the whole row).
+ *
+ * Decisions of kind "param" (a param a script logged through the tracking API, server/mlflow/logging.ts) are named
+ * by the run.log event of their batch (payload decisions: id, path, kind, sha256 of the whole row).
  */
 import { decisionRecordSha256 } from "./records";
 import type { ContentChecker, EventRef } from "./checker";
@@ -26,6 +29,7 @@ const j = JSON.stringify;
 
 function creatingAction(d: DecisionRow): string {
   if (d.kind === "note" || d.kind === "correction") return "decision.create";
+  if (d.kind === "param") return "run.log (of its batch)";
   return d.kind === "intervention" ? "run.interventionApplied (of its intervention)" : "run.create (of its run)";
 }
 
@@ -129,6 +133,32 @@ export function checkDecisions(
     compareActor(c, "decision", d.id, ev, d.authorId);
     compareRecord(c, d, ev, p.decisionSha256);
   }
+  // Params logged through the tracking API: named by their batch's run.log event.
+  for (const ev of events.byAction("run.log")) {
+    let p: { decisions?: unknown };
+    try {
+      p = JSON.parse(ev.payload) as typeof p;
+    } catch {
+      continue; // check-api.ts reports the payload
+    }
+    if (!Array.isArray(p.decisions)) continue;
+    for (const ref of p.decisions as DecisionRef[]) {
+      if (typeof ref.id !== "number") continue;
+      const d = t.decisions.get(ref.id);
+      if (!d) {
+        if (t.complete) c.eventWithoutRow("decision", ref.id, ev);
+        continue;
+      }
+      claimed.add(d.id);
+      c.cover("decision", d.id, ev.seq);
+      c.checked++;
+      c.compare("decision", d.id, "run", Number(ev.entityId), d.runId, ev.seq);
+      c.compare("decision", d.id, "path", ref.path, d.path, ev.seq);
+      c.compare("decision", d.id, "kind", ref.kind, d.kind, ev.seq);
+      compareActor(c, "decision", d.id, ev, d.authorId);
+      compareRecord(c, d, ev, ref.sha256);
+    }
+  }
   if (!t.complete) {
     for (const d of t.decisions.values()) if (!claimed.has(d.id)) c.rowWithoutEvent("decision", d.id, creatingAction(d));
     return;
@@ -143,6 +173,7 @@ export function checkDecisions(
     later ??= new Set([...events.laterEntityIds("decision.create"), ...events.laterEntityIds("decision.correct")]);
     if (later.has(String(d.id))) continue;
     if (d.kind === "intervention" && events.laterEntityIds("run.interventionApplied").size > 0) continue;
+    if (d.kind === "param" && events.laterEntityIds("run.log").has(String(d.runId))) continue;
     if (!runCreates.has(d.runId) && events.laterEntityIds("run.create").has(String(d.runId))) continue;
     c.rowWithoutEvent("decision", d.id, creatingAction(d));
   }

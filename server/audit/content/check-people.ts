@@ -33,6 +33,21 @@ export function checkPeople(c: ContentChecker, events: EventSource, t: Tables): 
         ["description", r.description, "project description"],
       ]),
   });
+  // Renames through the tracking API (experiment.update {field: "name", from, to}, server/mlflow/experiments.ts):
+  // experiment.create recorded the first rename's `from`; the row's name is the last rename's `to`.
+  const renames = new Map<string, { firstFrom: unknown; lastTo: unknown; lastSeq: number }>();
+  for (const ev of events.byAction("experiment.update")) {
+    let p: { field?: unknown; from?: unknown; to?: unknown };
+    try {
+      p = JSON.parse(ev.payload) as typeof p;
+    } catch {
+      continue; // parsePayload reports it below
+    }
+    if (p.field !== "name") continue;
+    const r = renames.get(ev.entityId);
+    if (r) Object.assign(r, { lastTo: p.to, lastSeq: ev.seq });
+    else renames.set(ev.entityId, { firstFrom: p.from, lastTo: p.to, lastSeq: ev.seq });
+  }
   checkCreations(c, events, {
     entityType: "experiment",
     action: "experiment.create",
@@ -41,10 +56,15 @@ export function checkPeople(c: ContentChecker, events: EventSource, t: Tables): 
     check: (r, ev, p) =>
       c.compareFields("experiment", r.id, ev, p, [
         ["projectId", r.projectId, "project"],
-        ["name", r.name, "experiment name"],
+        ["name", renames.get(String(r.id))?.firstFrom ?? r.name, "experiment name"],
         ["description", r.description, "experiment description"],
       ]),
   });
+  const laterRenamed = events.laterEntityIds("experiment.update");
+  for (const [id, r] of renames) {
+    const row = t.experiments.get(Number(id));
+    if (row && !laterRenamed.has(id)) c.compare("experiment", id, "experiment name (latest rename)", r.lastTo, row.name, r.lastSeq);
+  }
   if (!t.complete) return;
 
   const tags = new Map<number, Map<string, number>>();

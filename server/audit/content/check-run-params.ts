@@ -12,6 +12,7 @@
  */
 import type Database from "better-sqlite3";
 import { flattenConfig } from "@/contracts/training-config";
+import { isApiRunConfig } from "@/contracts/mlflow/types";
 import { runParamValue } from "./records";
 import type { ContentChecker } from "./checker";
 import type { Created } from "./creations";
@@ -260,14 +261,15 @@ export function checkRunDerivedValues(
     } catch {
       return null; // the config hash check already failed
     }
-    const seed = (config as { training?: { seed?: unknown } } | null)?.training?.seed ?? null;
+    // A run logged through the tracking API (API_RUN_CONFIG) has seed 0 and no run_params (its params are decisions).
+    const seed = isApiRunConfig(config) ? 0 : ((config as { training?: { seed?: unknown } } | null)?.training?.seed ?? null);
     c.checked++;
     if (seed !== run.seed) c.derived("run", runId, "seed", "its config gives", seed, run.seed, ev.seq);
     return { config, seq: ev.seq };
   };
   const paramsOf = (f: { config: unknown; seq: number }): { params: Map<string, Param>; seq: number } => {
     const params = new Map<string, Param>();
-    for (const [key, v] of Object.entries(flattenConfig(f.config))) params.set(key, runParamValue(v));
+    if (!isApiRunConfig(f.config)) for (const [key, v] of Object.entries(flattenConfig(f.config))) params.set(key, runParamValue(v));
     return { params, seq: f.seq };
   };
   const missing = (runId: number, e: { params: Map<string, Param>; seq: number }) => {
@@ -283,7 +285,7 @@ export function checkRunDerivedValues(
         done.add(r);
         const f = configOf(r);
         if (!f) continue;
-        if (sameAsExpectedOfConfig(f.config, g, rows.numbersRoundTrip)) {
+        if (!isApiRunConfig(f.config) && sameAsExpectedOfConfig(f.config, g, rows.numbersRoundTrip)) {
           c.checked += g[1];
           continue;
         }

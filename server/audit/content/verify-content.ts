@@ -29,6 +29,7 @@ import { checkDocuments } from "./check-documents";
 import { checkRegistry } from "./check-registry";
 import { checkApprovals } from "./check-approvals";
 import { checkInterventions, loadInterventions } from "./check-interventions";
+import { checkApiRecords } from "./check-api";
 import type { ContentLevel } from "./types";
 
 export type ContentCheckResult = {
@@ -144,6 +145,7 @@ function runPhases(sqlite: Database.Database, opts: VerifyContentOptions, runDer
       checkRegistry(after, events, t, files);
       checkApprovals(after, events, t);
       checkInterventions(after, events, loadInterventions(sqlite), t.complete);
+      checkApiRecords(after, events, sqlite);
     } catch (err) {
       couldNotFinish(after, err);
     }

@@ -1,0 +1,145 @@
+/**
+ * The MLflow REST API 2.0 tracking shapes Runledger serves under /api/2.0/mlflow/ (server/mlflow/), as MLflow's
+ * service.proto defines them in JSON (proto3 JSON: int64 fields may arrive as numbers or strings; Runledger answers
+ * numbers), its error codes with their HTTP statuses, and the limits of mlflow/utils/validation.py.
+ * Shared by the server's dispatcher and the typed client (contracts/mlflow/client.ts). Pure: no Node imports.
+ */
+
+/** MLflow's databricks_pb2 error codes this API answers with, and the HTTP status MLflow gives each. */
+export const MLFLOW_ERROR_STATUS = {
+  INVALID_PARAMETER_VALUE: 400,
+  BAD_REQUEST: 400,
+  RESOURCE_ALREADY_EXISTS: 400,
+  RESOURCE_DOES_NOT_EXIST: 404,
+  ENDPOINT_NOT_FOUND: 404,
+  PERMISSION_DENIED: 403,
+  UNAUTHENTICATED: 401,
+  INVALID_STATE: 400,
+  INTERNAL_ERROR: 500,
+  TEMPORARILY_UNAVAILABLE: 503,
+} as const;
+export type MlflowErrorCode = keyof typeof MLFLOW_ERROR_STATUS;
+export type MlflowErrorBody = { error_code: MlflowErrorCode; message: string };
+
+/** mlflow/utils/validation.py */
+export const MLFLOW_LIMITS = {
+  maxMetricsPerBatch: 1000,
+  maxParamsTagsPerBatch: 100,
+  maxEntitiesPerBatch: 1000,
+  /** MAX_BATCH_LOG_REQUEST_SIZE: int(1e6) bytes. */
+  maxBatchRequestBytes: 1_000_000,
+  maxEntityKeyLength: 250,
+  maxParamValueLength: 6000,
+  maxTagValueLength: 8000,
+  maxExperimentTagValueLength: 5000,
+  maxExperimentNameLength: 500,
+  searchMaxResultsDefault: 1000,
+  searchMaxResultsThreshold: 50000,
+  /** GET_METRIC_HISTORY_MAX_RESULTS: a page of get-history when max_results or page_token is given. */
+  metricHistoryMaxResults: 25000,
+} as const;
+
+export type LifecycleStage = "active" | "deleted";
+export type RunStatus = "RUNNING" | "SCHEDULED" | "FINISHED" | "FAILED" | "KILLED";
+export const RUN_STATUSES: readonly RunStatus[] = ["RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"];
+export type ViewType = "ACTIVE_ONLY" | "DELETED_ONLY" | "ALL";
+
+export type KeyValue = { key: string; value: string };
+export type Experiment = {
+  experiment_id: string;
+  name: string;
+  artifact_location: string;
+  lifecycle_stage: LifecycleStage;
+  last_update_time: number;
+  creation_time: number;
+  tags?: KeyValue[];
+};
+export type Metric = { key: string; value: number; timestamp: number; step: number };
+export type RunInfo = {
+  run_id: string;
+  run_uuid: string;
+  run_name: string;
+  experiment_id: string;
+  user_id: string;
+  status: RunStatus;
+  start_time: number;
+  end_time?: number;
+  artifact_uri: string;
+  lifecycle_stage: LifecycleStage;
+};
+export type Run = {
+  info: RunInfo;
+  data: { metrics?: Metric[]; params?: KeyValue[]; tags?: KeyValue[] };
+  inputs: { dataset_inputs?: unknown[] };
+};
+
+/** Request and response bodies, by endpoint (path under /api/2.0/mlflow/). */
+export type MlflowEndpoints = {
+  "experiments/create": { req: { name: string; artifact_location?: string; tags?: KeyValue[] }; res: { experiment_id: string } };
+  "experiments/get": { req: { experiment_id: string }; res: { experiment: Experiment } };
+  "experiments/get-by-name": { req: { experiment_name: string }; res: { experiment: Experiment } };
+  "experiments/search": {
+    req: { max_results?: number; page_token?: string; filter?: string; order_by?: string[]; view_type?: ViewType };
+    res: { experiments?: Experiment[]; next_page_token?: string };
+  };
+  "experiments/update": { req: { experiment_id: string; new_name: string }; res: Record<string, never> };
+  "experiments/delete": { req: { experiment_id: string }; res: Record<string, never> };
+  "experiments/restore": { req: { experiment_id: string }; res: Record<string, never> };
+  "experiments/set-experiment-tag": { req: { experiment_id: string; key: string; value: string }; res: Record<string, never> };
+  "runs/create": {
+    req: { experiment_id?: string; user_id?: string; run_name?: string; start_time?: number; tags?: KeyValue[] };
+    res: { run: Run };
+  };
+  "runs/get": { req: { run_id: string }; res: { run: Run } };
+  "runs/update": { req: { run_id: string; status?: RunStatus; end_time?: number; run_name?: string }; res: { run_info: RunInfo } };
+  "runs/delete": { req: { run_id: string }; res: Record<string, never> };
+  "runs/restore": { req: { run_id: string }; res: Record<string, never> };
+  "runs/search": {
+    req: {
+      experiment_ids?: string[];
+      filter?: string;
+      run_view_type?: ViewType;
+      max_results?: number;
+      order_by?: string[];
+      page_token?: string;
+    };
+    res: { runs?: Run[]; next_page_token?: string };
+  };
+  "runs/log-metric": { req: { run_id: string; key: string; value: number; timestamp: number; step?: number }; res: Record<string, never> };
+  "runs/log-parameter": { req: { run_id: string; key: string; value: string }; res: Record<string, never> };
+  "runs/log-batch": { req: { run_id: string; metrics?: Metric[]; params?: KeyValue[]; tags?: KeyValue[] }; res: Record<string, never> };
+  "runs/set-tag": { req: { run_id: string; key: string; value: string }; res: Record<string, never> };
+  "runs/delete-tag": { req: { run_id: string; key: string }; res: Record<string, never> };
+  "metrics/get-history": {
+    req: { run_id: string; metric_key: string; max_results?: number; page_token?: string };
+    res: { metrics?: Metric[]; next_page_token?: string };
+  };
+};
+export type MlflowPath = keyof MlflowEndpoints;
+
+/** Which endpoints MLflow serves with GET (the request is the query string); the others are POST with a JSON body. */
+export const MLFLOW_GET_ENDPOINTS: readonly MlflowPath[] = [
+  "experiments/get",
+  "experiments/get-by-name",
+  "runs/get",
+  "metrics/get-history",
+];
+
+/** The run tag whose value becomes the rationale of the params logged with it (or after it) on that run. */
+export const RATIONALE_TAG = "runledger.rationale";
+
+/**
+ * The config a run logged through the tracking API is stored with (runs.config_json, immutable): such a run has no
+ * training config; its params are decisions of kind "param" and its seed column is 0. The content check recognises
+ * it (server/audit/content/check-run-params.ts) and derives no run_params or seed from it.
+ */
+export const API_RUN_CONFIG = { api: "mlflow" } as const;
+export function isApiRunConfig(config: unknown): boolean {
+  return (
+    config !== null &&
+    typeof config === "object" &&
+    !Array.isArray(config) &&
+    Object.keys(config).length === 1 &&
+    (config as { api?: unknown }).api === "mlflow"
+  );
+}

@@ -1,0 +1,164 @@
+/**
+ * Content check of what the tracking API (server/mlflow/, server/auth/tokens.ts) keeps outside the run tables:
+ * - api_tokens: each row against its token.create (owner, name, prefix, time) and revoked_at against token.revoke;
+ * - experiment_tags and run_tag_values: the key → value-sha256 map the experiment.setTag events (resp. the run.log
+ *   tags and run.deleteTag events, in seq order) leave, against the rows;
+ * - experiments.deleted_at and runs.deleted_at: the latest experiment.delete / experiment.restore (run.delete /
+ *   run.restore) event against the column.
+ * Live database only (the tables are read here). Invariants: read only; an entity with such an event after the
+ * verified range (uptoSeq) is not judged (its row may show the later state).
+ */
+import type Database from "better-sqlite3";
+import { sha256Hex } from "@/contracts/canonical";
+import { type ContentChecker, type EventRef, parsePayload } from "./checker";
+import type { EventSource } from "./ledger-events";
+
+type Payload = Record<string, unknown>;
+
+function parsed(c: ContentChecker, entityType: string, evs: readonly EventRef[]): { ev: EventRef; p: Payload }[] {
+  const out: { ev: EventRef; p: Payload }[] = [];
+  for (const ev of evs) {
+    const p = parsePayload(c, entityType, ev.entityId, ev);
+    if (p) out.push({ ev, p });
+  }
+  return out;
+}
+
+function checkTokens(c: ContentChecker, events: EventSource, sqlite: Database.Database): void {
+  const rows = sqlite.prepare("SELECT id, user_id, name, prefix, created_at, revoked_at FROM api_tokens").raw(true).all() as [
+    number,
+    number,
+    string,
+    string,
+    string,
+    string | null,
+  ][];
+  const created = new Map(parsed(c, "token", events.byAction("token.create")).map((x) => [Number(x.ev.entityId), x]));
+  const revoked = new Map(parsed(c, "token", events.byAction("token.revoke")).map((x) => [Number(x.ev.entityId), x]));
+  const later = new Set([...events.laterEntityIds("token.create"), ...events.laterEntityIds("token.revoke")]);
+  const ids = new Set<number>();
+  for (const [id, userId, name, prefix, createdAt, revokedAt] of rows) {
+    ids.add(id);
+    if (later.has(String(id))) continue;
+    const ev = created.get(id);
+    if (!ev) {
+      c.rowWithoutEvent("token", id, "token.create");
+      continue;
+    }
+    c.compareFields("token", id, ev.ev, ev.p, [
+      ["userId", userId, "token owner"],
+      ["name", name, "token name"],
+      ["prefix", prefix, "token prefix"],
+      ["createdAt", createdAt, "token creation time"],
+    ]);
+    const r = revoked.get(id);
+    c.compare("token", id, "revoked at", r ? r.p.revokedAt : null, revokedAt, r?.ev.seq ?? ev.ev.seq);
+  }
+  for (const [id, { ev }] of created) if (!ids.has(id)) c.eventWithoutRow("token", id, ev);
+}
+
+/** Folds key/value-sha256 events per entity; `apply` returns [key, valueSha256 | null (deleted)] pairs of one event. */
+function foldTags(
+  c: ContentChecker,
+  entityType: string,
+  evs: readonly EventRef[],
+  apply: (ev: EventRef, p: Payload) => [string, string | null][],
+): Map<string, Map<string, { sha: string; seq: number }>> {
+  const out = new Map<string, Map<string, { sha: string; seq: number }>>();
+  for (const { ev, p } of parsed(
+    c,
+    entityType,
+    [...evs].sort((a, b) => a.seq - b.seq),
+  )) {
+    let m = out.get(ev.entityId);
+    if (!m) out.set(ev.entityId, (m = new Map()));
+    for (const [key, sha] of apply(ev, p)) {
+      if (sha === null) m.delete(key);
+      else m.set(key, { sha, seq: ev.seq });
+    }
+  }
+  return out;
+}
+
+function compareTags(
+  c: ContentChecker,
+  entityType: string,
+  recorded: Map<string, Map<string, { sha: string; seq: number }>>,
+  rows: [number, string, string][],
+  later: Set<string>,
+): void {
+  const found = new Map<string, Map<string, string>>();
+  for (const [id, key, value] of rows) {
+    let m = found.get(String(id));
+    if (!m) found.set(String(id), (m = new Map()));
+    m.set(key, value);
+  }
+  for (const id of new Set([...recorded.keys(), ...found.keys()])) {
+    if (later.has(id)) continue;
+    const r = recorded.get(id) ?? new Map<string, { sha: string; seq: number }>();
+    const f = found.get(id) ?? new Map<string, string>();
+    for (const [key, { sha, seq }] of r)
+      c.compare(entityType, id, `tag ${key} (sha256 of its value)`, sha, f.has(key) ? sha256Hex(f.get(key)!) : null, seq);
+    for (const key of f.keys())
+      if (!r.has(key))
+        c.problem({
+          entityType,
+          entityId: id,
+          field: `tag ${key}`,
+          recorded: null,
+          found: "row exists",
+          seq: null,
+          message: `${entityType} ${id} has the tag ${key}, which no ledger event set (row written outside the app?)`,
+        });
+  }
+}
+
+function checkLifecycle(c: ContentChecker, events: EventSource, entityType: "experiment" | "run", rows: [number, string | null][]): void {
+  const evs = parsed(c, entityType, [...events.byAction(`${entityType}.delete`), ...events.byAction(`${entityType}.restore`)]).sort(
+    (a, b) => a.ev.seq - b.ev.seq,
+  );
+  const last = new Map<string, { deletedAt: unknown; seq: number }>();
+  for (const { ev, p } of evs) last.set(ev.entityId, { deletedAt: ev.action.endsWith(".delete") ? p.deletedAt : null, seq: ev.seq });
+  const later = new Set([...events.laterEntityIds(`${entityType}.delete`), ...events.laterEntityIds(`${entityType}.restore`)]);
+  for (const [id, deletedAt] of rows) {
+    if (later.has(String(id))) continue;
+    const l = last.get(String(id));
+    if (!l && deletedAt === null) continue;
+    c.compare(entityType, id, "deleted at (lifecycle)", l ? l.deletedAt : null, deletedAt, l?.seq ?? null);
+  }
+}
+
+export function checkApiRecords(c: ContentChecker, events: EventSource, sqlite: Database.Database): void {
+  checkTokens(c, events, sqlite);
+  const expTags = foldTags(c, "experiment", events.byAction("experiment.setTag"), (_ev, p) =>
+    typeof p.key === "string" && typeof p.valueSha256 === "string" ? [[p.key, p.valueSha256]] : [],
+  );
+  compareTags(
+    c,
+    "experiment",
+    expTags,
+    sqlite.prepare("SELECT experiment_id, key, value FROM experiment_tags").raw(true).all() as [number, string, string][],
+    events.laterEntityIds("experiment.setTag"),
+  );
+  const runTags = foldTags(c, "run", [...events.byAction("run.log"), ...events.byAction("run.deleteTag")], (ev, p) => {
+    if (ev.action === "run.deleteTag") return typeof p.key === "string" ? [[p.key, null]] : [];
+    const tags = Array.isArray(p.tags) ? (p.tags as { key?: unknown; valueSha256?: unknown }[]) : [];
+    return tags
+      .filter((t) => typeof t.key === "string" && typeof t.valueSha256 === "string")
+      .map((t) => [t.key as string, t.valueSha256 as string]);
+  });
+  compareTags(
+    c,
+    "run",
+    runTags,
+    sqlite.prepare("SELECT run_id, key, value FROM run_tag_values").raw(true).all() as [number, string, string][],
+    new Set([...events.laterEntityIds("run.log"), ...events.laterEntityIds("run.deleteTag")]),
+  );
+  checkLifecycle(
+    c,
+    events,
+    "experiment",
+    sqlite.prepare("SELECT id, deleted_at FROM experiments").raw(true).all() as [number, string | null][],
+  );
+  checkLifecycle(c, events, "run", sqlite.prepare("SELECT id, deleted_at FROM runs").raw(true).all() as [number, string | null][]);
+}

@@ -1,0 +1,69 @@
+/**
+ * The HTTP side of the tracking API (/api/2.0/mlflow/[...path], server/mlflow/dispatch.ts does the rest): reads the
+ * body up to its limit (log-batch: MLflow's 1,000,000 bytes, answered as INVALID_PARAMETER_VALUE like MLflow; other
+ * calls: the JSON API limit, 1 MiB), refuses a POST whose Content-Type is not JSON (as MLflow does), and writes the
+ * JSON answer. After a write it signs a ledger checkpoint when the policy says one is due (as tRPC mutations do).
+ */
+import type { AppServices } from "@/server/app-context/app-services";
+import { applyCheckpointPolicy } from "@/server/audit/checkpoint-policy";
+import { dispatchMlflow, type MlflowAnswer } from "@/server/mlflow/dispatch";
+import { MLFLOW_LIMITS } from "@/contracts/mlflow/types";
+import { DEFAULT_JSON_BODY_LIMIT } from "./body-limit";
+
+const json = (a: MlflowAnswer): Response =>
+  new Response(JSON.stringify(a.body), {
+    status: a.status,
+    headers: { "content-type": "application/json", "cache-control": "no-store", ...(a.headers ?? {}) },
+  });
+
+const error = (status: number, error_code: string, message: string) => json({ status, body: { error_code, message } });
+
+/** The body as text, or null when it is over `limit` bytes (reading stops there). */
+async function readLimited(req: Request, limit: number): Promise<string | null> {
+  const declared = Number(req.headers.get("content-length") ?? NaN);
+  if (Number.isFinite(declared) && declared > limit) {
+    await req.body?.cancel().catch(() => undefined);
+    return null;
+  }
+  if (!req.body) return "";
+  const reader = req.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel().catch(() => undefined);
+      return null;
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+export async function handleMlflowRequest(services: AppServices, req: Request, segments: string[]): Promise<Response> {
+  const path = segments.join("/");
+  let bodyText: string | null = null;
+  if (req.method === "POST") {
+    const type = (req.headers.get("content-type") ?? "").toLowerCase();
+    if (type && !type.startsWith("application/json"))
+      return error(400, "INVALID_PARAMETER_VALUE", "Bad Request. Content-Type must be one of ['application/json'].");
+    const batch = path === "runs/log-batch";
+    const limit = batch ? MLFLOW_LIMITS.maxBatchRequestBytes : DEFAULT_JSON_BODY_LIMIT;
+    bodyText = await readLimited(req, limit);
+    if (bodyText === null)
+      return batch
+        ? error(400, "INVALID_PARAMETER_VALUE", `Batched logging API requests must be at most ${limit} bytes in size`)
+        : error(413, "INVALID_PARAMETER_VALUE", `The request body is over the ${Math.round(limit / 1024)} KiB limit for API calls`);
+  }
+  const answer = dispatchMlflow(services, {
+    method: req.method,
+    path,
+    query: new URL(req.url).searchParams,
+    authorization: req.headers.get("authorization"),
+    bodyText,
+  });
+  if (req.method === "POST" && answer.status < 500) applyCheckpointPolicy(services);
+  return json(answer);
+}

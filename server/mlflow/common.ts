@@ -1,0 +1,108 @@
+/**
+ * What every tracking API handler shares: the caller (a token's user, role re-read per request), request parsing
+ * with zod into MLflow's INVALID_PARAMETER_VALUE answers, the MLflow project, and how Runledger rows read as MLflow
+ * entities (ids, names, statuses, times).
+ *
+ * Mapping (decided for issue 15, documented in server/mlflow/README.md):
+ * - An MLflow experiment IS a Runledger experiment; its experiment_id is the experiment's id as a string.
+ *   Experiments created through the API go into the project "MLflow" (created on first use, project.create event).
+ *   Experiments of other projects are visible too, named "<project>/<experiment>".
+ * - An MLflow run IS a Runledger run of origin "api" (config API_RUN_CONFIG, seed 0); run_id is its id as a string.
+ *   Embedded runs are readable through the API (params from their flattened config are not shown: phase 1).
+ * - user_id is the email of the run's author; artifact URIs are "runledger-artifacts:/…" placeholders (phase 2).
+ */
+import { z } from "zod";
+import { eq } from "drizzle-orm";
+import { projects } from "@/db/schema";
+import type { DbOrTx } from "@/db/client";
+import { appendAuditEvent } from "@/server/audit/ledger";
+import { now, type ServiceContext, type SignedInActor } from "@/server/app-context/service-context";
+import type { RunStatus as MlflowRunStatus } from "@/contracts/mlflow/types";
+import type { RunStatus } from "@/db/schema";
+import { MlflowError } from "./errors";
+
+export const MLFLOW_PROJECT = "MLflow";
+
+/** The caller of one API request: the services, and the token's user with the token id (events record it). */
+export type MlflowCtx = ServiceContext & { actor: SignedInActor & { tokenId: number } };
+
+/** Roles that may write through the API (the roles that launch runs in the app); every signed-in role may read. */
+export const WRITER_ROLES = ["engineer"] as const;
+
+export function requireWriter(ctx: MlflowCtx, doing: string): void {
+  if (!(WRITER_ROLES as readonly string[]).includes(ctx.actor.role))
+    throw new MlflowError("PERMISSION_DENIED", `a ${ctx.actor.role} cannot ${doing} (needs: ${WRITER_ROLES.join(" or ")})`);
+}
+
+/** Parses a request with zod; the first problem becomes MLflow's INVALID_PARAMETER_VALUE message. */
+export function parseRequest<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
+  const r = schema.safeParse(body);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0]!;
+  const param = issue.path.join(".") || "request";
+  const missing = issue.code === "invalid_type" && issue.message.includes("undefined");
+  throw new MlflowError(
+    "INVALID_PARAMETER_VALUE",
+    missing
+      ? `Missing value for required parameter '${param}'. See the API docs for more information about request parameters.`
+      : `Invalid value for parameter '${param}': ${issue.message}. See the API docs for more information about request parameters.`,
+  );
+}
+
+/** proto3 JSON int64: a number or a decimal string. */
+export const int64 = z.union([
+  z.number().int(),
+  z
+    .string()
+    .regex(/^-?\d+$/, "expected an integer")
+    .transform(Number),
+]);
+/** An id as MLflow sends it (a string; numbers are accepted as well). */
+export const idField = z.union([z.string(), z.number().int().transform(String)]);
+export const keyValue = z.object({ key: z.string(), value: z.string().default("") });
+
+/** A positive Runledger id from an MLflow id string, or null. */
+export function numericId(id: string): number | null {
+  return /^\d{1,15}$/.test(id) ? Number(id) : null;
+}
+
+export const ms = (iso: string | null | undefined): number | undefined => (iso ? Date.parse(iso) : undefined);
+export const iso = (msValue: number): string => new Date(msValue).toISOString();
+
+export const MLFLOW_STATUS_OF: Record<RunStatus, MlflowRunStatus> = {
+  queued: "SCHEDULED",
+  running: "RUNNING",
+  paused: "RUNNING",
+  interrupted: "FAILED",
+  completed: "FINISHED",
+  failed: "FAILED",
+  cancelled: "KILLED",
+};
+export const STATUS_OF_MLFLOW: Record<MlflowRunStatus, RunStatus> = {
+  SCHEDULED: "queued",
+  RUNNING: "running",
+  FINISHED: "completed",
+  FAILED: "failed",
+  KILLED: "cancelled",
+};
+
+/** The MLflow name of an experiment: its own name in the MLflow project, "<project>/<name>" elsewhere. */
+export function mlflowExperimentName(projectName: string, name: string): string {
+  return projectName === MLFLOW_PROJECT ? name : `${projectName}/${name}`;
+}
+
+/** The MLflow project's id, created (with its project.create event) inside the caller's transaction on first use. */
+export function ensureMlflowProject(tx: DbOrTx, actor: MlflowCtx["actor"]): number {
+  const found = tx.select({ id: projects.id }).from(projects).where(eq(projects.name, MLFLOW_PROJECT)).get();
+  if (found) return found.id;
+  const description = "Experiments created through the MLflow-compatible tracking API (/api/2.0/mlflow/).";
+  const row = tx.insert(projects).values({ name: MLFLOW_PROJECT, description, createdBy: actor.id, createdAt: now() }).returning().get();
+  appendAuditEvent(tx, {
+    actor,
+    action: "project.create",
+    entityType: "project",
+    entityId: row.id,
+    payload: { name: MLFLOW_PROJECT, description },
+  });
+  return row.id;
+}

@@ -1,0 +1,136 @@
+/**
+ * The tracking API's dispatcher: one MLflow REST 2.0 call (method, path under /api/2.0/mlflow/, query, the
+ * Authorization header, body text) → an HTTP status and a JSON body. Transport-free (the route handler,
+ * server/http/mlflow-route.ts, reads the request and writes the response), so tests and benches can drive it too.
+ *
+ * Order of checks (what a caller sees first): unknown endpoint or method → 404 ENDPOINT_NOT_FOUND; missing or bad
+ * token → 401 UNAUTHENTICATED; body not JSON → 400 INVALID_PARAMETER_VALUE; then the endpoint's own checks (role:
+ * 403 PERMISSION_DENIED for a write by a non-engineer). Authentication: `Authorization: Bearer <token>`, or Basic with
+ * the token as password (MLflow clients send MLFLOW_TRACKING_USERNAME/PASSWORD that way; the user name is ignored).
+ */
+import type { AppServices } from "@/server/app-context/app-services";
+import { actorForToken, TOKEN_REFUSALS } from "@/server/auth/tokens";
+import { accountStatus } from "@/server/users/service";
+import { MLFLOW_GET_ENDPOINTS, type MlflowPath } from "@/contracts/mlflow/types";
+import { MlflowError, mlflowErrorOf } from "./errors";
+import type { MlflowCtx } from "./common";
+import * as experiments from "./experiments";
+import * as runs from "./runs";
+import * as logging from "./logging";
+import { searchRuns } from "./search-runs";
+import { getMetricHistory } from "./history";
+
+type Handler = (ctx: MlflowCtx, body: unknown) => unknown;
+
+export const MLFLOW_HANDLERS: Record<MlflowPath, Handler> = {
+  "experiments/create": experiments.createExperiment,
+  "experiments/get": experiments.getExperiment,
+  "experiments/get-by-name": experiments.getExperimentByName,
+  "experiments/search": experiments.searchExperiments,
+  "experiments/update": experiments.updateExperiment,
+  "experiments/delete": experiments.deleteExperiment,
+  "experiments/restore": experiments.restoreExperiment,
+  "experiments/set-experiment-tag": experiments.setExperimentTag,
+  "runs/create": runs.createRun,
+  "runs/get": runs.getRun,
+  "runs/update": runs.updateRun,
+  "runs/delete": runs.deleteRun,
+  "runs/restore": runs.restoreRun,
+  "runs/search": searchRuns,
+  "runs/log-metric": logging.logMetric,
+  "runs/log-parameter": logging.logParam,
+  "runs/log-batch": logging.logBatch,
+  "runs/set-tag": logging.setTag,
+  "runs/delete-tag": logging.deleteTag,
+  "metrics/get-history": getMetricHistory,
+};
+
+/** GET endpoints that MLflow also serves by GET (search endpoints accept both). */
+const ALSO_GET = new Set<string>(["experiments/search"]);
+
+export type MlflowCall = {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  authorization: string | null;
+  bodyText: string | null;
+};
+export type MlflowAnswer = { status: number; body: unknown; headers?: Record<string, string> };
+
+/** The token of an Authorization header: Bearer, or Basic with the token as password. */
+export function tokenOf(authorization: string | null): string | null {
+  if (!authorization) return null;
+  const m = /^(Bearer|Basic)\s+(\S+)\s*$/i.exec(authorization);
+  if (!m) return null;
+  if (m[1]!.toLowerCase() === "bearer") return m[2]!;
+  const decoded = Buffer.from(m[2]!, "base64").toString("utf8");
+  const colon = decoded.indexOf(":");
+  return colon >= 0 ? decoded.slice(colon + 1) : null;
+}
+
+/** Query parameters as MLflow's GET handlers read them (repeated fields such as order_by become lists). */
+function queryBody(query: URLSearchParams): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of new Set(query.keys())) {
+    const all = query.getAll(key);
+    const k = key.replace(/\[\]$/, "");
+    out[k] = k === "order_by" || k === "experiment_ids" || all.length > 1 ? all : all[0];
+  }
+  return out;
+}
+
+export function dispatchMlflow(services: AppServices, call: MlflowCall): MlflowAnswer {
+  try {
+    const path = call.path.replace(/^\/+|\/+$/g, "") as MlflowPath;
+    const handler = Object.hasOwn(MLFLOW_HANDLERS, path) ? MLFLOW_HANDLERS[path] : undefined;
+    const isGet = MLFLOW_GET_ENDPOINTS.includes(path);
+    const methodOk = isGet ? call.method === "GET" : call.method === "POST" || (call.method === "GET" && ALSO_GET.has(path));
+    if (!handler || !methodOk)
+      throw new MlflowError("ENDPOINT_NOT_FOUND", `No API endpoint ${call.method} /api/2.0/mlflow/${path} (see server/mlflow/README.md)`);
+
+    const token = tokenOf(call.authorization);
+    if (!token) return unauthenticated("an access token is required: send Authorization: Bearer <token> (create one on your account page)");
+    const who = actorForToken(services.db, token);
+    if ("refusal" in who) return unauthenticated(TOKEN_REFUSALS[who.refusal]);
+    const account = accountStatus(services.db, who.actor.id);
+    if (!account || account.disabled) return unauthenticated(TOKEN_REFUSALS.disabled);
+
+    let body: unknown;
+    if (call.method === "GET") body = queryBody(call.query);
+    else {
+      const text = call.bodyText ?? "";
+      if (text.trim() === "") body = {};
+      else {
+        try {
+          body = JSON.parse(text) as unknown;
+        } catch (err) {
+          throw new MlflowError("INVALID_PARAMETER_VALUE", `The request body is not valid JSON: ${(err as Error).message}`);
+        }
+        if (typeof body === "string") {
+          // Older MLflow clients double-encode their JSON as a string (handlers.py does the same second decode).
+          try {
+            body = JSON.parse(body) as unknown;
+          } catch {
+            throw new MlflowError("INVALID_PARAMETER_VALUE", "The request body is a JSON string that is not JSON itself");
+          }
+        }
+        if (body === null || typeof body !== "object" || Array.isArray(body))
+          throw new MlflowError("INVALID_PARAMETER_VALUE", "The request body must be a JSON object");
+      }
+    }
+    const ctx: MlflowCtx = { ...services, actor: who.actor };
+    return { status: 200, body: handler(ctx, body) };
+  } catch (err) {
+    const e = mlflowErrorOf(err);
+    if (e.status === 500) console.error("mlflow api:", err);
+    return { status: e.status, body: e.body };
+  }
+}
+
+function unauthenticated(message: string): MlflowAnswer {
+  return {
+    status: 401,
+    body: { error_code: "UNAUTHENTICATED", message },
+    headers: { "www-authenticate": 'Bearer realm="runledger", Basic realm="runledger"' },
+  };
+}

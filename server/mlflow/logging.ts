@@ -1,0 +1,299 @@
+/**
+ * Logging to a run: log-metric, log-parameter, set-tag, delete-tag and log-batch, all through one batch writer.
+ *
+ * Invariants:
+ * - One call = one transaction = one run.log event (delete-tag: run.deleteTag) carrying the sha256 of the canonical
+ *   batch as received (after validation), the decisions it created (id, path, kind, sha256 of the whole row, as
+ *   run.create lists its decisions) and each tag's value sha256. The answer is sent only after the commit.
+ * - Limits of MLflow (contracts/mlflow/types.ts MLFLOW_LIMITS): at most 1000 metrics, 100 params, 100 tags, 1000
+ *   items in total; keys of at most 250 characters in MLflow's alphabet; param values ≤ 6000, tag values ≤ 8000.
+ * - Params are write-once (MLflow): the same value again is accepted and changes nothing; another value is refused
+ *   with INVALID_PARAMETER_VALUE. Each new param is a decision of kind "param" (path = key, new value = the JSON
+ *   string) by the token's user; its rationale is the run's `runledger.rationale` tag (this batch's, else the run's).
+ * - Metric points land in the metrics table with their summaries and rollups (insertMetricPoints, as embedded runs),
+ *   epoch = step, wall time = timestamp. Runledger keeps one value per (run, key, step): re-sending the same value
+ *   is accepted (idempotent retries); a different value at a stored step is refused (nothing is silently dropped).
+ *   Non-finite values are refused (they cannot be stored or hashed canonically). A run that has ended takes no
+ *   more metrics (its end event sealed their digest).
+ */
+import { and, eq, inArray } from "drizzle-orm";
+import { z } from "zod";
+import { decisions, runs, runTagValues } from "@/db/schema";
+import type { DbOrTx } from "@/db/client";
+import { appendAuditEvent } from "@/server/audit/ledger";
+import { now } from "@/server/app-context/service-context";
+import { sha256Canonical, sha256Hex } from "@/contracts/canonical";
+import { decisionRecordSha256 } from "@/server/audit/content/records";
+import { insertMetricPoints } from "@/server/runs/orchestrator/persist-events";
+import { MLFLOW_LIMITS, RATIONALE_TAG, type MlflowEndpoints } from "@/contracts/mlflow/types";
+import { invalidParam, MlflowError } from "./errors";
+import { idField, int64, parseRequest, requireWriter, type MlflowCtx } from "./common";
+import { activeApiRun, isTerminal, type RunRow } from "./runs";
+
+export type BatchMetric = { key: string; value: number; timestamp: number; step: number };
+export type Batch = { metrics: BatchMetric[]; params: { key: string; value: string }[]; tags: { key: string; value: string }[] };
+
+const DEFAULT_RATIONALE = `logged through the MLflow API without a "${RATIONALE_TAG}" tag`;
+const KEY_ALPHABET = /^[\w.\- /:]+$/;
+
+const metricField = z.object({
+  key: z.string(),
+  value: z.union([z.number(), z.enum(["NaN", "Infinity", "-Infinity"]).transform(Number)]),
+  timestamp: int64,
+  step: int64.default(0),
+});
+const paramField = z.object({ key: z.string(), value: z.string() });
+const tagField = z.object({ key: z.string(), value: z.string() });
+
+function checkKey(kind: string, key: string): void {
+  if (key.length > MLFLOW_LIMITS.maxEntityKeyLength)
+    invalidParam(
+      `${kind} key '${key.slice(0, 40)}…' had length ${key.length}, which exceeded length limit of ${MLFLOW_LIMITS.maxEntityKeyLength}`,
+    );
+  if (!KEY_ALPHABET.test(key) || key.split("/").some((part) => part === "." || part === ".."))
+    invalidParam(
+      `Invalid ${kind.toLowerCase()} name: '${key}'. Names may only contain alphanumerics, underscores (_), dashes (-), periods (.), spaces ( ), colon(:) and slashes (/).`,
+    );
+}
+
+/** MLflow's batch checks, in its order: counts first, then each item. */
+export function validateBatch(b: Batch): void {
+  const { maxMetricsPerBatch: M, maxParamsTagsPerBatch: P, maxEntitiesPerBatch: E } = MLFLOW_LIMITS;
+  const split = "Please split up metrics, params, and tags across multiple requests and try again.";
+  if (b.metrics.length > M)
+    invalidParam(`A batch logging request can contain at most ${M} metrics. Got ${b.metrics.length} metrics. ${split}`);
+  if (b.params.length > P) invalidParam(`A batch logging request can contain at most ${P} params. Got ${b.params.length} params. ${split}`);
+  if (b.tags.length > P) invalidParam(`A batch logging request can contain at most ${P} tags. Got ${b.tags.length} tags. ${split}`);
+  const total = b.metrics.length + b.params.length + b.tags.length;
+  if (total > E)
+    invalidParam(`A batch logging request can contain at most ${E} metrics, params, and tags in total. Got ${total}. ${split}`);
+  for (const m of b.metrics) {
+    checkKey("Metric", m.key);
+    if (!Number.isFinite(m.value))
+      invalidParam(
+        `Got invalid value ${m.value} for metric '${m.key}': Runledger stores finite values only (NaN and infinities cannot be hashed canonically)`,
+      );
+  }
+  const seen = new Map<string, string>();
+  for (const p of b.params) {
+    checkKey("Param", p.key);
+    if (p.value.length > MLFLOW_LIMITS.maxParamValueLength)
+      invalidParam(
+        `Param value '${p.value.slice(0, 40)}…' had length ${p.value.length}, which exceeded length limit of ${MLFLOW_LIMITS.maxParamValueLength}`,
+      );
+    const before = seen.get(p.key);
+    if (before !== undefined && before !== p.value)
+      invalidParam(
+        `Duplicate parameter keys have been submitted: ['${p.key}']. Please ensure the request contains only one param value per param key.`,
+      );
+    seen.set(p.key, p.value);
+  }
+  for (const t of b.tags) {
+    checkKey("Tag", t.key);
+    if (t.value.length > MLFLOW_LIMITS.maxTagValueLength)
+      invalidParam(
+        `Tag value '${t.value.slice(0, 40)}…' had length ${t.value.length}, which exceeded length limit of ${MLFLOW_LIMITS.maxTagValueLength}`,
+      );
+  }
+}
+
+/**
+ * Writes a validated batch to `run` inside the caller's transaction (which re-read the run) and its run.log event.
+ * Throws (rolling the transaction back) on a param overwrite, a conflicting metric point or metrics for an ended run.
+ */
+export function writeBatch(ctx: MlflowCtx, tx: DbOrTx, run: RunRow, b: Batch): void {
+  if (b.metrics.length + b.params.length + b.tags.length === 0) return;
+  const at = now();
+  // Metrics: refuse what would be dropped (another value at a stored step) before writing anything.
+  if (b.metrics.length > 0) {
+    if (isTerminal(run.status))
+      invalidParam(
+        `Run ${run.id} has ended (${run.status}); its metrics were sealed by its end event. Set the run RUNNING again to log more.`,
+      );
+    const inBatch = new Map<string, number>();
+    for (const m of b.metrics) {
+      const k = `${m.key}\u0000${m.step}`;
+      const v = inBatch.get(k);
+      if (v !== undefined && v !== m.value)
+        invalidParam(
+          `Metric '${m.key}' has two values at step ${m.step} in this batch: Runledger keeps one value per step; log them at distinct steps`,
+        );
+      inBatch.set(k, m.value);
+    }
+    const stored = ctx.db.$client.prepare("SELECT value FROM metrics WHERE run_id = ? AND key = ? AND step = ?").pluck();
+    for (const m of b.metrics) {
+      const v = stored.get(run.id, m.key, m.step) as number | undefined;
+      if (v !== undefined && v !== m.value)
+        invalidParam(
+          `Metric '${m.key}' already has the value ${v} at step ${m.step} of run ${run.id}: Runledger keeps one value per step; log ${m.value} at another step`,
+        );
+    }
+  }
+  // Params: write-once.
+  const existing = new Map<string, string>();
+  if (b.params.length > 0)
+    for (const d of tx
+      .select({ path: decisions.path, valueJson: decisions.newValueJson })
+      .from(decisions)
+      .where(
+        and(
+          eq(decisions.runId, run.id),
+          eq(decisions.kind, "param"),
+          inArray(
+            decisions.path,
+            b.params.map((p) => p.key),
+          ),
+        ),
+      )
+      .all())
+      existing.set(d.path, JSON.parse(d.valueJson ?? '""') as string);
+  const fresh: { key: string; value: string }[] = [];
+  for (const p of b.params) {
+    const old = existing.get(p.key);
+    if (old === undefined) {
+      if (!fresh.some((f) => f.key === p.key)) fresh.push(p);
+      continue;
+    }
+    if (old !== p.value)
+      invalidParam(
+        `Changing param values is not allowed. Param with key='${p.key}' was already logged with value='${old}' for run ID='${run.id}'. Attempted logging new value '${p.value}'.`,
+      );
+  }
+  const rationaleTag =
+    [...b.tags].reverse().find((t) => t.key === RATIONALE_TAG)?.value ??
+    tx
+      .select({ value: runTagValues.value })
+      .from(runTagValues)
+      .where(and(eq(runTagValues.runId, run.id), eq(runTagValues.key, RATIONALE_TAG)))
+      .get()?.value;
+  const rationale = rationaleTag?.trim() ? rationaleTag.trim().slice(0, 4000) : DEFAULT_RATIONALE;
+
+  if (b.metrics.length > 0)
+    insertMetricPoints(
+      ctx.db,
+      run.id,
+      b.metrics.map((m) => ({ key: m.key, step: m.step, epoch: m.step, value: m.value, wallTimeMs: m.timestamp })),
+    );
+  const decisionRefs = fresh.map((p) => {
+    const row = tx
+      .insert(decisions)
+      .values({
+        runId: run.id,
+        kind: "param",
+        path: p.key,
+        oldValueJson: null,
+        newValueJson: JSON.stringify(p.value),
+        rationale,
+        authorId: ctx.actor.id,
+        createdAt: at,
+      })
+      .returning()
+      .get();
+    return { id: row.id, kind: row.kind, path: row.path, sha256: decisionRecordSha256(row) };
+  });
+  const lastTag = new Map<string, string>();
+  for (const t of b.tags) lastTag.set(t.key, t.value);
+  for (const [key, value] of lastTag)
+    tx.insert(runTagValues)
+      .values({ runId: run.id, key, value, updatedAt: at })
+      .onConflictDoUpdate({ target: [runTagValues.runId, runTagValues.key], set: { value, updatedAt: at } })
+      .run();
+  appendAuditEvent(tx, {
+    actor: ctx.actor,
+    action: "run.log",
+    entityType: "run",
+    entityId: run.id,
+    payload: {
+      batchSha256: sha256Canonical(b),
+      metrics: b.metrics.length,
+      params: b.params.length,
+      decisions: decisionRefs,
+      tags: [...lastTag].map(([key, value]) => ({ key, valueSha256: sha256Hex(value) })),
+      at,
+    },
+  });
+  const runName = lastTag.get("mlflow.runName");
+  if (runName !== undefined && runName.trim() && runName.slice(0, 120) !== run.name) {
+    tx.update(runs)
+      .set({ name: runName.slice(0, 120) })
+      .where(eq(runs.id, run.id))
+      .run();
+    appendAuditEvent(tx, {
+      actor: ctx.actor,
+      action: "run.annotate",
+      entityType: "run",
+      entityId: run.id,
+      payload: { field: "name", from: run.name, to: runName.slice(0, 120) },
+    });
+  }
+}
+
+function logTo(ctx: MlflowCtx, runId: string, b: Batch): Record<string, never> {
+  validateBatch(b);
+  requireWriter(ctx, "log to runs");
+  ctx.db.transaction((tx) => writeBatch(ctx, tx, activeApiRun(tx, runId), b));
+  return {};
+}
+
+const runIdOf = (input: { run_id?: string; run_uuid?: string }): string =>
+  input.run_id ??
+  input.run_uuid ??
+  invalidParam("Missing value for required parameter 'run_id'. See the API docs for more information about request parameters.");
+const runIdFields = { run_id: idField.optional(), run_uuid: idField.optional() };
+
+export function logBatch(ctx: MlflowCtx, body: unknown): MlflowEndpoints["runs/log-batch"]["res"] {
+  const input = parseRequest(
+    z.object({
+      ...runIdFields,
+      metrics: z.array(metricField).default([]),
+      params: z.array(paramField).default([]),
+      tags: z.array(tagField).default([]),
+    }),
+    body,
+  );
+  return logTo(ctx, runIdOf(input), { metrics: input.metrics, params: input.params, tags: input.tags });
+}
+
+export function logMetric(ctx: MlflowCtx, body: unknown) {
+  const input = parseRequest(z.object({ ...runIdFields, ...metricField.shape }), body);
+  return logTo(ctx, runIdOf(input), {
+    metrics: [{ key: input.key, value: input.value, timestamp: input.timestamp, step: input.step }],
+    params: [],
+    tags: [],
+  });
+}
+
+export function logParam(ctx: MlflowCtx, body: unknown) {
+  const input = parseRequest(z.object({ ...runIdFields, key: z.string(), value: z.string().default("") }), body);
+  return logTo(ctx, runIdOf(input), { metrics: [], params: [{ key: input.key, value: input.value }], tags: [] });
+}
+
+export function setTag(ctx: MlflowCtx, body: unknown) {
+  const input = parseRequest(z.object({ ...runIdFields, key: z.string(), value: z.string() }), body);
+  return logTo(ctx, runIdOf(input), { metrics: [], params: [], tags: [{ key: input.key, value: input.value }] });
+}
+
+export function deleteTag(ctx: MlflowCtx, body: unknown) {
+  const input = parseRequest(z.object({ run_id: idField, key: z.string() }), body);
+  requireWriter(ctx, "delete run tags");
+  ctx.db.transaction((tx) => {
+    const run = activeApiRun(tx, input.run_id);
+    const row = tx
+      .select({ value: runTagValues.value })
+      .from(runTagValues)
+      .where(and(eq(runTagValues.runId, run.id), eq(runTagValues.key, input.key)))
+      .get();
+    if (!row) throw new MlflowError("RESOURCE_DOES_NOT_EXIST", `No tag with name: ${input.key} in run with id ${input.run_id}`);
+    tx.delete(runTagValues)
+      .where(and(eq(runTagValues.runId, run.id), eq(runTagValues.key, input.key)))
+      .run();
+    appendAuditEvent(tx, {
+      actor: ctx.actor,
+      action: "run.deleteTag",
+      entityType: "run",
+      entityId: run.id,
+      payload: { key: input.key, valueSha256: sha256Hex(row.value) },
+    });
+  });
+  return {};
+}
