@@ -12,10 +12,10 @@
  * content check runs on the main thread's snapshot, as in one pass.
  */
 import Database from "better-sqlite3";
-import path from "node:path";
 import { Worker } from "node:worker_threads";
 import type { RunDerivedPartResult } from "./content/verify-content";
 import { maxAuditSeq } from "./ledger-reads";
+import { workerScript } from "./worker-script";
 
 export type ContentWorkerInput = { file: string };
 export type ContentWorkerRequest = { type: "pin" } | { type: "go"; uptoSeq: number };
@@ -24,9 +24,6 @@ export type ContentWorkerReply =
   | { type: "pinned"; maxSeq: number }
   | { type: "done"; result: RunDerivedPartResult }
   | { type: "error"; error: string };
-
-// Resolved from the project root at run time, like the range workers (Next.js bundles server code).
-const CONTENT_WORKER_BOOTSTRAP = path.join(process.cwd(), "server", "audit", "verify-content-worker-bootstrap.cjs");
 
 /** Young generation of the content worker (V8's default is 3 x 16 MB semi-spaces on 64-bit). */
 const CONTENT_WORKER_YOUNG_GENERATION_MB = 192;
@@ -71,7 +68,8 @@ export class ContentWorker {
   /** Starts a worker on the database file; resolves once its connection is open. */
   static async start(file: string): Promise<ContentWorker> {
     const w = new ContentWorker(
-      new Worker(CONTENT_WORKER_BOOTSTRAP, {
+      // The precompiled bundle of verify-content-worker.ts (or its tsx bootstrap): worker-script.ts.
+      new Worker(workerScript("verify-content-worker"), {
         workerData: { file } satisfies ContentWorkerInput,
         stdout: false,
         stderr: false,

@@ -5,9 +5,9 @@
  * starts from the stored chain hash of the row before it, which the previous range verifies link by link, so
  * the ranges together check exactly what one pass checks; the verifier joins their Merkle nodes in order.
  */
-import path from "node:path";
 import { Worker } from "node:worker_threads";
 import type { RangeResult, RangeSpec } from "./verify-range";
+import { workerScript } from "./worker-script";
 
 export function splitRange(n: number, parts: number): { from: number; to: number }[] {
   const out: { from: number; to: number }[] = [];
@@ -16,16 +16,14 @@ export function splitRange(n: number, parts: number): { from: number; to: number
   return out;
 }
 
-// Resolved from the project root at run time, like the trainer's worker (Next.js bundles server code).
-const RANGE_WORKER_BOOTSTRAP = path.join(process.cwd(), "server", "audit", "verify-worker-bootstrap.cjs");
-
 export type RangeWorkerInput = { file: string; spec: Omit<RangeSpec, "prevChainHex">; maxSeq: number };
 export type RangeWorkerOutput = { ok: true; result: RangeResult } | { ok: false; error: string };
 
 /** Starts a worker on one range; resolves with its result, rejects when the worker cannot run. */
 export function runRangeWorker(input: RangeWorkerInput): Promise<RangeResult> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(RANGE_WORKER_BOOTSTRAP, {
+    // The precompiled bundle of verify-worker.ts (or its tsx bootstrap): worker-script.ts.
+    const worker = new Worker(workerScript("verify-worker"), {
       workerData: input,
       stdout: false,
       stderr: false,
