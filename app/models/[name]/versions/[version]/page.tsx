@@ -1,20 +1,59 @@
 "use client";
-/** One model version: its lineage graph from raw data to alias moves and signatures, and the PROV-JSON export. */
+/**
+ * One model version: its lineage graph from raw data to alias moves and signatures, and the PROV-JSON export. An engineer
+ * requests production from here too (the same form as the model's versions table, with the model card and datasheet
+ * checklist); a pending request of this version links to it on the model page.
+ */
 import Link from "next/link";
-import { use } from "react";
+import { use, useState } from "react";
 import { useMutation, useQuery } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_trpc/client";
-import { Shell } from "@/app/_components/shell";
+import { Shell, type Me } from "@/app/_components/shell";
 import { ErrorState, FormError, Loading } from "@/app/_components/states";
 import { Hash } from "@/app/_components/hash";
 import { LineageGraphView } from "@/app/lineage/lineage-graph";
 import { downloadText } from "@/app/_components/download";
+import { RequestPromotionForm } from "@/app/models/_components/versions-table";
 
 function downloadJson(fileName: string, value: unknown) {
   downloadText(fileName, JSON.stringify(value, null, 2));
 }
 
-function Version({ name, version }: { name: string; version: number }) {
+/** Request production for this version (engineers, a version with a test evaluation not already in production), or its pending request. */
+function Promotion({ name, version, me }: { name: string; version: number; me: Me }) {
+  const trpc = useTRPC();
+  const model = useQuery(trpc.models.get.queryOptions({ name }));
+  const [requesting, setRequesting] = useState(false);
+  if (!model.data) return null;
+  const v = model.data.versions.find((x) => x.version === version);
+  if (!v) return null;
+  const pending = model.data.promotionRequests.filter((r) => r.version === version && r.status === "pending");
+  if (pending.length)
+    return (
+      <p role="status">
+        {pending.map((r) => (
+          <span key={r.id}>
+            Promotion request <Link href={`/models/${encodeURIComponent(name)}#request-${r.id}`}>#{r.id}</Link> to {r.alias} is pending (
+            {r.approvals} of {r.approvalsRequired} approvals).{" "}
+          </span>
+        ))}
+      </p>
+    );
+  if (me.role !== "engineer" || !v.testEvaluation || v.aliases.includes("production")) return null;
+  return requesting ? (
+    <section className="panel">
+      <RequestPromotionForm model={model.data} version={v} me={me} onDone={() => setRequesting(false)} />
+    </section>
+  ) : (
+    <div className="row" style={{ margin: "8px 0" }}>
+      <button type="button" onClick={() => setRequesting(true)}>
+        Request production
+      </button>
+    </div>
+  );
+}
+
+function Version({ name, version, me }: { name: string; version: number; me: Me }) {
   const trpc = useTRPC();
   const lineage = useQuery(trpc.models.lineage.queryOptions({ modelName: name, version }));
   const exportProv = useMutation(trpc.models.exportProv.mutationOptions({ onSuccess: (r) => downloadJson(r.fileName, r.document) }));
@@ -39,14 +78,16 @@ function Version({ name, version }: { name: string; version: number }) {
         </button>
       </div>
       <FormError error={exportProv.error} />
+      <Promotion name={name} version={version} me={me} />
       {exportProv.data ? (
         <p role="status" className="muted">
           Exported {exportProv.data.fileName} · sha256 <Hash value={exportProv.data.sha256} label="PROV-JSON sha256" />
         </p>
       ) : null}
       <p className="subtitle">
-        Weights <Hash value={l.weightsSha256} label="model weights sha256" /> · read left to right: the data, the people&apos;s decisions
-        and the training that produced these weights, then their evaluation, approval and release. Select a box to see its details.
+        Weights <Hash value={l.weightsSha256} label="model weights sha256" /> · read top to bottom: the data, the people&apos;s decisions
+        and the training that produced these weights, then their evaluation, approval and release. Select a box to see its details and to
+        focus on its lineage.
       </p>
       <LineageGraphView graph={l.graph} />
     </>
@@ -55,5 +96,5 @@ function Version({ name, version }: { name: string; version: number }) {
 
 export default function VersionPage({ params }: { params: Promise<{ name: string; version: string }> }) {
   const { name, version } = use(params);
-  return <Shell>{() => <Version name={decodeURIComponent(name)} version={Number(version)} />}</Shell>;
+  return <Shell>{(me) => <Version name={decodeURIComponent(name)} version={Number(version)} me={me} />}</Shell>;
 }
