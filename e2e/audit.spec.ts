@@ -55,6 +55,7 @@ test("[AUDIT]: an auditor browses the ledger, verifies it, and exports the produ
   const request = await call<{ id: number }>(page, "mutation", "models.requestPromotion", {
     modelName: model,
     version: 1,
+    acknowledgeMissingDocumentation: true,
     rationale: "e2e: ready for production",
   });
 

@@ -54,6 +54,7 @@ async function seedRequest(page: Page, model: string, runId: number): Promise<nu
   const req = await mutate<{ id: number }>(page, "models.requestPromotion", {
     modelName: model,
     version: v.version,
+    acknowledgeMissingDocumentation: true,
     rationale: `e2e: promote v${v.version}`,
   });
   return req.id;

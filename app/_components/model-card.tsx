@@ -69,7 +69,7 @@ function SectionCard({ subject, section, me }: { subject: Subject; section: Sect
         ) : null}
       </div>
       {editing ? (
-        <EditForm subject={subject} section={section} onDone={() => setEditing(false)} />
+        <SectionEditForm subject={subject} section={section} onDone={() => setEditing(false)} />
       ) : latest ? (
         <p style={{ whiteSpace: "pre-wrap" }}>{latest.body}</p>
       ) : null}
@@ -109,7 +109,21 @@ function useInvalidateDocuments() {
   return () => qc.invalidateQueries({ queryKey: trpc.documents.get.queryKey() });
 }
 
-function EditForm({ subject, section, onDone }: { subject: Subject; section: Section; onDone: () => void }) {
+/**
+ * Writes a new version of one section through documents.update (the only write path: one document.update event each).
+ * Also used by the "Request production" checklist to write a missing section in place; `onSaved` runs after the save.
+ */
+export function SectionEditForm({
+  subject,
+  section,
+  onDone,
+  onSaved,
+}: {
+  subject: Subject;
+  section: Pick<Section, "key" | "title"> & { latest: Pick<Version, "body" | "version"> | null };
+  onDone: () => void;
+  onSaved?: () => void;
+}) {
   const trpc = useTRPC();
   const invalidate = useInvalidateDocuments();
   const [body, setBody] = useState(section.latest?.body ?? "");
@@ -117,6 +131,7 @@ function EditForm({ subject, section, onDone }: { subject: Subject; section: Sec
     trpc.documents.update.mutationOptions({
       onSuccess: () => {
         void invalidate();
+        onSaved?.();
         onDone();
       },
     }),

@@ -71,7 +71,7 @@ export function versionRunAncestry(db: DbOrTx, version: Pick<typeof modelVersion
 }
 
 /** Datasets a run used: through its prepared data version, or named in its config before it prepared any. */
-function datasetIdsOf(db: DbOrTx, chain: RunRow[]): number[] {
+export function datasetIdsOf(db: DbOrTx, chain: RunRow[]): number[] {
   const ids = new Set<number>();
   const dvIds = [...new Set(chain.map((r) => r.datasetVersionId).filter((x): x is number => x !== null))];
   if (dvIds.length)

@@ -13,6 +13,9 @@
  *   versions, splits, model-card and datasheet sections in the ancestry through parent runs AND parent checkpoints);
  *   such attempts are refused AND recorded
  *   (promotion.selfApprovalRefused) in a transaction of their own, which commits although the request fails.
+ * - A request records the documentation it was made with (./documentation.ts: each model-card and datasheet section's
+ *   version and sha256, or missing) in its promotion.request event; with sections missing it is refused unless the
+ *   requester acknowledges them (acknowledgeMissingDocumentation), and the acknowledgement is recorded too.
  * - A request records the model's approval rule when it is made (promotion_requests.approvals_required, also in its
  *   promotion.request event). When distinct approvals reach the rule it is judged by (./approval-rule.ts: that rule, or
  *   the model's current one if raised since), the request is approved and the alias moves in the same transaction as
@@ -33,6 +36,7 @@ import { promotionRecord, signatureText, TEST_PARTITION } from "./records";
 import { checkpointAfterCommit } from "../app-context/audit-checkpoint-after-commit";
 import { approvalsRequiredFor } from "./approval-rule";
 import { refuseSigning, requireSignerPassword, rereadSigner } from "../auth/signature-password";
+import { describeMissing, documentationChecklist, documentationRecord } from "./documentation";
 
 type VersionRow = typeof modelVersions.$inferSelect;
 type EvaluationRow = typeof evaluations.$inferSelect;
@@ -54,6 +58,11 @@ export const requestPromotionInput = z.object({
   /** Defaults to the newest test evaluation of the version's checkpoint. */
   evaluationId: z.number().int().optional(),
   rationale: z.string().trim().min(1, "say why this version should be promoted").max(4000),
+  /**
+   * The requester saw that model-card or datasheet sections are missing (./documentation.ts) and requests anyway;
+   * without it a request with missing sections is refused. Recorded in the promotion.request event with the checklist.
+   */
+  acknowledgeMissingDocumentation: z.boolean().default(false),
 });
 
 export function requestPromotion(ctx: ServiceContext, raw: z.input<typeof requestPromotionInput>) {
@@ -94,6 +103,13 @@ export function requestPromotion(ctx: ServiceContext, raw: z.input<typeof reques
   return ctx.db.transaction((tx) => {
     // The rule in force now, read in this transaction: the request is judged by it (and by any higher rule later).
     const approvalsRequired = tx.select({ n: models.approvalsRequired }).from(models).where(eq(models.id, model.id)).get()!.n;
+    // The documentation as it is now, read in this transaction (a section may have been written a moment ago).
+    const checklist = documentationChecklist(tx, version.id);
+    if (checklist.missing.length > 0 && !input.acknowledgeMissingDocumentation)
+      invalidInput(
+        `${checklist.missing.length} of ${checklist.total} documentation sections of version ${version.version} are not written (${describeMissing(checklist)}): write them, or acknowledge that you request production without them (the request records which are missing and reviewers see it)`,
+      );
+    const documentation = documentationRecord(checklist, checklist.missing.length > 0);
     const row = tx
       .insert(promotionRequests)
       .values({
@@ -124,6 +140,7 @@ export function requestPromotion(ctx: ServiceContext, raw: z.input<typeof reques
         rationale: input.rationale,
         approvalsRequired,
         createdAt: row.createdAt,
+        documentation,
       },
     });
     return row;

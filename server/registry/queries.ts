@@ -13,6 +13,8 @@ import { lineageAuthors } from "@/server/lineage/ancestry";
 import { aliasMoveAt, aliasMoves, currentAliasTargets } from "./aliases";
 import { signatureText, TEST_PARTITION } from "./records";
 import { approvalsRequiredFor } from "./approval-rule";
+import type { DocumentationRecord } from "./documentation";
+import { DOCUMENT_SECTIONS } from "@/server/documents/records";
 
 function userNames(db: DbOrTx, ids: number[]): Map<number, string> {
   const unique = [...new Set(ids)];
@@ -180,6 +182,26 @@ export function getModel(db: DbOrTx, name: string, viewerId?: number) {
         .orderBy(asc(auditEvents.seq))
         .all()
     : [];
+  // The documentation each request was made with lives in its promotion.request event (null: recorded before it did).
+  const requestEvents = requests.length
+    ? db
+        .select({ entityId: auditEvents.entityId, payload: auditEvents.payload })
+        .from(auditEvents)
+        .where(
+          and(
+            eq(auditEvents.action, "promotion.request"),
+            eq(auditEvents.entityType, "promotionRequest"),
+            inArray(
+              auditEvents.entityId,
+              requests.map((r) => String(r.id)),
+            ),
+          ),
+        )
+        .all()
+    : [];
+  const documentationOf = new Map(
+    requestEvents.map((e) => [e.entityId, (JSON.parse(e.payload) as { documentation?: DocumentationRecord }).documentation ?? null]),
+  );
 
   return {
     id: model.id,
@@ -261,11 +283,35 @@ export function getModel(db: DbOrTx, name: string, viewerId?: number) {
             reasons: ((JSON.parse(e.payload) as { reasons?: string[] }).reasons ?? []).join("; "),
           })),
         viewerConflicts: viewerId !== undefined && r.status === "pending" ? conflictsOfInterest(db, r.id, viewerId) : [],
+        /** The model-card and datasheet sections when requested (from its promotion.request event); null for older requests. */
+        documentation: requestDocumentation(documentationOf.get(String(r.id)) ?? null),
       };
     }),
   };
 }
 export type ModelDetail = ReturnType<typeof getModel>;
+
+const SECTION_TITLES = new Map<string, string>(
+  [...DOCUMENT_SECTIONS.model, ...DOCUMENT_SECTIONS.dataset].map((s) => [s.key as string, s.title as string]),
+);
+
+/** A request's recorded documentation, with the missing sections named for the reviewer. */
+function requestDocumentation(d: DocumentationRecord | null) {
+  if (!d || !Array.isArray(d.sections)) return null;
+  return {
+    written: d.written,
+    total: d.total,
+    acknowledgedMissing: d.acknowledgedMissing,
+    missing: d.sections
+      .filter((s) => s.sha256 === null)
+      .map((s) => ({
+        document: s.subjectType === "model" ? "Model card" : "Datasheet",
+        subjectName: s.subjectName,
+        section: s.section,
+        title: SECTION_TITLES.get(s.section) ?? s.section,
+      })),
+  };
+}
 
 /**
  * Which version `alias` of model `name` pointed at, at time `at` (any ISO-8601 time); null if it pointed at nothing.

@@ -27,6 +27,7 @@ import { exportLineageProv } from "@/server/lineage/service";
 import { aliasAt, aliasTimeline, getModel, listModels } from "@/server/registry/queries";
 import { modelVersionLineage } from "@/server/lineage/queries";
 import { reviewerInbox } from "@/server/registry/inbox";
+import { documentationChecklistOf } from "@/server/registry/documentation";
 
 const modelVersionRef = z.object({ modelName: modelNameSchema, version: z.number().int() });
 
@@ -44,6 +45,10 @@ export const modelsRouter = router({
   aliasTimeline: signedInProcedure
     .input(z.object({ modelName: modelNameSchema, alias: aliasSchema.default("production") }))
     .query(({ ctx, input }) => aliasTimeline(ctx.services.db, input.modelName, input.alias)),
+  /** The model-card and datasheet sections a production request is checked against, each written or missing. */
+  documentationChecklist: signedInProcedure
+    .input(modelVersionRef)
+    .query(({ ctx, input }) => documentationChecklistOf(ctx.services.db, input.modelName, input.version)),
   lineage: signedInProcedure
     .input(modelVersionRef)
     .query(({ ctx, input }) => modelVersionLineage(ctx.services.db, input.modelName, input.version)),

@@ -16,9 +16,12 @@ async function promote(seed: number) {
     .runs.create({ experimentId: app.experimentId, config: irisConfig({ epochs: 2, seed }), rationale: "time travel" });
   await app.orchestrator.waitFor(id);
   const v = await app.as("engineer").models.register({ runId: id, modelName: MODEL });
-  const req = await app
-    .as("engineer")
-    .models.requestPromotion({ modelName: MODEL, version: v.version, rationale: `v${v.version} is better` });
+  const req = await app.as("engineer").models.requestPromotion({
+    modelName: MODEL,
+    version: v.version,
+    acknowledgeMissingDocumentation: true,
+    rationale: `v${v.version} is better`,
+  });
   return { version: v.version, requestId: req.id };
 }
 const approve = (requestId: number) => app.as("reviewer2").models.sign({ requestId, meaning: "approval", password: "reviewer2-demo-pass" });

@@ -71,6 +71,24 @@ describe("audit event sentences", () => {
         ev("promotion.request", { model: "iris-clf", version: 2, alias: "production", rationale: "ready" }, 5, "Erin Engineer"),
       ),
     ).toBe("Erin Engineer asked to move iris-clf v2 to production: 'ready'");
+    expect(
+      eventSentence(
+        ev(
+          "promotion.request",
+          {
+            model: "iris-clf",
+            version: 2,
+            alias: "production",
+            rationale: "ready",
+            documentation: { written: 3, total: 5, acknowledgedMissing: true, sections: [] },
+          },
+          5,
+          "Erin Engineer",
+        ),
+      ),
+    ).toBe(
+      "Erin Engineer asked to move iris-clf v2 to production: 'ready' (documentation: 3 of 5 sections written, missing ones acknowledged)",
+    );
     expect(eventSentence(ev("user.signIn", { email: "a@b" }, 1, "Ada Admin", "user"))).toBe("Ada Admin signed in");
     expect(eventSentence(ev("run.annotate", { field: "name", from: "run 3", to: "lr sweep 0.01" }, 9))).toBe(
       "Eve Engineer changed the name of run #9 from 'run 3' to 'lr sweep 0.01'",

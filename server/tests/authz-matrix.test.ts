@@ -87,6 +87,7 @@ const PROCEDURES: Record<string, { access: Access; input?: unknown; note?: strin
   "models.aliasAt": { access: "signedIn", input: { modelName: "matrix-none", at: "2026-01-01T00:00:00Z" } },
   "models.aliasTimeline": { access: "signedIn", input: { modelName: "matrix-none" } },
   "models.lineage": { access: "signedIn", input: { modelName: "matrix-none", version: 1 } },
+  "models.documentationChecklist": { access: "signedIn", input: { modelName: "matrix-none", version: 1 } },
   "models.exportProv": { access: "signedIn", input: { modelName: "matrix-none", version: 1 } },
   "models.register": { access: ["engineer"], input: { runId: NONE, modelName: "matrix-none" } },
   "models.moveAlias": { access: ["engineer"], input: { modelName: "matrix-none", alias: "staging", version: null, rationale: "matrix" } },

@@ -87,7 +87,12 @@ describe("the checkpoint's run stays in the four-eyes conflict set and in the gr
     await app.as("reviewer").decisions.addNote({ runId: run1, rationale: "I picked these layers for the base model" });
     const v = await app.as("engineer").models.register({ runId: fineTune, modelName: MODEL });
     requestId = (
-      await app.as("engineer").models.requestPromotion({ modelName: MODEL, version: v.version, rationale: "fine-tune is ready" })
+      await app.as("engineer").models.requestPromotion({
+        modelName: MODEL,
+        version: v.version,
+        acknowledgeMissingDocumentation: true,
+        rationale: "fine-tune is ready",
+      })
     ).id;
     const before = refusals().length;
     await expect(app.as("reviewer").models.sign({ requestId, meaning: "approval", password: "reviewer-demo-pass" })).rejects.toThrow(

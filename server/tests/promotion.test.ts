@@ -49,9 +49,9 @@ describe("registration", () => {
     expect(v.version).toBe(2);
     const detail = await app.as("engineer").models.get({ name: MODEL });
     expect(detail.versions.find((x) => x.version === 2)!.testEvaluation).toBeNull();
-    await expect(app.as("engineer").models.requestPromotion({ modelName: MODEL, version: 2, rationale: "try" })).rejects.toThrow(
-      /has no evaluation on the test partition/,
-    );
+    await expect(
+      app.as("engineer").models.requestPromotion({ modelName: MODEL, version: 2, acknowledgeMissingDocumentation: true, rationale: "try" }),
+    ).rejects.toThrow(/has no evaluation on the test partition/);
   });
 });
 
@@ -60,17 +60,22 @@ describe("four-eyes promotion to production", () => {
   let movedAt: string;
 
   it("an engineer requests production for version 1, citing the test evaluation; the record hash binds model version and evaluation", async () => {
-    const req = await app
-      .as("engineer")
-      .models.requestPromotion({ modelName: MODEL, version: 1, rationale: "test accuracy is good enough for the pilot" });
+    const req = await app.as("engineer").models.requestPromotion({
+      modelName: MODEL,
+      version: 1,
+      acknowledgeMissingDocumentation: true,
+      rationale: "test accuracy is good enough for the pilot",
+    });
     requestId = req.id;
     expect(req.status).toBe("pending");
     expect(req.recordSha256).toMatch(/^[0-9a-f]{64}$/);
     const run = await app.as("engineer").runs.get({ id: runA });
     expect(req.evaluationId).toBe(run.evaluations[0]!.id);
-    await expect(app.as("engineer").models.requestPromotion({ modelName: MODEL, version: 1, rationale: "again" })).rejects.toThrow(
-      /already pending/,
-    );
+    await expect(
+      app
+        .as("engineer")
+        .models.requestPromotion({ modelName: MODEL, version: 1, acknowledgeMissingDocumentation: true, rationale: "again" }),
+    ).rejects.toThrow(/already pending/);
   });
 
   it("refuses the requester's own approval AND records the attempt, although the call fails", async () => {
@@ -144,7 +149,12 @@ describe("four-eyes promotion to production", () => {
     });
     await app.orchestrator.waitFor(id);
     const v = await app.as("engineer").models.register({ runId: id, modelName: MODEL });
-    const req = await app.as("engineer").models.requestPromotion({ modelName: MODEL, version: v.version, rationale: "the fork is better" });
+    const req = await app.as("engineer").models.requestPromotion({
+      modelName: MODEL,
+      version: v.version,
+      acknowledgeMissingDocumentation: true,
+      rationale: "the fork is better",
+    });
     await expect(
       app.as("reviewer").models.sign({ requestId: req.id, meaning: "approval", password: "reviewer-demo-pass" }),
     ).rejects.toThrow(/authored decision .* on run #/);
@@ -158,9 +168,12 @@ describe("four-eyes promotion to production", () => {
     );
     await app.as("admin").models.setApprovalsRequired({ modelName: MODEL, approvalsRequired: 2 });
     const v = await app.as("engineer").models.register({ runId: runC, modelName: MODEL });
-    const req = await app
-      .as("engineer")
-      .models.requestPromotion({ modelName: MODEL, version: v.version, rationale: "independent line, better test F1" });
+    const req = await app.as("engineer").models.requestPromotion({
+      modelName: MODEL,
+      version: v.version,
+      acknowledgeMissingDocumentation: true,
+      rationale: "independent line, better test F1",
+    });
     const first = await app.as("reviewer2").models.sign({ requestId: req.id, meaning: "approval", password: "reviewer2-demo-pass" });
     expect(first).toMatchObject({ status: "pending", aliasMoved: false });
     await expect(
@@ -194,9 +207,13 @@ describe("four-eyes promotion to production", () => {
 
   it("a rejection closes a request; production does not move", async () => {
     const v = await app.as("engineer").models.register({ runId: runA, modelName: MODEL, checkpoint: "best" });
-    const req = await app
-      .as("engineer")
-      .models.requestPromotion({ modelName: MODEL, version: v.version, alias: "production", rationale: "roll back to run A" });
+    const req = await app.as("engineer").models.requestPromotion({
+      modelName: MODEL,
+      version: v.version,
+      alias: "production",
+      acknowledgeMissingDocumentation: true,
+      rationale: "roll back to run A",
+    });
     const out = await app.as("reviewer2").models.sign({
       requestId: req.id,
       meaning: "rejection",

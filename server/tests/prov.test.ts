@@ -56,7 +56,7 @@ describe("lineage through a fork and a fine-tune", () => {
     await app.orchestrator.waitFor(tuneId);
     expect((await eng.runs.get({ id: tuneId })).status).toBe("completed");
     await eng.models.register({ runId: tuneId, modelName: "tuned" });
-    await eng.models.requestPromotion({ modelName: "tuned", version: 1, rationale: "ship it" });
+    await eng.models.requestPromotion({ modelName: "tuned", version: 1, acknowledgeMissingDocumentation: true, rationale: "ship it" });
     const req = (await eng.models.get({ name: "tuned" })).promotionRequests[0]!;
     await app.as("reviewer").models.sign({ requestId: req.id, meaning: "approval", password: "reviewer-demo-pass" });
     doc = (await app.as("auditor").models.exportProv({ modelName: "tuned", version: 1 })).document;

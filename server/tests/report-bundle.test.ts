@@ -36,7 +36,12 @@ async function train(config = irisConfig(), rationale = "baseline") {
 }
 
 async function promote(version: number) {
-  const req = await app.as("engineer").models.requestPromotion({ modelName: MODEL, version, rationale: `v${version}: good test accuracy` });
+  const req = await app.as("engineer").models.requestPromotion({
+    modelName: MODEL,
+    version,
+    acknowledgeMissingDocumentation: true,
+    rationale: `v${version}: good test accuracy`,
+  });
   const signed = await app
     .as("reviewer")
     .models.sign({ requestId: req.id, meaning: "approval", password: DEMO_USERS[2]!.password, comment: "confusion matrix checked" });

@@ -24,7 +24,11 @@ const versions: number[] = [];
 
 const setRule = (n: number) => app.as("admin").models.setApprovalsRequired({ modelName: MODEL, approvalsRequired: n });
 const request = async (version: number) =>
-  (await app.as("engineer").models.requestPromotion({ modelName: MODEL, version, acknowledgeMissingDocumentation: true, rationale: `promote v${version}` })).id;
+  (
+    await app
+      .as("engineer")
+      .models.requestPromotion({ modelName: MODEL, version, acknowledgeMissingDocumentation: true, rationale: `promote v${version}` })
+  ).id;
 const approve = (who: "reviewer" | "reviewer2", requestId: number) =>
   app.as(who).models.sign({ requestId, meaning: "approval", password: `${who}-demo-pass` });
 const requestOf = async (who: "reviewer" | "reviewer2" | "auditor", id: number) =>

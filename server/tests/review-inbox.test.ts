@@ -37,7 +37,9 @@ describe("reviewer's inbox", () => {
   });
 
   it("lists a pending request to the reviewers who may sign it, and to nobody else; asking writes nothing", async () => {
-    const req = await app.as("engineer").models.requestPromotion({ modelName: MODEL, version: 1, rationale: "good test accuracy" });
+    const req = await app
+      .as("engineer")
+      .models.requestPromotion({ modelName: MODEL, version: 1, acknowledgeMissingDocumentation: true, rationale: "good test accuracy" });
     const before = ledgerSize();
     const inbox = await app.as("reviewer").models.inbox();
     expect(inbox.count).toBe(1);
@@ -58,7 +60,9 @@ describe("reviewer's inbox", () => {
 
   it("leaves out a request whose lineage includes the reviewer (four eyes): they may not sign it", async () => {
     await app.as("reviewer").decisions.addNote({ runId: runB, rationale: "I reviewed this run's curves" });
-    const req = await app.as("engineer").models.requestPromotion({ modelName: MODEL, version: 2, rationale: "independent line" });
+    const req = await app
+      .as("engineer")
+      .models.requestPromotion({ modelName: MODEL, version: 2, acknowledgeMissingDocumentation: true, rationale: "independent line" });
     expect((await app.as("reviewer").models.inbox()).requests.map((r) => r.id)).not.toContain(req.id);
     expect((await app.as("reviewer2").models.inbox()).requests.map((r) => r.id)).toContain(req.id);
     await expect(

@@ -22,7 +22,11 @@ beforeAll(async () => {
     .id;
   await app.orchestrator.waitFor(runId);
   await app.as("engineer").models.register({ runId, modelName: MODEL });
-  requestId = (await app.as("engineer").models.requestPromotion({ modelName: MODEL, version: 1, rationale: "for the role tests" })).id;
+  requestId = (
+    await app
+      .as("engineer")
+      .models.requestPromotion({ modelName: MODEL, version: 1, acknowledgeMissingDocumentation: true, rationale: "for the role tests" })
+  ).id;
 }, 60_000);
 afterAll(() => app.close());
 
@@ -53,7 +57,9 @@ describe("auditor", () => {
     await expect(auditor.models.moveAlias({ modelName: MODEL, alias: "staging", version: 1, rationale: "x" })).rejects.toThrow(
       /auditor cannot/,
     );
-    await expect(auditor.models.requestPromotion({ modelName: MODEL, version: 1, rationale: "x" })).rejects.toThrow(/auditor cannot/);
+    await expect(
+      auditor.models.requestPromotion({ modelName: MODEL, version: 1, acknowledgeMissingDocumentation: true, rationale: "x" }),
+    ).rejects.toThrow(/auditor cannot/);
     await expect(auditor.models.sign({ requestId, meaning: "approval", password: "auditor-demo-pass" })).rejects.toThrow(
       /auditor cannot sign/,
     );
@@ -97,7 +103,9 @@ describe("reviewer and admin", () => {
   it("a reviewer cannot register, request or move aliases", async () => {
     const reviewer = app.as("reviewer");
     await expect(reviewer.models.register({ runId, modelName: MODEL })).rejects.toThrow(/reviewer cannot/);
-    await expect(reviewer.models.requestPromotion({ modelName: MODEL, version: 1, rationale: "x" })).rejects.toThrow(/reviewer cannot/);
+    await expect(
+      reviewer.models.requestPromotion({ modelName: MODEL, version: 1, acknowledgeMissingDocumentation: true, rationale: "x" }),
+    ).rejects.toThrow(/reviewer cannot/);
     await expect(reviewer.models.moveAlias({ modelName: MODEL, alias: "staging", version: 1, rationale: "x" })).rejects.toThrow(
       /reviewer cannot/,
     );

@@ -76,9 +76,12 @@ describe("[signatures] password re-entry off the main thread", () => {
       .runs.create({ experimentId: app.experimentId, config: irisConfig({ epochs: 2 }), rationale: "signature password test" });
     await app.orchestrator.waitFor(id);
     await app.as("engineer").models.register({ runId: id, modelName: "sig-pass" });
-    const request = await app
-      .as("engineer")
-      .models.requestPromotion({ modelName: "sig-pass", version: 1, rationale: "signature password test" });
+    const request = await app.as("engineer").models.requestPromotion({
+      modelName: "sig-pass",
+      version: 1,
+      acknowledgeMissingDocumentation: true,
+      rationale: "signature password test",
+    });
 
     const wrong = await maxStallMs(() =>
       app.as("reviewer2").models.sign({ requestId: request.id, meaning: "approval", password: "not-the-password" }),

@@ -55,6 +55,15 @@ function why(text: unknown): string {
 const run = (id: unknown) => (id === undefined || id === null ? "a run" : `run #${v(id)}`);
 const modelVersion = (p: P) => (str(p, "model") ? `${str(p, "model")} v${v(p.version)}` : `model version #${v(p.modelVersionId)}`);
 
+/** " (documentation: 3 of 5 sections written, missing ones acknowledged)", or nothing for a request recorded without it. */
+function documentationText(d: unknown): string {
+  if (typeof d !== "object" || d === null) return "";
+  const doc = d as P;
+  if (typeof doc.written !== "number" || typeof doc.total !== "number") return "";
+  if (doc.written === doc.total) return ` (documentation complete: ${doc.total} sections written)`;
+  return ` (documentation: ${doc.written} of ${doc.total} sections written${doc.acknowledgedMissing === true ? ", missing ones acknowledged" : ""})`;
+}
+
 /** "the learning rate of run #12 from 0.05 to 0.005, the batch size from 16 to 32": the run named once, on the first change. */
 function changesText(changes: unknown, runRef: string): string {
   if (!Array.isArray(changes) || changes.length === 0) return `the settings of ${runRef}`;
@@ -169,7 +178,8 @@ const RENDERERS: Record<AuditAction, Renderer> & Record<string, Renderer> = {
   "model.update": (a, p, e) =>
     `${a} changed the ${p.field === "approvalsRequired" ? "approvals required" : v(p.field)} of model #${e.entityId} from ${v(p.before)} to ${v(p.after)}`,
   "modelVersion.create": (a, p) => `${a} registered ${modelVersion(p)} from ${run(p.runId)} at epoch ${v(p.epoch)}`,
-  "promotion.request": (a, p) => `${a} asked to move ${modelVersion(p)} to ${v(p.alias)}${why(p.rationale)}`,
+  "promotion.request": (a, p) =>
+    `${a} asked to move ${modelVersion(p)} to ${v(p.alias)}${why(p.rationale)}${documentationText(p.documentation)}`,
   "promotion.approve": (a, p, e) =>
     `${a} approved request #${e.entityId} (${v(p.approvals)} of ${v(p.approvalsRequired)})${p.status === "approved" ? ": approved" : ""}`,
   "promotion.reject": (a, p, e) => `${a} rejected request #${e.entityId}${why(p.comment)}`,

@@ -4,7 +4,7 @@
  * audit ledger), the approvals against the rule the request is judged by (the rule at request time), and, for a
  * reviewer outside the lineage who has not signed it yet, the signing form: the reviewer re-enters their password and
  * signs an approval or a rejection of the record whose sha256 is shown. A reviewer who already signed sees their
- * signature instead of the form.
+ * signature instead of the form. Each request says which model-card and datasheet sections were missing when it was made.
  */
 import { useEffect, useRef, useState } from "react";
 import { useMutation } from "@tanstack/react-query";
@@ -60,6 +60,7 @@ function RequestCard({ r, me }: { r: Request; me: Me }) {
         Record signed: model version v{r.version} with evaluation #{r.evaluationId}, sha256{" "}
         <Hash value={r.recordSha256} label="promotion record sha256" />
       </p>
+      <RequestDocumentation r={r} />
       {r.signatures.length ? (
         <ul aria-label="Signatures" style={{ paddingLeft: 18 }}>
           {r.signatures.map((s) => (
@@ -98,6 +99,36 @@ function RequestCard({ r, me }: { r: Request; me: Me }) {
       ) : null}
       {r.status === "pending" && me.role === "engineer" ? <WithdrawButton r={r} /> : null}
     </article>
+  );
+}
+
+/**
+ * The model card and datasheet sections when the request was made (recorded in its promotion.request event): complete,
+ * or which were missing and that the requester acknowledged it. Requests made before the check existed show nothing.
+ */
+function RequestDocumentation({ r }: { r: Request }) {
+  const d = r.documentation;
+  if (!d) return null;
+  if (d.missing.length === 0)
+    return (
+      <p className="muted" style={{ margin: "6px 0" }}>
+        Documentation when requested: all {d.total} model-card and datasheet sections written.
+      </p>
+    );
+  return (
+    <div role="note" aria-label="Missing documentation" style={{ margin: "6px 0" }}>
+      <strong className="error-text">
+        Requested with {d.missing.length} of {d.total} documentation sections missing
+      </strong>
+      {d.acknowledgedMissing ? " (acknowledged by the requester)" : ""}:
+      <ul style={{ paddingLeft: 18, margin: "4px 0" }}>
+        {d.missing.map((m) => (
+          <li key={`${m.document}-${m.subjectName}-${m.section}`}>
+            {m.document} of {m.subjectName}: {m.title}
+          </li>
+        ))}
+      </ul>
+    </div>
   );
 }
 

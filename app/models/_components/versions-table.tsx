@@ -1,7 +1,8 @@
 "use client";
 /**
  * A model's versions: the run and checkpoint each came from, its weights hash, its test evaluation, where aliases point.
- * Engineers request a promotion from here; a version without a test evaluation says so instead (the server refuses it too).
+ * Engineers request a promotion from here (with the model card and datasheet checklist); a version without a test
+ * evaluation says so instead (the server refuses it too).
  */
 import Link from "next/link";
 import { useState } from "react";
@@ -13,6 +14,7 @@ import { FormError } from "@/app/_components/states";
 import { formatMetric, formatTime } from "@/app/_components/format";
 import type { ModelDetail } from "@/server/registry/queries";
 import { useInvalidateRegistry } from "./use-model-invalidate";
+import { DocumentationChecklist, useDocumentationChecklist } from "./documentation-checklist";
 
 type Version = ModelDetail["versions"][number];
 
@@ -83,6 +85,7 @@ export function VersionsTable({ model, me }: { model: ModelDetail; me: Me }) {
         <RequestPromotionForm
           model={model}
           version={model.versions.find((v) => v.version === requesting)!}
+          me={me}
           onDone={() => setRequesting(null)}
         />
       ) : null}
@@ -90,10 +93,29 @@ export function VersionsTable({ model, me }: { model: ModelDetail; me: Me }) {
   );
 }
 
-function RequestPromotionForm({ model, version, onDone }: { model: ModelDetail; version: Version; onDone: () => void }) {
+/**
+ * Request production for one version: the test evaluation it relies on, the documentation checklist (missing model-card
+ * and datasheet sections can be written right here), the rationale and, when sections are still missing, an explicit
+ * acknowledgement (the server refuses the request without it and records it with the request). The checklist sits
+ * outside the request's <form> because writing a section is a form of its own.
+ */
+export function RequestPromotionForm({
+  model,
+  version,
+  me,
+  onDone,
+}: {
+  model: Pick<ModelDetail, "name" | "approvalsRequired">;
+  version: Version;
+  me: Me;
+  onDone: () => void;
+}) {
   const trpc = useTRPC();
   const invalidate = useInvalidateRegistry();
   const [rationale, setRationale] = useState("");
+  const [acknowledged, setAcknowledged] = useState(false);
+  const checklist = useDocumentationChecklist(model.name, version.version);
+  const missing = checklist.data?.missing.length ?? 0;
   const request = useMutation(
     trpc.models.requestPromotion.mutationOptions({
       onSuccess: () => {
@@ -103,15 +125,9 @@ function RequestPromotionForm({ model, version, onDone }: { model: ModelDetail; 
     }),
   );
   const e = version.testEvaluation!;
+  const ready = checklist.isSuccess && rationale.trim() !== "" && (missing === 0 || acknowledged);
   return (
-    <form
-      aria-label="Request promotion"
-      style={{ marginTop: 12 }}
-      onSubmit={(ev) => {
-        ev.preventDefault();
-        request.mutate({ modelName: model.name, version: version.version, alias: "production", evaluationId: e.id, rationale });
-      }}
-    >
+    <div role="region" aria-label="Request production" style={{ marginTop: 12 }}>
       <h3 style={{ margin: "0 0 8px" }}>Request production for v{version.version}</h3>
       <p className="muted" style={{ marginTop: 0 }}>
         Relies on evaluation #{e.id} on the test partition (accuracy {formatMetric(e.metrics.accuracy as number | undefined, "accuracy")},
@@ -119,19 +135,51 @@ function RequestPromotionForm({ model, version, onDone }: { model: ModelDetail; 
         ). {model.approvalsRequired} reviewer approval{model.approvalsRequired > 1 ? "s" : ""} from outside this model&apos;s lineage will
         be needed.
       </p>
-      <label className="field">
-        <span>Why promote this version?</span>
-        <textarea aria-label="Promotion rationale" value={rationale} onChange={(ev) => setRationale(ev.target.value)} />
-      </label>
-      <FormError error={request.error} />
-      <div className="row">
-        <button className="primary" type="submit" disabled={request.isPending || rationale.trim() === ""}>
-          Submit promotion request
-        </button>
-        <button type="button" onClick={onDone}>
-          Cancel
-        </button>
-      </div>
-    </form>
+      <DocumentationChecklist
+        modelName={model.name}
+        version={version.version}
+        canWrite={me.role === "engineer" || me.role === "reviewer"}
+      />
+      <form
+        aria-label="Request promotion"
+        onSubmit={(ev) => {
+          ev.preventDefault();
+          request.mutate({
+            modelName: model.name,
+            version: version.version,
+            alias: "production",
+            evaluationId: e.id,
+            rationale,
+            acknowledgeMissingDocumentation: missing > 0 && acknowledged,
+          });
+        }}
+      >
+        <label className="field">
+          <span>Why promote this version?</span>
+          <textarea aria-label="Promotion rationale" value={rationale} onChange={(ev) => setRationale(ev.target.value)} />
+        </label>
+        {missing > 0 ? (
+          <label className="row" style={{ margin: "6px 0" }}>
+            <input type="checkbox" checked={acknowledged} onChange={(ev) => setAcknowledged(ev.target.checked)} />
+            <span>
+              Request production with {missing} section{missing > 1 ? "s" : ""} missing: the request records which, and reviewers see it
+            </span>
+          </label>
+        ) : checklist.isSuccess ? (
+          <p className="muted" style={{ margin: "6px 0" }}>
+            Every model-card and datasheet section is written; the request records each section&apos;s version and sha256.
+          </p>
+        ) : null}
+        <FormError error={request.error} />
+        <div className="row">
+          <button className="primary" type="submit" disabled={request.isPending || !ready}>
+            Submit promotion request
+          </button>
+          <button type="button" onClick={onDone}>
+            Cancel
+          </button>
+        </div>
+      </form>
+    </div>
   );
 }

@@ -36,7 +36,12 @@ beforeAll(async () => {
   });
   await app.orchestrator.waitFor(id);
   await engineer.models.register({ runId: id, modelName: "threat-model" });
-  const request = await engineer.models.requestPromotion({ modelName: "threat-model", version: 1, rationale: "ready" });
+  const request = await engineer.models.requestPromotion({
+    modelName: "threat-model",
+    version: 1,
+    acknowledgeMissingDocumentation: true,
+    rationale: "ready",
+  });
   await app.as("reviewer").models.sign({ requestId: request.id, meaning: "approval", password: "reviewer-demo-pass" });
   beforeTail = latestAuditCheckpoint(app.db)!.treeSize + 1; // the alias move's checkpoint event
   await app.as("auditor").audit.verify();

@@ -37,6 +37,7 @@ export async function buildContentFixture(): Promise<ContentFixture> {
   const req = await engineer.models.requestPromotion({
     modelName: MODEL,
     version: best.version,
+    acknowledgeMissingDocumentation: true,
     rationale: "best checkpoint, test accuracy checked",
   });
   const signed = await app

@@ -192,6 +192,7 @@ beforeAll(async () => {
   const request = await eve.caller.models.requestPromotion({
     modelName: MODEL,
     version: version.version,
+    acknowledgeMissingDocumentation: true,
     rationale: fields.promotionRationale,
   });
   // Four eyes: the engineer's own approval is refused and recorded under their (payload) name.
