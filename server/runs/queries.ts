@@ -59,8 +59,7 @@ export function listRuns(db: DbOrTx, experimentId: number) {
     createdAt: run.createdAt,
     durationMs: durationMs(run),
     backend: run.backend,
-    // A run logged through the tracking API has no training config (server/mlflow/): its params are decisions.
-    params: run.origin === "api" ? null : keyParams(JSON.parse(run.configJson) as TrainingConfig),
+    params: keyParams(JSON.parse(run.configJson) as TrainingConfig),
     metrics: Object.fromEntries(summaries.filter((s) => s.runId === run.id).map((s) => [s.key, s.last])),
     progress: run.progressJson ? (JSON.parse(run.progressJson) as RunProgress) : null,
     tags: tags.filter((t) => t.runId === run.id).map((t) => t.tag),
