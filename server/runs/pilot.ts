@@ -119,6 +119,9 @@ export function requestIntervention(ctx: Pick<ServiceContext, "db" | "actor">, r
   if (input.kind !== "rollback" && input.fromCheckpointId !== undefined)
     invalidInput("fromCheckpointId: only a rollback names a checkpoint");
   return ctx.db.transaction((tx) => {
+    const origin = tx.select({ origin: runs.origin }).from(runs).where(eq(runs.id, input.runId)).get()?.origin;
+    if (origin === "api")
+      invalidInput(`run ${input.runId} is logged by a script through the tracking API: piloting such runs is not available yet`);
     const { effective, status } = runEffectiveConfig(tx, input.runId);
     const allowed = PILOT_ALLOWED_STATES[input.kind];
     if (!allowed.includes(status as RunStatus))

@@ -59,7 +59,8 @@ export function listRuns(db: DbOrTx, experimentId: number) {
     createdAt: run.createdAt,
     durationMs: durationMs(run),
     backend: run.backend,
-    params: keyParams(JSON.parse(run.configJson) as TrainingConfig),
+    // A run logged through the tracking API has no training config (server/mlflow/): its params are decisions.
+    params: run.origin === "api" ? null : keyParams(JSON.parse(run.configJson) as TrainingConfig),
     metrics: Object.fromEntries(summaries.filter((s) => s.runId === run.id).map((s) => [s.key, s.last])),
     progress: run.progressJson ? (JSON.parse(run.progressJson) as RunProgress) : null,
     tags: tags.filter((t) => t.runId === run.id).map((t) => t.tag),
@@ -109,8 +110,6 @@ export function getRun(db: DbOrTx, id: number) {
   return {
     id: run.id,
     name: run.name,
-    /** Markdown written by engineers after launch (runs.annotate); "" when none. */
-    description: run.description,
     status: run.status,
     origin: run.origin,
     experimentId: run.experimentId,

@@ -76,6 +76,7 @@ export function createRerun(ctx: ServiceContext, raw: z.input<typeof createRerun
   const input = createRerunInput.parse(raw);
   const source = ctx.db.select().from(runs).where(eq(runs.id, input.runId)).get();
   if (!source) notFound(`run ${input.runId}`);
+  if (source.origin === "api") invalidInput(`run ${source.id} was logged through the tracking API: it has no training config to re-run`);
   if (!(RERUNNABLE as readonly string[]).includes(source.status))
     invalidInput(
       `run ${source.id} is ${source.status}: only a ${RERUNNABLE.join(", ")} run can be re-run (its piloting path must be complete)`,

@@ -86,6 +86,8 @@ export function createRun(ctx: ServiceContext, raw: CreateRunInput, branch?: Bra
   }
   const parent = parentRunId === null ? null : ctx.db.select().from(runs).where(eq(runs.id, parentRunId)).get();
   if (parentRunId !== null && !parent) notFound(`parent run ${parentRunId}`);
+  if (parent?.origin === "api")
+    invalidInput(`run ${parent.id} was logged through the tracking API: it has no training config to fork or re-run`);
   if (input.origin !== "new" && !parent) invalidInput(`a ${input.origin} needs parentRunId`);
 
   const configJson = canonicalJson(config);
@@ -295,8 +297,10 @@ export function requestPilotIntervention(ctx: ServiceContext, orchestrator: RunL
 export function cancelRun(ctx: ServiceContext, orchestrator: RunCanceller, runId: number): { ok: true } {
   ctx.db.transaction((tx) => {
     requireRole(ctx.actor, ["engineer"], "cancel runs");
-    const run = tx.select({ status: runs.status }).from(runs).where(eq(runs.id, runId)).get();
+    const run = tx.select({ status: runs.status, origin: runs.origin }).from(runs).where(eq(runs.id, runId)).get();
     if (!run) notFound(`run ${runId}`);
+    if (run.origin === "api")
+      invalidInput(`run ${runId} is logged by a script through the tracking API: the script ends it (runs/update with status KILLED)`);
     if (run.status !== "queued" && run.status !== "running" && run.status !== "paused" && run.status !== "interrupted")
       invalidInput(`run ${runId} is ${run.status}; only a queued, running, paused or interrupted run can be cancelled`);
     appendAuditEvent(tx, {

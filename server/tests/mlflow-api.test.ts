@@ -502,6 +502,27 @@ describe("runs and logging", () => {
     expect((await engineer.call("runs/get", { run_id: killed })).run.info.status).toBe("KILLED");
   });
 
+  it("reads in the app like an embedded run (list, page, curves, params as decisions); the app does not cancel, pilot or fork it", async () => {
+    const { run } = await engineer.call("runs/create", { experiment_id: experimentId, run_name: "in-the-app" });
+    const id = Number(run.info.run_id);
+    await engineer.call("runs/log-batch", {
+      run_id: run.info.run_id,
+      params: [{ key: "lr", value: "0.05" }],
+      tags: [{ key: "runledger.rationale", value: "try a larger step" }],
+      metrics: [0, 1, 2].map((step) => ({ key: "train/loss", value: 1 / (step + 1), timestamp: 1000 + step, step })),
+    });
+    const caller = app.as("engineer");
+    const listed = await caller.runs.list({ experimentId: Number(experimentId) });
+    expect(listed.find((r) => r.id === id)).toMatchObject({ origin: "api", params: null, metrics: { "train/loss": 1 / 3 } });
+    expect((await caller.runs.get({ id })).origin).toBe("api");
+    expect((await caller.runs.metrics({ runId: id })).series["train/loss"]!.map((p) => p.value)).toEqual([1, 1 / 2, 1 / 3]);
+    const timeline = await caller.decisions.timeline({ runId: id });
+    expect(timeline.entries[0]!.decisions.map((d) => [d.kind, d.path, d.rationale])).toContainEqual(["param", "lr", "try a larger step"]);
+    await expect(caller.runs.cancel({ id })).rejects.toThrow(/tracking API/);
+    await expect(caller.runs.pilot.request({ runId: id, kind: "pause", rationale: "x" } as never)).rejects.toThrow(/tracking API/);
+    await expect(caller.runs.rerun({ runId: id })).rejects.toThrow(/tracking API|config/);
+  });
+
   it("keeps audit verify (chain and content) passing on a database with API runs, and finds an edit made outside the API", async () => {
     const verify = () => verifyDatabase(app.dataDir, { publicKeyPem: app.auditKeys.publicKeyPem });
     const verified = await verify();

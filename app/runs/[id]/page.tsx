@@ -4,8 +4,7 @@
  * checkpoint as a branch run, also once completed; everyone sees the interventions), what it was trained on and how,
  * checkpoints with their hashes, evaluation, decisions. A sticky header bar keeps the main actions in view (Register as
  * model version, Fork, Re-run, Pilot, Resume, Cancel), each shown only when the role and the run's status allow it, as
- * the server would; Register and Pilot scroll to their panels (the forms themselves stay where they were). Below the
- * header, the run's Markdown description (./run-description.tsx; engineers edit it there).
+ * the server would; Register and Pilot scroll to their panels (the forms themselves stay where they were).
  */
 import Link from "next/link";
 import { use, useEffect, useMemo } from "react";
@@ -17,6 +16,7 @@ import { Hash } from "@/app/_components/hash";
 import { StatusBadge } from "@/app/_components/status-badge";
 import { formatBytes, formatCount, formatDuration, formatMetric, formatTime } from "@/app/_components/format";
 import { RunCurves } from "./run-curves";
+import { ApiRunCurves } from "./api-run-curves";
 import { CheckpointsTable } from "./checkpoints-table";
 import { EvaluationPanel } from "./evaluation-panel";
 import { DecisionsTimeline } from "./decisions-timeline";
@@ -26,7 +26,6 @@ import { useInterventions } from "./interventions";
 import { PilotPanel, PILOTABLE_STATES } from "./pilot-panel";
 import { InterventionsList } from "./interventions-list";
 import { RollbackPanel, ROLLBACK_STATES } from "./rollback-panel";
-import { RunDescription } from "./run-description";
 
 function Run({ runId, me }: { runId: number; me: Me }) {
   const trpc = useTRPC();
@@ -88,9 +87,11 @@ function Run({ runId, me }: { runId: number; me: Me }) {
   const r = run.data;
   const active = r.status === "running" || r.status === "queued";
   // The server cancels a paused or interrupted run too (runs.cancel: its pending interventions are rejected).
-  const cancellable = active || r.status === "paused" || r.status === "interrupted";
+  // A run logged through the tracking API is ended, and cannot be piloted, forked or re-run, from here (phase 1 of issue 15).
+  const apiRun = r.origin === "api";
+  const cancellable = !apiRun && (active || r.status === "paused" || r.status === "interrupted");
   const live = PILOTABLE_STATES.includes(r.status);
-  const canPilot = me.role === "engineer";
+  const canPilot = me.role === "engineer" && !apiRun;
   // A completed run can still be rolled back to one of its checkpoints (a branch run): only that control is shown.
   const canRollback = canPilot && ROLLBACK_STATES.includes(r.status);
   const pilotShown = (live && canPilot) || canRollback;
@@ -130,7 +131,7 @@ function Run({ runId, me }: { runId: number; me: Me }) {
             Register as model version
           </button>
         ) : null}
-        {me.role === "engineer" ? (
+        {me.role === "engineer" && !apiRun ? (
           <>
             <Link href={`/runs/${runId}/fork`}>Fork run</Link>
             <Link href={`/runs/${runId}/fork?mode=rerun`}>Re-run</Link>
@@ -162,7 +163,6 @@ function Run({ runId, me }: { runId: number; me: Me }) {
             ? `branched from run #${r.parentRunId} at epoch ${r.parentCheckpoint?.epoch ?? "?"}`
             : `${r.origin} of run #${r.parentRunId}`}
       </p>
-      <RunDescription runId={runId} description={r.description} me={me} />
       {r.error ? (
         <div className="state error" role="alert">
           <strong>Training failed</strong>
@@ -185,7 +185,11 @@ function Run({ runId, me }: { runId: number; me: Me }) {
         <div className="panel" aria-label="Progress">
           <div className="row">
             <strong>
-              {r.status === "queued" ? "Waiting for a training slot" : `Epoch ${p?.epoch ?? 0} of ${p?.epochs ?? r.config.training.epochs}`}
+              {apiRun
+                ? "Logging through the MLflow-compatible API"
+                : r.status === "queued"
+                  ? "Waiting for a training slot"
+                  : `Epoch ${p?.epoch ?? 0} of ${p?.epochs ?? r.config.training.epochs}`}
             </strong>
             {p?.batches ? (
               <span className="muted">
@@ -244,7 +248,11 @@ function Run({ runId, me }: { runId: number; me: Me }) {
           marginBottom: 16,
         }}
       >
-        <RunCurves runId={runId} active={active} status={r.status} task={r.config.data.task} interventions={interventions.data ?? []} />
+        {apiRun ? (
+          <ApiRunCurves runId={runId} active={active} status={r.status} />
+        ) : (
+          <RunCurves runId={runId} active={active} status={r.status} task={r.config.data.task} interventions={interventions.data ?? []} />
+        )}
         <DecisionsTimeline runId={runId} me={me} active={active} status={r.status} />
       </div>
       <div>

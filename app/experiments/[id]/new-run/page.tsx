@@ -22,7 +22,11 @@ function NewRun({ experimentId }: { experimentId: number }) {
   const trpc = useTRPC();
   const router = useRouter();
   const experiment = useQuery(trpc.projects.experiment.queryOptions({ id: experimentId }));
-  const runs = useQuery(trpc.runs.list.queryOptions({ experimentId }));
+  const runs = useQuery({
+    ...trpc.runs.list.queryOptions({ experimentId }),
+    // A run logged through the tracking API has no training config to start from.
+    select: (rows) => rows.filter((r) => r.origin !== "api"),
+  });
   const [choice, setChoice] = useState<Choice>("");
   // listRuns is newest first: the latest run is the first row.
   const effective: Choice = choice !== "" ? choice : runs.data ? (runs.data[0] ? `${runs.data[0].id}` : "default") : "";
