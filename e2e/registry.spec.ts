@@ -65,14 +65,14 @@ test("[REGISTRY]: register, request production, refused self-approval, approval 
   // Lineage graph of v1: plain labels, node details, PROV-JSON export.
   await versions.getByRole("link", { name: "Lineage" }).click();
   const graph = page.getByRole("region", { name: "Lineage graph" });
-  await expect(graph.getByRole("group", { name: /^Model version: / })).toBeVisible();
+  await expect(graph.getByRole("button", { name: /^Model version: / })).toBeVisible();
   await graph.getByRole("button", { name: /fit view/i }).click();
-  await expect(graph.getByRole("group", { name: /^Raw dataset: / })).toBeVisible();
-  await graph.getByRole("group", { name: new RegExp(`^Training run: Run #${runId}`) }).click();
+  await expect(graph.getByRole("button", { name: /^Raw dataset: / })).toBeVisible();
+  await graph.getByRole("button", { name: new RegExp(`^Training run: Run #${runId}`) }).click();
   const details = page.getByRole("complementary", { name: "Node details" });
   await expect(details).toContainText("Erin Engineer");
   await expect(details.getByRole("button", { name: "Copy Config sha256" })).toBeVisible();
-  await expect(graph.getByRole("group", { name: /^Promotion request: Request #\d+: move production/ })).toBeVisible();
+  await expect(graph.getByRole("button", { name: /^Promotion request: Request #\d+: move production/ })).toBeVisible();
   const downloadPromise = page.waitForEvent("download");
   await page.getByRole("button", { name: "Export PROV-JSON" }).click();
   const download = await downloadPromise;
