@@ -8,7 +8,7 @@
  *   Experiments created through the API go into the project "MLflow" (created on first use, project.create event).
  *   Experiments of other projects are visible too, named "<project>/<experiment>".
  * - An MLflow run IS a Runledger run of origin "api" (config API_RUN_CONFIG, seed 0); run_id is its id as a string.
- *   Embedded runs are readable through the API (params from their flattened config are not shown: phase 1).
+ *   Embedded runs are readable through the API: their params are their flattened config (run_params), as strings.
  * - user_id is the email of the run's author; artifact URIs are "runledger-artifacts:/…" placeholders (phase 2).
  */
 import { z } from "zod";

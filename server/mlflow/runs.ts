@@ -12,7 +12,7 @@
  */
 import { and, asc, eq, inArray, sql } from "drizzle-orm";
 import { z } from "zod";
-import { decisions, experiments, metricSummaries, runs, runTagValues, users } from "@/db/schema";
+import { decisions, experiments, metricSummaries, runParams, runs, runTagValues, users } from "@/db/schema";
 import type { DbOrTx } from "@/db/client";
 import { appendAuditEvent } from "@/server/audit/ledger";
 import { now } from "@/server/app-context/service-context";
@@ -114,6 +114,18 @@ export function toMlflowRuns(db: DbOrTx, rows: RunRow[]): Run[] {
       .orderBy(asc(decisions.path))
       .all(),
   );
+  // Embedded runs: their params are the flattened training config (run_params), shown as MLflow string params.
+  const embedded = rows.filter((r) => r.origin !== "api").map((r) => r.id);
+  const configParams = group(
+    embedded.length
+      ? db
+          .select({ runId: runParams.runId, key: runParams.key, valueText: runParams.valueText, valueNum: runParams.valueNum })
+          .from(runParams)
+          .where(inArray(runParams.runId, embedded))
+          .orderBy(asc(runParams.key))
+          .all()
+      : [],
+  );
   const tags = group(
     db
       .select({ runId: runTagValues.runId, key: runTagValues.key, value: runTagValues.value })
@@ -124,7 +136,13 @@ export function toMlflowRuns(db: DbOrTx, rows: RunRow[]): Run[] {
   );
   return rows.map((r) => {
     const m = metrics.get(r.id) ?? [];
-    const p = params.get(r.id) ?? [];
+    const p = [
+      ...(params.get(r.id) ?? []),
+      ...(configParams.get(r.id) ?? []).map((x) => ({
+        key: x.key,
+        valueJson: JSON.stringify(x.valueText ?? (x.valueNum === null ? "" : String(x.valueNum))),
+      })),
+    ];
     const t = tags.get(r.id) ?? [];
     return {
       info: info(r, emails.get(r.createdBy) ?? ""),

@@ -15,7 +15,7 @@ import { verifyDatabase } from "@/server/audit/verify";
 import { DEMO_USERS } from "@/server/demo/seed";
 import { MlflowApiError, MlflowClient } from "@/contracts/mlflow/client";
 import type { Metric } from "@/contracts/mlflow/types";
-import { createTestApp, type TestApp } from "./test-app";
+import { createTestApp, irisConfig, type TestApp } from "./test-app";
 
 vi.mock("server-only", () => ({}));
 
@@ -192,9 +192,24 @@ describe("experiments", () => {
     expect((await engineer.call("experiments/get-by-name", { experiment_name: "contract-exp" })).experiment.experiment_id).toBe(
       experiment_id,
     );
-    // The demo project's experiment is visible as "<project>/<experiment>".
+    // The demo project's experiment is visible as "<project>/<experiment>"; its runs read as MLflow runs.
     const all = await engineer.call("experiments/search", { max_results: 1000 });
     expect(all.experiments!.some((e) => e.name.includes("/"))).toBe(true);
+    const embedded = await app.as("engineer").runs.create({
+      experimentId: app.experimentId,
+      config: { ...irisConfig(), training: { ...irisConfig().training, epochs: 1 } },
+      rationale: "an embedded run read through the API",
+    });
+    await app.orchestrator.waitFor(embedded.id);
+    const read = (await engineer.call("runs/get", { run_id: String(embedded.id) })).run;
+    expect(read.info).toMatchObject({ experiment_id: String(app.experimentId), status: "FINISHED" });
+    expect(read.data.params).toContainEqual({ key: "training.learningRate", value: "0.03" });
+    await expectError(
+      engineer.call("runs/log-parameter", { run_id: String(embedded.id), key: "x", value: "1" }),
+      "INVALID_PARAMETER_VALUE",
+      400,
+      /trained by Runledger/,
+    );
 
     await expectError(engineer.call("experiments/create", { name: "contract-exp" }), "RESOURCE_ALREADY_EXISTS", 400);
     await expectError(engineer.call("experiments/get", { experiment_id: "987654" }), "RESOURCE_DOES_NOT_EXIST", 404);
