@@ -124,7 +124,7 @@ function Projects({ me }: { me: Me }) {
         />
       ) : (
         projects.data.map((p) => (
-          <section className="panel" key={p.id} aria-label={`Project ${p.name}`}>
+          <section className="panel" key={p.id} id={`project-${p.id}`} aria-label={`Project ${p.name}`}>
             <h2 style={{ marginTop: 0 }}>{p.name}</h2>
             {p.description ? <p className="muted">{p.description}</p> : null}
             {p.experiments.length === 0 ? (

@@ -11,6 +11,8 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_trpc/client";
 import { Loading } from "./states";
 import { InboxLink } from "./inbox-link";
+import { GlobalSearch } from "./global-search";
+import { KeyboardShortcuts } from "./keyboard-shortcuts";
 
 export type Me = {
   id: number;
@@ -65,6 +67,7 @@ export function Shell({ children }: { children: (me: Me) => ReactNode }) {
           <Link href="/audit">Audit</Link>
           {me.data.role === "admin" ? <Link href="/users">Users</Link> : null}
         </nav>
+        <GlobalSearch />
         <div className="who">
           <span>
             <Link href="/account" aria-label="Your account">
@@ -84,6 +87,7 @@ export function Shell({ children }: { children: (me: Me) => ReactNode }) {
         </div>
       ) : null}
       <main>{children(me.data)}</main>
+      <KeyboardShortcuts />
     </>
   );
 }

@@ -10,7 +10,7 @@ import Link from "next/link";
 import { useState } from "react";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_trpc/client";
-import { Hash } from "@/app/_components/hash";
+import { WeightsDownload, weightsHref } from "@/app/_components/weights-download";
 import { FormError } from "@/app/_components/states";
 import { formatBytes, formatMetric } from "@/app/_components/format";
 
@@ -82,7 +82,7 @@ export function CheckpointsTable({
                 <td className="num">{formatMetric(c.metrics.val_loss)}</td>
                 <td className="num">{formatMetric(c.metrics.val_accuracy, "val_accuracy")}</td>
                 <td>
-                  <Hash value={c.sha256} label={`checkpoint ${c.epoch} sha256`} />
+                  <WeightsDownload href={weightsHref({ checkpointId: c.id })} sha256={c.sha256} what={`checkpoint ${c.epoch}`} />
                 </td>
                 <td className="num">{formatBytes(c.bytes)}</td>
                 <td>

@@ -11,6 +11,7 @@ import { useTRPC } from "@/app/_trpc/client";
 import { Shell, type Me } from "@/app/_components/shell";
 import { ErrorState, FormError, Loading } from "@/app/_components/states";
 import { Hash } from "@/app/_components/hash";
+import { WeightsDownload, weightsHref } from "@/app/_components/weights-download";
 import { LineageGraphView } from "@/app/lineage/lineage-graph";
 import { downloadText } from "@/app/_components/download";
 import { RequestPromotionForm } from "@/app/models/_components/versions-table";
@@ -84,10 +85,13 @@ function Version({ name, version, me }: { name: string; version: number; me: Me 
           Exported {exportProv.data.fileName} · sha256 <Hash value={exportProv.data.sha256} label="PROV-JSON sha256" />
         </p>
       ) : null}
+      <p>
+        Weights:{" "}
+        <WeightsDownload href={weightsHref({ modelVersionId: l.modelVersionId })} sha256={l.weightsSha256} what={`${name} v${version}`} />
+      </p>
       <p className="subtitle">
-        Weights <Hash value={l.weightsSha256} label="model weights sha256" /> · read top to bottom: the data, the people&apos;s decisions
-        and the training that produced these weights, then their evaluation, approval and release. Select a box to see its details and to
-        focus on its lineage.
+        Read top to bottom: the data, the people&apos;s decisions and the training that produced these weights, then their evaluation,
+        approval and release. Select a box to see its details and to focus on its lineage.
       </p>
       <LineageGraphView graph={l.graph} />
     </>
