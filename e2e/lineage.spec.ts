@@ -1,7 +1,8 @@
 /**
  * The lineage view at 50+ boxes (issue 14 point 10): it opens fitted to the graph area (every box within the area's
  * width, only vertical scrolling, no text under 10 px), boxes never overlap, a box reached with the keyboard focuses
- * the view on its lineage (ancestors and descendants only) and "Show whole graph" brings everything back.
+ * the view on its lineage (ancestors and descendants only) and "Show whole graph" brings everything back; at 390 px
+ * the graph stays within the screen.
  *
  * Seed (cheap and real): one tiny Iris run and a chain of four forks (each fork changes the learning rate, so each
  * has its own "change" decision), eight decision notes on each run, then the last fork's best checkpoint registered.
@@ -214,4 +215,12 @@ test("[LINEAGE]: a 50-box lineage opens fitted and readable, boxes do not overla
   await expect(fork).toBeFocused();
   await page.keyboard.press("Escape");
   await expect(boxes).toHaveCount(total);
+
+  // On a phone (390 px) the details wrap below the graph; the graph stays within the screen (its own area scrolls,
+  // not the page) and its text stays readable.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await expect.poll(async () => (await geometry(area)).area.right).toBeLessThanOrEqual(390);
+  expect((await graph.boundingBox())!.x + (await graph.boundingBox())!.width).toBeLessThanOrEqual(390);
+  expect((await geometry(area)).smallestFont).toBeGreaterThanOrEqual(10);
+  await expect(graph.getByRole("button", { name: /^Model version: / })).toBeVisible();
 });

@@ -180,14 +180,15 @@ export function LineageGraphView({ graph }: { graph: LineageGraph }) {
 
   if (graph.nodes.length === 0) return <p className="muted">No lineage is recorded for this version.</p>;
   return (
-    <div style={{ display: "grid", gridTemplateColumns: "minmax(0, 1fr) 300px", gap: 16, alignItems: "start" }}>
+    // Side by side on a wide screen; on a narrow one (a phone) the details wrap below the graph.
+    <div style={{ display: "flex", flexWrap: "wrap", gap: 16, alignItems: "flex-start" }}>
       <section
         aria-label="Lineage graph"
         data-node-count={graph.nodes.length}
         onKeyDown={(e) => {
           if (e.key === "Escape" && focusId) showAll();
         }}
-        style={{ border: "1px solid var(--line)", borderRadius: 8, background: "var(--panel)", minWidth: 0 }}
+        style={{ flex: "1 1 560px", border: "1px solid var(--line)", borderRadius: 8, background: "var(--panel)", minWidth: 0 }}
       >
         <div
           className="row"
@@ -195,7 +196,13 @@ export function LineageGraphView({ graph }: { graph: LineageGraph }) {
           aria-label="Graph view"
           style={{ padding: "6px 10px", gap: 8, borderBottom: "1px solid var(--line)", flexWrap: "wrap" }}
         >
-          <button type="button" onClick={() => zoomTo(z / ZOOM_STEP)} disabled={z <= MIN_ZOOM + 1e-3} aria-label="Zoom out">
+          <button
+            type="button"
+            onClick={() => zoomTo(z / ZOOM_STEP)}
+            disabled={z <= MIN_ZOOM + 1e-3}
+            aria-label="Zoom out"
+            title={z <= MIN_ZOOM + 1e-3 ? "Smallest readable size (text at 10 px)" : undefined}
+          >
             −
           </button>
           <span aria-live="polite" aria-label="Zoom level" style={{ minWidth: 44, textAlign: "center" }}>
@@ -466,7 +473,12 @@ function NodeDetails({
   onFocus: () => void;
   onShowAll: () => void;
 }) {
-  if (!node) return <aside className="panel muted">Select a box to see its details.</aside>;
+  if (!node)
+    return (
+      <aside className="panel muted" style={{ margin: 0, flex: "0 1 300px", minWidth: 0 }}>
+        Select a box to see its details.
+      </aside>
+    );
   const from = graph.edges.filter((e) => e.target === node.id);
   const to = graph.edges.filter((e) => e.source === node.id);
   const linkList = (label: string, edges: typeof from, other: (e: (typeof from)[number]) => string) =>
@@ -502,7 +514,7 @@ function NodeDetails({
       </>
     ) : null;
   return (
-    <aside className="panel" aria-label="Node details" style={{ margin: 0 }}>
+    <aside className="panel" aria-label="Node details" style={{ margin: 0, flex: "0 1 300px", minWidth: 0 }}>
       <div className="muted" style={{ fontSize: 12 }}>
         {node.kindLabel}
       </div>
