@@ -15,6 +15,8 @@
  *   recorded SHA-256 (tampered, truncated) or is missing is refused with a conflict error saying so; wrong bytes are
  *   never served. A model version whose recorded weights hash differs from its checkpoint's is refused likewise.
  * - The model's topology comes from the run's layer list (the parent run's for a fine-tune, as training built it).
+ * - At most MAX_CONCURRENT_TFJS_EXPORTS conversions run at once in this process (each is a worker thread loading
+ *   TensorFlow.js); one more is refused with too_many_requests (429 + Retry-After) before any worker starts.
  */
 import { eq } from "drizzle-orm";
 import { checkpoints, models, modelVersions, runs } from "@/db/schema";
@@ -22,7 +24,7 @@ import type { TrainingConfig } from "@/contracts/training-config";
 import { sha256Hex } from "@/contracts/canonical";
 import { ArtifactIntegrityError, type ArtifactStore } from "@/server/artifacts/store";
 import type { Db } from "@/db/client";
-import { conflict, invalidInput, notFound } from "@/server/errors";
+import { conflict, DomainError, invalidInput, notFound } from "@/server/errors";
 import { zipStored } from "@/server/fs/zip";
 import { exportTfjsInWorker, TrainerTaskError } from "@/trainer/worker-client";
 
@@ -40,6 +42,10 @@ export type WeightsDownload = {
 };
 
 type Deps = { db: Db; artifacts: ArtifactStore };
+
+export const MAX_CONCURRENT_TFJS_EXPORTS = 2;
+const g = globalThis as unknown as { __runledgerTfjsExports?: { n: number } };
+const activeExports = (g.__runledgerTfjsExports ??= { n: 0 });
 
 function safeName(s: string): string {
   return (
@@ -86,12 +92,23 @@ async function download(deps: Deps, checkpointId: number, format: WeightsFormat,
     if (!parentRun) notFound(`the parent run of run ${run.id}`);
     layers = (JSON.parse(parentRun.configJson) as TrainingConfig).model.layers;
   }
+  if (activeExports.n >= MAX_CONCURRENT_TFJS_EXPORTS)
+    throw new DomainError(
+      "too_many_requests",
+      `${MAX_CONCURRENT_TFJS_EXPORTS} weights downloads are being prepared; try again in a few seconds`,
+      {
+        retryAfterSeconds: 5,
+      },
+    );
+  activeExports.n += 1;
   let exported;
   try {
     exported = await exportTfjsInWorker({ layers, task: config.data.task, seed: config.training.seed, weights, sha256: ck.sha256 });
   } catch (e) {
     if (e instanceof TrainerTaskError) invalidInput(`could not convert ${what} to TensorFlow.js: ${e.message}`);
     throw e;
+  } finally {
+    activeExports.n -= 1;
   }
   const modelJson = new TextEncoder().encode(exported.modelJson);
   const files = [

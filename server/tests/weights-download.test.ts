@@ -120,6 +120,16 @@ describe("weights download", () => {
     expect(sha256Hex(files.get("checkpoint.rlw1")!)).toBe(checkpoint.sha256);
   }, 120_000);
 
+  it("prepares at most two TF.js downloads at once; one more gets 429 with Retry-After, and the slots free up after", async () => {
+    const cookie = cookieOf("auditor");
+    const responses = await Promise.all([1, 2, 3].map(() => get("checkpoint", checkpoint.id, cookie)));
+    expect(responses.map((r) => r.status).sort()).toEqual([200, 200, 429]);
+    const busy = responses.find((r) => r.status === 429)!;
+    expect(busy.headers.get("retry-after")).toBe("5");
+    expect(await busy.text()).toMatch(/being prepared; try again/);
+    expect((await get("checkpoint", checkpoint.id, cookie)).status).toBe(200);
+  }, 120_000);
+
   it("refuses signed-out callers, bad ids and unknown formats", async () => {
     const anon = await get("checkpoint", checkpoint.id);
     expect(anon.status).toBe(401);
