@@ -127,6 +127,14 @@ const ROUTES: Record<string, { access: Access | "tRPC"; request?: () => Request 
     access: "signedIn",
     request: () => new Request(`http://127.0.0.1:3000/api/report/${NONE}?format=html`, { method: "POST", headers: sameOrigin }),
   },
+  "GET /api/weights/checkpoints/[checkpointId]": {
+    access: "signedIn",
+    request: () => new Request(`http://127.0.0.1:3000/api/weights/checkpoints/${NONE}`),
+  },
+  "GET /api/weights/model-versions/[modelVersionId]": {
+    access: "signedIn",
+    request: () => new Request(`http://127.0.0.1:3000/api/weights/model-versions/${NONE}`),
+  },
   // The MLflow-compatible tracking API authenticates by personal access token only (a session cookie is not
   // accepted, so no role gets through by cookie); its token × role access is asserted in server/tests/mlflow-api.test.ts.
   "GET /api/2.0/mlflow/[...path]": { access: "signedIn" },
@@ -244,7 +252,7 @@ describe("API routes × roles", () => {
           const cookie = cookieFor(who);
           if (cookie) headers.set("cookie", cookie);
           const req = new Request(base, { headers });
-          const params = Promise.resolve({ modelVersionId: String(NONE), trpc: "x" });
+          const params = Promise.resolve({ modelVersionId: String(NONE), checkpointId: String(NONE), trpc: "x" });
           const res = (await (mod[method] as (r: Request, c: unknown) => Promise<Response> | Response)(req, { params })) as Response;
           const refused = res.status === 401 || (res.status === 403 && /cannot/.test(await res.clone().text()));
           if (refused === expectedAllowed(entry.access, who))
