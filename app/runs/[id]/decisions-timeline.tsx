@@ -82,9 +82,11 @@ function EntryItem({ e }: { e: Entry }) {
         <span className="muted">
           {e.origin === "new"
             ? "first run"
-            : e.origin === "branch"
-              ? `branched from run #${e.parentRunId} at epoch ${e.branchedFromEpoch ?? "?"}`
-              : `${e.origin} of #${e.parentRunId}`}{" "}
+            : e.origin === "api"
+              ? "logged through the MLflow-compatible API"
+              : e.origin === "branch"
+                ? `branched from run #${e.parentRunId} at epoch ${e.branchedFromEpoch ?? "?"}`
+                : `${e.origin} of #${e.parentRunId}`}{" "}
           · {e.author}
         </span>
       </div>
@@ -102,7 +104,9 @@ function EntryItem({ e }: { e: Entry }) {
                       ? "In flight"
                       : d.kind === "planned"
                         ? "Planned"
-                        : "Note"}
+                        : d.kind === "param"
+                          ? `Param ${d.path}`
+                          : "Note"}
             </strong>
             {d.kind === "planned" ? (
               <span className="mono" aria-label={`Planned decision #${d.id}`}>
@@ -110,6 +114,7 @@ function EntryItem({ e }: { e: Entry }) {
                 at epoch {d.atEpoch ?? "?"}: {describePlanned(d)}
               </span>
             ) : null}
+            {d.kind === "param" ? <span className="mono"> = {show(d.newValue)}</span> : null}
             {d.kind === "change" ? (
               <span className="mono">
                 {" "}
