@@ -5,7 +5,7 @@
  * Creating and revoking a token are ledger events (token.create, token.revoke); last_used_at is operational state
  * (updated at most once a minute), outside the ledger, like a session's last_seen_at.
  */
-import { sqliteTable, text, integer, primaryKey, index } from "drizzle-orm/sqlite-core";
+import { sqliteTable, text, integer, primaryKey, index, uniqueIndex } from "drizzle-orm/sqlite-core";
 import { users } from "./users";
 import { experiments } from "./projects";
 import { runs } from "./runs";
@@ -58,4 +58,34 @@ export const runTagValues = sqliteTable(
     updatedAt: text("updated_at").notNull(),
   },
   (t) => [primaryKey({ columns: [t.runId, t.key] })],
+);
+
+/**
+ * Datasets a script declared as inputs of its run (MLflow log-inputs): a reference (name, digest, source), not the
+ * bytes. Unique per (run, name, digest): logging the same dataset again changes nothing (as in MLflow). Each row is
+ * named by its run.logInputs event (id and sha256 of the row's record, server/mlflow/inputs.ts).
+ */
+export const runInputs = sqliteTable(
+  "run_inputs",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    runId: integer("run_id")
+      .notNull()
+      .references(() => runs.id),
+    name: text("name").notNull(),
+    digest: text("digest").notNull(),
+    sourceType: text("source_type").notNull(),
+    source: text("source").notNull(),
+    schemaText: text("schema_text"),
+    profile: text("profile"),
+    /** The mlflow.data.context input tag ("training", "validation", "test", …), when given. */
+    context: text("context"),
+    /** Canonical JSON of the input's tags [{key, value}]. */
+    tagsJson: text("tags_json").notNull(),
+    createdBy: integer("created_by")
+      .notNull()
+      .references(() => users.id),
+    createdAt: text("created_at").notNull(),
+  },
+  (t) => [uniqueIndex("run_inputs_run_dataset").on(t.runId, t.name, t.digest)],
 );
