@@ -37,6 +37,13 @@ export const MLFLOW_LIMITS = {
   searchMaxResultsThreshold: 50000,
   /** GET_METRIC_HISTORY_MAX_RESULTS: a page of get-history when max_results or page_token is given. */
   metricHistoryMaxResults: 25000,
+  maxDatasetNameSize: 500,
+  maxDatasetDigestSize: 36,
+  maxDatasetSchemaSize: 1048575,
+  maxDatasetSourceSize: 65535,
+  maxDatasetProfileSize: 16384,
+  maxInputTagKeySize: 255,
+  maxInputTagValueSize: 500,
 } as const;
 
 export type LifecycleStage = "active" | "deleted";
@@ -67,10 +74,12 @@ export type RunInfo = {
   artifact_uri: string;
   lifecycle_stage: LifecycleStage;
 };
+export type Dataset = { name: string; digest: string; source_type: string; source: string; schema?: string; profile?: string };
+export type DatasetInput = { tags?: KeyValue[]; dataset: Dataset };
 export type Run = {
   info: RunInfo;
   data: { metrics?: Metric[]; params?: KeyValue[]; tags?: KeyValue[] };
-  inputs: { dataset_inputs?: unknown[] };
+  inputs: { dataset_inputs?: DatasetInput[] };
 };
 
 /** Request and response bodies, by endpoint (path under /api/2.0/mlflow/). */
@@ -108,6 +117,7 @@ export type MlflowEndpoints = {
   "runs/log-metric": { req: { run_id: string; key: string; value: number; timestamp: number; step?: number }; res: Record<string, never> };
   "runs/log-parameter": { req: { run_id: string; key: string; value: string }; res: Record<string, never> };
   "runs/log-batch": { req: { run_id: string; metrics?: Metric[]; params?: KeyValue[]; tags?: KeyValue[] }; res: Record<string, never> };
+  "runs/log-inputs": { req: { run_id: string; datasets?: DatasetInput[] }; res: Record<string, never> };
   "runs/set-tag": { req: { run_id: string; key: string; value: string }; res: Record<string, never> };
   "runs/delete-tag": { req: { run_id: string; key: string }; res: Record<string, never> };
   "metrics/get-history": {
@@ -127,6 +137,8 @@ export const MLFLOW_GET_ENDPOINTS: readonly MlflowPath[] = [
 
 /** The run tag whose value becomes the rationale of the params logged with it (or after it) on that run. */
 export const RATIONALE_TAG = "runledger.rationale";
+/** The input tag that says what a dataset input was used for (MLflow's mlflow.data.context). */
+export const DATASET_CONTEXT_TAG = "mlflow.data.context";
 
 /**
  * The config a run logged through the tracking API is stored with (runs.config_json, immutable): such a run has no

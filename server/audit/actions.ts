@@ -30,6 +30,7 @@ export const AUDIT_ACTIONS = [
   "run.untag",
   "run.annotate",
   "run.log",
+  "run.logInputs",
   "run.deleteTag",
   "run.delete",
   "run.restore",

@@ -19,6 +19,7 @@ import * as runs from "./runs";
 import * as logging from "./logging";
 import { searchRuns } from "./search-runs";
 import { getMetricHistory } from "./history";
+import { logInputs } from "./inputs";
 
 type Handler = (ctx: MlflowCtx, body: unknown) => unknown;
 
@@ -40,6 +41,7 @@ export const MLFLOW_HANDLERS: Record<MlflowPath, Handler> = {
   "runs/log-metric": logging.logMetric,
   "runs/log-parameter": logging.logParam,
   "runs/log-batch": logging.logBatch,
+  "runs/log-inputs": logInputs,
   "runs/set-tag": logging.setTag,
   "runs/delete-tag": logging.deleteTag,
   "metrics/get-history": getMetricHistory,

@@ -12,7 +12,7 @@
  */
 import { and, asc, eq, inArray, sql } from "drizzle-orm";
 import { z } from "zod";
-import { decisions, experiments, metricSummaries, runParams, runs, runTagValues, users } from "@/db/schema";
+import { decisions, experiments, metricSummaries, runInputs, runParams, runs, runTagValues, users } from "@/db/schema";
 import type { DbOrTx } from "@/db/client";
 import { appendAuditEvent } from "@/server/audit/ledger";
 import { now } from "@/server/app-context/service-context";
@@ -134,7 +134,9 @@ export function toMlflowRuns(db: DbOrTx, rows: RunRow[]): Run[] {
       .orderBy(asc(runTagValues.key))
       .all(),
   );
+  const inputs = group(db.select().from(runInputs).where(inArray(runInputs.runId, ids)).orderBy(asc(runInputs.id)).all());
   return rows.map((r) => {
+    const ins = inputs.get(r.id) ?? [];
     const m = metrics.get(r.id) ?? [];
     const p = [
       ...(params.get(r.id) ?? []),
@@ -151,7 +153,24 @@ export function toMlflowRuns(db: DbOrTx, rows: RunRow[]): Run[] {
         ...(p.length ? { params: p.map((x) => ({ key: x.key, value: JSON.parse(x.valueJson ?? '""') as string })) } : {}),
         ...(t.length ? { tags: t.map((x) => ({ key: x.key, value: x.value })) } : {}),
       },
-      inputs: {},
+      inputs: ins.length
+        ? {
+            dataset_inputs: ins.map((x) => {
+              const tags = JSON.parse(x.tagsJson) as { key: string; value: string }[];
+              return {
+                ...(tags.length ? { tags } : {}),
+                dataset: {
+                  name: x.name,
+                  digest: x.digest,
+                  source_type: x.sourceType,
+                  source: x.source,
+                  ...(x.schemaText !== null ? { schema: x.schemaText } : {}),
+                  ...(x.profile !== null ? { profile: x.profile } : {}),
+                },
+              };
+            }),
+          }
+        : {},
     };
   });
 }

@@ -357,6 +357,49 @@ describe("runs and logging", () => {
     expect(batch?.batchSha256).toMatch(/^[0-9a-f]{64}$/);
   });
 
+  it("log-inputs records the run's datasets (name, digest, source, context) once, with MLflow's limits", async () => {
+    const iris = {
+      tags: [{ key: "mlflow.data.context", value: "training" }],
+      dataset: {
+        name: "iris",
+        digest: "a1b2c3d4",
+        source_type: "local",
+        source: '{"uri": "data/iris.csv"}',
+        schema: '{"mlflow_colspec": []}',
+      },
+    };
+    await engineer.call("runs/log-inputs", { run_id: runId, datasets: [iris] });
+    await engineer.call("runs/log-inputs", { run_id: runId, datasets: [iris] }); // the same again: nothing new
+    await engineer.call("runs/log-inputs", {
+      run_id: runId,
+      datasets: [
+        { tags: [{ key: "mlflow.data.context", value: "validation" }], dataset: { ...iris.dataset, name: "iris-val", digest: "e5f6" } },
+      ],
+    });
+    const got = (await engineer.call("runs/get", { run_id: runId })).run;
+    expect(got.inputs.dataset_inputs).toEqual([
+      iris,
+      { tags: [{ key: "mlflow.data.context", value: "validation" }], dataset: { ...iris.dataset, name: "iris-val", digest: "e5f6" } },
+    ]);
+    const events = app.db
+      .select()
+      .from(auditEvents)
+      .where(and(eq(auditEvents.entityId, runId), eq(auditEvents.action, "run.logInputs")))
+      .all();
+    expect(events).toHaveLength(2);
+    await expectError(
+      engineer.call("runs/log-inputs", { run_id: runId, datasets: [{ dataset: { ...iris.dataset, digest: "x".repeat(37) } }] }),
+      "INVALID_PARAMETER_VALUE",
+      400,
+      /digest/,
+    );
+    await expectError(
+      auditor.call("runs/log-inputs", { run_id: runId, datasets: [{ dataset: { ...iris.dataset, name: "other" } }] }),
+      "PERMISSION_DENIED",
+      403,
+    );
+  });
+
   it("gets a metric's history whole, and in pages", async () => {
     const whole = await engineer.call("metrics/get-history", { run_id: runId, metric_key: "loss" });
     expect(whole.metrics!.map((m) => m.step)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
@@ -558,6 +601,11 @@ describe("runs and logging", () => {
       `UPDATE run_tag_values SET value = 'edited' WHERE key = 'phase'`,
       `UPDATE run_tag_values SET value = 'train' WHERE key = 'phase'`,
       /tag phase/,
+    );
+    await tamper(
+      "UPDATE run_inputs SET digest = 'ffff' WHERE name = 'iris'",
+      "UPDATE run_inputs SET digest = 'a1b2c3d4' WHERE name = 'iris'",
+      /run input \d+: record/,
     );
     await tamper(
       `UPDATE runs SET deleted_at = '2026-01-01T00:00:00.000Z' WHERE id = ${runId}`,

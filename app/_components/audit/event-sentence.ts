@@ -156,6 +156,11 @@ const RENDERERS: Record<AuditAction, Renderer> & Record<string, Renderer> = {
     if (Array.isArray(p.tags) && p.tags.length) parts.push(`${p.tags.length} tag(s)`);
     return `${a} logged ${parts.length ? parts.join(", ") : "a batch"} to run #${e.entityId} through the API`;
   },
+  "run.logInputs": (a, p, e) => {
+    const inputs = Array.isArray(p.inputs) ? (p.inputs as P[]) : [];
+    const names = inputs.map((i) => `${v(i.name)}${i.context ? ` (${v(i.context)})` : ""}`).join(", ");
+    return `${a} declared ${inputs.length} dataset input(s) of run #${e.entityId}${names ? `: ${names}` : ""}`;
+  },
   "run.deleteTag": (a, p, e) => `${a} removed the tag '${v(p.key)}' from run #${e.entityId}`,
   "run.delete": (a, _p, e) => `${a} deleted run #${e.entityId} (it can be restored)`,
   "run.restore": (a, _p, e) => `${a} restored run #${e.entityId}`,

@@ -4,12 +4,14 @@
  * - experiment_tags and run_tag_values: the key → value-sha256 map the experiment.setTag events (resp. the run.log
  *   tags and run.deleteTag events, in seq order) leave, against the rows;
  * - experiments.deleted_at and runs.deleted_at: the latest experiment.delete / experiment.restore (run.delete /
- *   run.restore) event against the column.
+ *   run.restore) event against the column;
+ * - run_inputs: each row named by a run.logInputs event of its run, with the sha256 of its whole record.
  * Live database only (the tables are read here). Invariants: read only; an entity with such an event after the
  * verified range (uptoSeq) is not judged (its row may show the later state).
  */
 import type Database from "better-sqlite3";
 import { sha256Hex } from "@/contracts/canonical";
+import { runInputRecordSha256, type RunInputRecordRow } from "./records";
 import { type ContentChecker, type EventRef, parsePayload } from "./checker";
 import type { EventSource } from "./ledger-events";
 
@@ -128,8 +130,60 @@ function checkLifecycle(c: ContentChecker, events: EventSource, entityType: "exp
   }
 }
 
+function checkInputs(c: ContentChecker, events: EventSource, sqlite: Database.Database): void {
+  const rows = new Map<number, RunInputRecordRow>();
+  for (const r of sqlite
+    .prepare(
+      "SELECT id, run_id, name, digest, source_type, source, schema_text, profile, context, tags_json, created_by, created_at FROM run_inputs",
+    )
+    .raw(true)
+    .iterate() as IterableIterator<
+    [number, number, string, string, string, string, string | null, string | null, string | null, string, number, string]
+  >)
+    rows.set(r[0], {
+      id: r[0],
+      runId: r[1],
+      name: r[2],
+      digest: r[3],
+      sourceType: r[4],
+      source: r[5],
+      schemaText: r[6],
+      profile: r[7],
+      context: r[8],
+      tagsJson: r[9],
+      createdBy: r[10],
+      createdAt: r[11],
+    });
+  const named = new Set<number>();
+  for (const { ev, p } of parsed(c, "run", events.byAction("run.logInputs"))) {
+    const refs = Array.isArray(p.inputs) ? (p.inputs as { id?: unknown; sha256?: unknown }[]) : [];
+    for (const ref of refs) {
+      if (typeof ref.id !== "number") continue;
+      const row = rows.get(ref.id);
+      if (!row) {
+        c.eventWithoutRow("run input", ref.id, ev);
+        continue;
+      }
+      named.add(row.id);
+      c.compare("run input", row.id, "run", Number(ev.entityId), row.runId, ev.seq);
+      c.compare(
+        "run input",
+        row.id,
+        "record (dataset name, digest, source, schema, profile, tags, author, time)",
+        ref.sha256,
+        runInputRecordSha256(row),
+        ev.seq,
+      );
+    }
+  }
+  const later = events.laterEntityIds("run.logInputs");
+  for (const row of rows.values())
+    if (!named.has(row.id) && !later.has(String(row.runId))) c.rowWithoutEvent("run input", row.id, "run.logInputs");
+}
+
 export function checkApiRecords(c: ContentChecker, events: EventSource, sqlite: Database.Database): void {
   checkTokens(c, events, sqlite);
+  checkInputs(c, events, sqlite);
   const expTags = foldTags(c, "experiment", events.byAction("experiment.setTag"), (_ev, p) =>
     typeof p.key === "string" && typeof p.valueSha256 === "string" ? [[p.key, p.valueSha256]] : [],
   );

@@ -33,6 +33,7 @@ export const CONTENT_ACTIONS = [
   "run.tag",
   "run.untag",
   "run.log",
+  "run.logInputs",
   "run.deleteTag",
   "run.delete",
   "run.restore",

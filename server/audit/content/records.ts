@@ -56,6 +56,27 @@ export function decisionRecordSha256(d: DecisionRecordRow): string {
   );
 }
 
+/** The columns of a run_inputs row (a dataset a script declared as input of its run, server/mlflow/inputs.ts). */
+export type RunInputRecordRow = {
+  id: number;
+  runId: number;
+  name: string;
+  digest: string;
+  sourceType: string;
+  source: string;
+  schemaText: string | null;
+  profile: string | null;
+  context: string | null;
+  tagsJson: string;
+  createdBy: number;
+  createdAt: string;
+};
+
+/** sha256 of a run_inputs row's canonical record: every column (its run.logInputs event carries it). */
+export function runInputRecordSha256(r: RunInputRecordRow): string {
+  return sha256Canonical({ ...r });
+}
+
 /**
  * The canonical text of a canonical object `objectText` with one more top-level member `key: valueText` inserted in
  * RFC 8785 key order (a key already present is not expected). Used to rebuild an evaluation's result from its two
