@@ -164,41 +164,36 @@ export function getModel(db: DbOrTx, name: string, viewerId?: number) {
     ...events.map((e) => e.movedBy),
     ...requests.map((r) => r.requestedBy),
   ]);
+  /** The ledger events of one action about these requests, oldest first. */
+  const requestEventsOf = (action: string) =>
+    requests.length
+      ? db
+          .select()
+          .from(auditEvents)
+          .where(
+            and(
+              eq(auditEvents.action, action),
+              eq(auditEvents.entityType, "promotionRequest"),
+              inArray(
+                auditEvents.entityId,
+                requests.map((r) => String(r.id)),
+              ),
+            ),
+          )
+          .orderBy(asc(auditEvents.seq))
+          .all()
+      : [];
   // Refused self-approvals live only in the audit ledger (the refused call writes nothing else); show them with the request.
-  const refused = requests.length
-    ? db
-        .select()
-        .from(auditEvents)
-        .where(
-          and(
-            eq(auditEvents.action, "promotion.selfApprovalRefused"),
-            eq(auditEvents.entityType, "promotionRequest"),
-            inArray(
-              auditEvents.entityId,
-              requests.map((r) => String(r.id)),
-            ),
-          ),
-        )
-        .orderBy(asc(auditEvents.seq))
-        .all()
-    : [];
+  const refused = requestEventsOf("promotion.selfApprovalRefused");
   // The documentation each request was made with lives in its promotion.request event (null: recorded before it did).
-  const requestEvents = requests.length
-    ? db
-        .select({ entityId: auditEvents.entityId, payload: auditEvents.payload })
-        .from(auditEvents)
-        .where(
-          and(
-            eq(auditEvents.action, "promotion.request"),
-            eq(auditEvents.entityType, "promotionRequest"),
-            inArray(
-              auditEvents.entityId,
-              requests.map((r) => String(r.id)),
-            ),
-          ),
-        )
-        .all()
-    : [];
+  const requestEvents = requestEventsOf("promotion.request");
+  // The bar an approved request was decided by is recorded in its last promotion.approve event; it exceeds the rule at
+  // request time when the rule was raised while the request was pending.
+  const decidedBar = new Map<string, number>();
+  for (const e of requestEventsOf("promotion.approve")) {
+    const bar = (JSON.parse(e.payload) as { approvalsRequired?: number }).approvalsRequired;
+    if (typeof bar === "number") decidedBar.set(e.entityId, bar);
+  }
   const documentationOf = new Map(
     requestEvents.map((e) => [e.entityId, (JSON.parse(e.payload) as { documentation?: DocumentationRecord }).documentation ?? null]),
   );
@@ -270,8 +265,10 @@ export function getModel(db: DbOrTx, name: string, viewerId?: number) {
         approvals: new Set(mine.filter((s) => s.meaning === "approval").map((s) => s.userId)).size,
         /** The model's rule when the request was made: what a decided request was judged by. */
         approvalsRequiredAtRequest: r.approvalsRequired,
-        /** Pending: what it needs now (its rule, or the model's if raised since). Decided: its rule at request time. */
-        approvalsRequired: r.status === "pending" ? approvalsRequiredFor(r, model.approvalsRequired) : r.approvalsRequired,
+        /** Pending: what it needs now (its rule, or the model's if raised since). Approved: the bar its deciding
+         *  approval recorded. Otherwise: its rule at request time. */
+        approvalsRequired:
+          r.status === "pending" ? approvalsRequiredFor(r, model.approvalsRequired) : (decidedBar.get(String(r.id)) ?? r.approvalsRequired),
         signatures: mine.map(describeSignature),
         viewerSignature: viewerDecision ? describeSignature(viewerDecision) : null,
         refusedSelfApprovals: refused

@@ -93,6 +93,13 @@ describe("the approval rule a request is judged by", () => {
     await expect(approve("reviewer2", id)).rejects.toThrow(/already signed/);
 
     expect((await approve("reviewer", id)).status).toBe("approved");
+    // Decided under the raised rule: the page reads "2 of 2" (rule at request time 1), not "2 of 1".
+    expect(await requestOf("auditor", id)).toMatchObject({
+      status: "approved",
+      approvals: 2,
+      approvalsRequired: 2,
+      approvalsRequiredAtRequest: 1,
+    });
   });
 
   it("the auditor's report states each request's own rule, not the model's current one", async () => {

@@ -151,6 +151,7 @@ function ApprovalRule({ r }: { r: Request }) {
   return (
     <span className="muted" aria-label="Approvals">
       {approvalsText(r.approvals)} · rule at request time: {approvalsText(r.approvalsRequiredAtRequest)}
+      {r.approvalsRequired !== r.approvalsRequiredAtRequest ? `, raised to ${approvalsText(r.approvalsRequired)} while pending` : ""}
     </span>
   );
 }
