@@ -10,3 +10,4 @@ export * from "./witness";
 export * from "./pilot";
 export * from "./run-leases";
 export * from "./api";
+export * from "./sweeps";

@@ -34,10 +34,11 @@ export const runs = sqliteTable(
     /**
      * How this run came to be: a first run, a fork of a run, a fine-tune from a checkpoint, a re-run, or a branch (a
      * pilot's rollback: another run's checkpoint continued with changed settings), or "api": logged by a script through
-     * the tracking API (server/mlflow/; its config is API_RUN_CONFIG, its params are decisions of kind "param").
+     * the tracking API (server/mlflow/; its config is API_RUN_CONFIG, its params are decisions of kind "param"), or "sweep":
+     * a trial a sweep generated (server/sweeps/; linked by sweep_trials, its run.create names the sweep).
      * Text in SQLite: no migration.
      */
-    origin: text("origin", { enum: ["new", "fork", "finetune", "rerun", "branch", "api"] })
+    origin: text("origin", { enum: ["new", "fork", "finetune", "rerun", "branch", "api", "sweep"] })
       .notNull()
       .default("new"),
     parentRunId: integer("parent_run_id").references((): AnySQLiteColumn => runs.id),

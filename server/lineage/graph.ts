@@ -52,6 +52,7 @@ const ORIGIN_WORDS = {
   rerun: "re-run",
   branch: "branch",
   api: "logged through the API",
+  sweep: "sweep trial",
 } as const;
 const show = (v: unknown) => (typeof v === "string" ? v : JSON.stringify(v));
 const time = (iso: string | null) => (iso ? iso.replace(/\.\d+Z$/, "Z") : "–");
