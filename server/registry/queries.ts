@@ -14,7 +14,7 @@ import { aliasMoveAt, aliasMoves, currentAliasTargets } from "./aliases";
 import { signatureText, TEST_PARTITION } from "./records";
 import { approvalsRequiredFor } from "./approval-rule";
 import type { DocumentationRecord } from "./documentation";
-import { DOCUMENT_SECTIONS } from "@/server/documents/records";
+import { requestDocumentation } from "./request-documentation";
 
 function userNames(db: DbOrTx, ids: number[]): Map<number, string> {
   const unique = [...new Set(ids)];
@@ -287,28 +287,6 @@ export function getModel(db: DbOrTx, name: string, viewerId?: number) {
   };
 }
 export type ModelDetail = ReturnType<typeof getModel>;
-
-const SECTION_TITLES = new Map<string, string>(
-  [...DOCUMENT_SECTIONS.model, ...DOCUMENT_SECTIONS.dataset].map((s) => [s.key as string, s.title as string]),
-);
-
-/** A request's recorded documentation, with the missing sections named for the reviewer. */
-function requestDocumentation(d: DocumentationRecord | null) {
-  if (!d || !Array.isArray(d.sections)) return null;
-  return {
-    written: d.written,
-    total: d.total,
-    acknowledgedMissing: d.acknowledgedMissing,
-    missing: d.sections
-      .filter((s) => s.sha256 === null)
-      .map((s) => ({
-        document: s.subjectType === "model" ? "Model card" : "Datasheet",
-        subjectName: s.subjectName,
-        section: s.section,
-        title: SECTION_TITLES.get(s.section) ?? s.section,
-      })),
-  };
-}
 
 /**
  * Which version `alias` of model `name` pointed at, at time `at` (any ISO-8601 time); null if it pointed at nothing.

@@ -5,9 +5,13 @@
  * version and sha256 are recorded in the promotion.request event and reviewers see what was missing; a section written
  * from the checklist goes through documents.update (one document.update event each); content verification stays clean.
  */
+import { createElement } from "react";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { and, eq } from "drizzle-orm";
-import { auditEvents, documents, promotionRequests } from "@/db/schema";
+import { auditEvents, documents, modelVersions, promotionRequests } from "@/db/schema";
+import { collectReportFacts } from "@/server/audit/report/collect-report";
+import { ApprovalsSection } from "@/server/audit/report/render/section-7-approvals";
+import { renderToStaticMarkup } from "@/server/audit/report/render/static-markup";
 import { checkContent } from "@/server/audit/content/verify-content";
 import { snapshot } from "@/server/audit/content/tests/content-fixture";
 import { createTestApp, irisConfig, type TestApp } from "./test-app";
@@ -104,6 +108,14 @@ describe("the documentation checklist of a model version", () => {
       "Datasheet of Iris flowers: Data collection",
       "Datasheet of Iris flowers: Licence and terms of use",
     ]);
+    // The auditor's report (section 7) prints the same, from the same event.
+    const mv = app.db.select().from(modelVersions).where(eq(modelVersions.version, version)).all();
+    const facts = collectReportFacts(app.db, mv.at(-1)!.id);
+    const printed = facts.approvals.requests.find((r) => r.id === req.id)!;
+    expect(printed.documentation).toEqual(seen.documentation);
+    const html = renderToStaticMarkup(createElement(ApprovalsSection, { f: facts, refs: () => null }));
+    expect(html).toContain("Requested with 4 of 5 documentation sections missing (acknowledged by the requester)");
+    expect(html).toContain("Datasheet of Iris flowers: Licence and terms of use");
     await app.as("engineer").models.withdrawPromotion({ requestId: req.id, reason: "finish the documentation first" });
   });
 

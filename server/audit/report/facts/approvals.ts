@@ -10,6 +10,8 @@ import type { LineageFacts } from "@/server/lineage/collect";
 import { aliasMoves } from "@/server/registry/aliases";
 import { signatureText } from "@/server/registry/records";
 import { approvalsRequiredFor } from "@/server/registry/approval-rule";
+import type { DocumentationRecord } from "@/server/registry/documentation";
+import { requestDocumentation } from "@/server/registry/request-documentation";
 
 export function approvalFacts(db: DbOrTx, lineage: LineageFacts) {
   const requestIds = lineage.promotionRequests.map((r) => String(r.id));
@@ -27,6 +29,13 @@ export function approvalFacts(db: DbOrTx, lineage: LineageFacts) {
   const refused = eventsOf("promotion.selfApprovalRefused");
   // The bar an approved request was decided by is in its last promotion.approve event (the signing service records
   // approvalsRequired there); it can exceed the rule at request time when the rule was raised while it was pending.
+  // The model card and datasheet sections when each request was made, as its promotion.request event recorded them.
+  const documentationOf = new Map(
+    eventsOf("promotion.request").map((e) => [
+      e.entityId,
+      requestDocumentation((JSON.parse(e.payload) as { documentation?: DocumentationRecord }).documentation),
+    ]),
+  );
   const decidedBar = new Map<string, number>();
   for (const e of eventsOf("promotion.approve")) {
     const bar = (JSON.parse(e.payload) as { approvalsRequired?: number }).approvalsRequired;
@@ -43,6 +52,7 @@ export function approvalFacts(db: DbOrTx, lineage: LineageFacts) {
           ? approvalsRequiredFor(p, lineage.model.approvalsRequired)
           : (decidedBar.get(String(p.id)) ?? p.approvalsRequired),
       approvalsRequiredAtRequest: p.approvalsRequired,
+      documentation: documentationOf.get(String(p.id)) ?? null,
       signatures: lineage.signatures.filter((s) => s.requestId === p.id).map((s) => ({ ...s, text: signatureText(s) })),
       refusedSelfApprovals: refused
         .filter((e) => e.entityId === String(p.id))

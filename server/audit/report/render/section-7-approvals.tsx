@@ -26,6 +26,7 @@ function RequestArticle({ p, refs }: { p: PromotionRequest; refs: Refs }) {
           {p.approvalsRequired !== p.approvalsRequiredAtRequest ? "; the model's rule was raised while the request was pending" : ""})
         </p>
       )}
+      <RequestDocumentation p={p} />
       <SignatureList signatures={p.signatures} refs={refs} empty="No signatures." />
       {p.refusedSelfApprovals.length > 0 && (
         <p>
@@ -39,6 +40,23 @@ function RequestArticle({ p, refs }: { p: PromotionRequest; refs: Refs }) {
         </p>
       )}
     </article>
+  );
+}
+
+/**
+ * The documentation the request was made with (from its promotion.request event). Absent from report.json files
+ * written before it was recorded, and from requests made before the check existed: nothing is printed for them.
+ */
+function RequestDocumentation({ p }: { p: PromotionRequest }) {
+  const d = p.documentation;
+  if (!d) return null;
+  if (d.missing.length === 0) return <p>Documentation when requested: all {d.total} model-card and datasheet sections written.</p>;
+  return (
+    <p className="missing">
+      Requested with {d.missing.length} of {d.total} documentation sections missing
+      {d.acknowledgedMissing ? " (acknowledged by the requester)" : ""}:{" "}
+      {d.missing.map((m) => `${m.document} of ${m.subjectName}: ${m.title}`).join("; ")}.
+    </p>
   );
 }
 
