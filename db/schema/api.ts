@@ -89,3 +89,28 @@ export const runInputs = sqliteTable(
   },
   (t) => [uniqueIndex("run_inputs_run_dataset").on(t.runId, t.name, t.digest)],
 );
+
+/**
+ * Files a script logged as artifacts of its run (MLflow artifact upload through the artifact proxy): a path under the
+ * run's artifact root and the sha256 of the bytes in the content-addressed store (server/artifacts/store.ts). One file
+ * per (run, path): the same bytes again are a no-op, other bytes are refused (Runledger keeps what was logged). Each
+ * row is named by the run.log event of its upload (path, sha256, bytes).
+ */
+export const runArtifacts = sqliteTable(
+  "run_artifacts",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    runId: integer("run_id")
+      .notNull()
+      .references(() => runs.id),
+    /** Relative to the run's artifact root, "/"-separated, no "." or ".." segments. */
+    path: text("path").notNull(),
+    sha256: text("sha256").notNull(),
+    bytes: integer("bytes").notNull(),
+    createdBy: integer("created_by")
+      .notNull()
+      .references(() => users.id),
+    createdAt: text("created_at").notNull(),
+  },
+  (t) => [uniqueIndex("run_artifacts_run_path").on(t.runId, t.path)],
+);
