@@ -3,7 +3,8 @@
  * numeric x, no animation, pre-parsed points, nearest-point tooltips, a title, and a linear or log y axis. Each chart
  * adds only its own plugins (legend, decimation, zoom) on top, so the charts cannot drift apart in the basics.
  *
- * Invariant: importing this registers the chart.js parts those base options need, once, in the browser bundle.
+ * Invariant: importing this registers the chart.js parts those base options need, once, in the browser bundle, and
+ * installs the colour theme (chart-theme.ts: axes, grid and labels readable in light and dark mode).
  */
 import {
   Chart,
@@ -16,6 +17,7 @@ import {
   Title,
   type ChartOptions,
 } from "chart.js";
+import "./chart-theme";
 
 Chart.register(LineController, LineElement, PointElement, LinearScale, LogarithmicScale, Tooltip, Title);
 

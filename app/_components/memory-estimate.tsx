@@ -68,44 +68,46 @@ export function MemoryEstimate({ config }: { config: unknown }) {
               frozen: {e.fineTune.frozenLayers.join(", ") || "none"} · replaced: {e.fineTune.replacedLayers.join(", ") || "none"}
             </p>
           ) : null}
-          <table aria-label="Memory estimate" style={{ width: "auto" }}>
-            <thead>
-              <tr>
-                <th>float32 (4 bytes per value)</th>
-                <th className="num">Training</th>
-                <th className="num">Inference</th>
-              </tr>
-            </thead>
-            <tbody>
-              <tr>
-                <td>Weights ({formatCount(e.memory.paramCount)} parameters)</td>
-                <td className="num">{formatBytes(e.memory.bytes.weightsFloat32)}</td>
-                <td className="num">{formatBytes(e.memory.bytes.weightsFloat32)}</td>
-              </tr>
-              <tr>
-                <td>Gradients ({formatCount(e.memory.trainableParamCount)} trainable)</td>
-                <td className="num">{formatBytes(e.memory.bytes.gradientsFloat32)}</td>
-                <td className="num">–</td>
-              </tr>
-              <tr>
-                <td>
-                  Optimizer state ({optimizer}: {OPTIMIZER_SLOTS[optimizer] ?? "?"})
-                </td>
-                <td className="num">{formatBytes(e.memory.bytes.optimizerStateFloat32)}</td>
-                <td className="num">–</td>
-              </tr>
-              <tr>
-                <td>Activations per batch of {e.batchSize} (training keeps them and their gradients)</td>
-                <td className="num">{formatBytes(e.memory.bytes.activationsPerBatchFloat32)}</td>
-                <td className="num">{formatBytes(e.memory.bytes.inferenceTotalFloat32 - e.memory.bytes.weightsFloat32)}</td>
-              </tr>
-              <tr>
-                <th>Total</th>
-                <th className="num">{formatBytes(e.memory.bytes.trainingTotalFloat32)}</th>
-                <th className="num">{formatBytes(e.memory.bytes.inferenceTotalFloat32)}</th>
-              </tr>
-            </tbody>
-          </table>
+          <div className="table-scroll">
+            <table aria-label="Memory estimate" style={{ width: "auto" }}>
+              <thead>
+                <tr>
+                  <th>float32 (4 bytes per value)</th>
+                  <th className="num">Training</th>
+                  <th className="num">Inference</th>
+                </tr>
+              </thead>
+              <tbody>
+                <tr>
+                  <td>Weights ({formatCount(e.memory.paramCount)} parameters)</td>
+                  <td className="num">{formatBytes(e.memory.bytes.weightsFloat32)}</td>
+                  <td className="num">{formatBytes(e.memory.bytes.weightsFloat32)}</td>
+                </tr>
+                <tr>
+                  <td>Gradients ({formatCount(e.memory.trainableParamCount)} trainable)</td>
+                  <td className="num">{formatBytes(e.memory.bytes.gradientsFloat32)}</td>
+                  <td className="num">–</td>
+                </tr>
+                <tr>
+                  <td>
+                    Optimizer state ({optimizer}: {OPTIMIZER_SLOTS[optimizer] ?? "?"})
+                  </td>
+                  <td className="num">{formatBytes(e.memory.bytes.optimizerStateFloat32)}</td>
+                  <td className="num">–</td>
+                </tr>
+                <tr>
+                  <td>Activations per batch of {e.batchSize} (training keeps them and their gradients)</td>
+                  <td className="num">{formatBytes(e.memory.bytes.activationsPerBatchFloat32)}</td>
+                  <td className="num">{formatBytes(e.memory.bytes.inferenceTotalFloat32 - e.memory.bytes.weightsFloat32)}</td>
+                </tr>
+                <tr>
+                  <th>Total</th>
+                  <th className="num">{formatBytes(e.memory.bytes.trainingTotalFloat32)}</th>
+                  <th className="num">{formatBytes(e.memory.bytes.inferenceTotalFloat32)}</th>
+                </tr>
+              </tbody>
+            </table>
+          </div>
           <p style={{ margin: "8px 0 0" }}>
             Weights alone: float32 {formatBytes(e.memory.bytes.weightsFloat32)} · bfloat16 {formatBytes(e.memory.bytes.weightsBfloat16)} ·
             int8 {formatBytes(e.memory.bytes.weightsInt8)}

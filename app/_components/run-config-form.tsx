@@ -119,24 +119,26 @@ function BaselineDiff({ label, diff }: { label: string; diff: ReturnType<typeof 
       {diff.length === 0 ? (
         <p className="muted">Same configuration as the baseline (split seed included): a like-for-like comparison.</p>
       ) : (
-        <table aria-label="Changes from the baseline">
-          <thead>
-            <tr>
-              <th>Setting</th>
-              <th>Baseline</th>
-              <th>This run</th>
-            </tr>
-          </thead>
-          <tbody>
-            {diff.map((c) => (
-              <tr key={c.path}>
-                <td className="mono">{c.path}</td>
-                <td className="mono">{JSON.stringify(c.oldValue)}</td>
-                <td className="mono">{JSON.stringify(c.newValue)}</td>
+        <div className="table-scroll">
+          <table aria-label="Changes from the baseline">
+            <thead>
+              <tr>
+                <th>Setting</th>
+                <th>Baseline</th>
+                <th>This run</th>
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {diff.map((c) => (
+                <tr key={c.path}>
+                  <td className="mono">{c.path}</td>
+                  <td className="mono">{JSON.stringify(c.oldValue)}</td>
+                  <td className="mono">{JSON.stringify(c.newValue)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
     </fieldset>
   );

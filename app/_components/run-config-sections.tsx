@@ -353,24 +353,26 @@ export function ParentDiff({ diff }: { diff: ReturnType<typeof diffConfigs> }) {
       {diff.length === 0 ? (
         <p className="muted">No changes yet: change at least one setting above.</p>
       ) : (
-        <table aria-label="Changes from the parent run">
-          <thead>
-            <tr>
-              <th>Setting</th>
-              <th>Parent</th>
-              <th>This run</th>
-            </tr>
-          </thead>
-          <tbody>
-            {diff.map((c) => (
-              <tr key={c.path}>
-                <td className="mono">{c.path}</td>
-                <td className="mono">{JSON.stringify(c.oldValue)}</td>
-                <td className="mono">{JSON.stringify(c.newValue)}</td>
+        <div className="table-scroll">
+          <table aria-label="Changes from the parent run">
+            <thead>
+              <tr>
+                <th>Setting</th>
+                <th>Parent</th>
+                <th>This run</th>
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {diff.map((c) => (
+                <tr key={c.path}>
+                  <td className="mono">{c.path}</td>
+                  <td className="mono">{JSON.stringify(c.oldValue)}</td>
+                  <td className="mono">{JSON.stringify(c.newValue)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
     </fieldset>
   );

@@ -2,7 +2,7 @@
 /**
  * The signed-in frame: top bar with navigation and the user; sends signed-out visitors to /signin, and people whose
  * password was reset to /account until they change it. Administrators see a warning while demo accounts keep their
- * public passwords.
+ * public passwords. On phones the navigation and account links sit behind a Menu button (menu-button.tsx).
  */
 import Link from "next/link";
 import { usePathname, useRouter } from "next/navigation";
@@ -11,6 +11,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_trpc/client";
 import { Loading } from "./states";
 import { InboxLink } from "./inbox-link";
+import { MenuButton } from "./menu-button";
 import { GlobalSearch } from "./global-search";
 import { KeyboardShortcuts } from "./keyboard-shortcuts";
 
@@ -58,7 +59,7 @@ export function Shell({ children }: { children: (me: Me) => ReactNode }) {
         <Link href="/" className="brand">
           Runledger
         </Link>
-        <nav aria-label="Main">
+        <nav aria-label="Main" id="main-nav">
           <Link href="/">Projects</Link>
           <Link href="/runs">Runs</Link>
           <Link href="/datasets">Datasets</Link>
@@ -68,7 +69,7 @@ export function Shell({ children }: { children: (me: Me) => ReactNode }) {
           {me.data.role === "admin" ? <Link href="/users">Users</Link> : null}
         </nav>
         <GlobalSearch />
-        <div className="who">
+        <div className="who" id="main-account">
           <span>
             <Link href="/account" aria-label="Your account">
               {me.data.name}
@@ -79,6 +80,7 @@ export function Shell({ children }: { children: (me: Me) => ReactNode }) {
             Sign out
           </button>
         </div>
+        <MenuButton controls="main-nav main-account" />
       </header>
       {me.data.demoPasswordsInUse.length > 0 ? (
         <div role="alert" className="panel" style={{ margin: "12px 24px 0", borderColor: "var(--warn)", color: "var(--warn)" }}>

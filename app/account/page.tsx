@@ -117,35 +117,37 @@ function Sessions() {
     <section className="panel" aria-label="Your sessions">
       <h2 style={{ marginTop: 0 }}>Sessions</h2>
       <p className="subtitle">Each browser you signed in from. A session ends after 12 hours without activity or 7 days after sign-in.</p>
-      <table aria-label="Sessions">
-        <thead>
-          <tr>
-            <th>Signed in (UTC)</th>
-            <th>Last active</th>
-            <th>Ends</th>
-            <th>Browser</th>
-            <th />
-          </tr>
-        </thead>
-        <tbody>
-          {list.data.map((s) => (
-            <tr key={s.id}>
-              <td>{formatTime(s.createdAt)}</td>
-              <td>{formatTime(s.lastSeenAt)}</td>
-              <td>
-                {formatTime(s.endsAt)} <span className="muted">({s.endsBecause === "idle" ? "if idle" : "at the latest"})</span>
-              </td>
-              <td className="mono">{s.userAgent ?? "unknown"}</td>
-              <td>
-                {s.current ? <span className="badge">this browser</span> : null}{" "}
-                <button type="button" className="danger" disabled={revoke.isPending} onClick={() => revoke.mutate({ sessionId: s.id })}>
-                  {s.current ? "Sign out here" : "End session"}
-                </button>
-              </td>
+      <div className="table-scroll">
+        <table aria-label="Sessions">
+          <thead>
+            <tr>
+              <th>Signed in (UTC)</th>
+              <th>Last active</th>
+              <th>Ends</th>
+              <th>Browser</th>
+              <th />
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {list.data.map((s) => (
+              <tr key={s.id}>
+                <td>{formatTime(s.createdAt)}</td>
+                <td>{formatTime(s.lastSeenAt)}</td>
+                <td>
+                  {formatTime(s.endsAt)} <span className="muted">({s.endsBecause === "idle" ? "if idle" : "at the latest"})</span>
+                </td>
+                <td className="mono">{s.userAgent ?? "unknown"}</td>
+                <td>
+                  {s.current ? <span className="badge">this browser</span> : null}{" "}
+                  <button type="button" className="danger" disabled={revoke.isPending} onClick={() => revoke.mutate({ sessionId: s.id })}>
+                    {s.current ? "Sign out here" : "End session"}
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
       <FormError error={revoke.error} />
     </section>
   );
@@ -207,42 +209,44 @@ function AccessTokens() {
           </p>
         </div>
       ) : null}
-      <table aria-label="Access tokens">
-        <thead>
-          <tr>
-            <th>Name</th>
-            <th>Starts with</th>
-            <th>Created (UTC)</th>
-            <th>Last used</th>
-            <th>Status</th>
-            <th />
-          </tr>
-        </thead>
-        <tbody>
-          {list.data.map((t) => (
-            <tr key={t.id}>
-              <td>{t.name}</td>
-              <td className="mono">{t.prefix}…</td>
-              <td>{formatTime(t.createdAt)}</td>
-              <td>{t.lastUsedAt ? formatTime(t.lastUsedAt) : "never"}</td>
-              <td>{t.revokedAt ? `revoked ${formatTime(t.revokedAt)}` : "active"}</td>
-              <td>
-                {t.revokedAt ? null : (
-                  <button
-                    type="button"
-                    className="danger"
-                    disabled={revoke.isPending}
-                    onClick={() => revoke.mutate({ tokenId: t.id })}
-                    aria-label={`Revoke token ${t.name}`}
-                  >
-                    Revoke
-                  </button>
-                )}
-              </td>
+      <div className="table-scroll">
+        <table aria-label="Access tokens">
+          <thead>
+            <tr>
+              <th>Name</th>
+              <th>Starts with</th>
+              <th>Created (UTC)</th>
+              <th>Last used</th>
+              <th>Status</th>
+              <th />
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {list.data.map((t) => (
+              <tr key={t.id}>
+                <td>{t.name}</td>
+                <td className="mono">{t.prefix}…</td>
+                <td>{formatTime(t.createdAt)}</td>
+                <td>{t.lastUsedAt ? formatTime(t.lastUsedAt) : "never"}</td>
+                <td>{t.revokedAt ? `revoked ${formatTime(t.revokedAt)}` : "active"}</td>
+                <td>
+                  {t.revokedAt ? null : (
+                    <button
+                      type="button"
+                      className="danger"
+                      disabled={revoke.isPending}
+                      onClick={() => revoke.mutate({ tokenId: t.id })}
+                      aria-label={`Revoke token ${t.name}`}
+                    >
+                      Revoke
+                    </button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
       {list.data.length === 0 ? <p className="muted">No tokens yet.</p> : null}
       <FormError error={revoke.error} />
     </section>

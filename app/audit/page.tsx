@@ -88,37 +88,39 @@ function Reports() {
       {targets.data.length === 0 ? (
         <Empty title="No model versions yet" hint="Register a model version to produce its report." />
       ) : (
-        <table aria-label="Report targets">
-          <thead>
-            <tr>
-              <th>Model</th>
-              <th>Version</th>
-              <th>Aliases</th>
-              <th>Weights</th>
-              <th>Report</th>
-            </tr>
-          </thead>
-          <tbody>
-            {targets.data.map((t) => (
-              <tr key={t.modelVersionId}>
-                <td>{t.model}</td>
-                <td>v{t.version}</td>
-                <td>{t.aliases.join(", ") || "–"}</td>
-                <td>
-                  <Hash value={t.weightsSha256} label={`weights of ${t.model} v${t.version}`} />
-                </td>
-                <td className="row">
-                  <Link href={`/report/${t.modelVersionId}`}>
-                    Open report of {t.model} v{t.version}
-                  </Link>
-                  <form method="post" action={`/api/report/${t.modelVersionId}?format=tar`} style={{ display: "inline" }}>
-                    <button type="submit">Download bundle</button>
-                  </form>
-                </td>
+        <div className="table-scroll">
+          <table aria-label="Report targets">
+            <thead>
+              <tr>
+                <th>Model</th>
+                <th>Version</th>
+                <th>Aliases</th>
+                <th>Weights</th>
+                <th>Report</th>
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {targets.data.map((t) => (
+                <tr key={t.modelVersionId}>
+                  <td>{t.model}</td>
+                  <td>v{t.version}</td>
+                  <td>{t.aliases.join(", ") || "–"}</td>
+                  <td>
+                    <Hash value={t.weightsSha256} label={`weights of ${t.model} v${t.version}`} />
+                  </td>
+                  <td className="row">
+                    <Link href={`/report/${t.modelVersionId}`}>
+                      Open report of {t.model} v{t.version}
+                    </Link>
+                    <form method="post" action={`/api/report/${t.modelVersionId}?format=tar`} style={{ display: "inline" }}>
+                      <button type="submit">Download bundle</button>
+                    </form>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
     </section>
   );
@@ -213,83 +215,89 @@ function Events() {
       ) : rows.length === 0 ? (
         <Empty title="No events match" hint="Loosen the filters." />
       ) : (
-        <table aria-label="Audit events" style={{ marginTop: 12 }}>
-          <thead>
-            <tr>
-              <th>Seq</th>
-              <th>Time (UTC)</th>
-              <th>Event</th>
-              <th>Entity</th>
-              <th>Leaf</th>
-              <th></th>
-            </tr>
-          </thead>
-          {/* One tbody per event: its row, then (when opened) its proof right under it, then its payload. */}
-          {rows.map((e) => {
-            const open = openPayloads.has(e.seq);
-            return (
-              <tbody key={e.seq}>
-                <tr data-seq={e.seq}>
-                  <td>{e.seq}</td>
-                  <td>{formatTime(e.at)}</td>
-                  <td>
-                    <span>{eventSentence(e)}</span>{" "}
-                    <span className="muted" style={{ fontSize: 11 }}>
-                      <span className="badge">{e.role}</span> <code>{e.action}</code>
-                    </span>
-                  </td>
-                  <td>
-                    {e.entityType} {e.entityId}
-                  </td>
-                  <td>
-                    <Hash value={e.leafHash} label={`leaf hash of event ${e.seq}`} />
-                  </td>
-                  <td className="row" style={{ flexWrap: "nowrap" }}>
-                    <button
-                      type="button"
-                      aria-expanded={open}
-                      aria-label={`Payload of event ${e.seq}`}
-                      onClick={() => togglePayload(e.seq)}
-                    >
-                      Payload
-                    </button>
-                    <button type="button" aria-expanded={proofSeq === e.seq} onClick={() => setProofSeq(proofSeq === e.seq ? null : e.seq)}>
-                      Proof
-                    </button>
-                  </td>
-                </tr>
-                {proofSeq === e.seq ? (
-                  <tr>
-                    <td colSpan={6}>
-                      <Proof seq={e.seq} onClose={() => setProofSeq(null)} />
+        <div className="table-scroll">
+          <table aria-label="Audit events" style={{ marginTop: 12 }}>
+            <thead>
+              <tr>
+                <th>Seq</th>
+                <th>Time (UTC)</th>
+                <th>Event</th>
+                <th>Entity</th>
+                <th>Leaf</th>
+                <th></th>
+              </tr>
+            </thead>
+            {/* One tbody per event: its row, then (when opened) its proof right under it, then its payload. */}
+            {rows.map((e) => {
+              const open = openPayloads.has(e.seq);
+              return (
+                <tbody key={e.seq}>
+                  <tr data-seq={e.seq}>
+                    <td>{e.seq}</td>
+                    <td>{formatTime(e.at)}</td>
+                    <td>
+                      <span>{eventSentence(e)}</span>{" "}
+                      <span className="muted" style={{ fontSize: 11 }}>
+                        <span className="badge">{e.role}</span> <code>{e.action}</code>
+                      </span>
                     </td>
-                  </tr>
-                ) : null}
-                {open ? (
-                  <tr>
-                    <td colSpan={6}>
-                      <pre
-                        role="region"
-                        aria-label={`Full payload of event ${e.seq}`}
-                        className="mono"
-                        style={{
-                          whiteSpace: "pre-wrap",
-                          wordBreak: "break-all",
-                          fontSize: 11,
-                          margin: 0,
-                          maxHeight: 480,
-                          overflow: "auto",
-                        }}
+                    <td>
+                      {e.entityType} {e.entityId}
+                    </td>
+                    <td>
+                      <Hash value={e.leafHash} label={`leaf hash of event ${e.seq}`} />
+                    </td>
+                    <td className="row" style={{ flexWrap: "nowrap" }}>
+                      <button
+                        type="button"
+                        aria-expanded={open}
+                        aria-label={`Payload of event ${e.seq}`}
+                        onClick={() => togglePayload(e.seq)}
                       >
-                        {JSON.stringify(e.payload, null, 2)}
-                      </pre>
+                        Payload
+                      </button>
+                      <button
+                        type="button"
+                        aria-expanded={proofSeq === e.seq}
+                        onClick={() => setProofSeq(proofSeq === e.seq ? null : e.seq)}
+                      >
+                        Proof
+                      </button>
                     </td>
                   </tr>
-                ) : null}
-              </tbody>
-            );
-          })}
-        </table>
+                  {proofSeq === e.seq ? (
+                    <tr>
+                      <td colSpan={6}>
+                        <Proof seq={e.seq} onClose={() => setProofSeq(null)} />
+                      </td>
+                    </tr>
+                  ) : null}
+                  {open ? (
+                    <tr>
+                      <td colSpan={6}>
+                        <pre
+                          role="region"
+                          aria-label={`Full payload of event ${e.seq}`}
+                          className="mono"
+                          style={{
+                            whiteSpace: "pre-wrap",
+                            wordBreak: "break-all",
+                            fontSize: 11,
+                            margin: 0,
+                            maxHeight: 480,
+                            overflow: "auto",
+                          }}
+                        >
+                          {JSON.stringify(e.payload, null, 2)}
+                        </pre>
+                      </td>
+                    </tr>
+                  ) : null}
+                </tbody>
+              );
+            })}
+          </table>
+        </div>
       )}
       {events.data?.nextBeforeSeq && limit < 500 ? (
         <button type="button" onClick={() => setLimit(limit + 50)} disabled={events.isFetching}>

@@ -35,38 +35,40 @@ function Value({ value, label }: { value: string | null; label: string }) {
 function ContentProblems({ problems, total }: { problems: ContentProblem[]; total: number }) {
   return (
     <>
-      <table aria-label="Content problems" style={{ marginTop: 8 }}>
-        <thead>
-          <tr>
-            <th>Entity</th>
-            <th>Field</th>
-            <th>Recorded in the ledger</th>
-            <th>Found now</th>
-            <th className="num">Seq</th>
-            <th>Problem</th>
-          </tr>
-        </thead>
-        <tbody>
-          {problems.map((p, i) => (
-            <tr key={i}>
-              <td>
-                {p.entityType} {p.entityId}
-              </td>
-              <td>
-                <code>{p.field}</code>
-              </td>
-              <td>
-                <Value value={p.recorded} label={`recorded ${p.field} of ${p.entityType} ${p.entityId}`} />
-              </td>
-              <td>
-                <Value value={p.found} label={`found ${p.field} of ${p.entityType} ${p.entityId}`} />
-              </td>
-              <td className="num">{p.seq ?? "–"}</td>
-              <td>{p.message}</td>
+      <div className="table-scroll">
+        <table aria-label="Content problems" style={{ marginTop: 8 }}>
+          <thead>
+            <tr>
+              <th>Entity</th>
+              <th>Field</th>
+              <th>Recorded in the ledger</th>
+              <th>Found now</th>
+              <th className="num">Seq</th>
+              <th>Problem</th>
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {problems.map((p, i) => (
+              <tr key={i}>
+                <td>
+                  {p.entityType} {p.entityId}
+                </td>
+                <td>
+                  <code>{p.field}</code>
+                </td>
+                <td>
+                  <Value value={p.recorded} label={`recorded ${p.field} of ${p.entityType} ${p.entityId}`} />
+                </td>
+                <td>
+                  <Value value={p.found} label={`found ${p.field} of ${p.entityType} ${p.entityId}`} />
+                </td>
+                <td className="num">{p.seq ?? "–"}</td>
+                <td>{p.message}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
       {total > problems.length ? (
         <p className="muted">
           and {formatCount(total - problems.length)} more (run <code>npm run cli -- audit verify</code> for the full list).
@@ -237,20 +239,22 @@ export function VerificationLevels({ summary }: { summary: VerifySummary }) {
   const levels = summary.levels;
   if (!levels) return <p className="muted">This verification was recorded before results were kept per level (chain, content, anchor).</p>;
   return (
-    <table aria-label="Verification levels" style={{ marginTop: 8 }}>
-      <thead>
-        <tr>
-          <th style={{ width: 90 }}>Level</th>
-          <th style={{ width: 170 }}>Result</th>
-          <th>What was proved</th>
-        </tr>
-      </thead>
-      <tbody>
-        <ChainRow chain={levels.chain} summary={summary} />
-        <ContentRow content={levels.content} />
-        <AnchorRow anchor={levels.anchor} />
-        {levels.triggers ? <TriggersRow triggers={levels.triggers} /> : null}
-      </tbody>
-    </table>
+    <div className="table-scroll">
+      <table aria-label="Verification levels" style={{ marginTop: 8 }}>
+        <thead>
+          <tr>
+            <th style={{ width: 90 }}>Level</th>
+            <th style={{ width: 170 }}>Result</th>
+            <th>What was proved</th>
+          </tr>
+        </thead>
+        <tbody>
+          <ChainRow chain={levels.chain} summary={summary} />
+          <ContentRow content={levels.content} />
+          <AnchorRow anchor={levels.anchor} />
+          {levels.triggers ? <TriggersRow triggers={levels.triggers} /> : null}
+        </tbody>
+      </table>
+    </div>
   );
 }

@@ -60,92 +60,96 @@ export function WitnessesPanel() {
           hint="Set RUNLEDGER_WITNESSES=URL=VKEY (comma-separated) and restart; run a witness with npm run cli -- witness serve."
         />
       ) : (
-        <table aria-label="Configured witnesses">
-          <thead>
-            <tr>
-              <th>Witness</th>
-              <th>URL</th>
-              <th>Key ID</th>
-              <th>Status</th>
-              <th>Cosigned up to</th>
-              <th>Last error</th>
-            </tr>
-          </thead>
-          <tbody>
-            {d.witnesses.map((w) => {
-              const s = statusText(w);
-              return (
-                <tr key={w.url}>
-                  <td>{w.name}</td>
-                  <td>
-                    <code className="mono">{w.url}</code>
-                  </td>
-                  <td>
-                    <code className="mono">{w.keyId}</code>
-                  </td>
-                  <td role="status" aria-label={`Status of witness ${w.name}`} data-reachable={String(w.reachable)}>
-                    {s.bad ? <strong className="error-text">{s.text}</strong> : s.text}
-                  </td>
-                  <td>{w.cosignedSize === null ? "–" : `tree size ${formatCount(w.cosignedSize)}`}</td>
-                  <td>
-                    {w.lastError ? (
-                      <span title={w.lastError}>
-                        {formatTime(w.lastErrorAt)}: {w.lastError.slice(0, 160)}
-                      </span>
-                    ) : (
-                      "–"
-                    )}
-                  </td>
-                </tr>
-              );
-            })}
-          </tbody>
-        </table>
+        <div className="table-scroll">
+          <table aria-label="Configured witnesses">
+            <thead>
+              <tr>
+                <th>Witness</th>
+                <th>URL</th>
+                <th>Key ID</th>
+                <th>Status</th>
+                <th>Cosigned up to</th>
+                <th>Last error</th>
+              </tr>
+            </thead>
+            <tbody>
+              {d.witnesses.map((w) => {
+                const s = statusText(w);
+                return (
+                  <tr key={w.url}>
+                    <td>{w.name}</td>
+                    <td>
+                      <code className="mono">{w.url}</code>
+                    </td>
+                    <td>
+                      <code className="mono">{w.keyId}</code>
+                    </td>
+                    <td role="status" aria-label={`Status of witness ${w.name}`} data-reachable={String(w.reachable)}>
+                      {s.bad ? <strong className="error-text">{s.text}</strong> : s.text}
+                    </td>
+                    <td>{w.cosignedSize === null ? "–" : `tree size ${formatCount(w.cosignedSize)}`}</td>
+                    <td>
+                      {w.lastError ? (
+                        <span title={w.lastError}>
+                          {formatTime(w.lastErrorAt)}: {w.lastError.slice(0, 160)}
+                        </span>
+                      ) : (
+                        "–"
+                      )}
+                    </td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
       )}
       <h3>Cosignatures</h3>
       {d.cosignatures.length === 0 ? (
         <Empty title="No cosignature yet" hint="Cosignatures appear here once a witness has cosigned a checkpoint." />
       ) : (
-        <table aria-label="Witness cosignatures">
-          <thead>
-            <tr>
-              <th>Tree size</th>
-              <th>Checkpoint</th>
-              <th>Witness</th>
-              <th>Cosigned (UTC)</th>
-              <th>Root</th>
-              <th>Signature</th>
-              <th>Verified</th>
-            </tr>
-          </thead>
-          <tbody>
-            {d.cosignatures.map((c) => (
-              <tr key={c.id} data-tree-size={c.treeSize}>
-                <td>{formatCount(c.treeSize)}</td>
-                <td>#{c.checkpointId}</td>
-                <td>
-                  {c.witnessName} <code className="mono">{c.keyId}</code>
-                </td>
-                <td>{formatTime(c.cosignedAt)}</td>
-                <td>
-                  <Hash value={c.rootHash} label={`root cosigned at tree size ${c.treeSize}`} />
-                </td>
-                <td>
-                  <Hash value={c.signature} label={`cosignature at tree size ${c.treeSize}`} />
-                </td>
-                <td>
-                  {c.verified === null ? (
-                    <span className="muted">key not configured</span>
-                  ) : c.verified ? (
-                    "valid"
-                  ) : (
-                    <strong className="error-text">NOT valid</strong>
-                  )}
-                </td>
+        <div className="table-scroll">
+          <table aria-label="Witness cosignatures">
+            <thead>
+              <tr>
+                <th>Tree size</th>
+                <th>Checkpoint</th>
+                <th>Witness</th>
+                <th>Cosigned (UTC)</th>
+                <th>Root</th>
+                <th>Signature</th>
+                <th>Verified</th>
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {d.cosignatures.map((c) => (
+                <tr key={c.id} data-tree-size={c.treeSize}>
+                  <td>{formatCount(c.treeSize)}</td>
+                  <td>#{c.checkpointId}</td>
+                  <td>
+                    {c.witnessName} <code className="mono">{c.keyId}</code>
+                  </td>
+                  <td>{formatTime(c.cosignedAt)}</td>
+                  <td>
+                    <Hash value={c.rootHash} label={`root cosigned at tree size ${c.treeSize}`} />
+                  </td>
+                  <td>
+                    <Hash value={c.signature} label={`cosignature at tree size ${c.treeSize}`} />
+                  </td>
+                  <td>
+                    {c.verified === null ? (
+                      <span className="muted">key not configured</span>
+                    ) : c.verified ? (
+                      "valid"
+                    ) : (
+                      <strong className="error-text">NOT valid</strong>
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
     </section>
   );

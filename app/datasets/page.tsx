@@ -30,71 +30,75 @@ function Datasets({ me }: { me: Me }) {
         />
       ) : (
         <div className="panel">
-          <table aria-label="Datasets">
-            <thead>
-              <tr>
-                <th>Name</th>
-                <th>Source</th>
-                <th>Kind</th>
-                <th className="num">Rows</th>
-                <th className="num">Columns</th>
-                <th>Label</th>
-                <th className="num">Size</th>
-                <th>SHA-256</th>
-                <th>Licence</th>
-                <th>Added (UTC)</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.data.map((d) => (
-                <tr key={d.id}>
-                  <td>
-                    <Link href={`/datasets/${d.id}`}>{d.name}</Link>
-                  </td>
-                  <td>{d.source}</td>
-                  <td>{d.schema.kind}</td>
-                  <td className="num">{formatCount(d.rowCount)}</td>
-                  <td className="num">{d.schema.columns.length}</td>
-                  <td className="mono">{d.schema.labelColumn}</td>
-                  <td className="num">{formatBytes(d.byteSize)}</td>
-                  <td>
-                    <Hash value={d.sha256} label={`${d.name} sha256`} />
-                  </td>
-                  <td>{d.licence || <span className="muted">not stated</span>}</td>
-                  <td>{formatTime(d.createdAt)}</td>
+          <div className="table-scroll">
+            <table aria-label="Datasets">
+              <thead>
+                <tr>
+                  <th>Name</th>
+                  <th>Source</th>
+                  <th>Kind</th>
+                  <th className="num">Rows</th>
+                  <th className="num">Columns</th>
+                  <th>Label</th>
+                  <th className="num">Size</th>
+                  <th>SHA-256</th>
+                  <th>Licence</th>
+                  <th>Added (UTC)</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {list.data.map((d) => (
+                  <tr key={d.id}>
+                    <td>
+                      <Link href={`/datasets/${d.id}`}>{d.name}</Link>
+                    </td>
+                    <td>{d.source}</td>
+                    <td>{d.schema.kind}</td>
+                    <td className="num">{formatCount(d.rowCount)}</td>
+                    <td className="num">{d.schema.columns.length}</td>
+                    <td className="mono">{d.schema.labelColumn}</td>
+                    <td className="num">{formatBytes(d.byteSize)}</td>
+                    <td>
+                      <Hash value={d.sha256} label={`${d.name} sha256`} />
+                    </td>
+                    <td>{d.licence || <span className="muted">not stated</span>}</td>
+                    <td>{formatTime(d.createdAt)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
         </div>
       )}
       <h2>Built-in datasets</h2>
       {builtins.data ? (
         <div className="panel">
-          <table aria-label="Built-in datasets">
-            <thead>
-              <tr>
-                <th>Name</th>
-                <th>Description</th>
-                <th className="num">Rows</th>
-                <th>Source</th>
-                <th>Licence</th>
-              </tr>
-            </thead>
-            <tbody>
-              {builtins.data.map((b) => (
-                <tr key={b.name}>
-                  <td>
-                    {b.title} <span className="muted mono">{b.name}</span>
-                  </td>
-                  <td>{b.description}</td>
-                  <td className="num">{formatCount(b.rowCount)}</td>
-                  <td>{b.origin}</td>
-                  <td>{b.licence}</td>
+          <div className="table-scroll">
+            <table aria-label="Built-in datasets">
+              <thead>
+                <tr>
+                  <th>Name</th>
+                  <th>Description</th>
+                  <th className="num">Rows</th>
+                  <th>Source</th>
+                  <th>Licence</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {builtins.data.map((b) => (
+                  <tr key={b.name}>
+                    <td>
+                      {b.title} <span className="muted mono">{b.name}</span>
+                    </td>
+                    <td>{b.description}</td>
+                    <td className="num">{formatCount(b.rowCount)}</td>
+                    <td>{b.origin}</td>
+                    <td>{b.licence}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
         </div>
       ) : builtins.error ? (
         <ErrorState error={builtins.error} />

@@ -40,34 +40,36 @@ function Inbox({ me }: { me: Me }) {
           hint="When an engineer requests production for a model version you may review, it appears here."
         />
       ) : (
-        <table aria-label="Requests waiting for your review">
-          <thead>
-            <tr>
-              <th>Request</th>
-              <th>Requested by</th>
-              <th>Requested (UTC)</th>
-              <th className="num">Approvals</th>
-              <th>Rationale</th>
-            </tr>
-          </thead>
-          <tbody>
-            {inbox.data.requests.map((r) => (
-              <tr key={r.id}>
-                <td>
-                  <Link href={requestHref(r)}>
-                    #{r.id}: {r.modelName} v{r.version} → {r.alias}
-                  </Link>
-                </td>
-                <td>{r.requestedBy}</td>
-                <td>{formatTime(r.createdAt)}</td>
-                <td className="num">
-                  {r.approvals} of {r.approvalsRequired}
-                </td>
-                <td>{r.rationale}</td>
+        <div className="table-scroll">
+          <table aria-label="Requests waiting for your review">
+            <thead>
+              <tr>
+                <th>Request</th>
+                <th>Requested by</th>
+                <th>Requested (UTC)</th>
+                <th className="num">Approvals</th>
+                <th>Rationale</th>
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {inbox.data.requests.map((r) => (
+                <tr key={r.id}>
+                  <td>
+                    <Link href={requestHref(r)}>
+                      #{r.id}: {r.modelName} v{r.version} → {r.alias}
+                    </Link>
+                  </td>
+                  <td>{r.requestedBy}</td>
+                  <td>{formatTime(r.createdAt)}</td>
+                  <td className="num">
+                    {r.approvals} of {r.approvalsRequired}
+                  </td>
+                  <td>{r.rationale}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
     </>
   );

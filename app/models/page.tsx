@@ -28,54 +28,56 @@ function Models({ me }: { me: Me }) {
       {models.data.length === 0 ? (
         <Empty title="No model registered yet" hint="Open a completed run and use “Register as model version” on one of its checkpoints." />
       ) : (
-        <table aria-label="Models">
-          <thead>
-            <tr>
-              <th>Model</th>
-              <th className="num">Versions</th>
-              <th>Aliases</th>
-              <th className="num">Approvals required</th>
-              <th>Created</th>
-              {reviewer ? <th className="num">Waiting for you</th> : null}
-            </tr>
-          </thead>
-          <tbody>
-            {models.data.map((m) => (
-              <tr key={m.id}>
-                <td>
-                  <Link href={`/models/${encodeURIComponent(m.name)}`}>{m.name}</Link>
-                </td>
-                <td className="num">{m.versionCount}</td>
-                <td>
-                  {Object.keys(m.aliases).length === 0 ? (
-                    <span className="muted">none</span>
-                  ) : (
-                    Object.entries(m.aliases).map(([a, v]) => (
-                      <span key={a} className="badge" style={{ marginRight: 4 }}>
-                        {a} → v{v}
-                      </span>
-                    ))
-                  )}
-                </td>
-                <td className="num">{m.approvalsRequired}</td>
-                <td>
-                  {formatTime(m.createdAt)} by {m.createdBy}
-                </td>
-                {reviewer ? (
-                  <td className="num">
-                    {waiting(m.name) > 0 ? (
-                      <Link href="/inbox" className="badge attention" aria-label={`${waiting(m.name)} waiting for your review`}>
-                        {waiting(m.name)}
-                      </Link>
+        <div className="table-scroll">
+          <table aria-label="Models">
+            <thead>
+              <tr>
+                <th>Model</th>
+                <th className="num">Versions</th>
+                <th>Aliases</th>
+                <th className="num">Approvals required</th>
+                <th>Created</th>
+                {reviewer ? <th className="num">Waiting for you</th> : null}
+              </tr>
+            </thead>
+            <tbody>
+              {models.data.map((m) => (
+                <tr key={m.id}>
+                  <td>
+                    <Link href={`/models/${encodeURIComponent(m.name)}`}>{m.name}</Link>
+                  </td>
+                  <td className="num">{m.versionCount}</td>
+                  <td>
+                    {Object.keys(m.aliases).length === 0 ? (
+                      <span className="muted">none</span>
                     ) : (
-                      <span className="muted">{inbox.data ? "none" : "…"}</span>
+                      Object.entries(m.aliases).map(([a, v]) => (
+                        <span key={a} className="badge" style={{ marginRight: 4 }}>
+                          {a} → v{v}
+                        </span>
+                      ))
                     )}
                   </td>
-                ) : null}
-              </tr>
-            ))}
-          </tbody>
-        </table>
+                  <td className="num">{m.approvalsRequired}</td>
+                  <td>
+                    {formatTime(m.createdAt)} by {m.createdBy}
+                  </td>
+                  {reviewer ? (
+                    <td className="num">
+                      {waiting(m.name) > 0 ? (
+                        <Link href="/inbox" className="badge attention" aria-label={`${waiting(m.name)} waiting for your review`}>
+                          {waiting(m.name)}
+                        </Link>
+                      ) : (
+                        <span className="muted">{inbox.data ? "none" : "…"}</span>
+                      )}
+                    </td>
+                  ) : null}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
     </>
   );

@@ -108,69 +108,71 @@ function Users({ me }: { me: Me }) {
         <ErrorState error={list.error} />
       ) : (
         <div className="panel">
-          <table aria-label="Users">
-            <thead>
-              <tr>
-                <th>Name</th>
-                <th>Email</th>
-                <th>Role</th>
-                <th>Status</th>
-                <th className="num">Sessions</th>
-                <th>Password changed (UTC)</th>
-                <th>Actions</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.data.users.map((u) => {
-                const chosen = roles[u.id] ?? u.role;
-                return (
-                  <tr key={u.id} aria-label={u.email}>
-                    <td>{u.name}</td>
-                    <td className="mono">{u.email}</td>
-                    <td>
-                      <select
-                        aria-label={`Role of ${u.email}`}
-                        value={chosen}
-                        onChange={(e) => setRoles({ ...roles, [u.id]: e.target.value as Role })}
-                      >
-                        {ROLE_NAMES.map((r) => (
-                          <option key={r}>{r}</option>
-                        ))}
-                      </select>{" "}
-                      {chosen !== u.role ? (
-                        <button type="button" onClick={() => update.mutate({ userId: u.id, role: chosen })}>
-                          Save role
+          <div className="table-scroll">
+            <table aria-label="Users">
+              <thead>
+                <tr>
+                  <th>Name</th>
+                  <th>Email</th>
+                  <th>Role</th>
+                  <th>Status</th>
+                  <th className="num">Sessions</th>
+                  <th>Password changed (UTC)</th>
+                  <th>Actions</th>
+                </tr>
+              </thead>
+              <tbody>
+                {list.data.users.map((u) => {
+                  const chosen = roles[u.id] ?? u.role;
+                  return (
+                    <tr key={u.id} aria-label={u.email}>
+                      <td>{u.name}</td>
+                      <td className="mono">{u.email}</td>
+                      <td>
+                        <select
+                          aria-label={`Role of ${u.email}`}
+                          value={chosen}
+                          onChange={(e) => setRoles({ ...roles, [u.id]: e.target.value as Role })}
+                        >
+                          {ROLE_NAMES.map((r) => (
+                            <option key={r}>{r}</option>
+                          ))}
+                        </select>{" "}
+                        {chosen !== u.role ? (
+                          <button type="button" onClick={() => update.mutate({ userId: u.id, role: chosen })}>
+                            Save role
+                          </button>
+                        ) : null}
+                      </td>
+                      <td>
+                        {u.disabled ? <span className="badge failed">disabled</span> : <span className="badge completed">enabled</span>}{" "}
+                        {u.mustChangePassword ? <span className="badge cancelled">must change password</span> : null}{" "}
+                        {list.data.demoPasswordsInUse.includes(u.email) ? <span className="badge failed">public demo password</span> : null}
+                      </td>
+                      <td className="num">{u.activeSessions}</td>
+                      <td>{u.passwordChangedAt ? formatTime(u.passwordChangedAt) : <span className="muted">never</span>}</td>
+                      <td className="row">
+                        <button
+                          type="button"
+                          className={u.disabled ? "" : "danger"}
+                          disabled={u.id === me.id && !u.disabled}
+                          onClick={() => update.mutate({ userId: u.id, disabled: !u.disabled })}
+                        >
+                          {u.disabled ? "Enable" : "Disable"}
                         </button>
-                      ) : null}
-                    </td>
-                    <td>
-                      {u.disabled ? <span className="badge failed">disabled</span> : <span className="badge completed">enabled</span>}{" "}
-                      {u.mustChangePassword ? <span className="badge cancelled">must change password</span> : null}{" "}
-                      {list.data.demoPasswordsInUse.includes(u.email) ? <span className="badge failed">public demo password</span> : null}
-                    </td>
-                    <td className="num">{u.activeSessions}</td>
-                    <td>{u.passwordChangedAt ? formatTime(u.passwordChangedAt) : <span className="muted">never</span>}</td>
-                    <td className="row">
-                      <button
-                        type="button"
-                        className={u.disabled ? "" : "danger"}
-                        disabled={u.id === me.id && !u.disabled}
-                        onClick={() => update.mutate({ userId: u.id, disabled: !u.disabled })}
-                      >
-                        {u.disabled ? "Enable" : "Disable"}
-                      </button>
-                      <button type="button" disabled={u.id === me.id} onClick={() => reset.mutate({ userId: u.id })}>
-                        Reset password
-                      </button>
-                      <button type="button" disabled={u.activeSessions === 0} onClick={() => revoke.mutate({ userId: u.id })}>
-                        End sessions
-                      </button>
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
+                        <button type="button" disabled={u.id === me.id} onClick={() => reset.mutate({ userId: u.id })}>
+                          Reset password
+                        </button>
+                        <button type="button" disabled={u.activeSessions === 0} onClick={() => revoke.mutate({ userId: u.id })}>
+                          End sessions
+                        </button>
+                      </td>
+                    </tr>
+                  );
+                })}
+              </tbody>
+            </table>
+          </div>
           <FormError error={update.error ?? reset.error ?? revoke.error} />
         </div>
       )}

@@ -26,42 +26,44 @@ export function DataPanel({ comparison }: { comparison: RunComparison }) {
           </ul>
         </div>
       )}
-      <table aria-label="Dataset version and split per run">
-        <thead>
-          <tr>
-            <th>Run</th>
-            <th>Dataset</th>
-            <th>Dataset version</th>
-            <th>Split</th>
-          </tr>
-        </thead>
-        <tbody>
-          {comparison.runs.map((r, i) => (
-            <tr key={r.id}>
-              <td style={{ color: runColor(i) }}>{r.name}</td>
-              <td>{r.data.datasetName ?? <span className="muted">not recorded</span>}</td>
-              <td>
-                {r.data.datasetVersionId ? (
-                  <>
-                    #{r.data.datasetVersionId} <Hash value={r.data.datasetVersionSha256} label="dataset version sha256" />
-                  </>
-                ) : (
-                  <span className="muted">not recorded</span>
-                )}
-              </td>
-              <td>
-                {r.data.splitId ? (
-                  <>
-                    #{r.data.splitId} <Hash value={r.data.splitSha256} label="split sha256" />
-                  </>
-                ) : (
-                  <span className="muted">not recorded</span>
-                )}
-              </td>
+      <div className="table-scroll">
+        <table aria-label="Dataset version and split per run">
+          <thead>
+            <tr>
+              <th>Run</th>
+              <th>Dataset</th>
+              <th>Dataset version</th>
+              <th>Split</th>
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {comparison.runs.map((r, i) => (
+              <tr key={r.id}>
+                <td style={{ color: runColor(i) }}>{r.name}</td>
+                <td>{r.data.datasetName ?? <span className="muted">not recorded</span>}</td>
+                <td>
+                  {r.data.datasetVersionId ? (
+                    <>
+                      #{r.data.datasetVersionId} <Hash value={r.data.datasetVersionSha256} label="dataset version sha256" />
+                    </>
+                  ) : (
+                    <span className="muted">not recorded</span>
+                  )}
+                </td>
+                <td>
+                  {r.data.splitId ? (
+                    <>
+                      #{r.data.splitId} <Hash value={r.data.splitSha256} label="split sha256" />
+                    </>
+                  ) : (
+                    <span className="muted">not recorded</span>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
     </section>
   );
 }

@@ -10,6 +10,7 @@ import { Tooltip } from "chart.js";
 import type { Axis } from "./compare-axes";
 import { tickLabel } from "./compare-axes";
 import { runColor } from "./run-colors";
+import "../chart-theme";
 
 ParallelCoordinatesChart.register(Tooltip);
 

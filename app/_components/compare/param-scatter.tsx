@@ -5,6 +5,7 @@ import { Chart, ScatterController, PointElement, LinearScale, LogarithmicScale, 
 import type { Axis } from "./compare-axes";
 import { tickLabel } from "./compare-axes";
 import { runColor } from "./run-colors";
+import "../chart-theme";
 
 Chart.register(ScatterController, PointElement, LinearScale, LogarithmicScale, Tooltip);
 

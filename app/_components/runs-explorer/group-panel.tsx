@@ -84,41 +84,43 @@ export function GroupPanel({
       ) : groups.data.groups.length === 0 ? (
         <p className="muted">No runs match.</p>
       ) : (
-        <table aria-label="Run groups" style={{ marginTop: 8 }}>
-          <thead>
-            <tr>
-              <th>{group.replace(/^params\./, "")}</th>
-              <th className="num">Runs</th>
-              <th className="num">With {metricKey}</th>
-              <th className="num">Mean</th>
-              <th className="num">Min</th>
-              <th className="num">Max</th>
-            </tr>
-          </thead>
-          <tbody>
-            {groups.data.groups.map((g) => {
-              const clause = groupClause(group, g.value);
-              return (
-                <tr key={String(g.value)}>
-                  <td>
-                    {clause ? (
-                      <button type="button" className="link" title="Show only these runs" onClick={() => onPickGroup(clause)}>
-                        {formatParam(g.value)}
-                      </button>
-                    ) : (
-                      <span className="muted">(not set)</span>
-                    )}
-                  </td>
-                  <td className="num">{formatCount(g.count)}</td>
-                  <td className="num">{formatCount(g.metric.runs)}</td>
-                  <td className="num">{formatMetric(g.metric.mean, metricKey)}</td>
-                  <td className="num">{formatMetric(g.metric.min, metricKey)}</td>
-                  <td className="num">{formatMetric(g.metric.max, metricKey)}</td>
-                </tr>
-              );
-            })}
-          </tbody>
-        </table>
+        <div className="table-scroll">
+          <table aria-label="Run groups" style={{ marginTop: 8 }}>
+            <thead>
+              <tr>
+                <th>{group.replace(/^params\./, "")}</th>
+                <th className="num">Runs</th>
+                <th className="num">With {metricKey}</th>
+                <th className="num">Mean</th>
+                <th className="num">Min</th>
+                <th className="num">Max</th>
+              </tr>
+            </thead>
+            <tbody>
+              {groups.data.groups.map((g) => {
+                const clause = groupClause(group, g.value);
+                return (
+                  <tr key={String(g.value)}>
+                    <td>
+                      {clause ? (
+                        <button type="button" className="link" title="Show only these runs" onClick={() => onPickGroup(clause)}>
+                          {formatParam(g.value)}
+                        </button>
+                      ) : (
+                        <span className="muted">(not set)</span>
+                      )}
+                    </td>
+                    <td className="num">{formatCount(g.count)}</td>
+                    <td className="num">{formatCount(g.metric.runs)}</td>
+                    <td className="num">{formatMetric(g.metric.mean, metricKey)}</td>
+                    <td className="num">{formatMetric(g.metric.min, metricKey)}</td>
+                    <td className="num">{formatMetric(g.metric.max, metricKey)}</td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
       )}
     </section>
   );

@@ -91,34 +91,36 @@ function Dataset({ id }: { id: number }) {
               {report.steps.length === 0 ? (
                 <p className="muted">No cleaning: the raw rows as they are.</p>
               ) : (
-                <table aria-label="Cleaning report">
-                  <thead>
-                    <tr>
-                      <th>Step</th>
-                      <th>Parameters</th>
-                      <th className="num">Rows before</th>
-                      <th className="num">Rows after</th>
-                      <th>Values imputed</th>
-                      <th className="num">Outliers removed</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {report.steps.map((s, i) => (
-                      <tr key={i}>
-                        <td>{s.op}</td>
-                        <td className="mono">{JSON.stringify(s.params)}</td>
-                        <td className="num">{s.rowsBefore}</td>
-                        <td className="num">{s.rowsAfter}</td>
-                        <td className="mono">
-                          {Object.entries(s.valuesImputed ?? {})
-                            .map(([k, n]) => `${k}: ${n}`)
-                            .join(", ") || "–"}
-                        </td>
-                        <td className="num">{s.outliersRemoved}</td>
+                <div className="table-scroll">
+                  <table aria-label="Cleaning report">
+                    <thead>
+                      <tr>
+                        <th>Step</th>
+                        <th>Parameters</th>
+                        <th className="num">Rows before</th>
+                        <th className="num">Rows after</th>
+                        <th>Values imputed</th>
+                        <th className="num">Outliers removed</th>
                       </tr>
-                    ))}
-                  </tbody>
-                </table>
+                    </thead>
+                    <tbody>
+                      {report.steps.map((s, i) => (
+                        <tr key={i}>
+                          <td>{s.op}</td>
+                          <td className="mono">{JSON.stringify(s.params)}</td>
+                          <td className="num">{s.rowsBefore}</td>
+                          <td className="num">{s.rowsAfter}</td>
+                          <td className="mono">
+                            {Object.entries(s.valuesImputed ?? {})
+                              .map(([k, n]) => `${k}: ${n}`)
+                              .join(", ") || "–"}
+                          </td>
+                          <td className="num">{s.outliersRemoved}</td>
+                        </tr>
+                      ))}
+                    </tbody>
+                  </table>
+                </div>
               )}
               {v.splits.map((s) => {
                 const m = s.manifest as Manifest;
@@ -126,34 +128,36 @@ function Dataset({ id }: { id: number }) {
                   <div key={s.id} style={{ marginTop: 12 }}>
                     <strong>Split #{s.id}</strong> {m.strategy}, seed {m.seed} · <Hash value={s.sha256} label="split sha256" /> ·
                     normalisation {m.normalization.method}
-                    <table aria-label={`Split ${s.id} partitions`}>
-                      <thead>
-                        <tr>
-                          <th>Partition</th>
-                          <th className="num">Rows</th>
-                          <th>Class balance</th>
-                          <th>Row-index SHA-256</th>
-                        </tr>
-                      </thead>
-                      <tbody>
-                        {Object.entries(m.partitions).map(([name, p]) => (
-                          <tr key={name}>
-                            <td>{name}</td>
-                            <td className="num">{p.count}</td>
-                            <td className="mono">
-                              {p.classBalance
-                                ? Object.entries(p.classBalance)
-                                    .map(([c, n]) => `${c}: ${n}`)
-                                    .join(", ")
-                                : "–"}
-                            </td>
-                            <td>
-                              <Hash value={p.indicesSha256} label={`${name} indices sha256`} />
-                            </td>
+                    <div className="table-scroll">
+                      <table aria-label={`Split ${s.id} partitions`}>
+                        <thead>
+                          <tr>
+                            <th>Partition</th>
+                            <th className="num">Rows</th>
+                            <th>Class balance</th>
+                            <th>Row-index SHA-256</th>
                           </tr>
-                        ))}
-                      </tbody>
-                    </table>
+                        </thead>
+                        <tbody>
+                          {Object.entries(m.partitions).map(([name, p]) => (
+                            <tr key={name}>
+                              <td>{name}</td>
+                              <td className="num">{p.count}</td>
+                              <td className="mono">
+                                {p.classBalance
+                                  ? Object.entries(p.classBalance)
+                                      .map(([c, n]) => `${c}: ${n}`)
+                                      .join(", ")
+                                  : "–"}
+                              </td>
+                              <td>
+                                <Hash value={p.indicesSha256} label={`${name} indices sha256`} />
+                              </td>
+                            </tr>
+                          ))}
+                        </tbody>
+                      </table>
+                    </div>
                     <SplitPreprocessingDetails splitId={s.id} m={m} columnOrder={ds.schema.columns.map((c) => c.name)} />
                   </div>
                 );

@@ -35,24 +35,26 @@ export function SplitPreprocessingDetails({ splitId, m, columnOrder }: { splitId
       {stats.length > 0 ? (
         <details>
           <summary>Normalisation statistics fitted on the train partition ({stats.length} columns)</summary>
-          <table aria-label={`Split ${splitId} normalisation statistics`} style={{ width: "auto" }}>
-            <thead>
-              <tr>
-                <th>Column</th>
-                <th className="num">{aName}</th>
-                <th className="num">{bName}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {stats.map(([column, s]) => (
-                <tr key={column}>
-                  <td className="mono">{column}</td>
-                  <td className="num">{formatMetric(s.a)}</td>
-                  <td className="num">{formatMetric(s.b)}</td>
+          <div className="table-scroll">
+            <table aria-label={`Split ${splitId} normalisation statistics`} style={{ width: "auto" }}>
+              <thead>
+                <tr>
+                  <th>Column</th>
+                  <th className="num">{aName}</th>
+                  <th className="num">{bName}</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {stats.map(([column, s]) => (
+                  <tr key={column}>
+                    <td className="mono">{column}</td>
+                    <td className="num">{formatMetric(s.a)}</td>
+                    <td className="num">{formatMetric(s.b)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
         </details>
       ) : (
         <p>No normalisation: features are used as they are{m.vocabulary ? " (token indices)" : ""}.</p>

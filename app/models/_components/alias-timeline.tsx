@@ -27,28 +27,30 @@ export function AliasTimeline({ model }: { model: ModelDetail }) {
                 Never set.
               </p>
             ) : (
-              <table aria-label={`${alias} timeline`}>
-                <thead>
-                  <tr>
-                    <th>Version</th>
-                    <th>From (UTC)</th>
-                    <th>Until (UTC)</th>
-                    <th>Moved by</th>
-                    <th>Authorised by</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {events.map((e, i) => (
-                    <tr key={e.id}>
-                      <td>{e.version === null ? <span className="muted">unset</span> : `v${e.version}`}</td>
-                      <td>{formatTime(e.at)}</td>
-                      <td>{events[i + 1] ? formatTime(events[i + 1]!.at) : <strong>now</strong>}</td>
-                      <td>{e.movedBy}</td>
-                      <td>{e.promotionRequestId ? `promotion request #${e.promotionRequestId}` : "direct move"}</td>
+              <div className="table-scroll">
+                <table aria-label={`${alias} timeline`}>
+                  <thead>
+                    <tr>
+                      <th>Version</th>
+                      <th>From (UTC)</th>
+                      <th>Until (UTC)</th>
+                      <th>Moved by</th>
+                      <th>Authorised by</th>
                     </tr>
-                  ))}
-                </tbody>
-              </table>
+                  </thead>
+                  <tbody>
+                    {events.map((e, i) => (
+                      <tr key={e.id}>
+                        <td>{e.version === null ? <span className="muted">unset</span> : `v${e.version}`}</td>
+                        <td>{formatTime(e.at)}</td>
+                        <td>{events[i + 1] ? formatTime(events[i + 1]!.at) : <strong>now</strong>}</td>
+                        <td>{e.movedBy}</td>
+                        <td>{e.promotionRequestId ? `promotion request #${e.promotionRequestId}` : "direct move"}</td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
             )}
           </div>
         );

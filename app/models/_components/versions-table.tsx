@@ -23,64 +23,66 @@ export function VersionsTable({ model, me }: { model: ModelDetail; me: Me }) {
   return (
     <section className="panel" aria-label="Versions">
       <h2 style={{ marginTop: 0 }}>Versions</h2>
-      <table aria-label="Model versions">
-        <thead>
-          <tr>
-            <th>Version</th>
-            <th>From</th>
-            <th>Weights SHA-256</th>
-            <th>Test evaluation</th>
-            <th>Aliases</th>
-            <th>Registered</th>
-            <th></th>
-          </tr>
-        </thead>
-        <tbody>
-          {model.versions.map((v) => (
-            <tr key={v.id} data-version={v.version}>
-              <td>
-                <Link href={`/models/${encodeURIComponent(model.name)}/versions/${v.version}`}>v{v.version}</Link>
-              </td>
-              <td>
-                <Link href={`/runs/${v.runId}`}>run #{v.runId}</Link> · epoch {v.epoch}
-                {v.isBest ? " (best)" : ""}
-              </td>
-              <td>
-                <Hash value={v.weightsSha256} label={`version ${v.version} weights sha256`} />
-              </td>
-              <td>
-                {v.testEvaluation ? (
-                  <>accuracy {formatMetric(v.testEvaluation.metrics.accuracy as number | undefined, "accuracy")}</>
-                ) : (
-                  <span className="muted">No test evaluation: this version cannot be promoted</span>
-                )}
-              </td>
-              <td>
-                {v.aliases.map((a) => (
-                  <span key={a} className="badge" style={{ marginRight: 4 }}>
-                    {a}
-                  </span>
-                ))}
-              </td>
-              <td>
-                {formatTime(v.createdAt)} by {v.createdBy}
-              </td>
-              <td>
-                <Link href={`/models/${encodeURIComponent(model.name)}/versions/${v.version}`}>Lineage</Link>
-                {me.role === "engineer" && v.testEvaluation && !v.aliases.includes("production") ? (
-                  <>
-                    {" "}
-                    ·{" "}
-                    <button type="button" onClick={() => setRequesting(v.version)}>
-                      Request production
-                    </button>
-                  </>
-                ) : null}
-              </td>
+      <div className="table-scroll">
+        <table aria-label="Model versions">
+          <thead>
+            <tr>
+              <th>Version</th>
+              <th>From</th>
+              <th>Weights SHA-256</th>
+              <th>Test evaluation</th>
+              <th>Aliases</th>
+              <th>Registered</th>
+              <th></th>
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {model.versions.map((v) => (
+              <tr key={v.id} data-version={v.version}>
+                <td>
+                  <Link href={`/models/${encodeURIComponent(model.name)}/versions/${v.version}`}>v{v.version}</Link>
+                </td>
+                <td>
+                  <Link href={`/runs/${v.runId}`}>run #{v.runId}</Link> · epoch {v.epoch}
+                  {v.isBest ? " (best)" : ""}
+                </td>
+                <td>
+                  <Hash value={v.weightsSha256} label={`version ${v.version} weights sha256`} />
+                </td>
+                <td>
+                  {v.testEvaluation ? (
+                    <>accuracy {formatMetric(v.testEvaluation.metrics.accuracy as number | undefined, "accuracy")}</>
+                  ) : (
+                    <span className="muted">No test evaluation: this version cannot be promoted</span>
+                  )}
+                </td>
+                <td>
+                  {v.aliases.map((a) => (
+                    <span key={a} className="badge" style={{ marginRight: 4 }}>
+                      {a}
+                    </span>
+                  ))}
+                </td>
+                <td>
+                  {formatTime(v.createdAt)} by {v.createdBy}
+                </td>
+                <td>
+                  <Link href={`/models/${encodeURIComponent(model.name)}/versions/${v.version}`}>Lineage</Link>
+                  {me.role === "engineer" && v.testEvaluation && !v.aliases.includes("production") ? (
+                    <>
+                      {" "}
+                      ·{" "}
+                      <button type="button" onClick={() => setRequesting(v.version)}>
+                        Request production
+                      </button>
+                    </>
+                  ) : null}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
       {requesting !== null ? (
         <RequestPromotionForm
           model={model}

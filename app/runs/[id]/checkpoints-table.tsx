@@ -58,63 +58,65 @@ export function CheckpointsTable({
       {checkpoints.length === 0 ? (
         <p className="muted">No checkpoint yet: one is saved at the end of each epoch (or every N epochs).</p>
       ) : (
-        <table aria-label="Checkpoints table">
-          <thead>
-            <tr>
-              <th className="num">Epoch</th>
-              <th className="num">Step</th>
-              <th className="num">loss</th>
-              <th className="num">val loss</th>
-              <th className="num">val accuracy</th>
-              <th>Weights SHA-256</th>
-              <th className="num">Size</th>
-              <th></th>
-              <th></th>
-              {canEvaluate ? <th></th> : null}
-            </tr>
-          </thead>
-          <tbody>
-            {shown.map((c) => (
-              <tr key={c.id}>
-                <td className="num">{c.epoch}</td>
-                <td className="num">{c.step}</td>
-                <td className="num">{formatMetric(c.metrics.loss)}</td>
-                <td className="num">{formatMetric(c.metrics.val_loss)}</td>
-                <td className="num">{formatMetric(c.metrics.val_accuracy, "val_accuracy")}</td>
-                <td>
-                  <WeightsDownload href={weightsHref({ checkpointId: c.id })} sha256={c.sha256} what={`checkpoint ${c.epoch}`} />
-                </td>
-                <td className="num">{formatBytes(c.bytes)}</td>
-                <td>
-                  {c.isBest ? <span className="badge completed">best</span> : null}
-                  {c.id === lastId && collapsible ? <span className="badge">last</span> : null}
-                </td>
-                <td>
-                  {canFineTune ? (
-                    <Link href={`/runs/${runId}/finetune?checkpoint=${c.id}`} aria-label={`Fine-tune from epoch ${c.epoch}`}>
-                      fine-tune
-                    </Link>
-                  ) : null}
-                </td>
-                {canEvaluate ? (
-                  <td>
-                    <button
-                      type="button"
-                      aria-label={`Evaluate epoch ${c.epoch} on the test set`}
-                      disabled={evaluating !== null}
-                      onClick={() => {
-                        setEvaluating(c.id);
-                        evaluate.mutate({ runId, checkpointId: c.id });
-                      }}
-                    >
-                      {evaluating === c.id ? "Evaluating…" : "Evaluate on test set"}
-                    </button>
-                  </td>
-                ) : null}
+        <div className="table-scroll">
+          <table aria-label="Checkpoints table">
+            <thead>
+              <tr>
+                <th className="num">Epoch</th>
+                <th className="num">Step</th>
+                <th className="num">loss</th>
+                <th className="num">val loss</th>
+                <th className="num">val accuracy</th>
+                <th>Weights SHA-256</th>
+                <th className="num">Size</th>
+                <th></th>
+                <th></th>
+                {canEvaluate ? <th></th> : null}
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {shown.map((c) => (
+                <tr key={c.id}>
+                  <td className="num">{c.epoch}</td>
+                  <td className="num">{c.step}</td>
+                  <td className="num">{formatMetric(c.metrics.loss)}</td>
+                  <td className="num">{formatMetric(c.metrics.val_loss)}</td>
+                  <td className="num">{formatMetric(c.metrics.val_accuracy, "val_accuracy")}</td>
+                  <td>
+                    <WeightsDownload href={weightsHref({ checkpointId: c.id })} sha256={c.sha256} what={`checkpoint ${c.epoch}`} />
+                  </td>
+                  <td className="num">{formatBytes(c.bytes)}</td>
+                  <td>
+                    {c.isBest ? <span className="badge completed">best</span> : null}
+                    {c.id === lastId && collapsible ? <span className="badge">last</span> : null}
+                  </td>
+                  <td>
+                    {canFineTune ? (
+                      <Link href={`/runs/${runId}/finetune?checkpoint=${c.id}`} aria-label={`Fine-tune from epoch ${c.epoch}`}>
+                        fine-tune
+                      </Link>
+                    ) : null}
+                  </td>
+                  {canEvaluate ? (
+                    <td>
+                      <button
+                        type="button"
+                        aria-label={`Evaluate epoch ${c.epoch} on the test set`}
+                        disabled={evaluating !== null}
+                        onClick={() => {
+                          setEvaluating(c.id);
+                          evaluate.mutate({ runId, checkpointId: c.id });
+                        }}
+                      >
+                        {evaluating === c.id ? "Evaluating…" : "Evaluate on test set"}
+                      </button>
+                    </td>
+                  ) : null}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
       {collapsible ? (
         <button type="button" aria-expanded={expanded} onClick={() => setExpanded(!expanded)} style={{ marginTop: 8 }}>

@@ -162,7 +162,7 @@ function InFlightDetails({ d, i, loading }: { d: Entry["decisions"][number]; i: 
       <span className="mono"> {describeChanges(i)}</span>
       <div
         aria-label={`Metrics at decision #${d.id}`}
-        style={{ background: "#f6f8fb", borderRadius: 6, padding: "4px 8px", fontSize: 13, margin: "2px 0" }}
+        style={{ background: "var(--subtle-bg)", borderRadius: 6, padding: "4px 8px", fontSize: 13, margin: "2px 0" }}
       >
         <div>
           took effect at epoch {i.appliedAtEpoch} (step {i.appliedAtStep})
@@ -187,7 +187,7 @@ function Effect({ e }: { e: Entry }) {
   return (
     <div
       aria-label={`Effect of run #${e.runId} against run #${e.parentRunId}`}
-      style={{ background: "#f6f8fb", borderRadius: 6, padding: "4px 8px", fontSize: 13 }}
+      style={{ background: "var(--subtle-bg)", borderRadius: 6, padding: "4px 8px", fontSize: 13 }}
     >
       <strong>Effect vs run #{e.parentRunId}</strong>
       {eff.metrics.map((m) => (

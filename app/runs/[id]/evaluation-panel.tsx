@@ -47,44 +47,46 @@ export function EvaluationPanel({ evaluations, checkpoints }: { evaluations: Eva
         </p>
       ) : (
         <>
-          <table aria-label="Evaluations">
-            <thead>
-              <tr>
-                <th className="num">#</th>
-                <th className="num">Checkpoint epoch</th>
-                <th>Partition</th>
-                <th>Origin</th>
-                <th>Result</th>
-                <th>Data SHA-256</th>
-                <th>When (UTC)</th>
-                <th></th>
-              </tr>
-            </thead>
-            <tbody>
-              {evaluations.map((e) => (
-                <tr key={e.id}>
-                  <td className="num">{e.id}</td>
-                  <td className="num">{epochOf(e)}</td>
-                  <td>{e.partition}</td>
-                  <td>{origin(e)}</td>
-                  <td>{headline(e.metrics)}</td>
-                  <td>
-                    <Hash value={e.dataSha256} label={`evaluation ${e.id} data sha256`} />
-                  </td>
-                  <td>{formatTime(e.createdAt)}</td>
-                  <td>
-                    {e.id === chosen.id ? (
-                      <span className="muted">shown below</span>
-                    ) : (
-                      <button type="button" onClick={() => setChosenId(e.id)} aria-label={`Show evaluation ${e.id}`}>
-                        Show
-                      </button>
-                    )}
-                  </td>
+          <div className="table-scroll">
+            <table aria-label="Evaluations">
+              <thead>
+                <tr>
+                  <th className="num">#</th>
+                  <th className="num">Checkpoint epoch</th>
+                  <th>Partition</th>
+                  <th>Origin</th>
+                  <th>Result</th>
+                  <th>Data SHA-256</th>
+                  <th>When (UTC)</th>
+                  <th></th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {evaluations.map((e) => (
+                  <tr key={e.id}>
+                    <td className="num">{e.id}</td>
+                    <td className="num">{epochOf(e)}</td>
+                    <td>{e.partition}</td>
+                    <td>{origin(e)}</td>
+                    <td>{headline(e.metrics)}</td>
+                    <td>
+                      <Hash value={e.dataSha256} label={`evaluation ${e.id} data sha256`} />
+                    </td>
+                    <td>{formatTime(e.createdAt)}</td>
+                    <td>
+                      {e.id === chosen.id ? (
+                        <span className="muted">shown below</span>
+                      ) : (
+                        <button type="button" onClick={() => setChosenId(e.id)} aria-label={`Show evaluation ${e.id}`}>
+                          Show
+                        </button>
+                      )}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
           <EvaluationDetail e={chosen} epoch={epochOf(chosen)} />
         </>
       )}
@@ -120,62 +122,66 @@ function EvaluationDetail({ e, epoch }: { e: Evaluation; epoch: number | string 
               {formatMetric((m.macro as { recall: number } | undefined)?.recall, "recall")} · macro F1{" "}
               {formatMetric((m.macro as { f1: number } | undefined)?.f1, "f1")}
             </p>
-            <table aria-label="Per-class metrics">
-              <thead>
-                <tr>
-                  <th>Class</th>
-                  <th className="num">Precision</th>
-                  <th className="num">Recall</th>
-                  <th className="num">F1</th>
-                  <th className="num">Support</th>
-                </tr>
-              </thead>
-              <tbody>
-                {perClass.map((c) => (
-                  <tr key={c.label}>
-                    <td>{c.label}</td>
-                    <td className="num">{formatMetric(c.precision, "precision")}</td>
-                    <td className="num">{formatMetric(c.recall, "recall")}</td>
-                    <td className="num">{formatMetric(c.f1, "f1")}</td>
-                    <td className="num">{c.support}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-          {e.confusion ? (
-            <div>
-              <table aria-label="Confusion matrix" style={{ width: "auto" }}>
-                <caption className="muted" style={{ captionSide: "top", textAlign: "left" }}>
-                  Confusion matrix (rows: true class, columns: predicted)
-                </caption>
+            <div className="table-scroll">
+              <table aria-label="Per-class metrics">
                 <thead>
                   <tr>
-                    <th></th>
-                    {e.confusion.labels.map((l) => (
-                      <th key={l} className="num">
-                        {l}
-                      </th>
-                    ))}
+                    <th>Class</th>
+                    <th className="num">Precision</th>
+                    <th className="num">Recall</th>
+                    <th className="num">F1</th>
+                    <th className="num">Support</th>
                   </tr>
                 </thead>
                 <tbody>
-                  {e.confusion.matrix.map((row, i) => (
-                    <tr key={i}>
-                      <th>{e.confusion!.labels[i]}</th>
-                      {row.map((v, j) => (
-                        <td
-                          key={j}
-                          className="num"
-                          style={{ background: `rgba(47,91,211,${(v / max) * 0.75})`, color: v / max > 0.5 ? "#fff" : undefined }}
-                        >
-                          {v}
-                        </td>
-                      ))}
+                  {perClass.map((c) => (
+                    <tr key={c.label}>
+                      <td>{c.label}</td>
+                      <td className="num">{formatMetric(c.precision, "precision")}</td>
+                      <td className="num">{formatMetric(c.recall, "recall")}</td>
+                      <td className="num">{formatMetric(c.f1, "f1")}</td>
+                      <td className="num">{c.support}</td>
                     </tr>
                   ))}
                 </tbody>
               </table>
+            </div>
+          </div>
+          {e.confusion ? (
+            <div>
+              <div className="table-scroll">
+                <table aria-label="Confusion matrix" style={{ width: "auto" }}>
+                  <caption className="muted" style={{ captionSide: "top", textAlign: "left" }}>
+                    Confusion matrix (rows: true class, columns: predicted)
+                  </caption>
+                  <thead>
+                    <tr>
+                      <th></th>
+                      {e.confusion.labels.map((l) => (
+                        <th key={l} className="num">
+                          {l}
+                        </th>
+                      ))}
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {e.confusion.matrix.map((row, i) => (
+                      <tr key={i}>
+                        <th>{e.confusion!.labels[i]}</th>
+                        {row.map((v, j) => (
+                          <td
+                            key={j}
+                            className="num"
+                            style={{ background: `rgba(47,91,211,${(v / max) * 0.75})`, color: v / max > 0.5 ? "#fff" : undefined }}
+                          >
+                            {v}
+                          </td>
+                        ))}
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
             </div>
           ) : null}
         </div>

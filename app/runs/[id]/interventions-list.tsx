@@ -63,7 +63,7 @@ function Item({ runId, i, canCancel, runStatus }: { runId: number; i: Interventi
       aria-label={`Intervention #${i.id}: ${KIND_LABEL[i.kind] ?? i.kind}`}
       data-status={i.status}
       style={{
-        borderLeft: `3px solid ${i.status === "applied" ? "#7a4cc2" : i.status === "pending" ? "var(--accent)" : "var(--line)"}`,
+        borderLeft: `3px solid ${i.status === "applied" ? "var(--marker)" : i.status === "pending" ? "var(--accent)" : "var(--line)"}`,
         padding: "4px 0 8px 10px",
         marginBottom: 8,
       }}

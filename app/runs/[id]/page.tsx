@@ -4,7 +4,8 @@
  * checkpoint as a branch run, also once completed; everyone sees the interventions), what it was trained on and how,
  * checkpoints with their hashes, evaluation, decisions. A sticky header bar keeps the main actions in view (Register as
  * model version, Fork, Re-run, Pilot, Resume, Cancel), each shown only when the role and the run's status allow it, as
- * the server would; Register and Pilot scroll to their panels (the forms themselves stay where they were).
+ * the server would; Register and Pilot scroll to their panels (the forms themselves stay where they were). Below the
+ * header, the run's Markdown description (./run-description.tsx; engineers edit it there).
  */
 import Link from "next/link";
 import { use, useEffect, useMemo } from "react";
@@ -26,6 +27,7 @@ import { useInterventions } from "./interventions";
 import { PilotPanel, PILOTABLE_STATES } from "./pilot-panel";
 import { InterventionsList } from "./interventions-list";
 import { RollbackPanel, ROLLBACK_STATES } from "./rollback-panel";
+import { RunDescription } from "./run-description";
 
 function Run({ runId, me }: { runId: number; me: Me }) {
   const trpc = useTRPC();
@@ -109,49 +111,37 @@ function Run({ runId, me }: { runId: number; me: Me }) {
         <Link href={`/experiments/${r.experimentId}`}>{r.experimentName}</Link> / run #{r.id}
       </p>
       {/* The header bar stays in view while scrolling (sticky), so the main actions never sit below the checkpoints. */}
-      <div
-        role="region"
-        aria-label="Run header"
-        className="row"
-        style={{
-          position: "sticky",
-          top: 0,
-          zIndex: 20,
-          background: "var(--bg)",
-          borderBottom: "1px solid var(--line)",
-          padding: "8px 0",
-          marginBottom: 8,
-        }}
-      >
-        <h1 style={{ margin: 0 }}>{r.name}</h1>
+      <div role="region" aria-label="Run header" className="run-header">
+        <h1>{r.name}</h1>
         <StatusBadge status={r.status} progress={p} />
-        <span className="spacer" />
-        {registrable ? (
-          <button type="button" onClick={() => jumpTo("register", "Model name")}>
-            Register as model version
-          </button>
-        ) : null}
-        {me.role === "engineer" && !apiRun ? (
-          <>
-            <Link href={`/runs/${runId}/fork`}>Fork run</Link>
-            <Link href={`/runs/${runId}/fork?mode=rerun`}>Re-run</Link>
-          </>
-        ) : null}
-        {pilotShown ? (
-          <button type="button" onClick={() => jumpTo("pilot", live && canPilot ? "Pilot rationale" : "Checkpoint to continue from")}>
-            Pilot
-          </button>
-        ) : null}
-        {me.role === "engineer" && r.status === "interrupted" ? (
-          <button type="button" onClick={() => resumeInterrupted.mutate({ id: runId })} disabled={resumeInterrupted.isPending}>
-            Resume
-          </button>
-        ) : null}
-        {me.role === "engineer" && cancellable ? (
-          <button className="danger" type="button" onClick={() => cancel.mutate({ id: runId })} disabled={cancel.isPending}>
-            Cancel run
-          </button>
-        ) : null}
+        <div className="run-actions">
+          {registrable ? (
+            <button type="button" onClick={() => jumpTo("register", "Model name")}>
+              Register as model version
+            </button>
+          ) : null}
+          {me.role === "engineer" && !apiRun ? (
+            <>
+              <Link href={`/runs/${runId}/fork`}>Fork run</Link>
+              <Link href={`/runs/${runId}/fork?mode=rerun`}>Re-run</Link>
+            </>
+          ) : null}
+          {pilotShown ? (
+            <button type="button" onClick={() => jumpTo("pilot", live && canPilot ? "Pilot rationale" : "Checkpoint to continue from")}>
+              Pilot
+            </button>
+          ) : null}
+          {me.role === "engineer" && r.status === "interrupted" ? (
+            <button type="button" onClick={() => resumeInterrupted.mutate({ id: runId })} disabled={resumeInterrupted.isPending}>
+              Resume
+            </button>
+          ) : null}
+          {me.role === "engineer" && cancellable ? (
+            <button className="danger" type="button" onClick={() => cancel.mutate({ id: runId })} disabled={cancel.isPending}>
+              Cancel run
+            </button>
+          ) : null}
+        </div>
       </div>
       <FormError error={cancel.error} />
       <FormError error={resumeInterrupted.error} />
@@ -163,6 +153,7 @@ function Run({ runId, me }: { runId: number; me: Me }) {
             ? `branched from run #${r.parentRunId} at epoch ${r.parentCheckpoint?.epoch ?? "?"}`
             : `${r.origin} of run #${r.parentRunId}`}
       </p>
+      <RunDescription runId={runId} description={r.description} me={me} />
       {r.error ? (
         <div className="state error" role="alert">
           <strong>Training failed</strong>
@@ -212,15 +203,7 @@ function Run({ runId, me }: { runId: number; me: Me }) {
         </div>
       ) : null}
       {live || pilotShown || (interventions.data?.length ?? 0) > 0 || interventions.error ? (
-        <div
-          style={{
-            display: "grid",
-            gridTemplateColumns: pilotShown ? "minmax(0, 2fr) minmax(300px, 1fr)" : "minmax(0, 1fr)",
-            gap: 16,
-            alignItems: "start",
-            marginBottom: 16,
-          }}
-        >
+        <div className={pilotShown ? "run-split" : "run-split single"}>
           {pilotShown && effective ? (
             <div id="pilot" style={{ display: "grid", gap: 16, scrollMarginTop: HEADER_OFFSET }}>
               {live && canPilot ? (
@@ -239,15 +222,7 @@ function Run({ runId, me }: { runId: number; me: Me }) {
           <InterventionsList runId={runId} list={interventions} canPilot={canPilot} live={live} runStatus={r.status} />
         </div>
       ) : null}
-      <div
-        style={{
-          display: "grid",
-          gridTemplateColumns: "minmax(0, 2fr) minmax(300px, 1fr)",
-          gap: 16,
-          alignItems: "start",
-          marginBottom: 16,
-        }}
-      >
+      <div className="run-split">
         {apiRun ? (
           <ApiRunCurves runId={runId} active={active} status={r.status} />
         ) : (
@@ -359,10 +334,15 @@ function Run({ runId, me }: { runId: number; me: Me }) {
 /** Room left above a panel the header scrolls to, so the sticky header does not cover its title. */
 const HEADER_OFFSET = 64;
 
-/** Scrolls a panel of this page into view and puts the cursor in its first field (by accessible label), if given. */
+/**
+ * Scrolls a panel of this page into view below the sticky header (taller on a phone, where its actions take a line of
+ * their own) and puts the cursor in its first field (by accessible label), if given.
+ */
 function jumpTo(id: string, fieldLabel: string | null) {
   const target = document.getElementById(id);
   if (!target) return;
+  const header = document.querySelector<HTMLElement>(".run-header");
+  target.style.scrollMarginTop = `${Math.max(HEADER_OFFSET, (header?.offsetHeight ?? 0) + 8)}px`;
   target.scrollIntoView({ behavior: "smooth", block: "start" });
   if (fieldLabel) target.querySelector<HTMLElement>(`[aria-label="${fieldLabel}"]`)?.focus({ preventScroll: true });
 }

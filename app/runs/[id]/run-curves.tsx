@@ -51,8 +51,8 @@ export function RunCurves({
   );
   const loss = useMemo<Series[]>(
     () => [
-      { label: "train loss (batch)", color: "rgba(47,91,211,0.35)", points: toXY(series.batch_loss) },
-      { label: "train loss (epoch)", color: "#2f5bd3", points: toXY(series.loss) },
+      { label: "train loss (batch)", color: "rgba(63,111,224,0.35)", points: toXY(series.batch_loss) },
+      { label: "train loss (epoch)", color: "#3f6fe0", points: toXY(series.loss) },
       { label: "validation loss", color: "#d9480f", points: toXY(series.val_loss), dashed: true },
     ],
     [series],
@@ -60,7 +60,7 @@ export function RunCurves({
   const lossShown = useMemo(() => smooth(loss, smoothing), [loss, smoothing]);
   const acc = useMemo<Series[]>(
     () => [
-      { label: `train ${second} (epoch)`, color: "#2f5bd3", points: toXY(series[second]) },
+      { label: `train ${second} (epoch)`, color: "#3f6fe0", points: toXY(series[second]) },
       { label: `validation ${second}`, color: "#d9480f", points: toXY(series[`val_${second}`]), dashed: true },
     ],
     [series, second],

@@ -108,33 +108,35 @@ function Fork({ runId, mode, me }: { runId: number; mode: "fork" | "rerun"; me: 
               <p className="muted" style={{ marginTop: 0 }}>
                 Rationale for the change set: “{pending.rationale}”. Give a specific reason per change where it differs (optional).
               </p>
-              <table aria-label="Changes to launch">
-                <thead>
-                  <tr>
-                    <th>Setting</th>
-                    <th>Parent</th>
-                    <th>This run</th>
-                    <th>Rationale for this change</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {diff.map((c) => (
-                    <tr key={c.path}>
-                      <td className="mono">{c.path}</td>
-                      <td className="mono">{JSON.stringify(c.oldValue)}</td>
-                      <td className="mono">{JSON.stringify(c.newValue)}</td>
-                      <td>
-                        <input
-                          aria-label={`Rationale for ${c.path}`}
-                          placeholder={pending.rationale}
-                          value={perChange[c.path] ?? ""}
-                          onChange={(e) => setPerChange({ ...perChange, [c.path]: e.target.value })}
-                        />
-                      </td>
+              <div className="table-scroll">
+                <table aria-label="Changes to launch">
+                  <thead>
+                    <tr>
+                      <th>Setting</th>
+                      <th>Parent</th>
+                      <th>This run</th>
+                      <th>Rationale for this change</th>
                     </tr>
-                  ))}
-                </tbody>
-              </table>
+                  </thead>
+                  <tbody>
+                    {diff.map((c) => (
+                      <tr key={c.path}>
+                        <td className="mono">{c.path}</td>
+                        <td className="mono">{JSON.stringify(c.oldValue)}</td>
+                        <td className="mono">{JSON.stringify(c.newValue)}</td>
+                        <td>
+                          <input
+                            aria-label={`Rationale for ${c.path}`}
+                            placeholder={pending.rationale}
+                            value={perChange[c.path] ?? ""}
+                            onChange={(e) => setPerChange({ ...perChange, [c.path]: e.target.value })}
+                          />
+                        </td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
               <FormError error={create.error} />
               <div className="row" style={{ marginTop: 10 }}>
                 <button className="primary" type="submit" disabled={create.isPending || diff.length === 0}>
