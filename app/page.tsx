@@ -1,7 +1,7 @@
 "use client";
 /** Home: projects and their experiments; engineers create both here. */
 import Link from "next/link";
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_trpc/client";
 import { Shell, type Me } from "@/app/_components/shell";
@@ -104,6 +104,19 @@ function Projects({ me }: { me: Me }) {
   const trpc = useTRPC();
   const projects = useQuery(trpc.projects.list.queryOptions());
   const canEdit = me.role === "engineer";
+  // A link to /#project-N (e.g. from the search) arrives before the projects are loaded, so the browser finds no
+  // such element to scroll to: scroll once they are shown, and on later hash changes.
+  const loaded = projects.data !== undefined;
+  useEffect(() => {
+    if (!loaded) return;
+    const scrollToHash = () => {
+      const id = decodeURIComponent(window.location.hash.slice(1));
+      if (id.startsWith("project-")) document.getElementById(id)?.scrollIntoView({ block: "start" });
+    };
+    scrollToHash();
+    window.addEventListener("hashchange", scrollToHash);
+    return () => window.removeEventListener("hashchange", scrollToHash);
+  }, [loaded]);
   return (
     <>
       <div className="row">

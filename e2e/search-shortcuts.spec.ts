@@ -158,3 +158,27 @@ test("[SEARCH]: '/' focuses the search, a run's tag finds it, Enter opens it; '?
   const versionFiles = new Map(unzipStored(new Uint8Array(fs.readFileSync((await versionDownload.path())!))).map((e) => [e.name, e.data]));
   expect(sha256(versionFiles.get("checkpoint.rlw1")!)).toBe(versionShown);
 });
+
+test("[SEARCH]: a project found by the search opens the home page scrolled to that project", async ({ page }) => {
+  await signIn(page, "engineer");
+  const name = unique("searched project").replace(" ", "-");
+  const created = await trpcCall(page, "mutation", "projects.create", { name });
+  expect(created.status(), await created.text()).toBe(200);
+  // A short window, so that a project lower in the list is below the fold unless the page scrolls to it.
+  await page.setViewportSize({ width: 1280, height: 420 });
+  await page.goto(`/search?q=${encodeURIComponent(name)}`);
+  await page.getByRole("region", { name: "Projects" }).getByRole("link", { name }).click();
+  await expect(page).toHaveURL(/\/#project-\d+$/);
+  const section = page.getByRole("region", { name: `Project ${name}` });
+  await expect(section).toBeVisible();
+  // Scrolled to it: its top is at the top of the window, or the page is scrolled as far as it goes.
+  await expect
+    .poll(() =>
+      section.evaluate((el) => {
+        const top = el.getBoundingClientRect().top;
+        const atEnd = window.scrollY + window.innerHeight >= document.documentElement.scrollHeight - 1;
+        return (top >= -1 && top < 120) || (atEnd && top >= 0 && top < window.innerHeight);
+      }),
+    )
+    .toBe(true);
+});
