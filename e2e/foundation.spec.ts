@@ -16,7 +16,7 @@ test("[RUNS]: an engineer launches a run on Iris, watches the curves grow and se
   const experiment = unique("e2e iris");
   await createExperiment(page, experiment);
   await page.getByRole("link", { name: "New run" }).click();
-  await page.getByLabel("Dataset").selectOption("builtin:iris");
+  await page.getByLabel("Dataset", { exact: true }).selectOption("builtin:iris");
   await page.getByLabel("Epochs").fill("120");
   await page.getByLabel("Learning rate").fill("0.02");
   await page.getByLabel("Rationale").fill("e2e: baseline MLP on Iris");

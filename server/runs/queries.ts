@@ -110,6 +110,8 @@ export function getRun(db: DbOrTx, id: number) {
   return {
     id: run.id,
     name: run.name,
+    /** Markdown written by engineers after launch (runs.annotate); "" when none. */
+    description: run.description,
     status: run.status,
     origin: run.origin,
     experimentId: run.experimentId,

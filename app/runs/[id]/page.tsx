@@ -4,7 +4,8 @@
  * checkpoint as a branch run, also once completed; everyone sees the interventions), what it was trained on and how,
  * checkpoints with their hashes, evaluation, decisions. A sticky header bar keeps the main actions in view (Register as
  * model version, Fork, Re-run, Pilot, Resume, Cancel), each shown only when the role and the run's status allow it, as
- * the server would; Register and Pilot scroll to their panels (the forms themselves stay where they were).
+ * the server would; Register and Pilot scroll to their panels (the forms themselves stay where they were). Below the
+ * header, the run's Markdown description (./run-description.tsx; engineers edit it there).
  */
 import Link from "next/link";
 import { use, useEffect, useMemo } from "react";
@@ -26,6 +27,7 @@ import { useInterventions } from "./interventions";
 import { PilotPanel, PILOTABLE_STATES } from "./pilot-panel";
 import { InterventionsList } from "./interventions-list";
 import { RollbackPanel, ROLLBACK_STATES } from "./rollback-panel";
+import { RunDescription } from "./run-description";
 
 function Run({ runId, me }: { runId: number; me: Me }) {
   const trpc = useTRPC();
@@ -151,6 +153,7 @@ function Run({ runId, me }: { runId: number; me: Me }) {
             ? `branched from run #${r.parentRunId} at epoch ${r.parentCheckpoint?.epoch ?? "?"}`
             : `${r.origin} of run #${r.parentRunId}`}
       </p>
+      <RunDescription runId={runId} description={r.description} me={me} />
       {r.error ? (
         <div className="state error" role="alert">
           <strong>Training failed</strong>
