@@ -6,12 +6,20 @@
  *   const { experiment_id } = await ml.call("experiments/create", { name: "my-experiment" });
  *   const { run } = await ml.call("runs/create", { experiment_id, tags: [{ key: "runledger.rationale", value: "why" }] });
  *   await ml.call("runs/log-batch", { run_id: run.info.run_id, params: [{ key: "lr", value: "0.01" }], metrics: [...] });
+ *   await ml.logArtifact(run.info.artifact_uri, "checkpoints/epoch-3.bin", weightsBytes); // through the artifact proxy
  *   await ml.call("runs/update", { run_id: run.info.run_id, status: "FINISHED", end_time: Date.now() });
  *
  * A call resolves after the server committed it (the point is then durable and in the ledger); an error answer
  * rejects with MlflowApiError (its errorCode and status are MLflow's).
  */
-import { MLFLOW_GET_ENDPOINTS, type MlflowEndpoints, type MlflowErrorBody, type MlflowPath } from "./types";
+import { MLFLOW_GET_ENDPOINTS, type FileInfo, type MlflowEndpoints, type MlflowErrorBody, type MlflowPath } from "./types";
+
+/** The proxy path of an artifact: `mlflow-artifacts:/<exp>/<run>/artifacts` + "/" + path → `<exp>/<run>/artifacts/<path>`. */
+function proxyPath(artifactUri: string, path: string): string {
+  const root = artifactUri.replace(/^mlflow-artifacts:(\/\/[^/]*)?\/*/, "").replace(/\/+$/, "");
+  const rel = path.replace(/^\/+/, "");
+  return [root, rel].filter(Boolean).join("/").split("/").map(encodeURIComponent).join("/");
+}
 
 export class MlflowApiError extends Error {
   constructor(
@@ -63,6 +71,53 @@ export class MlflowClient {
       throw new MlflowApiError(res.status, e.error_code ?? "INTERNAL_ERROR", e.message ?? text.slice(0, 200));
     }
     return json as MlflowEndpoints[P]["res"];
+  }
+
+  /** Uploads one file as an artifact of a run (its artifact_uri, from runs/create or runs/get) at `path`. */
+  async logArtifact(artifactUri: string, path: string, bytes: Uint8Array): Promise<void> {
+    const res = await this.fetchImpl(`${this.root()}/api/2.0/mlflow-artifacts/artifacts/${proxyPath(artifactUri, path)}`, {
+      method: "PUT",
+      headers: { ...this.auth(), "content-type": "application/octet-stream" },
+      body: bytes,
+    });
+    await this.ok(res);
+  }
+
+  /** Downloads an artifact's bytes (the server checks them against their sha256 before answering). */
+  async downloadArtifact(artifactUri: string, path: string): Promise<Uint8Array> {
+    const res = await this.fetchImpl(`${this.root()}/api/2.0/mlflow-artifacts/artifacts/${proxyPath(artifactUri, path)}`, {
+      headers: this.auth(),
+    });
+    if (!res.ok) await this.ok(res);
+    return new Uint8Array(await res.arrayBuffer());
+  }
+
+  /** Lists a directory of a run's artifacts through the proxy (paths relative to that directory). */
+  async listArtifactsProxy(artifactUri: string, path = ""): Promise<FileInfo[]> {
+    const q = new URLSearchParams({ path: decodeURIComponent(proxyPath(artifactUri, path)) });
+    const res = await this.fetchImpl(`${this.root()}/api/2.0/mlflow-artifacts/artifacts?${q}`, { headers: this.auth() });
+    return ((await this.ok(res)) as { files?: FileInfo[] }).files ?? [];
+  }
+
+  private root(): string {
+    return this.baseUrl.replace(/\/+$/, "");
+  }
+  private auth(): Record<string, string> {
+    return this.token ? { authorization: `Bearer ${this.token}` } : {};
+  }
+  private async ok(res: Response): Promise<unknown> {
+    const text = await res.text();
+    let json: unknown = {};
+    try {
+      json = text ? JSON.parse(text) : {};
+    } catch {
+      throw new MlflowApiError(res.status, "INTERNAL_ERROR", `not a JSON answer: ${text.slice(0, 200)}`);
+    }
+    if (!res.ok) {
+      const e = json as Partial<MlflowErrorBody>;
+      throw new MlflowApiError(res.status, e.error_code ?? "INTERNAL_ERROR", e.message ?? text.slice(0, 200));
+    }
+    return json;
   }
 
   /** Sends a raw request (any method, path, body and headers) and returns the status and parsed JSON: for tests of malformed input. */

@@ -124,7 +124,13 @@ export type MlflowEndpoints = {
     req: { run_id: string; metric_key: string; max_results?: number; page_token?: string };
     res: { metrics?: Metric[]; next_page_token?: string };
   };
+  "artifacts/list": {
+    req: { run_id: string; path?: string; page_token?: string };
+    res: { root_uri: string; files: FileInfo[]; next_page_token?: string };
+  };
 };
+/** One entry of an artifact listing (a file with its size, or a directory). */
+export type FileInfo = { path: string; is_dir: boolean; file_size?: number };
 export type MlflowPath = keyof MlflowEndpoints;
 
 /** Which endpoints MLflow serves with GET (the request is the query string); the others are POST with a JSON body. */
@@ -133,7 +139,11 @@ export const MLFLOW_GET_ENDPOINTS: readonly MlflowPath[] = [
   "experiments/get-by-name",
   "runs/get",
   "metrics/get-history",
+  "artifacts/list",
 ];
+
+/** One artifact upload (PUT /api/2.0/mlflow-artifacts/artifacts/…): at most 256 MiB (Runledger's bound; MLflow sets none). */
+export const MLFLOW_ARTIFACT_MAX_BYTES = 256 * 1024 * 1024;
 
 /** The run tag whose value becomes the rationale of the params logged with it (or after it) on that run. */
 export const RATIONALE_TAG = "runledger.rationale";

@@ -9,7 +9,7 @@
  *   Experiments of other projects are visible too, named "<project>/<experiment>".
  * - An MLflow run IS a Runledger run of origin "api" (config API_RUN_CONFIG, seed 0); run_id is its id as a string.
  *   Embedded runs are readable through the API: their params are their flattened config (run_params), as strings.
- * - user_id is the email of the run's author; artifact URIs are "runledger-artifacts:/…" placeholders (phase 2).
+ * - user_id is the email of the run's author; artifact URIs are MLflow proxy URIs, mlflow-artifacts:/<experiment_id>/<run_id>/artifacts (server/mlflow/artifacts.ts).
  */
 import { z } from "zod";
 import { eq } from "drizzle-orm";

@@ -20,6 +20,7 @@ import * as logging from "./logging";
 import { searchRuns } from "./search-runs";
 import { getMetricHistory } from "./history";
 import { logInputs } from "./inputs";
+import { listArtifacts } from "./artifacts";
 
 type Handler = (ctx: MlflowCtx, body: unknown) => unknown;
 
@@ -45,6 +46,7 @@ export const MLFLOW_HANDLERS: Record<MlflowPath, Handler> = {
   "runs/set-tag": logging.setTag,
   "runs/delete-tag": logging.deleteTag,
   "metrics/get-history": getMetricHistory,
+  "artifacts/list": listArtifacts,
 };
 
 /** GET endpoints that MLflow also serves by GET (search endpoints accept both). */
@@ -90,12 +92,8 @@ export function dispatchMlflow(services: AppServices, call: MlflowCall): MlflowA
     if (!handler || !methodOk)
       throw new MlflowError("ENDPOINT_NOT_FOUND", `No API endpoint ${call.method} /api/2.0/mlflow/${path} (see server/mlflow/README.md)`);
 
-    const token = tokenOf(call.authorization);
-    if (!token) return unauthenticated("an access token is required: send Authorization: Bearer <token> (create one on your account page)");
-    const who = actorForToken(services.db, token);
-    if ("refusal" in who) return unauthenticated(TOKEN_REFUSALS[who.refusal]);
-    const account = accountStatus(services.db, who.actor.id);
-    if (!account || account.disabled) return unauthenticated(TOKEN_REFUSALS.disabled);
+    const caller = authenticateMlflow(services, call.authorization);
+    if ("status" in caller) return caller;
 
     let body: unknown;
     if (call.method === "GET") body = queryBody(call.query);
@@ -120,13 +118,23 @@ export function dispatchMlflow(services: AppServices, call: MlflowCall): MlflowA
           throw new MlflowError("INVALID_PARAMETER_VALUE", "The request body must be a JSON object");
       }
     }
-    const ctx: MlflowCtx = { ...services, actor: who.actor };
-    return { status: 200, body: handler(ctx, body) };
+    return { status: 200, body: handler(caller, body) };
   } catch (err) {
     const e = mlflowErrorOf(err);
     if (e.status === 500) console.error("mlflow api:", err);
     return { status: e.status, body: e.body };
   }
+}
+
+/** The caller of a request (the token's user), or the 401 answer for a missing or bad token or a disabled user. */
+export function authenticateMlflow(services: AppServices, authorization: string | null): MlflowCtx | MlflowAnswer {
+  const token = tokenOf(authorization);
+  if (!token) return unauthenticated("an access token is required: send Authorization: Bearer <token> (create one on your account page)");
+  const who = actorForToken(services.db, token);
+  if ("refusal" in who) return unauthenticated(TOKEN_REFUSALS[who.refusal]);
+  const account = accountStatus(services.db, who.actor.id);
+  if (!account || account.disabled) return unauthenticated(TOKEN_REFUSALS.disabled);
+  return { ...services, actor: who.actor };
 }
 
 function unauthenticated(message: string): MlflowAnswer {

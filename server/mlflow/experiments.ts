@@ -49,7 +49,7 @@ function toMlflow(db: DbOrTx, r: Row): Experiment {
   return {
     experiment_id: String(r.id),
     name: mlflowExperimentName(r.projectName, r.name),
-    artifact_location: `runledger-artifacts:/experiments/${r.id}`,
+    artifact_location: `mlflow-artifacts:/${r.id}`,
     lifecycle_stage: r.deletedAt ? "deleted" : "active",
     last_update_time: ms(updated)!,
     creation_time: ms(r.createdAt)!,

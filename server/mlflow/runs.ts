@@ -66,7 +66,7 @@ function info(r: RunRow, email: string): RunInfo {
     status: MLFLOW_STATUS_OF[r.status],
     start_time: ms(r.startedAt ?? r.createdAt)!,
     ...(r.finishedAt ? { end_time: ms(r.finishedAt)! } : {}),
-    artifact_uri: `runledger-artifacts:/runs/${r.id}/artifacts`,
+    artifact_uri: `mlflow-artifacts:/${r.experimentId}/${r.id}/artifacts`,
     lifecycle_stage: r.deletedAt ? "deleted" : "active",
   };
 }

@@ -5,7 +5,9 @@
  *   tags and run.deleteTag events, in seq order) leave, against the rows;
  * - experiments.deleted_at and runs.deleted_at: the latest experiment.delete / experiment.restore (run.delete /
  *   run.restore) event against the column;
- * - run_inputs: each row named by a run.logInputs event of its run, with the sha256 of its whole record.
+ * - run_inputs: each row named by a run.logInputs event of its run, with the sha256 of its whole record;
+ * - run_artifacts: each row named by a run.log event of its run (path, sha256, size, time), and its file in the
+ *   store hashing to that sha256 (a replaced or missing file is reported).
  * Live database only (the tables are read here). Invariants: read only; an entity with such an event after the
  * verified range (uptoSeq) is not judged (its row may show the later state).
  */
@@ -14,6 +16,8 @@ import { sha256Hex } from "@/contracts/canonical";
 import { runInputRecordSha256, type RunInputRecordRow } from "./records";
 import { type ContentChecker, type EventRef, parsePayload } from "./checker";
 import type { EventSource } from "./ledger-events";
+import type { ArtifactHasher } from "./artifact-files";
+import { checkArtifact } from "./check-checkpoints";
 
 type Payload = Record<string, unknown>;
 
@@ -181,9 +185,54 @@ function checkInputs(c: ContentChecker, events: EventSource, sqlite: Database.Da
     if (!named.has(row.id) && !later.has(String(row.runId))) c.rowWithoutEvent("run input", row.id, "run.logInputs");
 }
 
-export function checkApiRecords(c: ContentChecker, events: EventSource, sqlite: Database.Database): void {
+function checkArtifacts(c: ContentChecker, events: EventSource, sqlite: Database.Database, files: ArtifactHasher | null): void {
+  const rows = new Map(
+    (
+      sqlite.prepare("SELECT id, run_id, path, sha256, bytes, created_at FROM run_artifacts").raw(true).all() as [
+        number,
+        number,
+        string,
+        string,
+        number,
+        string,
+      ][]
+    ).map(([id, runId, path, sha256, bytes, createdAt]) => [id, { id, runId, path, sha256, bytes, createdAt }]),
+  );
+  const named = new Set<number>();
+  for (const { ev, p } of parsed(c, "run", events.byAction("run.log"))) {
+    if (!Array.isArray(p.artifacts)) continue;
+    for (const ref of p.artifacts as Payload[]) {
+      if (typeof ref.id !== "number") continue;
+      const row = rows.get(ref.id);
+      if (!row) {
+        c.eventWithoutRow("run artifact", ref.id, ev);
+        continue;
+      }
+      named.add(row.id);
+      c.compare("run artifact", row.id, "run", Number(ev.entityId), row.runId, ev.seq);
+      c.compareFields("run artifact", row.id, ev, ref, [
+        ["path", row.path, "artifact path"],
+        ["sha256", row.sha256, "artifact sha256"],
+        ["bytes", row.bytes, "artifact size"],
+        ["createdAt", row.createdAt, "artifact upload time"],
+      ]);
+      checkArtifact(c, files, "run artifact", row.id, "artifact file", ref.sha256, ref.bytes, ev.seq);
+    }
+  }
+  const later = events.laterEntityIds("run.log");
+  for (const row of rows.values())
+    if (!named.has(row.id) && !later.has(String(row.runId))) c.rowWithoutEvent("run artifact", row.id, "run.log");
+}
+
+export function checkApiRecords(
+  c: ContentChecker,
+  events: EventSource,
+  sqlite: Database.Database,
+  files: ArtifactHasher | null = null,
+): void {
   checkTokens(c, events, sqlite);
   checkInputs(c, events, sqlite);
+  checkArtifacts(c, events, sqlite, files);
   const expTags = foldTags(c, "experiment", events.byAction("experiment.setTag"), (_ev, p) =>
     typeof p.key === "string" && typeof p.valueSha256 === "string" ? [[p.key, p.valueSha256]] : [],
   );

@@ -30,6 +30,7 @@ import { checkRegistry } from "./check-registry";
 import { checkApprovals } from "./check-approvals";
 import { checkInterventions, loadInterventions } from "./check-interventions";
 import { checkApiRecords } from "./check-api";
+import { checkSweeps } from "./check-sweeps";
 import type { ContentLevel } from "./types";
 
 export type ContentCheckResult = {
@@ -145,7 +146,7 @@ function runPhases(sqlite: Database.Database, opts: VerifyContentOptions, runDer
       checkRegistry(after, events, t, files);
       checkApprovals(after, events, t);
       checkInterventions(after, events, loadInterventions(sqlite), t.complete);
-      checkApiRecords(after, events, sqlite);
+      checkApiRecords(after, events, sqlite, files);
     } catch (err) {
       couldNotFinish(after, err);
     }

@@ -1,0 +1,196 @@
+/**
+ * Artifacts of API runs through the content-addressed store (server/artifacts/store.ts), as MLflow's artifact proxy
+ * serves them (the MLflow client's default with `mlflow server --serve-artifacts`):
+ * - a run's artifact_uri is `mlflow-artifacts:/<experiment_id>/<run_id>/artifacts`, so the client PUTs a file to
+ *   /api/2.0/mlflow-artifacts/artifacts/<experiment_id>/<run_id>/artifacts/<path> and GETs it back from the same URL;
+ *   GET /api/2.0/mlflow-artifacts/artifacts?path=<experiment_id>/<run_id>/artifacts[/<dir>] lists a directory;
+ * - GET /api/2.0/mlflow/artifacts/list?run_id=&path= lists the same directory by run (tracking server shape, root_uri).
+ *
+ * Invariants: a file is kept once per (run, path) in run_artifacts (the same bytes again are a no-op; other bytes
+ * are refused with RESOURCE_ALREADY_EXISTS: what was logged is never replaced); the bytes live in the store under
+ * their sha256, which every read checks (a tampered file answers 500 and is not served); each new file is one run.log
+ * event naming the row's id, path, sha256 and size (the content check recomputes the file's hash). Paths are
+ * relative, "/"-separated, without empty, "." or ".." segments, backslashes or NUL (MLflow: "Invalid path").
+ * Only engineers upload (the writer role of the API); every role reads.
+ */
+import { and, asc, eq, like } from "drizzle-orm";
+import { z } from "zod";
+import { runArtifacts } from "@/db/schema";
+import type { DbOrTx } from "@/db/client";
+import { appendAuditEvent } from "@/server/audit/ledger";
+import { now } from "@/server/app-context/service-context";
+import { MlflowError, doesNotExist, invalidParam } from "./errors";
+import { idField, parseRequest, requireWriter, type MlflowCtx } from "./common";
+import { runRow, type RunRow } from "./runs";
+import type { FileInfo } from "@/contracts/mlflow/types";
+
+export type ArtifactRow = typeof runArtifacts.$inferSelect;
+export type { FileInfo } from "@/contracts/mlflow/types";
+
+/** An artifact path as given (relative), checked; "" is the run's root. */
+export function safeArtifactPath(raw: string, allowRoot: boolean): string {
+  const p = raw.replace(/^\/+|\/+$/g, "");
+  if (p === "") {
+    if (allowRoot) return "";
+    invalidParam("Invalid path: an artifact needs a file name");
+  }
+  if (/[\\\0]/.test(p) || raw.startsWith("/") || /^[A-Za-z]:/.test(p))
+    invalidParam(`Invalid path: '${raw}' (artifact paths are relative and use '/')`);
+  for (const seg of p.split("/"))
+    if (seg === "" || seg === "." || seg === "..") invalidParam(`Invalid path: '${raw}' ('..', '.' and empty segments are refused)`);
+  return p;
+}
+
+/** A proxy path `<experiment_id>/<run_id>/artifacts[/<rel>]` → the run and the path inside its artifact root. */
+export function resolveProxyPath(db: DbOrTx, raw: string, allowRoot: boolean): { run: RunRow; rel: string } {
+  const m = /^\/*(\d{1,15})\/(\d{1,15})\/artifacts(?:\/(.*))?$/.exec(raw);
+  if (!m) {
+    safeArtifactPath(raw, true); // traversal is "Invalid path" before "not found"
+    return doesNotExist(`No artifact at '${raw}': artifact paths are <experiment_id>/<run_id>/artifacts/<path>`);
+  }
+  const rel = safeArtifactPath(m[3] ?? "", allowRoot);
+  const run = runRow(db, m[2]!);
+  if (String(run.experimentId) !== m[1]) doesNotExist(`Run ${run.id} is not in experiment ${m[1]}`);
+  return { run, rel };
+}
+
+export function artifactAt(db: DbOrTx, runId: number, rel: string): ArtifactRow | undefined {
+  return db
+    .select()
+    .from(runArtifacts)
+    .where(and(eq(runArtifacts.runId, runId), eq(runArtifacts.path, rel)))
+    .get();
+}
+
+/** Checks made before the body is read: the writer role and the run (an API run, not deleted). */
+export function checkUpload(ctx: MlflowCtx, raw: string): { run: RunRow; rel: string } {
+  requireWriter(ctx, "upload artifacts");
+  const { run, rel } = resolveProxyPath(ctx.db, raw, false);
+  if (run.deletedAt) invalidParam(`The run ${run.id} must be in the 'active' state. Current state is deleted.`);
+  if (run.origin !== "api")
+    invalidParam(`Run ${run.id} was trained by Runledger (origin "${run.origin}"): only runs created through this API take artifacts`);
+  if (listDirectory(ctx.db, run.id, rel).length > 0) invalidParam(`Invalid path: '${rel}' is a directory of run ${run.id}`);
+  return { run, rel };
+}
+
+/**
+ * Records a file already in the store (`sha256`, `bytes`) at `rel` of `run`, with its run.log event, in one
+ * transaction. Same bytes at the same path: nothing is written (created false).
+ */
+export function recordArtifact(
+  ctx: MlflowCtx,
+  run: RunRow,
+  rel: string,
+  file: { sha256: string; bytes: number },
+): { row: ArtifactRow; created: boolean } {
+  return ctx.db.transaction((tx) => {
+    const existing = artifactAt(tx, run.id, rel);
+    if (existing) {
+      if (existing.sha256 === file.sha256) return { row: existing, created: false };
+      throw new MlflowError(
+        "RESOURCE_ALREADY_EXISTS",
+        `Artifact '${rel}' of run ${run.id} already exists with other bytes (sha256 ${existing.sha256.slice(0, 12)}…): Runledger keeps what was logged; upload under another path`,
+      );
+    }
+    const row = tx
+      .insert(runArtifacts)
+      .values({ runId: run.id, path: rel, sha256: file.sha256, bytes: file.bytes, createdBy: ctx.actor.id, createdAt: now() })
+      .returning()
+      .get();
+    appendAuditEvent(tx, {
+      actor: ctx.actor,
+      action: "run.log",
+      entityType: "run",
+      entityId: run.id,
+      payload: { artifacts: [{ id: row.id, path: row.path, sha256: row.sha256, bytes: row.bytes, createdAt: row.createdAt }] },
+    });
+    return { row, created: true };
+  });
+}
+
+/** The bytes of a file artifact (hash checked by the store), or RESOURCE_DOES_NOT_EXIST. */
+export function readArtifact(ctx: MlflowCtx, raw: string): { row: ArtifactRow; bytes: Uint8Array } {
+  const { run, rel } = resolveProxyPath(ctx.db, raw, false);
+  const row = artifactAt(ctx.db, run.id, rel);
+  if (!row) return doesNotExist(`No artifact '${rel}' in run ${run.id}`);
+  return { row, bytes: ctx.artifacts.get(row.sha256) };
+}
+
+/** The direct children of a directory of a run's artifacts (files with sizes, sub-directories), sorted by path. */
+export function listDirectory(db: DbOrTx, runId: number, dir: string): FileInfo[] {
+  const prefix = dir === "" ? "" : `${dir}/`;
+  const rows = db
+    .select({ path: runArtifacts.path, bytes: runArtifacts.bytes })
+    .from(runArtifacts)
+    .where(and(eq(runArtifacts.runId, runId), like(runArtifacts.path, `${prefix.replace(/[%_\\]/g, "\\$&")}%`)))
+    .orderBy(asc(runArtifacts.path))
+    .all()
+    .filter((r) => r.path.startsWith(prefix));
+  const out = new Map<string, FileInfo>();
+  for (const r of rows) {
+    const rest = r.path.slice(prefix.length);
+    const slash = rest.indexOf("/");
+    if (slash < 0) out.set(r.path, { path: r.path, is_dir: false, file_size: r.bytes });
+    else {
+      const sub = prefix + rest.slice(0, slash);
+      if (!out.has(sub)) out.set(sub, { path: sub, is_dir: true });
+    }
+  }
+  return [...out.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/** GET /api/2.0/mlflow-artifacts/artifacts?path=…: paths relative to the listed directory, as the proxy answers. */
+export function listProxy(ctx: MlflowCtx, raw: string): { files: FileInfo[] } {
+  const { run, rel } = resolveProxyPath(ctx.db, raw, true);
+  const prefix = rel === "" ? "" : `${rel}/`;
+  const files = listDirectory(ctx.db, run.id, rel).map((f) => ({ ...f, path: f.path.slice(prefix.length) }));
+  return { files };
+}
+
+/** GET /api/2.0/mlflow/artifacts/list (run_id, path): paths relative to the run's artifact root. */
+export function listArtifacts(ctx: MlflowCtx, body: unknown): { root_uri: string; files: FileInfo[] } {
+  const req = parseRequest(
+    z.object({ run_id: idField.optional(), run_uuid: idField.optional(), path: z.string().default(""), page_token: z.string().optional() }),
+    body,
+  );
+  const id = req.run_id ?? req.run_uuid;
+  if (!id) invalidParam("Missing value for required parameter 'run_id'. See the API docs for more information about request parameters.");
+  const run = runRow(ctx.db, id!);
+  const rel = safeArtifactPath(req.path, true);
+  return { root_uri: `mlflow-artifacts:/${run.experimentId}/${run.id}/artifacts`, files: listDirectory(ctx.db, run.id, rel) };
+}
+
+/**
+ * The artifact a model version source names: `runs:/<run_id>/<path>` or `mlflow-artifacts:/<exp>/<run>/artifacts/<path>`
+ * (one file: Runledger registers weights files). Directory sources holding exactly one file resolve to that file.
+ */
+export function artifactOfSource(db: DbOrTx, source: string, runIdHint: string | undefined): { run: RunRow; row: ArtifactRow } {
+  let run: RunRow;
+  let rel: string;
+  const runs = /^runs:\/([^/]+)\/?(.*)$/.exec(source);
+  const proxy = /^mlflow-artifacts:(?:\/\/[^/]*)?(\/.*)$/.exec(source);
+  if (runs) {
+    run = runRow(db, runs[1]!);
+    rel = safeArtifactPath(runs[2] ?? "", true);
+  } else if (proxy) {
+    ({ run, rel } = resolveProxyPath(db, proxy[1]!, true));
+  } else
+    return invalidParam(
+      `Unsupported model version source '${source}': use runs:/<run_id>/<path> or mlflow-artifacts:/<experiment_id>/<run_id>/artifacts/<path> (an artifact logged to the run)`,
+    );
+  if (runIdHint !== undefined && runIdHint !== "" && runIdHint !== String(run.id))
+    invalidParam(`The source '${source}' belongs to run ${run.id}, not to run_id ${runIdHint}`);
+  const file = artifactAt(db, run.id, rel);
+  if (file) return { run, row: file };
+  const inDir = db
+    .select()
+    .from(runArtifacts)
+    .where(eq(runArtifacts.runId, run.id))
+    .all()
+    .filter((r) => rel === "" || r.path.startsWith(`${rel}/`));
+  if (inDir.length === 1) return { run, row: inDir[0]! };
+  if (inDir.length === 0) return doesNotExist(`Run ${run.id} has no artifact at '${rel}' (log the weights file as an artifact first)`);
+  return invalidParam(
+    `'${rel}' of run ${run.id} is a directory of ${inDir.length} files: name the weights file (e.g. runs:/${run.id}/${inDir[0]!.path})`,
+  );
+}
