@@ -19,10 +19,11 @@
 import { and, eq, inArray } from "drizzle-orm";
 import { z } from "zod";
 import { decisions, runs, runTagValues } from "@/db/schema";
+import type Database from "better-sqlite3";
 import type { DbOrTx } from "@/db/client";
 import { appendAuditEvent } from "@/server/audit/ledger";
 import { now } from "@/server/app-context/service-context";
-import { sha256Canonical, sha256Hex } from "@/contracts/canonical";
+import { canonicalJson, sha256Hex } from "@/contracts/canonical";
 import { decisionRecordSha256 } from "@/server/audit/content/records";
 import { insertMetricPoints } from "@/server/runs/orchestrator/persist-events";
 import { MLFLOW_LIMITS, RATIONALE_TAG, type MlflowEndpoints } from "@/contracts/mlflow/types";
@@ -97,6 +98,29 @@ export function validateBatch(b: Batch): void {
   }
 }
 
+const jsonString = (s: string): string => JSON.stringify(s);
+const pairs = (xs: { key: string; value: string }[]): string =>
+  xs.map((x) => `{"key":${jsonString(x.key)},"value":${jsonString(x.value)}}`).join(",");
+
+/**
+ * The canonical JSON (RFC 8785, contracts/canonical.ts canonicalJson) of a parsed batch, written out for its fixed
+ * shape: the same bytes, about ten times faster than the generic serializer for 1000 metrics (a test checks they are
+ * equal). Members in code-unit order (metrics, params, tags; key, step, timestamp, value); numbers and strings as
+ * JSON.stringify spells them, which is what RFC 8785 prescribes for finite numbers and well-formed strings.
+ */
+export function batchCanonicalJson(b: Batch): string {
+  const metrics = b.metrics
+    .map(
+      (m) =>
+        `{"key":${jsonString(m.key)},"step":${JSON.stringify(m.step)},"timestamp":${JSON.stringify(m.timestamp)},"value":${JSON.stringify(m.value)}}`,
+    )
+    .join(",");
+  const out = `{"metrics":[${metrics}],"params":[${pairs(b.params)}],"tags":[${pairs(b.tags)}]}`;
+  // Lone surrogates are refused as canonicalJson refuses them (they have no canonical form).
+  if (out.includes("\\ud")) return canonicalJson(b);
+  return out;
+}
+
 /**
  * Writes a validated batch to `run` inside the caller's transaction (which re-read the run) and its run.log event.
  * Throws (rolling the transaction back) on a param overwrite, a conflicting metric point or metrics for an ended run.
@@ -119,14 +143,6 @@ export function writeBatch(ctx: MlflowCtx, tx: DbOrTx, run: RunRow, b: Batch): v
           `Metric '${m.key}' has two values at step ${m.step} in this batch: Runledger keeps one value per step; log them at distinct steps`,
         );
       inBatch.set(k, m.value);
-    }
-    const stored = ctx.db.$client.prepare("SELECT value FROM metrics WHERE run_id = ? AND key = ? AND step = ?").pluck();
-    for (const m of b.metrics) {
-      const v = stored.get(run.id, m.key, m.step) as number | undefined;
-      if (v !== undefined && v !== m.value)
-        invalidParam(
-          `Metric '${m.key}' already has the value ${v} at step ${m.step} of run ${run.id}: Runledger keeps one value per step; log ${m.value} at another step`,
-        );
     }
   }
   // Params: write-once.
@@ -159,21 +175,36 @@ export function writeBatch(ctx: MlflowCtx, tx: DbOrTx, run: RunRow, b: Batch): v
         `Changing param values is not allowed. Param with key='${p.key}' was already logged with value='${old}' for run ID='${run.id}'. Attempted logging new value '${p.value}'.`,
       );
   }
+  // The rationale is read only when a param becomes a decision.
   const rationaleTag =
-    [...b.tags].reverse().find((t) => t.key === RATIONALE_TAG)?.value ??
-    tx
-      .select({ value: runTagValues.value })
-      .from(runTagValues)
-      .where(and(eq(runTagValues.runId, run.id), eq(runTagValues.key, RATIONALE_TAG)))
-      .get()?.value;
+    fresh.length === 0
+      ? undefined
+      : ([...b.tags].reverse().find((t) => t.key === RATIONALE_TAG)?.value ??
+        tx
+          .select({ value: runTagValues.value })
+          .from(runTagValues)
+          .where(and(eq(runTagValues.runId, run.id), eq(runTagValues.key, RATIONALE_TAG)))
+          .get()?.value);
   const rationale = rationaleTag?.trim() ? rationaleTag.trim().slice(0, 4000) : DEFAULT_RATIONALE;
 
-  if (b.metrics.length > 0)
+  // A point at a step stored before: the same value is an idempotent retry (skipped); another one is refused, which
+  // rolls the whole call back (nothing of it is written).
+  if (b.metrics.length > 0) {
+    let storedValue: Database.Statement | undefined;
     insertMetricPoints(
       ctx.db,
       run.id,
       b.metrics.map((m) => ({ key: m.key, step: m.step, epoch: m.step, value: m.value, wallTimeMs: m.timestamp })),
+      (p) => {
+        storedValue ??= ctx.db.$client.prepare("SELECT value FROM metrics WHERE run_id = ? AND key = ? AND step = ?").pluck();
+        const v = storedValue.get(run.id, p.key, p.step) as number | undefined;
+        if (v !== undefined && v !== p.value)
+          invalidParam(
+            `Metric '${p.key}' already has the value ${v} at step ${p.step} of run ${run.id}: Runledger keeps one value per step; log ${p.value} at another step`,
+          );
+      },
     );
+  }
   const decisionRefs = fresh.map((p) => {
     const row = tx
       .insert(decisions)
@@ -204,7 +235,7 @@ export function writeBatch(ctx: MlflowCtx, tx: DbOrTx, run: RunRow, b: Batch): v
     entityType: "run",
     entityId: run.id,
     payload: {
-      batchSha256: sha256Canonical(b),
+      batchSha256: sha256Hex(batchCanonicalJson(b)),
       metrics: b.metrics.length,
       params: b.params.length,
       decisions: decisionRefs,

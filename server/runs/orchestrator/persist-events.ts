@@ -6,6 +6,7 @@
 import { and, desc, eq } from "drizzle-orm";
 import { runs, datasetVersions, splits, checkpoints, evaluations, metricSummaries, METRIC_ROLLUP_BLOCK } from "@/db/schema";
 import type { Db } from "@/db/client";
+import type Database from "better-sqlite3";
 import { appendAuditEvent, SYSTEM_ACTOR, type Actor } from "@/server/audit/ledger";
 import { canonicalJson, sha256Canonical, sha256Hex } from "@/contracts/canonical";
 import { metricSeriesDigest } from "@/server/audit/content/records";
@@ -30,31 +31,40 @@ type BlockRollup = {
   count: number;
 };
 
-/**
- * Writes points, the per-(run, key) summary and the per-block rollups (metric_rollups: min/max with their
- * steps, first/last step, count per 1,024 steps) in one transaction, so charts that read rollups never see
- * points without their block. Ties on min/max keep the earliest step (what the raw-point reader picks).
- * Idempotent: a step already stored for (run, key) is kept and not counted again. A run resumed after a crash
- * retrains the partial epoch after its last checkpoint and re-sends those steps; the points committed before the
- * crash were acknowledged and stay (training is deterministic on the same backend, so the re-sent values are the
- * same), and the summary and rollup counts only ever count stored points.
- */
-export function insertMetricPoints(db: Db, runId: number, points: MetricPoint[]): void {
-  if (points.length === 0) return;
-  const sqlite = db.$client;
-  const insert = sqlite.prepare(
-    "INSERT INTO metrics (run_id, key, step, epoch, value, wall_time_ms) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, key, step) DO NOTHING",
-  );
-  const upsertSummary = sqlite.prepare(
-    `INSERT INTO metric_summaries (run_id, key, last, last_step, min, max, count) VALUES (?, ?, ?, ?, ?, ?, ?)
+type MetricStatements = {
+  /** One multi-row INSERT of INSERT_CHUNK points in a savepoint, rolled back (PARTIAL thrown) unless all were new. */
+  insertChunk: (args: unknown[]) => void;
+  insertOne: Database.Statement;
+  upsertSummary: Database.Statement;
+  upsertRollup: Database.Statement;
+};
+/** Rows per multi-row INSERT (6 bound values each: 1,200 variables, far below SQLite's limit). */
+const INSERT_CHUNK = 200;
+const PARTIAL = new Error("some points of the chunk were stored before");
+const metricStatements = new WeakMap<Database.Database, MetricStatements>();
+const INSERT_HEAD = "INSERT INTO metrics (run_id, key, step, epoch, value, wall_time_ms) VALUES ";
+const INSERT_TAIL = " ON CONFLICT (run_id, key, step) DO NOTHING";
+
+/** The statements, prepared once per connection (preparing them per call cost more than the inserts of a small batch). */
+function statementsOf(sqlite: Database.Database): MetricStatements {
+  let st = metricStatements.get(sqlite);
+  if (st) return st;
+  const chunk = sqlite.prepare(`${INSERT_HEAD}${Array(INSERT_CHUNK).fill("(?, ?, ?, ?, ?, ?)").join(", ")}${INSERT_TAIL}`);
+  st = {
+    insertChunk: sqlite.transaction((args: unknown[]) => {
+      if (chunk.run(args).changes !== INSERT_CHUNK) throw PARTIAL;
+    }),
+    insertOne: sqlite.prepare(`${INSERT_HEAD}(?, ?, ?, ?, ?, ?)${INSERT_TAIL}`),
+    upsertSummary: sqlite.prepare(
+      `INSERT INTO metric_summaries (run_id, key, last, last_step, min, max, count) VALUES (?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (run_id, key) DO UPDATE SET
        last = CASE WHEN excluded.last_step >= metric_summaries.last_step THEN excluded.last ELSE metric_summaries.last END,
        last_step = MAX(metric_summaries.last_step, excluded.last_step),
        min = MIN(metric_summaries.min, excluded.min), max = MAX(metric_summaries.max, excluded.max),
        count = metric_summaries.count + excluded.count`,
-  );
-  const upsertRollup = sqlite.prepare(
-    `INSERT INTO metric_rollups (run_id, key, block, first_step, last_step, min_step, min_value, max_step, max_value, count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ),
+    upsertRollup: sqlite.prepare(
+      `INSERT INTO metric_rollups (run_id, key, block, first_step, last_step, min_step, min_value, max_step, max_value, count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (run_id, key, block) DO UPDATE SET
        first_step = MIN(metric_rollups.first_step, excluded.first_step),
        last_step = MAX(metric_rollups.last_step, excluded.last_step),
@@ -63,13 +73,75 @@ export function insertMetricPoints(db: Db, runId: number, points: MetricPoint[])
        max_step = CASE WHEN excluded.max_value > metric_rollups.max_value OR (excluded.max_value = metric_rollups.max_value AND excluded.max_step < metric_rollups.max_step) THEN excluded.max_step ELSE metric_rollups.max_step END,
        max_value = MAX(metric_rollups.max_value, excluded.max_value),
        count = metric_rollups.count + excluded.count`,
-  );
+    ),
+  };
+  metricStatements.set(sqlite, st);
+  return st;
+}
+
+/**
+ * Inserts the finite points and returns those stored now (in order): a point whose (run, key, step) was stored
+ * before, or earlier in `points`, is left out and passed to `onStoredBefore` (which may throw to roll the caller's
+ * transaction back). Full chunks go in one multi-row INSERT in a savepoint; when not all of its rows were new the
+ * savepoint is rolled back and the chunk is inserted row by row, so each point's fate is known (RETURNING would tell
+ * too, but made the common case four times slower).
+ */
+function insertPoints(
+  st: MetricStatements,
+  runId: number,
+  points: MetricPoint[],
+  onStoredBefore?: (p: MetricPoint) => void,
+): MetricPoint[] {
+  const finite = points.filter((p) => Number.isFinite(p.value)); // NaN/Infinity cannot be stored as REAL; the run's failure says why
+  const stored: MetricPoint[] = [];
+  const args: unknown[] = new Array(INSERT_CHUNK * 6);
+  for (let at = 0; at < finite.length; at += INSERT_CHUNK) {
+    const chunk = finite.slice(at, at + INSERT_CHUNK);
+    if (chunk.length === INSERT_CHUNK) {
+      for (let i = 0; i < chunk.length; i++) {
+        const p = chunk[i]!;
+        const o = i * 6;
+        args[o] = runId;
+        args[o + 1] = p.key;
+        args[o + 2] = p.step;
+        args[o + 3] = p.epoch;
+        args[o + 4] = p.value;
+        args[o + 5] = p.wallTimeMs;
+      }
+      try {
+        st.insertChunk(args);
+        stored.push(...chunk);
+        continue;
+      } catch (e) {
+        if (e !== PARTIAL) throw e;
+      }
+    }
+    for (const p of chunk) {
+      if (st.insertOne.run(runId, p.key, p.step, p.epoch, p.value, p.wallTimeMs).changes === 1) stored.push(p);
+      else onStoredBefore?.(p);
+    }
+  }
+  return stored;
+}
+
+/**
+ * Writes points, the per-(run, key) summary and the per-block rollups (metric_rollups: min/max with their
+ * steps, first/last step, count per 1,024 steps) in one transaction, so charts that read rollups never see
+ * points without their block. Ties on min/max keep the earliest step (what the raw-point reader picks).
+ * Idempotent: a step already stored for (run, key) is kept and not counted again. A run resumed after a crash
+ * retrains the partial epoch after its last checkpoint and re-sends those steps; the points committed before the
+ * crash were acknowledged and stay (training is deterministic on the same backend, so the re-sent values are the
+ * same), and the summary and rollup counts only ever count stored points. `onStoredBefore` is called for each point
+ * whose (key, step) was already stored (the tracking API refuses another value there by throwing from it).
+ */
+export function insertMetricPoints(db: Db, runId: number, points: MetricPoint[], onStoredBefore?: (p: MetricPoint) => void): void {
+  if (points.length === 0) return;
+  const sqlite = db.$client;
+  const { upsertSummary, upsertRollup } = statementsOf(sqlite);
   sqlite.transaction(() => {
     const blocks = new Map<string, Map<number, BlockRollup>>();
     const byKey = new Map<string, { last: number; lastStep: number; min: number; max: number; count: number }>();
-    for (const p of points) {
-      if (!Number.isFinite(p.value)) continue; // NaN/Infinity cannot be stored as REAL; the run's failure says why
-      if (insert.run(runId, p.key, p.step, p.epoch, p.value, p.wallTimeMs).changes === 0) continue; // stored before a crash
+    for (const p of insertPoints(statementsOf(sqlite), runId, points, onStoredBefore)) {
       const s = byKey.get(p.key);
       if (!s) byKey.set(p.key, { last: p.value, lastStep: p.step, min: p.value, max: p.value, count: 1 });
       else {
