@@ -96,6 +96,15 @@ test("[RUN description]: an engineer writes a Markdown description on the run pa
   expect(events.events[0]!.actorName).toBe("Erin Engineer");
   expect(JSON.stringify(events.events[0]!.payload)).toContain('"field":"description"');
 
+  // A decision note is Markdown too: bold text and a link render, a <script> stays text.
+  await page.getByLabel("Decision note", { exact: true }).fill(`The **val_loss** plateau: see [the curves](/runs/${runId}).\n\n${SCRIPT}`);
+  await page.getByRole("button", { name: "Add note" }).click();
+  const note = page.getByLabel(/^Note #\d+$/).last();
+  await expect(note.locator("strong")).toHaveText("val_loss");
+  await expect(note.getByRole("link", { name: "the curves" })).toHaveAttribute("href", `/runs/${runId}`);
+  await expect(note).toContainText(SCRIPT);
+  await expect(note.locator("script")).toHaveCount(0);
+
   // An auditor reads the same rendering, with no edit control.
   await page.getByRole("button", { name: "Sign out" }).click();
   await signIn(page, "auditor");

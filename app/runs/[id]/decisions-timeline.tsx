@@ -20,6 +20,7 @@ import { formatMetric, formatTime } from "@/app/_components/format";
 import type { inferRouterOutputs } from "@trpc/server";
 import type { AppRouter } from "@/server/trpc/root";
 import { describeChanges, describeEffect, describeSnapshotLast, describeTrend, type Intervention } from "./interventions";
+import { MarkdownText } from "@/app/_components/markdown-text";
 
 type Entry = inferRouterOutputs<AppRouter>["decisions"]["timeline"]["entries"][number];
 const show = (v: unknown) => JSON.stringify(v);
@@ -122,7 +123,12 @@ function EntryItem({ e }: { e: Entry }) {
               </span>
             ) : null}
             {d.kind === "intervention" ? <InFlightDetails d={d} i={byDecision.get(d.id)} loading={inFlight.isPending} /> : null}
-            <div>“{d.rationale}”</div>
+            {d.kind === "note" ? (
+              // Notes are free text written as Markdown (headings, lists, links, code; HTML shows as text).
+              <MarkdownText text={d.rationale} label={`Note #${d.id}`} />
+            ) : (
+              <div>“{d.rationale}”</div>
+            )}
             <div className="muted">
               #{d.id} · {d.author} · {formatTime(d.createdAt)}
               {d.correctedBy.length ? ` · corrected by ${d.correctedBy.map((c) => `#${c}`).join(", ")}` : ""}
@@ -264,7 +270,7 @@ function AddNoteForm({ runId, entry }: { runId: number; entry: Entry }) {
       }}
     >
       <label className="field">
-        <span>Add a note (decisions are never edited: a correction is a new note linked to the old one)</span>
+        <span>Add a note in Markdown (decisions are never edited: a correction is a new note linked to the old one)</span>
         <textarea aria-label="Decision note" value={text} onChange={(e) => setText(e.target.value)} />
       </label>
       <div className="row">

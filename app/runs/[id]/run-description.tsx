@@ -9,7 +9,7 @@
  * rel="noopener noreferrer nofollow".
  */
 import { useState } from "react";
-import Markdown, { type Components } from "react-markdown";
+import { MarkdownText } from "@/app/_components/markdown-text";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_trpc/client";
 import type { Me } from "@/app/_components/shell";
@@ -17,18 +17,6 @@ import { FormError } from "@/app/_components/states";
 
 /** The server's limit (server/runs/annotate.ts). */
 const MAX_DESCRIPTION = 4000;
-
-const components: Components = {
-  a: ({ node: _node, ...props }) => <a {...props} rel="noopener noreferrer nofollow" />,
-};
-
-export function MarkdownText({ text, label }: { text: string; label: string }) {
-  return (
-    <div className="markdown" aria-label={label}>
-      <Markdown components={components}>{text}</Markdown>
-    </div>
-  );
-}
 
 export function RunDescription({ runId, description, me }: { runId: number; description: string; me: Me }) {
   const [editing, setEditing] = useState(false);
