@@ -9,7 +9,7 @@ import { LineChart } from "@/app/_components/line-chart";
 import { useLiveMetrics } from "@/app/_components/use-live-metrics";
 import { ErrorState } from "@/app/_components/states";
 
-const COLORS = ["#2f5bd3", "#d9480f", "#1f7a4d", "#7b3fb8", "#b8860b", "#0f7f8a"];
+const COLORS = ["#2f5bd3", "#d9480f", "#2e9e68", "#7b3fb8", "#b8860b", "#0f7f8a"];
 
 export function ApiRunCurves({ runId, active, status }: { runId: number; active: boolean; status?: string }) {
   const { series, error, loaded } = useLiveMetrics(runId, active, status);

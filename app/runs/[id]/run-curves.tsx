@@ -67,7 +67,7 @@ export function RunCurves({
   );
   const accShown = useMemo(() => smooth(acc, smoothing), [acc, smoothing]);
   const lr = useMemo<Series[]>(
-    () => [{ label: "learning rate (applied, per epoch)", color: "#1f7a4d", points: toXY(series.lr) }],
+    () => [{ label: "learning rate (applied, per epoch)", color: "#2e9e68", points: toXY(series.lr) }],
     [series],
   );
   if (error) return <ErrorState error={error} title="Could not load the curves" />;
