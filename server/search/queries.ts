@@ -1,6 +1,6 @@
 /**
- * Global search (the search box in the top bar and /search): projects, experiments, runs (by name, tag or
- * description), models, model versions and datasets whose text contains the query, grouped by kind.
+ * Global search (the search box in the top bar and /search): projects, experiments (by name, description or a
+ * tracking-API tag "key=value"), runs (by name, tag, description or tracking-API tag), models, model versions and datasets whose text contains the query, grouped by kind.
  *
  * Invariants:
  * - Read-only; any signed-in role may search (every role may already read all of these rows).
@@ -72,11 +72,18 @@ export function searchGlobal(db: DbOrTx, input: z.output<typeof searchInput>): S
     FROM projects WHERE ${like(sql`name`)} OR ${like(sql`description`)}
     ORDER BY id DESC LIMIT ${n}`);
 
+  // Key/value tags set through the tracking API (experiment_tags, run_tag_values) match as "key=value".
+  const kv = (alias: string) => like(sql.raw(`${alias}.key || '=' || ${alias}.value`));
   const experiments = all<Row>(sql`
     SELECT e.id, e.name AS title, 'project ' || p.name AS context,
-           CASE WHEN ${like(sql`e.name`)} THEN 'name' ELSE 'description' END AS matched, NULL AS extra
+           CASE WHEN ${like(sql`e.name`)} THEN 'name'
+                WHEN ${like(sql`e.description`)} THEN 'description'
+                ELSE 'tag ' || (SELECT t.key || '=' || t.value FROM experiment_tags t
+                                WHERE t.experiment_id = e.id AND ${kv("t")} ORDER BY t.key LIMIT 1) END AS matched,
+           NULL AS extra
     FROM experiments e JOIN projects p ON p.id = e.project_id
     WHERE ${like(sql`e.name`)} OR ${like(sql`e.description`)}
+       OR e.id IN (SELECT t.experiment_id FROM experiment_tags t WHERE ${kv("t")})
     ORDER BY e.id DESC LIMIT ${n}`);
 
   const runs = all<Row>(sql`
@@ -84,11 +91,14 @@ export function searchGlobal(db: DbOrTx, input: z.output<typeof searchInput>): S
            CASE WHEN ${like(sql`r.name`)} THEN 'name'
                 WHEN EXISTS (SELECT 1 FROM run_tags t WHERE t.run_id = r.id AND ${like(sql`t.tag`)})
                   THEN 'tag ' || (SELECT t.tag FROM run_tags t WHERE t.run_id = r.id AND ${like(sql`t.tag`)} ORDER BY t.tag LIMIT 1)
-                ELSE 'description' END AS matched,
+                WHEN ${like(sql`r.description`)} THEN 'description'
+                ELSE 'tag ' || (SELECT t.key || '=' || t.value FROM run_tag_values t
+                                WHERE t.run_id = r.id AND ${kv("t")} ORDER BY t.key LIMIT 1) END AS matched,
            NULL AS extra
     FROM runs r JOIN experiments e ON e.id = r.experiment_id JOIN projects p ON p.id = e.project_id
     WHERE ${like(sql`r.name`)} OR ${like(sql`r.description`)}
        OR r.id IN (SELECT t.run_id FROM run_tags t WHERE ${like(sql`t.tag`)})
+       OR r.id IN (SELECT t.run_id FROM run_tag_values t WHERE ${kv("t")})
     ORDER BY r.id DESC LIMIT ${n}`);
 
   const models = all<Row>(sql`

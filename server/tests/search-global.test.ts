@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TRPCError } from "@trpc/server";
 import { createTestApp, irisConfig, type TestApp } from "@/server/tests/test-app";
 import { likeContains, SEARCH_MAX_QUERY_LENGTH } from "@/server/search/queries";
+import { experimentTags, runTagValues } from "@/db/schema";
 
 let app: TestApp;
 let runId: number;
@@ -35,6 +36,20 @@ const titles = (r: Awaited<ReturnType<ReturnType<TestApp["as"]>["search"]["globa
   r.groups.find((g) => g.kind === kind)!.hits.map((h) => h.title);
 
 describe("search.global", () => {
+  it("finds experiments and runs by a tracking-API tag as key=value", async () => {
+    const at = new Date().toISOString();
+    app.db.insert(experimentTags).values({ experimentId: app.experimentId, key: "team", value: "wombat-squad", updatedAt: at }).run();
+    app.db.insert(runTagValues).values({ runId, key: "mlflow.source.name", value: "train_wombat.py", updatedAt: at }).run();
+    const r = await app.as("reviewer").search.global({ q: "wombat" });
+    const exp = r.groups.find((g) => g.kind === "experiment")!.hits;
+    expect(exp.map((h) => [h.id, h.matched])).toEqual([[app.experimentId, "tag team=wombat-squad"]]);
+    const run = r.groups.find((g) => g.kind === "run")!.hits;
+    expect(run.map((h) => [h.id, h.matched])).toEqual([[runId, "tag mlflow.source.name=train_wombat.py"]]);
+    // key=value is one string: "team=wombat" matches, "team=squad" does not.
+    expect(titles(await app.as("reviewer").search.global({ q: "team=wombat" }), "experiment")).toHaveLength(1);
+    expect(titles(await app.as("reviewer").search.global({ q: "team=squad" }), "experiment")).toHaveLength(0);
+  });
+
   it("escapes LIKE wildcards: % _ and \\ match literally", async () => {
     const s = app.as("auditor").search.global;
     expect(titles(await s({ q: "a_b" }), "project")).toEqual(["srch a_b"]);
