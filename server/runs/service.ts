@@ -7,7 +7,8 @@ import { and, count, eq } from "drizzle-orm";
 import { z } from "zod";
 import { runs, runParams, decisions, experiments, checkpoints, runTags } from "@/db/schema";
 import { trainingConfigSchema, describeConfigIssues, diffConfigs, flattenConfig, type TrainingConfig } from "@/contracts/training-config";
-import { appendAuditEvent } from "@/server/audit/ledger";
+import { appendAuditEvent, type Actor } from "@/server/audit/ledger";
+import type { DbOrTx } from "@/db/client";
 import { canonicalJson, sha256Canonical } from "@/contracts/canonical";
 import { decisionRecordSha256, runParamValue as paramValue } from "@/server/audit/content/records";
 import { resolveDataset } from "../datasets/service";
@@ -45,7 +46,19 @@ export function parseConfigOrThrow(config: unknown): TrainingConfig {
  */
 export type BranchOf = { checkpointId: number; base: TrainingConfig };
 
-export function createRun(ctx: ServiceContext, raw: CreateRunInput, branch?: BranchOf) {
+/**
+ * A sweep's trial (server/sweeps/): the run has origin "sweep", its run.create event is written by the sweep (actor
+ * `actor`: the system acting for the engineer who set the sweep up) and names the sweep and the trial index, and
+ * `link` writes the sweep_trials row in the same transaction.
+ */
+export type SweepTrialOf = {
+  sweepId: number;
+  trialIndex: number;
+  actor: Actor;
+  link: (tx: DbOrTx, runId: number) => void;
+};
+
+export function createRun(ctx: ServiceContext, raw: CreateRunInput, branch?: BranchOf, trial?: SweepTrialOf) {
   requireRole(ctx.actor, ["engineer"], "launch runs");
   const input = createRunInput.parse(raw);
   const config = parseConfigOrThrow(input.config);
@@ -56,7 +69,7 @@ export function createRun(ctx: ServiceContext, raw: CreateRunInput, branch?: Bra
   // Lineage, decided here and never by the caller: a fine-tune's parent run IS the run of its parent checkpoint (a
   // different parentRunId is refused, so no run can hide where its weights came from); a fork's or re-run's parent
   // is the named run, and when its config starts from a checkpoint, ancestry follows that checkpoint's run as well.
-  let origin: "new" | "fork" | "finetune" | "rerun" | "branch" = input.origin;
+  let origin: "new" | "fork" | "finetune" | "rerun" | "branch" | "sweep" = input.origin;
   let parentRunId = input.parentRunId ?? null;
   let parentCheckpointId: number | null = null;
   if (config.fineTune) {
@@ -75,6 +88,10 @@ export function createRun(ctx: ServiceContext, raw: CreateRunInput, branch?: Bra
       parentRunId = ck.runId;
       origin = "finetune";
     }
+  }
+  if (trial) {
+    if (input.origin !== "new" || branch || config.fineTune) invalidInput("a sweep trial is a new run (no fork, branch or fine-tune)");
+    origin = "sweep";
   }
   if (branch) {
     // A branch's parent is the checkpoint it continues (and that checkpoint's run), even when it is a fine-tune.
@@ -173,8 +190,9 @@ export function createRun(ctx: ServiceContext, raw: CreateRunInput, branch?: Bra
       return { id: row.id, path: row.path, kind: row.kind, sha256: decisionRecordSha256(row) };
     });
 
+    trial?.link(tx, run.id);
     appendAuditEvent(tx, {
-      actor: ctx.actor,
+      actor: trial?.actor ?? ctx.actor,
       action: "run.create",
       entityType: "run",
       entityId: run.id,
@@ -187,6 +205,8 @@ export function createRun(ctx: ServiceContext, raw: CreateRunInput, branch?: Bra
         parentCheckpointId,
         createdAt: at,
         decisions: decisionRefs,
+        // Machine-generated: the sweep made this run; the engineer's decision is the sweep's sweep.create event.
+        ...(trial ? { sweepId: trial.sweepId, trialIndex: trial.trialIndex, generatedBy: "sweep" } : {}),
       },
     });
     return run;

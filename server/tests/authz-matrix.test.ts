@@ -116,6 +116,14 @@ const PROCEDURES: Record<string, { access: Access; input?: unknown; note?: strin
   "audit.reportSubjects": { access: "signedIn", input: { modelVersionId: NONE } },
   "witnesses.overview": { access: "signedIn" },
   "search.global": { access: "signedIn", input: { q: "matrix" } },
+  "sweeps.create": { access: ["engineer"], input: { experimentId: NONE, spec: {} } },
+  "sweeps.get": { access: "signedIn", input: { id: NONE } },
+  "sweeps.list": { access: "signedIn" },
+  "sweeps.pause": { access: ["engineer"], input: { sweepId: NONE, rationale: "matrix" } },
+  "sweeps.resume": { access: ["engineer"], input: { sweepId: NONE, rationale: "matrix" } },
+  "sweeps.stop": { access: ["engineer"], input: { sweepId: NONE, rationale: "matrix" } },
+  "sweeps.extend": { access: ["engineer"], input: { sweepId: NONE, addTrials: 1, rationale: "matrix" } },
+  "sweeps.chooseWinner": { access: ["engineer"], input: { sweepId: NONE, runId: NONE, rationale: "matrix" } },
 };
 
 /** API route handlers ("METHOD /api/path"): who may call them, and the request to send. */

@@ -12,6 +12,7 @@ import { documentsRouter } from "@/server/documents/router";
 import { witnessesRouter } from "@/server/audit/witness/router";
 import { usersRouter } from "@/server/users/router";
 import { searchRouter } from "@/server/search/router";
+import { sweepsRouter } from "@/server/sweeps/router";
 
 export const appRouter = router({
   auth: authRouter,
@@ -26,6 +27,7 @@ export const appRouter = router({
   witnesses: witnessesRouter,
   users: usersRouter,
   search: searchRouter,
+  sweeps: sweepsRouter,
 });
 export type AppRouter = typeof appRouter;
 export const createCaller = createCallerFactory(appRouter);

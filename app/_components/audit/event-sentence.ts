@@ -129,6 +129,8 @@ const RENDERERS: Record<AuditAction, Renderer> & Record<string, Renderer> = {
     const origin = str(p, "origin");
     const parent = p.parentRunId ? ` from run #${v(p.parentRunId)}` : "";
     const verb = origin === "fork" ? "forked" : origin === "rerun" ? "re-ran" : origin === "finetune" ? "fine-tuned" : "created";
+    if (origin === "sweep")
+      return `${a} generated run #${e.entityId}${p.name ? ` (${v(p.name)})` : ""} as trial ${num(p, "trialIndex") !== undefined ? num(p, "trialIndex")! + 1 : "?"} of sweep #${v(p.sweepId)}`;
     return origin && origin !== "new"
       ? `${a} ${verb}${parent} as run #${e.entityId}${p.name ? ` (${v(p.name)})` : ""} in experiment #${v(p.experimentId)}`
       : `${a} created run #${e.entityId}${p.name ? ` (${v(p.name)})` : ""} in experiment #${v(p.experimentId)}`;
@@ -172,6 +174,30 @@ const RENDERERS: Record<AuditAction, Renderer> & Record<string, Renderer> = {
       p.branchRunId ? `, as branch run #${v(p.branchRunId)}` : ""
     }`,
   "run.interventionRejected": (a, p, e) => `Request #${e.entityId} on ${run(p.runId)} was rejected${why(p.reason)}`,
+  "sweep.create": (a, p, e) =>
+    `${a} started sweep #${e.entityId}${p.name ? ` (${v(p.name)})` : ""}: ${v(p.method)} search of up to ${v(p.maxTrials)} trials${
+      typeof p.metric === "object" && p.metric !== null ? `, ${v((p.metric as P).direction)} ${v((p.metric as P).name)}` : ""
+    }${p.seed !== undefined ? `, seed ${v(p.seed)}` : ""}${why(p.rationale)}`,
+  "sweep.pause": (a, p, e) => `${a} paused sweep #${e.entityId}${why(p.rationale)}`,
+  "sweep.resume": (a, p, e) => `${a} resumed sweep #${e.entityId}${why(p.rationale)}`,
+  "sweep.stop": (a, p, e) => {
+    const n = Array.isArray(p.cancelledTrialRunIds) ? p.cancelledTrialRunIds.length : 0;
+    return `${a} stopped sweep #${e.entityId}${n ? ` (cancelling ${n} active trial(s))` : ""}${why(p.rationale)}`;
+  },
+  "sweep.extend": (a, p, e) =>
+    `${a} extended sweep #${e.entityId} from ${v(p.fromMaxTrials)} to ${v(p.maxTrials)} trials${why(p.rationale)}`,
+  "sweep.complete": (a, p, e) => {
+    const best = typeof p.best === "object" && p.best !== null ? (p.best as P) : null;
+    return `${a} completed sweep #${e.entityId} after ${v(p.trials)} trials${
+      best ? `; best: ${run(best.runId)} (${v(best.metric)} ${v(best.value)})` : ""
+    }`;
+  },
+  "sweep.stopTrial": (a, p, e) =>
+    `${a} stopped trial ${run(p.runId)} of sweep #${e.entityId} early at epoch ${v(p.rung)}${
+      p.metric ? `: ${v(p.metric)} ${v(p.value)}, not in the top 1/${v(p.eta)} of ${v(p.trialsAtRung)} trial(s)` : ""
+    }`,
+  "sweep.chooseWinner": (a, p, e) =>
+    `${a} chose ${run(p.runId)} as the winner of sweep #${e.entityId}${p.trials !== undefined ? ` (${v(p.trials)} trials)` : ""}${why(p.rationale)}`,
   "checkpoint.create": (a, p, e) => `${a} saved checkpoint #${e.entityId} of ${run(p.runId)} at epoch ${v(p.epoch)}`,
   "evaluation.create": (a, p, e) =>
     `${a} evaluated ${run(p.runId)}${p.checkpointId ? ` at checkpoint #${v(p.checkpointId)}` : ""}${p.partition ? ` on the ${v(p.partition)} set` : ""} (evaluation #${e.entityId})`,

@@ -147,6 +147,7 @@ function runPhases(sqlite: Database.Database, opts: VerifyContentOptions, runDer
       checkApprovals(after, events, t);
       checkInterventions(after, events, loadInterventions(sqlite), t.complete);
       checkApiRecords(after, events, sqlite, files);
+      checkSweeps(after, events, sqlite);
     } catch (err) {
       couldNotFinish(after, err);
     }

@@ -1,0 +1,32 @@
+/** Sweeps (issue 17): create (and drive it in the background), read, pause, resume, stop, extend, choose the winner. */
+import { z } from "zod";
+import { router, signedInProcedure, engineerProcedure } from "@/server/trpc/init";
+import {
+  changeSweepStatus,
+  chooseSweepWinner,
+  chooseWinnerInput,
+  createSweepInput,
+  extendSweepInput,
+  sweepDecisionInput,
+} from "@/server/sweeps/service";
+import { getSweep, listSweeps } from "@/server/sweeps/queries";
+import { launchSweep, resumeSweep, stopSweep, extendAndDrive } from "@/server/sweeps/launch";
+
+export const sweepsRouter = router({
+  create: engineerProcedure
+    .input(createSweepInput)
+    .mutation(({ ctx, input }) => launchSweep(ctx.services, ctx.services.orchestrator, input)),
+  get: signedInProcedure.input(z.object({ id: z.number().int() })).query(({ ctx, input }) => getSweep(ctx.services.db, input.id)),
+  list: signedInProcedure
+    .input(z.object({ experimentId: z.number().int().optional() }).default({}))
+    .query(({ ctx, input }) => listSweeps(ctx.services.db, input.experimentId)),
+  pause: engineerProcedure.input(sweepDecisionInput).mutation(({ ctx, input }) => changeSweepStatus(ctx.services, "pause", input)),
+  resume: engineerProcedure
+    .input(sweepDecisionInput)
+    .mutation(({ ctx, input }) => resumeSweep(ctx.services, ctx.services.orchestrator, input)),
+  stop: engineerProcedure.input(sweepDecisionInput).mutation(({ ctx, input }) => stopSweep(ctx.services, ctx.services.orchestrator, input)),
+  extend: engineerProcedure
+    .input(extendSweepInput)
+    .mutation(({ ctx, input }) => extendAndDrive(ctx.services, ctx.services.orchestrator, input)),
+  chooseWinner: engineerProcedure.input(chooseWinnerInput).mutation(({ ctx, input }) => chooseSweepWinner(ctx.services, input)),
+});
