@@ -179,6 +179,47 @@ export const scheduleEntrySchema = z
   });
 export type ScheduleEntry = z.infer<typeof scheduleEntrySchema>;
 
+/**
+ * Model compression (issue 17): the run derives a smaller model from a source checkpoint (its parent checkpoint) instead
+ * of training one from scratch. float16 / int8: post-training quantization of the source's weights (int8: symmetric,
+ * one scale per output channel); prune: magnitude pruning of the kernels to `sparsity` (global threshold or per layer),
+ * optionally fine-tuned for `fineTuneEpochs` with the mask fixed; distill: a student (this config's model.layers,
+ * trained for training.epochs on the same train partition) learns from the source as teacher: loss = alpha · T² ·
+ * KL(teacher_T ‖ student_T) + (1 − alpha) · CE(labels, student). Absent on ordinary runs (their hash is unchanged).
+ */
+const sourceCheckpointId = z.string().min(1, "sourceCheckpointId must not be empty");
+export const COMPRESSION_METHODS = ["float16", "int8", "prune", "distill"] as const;
+export type CompressionMethod = (typeof COMPRESSION_METHODS)[number];
+export const compressionSchema = z.discriminatedUnion(
+  "method",
+  [
+    z.object({ method: z.literal("float16"), sourceCheckpointId }).strict(),
+    z.object({ method: z.literal("int8"), sourceCheckpointId }).strict(),
+    z
+      .object({
+        method: z.literal("prune"),
+        sourceCheckpointId,
+        sparsity: z
+          .number({ error: "sparsity must be a number" })
+          .gt(0, "sparsity must be > 0 (the fraction of kernel weights set to zero)")
+          .lt(1, "sparsity must be < 1 (the fraction of kernel weights set to zero)"),
+        scope: z.enum(["global", "layer"], { error: "scope must be global or layer" }).default("global"),
+        fineTuneEpochs: z.number().int("fineTuneEpochs must be a whole number").min(0).max(1000).default(0),
+      })
+      .strict(),
+    z
+      .object({
+        method: z.literal("distill"),
+        sourceCheckpointId,
+        temperature: z.number().gt(0, "temperature must be > 0").max(100, "temperature must be ≤ 100").default(4),
+        alpha: z.number().min(0, "alpha must be ≥ 0").max(1, "alpha must be ≤ 1").default(0.7),
+      })
+      .strict(),
+  ],
+  { error: `compression.method must be one of ${COMPRESSION_METHODS.join(", ")}` },
+);
+export type CompressionSpec = z.output<typeof compressionSchema>;
+
 export const trainingConfigSchema = z.object({
   name: z.string().max(200).optional(),
   data: dataSchema,
@@ -187,6 +228,8 @@ export const trainingConfigSchema = z.object({
   fineTune: fineTuneSchema.nullable().default(null),
   /** Planned interventions (absent when none: a config without a schedule keeps its hash). */
   schedule: z.array(scheduleEntrySchema).max(1000, "at most 1000 schedule entries").optional(),
+  /** A compression run (absent otherwise, so ordinary configs keep their hash). */
+  compression: compressionSchema.optional(),
 });
 export type TrainingConfigInput = z.input<typeof trainingConfigSchema>;
 export type TrainingConfig = z.output<typeof trainingConfigSchema>;

@@ -12,20 +12,33 @@
  * Invariants: weights are listed layer by layer in model order, each layer's weights in tfjs order;
  * names are `<layer name>/<weight name>` from our explicit layer names (never tfjs' global counters,
  * which differ between processes); the header is canonical JSON, so it has one byte form.
+ * A compressed model (quantized, pruned: trainer/compressed-weights.ts, "runledger-weights/2") is read by the same
+ * functions: readWeightsHeader gives its header, deserializeWeights its dequantized float32 values.
  */
 import type * as tfType from "@tensorflow/tfjs";
 import * as tf from "@tensorflow/tfjs";
 import { canonicalJson, sha256Hex } from "@/contracts/canonical";
+import {
+  type COMPRESSED_WEIGHTS_FORMAT,
+  decodeCompressedWeights,
+  isCompressedWeights,
+  readCompressedHeader,
+  type StoredDtype,
+} from "./compressed-weights";
 
 const MAGIC = "RLW1";
 export const WEIGHTS_FORMAT = "runledger-weights/1";
 
-export type WeightEntry = { name: string; shape: number[]; dtype: "float32" };
-export type WeightsHeader = { format: typeof WEIGHTS_FORMAT; inputShape: number[]; weights: WeightEntry[] };
+export type WeightEntry = { name: string; shape: number[]; dtype: StoredDtype };
+export type WeightsHeader = {
+  format: typeof WEIGHTS_FORMAT | typeof COMPRESSED_WEIGHTS_FORMAT;
+  inputShape: number[];
+  weights: WeightEntry[];
+};
 export type DecodedWeights = { header: WeightsHeader; values: Map<string, { shape: number[]; data: Float32Array }> };
 
 /** `<layer>/<kernel|bias|...>`: the part after the last "/" of tfjs' scoped original name. */
-function weightName(layerName: string, variable: tfType.LayerVariable, index: number): string {
+export function weightName(layerName: string, variable: tfType.LayerVariable, index: number): string {
   const original = variable.originalName ?? "";
   const base = original.split("/").pop() || `w${index}`;
   return `${layerName}/${base}`;
@@ -70,6 +83,7 @@ export function weightsSha256(bytes: Uint8Array): string {
 
 /** Parse only the header (cheap): input shape and weight names/shapes. */
 export function readWeightsHeader(bytes: Uint8Array): WeightsHeader {
+  if (isCompressedWeights(bytes)) return readCompressedHeader(bytes).header;
   if (bytes.length < 8 || new TextDecoder().decode(bytes.subarray(0, 4)) !== MAGIC) {
     throw new Error("checkpoint weights are not in the runledger-weights/1 format");
   }
@@ -82,6 +96,10 @@ export function readWeightsHeader(bytes: Uint8Array): WeightsHeader {
 }
 
 export function deserializeWeights(bytes: Uint8Array): DecodedWeights {
+  if (isCompressedWeights(bytes)) {
+    const { header, weights } = decodeCompressedWeights(bytes);
+    return { header, values: new Map(weights.map((w) => [w.name, { shape: w.shape, data: w.data }])) };
+  }
   const header = readWeightsHeader(bytes);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let offset = Math.ceil((8 + view.getUint32(4, true)) / 4) * 4;

@@ -301,7 +301,8 @@ export function buildForJob(job: TrainJob, prepared: PreparedData): BuiltModel {
   const outputs = prepared.task === "classification" ? (prepared.classes?.length ?? 0) : 1;
   if (prepared.task === "classification" && outputs < 2) throw new Error("classification needs at least 2 classes in the data");
   const seed = config.training.seed;
-  if (!job.parent) {
+  // A compression run's model is its own layers (its parent checkpoint is the source it was derived from, not a start).
+  if (!job.parent || config.compression) {
     if (config.fineTune) throw new Error("fineTune is set but the job carries no parent checkpoint");
     const model = buildModel({
       layers: config.model.layers,

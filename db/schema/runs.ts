@@ -35,10 +35,12 @@ export const runs = sqliteTable(
      * How this run came to be: a first run, a fork of a run, a fine-tune from a checkpoint, a re-run, or a branch (a
      * pilot's rollback: another run's checkpoint continued with changed settings), or "api": logged by a script through
      * the tracking API (server/mlflow/; its config is API_RUN_CONFIG, its params are decisions of kind "param"), or "sweep":
-     * a trial a sweep generated (server/sweeps/; linked by sweep_trials, its run.create names the sweep).
+     * a trial a sweep generated (server/sweeps/; linked by sweep_trials, its run.create names the sweep), or "compress":
+     * a smaller model derived from its parent checkpoint (server/runs/compression.ts; the method and its parameters are
+     * the config's `compression` section: quantization, pruning, or distillation with that checkpoint as teacher).
      * Text in SQLite: no migration.
      */
-    origin: text("origin", { enum: ["new", "fork", "finetune", "rerun", "branch", "api", "sweep"] })
+    origin: text("origin", { enum: ["new", "fork", "finetune", "rerun", "branch", "api", "sweep", "compress"] })
       .notNull()
       .default("new"),
     parentRunId: integer("parent_run_id").references((): AnySQLiteColumn => runs.id),

@@ -1,6 +1,6 @@
 /**
  * `npm run cli -- <command>`: the command line, over the same services and database as the web app.
- * Commands: seed, users, token, train, resume, pilot, rerun, show, audit verify, audit checkpoint-export, audit move-key, audit rotate-key, register, export-prov, export (auditor's report), backup, restore. Each prints plain text, or one JSON object with --json.
+ * Commands: seed, users, token, train, sweep, resume, pilot, rerun, compress, show, audit verify, audit checkpoint-export, audit move-key, audit rotate-key, register, export-prov, export (auditor's report), backup, restore. Each prints plain text, or one JSON object with --json.
  */
 import { trainCommand } from "./train";
 import { seedCommand } from "./seed";
@@ -11,6 +11,8 @@ const USAGE = `usage: npm run cli -- <command> [options]   (key directory: --key
   token create|list|revoke --user EMAIL [--name NAME] [--id ID] [--data-dir DIR] [--json]
                                                      personal access tokens for the MLflow-compatible API (printed once)
   train --config FILE [--data-dir DIR] [--experiment NAME] [--user EMAIL] [--backend auto|wasm|cpu] [--json]
+  sweep --config FILE [--data-dir DIR] [--experiment NAME] [--user EMAIL] [--backend B] [--json]
+                                                     create a sweep from a spec (examples/iris-sweep.json) and run it to its budget
   resume --run ID [--data-dir DIR] [--backend auto|wasm|cpu] [--rationale T] [--json]
                                                      continue an interrupted (or paused) run from its last checkpoint; prints what train prints
   audit verify [--data-dir DIR | --bundle DIR] [--trusted-checkpoint FILE] [--json]
@@ -22,6 +24,8 @@ const USAGE = `usage: npm run cli -- <command> [options]   (key directory: --key
   pilot --run ID (--pause | --resume | --stop | --set PATH=VALUE ... | --rollback CKPT) --rationale TEXT [--as EMAIL] [--data-dir DIR] [--json]
                                                      queue an intervention; it takes effect at the run's next epoch boundary
   rerun --run ID [--data-dir DIR] [--user EMAIL] [--backend B] [--json]   re-run a finished run replaying its piloting; trains it here
+  compress --run ID [--checkpoint best|EPOCH] --method float16|int8|prune|distill [--sparsity S] [--student FILE] [--data-dir DIR] [--json]
+                                                     derive a smaller model (a run evaluated on the same test partition); prints sizes and metrics
   show --run ID [--data-dir DIR] [--json]            status, epoch, weights sha256 and decisions (planned, interventions) of a run
   export-prov --model NAME --version N [--user EMAIL] [--data-dir DIR]   lineage as W3C PROV-JSON on stdout
   export --model NAME [--version N | --alias production] --out DIR|FILE.tar [--user EMAIL] [--data-dir DIR] [--json]
@@ -52,6 +56,8 @@ async function main(argv: string[]): Promise<number> {
     resume: async (a) => (await import("./resume")).resumeCommand(a),
     rerun: async (a) => (await import("./rerun")).rerunCommand(a),
     show: async (a) => (await import("./show")).showCommand(a),
+    sweep: async (a) => (await import("./sweep")).sweepCommand(a),
+    compress: async (a) => (await import("./compress")).compressCommand(a),
   };
   const run = command ? commands[command] : undefined;
   if (!run) {

@@ -53,6 +53,7 @@ const ORIGIN_WORDS = {
   branch: "branch",
   api: "logged through the API",
   sweep: "sweep trial",
+  compress: "compression",
 } as const;
 const show = (v: unknown) => (typeof v === "string" ? v : JSON.stringify(v));
 const time = (iso: string | null) => (iso ? iso.replace(/\.\d+Z$/, "Z") : "–");
@@ -154,7 +155,12 @@ export function lineageGraph(f: LineageFacts): LineageGraph {
     // A fine-tune hangs off its parent checkpoint (itself saved by its run); a fork or re-run off its parent run,
     // and also off the checkpoint its config starts from when that belongs to another run.
     const parentCk = r.parentCheckpointId === null ? undefined : f.checkpoints.find((c) => c.id === r.parentCheckpointId);
-    if (parentCk) link(`checkpoint:${parentCk.id}`, `run:${r.id}`, r.origin === "branch" ? "branched from" : "fine-tuned from");
+    if (parentCk)
+      link(
+        `checkpoint:${parentCk.id}`,
+        `run:${r.id}`,
+        r.origin === "branch" ? "branched from" : r.origin === "compress" ? "compressed from" : "fine-tuned from",
+      );
     if (r.parentRunId !== null && r.parentRunId !== parentCk?.runId && f.runs.some((p) => p.id === r.parentRunId))
       link(`run:${r.parentRunId}`, `run:${r.id}`, r.origin === "rerun" ? "re-run as" : "forked into");
   }

@@ -1,4 +1,4 @@
-/** Runs: launch (new, fork, re-run, fine-tune), read, live metric points, cancel, tags, size estimate, on-demand evaluation. */
+/** Runs: launch (new, fork, re-run, fine-tune, compression), read, live metric points, cancel, tags, size estimate, on-demand evaluation. */
 import { z } from "zod";
 import { router, signedInProcedure, engineerProcedure, roleProcedure } from "@/server/trpc/init";
 import { annotateInput, annotateRun } from "@/server/runs/annotate";
@@ -18,6 +18,7 @@ import { EVALUATION_ROLES, evaluateCheckpointInput, evaluateRunCheckpoint } from
 import { cancelIntervention, cancelInterventionInput, requestInterventionInput } from "@/server/runs/pilot";
 import { listInterventionsWithEffects } from "@/server/runs/pilot-effects";
 import { createRerunInput, launchRerun } from "@/server/runs/replay";
+import { compressionResult, compressRunInput, launchCompression } from "@/server/runs/compression";
 
 /** Live piloting: requests are queued and take effect at the run's next epoch boundary (server/runs/pilot.ts). */
 const pilotRouter = router({
@@ -46,6 +47,15 @@ export const runsRouter = router({
   rerun: engineerProcedure
     .input(createRerunInput)
     .mutation(({ ctx, input }) => launchRerun(ctx.services, ctx.services.orchestrator, input)),
+  /**
+   * Compresses a run's checkpoint (float16 / int8 quantization, magnitude pruning, distillation into a student): a new
+   * run (origin "compress") that the trainer works in a worker (server/runs/compression.ts).
+   */
+  compress: engineerProcedure
+    .input(compressRunInput)
+    .mutation(({ ctx, input }) => launchCompression(ctx.services, ctx.services.orchestrator, input)),
+  /** A compression run's size and metrics against its source checkpoint's. */
+  compression: signedInProcedure.input(runId).query(({ ctx, input }) => compressionResult(ctx.services.db, input.id)),
   cancel: engineerProcedure.input(runId).mutation(({ ctx, input }) => cancelRun(ctx.services, ctx.services.orchestrator, input.id)),
   /** Resumes an interrupted run (its training process died) from its last checkpoint. */
   resumeInterrupted: engineerProcedure

@@ -61,6 +61,8 @@ const PROCEDURES: Record<string, { access: Access; input?: unknown; note?: strin
   "runs.cancel": { access: ["engineer"], input: { id: NONE } },
   "runs.resumeInterrupted": { access: ["engineer"], input: { id: NONE } },
   "runs.rerun": { access: ["engineer"], input: { runId: NONE } },
+  "runs.compress": { access: ["engineer"], input: { runId: NONE, method: "int8", rationale: "matrix" } },
+  "runs.compression": { access: "signedIn", input: { id: NONE } },
   "runs.annotate": { access: ["engineer"], input: { runId: NONE, name: "matrix" } },
   "runs.addTag": { access: ["engineer"], input: { runId: NONE, tag: "matrix" } },
   "runs.removeTag": { access: ["engineer"], input: { runId: NONE, tag: "matrix" } },

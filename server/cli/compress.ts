@@ -1,0 +1,143 @@
+/**
+ * `compress --run ID [--checkpoint best|EPOCH] --method float16|int8|prune|distill [--sparsity S] [--scope global|layer]
+ * [--fine-tune-epochs N] [--student FILE] [--temperature T] [--alpha A] [--rationale TEXT] [--user EMAIL]
+ * [--data-dir DIR] [--backend B] [--json]`: compresses a run's checkpoint through the same service as the web app
+ * (server/runs/compression.ts: a run of origin "compress", audited), does the work here in a trainer worker, and prints
+ * {runId, method, sizeBytes, parentSizeBytes, metrics, parentMetrics} (with --json exactly one object on stdout).
+ * --student FILE: a JSON config with the student's model.layers (and optionally training settings) to distill into.
+ */
+import fs from "node:fs";
+import { parseArgs } from "node:util";
+import { eq } from "drizzle-orm";
+import { users } from "@/db/schema";
+import { createAppServices } from "@/server/app-context/app-services";
+import { DEMO_USERS } from "@/server/demo/seed";
+import { actorOf } from "@/server/users/service";
+import { DomainError } from "@/server/errors";
+import { compressionResult, createCompressionRun, type CompressRunInput } from "@/server/runs/compression";
+import type { BackendName } from "@/trainer/types";
+import { checkpointAfterCliWrite } from "./checkpoint-after-write";
+
+export const COMPRESS_USAGE = `usage: npm run cli -- compress --run ID [--checkpoint best|EPOCH] --method float16|int8|prune|distill
+    [--sparsity S] [--scope global|layer] [--fine-tune-epochs N] [--student FILE] [--temperature T] [--alpha A]
+    [--rationale TEXT] [--user EMAIL] [--data-dir DIR] [--backend auto|wasm|cpu] [--json]
+  Derives a smaller model from a run's checkpoint (a new run, evaluated on the same test partition) and prints its size and metrics against the source's.`;
+
+const numberOption = (name: string, value: string | undefined): number | undefined => {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n)) throw new Error(`--${name} must be a number, not "${value}"`);
+  return n;
+};
+
+export async function compressCommand(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        run: { type: "string" },
+        checkpoint: { type: "string", default: "best" },
+        method: { type: "string" },
+        sparsity: { type: "string" },
+        scope: { type: "string" },
+        "fine-tune-epochs": { type: "string" },
+        student: { type: "string" },
+        temperature: { type: "string" },
+        alpha: { type: "string" },
+        rationale: { type: "string" },
+        name: { type: "string" },
+        user: { type: "string", default: DEMO_USERS[1]!.email },
+        "data-dir": { type: "string" },
+        "key-dir": { type: "string" },
+        backend: { type: "string", default: "auto" },
+        json: { type: "boolean", default: false },
+      },
+    }));
+  } catch (err) {
+    process.stderr.write(`compress: ${(err as Error).message}\n${COMPRESS_USAGE}\n`);
+    return 2;
+  }
+  const runId = Number(values.run);
+  if (!values.run || !Number.isInteger(runId) || !values.method) {
+    process.stderr.write(`compress: --run ID and --method are required\n${COMPRESS_USAGE}\n`);
+    return 2;
+  }
+  let input: CompressRunInput;
+  try {
+    const checkpoint = values.checkpoint === "best" ? ("best" as const) : { epoch: Number(values.checkpoint) };
+    if (checkpoint !== "best" && !Number.isInteger(checkpoint.epoch))
+      throw new Error(`--checkpoint must be "best" or an epoch number, not "${values.checkpoint}"`);
+    let student: unknown;
+    if (values.student !== undefined) {
+      try {
+        student = JSON.parse(fs.readFileSync(values.student, "utf8")) as unknown;
+      } catch (e) {
+        throw new Error(`--student ${values.student}: ${(e as Error).message}`);
+      }
+    }
+    input = {
+      runId,
+      checkpoint,
+      method: values.method as CompressRunInput["method"],
+      sparsity: numberOption("sparsity", values.sparsity),
+      scope: values.scope as CompressRunInput["scope"],
+      fineTuneEpochs: numberOption("fine-tune-epochs", values["fine-tune-epochs"]),
+      student: student as CompressRunInput["student"],
+      temperature: numberOption("temperature", values.temperature),
+      alpha: numberOption("alpha", values.alpha),
+      rationale: values.rationale ?? `${values.method} compression from the command line`,
+      ...(values.name ? { name: values.name } : {}),
+    };
+  } catch (e) {
+    process.stderr.write(`compress: ${(e as Error).message}\n`);
+    return 2;
+  }
+  const log = (s: string) => (values.json ? process.stderr : process.stdout).write(`${s}\n`);
+  const services = createAppServices(values["data-dir"], { backend: values.backend as BackendName | "auto", keyDir: values["key-dir"] });
+  const { db } = services;
+  try {
+    const user = db.select().from(users).where(eq(users.email, values.user.toLowerCase())).get();
+    if (!user) {
+      process.stderr.write(`compress: no user with email ${values.user}\n`);
+      return 2;
+    }
+    let run;
+    try {
+      run = createCompressionRun({ ...services, actor: actorOf(user) }, input);
+    } catch (e) {
+      // zod (a parameter of the wrong type or an unknown method) or the service's own checks: nothing was recorded.
+      const message = e instanceof DomainError ? e.message : e instanceof Error && e.name === "ZodError" ? zodMessage(e) : null;
+      if (message === null) throw e;
+      process.stderr.write(`compress: ${message}\n`);
+      return 2;
+    }
+    log(`run ${run.id} (${run.name}) queued: ${input.method} of run ${runId}'s checkpoint ${run.parentCheckpointId}`);
+    services.orchestrator.launch(run.id);
+    await services.orchestrator.waitFor(run.id);
+    const r = compressionResult(db, run.id);
+    const out = {
+      runId: r.runId,
+      method: r.method,
+      sizeBytes: r.sizeBytes,
+      parentSizeBytes: r.parentSizeBytes,
+      metrics: r.metrics,
+      parentMetrics: r.parentMetrics,
+    };
+    if (values.json) process.stdout.write(`${JSON.stringify({ ...out, status: r.status, ...(r.error ? { error: r.error } : {}) })}\n`);
+    else {
+      log(`run ${r.runId}: ${r.status}${r.error ? ` — ${r.error}` : ""}`);
+      log(`  size: ${r.sizeBytes ?? "-"} bytes (source ${r.parentSizeBytes ?? "-"} bytes)`);
+      for (const [k, v] of Object.entries(r.metrics)) log(`  ${k}: ${Number.isInteger(v) ? v : v.toFixed(4)}`);
+    }
+    checkpointAfterCliWrite(db, { dataDir: services.dataDir, auditKeys: services.auditKeys });
+    return r.status === "completed" ? 0 : 1;
+  } finally {
+    db.$client.close();
+  }
+}
+
+function zodMessage(e: Error): string {
+  const issues = (e as Error & { issues?: { path: PropertyKey[]; message: string }[] }).issues ?? [];
+  return issues.length ? issues.map((i) => `${i.path.map(String).join(".") || "input"}: ${i.message}`).join("; ") : e.message;
+}

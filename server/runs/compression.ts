@@ -1,0 +1,299 @@
+/**
+ * Model compression (issue 17): an engineer derives a smaller model from a run's checkpoint by float16 or int8
+ * quantization, magnitude pruning, or distillation into a student. Each compression is a run (origin "compress") whose
+ * parent checkpoint is the source (for distillation, the teacher); its config is the source's with the `compression`
+ * section added (for distillation, the student's layers and training settings), so its method and parameters are in
+ * its config hash, in its decisions (one per changed path, with the rationale) and named by its run.create event. The
+ * trainer does the work in a worker (trainer/compress.ts) and reports like a training run: one checkpoint (the
+ * compressed weights, whose file size is the compressed size; sizes, parameter counts and the accuracy delta in its
+ * metrics) evaluated on the same test partition as the source.
+ *
+ * Invariants:
+ * - An invalid method or parameter (sparsity outside (0, 1), unknown method, a student on other data or with another
+ *   output size, a source checkpoint that does not exist) is a DomainError before anything is written.
+ * - The run row, its params, its decisions and its run.create event are written in one transaction, in the same form
+ *   as createRun's (server/runs/service.ts), so the content verifier checks them like any run.
+ */
+import { and, count, eq } from "drizzle-orm";
+import { z } from "zod";
+import { checkpoints, decisions, evaluations, experiments, runParams, runs } from "@/db/schema";
+import type { Db } from "@/db/client";
+import {
+  COMPRESSION_METHODS,
+  diffConfigs,
+  flattenConfig,
+  type CompressionMethod,
+  type LayerSpec,
+  type TrainingConfig,
+} from "@/contracts/training-config";
+import { canonicalJson, sha256Canonical } from "@/contracts/canonical";
+import { appendAuditEvent } from "@/server/audit/ledger";
+import { decisionRecordSha256, runParamValue } from "@/server/audit/content/records";
+import { invalidInput, notFound } from "@/server/errors";
+import { now, requireRole, type ServiceContext } from "../app-context/service-context";
+import { parseConfigOrThrow, type RunLauncher } from "./service";
+
+/** A student for distillation: its layers and, optionally, training settings over the teacher's (and the teacher's data). */
+export const studentSchema = z
+  .object({
+    name: z.string().max(200).optional(),
+    data: z.unknown().optional(),
+    model: z.object({ layers: z.array(z.unknown()) }, { error: "student.model.layers is required: the student's hidden layers" }),
+    training: z.record(z.string(), z.unknown()).optional(),
+  })
+  .passthrough();
+
+export const compressRunInput = z.object({
+  runId: z.number().int(),
+  /** As models.register names one: "best" (the run's best checkpoint), an epoch, or a checkpoint id of the run. */
+  checkpoint: z
+    .union([z.literal("best"), z.object({ epoch: z.number().int().min(0) }), z.object({ checkpointId: z.number().int() })])
+    .default("best"),
+  method: z.enum(COMPRESSION_METHODS, { error: `method must be one of ${COMPRESSION_METHODS.join(", ")}` }),
+  /** prune: fraction of kernel weights set to zero, in (0, 1). */
+  sparsity: z.number().optional(),
+  scope: z.enum(["global", "layer"]).optional(),
+  fineTuneEpochs: z.number().int().optional(),
+  /** distill */
+  student: studentSchema.optional(),
+  temperature: z.number().optional(),
+  alpha: z.number().optional(),
+  rationale: z.string().trim().min(1, "a rationale is required: say why you compress this model").max(4000),
+  name: z.string().trim().max(120).optional(),
+});
+export type CompressRunInput = z.input<typeof compressRunInput>;
+
+type RunRow = typeof runs.$inferSelect;
+
+/** The checkpoint of `run` named by "best", an epoch or an id. */
+function sourceCheckpoint(db: Db, run: RunRow, which: z.output<typeof compressRunInput>["checkpoint"]) {
+  const where =
+    which === "best"
+      ? and(eq(checkpoints.runId, run.id), eq(checkpoints.isBest, true))
+      : "epoch" in which
+        ? and(eq(checkpoints.runId, run.id), eq(checkpoints.epoch, which.epoch))
+        : and(eq(checkpoints.runId, run.id), eq(checkpoints.id, which.checkpointId));
+  const ck = db.select().from(checkpoints).where(where).get();
+  if (!ck)
+    invalidInput(
+      which === "best"
+        ? `run ${run.id} has no best checkpoint (it is ${run.status}); name a checkpoint by its epoch`
+        : "epoch" in which
+          ? `run ${run.id} has no checkpoint at epoch ${which.epoch}`
+          : `checkpoint ${which.checkpointId} is not a checkpoint of run ${run.id}`,
+    );
+  return ck;
+}
+
+/** The layers a run's weights were built from: a fine-tune's are its parent run's (as buildForJob builds it). */
+function effectiveLayers(db: Db, run: RunRow): LayerSpec[] {
+  let current = run;
+  for (let depth = 0; depth < 100; depth++) {
+    const config = JSON.parse(current.configJson) as TrainingConfig;
+    if (!config.fineTune || current.parentCheckpointId === null || current.origin === "compress") return config.model.layers;
+    const ck = db.select().from(checkpoints).where(eq(checkpoints.id, current.parentCheckpointId)).get();
+    const parent = ck ? db.select().from(runs).where(eq(runs.id, ck.runId)).get() : undefined;
+    if (!parent) return config.model.layers;
+    current = parent;
+  }
+  return (JSON.parse(current.configJson) as TrainingConfig).model.layers;
+}
+
+/** The compression run's config: the source's, with the compression section (and, to distill, the student). */
+export function compressionConfig(db: Db, source: RunRow, checkpointId: number, input: z.output<typeof compressRunInput>): TrainingConfig {
+  const base = JSON.parse(source.configJson) as TrainingConfig;
+  const method: CompressionMethod = input.method;
+  const sourceCheckpointId = String(checkpointId);
+  const misplaced = (
+    [
+      ["sparsity", input.sparsity, "prune"],
+      ["scope", input.scope, "prune"],
+      ["fineTuneEpochs", input.fineTuneEpochs, "prune"],
+      ["student", input.student, "distill"],
+      ["temperature", input.temperature, "distill"],
+      ["alpha", input.alpha, "distill"],
+    ] as const
+  ).find(([, value, owner]) => value !== undefined && owner !== method);
+  if (misplaced) invalidInput(`${misplaced[0]} applies to ${misplaced[2]}, not to ${method}`);
+  const compression =
+    method === "prune"
+      ? {
+          method,
+          sourceCheckpointId,
+          sparsity:
+            input.sparsity ?? invalidInput("sparsity is required to prune: the fraction of kernel weights to set to zero, in (0, 1)"),
+          ...(input.scope !== undefined ? { scope: input.scope } : {}),
+          ...(input.fineTuneEpochs !== undefined ? { fineTuneEpochs: input.fineTuneEpochs } : {}),
+        }
+      : method === "distill"
+        ? {
+            method,
+            sourceCheckpointId,
+            ...(input.temperature !== undefined ? { temperature: input.temperature } : {}),
+            ...(input.alpha !== undefined ? { alpha: input.alpha } : {}),
+          }
+        : { method, sourceCheckpointId };
+  const { fineTune: _fineTune, schedule: _schedule, ...rest } = base;
+  let layers: unknown[] = effectiveLayers(db, source);
+  let training: unknown = base.training;
+  if (method === "distill") {
+    const student = input.student ?? invalidInput("student is required to distill: a config with the student's model.layers");
+    if (student.data !== undefined && canonicalJson(student.data) !== canonicalJson(base.data)) {
+      const task = (student.data as { task?: unknown } | null)?.task;
+      invalidInput(
+        task !== undefined && task !== base.data.task
+          ? `student.data: the student would be a ${String(task)} model with another output size than the teacher's ${base.data.task} head; a student learns the teacher's outputs`
+          : "student.data: a student is trained on the teacher's data and split (the same train partition) and predicts the same classes: omit its data section or give the teacher's",
+      );
+    }
+    layers = student.model.layers;
+    training = { ...base.training, ...(student.training ?? {}) };
+  }
+  return parseConfigOrThrow({
+    ...rest,
+    name: input.name || `${base.name ?? source.name} · ${method}`,
+    model: { layers },
+    training,
+    fineTune: null,
+    compression,
+  });
+}
+
+/** Creates the compression run (queued) with its params, decisions and run.create event, in one transaction. */
+export function createCompressionRun(ctx: ServiceContext, raw: CompressRunInput) {
+  requireRole(ctx.actor, ["engineer"], "compress models");
+  const input = compressRunInput.parse(raw);
+  const source = ctx.db.select().from(runs).where(eq(runs.id, input.runId)).get();
+  if (!source) notFound(`run ${input.runId}`);
+  if (source.origin === "api") invalidInput(`run ${source.id} was logged through the tracking API: it has no checkpoints to compress`);
+  const ck = sourceCheckpoint(ctx.db, source, input.checkpoint);
+  const config = compressionConfig(ctx.db, source, ck.id, input);
+  const before = JSON.parse(source.configJson) as TrainingConfig;
+  const changes = diffConfigs(before, config);
+  const configJson = canonicalJson(config);
+  const configSha256 = sha256Canonical(config);
+
+  return ctx.db.transaction((tx) => {
+    const experiment = tx.select().from(experiments).where(eq(experiments.id, source.experimentId)).get();
+    if (!experiment) notFound(`experiment ${source.experimentId}`);
+    const stillThere = tx.select({ id: checkpoints.id }).from(checkpoints).where(eq(checkpoints.id, ck.id)).get();
+    if (!stillThere) notFound(`checkpoint ${ck.id}`);
+    const n = tx.select({ n: count() }).from(runs).where(eq(runs.experimentId, experiment.id)).get()?.n ?? 0;
+    const at = now();
+    const run = tx
+      .insert(runs)
+      .values({
+        experimentId: experiment.id,
+        name: config.name || `run ${n + 1}`,
+        status: "queued",
+        configJson,
+        configSha256,
+        seed: config.training.seed,
+        origin: "compress",
+        parentRunId: source.id,
+        parentCheckpointId: ck.id,
+        createdBy: ctx.actor.id,
+        createdAt: at,
+      })
+      .returning()
+      .get();
+    const paramRows = Object.entries(flattenConfig(config)).map(([key, v]) => ({ runId: run.id, key, ...runParamValue(v) }));
+    for (let i = 0; i < paramRows.length; i += 200)
+      tx.insert(runParams)
+        .values(paramRows.slice(i, i + 200))
+        .run();
+    // One decision per changed path (the method and each parameter among them), each with the rationale.
+    const decisionRefs = changes.map((c) => {
+      const row = tx
+        .insert(decisions)
+        .values({
+          runId: run.id,
+          kind: "change",
+          path: c.path,
+          oldValueJson: JSON.stringify(c.oldValue),
+          newValueJson: JSON.stringify(c.newValue),
+          rationale: input.rationale,
+          authorId: ctx.actor.id,
+          createdAt: at,
+        })
+        .returning()
+        .get();
+      return { id: row.id, path: row.path, kind: row.kind, sha256: decisionRecordSha256(row) };
+    });
+    appendAuditEvent(tx, {
+      actor: ctx.actor,
+      action: "run.create",
+      entityType: "run",
+      entityId: run.id,
+      payload: {
+        experimentId: experiment.id,
+        name: run.name,
+        configSha256,
+        origin: "compress",
+        parentRunId: source.id,
+        parentCheckpointId: ck.id,
+        createdAt: at,
+        decisions: decisionRefs,
+      },
+    });
+    return run;
+  });
+}
+
+/** Creates the compression run and hands it to the orchestrator (the work runs in a trainer worker). */
+export function launchCompression(ctx: ServiceContext, orchestrator: RunLauncher, raw: CompressRunInput) {
+  const run = createCompressionRun(ctx, raw);
+  orchestrator.launch(run.id);
+  const method = (JSON.parse(run.configJson) as TrainingConfig).compression!.method;
+  return { id: run.id, name: run.name, method, parentCheckpointId: run.parentCheckpointId! };
+}
+
+/** The headline numbers of an evaluation's metrics JSON (accuracy, macro F1; or MSE, MAE, R²). */
+function headlineMetrics(metricsJson: string | undefined): Record<string, number> | null {
+  if (!metricsJson) return null;
+  const m = JSON.parse(metricsJson) as Record<string, unknown>;
+  const out: Record<string, number> = {};
+  for (const key of ["accuracy", "mse", "mae", "r2"]) if (typeof m[key] === "number") out[key] = m[key];
+  const macro = m.macro as { f1?: unknown } | undefined;
+  if (typeof macro?.f1 === "number") out.macroF1 = macro.f1;
+  return out;
+}
+
+/**
+ * What `cli compress` prints and the compare view reads: the compressed model's size and metrics against its source's.
+ * parentMetrics: the source checkpoint evaluated on the same test partition (in the compression's own worker; also its
+ * recorded evaluation when it has one, e.g. a best checkpoint).
+ */
+export function compressionResult(db: Db, runId: number) {
+  const run = db.select().from(runs).where(eq(runs.id, runId)).get();
+  if (!run) notFound(`run ${runId}`);
+  if (run.origin !== "compress") invalidInput(`run ${runId} is not a compression (origin ${run.origin})`);
+  const config = JSON.parse(run.configJson) as TrainingConfig;
+  const ck = db.select().from(checkpoints).where(eq(checkpoints.runId, runId)).get();
+  const parentCk = db.select().from(checkpoints).where(eq(checkpoints.id, run.parentCheckpointId!)).get();
+  const evaluation = ck ? db.select().from(evaluations).where(eq(evaluations.checkpointId, ck.id)).get() : undefined;
+  const parentEvaluation = parentCk ? db.select().from(evaluations).where(eq(evaluations.checkpointId, parentCk.id)).get() : undefined;
+  const ckMetrics = ck ? (JSON.parse(ck.metricsJson) as Record<string, number>) : {};
+  const metrics = { ...headlineMetrics(evaluation?.metricsJson), ...ckMetrics };
+  const parentMetrics = {
+    ...headlineMetrics(parentEvaluation?.metricsJson),
+    ...(typeof ckMetrics.parent_test_accuracy === "number" ? { accuracy: ckMetrics.parent_test_accuracy } : {}),
+    ...(typeof ckMetrics.parent_test_mse === "number" ? { mse: ckMetrics.parent_test_mse } : {}),
+    ...(typeof ckMetrics.parent_params === "number" ? { params: ckMetrics.parent_params } : {}),
+  };
+  return {
+    runId: run.id,
+    status: run.status,
+    method: config.compression?.method ?? null,
+    parameters: config.compression ?? null,
+    parentRunId: run.parentRunId,
+    parentCheckpointId: run.parentCheckpointId,
+    checkpointId: ck?.id ?? null,
+    weightsSha256: ck?.sha256 ?? null,
+    sizeBytes: ck?.bytes ?? null,
+    parentSizeBytes: parentCk?.bytes ?? null,
+    metrics,
+    parentMetrics,
+    error: run.error,
+  };
+}
