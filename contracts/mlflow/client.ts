@@ -12,7 +12,7 @@
  * A call resolves after the server committed it (the point is then durable and in the ledger); an error answer
  * rejects with MlflowApiError (its errorCode and status are MLflow's).
  */
-import { MLFLOW_GET_ENDPOINTS, type FileInfo, type MlflowEndpoints, type MlflowErrorBody, type MlflowPath } from "./types";
+import { mlflowRoute, type FileInfo, type MlflowEndpoints, type MlflowErrorBody, type MlflowPath } from "./types";
 
 /** The proxy path of an artifact: `mlflow-artifacts:/<exp>/<run>/artifacts` + "/" + path → `<exp>/<run>/artifacts/<path>`. */
 function proxyPath(artifactUri: string, path: string): string {
@@ -39,10 +39,15 @@ export class MlflowClient {
     private readonly fetchImpl: typeof fetch = fetch,
   ) {}
 
-  /** One endpoint call with its typed request and response. GET endpoints send the request as the query string. */
+  /**
+   * One endpoint call with its typed request and response, by MLflow's method (GET endpoints send the request as the
+   * query string; PATCH, DELETE and POST a JSON body). "registered-models/alias#get" / "#delete" are GET / DELETE of
+   * registered-models/alias.
+   */
   async call<P extends MlflowPath>(path: P, req: MlflowEndpoints[P]["req"]): Promise<MlflowEndpoints[P]["res"]> {
-    const isGet = MLFLOW_GET_ENDPOINTS.includes(path);
-    let url = `${this.baseUrl.replace(/\/+$/, "")}/api/2.0/mlflow/${path}`;
+    const route = mlflowRoute(path);
+    const isGet = route.method === "GET";
+    let url = `${this.baseUrl.replace(/\/+$/, "")}/api/2.0/mlflow/${route.path}`;
     const headers: Record<string, string> = {};
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     let body: string | undefined;
@@ -58,7 +63,7 @@ export class MlflowClient {
       headers["content-type"] = "application/json";
       body = JSON.stringify(req);
     }
-    const res = await this.fetchImpl(url, { method: isGet ? "GET" : "POST", headers, body });
+    const res = await this.fetchImpl(url, { method: route.method, headers, body });
     const text = await res.text();
     let json: unknown;
     try {
@@ -78,7 +83,7 @@ export class MlflowClient {
     const res = await this.fetchImpl(`${this.root()}/api/2.0/mlflow-artifacts/artifacts/${proxyPath(artifactUri, path)}`, {
       method: "PUT",
       headers: { ...this.auth(), "content-type": "application/octet-stream" },
-      body: bytes,
+      body: bytes as Uint8Array<ArrayBuffer>,
     });
     await this.ok(res);
   }

@@ -128,7 +128,52 @@ export type MlflowEndpoints = {
     req: { run_id: string; path?: string; page_token?: string };
     res: { root_uri: string; files: FileInfo[]; next_page_token?: string };
   };
+  "registered-models/create": { req: { name: string; description?: string }; res: { registered_model: RegisteredModel } };
+  "registered-models/get": { req: { name: string }; res: { registered_model: RegisteredModel } };
+  "registered-models/search": { req: SearchReq; res: { registered_models?: RegisteredModel[]; next_page_token?: string } };
+  "registered-models/update": { req: { name: string; description?: string }; res: { registered_model: RegisteredModel } };
+  "registered-models/delete": { req: { name: string }; res: Record<string, never> };
+  "registered-models/rename": { req: { name: string; new_name: string }; res: { registered_model: RegisteredModel } };
+  "registered-models/alias": { req: { name: string; alias: string; version: string }; res: Record<string, never> };
+  /** DELETE registered-models/alias (same URL as setting it; see MLFLOW_ROUTES). */
+  "registered-models/alias#delete": { req: { name: string; alias: string }; res: Record<string, never> };
+  /** GET registered-models/alias: the version an alias points at. */
+  "registered-models/alias#get": { req: { name: string; alias: string }; res: { model_version: ModelVersion } };
+  "model-versions/create": {
+    req: { name: string; source: string; run_id?: string; run_link?: string; description?: string };
+    res: { model_version: ModelVersion };
+  };
+  "model-versions/get": { req: { name: string; version: string }; res: { model_version: ModelVersion } };
+  "model-versions/search": { req: SearchReq; res: { model_versions?: ModelVersion[]; next_page_token?: string } };
+  "model-versions/update": { req: { name: string; version: string; description?: string }; res: { model_version: ModelVersion } };
+  "model-versions/delete": { req: { name: string; version: string }; res: Record<string, never> };
+  "model-versions/get-download-uri": { req: { name: string; version: string }; res: { artifact_uri: string } };
 };
+/** model_registry.proto RegisteredModel / ModelVersion (Runledger keeps no tags on them; stages are "None"). */
+export type RegisteredModel = {
+  name: string;
+  creation_timestamp: number;
+  last_updated_timestamp: number;
+  description: string;
+  latest_versions?: ModelVersion[];
+  aliases?: { alias: string; version: string }[];
+};
+export type ModelVersion = {
+  name: string;
+  version: string;
+  creation_timestamp: number;
+  last_updated_timestamp: number;
+  user_id: string;
+  current_stage: string;
+  description: string;
+  source: string;
+  run_id: string;
+  status: "READY";
+  run_link: string;
+  aliases?: string[];
+};
+type SearchReq = { filter?: string; max_results?: number; order_by?: string[]; page_token?: string };
+
 /** One entry of an artifact listing (a file with its size, or a directory). */
 export type FileInfo = { path: string; is_dir: boolean; file_size?: number };
 export type MlflowPath = keyof MlflowEndpoints;
@@ -140,7 +185,28 @@ export const MLFLOW_GET_ENDPOINTS: readonly MlflowPath[] = [
   "runs/get",
   "metrics/get-history",
   "artifacts/list",
+  "registered-models/get",
+  "registered-models/search",
+  "registered-models/alias#get",
+  "model-versions/get",
+  "model-versions/search",
+  "model-versions/get-download-uri",
 ];
+
+/** The HTTP method and URL path of each endpoint (service.proto): GET endpoints above, POST unless listed here. */
+export const MLFLOW_ROUTES: Partial<Record<MlflowPath, { method: "PATCH" | "DELETE" | "GET"; path: string }>> = {
+  "registered-models/update": { method: "PATCH", path: "registered-models/update" },
+  "registered-models/delete": { method: "DELETE", path: "registered-models/delete" },
+  "registered-models/alias#delete": { method: "DELETE", path: "registered-models/alias" },
+  "registered-models/alias#get": { method: "GET", path: "registered-models/alias" },
+  "model-versions/update": { method: "PATCH", path: "model-versions/update" },
+  "model-versions/delete": { method: "DELETE", path: "model-versions/delete" },
+};
+
+/** An endpoint's method and URL path (path under /api/2.0/mlflow/). */
+export function mlflowRoute(endpoint: MlflowPath): { method: string; path: string } {
+  return MLFLOW_ROUTES[endpoint] ?? { method: MLFLOW_GET_ENDPOINTS.includes(endpoint) ? "GET" : "POST", path: endpoint };
+}
 
 /** One artifact upload (PUT /api/2.0/mlflow-artifacts/artifacts/…): at most 256 MiB (Runledger's bound; MLflow sets none). */
 export const MLFLOW_ARTIFACT_MAX_BYTES = 256 * 1024 * 1024;

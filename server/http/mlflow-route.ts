@@ -45,9 +45,10 @@ async function readLimited(req: Request, limit: number): Promise<string | null> 
 export async function handleMlflowRequest(services: AppServices, req: Request, segments: string[]): Promise<Response> {
   const path = segments.join("/");
   let bodyText: string | null = null;
-  if (req.method === "POST") {
+  const withBody = req.method === "POST" || req.method === "PATCH" || req.method === "DELETE";
+  if (withBody) {
     const type = (req.headers.get("content-type") ?? "").toLowerCase();
-    if (type && !type.startsWith("application/json"))
+    if (type && !type.startsWith("application/json") && req.method !== "DELETE")
       return error(400, "INVALID_PARAMETER_VALUE", "Bad Request. Content-Type must be one of ['application/json'].");
     const batch = path === "runs/log-batch";
     const limit = batch ? MLFLOW_LIMITS.maxBatchRequestBytes : DEFAULT_JSON_BODY_LIMIT;
@@ -64,6 +65,6 @@ export async function handleMlflowRequest(services: AppServices, req: Request, s
     authorization: req.headers.get("authorization"),
     bodyText,
   });
-  if (req.method === "POST" && answer.status < 500) applyCheckpointPolicy(services);
+  if (withBody && answer.status < 500) applyCheckpointPolicy(services);
   return json(answer);
 }

@@ -11,7 +11,7 @@
 import type { AppServices } from "@/server/app-context/app-services";
 import { actorForToken, TOKEN_REFUSALS } from "@/server/auth/tokens";
 import { accountStatus } from "@/server/users/service";
-import { MLFLOW_GET_ENDPOINTS, type MlflowPath } from "@/contracts/mlflow/types";
+import { MLFLOW_GET_ENDPOINTS, MLFLOW_ROUTES, type MlflowPath } from "@/contracts/mlflow/types";
 import { MlflowError, mlflowErrorOf } from "./errors";
 import type { MlflowCtx } from "./common";
 import * as experiments from "./experiments";
@@ -21,6 +21,7 @@ import { searchRuns } from "./search-runs";
 import { getMetricHistory } from "./history";
 import { logInputs } from "./inputs";
 import { listArtifacts } from "./artifacts";
+import * as registry from "./registry";
 
 type Handler = (ctx: MlflowCtx, body: unknown) => unknown;
 
@@ -47,7 +48,32 @@ export const MLFLOW_HANDLERS: Record<MlflowPath, Handler> = {
   "runs/delete-tag": logging.deleteTag,
   "metrics/get-history": getMetricHistory,
   "artifacts/list": listArtifacts,
+  "registered-models/create": registry.createRegisteredModel,
+  "registered-models/get": registry.getRegisteredModel,
+  "registered-models/search": registry.searchRegisteredModels,
+  "registered-models/update": registry.updateRegisteredModel,
+  "registered-models/delete": registry.refuseModelRemoval("delete registered models"),
+  "registered-models/rename": registry.refuseModelRemoval("rename registered models"),
+  "registered-models/alias": registry.setRegisteredModelAlias,
+  "registered-models/alias#delete": registry.deleteRegisteredModelAlias,
+  "registered-models/alias#get": registry.getModelVersionByAlias,
+  "model-versions/create": registry.createModelVersion,
+  "model-versions/get": registry.getModelVersion,
+  "model-versions/search": registry.searchModelVersions,
+  "model-versions/update": registry.updateModelVersion,
+  "model-versions/delete": registry.refuseModelRemoval("delete model versions"),
+  "model-versions/get-download-uri": registry.getModelVersionDownloadUri,
 };
+
+/** (method, URL path) → endpoint: one URL may serve several endpoints by method (registered-models/alias). */
+function endpointOf(method: string, path: string): MlflowPath | undefined {
+  for (const [endpoint, r] of Object.entries(MLFLOW_ROUTES)) if (r.path === path && r.method === method) return endpoint as MlflowPath;
+  if (path.includes("#") || !Object.hasOwn(MLFLOW_HANDLERS, path)) return undefined;
+  const p = path as MlflowPath;
+  if (MLFLOW_ROUTES[p]) return undefined; // served only by its own method (matched above)
+  const isGet = MLFLOW_GET_ENDPOINTS.includes(p);
+  return (isGet ? method === "GET" : method === "POST" || (method === "GET" && ALSO_GET.has(p))) ? p : undefined;
+}
 
 /** GET endpoints that MLflow also serves by GET (search endpoints accept both). */
 const ALSO_GET = new Set<string>(["experiments/search"]);
@@ -85,18 +111,17 @@ function queryBody(query: URLSearchParams): Record<string, unknown> {
 
 export function dispatchMlflow(services: AppServices, call: MlflowCall): MlflowAnswer {
   try {
-    const path = call.path.replace(/^\/+|\/+$/g, "") as MlflowPath;
-    const handler = Object.hasOwn(MLFLOW_HANDLERS, path) ? MLFLOW_HANDLERS[path] : undefined;
-    const isGet = MLFLOW_GET_ENDPOINTS.includes(path);
-    const methodOk = isGet ? call.method === "GET" : call.method === "POST" || (call.method === "GET" && ALSO_GET.has(path));
-    if (!handler || !methodOk)
+    const path = call.path.replace(/^\/+|\/+$/g, "");
+    const endpoint = endpointOf(call.method, path);
+    const handler = endpoint ? MLFLOW_HANDLERS[endpoint] : undefined;
+    if (!handler)
       throw new MlflowError("ENDPOINT_NOT_FOUND", `No API endpoint ${call.method} /api/2.0/mlflow/${path} (see server/mlflow/README.md)`);
 
     const caller = authenticateMlflow(services, call.authorization);
     if ("status" in caller) return caller;
 
     let body: unknown;
-    if (call.method === "GET") body = queryBody(call.query);
+    if (call.method === "GET" || (call.method === "DELETE" && (call.bodyText ?? "").trim() === "")) body = queryBody(call.query);
     else {
       const text = call.bodyText ?? "";
       if (text.trim() === "") body = {};

@@ -100,7 +100,7 @@ const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 let runId = "";
 let artifactUri = "";
 
-async function rawPut(path: string, body: Uint8Array, token: string | null = engineerToken) {
+async function rawPut(path: string, body: Uint8Array<ArrayBuffer>, token: string | null = engineerToken) {
   const res = await fetch(`${base}/api/2.0/mlflow-artifacts/artifacts/${path}`, {
     method: "PUT",
     headers: token ? { authorization: `Bearer ${token}` } : {},

@@ -1,5 +1,6 @@
 /**
- * Content check of the model registry: models (name, description, approvals required after every model.update),
+ * Content check of the model registry: models (name; description and approvals required after every model.update,
+ * a description changed through the tracking API being a model.update { field: "description" }),
  * model versions (model, number, run, checkpoint, weights sha256 against the event AND the checkpoint, the weights
  * file re-hashed) and alias moves (each model_alias_events row has its alias.move event with the same model, alias,
  * version and promotion request, and no row exists without an event or event without a row).
@@ -12,17 +13,30 @@ import type { EventSource } from "./ledger-events";
 import type { Tables } from "./tables";
 
 export function checkRegistry(c: ContentChecker, events: EventSource, t: Tables, files: ArtifactHasher | null): void {
+  // The latest description each model's events leave: its model.create, then model.update { field: "description" }.
+  const describedLater = new Map<number, { value: unknown; seq: number }>();
+  for (const ev of events.byAction("model.update")) {
+    try {
+      const p = JSON.parse(ev.payload) as { field?: string; after?: unknown };
+      if (p.field === "description") describedLater.set(Number(ev.entityId), { value: p.after, seq: ev.seq });
+    } catch {
+      // reported below with the approvals
+    }
+  }
   const created = checkCreations(c, events, {
     entityType: "model",
     action: "model.create",
     rows: t.models,
     complete: t.complete,
     check: (m, ev, p) => {
+      const later = describedLater.get(m.id);
       c.compareFields("model", m.id, ev, p, [
         ["name", m.name, "model name"],
-        ["description", m.description, "model description"],
+        ...(later ? [] : ([["description", m.description, "model description"]] as const)),
         ["createdAt", m.createdAt, "model creation time"],
       ]);
+      if (later && !changedLater(events, ["model.update"], m.id))
+        c.compare("model", m.id, "model description", later.value, m.description, later.seq);
       compareActor(c, "model", m.id, ev, m.createdBy);
     },
   });

@@ -19,3 +19,11 @@ export async function GET(req: Request, { params }: Ctx): Promise<Response> {
 export async function POST(req: Request, { params }: Ctx): Promise<Response> {
   return handleMlflowRequest(getAppServices(), req, (await params).path);
 }
+
+export async function PATCH(req: Request, { params }: Ctx): Promise<Response> {
+  return handleMlflowRequest(getAppServices(), req, (await params).path);
+}
+
+export async function DELETE(req: Request, { params }: Ctx): Promise<Response> {
+  return handleMlflowRequest(getAppServices(), req, (await params).path);
+}
