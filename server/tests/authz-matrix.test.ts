@@ -149,6 +149,14 @@ const ROUTES: Record<string, { access: Access | "tRPC"; request?: () => Request 
   // accepted, so no role gets through by cookie); its token × role access is asserted in server/tests/mlflow-api.test.ts.
   "GET /api/2.0/mlflow/[...path]": { access: "signedIn" },
   "POST /api/2.0/mlflow/[...path]": { access: "signedIn" },
+  // registered-models/update, model-versions/update (PATCH) and the alias / delete endpoints (DELETE): token × role in
+  // server/tests/mlflow-registry.test.ts.
+  "PATCH /api/2.0/mlflow/[...path]": { access: "signedIn" },
+  "DELETE /api/2.0/mlflow/[...path]": { access: "signedIn" },
+  // The artifact proxy (token only as well): auditors read and get 403 on upload, no token 401, in
+  // server/tests/mlflow-artifacts.test.ts.
+  "GET /api/2.0/mlflow-artifacts/[...path]": { access: "signedIn" },
+  "PUT /api/2.0/mlflow-artifacts/[...path]": { access: "signedIn" },
   "POST /api/datasets/upload": {
     access: ["engineer"],
     request: () => new Request("http://127.0.0.1:3000/api/datasets/upload", { method: "POST", headers: sameOrigin, body: "" }),
