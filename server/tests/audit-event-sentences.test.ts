@@ -98,6 +98,12 @@ describe("audit event sentences", () => {
     );
   });
 
+  it("reads an artifact uploaded through the tracking API with its path and sha256", () => {
+    expect(eventSentence(ev("run.log", { artifacts: [{ id: 3, path: "model/weights.bin", sha256: "ab".repeat(32), bytes: 10 }] }, 7))).toBe(
+      "Eve Engineer logged the artifact 'model/weights.bin' (sha256 abababababab…) to run #7 through the API",
+    );
+  });
+
   it("falls back to a plain sentence for an action this build does not know", () => {
     expect(eventSentence(ev("future.thing", {}, 7, "Ada Admin", "widget"))).toBe("Ada Admin did future.thing on widget #7");
   });

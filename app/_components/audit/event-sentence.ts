@@ -156,6 +156,9 @@ const RENDERERS: Record<AuditAction, Renderer> & Record<string, Renderer> = {
     if (num(p, "metrics")) parts.push(`${v(p.metrics)} metric point(s)`);
     if (Array.isArray(p.decisions) && p.decisions.length) parts.push(`${p.decisions.length} new param(s)`);
     if (Array.isArray(p.tags) && p.tags.length) parts.push(`${p.tags.length} tag(s)`);
+    if (Array.isArray(p.artifacts))
+      for (const f of p.artifacts as P[])
+        parts.push(`the artifact '${v(f.path)}'${typeof f.sha256 === "string" ? ` (sha256 ${f.sha256.slice(0, 12)}…)` : ""}`);
     return `${a} logged ${parts.length ? parts.join(", ") : "a batch"} to run #${e.entityId} through the API`;
   },
   "run.logInputs": (a, p, e) => {
