@@ -86,7 +86,8 @@ async function download(deps: Deps, checkpointId: number, format: WeightsFormat,
 
   const config = JSON.parse(run.configJson) as TrainingConfig;
   let layers = config.model.layers;
-  if (run.parentCheckpointId !== null) {
+  // A fine-tune's topology is its parent run's; a compression's is its own layers (a distilled student's differ from its teacher's).
+  if (run.parentCheckpointId !== null && !config.compression) {
     const parentCk = deps.db.select().from(checkpoints).where(eq(checkpoints.id, run.parentCheckpointId)).get();
     const parentRun = parentCk ? deps.db.select().from(runs).where(eq(runs.id, parentCk.runId)).get() : undefined;
     if (!parentRun) notFound(`the parent run of run ${run.id}`);

@@ -12,6 +12,10 @@ import { readWeightsHeader, deserializeWeights } from "@/trainer/checkpoint";
 import { payloadBytes, readCompressedHeader } from "@/trainer/compressed-weights";
 import { checkContent } from "@/server/audit/content/verify-content";
 import { snapshot } from "@/server/audit/content/tests/content-fixture";
+import { collectReportFacts } from "@/server/audit/report/collect-report";
+import { compressionDerivation } from "@/server/audit/report/render/section-5-training";
+import { checkpointWeightsDownload } from "@/server/runs/weights-download";
+import { unzipStored } from "@/server/fs/zip";
 import { createTestApp, irisConfig, type TestApp } from "./test-app";
 
 let app: TestApp;
@@ -192,6 +196,19 @@ describe("compression runs", () => {
     expect(ds.map((d) => d.path)).toEqual(
       expect.arrayContaining(["compression.method", "compression.temperature", "model.layers.0.units", "training.epochs"]),
     );
+    // Registered, its lineage in the auditor's report states the derivation, and it downloads as a TF.js model of the
+    // student's own topology (not the teacher's).
+    const version = await engineer().models.register({ runId: r.runId, modelName: "iris-distilled" });
+    const facts = collectReportFacts(app.db, version.modelVersionId);
+    const run = facts.training.find((t) => t.id === r.runId)!;
+    expect(run.origin).toBe("compress");
+    expect(compressionDerivation(run.config.compression!, run.parentRunId, run.parentCheckpointId)).toBe(
+      `a student distilled (temperature 3, alpha 0.6) from run #${sourceRunId}'s checkpoint #${sourceBest.id} as teacher`,
+    );
+    expect(facts.training.some((t) => t.id === sourceRunId)).toBe(true);
+    const zip = await checkpointWeightsDownload(app, r.checkpointId!, "tfjs");
+    const modelJson = JSON.parse(Buffer.from(unzipStored(zip.bytes).find((f) => f.name.endsWith("model.json"))!.data).toString("utf8"));
+    expect(JSON.stringify(modelJson.modelTopology)).toContain('"units":6');
     figures.distill = {
       sizeBytes: r.sizeBytes,
       parentSizeBytes: r.parentSizeBytes,

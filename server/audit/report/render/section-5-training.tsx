@@ -9,6 +9,25 @@ import type { ReportChart } from "./report-types";
 
 type TrainingRun = ReportFacts["training"][number];
 
+/** "int8 quantization of run #12's checkpoint #40": how a compression run (origin "compress") derived its model. */
+export function compressionDerivation(
+  c: NonNullable<TrainingRun["config"]["compression"]>,
+  parentRunId: number | null,
+  parentCheckpointId: number | null,
+): string {
+  const source = `run #${parentRunId ?? "?"}'s checkpoint #${parentCheckpointId ?? "?"}`;
+  switch (c.method) {
+    case "float16":
+      return `float16 quantization of ${source}`;
+    case "int8":
+      return `int8 quantization (symmetric, per-output-channel scales) of ${source}`;
+    case "prune":
+      return `magnitude pruning to sparsity ${c.sparsity} (${c.scope}${c.fineTuneEpochs > 0 ? `, ${c.fineTuneEpochs} fine-tune epochs with the mask fixed` : ", no fine-tuning"}) of ${source}`;
+    case "distill":
+      return `a student distilled (temperature ${c.temperature}, alpha ${c.alpha}) from ${source} as teacher`;
+  }
+}
+
 function RunArticle({ r, charts, refs }: { r: TrainingRun; charts: ReportChart[]; refs: Refs }) {
   const t = r.config.training;
   return (
@@ -19,8 +38,11 @@ function RunArticle({ r, charts, refs }: { r: TrainingRun; charts: ReportChart[]
       <p className="meta">
         {r.origin} run by {r.author.name}, started {time(r.startedAt)}, finished {time(r.finishedAt)}
         {r.parentRunId !== null ? `, parent run #${r.parentRunId}` : ""}
-        {r.parentCheckpointId !== null ? `, fine-tuned from checkpoint #${r.parentCheckpointId}` : ""}
+        {r.parentCheckpointId !== null && r.origin !== "compress" ? `, fine-tuned from checkpoint #${r.parentCheckpointId}` : ""}
       </p>
+      {r.origin === "compress" && r.config.compression ? (
+        <p className="meta">Derivation: {compressionDerivation(r.config.compression, r.parentRunId, r.parentCheckpointId)}.</p>
+      ) : null}
       <Facts
         items={[
           ["Layers", r.configSummary],
