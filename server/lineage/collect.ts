@@ -25,6 +25,7 @@ import type { DbOrTx } from "@/db/client";
 import type { TrainingConfig } from "@/contracts/training-config";
 import { versionRunAncestry } from "./ancestry";
 import { notFound } from "@/server/errors";
+import { sweepOfRun } from "@/server/sweeps/queries";
 
 export type Person = { id: number; name: string; role: string };
 
@@ -139,6 +140,8 @@ export function collectLineage(db: DbOrTx, modelVersionId: number) {
         startedAt: r.startedAt,
         finishedAt: r.finishedAt,
         finalWeightsSha256: r.finalWeightsSha256,
+        /** A sweep's trial: its sweep, the number of trials, and the engineer's choice of it as the winner (if chosen). */
+        sweep: r.origin === "sweep" ? sweepOfRun(db, r.id) : null,
       };
     }),
     decisions: decisionRows.map((d) => ({

@@ -6,6 +6,7 @@ import type { ReportFacts } from "../collect-report";
 import { LineChartSvg } from "./line-chart-svg";
 import { Code, Facts, Json, SectionHeading, num, time, type Refs } from "./primitives";
 import type { ReportChart } from "./report-types";
+import { sweepLine } from "@/server/lineage/graph";
 
 type TrainingRun = ReportFacts["training"][number];
 
@@ -43,6 +44,7 @@ function RunArticle({ r, charts, refs }: { r: TrainingRun; charts: ReportChart[]
       {r.origin === "compress" && r.config.compression ? (
         <p className="meta">Derivation: {compressionDerivation(r.config.compression, r.parentRunId, r.parentCheckpointId)}.</p>
       ) : null}
+      {r.sweep ? <p className="meta">Sweep: {sweepLine(r.sweep)}.</p> : null}
       <Facts
         items={[
           ["Layers", r.configSummary],
