@@ -1,7 +1,7 @@
 "use client";
 /**
  * Checkpoints of a run: epoch, step, metrics at that step, weights hash; the best one (by the configured metric) marked.
- * Engineers may fine-tune from a checkpoint; engineers and reviewers may evaluate one on the test partition of the run's
+ * Engineers may fine-tune from a checkpoint or compress it (compress-panel.tsx); engineers and reviewers may evaluate one on the test partition of the run's
  * split (the server re-checks the role, computes it in a trainer worker and records it; the evaluation panel lists it).
  * A long run's table is collapsed to its best and last checkpoints (a 150-epoch run made a ~9,600 px page); "Show all N
  * checkpoints" expands it, with every row's actions. Up to COLLAPSE_ABOVE checkpoints are always shown in full.
@@ -13,6 +13,7 @@ import { useTRPC } from "@/app/_trpc/client";
 import { WeightsDownload, weightsHref } from "@/app/_components/weights-download";
 import { FormError } from "@/app/_components/states";
 import { formatBytes, formatMetric } from "@/app/_components/format";
+import { CompressPanel } from "./compress-panel";
 
 /** At most this many checkpoints are listed in full without a click: a short run's table is already short. */
 const COLLAPSE_ABOVE = 6;
@@ -49,6 +50,7 @@ export function CheckpointsTable({
   );
   const done = evaluate.data;
   const [expanded, setExpanded] = useState(false);
+  const [compressing, setCompressing] = useState<Checkpoint | null>(null);
   const collapsible = checkpoints.length > COLLAPSE_ABOVE;
   const lastId = checkpoints.at(-1)?.id;
   const shown = collapsible && !expanded ? checkpoints.filter((c) => c.isBest || c.id === lastId) : checkpoints;
@@ -96,6 +98,19 @@ export function CheckpointsTable({
                         fine-tune
                       </Link>
                     ) : null}
+                    {canFineTune ? (
+                      <>
+                        {" "}
+                        <button
+                          type="button"
+                          aria-label={`Compress epoch ${c.epoch}`}
+                          aria-expanded={compressing?.id === c.id}
+                          onClick={() => setCompressing(compressing?.id === c.id ? null : c)}
+                        >
+                          compress
+                        </button>
+                      </>
+                    ) : null}
                   </td>
                   {canEvaluate ? (
                     <td>
@@ -122,6 +137,9 @@ export function CheckpointsTable({
         <button type="button" aria-expanded={expanded} onClick={() => setExpanded(!expanded)} style={{ marginTop: 8 }}>
           {expanded ? "Show best and last only" : `Show all ${checkpoints.length} checkpoints`}
         </button>
+      ) : null}
+      {compressing ? (
+        <CompressPanel key={compressing.id} runId={runId} checkpoint={compressing} onClose={() => setCompressing(null)} />
       ) : null}
       <FormError error={evaluate.error} />
       {done && !evaluate.isPending ? (

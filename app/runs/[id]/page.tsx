@@ -275,7 +275,7 @@ function Run({ runId, me }: { runId: number; me: Me }) {
             </dd>
             {r.parentCheckpoint ? (
               <>
-                <dt>{r.origin === "branch" ? "Branched from" : "Fine-tuned from"}</dt>
+                <dt>{r.origin === "branch" ? "Branched from" : r.origin === "compress" ? "Compressed from" : "Fine-tuned from"}</dt>
                 <dd>
                   <Link href={`/runs/${r.parentCheckpoint.runId}`}>run #{r.parentCheckpoint.runId}</Link>, epoch {r.parentCheckpoint.epoch}{" "}
                   · <Hash value={r.parentCheckpoint.sha256} label="parent checkpoint sha256" />
