@@ -2,7 +2,9 @@
  * `npm run bench [-- PART]`: prints each figure as `name: value unit (target: …)` and writes them all to
  * bench-results.json. Parts: trainer (throughput and tracking overhead), overhead (the overhead alone), audit, runs, pilot
  * (live piloting on a real small run, and crash recovery: resume_overhead_s),
- * security (a production server under abuse; needs `npm run build` first; not in the default set)
+ * security (a production server under abuse; needs `npm run build` first; not in the default set),
+ * mlflow (the tracking API over HTTP on a production server: ingest, get-history, runs/search; needs `npm run build`; not
+ * in the default set)
  * (default: trainer, audit, runs). Speed targets live here, not in timed tests.
  */
 import fs from "node:fs";
@@ -18,6 +20,7 @@ const PARTS: Record<string, () => Promise<Figure[]>> = {
   runs: async () => (await import("./runs")).benchRuns(),
   security: async () => (await import("./security")).benchSecurity(),
   pilot: async () => (await import("./pilot")).benchPilot(),
+  mlflow: async () => (await import("./mlflow")).benchMlflow(),
 };
 
 async function main() {
@@ -27,7 +30,7 @@ async function main() {
     process.stderr.write(`unknown part(s): ${unknown.join(", ")}; parts are: ${Object.keys(PARTS).join(", ")}\n`);
     process.exit(2);
   }
-  const parts = wanted.length ? wanted : Object.keys(PARTS).filter((p) => p !== "overhead" && p !== "security");
+  const parts = wanted.length ? wanted : Object.keys(PARTS).filter((p) => p !== "overhead" && p !== "security" && p !== "mlflow");
   const previous = fs.existsSync("bench-results.json")
     ? ((JSON.parse(fs.readFileSync("bench-results.json", "utf8")) as { figures?: Figure[] }).figures ?? [])
     : [];

@@ -27,10 +27,10 @@ const MAX_PROBE_SECONDS = 180;
 const PROBE_GAP_MS = 40;
 const CSV_BYTES = 100 * 1000 * 1000;
 
-type Server = { port: number; proc: ChildProcess; dataDir: string; keyDir: string; stop: () => Promise<void> };
+export type Server = { port: number; proc: ChildProcess; dataDir: string; keyDir: string; stop: () => Promise<void> };
 type Reply = { status: number; headers: http.IncomingHttpHeaders; body: string };
 
-function request(
+export function request(
   port: number,
   method: string,
   urlPath: string,
@@ -50,7 +50,7 @@ function request(
   });
 }
 
-function freePort(): number {
+export function freePort(): number {
   return Number(
     execFileSync(process.execPath, [
       "-e",
@@ -61,10 +61,12 @@ function freePort(): number {
   );
 }
 
-async function startServer(): Promise<Server> {
+/** `next start` of the production build on a free loopback port with fresh data and key directories (also used by
+ * bench/mlflow.ts; `nodeArgs`, e.g. `--cpu-prof --cpu-prof-dir=DIR`, go to the node running Next). */
+export async function startServer(name = "security", nodeArgs = ""): Promise<Server> {
   const root = process.cwd();
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-bench-security-"));
-  const keyDir = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-bench-security-keys-"));
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `runledger-bench-${name}-`));
+  const keyDir = fs.mkdtempSync(path.join(os.tmpdir(), `runledger-bench-${name}-keys-`));
   const env: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: "production", RUNLEDGER_DATA_DIR: dataDir, RUNLEDGER_KEY_DIR: keyDir };
   execFileSync(process.execPath, [path.join(root, "node_modules/tsx/dist/cli.mjs"), "server/cli/main.ts", "seed", "--no-demo-run"], {
     env,
@@ -73,7 +75,7 @@ async function startServer(): Promise<Server> {
   const port = freePort();
   process.stdout.write(`(waiting for ${LOCK}, then next start on 127.0.0.1:${port})\n`);
   // Build if .next has none, then start; the lock is held for the server's lifetime.
-  const script = `test -f .next/BUILD_ID || npx next build >/dev/null; test -f .next/server/app/api/datasets/upload/route.js || { echo "the build in .next has no upload route: run npm run build" >&2; exit 3; }; exec npx next start -H 127.0.0.1 -p ${port}`;
+  const script = `test -f .next/BUILD_ID || npx next build >/dev/null; test -f .next/server/app/api/datasets/upload/route.js || { echo "the build in .next has no upload route: run npm run build" >&2; exit 3; }; exec ${nodeArgs ? `node ${nodeArgs} node_modules/next/dist/bin/next` : "npx next"} start -H 127.0.0.1 -p ${port}`;
   const proc = spawn("flock", [LOCK, "sh", "-c", script], { cwd: root, env, detached: true, stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   proc.stderr!.on("data", (c: Buffer) => void (stderr = (stderr + c.toString()).slice(-4000)));
