@@ -15,6 +15,10 @@
  *   partition with loss alpha · T² · KL(teacher_T ‖ student_T) + (1 − alpha) · CE(labels, student), where x_T =
  *   softmax(log p / T) softens a softmax output p. Stored as ordinary float32 weights (runledger-weights/1).
  *
+ * Metrics of the checkpoint: params, nonzero_params, size_bytes, parent_size_bytes, parent_params (prune: prunable_params,
+ * pruned_params), test_<accuracy|mse>, parent_test_<…>, <accuracy|mse>_delta, inference_us_per_sample and
+ * parent_inference_us_per_sample (wall clock on this machine's backend: the only numbers that vary between runs).
+ *
  * Invariants: deterministic by seed (shuffles by seededPermutation of training.seed + epoch; dropout is not applied
  * while fine-tuning or distilling); the source's weights are checked against their SHA-256 first; every tensor and
  * model is disposed, also on error; never throws (a problem is a "failed" event).
@@ -55,6 +59,24 @@ const modelFloatWeights = (model: tf.LayersModel): FloatWeight[] => floatWeights
 /** The headline test metric: accuracy (classification) or MSE (regression). */
 function headline(result: EvaluationResult): { key: "accuracy" | "mse"; value: number } {
   return result.task === "classification" ? { key: "accuracy", value: result.accuracy } : { key: "mse", value: result.mse };
+}
+
+/** Median over 5 timed passes of predicting the whole test partition, in microseconds per sample (after one warm-up). */
+function inferenceMicros(model: tf.LayersModel, prepared: PreparedData): number {
+  const part = prepared.partitions.test;
+  const xs = tf.tensor(part.x, [part.count, ...prepared.featureShape]);
+  try {
+    const times: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const start = process.hrtime.bigint();
+      tf.tidy(() => (model.predict(xs) as tf.Tensor).dataSync());
+      if (i > 0) times.push(Number(process.hrtime.bigint() - start) / 1000 / part.count);
+    }
+    times.sort((a, b) => a - b);
+    return Math.round(times[2]! * 100) / 100;
+  } finally {
+    xs.dispose();
+  }
 }
 
 type TrainLoopInput = {
@@ -272,6 +294,9 @@ export async function compress(job: TrainJob, prepared: PreparedData, emit: Emit
     if (!loop.cancelled && prepared.partitions.test.count > 0) {
       const parent = headline(evaluateTestPartition(teacher, prepared).result);
       evaluation = evaluateTestPartition(compressed, prepared);
+      // Wall-clock inference time per test sample (median of 5 passes; informative only, never part of the weights).
+      metrics.inference_us_per_sample = inferenceMicros(compressed, prepared);
+      metrics.parent_inference_us_per_sample = inferenceMicros(teacher, prepared);
       const mine = headline(evaluation.result);
       metrics[`test_${mine.key}`] = mine.value;
       metrics[`parent_test_${parent.key}`] = parent.value;

@@ -98,6 +98,8 @@ describe("compression runs", () => {
     expect(r.metrics.params).toBe(params);
     expect(r.metrics.nonzero_params).toBeGreaterThan(0.95 * params);
     expect(typeof r.metrics.accuracy).toBe("number");
+    expect(r.metrics.inference_us_per_sample).toBeGreaterThan(0);
+    expect(r.metrics.parent_inference_us_per_sample).toBeGreaterThan(0);
     expect(Math.abs(r.metrics.accuracy_delta!)).toBeLessThanOrEqual(0.05);
     expect(r.parentMetrics.accuracy).toBeCloseTo(r.metrics.accuracy! - r.metrics.accuracy_delta!, 10);
     // Evaluated on the same test partition as the source's own evaluation.
