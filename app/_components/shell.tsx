@@ -64,6 +64,7 @@ export function Shell({ children }: { children: (me: Me) => ReactNode }) {
           <Link href="/runs">Runs</Link>
           <Link href="/datasets">Datasets</Link>
           <Link href="/models">Models</Link>
+          <Link href="/sweeps">Sweeps</Link>
           {me.data.role === "reviewer" ? <InboxLink /> : null}
           <Link href="/audit">Audit</Link>
           {me.data.role === "admin" ? <Link href="/users">Users</Link> : null}

@@ -1,0 +1,193 @@
+"use client";
+/**
+ * A sweep (issue 17): progress against its budget, its trials (generated params, status, objective, early stops),
+ * a parallel-coordinates view of the trials, the best trials, the engineer's decisions (pause, resume, stop, extend,
+ * each with a rationale) and choosing the winner with a rationale. Polls while trials are active.
+ */
+import Link from "next/link";
+import { use, useMemo, useState } from "react";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useTRPC } from "@/app/_trpc/client";
+import { Shell, type Me } from "@/app/_components/shell";
+import { ErrorState, FormError, Loading } from "@/app/_components/states";
+import { StatusBadge } from "@/app/_components/status-badge";
+import { formatMetric } from "@/app/_components/format";
+import { ParallelCoordinates } from "@/app/_components/compare/parallel-coordinates";
+import { paramAxis, type Axis } from "@/app/_components/compare/compare-axes";
+
+function shown(v: unknown): string {
+  return typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toPrecision(4)) : JSON.stringify(v);
+}
+
+function Sweep({ sweepId, me }: { sweepId: number; me: Me }) {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const sweep = useQuery({
+    ...trpc.sweeps.get.queryOptions({ id: sweepId }),
+    refetchInterval: (q) => (q.state.data && (q.state.data.status === "running" || q.state.data.counts.active > 0) ? 1500 : false),
+  });
+  const refresh = () => queryClient.invalidateQueries({ queryKey: trpc.sweeps.get.queryKey({ id: sweepId }) });
+  const [rationale, setRationale] = useState("");
+  const [addTrials, setAddTrials] = useState("2");
+  const [winner, setWinner] = useState<number | null>(null);
+  const [winnerWhy, setWinnerWhy] = useState("");
+  const opts = { onSuccess: () => (setRationale(""), refresh()) };
+  const pause = useMutation(trpc.sweeps.pause.mutationOptions(opts));
+  const resume = useMutation(trpc.sweeps.resume.mutationOptions(opts));
+  const stop = useMutation(trpc.sweeps.stop.mutationOptions(opts));
+  const extend = useMutation(trpc.sweeps.extend.mutationOptions(opts));
+  const choose = useMutation(trpc.sweeps.chooseWinner.mutationOptions({ onSuccess: () => (setWinnerWhy(""), refresh()) }));
+
+  const s = sweep.data;
+  const axes = useMemo<Axis[]>(() => {
+    if (!s) return [];
+    const paths = Object.keys(s.spec.space).sort();
+    const params = paths.map((p) =>
+      paramAxis(
+        p,
+        s.trials.map((t) => (t.params[p] ?? null) as string | number | boolean | null),
+      ),
+    );
+    return [...params, { field: "value", label: s.spec.metric.name, values: s.trials.map((t) => t.value), categories: null }];
+  }, [s]);
+  if (sweep.isLoading) return <Loading what="Loading the sweep" />;
+  if (sweep.error || !s) return <ErrorState error={sweep.error} title="This sweep could not be loaded" />;
+  const engineer = me.role === "engineer";
+  const error = pause.error ?? resume.error ?? stop.error ?? extend.error;
+  const dir = s.spec.metric.direction;
+  const ranked = s.trials
+    .filter((t) => t.status === "completed" && t.value !== null)
+    .sort((a, b) => (dir === "minimize" ? a.value! - b.value! : b.value! - a.value!));
+  const decide = (m: { mutate: (input: { sweepId: number; rationale: string }) => void }) => m.mutate({ sweepId, rationale });
+
+  return (
+    <main className="page">
+      <h1>
+        Sweep #{s.id}: {s.name}
+      </h1>
+      <p className="muted">
+        {s.method} search, {dir} {s.spec.metric.name}, seed {s.spec.seed}, set up by {s.createdByName}: “{s.spec.rationale}”
+      </p>
+      <section aria-label="Progress">
+        <p>
+          <StatusBadge status={s.status} /> {s.counts.total} of {s.maxTrials} trials created · {s.counts.active} active ·{" "}
+          {s.counts.completed} completed · {s.counts.stoppedEarly} stopped early
+        </p>
+        <progress max={s.maxTrials} value={s.counts.total - s.counts.active} aria-label="Trials finished" />
+      </section>
+
+      {engineer && (s.status === "running" || s.status === "paused" || s.status === "completed") ? (
+        <section aria-label="Sweep decisions" className="card">
+          <h2>Decide</h2>
+          <label>
+            Rationale
+            <input value={rationale} onChange={(e) => setRationale(e.target.value)} placeholder="why" />
+          </label>
+          {s.status === "running" ? <button onClick={() => decide(pause)}>Pause</button> : null}
+          {s.status === "paused" ? <button onClick={() => decide(resume)}>Resume</button> : null}
+          {s.status !== "completed" ? <button onClick={() => decide(stop)}>Stop</button> : null}
+          <label>
+            Add trials
+            <input type="number" min={1} value={addTrials} onChange={(e) => setAddTrials(e.target.value)} />
+          </label>
+          <button onClick={() => extend.mutate({ sweepId, rationale, addTrials: Number(addTrials) })}>Extend</button>
+          <FormError error={error} />
+        </section>
+      ) : null}
+
+      <section aria-label="Trials">
+        <h2>Trials</h2>
+        <table>
+          <thead>
+            <tr>
+              <th>#</th>
+              <th>Run</th>
+              <th>Status</th>
+              {Object.keys(s.spec.space)
+                .sort()
+                .map((p) => (
+                  <th key={p}>{p}</th>
+                ))}
+              <th>{s.spec.metric.name}</th>
+              <th>Early stop</th>
+            </tr>
+          </thead>
+          <tbody>
+            {s.trials.map((t) => (
+              <tr key={t.runId}>
+                <td>{t.trialIndex + 1}</td>
+                <td>
+                  <Link href={`/runs/${t.runId}`}>{t.runName}</Link>
+                  {s.winnerRunId === t.runId ? " (winner)" : ""}
+                </td>
+                <td>
+                  <StatusBadge status={t.status} />
+                </td>
+                {Object.keys(s.spec.space)
+                  .sort()
+                  .map((p) => (
+                    <td key={p}>{shown(t.params[p])}</td>
+                  ))}
+                <td>{t.value === null ? "–" : formatMetric(t.value)}</td>
+                <td>{t.stoppedAtRung === null ? "" : `stopped at epoch ${t.stoppedAtRung}`}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </section>
+
+      <section aria-label="Parallel coordinates">
+        <h2>Trials across the search space</h2>
+        <ParallelCoordinates runs={s.trials.map((t) => ({ id: t.runId, name: t.runName }))} axes={axes} />
+      </section>
+
+      <section aria-label="Best trials">
+        <h2>Best trials</h2>
+        {ranked.length === 0 ? <p className="muted">No completed trial yet.</p> : null}
+        <ol>
+          {ranked.slice(0, 5).map((t) => (
+            <li key={t.runId}>
+              <Link href={`/runs/${t.runId}`}>{t.runName}</Link>: {s.spec.metric.name} {formatMetric(t.value!)}
+            </li>
+          ))}
+        </ol>
+        {s.winnerRunId !== null ? (
+          <p>
+            Winner: run #{s.winnerRunId}, chosen by {s.winnerChosenByName}: “{s.winnerRationale}”
+          </p>
+        ) : null}
+        {engineer && ranked.length > 0 ? (
+          <form
+            aria-label="Choose the winner"
+            onSubmit={(e) => {
+              e.preventDefault();
+              choose.mutate({ sweepId, runId: winner ?? ranked[0]!.runId, rationale: winnerWhy });
+            }}
+          >
+            <label>
+              Winner
+              <select value={winner ?? ranked[0]!.runId} onChange={(e) => setWinner(Number(e.target.value))}>
+                {ranked.map((t) => (
+                  <option key={t.runId} value={t.runId}>
+                    {t.runName} ({formatMetric(t.value!)})
+                  </option>
+                ))}
+              </select>
+            </label>
+            <label>
+              Why this one
+              <input value={winnerWhy} onChange={(e) => setWinnerWhy(e.target.value)} />
+            </label>
+            <button type="submit">Choose winner</button>
+            <FormError error={choose.error} />
+          </form>
+        ) : null}
+      </section>
+    </main>
+  );
+}
+
+export default function SweepPage({ params }: { params: Promise<{ id: string }> }) {
+  const { id } = use(params);
+  return <Shell>{(me) => <Sweep sweepId={Number(id)} me={me} />}</Shell>;
+}

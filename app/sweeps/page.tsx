@@ -1,0 +1,119 @@
+"use client";
+/**
+ * Sweeps (issue 17): the list, and for engineers a form to start one from a spec (JSON, contracts/sweep-spec.ts; the
+ * server validates it and names the path at fault). Starting one opens its page.
+ */
+import Link from "next/link";
+import { useState } from "react";
+import { useRouter } from "next/navigation";
+import { useMutation, useQuery } from "@tanstack/react-query";
+import { useTRPC } from "@/app/_trpc/client";
+import { Shell, type Me } from "@/app/_components/shell";
+import { ErrorState, FormError, Loading } from "@/app/_components/states";
+import { StatusBadge } from "@/app/_components/status-badge";
+
+const EXAMPLE_SPEC = {
+  name: "iris-lr-width",
+  base: {
+    data: { dataset: { builtin: "iris" }, normalization: "standard" },
+    model: { layers: [{ type: "dense", units: 16, activation: "relu" }] },
+    training: { optimizer: { name: "adam" }, learningRate: 0.02, batchSize: 16, epochs: 8, seed: 7 },
+  },
+  space: {
+    "training.learningRate": { type: "logUniform", min: 0.001, max: 0.1 },
+    "model.layers.0.units": { type: "int", min: 4, max: 32, step: 4 },
+  },
+  method: "random",
+  budget: { maxTrials: 4, maxParallel: 1 },
+  metric: { name: "val_loss", direction: "minimize" },
+  earlyTermination: { type: "asha", rungs: [3], eta: 3 },
+  seed: 1,
+  rationale: "",
+};
+
+function Sweeps({ me }: { me: Me }) {
+  const trpc = useTRPC();
+  const router = useRouter();
+  const list = useQuery(trpc.sweeps.list.queryOptions({}));
+  const projects = useQuery(trpc.projects.list.queryOptions());
+  const experiments = (projects.data ?? []).flatMap((p) => p.experiments.map((e) => ({ id: e.id, label: `${p.name} / ${e.name}` })));
+  const [experimentId, setExperimentId] = useState<number | null>(null);
+  const [specText, setSpecText] = useState(JSON.stringify(EXAMPLE_SPEC, null, 2));
+  const [problem, setProblem] = useState<string | null>(null);
+  const create = useMutation(trpc.sweeps.create.mutationOptions({ onSuccess: (s) => router.push(`/sweeps/${s.id}`) }));
+  if (list.isLoading) return <Loading what="Loading sweeps" />;
+  if (list.error) return <ErrorState error={list.error} />;
+  const submit = () => {
+    setProblem(null);
+    let spec: unknown;
+    try {
+      spec = JSON.parse(specText);
+    } catch (e) {
+      return setProblem(`The spec is not valid JSON: ${(e as Error).message}`);
+    }
+    const exp = experimentId ?? experiments[0]?.id;
+    if (exp === undefined) return setProblem("Create an experiment first.");
+    create.mutate({ experimentId: exp, spec });
+  };
+  return (
+    <main className="page">
+      <h1>Sweeps</h1>
+      <table>
+        <thead>
+          <tr>
+            <th>Sweep</th>
+            <th>Method</th>
+            <th>Status</th>
+            <th>Budget</th>
+            <th>Winner</th>
+          </tr>
+        </thead>
+        <tbody>
+          {(list.data ?? []).map((s) => (
+            <tr key={s.id}>
+              <td>
+                <Link href={`/sweeps/${s.id}`}>
+                  #{s.id} {s.name}
+                </Link>
+              </td>
+              <td>{s.method}</td>
+              <td>
+                <StatusBadge status={s.status} />
+              </td>
+              <td>{s.maxTrials} trials</td>
+              <td>{s.winnerRunId === null ? "–" : <Link href={`/runs/${s.winnerRunId}`}>run #{s.winnerRunId}</Link>}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {me.role === "engineer" ? (
+        <section aria-label="Start a sweep" className="card">
+          <h2>Start a sweep</h2>
+          <label>
+            Experiment
+            <select value={experimentId ?? experiments[0]?.id ?? ""} onChange={(e) => setExperimentId(Number(e.target.value))}>
+              {experiments.map((e) => (
+                <option key={e.id} value={e.id}>
+                  {e.label}
+                </option>
+              ))}
+            </select>
+          </label>
+          <label>
+            Spec (JSON: base config, search space, method, budget, metric, early termination, seed, rationale)
+            <textarea rows={24} value={specText} onChange={(e) => setSpecText(e.target.value)} spellCheck={false} />
+          </label>
+          <button onClick={submit} disabled={create.isPending}>
+            Start sweep
+          </button>
+          {problem ? <p role="alert">{problem}</p> : null}
+          <FormError error={create.error} />
+        </section>
+      ) : null}
+    </main>
+  );
+}
+
+export default function SweepsPage() {
+  return <Shell>{(me) => <Sweeps me={me} />}</Shell>;
+}
