@@ -96,6 +96,11 @@ describe("audit event sentences", () => {
     expect(eventSentence(ev("run.create", { experimentId: 4, name: "run 3", origin: "fork", parentRunId: 2 }, 9))).toBe(
       "Eve Engineer forked from run #2 as run #9 (run 3) in experiment #4",
     );
+    expect(
+      eventSentence(
+        ev("run.create", { experimentId: 4, name: "iris · int8", origin: "compress", parentRunId: 2, parentCheckpointId: 17 }, 9),
+      ),
+    ).toBe("Eve Engineer compressed checkpoint #17 of run #2 as run #9 (iris · int8)");
   });
 
   it("reads an artifact uploaded through the tracking API with its path and sha256", () => {

@@ -129,6 +129,8 @@ const RENDERERS: Record<AuditAction, Renderer> & Record<string, Renderer> = {
     const origin = str(p, "origin");
     const parent = p.parentRunId ? ` from run #${v(p.parentRunId)}` : "";
     const verb = origin === "fork" ? "forked" : origin === "rerun" ? "re-ran" : origin === "finetune" ? "fine-tuned" : "created";
+    if (origin === "compress")
+      return `${a} compressed checkpoint #${v(p.parentCheckpointId)} of run #${v(p.parentRunId)} as run #${e.entityId}${p.name ? ` (${v(p.name)})` : ""}`;
     if (origin === "sweep")
       return `${a} generated run #${e.entityId}${p.name ? ` (${v(p.name)})` : ""} as trial ${num(p, "trialIndex") !== undefined ? num(p, "trialIndex")! + 1 : "?"} of sweep #${v(p.sweepId)}`;
     return origin && origin !== "new"
