@@ -122,6 +122,9 @@ export function requestIntervention(ctx: Pick<ServiceContext, "db" | "actor">, r
     const origin = tx.select({ origin: runs.origin }).from(runs).where(eq(runs.id, input.runId)).get()?.origin;
     if (origin === "api")
       invalidInput(`run ${input.runId} is logged by a script through the tracking API: piloting such runs is not available yet`);
+    // A compression (server/runs/compression.ts) has no epoch boundaries to stop at: its trainer never asks for a control.
+    if (origin === "compress")
+      invalidInput(`run ${input.runId} is a compression: it cannot be piloted; cancel it, or compress again with other parameters`);
     const { effective, status } = runEffectiveConfig(tx, input.runId);
     const allowed = PILOT_ALLOWED_STATES[input.kind];
     if (!allowed.includes(status as RunStatus))

@@ -256,6 +256,11 @@ describe("compression runs", () => {
       /no checkpoint at epoch 999/,
     );
     await expect(app.as("reviewer").runs.compress({ runId: sourceRunId, method: "int8", rationale: "x" })).rejects.toThrow();
+    // A compression has no epoch boundaries: piloting it is refused before anything is recorded.
+    const compressed = app.db.select().from(runs).where(eq(runs.origin, "compress")).all()[0]!;
+    await expect(engineer().runs.pilot.request({ runId: compressed.id, kind: "pause", rationale: "x" })).rejects.toThrow(
+      /is a compression: it cannot be piloted/,
+    );
     expect(app.db.select({ n: count() }).from(runs).get()!.n).toBe(before.runs);
     expect(app.db.select({ n: count() }).from(auditEvents).get()!.n).toBe(before.events);
   });
