@@ -23,6 +23,7 @@ import {
 } from "@/db/schema";
 import type { DbOrTx } from "@/db/client";
 import type { TrainingConfig } from "@/contracts/training-config";
+import { isApiRunConfig } from "@/contracts/mlflow/types";
 import { versionRunAncestry } from "./ancestry";
 import { notFound } from "@/server/errors";
 import { sweepOfRun } from "@/server/sweeps/queries";
@@ -32,6 +33,8 @@ export type Person = { id: number; name: string; role: string };
 const parse = <T>(s: string | null): T | null => (s === null ? null : (JSON.parse(s) as T));
 
 function configSummary(c: TrainingConfig): string {
+  // A run logged by a script through the tracking API has no training config: its params are decisions of kind "param".
+  if (isApiRunConfig(c)) return "logged through the MLflow-compatible API (its params are decisions)";
   const layers =
     c.model.layers.map((l) => ("units" in l ? `${l.type}(${l.units})` : "filters" in l ? `${l.type}(${l.filters})` : l.type)).join(" → ") ||
     "no hidden layers";

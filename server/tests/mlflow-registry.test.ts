@@ -300,13 +300,14 @@ describe("model versions from an API run's artifact", () => {
     expect(ev.payload).toMatch(/tracking API/);
   });
 
-  // Not the lineage view yet: server/lineage/collect.ts summarises every run's training config, which an API run does not
-  // have (see server/mlflow/README.md, "Not yet").
-  it("shows the API-registered version in the app's registry reads (models list, model page, documentation checklist)", async () => {
+  it("shows the API-registered version in the app's registry reads (models list, model page, lineage, checklist)", async () => {
     const caller = app.as("reviewer");
     expect((await caller.models.list()).find((m) => m.name === "api-iris")?.versionCount).toBe(2);
     const model = await caller.models.get({ name: "api-iris" });
     expect(JSON.stringify(model)).toContain(sha(weights));
+    const lineage = await caller.models.lineage({ modelName: "api-iris", version: 1 });
+    expect(JSON.stringify(lineage)).toContain("logged through the MLflow-compatible API");
+    expect(JSON.stringify(lineage)).toContain(sha(weights));
     await caller.models.documentationChecklist({ modelName: "api-iris", version: 1 });
   });
 
