@@ -447,3 +447,42 @@ export function ashaContinues(
   const threshold = sorted[k - 1]!;
   return { continues: direction === "minimize" ? value <= threshold : value >= threshold, threshold };
 }
+
+/**
+ * How much of the metric's spread each parameter accounts for, over the trials with a value: the trials grouped by
+ * the parameter (choices by value; numbers by rank into three equal bins), the share of the metric's variance lying
+ * between the groups (η², 0…1). A first look, not fANOVA: parameters are judged one at a time. null with < 3 trials.
+ */
+export function paramImportance(
+  trials: readonly TrialObservation[],
+  paths: readonly string[],
+): { path: string; importance: number }[] | null {
+  if (trials.length < 3) return null;
+  const values = trials.map((t) => t.value);
+  const mean = values.reduce((a, b) => a + b, 0) / values.length;
+  const total = values.reduce((a, v) => a + (v - mean) ** 2, 0);
+  return paths
+    .map((path) => {
+      if (total === 0) return { path, importance: 0 };
+      const numeric = trials.every((t) => typeof t.params[path] === "number");
+      const groups = new Map<string, number[]>();
+      if (numeric) {
+        const order = [...trials].sort((a, b) => (a.params[path] as number) - (b.params[path] as number));
+        order.forEach((t, i) => {
+          const k = String(Math.floor((i * 3) / order.length));
+          groups.set(k, [...(groups.get(k) ?? []), t.value]);
+        });
+      } else
+        for (const t of trials) {
+          const k = canonicalJson(t.params[path] ?? null);
+          groups.set(k, [...(groups.get(k) ?? []), t.value]);
+        }
+      let between = 0;
+      for (const g of groups.values()) {
+        const m = g.reduce((a, b) => a + b, 0) / g.length;
+        between += g.length * (m - mean) ** 2;
+      }
+      return { path, importance: Math.min(1, between / total) };
+    })
+    .sort((a, b) => b.importance - a.importance);
+}

@@ -95,8 +95,11 @@ async function runSweep(deps: ServiceDeps, orchestrator: SweepOrchestrator, swee
           const run = createTrialRun(deps, sweepId, index, suggestTrial(spec, index, history));
           orchestrator.launch(run.id);
         } catch (err) {
-          // Paused, stopped or extended meanwhile (the transaction re-checked): look again.
           if (!(err instanceof DomainError)) throw err;
+          // Paused, stopped or extended meanwhile (the transaction re-checked): look again after a pause. Any other
+          // refusal (the engineer who set the sweep up may no longer launch runs) ends this driver, loudly.
+          if (err.kind !== "conflict") throw err;
+          await new Promise((r) => setTimeout(r, pollMs));
         }
         continue;
       }

@@ -6,7 +6,7 @@
 import { and, asc, desc, eq, inArray } from "drizzle-orm";
 import type { DbOrTx } from "@/db/client";
 import { metrics, metricSummaries, runs, sweeps, sweepTrials, users, type RunStatus } from "@/db/schema";
-import type { SweepSpec } from "@/contracts/sweep-spec";
+import { paramImportance, type SweepSpec } from "@/contracts/sweep-spec";
 import { notFound } from "@/server/errors";
 
 export const FINAL_RUN_STATUSES: readonly RunStatus[] = ["completed", "failed", "cancelled"];
@@ -103,6 +103,11 @@ export function getSweep(db: DbOrTx, sweepId: number) {
     spec,
     trials,
     best: ranked[0] ? { runId: ranked[0].runId, metric: spec.metric.name, value: ranked[0].value! } : null,
+    /** Share of the metric's variance each parameter accounts for over trials with a value (null under 3 such trials). */
+    importance: paramImportance(
+      trials.filter((t) => t.value !== null).map((t) => ({ params: t.params, value: t.value! })),
+      Object.keys(spec.space).sort(),
+    ),
     counts: {
       total: trials.length,
       active: trials.filter((t) => !FINAL_RUN_STATUSES.includes(t.status)).length,

@@ -7,7 +7,14 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { count, eq, ne } from "drizzle-orm";
 import { auditEvents, runs, sweeps } from "@/db/schema";
-import { parseSweepSpec, suggestTrial, type SweepSpecInput, type SweepSpec, type TrialObservation } from "@/contracts/sweep-spec";
+import {
+  paramImportance,
+  parseSweepSpec,
+  suggestTrial,
+  type SweepSpecInput,
+  type SweepSpec,
+  type TrialObservation,
+} from "@/contracts/sweep-spec";
 import { driveSweep } from "@/server/sweeps/driver";
 import { checkContent } from "@/server/audit/content/verify-content";
 import { snapshot } from "@/server/audit/content/tests/content-fixture";
@@ -108,6 +115,18 @@ describe("sweep spec", () => {
     const lrs = a.map((t) => t["training.learningRate"] as number);
     const median = [...lrs].sort((x, y) => x - y)[Math.floor(lrs.length / 2)]!;
     expect(median).toBeLessThan(0.01); // the log-uniform prior's median is 0.01
+  });
+
+  it("ranks the hyperparameter the metric depends on as the most important", () => {
+    const trials: TrialObservation[] = Array.from({ length: 12 }, (_, i) => ({
+      params: { lr: 0.001 * (i + 1), units: [8, 16, 32][i % 3], opt: i % 2 ? "adam" : "sgd" },
+      value: 0.001 * (i + 1) * 10 + (i % 3 === 0 ? 0.0001 : 0),
+    }));
+    const imp = paramImportance(trials, ["lr", "opt", "units"])!;
+    expect(imp[0]!.path).toBe("lr");
+    expect(imp[0]!.importance).toBeGreaterThan(0.8);
+    expect(imp.find((x) => x.path === "units")!.importance).toBeLessThan(0.2);
+    expect(paramImportance(trials.slice(0, 2), ["lr"])).toBeNull();
   });
 });
 
