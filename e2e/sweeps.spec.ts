@@ -42,6 +42,7 @@ test("[SWEEPS]: an engineer starts a sweep, watches its trials, and picks the wi
   const trials = page.getByRole("region", { name: "Trials" });
   await expect(trials.getByRole("row")).toHaveCount(3); // header + 2 trials
   await expect(page.getByRole("img", { name: "Parallel coordinates chart" })).toBeVisible();
+  await expect(page.getByRole("region", { name: "Importance" })).toContainText("Needs at least 3 trials with a value");
 
   const choose = page.getByRole("form", { name: "Choose the winner" });
   await choose.getByRole("textbox", { name: "Why this one" }).fill("lowest validation loss of the two");

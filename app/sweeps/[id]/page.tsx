@@ -141,6 +141,25 @@ function Sweep({ sweepId, me }: { sweepId: number; me: Me }) {
         <ParallelCoordinates runs={s.trials.map((t) => ({ id: t.runId, name: t.runName }))} axes={axes} />
       </section>
 
+      <section aria-label="Importance">
+        <h2>Importance of each hyperparameter for {s.spec.metric.name}</h2>
+        {s.importance === null ? (
+          <p className="muted">Needs at least 3 trials with a value.</p>
+        ) : (
+          <ul>
+            {s.importance.map((i) => (
+              <li key={i.path}>
+                {i.path}: {(i.importance * 100).toFixed(0)} % of the variance{" "}
+                <meter min={0} max={1} value={i.importance} aria-label={`Importance of ${i.path}`} />
+              </li>
+            ))}
+          </ul>
+        )}
+        <p className="muted">
+          Share of the metric&apos;s variance between groups of trials split by each parameter alone (η²); a first look, not a causal claim.
+        </p>
+      </section>
+
       <section aria-label="Best trials">
         <h2>Best trials</h2>
         {ranked.length === 0 ? <p className="muted">No completed trial yet.</p> : null}
