@@ -54,6 +54,51 @@ describe("audit event sentences", () => {
     ).toBe("Eve Engineer's request #3 (set) took effect on run #12 at epoch 7");
   });
 
+  it("reads a sweep's decisions and its machine decisions", () => {
+    expect(
+      eventSentence(
+        ev(
+          "sweep.create",
+          {
+            name: "lr",
+            method: "tpe",
+            maxTrials: 8,
+            metric: { name: "val_loss", direction: "minimize" },
+            seed: 17,
+            rationale: "find a rate",
+          },
+          3,
+          "Erin Engineer",
+          "sweep",
+        ),
+      ),
+    ).toBe("Erin Engineer started sweep #3 (lr): tpe search of up to 8 trials, minimize val_loss, seed 17: 'find a rate'");
+    expect(
+      eventSentence(
+        ev(
+          "run.create",
+          { name: "lr · trial 2", origin: "sweep", sweepId: 3, trialIndex: 1, experimentId: 1 },
+          40,
+          "Runledger server (sweep #3, for Erin Engineer)",
+        ),
+      ),
+    ).toBe("Runledger server (sweep #3, for Erin Engineer) generated run #40 (lr · trial 2) as trial 2 of sweep #3");
+    expect(
+      eventSentence(
+        ev(
+          "sweep.stopTrial",
+          { runId: 40, rung: 3, metric: "val_loss", value: 0.9, eta: 3, trialsAtRung: 4 },
+          3,
+          "Runledger server",
+          "sweep",
+        ),
+      ),
+    ).toBe("Runledger server stopped trial run #40 of sweep #3 early at epoch 3: val_loss 0.9, not in the top 1/3 of 4 trial(s)");
+    expect(
+      eventSentence(ev("sweep.chooseWinner", { runId: 41, trials: 8, rationale: "lowest val loss" }, 3, "Erin Engineer", "sweep")),
+    ).toBe("Erin Engineer chose run #41 as the winner of sweep #3 (8 trials): 'lowest val loss'");
+  });
+
   it("reads an alias move, a promotion request and a sign-in", () => {
     expect(
       eventSentence(
