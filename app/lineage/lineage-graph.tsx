@@ -26,6 +26,7 @@ const ZOOM_STEP = 1.2;
 
 const KIND_STYLE: Record<LineageNode["kind"], { bg: string; stripe: string }> = {
   dataset: { bg: "#e7f0ff", stripe: "#2f5bd3" },
+  datasetInput: { bg: "#e7f0ff", stripe: "#1f4aa8" },
   datasetVersion: { bg: "#e7f0ff", stripe: "#5b7fe0" },
   split: { bg: "#e7f0ff", stripe: "#8aa4ea" },
   run: { bg: "#fff4e0", stripe: "#c77700" },

@@ -17,6 +17,7 @@ import {
   modelVersions,
   models,
   promotionRequests,
+  runInputs,
   signatures,
   splits,
   users,
@@ -159,6 +160,22 @@ export function collectLineage(db: DbOrTx, modelVersionId: number) {
       author: person(d.authorId),
       createdAt: d.createdAt,
     })),
+    /** Datasets a script declared as inputs of an API run (MLflow log-inputs): references, not Runledger datasets. */
+    datasetInputs: db
+      .select()
+      .from(runInputs)
+      .where(inArray(runInputs.runId, runIds))
+      .orderBy(runInputs.id)
+      .all()
+      .map((i) => ({
+        id: i.id,
+        runId: i.runId,
+        name: i.name,
+        digest: i.digest,
+        sourceType: i.sourceType,
+        source: i.source,
+        context: i.context,
+      })),
     datasets: dss.map((d) => ({
       id: d.id,
       name: d.name,

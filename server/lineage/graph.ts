@@ -7,6 +7,7 @@ import type { LineageFacts } from "./collect";
 
 export type LineageNodeKind =
   | "dataset"
+  | "datasetInput"
   | "datasetVersion"
   | "split"
   | "run"
@@ -33,6 +34,7 @@ export type LineageGraph = { nodes: LineageNode[]; edges: LineageEdge[]; rootId:
 
 export const KIND_LABELS: Record<LineageNodeKind, string> = {
   dataset: "Raw dataset",
+  datasetInput: "Dataset input (declared by a script)",
   datasetVersion: "Cleaned data (recipe)",
   split: "Train / validation / test split",
   run: "Training run",
@@ -177,6 +179,24 @@ export function lineageGraph(f: LineageFacts): LineageGraph {
       );
     if (r.parentRunId !== null && r.parentRunId !== parentCk?.runId && f.runs.some((p) => p.id === r.parentRunId))
       link(`run:${r.parentRunId}`, `run:${r.id}`, r.origin === "rerun" ? "re-run as" : "forked into");
+  }
+  // Inputs a script declared through the tracking API (log-inputs): a reference by name and digest, used by its run.
+  for (const i of f.datasetInputs ?? []) {
+    add(
+      `datasetInput:${i.id}`,
+      "datasetInput",
+      i.name,
+      [`${i.sourceType} · ${i.context ?? "no context given"}`],
+      { label: "dataset digest", value: i.digest },
+      [
+        { label: "Name", value: i.name },
+        { label: "Digest (as the script declared it)", value: i.digest, hash: true },
+        { label: "Source type", value: i.sourceType },
+        { label: "Source", value: i.source.length > 300 ? `${i.source.slice(0, 300)}…` : i.source },
+        { label: "Used for", value: i.context ?? "–" },
+      ],
+    );
+    link(`datasetInput:${i.id}`, `run:${i.runId}`, i.context ? `${i.context} data of` : "input of");
   }
   for (const d of f.decisions) {
     const what =

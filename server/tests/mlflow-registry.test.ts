@@ -168,6 +168,15 @@ describe("model versions from an API run's artifact", () => {
         { key: "loss", value: 0.25, timestamp: Date.now(), step: 2 },
       ],
     });
+    await engineer.call("runs/log-inputs", {
+      run_id: runId,
+      datasets: [
+        {
+          dataset: { name: "iris-train", digest: "d1g3st", source_type: "local", source: '{"uri": "/data/iris.csv"}' },
+          tags: [{ key: "mlflow.data.context", value: "training" }],
+        },
+      ],
+    });
     await engineer.logArtifact(artifactUri, "model/weights.bin", weights);
     await expectError(
       engineer.call("model-versions/create", { name: "api-iris", source: `runs:/${runId}/model/weights.bin`, run_id: runId }),
@@ -308,6 +317,11 @@ describe("model versions from an API run's artifact", () => {
     const lineage = await caller.models.lineage({ modelName: "api-iris", version: 1 });
     expect(JSON.stringify(lineage)).toContain("logged through the MLflow-compatible API");
     expect(JSON.stringify(lineage)).toContain(sha(weights));
+    const input = lineage.graph.nodes.find((n) => n.kind === "datasetInput");
+    expect(input).toMatchObject({ title: "iris-train", hash: { label: "dataset digest", value: "d1g3st" } });
+    expect(lineage.graph.edges).toContainEqual(
+      expect.objectContaining({ source: input!.id, target: `run:${runId}`, label: "training data of" }),
+    );
     await caller.models.documentationChecklist({ modelName: "api-iris", version: 1 });
   });
 
