@@ -62,4 +62,23 @@ test("[COMPRESS]: an engineer quantizes a checkpoint from the run page; a bad sp
   expect(r.sizeBytes).toBeLessThan(r.parentSizeBytes);
   expect(typeof r.metrics.accuracy).toBe("number");
   expect(typeof r.metrics.accuracy_delta).toBe("number");
+
+  // The compare view puts both models side by side: size, parameters, accuracy, inference time.
+  await page.goto(`/compare?ids=${id},${compressedId}`);
+  const models = page.getByRole("table", { name: "Model size and accuracy" });
+  await expect(models).toBeVisible();
+  await expect(models.getByRole("row", { name: /Compression/ })).toContainText("int8");
+  await expect(models.getByRole("row", { name: /Size vs source/ })).toContainText("%");
+  await expect(
+    models
+      .getByRole("row", { name: /Inference/ })
+      .getByRole("cell")
+      .last(),
+  ).toHaveText(/^\d/);
+  await expect(
+    models
+      .getByRole("row", { name: /Size vs source/ })
+      .getByRole("cell")
+      .last(),
+  ).toHaveText(/^\d+%$/);
 });

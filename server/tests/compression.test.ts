@@ -221,6 +221,20 @@ describe("compression runs", () => {
     };
   }, 240_000);
 
+  it("the compare view's models: size, parameters, accuracy and inference time of the source and its compressions", async () => {
+    const compressions = app.db.select().from(runs).where(eq(runs.origin, "compress")).all().slice(0, 3);
+    const c = await app.as("auditor").explore.compare({ ids: [sourceRunId, ...compressions.map((r) => r.id)] });
+    expect(c.models[0]).toMatchObject({ checkpointId: sourceBest.id, sizeBytes: sourceBest.bytes, params, compression: null });
+    expect(c.models[0]!.accuracy).toBeGreaterThan(0);
+    compressions.forEach((r, i) => {
+      const m = c.models[i + 1]!;
+      expect(m.compression).toEqual({ method: JSON.parse(r.configJson).compression.method, parentSizeBytes: sourceBest.bytes });
+      expect(m.sizeBytes).toBeLessThan(sourceBest.bytes);
+      expect(m.inferenceUsPerSample).toBeGreaterThan(0);
+      expect(m.nonzeroParams).toBeGreaterThan(0);
+    });
+  });
+
   it("the same compression with the same seed gives the same weights", async () => {
     const a = await compressAndWait({ runId: sourceRunId, method: "prune", sparsity: 0.5, scope: "layer", rationale: "determinism" });
     const b = await compressAndWait({ runId: sourceRunId, method: "prune", sparsity: 0.5, scope: "layer", rationale: "determinism" });

@@ -13,6 +13,7 @@ import { RunLegend } from "./run-legend";
 import { DataPanel } from "./data-panel";
 import { ParamsTable } from "./params-table";
 import { MetricsSummary } from "./metrics-summary";
+import { ModelsPanel } from "./models-panel";
 import { DecisionsPanel } from "./decisions-panel";
 import { CurvesPanel } from "./curves-panel";
 import { RelationsPanel } from "./relations-panel";
@@ -55,6 +56,7 @@ export function CompareView() {
         <h2 style={{ marginTop: 0 }}>Metrics</h2>
         <MetricsSummary comparison={c} />
       </section>
+      <ModelsPanel comparison={c} />
       <CurvesPanel comparison={c} />
       <RelationsPanel comparison={c} />
       <DecisionsPanel comparison={c} />

@@ -30,6 +30,7 @@ import {
 import { paramValueOf, type ParamValue } from "./runs-search";
 import { RunsQueryError } from "./errors";
 import { compareInterventions, type ComparedIntervention } from "./compare-interventions";
+import { compareModels, type ComparedModel } from "./compare-models";
 
 export const MIN_COMPARE = 2;
 export const MAX_COMPARE = 20;
@@ -78,6 +79,8 @@ export type RunComparison = {
   metrics: { key: string; values: (MetricSummary | null)[] }[];
   /** Per run, in order: its applied live interventions (in-flight decisions), in the order they took effect. */
   interventions: ComparedIntervention[][];
+  /** Per run, in order: the model it produced (size, parameters, test accuracy, inference time; compare-models.ts). */
+  models: ComparedModel[];
 };
 
 export function compareRuns(db: DbOrTx, runIds: number[]): RunComparison {
@@ -179,6 +182,7 @@ export function compareRuns(db: DbOrTx, runIds: number[]): RunComparison {
     decisions: perRunDecisions,
     metrics,
     interventions: compareInterventions(db, ids),
+    models: compareModels(db, ids),
   };
 }
 
