@@ -2,8 +2,9 @@
  * Issue 15, phase 2, in the real app: a script logs a run through the tracking API of the production build (token from
  * the account page), uploads its weights file through MLflow's artifact proxy, ends the run and registers the file as
  * a model version with staging; the model page lists the version from that run with the file's sha256 and the alias,
- * and says it cannot be promoted without a test evaluation (no Request production). "production" through the API is
- * refused with PERMISSION_DENIED naming the promotion flow.
+ * and says it cannot be promoted without a test evaluation (no Request production); the version's lineage view shows
+ * the run with the dataset input the script declared. "production" through the API is refused with PERMISSION_DENIED
+ * naming the promotion flow.
  */
 import { createHash } from "node:crypto";
 import { expect, test } from "@playwright/test";
@@ -37,6 +38,16 @@ test("a run logged through the API registers its uploaded weights as a model ver
     params: [{ key: "lr", value: "0.01" }],
     metrics: [1, 2].map((step) => ({ key: "train/loss", value: 1 / step, timestamp: Date.now(), step })),
   });
+  const inputs = await api("POST", "runs/log-inputs", {
+    run_id: runId,
+    datasets: [
+      {
+        dataset: { name: "iris-from-script", digest: "e2ed1g", source_type: "local", source: '{"uri": "/data/iris.csv"}' },
+        tags: [{ key: "mlflow.data.context", value: "training" }],
+      },
+    ],
+  });
+  expect(inputs.status).toBe(200);
   const weights = Buffer.from(Array.from({ length: 2048 }, (_, i) => (i * 7) % 256));
   const sha = createHash("sha256").update(weights).digest("hex");
   const root = String(run.info.artifact_uri).replace("mlflow-artifacts:/", "");
@@ -63,4 +74,9 @@ test("a run logged through the API registers its uploaded weights as a model ver
   await expect(row).toContainText("No test evaluation: this version cannot be promoted");
   await expect(row.getByRole("button", { name: "Request production" })).toHaveCount(0);
   await expect(page.getByText(sha.slice(0, 12)).first()).toBeVisible();
+
+  await page.goto(`/models/${encodeURIComponent(model)}/versions/1`);
+  const graph = page.getByRole("region", { name: "Lineage graph" });
+  await expect(graph.getByRole("button", { name: `Training run: Run #${runId}: weights from a script` })).toBeVisible();
+  await expect(graph.getByRole("button", { name: "Dataset input (declared by a script): iris-from-script" })).toBeVisible();
 });
