@@ -5,77 +5,32 @@
  * asserted with MLflow's error_code and HTTP status. Ends with `audit verify` (chain and content) on the database.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import http from "node:http";
 import { spawnSync } from "node:child_process";
-import type { AddressInfo } from "node:net";
 import { and, eq } from "drizzle-orm";
-import { auditEvents, decisions, metrics, users } from "@/db/schema";
-import { createToken, revokeToken } from "@/server/auth/tokens";
+import { auditEvents, decisions, metrics } from "@/db/schema";
+import { revokeToken } from "@/server/auth/tokens";
 import { verifyDatabase } from "@/server/audit/verify";
-import { DEMO_USERS } from "@/server/demo/seed";
-import { MlflowApiError, MlflowClient } from "@/contracts/mlflow/client";
+import { MlflowClient } from "@/contracts/mlflow/client";
 import type { Metric } from "@/contracts/mlflow/types";
+import { expectMlflowError, startMlflowServer, tokenFor as tokenOf, userOf as userIn } from "./mlflow-http-fixture";
 import { createTestApp, irisConfig, type TestApp } from "./test-app";
 
 vi.mock("server-only", () => ({}));
 
 let app: TestApp;
-let server: http.Server;
+let mlflow: Awaited<ReturnType<typeof startMlflowServer>>;
 let base: string;
 let engineer: MlflowClient;
 let auditor: MlflowClient;
 let engineerTokenId: number;
-
-function userOf(role: string) {
-  return app.db
-    .select()
-    .from(users)
-    .where(eq(users.email, DEMO_USERS.find((u) => u.role === role)!.email))
-    .get()!;
-}
-function tokenFor(role: string, name = "contract tests") {
-  const u = userOf(role);
-  return createToken(app.db, { id: u.id, name: u.name, role: u.role }, { id: u.id, email: u.email }, { name });
-}
+const userOf = (role: string) => userIn(app, role);
+const tokenFor = (role: string, name?: string) => tokenOf(app, role, name);
+const expectError = expectMlflowError;
 
 beforeAll(async () => {
   app = createTestApp();
-  (globalThis as { __runledger?: unknown }).__runledger = app; // the route handler uses getAppServices()
-  const route = (await import("@/app/api/2.0/mlflow/[...path]/route")) as unknown as Record<
-    string,
-    (req: Request, ctx: unknown) => Promise<Response>
-  >;
-  server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      void (async () => {
-        const url = new URL(req.url ?? "/", "http://127.0.0.1");
-        const segments = url.pathname
-          .replace(/^\/api\/2\.0\/mlflow\/?/, "")
-          .split("/")
-          .filter(Boolean);
-        const headers = new Headers();
-        for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string") headers.set(k, v);
-        const request = new Request(url, {
-          method: req.method,
-          headers,
-          body: req.method === "GET" || req.method === "HEAD" ? undefined : Buffer.concat(chunks),
-        });
-        const handler = route[req.method ?? "GET"];
-        const answer = handler
-          ? await handler(request, { params: Promise.resolve({ path: segments }) })
-          : new Response(JSON.stringify({ error_code: "ENDPOINT_NOT_FOUND", message: "method" }), { status: 405 });
-        res.writeHead(answer.status, Object.fromEntries(answer.headers.entries()));
-        res.end(Buffer.from(await answer.arrayBuffer()));
-      })();
-    });
-  });
-  // The CLI tests block this event loop (spawnSync) for seconds: an idle keep-alive socket must not be closed under a
-  // client that is about to reuse it.
-  server.keepAliveTimeout = 600_000;
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  mlflow = await startMlflowServer(app);
+  base = mlflow.base;
   const t = tokenFor("engineer");
   engineerTokenId = t.id;
   engineer = new MlflowClient(base, t.token);
@@ -83,20 +38,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await new Promise((r) => server.close(r));
+  await mlflow.close();
   app.close();
 });
-
-async function expectError(p: Promise<unknown>, code: string, status: number, message?: RegExp) {
-  const err = await p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err, `expected ${code}`).toBeInstanceOf(MlflowApiError);
-  expect((err as MlflowApiError).errorCode).toBe(code);
-  expect((err as MlflowApiError).status).toBe(status);
-  if (message) expect((err as MlflowApiError).message).toMatch(message);
-}
 
 describe("authentication", () => {
   it("refuses a call without a token, with a revoked token and with a garbage token: 401 UNAUTHENTICATED", async () => {

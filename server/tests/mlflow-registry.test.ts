@@ -6,92 +6,39 @@
  * verify stays clean and finds an edited row.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import http from "node:http";
 import { createHash } from "node:crypto";
-import type { AddressInfo } from "node:net";
 import { eq } from "drizzle-orm";
-import { auditEvents, checkpoints, modelAliasEvents, modelVersions, users } from "@/db/schema";
-import { createToken } from "@/server/auth/tokens";
+import { auditEvents, checkpoints, modelAliasEvents, modelVersions } from "@/db/schema";
+
 import { verifyDatabase } from "@/server/audit/verify";
-import { DEMO_USERS } from "@/server/demo/seed";
-import { MlflowApiError, MlflowClient } from "@/contracts/mlflow/client";
+import { MlflowClient } from "@/contracts/mlflow/client";
+import { expectMlflowError, startMlflowServer, tokenFor as tokenOf } from "./mlflow-http-fixture";
 import { createTestApp, type TestApp } from "./test-app";
 
 vi.mock("server-only", () => ({}));
 
-type Handler = (req: Request, ctx: unknown) => Promise<Response>;
 let app: TestApp;
-let server: http.Server;
+let mlflow: Awaited<ReturnType<typeof startMlflowServer>>;
 let base: string;
 let engineer: MlflowClient;
 let auditor: MlflowClient;
 let engineerToken: string;
-
-function tokenFor(role: string) {
-  const u = app.db
-    .select()
-    .from(users)
-    .where(eq(users.email, DEMO_USERS.find((x) => x.role === role)!.email))
-    .get()!;
-  return createToken(app.db, { id: u.id, name: u.name, role: u.role }, { id: u.id, email: u.email }, { name: "artifact tests" });
-}
+const tokenFor = (role: string, name?: string) => tokenOf(app, role, name);
+const expectError = expectMlflowError;
 
 beforeAll(async () => {
   app = createTestApp();
-  (globalThis as { __runledger?: unknown }).__runledger = app;
-  const tracking = (await import("@/app/api/2.0/mlflow/[...path]/route")) as unknown as Record<string, Handler>;
-  const proxy = (await import("@/app/api/2.0/mlflow-artifacts/[...path]/route")) as unknown as Record<string, Handler>;
-  server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      void (async () => {
-        const url = new URL(req.url ?? "/", "http://127.0.0.1");
-        const isProxy = url.pathname.startsWith("/api/2.0/mlflow-artifacts/");
-        // As Next does for a catch-all route: the path after the route's folder, split on "/", each segment decoded.
-        const segments = url.pathname
-          .replace(isProxy ? /^\/api\/2\.0\/mlflow-artifacts\/?/ : /^\/api\/2\.0\/mlflow\/?/, "")
-          .split("/")
-          .filter(Boolean)
-          .map(decodeURIComponent);
-        const headers = new Headers();
-        for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string") headers.set(k, v);
-        const request = new Request(url, {
-          method: req.method,
-          headers,
-          body: req.method === "GET" || req.method === "HEAD" ? undefined : Buffer.concat(chunks),
-        });
-        const handler = (isProxy ? proxy : tracking)[req.method ?? "GET"];
-        const answer = handler
-          ? await handler(request, { params: Promise.resolve({ path: segments }) })
-          : new Response(JSON.stringify({ error_code: "ENDPOINT_NOT_FOUND", message: "method" }), { status: 405 });
-        res.writeHead(answer.status, Object.fromEntries(answer.headers.entries()));
-        res.end(Buffer.from(await answer.arrayBuffer()));
-      })();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  mlflow = await startMlflowServer(app);
+  base = mlflow.base;
   engineerToken = tokenFor("engineer").token;
   engineer = new MlflowClient(base, engineerToken);
   auditor = new MlflowClient(base, tokenFor("auditor").token);
 });
 
 afterAll(async () => {
-  await new Promise((r) => server.close(r));
+  await mlflow.close();
   app.close();
 });
-
-async function expectError(p: Promise<unknown>, code: string, status: number, message?: RegExp) {
-  const err = await p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err, `expected ${code}`).toBeInstanceOf(MlflowApiError);
-  expect((err as MlflowApiError).errorCode).toBe(code);
-  expect((err as MlflowApiError).status).toBe(status);
-  if (message) expect((err as MlflowApiError).message).toMatch(message);
-}
 
 const weights = new Uint8Array(Array.from({ length: 4096 }, (_, i) => (i * 17 + 3) % 256));
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
