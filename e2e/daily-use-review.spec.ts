@@ -173,7 +173,10 @@ test("[REVIEW approvals]: a reviewer who signed sees their signature and no form
   await pending.getByLabel("Password to sign").fill(DEMO.reviewer2.password);
   await pending.getByRole("button", { name: "Approve" }).click();
   await expect(pending).toHaveAttribute("data-status", "approved");
-  await expect(pending.getByLabel("Approvals")).toHaveText("2 approvals · rule at request time: 1 approval");
+  // Decided under the raised rule: it says so (it read "2 of 1" before the decided bar came from its approval event).
+  await expect(pending.getByLabel("Approvals")).toHaveText(
+    "2 approvals · rule at request time: 1 approval, raised to 2 approvals while pending",
+  );
 });
 
 /** The database the e2e server writes (playwright.config.ts sets E2E_DATA_DIR), opened read-only. */
