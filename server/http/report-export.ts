@@ -21,7 +21,7 @@ import type { AuditKeys } from "@/server/audit/keys";
 import type { SignedInActor } from "@/server/app-context/service-context";
 import { Readable } from "node:stream";
 import { bundleName } from "@/server/audit/report/bundle-layout";
-import { ExportBusyError, exportReportInWorker } from "@/server/audit/report/export-in-worker";
+import { ExportBusyError, exportReportInWorker, reserveExportSlot, type ExportSlot } from "@/server/audit/report/export-in-worker";
 import { crossOriginRefusal } from "./same-origin";
 import { asRouteCaller, type RouteCaller } from "./route-session";
 import { httpErrorOf } from "./domain-error-status";
@@ -53,12 +53,22 @@ export async function reportExportPost(
   if (!Number.isInteger(id) || id < 1) return text(400, "model version id must be a whole number");
   const format = new URL(req.url).searchParams.get("format") ?? "tar";
   if (format !== "tar" && format !== "html") return text(400, `unknown format "${format.slice(0, 40)}" (use tar or html)`);
-  const tmp = await fs.promises.mkdtemp(path.join(os.tmpdir(), "runledger-report-"));
+  // The slot is taken before the first await: a third request that arrives while two run is refused, whatever order
+  // the file system finishes the temp folders in.
+  let slot: ExportSlot;
+  try {
+    slot = reserveExportSlot();
+  } catch (err) {
+    if (err instanceof ExportBusyError) return text(429, err.message, { "retry-after": String(err.retryAfterSeconds) });
+    throw err;
+  }
+  let tmp: string | undefined;
   let handedOver = false; // once the tar streams out, the stream removes the folder when it closes
   try {
+    tmp = await fs.promises.mkdtemp(path.join(os.tmpdir(), "runledger-report-"));
     const outDir = path.join(tmp, "bundle");
     if (format === "html") {
-      const r = await exportReportInWorker(services, user, id, { outDir });
+      const r = await exportReportInWorker(services, user, id, { outDir, slot });
       return new Response(await fs.promises.readFile(path.join(r.dir, "report.html")), {
         headers: {
           "content-type": "text/html; charset=utf-8",
@@ -68,10 +78,11 @@ export async function reportExportPost(
       });
     }
     const tarPath = path.join(tmp, "bundle.tar");
-    const r = await exportReportInWorker(services, user, id, { outDir, tar: { path: tarPath } });
+    const r = await exportReportInWorker(services, user, id, { outDir, tar: { path: tarPath }, slot });
     const size = (await fs.promises.stat(tarPath)).size;
     const file = fs.createReadStream(tarPath);
-    file.once("close", () => void fs.promises.rm(tmp, { recursive: true, force: true }));
+    const folder = tmp;
+    file.once("close", () => void fs.promises.rm(folder, { recursive: true, force: true }));
     handedOver = true;
     return new Response(Readable.toWeb(file) as ReadableStream<Uint8Array>, {
       headers: {
@@ -90,6 +101,7 @@ export async function reportExportPost(
     const message = (err as Error).message;
     return text(/was not found/.test(message) ? 404 : 500, message);
   } finally {
-    if (!handedOver) await fs.promises.rm(tmp, { recursive: true, force: true });
+    slot.release(); // a no-op when the export already released it; frees the slot if mkdtemp failed before it started
+    if (!handedOver && tmp) await fs.promises.rm(tmp, { recursive: true, force: true });
   }
 }

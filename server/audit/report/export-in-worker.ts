@@ -12,7 +12,9 @@
  *   a bundle is written only for an export that was recorded.
  * - The facts are those of phase 1's read snapshot; events other requests append meanwhile (the main thread is free
  *   now) come after it in the ledger, and in events.jsonl, which phase 3 reads from a later snapshot.
- * - At most MAX_CONCURRENT_EXPORTS run at once per process; more get ExportBusyError (the route answers 429).
+ * - At most MAX_CONCURRENT_EXPORTS run at once per process; more get ExportBusyError (the route answers 429). A
+ *   caller reserves its slot synchronously (reserveExportSlot) before its first await, so requests are admitted in
+ *   the order they arrived, not in the order their temp folders happened to be created.
  * - The promise settles exactly once; the worker is terminated on timeout or when this side fails.
  */
 import path from "node:path";
@@ -39,7 +41,30 @@ export class ExportBusyError extends Error {
 const g = globalThis as unknown as { __runledgerExportsRunning?: { n: number } };
 const running = (g.__runledgerExportsRunning ??= { n: 0 });
 
-export type ExportInWorkerOptions = { outDir: string; tar?: { path: string; root?: string }; timeoutMs?: number };
+/** A reserved export slot; released exactly once (by the export that took it, or by the caller if it never started). */
+export type ExportSlot = { release(): void };
+
+/** Reserves one of the MAX_CONCURRENT_EXPORTS slots now, or throws ExportBusyError. */
+export function reserveExportSlot(): ExportSlot {
+  if (running.n >= MAX_CONCURRENT_EXPORTS) throw new ExportBusyError(running.n);
+  running.n++;
+  let released = false;
+  return {
+    release() {
+      if (released) return;
+      released = true;
+      running.n--;
+    },
+  };
+}
+
+export type ExportInWorkerOptions = {
+  outDir: string;
+  tar?: { path: string; root?: string };
+  timeoutMs?: number;
+  /** A slot the caller reserved earlier; without one, a slot is reserved here. Released when the export settles. */
+  slot?: ExportSlot;
+};
 
 /** Writes the bundle into `outDir` (and the tar, if asked) from a worker; records the export here. */
 export function exportReportInWorker(
@@ -48,8 +73,12 @@ export function exportReportInWorker(
   modelVersionId: number,
   opts: ExportInWorkerOptions,
 ): Promise<ReportExportResult> {
-  if (running.n >= MAX_CONCURRENT_EXPORTS) return Promise.reject(new ExportBusyError(running.n));
-  running.n++;
+  let slot: ExportSlot;
+  try {
+    slot = opts.slot ?? reserveExportSlot();
+  } catch (err) {
+    return Promise.reject(err);
+  }
   const input: ExportWorkerInput = {
     dataDir: deps.dataDir,
     modelVersionId,
@@ -63,7 +92,7 @@ export function exportReportInWorker(
     const settle = (fn: () => void) => {
       if (settled) return;
       settled = true;
-      running.n--;
+      slot.release();
       clearTimeout(timer);
       fn();
       void worker.terminate();
