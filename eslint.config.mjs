@@ -58,7 +58,13 @@ const NO_APP = edge("app", "Nothing below app/ imports it: app/ is the top layer
 const NO_DB_IN_TRANSPORT = (who) => [
   edge("db", `${who} never touch the database: call a service (server/<domain>/service.ts) instead (ARCHITECTURE.md).`),
   edge("node_modules/drizzle-orm", `${who} never touch the database: drizzle-orm belongs in services, read queries and db/.`),
-  edge("node_modules/better-sqlite3", `${who} never touch the database: the driver belongs in db/.`),
+  // The TypeScript resolver resolves a package with DefinitelyTyped types to node_modules/@types/<name>: both folders.
+  ...["node_modules/better-sqlite3", "node_modules/@types/better-sqlite3"].map((from) =>
+    edge(from, `${who} never touch the database: the driver belongs in db/.`),
+  ),
+  ...["node_modules/pg", "node_modules/@types/pg"].map((from) =>
+    edge(from, `${who} never touch the database: the PostgreSQL driver belongs in db/ (db/pg-client.ts).`),
+  ),
 ];
 const NO_TRANSPORT_IN_DOMAIN = [
   edge(
@@ -83,10 +89,10 @@ const below = (who, above) =>
   above.map((dir) => edge(dir, `${who}/ imports nothing from ${dir}/: ${who}/ sits below it (ARCHITECTURE.md).`));
 /** A library layer importing server-side packages (`packages` are folders in node_modules). */
 const noPackages = (who, packages) =>
-  packages.map((pkg) =>
-    edge(
-      `node_modules/${pkg}`,
-      `${who}/ imports no ${pkg}: it is a library below the server, with no transport or database (ARCHITECTURE.md).`,
+  packages.flatMap((pkg) =>
+    // The package's own folder and, for packages typed by DefinitelyTyped, the @types folder the resolver lands in.
+    [`node_modules/${pkg}`, `node_modules/@types/${pkg}`].map((from) =>
+      edge(from, `${who}/ imports no ${pkg}: it is a library below the server, with no transport or database (ARCHITECTURE.md).`),
     ),
   );
 
@@ -98,11 +104,11 @@ const ZONES = {
   domain: [...NO_TRANSPORT_IN_DOMAIN, NO_ROUTER_IN_DOMAIN, NO_APP],
   trainer: [
     ...below("trainer", ["server", "db", "app"]),
-    ...noPackages("trainer", ["@trpc/server", "next", "drizzle-orm", "better-sqlite3"]),
+    ...noPackages("trainer", ["@trpc/server", "next", "drizzle-orm", "better-sqlite3", "pg"]),
   ],
   contracts: [
     ...below("contracts", ["server", "db", "app", "trainer"]),
-    ...noPackages("contracts", ["@trpc/server", "next", "drizzle-orm", "better-sqlite3"]),
+    ...noPackages("contracts", ["@trpc/server", "next", "drizzle-orm", "better-sqlite3", "pg"]),
   ],
   db: [...below("db", ["server", "app", "trainer"]), ...noPackages("db", ["@trpc/server", "next"])],
 };
@@ -115,6 +121,7 @@ const PAGE_RESTRICTIONS = {
   paths: [
     { name: "drizzle-orm", message: PAGE_DB_MESSAGE },
     { name: "better-sqlite3", message: PAGE_DB_MESSAGE },
+    { name: "pg", message: PAGE_DB_MESSAGE },
     { name: "@trpc/server", allowTypeImports: true, message: PAGE_VALUE_MESSAGE },
   ],
   patterns: [

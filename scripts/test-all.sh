@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The README's test command: clean install, browser, lint and format check, type check, unit/integration tests,
-# production build, browser tests.
+# The README's test command: clean install, browser, lint and format check, type check, unit/integration tests
+# (against SQLite files and a throwaway PostgreSQL cluster, scripts/pg-cluster.sh), production build, browser tests.
+# RUNLEDGER_TEST_PG_URL already set: the PostgreSQL suites use that server instead of starting one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 t0=$(date +%s)
@@ -9,10 +10,23 @@ npm ci --no-audit --no-fund
 t1=$(date +%s)
 npm run lint
 npm run typecheck
+tp=$(date +%s)
+own_pg=""
+if [ -z "${RUNLEDGER_TEST_PG_URL:-}" ]; then
+  own_pg=1
+  # A cluster of this run's own, removed however the run ends.
+  export RUNLEDGER_PG_DIR
+  RUNLEDGER_PG_DIR="$(mktemp -d /tmp/runledger-pg-test.XXXXXX)"
+  trap 'bash scripts/pg-cluster.sh stop' EXIT
+  RUNLEDGER_TEST_PG_URL="$(bash scripts/pg-cluster.sh start)"
+  export RUNLEDGER_TEST_PG_URL
+fi
+tq=$(date +%s)
 npm run test:unit
+if [ -n "$own_pg" ]; then bash scripts/pg-cluster.sh stop; fi
 t2=$(date +%s)
 npm run build
 t3=$(date +%s)
 npm run test:e2e
 t4=$(date +%s)
-echo "timings: install $((t1-t0)) s, lint+typecheck+unit $((t2-t1)) s, build $((t3-t2)) s, e2e $((t4-t3)) s, total $((t4-t0)) s"
+echo "timings: install $((t1-t0)) s, lint+typecheck+unit $((t2-t1)) s (PostgreSQL start $((tq-tp)) s), build $((t3-t2)) s, e2e $((t4-t3)) s, total $((t4-t0)) s"

@@ -53,6 +53,27 @@ const forbidden: { edge: string; file: string; code: string; rule: string; says:
     says: /drizzle-orm/,
   },
   {
+    edge: "router -> pg (the PostgreSQL driver)",
+    file: "server/runs/router.ts",
+    code: `import pg from "pg";\nexport { pg };\n`,
+    rule: PATH_RULE,
+    says: /PostgreSQL driver belongs in db/,
+  },
+  {
+    edge: "router -> better-sqlite3 (typed by @types/better-sqlite3)",
+    file: "server/projects/router.ts",
+    code: `import Database from "better-sqlite3";\nexport { Database };\n`,
+    rule: PATH_RULE,
+    says: /the driver belongs in db/,
+  },
+  {
+    edge: "trainer -> pg",
+    file: "trainer/fit.ts",
+    code: `import pg from "pg";\nexport { pg };\n`,
+    rule: PATH_RULE,
+    says: /imports no pg/,
+  },
+  {
     edge: "tRPC setup -> db, even a type",
     file: "server/trpc/init.ts",
     code: `import type { Db } from "@/db/client";\nexport type { Db };\n`,

@@ -61,6 +61,30 @@ export type NewAuditEvent = {
   at?: string;
 };
 
+/** The last event of the log as an append needs it: undefined when the log is empty. */
+export type LedgerTip = { seq: number; chainHash: string } | undefined;
+
+/**
+ * The row that follows `last`: the one definition of an event's seq, stored payload (canonical JSON, with viaTokenId),
+ * leaf hash and chain hash, shared by every store (SQLite here, PostgreSQL in ledger-pg.ts), so the same event gets
+ * the same bytes and hashes wherever it is appended and one verifier checks both.
+ */
+export function nextAuditEventRow(last: LedgerTip, e: NewAuditEvent): AuditEventRow {
+  const base = {
+    seq: (last?.seq ?? 0) + 1,
+    at: e.at ?? new Date().toISOString(),
+    actorId: e.actor.id,
+    actorName: e.actor.name,
+    role: e.actor.role,
+    action: e.action,
+    entityType: e.entityType,
+    entityId: String(e.entityId),
+    payload: canonicalJson(e.actor.tokenId === undefined ? e.payload : { ...e.payload, viaTokenId: e.actor.tokenId }),
+  };
+  const leaf = leafHash(eventBody(base));
+  return { ...base, leafHash: leaf, chainHash: chainHash(last?.chainHash ?? GENESIS_CHAIN_HASH, leaf) };
+}
+
 export function appendAuditEvent(tx: DbOrTx, e: NewAuditEvent): AuditEventRow {
   const last = tx
     .select({ seq: auditEvents.seq, chainHash: auditEvents.chainHash })

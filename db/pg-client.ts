@@ -1,0 +1,60 @@
+/**
+ * The PostgreSQL connection (issue 16, the team store): a node-postgres pool under drizzle's pg dialect, with the
+ * schema of db/schema-pg and the committed migrations of db/migrations-pg. Not yet the store the services use (they
+ * still take db/client.ts's synchronous SQLite handle; ARCHITECTURE.md, "The PostgreSQL store", says how they move).
+ *
+ * Invariants:
+ * - Transactions run at READ COMMITTED (PostgreSQL's default): ledger-pg.ts relies on each statement seeing what
+ *   committed before it, after it has taken the ledger's advisory lock.
+ * - Migrations are applied by one process at a time (a session advisory lock around drizzle's migrator), so several
+ *   web servers and workers may start together on one empty database.
+ * - bigint columns are read as JS numbers (drizzle's mode "number"), like SQLite's 64-bit integers through
+ *   better-sqlite3: values beyond 2^53 are out of range on both stores.
+ */
+import pg from "pg";
+import path from "node:path";
+import { drizzle, type NodePgDatabase } from "drizzle-orm/node-postgres";
+import { migrate } from "drizzle-orm/node-postgres/migrator";
+import * as pgSchema from "./schema-pg";
+
+export type PgDb = NodePgDatabase<typeof pgSchema> & { $client: pg.Pool };
+/** A drizzle transaction handle on PostgreSQL: every call on it is awaited. */
+export type PgTx = Parameters<Parameters<PgDb["transaction"]>[0]>[0];
+
+// Resolved from the project root, like db/client.ts's MIGRATIONS_DIR.
+export const PG_MIGRATIONS_DIR = path.join(process.cwd(), "db", "migrations-pg");
+
+/** Advisory lock keys (bigint, one namespace per database). Distinct constants; never reuse one for another purpose. */
+export const PG_LOCK_KEYS = {
+  /** Held by the process applying migrations (session level). */
+  migrate: 0x52_4c_4d_49_47_52_41n, // "RLMIGRA"
+  /** Held by the transaction appending to audit_events (transaction level): serialises appends across processes. */
+  ledger: 0x52_4c_4c_45_44_47_52n, // "RLLEDGR"
+} as const;
+
+export function isPostgresUrl(url: string | undefined): url is string {
+  return url !== undefined && /^postgres(ql)?:\/\//.test(url);
+}
+
+export function openPgDatabase(url: string, opts: { max?: number } = {}): PgDb {
+  if (!isPostgresUrl(url)) throw new Error(`not a PostgreSQL URL (postgres://…): ${url}`);
+  const pool = new pg.Pool({ connectionString: url, max: opts.max ?? 10 });
+  return drizzle(pool, { schema: pgSchema }) as PgDb;
+}
+
+/** Applies the committed migrations of db/migrations-pg that the database lacks, one process at a time. */
+export async function migratePg(db: PgDb, migrationsFolder = PG_MIGRATIONS_DIR): Promise<void> {
+  const lockHolder = await db.$client.connect();
+  try {
+    await lockHolder.query("SELECT pg_advisory_lock($1)", [PG_LOCK_KEYS.migrate.toString()]);
+    try {
+      await migrate(db, { migrationsFolder });
+    } finally {
+      await lockHolder.query("SELECT pg_advisory_unlock($1)", [PG_LOCK_KEYS.migrate.toString()]);
+    }
+  } finally {
+    lockHolder.release();
+  }
+}
+
+export { pgSchema };

@@ -1,0 +1,10 @@
+import { defineConfig } from "drizzle-kit";
+
+// The PostgreSQL store (issue 16): schema db/schema-pg (kept in step with db/schema by db/tests/schema-dialects.test.ts),
+// migrations generated into db/migrations-pg and committed, like the SQLite ones:
+//   flock /tmp/runledger-migrate.lock npx drizzle-kit generate --config drizzle.pg.config.ts --name X
+export default defineConfig({
+  dialect: "postgresql",
+  schema: "./db/schema-pg/index.ts",
+  out: "./db/migrations-pg",
+});
