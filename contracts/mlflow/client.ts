@@ -13,6 +13,15 @@
  * rejects with MlflowApiError (its errorCode and status are MLflow's).
  */
 import { mlflowRoute, type FileInfo, type MlflowEndpoints, type MlflowErrorBody, type MlflowPath } from "./types";
+import type {
+  AckInterventionRequest,
+  AckInterventionResponse,
+  PendingInterventionsResponse,
+  PilotAction,
+  RunledgerRunStatus,
+} from "./runledger";
+
+type AppliedIntervention = AckInterventionResponse["intervention"];
 
 /** The proxy path of an artifact: `mlflow-artifacts:/<exp>/<run>/artifacts` + "/" + path → `<exp>/<run>/artifacts/<path>`. */
 function proxyPath(artifactUri: string, path: string): string {
@@ -104,6 +113,85 @@ export class MlflowClient {
     return ((await this.ok(res)) as { files?: FileInfo[] }).files ?? [];
   }
 
+  /**
+   * The pending interventions of a run this script logs (Runledger extension, GET /api/2.0/runledger/runs/
+   * pending-interventions): what a pilot asked for and the script has not applied yet, oldest first, with the run's
+   * Runledger status ("paused" once a pause took effect). Reading changes nothing.
+   */
+  async pendingInterventions(runId: string): Promise<PendingInterventionsResponse> {
+    const q = new URLSearchParams({ run_id: runId });
+    const res = await this.fetchImpl(`${this.root()}/api/2.0/runledger/runs/pending-interventions?${q}`, { headers: this.auth() });
+    return (await this.ok(res)) as PendingInterventionsResponse;
+  }
+
+  /**
+   * Records that the script applied an intervention at `step` (POST /api/2.0/runledger/runs/ack-intervention): it takes
+   * effect then, as a decision of its requester with the metrics of that moment. After a pause the run is "paused";
+   * after a resume "running"; after a stop it has ended ("completed", stopped by decision): log nothing more.
+   */
+  async ackIntervention(req: AckInterventionRequest): Promise<AckInterventionResponse> {
+    const res = await this.fetchImpl(`${this.root()}/api/2.0/runledger/runs/ack-intervention`, {
+      method: "POST",
+      headers: { ...this.auth(), "content-type": "application/json" },
+      body: JSON.stringify(req),
+    });
+    return (await this.ok(res)) as AckInterventionResponse;
+  }
+
+  /**
+   * What a training loop does after logging step `step` (call it between epochs): applies and acknowledges the
+   * run's pending interventions at that step, oldest first, and answers "continue", "pause" (the run is paused: call
+   * again after a while; a pilot's resume makes it "continue") or "stop" (a pilot stopped it, and the run has ended).
+   * An intervention withdrawn or closed between the read and the acknowledgement is skipped (read again).
+   */
+  async betweenEpochs(runId: string, step: number): Promise<{ action: PilotAction; applied: AppliedIntervention[] }> {
+    const applied: AppliedIntervention[] = [];
+    const skipped = new Set<string>();
+    for (;;) {
+      const { run_status, interventions } = await this.pendingInterventions(runId);
+      let status: RunledgerRunStatus = run_status;
+      const next = interventions.find(
+        (i) =>
+          !skipped.has(i.intervention_id) &&
+          ((i.kind === "pause" && status === "running") || (i.kind === "resume" && status === "paused") || i.kind === "stop"),
+      );
+      if (!next) return { action: actionOf(status), applied };
+      try {
+        const out = await this.ackIntervention({ run_id: runId, intervention_id: next.intervention_id, step });
+        status = out.run_status;
+        applied.push(out.intervention);
+        if (status !== "running" && status !== "paused") return { action: "stop", applied };
+      } catch (err) {
+        // Withdrawn by an engineer, or the run changed state meanwhile: read the pending list again.
+        if (!(err instanceof MlflowApiError && err.errorCode === "INVALID_STATE")) throw err;
+        skipped.add(next.intervention_id);
+      }
+    }
+  }
+
+  /**
+   * betweenEpochs, waiting while the run is paused (polling every `pollMs`, 2 s by default) until a pilot resumes it
+   * ("continue") or stops it ("stop"). `signal` aborts the wait (rejects with its reason).
+   */
+  async followPilot(runId: string, step: number, opts: { pollMs?: number; signal?: AbortSignal } = {}): Promise<"continue" | "stop"> {
+    for (;;) {
+      opts.signal?.throwIfAborted();
+      const { action } = await this.betweenEpochs(runId, step);
+      if (action !== "pause") return action;
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(resolve, opts.pollMs ?? 2000);
+        opts.signal?.addEventListener(
+          "abort",
+          () => {
+            clearTimeout(t);
+            reject(opts.signal!.reason);
+          },
+          { once: true },
+        );
+      });
+    }
+  }
+
   private root(): string {
     return this.baseUrl.replace(/\/+$/, "");
   }
@@ -139,4 +227,8 @@ export class MlflowClient {
     }
     return { status: res.status, json };
   }
+}
+
+function actionOf(status: RunledgerRunStatus): PilotAction {
+  return status === "paused" ? "pause" : status === "running" || status === "queued" ? "continue" : "stop";
 }

@@ -19,7 +19,9 @@ import { now } from "@/server/app-context/service-context";
 import { canonicalJson, sha256Canonical } from "@/contracts/canonical";
 import { metricSeriesDigest } from "@/server/audit/content/records";
 import { API_RUN_CONFIG, RUN_STATUSES, type Run, type RunInfo, type MlflowEndpoints } from "@/contracts/mlflow/types";
-import { doesNotExist, invalidParam } from "./errors";
+import { doesNotExist, invalidParam, MlflowError } from "./errors";
+import { rejectIntervention } from "@/server/runs/pilot";
+import { pendingInterventions } from "@/server/runs/pilot-queries";
 import {
   ensureMlflowProject,
   idField,
@@ -298,8 +300,27 @@ export function getRun(ctx: MlflowCtx, body: unknown): MlflowEndpoints["runs/get
   return { run: toMlflowRuns(ctx.db, [runRow(ctx.db, id)])[0]! };
 }
 
-/** The end event of a run that stops (the same fields as an embedded run's, metric digest included). */
-function recordEnd(ctx: MlflowCtx, tx: DbOrTx, run: RunRow, status: "completed" | "failed" | "cancelled", finishedAt: string) {
+/**
+ * The end event of a run that stops (the same fields as an embedded run's, metric digest included). `stoppedByDecision`:
+ * a pilot's stop ended it (server/mlflow/pilot.ts), marked as an embedded run's run.complete marks it. Interventions
+ * still pending are rejected (by the server, with why), as when an embedded run ends before its next boundary.
+ */
+export function recordEnd(
+  ctx: MlflowCtx,
+  tx: DbOrTx,
+  run: RunRow,
+  status: "completed" | "failed" | "cancelled",
+  finishedAt: string,
+  opts: { stoppedByDecision?: true } = {},
+) {
+  for (const p of pendingInterventions(tx, run.id))
+    rejectIntervention(
+      { db: tx as MlflowCtx["db"] },
+      {
+        interventionId: p.id,
+        reason: `the run ended (${MLFLOW_STATUS_OF[status]}) before the script applied it`,
+      },
+    );
   const digest = metricSeriesDigest(ctx.db.$client, run.id);
   tx.update(runs).set({ status, finishedAt }).where(eq(runs.id, run.id)).run();
   const metricsFields = {
@@ -330,7 +351,28 @@ function recordEnd(ctx: MlflowCtx, tx: DbOrTx, run: RunRow, status: "completed" 
     action: status === "completed" ? "run.complete" : "run.cancel",
     entityType: "run",
     entityId: run.id,
-    payload: { status, weightsSha256: null, bestCheckpointId: null, finalMetrics, ...metricsFields, finishedAt },
+    payload: { status, weightsSha256: null, ...opts, bestCheckpointId: null, finalMetrics, ...metricsFields, finishedAt },
+  });
+}
+
+/** The run.start of an API run set running again (runs/update RUNNING, or a pilot's resume acknowledged by the script). */
+export function recordApiStart(ctx: MlflowCtx, tx: DbOrTx, run: RunRow) {
+  tx.update(runs).set({ status: "running", finishedAt: null }).where(eq(runs.id, run.id)).run();
+  appendAuditEvent(tx, {
+    actor: ctx.actor,
+    action: "run.start",
+    entityType: "run",
+    entityId: run.id,
+    payload: {
+      backend: null,
+      backendReason: null,
+      datasetVersionId: null,
+      splitId: null,
+      environment: null,
+      memorySha256: null,
+      paramCount: null,
+      startedAt: run.startedAt,
+    },
   });
 }
 
@@ -372,23 +414,13 @@ export function updateRun(ctx: MlflowCtx, body: unknown): MlflowEndpoints["runs/
     if (target === run.status) return;
     if (target === "queued") invalidParam(`Run ${id} has started: it cannot be SCHEDULED again`);
     if (target === "running") {
-      tx.update(runs).set({ status: "running", finishedAt: null }).where(eq(runs.id, run.id)).run();
-      appendAuditEvent(tx, {
-        actor: ctx.actor,
-        action: "run.start",
-        entityType: "run",
-        entityId: run.id,
-        payload: {
-          backend: null,
-          backendReason: null,
-          datasetVersionId: null,
-          splitId: null,
-          environment: null,
-          memorySha256: null,
-          paramCount: null,
-          startedAt: run.startedAt,
-        },
-      });
+      // A pilot paused it (its decision is the record): it runs again when a pilot's resume is acknowledged.
+      if (run.status === "paused")
+        throw new MlflowError(
+          "INVALID_STATE",
+          `Run ${id} was paused by a pilot: it continues when a pilot resumes it (GET /api/2.0/runledger/runs/pending-interventions, then ack the resume)`,
+        );
+      recordApiStart(ctx, tx, run);
       return;
     }
     if (TERMINAL.has(run.status) && TERMINAL.has(target))

@@ -10,7 +10,7 @@
 import { and, asc, eq, gte, lte } from "drizzle-orm";
 import { metrics } from "@/db/schema";
 import type { DbOrTx } from "@/db/client";
-import { listInterventions, runEffectiveConfig, watchedMetric } from "./pilot-queries";
+import { listInterventions, watchedMetricOfRun } from "./pilot-queries";
 
 /** How many epochs after an intervention its effect covers. */
 export const EFFECT_EPOCHS = 3;
@@ -71,7 +71,8 @@ export function listInterventionsWithEffects(db: DbOrTx, runId: number) {
   const list = listInterventions(db, runId);
   const applied = list.filter((i) => i.status === "applied" && i.appliedAtEpoch !== null);
   // A snapshot without a watched trend (no point yet) falls back to the metric the run watches now.
-  const fallback = applied.some((i) => !i.metricsSnapshot?.watched) ? watchedMetric(runEffectiveConfig(db, runId).effective) : null;
+  // (A run logged by a script has no config: watchedMetricOfRun reads its metrics instead.)
+  const fallback = applied.some((i) => !i.metricsSnapshot?.watched) ? watchedMetricOfRun(db, runId) : null;
   return list.map((i) => {
     const metric = i.metricsSnapshot?.watched?.metric ?? fallback;
     return {

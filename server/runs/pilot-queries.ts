@@ -7,7 +7,7 @@
  * over the applied rows in the order they took effect (step, then id), so writer and reader agree on old values.
  */
 import { and, asc, desc, eq, inArray, max } from "drizzle-orm";
-import { decisions, metricSummaries, metrics, runInterventions, runs, users } from "@/db/schema";
+import { decisions, metricSummaries, metrics, runInterventions, runs, runTagValues, users } from "@/db/schema";
 import type { DbOrTx } from "@/db/client";
 import { trainingConfigSchema, type TrainingConfig } from "@/contracts/training-config";
 import { effectiveConfig, scheduleSteps, type ConfigChange } from "@/contracts/pilot-config";
@@ -77,6 +77,40 @@ export function runEffectiveConfig(
 /** The metric the pilot is watching: early stopping's metric when set, else the one that marks the best checkpoint. */
 export function watchedMetric(config: TrainingConfig): string {
   return config.training.earlyStopping?.metric ?? config.training.bestMetric.metric;
+}
+
+/** The run tag naming the metric a pilot watches on a run logged by a script (tracking API); see watchedMetricOfRun. */
+export const WATCHED_METRIC_TAG = "runledger.watched_metric";
+
+/**
+ * The metric a pilot watches on run `runId`: watchedMetric of its effective config; for a run logged by a script
+ * (origin "api", no training config), the metric its tag runledger.watched_metric names, else its first metric (by
+ * name) with "val" and "loss" in its name, else with "loss", else its first metric; null before any metric.
+ */
+export function watchedMetricOfRun(db: DbOrTx, runId: number): string | null {
+  const run = db.select({ origin: runs.origin }).from(runs).where(eq(runs.id, runId)).get();
+  if (!run) notFound(`run ${runId}`);
+  if (run.origin !== "api") return watchedMetric(runEffectiveConfig(db, runId).effective);
+  const keys = db
+    .select({ key: metricSummaries.key })
+    .from(metricSummaries)
+    .where(eq(metricSummaries.runId, runId))
+    .orderBy(asc(metricSummaries.key))
+    .all()
+    .map((r) => r.key);
+  const tagged = db
+    .select({ value: runTagValues.value })
+    .from(runTagValues)
+    .where(and(eq(runTagValues.runId, runId), eq(runTagValues.key, WATCHED_METRIC_TAG)))
+    .get()?.value;
+  if (tagged !== undefined && keys.includes(tagged)) return tagged;
+  const lower = (k: string) => k.toLowerCase();
+  return (
+    keys.find((k) => lower(k).includes("val") && lower(k).includes("loss")) ??
+    keys.find((k) => lower(k).includes("loss")) ??
+    keys[0] ??
+    null
+  );
 }
 
 /** Last value of every metric of the run and the per-epoch trend (last value of each epoch) of `watched`. */

@@ -4,7 +4,9 @@
  * effect at the next epoch boundary, when the training process calls applyIntervention: the row becomes applied
  * and a decision (who asked, old → new, why, the metrics at that moment, the checkpoint of that boundary) is
  * written with its ledger event. A pending intervention can be cancelled (by an engineer) or rejected (by the
- * server, e.g. when the run ended before reaching a boundary).
+ * server, e.g. when the run ended before reaching a boundary). A run logged by a script through the tracking API takes
+ * pause, resume and stop only; the script applies them between its epochs and acknowledges each at a step
+ * (server/mlflow/pilot.ts), which writes the same applied record (applyPendingAt) without a checkpoint.
  *
  * Invariants:
  * - Engineers only for requests and cancellations (re-checked here; the procedure ladder checked once).
@@ -42,6 +44,27 @@ import { metricsSnapshotAt, parseChanges, runEffectiveConfig, watchedMetric, typ
 
 /** Who may pilot a run. */
 export const PILOT_ROLES = ["engineer"] as const;
+
+/**
+ * What a pilot may ask of a run logged by a script through the tracking API (origin "api"): the script applies them
+ * between its epochs and acknowledges each at a step (server/mlflow/pilot.ts); it has no config to change and no
+ * checkpoint to roll back to.
+ */
+export const SCRIPT_PILOT_KINDS: readonly InterventionKind[] = ["pause", "resume", "stop"];
+
+/**
+ * For a run logged by a script: its status (it has no training config: the kinds it takes change no setting), or an
+ * invalid_input naming what a pilot can ask of it. null for any other run.
+ */
+function scriptRunState(tx: DbOrTx, runId: number, kind: InterventionKind): { effective: TrainingConfig; status: string } | null {
+  const run = tx.select({ origin: runs.origin, status: runs.status }).from(runs).where(eq(runs.id, runId)).get();
+  if (run?.origin !== "api") return null;
+  if (!SCRIPT_PILOT_KINDS.includes(kind))
+    invalidInput(
+      `run ${runId} is logged by a script through the tracking API: a pilot can pause, resume or stop it (the script applies them between its epochs), not ${kind} it`,
+    );
+  return { effective: undefined as unknown as TrainingConfig, status: run.status };
+}
 
 /** The run states in which each kind may be asked for. */
 export const PILOT_ALLOWED_STATES: Record<InterventionKind, readonly RunStatus[]> = {
@@ -119,13 +142,11 @@ export function requestIntervention(ctx: Pick<ServiceContext, "db" | "actor">, r
   if (input.kind !== "rollback" && input.fromCheckpointId !== undefined)
     invalidInput("fromCheckpointId: only a rollback names a checkpoint");
   return ctx.db.transaction((tx) => {
-    const origin = tx.select({ origin: runs.origin }).from(runs).where(eq(runs.id, input.runId)).get()?.origin;
-    if (origin === "api")
-      invalidInput(`run ${input.runId} is logged by a script through the tracking API: piloting such runs is not available yet`);
+    const script = scriptRunState(tx, input.runId, input.kind);
     // A compression (server/runs/compression.ts) has no epoch boundaries to stop at: its trainer never asks for a control.
-    if (origin === "compress")
+    if (!script && tx.select({ origin: runs.origin }).from(runs).where(eq(runs.id, input.runId)).get()?.origin === "compress")
       invalidInput(`run ${input.runId} is a compression: it cannot be piloted; cancel it, or compress again with other parameters`);
-    const { effective, status } = runEffectiveConfig(tx, input.runId);
+    const { effective, status } = script ?? runEffectiveConfig(tx, input.runId);
     const allowed = PILOT_ALLOWED_STATES[input.kind];
     if (!allowed.includes(status as RunStatus))
       invalidInput(`run ${input.runId} is ${status}: ${input.kind} needs a run that is ${allowed.join(" or ")}`);
@@ -238,7 +259,8 @@ function recordApplied(
     epoch: number;
     step: number;
     at: string;
-    checkpointId: number;
+    /** null only for a run logged by a script (server/mlflow/pilot.ts): it writes no checkpoint at its boundaries. */
+    checkpointId: number | null;
     snapshot: MetricsSnapshot;
     decision: typeof decisions.$inferSelect;
     payloadExtra?: Record<string, unknown>;
@@ -295,44 +317,67 @@ export function applyIntervention(deps: Pick<ServiceDeps, "db">, raw: ApplyInter
       invalidInput(`checkpointId: checkpoint ${input.checkpointId} is not a checkpoint of run ${pending.runId}`);
     if (ck.epoch !== input.epoch)
       invalidInput(`checkpointId: checkpoint ${ck.id} was written at epoch ${ck.epoch}, not at epoch ${input.epoch}`);
-    const requester = tx.select().from(users).where(eq(users.id, pending.requestedBy)).get()!;
-    const { effective } = runEffectiveConfig(tx, pending.runId);
-    const snapshot: MetricsSnapshot = input.metricsSnapshot ?? metricsSnapshotAt(tx, pending.runId, watchedMetric(effective));
-    const changes = parseChanges(pending.changesJson);
-    const paths = changes.map((c) => c.path);
-    const decision = tx
-      .insert(decisions)
-      .values({
-        runId: pending.runId,
-        kind: "intervention",
-        // The pilot's action, then the paths it changed ("pause"; "training.learningRate"; "rollback, training.epochs").
-        path: (pending.kind === "set" ? paths : [pending.kind, ...paths]).join(", "),
-        oldValueJson: changes.length ? canonicalJson(Object.fromEntries(changes.map((c) => [c.path, c.oldValue]))) : null,
-        newValueJson: changes.length ? canonicalJson(Object.fromEntries(changes.map((c) => [c.path, c.newValue]))) : null,
-        rationale: pending.rationale,
-        correctsDecisionId: null,
-        authorId: pending.requestedBy,
-        createdAt: at,
-      })
-      .returning()
-      .get();
-    const row = recordApplied(tx, {
-      pending,
-      requester,
-      epoch: input.epoch,
-      step: input.step,
-      at,
-      checkpointId: ck.id,
-      snapshot,
-      decision,
-    });
-    // A pause parks a queued or running run (its training slot is freed by the caller); a resume is the run's next
-    // run.start. The content check derives the status the same way (check-runs.ts).
-    const runStatus = tx.select({ status: runs.status }).from(runs).where(eq(runs.id, row.runId)).get()!.status;
-    if (row.kind === "pause" && (runStatus === "running" || runStatus === "queued"))
-      tx.update(runs).set({ status: "paused" }).where(eq(runs.id, row.runId)).run();
-    return { intervention: { ...row, changes }, decision };
+    const snapshot: MetricsSnapshot =
+      input.metricsSnapshot ?? metricsSnapshotAt(tx, pending.runId, watchedMetric(runEffectiveConfig(tx, pending.runId).effective));
+    return applyPendingAt(tx, { pending, epoch: input.epoch, step: input.step, at, checkpointId: ck.id, snapshot });
   });
+}
+
+/**
+ * The applied transition of a pending intervention other than a rollback, in the caller's transaction: its decision
+ * (author: the requester; time: `at`), the row applied at (epoch, step, checkpoint) with run.interventionApplied, and a
+ * pause parking the run. The trainer's boundary (applyIntervention) and a script's acknowledgement
+ * (server/mlflow/pilot.ts, no checkpoint, `payloadExtra` naming who acknowledged it) write the same record.
+ */
+export function applyPendingAt(
+  tx: DbOrTx,
+  a: {
+    pending: Row;
+    epoch: number;
+    step: number;
+    at: string;
+    checkpointId: number | null;
+    snapshot: MetricsSnapshot;
+    payloadExtra?: Record<string, unknown>;
+  },
+) {
+  const { pending, at } = a;
+  const requester = tx.select().from(users).where(eq(users.id, pending.requestedBy)).get()!;
+  const changes = parseChanges(pending.changesJson);
+  const paths = changes.map((c) => c.path);
+  const decision = tx
+    .insert(decisions)
+    .values({
+      runId: pending.runId,
+      kind: "intervention",
+      // The pilot's action, then the paths it changed ("pause"; "training.learningRate"; "rollback, training.epochs").
+      path: (pending.kind === "set" ? paths : [pending.kind, ...paths]).join(", "),
+      oldValueJson: changes.length ? canonicalJson(Object.fromEntries(changes.map((c) => [c.path, c.oldValue]))) : null,
+      newValueJson: changes.length ? canonicalJson(Object.fromEntries(changes.map((c) => [c.path, c.newValue]))) : null,
+      rationale: pending.rationale,
+      correctsDecisionId: null,
+      authorId: pending.requestedBy,
+      createdAt: at,
+    })
+    .returning()
+    .get();
+  const row = recordApplied(tx, {
+    pending,
+    requester,
+    epoch: a.epoch,
+    step: a.step,
+    at,
+    checkpointId: a.checkpointId,
+    snapshot: a.snapshot,
+    decision,
+    payloadExtra: a.payloadExtra,
+  });
+  // A pause parks a queued or running run (its training slot is freed by the caller); a resume is the run's next
+  // run.start. The content check derives the status the same way (check-runs.ts).
+  const runStatus = tx.select({ status: runs.status }).from(runs).where(eq(runs.id, row.runId)).get()!.status;
+  if (row.kind === "pause" && (runStatus === "running" || runStatus === "queued"))
+    tx.update(runs).set({ status: "paused" }).where(eq(runs.id, row.runId)).run();
+  return { intervention: { ...row, changes }, decision };
 }
 
 /** Called by the server when a pending intervention cannot take effect (e.g. the run ended first): rejected, with why. */

@@ -157,6 +157,10 @@ const ROUTES: Record<string, { access: Access | "tRPC"; request?: () => Request 
   // server/tests/mlflow-artifacts.test.ts.
   "GET /api/2.0/mlflow-artifacts/[...path]": { access: "signedIn" },
   "PUT /api/2.0/mlflow-artifacts/[...path]": { access: "signedIn" },
+  // Runledger's extension (token only as well): every role reads pending interventions, auditors and reviewers get
+  // 403 on ack-intervention, no token 401, in server/tests/mlflow-pilot.test.ts.
+  "GET /api/2.0/runledger/[...path]": { access: "signedIn" },
+  "POST /api/2.0/runledger/[...path]": { access: "signedIn" },
   "POST /api/datasets/upload": {
     access: ["engineer"],
     request: () => new Request("http://127.0.0.1:3000/api/datasets/upload", { method: "POST", headers: sameOrigin, body: "" }),

@@ -504,7 +504,7 @@ describe("runs and logging", () => {
     expect((await engineer.call("runs/get", { run_id: killed })).run.info.status).toBe("KILLED");
   });
 
-  it("reads in the app like an embedded run (list, page, curves, params as decisions); the app does not cancel, pilot or fork it", async () => {
+  it("reads in the app like an embedded run (list, page, curves, params as decisions); the app does not cancel, adjust or fork it", async () => {
     const { run } = await engineer.call("runs/create", { experiment_id: experimentId, run_name: "in-the-app" });
     const id = Number(run.info.run_id);
     await engineer.call("runs/log-batch", {
@@ -521,7 +521,10 @@ describe("runs and logging", () => {
     const timeline = await caller.decisions.timeline({ runId: id });
     expect(timeline.entries[0]!.decisions.map((d) => [d.kind, d.path, d.rationale])).toContainEqual(["param", "lr", "try a larger step"]);
     await expect(caller.runs.cancel({ id })).rejects.toThrow(/tracking API/);
-    await expect(caller.runs.pilot.request({ runId: id, kind: "pause", rationale: "x" } as never)).rejects.toThrow(/tracking API/);
+    // A pilot may pause, resume or stop it (its script applies them: server/tests/mlflow-pilot.test.ts), not change its settings.
+    await expect(
+      caller.runs.pilot.request({ runId: id, kind: "set", set: { "training.learningRate": 0.01 }, rationale: "x" }),
+    ).rejects.toThrow(/tracking API: a pilot can pause, resume or stop it/);
     await expect(caller.runs.rerun({ runId: id })).rejects.toThrow(/tracking API|config/);
   });
 

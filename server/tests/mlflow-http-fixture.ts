@@ -1,6 +1,7 @@
 /**
- * The tracking API's contract suites (mlflow-api, mlflow-artifacts, mlflow-registry) drive the real route handlers
- * over plain HTTP: this mounts app/api/2.0/mlflow/[...path] and app/api/2.0/mlflow-artifacts/[...path] on node:http on
+ * The tracking API's contract suites (mlflow-api, mlflow-artifacts, mlflow-registry, mlflow-pilot) drive the real route
+ * handlers over plain HTTP: this mounts app/api/2.0/mlflow/[...path], app/api/2.0/mlflow-artifacts/[...path] and
+ * Runledger's extension app/api/2.0/runledger/[...path] on node:http on
  * a loopback port, over a test app's data directory, and gives each role's token. The calling test file must mock
  * "server-only" (vi.mock is hoisted per file) and create the test app first.
  */
@@ -16,11 +17,12 @@ import type { TestApp } from "./test-app";
 
 type Handler = (req: Request, ctx: unknown) => Promise<Response>;
 
-/** Serves both tracking-API routes for `app` until close(); the route handlers find the app through getAppServices(). */
+/** Serves the tracking-API routes for `app` until close(); the route handlers find the app through getAppServices(). */
 export async function startMlflowServer(app: TestApp): Promise<{ base: string; server: http.Server; close: () => Promise<void> }> {
   (globalThis as { __runledger?: unknown }).__runledger = app;
   const tracking = (await import("@/app/api/2.0/mlflow/[...path]/route")) as unknown as Record<string, Handler>;
   const proxy = (await import("@/app/api/2.0/mlflow-artifacts/[...path]/route")) as unknown as Record<string, Handler>;
+  const extension = (await import("@/app/api/2.0/runledger/[...path]/route")) as unknown as Record<string, Handler>;
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
@@ -28,9 +30,13 @@ export async function startMlflowServer(app: TestApp): Promise<{ base: string; s
       void (async () => {
         const url = new URL(req.url ?? "/", "http://127.0.0.1");
         const isProxy = url.pathname.startsWith("/api/2.0/mlflow-artifacts/");
+        const isExtension = url.pathname.startsWith("/api/2.0/runledger/");
         // As Next does for a catch-all route: the path after the route's folder, split on "/", each segment decoded.
         const segments = url.pathname
-          .replace(isProxy ? /^\/api\/2\.0\/mlflow-artifacts\/?/ : /^\/api\/2\.0\/mlflow\/?/, "")
+          .replace(
+            isProxy ? /^\/api\/2\.0\/mlflow-artifacts\/?/ : isExtension ? /^\/api\/2\.0\/runledger\/?/ : /^\/api\/2\.0\/mlflow\/?/,
+            "",
+          )
           .split("/")
           .filter(Boolean)
           .map(decodeURIComponent);
@@ -41,7 +47,7 @@ export async function startMlflowServer(app: TestApp): Promise<{ base: string; s
           headers,
           body: req.method === "GET" || req.method === "HEAD" ? undefined : Buffer.concat(chunks),
         });
-        const handler = (isProxy ? proxy : tracking)[req.method ?? "GET"];
+        const handler = (isProxy ? proxy : isExtension ? extension : tracking)[req.method ?? "GET"];
         const answer = handler
           ? await handler(request, { params: Promise.resolve({ path: segments }) })
           : new Response(JSON.stringify({ error_code: "ENDPOINT_NOT_FOUND", message: "method" }), { status: 405 });

@@ -89,13 +89,14 @@ function Run({ runId, me }: { runId: number; me: Me }) {
   const r = run.data;
   const active = r.status === "running" || r.status === "queued";
   // The server cancels a paused or interrupted run too (runs.cancel: its pending interventions are rejected).
-  // A run logged through the tracking API is ended, and cannot be piloted, forked or re-run, from here (phase 1 of issue 15).
+  // A run logged through the tracking API is ended by its script and cannot be forked or re-run from here; a pilot may
+  // pause, resume or stop it (its script applies them between its epochs), not adjust or roll it back.
   const apiRun = r.origin === "api";
   const cancellable = !apiRun && (active || r.status === "paused" || r.status === "interrupted");
   const live = PILOTABLE_STATES.includes(r.status);
-  const canPilot = me.role === "engineer" && !apiRun;
+  const canPilot = me.role === "engineer";
   // A completed run can still be rolled back to one of its checkpoints (a branch run): only that control is shown.
-  const canRollback = canPilot && ROLLBACK_STATES.includes(r.status);
+  const canRollback = canPilot && !apiRun && ROLLBACK_STATES.includes(r.status);
   const pilotShown = (live && canPilot) || canRollback;
   const registrable = me.role === "engineer" && r.status === "completed" && r.checkpoints.length > 0;
   const pausedAt =
@@ -160,7 +161,16 @@ function Run({ runId, me }: { runId: number; me: Me }) {
           <p style={{ margin: "4px 0 0" }}>{r.error}</p>
         </div>
       ) : null}
-      {r.status === "paused" ? (
+      {r.status === "paused" && apiRun ? (
+        <section className="panel" aria-label="Paused">
+          <strong>Paused at step {pausedAt ?? "?"}</strong>
+          <span className="muted">
+            {" "}
+            — its script acknowledged the pause and waits between its epochs; it continues when{" "}
+            {canPilot ? "you resume" : "a pilot resumes"} it.
+          </span>
+        </section>
+      ) : r.status === "paused" ? (
         <section className="panel" aria-label="Paused">
           <strong>
             Paused at epoch {pausedAt ?? "?"} of {effective?.training.epochs ?? r.config.training.epochs}
@@ -207,7 +217,13 @@ function Run({ runId, me }: { runId: number; me: Me }) {
           {pilotShown && effective ? (
             <div id="pilot" style={{ display: "grid", gap: 16, scrollMarginTop: HEADER_OFFSET }}>
               {live && canPilot ? (
-                <PilotPanel runId={runId} status={r.status} effective={effective} interventions={interventions.data ?? []} />
+                <PilotPanel
+                  runId={runId}
+                  status={r.status}
+                  effective={effective}
+                  interventions={interventions.data ?? []}
+                  script={apiRun}
+                />
               ) : null}
               {canRollback ? (
                 <RollbackPanel
@@ -236,7 +252,7 @@ function Run({ runId, me }: { runId: number; me: Me }) {
           <dl className="kv">
             <dt>Status</dt>
             <dd>
-              {r.status === "paused" ? `paused at epoch ${pausedAt ?? "?"}` : r.status}
+              {r.status === "paused" ? `paused at ${apiRun ? "step" : "epoch"} ${pausedAt ?? "?"}` : r.status}
               {r.status === "completed" && applied.some((i) => i.kind === "stop") ? " (stopped by decision)" : ""}
             </dd>
             <dt>Duration</dt>

@@ -5,6 +5,9 @@
  * weights, frozen layers of a fine-tune). Each action is a request the server queues as an intervention; it takes
  * effect at the next epoch boundary and is then recorded as a decision.
  *
+ * A run logged by a script through the tracking API (`script`) takes pause, resume and stop only: its script applies
+ * them when it checks in between its epochs (server/mlflow/pilot.ts); it has no settings to adjust.
+ *
  * Invariants: a rationale is required before anything is sent (an inline error says so); only the fields the
  * engineer filled are sent (an empty field keeps the current value), so the server computes old values from the
  * run's effective config; the server's message is shown unchanged when it refuses a request.
@@ -33,12 +36,15 @@ export function PilotPanel({
   status,
   effective,
   interventions,
+  script = false,
 }: {
   runId: number;
   status: string;
   /** The run's config with its applied interventions (shown as "current" values). */
   effective: TrainingConfig;
   interventions: Intervention[];
+  /** A run logged by a script (tracking API): pause, resume and stop only, applied when the script checks in. */
+  script?: boolean;
 }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
@@ -54,11 +60,13 @@ export function PilotPanel({
         setMissing(null);
         if (out.kind === "set") setFields(EMPTY);
         setDone(
-          out.kind === "resume"
-            ? "Resume requested: the run continues from its last checkpoint."
-            : out.kind === "set" && status === "paused"
-              ? "Requested: it takes effect when the run resumes, from its pause checkpoint."
-              : "Requested: it takes effect at the next epoch boundary.",
+          script
+            ? "Requested: it takes effect when the script checks in between its epochs."
+            : out.kind === "resume"
+              ? "Resume requested: the run continues from its last checkpoint."
+              : out.kind === "set" && status === "paused"
+                ? "Requested: it takes effect when the run resumes, from its pause checkpoint."
+                : "Requested: it takes effect at the next epoch boundary.",
         );
         void queryClient.invalidateQueries({ queryKey: trpc.runs.pilot.list.queryKey({ runId }) });
         void queryClient.invalidateQueries({ queryKey: trpc.runs.get.queryKey({ id: runId }) });
@@ -94,8 +102,9 @@ export function PilotPanel({
     <section className="panel" aria-label="Pilot" style={{ margin: 0 }}>
       <h2 style={{ marginTop: 0 }}>Pilot</h2>
       <p className="muted" style={{ marginTop: 0 }}>
-        Each action is queued and takes effect at the next epoch boundary, where the run writes a checkpoint; it is then recorded as a
-        decision with the metrics of that moment.
+        {script
+          ? "This run is logged by a script through the tracking API. Each action is queued; the script applies it when it checks in between its epochs and acknowledges it at a step; it is then recorded as a decision with the metrics of that moment."
+          : "Each action is queued and takes effect at the next epoch boundary, where the run writes a checkpoint; it is then recorded as a decision with the metrics of that moment."}
       </p>
       <label className="field">
         <span>Rationale (required for every action)</span>
@@ -136,125 +145,127 @@ export function PilotPanel({
           className="danger"
           onClick={() => send("stop")}
           disabled={!can("stop") || request.isPending || pendingKinds.has("stop")}
-          title="Ends training at the next epoch boundary; the run is kept as completed (stopped by decision)"
+          title={`Ends training ${script ? "when the script next checks in" : "at the next epoch boundary"}; the run is kept as completed (stopped by decision)`}
         >
           {pendingKinds.has("stop") ? "Stop pending" : "Stop (keep as completed)"}
         </button>
       </div>
 
-      <form
-        aria-label="Adjust settings"
-        style={{ marginTop: 12 }}
-        onSubmit={(e) => {
-          e.preventDefault();
-          apply();
-        }}
-      >
-        <fieldset style={{ marginBottom: 8 }}>
-          <legend>Adjust (empty fields keep their current value)</legend>
-          <div className="form-grid">
-            <NumberField
-              label="Learning rate"
-              hint={`current ${t.learningRate}`}
-              value={fields.learningRate}
-              step="any"
-              onChange={(v) => setFields({ ...fields, learningRate: v })}
-            />
-            <NumberField
-              label="Total epochs"
-              hint={`current ${t.epochs}`}
-              value={fields.epochs}
-              step="1"
-              onChange={(v) => setFields({ ...fields, epochs: v })}
-            />
-            <NumberField
-              label="Checkpoint every (epochs)"
-              hint={`current every ${t.checkpointEvery} epoch${t.checkpointEvery === 1 ? "" : "s"}`}
-              value={fields.checkpointEvery}
-              step="1"
-              onChange={(v) => setFields({ ...fields, checkpointEvery: v })}
-            />
-            <label className="field">
-              <span>Early stopping</span>
-              <select
-                aria-label="Early stopping"
-                value={fields.earlyStopping}
-                onChange={(e) => setFields({ ...fields, earlyStopping: e.target.value as Fields["earlyStopping"] })}
-              >
-                <option value="">
-                  unchanged ({t.earlyStopping ? `patience ${t.earlyStopping.patience} epochs on ${t.earlyStopping.metric}` : "off"})
-                </option>
-                <option value="off">off</option>
-                <option value="on">on: set patience and min delta</option>
-              </select>
-            </label>
-            {fields.earlyStopping === "on" ? (
-              <>
-                <NumberField
-                  label="Patience (epochs)"
-                  hint={t.earlyStopping ? `current ${t.earlyStopping.patience}` : "e.g. 5"}
-                  value={fields.patience}
-                  step="1"
-                  onChange={(v) => setFields({ ...fields, patience: v })}
-                />
-                <NumberField
-                  label="Min delta"
-                  hint={t.earlyStopping ? `current ${t.earlyStopping.minDelta}` : "e.g. 0.001"}
-                  value={fields.minDelta}
-                  step="any"
-                  onChange={(v) => setFields({ ...fields, minDelta: v })}
-                />
-              </>
-            ) : null}
-            {effective.data.task === "classification" ? (
+      {script ? null : (
+        <form
+          aria-label="Adjust settings"
+          style={{ marginTop: 12 }}
+          onSubmit={(e) => {
+            e.preventDefault();
+            apply();
+          }}
+        >
+          <fieldset style={{ marginBottom: 8 }}>
+            <legend>Adjust (empty fields keep their current value)</legend>
+            <div className="form-grid">
+              <NumberField
+                label="Learning rate"
+                hint={`current ${t.learningRate}`}
+                value={fields.learningRate}
+                step="any"
+                onChange={(v) => setFields({ ...fields, learningRate: v })}
+              />
+              <NumberField
+                label="Total epochs"
+                hint={`current ${t.epochs}`}
+                value={fields.epochs}
+                step="1"
+                onChange={(v) => setFields({ ...fields, epochs: v })}
+              />
+              <NumberField
+                label="Checkpoint every (epochs)"
+                hint={`current every ${t.checkpointEvery} epoch${t.checkpointEvery === 1 ? "" : "s"}`}
+                value={fields.checkpointEvery}
+                step="1"
+                onChange={(v) => setFields({ ...fields, checkpointEvery: v })}
+              />
               <label className="field">
-                <span>Class weights</span>
+                <span>Early stopping</span>
                 <select
-                  aria-label="Class weights"
-                  value={fields.classWeights}
-                  onChange={(e) => setFields({ ...fields, classWeights: e.target.value as Fields["classWeights"] })}
+                  aria-label="Early stopping"
+                  value={fields.earlyStopping}
+                  onChange={(e) => setFields({ ...fields, earlyStopping: e.target.value as Fields["earlyStopping"] })}
                 >
                   <option value="">
-                    unchanged ({t.classWeights === null ? "none" : typeof t.classWeights === "string" ? t.classWeights : "custom"})
+                    unchanged ({t.earlyStopping ? `patience ${t.earlyStopping.patience} epochs on ${t.earlyStopping.metric}` : "off"})
                   </option>
-                  <option value="none">none</option>
-                  <option value="balanced">balanced</option>
-                  <option value="custom">custom (JSON)</option>
+                  <option value="off">off</option>
+                  <option value="on">on: set patience and min delta</option>
                 </select>
               </label>
-            ) : null}
-            {fields.classWeights === "custom" ? (
-              <label className="field">
-                <span>Weights by class (JSON)</span>
-                <input
-                  aria-label="Weights by class"
-                  className="mono"
-                  value={fields.classWeightsJson}
-                  placeholder='{"setosa": 2, "virginica": 1}'
-                  onChange={(e) => setFields({ ...fields, classWeightsJson: e.target.value })}
+              {fields.earlyStopping === "on" ? (
+                <>
+                  <NumberField
+                    label="Patience (epochs)"
+                    hint={t.earlyStopping ? `current ${t.earlyStopping.patience}` : "e.g. 5"}
+                    value={fields.patience}
+                    step="1"
+                    onChange={(v) => setFields({ ...fields, patience: v })}
+                  />
+                  <NumberField
+                    label="Min delta"
+                    hint={t.earlyStopping ? `current ${t.earlyStopping.minDelta}` : "e.g. 0.001"}
+                    value={fields.minDelta}
+                    step="any"
+                    onChange={(v) => setFields({ ...fields, minDelta: v })}
+                  />
+                </>
+              ) : null}
+              {effective.data.task === "classification" ? (
+                <label className="field">
+                  <span>Class weights</span>
+                  <select
+                    aria-label="Class weights"
+                    value={fields.classWeights}
+                    onChange={(e) => setFields({ ...fields, classWeights: e.target.value as Fields["classWeights"] })}
+                  >
+                    <option value="">
+                      unchanged ({t.classWeights === null ? "none" : typeof t.classWeights === "string" ? t.classWeights : "custom"})
+                    </option>
+                    <option value="none">none</option>
+                    <option value="balanced">balanced</option>
+                    <option value="custom">custom (JSON)</option>
+                  </select>
+                </label>
+              ) : null}
+              {fields.classWeights === "custom" ? (
+                <label className="field">
+                  <span>Weights by class (JSON)</span>
+                  <input
+                    aria-label="Weights by class"
+                    className="mono"
+                    value={fields.classWeightsJson}
+                    placeholder='{"setosa": 2, "virginica": 1}'
+                    onChange={(e) => setFields({ ...fields, classWeightsJson: e.target.value })}
+                  />
+                </label>
+              ) : null}
+              {effective.fineTune ? (
+                <NumberField
+                  label="Frozen layers (first N)"
+                  hint={`current ${effective.fineTune.freezeLayers}`}
+                  value={fields.freezeLayers}
+                  step="1"
+                  onChange={(v) => setFields({ ...fields, freezeLayers: v })}
                 />
-              </label>
-            ) : null}
-            {effective.fineTune ? (
-              <NumberField
-                label="Frozen layers (first N)"
-                hint={`current ${effective.fineTune.freezeLayers}`}
-                value={fields.freezeLayers}
-                step="1"
-                onChange={(v) => setFields({ ...fields, freezeLayers: v })}
-              />
-            ) : null}
-          </div>
-        </fieldset>
-        {fieldError ? (
-          <p className="error-text" role="alert">
-            {fieldError}
-          </p>
-        ) : null}
-        <button type="submit" disabled={!can("set") || request.isPending}>
-          Apply changes
-        </button>
-      </form>
+              ) : null}
+            </div>
+          </fieldset>
+          {fieldError ? (
+            <p className="error-text" role="alert">
+              {fieldError}
+            </p>
+          ) : null}
+          <button type="submit" disabled={!can("set") || request.isPending}>
+            Apply changes
+          </button>
+        </form>
+      )}
       <FormError error={request.error} />
       {done ? (
         <p className="muted" role="status">

@@ -131,8 +131,9 @@ export class RunOrchestrator {
    */
   launch(runId: number): boolean {
     if (this.active.has(runId) || this.waiting.includes(runId)) return true;
-    const row = this.deps.db.select({ status: runs.status }).from(runs).where(eq(runs.id, runId)).get();
-    if (!row) return false;
+    const row = this.deps.db.select({ status: runs.status, origin: runs.origin }).from(runs).where(eq(runs.id, runId)).get();
+    // A run logged through the tracking API is trained by its script (a pilot's resume reaches it there), never here.
+    if (!row || row.origin === "api") return false;
     if (row.status === "paused" && !pendingInterventions(this.deps.db, runId).some((i) => i.kind === "resume")) return false;
     if (row.status !== "queued" && row.status !== "paused" && row.status !== "interrupted") return false;
     if (!this.leases.acquire(runId)) return false;

@@ -1,0 +1,141 @@
+/**
+ * Piloting a run logged by a script (Runledger extension of the tracking API, /api/2.0/runledger/runs/…): an engineer
+ * asks on the run page to pause, resume or stop an API run (server/runs/pilot.ts requestIntervention: the same pending
+ * run_interventions row and run.interventionRequested event as for an embedded run); the script reads the pending
+ * interventions between its epochs and acknowledges each one it applies, at a step.
+ *
+ * - runs/pending-interventions (GET, every role, no side effect): the run's pending interventions, oldest first, and
+ *   its Runledger status (a pause that took effect reads "paused").
+ * - runs/ack-intervention (POST, engineers, like every write of the API): the intervention takes effect at that step,
+ *   through the same applied transition an embedded run's trainer goes through at an epoch boundary
+ *   (applyPendingAt: the decision by the requester with the metrics of that moment, run.interventionApplied; a pause
+ *   parks the run as "paused"), in one transaction with its consequence: a resume is the run's next run.start
+ *   (status running), a stop ends it as an embedded stop does (completed, run.complete with stoppedByDecision).
+ *   The applied event names who acknowledged it and with which token (acknowledgedBy, acknowledgedViaTokenId).
+ *
+ * Invariants: only API runs (an embedded run's trainer applies its interventions itself); the transaction re-reads
+ * the run and the row (an engineer may withdraw it meanwhile: INVALID_STATE, nothing written); a step is never
+ * before the step where an earlier intervention of the run took effect; an API run writes no checkpoint at its
+ * boundaries, so checkpointId stays null. A refused acknowledgement writes nothing.
+ */
+import { and, asc, eq, max } from "drizzle-orm";
+import { z } from "zod";
+import { runInterventions, users } from "@/db/schema";
+import type { DbOrTx } from "@/db/client";
+import { now } from "@/server/app-context/service-context";
+import { applyPendingAt } from "@/server/runs/pilot";
+import { metricsSnapshotAt, watchedMetricOfRun, type MetricsSnapshot } from "@/server/runs/pilot-queries";
+import type {
+  AckInterventionResponse,
+  PendingInterventionsResponse,
+  RunledgerRunStatus,
+  ScriptIntervention,
+  ScriptInterventionKind,
+} from "@/contracts/mlflow/runledger";
+import { doesNotExist, invalidParam, MlflowError } from "./errors";
+import { idField, int64, ms, numericId, parseRequest, requireWriter, type MlflowCtx } from "./common";
+import { activeApiRun, recordApiStart, recordEnd, runRow } from "./runs";
+
+type Row = typeof runInterventions.$inferSelect;
+
+const missing = (param: string): never =>
+  invalidParam(`Missing value for required parameter '${param}'. See the API docs for more information about request parameters.`);
+
+const invalidState = (message: string): never => {
+  throw new MlflowError("INVALID_STATE", message);
+};
+
+function view(r: Row, email: string): ScriptIntervention {
+  return {
+    intervention_id: String(r.id),
+    kind: r.kind as ScriptInterventionKind,
+    rationale: r.rationale,
+    requested_by: email,
+    requested_at: ms(r.requestedAt)!,
+  };
+}
+
+/** The metrics of the moment an intervention takes effect on a script's run (the run's last values, the watched trend). */
+function scriptSnapshot(tx: DbOrTx, runId: number): MetricsSnapshot {
+  const watched = watchedMetricOfRun(tx, runId);
+  if (watched !== null) return metricsSnapshotAt(tx, runId, watched);
+  return { last: {}, watched: null };
+}
+
+export function pendingInterventionsOfRun(ctx: MlflowCtx, body: unknown): PendingInterventionsResponse {
+  const { run_id } = parseRequest(z.object({ run_id: idField.optional() }), body);
+  if (!run_id) return missing("run_id");
+  const run = runRow(ctx.db, run_id);
+  if (run.origin !== "api")
+    invalidParam(`Run ${run_id} was trained by Runledger (origin "${run.origin}"): its trainer applies its interventions itself`);
+  const rows = ctx.db
+    .select({ i: runInterventions, email: users.email })
+    .from(runInterventions)
+    .innerJoin(users, eq(users.id, runInterventions.requestedBy))
+    .where(and(eq(runInterventions.runId, run.id), eq(runInterventions.status, "pending")))
+    .orderBy(asc(runInterventions.id))
+    .all();
+  return {
+    run_id: String(run.id),
+    run_status: run.status as RunledgerRunStatus,
+    interventions: rows.map((r) => view(r.i, r.email)),
+  };
+}
+
+const nonNegative = int64.pipe(z.number().int().min(0, "must be 0 or more"));
+
+export function ackIntervention(ctx: MlflowCtx, body: unknown): AckInterventionResponse {
+  for (const required of ["run_id", "intervention_id", "step"])
+    if ((body as Record<string, unknown>)[required] === undefined || (body as Record<string, unknown>)[required] === "") missing(required);
+  const input = parseRequest(
+    z.object({ run_id: idField, intervention_id: idField, step: nonNegative, epoch: nonNegative.optional() }),
+    body,
+  );
+  requireWriter(ctx, "acknowledge interventions");
+  return ctx.db.transaction((tx) => {
+    const run = activeApiRun(tx, input.run_id);
+    const id = numericId(input.intervention_id);
+    const pending = id === null ? undefined : tx.select().from(runInterventions).where(eq(runInterventions.id, id)).get();
+    if (!pending || pending.runId !== run.id)
+      return doesNotExist(`Intervention with id=${input.intervention_id} not found on run ${run.id}`);
+    if (pending.status !== "pending")
+      invalidState(`Intervention ${pending.id} is already ${pending.status}: only a pending intervention can be acknowledged`);
+    const needs: Record<string, string[]> = { pause: ["running"], resume: ["paused"], stop: ["running", "paused"] };
+    const allowed = needs[pending.kind];
+    if (!allowed) return invalidState(`Intervention ${pending.id} is a ${pending.kind}: a script cannot apply it`);
+    if (!allowed.includes(run.status))
+      invalidState(`Run ${run.id} is ${run.status}: a ${pending.kind} takes effect on a run that is ${allowed.join(" or ")}`);
+    const last = tx
+      .select({ step: max(runInterventions.appliedAtStep) })
+      .from(runInterventions)
+      .where(and(eq(runInterventions.runId, run.id), eq(runInterventions.status, "applied")))
+      .get()?.step;
+    if (last !== null && last !== undefined && input.step < last)
+      invalidParam(
+        `Invalid value for parameter 'step': ${input.step} is before step ${last}, where an earlier intervention of run ${run.id} took effect; acknowledge at the step the script has reached`,
+      );
+    const at = now();
+    const { intervention, decision } = applyPendingAt(tx, {
+      pending,
+      epoch: input.epoch ?? input.step,
+      step: input.step,
+      at,
+      checkpointId: null,
+      snapshot: scriptSnapshot(tx, run.id),
+      payloadExtra: { acknowledgedBy: ctx.actor.id, acknowledgedViaTokenId: ctx.actor.tokenId },
+    });
+    if (pending.kind === "resume") recordApiStart(ctx, tx, run);
+    if (pending.kind === "stop") recordEnd(ctx, tx, run, "completed", at, { stoppedByDecision: true });
+    const email = tx.select({ email: users.email }).from(users).where(eq(users.id, pending.requestedBy)).get()!.email;
+    return {
+      intervention: {
+        ...view(intervention, email),
+        applied_at_step: intervention.appliedAtStep!,
+        applied_at_epoch: intervention.appliedAtEpoch!,
+        applied_at: ms(intervention.appliedAt)!,
+        decision_id: String(decision.id),
+      },
+      run_status: runRow(tx, String(run.id)).status as RunledgerRunStatus,
+    };
+  });
+}

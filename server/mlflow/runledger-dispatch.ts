@@ -1,0 +1,54 @@
+/**
+ * The dispatcher of Runledger's extension of the tracking API (/api/2.0/runledger/…, contracts/mlflow/runledger.ts):
+ * the same token authentication (authenticateMlflow), JSON parsing and MLflow error shape as /api/2.0/mlflow/
+ * (dispatch.ts), for the endpoints MLflow has no counterpart of. Transport-free: server/http/runledger-route.ts reads
+ * the request and writes the answer.
+ *
+ * Order of checks: unknown endpoint or method → 404 ENDPOINT_NOT_FOUND; missing or bad token → 401 UNAUTHENTICATED;
+ * body not a JSON object → 400 INVALID_PARAMETER_VALUE; then the endpoint's own checks.
+ */
+import type { AppServices } from "@/server/app-context/app-services";
+import { RUNLEDGER_ROUTES, type RunledgerPath } from "@/contracts/mlflow/runledger";
+import { MlflowError, mlflowErrorOf } from "./errors";
+import type { MlflowCtx } from "./common";
+import { authenticateMlflow, type MlflowAnswer, type MlflowCall } from "./dispatch";
+import { ackIntervention, pendingInterventionsOfRun } from "./pilot";
+
+export const RUNLEDGER_HANDLERS: Record<RunledgerPath, (ctx: MlflowCtx, body: unknown) => unknown> = {
+  "runs/pending-interventions": pendingInterventionsOfRun,
+  "runs/ack-intervention": ackIntervention,
+};
+
+function bodyOf(call: MlflowCall): unknown {
+  if (call.method === "GET") return Object.fromEntries(call.query.entries());
+  const text = call.bodyText ?? "";
+  if (text.trim() === "") return {};
+  let body: unknown;
+  try {
+    body = JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new MlflowError("INVALID_PARAMETER_VALUE", `The request body is not valid JSON: ${(err as Error).message}`);
+  }
+  if (body === null || typeof body !== "object" || Array.isArray(body))
+    throw new MlflowError("INVALID_PARAMETER_VALUE", "The request body must be a JSON object");
+  return body;
+}
+
+export function dispatchRunledger(services: AppServices, call: MlflowCall): MlflowAnswer {
+  try {
+    const path = call.path.replace(/^\/+|\/+$/g, "");
+    const endpoint = Object.hasOwn(RUNLEDGER_ROUTES, path) ? (path as RunledgerPath) : undefined;
+    if (!endpoint || RUNLEDGER_ROUTES[endpoint] !== call.method)
+      throw new MlflowError(
+        "ENDPOINT_NOT_FOUND",
+        `No API endpoint ${call.method} /api/2.0/runledger/${path} (see server/mlflow/README.md)`,
+      );
+    const caller = authenticateMlflow(services, call.authorization);
+    if ("status" in caller) return caller;
+    return { status: 200, body: RUNLEDGER_HANDLERS[endpoint](caller, bodyOf(call)) };
+  } catch (err) {
+    const e = mlflowErrorOf(err);
+    if (e.status === 500) console.error("runledger api:", err);
+    return { status: e.status, body: e.body };
+  }
+}
