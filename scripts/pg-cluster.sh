@@ -12,6 +12,8 @@
 # store anyone keeps. As root the server runs as the `postgres` user (created by the Debian package) or, failing
 # that, a system user `runledger-pg` created here; PostgreSQL refuses to run as root.
 set -euo pipefail
+# runuser and useradd live in sbin, which a non-login root shell may lack.
+export PATH="$PATH:/usr/sbin:/sbin"
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 DIR="${RUNLEDGER_PG_DIR:-/tmp/runledger-pg-$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)}"

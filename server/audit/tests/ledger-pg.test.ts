@@ -6,7 +6,8 @@
  *   hashes;
  * - several processes appending at once, some transactions rolling back, leave a gapless seq and a chain that
  *   verifies with the verifier SQLite's ledger uses (verifyAuditEvents);
- * - UPDATE, DELETE and TRUNCATE on the append-only tables are rejected.
+ * - UPDATE, DELETE and TRUNCATE on the append-only tables are rejected; decisions are immutable; a run intervention
+ *   changes once, out of pending, leaving its request columns as they were (the SQLite triggers' rules).
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { spawn } from "node:child_process";
@@ -72,15 +73,29 @@ describePg("PostgreSQL ledger (ledger-pg.ts)", () => {
   it("migrations build every table, column and trigger on an empty database; a second run changes nothing", async () => {
     await withScratch(async (db) => {
       const tables = (Object.values(pgSchema) as unknown[]).filter((t): t is PgTable => is(t, PgTable));
+      // The migrations and db/schema-pg describe the same database: columns with their SQL types and nullability,
+      // and every index (primary keys, unique constraints, declared indexes) by name.
       const expected = tables.flatMap((t) => {
         const cfg = getTableConfig(t);
-        return cfg.columns.map((c) => `${cfg.name}.${c.name} ${c.notNull ? "NOT NULL" : "NULL"}`);
+        return cfg.columns.map((c) => `${cfg.name}.${c.name} ${c.getSQLType()} ${c.notNull ? "NOT NULL" : "NULL"}`);
       });
       const live = await db.execute<{ c: string }>(
-        sql`SELECT table_name || '.' || column_name || (CASE WHEN is_nullable = 'NO' THEN ' NOT NULL' ELSE ' NULL' END) AS c
+        sql`SELECT table_name || '.' || column_name || ' ' || (CASE WHEN data_type = 'USER-DEFINED' THEN udt_name ELSE data_type END)
+              || (CASE WHEN is_nullable = 'NO' THEN ' NOT NULL' ELSE ' NULL' END) AS c
             FROM information_schema.columns WHERE table_schema = 'public'`,
       );
       expect(live.rows.map((r) => r.c).sort()).toEqual(expected.sort());
+      const expectedIndexes = tables.flatMap((t) => {
+        const cfg = getTableConfig(t);
+        return [
+          ...cfg.columns.filter((c) => c.primary).map(() => `${cfg.name}_pkey`),
+          ...cfg.primaryKeys.map((pk) => pk.getName()),
+          ...cfg.columns.filter((c) => c.isUnique).map((c) => c.uniqueName!),
+          ...cfg.indexes.map((i) => i.config.name!),
+        ];
+      });
+      const liveIndexes = await db.execute<{ name: string }>(sql`SELECT indexname AS name FROM pg_indexes WHERE schemaname = 'public'`);
+      expect(liveIndexes.rows.map((r) => r.name).sort()).toEqual(expectedIndexes.sort());
 
       const triggers = await db.execute<{ name: string }>(sql`SELECT tgname AS name FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1`);
       const names = triggers.rows.map((r) => r.name);
@@ -151,7 +166,7 @@ describePg("PostgreSQL ledger (ledger-pg.ts)", () => {
       await gate.query("BEGIN");
       await gate.query("SELECT pg_advisory_xact_lock($1)", [PG_LOCK_KEYS.ledger.toString()]);
       const children = Array.from({ length: CHILDREN }, (_, k) => runChild(scratch.url, `c${k}`, PER_CHILD, PARALLEL));
-      const deadline = Date.now() + 90_000;
+      const deadline = Date.now() + 60_000;
       let queued = 0;
       for (;;) {
         const waiting = await db.execute<{ n: string }>(
@@ -244,6 +259,35 @@ describePg("PostgreSQL ledger (ledger-pg.ts)", () => {
       );
       expect(stale.message).toMatch(/needs a READ COMMITTED transaction \(this one is repeatable read\)/);
       expect((await pgEvents(db)).length).toBe(1);
+    });
+  });
+
+  it("keeps decisions immutable and lets a run intervention change only once, out of pending", async () => {
+    await withScratch(async (db) => {
+      const run = async (text: string) => db.execute(sql.raw(text));
+      await run(`INSERT INTO users (id, email, name, role, password_hash, created_at) VALUES (1, 'e@x', 'E', 'engineer', 'h', 't')`);
+      await run(`INSERT INTO projects (id, name, created_by, created_at) VALUES (1, 'p', 1, 't')`);
+      await run(`INSERT INTO experiments (id, project_id, name, created_by, created_at) VALUES (1, 1, 'x', 1, 't')`);
+      await run(`INSERT INTO runs (id, experiment_id, name, status, config_json, config_sha256, seed, created_by, created_at)
+                 VALUES (1, 1, 'r', 'running', '{}', 's', 1, 1, 't')`);
+      await run(
+        `INSERT INTO decisions (id, run_id, kind, path, rationale, author_id, created_at) VALUES (1, 1, 'note', '', 'why', 1, 't')`,
+      );
+      expect(pgMessage(await rejection(run(`UPDATE decisions SET rationale = 'other'`)))).toBe(
+        "decisions are immutable: UPDATE rejected (add a correction instead)",
+      );
+      expect(pgMessage(await rejection(run(`DELETE FROM decisions`)))).toBe("decisions are immutable: DELETE rejected");
+
+      await run(`INSERT INTO run_interventions (id, run_id, kind, changes_json, rationale, requested_by, requested_at)
+                 VALUES (1, 1, 'pause', '[]', 'look', 1, 't')`);
+      const transition = "run interventions change only once, from pending to applied, cancelled or rejected: UPDATE rejected";
+      // The request columns never change, not even with the transition.
+      expect(pgMessage(await rejection(run(`UPDATE run_interventions SET status = 'applied', rationale = 'edited'`)))).toBe(transition);
+      await run(`UPDATE run_interventions SET status = 'applied', applied_at_epoch = 3, applied_at = 't2'`);
+      expect(pgMessage(await rejection(run(`UPDATE run_interventions SET status = 'cancelled'`)))).toBe(transition);
+      expect(pgMessage(await rejection(run(`DELETE FROM run_interventions`)))).toBe("run interventions are records: DELETE rejected");
+      const rows = await db.execute<{ status: string; rationale: string }>(sql`SELECT status, rationale FROM run_interventions`);
+      expect(rows.rows).toEqual([{ status: "applied", rationale: "look" }]);
     });
   });
 });
