@@ -332,6 +332,29 @@ describe("who may acknowledge, and bad input", () => {
     );
   });
 
+  it("a pause acknowledged before any metric: the run page and the compare view read the watched metric from the run's metrics", async () => {
+    const run_id = await newApiRun("early-pause");
+    const runId = Number(run_id);
+    const pilot = app.as("engineer");
+    await engineer.call("runs/set-tag", { run_id, key: "runledger.watched_metric", value: "accuracy" });
+    await pilot.runs.pilot.request({ runId, kind: "pause", rationale: "before it starts" });
+    expect((await engineer.betweenEpochs(run_id, 0)).action).toBe("pause");
+    await pilot.runs.pilot.request({ runId, kind: "resume", rationale: "go" });
+    expect((await engineer.betweenEpochs(run_id, 0)).action).toBe("continue");
+    for (const step of [1, 2, 3]) await logEpoch(run_id, step, 1 / (step + 1));
+    const list = await app.as("auditor").runs.pilot.list({ runId });
+    expect(list[0]!.metricsSnapshot).toEqual({ last: {}, watched: null });
+    // The tag names the watched metric: the effect of the pause on accuracy over the next steps.
+    expect(list[0]!.effect).toMatchObject({ metric: "accuracy", before: null, after: [{ epoch: 1 }, { epoch: 2 }, { epoch: 3 }] });
+    const partner = Number(await newApiRun("compare-partner"));
+    const compared = await app.as("auditor").explore.compare({ ids: [runId, partner] });
+    expect(compared.interventions[1]).toEqual([]);
+    expect(compared.interventions[0]!.map((i) => [i.kind, i.appliedAtStep, i.effect?.metric])).toEqual([
+      ["pause", 0, "accuracy"],
+      ["resume", 0, "accuracy"],
+    ]);
+  });
+
   it("a script that ends its run with an intervention pending: the intervention is rejected, with why", async () => {
     const run_id = await newApiRun("ends");
     await logEpoch(run_id, 1, 0.8);

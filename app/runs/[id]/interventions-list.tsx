@@ -1,13 +1,13 @@
 "use client";
 /**
  * A run's live interventions, oldest first, for every role: what was asked, by whom and why, and where it stands
- * (pending until the next epoch boundary, applied at an epoch and step, rejected with the server's reason, or
+ * (pending until the next epoch boundary, or until its script checks in for a run logged through the tracking API, applied at an epoch and step, rejected with the server's reason, or
  * withdrawn). Engineers may withdraw a pending one, with a reason; other roles read only. An applied rollback links
  * to the branch run it created.
  */
 import Link from "next/link";
 import { useState } from "react";
-import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_trpc/client";
 import { Empty, ErrorState, FormError, Loading } from "@/app/_components/states";
 import { formatTime } from "@/app/_components/format";
@@ -56,6 +56,9 @@ export function InterventionsList({
 }
 
 function Item({ runId, i, canCancel, runStatus }: { runId: number; i: Intervention; canCancel: boolean; runStatus: string }) {
+  const trpc = useTRPC();
+  // The run page's own query (read from its cache, never fetched here): whether a script logs this run (tracking API).
+  const script = useQuery({ ...trpc.runs.get.queryOptions({ id: runId }), enabled: false }).data?.origin === "api";
   const changes = describeChanges(i);
   const branch = rollbackBranchOf(i);
   return (
@@ -75,7 +78,7 @@ function Item({ runId, i, canCancel, runStatus }: { runId: number; i: Interventi
         ) : null}
       </div>
       <div className={i.status === "rejected" ? "error-text" : i.status === "pending" ? undefined : "muted"}>
-        {describeStatus(i, runStatus)}
+        {describeStatus(i, runStatus, script)}
       </div>
       {branch ? (
         <div>

@@ -35,10 +35,14 @@ export function describeChanges(i: Pick<Intervention, "kind" | "changes">): stri
   return [i.kind, ...changes].join("; ");
 }
 
-/** "applied at epoch 12 (step 340)"; "pending — takes effect at the next epoch boundary"; … */
-export function describeStatus(i: Intervention, runStatus?: string): string {
+/**
+ * "applied at epoch 12 (step 340)"; "pending — takes effect at the next epoch boundary"; … `script`: the run is logged
+ * by a script through the tracking API, which applies a pending intervention when it checks in between its epochs.
+ */
+export function describeStatus(i: Intervention, runStatus?: string, script = false): string {
   switch (i.status) {
     case "pending":
+      if (script) return "pending — takes effect when the script checks in between its epochs";
       // A change asked for while the run is paused takes effect at the resume point (the pause's checkpoint).
       return i.kind === "resume"
         ? "pending — the run continues from its last checkpoint"

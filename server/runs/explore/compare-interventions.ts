@@ -18,7 +18,7 @@ import type { DbOrTx } from "@/db/client";
 import { metrics, runInterventions, runs, users, type InterventionKind } from "@/db/schema";
 import { trainingConfigSchema } from "@/contracts/training-config";
 import { effectiveConfig, scheduleSteps, type ConfigChange } from "@/contracts/pilot-config";
-import { parseChanges, watchedMetric, type MetricsSnapshot } from "@/server/runs/pilot-queries";
+import { parseChanges, watchedMetric, watchedMetricOfRun, type MetricsSnapshot } from "@/server/runs/pilot-queries";
 import { EFFECT_EPOCHS, EFFECT_LOOKBACK_EPOCHS, effectFromPoints, type InterventionEffect } from "@/server/runs/pilot-effects";
 
 export type ComparedIntervention = {
@@ -142,7 +142,14 @@ function fallbackWatchedMetrics(
   const out = new Map<number, string>();
   const ids = [...new Set(needing.map((r) => r.runId))];
   if (ids.length === 0) return out;
-  const configs = db.select({ id: runs.id, configJson: runs.configJson }).from(runs).where(inArray(runs.id, ids)).all();
+  const all = db.select({ id: runs.id, configJson: runs.configJson, origin: runs.origin }).from(runs).where(inArray(runs.id, ids)).all();
+  // A run logged by a script has no training config: the metric it watches is read from its metrics (rare: its
+  // intervention took effect before its first point).
+  for (const r of all) {
+    const metric = r.origin === "api" ? watchedMetricOfRun(db, r.id) : null;
+    if (metric !== null) out.set(r.id, metric);
+  }
+  const configs = all.filter((r) => r.origin !== "api");
   // Epochs completed = the last epoch-level "lr" point, as pilot-queries' epochsCompleted reads it.
   const reached = new Map(
     db
