@@ -179,15 +179,16 @@ export class MlflowClient {
       const { action } = await this.betweenEpochs(runId, step);
       if (action !== "pause") return action;
       await new Promise<void>((resolve, reject) => {
-        const t = setTimeout(resolve, opts.pollMs ?? 2000);
-        opts.signal?.addEventListener(
-          "abort",
-          () => {
-            clearTimeout(t);
-            reject(opts.signal!.reason);
-          },
-          { once: true },
-        );
+        const signal = opts.signal;
+        const onAbort = () => {
+          clearTimeout(t);
+          reject(signal!.reason);
+        };
+        const t = setTimeout(() => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve();
+        }, opts.pollMs ?? 2000);
+        signal?.addEventListener("abort", onAbort, { once: true });
       });
     }
   }

@@ -355,6 +355,28 @@ describe("who may acknowledge, and bad input", () => {
     ]);
   });
 
+  it("followPilot waits while the run is paused until a pilot resumes it (or the wait is aborted)", async () => {
+    const run_id = await newApiRun("follow");
+    const runId = Number(run_id);
+    const pilot = app.as("engineer");
+    await logEpoch(run_id, 1, 0.9);
+    await pilot.runs.pilot.request({ runId, kind: "pause", rationale: "wait a moment" });
+    const followed = engineer.followPilot(run_id, 1, { pollMs: 50 });
+    await vi.waitFor(() => expect(app.db.select().from(runs).where(eq(runs.id, runId)).get()!.status).toBe("paused"), { timeout: 20_000 });
+    await pilot.runs.pilot.request({ runId, kind: "resume", rationale: "go on" });
+    expect(await followed).toBe("continue");
+    expect(app.db.select().from(runs).where(eq(runs.id, runId)).get()!.status).toBe("running");
+
+    await pilot.runs.pilot.request({ runId, kind: "pause", rationale: "again" });
+    const abort = new AbortController();
+    const waiting = engineer.followPilot(run_id, 1, { pollMs: 50, signal: abort.signal });
+    await vi.waitFor(() => expect(app.db.select().from(runs).where(eq(runs.id, runId)).get()!.status).toBe("paused"), { timeout: 20_000 });
+    abort.abort(new Error("the script gave up"));
+    await expect(waiting).rejects.toThrow("the script gave up");
+    await pilot.runs.pilot.request({ runId, kind: "stop", rationale: "done" });
+    expect(await engineer.followPilot(run_id, 1, { pollMs: 50 })).toBe("stop");
+  });
+
   it("a script that ends its run with an intervention pending: the intervention is rejected, with why", async () => {
     const run_id = await newApiRun("ends");
     await logEpoch(run_id, 1, 0.8);
