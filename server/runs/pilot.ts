@@ -130,6 +130,16 @@ function pendingRow(tx: DbOrTx, id: number): Row {
   return row;
 }
 
+/**
+ * A compression (server/runs/compression.ts) cannot be piloted, whatever the kind of intervention (a rollback included):
+ * it has no epoch boundaries to stop at, and its trainer never asks for a control. Throws invalid_input; records nothing.
+ * (What a run logged by a script takes is scriptRunState's answer.)
+ */
+export function refuseCompressionPilot(db: DbOrTx, runId: number): void {
+  if (db.select({ origin: runs.origin }).from(runs).where(eq(runs.id, runId)).get()?.origin === "compress")
+    invalidInput(`run ${runId} is a compression: it cannot be piloted; cancel it, or compress again with other parameters`);
+}
+
 /** Records an engineer's request; it takes effect at the run's next epoch boundary (applyIntervention). */
 export function requestIntervention(ctx: Pick<ServiceContext, "db" | "actor">, raw: RequestInterventionInput) {
   requireRole(ctx.actor, PILOT_ROLES, "pilot runs");
@@ -143,9 +153,7 @@ export function requestIntervention(ctx: Pick<ServiceContext, "db" | "actor">, r
     invalidInput("fromCheckpointId: only a rollback names a checkpoint");
   return ctx.db.transaction((tx) => {
     const script = scriptRunState(tx, input.runId, input.kind);
-    // A compression (server/runs/compression.ts) has no epoch boundaries to stop at: its trainer never asks for a control.
-    if (!script && tx.select({ origin: runs.origin }).from(runs).where(eq(runs.id, input.runId)).get()?.origin === "compress")
-      invalidInput(`run ${input.runId} is a compression: it cannot be piloted; cancel it, or compress again with other parameters`);
+    if (!script) refuseCompressionPilot(tx, input.runId);
     const { effective, status } = script ?? runEffectiveConfig(tx, input.runId);
     const allowed = PILOT_ALLOWED_STATES[input.kind];
     if (!allowed.includes(status as RunStatus))

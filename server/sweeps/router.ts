@@ -9,7 +9,7 @@ import {
   extendSweepInput,
   sweepDecisionInput,
 } from "@/server/sweeps/service";
-import { getSweep, listSweeps } from "@/server/sweeps/queries";
+import { getSweep, listSweeps, sweepOfRun } from "@/server/sweeps/queries";
 import { launchSweep, resumeSweep, stopSweep, extendAndDrive } from "@/server/sweeps/launch";
 
 export const sweepsRouter = router({
@@ -17,6 +17,8 @@ export const sweepsRouter = router({
     .input(createSweepInput)
     .mutation(({ ctx, input }) => launchSweep(ctx.services, ctx.services.orchestrator, input)),
   get: signedInProcedure.input(z.object({ id: z.number().int() })).query(({ ctx, input }) => getSweep(ctx.services.db, input.id)),
+  /** The sweep that generated a run (its trial index, the sweep's size, the winner decision if this run won); null for other runs. */
+  ofRun: signedInProcedure.input(z.object({ runId: z.number().int() })).query(({ ctx, input }) => sweepOfRun(ctx.services.db, input.runId)),
   list: signedInProcedure
     .input(z.object({ experimentId: z.number().int().optional() }).default({}))
     .query(({ ctx, input }) => listSweeps(ctx.services.db, input.experimentId)),

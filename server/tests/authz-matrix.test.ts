@@ -121,6 +121,7 @@ const PROCEDURES: Record<string, { access: Access; input?: unknown; note?: strin
   "sweeps.create": { access: ["engineer"], input: { experimentId: NONE, spec: {} } },
   "sweeps.get": { access: "signedIn", input: { id: NONE } },
   "sweeps.list": { access: "signedIn" },
+  "sweeps.ofRun": { access: "signedIn", input: { runId: NONE } },
   "sweeps.pause": { access: ["engineer"], input: { sweepId: NONE, rationale: "matrix" } },
   "sweeps.resume": { access: ["engineer"], input: { sweepId: NONE, rationale: "matrix" } },
   "sweeps.stop": { access: ["engineer"], input: { sweepId: NONE, rationale: "matrix" } },

@@ -275,6 +275,11 @@ describe("compression runs", () => {
     await expect(engineer().runs.pilot.request({ runId: compressed.id, kind: "pause", rationale: "x" })).rejects.toThrow(
       /is a compression: it cannot be piloted/,
     );
+    // A rollback of a finished compression too (for that reason, not for its checkpoint's missing resume state).
+    const compressedCk = app.db.select().from(checkpoints).where(eq(checkpoints.runId, compressed.id)).get()!;
+    await expect(
+      engineer().runs.pilot.request({ runId: compressed.id, kind: "rollback", fromCheckpointId: compressedCk.id, rationale: "x" }),
+    ).rejects.toThrow(/is a compression: it cannot be piloted/);
     expect(app.db.select({ n: count() }).from(runs).get()!.n).toBe(before.runs);
     expect(app.db.select({ n: count() }).from(auditEvents).get()!.n).toBe(before.events);
   });

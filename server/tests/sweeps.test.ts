@@ -249,6 +249,22 @@ describe("sweeps on a real app", () => {
     const after = await engineer.sweeps.get({ id });
     expect(after.winnerRunId).toBe(good!.runId);
     expect(after.winnerChosenByName).toBe("Erin Engineer");
+    // The run page reads which sweep generated a run (sweeps.ofRun): the winner with its decision, the other trial without.
+    expect(await app.as("auditor").sweeps.ofRun({ runId: good!.runId })).toMatchObject({
+      sweepId: id,
+      sweepName: "asha-lr",
+      trialIndex: 0,
+      trials: 2,
+      chosen: { by: "Erin Engineer", rationale: "lowest val loss; the tiny rate was stopped at epoch 2" },
+    });
+    expect(await app.as("auditor").sweeps.ofRun({ runId: poor!.runId })).toMatchObject({ sweepId: id, trialIndex: 1, chosen: null });
+    const { id: handRunId } = await engineer.runs.create({
+      experimentId: app.experimentId,
+      config: irisConfig({ epochs: 1 }),
+      rationale: "not a trial",
+    });
+    expect(await app.as("auditor").sweeps.ofRun({ runId: handRunId })).toBeNull();
+    await app.orchestrator.waitFor(handRunId);
     // The lineage of a model registered from the winner says where it came from and who chose it, why.
     const registered = await engineer.models.register({ runId: good!.runId, modelName: "iris-sweep-winner" });
     const lineage = await app.as("auditor").models.lineage({ modelName: "iris-sweep-winner", version: registered.version });
