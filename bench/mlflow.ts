@@ -152,7 +152,8 @@ export async function benchMlflow(): Promise<Figure[]> {
     "mlflow",
     process.env.MLFLOW_BENCH_CPU_PROF ? `--cpu-prof --cpu-prof-dir=${process.env.MLFLOW_BENCH_CPU_PROF}` : "",
   );
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+  const newAgent = () => new http.Agent({ keepAlive: true, maxSockets: 8 });
+  let agent = newAgent();
   try {
     const out = execFileSync(
       process.execPath,
@@ -181,6 +182,11 @@ export async function benchMlflow(): Promise<Figure[]> {
       for (const n of [1, 4] as const) {
         const runIds = await Promise.all(Array.from({ length: n }, (_, i) => createRun(api, experiment_id, `ingest-${n}w-${rep}-${i}`)));
         const writers = runIds.map((id, i) => batchBodies(id, Math.floor(calls / n) + (i < calls % n ? 1 : 0)));
+        // Building the bodies can keep this process busy for seconds on a loaded machine, while the server closes
+        // keep-alive sockets idle for 5 s: a socket reused before its close is noticed is reset ("socket hang up").
+        // Each phase starts on fresh connections.
+        api.agent.destroy();
+        api.agent = agent = newAgent();
         const cpu0 = serverCpuSeconds(server);
         const r = await ingest(api, writers);
         const cpu = serverCpuSeconds(server) - cpu0;
@@ -215,6 +221,8 @@ export async function benchMlflow(): Promise<Figure[]> {
       });
       return JSON.stringify({ run_id: historyRun, metrics });
     });
+    api.agent.destroy(); // fresh connections after building the bodies (see above)
+    api.agent = agent = newAgent();
     const h = await ingest(api, [hBodies]);
     if (h.acked !== 100_000) throw new Error("history setup failed");
     const getHistory = async (q: string) => {

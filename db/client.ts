@@ -14,6 +14,37 @@ export type Db = BetterSQLite3Database<typeof schema> & { $client: Database.Data
 export type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
 export type DbOrTx = Db | Tx;
 
+/**
+ * The better-sqlite3 connection under a database or a transaction handle (a transaction runs on its database's one
+ * connection), for hot paths that keep prepared statements per connection instead of building a query per call.
+ * Drizzle keeps the connection of a transaction on its session (`session.client`, not in its public types).
+ */
+export function sqliteClientOf(db: DbOrTx): Database.Database {
+  if ("$client" in db) return db.$client;
+  const client = (db as unknown as { session?: { client?: unknown } }).session?.client;
+  if (!(client instanceof Database)) throw new Error("sqliteClientOf: no better-sqlite3 connection under this transaction");
+  return client;
+}
+
+/**
+ * `sql` prepared once per connection (preparing costs more than running a short query), in one result mode for good:
+ * "rows" (objects), "raw" (arrays) or "pluck" (the first column). Never change a cached statement's mode.
+ */
+const statementCache = new WeakMap<Database.Database, Map<string, Database.Statement>>();
+export function cachedStatement(sqlite: Database.Database, sql: string, mode: "rows" | "raw" | "pluck" = "rows"): Database.Statement {
+  let byText = statementCache.get(sqlite);
+  if (!byText) statementCache.set(sqlite, (byText = new Map()));
+  const key = `${mode}:${sql}`;
+  let st = byText.get(key);
+  if (!st) {
+    st = sqlite.prepare(sql);
+    if (mode === "raw") st.raw(true);
+    else if (mode === "pluck") st.pluck(true);
+    byText.set(key, st);
+  }
+  return st;
+}
+
 export function resolveDataDir(explicit?: string): string {
   return path.resolve(explicit ?? process.env.RUNLEDGER_DATA_DIR ?? "./data");
 }

@@ -136,7 +136,11 @@ export const decisions = sqliteTable(
   (t) => [index("decisions_run").on(t.runId)],
 );
 
-/** Metric points keyed by (run, key, step), as in MLflow. Written in bulk with raw prepared statements. */
+/**
+ * Metric points keyed by (run, key, step), as in MLflow. Written in bulk with raw prepared statements. The table is
+ * WITHOUT ROWID (migration 0016, custom SQL: drizzle cannot declare it), clustered on this key, so one series reads
+ * in step order as one range of the B-tree.
+ */
 export const metrics = sqliteTable(
   "metrics",
   {

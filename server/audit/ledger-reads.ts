@@ -4,12 +4,13 @@
  * Streams rows through raw better-sqlite3 prepared statements (`.iterate()`), because a million events
  * must not be materialised as drizzle objects. This is the only file in server/audit with SQL text; it is
  * plain ANSI SQL so a PostgreSQL port replaces just this file.
- * Invariants: events come back in ascending seq order; nothing here writes.
+ * Invariants: events come back in ascending seq order; nothing here writes but insertAuditEventRow, appendAuditEvent's
+ * one insert (with lastAuditHead, its read of the chain's head: both prepared once per connection, since every write
+ * in the app appends an event and building the two queries with drizzle cost more than running them).
  */
 import type Database from "better-sqlite3";
-import { desc } from "drizzle-orm";
-import { auditCheckpoints } from "@/db/schema";
-import type { Db } from "@/db/client";
+import type { auditCheckpoints } from "@/db/schema";
+import { cachedStatement, type Db } from "@/db/client";
 import type { AuditEventRow } from "./ledger";
 
 export type AuditCheckpointRow = typeof auditCheckpoints.$inferSelect;
@@ -97,9 +98,10 @@ export function maxAuditSeq(source: AuditDbSource): number {
 }
 
 export function countAuditEventsAfter(source: AuditDbSource, afterSeq: number, excludingAction: string): number {
-  const row = sqliteOf(source)
-    .prepare("SELECT count(*) AS n FROM audit_events WHERE seq > ? AND action <> ?")
-    .get(afterSeq, excludingAction) as { n: number };
+  const row = cachedStatement(sqliteOf(source), "SELECT count(*) AS n FROM audit_events WHERE seq > ? AND action <> ?").get(
+    afterSeq,
+    excludingAction,
+  ) as { n: number };
   return row.n;
 }
 
@@ -111,7 +113,9 @@ export function listAuditCheckpoints(source: AuditDbSource): AuditCheckpointRow[
 }
 
 export function latestAuditCheckpoint(db: Db): AuditCheckpointRow | undefined {
-  return db.select().from(auditCheckpoints).orderBy(desc(auditCheckpoints.id)).limit(1).get();
+  // A statement prepared once: the checkpoint policy asks after every API write.
+  return cachedStatement(db.$client, `SELECT ${CHECKPOINT_COLUMNS} FROM audit_checkpoints ORDER BY id DESC LIMIT 1`).get() as
+    AuditCheckpointRow | undefined;
 }
 
 export function auditCheckpointsWithTreeSize(source: AuditDbSource, treeSize: number): AuditCheckpointRow[] {
@@ -146,4 +150,31 @@ export function latestAuditPayloadWithAction(source: AuditDbSource, action: stri
   const row = sqliteOf(source).prepare("SELECT payload FROM audit_events WHERE action = ? ORDER BY seq DESC LIMIT 1").get(action) as
     { payload: string } | undefined;
   return row?.payload ?? null;
+}
+
+/** The last event's seq and chain hash (appendAuditEvent, inside the writer's transaction). */
+export function lastAuditHead(sqlite: Database.Database): { seq: number; chainHash: string } | undefined {
+  return cachedStatement(sqlite, "SELECT seq, chain_hash AS chainHash FROM audit_events ORDER BY seq DESC LIMIT 1").get() as
+    { seq: number; chainHash: string } | undefined;
+}
+
+/** Inserts one event row (appendAuditEvent only, inside the writer's transaction). */
+export function insertAuditEventRow(sqlite: Database.Database, row: AuditEventRow): void {
+  cachedStatement(
+    sqlite,
+    `INSERT INTO audit_events (seq, at, actor_id, actor_name, role, action, entity_type, entity_id, payload, leaf_hash, chain_hash)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  ).run(
+    row.seq,
+    row.at,
+    row.actorId,
+    row.actorName,
+    row.role,
+    row.action,
+    row.entityType,
+    row.entityId,
+    row.payload,
+    row.leafHash,
+    row.chainHash,
+  );
 }

@@ -6,10 +6,10 @@
  * chain_hash = sha256(prev_chain_hash || leaf_hash) over raw 32-byte digests, the first
  * prev_chain_hash being 32 zero bytes. The event body is exactly what `eventBody` returns.
  */
-import { desc } from "drizzle-orm";
 import { createHash } from "node:crypto";
-import { auditEvents } from "@/db/schema";
-import type { DbOrTx } from "@/db/client";
+import type { auditEvents } from "@/db/schema";
+import { sqliteClientOf, type DbOrTx } from "@/db/client";
+import { insertAuditEventRow, lastAuditHead } from "./ledger-reads";
 import { canonicalJson } from "@/contracts/canonical";
 import type { AuditAction } from "./actions";
 
@@ -86,25 +86,9 @@ export function nextAuditEventRow(last: LedgerTip, e: NewAuditEvent): AuditEvent
 }
 
 export function appendAuditEvent(tx: DbOrTx, e: NewAuditEvent): AuditEventRow {
-  const last = tx
-    .select({ seq: auditEvents.seq, chainHash: auditEvents.chainHash })
-    .from(auditEvents)
-    .orderBy(desc(auditEvents.seq))
-    .limit(1)
-    .get();
-  const base = {
-    seq: (last?.seq ?? 0) + 1,
-    at: e.at ?? new Date().toISOString(),
-    actorId: e.actor.id,
-    actorName: e.actor.name,
-    role: e.actor.role,
-    action: e.action,
-    entityType: e.entityType,
-    entityId: String(e.entityId),
-    payload: canonicalJson(e.actor.tokenId === undefined ? e.payload : { ...e.payload, viaTokenId: e.actor.tokenId }),
-  };
-  const leaf = leafHash(eventBody(base));
-  const row: AuditEventRow = { ...base, leafHash: leaf, chainHash: chainHash(last?.chainHash ?? GENESIS_CHAIN_HASH, leaf) };
-  tx.insert(auditEvents).values(row).run();
+  // Statements prepared once per connection (ledger-reads.ts): every write appends an event.
+  const sqlite = sqliteClientOf(tx);
+  const row = nextAuditEventRow(lastAuditHead(sqlite), e);
+  insertAuditEventRow(sqlite, row);
   return row;
 }

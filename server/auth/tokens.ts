@@ -10,7 +10,8 @@
  * - A revoked token, or a token of a disabled user, authenticates nobody; revoking is final.
  * - last_used_at moves forward at most once a minute (operational state, outside the ledger, as sessions do).
  */
-import { and, desc, eq, isNull } from "drizzle-orm";
+import { and, desc, eq } from "drizzle-orm";
+import type Database from "better-sqlite3";
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import { apiTokens, users } from "@/db/schema";
@@ -115,23 +116,49 @@ export const TOKEN_REFUSALS: Record<TokenRefusal, string> = {
   disabled: "the account of this access token is disabled",
 };
 
-/** The user a token acts as (current role and name), or why not. Moves last_used_at (at most once a minute). */
-export function actorForToken(db: DbOrTx, token: string): { actor: SignedInActor & { tokenId: number } } | { refusal: TokenRefusal } {
+type TokenLookupRow = {
+  tokenId: number;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+  userId: number;
+  name: string;
+  email: string;
+  role: SignedInActor["role"];
+  disabled: number;
+};
+type TokenStatements = { lookup: Database.Statement<[string], TokenLookupRow>; touch: Database.Statement<[string, number]> };
+const tokenStatements = new WeakMap<Database.Database, TokenStatements>();
+
+/** Prepared once per connection: every tracking API call authenticates, and drizzle's builder cost more than the query. */
+function statementsOf(sqlite: Database.Database): TokenStatements {
+  let st = tokenStatements.get(sqlite);
+  if (!st) {
+    st = {
+      lookup: sqlite.prepare(
+        `SELECT t.id AS tokenId, t.last_used_at AS lastUsedAt, t.revoked_at AS revokedAt,
+                u.id AS userId, u.name AS name, u.email AS email, u.role AS role, u.disabled AS disabled
+           FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_sha256 = ?`,
+      ),
+      touch: sqlite.prepare("UPDATE api_tokens SET last_used_at = ? WHERE id = ? AND revoked_at IS NULL"),
+    };
+    tokenStatements.set(sqlite, st);
+  }
+  return st;
+}
+
+/**
+ * The user a token acts as (current role and name, read with the token in one query), or why not: unknown, revoked,
+ * or its user disabled. Moves last_used_at (at most once a minute).
+ */
+export function actorForToken(db: Db, token: string): { actor: SignedInActor & { tokenId: number } } | { refusal: TokenRefusal } {
   if (!token.startsWith(TOKEN_PREFIX) || token.length > 200) return { refusal: "unknown" };
-  const row = db
-    .select({ token: apiTokens, user: users })
-    .from(apiTokens)
-    .innerJoin(users, eq(users.id, apiTokens.userId))
-    .where(eq(apiTokens.tokenSha256, sha256Hex(token)))
-    .get();
+  const st = statementsOf(db.$client);
+  const row = st.lookup.get(sha256Hex(token));
   if (!row) return { refusal: "unknown" };
-  if (row.token.revokedAt !== null) return { refusal: "revoked" };
-  if (row.user.disabled) return { refusal: "disabled" };
+  if (row.revokedAt !== null) return { refusal: "revoked" };
+  if (row.disabled) return { refusal: "disabled" };
   const at = Date.now();
-  if (row.token.lastUsedAt === null || at - Date.parse(row.token.lastUsedAt) >= LAST_USED_RESOLUTION_MS)
-    db.update(apiTokens)
-      .set({ lastUsedAt: new Date(at).toISOString() })
-      .where(and(eq(apiTokens.id, row.token.id), isNull(apiTokens.revokedAt)))
-      .run();
-  return { actor: { id: row.user.id, name: row.user.name, role: row.user.role, email: row.user.email, tokenId: row.token.id } };
+  if (row.lastUsedAt === null || at - Date.parse(row.lastUsedAt) >= LAST_USED_RESOLUTION_MS)
+    st.touch.run(new Date(at).toISOString(), row.tokenId);
+  return { actor: { id: row.userId, name: row.name, role: row.role, email: row.email, tokenId: row.tokenId } };
 }

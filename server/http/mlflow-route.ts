@@ -7,11 +7,12 @@
 import type { AppServices } from "@/server/app-context/app-services";
 import { applyCheckpointPolicy } from "@/server/audit/checkpoint-policy";
 import { dispatchMlflow, type MlflowAnswer } from "@/server/mlflow/dispatch";
+import { JsonText } from "@/server/mlflow/common";
 import { MLFLOW_LIMITS } from "@/contracts/mlflow/types";
 import { DEFAULT_JSON_BODY_LIMIT } from "./body-limit";
 
 const json = (a: MlflowAnswer): Response =>
-  new Response(JSON.stringify(a.body), {
+  new Response(a.body instanceof JsonText ? a.body.json : JSON.stringify(a.body), {
     status: a.status,
     headers: { "content-type": "application/json", "cache-control": "no-store", ...(a.headers ?? {}) },
   });

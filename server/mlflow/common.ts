@@ -61,6 +61,11 @@ export const int64 = z.union([
 export const idField = z.union([z.string(), z.number().int().transform(String)]);
 export const keyValue = z.object({ key: z.string(), value: z.string().default("") });
 
+/** An answer already written as JSON (get-history's 100,000 points, as UTF-8 bytes); the route sends it as it is. */
+export class JsonText {
+  constructor(readonly json: string | Uint8Array<ArrayBuffer>) {}
+}
+
 /** A positive Runledger id from an MLflow id string, or null. */
 export function numericId(id: string): number | null {
   return /^\d{1,15}$/.test(id) ? Number(id) : null;

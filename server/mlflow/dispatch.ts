@@ -10,7 +10,6 @@
  */
 import type { AppServices } from "@/server/app-context/app-services";
 import { actorForToken, TOKEN_REFUSALS } from "@/server/auth/tokens";
-import { accountStatus } from "@/server/users/service";
 import { MLFLOW_GET_ENDPOINTS, MLFLOW_ROUTES, type MlflowPath } from "@/contracts/mlflow/types";
 import { MlflowError, mlflowErrorOf } from "./errors";
 import type { MlflowCtx } from "./common";
@@ -155,10 +154,8 @@ export function dispatchMlflow(services: AppServices, call: MlflowCall): MlflowA
 export function authenticateMlflow(services: AppServices, authorization: string | null): MlflowCtx | MlflowAnswer {
   const token = tokenOf(authorization);
   if (!token) return unauthenticated("an access token is required: send Authorization: Bearer <token> (create one on your account page)");
-  const who = actorForToken(services.db, token);
+  const who = actorForToken(services.db, token); // refuses a disabled user's token too (read with the token)
   if ("refusal" in who) return unauthenticated(TOKEN_REFUSALS[who.refusal]);
-  const account = accountStatus(services.db, who.actor.id);
-  if (!account || account.disabled) return unauthenticated(TOKEN_REFUSALS.disabled);
   return { ...services, actor: who.actor };
 }
 

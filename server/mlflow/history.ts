@@ -2,14 +2,26 @@
  * metrics/get-history: every point of one metric of a run, in step order. Without max_results and page_token the
  * whole series is answered (as MLflow does); with either, pages of at most max_results (default 25,000) points,
  * the page token naming the step to continue after.
+ *
+ * Speed (issue 15: 100,000 points under 200 ms): the points are one range of the metrics table (WITHOUT ROWID,
+ * clustered on run, key, step), and SQLite writes the answer's JSON array itself (json_group_array over the range
+ * in step order), handed over as bytes (a BLOB): no row objects, no JSON.stringify, no string to re-encode. SQLite
+ * writes each REAL with as many digits as it takes to read back the same double, so a client parses the same
+ * numbers as from JSON.stringify's text (a test compares them; a whole-number value may read "1.0" instead of "1").
  */
 import { z } from "zod";
-import { MLFLOW_LIMITS, type MlflowEndpoints } from "@/contracts/mlflow/types";
+import { cachedStatement } from "@/db/client";
+import { MLFLOW_LIMITS } from "@/contracts/mlflow/types";
 import { invalidParam } from "./errors";
-import { idField, int64, parseRequest, type MlflowCtx } from "./common";
+import { idField, int64, JsonText, parseRequest, type MlflowCtx } from "./common";
 import { runRow } from "./runs";
 
-export function getMetricHistory(ctx: MlflowCtx, body: unknown): MlflowEndpoints["metrics/get-history"]["res"] {
+const RANGE = "FROM metrics WHERE run_id = ? AND key = ? AND step > ? ORDER BY step";
+const POINTS_JSON = (range: string) =>
+  `SELECT CAST(json_group_array(json_object('key', key, 'value', value, 'timestamp', wall_time_ms, 'step', step)) AS BLOB)
+     FROM (SELECT key, value, wall_time_ms, step ${range})`;
+
+export function getMetricHistory(ctx: MlflowCtx, body: unknown): JsonText {
   const input = parseRequest(
     z.object({
       run_id: idField.optional(),
@@ -38,18 +50,27 @@ export function getMetricHistory(ctx: MlflowCtx, body: unknown): MlflowEndpoints
       invalidParam(`Invalid page token '${input.page_token.slice(0, 40)}'`);
     }
   }
-  const rows = ctx.db.$client
-    .prepare(
-      `SELECT step, value, wall_time_ms FROM metrics WHERE run_id = ? AND key = ? AND step > ? ORDER BY step${paged ? " LIMIT ?" : ""}`,
-    )
-    .raw(true)
-    .all(...(paged ? [run.id, input.metric_key, after, limit + 1] : [run.id, input.metric_key, after])) as [number, number, number][];
-  const page = paged ? rows.slice(0, limit) : rows;
-  const metrics = page.map(([step, value, timestamp]) => ({ key: input.metric_key, value, timestamp, step }));
-  return {
-    ...(metrics.length ? { metrics } : {}),
-    ...(paged && rows.length > limit
-      ? { next_page_token: Buffer.from(JSON.stringify({ afterStep: page.at(-1)![0] })).toString("base64url") }
-      : {}),
-  };
+  const sqlite = ctx.db.$client;
+  // The page and the check for a next page read the same snapshot (one read transaction).
+  return sqlite.transaction(() => {
+    const points = (
+      paged
+        ? cachedStatement(sqlite, POINTS_JSON(`${RANGE} LIMIT ?`), "pluck").get(run.id, input.metric_key, after, limit)
+        : cachedStatement(sqlite, POINTS_JSON(RANGE), "pluck").get(run.id, input.metric_key, after)
+    ) as Buffer;
+    if (points.length <= 2) return new JsonText("{}"); // "[]": no points (MLflow leaves the field out)
+    let next = "";
+    if (paged) {
+      // The page's last step and, when there is one, the step after it.
+      const edge = cachedStatement(sqlite, `SELECT step ${RANGE} LIMIT 2 OFFSET ?`, "pluck").all(
+        run.id,
+        input.metric_key,
+        after,
+        limit - 1,
+      );
+      if (edge.length === 2)
+        next = `,"next_page_token":${JSON.stringify(Buffer.from(JSON.stringify({ afterStep: edge[0] })).toString("base64url"))}`;
+    }
+    return new JsonText(Buffer.concat([Buffer.from('{"metrics":'), points, Buffer.from(`${next}}`)]));
+  })();
 }
