@@ -237,6 +237,24 @@ export function checkpointRow(r: unknown[]): CheckpointRow {
   };
 }
 
+export const EVALUATION_COLUMNS =
+  "id, run_id, checkpoint_id, split_id, partition, data_sha256, metrics_json, confusion_json, source, created_by, created_at";
+export function evaluationRow(r: unknown[]): EvaluationRow {
+  return {
+    id: n(r[0]),
+    runId: n(r[1]),
+    checkpointId: n(r[2]),
+    splitId: ns(r[3]),
+    partition: s(r[4]),
+    dataSha256: s(r[5]),
+    metricsJson: s(r[6]),
+    confusionJson: ss(r[7]),
+    source: s(r[8]),
+    createdBy: n(r[9]),
+    createdAt: s(r[10]),
+  };
+}
+
 /** What the run-derived checks read of a run (check-run-params.ts, check-metrics.ts). */
 export type RunConfigRow = Pick<RunRow, "id" | "configJson" | "seed">;
 
@@ -286,8 +304,15 @@ export function loadRuns(sqlite: Database.Database, into: Map<number, RunRow> = 
   return into;
 }
 
-/** checkpoints: "all" rows, or only those other records point at ("referenced"). */
-export function loadTables(sqlite: Database.Database, opts: { checkpoints: "all" | "referenced" } = { checkpoints: "all" }): Tables {
+/**
+ * checkpoints: "all" rows, or only those other records point at ("referenced"); evaluations: "all", or only those
+ * promotion requests cite ("cited"). The checkpoint and evaluation checks then read the rest in SQL.
+ */
+export function loadTables(
+  sqlite: Database.Database,
+  opts: { checkpoints: "all" | "referenced"; evaluations?: "all" | "cited" } = { checkpoints: "all" },
+): Tables {
+  const evaluations = opts.evaluations ?? "all";
   const t = emptyTables(true);
   loadRuns(sqlite, t.runs);
   load(
@@ -311,7 +336,8 @@ export function loadTables(sqlite: Database.Database, opts: { checkpoints: "all"
   if (opts.checkpoints === "all") load(sqlite, "checkpoints", CHECKPOINT_COLUMNS, checkpointRow, t.checkpoints);
   else {
     // Only the checkpoints other records point at (the checkpoint check itself runs in SQL: check-checkpoints-sql.ts).
-    const referenced = `(SELECT checkpoint_id FROM evaluations UNION SELECT checkpoint_id FROM model_versions UNION SELECT parent_checkpoint_id FROM runs WHERE parent_checkpoint_id IS NOT NULL)`;
+    const ofEvaluations = evaluations === "all" ? "evaluations" : "evaluations WHERE id IN (SELECT evaluation_id FROM promotion_requests)";
+    const referenced = `(SELECT checkpoint_id FROM ${ofEvaluations} UNION SELECT checkpoint_id FROM model_versions UNION SELECT parent_checkpoint_id FROM runs WHERE parent_checkpoint_id IS NOT NULL)`;
     for (const r of sqlite
       .prepare(`SELECT ${CHECKPOINT_COLUMNS} FROM checkpoints WHERE id IN ${referenced}`)
       .raw(true)
@@ -320,25 +346,17 @@ export function loadTables(sqlite: Database.Database, opts: { checkpoints: "all"
       t.checkpoints.set(row.id, row);
     }
   }
-  load(
-    sqlite,
-    "evaluations",
-    "id, run_id, checkpoint_id, split_id, partition, data_sha256, metrics_json, confusion_json, source, created_by, created_at",
-    (r) => ({
-      id: n(r[0]),
-      runId: n(r[1]),
-      checkpointId: n(r[2]),
-      splitId: ns(r[3]),
-      partition: s(r[4]),
-      dataSha256: s(r[5]),
-      metricsJson: s(r[6]),
-      confusionJson: ss(r[7]),
-      source: s(r[8]),
-      createdBy: n(r[9]),
-      createdAt: s(r[10]),
-    }),
-    t.evaluations,
-  );
+  if (evaluations === "all") load(sqlite, "evaluations", EVALUATION_COLUMNS, evaluationRow, t.evaluations);
+  else {
+    // Only the evaluations promotion requests cite (the evaluation check itself runs in SQL: check-evaluations-sql.ts).
+    const cited = sqlite.prepare(
+      `SELECT ${EVALUATION_COLUMNS} FROM evaluations WHERE id IN (SELECT evaluation_id FROM promotion_requests)`,
+    );
+    for (const r of cited.raw(true).iterate() as IterableIterator<unknown[]>) {
+      const row = evaluationRow(r);
+      t.evaluations.set(row.id, row);
+    }
+  }
   load(
     sqlite,
     "datasets",

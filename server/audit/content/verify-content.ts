@@ -25,6 +25,7 @@ import { checkMetrics, sqliteMetricSource } from "./check-metrics";
 import { checkCheckpoints } from "./check-checkpoints";
 import { checkCheckpointsInSql } from "./check-checkpoints-sql";
 import { checkEvaluations } from "./check-evaluations";
+import { checkEvaluationsInSql } from "./check-evaluations-sql";
 import { checkDocuments } from "./check-documents";
 import { checkRegistry } from "./check-registry";
 import { checkApprovals } from "./check-approvals";
@@ -45,6 +46,11 @@ export type VerifyContentOptions = {
   artifactsDir: string | null;
   uptoSeq: number;
   /** keep which event covers each entity (the report's labels need it; default false) */ coverage?: boolean;
+  /**
+   * Check evaluations inside SQLite, reading only the rows that differ (check-evaluations-sql.ts; default: when
+   * coverage is off, as checkpoints). The result is the same either way; content-tamper.test.ts compares the two.
+   */
+  evaluationsInSql?: boolean;
 };
 
 export function checkContent(sqlite: Database.Database, opts: VerifyContentOptions): ContentCheckResult {
@@ -127,10 +133,12 @@ function runPhases(sqlite: Database.Database, opts: VerifyContentOptions, runDer
   let t: Tables | null = null;
   let stopped = false;
   try {
-    // Without coverage (plain verification), checkpoints are checked inside SQLite; the report's export keeps them in memory.
+    // Without coverage (plain verification), checkpoints and evaluations are checked inside SQLite; the report's export keeps them in memory.
     const checkpointsInSql = !(opts.coverage ?? false);
-    const events = sqliteEventSource(sqlite, opts.uptoSeq, checkpointsInSql ? ["checkpoint.create"] : []);
-    t = loadTables(sqlite, { checkpoints: checkpointsInSql ? "referenced" : "all" });
+    const evaluationsInSql = opts.evaluationsInSql ?? checkpointsInSql;
+    const inSql = [...(checkpointsInSql ? ["checkpoint.create"] : []), ...(evaluationsInSql ? ["evaluation.create"] : [])];
+    const events = sqliteEventSource(sqlite, opts.uptoSeq, inSql);
+    t = loadTables(sqlite, { checkpoints: checkpointsInSql ? "referenced" : "all", evaluations: evaluationsInSql ? "cited" : "all" });
     checkPeople(c, events, t);
     checkData(c, events, t, files);
     const withRun = decisionsCreatedWithRuns(t);
@@ -141,7 +149,8 @@ function runPhases(sqlite: Database.Database, opts: VerifyContentOptions, runDer
     try {
       if (checkpointsInSql) checkCheckpointsInSql(after, sqlite, events, t, runs, files, opts.uptoSeq);
       else checkCheckpoints(after, events, t, runs, files);
-      checkEvaluations(after, events, t);
+      if (evaluationsInSql) checkEvaluationsInSql(after, sqlite, events, t, opts.uptoSeq);
+      else checkEvaluations(after, events, t);
       checkDocuments(after, events, t);
       checkRegistry(after, events, t, files);
       checkApprovals(after, events, t);

@@ -23,6 +23,9 @@ function tampered(tamper: (s: Snapshot) => void): { ok: boolean; problems: Conte
   try {
     tamper(s);
     const r = checkContent(s.db, { artifactsDir: s.artifactsDir, uptoSeq: s.maxSeq });
+    // Evaluations checked inside SQLite (the default here) and in JavaScript give the same result.
+    const inJs = checkContent(s.db, { artifactsDir: s.artifactsDir, uptoSeq: s.maxSeq, evaluationsInSql: false });
+    expect(r.level).toEqual(inJs.level);
     if (process.env.SHOW_CONTENT_PROBLEMS) console.log(r.level.problems.map((p) => `- ${p.message}`).join("\n"));
     return { ok: r.level.ok, problems: r.level.problems };
   } finally {
@@ -112,6 +115,55 @@ describe("content verification catches real tampering", () => {
     expectProblem(r, { entityType: "evaluation", entityId: String(evalId), field: "metrics (incl. confusion matrix)" });
     // The record reviewers signed no longer matches either.
     expectProblem(r, { entityType: "promotionRequest", field: "record under review (model version and evaluation, recomputed)" });
+  });
+
+  it("evaluations: author, split or checkpoint edited, the row deleted, a row inserted without an event", () => {
+    const evalId = (s: Snapshot) =>
+      get<{ id: number }>(s, "SELECT id FROM evaluations WHERE run_id = ? AND partition = 'test'", fx.runId).id;
+    let id = 0;
+    const edit = (sql: string) =>
+      tampered((s) => {
+        id = evalId(s);
+        s.db.prepare("PRAGMA foreign_keys = OFF").run();
+        s.db.prepare(sql).run(id);
+      });
+    expectProblem(edit("UPDATE evaluations SET created_by = created_by + 100 WHERE id = ?"), {
+      entityType: "evaluation",
+      entityId: String(id),
+      field: "evaluated by",
+    });
+    expectProblem(edit("UPDATE evaluations SET split_id = 999 WHERE id = ?"), {
+      entityType: "evaluation",
+      entityId: String(id),
+      field: "split",
+      found: "999",
+    });
+    expectProblem(
+      edit(
+        "UPDATE evaluations SET checkpoint_id = (SELECT max(c.id) FROM checkpoints c WHERE c.id <> evaluations.checkpoint_id) WHERE id = ?",
+      ),
+      { entityType: "evaluation", entityId: String(id), field: "checkpoint" },
+    );
+    expectProblem(edit("DELETE FROM evaluations WHERE id = ?"), { entityType: "evaluation", entityId: String(id), field: "row" });
+    let copy = 0;
+    const inserted = tampered((s) => {
+      copy = Number(
+        s.db
+          .prepare(
+            "INSERT INTO evaluations (run_id, checkpoint_id, split_id, partition, data_sha256, metrics_json, confusion_json, source, created_by, created_at) SELECT run_id, checkpoint_id, split_id, partition, data_sha256, metrics_json, confusion_json, source, created_by, created_at FROM evaluations WHERE id = ?",
+          )
+          .run(evalId(s)).lastInsertRowid,
+      );
+    });
+    expectProblem(inserted, { entityType: "evaluation", entityId: String(copy), field: "ledger event", recorded: null });
+    // An event naming its row as "0<id>" (only an edit of the log can): the whole check runs in JavaScript, same result.
+    const renamed = tampered((s) => {
+      s.db.exec("DROP TRIGGER audit_events_no_update");
+      s.db
+        .prepare("UPDATE audit_events SET entity_id = '0' || entity_id WHERE action = 'evaluation.create' AND entity_id = ?")
+        .run(String(evalId(s)));
+    });
+    expect(renamed.ok).toBe(true); // Number("07") is 7: the JavaScript check pairs it with its row as before
   });
 
   it("alias moved in the table, and an alias row inserted without an event", () => {
