@@ -4,7 +4,9 @@
  * (live piloting on a real small run, and crash recovery: resume_overhead_s),
  * security (a production server under abuse; needs `npm run build` first; not in the default set),
  * mlflow (the tracking API over HTTP on a production server: ingest, get-history, runs/search; needs `npm run build`; not
- * in the default set)
+ * in the default set), sweeps (sweep_overhead_pct: a sweep's trials through the sweep driver vs the same runs queued by
+ * hand; several minutes; not in the default set), compress (size ratio and accuracy delta of each compression method on
+ * the digits CNN; not in the default set)
  * (default: trainer, audit, runs). Speed targets live here, not in timed tests.
  */
 import fs from "node:fs";
@@ -21,7 +23,11 @@ const PARTS: Record<string, () => Promise<Figure[]>> = {
   security: async () => (await import("./security")).benchSecurity(),
   pilot: async () => (await import("./pilot")).benchPilot(),
   mlflow: async () => (await import("./mlflow")).benchMlflow(),
+  sweeps: async () => (await import("./sweeps")).benchSweeps(),
+  compress: async () => (await import("./compress")).benchCompress(),
 };
+/** Parts run only when named: they need a production build, or take minutes of training. */
+const NOT_BY_DEFAULT = ["overhead", "security", "mlflow", "sweeps", "compress"];
 
 async function main() {
   const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
@@ -30,7 +36,7 @@ async function main() {
     process.stderr.write(`unknown part(s): ${unknown.join(", ")}; parts are: ${Object.keys(PARTS).join(", ")}\n`);
     process.exit(2);
   }
-  const parts = wanted.length ? wanted : Object.keys(PARTS).filter((p) => p !== "overhead" && p !== "security" && p !== "mlflow");
+  const parts = wanted.length ? wanted : Object.keys(PARTS).filter((p) => !NOT_BY_DEFAULT.includes(p));
   const previous = fs.existsSync("bench-results.json")
     ? ((JSON.parse(fs.readFileSync("bench-results.json", "utf8")) as { figures?: Figure[] }).figures ?? [])
     : [];
