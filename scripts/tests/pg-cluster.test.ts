@@ -39,10 +39,11 @@ describePg("scripts/pg-cluster.sh", () => {
     const { rows } = await client.query<{ listen: string; pid: number; version: number }>(
       "SELECT current_setting('listen_addresses') AS listen, pg_backend_pid() AS pid, current_setting('server_version_num')::int AS version",
     );
+    // The backend process serves this connection: read its owner before closing it (it exits with the connection).
+    const uid = /^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${rows[0]!.pid}/status`, "utf8"))?.[1];
     await client.end();
     expect(rows[0]!.listen).toBe("127.0.0.1");
     expect(rows[0]!.version).toBeGreaterThanOrEqual(150000);
-    const uid = /^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${rows[0]!.pid}/status`, "utf8"))?.[1];
     expect(uid).toBeDefined();
     expect(Number(uid)).not.toBe(0);
 

@@ -153,12 +153,16 @@ describe("a 100,000-event ledger", () => {
   it("proves inclusion of an event reading O(log n) rows, verified against the signed root", () => {
     const logN = Math.ceil(Math.log2(N)); // 17
     for (const seq of [1, 31_337, 65_536, N]) {
-      const counter = countRows(db.$client);
+      // A fresh connection per proof: statements are prepared once per connection (db/client.ts cachedStatement), so
+      // on a reused one the counter would miss the rows of statements an earlier proof prepared.
+      const fresh = openDatabase(dir);
+      const counter = countRows(fresh.$client);
       let p: ReturnType<typeof inclusionProofFromLevels>;
       try {
-        p = inclusionProofFromLevels(db, seq);
+        p = inclusionProofFromLevels(fresh, seq);
       } finally {
         counter.restore();
+        fresh.$client.close();
       }
       expect(p.treeSize).toBe(N);
       expect(p.proof.length).toBeLessThanOrEqual(logN);
