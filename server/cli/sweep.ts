@@ -10,18 +10,17 @@
 import fs from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { and, eq } from "drizzle-orm";
-import { users, experiments, runs, metricSummaries } from "@/db/schema";
+import { eq } from "drizzle-orm";
+import { runs, metricSummaries } from "@/db/schema";
 import { createAppServices } from "@/server/app-context/app-services";
-import { ensureDemoUsersAndProject, DEMO_USERS } from "@/server/demo/seed";
-import { createExperiment } from "@/server/projects/service";
-import { actorOf } from "@/server/users/service";
+import { DEMO_USERS } from "@/server/demo/seed";
 import type { BackendName } from "@/trainer/types";
 import { createSweep } from "@/server/sweeps/service";
 import { driveSweep } from "@/server/sweeps/driver";
 import { getSweep } from "@/server/sweeps/queries";
 import { DomainError } from "@/server/errors";
 import { checkpointAfterCliWrite } from "./checkpoint-after-write";
+import { cliUserAndExperiment } from "./cli-experiment";
 
 export async function sweepCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -53,21 +52,9 @@ export async function sweepCommand(argv: string[]): Promise<number> {
   const services = createAppServices(values["data-dir"], { backend: values.backend as BackendName | "auto", keyDir: values["key-dir"] });
   const { db } = services;
   try {
-    const seed = ensureDemoUsersAndProject(services);
-    const user = db.select().from(users).where(eq(users.email, values.user.toLowerCase())).get();
-    if (!user) {
-      process.stderr.write(`sweep: no user with email ${values.user}\n`);
-      return 2;
-    }
-    const ctx = { ...services, actor: actorOf(user) };
-    const project = db.select().from(experiments).where(eq(experiments.id, seed.experimentId)).get()!.projectId;
-    const experiment =
-      db
-        .select()
-        .from(experiments)
-        .where(and(eq(experiments.projectId, project), eq(experiments.name, values.experiment)))
-        .get() ??
-      createExperiment(ctx, { projectId: project, name: values.experiment, description: "Runs launched from the command line." });
+    const found = cliUserAndExperiment(services, "sweep", values.user, values.experiment);
+    if (!found) return 2;
+    const { ctx, experiment } = found;
     let sweep;
     try {
       sweep = createSweep(ctx, { experimentId: experiment.id, spec });

@@ -6,12 +6,10 @@
 import fs from "node:fs";
 import { parseArgs } from "node:util";
 import { and, eq } from "drizzle-orm";
-import { users, experiments, runs, checkpoints } from "@/db/schema";
+import { runs, checkpoints } from "@/db/schema";
 import { createAppServices } from "@/server/app-context/app-services";
-import { ensureDemoUsersAndProject, DEMO_USERS } from "@/server/demo/seed";
+import { DEMO_USERS } from "@/server/demo/seed";
 import { createRun } from "@/server/runs/service";
-import { createExperiment } from "@/server/projects/service";
-import { actorOf } from "@/server/users/service";
 import type { BackendName } from "@/trainer/types";
 import { parseConfigOrThrow } from "@/server/runs/service";
 import { sha256Canonical } from "@/contracts/canonical";
@@ -19,6 +17,7 @@ import type { AppServices } from "@/server/app-context/app-services";
 import type { ServiceContext } from "@/server/app-context/service-context";
 import path from "node:path";
 import { checkpointAfterCliWrite } from "./checkpoint-after-write";
+import { cliUserAndExperiment } from "./cli-experiment";
 import { printRunResult } from "./run-result";
 
 /**
@@ -92,20 +91,9 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const log = (s: string) => (values.json ? process.stderr : process.stdout).write(`${s}\n`);
   const services = createAppServices(values["data-dir"], { backend: values.backend as BackendName | "auto", keyDir: values["key-dir"] });
   const { db } = services;
-  const seed = ensureDemoUsersAndProject(services);
-  const user = db.select().from(users).where(eq(users.email, values.user.toLowerCase())).get();
-  if (!user) {
-    process.stderr.write(`train: no user with email ${values.user}\n`);
-    return 2;
-  }
-  const ctx = { ...services, actor: actorOf(user) };
-  const project = db.select().from(experiments).where(eq(experiments.id, seed.experimentId)).get()!.projectId;
-  const experiment =
-    db
-      .select()
-      .from(experiments)
-      .where(and(eq(experiments.projectId, project), eq(experiments.name, values.experiment)))
-      .get() ?? createExperiment(ctx, { projectId: project, name: values.experiment, description: "Runs launched from the command line." });
+  const found = cliUserAndExperiment(services, "train", values.user, values.experiment);
+  if (!found) return 2;
+  const { ctx, experiment } = found;
 
   configInput = await resolveParentReference(services, ctx, experiment.id, configInput, process.cwd(), log);
   const run = createRun(ctx, {

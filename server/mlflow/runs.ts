@@ -268,22 +268,7 @@ export function createRun(ctx: MlflowCtx, body: unknown): MlflowEndpoints["runs/
         decisions: [],
       },
     });
-    appendAuditEvent(tx, {
-      actor: ctx.actor,
-      action: "run.start",
-      entityType: "run",
-      entityId: run.id,
-      payload: {
-        backend: null,
-        backendReason: null,
-        datasetVersionId: null,
-        splitId: null,
-        environment: null,
-        memorySha256: null,
-        paramCount: null,
-        startedAt,
-      },
-    });
+    appendApiRunStart(ctx, tx, run.id, startedAt);
     const tags = [...input.tags.filter((t) => t.key !== "mlflow.runName"), { key: "mlflow.runName", value: name }];
     if (input.user_id && !tags.some((t) => t.key === "mlflow.user")) tags.push({ key: "mlflow.user", value: input.user_id });
     writeBatch(ctx, tx, run, { metrics: [], params: [], tags });
@@ -358,11 +343,16 @@ export function recordEnd(
 /** The run.start of an API run set running again (runs/update RUNNING, or a pilot's resume acknowledged by the script). */
 export function recordApiStart(ctx: MlflowCtx, tx: DbOrTx, run: RunRow) {
   tx.update(runs).set({ status: "running", finishedAt: null }).where(eq(runs.id, run.id)).run();
+  appendApiRunStart(ctx, tx, run.id, run.startedAt);
+}
+
+/** An API run's run.start: no trainer, so no backend, dataset, split, environment or memory estimate to record. */
+function appendApiRunStart(ctx: MlflowCtx, tx: DbOrTx, runId: number, startedAt: string | null) {
   appendAuditEvent(tx, {
     actor: ctx.actor,
     action: "run.start",
     entityType: "run",
-    entityId: run.id,
+    entityId: runId,
     payload: {
       backend: null,
       backendReason: null,
@@ -371,7 +361,7 @@ export function recordApiStart(ctx: MlflowCtx, tx: DbOrTx, run: RunRow) {
       environment: null,
       memorySha256: null,
       paramCount: null,
-      startedAt: run.startedAt,
+      startedAt,
     },
   });
 }
