@@ -5,6 +5,7 @@ import { defineConfig } from "drizzle-kit";
 //   flock /tmp/runledger-migrate.lock npx drizzle-kit generate --config drizzle.pg.config.ts --name X
 export default defineConfig({
   dialect: "postgresql",
-  schema: "./db/schema-pg/index.ts",
+  // cluster-artifacts.ts: PostgreSQL-only tables (the cluster artifact store), not in db/schema-pg/index.ts.
+  schema: ["./db/schema-pg/index.ts", "./db/schema-pg/cluster-artifacts.ts"],
   out: "./db/migrations-pg",
 });

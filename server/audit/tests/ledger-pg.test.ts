@@ -20,6 +20,7 @@ import { is } from "drizzle-orm";
 import { describePg, createScratchPgDatabase, type ScratchPgDatabase } from "@/server/tests/pg-test-env";
 import { migratePg, openPgDatabase, PG_LOCK_KEYS, PG_MIGRATIONS_DIR, type PgDb } from "@/db/pg-client";
 import * as pgSchema from "@/db/schema-pg";
+import * as pgOnlySchema from "@/db/schema-pg/cluster-artifacts";
 import { openDatabase, type Db } from "@/db/client";
 import { auditEvents as sqliteAuditEvents } from "@/db/schema";
 import { appendAuditEvent, type AuditEventRow, type NewAuditEvent } from "../ledger";
@@ -72,7 +73,10 @@ describePg("PostgreSQL ledger (ledger-pg.ts)", () => {
 
   it("migrations build every table, column and trigger on an empty database; a second run changes nothing", async () => {
     await withScratch(async (db) => {
-      const tables = (Object.values(pgSchema) as unknown[]).filter((t): t is PgTable => is(t, PgTable));
+      // db/schema-pg's tables and the PostgreSQL-only ones (the cluster artifact store).
+      const tables = ([...Object.values(pgSchema), ...Object.values(pgOnlySchema)] as unknown[]).filter((t): t is PgTable =>
+        is(t, PgTable),
+      );
       // The migrations and db/schema-pg describe the same database: columns with their SQL types and nullability,
       // and every index (primary keys, unique constraints, declared indexes) by name.
       const expected = tables.flatMap((t) => {
