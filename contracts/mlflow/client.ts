@@ -9,6 +9,9 @@
  *   await ml.logArtifact(run.info.artifact_uri, "checkpoints/epoch-3.bin", weightsBytes); // through the artifact proxy
  *   await ml.call("runs/update", { run_id: run.info.run_id, status: "FINISHED", end_time: Date.now() });
  *
+ * Piloting (Runledger extension): between its epochs a loop calls followPilot (or betweenEpochs), which applies
+ * what a pilot asked for (pause, resume, stop, new values of logged params, returned as `settings`) at that step.
+ *
  * A call resolves after the server committed it (the point is then durable and in the ledger); an error answer
  * rejects with MlflowApiError (its errorCode and status are MLflow's).
  */
@@ -18,10 +21,24 @@ import type {
   AckInterventionResponse,
   PendingInterventionsResponse,
   PilotAction,
+  RejectInterventionRequest,
+  RejectInterventionResponse,
   RunledgerRunStatus,
+  SettingChange,
 } from "./runledger";
 
 type AppliedIntervention = AckInterventionResponse["intervention"];
+type RejectedIntervention = RejectInterventionResponse["intervention"];
+
+/** The first refusal of a set's changes by `canApply` (its reason), or null when it may apply them all. */
+function refusalOf(changes: SettingChange[], canApply?: (key: string, to: string) => true | string): string | null {
+  if (!canApply) return null;
+  for (const c of changes) {
+    const ok = canApply(c.key, c.to);
+    if (ok !== true) return ok.trim() || `the script cannot change ${c.key}`;
+  }
+  return null;
+}
 
 /** The proxy path of an artifact: `mlflow-artifacts:/<exp>/<run>/artifacts` + "/" + path → `<exp>/<run>/artifacts/<path>`. */
 function proxyPath(artifactUri: string, path: string): string {
@@ -139,13 +156,36 @@ export class MlflowClient {
   }
 
   /**
+   * Records that the script cannot apply a pending intervention (POST /api/2.0/runledger/runs/reject-intervention),
+   * with its reason: the intervention is rejected (shown on the run page and in the ledger), nothing else changes.
+   */
+  async rejectIntervention(req: RejectInterventionRequest): Promise<RejectInterventionResponse> {
+    const res = await this.fetchImpl(`${this.root()}/api/2.0/runledger/runs/reject-intervention`, {
+      method: "POST",
+      headers: { ...this.auth(), "content-type": "application/json" },
+      body: JSON.stringify(req),
+    });
+    return (await this.ok(res)) as RejectInterventionResponse;
+  }
+
+  /**
    * What a training loop does after logging step `step` (call it between epochs): applies and acknowledges the
    * run's pending interventions at that step, oldest first, and answers "continue", "pause" (the run is paused: call
    * again after a while; a pilot's resume makes it "continue") or "stop" (a pilot stopped it, and the run has ended).
-   * An intervention withdrawn or closed between the read and the acknowledgement is skipped (read again).
+   *
+   * A pilot's change of params ("set") is acknowledged at `step` and returned in `settings` (param key → new value,
+   * as text): the loop must use those values from the next step on. `opts.canApply(key, to)` may refuse one (return
+   * the reason as a string): the whole intervention is then rejected with that reason instead, and nothing of it
+   * is in `settings`. An intervention withdrawn or closed between the read and the acknowledgement is skipped.
    */
-  async betweenEpochs(runId: string, step: number): Promise<{ action: PilotAction; applied: AppliedIntervention[] }> {
+  async betweenEpochs(
+    runId: string,
+    step: number,
+    opts: { canApply?: (key: string, to: string) => true | string } = {},
+  ): Promise<{ action: PilotAction; settings: Record<string, string>; applied: AppliedIntervention[]; rejected: RejectedIntervention[] }> {
     const applied: AppliedIntervention[] = [];
+    const rejected: RejectedIntervention[] = [];
+    const settings: Record<string, string> = {};
     const skipped = new Set<string>();
     for (;;) {
       const { run_status, interventions } = await this.pendingInterventions(runId);
@@ -153,14 +193,24 @@ export class MlflowClient {
       const next = interventions.find(
         (i) =>
           !skipped.has(i.intervention_id) &&
-          ((i.kind === "pause" && status === "running") || (i.kind === "resume" && status === "paused") || i.kind === "stop"),
+          ((i.kind === "pause" && status === "running") ||
+            (i.kind === "resume" && status === "paused") ||
+            i.kind === "stop" ||
+            (i.kind === "set" && (status === "running" || status === "paused"))),
       );
-      if (!next) return { action: actionOf(status), applied };
+      if (!next) return { action: actionOf(status), settings, applied, rejected };
       try {
+        const refusal = next.kind === "set" ? refusalOf(next.changes, opts.canApply) : null;
+        if (refusal !== null) {
+          const out = await this.rejectIntervention({ run_id: runId, intervention_id: next.intervention_id, reason: refusal });
+          rejected.push(out.intervention);
+          continue;
+        }
         const out = await this.ackIntervention({ run_id: runId, intervention_id: next.intervention_id, step });
         status = out.run_status;
         applied.push(out.intervention);
-        if (status !== "running" && status !== "paused") return { action: "stop", applied };
+        for (const c of out.intervention.changes) settings[c.key] = c.to;
+        if (status !== "running" && status !== "paused") return { action: "stop", settings, applied, rejected };
       } catch (err) {
         // Withdrawn by an engineer, or the run changed state meanwhile: read the pending list again.
         if (!(err instanceof MlflowApiError && err.errorCode === "INVALID_STATE")) throw err;
@@ -171,13 +221,29 @@ export class MlflowClient {
 
   /**
    * betweenEpochs, waiting while the run is paused (polling every `pollMs`, 2 s by default) until a pilot resumes it
-   * ("continue") or stops it ("stop"). `signal` aborts the wait (rejects with its reason).
+   * ("continue") or stops it ("stop"). `settings`: the params a pilot changed meanwhile (key → new value, the last
+   * change of each), to use from the next step on. `signal` aborts the wait (rejects with its reason).
    */
-  async followPilot(runId: string, step: number, opts: { pollMs?: number; signal?: AbortSignal } = {}): Promise<"continue" | "stop"> {
+  async followPilot(
+    runId: string,
+    step: number,
+    opts: { pollMs?: number; signal?: AbortSignal; canApply?: (key: string, to: string) => true | string } = {},
+  ): Promise<{
+    action: "continue" | "stop";
+    settings: Record<string, string>;
+    applied: AppliedIntervention[];
+    rejected: RejectedIntervention[];
+  }> {
+    const settings: Record<string, string> = {};
+    const applied: AppliedIntervention[] = [];
+    const rejected: RejectedIntervention[] = [];
     for (;;) {
       opts.signal?.throwIfAborted();
-      const { action } = await this.betweenEpochs(runId, step);
-      if (action !== "pause") return action;
+      const out = await this.betweenEpochs(runId, step, { canApply: opts.canApply });
+      Object.assign(settings, out.settings);
+      applied.push(...out.applied);
+      rejected.push(...out.rejected);
+      if (out.action !== "pause") return { action: out.action, settings, applied, rejected };
       await new Promise<void>((resolve, reject) => {
         const signal = opts.signal;
         const onAbort = () => {

@@ -1,6 +1,7 @@
 /**
  * Piloting a run logged by a script (Runledger extension of the tracking API, /api/2.0/runledger/runs/…): an engineer
- * asks on the run page to pause, resume or stop an API run (server/runs/pilot.ts requestIntervention: the same pending
+ * asks on the run page to pause, resume or stop an API run, or to change one of its logged params ("set": its
+ * settings, scriptSettings) (server/runs/pilot.ts requestIntervention: the same pending
  * run_interventions row and run.interventionRequested event as for an embedded run); the script reads the pending
  * interventions between its epochs and acknowledges each one it applies, at a step.
  *
@@ -11,7 +12,11 @@
  *   (applyPendingAt: the decision by the requester with the metrics of that moment, run.interventionApplied; a pause
  *   parks the run as "paused"), in one transaction with its consequence: a resume is the run's next run.start
  *   (status running), a stop ends it as an embedded stop does (completed, run.complete with stoppedByDecision).
- *   The applied event names who acknowledged it and with which token (acknowledgedBy, acknowledgedViaTokenId).
+ *   The applied event names who acknowledged it and with which token (acknowledgedBy, acknowledgedViaTokenId). A
+ *   "set" records the param's from → to as the decision's old and new values (the logged param row stays as logged:
+ *   MLflow params are write-once); its from must still be the value in force (else INVALID_STATE: reject it).
+ * - runs/reject-intervention (POST, engineers): the script cannot apply a pending intervention; it becomes "rejected"
+ *   with the script's reason, closed by the token's user (run.interventionRejected by that user, rejectedByScript).
  *
  * Invariants: only API runs (an embedded run's trainer applies its interventions itself); the transaction re-reads
  * the run and the row (an engineer may withdraw it meanwhile: INVALID_STATE, nothing written); a step is never
@@ -24,10 +29,13 @@ import { runInterventions, users } from "@/db/schema";
 import type { DbOrTx } from "@/db/client";
 import { now } from "@/server/app-context/service-context";
 import { applyPendingAt } from "@/server/runs/pilot";
-import { metricsSnapshotAt, watchedMetricOfRun, type MetricsSnapshot } from "@/server/runs/pilot-queries";
+import { metricsSnapshotAt, parseChanges, scriptSettings, watchedMetricOfRun, type MetricsSnapshot } from "@/server/runs/pilot-queries";
+import { appendAuditEvent } from "@/server/audit/ledger";
+import { interventionOutcomeSha256 } from "@/server/audit/content/intervention-records";
 import type {
   AckInterventionResponse,
   PendingInterventionsResponse,
+  RejectInterventionResponse,
   RunledgerRunStatus,
   ScriptIntervention,
   ScriptInterventionKind,
@@ -49,6 +57,7 @@ function view(r: Row, email: string): ScriptIntervention {
   return {
     intervention_id: String(r.id),
     kind: r.kind as ScriptInterventionKind,
+    changes: parseChanges(r.changesJson).map((c) => ({ key: c.path, from: String(c.oldValue), to: String(c.newValue) })),
     rationale: r.rationale,
     requested_by: email,
     requested_at: ms(r.requestedAt)!,
@@ -100,7 +109,12 @@ export function ackIntervention(ctx: MlflowCtx, body: unknown): AckInterventionR
       return doesNotExist(`Intervention with id=${input.intervention_id} not found on run ${run.id}`);
     if (pending.status !== "pending")
       invalidState(`Intervention ${pending.id} is already ${pending.status}: only a pending intervention can be acknowledged`);
-    const needs: Record<string, string[]> = { pause: ["running"], resume: ["paused"], stop: ["running", "paused"] };
+    const needs: Record<string, string[]> = {
+      pause: ["running"],
+      resume: ["paused"],
+      stop: ["running", "paused"],
+      set: ["running", "paused"],
+    };
     const allowed = needs[pending.kind];
     if (!allowed) return invalidState(`Intervention ${pending.id} is a ${pending.kind}: a script cannot apply it`);
     if (!allowed.includes(run.status))
@@ -114,6 +128,16 @@ export function ackIntervention(ctx: MlflowCtx, body: unknown): AckInterventionR
       invalidParam(
         `Invalid value for parameter 'step': ${input.step} is before step ${last}, where an earlier intervention of run ${run.id} took effect; acknowledge at the step the script has reached`,
       );
+    if (pending.kind === "set") {
+      // Its old values are the ones in force when it was asked for; one pending change per param keeps them so
+      // (requestIntervention). Re-checked: the decision's from → to must be what the script changed.
+      const current = new Map(scriptSettings(tx, run.id).map((s) => [s.key, s.current]));
+      for (const c of parseChanges(pending.changesJson))
+        if (current.get(c.path) !== String(c.oldValue))
+          invalidState(
+            `Intervention ${pending.id} changes ${c.path} from ${String(c.oldValue)}, but it is ${current.get(c.path) ?? "not a param of the run"} now: reject it, and a pilot asks again`,
+          );
+    }
     const at = now();
     const { intervention, decision } = applyPendingAt(tx, {
       pending,
@@ -136,6 +160,54 @@ export function ackIntervention(ctx: MlflowCtx, body: unknown): AckInterventionR
         decision_id: String(decision.id),
       },
       run_status: runRow(tx, String(run.id)).status as RunledgerRunStatus,
+    };
+  });
+}
+
+const reasonField = z.string().trim().min(1, "say why the script cannot apply it").max(4000, "at most 4000 characters");
+
+/**
+ * The script cannot apply a pending intervention (e.g. a param it cannot change mid-run): the row becomes "rejected"
+ * with the script's reason, closed by the token's user, with run.interventionRejected (that user and token) in one
+ * transaction. The run's status is unchanged. A refused rejection writes nothing.
+ */
+export function rejectScriptIntervention(ctx: MlflowCtx, body: unknown): RejectInterventionResponse {
+  for (const required of ["run_id", "intervention_id", "reason"])
+    if ((body as Record<string, unknown>)[required] === undefined || (body as Record<string, unknown>)[required] === "") missing(required);
+  const input = parseRequest(z.object({ run_id: idField, intervention_id: idField, reason: reasonField }), body);
+  requireWriter(ctx, "reject interventions");
+  return ctx.db.transaction((tx) => {
+    const run = activeApiRun(tx, input.run_id);
+    const id = numericId(input.intervention_id);
+    const pending = id === null ? undefined : tx.select().from(runInterventions).where(eq(runInterventions.id, id)).get();
+    if (!pending || pending.runId !== run.id)
+      return doesNotExist(`Intervention with id=${input.intervention_id} not found on run ${run.id}`);
+    if (pending.status !== "pending")
+      invalidState(`Intervention ${pending.id} is already ${pending.status}: only a pending intervention can be rejected`);
+    const row = tx
+      .update(runInterventions)
+      .set({ status: "rejected", closedBy: ctx.actor.id, closedAt: now(), closeReason: input.reason })
+      .where(eq(runInterventions.id, pending.id))
+      .returning()
+      .get();
+    appendAuditEvent(tx, {
+      actor: ctx.actor,
+      action: "run.interventionRejected",
+      entityType: "intervention",
+      entityId: row.id,
+      payload: {
+        runId: row.runId,
+        kind: row.kind,
+        reason: input.reason,
+        closedAt: row.closedAt,
+        rejectedByScript: true,
+        sha256: interventionOutcomeSha256(row),
+      },
+    });
+    const email = tx.select({ email: users.email }).from(users).where(eq(users.id, row.requestedBy)).get()!.email;
+    return {
+      intervention: { ...view(row, email), rejected_at: ms(row.closedAt)!, reason: input.reason },
+      run_status: run.status as RunledgerRunStatus,
     };
   });
 }

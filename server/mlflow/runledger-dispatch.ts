@@ -12,11 +12,12 @@ import { RUNLEDGER_ROUTES, type RunledgerPath } from "@/contracts/mlflow/runledg
 import { MlflowError, mlflowErrorOf } from "./errors";
 import type { MlflowCtx } from "./common";
 import { authenticateMlflow, type MlflowAnswer, type MlflowCall } from "./dispatch";
-import { ackIntervention, pendingInterventionsOfRun } from "./pilot";
+import { ackIntervention, pendingInterventionsOfRun, rejectScriptIntervention } from "./pilot";
 
 export const RUNLEDGER_HANDLERS: Record<RunledgerPath, (ctx: MlflowCtx, body: unknown) => unknown> = {
   "runs/pending-interventions": pendingInterventionsOfRun,
   "runs/ack-intervention": ackIntervention,
+  "runs/reject-intervention": rejectScriptIntervention,
 };
 
 function bodyOf(call: MlflowCall): unknown {

@@ -189,3 +189,53 @@ export function pendingInterventions(db: DbOrTx, runId: number) {
     .all()
     .map((r) => ({ ...r, changes: parseChanges(r.changesJson) }));
 }
+
+/** One setting of a run logged by a script: a logged param, and the pilot's changes of it that took effect. */
+export type ScriptSetting = {
+  key: string;
+  /** The value the script logged (MLflow params are write-once: this stays as logged). */
+  logged: string;
+  /** The value in force now: the last applied change's new value, else the logged one. */
+  current: string;
+  /** The applied changes, in the order they took effect. */
+  changes: { interventionId: number; step: number; epoch: number; from: string; to: string; decisionId: number | null }[];
+};
+
+/**
+ * The settings of a run logged by a script through the tracking API (origin "api", no training config): its logged
+ * params (decisions of kind "param", oldest first; a param is logged once), each with the applied "set"
+ * interventions over it in the order they took effect (step, then id: as runEffectiveConfig orders them). A change
+ * names a logged param; its values are strings, as a param's.
+ */
+export function scriptSettings(db: DbOrTx, runId: number): ScriptSetting[] {
+  const logged = db
+    .select({ path: decisions.path, value: decisions.newValueJson })
+    .from(decisions)
+    .where(and(eq(decisions.runId, runId), eq(decisions.kind, "param")))
+    .orderBy(asc(decisions.id))
+    .all();
+  const out = new Map<string, ScriptSetting>();
+  for (const p of logged) {
+    if (out.has(p.path)) continue;
+    const value = p.value === null ? "" : String(JSON.parse(p.value) as unknown);
+    out.set(p.path, { key: p.path, logged: value, current: value, changes: [] });
+  }
+  for (const r of appliedRows(db, runId)) {
+    if (r.kind !== "set") continue;
+    for (const c of parseChanges(r.changesJson)) {
+      const s = out.get(c.path);
+      if (!s) continue;
+      const to = String(c.newValue);
+      s.changes.push({
+        interventionId: r.id,
+        step: r.appliedAtStep ?? 0,
+        epoch: r.appliedAtEpoch ?? 0,
+        from: String(c.oldValue),
+        to,
+        decisionId: r.decisionId,
+      });
+      s.current = to;
+    }
+  }
+  return [...out.values()];
+}

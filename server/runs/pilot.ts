@@ -5,8 +5,9 @@
  * and a decision (who asked, old → new, why, the metrics at that moment, the checkpoint of that boundary) is
  * written with its ledger event. A pending intervention can be cancelled (by an engineer) or rejected (by the
  * server, e.g. when the run ended before reaching a boundary). A run logged by a script through the tracking API takes
- * pause, resume and stop only; the script applies them between its epochs and acknowledges each at a step
- * (server/mlflow/pilot.ts), which writes the same applied record (applyPendingAt) without a checkpoint.
+ * pause, resume, stop and changes of its logged params (SCRIPT_PILOT_KINDS); the script applies them between its
+ * epochs and acknowledges each at a step (server/mlflow/pilot.ts), which writes the same applied record
+ * (applyPendingAt) without a checkpoint, or rejects one it cannot apply, with its reason.
  *
  * Invariants:
  * - Engineers only for requests and cancellations (re-checked here; the procedure ladder checked once).
@@ -40,30 +41,98 @@ import { interventionOutcomeSha256, interventionRequestSha256 } from "@/server/a
 import { now, requireRole, type ServiceContext, type ServiceDeps } from "../app-context/service-context";
 import { actorOf } from "../users/service";
 import { conflict, invalidInput, notFound } from "@/server/errors";
-import { metricsSnapshotAt, parseChanges, runEffectiveConfig, watchedMetric, type MetricsSnapshot } from "./pilot-queries";
+import {
+  metricsSnapshotAt,
+  parseChanges,
+  pendingInterventions,
+  runEffectiveConfig,
+  scriptSettings,
+  watchedMetric,
+  type MetricsSnapshot,
+} from "./pilot-queries";
 
 /** Who may pilot a run. */
 export const PILOT_ROLES = ["engineer"] as const;
 
 /**
  * What a pilot may ask of a run logged by a script through the tracking API (origin "api"): the script applies them
- * between its epochs and acknowledges each at a step (server/mlflow/pilot.ts); it has no config to change and no
- * checkpoint to roll back to.
+ * between its epochs and acknowledges each at a step, or rejects one it cannot apply (server/mlflow/pilot.ts). Its
+ * "settings" are its logged params: a "set" names logged params and their new values. It has no training config and
+ * no checkpoint Runledger could continue from, so it cannot be rolled back.
  */
-export const SCRIPT_PILOT_KINDS: readonly InterventionKind[] = ["pause", "resume", "stop"];
+export const SCRIPT_PILOT_KINDS: readonly InterventionKind[] = ["pause", "resume", "stop", "set"];
+
+/** MLflow's limit on a param value (characters). */
+const PARAM_VALUE_MAX = 6000;
+
+/** What a pilot can do on a run logged by a script: the message of every refusal of another kind. */
+function scriptPilotRefusal(runId: number, kind: InterventionKind): string {
+  return `run ${runId} is logged by a script through the tracking API: a pilot can pause, resume or stop it, or change its logged params (the script applies them between its epochs and acknowledges them at a step), not ${kind} it${
+    kind === "rollback" ? " (Runledger does not train it, so it cannot continue from a checkpoint: fork the script instead)" : ""
+  }`;
+}
 
 /**
- * For a run logged by a script: its status (it has no training config: the kinds it takes change no setting), or an
- * invalid_input naming what a pilot can ask of it. null for any other run.
+ * Refuses, before anything is read or recorded, a kind a run logged by a script does not take (a rollback: its
+ * checkpoints are the script's artifacts, with no resume state). Nothing for any other run.
  */
-function scriptRunState(tx: DbOrTx, runId: number, kind: InterventionKind): { effective: TrainingConfig; status: string } | null {
+export function refuseScriptPilotKind(db: DbOrTx, runId: number, kind: InterventionKind): void {
+  const run = db.select({ origin: runs.origin }).from(runs).where(eq(runs.id, runId)).get();
+  if (run?.origin === "api" && !SCRIPT_PILOT_KINDS.includes(kind)) invalidInput(scriptPilotRefusal(runId, kind));
+}
+
+/**
+ * For a run logged by a script: its status and, for a "set", the changes of its logged params (old value: the one in
+ * force now, scriptSettings; new value: the text asked for, as a param's value is text), or an invalid_input naming
+ * what a pilot can ask of it. null for any other run.
+ */
+function scriptRunState(
+  tx: DbOrTx,
+  runId: number,
+  kind: InterventionKind,
+  set: Record<string, unknown> | undefined,
+): { effective: TrainingConfig; status: string; changes: ConfigChange[] } | null {
   const run = tx.select({ origin: runs.origin, status: runs.status }).from(runs).where(eq(runs.id, runId)).get();
   if (run?.origin !== "api") return null;
-  if (!SCRIPT_PILOT_KINDS.includes(kind))
-    invalidInput(
-      `run ${runId} is logged by a script through the tracking API: a pilot can pause, resume or stop it (the script applies them between its epochs), not ${kind} it`,
-    );
-  return { effective: undefined as unknown as TrainingConfig, status: run.status };
+  if (!SCRIPT_PILOT_KINDS.includes(kind)) invalidInput(scriptPilotRefusal(runId, kind));
+  const changes: ConfigChange[] = [];
+  if (kind === "set" && set) {
+    const settings = new Map(scriptSettings(tx, runId).map((s) => [s.key, s]));
+    const problems: string[] = [];
+    for (const [key, raw] of Object.entries(set)) {
+      const s = settings.get(key);
+      if (!s) {
+        problems.push(
+          `${key}: not a param of run ${runId} (${settings.size ? `its params: ${[...settings.keys()].join(", ")}` : "it has logged no param yet"})`,
+        );
+        continue;
+      }
+      if (typeof raw !== "string" && typeof raw !== "number" && typeof raw !== "boolean") {
+        problems.push(`${key}: give the new value as text or a number (a param's value is text)`);
+        continue;
+      }
+      if (typeof raw === "number" && !Number.isFinite(raw)) {
+        problems.push(`${key}: give a finite number`);
+        continue;
+      }
+      const value = String(raw).trim();
+      if (value === "") problems.push(`${key}: give a new value`);
+      else if (value.length > PARAM_VALUE_MAX) problems.push(`${key}: at most ${PARAM_VALUE_MAX} characters`);
+      else changes.push({ path: key, oldValue: s.current, newValue: value });
+    }
+    if (problems.length) invalidInput(`set: ${problems.join("; ")}`);
+    // One pending change per param: its old value stays the one in force when the script applies it.
+    const pendingKeys = new Map<string, number>();
+    for (const p of pendingInterventions(tx, runId)) if (p.kind === "set") for (const c of p.changes) pendingKeys.set(c.path, p.id);
+    for (const c of changes) {
+      const other = pendingKeys.get(c.path);
+      if (other !== undefined)
+        conflict(
+          `run ${runId} already has a pending change of ${c.path} (intervention ${other}): withdraw it first, or wait until the script applies it`,
+        );
+    }
+  }
+  return { effective: undefined as unknown as TrainingConfig, status: run.status, changes };
 }
 
 /** The run states in which each kind may be asked for. */
@@ -144,6 +213,8 @@ export function refuseCompressionPilot(db: DbOrTx, runId: number): void {
 export function requestIntervention(ctx: Pick<ServiceContext, "db" | "actor">, raw: RequestInterventionInput) {
   requireRole(ctx.actor, PILOT_ROLES, "pilot runs");
   const input = parseOrThrow(requestInterventionInput, raw);
+  // A run logged by a script is refused a kind it does not take before any other check (re-read in the transaction).
+  refuseScriptPilotKind(ctx.db, input.runId, input.kind);
   const hasSet = input.set !== undefined && Object.keys(input.set).length > 0;
   if (input.kind === "set" && !hasSet) invalidInput("set: name at least one path to change (PATH=VALUE)");
   if (input.kind !== "set" && input.kind !== "rollback" && hasSet)
@@ -152,7 +223,7 @@ export function requestIntervention(ctx: Pick<ServiceContext, "db" | "actor">, r
   if (input.kind !== "rollback" && input.fromCheckpointId !== undefined)
     invalidInput("fromCheckpointId: only a rollback names a checkpoint");
   return ctx.db.transaction((tx) => {
-    const script = scriptRunState(tx, input.runId, input.kind);
+    const script = scriptRunState(tx, input.runId, input.kind, input.set);
     if (!script) refuseCompressionPilot(tx, input.runId);
     const { effective, status } = script ?? runEffectiveConfig(tx, input.runId);
     const allowed = PILOT_ALLOWED_STATES[input.kind];
@@ -168,9 +239,12 @@ export function requestIntervention(ctx: Pick<ServiceContext, "db" | "actor">, r
       invalidInput(`fromCheckpointId: checkpoint ${input.fromCheckpointId} is not a checkpoint of run ${input.runId}`);
     const base = rollbackFrom ? branchBase(tx, input.runId, rollbackFrom.epoch) : effective;
     if (hasSet) {
-      const v = validatePilotChanges(base, input.set!);
-      if (!v.ok) invalidInput(v.message);
-      changes = v.changes;
+      if (script) changes = script.changes;
+      else {
+        const v = validatePilotChanges(base, input.set!);
+        if (!v.ok) invalidInput(v.message);
+        changes = v.changes;
+      }
       if (input.kind === "set" && changes.every((c) => canonicalJson(c.oldValue) === canonicalJson(c.newValue)))
         invalidInput(`set: ${changes.map((c) => c.path).join(", ")} already ${changes.length > 1 ? "have" : "has"} that value`);
     }

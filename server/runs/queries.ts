@@ -17,6 +17,7 @@ import {
 import type { DbOrTx } from "@/db/client";
 import type { TrainingConfig } from "@/contracts/training-config";
 import { notFound } from "@/server/errors";
+import { scriptSettings } from "./pilot-queries";
 
 export type RunProgress = { epoch: number; epochs: number; batch: number; batches: number; samplesPerSecond?: number };
 
@@ -124,6 +125,11 @@ export function getRun(db: DbOrTx, id: number) {
     finishedAt: run.finishedAt,
     durationMs: durationMs(run),
     config: JSON.parse(run.configJson) as TrainingConfig,
+    /**
+     * A run logged by a script (origin "api"): its settings, i.e. its logged params with the pilot's changes that took
+     * effect (scriptSettings); null for any other run (its settings are its config).
+     */
+    scriptSettings: run.origin === "api" ? scriptSettings(db, run.id) : null,
     configSha256: run.configSha256,
     parentRunId: run.parentRunId,
     parentCheckpointId: run.parentCheckpointId,

@@ -14,7 +14,7 @@ import { decisionRecordSha256, runParamValue as paramValue } from "@/server/audi
 import { resolveDataset } from "../datasets/service";
 import { now, requireRole, type ServiceContext } from "../app-context/service-context";
 import { conflict, invalidInput, notFound } from "@/server/errors";
-import { applyRollback, refuseCompressionPilot, requestIntervention, type RequestInterventionInput } from "./pilot";
+import { applyRollback, refuseCompressionPilot, refuseScriptPilotKind, requestIntervention, type RequestInterventionInput } from "./pilot";
 import { scheduleSteps, validateSchedule } from "@/contracts/pilot-config";
 import { loadResumeState } from "./resume-states";
 
@@ -286,8 +286,10 @@ export function launchRun(ctx: ServiceContext, orchestrator: RunLauncher, raw: C
  */
 export function requestPilotIntervention(ctx: ServiceContext, orchestrator: RunLauncher, raw: RequestInterventionInput) {
   if (raw.kind === "rollback" && raw.fromCheckpointId !== undefined) {
-    // A compression is refused for that reason first, not for its checkpoint's missing resume state.
+    // A compression or a run logged by a script is refused for that reason first, not for its checkpoint's missing
+    // resume state.
     refuseCompressionPilot(ctx.db, raw.runId);
+    refuseScriptPilotKind(ctx.db, raw.runId, raw.kind);
     // A branch continues the checkpoint's exact-resume state: refuse a checkpoint without one before recording anything.
     const ck = ctx.db.select().from(checkpoints).where(eq(checkpoints.id, raw.fromCheckpointId)).get();
     if (ck && ck.runId === raw.runId && loadResumeState(ctx, { runId: ck.runId, epoch: ck.epoch }) === null)

@@ -159,7 +159,7 @@ const ROUTES: Record<string, { access: Access | "tRPC"; request?: () => Request 
   "GET /api/2.0/mlflow-artifacts/[...path]": { access: "signedIn" },
   "PUT /api/2.0/mlflow-artifacts/[...path]": { access: "signedIn" },
   // Runledger's extension (token only as well): every role reads pending interventions, auditors and reviewers get
-  // 403 on ack-intervention, no token 401, in server/tests/mlflow-pilot.test.ts.
+  // 403 on ack-intervention and reject-intervention, no token 401, in server/tests/mlflow-pilot.test.ts.
   "GET /api/2.0/runledger/[...path]": { access: "signedIn" },
   "POST /api/2.0/runledger/[...path]": { access: "signedIn" },
   "POST /api/datasets/upload": {

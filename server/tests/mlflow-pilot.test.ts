@@ -10,6 +10,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { and, eq } from "drizzle-orm";
 import { auditEvents, checkpoints, decisions, runInterventions, runs } from "@/db/schema";
 import { verifyDatabase } from "@/server/audit/verify";
+import { checkContent } from "@/server/audit/content/verify-content";
+import { snapshot } from "@/server/audit/content/tests/content-fixture";
 import { createRun } from "@/server/runs/service";
 import { applyIntervention } from "@/server/runs/pilot";
 import { RunOrchestrator } from "@/server/runs/orchestrator/orchestrator";
@@ -308,13 +310,17 @@ describe("who may acknowledge, and bad input", () => {
     expect(counts()).toEqual({ ...afterPause, events: afterPause.events + 1, interventions: afterPause.interventions + 1 });
   });
 
-  it("a pilot may only pause, resume or stop a script's run; an embedded run's list is not served to scripts", async () => {
+  it("a pilot may pause, resume, stop or change a logged param of a script's run; an embedded run's list is not served to scripts", async () => {
     const run_id = await newApiRun("kinds");
     const pilot = app.as("engineer");
     const before = counts();
+    // A script's settings are its logged params, not a training config.
     await expect(
       pilot.runs.pilot.request({ runId: Number(run_id), kind: "set", set: { "training.learningRate": 0.01 }, rationale: "lower" }),
-    ).rejects.toMatchObject({ code: "BAD_REQUEST", message: expect.stringMatching(/a pilot can pause, resume or stop it .* not set it/) });
+    ).rejects.toMatchObject({
+      code: "BAD_REQUEST",
+      message: expect.stringMatching(/training\.learningRate: not a param of run \d+ \(it has logged no param yet\)/),
+    });
     await expect(pilot.runs.pilot.request({ runId: Number(run_id), kind: "resume", rationale: "x" })).rejects.toMatchObject({
       code: "BAD_REQUEST",
       message: expect.stringMatching(/is running: resume needs a run that is paused/),
@@ -364,7 +370,7 @@ describe("who may acknowledge, and bad input", () => {
     const followed = engineer.followPilot(run_id, 1, { pollMs: 50 });
     await vi.waitFor(() => expect(app.db.select().from(runs).where(eq(runs.id, runId)).get()!.status).toBe("paused"), { timeout: 20_000 });
     await pilot.runs.pilot.request({ runId, kind: "resume", rationale: "go on" });
-    expect(await followed).toBe("continue");
+    expect(await followed).toMatchObject({ action: "continue", settings: {}, rejected: [] });
     expect(app.db.select().from(runs).where(eq(runs.id, runId)).get()!.status).toBe("running");
 
     await pilot.runs.pilot.request({ runId, kind: "pause", rationale: "again" });
@@ -374,7 +380,7 @@ describe("who may acknowledge, and bad input", () => {
     abort.abort(new Error("the script gave up"));
     await expect(waiting).rejects.toThrow("the script gave up");
     await pilot.runs.pilot.request({ runId, kind: "stop", rationale: "done" });
-    expect(await engineer.followPilot(run_id, 1, { pollMs: 50 })).toBe("stop");
+    expect((await engineer.followPilot(run_id, 1, { pollMs: 50 })).action).toBe("stop");
   });
 
   it("a script that ends its run with an intervention pending: the intervention is rejected, with why", async () => {
@@ -394,6 +400,320 @@ describe("who may acknowledge, and bad input", () => {
       .get()!;
     expect(sentence(rejected)).toMatch(new RegExp(`Request #${pause.id} on run #${run_id} was rejected`));
     expect((await engineer.pendingInterventions(run_id)).interventions).toEqual([]);
-    expect(await engineer.betweenEpochs(run_id, 1)).toEqual({ action: "stop", applied: [] });
+    expect(await engineer.betweenEpochs(run_id, 1)).toEqual({ action: "stop", settings: {}, applied: [], rejected: [] });
+  });
+});
+
+describe("a pilot changes a script's settings (its logged params)", () => {
+  const logParams = (run_id: string, params: Record<string, string>) =>
+    engineer.call("runs/log-batch", {
+      run_id,
+      params: Object.entries(params).map(([key, value]) => ({ key, value })),
+      tags: [{ key: "runledger.rationale", value: "baseline settings" }],
+    });
+  const interventionRow = (id: number) => app.db.select().from(runInterventions).where(eq(runInterventions.id, id)).get()!;
+
+  it("requested on the run page, seen by the script (key, from, to), acknowledged at step N: a decision with from → to by the requester", async () => {
+    const run_id = await newApiRun("lr-change");
+    const runId = Number(run_id);
+    const pilot = app.as("engineer");
+    const requester = userOf(app, "engineer");
+    await logParams(run_id, { learning_rate: "0.01", batch_size: "32" });
+    await logEpoch(run_id, 1, 0.9);
+    await logEpoch(run_id, 2, 0.8);
+
+    const set = await pilot.runs.pilot.request({
+      runId,
+      kind: "set",
+      set: { learning_rate: 0.005 },
+      rationale: "the loss flattens: halve the learning rate",
+    });
+    expect(set.changes).toEqual([{ path: "learning_rate", oldValue: "0.01", newValue: "0.005" }]);
+    const requested = eventsOf("run.interventionRequested").find((e) => e.entityId === String(set.id))!;
+    expect(sentence(requested)).toBe(
+      `${requester.name} asked to change the learning_rate of run #${runId} from 0.01 to 0.005: 'the loss flattens: halve the learning rate'`,
+    );
+    // Nothing has taken effect yet: the value in force is the logged one.
+    expect((await pilot.runs.get({ id: runId })).scriptSettings!.find((s) => s.key === "learning_rate")).toMatchObject({
+      current: "0.01",
+      changes: [],
+    });
+
+    // The script sees it between its epochs: the key, the value in force and the value to apply.
+    const pending = await engineer.pendingInterventions(run_id);
+    expect(pending.interventions).toEqual([
+      expect.objectContaining({
+        intervention_id: String(set.id),
+        kind: "set",
+        changes: [{ key: "learning_rate", from: "0.01", to: "0.005" }],
+        rationale: "the loss flattens: halve the learning rate",
+        requested_by: requester.email,
+      }),
+    ]);
+
+    // It applies it from step 3 on and acknowledges it at step 2 (the last step it logged).
+    const out = await engineer.betweenEpochs(run_id, 2);
+    expect(out.action).toBe("continue");
+    expect(out.settings).toEqual({ learning_rate: "0.005" });
+    expect(out.applied.map((i) => [i.intervention_id, i.applied_at_step])).toEqual([[String(set.id), 2]]);
+    expect((await engineer.pendingInterventions(run_id)).interventions).toEqual([]);
+
+    const row = interventionRow(set.id);
+    expect(row).toMatchObject({ status: "applied", appliedAtStep: 2, appliedAtEpoch: 2, checkpointId: null });
+    expect(JSON.parse(row.metricsSnapshotJson!)).toMatchObject({ last: { loss: 0.8 }, watched: { metric: "loss" } });
+    const decision = app.db.select().from(decisions).where(eq(decisions.id, row.decisionId!)).get()!;
+    expect(decision).toMatchObject({
+      runId,
+      kind: "intervention",
+      path: "learning_rate",
+      oldValueJson: JSON.stringify({ learning_rate: "0.01" }),
+      newValueJson: JSON.stringify({ learning_rate: "0.005" }),
+      rationale: "the loss flattens: halve the learning rate",
+      authorId: requester.id,
+    });
+    const applied = eventsOf("run.interventionApplied").find((e) => e.entityId === String(set.id))!;
+    expect(applied.actorId).toBe(requester.id);
+    expect(JSON.parse(applied.payload)).toMatchObject({
+      kind: "set",
+      step: 2,
+      decisionId: decision.id,
+      acknowledgedBy: requester.id,
+      acknowledgedViaTokenId: engineerTokenId,
+    });
+
+    // The run page: the value in force changed at step 2; the param as logged stays (MLflow params are write-once).
+    const page = await app.as("auditor").runs.get({ id: runId });
+    expect(page.scriptSettings).toEqual([
+      {
+        key: "learning_rate",
+        logged: "0.01",
+        current: "0.005",
+        changes: [expect.objectContaining({ step: 2, from: "0.01", to: "0.005", interventionId: set.id, decisionId: decision.id })],
+      },
+      { key: "batch_size", logged: "32", current: "32", changes: [] },
+    ]);
+    const list = await app.as("auditor").runs.pilot.list({ runId });
+    expect(list[0]).toMatchObject({ kind: "set", status: "applied", appliedAtStep: 2, decision: { id: decision.id } });
+    const { run } = await engineer.call("runs/get", { run_id });
+    expect(run.data.params).toContainEqual({ key: "learning_rate", value: "0.01" });
+
+    // A later change starts from the value in force; it is acknowledged at a later step.
+    await logEpoch(run_id, 3, 0.7);
+    const again = await pilot.runs.pilot.request({ runId, kind: "set", set: { learning_rate: "0.001" }, rationale: "lower again" });
+    expect(again.changes).toEqual([{ path: "learning_rate", oldValue: "0.005", newValue: "0.001" }]);
+    const followed = await engineer.followPilot(run_id, 3, { pollMs: 50 });
+    expect(followed).toMatchObject({ action: "continue", settings: { learning_rate: "0.001" } });
+    expect((await pilot.runs.get({ id: runId })).scriptSettings![0]!.changes.map((c) => [c.step, c.from, c.to])).toEqual([
+      [2, "0.01", "0.005"],
+      [3, "0.005", "0.001"],
+    ]);
+
+    const verified = await verifyDatabase(app.dataDir, { publicKeyPem: app.auditKeys.publicKeyPem });
+    expect(verified.ok, verified.problem ?? JSON.stringify(verified.problems.slice(0, 10))).toBe(true);
+  }, 120_000);
+
+  it("a script rejects a change it cannot apply, with its reason: recorded as rejected by the token's user", async () => {
+    const run_id = await newApiRun("reject");
+    const runId = Number(run_id);
+    const pilot = app.as("engineer");
+    const scriptUser = userOf(app, "engineer");
+    await logParams(run_id, { learning_rate: "0.01", batch_size: "32" });
+    await logEpoch(run_id, 1, 0.9);
+    const set = await pilot.runs.pilot.request({ runId, kind: "set", set: { batch_size: "64" }, rationale: "bigger batches" });
+    const out = await engineer.betweenEpochs(run_id, 1, {
+      canApply: (key) => (key === "batch_size" ? "the data loader is built once: batch size cannot change mid-run" : true),
+    });
+    expect(out).toMatchObject({ action: "continue", settings: {}, applied: [] });
+    expect(out.rejected).toEqual([
+      expect.objectContaining({
+        intervention_id: String(set.id),
+        kind: "set",
+        reason: "the data loader is built once: batch size cannot change mid-run",
+      }),
+    ]);
+    expect(interventionRow(set.id)).toMatchObject({
+      status: "rejected",
+      closedBy: scriptUser.id,
+      closeReason: "the data loader is built once: batch size cannot change mid-run",
+      decisionId: null,
+    });
+    const ev = eventsOf("run.interventionRejected").find((e) => e.entityId === String(set.id))!;
+    expect(ev.actorId).toBe(scriptUser.id);
+    expect(JSON.parse(ev.payload)).toMatchObject({ rejectedByScript: true, viaTokenId: engineerTokenId, kind: "set" });
+    expect(sentence(ev)).toBe(
+      `${scriptUser.name}'s script rejected request #${set.id} on run #${runId}: 'the data loader is built once: batch size cannot change mid-run'`,
+    );
+    expect((await pilot.runs.get({ id: runId })).scriptSettings!.find((s) => s.key === "batch_size")).toMatchObject({
+      current: "32",
+      changes: [],
+    });
+    const list = await app.as("auditor").runs.pilot.list({ runId });
+    expect(list.find((i) => i.id === set.id)).toMatchObject({ status: "rejected", closeReason: expect.stringMatching(/data loader/) });
+
+    // Rejecting through the endpoint: a pause the script cannot honour; then it is no longer pending.
+    const pause = await pilot.runs.pilot.request({ runId, kind: "pause", rationale: "look" });
+    const before = counts();
+    await expectMlflowError(
+      engineer.rejectIntervention({ run_id, intervention_id: String(pause.id), reason: "   " }),
+      "INVALID_PARAMETER_VALUE",
+      400,
+      /reason.*say why the script cannot apply it/,
+    );
+    expect(counts()).toEqual(before);
+    const rejected = await engineer.rejectIntervention({ run_id, intervention_id: String(pause.id), reason: "runs on a preemptible node" });
+    expect(rejected).toMatchObject({ run_status: "running", intervention: { kind: "pause", reason: "runs on a preemptible node" } });
+    const afterReject = counts();
+    await expectMlflowError(
+      engineer.rejectIntervention({ run_id, intervention_id: String(pause.id), reason: "again" }),
+      "INVALID_STATE",
+      400,
+      /already rejected/,
+    );
+    await expectMlflowError(
+      engineer.ackIntervention({ run_id, intervention_id: String(pause.id), step: 1 }),
+      "INVALID_STATE",
+      400,
+      /already rejected/,
+    );
+    expect(counts()).toEqual(afterReject);
+
+    const verified = await verifyDatabase(app.dataDir, { publicKeyPem: app.auditKeys.publicKeyPem });
+    expect(verified.ok, verified.problem ?? JSON.stringify(verified.problems.slice(0, 10))).toBe(true);
+  }, 120_000);
+
+  it("bad requests record nothing; auditor and reviewer tokens cannot acknowledge or reject a change: 403", async () => {
+    const run_id = await newApiRun("set-bad");
+    const runId = Number(run_id);
+    const other = await newApiRun("set-bad-other");
+    const pilot = app.as("engineer");
+    await logParams(run_id, { learning_rate: "0.01" });
+    await logEpoch(run_id, 1, 0.9);
+    const before = counts();
+    const refused = async (input: Parameters<typeof pilot.runs.pilot.request>[0], message: RegExp, code = "BAD_REQUEST") =>
+      expect(pilot.runs.pilot.request(input)).rejects.toMatchObject({ code, message: expect.stringMatching(message) });
+    await refused(
+      { runId, kind: "set", set: { lr: "0.1" }, rationale: "typo" },
+      /lr: not a param of run \d+ \(its params: learning_rate\)/,
+    );
+    await refused({ runId, kind: "set", set: { learning_rate: "0.01" }, rationale: "same" }, /learning_rate already has that value/);
+    await refused({ runId, kind: "set", set: { learning_rate: "  " }, rationale: "empty" }, /learning_rate: give a new value/);
+    await refused({ runId, kind: "set", set: { learning_rate: { v: 1 } }, rationale: "object" }, /give the new value as text or a number/);
+    await refused({ runId, kind: "set", set: { learning_rate: "0.1" }, rationale: "  " }, /a rationale is required/);
+    await refused({ runId, kind: "set", rationale: "nothing named" }, /name at least one path to change/);
+    await expect(
+      app.as("reviewer").runs.pilot.request({ runId, kind: "set", set: { learning_rate: "0.1" }, rationale: "not mine" }),
+    ).rejects.toMatchObject({ code: "FORBIDDEN" });
+    expect(counts()).toEqual(before);
+
+    const set = await pilot.runs.pilot.request({ runId, kind: "set", set: { learning_rate: "0.02" }, rationale: "faster" });
+    // One pending change per param, so its "from" stays the value in force when the script applies it.
+    await refused(
+      { runId, kind: "set", set: { learning_rate: "0.03" }, rationale: "even faster" },
+      new RegExp(`already has a pending change of learning_rate \\(intervention ${set.id}\\)`),
+      "CONFLICT",
+    );
+    const clients = ["auditor", "reviewer"].map((role) => new MlflowClient(mlflow.base, tokenFor(app, role).token));
+    const pendingOnly = counts();
+    for (const c of clients) {
+      expect((await c.pendingInterventions(run_id)).interventions[0]!.changes).toEqual([
+        { key: "learning_rate", from: "0.01", to: "0.02" },
+      ]);
+      await expectMlflowError(c.ackIntervention({ run_id, intervention_id: String(set.id), step: 1 }), "PERMISSION_DENIED", 403);
+      await expectMlflowError(
+        c.rejectIntervention({ run_id, intervention_id: String(set.id), reason: "no" }),
+        "PERMISSION_DENIED",
+        403,
+        /cannot reject interventions/,
+      );
+      await expectMlflowError(c.betweenEpochs(run_id, 1), "PERMISSION_DENIED", 403);
+    }
+    await expectMlflowError(
+      engineer.rejectIntervention({ run_id: other, intervention_id: String(set.id), reason: "wrong run" }),
+      "RESOURCE_DOES_NOT_EXIST",
+      404,
+    );
+    await expectMlflowError(
+      engineer.rejectIntervention({ run_id, intervention_id: String(set.id) } as never),
+      "INVALID_PARAMETER_VALUE",
+      400,
+      /Missing value for required parameter 'reason'/,
+    );
+    expect(counts()).toEqual(pendingOnly);
+    expect(interventionRow(set.id).status).toBe("pending");
+  });
+
+  it("a rollback of a script's run is refused with what a pilot can do on it, even with a registered checkpoint", async () => {
+    const run_id = await newApiRun("rollback");
+    const runId = Number(run_id);
+    await logParams(run_id, { learning_rate: "0.01" });
+    await logEpoch(run_id, 1, 0.9);
+    const { run } = await engineer.call("runs/get", { run_id });
+    await engineer.logArtifact(run.info.artifact_uri, "model/weights.bin", new Uint8Array([1, 2, 3, 4]));
+    await engineer.call("runs/update", { run_id, status: "FINISHED", end_time: Date.now() });
+    await engineer.call("registered-models/create", { name: "pilot-rollback" });
+    await engineer.call("model-versions/create", { name: "pilot-rollback", source: `runs:/${run_id}/model/weights.bin`, run_id });
+    const ck = app.db.select().from(checkpoints).where(eq(checkpoints.runId, runId)).get()!;
+    expect(ck).toBeDefined();
+    const before = counts();
+    const refusal = app.as("engineer").runs.pilot.request({ runId, kind: "rollback", fromCheckpointId: ck.id, rationale: "go back" });
+    await expect(refusal).rejects.toMatchObject({
+      code: "BAD_REQUEST",
+      message: expect.stringMatching(
+        /logged by a script through the tracking API: a pilot can pause, resume or stop it, or change its logged params .* not rollback it/,
+      ),
+    });
+    await expect(refusal).rejects.not.toMatchObject({ message: expect.stringMatching(/resume state/) });
+    await expect(
+      app.as("engineer").runs.pilot.request({ runId, kind: "rollback", rationale: "no checkpoint named" }),
+    ).rejects.toMatchObject({
+      message: expect.stringMatching(/not rollback it/),
+    });
+    expect(counts()).toEqual(before);
+  });
+});
+
+describe("audit verify's content check covers a script's setting changes and rejections", () => {
+  it("passes on the record, then names a decision whose from → to disagrees with its intervention, and a rejection's closer", async () => {
+    const run_id = await newApiRun("content");
+    const runId = Number(run_id);
+    const pilot = app.as("engineer");
+    await engineer.call("runs/log-batch", {
+      run_id,
+      params: [
+        { key: "learning_rate", value: "0.01" },
+        { key: "optimizer", value: "adam" },
+      ],
+    });
+    await logEpoch(run_id, 1, 0.9);
+    const set = await pilot.runs.pilot.request({ runId, kind: "set", set: { learning_rate: "0.002" }, rationale: "slower" });
+    const other = await pilot.runs.pilot.request({ runId, kind: "set", set: { optimizer: "sgd" }, rationale: "try sgd" });
+    await engineer.betweenEpochs(run_id, 1, { canApply: (key) => (key === "optimizer" ? "the optimizer is built once" : true) });
+    const decisionId = app.db.select().from(runInterventions).where(eq(runInterventions.id, set.id)).get()!.decisionId!;
+    expect(app.db.select().from(runInterventions).where(eq(runInterventions.id, other.id)).get()!.status).toBe("rejected");
+
+    const clean = checkContent(app.db.$client, { artifactsDir: null, uptoSeq: Number.MAX_SAFE_INTEGER });
+    expect(clean.level.problems.map((p) => p.message)).toEqual([]);
+    const tampered = (sqlText: string, ...args: unknown[]) => {
+      const s = snapshot(app);
+      try {
+        s.db.exec("DROP TRIGGER IF EXISTS run_interventions_one_transition");
+        s.db.exec("DROP TRIGGER IF EXISTS decisions_no_update");
+        s.db.prepare(sqlText).run(...args);
+        return checkContent(s.db, { artifactsDir: null, uptoSeq: s.maxSeq }).level.problems.map(
+          (p) => `${p.entityType} ${p.entityId} ${p.field}`,
+        );
+      } finally {
+        s.close();
+      }
+    };
+    expect(tampered(`UPDATE decisions SET old_value_json = '{"learning_rate":"0.05"}' WHERE id = ?`, decisionId)).toContain(
+      `intervention ${set.id} decision old values (from)`,
+    );
+    expect(tampered(`UPDATE decisions SET path = 'optimizer' WHERE id = ?`, decisionId)).toContain(
+      `intervention ${set.id} decision path (what it changed)`,
+    );
+    expect(tampered("UPDATE run_interventions SET closed_by = NULL WHERE id = ?", other.id)).toContain(
+      `intervention ${other.id} rejected by`,
+    );
   });
 });

@@ -178,7 +178,10 @@ const RENDERERS: Record<AuditAction, Renderer> & Record<string, Renderer> = {
     `${a}'s request #${e.entityId} (${v(p.kind)}) took effect on ${run(p.runId)} at epoch ${v(p.epoch)}${
       p.branchRunId ? `, as branch run #${v(p.branchRunId)}` : ""
     }`,
-  "run.interventionRejected": (a, p, e) => `Request #${e.entityId} on ${run(p.runId)} was rejected${why(p.reason)}`,
+  "run.interventionRejected": (a, p, e) =>
+    p.rejectedByScript === true
+      ? `${a}'s script rejected request #${e.entityId} on ${run(p.runId)}${why(p.reason)}`
+      : `Request #${e.entityId} on ${run(p.runId)} was rejected${why(p.reason)}`,
   "sweep.create": (a, p, e) =>
     `${a} started sweep #${e.entityId}${p.name ? ` (${v(p.name)})` : ""}: ${v(p.method)} search of up to ${v(p.maxTrials)} trials${
       typeof p.metric === "object" && p.metric !== null ? `, ${v((p.metric as P).direction)} ${v((p.metric as P).name)}` : ""

@@ -2,8 +2,10 @@
  * Content check of run interventions (run_interventions, live piloting). Each row must be named by exactly one
  * run.interventionRequested event whose recorded request hash (and rationale, kind, changes) the row still gives;
  * a row out of "pending" must also be named by exactly one closing event of its status (run.interventionApplied,
- * run.interventionCancelled, run.interventionRejected) whose recorded outcome hash it still gives. The decision an
- * applied intervention created is checked by check-decisions.ts against the same applied event.
+ * run.interventionCancelled, run.interventionRejected) whose recorded outcome hash it still gives, and who closed it
+ * (the canceller; a rejection's user: none for the server's, the token's user for a script's). The decision an
+ * applied intervention created is checked by check-decisions.ts against the same applied event; that it says what
+ * the intervention changed (its path, old and new values: applyPendingAt's derivation) is checked here.
  *
  * Invariants: reads only (one raw pass over the small run_interventions table, events by action); a row whose
  * events lie after the verified range is neither missing nor extra.
@@ -14,6 +16,7 @@ import { type ContentChecker, type EventRef, parsePayload } from "./checker";
 import { checkCreations, compareActor } from "./creations";
 import type { EventSource } from "./ledger-events";
 import { interventionOutcomeSha256, interventionRequestSha256, type InterventionRecordRow } from "./intervention-records";
+import type { DecisionRow } from "./tables";
 
 export const INTERVENTION_CLOSE_ACTIONS = {
   applied: "run.interventionApplied",
@@ -52,6 +55,8 @@ export function checkInterventions(
   events: EventSource,
   rows: Map<number, InterventionRecordRow>,
   complete: boolean,
+  /** The decisions rows (tables.ts), to check that an applied intervention's decision says what it changed. */
+  decisions?: Map<number, DecisionRow>,
 ): void {
   checkCreations(c, events, {
     entityType: E,
@@ -112,12 +117,19 @@ export function checkInterventions(
         ]);
         if ("metricsSnapshot" in p)
           c.compare(E, id, "metrics snapshot", canonicalJson(p.metricsSnapshot), canonicalText(r.metricsSnapshotJson), ev.seq);
+        const d = r.decisionId === null ? undefined : decisions?.get(r.decisionId);
+        if (d && r.kind !== "rollback") checkAppliedDecision(c, r, d, ev.seq);
       } else {
         c.compareFields(E, id, ev, p, [["closedAt", r.closedAt, "time closed"]]);
         if (ev.action === INTERVENTION_CLOSE_ACTIONS.cancelled) {
           c.compareFields(E, id, ev, p, [["rationale", r.closeReason, "cancellation rationale"]]);
           compareActor(c, E, id, ev, r.closedBy ?? -1, "cancelled by");
-        } else c.compareFields(E, id, ev, p, [["reason", r.closeReason, "rejection reason"]]);
+        } else {
+          c.compareFields(E, id, ev, p, [["reason", r.closeReason, "rejection reason"]]);
+          // Rejected by the server (no user: closedBy empty, a system event), or by a script through the tracking
+          // API (the token's user, who closed the row).
+          c.compare(E, id, "rejected by", ev.actorId, r.closedBy, ev.seq);
+        }
       }
       c.compare(
         E,
@@ -144,4 +156,31 @@ export function checkInterventions(
       message: `intervention ${r.id} is ${r.status}, but the ledger has no ${action} event for it (changed outside the app?)`,
     });
   }
+}
+
+/**
+ * The decision an applied intervention (other than a rollback, whose decision names its branch) created says what it
+ * changed, as applyPendingAt (server/runs/pilot.ts) derives it from the row's changes: its path is the kind then the
+ * changed paths ("pause"; a set: the paths only, e.g. a script run's param "learning_rate"), its old and new values
+ * the changes' by path, the requester its author, the rationale the request's. A decision rewritten with its hash
+ * fails check-decisions.ts; this one fails when the two records disagree with each other.
+ */
+function checkAppliedDecision(c: ContentChecker, r: InterventionRecordRow, d: DecisionRow, seq: number): void {
+  let changes: { path: string; oldValue: unknown; newValue: unknown }[];
+  try {
+    changes = JSON.parse(r.changesJson) as typeof changes;
+    if (!Array.isArray(changes)) return;
+  } catch {
+    return; // the request hash check reports the row
+  }
+  const paths = changes.map((ch) => ch.path);
+  const expectedPath = (r.kind === "set" ? paths : [r.kind, ...paths]).join(", ");
+  const values = (k: "oldValue" | "newValue") =>
+    changes.length ? canonicalJson(Object.fromEntries(changes.map((ch) => [ch.path, ch[k]]))) : null;
+  c.compare(E, r.id, "decision path (what it changed)", expectedPath, d.path, seq);
+  c.compare(E, r.id, "decision old values (from)", values("oldValue"), canonicalText(d.oldValueJson), seq);
+  c.compare(E, r.id, "decision new values (to)", values("newValue"), canonicalText(d.newValueJson), seq);
+  c.compare(E, r.id, "decision run", r.runId, d.runId, seq);
+  c.compare(E, r.id, "decision author (the requester)", r.requestedBy, d.authorId, seq);
+  c.compare(E, r.id, "decision rationale", r.rationale, d.rationale, seq);
 }

@@ -154,7 +154,7 @@ function runPhases(sqlite: Database.Database, opts: VerifyContentOptions, runDer
       checkDocuments(after, events, t);
       checkRegistry(after, events, t, files);
       checkApprovals(after, events, t);
-      checkInterventions(after, events, loadInterventions(sqlite), t.complete);
+      checkInterventions(after, events, loadInterventions(sqlite), t.complete, t.decisions);
       checkApiRecords(after, events, sqlite, files);
       checkSweeps(after, events, sqlite);
     } catch (err) {
