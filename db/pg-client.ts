@@ -30,6 +30,8 @@ export const PG_LOCK_KEYS = {
   migrate: 0x52_4c_4d_49_47_52_41n, // "RLMIGRA"
   /** Held by the transaction appending to audit_events (transaction level): serialises appends across processes. */
   ledger: 0x52_4c_4c_45_44_47_52n, // "RLLEDGR"
+  /** Held by the transaction of a store copy (server/backup/migrate-store.ts): one copy into a database at a time. */
+  migrateStore: 0x52_4c_4d_53_54_4f_52n, // "RLMSTOR"
 } as const;
 
 export function isPostgresUrl(url: string | undefined): url is string {

@@ -1,6 +1,6 @@
 /**
  * `npm run cli -- <command>`: the command line, over the same services and database as the web app.
- * Commands: seed, users, token, train, sweep, resume, pilot, rerun, compress, show, audit verify, audit checkpoint-export, audit move-key, audit rotate-key, register, export-prov, export (auditor's report), backup, restore. Each prints plain text, or one JSON object with --json.
+ * Commands: seed, users, token, train, sweep, resume, pilot, rerun, compress, show, audit verify, audit checkpoint-export, audit move-key, audit rotate-key, register, export-prov, export (auditor's report), backup, restore, migrate-store. Each prints plain text, or one JSON object with --json.
  */
 import { trainCommand } from "./train";
 import { seedCommand } from "./seed";
@@ -33,6 +33,9 @@ const USAGE = `usage: npm run cli -- <command> [options]   (key directory: --key
   export --verify DIR|FILE.tar [--public-key FILE]   check a report bundle offline
   backup --out FILE [--data-dir DIR] [--json]        database (online backup) + artifacts + public key in one tar with SHA-256 manifest
   restore --from FILE --data-dir DIR [--json]        into an empty directory, after every manifest hash checks out
+  migrate-store --from DATA_DIR --to postgres://… [--check] [--json]
+                                                     copy an installation (tables, ledger, artifacts) into an EMPTY PostgreSQL
+                                                     database, check the copy equals the source, then commit it (--check: compare only)
   witness serve --port P --key-dir D --log-key FILE_OR_VKEY [--host H]   run a transparency-log witness (C2SP tlog-witness)
   witness key --key-dir D | witness log-key [--data-dir DIR] | witness push [--data-dir DIR]`;
 
@@ -49,6 +52,7 @@ async function main(argv: string[]): Promise<number> {
     export: async (a) => (await import("./export")).exportCommand(a),
     backup: async (a) => (await import("./backup")).backupCommand(a),
     restore: async (a) => (await import("./backup")).restoreCommand(a),
+    "migrate-store": async (a) => (await import("./migrate-store")).migrateStoreCommand(a),
     witness: async (a) => (await import("./witness")).witnessCommand(a),
     users: async (a) => (await import("./users")).usersCommand(a),
     token: async (a) => (await import("./token")).tokenCommand(a),
