@@ -8,6 +8,8 @@
  * target and a second run are refused without writing anything.
  */
 import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import crypto from "node:crypto";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import pg from "pg";
@@ -251,6 +253,36 @@ describePg("[migrate-store] a SQLite installation moved to PostgreSQL", () => {
     expect(await migrateStoreCommand(["--from", app.dataDir, "--to", "/tmp/not-a-url"], usage.io)).toBe(2);
     expect(usage.err.join("")).toContain("--to must be a PostgreSQL URL");
   }, 30_000);
+
+  it("a copy that fails halfway (a damaged source artifact) commits nothing; once repaired, the same target takes it", async () => {
+    const damaged = fs.mkdtempSync(path.join(os.tmpdir(), "rl-migrate-damaged-"));
+    try {
+      await app.db.$client.backup(path.join(damaged, "runledger.sqlite"));
+      fs.cpSync(path.join(app.dataDir, "artifacts"), path.join(damaged, "artifacts"), { recursive: true });
+      fs.copyFileSync(path.join(app.dataDir, "audit-ed25519.pub"), path.join(damaged, "audit-ed25519.pub"));
+      const victim = listFileArtifacts(damaged).at(-1)!.sha256;
+      const file = artifactPath(damaged, victim);
+      const good = fs.readFileSync(file);
+      const bad = Buffer.from(good);
+      bad[0] = bad[0]! ^ 0xff;
+      fs.writeFileSync(file, bad);
+      const fresh = await createScratchPgDatabase();
+      scratches.push(fresh);
+      const r = io();
+      expect(await migrateStoreCommand(["--from", damaged, "--to", fresh.url], r.io)).toBe(1);
+      expect(r.err.join("")).toContain(`artifact ${victim} is corrupted: its content hashes to`);
+      expect(r.err.join("")).toContain("nothing was committed to the target");
+      await withClient(fresh.url, async (c) => {
+        for (const t of ["audit_events", "runs", "artifact_blobs", "artifact_chunks"])
+          expect((await c.query<{ n: string }>(`SELECT count(*) AS n FROM ${t}`)).rows[0]!.n, t).toBe("0");
+      });
+      fs.writeFileSync(file, good);
+      const again = io();
+      expect(await migrateStoreCommand(["--from", damaged, "--to", fresh.url], again.io), again.err.join("")).toBe(0);
+    } finally {
+      fs.rmSync(damaged, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   it("the cluster artifact store: chunked, content-addressed, written once, hash checked on read", async () => {
     const scratch = await createScratchPgDatabase();
