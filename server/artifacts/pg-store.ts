@@ -118,6 +118,44 @@ export async function readArtifactPg(client: pg.ClientBase | pg.Pool, sha256: st
   return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
+/**
+ * Checks a stored artifact without holding it in memory: its chunks streamed through a cursor (inside the caller's
+ * transaction) and hashed; the same checks and errors as readArtifactPg. Returns its size.
+ */
+export async function verifyArtifactPg(client: pg.ClientBase, sha256: string): Promise<number> {
+  checkName(sha256);
+  const blob = await client.query<{ bytes: string; chunks: number }>("SELECT bytes, chunks FROM artifact_blobs WHERE sha256 = $1", [
+    sha256,
+  ]);
+  const row = blob.rows[0];
+  if (!row) throw new Error(`artifact ${sha256} is not in the PostgreSQL artifact store`);
+  const hash = createHash("sha256");
+  let size = 0;
+  let count = 0;
+  const idxs: number[] = [];
+  // The name is checked above (64 hex digits): safe to inline in the cursor's SELECT.
+  for await (const [idx, data] of pgCursorRows(
+    client,
+    `SELECT idx, data FROM artifact_chunks WHERE sha256 = '${sha256}' ORDER BY idx`,
+    16,
+  )) {
+    idxs.push(idx as number);
+    if (idx !== count) break;
+    hash.update(data as Buffer);
+    size += (data as Buffer).length;
+    count++;
+  }
+  if (count !== row.chunks || idxs.length !== row.chunks)
+    throw new ArtifactIntegrityError(
+      `artifact ${sha256} is corrupted: ${idxs.length} chunk(s) stored (idx ${idxs.join(",") || "none"}), ${row.chunks} expected`,
+    );
+  if (size !== Number(row.bytes))
+    throw new ArtifactIntegrityError(`artifact ${sha256} is corrupted: ${size} bytes stored, ${row.bytes} expected`);
+  const actual = hash.digest("hex");
+  if (actual !== sha256) throw new ArtifactIntegrityError(`artifact ${sha256} is corrupted: its content hashes to ${actual}`);
+  return size;
+}
+
 /** Every stored artifact (name and size) in name order, through a cursor inside the caller's transaction. */
 export async function* listArtifactsPg(client: pg.ClientBase): AsyncGenerator<StoredArtifact, void, undefined> {
   for await (const [sha256, bytes] of pgCursorRows(client, `SELECT sha256, bytes FROM artifact_blobs ORDER BY sha256 COLLATE "C"`))

@@ -10,7 +10,7 @@
  * - the ledger on PostgreSQL: streamed through the verifier SQLite uses (verify.ts's AuditLogVerifier: seq, leaf and
  *   chain hashes, checkpoint signatures by the key chain, checkpoint roots, the coverage rule), and its Merkle roots
  *   (merkle.ts) at every checkpoint's tree size and at its head, against the source's;
- * - artifacts: the same names on both sides, every one read back from the PostgreSQL store with its hash checked;
+ * - artifacts: the same names on both sides, every one streamed back from the PostgreSQL store with its hash checked;
  * - identity sequences past the largest copied id (and past SQLite's AUTOINCREMENT high-water mark), and the
  *   protective triggers of db/migrations-pg present and enabled.
  * What it does not do: the content level of `audit verify` (tables and files recomputed against the ledger) runs on
@@ -32,7 +32,7 @@ import type { AuditEventRow } from "@/server/audit/ledger";
 import { auditEventsWithAction, iterateAuditEvents, listAuditCheckpoints, type AuditCheckpointRow } from "@/server/audit/ledger-reads";
 import { auditEventsWithActionPg, iterateAuditEventsPg, listAuditCheckpointsPg } from "@/server/audit/ledger-pg-reads";
 import { listFileArtifacts } from "@/server/artifacts/async-store";
-import { listArtifactsPg, readArtifactPg } from "@/server/artifacts/pg-store";
+import { listArtifactsPg, verifyArtifactPg } from "@/server/artifacts/pg-store";
 import { canonicalRow, orderedSelect, quoteIdent, rowKey, storeTables, type StoreTable } from "./store-tables";
 
 export const PROVES =
@@ -261,11 +261,10 @@ export async function checkStoreCopy(opts: {
       continue;
     }
     try {
-      const got = await readArtifactPg(client, a.sha256);
+      const size = await verifyArtifactPg(client, a.sha256); // streamed and hashed, never whole in memory
       hashChecked++;
-      bytes += got.byteLength;
-      if (got.byteLength !== a.bytes)
-        mismatches.push(`artifact ${a.sha256}: ${got.byteLength} bytes on PostgreSQL, ${a.bytes} in the source's file`);
+      bytes += size;
+      if (size !== a.bytes) mismatches.push(`artifact ${a.sha256}: ${size} bytes on PostgreSQL, ${a.bytes} in the source's file`);
     } catch (err) {
       mismatches.push((err as Error).message);
     }

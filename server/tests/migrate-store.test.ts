@@ -23,7 +23,7 @@ import { createAuditCheckpoint } from "@/server/audit/checkpoints";
 import { merkleRoot } from "@/server/audit/merkle";
 import { chainHash, eventBody, leafHash } from "@/server/audit/ledger";
 import { listFileArtifacts } from "@/server/artifacts/async-store";
-import { CLUSTER_ARTIFACT_CHUNK_BYTES, pgArtifactStore } from "@/server/artifacts/pg-store";
+import { CLUSTER_ARTIFACT_CHUNK_BYTES, pgArtifactStore, verifyArtifactPg } from "@/server/artifacts/pg-store";
 import { ArtifactIntegrityError, artifactPath } from "@/contracts/artifact-layout";
 import { migratePg, openPgDatabase } from "@/db/pg-client";
 
@@ -310,6 +310,16 @@ describePg("[migrate-store] a SQLite installation moved to PostgreSQL", () => {
       expect((await store.get(empty.sha256)).byteLength).toBe(0);
       await db.$client.query("DELETE FROM artifact_chunks WHERE sha256 = $1 AND idx = 2", [a.sha256]);
       await expect(store.get(a.sha256)).rejects.toThrow(/is corrupted: 2 chunk\(s\) stored \(idx 0,1\), 3 expected/);
+      // The check's streaming read (a cursor, chunk by chunk) says the same.
+      const c = await db.$client.connect();
+      try {
+        await c.query("BEGIN READ ONLY");
+        await expect(verifyArtifactPg(c, a.sha256)).rejects.toThrow(/is corrupted: 2 chunk\(s\) stored \(idx 0,1\), 3 expected/);
+        expect(await verifyArtifactPg(c, empty.sha256)).toBe(0);
+      } finally {
+        await c.query("ROLLBACK");
+        c.release();
+      }
     } finally {
       await db.$client.end();
     }
