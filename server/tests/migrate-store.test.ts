@@ -254,6 +254,21 @@ describePg("[migrate-store] a SQLite installation moved to PostgreSQL", () => {
     expect(usage.err.join("")).toContain("--to must be a PostgreSQL URL");
   }, 30_000);
 
+  it("two copies started together into one empty database: exactly one commits, the other is refused", async () => {
+    const fresh = await createScratchPgDatabase();
+    scratches.push(fresh);
+    const [a, b] = [io(), io()];
+    const codes = await Promise.all([
+      migrateStoreCommand(["--from", app.dataDir, "--to", fresh.url, "--json"], a.io),
+      migrateStoreCommand(["--from", app.dataDir, "--to", fresh.url, "--json"], b.io),
+    ]);
+    expect([...codes].sort()).toEqual([0, 1]);
+    const loser = codes[0] === 1 ? a : b;
+    expect(loser.err.join("")).toContain("the target database is not empty");
+    const n = await withClient(fresh.url, async (c) => (await c.query<{ n: string }>("SELECT count(*) AS n FROM audit_events")).rows[0]!.n);
+    expect(Number(n)).toBe((app.db.$client.prepare("SELECT count(*) AS n FROM audit_events").get() as { n: number }).n);
+  }, 60_000);
+
   it("a copy that fails halfway (a damaged source artifact) commits nothing; once repaired, the same target takes it", async () => {
     const damaged = fs.mkdtempSync(path.join(os.tmpdir(), "rl-migrate-damaged-"));
     try {
