@@ -4,8 +4,11 @@
  * figure). Composition per run (default): 20 checkpoints (one per epoch), 40 metric points, 26 run_params rows,
  * 25 events; so 1M events = 40k runs, 800k checkpoints, 1.6M metric points, 1M run_params rows, 256 weight files. Returns bench figures; the temp directory is removed. A clean result is asserted, so a fast but wrong
  * check cannot pass. Run alone: `npx tsx server/audit/content/bench-content.ts 1000000`; per part on a kept database
- * (e.g. one bench/audit.ts built): `npx tsx server/audit/content/bench-content.ts --parts DIR`.
+ * (e.g. one bench/audit.ts built): `npx tsx server/audit/content/bench-content.ts --parts DIR`; the floors of a full verification
+ * on such a database (what SQLite alone, reading the log into JavaScript and hashing it cost): `--floors DIR`.
  */
+import Database from "better-sqlite3";
+import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -13,6 +16,7 @@ import { openDatabase } from "@/db/client";
 import { canonicalJson } from "@/contracts/canonical";
 import { ChainHasher, recomputeLeafHash } from "@/server/audit/event-hashing";
 import { GENESIS_CHAIN_HASH } from "@/server/audit/ledger";
+import { scanDatabaseRange, VERIFY_MMAP_BYTES } from "@/server/audit/verify-range";
 import { buildBenchContentLedger, eventsPerBenchRun, type BenchEvent } from "./bench-ledger";
 import { checkContent, checkRunDerivedPart } from "./verify-content";
 import { ContentChecker } from "./checker";
@@ -178,6 +182,76 @@ if (process.argv[1]?.endsWith("bench-content.ts") && process.argv[2] === "--buil
   lap("(content worker's part alone)");
   sqlite.prepare("COMMIT").run();
   process.stdout.write(`${n} events: content ${c.level().ok ? "intact" : "FAILED"}, ${c.checked} facts (worker part ${state.checked})\n`);
+} else if (process.argv[1]?.endsWith("bench-content.ts") && process.argv[2] === "--floors") {
+  // CPU floors of a full verification on a kept database, one thread, read-only: --floors DIR. What SQLite alone costs
+  // to read the rows the content check reads (aggregates: no JavaScript value per row), what reading the log into
+  // JavaScript costs as the range scan reads it, the range scan itself (chain, leaf and tree hashes, canonical form),
+  // and the SHA-256 calls a chain needs (a leaf per event, a chain link per event, about one tree node per event).
+  const sqlite = new Database(path.join(process.argv[3]!, "runledger.sqlite"), { readonly: true, fileMustExist: true });
+  sqlite.pragma(`mmap_size = ${VERIFY_MMAP_BYTES}`);
+  sqlite.prepare("BEGIN").run();
+  const n = sqlite.prepare("SELECT max(seq) FROM audit_events").pluck().get() as number;
+  const lap = (name: string, f: () => unknown) => {
+    const cpu = process.cpuUsage();
+    const out = f();
+    const c = process.cpuUsage(cpu);
+    process.stdout.write(`${name.padEnd(52)} cpu ${((c.user + c.system) / 1e6).toFixed(2).padStart(6)} s  ${JSON.stringify(out)}\n`);
+  };
+  const agg = (sql: string) => () => sqlite.prepare(sql).raw(true).get();
+  lap(
+    "sql: audit_events (all columns)",
+    agg("SELECT count(*), sum(length(payload) + length(at) + length(action) + length(leaf_hash)) FROM audit_events"),
+  );
+  lap("sql: runs", agg("SELECT count(*), sum(length(config_json) + ifnull(length(environment_json), 0) + length(name)) FROM runs"));
+  lap("sql: run_params", agg("SELECT count(*), sum(length(key)), sum(length(value_text)), sum(value_num) FROM run_params"));
+  lap("sql: metrics, summaries, rollups", () => [
+    agg("SELECT count(*), sum(value) FROM metrics")(),
+    agg("SELECT count(*), sum(last) FROM metric_summaries")(),
+    agg("SELECT count(*), sum(min_value) FROM metric_rollups")(),
+  ]);
+  lap("sql: checkpoints, evaluations, decisions", () => [
+    agg("SELECT count(*), sum(length(sha256) + length(metrics_json)) FROM checkpoints")(),
+    agg("SELECT count(*), sum(length(metrics_json)) FROM evaluations")(),
+    agg("SELECT count(*), sum(length(rationale)) FROM decisions")(),
+  ]);
+  lap("js: the log read as the range scan reads it", () => {
+    const chunk = sqlite
+      .prepare(
+        "SELECT seq, at, actor_id, actor_name, role, action, entity_type, entity_id, payload, leaf_hash, chain_hash FROM audit_events WHERE seq >= ? ORDER BY seq LIMIT 1024",
+      )
+      .raw(true);
+    let rows = 0;
+    for (let from = 1; ;) {
+      const got = chunk.all(from) as [number][];
+      rows += got.length;
+      if (got.length < 1024) return rows;
+      from = got[got.length - 1]![0] + 1;
+    }
+  });
+  lap("js: the range scan (one thread, whole log)", () => {
+    const r = scanDatabaseRange(
+      sqlite,
+      { from: 1, to: n, prevChainHex: null, sizes: [], checkpoints: [], coveredUpTo: n, watchActions: [], watchSeqs: [] },
+      n,
+    );
+    return { leaves: r.leaves, problem: r.problem };
+  });
+  const avgBody = Math.round((sqlite.prepare("SELECT avg(length(payload)) FROM audit_events").pluck().get() as number) + 170);
+  lap(`js: ${n} sha256 of ${avgBody}-char strings + ${2 * n} of 64 bytes`, () => {
+    const body = "\u0000" + "x".repeat(avgBody - 8);
+    const pair = Buffer.alloc(64);
+    let h = "";
+    for (let i = 0; i < n; i++) {
+      h = crypto.hash("sha256", body + String(i).padStart(7, "0"), "hex");
+      pair[0] = i & 0xff;
+      h = crypto.hash("sha256", pair, "hex");
+      pair[1] = i & 0xff;
+      h = crypto.hash("sha256", pair, "hex");
+    }
+    return h.length;
+  });
+  sqlite.prepare("COMMIT").run();
+  sqlite.close();
 } else if (process.argv[1]?.endsWith("bench-content.ts")) {
   const sizes = process.argv
     .slice(2)
