@@ -289,6 +289,11 @@ export async function checkExistingCopy(opts: {
     source.prepare("BEGIN").run();
     source.prepare("SELECT count(*) FROM sqlite_master").get();
     await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    const ours = await client.query<{ t: string | null }>("SELECT to_regclass('public.audit_events')::text AS t");
+    if (ours.rows[0]!.t === null)
+      throw new StoreMigrationRefused(
+        `${redactUrl(opts.url)} holds no Runledger tables: nothing to compare (copy into it with migrate-store without --check first)`,
+      );
     const check = await checkStoreCopy({ source, dataDir, client, onProgress: opts.onProgress });
     await client.query("COMMIT");
     return check;

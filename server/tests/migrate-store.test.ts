@@ -249,6 +249,9 @@ describePg("[migrate-store] a SQLite installation moved to PostgreSQL", () => {
       );
       expect(tables.rows.map((t) => t.name)).toEqual(["keep"]);
     });
+    const nothing = io();
+    expect(await migrateStoreCommand(["--check", "--from", app.dataDir, "--to", other.url], nothing.io)).toBe(1);
+    expect(nothing.err.join("")).toContain("holds no Runledger tables: nothing to compare");
     const usage = io();
     expect(await migrateStoreCommand(["--from", app.dataDir, "--to", "/tmp/not-a-url"], usage.io)).toBe(2);
     expect(usage.err.join("")).toContain("--to must be a PostgreSQL URL");
