@@ -84,7 +84,13 @@ export function exportTfjsInWorker(input: TfjsExportInput, timeoutMs = 120_000) 
 export function startTrainingWorker(
   job: TrainJob,
   onEvent: (e: TrainerEvent) => void,
-): { cancel: () => void; sendControl: (epoch: number, control: EpochControl) => void; done: Promise<void> } {
+): {
+  cancel: () => void;
+  sendControl: (epoch: number, control: EpochControl) => void;
+  /** Stops the worker thread at once, without a terminal event (a training worker process handing its run back). */
+  terminate: () => void;
+  done: Promise<void>;
+} {
   const worker = new Worker(WORKER_BOOTSTRAP, { stdout: false, stderr: false });
   let terminal = false;
   const deliver = (e: TrainerEvent) => {
@@ -113,6 +119,10 @@ export function startTrainingWorker(
     sendControl: (epoch: number, control: EpochControl) => {
       const msg: WorkerMessageIn = { type: "control", epoch, control };
       worker.postMessage(msg);
+    },
+    terminate: () => {
+      terminal = true;
+      void worker.terminate();
     },
     done,
   };

@@ -8,6 +8,7 @@
 import { openDatabase, resolveDataDir } from "@/db/client";
 import { fileArtifactStore } from "@/server/artifacts/store";
 import { RunOrchestrator } from "@/server/runs/orchestrator/orchestrator";
+import { SqliteRunQueue } from "@/server/runs/orchestrator/run-queue";
 import type { ServiceDeps } from "@/server/app-context/service-context";
 import type { BackendName } from "@/trainer/types";
 import { type AuditKeys, resolveKeyDir } from "@/server/audit/keys";
@@ -22,6 +23,20 @@ import { sweepStaleUploadTemps } from "@/server/datasets/upload/sweep-temp";
  */
 export type AppServices = ServiceDeps & { orchestrator: RunOrchestrator; auditKeys: AuditKeys; keyDir: string };
 
+/**
+ * Where this process's runs train: "in-process" (worker threads of this process, the default), "workers" (queued for
+ * the training worker processes, `npm run worker`: server/runs/orchestrator/run-queue.ts), "worker" (this process is
+ * one of them). The web server reads RUNLEDGER_TRAINING (in-process | workers).
+ */
+export type TrainingMode = "in-process" | "workers" | "worker";
+
+export function trainingModeFromEnv(env: Record<string, string | undefined> = process.env): "in-process" | "workers" {
+  const v = env.RUNLEDGER_TRAINING ?? "in-process";
+  if (v !== "in-process" && v !== "workers")
+    throw new Error(`RUNLEDGER_TRAINING must be "in-process" or "workers" (training worker processes, npm run worker); got "${v}"`);
+  return v;
+}
+
 export function createAppServices(
   dataDirInput?: string,
   /**
@@ -29,7 +44,13 @@ export function createAppServices(
    * (orchestrator recoverInterrupted) and stale upload temp files are swept; "uploads": only the sweep (a short-lived
    * process such as `cli seed` must not take runs over, it exits right after).
    */
-  opts: { backend?: BackendName | "auto"; maxConcurrent?: number; recover?: boolean | "uploads"; keyDir?: string } = {},
+  opts: {
+    backend?: BackendName | "auto";
+    maxConcurrent?: number;
+    recover?: boolean | "uploads";
+    keyDir?: string;
+    training?: TrainingMode;
+  } = {},
 ): AppServices {
   const dataDir = resolveDataDir(dataDirInput);
   const keyDir = resolveKeyDir(opts.keyDir);
@@ -43,7 +64,12 @@ export function createAppServices(
   }
   const artifacts = fileArtifactStore(dataDir);
   const deps = { db, artifacts, dataDir, auditKeys };
-  const orchestrator = new RunOrchestrator(deps, opts);
+  const training = opts.training ?? "in-process";
+  const orchestrator = new RunOrchestrator(deps, {
+    ...opts,
+    ...(training === "in-process" ? {} : { queue: new SqliteRunQueue(deps) }),
+    worker: training === "worker",
+  });
   if (opts.recover) {
     if (opts.recover === true) orchestrator.recoverInterrupted();
     // Upload temp files a crash left behind (older than an hour: an upload still streaming keeps touching its file).
@@ -59,7 +85,7 @@ export function createAppServices(
 const g = globalThis as unknown as { __runledger?: AppServices };
 export function getAppServices(): AppServices {
   if (!g.__runledger) {
-    g.__runledger = createAppServices(undefined, { recover: true });
+    g.__runledger = createAppServices(undefined, { recover: true, training: trainingModeFromEnv() });
     // Trainer events arrive without a mutation: the timer keeps the "every 10 minutes" checkpoint promise.
     startCheckpointTimer(g.__runledger);
     // Each new signed checkpoint goes to the witnesses in RUNLEDGER_WITNESSES, in the background.

@@ -2,6 +2,9 @@
  * `train --config FILE [--data-dir DIR] [--experiment NAME] [--user EMAIL] [--backend B] [--json]`:
  * trains a config file to completion with the same services, trainer and database as the web app.
  * With --json, stdout carries exactly one JSON object: {runId, status, backend, configSha256, weightsSha256, checkpoints, metrics}.
+ * With --enqueue, the run is queued for the training workers (`npm run worker`, server/runs/orchestrator/run-queue.ts)
+ * instead of training here; the command waits until it has ended (whichever worker trains it, also across a worker's
+ * death or a pause and its resume: completed, failed or cancelled) and prints the same result. The backend is then the worker's choice (--backend is refused).
  */
 import fs from "node:fs";
 import { parseArgs } from "node:util";
@@ -75,8 +78,13 @@ export async function trainCommand(argv: string[]): Promise<number> {
       backend: { type: "string", default: "auto" },
       rationale: { type: "string" },
       json: { type: "boolean", default: false },
+      enqueue: { type: "boolean", default: false },
     },
   });
+  if (values.enqueue && values.backend !== "auto") {
+    process.stderr.write("train: --backend cannot be combined with --enqueue (the worker that trains the run chooses its backend)\n");
+    return 2;
+  }
   if (!values.config) {
     process.stderr.write("train: --config FILE is required\n");
     return 2;
@@ -89,7 +97,11 @@ export async function trainCommand(argv: string[]): Promise<number> {
     return 2;
   }
   const log = (s: string) => (values.json ? process.stderr : process.stdout).write(`${s}\n`);
-  const services = createAppServices(values["data-dir"], { backend: values.backend as BackendName | "auto", keyDir: values["key-dir"] });
+  const services = createAppServices(values["data-dir"], {
+    backend: values.backend as BackendName | "auto",
+    keyDir: values["key-dir"],
+    training: values.enqueue ? "workers" : "in-process",
+  });
   const { db } = services;
   const found = cliUserAndExperiment(services, "train", values.user, values.experiment);
   if (!found) return 2;
@@ -101,7 +113,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     config: configInput,
     rationale: values.rationale ?? `trained from ${values.config} on the command line`,
   });
-  log(`run ${run.id} (${run.name}) queued`);
+  log(`run ${run.id} (${run.name}) queued${values.enqueue ? " for the training workers (npm run worker); waiting for its end" : ""}`);
   services.orchestrator.launch(run.id);
   await services.orchestrator.waitFor(run.id);
 

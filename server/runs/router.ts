@@ -19,6 +19,7 @@ import { cancelIntervention, cancelInterventionInput, requestInterventionInput }
 import { listInterventionsWithEffects } from "@/server/runs/pilot-effects";
 import { createRerunInput, launchRerun } from "@/server/runs/replay";
 import { compressionResult, compressRunInput, launchCompression } from "@/server/runs/compression";
+import { runHolder } from "@/server/runs/orchestrator/leases";
 
 /** Live piloting: requests are queued and take effect at the run's next epoch boundary (server/runs/pilot.ts). */
 const pilotRouter = router({
@@ -39,6 +40,8 @@ export const runsRouter = router({
     .input(z.object({ experimentId: z.number().int() }))
     .query(({ ctx, input }) => listRuns(ctx.services.db, input.experimentId)),
   get: signedInProcedure.input(runId).query(({ ctx, input }) => getRun(ctx.services.db, input.id)),
+  /** Which process holds the run now: a training worker (host, pid), another process, or the workers' queue (leases.ts). */
+  holder: signedInProcedure.input(runId).query(({ ctx, input }) => runHolder(ctx.services.db, input.id)),
   metrics: signedInProcedure
     .input(z.object({ runId: z.number().int(), keys: z.array(z.string()).optional(), afterStep: z.number().int().optional() }))
     .query(({ ctx, input }) => metricPoints(ctx.services.db, input.runId, input)),

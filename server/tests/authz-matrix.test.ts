@@ -56,6 +56,7 @@ const PROCEDURES: Record<string, { access: Access; input?: unknown; note?: strin
   "datasets.uploadProgress": { access: ["engineer"], input: { uploadId: "matrix-upload-id" } },
   "runs.list": { access: "signedIn", input: { experimentId: NONE } },
   "runs.get": { access: "signedIn", input: { id: NONE } },
+  "runs.holder": { access: "signedIn", input: { id: NONE } },
   "runs.metrics": { access: "signedIn", input: { runId: NONE } },
   "runs.create": { access: ["engineer"], input: { experimentId: NONE, config: {}, rationale: "matrix" } },
   "runs.cancel": { access: ["engineer"], input: { id: NONE } },

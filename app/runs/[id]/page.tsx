@@ -30,6 +30,7 @@ import { PilotPanel, PILOTABLE_STATES } from "./pilot-panel";
 import { InterventionsList } from "./interventions-list";
 import { RollbackPanel, ROLLBACK_STATES } from "./rollback-panel";
 import { RunDescription } from "./run-description";
+import { TrainingHolder } from "./training-holder";
 import type { sweepOfRun } from "@/server/sweeps/queries";
 
 type SweepOfRun = ReturnType<typeof sweepOfRun>;
@@ -275,6 +276,7 @@ function Run({ runId, me }: { runId: number; me: Me }) {
               {r.backend ?? "–"}
               {r.backendReason ? <span className="muted"> — {r.backendReason}</span> : null}
             </dd>
+            {apiRun ? null : <TrainingHolder runId={runId} status={r.status} />}
             <dt>Versions</dt>
             <dd className="mono">
               {r.environment

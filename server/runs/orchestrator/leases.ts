@@ -13,6 +13,10 @@
  * - The heartbeat is written from the owner's main thread (a dead process's workers die with it), every
  *   RUNLEDGER_LEASE_HEARTBEAT_MS (default 2000), by a timer that does not keep the process alive.
  * - Leases are operational state, outside the ledger: nothing here writes an audit event.
+ * - The training workers' queue (run-queue.ts) lives in the same rows. A run queued for the workers holds a lease whose
+ *   owner is `queue:<ledger seq at enqueue>` (host "", pid 0, heartbeat_at = enqueue time): it counts as alive, so no
+ *   in-process orchestrator takes it (acquire refuses it); a worker takes it with the queue's claim. A worker's own
+ *   owner id starts with `worker:`; when that worker dies, its runs stay the workers' (another worker takes them over).
  */
 import os from "node:os";
 import { randomBytes } from "node:crypto";
@@ -21,6 +25,19 @@ import { runLeases } from "@/db/schema";
 import type { Db } from "@/db/client";
 
 export type LeaseRow = typeof runLeases.$inferSelect;
+
+/** The owner of a run queued for the training workers: `queue:<ledger seq at enqueue>` (run-queue.ts). */
+export const QUEUE_OWNER_PREFIX = "queue:";
+/** The owner ids of training worker processes (`npm run worker`) start with this. */
+export const WORKER_OWNER_PREFIX = "worker:";
+
+export function isQueueEntry(lease: Pick<LeaseRow, "owner">): boolean {
+  return lease.owner.startsWith(QUEUE_OWNER_PREFIX);
+}
+
+export function isWorkerLease(lease: Pick<LeaseRow, "owner">): boolean {
+  return lease.owner.startsWith(WORKER_OWNER_PREFIX);
+}
 
 /** Owners registered by this process (an orchestrator's owner id), so a same-pid lease can be told alive or dead. */
 const liveOwnersHere = new Set<string>();
@@ -41,6 +58,8 @@ function pidAlive(pid: number): boolean {
 
 /** Whether the process holding this lease is alive (see the header for the rules). */
 export function ownerAlive(lease: Pick<LeaseRow, "owner" | "host" | "pid" | "heartbeatAt">, now = Date.now()): boolean {
+  // A queued run waits for a worker's claim: held by the queue, never orphaned.
+  if (isQueueEntry(lease)) return true;
   if (lease.host !== os.hostname()) return now - lease.heartbeatAt < leaseTimeoutMs();
   if (lease.pid === process.pid) return liveOwnersHere.has(lease.owner);
   return pidAlive(lease.pid);
@@ -56,8 +75,12 @@ export class LeaseHolder {
   /** Called after each heartbeat while leases are held (the orchestrator looks for cancels asked elsewhere). */
   onBeat: (() => void) | undefined;
 
-  constructor(private db: Db) {
-    this.owner = `${this.host}:${this.pid}:${randomBytes(6).toString("hex")}`;
+  constructor(
+    private db: Db,
+    /** "worker": a training worker process (owner id `worker:host:pid:nonce`), whose runs stay the workers' when it dies. */
+    kind: "process" | "worker" = "process",
+  ) {
+    this.owner = `${kind === "worker" ? WORKER_OWNER_PREFIX : ""}${this.host}:${this.pid}:${randomBytes(6).toString("hex")}`;
     liveOwnersHere.add(this.owner);
   }
 
@@ -80,6 +103,26 @@ export class LeaseHolder {
       this.startHeartbeat();
     }
     return got;
+  }
+
+  /**
+   * Registers a lease this owner wrote in a claim transaction (run-queue.ts) so the heartbeat refreshes it. The queue
+   * writes the row itself, in the transaction that picks the run, so two workers never take the same run.
+   */
+  adopt(runId: number): void {
+    this.held.add(runId);
+    this.startHeartbeat();
+  }
+
+  /** Runs this owner holds now. */
+  heldRuns(): number[] {
+    return [...this.held];
+  }
+
+  /** Stops heartbeating a run whose lease row another step rewrote (run-queue.ts giveBack). */
+  forget(runId: number): void {
+    this.held.delete(runId);
+    if (this.held.size === 0) this.stopHeartbeat();
   }
 
   release(runId: number): void {
@@ -126,4 +169,31 @@ export class LeaseHolder {
 /** The lease of a run, or undefined. */
 export function leaseOf(db: Db, runId: number): LeaseRow | undefined {
   return db.select().from(runLeases).where(eq(runLeases.runId, runId)).get();
+}
+
+/**
+ * Who holds a run now, for its page: a training worker (`npm run worker`) or another process (the web server, `cli
+ * train`) with its host and pid and last heartbeat, or the workers' queue (waiting for a worker); null when no
+ * process holds it (it ended, is paused, or its owner died and nobody has taken it over yet: `alive` false).
+ */
+export type RunHolder = {
+  kind: "worker" | "process" | "queue";
+  host: string | null;
+  pid: number | null;
+  heartbeatAt: string;
+  alive: boolean;
+};
+
+export function runHolder(db: Db, runId: number): RunHolder | null {
+  const lease = leaseOf(db, runId);
+  if (!lease) return null;
+  if (isQueueEntry(lease))
+    return { kind: "queue", host: null, pid: null, heartbeatAt: new Date(lease.heartbeatAt).toISOString(), alive: true };
+  return {
+    kind: isWorkerLease(lease) ? "worker" : "process",
+    host: lease.host,
+    pid: lease.pid,
+    heartbeatAt: new Date(lease.heartbeatAt).toISOString(),
+    alive: ownerAlive(lease),
+  };
 }

@@ -22,6 +22,13 @@
  * resumes them from their last checkpoint's resume state (or from scratch before the first checkpoint) unless
  * RUNLEDGER_AUTO_RESUME=0; queued runs whose owner died are launched again. Points and checkpoints the dead process
  * committed stay; the retrained partial epoch re-sends its points, which are stored once (insertMetricPoints).
+ *
+ * Training workers (run-queue.ts, server/worker/main.ts): with a `queue`, this orchestrator does not train what it
+ * launches: launch() enqueues the run for the worker processes (the web server with RUNLEDGER_TRAINING=workers, `cli
+ * train --enqueue`, and a worker itself for the branches its rollbacks create). A worker trains the runs it claims
+ * with trainClaimed(), exactly as launch() trains here otherwise, and at SIGTERM hands them back (handBackAll: a running
+ * run is recorded interrupted, its lease becomes a queue entry again, another worker resumes it from its last
+ * checkpoint). Without a queue, runs queued for the workers (and runs of dead workers) are left to the workers.
  */
 import { and, desc, eq, gt, inArray, max } from "drizzle-orm";
 import { execFileSync } from "node:child_process";
@@ -52,11 +59,14 @@ import { rejectIntervention } from "@/server/runs/pilot";
 import { applyPendingAtBoundary, branchJobOf } from "@/server/runs/replay";
 import { pendingInterventions, runEffectiveConfig } from "@/server/runs/pilot-queries";
 import { dropResumeStatesAfter, loadResumeState, storeResumeState } from "@/server/runs/resume-states";
-import { LeaseHolder, leaseOf, ownerAlive } from "./leases";
+import { LeaseHolder, isWorkerLease, leaseOf, ownerAlive } from "./leases";
+import type { RunQueue } from "./run-queue";
 import { applyCheckpointPolicy } from "@/server/audit/checkpoint-policy";
 import { DomainError } from "@/server/errors";
 
-type Active = { cancel: () => void; done: Promise<void> };
+type Active = { cancel: () => void; done: Promise<void>; handBack: () => void };
+
+const FINAL_STATUSES = new Set(["completed", "failed", "cancelled"]);
 
 let cachedCommit: string | undefined;
 export function appCommit(): string {
@@ -86,9 +96,17 @@ export class RunOrchestrator {
   constructor(
     private deps: ServiceDeps,
     /** piloted: false trains without the epoch-boundary control (interventions stay pending; tests that apply them by hand). */
-    private opts: { maxConcurrent?: number; backend?: BackendName | "auto"; piloted?: boolean } = {},
+    private opts: {
+      maxConcurrent?: number;
+      backend?: BackendName | "auto";
+      piloted?: boolean;
+      /** Runs launched here go to the training workers' queue (run-queue.ts) instead of training in this process. */
+      queue?: RunQueue;
+      /** This process is a training worker (`npm run worker`): its lease owner id says so (leases.ts). */
+      worker?: boolean;
+    } = {},
   ) {
-    this.leases = new LeaseHolder(deps.db);
+    this.leases = new LeaseHolder(deps.db, opts.worker ? "worker" : "process");
     this.leases.onBeat = () => this.pickUpRemoteCancels();
   }
 
@@ -120,6 +138,21 @@ export class RunOrchestrator {
     }
   }
 
+  /** The training workers' queue, when this process hands its runs to workers (or is one). */
+  get queue(): RunQueue | undefined {
+    return this.opts.queue;
+  }
+
+  /** How many more runs this process can start now (a worker claims that many). */
+  freeSlots(): number {
+    return Math.max(0, this.maxConcurrent - this.active.size - this.waiting.length);
+  }
+
+  /** Runs this process trains or holds waiting for a slot. */
+  trackedRuns(): number[] {
+    return [...this.active.keys(), ...this.waiting];
+  }
+
   private get maxConcurrent() {
     return this.opts.maxConcurrent ?? Number(process.env.RUNLEDGER_MAX_CONCURRENT_RUNS ?? 1);
   }
@@ -136,23 +169,82 @@ export class RunOrchestrator {
     if (!row || row.origin === "api") return false;
     if (row.status === "paused" && !pendingInterventions(this.deps.db, runId).some((i) => i.kind === "resume")) return false;
     if (row.status !== "queued" && row.status !== "paused" && row.status !== "interrupted") return false;
+    // With training workers, the run waits in their queue; a worker claims it (trainClaimed).
+    if (this.opts.queue) return this.opts.queue.enqueue(runId);
     if (!this.leases.acquire(runId)) return false;
-    this.cancelWatermark.set(
+    return this.trainHere(
       runId,
       this.deps.db
         .select({ m: max(auditEvents.seq) })
         .from(auditEvents)
         .get()?.m ?? 0,
     );
+  }
+
+  /**
+   * A worker trains a run it claimed from the queue (its lease is already this process's). cancelWatermark: the
+   * ledger seq when the run was queued, so a cancel asked for while it waited is carried out here.
+   */
+  trainClaimed(runId: number, cancelWatermark: number): boolean {
+    if (this.active.has(runId) || this.waiting.includes(runId)) return true;
+    if (!this.leases.acquire(runId)) return false;
+    return this.trainHere(runId, cancelWatermark);
+  }
+
+  private trainHere(runId: number, cancelWatermark: number): boolean {
+    this.cancelWatermark.set(runId, cancelWatermark);
     this.waiting.push(runId);
     this.pump();
     return true;
   }
 
+  /**
+   * A worker stops (SIGTERM): each run it trains or holds goes back to the queue at once. A running run is recorded
+   * "interrupted" (event run.interrupted with `reason`), so the next worker resumes it from its last checkpoint's
+   * exact-resume state; its trainer thread is stopped without an end event and its buffered points are stored first.
+   * Synchronous: the caller exits the process right after, before any further trainer event.
+   */
+  handBackAll(reason: string): number[] {
+    const queue = this.opts.queue;
+    if (!queue) throw new Error("handBackAll: this process has no training workers' queue");
+    const handed: number[] = [];
+    for (const runId of [...this.active.keys(), ...this.waiting]) {
+      this.active.get(runId)?.handBack();
+      this.active.delete(runId);
+      const status = this.deps.db.select({ status: runs.status }).from(runs).where(eq(runs.id, runId)).get()?.status;
+      if (status === "running")
+        recordInterrupted(this.deps, runId, {
+          owner: this.leases.owner,
+          lastHeartbeatAt: new Date().toISOString(),
+          autoResume: true,
+          reason,
+        });
+      queue.giveBack(this.leases, runId, this.cancelWatermark.get(runId) ?? 0);
+      handed.push(runId);
+    }
+    this.waiting = [];
+    this.continueFromCheckpoint.clear();
+    this.checkpointIfDue();
+    return handed;
+  }
+
   /** Resolves when the run has reached a final status (or immediately when it is not known to this process). */
   waitFor(runId: number): Promise<void> {
+    // Queued for the workers: wait on the database until the run has ended (completed, failed or cancelled). A pause
+    // does not end it: whoever resumes it, a worker continues it (a paused run is cancelled, not abandoned, to stop).
+    if (this.opts.queue && !this.isTracking(runId)) return this.waitForElsewhere(runId);
     if (!this.isTracking(runId)) return Promise.resolve();
     return new Promise((resolve) => this.finishedWaiters.set(runId, [...(this.finishedWaiters.get(runId) ?? []), resolve]));
+  }
+
+  private async waitForElsewhere(runId: number): Promise<void> {
+    const pollMs = Number(process.env.RUNLEDGER_WORKER_POLL_MS ?? 200);
+    for (;;) {
+      if (!this.deps.db.$client.open) return;
+      const row = this.deps.db.select({ status: runs.status }).from(runs).where(eq(runs.id, runId)).get();
+      if (!row || FINAL_STATUSES.has(row.status)) return;
+      await new Promise((r) => setTimeout(r, pollMs));
+    }
   }
 
   isTracking(runId: number): boolean {
@@ -176,6 +268,17 @@ export class RunOrchestrator {
     if (a) {
       this.cancelRequested.add(runId);
       a.cancel();
+      return true;
+    }
+    // Waiting in the workers' queue: taken out (in the transaction that takes its lease, so no worker claims it), then
+    // cancelled here like a run waiting for a slot.
+    if (this.opts.queue?.takeOut(this.leases, runId)) {
+      const status = this.deps.db.select({ status: runs.status }).from(runs).where(eq(runs.id, runId)).get()?.status;
+      if (status === "queued") this.finishQueuedAsCancelled(runId);
+      else {
+        if (status === "paused" || status === "interrupted") this.finishParkedAsCancelled(runId);
+        this.leases.release(runId);
+      }
       return true;
     }
     // Held by another live process: it stops the run when it sees the recorded run.cancelRequest (its heartbeat).
@@ -202,7 +305,13 @@ export class RunOrchestrator {
       .orderBy(runs.id)
       .all()
       // A run logged through the tracking API (server/mlflow/) is trained by its script, never by a worker here.
-      .filter((r) => r.origin !== "api" && !this.isTracking(r.id));
+      .filter((r) => r.origin !== "api" && !this.isTracking(r.id))
+      // Without a queue, the runs of a dead training worker are left to the workers (run-queue.ts recoverDeadWorkers).
+      .filter((r) => {
+        if (this.opts.queue) return true;
+        const lease = leaseOf(db, r.id);
+        return !lease || !isWorkerLease(lease);
+      });
     let interrupted = 0;
     for (const r of candidates) {
       if (r.status === "queued") {
@@ -333,6 +442,8 @@ export class RunOrchestrator {
       this.finishedWaiters.delete(runId);
     }
     this.pump();
+    // A worker's loop claims the next queued run into the freed slot.
+    this.opts.queue?.wake();
   }
 
   private pump() {
@@ -590,7 +701,14 @@ export class RunOrchestrator {
       if (e.type !== "batch" && e.type !== "epoch") this.checkpointIfDue();
     };
     const handle = startTrainingWorker(job, onEvent);
-    this.active.set(runId, { cancel: handle.cancel, done: handle.done });
+    const handBack = () => {
+      // No end is recorded: the run goes back to the queue (handBackAll). Its buffered points are stored now.
+      ended = true;
+      clearInterval(flushTimer);
+      flush();
+      handle.terminate();
+    };
+    this.active.set(runId, { cancel: handle.cancel, done: handle.done, handBack });
     handle.done
       .catch((err: Error) => recordFailed(this.deps, runId, actor, `the training worker crashed: ${err.message}`))
       .finally(() => {

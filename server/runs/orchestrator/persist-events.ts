@@ -497,7 +497,8 @@ export function recordFailed(deps: Deps, runId: number, actor: Actor, message: s
 export function recordInterrupted(
   deps: Deps,
   runId: number,
-  info: { owner: string | null; lastHeartbeatAt: string | null; autoResume: boolean },
+  /** reason: why the run stopped, when its process knows it (a worker handing its runs back at SIGTERM). */
+  info: { owner: string | null; lastHeartbeatAt: string | null; autoResume: boolean; reason?: string },
 ): boolean {
   return deps.db.transaction((tx) => {
     const run = tx.select({ status: runs.status }).from(runs).where(eq(runs.id, runId)).get();
@@ -517,7 +518,7 @@ export function recordInterrupted(
       entityType: "run",
       entityId: runId,
       payload: {
-        reason: "the process training this run stopped without ending it (crash, kill or power loss)",
+        reason: info.reason ?? "the process training this run stopped without ending it (crash, kill or power loss)",
         owner: info.owner,
         lastHeartbeatAt: info.lastHeartbeatAt,
         lastCheckpointId: last?.id ?? null,

@@ -1,0 +1,303 @@
+/**
+ * Training workers (issue 16) with real processes on one SQLite data directory: `npm run worker` processes
+ * (node --import tsx server/worker/main.ts, so each pid is the worker's) take queued runs from the workers' queue
+ * (server/runs/orchestrator/run-queue.ts) and train them on Iris; the test waits on database state only (no fixed
+ * sleeps).
+ *
+ * Checked: a long run queued with `cli train --enqueue --json` and six small runs queued through the web server's
+ * path (launchRun on a RUNLEDGER_TRAINING=workers orchestrator) all complete exactly once (each small run claimed by
+ * one worker, one run.start and one run.complete); the worker training the long run is killed with SIGKILL, another
+ * worker takes it over (run.interrupted, resume from the last checkpoint); a pause recorded in this process reaches
+ * the worker holding the run at its next epoch boundary, and the resume re-queues it; the worker then holding it gets
+ * SIGTERM, exits 0 and hands it back (run.interrupted with that reason); the run ends with exactly the weights hash and
+ * checkpoints of the same config trained uninterrupted by `cli train` (same seed, backend cpu), and `train --enqueue`
+ * prints the same JSON as `train`. `audit verify` is clean afterwards.
+ */
+import { afterAll, describe, expect, it, vi } from "vitest";
+import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import Database from "better-sqlite3";
+import { and, asc, eq } from "drizzle-orm";
+import { auditEvents, experiments, runInterventions, users } from "@/db/schema";
+import { createAppServices } from "@/server/app-context/app-services";
+import { cancelRun, launchRun, requestPilotIntervention } from "@/server/runs/service";
+import { LeaseHolder, runHolder } from "@/server/runs/orchestrator/leases";
+import { auditEvents as ledger, runs } from "@/db/schema";
+import { actorOf } from "@/server/users/service";
+import { DEMO_USERS, ensureDemoUsersAndProject } from "@/server/demo/seed";
+import { verifyDatabase } from "@/server/audit/verify";
+import { irisConfig } from "./test-app";
+
+vi.mock("server-only", () => ({}));
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-workers-"));
+const keyDir = path.join(tmp, "keys");
+const dataDir = path.join(tmp, "workers");
+const longConfigFile = path.join(tmp, "long.json");
+const LONG_EPOCHS = 40;
+const SMALL_RUNS = 6;
+const TSX = ["--import", "tsx"];
+const childEnv = () => {
+  const env: NodeJS.ProcessEnv = { ...process.env, RUNLEDGER_WORKER_POLL_MS: "100", RUNLEDGER_LEASE_HEARTBEAT_MS: "500" };
+  delete env.RUNLEDGER_AUTO_RESUME;
+  delete env.RUNLEDGER_TRAINING;
+  return env;
+};
+
+type TrainJson = { runId: number; status: string; weightsSha256: string | null } & Record<string, unknown>;
+type Child = { child: ChildProcess; exited: Promise<number | null>; stdout: () => string; stderr: () => string };
+
+function start(args: string[]): Child {
+  const child = spawn(process.execPath, [...TSX, ...args], { env: childEnv(), stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  return { child, exited, stdout: () => out, stderr: () => err };
+}
+
+const startWorker = () =>
+  start(["server/worker/main.ts", "--data-dir", dataDir, "--key-dir", keyDir, "--backend", "cpu", "--concurrency", "1"]);
+const cliTrain = (dir: string, extra: string[]) =>
+  start(["server/cli/main.ts", "train", "--config", longConfigFile, "--data-dir", dir, "--key-dir", keyDir, "--json", ...extra]);
+
+/** Polls the shared database (a read-only connection) until `check` returns a value. */
+async function until<T>(what: string, check: (db: Database.Database) => T | undefined | false, timeoutMs = 150_000): Promise<T> {
+  if (process.env.RUNLEDGER_TEST_TRACE) console.log(`${new Date().toISOString()} waiting for ${what}`);
+  const file = path.join(dataDir, "runledger.sqlite");
+  const startedAt = Date.now();
+  for (;;) {
+    if (fs.existsSync(file)) {
+      const db = new Database(file, { readonly: true, fileMustExist: true });
+      try {
+        db.pragma("busy_timeout = 5000");
+        const v = check(db);
+        if (v !== undefined && v !== false) return v;
+      } catch {
+        // tables not created yet (a process is migrating)
+      } finally {
+        db.close();
+      }
+    }
+    if (Date.now() - startedAt > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const one = <T>(db: Database.Database, sql: string, ...args: unknown[]) => db.prepare(sql).get(...args) as T | undefined;
+const checkpointsOf = (db: Database.Database, runId: number) =>
+  one<{ n: number }>(db, "SELECT count(*) AS n FROM checkpoints WHERE run_id = ?", runId)!.n;
+const leaseOf = (db: Database.Database, runId: number) =>
+  one<{ owner: string; pid: number; host: string }>(db, "SELECT owner, pid, host FROM run_leases WHERE run_id = ?", runId);
+
+/** A child's exit, or an error naming `what` after `ms` (so a stuck step fails with the processes' output, below). */
+function exitWithin(c: Child, what: string, ms = 150_000): Promise<number | null> {
+  return Promise.race([
+    c.exited,
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`timed out waiting for ${what} to exit`)), ms).unref()),
+  ]);
+}
+
+const children: Child[] = [];
+afterAll(() => {
+  for (const c of children) if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill("SIGKILL");
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+describe("the training workers' queue (one process, no training)", () => {
+  it("a queued run is claimed exactly once, is left alone by in-process servers, shows its holder, and a cancel takes it out", () => {
+    const dir = path.join(tmp, "queue-unit");
+    fs.mkdirSync(keyDir, { recursive: true });
+    const web = createAppServices(dir, { keyDir, training: "workers" });
+    const inProcess = createAppServices(dir, { keyDir });
+    try {
+      const { experimentId } = ensureDemoUsersAndProject(web);
+      const email = DEMO_USERS.find((u) => u.role === "engineer")!.email;
+      const ctx = { ...web, actor: actorOf(web.db.select().from(users).where(eq(users.email, email)).get()!) };
+      const first = launchRun(ctx, web.orchestrator, { experimentId, config: irisConfig(), rationale: "queued for the workers" });
+      const second = launchRun(ctx, web.orchestrator, {
+        experimentId,
+        config: irisConfig({ seed: 2 }),
+        rationale: "cancelled while queued",
+      });
+      expect(web.orchestrator.isTracking(first.id)).toBe(false);
+      expect(runHolder(web.db, first.id)).toMatchObject({ kind: "queue", host: null, pid: null });
+
+      // A server training in-process leaves runs queued for the workers alone (also at a start's recovery).
+      inProcess.orchestrator.recoverInterrupted();
+      expect(inProcess.orchestrator.launch(first.id)).toBe(false);
+      expect(inProcess.orchestrator.isTracking(first.id)).toBe(false);
+
+      // Two workers claim at once: the oldest entry goes to exactly one of them.
+      const a = new LeaseHolder(web.db, "worker");
+      const b = new LeaseHolder(web.db, "worker");
+      const claimedA = web.orchestrator.queue!.claim(a, 1);
+      const claimedB = web.orchestrator.queue!.claim(b, 5);
+      expect(claimedA.map((c) => c.runId)).toEqual([first.id]);
+      expect(claimedB.map((c) => c.runId)).toEqual([second.id]);
+      expect(web.orchestrator.queue!.claim(a, 5)).toEqual([]);
+      expect(runHolder(web.db, first.id)).toMatchObject({ kind: "worker", host: os.hostname(), pid: process.pid, alive: true });
+      // Handed back (a worker's SIGTERM): queued again, claimable by the other worker only once.
+      web.orchestrator.queue!.giveBack(b, second.id, claimedB[0]!.enqueuedSeq);
+      expect(runHolder(web.db, second.id)).toMatchObject({ kind: "queue" });
+      // A cancel of a run no worker holds takes it out of the queue and ends it here, with its lease gone.
+      expect(cancelRun(ctx, web.orchestrator, second.id)).toEqual({ ok: true });
+      expect(web.db.select({ status: runs.status }).from(runs).where(eq(runs.id, second.id)).get()!.status).toBe("cancelled");
+      expect(runHolder(web.db, second.id)).toBeNull();
+      expect(web.orchestrator.queue!.claim(a, 5)).toEqual([]);
+      const actions = web.db
+        .select({ action: ledger.action })
+        .from(ledger)
+        .where(and(eq(ledger.entityType, "run"), eq(ledger.entityId, String(second.id))))
+        .all()
+        .map((e) => e.action);
+      expect(actions.slice(-2)).toEqual(["run.cancelRequest", "run.cancel"]);
+      a.abandon();
+      b.abandon();
+    } finally {
+      inProcess.db.$client.close();
+      web.db.$client.close();
+    }
+  });
+});
+
+describe("training workers (real processes on one data directory)", () => {
+  it("2 workers train queued runs exactly once; a killed worker's run is resumed by another, piloted and handed back, to the uninterrupted weights", async () => {
+    fs.mkdirSync(keyDir, { recursive: true });
+    const base = irisConfig({ epochs: LONG_EPOCHS });
+    fs.writeFileSync(longConfigFile, JSON.stringify({ ...base, training: { ...base.training, batchSize: 4, checkpointEvery: 1 } }));
+
+    // The reference: the same config trained without interruption by `cli train` in its own data directory.
+    const reference = cliTrain(path.join(tmp, "reference"), ["--backend", "cpu"]);
+    // The long run, queued for the workers by `train --enqueue` (which waits for its end), then two workers.
+    const enqueued = cliTrain(dataDir, ["--enqueue"]);
+    const workers = [startWorker(), startWorker()];
+    children.push(reference, enqueued, ...workers);
+    const longRunId = 1;
+    await until("the long run queued", (db) => one(db, "SELECT id FROM runs WHERE id = ?", longRunId) !== undefined);
+
+    // Six small runs through the web server's path with RUNLEDGER_TRAINING=workers: launchRun enqueues, trains nothing here.
+    const web = createAppServices(dataDir, { keyDir, training: "workers" });
+    try {
+      const email = DEMO_USERS.find((u) => u.role === "engineer")!.email;
+      const ctx = { ...web, actor: actorOf(web.db.select().from(users).where(eq(users.email, email)).get()!) };
+      const experimentId = web.db.select({ id: experiments.id }).from(experiments).where(eq(experiments.name, "cli")).get()!.id;
+      const small: number[] = [];
+      for (let i = 0; i < SMALL_RUNS; i++)
+        small.push(
+          launchRun(ctx, web.orchestrator, {
+            experimentId,
+            config: irisConfig({ epochs: 3, seed: 10 + i }),
+            rationale: `small queued run ${i + 1}`,
+          }).id,
+        );
+      expect(web.orchestrator.isTracking(small[0]!)).toBe(false);
+
+      // The worker that holds the long run is killed once it has written 3 checkpoints.
+      const victimPid = await until("3 checkpoints of the long run, held by a worker", (db) => {
+        const lease = leaseOf(db, longRunId);
+        return checkpointsOf(db, longRunId) >= 3 && lease?.owner.startsWith("worker:") ? lease.pid : undefined;
+      });
+      const victim = workers.find((w) => w.child.pid === victimPid)!;
+      expect(victim).toBeDefined();
+      victim.child.kill("SIGKILL");
+      await victim.exited;
+      const replacement = startWorker();
+      children.push(replacement);
+      const live = [...workers.filter((w) => w !== victim), replacement];
+
+      // Another worker takes it over from its last checkpoint, and a pause recorded here reaches it at a boundary.
+      const takenBy = await until("the long run taken over by a live worker", (db) => {
+        const lease = leaseOf(db, longRunId);
+        const status = one<{ status: string }>(db, "SELECT status FROM runs WHERE id = ?", longRunId)!.status;
+        return status === "running" && lease && lease.pid !== victimPid && lease.owner.startsWith("worker:") ? lease.pid : undefined;
+      });
+      const pause = requestPilotIntervention(ctx, web.orchestrator, { runId: longRunId, kind: "pause", rationale: "look at the curves" });
+      await until(
+        "the pause applied by the worker",
+        (db) =>
+          one<{ status: string }>(db, "SELECT status FROM runs WHERE id = ?", longRunId)!.status === "paused" && !leaseOf(db, longRunId),
+      );
+      const applied = web.db.select().from(runInterventions).where(eq(runInterventions.id, pause.id)).get()!;
+      expect(applied.status).toBe("applied");
+      const pausedAt = applied.appliedAtEpoch!;
+      expect(pausedAt).toBeLessThan(LONG_EPOCHS);
+
+      // The resume re-queues it (launch on a workers' orchestrator); the worker that then holds it gets SIGTERM.
+      requestPilotIntervention(ctx, web.orchestrator, { runId: longRunId, kind: "resume", rationale: "curves look fine" });
+      const holderPid = await until("the resumed run 2 epochs further, held by a worker", (db) => {
+        const lease = leaseOf(db, longRunId);
+        return checkpointsOf(db, longRunId) >= pausedAt + 2 && lease?.owner.startsWith("worker:") ? lease.pid : undefined;
+      });
+      const holder = live.find((w) => w.child.pid === holderPid)!;
+      expect(holder).toBeDefined();
+      holder.child.kill("SIGTERM");
+      expect(await exitWithin(holder, "the worker given SIGTERM")).toBe(0);
+      expect(holder.stdout()).toContain(`handed run ${longRunId} back to the queue`);
+
+      // The last worker (or the replacement) finishes it; `train --enqueue` prints the same JSON as `train`.
+      const [code, refCode] = await Promise.all([exitWithin(enqueued, "train --enqueue"), exitWithin(reference, "the reference train")]);
+      expect(refCode, reference.stderr()).toBe(0);
+      expect(code, enqueued.stderr()).toBe(0);
+      const ref = JSON.parse(reference.stdout()) as TrainJson;
+      const out = JSON.parse(enqueued.stdout()) as TrainJson;
+      expect(Object.keys(out)).toEqual(Object.keys(ref));
+      expect(out.status).toBe("completed");
+      expect(out.weightsSha256).toBe(ref.weightsSha256);
+      expect({ ...out, runId: 0 }).toEqual({ ...ref, runId: 0 });
+
+      // Every small run completed exactly once, claimed by exactly one worker.
+      await until("all small runs completed", (db) =>
+        small.every((id) => one<{ status: string }>(db, "SELECT status FROM runs WHERE id = ?", id)!.status === "completed"),
+      );
+      const logs = [...workers, replacement].map((w) => w.stdout()).join("\n");
+      for (const id of small) {
+        const actions = web.db
+          .select({ action: auditEvents.action })
+          .from(auditEvents)
+          .where(and(eq(auditEvents.entityType, "run"), eq(auditEvents.entityId, String(id))))
+          .orderBy(asc(auditEvents.seq))
+          .all()
+          .map((e) => e.action);
+        expect(actions.filter((a) => a === "run.start")).toHaveLength(1);
+        expect(actions.filter((a) => a === "run.complete" || a === "run.fail" || a === "run.cancel")).toEqual(["run.complete"]);
+        expect(logs.match(new RegExp(`claimed run ${id} \\(`, "g")) ?? []).toHaveLength(1);
+      }
+      // The long run: interrupted twice (the kill, then the SIGTERM with its reason), started 4 times, completed once.
+      const longEvents = web.db
+        .select({ action: auditEvents.action, payload: auditEvents.payload })
+        .from(auditEvents)
+        .where(and(eq(auditEvents.entityType, "run"), eq(auditEvents.entityId, String(longRunId))))
+        .orderBy(asc(auditEvents.seq))
+        .all();
+      const interrupted = longEvents.filter((e) => e.action === "run.interrupted").map((e) => JSON.parse(e.payload) as { reason: string });
+      expect(interrupted).toHaveLength(2);
+      expect(interrupted[1]!.reason).toContain("SIGTERM");
+      expect(longEvents.filter((e) => e.action === "run.start")).toHaveLength(4);
+      expect(longEvents.filter((e) => e.action === "run.complete")).toHaveLength(1);
+      expect(takenBy).not.toBe(victimPid);
+
+      // Idle workers stop cleanly; the ledger verifies.
+      const remaining = live.filter((w) => w !== holder);
+      for (const w of remaining) w.child.kill("SIGTERM");
+      for (const w of remaining) expect(await exitWithin(w, "an idle worker given SIGTERM")).toBe(0);
+      expect(await until("no lease left", (db) => one<{ n: number }>(db, "SELECT count(*) AS n FROM run_leases")!.n === 0)).toBe(true);
+      const verified = await verifyDatabase(dataDir, { publicKeyPem: web.auditKeys.publicKeyPem });
+      expect(verified.ok, verified.problem ?? JSON.stringify(verified.problems)).toBe(true);
+
+      // Dispatch latency (queued → claimed by an idle worker), as the workers logged it.
+      const waits = [...logs.matchAll(/claimed run \d+ \(queued (\d+) ms ago\)/g)].map((m) => Number(m[1]));
+      console.log(`[training-workers] claims: ${waits.length}, queued→claimed ms: ${waits.join(", ")}`);
+    } catch (err) {
+      // What the processes said, for the failure report.
+      for (const c of children)
+        console.error(`--- pid ${c.child.pid} ${c.child.spawnargs.slice(3, 5).join(" ")}\n${c.stdout()}\n${c.stderr()}`);
+      throw err;
+    } finally {
+      web.db.$client.close();
+    }
+  }, 420_000);
+});

@@ -1,0 +1,116 @@
+/**
+ * `npm run worker -- [--concurrency N] [--data-dir DIR] [--key-dir DIR] [--backend auto|wasm|cpu]`: a training worker
+ * (issue 16). A long-running process that takes queued runs from the training workers' queue
+ * (server/runs/orchestrator/run-queue.ts), trains them with the same orchestrator, trainer and services as the web
+ * server (the backend is chosen on this machine and recorded on the run), heartbeats its owner leases, and reads each
+ * run's pilot interventions at its epoch boundaries, whichever process recorded them.
+ *
+ * Loop: give the runs of dead workers back to the queue (a running one is recorded interrupted: the next claimer
+ * resumes it from its last checkpoint), claim as many queued runs as there are free slots (one transaction: a run is
+ * taken exactly once across workers), train them, then wait for a wake-up (a slot freed here) or the poll interval
+ * (RUNLEDGER_WORKER_POLL_MS, default 200 ms; on PostgreSQL graphile-worker's LISTEN/NOTIFY will replace the poll).
+ *
+ * SIGTERM (or SIGINT): the runs this worker holds go back to the queue at once (handBackAll: running ones recorded
+ * interrupted with the reason), the due audit checkpoint is signed, and the process exits 0. Another worker resumes
+ * them from their last checkpoint's exact-resume state, so the final weights equal an uninterrupted run's.
+ *
+ * On SQLite every worker runs on the machine of the data directory (one file, same-host pid liveness); workers on
+ * other machines come with the PostgreSQL store (DATABASE_URL), not built yet. stdout carries one line per claim,
+ * `claimed run N (queued M ms ago)`, and per handed-back run.
+ */
+import { parseArgs } from "node:util";
+import { createAppServices } from "@/server/app-context/app-services";
+import { pollIntervalMs } from "@/server/runs/orchestrator/run-queue";
+import { checkpointAfterCliWrite } from "@/server/cli/checkpoint-after-write";
+import type { BackendName } from "@/trainer/types";
+
+const USAGE = "usage: npm run worker -- [--concurrency N] [--data-dir DIR] [--key-dir DIR] [--backend auto|wasm|cpu]";
+
+async function main(argv: string[]): Promise<number> {
+  let values;
+  try {
+    values = parseArgs({
+      args: argv,
+      options: {
+        concurrency: { type: "string", default: process.env.RUNLEDGER_MAX_CONCURRENT_RUNS ?? "1" },
+        "data-dir": { type: "string" },
+        "key-dir": { type: "string" },
+        backend: { type: "string", default: process.env.RUNLEDGER_BACKEND ?? "auto" },
+        help: { type: "boolean", default: false },
+      },
+    }).values;
+  } catch (err) {
+    process.stderr.write(`worker: ${(err as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const concurrency = Number(values.concurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
+    process.stderr.write(`worker: --concurrency must be a whole number from 1 to 64, got "${values.concurrency}"\n`);
+    return 2;
+  }
+  if (!["auto", "wasm", "cpu", "tensorflow"].includes(values.backend)) {
+    process.stderr.write(`worker: --backend must be auto, wasm, cpu or tensorflow, got "${values.backend}"\n`);
+    return 2;
+  }
+  const services = createAppServices(values["data-dir"], {
+    training: "worker",
+    maxConcurrent: concurrency,
+    backend: values.backend as BackendName | "auto",
+    keyDir: values["key-dir"],
+  });
+  const { orchestrator } = services;
+  const queue = orchestrator.queue!;
+  const me = orchestrator.leases.owner;
+  const say = (line: string) => process.stdout.write(`[worker ${me}] ${line}\n`);
+  say(`ready: ${concurrency} slot(s), data directory ${services.dataDir}, ${queue.store} queue polled every ${pollIntervalMs()} ms`);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    try {
+      const handed = orchestrator.handBackAll(`the training worker ${me} stopped (${signal}) and handed the run back to the queue`);
+      for (const runId of handed) say(`handed run ${runId} back to the queue`);
+      checkpointAfterCliWrite(services.db, { dataDir: services.dataDir, auditKeys: services.auditKeys });
+      services.db.$client.close();
+      say(`stopped (${signal})`);
+      process.exit(0);
+    } catch (err) {
+      process.stderr.write(`worker: stopping failed: ${(err as Error).message}\n`);
+      process.exit(1);
+    }
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+
+  while (!stopping) {
+    try {
+      const recovered = queue.recoverDeadWorkers();
+      if (recovered > 0) say(`${recovered} run(s) of a dead worker back in the queue`);
+      const now = Date.now();
+      for (const c of queue.claim(orchestrator.leases, orchestrator.freeSlots())) {
+        say(`claimed run ${c.runId} (queued ${now - c.enqueuedAt} ms ago)`);
+        orchestrator.trainClaimed(c.runId, c.enqueuedSeq);
+      }
+    } catch (err) {
+      // A busy database (another process's long write): the next round tries again.
+      process.stderr.write(`worker: ${(err as Error).message}\n`);
+    }
+    await queue.waitForWork(pollIntervalMs());
+  }
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code !== 0) process.exit(code);
+  },
+  (err: Error) => {
+    process.stderr.write(`worker: ${err.message}\n`);
+    process.exit(1);
+  },
+);
