@@ -149,3 +149,18 @@ export function sweepOfRun(db: DbOrTx, runId: number) {
     chosen: s.winnerRunId === runId ? { by: by ?? "unknown", rationale: s.winnerRationale ?? "", at: s.winnerChosenAt } : null,
   };
 }
+
+/**
+ * Whether the sweep asked to stop this trial run: ASHA stopped it at a rung (recordTrialStop) or the sweep was stopped.
+ * The process training it cancels it at its next heartbeat (orchestrator pickUpRemoteCancels), so a trial trained by
+ * a training worker stops although the sweep's driver runs in the web server.
+ */
+export function trialStopAsked(db: DbOrTx, runId: number): boolean {
+  const row = db
+    .select({ stoppedAtRung: sweepTrials.stoppedAtRung, status: sweeps.status })
+    .from(sweepTrials)
+    .innerJoin(sweeps, eq(sweeps.id, sweepTrials.sweepId))
+    .where(eq(sweepTrials.runId, runId))
+    .get();
+  return row !== undefined && (row.stoppedAtRung !== null || row.status === "stopped");
+}

@@ -24,7 +24,9 @@ import { auditEvents, experiments, runInterventions, users } from "@/db/schema";
 import { createAppServices } from "@/server/app-context/app-services";
 import { cancelRun, launchRun, requestPilotIntervention } from "@/server/runs/service";
 import { LeaseHolder, runHolder } from "@/server/runs/orchestrator/leases";
-import { auditEvents as ledger, runs } from "@/db/schema";
+import { auditEvents as ledger, checkpoints, runs, sweepTrials } from "@/db/schema";
+import { createSweep } from "@/server/sweeps/service";
+import { driveSweep } from "@/server/sweeps/driver";
 import { actorOf } from "@/server/users/service";
 import { DEMO_USERS, ensureDemoUsersAndProject } from "@/server/demo/seed";
 import { verifyDatabase } from "@/server/audit/verify";
@@ -162,6 +164,63 @@ describe("the training workers' queue (one process, no training)", () => {
       web.db.$client.close();
     }
   });
+});
+
+describe("a sweep with training workers (one process, real training)", () => {
+  it("a trial stopped by ASHA in the web server's driver is cancelled by the worker training it", async () => {
+    process.env.RUNLEDGER_LEASE_HEARTBEAT_MS = "200";
+    const dir = path.join(tmp, "sweep-workers");
+    fs.mkdirSync(keyDir, { recursive: true });
+    const web = createAppServices(dir, { keyDir, training: "workers", backend: "cpu" });
+    const worker = createAppServices(dir, { keyDir, training: "worker", backend: "cpu" });
+    let stopping = false;
+    const claimed: number[] = [];
+    const loop = (async () => {
+      while (!stopping) {
+        for (const c of worker.orchestrator.queue!.claim(worker.orchestrator.leases, worker.orchestrator.freeSlots())) {
+          claimed.push(c.runId);
+          worker.orchestrator.trainClaimed(c.runId, c.enqueuedSeq);
+        }
+        await worker.orchestrator.queue!.waitForWork(50);
+      }
+    })();
+    try {
+      const { experimentId } = ensureDemoUsersAndProject(web);
+      const email = DEMO_USERS.find((u) => u.role === "engineer")!.email;
+      const ctx = { ...web, actor: actorOf(web.db.select().from(users).where(eq(users.email, email)).get()!) };
+      const base = irisConfig({ epochs: 12 });
+      const sweep = createSweep(ctx, {
+        experimentId,
+        spec: {
+          name: "asha-on-workers",
+          base,
+          method: "grid",
+          space: { "training.learningRate": { type: "choice", values: [0.05, 0.00001] } },
+          budget: { maxTrials: 2, maxParallel: 1 },
+          metric: { name: "val_loss", direction: "minimize" },
+          earlyTermination: { type: "asha", rungs: [2], eta: 2 },
+          seed: 11,
+          rationale: "stop the tiny rate early, on the workers",
+        },
+      });
+      await driveSweep(web, web.orchestrator, sweep.id);
+      const trials = web.db.select().from(sweepTrials).where(eq(sweepTrials.sweepId, sweep.id)).orderBy(sweepTrials.trialIndex).all();
+      expect(trials).toHaveLength(2);
+      // Both trials were trained by the worker (the web server's orchestrator trained nothing).
+      expect(claimed.sort()).toEqual(trials.map((t) => t.runId).sort());
+      const status = (id: number) => web.db.select().from(runs).where(eq(runs.id, id)).get()!;
+      expect(status(trials[0]!.runId).status).toBe("completed");
+      expect(trials[1]!.stoppedAtRung).toBe(2);
+      expect(status(trials[1]!.runId).status).toBe("cancelled");
+      const poorEpochs = web.db.select().from(checkpoints).where(eq(checkpoints.runId, trials[1]!.runId)).all().length;
+      expect(poorEpochs).toBeLessThan(12);
+    } finally {
+      stopping = true;
+      await loop;
+      worker.db.$client.close();
+      web.db.$client.close();
+    }
+  }, 180_000);
 });
 
 describe("training workers (real processes on one data directory)", () => {

@@ -91,8 +91,9 @@ async function main(argv: string[]): Promise<number> {
     try {
       const recovered = queue.recoverDeadWorkers();
       if (recovered > 0) say(`${recovered} run(s) of a dead worker back in the queue`);
+      const claimed = queue.claim(orchestrator.leases, orchestrator.freeSlots());
       const now = Date.now();
-      for (const c of queue.claim(orchestrator.leases, orchestrator.freeSlots())) {
+      for (const c of claimed) {
         say(`claimed run ${c.runId} (queued ${now - c.enqueuedAt} ms ago)`);
         orchestrator.trainClaimed(c.runId, c.enqueuedSeq);
       }

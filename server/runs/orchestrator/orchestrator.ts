@@ -63,6 +63,7 @@ import { LeaseHolder, isWorkerLease, leaseOf, ownerAlive } from "./leases";
 import type { RunQueue } from "./run-queue";
 import { applyCheckpointPolicy } from "@/server/audit/checkpoint-policy";
 import { DomainError } from "@/server/errors";
+import { trialStopAsked } from "@/server/sweeps/queries";
 
 type Active = { cancel: () => void; done: Promise<void>; handBack: () => void };
 
@@ -114,8 +115,9 @@ export class RunOrchestrator {
   private cancelWatermark = new Map<number, number>();
 
   /**
-   * A cancel asked for in another process (the web app while `cli train` trains) is a run.cancelRequest event that
-   * process recorded; it could not stop a worker it does not have. The owner looks for such events at each heartbeat.
+   * A cancel asked for in another process (the web app while `cli train` or a training worker trains) is a
+   * run.cancelRequest event that process recorded, or a sweep's stop of its trial; it could not stop a worker it does
+   * not have. The owner looks for them at each heartbeat.
    */
   private pickUpRemoteCancels(): void {
     for (const runId of [...this.active.keys(), ...this.waiting]) {
@@ -134,7 +136,8 @@ export class RunOrchestrator {
         )
         .limit(1)
         .get();
-      if (asked) this.cancel(runId);
+      // A sweep trial the sweep's driver stopped (ASHA, or the sweep stopped) in another process: no run.cancelRequest.
+      if (asked || trialStopAsked(this.deps.db, runId)) this.cancel(runId);
     }
   }
 
