@@ -52,7 +52,8 @@ export function describeStatus(i: Intervention, runStatus?: string, script = fal
     case "applied":
       return `applied at epoch ${i.appliedAtEpoch} (step ${i.appliedAtStep})`;
     case "rejected":
-      return `rejected: ${i.closeReason ?? "no reason recorded"}`;
+      // Closed by a user: a script that could not apply it (tracking API); else the server.
+      return `rejected${i.closedBy !== null ? " by the script" : ""}: ${i.closeReason ?? "no reason recorded"}`;
     default:
       return `withdrawn: ${i.closeReason ?? "no reason recorded"}`;
   }

@@ -98,7 +98,7 @@ function Run({ runId, me }: { runId: number; me: Me }) {
   const active = r.status === "running" || r.status === "queued";
   // The server cancels a paused or interrupted run too (runs.cancel: its pending interventions are rejected).
   // A run logged through the tracking API is ended by its script and cannot be forked or re-run from here; a pilot may
-  // pause, resume or stop it (its script applies them between its epochs), not adjust or roll it back.
+  // pause, resume or stop it or change its logged params (its script applies them between its epochs), not roll it back.
   const apiRun = r.origin === "api";
   const cancellable = !apiRun && (active || r.status === "paused" || r.status === "interrupted");
   // A compression has no epoch boundaries to stop at: it cannot be piloted or rolled back (the server refuses it too).
@@ -237,6 +237,7 @@ function Run({ runId, me }: { runId: number; me: Me }) {
                   effective={effective}
                   interventions={interventions.data ?? []}
                   script={apiRun}
+                  settings={r.scriptSettings ?? []}
                 />
               ) : null}
               {canRollback ? (
@@ -252,6 +253,7 @@ function Run({ runId, me }: { runId: number; me: Me }) {
           <InterventionsList runId={runId} list={interventions} canPilot={canPilot} live={live} runStatus={r.status} />
         </div>
       ) : null}
+      {r.scriptSettings && r.scriptSettings.length > 0 ? <ScriptSettingsTable settings={r.scriptSettings} /> : null}
       <div className="run-split">
         {apiRun ? (
           <ApiRunCurves runId={runId} active={active} status={r.status} />
@@ -427,6 +429,61 @@ function SplitLine({ split }: { split: { sha256: string; manifest?: unknown } })
       <Hash value={split.sha256} label="split sha256" /> · train {parts.train?.count ?? "?"} / validation {parts.validation?.count ?? "?"} /
       test {parts.test?.count ?? "?"} rows
     </>
+  );
+}
+
+/**
+ * A script's run: its settings (logged params) with the value in force now and each pilot's change that took effect,
+ * at the step its script acknowledged it (the param as logged stays: MLflow params are write-once).
+ */
+function ScriptSettingsTable({
+  settings,
+}: {
+  settings: {
+    key: string;
+    logged: string;
+    current: string;
+    changes: { interventionId: number; step: number; from: string; to: string }[];
+  }[];
+}) {
+  return (
+    <section className="panel" aria-label="Settings">
+      <h2 style={{ marginTop: 0 }}>Settings</h2>
+      <p className="muted" style={{ marginTop: 0 }}>
+        The params the script logged, and the changes a pilot made while it ran (applied by the script from the step it acknowledged them
+        at).
+      </p>
+      <table>
+        <thead>
+          <tr>
+            <th scope="col">Param</th>
+            <th scope="col">Current value</th>
+            <th scope="col">Logged value</th>
+            <th scope="col">Changes</th>
+          </tr>
+        </thead>
+        <tbody>
+          {settings.map((s) => (
+            <tr key={s.key}>
+              <th scope="row" className="mono">
+                {s.key}
+              </th>
+              <td className="mono">{s.current}</td>
+              <td className="mono">{s.logged}</td>
+              <td>
+                {s.changes.length === 0
+                  ? "–"
+                  : s.changes.map((c) => (
+                      <div key={c.interventionId}>
+                        {c.from} → {c.to} from step {c.step} (request #{c.interventionId})
+                      </div>
+                    ))}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
   );
 }
 

@@ -5,8 +5,9 @@
  * weights, frozen layers of a fine-tune). Each action is a request the server queues as an intervention; it takes
  * effect at the next epoch boundary and is then recorded as a decision.
  *
- * A run logged by a script through the tracking API (`script`) takes pause, resume and stop only: its script applies
- * them when it checks in between its epochs (server/mlflow/pilot.ts); it has no settings to adjust.
+ * A run logged by a script through the tracking API (`script`) takes pause, resume, stop and changes of its logged
+ * params (its settings: `settings`, with the values in force now): its script applies them when it checks in between
+ * its epochs and acknowledges them at a step, or rejects one it cannot apply (server/mlflow/pilot.ts).
  *
  * Invariants: a rationale is required before anything is sent (an inline error says so); only the fields the
  * engineer filled are sent (an empty field keeps the current value), so the server computes old values from the
@@ -18,6 +19,9 @@ import { useTRPC } from "@/app/_trpc/client";
 import { FormError } from "@/app/_components/states";
 import type { TrainingConfig } from "@/contracts/training-config";
 import type { Intervention } from "./interventions";
+
+/** A setting of a run logged by a script: a logged param and the value in force now (runs.get scriptSettings). */
+export type ScriptSettingView = { key: string; logged: string; current: string };
 
 type Kind = "pause" | "resume" | "stop" | "set";
 const ALLOWED: Record<Kind, string[]> = {
@@ -37,14 +41,17 @@ export function PilotPanel({
   effective,
   interventions,
   script = false,
+  settings = [],
 }: {
   runId: number;
   status: string;
   /** The run's config with its applied interventions (shown as "current" values). */
   effective: TrainingConfig;
   interventions: Intervention[];
-  /** A run logged by a script (tracking API): pause, resume and stop only, applied when the script checks in. */
+  /** A run logged by a script (tracking API): applied when the script checks in between its epochs. */
   script?: boolean;
+  /** A script's run: its logged params, which a pilot may change. */
+  settings?: ScriptSettingView[];
 }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
@@ -53,12 +60,17 @@ export function PilotPanel({
   const [fields, setFields] = useState<Fields>(EMPTY);
   const [fieldError, setFieldError] = useState<string | null>(null);
   const [done, setDone] = useState<string | null>(null);
+  const [paramKey, setParamKey] = useState("");
+  const [paramValue, setParamValue] = useState("");
   const request = useMutation(
     trpc.runs.pilot.request.mutationOptions({
       onSuccess: (out) => {
         setRationale("");
         setMissing(null);
-        if (out.kind === "set") setFields(EMPTY);
+        if (out.kind === "set") {
+          setFields(EMPTY);
+          setParamValue("");
+        }
         setDone(
           script
             ? "Requested: it takes effect when the script checks in between its epochs."
@@ -151,7 +163,24 @@ export function PilotPanel({
         </button>
       </div>
 
-      {script ? null : (
+      {script ? (
+        <ScriptSettingsForm
+          settings={settings}
+          paramKey={paramKey || settings[0]?.key || ""}
+          paramValue={paramValue}
+          onKey={setParamKey}
+          onValue={setParamValue}
+          error={fieldError}
+          disabled={!can("set") || request.isPending}
+          onSubmit={() => {
+            setFieldError(null);
+            const key = paramKey || settings[0]?.key || "";
+            if (!key) return setFieldError("This run has logged no param yet: there is no setting to change.");
+            if (paramValue.trim() === "") return setFieldError(`New value: enter the value ${key} should take.`);
+            send("set", { [key]: paramValue.trim() });
+          }}
+        />
+      ) : (
         <form
           aria-label="Adjust settings"
           style={{ marginTop: 12 }}
@@ -273,6 +302,63 @@ export function PilotPanel({
         </p>
       ) : null}
     </section>
+  );
+}
+
+/** A script's run: change one logged param (the script applies the new value from the step it acknowledges it at). */
+function ScriptSettingsForm(p: {
+  settings: ScriptSettingView[];
+  paramKey: string;
+  paramValue: string;
+  onKey: (k: string) => void;
+  onValue: (v: string) => void;
+  error: string | null;
+  disabled: boolean;
+  onSubmit: () => void;
+}) {
+  const current = p.settings.find((s) => s.key === p.paramKey);
+  return (
+    <form
+      aria-label="Change a param"
+      style={{ marginTop: 12 }}
+      onSubmit={(e) => {
+        e.preventDefault();
+        p.onSubmit();
+      }}
+    >
+      <fieldset style={{ marginBottom: 8 }}>
+        <legend>Change a param (the script applies it and acknowledges it at a step)</legend>
+        {p.settings.length === 0 ? (
+          <p className="muted">The script has logged no param yet.</p>
+        ) : (
+          <div className="form-grid">
+            <label className="field">
+              <span>Param</span>
+              <select aria-label="Param" value={p.paramKey} onChange={(e) => p.onKey(e.target.value)}>
+                {p.settings.map((s) => (
+                  <option key={s.key} value={s.key}>
+                    {s.key} (current {s.current})
+                  </option>
+                ))}
+              </select>
+            </label>
+            <label className="field">
+              <span>New value</span>
+              <input aria-label="New value" className="mono" value={p.paramValue} onChange={(e) => p.onValue(e.target.value)} />
+              <small className="muted">{current ? `current ${current.current}` : ""}</small>
+            </label>
+          </div>
+        )}
+      </fieldset>
+      {p.error ? (
+        <p className="error-text" role="alert">
+          {p.error}
+        </p>
+      ) : null}
+      <button type="submit" disabled={p.disabled || p.settings.length === 0}>
+        Request change
+      </button>
+    </form>
   );
 }
 
