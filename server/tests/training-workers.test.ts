@@ -157,6 +157,16 @@ describe("the training workers' queue (one process, no training)", () => {
         .all()
         .map((e) => e.action);
       expect(actions.slice(-2)).toEqual(["run.cancelRequest", "run.cancel"]);
+      // A server that trains in-process cancels a run queued for the workers too (taken out of the queue the same way).
+      const third = launchRun(ctx, web.orchestrator, {
+        experimentId,
+        config: irisConfig({ seed: 3 }),
+        rationale: "queued, cancelled in-process",
+      });
+      const inProcessCtx = { ...inProcess, actor: ctx.actor };
+      expect(cancelRun(inProcessCtx, inProcess.orchestrator, third.id)).toEqual({ ok: true });
+      expect(web.db.select({ status: runs.status }).from(runs).where(eq(runs.id, third.id)).get()!.status).toBe("cancelled");
+      expect(runHolder(web.db, third.id)).toBeNull();
       a.abandon();
       b.abandon();
     } finally {

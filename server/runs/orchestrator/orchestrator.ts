@@ -60,7 +60,7 @@ import { applyPendingAtBoundary, branchJobOf } from "@/server/runs/replay";
 import { pendingInterventions, runEffectiveConfig } from "@/server/runs/pilot-queries";
 import { dropResumeStatesAfter, loadResumeState, storeResumeState } from "@/server/runs/resume-states";
 import { LeaseHolder, isWorkerLease, leaseOf, ownerAlive } from "./leases";
-import type { RunQueue } from "./run-queue";
+import { SqliteRunQueue, type RunQueue } from "./run-queue";
 import { applyCheckpointPolicy } from "@/server/audit/checkpoint-policy";
 import { DomainError } from "@/server/errors";
 import { trialStopAsked } from "@/server/sweeps/queries";
@@ -274,8 +274,9 @@ export class RunOrchestrator {
       return true;
     }
     // Waiting in the workers' queue: taken out (in the transaction that takes its lease, so no worker claims it), then
-    // cancelled here like a run waiting for a slot.
-    if (this.opts.queue?.takeOut(this.leases, runId)) {
+    // cancelled here like a run waiting for a slot. Also from a server that trains in-process (the queue is in the
+    // database: `cli train --enqueue` may have queued it).
+    if ((this.opts.queue ?? new SqliteRunQueue(this.deps)).takeOut(this.leases, runId)) {
       const status = this.deps.db.select({ status: runs.status }).from(runs).where(eq(runs.id, runId)).get()?.status;
       if (status === "queued") this.finishQueuedAsCancelled(runId);
       else {
