@@ -13,3 +13,4 @@ export * from "./pilot";
 export * from "./run-leases";
 export * from "./api";
 export * from "./sweeps";
+export * from "./throttle";
