@@ -41,9 +41,22 @@ export function applyCheckpointPolicy(
 /**
  * Checks the policy once a minute (unref'd: never keeps the process alive). Only the long-lived web server starts
  * it; tests and the CLI call applyCheckpointPolicy directly. Returns a stop function.
+ *
+ * Several processes (web servers on one data directory) may each run this timer: maybeCheckpoint decides again and
+ * signs inside the IMMEDIATE transaction that reads the head, so the cluster signs each tree size once, and every
+ * checkpoint's own event directly follows the tree it signs (server/tests/two-web-servers.test.ts).
+ * `policy` (tests): other thresholds, and `onOutcome` to see each tick's outcome.
  */
-export function startCheckpointTimer(deps: CheckpointPolicyDeps, everyMs = 60_000): () => void {
-  const timer = setInterval(() => applyCheckpointPolicy(deps), everyMs);
+export function startCheckpointTimer(
+  deps: CheckpointPolicyDeps,
+  everyMs = 60_000,
+  policy: { everyEvents?: number; everyMinutes?: number; onOutcome?: (outcome: PolicyOutcome) => void } = {},
+): () => void {
+  const { onOutcome, ...thresholds } = policy;
+  const timer = setInterval(() => {
+    const outcome = applyCheckpointPolicy(deps, thresholds);
+    onOutcome?.(outcome);
+  }, everyMs);
   timer.unref?.();
   return () => clearInterval(timer);
 }

@@ -8,14 +8,24 @@
  *   min(BASE · 2^(extra-1), MAX) seconds; attempts during the wait are answered 429 without counting or hashing.
  * - Counts reset WINDOW_SECONDS after the first failure.
  *
- * Storage is RateLimiterMemory: right for one server process (the design's deployment). The PostgreSQL issue moves
- * this to a shared store (rate-limiter-flexible has RateLimiterPostgres / RateLimiterDrizzle) so that several
- * processes share the counts.
+ * Storage: the throttle_buckets table (db/schema/throttle.ts), shared by every process on the store, so two web servers
+ * behind a proxy allow the free failures once between them. An attempt's whole decision (read the waits, count the
+ * failures, start a wait) is one IMMEDIATE transaction, so concurrent attempts in several processes count exactly
+ * like attempts in one. (rate-limiter-flexible's SQLite store was not used: it counts and blocks in two separate
+ * writes, and creates its own table outside the migrations.)
+ *
+ * Bounded table: an unauthenticated client picks the account identifier freely, so account keys are folded into
+ * ACCOUNT_BUCKETS buckets (a collision only shares a count; any client can already make any account wait by failing on
+ * it); IPv6 addresses count per /64 (one host has a whole /64); every attempt first deletes the rows whose window and
+ * wait are over. Rows: at most ACCOUNT_BUCKETS + the addresses seen in the last window.
  *
  * Client address: the socket's address by default; X-Forwarded-For only as far as RUNLEDGER_TRUST_PROXY says
  * (server/http/client-address.ts; README, Deployment settings), so a client cannot pick its own address.
  */
-import { RateLimiterMemory, type RateLimiterRes } from "rate-limiter-flexible";
+import { createHash } from "node:crypto";
+import { and, eq, gt, lte, sql } from "drizzle-orm";
+import type { Db } from "@/db/client";
+import { throttleBuckets } from "@/db/schema";
 import { DomainError } from "@/server/errors";
 
 /** Too many attempts for an account or address: a too_many_requests DomainError, answered 429 with Retry-After. */
@@ -30,42 +40,75 @@ type Policy = { freeFailures: number; windowSeconds: number; baseWaitSeconds: nu
 
 export const ACCOUNT_POLICY: Policy = { freeFailures: 5, windowSeconds: 3600, baseWaitSeconds: 5, maxWaitSeconds: 15 * 60 };
 export const ADDRESS_POLICY: Policy = { freeFailures: 10, windowSeconds: 3600, baseWaitSeconds: 5, maxWaitSeconds: 15 * 60 };
+export const ACCOUNT_BUCKETS = 65_536;
 
-class KeyThrottle {
-  private readonly failures: RateLimiterMemory;
-  private readonly waits: RateLimiterMemory;
-  constructor(
-    readonly name: string,
-    private readonly policy: Policy,
-  ) {
-    this.failures = new RateLimiterMemory({ keyPrefix: `${name}-failures`, points: policy.freeFailures, duration: policy.windowSeconds });
-    this.waits = new RateLimiterMemory({ keyPrefix: `${name}-wait`, points: 1, duration: policy.maxWaitSeconds });
-  }
+/** The account's row key: its identifier digest folded into one of ACCOUNT_BUCKETS buckets. */
+export function accountBucketKey(accountKey: string): string {
+  const n = createHash("sha256").update(accountKey).digest().readUInt32BE(0) % ACCOUNT_BUCKETS;
+  return `signin-account:${n}`;
+}
 
-  /** Seconds left to wait for this key, or 0. */
-  async waiting(key: string): Promise<number> {
-    const res: RateLimiterRes | null = await this.waits.get(key);
-    return res && res.msBeforeNext > 0 ? Math.ceil(res.msBeforeNext / 1000) : 0;
+/** The address's row key: an IPv6 address counts by its /64 (the first four groups), anything else as given. */
+export function addressBucketKey(address: string): string {
+  const a = address.slice(0, 64).toLowerCase();
+  if (a.includes(":") && !a.startsWith("::ffff:")) {
+    const [head = "", tail] = a.split("::");
+    const groups = head ? head.split(":") : [];
+    if (tail !== undefined) {
+      const rest = tail ? tail.split(":") : [];
+      while (groups.length + rest.length < 8) groups.push("0");
+      groups.push(...rest);
+    }
+    return `signin-address:${groups
+      .slice(0, 4)
+      .map((g) => g.replace(/^0+(?=.)/, ""))
+      .join(":")}::/64`;
   }
+  return `signin-address:${a}`;
+}
 
-  /** Counts one attempt; returns the seconds to wait when it is past the free failures (the attempt is refused). */
-  async count(key: string): Promise<number> {
-    const res = await this.failures.penalty(key, 1);
-    const extra = res.consumedPoints - this.policy.freeFailures;
-    if (extra <= 0) return 0;
-    const wait = Math.min(this.policy.baseWaitSeconds * 2 ** (extra - 1), this.policy.maxWaitSeconds);
-    await this.waits.block(key, wait);
-    return wait;
-  }
+type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
 
-  async forgive(key: string): Promise<void> {
-    await this.failures.reward(key, 1);
-  }
+/** Seconds left to wait for a row key, or 0. */
+function waitingSeconds(tx: Tx, key: string, now: number): number {
+  const row = tx.select({ waitUntil: throttleBuckets.waitUntil }).from(throttleBuckets).where(eq(throttleBuckets.key, key)).get();
+  return row && row.waitUntil > now ? Math.ceil((row.waitUntil - now) / 1000) : 0;
+}
 
-  async reset(key: string): Promise<void> {
-    await this.failures.delete(key);
-    await this.waits.delete(key);
-  }
+/** Counts one failure for a row key; returns the seconds to wait when it is past the free failures (0 otherwise). */
+function countFailure(tx: Tx, key: string, policy: Policy, now: number): number {
+  const row = tx.select().from(throttleBuckets).where(eq(throttleBuckets.key, key)).get();
+  const live = row !== undefined && row.windowEndsAt > now;
+  const failures = (live ? row.failures : 0) + 1;
+  const windowEndsAt = live ? row.windowEndsAt : now + policy.windowSeconds * 1000;
+  const extra = failures - policy.freeFailures;
+  const wait = extra > 0 ? Math.min(policy.baseWaitSeconds * 2 ** (extra - 1), policy.maxWaitSeconds) : 0;
+  const waitUntil = wait > 0 ? now + wait * 1000 : row && row.waitUntil > now ? row.waitUntil : 0;
+  const values = { failures, windowEndsAt, waitUntil, expiresAt: Math.max(windowEndsAt, waitUntil) };
+  tx.insert(throttleBuckets)
+    .values({ key, ...values })
+    .onConflictDoUpdate({ target: throttleBuckets.key, set: values })
+    .run();
+  return wait;
+}
+
+/** Takes one failure back (an attempt whose password was not checked). */
+function forgive(tx: Tx, key: string, now: number): void {
+  tx.update(throttleBuckets)
+    .set({ failures: sql`max(${throttleBuckets.failures} - 1, 0)` })
+    .where(and(eq(throttleBuckets.key, key), gt(throttleBuckets.windowEndsAt, now)))
+    .run();
+}
+
+function reset(tx: Tx, key: string): void {
+  tx.delete(throttleBuckets).where(eq(throttleBuckets.key, key)).run();
+}
+
+function refused(accountWait: number, addressWait: number): ThrottleDecision | null {
+  if (accountWait <= 0 && addressWait <= 0) return null;
+  return accountWait >= addressWait
+    ? { allowed: false, retryAfterSeconds: accountWait, by: "account" }
+    : { allowed: false, retryAfterSeconds: addressWait, by: "address" };
 }
 
 /** success: clear the account's count, take the address's back; failure: keep both; notChecked: take both back. */
@@ -75,30 +118,44 @@ export type ThrottleDecision =
   | { allowed: false; retryAfterSeconds: number; by: "account" | "address" };
 
 export class SignInThrottle {
-  readonly account = new KeyThrottle("signin-account", ACCOUNT_POLICY);
-  readonly address = new KeyThrottle("signin-address", ADDRESS_POLICY);
+  constructor(
+    private readonly db: Db,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  /** One IMMEDIATE transaction: expired rows deleted first (bounded table), then `fn`. */
+  private atomically<T>(fn: (tx: Tx, now: number) => T): T {
+    const now = this.clock();
+    return this.db.transaction(
+      (tx) => {
+        tx.delete(throttleBuckets).where(lte(throttleBuckets.expiresAt, now)).run();
+        return fn(tx, now);
+      },
+      { behavior: "immediate" },
+    );
+  }
 
   /**
    * Decides whether an attempt may check a password. When allowed, call `release(outcome)` afterwards.
    */
   async attempt(accountKey: string, addressKey: string): Promise<ThrottleDecision> {
-    const [accountWait, addressWait] = await Promise.all([this.account.waiting(accountKey), this.address.waiting(addressKey)]);
-    if (accountWait > 0 || addressWait > 0)
-      return accountWait >= addressWait
-        ? { allowed: false, retryAfterSeconds: accountWait, by: "account" }
-        : { allowed: false, retryAfterSeconds: addressWait, by: "address" };
-    const [accountNew, addressNew] = await Promise.all([this.account.count(accountKey), this.address.count(addressKey)]);
-    if (accountNew > 0 || addressNew > 0)
-      return accountNew >= addressNew
-        ? { allowed: false, retryAfterSeconds: accountNew, by: "account" }
-        : { allowed: false, retryAfterSeconds: addressNew, by: "address" };
+    const account = accountBucketKey(accountKey);
+    const address = addressBucketKey(addressKey);
+    const decision = this.atomically((tx, now) => {
+      const waiting = refused(waitingSeconds(tx, account, now), waitingSeconds(tx, address, now));
+      if (waiting) return waiting;
+      return refused(countFailure(tx, account, ACCOUNT_POLICY, now), countFailure(tx, address, ADDRESS_POLICY, now));
+    });
+    if (decision) return decision;
     return {
       allowed: true,
       release: async (outcome) => {
         if (outcome === "failure") return;
-        if (outcome === "success") await this.account.reset(accountKey);
-        else await this.account.forgive(accountKey);
-        await this.address.forgive(addressKey);
+        this.atomically((tx, now) => {
+          if (outcome === "success") reset(tx, account);
+          else forgive(tx, account, now);
+          forgive(tx, address, now);
+        });
       },
     };
   }
@@ -109,15 +166,18 @@ export class SignInThrottle {
    * already identified by the session). When allowed, call `release(outcome)` afterwards.
    */
   async attemptAccount(accountKey: string): Promise<ThrottleDecision> {
-    const waiting = await this.account.waiting(accountKey);
-    if (waiting > 0) return { allowed: false, retryAfterSeconds: waiting, by: "account" };
-    const wait = await this.account.count(accountKey);
-    if (wait > 0) return { allowed: false, retryAfterSeconds: wait, by: "account" };
+    const account = accountBucketKey(accountKey);
+    const decision = this.atomically((tx, now) => {
+      const waiting = waitingSeconds(tx, account, now);
+      if (waiting > 0) return refused(waiting, 0);
+      return refused(countFailure(tx, account, ACCOUNT_POLICY, now), 0);
+    });
+    if (decision) return decision;
     return {
       allowed: true,
       release: async (outcome) => {
-        if (outcome === "success") await this.account.reset(accountKey);
-        else if (outcome === "notChecked") await this.account.forgive(accountKey);
+        if (outcome === "success") this.atomically((tx) => reset(tx, account));
+        else if (outcome === "notChecked") this.atomically((tx, now) => forgive(tx, account, now));
       },
     };
   }

@@ -71,12 +71,9 @@ export type SignInResult =
   | { ok: false; reason: "wrong email or password" | "disabled" }
   | { ok: false; reason: "throttled"; retryAfterSeconds: number; message: string };
 
-const throttles = new WeakMap<Db, SignInThrottle>();
-/** The throttle of one database's server process (per database so test apps in one process do not share counts). */
+/** The sign-in throttle of a store: its counts live in the store's throttle_buckets table, shared by every process. */
 export function signInThrottle(db: Db): SignInThrottle {
-  let t = throttles.get(db);
-  if (!t) throttles.set(db, (t = new SignInThrottle()));
-  return t;
+  return new SignInThrottle(db);
 }
 
 function parseOrBadRequest<T>(

@@ -1,0 +1,67 @@
+/**
+ * One web server process for server/tests/two-web-servers.test.ts: the app's services on RUNLEDGER_DATA_DIR (keys in
+ * RUNLEDGER_KEY_DIR) behind a plain Node HTTP server that answers /api/trpc exactly as the Next.js route does
+ * (app/api/trpc/[trpc]/route.ts: the same router, the same context from the request, the socket address through
+ * the same peer hook), and the checkpoint timer (server/audit/checkpoint-policy.ts) every FIXTURE_CHECKPOINT_MS with
+ * a checkpoint due after every event. Prints "listening PORT", then "checkpoint ID TREE_SIZE" for each one it signs.
+ * Not `next start`: a build of the shared tree takes minutes; this serves the same server code.
+ */
+import http from "node:http";
+import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
+import { createAppServices } from "@/server/app-context/app-services";
+import { startCheckpointTimer } from "@/server/audit/checkpoint-policy";
+import { installPeerAddressHook } from "@/server/http/client-address";
+import { appRouter } from "@/server/trpc/root";
+import { createContextFromRequest } from "@/server/trpc/init";
+
+installPeerAddressHook();
+const services = createAppServices(process.env.RUNLEDGER_DATA_DIR, { backend: "cpu", keyDir: process.env.RUNLEDGER_KEY_DIR });
+startCheckpointTimer(services, Number(process.env.FIXTURE_CHECKPOINT_MS ?? 50), {
+  everyEvents: 1,
+  onOutcome: (o) => {
+    if (o.checkpointed) process.stdout.write(`checkpoint ${o.checkpointId} ${o.treeSize}\n`);
+    else if (o.error) process.stdout.write(`checkpoint error ${o.error}\n`);
+  },
+});
+
+const server = http.createServer((req, res) => {
+  const chunks: Buffer[] = [];
+  req.on("data", (c: Buffer) => chunks.push(c));
+  req.on("end", () => {
+    void (async () => {
+      const headers = new Headers();
+      for (const [name, value] of Object.entries(req.headers))
+        for (const v of Array.isArray(value) ? value : value === undefined ? [] : [value]) headers.append(name, v);
+      const request = new Request(`http://127.0.0.1${req.url ?? "/"}`, {
+        method: req.method,
+        headers,
+        body: req.method === "GET" || req.method === "HEAD" ? undefined : Buffer.concat(chunks),
+      });
+      const response = await fetchRequestHandler({
+        endpoint: "/api/trpc",
+        req: request,
+        router: appRouter,
+        createContext: ({ resHeaders }) => createContextFromRequest(services, request, resHeaders),
+      });
+      const out: Record<string, string | string[]> = {};
+      response.headers.forEach((v, k) => {
+        if (k !== "set-cookie") out[k] = v;
+      });
+      const cookies = response.headers.getSetCookie();
+      if (cookies.length) out["set-cookie"] = cookies;
+      res.writeHead(response.status, out);
+      res.end(Buffer.from(await response.arrayBuffer()));
+    })().catch((err: Error) => {
+      res.writeHead(500).end(err.message);
+    });
+  });
+});
+server.listen(0, "127.0.0.1", () => {
+  const addr = server.address();
+  process.stdout.write(`listening ${typeof addr === "object" && addr ? addr.port : 0}\n`);
+});
+process.on("SIGTERM", () => {
+  server.close();
+  services.db.$client.close();
+  process.exit(0);
+});
