@@ -13,7 +13,8 @@ export function TrainingHolder({ runId, status }: { runId: number; status: strin
   const watching = status === "queued" || status === "running" || status === "interrupted" || status === "paused";
   const holder = useQuery({ ...trpc.runs.holder.queryOptions({ id: runId }), refetchInterval: watching ? 2000 : false });
   const h = holder.data;
-  if (!h) return null;
+  // A run that has ended has no holder (the last answer polled before its end is not shown).
+  if (!h || !watching) return null;
   return (
     <>
       <dt>Trained by</dt>
