@@ -4,8 +4,11 @@
  *   (conflicting point, malformed JSON, unknown run) stores nothing and gets MLflow's error, the others commit;
  * - when the group's transaction cannot be had or committed, no call of it is acknowledged and nothing is stored;
  * - over HTTP, concurrent writers go through the worker (its own connection) with the same answers as before, and
- *   audit verify (chain and content checks of metrics and run.log events) is clean afterwards.
+ *   audit verify (chain and content checks of metrics and run.log events) is clean afterwards;
+ * - a worker that cannot start hands its calls back to the main thread (answered and stored as before).
  */
+import fs from "node:fs";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { and, eq } from "drizzle-orm";
 import { auditEvents, decisions } from "@/db/schema";
@@ -15,7 +18,8 @@ import { verifyDatabase } from "@/server/audit/verify";
 import { actorForToken } from "@/server/auth/tokens";
 import { batchCanonicalJson, plainLogBatch } from "@/server/mlflow/logging";
 import { logBatchGroup, type IngestJob } from "@/server/mlflow/ingest-group";
-import { ingestWorkerRunning } from "@/server/mlflow/ingest";
+import { ingestWorkerEnabled, ingestWorkerRunning } from "@/server/mlflow/ingest";
+import { handleMlflowRequest } from "@/server/http/mlflow-route";
 import { expectMlflowError, startMlflowServer, tokenFor } from "./mlflow-http-fixture";
 import { createTestApp, type TestApp } from "./test-app";
 
@@ -215,4 +219,31 @@ describe("log-batch over HTTP through the ingest worker", () => {
     expect(points(runIds[0]!)).toBe(5 * 900);
     await expectVerified();
   }, 120_000);
+});
+
+// Last in this file: after it, this process answers log-batch on the main thread (the worker is marked broken).
+describe("an ingest worker that cannot start", () => {
+  it("hands its calls back to the main thread, which answers them as before", async () => {
+    const run_id = await newRun("worker cannot start");
+    const notADir = path.join(app.dataDir, "not-a-directory");
+    fs.writeFileSync(notADir, "");
+    // Same services, but the worker is pointed at a data directory it cannot open (a file).
+    const services = { ...app, dataDir: notADir };
+    const body = { run_id, metrics: metrics(0, 10) };
+    const answer = await handleMlflowRequest(
+      services,
+      new Request(`${mlflow.base}/api/2.0/mlflow/runs/log-batch`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${engineerToken}`, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      }),
+      ["runs", "log-batch"],
+    );
+    expect(answer.status).toBe(200);
+    expect(await answer.json()).toEqual({});
+    expect(points(run_id)).toBe(30);
+    expect(runLogs(run_id).map((e) => e.batchSha256)).toEqual([hashOf(body)]);
+    expect(ingestWorkerEnabled()).toBe(false);
+    await expectVerified();
+  }, 60_000);
 });
