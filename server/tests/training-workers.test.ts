@@ -14,14 +14,14 @@
  * prints the same JSON as `train`. `audit verify` is clean afterwards.
  */
 import { afterAll, describe, expect, it, vi } from "vitest";
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import Database from "better-sqlite3";
 import { and, asc, eq } from "drizzle-orm";
 import { auditEvents, experiments, runInterventions, users } from "@/db/schema";
-import { createAppServices } from "@/server/app-context/app-services";
+import { createAppServices, trainingModeFromEnv } from "@/server/app-context/app-services";
 import { cancelRun, launchRun, requestPilotIntervention } from "@/server/runs/service";
 import { LeaseHolder, runHolder } from "@/server/runs/orchestrator/leases";
 import { auditEvents as ledger, checkpoints, runs, sweepTrials } from "@/db/schema";
@@ -174,6 +174,44 @@ describe("the training workers' queue (one process, no training)", () => {
       web.db.$client.close();
     }
   });
+});
+
+describe("settings and arguments", () => {
+  it("RUNLEDGER_TRAINING is in-process (default) or workers; anything else stops the server with a clear error", () => {
+    expect(trainingModeFromEnv({})).toBe("in-process");
+    expect(trainingModeFromEnv({ RUNLEDGER_TRAINING: "workers" })).toBe("workers");
+    expect(() => trainingModeFromEnv({ RUNLEDGER_TRAINING: "worker" })).toThrow(
+      'RUNLEDGER_TRAINING must be "in-process" or "workers" (training worker processes, npm run worker); got "worker"',
+    );
+  });
+
+  it("npm run worker refuses a bad --concurrency, --backend or option, and train --enqueue a --backend, with exit code 2, before opening anything", () => {
+    const dir = path.join(tmp, "never-created");
+    for (const [args, message] of [
+      [["--concurrency", "0"], 'worker: --concurrency must be a whole number from 1 to 64, got "0"'],
+      [["--backend", "gpu"], 'worker: --backend must be auto, wasm, cpu or tensorflow, got "gpu"'],
+      [["--bogus"], "worker: Unknown option '--bogus'"],
+    ] as const) {
+      const out = spawnSync(process.execPath, [...TSX, "server/worker/main.ts", "--data-dir", dir, ...args], {
+        env: childEnv(),
+        encoding: "utf8",
+        timeout: 60_000,
+      });
+      expect(out.status, out.stderr).toBe(2);
+      expect(out.stderr).toContain(message);
+    }
+    // `train --enqueue` leaves the backend to the worker: a --backend is refused.
+    const train = spawnSync(
+      process.execPath,
+      [...TSX, "server/cli/main.ts", "train", "--config", "examples/iris-mlp.json", "--data-dir", dir, "--enqueue", "--backend", "cpu"],
+      { env: childEnv(), encoding: "utf8", timeout: 60_000 },
+    );
+    expect(train.status, train.stderr).toBe(2);
+    expect(train.stderr).toContain(
+      "train: --backend cannot be combined with --enqueue (the worker that trains the run chooses its backend)",
+    );
+    expect(fs.existsSync(dir)).toBe(false);
+  }, 120_000);
 });
 
 describe("a sweep with training workers (one process, real training)", () => {
