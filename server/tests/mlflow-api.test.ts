@@ -521,10 +521,11 @@ describe("runs and logging", () => {
     const timeline = await caller.decisions.timeline({ runId: id });
     expect(timeline.entries[0]!.decisions.map((d) => [d.kind, d.path, d.rationale])).toContainEqual(["param", "lr", "try a larger step"]);
     await expect(caller.runs.cancel({ id })).rejects.toThrow(/tracking API/);
-    // A pilot may pause, resume or stop it (its script applies them: server/tests/mlflow-pilot.test.ts), not change its settings.
+    // A pilot may pause, resume or stop it, or change one of its logged params (its script applies them:
+    // server/tests/mlflow-pilot.test.ts); a trainer setting it never logged is refused, naming its params.
     await expect(
       caller.runs.pilot.request({ runId: id, kind: "set", set: { "training.learningRate": 0.01 }, rationale: "x" }),
-    ).rejects.toThrow(/tracking API: a pilot can pause, resume or stop it/);
+    ).rejects.toThrow(/training\.learningRate: not a param of run \d+ \(its params: lr/);
     await expect(caller.runs.rerun({ runId: id })).rejects.toThrow(/tracking API|config/);
   });
 
