@@ -6,7 +6,8 @@
  * mlflow (the tracking API over HTTP on a production server: ingest, get-history, runs/search; needs `npm run build`; not
  * in the default set), sweeps (sweep_overhead_pct: a sweep's trials through the sweep driver vs the same runs queued by
  * hand; several minutes; not in the default set), compress (size ratio and accuracy delta of each compression method on
- * the digits CNN; not in the default set)
+ * the digits CNN; not in the default set), workers (queue_dispatch_ms and queue_to_start_ms: queued runs taken by an idle
+ * training worker process; not in the default set)
  * (default: trainer, audit, runs). Speed targets live here, not in timed tests.
  */
 import fs from "node:fs";
@@ -25,9 +26,10 @@ const PARTS: Record<string, () => Promise<Figure[]>> = {
   mlflow: async () => (await import("./mlflow")).benchMlflow(),
   sweeps: async () => (await import("./sweeps")).benchSweeps(),
   compress: async () => (await import("./compress")).benchCompress(),
+  workers: async () => (await import("./workers")).benchWorkers(),
 };
 /** Parts run only when named: they need a production build, or take minutes of training. */
-const NOT_BY_DEFAULT = ["overhead", "security", "mlflow", "sweeps", "compress"];
+const NOT_BY_DEFAULT = ["overhead", "security", "mlflow", "sweeps", "compress", "workers"];
 
 async function main() {
   const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
