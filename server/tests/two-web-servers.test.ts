@@ -14,6 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAppServices, type AppServices } from "@/server/app-context/app-services";
 import { ensureDemoUsersAndProject, DEMO_USERS } from "@/server/demo/seed";
 import { ACCOUNT_POLICY } from "@/server/auth/throttle";
+import { logOrigin, logVerifierKey } from "@/server/audit/witness/checkpoint-note";
+import { startWitnessProcess, type WitnessProcess } from "@/server/audit/witness/witness-process";
 
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-2web-"));
 const keyDir = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-2web-keys-"));
@@ -21,11 +23,11 @@ const env = () => {
   const e: NodeJS.ProcessEnv = { ...process.env, RUNLEDGER_DATA_DIR: dataDir, RUNLEDGER_KEY_DIR: keyDir, FIXTURE_CHECKPOINT_MS: "40" };
   delete e.RUNLEDGER_TRUST_PROXY;
   delete e.RUNLEDGER_TRAINING;
-  delete e.RUNLEDGER_WITNESSES;
+  e.RUNLEDGER_WITNESSES = `${witness.url}=${witness.vkey}`;
   return e;
 };
 
-type Server = { child: ChildProcess; url: string; out: () => string };
+type Server = { child: ChildProcess; url: string; out: () => string; err: () => string };
 
 async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 45_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -47,7 +49,7 @@ async function startServer(): Promise<Server> {
   child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
   const port = await until(`a web server to listen (stderr: ${err})`, () => /listening (\d+)/.exec(out)?.[1], 60_000);
-  return { child, url: `http://127.0.0.1:${port}/api/trpc`, out: () => out };
+  return { child, url: `http://127.0.0.1:${port}/api/trpc`, out: () => out, err: () => err };
 }
 
 async function call(s: Server, proc: string, input?: unknown, cookie?: string) {
@@ -61,6 +63,7 @@ async function call(s: Server, proc: string, input?: unknown, cookie?: string) {
 }
 
 let seeded: AppServices;
+let witness: WitnessProcess;
 let a: Server;
 let b: Server;
 const engineer = DEMO_USERS.find((u) => u.role === "engineer")!;
@@ -69,11 +72,17 @@ const reviewer = DEMO_USERS.find((u) => u.role === "reviewer")!;
 beforeAll(async () => {
   seeded = createAppServices(dataDir, { backend: "cpu", keyDir });
   ensureDemoUsersAndProject(seeded);
+  witness = await startWitnessProcess({
+    logKey: logVerifierKey(logOrigin(seeded.auditKeys.fingerprint), seeded.auditKeys.publicKey).vkey,
+    name: "witness.test/two-servers",
+  });
   [a, b] = await Promise.all([startServer(), startServer()]);
 }, 120_000);
 
-afterAll(() => {
+afterAll(async () => {
   for (const s of [a, b]) s?.child.kill("SIGTERM");
+  await witness?.stop();
+  if (witness) fs.rmSync(witness.keyDir, { recursive: true, force: true });
   seeded?.db.$client.close();
   fs.rmSync(dataDir, { recursive: true, force: true });
   fs.rmSync(keyDir, { recursive: true, force: true });
@@ -140,6 +149,15 @@ describe("two web servers on one data directory", () => {
     );
     for (let i = 1; i < rows.length; i++)
       expect((newEvents.get(rows[i - 1]!.treeSize, rows[i]!.treeSize) as { n: number }).n, `checkpoint #${rows[i]!.id}`).toBeGreaterThan(0);
+    // Both servers push their checkpoints to one witness: it ends up cosigning the latest, and no push is
+    // recorded as a failure (a server whose older checkpoint was overtaken by the other's is not a rolled-back log).
+    const latest = rows.at(-1)!;
+    await until("the witness to cosign the latest checkpoint", () =>
+      seeded.db.$client.prepare("SELECT 1 FROM witness_cosignatures WHERE tree_size = ?").get(latest.treeSize) ? true : undefined,
+    );
+    const statuses = seeded.db.$client.prepare("SELECT last_error AS lastError, failing_since AS failingSince FROM witness_status").all();
+    expect(statuses, a.err() + b.err()).toEqual([{ lastError: null, failingSince: null }]);
+    expect(a.err() + b.err()).not.toMatch(/witness/);
     for (const s of [a, b]) s.child.kill("SIGTERM");
     await until("both servers to exit", () => (a.child.exitCode !== null && b.child.exitCode !== null) || undefined);
     const verify = spawnSync(

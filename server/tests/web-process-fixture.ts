@@ -3,13 +3,14 @@
  * RUNLEDGER_KEY_DIR) behind a plain Node HTTP server that answers /api/trpc exactly as the Next.js route does
  * (app/api/trpc/[trpc]/route.ts: the same router, the same context from the request, the socket address through
  * the same peer hook), and the checkpoint timer (server/audit/checkpoint-policy.ts) every FIXTURE_CHECKPOINT_MS with
- * a checkpoint due after every event. Prints "listening PORT", then "checkpoint ID TREE_SIZE" for each one it signs.
+ * a checkpoint due after every event, and the witness pusher (RUNLEDGER_WITNESSES). Prints "listening PORT", then "checkpoint ID TREE_SIZE" for each one it signs.
  * Not `next start`: a build of the shared tree takes minutes; this serves the same server code.
  */
 import http from "node:http";
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import { createAppServices } from "@/server/app-context/app-services";
 import { startCheckpointTimer } from "@/server/audit/checkpoint-policy";
+import { startWitnessPusher } from "@/server/audit/witness/start";
 import { installPeerAddressHook } from "@/server/http/client-address";
 import { appRouter } from "@/server/trpc/root";
 import { createContextFromRequest } from "@/server/trpc/init";
@@ -23,6 +24,9 @@ startCheckpointTimer(services, Number(process.env.FIXTURE_CHECKPOINT_MS ?? 50), 
     else if (o.error) process.stdout.write(`checkpoint error ${o.error}\n`);
   },
 });
+
+// Each new checkpoint this process signs goes to the witnesses in RUNLEDGER_WITNESSES, as in the web server.
+startWitnessPusher(services);
 
 const server = http.createServer((req, res) => {
   const chunks: Buffer[] = [];

@@ -5,6 +5,8 @@
  * Invariants:
  * - Never blocks a request or a transaction: pushes run on the event loop after the signal (setImmediate) or a
  *   timer, one run at a time; every failure is recorded in witness_status and logged, never thrown to the app.
+ * - Several processes (web servers on one store) may each push: a push overtaken by another process's newer checkpoint
+ *   ends "superseded" (no failure recorded); a duplicate cosignature is stored once (unique index).
  * - Only the latest checkpoint is pushed (a consistency proof from the witness's last size covers the ones in
  *   between). The witness's size is remembered; a 409 answer teaches the right size and the push is retried.
  * - Before pushing, the consistency proof is checked against the checkpoint's signed root (proof from the stored
@@ -24,6 +26,8 @@ import { firstCheckpointKeyFingerprint, hasCosignature, insertCosignature, readW
 export type PushResult =
   | { url: string; outcome: "cosigned"; treeSize: number; ms: number }
   | { url: string; outcome: "already cosigned"; treeSize: number }
+  /** Another process (a second web server on the store) signed and pushed a newer checkpoint first: nothing to do. */
+  | { url: string; outcome: "superseded"; treeSize: number; latestTreeSize: number }
   | { url: string; outcome: "failed"; treeSize: number; error: string; reachable: boolean };
 
 export type WitnessPusherDeps = { db: Db; auditKeys: AuditKeys };
@@ -163,11 +167,17 @@ export class WitnessPusher {
         return fail(`${why} (${outcome.message})`, true);
       }
       if (outcome.kind === "conflict") {
-        if (outcome.witnessSize > cp.treeSize)
+        if (outcome.witnessSize > cp.treeSize) {
+          // Several servers push their own checkpoints: one that was overtaken by a newer one of this log is not a
+          // rollback. The log's latest checkpoint (read now) reaching the witness's size says which it is.
+          const latest = latestAuditCheckpoint(db);
+          if (latest && latest.treeSize >= outcome.witnessSize)
+            return { url: w.url, outcome: "superseded", treeSize: cp.treeSize, latestTreeSize: latest.treeSize };
           return fail(
             `the witness has already cosigned tree size ${outcome.witnessSize}, larger than this log's latest checkpoint (${cp.treeSize}): rolled-back log, or another log using origin "${origin}"`,
             true,
           );
+        }
         if (outcome.witnessSize === oldSize)
           return fail(`the witness cosigned a different root at tree size ${oldSize} (fork: history differs from what it saw)`, true);
         oldSize = outcome.witnessSize;

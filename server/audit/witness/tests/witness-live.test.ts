@@ -16,7 +16,8 @@ import { PUBLIC_KEY_FILE } from "@/server/audit/keys";
 import { auditVerifyCommand } from "@/server/cli/audit-verify";
 import { logOrigin, logVerifierKey } from "../checkpoint-note";
 import { fetchWitnessCheckpoint, parseWitnessConfig } from "../client";
-import { WitnessPusher } from "../pusher";
+import { WitnessPusher, type PushResult } from "../pusher";
+import { witnessStatus } from "@/db/schema";
 import { witnessAnchors } from "../witness-anchors";
 import { parseSignedNote, parseVerifierKey } from "../note";
 import { verifyCosignature } from "../cosignature";
@@ -151,6 +152,33 @@ describe("witness process on loopback", () => {
       new RegExp(`already cosigned tree size ${cp2.treeSize}, larger than this log's latest checkpoint \\(${cpOld.treeSize}\\)`),
     );
     expect(parseSignedNote(await (await fetch(`${w.url}/checkpoint/${encodeURIComponent(origin)}`)).text()).text).toBe(note.text); // unchanged
+  });
+
+  it("two servers on one store: a push overtaken by the other server's newer checkpoint is superseded, not a rollback", async () => {
+    const app = newApp();
+    const other = createAppServices(app.dataDir, { keyDir: app.keyDir }); // a second server on the same data directory
+    cleanups.push(() => other.db.$client.close());
+    const w = await witnessFor(app);
+    const config = parseWitnessConfig(`${w.url}=${w.vkey}`);
+    addEvents(app, 3);
+    const cp1 = createAuditCheckpoint(app.db, app.auditKeys, "interval").checkpoint;
+    addEvents(other, 3);
+    const cp2 = createAuditCheckpoint(other.db, other.auditKeys, "interval").checkpoint;
+    expect((await new WitnessPusher(other, config, { log: () => undefined }).pushNow())[0]).toMatchObject({
+      outcome: "cosigned",
+      treeSize: cp2.treeSize,
+    });
+    // The first server read its latest checkpoint (cp1) just before cp2 reached the witness, and pushes it now.
+    const first = new WitnessPusher(app, config, { log: () => undefined }) as unknown as {
+      pushTo: (w: (typeof config.witnesses)[number], cp: typeof cp1) => Promise<PushResult>;
+    };
+    expect(await first.pushTo(config.witnesses[0]!, cp1)).toEqual({
+      url: w.url,
+      outcome: "superseded",
+      treeSize: cp1.treeSize,
+      latestTreeSize: cp2.treeSize,
+    });
+    expect(app.db.select().from(witnessStatus).all()).toMatchObject([{ lastError: null, failingSince: null, cosignedSize: cp2.treeSize }]);
   });
 
   it("catches the rewrite-and-re-sign attack with --witness-key, and the witness refuses the forged history", async () => {
