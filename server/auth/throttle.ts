@@ -1,5 +1,5 @@
 /**
- * Sign-in throttling per account and per client address, with exponential backoff (rate-limiter-flexible).
+ * Sign-in throttling per account and per client address, with exponential backoff.
  *
  * How it works, for each key (an account's identifier digest, and the client address):
  * - Every attempt that is not already waiting out a backoff counts as a failure BEFORE the password is checked
