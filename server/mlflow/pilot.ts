@@ -91,11 +91,28 @@ export function pendingInterventionsOfRun(ctx: MlflowCtx, body: unknown): Pendin
   };
 }
 
+/** MISSING_PARAMETER_VALUE for the first of `fields` absent or empty in the body (as MLflow names a missing field). */
+function requireFields(body: unknown, fields: string[]): void {
+  for (const field of fields) {
+    const value = (body as Record<string, unknown>)[field];
+    if (value === undefined || value === "") missing(field);
+  }
+}
+
+/** The pending intervention `interventionId` of run `runId`: RESOURCE_DOES_NOT_EXIST, or INVALID_STATE once closed. */
+function pendingOfRun(tx: DbOrTx, runId: number, interventionId: string, verb: "acknowledged" | "rejected") {
+  const id = numericId(interventionId);
+  const pending = id === null ? undefined : tx.select().from(runInterventions).where(eq(runInterventions.id, id)).get();
+  if (!pending || pending.runId !== runId) return doesNotExist(`Intervention with id=${interventionId} not found on run ${runId}`);
+  if (pending.status !== "pending")
+    invalidState(`Intervention ${pending.id} is already ${pending.status}: only a pending intervention can be ${verb}`);
+  return pending;
+}
+
 const nonNegative = int64.pipe(z.number().int().min(0, "must be 0 or more"));
 
 export function ackIntervention(ctx: MlflowCtx, body: unknown): AckInterventionResponse {
-  for (const required of ["run_id", "intervention_id", "step"])
-    if ((body as Record<string, unknown>)[required] === undefined || (body as Record<string, unknown>)[required] === "") missing(required);
+  requireFields(body, ["run_id", "intervention_id", "step"]);
   const input = parseRequest(
     z.object({ run_id: idField, intervention_id: idField, step: nonNegative, epoch: nonNegative.optional() }),
     body,
@@ -103,12 +120,7 @@ export function ackIntervention(ctx: MlflowCtx, body: unknown): AckInterventionR
   requireWriter(ctx, "acknowledge interventions");
   return ctx.db.transaction((tx) => {
     const run = activeApiRun(tx, input.run_id);
-    const id = numericId(input.intervention_id);
-    const pending = id === null ? undefined : tx.select().from(runInterventions).where(eq(runInterventions.id, id)).get();
-    if (!pending || pending.runId !== run.id)
-      return doesNotExist(`Intervention with id=${input.intervention_id} not found on run ${run.id}`);
-    if (pending.status !== "pending")
-      invalidState(`Intervention ${pending.id} is already ${pending.status}: only a pending intervention can be acknowledged`);
+    const pending = pendingOfRun(tx, run.id, input.intervention_id, "acknowledged");
     const needs: Record<string, string[]> = {
       pause: ["running"],
       resume: ["paused"],
@@ -172,18 +184,12 @@ const reasonField = z.string().trim().min(1, "say why the script cannot apply it
  * transaction. The run's status is unchanged. A refused rejection writes nothing.
  */
 export function rejectScriptIntervention(ctx: MlflowCtx, body: unknown): RejectInterventionResponse {
-  for (const required of ["run_id", "intervention_id", "reason"])
-    if ((body as Record<string, unknown>)[required] === undefined || (body as Record<string, unknown>)[required] === "") missing(required);
+  requireFields(body, ["run_id", "intervention_id", "reason"]);
   const input = parseRequest(z.object({ run_id: idField, intervention_id: idField, reason: reasonField }), body);
   requireWriter(ctx, "reject interventions");
   return ctx.db.transaction((tx) => {
     const run = activeApiRun(tx, input.run_id);
-    const id = numericId(input.intervention_id);
-    const pending = id === null ? undefined : tx.select().from(runInterventions).where(eq(runInterventions.id, id)).get();
-    if (!pending || pending.runId !== run.id)
-      return doesNotExist(`Intervention with id=${input.intervention_id} not found on run ${run.id}`);
-    if (pending.status !== "pending")
-      invalidState(`Intervention ${pending.id} is already ${pending.status}: only a pending intervention can be rejected`);
+    const pending = pendingOfRun(tx, run.id, input.intervention_id, "rejected");
     const row = tx
       .update(runInterventions)
       .set({ status: "rejected", closedBy: ctx.actor.id, closedAt: now(), closeReason: input.reason })

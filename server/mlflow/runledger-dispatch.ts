@@ -1,7 +1,7 @@
 /**
  * The dispatcher of Runledger's extension of the tracking API (/api/2.0/runledger/…, contracts/mlflow/runledger.ts):
- * the same token authentication (authenticateMlflow), JSON parsing and MLflow error shape as /api/2.0/mlflow/
- * (dispatch.ts), for the endpoints MLflow has no counterpart of. Transport-free: server/http/runledger-route.ts reads
+ * the same token authentication (authenticateMlflow), body parsing (call-body.ts) and MLflow error shape as
+ * /api/2.0/mlflow/ (dispatch.ts), for the endpoints MLflow has no counterpart of. Transport-free: server/http/runledger-route.ts reads
  * the request and writes the answer.
  *
  * Order of checks: unknown endpoint or method → 404 ENDPOINT_NOT_FOUND; missing or bad token → 401 UNAUTHENTICATED;
@@ -9,7 +9,8 @@
  */
 import type { AppServices } from "@/server/app-context/app-services";
 import { RUNLEDGER_ROUTES, type RunledgerPath } from "@/contracts/mlflow/runledger";
-import { MlflowError, mlflowErrorOf } from "./errors";
+import { MlflowError } from "./errors";
+import { callBody, errorAnswer } from "./call-body";
 import type { MlflowCtx } from "./common";
 import { authenticateMlflow, type MlflowAnswer, type MlflowCall } from "./dispatch";
 import { ackIntervention, pendingInterventionsOfRun, rejectScriptIntervention } from "./pilot";
@@ -19,21 +20,6 @@ export const RUNLEDGER_HANDLERS: Record<RunledgerPath, (ctx: MlflowCtx, body: un
   "runs/ack-intervention": ackIntervention,
   "runs/reject-intervention": rejectScriptIntervention,
 };
-
-function bodyOf(call: MlflowCall): unknown {
-  if (call.method === "GET") return Object.fromEntries(call.query.entries());
-  const text = call.bodyText ?? "";
-  if (text.trim() === "") return {};
-  let body: unknown;
-  try {
-    body = JSON.parse(text) as unknown;
-  } catch (err) {
-    throw new MlflowError("INVALID_PARAMETER_VALUE", `The request body is not valid JSON: ${(err as Error).message}`);
-  }
-  if (body === null || typeof body !== "object" || Array.isArray(body))
-    throw new MlflowError("INVALID_PARAMETER_VALUE", "The request body must be a JSON object");
-  return body;
-}
 
 export function dispatchRunledger(services: AppServices, call: MlflowCall): MlflowAnswer {
   try {
@@ -46,10 +32,8 @@ export function dispatchRunledger(services: AppServices, call: MlflowCall): Mlfl
       );
     const caller = authenticateMlflow(services, call.authorization);
     if ("status" in caller) return caller;
-    return { status: 200, body: RUNLEDGER_HANDLERS[endpoint](caller, bodyOf(call)) };
+    return { status: 200, body: RUNLEDGER_HANDLERS[endpoint](caller, callBody(call)) };
   } catch (err) {
-    const e = mlflowErrorOf(err);
-    if (e.status === 500) console.error("runledger api:", err);
-    return { status: e.status, body: e.body };
+    return errorAnswer(err);
   }
 }
