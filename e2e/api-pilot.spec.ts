@@ -10,20 +10,14 @@
  */
 import { expect, test } from "@playwright/test";
 import { MlflowClient } from "../contracts/mlflow/client";
-import { signIn, unique } from "./helpers";
+import { createTokenOnAccountPage, signIn, unique } from "./helpers";
 
 test("an engineer pauses, resumes and stops an API run in the browser; the script's loop follows at its steps", async ({
   page,
   baseURL,
 }) => {
   await signIn(page, "engineer");
-  await page.goto("/account");
-  const tokens = page.getByRole("region", { name: "Access tokens" });
-  await tokens.getByLabel("Token name").fill(unique("e2e pilot script"));
-  await tokens.getByRole("button", { name: "Create token" }).click();
-  const shown = tokens.getByLabel("New token");
-  await expect(shown).toHaveText(/^rlt_/);
-  const ml = new MlflowClient(baseURL!, (await shown.textContent())!.trim());
+  const ml = new MlflowClient(baseURL!, await createTokenOnAccountPage(page, "e2e pilot script"));
 
   const { experiment_id } = await ml.call("experiments/create", { name: unique("e2e-api-pilot") });
   const { run } = await ml.call("runs/create", { experiment_id, run_name: "piloted script" });
@@ -114,13 +108,7 @@ test("an engineer changes the learning rate of an API run in the browser; the sc
   baseURL,
 }) => {
   await signIn(page, "engineer");
-  await page.goto("/account");
-  const tokens = page.getByRole("region", { name: "Access tokens" });
-  await tokens.getByLabel("Token name").fill(unique("e2e settings script"));
-  await tokens.getByRole("button", { name: "Create token" }).click();
-  const shown = tokens.getByLabel("New token");
-  await expect(shown).toHaveText(/^rlt_/);
-  const ml = new MlflowClient(baseURL!, (await shown.textContent())!.trim());
+  const ml = new MlflowClient(baseURL!, await createTokenOnAccountPage(page, "e2e settings script"));
 
   const { experiment_id } = await ml.call("experiments/create", { name: unique("e2e-api-settings") });
   const { run } = await ml.call("runs/create", {

@@ -8,17 +8,11 @@
  */
 import { createHash } from "node:crypto";
 import { expect, test } from "@playwright/test";
-import { signIn, unique } from "./helpers";
+import { createTokenOnAccountPage, signIn, unique } from "./helpers";
 
 test("a run logged through the API registers its uploaded weights as a model version the model page shows", async ({ page }) => {
   await signIn(page, "engineer");
-  await page.goto("/account");
-  const tokens = page.getByRole("region", { name: "Access tokens" });
-  await tokens.getByLabel("Token name").fill(unique("e2e registry"));
-  await tokens.getByRole("button", { name: "Create token" }).click();
-  const shown = tokens.getByLabel("New token");
-  await expect(shown).toHaveText(/^rlt_/);
-  const auth = { authorization: `Bearer ${(await shown.textContent())!.trim()}` };
+  const auth = { authorization: `Bearer ${await createTokenOnAccountPage(page, "e2e registry")}` };
 
   const api = async (method: "POST" | "GET", path: string, data?: unknown) => {
     const res =

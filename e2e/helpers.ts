@@ -49,3 +49,14 @@ export function freePort(): Promise<number> {
     s.on("error", reject);
   });
 }
+
+/** Creates a personal access token named `name` on the signed-in user's account page and returns it (shown once). */
+export async function createTokenOnAccountPage(page: Page, name: string): Promise<string> {
+  await page.goto("/account");
+  const tokens = page.getByRole("region", { name: "Access tokens" });
+  await tokens.getByLabel("Token name").fill(unique(name));
+  await tokens.getByRole("button", { name: "Create token" }).click();
+  const shown = tokens.getByLabel("New token");
+  await expect(shown).toHaveText(/^rlt_/);
+  return (await shown.textContent())!.trim();
+}
