@@ -39,6 +39,7 @@ const keyDir = path.join(tmp, "keys");
 const dataDir = path.join(tmp, "workers");
 const longConfigFile = path.join(tmp, "long.json");
 const LONG_EPOCHS = 40;
+const ASHA_EPOCHS = 40;
 const SMALL_RUNS = 6;
 const TSX = ["--import", "tsx"];
 const childEnv = () => {
@@ -236,7 +237,10 @@ describe("a sweep with training workers (one process, real training)", () => {
       const { experimentId } = ensureDemoUsersAndProject(web);
       const email = DEMO_USERS.find((u) => u.role === "engineer")!.email;
       const ctx = { ...web, actor: actorOf(web.db.select().from(users).where(eq(users.email, email)).get()!) };
-      const base = irisConfig({ epochs: 12 });
+      // Epochs long enough (batches of 2) that the stop, which reaches the worker up to a driver poll (150 ms) plus a
+      // heartbeat (200 ms) after rung 2, lands well before the poor trial's last epoch even on a quiet machine.
+      const iris = irisConfig({ epochs: ASHA_EPOCHS });
+      const base = { ...iris, training: { ...iris.training, batchSize: 2 } };
       const sweep = createSweep(ctx, {
         experimentId,
         spec: {
@@ -261,7 +265,7 @@ describe("a sweep with training workers (one process, real training)", () => {
       expect(trials[1]!.stoppedAtRung).toBe(2);
       expect(status(trials[1]!.runId).status).toBe("cancelled");
       const poorEpochs = web.db.select().from(checkpoints).where(eq(checkpoints.runId, trials[1]!.runId)).all().length;
-      expect(poorEpochs).toBeLessThan(12);
+      expect(poorEpochs).toBeLessThan(ASHA_EPOCHS);
     } finally {
       stopping = true;
       await loop;
