@@ -10,8 +10,10 @@ const USAGE = `usage: npm run cli -- <command> [options]   (key directory: --key
   users list|create|set-role|disable|enable|reset-password [--email E] [--name N] [--role R] [--data-dir DIR] [--json]
   token create|list|revoke --user EMAIL [--name NAME] [--id ID] [--data-dir DIR] [--json]
                                                      personal access tokens for the MLflow-compatible API (printed once)
-  train --config FILE [--data-dir DIR] [--experiment NAME] [--user EMAIL] [--backend auto|wasm|cpu] [--enqueue] [--json]
+  train --config FILE [--data-dir DIR] [--experiment NAME] [--user EMAIL] [--backend auto|wasm|cpu] [--enqueue [--wait-timeout S]] [--json]
                                                      --enqueue: queue it for the training workers (npm run worker) and wait for its end
+                                                     (says so on stderr when no worker has taken it after 5 s); --wait-timeout S: give up
+                                                     after S seconds in the queue with no worker: exit 3, the run stays queued
   sweep --config FILE [--data-dir DIR] [--experiment NAME] [--user EMAIL] [--backend B] [--json]
                                                      create a sweep from a spec (examples/iris-sweep.json) and run it to its budget
   resume --run ID [--data-dir DIR] [--backend auto|wasm|cpu] [--rationale T] [--json]

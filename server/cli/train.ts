@@ -5,6 +5,9 @@
  * With --enqueue, the run is queued for the training workers (`npm run worker`, server/runs/orchestrator/run-queue.ts)
  * instead of training here; the command waits until it has ended (whichever worker trains it, also across a worker's
  * death or a pause and its resume: completed, failed or cancelled) and prints the same result. The backend is then the worker's choice (--backend is refused).
+ * While no worker has taken the run it says so once on stderr after 5 s, with how to start one (queue-wait.ts); with
+ * --wait-timeout SECONDS it gives up once the run has waited that long in the queue: the run stays queued, untouched,
+ * stderr says so with its id, stdout (with --json) carries its current result (status "queued"), and the exit code is 3.
  */
 import fs from "node:fs";
 import { parseArgs } from "node:util";
@@ -21,7 +24,8 @@ import type { ServiceContext } from "@/server/app-context/service-context";
 import path from "node:path";
 import { checkpointAfterCliWrite } from "./checkpoint-after-write";
 import { cliUserAndExperiment } from "./cli-experiment";
-import { printRunResult } from "./run-result";
+import { printRunResult, runResult } from "./run-result";
+import { waitForQueuedRun } from "./queue-wait";
 
 /**
  * A config file may name its fine-tuning parent as "config:FILE@best|@last|@epochN" instead of a checkpoint id:
@@ -79,8 +83,22 @@ export async function trainCommand(argv: string[]): Promise<number> {
       rationale: { type: "string" },
       json: { type: "boolean", default: false },
       enqueue: { type: "boolean", default: false },
+      "wait-timeout": { type: "string" },
     },
   });
+  let waitTimeoutMs: number | null = null;
+  if (values["wait-timeout"] !== undefined) {
+    const seconds = Number(values["wait-timeout"]);
+    if (!values.enqueue) {
+      process.stderr.write("train: --wait-timeout needs --enqueue (it bounds the wait for a training worker to take the run)\n");
+      return 2;
+    }
+    if (values["wait-timeout"].trim() === "" || !Number.isFinite(seconds) || seconds <= 0) {
+      process.stderr.write(`train: --wait-timeout must be a number of seconds above 0, got "${values["wait-timeout"]}"\n`);
+      return 2;
+    }
+    waitTimeoutMs = seconds * 1000;
+  }
   if (values.enqueue && values.backend !== "auto") {
     process.stderr.write("train: --backend cannot be combined with --enqueue (the worker that trains the run chooses its backend)\n");
     return 2;
@@ -115,7 +133,27 @@ export async function trainCommand(argv: string[]): Promise<number> {
   });
   log(`run ${run.id} (${run.name}) queued${values.enqueue ? " for the training workers (npm run worker); waiting for its end" : ""}`);
   services.orchestrator.launch(run.id);
-  await services.orchestrator.waitFor(run.id);
+  if (values.enqueue) {
+    const workerCommand = [
+      "npm run worker",
+      ...(values["data-dir"] || values["key-dir"] ? ["--"] : []),
+      ...(values["data-dir"] ? ["--data-dir", values["data-dir"]] : []),
+      ...(values["key-dir"] ? ["--key-dir", values["key-dir"]] : []),
+    ].join(" ");
+    const say = (line: string) => process.stderr.write(`train: ${line}\n`);
+    const end = await waitForQueuedRun(db, run.id, { timeoutMs: waitTimeoutMs, workerCommand, say });
+    if (end === "still-queued") {
+      say(
+        `gave up waiting after --wait-timeout ${values["wait-timeout"]} s: no training worker took run ${run.id}. ` +
+          `The run stays queued as it is (nothing was changed or lost); a worker trains it when one starts (${workerCommand}). ` +
+          `Follow it with: npm run cli -- show --run ${run.id}${values["data-dir"] ? ` --data-dir ${values["data-dir"]}` : ""}`,
+      );
+      if (values.json) process.stdout.write(`${JSON.stringify(runResult(db, run.id))}\n`);
+      checkpointAfterCliWrite(db, { dataDir: services.dataDir, auditKeys: services.auditKeys });
+      services.db.$client.close();
+      return 3;
+    }
+  } else await services.orchestrator.waitFor(run.id);
 
   const code = printRunResult(db, run.id, { json: values.json, log });
   checkpointAfterCliWrite(db, { dataDir: services.dataDir, auditKeys: services.auditKeys });

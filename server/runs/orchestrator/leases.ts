@@ -197,3 +197,20 @@ export function runHolder(db: Db, runId: number): RunHolder | null {
     alive: ownerAlive(lease),
   };
 }
+
+/**
+ * The training workers (`npm run worker`) seen holding runs now, from their leases: one entry per live worker owner,
+ * with the runs it holds. An idle worker holds no lease and so is not listed (it claims a queued run within its poll
+ * interval, RUNLEDGER_WORKER_POLL_MS): a run left in the queue for seconds with no worker listed here means that no
+ * worker runs on this data directory. Reads only.
+ */
+export function busyWorkers(db: Db, now = Date.now()): { owner: string; host: string; pid: number; runIds: number[] }[] {
+  const byOwner = new Map<string, { owner: string; host: string; pid: number; runIds: number[] }>();
+  for (const lease of db.select().from(runLeases).all()) {
+    if (!isWorkerLease(lease) || !ownerAlive(lease, now)) continue;
+    const entry = byOwner.get(lease.owner) ?? { owner: lease.owner, host: lease.host, pid: lease.pid, runIds: [] };
+    entry.runIds.push(lease.runId);
+    byOwner.set(lease.owner, entry);
+  }
+  return [...byOwner.values()];
+}
