@@ -28,10 +28,8 @@ import { z } from "zod";
 import { runInterventions, users } from "@/db/schema";
 import type { DbOrTx } from "@/db/client";
 import { now } from "@/server/app-context/service-context";
-import { applyPendingAt } from "@/server/runs/pilot";
+import { applyPendingAt, closeIntervention } from "@/server/runs/pilot";
 import { metricsSnapshotAt, parseChanges, scriptSettings, watchedMetricOfRun, type MetricsSnapshot } from "@/server/runs/pilot-queries";
-import { appendAuditEvent } from "@/server/audit/ledger";
-import { interventionOutcomeSha256 } from "@/server/audit/content/intervention-records";
 import type {
   AckInterventionResponse,
   PendingInterventionsResponse,
@@ -190,25 +188,11 @@ export function rejectScriptIntervention(ctx: MlflowCtx, body: unknown): RejectI
   return ctx.db.transaction((tx) => {
     const run = activeApiRun(tx, input.run_id);
     const pending = pendingOfRun(tx, run.id, input.intervention_id, "rejected");
-    const row = tx
-      .update(runInterventions)
-      .set({ status: "rejected", closedBy: ctx.actor.id, closedAt: now(), closeReason: input.reason })
-      .where(eq(runInterventions.id, pending.id))
-      .returning()
-      .get();
-    appendAuditEvent(tx, {
-      actor: ctx.actor,
-      action: "run.interventionRejected",
-      entityType: "intervention",
-      entityId: row.id,
-      payload: {
-        runId: row.runId,
-        kind: row.kind,
-        reason: input.reason,
-        closedAt: row.closedAt,
-        rejectedByScript: true,
-        sha256: interventionOutcomeSha256(row),
-      },
+    const row = closeIntervention(tx, pending, {
+      status: "rejected",
+      closer: ctx.actor,
+      reason: input.reason,
+      payloadExtra: { kind: pending.kind, rejectedByScript: true },
     });
     const email = tx.select({ email: users.email }).from(users).where(eq(users.id, row.requestedBy)).get()!.email;
     return {

@@ -31,7 +31,7 @@ import {
   type RunStatus,
 } from "@/db/schema";
 import type { DbOrTx } from "@/db/client";
-import { appendAuditEvent, SYSTEM_ACTOR } from "@/server/audit/ledger";
+import { appendAuditEvent, SYSTEM_ACTOR, type Actor } from "@/server/audit/ledger";
 import { canonicalJson } from "@/contracts/canonical";
 import { describeConfigIssues } from "@/contracts/training-config";
 import { effectiveConfig, validatePilotChanges, validateSchedule, type ConfigChange } from "@/contracts/pilot-config";
@@ -305,24 +305,51 @@ export function requestIntervention(ctx: Pick<ServiceContext, "db" | "actor">, r
   });
 }
 
+/**
+ * The one close of a pending intervention, in the caller's transaction (which has re-read `pending` as still
+ * pending): the row becomes "cancelled" (an engineer's withdrawal) or "rejected" (it cannot take effect), closed by
+ * `closer` at now with `reason`, and its event (run.interventionCancelled or run.interventionRejected, by `closer`)
+ * binds the closed row's outcome hash. The reason is the payload's `rationale` for a cancellation and its `reason`
+ * for a rejection, as the content check reads them (check-interventions.ts); `closer` SYSTEM_ACTOR: the server closed
+ * it (closed_by null). `payloadExtra` adds fields of one closer (a script's rejection: kind, rejectedByScript).
+ * Returns the closed row.
+ */
+export function closeIntervention(
+  tx: DbOrTx,
+  pending: Row,
+  close: { status: "cancelled" | "rejected"; closer: Actor; reason: string; payloadExtra?: Record<string, unknown> },
+): Row {
+  const row = tx
+    .update(runInterventions)
+    .set({ status: close.status, closedBy: close.closer.id, closedAt: now(), closeReason: close.reason })
+    .where(eq(runInterventions.id, pending.id))
+    .returning()
+    .get();
+  appendAuditEvent(tx, {
+    actor: close.closer,
+    action: close.status === "cancelled" ? "run.interventionCancelled" : "run.interventionRejected",
+    entityType: "intervention",
+    entityId: row.id,
+    payload: {
+      runId: row.runId,
+      ...(close.status === "cancelled" ? { rationale: close.reason } : { reason: close.reason }),
+      closedAt: row.closedAt,
+      ...close.payloadExtra,
+      sha256: interventionOutcomeSha256(row),
+    },
+  });
+  return row;
+}
+
 /** Withdraws a pending intervention (any engineer), with a rationale. */
 export function cancelIntervention(ctx: Pick<ServiceContext, "db" | "actor">, raw: z.input<typeof cancelInterventionInput>) {
   requireRole(ctx.actor, PILOT_ROLES, "pilot runs");
   const input = parseOrThrow(cancelInterventionInput, raw);
   return ctx.db.transaction((tx) => {
-    pendingRow(tx, input.interventionId);
-    const row = tx
-      .update(runInterventions)
-      .set({ status: "cancelled", closedBy: ctx.actor.id, closedAt: now(), closeReason: input.rationale })
-      .where(eq(runInterventions.id, input.interventionId))
-      .returning()
-      .get();
-    appendAuditEvent(tx, {
-      actor: ctx.actor,
-      action: "run.interventionCancelled",
-      entityType: "intervention",
-      entityId: row.id,
-      payload: { runId: row.runId, rationale: row.closeReason, closedAt: row.closedAt, sha256: interventionOutcomeSha256(row) },
+    const row = closeIntervention(tx, pendingRow(tx, input.interventionId), {
+      status: "cancelled",
+      closer: ctx.actor,
+      reason: input.rationale,
     });
     return { ...row, changes: parseChanges(row.changesJson) };
   });
@@ -467,20 +494,7 @@ export function rejectIntervention(deps: Pick<ServiceDeps, "db">, input: { inter
   const reason = input.reason.trim();
   if (!reason) invalidInput("reason: say why the intervention cannot take effect");
   return deps.db.transaction((tx) => {
-    pendingRow(tx, input.interventionId);
-    const row = tx
-      .update(runInterventions)
-      .set({ status: "rejected", closedBy: null, closedAt: now(), closeReason: reason })
-      .where(eq(runInterventions.id, input.interventionId))
-      .returning()
-      .get();
-    appendAuditEvent(tx, {
-      actor: SYSTEM_ACTOR,
-      action: "run.interventionRejected",
-      entityType: "intervention",
-      entityId: row.id,
-      payload: { runId: row.runId, reason, closedAt: row.closedAt, sha256: interventionOutcomeSha256(row) },
-    });
+    const row = closeIntervention(tx, pendingRow(tx, input.interventionId), { status: "rejected", closer: SYSTEM_ACTOR, reason });
     return { ...row, changes: parseChanges(row.changesJson) };
   });
 }

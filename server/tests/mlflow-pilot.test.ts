@@ -12,6 +12,8 @@ import { auditEvents, checkpoints, decisions, runInterventions, runs } from "@/d
 import { verifyDatabase } from "@/server/audit/verify";
 import { checkContent } from "@/server/audit/content/verify-content";
 import { snapshot } from "@/server/audit/content/tests/content-fixture";
+import { canonicalJson } from "@/contracts/canonical";
+import { interventionOutcomeSha256 } from "@/server/audit/content/intervention-records";
 import { createRun } from "@/server/runs/service";
 import { applyIntervention } from "@/server/runs/pilot";
 import { RunOrchestrator } from "@/server/runs/orchestrator/orchestrator";
@@ -540,6 +542,18 @@ describe("a pilot changes a script's settings (its logged params)", () => {
     const ev = eventsOf("run.interventionRejected").find((e) => e.entityId === String(set.id))!;
     expect(ev.actorId).toBe(scriptUser.id);
     expect(JSON.parse(ev.payload)).toMatchObject({ rejectedByScript: true, viaTokenId: engineerTokenId, kind: "set" });
+    // Byte for byte (closeIntervention): the script's user closed it, with its reason, kind, flag and token.
+    expect(ev.payload).toBe(
+      canonicalJson({
+        runId,
+        kind: "set",
+        reason: "the data loader is built once: batch size cannot change mid-run",
+        closedAt: interventionRow(set.id).closedAt,
+        rejectedByScript: true,
+        sha256: interventionOutcomeSha256(interventionRow(set.id)),
+        viaTokenId: engineerTokenId,
+      }),
+    );
     expect(sentence(ev)).toBe(
       `${scriptUser.name}'s script rejected request #${set.id} on run #${runId}: 'the data loader is built once: batch size cannot change mid-run'`,
     );

@@ -18,6 +18,8 @@ import { actorOf } from "@/server/users/service";
 import { checkContent } from "@/server/audit/content/verify-content";
 import { DEMO_USERS } from "@/server/demo/seed";
 import type { TrainingConfigInput } from "@/contracts/training-config";
+import { canonicalJson } from "@/contracts/canonical";
+import { interventionOutcomeSha256 } from "@/server/audit/content/intervention-records";
 import { createTestApp, irisConfig, type TestApp } from "./test-app";
 
 vi.mock("server-only", () => ({}));
@@ -72,7 +74,22 @@ describe("pause races and cancelling parked runs", () => {
     const run = runRow(id);
     expect(run.status).toBe("cancelled");
     expect(run.finishedAt).not.toBeNull();
-    expect(intervention(set.id)).toMatchObject({ status: "rejected", closeReason: "the run was cancelled" });
+    expect(intervention(set.id)).toMatchObject({ status: "rejected", closedBy: null, closeReason: "the run was cancelled" });
+    // The server's rejection event, byte for byte (closeIntervention): no actor, the reason, the closed row's hash.
+    const rejected = app.db
+      .select()
+      .from(auditEvents)
+      .where(and(eq(auditEvents.action, "run.interventionRejected"), eq(auditEvents.entityId, String(set.id))))
+      .get()!;
+    expect(rejected.actorId).toBeNull();
+    expect(rejected.payload).toBe(
+      canonicalJson({
+        runId: id,
+        reason: "the run was cancelled",
+        closedAt: intervention(set.id).closedAt,
+        sha256: interventionOutcomeSha256(intervention(set.id)),
+      }),
+    );
     expect(events(id).slice(-2)).toEqual(["run.cancelRequest", "run.cancel"]);
     // Nothing left to cancel.
     await expect(app.as("engineer").runs.cancel({ id })).rejects.toThrow(/is cancelled/);

@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { eq } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import { auditEvents, checkpoints, runInterventions, runs, users } from "@/db/schema";
 import { createRun } from "@/server/runs/service";
 import { applyIntervention, cancelIntervention, requestIntervention } from "@/server/runs/pilot";
@@ -25,6 +25,8 @@ import { trainingConfigSchema } from "@/contracts/training-config";
 import { effectiveConfig, settingsPatchOf, validatePilotChanges } from "@/contracts/pilot-config";
 import { parseEpochControl } from "@/contracts/training-control";
 import { snapshot } from "@/server/audit/content/tests/content-fixture";
+import { canonicalJson } from "@/contracts/canonical";
+import { interventionOutcomeSha256 } from "@/server/audit/content/intervention-records";
 import { createTestApp, irisConfig, type TestApp } from "./test-app";
 import { RunOrchestrator } from "@/server/runs/orchestrator/orchestrator";
 
@@ -183,6 +185,23 @@ describe("applying at an epoch boundary", () => {
     const snapshotGiven = { last: { loss: 0.5 }, watched: { metric: "val_loss", trend: [{ epoch: 2, value: 0.4 }] } };
     applyIntervention(app, { interventionId: pauseId, epoch: 2, step: 14, checkpointId: ck(2).id, metricsSnapshot: snapshotGiven });
     cancelIntervention({ db: app.db, actor: actor("engineer") }, { interventionId: stopId, rationale: "the pause is enough" });
+    // The withdrawal's row and event, byte for byte (closeIntervention): the engineer closed it, with the rationale.
+    const stop = app.db.select().from(runInterventions).where(eq(runInterventions.id, stopId)).get()!;
+    expect(stop).toMatchObject({ status: "cancelled", closedBy: actor("engineer").id, closeReason: "the pause is enough" });
+    const withdrawn = app.db
+      .select()
+      .from(auditEvents)
+      .where(and(eq(auditEvents.action, "run.interventionCancelled"), eq(auditEvents.entityId, String(stopId))))
+      .get()!;
+    expect(withdrawn).toMatchObject({ actorId: actor("engineer").id, entityType: "intervention" });
+    expect(withdrawn.payload).toBe(
+      canonicalJson({
+        runId: trainedRunId,
+        rationale: "the pause is enough",
+        closedAt: stop.closedAt,
+        sha256: interventionOutcomeSha256(stop),
+      }),
+    );
 
     const list = listInterventions(app.db, trainedRunId);
     expect(list.map((i) => [i.kind, i.status])).toEqual([
