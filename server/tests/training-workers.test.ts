@@ -50,28 +50,81 @@ const childEnv = () => {
 };
 
 type TrainJson = { runId: number; status: string; weightsSha256: string | null } & Record<string, unknown>;
-type Child = { child: ChildProcess; exited: Promise<number | null>; stdout: () => string; stderr: () => string };
+type Child = {
+  child: ChildProcess;
+  /** "worker": runs until the test stops it; "cli": ends by itself, with exit code 0. */
+  role: "worker" | "cli";
+  exited: Promise<number | null>;
+  stdout: () => string;
+  stderr: () => string;
+  /** Set when the test sends it a signal: its exit is then expected. */
+  signalled: boolean;
+};
 
-function start(args: string[]): Child {
+function start(args: string[], role: Child["role"]): Child {
   const child = spawn(process.execPath, [...TSX, ...args], { env: childEnv(), stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
   child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  return { child, exited, stdout: () => out, stderr: () => err };
+  return { child, role, exited, stdout: () => out, stderr: () => err, signalled: false };
 }
 
-const startWorker = () =>
-  start(["server/worker/main.ts", "--data-dir", dataDir, "--key-dir", keyDir, "--backend", "cpu", "--concurrency", "1"]);
-const cliTrain = (dir: string, extra: string[]) =>
-  start(["server/cli/main.ts", "train", "--config", longConfigFile, "--data-dir", dir, "--key-dir", keyDir, "--json", ...extra]);
+/** The test stops a child: its exit is expected from now on. */
+function signal(c: Child, sig: NodeJS.Signals) {
+  c.signalled = true;
+  c.child.kill(sig);
+}
 
-/** Polls the shared database (a read-only connection) until `check` returns a value. */
+const childName = (c: Child) => `${c.role === "worker" ? "worker" : c.child.spawnargs.slice(3, 5).join(" ")} (pid ${c.child.pid})`;
+
+/**
+ * A child that ended on its own when it should not have (a worker the test did not stop, a CLI that failed): the
+ * steps waiting on it can never finish, so they fail at once with what it said instead of waiting out their bound.
+ */
+function unexpectedExit(): string | undefined {
+  for (const c of children) {
+    const { exitCode, signalCode } = c.child;
+    if (c.signalled || (exitCode === null && signalCode === null)) continue;
+    if (c.role === "worker" || exitCode !== 0)
+      return `${childName(c)} exited by itself (code ${exitCode}, signal ${signalCode}):\n${c.stdout().slice(-2000)}\n${c.stderr().slice(-2000)}`;
+  }
+  return undefined;
+}
+
+/** What the processes said, for a failure report. */
+function printChildren() {
+  for (const c of children) console.error(`--- ${childName(c)}\n${c.stdout()}\n${c.stderr()}`);
+}
+
+/** Thrown by a check whose state can no longer come (the run ended, the intervention was rejected): no waiting it out. */
+class CannotHappen extends Error {}
+
+/**
+ * The multi-process test's own deadline: every wait ends by it, so a stuck step fails naming itself (and the
+ * processes' output is printed) before the test runner's timeout, which would stop the test without either.
+ */
+const MULTI_PROCESS_TIMEOUT_MS = 420_000;
+let testDeadline = Infinity;
+const boundedWait = (ms: number) => Math.max(1_000, Math.min(ms, testDeadline - Date.now()));
+
+const startWorker = () =>
+  start(["server/worker/main.ts", "--data-dir", dataDir, "--key-dir", keyDir, "--backend", "cpu", "--concurrency", "1"], "worker");
+const cliTrain = (dir: string, extra: string[]) =>
+  start(["server/cli/main.ts", "train", "--config", longConfigFile, "--data-dir", dir, "--key-dir", keyDir, "--json", ...extra], "cli");
+
+/**
+ * Polls the shared database (a read-only connection) until `check` returns a value. Fails at once when a child
+ * ended unexpectedly or `check` throws CannotHappen; otherwise after `timeoutMs` (never past the test's deadline),
+ * naming the step and the last error the check met.
+ */
 async function until<T>(what: string, check: (db: Database.Database) => T | undefined | false, timeoutMs = 150_000): Promise<T> {
   if (process.env.RUNLEDGER_TEST_TRACE) console.log(`${new Date().toISOString()} waiting for ${what}`);
   const file = path.join(dataDir, "runledger.sqlite");
   const startedAt = Date.now();
+  const bound = boundedWait(timeoutMs);
+  let lastError = "";
   for (;;) {
     if (fs.existsSync(file)) {
       const db = new Database(file, { readonly: true, fileMustExist: true });
@@ -79,13 +132,18 @@ async function until<T>(what: string, check: (db: Database.Database) => T | unde
         db.pragma("busy_timeout = 5000");
         const v = check(db);
         if (v !== undefined && v !== false) return v;
-      } catch {
-        // tables not created yet (a process is migrating)
+      } catch (err) {
+        if (err instanceof CannotHappen) throw new Error(`waiting for ${what}: ${err.message}`);
+        // tables not created yet (a process is migrating), or a busy database
+        lastError = (err as Error).message;
       } finally {
         db.close();
       }
     }
-    if (Date.now() - startedAt > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    const dead = unexpectedExit();
+    if (dead) throw new Error(`waiting for ${what}: ${dead}`);
+    if (Date.now() - startedAt > bound)
+      throw new Error(`timed out after ${Math.round(bound / 1000)} s waiting for ${what}${lastError ? ` (last error: ${lastError})` : ""}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -96,17 +154,33 @@ const checkpointsOf = (db: Database.Database, runId: number) =>
 const leaseOf = (db: Database.Database, runId: number) =>
   one<{ owner: string; pid: number; host: string }>(db, "SELECT owner, pid, host FROM run_leases WHERE run_id = ?", runId);
 
-/** A child's exit, or an error naming `what` after `ms` (so a stuck step fails with the processes' output, below). */
+/**
+ * A child's exit, or an error naming `what` after `ms` (never past the test's deadline), so a stuck step fails with
+ * the processes' output (below).
+ */
 function exitWithin(c: Child, what: string, ms = 150_000): Promise<number | null> {
+  const bound = boundedWait(ms);
+  let timer: NodeJS.Timeout | undefined;
   return Promise.race([
     c.exited,
-    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`timed out waiting for ${what} to exit`)), ms).unref()),
-  ]);
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${Math.round(bound / 1000)} s waiting for ${what} to exit`)), bound);
+      timer.unref();
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** The long run's status; a final one before the test expects it means the step it waits for can never come. */
+function longRunNotEnded(db: Database.Database, runId: number, step: string): string {
+  const status = one<{ status: string }>(db, "SELECT status FROM runs WHERE id = ?", runId)!.status;
+  if (status === "completed" || status === "failed" || status === "cancelled")
+    throw new CannotHappen(`the long run ${runId} ended ${status} before ${step}`);
+  return status;
 }
 
 const children: Child[] = [];
 afterAll(() => {
-  for (const c of children) if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill("SIGKILL");
+  for (const c of children) if (c.child.exitCode === null && c.child.signalCode === null) signal(c, "SIGKILL");
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -224,11 +298,18 @@ describe("a sweep with training workers (one process, real training)", () => {
     const worker = createAppServices(dir, { keyDir, training: "worker", backend: "cpu" });
     let stopping = false;
     const claimed: number[] = [];
+    // The worker's loop (server/worker/main.ts): a busy database fails one round, the next tries again. Its errors are
+    // kept for the failure message.
+    const loopErrors: string[] = [];
     const loop = (async () => {
       while (!stopping) {
-        for (const c of worker.orchestrator.queue!.claim(worker.orchestrator.leases, worker.orchestrator.freeSlots())) {
-          claimed.push(c.runId);
-          worker.orchestrator.trainClaimed(c.runId, c.enqueuedSeq);
+        try {
+          for (const c of worker.orchestrator.queue!.claim(worker.orchestrator.leases, worker.orchestrator.freeSlots())) {
+            claimed.push(c.runId);
+            worker.orchestrator.trainClaimed(c.runId, c.enqueuedSeq);
+          }
+        } catch (err) {
+          loopErrors.push((err as Error).message);
         }
         await worker.orchestrator.queue!.waitForWork(50);
       }
@@ -255,7 +336,22 @@ describe("a sweep with training workers (one process, real training)", () => {
           rationale: "stop the tiny rate early, on the workers",
         },
       });
-      await driveSweep(web, web.orchestrator, sweep.id);
+      // Bounded below the test's timeout, so a sweep that never ends fails saying so (and what the worker loop met).
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        driveSweep(web, web.orchestrator, sweep.id),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            const trials = web.db.select().from(sweepTrials).where(eq(sweepTrials.sweepId, sweep.id)).all();
+            const states = trials.map((t) => `run ${t.runId}: ${web.db.select().from(runs).where(eq(runs.id, t.runId)).get()!.status}`);
+            reject(
+              new Error(
+                `the sweep did not end within 150 s; trials ${states.join(", ") || "none"}; claimed by the worker: ${claimed.join(", ") || "none"}; worker loop errors: ${loopErrors.join(" | ") || "none"}`,
+              ),
+            );
+          }, 150_000);
+        }),
+      ]).finally(() => clearTimeout(timer));
       const trials = web.db.select().from(sweepTrials).where(eq(sweepTrials.sweepId, sweep.id)).orderBy(sweepTrials.trialIndex).all();
       expect(trials).toHaveLength(2);
       // Both trials were trained by the worker (the web server's orchestrator trained nothing).
@@ -277,6 +373,8 @@ describe("a sweep with training workers (one process, real training)", () => {
 
 describe("training workers (real processes on one data directory)", () => {
   it("2 workers train queued runs exactly once; a killed worker's run is resumed by another, piloted and handed back, to the uninterrupted weights", async () => {
+    // Every wait below ends by this deadline, 20 s before the runner's timeout: time to print the processes' output.
+    testDeadline = Date.now() + MULTI_PROCESS_TIMEOUT_MS - 20_000;
     fs.mkdirSync(keyDir, { recursive: true });
     const base = irisConfig({ epochs: LONG_EPOCHS });
     fs.writeFileSync(longConfigFile, JSON.stringify({ ...base, training: { ...base.training, batchSize: 4, checkpointEvery: 1 } }));
@@ -288,7 +386,12 @@ describe("training workers (real processes on one data directory)", () => {
     const workers = [startWorker(), startWorker()];
     children.push(reference, enqueued, ...workers);
     const longRunId = 1;
-    await until("the long run queued", (db) => one(db, "SELECT id FROM runs WHERE id = ?", longRunId) !== undefined);
+    await until("the long run queued", (db) => one(db, "SELECT id FROM runs WHERE id = ?", longRunId) !== undefined).catch(
+      (err: unknown) => {
+        printChildren();
+        throw err;
+      },
+    );
 
     // Six small runs through the web server's path with RUNLEDGER_TRAINING=workers: launchRun enqueues, trains nothing here.
     const web = createAppServices(dataDir, { keyDir, training: "workers" });
@@ -309,12 +412,13 @@ describe("training workers (real processes on one data directory)", () => {
 
       // The worker that holds the long run is killed once it has written 3 checkpoints.
       const victimPid = await until("3 checkpoints of the long run, held by a worker", (db) => {
+        longRunNotEnded(db, longRunId, "a worker was killed");
         const lease = leaseOf(db, longRunId);
         return checkpointsOf(db, longRunId) >= 3 && lease?.owner.startsWith("worker:") ? lease.pid : undefined;
       });
       const victim = workers.find((w) => w.child.pid === victimPid)!;
       expect(victim).toBeDefined();
-      victim.child.kill("SIGKILL");
+      signal(victim, "SIGKILL");
       await victim.exited;
       const replacement = startWorker();
       children.push(replacement);
@@ -323,15 +427,21 @@ describe("training workers (real processes on one data directory)", () => {
       // Another worker takes it over from its last checkpoint, and a pause recorded here reaches it at a boundary.
       const takenBy = await until("the long run taken over by a live worker", (db) => {
         const lease = leaseOf(db, longRunId);
-        const status = one<{ status: string }>(db, "SELECT status FROM runs WHERE id = ?", longRunId)!.status;
+        const status = longRunNotEnded(db, longRunId, "another worker took it over");
         return status === "running" && lease && lease.pid !== victimPid && lease.owner.startsWith("worker:") ? lease.pid : undefined;
       });
       const pause = requestPilotIntervention(ctx, web.orchestrator, { runId: longRunId, kind: "pause", rationale: "look at the curves" });
-      await until(
-        "the pause applied by the worker",
-        (db) =>
-          one<{ status: string }>(db, "SELECT status FROM runs WHERE id = ?", longRunId)!.status === "paused" && !leaseOf(db, longRunId),
-      );
+      await until("the pause applied by the worker", (db) => {
+        // A pause rejected or withdrawn (e.g. the run ended before a boundary) never parks the run: say so now.
+        const closed = one<{ status: string; closeReason: string | null }>(
+          db,
+          "SELECT status, close_reason AS closeReason FROM run_interventions WHERE id = ?",
+          pause.id,
+        )!;
+        if (closed.status === "rejected" || closed.status === "cancelled")
+          throw new CannotHappen(`the pause was ${closed.status}: ${closed.closeReason ?? ""}`);
+        return longRunNotEnded(db, longRunId, "the pause took effect") === "paused" && !leaseOf(db, longRunId);
+      });
       const applied = web.db.select().from(runInterventions).where(eq(runInterventions.id, pause.id)).get()!;
       expect(applied.status).toBe("applied");
       const pausedAt = applied.appliedAtEpoch!;
@@ -340,12 +450,13 @@ describe("training workers (real processes on one data directory)", () => {
       // The resume re-queues it (launch on a workers' orchestrator); the worker that then holds it gets SIGTERM.
       requestPilotIntervention(ctx, web.orchestrator, { runId: longRunId, kind: "resume", rationale: "curves look fine" });
       const holderPid = await until("the resumed run 2 epochs further, held by a worker", (db) => {
+        longRunNotEnded(db, longRunId, "the worker holding it after the resume got SIGTERM");
         const lease = leaseOf(db, longRunId);
         return checkpointsOf(db, longRunId) >= pausedAt + 2 && lease?.owner.startsWith("worker:") ? lease.pid : undefined;
       });
       const holder = live.find((w) => w.child.pid === holderPid)!;
       expect(holder).toBeDefined();
-      holder.child.kill("SIGTERM");
+      signal(holder, "SIGTERM");
       expect(await exitWithin(holder, "the worker given SIGTERM")).toBe(0);
       expect(holder.stdout()).toContain(`handed run ${longRunId} back to the queue`);
 
@@ -362,7 +473,11 @@ describe("training workers (real processes on one data directory)", () => {
 
       // Every small run completed exactly once, claimed by exactly one worker.
       await until("all small runs completed", (db) =>
-        small.every((id) => one<{ status: string }>(db, "SELECT status FROM runs WHERE id = ?", id)!.status === "completed"),
+        small.every((id) => {
+          const status = one<{ status: string }>(db, "SELECT status FROM runs WHERE id = ?", id)!.status;
+          if (status === "failed" || status === "cancelled") throw new CannotHappen(`small run ${id} ended ${status}`);
+          return status === "completed";
+        }),
       );
       const logs = [...workers, replacement].map((w) => w.stdout()).join("\n");
       for (const id of small) {
@@ -393,7 +508,7 @@ describe("training workers (real processes on one data directory)", () => {
 
       // Idle workers stop cleanly; the ledger verifies.
       const remaining = live.filter((w) => w !== holder);
-      for (const w of remaining) w.child.kill("SIGTERM");
+      for (const w of remaining) signal(w, "SIGTERM");
       for (const w of remaining) expect(await exitWithin(w, "an idle worker given SIGTERM")).toBe(0);
       expect(await until("no lease left", (db) => one<{ n: number }>(db, "SELECT count(*) AS n FROM run_leases")!.n === 0)).toBe(true);
       const verified = await verifyDatabase(dataDir, { publicKeyPem: web.auditKeys.publicKeyPem });
@@ -404,11 +519,11 @@ describe("training workers (real processes on one data directory)", () => {
       console.log(`[training-workers] claims: ${waits.length}, queued→claimed ms: ${waits.join(", ")}`);
     } catch (err) {
       // What the processes said, for the failure report.
-      for (const c of children)
-        console.error(`--- pid ${c.child.pid} ${c.child.spawnargs.slice(3, 5).join(" ")}\n${c.stdout()}\n${c.stderr()}`);
+      printChildren();
       throw err;
     } finally {
+      testDeadline = Infinity;
       web.db.$client.close();
     }
-  }, 420_000);
+  }, 420_000); // MULTI_PROCESS_TIMEOUT_MS
 });
