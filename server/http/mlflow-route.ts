@@ -14,11 +14,36 @@ import { ingestWorkerEnabled, logBatchInWorker } from "@/server/mlflow/ingest";
 import { MLFLOW_LIMITS } from "@/contracts/mlflow/types";
 import { DEFAULT_JSON_BODY_LIMIT } from "./body-limit";
 
-const json = (a: MlflowAnswer): Response =>
-  new Response(a.body instanceof JsonText ? a.body.json : JSON.stringify(a.body), {
+/**
+ * The parts of a JsonText as one body: a string as it is; bytes through a stream of the parts (a Uint8Array given to
+ * Response would be copied whole first), with their total length declared.
+ */
+function jsonTextBody(t: JsonText): { body: string | ReadableStream<Uint8Array>; length?: number } {
+  if (t.parts.every((p) => typeof p === "string")) return { body: t.parts.join("") };
+  const chunks = t.parts.map((p) => (typeof p === "string" ? Buffer.from(p, "utf8") : p));
+  return {
+    body: new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (const c of chunks) controller.enqueue(c);
+        controller.close();
+      },
+    }),
+    length: chunks.reduce((n, c) => n + c.byteLength, 0),
+  };
+}
+
+const json = (a: MlflowAnswer): Response => {
+  const { body, length } = a.body instanceof JsonText ? jsonTextBody(a.body) : { body: JSON.stringify(a.body), length: undefined };
+  return new Response(body, {
     status: a.status,
-    headers: { "content-type": "application/json", "cache-control": "no-store", ...(a.headers ?? {}) },
+    headers: {
+      "content-type": "application/json",
+      "cache-control": "no-store",
+      ...(length !== undefined ? { "content-length": String(length) } : {}),
+      ...(a.headers ?? {}),
+    },
   });
+};
 
 const isWriter = (ctx: MlflowCtx): boolean => (WRITER_ROLES as readonly string[]).includes(ctx.actor.role);
 

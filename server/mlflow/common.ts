@@ -61,9 +61,16 @@ export const int64 = z.union([
 export const idField = z.union([z.string(), z.number().int().transform(String)]);
 export const keyValue = z.object({ key: z.string(), value: z.string().default("") });
 
-/** An answer already written as JSON (get-history's 100,000 points, as UTF-8 bytes); the route sends it as it is. */
+/**
+ * An answer already written as JSON, in parts sent one after the other (get-history: the opening, the 100,000 points
+ * as SQLite wrote them in UTF-8, the closing): the route sends the parts as they are, so the points are never copied
+ * into one buffer or a string (at 8.5 MB a copy costs milliseconds and, as external memory, a garbage collection).
+ */
 export class JsonText {
-  constructor(readonly json: string | Uint8Array<ArrayBuffer>) {}
+  readonly parts: readonly (string | Uint8Array)[];
+  constructor(...parts: (string | Uint8Array)[]) {
+    this.parts = parts;
+  }
 }
 
 /** A positive Runledger id from an MLflow id string, or null. */
