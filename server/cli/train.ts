@@ -8,6 +8,7 @@
  * While no worker has taken the run it says so once on stderr after 5 s, with how to start one (queue-wait.ts); with
  * --wait-timeout SECONDS it gives up once the run has waited that long in the queue: the run stays queued, untouched,
  * stderr says so with its id, stdout (with --json) carries its current result (status "queued"), and the exit code is 3.
+ * Likewise for a fine-tune's parent config queued first (then the fine-tune run is not created).
  */
 import fs from "node:fs";
 import { parseArgs } from "node:util";
@@ -41,10 +42,12 @@ async function resolveParentReference(
   configInput: unknown,
   baseDir: string,
   log: (s: string) => void,
-): Promise<unknown> {
+  /** Waits for a run's end; false: it is still queued for the workers after --wait-timeout. */
+  waitForEnd: (runId: number) => Promise<boolean>,
+): Promise<{ config: unknown } | { queuedParent: number; file: string }> {
   const ft = (configInput as { fineTune?: { parentCheckpointId?: unknown } }).fineTune;
   const ref = typeof ft?.parentCheckpointId === "string" ? PARENT_REF.exec(ft.parentCheckpointId) : null;
-  if (!ft || !ref) return configInput;
+  if (!ft || !ref) return { config: configInput };
   const parentFile = path.resolve(baseDir, ref[1]!);
   const parentConfig = parseConfigOrThrow(JSON.parse(fs.readFileSync(parentFile, "utf8")));
   const sha = sha256Canonical(parentConfig);
@@ -57,7 +60,7 @@ async function resolveParentReference(
     log(`training the parent config ${ref[1]} first`);
     const created = createRun(ctx, { experimentId, config: parentConfig, rationale: `parent of a fine-tune, trained from ${ref[1]}` });
     services.orchestrator.launch(created.id);
-    await services.orchestrator.waitFor(created.id);
+    if (!(await waitForEnd(created.id))) return { queuedParent: created.id, file: ref[1]! };
     parent = services.db.select().from(runs).where(eq(runs.id, created.id)).get()!;
     if (parent.status !== "completed") throw new Error(`the parent run ${parent.id} ended ${parent.status}: ${parent.error ?? ""}`);
   }
@@ -67,7 +70,7 @@ async function resolveParentReference(
     which === "best" ? cks.find((c) => c.isBest) : which === "last" ? cks.at(-1) : cks.find((c) => c.epoch === Number(which.slice(5)));
   if (!ck) throw new Error(`run ${parent.id} has no checkpoint "${which}"`);
   log(`fine-tuning from run ${parent.id}, epoch ${ck.epoch} (${ck.sha256.slice(0, 12)}…)`);
-  return { ...(configInput as object), fineTune: { ...ft, parentCheckpointId: String(ck.id) } };
+  return { config: { ...(configInput as object), fineTune: { ...ft, parentCheckpointId: String(ck.id) } } };
 }
 
 export async function trainCommand(argv: string[]): Promise<number> {
@@ -125,7 +128,41 @@ export async function trainCommand(argv: string[]): Promise<number> {
   if (!found) return 2;
   const { ctx, experiment } = found;
 
-  configInput = await resolveParentReference(services, ctx, experiment.id, configInput, process.cwd(), log);
+  const workerCommand = [
+    "npm run worker",
+    ...(values["data-dir"] || values["key-dir"] ? ["--"] : []),
+    ...(values["data-dir"] ? ["--data-dir", values["data-dir"]] : []),
+    ...(values["key-dir"] ? ["--key-dir", values["key-dir"]] : []),
+  ].join(" ");
+  const say = (line: string) => process.stderr.write(`train: ${line}\n`);
+  /** The run's end; with --enqueue through the workers' queue (queue-wait.ts), false when still queued at --wait-timeout. */
+  const waitForEnd = async (runId: number): Promise<boolean> => {
+    if (!values.enqueue) {
+      await services.orchestrator.waitFor(runId);
+      return true;
+    }
+    return (await waitForQueuedRun(db, runId, { timeoutMs: waitTimeoutMs, workerCommand, say })) === "ended";
+  };
+  /** --wait-timeout reached: the run stays queued, untouched; exit 3. */
+  const stillQueued = (runId: number, note: string) => {
+    say(
+      `gave up waiting after --wait-timeout ${values["wait-timeout"]} s: no training worker took run ${runId}${note}. ` +
+        `The run stays queued as it is (nothing was changed or lost); a worker trains it when one starts (${workerCommand}). ` +
+        `Follow it with: npm run cli -- show --run ${runId}${values["data-dir"] ? ` --data-dir ${values["data-dir"]}` : ""}`,
+    );
+    if (values.json) process.stdout.write(`${JSON.stringify(runResult(db, runId))}\n`);
+    checkpointAfterCliWrite(db, { dataDir: services.dataDir, auditKeys: services.auditKeys });
+    services.db.$client.close();
+    return 3;
+  };
+
+  const resolved = await resolveParentReference(services, ctx, experiment.id, configInput, process.cwd(), log, waitForEnd);
+  if ("queuedParent" in resolved)
+    return stillQueued(
+      resolved.queuedParent,
+      ` (the parent config ${resolved.file}, trained before the fine-tune; the fine-tune run was not created: run this command again once the parent has completed, and it is reused)`,
+    );
+  configInput = resolved.config;
   const run = createRun(ctx, {
     experimentId: experiment.id,
     config: configInput,
@@ -133,27 +170,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
   });
   log(`run ${run.id} (${run.name}) queued${values.enqueue ? " for the training workers (npm run worker); waiting for its end" : ""}`);
   services.orchestrator.launch(run.id);
-  if (values.enqueue) {
-    const workerCommand = [
-      "npm run worker",
-      ...(values["data-dir"] || values["key-dir"] ? ["--"] : []),
-      ...(values["data-dir"] ? ["--data-dir", values["data-dir"]] : []),
-      ...(values["key-dir"] ? ["--key-dir", values["key-dir"]] : []),
-    ].join(" ");
-    const say = (line: string) => process.stderr.write(`train: ${line}\n`);
-    const end = await waitForQueuedRun(db, run.id, { timeoutMs: waitTimeoutMs, workerCommand, say });
-    if (end === "still-queued") {
-      say(
-        `gave up waiting after --wait-timeout ${values["wait-timeout"]} s: no training worker took run ${run.id}. ` +
-          `The run stays queued as it is (nothing was changed or lost); a worker trains it when one starts (${workerCommand}). ` +
-          `Follow it with: npm run cli -- show --run ${run.id}${values["data-dir"] ? ` --data-dir ${values["data-dir"]}` : ""}`,
-      );
-      if (values.json) process.stdout.write(`${JSON.stringify(runResult(db, run.id))}\n`);
-      checkpointAfterCliWrite(db, { dataDir: services.dataDir, auditKeys: services.auditKeys });
-      services.db.$client.close();
-      return 3;
-    }
-  } else await services.orchestrator.waitFor(run.id);
+  if (!(await waitForEnd(run.id))) return stillQueued(run.id, "");
 
   const code = printRunResult(db, run.id, { json: values.json, log });
   checkpointAfterCliWrite(db, { dataDir: services.dataDir, auditKeys: services.auditKeys });

@@ -7,7 +7,7 @@
  * with exit code 2 before anything is opened.
  */
 import { afterAll, describe, expect, it, vi } from "vitest";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -34,29 +34,57 @@ const env = () => {
   return e;
 };
 
-/** Runs `cli train` to its exit (bounded: a hang fails with what the process said). */
-function cliTrain(args: string[], ms = 120_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", "server/cli/main.ts", "train", "--config", configFile, ...args], {
-    env: env(),
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+type Proc = {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  /** Its exit, bounded: a hang fails with what the process said (and the process is killed). */
+  exit: (ms?: number) => Promise<{ code: number | null; stdout: string; stderr: string }>;
+};
+const procs: Proc[] = [];
+
+function startProc(args: string[]): Proc {
+  const child = spawn(process.execPath, ["--import", "tsx", ...args], { env: env(), stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
-  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`cli train did not exit within ${ms} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
-    }, ms);
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const exit = (ms = 120_000) => {
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([
+      exited.then((code) => ({ code, stdout, stderr })),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          child.kill("SIGKILL");
+          reject(new Error(`${args.slice(0, 2).join(" ")} did not exit within ${ms} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+        }, ms);
+      }),
+    ]).finally(() => clearTimeout(timer));
+  };
+  const p = { child, stdout: () => stdout, stderr: () => stderr, exit };
+  procs.push(p);
+  return p;
 }
 
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const startTrain = (args: string[], config = configFile) => startProc(["server/cli/main.ts", "train", "--config", config, ...args]);
+const cliTrain = (args: string[], config = configFile) => startTrain(args, config).exit();
+
+/** Resolves when the process has written `text` on stderr (bounded; fails with its output, or at once if it exited). */
+async function stderrSays(p: Proc, text: string, ms = 60_000): Promise<void> {
+  const startedAt = Date.now();
+  while (!p.stderr().includes(text)) {
+    if (p.child.exitCode !== null || p.child.signalCode !== null)
+      throw new Error(`exited (${p.child.exitCode ?? p.child.signalCode}) before saying "${text}"\nstderr: ${p.stderr()}`);
+    if (Date.now() - startedAt > ms) throw new Error(`did not say "${text}" within ${ms} ms\nstderr: ${p.stderr()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+afterAll(() => {
+  for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGKILL");
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
 
 describe("cli train --enqueue with no worker", () => {
   it("says the run is queued and how to start a worker, gives up at --wait-timeout with exit 3, and the run stays queued", async () => {
@@ -128,6 +156,43 @@ describe("cli train --enqueue with no worker", () => {
       services.db.$client.close();
     }
   }, 150_000);
+
+  it("a worker started after the notice takes the run: the CLI says so and prints train's result, exit 0", async () => {
+    const dataDir = path.join(tmp, "late-worker");
+    const train = startTrain(["--data-dir", dataDir, "--key-dir", keyDir, "--enqueue", "--json"]);
+    await stderrSays(train, "no training worker is running on this data directory");
+    expect(train.stderr()).toContain("Still waiting (Ctrl-C stops waiting; the run stays queued");
+    const worker = startProc(["server/worker/main.ts", "--data-dir", dataDir, "--key-dir", keyDir, "--backend", "cpu"]);
+    const out = await train.exit();
+    expect(out.code, out.stderr).toBe(0);
+    const result = JSON.parse(out.stdout) as { runId: number; status: string; backend: string };
+    expect(result).toMatchObject({ status: "completed", backend: "cpu" });
+    expect(out.stderr).toMatch(new RegExp(`train: run ${result.runId} taken by the training worker pid ${worker.child.pid} on `));
+    worker.child.kill("SIGTERM");
+    expect((await worker.exit()).code).toBe(0);
+  }, 150_000);
+
+  it("a fine-tune whose parent config no worker trains: gives up on the parent, which stays queued; no fine-tune run is created", async () => {
+    const dataDir = path.join(tmp, "queued-parent");
+    const childConfig = path.join(tmp, "fine-tune.json");
+    fs.writeFileSync(
+      childConfig,
+      JSON.stringify({ ...irisConfig({ epochs: 2 }), fineTune: { parentCheckpointId: `config:${configFile}@best` } }),
+    );
+    const out = await cliTrain(["--data-dir", dataDir, "--key-dir", keyDir, "--enqueue", "--wait-timeout", "2", "--json"], childConfig);
+    expect(out.code, out.stderr).toBe(3);
+    expect(out.stderr).toContain(
+      `train: gave up waiting after --wait-timeout 2 s: no training worker took run 1 (the parent config ${configFile}, trained before the fine-tune; the fine-tune run was not created`,
+    );
+    expect(JSON.parse(out.stdout)).toMatchObject({ runId: 1, status: "queued" });
+    const services = createAppServices(dataDir, { keyDir });
+    try {
+      expect(services.db.select({ id: runs.id, status: runs.status }).from(runs).all()).toEqual([{ id: 1, status: "queued" }]);
+      expect(runHolder(services.db, 1)).toMatchObject({ kind: "queue" });
+    } finally {
+      services.db.$client.close();
+    }
+  }, 120_000);
 
   it("refuses a bad --wait-timeout, or one without --enqueue, with exit code 2 before opening anything", () => {
     const dataDir = path.join(tmp, "never-created");
