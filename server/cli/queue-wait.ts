@@ -55,7 +55,7 @@ export async function waitForQueuedRun(
       if (!noticed && waited >= noticeAfterMs) {
         noticed = true;
         opts.say(
-          `run ${runId} is queued: no training worker has taken it after ${Math.round(waited / 1000)} s; ${workersNow(db, opts.workerCommand)}. ` +
+          `run ${runId} ${status === "queued" ? "is queued" : `is ${status}, back for the workers`}: no training worker has taken it after ${Math.round(waited / 1000)} s; ${workersNow(db, opts.workerCommand)}. ` +
             (opts.timeoutMs === null
               ? "Still waiting (Ctrl-C stops waiting; the run stays queued, and --wait-timeout SECONDS gives up by itself)."
               : `Still waiting, up to ${Math.round(opts.timeoutMs / 1000)} s in the queue.`),
