@@ -1,10 +1,11 @@
 /**
- * The database connection: one SQLite file under the data directory, WAL mode, migrations applied on open.
+ * The database connection: one SQLite file under the data directory, WAL mode, migrations applied on open (one process
+ * at a time: see applyMigrations).
  * `openDatabase` is the only place that creates a connection; tests pass a temporary directory.
  */
 import Database from "better-sqlite3";
 import { drizzle, type BetterSQLite3Database } from "drizzle-orm/better-sqlite3";
-import { migrate } from "drizzle-orm/better-sqlite3/migrator";
+import { readMigrationFiles } from "drizzle-orm/migrator";
 import fs from "node:fs";
 import path from "node:path";
 import * as schema from "./schema";
@@ -52,13 +53,23 @@ export function resolveDataDir(explicit?: string): string {
 // Resolved from the project root (every entry point runs there), not __dirname: Next.js bundles this file.
 const MIGRATIONS_DIR = path.join(process.cwd(), "db", "migrations");
 
-export function openDatabase(dataDir: string): Db {
+/** How long a process opening the database waits for another one's migrations (or any write) before it gives up. */
+export const MIGRATION_LOCK_TIMEOUT_MS = 60_000;
+const BUSY_TIMEOUT_MS = 5000;
+
+export function openDatabase(dataDir: string, opts: { migrationLockTimeoutMs?: number } = {}): Db {
   fs.mkdirSync(dataDir, { recursive: true });
-  const sqlite = new Database(path.join(dataDir, "runledger.sqlite"));
-  sqlite.pragma("journal_mode = WAL");
+  const lockTimeoutMs = opts.migrationLockTimeoutMs ?? MIGRATION_LOCK_TIMEOUT_MS;
+  const sqlite = new Database(path.join(dataDir, "runledger.sqlite"), { timeout: BUSY_TIMEOUT_MS });
+  try {
+    switchToWal(sqlite, dataDir, lockTimeoutMs);
+  } catch (e) {
+    sqlite.close();
+    throw e;
+  }
   sqlite.pragma("synchronous = NORMAL");
   sqlite.pragma("foreign_keys = ON");
-  sqlite.pragma("busy_timeout = 5000");
+  sqlite.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   const db = drizzle(sqlite, { schema }) as Db;
   // Several processes write one file (web server, `cli train`, `cli pilot`, `cli resume`). A deferred transaction
   // that reads and then writes fails at once with SQLITE_BUSY when another process wrote in between (its snapshot is
@@ -66,8 +77,94 @@ export function openDatabase(dataDir: string): Db {
   // it up to busy_timeout, so service transactions (read, check, write) just queue behind each other.
   const deferredTransaction = db.transaction.bind(db);
   db.transaction = ((fn, config) => deferredTransaction(fn, { behavior: "immediate", ...config })) as Db["transaction"];
-  migrate(db, { migrationsFolder: MIGRATIONS_DIR });
+  try {
+    applyMigrations(sqlite, dataDir, lockTimeoutMs);
+  } catch (e) {
+    sqlite.close();
+    throw e;
+  }
   return db;
+}
+
+const sleepBuffer = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * `journal_mode = WAL`, retried: on a new file, the switch needs a lock that another process opening the same file at
+ * the same moment may hold, and SQLite then answers SQLITE_BUSY at once, without its busy handler (seen in
+ * db/tests/open-race.test.ts). Once the file is in WAL mode the pragma is a no-op.
+ */
+function switchToWal(sqlite: Database.Database, dataDir: string, timeoutMs: number): void {
+  const deadline = Date.now() + timeoutMs;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      sqlite.pragma("journal_mode = WAL");
+      return;
+    } catch (e) {
+      if (!(e instanceof Database.SqliteError && e.code.startsWith("SQLITE_BUSY"))) throw e;
+      if (Date.now() >= deadline) {
+        throw new Error(
+          `cannot open the database of data directory ${dataDir} in WAL mode: another process kept it locked for more than ${Math.round(timeoutMs / 1000)} s`,
+          { cause: e },
+        );
+      }
+      Atomics.wait(sleepBuffer, 0, 0, Math.min(5 * (attempt + 1), 50));
+    }
+  }
+}
+
+const MIGRATIONS_TABLE = "__drizzle_migrations";
+
+/** created_at of the last applied migration (drizzle's record: the journal's `when`), undefined when none is. */
+function lastAppliedMigration(sqlite: Database.Database): number | undefined {
+  const table = sqlite.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(MIGRATIONS_TABLE);
+  if (!table) return undefined;
+  const last = sqlite.prepare(`SELECT created_at FROM "${MIGRATIONS_TABLE}" ORDER BY created_at DESC LIMIT 1`).pluck().get();
+  return last === undefined || last === null ? undefined : Number(last);
+}
+
+/**
+ * Applies the committed migrations the file lacks, with drizzle's rule and records (a migration is applied when its
+ * journal `when` is later than the last applied one's; one row per migration in __drizzle_migrations), but safe when
+ * several processes open a new data directory at once. drizzle's own migrator reads the last applied migration
+ * before its (deferred) BEGIN, so two processes could both see none and the second fail with "table already
+ * exists". Here the read that decides is made under the write lock: BEGIN IMMEDIATE (waiting for it up to
+ * `lockTimeoutMs`), then read, apply, record, COMMIT. Up-to-date files (every open but the first) skip the lock.
+ */
+function applyMigrations(sqlite: Database.Database, dataDir: string, lockTimeoutMs: number): void {
+  const migrations = readMigrationFiles({ migrationsFolder: MIGRATIONS_DIR });
+  const latest = Math.max(...migrations.map((m) => m.folderMillis));
+  const appliedBefore = lastAppliedMigration(sqlite);
+  if (appliedBefore !== undefined && appliedBefore >= latest) return;
+
+  sqlite.pragma(`busy_timeout = ${lockTimeoutMs}`);
+  try {
+    sqlite.exec("BEGIN IMMEDIATE");
+  } catch (e) {
+    if (e instanceof Database.SqliteError && e.code.startsWith("SQLITE_BUSY")) {
+      throw new Error(
+        `cannot apply the database migrations of data directory ${dataDir}: another process held the write lock of ` +
+          `${path.join(dataDir, "runledger.sqlite")} for more than ${Math.round(lockTimeoutMs / 1000)} s`,
+        { cause: e },
+      );
+    }
+    throw e;
+  } finally {
+    sqlite.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  }
+  try {
+    sqlite.exec(`CREATE TABLE IF NOT EXISTS "${MIGRATIONS_TABLE}" (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at numeric)`);
+    const applied = lastAppliedMigration(sqlite);
+    const record = sqlite.prepare(`INSERT INTO "${MIGRATIONS_TABLE}" ("hash", "created_at") VALUES (?, ?)`);
+    for (const migration of migrations) {
+      if (applied !== undefined && applied >= migration.folderMillis) continue;
+      for (const statement of migration.sql) if (statement.trim()) sqlite.exec(statement);
+      record.run(migration.hash, migration.folderMillis);
+    }
+    sqlite.exec("COMMIT");
+  } catch (e) {
+    if (sqlite.inTransaction) sqlite.exec("ROLLBACK");
+    throw e;
+  }
 }
 
 export { schema };

@@ -44,15 +44,46 @@ export function openPgDatabase(url: string, opts: { max?: number } = {}): PgDb {
   return drizzle(pool, { schema: pgSchema }) as PgDb;
 }
 
-/** Applies the committed migrations of db/migrations-pg that the database lacks, one process at a time. */
-export async function migratePg(db: PgDb, migrationsFolder = PG_MIGRATIONS_DIR): Promise<void> {
+/** How long migratePg waits for another process's migrations before it gives up. */
+export const PG_MIGRATION_LOCK_TIMEOUT_MS = 60_000;
+
+/** The database a URL names, for messages: host, port and database, never the user or password. */
+export function describePgUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.host}${u.pathname}`;
+  } catch {
+    return "(unparsable PostgreSQL URL)";
+  }
+}
+
+/**
+ * Applies the committed migrations of db/migrations-pg that the database lacks, one process at a time: a session
+ * advisory lock around drizzle's migrator, which reads the applied migrations after it has the lock. The lock is
+ * polled (pg_try_advisory_lock) for at most `lockTimeoutMs`, then the call fails naming the database.
+ */
+export async function migratePg(db: PgDb, migrationsFolder = PG_MIGRATIONS_DIR, opts: { lockTimeoutMs?: number } = {}): Promise<void> {
+  const lockTimeoutMs = opts.lockTimeoutMs ?? PG_MIGRATION_LOCK_TIMEOUT_MS;
+  const key = PG_LOCK_KEYS.migrate.toString();
   const lockHolder = await db.$client.connect();
   try {
-    await lockHolder.query("SELECT pg_advisory_lock($1)", [PG_LOCK_KEYS.migrate.toString()]);
+    const deadline = Date.now() + lockTimeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      const got = await lockHolder.query<{ locked: boolean }>("SELECT pg_try_advisory_lock($1) AS locked", [key]);
+      if (got.rows[0]!.locked) break;
+      if (Date.now() >= deadline) {
+        const where = describePgUrl((db.$client.options as { connectionString?: string }).connectionString ?? "");
+        throw new Error(
+          `cannot apply the PostgreSQL migrations of ${where}: another session held the migration lock ` +
+            `(advisory lock ${key}) for more than ${Math.round(lockTimeoutMs / 1000)} s`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(20 * (attempt + 1), 250)));
+    }
     try {
       await migrate(db, { migrationsFolder });
     } finally {
-      await lockHolder.query("SELECT pg_advisory_unlock($1)", [PG_LOCK_KEYS.migrate.toString()]);
+      await lockHolder.query("SELECT pg_advisory_unlock($1)", [key]);
     }
   } finally {
     lockHolder.release();
