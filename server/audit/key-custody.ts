@@ -98,7 +98,7 @@ export function openAuditSigningKeys(db: Db, opts: { dataDir: string; keyDir: st
   const legacy = legacyFile ? readPrivateKeyFile(legacyFile) : null;
   const find = (fp: string): AuditKeys | null => loadKeyFromDir(keyDir, fp) ?? (legacy?.fingerprint === fp ? legacy : null);
 
-  const initial = ((): AuditKeys => {
+  const choose = (create: boolean): AuditKeys | null => {
     const fp = ledgerKeyFingerprint(db);
     if (fp) {
       const inForce = find(fp);
@@ -112,9 +112,23 @@ export function openAuditSigningKeys(db: Db, opts: { dataDir: string; keyDir: st
     } catch {
       // no (readable) public key file yet
     }
-    return (named ? find(named) : null) ?? legacy ?? createKeyInDir(keyDir);
-  })();
-  writePublicKeyFile(dataDir, initial);
+    return (named ? find(named) : null) ?? legacy ?? (create ? createKeyInDir(keyDir) : null);
+  };
+  let initial = choose(false);
+  if (initial) writePublicKeyFile(dataDir, initial);
+  else {
+    // A new key for a new ledger is created and named in the data directory under the database's write lock, the
+    // choice made again inside it: processes starting together on a new data directory (web servers, workers, the
+    // CLI) would otherwise each create a key and overwrite each other's public key file. The first creates the key;
+    // the others find the public key file naming it.
+    initial = db.$client
+      .transaction((): AuditKeys => {
+        const chosen = choose(true)!;
+        writePublicKeyFile(dataDir, chosen);
+        return chosen;
+      })
+      .immediate();
+  }
 
   let keys = initial;
   const current = (): AuditKeys => {
