@@ -76,10 +76,10 @@ async function main() {
     }) as Db;
     const filter =
       '(params.optimizer = "adam" OR params.optimizer = "rmsprop") AND (metrics.val_accuracy > 0.7 OR params.lr >= 1e-2) AND NOT status = "failed"';
-    const series = (ids: number[], keys: string[]) => () => {
-      for (const runId of ids) for (const key of keys) fetchSeries(logged, { runId, key, xAxis: "step", maxPoints: 1000 });
+    const series = (ids: number[], keys: string[]) => async () => {
+      for (const runId of ids) for (const key of keys) await fetchSeries(logged, { runId, key, xAxis: "step", maxPoints: 1000 });
     };
-    const cases: Record<string, () => unknown> = {
+    const cases: Record<string, () => Promise<unknown>> = {
       // bench/runs.ts's runs_filter_10k_ms call
       runs_filter_10k: () =>
         searchRuns(logged, {
@@ -98,12 +98,12 @@ async function main() {
     };
     for (const [label, call] of Object.entries(cases)) {
       captured.length = 0;
-      call();
+      await call();
       const statements = [...captured];
       const sqliteMs: number[] = [];
       for (let i = 0; i < REPS; i++) {
         const s = performance.now();
-        call();
+        await call();
         sqliteMs.push(performance.now() - s);
       }
       const errors = new Set<string>();

@@ -1,7 +1,17 @@
 /** A benchmark figure, printed as `name: value unit (target: …)` and collected into bench-results.json. */
-export type Figure = { name: string; value: number; unit: string; target?: string };
+export type Figure = {
+  name: string;
+  value: number;
+  unit: string;
+  target?: string;
+  /** Not measured, and why (value NaN). */ skipped?: string;
+};
 
 export function printFigure(f: Figure): void {
+  if (f.skipped !== undefined) {
+    process.stdout.write(`${f.name}: skipped (${f.skipped})${f.target ? ` (target: ${f.target})` : ""}\n`);
+    return;
+  }
   const v = Number.isInteger(f.value) ? String(f.value) : f.value.toFixed(f.value < 10 ? 3 : 1);
   process.stdout.write(`${f.name}: ${v} ${f.unit}${f.target ? ` (target: ${f.target})` : ""}\n`);
 }

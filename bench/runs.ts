@@ -7,6 +7,15 @@
  * would have written them. Each figure is the median of several repetitions; the load average is printed
  * alongside (the machine is shared).
  *
+ * PostgreSQL (issue 16: runs_filter_10k_ms_pg, compare_20_runs_ms_pg, the same calls through the same code on the
+ * other store): set RUNLEDGER_BENCH_PG_URL to a PostgreSQL 15+ cluster the bench may create a scratch database on
+ * (dropped at the end), e.g.
+ *   RUNLEDGER_BENCH_PG_URL=$(bash scripts/pg-cluster.sh start) npm run bench -- runs
+ * The same data set is seeded again on SQLite without the 20M batch_loss points and copied with migrate-store
+ * (a copy of 20M points would take many minutes); the long series and their rollups are then generated in
+ * PostgreSQL by the same formula (its own random noise, same spikes), and the database is ANALYZEd. Without the
+ * variable the two figures are printed as skipped, with the reason.
+ *
  * Run alone: npx tsx bench/runs.ts
  */
 import fs from "node:fs";
@@ -14,10 +23,15 @@ import os from "node:os";
 import path from "node:path";
 import crypto from "node:crypto";
 import { pathToFileURL } from "node:url";
+import pg from "pg";
 import { openDatabase, type Db } from "@/db/client";
+import { openPgDatabase } from "@/db/pg-client";
 import { searchRuns } from "@/server/runs/explore/runs-search";
 import { compareRuns } from "@/server/runs/explore/compare";
 import { fetchSeries } from "@/server/runs/explore/downsample";
+import { pgStore, sqliteStore, type ExploreStore } from "@/server/runs/explore/store";
+import { generateAuditKeys } from "@/server/audit/keys";
+import { migrateStore } from "@/server/backup/migrate-store";
 import { METRIC_ROLLUP_BLOCK } from "@/db/schema";
 
 export type { Figure as BenchResult } from "./figures";
@@ -33,8 +47,16 @@ const OPTIMIZERS = ["adam", "sgd", "momentum", "rmsprop"] as const;
 /** Deterministic pseudo-random numbers (the trainer's mulberry32) so every bench run seeds the same data. */
 const rng = mulberry32;
 
-/** Seeds the benchmark data set; `longRuns` = 0 skips the 1M-point series (for quick profiling). */
-export function seedRunsBench(db: Db, longRuns = LONG_RUNS): { longRunIds: number[]; shortRunIds: number[] } {
+/**
+ * Seeds the benchmark data set; `longRuns` = 0 skips the long runs (for quick profiling); `longSeries: false` keeps
+ * the long runs (rows, params, val_loss curves) but leaves out their 1M-point batch_loss series (for the copy to
+ * PostgreSQL, which generates them itself).
+ */
+export function seedRunsBench(
+  db: Db,
+  longRuns = LONG_RUNS,
+  opts: { longSeries?: boolean } = {},
+): { longRunIds: number[]; shortRunIds: number[] } {
   const s = db.$client;
   const random = rng(6);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)] as T;
@@ -215,7 +237,7 @@ export function seedRunsBench(db: Db, longRuns = LONG_RUNS): { longRunIds: numbe
       const id = addRun(RUNS + r, experimentIds[3]!, true);
       longRunIds.push(id);
       const start = t0 + r * 86_400_000;
-      insertLongSeries.run({ runId: id, last: LONG_POINTS - 1, perEpoch: POINTS_PER_EPOCH, start });
+      if (opts.longSeries !== false) insertLongSeries.run({ runId: id, last: LONG_POINTS - 1, perEpoch: POINTS_PER_EPOCH, start });
       for (let e = 1; e <= LONG_POINTS / POINTS_PER_EPOCH; e++)
         insertPoint.run(
           id,
@@ -233,72 +255,91 @@ export function seedRunsBench(db: Db, longRuns = LONG_RUNS): { longRunIds: numbe
   return { longRunIds, shortRunIds };
 }
 
-function median(reps: number, f: () => unknown, warmUp = true): number {
-  if (warmUp) f(); // statement preparation and page cache, as on a server that has been up for a while
+async function median(reps: number, f: () => Promise<unknown>, warmUp = true): Promise<number> {
+  if (warmUp) await f(); // statement preparation and page cache, as on a server that has been up for a while
   const times: number[] = [];
   for (let i = 0; i < reps; i++) {
     const t = performance.now();
-    f();
+    await f();
     times.push(performance.now() - t);
   }
   times.sort((a, b) => a - b);
   return Number((times[Math.floor(times.length / 2)] as number).toFixed(2));
 }
 
+const FILTER =
+  '(params.optimizer = "adam" OR params.optimizer = "rmsprop") AND (metrics.val_accuracy > 0.7 OR params.lr >= 1e-2) AND NOT status = "failed"';
+
+/** The runs table's call measured by runs_filter_10k_ms, with its sanity check. */
+async function searchCall(store: ExploreStore): Promise<() => Promise<unknown>> {
+  const search = () =>
+    searchRuns(store, {
+      filter: FILTER,
+      sort: [{ field: "metrics.val_accuracy", dir: "desc" }],
+      columns: ["params.optimizer", "params.lr", "params.batchSize", "metrics.val_accuracy", "metrics.val_loss"],
+      offset: 0,
+      limit: 50,
+    });
+  const found = await search();
+  if (found.rows.length !== 50 || found.total < 1000)
+    throw new Error(`bench sanity (${store.dialect}): filter matched ${found.total} runs`);
+  return search;
+}
+
+/** The compare view: compareRuns plus the two curves of each run (what compare_20_runs_ms measures). */
+const compareCall = (store: ExploreStore, ids: number[], keys: [string, string]) => async () => {
+  await compareRuns(store, ids);
+  for (const runId of ids) for (const key of keys) await fetchSeries(store, { runId, key, xAxis: "step", maxPoints: 1000 });
+};
+
+async function checkSpike(store: ExploreStore, longId: number): Promise<void> {
+  const series = await fetchSeries(store, { runId: longId, key: "batch_loss", maxPoints: 1000 });
+  if (!series.downsampled || series.total !== LONG_POINTS || series.points.length > 1000 || !series.points.some((pt) => pt.y > 5))
+    throw new Error(`bench sanity (${store.dialect}): downsampled series lost its spike`);
+}
+
+export const BENCH_PG_URL_VAR = "RUNLEDGER_BENCH_PG_URL";
+
 export async function benchRuns(): Promise<BenchResult[]> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-bench-runs-"));
   const db = openDatabase(dir);
+  let results: BenchResult[];
   try {
     db.$client.pragma("synchronous = OFF"); // a throw-away database: only query speed matters here
     const seeded = performance.now();
     const { longRunIds, shortRunIds } = seedRunsBench(db);
     const seedSeconds = (performance.now() - seeded) / 1000;
+    const store = sqliteStore(db);
 
-    const filter =
-      '(params.optimizer = "adam" OR params.optimizer = "rmsprop") AND (metrics.val_accuracy > 0.7 OR params.lr >= 1e-2) AND NOT status = "failed"';
-    const search = () =>
-      searchRuns(db, {
-        filter,
-        sort: [{ field: "metrics.val_accuracy", dir: "desc" }],
-        columns: ["params.optimizer", "params.lr", "params.batchSize", "metrics.val_accuracy", "metrics.val_loss"],
-        offset: 0,
-        limit: 50,
-      });
-    const found = search();
-    if (found.rows.length !== 50 || found.total < 1000) throw new Error(`bench sanity: filter matched ${found.total} runs`);
-
-    const compareWith = (ids: number[], keys: [string, string]) => () => {
-      compareRuns(db, ids);
-      for (const runId of ids) for (const key of keys) fetchSeries(db, { runId, key, xAxis: "step", maxPoints: 1000 });
-    };
+    const search = await searchCall(store);
     const longId = longRunIds[0]!;
-    const series = fetchSeries(db, { runId: longId, key: "batch_loss", maxPoints: 1000 });
-    if (!series.downsampled || series.total !== LONG_POINTS || series.points.length > 1000 || !series.points.some((pt) => pt.y > 5))
-      throw new Error("bench sanity: downsampled series lost its spike");
+    await checkSpike(store, longId);
 
-    return [
-      { name: "runs_filter_10k_ms", value: median(9, search), unit: "ms", target: "< 100 ms" },
+    results = [
+      { name: "runs_filter_10k_ms", value: await median(9, search), unit: "ms", target: "< 100 ms" },
       {
         name: "compare_20_runs_ms",
-        value: median(3, compareWith(longRunIds, ["batch_loss", "val_loss"]), false),
+        value: await median(3, compareCall(store, longRunIds, ["batch_loss", "val_loss"]), false),
         unit: "ms",
         target: "< 300 ms",
       },
       {
         name: "compare_20_runs_epoch_curves_ms",
-        value: median(5, compareWith(shortRunIds, ["val_loss", "val_accuracy"])),
+        value: await median(5, compareCall(store, shortRunIds, ["val_loss", "val_accuracy"])),
         unit: "ms",
         target: "< 300 ms",
       },
       {
         name: "series_1m_downsampled_ms",
-        value: median(5, () => fetchSeries(db, { runId: longId, key: "batch_loss", xAxis: "step", maxPoints: 1000 })),
+        value: await median(5, () => fetchSeries(store, { runId: longId, key: "batch_loss", xAxis: "step", maxPoints: 1000 })),
         unit: "ms",
         target: "< 100 ms",
       },
       {
         name: "series_1m_zoomed_10pct_ms",
-        value: median(5, () => fetchSeries(db, { runId: longId, key: "batch_loss", xAxis: "epoch", from: 450, to: 550, maxPoints: 1000 })),
+        value: await median(5, () =>
+          fetchSeries(store, { runId: longId, key: "batch_loss", xAxis: "epoch", from: 450, to: 550, maxPoints: 1000 }),
+        ),
         unit: "ms",
         target: "< 100 ms",
       },
@@ -312,6 +353,102 @@ export async function benchRuns(): Promise<BenchResult[]> {
     ];
   } finally {
     db.$client.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  return [...results, ...(await benchRunsPg())];
+}
+
+/** runs_filter_10k_ms_pg and compare_20_runs_ms_pg: the same calls on PostgreSQL (see the header), or skipped. */
+async function benchRunsPg(): Promise<BenchResult[]> {
+  const base = process.env[BENCH_PG_URL_VAR]?.trim();
+  const names = [
+    ["runs_filter_10k_ms_pg", "< 100 ms"],
+    ["compare_20_runs_ms_pg", "< 300 ms"],
+  ] as const;
+  if (!base) {
+    const why = `${BENCH_PG_URL_VAR} is not set (a PostgreSQL 15+ cluster URL, e.g. $(bash scripts/pg-cluster.sh start))`;
+    return names.map(([name, target]) => ({ name, value: Number.NaN, unit: "ms", target, skipped: why }));
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-bench-runs-pg-"));
+  const scratch = `rl_bench_${crypto.randomBytes(6).toString("hex")}`;
+  const admin = async (q: string) => {
+    const c = new pg.Client({ connectionString: base });
+    await c.connect();
+    try {
+      await c.query(q);
+    } finally {
+      await c.end();
+    }
+  };
+  await admin(`CREATE DATABASE ${scratch}`);
+  const url = new URL(base);
+  url.pathname = `/${scratch}`;
+  const pgDb = openPgDatabase(url.toString(), { max: 4 });
+  try {
+    const t = performance.now();
+    const seeding = openDatabase(dir);
+    seeding.$client.pragma("synchronous = OFF");
+    const { longRunIds } = seedRunsBench(seeding, LONG_RUNS, { longSeries: false });
+    seeding.$client.close();
+    fs.writeFileSync(path.join(dir, "audit-ed25519.pub"), generateAuditKeys().publicKeyPem); // migrate-store's check reads it
+    await migrateStore({ dataDir: dir, url: url.toString() });
+    const copySeconds = (performance.now() - t) / 1000;
+
+    // The long batch_loss series, as seedRunsBench writes them on SQLite, and their rollups (one row per block:
+    // first/last step, min/max with the earliest step where each occurs, count).
+    const g = performance.now();
+    const c = await pgDb.$client.connect();
+    try {
+      await c.query("SET synchronous_commit = off");
+      for (const [r, runId] of longRunIds.entries()) {
+        const start = Date.parse("2025-01-01T00:00:00.000Z") + r * 86_400_000;
+        await c.query(
+          `INSERT INTO metrics (run_id, key, step, epoch, value, wall_time_ms)
+           SELECT $1, 'batch_loss', step, step * 1.0 / $3,
+                  2.3 * exp(-step / 200000.0) + 0.05 + floor(random() * 100000) / 1000000.0 + CASE WHEN step % 99991 = 4242 THEN 5 ELSE 0 END,
+                  $4::bigint + step * 12
+           FROM generate_series(0, $2::bigint) AS step`,
+          [runId, LONG_POINTS - 1, POINTS_PER_EPOCH, start],
+        );
+        await c.query(
+          `INSERT INTO metric_rollups (run_id, key, block, first_step, last_step, min_step, min_value, max_step, max_value, count)
+           SELECT run_id, key, step / ${METRIC_ROLLUP_BLOCK}, min(step), max(step),
+                  (array_agg(step ORDER BY value ASC, step ASC))[1], min(value),
+                  (array_agg(step ORDER BY value DESC, step ASC))[1], max(value), count(*)
+           FROM metrics WHERE run_id = $1 AND key = 'batch_loss'
+           GROUP BY run_id, key, step / ${METRIC_ROLLUP_BLOCK}`,
+          [runId],
+        );
+      }
+      await c.query("ANALYZE"); // without statistics the planner guessed 2 rows where thousands matched
+    } finally {
+      c.release();
+    }
+    const generateSeconds = (performance.now() - g) / 1000;
+
+    const store = pgStore(pgDb);
+    const search = await searchCall(store);
+    await checkSpike(store, longRunIds[0]!);
+    return [
+      { name: "runs_filter_10k_ms_pg", value: await median(9, search), unit: "ms", target: "< 100 ms" },
+      {
+        name: "compare_20_runs_ms_pg",
+        value: await median(3, compareCall(store, longRunIds, ["batch_loss", "val_loss"]), false),
+        unit: "ms",
+        target: "< 300 ms",
+      },
+      { name: "runs_bench_pg_copy_s", value: Number(copySeconds.toFixed(1)), unit: "s", target: "informational" },
+      { name: "runs_bench_pg_series_s", value: Number(generateSeconds.toFixed(1)), unit: "s", target: "informational" },
+      {
+        name: "runs_bench_pg_load_avg_1m",
+        value: Number(os.loadavg()[0]!.toFixed(2)),
+        unit: `(on ${os.cpus().length} cores)`,
+        target: "informational: the machine is shared",
+      },
+    ];
+  } finally {
+    await pgDb.$client.end().catch(() => undefined);
+    await admin(`DROP DATABASE IF EXISTS ${scratch} WITH (FORCE)`);
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -12,14 +12,15 @@
  *   run's effective config now (planned entries it reached, then its applied non-rollback interventions).
  * - Reads only; imports no service. Output follows the order of `runIds`; each run's list is in the order its
  *   interventions took effect (step, then id).
+ * - Runs on SQLite or PostgreSQL (store.ts): each query written once over the store's tables.
  */
 import { and, asc, eq, gte, inArray, lte, max, or, type SQL } from "drizzle-orm";
-import type { DbOrTx } from "@/db/client";
-import { metrics, runInterventions, runs, users, type InterventionKind } from "@/db/schema";
+import type { InterventionKind } from "@/db/schema";
 import { trainingConfigSchema } from "@/contracts/training-config";
 import { effectiveConfig, scheduleSteps, type ConfigChange } from "@/contracts/pilot-config";
-import { parseChanges, watchedMetric, watchedMetricOfRun, type MetricsSnapshot } from "@/server/runs/pilot-queries";
+import { parseChanges, watchedMetric, WATCHED_METRIC_TAG, type MetricsSnapshot } from "@/server/runs/pilot-queries";
 import { EFFECT_EPOCHS, EFFECT_LOOKBACK_EPOCHS, effectFromPoints, type InterventionEffect } from "@/server/runs/pilot-effects";
+import { asStore, type ExploreStore, type StoreOrDb } from "./store";
 
 export type ComparedIntervention = {
   id: number;
@@ -40,29 +41,33 @@ export type ComparedIntervention = {
 /** (run, metric) pairs per points query: keeps the OR expression far below SQLite's depth and parameter limits. */
 const PAIRS_PER_QUERY = 200;
 
-export function compareInterventions(db: DbOrTx, runIds: readonly number[]): ComparedIntervention[][] {
+export async function compareInterventions(storeOrDb: StoreOrDb, runIds: readonly number[]): Promise<ComparedIntervention[][]> {
   const perRun: ComparedIntervention[][] = runIds.map(() => []);
   if (runIds.length === 0) return perRun;
+  const store = asStore(storeOrDb);
+  const { db } = store;
+  const { metrics, runInterventions, users } = store.t;
   const index = new Map(runIds.map((id, i) => [id, i]));
-  const rows = db
-    .select({
-      id: runInterventions.id,
-      runId: runInterventions.runId,
-      kind: runInterventions.kind,
-      changesJson: runInterventions.changesJson,
-      rationale: runInterventions.rationale,
-      requester: users.name,
-      appliedAtEpoch: runInterventions.appliedAtEpoch,
-      appliedAtStep: runInterventions.appliedAtStep,
-      appliedAt: runInterventions.appliedAt,
-      decisionId: runInterventions.decisionId,
-      metricsSnapshotJson: runInterventions.metricsSnapshotJson,
-    })
-    .from(runInterventions)
-    .innerJoin(users, eq(users.id, runInterventions.requestedBy))
-    .where(and(inArray(runInterventions.runId, [...runIds]), eq(runInterventions.status, "applied")))
-    .orderBy(asc(runInterventions.runId), asc(runInterventions.appliedAtStep), asc(runInterventions.id))
-    .all()
+  const rows = (
+    await db
+      .select({
+        id: runInterventions.id,
+        runId: runInterventions.runId,
+        kind: runInterventions.kind,
+        changesJson: runInterventions.changesJson,
+        rationale: runInterventions.rationale,
+        requester: users.name,
+        appliedAtEpoch: runInterventions.appliedAtEpoch,
+        appliedAtStep: runInterventions.appliedAtStep,
+        appliedAt: runInterventions.appliedAt,
+        decisionId: runInterventions.decisionId,
+        metricsSnapshotJson: runInterventions.metricsSnapshotJson,
+      })
+      .from(runInterventions)
+      .innerJoin(users, eq(users.id, runInterventions.requestedBy))
+      .where(and(inArray(runInterventions.runId, [...runIds]), eq(runInterventions.status, "applied")))
+      .orderBy(asc(runInterventions.runId), asc(runInterventions.appliedAtStep), asc(runInterventions.id))
+  )
     // An applied row always carries where it took effect (migration trigger); the guard keeps the types honest.
     .filter((r) => r.appliedAtEpoch !== null && r.appliedAtStep !== null && r.appliedAt !== null);
   if (rows.length === 0) return perRun;
@@ -71,8 +76,8 @@ export function compareInterventions(db: DbOrTx, runIds: readonly number[]): Com
     const snapshot = r.metricsSnapshotJson === null ? null : (JSON.parse(r.metricsSnapshotJson) as MetricsSnapshot);
     return { ...r, changes: parseChanges(r.changesJson), watched: snapshot?.watched?.metric ?? null };
   });
-  const fallback = fallbackWatchedMetrics(
-    db,
+  const fallback = await fallbackWatchedMetrics(
+    store,
     parsed.filter((r) => r.watched === null),
     parsed,
   );
@@ -98,12 +103,11 @@ export function compareInterventions(db: DbOrTx, runIds: readonly number[]): Com
     const terms = pairs
       .slice(at, at + PAIRS_PER_QUERY)
       .map(([, p]) => and(eq(metrics.runId, p.runId), eq(metrics.key, p.metric), gte(metrics.epoch, p.lo), lte(metrics.epoch, p.hi)));
-    for (const p of db
+    for (const p of await db
       .select({ runId: metrics.runId, key: metrics.key, epoch: metrics.epoch, value: metrics.value })
       .from(metrics)
       .where(or(...(terms as SQL[])))
-      .orderBy(asc(metrics.runId), asc(metrics.key), asc(metrics.step))
-      .all()) {
+      .orderBy(asc(metrics.runId), asc(store.f.textKey(metrics.key)), asc(metrics.step))) {
       const key = `${p.runId}\u0000${p.key}`;
       let list = points.get(key);
       if (!list) points.set(key, (list = []));
@@ -134,31 +138,33 @@ export function compareInterventions(db: DbOrTx, runIds: readonly number[]): Com
  * The metric each run watches now (watchedMetric of its effective config), for the runs having an intervention whose
  * snapshot named none (it took effect before the first point of that metric). Two queries for all such runs.
  */
-function fallbackWatchedMetrics(
-  db: DbOrTx,
+async function fallbackWatchedMetrics(
+  store: ExploreStore,
   needing: readonly { runId: number }[],
   applied: readonly { runId: number; kind: InterventionKind; appliedAtEpoch: number | null; changes: ConfigChange[] }[],
-): Map<number, string> {
+): Promise<Map<number, string>> {
+  const { db } = store;
+  const { metrics, runs } = store.t;
   const out = new Map<number, string>();
   const ids = [...new Set(needing.map((r) => r.runId))];
   if (ids.length === 0) return out;
-  const all = db.select({ id: runs.id, configJson: runs.configJson, origin: runs.origin }).from(runs).where(inArray(runs.id, ids)).all();
+  const all = await db.select({ id: runs.id, configJson: runs.configJson, origin: runs.origin }).from(runs).where(inArray(runs.id, ids));
   // A run logged by a script has no training config: the metric it watches is read from its metrics (rare: its
   // intervention took effect before its first point).
   for (const r of all) {
-    const metric = r.origin === "api" ? watchedMetricOfRun(db, r.id) : null;
+    const metric = r.origin === "api" ? await watchedMetricOfApiRun(store, r.id) : null;
     if (metric !== null) out.set(r.id, metric);
   }
   const configs = all.filter((r) => r.origin !== "api");
   // Epochs completed = the last epoch-level "lr" point, as pilot-queries' epochsCompleted reads it.
   const reached = new Map(
-    db
-      .select({ runId: metrics.runId, epoch: max(metrics.epoch) })
-      .from(metrics)
-      .where(and(inArray(metrics.runId, ids), eq(metrics.key, "lr")))
-      .groupBy(metrics.runId)
-      .all()
-      .map((r) => [r.runId, Math.floor(r.epoch ?? 0)]),
+    (
+      await db
+        .select({ runId: metrics.runId, epoch: max(metrics.epoch) })
+        .from(metrics)
+        .where(and(inArray(metrics.runId, ids), eq(metrics.key, "lr")))
+        .groupBy(metrics.runId)
+    ).map((r) => [r.runId, Math.floor(r.epoch ?? 0)]),
   );
   for (const { id, configJson } of configs) {
     const config = trainingConfigSchema.parse(JSON.parse(configJson));
@@ -174,4 +180,32 @@ function fallbackWatchedMetrics(
     out.set(id, watchedMetric(effectiveConfig(config, ordered)));
   }
   return out;
+}
+
+/** pilot-queries' watchedMetricOfRun for a run logged through the API (origin "api"), on either store. */
+async function watchedMetricOfApiRun(store: ExploreStore, runId: number): Promise<string | null> {
+  const { db, f } = store;
+  const { metricSummaries, runTagValues } = store.t;
+  const keys = (
+    await db
+      .select({ key: metricSummaries.key })
+      .from(metricSummaries)
+      .where(eq(metricSummaries.runId, runId))
+      .orderBy(asc(f.textKey(metricSummaries.key)))
+  ).map((r) => r.key);
+  const tagged = (
+    await db
+      .select({ value: runTagValues.value })
+      .from(runTagValues)
+      .where(and(eq(runTagValues.runId, runId), eq(runTagValues.key, WATCHED_METRIC_TAG)))
+      .limit(1)
+  )[0]?.value;
+  if (tagged !== undefined && keys.includes(tagged)) return tagged;
+  const lower = (k: string) => k.toLowerCase();
+  return (
+    keys.find((k) => lower(k).includes("val") && lower(k).includes("loss")) ??
+    keys.find((k) => lower(k).includes("loss")) ??
+    keys[0] ??
+    null
+  );
 }

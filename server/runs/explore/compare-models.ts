@@ -7,8 +7,7 @@
  * Invariant: `models[i]` belongs to `runIds[i]`; null when the run has no checkpoint.
  */
 import { inArray } from "drizzle-orm";
-import type { DbOrTx } from "@/db/client";
-import { checkpoints, evaluations, runs } from "@/db/schema";
+import { asStore, type StoreOrDb } from "./store";
 
 export type ComparedModel = {
   checkpointId: number;
@@ -26,28 +25,29 @@ export type ComparedModel = {
 
 const numberOf = (m: Record<string, unknown>, key: string) => (typeof m[key] === "number" ? m[key] : null);
 
-export function compareModels(db: DbOrTx, runIds: readonly number[]): ComparedModel[] {
+export async function compareModels(storeOrDb: StoreOrDb, runIds: readonly number[]): Promise<ComparedModel[]> {
   if (runIds.length === 0) return [];
+  const { db, t } = asStore(storeOrDb);
+  const { checkpoints, evaluations, runs } = t;
   const runRows = new Map(
-    db
-      .select({ id: runs.id, paramCount: runs.paramCount, configJson: runs.configJson })
-      .from(runs)
-      .where(inArray(runs.id, [...runIds]))
-      .all()
-      .map((r) => [r.id, r]),
+    (
+      await db
+        .select({ id: runs.id, paramCount: runs.paramCount, configJson: runs.configJson })
+        .from(runs)
+        .where(inArray(runs.id, [...runIds]))
+    ).map((r) => [r.id, r]),
   );
-  const cks = db
+  const cks = await db
     .select()
     .from(checkpoints)
-    .where(inArray(checkpoints.runId, [...runIds]))
-    .all();
+    .where(inArray(checkpoints.runId, [...runIds]));
   const chosen = new Map<number, (typeof cks)[number]>();
   for (const c of cks) {
     const held = chosen.get(c.runId);
     if (!held || (c.isBest && !held.isBest) || (c.isBest === held.isBest && c.epoch > held.epoch)) chosen.set(c.runId, c);
   }
   const ckIds = [...chosen.values()].map((c) => c.id);
-  const evals = ckIds.length ? db.select().from(evaluations).where(inArray(evaluations.checkpointId, ckIds)).all() : [];
+  const evals = ckIds.length ? await db.select().from(evaluations).where(inArray(evaluations.checkpointId, ckIds)) : [];
   const evalByCk = new Map(evals.map((e) => [e.checkpointId, JSON.parse(e.metricsJson) as Record<string, unknown>]));
   return runIds.map((id) => {
     const c = chosen.get(id);

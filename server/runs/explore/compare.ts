@@ -11,26 +11,15 @@
  *   `dataNotes` says why not, in words.
  * - `interventions[i]` are the in-flight decisions of `runs[i]` (applied live interventions with their effect),
  *   read for all runs in a fixed number of queries (compare-interventions.ts).
+ * - Runs on SQLite or PostgreSQL (store.ts): each query written once over the store's tables.
  */
-import { asc, eq, inArray } from "drizzle-orm";
-import { alias } from "drizzle-orm/sqlite-core";
-import type { DbOrTx } from "@/db/client";
-import {
-  runs,
-  runParams,
-  metricSummaries,
-  decisions,
-  users,
-  experiments,
-  datasetVersions,
-  datasets,
-  splits,
-  type RunStatus,
-} from "@/db/schema";
+import { aliasedTable, asc, eq, inArray } from "drizzle-orm";
+import type { RunStatus } from "@/db/schema";
 import { paramValueOf, type ParamValue } from "./runs-search";
 import { RunsQueryError } from "./errors";
 import { compareInterventions, type ComparedIntervention } from "./compare-interventions";
 import { compareModels, type ComparedModel } from "./compare-models";
+import { asStore, type StoreOrDb } from "./store";
 
 export const MIN_COMPARE = 2;
 export const MAX_COMPARE = 20;
@@ -83,15 +72,18 @@ export type RunComparison = {
   models: ComparedModel[];
 };
 
-export function compareRuns(db: DbOrTx, runIds: number[]): RunComparison {
+export async function compareRuns(storeOrDb: StoreOrDb, runIds: number[]): Promise<RunComparison> {
+  const store = asStore(storeOrDb);
+  const { db, f } = store;
+  const { runs, runParams, metricSummaries, decisions, users, experiments, datasetVersions, datasets, splits } = store.t;
   const ids = [...new Set(runIds)];
   if (ids.length !== runIds.length) throw new RunsQueryError("compare: each run may appear only once");
   if (ids.some((id) => !Number.isInteger(id) || id <= 0)) throw new RunsQueryError("compare: run ids must be positive whole numbers");
   if (ids.length < MIN_COMPARE || ids.length > MAX_COMPARE)
     throw new RunsQueryError(`compare: choose between ${MIN_COMPARE} and ${MAX_COMPARE} runs (got ${ids.length})`);
 
-  const author = alias(users, "run_author");
-  const found = db
+  const author = aliasedTable(users, "run_author");
+  const found = await db
     .select({
       id: runs.id,
       name: runs.name,
@@ -115,8 +107,7 @@ export function compareRuns(db: DbOrTx, runIds: number[]): RunComparison {
     .leftJoin(datasetVersions, eq(datasetVersions.id, runs.datasetVersionId))
     .leftJoin(datasets, eq(datasets.id, datasetVersions.datasetId))
     .leftJoin(splits, eq(splits.id, runs.splitId))
-    .where(inArray(runs.id, ids))
-    .all();
+    .where(inArray(runs.id, ids));
   const byId = new Map(found.map((r) => [r.id, r]));
   const missing = ids.filter((id) => !byId.has(id));
   if (missing.length) throw new RunsQueryError(`compare: unknown run id${missing.length > 1 ? "s" : ""} ${missing.join(", ")}`);
@@ -128,7 +119,7 @@ export function compareRuns(db: DbOrTx, runIds: number[]): RunComparison {
   });
   const index = new Map(ids.map((id, i) => [id, i]));
 
-  const paramRows = db.select().from(runParams).where(inArray(runParams.runId, ids)).all();
+  const paramRows = await db.select().from(runParams).where(inArray(runParams.runId, ids));
   const paramsByPath = new Map<string, ParamValue[]>();
   for (const p of paramRows) {
     let values = paramsByPath.get(p.key);
@@ -140,8 +131,8 @@ export function compareRuns(db: DbOrTx, runIds: number[]): RunComparison {
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([path, values]) => ({ path, values, differs: values.some((v) => v !== values[0]) }));
 
-  const decisionAuthor = alias(users, "decision_author");
-  const decisionRows = db
+  const decisionAuthor = aliasedTable(users, "decision_author");
+  const decisionRows = await db
     .select({
       id: decisions.id,
       runId: decisions.runId,
@@ -157,14 +148,13 @@ export function compareRuns(db: DbOrTx, runIds: number[]): RunComparison {
     .from(decisions)
     .innerJoin(decisionAuthor, eq(decisionAuthor.id, decisions.authorId))
     .where(inArray(decisions.runId, ids))
-    .orderBy(asc(decisions.createdAt), asc(decisions.id))
-    .all();
+    .orderBy(asc(f.textKey(decisions.createdAt)), asc(decisions.id));
   const perRunDecisions: ComparedDecision[][] = ids.map(() => []);
   for (const { runId, oldValueJson, newValueJson, ...d } of decisionRows) {
     perRunDecisions[index.get(runId)!]!.push({ ...d, oldValue: parseJson(oldValueJson), newValue: parseJson(newValueJson) });
   }
 
-  const summaryRows = db.select().from(metricSummaries).where(inArray(metricSummaries.runId, ids)).all();
+  const summaryRows = await db.select().from(metricSummaries).where(inArray(metricSummaries.runId, ids));
   const metricsByKey = new Map<string, (MetricSummary | null)[]>();
   for (const s of summaryRows) {
     let values = metricsByKey.get(s.key);
@@ -181,8 +171,8 @@ export function compareRuns(db: DbOrTx, runIds: number[]): RunComparison {
     dataNotes,
     decisions: perRunDecisions,
     metrics,
-    interventions: compareInterventions(db, ids),
-    models: compareModels(db, ids),
+    interventions: await compareInterventions(store, ids),
+    models: await compareModels(store, ids),
   };
 }
 

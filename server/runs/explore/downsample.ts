@@ -18,11 +18,13 @@
  *   for 1M points).
  * - x = step, epoch or wall time (ms). Epoch and wall time never decrease as steps grow (the trainer
  *   writes points in step order), so a range on them is turned into a step range by binary search.
+ * - Runs on SQLite or PostgreSQL (store.ts): each statement built once over the store's tables; on PostgreSQL they
+ *   are named prepared statements. The per-bucket reader costs one round trip per bucket and side there.
  */
 import { and, asc, count, desc, eq, gte, inArray, lte, lt, sql } from "drizzle-orm";
-import type { DbOrTx } from "@/db/client";
-import { metrics, metricRollups, METRIC_ROLLUP_BLOCK } from "@/db/schema";
+import { METRIC_ROLLUP_BLOCK } from "@/db/schema";
 import { RunsQueryError } from "./errors";
+import { asStore, type ExploreStore, type StoreOrDb } from "./store";
 
 export type XAxis = "step" | "epoch" | "wall";
 export type SeriesPoint = { x: number; y: number; step: number };
@@ -35,7 +37,7 @@ const BLOCK = METRIC_ROLLUP_BLOCK;
 
 type Row = { step: number; epoch: number; value: number; wallTimeMs: number };
 type Candidate = { step: number; value: number; row?: Row };
-const columns = { step: metrics.step, epoch: metrics.epoch, value: metrics.value, wallTimeMs: metrics.wallTimeMs };
+type Params = { runId: number; key: string; lo?: number; hi?: number };
 const p = {
   runId: sql.placeholder("runId"),
   key: sql.placeholder("key"),
@@ -43,8 +45,27 @@ const p = {
   hi: sql.placeholder("hi"),
 };
 
-/** Prepared once per connection: a chart asks for up to ~1,000 bucket extremes per call. */
-function statements(db: DbOrTx) {
+/** A prepared statement awaited the same way on both stores. */
+type Prepared<R> = { get(params: Params): Promise<R | undefined>; all(params: Params): Promise<R[]> };
+
+/**
+ * Prepares a built query: better-sqlite3's statement (synchronous underneath), or a named PostgreSQL prepared
+ * statement (node-postgres prepares it once per pooled connection).
+ */
+function prepare<R>(store: ExploreStore, name: string, query: unknown): Prepared<R> {
+  if (store.dialect === "sqlite") {
+    const st = (query as { prepare(): { get(p: Params): unknown; all(p: Params): unknown } }).prepare();
+    return { get: async (params) => st.get(params) as R | undefined, all: async (params) => st.all(params) as R[] };
+  }
+  const st = (query as { prepare(name: string): { execute(p: Params): Promise<unknown> } }).prepare(`runledger_series_${name}`);
+  return { get: async (params) => ((await st.execute(params)) as R[])[0], all: async (params) => (await st.execute(params)) as R[] };
+}
+
+/** Prepared once per connection (pool): a chart asks for up to ~1,000 bucket extremes per call. */
+function statements(store: ExploreStore) {
+  const { db } = store;
+  const { metrics, metricRollups } = store.t;
+  const columns = { step: metrics.step, epoch: metrics.epoch, value: metrics.value, wallTimeMs: metrics.wallTimeMs };
   const series = and(eq(metrics.runId, p.runId), eq(metrics.key, p.key));
   const inRange = and(series, gte(metrics.step, p.lo), lte(metrics.step, p.hi));
   const inBucket = and(series, gte(metrics.step, p.lo), lt(metrics.step, p.hi));
@@ -55,47 +76,68 @@ function statements(db: DbOrTx) {
     lte(metricRollups.block, p.hi),
   );
   return {
-    atOrAfter: db
-      .select(columns)
-      .from(metrics)
-      .where(and(series, gte(metrics.step, p.lo)))
-      .orderBy(asc(metrics.step))
-      .limit(1)
-      .prepare(),
-    atOrBefore: db
-      .select(columns)
-      .from(metrics)
-      .where(and(series, lte(metrics.step, p.hi)))
-      .orderBy(desc(metrics.step))
-      .limit(1)
-      .prepare(),
-    count: db.select({ n: count() }).from(metrics).where(inRange).prepare(),
-    all: db.select(columns).from(metrics).where(inRange).orderBy(asc(metrics.step)).prepare(),
-    lowest: db.select(columns).from(metrics).where(inBucket).orderBy(asc(metrics.value), asc(metrics.step)).limit(1).prepare(),
-    highest: db.select(columns).from(metrics).where(inBucket).orderBy(desc(metrics.value), asc(metrics.step)).limit(1).prepare(),
-    blockCount: db
-      .select({ n: sql<number | null>`sum(${metricRollups.count})` })
-      .from(metricRollups)
-      .where(blocks)
-      .prepare(),
-    blocks: db
-      .select({
-        minStep: metricRollups.minStep,
-        minValue: metricRollups.minValue,
-        maxStep: metricRollups.maxStep,
-        maxValue: metricRollups.maxValue,
-      })
-      .from(metricRollups)
-      .where(blocks)
-      .orderBy(asc(metricRollups.block))
-      .prepare(),
+    columns,
+    atOrAfter: prepare<Row>(
+      store,
+      "at_or_after",
+      db
+        .select(columns)
+        .from(metrics)
+        .where(and(series, gte(metrics.step, p.lo)))
+        .orderBy(asc(metrics.step))
+        .limit(1),
+    ),
+    atOrBefore: prepare<Row>(
+      store,
+      "at_or_before",
+      db
+        .select(columns)
+        .from(metrics)
+        .where(and(series, lte(metrics.step, p.hi)))
+        .orderBy(desc(metrics.step))
+        .limit(1),
+    ),
+    count: prepare<{ n: number }>(store, "count", db.select({ n: count() }).from(metrics).where(inRange)),
+    all: prepare<Row>(store, "all", db.select(columns).from(metrics).where(inRange).orderBy(asc(metrics.step))),
+    lowest: prepare<Row>(
+      store,
+      "lowest",
+      db.select(columns).from(metrics).where(inBucket).orderBy(asc(metrics.value), asc(metrics.step)).limit(1),
+    ),
+    highest: prepare<Row>(
+      store,
+      "highest",
+      db.select(columns).from(metrics).where(inBucket).orderBy(desc(metrics.value), asc(metrics.step)).limit(1),
+    ),
+    blockCount: prepare<{ n: number | null }>(
+      store,
+      "block_count",
+      db
+        .select({ n: sql<number | null>`sum(${metricRollups.count})`.mapWith(Number) })
+        .from(metricRollups)
+        .where(blocks),
+    ),
+    blocks: prepare<{ minStep: number; minValue: number; maxStep: number; maxValue: number }>(
+      store,
+      "blocks",
+      db
+        .select({
+          minStep: metricRollups.minStep,
+          minValue: metricRollups.minValue,
+          maxStep: metricRollups.maxStep,
+          maxValue: metricRollups.maxValue,
+        })
+        .from(metricRollups)
+        .where(blocks)
+        .orderBy(asc(metricRollups.block)),
+    ),
   };
 }
 type Statements = ReturnType<typeof statements>;
 const cache = new WeakMap<object, Statements>();
-function prepared(db: DbOrTx): Statements {
-  let s = cache.get(db);
-  if (!s) cache.set(db, (s = statements(db)));
+function prepared(store: ExploreStore): Statements {
+  let s = cache.get(store.db);
+  if (!s) cache.set(store.db, (s = statements(store)));
   return s;
 }
 
@@ -115,10 +157,10 @@ function splitByBlocks(lo: number, hi: number) {
 }
 
 /** Points in [lo, hi]: rollup counts for whole blocks, a raw count only for the partial ends. */
-function countPoints(s: Statements, args: SeriesArgs, lo: number, hi: number): number {
+async function countPoints(s: Statements, args: SeriesArgs, lo: number, hi: number): Promise<number> {
   const parts = splitByBlocks(lo, hi);
-  let n = parts.blocks ? ((s.blockCount.get({ ...args, lo: parts.blocks[0], hi: parts.blocks[1] }) as { n: number | null }).n ?? 0) : 0;
-  for (const edge of [parts.head, parts.tail]) if (edge) n += (s.count.get({ ...args, lo: edge[0], hi: edge[1] }) as { n: number }).n;
+  let n = parts.blocks ? ((await s.blockCount.get({ ...args, lo: parts.blocks[0], hi: parts.blocks[1] }))?.n ?? 0) : 0;
+  for (const edge of [parts.head, parts.tail]) if (edge) n += (await s.count.get({ ...args, lo: edge[0], hi: edge[1] }))!.n;
   return n;
 }
 
@@ -126,14 +168,21 @@ function countPoints(s: Statements, args: SeriesArgs, lo: number, hi: number): n
 export type BucketPlan = { start: number; width: number; buckets: number };
 
 /** Per bucket, its lowest and highest point, from raw points (one range query per bucket and side). */
-function extremesFromPoints(s: Statements, args: SeriesArgs, lo: number, hi: number, plan: BucketPlan): Row[] {
-  const out: Row[] = [];
+async function extremesFromPoints(s: Statements, args: SeriesArgs, lo: number, hi: number, plan: BucketPlan): Promise<Row[]> {
+  // All buckets' statements are issued before one await: SQLite runs each as it is issued (no await per bucket),
+  // PostgreSQL spreads them over the pool's connections instead of one round trip after another.
+  const reads: Promise<Row | undefined>[] = [];
   for (let b = 0; b < plan.buckets; b++) {
     const bucket = { ...args, lo: Math.max(lo, plan.start + b * plan.width), hi: Math.min(plan.start + (b + 1) * plan.width, hi + 1) };
     if (bucket.lo >= bucket.hi) continue;
-    const low = s.lowest.get(bucket) as Row | undefined;
-    if (!low) continue; // a gap in the steps
-    out.push(low, s.highest.get(bucket) as Row);
+    reads.push(s.lowest.get(bucket), s.highest.get(bucket));
+  }
+  const rows = await Promise.all(reads);
+  const out: Row[] = [];
+  for (let i = 0; i < rows.length; i += 2) {
+    const low = rows[i];
+    if (!low) continue; // a gap in the steps (no highest either)
+    out.push(low, rows[i + 1]!);
   }
   return out;
 }
@@ -144,28 +193,23 @@ function extremesFromPoints(s: Statements, args: SeriesArgs, lo: number, hi: num
  * Rollups hold step and value only: `withRows` looks up the winners' epoch and wall time (x on those axes);
  * on the step axis they are not needed and come back as NaN.
  */
-function extremesFromRollups(
-  db: DbOrTx,
+async function extremesFromRollups(
+  store: ExploreStore,
   s: Statements,
   args: SeriesArgs,
   lo: number,
   hi: number,
   plan: BucketPlan,
   withRows: boolean,
-): Row[] {
+): Promise<Row[]> {
   const parts = splitByBlocks(lo, hi);
   const candidates: Candidate[] = [];
   for (const edge of [parts.head, parts.tail]) {
     if (edge)
-      for (const r of s.all.all({ ...args, lo: edge[0], hi: edge[1] }) as Row[]) candidates.push({ step: r.step, value: r.value, row: r });
+      for (const r of await s.all.all({ ...args, lo: edge[0], hi: edge[1] })) candidates.push({ step: r.step, value: r.value, row: r });
   }
   if (parts.blocks) {
-    for (const b of s.blocks.all({ ...args, lo: parts.blocks[0], hi: parts.blocks[1] }) as {
-      minStep: number;
-      minValue: number;
-      maxStep: number;
-      maxValue: number;
-    }[]) {
+    for (const b of await s.blocks.all({ ...args, lo: parts.blocks[0], hi: parts.blocks[1] })) {
       candidates.push({ step: b.minStep, value: b.minValue }, { step: b.maxStep, value: b.maxValue });
     }
   }
@@ -183,40 +227,45 @@ function extremesFromRollups(
   // Epoch / wall time of rollup winners: their points, looked up by primary key in a few IN lists.
   const missing = [...new Set(winners.filter((c) => !c.row).map((c) => c.step))];
   const rows = new Map<number, Row>();
+  const { metrics } = store.t;
   for (let i = 0; i < missing.length; i += 500) {
     const chunk = missing.slice(i, i + 500);
-    for (const r of db
-      .select(columns)
+    for (const r of await store.db
+      .select(s.columns)
       .from(metrics)
-      .where(and(eq(metrics.runId, args.runId), eq(metrics.key, args.key), inArray(metrics.step, chunk)))
-      .all())
+      .where(and(eq(metrics.runId, args.runId), eq(metrics.key, args.key), inArray(metrics.step, chunk))))
       rows.set(r.step, r);
   }
   return winners.flatMap((c) => c.row ?? rows.get(c.step) ?? []);
 }
 
-export function fetchSeries(db: DbOrTx, input: FetchSeriesInput): Series {
-  return fetchSeriesFrom(db, input, "auto");
+export function fetchSeries(store: StoreOrDb, input: FetchSeriesInput): Promise<Series> {
+  return fetchSeriesFrom(store, input, "auto");
 }
 
 /**
  * fetchSeries with the bucket reader chosen: "auto" (rollups when a bucket spans a block), or forced
  * "points" / "rollups" with block-aligned buckets (for tests that compare the two readers).
  */
-export function fetchSeriesFrom(db: DbOrTx, input: FetchSeriesInput, source: "auto" | "points" | "rollups"): Series {
+export async function fetchSeriesFrom(
+  storeOrDb: StoreOrDb,
+  input: FetchSeriesInput,
+  source: "auto" | "points" | "rollups",
+): Promise<Series> {
+  const store = asStore(storeOrDb);
   const axis = input.xAxis ?? "step";
   const maxPoints = Math.trunc(input.maxPoints ?? 1000);
   if (!(maxPoints >= MIN_POINTS && maxPoints <= MAX_POINTS))
     throw new RunsQueryError(`series: maxPoints must be between ${MIN_POINTS} and ${MAX_POINTS}`);
   if (input.from !== undefined && input.to !== undefined && input.from > input.to)
     throw new RunsQueryError("series: 'from' must not be after 'to'");
-  const s = prepared(db);
+  const s = prepared(store);
   const x = xOf(axis);
   const args = { runId: input.runId, key: input.key };
   const empty: Series = { points: [], total: 0, downsampled: false };
 
-  const first = s.atOrAfter.get({ ...args, lo: Number.MIN_SAFE_INTEGER }) as Row | undefined;
-  const last = s.atOrBefore.get({ ...args, hi: Number.MAX_SAFE_INTEGER }) as Row | undefined;
+  const first = await s.atOrAfter.get({ ...args, lo: Number.MIN_SAFE_INTEGER });
+  const last = await s.atOrBefore.get({ ...args, hi: Number.MAX_SAFE_INTEGER });
   if (!first || !last) return empty;
 
   // The step range [lo, hi] holding the requested x range.
@@ -227,31 +276,31 @@ export function fetchSeriesFrom(db: DbOrTx, input: FetchSeriesInput, source: "au
     lo =
       axis === "step"
         ? Math.max(lo, Math.ceil(input.from))
-        : searchStep(lo, hi, (st) => x(s.atOrAfter.get({ ...args, lo: st }) as Row) >= input.from!, "first");
+        : await searchStep(lo, hi, async (st) => x((await s.atOrAfter.get({ ...args, lo: st }))!) >= input.from!, "first");
   }
   if (input.to !== undefined) {
     if (x(first) > input.to) return empty;
     hi =
       axis === "step"
         ? Math.min(hi, Math.floor(input.to))
-        : searchStep(first.step, hi, (st) => x(s.atOrBefore.get({ ...args, hi: st }) as Row) <= input.to!, "last");
+        : await searchStep(first.step, hi, async (st) => x((await s.atOrBefore.get({ ...args, hi: st }))!) <= input.to!, "last");
   }
   if (lo > hi) return empty;
 
   const range = { ...args, lo, hi };
-  const total = countPoints(s, args, lo, hi);
+  const total = await countPoints(s, args, lo, hi);
   const point = (r: Row): SeriesPoint => ({ x: x(r), y: r.value, step: r.step });
-  if (total <= maxPoints) return { points: (s.all.all(range) as Row[]).map(point), total, downsampled: false };
+  if (total <= maxPoints) return { points: (await s.all.all(range)).map(point), total, downsampled: false };
 
   // Real first and last points of the range, then the extremes of each bucket.
-  const head = s.atOrAfter.get({ ...args, lo }) as Row;
-  const tail = s.atOrBefore.get({ ...args, hi }) as Row;
+  const head = (await s.atOrAfter.get({ ...args, lo }))!;
+  const tail = (await s.atOrBefore.get({ ...args, hi }))!;
   const buckets = Math.floor((maxPoints - 2) / 2);
   const span = tail.step - head.step + 1;
   const width = Math.ceil(span / buckets);
   let extremes: Row[];
   if (source === "auto" && width < BLOCK) {
-    extremes = extremesFromPoints(s, args, head.step, tail.step, { start: head.step, width, buckets });
+    extremes = await extremesFromPoints(s, args, head.step, tail.step, { start: head.step, width, buckets });
   } else {
     // Block-aligned buckets: each holds whole blocks (the partial end blocks sit in the first/last bucket).
     const start = Math.floor(head.step / BLOCK) * BLOCK;
@@ -259,8 +308,8 @@ export function fetchSeriesFrom(db: DbOrTx, input: FetchSeriesInput, source: "au
     const plan = { start, width: alignedWidth, buckets: Math.ceil((tail.step - start + 1) / alignedWidth) };
     extremes =
       source === "points"
-        ? extremesFromPoints(s, args, head.step, tail.step, plan)
-        : extremesFromRollups(db, s, args, head.step, tail.step, plan, axis !== "step");
+        ? await extremesFromPoints(s, args, head.step, tail.step, plan)
+        : await extremesFromRollups(store, s, args, head.step, tail.step, plan, axis !== "step");
   }
   const kept = new Map<number, Row>([[head.step, head]]);
   for (const r of extremes) kept.set(r.step, r);
@@ -273,19 +322,19 @@ export function fetchSeriesFrom(db: DbOrTx, input: FetchSeriesInput, source: "au
  * Binary search over the step domain [lo, hi] for a monotone predicate: "first" finds the smallest step
  * where it holds (the predicate must hold at hi), "last" the largest (it must hold at lo or nothing does).
  */
-function searchStep(lo: number, hi: number, holds: (step: number) => boolean, which: "first" | "last"): number {
+async function searchStep(lo: number, hi: number, holds: (step: number) => Promise<boolean>, which: "first" | "last"): Promise<number> {
   if (which === "first") {
     while (lo < hi) {
       const mid = lo + Math.floor((hi - lo) / 2);
-      if (holds(mid)) hi = mid;
+      if (await holds(mid)) hi = mid;
       else lo = mid + 1;
     }
     return lo;
   }
-  if (!holds(lo)) return lo - 1;
+  if (!(await holds(lo))) return lo - 1;
   while (lo < hi) {
     const mid = lo + Math.ceil((hi - lo) / 2);
-    if (holds(mid)) lo = mid;
+    if (await holds(mid)) lo = mid;
     else hi = mid - 1;
   }
   return lo;

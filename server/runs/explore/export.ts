@@ -17,7 +17,7 @@
  * - Column order: the fixed run fields, then the chosen metric columns, then the chosen param columns (the table's
  *   order), each named by its field ("metrics.val_loss", "metrics.val_loss.min", "params.training.learningRate").
  */
-import type { DbOrTx } from "@/db/client";
+import type { StoreOrDb } from "./store";
 import { searchRuns, type ParamValue, type RunRow, type SortSpec } from "./runs-search";
 import { resolveFieldName } from "./fields";
 import { RunsQueryError } from "./errors";
@@ -91,10 +91,10 @@ export function csvField(v: ParamValue | undefined): string {
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
-export function exportRuns(db: DbOrTx, input: ExportRunsInput): ExportedRuns {
+export async function exportRuns(db: StoreOrDb, input: ExportRunsInput): Promise<ExportedRuns> {
   const columns = input.columns ?? [];
   const chosen = chosenColumns(columns);
-  const { total, rows } = searchRuns(db, {
+  const { total, rows } = await searchRuns(db, {
     experimentId: input.experimentId,
     filter: input.filter,
     sort: input.sort,

@@ -16,9 +16,11 @@
  * - Comparisons are typed: a number compares with a param's numeric value, a string with its text value
  *   (true/false compare as 1/0). `~` is a case-insensitive contains (ASCII case folding), bound as
  *   '%' + escaped value + '%', so % and _ in the value match literally.
+ * - The SQL is built from the store's tables and fragments (store.ts): one text for SQLite and PostgreSQL except
+ *   the fragments (ASCII lower(), byte-order comparison of text ranges).
  */
 import { sql, type SQL, type AnyColumn } from "drizzle-orm";
-import { runs, runParams, metricSummaries, runTags, users, experiments } from "@/db/schema";
+import { SQLITE_SQL, type ExploreStore } from "./store";
 import type { FilterNode, Literal, CompareOp } from "./filter-parser";
 import { parseIsoInstant } from "./filter-parser";
 import type { FieldRef } from "./fields";
@@ -27,29 +29,31 @@ import type { FieldRef } from "./fields";
 type Op = "=" | "<" | "<=" | ">" | ">=" | "~" | "in";
 type Test = { op: Op; values: Literal[] };
 
-export function filterToSql(node: FilterNode): SQL {
-  return build(node, false);
+type Ctx = Pick<ExploreStore, "t" | "f">;
+
+export function filterToSql(node: FilterNode, store: Ctx = SQLITE_SQL): SQL {
+  return build(store, node, false);
 }
 
-function build(node: FilterNode, negate: boolean): SQL {
+function build(c: Ctx, node: FilterNode, negate: boolean): SQL {
   switch (node.kind) {
     case "and":
     case "or": {
       // De Morgan: NOT (a AND b) = NOT a OR NOT b.
       const joiner = (node.kind === "and") !== negate ? sql` AND ` : sql` OR `;
       return sql`(${sql.join(
-        node.children.map((c) => build(c, negate)),
+        node.children.map((child) => build(c, child, negate)),
         joiner,
       )})`;
     }
     case "not":
-      return build(node.operand, !negate);
+      return build(c, node.operand, !negate);
     case "compare": {
       const [op, flips] = positive(node.op);
-      return leaf(node.field, { op, values: [node.value] }, negate !== flips);
+      return leaf(c, node.field, { op, values: [node.value] }, negate !== flips);
     }
     case "in":
-      return leaf(node.field, { op: "in", values: node.values }, negate !== node.negated);
+      return leaf(c, node.field, { op: "in", values: node.values }, negate !== node.negated);
   }
 }
 
@@ -59,32 +63,33 @@ function positive(op: CompareOp): [Op, boolean] {
   return [op, false];
 }
 
-function leaf(field: FieldRef, test: Test, negate: boolean): SQL {
+function leaf(c: Ctx, field: FieldRef, test: Test, negate: boolean): SQL {
+  const { runs, runParams, metricSummaries, runTags, users, experiments } = c.t;
   switch (field.kind) {
     case "param": {
-      const cond = paramCondition(test);
+      const cond = paramCondition(c, test);
       if (!negate)
         return sql`${runs.id} IN (SELECT ${runParams.runId} FROM ${runParams} WHERE ${runParams.key} = ${field.path} AND ${cond})`;
       return sql`${runs.id} IN (SELECT ${runParams.runId} FROM ${runParams} WHERE ${runParams.key} = ${field.path} AND (${runParams.valueNum} IS NOT NULL OR ${runParams.valueText} IS NOT NULL) AND ${cond} IS NOT TRUE)`;
     }
     case "metric": {
       const column = metricSummaries[field.stat];
-      const cond = valueCondition(column, test, (l) => l.value);
+      const cond = valueCondition(c, column, test, (l) => l.value);
       return sql`${runs.id} IN (SELECT ${metricSummaries.runId} FROM ${metricSummaries} WHERE ${metricSummaries.key} = ${field.key} AND ${negate ? sql`NOT ${cond}` : cond})`;
     }
     case "finished": {
-      const cond = dateCondition(runs.finishedAt, test);
+      const cond = dateCondition(c, runs.finishedAt, test);
       return negate ? sql`(${runs.finishedAt} IS NOT NULL AND NOT ${cond})` : cond;
     }
     case "tag": {
-      const inner = sql`SELECT ${runTags.runId} FROM ${runTags} WHERE ${anyOf(test, (t) => valueCondition(runTags.tag, t, (l) => l.value))}`;
+      const inner = sql`SELECT ${runTags.runId} FROM ${runTags} WHERE ${anyOf(test, (t) => valueCondition(c, runTags.tag, t, (l) => l.value))}`;
       return negate ? sql`${runs.id} NOT IN (${inner})` : sql`${runs.id} IN (${inner})`;
     }
     case "author": {
       const cond = anyOf(test, (t) =>
         t.op === "~"
-          ? sql`(${textContains(users.name, t.values)} OR ${textContains(users.email, t.values)})`
-          : sql`(lower(${users.name}) = ${lowerText(t)} OR lower(${users.email}) = ${lowerText(t)})`,
+          ? sql`(${textContains(c, users.name, t.values)} OR ${textContains(c, users.email, t.values)})`
+          : sql`(${c.f.lowerAscii(users.name)} = ${lowerText(t)} OR ${c.f.lowerAscii(users.email)} = ${lowerText(t)})`,
       );
       const inner = sql`SELECT ${users.id} FROM ${users} WHERE ${cond}`;
       return negate ? sql`${runs.createdBy} NOT IN (${inner})` : sql`${runs.createdBy} IN (${inner})`;
@@ -92,8 +97,8 @@ function leaf(field: FieldRef, test: Test, negate: boolean): SQL {
     case "experiment": {
       const cond = anyOf(test, (t) =>
         t.values[0]?.type === "number"
-          ? valueCondition(runs.experimentId, t, (l) => l.value)
-          : sql`${runs.experimentId} IN (SELECT ${experiments.id} FROM ${experiments} WHERE ${valueCondition(experiments.name, t, (l) => l.value)})`,
+          ? valueCondition(c, runs.experimentId, t, (l) => l.value)
+          : sql`${runs.experimentId} IN (SELECT ${experiments.id} FROM ${experiments} WHERE ${valueCondition(c, experiments.name, t, (l) => l.value)})`,
       );
       return negate ? sql`NOT ${cond}` : cond;
     }
@@ -101,11 +106,13 @@ function leaf(field: FieldRef, test: Test, negate: boolean): SQL {
     case "status":
     case "id": {
       const column = field.kind === "name" ? runs.name : field.kind === "status" ? runs.status : runs.id;
-      const cond = valueCondition(column, test, (l) => (field.kind === "status" && l.type === "string" ? l.value.toLowerCase() : l.value));
+      const cond = valueCondition(c, column, test, (l) =>
+        field.kind === "status" && l.type === "string" ? l.value.toLowerCase() : l.value,
+      );
       return negate ? sql`NOT ${cond}` : cond;
     }
     case "created": {
-      const cond = dateCondition(runs.createdAt, test);
+      const cond = dateCondition(c, runs.createdAt, test);
       return negate ? sql`NOT ${cond}` : cond;
     }
   }
@@ -120,7 +127,8 @@ function anyOf(test: Test, one: (t: Test) => SQL): SQL {
   )})`;
 }
 
-function paramCondition(test: Test): SQL {
+function paramCondition(c: Ctx, test: Test): SQL {
+  const { runParams } = c.t;
   const numeric = (l: Literal) => (l.type === "boolean" ? (l.value ? 1 : 0) : l.value);
   if (test.op === "in") {
     const nums = test.values.filter((v) => v.type !== "string");
@@ -132,32 +140,34 @@ function paramCondition(test: Test): SQL {
   }
   const value = test.values[0] as Literal;
   return value.type === "string"
-    ? valueCondition(runParams.valueText, test, (l) => l.value)
-    : valueCondition(runParams.valueNum, test, numeric);
+    ? valueCondition(c, runParams.valueText, test, (l) => l.value)
+    : valueCondition(c, runParams.valueNum, test, numeric);
 }
 
-function valueCondition(column: AnyColumn, test: Test, bind: (l: Literal) => unknown): SQL {
+function valueCondition(c: Ctx, column: AnyColumn, test: Test, bind: (l: Literal) => unknown): SQL {
   const v = test.values[0] as Literal;
+  // A text range compares in byte order on both stores (equality needs no collation).
+  const key = v.type === "string" ? c.f.textKey(column) : column;
   switch (test.op) {
     case "=":
       return sql`(${column} = ${bind(v)})`;
     case "<":
-      return sql`(${column} < ${bind(v)})`;
+      return sql`(${key} < ${bind(v)})`;
     case "<=":
-      return sql`(${column} <= ${bind(v)})`;
+      return sql`(${key} <= ${bind(v)})`;
     case ">":
-      return sql`(${column} > ${bind(v)})`;
+      return sql`(${key} > ${bind(v)})`;
     case ">=":
-      return sql`(${column} >= ${bind(v)})`;
+      return sql`(${key} >= ${bind(v)})`;
     case "~":
-      return textContains(column, test.values);
+      return textContains(c, column, test.values);
     case "in":
       return sql`(${column} IN (${list(test.values.map(bind))}))`;
   }
 }
 
 /** Dates compare as ISO-8601 UTC text (how every timestamp is stored); a bare date means the whole UTC day. */
-function dateCondition(column: AnyColumn, test: Test): SQL {
+function dateCondition(c: Ctx, column: AnyColumn, test: Test): SQL {
   return anyOf(test, (t) => {
     const v = t.values[0] as Literal;
     const at = parseIsoInstant(String(v.value));
@@ -179,8 +189,8 @@ function dateCondition(column: AnyColumn, test: Test): SQL {
   });
 }
 
-function textContains(column: AnyColumn, values: Literal[]): SQL {
-  return sql`(lower(${column}) LIKE ${containsPattern(String((values[0] as Literal).value))} ESCAPE '\\')`;
+function textContains(c: Ctx, column: AnyColumn, values: Literal[]): SQL {
+  return sql`(${c.f.lowerAscii(column)} LIKE ${containsPattern(String((values[0] as Literal).value))} ESCAPE '\\')`;
 }
 
 /** '%' + value with LIKE's wildcards escaped + '%', lower-cased: "50%_off" matches literally. */

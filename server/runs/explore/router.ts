@@ -24,9 +24,9 @@ import {
 } from "@/server/runs/explore";
 
 /** Runs `f`, turning the query layer's user-facing errors into invalid_input (BAD_REQUEST). */
-function asBadRequest<T>(f: () => T): T {
+async function asBadRequest<T>(f: () => T | Promise<T>): Promise<T> {
   try {
-    return f();
+    return await f();
   } catch (e) {
     if (e instanceof FilterSyntaxError) throw new DomainError("invalid_input", `${e.message}\n${e.caret()}`, { cause: e });
     if (e instanceof RunsQueryError) throw new DomainError("invalid_input", e.message, { cause: e });
@@ -80,9 +80,11 @@ export const exploreRouter = router({
     .query(({ ctx, input }) => asBadRequest(() => compareRuns(ctx.services.db, input.ids))),
   /** One metric of each run, downsampled to maxPoints (default 1,000) over the optional x range [from, to]. */
   series: signedInProcedure.input(seriesInput).query(({ ctx, input }) =>
-    asBadRequest(() => {
+    asBadRequest(async () => {
       const { runIds: ids, ...rest } = input;
-      return ids.map((runId) => ({ runId, ...fetchSeries(ctx.services.db, { runId, ...rest }) }));
+      const out = [];
+      for (const runId of ids) out.push({ runId, ...(await fetchSeries(ctx.services.db, { runId, ...rest })) });
+      return out;
     }),
   ),
 });

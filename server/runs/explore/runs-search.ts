@@ -9,15 +9,18 @@
  * - Sorting on params/metrics LEFT JOINs the (run, key) row on its primary key; runs missing the value
  *   sort last in both directions (NULLS LAST); ties break on run id (newest first) so paging is stable.
  * - Sort fields, column names and group fields go through the same whitelist as the filter (fields.ts).
+ * - searchRuns runs on SQLite or PostgreSQL (store.ts): its queries are written once over the store's tables, text
+ *   sorts in byte order on both, duration in whole milliseconds. listColumns and groupRuns are still SQLite only.
  */
-import { and, count, eq, inArray, sql, type SQL } from "drizzle-orm";
+import { aliasedTable, and, count, eq, inArray, sql, type SQL } from "drizzle-orm";
 import { alias } from "drizzle-orm/sqlite-core";
 import type { DbOrTx } from "@/db/client";
-import { runs, runParams, metricSummaries, runTags, users, experiments, type RunStatus } from "@/db/schema";
+import { runs, runParams, metricSummaries, users, experiments, type RunStatus } from "@/db/schema";
 import { parseFilter } from "./filter-parser";
 import { filterToSql } from "./filter-sql";
 import { fieldLabel, resolveFieldName, type FieldRef } from "./fields";
 import { RunsQueryError } from "./errors";
+import { asStore, SQLITE_SQL, type ExploreStore, type StoreOrDb } from "./store";
 
 export type SortSpec = { field: string; dir: "asc" | "desc" };
 export type ParamValue = number | string | boolean | null;
@@ -67,9 +70,16 @@ export function paramValueOf(valueText: string | null, valueNum: number | null):
 }
 
 /** The WHERE clause shared by search and group: experiment scope AND the parsed filter. Throws FilterSyntaxError. */
-export function runsWhere(experimentId: number | undefined, filter: string | undefined): SQL | undefined {
+export function runsWhere(
+  experimentId: number | undefined,
+  filter: string | undefined,
+  store: Pick<ExploreStore, "t" | "f"> = SQLITE_SQL,
+): SQL | undefined {
   const tree = filter ? parseFilter(filter) : null;
-  return and(experimentId !== undefined ? eq(runs.experimentId, experimentId) : undefined, tree ? filterToSql(tree) : undefined);
+  return and(
+    experimentId !== undefined ? eq(store.t.runs.experimentId, experimentId) : undefined,
+    tree ? filterToSql(tree, store) : undefined,
+  );
 }
 
 function resolveOrThrow(text: string, what: string): FieldRef {
@@ -78,57 +88,58 @@ function resolveOrThrow(text: string, what: string): FieldRef {
   return r.field;
 }
 
-export function searchRuns(db: DbOrTx, input: SearchRunsInput): { total: number; rows: RunRow[] } {
+export async function searchRuns(storeOrDb: StoreOrDb, input: SearchRunsInput): Promise<{ total: number; rows: RunRow[] }> {
+  const store = asStore(storeOrDb);
+  const { db, f } = store;
+  const { runs, runParams, metricSummaries, users, experiments } = store.t;
   const limit = Math.min(Math.max(Math.trunc(input.limit ?? 50), 1), MAX_PAGE);
   const offset = Math.max(Math.trunc(input.offset ?? 0), 0);
-  const where = runsWhere(input.experimentId, input.filter);
+  const where = runsWhere(input.experimentId, input.filter, store);
 
   // The total rides along as a window count, so the filter is evaluated once for count and page.
-  let page = db
-    .select({ id: runs.id, total: sql<number>`count(*) OVER ()` })
-    .from(runs)
-    .$dynamic();
+  let page = db.select({ id: runs.id, total: f.windowCount() }).from(runs).$dynamic();
   const orderBy: SQL[] = [];
   (input.sort ?? [{ field: "created", dir: "desc" }]).forEach((s, i) => {
     const dir = s.dir === "asc" ? sql`ASC` : sql`DESC`;
     const nullsLast = (e: unknown) => sql`${e} ${dir} NULLS LAST`;
     if (s.field.toLowerCase() === "duration") {
-      // julianday() is SQLite's; the PostgreSQL port needs extract(epoch from ...) here.
-      orderBy.push(nullsLast(sql`(julianday(${runs.finishedAt}) - julianday(coalesce(${runs.startedAt}, ${runs.createdAt})))`));
+      orderBy.push(nullsLast(f.durationMs(runs.finishedAt, sql`coalesce(${runs.startedAt}, ${runs.createdAt})`)));
       return;
     }
     const field = resolveOrThrow(s.field, "sort");
     if (field.kind === "param") {
-      const p = alias(runParams, `sort_p${i}`);
+      const p = aliasedTable(runParams, `sort_p${i}`);
       page = page.leftJoin(p, and(eq(p.runId, runs.id), eq(p.key, field.path)));
-      orderBy.push(nullsLast(p.valueNum), nullsLast(p.valueText));
+      orderBy.push(nullsLast(p.valueNum), nullsLast(f.textKey(p.valueText)));
     } else if (field.kind === "metric") {
-      const m = alias(metricSummaries, `sort_m${i}`);
+      const m = aliasedTable(metricSummaries, `sort_m${i}`);
       page = page.leftJoin(m, and(eq(m.runId, runs.id), eq(m.key, field.key)));
       orderBy.push(nullsLast(m[field.stat]));
     } else if (field.kind === "experiment")
-      orderBy.push(nullsLast(sql`(SELECT ${experiments.name} FROM ${experiments} WHERE ${experiments.id} = ${runs.experimentId})`));
+      orderBy.push(
+        nullsLast(f.textKey(sql`(SELECT ${experiments.name} FROM ${experiments} WHERE ${experiments.id} = ${runs.experimentId})`)),
+      );
     else if (field.kind === "author")
-      orderBy.push(nullsLast(sql`(SELECT ${users.name} FROM ${users} WHERE ${users.id} = ${runs.createdBy})`));
+      orderBy.push(nullsLast(f.textKey(sql`(SELECT ${users.name} FROM ${users} WHERE ${users.id} = ${runs.createdBy})`)));
     else if (field.kind === "tag") throw new RunsQueryError("sort: runs cannot be sorted by tag (a run has several)");
+    else if (field.kind === "id") orderBy.push(nullsLast(runs.id));
     else
       orderBy.push(
-        nullsLast({ name: runs.name, status: runs.status, created: runs.createdAt, finished: runs.finishedAt, id: runs.id }[field.kind]),
+        nullsLast(f.textKey({ name: runs.name, status: runs.status, created: runs.createdAt, finished: runs.finishedAt }[field.kind])),
       );
   });
   orderBy.push(sql`${runs.id} DESC`);
-  const found = page
+  const found = await page
     .where(where)
     .orderBy(...orderBy)
     .limit(limit)
-    .offset(offset)
-    .all();
+    .offset(offset);
   // A page past the end has no rows to carry the total: count separately.
-  const total = found[0]?.total ?? (offset > 0 ? (db.select({ n: count() }).from(runs).where(where).get()?.n ?? 0) : 0);
+  const total = found[0]?.total ?? (offset > 0 ? ((await db.select({ n: count() }).from(runs).where(where))[0]?.n ?? 0) : 0);
   return {
     total,
-    rows: loadRows(
-      db,
+    rows: await loadRows(
+      store,
       found.map((r) => r.id),
       input.columns,
     ),
@@ -136,13 +147,15 @@ export function searchRuns(db: DbOrTx, input: SearchRunsInput): { total: number;
 }
 
 /** Details of the given runs, in the given order. */
-function loadRows(db: DbOrTx, ids: number[], columns: string[] | undefined): RunRow[] {
+async function loadRows(store: ExploreStore, ids: number[], columns: string[] | undefined): Promise<RunRow[]> {
   if (ids.length === 0) return [];
+  const { db, f } = store;
+  const { runs, runParams, metricSummaries, runTags, users, experiments } = store.t;
   const fields = (columns ?? []).map((c) => resolveOrThrow(c, "column"));
   const paramPaths = columns ? [...new Set(fields.flatMap((f) => (f.kind === "param" ? [f.path] : [])))] : DEFAULT_PARAM_COLUMNS;
   const metricKeys = [...new Set(fields.flatMap((f) => (f.kind === "metric" ? [f.key] : [])))];
 
-  const base = db
+  const base = await db
     .select({
       id: runs.id,
       name: runs.name,
@@ -158,22 +171,19 @@ function loadRows(db: DbOrTx, ids: number[], columns: string[] | undefined): Run
     .from(runs)
     .innerJoin(experiments, eq(experiments.id, runs.experimentId))
     .innerJoin(users, eq(users.id, runs.createdBy))
-    .where(inArray(runs.id, ids))
-    .all();
-  const tags = db
+    .where(inArray(runs.id, ids));
+  const tags = await db
     .select({ runId: runTags.runId, tag: runTags.tag })
     .from(runTags)
     .where(inArray(runTags.runId, ids))
-    .orderBy(runTags.tag)
-    .all();
+    .orderBy(f.textKey(runTags.tag));
   const params = paramPaths.length
-    ? db
+    ? await db
         .select({ runId: runParams.runId, key: runParams.key, valueText: runParams.valueText, valueNum: runParams.valueNum })
         .from(runParams)
         .where(and(inArray(runParams.runId, ids), inArray(runParams.key, paramPaths)))
-        .all()
     : [];
-  const summaries = db
+  const summaries = await db
     .select({
       runId: metricSummaries.runId,
       key: metricSummaries.key,
@@ -182,8 +192,7 @@ function loadRows(db: DbOrTx, ids: number[], columns: string[] | undefined): Run
       max: metricSummaries.max,
     })
     .from(metricSummaries)
-    .where(and(inArray(metricSummaries.runId, ids), metricKeys.length ? inArray(metricSummaries.key, metricKeys) : undefined))
-    .all();
+    .where(and(inArray(metricSummaries.runId, ids), metricKeys.length ? inArray(metricSummaries.key, metricKeys) : undefined));
 
   const byId = new Map<number, RunRow>();
   for (const r of base) {

@@ -16,8 +16,8 @@ beforeAll(() => {
 afterAll(() => f.close());
 
 describe("compareRuns", () => {
-  it("lines params up side by side and flags the paths that differ", () => {
-    const c = compareRuns(f.db, [f.ids.sgd!, f.ids.adam!]);
+  it("lines params up side by side and flags the paths that differ", async () => {
+    const c = await compareRuns(f.db, [f.ids.sgd!, f.ids.adam!]);
     expect(c.runs.map((r) => r.name)).toEqual(["sgd-slow", "adam-fast"]);
     const byPath = Object.fromEntries(c.params.map((p) => [p.path, p]));
     expect(byPath["training.optimizer.name"]).toEqual({ path: "training.optimizer.name", values: ["sgd", "adam"], differs: true });
@@ -26,8 +26,8 @@ describe("compareRuns", () => {
     expect(c.params.map((p) => p.path)).toEqual([...c.params.map((p) => p.path)].sort());
   });
 
-  it("counts a path missing from one run as a difference", () => {
-    const c = compareRuns(f.db, [f.ids.adam!, f.ids.bare!]);
+  it("counts a path missing from one run as a difference", async () => {
+    const c = await compareRuns(f.db, [f.ids.adam!, f.ids.bare!]);
     expect(c.params.find((p) => p.path === "training.optimizer.name")).toEqual({
       path: "training.optimizer.name",
       values: ["adam", null],
@@ -40,8 +40,8 @@ describe("compareRuns", () => {
     });
   });
 
-  it("is like-for-like only when dataset version and split match", () => {
-    const same = compareRuns(f.db, [f.ids.adam!, f.ids.sgd!]);
+  it("is like-for-like only when dataset version and split match", async () => {
+    const same = await compareRuns(f.db, [f.ids.adam!, f.ids.sgd!]);
     expect(same.likeForLike).toBe(true);
     expect(same.dataNotes).toEqual([]);
     expect(same.runs[0]!.data).toEqual({
@@ -52,19 +52,19 @@ describe("compareRuns", () => {
       splitSha256: "a".repeat(64),
     });
 
-    const otherSplit = compareRuns(f.db, [f.ids.adam!, f.ids.sgd!, f.ids.rmsprop!]);
+    const otherSplit = await compareRuns(f.db, [f.ids.adam!, f.ids.sgd!, f.ids.rmsprop!]);
     expect(otherSplit.likeForLike).toBe(false);
     expect(otherSplit.dataNotes).toEqual([
       `different splits: runs ${f.ids.adam}, ${f.ids.sgd} used aaaaaaaaaaaa; run ${f.ids.rmsprop} used bbbbbbbbbbbb`,
     ]);
 
-    const unknownData = compareRuns(f.db, [f.ids.adam!, f.ids.bare!]);
+    const unknownData = await compareRuns(f.db, [f.ids.adam!, f.ids.bare!]);
     expect(unknownData.likeForLike).toBe(false);
     expect(unknownData.dataNotes).toEqual([`no recorded dataset version for run ${f.ids.bare}`, `no recorded split for run ${f.ids.bare}`]);
   });
 
-  it("returns each run's decisions and metric summaries in the order asked", () => {
-    const c = compareRuns(f.db, [f.ids.sgd!, f.ids.rmsprop!]);
+  it("returns each run's decisions and metric summaries in the order asked", async () => {
+    const c = await compareRuns(f.db, [f.ids.sgd!, f.ids.rmsprop!]);
     expect(c.decisions[0]!.map((d) => [d.kind, d.path, d.oldValue, d.newValue, d.author])).toEqual([
       ["initial", "", null, {}, "grace"],
       ["change", "training.optimizer.name", "adam", "sgd", "grace"],
@@ -82,21 +82,21 @@ describe("compareRuns", () => {
     ]);
   });
 
-  it("refuses fewer than 2, more than 20, repeated or unknown ids", () => {
-    expect(() => compareRuns(f.db, [f.ids.adam!])).toThrow(new RunsQueryError("compare: choose between 2 and 20 runs (got 1)"));
-    expect(() =>
+  it("refuses fewer than 2, more than 20, repeated or unknown ids", async () => {
+    await expect(compareRuns(f.db, [f.ids.adam!])).rejects.toThrow(new RunsQueryError("compare: choose between 2 and 20 runs (got 1)"));
+    await expect(
       compareRuns(
         f.db,
         Array.from({ length: 21 }, (_, i) => i + 1),
       ),
-    ).toThrow(/between 2 and 20 runs \(got 21\)/);
-    expect(() => compareRuns(f.db, [f.ids.adam!, f.ids.adam!])).toThrow(/only once/);
-    expect(() => compareRuns(f.db, [f.ids.adam!, 999, 998])).toThrow(new RunsQueryError("compare: unknown run ids 999, 998"));
+    ).rejects.toThrow(/between 2 and 20 runs \(got 21\)/);
+    await expect(compareRuns(f.db, [f.ids.adam!, f.ids.adam!])).rejects.toThrow(/only once/);
+    await expect(compareRuns(f.db, [f.ids.adam!, 999, 998])).rejects.toThrow(new RunsQueryError("compare: unknown run ids 999, 998"));
   });
 });
 
 describe("filter SQL binding", () => {
-  it("never puts user values or keys into the SQL text", () => {
+  it("never puts user values or keys into the SQL text", async () => {
     const hostile = '"; DROP TABLE runs; --';
     const tree = parseFilter(`name = ${JSON.stringify(hostile)} OR params.evil_key = "x" OR tag ~ "50%"`);
     const query = f.db.select({ id: runs.id }).from(runs).where(filterToSql(tree!)).toSQL();
@@ -131,8 +131,8 @@ describe("fetchSeries", () => {
     for (let i = 0; i < points.length; i += 777) insertMetricPoints(f.db, f.ids.adam!, points.slice(i, i + 777));
   });
 
-  it("returns few points raw", () => {
-    const s = fetchSeries(f.db, { runId: f.ids.adam!, key: "val_loss", xAxis: "epoch", maxPoints: 100 });
+  it("returns few points raw", async () => {
+    const s = await fetchSeries(f.db, { runId: f.ids.adam!, key: "val_loss", xAxis: "epoch", maxPoints: 100 });
     expect(s.downsampled).toBe(false);
     expect(s.total).toBe(30);
     expect(s.points).toHaveLength(30);
@@ -140,8 +140,8 @@ describe("fetchSeries", () => {
     expect(s.points[29]).toEqual({ x: 30, y: 1 / 30, step: 2999 });
   });
 
-  it("downsamples to at most maxPoints, keeping spikes and both ends", () => {
-    const s = fetchSeries(f.db, { runId: f.ids.adam!, key: "batch_loss", maxPoints: 200 });
+  it("downsamples to at most maxPoints, keeping spikes and both ends", async () => {
+    const s = await fetchSeries(f.db, { runId: f.ids.adam!, key: "batch_loss", maxPoints: 200 });
     expect(s.downsampled).toBe(true);
     expect(s.total).toBe(N);
     expect(s.points.length).toBeLessThanOrEqual(200);
@@ -156,19 +156,33 @@ describe("fetchSeries", () => {
     for (const p of s.points) expect(p.y).toBe(spikes.get(p.step) ?? Math.sin(p.step / 500));
   });
 
-  it("limits to a range on step, epoch or wall time", () => {
-    const byStep = fetchSeries(f.db, { runId: f.ids.adam!, key: "batch_loss", xAxis: "step", from: 4_000, to: 4_999, maxPoints: 100 });
+  it("limits to a range on step, epoch or wall time", async () => {
+    const byStep = await fetchSeries(f.db, {
+      runId: f.ids.adam!,
+      key: "batch_loss",
+      xAxis: "step",
+      from: 4_000,
+      to: 4_999,
+      maxPoints: 100,
+    });
     expect(byStep).toMatchObject({ total: 1_000, downsampled: true });
     expect(byStep.points[0]!.step).toBe(4_000);
     expect(byStep.points.at(-1)!.step).toBe(4_999);
     expect(byStep.points).toContainEqual({ x: 4_321, y: 50, step: 4_321 });
 
-    const byEpoch = fetchSeries(f.db, { runId: f.ids.adam!, key: "batch_loss", xAxis: "epoch", from: 10.005, to: 10.5, maxPoints: 1000 });
+    const byEpoch = await fetchSeries(f.db, {
+      runId: f.ids.adam!,
+      key: "batch_loss",
+      xAxis: "epoch",
+      from: 10.005,
+      to: 10.5,
+      maxPoints: 1000,
+    });
     expect(byEpoch.downsampled).toBe(false);
     expect(byEpoch.points.map((p) => p.step)).toEqual(Array.from({ length: 50 }, (_, i) => 1_001 + i));
     expect(byEpoch.points[0]!.x).toBeCloseTo(10.01, 10);
 
-    const byWall = fetchSeries(f.db, {
+    const byWall = await fetchSeries(f.db, {
       runId: f.ids.adam!,
       key: "batch_loss",
       xAxis: "wall",
@@ -178,13 +192,17 @@ describe("fetchSeries", () => {
     });
     expect(byWall.points.map((p) => p.step)).toEqual([10, 11, 12, 13, 14, 15, 16, 17, 18, 19]);
 
-    expect(fetchSeries(f.db, { runId: f.ids.adam!, key: "batch_loss", from: N + 5 })).toEqual({ points: [], total: 0, downsampled: false });
-    expect(fetchSeries(f.db, { runId: f.ids.adam!, key: "nope" })).toEqual({ points: [], total: 0, downsampled: false });
-    expect(() => fetchSeries(f.db, { runId: f.ids.adam!, key: "batch_loss", from: 5, to: 1 })).toThrow(RunsQueryError);
-    expect(() => fetchSeries(f.db, { runId: f.ids.adam!, key: "batch_loss", maxPoints: 1 })).toThrow(/maxPoints/);
+    expect(await fetchSeries(f.db, { runId: f.ids.adam!, key: "batch_loss", from: N + 5 })).toEqual({
+      points: [],
+      total: 0,
+      downsampled: false,
+    });
+    expect(await fetchSeries(f.db, { runId: f.ids.adam!, key: "nope" })).toEqual({ points: [], total: 0, downsampled: false });
+    await expect(fetchSeries(f.db, { runId: f.ids.adam!, key: "batch_loss", from: 5, to: 1 })).rejects.toThrow(RunsQueryError);
+    await expect(fetchSeries(f.db, { runId: f.ids.adam!, key: "batch_loss", maxPoints: 1 })).rejects.toThrow(/maxPoints/);
   });
 
-  it("keeps rollups equal to the raw points they summarise, merged across batches", () => {
+  it("keeps rollups equal to the raw points they summarise, merged across batches", async () => {
     const raw = f.db.$client
       .prepare(
         `SELECT key, step / 1024 AS block, min(step) AS firstStep, max(step) AS lastStep, count(*) AS count, min(value) AS minValue, max(value) AS maxValue,
@@ -202,7 +220,7 @@ describe("fetchSeries", () => {
     expect(rollups).toEqual(raw);
   });
 
-  it("gives the same extremes from rollups as from raw points, and reads rollups for long ranges", () => {
+  it("gives the same extremes from rollups as from raw points, and reads rollups for long ranges", async () => {
     const cases = [
       { key: "batch_loss", maxPoints: 20 },
       { key: "batch_loss", maxPoints: 40, from: 1_500, to: 17_777 },
@@ -212,21 +230,21 @@ describe("fetchSeries", () => {
     ];
     for (const c of cases) {
       const input = { runId: f.ids.adam!, ...c };
-      const fromRollups = fetchSeriesFrom(f.db, input, "rollups");
+      const fromRollups = await fetchSeriesFrom(f.db, input, "rollups");
       expect(fromRollups.downsampled).toBe(true);
       expect(fromRollups.points.length).toBeLessThanOrEqual(c.maxPoints);
-      expect(fromRollups).toEqual(fetchSeriesFrom(f.db, input, "points"));
+      expect(fromRollups).toEqual(await fetchSeriesFrom(f.db, input, "points"));
     }
     // maxPoints 20 over 20,000 steps: buckets span blocks, so the default reader uses rollups and keeps both spikes.
-    const auto = fetchSeries(f.db, { runId: f.ids.adam!, key: "batch_loss", maxPoints: 20 });
-    expect(auto).toEqual(fetchSeriesFrom(f.db, { runId: f.ids.adam!, key: "batch_loss", maxPoints: 20 }, "points"));
+    const auto = await fetchSeries(f.db, { runId: f.ids.adam!, key: "batch_loss", maxPoints: 20 });
+    expect(auto).toEqual(await fetchSeriesFrom(f.db, { runId: f.ids.adam!, key: "batch_loss", maxPoints: 20 }, "points"));
     expect(auto.points).toContainEqual({ x: 4_321, y: 50, step: 4_321 });
     expect(auto.points).toContainEqual({ x: 15_000, y: -40, step: 15_000 });
     expect(auto.total).toBe(N);
     expect(auto.points[0]!.step).toBe(0);
     expect(auto.points.at(-1)!.step).toBe(N - 1);
     // total from rollups + partial edge blocks equals a raw count.
-    const zoom = fetchSeries(f.db, { runId: f.ids.adam!, key: "batch_loss", from: 1_000, to: 18_500, maxPoints: 20 });
+    const zoom = await fetchSeries(f.db, { runId: f.ids.adam!, key: "batch_loss", from: 1_000, to: 18_500, maxPoints: 20 });
     expect(zoom.total).toBe(17_501);
   });
 });

@@ -114,8 +114,8 @@ beforeAll(() => {
 afterAll(() => app?.close());
 
 describe("compareInterventions", () => {
-  it("lists each run's applied interventions in the order asked, with who, where, what and why", () => {
-    const [plain, piloted] = compareRuns(app.db, [ids.plain, ids.piloted]).interventions;
+  it("lists each run's applied interventions in the order asked, with who, where, what and why", async () => {
+    const [plain, piloted] = (await compareRuns(app.db, [ids.plain, ids.piloted])).interventions;
     expect(plain).toEqual([]);
     expect(piloted!.map((i) => [i.kind, i.appliedAtEpoch, i.appliedAtStep, i.rationale, i.requestedBy.name])).toEqual([
       ["set", 3, 21, "val_loss oscillates: lower the rate", "Erin Engineer"],
@@ -126,8 +126,8 @@ describe("compareInterventions", () => {
     expect(Date.parse(piloted![0]!.appliedAt)).not.toBeNaN();
   });
 
-  it("gives each intervention the run page's effect: value at the boundary, the next epochs, the delta", () => {
-    const [piloted] = compareInterventions(app.db, [ids.piloted, ids.plain]);
+  it("gives each intervention the run page's effect: value at the boundary, the next epochs, the delta", async () => {
+    const [piloted] = await compareInterventions(app.db, [ids.piloted, ids.plain]);
     const effect = piloted![0]!.effect!;
     expect(effect.metric).toBe("val_loss");
     expect(effect.before).toEqual({ epoch: 3, value: 0.7 });
@@ -137,13 +137,13 @@ describe("compareInterventions", () => {
       const runPage = listInterventionsWithEffects(app.db, runId)
         .filter((i) => i.status === "applied")
         .map((i) => [i.id, i.effect]);
-      const compared = compareInterventions(app.db, [runId, ids.plain])[0]!.map((i) => [i.id, i.effect]);
+      const compared = (await compareInterventions(app.db, [runId, ids.plain]))[0]!.map((i) => [i.id, i.effect]);
       expect(compared).toEqual(runPage);
     }
   });
 
-  it("falls back to the metric the run watches now when the snapshot named none", () => {
-    const [early] = compareInterventions(app.db, [ids.early, ids.plain]);
+  it("falls back to the metric the run watches now when the snapshot named none", async () => {
+    const [early] = await compareInterventions(app.db, [ids.early, ids.plain]);
     expect(early![0]!.effect).toEqual({
       metric: "val_accuracy",
       before: null,
@@ -155,19 +155,19 @@ describe("compareInterventions", () => {
     });
   });
 
-  it("reads all runs in a fixed number of statements (not one per run)", () => {
+  it("reads all runs in a fixed number of statements (not one per run)", async () => {
     const client = app.db.$client;
-    const count = (runIds: number[]) => {
+    const count = async (runIds: number[]) => {
       const spy = vi.spyOn(client, "prepare");
       try {
-        const out = compareInterventions(app.db, runIds);
+        const out = await compareInterventions(app.db, runIds);
         return { statements: spy.mock.calls.length, interventions: out.flat().length };
       } finally {
         spy.mockRestore();
       }
     };
-    const two = count([ids.piloted, extra[0]!]);
-    const six = count([ids.piloted, ids.plain, ...extra]);
+    const two = await count([ids.piloted, extra[0]!]);
+    const six = await count([ids.piloted, ids.plain, ...extra]);
     expect(two.interventions).toBe(3);
     expect(six.interventions).toBe(6);
     expect(six.statements).toBe(two.statements);

@@ -51,9 +51,9 @@ const view = {
 };
 
 describe("exportRuns", () => {
-  it("CSV: the table's filter and sort, fixed fields then metrics then params, numbers unrounded", () => {
-    const out = exportRuns(f.db, { ...view, format: "csv" });
-    const table = searchRuns(f.db, { ...view, limit: 1000 });
+  it("CSV: the table's filter and sort, fixed fields then metrics then params, numbers unrounded", async () => {
+    const out = await exportRuns(f.db, { ...view, format: "csv" });
+    const table = await searchRuns(f.db, { ...view, limit: 1000 });
     const rows = parseCsv(out.content);
     expect(rows[0]).toEqual([
       "id",
@@ -82,7 +82,7 @@ describe("exportRuns", () => {
     }
   });
 
-  it("escapes commas, quotes and newlines and leaves numbers in full precision", () => {
+  it("escapes commas, quotes and newlines and leaves numbers in full precision", async () => {
     expect(csvField('a,"b"\nc')).toBe('"a,""b""\nc"');
     expect(csvField("plain")).toBe("plain");
     expect(csvField(0.1 + 0.2)).toBe("0.30000000000000004");
@@ -98,15 +98,15 @@ describe("exportRuns", () => {
     expect(csvField("-1")).toBe("-1");
     expect(csvField("+2.5e-3")).toBe("+2.5e-3");
     // Every run of the fixture (names include quotes and SQL-looking text) round-trips through the CSV reader.
-    const all = exportRuns(f.db, { columns: [], sort: [{ field: "id", dir: "asc" }], format: "csv" });
+    const all = await exportRuns(f.db, { columns: [], sort: [{ field: "id", dir: "asc" }], format: "csv" });
     const names = parseCsv(all.content)
       .slice(1)
       .map((r) => r[1]);
-    expect(names).toEqual(searchRuns(f.db, { sort: [{ field: "id", dir: "asc" }], limit: 1000 }).rows.map((r) => r.name));
+    expect(names).toEqual((await searchRuns(f.db, { sort: [{ field: "id", dir: "asc" }], limit: 1000 })).rows.map((r) => r.name));
   });
 
-  it("JSON: the view, params and metrics as keyed columns, null for missing", () => {
-    const out = exportRuns(f.db, { ...view, format: "json" });
+  it("JSON: the view, params and metrics as keyed columns, null for missing", async () => {
+    const out = await exportRuns(f.db, { ...view, format: "json" });
     const body = JSON.parse(out.content) as {
       view: unknown;
       total: number;
@@ -116,15 +116,15 @@ describe("exportRuns", () => {
     };
     expect(body.view).toMatchObject({ filter: view.filter, columns: view.columns });
     expect(body.truncated).toBe(false);
-    const table = searchRuns(f.db, { ...view, limit: 1000 });
+    const table = await searchRuns(f.db, { ...view, limit: 1000 });
     expect(body.runs.map((r) => r.id)).toEqual(table.rows.map((r) => r.id));
     expect(body.runs[0]!["metrics.val_accuracy"]).toBe(table.rows[0]!.metrics.val_accuracy);
     expect(body.runs[0]!["params.training.learningRate"]).toBe(table.rows[0]!.params["training.learningRate"]);
   });
 
-  it("rejects an unknown column or a bad filter like the table does, and caps rows", () => {
-    expect(() => exportRuns(f.db, { columns: ["metrics."], format: "csv" })).toThrow(RunsQueryError);
-    expect(() => exportRuns(f.db, { filter: "status = ", format: "csv" })).toThrow();
+  it("rejects an unknown column or a bad filter like the table does, and caps rows", async () => {
+    await expect(exportRuns(f.db, { columns: ["metrics."], format: "csv" })).rejects.toThrow(RunsQueryError);
+    await expect(exportRuns(f.db, { filter: "status = ", format: "csv" })).rejects.toThrow();
     expect(EXPORT_MAX_ROWS).toBeLessThanOrEqual(1000);
   });
 });

@@ -11,130 +11,134 @@ beforeAll(() => {
 afterAll(() => f.close());
 
 /** The fixture keys of the runs a filter selects, in id order. */
-function match(filter: string): string[] {
+async function match(filter: string): Promise<string[]> {
   const byId = new Map(Object.entries(f.ids).map(([k, v]) => [v, k]));
-  const { rows, total } = searchRuns(f.db, { filter, sort: [{ field: "id", dir: "asc" }], limit: 100 });
+  const { rows, total } = await searchRuns(f.db, { filter, sort: [{ field: "id", dir: "asc" }], limit: 100 });
   expect(total).toBe(rows.length);
   return rows.map((r) => byId.get(r.id)!);
 }
 
 describe("filter semantics", () => {
-  it("combines OR, AND and parentheses", () => {
-    expect(match('(params.optimizer = "adam" OR params.optimizer = "rmsprop") AND metrics.val_accuracy > 0.9')).toEqual([
+  it("combines OR, AND and parentheses", async () => {
+    expect(await match('(params.optimizer = "adam" OR params.optimizer = "rmsprop") AND metrics.val_accuracy > 0.9')).toEqual([
       "adam",
       "rmsprop",
     ]);
-    expect(match('params.optimizer = "adam" OR params.optimizer = "rmsprop" AND metrics.val_accuracy > 0.9')).toEqual([
+    expect(await match('params.optimizer = "adam" OR params.optimizer = "rmsprop" AND metrics.val_accuracy > 0.9')).toEqual([
       "adam",
       "rmsprop",
       "evil",
     ]);
-    expect(match("lr >= 0.005 AND lr <= 0.02")).toEqual(["adam", "rmsprop", "evil"]);
+    expect(await match("lr >= 0.005 AND lr <= 0.02")).toEqual(["adam", "rmsprop", "evil"]);
   });
 
-  it("never matches a missing field, negated or not", () => {
+  it("never matches a missing field, negated or not", async () => {
     // "bare" has no optimizer param and no metrics.
-    expect(match('params.optimizer != "adam"')).toEqual(["sgd", "rmsprop"]);
-    expect(match('NOT params.optimizer = "adam"')).toEqual(["sgd", "rmsprop"]);
-    expect(match("NOT metrics.val_accuracy > 0.9")).toEqual(["sgd", "evil"]);
-    expect(match("NOT metrics.val_loss < 1")).toEqual([]);
+    expect(await match('params.optimizer != "adam"')).toEqual(["sgd", "rmsprop"]);
+    expect(await match('NOT params.optimizer = "adam"')).toEqual(["sgd", "rmsprop"]);
+    expect(await match("NOT metrics.val_accuracy > 0.9")).toEqual(["sgd", "evil"]);
+    expect(await match("NOT metrics.val_loss < 1")).toEqual([]);
     // A param present with a null value (earlyStopping: null) matches nothing either.
-    expect(match("params.training.earlyStopping = 0 OR NOT params.training.earlyStopping = 0")).toEqual([]);
+    expect(await match("params.training.earlyStopping = 0 OR NOT params.training.earlyStopping = 0")).toEqual([]);
     // Unfinished runs have no finish time.
-    expect(match('NOT finished < "2025-03-03"')).toEqual(["rmsprop", "evil"]);
+    expect(await match('NOT finished < "2025-03-03"')).toEqual(["rmsprop", "evil"]);
     // De Morgan: NOT (a OR b) = NOT a AND NOT b, each over runs that have the field.
-    expect(match('NOT (params.optimizer = "adam" OR lr < 0.002)')).toEqual(["rmsprop"]);
+    expect(await match('NOT (params.optimizer = "adam" OR lr < 0.002)')).toEqual(["rmsprop"]);
   });
 
-  it("negates always-present fields plainly", () => {
-    expect(match('NOT status = "completed"')).toEqual(["rmsprop", "bare"]);
-    expect(match('NOT experiment = "sweep"')).toEqual(["bare", "evil"]);
-    expect(match('author != "ADA@example.org"')).toEqual(["sgd", "bare"]);
+  it("negates always-present fields plainly", async () => {
+    expect(await match('NOT status = "completed"')).toEqual(["rmsprop", "bare"]);
+    expect(await match('NOT experiment = "sweep"')).toEqual(["bare", "evil"]);
+    expect(await match('author != "ADA@example.org"')).toEqual(["sgd", "bare"]);
   });
 
-  it("matches IN lists of text, numbers and booleans", () => {
-    expect(match('optimizer IN ("sgd", "rmsprop")')).toEqual(["sgd", "rmsprop"]);
-    expect(match("batchSize IN (16, 128)")).toEqual(["bare", "evil"]);
-    expect(match('optimizer NOT IN ("adam")')).toEqual(["sgd", "rmsprop"]);
-    expect(match("params.training.shuffle = true")).toEqual(["adam", "rmsprop"]);
-    expect(match("params.training.shuffle IN (false)")).toEqual(["sgd"]);
-    expect(match('status IN ("running", "FAILED")')).toEqual(["rmsprop", "bare"]);
-    expect(match("id IN (" + [f.ids.sgd, f.ids.evil].join(", ") + ")")).toEqual(["sgd", "evil"]);
+  it("matches IN lists of text, numbers and booleans", async () => {
+    expect(await match('optimizer IN ("sgd", "rmsprop")')).toEqual(["sgd", "rmsprop"]);
+    expect(await match("batchSize IN (16, 128)")).toEqual(["bare", "evil"]);
+    expect(await match('optimizer NOT IN ("adam")')).toEqual(["sgd", "rmsprop"]);
+    expect(await match("params.training.shuffle = true")).toEqual(["adam", "rmsprop"]);
+    expect(await match("params.training.shuffle IN (false)")).toEqual(["sgd"]);
+    expect(await match('status IN ("running", "FAILED")')).toEqual(["rmsprop", "bare"]);
+    expect(await match("id IN (" + [f.ids.sgd, f.ids.evil].join(", ") + ")")).toEqual(["sgd", "evil"]);
   });
 
-  it("does case-insensitive contains with % and _ taken literally", () => {
-    expect(match('name ~ "RMS"')).toEqual(["rmsprop"]);
-    expect(match('name ~ "%_"')).toEqual(["bare"]);
-    expect(match('name ~ "_"')).toEqual(["bare"]);
-    expect(match('name !~ "-"')).toEqual(["bare"]);
-    expect(match('author ~ "GRA"')).toEqual(["sgd", "bare"]);
-    expect(match('optimizer ~ "prop"')).toEqual(["rmsprop"]);
+  it("does case-insensitive contains with % and _ taken literally", async () => {
+    expect(await match('name ~ "RMS"')).toEqual(["rmsprop"]);
+    expect(await match('name ~ "%_"')).toEqual(["bare"]);
+    expect(await match('name ~ "_"')).toEqual(["bare"]);
+    expect(await match('name !~ "-"')).toEqual(["bare"]);
+    expect(await match('author ~ "GRA"')).toEqual(["sgd", "bare"]);
+    expect(await match('optimizer ~ "prop"')).toEqual(["rmsprop"]);
   });
 
-  it("filters on metric min/max, tags, experiment, author and dates", () => {
-    expect(match("metrics.val_loss.min < 0.1")).toEqual(["adam"]);
-    expect(match("metrics.val_accuracy.max >= 0.93")).toEqual(["adam", "rmsprop"]);
-    expect(match('tag = "baseline"')).toEqual(["adam"]);
-    expect(match('tags ~ "baseline"')).toEqual(["adam", "rmsprop"]);
-    expect(match('NOT tag = "baseline"')).toEqual(["sgd", "rmsprop", "bare", "evil"]);
-    expect(match('experiment = "other"')).toEqual(["bare", "evil"]);
-    expect(match(`experiment = ${f.ids.adam ? 1 : 0}`)).toEqual(["adam", "sgd", "rmsprop"]);
-    expect(match('author = "grace"')).toEqual(["sgd", "bare"]);
-    expect(match('created = "2025-03-02"')).toEqual(["sgd"]);
-    expect(match('created > "2025-03-03"')).toEqual(["bare", "evil"]);
-    expect(match('created <= "2025-03-02"')).toEqual(["adam", "sgd"]);
-    expect(match('created >= "2025-03-04T10:00:00Z"')).toEqual(["bare", "evil"]);
+  it("filters on metric min/max, tags, experiment, author and dates", async () => {
+    expect(await match("metrics.val_loss.min < 0.1")).toEqual(["adam"]);
+    expect(await match("metrics.val_accuracy.max >= 0.93")).toEqual(["adam", "rmsprop"]);
+    expect(await match('tag = "baseline"')).toEqual(["adam"]);
+    expect(await match('tags ~ "baseline"')).toEqual(["adam", "rmsprop"]);
+    expect(await match('NOT tag = "baseline"')).toEqual(["sgd", "rmsprop", "bare", "evil"]);
+    expect(await match('experiment = "other"')).toEqual(["bare", "evil"]);
+    expect(await match(`experiment = ${f.ids.adam ? 1 : 0}`)).toEqual(["adam", "sgd", "rmsprop"]);
+    expect(await match('author = "grace"')).toEqual(["sgd", "bare"]);
+    expect(await match('created = "2025-03-02"')).toEqual(["sgd"]);
+    expect(await match('created > "2025-03-03"')).toEqual(["bare", "evil"]);
+    expect(await match('created <= "2025-03-02"')).toEqual(["adam", "sgd"]);
+    expect(await match('created >= "2025-03-04T10:00:00Z"')).toEqual(["bare", "evil"]);
   });
 
-  it("treats hostile values as plain data", () => {
-    expect(match('name = "\\"; DROP TABLE runs; --"')).toEqual(["evil"]);
-    expect(() => match("params.x' OR 1=1 -- = 1")).toThrow(FilterSyntaxError);
-    expect(match("params.x = \"1' OR '1'='1\"")).toEqual([]);
-    expect(match('params.training.learningRate = 0.01 OR params.a = "\') OR 1=1; DROP TABLE runs; --"')).toEqual(["adam"]);
-    expect(match("tag = \"' OR '1'='1\"")).toEqual([]);
-    expect(searchRuns(f.db, {}).total).toBe(5);
+  it("treats hostile values as plain data", async () => {
+    expect(await match('name = "\\"; DROP TABLE runs; --"')).toEqual(["evil"]);
+    await expect(match("params.x' OR 1=1 -- = 1")).rejects.toThrow(FilterSyntaxError);
+    expect(await match("params.x = \"1' OR '1'='1\"")).toEqual([]);
+    expect(await match('params.training.learningRate = 0.01 OR params.a = "\') OR 1=1; DROP TABLE runs; --"')).toEqual(["adam"]);
+    expect(await match("tag = \"' OR '1'='1\"")).toEqual([]);
+    expect((await searchRuns(f.db, {})).total).toBe(5);
   });
 
-  it("reports filter errors as FilterSyntaxError", () => {
-    expect(() => searchRuns(f.db, { filter: "metric.acc > 1" })).toThrow(FilterSyntaxError);
+  it("reports filter errors as FilterSyntaxError", async () => {
+    await expect(searchRuns(f.db, { filter: "metric.acc > 1" })).rejects.toThrow(FilterSyntaxError);
   });
 });
 
 describe("sorting, paging and rows", () => {
-  it("sorts by a param (text and number) with missing values last in both directions", () => {
-    const order = (field: string, dir: "asc" | "desc") => searchRuns(f.db, { sort: [{ field, dir }] }).rows.map((r) => r.id);
+  it("sorts by a param (text and number) with missing values last in both directions", async () => {
+    const order = async (field: string, dir: "asc" | "desc") => (await searchRuns(f.db, { sort: [{ field, dir }] })).rows.map((r) => r.id);
     const { adam, sgd, rmsprop, bare, evil } = f.ids as Record<string, number>;
-    expect(order("params.optimizer", "asc")).toEqual([evil, adam, rmsprop, sgd, bare]);
-    expect(order("params.optimizer", "desc")).toEqual([sgd, rmsprop, evil, adam, bare]);
-    expect(order("lr", "desc")).toEqual([bare, evil, adam, rmsprop, sgd]);
-    expect(order("metrics.val_accuracy", "desc")).toEqual([adam, rmsprop, sgd, evil, bare]);
-    expect(order("metrics.val_accuracy", "asc")).toEqual([evil, sgd, rmsprop, adam, bare]);
+    expect(await order("params.optimizer", "asc")).toEqual([evil, adam, rmsprop, sgd, bare]);
+    expect(await order("params.optimizer", "desc")).toEqual([sgd, rmsprop, evil, adam, bare]);
+    expect(await order("lr", "desc")).toEqual([bare, evil, adam, rmsprop, sgd]);
+    expect(await order("metrics.val_accuracy", "desc")).toEqual([adam, rmsprop, sgd, evil, bare]);
+    expect(await order("metrics.val_accuracy", "asc")).toEqual([evil, sgd, rmsprop, adam, bare]);
     // Missing values come last, ties broken by newest id.
-    expect(order("metrics.val_loss.max", "asc")).toEqual([adam, sgd, evil, bare, rmsprop]);
-    expect(order("author", "asc").slice(0, 3).sort()).toEqual([adam, rmsprop, evil].sort());
-    expect(order("duration", "desc")).toEqual([sgd, adam, evil, rmsprop, bare]);
+    expect(await order("metrics.val_loss.max", "asc")).toEqual([adam, sgd, evil, bare, rmsprop]);
+    expect((await order("author", "asc")).slice(0, 3).sort()).toEqual([adam, rmsprop, evil].sort());
+    expect(await order("duration", "desc")).toEqual([sgd, adam, evil, rmsprop, bare]);
     // Several keys: batch size, then learning rate.
     expect(
-      searchRuns(f.db, {
-        sort: [
-          { field: "batchSize", dir: "asc" },
-          { field: "lr", dir: "desc" },
-        ],
-      }).rows.map((r) => r.id),
+      (
+        await searchRuns(f.db, {
+          sort: [
+            { field: "batchSize", dir: "asc" },
+            { field: "lr", dir: "desc" },
+          ],
+        })
+      ).rows.map((r) => r.id),
     ).toEqual([bare, adam, rmsprop, sgd, evil]);
   });
 
-  it("pages with a stable total", () => {
-    const all = searchRuns(f.db, { sort: [{ field: "created", dir: "asc" }] }).rows.map((r) => r.id);
-    const pages = [0, 2, 4].map((offset) => searchRuns(f.db, { sort: [{ field: "created", dir: "asc" }], offset, limit: 2 }));
+  it("pages with a stable total", async () => {
+    const all = (await searchRuns(f.db, { sort: [{ field: "created", dir: "asc" }] })).rows.map((r) => r.id);
+    const pages = await Promise.all(
+      [0, 2, 4].map((offset) => searchRuns(f.db, { sort: [{ field: "created", dir: "asc" }], offset, limit: 2 })),
+    );
     expect(pages.map((p) => p.total)).toEqual([5, 5, 5]);
     expect(pages.flatMap((p) => p.rows.map((r) => r.id))).toEqual(all);
-    expect(searchRuns(f.db, { filter: 'experiment = "sweep"', offset: 2, limit: 2 })).toMatchObject({ total: 3, rows: [{}] });
-    expect(searchRuns(f.db, { experimentId: 2, limit: 10 }).total).toBe(2);
+    expect(await searchRuns(f.db, { filter: 'experiment = "sweep"', offset: 2, limit: 2 })).toMatchObject({ total: 3, rows: [{}] });
+    expect((await searchRuns(f.db, { experimentId: 2, limit: 10 })).total).toBe(2);
   });
 
-  it("returns the row details and only the requested columns", () => {
-    const { rows } = searchRuns(f.db, {
+  it("returns the row details and only the requested columns", async () => {
+    const { rows } = await searchRuns(f.db, {
       filter: `id = ${f.ids.adam}`,
       columns: ["params.lr", "optimizer", "metrics.val_loss", "params.training.shuffle"],
     });
@@ -155,7 +159,7 @@ describe("sorting, paging and rows", () => {
         metrics: { val_loss: 0.1, "val_loss.min": 0.09, "val_loss.max": 1.2 },
       },
     ]);
-    const defaults = searchRuns(f.db, { filter: `id = ${f.ids.adam}` }).rows[0]!;
+    const defaults = (await searchRuns(f.db, { filter: `id = ${f.ids.adam}` })).rows[0]!;
     expect(Object.keys(defaults.params).sort()).toEqual([
       "training.batchSize",
       "training.epochs",
@@ -165,17 +169,17 @@ describe("sorting, paging and rows", () => {
     expect(Object.keys(defaults.metrics)).toHaveLength(6);
   });
 
-  it("rejects unknown sort fields and columns with a clear message", () => {
-    expect(() => searchRuns(f.db, { sort: [{ field: "metric.loss", dir: "asc" }] })).toThrow(
+  it("rejects unknown sort fields and columns with a clear message", async () => {
+    await expect(searchRuns(f.db, { sort: [{ field: "metric.loss", dir: "asc" }] })).rejects.toThrow(
       new RunsQueryError("sort: unknown field 'metric.loss'; did you mean 'metrics.loss'?"),
     );
-    expect(() => searchRuns(f.db, { sort: [{ field: "tag", dir: "asc" }] })).toThrow(/cannot be sorted by tag/);
-    expect(() => searchRuns(f.db, { columns: ["colour"] })).toThrow(/column: unknown field 'colour'/);
+    await expect(searchRuns(f.db, { sort: [{ field: "tag", dir: "asc" }] })).rejects.toThrow(/cannot be sorted by tag/);
+    await expect(searchRuns(f.db, { columns: ["colour"] })).rejects.toThrow(/column: unknown field 'colour'/);
   });
 });
 
 describe("column chooser and grouping", () => {
-  it("lists param paths with their types and metric keys, per experiment", () => {
+  it("lists param paths with their types and metric keys, per experiment", async () => {
     const all = listColumns(f.db);
     expect(all.params.find((p) => p.path === "training.learningRate")).toEqual({ path: "training.learningRate", type: "number", runs: 5 });
     expect(all.params.find((p) => p.path === "training.optimizer.name")).toEqual({
@@ -198,7 +202,7 @@ describe("column chooser and grouping", () => {
     expect(other.metrics).toEqual([{ key: "val_accuracy", runs: 1 }]);
   });
 
-  it("groups by a param with count and mean/min/max of a metric", () => {
+  it("groups by a param with count and mean/min/max of a metric", async () => {
     const g = groupRuns(f.db, { by: "optimizer", metric: "metrics.val_accuracy" });
     expect(g.by).toBe("params.training.optimizer.name");
     expect(g.groups).toEqual([

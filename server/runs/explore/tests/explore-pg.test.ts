@@ -1,0 +1,246 @@
+/**
+ * The runs explorer on both stores (issue 16): the explore fixture plus runs chosen to make the stores disagree if
+ * the SQL were dialect-naive (mixed-case and non-ASCII names, equal durations from different start times, an author
+ * whose name sorts differently under a linguistic collation, an API run whose watched metric comes from its metrics),
+ * seeded in SQLite, copied with migrate-store into a PostgreSQL database whose default collation is ICU en-US (not
+ * byte order), then searchRuns, compareRuns and fetchSeries must return equal results from both.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import crypto from "node:crypto";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import pg from "pg";
+import { describePg, pgTestUrl } from "@/server/tests/pg-test-env";
+import { openPgDatabase, type PgDb } from "@/db/pg-client";
+import { generateAuditKeys } from "@/server/audit/keys";
+import { migrateStore } from "@/server/backup/migrate-store";
+import { insertMetricPoints, type MetricPoint } from "@/server/runs/orchestrator/persist-events";
+import { searchRuns, type SearchRunsInput } from "../runs-search";
+import { compareRuns } from "../compare";
+import { fetchSeries, type FetchSeriesInput } from "../downsample";
+import { pgStore, sqliteStore, type ExploreStore } from "../store";
+import { createFixture, type Fixture } from "./fixtures";
+
+let f: Fixture;
+let lite: ExploreStore;
+let pgDb: PgDb;
+let onPg: ExploreStore;
+let dbName: string;
+const extra: Record<string, number> = {};
+
+async function admin(q: string): Promise<void> {
+  const c = new pg.Client({ connectionString: pgTestUrl() });
+  await c.connect();
+  try {
+    await c.query(q);
+  } finally {
+    await c.end();
+  }
+}
+
+/** Runs that make byte order, ASCII case folding and exact durations matter. */
+function seedExtra(fx: Fixture): void {
+  const s = fx.db.$client;
+  const at = "2025-01-01T00:00:00.000Z";
+  const bob = Number(
+    s
+      .prepare("INSERT INTO users (email, name, role, password_hash, created_at) VALUES ('Bob@Example.org', 'Bob', 'engineer', 'x', ?)")
+      .run(at).lastInsertRowid,
+  );
+  const experiment = Number(
+    s
+      .prepare(
+        "INSERT INTO experiments (project_id, name, created_by, created_at) SELECT project_id, 'Zebra', ?, ? FROM experiments LIMIT 1",
+      )
+      .run(bob, at).lastInsertRowid,
+  );
+  const insertRun = s.prepare(
+    `INSERT INTO runs (experiment_id, name, status, config_json, config_sha256, seed, origin, backend, created_by, created_at, started_at, finished_at)
+     VALUES (?, ?, 'completed', '{}', ?, 1, ?, 'wasm', ?, ?, ?, ?)`,
+  );
+  const param = s.prepare("INSERT INTO run_params (run_id, key, value_text, value_num) VALUES (?, ?, ?, ?)");
+  const summary = s.prepare("INSERT INTO metric_summaries (run_id, key, last, last_step, min, max, count) VALUES (?, ?, ?, 100, ?, ?, 10)");
+  const tag = s.prepare("INSERT INTO run_tags (run_id, tag, created_by, created_at) VALUES (?, ?, ?, ?)");
+  // Equal durations (90.000 s) from start times whose julianday() differences carry different float noise.
+  const starts = ["2025-03-06T10:00:00.123Z", "2025-03-06T13:17:41.987Z", "2025-03-07T02:03:04.005Z", "2025-03-08T23:59:30.001Z"];
+  const names = ["Zeta", "alpha", "Émile", "_under"];
+  const optimizers = ["Adamax", "adam", "éta", "SGD"];
+  starts.forEach((start, i) => {
+    const finished = new Date(Date.parse(start) + 90_000).toISOString();
+    const id = Number(
+      insertRun.run(i % 2 ? experiment : 1, names[i], "e".repeat(64), i === 3 ? "api" : "new", i % 2 ? bob : 1, start, start, finished)
+        .lastInsertRowid,
+    );
+    extra[names[i]!] = id;
+    param.run(id, "training.optimizer.name", optimizers[i], null);
+    param.run(id, "training.learningRate", null, 0.01);
+    summary.run(id, "val_loss", 0.3 + i / 10, 0.2, 1.1);
+    summary.run(id, "Val_Acc", 0.5, 0.1, 0.6);
+    tag.run(id, i % 2 ? "Zed" : "alpha-tag", bob, at);
+    tag.run(id, "baseline", bob, at);
+  });
+  // compareModels' reads: a best and a later checkpoint, with an evaluation of the best.
+  const ck = s.prepare(
+    "INSERT INTO checkpoints (run_id, epoch, step, sha256, bytes, metrics_json, is_best, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+  );
+  const best = Number(ck.run(fx.ids.adam, 3, 30, "c".repeat(64), 1234, '{"params":99}', 1, at).lastInsertRowid);
+  ck.run(fx.ids.adam, 5, 50, "d".repeat(64), 1300, "{}", 0, at);
+  s.prepare(
+    `INSERT INTO evaluations (run_id, checkpoint_id, partition, data_sha256, metrics_json, created_by, created_at)
+     VALUES (?, ?, 'test', ?, '{"accuracy":0.93}', ?, ?)`,
+  ).run(fx.ids.adam, best, "f".repeat(64), bob, at);
+  // An applied intervention on the API run with no watched metric in its snapshot (the fallback reads its metrics).
+  s.prepare(
+    `INSERT INTO run_interventions (run_id, kind, changes_json, rationale, requested_by, requested_at, status, applied_at_epoch, applied_at_step, applied_at)
+     VALUES (?, 'pause', '[]', 'look', ?, ?, 'applied', 2, 20, ?)`,
+  ).run(extra._under, bob, at, at);
+
+  // Series: a long one (rollups, zoomed-in per-bucket reader, epoch and wall ranges) and a short one.
+  const points: MetricPoint[] = [];
+  for (let step = 0; step < 6_000; step++)
+    points.push({
+      key: "batch_loss",
+      step,
+      epoch: step / 100,
+      value: step === 4_321 ? 50 : Math.round(Math.sin(step / 300) * 4) / 4,
+      wallTimeMs: 1_000_000 + step * 10,
+    });
+  for (let e = 1; e <= 30; e++) points.push({ key: "val_loss", step: e * 20, epoch: e / 5, value: 1 / e, wallTimeMs: 1_000_000 + e * 200 });
+  for (let i = 0; i < points.length; i += 777) insertMetricPoints(fx.db, extra._under!, points.slice(i, i + 777));
+}
+
+describePg("[explore-pg] searchRuns, compareRuns and fetchSeries give the same results on SQLite and PostgreSQL", () => {
+  beforeAll(async () => {
+    f = createFixture();
+    seedExtra(f);
+    lite = sqliteStore(f.db);
+    // A database whose default collation is linguistic (ICU en-US): byte order must come from the SQL, not the cluster.
+    dbName = `rl_test_explore_${crypto.randomBytes(5).toString("hex")}`;
+    await admin(`CREATE DATABASE ${dbName} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'`);
+    const url = new URL(pgTestUrl()!);
+    url.pathname = `/${dbName}`;
+    fs.writeFileSync(path.join(f.dir, "audit-ed25519.pub"), generateAuditKeys().publicKeyPem); // migrate-store's check reads it
+    await migrateStore({ dataDir: f.dir, url: url.toString() });
+    pgDb = openPgDatabase(url.toString(), { max: 3 });
+    onPg = pgStore(pgDb);
+  }, 120_000);
+  afterAll(async () => {
+    await pgDb?.$client.end().catch(() => undefined);
+    if (dbName) await admin(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    f?.close();
+  });
+
+  it("is a database where a plain ORDER BY would not give byte order", async () => {
+    const c = await pgDb.$client.connect();
+    try {
+      const r = await c.query<{ names: string[] }>(
+        "SELECT array_agg(name ORDER BY name) AS names FROM runs WHERE name IN ('Zeta', 'alpha')",
+      );
+      expect(r.rows[0]!.names).toEqual(["alpha", "Zeta"]); // byte order (SQLite) is Zeta, alpha
+    } finally {
+      c.release();
+    }
+  });
+
+  const sorts: SearchRunsInput["sort"][] = [
+    undefined,
+    [{ field: "duration", dir: "desc" }],
+    [{ field: "duration", dir: "asc" }],
+    [{ field: "name", dir: "asc" }],
+    [{ field: "name", dir: "desc" }],
+    [{ field: "params.optimizer", dir: "asc" }],
+    [{ field: "author", dir: "asc" }],
+    [{ field: "experiment", dir: "desc" }],
+    [{ field: "status", dir: "asc" }],
+    [{ field: "finished", dir: "asc" }],
+    [{ field: "metrics.val_loss.min", dir: "asc" }],
+    [
+      { field: "batchSize", dir: "asc" },
+      { field: "lr", dir: "desc" },
+    ],
+  ];
+  const filters = [
+    undefined,
+    '(params.optimizer = "adam" OR params.optimizer = "rmsprop") AND metrics.val_accuracy > 0.7',
+    'name ~ "É"',
+    'name ~ "émile" OR name ~ "ZETA"',
+    'author = "BOB" OR author ~ "example.ORG"',
+    'name > "Z" AND name < "a"',
+    'params.optimizer >= "a"',
+    'tag = "baseline" AND NOT tag = "Zed"',
+    'experiment = "Zebra" OR experiment IN ("sweep")',
+    'tag ~ "ZED" OR tag IN ("alpha-tag")',
+    'params.data.dataset.builtin < "digitz" OR name <= "_under"',
+    'created >= "2025-03-04" AND finished < "2025-03-08T00:00:00Z"',
+    "NOT metrics.val_loss < 0.4",
+    "metrics.Val_Acc.max = 0.6",
+  ];
+
+  it("searchRuns: the same pages, totals and rows for each filter and sort", async () => {
+    let compared = 0;
+    for (const filter of filters)
+      for (const sort of sorts) {
+        const input: SearchRunsInput = { filter, sort, columns: ["params.optimizer", "lr", "metrics.val_loss", "metrics.Val_Acc"] };
+        const [a, b] = [await searchRuns(lite, input), await searchRuns(onPg, input)];
+        expect(b, JSON.stringify(input)).toEqual(a);
+        compared += a.rows.length;
+      }
+    expect(compared).toBeGreaterThan(300);
+    // The duration sort breaks the 90-second tie by newest id on both stores.
+    const byDuration = await searchRuns(onPg, { sort: [{ field: "duration", dir: "asc" }] });
+    const tied = [extra.Zeta, extra.alpha, extra["Émile"], extra._under].sort((x, y) => y! - x!);
+    expect(byDuration.rows.slice(1, 5).map((r) => r.id)).toEqual(tied);
+    // Text sorts are in byte order: upper case before underscore before lower case, non-ASCII last.
+    const byName = await searchRuns(onPg, { sort: [{ field: "name", dir: "asc" }], filter: `id >= ${extra.Zeta}` });
+    expect(byName.rows.map((r) => r.name)).toEqual(["Zeta", "_under", "alpha", "Émile"]);
+    // `~` folds ASCII only, as SQLite's lower(): "é" does not match "É".
+    expect((await searchRuns(onPg, { filter: 'name ~ "émile"' })).total).toBe(0);
+  });
+
+  it("searchRuns: paging past the end and within, default columns", async () => {
+    for (const input of [
+      { offset: 3, limit: 2 },
+      { offset: 50, limit: 5 },
+      { filter: 'name ~ "a"', offset: 1, limit: 3, sort: [{ field: "name", dir: "desc" as const }] },
+      { experimentId: 1 },
+    ])
+      expect(await searchRuns(onPg, input)).toEqual(await searchRuns(lite, input));
+  });
+
+  it("compareRuns: the same comparison (params, data, decisions, metrics, interventions, models)", async () => {
+    const sets = [
+      [f.ids.sgd!, f.ids.adam!],
+      [f.ids.adam!, f.ids.bare!, f.ids.rmsprop!],
+      [extra._under!, extra.Zeta!, f.ids.evil!, extra["Émile"]!],
+      [f.ids.adam!, f.ids.sgd!, f.ids.rmsprop!, f.ids.bare!, f.ids.evil!, extra.Zeta!, extra.alpha!, extra["Émile"]!, extra._under!],
+    ];
+    for (const ids of sets) expect(await compareRuns(onPg, ids)).toEqual(await compareRuns(lite, ids));
+    const withModel = await compareRuns(onPg, [f.ids.adam!, f.ids.sgd!]);
+    expect(withModel.models[0]).toMatchObject({ epoch: 3, sizeBytes: 1234, params: 99, accuracy: 0.93 });
+    const withIntervention = await compareRuns(onPg, [extra._under!, f.ids.adam!]);
+    expect(withIntervention.interventions[0]![0]!.effect?.metric).toBe("val_loss");
+    await expect(compareRuns(onPg, [f.ids.adam!, 9999])).rejects.toThrow("compare: unknown run id 9999");
+  });
+
+  it("fetchSeries: the same points raw, downsampled from rollups, zoomed in per bucket, on each axis", async () => {
+    const runId = extra._under!;
+    const inputs: FetchSeriesInput[] = [
+      { runId, key: "val_loss" },
+      { runId, key: "val_loss", xAxis: "epoch", from: 1.5, to: 4.2, maxPoints: 5 },
+      { runId, key: "batch_loss", maxPoints: 1000 },
+      { runId, key: "batch_loss", maxPoints: 8 },
+      { runId, key: "batch_loss", maxPoints: 40, xAxis: "epoch", from: 3.333, to: 51.5 },
+      { runId, key: "batch_loss", maxPoints: 30, xAxis: "wall", from: 1_000_000 + 1_234, to: 1_000_000 + 44_444 },
+      { runId, key: "batch_loss", xAxis: "step", from: 4_000, to: 4_999, maxPoints: 100 },
+      { runId, key: "batch_loss", from: 7_000 },
+      { runId, key: "nope" },
+    ];
+    for (const input of inputs) {
+      const [a, b] = [await fetchSeries(lite, input), await fetchSeries(onPg, input)];
+      expect(b, JSON.stringify(input)).toEqual(a);
+    }
+    const spike = await fetchSeries(onPg, { runId, key: "batch_loss", maxPoints: 8 });
+    expect(spike).toMatchObject({ total: 6_000, downsampled: true });
+    expect(spike.points).toContainEqual({ x: 4_321, y: 50, step: 4_321 });
+  });
+});
