@@ -103,6 +103,14 @@ export function watchedMetricOfRun(db: DbOrTx, runId: number): string | null {
     .from(runTagValues)
     .where(and(eq(runTagValues.runId, runId), eq(runTagValues.key, WATCHED_METRIC_TAG)))
     .get()?.value;
+  return apiRunWatchedMetric(keys, tagged);
+}
+
+/**
+ * The watched metric of an API run (see watchedMetricOfRun) from its metric keys (sorted by name) and the value of
+ * its runledger.watched_metric tag; shared with the compare view's reader on either store (explore/compare-interventions.ts).
+ */
+export function apiRunWatchedMetric(keys: string[], tagged: string | undefined): string | null {
   if (tagged !== undefined && keys.includes(tagged)) return tagged;
   const lower = (k: string) => k.toLowerCase();
   return (

@@ -18,7 +18,7 @@ import { and, asc, eq, gte, inArray, lte, max, or, type SQL } from "drizzle-orm"
 import type { InterventionKind } from "@/db/schema";
 import { trainingConfigSchema } from "@/contracts/training-config";
 import { effectiveConfig, scheduleSteps, type ConfigChange } from "@/contracts/pilot-config";
-import { parseChanges, watchedMetric, WATCHED_METRIC_TAG, type MetricsSnapshot } from "@/server/runs/pilot-queries";
+import { apiRunWatchedMetric, parseChanges, watchedMetric, WATCHED_METRIC_TAG, type MetricsSnapshot } from "@/server/runs/pilot-queries";
 import { EFFECT_EPOCHS, EFFECT_LOOKBACK_EPOCHS, effectFromPoints, type InterventionEffect } from "@/server/runs/pilot-effects";
 import { asStore, type ExploreStore, type StoreOrDb } from "./store";
 
@@ -200,12 +200,5 @@ async function watchedMetricOfApiRun(store: ExploreStore, runId: number): Promis
       .where(and(eq(runTagValues.runId, runId), eq(runTagValues.key, WATCHED_METRIC_TAG)))
       .limit(1)
   )[0]?.value;
-  if (tagged !== undefined && keys.includes(tagged)) return tagged;
-  const lower = (k: string) => k.toLowerCase();
-  return (
-    keys.find((k) => lower(k).includes("val") && lower(k).includes("loss")) ??
-    keys.find((k) => lower(k).includes("loss")) ??
-    keys[0] ??
-    null
-  );
+  return apiRunWatchedMetric(keys, tagged);
 }
