@@ -14,10 +14,10 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import crypto from "node:crypto";
 import pg from "pg";
 import { drizzle } from "drizzle-orm/better-sqlite3";
 import { openDatabase, schema, type Db } from "@/db/client";
+import { createScratchPgDatabase } from "@/db/pg-client";
 import { generateAuditKeys } from "@/server/audit/keys";
 import { migrateStore } from "@/server/backup/migrate-store";
 import { searchRuns } from "@/server/runs/explore/runs-search";
@@ -40,20 +40,8 @@ async function main() {
   const longRuns = longArg >= 0 ? Number(process.argv[longArg + 1]) : 2;
 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-explorer-pg-probe-"));
-  const name = `rl_probe_${crypto.randomBytes(6).toString("hex")}`;
-  const admin = async (q: string) => {
-    const c = new pg.Client({ connectionString: base });
-    await c.connect();
-    try {
-      await c.query(q);
-    } finally {
-      await c.end();
-    }
-  };
-  await admin(`CREATE DATABASE ${name}`);
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  const client = new pg.Client({ connectionString: url.toString() });
+  const scratch = await createScratchPgDatabase(base, "rl_probe");
+  const client = new pg.Client({ connectionString: scratch.url });
   try {
     const seeding = openDatabase(dir);
     seeding.$client.pragma("synchronous = OFF");
@@ -63,7 +51,7 @@ async function main() {
     console.log(`seeded SQLite in ${((performance.now() - t) / 1000).toFixed(1)} s (${longRuns} long runs)`);
     fs.writeFileSync(path.join(dir, "audit-ed25519.pub"), generateAuditKeys().publicKeyPem); // migrate-store's check reads it
     t = performance.now();
-    await migrateStore({ dataDir: dir, url: url.toString() });
+    await migrateStore({ dataDir: dir, url: scratch.url });
     await client.connect();
     await client.query("ANALYZE"); // a fresh copy has no statistics: the planner then guesses 2 rows where thousands match
     console.log(`copied to PostgreSQL and analyzed in ${((performance.now() - t) / 1000).toFixed(1)} s`);
@@ -144,7 +132,7 @@ async function main() {
     sqlite.$client.close();
   } finally {
     await client.end().catch(() => undefined);
-    await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await scratch.drop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }

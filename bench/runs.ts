@@ -23,9 +23,8 @@ import os from "node:os";
 import path from "node:path";
 import crypto from "node:crypto";
 import { pathToFileURL } from "node:url";
-import pg from "pg";
 import { openDatabase, type Db } from "@/db/client";
-import { openPgDatabase } from "@/db/pg-client";
+import { createScratchPgDatabase, openPgDatabase } from "@/db/pg-client";
 import { searchRuns } from "@/server/runs/explore/runs-search";
 import { compareRuns } from "@/server/runs/explore/compare";
 import { fetchSeries } from "@/server/runs/explore/downsample";
@@ -370,20 +369,8 @@ async function benchRunsPg(): Promise<BenchResult[]> {
     return names.map(([name, target]) => ({ name, value: Number.NaN, unit: "ms", target, skipped: why }));
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-bench-runs-pg-"));
-  const scratch = `rl_bench_${crypto.randomBytes(6).toString("hex")}`;
-  const admin = async (q: string) => {
-    const c = new pg.Client({ connectionString: base });
-    await c.connect();
-    try {
-      await c.query(q);
-    } finally {
-      await c.end();
-    }
-  };
-  await admin(`CREATE DATABASE ${scratch}`);
-  const url = new URL(base);
-  url.pathname = `/${scratch}`;
-  const pgDb = openPgDatabase(url.toString(), { max: 4 });
+  const scratch = await createScratchPgDatabase(base, "rl_bench");
+  const pgDb = openPgDatabase(scratch.url, { max: 4 });
   try {
     const t = performance.now();
     const seeding = openDatabase(dir);
@@ -391,7 +378,7 @@ async function benchRunsPg(): Promise<BenchResult[]> {
     const { longRunIds } = seedRunsBench(seeding, LONG_RUNS, { longSeries: false });
     seeding.$client.close();
     fs.writeFileSync(path.join(dir, "audit-ed25519.pub"), generateAuditKeys().publicKeyPem); // migrate-store's check reads it
-    await migrateStore({ dataDir: dir, url: url.toString() });
+    await migrateStore({ dataDir: dir, url: scratch.url });
     const copySeconds = (performance.now() - t) / 1000;
 
     // The long batch_loss series, as seedRunsBench writes them on SQLite, and their rollups (one row per block:
@@ -448,7 +435,7 @@ async function benchRunsPg(): Promise<BenchResult[]> {
     ];
   } finally {
     await pgDb.$client.end().catch(() => undefined);
-    await admin(`DROP DATABASE IF EXISTS ${scratch} WITH (FORCE)`);
+    await scratch.drop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -12,6 +12,7 @@
  *   better-sqlite3: values beyond 2^53 are out of range on both stores.
  */
 import pg from "pg";
+import crypto from "node:crypto";
 import path from "node:path";
 import { drizzle, type NodePgDatabase } from "drizzle-orm/node-postgres";
 import { migrate } from "drizzle-orm/node-postgres/migrator";
@@ -88,6 +89,29 @@ export async function migratePg(db: PgDb, migrationsFolder = PG_MIGRATIONS_DIR, 
   } finally {
     lockHolder.release();
   }
+}
+
+export type ScratchPgDatabase = { url: string; name: string; drop: () => Promise<void> };
+
+/**
+ * A new empty database named `<prefix>_<random>` on the cluster `baseUrl` names (tests and benches); drop() removes
+ * it, closing any connection left to it.
+ */
+export async function createScratchPgDatabase(baseUrl: string, prefix: string): Promise<ScratchPgDatabase> {
+  const name = `${prefix}_${crypto.randomBytes(6).toString("hex")}`;
+  const admin = async (q: string) => {
+    const c = new pg.Client({ connectionString: baseUrl });
+    await c.connect();
+    try {
+      await c.query(q);
+    } finally {
+      await c.end();
+    }
+  };
+  await admin(`CREATE DATABASE ${name}`);
+  const url = new URL(baseUrl);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), name, drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
 }
 
 export { pgSchema };

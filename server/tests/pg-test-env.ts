@@ -8,8 +8,9 @@
  * Each suite works in a database of its own (`createScratchPgDatabase`), dropped at the end.
  */
 import { describe, it } from "vitest";
-import crypto from "node:crypto";
-import pg from "pg";
+import { createScratchPgDatabase as createScratchPgDatabaseOn, type ScratchPgDatabase } from "@/db/pg-client";
+
+export type { ScratchPgDatabase };
 
 export const PG_TEST_URL_VAR = "RUNLEDGER_TEST_PG_URL";
 const NO_PG_REASON = `${PG_TEST_URL_VAR} is not set (start a cluster: export ${PG_TEST_URL_VAR}=$(bash scripts/pg-cluster.sh start))`;
@@ -37,33 +38,9 @@ export function describePg(name: string, body: () => void): void {
   }
 }
 
-export type ScratchPgDatabase = { url: string; name: string; drop: () => Promise<void> };
-
 /** A new empty database on the test cluster; drop() removes it (closing any connection left to it). */
 export async function createScratchPgDatabase(): Promise<ScratchPgDatabase> {
   const base = pgTestUrl();
   if (!base) throw new Error(NO_PG_REASON);
-  const name = `rl_test_${crypto.randomBytes(6).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: base });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    name,
-    drop: async () => {
-      const c = new pg.Client({ connectionString: base });
-      await c.connect();
-      try {
-        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      } finally {
-        await c.end();
-      }
-    },
-  };
+  return createScratchPgDatabaseOn(base, "rl_test");
 }
