@@ -46,8 +46,31 @@ export function cachedStatement(sqlite: Database.Database, sql: string, mode: "r
   return st;
 }
 
-export function resolveDataDir(explicit?: string): string {
-  return path.resolve(explicit ?? process.env.RUNLEDGER_DATA_DIR ?? "./data");
+/**
+ * The data directory of the embedded store: `--data-dir`, else RUNLEDGER_DATA_DIR, else ./data. Every process that
+ * serves or changes the record (web server, worker, CLI) resolves its store here, so this is where a request for
+ * another store is refused (refusePostgresUntilSupported).
+ */
+export function resolveDataDir(explicit?: string, env: Readonly<Record<string, string | undefined>> = process.env): string {
+  refusePostgresUntilSupported(env);
+  return path.resolve(explicit ?? env.RUNLEDGER_DATA_DIR ?? "./data");
+}
+
+/**
+ * `DATABASE_URL=postgres://…` is how an installation will choose the PostgreSQL store (issue 16). The services do not
+ * run on it yet, so such a process refuses to start instead of quietly serving from a SQLite file of its own: two
+ * web servers given one PostgreSQL URL would otherwise each keep a separate record, and nobody would notice until the
+ * records disagreed. Other DATABASE_URL values (another tool's) are left alone.
+ */
+export function refusePostgresUntilSupported(env: Readonly<Record<string, string | undefined>> = process.env): void {
+  const url = env.DATABASE_URL?.trim();
+  if (!url || !/^postgres(ql)?:\/\//i.test(url)) return;
+  throw new Error(
+    "DATABASE_URL names a PostgreSQL database, but Runledger's services run on the embedded SQLite store only so far " +
+      "(the PostgreSQL store is being built, issue 16). Unset DATABASE_URL to serve from the SQLite file in the data " +
+      "directory (--data-dir or RUNLEDGER_DATA_DIR); `npm run cli -- migrate-store --from DATA_DIR --to postgres://…` " +
+      "already copies an installation into PostgreSQL and checks the copy.",
+  );
 }
 
 // Resolved from the project root (every entry point runs there), not __dirname: Next.js bundles this file.

@@ -1,0 +1,73 @@
+/**
+ * DATABASE_URL=postgres://… asks for the PostgreSQL store, which the services do not run on yet (issue 16). Every
+ * process that serves or changes the record refuses to start with a message saying so, instead of quietly serving
+ * from a SQLite file of its own; it creates nothing in the data directory and never prints the URL (it may hold a
+ * password). Another tool's DATABASE_URL (not PostgreSQL) changes nothing.
+ */
+import { describe, expect, it } from "vitest";
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { resolveDataDir } from "@/db/client";
+import { createAppServices } from "@/server/app-context/app-services";
+
+const PG_URL = "postgres://runledger:s3cret-password@db.internal:5432/runledger";
+
+function tmpDir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), "runledger-store-selection-"));
+}
+
+describe("store selection by DATABASE_URL", () => {
+  it("refuses a PostgreSQL URL with a message that says why and what to do, without the URL", () => {
+    for (const url of [PG_URL, "postgresql://u@h/db", " POSTGRES://u@h/db "]) {
+      let message = "";
+      try {
+        resolveDataDir("/tmp/x", { DATABASE_URL: url });
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message).toMatch(/DATABASE_URL names a PostgreSQL database/);
+      expect(message).toMatch(/Unset DATABASE_URL/);
+      expect(message).toMatch(/migrate-store/);
+      expect(message).not.toContain("s3cret");
+    }
+  });
+
+  it("leaves an unset, empty or non-PostgreSQL DATABASE_URL alone", () => {
+    for (const env of [{}, { DATABASE_URL: "" }, { DATABASE_URL: "mysql://u@h/db" }, { DATABASE_URL: "file:./dev.db" }]) {
+      expect(resolveDataDir("/tmp/x", env)).toBe("/tmp/x");
+    }
+    expect(resolveDataDir(undefined, { RUNLEDGER_DATA_DIR: "/tmp/y" })).toBe("/tmp/y");
+  });
+
+  it("the app's services (web server and worker start here) refuse to open, and create no database", () => {
+    const dataDir = tmpDir();
+    const before = process.env.DATABASE_URL;
+    process.env.DATABASE_URL = PG_URL;
+    try {
+      expect(() => createAppServices(dataDir, { keyDir: tmpDir() })).toThrow(/DATABASE_URL names a PostgreSQL database/);
+      expect(fs.readdirSync(dataDir)).toEqual([]);
+    } finally {
+      if (before === undefined) delete process.env.DATABASE_URL;
+      else process.env.DATABASE_URL = before;
+    }
+  });
+
+  it.each([
+    ["the CLI", ["tsx", "server/cli/main.ts", "users", "list"]],
+    ["a training worker", ["tsx", "server/worker/main.ts"]],
+  ])("%s exits 1 with the message and leaves the data directory empty", (_name, args) => {
+    const dataDir = tmpDir();
+    const out = spawnSync("npx", [...args, "--data-dir", dataDir], {
+      cwd: process.cwd(),
+      env: { ...process.env, DATABASE_URL: PG_URL, RUNLEDGER_KEY_DIR: tmpDir() },
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    expect(out.status).toBe(1);
+    expect(out.stderr).toMatch(/DATABASE_URL names a PostgreSQL database/);
+    expect(out.stderr + out.stdout).not.toContain("s3cret");
+    expect(fs.readdirSync(dataDir)).toEqual([]);
+  });
+});
