@@ -33,6 +33,8 @@ export const PG_LOCK_KEYS = {
   ledger: 0x52_4c_4c_45_44_47_52n, // "RLLEDGR"
   /** Held by the transaction of a store copy (server/backup/migrate-store.ts): one copy into a database at a time. */
   migrateStore: 0x52_4c_4d_53_54_4f_52n, // "RLMSTOR"
+  /** Held by a sign-in throttle transaction (server/auth/throttle.ts; transaction level): SQLite's IMMEDIATE. */
+  throttle: 0x52_4c_54_48_52_4f_54n, // "RLTHROT"
 } as const;
 
 export function isPostgresUrl(url: string | undefined): url is string {

@@ -10,8 +10,9 @@
  *
  * Storage: the throttle_buckets table (db/schema/throttle.ts), shared by every process on the store, so two web servers
  * behind a proxy allow the free failures once between them. An attempt's whole decision (read the waits, count the
- * failures, start a wait) is one IMMEDIATE transaction, so concurrent attempts in several processes count exactly
- * like attempts in one. (rate-limiter-flexible's SQLite store was not used: it counts and blocks in two separate
+ * failures, start a wait) is one transaction that no other attempt interleaves with (IMMEDIATE on SQLite, the
+ * throttle's advisory lock on PostgreSQL; db/store.ts runs the same body on either), so concurrent attempts in several
+ * processes count exactly like attempts in one. (rate-limiter-flexible's SQLite store was not used: it counts and blocks in two separate
  * writes, and creates its own table outside the migrations.)
  *
  * Bounded table: an unauthenticated client picks the account identifier freely, so account keys are folded into
@@ -24,8 +25,9 @@
  */
 import { createHash } from "node:crypto";
 import { and, eq, gt, lte, sql } from "drizzle-orm";
-import type { Db } from "@/db/client";
-import { throttleBuckets } from "@/db/schema";
+import type { Db, Tx } from "@/db/client";
+import { PG_LOCK_KEYS } from "@/db/pg-client";
+import { asStore, exec, row as firstRow, transact, type Store, type TxBody } from "@/db/store";
 import { DomainError } from "@/server/errors";
 
 /** Too many attempts for an account or address: a too_many_requests DomainError, answered 429 with Retry-After. */
@@ -67,17 +69,18 @@ export function addressBucketKey(address: string): string {
   return `signin-address:${a}`;
 }
 
-type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
+/** A transaction body over the store's throttle_buckets table (db/store.ts: generators, one body for both stores). */
+type Bucket = Store["tables"]["throttleBuckets"];
 
 /** Seconds left to wait for a row key, or 0. */
-function waitingSeconds(tx: Tx, key: string, now: number): number {
-  const row = tx.select({ waitUntil: throttleBuckets.waitUntil }).from(throttleBuckets).where(eq(throttleBuckets.key, key)).get();
+function* waitingSeconds(tx: Tx, buckets: Bucket, key: string, now: number): TxBody<number> {
+  const row = yield* firstRow(tx.select({ waitUntil: buckets.waitUntil }).from(buckets).where(eq(buckets.key, key)));
   return row && row.waitUntil > now ? Math.ceil((row.waitUntil - now) / 1000) : 0;
 }
 
 /** Counts one failure for a row key; returns the seconds to wait when it is past the free failures (0 otherwise). */
-function countFailure(tx: Tx, key: string, policy: Policy, now: number): number {
-  const row = tx.select().from(throttleBuckets).where(eq(throttleBuckets.key, key)).get();
+function* countFailure(tx: Tx, buckets: Bucket, key: string, policy: Policy, now: number): TxBody<number> {
+  const row = yield* firstRow(tx.select().from(buckets).where(eq(buckets.key, key)));
   const live = row !== undefined && row.windowEndsAt > now;
   const failures = (live ? row.failures : 0) + 1;
   const windowEndsAt = live ? row.windowEndsAt : now + policy.windowSeconds * 1000;
@@ -85,23 +88,28 @@ function countFailure(tx: Tx, key: string, policy: Policy, now: number): number 
   const wait = extra > 0 ? Math.min(policy.baseWaitSeconds * 2 ** (extra - 1), policy.maxWaitSeconds) : 0;
   const waitUntil = wait > 0 ? now + wait * 1000 : row && row.waitUntil > now ? row.waitUntil : 0;
   const values = { failures, windowEndsAt, waitUntil, expiresAt: Math.max(windowEndsAt, waitUntil) };
-  tx.insert(throttleBuckets)
-    .values({ key, ...values })
-    .onConflictDoUpdate({ target: throttleBuckets.key, set: values })
-    .run();
+  yield* exec(
+    tx
+      .insert(buckets)
+      .values({ key, ...values })
+      .onConflictDoUpdate({ target: buckets.key, set: values }),
+  );
   return wait;
 }
 
 /** Takes one failure back (an attempt whose password was not checked). */
-function forgive(tx: Tx, key: string, now: number): void {
-  tx.update(throttleBuckets)
-    .set({ failures: sql`max(${throttleBuckets.failures} - 1, 0)` })
-    .where(and(eq(throttleBuckets.key, key), gt(throttleBuckets.windowEndsAt, now)))
-    .run();
+function* forgive(tx: Tx, buckets: Bucket, key: string, now: number): TxBody<void> {
+  // CASE rather than SQLite's two-argument max(), which PostgreSQL spells GREATEST: the same text on both stores.
+  yield* exec(
+    tx
+      .update(buckets)
+      .set({ failures: sql`CASE WHEN ${buckets.failures} > 0 THEN ${buckets.failures} - 1 ELSE 0 END` })
+      .where(and(eq(buckets.key, key), gt(buckets.windowEndsAt, now))),
+  );
 }
 
-function reset(tx: Tx, key: string): void {
-  tx.delete(throttleBuckets).where(eq(throttleBuckets.key, key)).run();
+function* reset(tx: Tx, buckets: Bucket, key: string): TxBody<void> {
+  yield* exec(tx.delete(buckets).where(eq(buckets.key, key)));
 }
 
 function refused(accountWait: number, addressWait: number): ThrottleDecision | null {
@@ -118,20 +126,26 @@ export type ThrottleDecision =
   | { allowed: false; retryAfterSeconds: number; by: "account" | "address" };
 
 export class SignInThrottle {
-  constructor(
-    private readonly db: Db,
-    private readonly clock: () => number = Date.now,
-  ) {}
+  private readonly store: Store;
 
-  /** One IMMEDIATE transaction: expired rows deleted first (bounded table), then `fn`. */
-  private atomically<T>(fn: (tx: Tx, now: number) => T): T {
+  constructor(
+    store: Store | Db,
+    private readonly clock: () => number = Date.now,
+  ) {
+    this.store = asStore(store);
+  }
+
+  /** One transaction (IMMEDIATE on SQLite, the throttle's advisory lock on PostgreSQL): expired rows deleted first (bounded table), then `body`. */
+  private atomically<T>(body: (tx: Tx, buckets: Bucket, now: number) => TxBody<T>): Promise<T> {
     const now = this.clock();
-    return this.db.transaction(
-      (tx) => {
-        tx.delete(throttleBuckets).where(lte(throttleBuckets.expiresAt, now)).run();
-        return fn(tx, now);
+    const buckets = this.store.tables.throttleBuckets;
+    return transact(
+      this.store,
+      function* (tx) {
+        yield* exec(tx.delete(buckets).where(lte(buckets.expiresAt, now)));
+        return yield* body(tx, buckets, now);
       },
-      { behavior: "immediate" },
+      { pgLock: PG_LOCK_KEYS.throttle },
     );
   }
 
@@ -141,20 +155,23 @@ export class SignInThrottle {
   async attempt(accountKey: string, addressKey: string): Promise<ThrottleDecision> {
     const account = accountBucketKey(accountKey);
     const address = addressBucketKey(addressKey);
-    const decision = this.atomically((tx, now) => {
-      const waiting = refused(waitingSeconds(tx, account, now), waitingSeconds(tx, address, now));
+    const decision = await this.atomically(function* (tx, buckets, now) {
+      const waiting = refused(yield* waitingSeconds(tx, buckets, account, now), yield* waitingSeconds(tx, buckets, address, now));
       if (waiting) return waiting;
-      return refused(countFailure(tx, account, ACCOUNT_POLICY, now), countFailure(tx, address, ADDRESS_POLICY, now));
+      return refused(
+        yield* countFailure(tx, buckets, account, ACCOUNT_POLICY, now),
+        yield* countFailure(tx, buckets, address, ADDRESS_POLICY, now),
+      );
     });
     if (decision) return decision;
     return {
       allowed: true,
       release: async (outcome) => {
         if (outcome === "failure") return;
-        this.atomically((tx, now) => {
-          if (outcome === "success") reset(tx, account);
-          else forgive(tx, account, now);
-          forgive(tx, address, now);
+        await this.atomically(function* (tx, buckets, now) {
+          if (outcome === "success") yield* reset(tx, buckets, account);
+          else yield* forgive(tx, buckets, account, now);
+          yield* forgive(tx, buckets, address, now);
         });
       },
     };
@@ -167,17 +184,17 @@ export class SignInThrottle {
    */
   async attemptAccount(accountKey: string): Promise<ThrottleDecision> {
     const account = accountBucketKey(accountKey);
-    const decision = this.atomically((tx, now) => {
-      const waiting = waitingSeconds(tx, account, now);
+    const decision = await this.atomically(function* (tx, buckets, now) {
+      const waiting = yield* waitingSeconds(tx, buckets, account, now);
       if (waiting > 0) return refused(waiting, 0);
-      return refused(countFailure(tx, account, ACCOUNT_POLICY, now), 0);
+      return refused(yield* countFailure(tx, buckets, account, ACCOUNT_POLICY, now), 0);
     });
     if (decision) return decision;
     return {
       allowed: true,
       release: async (outcome) => {
-        if (outcome === "success") this.atomically((tx) => reset(tx, account));
-        else if (outcome === "notChecked") this.atomically((tx, now) => forgive(tx, account, now));
+        if (outcome === "success") await this.atomically((tx, buckets) => reset(tx, buckets, account));
+        else if (outcome === "notChecked") await this.atomically((tx, buckets, now) => forgive(tx, buckets, account, now));
       },
     };
   }

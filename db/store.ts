@@ -1,0 +1,154 @@
+/**
+ * A store: the embedded SQLite file or PostgreSQL (issue 16), and the one way a ported service writes to either.
+ *
+ * Why a transaction body is a generator and not an `async` callback: better-sqlite3 runs on the event loop's thread,
+ * on the one connection every request of the process shares. An async callback yields at each `await` while its
+ * transaction is open, and whatever other request resumes in between runs its statements inside that transaction: its
+ * write is rolled back with ours after it was told it was stored, and its read sees rows that may never commit (both
+ * measured; ARCHITECTURE.md, "The PostgreSQL store"). A body written as a generator yields each statement to the
+ * driver instead: on SQLite the driver runs the whole body inside better-sqlite3's synchronous IMMEDIATE transaction,
+ * so nothing can run in between, ported and unported code alike; on PostgreSQL it awaits each statement inside a pool
+ * transaction. One body, both stores.
+ *
+ * Invariants:
+ * - A body touches the database only through `yield* rows(q)`, `yield* row(q)` and `yield* exec(q)`, built on the
+ *   `tx` it is given, and does nothing else but pure computation (no I/O, no awaits: rule 1 of ARCHITECTURE.md's
+ *   "Transactions"). `tx` and `store.tables` are typed as SQLite's; on PostgreSQL they are node-postgres drizzle's and
+ *   PostgreSQL's tables (the schema-dialects test keeps the keys and columns the same), so a body never calls
+ *   `.all()`, `.get()` or `.run()` itself.
+ * - SQLite: BEGIN IMMEDIATE, one writer at a time in every process. PostgreSQL: READ COMMITTED; a body that reads and
+ *   then writes rows another transaction may write at once names a transaction-scoped advisory lock (`pgLock`), which
+ *   gives it the same one-at-a-time guarantee IMMEDIATE gives on SQLite.
+ * - A statement's error is thrown into the body at its `yield*`, so a body's try/catch works as in plain code; an error
+ *   leaving the body rolls the transaction back on both stores. PostgreSQL aborts a transaction at a failed statement,
+ *   so a body that catches one may only return or rethrow, never send another statement.
+ */
+import { sql } from "drizzle-orm";
+import type { Db, Tx } from "./client";
+import type { PgDb } from "./pg-client";
+import * as schema from "./schema";
+import * as pgSchema from "./schema-pg";
+
+export type Dialect = "sqlite" | "pg";
+
+/** The store's own tables, typed as SQLite's (see the invariants). */
+export type StoreTables = typeof schema;
+
+export type Store =
+  | { readonly dialect: "sqlite"; readonly db: Db; readonly tables: StoreTables }
+  | { readonly dialect: "pg"; readonly db: PgDb; readonly tables: StoreTables };
+
+export function sqliteStore(db: Db): Store {
+  return { dialect: "sqlite", db, tables: schema };
+}
+
+export function pgStore(db: PgDb): Store {
+  return { dialect: "pg", db, tables: pgSchema as unknown as StoreTables };
+}
+
+/** Services not yet given a store take the SQLite handle as before. */
+export function asStore(s: Store | Db): Store {
+  return "dialect" in s && "tables" in s ? s : sqliteStore(s);
+}
+
+/** One statement handed to the driver by a body. */
+export type TxStep = { kind: "all" | "get" | "run"; query: unknown };
+/** A transaction body, or a part of one (`yield*` it from the body), returning T. */
+export type TxBody<T> = Generator<TxStep, T, unknown>;
+
+/** All rows of a query. */
+export function* rows<T>(query: { all(): T[] }): TxBody<T[]> {
+  return (yield { kind: "all", query }) as T[];
+}
+
+/** The first row of a query, or undefined (limit the query when it may match many rows). */
+export function* row<T>(query: { get(): T | undefined }): TxBody<T | undefined> {
+  return (yield { kind: "get", query }) as T | undefined;
+}
+
+/** A statement run for its effect. */
+export function* exec(query: { run(): unknown }): TxBody<void> {
+  yield { kind: "run", query };
+}
+
+function runOnSqlite(step: TxStep): unknown {
+  const q = step.query as { all(): unknown; get(): unknown; run(): unknown };
+  return step.kind === "all" ? q.all() : step.kind === "get" ? q.get() : (q.run(), undefined);
+}
+
+async function runOnPg(step: TxStep): Promise<unknown> {
+  const result = (await (step.query as PromiseLike<unknown>)) as unknown;
+  if (step.kind === "all") return result;
+  if (step.kind === "get") return Array.isArray(result) ? result[0] : undefined;
+  return undefined;
+}
+
+/** Carries a body's return value out of a transaction that must roll back (a statement in it failed). */
+class RolledBack<T> {
+  constructor(readonly value: T) {}
+}
+
+/**
+ * Drives a body: each yielded statement runs through `runStep` and its result (or error) goes back in. After a failed
+ * statement the body may only return or rethrow (see the header); a return then rolls back through RolledBack.
+ */
+function drive<T>(gen: TxBody<T>, runStep: (step: TxStep) => Promise<unknown>): Promise<T>;
+function drive<T>(gen: TxBody<T>, runStep: (step: TxStep) => unknown): T;
+function drive<T>(gen: TxBody<T>, runStep: (step: TxStep) => unknown): T | Promise<T> {
+  let failed = false;
+  const after = (next: IteratorResult<TxStep, T>): { step: TxStep } | { done: T } => {
+    if (next.done) {
+      if (failed) throw new RolledBack(next.value);
+      return { done: next.value };
+    }
+    if (failed) {
+      // Thrown into the body, so its own finally blocks run; SQLite would allow the statement, PostgreSQL would not.
+      return after(gen.throw(new Error("a transaction body sent a statement after one of its statements failed")));
+    }
+    return { step: next.value };
+  };
+  const loop = (state: { step: TxStep } | { done: T }): T | Promise<T> => {
+    while ("step" in state) {
+      let value: unknown;
+      try {
+        value = runStep(state.step);
+      } catch (err) {
+        failed = true;
+        state = after(gen.throw(err));
+        continue;
+      }
+      // PostgreSQL's statements resolve later (runOnPg is async); SQLite's results are plain values.
+      if (value instanceof Promise)
+        return (value as Promise<unknown>).then(
+          (v) => loop(after(gen.next(v))),
+          (err: unknown) => {
+            failed = true;
+            return loop(after(gen.throw(err)));
+          },
+        );
+      state = after(gen.next(value));
+    }
+    return state.done;
+  };
+  return loop(after(gen.next()));
+}
+
+/**
+ * Runs `body` as one transaction of the store (see the header) and resolves to its return value. A body's uncaught
+ * error rolls back and rejects; a body that caught a failed statement and returned rolls back and resolves to what
+ * it returned (so a failed statement rolls the transaction back on both stores, as PostgreSQL must).
+ */
+export async function transact<T>(store: Store, body: (tx: Tx) => TxBody<T>, opts: { pgLock?: bigint } = {}): Promise<T> {
+  try {
+    if (store.dialect === "sqlite") {
+      return store.db.transaction((tx) => drive(body(tx), runOnSqlite), { behavior: "immediate" });
+    }
+    return await store.db.transaction(async (pgTx) => {
+      if (opts.pgLock !== undefined) await pgTx.execute(sql`SELECT pg_advisory_xact_lock(${opts.pgLock.toString()}::bigint)`);
+      return drive(body(pgTx as unknown as Tx), runOnPg);
+    });
+  } catch (err) {
+    if (err instanceof RolledBack) return err.value as T;
+    throw err;
+  }
+}

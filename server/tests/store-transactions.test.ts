@@ -1,0 +1,198 @@
+/**
+ * db/store.ts's transactions (issue 16's store port): one generator body, run on SQLite and on PostgreSQL.
+ * - SQLite: another request's statements never land inside an open transaction (an async callback on the shared
+ *   connection would let them: its write rolled back with ours, its read seeing rows that never commit).
+ * - Both stores: a failed statement rolls the whole transaction back, whether the body rethrows or returns; a body
+ *   that sends a statement after a failure gets an error.
+ * - PostgreSQL: bodies naming the same advisory lock run one at a time across pools (two web servers), as IMMEDIATE
+ *   makes them on SQLite.
+ * - The sign-in throttle (the first service on the store) keeps its policy on PostgreSQL and counts concurrent
+ *   attempts from two servers exactly.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { eq } from "drizzle-orm";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { openDatabase, type Db, type Tx } from "@/db/client";
+import { migratePg, openPgDatabase, pgSchema, PG_LOCK_KEYS, type PgDb } from "@/db/pg-client";
+import { exec, pgStore, row, rows, sqliteStore, transact, type Store, type TxBody } from "@/db/store";
+import { ACCOUNT_POLICY, SignInThrottle } from "@/server/auth/throttle";
+import { createScratchPgDatabase, describePg, type ScratchPgDatabase } from "./pg-test-env";
+
+/** A throttle_buckets row used as a plain keyed row (the table has no foreign keys and no triggers). */
+const bucket = (key: string, failures: number) => ({ key, failures, windowEndsAt: 1, waitUntil: 0, expiresAt: 1 });
+
+function* keysOf(tx: Tx, store: Store): TxBody<string[]> {
+  const t = store.tables.throttleBuckets;
+  return (yield* rows(tx.select({ key: t.key }).from(t).orderBy(t.key))).map((r) => r.key);
+}
+
+async function storedKeys(store: Store): Promise<string[]> {
+  return transact(store, (tx) => keysOf(tx, store));
+}
+
+/** The failure-handling cases, the same on both stores. */
+function failureCases(storeOf: () => Store): void {
+  it("rolls back on a body's error, and on a failed statement whether the body rethrows or returns", async () => {
+    const store = storeOf();
+    const t = store.tables.throttleBuckets;
+    await expect(
+      transact(store, function* (tx) {
+        yield* exec(tx.insert(t).values(bucket("thrown", 1)));
+        throw new Error("the body gives up");
+      }),
+    ).rejects.toThrow("the body gives up");
+
+    await expect(
+      transact(store, function* (tx) {
+        yield* exec(tx.insert(t).values(bucket("dup-a", 1)));
+        yield* exec(tx.insert(t).values(bucket("dup-a", 2))); // primary key violation
+        return "not reached";
+      }),
+    ).rejects.toThrow();
+
+    const caught = await transact(store, function* (tx) {
+      yield* exec(tx.insert(t).values(bucket("dup-b", 1)));
+      try {
+        yield* exec(tx.insert(t).values(bucket("dup-b", 2)));
+      } catch {
+        return "duplicate";
+      }
+      return "inserted";
+    });
+    expect(caught).toBe("duplicate");
+
+    await expect(
+      transact(store, function* (tx) {
+        yield* exec(tx.insert(t).values(bucket("dup-c", 1)));
+        try {
+          yield* exec(tx.insert(t).values(bucket("dup-c", 2)));
+        } catch {
+          yield* exec(tx.insert(t).values(bucket("after-failure", 1)));
+        }
+      }),
+    ).rejects.toThrow("a transaction body sent a statement after one of its statements failed");
+
+    expect(await storedKeys(store)).toEqual([]);
+
+    const committed = await transact(store, function* (tx) {
+      yield* exec(tx.insert(t).values(bucket("kept", 3)));
+      return (yield* row(tx.select().from(t).where(eq(t.key, "kept"))))?.failures;
+    });
+    expect(committed).toBe(3);
+    expect(await storedKeys(store)).toEqual(["kept"]);
+  });
+}
+
+describe("store transactions on SQLite", () => {
+  let dir = "";
+  let db: Db;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "rl-store-tx-"));
+    db = openDatabase(dir);
+  });
+  afterEach(() => db.$client.exec("DELETE FROM throttle_buckets"));
+  afterAll(() => {
+    db.$client.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("no other request's statement runs inside an open transaction: its write survives our rollback, its read sees only commits", async () => {
+    const store = sqliteStore(db);
+    const t = store.tables.throttleBuckets;
+    const seenByOther: string[][] = [];
+    // The other request resumes at every microtask while ours is open, as concurrent requests on one connection do.
+    const otherRequest = (async () => {
+      for (let i = 0; i < 5; i++) {
+        await Promise.resolve();
+        seenByOther.push((await db.select({ key: t.key }).from(t)).map((r) => r.key));
+      }
+      await db.insert(t).values(bucket("other request", 1));
+    })();
+    const ours = transact(store, function* (tx) {
+      for (let i = 0; i < 5; i++) {
+        yield* exec(tx.insert(t).values(bucket(`ours ${i}`, 1)));
+        yield* rows(tx.select().from(t));
+      }
+      throw new Error("ours fails after its statements");
+    });
+    await expect(ours).rejects.toThrow("ours fails");
+    await otherRequest;
+    expect(seenByOther.flat()).toEqual([]);
+    expect(await storedKeys(store)).toEqual(["other request"]);
+  });
+
+  failureCases(() => sqliteStore(db));
+});
+
+describePg("store transactions on PostgreSQL", () => {
+  let scratch: ScratchPgDatabase;
+  let serverA: PgDb;
+  let serverB: PgDb;
+  beforeAll(async () => {
+    scratch = await createScratchPgDatabase();
+    serverA = openPgDatabase(scratch.url, { max: 8 });
+    serverB = openPgDatabase(scratch.url, { max: 8 });
+    await migratePg(serverA);
+  });
+  afterEach(async () => {
+    await serverA.delete(pgSchema.throttleBuckets);
+  });
+  afterAll(async () => {
+    await serverA?.$client.end();
+    await serverB?.$client.end();
+    await scratch?.drop();
+  });
+
+  failureCases(() => pgStore(serverA));
+
+  it("bodies naming one advisory lock run one at a time across two pools: 40 read-then-write increments count 40", async () => {
+    const stores = [pgStore(serverA), pgStore(serverB)];
+    const t = stores[0]!.tables.throttleBuckets;
+    await transact(stores[0]!, (tx) => exec(tx.insert(t).values(bucket("counter", 0))));
+    const increment = (store: Store) =>
+      transact(
+        store,
+        function* (tx) {
+          const current = yield* row(tx.select().from(t).where(eq(t.key, "counter")));
+          yield* exec(
+            tx
+              .update(t)
+              .set({ failures: current!.failures + 1 })
+              .where(eq(t.key, "counter")),
+          );
+        },
+        { pgLock: PG_LOCK_KEYS.throttle },
+      );
+    await Promise.all(Array.from({ length: 40 }, (_, i) => increment(stores[i % 2]!)));
+    const counter = await transact(stores[1]!, (tx) => row(tx.select().from(t).where(eq(t.key, "counter"))));
+    expect(counter?.failures).toBe(40);
+  });
+
+  it("the sign-in throttle keeps its policy on PostgreSQL: free failures, doubling waits, a success clears the account", async () => {
+    let now = 1_000_000_000_000;
+    const throttle = new SignInThrottle(pgStore(serverA), () => now);
+    for (let i = 0; i < ACCOUNT_POLICY.freeFailures; i++) expect((await throttle.attempt("acct", "10.0.0.1")).allowed).toBe(true);
+    expect(await throttle.attempt("acct", "10.0.0.1")).toEqual({ allowed: false, retryAfterSeconds: 5, by: "account" });
+    expect(await throttle.attempt("acct", "10.0.0.1")).toEqual({ allowed: false, retryAfterSeconds: 5, by: "account" });
+    now += 5_000;
+    expect(await throttle.attempt("acct", "10.0.0.1")).toEqual({ allowed: false, retryAfterSeconds: 10, by: "account" });
+    now += ACCOUNT_POLICY.windowSeconds * 1000;
+    const fresh = await throttle.attempt("acct", "10.0.0.1");
+    expect(fresh.allowed).toBe(true);
+    if (fresh.allowed) await fresh.release("success");
+    // Address count taken back (forgive's CASE), account row cleared.
+    const left = await serverA.select().from(pgSchema.throttleBuckets);
+    expect(left.map((r) => [r.key, r.failures])).toEqual([["signin-address:10.0.0.1", 0]]);
+  });
+
+  it("concurrent sign-in attempts on one account from two servers are counted exactly: the free failures, then waits", async () => {
+    const throttles = [new SignInThrottle(pgStore(serverA)), new SignInThrottle(pgStore(serverB))];
+    const decisions = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => throttles[i % 2]!.attempt("shared account", `192.0.2.${i + 1}`)),
+    );
+    expect(decisions.filter((d) => d.allowed)).toHaveLength(ACCOUNT_POLICY.freeFailures);
+    expect(decisions.filter((d) => !d.allowed).every((d) => !d.allowed && d.by === "account")).toBe(true);
+  });
+});
