@@ -3,19 +3,9 @@ export { parseFilter, parseIsoInstant, type FilterNode, type Literal, type Compa
 export { FilterSyntaxError, RunsQueryError, renderCaret } from "./errors";
 export { filterToSql } from "./filter-sql";
 export { PARAM_ALIASES, PARAM_ALIAS_NAMES, PLAIN_FIELDS, resolveFieldName, fieldLabel, type FieldRef } from "./fields";
-export {
-  searchRuns,
-  listColumns,
-  groupRuns,
-  DEFAULT_PARAM_COLUMNS,
-  type SearchRunsInput,
-  type RunRow,
-  type SortSpec,
-  type ColumnInfo,
-  type GroupRunsInput,
-  type RunGroup,
-  type ParamValue,
-} from "./runs-search";
+export { searchRuns, DEFAULT_PARAM_COLUMNS, type SearchRunsInput, type RunRow, type SortSpec, type ParamValue } from "./runs-search";
+export { listColumns, type ColumnInfo } from "./columns";
+export { groupRuns, type GroupRunsInput, type RunGroup } from "./group-runs";
 export { compareRuns, MIN_COMPARE, MAX_COMPARE, type RunComparison, type ComparedRun, type ComparedDecision } from "./compare";
 export { compareInterventions, type ComparedIntervention } from "./compare-interventions";
 export { fetchSeries, type FetchSeriesInput, type Series, type SeriesPoint, type XAxis } from "./downsample";

@@ -1,6 +1,6 @@
 /**
- * The runs table's queries: filter + sort + page (searchRuns), the column chooser (listColumns) and
- * group-by summaries (groupRuns). All take `db` first and only read.
+ * The runs table's search: filter + sort + page (searchRuns), and the pieces the column chooser (columns.ts) and
+ * group-by summaries (group-runs.ts) share with it. Takes the store first and only reads.
  *
  * Invariants:
  * - Filtering is done in SQL (filter-sql.ts), once per request (the total is a window count on the page
@@ -10,15 +10,13 @@
  *   sort last in both directions (NULLS LAST); ties break on run id (newest first) so paging is stable.
  * - Sort fields, column names and group fields go through the same whitelist as the filter (fields.ts).
  * - searchRuns runs on SQLite or PostgreSQL (store.ts): its queries are written once over the store's tables, text
- *   sorts in byte order on both, duration in whole milliseconds. listColumns and groupRuns are still SQLite only.
+ *   sorts in byte order on both, duration in whole milliseconds.
  */
 import { aliasedTable, and, count, eq, inArray, sql, type SQL } from "drizzle-orm";
-import { alias } from "drizzle-orm/sqlite-core";
-import type { DbOrTx } from "@/db/client";
-import { runs, runParams, metricSummaries, users, experiments, type RunStatus } from "@/db/schema";
+import type { RunStatus } from "@/db/schema";
 import { parseFilter } from "./filter-parser";
 import { filterToSql } from "./filter-sql";
-import { fieldLabel, resolveFieldName, type FieldRef } from "./fields";
+import { resolveFieldName, type FieldRef } from "./fields";
 import { RunsQueryError } from "./errors";
 import { asStore, SQLITE_SQL, type ExploreStore, type StoreOrDb } from "./store";
 
@@ -82,7 +80,7 @@ export function runsWhere(
   );
 }
 
-function resolveOrThrow(text: string, what: string): FieldRef {
+export function resolveOrThrow(text: string, what: string): FieldRef {
   const r = resolveFieldName(text);
   if (!r.ok) throw new RunsQueryError(`${what}: ${r.message}${r.hint ? `; ${r.hint}` : ""}`);
   return r.field;
@@ -226,117 +224,4 @@ async function loadRows(store: ExploreStore, ids: number[], columns: string[] | 
     row.metrics[`${s.key}.max`] = s.max;
   }
   return ids.flatMap((id) => byId.get(id) ?? []);
-}
-
-export type ColumnInfo = {
-  params: { path: string; type: "number" | "text" | "boolean" | "mixed"; runs: number }[];
-  metrics: { key: string; runs: number }[];
-};
-
-/** Distinct param paths (with their value type) and metric keys present in the experiment's runs, or all runs. */
-export function listColumns(db: DbOrTx, experimentId?: number): ColumnInfo {
-  const inExperiment = (runId: typeof runParams.runId | typeof metricSummaries.runId) =>
-    experimentId === undefined
-      ? undefined
-      : inArray(runId, db.select({ id: runs.id }).from(runs).where(eq(runs.experimentId, experimentId)));
-  const params = db
-    .select({
-      path: runParams.key,
-      runs: count(),
-      nums: count(runParams.valueNum),
-      texts: count(runParams.valueText),
-      bools: sql<number>`sum(CASE WHEN ${runParams.valueNum} IS NOT NULL AND ${runParams.valueText} IS NOT NULL THEN 1 ELSE 0 END)`,
-    })
-    .from(runParams)
-    .where(inExperiment(runParams.runId))
-    .groupBy(runParams.key)
-    .orderBy(runParams.key)
-    .all();
-  const metrics = db
-    .select({ key: metricSummaries.key, runs: count() })
-    .from(metricSummaries)
-    .where(inExperiment(metricSummaries.runId))
-    .groupBy(metricSummaries.key)
-    .orderBy(metricSummaries.key)
-    .all();
-  return {
-    params: params.map((p) => ({
-      path: p.path,
-      runs: p.runs,
-      type: p.bools > 0 && p.bools === Math.max(p.nums, p.texts) ? "boolean" : p.texts === 0 ? "number" : p.nums === 0 ? "text" : "mixed",
-    })),
-    metrics,
-  };
-}
-
-export type GroupRunsInput = {
-  /** A param field ("params.optimizer", "lr") or status, experiment, author. */
-  by: string;
-  /** The metric to summarise per group: "metrics.val_accuracy" (last), "metrics.val_loss.min", ... */
-  metric: string;
-  filter?: string;
-  experimentId?: number;
-};
-export type RunGroup = {
-  value: ParamValue;
-  count: number;
-  metric: { runs: number; mean: number | null; min: number | null; max: number | null };
-};
-
-/** Runs grouped by a param value (null = runs without the param), with count and mean/min/max of one metric. Largest groups first. */
-export function groupRuns(db: DbOrTx, input: GroupRunsInput): { by: string; metric: string; groups: RunGroup[] } {
-  const by = resolveOrThrow(input.by, "group by");
-  const metric = resolveOrThrow(input.metric, "group metric");
-  if (metric.kind !== "metric") throw new RunsQueryError(`group metric: '${input.metric}' is not a metric; use metrics.<key>`);
-  const where = runsWhere(input.experimentId, input.filter);
-  const m = alias(metricSummaries, "group_m");
-  const value = m[metric.stat];
-  const aggregates = {
-    n: count(),
-    runs: count(value),
-    mean: sql<number | null>`avg(${value})`,
-    min: sql<number | null>`min(${value})`,
-    max: sql<number | null>`max(${value})`,
-  };
-  const metricJoin = and(eq(m.runId, runs.id), eq(m.key, metric.key));
-
-  let rows: {
-    valueText: string | null;
-    valueNum: number | null;
-    n: number;
-    runs: number;
-    mean: number | null;
-    min: number | null;
-    max: number | null;
-  }[];
-  if (by.kind === "param") {
-    const g = alias(runParams, "group_p");
-    rows = db
-      .select({ valueText: g.valueText, valueNum: g.valueNum, ...aggregates })
-      .from(runs)
-      .leftJoin(g, and(eq(g.runId, runs.id), eq(g.key, by.path)))
-      .leftJoin(m, metricJoin)
-      .where(where)
-      .groupBy(g.valueNum, g.valueText)
-      .all();
-  } else if (by.kind === "status" || by.kind === "experiment" || by.kind === "author") {
-    const key = by.kind === "status" ? runs.status : by.kind === "experiment" ? experiments.name : users.name;
-    rows = db
-      .select({ valueText: sql<string | null>`${key}`, valueNum: sql<number | null>`NULL`, ...aggregates })
-      .from(runs)
-      .innerJoin(experiments, eq(experiments.id, runs.experimentId))
-      .innerJoin(users, eq(users.id, runs.createdBy))
-      .leftJoin(m, metricJoin)
-      .where(where)
-      .groupBy(key)
-      .all();
-  } else throw new RunsQueryError(`group by: runs can be grouped by a param, status, experiment or author, not ${fieldLabel(by)}`);
-
-  const groups = rows.map((r) => ({
-    value: paramValueOf(r.valueText, r.valueNum),
-    count: r.n,
-    metric: { runs: r.runs, mean: r.mean, min: r.min, max: r.max },
-  }));
-  groups.sort((a, b) => b.count - a.count || String(a.value).localeCompare(String(b.value)));
-  return { by: fieldLabel(by), metric: fieldLabel(metric), groups };
 }

@@ -1,8 +1,8 @@
 /**
  * The store the explorer's queries run on (issue 16): the embedded SQLite file or PostgreSQL. Each query of
- * searchRuns, compareRuns and fetchSeries is written once, over `store.t` (the store's own tables), and awaited;
- * what differs between the dialects is the handful of SQL fragments in `store.f` (ARCHITECTURE.md, "The runs
- * explorer on PostgreSQL").
+ * searchRuns, compareRuns, fetchSeries, listColumns and groupRuns is written once, over `store.t` (the store's own
+ * tables), and awaited; what differs between the dialects is the handful of SQL fragments in `store.f`
+ * (ARCHITECTURE.md, "The runs explorer on PostgreSQL").
  *
  * Invariants:
  * - `store.db` is typed as the SQLite builder (the builders and tables have the same keys and columns: the
@@ -52,6 +52,8 @@ export type SqlFragments = {
   lowerAscii: (e: unknown) => SQL;
   /** `count(*) OVER ()` as a number. */
   windowCount: () => SQL<number>;
+  /** Aggregate: every value of a numeric expression over the group's rows (nulls included, in no set order), as numbers. */
+  numberList: (e: unknown) => SQL<(number | null)[]>;
 };
 
 const SQLITE_FRAGMENTS: SqlFragments = {
@@ -60,6 +62,8 @@ const SQLITE_FRAGMENTS: SqlFragments = {
   textKey: (e) => sql`${e}`,
   lowerAscii: (e) => sql`lower(${e})`,
   windowCount: () => sql<number>`count(*) OVER ()`,
+  // JSON renders each REAL with the digits that read back to the same double.
+  numberList: (e) => sql`json_group_array(${e})`.mapWith((json: string) => JSON.parse(json) as (number | null)[]),
 };
 
 const PG_FRAGMENTS: SqlFragments = {
@@ -69,6 +73,8 @@ const PG_FRAGMENTS: SqlFragments = {
   textKey: (e) => sql`(${e}) COLLATE "C"`,
   lowerAscii: (e) => sql`lower((${e}) COLLATE "C")`,
   windowCount: () => sql<number>`count(*) OVER ()`.mapWith(Number),
+  // float8[] arrives as numbers (shortest round-trip text); bigint or numeric elements would arrive as text.
+  numberList: (e) => sql`array_agg(${e})`.mapWith((list: unknown[]) => list.map((v) => (v === null ? null : Number(v)))),
 };
 
 export type ExploreStore = {

@@ -3,7 +3,7 @@
  * the SQL were dialect-naive (mixed-case and non-ASCII names, equal durations from different start times, an author
  * whose name sorts differently under a linguistic collation, an API run whose watched metric comes from its metrics),
  * seeded in SQLite, copied with migrate-store into a PostgreSQL database whose default collation is ICU en-US (not
- * byte order), then searchRuns, compareRuns and fetchSeries must return equal results from both.
+ * byte order), then searchRuns, compareRuns, fetchSeries, listColumns and groupRuns must return equal results from both.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -17,6 +17,9 @@ import { migrateStore } from "@/server/backup/migrate-store";
 import { insertMetricPoints, type MetricPoint } from "@/server/runs/orchestrator/persist-events";
 import { searchRuns, type SearchRunsInput } from "../runs-search";
 import { compareRuns } from "../compare";
+import { listColumns } from "../columns";
+import { groupRuns, type GroupRunsInput } from "../group-runs";
+import { RunsQueryError } from "../errors";
 import { fetchSeries, type FetchSeriesInput } from "../downsample";
 import { pgStore, sqliteStore, type ExploreStore } from "../store";
 import { createFixture, type Fixture } from "./fixtures";
@@ -109,10 +112,52 @@ function seedExtra(fx: Fixture): void {
   for (let i = 0; i < points.length; i += 777) insertMetricPoints(fx.db, extra._under!, points.slice(i, i + 777));
 }
 
-describePg("[explore-pg] searchRuns, compareRuns and fetchSeries give the same results on SQLite and PostgreSQL", () => {
+/**
+ * Params and metrics on the existing runs (no new runs: the search cases above count them) for grouping and the
+ * column chooser: one param of mixed types whose values have equal text across types ("3" and 3, "true" and true,
+ * "null" and null) or are canonically equivalent ("é" and "e" + U+0301, equal under localeCompare), runs without it,
+ * param paths that order differently in byte order and en-US, and a metric whose three values in one author's group
+ * have a correctly rounded mean (0.29) that a plain float sum misses (0.29000000000000004) in any order.
+ */
+function seedGrouping(fx: Fixture): void {
+  const s = fx.db.$client;
+  const param = s.prepare("INSERT INTO run_params (run_id, key, value_text, value_num) VALUES (?, ?, ?, ?)");
+  const variants: [number, string | null, number | null][] = [
+    [fx.ids.adam!, null, 3],
+    [fx.ids.sgd!, "3", null],
+    [fx.ids.rmsprop!, "true", 1],
+    [fx.ids.bare!, "true", null],
+    [fx.ids.evil!, "null", null],
+    [extra.Zeta!, "\u00e9", null],
+    [extra.alpha!, "e\u0301", null],
+    [extra["Émile"]!, null, 3],
+  ]; // extra._under has none
+  for (const [runId, text, num] of variants) param.run(runId, "sweep.variant", text, num);
+  param.run(fx.ids.adam, "Zoo.size", null, 2);
+  param.run(fx.ids.sgd, "_x", "on", null);
+  param.run(extra.alpha, "Émile.depth", null, 4);
+  const summary = s.prepare(
+    "INSERT INTO metric_summaries (run_id, key, last, last_step, min, max, count) VALUES (?, 'score', ?, 9, ?, ?, 3)",
+  );
+  const scores: [number, number][] = [
+    [fx.ids.adam!, 0.04],
+    [fx.ids.rmsprop!, 0.67],
+    [fx.ids.evil!, 0.16],
+    [fx.ids.sgd!, 0.5],
+    [extra.alpha!, 0.03],
+    [extra._under!, 0.04],
+  ];
+  for (const [runId, v] of scores) summary.run(runId, v, v - 0.01, v * 2);
+}
+
+/** UTF-8 byte order, SQLite's BINARY collation. */
+const byteOrder = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+
+describePg("[explore-pg] the runs explorer's queries give the same results on SQLite and PostgreSQL", () => {
   beforeAll(async () => {
     f = createFixture();
     seedExtra(f);
+    seedGrouping(f);
     lite = sqliteStore(f.db);
     // A database whose default collation is linguistic (ICU en-US): byte order must come from the SQL, not the cluster.
     dbName = `rl_test_explore_${crypto.randomBytes(5).toString("hex")}`;
@@ -242,5 +287,99 @@ describePg("[explore-pg] searchRuns, compareRuns and fetchSeries give the same r
     const spike = await fetchSeries(onPg, { runId, key: "batch_loss", maxPoints: 8 });
     expect(spike).toMatchObject({ total: 6_000, downsampled: true });
     expect(spike.points).toContainEqual({ x: 4_321, y: 50, step: 4_321 });
+  });
+
+  it("listColumns: the same paths, types, run counts and byte order, per experiment", async () => {
+    for (const experimentId of [undefined, 1, 2, 3, 999])
+      expect(await listColumns(onPg, experimentId)).toEqual(await listColumns(lite, experimentId));
+    const all = await listColumns(onPg);
+    const paths = all.params.map((p) => p.path);
+    const keys = all.metrics.map((m) => m.key);
+    expect(paths).toEqual([...paths].sort(byteOrder));
+    expect(keys).toEqual([...keys].sort(byteOrder));
+    // The case is live: the database's own collation (en-US) orders them differently.
+    const enUs = new Intl.Collator("en-US").compare;
+    expect([...paths].sort(enUs)).not.toEqual(paths);
+    expect([...keys].sort(enUs)).not.toEqual(keys);
+    expect(paths.slice(0, 2)).toEqual(["Zoo.size", "_x"]);
+    // Types come from counts that node-postgres returns as text: a boolean, a mixed and a number param.
+    expect(all.params.find((p) => p.path === "training.shuffle")).toEqual({ path: "training.shuffle", type: "boolean", runs: 3 });
+    expect(all.params.find((p) => p.path === "sweep.variant")).toEqual({ path: "sweep.variant", type: "mixed", runs: 8 });
+    expect(all.params.find((p) => p.path === "training.learningRate")).toEqual({ path: "training.learningRate", type: "number", runs: 9 });
+    expect(all.metrics.find((m) => m.key === "score")).toEqual({ key: "score", runs: 6 });
+  });
+
+  it("groupRuns: the same groups, counts, order and min/mean/max for each field, metric and filter", async () => {
+    const bys = [
+      "optimizer",
+      "params.sweep.variant",
+      "lr",
+      "batchSize",
+      "params.training.shuffle",
+      "params.Zoo.size",
+      "status",
+      "experiment",
+      "author",
+    ];
+    const metrics = [
+      "metrics.score",
+      "metrics.score.min",
+      "metrics.val_loss.min",
+      "metrics.Val_Acc.max",
+      "metrics.val_accuracy",
+      "metrics.nope",
+    ];
+    const scopes: Pick<GroupRunsInput, "filter" | "experimentId">[] = [
+      {},
+      { filter: 'tag = "baseline"' },
+      { filter: 'params.optimizer >= "a" AND name ~ "A"' },
+      { filter: "NOT metrics.val_loss < 0.4" },
+      { filter: 'author = "BOB" OR experiment = "other"' },
+      { experimentId: 1 },
+      { experimentId: 3, filter: "metrics.score > 0" },
+      { filter: 'name = "no such run"' },
+    ];
+    let groups = 0;
+    for (const by of bys)
+      for (const metric of metrics)
+        for (const scope of scopes) {
+          const input = { by, metric, ...scope };
+          const [a, b] = [await groupRuns(lite, input), await groupRuns(onPg, input)];
+          expect(b, JSON.stringify(input)).toEqual(a);
+          groups += a.groups.length;
+        }
+    expect(groups).toBeGreaterThan(900);
+
+    // Values with equal text order by type, then bytes; the missing param is the null group.
+    const variant = await groupRuns(onPg, { by: "params.sweep.variant", metric: "metrics.score" });
+    expect(variant.groups.map((g) => [g.value, g.count])).toEqual([
+      [3, 2],
+      ["3", 1],
+      ["e\u0301", 1],
+      ["\u00e9", 1],
+      [null, 1],
+      ["null", 1],
+      [true, 1],
+      ["true", 1],
+    ]);
+    expect(variant.groups[0]!.metric).toEqual({ runs: 1, mean: 0.04, min: 0.04, max: 0.04 }); // adam; Émile has no score
+    expect(variant.groups[4]!.metric).toEqual({ runs: 1, mean: 0.04, min: 0.04, max: 0.04 }); // extra._under
+    // The mean is the correctly rounded sum / count on both stores; PostgreSQL's avg() would give 0.29000000000000004.
+    const byAuthor = await groupRuns(onPg, { by: "author", metric: "metrics.score" });
+    expect(byAuthor.groups.find((g) => g.value === "ada")).toEqual({
+      value: "ada",
+      count: 5,
+      metric: { runs: 3, mean: 0.29, min: 0.04, max: 0.67 },
+    });
+    const avg = await pgDb.$client.query<{ mean: number }>(
+      "SELECT avg(last) AS mean FROM metric_summaries WHERE key = 'score' AND run_id = ANY($1)",
+      [[f.ids.adam, f.ids.rmsprop, f.ids.evil]],
+    );
+    expect(avg.rows[0]!.mean).toBe(0.29000000000000004);
+
+    for (const store of [lite, onPg]) {
+      await expect(groupRuns(store, { by: "tag", metric: "metrics.score" })).rejects.toThrow(RunsQueryError);
+      await expect(groupRuns(store, { by: "status", metric: "name" })).rejects.toThrow(/is not a metric/);
+    }
   });
 });

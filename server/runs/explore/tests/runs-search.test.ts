@@ -1,6 +1,8 @@
 /** Filter semantics in SQL, injection safety, sorting, paging, columns and grouping on a small real database. */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { searchRuns, listColumns, groupRuns } from "../runs-search";
+import { searchRuns } from "../runs-search";
+import { listColumns } from "../columns";
+import { groupRuns } from "../group-runs";
 import { FilterSyntaxError, RunsQueryError } from "../errors";
 import { createFixture, type Fixture } from "./fixtures";
 
@@ -180,7 +182,7 @@ describe("sorting, paging and rows", () => {
 
 describe("column chooser and grouping", () => {
   it("lists param paths with their types and metric keys, per experiment", async () => {
-    const all = listColumns(f.db);
+    const all = await listColumns(f.db);
     expect(all.params.find((p) => p.path === "training.learningRate")).toEqual({ path: "training.learningRate", type: "number", runs: 5 });
     expect(all.params.find((p) => p.path === "training.optimizer.name")).toEqual({
       path: "training.optimizer.name",
@@ -192,7 +194,7 @@ describe("column chooser and grouping", () => {
       { key: "val_accuracy", runs: 4 },
       { key: "val_loss", runs: 2 },
     ]);
-    const other = listColumns(f.db, 2);
+    const other = await listColumns(f.db, 2);
     expect(other.params.map((p) => p.path)).toEqual([
       "training.batchSize",
       "training.earlyStopping",
@@ -203,7 +205,7 @@ describe("column chooser and grouping", () => {
   });
 
   it("groups by a param with count and mean/min/max of a metric", async () => {
-    const g = groupRuns(f.db, { by: "optimizer", metric: "metrics.val_accuracy" });
+    const g = await groupRuns(f.db, { by: "optimizer", metric: "metrics.val_accuracy" });
     expect(g.by).toBe("params.training.optimizer.name");
     expect(g.groups).toEqual([
       { value: "adam", count: 2, metric: { runs: 2, mean: expect.closeTo(0.825, 9), min: 0.7, max: 0.95 } },
@@ -211,16 +213,20 @@ describe("column chooser and grouping", () => {
       { value: "rmsprop", count: 1, metric: { runs: 1, mean: 0.92, min: 0.92, max: 0.92 } },
       { value: "sgd", count: 1, metric: { runs: 1, mean: 0.8, min: 0.8, max: 0.8 } },
     ]);
-    const filtered = groupRuns(f.db, { by: "params.training.shuffle", metric: "metrics.val_accuracy.max", filter: 'experiment = "sweep"' });
+    const filtered = await groupRuns(f.db, {
+      by: "params.training.shuffle",
+      metric: "metrics.val_accuracy.max",
+      filter: 'experiment = "sweep"',
+    });
     expect(filtered.groups).toEqual([
       { value: true, count: 2, metric: { runs: 2, mean: expect.closeTo(0.945, 9), min: 0.93, max: 0.96 } },
       { value: false, count: 1, metric: { runs: 1, mean: 0.85, min: 0.85, max: 0.85 } },
     ]);
-    expect(groupRuns(f.db, { by: "status", metric: "metrics.val_accuracy" }).groups.map((x) => [x.value, x.count])).toEqual([
+    expect((await groupRuns(f.db, { by: "status", metric: "metrics.val_accuracy" })).groups.map((x) => [x.value, x.count])).toEqual([
       ["completed", 3],
       ["failed", 1],
       ["running", 1],
     ]);
-    expect(() => groupRuns(f.db, { by: "id", metric: "metrics.loss" })).toThrow(RunsQueryError);
+    await expect(groupRuns(f.db, { by: "id", metric: "metrics.loss" })).rejects.toThrow(RunsQueryError);
   });
 });
