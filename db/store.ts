@@ -12,8 +12,8 @@
  *
  * Invariants:
  * - A body touches the database only through `yield* rows(q)`, `yield* row(q)` and `yield* exec(q)`, built on the
- *   `tx` it is given, and does nothing else but pure computation (no I/O, no awaits: rule 1 of ARCHITECTURE.md's
- *   "Transactions"). `tx` and `store.tables` are typed as SQLite's; on PostgreSQL they are node-postgres drizzle's and
+ *   `tx` it is given, and through parts each store implements its own way (`native`, e.g. the ledger's `appendEvent`).
+ *   Besides that it does pure computation only (no I/O, no awaits: rule 1 of ARCHITECTURE.md's "Transactions"). `tx` and `store.tables` are typed as SQLite's; on PostgreSQL they are node-postgres drizzle's and
  *   PostgreSQL's tables (the schema-dialects test keeps the keys and columns the same), so a body never calls
  *   `.all()`, `.get()` or `.run()` itself.
  * - SQLite: BEGIN IMMEDIATE, one writer at a time in every process. PostgreSQL: READ COMMITTED; a body that reads and
@@ -25,7 +25,7 @@
  */
 import { sql } from "drizzle-orm";
 import type { Db, Tx } from "./client";
-import type { PgDb } from "./pg-client";
+import type { PgDb, PgTx } from "./pg-client";
 import * as schema from "./schema";
 import * as pgSchema from "./schema-pg";
 
@@ -51,8 +51,9 @@ export function asStore(s: Store | Db): Store {
   return "dialect" in s && "tables" in s ? s : sqliteStore(s);
 }
 
-/** One statement handed to the driver by a body. */
-export type TxStep = { kind: "all" | "get" | "run"; query: unknown };
+/** One statement handed to the driver by a body, or a store-specific function (`native`). */
+export type TxStep =
+  { kind: "all" | "get" | "run"; query: unknown } | { kind: "native"; sqlite: (tx: Tx) => unknown; pg: (tx: PgTx) => Promise<unknown> };
 /** A transaction body, or a part of one (`yield*` it from the body), returning T. */
 export type TxBody<T> = Generator<TxStep, T, unknown>;
 
@@ -71,12 +72,22 @@ export function* exec(query: { run(): unknown }): TxBody<void> {
   yield { kind: "run", query };
 }
 
-function runOnSqlite(step: TxStep): unknown {
+/**
+ * A part of a body each store implements its own way (e.g. the ledger append: SQLite's cached statements, PostgreSQL's
+ * advisory lock). Both run on the body's transaction and must leave the same rows.
+ */
+export function* native<T>(impl: { sqlite: (tx: Tx) => T; pg: (tx: PgTx) => Promise<T> }): TxBody<T> {
+  return (yield { kind: "native", ...impl }) as T;
+}
+
+function runOnSqlite(tx: Tx, step: TxStep): unknown {
+  if (step.kind === "native") return step.sqlite(tx);
   const q = step.query as { all(): unknown; get(): unknown; run(): unknown };
   return step.kind === "all" ? q.all() : step.kind === "get" ? q.get() : (q.run(), undefined);
 }
 
-async function runOnPg(step: TxStep): Promise<unknown> {
+async function runOnPg(tx: PgTx, step: TxStep): Promise<unknown> {
+  if (step.kind === "native") return step.pg(tx);
   const result = (await (step.query as PromiseLike<unknown>)) as unknown;
   if (step.kind === "all") return result;
   if (step.kind === "get") return Array.isArray(result) ? result[0] : undefined;
@@ -141,11 +152,11 @@ function drive<T>(gen: TxBody<T>, runStep: (step: TxStep) => unknown): T | Promi
 export async function transact<T>(store: Store, body: (tx: Tx) => TxBody<T>, opts: { pgLock?: bigint } = {}): Promise<T> {
   try {
     if (store.dialect === "sqlite") {
-      return store.db.transaction((tx) => drive(body(tx), runOnSqlite), { behavior: "immediate" });
+      return store.db.transaction((tx) => drive(body(tx), (step) => runOnSqlite(tx, step)), { behavior: "immediate" });
     }
     return await store.db.transaction(async (pgTx) => {
       if (opts.pgLock !== undefined) await pgTx.execute(sql`SELECT pg_advisory_xact_lock(${opts.pgLock.toString()}::bigint)`);
-      return drive(body(pgTx as unknown as Tx), runOnPg);
+      return drive(body(pgTx as unknown as Tx), (step) => runOnPg(pgTx, step));
     });
   } catch (err) {
     if (err instanceof RolledBack) return err.value as T;

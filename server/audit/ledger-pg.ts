@@ -15,7 +15,8 @@
 import { desc, sql } from "drizzle-orm";
 import { auditEvents } from "@/db/schema-pg";
 import { PG_LOCK_KEYS, type PgTx } from "@/db/pg-client";
-import { nextAuditEventRow, type AuditEventRow, type NewAuditEvent } from "./ledger";
+import { native, type TxBody } from "@/db/store";
+import { appendAuditEvent, nextAuditEventRow, type AuditEventRow, type NewAuditEvent } from "./ledger";
 
 export async function appendAuditEventPg(tx: PgTx, e: NewAuditEvent): Promise<AuditEventRow> {
   const locked = await tx.execute<{ isolation: string }>(
@@ -33,4 +34,13 @@ export async function appendAuditEventPg(tx: PgTx, e: NewAuditEvent): Promise<Au
   const row = nextAuditEventRow(last, e);
   await tx.insert(auditEvents).values(row);
   return row;
+}
+
+/**
+ * The ledger append as a part of a store transaction body (db/store.ts): `yield* appendEvent(e)` appends through
+ * ledger.ts on SQLite and appendAuditEventPg on PostgreSQL, the same row on either. A body that also reads and then
+ * writes other rows runs with `pgLock: PG_LOCK_KEYS.ledger`, so the ledger lock is its first and only lock.
+ */
+export function appendEvent(e: NewAuditEvent): TxBody<AuditEventRow> {
+  return native({ sqlite: (tx) => appendAuditEvent(tx, e), pg: (tx) => appendAuditEventPg(tx, e) });
 }

@@ -18,6 +18,7 @@ import { openDatabase, type Db, type Tx } from "@/db/client";
 import { migratePg, openPgDatabase, pgSchema, PG_LOCK_KEYS, type PgDb } from "@/db/pg-client";
 import { exec, pgStore, row, rows, sqliteStore, transact, type Store, type TxBody } from "@/db/store";
 import { ACCOUNT_POLICY, SignInThrottle } from "@/server/auth/throttle";
+import { appendEvent } from "@/server/audit/ledger-pg";
 import { createScratchPgDatabase, describePg, type ScratchPgDatabase } from "./pg-test-env";
 
 /** A throttle_buckets row used as a plain keyed row (the table has no foreign keys and no triggers). */
@@ -85,6 +86,47 @@ function failureCases(storeOf: () => Store): void {
   });
 }
 
+/** The ledger append inside a body (ledger-pg.ts appendEvent): committed with the body's rows, or rolled back with them. */
+function ledgerCases(storeOf: () => Store): void {
+  it("appends ledger events with the body's rows, the same chain on either store, and rolls both back together", async () => {
+    const store = storeOf();
+    const t = store.tables.throttleBuckets;
+    const events = store.tables.auditEvents;
+    const event = (n: number) => ({
+      actor: { id: null, name: "store test", role: "system" },
+      action: "user.create" as const,
+      entityType: "user",
+      entityId: n,
+      payload: { n },
+      at: `2026-12-04T00:00:0${n}.000Z`,
+    });
+    const appended = await transact(
+      store,
+      function* (tx) {
+        yield* exec(tx.insert(t).values(bucket("with event", 1)));
+        const first = yield* appendEvent(event(1));
+        const second = yield* appendEvent(event(2));
+        return [first.seq, second.seq];
+      },
+      { pgLock: PG_LOCK_KEYS.ledger },
+    );
+    expect(appended).toEqual([1, 2]);
+    await expect(
+      transact(store, function* (tx) {
+        yield* appendEvent(event(3));
+        yield* exec(tx.insert(t).values(bucket("with event", 2))); // duplicate key: the event goes too
+      }),
+    ).rejects.toThrow();
+    const stored = await transact(store, (tx) => rows(tx.select().from(events).orderBy(events.seq)));
+    expect(stored.map((e) => [e.seq, e.entityId])).toEqual([
+      [1, "1"],
+      [2, "2"],
+    ]);
+    ledgerHeads.push(stored.map((e) => e.chainHash).join());
+  });
+}
+const ledgerHeads: string[] = [];
+
 describe("store transactions on SQLite", () => {
   let dir = "";
   let db: Db;
@@ -124,6 +166,7 @@ describe("store transactions on SQLite", () => {
   });
 
   failureCases(() => sqliteStore(db));
+  ledgerCases(() => sqliteStore(db));
 });
 
 describePg("store transactions on PostgreSQL", () => {
@@ -146,6 +189,12 @@ describePg("store transactions on PostgreSQL", () => {
   });
 
   failureCases(() => pgStore(serverA));
+  ledgerCases(() => pgStore(serverA));
+
+  it("gives the same ledger bytes as SQLite did", () => {
+    expect(ledgerHeads).toHaveLength(2);
+    expect(ledgerHeads[1]).toBe(ledgerHeads[0]);
+  });
 
   it("bodies naming one advisory lock run one at a time across two pools: 40 read-then-write increments count 40", async () => {
     const stores = [pgStore(serverA), pgStore(serverB)];
