@@ -145,6 +145,20 @@ function drive<T>(gen: TxBody<T>, runStep: (step: TxStep) => unknown): T | Promi
 }
 
 /**
+ * Runs a body, or a part of one, inside a SQLite transaction that synchronous (not yet ported) code already holds: a
+ * ported domain's parts (e.g. `appendEvent`, or a service's `function* …(tx)`) stay callable from unported services'
+ * `db.transaction((tx) => …)`. A failed statement throws out of it, rolling back the caller's transaction.
+ */
+export function runOnSqliteTx<T>(tx: Tx, body: TxBody<T>): T {
+  try {
+    return drive(body, (step) => runOnSqlite(tx, step));
+  } catch (err) {
+    if (err instanceof RolledBack) throw new Error("a transaction part caught a failed statement; the whole transaction is rolled back");
+    throw err;
+  }
+}
+
+/**
  * Runs `body` as one transaction of the store (see the header) and resolves to its return value. A body's uncaught
  * error rolls back and rejects; a body that caught a failed statement and returned rolls back and resolves to what
  * it returned (so a failed statement rolls the transaction back on both stores, as PostgreSQL must).

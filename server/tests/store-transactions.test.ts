@@ -16,7 +16,7 @@ import os from "node:os";
 import path from "node:path";
 import { openDatabase, type Db, type Tx } from "@/db/client";
 import { migratePg, openPgDatabase, pgSchema, PG_LOCK_KEYS, type PgDb } from "@/db/pg-client";
-import { exec, pgStore, row, rows, sqliteStore, transact, type Store, type TxBody } from "@/db/store";
+import { exec, pgStore, row, rows, runOnSqliteTx, sqliteStore, transact, type Store, type TxBody } from "@/db/store";
 import { ACCOUNT_POLICY, SignInThrottle } from "@/server/auth/throttle";
 import { appendEvent } from "@/server/audit/ledger-pg";
 import { createScratchPgDatabase, describePg, type ScratchPgDatabase } from "./pg-test-env";
@@ -167,6 +167,22 @@ describe("store transactions on SQLite", () => {
 
   failureCases(() => sqliteStore(db));
   ledgerCases(() => sqliteStore(db));
+
+  it("a body's part runs inside a synchronous transaction that unported code holds, and rolls back with it", () => {
+    const t = sqliteStore(db).tables.throttleBuckets;
+    function* insertPart(tx: Tx, key: string): TxBody<number> {
+      yield* exec(tx.insert(t).values(bucket(key, 1)));
+      return (yield* rows(tx.select().from(t))).length;
+    }
+    expect(db.transaction((tx) => runOnSqliteTx(tx, insertPart(tx, "part")))).toBe(1);
+    expect(() =>
+      db.transaction((tx) => {
+        runOnSqliteTx(tx, insertPart(tx, "part 2"));
+        runOnSqliteTx(tx, insertPart(tx, "part")); // duplicate key
+      }),
+    ).toThrow();
+    expect(db.select({ key: t.key }).from(t).all()).toEqual([{ key: "part" }]);
+  });
 });
 
 describePg("store transactions on PostgreSQL", () => {
