@@ -10,7 +10,7 @@ import { createExperiment } from "@/server/projects/service";
 import { actorOf } from "@/server/users/service";
 
 /** Returns null (after saying so on stderr, prefixed by `command`) when no user has that email. */
-export function cliUserAndExperiment(services: AppServices, command: string, email: string, experimentName: string) {
+export async function cliUserAndExperiment(services: AppServices, command: string, email: string, experimentName: string) {
   const { db } = services;
   const seed = ensureDemoUsersAndProject(services);
   const user = db.select().from(users).where(eq(users.email, email.toLowerCase())).get();
@@ -25,6 +25,7 @@ export function cliUserAndExperiment(services: AppServices, command: string, ema
       .select()
       .from(experiments)
       .where(and(eq(experiments.projectId, project), eq(experiments.name, experimentName)))
-      .get() ?? createExperiment(ctx, { projectId: project, name: experimentName, description: "Runs launched from the command line." });
+      .get() ??
+    (await createExperiment(ctx, { projectId: project, name: experimentName, description: "Runs launched from the command line." }));
   return { ctx, experiment };
 }

@@ -52,7 +52,7 @@ export async function sweepCommand(argv: string[]): Promise<number> {
   const services = createAppServices(values["data-dir"], { backend: values.backend as BackendName | "auto", keyDir: values["key-dir"] });
   const { db } = services;
   try {
-    const found = cliUserAndExperiment(services, "sweep", values.user, values.experiment);
+    const found = await cliUserAndExperiment(services, "sweep", values.user, values.experiment);
     if (!found) return 2;
     const { ctx, experiment } = found;
     let sweep;

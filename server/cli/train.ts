@@ -124,7 +124,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     training: values.enqueue ? "workers" : "in-process",
   });
   const { db } = services;
-  const found = cliUserAndExperiment(services, "train", values.user, values.experiment);
+  const found = await cliUserAndExperiment(services, "train", values.user, values.experiment);
   if (!found) return 2;
   const { ctx, experiment } = found;
 

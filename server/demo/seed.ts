@@ -14,7 +14,8 @@ import { users, projects, experiments, runs } from "@/db/schema";
 import type { Db } from "@/db/client";
 import { insertUser, actorOf } from "@/server/users/service";
 import { DEMO_USERS, type DemoUser } from "@/server/auth/demo-users";
-import { createProject, createExperiment } from "@/server/projects/service";
+import { createExperimentInput, createProjectInput, insertExperiment, insertProject } from "@/server/projects/service";
+import { runOnSqliteTx, sqliteStore } from "@/db/store";
 import { createRun } from "@/server/runs/service";
 import { SYSTEM_ACTOR } from "@/server/audit/ledger";
 import type { AppServices } from "../app-context/app-services";
@@ -75,16 +76,43 @@ export function ensureDemoUsersAndProject(services: AppServices): SeedResult {
     throw new Error(
       `this database has no demo engineer (${DEMO_USERS[1]!.email}): it was created without demo data, so there is no demo project`,
     );
-  const ctx = { ...services, actor: actorOf(engineer) };
+  const actor = actorOf(engineer);
+  // The projects domain is on the store (async); this seed stays synchronous (test apps and benches build on it), so it
+  // runs the domain's transaction parts inside its own SQLite transaction (db/store.ts runOnSqliteTx).
+  const tables = sqliteStore(db).tables;
   const project =
     db.select().from(projects).where(eq(projects.name, DEMO_PROJECT)).get() ??
-    createProject(ctx, {
-      name: DEMO_PROJECT,
-      description: "A small MLP on Fisher's Iris data, seeded on first start so there is something to look at.",
-    });
+    db.transaction(
+      (tx) =>
+        runOnSqliteTx(
+          tx,
+          insertProject(
+            tx,
+            tables,
+            actor,
+            createProjectInput.parse({
+              name: DEMO_PROJECT,
+              description: "A small MLP on Fisher's Iris data, seeded on first start so there is something to look at.",
+            }),
+          ),
+        ),
+      { behavior: "immediate" },
+    );
   const experiment =
     db.select().from(experiments).where(eq(experiments.name, DEMO_EXPERIMENT)).get() ??
-    createExperiment(ctx, { projectId: project.id, name: DEMO_EXPERIMENT, description: "Baseline MLPs on Iris." });
+    db.transaction(
+      (tx) =>
+        runOnSqliteTx(
+          tx,
+          insertExperiment(
+            tx,
+            tables,
+            actor,
+            createExperimentInput.parse({ projectId: project.id, name: DEMO_EXPERIMENT, description: "Baseline MLPs on Iris." }),
+          ),
+        ),
+      { behavior: "immediate" },
+    );
   return { createdUsers, projectId: project.id, experimentId: experiment.id, demoRunId: null };
 }
 

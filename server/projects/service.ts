@@ -1,10 +1,18 @@
-/** Projects and experiments. */
-import { and, count, eq } from "drizzle-orm";
+/**
+ * Projects and experiments, on the store (issue 16: SQLite or PostgreSQL, db/store.ts).
+ *
+ * Invariants: a project's name is unique, and an experiment's name within its project; each creation is written with
+ * its ledger event in one transaction, which checks the name (and the project) inside it under the ledger lock, so
+ * concurrent creations of one name on two servers give one row and a conflict, never a unique-index error.
+ */
+import { and, count, eq, sql, type SQL } from "drizzle-orm";
 import { z } from "zod";
-import { projects, experiments, runs } from "@/db/schema";
-import type { DbOrTx } from "@/db/client";
-import { appendAuditEvent } from "@/server/audit/ledger";
-import { now, requireRole, type ServiceContext } from "../app-context/service-context";
+import type { Db, Tx } from "@/db/client";
+import { PG_LOCK_KEYS } from "@/db/pg-client";
+import { asStore, row, transact, type Store, type StoreTables, type TxBody } from "@/db/store";
+import { appendEvent } from "@/server/audit/ledger-pg";
+import { now, requireRole, type SignedInActor } from "../app-context/service-context";
+import type { StoreServiceContext } from "../app-context/store-context";
 import { conflict, notFound } from "@/server/errors";
 
 export const nameSchema = z.string().trim().min(1, "name must not be empty").max(120, "name must be at most 120 characters");
@@ -15,93 +23,123 @@ export const createExperimentInput = z.object({
   description: z.string().max(2000).default(""),
 });
 
-export function createProject(ctx: ServiceContext, input: z.input<typeof createProjectInput>) {
-  requireRole(ctx.actor, ["engineer", "admin"], "create projects");
-  const { name, description } = createProjectInput.parse(input);
-  if (ctx.db.select({ id: projects.id }).from(projects).where(eq(projects.name, name)).get())
+type Project = StoreTables["projects"]["$inferSelect"];
+type Experiment = StoreTables["experiments"]["$inferSelect"];
+
+/**
+ * Inserts a project and its project.create event; a name in use is a conflict. A transaction part (db/store.ts): the
+ * demo seed, still synchronous, runs it through runOnSqliteTx.
+ */
+export function* insertProject(tx: Tx, t: StoreTables, actor: SignedInActor, input: z.output<typeof createProjectInput>): TxBody<Project> {
+  const { name, description } = input;
+  if (yield* row(tx.select({ id: t.projects.id }).from(t.projects).where(eq(t.projects.name, name)).limit(1)))
     conflict(`a project named "${name}" already exists`);
-  return ctx.db.transaction((tx) => {
-    const row = tx.insert(projects).values({ name, description, createdBy: ctx.actor.id, createdAt: now() }).returning().get();
-    appendAuditEvent(tx, {
-      actor: ctx.actor,
-      action: "project.create",
-      entityType: "project",
-      entityId: row.id,
-      payload: { name, description },
-    });
-    return row;
-  });
+  const created = (yield* row(tx.insert(t.projects).values({ name, description, createdBy: actor.id, createdAt: now() }).returning()))!;
+  yield* appendEvent({ actor, action: "project.create", entityType: "project", entityId: created.id, payload: { name, description } });
+  return created;
 }
 
-export function createExperiment(ctx: ServiceContext, input: z.input<typeof createExperimentInput>) {
-  requireRole(ctx.actor, ["engineer"], "create experiments");
-  const { projectId, name, description } = createExperimentInput.parse(input);
-  if (!ctx.db.select({ id: projects.id }).from(projects).where(eq(projects.id, projectId)).get()) notFound(`project ${projectId}`);
+/** Inserts an experiment and its experiment.create event; an unknown project is not found, a name in use a conflict. */
+export function* insertExperiment(
+  tx: Tx,
+  t: StoreTables,
+  actor: SignedInActor,
+  input: z.output<typeof createExperimentInput>,
+): TxBody<Experiment> {
+  const { projectId, name, description } = input;
+  if (!(yield* row(tx.select({ id: t.projects.id }).from(t.projects).where(eq(t.projects.id, projectId)))))
+    notFound(`project ${projectId}`);
+  const { experiments } = t;
   if (
-    ctx.db
-      .select({ id: experiments.id })
-      .from(experiments)
-      .where(and(eq(experiments.projectId, projectId), eq(experiments.name, name)))
-      .get()
+    yield* row(
+      tx
+        .select({ id: experiments.id })
+        .from(experiments)
+        .where(and(eq(experiments.projectId, projectId), eq(experiments.name, name))),
+    )
   )
     conflict(`this project already has an experiment named "${name}"`);
-  return ctx.db.transaction((tx) => {
-    const row = tx
-      .insert(experiments)
-      .values({ projectId, name, description, createdBy: ctx.actor.id, createdAt: now() })
-      .returning()
-      .get();
-    appendAuditEvent(tx, {
-      actor: ctx.actor,
-      action: "experiment.create",
-      entityType: "experiment",
-      entityId: row.id,
-      payload: { projectId, name, description },
-    });
-    return row;
+  const created = (yield* row(
+    tx.insert(experiments).values({ projectId, name, description, createdBy: actor.id, createdAt: now() }).returning(),
+  ))!;
+  yield* appendEvent({
+    actor,
+    action: "experiment.create",
+    entityType: "experiment",
+    entityId: created.id,
+    payload: { projectId, name, description },
   });
+  return created;
+}
+
+export async function createProject(ctx: StoreServiceContext, input: z.input<typeof createProjectInput>): Promise<Project> {
+  requireRole(ctx.actor, ["engineer", "admin"], "create projects");
+  const parsed = createProjectInput.parse(input);
+  const store = asStore(ctx.db);
+  return transact(store, (tx) => insertProject(tx, store.tables, ctx.actor, parsed), { pgLock: PG_LOCK_KEYS.ledger });
+}
+
+export async function createExperiment(ctx: StoreServiceContext, input: z.input<typeof createExperimentInput>): Promise<Experiment> {
+  requireRole(ctx.actor, ["engineer"], "create experiments");
+  const parsed = createExperimentInput.parse(input);
+  const store = asStore(ctx.db);
+  return transact(store, (tx) => insertExperiment(tx, store.tables, ctx.actor, parsed), { pgLock: PG_LOCK_KEYS.ledger });
+}
+
+/**
+ * The store's query builder for reads outside transactions, typed as SQLite's like `store.tables` (db/store.ts's
+ * invariants): on PostgreSQL it is node-postgres drizzle, so these queries are only awaited, never `.all()`/`.get()`.
+ */
+function readerOf(store: Store): Db {
+  return store.db as Db;
+}
+
+/** Text in byte order on both stores (SQLite's BINARY; PostgreSQL's database collation may be another). */
+function byteOrder(store: Store, column: StoreTables["projects"]["name"] | StoreTables["experiments"]["name"]): SQL | typeof column {
+  return store.dialect === "pg" ? sql`${column} COLLATE "C"` : column;
 }
 
 /**
  * Projects with their experiments and each experiment's number of runs (every status). The counts come from one
  * grouped query over runs: a correlated subquery written with drizzle's `sql` renders its columns unqualified in a
  * single-table select ("experiment_id" = "id"), which SQLite resolved inside the subquery (runs.experiment_id =
- * runs.id), so the home page showed 1 run for an experiment with 3 (issue 14).
+ * runs.id), so the home page showed 1 run for an experiment with 3 (issue 14). count() is mapped to a number
+ * (node-postgres returns bigint as text).
  */
-export function listProjectsWithExperiments(db: DbOrTx) {
-  const ps = db.select().from(projects).orderBy(projects.name).all();
-  const exps = db
-    .select({
-      id: experiments.id,
-      projectId: experiments.projectId,
-      name: experiments.name,
-      description: experiments.description,
-      createdAt: experiments.createdAt,
-    })
-    .from(experiments)
-    .orderBy(experiments.name)
-    .all();
-  const counts = new Map(
-    db
-      .select({ experimentId: runs.experimentId, n: count() })
-      .from(runs)
-      .groupBy(runs.experimentId)
-      .all()
-      .map((c) => [c.experimentId, c.n]),
-  );
+export async function listProjectsWithExperiments(db: Store | Db) {
+  const store = asStore(db);
+  const reader = readerOf(store);
+  const { projects, experiments, runs } = store.tables;
+  const [ps, exps, counts] = await Promise.all([
+    reader.select().from(projects).orderBy(byteOrder(store, projects.name)),
+    reader
+      .select({
+        id: experiments.id,
+        projectId: experiments.projectId,
+        name: experiments.name,
+        description: experiments.description,
+        createdAt: experiments.createdAt,
+      })
+      .from(experiments)
+      .orderBy(byteOrder(store, experiments.name)),
+    reader.select({ experimentId: runs.experimentId, n: count() }).from(runs).groupBy(runs.experimentId),
+  ]);
+  const runCounts = new Map(counts.map((c) => [c.experimentId, c.n]));
   return ps.map((p) => ({
     ...p,
-    experiments: exps.filter((e) => e.projectId === p.id).map((e) => ({ ...e, runCount: counts.get(e.id) ?? 0 })),
+    experiments: exps.filter((e) => e.projectId === p.id).map((e) => ({ ...e, runCount: runCounts.get(e.id) ?? 0 })),
   }));
 }
 
-export function getExperiment(db: DbOrTx, id: number) {
-  const row = db
+export async function getExperiment(db: Store | Db, id: number) {
+  const store = asStore(db);
+  const { projects, experiments } = store.tables;
+  const [found] = await readerOf(store)
     .select({ experiment: experiments, projectName: projects.name })
     .from(experiments)
     .innerJoin(projects, eq(projects.id, experiments.projectId))
     .where(eq(experiments.id, id))
-    .get();
-  if (!row) notFound(`experiment ${id}`);
-  return { ...row.experiment, projectName: row.projectName };
+    .limit(1);
+  if (!found) notFound(`experiment ${id}`);
+  return { ...found.experiment, projectName: found.projectName };
 }
