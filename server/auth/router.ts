@@ -18,9 +18,9 @@ export const sessionIdField = z.string().regex(/^[0-9a-f]{64}$/, "a session id i
 
 export const authRouter = router({
   /** The signed-in person (null when signed out), whether they must change their password, and for administrators the demo accounts still on public passwords. */
-  me: publicProcedure.query(({ ctx }) => {
+  me: publicProcedure.query(async ({ ctx }) => {
     if (!ctx.user) return null;
-    const account = accountStatus(ctx.services.db, ctx.user.id);
+    const account = await accountStatus(ctx.services.db, ctx.user.id);
     if (!account || account.disabled) return null;
     return {
       ...ctx.user,
@@ -43,8 +43,8 @@ export const authRouter = router({
     return { user: r.user, mustChangePassword: r.mustChangePassword, expiresAt: r.expiresAt };
   }),
 
-  signOut: signedInProcedure.mutation(({ ctx }) => {
-    if (ctx.sessionToken) signOut(ctx.services.db, ctx.sessionToken, ctx.user);
+  signOut: signedInProcedure.mutation(async ({ ctx }) => {
+    if (ctx.sessionToken) await signOut(ctx.services.db, ctx.sessionToken, ctx.user);
     ctx.resHeaders?.append("Set-Cookie", clearSessionCookie());
     return { ok: true };
   }),

@@ -8,12 +8,19 @@
  *   request, whichever comes first; both are checked on every lookup, and an ended session's row is deleted.
  * - last_seen_at is written at most once a minute per session, so reads do not turn into a write per request.
  * - A disabled user has no sessions (disabling deletes them) and is refused even if a row survived.
+ *
+ * Store (issue 16): the functions take a store (or the SQLite handle) and are async; creating and deleting sessions
+ * are transaction parts (`function* (tx, tables, …)`, db/store.ts), used with `yield*` inside a ported body (sign-in,
+ * sign-out, user admin) or with `runOnSqliteTx` inside an unported synchronous SQLite transaction. Counts of deleted
+ * rows come from RETURNING (both stores), not SQLite's `changes`.
  */
 import { and, desc, eq, ne } from "drizzle-orm";
 import { randomBytes } from "node:crypto";
-import { sessions, users } from "@/db/schema";
-import type { DbOrTx } from "@/db/client";
+import type { sessions, users } from "@/db/schema";
+import type { Db, Tx } from "@/db/client";
+import { asStore, exec, rows, transact, type Store, type StoreTables, type TxBody } from "@/db/store";
 import { sha256Hex } from "@/contracts/canonical";
+import { awaitedBuilder } from "./store-query";
 
 export const SESSION_ABSOLUTE_DAYS = 7;
 export const SESSION_IDLE_HOURS = 12;
@@ -22,6 +29,7 @@ const USER_AGENT_MAX = 200;
 
 export type UserRow = typeof users.$inferSelect;
 export type SessionRow = typeof sessions.$inferSelect;
+export type NewSession = { token: string; idHash: string; expiresAt: string };
 
 export function sessionEnds(s: Pick<SessionRow, "createdAt" | "expiresAt" | "lastSeenAt">): { at: Date; reason: "absolute" | "idle" } {
   const absolute = new Date(s.expiresAt);
@@ -29,54 +37,60 @@ export function sessionEnds(s: Pick<SessionRow, "createdAt" | "expiresAt" | "las
   return idle < absolute ? { at: idle, reason: "idle" } : { at: absolute, reason: "absolute" };
 }
 
-/** Inserts a session and returns its token (to go into the cookie only). Call inside the sign-in transaction. */
-export function createSession(
-  tx: DbOrTx,
-  userId: number,
-  userAgent: string | null,
-  at = new Date(),
-): { token: string; idHash: string; expiresAt: string } {
+/** Inserts a session and returns its token (to go into the cookie only). A part of the sign-in transaction. */
+export function* createSession(tx: Tx, tables: StoreTables, userId: number, userAgent: string | null, at = new Date()): TxBody<NewSession> {
+  // The token is drawn before the first statement; randomBytes is synchronous, so this stays pure computation.
   const token = randomBytes(32).toString("base64url");
   const idHash = sha256Hex(token);
   const expiresAt = new Date(at.getTime() + SESSION_ABSOLUTE_DAYS * 86_400_000).toISOString();
-  tx.insert(sessions)
-    .values({
+  yield* exec(
+    tx.insert(tables.sessions).values({
       idHash,
       userId,
       createdAt: at.toISOString(),
       expiresAt,
       lastSeenAt: at.toISOString(),
       userAgent: userAgent ? userAgent.slice(0, USER_AGENT_MAX) : null,
-    })
-    .run();
+    }),
+  );
   return { token, idHash, expiresAt };
+}
+
+/** A session in a transaction of its own, outside sign-in (test fixtures sign people in this way). */
+export function openSession(store: Store | Db, userId: number, userAgent: string | null, at = new Date()): Promise<NewSession> {
+  const s = asStore(store);
+  return transact(s, (tx) => createSession(tx, s.tables, userId, userAgent, at));
 }
 
 export type ResolvedSession = { user: UserRow; session: SessionRow; endsAt: Date };
 
 /**
  * The live session for a token, or null (unknown, ended, or its user disabled). Ended sessions are deleted here;
- * last_seen_at moves forward when it is more than a minute old.
+ * last_seen_at moves forward when it is more than a minute old. Each statement stands alone (no transaction): the
+ * delete and the touch are idempotent, and a concurrent sign-out's delete wins over a touch.
  */
-export function resolveSession(db: DbOrTx, token: string, now = new Date()): ResolvedSession | null {
+export async function resolveSession(store: Store | Db, token: string, now = new Date()): Promise<ResolvedSession | null> {
+  const s = asStore(store);
+  const db = awaitedBuilder(s);
+  const { sessions, users } = s.tables;
   const idHash = sha256Hex(token);
-  const row = db
+  const [row] = await db
     .select({ session: sessions, user: users })
     .from(sessions)
     .innerJoin(users, eq(users.id, sessions.userId))
     .where(eq(sessions.idHash, idHash))
-    .get();
+    .limit(1);
   if (!row) return null;
   const ends = sessionEnds(row.session);
   if (ends.at <= now || row.user.disabled) {
-    db.delete(sessions).where(eq(sessions.idHash, idHash)).run();
+    await db.delete(sessions).where(eq(sessions.idHash, idHash));
     return null;
   }
   const lastSeen = new Date(row.session.lastSeenAt ?? row.session.createdAt).getTime();
   let session = row.session;
   if (now.getTime() - lastSeen >= LAST_SEEN_RESOLUTION_MS) {
     session = { ...session, lastSeenAt: now.toISOString() };
-    db.update(sessions).set({ lastSeenAt: session.lastSeenAt }).where(eq(sessions.idHash, idHash)).run();
+    await db.update(sessions).set({ lastSeenAt: session.lastSeenAt }).where(eq(sessions.idHash, idHash));
   }
   return { user: row.user, session, endsAt: sessionEnds(session).at };
 }
@@ -92,40 +106,47 @@ export type SessionSummary = {
 };
 
 /** A user's live sessions, newest first; `current` marks the one making the request. Ended rows are not shown. */
-export function listSessions(db: DbOrTx, userId: number, currentIdHash: string | null, now = new Date()): SessionSummary[] {
-  return db
-    .select()
-    .from(sessions)
-    .where(eq(sessions.userId, userId))
-    .orderBy(desc(sessions.createdAt))
-    .all()
-    .map((s) => ({ s, ends: sessionEnds(s) }))
+export async function listSessions(
+  store: Store | Db,
+  userId: number,
+  currentIdHash: string | null,
+  now = new Date(),
+): Promise<SessionSummary[]> {
+  const s = asStore(store);
+  const { sessions } = s.tables;
+  const found = await awaitedBuilder(s).select().from(sessions).where(eq(sessions.userId, userId)).orderBy(desc(sessions.createdAt));
+  return found
+    .map((row) => ({ row, ends: sessionEnds(row) }))
     .filter(({ ends }) => ends.at > now)
-    .map(({ s, ends }) => ({
-      id: s.idHash,
-      createdAt: s.createdAt,
-      lastSeenAt: s.lastSeenAt ?? s.createdAt,
+    .map(({ row, ends }) => ({
+      id: row.idHash,
+      createdAt: row.createdAt,
+      lastSeenAt: row.lastSeenAt ?? row.createdAt,
       endsAt: ends.at.toISOString(),
       endsBecause: ends.reason,
-      userAgent: s.userAgent,
-      current: s.idHash === currentIdHash,
+      userAgent: row.userAgent,
+      current: row.idHash === currentIdHash,
     }));
 }
 
-/** Deletes one of a user's sessions; returns whether it existed. */
-export function deleteSession(tx: DbOrTx, userId: number, idHash: string): boolean {
-  return (
+/** Deletes one of a user's sessions; returns whether it existed. A transaction part. */
+export function* deleteSession(tx: Tx, tables: StoreTables, userId: number, idHash: string): TxBody<boolean> {
+  const { sessions } = tables;
+  const deleted = yield* rows(
     tx
       .delete(sessions)
       .where(and(eq(sessions.userId, userId), eq(sessions.idHash, idHash)))
-      .run().changes > 0
+      .returning({ idHash: sessions.idHash }),
   );
+  return deleted.length > 0;
 }
 
-/** Deletes all of a user's sessions (optionally keeping one); returns how many were deleted. */
-export function deleteUserSessions(tx: DbOrTx, userId: number, keepIdHash?: string): number {
+/** Deletes all of a user's sessions (optionally keeping one); returns how many were deleted. A transaction part. */
+export function* deleteUserSessions(tx: Tx, tables: StoreTables, userId: number, keepIdHash?: string): TxBody<number> {
+  const { sessions } = tables;
   const where = keepIdHash ? and(eq(sessions.userId, userId), ne(sessions.idHash, keepIdHash)) : eq(sessions.userId, userId);
-  return tx.delete(sessions).where(where).run().changes;
+  const deleted = yield* rows(tx.delete(sessions).where(where).returning({ idHash: sessions.idHash }));
+  return deleted.length;
 }
 
 export function sessionIdHash(token: string): string {

@@ -27,18 +27,18 @@ function userByEmail(db: Db, email: string | undefined) {
   return row;
 }
 
-function run(db: Db, sub: string, v: { user?: string; name?: string; id?: string }): { text: string; json: unknown } {
+async function run(db: Db, sub: string, v: { user?: string; name?: string; id?: string }): Promise<{ text: string; json: unknown }> {
   const user = userByEmail(db, v.user);
   switch (sub) {
     case "create": {
-      const r = createToken(db, OPERATOR_ACTOR, user, { name: v.name ?? "command line" });
+      const r = await createToken(db, OPERATOR_ACTOR, user, { name: v.name ?? "command line" });
       return {
         text: `created token ${r.id} "${r.name}" for ${user.email} (shown once; store it now):\n${r.token}`,
         json: { token: r.token, id: r.id, name: r.name, user: user.email },
       };
     }
     case "list": {
-      const rows = tokensOf(db, user.id);
+      const rows = await tokensOf(db, user.id);
       const text = rows
         .map((t) => `${String(t.id).padStart(4)}  ${t.name.padEnd(24)} ${t.prefix}…  ${t.revokedAt ? `revoked ${t.revokedAt}` : "active"}`)
         .join("\n");
@@ -47,7 +47,7 @@ function run(db: Db, sub: string, v: { user?: string; name?: string; id?: string
     case "revoke": {
       const id = Number(v.id);
       if (!v.id || !Number.isInteger(id)) throw new UsageError("revoke needs --id ID (a number: see token list)");
-      revokeToken(db, OPERATOR_ACTOR, user.id, { tokenId: id });
+      await revokeToken(db, OPERATOR_ACTOR, user.id, { tokenId: id });
       return { text: `revoked token ${id} of ${user.email}`, json: { revoked: id } };
     }
     default:
@@ -80,7 +80,7 @@ export async function tokenCommand(argv: string[]): Promise<number> {
   const dataDir = resolveDataDir(values["data-dir"]);
   const db = openDatabase(dataDir);
   try {
-    const out = run(db, sub, values);
+    const out = await run(db, sub, values);
     if (sub !== "list") checkpointAfterCliWrite(db, { dataDir });
     process.stdout.write(values.json ? `${JSON.stringify(out.json)}\n` : `${out.text}\n`);
     return 0;

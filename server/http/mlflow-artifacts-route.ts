@@ -52,7 +52,7 @@ export async function handleMlflowArtifactsRequest(services: AppServices, req: R
       body: { error_code: "ENDPOINT_NOT_FOUND", message: `No API endpoint ${method} /api/2.0/mlflow-artifacts/${segments.join("/")}` },
     });
   }
-  const caller = authenticateMlflow(services, req.headers.get("authorization"));
+  const caller = await authenticateMlflow(services, req.headers.get("authorization"));
   if ("status" in caller) {
     await req.body?.cancel().catch(() => undefined);
     return json(caller);

@@ -99,7 +99,7 @@ export async function handleMlflowRequest(services: AppServices, req: Request, s
         : error(413, "INVALID_PARAMETER_VALUE", `The request body is over the ${Math.round(limit / 1024)} KiB limit for API calls`);
     if (batch && req.method === "POST" && ingestWorkerEnabled()) {
       // A writer's log-batch goes to the ingest worker (server/mlflow/ingest.ts); anyone else's, as every call.
-      const caller = authenticateMlflow(services, req.headers.get("authorization"));
+      const caller = await authenticateMlflow(services, req.headers.get("authorization"));
       if ("status" in caller) return json(caller);
       if (isWriter(caller)) {
         const answer = await logBatchInWorker(services, caller.actor, bytes, (job) =>
@@ -117,7 +117,7 @@ export async function handleMlflowRequest(services: AppServices, req: Request, s
     }
     bodyText = utf8(bytes);
   }
-  const answer = dispatchMlflow(services, {
+  const answer = await dispatchMlflow(services, {
     method: req.method,
     path,
     query: new URL(req.url).searchParams,

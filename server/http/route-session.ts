@@ -6,7 +6,8 @@
  * Route handlers take a RouteCaller (or, for tests and the CLI, a plain user or null) and answer `refusal` in
  * their own format before doing anything else except the CSRF check.
  */
-import type { DbOrTx } from "@/db/client";
+import type { Db } from "@/db/client";
+import type { Store } from "@/db/store";
 import { readSessionToken } from "@/server/auth/cookies";
 import { CHANGE_PASSWORD_FIRST, SIGN_IN_FIRST, UNAUTHORIZED_MESSAGES } from "@/server/auth/session-messages";
 import { accountStatus, sessionForToken } from "@/server/users/service";
@@ -18,13 +19,13 @@ export type RouteCaller = { user: SignedInActor; refusal: null } | { user: null;
 const refused = (status: 401 | 403, message: string): RouteCaller => ({ user: null, refusal: { status, message } });
 
 /** Reads the session cookie of `req` and the account behind it (one indexed read each). */
-export function routeCaller(db: DbOrTx, req: Request): RouteCaller {
+export async function routeCaller(db: Store | Db, req: Request): Promise<RouteCaller> {
   const cookie = readSessionToken(req.headers.get("cookie"));
   if (cookie.kind === "none") return refused(401, SIGN_IN_FIRST);
   if (cookie.kind === "malformed") return refused(401, UNAUTHORIZED_MESSAGES.malformed);
-  const session = sessionForToken(db, cookie.token);
+  const session = await sessionForToken(db, cookie.token);
   if (!session) return refused(401, UNAUTHORIZED_MESSAGES.ended);
-  const account = accountStatus(db, session.user.id);
+  const account = await accountStatus(db, session.user.id);
   if (!account || account.disabled) return refused(401, UNAUTHORIZED_MESSAGES.disabled);
   if (account.mustChangePassword) return refused(403, CHANGE_PASSWORD_FIRST);
   return { user: { ...session.user, role: account.role, name: account.name }, refusal: null };

@@ -29,7 +29,7 @@ export async function handleRunledgerRequest(services: AppServices, req: Request
       });
     bodyText = await limited.text();
   }
-  const answer = dispatchRunledger(services, {
+  const answer = await dispatchRunledger(services, {
     method: req.method,
     path: segments.join("/"),
     query: new URL(req.url).searchParams,

@@ -98,7 +98,7 @@ export function tokenOf(authorization: string | null): string | null {
   return colon >= 0 ? decoded.slice(colon + 1) : null;
 }
 
-export function dispatchMlflow(services: AppServices, call: MlflowCall): MlflowAnswer {
+export async function dispatchMlflow(services: AppServices, call: MlflowCall): Promise<MlflowAnswer> {
   try {
     const path = call.path.replace(/^\/+|\/+$/g, "");
     const endpoint = endpointOf(call.method, path);
@@ -106,7 +106,7 @@ export function dispatchMlflow(services: AppServices, call: MlflowCall): MlflowA
     if (!handler)
       throw new MlflowError("ENDPOINT_NOT_FOUND", `No API endpoint ${call.method} /api/2.0/mlflow/${path} (see server/mlflow/README.md)`);
 
-    const caller = authenticateMlflow(services, call.authorization);
+    const caller = await authenticateMlflow(services, call.authorization);
     if ("status" in caller) return caller;
 
     const body = callBody(call);
@@ -117,10 +117,10 @@ export function dispatchMlflow(services: AppServices, call: MlflowCall): MlflowA
 }
 
 /** The caller of a request (the token's user), or the 401 answer for a missing or bad token or a disabled user. */
-export function authenticateMlflow(services: AppServices, authorization: string | null): MlflowCtx | MlflowAnswer {
+export async function authenticateMlflow(services: AppServices, authorization: string | null): Promise<MlflowCtx | MlflowAnswer> {
   const token = tokenOf(authorization);
   if (!token) return unauthenticated("an access token is required: send Authorization: Bearer <token> (create one on your account page)");
-  const who = actorForToken(services.db, token); // refuses a disabled user's token too (read with the token)
+  const who = await actorForToken(services.db, token); // refuses a disabled user's token too (read with the token)
   if ("refusal" in who) return unauthenticated(TOKEN_REFUSALS[who.refusal]);
   return { ...services, actor: who.actor };
 }

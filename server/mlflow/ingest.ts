@@ -44,7 +44,7 @@ const INGEST_WORKER_BOOTSTRAP = path.join(process.cwd(), "server", "mlflow", "in
 
 const failure = (message: string): MlflowAnswer => ({ status: 500, body: { error_code: "INTERNAL_ERROR", message } });
 
-function start(services: AppServices, onMainThread: (job: IngestJob) => MlflowAnswer): IngestWorker {
+function start(services: AppServices, onMainThread: (job: IngestJob) => Promise<MlflowAnswer>): IngestWorker {
   const { port1, port2 } = new MessageChannel();
   const worker = new Worker(INGEST_WORKER_BOOTSTRAP, { workerData: { dataDir: services.dataDir, port: port2 }, transferList: [port2] });
   const w: IngestWorker = { worker, port: port1, pending: new Map(), ready: false };
@@ -60,7 +60,7 @@ function start(services: AppServices, onMainThread: (job: IngestJob) => MlflowAn
       // It never opened the database, so it wrote nothing: answer its calls here, and keep ingest on this thread.
       state.broken = true;
       console.error(`mlflow ingest worker could not start (${why}); log-batch runs on the main thread`);
-      for (const p of pending) p.resolve(onMainThread(p.job));
+      for (const p of pending) void onMainThread(p.job).then(p.resolve); // dispatchMlflow answers errors, never rejects
       return;
     }
     if (pending.length) console.error(`mlflow ingest worker: ${why}; ${pending.length} call(s) answered 500 (not acknowledged)`);
@@ -104,7 +104,7 @@ export function logBatchInWorker(
   services: AppServices,
   actor: MlflowCtx["actor"],
   body: Uint8Array<ArrayBuffer>,
-  onMainThread: (job: IngestJob) => MlflowAnswer,
+  onMainThread: (job: IngestJob) => Promise<MlflowAnswer>,
 ): Promise<MlflowAnswer> {
   let w = state.workers.get(services.dataDir);
   if (!w) state.workers.set(services.dataDir, (w = start(services, onMainThread)));

@@ -21,7 +21,7 @@ export const RUNLEDGER_HANDLERS: Record<RunledgerPath, (ctx: MlflowCtx, body: un
   "runs/reject-intervention": rejectScriptIntervention,
 };
 
-export function dispatchRunledger(services: AppServices, call: MlflowCall): MlflowAnswer {
+export async function dispatchRunledger(services: AppServices, call: MlflowCall): Promise<MlflowAnswer> {
   try {
     const path = call.path.replace(/^\/+|\/+$/g, "");
     const endpoint = Object.hasOwn(RUNLEDGER_ROUTES, path) ? (path as RunledgerPath) : undefined;
@@ -30,7 +30,7 @@ export function dispatchRunledger(services: AppServices, call: MlflowCall): Mlfl
         "ENDPOINT_NOT_FOUND",
         `No API endpoint ${call.method} /api/2.0/runledger/${path} (see server/mlflow/README.md)`,
       );
-    const caller = authenticateMlflow(services, call.authorization);
+    const caller = await authenticateMlflow(services, call.authorization);
     if ("status" in caller) return caller;
     return { status: 200, body: RUNLEDGER_HANDLERS[endpoint](caller, callBody(call)) };
   } catch (err) {

@@ -34,7 +34,7 @@ function browser(address: string, cookie?: string) {
   const req = new Request("http://127.0.0.1/api/trpc/x", {
     headers: { "x-forwarded-for": address, "user-agent": "vitest", ...(cookie ? { cookie } : {}) },
   });
-  const caller = createCaller(createContextFromRequest(app, req, resHeaders));
+  const caller = createCaller(() => createContextFromRequest(app, req, resHeaders));
   return { caller, resHeaders };
 }
 

@@ -15,7 +15,7 @@ import path from "node:path";
 import { eq } from "drizzle-orm";
 import { users } from "@/db/schema";
 import { appRouter } from "@/server/trpc/root";
-import { createSession } from "@/server/auth/sessions";
+import { openSession } from "@/server/auth/sessions";
 import { ROLE_NAMES } from "@/contracts/user-fields";
 import { DEMO_USERS } from "@/server/demo/seed";
 import { createTestApp, type TestApp } from "./test-app";
@@ -246,7 +246,7 @@ describe("API routes × roles", () => {
     .map((f) => path.join(apiDir, f));
 
   const tokens = new Map<string, string>();
-  const cookieFor = (who: (typeof WHO)[number]) => {
+  const cookieFor = async (who: (typeof WHO)[number]) => {
     if (who === "anonymous") return undefined;
     if (!tokens.has(who)) {
       const user = app.db
@@ -254,7 +254,7 @@ describe("API routes × roles", () => {
         .from(users)
         .where(eq(users.email, DEMO_USERS.find((u) => u.role === who)!.email))
         .get()!;
-      tokens.set(who, createSession(app.db, user.id, "matrix").token);
+      tokens.set(who, (await openSession(app.db, user.id, "matrix")).token);
     }
     return `runledger_session=${tokens.get(who)}`;
   };
@@ -273,7 +273,7 @@ describe("API routes × roles", () => {
         for (const who of WHO) {
           const base = entry.request();
           const headers = new Headers(base.headers);
-          const cookie = cookieFor(who);
+          const cookie = await cookieFor(who);
           if (cookie) headers.set("cookie", cookie);
           const req = new Request(base, { headers });
           const params = Promise.resolve({ modelVersionId: String(NONE), checkpointId: String(NONE), trpc: "x" });

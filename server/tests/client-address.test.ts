@@ -39,7 +39,7 @@ beforeAll(async () => {
       const request = webRequest(req);
       if (req.url === "/address") return res.end(clientOf(request).address);
       const email = new URL(request.url).searchParams.get("email")!;
-      const caller = createCaller(createContextFromRequest(app, request, new Headers()));
+      const caller = createCaller(() => createContextFromRequest(app, request, new Headers()));
       try {
         await caller.auth.signIn({ email, password: "wrong-password" });
         res.end("200");

@@ -31,10 +31,10 @@ beforeAll(async () => {
   app = createTestApp();
   mlflow = await startMlflowServer(app);
   base = mlflow.base;
-  const t = tokenFor("engineer");
+  const t = await tokenFor("engineer");
   engineerTokenId = t.id;
   engineer = new MlflowClient(base, t.token);
-  auditor = new MlflowClient(base, tokenFor("auditor").token);
+  auditor = new MlflowClient(base, (await tokenFor("auditor")).token);
 });
 
 afterAll(async () => {
@@ -46,16 +46,16 @@ describe("authentication", () => {
   it("refuses a call without a token, with a revoked token and with a garbage token: 401 UNAUTHENTICATED", async () => {
     await expectError(new MlflowClient(base, null).call("experiments/search", {}), "UNAUTHENTICATED", 401, /access token is required/);
     await expectError(new MlflowClient(base, "rlt_not-a-real-token").call("experiments/search", {}), "UNAUTHENTICATED", 401, /not valid/);
-    const t = tokenFor("engineer", "to revoke");
+    const t = await tokenFor("engineer", "to revoke");
     const c = new MlflowClient(base, t.token);
     await c.call("experiments/search", {});
     const u = userOf("engineer");
-    revokeToken(app.db, { id: u.id, name: u.name, role: u.role }, u.id, { tokenId: t.id });
+    await revokeToken(app.db, { id: u.id, name: u.name, role: u.role }, u.id, { tokenId: t.id });
     await expectError(c.call("experiments/search", {}), "UNAUTHENTICATED", 401, /revoked/);
   });
 
   it("accepts the token as the password of basic auth (as MLflow clients send it)", async () => {
-    const t = tokenFor("engineer", "basic");
+    const t = await tokenFor("engineer", "basic");
     const basic = Buffer.from(`anyone:${t.token}`).toString("base64");
     const r = await new MlflowClient(base, null).raw("POST", "experiments/search", "{}", {
       authorization: `Basic ${basic}`,

@@ -32,9 +32,9 @@ beforeAll(async () => {
   app = createTestApp();
   mlflow = await startMlflowServer(app);
   base = mlflow.base;
-  engineerToken = tokenFor("engineer").token;
+  engineerToken = (await tokenFor("engineer")).token;
   engineer = new MlflowClient(base, engineerToken);
-  auditor = new MlflowClient(base, tokenFor("auditor").token);
+  auditor = new MlflowClient(base, (await tokenFor("auditor")).token);
 });
 
 afterAll(async () => {

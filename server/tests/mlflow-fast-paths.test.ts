@@ -23,7 +23,7 @@ let engineer: MlflowClient;
 beforeAll(async () => {
   app = createTestApp();
   mlflow = await startMlflowServer(app);
-  engineer = new MlflowClient(mlflow.base, tokenFor(app, "engineer").token);
+  engineer = new MlflowClient(mlflow.base, (await tokenFor(app, "engineer")).token);
 });
 
 afterAll(async () => {
@@ -113,7 +113,7 @@ describe("get-history", () => {
 
 describe("tokens", () => {
   it("refuses the token of a disabled user: 401 UNAUTHENTICATED", async () => {
-    const t = tokenFor(app, "reviewer", "to disable");
+    const t = await tokenFor(app, "reviewer", "to disable");
     const reviewer = new MlflowClient(mlflow.base, t.token);
     await reviewer.call("experiments/search", {});
     app.db

@@ -33,7 +33,7 @@ let engineerToken: string;
 beforeAll(async () => {
   app = createTestApp();
   mlflow = await startMlflowServer(app);
-  engineerToken = tokenFor(app, "engineer").token;
+  engineerToken = (await tokenFor(app, "engineer")).token;
   engineer = new MlflowClient(mlflow.base, engineerToken);
 });
 
@@ -88,7 +88,7 @@ describe("group commit (logBatchGroup)", () => {
     const [a, b, c] = [await newRun("group a"), await newRun("group b"), await newRun("group c")];
     await engineer.call("runs/log-batch", { run_id: c, metrics: metrics(0, 1) }); // c holds steps 0 (3 points)
     const before = { c: runLogs(c).length, events: count("SELECT count(*) FROM audit_events") };
-    const actor = (actorForToken(app.db, engineerToken) as { actor: IngestJob["actor"] }).actor;
+    const actor = ((await actorForToken(app.db, engineerToken)) as { actor: IngestJob["actor"] }).actor;
     const bodies: unknown[] = [
       { run_id: a, metrics: metrics(0, 100) },
       { run_id: b, metrics: metrics(0, 10), params: [{ key: "lr", value: "0.1" }], tags: [{ key: "runledger.rationale", value: "why" }] },
@@ -135,7 +135,7 @@ describe("group commit (logBatchGroup)", () => {
 
   it("acknowledges no call of a group whose transaction cannot be had, and stores nothing of it", async () => {
     const run = await newRun("group locked out");
-    const actor = (actorForToken(app.db, engineerToken) as { actor: IngestJob["actor"] }).actor;
+    const actor = ((await actorForToken(app.db, engineerToken)) as { actor: IngestJob["actor"] }).actor;
     const other = new (app.db.$client.constructor as typeof import("better-sqlite3"))(`${app.dataDir}/runledger.sqlite`);
     other.exec("BEGIN IMMEDIATE"); // another process holds the write lock
     app.db.$client.pragma("busy_timeout = 20");
@@ -209,7 +209,7 @@ describe("log-batch over HTTP through the ingest worker", () => {
       400,
       /at most 1000 metrics/,
     );
-    const auditor = new MlflowClient(mlflow.base, tokenFor(app, "auditor").token);
+    const auditor = new MlflowClient(mlflow.base, (await tokenFor(app, "auditor")).token);
     await expectMlflowError(auditor.call("runs/log-batch", { run_id: runIds[0]!, metrics: metrics(20_000, 1) }), "PERMISSION_DENIED", 403);
     await expectMlflowError(
       new MlflowClient(mlflow.base, "rl_pat_nope").call("runs/log-batch", { run_id: runIds[0]! }),

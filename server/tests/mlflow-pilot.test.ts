@@ -63,7 +63,7 @@ const logEpoch = (run_id: string, step: number, loss: number) =>
 beforeAll(async () => {
   app = createTestApp();
   mlflow = await startMlflowServer(app);
-  const t = tokenFor(app, "engineer", "training script");
+  const t = await tokenFor(app, "engineer", "training script");
   engineerTokenId = t.id;
   engineer = new MlflowClient(mlflow.base, t.token);
 });
@@ -201,7 +201,9 @@ describe("who may acknowledge, and bad input", () => {
     const run_id = await newApiRun("roles");
     await logEpoch(run_id, 1, 0.8);
     const pause = await app.as("engineer").runs.pilot.request({ runId: Number(run_id), kind: "pause", rationale: "check it" });
-    const clients = ["auditor", "reviewer"].map((role) => new MlflowClient(mlflow.base, tokenFor(app, role).token));
+    const clients = await Promise.all(
+      ["auditor", "reviewer"].map(async (role) => new MlflowClient(mlflow.base, (await tokenFor(app, role)).token)),
+    );
     const before = counts();
     for (const c of clients) {
       expect((await c.pendingInterventions(run_id)).interventions.map((i) => i.intervention_id)).toEqual([String(pause.id)]);
@@ -232,7 +234,7 @@ describe("who may acknowledge, and bad input", () => {
     const pause = await pilot.runs.pilot.request({ runId: Number(run_id), kind: "pause", rationale: "check it" });
     const stop = await pilot.runs.pilot.request({ runId: Number(other), kind: "stop", rationale: "not needed" });
     const pid = String(pause.id);
-    const rawToken = tokenFor(app, "engineer", "raw").token;
+    const rawToken = (await tokenFor(app, "engineer", "raw")).token;
     const before = counts();
     const raw = (body: string, headers: Record<string, string> = { "content-type": "application/json" }) =>
       fetch(`${mlflow.base}/api/2.0/runledger/runs/ack-intervention`, {
@@ -626,7 +628,9 @@ describe("a pilot changes a script's settings (its logged params)", () => {
       new RegExp(`already has a pending change of learning_rate \\(intervention ${set.id}\\)`),
       "CONFLICT",
     );
-    const clients = ["auditor", "reviewer"].map((role) => new MlflowClient(mlflow.base, tokenFor(app, role).token));
+    const clients = await Promise.all(
+      ["auditor", "reviewer"].map(async (role) => new MlflowClient(mlflow.base, (await tokenFor(app, role)).token)),
+    );
     const pendingOnly = counts();
     for (const c of clients) {
       expect((await c.pendingInterventions(run_id)).interventions[0]!.changes).toEqual([

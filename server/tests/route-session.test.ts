@@ -48,10 +48,10 @@ describe("[api routes] the session behind a route request", () => {
     expect(signedIn.mustChangePassword).toBe(true);
     const cookie = `runledger_session=${signedIn.token}`;
 
-    const refusedUpload = await refusalOf(await handleDatasetUpload(app, upload(cookie), routeCaller(app.db, upload(cookie))));
+    const refusedUpload = await refusalOf(await handleDatasetUpload(app, upload(cookie), await routeCaller(app.db, upload(cookie))));
     expect(refusedUpload).toEqual([403, expect.stringMatching(/^change your password first/)]);
     const refusedExport = await refusalOf(
-      await reportExportPost(app, exportRequest(cookie), routeCaller(app.db, exportRequest(cookie)), "1"),
+      await reportExportPost(app, exportRequest(cookie), await routeCaller(app.db, exportRequest(cookie)), "1"),
     );
     expect(refusedExport).toEqual([403, expect.stringMatching(/^change your password first/)]);
     // The route modules themselves (what Next.js calls) answer the same.
@@ -69,7 +69,7 @@ describe("[api routes] the session behind a route request", () => {
       { currentPassword: created.temporaryPassword, newPassword: "a-fresh-secret-9" },
       sessionIdHash(signedIn.token),
     );
-    const caller = routeCaller(app.db, upload(cookie));
+    const caller = await routeCaller(app.db, upload(cookie));
     expect(caller.refusal).toBeNull();
     const res = await handleDatasetUpload(app, upload(cookie), caller);
     expect(res.status).toBe(200);
@@ -81,14 +81,13 @@ describe("[api routes] the session behind a route request", () => {
       ["runledger_session=%%%not-a-token", /session cookie is not valid/],
       [`runledger_session=${"A".repeat(43)}`, /session has ended/],
     ] as const) {
-      expect(await refusalOf(await handleDatasetUpload(app, upload(cookie), routeCaller(app.db, upload(cookie))))).toEqual([
+      expect(await refusalOf(await handleDatasetUpload(app, upload(cookie), await routeCaller(app.db, upload(cookie))))).toEqual([
         401,
         expect.stringMatching(message),
       ]);
-      expect(await refusalOf(await reportExportPost(app, exportRequest(cookie), routeCaller(app.db, exportRequest(cookie)), "1"))).toEqual([
-        401,
-        expect.stringMatching(message),
-      ]);
+      expect(
+        await refusalOf(await reportExportPost(app, exportRequest(cookie), await routeCaller(app.db, exportRequest(cookie)), "1")),
+      ).toEqual([401, expect.stringMatching(message)]);
     }
   });
 });

@@ -28,13 +28,13 @@ let addressCounter = 0;
 async function signInAs(email: string, password: string) {
   const address = `198.18.0.${++addressCounter}`;
   const resHeaders = new Headers();
-  const anon = createCaller(
+  const anon = createCaller(() =>
     createContextFromRequest(app, new Request("http://127.0.0.1/", { headers: { "x-forwarded-for": address } }), resHeaders),
   );
   const result = await anon.auth.signIn({ email, password });
   const token = /runledger_session=([^;]*)/.exec(resHeaders.get("set-cookie") ?? "")![1]!;
   const caller = () =>
-    createCaller(
+    createCaller(() =>
       createContextFromRequest(
         app,
         new Request("http://127.0.0.1/", { headers: { "x-forwarded-for": address, cookie: `runledger_session=${token}` } }),

@@ -12,7 +12,7 @@ import * as tf from "@tensorflow/tfjs";
 import { users } from "@/db/schema";
 import { sha256Hex } from "@/contracts/canonical";
 import { artifactPath } from "@/contracts/artifact-layout";
-import { createSession } from "@/server/auth/sessions";
+import { openSession } from "@/server/auth/sessions";
 import { DEMO_USERS } from "@/server/demo/seed";
 import { deserializeWeights } from "@/trainer/checkpoint";
 import { unzipStored } from "@/server/fs/zip";
@@ -41,13 +41,13 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(() => app.close());
 
-const cookieOf = (role: string) => {
+const cookieOf = async (role: string) => {
   const user = app.db
     .select()
     .from(users)
     .where(eq(users.email, DEMO_USERS.find((u) => u.role === role)!.email))
     .get()!;
-  return `runledger_session=${createSession(app.db, user.id, "weights test").token}`;
+  return `runledger_session=${(await openSession(app.db, user.id, "weights test")).token}`;
 };
 const checkpointRoute = () => import("@/app/api/weights/checkpoints/[checkpointId]/route");
 const versionRoute = () => import("@/app/api/weights/model-versions/[modelVersionId]/route");
@@ -64,7 +64,7 @@ const eventCount = () => (app.db.$client.prepare("SELECT count(*) AS n FROM audi
 describe("weights download", () => {
   it("serves a TF.js model ZIP whose weights are the checkpoint's, with both hashes in the headers", async () => {
     const before = eventCount();
-    const res = await get("checkpoint", checkpoint.id, cookieOf("auditor"));
+    const res = await get("checkpoint", checkpoint.id, await cookieOf("auditor"));
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toBe("application/zip");
     expect(res.headers.get("content-disposition")).toMatch(/^attachment; filename="run\d+-epoch2-[0-9a-f]{12}-tfjs\.zip"$/);
@@ -98,30 +98,30 @@ describe("weights download", () => {
     model.dispose();
 
     // Same bytes again (a deterministic archive), and nothing recorded.
-    const again = new Uint8Array(await (await get("checkpoint", checkpoint.id, cookieOf("reviewer"))).arrayBuffer());
+    const again = new Uint8Array(await (await get("checkpoint", checkpoint.id, await cookieOf("reviewer"))).arrayBuffer());
     expect(sha256Hex(again)).toBe(sha256Hex(body));
     expect(eventCount()).toBe(before);
   }, 120_000);
 
   it("serves the recorded weights file byte for byte (?format=rlw1), for a model version too", async () => {
-    const res = await get("checkpoint", checkpoint.id, cookieOf("engineer"), "?format=rlw1");
+    const res = await get("checkpoint", checkpoint.id, await cookieOf("engineer"), "?format=rlw1");
     expect(res.status).toBe(200);
     const body = new Uint8Array(await res.arrayBuffer());
     expect(sha256Hex(body)).toBe(checkpoint.sha256);
     expect(res.headers.get("x-content-sha256")).toBe(checkpoint.sha256);
 
-    const mv = await get("version", modelVersionId, cookieOf("admin"), "?format=rlw1");
+    const mv = await get("version", modelVersionId, await cookieOf("admin"), "?format=rlw1");
     expect(mv.status).toBe(200);
     expect(mv.headers.get("content-disposition")).toMatch(/filename="weights-dl-v1-[0-9a-f]{12}\.rlw1"/);
     expect(sha256Hex(new Uint8Array(await mv.arrayBuffer()))).toBe(checkpoint.sha256);
-    const zip = await get("version", modelVersionId, cookieOf("reviewer"));
+    const zip = await get("version", modelVersionId, await cookieOf("reviewer"));
     expect(zip.status).toBe(200);
     const files = new Map(unzipStored(new Uint8Array(await zip.arrayBuffer())).map((e) => [e.name, e.data]));
     expect(sha256Hex(files.get("checkpoint.rlw1")!)).toBe(checkpoint.sha256);
   }, 120_000);
 
   it("prepares at most two TF.js downloads at once; one more gets 429 with Retry-After, and the slots free up after", async () => {
-    const cookie = cookieOf("auditor");
+    const cookie = await cookieOf("auditor");
     const responses = await Promise.all([1, 2, 3].map(() => get("checkpoint", checkpoint.id, cookie)));
     expect(responses.map((r) => r.status).sort()).toEqual([200, 200, 429]);
     const busy = responses.find((r) => r.status === 429)!;
@@ -135,8 +135,8 @@ describe("weights download", () => {
     expect(anon.status).toBe(401);
     expect(await anon.text()).toMatch(/sign in/);
     expect((await get("version", modelVersionId)).status).toBe(401);
-    expect((await get("checkpoint", 999_999, cookieOf("auditor"))).status).toBe(404);
-    expect((await get("checkpoint", checkpoint.id, cookieOf("auditor"), "?format=h5")).status).toBe(400);
+    expect((await get("checkpoint", 999_999, await cookieOf("auditor"))).status).toBe(404);
+    expect((await get("checkpoint", checkpoint.id, await cookieOf("auditor"), "?format=h5")).status).toBe(400);
   });
 
   it("refuses a tampered weights file instead of serving wrong bytes", async () => {
@@ -146,11 +146,11 @@ describe("weights download", () => {
     fs.chmodSync(file, 0o644);
     fs.writeFileSync(file, bytes);
     for (const query of ["", "?format=rlw1"]) {
-      const res = await get("checkpoint", checkpoint.id, cookieOf("auditor"), query);
+      const res = await get("checkpoint", checkpoint.id, await cookieOf("auditor"), query);
       expect(res.status).toBe(409);
       expect(res.headers.get("content-type")).toMatch(/^text\/plain/);
       expect(await res.text()).toMatch(/do not match the recorded SHA-256/);
     }
-    expect((await get("version", modelVersionId, cookieOf("auditor"))).status).toBe(409);
+    expect((await get("version", modelVersionId, await cookieOf("auditor"))).status).toBe(409);
   });
 });

@@ -46,12 +46,12 @@ export function clientOf(req: Request): SignInClient {
   return { address: clientAddress(req.headers), userAgent: req.headers.get("user-agent")?.slice(0, 200) ?? null };
 }
 
-/** Never throws: a malformed or ended session cookie gives an anonymous context (and clears the cookie). */
-export function createContextFromRequest(services: AppServices, req: Request, resHeaders: Headers): TrpcContext {
+/** Never rejects for a bad cookie: a malformed or ended session cookie gives an anonymous context (and clears the cookie). */
+export async function createContextFromRequest(services: AppServices, req: Request, resHeaders: Headers): Promise<TrpcContext> {
   const client = clientOf(req);
   const cookie = readSessionToken(req.headers.get("cookie"));
   if (cookie.kind === "none") return { services, user: null, sessionToken: undefined, client, resHeaders };
-  const session = cookie.kind === "token" ? sessionForToken(services.db, cookie.token) : null;
+  const session = cookie.kind === "token" ? await sessionForToken(services.db, cookie.token) : null;
   if (!session) {
     resHeaders.append("Set-Cookie", clearSessionCookie());
     return {
@@ -121,11 +121,11 @@ export const publicProcedure = t.procedure.use(mapDomainErrors).use(checkpointAf
 /** What a user whose password was reset may still do until they change it. */
 export const ALLOWED_BEFORE_PASSWORD_CHANGE = new Set(["auth.me", "auth.signOut", "auth.changePassword"]);
 
-export const signedInProcedure = publicProcedure.use(({ ctx, path, next }) => {
+export const signedInProcedure = publicProcedure.use(async ({ ctx, path, next }) => {
   if (!ctx.user)
     throw new TRPCError({ code: "UNAUTHORIZED", message: ctx.sessionProblem ? UNAUTHORIZED_MESSAGES[ctx.sessionProblem] : SIGN_IN_FIRST });
   // Read the account on every call: a disabled user, a changed role or a reset password takes effect at once.
-  const account = accountStatus(ctx.services.db, ctx.user.id);
+  const account = await accountStatus(ctx.services.db, ctx.user.id);
   if (!account || account.disabled) throw new TRPCError({ code: "UNAUTHORIZED", message: UNAUTHORIZED_MESSAGES.disabled });
   if (account.mustChangePassword && !ALLOWED_BEFORE_PASSWORD_CHANGE.has(path))
     throw new TRPCError({ code: "FORBIDDEN", message: CHANGE_PASSWORD_FIRST });

@@ -16,8 +16,10 @@
 import { and, asc, eq, ne, sql } from "drizzle-orm";
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
+import * as schemaTables from "@/db/schema";
 import { sessions, users, type Role } from "@/db/schema";
 import type { Db, Tx } from "@/db/client";
+import { runOnSqliteTx } from "@/db/store";
 import { appendAuditEvent, type Actor } from "@/server/audit/ledger";
 import { checkPassword, hashPassword } from "@/server/auth/password";
 import { nameField, newEmailField, newPasswordField, passwordCheckField, roleField, userIdField } from "@/contracts/user-fields";
@@ -124,7 +126,7 @@ export function updateUser(db: Db, actor: Actor, raw: z.input<typeof updateUserI
     if (losesAdmin && enabledAdminsOtherThan(tx, before.id) === 0)
       conflict(`${before.email} is the last enabled administrator: make someone else an administrator first`);
     tx.update(users).set(after).where(eq(users.id, before.id)).run();
-    const sessionsRevoked = after.disabled && !before.disabled ? deleteUserSessions(tx, before.id) : 0;
+    const sessionsRevoked = after.disabled && !before.disabled ? runOnSqliteTx(tx, deleteUserSessions(tx, schemaTables, before.id)) : 0;
     appendAuditEvent(tx, {
       actor,
       action: "user.update",
@@ -146,7 +148,7 @@ export async function resetPassword(db: Db, actor: Actor, raw: { userId: number 
   const hash = await hashPassword(password);
   const sessionsRevoked = db.transaction((tx) => {
     tx.update(users).set({ passwordHash: hash, mustChangePassword: true, passwordChangedAt: now() }).where(eq(users.id, userId)).run();
-    const n = deleteUserSessions(tx, userId);
+    const n = runOnSqliteTx(tx, deleteUserSessions(tx, schemaTables, userId));
     appendAuditEvent(tx, {
       actor,
       action: "user.passwordReset",
@@ -185,7 +187,7 @@ export async function changeOwnPassword(
   const hash = await hashPassword(input.newPassword);
   return db.transaction((tx) => {
     tx.update(users).set({ passwordHash: hash, mustChangePassword: false, passwordChangedAt: now() }).where(eq(users.id, actor.id)).run();
-    const sessionsRevoked = deleteUserSessions(tx, actor.id, currentSessionIdHash ?? undefined);
+    const sessionsRevoked = runOnSqliteTx(tx, deleteUserSessions(tx, schemaTables, actor.id, currentSessionIdHash ?? undefined));
     appendAuditEvent(tx, {
       actor,
       action: "user.passwordChange",
@@ -197,7 +199,7 @@ export async function changeOwnPassword(
   });
 }
 
-export function sessionsOf(db: Db, actor: Actor, userId: number, currentIdHash: string | null): SessionSummary[] {
+export async function sessionsOf(db: Db, actor: Actor, userId: number, currentIdHash: string | null): Promise<SessionSummary[]> {
   if (actor.id !== userId) requireAdmin(actor, "see other people's sessions");
   findUser(db, userId);
   return listSessions(db, userId, currentIdHash);
@@ -208,7 +210,11 @@ export function revokeSessions(db: Db, actor: Actor, input: { userId: number; se
   if (actor.id !== input.userId) requireAdmin(actor, "end other people's sessions");
   const target = findUser(db, input.userId);
   return db.transaction((tx) => {
-    const revoked = input.sessionId ? (deleteSession(tx, target.id, input.sessionId) ? 1 : 0) : deleteUserSessions(tx, target.id);
+    const revoked = input.sessionId
+      ? runOnSqliteTx(tx, deleteSession(tx, schemaTables, target.id, input.sessionId))
+        ? 1
+        : 0
+      : runOnSqliteTx(tx, deleteUserSessions(tx, schemaTables, target.id));
     if (input.sessionId && revoked === 0) notFound(`session ${input.sessionId.slice(0, 12)}… of ${target.email}`);
     appendAuditEvent(tx, {
       actor,

@@ -13,15 +13,20 @@
  * - The session token goes to the caller only to be put in a cookie; it is never part of a response body.
  */
 import { eq } from "drizzle-orm";
+import * as schemaTables from "@/db/schema";
 import { users, type Role } from "@/db/schema";
-import type { Db, DbOrTx } from "@/db/client";
+import type { Db } from "@/db/client";
+import { PG_LOCK_KEYS } from "@/db/pg-client";
+import { asStore, runOnSqliteTx, transact, type Store } from "@/db/store";
 import { appendAuditEvent, type Actor } from "@/server/audit/ledger";
+import { appendEvent } from "@/server/audit/ledger-pg";
 import { checkPasswordOrDummy, hashPassword, hashPasswordSync, needsRehash, PasswordHasherBusyError } from "@/server/auth/password";
 import { passwordCheckField, signInEmailField } from "@/contracts/user-fields";
 import { SignInThrottle } from "@/server/auth/throttle";
 import { identifierDigest, recordSignInFailure } from "@/server/auth/signin-failures";
 import { createSession, deleteSession, resolveSession, sessionIdHash } from "@/server/auth/sessions";
 import { demoHashFor } from "@/server/auth/demo-users";
+import { awaitedBuilder } from "@/server/auth/store-query";
 import { now, type SignedInActor } from "../app-context/service-context";
 import { conflict, invalidInput } from "@/server/errors";
 
@@ -126,7 +131,7 @@ export async function signIn(
     if (!fresh || fresh.disabled) return null; // disabled while the password was being checked
     if (upgradedHash && fresh.passwordHash === user.passwordHash)
       tx.update(users).set({ passwordHash: upgradedHash }).where(eq(users.id, user.id)).run();
-    const s = createSession(tx, user.id, client.userAgent);
+    const s = runOnSqliteTx(tx, createSession(tx, schemaTables, user.id, client.userAgent));
     appendAuditEvent(tx, {
       actor: actorOf(fresh),
       action: "user.signIn",
@@ -149,29 +154,35 @@ export async function signIn(
 export type RequestSession = { user: SignedInActor; idHash: string; mustChangePassword: boolean; endsAt: Date };
 
 /** The live session for a token (idle and absolute expiry enforced), or null. */
-export function sessionForToken(db: DbOrTx, token: string | undefined): RequestSession | null {
+export async function sessionForToken(store: Store | Db, token: string | undefined): Promise<RequestSession | null> {
   if (!token) return null;
-  const r = resolveSession(db, token);
+  const r = await resolveSession(store, token);
   return r ? { user: actorOf(r.user), idHash: r.session.idHash, mustChangePassword: r.user.mustChangePassword, endsAt: r.endsAt } : null;
 }
 
-export function signOut(db: Db, token: string, actor: SignedInActor): void {
-  db.transaction((tx) => {
-    deleteSession(tx, actor.id, sessionIdHash(token));
-    appendAuditEvent(tx, { actor, action: "user.signOut", entityType: "user", entityId: actor.id, payload: {} });
-  });
+export async function signOut(store: Store | Db, token: string, actor: SignedInActor): Promise<void> {
+  const s = asStore(store);
+  await transact(
+    s,
+    function* (tx) {
+      yield* deleteSession(tx, s.tables, actor.id, sessionIdHash(token));
+      yield* appendEvent({ actor, action: "user.signOut", entityType: "user", entityId: actor.id, payload: {} });
+    },
+    { pgLock: PG_LOCK_KEYS.ledger },
+  );
 }
 
 /** The account flags every signed-in call checks (one primary-key read). */
-export function accountStatus(
-  db: DbOrTx,
+export async function accountStatus(
+  store: Store | Db,
   userId: number,
-): { role: Role; name: string; disabled: boolean; mustChangePassword: boolean } | null {
-  return (
-    db
-      .select({ role: users.role, name: users.name, disabled: users.disabled, mustChangePassword: users.mustChangePassword })
-      .from(users)
-      .where(eq(users.id, userId))
-      .get() ?? null
-  );
+): Promise<{ role: Role; name: string; disabled: boolean; mustChangePassword: boolean } | null> {
+  const s = asStore(store);
+  const { users } = s.tables;
+  const [found] = await awaitedBuilder(s)
+    .select({ role: users.role, name: users.name, disabled: users.disabled, mustChangePassword: users.mustChangePassword })
+    .from(users)
+    .where(eq(users.id, userId))
+    .limit(1);
+  return found ?? null;
 }

@@ -13,5 +13,5 @@ export const dynamic = "force-dynamic";
 
 export async function POST(req: Request): Promise<Response> {
   const services = getAppServices();
-  return handleDatasetUpload(services, req, routeCaller(services.db, req));
+  return handleDatasetUpload(services, req, await routeCaller(services.db, req));
 }

@@ -19,5 +19,5 @@ export function GET(): Response {
 
 export async function POST(req: Request, { params }: { params: Promise<{ modelVersionId: string }> }): Promise<Response> {
   const services = getAppServices();
-  return reportExportPost(services, req, routeCaller(services.db, req), (await params).modelVersionId);
+  return reportExportPost(services, req, await routeCaller(services.db, req), (await params).modelVersionId);
 }

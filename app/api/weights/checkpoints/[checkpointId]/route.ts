@@ -12,5 +12,5 @@ export const dynamic = "force-dynamic";
 
 export async function GET(req: Request, { params }: { params: Promise<{ checkpointId: string }> }): Promise<Response> {
   const services = getAppServices();
-  return weightsDownloadGet(services, req, routeCaller(services.db, req), "checkpoint", (await params).checkpointId);
+  return weightsDownloadGet(services, req, await routeCaller(services.db, req), "checkpoint", (await params).checkpointId);
 }

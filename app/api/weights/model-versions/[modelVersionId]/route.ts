@@ -12,5 +12,5 @@ export const dynamic = "force-dynamic";
 
 export async function GET(req: Request, { params }: { params: Promise<{ modelVersionId: string }> }): Promise<Response> {
   const services = getAppServices();
-  return weightsDownloadGet(services, req, routeCaller(services.db, req), "modelVersion", (await params).modelVersionId);
+  return weightsDownloadGet(services, req, await routeCaller(services.db, req), "modelVersion", (await params).modelVersionId);
 }
