@@ -3,14 +3,23 @@
  * under their sha256; the row records schema, row count, origin and licence. The same bytes are never stored twice.
  * Uploads arrive as a file already streamed to disk (server/http/dataset-upload.ts, server/datasets/upload/): they are checked in a worker thread, never
  * parsed on the server's main thread, and never held in memory whole.
+ *
+ * On the store (issue 16, db/store.ts): uploads, the list and the detail run on SQLite or PostgreSQL. The file is
+ * checked and hashed, and put in the (file) artifact store, before the transaction, which looks the bytes up again
+ * under the ledger lock, so the same bytes uploaded at once on two servers give one row and one event. Built-in
+ * datasets are registered by resolveDataset, which runs and the orchestrator call synchronously: it stays on SQLite,
+ * running the same insert part through runOnSqliteTx, until those callers are ported.
  */
 import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
-import { eq } from "drizzle-orm";
-import { datasets, datasetVersions, splits } from "@/db/schema";
-import type { Db, DbOrTx } from "@/db/client";
-import { appendAuditEvent, type Actor } from "@/server/audit/ledger";
+import { eq, inArray } from "drizzle-orm";
+import { datasets } from "@/db/schema";
+import type { Db, Tx } from "@/db/client";
+import { PG_LOCK_KEYS } from "@/db/pg-client";
+import { asStore, row as firstRow, runOnSqliteTx, sqliteStore, transact, type Store, type StoreTables, type TxBody } from "@/db/store";
+import type { Actor } from "@/server/audit/ledger";
+import { appendEvent } from "@/server/audit/ledger-pg";
 import { sha256Hex } from "@/contracts/canonical";
 import type { ArtifactStore } from "@/server/artifacts/store";
 import { loadBuiltin } from "@/trainer/data/builtin";
@@ -22,29 +31,34 @@ import { UPLOAD_LIMIT_SETTINGS, uploadLimits } from "@/server/datasets/upload/li
 import { inferSchema } from "@/trainer/data/schema";
 import type { DatasetSchema } from "@/trainer/types";
 import type { BUILTIN_DATASETS } from "@/contracts/training-config";
-import { now, requireRole, type ServiceContext } from "../app-context/service-context";
+import { now, requireRole } from "../app-context/service-context";
+import type { StoreServiceContext } from "../app-context/store-context";
 import { invalidInput, notFound } from "@/server/errors";
 
 type DatasetRow = typeof datasets.$inferSelect;
 
-function insertDataset(
-  db: Db,
-  actor: Actor & { id: number },
-  d: {
-    name: string;
-    source: "builtin" | "upload";
-    builtinName: string | null;
-    origin: string;
-    licence: string;
-    sha256: string;
-    byteSize: number;
-    schema: DatasetSchema;
-    rowCount: number;
-  },
-): DatasetRow {
-  return db.transaction((tx) => {
-    const row = tx
-      .insert(datasets)
+type NewDataset = {
+  name: string;
+  source: "builtin" | "upload";
+  builtinName: string | null;
+  origin: string;
+  licence: string;
+  sha256: string;
+  byteSize: number;
+  schema: DatasetSchema;
+  rowCount: number;
+};
+
+/**
+ * Records a dataset and its dataset.create event, unless a dataset with the same bytes exists (then that row, no
+ * event): looked up inside the transaction, so two requests storing the same bytes at once give one row.
+ */
+function* insertDataset(tx: Tx, t: StoreTables, actor: Actor & { id: number }, d: NewDataset): TxBody<DatasetRow> {
+  const existing = yield* firstRow(tx.select().from(t.datasets).where(eq(t.datasets.sha256, d.sha256)));
+  if (existing) return existing;
+  const created = (yield* firstRow(
+    tx
+      .insert(t.datasets)
       .values({
         name: d.name,
         source: d.source,
@@ -58,35 +72,42 @@ function insertDataset(
         createdBy: actor.id,
         createdAt: now(),
       })
-      .returning()
-      .get();
-    appendAuditEvent(tx, {
-      actor,
-      action: "dataset.create",
-      entityType: "dataset",
-      entityId: row.id,
-      payload: {
-        name: row.name,
-        source: row.source,
-        builtinName: row.builtinName,
-        sha256: d.sha256,
-        bytes: row.byteSize,
-        rows: row.rowCount,
-        columns: d.schema.columns.length,
-        labelColumn: d.schema.labelColumn,
-        licence: d.licence,
-        origin: row.origin,
-        schemaSha256: sha256Hex(row.schemaJson),
-        createdAt: row.createdAt,
-      },
-    });
-    return row;
+      .returning(),
+  ))!;
+  yield* appendEvent({
+    actor,
+    action: "dataset.create",
+    entityType: "dataset",
+    entityId: created.id,
+    payload: {
+      name: created.name,
+      source: created.source,
+      builtinName: created.builtinName,
+      sha256: d.sha256,
+      bytes: created.byteSize,
+      rows: created.rowCount,
+      columns: d.schema.columns.length,
+      labelColumn: d.schema.labelColumn,
+      licence: d.licence,
+      origin: created.origin,
+      schemaSha256: sha256Hex(created.schemaJson),
+      createdAt: created.createdAt,
+    },
   });
+  return created;
 }
 
-const datasetBySha = (db: Db, sha256: string) => db.select().from(datasets).where(eq(datasets.sha256, sha256)).get();
+/** The store's query builder for reads outside transactions, typed as SQLite's like `store.tables`: awaited only. */
+function readerOf(store: Store): Db {
+  return store.db as Db;
+}
 
-/** Returns the dataset row for a built-in dataset, registering it (audited) on first use. */
+async function datasetBySha(store: Store, sha256: string): Promise<DatasetRow | undefined> {
+  const { datasets } = store.tables;
+  return (await readerOf(store).select().from(datasets).where(eq(datasets.sha256, sha256)).limit(1))[0];
+}
+
+/** Returns the dataset row for a built-in dataset, registering it (audited) on first use. SQLite only (see the header). */
 export function ensureBuiltinDataset(
   db: Db,
   artifacts: ArtifactStore,
@@ -94,11 +115,11 @@ export function ensureBuiltinDataset(
   name: (typeof BUILTIN_DATASETS)[number],
 ): DatasetRow {
   const b = loadBuiltin(name);
-  const existing = datasetBySha(db, b.sha256);
+  const existing = db.select().from(datasets).where(eq(datasets.sha256, b.sha256)).get();
   if (existing) return existing;
   const rowCount = parseCsv(b.bytes).rows.length;
   artifacts.put(b.bytes);
-  return insertDataset(db, actor, {
+  const d: NewDataset = {
     name: b.meta.title,
     source: "builtin",
     builtinName: name,
@@ -108,7 +129,9 @@ export function ensureBuiltinDataset(
     byteSize: b.bytes.byteLength,
     schema: b.schema,
     rowCount,
-  });
+  };
+  const tables = sqliteStore(db).tables;
+  return db.transaction((tx) => runOnSqliteTx(tx, insertDataset(tx, tables, actor, d)), { behavior: "immediate" });
 }
 
 /** What an upload says about its file, besides the bytes (the upload route reads it from the query string). */
@@ -154,7 +177,10 @@ export type UploadDatasetFileInput = {
  * Registers an uploaded CSV: checks it in a worker (caps, UTF-8, header, rows, column types), infers its schema,
  * stores the file under its sha256 and records the dataset with its audit event. The same bytes are stored once.
  */
-export async function uploadDatasetFile(ctx: ServiceContext, input: UploadDatasetFileInput): Promise<DatasetRow> {
+export async function uploadDatasetFile(
+  ctx: StoreServiceContext & { artifacts: ArtifactStore },
+  input: UploadDatasetFileInput,
+): Promise<DatasetRow> {
   requireRole(ctx.actor, ["engineer"], "upload datasets");
   const meta = input.meta;
   if (meta.kind !== "image" && meta.imageShape)
@@ -188,10 +214,11 @@ export async function uploadDatasetFile(ctx: ServiceContext, input: UploadDatase
           `image shape ${h}×${w}×${c} needs ${h * w * c} pixel columns, but the file has ${pixels} besides the label column '${schema.labelColumn}'`,
         );
     }
-    const existing = datasetBySha(ctx.db, profile.sha256);
+    const store = asStore(ctx.db);
+    const existing = await datasetBySha(store, profile.sha256);
     if (existing) return existing;
     ctx.artifacts.putFile(input.file, profile.sha256);
-    return insertDataset(ctx.db, ctx.actor, {
+    const d: NewDataset = {
       name: meta.name.trim() || "Uploaded dataset",
       source: "upload",
       builtinName: null,
@@ -201,7 +228,9 @@ export async function uploadDatasetFile(ctx: ServiceContext, input: UploadDatase
       byteSize: profile.bytes,
       schema,
       rowCount: profile.rowCount,
-    });
+    };
+    const actor = ctx.actor;
+    return await transact(store, (tx) => insertDataset(tx, store.tables, actor, d), { pgLock: PG_LOCK_KEYS.ledger });
   } catch (e) {
     if (e instanceof DatasetError) invalidInput(e.message);
     throw e;
@@ -227,25 +256,32 @@ export function resolveDataset(
   return { row, schema: JSON.parse(row.schemaJson) as DatasetSchema, bytes: () => artifacts.get(row.sha256) };
 }
 
-export function listDatasets(db: DbOrTx) {
-  return db
-    .select()
-    .from(datasets)
-    .orderBy(datasets.id)
-    .all()
-    .map((d) => ({ ...d, schema: JSON.parse(d.schemaJson) as DatasetSchema }));
+export async function listDatasets(db: Store | Db) {
+  const store = asStore(db);
+  const { datasets } = store.tables;
+  const rows = await readerOf(store).select().from(datasets).orderBy(datasets.id);
+  return rows.map((d) => ({ ...d, schema: JSON.parse(d.schemaJson) as DatasetSchema }));
 }
 
-export function getDatasetDetail(db: DbOrTx, id: number) {
-  const d = db.select().from(datasets).where(eq(datasets.id, id)).get();
+/** A dataset with its versions and their splits, each in id order (the same order on both stores). */
+export async function getDatasetDetail(db: Store | Db, id: number) {
+  const store = asStore(db);
+  const reader = readerOf(store);
+  const { datasets, datasetVersions, splits } = store.tables;
+  const [d] = await reader.select().from(datasets).where(eq(datasets.id, id)).limit(1);
   if (!d) notFound(`dataset ${id}`);
-  const versions = db.select().from(datasetVersions).where(eq(datasetVersions.datasetId, id)).all();
+  const versions = await reader.select().from(datasetVersions).where(eq(datasetVersions.datasetId, id)).orderBy(datasetVersions.id);
   const splitRows = versions.length
-    ? db
+    ? await reader
         .select()
         .from(splits)
-        .all()
-        .filter((s) => versions.some((v) => v.id === s.datasetVersionId))
+        .where(
+          inArray(
+            splits.datasetVersionId,
+            versions.map((v) => v.id),
+          ),
+        )
+        .orderBy(splits.id)
     : [];
   return {
     ...d,
