@@ -11,11 +11,17 @@
  * - At most MAX_IDENTIFIERS_PER_WINDOW identifiers get their own counter per window; failures for further
  *   identifiers are pooled under the identifier "other" (with a count of distinct identifiers), so a spray of random
  *   emails costs a bounded number of events: about MAX_IDENTIFIERS_PER_WINDOW · log5(failures) per window.
- * - Counters live in memory per database (one server process); a restart starts a new count, still bounded.
+ * - Counters live in memory per database handle (one server process); a restart starts a new count, still bounded.
+ *   With several web servers on one PostgreSQL store each counts its own failures, so each may write the
+ *   threshold events: still bounded (per server), and the events stay "at least" statements.
+ * - The event is appended in a transaction of its own (db/store.ts, under the ledger lock on PostgreSQL).
  */
 import { createHash } from "node:crypto";
 import type { Db } from "@/db/client";
-import { appendAuditEvent, SYSTEM_ACTOR } from "@/server/audit/ledger";
+import { PG_LOCK_KEYS } from "@/db/pg-client";
+import { asStore, transact, type Store } from "@/db/store";
+import { SYSTEM_ACTOR } from "@/server/audit/ledger";
+import { appendEvent } from "@/server/audit/ledger-pg";
 
 export const WINDOW_MINUTES = 10;
 export const MAX_IDENTIFIERS_PER_WINDOW = 20;
@@ -37,9 +43,10 @@ export function isThreshold(count: number): boolean {
 }
 
 type WindowState = { start: number; counts: Map<string, number>; otherIdentifiers: Set<string> };
-const windows = new WeakMap<Db, WindowState>();
+/** Keyed by the store's database handle (asStore makes a new Store object for each call with a bare handle). */
+const windows = new WeakMap<Store["db"], WindowState>();
 
-function windowFor(db: Db, at: number): WindowState {
+function windowFor(db: Store["db"], at: number): WindowState {
   const start = Math.floor(at / (WINDOW_MINUTES * 60_000)) * WINDOW_MINUTES * 60_000;
   let state = windows.get(db);
   if (!state || state.start !== start) {
@@ -50,8 +57,9 @@ function windowFor(db: Db, at: number): WindowState {
 }
 
 /** Counts one failed sign-in; appends an event when the count reaches a threshold. Returns the event's seq or null. */
-export function recordSignInFailure(db: Db, identifier: string, at = Date.now()): number | null {
-  const w = windowFor(db, at);
+export async function recordSignInFailure(store: Store | Db, identifier: string, at = Date.now()): Promise<number | null> {
+  const s = asStore(store);
+  const w = windowFor(s.db, at);
   let key = identifier;
   if (!w.counts.has(identifier) && w.counts.size >= MAX_IDENTIFIERS_PER_WINDOW + (w.counts.has(OTHER) ? 1 : 0)) {
     key = OTHER;
@@ -67,14 +75,17 @@ export function recordSignInFailure(db: Db, identifier: string, at = Date.now())
     failures: count,
   };
   if (key === OTHER) payload.distinctIdentifiersAtLeast = w.otherIdentifiers.size;
-  const event = db.transaction((tx) =>
-    appendAuditEvent(tx, {
-      actor: { ...SYSTEM_ACTOR, name: "anonymous" },
-      action: "user.signInFailed",
-      entityType: "signInIdentifier",
-      entityId: key,
-      payload,
-    }),
+  const event = await transact(
+    s,
+    () =>
+      appendEvent({
+        actor: { ...SYSTEM_ACTOR, name: "anonymous" },
+        action: "user.signInFailed",
+        entityType: "signInIdentifier",
+        entityId: key,
+        payload,
+      }),
+    { pgLock: PG_LOCK_KEYS.ledger },
   );
   return event.seq;
 }

@@ -12,7 +12,7 @@
 import { eq } from "drizzle-orm";
 import { users, projects, experiments, runs } from "@/db/schema";
 import type { Db } from "@/db/client";
-import { insertUser, actorOf } from "@/server/users/service";
+import { insertUserWithEvent, actorOf } from "@/server/users/service";
 import { DEMO_USERS, type DemoUser } from "@/server/auth/demo-users";
 import { createExperimentInput, createProjectInput, insertExperiment, insertProject } from "@/server/projects/service";
 import { runOnSqliteTx, sqliteStore } from "@/db/store";
@@ -67,7 +67,17 @@ export function ensureDemoUsersAndProject(services: AppServices): SeedResult {
     if (!demoDataWanted())
       throw new Error("RUNLEDGER_DEMO=0: this new database gets no demo data; create users with `npm run cli -- users create`");
     for (const u of DEMO_USERS) {
-      insertUser(db, SYSTEM_ACTOR, { email: u.email, name: u.name, role: u.role, passwordHash: u.passwordHash });
+      db.transaction((tx) =>
+        runOnSqliteTx(
+          tx,
+          insertUserWithEvent(tx, sqliteStore(db).tables, SYSTEM_ACTOR, {
+            email: u.email,
+            name: u.name,
+            role: u.role,
+            passwordHash: u.passwordHash,
+          }),
+        ),
+      );
       createdUsers.push(u);
     }
   }

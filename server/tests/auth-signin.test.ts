@@ -158,7 +158,7 @@ describe("password hashing", () => {
   it("accepts a first-release hash (N=2^14) and upgrades it after a successful sign-in", async () => {
     const salt = randomBytes(16);
     const legacy = `scrypt$16384$8$1$${salt.toString("base64")}$${scryptSync("legacy-pass-1", salt, 32, { N: 16384, r: 8, p: 1 }).toString("base64")}`;
-    insertUser(app.db, SYSTEM_ACTOR, { email: "legacy@runledger.local", name: "Lee Legacy", role: "engineer", passwordHash: legacy });
+    await insertUser(app.db, SYSTEM_ACTOR, { email: "legacy@runledger.local", name: "Lee Legacy", role: "engineer", passwordHash: legacy });
     await browser("198.51.100.203").caller.auth.signIn({ email: "legacy@runledger.local", password: "legacy-pass-1" });
     const stored = app.db.select().from(users).where(eq(users.email, "legacy@runledger.local")).get()!.passwordHash;
     expect(stored).toMatch(/^scrypt\$131072\$8\$1\$/);

@@ -4,8 +4,11 @@
  * ledger events (seq, action, entity, actor, payload; the token prefix is random, so it is compared with the
  * token's own). On PostgreSQL, a session created by one server resolves on the other, a sign-out on one ends it on
  * the other, and one token revoked from both servers at once is revoked once (one token.revoke event).
+ * The same for users and signing in: insertUser, signIn (wrong password, unknown email, must change password,
+ * disabled), sign-out on the other server, and on PostgreSQL one email created from both servers at once gives one
+ * user and conflicts, and concurrent sign-ins on both servers each get a session the other server resolves.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { asc, eq } from "drizzle-orm";
 import fs from "node:fs";
 import os from "node:os";
@@ -17,7 +20,9 @@ import type { SignedInActor } from "@/server/app-context/service-context";
 import { listSessions, openSession, resolveSession, sessionIdHash } from "@/server/auth/sessions";
 import { actorForToken, createToken, revokeToken, tokensOf } from "@/server/auth/tokens";
 import { DomainError, type DomainErrorKind } from "@/server/errors";
-import { signOut } from "@/server/users/service";
+import { SYSTEM_ACTOR } from "@/server/audit/ledger";
+import { hashPasswordSync } from "@/server/auth/password";
+import { accountStatus, insertUser, sessionForToken, signIn, signOut } from "@/server/users/service";
 import { createScratchPgDatabase, describePg, type ScratchPgDatabase } from "./pg-test-env";
 
 const AT = "2026-12-04T12:00:00.000Z";
@@ -139,7 +144,114 @@ async function sessionsAndTokens(a: Store, b: Store) {
   return { ledger: await ledgerOf(a, prefixes), tokens: (await tokensOf(a, reviewer.id)).map((t) => ({ ...t, prefix: "" })) };
 }
 
-const results: Record<"sqlite" | "pg", unknown> = { sqlite: undefined, pg: undefined };
+const CLIENT = { address: "192.0.2.1", userAgent: "browser on A" };
+
+/** Users and signing in, server A and server B on one new store; returns the ledger compared with the other store. */
+async function usersAndSignIn(a: Store, b: Store) {
+  const erin = await insertUser(a, SYSTEM_ACTOR, {
+    email: " Erin@Example.com ",
+    name: "Erin Engineer",
+    role: "engineer",
+    password: "erin-secret-1",
+  });
+  expect(erin).toMatchObject({ email: "erin@example.com", disabled: false, mustChangePassword: false, createdAt: AT });
+  const rey = await insertUser(b, SYSTEM_ACTOR, {
+    email: "rey@example.com",
+    name: "Rey Reviewer",
+    role: "reviewer",
+    password: "rey-secret-1",
+    mustChangePassword: true,
+  });
+  expect(
+    await refusal(insertUser(b, SYSTEM_ACTOR, { email: "ERIN@example.com", name: "Again", role: "auditor", passwordHash: "x" })),
+  ).toEqual({
+    kind: "conflict",
+    message: "a user with email erin@example.com already exists",
+  });
+
+  // Signed in on A, the session resolves on B; signed out on B, it has ended on A.
+  const signedIn = await signIn(a, "erin@example.com", "erin-secret-1", CLIENT);
+  if (!signedIn.ok) throw new Error(`sign-in refused: ${signedIn.reason}`);
+  const erinActor = { id: erin.id, name: "Erin Engineer", role: "engineer", email: "erin@example.com" };
+  expect(signedIn).toMatchObject({
+    user: erinActor,
+    mustChangePassword: false,
+    expiresAt: new Date(Date.parse(AT) + 7 * 24 * HOUR).toISOString(),
+  });
+  expect(await sessionForToken(b, signedIn.token)).toEqual({
+    user: erinActor,
+    idHash: sessionIdHash(signedIn.token),
+    mustChangePassword: false,
+    endsAt: new Date(Date.parse(AT) + 12 * HOUR),
+  });
+  expect(await accountStatus(b, erin.id)).toEqual({ role: "engineer", name: "Erin Engineer", disabled: false, mustChangePassword: false });
+  await signOut(b, signedIn.token, signedIn.user);
+  expect(await sessionForToken(a, signedIn.token)).toBeNull();
+
+  // Refusals: a wrong password and an unknown email read the same, and are recorded as signInFailed.
+  expect(await signIn(a, "erin@example.com", "not-her-password", CLIENT)).toEqual({ ok: false, reason: "wrong email or password" });
+  expect(await signIn(a, "nobody@example.com", "not-a-password", CLIENT)).toEqual({ ok: false, reason: "wrong email or password" });
+
+  // A user who must change their password signs in and is told so; disabled, the right password is refused.
+  const reySignedIn = await signIn(b, "rey@example.com", "rey-secret-1", CLIENT);
+  expect(reySignedIn).toMatchObject({ ok: true, mustChangePassword: true });
+  const { users } = a.tables;
+  await transact(a, (tx) => exec(tx.update(users).set({ disabled: true }).where(eq(users.id, rey.id))));
+  expect(await signIn(a, "rey@example.com", "rey-secret-1", CLIENT)).toEqual({ ok: false, reason: "disabled" });
+  if (reySignedIn.ok) expect(await sessionForToken(a, reySignedIn.token)).toBeNull();
+  expect(await accountStatus(a, 999)).toBeNull();
+
+  return { ledger: await ledgerOf(a, new Map()) };
+}
+
+type Compared = { sessionsAndTokens?: unknown; usersAndSignIn?: unknown };
+const results: Record<"sqlite" | "pg", Compared> = { sqlite: {}, pg: {} };
+
+type TwoServers = { a: Store; b: Store; close: () => Promise<void> };
+
+/** A new SQLite data directory opened twice (two connections, as two processes would). */
+function sqliteServers(): TwoServers {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rl-auth-store-"));
+  const [serverA, serverB]: Db[] = [openDatabase(dir), openDatabase(dir)];
+  return {
+    a: sqliteStore(serverA!),
+    b: sqliteStore(serverB!),
+    close: async () => {
+      serverA!.$client.close();
+      serverB!.$client.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A new PostgreSQL database and two pools on it (two web servers). */
+async function pgServers(): Promise<TwoServers> {
+  const scratch: ScratchPgDatabase = await createScratchPgDatabase();
+  const serverA: PgDb = openPgDatabase(scratch.url, { max: 8 });
+  const serverB: PgDb = openPgDatabase(scratch.url, { max: 8 });
+  await migratePg(serverA);
+  // Every pool connection open first, so concurrent bodies overlap instead of queueing behind connection set-up.
+  await Promise.all([serverA, serverB].flatMap((db) => Array.from({ length: 8 }, () => db.$client.query("SELECT pg_sleep(0.05)"))));
+  return {
+    a: pgStore(serverA),
+    b: pgStore(serverB),
+    close: async () => {
+      await serverA.$client.end();
+      await serverB.$client.end();
+      await scratch.drop();
+    },
+  };
+}
+
+/** Runs `body` on two new servers of the store, closing them after. */
+async function onNewServers<T>(open: () => TwoServers | Promise<TwoServers>, body: (a: Store, b: Store) => Promise<T>): Promise<T> {
+  const servers = await open();
+  try {
+    return await body(servers.a, servers.b);
+  } finally {
+    await servers.close();
+  }
+}
 
 function fixedClock(): void {
   beforeEach(() => {
@@ -151,68 +263,76 @@ function fixedClock(): void {
   });
 }
 
-describe("sessions and tokens on SQLite (two connections)", () => {
-  let dir = "";
-  let serverA: Db;
-  let serverB: Db;
-  beforeAll(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "rl-auth-store-"));
-    serverA = openDatabase(dir);
-    serverB = openDatabase(dir);
-  });
-  afterAll(() => {
-    serverA.$client.close();
-    serverB.$client.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+describe("sessions, tokens and sign-in on SQLite (two connections)", () => {
   fixedClock();
 
   it("sessions resolve and end across connections; tokens act, are revoked once and refuse a disabled user", async () => {
-    results.sqlite = await sessionsAndTokens(sqliteStore(serverA), sqliteStore(serverB));
+    results.sqlite.sessionsAndTokens = await onNewServers(sqliteServers, sessionsAndTokens);
+  });
+
+  it("users are created once per email; sign-in on one connection, sign-out on the other; refusals recorded", async () => {
+    results.sqlite.usersAndSignIn = await onNewServers(sqliteServers, usersAndSignIn);
   });
 });
 
-describePg("sessions and tokens on PostgreSQL (two pools)", () => {
-  let scratch: ScratchPgDatabase;
-  let serverA: PgDb;
-  let serverB: PgDb;
-  beforeAll(async () => {
-    scratch = await createScratchPgDatabase();
-    serverA = openPgDatabase(scratch.url, { max: 8 });
-    serverB = openPgDatabase(scratch.url, { max: 8 });
-    await migratePg(serverA);
-  });
-  afterAll(async () => {
-    await serverA?.$client.end();
-    await serverB?.$client.end();
-    await scratch?.drop();
-  });
+describePg("sessions, tokens and sign-in on PostgreSQL (two pools)", () => {
   fixedClock();
 
   it("sessions resolve and end across servers; tokens act, are revoked once and refuse a disabled user", async () => {
-    results.pg = await sessionsAndTokens(pgStore(serverA), pgStore(serverB));
+    results.pg.sessionsAndTokens = await onNewServers(pgServers, sessionsAndTokens);
+  });
+
+  it("users are created once per email; sign-in on one server, sign-out on the other; refusals recorded", async () => {
+    results.pg.usersAndSignIn = await onNewServers(pgServers, usersAndSignIn);
   });
 
   it("gives the same answers and ledger events as SQLite", () => {
-    expect(results.sqlite).toBeDefined();
+    expect(results.sqlite.sessionsAndTokens).toBeDefined();
+    expect(results.sqlite.usersAndSignIn).toBeDefined();
     expect(results.pg).toEqual(results.sqlite);
   });
 
   it("a token revoked from both servers at once is revoked once: one token.revoke event, the others refused", async () => {
-    const [a, b] = [pgStore(serverA), pgStore(serverB)];
-    // Every pool connection open first, so the revocations overlap instead of queueing behind connection set-up.
-    await Promise.all([serverA, serverB].flatMap((db) => Array.from({ length: 8 }, () => db.$client.query("SELECT pg_sleep(0.05)"))));
-    for (let round = 0; round < 5; round++) {
-      const token = await createToken(a, engineer, engineer, { name: `raced ${round}` });
-      const before = await ledgerOf(a, new Map());
+    await onNewServers(pgServers, async (a, b) => {
+      await seedUsers(a);
+      for (let round = 0; round < 5; round++) {
+        const token = await createToken(a, engineer, engineer, { name: `raced ${round}` });
+        const before = await ledgerOf(a, new Map());
+        const outcomes = await Promise.allSettled(
+          Array.from({ length: 12 }, (_, i) => revokeToken(i % 2 ? b : a, engineer, engineer.id, { tokenId: token.id })),
+        );
+        expect(outcomes.filter((o) => o.status === "fulfilled")).toHaveLength(1);
+        const refused = outcomes.filter((o): o is PromiseRejectedResult => o.status === "rejected");
+        expect(refused.map((o) => (o.reason as DomainError).kind)).toEqual(Array(11).fill("forbidden"));
+        const added = (await ledgerOf(a, new Map())).slice(before.length);
+        expect(added.map((e) => [e.action, e.entityId])).toEqual([["token.revoke", String(token.id)]]);
+      }
+    });
+  });
+
+  it("one email created from both servers at once gives one user and conflicts; concurrent sign-ins each get a session", async () => {
+    await onNewServers(pgServers, async (a, b) => {
+      const hash = hashPasswordSync("shared-secret-1");
       const outcomes = await Promise.allSettled(
-        Array.from({ length: 12 }, (_, i) => revokeToken(i % 2 ? b : a, engineer, engineer.id, { tokenId: token.id })),
+        Array.from({ length: 12 }, (_, i) =>
+          insertUser(i % 2 ? b : a, SYSTEM_ACTOR, { email: "same@example.com", name: `Same ${i}`, role: "engineer", passwordHash: hash }),
+        ),
       );
       expect(outcomes.filter((o) => o.status === "fulfilled")).toHaveLength(1);
       const refused = outcomes.filter((o): o is PromiseRejectedResult => o.status === "rejected");
-      expect(refused.map((o) => (o.reason as DomainError).kind)).toEqual(Array(11).fill("forbidden"));
-      const added = (await ledgerOf(a, new Map())).slice(before.length);
-      expect(added.map((e) => [e.action, e.entityId])).toEqual([["token.revoke", String(token.id)]]);
-    }
+      expect(refused.map((o) => (o.reason as DomainError).kind)).toEqual(Array(11).fill("conflict"));
+
+      const signIns = await Promise.all(
+        Array.from({ length: 4 }, (_, i) =>
+          signIn(i % 2 ? b : a, "same@example.com", "shared-secret-1", { address: `192.0.2.${10 + i}`, userAgent: null }),
+        ),
+      );
+      const tokens = signIns.map((r) => (r.ok ? r.token : `refused: ${r.reason}`));
+      expect(new Set(tokens).size).toBe(4);
+      for (const [i, token] of tokens.entries()) expect((await sessionForToken(i % 2 ? a : b, token))?.user.email).toBe("same@example.com");
+      const ledger = await ledgerOf(a, new Map());
+      expect(ledger.map((e) => e.seq)).toEqual(Array.from({ length: 5 }, (_, i) => i + 1));
+      expect(ledger.map((e) => e.action).sort()).toEqual(["user.create", "user.signIn", "user.signIn", "user.signIn", "user.signIn"]);
+    });
   });
 });

@@ -75,7 +75,7 @@ describe("engineer", () => {
     await expect(app.as("engineer").models.sign({ requestId, meaning: "approval", password: "engineer-demo-pass" })).rejects.toThrow(
       /requested this promotion/,
     );
-    const other = insertUser(app.db, SYSTEM_ACTOR, {
+    const other = await insertUser(app.db, SYSTEM_ACTOR, {
       email: "engineer2@runledger.local",
       name: "Eli Second-Engineer",
       role: "engineer",

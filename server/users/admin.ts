@@ -98,7 +98,7 @@ export async function createUser(db: Db, actor: Actor, raw: z.input<typeof creat
   requireAdmin(actor, "create users");
   const input = parse(createUserInput, raw);
   const password = temporaryPassword();
-  const user = insertUser(db, actor, { ...input, passwordHash: await hashPassword(password), mustChangePassword: true });
+  const user = await insertUser(db, actor, { ...input, passwordHash: await hashPassword(password), mustChangePassword: true });
   return { user: { id: user.id, email: user.email, name: user.name, role: user.role }, temporaryPassword: password };
 }
 

@@ -13,24 +13,23 @@
  * - The session token goes to the caller only to be put in a cookie; it is never part of a response body.
  */
 import { eq } from "drizzle-orm";
-import * as schemaTables from "@/db/schema";
-import { users, type Role } from "@/db/schema";
-import type { Db } from "@/db/client";
+import type { Role } from "@/db/schema";
+import type { Db, Tx } from "@/db/client";
 import { PG_LOCK_KEYS } from "@/db/pg-client";
-import { asStore, runOnSqliteTx, transact, type Store } from "@/db/store";
-import { appendAuditEvent, type Actor } from "@/server/audit/ledger";
+import { asStore, exec, row, transact, type Store, type StoreTables, type TxBody } from "@/db/store";
+import type { Actor } from "@/server/audit/ledger";
 import { appendEvent } from "@/server/audit/ledger-pg";
 import { checkPasswordOrDummy, hashPassword, hashPasswordSync, needsRehash, PasswordHasherBusyError } from "@/server/auth/password";
 import { passwordCheckField, signInEmailField } from "@/contracts/user-fields";
 import { SignInThrottle } from "@/server/auth/throttle";
 import { identifierDigest, recordSignInFailure } from "@/server/auth/signin-failures";
-import { createSession, deleteSession, resolveSession, sessionIdHash } from "@/server/auth/sessions";
+import { createSession, deleteSession, resolveSession, sessionIdHash, type UserRow } from "@/server/auth/sessions";
 import { demoHashFor } from "@/server/auth/demo-users";
 import { awaitedBuilder } from "@/server/auth/store-query";
 import { now, type SignedInActor } from "../app-context/service-context";
 import { conflict, invalidInput } from "@/server/errors";
 
-export function actorOf(u: typeof users.$inferSelect): SignedInActor {
+export function actorOf(u: UserRow): SignedInActor {
   return { id: u.id, name: u.name, role: u.role, email: u.email };
 }
 
@@ -38,36 +37,50 @@ export type NewUserRow = { email: string; name: string; role: Role; mustChangePa
   { password: string } | { passwordHash: string }
 );
 
-/**
- * Inserts a user and its `user.create` event, with no actor check: for seeding, tests and the user-admin service
- * (which checks). A plaintext `password` is hashed synchronously: seeding and tests only; request paths pass a hash.
- */
-export function insertUser(db: Db, actor: Actor, input: NewUserRow) {
+/** The user row and its `user.create` event, with no actor check: a transaction part (the demo seed runs it in its own SQLite transaction). */
+export function* insertUserWithEvent(
+  tx: Tx,
+  tables: StoreTables,
+  actor: Actor,
+  input: Omit<NewUserRow, "password"> & { passwordHash: string },
+): TxBody<UserRow> {
+  const { users } = tables;
   const email = input.email.trim().toLowerCase();
-  if (db.select({ id: users.id }).from(users).where(eq(users.email, email)).get()) conflict(`a user with email ${email} already exists`);
-  const passwordHash = "passwordHash" in input ? input.passwordHash : hashPasswordSync(input.password);
-  return db.transaction((tx) => {
-    const row = tx
+  // Checked inside the transaction (under the ledger lock on PostgreSQL): two servers creating one email at once
+  // give one user and a conflict, not a unique-index error.
+  if (yield* row(tx.select({ id: users.id }).from(users).where(eq(users.email, email))))
+    conflict(`a user with email ${email} already exists`);
+  const created = yield* row(
+    tx
       .insert(users)
       .values({
         email,
         name: input.name,
         role: input.role,
-        passwordHash,
+        passwordHash: input.passwordHash,
         mustChangePassword: input.mustChangePassword ?? false,
         createdAt: now(),
       })
-      .returning()
-      .get();
-    appendAuditEvent(tx, {
-      actor,
-      action: "user.create",
-      entityType: "user",
-      entityId: row.id,
-      payload: { email, name: row.name, role: row.role, mustChangePassword: row.mustChangePassword },
-    });
-    return row;
+      .returning(),
+  );
+  yield* appendEvent({
+    actor,
+    action: "user.create",
+    entityType: "user",
+    entityId: created!.id,
+    payload: { email, name: created!.name, role: created!.role, mustChangePassword: created!.mustChangePassword },
   });
+  return created!;
+}
+
+/**
+ * Inserts a user and its `user.create` event, with no actor check: for seeding, tests and the user-admin service
+ * (which checks). A plaintext `password` is hashed synchronously: seeding and tests only; request paths pass a hash.
+ */
+export async function insertUser(store: Store | Db, actor: Actor, input: NewUserRow): Promise<UserRow> {
+  const passwordHash = "passwordHash" in input ? input.passwordHash : hashPasswordSync(input.password);
+  const s = asStore(store);
+  return transact(s, (tx) => insertUserWithEvent(tx, s.tables, actor, { ...input, passwordHash }), { pgLock: PG_LOCK_KEYS.ledger });
 }
 
 export type SignInClient = { address: string; userAgent: string | null };
@@ -77,8 +90,8 @@ export type SignInResult =
   | { ok: false; reason: "throttled"; retryAfterSeconds: number; message: string };
 
 /** The sign-in throttle of a store: its counts live in the store's throttle_buckets table, shared by every process. */
-export function signInThrottle(db: Db): SignInThrottle {
-  return new SignInThrottle(db);
+export function signInThrottle(store: Store | Db): SignInThrottle {
+  return new SignInThrottle(store);
 }
 
 function parseOrBadRequest<T>(
@@ -93,7 +106,7 @@ function parseOrBadRequest<T>(
 
 /** Checks a password for sign-in; records the outcome; creates a session on success. */
 export async function signIn(
-  db: Db,
+  store: Store | Db,
   emailRaw: unknown,
   passwordRaw: unknown,
   client: SignInClient = { address: "local", userAgent: null },
@@ -101,7 +114,9 @@ export async function signIn(
   const email = parseOrBadRequest(signInEmailField, emailRaw, "email");
   const password = parseOrBadRequest(passwordCheckField, passwordRaw, "password");
   const identifier = identifierDigest(email);
-  const decision = await signInThrottle(db).attempt(identifier, client.address.slice(0, 64));
+  const s = asStore(store);
+  const { users } = s.tables;
+  const decision = await signInThrottle(s).attempt(identifier, client.address.slice(0, 64));
   if (!decision.allowed) {
     return {
       ok: false,
@@ -110,7 +125,7 @@ export async function signIn(
       message: `too many failed sign-ins for this ${decision.by === "account" ? "account" : "address"}: try again in ${decision.retryAfterSeconds} s`,
     };
   }
-  const user = db.select().from(users).where(eq(users.email, email)).get();
+  const [user] = await awaitedBuilder(s).select().from(users).where(eq(users.email, email)).limit(1);
   let passwordOk: boolean;
   try {
     passwordOk = await checkPasswordOrDummy(password, user?.passwordHash ?? null);
@@ -121,26 +136,30 @@ export async function signIn(
   }
   if (!user || !passwordOk || user.disabled) {
     await decision.release("failure");
-    recordSignInFailure(db, identifier);
+    await recordSignInFailure(s, identifier);
     return { ok: false, reason: user && passwordOk && user.disabled ? "disabled" : "wrong email or password" };
   }
   await decision.release("success");
   const upgradedHash = needsRehash(user.passwordHash) ? (demoHashFor(user.email, password) ?? (await hashPassword(password))) : null;
-  const session = db.transaction((tx) => {
-    const fresh = tx.select().from(users).where(eq(users.id, user.id)).get();
-    if (!fresh || fresh.disabled) return null; // disabled while the password was being checked
-    if (upgradedHash && fresh.passwordHash === user.passwordHash)
-      tx.update(users).set({ passwordHash: upgradedHash }).where(eq(users.id, user.id)).run();
-    const s = runOnSqliteTx(tx, createSession(tx, schemaTables, user.id, client.userAgent));
-    appendAuditEvent(tx, {
-      actor: actorOf(fresh),
-      action: "user.signIn",
-      entityType: "user",
-      entityId: user.id,
-      payload: { email, hashUpgraded: upgradedHash !== null },
-    });
-    return { ...s, user: fresh };
-  });
+  const session = await transact(
+    s,
+    function* (tx) {
+      const fresh = yield* row(tx.select().from(users).where(eq(users.id, user.id)));
+      if (!fresh || fresh.disabled) return null; // disabled while the password was being checked
+      if (upgradedHash && fresh.passwordHash === user.passwordHash)
+        yield* exec(tx.update(users).set({ passwordHash: upgradedHash }).where(eq(users.id, user.id)));
+      const created = yield* createSession(tx, s.tables, user.id, client.userAgent);
+      yield* appendEvent({
+        actor: actorOf(fresh),
+        action: "user.signIn",
+        entityType: "user",
+        entityId: user.id,
+        payload: { email, hashUpgraded: upgradedHash !== null },
+      });
+      return { ...created, user: fresh };
+    },
+    { pgLock: PG_LOCK_KEYS.ledger },
+  );
   if (!session) return { ok: false, reason: "disabled" };
   return {
     ok: true,
