@@ -3,8 +3,10 @@
  * Reads only; imports no service (the documents service and the auditor's report both build on these).
  */
 import { and, asc, desc, eq, inArray } from "drizzle-orm";
-import { datasets, documents, models, signatures, users, type DocumentSubjectType } from "@/db/schema";
-import type { DbOrTx } from "@/db/client";
+import * as schema from "@/db/schema";
+import { documents, signatures, users, type DocumentSubjectType } from "@/db/schema";
+import type { DbOrTx, Tx } from "@/db/client";
+import { row, type StoreTables, type TxBody } from "@/db/store";
 import { notFound } from "@/server/errors";
 import { signatureText } from "@/server/registry/records";
 import { DOCUMENT_SECTIONS, type DocumentRow } from "./records";
@@ -22,23 +24,50 @@ export type DocumentSignature = {
 export type DocumentVersion = DocumentRow & { author: string; signatures: DocumentSignature[] };
 export type DocumentSection = { key: string; title: string; latest: DocumentVersion | null; history: DocumentVersion[] };
 
-export function requireSubject(db: DbOrTx, subjectType: DocumentSubjectType, subjectId: number): string {
-  const row =
-    subjectType === "model"
-      ? db.select({ name: models.name }).from(models).where(eq(models.id, subjectId)).get()
-      : db.select({ name: datasets.name }).from(datasets).where(eq(datasets.id, subjectId)).get();
-  if (!row) notFound(`${subjectType} ${subjectId}`);
-  return row.name;
+/** A subject's name, queried on any handle over the given tables (a store's; SQLite's by default). */
+function subjectNameQuery(db: DbOrTx, t: StoreTables, subjectType: DocumentSubjectType, subjectId: number) {
+  return subjectType === "model"
+    ? db.select({ name: t.models.name }).from(t.models).where(eq(t.models.id, subjectId)).limit(1)
+    : db.select({ name: t.datasets.name }).from(t.datasets).where(eq(t.datasets.id, subjectId)).limit(1);
 }
 
-export function latestVersion(db: DbOrTx, subjectType: DocumentSubjectType, subjectId: number, section: string): DocumentRow | undefined {
+/** A section's latest version, queried on any handle over the given tables. */
+function latestVersionQuery(db: DbOrTx, t: StoreTables, subjectType: DocumentSubjectType, subjectId: number, section: string) {
+  const { documents } = t;
   return db
     .select()
     .from(documents)
     .where(and(eq(documents.subjectType, subjectType), eq(documents.subjectId, subjectId), eq(documents.section, section)))
     .orderBy(desc(documents.version))
-    .limit(1)
-    .get();
+    .limit(1);
+}
+
+export function requireSubject(db: DbOrTx, subjectType: DocumentSubjectType, subjectId: number): string {
+  const found = subjectNameQuery(db, schema, subjectType, subjectId).get();
+  if (!found) notFound(`${subjectType} ${subjectId}`);
+  return found.name;
+}
+
+export function latestVersion(db: DbOrTx, subjectType: DocumentSubjectType, subjectId: number, section: string): DocumentRow | undefined {
+  return latestVersionQuery(db, schema, subjectType, subjectId, section).get();
+}
+
+/** requireSubject as a part of a store transaction body (db/store.ts). */
+export function* requireSubjectIn(tx: Tx, t: StoreTables, subjectType: DocumentSubjectType, subjectId: number): TxBody<string> {
+  const found = yield* row(subjectNameQuery(tx, t, subjectType, subjectId));
+  if (!found) notFound(`${subjectType} ${subjectId}`);
+  return found.name;
+}
+
+/** latestVersion as a part of a store transaction body (db/store.ts). */
+export function* latestVersionIn(
+  tx: Tx,
+  t: StoreTables,
+  subjectType: DocumentSubjectType,
+  subjectId: number,
+  section: string,
+): TxBody<DocumentRow | undefined> {
+  return yield* row(latestVersionQuery(tx, t, subjectType, subjectId, section));
 }
 
 /** Every section of a subject, with its latest version, full history (newest first) and signatures. */

@@ -14,20 +14,29 @@
  * - Separation of duties: the author of a version cannot sign its review; the attempt is refused AND recorded
  *   (document.selfReviewRefused) in a transaction of its own, which commits although the request fails.
  * - A signed audit checkpoint follows each signature (design: "at every signature").
+ *
+ * On the store (issue 16, db/store.ts): updateDocument runs on SQLite or PostgreSQL, one transaction under the ledger
+ * lock that checks the subject, the base version and the text inside it, so concurrent edits of one version on two
+ * servers save one and refuse the others as stale. signDocument stays on SQLite: its refusal, password and re-read
+ * helpers (server/auth/signature-password.ts) are synchronous SQLite code of the auth domain, not ported yet.
  */
 import { and, eq } from "drizzle-orm";
 import { z } from "zod";
 import { documents, signatures } from "@/db/schema";
-import type { DbOrTx } from "@/db/client";
+import type { DbOrTx, Tx } from "@/db/client";
+import { PG_LOCK_KEYS } from "@/db/pg-client";
+import { asStore, row as firstRow, transact, type StoreTables, type TxBody } from "@/db/store";
 import { appendAuditEvent } from "@/server/audit/ledger";
+import { appendEvent } from "@/server/audit/ledger-pg";
 import { sha256Canonical } from "@/contracts/canonical";
 import { PASSWORD_MAX } from "@/contracts/user-fields";
 import { signatureText } from "../registry/records";
 import { DOCUMENT_SECTIONS, documentRecord, type DocumentRow } from "./records";
-import { latestVersion, requireSubject } from "./queries";
+import { latestVersion, latestVersionIn, requireSubjectIn } from "./queries";
 import { checkpointAfterCommit } from "../app-context/audit-checkpoint-after-commit";
 import { refuseSigning, requireSignerPassword, rereadSigner } from "../auth/signature-password";
-import { now, requireRole, type ServiceContext } from "../app-context/service-context";
+import { now, requireRole, type ServiceContext, type SignedInActor } from "../app-context/service-context";
+import type { StoreServiceContext } from "../app-context/store-context";
 import { conflict, invalidInput, notFound } from "@/server/errors";
 
 /** Who may write a section; who may sign it with which meaning. */
@@ -51,56 +60,70 @@ export const signDocumentInput = z.object({
   comment: z.string().trim().max(4000).default(""),
 });
 
-export function updateDocument(ctx: ServiceContext, raw: z.input<typeof updateDocumentInput>) {
+/**
+ * Saves a new version of a section with its document.update event. A part of a store transaction body: the subject,
+ * the base version (a stale edit is a conflict) and an unchanged text are checked inside it.
+ */
+export function* insertDocumentVersion(
+  tx: Tx,
+  t: StoreTables,
+  actor: SignedInActor,
+  input: z.output<typeof updateDocumentInput>,
+): TxBody<DocumentRow> {
+  yield* requireSubjectIn(tx, t, input.subjectType, input.subjectId);
+  const prev = yield* latestVersionIn(tx, t, input.subjectType, input.subjectId, input.section);
+  const current = prev?.version ?? 0;
+  if (input.baseVersion !== current)
+    conflict(
+      `this section changed while you edited it (you edited version ${input.baseVersion}, the latest is version ${current}): reload and edit again`,
+    );
+  if (prev && prev.body === input.body) conflict(`version ${prev.version} already says exactly this: nothing to save`);
+  const base = {
+    subjectType: input.subjectType,
+    subjectId: input.subjectId,
+    section: input.section,
+    version: current + 1,
+    body: input.body,
+    supersedesId: prev?.id ?? null,
+    authorId: actor.id,
+    createdAt: now(),
+  };
+  const sha256 = sha256Canonical(documentRecord(base));
+  const created = (yield* firstRow(
+    tx
+      .insert(t.documents)
+      .values({ ...base, sha256 })
+      .returning(),
+  ))!;
+  yield* appendEvent({
+    actor,
+    action: "document.update",
+    entityType: "document",
+    entityId: created.id,
+    // Hashes, counts and identifiers only: the text stays in its row, bound to the ledger by sha256.
+    payload: {
+      subjectType: created.subjectType,
+      subjectId: created.subjectId,
+      section: created.section,
+      version: created.version,
+      sha256,
+      supersedesId: created.supersedesId,
+      supersedesSha256: prev?.sha256 ?? null,
+      characters: created.body.length,
+    },
+  });
+  return created;
+}
+
+export async function updateDocument(ctx: StoreServiceContext, raw: z.input<typeof updateDocumentInput>): Promise<DocumentRow> {
   requireRole(ctx.actor, DOCUMENT_EDIT_ROLES, "edit model cards and datasheets");
   const input = updateDocumentInput.parse(raw);
   const allowed = DOCUMENT_SECTIONS[input.subjectType].map((s) => s.key) as string[];
   if (!allowed.includes(input.section))
     invalidInput(`a ${input.subjectType} has no section "${input.section}" (it has: ${allowed.join(", ")})`);
-  requireSubject(ctx.db, input.subjectType, input.subjectId);
-  return ctx.db.transaction((tx) => {
-    const prev = latestVersion(tx, input.subjectType, input.subjectId, input.section);
-    const current = prev?.version ?? 0;
-    if (input.baseVersion !== current)
-      conflict(
-        `this section changed while you edited it (you edited version ${input.baseVersion}, the latest is version ${current}): reload and edit again`,
-      );
-    if (prev && prev.body === input.body) conflict(`version ${prev.version} already says exactly this: nothing to save`);
-    const base = {
-      subjectType: input.subjectType,
-      subjectId: input.subjectId,
-      section: input.section,
-      version: current + 1,
-      body: input.body,
-      supersedesId: prev?.id ?? null,
-      authorId: ctx.actor.id,
-      createdAt: now(),
-    };
-    const sha256 = sha256Canonical(documentRecord(base));
-    const row = tx
-      .insert(documents)
-      .values({ ...base, sha256 })
-      .returning()
-      .get();
-    appendAuditEvent(tx, {
-      actor: ctx.actor,
-      action: "document.update",
-      entityType: "document",
-      entityId: row.id,
-      // Hashes, counts and identifiers only: the text stays in its row, bound to the ledger by sha256.
-      payload: {
-        subjectType: row.subjectType,
-        subjectId: row.subjectId,
-        section: row.section,
-        version: row.version,
-        sha256,
-        supersedesId: row.supersedesId,
-        supersedesSha256: prev?.sha256 ?? null,
-        characters: row.body.length,
-      },
-    });
-    return row;
-  });
+  const store = asStore(ctx.db);
+  const actor = ctx.actor;
+  return transact(store, (tx) => insertDocumentVersion(tx, store.tables, actor, input), { pgLock: PG_LOCK_KEYS.ledger });
 }
 
 export async function signDocument(ctx: ServiceContext, raw: z.input<typeof signDocumentInput>) {
