@@ -58,8 +58,8 @@ export const authRouter = router({
   sessions: signedInProcedure.query(({ ctx }) => sessionsOf(ctx.services.db, ctx.user, ctx.user.id, ctx.sessionIdHash ?? null)),
 
   /** Ends one of the caller's sessions (signing this browser out when it is the current one). */
-  revokeSession: signedInProcedure.input(z.object({ sessionId: sessionIdField })).mutation(({ ctx, input }) => {
-    const r = revokeSessions(ctx.services.db, ctx.user, { userId: ctx.user.id, sessionId: input.sessionId });
+  revokeSession: signedInProcedure.input(z.object({ sessionId: sessionIdField })).mutation(async ({ ctx, input }) => {
+    const r = await revokeSessions(ctx.services.db, ctx.user, { userId: ctx.user.id, sessionId: input.sessionId });
     if (input.sessionId === ctx.sessionIdHash) ctx.resHeaders?.append("Set-Cookie", clearSessionCookie());
     return r;
   }),

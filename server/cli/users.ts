@@ -33,7 +33,7 @@ function userIdByEmail(db: Db, email: string | undefined): number {
 async function run(db: Db, sub: string, v: { email?: string; name?: string; role?: string }): Promise<{ text: string; json: unknown }> {
   switch (sub) {
     case "list": {
-      const rows = listUsers(db);
+      const rows = await listUsers(db);
       const text = rows
         .map((u) =>
           `${String(u.id).padStart(4)}  ${u.email.padEnd(32)} ${u.role.padEnd(9)} ${u.disabled ? "disabled" : "enabled "} ${u.mustChangePassword ? "must change password" : ""}`.trimEnd(),
@@ -51,12 +51,12 @@ async function run(db: Db, sub: string, v: { email?: string; name?: string; role
     }
     case "set-role": {
       if (!v.role) throw new UsageError("set-role needs --role");
-      const r = updateUser(db, OPERATOR_ACTOR, { userId: userIdByEmail(db, v.email), role: v.role as (typeof ROLE_NAMES)[number] });
+      const r = await updateUser(db, OPERATOR_ACTOR, { userId: userIdByEmail(db, v.email), role: v.role as (typeof ROLE_NAMES)[number] });
       return { text: `${r.email} is now ${r.role}`, json: r };
     }
     case "disable":
     case "enable": {
-      const r = updateUser(db, OPERATOR_ACTOR, { userId: userIdByEmail(db, v.email), disabled: sub === "disable" });
+      const r = await updateUser(db, OPERATOR_ACTOR, { userId: userIdByEmail(db, v.email), disabled: sub === "disable" });
       return { text: `${r.email} is ${r.disabled ? `disabled (${r.sessionsRevoked} session(s) ended)` : "enabled"}`, json: r };
     }
     case "reset-password": {

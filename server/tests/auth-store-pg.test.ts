@@ -7,6 +7,9 @@
  * The same for users and signing in: insertUser, signIn (wrong password, unknown email, must change password,
  * disabled), sign-out on the other server, and on PostgreSQL one email created from both servers at once gives one
  * user and conflicts, and concurrent sign-ins on both servers each get a session the other server resolves.
+ * And user administration (create, list with session counts, update, reset, own password change, sessions): same
+ * answers and events on both stores; on PostgreSQL two administrators disabling each other from two servers at once
+ * leave one enabled administrator.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { asc, eq } from "drizzle-orm";
@@ -23,6 +26,7 @@ import { DomainError, type DomainErrorKind } from "@/server/errors";
 import { SYSTEM_ACTOR } from "@/server/audit/ledger";
 import { hashPasswordSync } from "@/server/auth/password";
 import { accountStatus, insertUser, sessionForToken, signIn, signOut } from "@/server/users/service";
+import { changeOwnPassword, createUser, listUsers, resetPassword, revokeSessions, sessionsOf, updateUser } from "@/server/users/admin";
 import { createScratchPgDatabase, describePg, type ScratchPgDatabase } from "./pg-test-env";
 
 const AT = "2026-12-04T12:00:00.000Z";
@@ -204,7 +208,72 @@ async function usersAndSignIn(a: Store, b: Store) {
   return { ledger: await ledgerOf(a, new Map()) };
 }
 
-type Compared = { sessionsAndTokens?: unknown; usersAndSignIn?: unknown };
+/** User administration, server A and server B on one new store; returns the ledger compared with the other store. */
+async function userAdministration(a: Store, b: Store) {
+  const hash = hashPasswordSync("admin-secret-1");
+  const ada = await insertUser(a, SYSTEM_ACTOR, { email: "ada@example.com", name: "Ada Admin", role: "admin", passwordHash: hash });
+  const adaActor = { id: ada.id, name: ada.name, role: "admin", email: ada.email } satisfies SignedInActor;
+
+  const created = await createUser(b, adaActor, { email: "Nia@example.com", name: "Nia New", role: "engineer" });
+  expect(created.user).toEqual({ id: created.user.id, email: "nia@example.com", name: "Nia New", role: "engineer" });
+  const nia = { ...created.user, role: "engineer" as const } satisfies SignedInActor;
+  const [first, second] = [await openSession(a, nia.id, "one"), await openSession(b, nia.id, "two")];
+  const listed = await listUsers(b);
+  expect(listed.map((u) => [u.email, u.role, u.disabled, u.mustChangePassword, u.activeSessions])).toEqual([
+    ["ada@example.com", "admin", false, false, 0],
+    ["nia@example.com", "engineer", false, true, 2],
+  ]);
+
+  // Her own password: the temporary one is checked, her other session ends, this one stays.
+  expect(
+    await changeOwnPassword(a, nia, { currentPassword: created.temporaryPassword, newPassword: "nia-own-secret-2" }, first.idHash, {
+      address: "192.0.2.7",
+      userAgent: null,
+    }),
+  ).toEqual({ ok: true, otherSessionsRevoked: 1 });
+  expect((await sessionsOf(b, nia, nia.id, first.idHash)).map((x) => [x.id, x.current])).toEqual([[first.idHash, true]]);
+  expect(await resolveSession(a, second.token)).toBeNull();
+  expect(await refusal(sessionsOf(a, nia, ada.id, null))).toMatchObject({ kind: "forbidden" });
+
+  // Sessions ended by an administrator: one by id (unknown id refused), then all.
+  const third = await openSession(b, nia.id, "three");
+  expect(await revokeSessions(a, adaActor, { userId: nia.id, sessionId: third.idHash })).toEqual({ revoked: 1 });
+  expect(await refusal(revokeSessions(b, adaActor, { userId: nia.id, sessionId: third.idHash }))).toMatchObject({ kind: "not_found" });
+  expect(await revokeSessions(b, adaActor, { userId: nia.id })).toEqual({ revoked: 1 });
+
+  // Role and disabled flag, with the refusals; disabling ends her sessions.
+  await openSession(a, nia.id, "four");
+  expect(await updateUser(b, adaActor, { userId: nia.id, disabled: true })).toEqual({
+    id: nia.id,
+    email: nia.email,
+    role: "engineer",
+    disabled: true,
+    sessionsRevoked: 1,
+  });
+  expect(await refusal(updateUser(a, adaActor, { userId: nia.id, disabled: true }))).toMatchObject({ kind: "conflict" });
+  expect(await refusal(updateUser(a, adaActor, { userId: ada.id, disabled: true }))).toMatchObject({ kind: "forbidden" });
+  expect(await refusal(updateUser(a, adaActor, { userId: ada.id, role: "auditor" }))).toEqual({
+    kind: "conflict",
+    message: "ada@example.com is the last enabled administrator: make someone else an administrator first",
+  });
+  expect(await refusal(updateUser(a, nia, { userId: nia.id, disabled: false }))).toMatchObject({ kind: "forbidden" });
+  expect(await updateUser(a, adaActor, { userId: nia.id, disabled: false, role: "reviewer" })).toMatchObject({
+    role: "reviewer",
+    disabled: false,
+  });
+
+  // A reset gives a temporary password she must change, and ends her sessions.
+  await openSession(a, nia.id, "five");
+  const reset = await resetPassword(b, adaActor, { userId: nia.id });
+  expect(reset).toMatchObject({ user: { id: nia.id, email: nia.email, name: "Nia New" }, sessionsRevoked: 1 });
+  expect(await refusal(resetPassword(b, adaActor, { userId: ada.id }))).toMatchObject({ kind: "invalid_input" });
+  expect(await accountStatus(a, nia.id)).toEqual({ role: "reviewer", name: "Nia New", disabled: false, mustChangePassword: true });
+  expect(await refusal(updateUser(a, adaActor, { userId: 999, disabled: true }))).toMatchObject({ kind: "not_found" });
+
+  return { ledger: await ledgerOf(a, new Map()) };
+}
+
+type Compared = { sessionsAndTokens?: unknown; usersAndSignIn?: unknown; userAdministration?: unknown };
 const results: Record<"sqlite" | "pg", Compared> = { sqlite: {}, pg: {} };
 
 type TwoServers = { a: Store; b: Store; close: () => Promise<void> };
@@ -273,6 +342,10 @@ describe("sessions, tokens and sign-in on SQLite (two connections)", () => {
   it("users are created once per email; sign-in on one connection, sign-out on the other; refusals recorded", async () => {
     results.sqlite.usersAndSignIn = await onNewServers(sqliteServers, usersAndSignIn);
   });
+
+  it("user administration: create, list, own password, sessions, role and disabled flag, reset, with their refusals", async () => {
+    results.sqlite.userAdministration = await onNewServers(sqliteServers, userAdministration);
+  });
 });
 
 describePg("sessions, tokens and sign-in on PostgreSQL (two pools)", () => {
@@ -286,9 +359,14 @@ describePg("sessions, tokens and sign-in on PostgreSQL (two pools)", () => {
     results.pg.usersAndSignIn = await onNewServers(pgServers, usersAndSignIn);
   });
 
+  it("user administration: create, list, own password, sessions, role and disabled flag, reset, with their refusals", async () => {
+    results.pg.userAdministration = await onNewServers(pgServers, userAdministration);
+  });
+
   it("gives the same answers and ledger events as SQLite", () => {
     expect(results.sqlite.sessionsAndTokens).toBeDefined();
     expect(results.sqlite.usersAndSignIn).toBeDefined();
+    expect(results.sqlite.userAdministration).toBeDefined();
     expect(results.pg).toEqual(results.sqlite);
   });
 
@@ -333,6 +411,30 @@ describePg("sessions, tokens and sign-in on PostgreSQL (two pools)", () => {
       const ledger = await ledgerOf(a, new Map());
       expect(ledger.map((e) => e.seq)).toEqual(Array.from({ length: 5 }, (_, i) => i + 1));
       expect(ledger.map((e) => e.action).sort()).toEqual(["user.create", "user.signIn", "user.signIn", "user.signIn", "user.signIn"]);
+    });
+  });
+  it("two administrators disabling each other from two servers at once leave one enabled administrator", async () => {
+    await onNewServers(pgServers, async (a, b) => {
+      for (let round = 0; round < 5; round++) {
+        const [one, two] = await Promise.all(
+          ["one", "two"].map((n) =>
+            insertUser(a, SYSTEM_ACTOR, { email: `${n}.${round}@example.com`, name: `Admin ${n}`, role: "admin", passwordHash: "x" }),
+          ),
+        );
+        const asActor = (u: typeof one) => ({ id: u!.id, name: u!.name, role: "admin" as const, email: u!.email });
+        // Earlier rounds' administrators are disabled first, so these two are the only enabled ones.
+        const outcomes = await Promise.allSettled([
+          updateUser(a, asActor(one), { userId: two!.id, disabled: true }),
+          updateUser(b, asActor(two), { userId: one!.id, disabled: true }),
+        ]);
+        expect(outcomes.map((o) => o.status).sort()).toEqual(["fulfilled", "rejected"]);
+        const refused = outcomes.find((o): o is PromiseRejectedResult => o.status === "rejected")!;
+        expect((refused.reason as DomainError).message).toMatch(/is the last enabled administrator/);
+        const { users } = a.tables;
+        const enabledAdmins = await transact(a, (tx) => rows(tx.select().from(users).where(eq(users.disabled, false))));
+        expect(enabledAdmins).toHaveLength(1);
+        await transact(a, (tx) => exec(tx.update(users).set({ disabled: true }).where(eq(users.id, enabledAdmins[0]!.id))));
+      }
     });
   });
 });

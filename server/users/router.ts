@@ -22,8 +22,8 @@ import { sessionIdField } from "../auth/router";
 const adminProcedure = roleProcedure("admin");
 
 export const usersRouter = router({
-  list: adminProcedure.query(({ ctx }) => ({
-    users: listUsers(ctx.services.db),
+  list: adminProcedure.query(async ({ ctx }) => ({
+    users: await listUsers(ctx.services.db),
     demoPasswordsInUse: demoPasswordWarning(ctx.services.db),
   })),
   create: adminProcedure.input(createUserInput).mutation(({ ctx, input }) => createUser(ctx.services.db, ctx.user, input)),
