@@ -23,7 +23,7 @@
  *   leaving the body rolls the transaction back on both stores. PostgreSQL aborts a transaction at a failed statement,
  *   so a body that catches one may only return or rethrow, never send another statement.
  */
-import { sql } from "drizzle-orm";
+import { sql, type SQL, type SQLWrapper } from "drizzle-orm";
 import type { Db, Tx } from "./client";
 import type { PgDb, PgTx } from "./pg-client";
 import * as schema from "./schema";
@@ -46,9 +46,27 @@ export function pgStore(db: PgDb): Store {
   return { dialect: "pg", db, tables: pgSchema as unknown as StoreTables };
 }
 
-/** Services not yet given a store take the SQLite handle as before. */
+const storesOfSqlite = new WeakMap<Db, Store>();
+
+/** Services not yet given a store take the SQLite handle as before (one Store per handle, so it can key a cache). */
 export function asStore(s: Store | Db): Store {
-  return "dialect" in s && "tables" in s ? s : sqliteStore(s);
+  if ("dialect" in s && "tables" in s) return s;
+  let store = storesOfSqlite.get(s);
+  if (!store) storesOfSqlite.set(s, (store = sqliteStore(s)));
+  return store;
+}
+
+/**
+ * The query builder for reads and single statements outside a transaction: the store's own drizzle handle, typed as
+ * SQLite's (TypeScript cannot call a builder through the union of the two). Only ever awaited (see the invariants).
+ */
+export function reader(store: Store): Db {
+  return store.db as unknown as Db;
+}
+
+/** A text expression in byte order on both stores (SQLite's BINARY; PostgreSQL's database collation may differ). */
+export function byteOrder(store: Store, text: SQLWrapper): SQL {
+  return store.dialect === "pg" ? sql`${text} COLLATE "C"` : sql`${text}`;
 }
 
 /** One statement handed to the driver by a body, or a store-specific function (`native`). */

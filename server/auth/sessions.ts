@@ -18,9 +18,8 @@ import { and, desc, eq, ne } from "drizzle-orm";
 import { randomBytes } from "node:crypto";
 import type { sessions, users } from "@/db/schema";
 import type { Db, Tx } from "@/db/client";
-import { asStore, exec, rows, transact, type Store, type StoreTables, type TxBody } from "@/db/store";
+import { asStore, exec, reader, rows, transact, type Store, type StoreTables, type TxBody } from "@/db/store";
 import { sha256Hex } from "@/contracts/canonical";
-import { awaitedBuilder } from "./store-query";
 
 export const SESSION_ABSOLUTE_DAYS = 7;
 export const SESSION_IDLE_HOURS = 12;
@@ -71,7 +70,7 @@ export type ResolvedSession = { user: UserRow; session: SessionRow; endsAt: Date
  */
 export async function resolveSession(store: Store | Db, token: string, now = new Date()): Promise<ResolvedSession | null> {
   const s = asStore(store);
-  const db = awaitedBuilder(s);
+  const db = reader(s);
   const { sessions, users } = s.tables;
   const idHash = sha256Hex(token);
   const [row] = await db
@@ -114,7 +113,7 @@ export async function listSessions(
 ): Promise<SessionSummary[]> {
   const s = asStore(store);
   const { sessions } = s.tables;
-  const found = await awaitedBuilder(s).select().from(sessions).where(eq(sessions.userId, userId)).orderBy(desc(sessions.createdAt));
+  const found = await reader(s).select().from(sessions).where(eq(sessions.userId, userId)).orderBy(desc(sessions.createdAt));
   return found
     .map((row) => ({ row, ends: sessionEnds(row) }))
     .filter(({ ends }) => ends.at > now)

@@ -21,13 +21,12 @@ import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import type { Db } from "@/db/client";
 import { PG_LOCK_KEYS } from "@/db/pg-client";
-import { asStore, exec, row, transact, type Store } from "@/db/store";
+import { asStore, exec, reader, row, transact, type Store } from "@/db/store";
 import { sha256Hex } from "@/contracts/canonical";
 import { type Actor } from "@/server/audit/ledger";
 import { appendEvent } from "@/server/audit/ledger-pg";
 import { forbidden, notFound } from "@/server/errors";
 import { now, type SignedInActor } from "@/server/app-context/service-context";
-import { awaitedBuilder } from "./store-query";
 
 export const TOKEN_PREFIX = "rlt_";
 const SHOWN_PREFIX_CHARS = 8;
@@ -50,7 +49,7 @@ export type TokenListing = {
 export async function tokensOf(store: Store | Db, userId: number): Promise<TokenListing[]> {
   const s = asStore(store);
   const { apiTokens } = s.tables;
-  return awaitedBuilder(s)
+  return reader(s)
     .select({
       id: apiTokens.id,
       name: apiTokens.name,
@@ -192,7 +191,7 @@ function tokenAccessOf(store: Store): TokenAccess {
       touch: (at, tokenId) => Promise.resolve(void st.touch.run(at, tokenId)),
     };
   }
-  const db = awaitedBuilder(store);
+  const db = reader(store);
   const { apiTokens, users } = store.tables;
   return {
     lookup: async (sha256) =>

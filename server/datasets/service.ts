@@ -17,7 +17,17 @@ import { eq, inArray } from "drizzle-orm";
 import { datasets } from "@/db/schema";
 import type { Db, Tx } from "@/db/client";
 import { PG_LOCK_KEYS } from "@/db/pg-client";
-import { asStore, row as firstRow, runOnSqliteTx, sqliteStore, transact, type Store, type StoreTables, type TxBody } from "@/db/store";
+import {
+  asStore,
+  reader,
+  row as firstRow,
+  runOnSqliteTx,
+  sqliteStore,
+  transact,
+  type Store,
+  type StoreTables,
+  type TxBody,
+} from "@/db/store";
 import type { Actor } from "@/server/audit/ledger";
 import { appendEvent } from "@/server/audit/ledger-pg";
 import { sha256Hex } from "@/contracts/canonical";
@@ -98,13 +108,9 @@ function* insertDataset(tx: Tx, t: StoreTables, actor: Actor & { id: number }, d
 }
 
 /** The store's query builder for reads outside transactions, typed as SQLite's like `store.tables`: awaited only. */
-function readerOf(store: Store): Db {
-  return store.db as Db;
-}
-
 async function datasetBySha(store: Store, sha256: string): Promise<DatasetRow | undefined> {
   const { datasets } = store.tables;
-  return (await readerOf(store).select().from(datasets).where(eq(datasets.sha256, sha256)).limit(1))[0];
+  return (await reader(store).select().from(datasets).where(eq(datasets.sha256, sha256)).limit(1))[0];
 }
 
 /** Returns the dataset row for a built-in dataset, registering it (audited) on first use. SQLite only (see the header). */
@@ -259,20 +265,20 @@ export function resolveDataset(
 export async function listDatasets(db: Store | Db) {
   const store = asStore(db);
   const { datasets } = store.tables;
-  const rows = await readerOf(store).select().from(datasets).orderBy(datasets.id);
+  const rows = await reader(store).select().from(datasets).orderBy(datasets.id);
   return rows.map((d) => ({ ...d, schema: JSON.parse(d.schemaJson) as DatasetSchema }));
 }
 
 /** A dataset with its versions and their splits, each in id order (the same order on both stores). */
 export async function getDatasetDetail(db: Store | Db, id: number) {
   const store = asStore(db);
-  const reader = readerOf(store);
+  const read = reader(store);
   const { datasets, datasetVersions, splits } = store.tables;
-  const [d] = await reader.select().from(datasets).where(eq(datasets.id, id)).limit(1);
+  const [d] = await read.select().from(datasets).where(eq(datasets.id, id)).limit(1);
   if (!d) notFound(`dataset ${id}`);
-  const versions = await reader.select().from(datasetVersions).where(eq(datasetVersions.datasetId, id)).orderBy(datasetVersions.id);
+  const versions = await read.select().from(datasetVersions).where(eq(datasetVersions.datasetId, id)).orderBy(datasetVersions.id);
   const splitRows = versions.length
-    ? await reader
+    ? await read
         .select()
         .from(splits)
         .where(

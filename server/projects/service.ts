@@ -5,11 +5,11 @@
  * its ledger event in one transaction, which checks the name (and the project) inside it under the ledger lock, so
  * concurrent creations of one name on two servers give one row and a conflict, never a unique-index error.
  */
-import { and, count, eq, sql, type SQL } from "drizzle-orm";
+import { and, count, eq } from "drizzle-orm";
 import { z } from "zod";
 import type { Db, Tx } from "@/db/client";
 import { PG_LOCK_KEYS } from "@/db/pg-client";
-import { asStore, row, transact, type Store, type StoreTables, type TxBody } from "@/db/store";
+import { asStore, byteOrder, reader, row, transact, type Store, type StoreTables, type TxBody } from "@/db/store";
 import { appendEvent } from "@/server/audit/ledger-pg";
 import { now, requireRole, type SignedInActor } from "../app-context/service-context";
 import type { StoreServiceContext } from "../app-context/store-context";
@@ -90,15 +90,6 @@ export async function createExperiment(ctx: StoreServiceContext, input: z.input<
  * The store's query builder for reads outside transactions, typed as SQLite's like `store.tables` (db/store.ts's
  * invariants): on PostgreSQL it is node-postgres drizzle, so these queries are only awaited, never `.all()`/`.get()`.
  */
-function readerOf(store: Store): Db {
-  return store.db as Db;
-}
-
-/** Text in byte order on both stores (SQLite's BINARY; PostgreSQL's database collation may be another). */
-function byteOrder(store: Store, column: StoreTables["projects"]["name"] | StoreTables["experiments"]["name"]): SQL | typeof column {
-  return store.dialect === "pg" ? sql`${column} COLLATE "C"` : column;
-}
-
 /**
  * Projects with their experiments and each experiment's number of runs (every status). The counts come from one
  * grouped query over runs: a correlated subquery written with drizzle's `sql` renders its columns unqualified in a
@@ -108,11 +99,11 @@ function byteOrder(store: Store, column: StoreTables["projects"]["name"] | Store
  */
 export async function listProjectsWithExperiments(db: Store | Db) {
   const store = asStore(db);
-  const reader = readerOf(store);
+  const read = reader(store);
   const { projects, experiments, runs } = store.tables;
   const [ps, exps, counts] = await Promise.all([
-    reader.select().from(projects).orderBy(byteOrder(store, projects.name)),
-    reader
+    read.select().from(projects).orderBy(byteOrder(store, projects.name)),
+    read
       .select({
         id: experiments.id,
         projectId: experiments.projectId,
@@ -122,7 +113,7 @@ export async function listProjectsWithExperiments(db: Store | Db) {
       })
       .from(experiments)
       .orderBy(byteOrder(store, experiments.name)),
-    reader.select({ experimentId: runs.experimentId, n: count() }).from(runs).groupBy(runs.experimentId),
+    read.select({ experimentId: runs.experimentId, n: count() }).from(runs).groupBy(runs.experimentId),
   ]);
   const runCounts = new Map(counts.map((c) => [c.experimentId, c.n]));
   return ps.map((p) => ({
@@ -134,7 +125,7 @@ export async function listProjectsWithExperiments(db: Store | Db) {
 export async function getExperiment(db: Store | Db, id: number) {
   const store = asStore(db);
   const { projects, experiments } = store.tables;
-  const [found] = await readerOf(store)
+  const [found] = await reader(store)
     .select({ experiment: experiments, projectName: projects.name })
     .from(experiments)
     .innerJoin(projects, eq(projects.id, experiments.projectId))

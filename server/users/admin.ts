@@ -23,10 +23,9 @@ import { z } from "zod";
 import type { Role } from "@/db/schema";
 import type { Db, Tx } from "@/db/client";
 import { PG_LOCK_KEYS } from "@/db/pg-client";
-import { asStore, exec, row, transact, type Store, type StoreTables, type TxBody } from "@/db/store";
+import { asStore, exec, reader, row, transact, type Store, type StoreTables, type TxBody } from "@/db/store";
 import type { Actor } from "@/server/audit/ledger";
 import { appendEvent } from "@/server/audit/ledger-pg";
-import { awaitedBuilder } from "@/server/auth/store-query";
 import { checkPassword, hashPassword } from "@/server/auth/password";
 import { nameField, newEmailField, newPasswordField, passwordCheckField, roleField, userIdField } from "@/contracts/user-fields";
 import { deleteSession, deleteUserSessions, listSessions, type SessionSummary, type UserRow } from "@/server/auth/sessions";
@@ -75,7 +74,7 @@ export type UserListRow = {
 export async function listUsers(store: Store | Db): Promise<UserListRow[]> {
   const s = asStore(store);
   const { users, sessions } = s.tables;
-  const db = awaitedBuilder(s);
+  const db = reader(s);
   const rows = await db.select().from(users).orderBy(asc(users.id));
   // count(*) is bigint on PostgreSQL, which node-postgres returns as text.
   const counted = await db
@@ -106,7 +105,7 @@ function* userIn(tx: Tx, tables: StoreTables, userId: number): TxBody<UserRow> {
 export async function findUser(store: Store | Db, userId: number): Promise<UserRow> {
   const s = asStore(store);
   const { users } = s.tables;
-  const [found] = await awaitedBuilder(s).select().from(users).where(eq(users.id, userId)).limit(1);
+  const [found] = await reader(s).select().from(users).where(eq(users.id, userId)).limit(1);
   return found ?? notFound(`user ${userId}`);
 }
 

@@ -16,7 +16,7 @@ import { eq } from "drizzle-orm";
 import type { Role } from "@/db/schema";
 import type { Db, Tx } from "@/db/client";
 import { PG_LOCK_KEYS } from "@/db/pg-client";
-import { asStore, exec, row, transact, type Store, type StoreTables, type TxBody } from "@/db/store";
+import { asStore, exec, reader, row, transact, type Store, type StoreTables, type TxBody } from "@/db/store";
 import type { Actor } from "@/server/audit/ledger";
 import { appendEvent } from "@/server/audit/ledger-pg";
 import { checkPasswordOrDummy, hashPassword, hashPasswordSync, needsRehash, PasswordHasherBusyError } from "@/server/auth/password";
@@ -25,7 +25,6 @@ import { SignInThrottle } from "@/server/auth/throttle";
 import { identifierDigest, recordSignInFailure } from "@/server/auth/signin-failures";
 import { createSession, deleteSession, resolveSession, sessionIdHash, type UserRow } from "@/server/auth/sessions";
 import { demoHashFor } from "@/server/auth/demo-users";
-import { awaitedBuilder } from "@/server/auth/store-query";
 import { now, type SignedInActor } from "../app-context/service-context";
 import { conflict, invalidInput } from "@/server/errors";
 
@@ -125,7 +124,7 @@ export async function signIn(
       message: `too many failed sign-ins for this ${decision.by === "account" ? "account" : "address"}: try again in ${decision.retryAfterSeconds} s`,
     };
   }
-  const [user] = await awaitedBuilder(s).select().from(users).where(eq(users.email, email)).limit(1);
+  const [user] = await reader(s).select().from(users).where(eq(users.email, email)).limit(1);
   let passwordOk: boolean;
   try {
     passwordOk = await checkPasswordOrDummy(password, user?.passwordHash ?? null);
@@ -198,7 +197,7 @@ export async function accountStatus(
 ): Promise<{ role: Role; name: string; disabled: boolean; mustChangePassword: boolean } | null> {
   const s = asStore(store);
   const { users } = s.tables;
-  const [found] = await awaitedBuilder(s)
+  const [found] = await reader(s)
     .select({ role: users.role, name: users.name, disabled: users.disabled, mustChangePassword: users.mustChangePassword })
     .from(users)
     .where(eq(users.id, userId))
