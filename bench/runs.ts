@@ -27,7 +27,7 @@ import { openDatabase, type Db } from "@/db/client";
 import { createScratchPgDatabase, openPgDatabase } from "@/db/pg-client";
 import { searchRuns } from "@/server/runs/explore/runs-search";
 import { compareRuns } from "@/server/runs/explore/compare";
-import { fetchSeries } from "@/server/runs/explore/downsample";
+import { fetchSeries, fetchSeriesOfRuns } from "@/server/runs/explore/downsample";
 import { pgStore, sqliteStore, type ExploreStore } from "@/server/runs/explore/store";
 import { generateAuditKeys } from "@/server/audit/keys";
 import { migrateStore } from "@/server/backup/migrate-store";
@@ -285,10 +285,14 @@ async function searchCall(store: ExploreStore): Promise<() => Promise<unknown>> 
   return search;
 }
 
-/** The compare view: compareRuns plus the two curves of each run (what compare_20_runs_ms measures). */
+/**
+ * The compare view: compareRuns plus its two charts, each one metric of every run (what compare_20_runs_ms measures).
+ * A chart's runs are read by fetchSeriesOfRuns: on PostgreSQL concurrently, their statements batched; on SQLite one
+ * run after another, as fetchSeries.
+ */
 const compareCall = (store: ExploreStore, ids: number[], keys: [string, string]) => async () => {
   await compareRuns(store, ids);
-  for (const runId of ids) for (const key of keys) await fetchSeries(store, { runId, key, xAxis: "step", maxPoints: 1000 });
+  for (const key of keys) await fetchSeriesOfRuns(store, ids, { key, xAxis: "step", maxPoints: 1000 });
 };
 
 async function checkSpike(store: ExploreStore, longId: number): Promise<void> {

@@ -12,7 +12,8 @@
  *   run's effective config now (planned entries it reached, then its applied non-rollback interventions).
  * - Reads only; imports no service. Output follows the order of `runIds`; each run's list is in the order its
  *   interventions took effect (step, then id).
- * - Runs on SQLite or PostgreSQL (store.ts): each query written once over the store's tables.
+ * - Runs on SQLite or PostgreSQL (store.ts): each query written once over the store's tables. Reads that do not need
+ *   each other's rows go out together (concurrently on PostgreSQL, in turn on SQLite).
  */
 import { and, asc, eq, gte, inArray, lte, max, or, type SQL } from "drizzle-orm";
 import type { InterventionKind } from "@/db/schema";
@@ -21,6 +22,7 @@ import { effectiveConfig, scheduleSteps, type ConfigChange } from "@/contracts/p
 import { apiRunWatchedMetric, parseChanges, watchedMetric, WATCHED_METRIC_TAG, type MetricsSnapshot } from "@/server/runs/pilot-queries";
 import { EFFECT_EPOCHS, EFFECT_LOOKBACK_EPOCHS, effectFromPoints, type InterventionEffect } from "@/server/runs/pilot-effects";
 import { asStore, type ExploreStore, type StoreOrDb } from "./store";
+import { eachTogether, together } from "./together";
 
 export type ComparedIntervention = {
   id: number;
@@ -98,21 +100,24 @@ export async function compareInterventions(storeOrDb: StoreOrDb, runIds: readonl
     } else ranges.set(key, { runId: r.runId, metric, lo, hi });
   }
   const points = new Map<string, { epoch: number; value: number }[]>();
-  const pairs = [...ranges.entries()];
-  for (let at = 0; at < pairs.length; at += PAIRS_PER_QUERY) {
-    const terms = pairs
-      .slice(at, at + PAIRS_PER_QUERY)
-      .map(([, p]) => and(eq(metrics.runId, p.runId), eq(metrics.key, p.metric), gte(metrics.epoch, p.lo), lte(metrics.epoch, p.hi)));
-    for (const p of await db
+  const pairs = [...ranges.values()];
+  const chunks: (typeof pairs)[] = [];
+  for (let at = 0; at < pairs.length; at += PAIRS_PER_QUERY) chunks.push(pairs.slice(at, at + PAIRS_PER_QUERY));
+  const chunkRows = await eachTogether(store, chunks, (chunk) => {
+    const terms = chunk.map((p) =>
+      and(eq(metrics.runId, p.runId), eq(metrics.key, p.metric), gte(metrics.epoch, p.lo), lte(metrics.epoch, p.hi)),
+    );
+    return db
       .select({ runId: metrics.runId, key: metrics.key, epoch: metrics.epoch, value: metrics.value })
       .from(metrics)
       .where(or(...(terms as SQL[])))
-      .orderBy(asc(metrics.runId), asc(store.f.textKey(metrics.key)), asc(metrics.step))) {
-      const key = `${p.runId}\u0000${p.key}`;
-      let list = points.get(key);
-      if (!list) points.set(key, (list = []));
-      list.push({ epoch: p.epoch, value: p.value });
-    }
+      .orderBy(asc(metrics.runId), asc(store.f.textKey(metrics.key)), asc(metrics.step));
+  });
+  for (const p of chunkRows.flat()) {
+    const key = `${p.runId}\u0000${p.key}`;
+    let list = points.get(key);
+    if (!list) points.set(key, (list = []));
+    list.push({ epoch: p.epoch, value: p.value });
   }
 
   for (const r of parsed) {
@@ -148,24 +153,27 @@ async function fallbackWatchedMetrics(
   const out = new Map<number, string>();
   const ids = [...new Set(needing.map((r) => r.runId))];
   if (ids.length === 0) return out;
-  const all = await db.select({ id: runs.id, configJson: runs.configJson, origin: runs.origin }).from(runs).where(inArray(runs.id, ids));
-  // A run logged by a script has no training config: the metric it watches is read from its metrics (rare: its
-  // intervention took effect before its first point).
-  for (const r of all) {
-    const metric = r.origin === "api" ? await watchedMetricOfApiRun(store, r.id) : null;
-    if (metric !== null) out.set(r.id, metric);
-  }
-  const configs = all.filter((r) => r.origin !== "api");
   // Epochs completed = the last epoch-level "lr" point, as pilot-queries' epochsCompleted reads it.
-  const reached = new Map(
-    (
-      await db
+  const [all, lastLr] = await together(
+    store,
+    () => db.select({ id: runs.id, configJson: runs.configJson, origin: runs.origin }).from(runs).where(inArray(runs.id, ids)),
+    () =>
+      db
         .select({ runId: metrics.runId, epoch: max(metrics.epoch) })
         .from(metrics)
         .where(and(inArray(metrics.runId, ids), eq(metrics.key, "lr")))
-        .groupBy(metrics.runId)
-    ).map((r) => [r.runId, Math.floor(r.epoch ?? 0)]),
+        .groupBy(metrics.runId),
   );
+  // A run logged by a script has no training config: the metric it watches is read from its metrics (rare: its
+  // intervention took effect before its first point).
+  const apiRuns = all.filter((r) => r.origin === "api");
+  const apiMetrics = await eachTogether(store, apiRuns, (r) => watchedMetricOfApiRun(store, r.id));
+  apiRuns.forEach((r, i) => {
+    const metric = apiMetrics[i]!;
+    if (metric !== null) out.set(r.id, metric);
+  });
+  const configs = all.filter((r) => r.origin !== "api");
+  const reached = new Map(lastLr.map((r) => [r.runId, Math.floor(r.epoch ?? 0)]));
   for (const { id, configJson } of configs) {
     const config = trainingConfigSchema.parse(JSON.parse(configJson));
     const upTo = config.schedule?.length ? (reached.get(id) ?? 0) : 0;
@@ -186,19 +194,23 @@ async function fallbackWatchedMetrics(
 async function watchedMetricOfApiRun(store: ExploreStore, runId: number): Promise<string | null> {
   const { db, f } = store;
   const { metricSummaries, runTagValues } = store.t;
-  const keys = (
-    await db
-      .select({ key: metricSummaries.key })
-      .from(metricSummaries)
-      .where(eq(metricSummaries.runId, runId))
-      .orderBy(asc(f.textKey(metricSummaries.key)))
-  ).map((r) => r.key);
-  const tagged = (
-    await db
-      .select({ value: runTagValues.value })
-      .from(runTagValues)
-      .where(and(eq(runTagValues.runId, runId), eq(runTagValues.key, WATCHED_METRIC_TAG)))
-      .limit(1)
-  )[0]?.value;
-  return apiRunWatchedMetric(keys, tagged);
+  const [keyRows, tagRows] = await together(
+    store,
+    () =>
+      db
+        .select({ key: metricSummaries.key })
+        .from(metricSummaries)
+        .where(eq(metricSummaries.runId, runId))
+        .orderBy(asc(f.textKey(metricSummaries.key))),
+    () =>
+      db
+        .select({ value: runTagValues.value })
+        .from(runTagValues)
+        .where(and(eq(runTagValues.runId, runId), eq(runTagValues.key, WATCHED_METRIC_TAG)))
+        .limit(1),
+  );
+  return apiRunWatchedMetric(
+    keyRows.map((r) => r.key),
+    tagRows[0]?.value,
+  );
 }

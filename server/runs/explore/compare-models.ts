@@ -2,12 +2,14 @@
  * The model each compared run produced, side by side (issue 17: compression): its best checkpoint (else its last) with
  * the size of its weights file, its parameter count (and non-zero parameters when the checkpoint recorded them: a
  * compression's), its test-partition accuracy or MSE (the evaluation of that checkpoint), and the inference time a
- * compression measured. Reads only, in a fixed number of queries for all runs.
+ * compression measured. Reads only, in a fixed number of queries for all runs (the runs and their checkpoints together,
+ * then the chosen checkpoints' evaluations).
  *
  * Invariant: `models[i]` belongs to `runIds[i]`; null when the run has no checkpoint.
  */
 import { inArray } from "drizzle-orm";
 import { asStore, type StoreOrDb } from "./store";
+import { together } from "./together";
 
 export type ComparedModel = {
   checkpointId: number;
@@ -27,20 +29,23 @@ const numberOf = (m: Record<string, unknown>, key: string) => (typeof m[key] ===
 
 export async function compareModels(storeOrDb: StoreOrDb, runIds: readonly number[]): Promise<ComparedModel[]> {
   if (runIds.length === 0) return [];
-  const { db, t } = asStore(storeOrDb);
-  const { checkpoints, evaluations, runs } = t;
-  const runRows = new Map(
-    (
-      await db
+  const store = asStore(storeOrDb);
+  const { db } = store;
+  const { checkpoints, evaluations, runs } = store.t;
+  const [runList, cks] = await together(
+    store,
+    () =>
+      db
         .select({ id: runs.id, paramCount: runs.paramCount, configJson: runs.configJson })
         .from(runs)
-        .where(inArray(runs.id, [...runIds]))
-    ).map((r) => [r.id, r]),
+        .where(inArray(runs.id, [...runIds])),
+    () =>
+      db
+        .select()
+        .from(checkpoints)
+        .where(inArray(checkpoints.runId, [...runIds])),
   );
-  const cks = await db
-    .select()
-    .from(checkpoints)
-    .where(inArray(checkpoints.runId, [...runIds]));
+  const runRows = new Map(runList.map((r) => [r.id, r]));
   const chosen = new Map<number, (typeof cks)[number]>();
   for (const c of cks) {
     const held = chosen.get(c.runId);

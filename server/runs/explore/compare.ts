@@ -11,7 +11,9 @@
  *   `dataNotes` says why not, in words.
  * - `interventions[i]` are the in-flight decisions of `runs[i]` (applied live interventions with their effect),
  *   read for all runs in a fixed number of queries (compare-interventions.ts).
- * - Runs on SQLite or PostgreSQL (store.ts): each query written once over the store's tables.
+ * - Runs on SQLite or PostgreSQL (store.ts): each query written once over the store's tables. The reads do not
+ *   depend on each other, so they go out together (concurrently on PostgreSQL, in turn on SQLite); unknown ids
+ *   are reported once all have answered.
  */
 import { aliasedTable, asc, eq, inArray } from "drizzle-orm";
 import type { RunStatus } from "@/db/schema";
@@ -20,6 +22,7 @@ import { RunsQueryError } from "./errors";
 import { compareInterventions, type ComparedIntervention } from "./compare-interventions";
 import { compareModels, type ComparedModel } from "./compare-models";
 import { asStore, type StoreOrDb } from "./store";
+import { together } from "./together";
 
 export const MIN_COMPARE = 2;
 export const MAX_COMPARE = 20;
@@ -83,31 +86,60 @@ export async function compareRuns(storeOrDb: StoreOrDb, runIds: number[]): Promi
     throw new RunsQueryError(`compare: choose between ${MIN_COMPARE} and ${MAX_COMPARE} runs (got ${ids.length})`);
 
   const author = aliasedTable(users, "run_author");
-  const found = await db
-    .select({
-      id: runs.id,
-      name: runs.name,
-      status: runs.status,
-      experimentId: runs.experimentId,
-      experimentName: experiments.name,
-      author: author.name,
-      createdAt: runs.createdAt,
-      origin: runs.origin,
-      parentRunId: runs.parentRunId,
-      configSha256: runs.configSha256,
-      datasetName: datasets.name,
-      datasetVersionId: runs.datasetVersionId,
-      datasetVersionSha256: datasetVersions.sha256,
-      splitId: runs.splitId,
-      splitSha256: splits.sha256,
-    })
-    .from(runs)
-    .innerJoin(experiments, eq(experiments.id, runs.experimentId))
-    .innerJoin(author, eq(author.id, runs.createdBy))
-    .leftJoin(datasetVersions, eq(datasetVersions.id, runs.datasetVersionId))
-    .leftJoin(datasets, eq(datasets.id, datasetVersions.datasetId))
-    .leftJoin(splits, eq(splits.id, runs.splitId))
-    .where(inArray(runs.id, ids));
+  const decisionAuthor = aliasedTable(users, "decision_author");
+  const readRuns = () =>
+    db
+      .select({
+        id: runs.id,
+        name: runs.name,
+        status: runs.status,
+        experimentId: runs.experimentId,
+        experimentName: experiments.name,
+        author: author.name,
+        createdAt: runs.createdAt,
+        origin: runs.origin,
+        parentRunId: runs.parentRunId,
+        configSha256: runs.configSha256,
+        datasetName: datasets.name,
+        datasetVersionId: runs.datasetVersionId,
+        datasetVersionSha256: datasetVersions.sha256,
+        splitId: runs.splitId,
+        splitSha256: splits.sha256,
+      })
+      .from(runs)
+      .innerJoin(experiments, eq(experiments.id, runs.experimentId))
+      .innerJoin(author, eq(author.id, runs.createdBy))
+      .leftJoin(datasetVersions, eq(datasetVersions.id, runs.datasetVersionId))
+      .leftJoin(datasets, eq(datasets.id, datasetVersions.datasetId))
+      .leftJoin(splits, eq(splits.id, runs.splitId))
+      .where(inArray(runs.id, ids));
+  const readDecisions = () =>
+    db
+      .select({
+        id: decisions.id,
+        runId: decisions.runId,
+        kind: decisions.kind,
+        path: decisions.path,
+        oldValueJson: decisions.oldValueJson,
+        newValueJson: decisions.newValueJson,
+        rationale: decisions.rationale,
+        correctsDecisionId: decisions.correctsDecisionId,
+        author: decisionAuthor.name,
+        createdAt: decisions.createdAt,
+      })
+      .from(decisions)
+      .innerJoin(decisionAuthor, eq(decisionAuthor.id, decisions.authorId))
+      .where(inArray(decisions.runId, ids))
+      .orderBy(asc(f.textKey(decisions.createdAt)), asc(decisions.id));
+  const [found, paramRows, decisionRows, summaryRows, interventions, models] = await together(
+    store,
+    readRuns,
+    () => db.select().from(runParams).where(inArray(runParams.runId, ids)),
+    readDecisions,
+    () => db.select().from(metricSummaries).where(inArray(metricSummaries.runId, ids)),
+    () => compareInterventions(store, ids),
+    () => compareModels(store, ids),
+  );
   const byId = new Map(found.map((r) => [r.id, r]));
   const missing = ids.filter((id) => !byId.has(id));
   if (missing.length) throw new RunsQueryError(`compare: unknown run id${missing.length > 1 ? "s" : ""} ${missing.join(", ")}`);
@@ -119,7 +151,6 @@ export async function compareRuns(storeOrDb: StoreOrDb, runIds: number[]): Promi
   });
   const index = new Map(ids.map((id, i) => [id, i]));
 
-  const paramRows = await db.select().from(runParams).where(inArray(runParams.runId, ids));
   const paramsByPath = new Map<string, ParamValue[]>();
   for (const p of paramRows) {
     let values = paramsByPath.get(p.key);
@@ -131,30 +162,11 @@ export async function compareRuns(storeOrDb: StoreOrDb, runIds: number[]): Promi
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([path, values]) => ({ path, values, differs: values.some((v) => v !== values[0]) }));
 
-  const decisionAuthor = aliasedTable(users, "decision_author");
-  const decisionRows = await db
-    .select({
-      id: decisions.id,
-      runId: decisions.runId,
-      kind: decisions.kind,
-      path: decisions.path,
-      oldValueJson: decisions.oldValueJson,
-      newValueJson: decisions.newValueJson,
-      rationale: decisions.rationale,
-      correctsDecisionId: decisions.correctsDecisionId,
-      author: decisionAuthor.name,
-      createdAt: decisions.createdAt,
-    })
-    .from(decisions)
-    .innerJoin(decisionAuthor, eq(decisionAuthor.id, decisions.authorId))
-    .where(inArray(decisions.runId, ids))
-    .orderBy(asc(f.textKey(decisions.createdAt)), asc(decisions.id));
   const perRunDecisions: ComparedDecision[][] = ids.map(() => []);
   for (const { runId, oldValueJson, newValueJson, ...d } of decisionRows) {
     perRunDecisions[index.get(runId)!]!.push({ ...d, oldValue: parseJson(oldValueJson), newValue: parseJson(newValueJson) });
   }
 
-  const summaryRows = await db.select().from(metricSummaries).where(inArray(metricSummaries.runId, ids));
   const metricsByKey = new Map<string, (MetricSummary | null)[]>();
   for (const s of summaryRows) {
     let values = metricsByKey.get(s.key);
@@ -171,8 +183,8 @@ export async function compareRuns(storeOrDb: StoreOrDb, runIds: number[]): Promi
     dataNotes,
     decisions: perRunDecisions,
     metrics,
-    interventions: await compareInterventions(store, ids),
-    models: await compareModels(store, ids),
+    interventions,
+    models,
   };
 }
 

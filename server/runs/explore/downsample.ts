@@ -7,8 +7,8 @@
  *   (ties: the earliest step); the first and last points of the range are always kept. So spikes survive,
  *   every returned point is a real point (true step, epoch, wall time) and at most maxPoints come back.
  * - Long ranges (a bucket spans >= one rollup block of 1,024 steps) read metric_rollups: bucket edges are
- *   aligned to blocks, whole blocks give their stored min/max (with the steps where they occur) and raw
- *   points are read only for the partial blocks at the two ends of the range. The result is exactly what
+ *   aligned to blocks, whole blocks give their stored min/max (with the steps where they occur) and the partial
+ *   blocks at the two ends of the range give their lowest and highest raw point. The result is exactly what
  *   reading every point with the same buckets gives (tests/compare-and-series.test.ts proves it), at the cost
  *   of ~1 row per block instead of 1,024 points. `total` is also summed from rollups.
  *   This relies on insertMetricPoints writing rollups with the points in one transaction (the only writer).
@@ -18,13 +18,18 @@
  *   for 1M points).
  * - x = step, epoch or wall time (ms). Epoch and wall time never decrease as steps grow (the trainer
  *   writes points in step order), so a range on them is turned into a step range by binary search.
- * - Runs on SQLite or PostgreSQL (store.ts): each statement built once over the store's tables; on PostgreSQL they
- *   are named prepared statements. The per-bucket reader costs one round trip per bucket and side there.
+ * - Runs on SQLite or PostgreSQL (store.ts): each statement built once over the store's tables. Statements that do not
+ *   need each other's rows go out together (together.ts: concurrent on PostgreSQL, in turn on SQLite), and
+ *   on PostgreSQL the calls of one statement made together are sent as one (series-batch-pg.ts): the buckets of the
+ *   per-bucket reader, and the runs of fetchSeriesOfRuns. A chart of 20 runs then costs a few round trips there.
  */
 import { and, asc, count, desc, eq, gte, inArray, lte, lt, sql } from "drizzle-orm";
 import { METRIC_ROLLUP_BLOCK } from "@/db/schema";
 import { RunsQueryError } from "./errors";
+import type { PgDb } from "@/db/pg-client";
 import { asStore, type ExploreStore, type StoreOrDb } from "./store";
+import { eachTogether, together } from "./together";
+import { batchedStatement, type BatchableQuery } from "./series-batch-pg";
 
 export type XAxis = "step" | "epoch" | "wall";
 export type SeriesPoint = { x: number; y: number; step: number };
@@ -49,16 +54,16 @@ const p = {
 type Prepared<R> = { get(params: Params): Promise<R | undefined>; all(params: Params): Promise<R[]> };
 
 /**
- * Prepares a built query: better-sqlite3's statement (synchronous underneath), or a named PostgreSQL prepared
- * statement (node-postgres prepares it once per pooled connection).
+ * Prepares a built query: better-sqlite3's statement (synchronous underneath), or on PostgreSQL the same statement
+ * batched (series-batch-pg.ts: the calls made in one turn of the event loop go out as one statement).
  */
-function prepare<R>(store: ExploreStore, name: string, query: unknown): Prepared<R> {
+function prepare<R>(store: ExploreStore, name: string, query: unknown, orderedBy?: keyof R & string): Prepared<R> {
   if (store.dialect === "sqlite") {
     const st = (query as { prepare(): { get(p: Params): unknown; all(p: Params): unknown } }).prepare();
     return { get: async (params) => st.get(params) as R | undefined, all: async (params) => st.all(params) as R[] };
   }
-  const st = (query as { prepare(name: string): { execute(p: Params): Promise<unknown> } }).prepare(`runledger_series_${name}`);
-  return { get: async (params) => ((await st.execute(params)) as R[])[0], all: async (params) => (await st.execute(params)) as R[] };
+  const st = batchedStatement<R>((store.db as unknown as PgDb).$client, name, query as BatchableQuery, orderedBy);
+  return { get: async (params) => (await st.all(params))[0], all: (params) => st.all(params) };
 }
 
 /** Prepared once per connection (pool): a chart asks for up to ~1,000 bucket extremes per call. */
@@ -98,7 +103,7 @@ function statements(store: ExploreStore) {
         .limit(1),
     ),
     count: prepare<{ n: number }>(store, "count", db.select({ n: count() }).from(metrics).where(inRange)),
-    all: prepare<Row>(store, "all", db.select(columns).from(metrics).where(inRange).orderBy(asc(metrics.step))),
+    all: prepare<Row>(store, "all", db.select(columns).from(metrics).where(inRange).orderBy(asc(metrics.step)), "step"),
     lowest: prepare<Row>(
       store,
       "lowest",
@@ -117,6 +122,7 @@ function statements(store: ExploreStore) {
         .from(metricRollups)
         .where(blocks),
     ),
+    // Ordered by block, which is minStep's order too (each block's min_step lies inside its own step range).
     blocks: prepare<{ minStep: number; minValue: number; maxStep: number; maxValue: number }>(
       store,
       "blocks",
@@ -130,6 +136,7 @@ function statements(store: ExploreStore) {
         .from(metricRollups)
         .where(blocks)
         .orderBy(asc(metricRollups.block)),
+      "minStep",
     ),
   };
 }
@@ -157,20 +164,42 @@ function splitByBlocks(lo: number, hi: number) {
 }
 
 /** Points in [lo, hi]: rollup counts for whole blocks, a raw count only for the partial ends. */
-async function countPoints(s: Statements, args: SeriesArgs, lo: number, hi: number): Promise<number> {
+async function countPoints(store: ExploreStore, s: Statements, args: SeriesArgs, lo: number, hi: number): Promise<number> {
   const parts = splitByBlocks(lo, hi);
-  let n = parts.blocks ? ((await s.blockCount.get({ ...args, lo: parts.blocks[0], hi: parts.blocks[1] }))?.n ?? 0) : 0;
-  for (const edge of [parts.head, parts.tail]) if (edge) n += (await s.count.get({ ...args, lo: edge[0], hi: edge[1] }))!.n;
-  return n;
+  const [blocks, head, tail] = await together<[number, number, number]>(
+    store,
+    async () => (parts.blocks ? ((await s.blockCount.get({ ...args, lo: parts.blocks[0], hi: parts.blocks[1] }))?.n ?? 0) : 0),
+    async () => (parts.head ? (await s.count.get({ ...args, lo: parts.head[0], hi: parts.head[1] }))!.n : 0),
+    async () => (parts.tail ? (await s.count.get({ ...args, lo: parts.tail[0], hi: parts.tail[1] }))!.n : 0),
+  );
+  return blocks + head + tail;
 }
 
 /** The buckets: [start + i*width, start + (i+1)*width) for i < buckets, clipped to [lo, hi] by the readers. */
 export type BucketPlan = { start: number; width: number; buckets: number };
 
+/** The steps [from, to] cut at block edges: each piece lies inside one block. */
+function blockPieces(from: number, to: number): [number, number][] {
+  const pieces: [number, number][] = [];
+  for (let at = from; at <= to; at = (Math.floor(at / BLOCK) + 1) * BLOCK)
+    pieces.push([at, Math.min(to, (Math.floor(at / BLOCK) + 1) * BLOCK - 1)]);
+  return pieces;
+}
+
+/** The lowest and highest point of steps [lo, hi) (ties: the earliest step); none for a gap in the steps. */
+async function bucketExtremes(store: ExploreStore, s: Statements, bucket: Params): Promise<Row[]> {
+  const [low, high] = await together(
+    store,
+    () => s.lowest.get(bucket),
+    () => s.highest.get(bucket),
+  );
+  return low ? [low, high!] : [];
+}
+
 /** Per bucket, its lowest and highest point, from raw points (one range query per bucket and side). */
 async function extremesFromPoints(s: Statements, args: SeriesArgs, lo: number, hi: number, plan: BucketPlan): Promise<Row[]> {
   // All buckets' statements are issued before one await: SQLite runs each as it is issued (no await per bucket),
-  // PostgreSQL spreads them over the pool's connections instead of one round trip after another.
+  // PostgreSQL sends them as two batched statements (series-batch-pg.ts).
   const reads: Promise<Row | undefined>[] = [];
   for (let b = 0; b < plan.buckets; b++) {
     const bucket = { ...args, lo: Math.max(lo, plan.start + b * plan.width), hi: Math.min(plan.start + (b + 1) * plan.width, hi + 1) };
@@ -188,8 +217,8 @@ async function extremesFromPoints(s: Statements, args: SeriesArgs, lo: number, h
 }
 
 /**
- * Per bucket, its lowest and highest point, from rollups of whole blocks plus raw points of the partial end
- * blocks. Needs bucket edges on block edges (plan.start and plan.width multiples of BLOCK) to be exact.
+ * Per bucket, its lowest and highest point, from rollups of whole blocks plus the lowest and highest raw point of each
+ * partial end block. Needs bucket edges on block edges (plan.start and plan.width multiples of BLOCK) to be exact.
  * Rollups hold step and value only: `withRows` looks up the winners' epoch and wall time (x on those axes);
  * on the step axis they are not needed and come back as NaN.
  */
@@ -203,16 +232,17 @@ async function extremesFromRollups(
   withRows: boolean,
 ): Promise<Row[]> {
   const parts = splitByBlocks(lo, hi);
+  // A partial block lies inside one bucket (bucket edges are block edges), so only its lowest and highest points can
+  // win there: two index reads per partial block instead of all of its points.
+  const partials = [parts.head, parts.tail].flatMap((edge) => (edge ? blockPieces(edge[0], edge[1]) : []));
+  const [partialExtremes, blocks] = await together(
+    store,
+    () => eachTogether(store, partials, ([from, to]) => bucketExtremes(store, s, { ...args, lo: from, hi: to + 1 })),
+    async () => (parts.blocks ? s.blocks.all({ ...args, lo: parts.blocks[0], hi: parts.blocks[1] }) : []),
+  );
   const candidates: Candidate[] = [];
-  for (const edge of [parts.head, parts.tail]) {
-    if (edge)
-      for (const r of await s.all.all({ ...args, lo: edge[0], hi: edge[1] })) candidates.push({ step: r.step, value: r.value, row: r });
-  }
-  if (parts.blocks) {
-    for (const b of await s.blocks.all({ ...args, lo: parts.blocks[0], hi: parts.blocks[1] })) {
-      candidates.push({ step: b.minStep, value: b.minValue }, { step: b.maxStep, value: b.maxValue });
-    }
-  }
+  for (const r of partialExtremes.flat()) candidates.push({ step: r.step, value: r.value, row: r });
+  for (const b of blocks) candidates.push({ step: b.minStep, value: b.minValue }, { step: b.maxStep, value: b.maxValue });
   const low = new Map<number, Candidate>();
   const high = new Map<number, Candidate>();
   for (const c of candidates) {
@@ -228,19 +258,33 @@ async function extremesFromRollups(
   const missing = [...new Set(winners.filter((c) => !c.row).map((c) => c.step))];
   const rows = new Map<number, Row>();
   const { metrics } = store.t;
-  for (let i = 0; i < missing.length; i += 500) {
-    const chunk = missing.slice(i, i + 500);
-    for (const r of await store.db
+  const chunks: number[][] = [];
+  for (let i = 0; i < missing.length; i += 500) chunks.push(missing.slice(i, i + 500));
+  const found = await eachTogether(store, chunks, (chunk) =>
+    store.db
       .select(s.columns)
       .from(metrics)
-      .where(and(eq(metrics.runId, args.runId), eq(metrics.key, args.key), inArray(metrics.step, chunk))))
-      rows.set(r.step, r);
-  }
+      .where(and(eq(metrics.runId, args.runId), eq(metrics.key, args.key), inArray(metrics.step, chunk))),
+  );
+  for (const r of found.flat()) rows.set(r.step, r);
   return winners.flatMap((c) => c.row ?? rows.get(c.step) ?? []);
 }
 
 export function fetchSeries(store: StoreOrDb, input: FetchSeriesInput): Promise<Series> {
   return fetchSeriesFrom(store, input, "auto");
+}
+
+/**
+ * One metric of several runs (a chart of the compare view), in the order of `runIds`: the runs' series are read
+ * concurrently on PostgreSQL (over the pool's connections), one after another on SQLite. Same series as fetchSeries.
+ */
+export function fetchSeriesOfRuns(
+  storeOrDb: StoreOrDb,
+  runIds: readonly number[],
+  input: Omit<FetchSeriesInput, "runId">,
+): Promise<(Series & { runId: number })[]> {
+  const store = asStore(storeOrDb);
+  return eachTogether(store, runIds, async (runId) => ({ runId, ...(await fetchSeries(store, { ...input, runId })) }));
 }
 
 /**
@@ -264,37 +308,45 @@ export async function fetchSeriesFrom(
   const args = { runId: input.runId, key: input.key };
   const empty: Series = { points: [], total: 0, downsampled: false };
 
-  const first = await s.atOrAfter.get({ ...args, lo: Number.MIN_SAFE_INTEGER });
-  const last = await s.atOrBefore.get({ ...args, hi: Number.MAX_SAFE_INTEGER });
+  const [first, last] = await together(
+    store,
+    () => s.atOrAfter.get({ ...args, lo: Number.MIN_SAFE_INTEGER }),
+    () => s.atOrBefore.get({ ...args, hi: Number.MAX_SAFE_INTEGER }),
+  );
   if (!first || !last) return empty;
 
   // The step range [lo, hi] holding the requested x range.
-  let lo = first.step;
-  let hi = last.step;
-  if (input.from !== undefined) {
-    if (x(last) < input.from) return empty;
-    lo =
-      axis === "step"
-        ? Math.max(lo, Math.ceil(input.from))
-        : await searchStep(lo, hi, async (st) => x((await s.atOrAfter.get({ ...args, lo: st }))!) >= input.from!, "first");
-  }
-  if (input.to !== undefined) {
-    if (x(first) > input.to) return empty;
-    hi =
-      axis === "step"
-        ? Math.min(hi, Math.floor(input.to))
-        : await searchStep(first.step, hi, async (st) => x((await s.atOrBefore.get({ ...args, hi: st }))!) <= input.to!, "last");
-  }
+  if (input.from !== undefined && x(last) < input.from) return empty;
+  if (input.to !== undefined && x(first) > input.to) return empty;
+  // Both ends searched together (independent binary searches over the same steps).
+  const [lo, hi] = await together(
+    store,
+    async () =>
+      input.from === undefined
+        ? first.step
+        : axis === "step"
+          ? Math.max(first.step, Math.ceil(input.from))
+          : await searchStep(first.step, last.step, async (st) => x((await s.atOrAfter.get({ ...args, lo: st }))!) >= input.from!, "first"),
+    async () =>
+      input.to === undefined
+        ? last.step
+        : axis === "step"
+          ? Math.min(last.step, Math.floor(input.to))
+          : await searchStep(first.step, last.step, async (st) => x((await s.atOrBefore.get({ ...args, hi: st }))!) <= input.to!, "last"),
+  );
   if (lo > hi) return empty;
 
   const range = { ...args, lo, hi };
-  const total = await countPoints(s, args, lo, hi);
+  const total = await countPoints(store, s, args, lo, hi);
   const point = (r: Row): SeriesPoint => ({ x: x(r), y: r.value, step: r.step });
   if (total <= maxPoints) return { points: (await s.all.all(range)).map(point), total, downsampled: false };
 
-  // Real first and last points of the range, then the extremes of each bucket.
-  const head = (await s.atOrAfter.get({ ...args, lo }))!;
-  const tail = (await s.atOrBefore.get({ ...args, hi }))!;
+  // Real first and last points of the range (the series' own ends when the range is whole), then each bucket's extremes.
+  const [head, tail] = await together(
+    store,
+    async () => (lo === first.step ? first : (await s.atOrAfter.get({ ...args, lo }))!),
+    async () => (hi === last.step ? last : (await s.atOrBefore.get({ ...args, hi }))!),
+  );
   const buckets = Math.floor((maxPoints - 2) / 2);
   const span = tail.step - head.step + 1;
   const width = Math.ceil(span / buckets);
