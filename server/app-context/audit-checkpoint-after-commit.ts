@@ -10,7 +10,7 @@ import type { ServiceDeps } from "./service-context";
 
 export type CheckpointOutcome = { ok: true; checkpointId: number; treeSize: number; rootHash: string } | { ok: false; error: string };
 
-export function checkpointAfterCommit(deps: ServiceDeps, reason: string): CheckpointOutcome {
+export function checkpointAfterCommit(deps: Pick<ServiceDeps, "db" | "auditKeys">, reason: string): CheckpointOutcome {
   try {
     const { checkpoint } = createAuditCheckpoint(deps.db, deps.auditKeys, reason);
     return { ok: true, checkpointId: checkpoint.id, treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash };

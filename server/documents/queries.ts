@@ -6,7 +6,7 @@ import { and, asc, desc, eq, inArray } from "drizzle-orm";
 import * as schema from "@/db/schema";
 import { documents, signatures, users, type DocumentSubjectType } from "@/db/schema";
 import type { DbOrTx, Tx } from "@/db/client";
-import { row, type StoreTables, type TxBody } from "@/db/store";
+import { reader, row, type Store, type StoreTables, type TxBody } from "@/db/store";
 import { notFound } from "@/server/errors";
 import { signatureText } from "@/server/registry/records";
 import { DOCUMENT_SECTIONS, type DocumentRow } from "./records";
@@ -50,6 +50,16 @@ export function requireSubject(db: DbOrTx, subjectType: DocumentSubjectType, sub
 
 export function latestVersion(db: DbOrTx, subjectType: DocumentSubjectType, subjectId: number, section: string): DocumentRow | undefined {
   return latestVersionQuery(db, schema, subjectType, subjectId, section).get();
+}
+
+/** latestVersion as an awaited read on a store (outside a transaction). */
+export async function readLatestVersion(
+  store: Store,
+  subjectType: DocumentSubjectType,
+  subjectId: number,
+  section: string,
+): Promise<DocumentRow | undefined> {
+  return (await latestVersionQuery(reader(store), store.tables, subjectType, subjectId, section))[0];
 }
 
 /** requireSubject as a part of a store transaction body (db/store.ts). */

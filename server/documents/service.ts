@@ -17,25 +17,25 @@
  *
  * On the store (issue 16, db/store.ts): updateDocument runs on SQLite or PostgreSQL, one transaction under the ledger
  * lock that checks the subject, the base version and the text inside it, so concurrent edits of one version on two
- * servers save one and refuse the others as stale. signDocument stays on SQLite: its refusal, password and re-read
- * helpers (server/auth/signature-password.ts) are synchronous SQLite code of the auth domain, not ported yet.
+ * servers save one and refuse the others as stale. signDocument too: its re-checks (signer, version, earlier
+ * signature, hash) and the insert are one body under the ledger lock, so one person signing one version at once on
+ * two servers gives one signature and a conflict. The checkpoint after a signature is SQLite-only for now
+ * (NO_CHECKPOINT_ON_PG).
  */
 import { and, eq } from "drizzle-orm";
 import { z } from "zod";
-import { documents, signatures } from "@/db/schema";
 import type { DbOrTx, Tx } from "@/db/client";
 import { PG_LOCK_KEYS } from "@/db/pg-client";
-import { asStore, row as firstRow, transact, type StoreTables, type TxBody } from "@/db/store";
-import { appendAuditEvent } from "@/server/audit/ledger";
+import { asStore, reader, row as firstRow, transact, type StoreTables, type TxBody } from "@/db/store";
 import { appendEvent } from "@/server/audit/ledger-pg";
 import { sha256Canonical } from "@/contracts/canonical";
 import { PASSWORD_MAX } from "@/contracts/user-fields";
 import { signatureText } from "../registry/records";
 import { DOCUMENT_SECTIONS, documentRecord, type DocumentRow } from "./records";
-import { latestVersion, latestVersionIn, requireSubjectIn } from "./queries";
-import { checkpointAfterCommit } from "../app-context/audit-checkpoint-after-commit";
+import { latestVersionIn, readLatestVersion, requireSubjectIn } from "./queries";
+import { checkpointAfterCommit, type CheckpointOutcome } from "../app-context/audit-checkpoint-after-commit";
 import { refuseSigning, requireSignerPassword, rereadSigner } from "../auth/signature-password";
-import { now, requireRole, type ServiceContext, type SignedInActor } from "../app-context/service-context";
+import { now, requireRole, type ServiceDeps, type SignedInActor } from "../app-context/service-context";
 import type { StoreServiceContext } from "../app-context/store-context";
 import { conflict, invalidInput, notFound } from "@/server/errors";
 
@@ -126,13 +126,28 @@ export async function updateDocument(ctx: StoreServiceContext, raw: z.input<type
   return transact(store, (tx) => insertDocumentVersion(tx, store.tables, actor, input), { pgLock: PG_LOCK_KEYS.ledger });
 }
 
-export async function signDocument(ctx: ServiceContext, raw: z.input<typeof signDocumentInput>) {
+/** What signing needs besides the store and the actor: the audit keys of the checkpoint that follows a signature. */
+export type SignDocumentContext = StoreServiceContext & Pick<ServiceDeps, "auditKeys">;
+
+/**
+ * Until audit checkpoints are on the store (server/audit/checkpoints.ts is SQLite code), a signature on PostgreSQL is
+ * answered with this outcome rather than a checkpoint: the signature stands, and the missing checkpoint is said, not hidden.
+ */
+const NO_CHECKPOINT_ON_PG: CheckpointOutcome = {
+  ok: false,
+  error: "signed audit checkpoints are not on the PostgreSQL store yet (issue 16): no checkpoint follows this signature",
+};
+
+export async function signDocument(ctx: SignDocumentContext, raw: z.input<typeof signDocumentInput>) {
   const input = signDocumentInput.parse(raw);
-  requireRole(ctx.actor, MEANING_ROLES[input.meaning], `sign documents with meaning "${input.meaning}"`);
-  const doc = ctx.db.select().from(documents).where(eq(documents.id, input.documentId)).get();
+  const actor = ctx.actor;
+  requireRole(actor, MEANING_ROLES[input.meaning], `sign documents with meaning "${input.meaning}"`);
+  const store = asStore(ctx.db);
+  const t = store.tables;
+  const doc = (await reader(store).select().from(t.documents).where(eq(t.documents.id, input.documentId)).limit(1))[0];
   if (!doc) notFound(`document version ${input.documentId}`);
-  if (input.meaning === "review" && doc.authorId === ctx.actor.id) {
-    refuseSigning(
+  if (input.meaning === "review" && doc.authorId === actor.id) {
+    await refuseSigning(
       ctx,
       {
         action: "document.selfReviewRefused",
@@ -146,85 +161,115 @@ export async function signDocument(ctx: ServiceContext, raw: z.input<typeof sign
           recordSha256: doc.sha256,
         },
       },
-      `${ctx.actor.name} wrote version ${doc.version} of "${doc.section}" and cannot sign its review: another reviewer must review it`,
+      `${actor.name} wrote version ${doc.version} of "${doc.section}" and cannot sign its review: another reviewer must review it`,
     );
   }
-  assertSignable(ctx.db, doc, ctx.actor, input.meaning);
+  assertSignable(
+    doc,
+    await readLatestVersion(store, doc.subjectType, doc.subjectId, doc.section),
+    (await signatureOf(reader(store), t, doc.id, actor.id, input.meaning))[0],
+    actor,
+    input.meaning,
+  );
 
-  // The password: asynchronous and throttled, before the (synchronous) transaction. Throttled attempts write nothing.
+  // The password: asynchronous and throttled, before the transaction (no awaits inside one). Throttled attempts write nothing.
   const signer = await requireSignerPassword(ctx, input.password, {
     entityType: "document",
     entityId: doc.id,
     payload: { meaning: input.meaning, recordSha256: doc.sha256 },
   });
-  const signature = ctx.db.transaction((tx) => {
-    // Re-read what the checks above relied on: it may have changed while the password was being checked.
-    const user = rereadSigner(tx, ctx.actor, MEANING_ROLES[input.meaning]);
-    const current = tx.select().from(documents).where(eq(documents.id, doc.id)).get();
-    if (!current) notFound(`document version ${doc.id}`);
-    assertSignable(tx, current, user, input.meaning);
-    if (current.sha256 !== doc.sha256) conflict(`document version ${doc.id} changed while signing: reload and sign again`);
-    const row = tx
-      .insert(signatures)
-      .values({
-        userId: user.id,
-        printedName: user.name,
-        meaning: input.meaning,
-        recordType: "document",
-        recordId: doc.id,
-        recordSha256: doc.sha256,
-        comment: input.comment,
-        createdAt: now(),
-      })
-      .returning()
-      .get();
-    appendAuditEvent(tx, {
-      actor: ctx.actor,
-      action: "signature.create",
-      entityType: "signature",
-      entityId: row.id,
-      payload: {
-        printedName: row.printedName,
-        meaning: row.meaning,
-        recordType: "document",
-        recordId: doc.id,
-        recordSha256: doc.sha256,
-        section: doc.section,
-        version: doc.version,
-        comment: row.comment,
-        createdAt: row.createdAt,
-      },
-    });
-    return row;
-  });
-  const auditCheckpoint = checkpointAfterCommit(
-    ctx,
-    `${input.meaning} signature of ${doc.subjectType} ${doc.subjectId} ${doc.section} v${doc.version} by ${signer.name}`,
+  const signature = await transact(
+    store,
+    function* (tx) {
+      // Re-read what the checks above relied on: it may have changed while the password was being checked.
+      const user = yield* rereadSigner(tx, t, actor, MEANING_ROLES[input.meaning]);
+      const current = yield* firstRow(tx.select().from(t.documents).where(eq(t.documents.id, doc.id)).limit(1));
+      if (!current) notFound(`document version ${doc.id}`);
+      assertSignable(
+        current,
+        yield* latestVersionIn(tx, t, current.subjectType, current.subjectId, current.section),
+        yield* firstRow(signatureOf(tx, t, doc.id, user.id, input.meaning)),
+        user,
+        input.meaning,
+      );
+      if (current.sha256 !== doc.sha256) conflict(`document version ${doc.id} changed while signing: reload and sign again`);
+      const row = (yield* firstRow(
+        tx
+          .insert(t.signatures)
+          .values({
+            userId: user.id,
+            printedName: user.name,
+            meaning: input.meaning,
+            recordType: "document",
+            recordId: doc.id,
+            recordSha256: doc.sha256,
+            comment: input.comment,
+            createdAt: now(),
+          })
+          .returning(),
+      ))!;
+      yield* appendEvent({
+        actor,
+        action: "signature.create",
+        entityType: "signature",
+        entityId: row.id,
+        payload: {
+          printedName: row.printedName,
+          meaning: row.meaning,
+          recordType: "document",
+          recordId: doc.id,
+          recordSha256: doc.sha256,
+          section: doc.section,
+          version: doc.version,
+          comment: row.comment,
+          createdAt: row.createdAt,
+        },
+      });
+      return row;
+    },
+    // The ledger lock also makes the re-checks and the insert one step: two servers cannot both find no signature.
+    { pgLock: PG_LOCK_KEYS.ledger },
   );
+  const reason = `${input.meaning} signature of ${doc.subjectType} ${doc.subjectId} ${doc.section} v${doc.version} by ${signer.name}`;
+  const auditCheckpoint =
+    store.dialect === "sqlite" ? checkpointAfterCommit({ db: store.db, auditKeys: ctx.auditKeys }, reason) : NO_CHECKPOINT_ON_PG;
   return { signatureId: signature.id, text: signatureText(signature), auditCheckpoint };
 }
 
-/** The latest version of its section, its text still hashing to its sha256, not yet signed by this person with this meaning. */
-function assertSignable(db: DbOrTx, doc: DocumentRow, signer: { id: number; name: string }, meaning: "authorship" | "review"): void {
-  const latest = latestVersion(db, doc.subjectType, doc.subjectId, doc.section)!;
-  if (latest.id !== doc.id)
+/** This person's signature of a document version with this meaning, if any (a query on any handle over the given tables). */
+function signatureOf(db: DbOrTx, t: StoreTables, documentId: number, userId: number, meaning: "authorship" | "review") {
+  const { signatures } = t;
+  return db
+    .select({ id: signatures.id })
+    .from(signatures)
+    .where(
+      and(
+        eq(signatures.recordType, "document"),
+        eq(signatures.recordId, documentId),
+        eq(signatures.userId, userId),
+        eq(signatures.meaning, meaning),
+      ),
+    )
+    .limit(1);
+}
+
+/**
+ * Signable: the latest version of its section (`latest`), its text still hashing to its sha256, not yet signed by
+ * this person with this meaning (`signed`: their signature, if any). The checks in this order, as before the port.
+ */
+function assertSignable(
+  doc: DocumentRow,
+  latest: DocumentRow | undefined,
+  signed: { id: number } | undefined,
+  signer: { name: string },
+  meaning: "authorship" | "review",
+): void {
+  if (latest && latest.id !== doc.id)
     conflict(`version ${doc.version} of "${doc.section}" has been superseded by version ${latest.version}: sign the latest version`);
   const recomputed = sha256Canonical(documentRecord(doc));
   if (recomputed !== doc.sha256)
     conflict(
       `document version ${doc.id} no longer matches its sha256 (${doc.sha256.slice(0, 12)}… ≠ ${recomputed.slice(0, 12)}…): it cannot be signed`,
     );
-  const dup = db
-    .select({ id: signatures.id })
-    .from(signatures)
-    .where(
-      and(
-        eq(signatures.recordType, "document"),
-        eq(signatures.recordId, doc.id),
-        eq(signatures.userId, signer.id),
-        eq(signatures.meaning, meaning),
-      ),
-    )
-    .get();
-  if (dup) conflict(`${signer.name} has already signed version ${doc.version} of this section with meaning ${meaning}`);
+  if (signed) conflict(`${signer.name} has already signed version ${doc.version} of this section with meaning ${meaning}`);
 }

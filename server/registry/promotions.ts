@@ -24,7 +24,9 @@
 import { and, eq } from "drizzle-orm";
 import { z } from "zod";
 import { evaluations, type modelVersions, models, promotionRequests, signatures } from "@/db/schema";
-import type { DbOrTx } from "@/db/client";
+import * as schema from "@/db/schema";
+import type { DbOrTx, Tx } from "@/db/client";
+import { runOnSqliteTx } from "@/db/store";
 import { appendAuditEvent } from "@/server/audit/ledger";
 import { sha256Canonical } from "@/contracts/canonical";
 import { PASSWORD_MAX } from "@/contracts/user-fields";
@@ -164,7 +166,7 @@ export async function signPromotion(ctx: ServiceContext, raw: z.input<typeof sig
   const loaded = loadPromotionRequest(ctx.db, input.requestId);
   const { request, version, model } = loaded;
   // Independence first, for every role: a self-approval attempt is recorded even when it would also fail later.
-  refuseConflictedSigner(ctx, request, input.meaning);
+  await refuseConflictedSigner(ctx, request, input.meaning);
   requireRole(ctx.actor, ["reviewer"], "sign promotion requests");
   assertSignable(ctx.db, ctx.actor, input.meaning, request.id);
   // The password: asynchronous and throttled, before the (synchronous) transaction. Throttled attempts write nothing.
@@ -195,10 +197,10 @@ type SignatureRow = typeof signatures.$inferSelect;
 type SignInput = z.output<typeof signPromotionInput>;
 
 /** Four eyes: the requester and everyone in the version's lineage may not sign; the attempt is recorded, then refused. */
-function refuseConflictedSigner(ctx: ServiceContext, request: PromotionRequestRow, meaning: SignInput["meaning"]): void {
+async function refuseConflictedSigner(ctx: ServiceContext, request: PromotionRequestRow, meaning: SignInput["meaning"]): Promise<void> {
   const reasons = conflictsOfInterest(ctx.db, request.id, ctx.actor.id);
   if (reasons.length === 0) return;
-  refuseSigning(
+  await refuseSigning(
     ctx,
     {
       action: "promotion.selfApprovalRefused",
@@ -211,8 +213,9 @@ function refuseConflictedSigner(ctx: ServiceContext, request: PromotionRequestRo
 }
 
 /** Inside the signing transaction: re-reads what the checks relied on (it may have changed during the password check), then records the signature and its event. */
-function recordPromotionSignature(tx: DbOrTx, actor: ServiceContext["actor"], requestId: number, input: SignInput): SignatureRow {
-  const user = rereadSigner(tx, actor, ["reviewer"]);
+function recordPromotionSignature(tx: Tx, actor: ServiceContext["actor"], requestId: number, input: SignInput): SignatureRow {
+  // rereadSigner is a store transaction part (auth is on the store); this transaction is still synchronous SQLite.
+  const user = runOnSqliteTx(tx, rereadSigner(tx, schema, actor, ["reviewer"]));
   if (conflictsOfInterest(tx, requestId, user.id).length > 0)
     forbidden(`${user.name} became part of this version's lineage while signing: another reviewer must sign`);
   assertSignable(tx, actor, input.meaning, requestId);

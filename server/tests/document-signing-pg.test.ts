@@ -1,0 +1,293 @@
+/**
+ * Model-card and datasheet signatures (signDocument, with the signer's re-entered password) on the store (issue 16):
+ * the same signing on SQLite and PostgreSQL gives the same signatures, refusals and ledger events (under one fixed
+ * clock); a wrong password is refused, recorded and counted by the per-account throttle on both; on PostgreSQL, one
+ * person signing one version with one meaning at once through two pools gives one signature and conflicts.
+ * Real scrypt hashes (the password check is part of what is ported).
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { and, eq } from "drizzle-orm";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { openDatabase, type Db } from "@/db/client";
+import { migratePg, openPgDatabase, type PgDb } from "@/db/pg-client";
+import { exec, pgStore, rows, sqliteStore, transact, type Store } from "@/db/store";
+import type { SignedInActor } from "@/server/app-context/service-context";
+import { generateAuditKeys } from "@/server/audit/keys";
+import { hashPasswordSync } from "@/server/auth/password";
+import { identifierDigest } from "@/server/auth/signin-failures";
+import { accountBucketKey } from "@/server/auth/throttle";
+import { signDocument, updateDocument } from "@/server/documents/service";
+import { DomainError, type DomainErrorKind } from "@/server/errors";
+import { createScratchPgDatabase, describePg, type ScratchPgDatabase } from "./pg-test-env";
+
+/**
+ * Holds each finished password check until `expected` signers have finished theirs, then releases them together, so
+ * the concurrent test's signatures reach their transactions at the same moment (the hasher's few threads and the
+ * throttle would stagger them enough to hide a race). `expected` 0: no hold.
+ */
+const passwordBarrier = vi.hoisted(() => {
+  const b = { expected: 0, arrived: 0, release: () => {}, opened: Promise.resolve() };
+  return {
+    arm(expected: number) {
+      b.expected = expected;
+      b.arrived = 0;
+      b.opened = new Promise<void>((resolve) => (b.release = resolve));
+    },
+    async arrive() {
+      if (b.expected === 0) return;
+      if (++b.arrived === b.expected) b.release();
+      await b.opened;
+    },
+  };
+});
+vi.mock("@/server/auth/password", async (importOriginal) => {
+  const real = await importOriginal<typeof import("@/server/auth/password")>();
+  return {
+    ...real,
+    checkPassword: async (...args: Parameters<typeof real.checkPassword>) => {
+      const ok = await real.checkPassword(...args);
+      await passwordBarrier.arrive();
+      return ok;
+    },
+  };
+});
+
+const AT = "2026-12-04T12:00:00.000Z";
+const PASSWORD = "correct horse battery staple";
+const PASSWORD_HASH = hashPasswordSync(PASSWORD);
+const engineer: SignedInActor = { id: 1, name: "Erin Engineer", role: "engineer", email: "erin@example.com" };
+const reviewer: SignedInActor = { id: 2, name: "Rey Reviewer", role: "reviewer", email: "rey@example.com" };
+const auditor: SignedInActor = { id: 3, name: "Aud Auditor", role: "auditor", email: "aud@example.com" };
+const DATASET_ID = 1;
+const auditKeys = generateAuditKeys();
+
+/** The users (one real password hash) and the dataset, written directly (those domains are not under test here). */
+async function seed(store: Store): Promise<void> {
+  const { users, datasets } = store.tables;
+  await transact(store, function* (tx) {
+    for (const a of [engineer, reviewer, auditor])
+      yield* exec(
+        tx
+          .insert(users)
+          .values({ id: a.id, email: a.email, name: a.name, role: a.role, passwordHash: PASSWORD_HASH, createdAt: AT })
+          .onConflictDoNothing(),
+      );
+    yield* exec(
+      tx
+        .insert(datasets)
+        .values({
+          id: DATASET_ID,
+          name: "Iris",
+          source: "upload",
+          origin: "",
+          licence: "",
+          sha256: "0".repeat(64),
+          byteSize: 1,
+          schemaJson: "{}",
+          rowCount: 1,
+          createdBy: 1,
+          createdAt: AT,
+        })
+        .onConflictDoNothing(),
+    );
+  });
+}
+
+async function refusal(p: Promise<unknown>): Promise<{ kind: DomainErrorKind | "other"; message: string }> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof DomainError) return { kind: err.kind, message: err.message };
+    return { kind: "other", message: err instanceof Error ? err.message : String(err) };
+  }
+  throw new Error("expected a refusal");
+}
+
+const edit = (store: Store, actor: SignedInActor, section: string, body: string, baseVersion: number) =>
+  updateDocument({ db: store, actor }, { subjectType: "dataset", subjectId: DATASET_ID, section, body, baseVersion });
+
+const sign = (store: Store, actor: SignedInActor, documentId: number, meaning: "authorship" | "review", password = PASSWORD) =>
+  signDocument({ db: store, actor, auditKeys }, { documentId, meaning, password, comment: `${meaning} by ${actor.name}` });
+
+/** The per-account throttle's failure count for an actor (shared with sign-in), 0 without a row. */
+async function accountFailures(store: Store, actor: SignedInActor): Promise<number> {
+  const { throttleBuckets } = store.tables;
+  const key = accountBucketKey(identifierDigest(actor.email));
+  const found = await transact(store, (tx) => rows(tx.select().from(throttleBuckets).where(eq(throttleBuckets.key, key))));
+  return found[0]?.failures ?? 0;
+}
+
+async function scenario(store: Store) {
+  await seed(store);
+  const licence = await edit(store, engineer, "licence", "CC0", 0);
+  const collection = await edit(store, reviewer, "data_collection", "Measured by hand in 1935.", 0);
+  const refusals = [
+    await refusal(sign(store, auditor, licence.id, "authorship")),
+    await refusal(sign(store, engineer, licence.id, "review")),
+    await refusal(sign(store, engineer, 999, "authorship")),
+    await refusal(sign(store, reviewer, collection.id, "review")),
+    await refusal(sign(store, reviewer, licence.id, "review", "not the password")),
+  ];
+  const failuresAfterWrongPassword = await accountFailures(store, reviewer);
+  const signed = [await sign(store, engineer, licence.id, "authorship"), await sign(store, reviewer, licence.id, "review")];
+  const failuresAfterRightPassword = await accountFailures(store, reviewer);
+  refusals.push(await refusal(sign(store, engineer, licence.id, "authorship")));
+  await edit(store, engineer, "licence", "CC-BY 4.0", 1);
+  refusals.push(await refusal(sign(store, reviewer, licence.id, "review")));
+  const { auditEvents, signatures } = store.tables;
+  const ledger = await transact(store, (tx) => rows(tx.select().from(auditEvents).orderBy(auditEvents.seq)));
+  return {
+    refusals,
+    failuresAfterWrongPassword,
+    failuresAfterRightPassword,
+    answers: signed.map(({ signatureId, text }) => ({ signatureId, text })),
+    checkpoints: signed.map((s) => s.auditCheckpoint),
+    stored: await transact(store, (tx) => rows(tx.select().from(signatures).orderBy(signatures.id))),
+    // The audit.checkpoint events that follow signatures on SQLite are compared apart (no checkpoints on PostgreSQL yet).
+    events: ledger
+      .filter((e) => e.action !== "audit.checkpoint")
+      .map(({ at, actorId, actorName, role, action, entityType, entityId, payload }) => ({
+        at,
+        actorId,
+        actorName,
+        role,
+        action,
+        entityType,
+        entityId,
+        payload,
+      })),
+    checkpointEvents: ledger.filter((e) => e.action === "audit.checkpoint").length,
+  };
+}
+
+type Outcome = Awaited<ReturnType<typeof scenario>>;
+const outcomes: Partial<Record<Store["dialect"], Outcome>> = {};
+
+function behaviourCases(storeOf: () => Store): void {
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(new Date(AT));
+  });
+  afterEach(() => vi.useRealTimers());
+
+  it("signs with the right password, refuses roles, self-review, a wrong password (recorded and counted), duplicates and superseded versions", async () => {
+    const store = storeOf();
+    const outcome = await scenario(store);
+    outcomes[store.dialect] = outcome;
+    expect(outcome.refusals).toEqual([
+      { kind: "forbidden", message: 'a auditor cannot sign documents with meaning "authorship" (needs: engineer or reviewer)' },
+      { kind: "forbidden", message: 'a engineer cannot sign documents with meaning "review" (needs: reviewer)' },
+      { kind: "not_found", message: "document version 999 was not found" },
+      {
+        kind: "forbidden",
+        message: 'Rey Reviewer wrote version 1 of "data_collection" and cannot sign its review: another reviewer must review it',
+      },
+      { kind: "forbidden", message: "the password does not match: the signature was not recorded" },
+      { kind: "conflict", message: "Erin Engineer has already signed version 1 of this section with meaning authorship" },
+      { kind: "conflict", message: 'version 1 of "licence" has been superseded by version 2: sign the latest version' },
+    ]);
+    expect(outcome.failuresAfterWrongPassword).toBe(1);
+    expect(outcome.failuresAfterRightPassword).toBe(0);
+    expect(outcome.stored.map((s) => [s.userId, s.meaning, s.recordType, s.recordId])).toEqual([
+      [engineer.id, "authorship", "document", 1],
+      [reviewer.id, "review", "document", 1],
+    ]);
+    expect(outcome.events.map((e) => [e.action, e.entityType, e.entityId])).toEqual([
+      ["document.update", "document", "1"],
+      ["document.update", "document", "2"],
+      ["document.selfReviewRefused", "document", "2"],
+      ["signature.refused", "document", "1"],
+      ["signature.create", "signature", "1"],
+      ["signature.create", "signature", "2"],
+      ["document.update", "document", "3"],
+    ]);
+    expect(JSON.parse(outcome.events[3]!.payload)).toEqual({
+      meaning: "review",
+      recordSha256: outcome.stored[0]!.recordSha256,
+      reason: "wrong password",
+    });
+  });
+}
+
+describe("document signing on SQLite", () => {
+  let dir = "";
+  let db: Db;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "rl-document-signing-store-"));
+    db = openDatabase(dir);
+  });
+  afterAll(() => {
+    db.$client.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  behaviourCases(() => sqliteStore(db));
+
+  it("a signed audit checkpoint follows each signature", () => {
+    expect(outcomes.sqlite!.checkpoints.map((c) => c.ok)).toEqual([true, true]);
+    expect(outcomes.sqlite!.checkpointEvents).toBe(2);
+  });
+});
+
+describePg("document signing on PostgreSQL", () => {
+  let scratch: ScratchPgDatabase;
+  let serverA: PgDb;
+  let serverB: PgDb;
+  beforeAll(async () => {
+    scratch = await createScratchPgDatabase();
+    serverA = openPgDatabase(scratch.url, { max: 8 });
+    serverB = openPgDatabase(scratch.url, { max: 8 });
+    await migratePg(serverA);
+  });
+  afterAll(async () => {
+    await serverA?.$client.end();
+    await serverB?.$client.end();
+    await scratch?.drop();
+  });
+
+  behaviourCases(() => pgStore(serverA));
+
+  it("gives the same signatures, refusals and ledger events as SQLite; says no checkpoint followed", () => {
+    expect(outcomes.sqlite).toBeDefined();
+    const { checkpoints, checkpointEvents, ...rest } = outcomes.pg!;
+    const { checkpoints: _c, checkpointEvents: _e, ...sqliteRest } = outcomes.sqlite!;
+    expect(rest).toEqual(sqliteRest);
+    expect(checkpointEvents).toBe(0);
+    expect(checkpoints).toEqual([
+      { ok: false, error: expect.stringMatching(/not on the PostgreSQL store yet/) },
+      { ok: false, error: expect.stringMatching(/not on the PostgreSQL store yet/) },
+    ]);
+  });
+
+  it("one person signing one version at once through two pools: one signature, the rest conflicts", async () => {
+    const servers = [pgStore(serverA), pgStore(serverB)];
+    const { signatures, auditEvents, documents } = servers[0]!.tables;
+    await seed(servers[0]!);
+    for (let round = 0; round < 3; round++) {
+      const versions = await transact(servers[0]!, (tx) =>
+        rows(tx.select().from(documents).where(eq(documents.section, "data_collection"))),
+      );
+      const doc = await edit(servers[0]!, engineer, "data_collection", `Measured again, round ${round}.`, versions.length);
+      // 4 at once: the throttle counts each attempt before its check, so a 6th at once would wait out a backoff (429).
+      passwordBarrier.arm(4);
+      const settled = await Promise.allSettled(Array.from({ length: 4 }, (_, i) => sign(servers[i % 2]!, reviewer, doc.id, "review")));
+      expect(settled.filter((s) => s.status === "fulfilled")).toHaveLength(1);
+      for (const s of settled.filter((s) => s.status === "rejected"))
+        expect(s.reason).toMatchObject({ kind: "conflict", message: expect.stringMatching(/already signed version/) });
+      const stored = await transact(servers[1]!, (tx) =>
+        rows(
+          tx
+            .select()
+            .from(signatures)
+            .where(and(eq(signatures.recordType, "document"), eq(signatures.recordId, doc.id))),
+        ),
+      );
+      expect(stored).toHaveLength(1);
+    }
+    const seqs = (
+      await transact(servers[1]!, (tx) => rows(tx.select({ seq: auditEvents.seq }).from(auditEvents).orderBy(auditEvents.seq)))
+    ).map((e) => e.seq);
+    expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 1));
+  });
+});
