@@ -1,12 +1,15 @@
 /**
  * Read side of model cards and datasheets: a subject's sections with their latest version, history and signatures.
- * Reads only; imports no service (the documents service and the auditor's report both build on these).
+ * Reads only; imports no service (the documents service and the auditor's report both build on these). The store
+ * forms (issue 16, db/store.ts: readDocuments, readLatestVersion, the `…In` transaction parts) and the synchronous
+ * SQLite forms (documentsFor, requireSubject, latestVersion: for the report and the registry's documentation checks,
+ * not on the store yet) build the same queries over given tables.
  */
 import { and, asc, desc, eq, inArray } from "drizzle-orm";
 import * as schema from "@/db/schema";
-import { documents, signatures, users, type DocumentSubjectType } from "@/db/schema";
-import type { DbOrTx, Tx } from "@/db/client";
-import { reader, row, type Store, type StoreTables, type TxBody } from "@/db/store";
+import type { DocumentSubjectType, signatures } from "@/db/schema";
+import type { Db, DbOrTx, Tx } from "@/db/client";
+import { asStore, reader, row, type Store, type StoreTables, type TxBody } from "@/db/store";
 import { notFound } from "@/server/errors";
 import { signatureText } from "@/server/registry/records";
 import { DOCUMENT_SECTIONS, type DocumentRow } from "./records";
@@ -80,36 +83,39 @@ export function* latestVersionIn(
   return yield* row(latestVersionQuery(tx, t, subjectType, subjectId, section));
 }
 
-/** Every section of a subject, with its latest version, full history (newest first) and signatures. */
-export function documentsFor(
-  db: DbOrTx,
-  subjectType: DocumentSubjectType,
-  subjectId: number,
-): { subjectType: DocumentSubjectType; subjectId: number; subjectName: string; sections: DocumentSection[] } {
-  const subjectName = requireSubject(db, subjectType, subjectId);
-  const rows = db
+export type SubjectDocuments = {
+  subjectType: DocumentSubjectType;
+  subjectId: number;
+  subjectName: string;
+  sections: DocumentSection[];
+};
+
+/** A subject's versions with their authors' names, newest first, on any handle over the given tables. */
+function versionsQuery(db: DbOrTx, t: StoreTables, subjectType: DocumentSubjectType, subjectId: number) {
+  const { documents, users } = t;
+  return db
     .select({ d: documents, author: users.name })
     .from(documents)
     .innerJoin(users, eq(users.id, documents.authorId))
     .where(and(eq(documents.subjectType, subjectType), eq(documents.subjectId, subjectId)))
-    .orderBy(desc(documents.version))
-    .all();
-  const sigs = rows.length
-    ? db
-        .select()
-        .from(signatures)
-        .where(
-          and(
-            eq(signatures.recordType, "document"),
-            inArray(
-              signatures.recordId,
-              rows.map((r) => r.d.id),
-            ),
-          ),
-        )
-        .orderBy(asc(signatures.id))
-        .all()
-    : [];
+    .orderBy(desc(documents.version));
+}
+
+/** The signatures of the given document versions, oldest first, on any handle over the given tables. */
+function signaturesQuery(db: DbOrTx, t: StoreTables, documentIds: number[]) {
+  const { signatures } = t;
+  return db
+    .select()
+    .from(signatures)
+    .where(and(eq(signatures.recordType, "document"), inArray(signatures.recordId, documentIds)))
+    .orderBy(asc(signatures.id));
+}
+
+type VersionWithAuthor = { d: DocumentRow; author: string };
+type SignatureRow = typeof signatures.$inferSelect;
+
+/** The sections of a subject, each with its latest version and history, from the rows the two queries above read. */
+function assembleSections(subjectType: DocumentSubjectType, rows: VersionWithAuthor[], sigs: SignatureRow[]): DocumentSection[] {
   const versions: DocumentVersion[] = rows.map(({ d, author }) => ({
     ...d,
     author,
@@ -126,9 +132,42 @@ export function documentsFor(
         text: signatureText(s),
       })),
   }));
-  const sections = DOCUMENT_SECTIONS[subjectType].map((s) => {
+  return DOCUMENT_SECTIONS[subjectType].map((s) => {
     const history = versions.filter((v) => v.section === s.key);
     return { key: s.key, title: s.title, latest: history[0] ?? null, history };
   });
-  return { subjectType, subjectId, subjectName, sections };
+}
+
+/**
+ * Every section of a subject, with its latest version, full history (newest first) and signatures. Synchronous, on
+ * SQLite: the auditor's report (server/audit/report/), not on the store yet, reads it inside its own snapshot.
+ */
+export function documentsFor(db: DbOrTx, subjectType: DocumentSubjectType, subjectId: number): SubjectDocuments {
+  const subjectName = requireSubject(db, subjectType, subjectId);
+  const rows = versionsQuery(db, schema, subjectType, subjectId).all();
+  const sigs = rows.length
+    ? signaturesQuery(
+        db,
+        schema,
+        rows.map((r) => r.d.id),
+      ).all()
+    : [];
+  return { subjectType, subjectId, subjectName, sections: assembleSections(subjectType, rows, sigs) };
+}
+
+/** documentsFor on a store (SQLite or PostgreSQL, issue 16): awaited reads, the same answer. */
+export async function readDocuments(storeOrDb: Store | Db, subjectType: DocumentSubjectType, subjectId: number): Promise<SubjectDocuments> {
+  const store = asStore(storeOrDb);
+  const db = reader(store);
+  const found = (await subjectNameQuery(db, store.tables, subjectType, subjectId))[0];
+  if (!found) notFound(`${subjectType} ${subjectId}`);
+  const rows = await versionsQuery(db, store.tables, subjectType, subjectId);
+  const sigs = rows.length
+    ? await signaturesQuery(
+        db,
+        store.tables,
+        rows.map((r) => r.d.id),
+      )
+    : [];
+  return { subjectType, subjectId, subjectName: found.name, sections: assembleSections(subjectType, rows, sigs) };
 }

@@ -6,12 +6,12 @@
 import { z } from "zod";
 import { router, signedInProcedure, roleProcedure } from "@/server/trpc/init";
 import { DOCUMENT_EDIT_ROLES, signDocument, signDocumentInput, updateDocument, updateDocumentInput } from "@/server/documents/service";
-import { documentsFor } from "@/server/documents/queries";
+import { readDocuments } from "@/server/documents/queries";
 
 export const documentsRouter = router({
   get: signedInProcedure
     .input(z.object({ subjectType: z.enum(["model", "dataset"]), subjectId: z.number().int() }))
-    .query(({ ctx, input }) => documentsFor(ctx.services.db, input.subjectType, input.subjectId)),
+    .query(({ ctx, input }) => readDocuments(ctx.services.db, input.subjectType, input.subjectId)),
   update: roleProcedure(...DOCUMENT_EDIT_ROLES)
     .input(updateDocumentInput)
     .mutation(({ ctx, input }) => updateDocument(ctx.services, input)),

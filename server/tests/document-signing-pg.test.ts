@@ -2,7 +2,8 @@
  * Model-card and datasheet signatures (signDocument, with the signer's re-entered password) on the store (issue 16):
  * the same signing on SQLite and PostgreSQL gives the same signatures, refusals and ledger events (under one fixed
  * clock); a wrong password is refused, recorded and counted by the per-account throttle on both; on PostgreSQL, one
- * person signing one version with one meaning at once through two pools gives one signature and conflicts.
+ * person signing one version with one meaning at once through two pools gives one signature and conflicts. The
+ * datasheet read (readDocuments, the documents.get procedure) gives the same sections on both.
  * Real scrypt hashes (the password check is part of what is ported).
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
@@ -18,6 +19,7 @@ import { generateAuditKeys } from "@/server/audit/keys";
 import { hashPasswordSync } from "@/server/auth/password";
 import { identifierDigest } from "@/server/auth/signin-failures";
 import { accountBucketKey } from "@/server/auth/throttle";
+import { documentsFor, readDocuments } from "@/server/documents/queries";
 import { signDocument, updateDocument } from "@/server/documents/service";
 import { DomainError, type DomainErrorKind } from "@/server/errors";
 import { createScratchPgDatabase, describePg, type ScratchPgDatabase } from "./pg-test-env";
@@ -136,9 +138,11 @@ async function scenario(store: Store) {
   refusals.push(await refusal(sign(store, engineer, licence.id, "authorship")));
   await edit(store, engineer, "licence", "CC-BY 4.0", 1);
   refusals.push(await refusal(sign(store, reviewer, licence.id, "review")));
+  refusals.push(await refusal(readDocuments(store, "dataset", 999)));
   const { auditEvents, signatures } = store.tables;
   const ledger = await transact(store, (tx) => rows(tx.select().from(auditEvents).orderBy(auditEvents.seq)));
   return {
+    datasheet: await readDocuments(store, "dataset", DATASET_ID),
     refusals,
     failuresAfterWrongPassword,
     failuresAfterRightPassword,
@@ -187,6 +191,19 @@ function behaviourCases(storeOf: () => Store): void {
       { kind: "forbidden", message: "the password does not match: the signature was not recorded" },
       { kind: "conflict", message: "Erin Engineer has already signed version 1 of this section with meaning authorship" },
       { kind: "conflict", message: 'version 1 of "licence" has been superseded by version 2: sign the latest version' },
+      { kind: "not_found", message: "dataset 999 was not found" },
+    ]);
+    const licenceSection = outcome.datasheet.sections.find((s) => s.key === "licence")!;
+    expect(licenceSection.history.map((v) => [v.version, v.author, v.signatures.map((g) => [g.printedName, g.meaning])])).toEqual([
+      [2, engineer.name, []],
+      [
+        1,
+        engineer.name,
+        [
+          [engineer.name, "authorship"],
+          [reviewer.name, "review"],
+        ],
+      ],
     ]);
     expect(outcome.failuresAfterWrongPassword).toBe(1);
     expect(outcome.failuresAfterRightPassword).toBe(0);
@@ -223,6 +240,10 @@ describe("document signing on SQLite", () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
   behaviourCases(() => sqliteStore(db));
+
+  it("the store read of a datasheet gives what the report's synchronous read gives", async () => {
+    expect(await readDocuments(sqliteStore(db), "dataset", DATASET_ID)).toEqual(documentsFor(db, "dataset", DATASET_ID));
+  });
 
   it("a signed audit checkpoint follows each signature", () => {
     expect(outcomes.sqlite!.checkpoints.map((c) => c.ok)).toEqual([true, true]);
