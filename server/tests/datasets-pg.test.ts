@@ -10,14 +10,13 @@ import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { openDatabase, type Db } from "@/db/client";
-import { migratePg, openPgDatabase, type PgDb } from "@/db/pg-client";
-import { exec, pgStore, rows, sqliteStore, transact, type Store } from "@/db/store";
+import { exec, pgStore, rows, transact, type Store } from "@/db/store";
 import type { SignedInActor } from "@/server/app-context/service-context";
 import { fileArtifactStore, type ArtifactStore } from "@/server/artifacts/store";
 import { getDatasetDetail, listDatasets, uploadDatasetFile, type UploadDatasetMeta } from "@/server/datasets/service";
 import { DomainError, type DomainErrorKind } from "@/server/errors";
-import { createScratchPgDatabase, describePg, type ScratchPgDatabase } from "./pg-test-env";
+import { describePg } from "./pg-test-env";
+import { sqliteForSuite, twoPgServersForSuite } from "./store-test-env";
 
 /**
  * Holds each finished CSV check until `expected` uploads have finished theirs, then releases them together, so the
@@ -146,43 +145,23 @@ function behaviourCases(storeOf: () => Store, dataDirOf: () => string): void {
 }
 
 describe("datasets on SQLite", () => {
-  let dir = "";
-  let db: Db;
-  beforeAll(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "rl-datasets-store-"));
-    db = openDatabase(dir);
-  });
-  afterAll(() => {
-    db.$client.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const sqlite = sqliteForSuite("rl-datasets-store-");
   behaviourCases(
-    () => sqliteStore(db),
-    () => dir,
+    () => sqlite.store(),
+    () => sqlite.dir(),
   );
 });
 
 describePg("datasets on PostgreSQL", () => {
+  const pg = twoPgServersForSuite();
   let dir = "";
-  let scratch: ScratchPgDatabase;
-  let serverA: PgDb;
-  let serverB: PgDb;
-  beforeAll(async () => {
+  beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "rl-datasets-pg-"));
-    scratch = await createScratchPgDatabase();
-    serverA = openPgDatabase(scratch.url, { max: 8 });
-    serverB = openPgDatabase(scratch.url, { max: 8 });
-    await migratePg(serverA);
   });
-  afterAll(async () => {
-    await serverA?.$client.end();
-    await serverB?.$client.end();
-    await scratch?.drop();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   behaviourCases(
-    () => pgStore(serverA),
+    () => pgStore(pg.a()),
     () => dir,
   );
 
@@ -192,7 +171,7 @@ describePg("datasets on PostgreSQL", () => {
   });
 
   it("the same bytes uploaded at once through two pools give one dataset and one event; seq stays gapless", async () => {
-    const servers = [pgStore(serverA), pgStore(serverB)];
+    const servers = [pgStore(pg.a()), pgStore(pg.b())];
     await seedUsers(servers[0]!);
     const artifacts = fileArtifactStore(dir);
     const { auditEvents, datasets } = servers[0]!.tables;

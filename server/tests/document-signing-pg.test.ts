@@ -6,14 +6,9 @@
  * datasheet read (readDocuments, the documents.get procedure) gives the same sections on both.
  * Real scrypt hashes (the password check is part of what is ported).
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { and, eq } from "drizzle-orm";
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
-import { openDatabase, type Db } from "@/db/client";
-import { migratePg, openPgDatabase, type PgDb } from "@/db/pg-client";
-import { exec, pgStore, rows, sqliteStore, transact, type Store } from "@/db/store";
+import { exec, pgStore, rows, transact, type Store } from "@/db/store";
 import type { SignedInActor } from "@/server/app-context/service-context";
 import { generateAuditKeys } from "@/server/audit/keys";
 import { hashPasswordSync } from "@/server/auth/password";
@@ -22,7 +17,8 @@ import { accountBucketKey } from "@/server/auth/throttle";
 import { documentsFor, readDocuments } from "@/server/documents/queries";
 import { signDocument, updateDocument } from "@/server/documents/service";
 import { DomainError, type DomainErrorKind } from "@/server/errors";
-import { createScratchPgDatabase, describePg, type ScratchPgDatabase } from "./pg-test-env";
+import { describePg } from "./pg-test-env";
+import { sqliteForSuite, twoPgServersForSuite } from "./store-test-env";
 
 /**
  * Holds each finished password check until `expected` signers have finished theirs, then releases them together, so
@@ -229,20 +225,11 @@ function behaviourCases(storeOf: () => Store): void {
 }
 
 describe("document signing on SQLite", () => {
-  let dir = "";
-  let db: Db;
-  beforeAll(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "rl-document-signing-store-"));
-    db = openDatabase(dir);
-  });
-  afterAll(() => {
-    db.$client.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-  behaviourCases(() => sqliteStore(db));
+  const sqlite = sqliteForSuite("rl-document-signing-store-");
+  behaviourCases(() => sqlite.store());
 
   it("the store read of a datasheet gives what the report's synchronous read gives", async () => {
-    expect(await readDocuments(sqliteStore(db), "dataset", DATASET_ID)).toEqual(documentsFor(db, "dataset", DATASET_ID));
+    expect(await readDocuments(sqlite.store(), "dataset", DATASET_ID)).toEqual(documentsFor(sqlite.db(), "dataset", DATASET_ID));
   });
 
   it("a signed audit checkpoint follows each signature", () => {
@@ -252,22 +239,9 @@ describe("document signing on SQLite", () => {
 });
 
 describePg("document signing on PostgreSQL", () => {
-  let scratch: ScratchPgDatabase;
-  let serverA: PgDb;
-  let serverB: PgDb;
-  beforeAll(async () => {
-    scratch = await createScratchPgDatabase();
-    serverA = openPgDatabase(scratch.url, { max: 8 });
-    serverB = openPgDatabase(scratch.url, { max: 8 });
-    await migratePg(serverA);
-  });
-  afterAll(async () => {
-    await serverA?.$client.end();
-    await serverB?.$client.end();
-    await scratch?.drop();
-  });
+  const pg = twoPgServersForSuite();
 
-  behaviourCases(() => pgStore(serverA));
+  behaviourCases(() => pgStore(pg.a()));
 
   it("gives the same signatures, refusals and ledger events as SQLite; says no checkpoint followed", () => {
     expect(outcomes.sqlite).toBeDefined();
@@ -282,7 +256,7 @@ describePg("document signing on PostgreSQL", () => {
   });
 
   it("one person signing one version at once through two pools: one signature, the rest conflicts", async () => {
-    const servers = [pgStore(serverA), pgStore(serverB)];
+    const servers = [pgStore(pg.a()), pgStore(pg.b())];
     const { signatures, auditEvents, documents } = servers[0]!.tables;
     await seed(servers[0]!);
     for (let round = 0; round < 3; round++) {

@@ -4,18 +4,14 @@
  * immutable on both (the triggers reject UPDATE and DELETE); on PostgreSQL, edits of one version sent at once through
  * two pools save one new version and refuse the rest as stale, and seq stays gapless.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { eq } from "drizzle-orm";
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
-import { openDatabase, type Db } from "@/db/client";
-import { migratePg, openPgDatabase, type PgDb } from "@/db/pg-client";
-import { exec, pgStore, rows, sqliteStore, transact, type Store } from "@/db/store";
+import { exec, pgStore, rows, transact, type Store } from "@/db/store";
 import type { SignedInActor } from "@/server/app-context/service-context";
 import { updateDocument } from "@/server/documents/service";
 import { DomainError, type DomainErrorKind } from "@/server/errors";
-import { createScratchPgDatabase, describePg, type ScratchPgDatabase } from "./pg-test-env";
+import { describePg } from "./pg-test-env";
+import { failureText, sqliteForSuite, twoPgServersForSuite } from "./store-test-env";
 
 const AT = "2026-12-04T12:00:00.000Z";
 const engineer: SignedInActor = { id: 1, name: "Erin Engineer", role: "engineer", email: "erin@example.com" };
@@ -63,17 +59,6 @@ async function refusal(p: Promise<unknown>): Promise<{ kind: DomainErrorKind | "
     return { kind: "other", message: err instanceof Error ? err.message : String(err) };
   }
   throw new Error("expected a refusal");
-}
-
-/** A failed statement's message with its cause's (drizzle wraps the driver's error). */
-async function failureText(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    const cause = err instanceof Error && err.cause instanceof Error ? ` ${err.cause.message}` : "";
-    return `${err instanceof Error ? err.message : String(err)}${cause}`;
-  }
-  throw new Error("expected the statement to fail");
 }
 
 const edit = (store: Store, actor: SignedInActor, section: string, body: string, baseVersion: number, subjectId = DATASET_ID) =>
@@ -148,36 +133,14 @@ function behaviourCases(storeOf: () => Store): void {
 }
 
 describe("documents on SQLite", () => {
-  let dir = "";
-  let db: Db;
-  beforeAll(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "rl-documents-store-"));
-    db = openDatabase(dir);
-  });
-  afterAll(() => {
-    db.$client.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-  behaviourCases(() => sqliteStore(db));
+  const sqlite = sqliteForSuite("rl-documents-store-");
+  behaviourCases(() => sqlite.store());
 });
 
 describePg("documents on PostgreSQL", () => {
-  let scratch: ScratchPgDatabase;
-  let serverA: PgDb;
-  let serverB: PgDb;
-  beforeAll(async () => {
-    scratch = await createScratchPgDatabase();
-    serverA = openPgDatabase(scratch.url, { max: 8 });
-    serverB = openPgDatabase(scratch.url, { max: 8 });
-    await migratePg(serverA);
-  });
-  afterAll(async () => {
-    await serverA?.$client.end();
-    await serverB?.$client.end();
-    await scratch?.drop();
-  });
+  const pg = twoPgServersForSuite();
 
-  behaviourCases(() => pgStore(serverA));
+  behaviourCases(() => pgStore(pg.a()));
 
   it("gives the same versions, refusals and ledger rows (payloads, seq, chain hashes) as SQLite", () => {
     expect(outcomes.sqlite).toBeDefined();
@@ -185,7 +148,7 @@ describePg("documents on PostgreSQL", () => {
   });
 
   it("edits of one version sent at once through two pools: one saved, the rest refused as stale; seq stays gapless", async () => {
-    const servers = [pgStore(serverA), pgStore(serverB)];
+    const servers = [pgStore(pg.a()), pgStore(pg.b())];
     await seed(servers[0]!);
     const { auditEvents } = servers[0]!.tables;
     const before = (await transact(servers[0]!, (tx) => rows(tx.select({ seq: auditEvents.seq }).from(auditEvents)))).length;

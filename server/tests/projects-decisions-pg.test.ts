@@ -6,19 +6,15 @@
  * one project and conflicts, never a unique-index error (the name is checked inside the transaction, under the ledger
  * lock).
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { eq } from "drizzle-orm";
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
-import { openDatabase, type Db } from "@/db/client";
-import { migratePg, openPgDatabase, type PgDb } from "@/db/pg-client";
-import { exec, pgStore, rows, sqliteStore, transact, type Store } from "@/db/store";
+import { exec, pgStore, rows, transact, type Store } from "@/db/store";
 import type { SignedInActor } from "@/server/app-context/service-context";
 import { addDecisionNote } from "@/server/decisions/service";
 import { DomainError, type DomainErrorKind } from "@/server/errors";
 import { createExperiment, createProject, getExperiment, listProjectsWithExperiments } from "@/server/projects/service";
-import { createScratchPgDatabase, describePg, type ScratchPgDatabase } from "./pg-test-env";
+import { describePg } from "./pg-test-env";
+import { failureText, sqliteForSuite, twoPgServersForSuite } from "./store-test-env";
 
 const AT = "2026-12-04T12:00:00.000Z";
 const actors = {
@@ -184,48 +180,15 @@ function behaviourCases(storeOf: () => Store): void {
   });
 }
 
-/** A failed statement's message with its cause's (drizzle wraps the driver's error: the trigger's text is the cause's). */
-async function failureText(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    const cause = err instanceof Error && err.cause instanceof Error ? ` ${err.cause.message}` : "";
-    return `${err instanceof Error ? err.message : String(err)}${cause}`;
-  }
-  throw new Error("expected the statement to fail");
-}
-
 describe("projects and decisions on SQLite", () => {
-  let dir = "";
-  let db: Db;
-  beforeAll(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "rl-projects-store-"));
-    db = openDatabase(dir);
-  });
-  afterAll(() => {
-    db.$client.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-  behaviourCases(() => sqliteStore(db));
+  const sqlite = sqliteForSuite("rl-projects-store-");
+  behaviourCases(() => sqlite.store());
 });
 
 describePg("projects and decisions on PostgreSQL", () => {
-  let scratch: ScratchPgDatabase;
-  let serverA: PgDb;
-  let serverB: PgDb;
-  beforeAll(async () => {
-    scratch = await createScratchPgDatabase();
-    serverA = openPgDatabase(scratch.url, { max: 8 });
-    serverB = openPgDatabase(scratch.url, { max: 8 });
-    await migratePg(serverA);
-  });
-  afterAll(async () => {
-    await serverA?.$client.end();
-    await serverB?.$client.end();
-    await scratch?.drop();
-  });
+  const pg = twoPgServersForSuite();
 
-  behaviourCases(() => pgStore(serverA));
+  behaviourCases(() => pgStore(pg.a()));
 
   it("gives the same rows, refusals and ledger rows (payloads, seq, chain hashes) as SQLite", () => {
     expect(outcomes.sqlite).toBeDefined();
@@ -233,7 +196,7 @@ describePg("projects and decisions on PostgreSQL", () => {
   });
 
   it("two servers creating projects, experiments and notes at once: seq stays gapless, one name gives one project and conflicts", async () => {
-    const servers = [pgStore(serverA), pgStore(serverB)];
+    const servers = [pgStore(pg.a()), pgStore(pg.b())];
     const { auditEvents, projects } = servers[0]!.tables;
     const startSeq = (await transact(servers[0]!, (tx) => rows(tx.select({ seq: auditEvents.seq }).from(auditEvents)))).length;
     await seedUsers(servers[0]!);

@@ -9,17 +9,15 @@
  * - The sign-in throttle (the first service on the store) keeps its policy on PostgreSQL and counts concurrent
  *   attempts from two servers exactly.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { eq } from "drizzle-orm";
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
-import { openDatabase, type Db, type Tx } from "@/db/client";
-import { migratePg, openPgDatabase, pgSchema, PG_LOCK_KEYS, type PgDb } from "@/db/pg-client";
+import { type Db, type Tx } from "@/db/client";
+import { pgSchema, PG_LOCK_KEYS } from "@/db/pg-client";
 import { exec, pgStore, row, rows, runOnSqliteTx, sqliteStore, transact, type Store, type TxBody } from "@/db/store";
 import { ACCOUNT_POLICY, SignInThrottle } from "@/server/auth/throttle";
 import { appendEvent } from "@/server/audit/ledger-pg";
-import { createScratchPgDatabase, describePg, type ScratchPgDatabase } from "./pg-test-env";
+import { describePg } from "./pg-test-env";
+import { sqliteForSuite, twoPgServersForSuite } from "./store-test-env";
 
 /** A throttle_buckets row used as a plain keyed row (the table has no foreign keys and no triggers). */
 const bucket = (key: string, failures: number) => ({ key, failures, windowEndsAt: 1, waitUntil: 0, expiresAt: 1 });
@@ -128,17 +126,12 @@ function ledgerCases(storeOf: () => Store): void {
 const ledgerHeads: string[] = [];
 
 describe("store transactions on SQLite", () => {
-  let dir = "";
+  const sqlite = sqliteForSuite("rl-store-tx-");
   let db: Db;
   beforeAll(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "rl-store-tx-"));
-    db = openDatabase(dir);
+    db = sqlite.db();
   });
   afterEach(() => db.$client.exec("DELETE FROM throttle_buckets"));
-  afterAll(() => {
-    db.$client.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
 
   it("no other request's statement runs inside an open transaction: its write survives our rollback, its read sees only commits", async () => {
     const store = sqliteStore(db);
@@ -186,26 +179,13 @@ describe("store transactions on SQLite", () => {
 });
 
 describePg("store transactions on PostgreSQL", () => {
-  let scratch: ScratchPgDatabase;
-  let serverA: PgDb;
-  let serverB: PgDb;
-  beforeAll(async () => {
-    scratch = await createScratchPgDatabase();
-    serverA = openPgDatabase(scratch.url, { max: 8 });
-    serverB = openPgDatabase(scratch.url, { max: 8 });
-    await migratePg(serverA);
-  });
+  const pg = twoPgServersForSuite();
   afterEach(async () => {
-    await serverA.delete(pgSchema.throttleBuckets);
-  });
-  afterAll(async () => {
-    await serverA?.$client.end();
-    await serverB?.$client.end();
-    await scratch?.drop();
+    await pg.a().delete(pgSchema.throttleBuckets);
   });
 
-  failureCases(() => pgStore(serverA));
-  ledgerCases(() => pgStore(serverA));
+  failureCases(() => pgStore(pg.a()));
+  ledgerCases(() => pgStore(pg.a()));
 
   it("gives the same ledger bytes as SQLite did", () => {
     expect(ledgerHeads).toHaveLength(2);
@@ -213,7 +193,7 @@ describePg("store transactions on PostgreSQL", () => {
   });
 
   it("bodies naming one advisory lock run one at a time across two pools: 40 read-then-write increments count 40", async () => {
-    const stores = [pgStore(serverA), pgStore(serverB)];
+    const stores = [pgStore(pg.a()), pgStore(pg.b())];
     const t = stores[0]!.tables.throttleBuckets;
     await transact(stores[0]!, (tx) => exec(tx.insert(t).values(bucket("counter", 0))));
     const increment = (store: Store) =>
@@ -237,7 +217,7 @@ describePg("store transactions on PostgreSQL", () => {
 
   it("the sign-in throttle keeps its policy on PostgreSQL: free failures, doubling waits, a success clears the account", async () => {
     let now = 1_000_000_000_000;
-    const throttle = new SignInThrottle(pgStore(serverA), () => now);
+    const throttle = new SignInThrottle(pgStore(pg.a()), () => now);
     for (let i = 0; i < ACCOUNT_POLICY.freeFailures; i++) expect((await throttle.attempt("acct", "10.0.0.1")).allowed).toBe(true);
     expect(await throttle.attempt("acct", "10.0.0.1")).toEqual({ allowed: false, retryAfterSeconds: 5, by: "account" });
     expect(await throttle.attempt("acct", "10.0.0.1")).toEqual({ allowed: false, retryAfterSeconds: 5, by: "account" });
@@ -248,12 +228,12 @@ describePg("store transactions on PostgreSQL", () => {
     expect(fresh.allowed).toBe(true);
     if (fresh.allowed) await fresh.release("success");
     // Address count taken back (forgive's CASE), account row cleared.
-    const left = await serverA.select().from(pgSchema.throttleBuckets);
+    const left = await pg.a().select().from(pgSchema.throttleBuckets);
     expect(left.map((r) => [r.key, r.failures])).toEqual([["signin-address:10.0.0.1", 0]]);
   });
 
   it("concurrent sign-in attempts on one account from two servers are counted exactly: the free failures, then waits", async () => {
-    const throttles = [new SignInThrottle(pgStore(serverA)), new SignInThrottle(pgStore(serverB))];
+    const throttles = [new SignInThrottle(pgStore(pg.a())), new SignInThrottle(pgStore(pg.b()))];
     const decisions = await Promise.all(
       Array.from({ length: 30 }, (_, i) => throttles[i % 2]!.attempt("shared account", `192.0.2.${i + 1}`)),
     );

@@ -1,0 +1,58 @@
+/**
+ * The stores a ported service's suite runs on (issue 16, db/store.ts): a SQLite file in a fresh data directory, and
+ * two pools on one scratch PostgreSQL database, standing for two web servers. Each helper registers its own
+ * beforeAll/afterAll in the enclosing describe; the getters are valid inside its tests.
+ */
+import { afterAll, beforeAll } from "vitest";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { openDatabase, type Db } from "@/db/client";
+import { migratePg, openPgDatabase, type PgDb } from "@/db/pg-client";
+import { pgStore, sqliteStore, type Store } from "@/db/store";
+import { createScratchPgDatabase, type ScratchPgDatabase } from "./pg-test-env";
+
+/** A migrated SQLite database in a new data directory (removed after the suite). */
+export function sqliteForSuite(prefix: string): { db: () => Db; store: () => Store; dir: () => string } {
+  let dir = "";
+  let db: Db | undefined;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+    db = openDatabase(dir);
+  });
+  afterAll(() => {
+    db?.$client.close();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return { db: () => db!, store: () => sqliteStore(db!), dir: () => dir };
+}
+
+/** Two pools ("server A" and "server B") on one migrated scratch PostgreSQL database (dropped after the suite). */
+export function twoPgServersForSuite(): { a: () => PgDb; b: () => PgDb; stores: () => [Store, Store] } {
+  let scratch: ScratchPgDatabase | undefined;
+  let a: PgDb | undefined;
+  let b: PgDb | undefined;
+  beforeAll(async () => {
+    scratch = await createScratchPgDatabase();
+    a = openPgDatabase(scratch.url, { max: 8 });
+    b = openPgDatabase(scratch.url, { max: 8 });
+    await migratePg(a);
+  });
+  afterAll(async () => {
+    await a?.$client.end();
+    await b?.$client.end();
+    await scratch?.drop();
+  });
+  return { a: () => a!, b: () => b!, stores: () => [pgStore(a!), pgStore(b!)] };
+}
+
+/** A failed statement's message with its cause's (drizzle wraps the driver's error; a trigger's text is the cause's). */
+export async function failureText(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    const cause = err instanceof Error && err.cause instanceof Error ? ` ${err.cause.message}` : "";
+    return `${err instanceof Error ? err.message : String(err)}${cause}`;
+  }
+  throw new Error("expected the statement to fail");
+}
