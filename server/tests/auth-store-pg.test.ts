@@ -22,12 +22,13 @@ import { exec, pgStore, rows, sqliteStore, transact, type Store } from "@/db/sto
 import type { SignedInActor } from "@/server/app-context/service-context";
 import { listSessions, openSession, resolveSession, sessionIdHash } from "@/server/auth/sessions";
 import { actorForToken, createToken, revokeToken, tokensOf } from "@/server/auth/tokens";
-import { DomainError, type DomainErrorKind } from "@/server/errors";
+import { type DomainError } from "@/server/errors";
 import { SYSTEM_ACTOR } from "@/server/audit/ledger";
 import { hashPasswordSync } from "@/server/auth/password";
 import { accountStatus, insertUser, sessionForToken, signIn, signOut } from "@/server/users/service";
 import { changeOwnPassword, createUser, listUsers, resetPassword, revokeSessions, sessionsOf, updateUser } from "@/server/users/admin";
 import { createScratchPgDatabase, describePg, type ScratchPgDatabase } from "./pg-test-env";
+import { refusal } from "./store-test-env";
 
 const AT = "2026-12-04T12:00:00.000Z";
 const HOUR = 3_600_000;
@@ -42,15 +43,6 @@ async function seedUsers(store: Store): Promise<void> {
     for (const a of [engineer, reviewer, admin])
       yield* exec(tx.insert(users).values({ id: a.id, email: a.email, name: a.name, role: a.role, passwordHash: "x", createdAt: AT }));
   });
-}
-
-async function refusal(p: Promise<unknown>): Promise<{ kind: DomainErrorKind | "other"; message: string }> {
-  try {
-    await p;
-  } catch (err) {
-    return { kind: err instanceof DomainError ? err.kind : "other", message: (err as Error).message };
-  }
-  throw new Error("expected a refusal");
 }
 
 /** The ledger as compared across stores: everything but the hashes (the token prefix in a payload is random). */

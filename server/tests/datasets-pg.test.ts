@@ -14,9 +14,8 @@ import { exec, pgStore, rows, transact, type Store } from "@/db/store";
 import type { SignedInActor } from "@/server/app-context/service-context";
 import { fileArtifactStore, type ArtifactStore } from "@/server/artifacts/store";
 import { getDatasetDetail, listDatasets, uploadDatasetFile, type UploadDatasetMeta } from "@/server/datasets/service";
-import { DomainError, type DomainErrorKind } from "@/server/errors";
 import { describePg } from "./pg-test-env";
-import { sqliteForSuite, twoPgServersForSuite } from "./store-test-env";
+import { refusal, sqliteForSuite, twoPgServersForSuite } from "./store-test-env";
 
 /**
  * Holds each finished CSV check until `expected` uploads have finished theirs, then releases them together, so the
@@ -80,16 +79,6 @@ function uploader(store: Store, artifacts: ArtifactStore, dir: string) {
       { file, sha256: sha256 ?? createHash("sha256").update(text).digest("hex"), meta: { name: "data", ...meta } },
     ).finally(() => fs.rmSync(file, { force: true }));
   };
-}
-
-async function refusal(p: Promise<unknown>): Promise<{ kind: DomainErrorKind | "other"; message: string }> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof DomainError) return { kind: err.kind, message: err.message };
-    return { kind: "other", message: err instanceof Error ? err.message : String(err) };
-  }
-  throw new Error("expected a refusal");
 }
 
 async function scenario(store: Store, dataDir: string) {

@@ -16,9 +16,8 @@ import { identifierDigest } from "@/server/auth/signin-failures";
 import { accountBucketKey } from "@/server/auth/throttle";
 import { documentsFor, readDocuments } from "@/server/documents/queries";
 import { signDocument, updateDocument } from "@/server/documents/service";
-import { DomainError, type DomainErrorKind } from "@/server/errors";
 import { describePg } from "./pg-test-env";
-import { sqliteForSuite, twoPgServersForSuite } from "./store-test-env";
+import { refusal, sqliteForSuite, twoPgServersForSuite } from "./store-test-env";
 
 /**
  * Holds each finished password check until `expected` signers have finished theirs, then releases them together, so
@@ -91,16 +90,6 @@ async function seed(store: Store): Promise<void> {
         .onConflictDoNothing(),
     );
   });
-}
-
-async function refusal(p: Promise<unknown>): Promise<{ kind: DomainErrorKind | "other"; message: string }> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof DomainError) return { kind: err.kind, message: err.message };
-    return { kind: "other", message: err instanceof Error ? err.message : String(err) };
-  }
-  throw new Error("expected a refusal");
 }
 
 const edit = (store: Store, actor: SignedInActor, section: string, body: string, baseVersion: number) =>

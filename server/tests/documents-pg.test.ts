@@ -9,9 +9,8 @@ import { eq } from "drizzle-orm";
 import { exec, pgStore, rows, transact, type Store } from "@/db/store";
 import type { SignedInActor } from "@/server/app-context/service-context";
 import { updateDocument } from "@/server/documents/service";
-import { DomainError, type DomainErrorKind } from "@/server/errors";
 import { describePg } from "./pg-test-env";
-import { failureText, sqliteForSuite, twoPgServersForSuite } from "./store-test-env";
+import { failureText, refusal, sqliteForSuite, twoPgServersForSuite } from "./store-test-env";
 
 const AT = "2026-12-04T12:00:00.000Z";
 const engineer: SignedInActor = { id: 1, name: "Erin Engineer", role: "engineer", email: "erin@example.com" };
@@ -49,16 +48,6 @@ async function seed(store: Store): Promise<void> {
         .onConflictDoNothing(),
     );
   });
-}
-
-async function refusal(p: Promise<unknown>): Promise<{ kind: DomainErrorKind | "other"; message: string }> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof DomainError) return { kind: err.kind, message: err.message };
-    return { kind: "other", message: err instanceof Error ? err.message : String(err) };
-  }
-  throw new Error("expected a refusal");
 }
 
 const edit = (store: Store, actor: SignedInActor, section: string, body: string, baseVersion: number, subjectId = DATASET_ID) =>

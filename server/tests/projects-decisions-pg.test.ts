@@ -11,10 +11,9 @@ import { eq } from "drizzle-orm";
 import { exec, pgStore, rows, transact, type Store } from "@/db/store";
 import type { SignedInActor } from "@/server/app-context/service-context";
 import { addDecisionNote } from "@/server/decisions/service";
-import { DomainError, type DomainErrorKind } from "@/server/errors";
 import { createExperiment, createProject, getExperiment, listProjectsWithExperiments } from "@/server/projects/service";
 import { describePg } from "./pg-test-env";
-import { failureText, sqliteForSuite, twoPgServersForSuite } from "./store-test-env";
+import { failureText, refusal, sqliteForSuite, twoPgServersForSuite } from "./store-test-env";
 
 const AT = "2026-12-04T12:00:00.000Z";
 const actors = {
@@ -50,16 +49,6 @@ async function insertRun(store: Store, experimentId: number, name: string): Prom
     ),
   );
   return created!.id;
-}
-
-async function refusal(p: Promise<unknown>): Promise<{ kind: DomainErrorKind | "other"; message: string }> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof DomainError) return { kind: err.kind, message: err.message };
-    return { kind: "other", message: err instanceof Error ? err.message : String(err) };
-  }
-  throw new Error("expected a refusal");
 }
 
 /** The same calls on either store; returns what a client sees and every ledger row, to compare the stores. */

@@ -10,6 +10,7 @@ import path from "node:path";
 import { openDatabase, type Db } from "@/db/client";
 import { migratePg, openPgDatabase, type PgDb } from "@/db/pg-client";
 import { pgStore, sqliteStore, type Store } from "@/db/store";
+import { DomainError, type DomainErrorKind } from "@/server/errors";
 import { createScratchPgDatabase, type ScratchPgDatabase } from "./pg-test-env";
 
 /** A migrated SQLite database in a new data directory (removed after the suite). */
@@ -55,4 +56,15 @@ export async function failureText(p: Promise<unknown>): Promise<string> {
     return `${err instanceof Error ? err.message : String(err)}${cause}`;
   }
   throw new Error("expected the statement to fail");
+}
+
+/** How a service call was refused: its DomainError's kind and message ("other" for any other error), to compare stores. */
+export async function refusal(p: Promise<unknown>): Promise<{ kind: DomainErrorKind | "other"; message: string }> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof DomainError) return { kind: err.kind, message: err.message };
+    return { kind: "other", message: err instanceof Error ? err.message : String(err) };
+  }
+  throw new Error("expected a refusal");
 }
