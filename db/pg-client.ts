@@ -113,7 +113,23 @@ export async function createScratchPgDatabase(baseUrl: string, prefix: string): 
   await admin(`CREATE DATABASE ${name}`);
   const url = new URL(baseUrl);
   url.pathname = `/${name}`;
-  return { url: url.toString(), name, drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+  const drop = async () => {
+    const c = new pg.Client({ connectionString: baseUrl });
+    await c.connect();
+    try {
+      // A pool's end() resolves before its sockets have closed. FORCE would terminate those sessions, and each
+      // closing client would report the termination as an uncaught error: wait (at most ~1 s) for them to leave.
+      for (let i = 0; i < 50; i++) {
+        const left = await c.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1", [name]);
+        if (left.rows[0]!.n === 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    } finally {
+      await c.end();
+    }
+  };
+  return { url: url.toString(), name, drop };
 }
 
 export { pgSchema };
