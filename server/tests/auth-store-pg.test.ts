@@ -11,7 +11,7 @@
  * answers and events on both stores; on PostgreSQL two administrators disabling each other from two servers at once
  * leave one enabled administrator.
  */
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { asc, eq } from "drizzle-orm";
 import fs from "node:fs";
 import os from "node:os";
@@ -28,7 +28,7 @@ import { hashPasswordSync } from "@/server/auth/password";
 import { accountStatus, insertUser, sessionForToken, signIn, signOut } from "@/server/users/service";
 import { changeOwnPassword, createUser, listUsers, resetPassword, revokeSessions, sessionsOf, updateUser } from "@/server/users/admin";
 import { createScratchPgDatabase, describePg, type ScratchPgDatabase } from "./pg-test-env";
-import { refusal } from "./store-test-env";
+import { fixedDateForEachTest, refusal } from "./store-test-env";
 
 const AT = "2026-12-04T12:00:00.000Z";
 const HOUR = 3_600_000;
@@ -314,18 +314,8 @@ async function onNewServers<T>(open: () => TwoServers | Promise<TwoServers>, bod
   }
 }
 
-function fixedClock(): void {
-  beforeEach(() => {
-    vi.useFakeTimers({ toFake: ["Date"] });
-    vi.setSystemTime(new Date(AT));
-  });
-  afterEach(() => {
-    vi.useRealTimers();
-  });
-}
-
 describe("sessions, tokens and sign-in on SQLite (two connections)", () => {
-  fixedClock();
+  fixedDateForEachTest(AT);
 
   it("sessions resolve and end across connections; tokens act, are revoked once and refuse a disabled user", async () => {
     results.sqlite.sessionsAndTokens = await onNewServers(sqliteServers, sessionsAndTokens);
@@ -341,7 +331,7 @@ describe("sessions, tokens and sign-in on SQLite (two connections)", () => {
 });
 
 describePg("sessions, tokens and sign-in on PostgreSQL (two pools)", () => {
-  fixedClock();
+  fixedDateForEachTest(AT);
 
   it("sessions resolve and end across servers; tokens act, are revoked once and refuse a disabled user", async () => {
     results.pg.sessionsAndTokens = await onNewServers(pgServers, sessionsAndTokens);

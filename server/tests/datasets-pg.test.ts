@@ -5,7 +5,7 @@
  * pools give one dataset and one event (looked up again inside the transaction, under the ledger lock), and seq stays
  * gapless.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
@@ -15,7 +15,7 @@ import type { SignedInActor } from "@/server/app-context/service-context";
 import { fileArtifactStore, type ArtifactStore } from "@/server/artifacts/store";
 import { getDatasetDetail, listDatasets, uploadDatasetFile, type UploadDatasetMeta } from "@/server/datasets/service";
 import { describePg } from "./pg-test-env";
-import { refusal, sqliteForSuite, twoPgServersForSuite } from "./store-test-env";
+import { fixedDateForEachTest, refusal, sqliteForSuite, twoPgServersForSuite } from "./store-test-env";
 
 /**
  * Holds each finished CSV check until `expected` uploads have finished theirs, then releases them together, so the
@@ -108,11 +108,7 @@ type Outcome = Awaited<ReturnType<typeof scenario>>;
 const outcomes: Partial<Record<Store["dialect"], Outcome>> = {};
 
 function behaviourCases(storeOf: () => Store, dataDirOf: () => string): void {
-  beforeEach(() => {
-    vi.useFakeTimers({ toFake: ["Date"] });
-    vi.setSystemTime(new Date(AT));
-  });
-  afterEach(() => vi.useRealTimers());
+  fixedDateForEachTest(AT);
 
   it("uploads, finds the same bytes again, refuses what it must, lists and details, and writes the ledger", async () => {
     const store = storeOf();

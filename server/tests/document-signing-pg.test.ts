@@ -6,9 +6,9 @@
  * datasheet read (readDocuments, the documents.get procedure) gives the same sections on both.
  * Real scrypt hashes (the password check is part of what is ported).
  */
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { and, eq } from "drizzle-orm";
-import { exec, pgStore, rows, transact, type Store } from "@/db/store";
+import { pgStore, rows, transact, type Store } from "@/db/store";
 import type { SignedInActor } from "@/server/app-context/service-context";
 import { generateAuditKeys } from "@/server/audit/keys";
 import { hashPasswordSync } from "@/server/auth/password";
@@ -17,7 +17,7 @@ import { accountBucketKey } from "@/server/auth/throttle";
 import { documentsFor, readDocuments } from "@/server/documents/queries";
 import { signDocument, updateDocument } from "@/server/documents/service";
 import { describePg } from "./pg-test-env";
-import { refusal, sqliteForSuite, twoPgServersForSuite } from "./store-test-env";
+import { fixedDateForEachTest, refusal, seedPeopleAndDataset, sqliteForSuite, TEST_PEOPLE, twoPgServersForSuite } from "./store-test-env";
 
 /**
  * Holds each finished password check until `expected` signers have finished theirs, then releases them together, so
@@ -54,43 +54,11 @@ vi.mock("@/server/auth/password", async (importOriginal) => {
 const AT = "2026-12-04T12:00:00.000Z";
 const PASSWORD = "correct horse battery staple";
 const PASSWORD_HASH = hashPasswordSync(PASSWORD);
-const engineer: SignedInActor = { id: 1, name: "Erin Engineer", role: "engineer", email: "erin@example.com" };
-const reviewer: SignedInActor = { id: 2, name: "Rey Reviewer", role: "reviewer", email: "rey@example.com" };
-const auditor: SignedInActor = { id: 3, name: "Aud Auditor", role: "auditor", email: "aud@example.com" };
+const { engineer, reviewer, auditor } = TEST_PEOPLE;
 const DATASET_ID = 1;
 const auditKeys = generateAuditKeys();
 
-/** The users (one real password hash) and the dataset, written directly (those domains are not under test here). */
-async function seed(store: Store): Promise<void> {
-  const { users, datasets } = store.tables;
-  await transact(store, function* (tx) {
-    for (const a of [engineer, reviewer, auditor])
-      yield* exec(
-        tx
-          .insert(users)
-          .values({ id: a.id, email: a.email, name: a.name, role: a.role, passwordHash: PASSWORD_HASH, createdAt: AT })
-          .onConflictDoNothing(),
-      );
-    yield* exec(
-      tx
-        .insert(datasets)
-        .values({
-          id: DATASET_ID,
-          name: "Iris",
-          source: "upload",
-          origin: "",
-          licence: "",
-          sha256: "0".repeat(64),
-          byteSize: 1,
-          schemaJson: "{}",
-          rowCount: 1,
-          createdBy: 1,
-          createdAt: AT,
-        })
-        .onConflictDoNothing(),
-    );
-  });
-}
+const seed = (store: Store) => seedPeopleAndDataset(store, { at: AT, passwordHash: PASSWORD_HASH, datasetId: DATASET_ID });
 
 const edit = (store: Store, actor: SignedInActor, section: string, body: string, baseVersion: number) =>
   updateDocument({ db: store, actor }, { subjectType: "dataset", subjectId: DATASET_ID, section, body, baseVersion });
@@ -155,11 +123,7 @@ type Outcome = Awaited<ReturnType<typeof scenario>>;
 const outcomes: Partial<Record<Store["dialect"], Outcome>> = {};
 
 function behaviourCases(storeOf: () => Store): void {
-  beforeEach(() => {
-    vi.useFakeTimers({ toFake: ["Date"] });
-    vi.setSystemTime(new Date(AT));
-  });
-  afterEach(() => vi.useRealTimers());
+  fixedDateForEachTest(AT);
 
   it("signs with the right password, refuses roles, self-review, a wrong password (recorded and counted), duplicates and superseded versions", async () => {
     const store = storeOf();

@@ -4,51 +4,27 @@
  * immutable on both (the triggers reject UPDATE and DELETE); on PostgreSQL, edits of one version sent at once through
  * two pools save one new version and refuse the rest as stale, and seq stays gapless.
  */
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { eq } from "drizzle-orm";
 import { exec, pgStore, rows, transact, type Store } from "@/db/store";
 import type { SignedInActor } from "@/server/app-context/service-context";
 import { updateDocument } from "@/server/documents/service";
 import { describePg } from "./pg-test-env";
-import { failureText, refusal, sqliteForSuite, twoPgServersForSuite } from "./store-test-env";
+import {
+  failureText,
+  fixedDateForEachTest,
+  refusal,
+  seedPeopleAndDataset,
+  sqliteForSuite,
+  TEST_PEOPLE,
+  twoPgServersForSuite,
+} from "./store-test-env";
 
 const AT = "2026-12-04T12:00:00.000Z";
-const engineer: SignedInActor = { id: 1, name: "Erin Engineer", role: "engineer", email: "erin@example.com" };
-const reviewer: SignedInActor = { id: 2, name: "Rey Reviewer", role: "reviewer", email: "rey@example.com" };
-const auditor: SignedInActor = { id: 3, name: "Aud Auditor", role: "auditor", email: "aud@example.com" };
+const { engineer, reviewer, auditor } = TEST_PEOPLE;
 const DATASET_ID = 1;
 
-/** The users and the dataset the sections belong to, written directly (those domains are not under test here). */
-async function seed(store: Store): Promise<void> {
-  const { users, datasets } = store.tables;
-  await transact(store, function* (tx) {
-    for (const a of [engineer, reviewer, auditor])
-      yield* exec(
-        tx
-          .insert(users)
-          .values({ id: a.id, email: a.email, name: a.name, role: a.role, passwordHash: "x", createdAt: AT })
-          .onConflictDoNothing(),
-      );
-    yield* exec(
-      tx
-        .insert(datasets)
-        .values({
-          id: DATASET_ID,
-          name: "Iris",
-          source: "upload",
-          origin: "",
-          licence: "",
-          sha256: "0".repeat(64),
-          byteSize: 1,
-          schemaJson: "{}",
-          rowCount: 1,
-          createdBy: 1,
-          createdAt: AT,
-        })
-        .onConflictDoNothing(),
-    );
-  });
-}
+const seed = (store: Store) => seedPeopleAndDataset(store, { at: AT, passwordHash: "x", datasetId: DATASET_ID });
 
 const edit = (store: Store, actor: SignedInActor, section: string, body: string, baseVersion: number, subjectId = DATASET_ID) =>
   updateDocument({ db: store, actor }, { subjectType: "dataset", subjectId, section, body, baseVersion });
@@ -78,11 +54,7 @@ type Outcome = Awaited<ReturnType<typeof scenario>>;
 const outcomes: Partial<Record<Store["dialect"], Outcome>> = {};
 
 function behaviourCases(storeOf: () => Store): void {
-  beforeEach(() => {
-    vi.useFakeTimers({ toFake: ["Date"] });
-    vi.setSystemTime(new Date(AT));
-  });
-  afterEach(() => vi.useRealTimers());
+  fixedDateForEachTest(AT);
 
   it("saves versions that supersede each other, refuses stale, unchanged and misplaced edits, and writes the ledger", async () => {
     const store = storeOf();

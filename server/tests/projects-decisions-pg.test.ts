@@ -6,14 +6,14 @@
  * one project and conflicts, never a unique-index error (the name is checked inside the transaction, under the ledger
  * lock).
  */
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { eq } from "drizzle-orm";
 import { exec, pgStore, rows, transact, type Store } from "@/db/store";
 import type { SignedInActor } from "@/server/app-context/service-context";
 import { addDecisionNote } from "@/server/decisions/service";
 import { createExperiment, createProject, getExperiment, listProjectsWithExperiments } from "@/server/projects/service";
 import { describePg } from "./pg-test-env";
-import { failureText, refusal, sqliteForSuite, twoPgServersForSuite } from "./store-test-env";
+import { failureText, fixedDateForEachTest, refusal, sqliteForSuite, twoPgServersForSuite } from "./store-test-env";
 
 const AT = "2026-12-04T12:00:00.000Z";
 const actors = {
@@ -108,11 +108,7 @@ const outcomes: Partial<Record<Store["dialect"], Outcome>> = {};
 
 /** The behaviour both stores must show, and the comparison once both have run. */
 function behaviourCases(storeOf: () => Store): void {
-  beforeEach(() => {
-    vi.useFakeTimers({ toFake: ["Date"] });
-    vi.setSystemTime(new Date(AT));
-  });
-  afterEach(() => vi.useRealTimers());
+  fixedDateForEachTest(AT);
 
   it("creates projects and experiments, records notes and corrections, refuses what it must, and writes the ledger", async () => {
     const store = storeOf();

@@ -3,13 +3,14 @@
  * two pools on one scratch PostgreSQL database, standing for two web servers. Each helper registers its own
  * beforeAll/afterAll in the enclosing describe; the getters are valid inside its tests.
  */
-import { afterAll, beforeAll } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, vi } from "vitest";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { openDatabase, type Db } from "@/db/client";
 import { migratePg, openPgDatabase, type PgDb } from "@/db/pg-client";
-import { pgStore, sqliteStore, type Store } from "@/db/store";
+import { exec, pgStore, sqliteStore, transact, type Store } from "@/db/store";
+import type { SignedInActor } from "@/server/app-context/service-context";
 import { DomainError, type DomainErrorKind } from "@/server/errors";
 import { createScratchPgDatabase, type ScratchPgDatabase } from "./pg-test-env";
 
@@ -67,4 +68,52 @@ export async function refusal(p: Promise<unknown>): Promise<{ kind: DomainErrorK
     return { kind: "other", message: err instanceof Error ? err.message : String(err) };
   }
   throw new Error("expected a refusal");
+}
+
+/** Fixes Date (only Date: timers still run) at `at` for each test of the enclosing describe. */
+export function fixedDateForEachTest(at: string): void {
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(new Date(at));
+  });
+  afterEach(() => vi.useRealTimers());
+}
+
+/** The people the store suites act as (ids 1 to 3 once `seedPeopleAndDataset` has run). */
+export const TEST_PEOPLE = {
+  engineer: { id: 1, name: "Erin Engineer", role: "engineer", email: "erin@example.com" },
+  reviewer: { id: 2, name: "Rey Reviewer", role: "reviewer", email: "rey@example.com" },
+  auditor: { id: 3, name: "Aud Auditor", role: "auditor", email: "aud@example.com" },
+} satisfies Record<string, SignedInActor>;
+
+/** TEST_PEOPLE and one dataset (`datasetId`), written directly: suites that use them test other domains. Idempotent. */
+export async function seedPeopleAndDataset(store: Store, opts: { at: string; passwordHash: string; datasetId: number }): Promise<void> {
+  const { users, datasets } = store.tables;
+  await transact(store, function* (tx) {
+    for (const a of Object.values(TEST_PEOPLE))
+      yield* exec(
+        tx
+          .insert(users)
+          .values({ id: a.id, email: a.email, name: a.name, role: a.role, passwordHash: opts.passwordHash, createdAt: opts.at })
+          .onConflictDoNothing(),
+      );
+    yield* exec(
+      tx
+        .insert(datasets)
+        .values({
+          id: opts.datasetId,
+          name: "Iris",
+          source: "upload",
+          origin: "",
+          licence: "",
+          sha256: "0".repeat(64),
+          byteSize: 1,
+          schemaJson: "{}",
+          rowCount: 1,
+          createdBy: TEST_PEOPLE.engineer.id,
+          createdAt: opts.at,
+        })
+        .onConflictDoNothing(),
+    );
+  });
 }
