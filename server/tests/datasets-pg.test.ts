@@ -22,21 +22,7 @@ import { fixedDateForEachTest, refusal, sqliteForSuite, twoPgServersForSuite } f
  * concurrent test's uploads reach their transactions at the same moment (the worker checks alone would stagger them
  * enough to hide a race). `expected` 0: no hold.
  */
-const scanBarrier = vi.hoisted(() => {
-  const b = { expected: 0, arrived: 0, release: () => {}, opened: Promise.resolve() };
-  return {
-    arm(expected: number) {
-      b.expected = expected;
-      b.arrived = 0;
-      b.opened = new Promise<void>((resolve) => (b.release = resolve));
-    },
-    async arrive() {
-      if (b.expected === 0) return;
-      if (++b.arrived === b.expected) b.release();
-      await b.opened;
-    },
-  };
-});
+const scanBarrier = await vi.hoisted(async () => (await import("./release-together")).releaseTogether());
 vi.mock("@/server/datasets/upload/scan-client", async (importOriginal) => {
   const real = await importOriginal<typeof import("@/server/datasets/upload/scan-client")>();
   return {

@@ -24,21 +24,7 @@ import { fixedDateForEachTest, refusal, seedPeopleAndDataset, sqliteForSuite, TE
  * the concurrent test's signatures reach their transactions at the same moment (the hasher's few threads and the
  * throttle would stagger them enough to hide a race). `expected` 0: no hold.
  */
-const passwordBarrier = vi.hoisted(() => {
-  const b = { expected: 0, arrived: 0, release: () => {}, opened: Promise.resolve() };
-  return {
-    arm(expected: number) {
-      b.expected = expected;
-      b.arrived = 0;
-      b.opened = new Promise<void>((resolve) => (b.release = resolve));
-    },
-    async arrive() {
-      if (b.expected === 0) return;
-      if (++b.arrived === b.expected) b.release();
-      await b.opened;
-    },
-  };
-});
+const passwordBarrier = await vi.hoisted(async () => (await import("./release-together")).releaseTogether());
 vi.mock("@/server/auth/password", async (importOriginal) => {
   const real = await importOriginal<typeof import("@/server/auth/password")>();
   return {
