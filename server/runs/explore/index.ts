@@ -8,5 +8,5 @@ export { listColumns, type ColumnInfo } from "./columns";
 export { groupRuns, type GroupRunsInput, type RunGroup } from "./group-runs";
 export { compareRuns, MIN_COMPARE, MAX_COMPARE, type RunComparison, type ComparedRun, type ComparedDecision } from "./compare";
 export { compareInterventions, type ComparedIntervention } from "./compare-interventions";
-export { fetchSeries, type FetchSeriesInput, type Series, type SeriesPoint, type XAxis } from "./downsample";
+export { fetchSeries, fetchSeriesOfRuns, type FetchSeriesInput, type Series, type SeriesPoint, type XAxis } from "./downsample";
 export { exportRuns, csvField, EXPORT_MAX_ROWS, type ExportRunsInput, type ExportedRuns } from "./export";
