@@ -78,10 +78,16 @@ free_port() {
 }
 
 start() {
-  if [ -f "$STATE" ] && [ -f "$DATA/postmaster.pid" ]; then
-    log "already running ($DIR)"
-    cat "$STATE"
-    return 0
+  if [ -f "$STATE" ] && [ -f "$DATA/postmaster.pid" ] && [ -f "$DIR/bin" ]; then
+    choose_owner
+    if as_owner "$(cat "$DIR/bin")/pg_ctl" -D "$DATA" status >/dev/null 2>&1; then
+      log "already running ($DIR)"
+      cat "$STATE"
+      return 0
+    fi
+    # A stale pid file (the machine restarted, or the server was killed): start afresh on the same port if unset.
+    log "the cluster in $DIR is not running: starting a new one"
+    RUNLEDGER_PG_PORT="${RUNLEDGER_PG_PORT:-$(sed -E 's/.*:([0-9]+)\/.*/\1/' "$STATE")}"
   fi
   local bin
   bin="$(find_bin_dir)" || {
