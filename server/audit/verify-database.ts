@@ -24,6 +24,7 @@ import { checkTriggers } from "./verify-triggers";
 import { runRangeWorker, splitRange } from "./verify-parallel";
 import { scanDatabaseRange, VERIFY_MMAP_BYTES, type RangeResult } from "./verify-range";
 import { AuditLogVerifier, chooseTrustedKey, neededTreeSizes, rangeSpecFor, type VerifyOptions, type VerifyResult } from "./verify";
+import type { TriggerLevel } from "./verify-types";
 
 export type VerifyDatabaseOptions = VerifyOptions & {
   /** For an open Db: where the public key and the artifact files live. */
@@ -40,6 +41,11 @@ export type VerifyDatabaseOptions = VerifyOptions & {
   witnessUrlAnchors?: Pick<WitnessUrlAnchors, "anchors" | "problems" | "notes">;
   /** With workers: check run_params and metric series in a content worker (default true; false: all content on this thread). */
   contentWorker?: boolean;
+  /**
+   * The protective triggers' result, when this database is a copy of the store they live in (a PostgreSQL store
+   * verified through its SQLite snapshot, verify-pg.ts): the copy's own triggers prove nothing about the source's.
+   */
+  triggerCheck?: { level: TriggerLevel; problems: string[]; notes: string[] };
   /** Tests: called with the attempt number after this thread's snapshot starts and before the content worker's (verify-content-parts.ts). */
   onSnapshotAttempt?: (attempt: number) => void;
 };
@@ -97,14 +103,14 @@ function begin(db: AuditDbSource, source: string | Db, opts: VerifyDatabaseOptio
   return { verifier, n, sqlite, witness };
 }
 
-function checkTriggersOf(s: Snapshot): void {
-  const t = checkTriggers(s.sqlite);
+function checkTriggersOf(s: Snapshot, opts: VerifyDatabaseOptions): void {
+  const t = opts.triggerCheck ?? checkTriggers(s.sqlite);
   s.verifier.setTriggers(t.level, t.problems, t.notes);
 }
 
 /** Inside the same read transaction, after the chain pass: triggers, content, witness lag. */
 function checkRest(s: Snapshot, source: string | Db, opts: VerifyDatabaseOptions): void {
-  checkTriggersOf(s);
+  checkTriggersOf(s, opts);
   if (opts.content !== false) {
     const dataDir = typeof source === "string" ? source : opts.dataDir;
     const content = checkContent(s.sqlite, { artifactsDir: dataDir ? path.join(dataDir, "artifacts") : null, uptoSeq: s.n });
@@ -188,7 +194,7 @@ export async function verifyDatabase(source: string | Db, opts: VerifyDatabaseOp
     started.forEach((p) => p.catch(() => undefined)); // handled below; never an unhandled rejection meanwhile
     const s = begin(db, source, opts, n, witness);
     if (runDerived) {
-      checkTriggersOf(s);
+      checkTriggersOf(s, opts);
       const partial = checkContentExceptRunDerived(s.sqlite, { artifactsDir: path.join(source, "artifacts"), uptoSeq: n });
       // The worker's part, or (worker failed) the same part on this thread's snapshot.
       const part = await runDerived.catch(() => checkRunDerivedPart(s.sqlite, n));

@@ -188,6 +188,10 @@ export async function checkStoreCopy(opts: {
   dataDir: string;
   /** A PostgreSQL client inside a transaction held by the caller. */
   client: pg.ClientBase;
+  /** Compare the artifact files with PostgreSQL's artifact store (default true; false: the installation keeps them in a shared directory). */
+  artifacts?: boolean;
+  /** Check PostgreSQL's identity sequences and protective triggers too (default true; audit verify checks the triggers itself). */
+  storeIntegrity?: boolean;
   onProgress?: (line: string) => void;
 }): Promise<StoreCopyCheck> {
   const started = performance.now();
@@ -249,9 +253,10 @@ export async function checkStoreCopy(opts: {
   );
 
   // Artifacts.
-  const sourceArtifacts = listFileArtifacts(dataDir);
+  const compareArtifacts = opts.artifacts ?? true;
+  const sourceArtifacts = compareArtifacts ? listFileArtifacts(dataDir) : [];
   const targetNames = new Set<string>();
-  for await (const a of listArtifactsPg(client)) targetNames.add(a.sha256);
+  if (compareArtifacts) for await (const a of listArtifactsPg(client)) targetNames.add(a.sha256);
   const targetCount = targetNames.size;
   let bytes = 0;
   let hashChecked = 0;
@@ -270,11 +275,12 @@ export async function checkStoreCopy(opts: {
     }
   }
   for (const extra of targetNames) mismatches.push(`artifact ${extra} is on PostgreSQL only`);
-  progress(`check: ${hashChecked} artifact(s) read back with their SHA-256 checked (${bytes} bytes)`);
+  if (compareArtifacts) progress(`check: ${hashChecked} artifact(s) read back with their SHA-256 checked (${bytes} bytes)`);
 
   // Identity sequences.
+  const storeIntegrity = opts.storeIntegrity ?? true;
   const sequences: StoreCopyCheck["sequences"] = [];
-  for (const t of storeTables().filter((x) => x.identity)) {
+  for (const t of storeTables().filter((x) => storeIntegrity && x.identity)) {
     const col = t.identity!;
     const r = await client.query<{ max: string | null; last: string | null }>(
       `SELECT (SELECT max(${quoteIdent(col)}) FROM ${quoteIdent(t.name)}) AS max,
@@ -290,7 +296,7 @@ export async function checkStoreCopy(opts: {
   }
 
   // Protective triggers.
-  const expected = expectedTriggers();
+  const expected = storeIntegrity ? expectedTriggers() : [];
   const live = await client.query<{ name: string; enabled: string }>(
     "SELECT tgname AS name, tgenabled AS enabled FROM pg_trigger WHERE NOT tgisinternal",
   );

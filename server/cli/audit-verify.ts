@@ -3,6 +3,8 @@
  * directory or an exported bundle, and export a signed checkpoint for an auditor to keep (key custody commands:
  * audit-keys.ts).
  *
+ * `audit verify --database postgres://…` (or DATABASE_URL) verifies a PostgreSQL store through a SQLite copy of one
+ * snapshot, proved equal to it first (server/audit/verify-pg.ts).
  * `audit verify` states what it proved per level (chain, content, anchor, triggers; audit-verify-format.ts);
  * `--trusted-checkpoint FILE` and `--witness-key FILE` (repeatable) anchor the log from outside, `--witness-url URL`
  * (repeatable, with --witness-key; data directories only) asks each witness for its latest cosigned checkpoint
@@ -29,7 +31,9 @@ export type CliIo = { out: (text: string) => void; err: (text: string) => void }
 const processIo: CliIo = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) };
 
 const USAGE = `usage:
-  audit verify [--data-dir DIR | --bundle DIR] [--trusted-checkpoint FILE] [--witness-key FILE]... [--public-key FILE]
+  audit verify [--data-dir DIR | --bundle DIR | --database postgres://…] [--trusted-checkpoint FILE] [--witness-key FILE]...
+               [--public-key FILE] (a PostgreSQL store needs --public-key or --trusted-checkpoint)
+               [--artifacts-dir DIR] [--keep-copy DIR] (PostgreSQL: artifacts in a shared directory; keep the SQLite copy)
                [--witness-url URL]... (with --witness-key; data directory only)
                [--require-anchor] [--no-content] [--workers auto|N] [--json]
   audit checkpoint-export --out FILE [--data-dir DIR] [--key-dir DIR] [--new] [--json]
@@ -91,6 +95,9 @@ async function verifyCommand(argv: string[], io: CliIo): Promise<number> {
     options: {
       "data-dir": { type: "string" },
       bundle: { type: "string" },
+      database: { type: "string" },
+      "artifacts-dir": { type: "string" },
+      "keep-copy": { type: "string" },
       "trusted-checkpoint": { type: "string" },
       "public-key": { type: "string" },
       workers: { type: "string" },
@@ -103,7 +110,16 @@ async function verifyCommand(argv: string[], io: CliIo): Promise<number> {
     strict: true,
     allowPositionals: false,
   });
-  if (values["data-dir"] && values.bundle) throw new UsageError("give either --data-dir or --bundle, not both");
+  // A PostgreSQL store: --database URL, or DATABASE_URL=postgres://… when no data directory or bundle is named.
+  const envUrl = process.env.DATABASE_URL;
+  const databaseUrl =
+    values.database ?? (!values["data-dir"] && !values.bundle && envUrl && /^postgres(ql)?:\/\//i.test(envUrl) ? envUrl : undefined);
+  if ([values["data-dir"], values.bundle, values.database].filter(Boolean).length > 1)
+    throw new UsageError("give one of --data-dir, --bundle or --database");
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//i.test(databaseUrl))
+    throw new UsageError(`--database takes a postgres:// URL, got "${databaseUrl}"`);
+  if ((values["artifacts-dir"] || values["keep-copy"]) && databaseUrl === undefined)
+    throw new UsageError("--artifacts-dir and --keep-copy apply to a PostgreSQL store (--database URL)");
   const trustedCheckpoint = values["trusted-checkpoint"]
     ? parseTrustedCheckpoint(JSON.parse(readTextFile(values["trusted-checkpoint"], "trusted checkpoint file")))
     : undefined;
@@ -116,6 +132,10 @@ async function verifyCommand(argv: string[], io: CliIo): Promise<number> {
   const witnessUrls = (values["witness-url"] ?? []).map((url) => checkWitnessUrl(url));
   if (witnessUrls.length > 0 && witnessKeys.length === 0)
     throw new UsageError("--witness-url needs --witness-key FILE: the key the witness's cosignature must verify under");
+  if (witnessUrls.length > 0 && databaseUrl !== undefined)
+    throw new UsageError(
+      "--witness-url is not available for a PostgreSQL store yet: use --witness-key, which checks the witness cosignatures stored with the log",
+    );
   if (witnessUrls.length > 0 && values.bundle) {
     throw new UsageError(
       "--witness-url checks a live data directory: a bundle is a snapshot, and the witness has since cosigned a larger tree (use --witness-key with the bundle's cosignatures.json)",
@@ -133,7 +153,22 @@ async function verifyCommand(argv: string[], io: CliIo): Promise<number> {
   let result: VerifyResult;
   let target: string;
   let witnessChecks: WitnessUrlAnchors | null = null;
-  if (values.bundle) {
+  if (databaseUrl !== undefined) {
+    const { verifyPgStore, VerifyPgRefused } = await import("@/server/audit/verify-pg");
+    try {
+      const pgResult = await verifyPgStore(databaseUrl, {
+        ...opts,
+        artifactsDir: values["artifacts-dir"],
+        keepCopyIn: values["keep-copy"],
+        onProgressLine: values.json ? undefined : (line) => io.err(`${line}\n`),
+      });
+      target = pgResult.store.url;
+      result = pgResult;
+    } catch (err) {
+      if (err instanceof VerifyPgRefused) throw new UsageError(err.message);
+      throw err;
+    }
+  } else if (values.bundle) {
     target = path.resolve(values.bundle);
     if (!fs.existsSync(target)) throw new UsageError(`bundle directory not found: ${target}`);
     result = await verifyBundle(target, opts);

@@ -1,0 +1,119 @@
+/**
+ * A PostgreSQL store copied into a new SQLite data directory, from one snapshot (issue 16): every table of
+ * store-tables.ts with its ids, and (optionally) every artifact of the cluster artifact store as a file. The reverse
+ * of migrate-store. `audit verify` on PostgreSQL (server/audit/verify-pg.ts) verifies such a copy with the one
+ * verifier, after store-copy-check.ts has proved it equal to the snapshot it came from.
+ *
+ * Invariants:
+ * - The caller holds `client` inside a REPEATABLE READ transaction: every table and artifact comes from one snapshot.
+ * - Values are stored as SQLite stores them (db/schema-pg/README.md, "Types"): int8 → integer (BigInt past 2^53),
+ *   boolean → 0/1, float8 → real, text → text, bytea → blob. JSON columns are text on both stores, so every byte the
+ *   ledger hashed is copied unchanged.
+ * - Artifacts are copied as stored, chunk by chunk, without checking their hash: a damaged artifact must reach the
+ *   verifier, which names it (the copy check and the content check both re-hash).
+ * - The target directory must not hold a database yet; nothing is written to PostgreSQL.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import type pg from "pg";
+import { openDatabase } from "@/db/client";
+import { pgCursorRows } from "@/db/pg-cursor";
+import { artifactPath } from "@/contracts/artifact-layout";
+import { listArtifactsPg } from "@/server/artifacts/pg-store";
+import { orderedSelect, quoteIdent, storeTables, type StorageClass } from "./store-tables";
+
+export type PgSnapshotSummary = {
+  tables: { name: string; rows: number }[];
+  rows: number;
+  /** null: artifacts were not copied (they live in a shared directory). */
+  artifacts: { count: number; bytes: number } | null;
+  copyMs: number;
+};
+
+/** A value read from PostgreSQL (node-postgres' default parsing, array rows), as SQLite stores it. */
+export function toSqliteValue(storage: StorageClass, v: unknown): unknown {
+  if (v === null || v === undefined) return null;
+  switch (storage) {
+    case "integer": {
+      if (typeof v === "number") return v;
+      const big = BigInt(v as string);
+      return big >= BigInt(Number.MIN_SAFE_INTEGER) && big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
+    }
+    case "boolean":
+      return v === true || v === "t" ? 1 : 0;
+    case "float64":
+      return typeof v === "number" ? v : Number(v);
+    default:
+      return v;
+  }
+}
+
+export async function snapshotPgIntoDataDir(opts: {
+  /** Inside a REPEATABLE READ transaction held by the caller. */
+  client: pg.ClientBase;
+  /** A directory without a database (created if missing). */
+  dataDir: string;
+  /** Copy the cluster artifact store's files into dataDir/artifacts (false: the installation keeps them elsewhere). */
+  artifacts: boolean;
+  onProgress?: (line: string) => void;
+}): Promise<PgSnapshotSummary> {
+  const started = performance.now();
+  const { client, dataDir } = opts;
+  if (fs.existsSync(path.join(dataDir, "runledger.sqlite"))) throw new Error(`${dataDir} already holds a database`);
+  const db = openDatabase(dataDir); // a fresh file at the latest SQLite migration
+  const sqlite = db.$client;
+  const tables: PgSnapshotSummary["tables"] = [];
+  try {
+    // The source enforced its foreign keys; rows referencing a later id of their own table are copied in key order.
+    sqlite.pragma("foreign_keys = OFF");
+    sqlite.prepare("BEGIN").run();
+    for (const t of storeTables()) {
+      const insert = sqlite.prepare(
+        `INSERT INTO ${quoteIdent(t.name)} (${t.columns.map((c) => quoteIdent(c.name)).join(", ")}) VALUES (${t.columns.map(() => "?").join(", ")})`,
+      );
+      let rows = 0;
+      for await (const row of pgCursorRows(client, orderedSelect(t, "postgres"))) {
+        insert.run(t.columns.map((c, i) => toSqliteValue(c.storage, row[i])));
+        rows++;
+      }
+      tables.push({ name: t.name, rows });
+    }
+    sqlite.prepare("COMMIT").run();
+  } finally {
+    if (sqlite.inTransaction) sqlite.prepare("ROLLBACK").run();
+    sqlite.close();
+  }
+  const rows = tables.reduce((n, t) => n + t.rows, 0);
+  opts.onProgress?.(`snapshot: ${rows} row(s) of ${tables.length} tables copied into SQLite`);
+  let artifacts: PgSnapshotSummary["artifacts"] = null;
+  if (opts.artifacts) {
+    artifacts = { count: 0, bytes: 0 };
+    const names: string[] = [];
+    for await (const a of listArtifactsPg(client)) names.push(a.sha256);
+    for (const sha256 of names) artifacts.bytes += await copyArtifactAsStored(client, dataDir, sha256);
+    artifacts.count = names.length;
+    opts.onProgress?.(`snapshot: ${artifacts.count} artifact(s) copied (${artifacts.bytes} bytes)`);
+  }
+  return { tables, rows, artifacts, copyMs: Math.round(performance.now() - started) };
+}
+
+/** One artifact's chunks, in index order, appended to its file as stored (no hash check here: see the invariants). */
+async function copyArtifactAsStored(client: pg.ClientBase, dataDir: string, sha256: string): Promise<number> {
+  const file = artifactPath(dataDir, sha256); // checks the name is 64 hex digits, so it is safe in the cursor's SELECT
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const fd = fs.openSync(file, "w");
+  let bytes = 0;
+  try {
+    for await (const [, data] of pgCursorRows(
+      client,
+      `SELECT idx, data FROM artifact_chunks WHERE sha256 = '${sha256}' ORDER BY idx`,
+      16,
+    )) {
+      fs.writeSync(fd, data as Buffer);
+      bytes += (data as Buffer).length;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return bytes;
+}

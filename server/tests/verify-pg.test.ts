@@ -1,0 +1,261 @@
+/**
+ * `audit verify --database postgres://…` (issue 16, server/audit/verify-pg.ts) on a real throwaway PostgreSQL holding a
+ * real installation (a trained Iris run, a decision note, a registered model, signed checkpoints) moved there by
+ * migrate-store. The PostgreSQL store verifies at every level with the same counts as the SQLite source; then real
+ * tampering on PostgreSQL is named: a row changed (content), a trigger disabled or its function rewritten
+ * (triggers), an event rewritten by a careful forger with the chain recomputed (signed roots), an artifact chunk
+ * changed (artifact hash). Each is put back and the store verifies again, so no check here always fails.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import pg from "pg";
+import { describePg, createScratchPgDatabase, type ScratchPgDatabase } from "./pg-test-env";
+import { createTestApp, irisConfig, type TestApp } from "./test-app";
+import { migrateStoreCommand } from "@/server/cli/migrate-store";
+import { auditVerifyCommand } from "@/server/cli/audit-verify";
+import { createAuditCheckpoint } from "@/server/audit/checkpoints";
+import { chainHash, eventBody, leafHash } from "@/server/audit/ledger";
+import { listFileArtifacts } from "@/server/artifacts/async-store";
+import type { VerifyPgResult } from "@/server/audit/verify-pg";
+import type { VerifyResult } from "@/server/audit/verify";
+import { expectedPgTriggers, liveProtectiveTriggers } from "@/server/audit/verify-triggers-pg";
+import { migratePg, openPgDatabase } from "@/db/pg-client";
+
+function io() {
+  const out: string[] = [];
+  const err: string[] = [];
+  return { io: { out: (t: string) => void out.push(t), err: (t: string) => void err.push(t) }, out, err };
+}
+
+async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+}
+
+describePg("[audit verify] a PostgreSQL store, through a SQLite copy of one snapshot", () => {
+  let app: TestApp;
+  let store: ScratchPgDatabase;
+  let publicKey = "";
+  const scratches: ScratchPgDatabase[] = [];
+
+  async function verifyPg(extra: string[] = []): Promise<{ code: number; result: VerifyPgResult; err: string }> {
+    const r = io();
+    const code = await auditVerifyCommand(["verify", "--database", store.url, "--public-key", publicKey, "--json", ...extra], r.io);
+    expect(r.out.length, r.err.join("")).toBe(1);
+    return { code, result: JSON.parse(r.out.join("")) as VerifyPgResult, err: r.err.join("") };
+  }
+
+  beforeAll(async () => {
+    app = createTestApp();
+    const engineer = app.as("engineer");
+    const { id: runId } = await engineer.runs.create({
+      experimentId: app.experimentId,
+      config: irisConfig({ epochs: 3 }),
+      rationale: "to verify",
+    });
+    await app.orchestrator.waitFor(runId);
+    createAuditCheckpoint(app.db, app.auditKeys, "test: after training");
+    await engineer.decisions.addNote({ runId, rationale: "the loss flattens after epoch 2" });
+    await engineer.models.register({ runId, modelName: "iris-on-postgres" });
+    createAuditCheckpoint(app.db, app.auditKeys, "test: after registering");
+    publicKey = path.join(app.dataDir, "audit-ed25519.pub");
+    store = await createScratchPgDatabase();
+    scratches.push(store);
+    const r = io();
+    expect(await migrateStoreCommand(["--from", app.dataDir, "--to", store.url], r.io), r.err.join("")).toBe(0);
+  }, 120_000);
+
+  afterAll(async () => {
+    app?.close();
+    for (const s of scratches) await s.drop();
+  });
+
+  it("verifies every level, with the same counts as the SQLite source's own verification", async () => {
+    const source = io();
+    expect(await auditVerifyCommand(["verify", "--data-dir", app.dataDir, "--json"], source.io)).toBe(0);
+    const sqliteResult = JSON.parse(source.out.join("")) as VerifyResult;
+
+    const { code, result } = await verifyPg();
+    expect(code, result.problems.join("\n")).toBe(0);
+    expect(result.ok).toBe(true);
+    expect(result.store.copyEqual).toBe(true);
+    expect(result.store.snapshot.artifacts?.count).toBe(listFileArtifacts(app.dataDir).length);
+    expect(result.levels.chain).toEqual(sqliteResult.levels.chain);
+    expect(result.levels.content.ok).toBe(true);
+    expect(result.levels.content.checked).toBe(sqliteResult.levels.content.checked);
+    expect(result.levels.content.checked).toBeGreaterThan(20);
+    expect(result.levels.content.files).toBe(sqliteResult.levels.content.files);
+    expect(result.levels.triggers).toEqual({ ok: true, missing: [], altered: [] });
+    expect(result.keySource).toBe("given");
+    expect(result.notes[0]).toMatch(/^PostgreSQL store postgres:\/\/.*: one snapshot \(\d+ rows, \d+ artifacts\) copied into SQLite/);
+
+    // DATABASE_URL names the store when no --data-dir, --bundle or --database is given; the text form says so.
+    const saved = process.env.DATABASE_URL;
+    process.env.DATABASE_URL = store.url;
+    try {
+      const text = io();
+      expect(await auditVerifyCommand(["verify", "--public-key", publicKey], text.io), text.err.join("")).toBe(0);
+      expect(text.out.join("")).toContain("PostgreSQL store postgres://");
+      expect(text.err.join("")).toContain("the copy equals PostgreSQL's snapshot");
+    } finally {
+      if (saved === undefined) delete process.env.DATABASE_URL;
+      else process.env.DATABASE_URL = saved;
+    }
+  }, 60_000);
+
+  it("refuses without a key held outside the store, and a URL that is not PostgreSQL's", async () => {
+    const noKey = io();
+    expect(await auditVerifyCommand(["verify", "--database", store.url], noKey.io)).toBe(2);
+    expect(noKey.err.join("")).toContain("give --public-key FILE");
+    const notPg = io();
+    expect(await auditVerifyCommand(["verify", "--database", "mysql://x/y", "--public-key", publicKey], notPg.io)).toBe(2);
+    expect(notPg.err.join("")).toContain("--database takes a postgres:// URL");
+    const both = io();
+    expect(await auditVerifyCommand(["verify", "--database", store.url, "--data-dir", app.dataDir], both.io)).toBe(2);
+    expect(both.err.join("")).toContain("give one of --data-dir, --bundle or --database");
+  });
+
+  it("names a row changed on PostgreSQL (content level), and passes once it is put back", async () => {
+    const [run] = await withClient(
+      store.url,
+      async (c) =>
+        (await c.query<{ id: string; final_weights_sha256: string }>("SELECT id, final_weights_sha256 FROM runs ORDER BY id LIMIT 1")).rows,
+    );
+    await withClient(store.url, (c) => c.query("UPDATE runs SET final_weights_sha256 = $1 WHERE id = $2", ["0".repeat(64), run!.id]));
+    try {
+      const { code, result } = await verifyPg();
+      expect(code).toBe(1);
+      expect(result.levels.chain.ok).toBe(true);
+      expect(result.levels.content.ok).toBe(false);
+      expect(result.levels.content.problems.map((p) => p.message).join("\n")).toMatch(
+        new RegExp(`run ${run!.id}\\b.*(final ?[wW]eights|finalWeightsSha256)`),
+      );
+    } finally {
+      await withClient(store.url, (c) =>
+        c.query("UPDATE runs SET final_weights_sha256 = $1 WHERE id = $2", [run!.final_weights_sha256, run!.id]),
+      );
+    }
+    expect((await verifyPg()).code).toBe(0);
+  }, 60_000);
+
+  it("names a disabled trigger and a rewritten trigger function (checked on PostgreSQL, not on the copy)", async () => {
+    await withClient(store.url, (c) => c.query("ALTER TABLE decisions DISABLE TRIGGER decisions_no_update"));
+    let r = await verifyPg();
+    expect(r.code).toBe(1);
+    expect(r.result.levels.triggers).toEqual({ ok: false, missing: [], altered: ["decisions_no_update"] });
+    expect(r.result.problems.join("\n")).toContain("protective trigger decisions_no_update is disabled");
+    await withClient(store.url, (c) => c.query("ALTER TABLE decisions ENABLE TRIGGER decisions_no_update"));
+
+    const original = expectedPgTriggers().functions.runledger_reject_change!;
+    await withClient(store.url, (c) =>
+      c.query("CREATE OR REPLACE FUNCTION runledger_reject_change() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END; $$"),
+    );
+    r = await verifyPg();
+    expect(r.code).toBe(1);
+    expect(r.result.levels.triggers?.altered).toEqual(["function runledger_reject_change"]);
+    expect(r.result.problems.join("\n")).toContain("the triggers' function runledger_reject_change differs from its migration");
+    await withClient(store.url, (c) =>
+      c.query(`CREATE OR REPLACE FUNCTION runledger_reject_change() RETURNS trigger LANGUAGE plpgsql AS $$ ${original} $$`),
+    );
+    expect((await verifyPg()).code).toBe(0);
+  }, 90_000);
+
+  it("names an event rewritten by a careful forger (chain recomputed, trigger disabled and enabled again)", async () => {
+    const seq = 5;
+    const cols = "seq, at, actor_id, actor_name, role, action, entity_type, entity_id, payload, leaf_hash, chain_hash";
+    const originals = await withClient(store.url, async (c) => {
+      const rows = (await c.query<Record<string, string>>(`SELECT ${cols} FROM audit_events WHERE seq >= $1 - 1 ORDER BY seq`, [seq])).rows;
+      await c.query("ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update");
+      let prev = rows[0]!.chain_hash!;
+      for (const r of rows.slice(1)) {
+        const payload = Number(r.seq) === seq ? '{"tampered":true}' : r.payload!;
+        const leaf = leafHash(
+          eventBody({
+            seq: Number(r.seq),
+            at: r.at!,
+            actorId: r.actor_id === null ? null : Number(r.actor_id),
+            actorName: r.actor_name!,
+            role: r.role!,
+            action: r.action!,
+            entityType: r.entity_type!,
+            entityId: r.entity_id!,
+            payload,
+          }),
+        );
+        prev = chainHash(prev, leaf);
+        await c.query("UPDATE audit_events SET payload = $1, leaf_hash = $2, chain_hash = $3 WHERE seq = $4", [payload, leaf, prev, r.seq]);
+      }
+      await c.query("ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_update");
+      return rows.slice(1);
+    });
+    try {
+      const { code, result } = await verifyPg();
+      expect(code).toBe(1);
+      expect(result.levels.chain.ok).toBe(false);
+      expect(result.levels.chain.problem).toMatch(/checkpoint #\d+ \(tree size \d+\) root does not match the events/);
+      expect(result.levels.triggers?.ok).toBe(true);
+    } finally {
+      await withClient(store.url, async (c) => {
+        await c.query("ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update");
+        for (const r of originals)
+          await c.query("UPDATE audit_events SET payload = $1, leaf_hash = $2, chain_hash = $3 WHERE seq = $4", [
+            r.payload,
+            r.leaf_hash,
+            r.chain_hash,
+            r.seq,
+          ]);
+        await c.query("ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_update");
+      });
+    }
+    expect((await verifyPg()).code).toBe(0);
+  }, 90_000);
+
+  it("names an artifact changed in PostgreSQL's artifact store", async () => {
+    const victim = listFileArtifacts(app.dataDir)[0]!.sha256;
+    const flip = "UPDATE artifact_chunks SET data = set_byte(data, 0, 255 - get_byte(data, 0)) WHERE sha256 = $1 AND idx = 0";
+    await withClient(store.url, (c) => c.query(flip, [victim]));
+    try {
+      const { code, result } = await verifyPg();
+      expect(code).toBe(1);
+      expect(result.store.copyDifferences).toEqual([
+        expect.stringMatching(new RegExp(`^artifact ${victim} is corrupted: its content hashes to`)),
+      ]);
+      expect(result.problems.join("\n")).toContain(`the verified copy differs from PostgreSQL's snapshot: artifact ${victim} is corrupted`);
+    } finally {
+      await withClient(store.url, (c) => c.query(flip, [victim]));
+    }
+    expect((await verifyPg()).code).toBe(0);
+  }, 60_000);
+
+  it("db/migrations-pg/protective-triggers.json is what the committed migrations create (update it with a migration)", async () => {
+    const scratch = await createScratchPgDatabase();
+    scratches.push(scratch);
+    const db = openPgDatabase(scratch.url, { max: 4 });
+    try {
+      await migratePg(db);
+      const client = await db.$client.connect();
+      try {
+        const live = await liveProtectiveTriggers(client);
+        const now = {
+          triggers: Object.fromEntries([...live.triggers].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, t]) => [name, t.def])),
+          functions: Object.fromEntries([...live.functions].sort(([a], [b]) => (a < b ? -1 : 1))),
+        };
+        const file = path.join(process.cwd(), "db", "migrations-pg", "protective-triggers.json");
+        expect(now, `the migrations' triggers changed: write this to ${file}:\n${JSON.stringify(now, null, 2)}`).toEqual(
+          JSON.parse(fs.readFileSync(file, "utf8")),
+        );
+        expect(Object.keys(now.triggers).length).toBeGreaterThanOrEqual(21);
+      } finally {
+        client.release();
+      }
+    } finally {
+      await db.$client.end();
+    }
+  });
+});
