@@ -13,10 +13,11 @@
  */
 import { z } from "zod";
 import { eq } from "drizzle-orm";
-import { projects } from "@/db/schema";
-import type { DbOrTx } from "@/db/client";
-import { appendAuditEvent } from "@/server/audit/ledger";
-import { now, type ServiceContext, type SignedInActor } from "@/server/app-context/service-context";
+import type { Db, Tx } from "@/db/client";
+import type { PgTx } from "@/db/pg-client";
+import { asStore, row, runOnSqliteTx, type Store, type StoreTables, type TxBody, type TxStep } from "@/db/store";
+import { insertProject } from "@/server/projects/service";
+import type { ServiceContext, SignedInActor } from "@/server/app-context/service-context";
 import type { RunStatus as MlflowRunStatus } from "@/contracts/mlflow/types";
 import type { RunStatus } from "@/db/schema";
 import { MlflowError } from "./errors";
@@ -26,10 +27,54 @@ export const MLFLOW_PROJECT = "MLflow";
 /** The caller of one API request: the services, and the token's user with the token id (events record it). */
 export type MlflowCtx = ServiceContext & { actor: SignedInActor & { tokenId: number } };
 
+/**
+ * The caller as the endpoints ported onto the store (issue 16, db/store.ts) take it: `db` is the SQLite handle (the
+ * app) or a Store (SQLite or PostgreSQL). MlflowCtx (a SQLite handle) is one; endpoints still on SQLite only (the
+ * pilot extension, the ingest worker, artifacts, history, log-inputs, the registry) keep taking MlflowCtx.
+ */
+export type MlflowStoreCtx = Omit<MlflowCtx, "db"> & { db: Store | Db };
+
+/** The context of an endpoint not yet ported onto the store: its SQLite handle, or MlflowError on PostgreSQL. */
+export function sqliteCtx(ctx: MlflowStoreCtx, endpoint: string): MlflowCtx {
+  const store = asStore(ctx.db);
+  if (store.dialect !== "sqlite")
+    throw new MlflowError("INTERNAL_ERROR", `${endpoint} does not run on PostgreSQL yet (issue 16): it is still SQLite only`);
+  return { ...ctx, db: store.db };
+}
+
+/**
+ * Runs a transaction part for its reads outside any transaction (db/store.ts has no such driver): on SQLite
+ * synchronously on the connection, on PostgreSQL each statement awaited on the pool (no snapshot across statements,
+ * as any awaited read outside a transaction). So one part reads the same rows inside a write's transaction and for
+ * an answer after it. The part must only read.
+ */
+export async function readPart<T>(store: Store, part: (q: Tx) => TxBody<T>): Promise<T> {
+  if (store.dialect === "sqlite") return runOnSqliteTx(store.db as unknown as Tx, part(store.db as unknown as Tx));
+  const pool = store.db;
+  const gen = part(pool as unknown as Tx);
+  let next = gen.next();
+  while (!next.done) {
+    const step: TxStep = next.value;
+    let value: unknown;
+    try {
+      if (step.kind === "native") value = await step.pg(pool as unknown as PgTx);
+      else {
+        const result = (await (step.query as PromiseLike<unknown>)) as unknown;
+        value = step.kind === "all" ? result : step.kind === "get" ? (Array.isArray(result) ? result[0] : undefined) : undefined;
+      }
+    } catch (err) {
+      next = gen.throw(err);
+      continue;
+    }
+    next = gen.next(value);
+  }
+  return next.value;
+}
+
 /** Roles that may write through the API (the roles that launch runs in the app); every signed-in role may read. */
 export const WRITER_ROLES = ["engineer"] as const;
 
-export function requireWriter(ctx: MlflowCtx, doing: string): void {
+export function requireWriter(ctx: Pick<MlflowCtx, "actor">, doing: string): void {
   if (!(WRITER_ROLES as readonly string[]).includes(ctx.actor.role))
     throw new MlflowError("PERMISSION_DENIED", `a ${ctx.actor.role} cannot ${doing} (needs: ${WRITER_ROLES.join(" or ")})`);
 }
@@ -103,18 +148,14 @@ export function mlflowExperimentName(projectName: string, name: string): string 
   return projectName === MLFLOW_PROJECT ? name : `${projectName}/${name}`;
 }
 
-/** The MLflow project's id, created (with its project.create event) inside the caller's transaction on first use. */
-export function ensureMlflowProject(tx: DbOrTx, actor: MlflowCtx["actor"]): number {
-  const found = tx.select({ id: projects.id }).from(projects).where(eq(projects.name, MLFLOW_PROJECT)).get();
+/**
+ * The MLflow project's id, created on first use inside the caller's transaction (a part, db/store.ts) through the
+ * projects service's own insert (insertProject: the project.create event). The caller's role is the API's (an
+ * engineer, requireWriter), not createProject's check (engineers and admins): an API writer needs no project rights.
+ */
+export function* ensureMlflowProject(tx: Tx, t: StoreTables, actor: MlflowCtx["actor"]): TxBody<number> {
+  const found = yield* row(tx.select({ id: t.projects.id }).from(t.projects).where(eq(t.projects.name, MLFLOW_PROJECT)).limit(1));
   if (found) return found.id;
   const description = "Experiments created through the MLflow-compatible tracking API (/api/2.0/mlflow/).";
-  const row = tx.insert(projects).values({ name: MLFLOW_PROJECT, description, createdBy: actor.id, createdAt: now() }).returning().get();
-  appendAuditEvent(tx, {
-    actor,
-    action: "project.create",
-    entityType: "project",
-    entityId: row.id,
-    payload: { name: MLFLOW_PROJECT, description },
-  });
-  return row.id;
+  return (yield* insertProject(tx, t, actor, { name: MLFLOW_PROJECT, description })).id;
 }

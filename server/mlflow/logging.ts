@@ -18,18 +18,20 @@
  */
 import { and, eq, inArray, sql } from "drizzle-orm";
 import { z } from "zod";
-import { decisions, runs, runTagValues } from "@/db/schema";
+import * as schema from "@/db/schema";
 import type Database from "better-sqlite3";
-import type { Db, DbOrTx } from "@/db/client";
-import { appendAuditEvent } from "@/server/audit/ledger";
+import type { Db, DbOrTx, Tx } from "@/db/client";
+import { PG_LOCK_KEYS } from "@/db/pg-client";
+import { asStore, exec, native, row, rows, runOnSqliteTx, transact, type StoreTables, type TxBody } from "@/db/store";
+import { appendEvent } from "@/server/audit/ledger-pg";
 import { now } from "@/server/app-context/service-context";
 import { canonicalJson, sha256Hex } from "@/contracts/canonical";
 import { decisionRecordSha256 } from "@/server/audit/content/records";
 import { insertMetricPoints, type MetricPoint } from "@/server/runs/orchestrator/persist-events";
 import { MLFLOW_LIMITS, RATIONALE_TAG, type MlflowEndpoints } from "@/contracts/mlflow/types";
 import { invalidParam, MlflowError } from "./errors";
-import { idField, int64, numericId, parseRequest, requireWriter, type MlflowCtx } from "./common";
-import { activeApiRun, isTerminal, type RunRow } from "./runs";
+import { idField, int64, numericId, parseRequest, requireWriter, type MlflowCtx, type MlflowStoreCtx } from "./common";
+import { activeApiRun, activeApiRunIn, isTerminal, type RunRow } from "./runs";
 
 export type BatchMetric = { key: string; value: number; timestamp: number; step: number };
 export type Batch = { metrics: BatchMetric[]; params: { key: string; value: string }[]; tags: { key: string; value: string }[] };
@@ -155,11 +157,15 @@ export function pointsInKeyOrder(metrics: BatchMetric[]): MetricPoint[] {
 }
 
 /**
- * Writes a validated batch to `run` inside the caller's transaction (which re-read the run) and its run.log event.
- * Throws (rolling the transaction back) on a param overwrite, a conflicting metric point or metrics for an ended run.
+ * Writes a validated batch to `run` inside the caller's transaction (which re-read the run) and its run.log event: a
+ * transaction part (db/store.ts). Throws (rolling the transaction back) on a param overwrite, a conflicting metric
+ * point or metrics for an ended run. Params and tags run on both stores; the metric points do not: their insert
+ * (insertMetricPoints, server/runs/orchestrator/persist-events.ts, ported by its owner) is SQLite only, a native step
+ * whose PostgreSQL side refuses (issue 16).
  */
-export function writeBatch(ctx: MlflowCtx, tx: DbOrTx, run: RunRow, b: Batch): void {
+export function* writeBatchPart(ctx: MlflowStoreCtx, tx: Tx, t: StoreTables, run: RunRow, b: Batch): TxBody<void> {
   if (b.metrics.length + b.params.length + b.tags.length === 0) return;
+  const { decisions, runTagValues, runs } = t;
   const at = now();
   // Metrics: refuse what would be dropped (another value at a stored step) before writing anything.
   if (b.metrics.length > 0) {
@@ -182,20 +188,21 @@ export function writeBatch(ctx: MlflowCtx, tx: DbOrTx, run: RunRow, b: Batch): v
   // Params: write-once.
   const existing = new Map<string, string>();
   if (b.params.length > 0)
-    for (const d of tx
-      .select({ path: decisions.path, valueJson: decisions.newValueJson })
-      .from(decisions)
-      .where(
-        and(
-          eq(decisions.runId, run.id),
-          eq(decisions.kind, "param"),
-          inArray(
-            decisions.path,
-            b.params.map((p) => p.key),
+    for (const d of yield* rows(
+      tx
+        .select({ path: decisions.path, valueJson: decisions.newValueJson })
+        .from(decisions)
+        .where(
+          and(
+            eq(decisions.runId, run.id),
+            eq(decisions.kind, "param"),
+            inArray(
+              decisions.path,
+              b.params.map((p) => p.key),
+            ),
           ),
         ),
-      )
-      .all())
+    ))
       existing.set(d.path, JSON.parse(d.valueJson ?? '""') as string);
   const fresh: { key: string; value: string }[] = [];
   for (const p of b.params) {
@@ -214,51 +221,62 @@ export function writeBatch(ctx: MlflowCtx, tx: DbOrTx, run: RunRow, b: Batch): v
     fresh.length === 0
       ? undefined
       : ([...b.tags].reverse().find((t) => t.key === RATIONALE_TAG)?.value ??
-        tx
-          .select({ value: runTagValues.value })
-          .from(runTagValues)
-          .where(and(eq(runTagValues.runId, run.id), eq(runTagValues.key, RATIONALE_TAG)))
-          .get()?.value);
+        (yield* row(
+          tx
+            .select({ value: runTagValues.value })
+            .from(runTagValues)
+            .where(and(eq(runTagValues.runId, run.id), eq(runTagValues.key, RATIONALE_TAG)))
+            .limit(1),
+        ))?.value);
   const rationale = rationaleTag?.trim() ? rationaleTag.trim().slice(0, 4000) : DEFAULT_RATIONALE;
 
   // A point at a step stored before: the same value is an idempotent retry (skipped); another one is refused, which
-  // rolls the whole call back (nothing of it is written).
-  if (b.metrics.length > 0) {
-    let storedValue: Database.Statement | undefined;
-    insertMetricPoints(ctx.db, run.id, pointsInKeyOrder(b.metrics), (p) => {
-      storedValue ??= ctx.db.$client.prepare("SELECT value FROM metrics WHERE run_id = ? AND key = ? AND step = ?").pluck();
-      const v = storedValue.get(run.id, p.key, p.step) as number | undefined;
-      if (v !== undefined && v !== p.value)
-        invalidParam(
-          `Metric '${p.key}' already has the value ${v} at step ${p.step} of run ${run.id}: Runledger keeps one value per step; log ${p.value} at another step`,
-        );
+  // rolls the whole call back (nothing of it is written). SQLite only (see above): ctx.db is then the SQLite handle.
+  if (b.metrics.length > 0)
+    yield* native({
+      sqlite: () => {
+        const db = asStore(ctx.db).db as Db;
+        let storedValue: Database.Statement | undefined;
+        insertMetricPoints(db, run.id, pointsInKeyOrder(b.metrics), (p) => {
+          storedValue ??= db.$client.prepare("SELECT value FROM metrics WHERE run_id = ? AND key = ? AND step = ?").pluck();
+          const v = storedValue.get(run.id, p.key, p.step) as number | undefined;
+          if (v !== undefined && v !== p.value)
+            invalidParam(
+              `Metric '${p.key}' already has the value ${v} at step ${p.step} of run ${run.id}: Runledger keeps one value per step; log ${p.value} at another step`,
+            );
+        });
+      },
+      pg: () => Promise.reject(metricsNotOnPg()),
     });
+  const decisionRefs: { id: number; kind: string; path: string; sha256: string }[] = [];
+  for (const p of fresh) {
+    const created = (yield* row(
+      tx
+        .insert(decisions)
+        .values({
+          runId: run.id,
+          kind: "param",
+          path: p.key,
+          oldValueJson: null,
+          newValueJson: JSON.stringify(p.value),
+          rationale,
+          authorId: ctx.actor.id,
+          createdAt: at,
+        })
+        .returning(),
+    ))!;
+    decisionRefs.push({ id: created.id, kind: created.kind, path: created.path, sha256: decisionRecordSha256(created) });
   }
-  const decisionRefs = fresh.map((p) => {
-    const row = tx
-      .insert(decisions)
-      .values({
-        runId: run.id,
-        kind: "param",
-        path: p.key,
-        oldValueJson: null,
-        newValueJson: JSON.stringify(p.value),
-        rationale,
-        authorId: ctx.actor.id,
-        createdAt: at,
-      })
-      .returning()
-      .get();
-    return { id: row.id, kind: row.kind, path: row.path, sha256: decisionRecordSha256(row) };
-  });
   const lastTag = new Map<string, string>();
   for (const t of b.tags) lastTag.set(t.key, t.value);
   for (const [key, value] of lastTag)
-    tx.insert(runTagValues)
-      .values({ runId: run.id, key, value, updatedAt: at })
-      .onConflictDoUpdate({ target: [runTagValues.runId, runTagValues.key], set: { value, updatedAt: at } })
-      .run();
-  appendAuditEvent(tx, {
+    yield* exec(
+      tx
+        .insert(runTagValues)
+        .values({ runId: run.id, key, value, updatedAt: at })
+        .onConflictDoUpdate({ target: [runTagValues.runId, runTagValues.key], set: { value, updatedAt: at } }),
+    );
+  yield* appendEvent({
     actor: ctx.actor,
     action: "run.log",
     entityType: "run",
@@ -274,11 +292,13 @@ export function writeBatch(ctx: MlflowCtx, tx: DbOrTx, run: RunRow, b: Batch): v
   });
   const runName = lastTag.get("mlflow.runName");
   if (runName !== undefined && runName.trim() && runName.slice(0, 120) !== run.name) {
-    tx.update(runs)
-      .set({ name: runName.slice(0, 120) })
-      .where(eq(runs.id, run.id))
-      .run();
-    appendAuditEvent(tx, {
+    yield* exec(
+      tx
+        .update(runs)
+        .set({ name: runName.slice(0, 120) })
+        .where(eq(runs.id, run.id)),
+    );
+    yield* appendEvent({
       actor: ctx.actor,
       action: "run.annotate",
       entityType: "run",
@@ -286,6 +306,17 @@ export function writeBatch(ctx: MlflowCtx, tx: DbOrTx, run: RunRow, b: Batch): v
       payload: { field: "name", from: run.name, to: runName.slice(0, 120) },
     });
   }
+}
+
+const metricsNotOnPg = () =>
+  new MlflowError(
+    "INTERNAL_ERROR",
+    "Logging metrics does not run on PostgreSQL yet (issue 16): the metric insert is SQLite only; params and tags are stored",
+  );
+
+/** writeBatchPart on SQLite, synchronously, inside the caller's `db.transaction` (log-batch's SQLite path, the ingest worker). */
+export function writeBatch(ctx: MlflowCtx, tx: DbOrTx, run: RunRow, b: Batch): void {
+  runOnSqliteTx(tx as Tx, writeBatchPart(ctx, tx as Tx, schema, run, b));
 }
 
 const runById = new WeakMap<Db, { get: (args: { id: number }) => RunRow | undefined }>();
@@ -302,8 +333,8 @@ function apiRunToLog(db: Db, runId: string): RunRow {
       db,
       (q = db
         .select()
-        .from(runs)
-        .where(eq(runs.id, sql.placeholder("id")))
+        .from(schema.runs)
+        .where(eq(schema.runs.id, sql.placeholder("id")))
         .prepare()),
     );
   const id = numericId(runId);
@@ -313,10 +344,34 @@ function apiRunToLog(db: Db, runId: string): RunRow {
   return row;
 }
 
+/** A logging call on SQLite, synchronously (the dispatcher's SQLite path and the ingest worker's group commit). */
 function logTo(ctx: MlflowCtx, runId: string, b: Batch): Record<string, never> {
   validateBatch(b);
   requireWriter(ctx, "log to runs");
   ctx.db.transaction((tx) => writeBatch(ctx, tx, apiRunToLog(ctx.db, runId), b));
+  return {};
+}
+
+/**
+ * A logging call on the caller's store: SQLite as before (logTo, with its statement prepared once per connection);
+ * PostgreSQL in one transaction under the ledger lock, the run and the stored params re-read inside it, so one param
+ * logged twice at once with different values gives one decision and MLflow's refusal. Metric points are refused on
+ * PostgreSQL (writeBatchPart).
+ */
+async function logToStore(ctx: MlflowStoreCtx, runId: string, b: Batch): Promise<Record<string, never>> {
+  const store = asStore(ctx.db);
+  if (store.dialect === "sqlite") return logTo({ ...ctx, db: store.db }, runId, b);
+  validateBatch(b);
+  requireWriter(ctx, "log to runs");
+  if (b.metrics.length > 0) throw metricsNotOnPg();
+  const t = store.tables;
+  await transact(
+    store,
+    function* (tx) {
+      yield* writeBatchPart(ctx, tx, t, yield* activeApiRunIn(tx, t, runId), b);
+    },
+    { pgLock: PG_LOCK_KEYS.ledger },
+  );
   return {};
 }
 
@@ -378,53 +433,72 @@ export function plainLogBatch(body: unknown): { runId: string | undefined; batch
   return { runId: runId ?? runUuid, batch: { metrics, params, tags } };
 }
 
-export function logBatch(ctx: MlflowCtx, body: unknown): MlflowEndpoints["runs/log-batch"]["res"] {
+/** A log-batch body: the plain shape read without zod, anything else through zod (which answers its errors). */
+function batchOf(body: unknown): { runId: string; batch: Batch } {
   const plain = plainLogBatch(body);
-  if (plain) return logTo(ctx, plain.runId ?? runIdOf({}), plain.batch);
+  if (plain) return { runId: plain.runId ?? runIdOf({}), batch: plain.batch };
   const input = parseRequest(logBatchInput, body);
-  return logTo(ctx, runIdOf(input), { metrics: input.metrics, params: input.params, tags: input.tags });
+  return { runId: runIdOf(input), batch: { metrics: input.metrics, params: input.params, tags: input.tags } };
 }
 
-export function logMetric(ctx: MlflowCtx, body: unknown) {
+/** log-batch on SQLite, synchronously: the ingest worker's group commit (ingest-group.ts) calls it. */
+export function logBatch(ctx: MlflowCtx, body: unknown): MlflowEndpoints["runs/log-batch"]["res"] {
+  const { runId, batch } = batchOf(body);
+  return logTo(ctx, runId, batch);
+}
+
+/** log-batch on the caller's store (the dispatcher). */
+export async function logBatchOnStore(ctx: MlflowStoreCtx, body: unknown): Promise<MlflowEndpoints["runs/log-batch"]["res"]> {
+  const { runId, batch } = batchOf(body);
+  return logToStore(ctx, runId, batch);
+}
+
+export async function logMetric(ctx: MlflowStoreCtx, body: unknown) {
   const input = parseRequest(z.object({ ...runIdFields, ...metricField.shape }), body);
-  return logTo(ctx, runIdOf(input), {
+  return logToStore(ctx, runIdOf(input), {
     metrics: [{ key: input.key, value: input.value, timestamp: input.timestamp, step: input.step }],
     params: [],
     tags: [],
   });
 }
 
-export function logParam(ctx: MlflowCtx, body: unknown) {
+export async function logParam(ctx: MlflowStoreCtx, body: unknown) {
   const input = parseRequest(z.object({ ...runIdFields, key: z.string(), value: z.string().default("") }), body);
-  return logTo(ctx, runIdOf(input), { metrics: [], params: [{ key: input.key, value: input.value }], tags: [] });
+  return logToStore(ctx, runIdOf(input), { metrics: [], params: [{ key: input.key, value: input.value }], tags: [] });
 }
 
-export function setTag(ctx: MlflowCtx, body: unknown) {
+export async function setTag(ctx: MlflowStoreCtx, body: unknown) {
   const input = parseRequest(z.object({ ...runIdFields, key: z.string(), value: z.string() }), body);
-  return logTo(ctx, runIdOf(input), { metrics: [], params: [], tags: [{ key: input.key, value: input.value }] });
+  return logToStore(ctx, runIdOf(input), { metrics: [], params: [], tags: [{ key: input.key, value: input.value }] });
 }
 
-export function deleteTag(ctx: MlflowCtx, body: unknown) {
+export async function deleteTag(ctx: MlflowStoreCtx, body: unknown): Promise<Record<string, never>> {
   const input = parseRequest(z.object({ run_id: idField, key: z.string() }), body);
   requireWriter(ctx, "delete run tags");
-  ctx.db.transaction((tx) => {
-    const run = activeApiRun(tx, input.run_id);
-    const row = tx
-      .select({ value: runTagValues.value })
-      .from(runTagValues)
-      .where(and(eq(runTagValues.runId, run.id), eq(runTagValues.key, input.key)))
-      .get();
-    if (!row) throw new MlflowError("RESOURCE_DOES_NOT_EXIST", `No tag with name: ${input.key} in run with id ${input.run_id}`);
-    tx.delete(runTagValues)
-      .where(and(eq(runTagValues.runId, run.id), eq(runTagValues.key, input.key)))
-      .run();
-    appendAuditEvent(tx, {
-      actor: ctx.actor,
-      action: "run.deleteTag",
-      entityType: "run",
-      entityId: run.id,
-      payload: { key: input.key, valueSha256: sha256Hex(row.value) },
-    });
-  });
+  const store = asStore(ctx.db);
+  const { runTagValues } = store.tables;
+  await transact(
+    store,
+    function* (tx) {
+      const run = yield* activeApiRunIn(tx, store.tables, input.run_id);
+      const found = yield* row(
+        tx
+          .select({ value: runTagValues.value })
+          .from(runTagValues)
+          .where(and(eq(runTagValues.runId, run.id), eq(runTagValues.key, input.key)))
+          .limit(1),
+      );
+      if (!found) throw new MlflowError("RESOURCE_DOES_NOT_EXIST", `No tag with name: ${input.key} in run with id ${input.run_id}`);
+      yield* exec(tx.delete(runTagValues).where(and(eq(runTagValues.runId, run.id), eq(runTagValues.key, input.key))));
+      yield* appendEvent({
+        actor: ctx.actor,
+        action: "run.deleteTag",
+        entityType: "run",
+        entityId: run.id,
+        payload: { key: input.key, valueSha256: sha256Hex(found.value) },
+      });
+    },
+    { pgLock: PG_LOCK_KEYS.ledger },
+  );
   return {};
 }

@@ -10,15 +10,19 @@
  * (INVALID_PARAMETER_VALUE: set it RUNNING again first). end_time applies with the transition that ends the run.
  * A new name is a run.annotate {field: "name"}. Delete/restore flip runs.deleted_at (run.delete / run.restore).
  */
-import { and, asc, eq, inArray, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, sql, type AnyColumn } from "drizzle-orm";
 import { z } from "zod";
-import { decisions, experiments, metricSummaries, runInputs, runParams, runs, runTagValues, users } from "@/db/schema";
-import type { DbOrTx } from "@/db/client";
+import * as schema from "@/db/schema";
+import type { DbOrTx, Tx } from "@/db/client";
+import { PG_LOCK_KEYS } from "@/db/pg-client";
+import { asStore, exec, native, row, rows, runOnSqliteTx, transact, type Dialect, type StoreTables, type TxBody } from "@/db/store";
 import { appendAuditEvent } from "@/server/audit/ledger";
+import { appendEvent } from "@/server/audit/ledger-pg";
 import { now } from "@/server/app-context/service-context";
 import { canonicalJson, sha256Canonical } from "@/contracts/canonical";
 import { metricSeriesDigest } from "@/server/audit/content/records";
 import { API_RUN_CONFIG, RUN_STATUSES, type Run, type RunInfo, type MlflowEndpoints } from "@/contracts/mlflow/types";
+import { insertExperiment } from "@/server/projects/service";
 import { doesNotExist, invalidParam, MlflowError } from "./errors";
 import { rejectIntervention } from "@/server/runs/pilot";
 import { pendingInterventions } from "@/server/runs/pilot-queries";
@@ -32,30 +36,43 @@ import {
   ms,
   numericId,
   parseRequest,
+  readPart,
   requireWriter,
   STATUS_OF_MLFLOW,
   type MlflowCtx,
+  type MlflowStoreCtx,
 } from "./common";
 import { experimentRow } from "./experiments";
-import { writeBatch } from "./logging";
+import { writeBatchPart } from "./logging";
 
-export type RunRow = typeof runs.$inferSelect;
+export type RunRow = StoreTables["runs"]["$inferSelect"];
 const TERMINAL = new Set(["completed", "failed", "cancelled"]);
 
-export function runRow(db: DbOrTx, runId: string): RunRow {
+/** The run of an MLflow id, or RESOURCE_DOES_NOT_EXIST (a part: in a transaction, or through readPart). */
+export function* runRowIn(q: Tx, t: StoreTables, runId: string): TxBody<RunRow> {
   const id = numericId(runId);
-  const row = id === null ? undefined : db.select().from(runs).where(eq(runs.id, id)).get();
-  if (!row) return doesNotExist(`Run with id=${runId} not found`);
-  return row;
+  const found = id === null ? undefined : yield* row(q.select().from(t.runs).where(eq(t.runs.id, id)).limit(1));
+  if (!found) return doesNotExist(`Run with id=${runId} not found`);
+  return found;
 }
 
 /** A run that may be written to: an API run, not deleted (MLflow: "must be in the 'active' state"). */
+export function* activeApiRunIn(q: Tx, t: StoreTables, runId: string): TxBody<RunRow> {
+  const found = yield* runRowIn(q, t, runId);
+  if (found.deletedAt) invalidParam(`The run ${runId} must be in the 'active' state. Current state is deleted.`);
+  if (found.origin !== "api")
+    invalidParam(`Run ${runId} was trained by Runledger (origin "${found.origin}"): only runs created through this API can be logged to`);
+  return found;
+}
+
+/** runRowIn on SQLite, synchronously (for the endpoints still on SQLite only: pilot, artifacts, history, inputs). */
+export function runRow(db: DbOrTx, runId: string): RunRow {
+  return runOnSqliteTx(db as Tx, runRowIn(db as Tx, schema, runId));
+}
+
+/** activeApiRunIn on SQLite, synchronously (as runRow). */
 export function activeApiRun(db: DbOrTx, runId: string): RunRow {
-  const row = runRow(db, runId);
-  if (row.deletedAt) invalidParam(`The run ${runId} must be in the 'active' state. Current state is deleted.`);
-  if (row.origin !== "api")
-    invalidParam(`Run ${runId} was trained by Runledger (origin "${row.origin}"): only runs created through this API can be logged to`);
-  return row;
+  return runOnSqliteTx(db as Tx, activeApiRunIn(db as Tx, schema, runId));
 }
 
 function info(r: RunRow, email: string): RunInfo {
@@ -73,21 +90,26 @@ function info(r: RunRow, email: string): RunInfo {
   };
 }
 
-/** MLflow Runs for run rows, in the given order, with their latest metrics, params and tags (one query each). */
-export function toMlflowRuns(db: DbOrTx, rows: RunRow[]): Run[] {
-  if (rows.length === 0) return [];
-  const ids = rows.map((r) => r.id);
+/**
+ * MLflow Runs for run rows, in the given order, with their latest metrics, params and tags (one query each; keys in
+ * byte order on both stores). A part: read it through readPart.
+ */
+export function* mlflowRunsOf(q: Tx, t: StoreTables, dialect: Dialect, list: RunRow[]): TxBody<Run[]> {
+  if (list.length === 0) return [];
+  const { users, metricSummaries, decisions, runParams, runTagValues, runInputs } = t;
+  const byKey = (col: AnyColumn) => (dialect === "pg" ? sql`${col} COLLATE "C"` : asc(col));
+  const ids = list.map((r) => r.id);
   const emails = new Map(
-    db
-      .select({ id: users.id, email: users.email })
-      .from(users)
-      .where(inArray(users.id, [...new Set(rows.map((r) => r.createdBy))]))
-      .all()
-      .map((u) => [u.id, u.email]),
+    (yield* rows(
+      q
+        .select({ id: users.id, email: users.email })
+        .from(users)
+        .where(inArray(users.id, [...new Set(list.map((r) => r.createdBy))])),
+    )).map((u) => [u.id, u.email]),
   );
-  const group = <T extends { runId: number }>(list: T[]) => {
+  const group = <T extends { runId: number }>(found: T[]) => {
     const m = new Map<number, T[]>();
-    for (const x of list) {
+    for (const x of found) {
       const l = m.get(x.runId);
       if (l) l.push(x);
       else m.set(x.runId, [x]);
@@ -95,49 +117,57 @@ export function toMlflowRuns(db: DbOrTx, rows: RunRow[]): Run[] {
     return m;
   };
   const metrics = group(
-    db
-      .select({
-        runId: metricSummaries.runId,
-        key: metricSummaries.key,
-        value: metricSummaries.last,
-        step: metricSummaries.lastStep,
-        timestamp: sql<number>`(SELECT m.wall_time_ms FROM metrics m WHERE m.run_id = "metric_summaries"."run_id" AND m.key = "metric_summaries"."key" AND m.step = "metric_summaries"."last_step")`,
-      })
-      .from(metricSummaries)
-      .where(inArray(metricSummaries.runId, ids))
-      .orderBy(asc(metricSummaries.key))
-      .all(),
+    yield* rows(
+      q
+        .select({
+          runId: metricSummaries.runId,
+          key: metricSummaries.key,
+          value: metricSummaries.last,
+          step: metricSummaries.lastStep,
+          // node-postgres reads a bigint as text
+          timestamp:
+            sql<number>`(SELECT m.wall_time_ms FROM metrics m WHERE m.run_id = "metric_summaries"."run_id" AND m.key = "metric_summaries"."key" AND m.step = "metric_summaries"."last_step")`.mapWith(
+              Number,
+            ),
+        })
+        .from(metricSummaries)
+        .where(inArray(metricSummaries.runId, ids))
+        .orderBy(byKey(metricSummaries.key)),
+    ),
   );
   const params = group(
-    db
-      .select({ runId: decisions.runId, key: decisions.path, valueJson: decisions.newValueJson })
-      .from(decisions)
-      .where(and(inArray(decisions.runId, ids), eq(decisions.kind, "param")))
-      .orderBy(asc(decisions.path))
-      .all(),
+    yield* rows(
+      q
+        .select({ runId: decisions.runId, key: decisions.path, valueJson: decisions.newValueJson })
+        .from(decisions)
+        .where(and(inArray(decisions.runId, ids), eq(decisions.kind, "param")))
+        .orderBy(byKey(decisions.path)),
+    ),
   );
   // Embedded runs: their params are the flattened training config (run_params), shown as MLflow string params.
-  const embedded = rows.filter((r) => r.origin !== "api").map((r) => r.id);
+  const embedded = list.filter((r) => r.origin !== "api").map((r) => r.id);
   const configParams = group(
     embedded.length
-      ? db
-          .select({ runId: runParams.runId, key: runParams.key, valueText: runParams.valueText, valueNum: runParams.valueNum })
-          .from(runParams)
-          .where(inArray(runParams.runId, embedded))
-          .orderBy(asc(runParams.key))
-          .all()
+      ? yield* rows(
+          q
+            .select({ runId: runParams.runId, key: runParams.key, valueText: runParams.valueText, valueNum: runParams.valueNum })
+            .from(runParams)
+            .where(inArray(runParams.runId, embedded))
+            .orderBy(byKey(runParams.key)),
+        )
       : [],
   );
   const tags = group(
-    db
-      .select({ runId: runTagValues.runId, key: runTagValues.key, value: runTagValues.value })
-      .from(runTagValues)
-      .where(inArray(runTagValues.runId, ids))
-      .orderBy(asc(runTagValues.key))
-      .all(),
+    yield* rows(
+      q
+        .select({ runId: runTagValues.runId, key: runTagValues.key, value: runTagValues.value })
+        .from(runTagValues)
+        .where(inArray(runTagValues.runId, ids))
+        .orderBy(byKey(runTagValues.key)),
+    ),
   );
-  const inputs = group(db.select().from(runInputs).where(inArray(runInputs.runId, ids)).orderBy(asc(runInputs.id)).all());
-  return rows.map((r) => {
+  const inputs = group(yield* rows(q.select().from(runInputs).where(inArray(runInputs.runId, ids)).orderBy(asc(runInputs.id))));
+  return list.map((r) => {
     const ins = inputs.get(r.id) ?? [];
     const m = metrics.get(r.id) ?? [];
     const p = [
@@ -178,35 +208,35 @@ export function toMlflowRuns(db: DbOrTx, rows: RunRow[]): Run[] {
 }
 
 /** The experiment id of create-run: the given one, or "0" / none → an experiment "Default" in the MLflow project. */
-function experimentFor(ctx: MlflowCtx, tx: DbOrTx, experimentId: string | undefined): number {
+function* experimentFor(ctx: MlflowStoreCtx, tx: Tx, t: StoreTables, experimentId: string | undefined): TxBody<number> {
   if (experimentId && experimentId !== "0") {
-    const row = experimentRow(tx, experimentId);
-    if (row.deletedAt) invalidParam(`The experiment ${experimentId} must be in the 'active' state. Current state is deleted.`);
-    return row.id;
+    const found = yield* experimentRow(tx, t, experimentId);
+    if (found.deletedAt) invalidParam(`The experiment ${experimentId} must be in the 'active' state. Current state is deleted.`);
+    return found.id;
   }
-  const projectId = ensureMlflowProject(tx, ctx.actor);
-  const found = tx
-    .select({ id: experiments.id })
-    .from(experiments)
-    .where(and(eq(experiments.projectId, projectId), eq(experiments.name, "Default")))
-    .get();
+  const projectId = yield* ensureMlflowProject(tx, t, ctx.actor);
+  const { experiments } = t;
+  const found = yield* row(
+    tx
+      .select({ id: experiments.id })
+      .from(experiments)
+      .where(and(eq(experiments.projectId, projectId), eq(experiments.name, "Default")))
+      .limit(1),
+  );
   if (found) return found.id;
-  const row = tx
-    .insert(experiments)
-    .values({ projectId, name: "Default", description: "", createdBy: ctx.actor.id, createdAt: now() })
-    .returning()
-    .get();
-  appendAuditEvent(tx, {
-    actor: ctx.actor,
-    action: "experiment.create",
-    entityType: "experiment",
-    entityId: row.id,
-    payload: { projectId, name: "Default", description: "" },
-  });
-  return row.id;
+  // The projects service's insert (experiment.create), as experiments/create uses it.
+  return (yield* insertExperiment(tx, t, ctx.actor, { projectId, name: "Default", description: "" })).id;
 }
 
-export function createRun(ctx: MlflowCtx, body: unknown): MlflowEndpoints["runs/create"]["res"] {
+/** The run as MLflow reads it, after its write committed. */
+async function runAnswer(ctx: MlflowStoreCtx, runId: string): Promise<Run> {
+  const store = asStore(ctx.db);
+  return readPart(store, function* (q) {
+    return (yield* mlflowRunsOf(q, store.tables, store.dialect, [yield* runRowIn(q, store.tables, runId)]))[0]!;
+  });
+}
+
+export async function createRun(ctx: MlflowStoreCtx, body: unknown): Promise<MlflowEndpoints["runs/create"]["res"]> {
   const input = parseRequest(
     z.object({
       experiment_id: idField.optional(),
@@ -225,70 +255,80 @@ export function createRun(ctx: MlflowCtx, body: unknown): MlflowEndpoints["runs/
     );
   const configJson = canonicalJson(API_RUN_CONFIG);
   const configSha256 = sha256Canonical(API_RUN_CONFIG);
-  const created = ctx.db.transaction((tx) => {
-    const experimentId = experimentFor(ctx, tx, input.experiment_id);
-    const n =
-      tx
-        .select({ n: sql<number>`count(*)` })
-        .from(runs)
-        .where(eq(runs.experimentId, experimentId))
-        .get()?.n ?? 0;
-    const at = now();
-    const startedAt = input.start_time !== undefined ? iso(input.start_time) : at;
-    const name = (input.run_name || runNameTag || `run ${n + 1}`).slice(0, 120);
-    const run = tx
-      .insert(runs)
-      .values({
-        experimentId,
-        name,
-        status: "running",
-        configJson,
-        configSha256,
-        seed: 0,
-        origin: "api",
-        createdBy: ctx.actor.id,
-        createdAt: at,
-        startedAt,
-      })
-      .returning()
-      .get();
-    appendAuditEvent(tx, {
-      actor: ctx.actor,
-      action: "run.create",
-      entityType: "run",
-      entityId: run.id,
-      payload: {
-        experimentId,
-        name,
-        configSha256,
-        origin: "api",
-        parentRunId: null,
-        parentCheckpointId: null,
-        createdAt: at,
-        decisions: [],
-      },
-    });
-    appendApiRunStart(ctx, tx, run.id, startedAt);
-    const tags = [...input.tags.filter((t) => t.key !== "mlflow.runName"), { key: "mlflow.runName", value: name }];
-    if (input.user_id && !tags.some((t) => t.key === "mlflow.user")) tags.push({ key: "mlflow.user", value: input.user_id });
-    writeBatch(ctx, tx, run, { metrics: [], params: [], tags });
-    return run.id;
-  });
-  return { run: toMlflowRuns(ctx.db, [runRow(ctx.db, String(created))])[0]! };
+  const store = asStore(ctx.db);
+  const t = store.tables;
+  const created = await transact(
+    store,
+    function* (tx) {
+      const experimentId = yield* experimentFor(ctx, tx, t, input.experiment_id);
+      const counted = yield* row(
+        tx
+          .select({ n: sql<number>`count(*)`.mapWith(Number) })
+          .from(t.runs)
+          .where(eq(t.runs.experimentId, experimentId)),
+      );
+      const n = counted?.n ?? 0;
+      const at = now();
+      const startedAt = input.start_time !== undefined ? iso(input.start_time) : at;
+      const name = (input.run_name || runNameTag || `run ${n + 1}`).slice(0, 120);
+      const run = (yield* row(
+        tx
+          .insert(t.runs)
+          .values({
+            experimentId,
+            name,
+            status: "running",
+            configJson,
+            configSha256,
+            seed: 0,
+            origin: "api",
+            createdBy: ctx.actor.id,
+            createdAt: at,
+            startedAt,
+          })
+          .returning(),
+      ))!;
+      yield* appendEvent({
+        actor: ctx.actor,
+        action: "run.create",
+        entityType: "run",
+        entityId: run.id,
+        payload: {
+          experimentId,
+          name,
+          configSha256,
+          origin: "api",
+          parentRunId: null,
+          parentCheckpointId: null,
+          createdAt: at,
+          decisions: [],
+        },
+      });
+      yield* appendEvent(apiRunStartEvent(ctx, run.id, startedAt));
+      const tags = [...input.tags.filter((tag) => tag.key !== "mlflow.runName"), { key: "mlflow.runName", value: name }];
+      if (input.user_id && !tags.some((tag) => tag.key === "mlflow.user")) tags.push({ key: "mlflow.user", value: input.user_id });
+      yield* writeBatchPart(ctx, tx, t, run, { metrics: [], params: [], tags });
+      return run.id;
+    },
+    { pgLock: PG_LOCK_KEYS.ledger },
+  );
+  return { run: await runAnswer(ctx, String(created)) };
 }
 
-export function getRun(ctx: MlflowCtx, body: unknown): MlflowEndpoints["runs/get"]["res"] {
+export async function getRun(ctx: MlflowStoreCtx, body: unknown): Promise<MlflowEndpoints["runs/get"]["res"]> {
   const { run_id, run_uuid } = parseRequest(z.object({ run_id: idField.optional(), run_uuid: idField.optional() }), body);
   const id = run_id ?? run_uuid;
   if (id === undefined)
     return invalidParam("Missing value for required parameter 'run_id'. See the API docs for more information about request parameters.");
-  return { run: toMlflowRuns(ctx.db, [runRow(ctx.db, id)])[0]! };
+  return { run: await runAnswer(ctx, id) };
 }
 
 /**
  * The end event of a run that stops (the same fields as an embedded run's, metric digest included). `stoppedByDecision`:
  * a pilot's stop ended it (server/mlflow/pilot.ts), marked as an embedded run's run.complete marks it. Interventions
  * still pending are rejected (by the server, with why), as when an embedded run ends before its next boundary.
+ * SQLite only (synchronous): the pending interventions (server/runs/pilot.ts) and the metric digest
+ * (server/audit/content/records.ts) are not on the store yet; runs/update reaches it through a native step.
  */
 export function recordEnd(
   ctx: MlflowCtx,
@@ -298,6 +338,7 @@ export function recordEnd(
   finishedAt: string,
   opts: { stoppedByDecision?: true } = {},
 ) {
+  const { runs, metricSummaries } = schema;
   for (const p of pendingInterventions(tx, run.id))
     rejectIntervention(
       { db: tx as MlflowCtx["db"] },
@@ -341,14 +382,19 @@ export function recordEnd(
 }
 
 /** The run.start of an API run set running again (runs/update RUNNING, or a pilot's resume acknowledged by the script). */
+export function* recordApiStartIn(ctx: MlflowStoreCtx, tx: Tx, t: StoreTables, run: RunRow): TxBody<void> {
+  yield* exec(tx.update(t.runs).set({ status: "running", finishedAt: null }).where(eq(t.runs.id, run.id)));
+  yield* appendEvent(apiRunStartEvent(ctx, run.id, run.startedAt));
+}
+
+/** recordApiStartIn on SQLite, synchronously (the pilot extension, server/mlflow/pilot.ts, is still SQLite only). */
 export function recordApiStart(ctx: MlflowCtx, tx: DbOrTx, run: RunRow) {
-  tx.update(runs).set({ status: "running", finishedAt: null }).where(eq(runs.id, run.id)).run();
-  appendApiRunStart(ctx, tx, run.id, run.startedAt);
+  runOnSqliteTx(tx as Tx, recordApiStartIn(ctx, tx as Tx, schema, run));
 }
 
 /** An API run's run.start: no trainer, so no backend, dataset, split, environment or memory estimate to record. */
-function appendApiRunStart(ctx: MlflowCtx, tx: DbOrTx, runId: number, startedAt: string | null) {
-  appendAuditEvent(tx, {
+function apiRunStartEvent(ctx: MlflowStoreCtx, runId: number, startedAt: string | null) {
+  return {
     actor: ctx.actor,
     action: "run.start",
     entityType: "run",
@@ -363,10 +409,10 @@ function appendApiRunStart(ctx: MlflowCtx, tx: DbOrTx, runId: number, startedAt:
       paramCount: null,
       startedAt,
     },
-  });
+  } as const;
 }
 
-export function updateRun(ctx: MlflowCtx, body: unknown): MlflowEndpoints["runs/update"]["res"] {
+export async function updateRun(ctx: MlflowStoreCtx, body: unknown): Promise<MlflowEndpoints["runs/update"]["res"]> {
   const input = parseRequest(
     z.object({
       run_id: idField.optional(),
@@ -381,70 +427,96 @@ export function updateRun(ctx: MlflowCtx, body: unknown): MlflowEndpoints["runs/
   if (id === undefined)
     return invalidParam("Missing value for required parameter 'run_id'. See the API docs for more information about request parameters.");
   requireWriter(ctx, "update runs");
-  ctx.db.transaction((tx) => {
-    const run = activeApiRun(tx, id);
-    if (input.run_name && input.run_name !== run.name) {
-      tx.update(runs).set({ name: input.run_name }).where(eq(runs.id, run.id)).run();
-      appendAuditEvent(tx, {
-        actor: ctx.actor,
-        action: "run.annotate",
-        entityType: "run",
-        entityId: run.id,
-        payload: { field: "name", from: run.name, to: input.run_name },
-      });
-      writeBatch(
-        ctx,
-        tx,
-        { ...run, name: input.run_name },
-        { metrics: [], params: [], tags: [{ key: "mlflow.runName", value: input.run_name }] },
-      );
-    }
-    if (input.status === undefined) return;
-    const target = STATUS_OF_MLFLOW[input.status as keyof typeof STATUS_OF_MLFLOW];
-    if (target === run.status) return;
-    if (target === "queued") invalidParam(`Run ${id} has started: it cannot be SCHEDULED again`);
-    if (target === "running") {
-      // A pilot paused it (its decision is the record): it runs again when a pilot's resume is acknowledged.
-      if (run.status === "paused")
-        throw new MlflowError(
-          "INVALID_STATE",
-          `Run ${id} was paused by a pilot: it continues when a pilot resumes it (GET /api/2.0/runledger/runs/pending-interventions, then ack the resume)`,
+  const store = asStore(ctx.db);
+  const t = store.tables;
+  await transact(
+    store,
+    function* (tx) {
+      const run = yield* activeApiRunIn(tx, t, id);
+      if (input.run_name && input.run_name !== run.name) {
+        yield* exec(tx.update(t.runs).set({ name: input.run_name }).where(eq(t.runs.id, run.id)));
+        yield* appendEvent({
+          actor: ctx.actor,
+          action: "run.annotate",
+          entityType: "run",
+          entityId: run.id,
+          payload: { field: "name", from: run.name, to: input.run_name },
+        });
+        yield* writeBatchPart(
+          ctx,
+          tx,
+          t,
+          { ...run, name: input.run_name },
+          { metrics: [], params: [], tags: [{ key: "mlflow.runName", value: input.run_name }] },
         );
-      recordApiStart(ctx, tx, run);
-      return;
-    }
-    if (TERMINAL.has(run.status) && TERMINAL.has(target))
-      invalidParam(`Run ${id} has already ended (${MLFLOW_STATUS_OF[run.status]}): set it RUNNING before ending it as ${input.status}`);
-    recordEnd(ctx, tx, run, target as "completed" | "failed" | "cancelled", input.end_time !== undefined ? iso(input.end_time) : now());
-  });
-  return { run_info: toMlflowRuns(ctx.db, [runRow(ctx.db, id)])[0]!.info };
+      }
+      if (input.status === undefined) return;
+      const target = STATUS_OF_MLFLOW[input.status as keyof typeof STATUS_OF_MLFLOW];
+      if (target === run.status) return;
+      if (target === "queued") invalidParam(`Run ${id} has started: it cannot be SCHEDULED again`);
+      if (target === "running") {
+        // A pilot paused it (its decision is the record): it runs again when a pilot's resume is acknowledged.
+        if (run.status === "paused")
+          throw new MlflowError(
+            "INVALID_STATE",
+            `Run ${id} was paused by a pilot: it continues when a pilot resumes it (GET /api/2.0/runledger/runs/pending-interventions, then ack the resume)`,
+          );
+        yield* recordApiStartIn(ctx, tx, t, run);
+        return;
+      }
+      if (TERMINAL.has(run.status) && TERMINAL.has(target))
+        invalidParam(`Run ${id} has already ended (${MLFLOW_STATUS_OF[run.status]}): set it RUNNING before ending it as ${input.status}`);
+      const finishedAt = input.end_time !== undefined ? iso(input.end_time) : now();
+      const ending = target as "completed" | "failed" | "cancelled";
+      yield* native({
+        sqlite: (sqliteTx) => recordEnd({ ...ctx, db: store.db as MlflowCtx["db"] }, sqliteTx, run, ending, finishedAt),
+        pg: () =>
+          Promise.reject(
+            new MlflowError(
+              "INTERNAL_ERROR",
+              `Ending a run (${input.status}) does not run on PostgreSQL yet (issue 16): its metric digest and pending interventions are SQLite only`,
+            ),
+          ),
+      });
+    },
+    { pgLock: PG_LOCK_KEYS.ledger },
+  );
+  return { run_info: (await runAnswer(ctx, id)).info };
 }
 
-function lifecycle(ctx: MlflowCtx, body: unknown, del: boolean) {
+async function lifecycle(ctx: MlflowStoreCtx, body: unknown, del: boolean): Promise<Record<string, never>> {
   const { run_id } = parseRequest(z.object({ run_id: idField }), body);
   requireWriter(ctx, del ? "delete runs" : "restore runs");
-  ctx.db.transaction((tx) => {
-    const run = runRow(tx, run_id);
-    if (run.origin !== "api")
-      invalidParam(`Run ${run_id} was trained by Runledger (origin "${run.origin}"): it cannot be deleted through this API`);
-    if (Boolean(run.deletedAt) === del) return;
-    const at = now();
-    tx.update(runs)
-      .set({ deletedAt: del ? at : null })
-      .where(eq(runs.id, run.id))
-      .run();
-    appendAuditEvent(tx, {
-      actor: ctx.actor,
-      action: del ? "run.delete" : "run.restore",
-      entityType: "run",
-      entityId: run.id,
-      payload: del ? { deletedAt: at } : { deletedAt: run.deletedAt, restoredAt: at },
-    });
-  });
+  const store = asStore(ctx.db);
+  const t = store.tables;
+  await transact(
+    store,
+    function* (tx) {
+      const run = yield* runRowIn(tx, t, run_id);
+      if (run.origin !== "api")
+        invalidParam(`Run ${run_id} was trained by Runledger (origin "${run.origin}"): it cannot be deleted through this API`);
+      if (Boolean(run.deletedAt) === del) return;
+      const at = now();
+      yield* exec(
+        tx
+          .update(t.runs)
+          .set({ deletedAt: del ? at : null })
+          .where(eq(t.runs.id, run.id)),
+      );
+      yield* appendEvent({
+        actor: ctx.actor,
+        action: del ? "run.delete" : "run.restore",
+        entityType: "run",
+        entityId: run.id,
+        payload: del ? { deletedAt: at } : { deletedAt: run.deletedAt, restoredAt: at },
+      });
+    },
+    { pgLock: PG_LOCK_KEYS.ledger },
+  );
   return {};
 }
 
-export const deleteRun = (ctx: MlflowCtx, body: unknown) => lifecycle(ctx, body, true);
-export const restoreRun = (ctx: MlflowCtx, body: unknown) => lifecycle(ctx, body, false);
+export const deleteRun = (ctx: MlflowStoreCtx, body: unknown) => lifecycle(ctx, body, true);
+export const restoreRun = (ctx: MlflowStoreCtx, body: unknown) => lifecycle(ctx, body, false);
 
 export const isTerminal = (status: string) => TERMINAL.has(status);

@@ -7,11 +7,13 @@
  *   ms since the epoch). Keys may be quoted with backticks or double quotes.
  * - order_by: "metrics.k", "params.k", "tags.k" or an attribute, then ASC/DESC; default start_time DESC, then id.
  *   Runs without the key sort last, as MLflow does.
- * SQLite-specific SQL (GLOB for case-sensitive LIKE, CASE ordering) lives here (ARCHITECTURE.md rule 4).
+ * On the store (issue 16): the SQL that differs by dialect is chosen here by `store.dialect` (ARCHITECTURE.md rule 4):
+ * case-sensitive LIKE (SQLite's GLOB, PostgreSQL's LIKE: experiments.ts stringMatch), a param's JSON string
+ * (json_extract, `::jsonb #>> '{}'`), and text ordered in byte order (COLLATE "C" on PostgreSQL).
  */
 import { sql, type SQL } from "drizzle-orm";
 import { z } from "zod";
-import { runs } from "@/db/schema";
+import { asStore, reader, type Dialect, type StoreTables } from "@/db/store";
 
 /** The outer run id, qualified (drizzle renders a single-table select's columns unqualified, which a subquery over
  *  a table with its own "id" would resolve to itself). */
@@ -19,10 +21,10 @@ const RUN_ID = sql.raw(`"runs"."id"`);
 const RUN_CREATED_BY = sql.raw(`"runs"."created_by"`);
 import type { MlflowEndpoints } from "@/contracts/mlflow/types";
 import { invalidParam } from "./errors";
-import { idField, iso, numericId, parseRequest, STATUS_OF_MLFLOW, type MlflowCtx } from "./common";
-import { likeToGlob, splitAnd } from "./experiments";
+import { idField, iso, numericId, parseRequest, readPart, STATUS_OF_MLFLOW, type MlflowStoreCtx } from "./common";
+import { splitAnd, stringMatch } from "./experiments";
 import { decodePageToken, encodePageToken, maxResultsField, viewTypeField } from "./paging";
-import { toMlflowRuns, type RunRow } from "./runs";
+import { mlflowRunsOf, type RunRow } from "./runs";
 
 type Entity = "metric" | "param" | "tag" | "attribute";
 const ENTITY_OF: Record<string, Entity> = {
@@ -66,20 +68,19 @@ function unquote(v: string): string | null {
   return m[1] !== undefined ? m[1].replace(/''/g, "'") : m[2]!.replace(/""/g, '"');
 }
 
-function stringCompare(col: SQL, op: string, value: string): SQL {
-  switch (op) {
-    case "=":
-      return sql`${col} = ${value}`;
-    case "!=":
-      return sql`${col} != ${value}`;
-    case "LIKE":
-      return sql`${col} GLOB ${likeToGlob(value)}`;
-    case "ILIKE":
-      return sql`lower(${col}) LIKE lower(${value})`;
-    default:
-      return invalidParam(`Invalid comparator '${op}' for a string: use =, !=, LIKE or ILIKE`);
-  }
+/** The SQL of one search, for a store's dialect and tables. */
+type Dialected = { dialect: Dialect; runs: StoreTables["runs"] };
+
+function stringCompare(d: Dialected, col: SQL, op: string, value: string): SQL {
+  return stringMatch(d.dialect, col, op, value) ?? invalidParam(`Invalid comparator '${op}' for a string: use =, !=, LIKE or ILIKE`);
 }
+
+/** A param's value (its decision's JSON string) as text. */
+const paramText = (d: Dialected): SQL =>
+  d.dialect === "pg" ? sql`(d.new_value_json::jsonb #>> '{}')` : sql`json_extract(d.new_value_json, '$')`;
+
+/** A text column ordered in byte order on both stores. */
+const textOrder = (d: Dialected, col: SQL): SQL => (d.dialect === "pg" ? sql`${col} COLLATE "C"` : col);
 
 function numberCompare(col: SQL, op: string, value: number): SQL {
   if (!["=", "!=", "<", "<=", ">", ">="].includes(op))
@@ -89,7 +90,8 @@ function numberCompare(col: SQL, op: string, value: number): SQL {
 
 const CLAUSE = /^(.+?)\s*(<=|>=|!=|=|<|>|\s(?:NOT\s+IN|IN|ILIKE|LIKE)\s)\s*(.+)$/is;
 
-function clauseSql(clause: string): SQL {
+function clauseSql(d: Dialected, clause: string): SQL {
+  const { runs } = d;
   const m = CLAUSE.exec(clause);
   if (!m) return invalidParam(`Invalid clause '${clause}': expected <identifier> <comparator> <value>`);
   const { entity, key } = parseIdentifier(m[1]!);
@@ -102,10 +104,10 @@ function clauseSql(clause: string): SQL {
   }
   const str = () => unquote(raw) ?? invalidParam(`Value '${raw}' for ${entity} '${key}' must be a quoted string`);
   if (entity === "param")
-    return sql`EXISTS (SELECT 1 FROM decisions d WHERE d.run_id = ${RUN_ID} AND d.kind = 'param' AND d.path = ${key} AND ${stringCompare(sql`json_extract(d.new_value_json, '$')`, op, str())})`;
+    return sql`EXISTS (SELECT 1 FROM decisions d WHERE d.run_id = ${RUN_ID} AND d.kind = 'param' AND d.path = ${key} AND ${stringCompare(d, paramText(d), op, str())})`;
   if (entity === "tag") {
-    if (key === "mlflow.runName") return stringCompare(sql`${runs.name}`, op, str());
-    return sql`EXISTS (SELECT 1 FROM run_tag_values t WHERE t.run_id = ${RUN_ID} AND t.key = ${key} AND ${stringCompare(sql`t.value`, op, str())})`;
+    if (key === "mlflow.runName") return stringCompare(d, sql`${runs.name}`, op, str());
+    return sql`EXISTS (SELECT 1 FROM run_tag_values t WHERE t.run_id = ${RUN_ID} AND t.key = ${key} AND ${stringCompare(d, sql`t.value`, op, str())})`;
   }
   switch (key) {
     case "run_id": {
@@ -127,7 +129,7 @@ function clauseSql(clause: string): SQL {
       );
     }
     case "run_name":
-      return stringCompare(sql`${runs.name}`, op, str());
+      return stringCompare(d, sql`${runs.name}`, op, str());
     case "status": {
       const s = str();
       const mapped = STATUS_OF_MLFLOW[s as keyof typeof STATUS_OF_MLFLOW];
@@ -144,7 +146,7 @@ function clauseSql(clause: string): SQL {
       return invalidParam(`Invalid comparator '${op}' for status: use = or !=`);
     }
     case "user_id":
-      return stringCompare(sql`(SELECT u.email FROM users u WHERE u.id = ${RUN_CREATED_BY})`, op, str());
+      return stringCompare(d, sql`(SELECT u.email FROM users u WHERE u.id = ${RUN_CREATED_BY})`, op, str());
     default: {
       const v = Number(raw);
       if (!Number.isFinite(v)) return invalidParam(`Expected numeric value type for attribute '${key}'. Found ${raw}`);
@@ -175,7 +177,8 @@ function splitList(s: string): string[] {
   return out;
 }
 
-function orderSql(clause: string): SQL[] {
+function orderSql(d: Dialected, clause: string): SQL[] {
+  const { runs } = d;
   const m = /^\s*(.+?)(?:\s+(ASC|DESC))?\s*$/i.exec(clause);
   if (!m) return invalidParam(`Invalid order_by clause '${clause}'`);
   const { entity, key } = parseIdentifier(m[1]!);
@@ -183,20 +186,22 @@ function orderSql(clause: string): SQL[] {
   let col: SQL;
   if (entity === "metric") col = sql`(SELECT ms.last FROM metric_summaries ms WHERE ms.run_id = ${RUN_ID} AND ms.key = ${key})`;
   else if (entity === "param")
-    col = sql`(SELECT json_extract(d.new_value_json, '$') FROM decisions d WHERE d.run_id = ${RUN_ID} AND d.kind = 'param' AND d.path = ${key})`;
+    col = textOrder(d, sql`(SELECT ${paramText(d)} FROM decisions d WHERE d.run_id = ${RUN_ID} AND d.kind = 'param' AND d.path = ${key})`);
   else if (entity === "tag")
-    col =
+    col = textOrder(
+      d,
       key === "mlflow.runName"
         ? sql`${runs.name}`
-        : sql`(SELECT t.value FROM run_tag_values t WHERE t.run_id = ${RUN_ID} AND t.key = ${key})`;
+        : sql`(SELECT t.value FROM run_tag_values t WHERE t.run_id = ${RUN_ID} AND t.key = ${key})`,
+    );
   else
     col =
       key === "run_id"
         ? sql`${runs.id}`
         : key === "run_name"
-          ? sql`${runs.name}`
+          ? textOrder(d, sql`${runs.name}`)
           : key === "status"
-            ? sql`${runs.status}`
+            ? textOrder(d, sql`${runs.status}`)
             : key === "end_time"
               ? sql`${runs.finishedAt}`
               : key === "user_id"
@@ -205,7 +210,7 @@ function orderSql(clause: string): SQL[] {
   return [sql`(${col}) IS NULL`, sql`${col} ${dir}`];
 }
 
-export function searchRuns(ctx: MlflowCtx, body: unknown): MlflowEndpoints["runs/search"]["res"] {
+export async function searchRuns(ctx: MlflowStoreCtx, body: unknown): Promise<MlflowEndpoints["runs/search"]["res"]> {
   const input = parseRequest(
     z.object({
       experiment_ids: z.union([z.array(idField), idField.transform((s) => [s])]).default([]),
@@ -217,6 +222,9 @@ export function searchRuns(ctx: MlflowCtx, body: unknown): MlflowEndpoints["runs
     }),
     body,
   );
+  const store = asStore(ctx.db);
+  const { runs } = store.tables;
+  const d: Dialected = { dialect: store.dialect, runs };
   const offset = decodePageToken(input.page_token);
   const ids = input.experiment_ids.map((e) => numericId(e) ?? -1);
   const conds: SQL[] = [];
@@ -229,19 +237,19 @@ export function searchRuns(ctx: MlflowCtx, body: unknown): MlflowEndpoints["runs
   );
   if (input.run_view_type === "ACTIVE_ONLY") conds.push(sql`${runs.deletedAt} IS NULL`);
   if (input.run_view_type === "DELETED_ONLY") conds.push(sql`${runs.deletedAt} IS NOT NULL`);
-  for (const clause of splitAnd(input.filter ?? "")) conds.push(clauseSql(clause));
-  const order = input.order_by.flatMap(orderSql);
-  const rows = ctx.db
+  for (const clause of splitAnd(input.filter ?? "")) conds.push(clauseSql(d, clause));
+  const order = input.order_by.flatMap((o) => orderSql(d, o));
+  const rows = (await reader(store)
     .select()
     .from(runs)
     .where(sql.join(conds, sql` AND `))
     .orderBy(...(order.length ? order : [sql`coalesce(${runs.startedAt}, ${runs.createdAt}) DESC`]), sql`${runs.id} DESC`)
     .limit(input.max_results + 1)
-    .offset(offset)
-    .all() as RunRow[];
+    .offset(offset)) as RunRow[];
   const page = rows.slice(0, input.max_results);
+  const found = await readPart(store, (q) => mlflowRunsOf(q, store.tables, store.dialect, page));
   return {
-    ...(page.length ? { runs: toMlflowRuns(ctx.db, page) } : {}),
+    ...(found.length ? { runs: found } : {}),
     ...(rows.length > input.max_results ? { next_page_token: encodePageToken(offset + input.max_results) } : {}),
   };
 }
