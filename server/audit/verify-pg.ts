@@ -19,10 +19,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import Database from "better-sqlite3";
-import { openPgDatabase } from "@/db/pg-client";
-import { snapshotPgIntoDataDir, type PgSnapshotSummary } from "@/server/backup/pg-snapshot";
-import { checkStoreCopy } from "@/server/backup/store-copy-check";
+import { checkedPgSnapshot, PgSnapshotRefused, type PgSnapshotSummary } from "@/server/backup/pg-snapshot";
 import { redactUrl } from "@/server/backup/migrate-store";
 import { PUBLIC_KEY_FILE } from "./keys";
 import { checkTriggersPg } from "./verify-triggers-pg";
@@ -52,6 +49,15 @@ export type VerifyPgResult = VerifyResult & {
 
 export class VerifyPgRefused extends Error {}
 
+/** A new directory for a store's SQLite copy: `keep` (must be new or empty), else one under the temporary directory. */
+export function copyDirectory(keep: string | undefined, prefix: string): string {
+  if (!keep) return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = path.resolve(keep);
+  if (fs.existsSync(dir) && fs.readdirSync(dir).length > 0) throw new VerifyPgRefused(`${dir} is not empty: give a new directory`);
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
 export async function verifyPgStore(url: string, opts: VerifyPgOptions): Promise<VerifyPgResult> {
   const publicKeyPem = opts.publicKeyPem ?? opts.trustedCheckpoint?.publicKeyPem;
   if (!publicKeyPem)
@@ -60,63 +66,22 @@ export async function verifyPgStore(url: string, opts: VerifyPgOptions): Promise
     );
   if (opts.artifactsDir && !fs.existsSync(opts.artifactsDir))
     throw new VerifyPgRefused(`artifact directory not found: ${opts.artifactsDir}`);
-  const progress = opts.onProgressLine ?? (() => undefined);
-  const dir = opts.keepCopyIn ? path.resolve(opts.keepCopyIn) : fs.mkdtempSync(path.join(os.tmpdir(), "runledger-verify-pg-"));
-  if (opts.keepCopyIn) {
-    if (fs.existsSync(dir) && fs.readdirSync(dir).length > 0) throw new VerifyPgRefused(`${dir} is not empty: give a new directory`);
-    fs.mkdirSync(dir, { recursive: true });
-  }
-  const pool = openPgDatabase(url, { max: 1 }).$client;
+  const dir = copyDirectory(opts.keepCopyIn, "runledger-verify-pg-");
   try {
     fs.writeFileSync(path.join(dir, PUBLIC_KEY_FILE), publicKeyPem);
-    const client = await pool.connect();
-    let snapshot: PgSnapshotSummary;
-    let triggerCheck: Awaited<ReturnType<typeof checkTriggersPg>>;
-    let copyDifferences: string[];
-    let copyCheckMs: number;
+    let taken;
     try {
-      await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-      const ours = await client.query<{ t: string | null }>("SELECT to_regclass('audit_events')::text AS t");
-      if (ours.rows[0]!.t === null) throw new VerifyPgRefused(`${redactUrl(url)} holds no Runledger store (no audit_events table)`);
-      snapshot = await snapshotPgIntoDataDir({ client, dataDir: dir, artifacts: !opts.artifactsDir, onProgress: progress });
-      if (opts.artifactsDir) fs.symlinkSync(path.resolve(opts.artifactsDir), path.join(dir, "artifacts"), "dir");
-      triggerCheck = await checkTriggersPg(client);
-      const copy = new Database(path.join(dir, "runledger.sqlite"), { readonly: true, fileMustExist: true });
-      try {
-        copy.prepare("BEGIN").run();
-        const check = await checkStoreCopy({
-          source: copy,
-          dataDir: dir,
-          client,
-          artifacts: !opts.artifactsDir,
-          storeIntegrity: false,
-          onProgress: progress,
-        });
-        copy.prepare("COMMIT").run();
-        copyDifferences = [
-          ...check.tables
-            .filter((t) => !t.equal)
-            .map(
-              (t) =>
-                `table ${t.name}: ${t.targetRows} row(s) on PostgreSQL, ${t.sourceRows} in the copy (${t.firstDifference ?? "digests differ"})`,
-            ),
-          ...check.ledger.roots
-            .filter((r) => !r.equal)
-            .map((r) => `Merkle root at tree size ${r.treeSize}: copy ${r.source}, PostgreSQL ${r.target ?? "none"}`),
-          ...check.mismatches.filter((m) => m.startsWith("artifact ")),
-        ];
-        copyCheckMs = check.durationMs;
-      } finally {
-        copy.close();
-      }
-      await client.query("COMMIT");
-    } finally {
-      await client.query("ROLLBACK").catch(() => undefined);
-      client.release();
+      taken = await checkedPgSnapshot(url, dir, {
+        artifactsDir: opts.artifactsDir,
+        inSnapshot: checkTriggersPg,
+        onProgress: opts.onProgressLine,
+      });
+    } catch (err) {
+      if (err instanceof PgSnapshotRefused) throw new VerifyPgRefused(`${redactUrl(url)}: ${err.message}`);
+      throw err;
     }
-    progress(`snapshot: the copy ${copyDifferences.length === 0 ? "equals" : "does NOT equal"} PostgreSQL's snapshot (${copyCheckMs} ms)`);
-
-    const result = await verifyDatabase(dir, { ...opts, publicKeyPem: opts.publicKeyPem, triggerCheck });
+    const { snapshot, copyDifferences, copyCheckMs, extra: triggerCheck } = taken;
+    const result = await verifyDatabase(dir, { ...opts, triggerCheck });
     const problems = copyDifferences.map((d) => `the verified copy differs from PostgreSQL's snapshot: ${d}`);
     return {
       ...result,
@@ -137,7 +102,6 @@ export async function verifyPgStore(url: string, opts: VerifyPgOptions): Promise
       },
     };
   } finally {
-    await pool.end();
     if (!opts.keepCopyIn) fs.rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -81,7 +81,13 @@ async function snapshotDatabase(dataDir: string, target: string): Promise<Backup
 
 export type BackupResult = { out: string; manifest: BackupManifest; archiveBytes: number };
 
-export async function createBackup(opts: { dataDir: string; out: string; onProgress?: (line: string) => void }): Promise<BackupResult> {
+export async function createBackup(opts: {
+  dataDir: string;
+  out: string;
+  /** What the manifest names as the source (default: the data directory); a PostgreSQL store's backup names its URL. */
+  sourceLabel?: string;
+  onProgress?: (line: string) => void;
+}): Promise<BackupResult> {
   const dataDir = path.resolve(opts.dataDir);
   const out = path.resolve(opts.out);
   if (fs.existsSync(out)) throw new Error(`${out} already exists: choose a new file for the backup`);
@@ -115,7 +121,7 @@ export async function createBackup(opts: { dataDir: string; out: string; onProgr
     const manifest: BackupManifest = {
       format: BACKUP_FORMAT,
       createdAt: new Date().toISOString(),
-      sourceDataDir: dataDir,
+      sourceDataDir: opts.sourceLabel ?? dataDir,
       ledger,
       files,
       problems,

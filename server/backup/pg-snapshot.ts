@@ -19,7 +19,10 @@ import type pg from "pg";
 import { openDatabase } from "@/db/client";
 import { pgCursorRows } from "@/db/pg-cursor";
 import { artifactPath } from "@/contracts/artifact-layout";
+import Database from "better-sqlite3";
+import { openPgDatabase } from "@/db/pg-client";
 import { listArtifactsPg } from "@/server/artifacts/pg-store";
+import { checkStoreCopy } from "./store-copy-check";
 import { orderedSelect, quoteIdent, storeTables, type StorageClass } from "./store-tables";
 
 export type PgSnapshotSummary = {
@@ -116,4 +119,80 @@ async function copyArtifactAsStored(client: pg.ClientBase, dataDir: string, sha2
     fs.closeSync(fd);
   }
   return bytes;
+}
+
+export class PgSnapshotRefused extends Error {}
+
+export type CheckedPgSnapshot<T> = {
+  snapshot: PgSnapshotSummary;
+  /** How the copy differs from the snapshot (tables, ledger roots, artifacts); [] when it equals it. */
+  copyDifferences: string[];
+  copyCheckMs: number;
+  /** What `inSnapshot` returned. */
+  extra: T;
+};
+
+/**
+ * Copies the store at `url` into `dataDir` (snapshotPgIntoDataDir) and proves the copy equal to the same snapshot:
+ * every table's row count and digest, the ledger's Merkle roots (the ledger streamed from PostgreSQL through the
+ * verifier), each artifact re-hashed on PostgreSQL (unless `artifactsDir` names a shared directory, which is linked
+ * in as the copy's artifacts). `inSnapshot` runs inside the same transaction (e.g. the trigger check).
+ */
+export async function checkedPgSnapshot<T>(
+  url: string,
+  dataDir: string,
+  opts: { artifactsDir?: string; inSnapshot: (client: pg.ClientBase) => Promise<T>; onProgress?: (line: string) => void },
+): Promise<CheckedPgSnapshot<T>> {
+  const pool = openPgDatabase(url, { max: 1 }).$client;
+  try {
+    const client = await pool.connect();
+    try {
+      await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+      const ours = await client.query<{ t: string | null }>("SELECT to_regclass('audit_events')::text AS t");
+      if (ours.rows[0]!.t === null) throw new PgSnapshotRefused("the database holds no Runledger store (no audit_events table)");
+      const snapshot = await snapshotPgIntoDataDir({ client, dataDir, artifacts: !opts.artifactsDir, onProgress: opts.onProgress });
+      if (opts.artifactsDir) fs.symlinkSync(path.resolve(opts.artifactsDir), path.join(dataDir, "artifacts"), "dir");
+      const extra = await opts.inSnapshot(client);
+      const copy = new Database(path.join(dataDir, "runledger.sqlite"), { readonly: true, fileMustExist: true });
+      let copyDifferences: string[];
+      let copyCheckMs: number;
+      try {
+        copy.prepare("BEGIN").run();
+        const check = await checkStoreCopy({
+          source: copy,
+          dataDir,
+          client,
+          artifacts: !opts.artifactsDir,
+          storeIntegrity: false,
+          onProgress: opts.onProgress,
+        });
+        copy.prepare("COMMIT").run();
+        copyDifferences = [
+          ...check.tables
+            .filter((t) => !t.equal)
+            .map(
+              (t) =>
+                `table ${t.name}: ${t.targetRows} row(s) on PostgreSQL, ${t.sourceRows} in the copy (${t.firstDifference ?? "digests differ"})`,
+            ),
+          ...check.ledger.roots
+            .filter((r) => !r.equal)
+            .map((r) => `Merkle root at tree size ${r.treeSize}: copy ${r.source}, PostgreSQL ${r.target ?? "none"}`),
+          ...check.mismatches.filter((m) => m.startsWith("artifact ")),
+        ];
+        copyCheckMs = check.durationMs;
+      } finally {
+        copy.close();
+      }
+      await client.query("COMMIT");
+      opts.onProgress?.(
+        `snapshot: the copy ${copyDifferences.length === 0 ? "equals" : "does NOT equal"} PostgreSQL's snapshot (${copyCheckMs} ms)`,
+      );
+      return { snapshot, copyDifferences, copyCheckMs, extra };
+    } finally {
+      await client.query("ROLLBACK").catch(() => undefined);
+      client.release();
+    }
+  } finally {
+    await pool.end();
+  }
 }

@@ -3,17 +3,21 @@
  * `npm run cli -- restore --from FILE --data-dir DIR [--json]`: a whole data directory in one tar (database by
  * SQLite's online backup, artifacts, public key, and a manifest of SHA-256 per file), taken while the server runs,
  * and its restore into an empty directory after every hash checks out (server/backup/). The private signing key is
- * never in a backup: it stays in the key directory. Exit codes: 0 done, 1 failed (nothing left behind), 2 usage.
+ * never in a backup: it stays in the key directory. `backup --database postgres://…` archives one snapshot of a
+ * PostgreSQL store in the same format (server/backup/backup-pg.ts); it restores to a SQLite data directory. Exit codes: 0 done, 1 failed (nothing left behind), 2 usage.
  */
+import fs from "node:fs";
 import { parseArgs } from "node:util";
 import { resolveDataDir } from "@/db/client";
 import { createBackup } from "@/server/backup/backup";
+import { createPgBackup } from "@/server/backup/backup-pg";
 import { restoreBackup } from "@/server/backup/restore";
 
 export type CliIo = { out: (text: string) => void; err: (text: string) => void };
 const processIo: CliIo = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) };
 
-const BACKUP_USAGE = "usage: backup --out FILE [--data-dir DIR] [--json]";
+const BACKUP_USAGE =
+  "usage: backup --out FILE [--data-dir DIR | --database postgres://… [--public-key FILE] [--artifacts-dir DIR]] [--json]";
 const RESTORE_USAGE = "usage: restore --from FILE --data-dir DIR [--json]";
 
 function usageError(err: unknown): boolean {
@@ -21,11 +25,18 @@ function usageError(err: unknown): boolean {
 }
 
 export async function backupCommand(argv: string[], io: CliIo = processIo): Promise<number> {
-  let values: { out?: string; "data-dir"?: string; json?: boolean };
+  let values: { out?: string; "data-dir"?: string; database?: string; "public-key"?: string; "artifacts-dir"?: string; json?: boolean };
   try {
     values = parseArgs({
       args: argv,
-      options: { out: { type: "string" }, "data-dir": { type: "string" }, json: { type: "boolean", default: false } },
+      options: {
+        out: { type: "string" },
+        "data-dir": { type: "string" },
+        database: { type: "string" },
+        "public-key": { type: "string" },
+        "artifacts-dir": { type: "string" },
+        json: { type: "boolean", default: false },
+      },
       strict: true,
     }).values;
   } catch (err) {
@@ -37,12 +48,31 @@ export async function backupCommand(argv: string[], io: CliIo = processIo): Prom
     io.err(`backup needs --out FILE\n${BACKUP_USAGE}\n`);
     return 2;
   }
+  // A PostgreSQL store: --database URL, or DATABASE_URL=postgres://… when no data directory is named.
+  const envUrl = process.env.DATABASE_URL;
+  const databaseUrl = values.database ?? (!values["data-dir"] && envUrl && /^postgres(ql)?:\/\//i.test(envUrl) ? envUrl : undefined);
+  const usage = (message: string) => {
+    io.err(`${message}\n${BACKUP_USAGE}\n`);
+    return 2;
+  };
+  if (values.database && values["data-dir"]) return usage("give either --data-dir or --database, not both");
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//i.test(databaseUrl))
+    return usage(`--database takes a postgres:// URL, got "${databaseUrl}"`);
+  if ((values["public-key"] || values["artifacts-dir"]) && databaseUrl === undefined)
+    return usage("--public-key and --artifacts-dir apply to a PostgreSQL store (--database URL)");
+  if (values["public-key"] && !fs.existsSync(values["public-key"])) return usage(`public key file not found: ${values["public-key"]}`);
   try {
-    const r = await createBackup({
-      dataDir: resolveDataDir(values["data-dir"]),
-      out: values.out,
-      onProgress: values.json ? undefined : (line) => io.out(`${line}\n`),
-    });
+    const onProgress = values.json ? undefined : (line: string) => io.out(`${line}\n`);
+    const r =
+      databaseUrl !== undefined
+        ? await createPgBackup({
+            url: databaseUrl,
+            out: values.out,
+            publicKeyPem: values["public-key"] ? fs.readFileSync(values["public-key"], "utf8") : undefined,
+            artifactsDir: values["artifacts-dir"],
+            onProgress,
+          })
+        : await createBackup({ dataDir: resolveDataDir(values["data-dir"]), out: values.out, onProgress });
     const m = r.manifest;
     if (values.json)
       io.out(

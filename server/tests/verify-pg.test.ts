@@ -7,6 +7,7 @@
  * changed (artifact hash). Each is put back and the store verifies again, so no check here always fails.
  */
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import pg from "pg";
@@ -14,6 +15,7 @@ import { describePg, createScratchPgDatabase, type ScratchPgDatabase } from "./p
 import { createTestApp, irisConfig, type TestApp } from "./test-app";
 import { migrateStoreCommand } from "@/server/cli/migrate-store";
 import { auditVerifyCommand } from "@/server/cli/audit-verify";
+import { backupCommand, restoreCommand } from "@/server/cli/backup";
 import { createAuditCheckpoint } from "@/server/audit/checkpoints";
 import { chainHash, eventBody, leafHash } from "@/server/audit/ledger";
 import { listFileArtifacts } from "@/server/artifacts/async-store";
@@ -232,6 +234,48 @@ describePg("[audit verify] a PostgreSQL store, through a SQLite copy of one snap
     }
     expect((await verifyPg()).code).toBe(0);
   }, 60_000);
+
+  it("backup --database: one snapshot in the data directory's archive format; restored, it verifies and moves back into PostgreSQL", async () => {
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), "rl-backup-pg-"));
+    try {
+      const out = path.join(work, "store.tar");
+      const b = io();
+      expect(await backupCommand(["--database", store.url, "--public-key", publicKey, "--out", out, "--json"], b.io), b.err.join("")).toBe(
+        0,
+      );
+      const summary = JSON.parse(b.out.join("")) as { files: number; problems: string[]; ledger: { events: number } };
+      expect(summary.problems).toEqual([]);
+      expect(summary.files).toBe(listFileArtifacts(app.dataDir).length + 2); // database, artifacts, public key
+      const restored = path.join(work, "restored");
+      const r = io();
+      expect(await restoreCommand(["--from", out, "--data-dir", restored], r.io), r.err.join("")).toBe(0);
+      const v = io();
+      expect(await auditVerifyCommand(["verify", "--data-dir", restored, "--json"], v.io), v.out.join("")).toBe(0);
+      const verified = JSON.parse(v.out.join("")) as VerifyResult;
+      expect(verified.eventsChecked).toBe(summary.ledger.events);
+      expect(verified.levels.content.ok).toBe(true);
+      const back = await createScratchPgDatabase();
+      scratches.push(back);
+      const m = io();
+      expect(await migrateStoreCommand(["--from", restored, "--to", back.url], m.io), m.err.join("")).toBe(0);
+
+      // A store whose artifact was changed is not archived: the copy check names it and nothing is written.
+      const victim = listFileArtifacts(app.dataDir)[0]!.sha256;
+      const flip = "UPDATE artifact_chunks SET data = set_byte(data, 0, 255 - get_byte(data, 0)) WHERE sha256 = $1 AND idx = 0";
+      await withClient(store.url, (c) => c.query(flip, [victim]));
+      try {
+        const bad = io();
+        const second = path.join(work, "second.tar");
+        expect(await backupCommand(["--database", store.url, "--public-key", publicKey, "--out", second], bad.io)).toBe(1);
+        expect(bad.err.join("")).toContain(`nothing was archived: artifact ${victim} is corrupted`);
+        expect(fs.existsSync(second)).toBe(false);
+      } finally {
+        await withClient(store.url, (c) => c.query(flip, [victim]));
+      }
+    } finally {
+      fs.rmSync(work, { recursive: true, force: true });
+    }
+  }, 120_000);
 
   it("db/migrations-pg/protective-triggers.json is what the committed migrations create (update it with a migration)", async () => {
     const scratch = await createScratchPgDatabase();
