@@ -12,11 +12,13 @@
  *   owner id: a run is taken exactly once. Wake-up is short polling (RUNLEDGER_WORKER_POLL_MS, default 200 ms), plus an
  *   in-process signal when this process enqueues or frees a slot. SQLite is one file: every worker runs on the machine
  *   of the data directory.
- * - **PostgreSQL** (slot, not built: it comes with the store port of issue 16, ARCHITECTURE.md "Job queue:
- *   graphile-worker"): `enqueue` adds a graphile-worker job (`graphile_worker.add_job('train_run', {runId})`) in the
- *   transaction of the caller, `claim` is graphile-worker's SKIP LOCKED job fetch followed by the same lease write,
- *   and `waitForWork` resolves on its LISTEN/NOTIFY wake-up instead of a poll. The leases (heartbeat, takeover of a dead
- *   worker's runs, exact resume from the last checkpoint) stay as they are.
+ * - **PostgreSQL** (slot, not built: ARCHITECTURE.md "Job queue: graphile-worker"): `enqueue` adds a graphile-worker
+ *   job (`graphile_worker.add_job('train_run', {runId})`) in the transaction of the caller, `claim` is graphile-worker's
+ *   SKIP LOCKED job fetch followed by the same lease write, and `waitForWork` resolves on its LISTEN/NOTIFY wake-up
+ *   instead of a poll. What it stands on runs on both stores already (issue 16): every step below is a store part
+ *   (`…Tx`) with an awaited form (`enqueueRunOn`, `claimQueuedRunsOn`, `takeOutQueuedOn`, `giveBackRunOn`,
+ *   `recoverDeadWorkersOn`, `isQueuedOn`), and SqliteRunQueue runs the same parts synchronously. Each lease write is a
+ *   compare-and-set (leases.ts): two workers claiming one queued run from two machines, exactly one gets it.
  *
  * Runs of a worker that died (its lease owner `worker:…` is dead) go back to the queue (`recoverDeadWorkers`): a
  * running one is first recorded "interrupted" (event run.interrupted), so the next worker resumes it from its last
@@ -25,13 +27,25 @@
  * the run.interrupted of recordInterrupted.
  */
 import { EventEmitter } from "node:events";
-import { and, eq, like, max } from "drizzle-orm";
-import { auditEvents, runLeases, runs } from "@/db/schema";
-import type { Db } from "@/db/client";
-import { pendingInterventions } from "@/server/runs/pilot-queries";
+import { and, asc, eq, like, max } from "drizzle-orm";
+import type { Db, Tx } from "@/db/client";
+import { PG_LOCK_KEYS } from "@/db/pg-client";
+import { asStore, exec, reader, row, rows, transact, type Store, type TxBody } from "@/db/store";
 import type { ServiceDeps } from "@/server/app-context/service-context";
-import { recordInterrupted } from "./persist-events";
-import { QUEUE_OWNER_PREFIX, WORKER_OWNER_PREFIX, isQueueEntry, ownerAlive, type LeaseHolder, type LeaseRow } from "./leases";
+import { recordInterruptedTx } from "./persist-events";
+import {
+  QUEUE_OWNER_PREFIX,
+  WORKER_OWNER_PREFIX,
+  dbClockMs,
+  isQueueEntry,
+  leaseClockMs,
+  ownerAlive,
+  replaceLeaseTx,
+  type LeaseHolder,
+  type LeaseOwner,
+  type LeaseRow,
+} from "./leases";
+import { onSqliteNow } from "./sqlite-now";
 
 /** A run a worker has claimed: its lease is the worker's; `enqueuedSeq` is the ledger seq when it was queued. */
 export type ClaimedRun = { runId: number; enqueuedAt: number; enqueuedSeq: number };
@@ -66,6 +80,177 @@ export function pollIntervalMs(): number {
   return Number(process.env.RUNLEDGER_WORKER_POLL_MS ?? 200);
 }
 
+/** `queuedAt` orders the claims: a run handed back or left by a dead worker keeps the place of its last claim. */
+function queueRow(runId: number, seq: number, queuedAt: number): LeaseRow {
+  return { runId, owner: queueOwner(seq), host: "", pid: 0, acquiredAt: new Date(queuedAt).toISOString(), heartbeatAt: queuedAt };
+}
+
+function ownedRow(runId: number, who: LeaseOwner, now: number): LeaseRow {
+  return { runId, owner: who.owner, host: who.host, pid: who.pid, acquiredAt: new Date(now).toISOString(), heartbeatAt: now };
+}
+
+function* leaseTx(tx: Tx, { tables }: Store, runId: number): TxBody<LeaseRow | undefined> {
+  return yield* row(tx.select().from(tables.runLeases).where(eq(tables.runLeases.runId, runId)));
+}
+
+/** Whether a paused run has a pending resume intervention (it may be trained again). */
+function* resumeAskedTx(tx: Tx, { tables }: Store, runId: number): TxBody<boolean> {
+  const { runInterventions } = tables;
+  const pending = yield* row(
+    tx
+      .select({ id: runInterventions.id })
+      .from(runInterventions)
+      .where(and(eq(runInterventions.runId, runId), eq(runInterventions.status, "pending"), eq(runInterventions.kind, "resume")))
+      .limit(1),
+  );
+  return pending !== undefined;
+}
+
+export function* enqueueRunTx(tx: Tx, store: Store, runId: number): TxBody<boolean> {
+  const { auditEvents } = store.tables;
+  const now = yield* dbClockMs();
+  const current = yield* leaseTx(tx, store, runId);
+  if (current && isQueueEntry(current)) return true;
+  if (current && ownerAlive(current, now, store.dialect)) return false;
+  const seq = (yield* row(tx.select({ m: max(auditEvents.seq) }).from(auditEvents)))?.m ?? 0;
+  // A lost compare-and-set: another process took or queued the run meanwhile; queued counts as queued.
+  if (yield* replaceLeaseTx(tx, store, current, queueRow(runId, Number(seq), now))) return true;
+  const now2 = yield* leaseTx(tx, store, runId);
+  return now2 !== undefined && isQueueEntry(now2);
+}
+
+export function* claimQueuedRunsTx(tx: Tx, store: Store, who: LeaseOwner, maxRuns: number): TxBody<ClaimedRun[]> {
+  const { runLeases, runs } = store.tables;
+  const now = yield* dbClockMs();
+  const entries = yield* rows(
+    tx
+      .select({ lease: runLeases, status: runs.status, origin: runs.origin })
+      .from(runLeases)
+      .innerJoin(runs, eq(runs.id, runLeases.runId))
+      .where(like(runLeases.owner, `${QUEUE_OWNER_PREFIX}%`))
+      .orderBy(asc(runLeases.heartbeatAt), asc(runLeases.runId)),
+  );
+  const out: ClaimedRun[] = [];
+  for (const { lease, status, origin } of entries) {
+    if (out.length >= maxRuns) break;
+    const claimable =
+      origin !== "api" &&
+      (status === "queued" || status === "interrupted" || (status === "paused" && (yield* resumeAskedTx(tx, store, lease.runId))));
+    if (!claimable) {
+      // Ended meanwhile (cancelled, trained by hand) or parked without a resume: nothing to train.
+      if (status !== "running")
+        yield* exec(tx.delete(runLeases).where(and(eq(runLeases.runId, lease.runId), eq(runLeases.owner, lease.owner))));
+      continue;
+    }
+    // Another worker's claim committed first (PostgreSQL: it re-read the entry after waiting on its row lock): skipped.
+    if (!(yield* replaceLeaseTx(tx, store, lease, ownedRow(lease.runId, who, now)))) continue;
+    out.push({ runId: lease.runId, enqueuedAt: lease.heartbeatAt, enqueuedSeq: seqOfQueueOwner(lease.owner) });
+  }
+  return out;
+}
+
+export function* takeOutQueuedTx(tx: Tx, store: Store, who: LeaseOwner, runId: number): TxBody<boolean> {
+  const now = yield* dbClockMs();
+  const current = yield* leaseTx(tx, store, runId);
+  if (!current || !isQueueEntry(current)) return false;
+  return yield* replaceLeaseTx(tx, store, current, ownedRow(runId, who, now));
+}
+
+export function* giveBackRunTx(tx: Tx, store: Store, who: LeaseOwner, runId: number, cancelWatermark: number): TxBody<void> {
+  const { runLeases } = store.tables;
+  const lease = yield* leaseTx(tx, store, runId);
+  if (!lease || lease.owner !== who.owner) return;
+  const queuedAt = Date.parse(lease.acquiredAt) || lease.heartbeatAt;
+  yield* exec(
+    tx
+      .update(runLeases)
+      .set(queueRow(runId, cancelWatermark, queuedAt))
+      .where(and(eq(runLeases.runId, runId), eq(runLeases.owner, who.owner))),
+  );
+}
+
+/** The leases of workers, with their runs' status, for recoverDeadWorkers (judged dead outside, re-checked inside). */
+function workerLeasesQuery(db: Db, { tables }: Store) {
+  const { runLeases, runs } = tables;
+  return db
+    .select({ lease: runLeases, status: runs.status })
+    .from(runLeases)
+    .innerJoin(runs, eq(runs.id, runLeases.runId))
+    .where(like(runLeases.owner, `${WORKER_OWNER_PREFIX}%`));
+}
+
+/**
+ * A dead worker's run goes back to the queue, in one transaction: its lease is replaced by a queue entry only if it is
+ * still the one judged dead (same holder, same heartbeat: a worker that was only slow and beat meanwhile keeps it), and
+ * a running run is recorded interrupted with it (so the next worker resumes it from its last checkpoint). Runs that
+ * ended meanwhile lose the lease. True when the run was queued again.
+ */
+export function* requeueDeadWorkerRunTx(tx: Tx, store: Store, dead: LeaseRow): TxBody<boolean> {
+  const { runLeases, runs } = store.tables;
+  const run = yield* row(tx.select({ status: runs.status }).from(runs).where(eq(runs.id, dead.runId)));
+  const status = run?.status;
+  if (status !== "running" && status !== "queued" && status !== "interrupted" && status !== "paused") {
+    yield* exec(
+      tx
+        .delete(runLeases)
+        .where(and(eq(runLeases.runId, dead.runId), eq(runLeases.owner, dead.owner), eq(runLeases.heartbeatAt, dead.heartbeatAt))),
+    );
+    return false;
+  }
+  // The dead worker's cancel watermark is not known: 0, so any run.cancelRequest of this run counts. A run that is
+  // not final and has one is a cancel nobody carried out yet (a cancel of a queued, paused or interrupted run ends it
+  // at once, in the process that records it).
+  const queuedAt = Date.parse(dead.acquiredAt) || dead.heartbeatAt;
+  if (!(yield* replaceLeaseTx(tx, store, dead, queueRow(dead.runId, 0, queuedAt)))) return false;
+  if (status === "running")
+    yield* recordInterruptedTx(tx, store, dead.runId, {
+      owner: dead.owner,
+      lastHeartbeatAt: new Date(dead.heartbeatAt).toISOString(),
+      autoResume: true,
+    });
+  return true;
+}
+
+// The awaited forms, on either store (the PostgreSQL queue and remote workers build on these).
+
+export function enqueueRunOn(store: Store | Db, runId: number): Promise<boolean> {
+  const s = asStore(store);
+  return transact(s, (tx) => enqueueRunTx(tx, s, runId));
+}
+
+export function claimQueuedRunsOn(store: Store | Db, who: LeaseOwner, maxRuns: number): Promise<ClaimedRun[]> {
+  const s = asStore(store);
+  if (maxRuns <= 0) return Promise.resolve([]);
+  return transact(s, (tx) => claimQueuedRunsTx(tx, s, who, maxRuns));
+}
+
+export function takeOutQueuedOn(store: Store | Db, who: LeaseOwner, runId: number): Promise<boolean> {
+  const s = asStore(store);
+  return transact(s, (tx) => takeOutQueuedTx(tx, s, who, runId));
+}
+
+export function giveBackRunOn(store: Store | Db, who: LeaseOwner, runId: number, cancelWatermark: number): Promise<void> {
+  const s = asStore(store);
+  return transact(s, (tx) => giveBackRunTx(tx, s, who, runId, cancelWatermark));
+}
+
+export async function recoverDeadWorkersOn(store: Store | Db): Promise<number> {
+  const s = asStore(store);
+  const now = await leaseClockMs(s);
+  const dead = (await workerLeasesQuery(reader(s), s)).filter(({ lease }) => !ownerAlive(lease, now, s.dialect));
+  let moved = 0;
+  for (const { lease } of dead)
+    if (await transact(s, (tx) => requeueDeadWorkerRunTx(tx, s, lease), { pgLock: PG_LOCK_KEYS.ledger })) moved++;
+  return moved;
+}
+
+export async function isQueuedOn(store: Store | Db, runId: number): Promise<boolean> {
+  const s = asStore(store);
+  const { runLeases } = s.tables;
+  const [lease] = await reader(s).select({ owner: runLeases.owner }).from(runLeases).where(eq(runLeases.runId, runId));
+  return lease !== undefined && isQueueEntry(lease);
+}
+
 export class SqliteRunQueue implements RunQueue {
   readonly store = "sqlite" as const;
   private wakeups = new EventEmitter();
@@ -78,141 +263,47 @@ export class SqliteRunQueue implements RunQueue {
     return this.deps.db;
   }
 
-  /** `queuedAt` orders the claims: a run handed back or left by a dead worker keeps the place of its last claim. */
-  private queueRow(runId: number, seq: number, queuedAt: number) {
-    return { runId, owner: queueOwner(seq), host: "", pid: 0, acquiredAt: new Date(queuedAt).toISOString(), heartbeatAt: queuedAt };
+  private get onStore(): Store {
+    return asStore(this.deps.db);
   }
 
   enqueue(runId: number): boolean {
-    const now = Date.now();
-    const ok = this.db.transaction((tx) => {
-      const current = tx.select().from(runLeases).where(eq(runLeases.runId, runId)).get();
-      if (current && isQueueEntry(current)) return true;
-      if (current && ownerAlive(current, now)) return false;
-      const seq =
-        tx
-          .select({ m: max(auditEvents.seq) })
-          .from(auditEvents)
-          .get()?.m ?? 0;
-      const row = this.queueRow(runId, seq, now);
-      if (current) tx.update(runLeases).set(row).where(eq(runLeases.runId, runId)).run();
-      else tx.insert(runLeases).values(row).run();
-      return true;
-    });
+    const ok = onSqliteNow(this.db, (tx) => enqueueRunTx(tx, this.onStore, runId));
     if (ok) this.wake();
     return ok;
   }
 
   claim(holder: LeaseHolder, maxRuns: number): ClaimedRun[] {
     if (maxRuns <= 0) return [];
-    const now = Date.now();
-    const claimed = this.db.transaction((tx) => {
-      const entries = tx
-        .select({ lease: runLeases, status: runs.status, origin: runs.origin })
-        .from(runLeases)
-        .innerJoin(runs, eq(runs.id, runLeases.runId))
-        .where(like(runLeases.owner, `${QUEUE_OWNER_PREFIX}%`))
-        .orderBy(runLeases.heartbeatAt, runLeases.runId)
-        .all();
-      const out: ClaimedRun[] = [];
-      for (const { lease, status, origin } of entries) {
-        if (out.length >= maxRuns) break;
-        const claimable =
-          origin !== "api" &&
-          (status === "queued" ||
-            status === "interrupted" ||
-            (status === "paused" && pendingInterventions(tx, lease.runId).some((i) => i.kind === "resume")));
-        if (!claimable) {
-          // Ended meanwhile (cancelled, trained by hand) or parked without a resume: nothing to train.
-          if (status !== "running") tx.delete(runLeases).where(eq(runLeases.runId, lease.runId)).run();
-          continue;
-        }
-        tx.update(runLeases)
-          .set({ owner: holder.owner, host: holder.host, pid: holder.pid, acquiredAt: new Date(now).toISOString(), heartbeatAt: now })
-          .where(and(eq(runLeases.runId, lease.runId), eq(runLeases.owner, lease.owner)))
-          .run();
-        out.push({ runId: lease.runId, enqueuedAt: lease.heartbeatAt, enqueuedSeq: seqOfQueueOwner(lease.owner) });
-      }
-      return out;
-    });
+    const claimed = onSqliteNow(this.db, (tx) => claimQueuedRunsTx(tx, this.onStore, holder, maxRuns));
     for (const c of claimed) holder.adopt(c.runId);
     return claimed;
   }
 
   takeOut(holder: LeaseHolder, runId: number): boolean {
-    const now = Date.now();
-    const got = this.db.transaction((tx) => {
-      const current = tx.select().from(runLeases).where(eq(runLeases.runId, runId)).get();
-      if (!current || !isQueueEntry(current)) return false;
-      tx.update(runLeases)
-        .set({ owner: holder.owner, host: holder.host, pid: holder.pid, acquiredAt: new Date(now).toISOString(), heartbeatAt: now })
-        .where(eq(runLeases.runId, runId))
-        .run();
-      return true;
-    });
+    const got = onSqliteNow(this.db, (tx) => takeOutQueuedTx(tx, this.onStore, holder, runId));
     if (got) holder.adopt(runId);
     return got;
   }
 
   giveBack(holder: LeaseHolder, runId: number, cancelWatermark: number): void {
-    const lease = this.db.select().from(runLeases).where(eq(runLeases.runId, runId)).get();
-    const queuedAt = lease ? Date.parse(lease.acquiredAt) || Date.now() : Date.now();
-    this.db
-      .update(runLeases)
-      .set(this.queueRow(runId, cancelWatermark, queuedAt))
-      .where(and(eq(runLeases.runId, runId), eq(runLeases.owner, holder.owner)))
-      .run();
+    onSqliteNow(this.db, (tx) => giveBackRunTx(tx, this.onStore, holder, runId, cancelWatermark));
     holder.forget(runId);
   }
 
   recoverDeadWorkers(): number {
     const now = Date.now();
-    const dead = this.db
-      .select({ lease: runLeases, status: runs.status })
-      .from(runLeases)
-      .innerJoin(runs, eq(runs.id, runLeases.runId))
-      .where(like(runLeases.owner, `${WORKER_OWNER_PREFIX}%`))
+    const dead = workerLeasesQuery(this.db, this.onStore)
       .all()
       .filter(({ lease }) => !ownerAlive(lease, now));
     let moved = 0;
-    for (const { lease, status } of dead) {
-      // Its own transaction, re-checking the status: two workers recovering at once record one run.interrupted.
-      if (status === "running")
-        recordInterrupted(this.deps, lease.runId, {
-          owner: lease.owner,
-          lastHeartbeatAt: new Date(lease.heartbeatAt).toISOString(),
-          autoResume: true,
-        });
-      if (this.requeueIfStill(lease)) moved++;
-    }
+    for (const { lease } of dead) if (onSqliteNow(this.db, (tx) => requeueDeadWorkerRunTx(tx, this.onStore, lease))) moved++;
     if (moved > 0) this.wake();
     return moved;
   }
 
-  /** Replaces a dead worker's lease by a queue entry, unless someone took it meanwhile. */
-  private requeueIfStill(dead: LeaseRow): boolean {
-    const queuedAt = Date.parse(dead.acquiredAt) || Date.now();
-    return this.db.transaction((tx) => {
-      const current = tx.select().from(runLeases).where(eq(runLeases.runId, dead.runId)).get();
-      if (!current || current.owner !== dead.owner) return false;
-      const run = tx.select({ status: runs.status }).from(runs).where(eq(runs.id, dead.runId)).get();
-      if (!run || run.status === "running") return false;
-      if (run.status !== "queued" && run.status !== "interrupted" && run.status !== "paused") {
-        tx.delete(runLeases).where(eq(runLeases.runId, dead.runId)).run();
-        return false;
-      }
-      // The dead worker's cancel watermark is not known: 0, so any run.cancelRequest of this run counts. A run that is
-      // not final and has one is a cancel nobody carried out yet (a cancel of a queued, paused or interrupted run ends it
-      // at once, in the process that records it).
-      tx.update(runLeases)
-        .set(this.queueRow(dead.runId, 0, queuedAt))
-        .where(eq(runLeases.runId, dead.runId))
-        .run();
-      return true;
-    });
-  }
-
   isQueued(runId: number): boolean {
+    const { runLeases } = this.onStore.tables;
     const lease = this.db.select({ owner: runLeases.owner }).from(runLeases).where(eq(runLeases.runId, runId)).get();
     return lease !== undefined && isQueueEntry(lease);
   }
