@@ -8,43 +8,74 @@
  * returned. An AuditIntegrityError (tampered log) means no checkpoint is signed: the server fails closed.
  */
 import type { Db } from "@/db/client";
-import { maybeCheckpoint } from "./checkpoints";
+import type { Store } from "@/db/store";
+import { maybeCheckpoint, maybeCheckpointOn, type MadeCheckpoint } from "./checkpoints";
 import type { AuditKeys } from "./keys";
 
 export const CHECKPOINT_EVERY_EVENTS = 100;
 export const CHECKPOINT_EVERY_MINUTES = 10;
 
-export type CheckpointPolicyDeps = { db: Db; auditKeys: AuditKeys };
+/** `db`: the SQLite handle (unported callers, answered synchronously) or a store of either kind (issue 16). */
+export type CheckpointPolicyDeps = { db: Store | Db; auditKeys: AuditKeys };
 export type PolicyOutcome =
   { checkpointed: false; error?: string } | { checkpointed: true; checkpointId: number; treeSize: number; reason: string };
+type PolicyOptions = { now?: Date; everyEvents?: number; everyMinutes?: number };
 
-/** Signs a checkpoint if one is due under the policy; never throws. */
-export function applyCheckpointPolicy(
-  deps: CheckpointPolicyDeps,
-  opts: { now?: Date; everyEvents?: number; everyMinutes?: number } = {},
-): PolicyOutcome {
+const isStore = (db: Store | Db): db is Store => "dialect" in db && "tables" in db;
+
+function thresholds(opts: PolicyOptions) {
+  return {
+    everyEvents: opts.everyEvents ?? CHECKPOINT_EVERY_EVENTS,
+    everyMinutes: opts.everyMinutes ?? CHECKPOINT_EVERY_MINUTES,
+    now: opts.now ?? new Date(),
+  };
+}
+
+function outcomeOf(made: MadeCheckpoint | null): PolicyOutcome {
+  if (!made) return { checkpointed: false };
+  return { checkpointed: true, checkpointId: made.checkpoint.id, treeSize: made.checkpoint.treeSize, reason: made.checkpoint.reason };
+}
+
+function failed(err: unknown): PolicyOutcome {
+  const error = (err as Error).message;
+  console.error(`audit checkpoint policy: ${error}`);
+  return { checkpointed: false, error };
+}
+
+/**
+ * Signs a checkpoint if one is due under the policy; never throws (nor rejects). Given the SQLite handle it answers
+ * at once, as before the port; given a store (either kind) it answers with a promise.
+ */
+export function applyCheckpointPolicy(deps: { db: Db; auditKeys: AuditKeys }, opts?: PolicyOptions): PolicyOutcome;
+export function applyCheckpointPolicy(deps: CheckpointPolicyDeps, opts?: PolicyOptions): PolicyOutcome | Promise<PolicyOutcome>;
+export function applyCheckpointPolicy(deps: CheckpointPolicyDeps, opts: PolicyOptions = {}): PolicyOutcome | Promise<PolicyOutcome> {
+  const db = deps.db;
+  if (isStore(db)) return applyCheckpointPolicyOn({ db, auditKeys: deps.auditKeys }, opts);
   try {
-    const made = maybeCheckpoint(deps.db, deps.auditKeys, {
-      everyEvents: opts.everyEvents ?? CHECKPOINT_EVERY_EVENTS,
-      everyMinutes: opts.everyMinutes ?? CHECKPOINT_EVERY_MINUTES,
-      now: opts.now ?? new Date(),
-    });
-    if (!made) return { checkpointed: false };
-    return { checkpointed: true, checkpointId: made.checkpoint.id, treeSize: made.checkpoint.treeSize, reason: made.checkpoint.reason };
+    return outcomeOf(maybeCheckpoint(db, deps.auditKeys, thresholds(opts)));
   } catch (err) {
-    const error = (err as Error).message;
-    console.error(`audit checkpoint policy: ${error}`);
-    return { checkpointed: false, error };
+    return failed(err);
+  }
+}
+
+/** applyCheckpointPolicy on either store, always awaited (the timer's form); never rejects. */
+export async function applyCheckpointPolicyOn(deps: CheckpointPolicyDeps, opts: PolicyOptions = {}): Promise<PolicyOutcome> {
+  try {
+    return outcomeOf(await maybeCheckpointOn(deps.db, deps.auditKeys, thresholds(opts)));
+  } catch (err) {
+    return failed(err);
   }
 }
 
 /**
  * Checks the policy once a minute (unref'd: never keeps the process alive). Only the long-lived web server starts
- * it; tests and the CLI call applyCheckpointPolicy directly. Returns a stop function.
+ * it; tests and the CLI call applyCheckpointPolicy directly. Returns a stop function. A tick still signing when the
+ * next one is due makes that one skip (on PostgreSQL a tick awaits its statements).
  *
- * Several processes (web servers on one data directory) may each run this timer: maybeCheckpoint decides again and
- * signs inside the IMMEDIATE transaction that reads the head, so the cluster signs each tree size once, and every
- * checkpoint's own event directly follows the tree it signs (server/tests/two-web-servers.test.ts).
+ * Several processes (web servers on one data directory, or on one PostgreSQL database) may each run this timer:
+ * maybeCheckpointOn decides again and signs inside the transaction that reads the head (SQLite's IMMEDIATE, or the
+ * ledger's advisory lock on PostgreSQL), so the cluster signs each tree size once, and every checkpoint's own event
+ * directly follows the tree it signs (server/tests/two-web-servers.test.ts, audit-checkpoints-pg.test.ts).
  * `policy` (tests): other thresholds, and `onOutcome` to see each tick's outcome.
  */
 export function startCheckpointTimer(
@@ -52,10 +83,17 @@ export function startCheckpointTimer(
   everyMs = 60_000,
   policy: { everyEvents?: number; everyMinutes?: number; onOutcome?: (outcome: PolicyOutcome) => void } = {},
 ): () => void {
-  const { onOutcome, ...thresholds } = policy;
+  const { onOutcome, ...limits } = policy;
+  let ticking = false;
   const timer = setInterval(() => {
-    const outcome = applyCheckpointPolicy(deps, thresholds);
-    onOutcome?.(outcome);
+    if (ticking) return;
+    ticking = true;
+    void applyCheckpointPolicyOn(deps, limits)
+      .then((outcome) => onOutcome?.(outcome))
+      .catch((err: unknown) => console.error(`audit checkpoint timer: ${(err as Error).message}`))
+      .finally(() => {
+        ticking = false;
+      });
   }, everyMs);
   timer.unref?.();
   return () => clearInterval(timer);

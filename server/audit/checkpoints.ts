@@ -4,32 +4,44 @@
  * Invariants:
  * - A tree head is {treeSize, rootHash, at, keyFingerprint}; its signature is base64 Ed25519 over the
  *   head's canonical JSON (RFC 8785) bytes. rootHash is the RFC 6962 root over leaf hashes of seq 1..treeSize.
- * - A checkpoint row and its "audit.checkpoint" event are written in one synchronous transaction. The event
+ * - A checkpoint row and its "audit.checkpoint" event are written in one transaction (auditCheckpointPart, the same
+ *   body on SQLite and PostgreSQL: the same events and key give the same bytes, roots and signatures). The event
  *   (seq treeSize+1 or later) carries the whole signed head, so the log itself keeps every head it was given.
  * - The server never signs a log that contradicts itself: before signing it re-checks the previous
  *   checkpoint's signature and root, and the content and chain of every event after it. Otherwise it throws
  *   AuditIntegrityError (fail closed rather than launder a tampered tail under a fresh signature).
  *   Cost: one read of every leaf hash (O(N)) plus a full check of the events since the previous checkpoint.
- * - Nothing is cached between calls: every root is recomputed from the rows, so several processes can share the file.
+ * - Nothing is cached between calls: every root is recomputed from the rows, so several processes can share the file
+ *   or the PostgreSQL database. Whether to sign and what is signed are decided inside the signing transaction, which
+ *   is SQLite's IMMEDIATE or, on PostgreSQL, holds the ledger's advisory lock from its first statement: each tree size
+ *   is signed once however many servers sign. The signing key is used in memory only, never written to the database.
  */
 import { z } from "zod";
-import { auditCheckpoints } from "@/db/schema";
-import type { Db } from "@/db/client";
+import * as schemaTables from "@/db/schema";
+import type { Db, Tx } from "@/db/client";
+import { PG_LOCK_KEYS } from "@/db/pg-client";
+import { asStore, row, runOnSqliteTx, transact, type Store, type StoreTables, type TxBody } from "@/db/store";
 import { canonicalJson } from "@/contracts/canonical";
-import { appendAuditEvent, SYSTEM_ACTOR, type AuditEventRow } from "./ledger";
+import { SYSTEM_ACTOR, type AuditEventRow } from "./ledger";
+import { appendEvent } from "./ledger-pg";
 import { type AuditKeys, type AuditPublicKey, signBytes, verifyBytes } from "./keys";
 import { MerkleAccumulator, consistencyProof, inclusionProof, merkleRoot } from "./merkle";
 import { EventChainChecker } from "./event-hashing";
 import { announceAuditCheckpointSigned } from "./witness/checkpoint-signal";
-import { storeTreeLevelsForCheckpoint } from "./tree-levels";
+import {
+  chainHashIn,
+  checkpointEventPayloadIn,
+  countEventsAfterIn,
+  eachEventFrom,
+  eachLeafUpTo,
+  latestCheckpointIn,
+  storeTreeLevelsIn,
+} from "./checkpoint-reads";
 import {
   type AuditCheckpointRow,
   type AuditDbSource,
   auditCheckpointsWithTreeSize,
-  chainHashAt,
-  checkpointEventPayload,
   countAuditEventsAfter,
-  iterateAuditEvents,
   iterateLeafHashes,
   latestAuditCheckpoint,
   maxAuditSeq,
@@ -39,6 +51,9 @@ export type { AuditCheckpointRow } from "./ledger-reads";
 export { latestAuditCheckpoint, listAuditCheckpoints } from "./ledger-reads";
 
 export type TreeHead = { treeSize: number; rootHash: string; at: string; keyFingerprint: string };
+
+/** The action of a checkpoint's own event (not counted by the policy). */
+const CHECKPOINT_ACTION = "audit.checkpoint";
 
 export class AuditIntegrityError extends Error {
   constructor(message: string) {
@@ -115,8 +130,7 @@ export function parseTrustedCheckpoint(json: unknown): TrustedCheckpoint {
 export type CheckpointEventPayload = TreeHead & { checkpointId: number; signature: string; reason: string; frontier?: string[] };
 
 /** The tree at the previous checkpoint, resumed from its event's frontier; null when unusable (then recompute). */
-function resumeFromCheckpointEvent(db: Db, prev: AuditCheckpointRow): MerkleAccumulator | null {
-  const payload = checkpointEventPayload(db, prev.id);
+function resumeFromCheckpointEvent(payload: CheckpointEventPayloadRead, prev: AuditCheckpointRow): MerkleAccumulator | null {
   if (!payload?.frontier || payload.treeSize !== prev.treeSize || payload.rootHash !== prev.rootHash) return null;
   try {
     const acc = MerkleAccumulator.fromFrontier(
@@ -129,49 +143,96 @@ function resumeFromCheckpointEvent(db: Db, prev: AuditCheckpointRow): MerkleAccu
   }
 }
 
+type CheckpointEventPayloadRead = Partial<{ treeSize: number; rootHash: string; frontier: string[] }> | null;
+
 /**
  * Root over seq 1..N (N = current max seq) and its frontier. The tree up to the previous checkpoint is resumed
  * from the frontier its event recorded (checked against the signed root), so the cost is O(events since then);
  * without a usable frontier every leaf is re-read and must reproduce the previous signed root. Either way the
  * new root extends the signed history, and every event since the previous checkpoint must have intact content
- * and chain. Throws AuditIntegrityError otherwise.
+ * and chain. Throws AuditIntegrityError otherwise. A transaction part (db/store.ts): the same checks on both stores,
+ * the bulk reads streamed on SQLite and paged on PostgreSQL (checkpoint-reads.ts).
  */
-function rootOfCheckedLog(db: Db, prevKey: AuditPublicKey): { treeSize: number; rootHash: string; frontier: string[] } {
-  const prev = latestAuditCheckpoint(db);
+function* rootOfCheckedLog(
+  tx: Tx,
+  t: StoreTables,
+  prevKey: AuditPublicKey,
+): TxBody<{ treeSize: number; rootHash: string; frontier: string[] }> {
+  const prev = yield* latestCheckpointIn(tx, t);
   const prevSize = prev?.treeSize ?? 0;
   if (prev) {
     if (prev.keyFingerprint !== prevKey.fingerprint || !verifyTreeHeadSignature(prevKey, treeHeadOf(prev), prev.signature)) {
       throw new AuditIntegrityError(`refusing to sign: the latest checkpoint #${prev.id} is not validly signed by this server's key`);
     }
   }
-  let acc = prev ? resumeFromCheckpointEvent(db, prev) : null;
+  let acc = prev ? resumeFromCheckpointEvent(yield* checkpointEventPayloadIn(tx, t, prev.id), prev) : null;
   if (!acc) {
-    acc = new MerkleAccumulator();
+    const fresh = new MerkleAccumulator();
     let expected = 1;
-    for (const [seq, leafHex] of iterateLeafHashes(db, prevSize)) {
+    yield* eachLeafUpTo(prevSize, (seq, leafHex) => {
       if (seq !== expected) throw new AuditIntegrityError(`refusing to sign: seq ${expected} missing (found ${seq})`);
-      acc.pushHex(leafHex);
+      fresh.pushHex(leafHex);
       expected++;
-    }
-    if (acc.size !== prevSize)
-      throw new AuditIntegrityError(`refusing to sign: checkpoint #${prev?.id} covers ${prevSize} events, the log has ${acc.size}`);
-    if (prev && acc.root().toString("hex") !== prev.rootHash) {
+    });
+    if (fresh.size !== prevSize)
+      throw new AuditIntegrityError(`refusing to sign: checkpoint #${prev?.id} covers ${prevSize} events, the log has ${fresh.size}`);
+    if (prev && fresh.root().toString("hex") !== prev.rootHash) {
       throw new AuditIntegrityError(`refusing to sign: events 1..${prevSize} no longer match checkpoint #${prev.id}`);
     }
+    acc = fresh;
   }
 
   let checker: EventChainChecker;
   try {
-    checker = prevSize === 0 ? new EventChainChecker() : new EventChainChecker(prevSize + 1, chainHashAt(db, prevSize));
+    checker = prevSize === 0 ? new EventChainChecker() : new EventChainChecker(prevSize + 1, yield* chainHashIn(tx, t, prevSize));
   } catch {
     throw new AuditIntegrityError(`refusing to sign: seq ${prevSize} has no valid chain hash`);
   }
-  for (const row of iterateAuditEvents(db, prevSize + 1)) {
+  const tree = acc;
+  yield* eachEventFrom(prevSize + 1, (row) => {
     const problem = checker.check(row);
     if (problem) throw new AuditIntegrityError(`refusing to sign: ${problem.problem}`);
-    acc.pushHex(row.leafHash);
-  }
-  return { treeSize: acc.size, rootHash: acc.root().toString("hex"), frontier: acc.frontier().map((b) => b.toString("hex")) };
+    tree.pushHex(row.leafHash);
+  });
+  return { treeSize: tree.size, rootHash: tree.root().toString("hex"), frontier: tree.frontier().map((b) => b.toString("hex")) };
+}
+
+export type MadeCheckpoint = { checkpoint: AuditCheckpointRow; event: AuditEventRow };
+export type CreateCheckpointOptions = { at?: string; previousKey?: AuditPublicKey };
+
+/**
+ * The checkpoint as a transaction part, the same on both stores: checks the log and computes its root, keeps the
+ * tree levels in step, signs the head, stores it and records its "audit.checkpoint" event. The signing key is only
+ * used here, never written. On PostgreSQL its transaction holds the ledger's advisory lock from its first statement
+ * (createAuditCheckpointOn), so the head it reads is still the head when its event is appended.
+ */
+export function* auditCheckpointPart(
+  tx: Tx,
+  t: StoreTables,
+  keys: AuditKeys,
+  reason: string,
+  opts: CreateCheckpointOptions = {},
+): TxBody<MadeCheckpoint> {
+  const { treeSize, rootHash, frontier } = yield* rootOfCheckedLog(tx, t, opts.previousKey ?? keys);
+  yield* storeTreeLevelsIn(treeSize, rootHash); // derived index for O(log n) proofs; never throws
+  const head: TreeHead = { treeSize, rootHash, at: opts.at ?? new Date().toISOString(), keyFingerprint: keys.fingerprint };
+  const signature = signTreeHead(keys, head);
+  const checkpoint = (yield* row(
+    tx
+      .insert(t.auditCheckpoints)
+      .values({ ...head, reason, signature })
+      .returning(),
+  ))!;
+  const payload: CheckpointEventPayload = { checkpointId: checkpoint.id, ...head, signature, reason, frontier };
+  const event = yield* appendEvent({
+    actor: SYSTEM_ACTOR,
+    action: "audit.checkpoint",
+    entityType: "auditCheckpoint",
+    entityId: checkpoint.id,
+    payload,
+    at: head.at,
+  });
+  return { checkpoint, event };
 }
 
 /**
@@ -179,64 +240,63 @@ function rootOfCheckedLog(db: Db, prevKey: AuditPublicKey): { treeSize: number; 
  * transaction (nested as a savepoint if the caller already holds one on this connection). Returns both rows.
  * `previousKey`: the key that signed the latest checkpoint when it is not `keys` (only right after a key
  * rotation, in the rotation's transaction: key-rotation.ts); by default the latest checkpoint must be `keys`'.
+ * SQLite only (synchronous, for unported callers); createAuditCheckpointOn takes either store.
  */
-export function createAuditCheckpoint(
-  db: Db,
+export function createAuditCheckpoint(db: Db, keys: AuditKeys, reason: string, opts: CreateCheckpointOptions = {}): MadeCheckpoint {
+  const made = db.transaction((tx) => runOnSqliteTx(tx, auditCheckpointPart(tx, schemaTables, keys, reason, opts)), {
+    behavior: "immediate",
+  });
+  announceAuditCheckpointSigned(); // lets the witness pusher (witness/pusher.ts) push it right away
+  return made;
+}
+
+/**
+ * createAuditCheckpoint on either store. On PostgreSQL the whole part runs under the ledger's advisory lock
+ * (PG_LOCK_KEYS.ledger, taken first): servers sharing the database sign one at a time, each over the head it read.
+ */
+export async function createAuditCheckpointOn(
+  store: Store | Db,
   keys: AuditKeys,
   reason: string,
-  opts: { at?: string; previousKey?: AuditPublicKey } = {},
-): { checkpoint: AuditCheckpointRow; event: AuditEventRow } {
-  const made = db.transaction(
-    (tx) => {
-      const { treeSize, rootHash, frontier } = rootOfCheckedLog(db, opts.previousKey ?? keys);
-      storeTreeLevelsForCheckpoint(db, treeSize, rootHash); // derived index for O(log n) proofs; never throws
-      const head: TreeHead = { treeSize, rootHash, at: opts.at ?? new Date().toISOString(), keyFingerprint: keys.fingerprint };
-      const signature = signTreeHead(keys, head);
-      const checkpoint = tx
-        .insert(auditCheckpoints)
-        .values({ ...head, reason, signature })
-        .returning()
-        .get();
-      const payload: CheckpointEventPayload = { checkpointId: checkpoint.id, ...head, signature, reason, frontier };
-      const event = appendAuditEvent(tx, {
-        actor: SYSTEM_ACTOR,
-        action: "audit.checkpoint",
-        entityType: "auditCheckpoint",
-        entityId: checkpoint.id,
-        payload,
-        at: head.at,
-      });
-      return { checkpoint, event };
-    },
-    { behavior: "immediate" },
-  );
-  announceAuditCheckpointSigned(); // lets the witness pusher (witness/pusher.ts) push it right away
+  opts: CreateCheckpointOptions = {},
+): Promise<MadeCheckpoint> {
+  const s = asStore(store);
+  if (s.dialect === "sqlite") return createAuditCheckpoint(s.db, keys, reason, opts);
+  const made = await transact(s, (tx) => auditCheckpointPart(tx, s.tables, keys, reason, opts), { pgLock: PG_LOCK_KEYS.ledger });
+  announceAuditCheckpointSigned();
   return made;
 }
 
 export type CheckpointPolicy = { everyEvents?: number; everyMinutes?: number; reason?: string; now?: Date };
 
 /**
- * Creates a checkpoint when at least `everyEvents` events (not counting checkpoint events themselves) or
- * `everyMinutes` have passed since the last one and something happened since; the first event ever also
- * triggers one. Returns the new checkpoint, or null when none was due. Whether one is due is read first without the
- * write lock (every API write asks, and most are not due: a BEGIN IMMEDIATE + COMMIT each time cost about 0.5 ms);
- * when it is, the same decision is taken again inside an IMMEDIATE transaction, so two writers never sign twice.
+ * Why a checkpoint is due (its reason), or null: at least `everyEvents` events (not counting checkpoint events) or
+ * `everyMinutes` since the last one, and something happened since; the first event ever also triggers one.
  */
-export function maybeCheckpoint(
-  db: Db,
-  keys: AuditKeys,
-  { everyEvents = 100, everyMinutes = 10, reason, now = new Date() }: CheckpointPolicy = {},
-): { checkpoint: AuditCheckpointRow; event: AuditEventRow } | null {
+function dueReason(
+  last: AuditCheckpointRow | undefined,
+  newEvents: number,
+  { everyEvents = 100, everyMinutes = 10, reason, now = new Date() }: CheckpointPolicy,
+): string | null {
+  if (newEvents === 0) return null;
+  const minutesSince = last ? (now.getTime() - Date.parse(last.at)) / 60_000 : Infinity;
+  const byCount = newEvents >= everyEvents;
+  const byTime = minutesSince >= everyMinutes;
+  if (!byCount && !byTime) return null;
+  return reason ?? (last ? (byCount ? `every ${everyEvents} events` : `every ${everyMinutes} minutes`) : "first events");
+}
+
+/**
+ * Creates a checkpoint when one is due (dueReason). Returns the new checkpoint, or null when none was due. Whether one
+ * is due is read first without the write lock (every API write asks, and most are not due: a BEGIN IMMEDIATE + COMMIT
+ * each time cost about 0.5 ms); when it is, the same decision is taken again inside an IMMEDIATE transaction, so two
+ * writers never sign twice. SQLite only (synchronous); maybeCheckpointOn takes either store.
+ */
+export function maybeCheckpoint(db: Db, keys: AuditKeys, policy: CheckpointPolicy = {}): MadeCheckpoint | null {
+  const now = policy.now ?? new Date();
   const due = () => {
     const last = latestAuditCheckpoint(db);
-    const newEvents = countAuditEventsAfter(db, last?.treeSize ?? 0, "audit.checkpoint");
-    if (newEvents === 0) return null;
-    const minutesSince = last ? (now.getTime() - Date.parse(last.at)) / 60_000 : Infinity;
-    const byCount = newEvents >= everyEvents;
-    const byTime = minutesSince >= everyMinutes;
-    if (!byCount && !byTime) return null;
-    return reason ?? (last ? (byCount ? `every ${everyEvents} events` : `every ${everyMinutes} minutes`) : "first events");
+    return dueReason(last, countAuditEventsAfter(db, last?.treeSize ?? 0, CHECKPOINT_ACTION), { ...policy, now });
   };
   if (due() === null) return null;
   return db.transaction(
@@ -246,6 +306,34 @@ export function maybeCheckpoint(
     },
     { behavior: "immediate" },
   );
+}
+
+/**
+ * maybeCheckpoint on either store. On PostgreSQL the first look is a plain read; the decision is taken again inside
+ * the signing transaction, under the ledger's advisory lock, so servers racing their timers (or a timer and a
+ * checkpoint after a signature) sign each tree size once and never re-sign a head just signed.
+ */
+export async function maybeCheckpointOn(store: Store | Db, keys: AuditKeys, policy: CheckpointPolicy = {}): Promise<MadeCheckpoint | null> {
+  const s = asStore(store);
+  if (s.dialect === "sqlite") return maybeCheckpoint(s.db, keys, policy);
+  const withNow = { ...policy, now: policy.now ?? new Date() };
+  const t = s.tables;
+  if ((await transact(s, (tx) => dueReasonIn(tx, t, withNow))) === null) return null;
+  const made = await transact(
+    s,
+    function* (tx) {
+      const why = yield* dueReasonIn(tx, t, withNow);
+      return why === null ? null : yield* auditCheckpointPart(tx, t, keys, why, { at: withNow.now.toISOString() });
+    },
+    { pgLock: PG_LOCK_KEYS.ledger },
+  );
+  if (made) announceAuditCheckpointSigned();
+  return made;
+}
+
+function* dueReasonIn(tx: Tx, t: StoreTables, policy: CheckpointPolicy): TxBody<string | null> {
+  const last = yield* latestCheckpointIn(tx, t);
+  return dueReason(last, yield* countEventsAfterIn(tx, t, last?.treeSize ?? 0, CHECKPOINT_ACTION), policy);
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ import type { Db } from "@/db/client";
 
 /** Leaves read from audit_events at most per proof for subtrees beyond the stored size (the unsigned tail). */
 export const DEFAULT_LEAF_BUDGET = 65_536;
-const EXTEND_CHUNK = 16_384;
+export const EXTEND_CHUNK = 16_384;
 
 /** Number of leaves whose perfect subtrees (height >= 1) are all stored. */
 export function storedTreeSize(source: AuditDbSource): number {
@@ -41,29 +41,76 @@ export function storedTreeSize(source: AuditDbSource): number {
   return row.i === null ? 0 : (row.i + 1) * 2;
 }
 
-type Node = { level: number; idx: number; hash: Buffer };
+export type TreeNode = { level: number; idx: number; hash: Buffer };
 
-/** The frontier at an even size: the stored perfect subtrees of its binary decomposition, largest first. */
-function storedFrontier(sqlite: Database.Database, size: number): Node[] {
-  const get = sqlite.prepare("SELECT hash FROM audit_tree_nodes WHERE level = ? AND idx = ?");
-  const out: Node[] = [];
+/** The perfect subtrees that make up leaves [0, size) (RFC 6962's splits), largest first; level 0 is one leaf. */
+export function perfectSubtreesOf(size: number): { level: number; idx: number }[] {
+  const out: { level: number; idx: number }[] = [];
   let offset = 0;
-  for (let level = Math.floor(Math.log2(Math.max(size, 1))); level >= 1; level--) {
+  for (let level = Math.floor(Math.log2(Math.max(size, 1))); level >= 0; level--) {
     const width = 2 ** level;
     if (Math.floor(size / width) % 2 === 0) continue;
-    const row = get.get(level, offset / width) as { hash: Buffer } | undefined;
-    if (!row) throw new Error(`tree levels: node (${level}, ${offset / width}) of the stored frontier is missing`);
-    out.push({ level, idx: offset / width, hash: row.hash });
+    out.push({ level, idx: offset / width });
     offset += width;
   }
   return out;
+}
+
+/** The root over perfect subtree roots given largest first (perfectSubtreesOf's order); the empty tree's root for none. */
+export function foldSubtreeRoots(roots: readonly Buffer[]): Buffer {
+  if (roots.length === 0) return Buffer.from(EMPTY_TREE_ROOT);
+  let acc = roots[roots.length - 1]!;
+  for (let i = roots.length - 2; i >= 0; i--) acc = hashChildren(roots[i]!, acc);
+  return acc;
+}
+
+/**
+ * Grows the stored levels leaf by leaf from the stored frontier (perfect subtrees of the stored size, largest first):
+ * each leaf returns the perfect subtrees of height >= 1 it completes, in the order they are to be written. Shared by
+ * both stores (tree-levels-pg.ts), so they store the same nodes.
+ */
+export class TreeLevelExtender {
+  private readonly stack: TreeNode[];
+
+  constructor(
+    frontier: readonly TreeNode[],
+    private next: number,
+  ) {
+    this.stack = [...frontier];
+  }
+
+  push(seq: number, leafHex: string): TreeNode[] {
+    if (seq !== this.next) throw new Error(`tree levels: seq ${this.next} missing (found ${seq})`);
+    const leaf = Buffer.from(leafHex, "hex");
+    if (leaf.length !== 32) throw new Error(`tree levels: seq ${seq} has no valid leaf hash`);
+    const completed: TreeNode[] = [];
+    let node: TreeNode = { level: 0, idx: seq - 1, hash: leaf };
+    while (this.stack.length > 0 && this.stack[this.stack.length - 1]!.level === node.level) {
+      const left = this.stack.pop()!;
+      node = { level: left.level + 1, idx: left.idx / 2, hash: hashChildren(left.hash, node.hash) };
+      completed.push(node);
+    }
+    this.stack.push(node);
+    this.next++;
+    return completed;
+  }
+}
+
+/** The frontier at an even size: the stored perfect subtrees of its binary decomposition, largest first. */
+function storedFrontier(sqlite: Database.Database, size: number): TreeNode[] {
+  const get = sqlite.prepare("SELECT hash FROM audit_tree_nodes WHERE level = ? AND idx = ?");
+  return perfectSubtreesOf(size).map(({ level, idx }) => {
+    const row = get.get(level, idx) as { hash: Buffer } | undefined;
+    if (!row) throw new Error(`tree levels: node (${level}, ${idx}) of the stored frontier is missing`);
+    return { level, idx, hash: row.hash };
+  });
 }
 
 /** Writes the perfect subtrees completed by leaves (from, toSize]; returns the number of nodes written. */
 function extendTreeLevels(sqlite: Database.Database, toSize: number): number {
   const from = storedTreeSize(sqlite);
   if (toSize <= from) return 0;
-  const stack = storedFrontier(sqlite, from);
+  const extender = new TreeLevelExtender(storedFrontier(sqlite, from), from + 1);
   const insert = sqlite.prepare("INSERT INTO audit_tree_nodes (level, idx, hash) VALUES (?, ?, ?)");
   const leaves = sqlite.prepare("SELECT seq, leaf_hash FROM audit_events WHERE seq > ? AND seq <= ? ORDER BY seq").raw(true);
   let written = 0;
@@ -73,17 +120,10 @@ function extendTreeLevels(sqlite: Database.Database, toSize: number): number {
     const chunk = leaves.all(next - 1, Math.min(toSize, next - 1 + EXTEND_CHUNK)) as [number, string][];
     if (chunk.length === 0) throw new Error(`tree levels: seq ${next} missing`);
     for (const [seq, leafHex] of chunk) {
-      if (seq !== next) throw new Error(`tree levels: seq ${next} missing (found ${seq})`);
-      const leaf = Buffer.from(leafHex, "hex");
-      if (leaf.length !== 32) throw new Error(`tree levels: seq ${seq} has no valid leaf hash`);
-      let node: Node = { level: 0, idx: seq - 1, hash: leaf };
-      while (stack.length > 0 && stack[stack.length - 1]!.level === node.level) {
-        const left = stack.pop()!;
-        node = { level: left.level + 1, idx: left.idx / 2, hash: hashChildren(left.hash, node.hash) };
+      for (const node of extender.push(seq, leafHex)) {
         insert.run(node.level, node.idx, node.hash);
         written++;
       }
-      stack.push(node);
       next++;
     }
   }

@@ -19,8 +19,7 @@
  * lock that checks the subject, the base version and the text inside it, so concurrent edits of one version on two
  * servers save one and refuse the others as stale. signDocument too: its re-checks (signer, version, earlier
  * signature, hash) and the insert are one body under the ledger lock, so one person signing one version at once on
- * two servers gives one signature and a conflict. The checkpoint after a signature is SQLite-only for now
- * (NO_CHECKPOINT_ON_PG).
+ * two servers gives one signature and a conflict. The checkpoint after a signature is signed on either store.
  */
 import { and, eq } from "drizzle-orm";
 import { z } from "zod";
@@ -33,7 +32,7 @@ import { PASSWORD_MAX } from "@/contracts/user-fields";
 import { signatureText } from "../registry/records";
 import { DOCUMENT_SECTIONS, documentRecord, type DocumentRow } from "./records";
 import { latestVersionIn, readLatestVersion, requireSubjectIn } from "./queries";
-import { checkpointAfterCommit, type CheckpointOutcome } from "../app-context/audit-checkpoint-after-commit";
+import { checkpointAfterCommitOn } from "../app-context/audit-checkpoint-after-commit";
 import { refuseSigning, requireSignerPassword, rereadSigner } from "../auth/signature-password";
 import { now, requireRole, type ServiceDeps, type SignedInActor } from "../app-context/service-context";
 import type { StoreServiceContext } from "../app-context/store-context";
@@ -129,15 +128,6 @@ export async function updateDocument(ctx: StoreServiceContext, raw: z.input<type
 /** What signing needs besides the store and the actor: the audit keys of the checkpoint that follows a signature. */
 export type SignDocumentContext = StoreServiceContext & Pick<ServiceDeps, "auditKeys">;
 
-/**
- * Until audit checkpoints are on the store (server/audit/checkpoints.ts is SQLite code), a signature on PostgreSQL is
- * answered with this outcome rather than a checkpoint: the signature stands, and the missing checkpoint is said, not hidden.
- */
-const NO_CHECKPOINT_ON_PG: CheckpointOutcome = {
-  ok: false,
-  error: "signed audit checkpoints are not on the PostgreSQL store yet (issue 16): no checkpoint follows this signature",
-};
-
 export async function signDocument(ctx: SignDocumentContext, raw: z.input<typeof signDocumentInput>) {
   const input = signDocumentInput.parse(raw);
   const actor = ctx.actor;
@@ -231,8 +221,7 @@ export async function signDocument(ctx: SignDocumentContext, raw: z.input<typeof
     { pgLock: PG_LOCK_KEYS.ledger },
   );
   const reason = `${input.meaning} signature of ${doc.subjectType} ${doc.subjectId} ${doc.section} v${doc.version} by ${signer.name}`;
-  const auditCheckpoint =
-    store.dialect === "sqlite" ? checkpointAfterCommit({ db: store.db, auditKeys: ctx.auditKeys }, reason) : NO_CHECKPOINT_ON_PG;
+  const auditCheckpoint = await checkpointAfterCommitOn({ db: store, auditKeys: ctx.auditKeys }, reason);
   return { signatureId: signature.id, text: signatureText(signature), auditCheckpoint };
 }
 
