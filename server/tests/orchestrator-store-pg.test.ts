@@ -28,7 +28,15 @@ import {
   type MetricPoint,
 } from "@/server/runs/orchestrator/persist-events";
 import { LeaseHolder, leaseClockMs, leaseOfOn, takeLeaseTx, type LeaseOwner } from "@/server/runs/orchestrator/leases";
-import { claimQueuedRunsTx, enqueueRunOn, isQueuedOn, recoverDeadWorkersOn, takeOutQueuedOn } from "@/server/runs/orchestrator/run-queue";
+import {
+  claimQueuedRunsOn,
+  claimQueuedRunsTx,
+  enqueueRunOn,
+  giveBackRunOn,
+  isQueuedOn,
+  recoverDeadWorkersOn,
+  takeOutQueuedOn,
+} from "@/server/runs/orchestrator/run-queue";
 import { describePg } from "./pg-test-env";
 import { releaseTogether } from "./release-together";
 import { fixedDateForEachTest, seedPeopleAndDataset, sqliteForSuite, TEST_PEOPLE, twoPgServersForSuite } from "./store-test-env";
@@ -205,8 +213,57 @@ async function scenario(store: Store) {
   return { storedBefore: storedBefore.map((p) => `${p.key}@${p.step}`), interrupted, ...(await snapshot(store)) };
 }
 
+/** The workers' queue through its store forms: enqueue, claims, a give-back, a take-out, a dead worker's runs. */
+async function queueScenario(store: Store) {
+  await seedRuns(store, 6);
+  const { runs, runLeases } = store.tables;
+  const w1: LeaseOwner = { owner: "worker:host1:11:w1", host: "host1", pid: 11 };
+  const w2: LeaseOwner = { owner: "worker:host2:22:w2", host: "host2", pid: 22 };
+  const cli: LeaseOwner = { owner: "host3:33:cli", host: "host3", pid: 33 };
+  await transact(store, (tx) =>
+    exec(
+      tx
+        .update(runs)
+        .set({ status: "queued" })
+        .where(sql`${runs.id} BETWEEN 4 AND 6`),
+    ),
+  );
+  const enqueued = [];
+  for (const runId of [4, 5, 6, 4]) enqueued.push(await enqueueRunOn(store, runId));
+  const claims = [await claimQueuedRunsOn(store, w1, 2), await claimQueuedRunsOn(store, w2, 5), await claimQueuedRunsOn(store, w2, 5)];
+  await giveBackRunOn(store, w1, 5, 7);
+  const takenOut = [await takeOutQueuedOn(store, cli, 5), await takeOutQueuedOn(store, cli, 6)];
+  const requeuedWhileHeld = await enqueueRunOn(store, 6);
+  // w1 dies while training run 4; w2 dies holding run 6, still queued.
+  await transact(store, function* (tx) {
+    yield* exec(tx.update(runs).set({ status: "running" }).where(eq(runs.id, 4)));
+    yield* exec(
+      tx
+        .update(runLeases)
+        .set({ heartbeatAt: 0 })
+        .where(sql`${runLeases.runId} IN (4, 6)`),
+    );
+  });
+  const recovered = await recoverDeadWorkersOn(store);
+  const leases = (await transact(store, (tx) => rows(tx.select().from(runLeases).orderBy(runLeases.runId)))).map(
+    ({ runId, owner, host, pid }) => ({ runId, owner, host, pid }),
+  );
+  const queued = [await isQueuedOn(store, 4), await isQueuedOn(store, 5), await isQueuedOn(store, 6)];
+  return {
+    enqueued,
+    claims: claims.map((c) => c.map(({ runId, enqueuedSeq }) => ({ runId, enqueuedSeq }))),
+    takenOut,
+    requeuedWhileHeld,
+    recovered,
+    leases,
+    queued,
+    ...(await snapshot(store)),
+  };
+}
+
 type Outcome = Awaited<ReturnType<typeof scenario>>;
 const outcomes: Partial<Record<Store["dialect"], Outcome>> = {};
+const queueOutcomes: Partial<Record<Store["dialect"], Awaited<ReturnType<typeof queueScenario>>>> = {};
 
 function behaviourCases(storeOf: () => Store): void {
   fixedDateForEachTest(AT);
@@ -250,6 +307,24 @@ function behaviourCases(storeOf: () => Store): void {
     const complete = JSON.parse(outcome.ledger[7]!.payload) as Record<string, unknown>;
     expect(complete).toMatchObject({ metricPoints: 3 * 1401, bestCheckpointId: 3, finalMetrics: { val_loss: 0.25 } });
     expect(JSON.parse(outcome.ledger[10]!.payload)).toMatchObject({ lastCheckpointEpoch: 1, resumeFrom: "checkpoint of epoch 1" });
+  });
+
+  it("queues, claims, gives back, takes out and recovers runs of dead workers", async () => {
+    const store = storeOf();
+    const q = await queueScenario(store);
+    queueOutcomes[store.dialect] = q;
+    expect(q.enqueued).toEqual([true, true, true, true]);
+    expect(q.claims.map((c) => c.map((r) => r.runId))).toEqual([[4, 5], [6], []]);
+    expect(q.takenOut).toEqual([true, false]);
+    expect(q.requeuedWhileHeld).toBe(false);
+    expect(q.recovered).toBe(2);
+    expect(q.queued).toEqual([true, false, true]);
+    expect(q.leases.filter((l) => l.runId >= 4)).toEqual([
+      { runId: 4, owner: "queue:0", host: "", pid: 0 },
+      { runId: 5, owner: "host3:33:cli", host: "host3", pid: 33 },
+      { runId: 6, owner: "queue:0", host: "", pid: 0 },
+    ]);
+    expect(q.ledger.at(-1)).toMatchObject({ action: "run.interrupted", entityId: "4" });
   });
 }
 
@@ -296,9 +371,14 @@ describePg("orchestrator persistence and leases on PostgreSQL", () => {
     expect(outcomes.pg).toEqual(outcomes.sqlite);
   });
 
+  it("gives the same queue answers, lease holders, rows and ledger rows as SQLite", () => {
+    expect(queueOutcomes.sqlite).toBeDefined();
+    expect(queueOutcomes.pg).toEqual(queueOutcomes.sqlite);
+  });
+
   it("judges a lease by its heartbeat age on the database's clock, never by this host's pids", async () => {
     const store = pgStore(pg.a());
-    await seedRuns(store, 6);
+    await seedRuns(store, 8);
     const { runLeases } = store.tables;
     const now = await leaseClockMs(store);
     const timeout = Number(process.env.RUNLEDGER_LEASE_TIMEOUT_S ?? 30) * 1000;
@@ -312,18 +392,22 @@ describePg("orchestrator persistence and leases on PostgreSQL", () => {
     });
     await transact(store, function* (tx) {
       // This very process's pid (alive on this host), heartbeat too old: dead on PostgreSQL.
-      yield* exec(tx.insert(runLeases).values(lease(4, now - timeout - 5_000, process.pid)));
+      yield* exec(tx.insert(runLeases).values(lease(7, now - timeout - 5_000, process.pid)));
       // A pid that exists nowhere, heartbeat fresh: alive (its worker may run on another machine with that pid).
-      yield* exec(tx.insert(runLeases).values(lease(5, now - 1_000, 2 ** 22 + 17)));
+      yield* exec(tx.insert(runLeases).values(lease(8, now - 1_000, 2 ** 22 + 17)));
     });
     const holder = new LeaseHolder(store, "worker");
-    expect(await holder.acquireOn(4)).toBe(true);
-    expect(await holder.acquireOn(5)).toBe(false);
-    expect((await leaseOfOn(store, 4))?.owner).toBe(holder.owner);
-    // The new heartbeat is the database's clock, not this host's (the fixed Date is hours away from it).
-    expect(Math.abs((await leaseOfOn(store, 4))!.heartbeatAt - now)).toBeLessThan(60_000);
-    await holder.releaseOn(4);
-    expect(await leaseOfOn(store, 4)).toBeUndefined();
+    expect(await holder.acquireOn(7)).toBe(true);
+    expect(await holder.acquireOn(8)).toBe(false);
+    expect((await leaseOfOn(store, 7))?.owner).toBe(holder.owner);
+    // The new heartbeat is the database's clock, not this host's (the fixed Date is hours away from it), and so is a beat.
+    const taken = (await leaseOfOn(store, 7))!.heartbeatAt;
+    expect(Math.abs(taken - now)).toBeLessThan(60_000);
+    await holder.beatOn();
+    expect((await leaseOfOn(store, 7))!.heartbeatAt).toBeGreaterThanOrEqual(taken);
+    expect(Math.abs((await leaseOfOn(store, 7))!.heartbeatAt - Date.now())).toBeGreaterThan(3_600_000);
+    await holder.releaseOn(7);
+    expect(await leaseOfOn(store, 7)).toBeUndefined();
   });
 
   it("two pools, 16 workers claiming 10 queued runs at once, all reading the queue first: each run claimed exactly once", async () => {
