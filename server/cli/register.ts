@@ -8,7 +8,6 @@ import { eq } from "drizzle-orm";
 import { users } from "@/db/schema";
 import { openDatabase, resolveDataDir } from "@/db/client";
 import { checkpointAfterCliWrite } from "./checkpoint-after-write";
-import { fileArtifactStore } from "@/server/artifacts/store";
 import { DEMO_USERS } from "@/server/demo/seed";
 import { actorOf } from "@/server/users/service";
 import { registerModelVersion } from "@/server/registry/service";
@@ -47,10 +46,7 @@ export async function registerCommand(argv: string[]): Promise<number> {
       return 2;
     }
     const auditKeys = openAuditSigningKeys(db, { dataDir, keyDir: resolveKeyDir(values["key-dir"]) });
-    const out = registerModelVersion(
-      { db, artifacts: fileArtifactStore(dataDir), dataDir, auditKeys, actor: actorOf(user) },
-      { runId, modelName: values.model, checkpoint },
-    );
+    const out = await registerModelVersion({ db, actor: actorOf(user) }, { runId, modelName: values.model, checkpoint });
     checkpointAfterCliWrite(db, { dataDir, auditKeys });
     if (values.json)
       process.stdout.write(`${JSON.stringify({ model: out.model, version: out.version, weightsSha256: out.weightsSha256 })}\n`);

@@ -13,29 +13,28 @@
  *   section of the version's model or of a datasheet section of those datasets, and everyone who signed such a
  *   section with meaning "authorship". Review signatures are not authorship. The promotion's requester is added by
  *   the caller (promotions.conflictsOfInterest).
+ *
+ * On the store (issue 16, db/store.ts): each read is written once as a transaction part over given tables (the `…In`
+ * forms, used by the registry's store bodies on SQLite and PostgreSQL); the synchronous forms run the same part on a
+ * SQLite handle (runOnSqliteTx) for the callers not on the store yet. Rows are read in id order (seq for the ledger),
+ * so the authors and their reasons come in the same order on both stores.
  */
-import { and, eq, inArray } from "drizzle-orm";
-import {
-  auditEvents,
-  checkpoints,
-  datasets,
-  datasetVersions,
-  decisions,
-  documents,
-  modelVersions,
-  runs,
-  signatures,
-  splits,
-} from "@/db/schema";
-import type { DbOrTx } from "@/db/client";
+import { and, asc, eq, inArray } from "drizzle-orm";
+import * as schema from "@/db/schema";
+import type { modelVersions, runs } from "@/db/schema";
+import type { DbOrTx, Tx } from "@/db/client";
+import { row, rows, runOnSqliteTx, type StoreTables, type TxBody } from "@/db/store";
 
 type RunRow = typeof runs.$inferSelect;
 
+/** A part run synchronously on a SQLite handle (a transaction or the database itself: reads only). */
+const onSqlite = <T>(db: DbOrTx, part: (q: Tx, t: StoreTables) => TxBody<T>): T => runOnSqliteTx(db as Tx, part(db as Tx, schema));
+
 /** The runs whose weights or configuration a run directly started from. */
-function parentRunIds(db: DbOrTx, r: RunRow): number[] {
+function* parentRunIds(q: Tx, t: StoreTables, r: RunRow): TxBody<number[]> {
   const out: number[] = [];
   if (r.parentCheckpointId !== null) {
-    const ck = db.select({ runId: checkpoints.runId }).from(checkpoints).where(eq(checkpoints.id, r.parentCheckpointId)).get();
+    const ck = yield* row(q.select({ runId: t.checkpoints.runId }).from(t.checkpoints).where(eq(t.checkpoints.id, r.parentCheckpointId)));
     if (ck) out.push(ck.runId);
   }
   if (r.parentRunId !== null && !out.includes(r.parentRunId)) out.push(r.parentRunId);
@@ -43,7 +42,7 @@ function parentRunIds(db: DbOrTx, r: RunRow): number[] {
 }
 
 /** The given runs and all their ancestors (through parent runs and parent checkpoints' runs), nearest first. */
-export function runsAncestry(db: DbOrTx, startRunIds: number[]): RunRow[] {
+export function* runsAncestryIn(q: Tx, t: StoreTables, startRunIds: number[]): TxBody<RunRow[]> {
   const out: RunRow[] = [];
   const seen = new Set<number>();
   const queue = [...startRunIds];
@@ -51,12 +50,16 @@ export function runsAncestry(db: DbOrTx, startRunIds: number[]): RunRow[] {
     const id = queue.shift()!;
     if (seen.has(id)) continue;
     seen.add(id);
-    const row = db.select().from(runs).where(eq(runs.id, id)).get();
-    if (!row) continue;
-    out.push(row);
-    queue.push(...parentRunIds(db, row).filter((p) => !seen.has(p)));
+    const found = yield* row(q.select().from(t.runs).where(eq(t.runs.id, id)));
+    if (!found) continue;
+    out.push(found);
+    queue.push(...(yield* parentRunIds(q, t, found)).filter((p) => !seen.has(p)));
   }
   return out;
+}
+
+export function runsAncestry(db: DbOrTx, startRunIds: number[]): RunRow[] {
+  return onSqlite(db, (q, t) => runsAncestryIn(q, t, startRunIds));
 }
 
 /** The run and its ancestors, nearest first (the run itself first). */
@@ -64,86 +67,110 @@ export function runAncestry(db: DbOrTx, runId: number): RunRow[] {
   return runsAncestry(db, [runId]);
 }
 
+type VersionRef = Pick<typeof modelVersions.$inferSelect, "runId" | "checkpointId">;
+
 /** A model version's runs: the run it was registered from, the run of its checkpoint, and all their ancestors. */
-export function versionRunAncestry(db: DbOrTx, version: Pick<typeof modelVersions.$inferSelect, "runId" | "checkpointId">): RunRow[] {
-  const ck = db.select({ runId: checkpoints.runId }).from(checkpoints).where(eq(checkpoints.id, version.checkpointId)).get();
-  return runsAncestry(db, ck ? [version.runId, ck.runId] : [version.runId]);
+export function* versionRunAncestryIn(q: Tx, t: StoreTables, version: VersionRef): TxBody<RunRow[]> {
+  const ck = yield* row(q.select({ runId: t.checkpoints.runId }).from(t.checkpoints).where(eq(t.checkpoints.id, version.checkpointId)));
+  return yield* runsAncestryIn(q, t, ck ? [version.runId, ck.runId] : [version.runId]);
+}
+
+export function versionRunAncestry(db: DbOrTx, version: VersionRef): RunRow[] {
+  return onSqlite(db, (q, t) => versionRunAncestryIn(q, t, version));
 }
 
 /** Datasets a run used: through its prepared data version, or named in its config before it prepared any. */
-export function datasetIdsOf(db: DbOrTx, chain: RunRow[]): number[] {
+export function* datasetIdsOfIn(q: Tx, t: StoreTables, chain: RunRow[]): TxBody<number[]> {
   const ids = new Set<number>();
   const dvIds = [...new Set(chain.map((r) => r.datasetVersionId).filter((x): x is number => x !== null))];
   if (dvIds.length)
-    for (const v of db
-      .select({ datasetId: datasetVersions.datasetId })
-      .from(datasetVersions)
-      .where(inArray(datasetVersions.id, dvIds))
-      .all())
+    for (const v of yield* rows(
+      q
+        .select({ datasetId: t.datasetVersions.datasetId })
+        .from(t.datasetVersions)
+        .where(inArray(t.datasetVersions.id, dvIds))
+        .orderBy(asc(t.datasetVersions.id)),
+    ))
       ids.add(v.datasetId);
   for (const r of chain) {
     const ref = (JSON.parse(r.configJson) as { data?: { dataset?: { datasetId?: string; builtin?: string } } }).data?.dataset;
     if (ref?.datasetId !== undefined && Number.isInteger(Number(ref.datasetId))) ids.add(Number(ref.datasetId));
     else if (ref?.builtin && r.datasetVersionId === null) {
-      const b = db.select({ id: datasets.id }).from(datasets).where(eq(datasets.builtinName, ref.builtin)).get();
+      const b = yield* row(q.select({ id: t.datasets.id }).from(t.datasets).where(eq(t.datasets.builtinName, ref.builtin)).limit(1));
       if (b) ids.add(b.id);
     }
   }
   return [...ids];
 }
 
+export function datasetIdsOf(db: DbOrTx, chain: RunRow[]): number[] {
+  return onSqlite(db, (q, t) => datasetIdsOfIn(q, t, chain));
+}
+
 /** Who the ledger says created each entity (dataset versions and splits carry no author column). */
-function ledgerCreators(
-  db: DbOrTx,
+function* ledgerCreators(
+  q: Tx,
+  t: StoreTables,
   action: "datasetVersion.create" | "split.create",
   entityType: string,
   ids: number[],
-): { entityId: string; actorId: number | null }[] {
+): TxBody<{ entityId: string; actorId: number | null }[]> {
   if (ids.length === 0) return [];
-  return db
-    .select({ entityId: auditEvents.entityId, actorId: auditEvents.actorId })
-    .from(auditEvents)
-    .where(and(eq(auditEvents.entityType, entityType), inArray(auditEvents.entityId, ids.map(String)), eq(auditEvents.action, action)))
-    .all();
+  const { auditEvents } = t;
+  return yield* rows(
+    q
+      .select({ entityId: auditEvents.entityId, actorId: auditEvents.actorId })
+      .from(auditEvents)
+      .where(and(eq(auditEvents.entityType, entityType), inArray(auditEvents.entityId, ids.map(String)), eq(auditEvents.action, action)))
+      .orderBy(asc(auditEvents.seq)),
+  );
 }
 
 export type LineageAuthor = { userId: number; why: string };
 
 /** Everyone who authored anything in a model version's ancestry; several reasons per person are kept. */
-export function lineageAuthors(db: DbOrTx, modelVersionId: number): LineageAuthor[] {
-  const version = db.select().from(modelVersions).where(eq(modelVersions.id, modelVersionId)).get();
+export function* lineageAuthorsIn(q: Tx, t: StoreTables, modelVersionId: number): TxBody<LineageAuthor[]> {
+  const { datasets, decisions, documents, signatures, splits } = t;
+  const version = yield* row(q.select().from(t.modelVersions).where(eq(t.modelVersions.id, modelVersionId)));
   if (!version) return [];
-  const chain = versionRunAncestry(db, version);
+  const chain = yield* versionRunAncestryIn(q, t, version);
   const out: LineageAuthor[] = [{ userId: version.createdBy, why: `registered model version ${version.version}` }];
   for (const r of chain) out.push({ userId: r.createdBy, why: `authored run #${r.id}` });
   const ids = chain.map((r) => r.id);
   const ds = ids.length
-    ? db
-        .select({ id: decisions.id, runId: decisions.runId, authorId: decisions.authorId, kind: decisions.kind })
-        .from(decisions)
-        .where(inArray(decisions.runId, ids))
-        .all()
+    ? yield* rows(
+        q
+          .select({ id: decisions.id, runId: decisions.runId, authorId: decisions.authorId, kind: decisions.kind })
+          .from(decisions)
+          .where(inArray(decisions.runId, ids))
+          .orderBy(asc(decisions.id)),
+      )
     : [];
   for (const d of ds) out.push({ userId: d.authorId, why: `authored decision #${d.id} (${d.kind}) on run #${d.runId}` });
 
   // Data: the datasets the runs used, the data versions and splits they trained on.
-  const datasetIds = datasetIdsOf(db, chain);
+  const datasetIds = yield* datasetIdsOfIn(q, t, chain);
   const dss = datasetIds.length
-    ? db
-        .select({ id: datasets.id, name: datasets.name, source: datasets.source, createdBy: datasets.createdBy })
-        .from(datasets)
-        .where(inArray(datasets.id, datasetIds))
-        .all()
+    ? yield* rows(
+        q
+          .select({ id: datasets.id, name: datasets.name, source: datasets.source, createdBy: datasets.createdBy })
+          .from(datasets)
+          .where(inArray(datasets.id, datasetIds))
+          .orderBy(asc(datasets.id)),
+      )
     : [];
   for (const d of dss)
     out.push({ userId: d.createdBy, why: `${d.source === "upload" ? "uploaded" : "registered"} dataset #${d.id} (${d.name})` });
   const dvIds = [...new Set(chain.map((r) => r.datasetVersionId).filter((x): x is number => x !== null))];
-  for (const e of ledgerCreators(db, "datasetVersion.create", "datasetVersion", dvIds))
+  for (const e of yield* ledgerCreators(q, t, "datasetVersion.create", "datasetVersion", dvIds))
     if (e.actorId !== null) out.push({ userId: e.actorId, why: `prepared data version #${e.entityId}` });
   const splitIds = [...new Set(chain.map((r) => r.splitId).filter((x): x is number => x !== null))];
-  const splitRows = splitIds.length ? db.select({ id: splits.id }).from(splits).where(inArray(splits.id, splitIds)).all() : [];
-  for (const e of ledgerCreators(
-    db,
+  const splitRows = splitIds.length
+    ? yield* rows(q.select({ id: splits.id }).from(splits).where(inArray(splits.id, splitIds)).orderBy(asc(splits.id)))
+    : [];
+  for (const e of yield* ledgerCreators(
+    q,
+    t,
     "split.create",
     "split",
     splitRows.map((s) => s.id),
@@ -152,38 +179,48 @@ export function lineageAuthors(db: DbOrTx, modelVersionId: number): LineageAutho
 
   // Documents: the model card of the version's model and the datasheets of those datasets, every version.
   const docRows = [
-    ...db
-      .select()
-      .from(documents)
-      .where(and(eq(documents.subjectType, "model"), eq(documents.subjectId, version.modelId)))
-      .all(),
+    ...(yield* rows(
+      q
+        .select()
+        .from(documents)
+        .where(and(eq(documents.subjectType, "model"), eq(documents.subjectId, version.modelId)))
+        .orderBy(asc(documents.id)),
+    )),
     ...(datasetIds.length
-      ? db
-          .select()
-          .from(documents)
-          .where(and(eq(documents.subjectType, "dataset"), inArray(documents.subjectId, datasetIds)))
-          .all()
+      ? yield* rows(
+          q
+            .select()
+            .from(documents)
+            .where(and(eq(documents.subjectType, "dataset"), inArray(documents.subjectId, datasetIds)))
+            .orderBy(asc(documents.id)),
+        )
       : []),
   ];
   const what = (d: (typeof docRows)[number]) =>
     `${d.subjectType === "model" ? "model card" : `datasheet of dataset #${d.subjectId}`} section "${d.section}" v${d.version}`;
   for (const d of docRows) out.push({ userId: d.authorId, why: `wrote ${what(d)}` });
   const docSigs = docRows.length
-    ? db
-        .select()
-        .from(signatures)
-        .where(
-          and(
-            eq(signatures.recordType, "document"),
-            eq(signatures.meaning, "authorship"),
-            inArray(
-              signatures.recordId,
-              docRows.map((d) => d.id),
+    ? yield* rows(
+        q
+          .select()
+          .from(signatures)
+          .where(
+            and(
+              eq(signatures.recordType, "document"),
+              eq(signatures.meaning, "authorship"),
+              inArray(
+                signatures.recordId,
+                docRows.map((d) => d.id),
+              ),
             ),
-          ),
-        )
-        .all()
+          )
+          .orderBy(asc(signatures.id)),
+      )
     : [];
   for (const s of docSigs) out.push({ userId: s.userId, why: `signed authorship of ${what(docRows.find((d) => d.id === s.recordId)!)}` });
   return out;
+}
+
+export function lineageAuthors(db: DbOrTx, modelVersionId: number): LineageAuthor[] {
+  return onSqlite(db, (q, t) => lineageAuthorsIn(q, t, modelVersionId));
 }

@@ -23,7 +23,7 @@ import { checkpoints, metrics, modelVersions, models, runArtifacts, runs, users 
 import type { DbOrTx } from "@/db/client";
 import { appendAuditEvent } from "@/server/audit/ledger";
 import { now } from "@/server/app-context/service-context";
-import { aliasSchema, isProtectedAlias, modelNameSchema, moveAlias, registerModelVersion } from "@/server/registry/service";
+import { aliasSchema, isProtectedAlias, modelNameSchema, moveAlias, registerModelVersionInSqliteTx } from "@/server/registry/service";
 import { aliasMoves, currentAliasTargets } from "@/server/registry/aliases";
 import { MlflowError, doesNotExist, invalidParam } from "./errors";
 import { idField, int64, ms, parseRequest, requireWriter, type MlflowCtx } from "./common";
@@ -246,7 +246,7 @@ function checkedAlias(alias: string): string {
   return r.data!;
 }
 
-export function setRegisteredModelAlias(ctx: MlflowCtx, body: unknown): Record<string, never> {
+export async function setRegisteredModelAlias(ctx: MlflowCtx, body: unknown): Promise<Record<string, never>> {
   requireWriter(ctx, "set model aliases");
   const req = parseRequest(aliasReq.extend({ version: versionField }), body);
   const alias = checkedAlias(req.alias);
@@ -254,18 +254,28 @@ export function setRegisteredModelAlias(ctx: MlflowCtx, body: unknown): Record<s
   const m = modelRow(ctx.db, req.name);
   const v = versionRow(ctx.db, m, req.version);
   if (aliasesOf(ctx.db, m.id).some((a) => a.alias === alias && a.versionId === v.id)) return {};
-  moveAlias(ctx, { modelName: m.name, alias, version: v.version, rationale: `set through the tracking API (token #${ctx.actor.tokenId})` });
+  await moveAlias(ctx, {
+    modelName: m.name,
+    alias,
+    version: v.version,
+    rationale: `set through the tracking API (token #${ctx.actor.tokenId})`,
+  });
   return {};
 }
 
-export function deleteRegisteredModelAlias(ctx: MlflowCtx, body: unknown): Record<string, never> {
+export async function deleteRegisteredModelAlias(ctx: MlflowCtx, body: unknown): Promise<Record<string, never>> {
   requireWriter(ctx, "delete model aliases");
   const req = parseRequest(aliasReq, body);
   const alias = checkedAlias(req.alias);
   if (isProtectedAlias(alias)) throw new MlflowError("PERMISSION_DENIED", `The alias '${alias}' ${PROMOTION_FLOW}`);
   const m = modelRow(ctx.db, req.name);
   if (!aliasesOf(ctx.db, m.id).some((a) => a.alias === alias)) return {};
-  moveAlias(ctx, { modelName: m.name, alias, version: null, rationale: `deleted through the tracking API (token #${ctx.actor.tokenId})` });
+  await moveAlias(ctx, {
+    modelName: m.name,
+    alias,
+    version: null,
+    rationale: `deleted through the tracking API (token #${ctx.actor.tokenId})`,
+  });
   return {};
 }
 
@@ -343,10 +353,7 @@ export function createModelVersion(ctx: MlflowCtx, body: unknown): { model_versi
         },
       });
     }
-    return registerModelVersion(
-      { ...ctx, db: tx as unknown as MlflowCtx["db"] },
-      { runId: run.id, modelName: m.name, checkpoint: { checkpointId: ck.id } },
-    );
+    return registerModelVersionInSqliteTx(tx, ctx.actor, { runId: run.id, modelName: m.name, checkpoint: { checkpointId: ck.id } });
   });
   const v = ctx.db.select().from(modelVersions).where(eq(modelVersions.id, registered.modelVersionId)).get()!;
   return { model_version: toVersion(ctx.db, m, v) };

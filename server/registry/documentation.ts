@@ -8,13 +8,15 @@
  * in the promotion.request event and refuses a request with missing sections unless the requester acknowledged them.
  */
 import { asc, eq, inArray } from "drizzle-orm";
-import { datasets, modelVersions, models, type DocumentSubjectType } from "@/db/schema";
-import type { DbOrTx } from "@/db/client";
+import type { DocumentSubjectType } from "@/db/schema";
+import type { Db, Tx } from "@/db/client";
+import { asStore, row, rows, type Store, type StoreTables, type TxBody } from "@/db/store";
 import { notFound } from "@/server/errors";
 import { DOCUMENT_SECTIONS } from "@/server/documents/records";
-import { latestVersion } from "@/server/documents/queries";
-import { datasetIdsOf, versionRunAncestry } from "@/server/lineage/ancestry";
-import { findModelVersion } from "./queries";
+import { latestVersionIn } from "@/server/documents/queries";
+import { datasetIdsOfIn, versionRunAncestryIn } from "@/server/lineage/ancestry";
+import { findModelVersionIn } from "./queries";
+import { readOnStore } from "./on-store";
 
 export type ChecklistSection = {
   key: string;
@@ -38,38 +40,39 @@ export type DocumentationChecklist = {
   missing: { subjectType: DocumentSubjectType; subjectId: number; subjectName: string; document: string; section: string; title: string }[];
 };
 
-function subjectChecklist(db: DbOrTx, subjectType: DocumentSubjectType, subjectId: number, subjectName: string): ChecklistSubject {
-  return {
-    subjectType,
-    subjectId,
-    subjectName,
-    document: subjectType === "model" ? "Model card" : "Datasheet",
-    sections: DOCUMENT_SECTIONS[subjectType].map((s) => {
-      const latest = latestVersion(db, subjectType, subjectId, s.key);
-      return {
-        key: s.key,
-        title: s.title,
-        written: latest ? { documentId: latest.id, version: latest.version, sha256: latest.sha256, createdAt: latest.createdAt } : null,
-      };
-    }),
-  };
+function* subjectChecklist(
+  q: Tx,
+  t: StoreTables,
+  subjectType: DocumentSubjectType,
+  subjectId: number,
+  subjectName: string,
+): TxBody<ChecklistSubject> {
+  const sections: ChecklistSection[] = [];
+  for (const s of DOCUMENT_SECTIONS[subjectType]) {
+    const latest = yield* latestVersionIn(q, t, subjectType, subjectId, s.key);
+    sections.push({
+      key: s.key,
+      title: s.title,
+      written: latest ? { documentId: latest.id, version: latest.version, sha256: latest.sha256, createdAt: latest.createdAt } : null,
+    });
+  }
+  return { subjectType, subjectId, subjectName, document: subjectType === "model" ? "Model card" : "Datasheet", sections };
 }
 
-/** The model card and datasheet sections of a model version, written or missing. */
-export function documentationChecklist(db: DbOrTx, modelVersionId: number): DocumentationChecklist {
-  const version = db.select().from(modelVersions).where(eq(modelVersions.id, modelVersionId)).get();
+/** The model card and datasheet sections of a model version, written or missing (a part of a store transaction body). */
+export function* documentationChecklistIn(q: Tx, t: StoreTables, modelVersionId: number): TxBody<DocumentationChecklist> {
+  const { modelVersions, models, datasets } = t;
+  const version = yield* row(q.select().from(modelVersions).where(eq(modelVersions.id, modelVersionId)));
   if (!version) notFound(`model version ${modelVersionId}`);
-  const model = db.select().from(models).where(eq(models.id, version.modelId)).get()!;
-  const datasetIds = datasetIdsOf(db, versionRunAncestry(db, version));
+  const model = (yield* row(q.select().from(models).where(eq(models.id, version.modelId))))!;
+  const datasetIds = yield* datasetIdsOfIn(q, t, yield* versionRunAncestryIn(q, t, version));
   const dss = datasetIds.length
-    ? db
-        .select({ id: datasets.id, name: datasets.name })
-        .from(datasets)
-        .where(inArray(datasets.id, datasetIds))
-        .orderBy(asc(datasets.id))
-        .all()
+    ? yield* rows(
+        q.select({ id: datasets.id, name: datasets.name }).from(datasets).where(inArray(datasets.id, datasetIds)).orderBy(asc(datasets.id)),
+      )
     : [];
-  const subjects = [subjectChecklist(db, "model", model.id, model.name), ...dss.map((d) => subjectChecklist(db, "dataset", d.id, d.name))];
+  const subjects = [yield* subjectChecklist(q, t, "model", model.id, model.name)];
+  for (const d of dss) subjects.push(yield* subjectChecklist(q, t, "dataset", d.id, d.name));
   const missing = subjects.flatMap((s) =>
     s.sections
       .filter((x) => x.written === null)
@@ -87,8 +90,10 @@ export function documentationChecklist(db: DbOrTx, modelVersionId: number): Docu
 }
 
 /** The checklist of version `version` of model `modelName` (the "Request production" form reads it). */
-export function documentationChecklistOf(db: DbOrTx, modelName: string, version: number): DocumentationChecklist {
-  return documentationChecklist(db, findModelVersion(db, modelName, version).version.id);
+export function documentationChecklistOf(store: Store | Db, modelName: string, version: number): Promise<DocumentationChecklist> {
+  return readOnStore(asStore(store), function* (q, t) {
+    return yield* documentationChecklistIn(q, t, (yield* findModelVersionIn(q, t, modelName, version)).version.id);
+  });
 }
 
 /** What the promotion.request event records of the checklist: hashes and identifiers only, never the text. */

@@ -20,37 +20,50 @@
  *   promotion.request event). When distinct approvals reach the rule it is judged by (./approval-rule.ts: that rule, or
  *   the model's current one if raised since), the request is approved and the alias moves in the same transaction as
  *   the last signature; one rejection closes the request. A signed audit checkpoint follows each signature.
+ * - On the store (issue 16, db/store.ts): a request, a signature's re-checks and decision, and a withdrawal are each
+ *   one transaction body under the ledger lock (PostgreSQL's advisory lock; SQLite's IMMEDIATE), their checks read
+ *   inside it: one request made twice at once is made once, and two reviewers approving at once count each other
+ *   (one alias move, never two; no approval lost). On PostgreSQL no checkpoint follows a signature yet
+ *   (./on-store.ts, NO_CHECKPOINT_ON_PG): the signature stands and the answer says so.
  */
 import { and, eq } from "drizzle-orm";
 import { z } from "zod";
-import { evaluations, type modelVersions, models, promotionRequests, signatures } from "@/db/schema";
-import * as schema from "@/db/schema";
-import type { DbOrTx, Tx } from "@/db/client";
-import { runOnSqliteTx } from "@/db/store";
-import { appendAuditEvent } from "@/server/audit/ledger";
+import type { evaluations, modelVersions, promotionRequests, signatures } from "@/db/schema";
+import type { Tx } from "@/db/client";
+import { PG_LOCK_KEYS } from "@/db/pg-client";
+import { asStore, exec, row, rows, transact, type StoreTables, type TxBody } from "@/db/store";
+import { appendEvent } from "@/server/audit/ledger-pg";
 import { sha256Canonical } from "@/contracts/canonical";
 import { PASSWORD_MAX } from "@/contracts/user-fields";
-import { now, requireRole, type ServiceContext } from "../app-context/service-context";
+import { now, requireRole, type SignedInActor } from "../app-context/service-context";
+import type { StoreServiceContext } from "../app-context/store-context";
 import { conflict, forbidden, invalidInput, notFound } from "@/server/errors";
-import { aliasSchema, appendAliasMove, modelNameSchema } from "./service";
-import { conflictsOfInterest, findModelVersion, loadPromotionRequest } from "./queries";
+import { aliasSchema, appendAliasMove, modelNameSchema, type CheckpointedServiceContext } from "./service";
+import {
+  conflictsOfInterestIn,
+  findModelVersionIn,
+  loadPromotionRequestIn,
+  readPromotionRequest,
+  type LoadedPromotionRequest,
+} from "./queries";
 import { promotionRecord, signatureText, TEST_PARTITION } from "./records";
-import { checkpointAfterCommit } from "../app-context/audit-checkpoint-after-commit";
 import { approvalsRequiredFor } from "./approval-rule";
 import { refuseSigning, requireSignerPassword, rereadSigner } from "../auth/signature-password";
-import { describeMissing, documentationChecklist, documentationRecord } from "./documentation";
+import { describeMissing, documentationChecklistIn, documentationRecord } from "./documentation";
+import { checkpointAfterChange, readOnStore } from "./on-store";
 
 type VersionRow = typeof modelVersions.$inferSelect;
 type EvaluationRow = typeof evaluations.$inferSelect;
 
 /** Test-partition evaluations of exactly this version's checkpoint, newest first. */
-export function eligibleEvaluations(db: DbOrTx, v: VersionRow): EvaluationRow[] {
-  return db
-    .select()
-    .from(evaluations)
-    .where(and(eq(evaluations.checkpointId, v.checkpointId), eq(evaluations.partition, TEST_PARTITION)))
-    .all()
-    .sort((a, b) => b.id - a.id);
+export function* eligibleEvaluationsIn(q: Tx, t: StoreTables, v: VersionRow): TxBody<EvaluationRow[]> {
+  const { evaluations } = t;
+  return (yield* rows(
+    q
+      .select()
+      .from(evaluations)
+      .where(and(eq(evaluations.checkpointId, v.checkpointId), eq(evaluations.partition, TEST_PARTITION))),
+  )).sort((a, b) => b.id - a.id);
 }
 
 export const requestPromotionInput = z.object({
@@ -66,53 +79,65 @@ export const requestPromotionInput = z.object({
    */
   acknowledgeMissingDocumentation: z.boolean().default(false),
 });
+type RequestInput = z.output<typeof requestPromotionInput>;
+type PromotionRequestRow = typeof promotionRequests.$inferSelect;
 
-export function requestPromotion(ctx: ServiceContext, raw: z.input<typeof requestPromotionInput>) {
-  requireRole(ctx.actor, ["engineer"], "request promotions");
-  const input = requestPromotionInput.parse(raw);
-  const { model, version } = findModelVersion(ctx.db, input.modelName, input.version);
-  const candidates = eligibleEvaluations(ctx.db, version);
-  let evaluation: EvaluationRow | undefined;
-  if (input.evaluationId !== undefined) {
-    evaluation = ctx.db.select().from(evaluations).where(eq(evaluations.id, input.evaluationId)).get();
-    if (!evaluation) notFound(`evaluation ${input.evaluationId}`);
-    if (evaluation.checkpointId !== version.checkpointId)
+/** The evaluation a request cites: the one named (checked), or the newest test evaluation of the version's checkpoint. */
+function* citedEvaluation(q: Tx, t: StoreTables, modelName: string, version: VersionRow, input: RequestInput): TxBody<EvaluationRow> {
+  const candidates = yield* eligibleEvaluationsIn(q, t, version);
+  if (input.evaluationId === undefined) {
+    const newest = candidates[0];
+    if (!newest)
       invalidInput(
-        `evaluation ${evaluation.id} is of checkpoint #${evaluation.checkpointId}, not of version ${version.version}'s checkpoint #${version.checkpointId}`,
+        `version ${version.version} of "${modelName}" cannot be promoted: its checkpoint (#${version.checkpointId}, weights ${version.weightsSha256.slice(0, 12)}…) has no evaluation on the test partition. Register the run's evaluated (best) checkpoint instead.`,
       );
-    if (evaluation.partition !== TEST_PARTITION)
-      invalidInput(`evaluation ${evaluation.id} is on the "${evaluation.partition}" partition; a promotion relies on the test partition`);
-  } else {
-    evaluation = candidates[0];
-    if (!evaluation)
-      invalidInput(
-        `version ${version.version} of "${model.name}" cannot be promoted: its checkpoint (#${version.checkpointId}, weights ${version.weightsSha256.slice(0, 12)}…) has no evaluation on the test partition. Register the run's evaluated (best) checkpoint instead.`,
-      );
+    return newest;
   }
-  const pending = ctx.db
-    .select({ id: promotionRequests.id })
-    .from(promotionRequests)
-    .where(
-      and(
-        eq(promotionRequests.modelVersionId, version.id),
-        eq(promotionRequests.alias, input.alias),
-        eq(promotionRequests.status, "pending"),
-      ),
-    )
-    .get();
+  const evaluation = yield* row(q.select().from(t.evaluations).where(eq(t.evaluations.id, input.evaluationId)));
+  if (!evaluation) notFound(`evaluation ${input.evaluationId}`);
+  if (evaluation.checkpointId !== version.checkpointId)
+    invalidInput(
+      `evaluation ${evaluation.id} is of checkpoint #${evaluation.checkpointId}, not of version ${version.version}'s checkpoint #${version.checkpointId}`,
+    );
+  if (evaluation.partition !== TEST_PARTITION)
+    invalidInput(`evaluation ${evaluation.id} is on the "${evaluation.partition}" partition; a promotion relies on the test partition`);
+  return evaluation;
+}
+
+/**
+ * A part of a store transaction body: the whole request, every check read inside it (the version, the evidence, a
+ * pending request of the same version and alias, the rule in force, the documentation as it is now).
+ */
+function* insertPromotionRequest(tx: Tx, t: StoreTables, actor: SignedInActor, input: RequestInput): TxBody<PromotionRequestRow> {
+  const { promotionRequests, models } = t;
+  const { model, version } = yield* findModelVersionIn(tx, t, input.modelName, input.version);
+  const evaluation = yield* citedEvaluation(tx, t, model.name, version, input);
+  const pending = yield* row(
+    tx
+      .select({ id: promotionRequests.id })
+      .from(promotionRequests)
+      .where(
+        and(
+          eq(promotionRequests.modelVersionId, version.id),
+          eq(promotionRequests.alias, input.alias),
+          eq(promotionRequests.status, "pending"),
+        ),
+      )
+      .limit(1),
+  );
   if (pending) conflict(`promotion request #${pending.id} for version ${version.version} to "${input.alias}" is already pending`);
   const recordSha256 = sha256Canonical(promotionRecord(model.name, input.alias, version, evaluation));
-  return ctx.db.transaction((tx) => {
-    // The rule in force now, read in this transaction: the request is judged by it (and by any higher rule later).
-    const approvalsRequired = tx.select({ n: models.approvalsRequired }).from(models).where(eq(models.id, model.id)).get()!.n;
-    // The documentation as it is now, read in this transaction (a section may have been written a moment ago).
-    const checklist = documentationChecklist(tx, version.id);
-    if (checklist.missing.length > 0 && !input.acknowledgeMissingDocumentation)
-      invalidInput(
-        `${checklist.missing.length} of ${checklist.total} documentation sections of version ${version.version} are not written (${describeMissing(checklist)}): write them, or acknowledge that you request production without them (the request records which are missing and reviewers see it)`,
-      );
-    const documentation = documentationRecord(checklist, checklist.missing.length > 0);
-    const row = tx
+  // The rule in force now, read in this transaction: the request is judged by it (and by any higher rule later).
+  const approvalsRequired = (yield* row(tx.select({ n: models.approvalsRequired }).from(models).where(eq(models.id, model.id))))!.n;
+  // The documentation as it is now, read in this transaction (a section may have been written a moment ago).
+  const checklist = yield* documentationChecklistIn(tx, t, version.id);
+  if (checklist.missing.length > 0 && !input.acknowledgeMissingDocumentation)
+    invalidInput(
+      `${checklist.missing.length} of ${checklist.total} documentation sections of version ${version.version} are not written (${describeMissing(checklist)}): write them, or acknowledge that you request production without them (the request records which are missing and reviewers see it)`,
+    );
+  const documentation = documentationRecord(checklist, checklist.missing.length > 0);
+  const created = (yield* row(
+    tx
       .insert(promotionRequests)
       .values({
         modelVersionId: version.id,
@@ -122,31 +147,38 @@ export function requestPromotion(ctx: ServiceContext, raw: z.input<typeof reques
         recordSha256,
         approvalsRequired,
         status: "pending",
-        requestedBy: ctx.actor.id,
+        requestedBy: actor.id,
         createdAt: now(),
       })
-      .returning()
-      .get();
-    appendAuditEvent(tx, {
-      actor: ctx.actor,
-      action: "promotion.request",
-      entityType: "promotionRequest",
-      entityId: row.id,
-      payload: {
-        model: model.name,
-        version: version.version,
-        modelVersionId: version.id,
-        alias: input.alias,
-        evaluationId: evaluation.id,
-        recordSha256,
-        rationale: input.rationale,
-        approvalsRequired,
-        createdAt: row.createdAt,
-        documentation,
-      },
-    });
-    return row;
+      .returning(),
+  ))!;
+  yield* appendEvent({
+    actor,
+    action: "promotion.request",
+    entityType: "promotionRequest",
+    entityId: created.id,
+    payload: {
+      model: model.name,
+      version: version.version,
+      modelVersionId: version.id,
+      alias: input.alias,
+      evaluationId: evaluation.id,
+      recordSha256,
+      rationale: input.rationale,
+      approvalsRequired,
+      createdAt: created.createdAt,
+      documentation,
+    },
   });
+  return created;
+}
+
+export async function requestPromotion(ctx: StoreServiceContext, raw: z.input<typeof requestPromotionInput>): Promise<PromotionRequestRow> {
+  requireRole(ctx.actor, ["engineer"], "request promotions");
+  const input = requestPromotionInput.parse(raw);
+  const store = asStore(ctx.db);
+  const actor = ctx.actor;
+  return transact(store, (tx) => insertPromotionRequest(tx, store.tables, actor, input), { pgLock: PG_LOCK_KEYS.ledger });
 }
 
 export const signPromotionInput = z.object({
@@ -161,26 +193,35 @@ export const signPromotionInput = z.object({
  * refused), role, signability, the password (asynchronous, before the transaction), then one transaction that
  * re-checks and records the signature and applies its decision; a signed audit checkpoint follows.
  */
-export async function signPromotion(ctx: ServiceContext, raw: z.input<typeof signPromotionInput>) {
+export async function signPromotion(ctx: CheckpointedServiceContext, raw: z.input<typeof signPromotionInput>) {
   const input = signPromotionInput.parse(raw);
-  const loaded = loadPromotionRequest(ctx.db, input.requestId);
+  const store = asStore(ctx.db);
+  const t = store.tables;
+  const actor = ctx.actor;
+  const loaded = await readPromotionRequest(store, input.requestId);
   const { request, version, model } = loaded;
   // Independence first, for every role: a self-approval attempt is recorded even when it would also fail later.
   await refuseConflictedSigner(ctx, request, input.meaning);
-  requireRole(ctx.actor, ["reviewer"], "sign promotion requests");
-  assertSignable(ctx.db, ctx.actor, input.meaning, request.id);
-  // The password: asynchronous and throttled, before the (synchronous) transaction. Throttled attempts write nothing.
+  requireRole(actor, ["reviewer"], "sign promotion requests");
+  await readOnStore(store, (q) => assertSignable(q, t, actor, input.meaning, request.id));
+  // The password: asynchronous and throttled, before the transaction (no awaits inside one). Throttled attempts write nothing.
   const signer = await requireSignerPassword(ctx, input.password, {
     entityType: "promotionRequest",
     entityId: request.id,
     payload: { meaning: input.meaning },
   });
-  const result = ctx.db.transaction((tx) => {
-    const signature = recordPromotionSignature(tx, ctx.actor, request.id, input);
-    return { signature, ...applyPromotionDecision(tx, ctx.actor, loaded, signature, input.comment) };
-  });
-  const auditCheckpoint = checkpointAfterCommit(
-    ctx,
+  const result = await transact(
+    store,
+    function* (tx) {
+      const signature = yield* recordPromotionSignature(tx, t, actor, request.id, input);
+      return { signature, ...(yield* applyPromotionDecision(tx, t, actor, loaded, signature, input.comment)) };
+    },
+    // The ledger lock also makes the re-checks, the count of approvals and the alias move one step across servers.
+    { pgLock: PG_LOCK_KEYS.ledger },
+  );
+  const auditCheckpoint = checkpointAfterChange(
+    store,
+    ctx.auditKeys,
     `${input.meaning} of promotion request #${request.id} by ${signer.name}${result.aliasMoved ? `; ${request.alias} of ${model.name} → version ${version.version}` : ""}`,
   );
   return {
@@ -192,13 +233,16 @@ export async function signPromotion(ctx: ServiceContext, raw: z.input<typeof sig
   };
 }
 
-type PromotionRequestRow = typeof promotionRequests.$inferSelect;
 type SignatureRow = typeof signatures.$inferSelect;
 type SignInput = z.output<typeof signPromotionInput>;
 
 /** Four eyes: the requester and everyone in the version's lineage may not sign; the attempt is recorded, then refused. */
-async function refuseConflictedSigner(ctx: ServiceContext, request: PromotionRequestRow, meaning: SignInput["meaning"]): Promise<void> {
-  const reasons = conflictsOfInterest(ctx.db, request.id, ctx.actor.id);
+async function refuseConflictedSigner(
+  ctx: StoreServiceContext,
+  request: PromotionRequestRow,
+  meaning: SignInput["meaning"],
+): Promise<void> {
+  const reasons = await readOnStore(asStore(ctx.db), (q, t) => conflictsOfInterestIn(q, t, request.id, ctx.actor.id));
   if (reasons.length === 0) return;
   await refuseSigning(
     ctx,
@@ -213,28 +257,34 @@ async function refuseConflictedSigner(ctx: ServiceContext, request: PromotionReq
 }
 
 /** Inside the signing transaction: re-reads what the checks relied on (it may have changed during the password check), then records the signature and its event. */
-function recordPromotionSignature(tx: Tx, actor: ServiceContext["actor"], requestId: number, input: SignInput): SignatureRow {
-  // rereadSigner is a store transaction part (auth is on the store); this transaction is still synchronous SQLite.
-  const user = runOnSqliteTx(tx, rereadSigner(tx, schema, actor, ["reviewer"]));
-  if (conflictsOfInterest(tx, requestId, user.id).length > 0)
+function* recordPromotionSignature(
+  tx: Tx,
+  t: StoreTables,
+  actor: SignedInActor,
+  requestId: number,
+  input: SignInput,
+): TxBody<SignatureRow> {
+  const user = yield* rereadSigner(tx, t, actor, ["reviewer"]);
+  if ((yield* conflictsOfInterestIn(tx, t, requestId, user.id)).length > 0)
     forbidden(`${user.name} became part of this version's lineage while signing: another reviewer must sign`);
-  assertSignable(tx, actor, input.meaning, requestId);
-  const request = tx.select().from(promotionRequests).where(eq(promotionRequests.id, requestId)).get()!;
-  const signature = tx
-    .insert(signatures)
-    .values({
-      userId: user.id,
-      printedName: user.name,
-      meaning: input.meaning,
-      recordType: "promotion_request",
-      recordId: requestId,
-      recordSha256: request.recordSha256,
-      comment: input.comment,
-      createdAt: now(),
-    })
-    .returning()
-    .get();
-  appendAuditEvent(tx, {
+  yield* assertSignable(tx, t, actor, input.meaning, requestId);
+  const request = (yield* row(tx.select().from(t.promotionRequests).where(eq(t.promotionRequests.id, requestId))))!;
+  const signature = (yield* row(
+    tx
+      .insert(t.signatures)
+      .values({
+        userId: user.id,
+        printedName: user.name,
+        meaning: input.meaning,
+        recordType: "promotion_request",
+        recordId: requestId,
+        recordSha256: request.recordSha256,
+        comment: input.comment,
+        createdAt: now(),
+      })
+      .returning(),
+  ))!;
+  yield* appendEvent({
     actor,
     action: "signature.create",
     entityType: "signature",
@@ -257,19 +307,21 @@ function recordPromotionSignature(tx: Tx, actor: ServiceContext["actor"], reques
  * request; an approval counts distinct approvers and, at the request's rule (approvalsRequiredFor), approves and moves
  * the alias.
  */
-function applyPromotionDecision(
-  tx: DbOrTx,
-  actor: ServiceContext["actor"],
-  loaded: ReturnType<typeof loadPromotionRequest>,
+function* applyPromotionDecision(
+  tx: Tx,
+  t: StoreTables,
+  actor: SignedInActor,
+  loaded: LoadedPromotionRequest,
   signature: SignatureRow,
   comment: string,
-): { status: "pending" | "rejected" | "approved"; aliasMoved: boolean } {
+): TxBody<{ status: "pending" | "rejected" | "approved"; aliasMoved: boolean }> {
+  const { promotionRequests, signatures, models } = t;
   const { request, version, model } = loaded;
   const at = signature.createdAt;
   if (signature.meaning === "review") return { status: "pending", aliasMoved: false };
   if (signature.meaning === "rejection") {
-    tx.update(promotionRequests).set({ status: "rejected", decidedAt: at }).where(eq(promotionRequests.id, request.id)).run();
-    appendAuditEvent(tx, {
+    yield* exec(tx.update(promotionRequests).set({ status: "rejected", decidedAt: at }).where(eq(promotionRequests.id, request.id)));
+    yield* appendEvent({
       actor,
       action: "promotion.reject",
       entityType: "promotionRequest",
@@ -279,17 +331,19 @@ function applyPromotionDecision(
     return { status: "rejected", aliasMoved: false };
   }
   const approvers = new Set(
-    tx
-      .select({ userId: signatures.userId })
-      .from(signatures)
-      .where(and(eq(signatures.recordType, "promotion_request"), eq(signatures.recordId, request.id), eq(signatures.meaning, "approval")))
-      .all()
-      .map((s) => s.userId),
+    (yield* rows(
+      tx
+        .select({ userId: signatures.userId })
+        .from(signatures)
+        .where(
+          and(eq(signatures.recordType, "promotion_request"), eq(signatures.recordId, request.id), eq(signatures.meaning, "approval")),
+        ),
+    )).map((s) => s.userId),
   );
-  const currentRule = tx.select({ n: models.approvalsRequired }).from(models).where(eq(models.id, model.id)).get()!.n;
+  const currentRule = (yield* row(tx.select({ n: models.approvalsRequired }).from(models).where(eq(models.id, model.id))))!.n;
   const required = approvalsRequiredFor(request, currentRule);
   const approved = approvers.size >= required;
-  appendAuditEvent(tx, {
+  yield* appendEvent({
     actor,
     action: "promotion.approve",
     entityType: "promotionRequest",
@@ -303,8 +357,8 @@ function applyPromotionDecision(
     },
   });
   if (!approved) return { status: "pending", aliasMoved: false };
-  tx.update(promotionRequests).set({ status: "approved", decidedAt: at }).where(eq(promotionRequests.id, request.id)).run();
-  appendAliasMove(tx, actor, {
+  yield* exec(tx.update(promotionRequests).set({ status: "approved", decidedAt: at }).where(eq(promotionRequests.id, request.id)));
+  yield* appendAliasMove(tx, t, actor, {
     modelId: model.id,
     modelName: model.name,
     alias: request.alias,
@@ -317,19 +371,22 @@ function applyPromotionDecision(
 }
 
 /** Pending, not already signed by this person (approval/rejection once), and its record still hashes to what is signed. */
-function assertSignable(
-  db: DbOrTx,
+function* assertSignable(
+  q: Tx,
+  t: StoreTables,
   actor: { id: number; name: string },
   meaning: "approval" | "rejection" | "review",
   requestId: number,
-): void {
-  const { request, version, model, evaluation } = loadPromotionRequest(db, requestId);
+): TxBody<void> {
+  const { signatures } = t;
+  const { request, version, model, evaluation } = yield* loadPromotionRequestIn(q, t, requestId);
   if (request.status !== "pending") conflict(`promotion request #${request.id} is ${request.status}; only a pending request can be signed`);
-  const already = db
-    .select()
-    .from(signatures)
-    .where(and(eq(signatures.recordType, "promotion_request"), eq(signatures.recordId, request.id), eq(signatures.userId, actor.id)))
-    .all();
+  const already = yield* rows(
+    q
+      .select()
+      .from(signatures)
+      .where(and(eq(signatures.recordType, "promotion_request"), eq(signatures.recordId, request.id), eq(signatures.userId, actor.id))),
+  );
   if (meaning !== "review" && already.some((s) => s.meaning === "approval" || s.meaning === "rejection"))
     conflict(`${actor.name} has already signed promotion request #${request.id}`);
   const recomputed = sha256Canonical(promotionRecord(model.name, request.alias, version, evaluation));
@@ -344,22 +401,29 @@ export const withdrawPromotionInput = z.object({
   reason: z.string().trim().min(1, "say why the request is withdrawn").max(4000),
 });
 
-export function withdrawPromotion(ctx: ServiceContext, raw: z.input<typeof withdrawPromotionInput>) {
+export async function withdrawPromotion(ctx: StoreServiceContext, raw: z.input<typeof withdrawPromotionInput>): Promise<{ ok: true }> {
   requireRole(ctx.actor, ["engineer"], "withdraw promotion requests");
   const input = withdrawPromotionInput.parse(raw);
-  const { request } = loadPromotionRequest(ctx.db, input.requestId);
-  if (request.requestedBy !== ctx.actor.id) forbidden(`only the requester can withdraw promotion request #${request.id}`);
-  if (request.status !== "pending") conflict(`promotion request #${request.id} is ${request.status}`);
-  ctx.db.transaction((tx) => {
-    const decidedAt = now();
-    tx.update(promotionRequests).set({ status: "withdrawn", decidedAt }).where(eq(promotionRequests.id, request.id)).run();
-    appendAuditEvent(tx, {
-      actor: ctx.actor,
-      action: "promotion.withdraw",
-      entityType: "promotionRequest",
-      entityId: request.id,
-      payload: { reason: input.reason, status: "withdrawn", decidedAt },
-    });
-  });
+  const store = asStore(ctx.db);
+  const t = store.tables;
+  const actor = ctx.actor;
+  await transact(
+    store,
+    function* (tx) {
+      const { request } = yield* loadPromotionRequestIn(tx, t, input.requestId);
+      if (request.requestedBy !== actor.id) forbidden(`only the requester can withdraw promotion request #${request.id}`);
+      if (request.status !== "pending") conflict(`promotion request #${request.id} is ${request.status}`);
+      const decidedAt = now();
+      yield* exec(tx.update(t.promotionRequests).set({ status: "withdrawn", decidedAt }).where(eq(t.promotionRequests.id, request.id)));
+      yield* appendEvent({
+        actor,
+        action: "promotion.withdraw",
+        entityType: "promotionRequest",
+        entityId: request.id,
+        payload: { reason: input.reason, status: "withdrawn", decidedAt },
+      });
+    },
+    { pgLock: PG_LOCK_KEYS.ledger },
+  );
   return { ok: true };
 }

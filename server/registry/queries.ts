@@ -4,86 +4,102 @@
  *
  * Reads only, and imports no service: the services build on these lookups (findModel, conflictsOfInterest), not the
  * other way round. Where an alias points (now or at T) is decided in ./aliases.ts.
+ *
+ * On the store (issue 16): each read is a part over given tables (./on-store.ts), awaited by the routers on SQLite or
+ * PostgreSQL and used inside the services' transaction bodies (the `…In` forms).
  */
 import { and, asc, desc, eq, inArray } from "drizzle-orm";
-import { auditEvents, checkpoints, evaluations, modelVersions, models, promotionRequests, runs, signatures, users } from "@/db/schema";
-import type { DbOrTx } from "@/db/client";
+import type { signatures } from "@/db/schema";
+import type { Db, DbOrTx, Tx } from "@/db/client";
+import { asStore, row, rows, type Store, type StoreTables, type TxBody } from "@/db/store";
 import { invalidInput, notFound } from "@/server/errors";
-import { lineageAuthors } from "@/server/lineage/ancestry";
-import { aliasMoveAt, aliasMoves, currentAliasTargets } from "./aliases";
+import { lineageAuthorsIn } from "@/server/lineage/ancestry";
+import { aliasMoveAtIn, aliasMovesIn, currentAliasTargets, type AliasMove } from "./aliases";
 import { signatureText, TEST_PARTITION } from "./records";
 import { approvalsRequiredFor } from "./approval-rule";
 import type { DocumentationRecord } from "./documentation";
 import { requestDocumentation } from "./request-documentation";
+import { onSqlite, readOnStore } from "./on-store";
 
-function userNames(db: DbOrTx, ids: number[]): Map<number, string> {
+function* userNamesIn(q: Tx, t: StoreTables, ids: number[]): TxBody<Map<number, string>> {
   const unique = [...new Set(ids)];
   if (unique.length === 0) return new Map();
+  const { users } = t;
   return new Map(
-    db
-      .select({ id: users.id, name: users.name })
-      .from(users)
-      .where(inArray(users.id, unique))
-      .all()
-      .map((u) => [u.id, u.name]),
+    (yield* rows(q.select({ id: users.id, name: users.name }).from(users).where(inArray(users.id, unique)))).map((u) => [u.id, u.name]),
   );
 }
 
-export function findModel(db: DbOrTx, name: string) {
-  const model = db.select().from(models).where(eq(models.name, name)).get();
+export function* findModelIn(q: Tx, t: StoreTables, name: string) {
+  const model = yield* row(q.select().from(t.models).where(eq(t.models.name, name)));
   if (!model) notFound(`model "${name}"`);
   return model;
 }
 
-export function findModelVersion(db: DbOrTx, modelName: string, version: number) {
-  const model = findModel(db, modelName);
-  const v = db
-    .select()
-    .from(modelVersions)
-    .where(and(eq(modelVersions.modelId, model.id), eq(modelVersions.version, version)))
-    .get();
+export function* findModelVersionIn(q: Tx, t: StoreTables, modelName: string, version: number) {
+  const model = yield* findModelIn(q, t, modelName);
+  const { modelVersions } = t;
+  const v = yield* row(
+    q
+      .select()
+      .from(modelVersions)
+      .where(and(eq(modelVersions.modelId, model.id), eq(modelVersions.version, version))),
+  );
   if (!v) notFound(`version ${version} of model "${modelName}"`);
   return { model, version: v };
 }
 
+/** findModelVersionIn, synchronously on SQLite (lineage, not on the store yet). */
+export function findModelVersion(db: DbOrTx, modelName: string, version: number) {
+  return onSqlite(db, (q, t) => findModelVersionIn(q, t, modelName, version));
+}
+
 /** A promotion request with the version, model and evaluation it cites. */
-export function loadPromotionRequest(db: DbOrTx, requestId: number) {
-  const request = db.select().from(promotionRequests).where(eq(promotionRequests.id, requestId)).get();
+export function* loadPromotionRequestIn(q: Tx, t: StoreTables, requestId: number) {
+  const { promotionRequests, modelVersions, models, evaluations } = t;
+  const request = yield* row(q.select().from(promotionRequests).where(eq(promotionRequests.id, requestId)));
   if (!request) notFound(`promotion request ${requestId}`);
-  const version = db.select().from(modelVersions).where(eq(modelVersions.id, request.modelVersionId)).get()!;
-  const model = db.select().from(models).where(eq(models.id, version.modelId)).get()!;
-  const evaluation = db.select().from(evaluations).where(eq(evaluations.id, request.evaluationId)).get()!;
+  const version = (yield* row(q.select().from(modelVersions).where(eq(modelVersions.id, request.modelVersionId))))!;
+  const model = (yield* row(q.select().from(models).where(eq(models.id, version.modelId))))!;
+  const evaluation = (yield* row(q.select().from(evaluations).where(eq(evaluations.id, request.evaluationId))))!;
   return { request, version, model, evaluation };
+}
+export type LoadedPromotionRequest = Awaited<ReturnType<typeof readPromotionRequest>>;
+
+export function readPromotionRequest(store: Store, requestId: number) {
+  return readOnStore(store, (q, t) => loadPromotionRequestIn(q, t, requestId));
 }
 
 /** Why this user may not sign this request (empty when they may): the requester, and everyone in the version's lineage. */
-export function conflictsOfInterest(db: DbOrTx, requestId: number, userId: number): string[] {
-  const { request, version } = loadPromotionRequest(db, requestId);
-  const reasons = lineageAuthors(db, version.id)
-    .filter((a) => a.userId === userId)
-    .map((a) => a.why);
+export function* conflictsOfInterestIn(q: Tx, t: StoreTables, requestId: number, userId: number): TxBody<string[]> {
+  const { request, version } = yield* loadPromotionRequestIn(q, t, requestId);
+  const reasons = (yield* lineageAuthorsIn(q, t, version.id)).filter((a) => a.userId === userId).map((a) => a.why);
   if (request.requestedBy === userId) reasons.unshift("requested this promotion");
   return [...new Set(reasons)];
 }
 
 /** Current alias → version number of one model, for each alias it has ever had (unset aliases omitted). */
-function currentAliases(moves: ReturnType<typeof aliasMoves>, modelId: number, versionNumber: Map<number, number>): Record<string, number> {
+function currentAliases(moves: AliasMove[], modelId: number, versionNumber: Map<number, number>): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [alias, versionId] of currentAliasTargets(moves).get(modelId) ?? [])
     if (versionId !== null) out[alias] = versionNumber.get(versionId) ?? -1;
   return out;
 }
 
-export function listModels(db: DbOrTx) {
-  const all = db.select().from(models).orderBy(asc(models.name)).all();
-  const versions = db
-    .select({ id: modelVersions.id, modelId: modelVersions.modelId, version: modelVersions.version })
-    .from(modelVersions)
-    .all();
-  const events = aliasMoves(db);
+/** Byte order of ASCII names (model names are ASCII), the same on both stores whatever PostgreSQL's collation. */
+const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+
+function* listModelsIn(q: Tx, t: StoreTables) {
+  const { models, modelVersions } = t;
+  const all = (yield* rows(q.select().from(models))).sort(byName);
+  const versions = yield* rows(
+    q.select({ id: modelVersions.id, modelId: modelVersions.modelId, version: modelVersions.version }).from(modelVersions),
+  );
+  const events = yield* aliasMovesIn(q, t);
   const vnum = new Map(versions.map((v) => [v.id, v.version]));
-  const names = userNames(
-    db,
+  const names = yield* userNamesIn(
+    q,
+    t,
     all.map((m) => m.createdBy),
   );
   return all.map((m) => ({
@@ -96,6 +112,10 @@ export function listModels(db: DbOrTx) {
     createdBy: names.get(m.createdBy) ?? "?",
     createdAt: m.createdAt,
   }));
+}
+
+export function listModels(store: Store | Db) {
+  return readOnStore(asStore(store), listModelsIn);
 }
 
 function describeSignature(s: typeof signatures.$inferSelect) {
@@ -111,92 +131,99 @@ function describeSignature(s: typeof signatures.$inferSelect) {
   };
 }
 
-/**
- * One model in full. `viewerId` adds, per pending request, why the viewer may not sign it (empty: they may), and per
- * request the viewer's own approval or rejection if they signed one (then there is nothing left for them to sign).
- */
-export function getModel(db: DbOrTx, name: string, viewerId?: number) {
-  const model = findModel(db, name);
-  const versions = db
-    .select({ v: modelVersions, runName: runs.name, runStatus: runs.status, epoch: checkpoints.epoch, isBest: checkpoints.isBest })
-    .from(modelVersions)
-    .innerJoin(runs, eq(runs.id, modelVersions.runId))
-    .innerJoin(checkpoints, eq(checkpoints.id, modelVersions.checkpointId))
-    .where(eq(modelVersions.modelId, model.id))
-    .orderBy(desc(modelVersions.version))
-    .all();
+/** getModel's reads, as one part. */
+function* getModelIn(q: Tx, t: StoreTables, name: string, viewerId?: number) {
+  const { modelVersions, runs, checkpoints, evaluations, promotionRequests, signatures, auditEvents } = t;
+  const model = yield* findModelIn(q, t, name);
+  const versions = yield* rows(
+    q
+      .select({ v: modelVersions, runName: runs.name, runStatus: runs.status, epoch: checkpoints.epoch, isBest: checkpoints.isBest })
+      .from(modelVersions)
+      .innerJoin(runs, eq(runs.id, modelVersions.runId))
+      .innerJoin(checkpoints, eq(checkpoints.id, modelVersions.checkpointId))
+      .where(eq(modelVersions.modelId, model.id))
+      .orderBy(desc(modelVersions.version)),
+  );
   const vnum = new Map(versions.map((x) => [x.v.id, x.v.version]));
-  const events = aliasMoves(db, model.id);
+  const events = yield* aliasMovesIn(q, t, model.id);
   const current = currentAliases(events, model.id, vnum);
   const ckIds = versions.map((x) => x.v.checkpointId);
-  const evals = ckIds.length ? db.select().from(evaluations).where(inArray(evaluations.checkpointId, ckIds)).all() : [];
+  const evals = ckIds.length ? yield* rows(q.select().from(evaluations).where(inArray(evaluations.checkpointId, ckIds))) : [];
   const requests = versions.length
-    ? db
-        .select()
-        .from(promotionRequests)
-        .where(
-          inArray(
-            promotionRequests.modelVersionId,
-            versions.map((x) => x.v.id),
-          ),
-        )
-        .orderBy(desc(promotionRequests.id))
-        .all()
+    ? yield* rows(
+        q
+          .select()
+          .from(promotionRequests)
+          .where(
+            inArray(
+              promotionRequests.modelVersionId,
+              versions.map((x) => x.v.id),
+            ),
+          )
+          .orderBy(desc(promotionRequests.id)),
+      )
     : [];
   const sigs = requests.length
-    ? db
-        .select()
-        .from(signatures)
-        .where(
-          and(
-            eq(signatures.recordType, "promotion_request"),
-            inArray(
-              signatures.recordId,
-              requests.map((r) => r.id),
+    ? yield* rows(
+        q
+          .select()
+          .from(signatures)
+          .where(
+            and(
+              eq(signatures.recordType, "promotion_request"),
+              inArray(
+                signatures.recordId,
+                requests.map((r) => r.id),
+              ),
             ),
-          ),
-        )
-        .orderBy(asc(signatures.id))
-        .all()
+          )
+          .orderBy(asc(signatures.id)),
+      )
     : [];
-  const names = userNames(db, [
+  const names = yield* userNamesIn(q, t, [
     ...versions.map((x) => x.v.createdBy),
     ...events.map((e) => e.movedBy),
     ...requests.map((r) => r.requestedBy),
   ]);
   /** The ledger events of one action about these requests, oldest first. */
-  const requestEventsOf = (action: string) =>
-    requests.length
-      ? db
-          .select()
-          .from(auditEvents)
-          .where(
-            and(
-              eq(auditEvents.action, action),
-              eq(auditEvents.entityType, "promotionRequest"),
-              inArray(
-                auditEvents.entityId,
-                requests.map((r) => String(r.id)),
+  function* requestEventsOf(action: string) {
+    return requests.length
+      ? yield* rows(
+          q
+            .select()
+            .from(auditEvents)
+            .where(
+              and(
+                eq(auditEvents.action, action),
+                eq(auditEvents.entityType, "promotionRequest"),
+                inArray(
+                  auditEvents.entityId,
+                  requests.map((r) => String(r.id)),
+                ),
               ),
-            ),
-          )
-          .orderBy(asc(auditEvents.seq))
-          .all()
+            )
+            .orderBy(asc(auditEvents.seq)),
+        )
       : [];
+  }
   // Refused self-approvals live only in the audit ledger (the refused call writes nothing else); show them with the request.
-  const refused = requestEventsOf("promotion.selfApprovalRefused");
+  const refused = yield* requestEventsOf("promotion.selfApprovalRefused");
   // The documentation each request was made with lives in its promotion.request event (null: recorded before it did).
-  const requestEvents = requestEventsOf("promotion.request");
+  const requestEvents = yield* requestEventsOf("promotion.request");
   // The bar an approved request was decided by is recorded in its last promotion.approve event; it exceeds the rule at
   // request time when the rule was raised while the request was pending.
   const decidedBar = new Map<string, number>();
-  for (const e of requestEventsOf("promotion.approve")) {
+  for (const e of yield* requestEventsOf("promotion.approve")) {
     const bar = (JSON.parse(e.payload) as { approvalsRequired?: number }).approvalsRequired;
     if (typeof bar === "number") decidedBar.set(e.entityId, bar);
   }
   const documentationOf = new Map(
     requestEvents.map((e) => [e.entityId, (JSON.parse(e.payload) as { documentation?: DocumentationRecord }).documentation ?? null]),
   );
+  // Why the viewer may not sign each pending request (read here: the mapping below cannot query).
+  const viewerConflictsOf = new Map<number, string[]>();
+  if (viewerId !== undefined)
+    for (const r of requests) if (r.status === "pending") viewerConflictsOf.set(r.id, yield* conflictsOfInterestIn(q, t, r.id, viewerId));
 
   return {
     id: model.id,
@@ -279,50 +306,62 @@ export function getModel(db: DbOrTx, name: string, viewerId?: number) {
             at: e.at,
             reasons: ((JSON.parse(e.payload) as { reasons?: string[] }).reasons ?? []).join("; "),
           })),
-        viewerConflicts: viewerId !== undefined && r.status === "pending" ? conflictsOfInterest(db, r.id, viewerId) : [],
+        viewerConflicts: viewerConflictsOf.get(r.id) ?? [],
         /** The model-card and datasheet sections when requested (from its promotion.request event); null for older requests. */
         documentation: requestDocumentation(documentationOf.get(String(r.id)) ?? null),
       };
     }),
   };
 }
-export type ModelDetail = ReturnType<typeof getModel>;
+
+/**
+ * One model in full. `viewerId` adds, per pending request, why the viewer may not sign it (empty: they may), and per
+ * request the viewer's own approval or rejection if they signed one (then there is nothing left for them to sign).
+ */
+export function getModel(store: Store | Db, name: string, viewerId?: number) {
+  return readOnStore(asStore(store), (q, t) => getModelIn(q, t, name, viewerId));
+}
+export type ModelDetail = Awaited<ReturnType<typeof getModel>>;
 
 /**
  * Which version `alias` of model `name` pointed at, at time `at` (any ISO-8601 time); null if it pointed at nothing.
  * Without `at`: now, by the server's clock when the question is answered (a browser's clock or its page-load time may
  * lag behind a move that just happened).
  */
-export function aliasAt(db: DbOrTx, name: string, alias: string, at?: string) {
+export async function aliasAt(store: Store | Db, name: string, alias: string, at?: string) {
   const t = at === undefined ? new Date() : new Date(at);
   if (Number.isNaN(t.getTime())) invalidInput(`"${at}" is not a time: use ISO-8601, e.g. 2026-01-31T12:00:00Z`);
-  const model = findModel(db, name);
-  const move = aliasMoveAt(db, model.id, alias, t.toISOString());
-  const version =
-    move?.modelVersionId == null
-      ? undefined
-      : db
-          .select({ version: modelVersions.version, weightsSha256: modelVersions.weightsSha256 })
-          .from(modelVersions)
-          .where(eq(modelVersions.id, move.modelVersionId))
-          .get();
-  const movedBy = move ? db.select({ name: users.name }).from(users).where(eq(users.id, move.movedBy)).get()?.name : undefined;
-  return {
-    model: model.name,
-    alias,
-    at: t.toISOString(),
-    version: version?.version ?? null,
-    modelVersionId: move?.modelVersionId ?? null,
-    weightsSha256: version?.weightsSha256 ?? null,
-    since: move?.createdAt ?? null,
-    movedBy: movedBy ?? null,
-    promotionRequestId: move?.promotionRequestId ?? null,
-  };
+  return readOnStore(asStore(store), function* (q, tables) {
+    const { modelVersions, users } = tables;
+    const model = yield* findModelIn(q, tables, name);
+    const move = yield* aliasMoveAtIn(q, tables, model.id, alias, t.toISOString());
+    const version =
+      move?.modelVersionId == null
+        ? undefined
+        : yield* row(
+            q
+              .select({ version: modelVersions.version, weightsSha256: modelVersions.weightsSha256 })
+              .from(modelVersions)
+              .where(eq(modelVersions.id, move.modelVersionId)),
+          );
+    const movedBy = move ? (yield* row(q.select({ name: users.name }).from(users).where(eq(users.id, move.movedBy))))?.name : undefined;
+    return {
+      model: model.name,
+      alias,
+      at: t.toISOString(),
+      version: version?.version ?? null,
+      modelVersionId: move?.modelVersionId ?? null,
+      weightsSha256: version?.weightsSha256 ?? null,
+      since: move?.createdAt ?? null,
+      movedBy: movedBy ?? null,
+      promotionRequestId: move?.promotionRequestId ?? null,
+    };
+  });
 }
 
 /** The alias's history as intervals: version v from `from` until `to` (null: still current). */
-export function aliasTimeline(db: DbOrTx, name: string, alias: string) {
-  const detail = getModel(db, name);
+export async function aliasTimeline(store: Store | Db, name: string, alias: string) {
+  const detail = await getModel(store, name);
   const events = detail.aliasHistory.filter((e) => e.alias === alias);
   return events.map((e, i) => ({ ...e, from: e.at, to: events[i + 1]?.at ?? null }));
 }

@@ -8,17 +8,25 @@
  * - Aliases move only by appending a model_alias_events row (the current alias is the latest row); PROTECTED_ALIASES
  *   ("production") move only through an approved promotion request (registry/promotions.ts), never here.
  * - Every write lands with its audit event in one transaction; an alias move is followed by a signed audit checkpoint.
+ * - On the store (issue 16, db/store.ts): each write is one transaction body under the ledger lock (PostgreSQL's
+ *   advisory lock; SQLite's IMMEDIATE), its checks read inside it. On PostgreSQL no checkpoint follows an alias move
+ *   yet (./on-store.ts, NO_CHECKPOINT_ON_PG): the move stands and the answer says so.
  */
-import { eq, max } from "drizzle-orm";
+import { asc, eq, max } from "drizzle-orm";
 import { z } from "zod";
-import { checkpoints, modelAliasEvents, modelVersions, models, runs } from "@/db/schema";
-import type { DbOrTx } from "@/db/client";
-import { appendAuditEvent } from "@/server/audit/ledger";
-import { now, requireRole, type ServiceContext } from "../app-context/service-context";
+import type { checkpoints, modelAliasEvents, models } from "@/db/schema";
+import * as schema from "@/db/schema";
+import type { Tx } from "@/db/client";
+import { PG_LOCK_KEYS } from "@/db/pg-client";
+import { asStore, row, rows, runOnSqliteTx, transact, type StoreTables, type TxBody } from "@/db/store";
+import { appendEvent } from "@/server/audit/ledger-pg";
+import { now, requireRole, type ServiceDeps, type SignedInActor } from "../app-context/service-context";
+import type { StoreServiceContext } from "../app-context/store-context";
+import type { CheckpointOutcome } from "../app-context/audit-checkpoint-after-commit";
 import { conflict, invalidInput, notFound } from "@/server/errors";
-import { checkpointAfterCommit } from "../app-context/audit-checkpoint-after-commit";
-import { findModel, findModelVersion } from "./queries";
-import { currentAliasVersionId } from "./aliases";
+import { findModelIn, findModelVersionIn } from "./queries";
+import { currentAliasVersionIdIn } from "./aliases";
+import { checkpointAfterChange } from "./on-store";
 
 /** Aliases whose moves need a promotion request with independent approvals. */
 export const PROTECTED_ALIASES = ["production"] as const;
@@ -48,8 +56,14 @@ export const registerVersionInput = z.object({
 });
 export type RegisterVersionInput = z.input<typeof registerVersionInput>;
 
-function resolveCheckpoint(db: DbOrTx, runId: number, choice: z.output<typeof registerVersionInput>["checkpoint"]) {
-  const all = db.select().from(checkpoints).where(eq(checkpoints.runId, runId)).all();
+type CheckpointRow = typeof checkpoints.$inferSelect;
+
+/** The run's checkpoint the choice names, from all its checkpoints (in id order). */
+function resolveCheckpoint(
+  all: CheckpointRow[],
+  runId: number,
+  choice: z.output<typeof registerVersionInput>["checkpoint"],
+): CheckpointRow {
   if (all.length === 0) invalidInput(`run ${runId} has no checkpoints to register`);
   if (choice === "best") {
     const best = all.find((c) => c.isBest);
@@ -64,87 +78,123 @@ function resolveCheckpoint(db: DbOrTx, runId: number, choice: z.output<typeof re
   return found;
 }
 
-export function registerModelVersion(ctx: ServiceContext, raw: RegisterVersionInput) {
-  requireRole(ctx.actor, ["engineer"], "register model versions");
-  const input = registerVersionInput.parse(raw);
-  const run = ctx.db.select().from(runs).where(eq(runs.id, input.runId)).get();
+export type RegisteredVersion = {
+  model: string;
+  modelId: number;
+  version: number;
+  modelVersionId: number;
+  weightsSha256: string;
+  checkpointId: number;
+  epoch: number;
+};
+
+/**
+ * A part of a store transaction body: checks the run and its checkpoint, creates the model on its first version, and
+ * numbers the version after the model's last one, with their events. Under the ledger lock on PostgreSQL, so two
+ * registrations at once never take one number or create one name twice.
+ */
+export function* insertModelVersion(
+  tx: Tx,
+  t: StoreTables,
+  actor: SignedInActor,
+  input: z.output<typeof registerVersionInput>,
+): TxBody<RegisteredVersion> {
+  const run = yield* row(tx.select().from(t.runs).where(eq(t.runs.id, input.runId)));
   if (!run) notFound(`run ${input.runId}`);
   if (run.status !== "completed") invalidInput(`run ${run.id} is ${run.status}: only checkpoints of completed runs can be registered`);
-  const ck = resolveCheckpoint(ctx.db, run.id, input.checkpoint);
-
-  return ctx.db.transaction((tx) => {
-    const at = now();
-    let model = tx.select().from(models).where(eq(models.name, input.modelName)).get();
-    if (!model) {
-      model = tx
-        .insert(models)
-        .values({ name: input.modelName, description: input.description, createdBy: ctx.actor.id, createdAt: at })
-        .returning()
-        .get();
-      appendAuditEvent(tx, {
-        actor: ctx.actor,
-        action: "model.create",
-        entityType: "model",
-        entityId: model.id,
-        payload: {
-          name: model.name,
-          approvalsRequired: model.approvalsRequired,
-          description: model.description,
-          createdAt: model.createdAt,
-        },
-      });
-    }
-    const last =
+  const ck = resolveCheckpoint(
+    yield* rows(tx.select().from(t.checkpoints).where(eq(t.checkpoints.runId, run.id)).orderBy(asc(t.checkpoints.id))),
+    run.id,
+    input.checkpoint,
+  );
+  const at = now();
+  let model = yield* row(tx.select().from(t.models).where(eq(t.models.name, input.modelName)));
+  if (!model) {
+    model = (yield* row(
+      tx.insert(t.models).values({ name: input.modelName, description: input.description, createdBy: actor.id, createdAt: at }).returning(),
+    ))!;
+    yield* appendEvent({
+      actor,
+      action: "model.create",
+      entityType: "model",
+      entityId: model.id,
+      payload: {
+        name: model.name,
+        approvalsRequired: model.approvalsRequired,
+        description: model.description,
+        createdAt: model.createdAt,
+      },
+    });
+  }
+  const last =
+    (yield* row(
       tx
-        .select({ v: max(modelVersions.version) })
-        .from(modelVersions)
-        .where(eq(modelVersions.modelId, model.id))
-        .get()?.v ?? 0;
-    const version = tx
-      .insert(modelVersions)
+        .select({ v: max(t.modelVersions.version).mapWith(Number) })
+        .from(t.modelVersions)
+        .where(eq(t.modelVersions.modelId, model.id)),
+    ))?.v ?? 0;
+  const version = (yield* row(
+    tx
+      .insert(t.modelVersions)
       .values({
         modelId: model.id,
         version: last + 1,
         runId: run.id,
         checkpointId: ck.id,
         weightsSha256: ck.sha256,
-        createdBy: ctx.actor.id,
+        createdBy: actor.id,
         createdAt: at,
       })
-      .returning()
-      .get();
-    appendAuditEvent(tx, {
-      actor: ctx.actor,
-      action: "modelVersion.create",
-      entityType: "modelVersion",
-      entityId: version.id,
-      payload: {
-        model: model.name,
-        modelId: model.id,
-        version: version.version,
-        runId: run.id,
-        checkpointId: ck.id,
-        epoch: ck.epoch,
-        weightsSha256: ck.sha256,
-        createdAt: version.createdAt,
-      },
-    });
-    return {
+      .returning(),
+  ))!;
+  yield* appendEvent({
+    actor,
+    action: "modelVersion.create",
+    entityType: "modelVersion",
+    entityId: version.id,
+    payload: {
       model: model.name,
       modelId: model.id,
       version: version.version,
-      modelVersionId: version.id,
-      weightsSha256: version.weightsSha256,
+      runId: run.id,
       checkpointId: ck.id,
       epoch: ck.epoch,
-    };
+      weightsSha256: ck.sha256,
+      createdAt: version.createdAt,
+    },
   });
+  return {
+    model: model.name,
+    modelId: model.id,
+    version: version.version,
+    modelVersionId: version.id,
+    weightsSha256: version.weightsSha256,
+    checkpointId: ck.id,
+    epoch: ck.epoch,
+  };
 }
 
-/** Appends the alias move and its audit event; callers hold the transaction and have checked permission. */
-export function appendAliasMove(
-  tx: DbOrTx,
-  actor: ServiceContext["actor"],
+export async function registerModelVersion(ctx: StoreServiceContext, raw: RegisterVersionInput): Promise<RegisteredVersion> {
+  requireRole(ctx.actor, ["engineer"], "register model versions");
+  const input = registerVersionInput.parse(raw);
+  const store = asStore(ctx.db);
+  const actor = ctx.actor;
+  return transact(store, (tx) => insertModelVersion(tx, store.tables, actor, input), { pgLock: PG_LOCK_KEYS.ledger });
+}
+
+/** registerModelVersion inside a synchronous SQLite transaction the caller holds (the MLflow-compatible API's). */
+export function registerModelVersionInSqliteTx(tx: Tx, actor: SignedInActor, raw: RegisterVersionInput): RegisteredVersion {
+  requireRole(actor, ["engineer"], "register model versions");
+  return runOnSqliteTx(tx, insertModelVersion(tx, schema, actor, registerVersionInput.parse(raw)));
+}
+
+type AliasMoveRow = typeof modelAliasEvents.$inferSelect;
+
+/** Appends the alias move and its audit event: a part of a store transaction body whose caller has checked permission. */
+export function* appendAliasMove(
+  tx: Tx,
+  t: StoreTables,
+  actor: SignedInActor,
   m: {
     modelId: number;
     modelName: string;
@@ -154,21 +204,22 @@ export function appendAliasMove(
     promotionRequestId: number | null;
     rationale: string;
   },
-) {
-  const before = currentAliasVersionId(tx, m.modelId, m.alias);
-  const row = tx
-    .insert(modelAliasEvents)
-    .values({
-      modelId: m.modelId,
-      alias: m.alias,
-      modelVersionId: m.modelVersionId,
-      promotionRequestId: m.promotionRequestId,
-      movedBy: actor.id,
-      createdAt: now(),
-    })
-    .returning()
-    .get();
-  appendAuditEvent(tx, {
+): TxBody<AliasMoveRow> {
+  const before = yield* currentAliasVersionIdIn(tx, t, m.modelId, m.alias);
+  const moved = (yield* row(
+    tx
+      .insert(t.modelAliasEvents)
+      .values({
+        modelId: m.modelId,
+        alias: m.alias,
+        modelVersionId: m.modelVersionId,
+        promotionRequestId: m.promotionRequestId,
+        movedBy: actor.id,
+        createdAt: now(),
+      })
+      .returning(),
+  ))!;
+  yield* appendEvent({
     actor,
     action: "alias.move",
     entityType: "model",
@@ -180,13 +231,16 @@ export function appendAliasMove(
       toModelVersionId: m.modelVersionId,
       version: m.version,
       promotionRequestId: m.promotionRequestId,
-      aliasEventId: row.id,
+      aliasEventId: moved.id,
       rationale: m.rationale,
-      createdAt: row.createdAt,
+      createdAt: moved.createdAt,
     },
   });
-  return row;
+  return moved;
 }
+
+/** What writes followed by a signed audit checkpoint need: the store, the actor and the audit signing keys. */
+export type CheckpointedServiceContext = StoreServiceContext & Pick<ServiceDeps, "auditKeys">;
 
 export const moveAliasInput = z.object({
   modelName: modelNameSchema,
@@ -196,32 +250,48 @@ export const moveAliasInput = z.object({
   rationale: z.string().trim().min(1, "say why the alias moves").max(4000),
 });
 
-/** Moves an unprotected alias (e.g. staging) directly; engineers only; audited and checkpointed. */
-export function moveAlias(ctx: ServiceContext, raw: z.input<typeof moveAliasInput>) {
+/**
+ * Moves an unprotected alias (e.g. staging) directly; engineers only; audited and checkpointed. The model, the target
+ * and "already points there" are read inside the transaction (under the ledger lock on PostgreSQL), so one move sent
+ * twice at once moves once and the other is a conflict.
+ */
+export async function moveAlias(
+  ctx: CheckpointedServiceContext,
+  raw: z.input<typeof moveAliasInput>,
+): Promise<{ aliasEventId: number; at: string; auditCheckpoint: CheckpointOutcome }> {
   requireRole(ctx.actor, ["engineer"], "move model aliases");
   const input = moveAliasInput.parse(raw);
   if (isProtectedAlias(input.alias))
     invalidInput(`"${input.alias}" moves only through a promotion request approved by independent reviewers`);
-  const model = findModel(ctx.db, input.modelName);
-  const target = input.version === null ? null : findModelVersion(ctx.db, input.modelName, input.version).version;
-  if ((target?.id ?? null) === currentAliasVersionId(ctx.db, model.id, input.alias))
-    conflict(`"${input.alias}" already ${target ? `points at version ${target.version}` : "is unset"}`);
-  const row = ctx.db.transaction((tx) =>
-    appendAliasMove(tx, ctx.actor, {
-      modelId: model.id,
-      modelName: model.name,
-      alias: input.alias,
-      modelVersionId: target?.id ?? null,
-      version: target?.version ?? null,
-      promotionRequestId: null,
-      rationale: input.rationale,
-    }),
+  const store = asStore(ctx.db);
+  const t = store.tables;
+  const actor = ctx.actor;
+  const { moved, model, target } = await transact(
+    store,
+    function* (tx) {
+      const model = yield* findModelIn(tx, t, input.modelName);
+      const target = input.version === null ? null : (yield* findModelVersionIn(tx, t, input.modelName, input.version)).version;
+      if ((target?.id ?? null) === (yield* currentAliasVersionIdIn(tx, t, model.id, input.alias)))
+        conflict(`"${input.alias}" already ${target ? `points at version ${target.version}` : "is unset"}`);
+      const moved = yield* appendAliasMove(tx, t, actor, {
+        modelId: model.id,
+        modelName: model.name,
+        alias: input.alias,
+        modelVersionId: target?.id ?? null,
+        version: target?.version ?? null,
+        promotionRequestId: null,
+        rationale: input.rationale,
+      });
+      return { moved, model, target };
+    },
+    { pgLock: PG_LOCK_KEYS.ledger },
   );
-  const auditCheckpoint = checkpointAfterCommit(
-    ctx,
+  const auditCheckpoint = checkpointAfterChange(
+    store,
+    ctx.auditKeys,
     `alias ${input.alias} of model ${model.name} moved to ${target ? `version ${target.version}` : "nothing"}`,
   );
-  return { aliasEventId: row.id, at: row.createdAt, auditCheckpoint };
+  return { aliasEventId: moved.id, at: moved.createdAt, auditCheckpoint };
 }
 
 export const setApprovalsRequiredInput = z.object({
@@ -230,20 +300,32 @@ export const setApprovalsRequiredInput = z.object({
 });
 
 /** A governance setting: only an admin changes it, so the engineers who request promotions cannot lower the bar. */
-export function setApprovalsRequired(ctx: ServiceContext, raw: z.input<typeof setApprovalsRequiredInput>) {
+export async function setApprovalsRequired(
+  ctx: StoreServiceContext,
+  raw: z.input<typeof setApprovalsRequiredInput>,
+): Promise<typeof models.$inferSelect> {
   requireRole(ctx.actor, ["admin"], "change how many approvals a promotion needs");
   const input = setApprovalsRequiredInput.parse(raw);
-  const model = findModel(ctx.db, input.modelName);
-  if (model.approvalsRequired === input.approvalsRequired) return model;
-  return ctx.db.transaction((tx) => {
-    const row = tx.update(models).set({ approvalsRequired: input.approvalsRequired }).where(eq(models.id, model.id)).returning().get();
-    appendAuditEvent(tx, {
-      actor: ctx.actor,
-      action: "model.update",
-      entityType: "model",
-      entityId: model.id,
-      payload: { field: "approvalsRequired", before: model.approvalsRequired, after: input.approvalsRequired },
-    });
-    return row;
-  });
+  const store = asStore(ctx.db);
+  const t = store.tables;
+  const actor = ctx.actor;
+  return transact(
+    store,
+    function* (tx) {
+      const model = yield* findModelIn(tx, t, input.modelName);
+      if (model.approvalsRequired === input.approvalsRequired) return model;
+      const updated = (yield* row(
+        tx.update(t.models).set({ approvalsRequired: input.approvalsRequired }).where(eq(t.models.id, model.id)).returning(),
+      ))!;
+      yield* appendEvent({
+        actor,
+        action: "model.update",
+        entityType: "model",
+        entityId: model.id,
+        payload: { field: "approvalsRequired", before: model.approvalsRequired, after: input.approvalsRequired },
+      });
+      return updated;
+    },
+    { pgLock: PG_LOCK_KEYS.ledger },
+  );
 }
