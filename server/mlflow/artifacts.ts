@@ -15,13 +15,15 @@
  */
 import { and, asc, eq, like } from "drizzle-orm";
 import { z } from "zod";
+import * as schema from "@/db/schema";
 import { runArtifacts } from "@/db/schema";
-import type { DbOrTx } from "@/db/client";
+import type { DbOrTx, Tx } from "@/db/client";
+import { asStore, rows, runOnSqliteTx, type StoreTables, type TxBody } from "@/db/store";
 import { appendAuditEvent } from "@/server/audit/ledger";
 import { now } from "@/server/app-context/service-context";
 import { MlflowError, doesNotExist, invalidParam } from "./errors";
-import { idField, parseRequest, requireWriter, type MlflowCtx } from "./common";
-import { runRow, type RunRow } from "./runs";
+import { idField, parseRequest, readPart, requireWriter, type MlflowCtx, type MlflowStoreCtx } from "./common";
+import { runRow, runRowIn, type RunRow } from "./runs";
 import type { FileInfo } from "@/contracts/mlflow/types";
 
 export type ArtifactRow = typeof runArtifacts.$inferSelect;
@@ -116,18 +118,23 @@ export function readArtifact(ctx: MlflowCtx, raw: string): { row: ArtifactRow; b
   return { row, bytes: ctx.artifacts.get(row.sha256) };
 }
 
-/** The direct children of a directory of a run's artifacts (files with sizes, sub-directories), sorted by path. */
-export function listDirectory(db: DbOrTx, runId: number, dir: string): FileInfo[] {
+/**
+ * The direct children of a directory of a run's artifacts (files with sizes, sub-directories), sorted by path (code
+ * units, in JS: the same on both stores). The LIKE narrows the rows (SQLite's is case-insensitive and has no escape
+ * character, PostgreSQL's escapes with a backslash); the prefix test decides.
+ */
+export function* listDirectoryIn(q: Tx, t: StoreTables, runId: number, dir: string): TxBody<FileInfo[]> {
   const prefix = dir === "" ? "" : `${dir}/`;
-  const rows = db
-    .select({ path: runArtifacts.path, bytes: runArtifacts.bytes })
-    .from(runArtifacts)
-    .where(and(eq(runArtifacts.runId, runId), like(runArtifacts.path, `${prefix.replace(/[%_\\]/g, "\\$&")}%`)))
-    .orderBy(asc(runArtifacts.path))
-    .all()
-    .filter((r) => r.path.startsWith(prefix));
+  const { runArtifacts } = t;
+  const found = (yield* rows(
+    q
+      .select({ path: runArtifacts.path, bytes: runArtifacts.bytes })
+      .from(runArtifacts)
+      .where(and(eq(runArtifacts.runId, runId), like(runArtifacts.path, `${prefix.replace(/[%_\\]/g, "\\$&")}%`)))
+      .orderBy(asc(runArtifacts.path)),
+  )).filter((r) => r.path.startsWith(prefix));
   const out = new Map<string, FileInfo>();
-  for (const r of rows) {
+  for (const r of found) {
     const rest = r.path.slice(prefix.length);
     const slash = rest.indexOf("/");
     if (slash < 0) out.set(r.path, { path: r.path, is_dir: false, file_size: r.bytes });
@@ -139,6 +146,11 @@ export function listDirectory(db: DbOrTx, runId: number, dir: string): FileInfo[
   return [...out.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
+/** listDirectoryIn on SQLite, synchronously (upload checks and the proxy listing, still SQLite only). */
+export function listDirectory(db: DbOrTx, runId: number, dir: string): FileInfo[] {
+  return runOnSqliteTx(db as Tx, listDirectoryIn(db as Tx, schema, runId, dir));
+}
+
 /** GET /api/2.0/mlflow-artifacts/artifacts?path=…: paths relative to the listed directory, as the proxy answers. */
 export function listProxy(ctx: MlflowCtx, raw: string): { files: FileInfo[] } {
   const { run, rel } = resolveProxyPath(ctx.db, raw, true);
@@ -147,17 +159,23 @@ export function listProxy(ctx: MlflowCtx, raw: string): { files: FileInfo[] } {
   return { files };
 }
 
-/** GET /api/2.0/mlflow/artifacts/list (run_id, path): paths relative to the run's artifact root. */
-export function listArtifacts(ctx: MlflowCtx, body: unknown): { root_uri: string; files: FileInfo[] } {
+/** GET /api/2.0/mlflow/artifacts/list (run_id, path): paths relative to the run's artifact root. On the store (issue 16). */
+export async function listArtifacts(ctx: MlflowStoreCtx, body: unknown): Promise<{ root_uri: string; files: FileInfo[] }> {
   const req = parseRequest(
     z.object({ run_id: idField.optional(), run_uuid: idField.optional(), path: z.string().default(""), page_token: z.string().optional() }),
     body,
   );
   const id = req.run_id ?? req.run_uuid;
   if (!id) invalidParam("Missing value for required parameter 'run_id'. See the API docs for more information about request parameters.");
-  const run = runRow(ctx.db, id!);
-  const rel = safeArtifactPath(req.path, true);
-  return { root_uri: `mlflow-artifacts:/${run.experimentId}/${run.id}/artifacts`, files: listDirectory(ctx.db, run.id, rel) };
+  const store = asStore(ctx.db);
+  return readPart(store, function* (q) {
+    const run = yield* runRowIn(q, store.tables, id!);
+    const rel = safeArtifactPath(req.path, true);
+    return {
+      root_uri: `mlflow-artifacts:/${run.experimentId}/${run.id}/artifacts`,
+      files: yield* listDirectoryIn(q, store.tables, run.id, rel),
+    };
+  });
 }
 
 /**

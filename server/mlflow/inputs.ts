@@ -7,15 +7,16 @@
  */
 import { and, eq } from "drizzle-orm";
 import { z } from "zod";
-import { runInputs } from "@/db/schema";
-import { appendAuditEvent } from "@/server/audit/ledger";
+import { PG_LOCK_KEYS } from "@/db/pg-client";
+import { asStore, row, transact } from "@/db/store";
+import { appendEvent } from "@/server/audit/ledger-pg";
 import { now } from "@/server/app-context/service-context";
 import { canonicalJson } from "@/contracts/canonical";
 import { DATASET_CONTEXT_TAG, MLFLOW_LIMITS, type MlflowEndpoints } from "@/contracts/mlflow/types";
 import { runInputRecordSha256 } from "@/server/audit/content/records";
 import { invalidParam } from "./errors";
-import { idField, parseRequest, requireWriter, type MlflowCtx } from "./common";
-import { activeApiRun } from "./runs";
+import { idField, parseRequest, requireWriter, type MlflowStoreCtx } from "./common";
+import { activeApiRunIn } from "./runs";
 
 const L = MLFLOW_LIMITS;
 const datasetInput = z.object({
@@ -35,7 +36,11 @@ function limit(what: string, value: string, max: number) {
     invalidParam(`${what} '${value.slice(0, 40)}…' had length ${value.length}, which exceeded length limit of ${max}`);
 }
 
-export function logInputs(ctx: MlflowCtx, body: unknown): MlflowEndpoints["runs/log-inputs"]["res"] {
+/**
+ * On the store (issue 16): the run and the known (name, digest) pairs are read inside the transaction, under the
+ * ledger lock on PostgreSQL, so the same input logged at once from two servers is stored once.
+ */
+export async function logInputs(ctx: MlflowStoreCtx, body: unknown): Promise<MlflowEndpoints["runs/log-inputs"]["res"]> {
   const input = parseRequest(z.object({ run_id: idField, datasets: z.array(datasetInput).default([]) }), body);
   for (const { dataset: d, tags } of input.datasets) {
     if (!d.name) invalidParam("Missing value for required parameter 'datasets.dataset.name'.");
@@ -51,38 +56,53 @@ export function logInputs(ctx: MlflowCtx, body: unknown): MlflowEndpoints["runs/
     }
   }
   requireWriter(ctx, "log inputs of runs");
-  ctx.db.transaction((tx) => {
-    const run = activeApiRun(tx, input.run_id);
-    const at = now();
-    const refs: { id: number; name: string; digest: string; context: string | null; sha256: string }[] = [];
-    for (const { dataset: d, tags } of input.datasets) {
-      const known = tx
-        .select({ id: runInputs.id })
-        .from(runInputs)
-        .where(and(eq(runInputs.runId, run.id), eq(runInputs.name, d.name), eq(runInputs.digest, d.digest)))
-        .get();
-      if (known || refs.some((r) => r.name === d.name && r.digest === d.digest)) continue;
-      const row = tx
-        .insert(runInputs)
-        .values({
-          runId: run.id,
-          name: d.name,
-          digest: d.digest,
-          sourceType: d.source_type,
-          source: d.source,
-          schemaText: d.schema ?? null,
-          profile: d.profile ?? null,
-          context: tags.find((t) => t.key === DATASET_CONTEXT_TAG)?.value ?? null,
-          tagsJson: canonicalJson(tags),
-          createdBy: ctx.actor.id,
-          createdAt: at,
-        })
-        .returning()
-        .get();
-      refs.push({ id: row.id, name: row.name, digest: row.digest, context: row.context, sha256: runInputRecordSha256(row) });
-    }
-    if (refs.length === 0) return;
-    appendAuditEvent(tx, { actor: ctx.actor, action: "run.logInputs", entityType: "run", entityId: run.id, payload: { inputs: refs } });
-  });
+  const store = asStore(ctx.db);
+  const { runInputs } = store.tables;
+  await transact(
+    store,
+    function* (tx) {
+      const run = yield* activeApiRunIn(tx, store.tables, input.run_id);
+      const at = now();
+      const refs: { id: number; name: string; digest: string; context: string | null; sha256: string }[] = [];
+      for (const { dataset: d, tags } of input.datasets) {
+        const known = yield* row(
+          tx
+            .select({ id: runInputs.id })
+            .from(runInputs)
+            .where(and(eq(runInputs.runId, run.id), eq(runInputs.name, d.name), eq(runInputs.digest, d.digest)))
+            .limit(1),
+        );
+        if (known || refs.some((r) => r.name === d.name && r.digest === d.digest)) continue;
+        const created = (yield* row(
+          tx
+            .insert(runInputs)
+            .values({
+              runId: run.id,
+              name: d.name,
+              digest: d.digest,
+              sourceType: d.source_type,
+              source: d.source,
+              schemaText: d.schema ?? null,
+              profile: d.profile ?? null,
+              context: tags.find((t) => t.key === DATASET_CONTEXT_TAG)?.value ?? null,
+              tagsJson: canonicalJson(tags),
+              createdBy: ctx.actor.id,
+              createdAt: at,
+            })
+            .returning(),
+        ))!;
+        refs.push({
+          id: created.id,
+          name: created.name,
+          digest: created.digest,
+          context: created.context,
+          sha256: runInputRecordSha256(created),
+        });
+      }
+      if (refs.length === 0) return;
+      yield* appendEvent({ actor: ctx.actor, action: "run.logInputs", entityType: "run", entityId: run.id, payload: { inputs: refs } });
+    },
+    { pgLock: PG_LOCK_KEYS.ledger },
+  );
   return {};
 }

@@ -3,16 +3,18 @@
  * uses (dispatchMlflow) on SQLite and on PostgreSQL give the same answers (JSON), the same rows and the same ledger
  * (actions, payloads, seq and chain hashes, under one fixed clock): experiments (create, get, search with filters and
  * paging, rename, tag, delete, restore), runs (create, get, rename, delete, restore, search), params and tags (with
- * MLflow's refusals). On PostgreSQL, two pools (two web servers) racing where a check precedes a write: one experiment
- * name created many times at once gives one experiment and RESOURCE_ALREADY_EXISTS for the others, and one param
- * logged at once with different values gives one decision and MLflow's refusal for the others (both checked inside
- * the transaction under the ledger lock). What is not on PostgreSQL yet (metric points, ending a run) is refused there,
- * naming the gap, and writes nothing.
+ * MLflow's refusals), dataset inputs, the artifact listing and metric history reads (whole and paged). On PostgreSQL,
+ * two pools (two web servers) racing where a check precedes a write: one experiment name created many times at once
+ * gives one experiment and RESOURCE_ALREADY_EXISTS for the others, and one param logged at once with different values
+ * gives one decision and MLflow's refusal for the others (both checked inside the transaction under the ledger lock).
+ * What is not on PostgreSQL yet (logging metric points, ending a run, the registry endpoints) is refused there, naming
+ * the gap, and writes nothing.
  */
 import { describe, expect, it, vi } from "vitest";
 import { exec, pgStore, rows, transact, type Store } from "@/db/store";
 import { sha256Hex } from "@/contracts/canonical";
 import { dispatchMlflow, type MlflowServices } from "@/server/mlflow/dispatch";
+import { JsonText } from "@/server/mlflow/common";
 import { describePg } from "./pg-test-env";
 import { fixedDateForEachTest, sqliteForSuite, TEST_PEOPLE, twoPgServersForSuite } from "./store-test-env";
 
@@ -77,7 +79,12 @@ function caller(store: Store) {
       authorization: `Bearer ${TOKENS[who]}`,
       bodyText: method === "POST" ? JSON.stringify(body) : null,
     });
-    return { status: answer.status, body: answer.body };
+    // get-history answers JSON already written (JsonText): read back as a client parses it
+    const read =
+      answer.body instanceof JsonText
+        ? (JSON.parse(answer.body.parts.map((p) => (typeof p === "string" ? p : Buffer.from(p).toString("utf8"))).join("")) as unknown)
+        : answer.body;
+    return { status: answer.status, body: read };
   };
 }
 
@@ -225,7 +232,70 @@ async function scenario(store: Store) {
   await search("search runs bad entity", { filter: "things.x = '1'" });
   await note("search runs across experiments", call("POST", "runs/search", { experiment_ids: [iris, "0"], run_view_type: "ALL" }));
 
+  // Dataset inputs; the artifact listing and the metric history over files and points written directly (their writes,
+  // the artifact proxy's upload and the metric insert, are not ported here).
+  const training = { name: "iris", digest: "abc123", source_type: "local", source: "/data/iris.csv", schema: '{"columns":4}' };
+  const inputs = [
+    { tags: [{ key: "mlflow.data.context", value: "training" }], dataset: training },
+    { dataset: { name: "iris-val", digest: "def456", source_type: "local", source: "/data/val.csv" } },
+  ];
+  await note("log inputs", call("POST", "runs/log-inputs", { run_id: run1, datasets: inputs }));
+  await note("log the same input", call("POST", "runs/log-inputs", { run_id: run1, datasets: [{ dataset: training }] }));
+  await note(
+    "log input name too long",
+    call("POST", "runs/log-inputs", { run_id: run1, datasets: [{ dataset: { ...training, name: "n".repeat(10_000) } }] }),
+  );
+  await note("log inputs as auditor", call("POST", "runs/log-inputs", { run_id: run1, datasets: inputs }, "auditor"));
+  await note("get run with inputs", call("GET", "runs/get", { run_id: run1 }));
+  await writeFilesAndPoints(store, Number(run1));
+  await note("list artifacts", call("GET", "artifacts/list", { run_id: run1 }));
+  await note("list artifacts of a directory", call("GET", "artifacts/list", { run_id: run1, path: "model" }));
+  await note("list artifacts bad path", call("GET", "artifacts/list", { run_id: run1, path: "../x" }));
+  await note("list artifacts unknown run", call("GET", "artifacts/list", { run_id: "999" }));
+  await note("history", call("GET", "metrics/get-history", { run_id: run1, metric_key: "loss" }));
+  const history1 = await note("history page 1", call("GET", "metrics/get-history", { run_id: run1, metric_key: "loss", max_results: 2 }));
+  const historyToken = (history1.body as { next_page_token: string }).next_page_token;
+  await note(
+    "history page 2",
+    call("GET", "metrics/get-history", { run_id: run1, metric_key: "loss", max_results: 2, page_token: historyToken }),
+  );
+  await note("history of another key", call("GET", "metrics/get-history", { run_id: run1, metric_key: "val/loss" }));
+  await note("history of an unknown key", call("GET", "metrics/get-history", { run_id: run1, metric_key: "nope" }));
+  await note("history of an unknown run", call("GET", "metrics/get-history", { run_id: "999", metric_key: "loss" }));
+  await note("history bad max_results", call("GET", "metrics/get-history", { run_id: run1, metric_key: "loss", max_results: 0 }));
   return { answers, stored: await storedRows(store) };
+}
+
+/** Artifact rows and metric points of a run, written directly (the same rows on either store). */
+async function writeFilesAndPoints(store: Store, runId: number): Promise<void> {
+  const { metrics, runArtifacts } = store.tables;
+  const file = (path: string, bytes: number) => ({
+    runId,
+    path,
+    sha256: sha256Hex(path),
+    bytes,
+    createdBy: TEST_PEOPLE.engineer.id,
+    createdAt: AT,
+  });
+  const point = (key: string, step: number, value: number) => ({ runId, key, step, epoch: step, value, wallTimeMs: 1764849600000 + step });
+  await transact(store, function* (tx) {
+    yield* exec(
+      tx
+        .insert(runArtifacts)
+        .values([file("model/weights.bin", 1024), file("model/config.json", 12), file("notes.txt", 3), file("model_card.md", 7)]),
+    );
+    yield* exec(
+      tx
+        .insert(metrics)
+        .values([
+          point("loss", 1, 0.5),
+          point("loss", 2, 0.30000000000000004),
+          point("loss", 3, 1),
+          point("loss", 10, 0.125),
+          point("val/loss", 1, 2.5),
+        ]),
+    );
+  });
 }
 
 /** Every row the API writes, in id (or key) order, and the ledger. */
@@ -239,6 +309,8 @@ async function storedRows(store: Store) {
       runs: yield* rows(tx.select().from(t.runs).orderBy(t.runs.id)),
       decisions: yield* rows(tx.select().from(t.decisions).orderBy(t.decisions.id)),
       runTagValues: yield* rows(tx.select().from(t.runTagValues).orderBy(t.runTagValues.runId, t.runTagValues.key)),
+      runInputs: yield* rows(tx.select().from(t.runInputs).orderBy(t.runInputs.id)),
+      runArtifacts: yield* rows(tx.select().from(t.runArtifacts).orderBy(t.runArtifacts.id)),
       ledger: yield* rows(tx.select().from(t.auditEvents).orderBy(t.auditEvents.seq)),
     };
   });
@@ -252,7 +324,7 @@ const codeOf = (a: Answer | undefined) => [a?.status, (a?.body as { error_code?:
 function behaviourCases(storeOf: () => Store): void {
   fixedDateForEachTest(AT);
 
-  it("answers experiments, runs, params and tags calls with MLflow's shapes and errors, and writes rows and the ledger", async () => {
+  it("answers experiments, runs, params, tags, inputs, artifact listing and history calls with MLflow's shapes and errors, and writes rows and the ledger", async () => {
     const store = storeOf();
     const outcome = await scenario(store);
     outcomes[store.dialect] = outcome;
@@ -298,6 +370,37 @@ function behaviourCases(storeOf: () => Store): void {
       [3, "lr", '"0.1"', 'logged through the MLflow API without a "runledger.rationale" tag'],
     ]);
     expect(outcome.stored.ledger.map((e) => e.seq)).toEqual(outcome.stored.ledger.map((_, i) => i + 1));
+    expect(codeOf(a["log inputs"])).toEqual([200, undefined]);
+    expect(codeOf(a["log input name too long"])).toEqual([400, "INVALID_PARAMETER_VALUE"]);
+    expect(codeOf(a["log inputs as auditor"])).toEqual([403, "PERMISSION_DENIED"]);
+    expect(outcome.stored.runInputs.map((i) => [i.name, i.context])).toEqual([
+      ["iris", "training"],
+      ["iris-val", null],
+    ]);
+    expect(outcome.stored.ledger.filter((e) => e.action === "run.logInputs")).toHaveLength(1);
+    expect(a["list artifacts"]!.body).toMatchObject({
+      files: [
+        { path: "model", is_dir: true },
+        { path: "model_card.md", is_dir: false, file_size: 7 },
+        { path: "notes.txt", is_dir: false, file_size: 3 },
+      ],
+    });
+    expect((a["list artifacts of a directory"]!.body as { files: { path: string }[] }).files.map((f) => f.path)).toEqual([
+      "model/config.json",
+      "model/weights.bin",
+    ]);
+    expect(codeOf(a["list artifacts bad path"])).toEqual([400, "INVALID_PARAMETER_VALUE"]);
+    expect((a["history"]!.body as { metrics: { step: number; value: number }[] }).metrics.map((m) => [m.step, m.value])).toEqual([
+      [1, 0.5],
+      [2, 0.30000000000000004],
+      [3, 1],
+      [10, 0.125],
+    ]);
+    expect((a["history page 2"]!.body as { metrics: { step: number }[] }).metrics.map((m) => m.step)).toEqual([3, 10]);
+    expect(a["history page 2"]!.body).not.toHaveProperty("next_page_token");
+    expect(a["history of an unknown key"]!.body).toEqual({});
+    expect(codeOf(a["history of an unknown run"])).toEqual([404, "RESOURCE_DOES_NOT_EXIST"]);
+    expect(codeOf(a["history bad max_results"])).toEqual([400, "INVALID_PARAMETER_VALUE"]);
   });
 }
 
@@ -316,14 +419,13 @@ describePg("the MLflow API on PostgreSQL", () => {
     expect(outcomes.pg?.stored).toEqual(outcomes.sqlite!.stored);
   });
 
-  it("refuses metric points and ending a run on PostgreSQL (not ported yet), naming the gap and writing nothing", async () => {
+  it("refuses logging metric points and ending a run on PostgreSQL (not ported yet), naming the gap and writing nothing", async () => {
     const store = pgStore(pg.a());
     const call = caller(store);
     const before = await storedRows(store);
     const metric = await call("POST", "runs/log-metric", { run_id: "1", key: "loss", value: 0.5, timestamp: 1, step: 1 });
     const end = await call("POST", "runs/update", { run_id: "1", status: "FINISHED", run_name: "ended" });
-    const history = await call("GET", "metrics/get-history", { run_id: "1", metric_key: "loss" });
-    for (const answer of [metric, end, history]) {
+    for (const answer of [metric, end]) {
       expect(codeOf(answer)).toEqual([500, "INTERNAL_ERROR"]);
       expect((answer.body as { message: string }).message).toMatch(/does not run on PostgreSQL yet \(issue 16\)/);
     }
