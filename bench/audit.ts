@@ -29,6 +29,7 @@ import { verifyDatabase, type VerifyDatabaseOptions, type VerifyResult } from "@
 
 export type { Figure as BenchFigure } from "./figures";
 import { median, type Figure as BenchFigure } from "./figures";
+import { benchAuditPg } from "./audit-pg";
 
 const CHECKPOINTS_PER_RUN = 3;
 const WEIGHT_FILES = 256;
@@ -122,6 +123,8 @@ export async function benchAudit(sizes: readonly number[] = [100_000, 1_000_000]
       const onePass = await timedVerify(dir, { workers: 0 });
       figures.push({ name: `audit_verify_${label}_events_one_pass_s`, value: seconds(onePass.wallMs), unit: "s" });
       figures.push({ name: `audit_verify_${label}_events_one_pass_cpu_s`, value: seconds(onePass.cpuMs), unit: "s" });
+      // The same ledger as a PostgreSQL store (issue 16), verified through its SQLite snapshot: 100k only (the copy).
+      if (size === 100_000) figures.push(...(await benchAuditPg(dir, label, keys.publicKeyPem, events)));
 
       // A routine checkpoint on a log this size: 100 new events since the last one (the server's default interval).
       const db = openDatabase(dir);
