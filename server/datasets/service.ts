@@ -8,7 +8,8 @@
  * checked and hashed, and put in the (file) artifact store, before the transaction, which looks the bytes up again
  * under the ledger lock, so the same bytes uploaded at once on two servers give one row and one event. Built-in
  * datasets are registered by resolveDataset, which runs and the orchestrator call synchronously: it stays on SQLite,
- * running the same insert part through runOnSqliteTx, until those callers are ported.
+ * running the same insert part through runOnSqliteTx, until those callers are ported; resolveDatasetRow is its store
+ * form (the runs service's createRunOnStore).
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -123,9 +124,16 @@ export function ensureBuiltinDataset(
   const b = loadBuiltin(name);
   const existing = db.select().from(datasets).where(eq(datasets.sha256, b.sha256)).get();
   if (existing) return existing;
+  const d = builtinDataset(artifacts, name, b);
+  const tables = sqliteStore(db).tables;
+  return db.transaction((tx) => runOnSqliteTx(tx, insertDataset(tx, tables, actor, d)), { behavior: "immediate" });
+}
+
+/** A built-in dataset's row to insert, its bytes put in the artifact store first. */
+function builtinDataset(artifacts: ArtifactStore, name: (typeof BUILTIN_DATASETS)[number], b: ReturnType<typeof loadBuiltin>): NewDataset {
   const rowCount = parseCsv(b.bytes).rows.length;
   artifacts.put(b.bytes);
-  const d: NewDataset = {
+  return {
     name: b.meta.title,
     source: "builtin",
     builtinName: name,
@@ -136,8 +144,6 @@ export function ensureBuiltinDataset(
     schema: b.schema,
     rowCount,
   };
-  const tables = sqliteStore(db).tables;
-  return db.transaction((tx) => runOnSqliteTx(tx, insertDataset(tx, tables, actor, d)), { behavior: "immediate" });
 }
 
 /** What an upload says about its file, besides the bytes (the upload route reads it from the query string). */
@@ -260,6 +266,34 @@ export function resolveDataset(
           .get();
   if (!row) notFound(`dataset ${"datasetId" in ref ? ref.datasetId : ""}`);
   return { row, schema: JSON.parse(row.schemaJson) as DatasetSchema, bytes: () => artifacts.get(row.sha256) };
+}
+
+/**
+ * resolveDataset's row on the store (the runs service's createRunOnStore, issue 16): SQLite runs resolveDataset itself;
+ * PostgreSQL reads the row, registering a built-in dataset on first use with its dataset.create event.
+ */
+export async function resolveDatasetRow(
+  db: Store | Db,
+  artifacts: ArtifactStore,
+  actor: Actor & { id: number },
+  ref: { builtin: (typeof BUILTIN_DATASETS)[number] } | { datasetId: string },
+): Promise<DatasetRow> {
+  const store = asStore(db);
+  if (store.dialect === "sqlite") return resolveDataset(store.db, artifacts, actor, ref).row;
+  if ("datasetId" in ref) {
+    // SQLite finds no row for an id that is not a number; PostgreSQL would refuse the parameter instead.
+    const id = Number(ref.datasetId);
+    const [found] = Number.isSafeInteger(id)
+      ? await reader(store).select().from(store.tables.datasets).where(eq(store.tables.datasets.id, id)).limit(1)
+      : [];
+    if (!found) notFound(`dataset ${ref.datasetId}`);
+    return found;
+  }
+  const b = loadBuiltin(ref.builtin);
+  const existing = await datasetBySha(store, b.sha256);
+  if (existing) return existing;
+  const d = builtinDataset(artifacts, ref.builtin, b);
+  return transact(store, (tx) => insertDataset(tx, store.tables, actor, d), { pgLock: PG_LOCK_KEYS.ledger });
 }
 
 export async function listDatasets(db: Store | Db) {

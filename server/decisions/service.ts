@@ -7,7 +7,10 @@
  * Each note is written with its audit event in one transaction. Authoring a note on a run makes its author
  * part of that run's lineage (see server/lineage/ancestry.ts): they can no longer approve models built on it.
  * On the store (issue 16, db/store.ts): the run and the corrected decision are read inside the note's transaction, under
- * the ledger lock on PostgreSQL (whose triggers, like SQLite's, reject UPDATE and DELETE of decisions).
+ * the ledger lock on PostgreSQL (whose triggers, like SQLite's, reject UPDATE and DELETE of decisions). Every decision
+ * row is written by insertDecision with the ledger event that binds it (by the row's sha256) in the same transaction:
+ * a note's own decision.create/.correct event, or a run's run.create (server/runs/service.ts). Still writing decision
+ * rows directly, on SQLite only: compression.ts, pilot.ts (interventions, rollbacks) and mlflow/logging.ts (params).
  */
 import { eq } from "drizzle-orm";
 import { z } from "zod";
@@ -15,6 +18,7 @@ import type { Tx } from "@/db/client";
 import { PG_LOCK_KEYS } from "@/db/pg-client";
 import { asStore, row, transact, type StoreTables, type TxBody } from "@/db/store";
 import { appendEvent } from "@/server/audit/ledger-pg";
+import type { NewAuditEvent } from "@/server/audit/ledger";
 import { decisionRecordSha256 } from "@/server/audit/content/records";
 import { now, requireRole, type SignedInActor } from "../app-context/service-context";
 import type { StoreServiceContext } from "../app-context/store-context";
@@ -32,6 +36,27 @@ export const addDecisionNoteInput = z.object({
 export type AddDecisionNoteInput = z.input<typeof addDecisionNoteInput>;
 
 type Decision = StoreTables["decisions"]["$inferSelect"];
+type NewDecision = Omit<StoreTables["decisions"]["$inferInsert"], "id">;
+
+/** How a ledger event binds a decision: its sha256 covers every column (values, author, time); the content verifier recomputes it. */
+export type DecisionRef = { id: number; path: string; kind: Decision["kind"]; sha256: string };
+
+/**
+ * Inserts one decision row and returns it with its reference. The caller appends, in the same transaction, the event
+ * that binds it: `event` given, this part appends it itself (its payload built from the stored row, e.g. a note's
+ * decision.create); omitted, the caller's own event carries the reference (run.create binds all of a run's decisions).
+ */
+export function* insertDecision(
+  tx: Tx,
+  t: StoreTables,
+  values: NewDecision,
+  event?: (created: Decision, ref: DecisionRef) => NewAuditEvent,
+): TxBody<{ row: Decision; ref: DecisionRef }> {
+  const created = (yield* row(tx.insert(t.decisions).values(values).returning()))!;
+  const ref = { id: created.id, path: created.path, kind: created.kind, sha256: decisionRecordSha256(created) };
+  if (event) yield* appendEvent(event(created, ref));
+  return { row: created, ref };
+}
 
 /** Inserts a note (or a correction of an earlier decision of the same run) and its decision.create/.correct event. */
 export function* insertDecisionNote(
@@ -52,38 +77,36 @@ export function* insertDecisionNote(
       );
   }
   const kind = corrected ? ("correction" as const) : ("note" as const);
-  const created = (yield* row(
-    tx
-      .insert(decisions)
-      .values({
-        runId: input.runId,
-        kind,
-        path: corrected?.path ?? "",
-        oldValueJson: null,
-        newValueJson: null,
-        rationale: input.rationale,
-        correctsDecisionId: corrected?.id ?? null,
-        authorId: actor.id,
-        createdAt: now(),
-      })
-      .returning(),
-  ))!;
-  yield* appendEvent({
-    actor,
-    action: corrected ? "decision.correct" : "decision.create",
-    entityType: "decision",
-    entityId: created.id,
-    // sha256 covers every column of the row (values, author, time); the content verifier recomputes it.
-    payload: {
+  const { row: created } = yield* insertDecision(
+    tx,
+    t,
+    {
       runId: input.runId,
       kind,
-      path: created.path,
-      correctsDecisionId: created.correctsDecisionId,
-      rationale: created.rationale,
-      createdAt: created.createdAt,
-      sha256: decisionRecordSha256(created),
+      path: corrected?.path ?? "",
+      oldValueJson: null,
+      newValueJson: null,
+      rationale: input.rationale,
+      correctsDecisionId: corrected?.id ?? null,
+      authorId: actor.id,
+      createdAt: now(),
     },
-  });
+    (d, ref) => ({
+      actor,
+      action: corrected ? "decision.correct" : "decision.create",
+      entityType: "decision",
+      entityId: d.id,
+      payload: {
+        runId: input.runId,
+        kind,
+        path: d.path,
+        correctsDecisionId: d.correctsDecisionId,
+        rationale: d.rationale,
+        createdAt: d.createdAt,
+        sha256: ref.sha256,
+      },
+    }),
+  );
   return created;
 }
 

@@ -11,12 +11,16 @@
  *   { field, from, to }. A field given with its current value writes nothing (no empty events).
  * - The content check (server/audit/content/check-runs.ts) compares the row with the latest run.annotate `to` of
  *   each field, else with run.create (name) or "" (description): an edit without its event is still found.
+ * - On the store (issue 16, db/store.ts): the current values are read inside the transaction, under the ledger lock on
+ *   PostgreSQL, so two edits at once each record the value they replaced.
  */
 import { eq } from "drizzle-orm";
 import { z } from "zod";
-import { runs } from "@/db/schema";
-import { appendAuditEvent } from "@/server/audit/ledger";
-import { requireRole, type ServiceContext } from "../app-context/service-context";
+import { PG_LOCK_KEYS } from "@/db/pg-client";
+import { asStore, exec, row, transact } from "@/db/store";
+import { appendEvent } from "@/server/audit/ledger-pg";
+import { requireRole } from "../app-context/service-context";
+import type { StoreServiceContext } from "../app-context/store-context";
 import { notFound } from "@/server/errors";
 
 export const ANNOTATE_FIELDS = ["name", "description"] as const;
@@ -46,28 +50,34 @@ export const annotateInput = z
 
 export type AnnotateResult = { runId: number; changed: AnnotateField[] };
 
-export function annotateRun(ctx: ServiceContext, raw: z.input<typeof annotateInput>): AnnotateResult {
+export async function annotateRun(ctx: StoreServiceContext, raw: z.input<typeof annotateInput>): Promise<AnnotateResult> {
   requireRole(ctx.actor, ["engineer"], "rename or describe runs");
   const input = annotateInput.parse(raw);
-  return ctx.db.transaction((tx) => {
-    const run = tx.select({ name: runs.name, description: runs.description }).from(runs).where(eq(runs.id, input.runId)).get();
-    if (!run) notFound(`run ${input.runId}`);
-    const changed: AnnotateField[] = [];
-    const patch: Partial<Record<AnnotateField, string>> = {};
-    for (const field of ANNOTATE_FIELDS) {
-      const to = input[field];
-      if (to === undefined || to === run[field]) continue;
-      patch[field] = to;
-      changed.push(field);
-      appendAuditEvent(tx, {
-        actor: ctx.actor,
-        action: "run.annotate",
-        entityType: "run",
-        entityId: input.runId,
-        payload: { field, from: run[field], to },
-      });
-    }
-    if (changed.length) tx.update(runs).set(patch).where(eq(runs.id, input.runId)).run();
-    return { runId: input.runId, changed };
-  });
+  const store = asStore(ctx.db);
+  const { runs } = store.tables;
+  return transact(
+    store,
+    function* (tx) {
+      const run = yield* row(tx.select({ name: runs.name, description: runs.description }).from(runs).where(eq(runs.id, input.runId)));
+      if (!run) notFound(`run ${input.runId}`);
+      const changed: AnnotateField[] = [];
+      const patch: Partial<Record<AnnotateField, string>> = {};
+      for (const field of ANNOTATE_FIELDS) {
+        const to = input[field];
+        if (to === undefined || to === run[field]) continue;
+        patch[field] = to;
+        changed.push(field);
+        yield* appendEvent({
+          actor: ctx.actor,
+          action: "run.annotate",
+          entityType: "run",
+          entityId: input.runId,
+          payload: { field, from: run[field], to },
+        });
+      }
+      if (changed.length) yield* exec(tx.update(runs).set(patch).where(eq(runs.id, input.runId)));
+      return { runId: input.runId, changed };
+    },
+    { pgLock: PG_LOCK_KEYS.ledger },
+  );
 }

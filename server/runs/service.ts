@@ -2,17 +2,32 @@
  * Creating runs: validate the config with the shared zod schema, resolve its dataset (and parent checkpoint when
  * fine-tuning), then write the run, its flattened params, its decisions and the audit event in one transaction.
  * A run's config is immutable from here on; a change is a fork (a new run whose changed paths become decisions).
+ *
+ * On the store (issue 16, db/store.ts): the run's lineage checks and writes are one transaction part (insertRun),
+ * under the ledger lock on PostgreSQL, which re-reads the experiment, the checkpoints and the parent run, and counts
+ * the experiment's runs for a default name inside it (two runs created at once get distinct names). launchRun
+ * (createRunOnStore), tags, cancelling and resuming take a store. Still SQLite only: createRun (synchronous, the same
+ * part through runOnSqliteTx) for its synchronous callers (pilot.ts's rollback branches inside their own transaction,
+ * sweeps' trials and their sweep_trials link, replay, the demo seed, the CLI, benches); piloting
+ * (requestPilotIntervention: pilot.ts); and the orchestrator that launchRun, cancelRun and resumeInterruptedRun hand
+ * the run to after their transaction.
  */
 import { and, count, eq } from "drizzle-orm";
 import { z } from "zod";
-import { runs, runParams, decisions, experiments, checkpoints, runTags } from "@/db/schema";
+import { checkpoints, runs } from "@/db/schema";
+import type { DbOrTx, Tx } from "@/db/client";
+import { PG_LOCK_KEYS } from "@/db/pg-client";
+import { asStore, exec, native, reader, row, rows, runOnSqliteTx, sqliteStore, transact, type StoreTables, type TxBody } from "@/db/store";
 import { trainingConfigSchema, describeConfigIssues, diffConfigs, flattenConfig, type TrainingConfig } from "@/contracts/training-config";
-import { appendAuditEvent, type Actor } from "@/server/audit/ledger";
-import type { DbOrTx } from "@/db/client";
+import type { Actor } from "@/server/audit/ledger";
+import { appendEvent } from "@/server/audit/ledger-pg";
 import { canonicalJson, sha256Canonical } from "@/contracts/canonical";
-import { decisionRecordSha256, runParamValue as paramValue } from "@/server/audit/content/records";
-import { resolveDataset } from "../datasets/service";
-import { now, requireRole, type ServiceContext } from "../app-context/service-context";
+import { runParamValue as paramValue } from "@/server/audit/content/records";
+import type { ArtifactStore } from "@/server/artifacts/store";
+import { resolveDataset, resolveDatasetRow } from "../datasets/service";
+import { insertDecision, type DecisionRef } from "../decisions/service";
+import { now, requireRole, type ServiceContext, type SignedInActor } from "../app-context/service-context";
+import type { StoreServiceContext } from "../app-context/store-context";
 import { conflict, invalidInput, notFound } from "@/server/errors";
 import { applyRollback, refuseCompressionPilot, refuseScriptPilotKind, requestIntervention, type RequestInterventionInput } from "./pilot";
 import { scheduleSteps, validateSchedule } from "@/contracts/pilot-config";
@@ -58,13 +73,32 @@ export type SweepTrialOf = {
   link: (tx: DbOrTx, runId: number) => void;
 };
 
-export function createRun(ctx: ServiceContext, raw: CreateRunInput, branch?: BranchOf, trial?: SweepTrialOf) {
-  requireRole(ctx.actor, ["engineer"], "launch runs");
+type Run = StoreTables["runs"]["$inferSelect"];
+type ParsedRunInput = z.output<typeof createRunInput>;
+
+/** The checks that need no database: role, input, config. */
+function parseRunRequest(actor: SignedInActor, raw: CreateRunInput): { input: ParsedRunInput; config: TrainingConfig } {
+  requireRole(actor, ["engineer"], "launch runs");
   const input = createRunInput.parse(raw);
-  const config = parseConfigOrThrow(input.config);
-  const experiment = ctx.db.select().from(experiments).where(eq(experiments.id, input.experimentId)).get();
+  return { input, config: parseConfigOrThrow(input.config) };
+}
+
+/**
+ * The run's transaction: its lineage checked against the rows as they are now, then the run, its params, its
+ * decisions, a sweep trial's link and the run.create event. Its reads precede its writes, so on PostgreSQL it runs
+ * under the ledger lock (the default name counts the experiment's runs).
+ */
+function* insertRun(
+  tx: Tx,
+  t: StoreTables,
+  actor: SignedInActor,
+  { input, config }: { input: ParsedRunInput; config: TrainingConfig },
+  branch?: BranchOf,
+  trial?: SweepTrialOf,
+): TxBody<Run> {
+  const { runs, runParams, experiments, checkpoints } = t;
+  const experiment = yield* row(tx.select({ id: experiments.id }).from(experiments).where(eq(experiments.id, input.experimentId)));
   if (!experiment) notFound(`experiment ${input.experimentId}`);
-  resolveDataset(ctx.db, ctx.artifacts, ctx.actor, config.data.dataset);
 
   // Lineage, decided here and never by the caller: a fine-tune's parent run IS the run of its parent checkpoint (a
   // different parentRunId is refused, so no run can hide where its weights came from); a fork's or re-run's parent
@@ -73,11 +107,9 @@ export function createRun(ctx: ServiceContext, raw: CreateRunInput, branch?: Bra
   let parentRunId = input.parentRunId ?? null;
   let parentCheckpointId: number | null = null;
   if (config.fineTune) {
-    const ck = ctx.db
-      .select()
-      .from(checkpoints)
-      .where(eq(checkpoints.id, Number(config.fineTune.parentCheckpointId)))
-      .get();
+    const ckId = Number(config.fineTune.parentCheckpointId);
+    // SQLite finds no row for an id that is not a number; PostgreSQL would refuse the parameter instead.
+    const ck = Number.isSafeInteger(ckId) ? yield* row(tx.select().from(checkpoints).where(eq(checkpoints.id, ckId))) : undefined;
     if (!ck) invalidInput(`fineTune.parentCheckpointId: checkpoint ${config.fineTune.parentCheckpointId} does not exist`);
     parentCheckpointId = ck.id;
     if (origin === "new") {
@@ -95,13 +127,13 @@ export function createRun(ctx: ServiceContext, raw: CreateRunInput, branch?: Bra
   }
   if (branch) {
     // A branch's parent is the checkpoint it continues (and that checkpoint's run), even when it is a fine-tune.
-    const ck = ctx.db.select().from(checkpoints).where(eq(checkpoints.id, branch.checkpointId)).get();
+    const ck = yield* row(tx.select().from(checkpoints).where(eq(checkpoints.id, branch.checkpointId)));
     if (!ck) notFound(`checkpoint ${branch.checkpointId}`);
     origin = "branch";
     parentCheckpointId = ck.id;
     parentRunId = ck.runId;
   }
-  const parent = parentRunId === null ? null : ctx.db.select().from(runs).where(eq(runs.id, parentRunId)).get();
+  const parent = parentRunId === null ? undefined : yield* row(tx.select().from(runs).where(eq(runs.id, parentRunId)));
   if (parentRunId !== null && !parent) notFound(`parent run ${parentRunId}`);
   if (parent?.origin === "api")
     invalidInput(`run ${parent.id} was logged through the tracking API: it has no training config to fork or re-run`);
@@ -117,10 +149,10 @@ export function createRun(ctx: ServiceContext, raw: CreateRunInput, branch?: Bra
   if (input.origin === "rerun" && settingChanges.length > 0)
     invalidInput(`a re-run repeats the parent's exact configuration, but ${settingChanges.length} setting(s) differ`);
 
-  return ctx.db.transaction((tx) => {
-    const n = tx.select({ n: count() }).from(runs).where(eq(runs.experimentId, experiment.id)).get()?.n ?? 0;
-    const at = now();
-    const run = tx
+  const n = (yield* row(tx.select({ n: count() }).from(runs).where(eq(runs.experimentId, experiment.id))))?.n ?? 0;
+  const at = now();
+  const run = (yield* row(
+    tx
       .insert(runs)
       .values({
         experimentId: experiment.id,
@@ -132,85 +164,111 @@ export function createRun(ctx: ServiceContext, raw: CreateRunInput, branch?: Bra
         origin,
         parentRunId,
         parentCheckpointId,
-        createdBy: ctx.actor.id,
+        createdBy: actor.id,
         createdAt: at,
       })
-      .returning()
-      .get();
-    const flat = flattenConfig(config);
-    const paramRows = Object.entries(flat).map(([key, v]) => ({ runId: run.id, key, ...paramValue(v) }));
-    for (let i = 0; i < paramRows.length; i += 200)
-      tx.insert(runParams)
-        .values(paramRows.slice(i, i + 200))
-        .run();
+      .returning(),
+  ))!;
+  const flat = flattenConfig(config);
+  const paramRows = Object.entries(flat).map(([key, v]) => ({ runId: run.id, key, ...paramValue(v) }));
+  for (let i = 0; i < paramRows.length; i += 200) yield* exec(tx.insert(runParams).values(paramRows.slice(i, i + 200)));
 
-    type DecisionDraft = {
-      kind: "initial" | "change" | "planned";
-      path: string;
-      oldValueJson: string | null;
-      newValueJson: string | null;
-      rationale: string;
-    };
-    const decisionRows: DecisionDraft[] =
-      parent && origin !== "rerun" && changes.length > 0
-        ? changes.map((c) => ({
-            kind: "change" as const,
-            path: c.path,
-            oldValueJson: JSON.stringify(c.oldValue),
-            newValueJson: JSON.stringify(c.newValue),
-            rationale: input.changeRationales[c.path] || input.rationale,
-          }))
-        : [
-            {
-              kind: "initial" as const,
-              path: "",
-              oldValueJson: branch ? canonicalJson(branch.base) : parent ? parent.configJson : null,
-              newValueJson: configJson,
-              rationale: input.rationale,
-            },
-          ];
-    // One planned decision per schedule entry, in schedule order (show and the timeline pair them by that order).
-    for (const step of scheduleSteps(config)) {
-      const paths = step.changes.map((c) => c.path);
-      decisionRows.push({
-        kind: "planned",
-        path: (step.stop ? ["stop", ...paths] : paths).join(", "),
-        oldValueJson: step.changes.length ? canonicalJson(Object.fromEntries(step.changes.map((c) => [c.path, c.oldValue]))) : null,
-        newValueJson: step.changes.length ? canonicalJson(Object.fromEntries(step.changes.map((c) => [c.path, c.newValue]))) : null,
-        rationale: step.rationale,
-      });
-    }
-    // Each decision's sha256 covers all its columns (rationale, old/new values, author, time): the content verifier recomputes it.
-    const decisionRefs = decisionRows.map((d) => {
-      const row = tx
-        .insert(decisions)
-        .values({ ...d, runId: run.id, authorId: ctx.actor.id, createdAt: at })
-        .returning()
-        .get();
-      return { id: row.id, path: row.path, kind: row.kind, sha256: decisionRecordSha256(row) };
+  type DecisionDraft = {
+    kind: "initial" | "change" | "planned";
+    path: string;
+    oldValueJson: string | null;
+    newValueJson: string | null;
+    rationale: string;
+  };
+  const decisionRows: DecisionDraft[] =
+    parent && origin !== "rerun" && changes.length > 0
+      ? changes.map((c) => ({
+          kind: "change" as const,
+          path: c.path,
+          oldValueJson: JSON.stringify(c.oldValue),
+          newValueJson: JSON.stringify(c.newValue),
+          rationale: input.changeRationales[c.path] || input.rationale,
+        }))
+      : [
+          {
+            kind: "initial" as const,
+            path: "",
+            oldValueJson: branch ? canonicalJson(branch.base) : parent ? parent.configJson : null,
+            newValueJson: configJson,
+            rationale: input.rationale,
+          },
+        ];
+  // One planned decision per schedule entry, in schedule order (show and the timeline pair them by that order).
+  for (const step of scheduleSteps(config)) {
+    const paths = step.changes.map((c) => c.path);
+    decisionRows.push({
+      kind: "planned",
+      path: (step.stop ? ["stop", ...paths] : paths).join(", "),
+      oldValueJson: step.changes.length ? canonicalJson(Object.fromEntries(step.changes.map((c) => [c.path, c.oldValue]))) : null,
+      newValueJson: step.changes.length ? canonicalJson(Object.fromEntries(step.changes.map((c) => [c.path, c.newValue]))) : null,
+      rationale: step.rationale,
     });
+  }
+  // run.create binds every decision by its reference (the sha256 of all its columns; the content verifier recomputes it).
+  const decisionRefs: DecisionRef[] = [];
+  for (const d of decisionRows)
+    decisionRefs.push((yield* insertDecision(tx, t, { ...d, runId: run.id, authorId: actor.id, createdAt: at })).ref);
 
-    trial?.link(tx, run.id);
-    appendAuditEvent(tx, {
-      actor: trial?.actor ?? ctx.actor,
-      action: "run.create",
-      entityType: "run",
-      entityId: run.id,
-      payload: {
-        experimentId: experiment.id,
-        name: run.name,
-        configSha256,
-        origin,
-        parentRunId,
-        parentCheckpointId,
-        createdAt: at,
-        decisions: decisionRefs,
-        // Machine-generated: the sweep made this run; the engineer's decision is the sweep's sweep.create event.
-        ...(trial ? { sweepId: trial.sweepId, trialIndex: trial.trialIndex, generatedBy: "sweep" } : {}),
-      },
+  // A sweep's link is synchronous SQLite code (server/sweeps/), so sweep trials are created on SQLite only.
+  if (trial)
+    yield* native({
+      sqlite: (sqliteTx) => trial.link(sqliteTx, run.id),
+      pg: () => Promise.reject(new Error("sweep trials are created on SQLite only (server/sweeps/ is not on the store yet)")),
     });
-    return run;
+  yield* appendEvent({
+    actor: trial?.actor ?? actor,
+    action: "run.create",
+    entityType: "run",
+    entityId: run.id,
+    payload: {
+      experimentId: experiment.id,
+      name: run.name,
+      configSha256,
+      origin,
+      parentRunId,
+      parentCheckpointId,
+      createdAt: at,
+      decisions: decisionRefs,
+      // Machine-generated: the sweep made this run; the engineer's decision is the sweep's sweep.create event.
+      ...(trial ? { sweepId: trial.sweepId, trialIndex: trial.trialIndex, generatedBy: "sweep" } : {}),
+    },
   });
+  return run;
+}
+
+/**
+ * Creates a run on SQLite, synchronously, for callers that are not on the store yet (see the header); inside a caller's
+ * SQLite transaction (a rollback's branch) its own transaction is a savepoint of that one.
+ */
+export function createRun(ctx: ServiceContext, raw: CreateRunInput, branch?: BranchOf, trial?: SweepTrialOf): Run {
+  const request = parseRunRequest(ctx.actor, raw);
+  // Checked before the dataset, so an unknown experiment registers no built-in dataset; checked again inside.
+  const { experiments } = sqliteStore(ctx.db).tables;
+  if (!ctx.db.select({ id: experiments.id }).from(experiments).where(eq(experiments.id, request.input.experimentId)).get())
+    notFound(`experiment ${request.input.experimentId}`);
+  resolveDataset(ctx.db, ctx.artifacts, ctx.actor, request.config.data.dataset);
+  const tables = sqliteStore(ctx.db).tables;
+  return ctx.db.transaction((tx) => runOnSqliteTx(tx, insertRun(tx, tables, ctx.actor, request, branch, trial)));
+}
+
+/** Creates a run on either store (a new run, a fork, a re-run, a fine-tune): createRun's checks and rows. */
+export async function createRunOnStore(ctx: StoreServiceContext & { artifacts: ArtifactStore }, raw: CreateRunInput): Promise<Run> {
+  const request = parseRunRequest(ctx.actor, raw);
+  const store = asStore(ctx.db);
+  const { experiments } = store.tables;
+  const [experiment] = await reader(store)
+    .select({ id: experiments.id })
+    .from(experiments)
+    .where(eq(experiments.id, request.input.experimentId))
+    .limit(1);
+  if (!experiment) notFound(`experiment ${request.input.experimentId}`);
+  await resolveDatasetRow(store, ctx.artifacts, ctx.actor, request.config.data.dataset);
+  return transact(store, (tx) => insertRun(tx, store.tables, ctx.actor, request), { pgLock: PG_LOCK_KEYS.ledger });
 }
 
 export const tagInput = z.object({
@@ -223,35 +281,50 @@ export const tagInput = z.object({
     .regex(/^[\w.\-: ]+$/, "a tag may use letters, digits, space, _ . - :"),
 });
 
-export function addRunTag(ctx: ServiceContext, raw: z.input<typeof tagInput>) {
+export async function addRunTag(ctx: StoreServiceContext, raw: z.input<typeof tagInput>): Promise<void> {
   requireRole(ctx.actor, ["engineer"], "tag runs");
   const { runId, tag } = tagInput.parse(raw);
-  if (!ctx.db.select({ id: runs.id }).from(runs).where(eq(runs.id, runId)).get()) notFound(`run ${runId}`);
-  if (
-    ctx.db
-      .select()
-      .from(runTags)
-      .where(and(eq(runTags.runId, runId), eq(runTags.tag, tag)))
-      .get()
-  )
-    conflict(`run ${runId} already has the tag "${tag}"`);
-  ctx.db.transaction((tx) => {
-    tx.insert(runTags).values({ runId, tag, createdBy: ctx.actor.id, createdAt: now() }).run();
-    appendAuditEvent(tx, { actor: ctx.actor, action: "run.tag", entityType: "run", entityId: runId, payload: { tag } });
-  });
+  const store = asStore(ctx.db);
+  const { runs, runTags } = store.tables;
+  // The tag is looked up inside the transaction (under the ledger lock on PostgreSQL): the same tag added at once
+  // from two servers gives one row and a conflict, not a primary-key violation.
+  await transact(
+    store,
+    function* (tx) {
+      if (!(yield* row(tx.select({ id: runs.id }).from(runs).where(eq(runs.id, runId))))) notFound(`run ${runId}`);
+      const existing = yield* row(
+        tx
+          .select({ tag: runTags.tag })
+          .from(runTags)
+          .where(and(eq(runTags.runId, runId), eq(runTags.tag, tag))),
+      );
+      if (existing) conflict(`run ${runId} already has the tag "${tag}"`);
+      yield* exec(tx.insert(runTags).values({ runId, tag, createdBy: ctx.actor.id, createdAt: now() }));
+      yield* appendEvent({ actor: ctx.actor, action: "run.tag", entityType: "run", entityId: runId, payload: { tag } });
+    },
+    { pgLock: PG_LOCK_KEYS.ledger },
+  );
 }
 
-export function removeRunTag(ctx: ServiceContext, raw: z.input<typeof tagInput>) {
+export async function removeRunTag(ctx: StoreServiceContext, raw: z.input<typeof tagInput>): Promise<void> {
   requireRole(ctx.actor, ["engineer"], "untag runs");
   const { runId, tag } = tagInput.parse(raw);
-  ctx.db.transaction((tx) => {
-    const removed = tx
-      .delete(runTags)
-      .where(and(eq(runTags.runId, runId), eq(runTags.tag, tag)))
-      .run();
-    if (removed.changes === 0) notFound(`tag "${tag}" on run ${runId}`);
-    appendAuditEvent(tx, { actor: ctx.actor, action: "run.untag", entityType: "run", entityId: runId, payload: { tag } });
-  });
+  const store = asStore(ctx.db);
+  const { runTags } = store.tables;
+  await transact(
+    store,
+    function* (tx) {
+      const removed = yield* rows(
+        tx
+          .delete(runTags)
+          .where(and(eq(runTags.runId, runId), eq(runTags.tag, tag)))
+          .returning({ tag: runTags.tag }),
+      );
+      if (removed.length === 0) notFound(`tag "${tag}" on run ${runId}`);
+      yield* appendEvent({ actor: ctx.actor, action: "run.untag", entityType: "run", entityId: runId, payload: { tag } });
+    },
+    { pgLock: PG_LOCK_KEYS.ledger },
+  );
 }
 
 /** What launching and cancelling need from the run orchestrator (server/runs/orchestrator). */
@@ -264,18 +337,28 @@ export type RunResumer = { resumeInterrupted(runId: number): boolean };
  * The status is checked here and again by the orchestrator (which takes the run's lease); the resume itself is
  * recorded by the run.start event of the resumed training.
  */
-export function resumeInterruptedRun(ctx: ServiceContext, orchestrator: RunResumer, runId: number): { ok: true } {
+export async function resumeInterruptedRun(ctx: StoreServiceContext, orchestrator: RunResumer, runId: number): Promise<{ ok: true }> {
   requireRole(ctx.actor, ["engineer"], "resume runs");
-  const run = ctx.db.select({ status: runs.status }).from(runs).where(eq(runs.id, runId)).get();
+  const store = asStore(ctx.db);
+  const { runs } = store.tables;
+  const [run] = await reader(store).select({ status: runs.status }).from(runs).where(eq(runs.id, runId)).limit(1);
   if (!run) notFound(`run ${runId}`);
   if (run.status !== "interrupted") invalidInput(`run ${runId} is ${run.status}; only an interrupted run can be resumed this way`);
+  // The orchestrator (its leases) is still SQLite only.
   if (!orchestrator.resumeInterrupted(runId)) conflict(`run ${runId} is held by another live process`);
   return { ok: true };
 }
 
-/** Creates the run (createRun: validated, written with its decisions and audit event) and hands it to the orchestrator, which queues or starts it. */
-export function launchRun(ctx: ServiceContext, orchestrator: RunLauncher, raw: CreateRunInput): { id: number; name: string } {
-  const run = createRun(ctx, raw);
+/**
+ * Creates the run (createRunOnStore: validated, written with its decisions and audit event) and hands it to the
+ * orchestrator, which queues or starts it (the orchestrator is still SQLite only).
+ */
+export async function launchRun(
+  ctx: StoreServiceContext & { artifacts: ArtifactStore },
+  orchestrator: RunLauncher,
+  raw: CreateRunInput,
+): Promise<{ id: number; name: string }> {
+  const run = await createRunOnStore(ctx, raw);
   orchestrator.launch(run.id);
   return { id: run.id, name: run.name };
 }
@@ -283,6 +366,7 @@ export function launchRun(ctx: ServiceContext, orchestrator: RunLauncher, raw: C
 /**
  * An engineer pilots a run (server/runs/pilot.ts: queued as a pending intervention). A resume of a paused run is also
  * handed to the orchestrator, which re-queues the run; it continues from its last checkpoint and applies the resume.
+ * SQLite only: pilot.ts (requestIntervention, applyRollback with createRun) is not on the store yet.
  */
 export function requestPilotIntervention(ctx: ServiceContext, orchestrator: RunLauncher, raw: RequestInterventionInput) {
   if (raw.kind === "rollback" && raw.fromCheckpointId !== undefined) {
@@ -318,23 +402,30 @@ export function requestPilotIntervention(ctx: ServiceContext, orchestrator: RunL
  * transaction that records the request (`run.cancelRequest`), so a run that ended meanwhile is refused with nothing
  * recorded; then the orchestrator stops it (the `run.cancel` event comes from the orchestrator when it has stopped).
  */
-export function cancelRun(ctx: ServiceContext, orchestrator: RunCanceller, runId: number): { ok: true } {
-  ctx.db.transaction((tx) => {
-    requireRole(ctx.actor, ["engineer"], "cancel runs");
-    const run = tx.select({ status: runs.status, origin: runs.origin }).from(runs).where(eq(runs.id, runId)).get();
-    if (!run) notFound(`run ${runId}`);
-    if (run.origin === "api")
-      invalidInput(`run ${runId} is logged by a script through the tracking API: the script ends it (runs/update with status KILLED)`);
-    if (run.status !== "queued" && run.status !== "running" && run.status !== "paused" && run.status !== "interrupted")
-      invalidInput(`run ${runId} is ${run.status}; only a queued, running, paused or interrupted run can be cancelled`);
-    appendAuditEvent(tx, {
-      actor: ctx.actor,
-      action: "run.cancelRequest",
-      entityType: "run",
-      entityId: runId,
-      payload: { statusAtRequest: run.status },
-    });
-  });
+export async function cancelRun(ctx: StoreServiceContext, orchestrator: RunCanceller, runId: number): Promise<{ ok: true }> {
+  const store = asStore(ctx.db);
+  const { runs } = store.tables;
+  await transact(
+    store,
+    function* (tx) {
+      requireRole(ctx.actor, ["engineer"], "cancel runs");
+      const run = yield* row(tx.select({ status: runs.status, origin: runs.origin }).from(runs).where(eq(runs.id, runId)));
+      if (!run) notFound(`run ${runId}`);
+      if (run.origin === "api")
+        invalidInput(`run ${runId} is logged by a script through the tracking API: the script ends it (runs/update with status KILLED)`);
+      if (run.status !== "queued" && run.status !== "running" && run.status !== "paused" && run.status !== "interrupted")
+        invalidInput(`run ${runId} is ${run.status}; only a queued, running, paused or interrupted run can be cancelled`);
+      yield* appendEvent({
+        actor: ctx.actor,
+        action: "run.cancelRequest",
+        entityType: "run",
+        entityId: runId,
+        payload: { statusAtRequest: run.status },
+      });
+    },
+    { pgLock: PG_LOCK_KEYS.ledger },
+  );
+  // The orchestrator is still SQLite only: on PostgreSQL the request is recorded, and no process of this one trains it.
   if (!orchestrator.cancel(runId)) conflict(`run ${runId} is not training in this server process`);
   return { ok: true };
 }

@@ -326,7 +326,7 @@ describe("piloting a run another process trains", () => {
     try {
       const email = DEMO_USERS.find((u) => u.role === "engineer")!.email;
       const ctx = { ...web, actor: actorOf(web.db.select().from(users).where(eq(users.email, email)).get()!) };
-      expect(cancelRun(ctx, web.orchestrator, 1)).toEqual({ ok: true });
+      expect(await cancelRun(ctx, web.orchestrator, 1)).toEqual({ ok: true });
       expect(await training.exited).toBe(1);
       expect(JSON.parse(training.stdout())).toMatchObject({ runId: 1, status: "cancelled" });
       expect(

@@ -185,7 +185,7 @@ afterAll(() => {
 });
 
 describe("the training workers' queue (one process, no training)", () => {
-  it("a queued run is claimed exactly once, is left alone by in-process servers, shows its holder, and a cancel takes it out", () => {
+  it("a queued run is claimed exactly once, is left alone by in-process servers, shows its holder, and a cancel takes it out", async () => {
     const dir = path.join(tmp, "queue-unit");
     fs.mkdirSync(keyDir, { recursive: true });
     const web = createAppServices(dir, { keyDir, training: "workers" });
@@ -194,8 +194,8 @@ describe("the training workers' queue (one process, no training)", () => {
       const { experimentId } = ensureDemoUsersAndProject(web);
       const email = DEMO_USERS.find((u) => u.role === "engineer")!.email;
       const ctx = { ...web, actor: actorOf(web.db.select().from(users).where(eq(users.email, email)).get()!) };
-      const first = launchRun(ctx, web.orchestrator, { experimentId, config: irisConfig(), rationale: "queued for the workers" });
-      const second = launchRun(ctx, web.orchestrator, {
+      const first = await launchRun(ctx, web.orchestrator, { experimentId, config: irisConfig(), rationale: "queued for the workers" });
+      const second = await launchRun(ctx, web.orchestrator, {
         experimentId,
         config: irisConfig({ seed: 2 }),
         rationale: "cancelled while queued",
@@ -221,7 +221,7 @@ describe("the training workers' queue (one process, no training)", () => {
       web.orchestrator.queue!.giveBack(b, second.id, claimedB[0]!.enqueuedSeq);
       expect(runHolder(web.db, second.id)).toMatchObject({ kind: "queue" });
       // A cancel of a run no worker holds takes it out of the queue and ends it here, with its lease gone.
-      expect(cancelRun(ctx, web.orchestrator, second.id)).toEqual({ ok: true });
+      expect(await cancelRun(ctx, web.orchestrator, second.id)).toEqual({ ok: true });
       expect(web.db.select({ status: runs.status }).from(runs).where(eq(runs.id, second.id)).get()!.status).toBe("cancelled");
       expect(runHolder(web.db, second.id)).toBeNull();
       expect(web.orchestrator.queue!.claim(a, 5)).toEqual([]);
@@ -233,13 +233,13 @@ describe("the training workers' queue (one process, no training)", () => {
         .map((e) => e.action);
       expect(actions.slice(-2)).toEqual(["run.cancelRequest", "run.cancel"]);
       // A server that trains in-process cancels a run queued for the workers too (taken out of the queue the same way).
-      const third = launchRun(ctx, web.orchestrator, {
+      const third = await launchRun(ctx, web.orchestrator, {
         experimentId,
         config: irisConfig({ seed: 3 }),
         rationale: "queued, cancelled in-process",
       });
       const inProcessCtx = { ...inProcess, actor: ctx.actor };
-      expect(cancelRun(inProcessCtx, inProcess.orchestrator, third.id)).toEqual({ ok: true });
+      expect(await cancelRun(inProcessCtx, inProcess.orchestrator, third.id)).toEqual({ ok: true });
       expect(web.db.select({ status: runs.status }).from(runs).where(eq(runs.id, third.id)).get()!.status).toBe("cancelled");
       expect(runHolder(web.db, third.id)).toBeNull();
       a.abandon();
@@ -402,11 +402,13 @@ describe("training workers (real processes on one data directory)", () => {
       const small: number[] = [];
       for (let i = 0; i < SMALL_RUNS; i++)
         small.push(
-          launchRun(ctx, web.orchestrator, {
-            experimentId,
-            config: irisConfig({ epochs: 3, seed: 10 + i }),
-            rationale: `small queued run ${i + 1}`,
-          }).id,
+          (
+            await launchRun(ctx, web.orchestrator, {
+              experimentId,
+              config: irisConfig({ epochs: 3, seed: 10 + i }),
+              rationale: `small queued run ${i + 1}`,
+            })
+          ).id,
         );
       expect(web.orchestrator.isTracking(small[0]!)).toBe(false);
 
