@@ -6,14 +6,14 @@
  *   on PostgreSQL in one read-only pool transaction (READ COMMITTED, no lock);
  * - synchronously on a SQLite handle (onSqlite), for the callers not on the store yet (the auditor's report, lineage,
  *   the MLflow-compatible API's own SQLite transaction).
- * And what follows a committed alias move or signature: a signed audit checkpoint on SQLite; on PostgreSQL, until audit
- * checkpoints are on the store, an outcome that says none followed (the change stands), as signDocument does.
+ * And what follows a committed alias move or signature: a signed audit checkpoint, on either store (under the ledger's
+ * advisory lock on PostgreSQL: server/audit/checkpoints.ts).
  */
 import type { DbOrTx, Tx } from "@/db/client";
 import * as schema from "@/db/schema";
 import { runOnSqliteTx, transact, type Store, type StoreTables, type TxBody } from "@/db/store";
 import type { AuditKeys } from "@/server/audit/keys";
-import { checkpointAfterCommit, type CheckpointOutcome } from "../app-context/audit-checkpoint-after-commit";
+import { checkpointAfterCommitOn, type CheckpointOutcome } from "../app-context/audit-checkpoint-after-commit";
 
 export type ReadPart<T> = (q: Tx, t: StoreTables) => TxBody<T>;
 
@@ -28,13 +28,7 @@ export function onSqlite<T>(db: DbOrTx, part: ReadPart<T>): T {
   return runOnSqliteTx(db as Tx, part(db as Tx, schema));
 }
 
-/** Said instead of a checkpoint after a change on PostgreSQL (server/audit/checkpoints.ts is SQLite code for now). */
-export const NO_CHECKPOINT_ON_PG: CheckpointOutcome = {
-  ok: false,
-  error: "signed audit checkpoints are not on the PostgreSQL store yet (issue 16): no checkpoint follows this change",
-};
-
-/** The signed audit checkpoint after a committed change (SQLite), or NO_CHECKPOINT_ON_PG. */
-export function checkpointAfterChange(store: Store, auditKeys: AuditKeys, reason: string): CheckpointOutcome {
-  return store.dialect === "sqlite" ? checkpointAfterCommit({ db: store.db, auditKeys }, reason) : NO_CHECKPOINT_ON_PG;
+/** The signed audit checkpoint after a committed change, on either store (never rejects: a failure is the outcome). */
+export function checkpointAfterChange(store: Store, auditKeys: AuditKeys, reason: string): Promise<CheckpointOutcome> {
+  return checkpointAfterCommitOn({ db: store, auditKeys }, reason);
 }

@@ -23,8 +23,8 @@
  * - On the store (issue 16, db/store.ts): a request, a signature's re-checks and decision, and a withdrawal are each
  *   one transaction body under the ledger lock (PostgreSQL's advisory lock; SQLite's IMMEDIATE), their checks read
  *   inside it: one request made twice at once is made once, and two reviewers approving at once count each other
- *   (one alias move, never two; no approval lost). On PostgreSQL no checkpoint follows a signature yet
- *   (./on-store.ts, NO_CHECKPOINT_ON_PG): the signature stands and the answer says so.
+ *   (one alias move, never two; no approval lost). The checkpoint after a signature is signed on either
+ *   store (./on-store.ts).
  */
 import { and, eq } from "drizzle-orm";
 import { z } from "zod";
@@ -219,7 +219,7 @@ export async function signPromotion(ctx: CheckpointedServiceContext, raw: z.inpu
     // The ledger lock also makes the re-checks, the count of approvals and the alias move one step across servers.
     { pgLock: PG_LOCK_KEYS.ledger },
   );
-  const auditCheckpoint = checkpointAfterChange(
+  const auditCheckpoint = await checkpointAfterChange(
     store,
     ctx.auditKeys,
     `${input.meaning} of promotion request #${request.id} by ${signer.name}${result.aliasMoved ? `; ${request.alias} of ${model.name} → version ${version.version}` : ""}`,

@@ -9,8 +9,8 @@
  *   ("production") move only through an approved promotion request (registry/promotions.ts), never here.
  * - Every write lands with its audit event in one transaction; an alias move is followed by a signed audit checkpoint.
  * - On the store (issue 16, db/store.ts): each write is one transaction body under the ledger lock (PostgreSQL's
- *   advisory lock; SQLite's IMMEDIATE), its checks read inside it. On PostgreSQL no checkpoint follows an alias move
- *   yet (./on-store.ts, NO_CHECKPOINT_ON_PG): the move stands and the answer says so.
+ *   advisory lock; SQLite's IMMEDIATE), its checks read inside it. The checkpoint after an alias move is signed on
+ *   either store (./on-store.ts).
  */
 import { asc, eq, max } from "drizzle-orm";
 import { z } from "zod";
@@ -286,7 +286,7 @@ export async function moveAlias(
     },
     { pgLock: PG_LOCK_KEYS.ledger },
   );
-  const auditCheckpoint = checkpointAfterChange(
+  const auditCheckpoint = await checkpointAfterChange(
     store,
     ctx.auditKeys,
     `alias ${input.alias} of model ${model.name} moved to ${target ? `version ${target.version}` : "nothing"}`,
