@@ -256,17 +256,16 @@ async function insertMetricPointsPg(
   const finite = points.filter((p) => Number.isFinite(p.value)); // as on SQLite: NaN/Infinity are not stored
   const stored: MetricPoint[] = [];
   for (let at = 0; at < finite.length; at += PG_INSERT_CHUNK) {
+    const part = finite.slice(at, at + PG_INSERT_CHUNK);
     const seen = new Set<string>();
-    const chunk: MetricPoint[] = [];
-    const repeated = new Set<MetricPoint>();
-    for (const p of finite.slice(at, at + PG_INSERT_CHUNK)) {
+    // Only a (key, step)'s first place in the chunk is inserted: a later one is reported as stored before.
+    const firstHere = part.map((p) => {
       const id = `${p.step}\u0000${p.key}`;
-      if (seen.has(id)) repeated.add(p);
-      else {
-        seen.add(id);
-        chunk.push(p);
-      }
-    }
+      if (seen.has(id)) return false;
+      seen.add(id);
+      return true;
+    });
+    const chunk = part.filter((_, i) => firstHere[i]);
     const result = await tx.execute<{ key: string; step: string }>(sql`
       INSERT INTO metrics (run_id, key, step, epoch, value, wall_time_ms)
       SELECT ${runId}::bigint, k, s, e, v, w
@@ -276,16 +275,17 @@ async function insertMetricPointsPg(
       ON CONFLICT (run_id, key, step) DO NOTHING
       RETURNING key, step`);
     const isNew = new Set(result.rows.map((r) => `${r.step}\u0000${r.key}`));
-    // A chunk's points in input order: new ones stored, the rest (stored before, or repeated here) reported.
-    for (const p of finite.slice(at, at + PG_INSERT_CHUNK)) {
-      if (!repeated.has(p) && isNew.has(`${p.step}\u0000${p.key}`)) stored.push(p);
+    // The chunk's points in input order: new ones stored, the rest (stored before, or repeated here) reported.
+    part.forEach((p, i) => {
+      if (firstHere[i] && isNew.has(`${p.step}\u0000${p.key}`)) stored.push(p);
       else onStoredBefore?.(p);
-    }
+    });
   }
   const { byKey, blocks } = rollupsOf(stored);
   if (byKey.size > 0) {
-    const keys = [...byKey.keys()];
-    const sums = [...byKey.values()];
+    // Sorted (as the rollups below), so that upserts of one run's rows take their row locks in one order.
+    const keys = [...byKey.keys()].sort();
+    const sums = keys.map((k) => byKey.get(k)!);
     await tx.execute(sql`
       INSERT INTO metric_summaries (run_id, key, last, last_step, min, max, count)
       SELECT ${runId}::bigint, * FROM unnest(${sql.param(keys)}::text[], ${sql.param(sums.map((s) => s.last))}::float8[],
@@ -297,7 +297,9 @@ async function insertMetricPointsPg(
         min = LEAST(metric_summaries.min, excluded.min), max = GREATEST(metric_summaries.max, excluded.max),
         count = metric_summaries.count + excluded.count`);
   }
-  const flat = [...blocks].flatMap(([key, keyBlocks]) => [...keyBlocks].map(([index, b]) => ({ key, index, ...b })));
+  const flat = [...blocks]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .flatMap(([key, keyBlocks]) => [...keyBlocks].sort(([a], [b]) => a - b).map(([index, b]) => ({ key, index, ...b })));
   if (flat.length > 0)
     await tx.execute(sql`
       INSERT INTO metric_rollups (run_id, key, block, first_step, last_step, min_step, min_value, max_step, max_value, count)
