@@ -18,6 +18,9 @@
  * against the signed root before it is reported as verified, so an altered row can only make a proof fail, never
  * make a false one pass. Perfect subtrees not yet stored (events after the stored size) are computed from their
  * leaves, up to a read budget; `audit verify` never reads this table. Plain ANSI SQL, as in ledger-reads.ts.
+ *
+ * PostgreSQL (issue 16): tree-levels-pg.ts writes the same nodes (TreeLevelExtender) inside the checkpoint's
+ * transaction and walks them for proofs (TreeLevelWalk over fetched rows); this file holds the SQLite side.
  */
 import type Database from "better-sqlite3";
 import { EMPTY_TREE_ROOT, consistencyPathOver, hashChildren, inclusionPathOver, verifyInclusion } from "./merkle";
@@ -159,39 +162,27 @@ export function storeTreeLevelsForCheckpoint(source: AuditDbSource, treeSize: nu
 }
 
 /**
- * Reads subtree roots for proofs: stored nodes by primary key, leaves by seq, anything not stored computed from
- * its children (counted against `leafBudget`). `rowsRead` counts the rows read, for tests and the UI.
+ * Walks the stored levels for proofs: stored nodes by (level, idx), leaves by index, anything not stored computed from
+ * its children (counted against `leafBudget`). `rowsRead` counts the rows read, for tests and the UI. Where the rows
+ * come from is the subclass's: SQLite statements (TreeLevelReader) or rows fetched from PostgreSQL (tree-levels-pg.ts).
  */
-export class TreeLevelReader {
+export abstract class TreeLevelWalk {
   rowsRead = 0;
   private leavesComputed = 0;
-  private readonly stored: number;
   private readonly cache = new Map<string, Buffer>();
-  private readonly nodeStmt: Database.Statement;
-  private readonly leafStmt: Database.Statement;
 
   constructor(
-    source: AuditDbSource,
+    protected readonly stored: number,
     private readonly leafBudget = DEFAULT_LEAF_BUDGET,
-  ) {
-    const sqlite = sqliteOf(source);
-    this.stored = storedTreeSize(sqlite);
-    this.rowsRead++;
-    this.nodeStmt = sqlite.prepare("SELECT hash FROM audit_tree_nodes WHERE level = ? AND idx = ?");
-    this.leafStmt = sqlite.prepare("SELECT leaf_hash AS h FROM audit_events WHERE seq = ?");
-  }
+  ) {}
+
+  /** The leaf hash at `index` (seq index + 1); throws when there is no such event or no valid hash. */
+  abstract leaf(index: number): Buffer;
+  /** The stored node (level >= 1) inside the stored size, or undefined when its row is missing. */
+  protected abstract storedNode(level: number, idx: number): Buffer | undefined;
 
   get storedSize(): number {
     return this.stored;
-  }
-
-  leaf(index: number): Buffer {
-    const row = this.leafStmt.get(index + 1) as { h: string } | undefined;
-    if (!row) throw new Error(`no event seq ${index + 1} in the log`);
-    this.rowsRead++;
-    const hash = Buffer.from(row.h, "hex");
-    if (hash.length !== 32) throw new Error(`event seq ${index + 1} has no valid leaf hash`);
-    return hash;
   }
 
   /** Root of the perfect subtree (level, idx). */
@@ -201,13 +192,7 @@ export class TreeLevelReader {
     const hit = this.cache.get(key);
     if (hit) return hit;
     let hash: Buffer | null = null;
-    if ((idx + 1) * 2 ** level <= this.stored) {
-      const row = this.nodeStmt.get(level, idx) as { hash: Buffer } | undefined;
-      if (row) {
-        this.rowsRead++;
-        hash = Buffer.from(row.hash);
-      }
-    }
+    if ((idx + 1) * 2 ** level <= this.stored) hash = this.storedNode(level, idx) ?? null;
     if (!hash) {
       this.leavesComputed += 2 ** level;
       if (this.leavesComputed > this.leafBudget) {
@@ -256,6 +241,41 @@ export class TreeLevelReader {
   }
 }
 
+/** TreeLevelWalk over a SQLite database (prepared statements, one row per read). */
+export class TreeLevelReader extends TreeLevelWalk {
+  private readonly nodeStmt: Database.Statement;
+  private readonly leafStmt: Database.Statement;
+
+  constructor(source: AuditDbSource, leafBudget = DEFAULT_LEAF_BUDGET) {
+    const sqlite = sqliteOf(source);
+    super(storedTreeSize(sqlite), leafBudget);
+    this.rowsRead++;
+    this.nodeStmt = sqlite.prepare("SELECT hash FROM audit_tree_nodes WHERE level = ? AND idx = ?");
+    this.leafStmt = sqlite.prepare("SELECT leaf_hash AS h FROM audit_events WHERE seq = ?");
+  }
+
+  leaf(index: number): Buffer {
+    const row = this.leafStmt.get(index + 1) as { h: string } | undefined;
+    if (!row) throw new Error(`no event seq ${index + 1} in the log`);
+    this.rowsRead++;
+    return leafHashOf(index, row.h);
+  }
+
+  protected storedNode(level: number, idx: number): Buffer | undefined {
+    const row = this.nodeStmt.get(level, idx) as { hash: Buffer } | undefined;
+    if (!row) return undefined;
+    this.rowsRead++;
+    return Buffer.from(row.hash);
+  }
+}
+
+/** A stored leaf hash (hex) as bytes; throws when it is not a 32-byte hash. */
+export function leafHashOf(index: number, hex: string): Buffer {
+  const hash = Buffer.from(hex, "hex");
+  if (hash.length !== 32) throw new Error(`event seq ${index + 1} has no valid leaf hash`);
+  return hash;
+}
+
 export type LevelInclusionProof = {
   seq: number;
   leafIndex: number;
@@ -296,7 +316,17 @@ export function inclusionProofFromLevels(db: Db, seq: number, treeSize?: number)
     checkpoint = auditCheckpointsWithTreeSize(db, size).at(-1) ?? null;
   }
   if (!Number.isInteger(seq) || seq < 1 || seq > size) throw new Error(`no event seq ${seq} in a tree of size ${size}`);
-  const reader = new TreeLevelReader(db);
+  return levelInclusionProof(new TreeLevelReader(db), seq, size, checkpoint, extraRows);
+}
+
+/** The inclusion proof of `seq` in a tree of `size` over a walk of the stored levels (both stores). */
+export function levelInclusionProof(
+  reader: TreeLevelWalk,
+  seq: number,
+  size: number,
+  checkpoint: AuditCheckpointRow | null,
+  extraRows: number,
+): LevelInclusionProof {
   const leaf = reader.leaf(seq - 1);
   const proof = reader.inclusionPath(seq - 1, size);
   const root = reader.root(size);

@@ -25,7 +25,9 @@ import { generateAuditKeys } from "@/server/audit/keys";
 import { KEY_ROTATE_ACTION } from "@/server/audit/key-rotation";
 import { appendEvent } from "@/server/audit/ledger-pg";
 import { auditEventsWithActionPg, iterateAuditEventsPg, listAuditCheckpointsPg } from "@/server/audit/ledger-pg-reads";
-import { storeTreeLevelsForCheckpointPg } from "@/server/audit/tree-levels-pg";
+import { inclusionProofFromLevels, TreeLevelReader } from "@/server/audit/tree-levels";
+import { consistencyPathFromLevelsPg, inclusionProofFromLevelsPg, storeTreeLevelsForCheckpointPg } from "@/server/audit/tree-levels-pg";
+import { verifyConsistency } from "@/server/audit/merkle";
 import { AuditLogVerifier } from "@/server/audit/verify";
 import { describePg } from "./pg-test-env";
 import { fixedDateForEachTest, sqliteForSuite, TEST_PEOPLE, twoPgServersForSuite } from "./store-test-env";
@@ -119,7 +121,78 @@ function behaviourCases(storeOf: () => Store): void {
     expect(await checkpointAfterCommit({ db: store, auditKeys }, "after tamper")).toMatchObject({ ok: false });
     expect((await ledgerState(store)).checkpoints).toHaveLength(5); // none signed
   });
+
+  it("proves inclusion and consistency from the stored tree levels, against the signed roots", async () => {
+    const store = storeOf();
+    const found = await proofsFromLevels(store);
+    proofs[store.dialect] = found;
+    expect(found.proofs.map((p) => [p.seq, p.treeSize, p.checkpoint?.id ?? null, p.verified, p.signedRoot])).toEqual([
+      [1, 68, 5, true, true],
+      [5, 68, 5, true, true],
+      [37, 68, 5, true, true],
+      [38, 68, 5, true, true],
+      [59, 68, 5, true, true],
+      [66, 68, 5, true, true],
+      [68, 68, 5, true, true],
+      [71, 72, null, true, false],
+      [3, 40, null, true, false],
+      [40, 72, null, true, false],
+      [72, 72, null, true, false],
+    ]);
+    const { checkpoints } = await ledgerState(store);
+    const rootAt = (size: number) => checkpoints.find((c) => c.treeSize === size)!.rootHash;
+    const [p3759, p5968] = found.paths;
+    expect(
+      verifyConsistency(
+        37,
+        59,
+        Buffer.from(rootAt(37), "hex"),
+        Buffer.from(rootAt(59), "hex"),
+        p3759!.map((h) => Buffer.from(h, "hex")),
+      ),
+    ).toBe(true);
+    expect(
+      verifyConsistency(
+        59,
+        68,
+        Buffer.from(rootAt(59), "hex"),
+        Buffer.from(rootAt(68), "hex"),
+        p5968!.map((h) => Buffer.from(h, "hex")),
+      ),
+    ).toBe(true);
+  });
 }
+
+/** Inclusion proofs and consistency paths from the stored tree levels (tree-levels.ts; tree-levels-pg.ts on PostgreSQL). */
+async function proofsFromLevels(store: Store) {
+  const inclusion = (seq: number, size?: number) =>
+    store.dialect === "sqlite" ? inclusionProofFromLevels(store.db, seq, size) : inclusionProofFromLevelsPg(store.db, seq, size);
+  const consistency = async (m: number, n: number) =>
+    (store.dialect === "sqlite"
+      ? new TreeLevelReader(store.db).consistencyPath(m, n)
+      : await consistencyPathFromLevelsPg(store.db, m, n)
+    ).map((b) => b.toString("hex"));
+  const proofs = [];
+  let mostRowsRead = 0;
+  for (const [seq, size] of [[1], [5], [37], [38], [59], [66], [68], [71], [3, 40], [40, 72], [72, 72]] as [number, number?][]) {
+    const { rowsRead, ...proof } = await inclusion(seq, size);
+    proofs.push(proof);
+    mostRowsRead = Math.max(mostRowsRead, rowsRead);
+  }
+  expect(mostRowsRead).toBeLessThanOrEqual(16); // O(log n) rows, not every leaf (72)
+  const paths = [];
+  for (const [m, n] of [
+    [37, 59],
+    [59, 68],
+    [0, 68],
+    [68, 72],
+    [12, 71],
+    [71, 72],
+  ] as [number, number][])
+    paths.push(await consistency(m, n));
+  return { proofs, paths };
+}
+const proofs: Partial<Record<Store["dialect"], Awaited<ReturnType<typeof proofsFromLevels>>>> = {};
 
 /** Rewrites one event's payload behind the protective triggers (as someone with the database's owner rights could). */
 async function tamper(store: Store, seq: number): Promise<void> {
@@ -172,9 +245,10 @@ describePg("audit checkpoints on PostgreSQL", () => {
   const pg = twoPgServersForSuite();
   behaviourCases(() => pgStore(pg.a()));
 
-  it("gives the same checkpoint rows, signatures, checkpoint events and tree levels as SQLite", () => {
+  it("gives the same checkpoint rows, signatures, checkpoint events, tree levels and proofs as SQLite", () => {
     expect(outcomes.sqlite).toBeDefined();
     expect(outcomes.pg).toEqual(outcomes.sqlite);
+    expect(proofs.pg).toEqual(proofs.sqlite);
   });
 });
 
