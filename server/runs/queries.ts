@@ -1,20 +1,12 @@
-/** Read-side queries for runs: lists with key params and final metrics, one run in full, metric points for live curves. */
+/**
+ * Read-side queries for runs: lists with key params and final metrics, one run in full, metric points for live curves.
+ * On the store (issue 16, db/store.ts): each read is awaited on SQLite or PostgreSQL, with an explicit order where
+ * SQLite gave its index order (tags and summaries by name, in byte order on both). Still SQLite only: a script-logged
+ * run's settings in getRun (pilot-queries.ts's scriptSettings).
+ */
 import { and, desc, eq, gt, inArray } from "drizzle-orm";
-import {
-  runs,
-  users,
-  experiments,
-  metricSummaries,
-  checkpoints,
-  evaluations,
-  decisions,
-  runTags,
-  metrics,
-  datasetVersions,
-  splits,
-  datasets,
-} from "@/db/schema";
-import type { DbOrTx } from "@/db/client";
+import type { Db } from "@/db/client";
+import { asStore, byteOrder, reader, type Store } from "@/db/store";
 import type { TrainingConfig } from "@/contracts/training-config";
 import { notFound } from "@/server/errors";
 import { scriptSettings } from "./pilot-queries";
@@ -40,17 +32,27 @@ function durationMs(r: { startedAt: string | null; finishedAt: string | null }) 
   return (r.finishedAt ? Date.parse(r.finishedAt) : Date.now()) - Date.parse(r.startedAt);
 }
 
-export function listRuns(db: DbOrTx, experimentId: number) {
-  const rows = db
+export async function listRuns(db: Store | Db, experimentId: number) {
+  const store = asStore(db);
+  const read = reader(store);
+  const { runs, users, metricSummaries, runTags } = store.tables;
+  const rows = await read
     .select({ run: runs, author: users.name })
     .from(runs)
     .innerJoin(users, eq(users.id, runs.createdBy))
     .where(eq(runs.experimentId, experimentId))
-    .orderBy(desc(runs.id))
-    .all();
+    .orderBy(desc(runs.id));
   const ids = rows.map((r) => r.run.id);
-  const summaries = ids.length ? db.select().from(metricSummaries).where(inArray(metricSummaries.runId, ids)).all() : [];
-  const tags = ids.length ? db.select().from(runTags).where(inArray(runTags.runId, ids)).all() : [];
+  const summaries = ids.length
+    ? await read
+        .select()
+        .from(metricSummaries)
+        .where(inArray(metricSummaries.runId, ids))
+        .orderBy(metricSummaries.runId, byteOrder(store, metricSummaries.key))
+    : [];
+  const tags = ids.length
+    ? await read.select().from(runTags).where(inArray(runTags.runId, ids)).orderBy(runTags.runId, byteOrder(store, runTags.tag))
+    : [];
   return rows.map(({ run, author }) => ({
     id: run.id,
     name: run.name,
@@ -68,46 +70,69 @@ export function listRuns(db: DbOrTx, experimentId: number) {
   }));
 }
 
-export function getRun(db: DbOrTx, id: number) {
-  const row = db
+export async function getRun(db: Store | Db, id: number) {
+  const store = asStore(db);
+  const read = reader(store);
+  const { runs, users, experiments, metricSummaries, checkpoints, evaluations, decisions, runTags, datasetVersions, splits, datasets } =
+    store.tables;
+  const [row] = await read
     .select({ run: runs, author: users.name, experimentName: experiments.name, projectId: experiments.projectId })
     .from(runs)
     .innerJoin(users, eq(users.id, runs.createdBy))
     .innerJoin(experiments, eq(experiments.id, runs.experimentId))
     .where(eq(runs.id, id))
-    .get();
+    .limit(1);
   if (!row) notFound(`run ${id}`);
   const { run } = row;
-  const version = run.datasetVersionId
-    ? db
+  const [version] = run.datasetVersionId
+    ? await read
         .select({ v: datasetVersions, datasetName: datasets.name, datasetSha256: datasets.sha256, datasetId: datasets.id })
         .from(datasetVersions)
         .innerJoin(datasets, eq(datasets.id, datasetVersions.datasetId))
         .where(eq(datasetVersions.id, run.datasetVersionId))
-        .get()
-    : undefined;
-  const split = run.splitId ? db.select().from(splits).where(eq(splits.id, run.splitId)).get() : undefined;
-  const parent = run.parentRunId
-    ? db
+        .limit(1)
+    : [];
+  const [split] = run.splitId ? await read.select().from(splits).where(eq(splits.id, run.splitId)).limit(1) : [];
+  const [parent] = run.parentRunId
+    ? await read
         .select({ finalWeightsSha256: runs.finalWeightsSha256, name: runs.name, status: runs.status })
         .from(runs)
         .where(eq(runs.id, run.parentRunId))
-        .get()
-    : undefined;
-  const parentCheckpoint = run.parentCheckpointId
-    ? db
+        .limit(1)
+    : [];
+  const [parentCheckpoint] = run.parentCheckpointId
+    ? await read
         .select({ id: checkpoints.id, epoch: checkpoints.epoch, sha256: checkpoints.sha256, runId: checkpoints.runId })
         .from(checkpoints)
         .where(eq(checkpoints.id, run.parentCheckpointId))
-        .get()
-    : undefined;
-  const decisionRows = db
+        .limit(1)
+    : [];
+  const decisionRows = await read
     .select({ d: decisions, author: users.name })
     .from(decisions)
     .innerJoin(users, eq(users.id, decisions.authorId))
     .where(eq(decisions.runId, id))
-    .orderBy(decisions.id)
-    .all();
+    .orderBy(decisions.id);
+  const summaries = await read
+    .select()
+    .from(metricSummaries)
+    .where(eq(metricSummaries.runId, id))
+    .orderBy(byteOrder(store, metricSummaries.key));
+  const checkpointRows = await read.select().from(checkpoints).where(eq(checkpoints.runId, id)).orderBy(checkpoints.epoch);
+  const evaluationRows = await read
+    .select({ e: evaluations, createdByName: users.name })
+    .from(evaluations)
+    .innerJoin(users, eq(users.id, evaluations.createdBy))
+    .where(eq(evaluations.runId, id))
+    .orderBy(evaluations.id);
+  const tagRows = await read.select({ tag: runTags.tag }).from(runTags).where(eq(runTags.runId, id)).orderBy(byteOrder(store, runTags.tag));
+  // A script-logged run's settings are read by pilot-queries.ts, still SQLite only (no such run exists on PostgreSQL
+  // until the tracking API is ported).
+  let settings: ReturnType<typeof scriptSettings> | null = null;
+  if (run.origin === "api") {
+    if (store.dialect !== "sqlite") throw new Error(`run ${run.id} was logged by a script: its settings are read on SQLite only so far`);
+    settings = scriptSettings(store.db, run.id);
+  }
   return {
     id: run.id,
     name: run.name,
@@ -129,7 +154,7 @@ export function getRun(db: DbOrTx, id: number) {
      * A run logged by a script (origin "api"): its settings, i.e. its logged params with the pilot's changes that took
      * effect (scriptSettings); null for any other run (its settings are its config).
      */
-    scriptSettings: run.origin === "api" ? scriptSettings(db, run.id) : null,
+    scriptSettings: settings,
     configSha256: run.configSha256,
     parentRunId: run.parentRunId,
     parentCheckpointId: run.parentCheckpointId,
@@ -168,55 +193,38 @@ export function getRun(db: DbOrTx, id: number) {
           manifest: JSON.parse(split.manifestJson) as unknown,
         }
       : null,
-    summaries: db.select().from(metricSummaries).where(eq(metricSummaries.runId, id)).all(),
-    checkpoints: db
-      .select()
-      .from(checkpoints)
-      .where(eq(checkpoints.runId, id))
-      .orderBy(checkpoints.epoch)
-      .all()
-      .map((c) => ({ ...c, metrics: JSON.parse(c.metricsJson) as Record<string, number> })),
-    evaluations: db
-      .select({ e: evaluations, createdByName: users.name })
-      .from(evaluations)
-      .innerJoin(users, eq(users.id, evaluations.createdBy))
-      .where(eq(evaluations.runId, id))
-      .orderBy(evaluations.id)
-      .all()
-      .map(({ e, createdByName }) => ({
-        ...e,
-        createdByName,
-        metrics: JSON.parse(e.metricsJson) as Record<string, unknown>,
-        confusion: e.confusionJson ? (JSON.parse(e.confusionJson) as { labels: string[]; matrix: number[][] }) : null,
-      })),
+    summaries,
+    checkpoints: checkpointRows.map((c) => ({ ...c, metrics: JSON.parse(c.metricsJson) as Record<string, number> })),
+    evaluations: evaluationRows.map(({ e, createdByName }) => ({
+      ...e,
+      createdByName,
+      metrics: JSON.parse(e.metricsJson) as Record<string, unknown>,
+      confusion: e.confusionJson ? (JSON.parse(e.confusionJson) as { labels: string[]; matrix: number[][] }) : null,
+    })),
     decisions: decisionRows.map(({ d, author }) => ({
       ...d,
       author,
       oldValue: d.oldValueJson === null ? null : (JSON.parse(d.oldValueJson) as unknown),
       newValue: d.newValueJson === null ? null : (JSON.parse(d.newValueJson) as unknown),
     })),
-    tags: db
-      .select()
-      .from(runTags)
-      .where(eq(runTags.runId, id))
-      .all()
-      .map((t) => t.tag),
+    tags: tagRows.map((t) => t.tag),
   };
 }
-export type RunDetail = ReturnType<typeof getRun>;
+export type RunDetail = Awaited<ReturnType<typeof getRun>>;
 
 /** Metric points after `afterStep` (for incremental live updates), grouped by key. */
-export function metricPoints(db: DbOrTx, runId: number, opts: { keys?: string[]; afterStep?: number; limit?: number }) {
+export async function metricPoints(db: Store | Db, runId: number, opts: { keys?: string[]; afterStep?: number; limit?: number }) {
+  const store = asStore(db);
+  const { metrics } = store.tables;
   const conds = [eq(metrics.runId, runId)];
   if (opts.keys?.length) conds.push(inArray(metrics.key, opts.keys));
   if (opts.afterStep !== undefined) conds.push(gt(metrics.step, opts.afterStep));
-  const rows = db
+  const rows = await reader(store)
     .select({ key: metrics.key, step: metrics.step, epoch: metrics.epoch, value: metrics.value, wallTimeMs: metrics.wallTimeMs })
     .from(metrics)
     .where(and(...conds))
     .orderBy(metrics.step)
-    .limit(opts.limit ?? 50_000)
-    .all();
+    .limit(opts.limit ?? 50_000);
   const series: Record<string, { step: number; epoch: number; value: number; wallTimeMs: number }[]> = {};
   for (const r of rows) (series[r.key] ??= []).push({ step: r.step, epoch: r.epoch, value: r.value, wallTimeMs: r.wallTimeMs });
   return { series, maxStep: rows.reduce((m, r) => Math.max(m, r.step), opts.afterStep ?? 0) };

@@ -1,10 +1,11 @@
 /**
  * The runs service on the store (issue 16): creating runs (a new run with planned decisions, a fork with changed
- * settings and their reasons, a re-run, a run on an uploaded dataset id), tagging, cancelling and resuming give the
- * same rows, refusals and ledger rows (payloads, seq, chain hashes, under one fixed clock) on SQLite and PostgreSQL;
- * on PostgreSQL, through two pools, the same tag added at once gives one row and conflicts, and runs created at once
- * without a name get distinct default names (both checks read before they write, inside the transaction under the
- * ledger lock), with seq gapless.
+ * settings and their reasons, a re-run, a run by dataset id), tagging, annotating, cancelling, resuming and the run
+ * reads (list, detail, metric points) give the same rows, refusals and ledger rows (payloads, seq, chain hashes, under
+ * one fixed clock) on SQLite and PostgreSQL. On PostgreSQL, through two pools, where a check precedes a write (inside
+ * the transaction, under the ledger lock): the same tag added at once gives one row and conflicts, runs created at
+ * once without a name get distinct default names, one run renamed at once gives run.annotate events whose from/to
+ * chain; seq stays gapless.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import fs from "node:fs";
@@ -17,6 +18,7 @@ import { fileArtifactStore, type ArtifactStore } from "@/server/artifacts/store"
 import { resolveDatasetRow } from "@/server/datasets/service";
 import { createExperiment, createProject } from "@/server/projects/service";
 import { annotateRun } from "@/server/runs/annotate";
+import { getRun, listRuns, metricPoints } from "@/server/runs/queries";
 import { addRunTag, cancelRun, createRunOnStore, launchRun, removeRunTag, resumeInterruptedRun } from "@/server/runs/service";
 import { describePg } from "./pg-test-env";
 import { fixedDateForEachTest, refusal, sqliteForSuite, TEST_PEOPLE, twoPgServersForSuite } from "./store-test-env";
@@ -195,6 +197,12 @@ async function scenario(store: Store, artifacts: ArtifactStore) {
     await refusal(resumeInterruptedRun(as(reviewer), orchestrator, byId.id)),
   ];
 
+  const reads = {
+    listed: await listRuns(store, experiment.id),
+    detail: await getRun(store, fork.id),
+    points: await metricPoints(store, first.id, {}),
+    unknown: await refusal(getRun(store, 999)),
+  };
   const { runParams, decisions, runTags, auditEvents } = store.tables;
   const read = reader(store);
   return {
@@ -209,6 +217,7 @@ async function scenario(store: Store, artifacts: ArtifactStore) {
     cancelRefusals,
     resumed,
     resumeRefusals,
+    reads,
     runs: await read.select().from(runs).orderBy(runs.id),
     params: await read.select().from(runParams).orderBy(runParams.runId, byteOrder(store, runParams.key)),
     decisions: await read.select().from(decisions).orderBy(decisions.id),
@@ -277,6 +286,22 @@ function behaviourCases(storeOf: () => Store, dataDirOf: () => string): void {
     expect(outcome.cancelRefusals.map((r) => r.kind)).toEqual(["invalid_input", "not_found", "forbidden", "conflict"]);
     expect(outcome.resumed).toEqual({ ok: true });
     expect(outcome.resumeRefusals.map((r) => r.kind)).toEqual(["invalid_input", "not_found", "forbidden"]);
+    expect(outcome.reads.listed.map((r) => [r.name, r.tags, r.params?.learningRate])).toEqual([
+      ["run 4", [], 0.03],
+      ["run 3", [], 0.03],
+      ["faster", ["baseline"], 0.05],
+      ["baseline run", ["baseline"], 0.03],
+    ]);
+    expect(outcome.reads.detail).toMatchObject({
+      name: "faster",
+      origin: "fork",
+      parentRunId: first.id,
+      tags: ["baseline"],
+      experimentName: "iris",
+    });
+    expect(outcome.reads.detail.decisions.map((d) => d.kind)).toEqual(["change", "change", "planned"]);
+    expect(outcome.reads.points).toEqual({ series: {}, maxStep: 0 });
+    expect(outcome.reads.unknown).toEqual({ kind: "not_found", message: "run 999 was not found" });
     expect(outcome.datasets.map((d) => [d.name, d.source])).toEqual([["Iris flowers", "builtin"]]);
     expect(outcome.ledger.map((e) => [e.seq, e.action, e.entityId])).toEqual([
       [1, "project.create", "1"],
