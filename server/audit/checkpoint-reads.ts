@@ -8,7 +8,7 @@
  * so no page can see an event appended after the first.
  */
 import { and, asc, count, desc, eq, gt, gte, lte, ne } from "drizzle-orm";
-import { sqliteClientOf, type Tx } from "@/db/client";
+import { sqliteClientOf, type Db, type Tx } from "@/db/client";
 import type { PgTx } from "@/db/pg-client";
 import { auditEvents as pgAuditEvents } from "@/db/schema-pg";
 import { native, row, type StoreTables, type TxBody } from "@/db/store";
@@ -20,8 +20,13 @@ import { storeTreeLevelsForCheckpointPg } from "./tree-levels-pg";
 /** Rows per page of the PostgreSQL bulk reads. */
 const PAGE_ROWS = 10_000;
 
+/** The latest checkpoint, as a query on any handle (a transaction's, or `reader(store)` for an awaited read). */
+export function latestCheckpointQuery(db: Db | Tx, t: StoreTables) {
+  return db.select().from(t.auditCheckpoints).orderBy(desc(t.auditCheckpoints.id)).limit(1);
+}
+
 export function* latestCheckpointIn(tx: Tx, t: StoreTables): TxBody<AuditCheckpointRow | undefined> {
-  return yield* row(tx.select().from(t.auditCheckpoints).orderBy(desc(t.auditCheckpoints.id)).limit(1));
+  return yield* row(latestCheckpointQuery(tx, t));
 }
 
 /** The parsed payload of the "audit.checkpoint" event that recorded checkpoint `checkpointId`, if any. */
@@ -53,15 +58,17 @@ export function* chainHashIn(tx: Tx, t: StoreTables, seq: number): TxBody<string
   return (yield* row(tx.select({ h: e.chainHash }).from(e).where(eq(e.seq, seq)).limit(1)))?.h;
 }
 
-export function* countEventsAfterIn(tx: Tx, t: StoreTables, afterSeq: number, excludingAction: string): TxBody<number> {
+/** How many events after `afterSeq` are not `excludingAction`, as a query on any handle (one row, `n`). */
+export function countEventsAfterQuery(db: Db | Tx, t: StoreTables, afterSeq: number, excludingAction: string) {
   const e = t.auditEvents;
-  const found = yield* row(
-    tx
-      .select({ n: count() })
-      .from(e)
-      .where(and(gt(e.seq, afterSeq), ne(e.action, excludingAction))),
-  );
-  return found?.n ?? 0;
+  return db
+    .select({ n: count() })
+    .from(e)
+    .where(and(gt(e.seq, afterSeq), ne(e.action, excludingAction)));
+}
+
+export function* countEventsAfterIn(tx: Tx, t: StoreTables, afterSeq: number, excludingAction: string): TxBody<number> {
+  return (yield* row(countEventsAfterQuery(tx, t, afterSeq, excludingAction)))?.n ?? 0;
 }
 
 /** Calls `each` with [seq, leaf hash hex] for seq <= toSeq, in seq order. */

@@ -20,7 +20,7 @@ import { z } from "zod";
 import * as schemaTables from "@/db/schema";
 import type { Db, Tx } from "@/db/client";
 import { PG_LOCK_KEYS } from "@/db/pg-client";
-import { asStore, row, runOnSqliteTx, transact, type Store, type StoreTables, type TxBody } from "@/db/store";
+import { asStore, reader, row, runOnSqliteTx, transact, type Store, type StoreTables, type TxBody } from "@/db/store";
 import { canonicalJson } from "@/contracts/canonical";
 import { SYSTEM_ACTOR, type AuditEventRow } from "./ledger";
 import { appendEvent } from "./ledger-pg";
@@ -32,9 +32,11 @@ import {
   chainHashIn,
   checkpointEventPayloadIn,
   countEventsAfterIn,
+  countEventsAfterQuery,
   eachEventFrom,
   eachLeafUpTo,
   latestCheckpointIn,
+  latestCheckpointQuery,
   storeTreeLevelsIn,
 } from "./checkpoint-reads";
 import {
@@ -318,7 +320,10 @@ export async function maybeCheckpointOn(store: Store | Db, keys: AuditKeys, poli
   if (s.dialect === "sqlite") return maybeCheckpoint(s.db, keys, policy);
   const withNow = { ...policy, now: policy.now ?? new Date() };
   const t = s.tables;
-  if ((await transact(s, (tx) => dueReasonIn(tx, t, withNow))) === null) return null;
+  // The first look: two awaited reads, no transaction (every API write asks; most are not due).
+  const last = (await latestCheckpointQuery(reader(s), t))[0];
+  const newEvents = (await countEventsAfterQuery(reader(s), t, last?.treeSize ?? 0, CHECKPOINT_ACTION))[0]?.n ?? 0;
+  if (dueReason(last, newEvents, withNow) === null) return null;
   const made = await transact(
     s,
     function* (tx) {
