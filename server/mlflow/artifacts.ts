@@ -18,12 +18,12 @@ import { z } from "zod";
 import * as schema from "@/db/schema";
 import { runArtifacts } from "@/db/schema";
 import type { DbOrTx, Tx } from "@/db/client";
-import { asStore, rows, runOnSqliteTx, type StoreTables, type TxBody } from "@/db/store";
+import { asStore, row, rows, runOnSqliteTx, type StoreTables, type TxBody } from "@/db/store";
 import { appendAuditEvent } from "@/server/audit/ledger";
 import { now } from "@/server/app-context/service-context";
 import { MlflowError, doesNotExist, invalidParam } from "./errors";
 import { idField, parseRequest, readPart, requireWriter, type MlflowCtx, type MlflowStoreCtx } from "./common";
-import { runRow, runRowIn, type RunRow } from "./runs";
+import { runRowIn, type RunRow } from "./runs";
 import type { FileInfo } from "@/contracts/mlflow/types";
 
 export type ArtifactRow = typeof runArtifacts.$inferSelect;
@@ -44,24 +44,36 @@ export function safeArtifactPath(raw: string, allowRoot: boolean): string {
 }
 
 /** A proxy path `<experiment_id>/<run_id>/artifacts[/<rel>]` → the run and the path inside its artifact root. */
-export function resolveProxyPath(db: DbOrTx, raw: string, allowRoot: boolean): { run: RunRow; rel: string } {
+export function* resolveProxyPathIn(q: Tx, t: StoreTables, raw: string, allowRoot: boolean): TxBody<{ run: RunRow; rel: string }> {
   const m = /^\/*(\d{1,15})\/(\d{1,15})\/artifacts(?:\/(.*))?$/.exec(raw);
   if (!m) {
     safeArtifactPath(raw, true); // traversal is "Invalid path" before "not found"
     return doesNotExist(`No artifact at '${raw}': artifact paths are <experiment_id>/<run_id>/artifacts/<path>`);
   }
   const rel = safeArtifactPath(m[3] ?? "", allowRoot);
-  const run = runRow(db, m[2]!);
+  const run = yield* runRowIn(q, t, m[2]!);
   if (String(run.experimentId) !== m[1]) doesNotExist(`Run ${run.id} is not in experiment ${m[1]}`);
   return { run, rel };
 }
 
+/** resolveProxyPathIn on SQLite, synchronously (the artifact proxy route, still SQLite only). */
+export function resolveProxyPath(db: DbOrTx, raw: string, allowRoot: boolean): { run: RunRow; rel: string } {
+  return runOnSqliteTx(db as Tx, resolveProxyPathIn(db as Tx, schema, raw, allowRoot));
+}
+
+export function* artifactAtIn(q: Tx, t: StoreTables, runId: number, rel: string): TxBody<ArtifactRow | undefined> {
+  const { runArtifacts } = t;
+  return yield* row(
+    q
+      .select()
+      .from(runArtifacts)
+      .where(and(eq(runArtifacts.runId, runId), eq(runArtifacts.path, rel)))
+      .limit(1),
+  );
+}
+
 export function artifactAt(db: DbOrTx, runId: number, rel: string): ArtifactRow | undefined {
-  return db
-    .select()
-    .from(runArtifacts)
-    .where(and(eq(runArtifacts.runId, runId), eq(runArtifacts.path, rel)))
-    .get();
+  return runOnSqliteTx(db as Tx, artifactAtIn(db as Tx, schema, runId, rel));
 }
 
 /** Checks made before the body is read: the writer role and the run (an API run, not deleted). */
@@ -182,30 +194,32 @@ export async function listArtifacts(ctx: MlflowStoreCtx, body: unknown): Promise
  * The artifact a model version source names: `runs:/<run_id>/<path>` or `mlflow-artifacts:/<exp>/<run>/artifacts/<path>`
  * (one file: Runledger registers weights files). Directory sources holding exactly one file resolve to that file.
  */
-export function artifactOfSource(db: DbOrTx, source: string, runIdHint: string | undefined): { run: RunRow; row: ArtifactRow } {
+export function* artifactOfSourceIn(
+  q: Tx,
+  t: StoreTables,
+  source: string,
+  runIdHint: string | undefined,
+): TxBody<{ run: RunRow; row: ArtifactRow }> {
   let run: RunRow;
   let rel: string;
   const runs = /^runs:\/([^/]+)\/?(.*)$/.exec(source);
   const proxy = /^mlflow-artifacts:(?:\/\/[^/]*)?(\/.*)$/.exec(source);
   if (runs) {
-    run = runRow(db, runs[1]!);
+    run = yield* runRowIn(q, t, runs[1]!);
     rel = safeArtifactPath(runs[2] ?? "", true);
   } else if (proxy) {
-    ({ run, rel } = resolveProxyPath(db, proxy[1]!, true));
+    ({ run, rel } = yield* resolveProxyPathIn(q, t, proxy[1]!, true));
   } else
     return invalidParam(
       `Unsupported model version source '${source}': use runs:/<run_id>/<path> or mlflow-artifacts:/<experiment_id>/<run_id>/artifacts/<path> (an artifact logged to the run)`,
     );
   if (runIdHint !== undefined && runIdHint !== "" && runIdHint !== String(run.id))
     invalidParam(`The source '${source}' belongs to run ${run.id}, not to run_id ${runIdHint}`);
-  const file = artifactAt(db, run.id, rel);
+  const file = yield* artifactAtIn(q, t, run.id, rel);
   if (file) return { run, row: file };
-  const inDir = db
-    .select()
-    .from(runArtifacts)
-    .where(eq(runArtifacts.runId, run.id))
-    .all()
-    .filter((r) => rel === "" || r.path.startsWith(`${rel}/`));
+  const inDir = (yield* rows(
+    q.select().from(t.runArtifacts).where(eq(t.runArtifacts.runId, run.id)).orderBy(asc(t.runArtifacts.id)),
+  )).filter((r) => rel === "" || r.path.startsWith(`${rel}/`));
   if (inDir.length === 1) return { run, row: inDir[0]! };
   if (inDir.length === 0) return doesNotExist(`Run ${run.id} has no artifact at '${rel}' (log the weights file as an artifact first)`);
   return invalidParam(

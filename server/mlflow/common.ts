@@ -15,7 +15,7 @@ import { z } from "zod";
 import { eq } from "drizzle-orm";
 import type { Db, Tx } from "@/db/client";
 import type { PgTx } from "@/db/pg-client";
-import { asStore, row, runOnSqliteTx, type Store, type StoreTables, type TxBody, type TxStep } from "@/db/store";
+import { row, runOnSqliteTx, type Store, type StoreTables, type TxBody, type TxStep } from "@/db/store";
 import { insertProject } from "@/server/projects/service";
 import type { ServiceContext, SignedInActor } from "@/server/app-context/service-context";
 import type { RunStatus as MlflowRunStatus } from "@/contracts/mlflow/types";
@@ -29,18 +29,10 @@ export type MlflowCtx = ServiceContext & { actor: SignedInActor & { tokenId: num
 
 /**
  * The caller as the endpoints ported onto the store (issue 16, db/store.ts) take it: `db` is the SQLite handle (the
- * app) or a Store (SQLite or PostgreSQL). MlflowCtx (a SQLite handle) is one; endpoints still on SQLite only (the
- * pilot extension, the ingest worker, artifacts, history, log-inputs, the registry) keep taking MlflowCtx.
+ * app) or a Store (SQLite or PostgreSQL). MlflowCtx (a SQLite handle) is one; the parts still on SQLite only (the
+ * pilot extension, the ingest worker, the artifact proxy's upload and download) keep taking MlflowCtx.
  */
 export type MlflowStoreCtx = Omit<MlflowCtx, "db"> & { db: Store | Db };
-
-/** The context of an endpoint not yet ported onto the store: its SQLite handle, or MlflowError on PostgreSQL. */
-export function sqliteCtx(ctx: MlflowStoreCtx, endpoint: string): MlflowCtx {
-  const store = asStore(ctx.db);
-  if (store.dialect !== "sqlite")
-    throw new MlflowError("INTERNAL_ERROR", `${endpoint} does not run on PostgreSQL yet (issue 16): it is still SQLite only`);
-  return { ...ctx, db: store.db };
-}
 
 /**
  * Runs a transaction part for its reads outside any transaction (db/store.ts has no such driver): on SQLite

@@ -15,7 +15,7 @@ import { actorForToken, TOKEN_REFUSALS } from "@/server/auth/tokens";
 import { MLFLOW_GET_ENDPOINTS, MLFLOW_ROUTES, type MlflowPath } from "@/contracts/mlflow/types";
 import { MlflowError } from "./errors";
 import { callBody, errorAnswer, type MlflowAnswer } from "./call-body";
-import { sqliteCtx, type MlflowCtx, type MlflowStoreCtx } from "./common";
+import type { MlflowCtx, MlflowStoreCtx } from "./common";
 import * as experiments from "./experiments";
 import * as runs from "./runs";
 import * as logging from "./logging";
@@ -25,17 +25,8 @@ import { logInputs } from "./inputs";
 import { listArtifacts } from "./artifacts";
 import * as registry from "./registry";
 
-/** An endpoint: ported ones run on the caller's store (SQLite or PostgreSQL, issue 16) and may answer a promise. */
+/** An endpoint: it runs on the caller's store (SQLite or PostgreSQL, issue 16) and may answer a promise. */
 type Handler = (ctx: MlflowStoreCtx, body: unknown) => unknown;
-
-/**
- * An endpoint not yet ported onto the store: on SQLite as before; on PostgreSQL refused (500 INTERNAL_ERROR naming
- * the gap) rather than run on a handle it cannot use. The app passes the SQLite handle, so users see no change.
- */
-const sqliteOnly =
-  (endpoint: string, handler: (ctx: MlflowCtx, body: unknown) => unknown): Handler =>
-  (ctx, body) =>
-    handler(sqliteCtx(ctx, endpoint), body);
 
 export const MLFLOW_HANDLERS: Record<MlflowPath, Handler> = {
   "experiments/create": experiments.createExperiment,
@@ -60,21 +51,21 @@ export const MLFLOW_HANDLERS: Record<MlflowPath, Handler> = {
   "runs/delete-tag": logging.deleteTag,
   "metrics/get-history": getMetricHistory,
   "artifacts/list": listArtifacts,
-  "registered-models/create": sqliteOnly("registered-models/create", registry.createRegisteredModel),
-  "registered-models/get": sqliteOnly("registered-models/get", registry.getRegisteredModel),
-  "registered-models/search": sqliteOnly("registered-models/search", registry.searchRegisteredModels),
-  "registered-models/update": sqliteOnly("registered-models/update", registry.updateRegisteredModel),
-  "registered-models/delete": sqliteOnly("registered-models/delete", registry.refuseModelRemoval("delete registered models")),
-  "registered-models/rename": sqliteOnly("registered-models/rename", registry.refuseModelRemoval("rename registered models")),
-  "registered-models/alias": sqliteOnly("registered-models/alias", registry.setRegisteredModelAlias),
-  "registered-models/alias#delete": sqliteOnly("registered-models/alias#delete", registry.deleteRegisteredModelAlias),
-  "registered-models/alias#get": sqliteOnly("registered-models/alias#get", registry.getModelVersionByAlias),
-  "model-versions/create": sqliteOnly("model-versions/create", registry.createModelVersion),
-  "model-versions/get": sqliteOnly("model-versions/get", registry.getModelVersion),
-  "model-versions/search": sqliteOnly("model-versions/search", registry.searchModelVersions),
-  "model-versions/update": sqliteOnly("model-versions/update", registry.updateModelVersion),
-  "model-versions/delete": sqliteOnly("model-versions/delete", registry.refuseModelRemoval("delete model versions")),
-  "model-versions/get-download-uri": sqliteOnly("model-versions/get-download-uri", registry.getModelVersionDownloadUri),
+  "registered-models/create": registry.createRegisteredModel,
+  "registered-models/get": registry.getRegisteredModel,
+  "registered-models/search": registry.searchRegisteredModels,
+  "registered-models/update": registry.updateRegisteredModel,
+  "registered-models/delete": registry.refuseModelRemoval("delete registered models"),
+  "registered-models/rename": registry.refuseModelRemoval("rename registered models"),
+  "registered-models/alias": registry.setRegisteredModelAlias,
+  "registered-models/alias#delete": registry.deleteRegisteredModelAlias,
+  "registered-models/alias#get": registry.getModelVersionByAlias,
+  "model-versions/create": registry.createModelVersion,
+  "model-versions/get": registry.getModelVersion,
+  "model-versions/search": registry.searchModelVersions,
+  "model-versions/update": registry.updateModelVersion,
+  "model-versions/delete": registry.refuseModelRemoval("delete model versions"),
+  "model-versions/get-download-uri": registry.getModelVersionDownloadUri,
 };
 
 /** (method, URL path) → endpoint: one URL may serve several endpoints by method (registered-models/alias). */

@@ -17,22 +17,31 @@
  *   history and the auditor's report refer to them by name and number; model versions are immutable (no description).
  * Engineers write; every role reads.
  */
-import { and, asc, eq, max } from "drizzle-orm";
+import { and, asc, eq, max, sql } from "drizzle-orm";
 import { z } from "zod";
-import { checkpoints, metrics, modelVersions, models, runArtifacts, runs, users } from "@/db/schema";
-import type { DbOrTx } from "@/db/client";
-import { appendAuditEvent } from "@/server/audit/ledger";
+import type { Tx } from "@/db/client";
+import { PG_LOCK_KEYS } from "@/db/pg-client";
+import { asStore, row, rows, transact, type Dialect, type Store, type StoreTables, type TxBody } from "@/db/store";
+import { appendEvent } from "@/server/audit/ledger-pg";
 import { now } from "@/server/app-context/service-context";
-import { aliasSchema, isProtectedAlias, modelNameSchema, moveAlias, registerModelVersionInSqliteTx } from "@/server/registry/service";
-import { aliasMoves, currentAliasTargets } from "@/server/registry/aliases";
+import {
+  aliasSchema,
+  insertModelVersion,
+  isProtectedAlias,
+  modelNameSchema,
+  moveAlias,
+  registerVersionInput,
+} from "@/server/registry/service";
+import { aliasMovesIn, currentAliasTargets } from "@/server/registry/aliases";
 import { MlflowError, doesNotExist, invalidParam } from "./errors";
-import { idField, int64, ms, parseRequest, requireWriter, type MlflowCtx } from "./common";
+import { idField, int64, ms, parseRequest, readPart, requireWriter, type MlflowStoreCtx } from "./common";
 import { decodePageToken, encodePageToken } from "./paging";
-import { artifactOfSource } from "./artifacts";
+import { artifactOfSourceIn } from "./artifacts";
 import type { ModelVersion, RegisteredModel } from "@/contracts/mlflow/types";
 
-type ModelRow = typeof models.$inferSelect;
-type VersionRow = typeof modelVersions.$inferSelect;
+type ModelRow = StoreTables["models"]["$inferSelect"];
+type VersionRow = StoreTables["modelVersions"]["$inferSelect"];
+type Alias = { alias: string; versionId: number };
 
 const PROMOTION_FLOW =
   "moves only through a promotion request with independent reviewers' approval (Runledger's four-eyes rule): request it on the model's page (Models → the model → Request promotion); an API token cannot set it";
@@ -40,24 +49,30 @@ const PROMOTION_FLOW =
 const nameField = z.string().min(1);
 const versionField = z.union([z.string().regex(/^\d+$/, "expected a version number"), z.number().int()]).transform(Number);
 
-function modelRow(db: DbOrTx, name: string): ModelRow {
-  const m = db.select().from(models).where(eq(models.name, name)).get();
+/** Model names in byte order on both stores (SQLite's BINARY; COLLATE "C" on PostgreSQL). */
+const byName = (dialect: Dialect, t: StoreTables) => (dialect === "pg" ? sql`${t.models.name} COLLATE "C"` : asc(t.models.name));
+
+function* modelRow(q: Tx, t: StoreTables, name: string): TxBody<ModelRow> {
+  const m = yield* row(q.select().from(t.models).where(eq(t.models.name, name)).limit(1));
   if (!m) return doesNotExist(`Registered Model with name=${name} not found`);
   return m;
 }
 
-function versionRow(db: DbOrTx, m: ModelRow, version: number): VersionRow {
-  const v = db
-    .select()
-    .from(modelVersions)
-    .where(and(eq(modelVersions.modelId, m.id), eq(modelVersions.version, version)))
-    .get();
+function* versionRow(q: Tx, t: StoreTables, m: ModelRow, version: number): TxBody<VersionRow> {
+  const { modelVersions } = t;
+  const v = yield* row(
+    q
+      .select()
+      .from(modelVersions)
+      .where(and(eq(modelVersions.modelId, m.id), eq(modelVersions.version, version)))
+      .limit(1),
+  );
   if (!v) return doesNotExist(`Model Version (name=${m.name}, version=${version}) not found`);
   return v;
 }
 
-function aliasesOf(db: DbOrTx, modelId: number): { alias: string; versionId: number }[] {
-  const targets = currentAliasTargets(aliasMoves(db, modelId)).get(modelId) ?? new Map<string, number | null>();
+function* aliasesOf(q: Tx, t: StoreTables, modelId: number): TxBody<Alias[]> {
+  const targets = currentAliasTargets(yield* aliasMovesIn(q, t, modelId)).get(modelId) ?? new Map<string, number | null>();
   return [...targets]
     .filter((e): e is [string, number] => e[1] !== null)
     .map(([alias, versionId]) => ({ alias, versionId }))
@@ -65,16 +80,21 @@ function aliasesOf(db: DbOrTx, modelId: number): { alias: string; versionId: num
 }
 
 /** Where a version's weights came from, as an MLflow source / download URI. */
-function sourceOf(db: DbOrTx, v: VersionRow): { source: string; downloadUri: string } {
-  const run = db.select({ origin: runs.origin, experimentId: runs.experimentId }).from(runs).where(eq(runs.id, v.runId)).get();
+function* sourceOf(q: Tx, t: StoreTables, v: VersionRow): TxBody<{ source: string; downloadUri: string }> {
+  const { runs, runArtifacts } = t;
+  const run = yield* row(
+    q.select({ origin: runs.origin, experimentId: runs.experimentId }).from(runs).where(eq(runs.id, v.runId)).limit(1),
+  );
   const file =
     run?.origin === "api"
-      ? db
-          .select({ path: runArtifacts.path })
-          .from(runArtifacts)
-          .where(and(eq(runArtifacts.runId, v.runId), eq(runArtifacts.sha256, v.weightsSha256)))
-          .orderBy(asc(runArtifacts.id))
-          .get()
+      ? yield* row(
+          q
+            .select({ path: runArtifacts.path })
+            .from(runArtifacts)
+            .where(and(eq(runArtifacts.runId, v.runId), eq(runArtifacts.sha256, v.weightsSha256)))
+            .orderBy(asc(runArtifacts.id))
+            .limit(1),
+        )
       : undefined;
   if (file && run)
     return {
@@ -84,9 +104,9 @@ function sourceOf(db: DbOrTx, v: VersionRow): { source: string; downloadUri: str
   return { source: `runledger-checkpoints:/${v.checkpointId}`, downloadUri: `/api/weights/model-versions/${v.id}` };
 }
 
-function toVersion(db: DbOrTx, m: ModelRow, v: VersionRow, aliases?: { alias: string; versionId: number }[]): ModelVersion {
-  const email = db.select({ email: users.email }).from(users).where(eq(users.id, v.createdBy)).get()?.email ?? "";
-  const al = (aliases ?? aliasesOf(db, m.id)).filter((a) => a.versionId === v.id).map((a) => a.alias);
+function* toVersion(q: Tx, t: StoreTables, m: ModelRow, v: VersionRow, aliases?: Alias[]): TxBody<ModelVersion> {
+  const email = (yield* row(q.select({ email: t.users.email }).from(t.users).where(eq(t.users.id, v.createdBy)).limit(1)))?.email ?? "";
+  const al = (aliases ?? (yield* aliasesOf(q, t, m.id))).filter((a) => a.versionId === v.id).map((a) => a.alias);
   return {
     name: m.name,
     version: String(v.version),
@@ -95,7 +115,7 @@ function toVersion(db: DbOrTx, m: ModelRow, v: VersionRow, aliases?: { alias: st
     user_id: email,
     current_stage: "None",
     description: "",
-    source: sourceOf(db, v).source,
+    source: (yield* sourceOf(q, t, v)).source,
     run_id: String(v.runId),
     status: "READY",
     run_link: "",
@@ -103,9 +123,10 @@ function toVersion(db: DbOrTx, m: ModelRow, v: VersionRow, aliases?: { alias: st
   };
 }
 
-function toModel(db: DbOrTx, m: ModelRow): RegisteredModel {
-  const versions = db.select().from(modelVersions).where(eq(modelVersions.modelId, m.id)).orderBy(asc(modelVersions.version)).all();
-  const aliases = aliasesOf(db, m.id);
+function* toModel(q: Tx, t: StoreTables, m: ModelRow): TxBody<RegisteredModel> {
+  const { modelVersions } = t;
+  const versions = yield* rows(q.select().from(modelVersions).where(eq(modelVersions.modelId, m.id)).orderBy(asc(modelVersions.version)));
+  const aliases = yield* aliasesOf(q, t, m.id);
   const last = versions.at(-1);
   const number = new Map(versions.map((v) => [v.id, v.version]));
   return {
@@ -113,9 +134,15 @@ function toModel(db: DbOrTx, m: ModelRow): RegisteredModel {
     creation_timestamp: ms(m.createdAt)!,
     last_updated_timestamp: ms(last?.createdAt ?? m.createdAt)!,
     description: m.description,
-    ...(last ? { latest_versions: [toVersion(db, m, last, aliases)] } : {}),
+    ...(last ? { latest_versions: [yield* toVersion(q, t, m, last, aliases)] } : {}),
     ...(aliases.length ? { aliases: aliases.map((a) => ({ alias: a.alias, version: String(number.get(a.versionId) ?? "") })) } : {}),
   };
+}
+
+/** A read of the registry outside a transaction (readPart: synchronous on SQLite, awaited on PostgreSQL). */
+function read<T>(ctx: MlflowStoreCtx, part: (q: Tx, t: StoreTables, store: Store) => TxBody<T>): Promise<T> {
+  const store = asStore(ctx.db);
+  return readPart(store, (q) => part(q, store.tables, store));
 }
 
 function checkedName(name: string): string {
@@ -126,7 +153,8 @@ function checkedName(name: string): string {
 
 // registered-models
 
-export function createRegisteredModel(ctx: MlflowCtx, body: unknown): { registered_model: RegisteredModel } {
+/** The name is checked inside the transaction (under the ledger lock on PostgreSQL): one name created at once is one model. */
+export async function createRegisteredModel(ctx: MlflowStoreCtx, body: unknown): Promise<{ registered_model: RegisteredModel }> {
   requireWriter(ctx, "create registered models");
   const req = parseRequest(
     z.object({ name: nameField, description: z.string().max(2000).default(""), tags: z.array(z.unknown()).default([]) }),
@@ -134,24 +162,34 @@ export function createRegisteredModel(ctx: MlflowCtx, body: unknown): { register
   );
   if (req.tags.length) invalidParam("Registered model tags are not kept by Runledger: create the model without tags");
   const name = checkedName(req.name);
-  return ctx.db.transaction((tx) => {
-    if (tx.select({ id: models.id }).from(models).where(eq(models.name, name)).get())
-      throw new MlflowError("RESOURCE_ALREADY_EXISTS", `Registered Model (name=${name}) already exists.`);
-    const m = tx.insert(models).values({ name, description: req.description, createdBy: ctx.actor.id, createdAt: now() }).returning().get();
-    appendAuditEvent(tx, {
-      actor: ctx.actor,
-      action: "model.create",
-      entityType: "model",
-      entityId: m.id,
-      payload: { name: m.name, approvalsRequired: m.approvalsRequired, description: m.description, createdAt: m.createdAt },
-    });
-    return { registered_model: toModel(tx, m) };
-  });
+  const store = asStore(ctx.db);
+  const t = store.tables;
+  return transact(
+    store,
+    function* (tx) {
+      if (yield* row(tx.select({ id: t.models.id }).from(t.models).where(eq(t.models.name, name)).limit(1)))
+        throw new MlflowError("RESOURCE_ALREADY_EXISTS", `Registered Model (name=${name}) already exists.`);
+      const m = (yield* row(
+        tx.insert(t.models).values({ name, description: req.description, createdBy: ctx.actor.id, createdAt: now() }).returning(),
+      ))!;
+      yield* appendEvent({
+        actor: ctx.actor,
+        action: "model.create",
+        entityType: "model",
+        entityId: m.id,
+        payload: { name: m.name, approvalsRequired: m.approvalsRequired, description: m.description, createdAt: m.createdAt },
+      });
+      return { registered_model: yield* toModel(tx, t, m) };
+    },
+    { pgLock: PG_LOCK_KEYS.ledger },
+  );
 }
 
-export function getRegisteredModel(ctx: MlflowCtx, body: unknown): { registered_model: RegisteredModel } {
+export async function getRegisteredModel(ctx: MlflowStoreCtx, body: unknown): Promise<{ registered_model: RegisteredModel }> {
   const req = parseRequest(z.object({ name: nameField }), body);
-  return { registered_model: toModel(ctx.db, modelRow(ctx.db, req.name)) };
+  return read(ctx, function* (q, t) {
+    return { registered_model: yield* toModel(q, t, yield* modelRow(q, t, req.name)) };
+  });
 }
 
 /** filter: empty, name = '…', name LIKE '…' or name ILIKE '…' (% and _ wildcards), as MLflow's registry search. */
@@ -189,44 +227,53 @@ function page<T>(all: T[], maxResults: number | undefined, token: string | undef
   return { items, ...(offset + n < all.length ? { next: encodePageToken(offset + n) } : {}) };
 }
 
-export function searchRegisteredModels(ctx: MlflowCtx, body: unknown): { registered_models?: RegisteredModel[]; next_page_token?: string } {
+export async function searchRegisteredModels(
+  ctx: MlflowStoreCtx,
+  body: unknown,
+): Promise<{ registered_models?: RegisteredModel[]; next_page_token?: string }> {
   const req = parseRequest(z.object(searchFields), body);
   const keep = nameFilter(req.filter);
   const desc = (req.order_by ?? []).some((o) => /^name\s+DESC$/i.test(o.trim()));
-  const rows = ctx.db
-    .select()
-    .from(models)
-    .orderBy(asc(models.name))
-    .all()
-    .filter((m) => keep(m.name));
-  if (desc) rows.reverse();
-  const p = page(rows, req.max_results, req.page_token, 1000);
-  return {
-    ...(p.items.length ? { registered_models: p.items.map((m) => toModel(ctx.db, m)) } : {}),
-    ...(p.next ? { next_page_token: p.next } : {}),
-  };
-}
-
-export function updateRegisteredModel(ctx: MlflowCtx, body: unknown): { registered_model: RegisteredModel } {
-  requireWriter(ctx, "update registered models");
-  const req = parseRequest(z.object({ name: nameField, description: z.string().max(2000).optional() }), body);
-  const m = modelRow(ctx.db, req.name);
-  if (req.description === undefined || req.description === m.description) return { registered_model: toModel(ctx.db, m) };
-  return ctx.db.transaction((tx) => {
-    const row = tx.update(models).set({ description: req.description }).where(eq(models.id, m.id)).returning().get();
-    appendAuditEvent(tx, {
-      actor: ctx.actor,
-      action: "model.update",
-      entityType: "model",
-      entityId: m.id,
-      payload: { field: "description", before: m.description, after: row.description },
-    });
-    return { registered_model: toModel(tx, row) };
+  return read(ctx, function* (q, t, store) {
+    const found = (yield* rows(q.select().from(t.models).orderBy(byName(store.dialect, t)))).filter((m) => keep(m.name));
+    if (desc) found.reverse();
+    const p = page(found, req.max_results, req.page_token, 1000);
+    const listed: RegisteredModel[] = [];
+    for (const m of p.items) listed.push(yield* toModel(q, t, m));
+    return {
+      ...(listed.length ? { registered_models: listed } : {}),
+      ...(p.next ? { next_page_token: p.next } : {}),
+    };
   });
 }
 
+export async function updateRegisteredModel(ctx: MlflowStoreCtx, body: unknown): Promise<{ registered_model: RegisteredModel }> {
+  requireWriter(ctx, "update registered models");
+  const req = parseRequest(z.object({ name: nameField, description: z.string().max(2000).optional() }), body);
+  const store = asStore(ctx.db);
+  const t = store.tables;
+  // The model and its description are read inside the transaction, so the event's "before" is the value replaced.
+  return transact(
+    store,
+    function* (tx) {
+      const m = yield* modelRow(tx, t, req.name);
+      if (req.description === undefined || req.description === m.description) return { registered_model: yield* toModel(tx, t, m) };
+      const updated = (yield* row(tx.update(t.models).set({ description: req.description }).where(eq(t.models.id, m.id)).returning()))!;
+      yield* appendEvent({
+        actor: ctx.actor,
+        action: "model.update",
+        entityType: "model",
+        entityId: m.id,
+        payload: { field: "description", before: m.description, after: updated.description },
+      });
+      return { registered_model: yield* toModel(tx, t, updated) };
+    },
+    { pgLock: PG_LOCK_KEYS.ledger },
+  );
+}
+
 export function refuseModelRemoval(what: string) {
-  return (ctx: MlflowCtx, body: unknown): never => {
+  return (ctx: MlflowStoreCtx, body: unknown): never => {
     requireWriter(ctx, what);
     parseRequest(z.object({ name: nameField }).passthrough(), body);
     throw new MlflowError(
@@ -246,32 +293,39 @@ function checkedAlias(alias: string): string {
   return r.data!;
 }
 
-export async function setRegisteredModelAlias(ctx: MlflowCtx, body: unknown): Promise<Record<string, never>> {
+export async function setRegisteredModelAlias(ctx: MlflowStoreCtx, body: unknown): Promise<Record<string, never>> {
   requireWriter(ctx, "set model aliases");
   const req = parseRequest(aliasReq.extend({ version: versionField }), body);
   const alias = checkedAlias(req.alias);
   if (isProtectedAlias(alias)) throw new MlflowError("PERMISSION_DENIED", `The alias '${alias}' ${PROMOTION_FLOW}`);
-  const m = modelRow(ctx.db, req.name);
-  const v = versionRow(ctx.db, m, req.version);
-  if (aliasesOf(ctx.db, m.id).some((a) => a.alias === alias && a.versionId === v.id)) return {};
+  const found = await read(ctx, function* (q, t) {
+    const m = yield* modelRow(q, t, req.name);
+    const v = yield* versionRow(q, t, m, req.version);
+    return { m, v, already: (yield* aliasesOf(q, t, m.id)).some((a) => a.alias === alias && a.versionId === v.id) };
+  });
+  if (found.already) return {};
+  // moveAlias re-reads the target inside its transaction; a move made meanwhile by someone else is its conflict.
   await moveAlias(ctx, {
-    modelName: m.name,
+    modelName: found.m.name,
     alias,
-    version: v.version,
+    version: found.v.version,
     rationale: `set through the tracking API (token #${ctx.actor.tokenId})`,
   });
   return {};
 }
 
-export async function deleteRegisteredModelAlias(ctx: MlflowCtx, body: unknown): Promise<Record<string, never>> {
+export async function deleteRegisteredModelAlias(ctx: MlflowStoreCtx, body: unknown): Promise<Record<string, never>> {
   requireWriter(ctx, "delete model aliases");
   const req = parseRequest(aliasReq, body);
   const alias = checkedAlias(req.alias);
   if (isProtectedAlias(alias)) throw new MlflowError("PERMISSION_DENIED", `The alias '${alias}' ${PROMOTION_FLOW}`);
-  const m = modelRow(ctx.db, req.name);
-  if (!aliasesOf(ctx.db, m.id).some((a) => a.alias === alias)) return {};
+  const found = await read(ctx, function* (q, t) {
+    const m = yield* modelRow(q, t, req.name);
+    return { m, set: (yield* aliasesOf(q, t, m.id)).some((a) => a.alias === alias) };
+  });
+  if (!found.set) return {};
   await moveAlias(ctx, {
-    modelName: m.name,
+    modelName: found.m.name,
     alias,
     version: null,
     rationale: `deleted through the tracking API (token #${ctx.actor.tokenId})`,
@@ -279,19 +333,25 @@ export async function deleteRegisteredModelAlias(ctx: MlflowCtx, body: unknown):
   return {};
 }
 
-export function getModelVersionByAlias(ctx: MlflowCtx, body: unknown): { model_version: ModelVersion } {
+export async function getModelVersionByAlias(ctx: MlflowStoreCtx, body: unknown): Promise<{ model_version: ModelVersion }> {
   const req = parseRequest(aliasReq, body);
-  const m = modelRow(ctx.db, req.name);
-  const aliases = aliasesOf(ctx.db, m.id);
-  const hit = aliases.find((a) => a.alias === req.alias);
-  if (!hit) return doesNotExist(`Registered model alias ${req.alias} not found.`);
-  const v = ctx.db.select().from(modelVersions).where(eq(modelVersions.id, hit.versionId)).get()!;
-  return { model_version: toVersion(ctx.db, m, v, aliases) };
+  return read(ctx, function* (q, t) {
+    const m = yield* modelRow(q, t, req.name);
+    const aliases = yield* aliasesOf(q, t, m.id);
+    const hit = aliases.find((a) => a.alias === req.alias);
+    if (!hit) return doesNotExist(`Registered model alias ${req.alias} not found.`);
+    const v = (yield* row(q.select().from(t.modelVersions).where(eq(t.modelVersions.id, hit.versionId)).limit(1)))!;
+    return { model_version: yield* toVersion(q, t, m, v, aliases) };
+  });
 }
 
 // model-versions
 
-export function createModelVersion(ctx: MlflowCtx, body: unknown): { model_version: ModelVersion } {
+/**
+ * The model, the source artifact and the run are checked first (the same errors as before the port); the checkpoint
+ * (found or created) and the version (the registry's insertModelVersion part) are one transaction under the ledger lock.
+ */
+export async function createModelVersion(ctx: MlflowStoreCtx, body: unknown): Promise<{ model_version: ModelVersion }> {
   requireWriter(ctx, "create model versions");
   const req = parseRequest(
     z.object({
@@ -307,98 +367,139 @@ export function createModelVersion(ctx: MlflowCtx, body: unknown): { model_versi
   if (req.tags.length) invalidParam("Model version tags are not kept by Runledger: create the version without tags");
   if (req.description)
     invalidParam("Model versions are immutable in Runledger and carry no description: describe the registered model instead");
-  const m = modelRow(ctx.db, req.name);
-  const { run, row: file } = artifactOfSource(ctx.db, req.source, req.run_id);
+  const { m, run, file } = await read(ctx, function* (q, t) {
+    const model = yield* modelRow(q, t, req.name);
+    const { run, row: file } = yield* artifactOfSourceIn(q, t, req.source, req.run_id);
+    return { m: model, run, file };
+  });
   if (run.deletedAt) invalidParam(`Run ${run.id} is deleted: restore it before registering its artifacts`);
   if (run.status !== "completed")
     invalidParam(`Run ${run.id} is ${run.status}: only artifacts of FINISHED runs can be registered (end the run with runs/update first)`);
-  const registered = ctx.db.transaction((tx) => {
-    let ck = tx
-      .select()
-      .from(checkpoints)
-      .where(and(eq(checkpoints.runId, run.id), eq(checkpoints.sha256, file.sha256)))
-      .get();
-    if (!ck) {
-      const epoch =
-        (tx
-          .select({ e: max(checkpoints.epoch) })
-          .from(checkpoints)
-          .where(eq(checkpoints.runId, run.id))
-          .get()?.e ?? -1) + 1;
-      const step =
+  const store = asStore(ctx.db);
+  const t = store.tables;
+  const { checkpoints, metrics } = t;
+  const registered = await transact(
+    store,
+    function* (tx) {
+      let ck = yield* row(
         tx
-          .select({ s: max(metrics.step) })
-          .from(metrics)
-          .where(eq(metrics.runId, run.id))
-          .get()?.s ?? 0;
-      ck = tx
-        .insert(checkpoints)
-        .values({ runId: run.id, epoch, step, sha256: file.sha256, bytes: file.bytes, metricsJson: "{}", isBest: false, createdAt: now() })
-        .returning()
-        .get();
-      appendAuditEvent(tx, {
-        actor: ctx.actor,
-        action: "checkpoint.create",
-        entityType: "checkpoint",
-        entityId: ck.id,
-        payload: {
-          runId: run.id,
-          epoch,
-          step,
-          sha256: ck.sha256,
-          bytes: ck.bytes,
-          metrics: {},
-          createdAt: ck.createdAt,
-          artifactPath: file.path,
-        },
-      });
-    }
-    return registerModelVersionInSqliteTx(tx, ctx.actor, { runId: run.id, modelName: m.name, checkpoint: { checkpointId: ck.id } });
+          .select()
+          .from(checkpoints)
+          .where(and(eq(checkpoints.runId, run.id), eq(checkpoints.sha256, file.sha256)))
+          .limit(1),
+      );
+      if (!ck) {
+        const epoch =
+          ((yield* row(
+            tx
+              .select({ e: max(checkpoints.epoch).mapWith(Number) })
+              .from(checkpoints)
+              .where(eq(checkpoints.runId, run.id)),
+          ))?.e ?? -1) + 1;
+        const step =
+          (yield* row(
+            tx
+              .select({ s: max(metrics.step).mapWith(Number) })
+              .from(metrics)
+              .where(eq(metrics.runId, run.id)),
+          ))?.s ?? 0;
+        ck = (yield* row(
+          tx
+            .insert(checkpoints)
+            .values({
+              runId: run.id,
+              epoch,
+              step,
+              sha256: file.sha256,
+              bytes: file.bytes,
+              metricsJson: "{}",
+              isBest: false,
+              createdAt: now(),
+            })
+            .returning(),
+        ))!;
+        yield* appendEvent({
+          actor: ctx.actor,
+          action: "checkpoint.create",
+          entityType: "checkpoint",
+          entityId: ck.id,
+          payload: {
+            runId: run.id,
+            epoch,
+            step,
+            sha256: ck.sha256,
+            bytes: ck.bytes,
+            metrics: {},
+            createdAt: ck.createdAt,
+            artifactPath: file.path,
+          },
+        });
+      }
+      const input = registerVersionInput.parse({ runId: run.id, modelName: m.name, checkpoint: { checkpointId: ck.id } });
+      return yield* insertModelVersion(tx, t, ctx.actor, input);
+    },
+    { pgLock: PG_LOCK_KEYS.ledger },
+  );
+  return read(ctx, function* (q, t) {
+    const v = (yield* row(q.select().from(t.modelVersions).where(eq(t.modelVersions.id, registered.modelVersionId)).limit(1)))!;
+    return { model_version: yield* toVersion(q, t, m, v) };
   });
-  const v = ctx.db.select().from(modelVersions).where(eq(modelVersions.id, registered.modelVersionId)).get()!;
-  return { model_version: toVersion(ctx.db, m, v) };
 }
 
 const versionReq = z.object({ name: nameField, version: versionField });
 
-export function getModelVersion(ctx: MlflowCtx, body: unknown): { model_version: ModelVersion } {
+export async function getModelVersion(ctx: MlflowStoreCtx, body: unknown): Promise<{ model_version: ModelVersion }> {
   const req = parseRequest(versionReq, body);
-  const m = modelRow(ctx.db, req.name);
-  return { model_version: toVersion(ctx.db, m, versionRow(ctx.db, m, req.version)) };
+  return read(ctx, function* (q, t) {
+    const m = yield* modelRow(q, t, req.name);
+    return { model_version: yield* toVersion(q, t, m, yield* versionRow(q, t, m, req.version)) };
+  });
 }
 
-export function getModelVersionDownloadUri(ctx: MlflowCtx, body: unknown): { artifact_uri: string } {
+export async function getModelVersionDownloadUri(ctx: MlflowStoreCtx, body: unknown): Promise<{ artifact_uri: string }> {
   const req = parseRequest(versionReq, body);
-  const m = modelRow(ctx.db, req.name);
-  return { artifact_uri: sourceOf(ctx.db, versionRow(ctx.db, m, req.version)).downloadUri };
+  return read(ctx, function* (q, t) {
+    const m = yield* modelRow(q, t, req.name);
+    return { artifact_uri: (yield* sourceOf(q, t, yield* versionRow(q, t, m, req.version))).downloadUri };
+  });
 }
 
-export function updateModelVersion(ctx: MlflowCtx, body: unknown): { model_version: ModelVersion } {
+export async function updateModelVersion(ctx: MlflowStoreCtx, body: unknown): Promise<{ model_version: ModelVersion }> {
   requireWriter(ctx, "update model versions");
   const req = parseRequest(versionReq.extend({ description: z.string().optional() }), body);
-  const m = modelRow(ctx.db, req.name);
-  const v = versionRow(ctx.db, m, req.version);
-  if (req.description)
-    invalidParam("Model versions are immutable in Runledger and carry no description: describe the registered model instead");
-  return { model_version: toVersion(ctx.db, m, v) };
+  return read(ctx, function* (q, t) {
+    const m = yield* modelRow(q, t, req.name);
+    const v = yield* versionRow(q, t, m, req.version);
+    if (req.description)
+      invalidParam("Model versions are immutable in Runledger and carry no description: describe the registered model instead");
+    return { model_version: yield* toVersion(q, t, m, v) };
+  });
 }
 
 /** filter: empty, name = '…' / LIKE, or run_id = '…'. */
-export function searchModelVersions(ctx: MlflowCtx, body: unknown): { model_versions?: ModelVersion[]; next_page_token?: string } {
+export async function searchModelVersions(
+  ctx: MlflowStoreCtx,
+  body: unknown,
+): Promise<{ model_versions?: ModelVersion[]; next_page_token?: string }> {
   const req = parseRequest(z.object(searchFields), body);
   const f = (req.filter ?? "").trim();
   const run = /^run_id\s*=\s*(['"])(\d+)\1$/i.exec(f);
   const keepName = run ? () => true : nameFilter(f);
-  const rows = ctx.db
-    .select({ m: models, v: modelVersions })
-    .from(modelVersions)
-    .innerJoin(models, eq(models.id, modelVersions.modelId))
-    .orderBy(asc(models.name), asc(modelVersions.version))
-    .all()
-    .filter((r) => keepName(r.m.name) && (!run || r.v.runId === Number(run[2])));
-  const p = page(rows, req.max_results, req.page_token, 200_000);
-  return {
-    ...(p.items.length ? { model_versions: p.items.map((r) => toVersion(ctx.db, r.m, r.v)) } : {}),
-    ...(p.next ? { next_page_token: p.next } : {}),
-  };
+  return read(ctx, function* (q, t, store) {
+    const { models, modelVersions } = t;
+    const found = (yield* rows(
+      q
+        .select({ m: models, v: modelVersions })
+        .from(modelVersions)
+        .innerJoin(models, eq(models.id, modelVersions.modelId))
+        .orderBy(byName(store.dialect, t), asc(modelVersions.version)),
+    )).filter((r) => keepName(r.m.name) && (!run || r.v.runId === Number(run[2])));
+    const p = page(found, req.max_results, req.page_token, 200_000);
+    const listed: ModelVersion[] = [];
+    for (const r of p.items) listed.push(yield* toVersion(q, t, r.m, r.v));
+    return {
+      ...(listed.length ? { model_versions: listed } : {}),
+      ...(p.next ? { next_page_token: p.next } : {}),
+    };
+  });
 }

@@ -3,14 +3,16 @@
  * uses (dispatchMlflow) on SQLite and on PostgreSQL give the same answers (JSON), the same rows and the same ledger
  * (actions, payloads, seq and chain hashes, under one fixed clock): experiments (create, get, search with filters and
  * paging, rename, tag, delete, restore), runs (create, get, rename, delete, restore, search), params and tags (with
- * MLflow's refusals), dataset inputs, the artifact listing and metric history reads (whole and paged). On PostgreSQL,
+ * MLflow's refusals), dataset inputs, the artifact listing, metric history reads (whole and paged) and the registry
+ * endpoints (models, versions from a run's artifact, aliases; the refusals of the four-eyes rule). On PostgreSQL,
  * two pools (two web servers) racing where a check precedes a write: one experiment name created many times at once
  * gives one experiment and RESOURCE_ALREADY_EXISTS for the others, and one param logged at once with different values
  * gives one decision and MLflow's refusal for the others (both checked inside the transaction under the ledger lock).
- * What is not on PostgreSQL yet (logging metric points, ending a run, the registry endpoints) is refused there, naming
- * the gap, and writes nothing.
+ * What is not on PostgreSQL yet (logging metric points, ending a run) is refused there, naming the gap, and writes
+ * nothing.
  */
 import { describe, expect, it, vi } from "vitest";
+import { eq } from "drizzle-orm";
 import { exec, pgStore, rows, transact, type Store } from "@/db/store";
 import { sha256Hex } from "@/contracts/canonical";
 import { dispatchMlflow, type MlflowServices } from "@/server/mlflow/dispatch";
@@ -69,7 +71,12 @@ type Answer = { status: number; body: unknown };
 /** One call as the route makes it (a POST's JSON body, a GET's query), answered by the dispatcher. */
 function caller(store: Store) {
   const services = { db: store } as unknown as MlflowServices; // the endpoints under test read only db and actor
-  return async (method: "GET" | "POST", path: string, body: Record<string, unknown> = {}, who: Who = "engineer"): Promise<Answer> => {
+  return async (
+    method: "GET" | "POST" | "PATCH" | "DELETE",
+    path: string,
+    body: Record<string, unknown> = {},
+    who: Who = "engineer",
+  ): Promise<Answer> => {
     const query = new URLSearchParams();
     if (method === "GET") for (const [k, v] of Object.entries(body)) for (const x of Array.isArray(v) ? v : [v]) query.append(k, String(x));
     const answer = await dispatchMlflow(services, {
@@ -77,7 +84,7 @@ function caller(store: Store) {
       path,
       query,
       authorization: `Bearer ${TOKENS[who]}`,
-      bodyText: method === "POST" ? JSON.stringify(body) : null,
+      bodyText: method === "GET" ? null : JSON.stringify(body),
     });
     // get-history answers JSON already written (JsonText): read back as a client parses it
     const read =
@@ -263,7 +270,55 @@ async function scenario(store: Store) {
   await note("history of an unknown key", call("GET", "metrics/get-history", { run_id: run1, metric_key: "nope" }));
   await note("history of an unknown run", call("GET", "metrics/get-history", { run_id: "999", metric_key: "loss" }));
   await note("history bad max_results", call("GET", "metrics/get-history", { run_id: run1, metric_key: "loss", max_results: 0 }));
+  // The registry: a model, versions registered from an artifact of a FINISHED run (ended directly: ending a run is not
+  // on PostgreSQL yet), aliases. The test services carry no signing keys, so no audit checkpoint follows an alias move
+  // on either store (checkpoints are the audit domain's).
+  const model = { name: "iris-mlp" };
+  await note("create model", call("POST", "registered-models/create", { ...model, description: "an MLP for iris" }));
+  await note("create model again", call("POST", "registered-models/create", model));
+  await note("create model bad name", call("POST", "registered-models/create", { name: "a b/c" }));
+  await note("create model with tags", call("POST", "registered-models/create", { name: "tagged", tags: [{ key: "k", value: "v" }] }));
+  await note("create model as auditor", call("POST", "registered-models/create", { name: "audited" }, "auditor"));
+  await note("create second model", call("POST", "registered-models/create", { name: "Iris-cnn" }));
+  await note("update model", call("PATCH", "registered-models/update", { ...model, description: "a small MLP for iris" }));
+  await note("update model unchanged", call("PATCH", "registered-models/update", { ...model, description: "a small MLP for iris" }));
+  await note("get unknown model", call("GET", "registered-models/get", { name: "nope" }));
+  await note("delete model", call("DELETE", "registered-models/delete", model));
+  await endRunDirectly(store, Number(run1));
+  const source = `runs:/${run1}/model/weights.bin`;
+  await note("create version", call("POST", "model-versions/create", { ...model, source, run_id: run1 }));
+  await note("create version again", call("POST", "model-versions/create", { ...model, source }));
+  await note("create version of a directory", call("POST", "model-versions/create", { ...model, source: `runs:/${run1}/model` }));
+  await note("create version of an unlogged file", call("POST", "model-versions/create", { ...model, source: `runs:/${run3}/x.bin` }));
+  await note("create version other run_id", call("POST", "model-versions/create", { ...model, source, run_id: run3 }));
+  await note(
+    "create version proxy source",
+    call("POST", "model-versions/create", { name: "Iris-cnn", source: `mlflow-artifacts:/${iris}/${run1}/artifacts/notes.txt` }),
+  );
+  await note("set alias", call("POST", "registered-models/alias", { ...model, alias: "champion", version: "1" }));
+  await note("set alias again", call("POST", "registered-models/alias", { ...model, alias: "champion", version: "1" }));
+  await note("set alias to 2", call("POST", "registered-models/alias", { ...model, alias: "challenger", version: "2" }));
+  await note("set production", call("POST", "registered-models/alias", { ...model, alias: "production", version: "1" }));
+  await note("set alias unknown version", call("POST", "registered-models/alias", { ...model, alias: "x", version: "9" }));
+  await note("get by alias", call("GET", "registered-models/alias", { ...model, alias: "champion" }));
+  await note("delete alias", call("DELETE", "registered-models/alias", { ...model, alias: "challenger" }));
+  await note("get by deleted alias", call("GET", "registered-models/alias", { ...model, alias: "challenger" }));
+  await note("get model", call("GET", "registered-models/get", model));
+  await note("search models", call("GET", "registered-models/search", { filter: "name ILIKE 'iris%'", order_by: "name DESC" }));
+  await note("search models paged", call("GET", "registered-models/search", { max_results: 1 }));
+  await note("get version", call("GET", "model-versions/get", { ...model, version: "2" }));
+  await note("get unknown version", call("GET", "model-versions/get", { ...model, version: "7" }));
+  await note("download uri", call("GET", "model-versions/get-download-uri", { ...model, version: "1" }));
+  await note("search versions by run", call("GET", "model-versions/search", { filter: `run_id = '${run1}'` }));
+  await note("update version description", call("PATCH", "model-versions/update", { ...model, version: "1", description: "x" }));
+  await note("delete version", call("DELETE", "model-versions/delete", { ...model, version: "1" }));
   return { answers, stored: await storedRows(store) };
+}
+
+/** Ends a run as a script's runs/update FINISHED would set it (its end event is not the registry's concern here). */
+async function endRunDirectly(store: Store, runId: number): Promise<void> {
+  const { runs } = store.tables;
+  await transact(store, (tx) => exec(tx.update(runs).set({ status: "completed", finishedAt: AT }).where(eq(runs.id, runId))));
 }
 
 /** Artifact rows and metric points of a run, written directly (the same rows on either store). */
@@ -311,6 +366,10 @@ async function storedRows(store: Store) {
       runTagValues: yield* rows(tx.select().from(t.runTagValues).orderBy(t.runTagValues.runId, t.runTagValues.key)),
       runInputs: yield* rows(tx.select().from(t.runInputs).orderBy(t.runInputs.id)),
       runArtifacts: yield* rows(tx.select().from(t.runArtifacts).orderBy(t.runArtifacts.id)),
+      models: yield* rows(tx.select().from(t.models).orderBy(t.models.id)),
+      modelVersions: yield* rows(tx.select().from(t.modelVersions).orderBy(t.modelVersions.id)),
+      checkpoints: yield* rows(tx.select().from(t.checkpoints).orderBy(t.checkpoints.id)),
+      aliasMoves: yield* rows(tx.select().from(t.modelAliasEvents).orderBy(t.modelAliasEvents.id)),
       ledger: yield* rows(tx.select().from(t.auditEvents).orderBy(t.auditEvents.seq)),
     };
   });
@@ -324,7 +383,7 @@ const codeOf = (a: Answer | undefined) => [a?.status, (a?.body as { error_code?:
 function behaviourCases(storeOf: () => Store): void {
   fixedDateForEachTest(AT);
 
-  it("answers experiments, runs, params, tags, inputs, artifact listing and history calls with MLflow's shapes and errors, and writes rows and the ledger", async () => {
+  it("answers experiments, runs, params, tags, inputs, artifact listing, history and registry calls with MLflow's shapes and errors, and writes rows and the ledger", async () => {
     const store = storeOf();
     const outcome = await scenario(store);
     outcomes[store.dialect] = outcome;
@@ -401,6 +460,29 @@ function behaviourCases(storeOf: () => Store): void {
     expect(a["history of an unknown key"]!.body).toEqual({});
     expect(codeOf(a["history of an unknown run"])).toEqual([404, "RESOURCE_DOES_NOT_EXIST"]);
     expect(codeOf(a["history bad max_results"])).toEqual([400, "INVALID_PARAMETER_VALUE"]);
+    expect(codeOf(a["create model"])).toEqual([200, undefined]);
+    expect(codeOf(a["create model again"])).toEqual([400, "RESOURCE_ALREADY_EXISTS"]);
+    expect(codeOf(a["create model as auditor"])).toEqual([403, "PERMISSION_DENIED"]);
+    expect(codeOf(a["delete model"])).toEqual([403, "PERMISSION_DENIED"]);
+    expect(codeOf(a["create version of a directory"])).toEqual([400, "INVALID_PARAMETER_VALUE"]);
+    expect(codeOf(a["create version of an unlogged file"])).toEqual([404, "RESOURCE_DOES_NOT_EXIST"]);
+    expect(codeOf(a["set production"])).toEqual([403, "PERMISSION_DENIED"]);
+    expect(codeOf(a["get by deleted alias"])).toEqual([404, "RESOURCE_DOES_NOT_EXIST"]);
+    expect(a["get by alias"]!.body).toMatchObject({ model_version: { name: "iris-mlp", version: "1", aliases: ["champion"] } });
+    expect(a["get model"]!.body).toMatchObject({
+      registered_model: { description: "a small MLP for iris", aliases: [{ alias: "champion", version: "1" }] },
+    });
+    expect(a["download uri"]!.body).toEqual({ artifact_uri: "mlflow-artifacts:/1/1/artifacts/model/weights.bin" });
+    expect(outcome.stored.modelVersions.map((v) => [v.modelId, v.version, v.checkpointId])).toEqual([
+      [1, 1, 1],
+      [1, 2, 1],
+      [2, 1, 2],
+    ]);
+    expect(outcome.stored.aliasMoves.map((m) => [m.alias, m.modelVersionId])).toEqual([
+      ["champion", 1],
+      ["challenger", 2],
+      ["challenger", null],
+    ]);
   });
 }
 
@@ -424,7 +506,7 @@ describePg("the MLflow API on PostgreSQL", () => {
     const call = caller(store);
     const before = await storedRows(store);
     const metric = await call("POST", "runs/log-metric", { run_id: "1", key: "loss", value: 0.5, timestamp: 1, step: 1 });
-    const end = await call("POST", "runs/update", { run_id: "1", status: "FINISHED", run_name: "ended" });
+    const end = await call("POST", "runs/update", { run_id: "3", status: "FINISHED", run_name: "ended" });
     for (const answer of [metric, end]) {
       expect(codeOf(answer)).toEqual([500, "INTERNAL_ERROR"]);
       expect((answer.body as { message: string }).message).toMatch(/does not run on PostgreSQL yet \(issue 16\)/);
@@ -432,7 +514,7 @@ describePg("the MLflow API on PostgreSQL", () => {
     expect(await storedRows(store)).toEqual(before);
   });
 
-  it("two servers racing: one experiment name created at once gives one experiment; one param logged at once with different values gives one decision", async () => {
+  it("two servers racing: one experiment (or registered model) name created at once gives one; one param logged at once with different values gives one decision", async () => {
     const servers = [pgStore(pg.a()), pgStore(pg.b())];
     const calls = servers.map(caller);
     await seedPeopleAndTokens(servers[0]!);
@@ -465,6 +547,13 @@ describePg("the MLflow API on PostgreSQL", () => {
     ).toBe(true);
     const params = await transact(servers[0]!, (tx) => rows(tx.select().from(decisions)));
     expect(params.filter((d) => d.runId === Number(run))).toHaveLength(1);
+
+    authBarrier.arm(12);
+    const models = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => at(i)("POST", "registered-models/create", { name: "raced-model" })),
+    );
+    authBarrier.arm(0);
+    expect(models.map((c) => codeOf(c).join(" ")).sort()).toEqual(["200 ", ...Array<string>(11).fill("400 RESOURCE_ALREADY_EXISTS")]);
 
     const seqs = (await storedRows(servers[1]!)).ledger.map((e) => e.seq);
     expect(seqs).toEqual(seqs.map((_, i) => i + 1));
