@@ -60,25 +60,6 @@ export function* iterateAuditEvents(
   }
 }
 
-/** The parsed payload of the "audit.checkpoint" event that recorded checkpoint `checkpointId`, if any. */
-export function checkpointEventPayload(
-  source: AuditDbSource,
-  checkpointId: number,
-): (Record<string, unknown> & Partial<{ treeSize: number; rootHash: string; frontier: string[] }>) | null {
-  const row = sqliteOf(source)
-    .prepare(
-      "SELECT payload FROM audit_events WHERE entity_type = 'auditCheckpoint' AND entity_id = ? AND action = 'audit.checkpoint' ORDER BY seq DESC LIMIT 1",
-    )
-    .get(String(checkpointId)) as { payload: string } | undefined;
-  if (!row) return null;
-  try {
-    const parsed = JSON.parse(row.payload) as unknown;
-    return parsed && typeof parsed === "object" ? (parsed as Record<string, unknown>) : null;
-  } catch {
-    return null;
-  }
-}
-
 export function chainHashAt(source: AuditDbSource, seq: number): string | undefined {
   const row = sqliteOf(source).prepare("SELECT chain_hash AS h FROM audit_events WHERE seq = ?").get(seq) as { h: string } | undefined;
   return row?.h;
