@@ -1,7 +1,14 @@
 /** @type {import('next').NextConfig} */
 const nextConfig = {
   // Native and heavy server-side packages stay outside the bundle; training runs in worker threads that load them.
-  serverExternalPackages: ["better-sqlite3", "@tensorflow/tfjs", "@tensorflow/tfjs-node", "@tensorflow/tfjs-backend-wasm", "tsx"],
+  serverExternalPackages: [
+    "better-sqlite3",
+    "@tensorflow/tfjs",
+    "@tensorflow/tfjs-node",
+    "@tensorflow/tfjs-backend-wasm",
+    "tsx",
+    "graphile-worker",
+  ],
   typedRoutes: false,
   poweredByHeader: false,
   // Types are checked once, by `npm run typecheck` (tsc over the same tsconfig), which the test command and CI run

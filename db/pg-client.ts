@@ -7,7 +7,9 @@
  * - Transactions run at READ COMMITTED (PostgreSQL's default): ledger-pg.ts relies on each statement seeing what
  *   committed before it, after it has taken the ledger's advisory lock.
  * - Migrations are applied by one process at a time (a session advisory lock around drizzle's migrator), so several
- *   web servers and workers may start together on one empty database.
+ *   web servers and workers may start together on one empty database. The training workers' job queue
+ *   (graphile-worker, its own schema `graphile_worker`: server/runs/orchestrator/pg-job-consumer.ts) is installed by
+ *   graphile-worker's own migrations, right after drizzle's, under the same lock.
  * - bigint columns are read as JS numbers (drizzle's mode "number"), like SQLite's 64-bit integers through
  *   better-sqlite3: values beyond 2^53 are out of range on both stores.
  */
@@ -16,6 +18,7 @@ import crypto from "node:crypto";
 import path from "node:path";
 import { drizzle, type NodePgDatabase } from "drizzle-orm/node-postgres";
 import { migrate } from "drizzle-orm/node-postgres/migrator";
+import { Logger, runMigrations as runJobQueueMigrations } from "graphile-worker";
 import * as pgSchema from "./schema-pg";
 
 export type PgDb = NodePgDatabase<typeof pgSchema> & { $client: pg.Pool };
@@ -60,10 +63,16 @@ export function describePgUrl(url: string): string {
   }
 }
 
+/** graphile-worker logs its migrations at info level; they are part of migratePg, which reports nothing either. */
+export const quietJobQueueLogger = new Logger((scope) => (level, message) => {
+  if (level === "error") process.stderr.write(`graphile-worker ${JSON.stringify(scope)}: ${message}\n`);
+});
+
 /**
- * Applies the committed migrations of db/migrations-pg that the database lacks, one process at a time: a session
- * advisory lock around drizzle's migrator, which reads the applied migrations after it has the lock. The lock is
- * polled (pg_try_advisory_lock) for at most `lockTimeoutMs`, then the call fails naming the database.
+ * Applies the committed migrations of db/migrations-pg that the database lacks, then graphile-worker's (the workers'
+ * job queue, schema graphile_worker), one process at a time: a session advisory lock around both migrators, which
+ * read the applied migrations after it has the lock. The lock is polled (pg_try_advisory_lock) for at most
+ * `lockTimeoutMs`, then the call fails naming the database.
  */
 export async function migratePg(db: PgDb, migrationsFolder = PG_MIGRATIONS_DIR, opts: { lockTimeoutMs?: number } = {}): Promise<void> {
   const lockTimeoutMs = opts.lockTimeoutMs ?? PG_MIGRATION_LOCK_TIMEOUT_MS;
@@ -85,6 +94,7 @@ export async function migratePg(db: PgDb, migrationsFolder = PG_MIGRATIONS_DIR, 
     }
     try {
       await migrate(db, { migrationsFolder });
+      await runJobQueueMigrations({ pgPool: db.$client, logger: quietJobQueueLogger });
     } finally {
       await lockHolder.query("SELECT pg_advisory_unlock($1)", [key]);
     }
