@@ -12,13 +12,18 @@
  *   owner id: a run is taken exactly once. Wake-up is short polling (RUNLEDGER_WORKER_POLL_MS, default 200 ms), plus an
  *   in-process signal when this process enqueues or frees a slot. SQLite is one file: every worker runs on the machine
  *   of the data directory.
- * - **PostgreSQL** (slot, not built: ARCHITECTURE.md "Job queue: graphile-worker"): `enqueue` adds a graphile-worker
- *   job (`graphile_worker.add_job('train_run', {runId})`) in the transaction of the caller, `claim` is graphile-worker's
- *   SKIP LOCKED job fetch followed by the same lease write, and `waitForWork` resolves on its LISTEN/NOTIFY wake-up
- *   instead of a poll. What it stands on runs on both stores already (issue 16): every step below is a store part
- *   (`…Tx`) with an awaited form (`enqueueRunOn`, `claimQueuedRunsOn`, `takeOutQueuedOn`, `giveBackRunOn`,
- *   `recoverDeadWorkersOn`, `isQueuedOn`), and SqliteRunQueue runs the same parts synchronously. Each lease write is a
- *   compare-and-set (leases.ts): two workers claiming one queued run from two machines, exactly one gets it.
+ * - **PostgreSQL** (the store forms below plus graphile-worker; ARCHITECTURE.md "Job queue: graphile-worker"): the
+ *   queue entry is the same lease row, and every body that writes one (enqueue, give-back, a dead worker's run put
+ *   back) also adds a graphile-worker job in the SAME transaction (`addTrainJobTx`: `graphile_worker.add_job(
+ *   'train_run', {runId}, job_key := 'run:<id>')`), so a queued run and its job commit together and a rollback leaves
+ *   neither. pg-job-consumer.ts runs graphile-worker on a worker's pool (LISTEN/NOTIFY wake-up, SKIP LOCKED fetch,
+ *   concurrency = the worker's slots); its `train_run` handler claims THAT run with the claim body below
+ *   (`claimQueuedRunOn`): the lease compare-and-set, not the job, decides who trains, so a job whose run is already
+ *   claimed, ended or cancelled completes as a no-op. Every step is a store part (`…Tx`) with an awaited form
+ *   (`enqueueRunOn`, `claimQueuedRunsOn`, `claimQueuedRunOn`, `takeOutQueuedOn`, `giveBackRunOn`,
+ *   `recoverDeadWorkersOn`, `isQueuedOn`); SqliteRunQueue runs the same parts synchronously (the job step does nothing
+ *   on SQLite). Not wired yet: the orchestrator, server/worker/main.ts and the web server still take SqliteRunQueue;
+ *   no `RunQueue` implementation for PostgreSQL exists (the interface's verbs are synchronous).
  *
  * Runs of a worker that died (its lease owner `worker:…` is dead) go back to the queue (`recoverDeadWorkers`): a
  * running one is first recorded "interrupted" (event run.interrupted), so the next worker resumes it from its last
@@ -27,10 +32,10 @@
  * the run.interrupted of recordInterrupted.
  */
 import { EventEmitter } from "node:events";
-import { and, asc, eq, like, max } from "drizzle-orm";
+import { and, asc, eq, like, max, sql } from "drizzle-orm";
 import type { Db, Tx } from "@/db/client";
 import { PG_LOCK_KEYS } from "@/db/pg-client";
-import { asStore, exec, reader, row, rows, transact, type Store, type TxBody } from "@/db/store";
+import { asStore, exec, native, reader, row, rows, transact, type Store, type TxBody } from "@/db/store";
 import type { ServiceDeps } from "@/server/app-context/service-context";
 import { recordInterruptedTx } from "./persist-events";
 import {
@@ -106,7 +111,35 @@ function* resumeAskedTx(tx: Tx, { tables }: Store, runId: number): TxBody<boolea
   return pending !== undefined;
 }
 
+/** The graphile-worker task that trains a queued run (pg-job-consumer.ts handles it). */
+export const TRAIN_RUN_TASK = "train_run";
+export const trainJobKey = (runId: number) => `run:${runId}`;
+
+/**
+ * PostgreSQL: adds the run's `train_run` job in this transaction (SQLite: nothing; its workers poll). One job key per
+ * run: an unlocked job of the run is replaced (no duplicate); a job locked by a consumer (its handler runs, or its
+ * worker died holding it) loses its key and stops being retried, and a new job is created, so the new queue entry
+ * always has a job nobody holds. A job that finds its run not queued is a no-op (pg-job-consumer.ts).
+ */
+export function* addTrainJobTx(runId: number): TxBody<void> {
+  yield* native({
+    sqlite: () => undefined,
+    pg: async (tx) => {
+      await tx.execute(
+        sql`SELECT graphile_worker.add_job(${TRAIN_RUN_TASK}, json_build_object('runId', ${runId}::bigint), job_key := ${trainJobKey(runId)})`,
+      );
+    },
+  });
+}
+
 export function* enqueueRunTx(tx: Tx, store: Store, runId: number): TxBody<boolean> {
+  const queued = yield* enqueueEntryTx(tx, store, runId);
+  // Also when it was queued already: the job is re-added (same key, so no duplicate of an unlocked one).
+  if (queued) yield* addTrainJobTx(runId);
+  return queued;
+}
+
+function* enqueueEntryTx(tx: Tx, store: Store, runId: number): TxBody<boolean> {
   const { auditEvents } = store.tables;
   const now = yield* dbClockMs();
   const current = yield* leaseTx(tx, store, runId);
@@ -119,15 +152,17 @@ export function* enqueueRunTx(tx: Tx, store: Store, runId: number): TxBody<boole
   return now2 !== undefined && isQueueEntry(now2);
 }
 
-export function* claimQueuedRunsTx(tx: Tx, store: Store, who: LeaseOwner, maxRuns: number): TxBody<ClaimedRun[]> {
+/** `onlyRunId`: claim that run only (a graphile-worker job's handler, pg-job-consumer.ts), else the oldest entries. */
+export function* claimQueuedRunsTx(tx: Tx, store: Store, who: LeaseOwner, maxRuns: number, onlyRunId?: number): TxBody<ClaimedRun[]> {
   const { runLeases, runs } = store.tables;
   const now = yield* dbClockMs();
+  const queueEntry = like(runLeases.owner, `${QUEUE_OWNER_PREFIX}%`);
   const entries = yield* rows(
     tx
       .select({ lease: runLeases, status: runs.status, origin: runs.origin })
       .from(runLeases)
       .innerJoin(runs, eq(runs.id, runLeases.runId))
-      .where(like(runLeases.owner, `${QUEUE_OWNER_PREFIX}%`))
+      .where(onlyRunId === undefined ? queueEntry : and(queueEntry, eq(runLeases.runId, onlyRunId)))
       .orderBy(asc(runLeases.heartbeatAt), asc(runLeases.runId)),
   );
   const out: ClaimedRun[] = [];
@@ -167,6 +202,8 @@ export function* giveBackRunTx(tx: Tx, store: Store, who: LeaseOwner, runId: num
       .set(queueRow(runId, cancelWatermark, queuedAt))
       .where(and(eq(runLeases.runId, runId), eq(runLeases.owner, who.owner))),
   );
+  // The job this worker's handler holds for the run stays locked until the handler ends: a new one is added.
+  yield* addTrainJobTx(runId);
 }
 
 /** The leases of workers, with their runs' status, for recoverDeadWorkers (judged dead outside, re-checked inside). */
@@ -202,6 +239,11 @@ export function* requeueDeadWorkerRunTx(tx: Tx, store: Store, dead: LeaseRow): T
   // at once, in the process that records it).
   const queuedAt = Date.parse(dead.acquiredAt) || dead.heartbeatAt;
   if (!(yield* replaceLeaseTx(tx, store, dead, queueRow(dead.runId, 0, queuedAt)))) return false;
+  // PostgreSQL: the dead worker's job of this run is still locked by it, so add_job creates a new one (addTrainJobTx).
+  // When graphile-worker's 4 h lock expiry frees that old job, it is no longer retried (add_job spent its attempts);
+  // had recovery not run before then, its handler's claim would find the run held by the dead worker's lease, and
+  // the job would complete as a no-op: only this recovery puts the run back.
+  yield* addTrainJobTx(dead.runId);
   if (status === "running")
     yield* recordInterruptedTx(tx, store, dead.runId, {
       owner: dead.owner,
@@ -222,6 +264,13 @@ export function claimQueuedRunsOn(store: Store | Db, who: LeaseOwner, maxRuns: n
   const s = asStore(store);
   if (maxRuns <= 0) return Promise.resolve([]);
   return transact(s, (tx) => claimQueuedRunsTx(tx, s, who, maxRuns));
+}
+
+/** Claims the queued run `runId` for `who` (a train_run job's handler); null when it is not queued (taken, ended). */
+export async function claimQueuedRunOn(store: Store | Db, who: LeaseOwner, runId: number): Promise<ClaimedRun | null> {
+  const s = asStore(store);
+  const [claimed] = await transact(s, (tx) => claimQueuedRunsTx(tx, s, who, 1, runId));
+  return claimed ?? null;
 }
 
 export function takeOutQueuedOn(store: Store | Db, who: LeaseOwner, runId: number): Promise<boolean> {
