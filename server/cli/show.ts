@@ -28,7 +28,7 @@ export async function showCommand(argv: string[]): Promise<number> {
   }
   const db = openDatabase(resolveDataDir(values["data-dir"]));
   try {
-    const record = runRecord(db, runId);
+    const record = await runRecord(db, runId);
     const decisions = record.decisions.map((d) => ({
       kind: d.kind,
       ...(d.action ? { action: d.action } : {}),

@@ -7,14 +7,15 @@
  * Invariants: reads only; imports no service. A run's planned decisions pair with its config's schedule entries by
  * order (createRun writes one per entry, in schedule order). Old/new values come from the decision rows themselves,
  * the rows the ledger's run.create / run.interventionApplied events bind by hash.
+ * On the store (issue 16, db/store.ts): every read is awaited, on SQLite or PostgreSQL.
  */
-import { and, asc, eq, inArray, lte } from "drizzle-orm";
-import { checkpoints, decisions, metrics, runInterventions, runs, users } from "@/db/schema";
-import type { DbOrTx } from "@/db/client";
+import { and, asc, eq, inArray, lte, max } from "drizzle-orm";
+import type { Db } from "@/db/client";
+import { asStore, reader, type Store } from "@/db/store";
 import { trainingConfigSchema } from "@/contracts/training-config";
 import { scheduleSteps } from "@/contracts/pilot-config";
 import { notFound } from "@/server/errors";
-import { epochsCompleted, parseChanges, SNAPSHOT_TREND_EPOCHS, watchedMetric, type MetricsSnapshot } from "./pilot-queries";
+import { parseChanges, SNAPSHOT_TREND_EPOCHS, watchedMetric, type MetricsSnapshot } from "./pilot-queries";
 
 export type RecordChange = { path: string; oldValue: unknown; newValue: unknown };
 export type RecordDecision = {
@@ -46,22 +47,24 @@ function mapChanges(oldJson: string | null, newJson: string | null): RecordChang
 }
 
 /** The metrics of a run at an epoch boundary, read back from its points (the planned entries' "snapshot"). */
-export function metricsAtEpoch(db: DbOrTx, runId: number, epoch: number, watched: string): MetricsSnapshot | null {
+export async function metricsAtEpoch(store: Store, runId: number, epoch: number, watched: string): Promise<MetricsSnapshot | null> {
+  const { metrics } = store.tables;
+  const read = reader(store);
   const last: Record<string, number> = {};
-  const atEpoch = db
+  const atEpoch = await read
     .select({ key: metrics.key, value: metrics.value, step: metrics.step })
     .from(metrics)
     .where(and(eq(metrics.runId, runId), eq(metrics.epoch, epoch)))
-    .orderBy(asc(metrics.step))
-    .all();
+    .orderBy(asc(metrics.step));
   for (const p of atEpoch) if (!p.key.startsWith("batch_")) last[p.key] = p.value;
   if (Object.keys(last).length === 0) return null;
-  const trend = db
-    .select({ epoch: metrics.epoch, value: metrics.value })
-    .from(metrics)
-    .where(and(eq(metrics.runId, runId), eq(metrics.key, watched), lte(metrics.epoch, epoch)))
-    .orderBy(asc(metrics.step))
-    .all()
+  const trend = (
+    await read
+      .select({ epoch: metrics.epoch, value: metrics.value })
+      .from(metrics)
+      .where(and(eq(metrics.runId, runId), eq(metrics.key, watched), lte(metrics.epoch, epoch)))
+      .orderBy(asc(metrics.step))
+  )
     .filter((p) => Number.isInteger(p.epoch))
     .slice(-SNAPSHOT_TREND_EPOCHS);
   return {
@@ -70,30 +73,48 @@ export function metricsAtEpoch(db: DbOrTx, runId: number, epoch: number, watched
   };
 }
 
-export function runRecord(db: DbOrTx, runId: number) {
-  const run = db.select().from(runs).where(eq(runs.id, runId)).get();
+/** pilot-queries.ts's epochsCompleted (SQLite only until pilot is ported), awaited: the run's last epoch-level "lr" point. */
+async function epochsCompletedOf(store: Store, runId: number): Promise<number> {
+  const { metrics } = store.tables;
+  const [last] = await reader(store)
+    .select({ epoch: max(metrics.epoch) })
+    .from(metrics)
+    .where(and(eq(metrics.runId, runId), eq(metrics.key, "lr")));
+  return Math.floor(last?.epoch ?? 0);
+}
+
+export async function runRecord(db: Store | Db, runId: number) {
+  const store = asStore(db);
+  const read = reader(store);
+  const { checkpoints, decisions, runInterventions, runs, users } = store.tables;
+  const [run] = await read.select().from(runs).where(eq(runs.id, runId)).limit(1);
   if (!run) notFound(`run ${runId}`);
   const config = trainingConfigSchema.parse(JSON.parse(run.configJson));
   const steps = scheduleSteps(config);
-  const epoch = epochsCompleted(db, runId);
-  const rows = db
+  const epoch = await epochsCompletedOf(store, runId);
+  const rows = await read
     .select({ d: decisions, author: { id: users.id, name: users.name, email: users.email } })
     .from(decisions)
     .innerJoin(users, eq(users.id, decisions.authorId))
     .where(eq(decisions.runId, runId))
-    .orderBy(asc(decisions.id))
-    .all();
+    .orderBy(asc(decisions.id));
   const decisionIds = rows.map((r) => r.d.id);
   const interventionOf = new Map(
-    (decisionIds.length ? db.select().from(runInterventions).where(inArray(runInterventions.decisionId, decisionIds)).all() : []).map(
+    (decisionIds.length ? await read.select().from(runInterventions).where(inArray(runInterventions.decisionId, decisionIds)) : []).map(
       (i) => [i.decisionId!, i],
     ),
   );
   // A branch's creation decisions take effect where it continues its parent checkpoint, not at epoch 0.
   const startEpoch =
     run.origin === "branch" && run.parentCheckpointId !== null
-      ? (db.select({ epoch: checkpoints.epoch }).from(checkpoints).where(eq(checkpoints.id, run.parentCheckpointId)).get()?.epoch ?? 0)
+      ? ((await read.select({ epoch: checkpoints.epoch }).from(checkpoints).where(eq(checkpoints.id, run.parentCheckpointId)).limit(1))[0]
+          ?.epoch ?? 0)
       : 0;
+  // The metrics at each reached planned entry, read before the decisions are mapped (the mapping is synchronous).
+  const plannedMetrics = new Map<number, MetricsSnapshot | null>();
+  for (const step of steps)
+    if (epoch >= step.atEpoch && !plannedMetrics.has(step.atEpoch))
+      plannedMetrics.set(step.atEpoch, await metricsAtEpoch(store, runId, step.atEpoch, watchedMetric(config)));
   let plannedIndex = 0;
   const out: RecordDecision[] = rows.map(({ d, author }) => {
     const base = { id: d.id, kind: d.kind, rationale: d.rationale, actor: author, at: d.createdAt };
@@ -114,7 +135,7 @@ export function runRecord(db: DbOrTx, runId: number) {
         ...base,
         atEpoch: step?.atEpoch ?? null,
         changes: [...(step?.stop ? [{ path: "stop", oldValue: null, newValue: true }] : []), ...mapChanges(d.oldValueJson, d.newValueJson)],
-        metricsAtDecision: reached ? metricsAtEpoch(db, runId, step.atEpoch, watchedMetric(config)) : null,
+        metricsAtDecision: reached ? (plannedMetrics.get(step.atEpoch) ?? null) : null,
         reached,
         ...(entry?.replays ? { replays: entry.replays } : {}),
       };

@@ -134,7 +134,7 @@ describe("replay of a piloted run", () => {
     expect(checkpointEpochs(rerun.id)).toEqual(checkpointEpochs(piloted));
 
     // Its record: the creation decision, then one planned decision per replayed change, citing the intervention.
-    const record = runRecord(app.db, rerun.id);
+    const record = await runRecord(app.db, rerun.id);
     expect(record).toMatchObject({ status: "completed", epoch: 2, weightsSha256: source.finalWeightsSha256 });
     expect(record.decisions.map((d) => [d.kind, d.atEpoch, d.replays?.interventionId ?? null])).toEqual([
       ["initial", 0, null],
@@ -147,7 +147,7 @@ describe("replay of a piloted run", () => {
     expect(record.decisions[2]!.changes).toEqual([{ path: "stop", oldValue: null, newValue: true }]);
     expect(runEffectiveConfig(app.db, rerun.id).effective.training.learningRate).toBe(0.01);
     // The source's record shows its interventions where they took effect.
-    const sourceRecord = runRecord(app.db, piloted);
+    const sourceRecord = await runRecord(app.db, piloted);
     expect(sourceRecord.decisions.filter((d) => d.kind === "intervention").map((d) => [d.action, d.atEpoch])).toEqual([
       ["set", 1],
       ["pause", 1],
@@ -174,7 +174,7 @@ describe("replay of a piloted run", () => {
     expect(lrSeries(live).map(([, lr]) => lr)).toEqual([0.03, 0.03, 0.01, 0.01]);
     const rerun = createRerun(engineer(), { runId: live });
     expect((await train(rerun.id)).finalWeightsSha256).toBe(done.finalWeightsSha256);
-    expect(runRecord(app.db, rerun.id).decisions.map((d) => [d.kind, d.atEpoch])).toEqual([
+    expect((await runRecord(app.db, rerun.id)).decisions.map((d) => [d.kind, d.atEpoch])).toEqual([
       ["initial", 0],
       ["planned", 2],
       ["planned", 4],
@@ -221,11 +221,7 @@ describe("replay of a piloted run", () => {
     expect(done.finalWeightsSha256).toBe(runRow(piloted).finalWeightsSha256);
     expect(lrSeries(id)).toEqual(lrSeries(piloted));
     expect(runEffectiveConfig(app.db, id).effective.training.learningRate).toBe(0.01);
-    expect(
-      runRecord(app.db, id)
-        .decisions.filter((d) => d.kind === "planned")
-        .map((d) => [d.atEpoch, d.reached]),
-    ).toEqual([
+    expect((await runRecord(app.db, id)).decisions.filter((d) => d.kind === "planned").map((d) => [d.atEpoch, d.reached])).toEqual([
       [1, true],
       [2, true],
     ]);
@@ -279,10 +275,10 @@ describe("rollback branches", () => {
     expect(branch.finalWeightsSha256).toBe(done.finalWeightsSha256);
     expect(runRow(source).status).toBe("completed");
     // The source's decision names the branch; the branch's creation decision carries the rationale.
-    const record = runRecord(app.db, source);
+    const record = await runRecord(app.db, source);
     const rollback = record.decisions.find((d) => d.action === "rollback")!;
     expect(rollback).toMatchObject({ atEpoch: 2, branchRunId: branchId, rationale: "continue from epoch 2 again" });
-    expect(runRecord(app.db, branchId).decisions.map((d) => d.kind)).toEqual(["initial"]);
+    expect((await runRecord(app.db, branchId)).decisions.map((d) => d.kind)).toEqual(["initial"]);
   }, 300_000);
 
   it("a branch with a lower learning rate trains the remaining epochs with it and ends elsewhere", async () => {
@@ -309,13 +305,13 @@ describe("rollback branches", () => {
       [4, 0.005],
       [5, 0.005],
     ]);
-    const changes = runRecord(app.db, branchId).decisions;
+    const changes = (await runRecord(app.db, branchId)).decisions;
     expect(changes.map((d) => [d.kind, d.changes])).toEqual([
       ["change", [{ path: "training.learningRate", oldValue: 0.03, newValue: 0.005 }]],
     ]);
     // A rollback's changes are the branch's: the source's effective config is unchanged.
     expect(runEffectiveConfig(app.db, source).effective.training.learningRate).toBe(0.03);
-    expect(runRecord(app.db, branchId).decisions[0]!.atEpoch).toBe(2);
+    expect((await runRecord(app.db, branchId)).decisions[0]!.atEpoch).toBe(2);
     // A branch is not re-run from scratch: it continues another run's checkpoint.
     expect(() => createRerun(engineer(), { runId: branchId })).toThrow(/is a branch: it continues checkpoint/);
   }, 300_000);
@@ -402,7 +398,7 @@ describe("rollback branches", () => {
     expect(runRow(id).status).toBe("completed");
     expect(checkpointEpochs(id)).toEqual([1, 2, 3]);
     expect(app.db.select().from(decisions).where(eq(decisions.id, row.decisionId!)).get()!.path).toBe("rollback, stop");
-    const branchId = runRecord(app.db, id).decisions.find((d) => d.action === "rollback")!.branchRunId!;
+    const branchId = (await runRecord(app.db, id)).decisions.find((d) => d.action === "rollback")!.branchRunId!;
     await app.orchestrator.waitFor(branchId);
     expect(runRow(branchId)).toMatchObject({ status: "completed", origin: "branch", parentCheckpointId: ck1!.id });
     expect(checkpointEpochs(branchId)).toEqual([2, 3]);

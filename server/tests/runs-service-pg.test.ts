@@ -1,7 +1,7 @@
 /**
  * The runs service on the store (issue 16): creating runs (a new run with planned decisions, a fork with changed
  * settings and their reasons, a re-run, a run by dataset id), tagging, annotating, cancelling, resuming and the run
- * reads (list, detail, metric points) give the same rows, refusals and ledger rows (payloads, seq, chain hashes, under
+ * reads (list, detail, metric points, the record `show` prints) give the same rows, refusals and ledger rows (payloads, seq, chain hashes, under
  * one fixed clock) on SQLite and PostgreSQL. On PostgreSQL, through two pools, where a check precedes a write (inside
  * the transaction, under the ledger lock): the same tag added at once gives one row and conflicts, runs created at
  * once without a name get distinct default names, one run renamed at once gives run.annotate events whose from/to
@@ -19,6 +19,7 @@ import { resolveDatasetRow } from "@/server/datasets/service";
 import { createExperiment, createProject } from "@/server/projects/service";
 import { annotateRun } from "@/server/runs/annotate";
 import { getRun, listRuns, metricPoints } from "@/server/runs/queries";
+import { runRecord } from "@/server/runs/run-record";
 import { addRunTag, cancelRun, createRunOnStore, launchRun, removeRunTag, resumeInterruptedRun } from "@/server/runs/service";
 import { describePg } from "./pg-test-env";
 import { fixedDateForEachTest, refusal, sqliteForSuite, TEST_PEOPLE, twoPgServersForSuite } from "./store-test-env";
@@ -202,6 +203,8 @@ async function scenario(store: Store, artifacts: ArtifactStore) {
     detail: await getRun(store, fork.id),
     points: await metricPoints(store, first.id, {}),
     unknown: await refusal(getRun(store, 999)),
+    record: await runRecord(store, fork.id),
+    unknownRecord: await refusal(runRecord(store, 999)),
   };
   const { runParams, decisions, runTags, auditEvents } = store.tables;
   const read = reader(store);
@@ -300,6 +303,12 @@ function behaviourCases(storeOf: () => Store, dataDirOf: () => string): void {
       experimentName: "iris",
     });
     expect(outcome.reads.detail.decisions.map((d) => d.kind)).toEqual(["change", "change", "planned"]);
+    expect(outcome.reads.record.decisions.map((d) => [d.kind, d.atEpoch, d.changes.map((c) => c.path), d.reached ?? null])).toEqual([
+      ["change", 0, ["training.batchSize"], null],
+      ["change", 0, ["training.learningRate"], null],
+      ["planned", 2, ["training.learningRate"], false],
+    ]);
+    expect(outcome.reads.unknownRecord.kind).toBe("not_found");
     expect(outcome.reads.points).toEqual({ series: {}, maxStep: 0 });
     expect(outcome.reads.unknown).toEqual({ kind: "not_found", message: "run 999 was not found" });
     expect(outcome.datasets.map((d) => [d.name, d.source])).toEqual([["Iris flowers", "builtin"]]);
