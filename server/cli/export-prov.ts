@@ -35,7 +35,7 @@ export async function exportProvCommand(argv: string[]): Promise<number> {
       process.stderr.write(`export-prov: no user with email ${values.user}\n`);
       return 2;
     }
-    const { document } = exportLineageProv(db, actorOf(user), values.model, version);
+    const { document } = await exportLineageProv(db, actorOf(user), values.model, version);
     checkpointAfterCliWrite(db, { dataDir });
     process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
     return 0;

@@ -5,29 +5,20 @@
  * The graph view (graph.ts) and the PROV-JSON export (prov.ts) are two renderings of these same facts. The chain
  * of runs is the same ancestry the four-eyes rule uses (ancestry.ts), so every run whose weights or configuration
  * the version descends from is present.
+ *
+ * On the store (issue 16, db/store.ts): the read is one transaction part (collectLineageIn, as registry/on-store.ts
+ * describes); collectLineageOn awaits it on SQLite or PostgreSQL, collectLineage runs it synchronously on a SQLite
+ * handle for the callers not on the store yet (the auditor's report). Every list is read in id order.
  */
-import { and, eq, inArray } from "drizzle-orm";
-import {
-  checkpoints,
-  datasets,
-  datasetVersions,
-  decisions,
-  evaluations,
-  modelAliasEvents,
-  modelVersions,
-  models,
-  promotionRequests,
-  runInputs,
-  signatures,
-  splits,
-  users,
-} from "@/db/schema";
-import type { DbOrTx } from "@/db/client";
+import { and, asc, eq, inArray } from "drizzle-orm";
+import type { Db, DbOrTx, Tx } from "@/db/client";
+import { asStore, row, rows, type Store, type StoreTables, type TxBody } from "@/db/store";
 import type { TrainingConfig } from "@/contracts/training-config";
 import { isApiRunConfig } from "@/contracts/mlflow/types";
-import { versionRunAncestry } from "./ancestry";
+import { versionRunAncestryIn } from "./ancestry";
 import { notFound } from "@/server/errors";
-import { sweepOfRun } from "@/server/sweeps/queries";
+import { sweepOfRunIn, type SweepOfRun } from "@/server/sweeps/queries";
+import { onSqlite, readOnStore } from "@/server/registry/on-store";
 
 export type Person = { id: number; name: string; role: string };
 
@@ -42,54 +33,63 @@ function configSummary(c: TrainingConfig): string {
   return `${layers}; ${c.training.optimizer.name}, learning rate ${c.training.learningRate}, batch ${c.training.batchSize}, ${c.training.epochs} epochs, seed ${c.training.seed}`;
 }
 
-export function collectLineage(db: DbOrTx, modelVersionId: number) {
-  const version = db.select().from(modelVersions).where(eq(modelVersions.id, modelVersionId)).get();
+export function* collectLineageIn(q: Tx, t: StoreTables, modelVersionId: number) {
+  const { checkpoints, datasets, datasetVersions, decisions, evaluations, modelAliasEvents, modelVersions, models } = t;
+  const { promotionRequests, runInputs, signatures, splits, users } = t;
+  const version = yield* row(q.select().from(modelVersions).where(eq(modelVersions.id, modelVersionId)));
   if (!version) notFound(`model version ${modelVersionId}`);
-  const model = db.select().from(models).where(eq(models.id, version.modelId)).get()!;
+  const model = (yield* row(q.select().from(models).where(eq(models.id, version.modelId))))!;
   // The version's run, its checkpoint's run, and their ancestors through parent runs AND parent checkpoints.
-  const chain = versionRunAncestry(db, version);
+  const chain = yield* versionRunAncestryIn(q, t, version);
   const runIds = chain.map((r) => r.id);
 
-  const decisionRows = db.select().from(decisions).where(inArray(decisions.runId, runIds)).orderBy(decisions.id).all();
+  const decisionRows = yield* rows(q.select().from(decisions).where(inArray(decisions.runId, runIds)).orderBy(asc(decisions.id)));
   const dvIds = [...new Set(chain.map((r) => r.datasetVersionId).filter((x): x is number => x !== null))];
-  const dvs = dvIds.length ? db.select().from(datasetVersions).where(inArray(datasetVersions.id, dvIds)).all() : [];
+  const dvs = dvIds.length
+    ? yield* rows(q.select().from(datasetVersions).where(inArray(datasetVersions.id, dvIds)).orderBy(asc(datasetVersions.id)))
+    : [];
   const dsIds = [...new Set(dvs.map((v) => v.datasetId))];
-  const dss = dsIds.length ? db.select().from(datasets).where(inArray(datasets.id, dsIds)).all() : [];
+  const dss = dsIds.length ? yield* rows(q.select().from(datasets).where(inArray(datasets.id, dsIds)).orderBy(asc(datasets.id))) : [];
   const splitIds = [...new Set(chain.map((r) => r.splitId).filter((x): x is number => x !== null))];
-  const splitRows = splitIds.length ? db.select().from(splits).where(inArray(splits.id, splitIds)).all() : [];
+  const splitRows = splitIds.length ? yield* rows(q.select().from(splits).where(inArray(splits.id, splitIds)).orderBy(asc(splits.id))) : [];
 
   // The version's own checkpoint, plus every fine-tune parent checkpoint on the chain.
   const ckIds = [...new Set([version.checkpointId, ...chain.map((r) => r.parentCheckpointId).filter((x): x is number => x !== null)])];
-  const ckRows = db.select().from(checkpoints).where(inArray(checkpoints.id, ckIds)).all();
-  const evalRows = db.select().from(evaluations).where(eq(evaluations.checkpointId, version.checkpointId)).orderBy(evaluations.id).all();
-  const requestRows = db
-    .select()
-    .from(promotionRequests)
-    .where(eq(promotionRequests.modelVersionId, version.id))
-    .orderBy(promotionRequests.id)
-    .all();
+  const ckRows = yield* rows(q.select().from(checkpoints).where(inArray(checkpoints.id, ckIds)).orderBy(asc(checkpoints.id)));
+  const evalRows = yield* rows(
+    q.select().from(evaluations).where(eq(evaluations.checkpointId, version.checkpointId)).orderBy(asc(evaluations.id)),
+  );
+  const requestRows = yield* rows(
+    q.select().from(promotionRequests).where(eq(promotionRequests.modelVersionId, version.id)).orderBy(asc(promotionRequests.id)),
+  );
   const sigRows = requestRows.length
-    ? db
-        .select()
-        .from(signatures)
-        .where(
-          and(
-            eq(signatures.recordType, "promotion_request"),
-            inArray(
-              signatures.recordId,
-              requestRows.map((r) => r.id),
+    ? yield* rows(
+        q
+          .select()
+          .from(signatures)
+          .where(
+            and(
+              eq(signatures.recordType, "promotion_request"),
+              inArray(
+                signatures.recordId,
+                requestRows.map((r) => r.id),
+              ),
             ),
-          ),
-        )
-        .orderBy(signatures.id)
-        .all()
+          )
+          .orderBy(asc(signatures.id)),
+      )
     : [];
-  const aliasRows = db
-    .select()
-    .from(modelAliasEvents)
-    .where(and(eq(modelAliasEvents.modelId, model.id), eq(modelAliasEvents.modelVersionId, version.id)))
-    .orderBy(modelAliasEvents.id)
-    .all();
+  const aliasRows = yield* rows(
+    q
+      .select()
+      .from(modelAliasEvents)
+      .where(and(eq(modelAliasEvents.modelId, model.id), eq(modelAliasEvents.modelVersionId, version.id)))
+      .orderBy(asc(modelAliasEvents.id)),
+  );
+  const inputRows = yield* rows(q.select().from(runInputs).where(inArray(runInputs.runId, runIds)).orderBy(asc(runInputs.id)));
+  // Read before the mapping below (a part reads only through yield*, which a map callback cannot do).
+  const sweepOf = new Map<number, SweepOfRun | null>();
+  for (const r of chain) if (r.origin === "sweep") sweepOf.set(r.id, yield* sweepOfRunIn(q, t, r.id));
 
   const peopleIds = [
     version.createdBy,
@@ -100,12 +100,12 @@ export function collectLineage(db: DbOrTx, modelVersionId: number) {
     ...aliasRows.map((a) => a.movedBy),
   ];
   const people = new Map<number, Person>(
-    db
-      .select({ id: users.id, name: users.name, role: users.role })
-      .from(users)
-      .where(inArray(users.id, [...new Set(peopleIds)]))
-      .all()
-      .map((u) => [u.id, u]),
+    (yield* rows(
+      q
+        .select({ id: users.id, name: users.name, role: users.role })
+        .from(users)
+        .where(inArray(users.id, [...new Set(peopleIds)])),
+    )).map((u) => [u.id, u]),
   );
   const person = (id: number): Person => people.get(id) ?? { id, name: `user #${id}`, role: "unknown" };
 
@@ -145,7 +145,7 @@ export function collectLineage(db: DbOrTx, modelVersionId: number) {
         finishedAt: r.finishedAt,
         finalWeightsSha256: r.finalWeightsSha256,
         /** A sweep's trial: its sweep, the number of trials, and the engineer's choice of it as the winner (if chosen). */
-        sweep: r.origin === "sweep" ? sweepOfRun(db, r.id) : null,
+        sweep: r.origin === "sweep" ? (sweepOf.get(r.id) ?? null) : null,
       };
     }),
     decisions: decisionRows.map((d) => ({
@@ -161,21 +161,15 @@ export function collectLineage(db: DbOrTx, modelVersionId: number) {
       createdAt: d.createdAt,
     })),
     /** Datasets a script declared as inputs of an API run (MLflow log-inputs): references, not Runledger datasets. */
-    datasetInputs: db
-      .select()
-      .from(runInputs)
-      .where(inArray(runInputs.runId, runIds))
-      .orderBy(runInputs.id)
-      .all()
-      .map((i) => ({
-        id: i.id,
-        runId: i.runId,
-        name: i.name,
-        digest: i.digest,
-        sourceType: i.sourceType,
-        source: i.source,
-        context: i.context,
-      })),
+    datasetInputs: inputRows.map((i) => ({
+      id: i.id,
+      runId: i.runId,
+      name: i.name,
+      digest: i.digest,
+      sourceType: i.sourceType,
+      source: i.source,
+      context: i.context,
+    })),
     datasets: dss.map((d) => ({
       id: d.id,
       name: d.name,
@@ -259,4 +253,15 @@ export function collectLineage(db: DbOrTx, modelVersionId: number) {
     })),
   };
 }
-export type LineageFacts = ReturnType<typeof collectLineage>;
+
+/** collectLineageIn on SQLite or PostgreSQL, awaited. */
+export function collectLineageOn(store: Store | Db, modelVersionId: number): Promise<LineageFacts> {
+  return readOnStore(asStore(store), (q, t) => collectLineageIn(q, t, modelVersionId));
+}
+
+/** collectLineageIn, synchronously on a SQLite handle (the auditor's report, not on the store yet). */
+export function collectLineage(db: DbOrTx, modelVersionId: number): LineageFacts {
+  return onSqlite(db, (q, t) => collectLineageIn(q, t, modelVersionId));
+}
+export type LineageFacts = TxBodyResult<ReturnType<typeof collectLineageIn>>;
+type TxBodyResult<B> = B extends TxBody<infer T> ? T : never;

@@ -4,7 +4,9 @@
  * driver judges (a trial's value at a rung epoch; its best epoch value). Queries take `db` (or a transaction) first.
  */
 import { and, asc, desc, eq, inArray } from "drizzle-orm";
-import type { DbOrTx } from "@/db/client";
+import type { DbOrTx, Tx } from "@/db/client";
+import * as schema from "@/db/schema";
+import { row, rows, runOnSqliteTx, type StoreTables } from "@/db/store";
 import { metrics, metricSummaries, runs, sweeps, sweepTrials, users, type RunStatus } from "@/db/schema";
 import { paramImportance, type SweepSpec } from "@/contracts/sweep-spec";
 import { notFound } from "@/server/errors";
@@ -134,13 +136,19 @@ export function listSweeps(db: DbOrTx, experimentId?: number) {
   return (experimentId === undefined ? q : q.where(eq(sweeps.experimentId, experimentId))).orderBy(desc(sweeps.id)).all();
 }
 
-/** The sweep that generated a run, with its winner decision, for lineage and reports ("chosen from sweep S …"). */
-export function sweepOfRun(db: DbOrTx, runId: number) {
-  const link = db.select().from(sweepTrials).where(eq(sweepTrials.runId, runId)).get();
+/**
+ * The sweep that generated a run, with its winner decision, for lineage and reports ("chosen from sweep S …"). A read
+ * part on the store (issue 16, db/store.ts): lineage reads it on SQLite and PostgreSQL.
+ */
+export function* sweepOfRunIn(q: Tx, t: StoreTables, runId: number) {
+  const { sweepTrials, sweeps, users } = t;
+  const link = yield* row(q.select().from(sweepTrials).where(eq(sweepTrials.runId, runId)).limit(1));
   if (!link) return null;
-  const s = db.select().from(sweeps).where(eq(sweeps.id, link.sweepId)).get()!;
-  const n = db.select({ runId: sweepTrials.runId }).from(sweepTrials).where(eq(sweepTrials.sweepId, s.id)).all().length;
-  const by = s.winnerChosenBy ? db.select({ name: users.name }).from(users).where(eq(users.id, s.winnerChosenBy)).get()?.name : undefined;
+  const s = (yield* row(q.select().from(sweeps).where(eq(sweeps.id, link.sweepId))))!;
+  const n = (yield* rows(q.select({ runId: sweepTrials.runId }).from(sweepTrials).where(eq(sweepTrials.sweepId, s.id)))).length;
+  const by = s.winnerChosenBy
+    ? (yield* row(q.select({ name: users.name }).from(users).where(eq(users.id, s.winnerChosenBy))))?.name
+    : undefined;
   return {
     sweepId: s.id,
     sweepName: s.name,
@@ -148,6 +156,13 @@ export function sweepOfRun(db: DbOrTx, runId: number) {
     trials: n,
     chosen: s.winnerRunId === runId ? { by: by ?? "unknown", rationale: s.winnerRationale ?? "", at: s.winnerChosenAt } : null,
   };
+}
+
+export type SweepOfRun = NonNullable<ReturnType<typeof sweepOfRun>>;
+
+/** sweepOfRunIn, synchronously on a SQLite handle (the sweeps router, not on the store yet). */
+export function sweepOfRun(db: DbOrTx, runId: number) {
+  return runOnSqliteTx(db as Tx, sweepOfRunIn(db as Tx, schema, runId));
 }
 
 /**
