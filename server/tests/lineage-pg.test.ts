@@ -5,7 +5,7 @@
  * as the winner (run 1), a fork of it with a changed learning rate and a reason (run 2), a fine-tune from run 2's
  * checkpoint (run 3, registered as version 1 through registerModelVersion); decisions including a note and a
  * correction; validation metrics at shared steps (ties on step are broken by run and key in byte order on both
- * stores); evaluations on the test partition. Runs, checkpoints and the rest are seeded as rows (runs are ported by
+ * stores); evaluations on the test partition; a data version and split; a script's declared dataset inputs. Runs, checkpoints and the rest are seeded as rows (runs are ported by
  * someone else at the same time).
  */
 import { describe, expect, it } from "vitest";
@@ -44,7 +44,7 @@ async function seed(store: Store): Promise<void> {
       id: number,
       origin: "sweep" | "fork" | "finetune",
       configJson: string,
-      more: { parentRunId?: number; parentCheckpointId?: number },
+      more: { parentRunId?: number; parentCheckpointId?: number; datasetVersionId?: number; splitId?: number },
     ) =>
       exec(
         tx.insert(t.runs).values({
@@ -66,7 +66,29 @@ async function seed(store: Store): Promise<void> {
           finishedAt: at(id + 10),
         }),
       );
-    yield* run(1, "sweep", config(0.01), {});
+    yield* exec(
+      tx.insert(t.datasetVersions).values({
+        id: 1,
+        datasetId: DATASET_ID,
+        recipeJson: '{"steps":[]}',
+        recipeSha256: "r".repeat(64),
+        reportJson: "{}",
+        sha256: "v".repeat(64),
+        rowCount: 150,
+        createdAt: at(0),
+      }),
+    );
+    yield* exec(
+      tx.insert(t.splits).values({
+        id: 1,
+        datasetVersionId: 1,
+        specJson: JSON.stringify({ strategy: "stratified", seed: 7, train: 0.7, validation: 0.15, test: 0.15 }),
+        manifestJson: JSON.stringify({ partitions: { train: { count: 105 }, validation: { count: 22 }, test: { count: 23 } } }),
+        sha256: "s".repeat(64),
+        createdAt: at(0),
+      }),
+    );
+    yield* run(1, "sweep", config(0.01), { datasetVersionId: 1, splitId: 1 });
     yield* exec(
       tx.insert(t.sweeps).values({
         id: 1,
@@ -86,7 +108,26 @@ async function seed(store: Store): Promise<void> {
       }),
     );
     yield* exec(tx.insert(t.sweepTrials).values({ sweepId: 1, trialIndex: 0, runId: 1, paramsJson: '{"lr":0.01}' }));
-    yield* run(2, "fork", config(0.001), { parentRunId: 1 });
+    yield* run(2, "fork", config(0.001), { parentRunId: 1, datasetVersionId: 1, splitId: 1 });
+    // A dataset the fork's script declared as an input (MLflow log-inputs): a reference, not a Runledger dataset.
+    for (const [id, name] of [
+      [1, "iris-extra"],
+      [2, "Ärzte-notes"],
+    ] as const)
+      yield* exec(
+        tx.insert(t.runInputs).values({
+          id,
+          runId: 2,
+          name,
+          digest: `${id}`.repeat(8),
+          sourceType: "local",
+          source: `file:///data/${name}.csv`,
+          context: "training",
+          tagsJson: "{}",
+          createdBy: engineer.id,
+          createdAt: at(id),
+        }),
+      );
     const checkpoint = (id: number, runId: number, epoch: number) =>
       exec(
         tx.insert(t.checkpoints).values({
@@ -237,6 +278,9 @@ function behaviourCases(storeOf: () => Store, sqliteDbOf?: () => Db): void {
       [5, "change", null],
     ]);
     expect(outcome.facts.evaluations.map((e) => e.id)).toEqual([3, 4]);
+    expect(outcome.facts.datasetInputs.map((i) => i.name)).toEqual(["iris-extra", "Ärzte-notes"]);
+    expect(outcome.facts.splits.map((x) => x.counts)).toEqual([{ train: 105, validation: 22, test: 23 }]);
+    expect(outcome.facts.datasetVersions.map((v) => v.id)).toEqual([1]);
     expect(outcome.facts.checkpoints.map((c) => c.id)).toEqual([2, 3]);
     if (outcome.syncFacts) expect(outcome.syncFacts).toEqual(outcome.facts);
     const [ofFork] = outcome.timelines;
