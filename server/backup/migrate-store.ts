@@ -28,6 +28,8 @@ import { putArtifactFilePg } from "@/server/artifacts/pg-store";
 import { artifactPath } from "@/contracts/artifact-layout";
 import { checkStoreCopy, sqliteSequence, type StoreCopyCheck } from "./store-copy-check";
 import { orderedSelect, quoteIdent, storeTables, toPgValue, type StoreTable } from "./store-tables";
+import { TRAIN_RUN_TASK } from "@/server/runs/orchestrator/run-queue";
+import { QUEUE_OWNER_PREFIX } from "@/server/runs/orchestrator/leases";
 
 /** Tables PostgreSQL has that SQLite does not (db/schema-pg/cluster-artifacts.ts). */
 const PG_ONLY_TABLES = ["artifact_blobs", "artifact_chunks"];
@@ -44,6 +46,8 @@ export type MigrateStoreSummary = {
   tables: { name: string; rows: number }[];
   rows: number;
   artifacts: { count: number; bytes: number };
+  /** Runs queued in the source, each given its training job on PostgreSQL (graphile-worker). */
+  queuedJobs: number;
   ledger: { events: number; checkpoints: number; head: string | null };
   /** What the data directory holds besides the database and artifacts, which the copy does not move (and why). */
   notCopied: string[];
@@ -232,6 +236,15 @@ export async function migrateStore(opts: {
           lastReport = performance.now();
         }
       }
+      // Runs queued in the source wait for a training worker: on PostgreSQL each needs its graphile-worker job
+      // (run-queue.ts, addTrainJobTx), added in this same transaction so the copy and the jobs commit together.
+      const jobs = await client.query(
+        `SELECT graphile_worker.add_job($1, json_build_object('runId', run_id), job_key := 'run:' || run_id)
+           FROM run_leases WHERE owner LIKE $2 ORDER BY run_id`,
+        [TRAIN_RUN_TASK, `${QUEUE_OWNER_PREFIX}%`],
+      );
+      const queuedJobs = jobs.rowCount ?? 0;
+      if (queuedJobs > 0) progress(`queued runs: ${queuedJobs} training job(s) added for the workers`);
       const copyMs = Math.round(performance.now() - copyStarted);
       progress(`copy done in ${copyMs} ms; checking it against the source before committing`);
 
@@ -252,6 +265,7 @@ export async function migrateStore(opts: {
         tables,
         rows: tables.reduce((s, t) => s + t.rows, 0),
         artifacts: { count: copied, bytes },
+        queuedJobs,
         notCopied: leftBehind(dataDir),
         ledger: {
           events: tables.find((t) => t.name === "audit_events")?.rows ?? 0,

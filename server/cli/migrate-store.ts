@@ -87,7 +87,7 @@ export async function migrateStoreCommand(argv: string[], io: CliIo = processIo)
     else {
       io.out(
         s.committed
-          ? `copied ${s.from} to ${s.to}: ${s.rows} rows in ${s.tables.length} tables, ${s.artifacts.count} artifacts (${s.artifacts.bytes} bytes) in ${s.copyMs} ms; checked in ${s.checkMs} ms\n`
+          ? `copied ${s.from} to ${s.to}: ${s.rows} rows in ${s.tables.length} tables, ${s.artifacts.count} artifacts (${s.artifacts.bytes} bytes)${s.queuedJobs > 0 ? `, ${s.queuedJobs} training job(s) for queued runs` : ""} in ${s.copyMs} ms; checked in ${s.checkMs} ms\n`
           : `NOT copied: the copy of ${s.from} differed from the source and was rolled back (the target is migrated and empty)\n`,
       );
       for (const t of s.tables) io.out(`  ${t.name.padEnd(22)} ${String(t.rows).padStart(9)} row(s)\n`);

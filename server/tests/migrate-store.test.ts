@@ -26,6 +26,8 @@ import { listFileArtifacts } from "@/server/artifacts/async-store";
 import { CLUSTER_ARTIFACT_CHUNK_BYTES, pgArtifactStore, verifyArtifactPg } from "@/server/artifacts/pg-store";
 import { ArtifactIntegrityError, artifactPath } from "@/contracts/artifact-layout";
 import { migratePg, openPgDatabase } from "@/db/pg-client";
+import { openDatabase } from "@/db/client";
+import { enqueueRunOn } from "@/server/runs/orchestrator/run-queue";
 
 function io() {
   const out: string[] = [];
@@ -299,6 +301,36 @@ describePg("[migrate-store] a SQLite installation moved to PostgreSQL", () => {
       expect(await migrateStoreCommand(["--from", damaged, "--to", fresh.url], again.io), again.err.join("")).toBe(0);
     } finally {
       fs.rmSync(damaged, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it("a run queued in the source gets its training job on PostgreSQL, committed with the copy", async () => {
+    const queued = fs.mkdtempSync(path.join(os.tmpdir(), "rl-migrate-queued-"));
+    try {
+      await app.db.$client.backup(path.join(queued, "runledger.sqlite"));
+      fs.cpSync(path.join(app.dataDir, "artifacts"), path.join(queued, "artifacts"), { recursive: true });
+      fs.copyFileSync(path.join(app.dataDir, "audit-ed25519.pub"), path.join(queued, "audit-ed25519.pub"));
+      const db = openDatabase(queued);
+      const runId = (db.$client.prepare("SELECT max(id) AS id FROM runs").get() as { id: number }).id;
+      expect(await enqueueRunOn(db, runId)).toBe(true);
+      db.$client.close();
+      const fresh = await createScratchPgDatabase();
+      scratches.push(fresh);
+      const r = io();
+      expect(await migrateStoreCommand(["--from", queued, "--to", fresh.url, "--json"], r.io), r.err.join("")).toBe(0);
+      expect((JSON.parse(r.out.join("")) as MigrateStoreSummary).queuedJobs).toBe(1);
+      const jobs = await withClient(
+        fresh.url,
+        async (c) =>
+          (
+            await c.query(
+              "SELECT t.identifier AS task_identifier, j.key, j.payload FROM graphile_worker._private_jobs j JOIN graphile_worker._private_tasks t ON t.id = j.task_id",
+            )
+          ).rows,
+      );
+      expect(jobs).toEqual([{ task_identifier: "train_run", key: `run:${runId}`, payload: { runId } }]);
+    } finally {
+      fs.rmSync(queued, { recursive: true, force: true });
     }
   }, 60_000);
 
