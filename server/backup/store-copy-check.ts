@@ -41,8 +41,8 @@ export const PROVES =
   "equal the source's at every checkpoint size and at the head; every artifact is in the PostgreSQL store and hashes to its name; " +
   "identity sequences are past the copied ids; the protective triggers are present and enabled";
 export const NOT_PROVED =
-  "not re-verified on PostgreSQL: audit verify's content level (tables and files recomputed against the ledger), which runs on SQLite " +
-  "only until the verifier is ported; as the rows equal the source's, `audit verify --data-dir` on the source speaks for their content";
+  "whether the record itself holds (tables and files recomputed against the ledger): run `audit verify --database URL --public-key FILE` " +
+  "on the copy, or `audit verify --data-dir` on the source (the rows are equal)";
 
 export type TableComparison = {
   name: string;
