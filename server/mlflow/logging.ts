@@ -19,15 +19,14 @@
 import { and, eq, inArray, sql } from "drizzle-orm";
 import { z } from "zod";
 import * as schema from "@/db/schema";
-import type Database from "better-sqlite3";
 import type { Db, DbOrTx, Tx } from "@/db/client";
 import { PG_LOCK_KEYS } from "@/db/pg-client";
-import { asStore, exec, native, row, rows, runOnSqliteTx, transact, type StoreTables, type TxBody } from "@/db/store";
+import { asStore, exec, row, rows, runOnSqliteTx, transact, type StoreTables, type TxBody } from "@/db/store";
 import { appendEvent } from "@/server/audit/ledger-pg";
 import { now } from "@/server/app-context/service-context";
 import { canonicalJson, sha256Hex } from "@/contracts/canonical";
 import { decisionRecordSha256 } from "@/server/audit/content/records";
-import { insertMetricPoints, type MetricPoint } from "@/server/runs/orchestrator/persist-events";
+import { insertMetricPointsTx, type MetricPoint } from "@/server/runs/orchestrator/persist-events";
 import { MLFLOW_LIMITS, RATIONALE_TAG, type MlflowEndpoints } from "@/contracts/mlflow/types";
 import { invalidParam, MlflowError } from "./errors";
 import { idField, int64, numericId, parseRequest, requireWriter, type MlflowCtx, type MlflowStoreCtx } from "./common";
@@ -159,9 +158,8 @@ export function pointsInKeyOrder(metrics: BatchMetric[]): MetricPoint[] {
 /**
  * Writes a validated batch to `run` inside the caller's transaction (which re-read the run) and its run.log event: a
  * transaction part (db/store.ts). Throws (rolling the transaction back) on a param overwrite, a conflicting metric
- * point or metrics for an ended run. Params and tags run on both stores; the metric points do not: their insert
- * (insertMetricPoints, server/runs/orchestrator/persist-events.ts, ported by its owner) is SQLite only, a native step
- * whose PostgreSQL side refuses (issue 16).
+ * point or metrics for an ended run. On either store (issue 16): the points go in through insertMetricPointsTx
+ * (server/runs/orchestrator/persist-events.ts).
  */
 export function* writeBatchPart(ctx: MlflowStoreCtx, tx: Tx, t: StoreTables, run: RunRow, b: Batch): TxBody<void> {
   if (b.metrics.length + b.params.length + b.tags.length === 0) return;
@@ -230,24 +228,15 @@ export function* writeBatchPart(ctx: MlflowStoreCtx, tx: Tx, t: StoreTables, run
         ))?.value);
   const rationale = rationaleTag?.trim() ? rationaleTag.trim().slice(0, 4000) : DEFAULT_RATIONALE;
 
-  // A point at a step stored before: the same value is an idempotent retry (skipped); another one is refused, which
-  // rolls the whole call back (nothing of it is written). SQLite only (see above): ctx.db is then the SQLite handle.
-  if (b.metrics.length > 0)
-    yield* native({
-      sqlite: () => {
-        const db = asStore(ctx.db).db as Db;
-        let storedValue: Database.Statement | undefined;
-        insertMetricPoints(db, run.id, pointsInKeyOrder(b.metrics), (p) => {
-          storedValue ??= db.$client.prepare("SELECT value FROM metrics WHERE run_id = ? AND key = ? AND step = ?").pluck();
-          const v = storedValue.get(run.id, p.key, p.step) as number | undefined;
-          if (v !== undefined && v !== p.value)
-            invalidParam(
-              `Metric '${p.key}' already has the value ${v} at step ${p.step} of run ${run.id}: Runledger keeps one value per step; log ${p.value} at another step`,
-            );
-        });
-      },
-      pg: () => Promise.reject(metricsNotOnPg()),
-    });
+  // A point at a step stored before (or repeated in this batch): the same value is an idempotent retry (not stored
+  // again); another one is refused, which rolls the whole call back (nothing of it is written). The insert reports
+  // those points; their stored values are read after it with one statement of the body (on PostgreSQL the insert
+  // cannot read synchronously; on SQLite the same statement, so both stores check alike).
+  if (b.metrics.length > 0) {
+    const storedBefore: MetricPoint[] = [];
+    yield* insertMetricPointsTx(run.id, pointsInKeyOrder(b.metrics), (p) => storedBefore.push(p));
+    if (storedBefore.length > 0) yield* refuseChangedPoints(tx, t, run.id, storedBefore);
+  }
   const decisionRefs: { id: number; kind: string; path: string; sha256: string }[] = [];
   for (const p of fresh) {
     const created = (yield* row(
@@ -308,11 +297,30 @@ export function* writeBatchPart(ctx: MlflowStoreCtx, tx: Tx, t: StoreTables, run
   }
 }
 
-const metricsNotOnPg = () =>
-  new MlflowError(
-    "INTERNAL_ERROR",
-    "Logging metrics does not run on PostgreSQL yet (issue 16): the metric insert is SQLite only; params and tags are stored",
-  );
+/**
+ * Refuses the first of `points` (in their order) whose (key, step) holds another value in the run's stored points:
+ * one read of the stored values of their keys at their steps (a superset of the points, matched here).
+ */
+function* refuseChangedPoints(tx: Tx, t: StoreTables, runId: number, points: MetricPoint[]): TxBody<void> {
+  const { metrics } = t;
+  const keys = [...new Set(points.map((p) => p.key))];
+  const steps = [...new Set(points.map((p) => p.step))];
+  const stored = new Map<string, number>();
+  for (const r of yield* rows(
+    tx
+      .select({ key: metrics.key, step: metrics.step, value: metrics.value })
+      .from(metrics)
+      .where(and(eq(metrics.runId, runId), inArray(metrics.key, keys), inArray(metrics.step, steps))),
+  ))
+    stored.set(`${r.step}\u0000${r.key}`, r.value);
+  for (const p of points) {
+    const v = stored.get(`${p.step}\u0000${p.key}`);
+    if (v !== undefined && v !== p.value)
+      invalidParam(
+        `Metric '${p.key}' already has the value ${v} at step ${p.step} of run ${runId}: Runledger keeps one value per step; log ${p.value} at another step`,
+      );
+  }
+}
 
 /** writeBatchPart on SQLite, synchronously, inside the caller's `db.transaction` (log-batch's SQLite path, the ingest worker). */
 export function writeBatch(ctx: MlflowCtx, tx: DbOrTx, run: RunRow, b: Batch): void {
@@ -354,16 +362,15 @@ function logTo(ctx: MlflowCtx, runId: string, b: Batch): Record<string, never> {
 
 /**
  * A logging call on the caller's store: SQLite as before (logTo, with its statement prepared once per connection);
- * PostgreSQL in one transaction under the ledger lock, the run and the stored params re-read inside it, so one param
- * logged twice at once with different values gives one decision and MLflow's refusal. Metric points are refused on
- * PostgreSQL (writeBatchPart).
+ * PostgreSQL in one transaction under the ledger lock, the run, the stored params and the stored points re-read inside
+ * it, so one param (or point) logged twice at once with different values gives one value and MLflow's refusal, and no
+ * point lands in a run whose end event has sealed its digest.
  */
 async function logToStore(ctx: MlflowStoreCtx, runId: string, b: Batch): Promise<Record<string, never>> {
   const store = asStore(ctx.db);
   if (store.dialect === "sqlite") return logTo({ ...ctx, db: store.db }, runId, b);
   validateBatch(b);
   requireWriter(ctx, "log to runs");
-  if (b.metrics.length > 0) throw metricsNotOnPg();
   const t = store.tables;
   await transact(
     store,

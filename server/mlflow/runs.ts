@@ -15,17 +15,16 @@ import { z } from "zod";
 import * as schema from "@/db/schema";
 import type { DbOrTx, Tx } from "@/db/client";
 import { PG_LOCK_KEYS } from "@/db/pg-client";
-import { asStore, exec, native, row, rows, runOnSqliteTx, transact, type Dialect, type StoreTables, type TxBody } from "@/db/store";
-import { appendAuditEvent } from "@/server/audit/ledger";
+import { asStore, exec, row, rows, runOnSqliteTx, transact, type Dialect, type StoreTables, type TxBody } from "@/db/store";
 import { appendEvent } from "@/server/audit/ledger-pg";
 import { now } from "@/server/app-context/service-context";
 import { canonicalJson, sha256Canonical } from "@/contracts/canonical";
-import { metricSeriesDigest } from "@/server/audit/content/records";
+import { metricSeriesDigestTx } from "@/server/audit/content/records";
 import { API_RUN_CONFIG, RUN_STATUSES, type Run, type RunInfo, type MlflowEndpoints } from "@/contracts/mlflow/types";
 import { insertExperiment } from "@/server/projects/service";
 import { doesNotExist, invalidParam, MlflowError } from "./errors";
-import { rejectIntervention } from "@/server/runs/pilot";
-import { pendingInterventions } from "@/server/runs/pilot-queries";
+import { rejectPendingInterventionIn } from "@/server/runs/pilot";
+import { pendingInterventionsIn } from "@/server/runs/pilot-queries";
 import {
   ensureMlflowProject,
   idField,
@@ -326,36 +325,31 @@ export async function getRun(ctx: MlflowStoreCtx, body: unknown): Promise<Mlflow
 /**
  * The end event of a run that stops (the same fields as an embedded run's, metric digest included). `stoppedByDecision`:
  * a pilot's stop ended it (server/mlflow/pilot.ts), marked as an embedded run's run.complete marks it. Interventions
- * still pending are rejected (by the server, with why), as when an embedded run ends before its next boundary.
- * SQLite only (synchronous): the pending interventions (server/runs/pilot.ts) and the metric digest
- * (server/audit/content/records.ts) are not on the store yet; runs/update reaches it through a native step.
+ * still pending are rejected (by the server, with why), as when an embedded run ends before its next boundary. A part
+ * of the caller's transaction body, on either store: the pending interventions and the points are read inside it, so
+ * under the ledger lock no point or intervention slips in between the digest and the end.
  */
-export function recordEnd(
-  ctx: MlflowCtx,
-  tx: DbOrTx,
+export function* recordEndIn(
+  ctx: MlflowStoreCtx,
+  tx: Tx,
+  t: StoreTables,
   run: RunRow,
   status: "completed" | "failed" | "cancelled",
   finishedAt: string,
   opts: { stoppedByDecision?: true } = {},
-) {
-  const { runs, metricSummaries } = schema;
-  for (const p of pendingInterventions(tx, run.id))
-    rejectIntervention(
-      { db: tx as MlflowCtx["db"] },
-      {
-        interventionId: p.id,
-        reason: `the run ended (${MLFLOW_STATUS_OF[status]}) before the script applied it`,
-      },
-    );
-  const digest = metricSeriesDigest(ctx.db.$client, run.id);
-  tx.update(runs).set({ status, finishedAt }).where(eq(runs.id, run.id)).run();
+): TxBody<void> {
+  const { runs, metricSummaries } = t;
+  for (const p of yield* pendingInterventionsIn(tx, t, run.id))
+    yield* rejectPendingInterventionIn(tx, t, p, `the run ended (${MLFLOW_STATUS_OF[status]}) before the script applied it`);
+  const digest = yield* metricSeriesDigestTx(run.id);
+  yield* exec(tx.update(runs).set({ status, finishedAt }).where(eq(runs.id, run.id)));
   const metricsFields = {
     metricsSha256: digest.sha256,
     metricPointsSha256: digest.pointsSha256,
     metricPoints: digest.points,
   };
   if (status === "failed") {
-    appendAuditEvent(tx, {
+    yield* appendEvent({
       actor: ctx.actor,
       action: "run.fail",
       entityType: "run",
@@ -364,21 +358,32 @@ export function recordEnd(
     });
     return;
   }
-  const finalMetrics = Object.fromEntries(
-    tx
-      .select({ key: metricSummaries.key, last: metricSummaries.last })
-      .from(metricSummaries)
-      .where(eq(metricSummaries.runId, run.id))
-      .all()
-      .map((s) => [s.key, s.last]),
+  // Keys in byte order (SQLite's primary-key order; PostgreSQL gives none): MLflow keys are ASCII, where JS's order is it.
+  const summaries = yield* rows(
+    tx.select({ key: metricSummaries.key, last: metricSummaries.last }).from(metricSummaries).where(eq(metricSummaries.runId, run.id)),
   );
-  appendAuditEvent(tx, {
+  const finalMetrics = Object.fromEntries(
+    summaries.sort((x, y) => (x.key < y.key ? -1 : x.key > y.key ? 1 : 0)).map((s) => [s.key, s.last]),
+  );
+  yield* appendEvent({
     actor: ctx.actor,
     action: status === "completed" ? "run.complete" : "run.cancel",
     entityType: "run",
     entityId: run.id,
     payload: { status, weightsSha256: null, ...opts, bestCheckpointId: null, finalMetrics, ...metricsFields, finishedAt },
   });
+}
+
+/** recordEndIn on SQLite, synchronously, inside the caller's transaction (the pilot extension, server/mlflow/pilot.ts). */
+export function recordEnd(
+  ctx: MlflowCtx,
+  tx: DbOrTx,
+  run: RunRow,
+  status: "completed" | "failed" | "cancelled",
+  finishedAt: string,
+  opts: { stoppedByDecision?: true } = {},
+) {
+  runOnSqliteTx(tx as Tx, recordEndIn(ctx, tx as Tx, schema, run, status, finishedAt, opts));
 }
 
 /** The run.start of an API run set running again (runs/update RUNNING, or a pilot's resume acknowledged by the script). */
@@ -467,17 +472,7 @@ export async function updateRun(ctx: MlflowStoreCtx, body: unknown): Promise<Mlf
       if (TERMINAL.has(run.status) && TERMINAL.has(target))
         invalidParam(`Run ${id} has already ended (${MLFLOW_STATUS_OF[run.status]}): set it RUNNING before ending it as ${input.status}`);
       const finishedAt = input.end_time !== undefined ? iso(input.end_time) : now();
-      const ending = target as "completed" | "failed" | "cancelled";
-      yield* native({
-        sqlite: (sqliteTx) => recordEnd({ ...ctx, db: store.db as MlflowCtx["db"] }, sqliteTx, run, ending, finishedAt),
-        pg: () =>
-          Promise.reject(
-            new MlflowError(
-              "INTERNAL_ERROR",
-              `Ending a run (${input.status}) does not run on PostgreSQL yet (issue 16): its metric digest and pending interventions are SQLite only`,
-            ),
-          ),
-      });
+      yield* recordEndIn(ctx, tx, t, run, target as "completed" | "failed" | "cancelled", finishedAt);
     },
     { pgLock: PG_LOCK_KEYS.ledger },
   );

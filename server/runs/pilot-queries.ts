@@ -8,7 +8,8 @@
  */
 import { and, asc, desc, eq, inArray, max } from "drizzle-orm";
 import { decisions, metricSummaries, metrics, runInterventions, runs, runTagValues, users } from "@/db/schema";
-import type { DbOrTx } from "@/db/client";
+import type { DbOrTx, Tx } from "@/db/client";
+import { rows, type StoreTables } from "@/db/store";
 import { trainingConfigSchema, type TrainingConfig } from "@/contracts/training-config";
 import { effectiveConfig, scheduleSteps, type ConfigChange } from "@/contracts/pilot-config";
 import { notFound } from "@/server/errors";
@@ -196,6 +197,19 @@ export function pendingInterventions(db: DbOrTx, runId: number) {
     .orderBy(asc(runInterventions.id))
     .all()
     .map((r) => ({ ...r, changes: parseChanges(r.changesJson) }));
+}
+
+/** pendingInterventions as a part of a transaction body (db/store.ts), on either store: the same rows, oldest first. */
+export function* pendingInterventionsIn(tx: Tx, t: StoreTables, runId: number) {
+  const { runInterventions: ri } = t;
+  const pending = yield* rows(
+    tx
+      .select()
+      .from(ri)
+      .where(and(eq(ri.runId, runId), eq(ri.status, "pending")))
+      .orderBy(asc(ri.id)),
+  );
+  return pending.map((r) => ({ ...r, changes: parseChanges(r.changesJson) }));
 }
 
 /** One setting of a run logged by a script: a logged param, and the pilot's changes of it that took effect. */

@@ -30,8 +30,11 @@ import {
   type InterventionKind,
   type RunStatus,
 } from "@/db/schema";
-import type { DbOrTx } from "@/db/client";
+import type { DbOrTx, Tx } from "@/db/client";
+import * as sqliteTables from "@/db/schema";
+import { row as oneRow, runOnSqliteTx, type StoreTables, type TxBody } from "@/db/store";
 import { appendAuditEvent, SYSTEM_ACTOR, type Actor } from "@/server/audit/ledger";
+import { appendEvent } from "@/server/audit/ledger-pg";
 import { canonicalJson } from "@/contracts/canonical";
 import { describeConfigIssues } from "@/contracts/training-config";
 import { effectiveConfig, validatePilotChanges, validateSchedule, type ConfigChange } from "@/contracts/pilot-config";
@@ -319,13 +322,25 @@ export function closeIntervention(
   pending: Row,
   close: { status: "cancelled" | "rejected"; closer: Actor; reason: string; payloadExtra?: Record<string, unknown> },
 ): Row {
-  const row = tx
-    .update(runInterventions)
-    .set({ status: close.status, closedBy: close.closer.id, closedAt: now(), closeReason: close.reason })
-    .where(eq(runInterventions.id, pending.id))
-    .returning()
-    .get();
-  appendAuditEvent(tx, {
+  return runOnSqliteTx(tx as Tx, closeInterventionIn(tx as Tx, sqliteTables, pending, close));
+}
+
+/** closeIntervention as a part of a transaction body (db/store.ts), on either store: the same row and event. */
+export function* closeInterventionIn(
+  tx: Tx,
+  t: StoreTables,
+  pending: Row,
+  close: { status: "cancelled" | "rejected"; closer: Actor; reason: string; payloadExtra?: Record<string, unknown> },
+): TxBody<Row> {
+  const ri = t.runInterventions;
+  const row = (yield* oneRow(
+    tx
+      .update(ri)
+      .set({ status: close.status, closedBy: close.closer.id, closedAt: now(), closeReason: close.reason })
+      .where(eq(ri.id, pending.id))
+      .returning(),
+  ))!;
+  yield* appendEvent({
     actor: close.closer,
     action: close.status === "cancelled" ? "run.interventionCancelled" : "run.interventionRejected",
     entityType: "intervention",
@@ -497,6 +512,15 @@ export function rejectIntervention(deps: Pick<ServiceDeps, "db">, input: { inter
     const row = closeIntervention(tx, pendingRow(tx, input.interventionId), { status: "rejected", closer: SYSTEM_ACTOR, reason });
     return { ...row, changes: parseChanges(row.changesJson) };
   });
+}
+
+/**
+ * rejectIntervention as a part of a transaction body, on either store, for an intervention the body has just read as
+ * pending (under its lock: e.g. the run's end rejecting its pending ones).
+ */
+export function* rejectPendingInterventionIn(tx: Tx, t: StoreTables, pending: Row, reason: string): TxBody<Row> {
+  if (!reason.trim()) invalidInput("reason: say why the intervention cannot take effect");
+  return yield* closeInterventionIn(tx, t, pending, { status: "rejected", closer: SYSTEM_ACTOR, reason: reason.trim() });
 }
 
 /**

@@ -8,8 +8,11 @@
  * two pools (two web servers) racing where a check precedes a write: one experiment name created many times at once
  * gives one experiment and RESOURCE_ALREADY_EXISTS for the others, and one param logged at once with different values
  * gives one decision and MLflow's refusal for the others (both checked inside the transaction under the ledger lock).
- * What is not on PostgreSQL yet (logging metric points, ending a run) is refused there, naming the gap, and writes
- * nothing.
+ * Metric points (log-batch, log-metric, a re-sent point with the same or another value), their history, and ending
+ * runs (status, end time, the end event with its metric digest; pending interventions rejected at the end) give the
+ * same answers, rows (metrics, summaries, rollups, runs, interventions) and ledger on both stores; one run ended many
+ * times at once from two servers gets one end event (without the ledger lock in runs/update it gets several: checked
+ * by removing it), and one point logged at once with different values keeps one value.
  */
 import { describe, expect, it, vi } from "vitest";
 import { eq } from "drizzle-orm";
@@ -312,6 +315,64 @@ async function scenario(store: Store) {
   await note("search versions by run", call("GET", "model-versions/search", { filter: `run_id = '${run1}'` }));
   await note("update version description", call("PATCH", "model-versions/update", { ...model, version: "1", description: "x" }));
   await note("delete version", call("DELETE", "model-versions/delete", { ...model, version: "1" }));
+
+  // Metric points through the API (MLflow's answers to a point sent again), their history; ending runs (the end
+  // event's metric digest; the pending interventions of the run rejected at its end).
+  const run4 = idOf(
+    await note("create metrics run", call("POST", "runs/create", { experiment_id: iris, run_name: "metrics", start_time: 1764849600000 })),
+    "run_id",
+  );
+  const points = (key: string, steps: number[], value: (step: number) => number) =>
+    steps.map((step) => ({ key, value: value(step), timestamp: 1764849600000 + step, step }));
+  const firstBatch = {
+    run_id: run4,
+    metrics: [
+      ...points("val/acc", [0, 1, 2, 1030], (s) => s / 10),
+      ...points("loss", [2, 0, 1, 1030, 1025], (s) => 1 / (s + 1)),
+      { key: "loss", value: 1 / 3, timestamp: 1, step: 2 }, // the same point twice in one call: kept once
+    ],
+    params: [{ key: "lr", value: "0.001" }],
+  };
+  await note("log batch of points", call("POST", "runs/log-batch", firstBatch));
+  await note("log metric", call("POST", "runs/log-metric", { run_id: run4, key: "loss", value: 0.2, timestamp: 1764849600003, step: 3 }));
+  await note(
+    "log metric again",
+    call("POST", "runs/log-metric", { run_id: run4, key: "loss", value: 0.2, timestamp: 1764849600009, step: 3 }),
+  );
+  await note("log metric other value", call("POST", "runs/log-metric", { run_id: run4, key: "loss", value: 0.25, timestamp: 1, step: 3 }));
+  await note(
+    "log batch with a changed point",
+    call("POST", "runs/log-batch", {
+      run_id: run4,
+      metrics: [
+        { key: "loss", value: 0.1, timestamp: 1, step: 4 },
+        { key: "val/acc", value: 9, timestamp: 1, step: 1 },
+      ],
+    }),
+  );
+  await note("log batch again", call("POST", "runs/log-batch", firstBatch));
+  await note("log metric NaN", call("POST", "runs/log-metric", { run_id: run4, key: "loss", value: "NaN", timestamp: 1, step: 9 }));
+  await note("log metric bad key", call("POST", "runs/log-metric", { run_id: run4, key: "a*b", value: 1, timestamp: 1, step: 9 }));
+  await note("log metric unknown run", call("POST", "runs/log-metric", { run_id: "999", key: "loss", value: 1, timestamp: 1 }));
+  await note("log metric as auditor", call("POST", "runs/log-metric", { run_id: run4, key: "loss", value: 1, timestamp: 1 }, "auditor"));
+  await note("history of logged points", call("GET", "metrics/get-history", { run_id: run4, metric_key: "loss" }));
+  await note("history of logged points paged", call("GET", "metrics/get-history", { run_id: run4, metric_key: "val/acc", max_results: 3 }));
+  await note("get run with metrics", call("GET", "runs/get", { run_id: run4 }));
+  await requestInterventionsDirectly(store, Number(run4), Number(run3));
+  await note("end run", call("POST", "runs/update", { run_id: run4, status: "FINISHED", end_time: 1764853200000 }));
+  await note("end run again", call("POST", "runs/update", { run_id: run4, status: "FAILED" }));
+  await note(
+    "log metric to an ended run",
+    call("POST", "runs/log-metric", { run_id: run4, key: "loss", value: 1, timestamp: 1, step: 99 }),
+  );
+  await note("run again", call("POST", "runs/update", { run_id: run4, status: "RUNNING" }));
+  await note(
+    "log metric after running again",
+    call("POST", "runs/log-metric", { run_id: run4, key: "loss", value: 0.05, timestamp: 1, step: 5 }),
+  );
+  await note("end run as FAILED", call("POST", "runs/update", { run_id: run4, status: "FAILED" }));
+  await note("kill run with a pending intervention", call("POST", "runs/update", { run_id: run3, status: "KILLED", run_name: "killed" }));
+  await note("get ended run", call("GET", "runs/get", { run_id: run4 }));
   return { answers, stored: await storedRows(store) };
 }
 
@@ -319,6 +380,31 @@ async function scenario(store: Store) {
 async function endRunDirectly(store: Store, runId: number): Promise<void> {
   const { runs } = store.tables;
   await transact(store, (tx) => exec(tx.update(runs).set({ status: "completed", finishedAt: AT }).where(eq(runs.id, runId))));
+}
+
+/** Pending interventions (a "set" and a "stop" on one run, a "pause" on another), written directly (pilot.ts is SQLite only). */
+async function requestInterventionsDirectly(store: Store, runId: number, otherRunId: number): Promise<void> {
+  const { runInterventions } = store.tables;
+  const pending = (id: number, run: number, kind: "set" | "stop" | "pause", changesJson = "[]") => ({
+    id,
+    runId: run,
+    kind,
+    changesJson,
+    rationale: `${kind}: the loss plateaued`,
+    requestedBy: TEST_PEOPLE.engineer.id,
+    requestedAt: AT,
+  });
+  await transact(store, (tx) =>
+    exec(
+      tx
+        .insert(runInterventions)
+        .values([
+          pending(1, runId, "set", '[{"newValue":"0.0005","oldValue":"0.001","path":"lr"}]'),
+          pending(2, runId, "stop"),
+          pending(3, otherRunId, "pause"),
+        ]),
+    ),
+  );
 }
 
 /** Artifact rows and metric points of a run, written directly (the same rows on either store). */
@@ -370,6 +456,12 @@ async function storedRows(store: Store) {
       modelVersions: yield* rows(tx.select().from(t.modelVersions).orderBy(t.modelVersions.id)),
       checkpoints: yield* rows(tx.select().from(t.checkpoints).orderBy(t.checkpoints.id)),
       aliasMoves: yield* rows(tx.select().from(t.modelAliasEvents).orderBy(t.modelAliasEvents.id)),
+      metrics: yield* rows(tx.select().from(t.metrics).orderBy(t.metrics.runId, t.metrics.key, t.metrics.step)),
+      metricSummaries: yield* rows(tx.select().from(t.metricSummaries).orderBy(t.metricSummaries.runId, t.metricSummaries.key)),
+      metricRollups: yield* rows(
+        tx.select().from(t.metricRollups).orderBy(t.metricRollups.runId, t.metricRollups.key, t.metricRollups.block),
+      ),
+      interventions: yield* rows(tx.select().from(t.runInterventions).orderBy(t.runInterventions.id)),
       ledger: yield* rows(tx.select().from(t.auditEvents).orderBy(t.auditEvents.seq)),
     };
   });
@@ -379,6 +471,78 @@ type Outcome = Awaited<ReturnType<typeof scenario>>;
 const outcomes: Partial<Record<Store["dialect"], Outcome>> = {};
 
 const codeOf = (a: Answer | undefined) => [a?.status, (a?.body as { error_code?: string }).error_code];
+
+const payloadOf = (e: { payload: string }) => JSON.parse(e.payload) as Record<string, unknown>;
+
+/** What the metric and run-end part of the scenario must give (on either store; the stores are compared after). */
+function expectMetricsAndEnds(outcome: Outcome): void {
+  const a = outcome.answers;
+  for (const ok of [
+    "log batch of points",
+    "log metric",
+    "log metric again",
+    "log batch again",
+    "end run",
+    "run again",
+    "end run as FAILED",
+  ])
+    expect([ok, ...codeOf(a[ok])]).toEqual([ok, 200, undefined]);
+  for (const refused of [
+    "log metric other value",
+    "log batch with a changed point",
+    "log metric NaN",
+    "log metric bad key",
+    "end run again",
+  ])
+    expect([refused, ...codeOf(a[refused])]).toEqual([refused, 400, "INVALID_PARAMETER_VALUE"]);
+  expect((a["log metric other value"]!.body as { message: string }).message).toBe(
+    "Metric 'loss' already has the value 0.2 at step 3 of run 4: Runledger keeps one value per step; log 0.25 at another step",
+  );
+  expect((a["log batch with a changed point"]!.body as { message: string }).message).toMatch(
+    /^Metric 'val\/acc' already has the value 0.1 at step 1/,
+  );
+  expect(codeOf(a["log metric unknown run"])).toEqual([404, "RESOURCE_DOES_NOT_EXIST"]);
+  expect(codeOf(a["log metric as auditor"])).toEqual([403, "PERMISSION_DENIED"]);
+  expect((a["log metric to an ended run"]!.body as { message: string }).message).toMatch(/^Run 4 has ended \(completed\)/);
+  expect(
+    (a["history of logged points"]!.body as { metrics: { step: number; value: number }[] }).metrics.map((m) => [m.step, m.value]),
+  ).toEqual([
+    [0, 1],
+    [1, 0.5],
+    [2, 1 / 3],
+    [3, 0.2],
+    [1025, 1 / 1026],
+    [1030, 1 / 1031],
+  ]);
+  expect(a["end run"]!.body).toMatchObject({ run_info: { status: "FINISHED", end_time: 1764853200000 } });
+  expect(a["end run as FAILED"]!.body).toMatchObject({ run_info: { status: "FAILED", end_time: Date.parse(AT) } });
+  const run4Points = outcome.stored.metrics.filter((m) => m.runId === 4);
+  expect(run4Points).toHaveLength(11); // 4 + 5 of the first batch (one point twice), step 3, then step 5 after running again
+  expect(run4Points.some((m) => m.key === "loss" && m.step === 4)).toBe(false); // the refused call wrote nothing
+  expect(outcome.stored.metricSummaries.filter((m) => m.runId === 4)).toEqual([
+    { runId: 4, key: "loss", last: 1 / 1031, lastStep: 1030, min: 1 / 1031, max: 1, count: 7 },
+    { runId: 4, key: "val/acc", last: 103, lastStep: 1030, min: 0, max: 103, count: 4 },
+  ]);
+  expect(outcome.stored.metricRollups.filter((m) => m.runId === 4).map((r) => [r.key, r.block, r.count])).toEqual([
+    ["loss", 0, 5],
+    ["loss", 1, 2],
+    ["val/acc", 0, 3],
+    ["val/acc", 1, 1],
+  ]);
+  const ends = outcome.stored.ledger.filter((e) => ["run.complete", "run.fail", "run.cancel"].includes(e.action) && e.entityId !== "1");
+  expect(ends.map((e) => [e.action, e.entityId, payloadOf(e).metricPoints])).toEqual([
+    ["run.complete", "4", 10],
+    ["run.fail", "4", 11],
+    ["run.cancel", "3", 0],
+  ]);
+  expect(payloadOf(ends[0]!)).toMatchObject({ finishedAt: "2025-12-04T13:00:00.000Z", finalMetrics: { loss: 1 / 1031, "val/acc": 103 } });
+  expect(outcome.stored.interventions.map((i) => [i.id, i.status, i.closeReason])).toEqual([
+    [1, "rejected", "the run ended (FINISHED) before the script applied it"],
+    [2, "rejected", "the run ended (FINISHED) before the script applied it"],
+    [3, "rejected", "the run ended (KILLED) before the script applied it"],
+  ]);
+  expect(outcome.stored.ledger.filter((e) => e.action === "run.interventionRejected").map((e) => e.entityId)).toEqual(["1", "2", "3"]);
+}
 
 function behaviourCases(storeOf: () => Store): void {
   fixedDateForEachTest(AT);
@@ -427,6 +591,7 @@ function behaviourCases(storeOf: () => Store): void {
       [1, "lr", '"0.01"', "a smaller learning rate: the last run diverged"],
       [1, "epochs", '"5"', "five epochs are enough"],
       [3, "lr", '"0.1"', 'logged through the MLflow API without a "runledger.rationale" tag'],
+      [4, "lr", '"0.001"', 'logged through the MLflow API without a "runledger.rationale" tag'],
     ]);
     expect(outcome.stored.ledger.map((e) => e.seq)).toEqual(outcome.stored.ledger.map((_, i) => i + 1));
     expect(codeOf(a["log inputs"])).toEqual([200, undefined]);
@@ -483,6 +648,7 @@ function behaviourCases(storeOf: () => Store): void {
       ["challenger", 2],
       ["challenger", null],
     ]);
+    expectMetricsAndEnds(outcome);
   });
 }
 
@@ -501,17 +667,55 @@ describePg("the MLflow API on PostgreSQL", () => {
     expect(outcomes.pg?.stored).toEqual(outcomes.sqlite!.stored);
   });
 
-  it("refuses logging metric points and ending a run on PostgreSQL (not ported yet), naming the gap and writing nothing", async () => {
-    const store = pgStore(pg.a());
-    const call = caller(store);
-    const before = await storedRows(store);
-    const metric = await call("POST", "runs/log-metric", { run_id: "1", key: "loss", value: 0.5, timestamp: 1, step: 1 });
-    const end = await call("POST", "runs/update", { run_id: "3", status: "FINISHED", run_name: "ended" });
-    for (const answer of [metric, end]) {
-      expect(codeOf(answer)).toEqual([500, "INTERNAL_ERROR"]);
-      expect((answer.body as { message: string }).message).toMatch(/does not run on PostgreSQL yet \(issue 16\)/);
-    }
-    expect(await storedRows(store)).toEqual(before);
+  it("two servers racing: one run ended many times at once gets one end event (each call answered FINISHED); one point logged at once with different values keeps one", async () => {
+    const servers = [pgStore(pg.a()), pgStore(pg.b())];
+    const calls = servers.map(caller);
+    await seedPeopleAndTokens(servers[0]!);
+    const at = (i: number) => calls[i % 2]!;
+    const experimentId = idOf(await at(0)("POST", "experiments/create", { name: "raced ends" }), "experiment_id");
+    const run = idOf(await at(1)("POST", "runs/create", { experiment_id: experimentId }), "run_id");
+    await at(0)("POST", "runs/log-metric", { run_id: run, key: "loss", value: 1, timestamp: 1, step: 0 });
+
+    authBarrier.arm(12);
+    const points = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        at(i)("POST", "runs/log-metric", { run_id: run, key: "loss", value: i / 10, timestamp: 1, step: 1 }),
+      ),
+    );
+    authBarrier.arm(0);
+    expect(points.map((c) => codeOf(c).join(" ")).sort()).toEqual(["200 ", ...Array<string>(11).fill("400 INVALID_PARAMETER_VALUE")]);
+    const { metrics, metricSummaries } = servers[0]!.tables;
+    const stored = await transact(servers[1]!, (tx) =>
+      rows(
+        tx
+          .select()
+          .from(metrics)
+          .where(eq(metrics.runId, Number(run))),
+      ),
+    );
+    expect(stored).toHaveLength(2);
+    const summary = await transact(servers[0]!, (tx) =>
+      rows(
+        tx
+          .select()
+          .from(metricSummaries)
+          .where(eq(metricSummaries.runId, Number(run))),
+      ),
+    );
+    expect(summary.map((s) => s.count)).toEqual([2]);
+
+    authBarrier.arm(12);
+    const ended = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => at(i)("POST", "runs/update", { run_id: run, status: "FINISHED" })),
+    );
+    authBarrier.arm(0);
+    // MLflow's answer to FINISHED for a FINISHED run is the run (no change); only the first call ends it.
+    expect(ended.map((c) => codeOf(c).join(" "))).toEqual(Array<string>(12).fill("200 "));
+    const ledger = (await storedRows(servers[1]!)).ledger;
+    const endEvents = ledger.filter((e) => e.entityId === run && ["run.complete", "run.cancel", "run.fail"].includes(e.action));
+    expect(endEvents).toHaveLength(1);
+    expect(payloadOf(endEvents[0]!).metricPoints).toBe(2);
+    expect(ledger.map((e) => e.seq)).toEqual(ledger.map((_, i) => i + 1));
   });
 
   it("two servers racing: one experiment (or registered model) name created at once gives one; one param logged at once with different values gives one decision", async () => {

@@ -12,7 +12,10 @@
  */
 import type Database from "better-sqlite3";
 import crypto, { createHash, type Hash } from "node:crypto";
+import { sql } from "drizzle-orm";
 import { sha256Canonical } from "@/contracts/canonical";
+import { sqliteClientOf } from "@/db/client";
+import { native, type TxBody } from "@/db/store";
 
 /** sha256 hex of a string; one-shot crypto.hash where Node has it (several times cheaper than createHash for short input). */
 export const sha256Hex: (s: string) => string =
@@ -259,6 +262,26 @@ export function digestRunMetrics(sqlite: Database.Database, runId: number, want?
 export function metricSeriesDigest(sqlite: Database.Database, runId: number): { sha256: string; pointsSha256: string; points: number } {
   const d = digestRunMetrics(sqlite, runId).digest();
   return { sha256: d.sha256!, pointsSha256: d.pointsSha256!, points: d.points };
+}
+
+/**
+ * metricSeriesDigest as a part of a transaction body (db/store.ts), on either store: the same digests of the points
+ * the body's transaction sees, in key (byte order), step order (SQLite's BINARY order is UTF-8 byte order, as
+ * PostgreSQL's "C" collation).
+ */
+export function* metricSeriesDigestTx(runId: number): TxBody<{ sha256: string; pointsSha256: string; points: number }> {
+  return yield* native({
+    sqlite: (tx) => metricSeriesDigest(sqliteClientOf(tx), runId),
+    pg: async (tx) => {
+      const result = await tx.execute<{ key: string; step: string; value: number; epoch: number }>(
+        sql`SELECT key, step, value, epoch FROM metrics WHERE run_id = ${runId} ORDER BY key COLLATE "C", step`,
+      );
+      const d = new MetricDigest();
+      for (const r of result.rows) d.add(r.key, Number(r.step), r.value, r.epoch);
+      const out = d.digest();
+      return { sha256: out.sha256!, pointsSha256: out.pointsSha256!, points: out.points };
+    },
+  });
 }
 
 /** sha256 of a JSON column's value in canonical form (for columns written with canonicalJson, the text's own sha256). */

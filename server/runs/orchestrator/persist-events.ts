@@ -19,7 +19,7 @@ import type Database from "better-sqlite3";
 import { SYSTEM_ACTOR, type Actor } from "@/server/audit/ledger";
 import { appendEvent } from "@/server/audit/ledger-pg";
 import { canonicalJson, sha256Canonical, sha256Hex } from "@/contracts/canonical";
-import { MetricDigest, metricSeriesDigest } from "@/server/audit/content/records";
+import { metricSeriesDigestTx } from "@/server/audit/content/records";
 import type { ArtifactStore } from "@/server/artifacts/store";
 import type { AsyncArtifactStore } from "@/server/artifacts/async-store";
 import { onSqliteNow } from "./sqlite-now";
@@ -318,24 +318,8 @@ async function insertMetricPointsPg(
         count = metric_rollups.count + excluded.count`);
 }
 
-/**
- * The digests a run's end event records (records.ts metricSeriesDigest), inside the transaction that records it: the
- * points in key (byte order), step order on both stores.
- */
-function* metricDigestTx(runId: number): TxBody<{ sha256: string; pointsSha256: string; points: number }> {
-  return yield* native({
-    sqlite: (tx) => metricSeriesDigest(sqliteClientOf(tx), runId),
-    pg: async (tx) => {
-      const result = await tx.execute<{ key: string; step: string; value: number; epoch: number }>(
-        sql`SELECT key, step, value, epoch FROM metrics WHERE run_id = ${runId} ORDER BY key COLLATE "C", step`,
-      );
-      const d = new MetricDigest();
-      for (const r of result.rows) d.add(r.key, Number(r.step), r.value, r.epoch);
-      const out = d.digest();
-      return { sha256: out.sha256!, pointsSha256: out.pointsSha256!, points: out.points };
-    },
-  });
-}
+/** The digests a run's end event records, inside the transaction that records it (records.ts, either store). */
+const metricDigestTx = metricSeriesDigestTx;
 
 /** The synchronous forms' dependencies: the SQLite handle (the orchestrator). */
 type Deps = { db: Db; artifacts: ArtifactStore };
