@@ -21,7 +21,7 @@ import type { StoreCopyCheck } from "@/server/backup/store-copy-check";
 import { storeTables } from "@/server/backup/store-tables";
 import { createAuditCheckpoint } from "@/server/audit/checkpoints";
 import { merkleRoot } from "@/server/audit/merkle";
-import { chainHash, eventBody, leafHash } from "@/server/audit/ledger";
+import { forgeEventOnPg } from "./pg-forged-event";
 import { listFileArtifacts } from "@/server/artifacts/async-store";
 import { CLUSTER_ARTIFACT_CHUNK_BYTES, pgArtifactStore, verifyArtifactPg } from "@/server/artifacts/pg-store";
 import { ArtifactIntegrityError, artifactPath } from "@/contracts/artifact-layout";
@@ -168,34 +168,9 @@ describePg("[migrate-store] a SQLite installation moved to PostgreSQL", () => {
   }, 30_000);
 
   it("names a rewritten event (changed by the owner with its trigger disabled, hashes recomputed) and a changed artifact chunk", async () => {
-    // A careful forger: changes event 5's payload and recomputes its leaf hash and every chain hash after it, so the
-    // chain is internally consistent; only the signed roots (and the source) can tell.
+    // A careful forger (pg-forged-event.ts): the chain is internally consistent; only the signed roots and the source can tell.
     const seq = 5;
-    const cols = "seq, at, actor_id, actor_name, role, action, entity_type, entity_id, payload, leaf_hash, chain_hash";
-    const originals = await withClient(target.url, async (c) => {
-      const rows = (await c.query<Record<string, string>>(`SELECT ${cols} FROM audit_events WHERE seq >= $1 - 1 ORDER BY seq`, [seq])).rows;
-      await c.query("ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update");
-      let prev = rows[0]!.chain_hash!;
-      for (const r of rows.slice(1)) {
-        const payload = Number(r.seq) === seq ? '{"tampered":true}' : r.payload!;
-        const leaf = leafHash(
-          eventBody({
-            seq: Number(r.seq),
-            at: r.at!,
-            actorId: r.actor_id === null ? null : Number(r.actor_id),
-            actorName: r.actor_name!,
-            role: r.role!,
-            action: r.action!,
-            entityType: r.entity_type!,
-            entityId: r.entity_id!,
-            payload,
-          }),
-        );
-        prev = chainHash(prev, leaf);
-        await c.query("UPDATE audit_events SET payload = $1, leaf_hash = $2, chain_hash = $3 WHERE seq = $4", [payload, leaf, prev, r.seq]);
-      }
-      return rows.slice(1);
-    });
+    const forged = await forgeEventOnPg(target.url, seq, { leaveTriggerDisabled: true });
     const tampered = await check(target.url, app.dataDir);
     expect(tampered.code).toBe(1);
     const m = tampered.check.mismatches.join("\n");
@@ -208,16 +183,7 @@ describePg("[migrate-store] a SQLite installation moved to PostgreSQL", () => {
     expect(tampered.check.ledger.roots.filter((r) => r.treeSize < seq).every((r) => r.equal)).toBe(true);
 
     // Put back as it was: the check passes again (it is not a check that always fails).
-    await withClient(target.url, async (c) => {
-      for (const r of originals)
-        await c.query("UPDATE audit_events SET payload = $1, leaf_hash = $2, chain_hash = $3 WHERE seq = $4", [
-          r.payload,
-          r.leaf_hash,
-          r.chain_hash,
-          r.seq,
-        ]);
-      await c.query("ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_update");
-    });
+    await forged.restore();
     expect((await check(target.url, app.dataDir)).check.mismatches).toEqual([]);
 
     // One byte of one artifact chunk.

@@ -17,7 +17,7 @@ import { migrateStoreCommand } from "@/server/cli/migrate-store";
 import { auditVerifyCommand } from "@/server/cli/audit-verify";
 import { backupCommand, restoreCommand } from "@/server/cli/backup";
 import { createAuditCheckpoint } from "@/server/audit/checkpoints";
-import { chainHash, eventBody, leafHash } from "@/server/audit/ledger";
+import { forgeEventOnPg } from "./pg-forged-event";
 import { listFileArtifacts } from "@/server/artifacts/async-store";
 import type { VerifyPgResult } from "@/server/audit/verify-pg";
 import type { VerifyResult } from "@/server/audit/verify";
@@ -169,33 +169,7 @@ describePg("[audit verify] a PostgreSQL store, through a SQLite copy of one snap
   }, 90_000);
 
   it("names an event rewritten by a careful forger (chain recomputed, trigger disabled and enabled again)", async () => {
-    const seq = 5;
-    const cols = "seq, at, actor_id, actor_name, role, action, entity_type, entity_id, payload, leaf_hash, chain_hash";
-    const originals = await withClient(store.url, async (c) => {
-      const rows = (await c.query<Record<string, string>>(`SELECT ${cols} FROM audit_events WHERE seq >= $1 - 1 ORDER BY seq`, [seq])).rows;
-      await c.query("ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update");
-      let prev = rows[0]!.chain_hash!;
-      for (const r of rows.slice(1)) {
-        const payload = Number(r.seq) === seq ? '{"tampered":true}' : r.payload!;
-        const leaf = leafHash(
-          eventBody({
-            seq: Number(r.seq),
-            at: r.at!,
-            actorId: r.actor_id === null ? null : Number(r.actor_id),
-            actorName: r.actor_name!,
-            role: r.role!,
-            action: r.action!,
-            entityType: r.entity_type!,
-            entityId: r.entity_id!,
-            payload,
-          }),
-        );
-        prev = chainHash(prev, leaf);
-        await c.query("UPDATE audit_events SET payload = $1, leaf_hash = $2, chain_hash = $3 WHERE seq = $4", [payload, leaf, prev, r.seq]);
-      }
-      await c.query("ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_update");
-      return rows.slice(1);
-    });
+    const forged = await forgeEventOnPg(store.url, 5, { leaveTriggerDisabled: false });
     try {
       const { code, result } = await verifyPg();
       expect(code).toBe(1);
@@ -203,17 +177,7 @@ describePg("[audit verify] a PostgreSQL store, through a SQLite copy of one snap
       expect(result.levels.chain.problem).toMatch(/checkpoint #\d+ \(tree size \d+\) root does not match the events/);
       expect(result.levels.triggers?.ok).toBe(true);
     } finally {
-      await withClient(store.url, async (c) => {
-        await c.query("ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update");
-        for (const r of originals)
-          await c.query("UPDATE audit_events SET payload = $1, leaf_hash = $2, chain_hash = $3 WHERE seq = $4", [
-            r.payload,
-            r.leaf_hash,
-            r.chain_hash,
-            r.seq,
-          ]);
-        await c.query("ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_update");
-      });
+      await forged.restore();
     }
     expect((await verifyPg()).code).toBe(0);
   }, 90_000);
