@@ -21,7 +21,7 @@ import { sha256Hex } from "@/contracts/canonical";
 import { dispatchMlflow, type MlflowServices } from "@/server/mlflow/dispatch";
 import { JsonText } from "@/server/mlflow/common";
 import { describePg } from "./pg-test-env";
-import { fixedDateForEachTest, sqliteForSuite, TEST_PEOPLE, twoPgServersForSuite } from "./store-test-env";
+import { fixedDateForEachTest, seedPeople, sqliteForSuite, TEST_PEOPLE, twoPgServersForSuite } from "./store-test-env";
 
 /** Holds each authenticated call until `expected` calls have been authenticated, so the race's transactions start together. */
 const authBarrier = await vi.hoisted(async () => (await import("./release-together")).releaseTogether());
@@ -42,15 +42,9 @@ const TOKENS = { engineer: "rlt_engineer-token-for-the-store-suite", auditor: "r
 
 /** The people (users) and a token for the engineer and the auditor, written directly (tokens are tested elsewhere). */
 async function seedPeopleAndTokens(store: Store): Promise<void> {
-  const { users, apiTokens } = store.tables;
+  await seedPeople(store, { at: AT, passwordHash: "x" });
+  const { apiTokens } = store.tables;
   await transact(store, function* (tx) {
-    for (const a of Object.values(TEST_PEOPLE))
-      yield* exec(
-        tx
-          .insert(users)
-          .values({ id: a.id, email: a.email, name: a.name, role: a.role, passwordHash: "x", createdAt: AT })
-          .onConflictDoNothing(),
-      );
     for (const [i, [who, token]] of Object.entries(TOKENS).entries())
       yield* exec(
         tx

@@ -22,7 +22,7 @@ import { getRun, listRuns, metricPoints } from "@/server/runs/queries";
 import { runRecord } from "@/server/runs/run-record";
 import { addRunTag, cancelRun, createRunOnStore, launchRun, removeRunTag, resumeInterruptedRun } from "@/server/runs/service";
 import { describePg } from "./pg-test-env";
-import { fixedDateForEachTest, refusal, sqliteForSuite, TEST_PEOPLE, twoPgServersForSuite } from "./store-test-env";
+import { fixedDateForEachTest, refusal, seedPeople, sqliteForSuite, TEST_PEOPLE, twoPgServersForSuite } from "./store-test-env";
 import { irisConfig } from "./test-app";
 
 /**
@@ -45,19 +45,6 @@ vi.mock("@/server/datasets/service", async (importOriginal) => {
 const AT = "2026-12-05T01:30:00.000Z";
 const { engineer, reviewer, auditor } = TEST_PEOPLE;
 
-async function seedPeople(store: Store): Promise<void> {
-  const { users } = store.tables;
-  await transact(store, function* (tx) {
-    for (const a of Object.values(TEST_PEOPLE))
-      yield* exec(
-        tx
-          .insert(users)
-          .values({ id: a.id, email: a.email, name: a.name, role: a.role, passwordHash: "x", createdAt: AT })
-          .onConflictDoNothing(),
-      );
-  });
-}
-
 /** Stands in for the orchestrator (still SQLite only): records what it is handed. */
 function fakeOrchestrator(opts: { trainsHere: boolean }) {
   const launched: number[] = [];
@@ -72,7 +59,7 @@ function fakeOrchestrator(opts: { trainsHere: boolean }) {
 }
 
 async function scenario(store: Store, artifacts: ArtifactStore) {
-  await seedPeople(store);
+  await seedPeople(store, { at: AT, passwordHash: "x" });
   const as = (actor: SignedInActor) => ({ db: store, actor, artifacts });
   const project = await createProject(as(engineer), { name: "Runs" });
   const experiment = await createExperiment(as(engineer), { projectId: project.id, name: "iris" });
@@ -371,7 +358,7 @@ describePg("the runs service on PostgreSQL", () => {
         (e) => e.seq,
       );
     // People and the built-in dataset first (this test also runs alone, with -t), so the race writes only runs and tags.
-    await seedPeople(servers[0]);
+    await seedPeople(servers[0], { at: AT, passwordHash: "x" });
     await resolveDatasetRow(servers[0], artifacts, engineer, { builtin: "iris" });
     const project = await createProject(as(0), { name: "Concurrent runs" });
     const experiment = await createExperiment(as(1), { projectId: project.id, name: "race" });

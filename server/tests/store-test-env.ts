@@ -86,9 +86,9 @@ export const TEST_PEOPLE = {
   auditor: { id: 3, name: "Aud Auditor", role: "auditor", email: "aud@example.com" },
 } satisfies Record<string, SignedInActor>;
 
-/** TEST_PEOPLE and one dataset (`datasetId`), written directly: suites that use them test other domains. Idempotent. */
-export async function seedPeopleAndDataset(store: Store, opts: { at: string; passwordHash: string; datasetId: number }): Promise<void> {
-  const { users, datasets } = store.tables;
+/** TEST_PEOPLE, written directly: suites that use them test other domains. Idempotent. */
+export async function seedPeople(store: Store, opts: { at: string; passwordHash: string }): Promise<void> {
+  const { users } = store.tables;
   await transact(store, function* (tx) {
     for (const a of Object.values(TEST_PEOPLE))
       yield* exec(
@@ -97,6 +97,14 @@ export async function seedPeopleAndDataset(store: Store, opts: { at: string; pas
           .values({ id: a.id, email: a.email, name: a.name, role: a.role, passwordHash: opts.passwordHash, createdAt: opts.at })
           .onConflictDoNothing(),
       );
+  });
+}
+
+/** TEST_PEOPLE and one dataset (`datasetId`), written directly: suites that use them test other domains. Idempotent. */
+export async function seedPeopleAndDataset(store: Store, opts: { at: string; passwordHash: string; datasetId: number }): Promise<void> {
+  await seedPeople(store, opts);
+  const { datasets } = store.tables;
+  await transact(store, function* (tx) {
     yield* exec(
       tx
         .insert(datasets)
