@@ -79,7 +79,7 @@ export async function benchSweeps(): Promise<Figure[]> {
 
     const viaSweep = async (specSeed: number) => {
       const t0 = performance.now();
-      const s = createSweep(ctx, { experimentId: seed.experimentId, spec: sweepSpec(specSeed) });
+      const s = await createSweep(ctx, { experimentId: seed.experimentId, spec: sweepSpec(specSeed) });
       await driveSweep(services, services.orchestrator, s.id);
       const ms = performance.now() - t0;
       const status = services.db.select({ status: sweeps.status }).from(sweeps).where(eq(sweeps.id, s.id)).get()!.status;

@@ -57,7 +57,7 @@ export async function sweepCommand(argv: string[]): Promise<number> {
     const { ctx, experiment } = found;
     let sweep;
     try {
-      sweep = createSweep(ctx, { experimentId: experiment.id, spec });
+      sweep = await createSweep(ctx, { experimentId: experiment.id, spec });
     } catch (e) {
       if (e instanceof DomainError) {
         process.stderr.write(`sweep: ${e.message}\n`);

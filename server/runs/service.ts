@@ -6,18 +6,18 @@
  * On the store (issue 16, db/store.ts): the run's lineage checks and writes are one transaction part (insertRun),
  * under the ledger lock on PostgreSQL, which re-reads the experiment, the checkpoints and the parent run, and counts
  * the experiment's runs for a default name inside it (two runs created at once get distinct names). launchRun
- * (createRunOnStore), tags, cancelling and resuming take a store. Still SQLite only: createRun (synchronous, the same
- * part through runOnSqliteTx) for its synchronous callers (pilot.ts's rollback branches inside their own transaction,
- * sweeps' trials and their sweep_trials link, replay, the demo seed, the CLI, benches); piloting
+ * (createRunOnStore, also for sweeps' trials with their sweep_trials link), tags, cancelling and resuming take a
+ * store. Still SQLite only: createRun (synchronous, the same part through runOnSqliteTx) for its synchronous callers
+ * (pilot.ts's rollback branches inside their own transaction, replay, the demo seed, the CLI, benches); piloting
  * (requestPilotIntervention: pilot.ts); and the orchestrator that launchRun, cancelRun and resumeInterruptedRun hand
  * the run to after their transaction.
  */
 import { and, count, eq } from "drizzle-orm";
 import { z } from "zod";
 import { checkpoints, runs } from "@/db/schema";
-import type { DbOrTx, Tx } from "@/db/client";
+import type { Tx } from "@/db/client";
 import { PG_LOCK_KEYS } from "@/db/pg-client";
-import { asStore, exec, native, reader, row, rows, runOnSqliteTx, sqliteStore, transact, type StoreTables, type TxBody } from "@/db/store";
+import { asStore, exec, reader, row, rows, runOnSqliteTx, sqliteStore, transact, type StoreTables, type TxBody } from "@/db/store";
 import { trainingConfigSchema, describeConfigIssues, diffConfigs, flattenConfig, type TrainingConfig } from "@/contracts/training-config";
 import type { Actor } from "@/server/audit/ledger";
 import { appendEvent } from "@/server/audit/ledger-pg";
@@ -64,13 +64,16 @@ export type BranchOf = { checkpointId: number; base: TrainingConfig };
 /**
  * A sweep's trial (server/sweeps/): the run has origin "sweep", its run.create event is written by the sweep (actor
  * `actor`: the system acting for the engineer who set the sweep up) and names the sweep and the trial index, and
- * `link` writes the sweep_trials row in the same transaction.
+ * two transaction parts (either store) run in the run's transaction: `check` re-checks the sweep before anything is
+ * written (a refused trial leaves no gap in PostgreSQL's id sequences), `link` writes the sweep_trials row before the
+ * run.create event.
  */
 export type SweepTrialOf = {
   sweepId: number;
   trialIndex: number;
   actor: Actor;
-  link: (tx: DbOrTx, runId: number) => void;
+  check: (tx: Tx, tables: StoreTables) => TxBody<void>;
+  link: (tx: Tx, tables: StoreTables, runId: number) => TxBody<void>;
 };
 
 type Run = StoreTables["runs"]["$inferSelect"];
@@ -124,6 +127,7 @@ function* insertRun(
   if (trial) {
     if (input.origin !== "new" || branch || config.fineTune) invalidInput("a sweep trial is a new run (no fork, branch or fine-tune)");
     origin = "sweep";
+    yield* trial.check(tx, t);
   }
   if (branch) {
     // A branch's parent is the checkpoint it continues (and that checkpoint's run), even when it is a fine-tune.
@@ -214,12 +218,7 @@ function* insertRun(
   for (const d of decisionRows)
     decisionRefs.push((yield* insertDecision(tx, t, { ...d, runId: run.id, authorId: actor.id, createdAt: at })).ref);
 
-  // A sweep's link is synchronous SQLite code (server/sweeps/), so sweep trials are created on SQLite only.
-  if (trial)
-    yield* native({
-      sqlite: (sqliteTx) => trial.link(sqliteTx, run.id),
-      pg: () => Promise.reject(new Error("sweep trials are created on SQLite only (server/sweeps/ is not on the store yet)")),
-    });
+  if (trial) yield* trial.link(tx, t, run.id);
   yield* appendEvent({
     actor: trial?.actor ?? actor,
     action: "run.create",
@@ -256,8 +255,12 @@ export function createRun(ctx: ServiceContext, raw: CreateRunInput, branch?: Bra
   return ctx.db.transaction((tx) => runOnSqliteTx(tx, insertRun(tx, tables, ctx.actor, request, branch, trial)));
 }
 
-/** Creates a run on either store (a new run, a fork, a re-run, a fine-tune): createRun's checks and rows. */
-export async function createRunOnStore(ctx: StoreServiceContext & { artifacts: ArtifactStore }, raw: CreateRunInput): Promise<Run> {
+/** Creates a run on either store (a new run, a fork, a re-run, a fine-tune, a sweep's trial): createRun's checks and rows. */
+export async function createRunOnStore(
+  ctx: StoreServiceContext & { artifacts: ArtifactStore },
+  raw: CreateRunInput,
+  trial?: SweepTrialOf,
+): Promise<Run> {
   const request = parseRunRequest(ctx.actor, raw);
   const store = asStore(ctx.db);
   const { experiments } = store.tables;
@@ -268,7 +271,7 @@ export async function createRunOnStore(ctx: StoreServiceContext & { artifacts: A
     .limit(1);
   if (!experiment) notFound(`experiment ${request.input.experimentId}`);
   await resolveDatasetRow(store, ctx.artifacts, ctx.actor, request.config.data.dataset);
-  return transact(store, (tx) => insertRun(tx, store.tables, ctx.actor, request), { pgLock: PG_LOCK_KEYS.ledger });
+  return transact(store, (tx) => insertRun(tx, store.tables, ctx.actor, request, undefined, trial), { pgLock: PG_LOCK_KEYS.ledger });
 }
 
 export const tagInput = z.object({

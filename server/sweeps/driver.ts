@@ -12,6 +12,12 @@
  *
  * The driver polls the database (a few light reads every `pollMs`), never trains on its own thread, and holds no
  * state the database does not have: a new driver (another process, a restart) picks a running sweep up where it is.
+ *
+ * Stores (issue 16): the driver runs on the SQLite handle, because the orchestrator it hands trials to (launch,
+ * cancel) is not on the store yet, nor are its polling reads (queries.ts listSweepTrials, metricAtEpoch). Its
+ * decisions are store-generic and awaited: createTrialRun, recordTrialStop and completeSweep (service.ts) run on
+ * SQLite or PostgreSQL, each one transaction that re-checks the sweep (under the ledger lock on PostgreSQL). Porting
+ * the driver takes the orchestrator's port and those reads; nothing else here is dialect-bound.
  */
 import { eq } from "drizzle-orm";
 import { sweeps } from "@/db/schema";
@@ -74,7 +80,15 @@ async function runSweep(deps: ServiceDeps, orchestrator: SweepOrchestrator, swee
           const verdict = ashaContinues(value, [...atRung.values()], et.eta, spec.metric.direction);
           if (verdict.continues) continue;
           if (
-            recordTrialStop(deps, { sweepId, runId: t.runId, rung, value, threshold: verdict.threshold, eta: et.eta, atRung: atRung.size })
+            await recordTrialStop(deps, {
+              sweepId,
+              runId: t.runId,
+              rung,
+              value,
+              threshold: verdict.threshold,
+              eta: et.eta,
+              atRung: atRung.size,
+            })
           )
             orchestrator.cancel(t.runId);
         }
@@ -92,7 +106,7 @@ async function runSweep(deps: ServiceDeps, orchestrator: SweepOrchestrator, swee
       }
       if (ready) {
         try {
-          const run = createTrialRun(deps, sweepId, index, suggestTrial(spec, index, history));
+          const run = await createTrialRun(deps, sweepId, index, suggestTrial(spec, index, history));
           orchestrator.launch(run.id);
         } catch (err) {
           if (!(err instanceof DomainError)) throw err;
@@ -107,7 +121,7 @@ async function runSweep(deps: ServiceDeps, orchestrator: SweepOrchestrator, swee
     if (active.length === 0) {
       if (s.status === "paused") return;
       if (trials.length >= s.maxTrials) {
-        completeSweep(deps, sweepId);
+        await completeSweep(deps, sweepId);
         return;
       }
     }

@@ -1,4 +1,7 @@
-/** Sweeps (issue 17): create (and drive it in the background), read, pause, resume, stop, extend, choose the winner. */
+/**
+ * Sweeps (issue 17): create (and drive it in the background), read, pause, resume, stop, extend, choose the winner.
+ * The decisions and the sweep's reads are on the store (issue 16); ofRun is queries.ts's (SQLite until it is ported).
+ */
 import { z } from "zod";
 import { router, signedInProcedure, engineerProcedure } from "@/server/trpc/init";
 import {
@@ -8,20 +11,22 @@ import {
   createSweepInput,
   extendSweepInput,
   sweepDecisionInput,
+  sweepOnStore,
+  sweepsOnStore,
 } from "@/server/sweeps/service";
-import { getSweep, listSweeps, sweepOfRun } from "@/server/sweeps/queries";
+import { sweepOfRun } from "@/server/sweeps/queries";
 import { launchSweep, resumeSweep, stopSweep, extendAndDrive } from "@/server/sweeps/launch";
 
 export const sweepsRouter = router({
   create: engineerProcedure
     .input(createSweepInput)
     .mutation(({ ctx, input }) => launchSweep(ctx.services, ctx.services.orchestrator, input)),
-  get: signedInProcedure.input(z.object({ id: z.number().int() })).query(({ ctx, input }) => getSweep(ctx.services.db, input.id)),
+  get: signedInProcedure.input(z.object({ id: z.number().int() })).query(({ ctx, input }) => sweepOnStore(ctx.services.db, input.id)),
   /** The sweep that generated a run (its trial index, the sweep's size, the winner decision if this run won); null for other runs. */
   ofRun: signedInProcedure.input(z.object({ runId: z.number().int() })).query(({ ctx, input }) => sweepOfRun(ctx.services.db, input.runId)),
   list: signedInProcedure
     .input(z.object({ experimentId: z.number().int().optional() }).default({}))
-    .query(({ ctx, input }) => listSweeps(ctx.services.db, input.experimentId)),
+    .query(({ ctx, input }) => sweepsOnStore(ctx.services.db, input.experimentId)),
   pause: engineerProcedure.input(sweepDecisionInput).mutation(({ ctx, input }) => changeSweepStatus(ctx.services, "pause", input)),
   resume: engineerProcedure
     .input(sweepDecisionInput)

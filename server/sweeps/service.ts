@@ -8,21 +8,37 @@
  * Invariants:
  * - The spec is validated (contracts/sweep-spec.ts parseSweepSpec) before anything is written: an invalid space is a
  *   clear invalid_input naming the path, and nothing is created.
- * - Each write and its audit event are one synchronous transaction that re-reads the sweep's status.
+ * - Each write and its audit event are one transaction (db/store.ts `transact`, under the ledger lock on PostgreSQL)
+ *   that re-reads the sweep's status: two servers deciding about one sweep at once take turns.
  * - Machine events are written by `sweepActor` (role "system", id of the engineer who created the sweep, as the
  *   trainer acts for the run's author), never as a person.
+ *
+ * On the store (issue 16): every function here takes `Store | Db` and is awaited, on SQLite and PostgreSQL alike; the
+ * trial's run is created by createRunOnStore with the sweep_trials link as a part of its transaction. What is still
+ * SQLite only is the driver (driver.ts: its polling reads from queries.ts and the orchestrator it hands trials to).
+ * The reads at the end (sweepOnStore, sweepsOnStore) are store forms of queries.ts's getSweep and listSweeps, kept
+ * here while queries.ts is being ported by another engineer; they should move there.
  */
-import { and, count, eq } from "drizzle-orm";
+import { and, asc, count, desc, eq, inArray } from "drizzle-orm";
 import { z } from "zod";
-import { experiments, runs, sweeps, sweepTrials, users, type SweepStatus } from "@/db/schema";
-import { gridValues, parseSweepSpec, trialConfig, type SweepSpec } from "@/contracts/sweep-spec";
+import type { Db, Tx } from "@/db/client";
+import { PG_LOCK_KEYS } from "@/db/pg-client";
+import type { SweepStatus } from "@/db/schema";
+import { asStore, exec, reader, row, rows, runOnSqliteTx, transact, type Store, type StoreTables, type TxBody } from "@/db/store";
+import { gridValues, paramImportance, parseSweepSpec, trialConfig, type SweepSpec } from "@/contracts/sweep-spec";
 import { canonicalJson } from "@/contracts/canonical";
-import { appendAuditEvent, SYSTEM_ACTOR, type Actor } from "@/server/audit/ledger";
-import { now, requireRole, type ServiceContext, type ServiceDeps } from "@/server/app-context/service-context";
+import { SYSTEM_ACTOR, type Actor } from "@/server/audit/ledger";
+import { appendEvent } from "@/server/audit/ledger-pg";
+import type { ArtifactStore } from "@/server/artifacts/store";
+import { now, requireRole } from "@/server/app-context/service-context";
+import type { StoreServiceContext } from "@/server/app-context/store-context";
 import { conflict, invalidInput, notFound } from "@/server/errors";
-import { createRun } from "@/server/runs/service";
+import { createRunOnStore } from "@/server/runs/service";
 import { actorOf } from "@/server/users/service";
-import { FINAL_RUN_STATUSES, objectiveValues } from "./queries";
+import { FINAL_RUN_STATUSES, type SweepTrialRow } from "./queries";
+
+/** What the machine's decisions need: the store (the driver passes its SQLite handle). */
+type SweepDeps = { db: Store | Db };
 
 const rationale = (what: string) =>
   z.string().trim().min(1, `a rationale is required: ${what}`).max(4000, "rationale: at most 4000 characters");
@@ -49,52 +65,92 @@ function parsed<T extends z.ZodType>(schema: T, raw: unknown): z.output<T> {
   return r.data;
 }
 
-export function createSweep(ctx: ServiceContext, raw: z.input<typeof createSweepInput>) {
+/** A sweep's row inside a transaction (undefined when there is none). */
+function* sweepRow(tx: Tx, t: StoreTables, sweepId: number) {
+  return yield* row(tx.select().from(t.sweeps).where(eq(t.sweeps.id, sweepId)));
+}
+
+/** The engineer who set a sweep up, as its machine decisions' actor acts for them. */
+function* creatorIn(tx: Tx, t: StoreTables, createdBy: number) {
+  return (yield* row(tx.select({ id: t.users.id, name: t.users.name }).from(t.users).where(eq(t.users.id, createdBy))))!;
+}
+
+/**
+ * The objective of each run: best epoch value of `metric` by direction (metric_summaries min / max). A part on the
+ * store, the same read as queries.ts's objectiveValues (which stays synchronous SQLite until queries.ts is ported).
+ */
+function* objectiveValuesIn(
+  tx: Tx,
+  t: StoreTables,
+  runIds: number[],
+  metric: string,
+  direction: "minimize" | "maximize",
+): TxBody<Map<number, number>> {
+  if (runIds.length === 0) return new Map();
+  const { metricSummaries } = t;
+  const found = yield* rows(
+    tx
+      .select({ runId: metricSummaries.runId, min: metricSummaries.min, max: metricSummaries.max })
+      .from(metricSummaries)
+      .where(and(inArray(metricSummaries.runId, runIds), eq(metricSummaries.key, metric))),
+  );
+  return new Map(found.map((r) => [r.runId, direction === "minimize" ? r.min : r.max]));
+}
+
+export async function createSweep(ctx: StoreServiceContext, raw: z.input<typeof createSweepInput>) {
   requireRole(ctx.actor, ["engineer"], "start sweeps");
   const input = parsed(createSweepInput, raw);
   const p = parseSweepSpec(input.spec);
   if (!p.ok) invalidInput(`invalid sweep: ${p.message}`);
-  const experiment = ctx.db.select().from(experiments).where(eq(experiments.id, input.experimentId)).get();
-  if (!experiment) notFound(`experiment ${input.experimentId}`);
   const { spec, specSha256 } = p;
-  return ctx.db.transaction((tx) => {
-    const n = tx.select({ n: count() }).from(sweeps).where(eq(sweeps.experimentId, experiment.id)).get()?.n ?? 0;
-    const at = now();
-    const row = tx
-      .insert(sweeps)
-      .values({
-        experimentId: experiment.id,
-        name: spec.name || `sweep ${n + 1}`,
-        specJson: canonicalJson(spec),
-        specSha256,
-        method: spec.method,
-        maxTrials: spec.budget.maxTrials,
-        status: "running",
-        createdBy: ctx.actor.id,
-        createdAt: at,
-      })
-      .returning()
-      .get();
-    appendAuditEvent(tx, {
-      actor: ctx.actor,
-      action: "sweep.create",
-      entityType: "sweep",
-      entityId: row.id,
-      payload: {
-        experimentId: row.experimentId,
-        name: row.name,
-        specSha256,
-        method: spec.method,
-        maxTrials: row.maxTrials,
-        maxParallel: spec.budget.maxParallel,
-        metric: spec.metric,
-        seed: spec.seed,
-        rationale: spec.rationale,
-        createdAt: at,
-      },
-    });
-    return row;
-  });
+  const store = asStore(ctx.db);
+  const { experiments, sweeps } = store.tables;
+  return transact(
+    store,
+    function* (tx) {
+      const experiment = yield* row(tx.select({ id: experiments.id }).from(experiments).where(eq(experiments.id, input.experimentId)));
+      if (!experiment) notFound(`experiment ${input.experimentId}`);
+      // Counted under the lock: two sweeps created at once without a name get distinct default names.
+      const n = (yield* row(tx.select({ n: count() }).from(sweeps).where(eq(sweeps.experimentId, experiment.id))))?.n ?? 0;
+      const at = now();
+      const created = (yield* row(
+        tx
+          .insert(sweeps)
+          .values({
+            experimentId: experiment.id,
+            name: spec.name || `sweep ${n + 1}`,
+            specJson: canonicalJson(spec),
+            specSha256,
+            method: spec.method,
+            maxTrials: spec.budget.maxTrials,
+            status: "running",
+            createdBy: ctx.actor.id,
+            createdAt: at,
+          })
+          .returning(),
+      ))!;
+      yield* appendEvent({
+        actor: ctx.actor,
+        action: "sweep.create",
+        entityType: "sweep",
+        entityId: created.id,
+        payload: {
+          experimentId: created.experimentId,
+          name: created.name,
+          specSha256,
+          method: spec.method,
+          maxTrials: created.maxTrials,
+          maxParallel: spec.budget.maxParallel,
+          metric: spec.metric,
+          seed: spec.seed,
+          rationale: spec.rationale,
+          createdAt: at,
+        },
+      });
+      return created;
+    },
+    { pgLock: PG_LOCK_KEYS.ledger },
+  );
 }
 
 const TRANSITIONS: Record<"pause" | "resume" | "stop", { from: readonly SweepStatus[]; to: SweepStatus }> = {
@@ -105,148 +161,196 @@ const TRANSITIONS: Record<"pause" | "resume" | "stop", { from: readonly SweepSta
 
 /**
  * Pause (no new trials; running ones finish), resume, or stop (no new trials; its active trials are returned so the
- * caller cancels them). Each is an engineer's decision with a rationale.
+ * caller cancels them). Each is an engineer's decision with a rationale. A stop and a trial created at once take
+ * turns (the trial's link re-checks the status under the same lock), so no trial escapes the stop's list.
  */
-export function changeSweepStatus(ctx: ServiceContext, verb: "pause" | "resume" | "stop", raw: z.input<typeof sweepDecisionInput>) {
+export async function changeSweepStatus(
+  ctx: StoreServiceContext,
+  verb: "pause" | "resume" | "stop",
+  raw: z.input<typeof sweepDecisionInput>,
+) {
   requireRole(ctx.actor, ["engineer"], `${verb} sweeps`);
   const input = parsed(sweepDecisionInput, raw);
   const t = TRANSITIONS[verb];
-  return ctx.db.transaction((tx) => {
-    const s = tx.select().from(sweeps).where(eq(sweeps.id, input.sweepId)).get();
-    if (!s) notFound(`sweep ${input.sweepId}`);
-    if (!t.from.includes(s.status)) invalidInput(`sweep ${s.id} is ${s.status}: ${verb} needs a sweep that is ${t.from.join(" or ")}`);
-    const active =
-      verb === "stop"
-        ? tx
-            .select({ runId: sweepTrials.runId, status: runs.status })
-            .from(sweepTrials)
-            .innerJoin(runs, eq(runs.id, sweepTrials.runId))
-            .where(eq(sweepTrials.sweepId, s.id))
-            .all()
-            .filter((r) => !FINAL_RUN_STATUSES.includes(r.status))
-            .map((r) => r.runId)
-        : [];
-    tx.update(sweeps).set({ status: t.to }).where(eq(sweeps.id, s.id)).run();
-    appendAuditEvent(tx, {
-      actor: ctx.actor,
-      action: `sweep.${verb}`,
-      entityType: "sweep",
-      entityId: s.id,
-      payload: { from: s.status, to: t.to, rationale: input.rationale, ...(verb === "stop" ? { cancelledTrialRunIds: active } : {}) },
-    });
-    return { id: s.id, status: t.to, cancelRunIds: active };
-  });
+  const store = asStore(ctx.db);
+  const { sweeps, sweepTrials, runs } = store.tables;
+  return transact(
+    store,
+    function* (tx) {
+      const s = yield* sweepRow(tx, store.tables, input.sweepId);
+      if (!s) notFound(`sweep ${input.sweepId}`);
+      if (!t.from.includes(s.status)) invalidInput(`sweep ${s.id} is ${s.status}: ${verb} needs a sweep that is ${t.from.join(" or ")}`);
+      const active =
+        verb === "stop"
+          ? (yield* rows(
+              tx
+                .select({ runId: sweepTrials.runId, status: runs.status })
+                .from(sweepTrials)
+                .innerJoin(runs, eq(runs.id, sweepTrials.runId))
+                .where(eq(sweepTrials.sweepId, s.id))
+                // SQLite returned them in its primary-key order; PostgreSQL needs to be told.
+                .orderBy(asc(sweepTrials.trialIndex)),
+            ))
+              .filter((r) => !FINAL_RUN_STATUSES.includes(r.status))
+              .map((r) => r.runId)
+          : [];
+      yield* exec(tx.update(sweeps).set({ status: t.to }).where(eq(sweeps.id, s.id)));
+      yield* appendEvent({
+        actor: ctx.actor,
+        action: `sweep.${verb}`,
+        entityType: "sweep",
+        entityId: s.id,
+        payload: { from: s.status, to: t.to, rationale: input.rationale, ...(verb === "stop" ? { cancelledTrialRunIds: active } : {}) },
+      });
+      return { id: s.id, status: t.to, cancelRunIds: active };
+    },
+    { pgLock: PG_LOCK_KEYS.ledger },
+  );
 }
 
 /** Raises the budget by `addTrials` (a completed sweep runs again). */
-export function extendSweep(ctx: ServiceContext, raw: z.input<typeof extendSweepInput>) {
+export async function extendSweep(ctx: StoreServiceContext, raw: z.input<typeof extendSweepInput>) {
   requireRole(ctx.actor, ["engineer"], "extend sweeps");
   const input = parsed(extendSweepInput, raw);
-  return ctx.db.transaction((tx) => {
-    const s = tx.select().from(sweeps).where(eq(sweeps.id, input.sweepId)).get();
-    if (!s) notFound(`sweep ${input.sweepId}`);
-    if (s.status === "stopped") invalidInput(`sweep ${s.id} was stopped: a stopped sweep is final`);
-    const maxTrials = s.maxTrials + input.addTrials;
-    if (maxTrials > 1000) invalidInput(`addTrials: the budget would be ${maxTrials} trials (at most 1000)`);
-    const spec = JSON.parse(s.specJson) as SweepSpec;
-    if (spec.method === "grid") {
-      const points = Object.values(spec.space).reduce((n, p) => n * gridValues(p).length, 1);
-      if (maxTrials > points) invalidInput(`addTrials: the grid of sweep ${s.id} has ${points} point(s); the budget cannot exceed it`);
-    }
-    const status: SweepStatus = s.status === "completed" ? "running" : s.status;
-    tx.update(sweeps).set({ maxTrials, status }).where(eq(sweeps.id, s.id)).run();
-    appendAuditEvent(tx, {
-      actor: ctx.actor,
-      action: "sweep.extend",
-      entityType: "sweep",
-      entityId: s.id,
-      payload: { fromMaxTrials: s.maxTrials, maxTrials, from: s.status, to: status, rationale: input.rationale },
-    });
-    return { id: s.id, maxTrials, status };
-  });
+  const store = asStore(ctx.db);
+  const { sweeps } = store.tables;
+  return transact(
+    store,
+    function* (tx) {
+      const s = yield* sweepRow(tx, store.tables, input.sweepId);
+      if (!s) notFound(`sweep ${input.sweepId}`);
+      if (s.status === "stopped") invalidInput(`sweep ${s.id} was stopped: a stopped sweep is final`);
+      const maxTrials = s.maxTrials + input.addTrials;
+      if (maxTrials > 1000) invalidInput(`addTrials: the budget would be ${maxTrials} trials (at most 1000)`);
+      const spec = JSON.parse(s.specJson) as SweepSpec;
+      if (spec.method === "grid") {
+        const points = Object.values(spec.space).reduce((n, p) => n * gridValues(p).length, 1);
+        if (maxTrials > points) invalidInput(`addTrials: the grid of sweep ${s.id} has ${points} point(s); the budget cannot exceed it`);
+      }
+      const status: SweepStatus = s.status === "completed" ? "running" : s.status;
+      yield* exec(tx.update(sweeps).set({ maxTrials, status }).where(eq(sweeps.id, s.id)));
+      yield* appendEvent({
+        actor: ctx.actor,
+        action: "sweep.extend",
+        entityType: "sweep",
+        entityId: s.id,
+        payload: { fromMaxTrials: s.maxTrials, maxTrials, from: s.status, to: status, rationale: input.rationale },
+      });
+      return { id: s.id, maxTrials, status };
+    },
+    { pgLock: PG_LOCK_KEYS.ledger },
+  );
 }
 
 /** An engineer picks the winning trial (a completed trial of this sweep), with a rationale. */
-export function chooseSweepWinner(ctx: ServiceContext, raw: z.input<typeof chooseWinnerInput>) {
+export async function chooseSweepWinner(ctx: StoreServiceContext, raw: z.input<typeof chooseWinnerInput>) {
   requireRole(ctx.actor, ["engineer"], "choose a sweep's winner");
   const input = parsed(chooseWinnerInput, raw);
-  return ctx.db.transaction((tx) => {
-    const s = tx.select().from(sweeps).where(eq(sweeps.id, input.sweepId)).get();
-    if (!s) notFound(`sweep ${input.sweepId}`);
-    const trial = tx
-      .select({ trialIndex: sweepTrials.trialIndex, status: runs.status })
-      .from(sweepTrials)
-      .innerJoin(runs, eq(runs.id, sweepTrials.runId))
-      .where(and(eq(sweepTrials.sweepId, s.id), eq(sweepTrials.runId, input.runId)))
-      .get();
-    if (!trial) invalidInput(`runId: run ${input.runId} is not a trial of sweep ${s.id}`);
-    if (trial.status !== "completed") invalidInput(`runId: run ${input.runId} is ${trial.status}; only a completed trial can win`);
-    if (s.winnerRunId === input.runId) conflict(`run ${input.runId} is already the winner of sweep ${s.id}`);
-    const spec = JSON.parse(s.specJson) as SweepSpec;
-    const value = objectiveValues(tx, [input.runId], spec.metric.name, spec.metric.direction).get(input.runId) ?? null;
-    const trials = tx.select({ n: count() }).from(sweepTrials).where(eq(sweepTrials.sweepId, s.id)).get()?.n ?? 0;
-    const at = now();
-    tx.update(sweeps)
-      .set({ winnerRunId: input.runId, winnerChosenBy: ctx.actor.id, winnerRationale: input.rationale, winnerChosenAt: at })
-      .where(eq(sweeps.id, s.id))
-      .run();
-    appendAuditEvent(tx, {
-      actor: ctx.actor,
-      action: "sweep.chooseWinner",
-      entityType: "sweep",
-      entityId: s.id,
-      payload: {
-        runId: input.runId,
-        previousRunId: s.winnerRunId,
-        trialIndex: trial.trialIndex,
-        trials,
-        metric: spec.metric.name,
-        value,
-        rationale: input.rationale,
-        chosenAt: at,
-      },
-    });
-    return { sweepId: s.id, runId: input.runId, value, trials };
-  });
+  const store = asStore(ctx.db);
+  const { sweeps, sweepTrials, runs } = store.tables;
+  return transact(
+    store,
+    function* (tx) {
+      const s = yield* sweepRow(tx, store.tables, input.sweepId);
+      if (!s) notFound(`sweep ${input.sweepId}`);
+      const trial = yield* row(
+        tx
+          .select({ trialIndex: sweepTrials.trialIndex, status: runs.status })
+          .from(sweepTrials)
+          .innerJoin(runs, eq(runs.id, sweepTrials.runId))
+          .where(and(eq(sweepTrials.sweepId, s.id), eq(sweepTrials.runId, input.runId))),
+      );
+      if (!trial) invalidInput(`runId: run ${input.runId} is not a trial of sweep ${s.id}`);
+      if (trial.status !== "completed") invalidInput(`runId: run ${input.runId} is ${trial.status}; only a completed trial can win`);
+      if (s.winnerRunId === input.runId) conflict(`run ${input.runId} is already the winner of sweep ${s.id}`);
+      const spec = JSON.parse(s.specJson) as SweepSpec;
+      const value =
+        (yield* objectiveValuesIn(tx, store.tables, [input.runId], spec.metric.name, spec.metric.direction)).get(input.runId) ?? null;
+      const trials = (yield* row(tx.select({ n: count() }).from(sweepTrials).where(eq(sweepTrials.sweepId, s.id))))?.n ?? 0;
+      const at = now();
+      yield* exec(
+        tx
+          .update(sweeps)
+          .set({ winnerRunId: input.runId, winnerChosenBy: ctx.actor.id, winnerRationale: input.rationale, winnerChosenAt: at })
+          .where(eq(sweeps.id, s.id)),
+      );
+      yield* appendEvent({
+        actor: ctx.actor,
+        action: "sweep.chooseWinner",
+        entityType: "sweep",
+        entityId: s.id,
+        payload: {
+          runId: input.runId,
+          previousRunId: s.winnerRunId,
+          trialIndex: trial.trialIndex,
+          trials,
+          metric: spec.metric.name,
+          value,
+          rationale: input.rationale,
+          chosenAt: at,
+        },
+      });
+      return { sweepId: s.id, runId: input.runId, value, trials };
+    },
+    { pgLock: PG_LOCK_KEYS.ledger },
+  );
 }
 
 // ---- machine decisions (server/sweeps/driver.ts) ----
 
-function creatorOf(deps: ServiceDeps, createdBy: number) {
-  const u = deps.db.select().from(users).where(eq(users.id, createdBy)).get();
-  if (!u) notFound(`user ${createdBy}`);
-  return u;
-}
-
-/** Creates trial `trialIndex` with the generated params: a queued run of origin "sweep" and its sweep_trials row. */
-export function createTrialRun(deps: ServiceDeps, sweepId: number, trialIndex: number, params: Record<string, unknown>) {
-  const s = deps.db.select().from(sweeps).where(eq(sweeps.id, sweepId)).get();
+/**
+ * Creates trial `trialIndex` with the generated params: a queued run of origin "sweep" and its sweep_trials row, one
+ * transaction on either store (createRunOnStore, under the ledger lock on PostgreSQL). `check` re-checks, inside that
+ * transaction and before anything is written, that the sweep still runs, the index is within the budget and still
+ * free: two drivers (two servers) taking the last slot at once give one trial and a conflict, which a driver takes as
+ * "look again".
+ */
+export async function createTrialRun(
+  deps: SweepDeps & { artifacts: ArtifactStore },
+  sweepId: number,
+  trialIndex: number,
+  params: Record<string, unknown>,
+) {
+  const store = asStore(deps.db);
+  const { sweeps, users } = store.tables;
+  const read = reader(store);
+  const [s] = await read.select().from(sweeps).where(eq(sweeps.id, sweepId)).limit(1);
   if (!s) notFound(`sweep ${sweepId}`);
   const spec = JSON.parse(s.specJson) as SweepSpec;
-  const creator = creatorOf(deps, s.createdBy);
+  const [creator] = await read.select().from(users).where(eq(users.id, s.createdBy)).limit(1);
+  if (!creator) notFound(`user ${s.createdBy}`);
   const config = trialConfig(spec, params, `${s.name} · trial ${trialIndex + 1}`);
   const shown = Object.entries(params)
     .map(([k, v]) => `${k}=${canonicalJson(v)}`)
     .join(", ");
   const paramsJson = canonicalJson(params);
-  return createRun(
-    { ...deps, actor: actorOf(creator) },
+  return createRunOnStore(
+    { db: store, artifacts: deps.artifacts, actor: actorOf(creator) },
     {
       experimentId: s.experimentId,
       config,
       rationale: `trial ${trialIndex + 1} of sweep #${sweepId} (${spec.method}, seed ${spec.seed}), generated by the sweep: ${shown}`,
     },
-    undefined,
     {
       sweepId,
       trialIndex,
       actor: sweepActor(sweepId, creator),
-      link: (tx, runId) => {
-        // Re-checked in the run's transaction: the sweep still runs and the index is still free.
-        const now_ = tx.select({ status: sweeps.status, maxTrials: sweeps.maxTrials }).from(sweeps).where(eq(sweeps.id, sweepId)).get();
-        if (now_?.status !== "running") conflict(`sweep ${sweepId} is ${now_?.status}: no new trials`);
-        if (trialIndex >= now_.maxTrials) conflict(`sweep ${sweepId} has reached its budget of ${now_.maxTrials} trials`);
-        tx.insert(sweepTrials).values({ sweepId, trialIndex, runId, paramsJson }).run();
+      check: function* (tx, t) {
+        const current = yield* row(
+          tx.select({ status: t.sweeps.status, maxTrials: t.sweeps.maxTrials }).from(t.sweeps).where(eq(t.sweeps.id, sweepId)),
+        );
+        if (current?.status !== "running") conflict(`sweep ${sweepId} is ${current?.status}: no new trials`);
+        if (trialIndex >= current.maxTrials) conflict(`sweep ${sweepId} has reached its budget of ${current.maxTrials} trials`);
+        const taken = yield* row(
+          tx
+            .select({ runId: t.sweepTrials.runId })
+            .from(t.sweepTrials)
+            .where(and(eq(t.sweepTrials.sweepId, sweepId), eq(t.sweepTrials.trialIndex, trialIndex))),
+        );
+        if (taken) conflict(`sweep ${sweepId} already has trial ${trialIndex + 1} (run ${taken.runId})`);
+      },
+      link: function* (tx, t, runId) {
+        yield* exec(tx.insert(t.sweepTrials).values({ sweepId, trialIndex, runId, paramsJson }));
       },
     },
   );
@@ -256,83 +360,213 @@ export function createTrialRun(deps: ServiceDeps, sweepId: number, trialIndex: n
  * Early termination stops a trial (ASHA): recorded before the orchestrator is asked to cancel it, so the run's
  * run.cancel has a machine decision before it. Returns false when the trial had ended or was already stopped.
  */
-export function recordTrialStop(
-  deps: ServiceDeps,
+export async function recordTrialStop(
+  deps: SweepDeps,
   input: { sweepId: number; runId: number; rung: number; value: number; threshold: number; eta: number; atRung: number },
-): boolean {
-  return deps.db.transaction((tx) => {
-    const s = tx.select().from(sweeps).where(eq(sweeps.id, input.sweepId)).get();
-    if (!s) notFound(`sweep ${input.sweepId}`);
-    const link = tx
-      .select({ stoppedAtRung: sweepTrials.stoppedAtRung, status: runs.status, trialIndex: sweepTrials.trialIndex })
-      .from(sweepTrials)
-      .innerJoin(runs, eq(runs.id, sweepTrials.runId))
-      .where(and(eq(sweepTrials.sweepId, s.id), eq(sweepTrials.runId, input.runId)))
-      .get();
-    if (!link || link.stoppedAtRung !== null || FINAL_RUN_STATUSES.includes(link.status)) return false;
-    const spec = JSON.parse(s.specJson) as SweepSpec;
-    const creator = tx.select({ id: users.id, name: users.name }).from(users).where(eq(users.id, s.createdBy)).get()!;
-    tx.update(sweepTrials).set({ stoppedAtRung: input.rung }).where(eq(sweepTrials.runId, input.runId)).run();
-    appendAuditEvent(tx, {
-      actor: sweepActor(s.id, creator),
-      action: "sweep.stopTrial",
-      entityType: "sweep",
-      entityId: s.id,
-      payload: {
-        runId: input.runId,
-        trialIndex: link.trialIndex,
-        rung: input.rung,
-        metric: spec.metric.name,
-        direction: spec.metric.direction,
-        value: input.value,
-        threshold: input.threshold,
-        eta: input.eta,
-        trialsAtRung: input.atRung,
-        reason: `asha: ${spec.metric.name} ${input.value} at epoch ${input.rung} is not in the top 1/${input.eta} of the ${input.atRung} trial(s) that reached it (needed ${spec.metric.direction === "minimize" ? "≤" : "≥"} ${input.threshold})`,
-      },
-    });
-    return true;
-  });
+): Promise<boolean> {
+  const store = asStore(deps.db);
+  const { sweepTrials, runs } = store.tables;
+  return transact(
+    store,
+    function* (tx) {
+      const s = yield* sweepRow(tx, store.tables, input.sweepId);
+      if (!s) notFound(`sweep ${input.sweepId}`);
+      const link = yield* row(
+        tx
+          .select({ stoppedAtRung: sweepTrials.stoppedAtRung, status: runs.status, trialIndex: sweepTrials.trialIndex })
+          .from(sweepTrials)
+          .innerJoin(runs, eq(runs.id, sweepTrials.runId))
+          .where(and(eq(sweepTrials.sweepId, s.id), eq(sweepTrials.runId, input.runId))),
+      );
+      if (!link || link.stoppedAtRung !== null || FINAL_RUN_STATUSES.includes(link.status)) return false;
+      const spec = JSON.parse(s.specJson) as SweepSpec;
+      const creator = yield* creatorIn(tx, store.tables, s.createdBy);
+      yield* exec(tx.update(sweepTrials).set({ stoppedAtRung: input.rung }).where(eq(sweepTrials.runId, input.runId)));
+      yield* appendEvent({
+        actor: sweepActor(s.id, creator),
+        action: "sweep.stopTrial",
+        entityType: "sweep",
+        entityId: s.id,
+        payload: {
+          runId: input.runId,
+          trialIndex: link.trialIndex,
+          rung: input.rung,
+          metric: spec.metric.name,
+          direction: spec.metric.direction,
+          value: input.value,
+          threshold: input.threshold,
+          eta: input.eta,
+          trialsAtRung: input.atRung,
+          reason: `asha: ${spec.metric.name} ${input.value} at epoch ${input.rung} is not in the top 1/${input.eta} of the ${input.atRung} trial(s) that reached it (needed ${spec.metric.direction === "minimize" ? "≤" : "≥"} ${input.threshold})`,
+        },
+      });
+      return true;
+    },
+    { pgLock: PG_LOCK_KEYS.ledger },
+  );
 }
 
 /** The sweep spent its budget and every trial has ended. */
-export function completeSweep(deps: ServiceDeps, sweepId: number): boolean {
-  return deps.db.transaction((tx) => {
-    const s = tx.select().from(sweeps).where(eq(sweeps.id, sweepId)).get();
-    if (!s || s.status !== "running") return false;
-    const trials = tx.select({ runId: sweepTrials.runId }).from(sweepTrials).where(eq(sweepTrials.sweepId, sweepId)).all();
-    if (trials.length < s.maxTrials) return false;
-    const spec = JSON.parse(s.specJson) as SweepSpec;
-    const values = objectiveValues(
-      tx,
-      trials.map((t) => t.runId),
-      spec.metric.name,
-      spec.metric.direction,
+export async function completeSweep(deps: SweepDeps, sweepId: number): Promise<boolean> {
+  const store = asStore(deps.db);
+  const { sweeps, sweepTrials, runs } = store.tables;
+  return transact(
+    store,
+    function* (tx) {
+      const s = yield* sweepRow(tx, store.tables, sweepId);
+      if (!s || s.status !== "running") return false;
+      const trials = yield* rows(
+        tx
+          .select({ runId: sweepTrials.runId })
+          .from(sweepTrials)
+          .where(eq(sweepTrials.sweepId, sweepId))
+          .orderBy(asc(sweepTrials.trialIndex)),
+      );
+      if (trials.length < s.maxTrials) return false;
+      const spec = JSON.parse(s.specJson) as SweepSpec;
+      const values = yield* objectiveValuesIn(
+        tx,
+        store.tables,
+        trials.map((t) => t.runId),
+        spec.metric.name,
+        spec.metric.direction,
+      );
+      const completed = new Set(
+        (yield* rows(
+          tx
+            .select({ id: runs.id, status: runs.status })
+            .from(runs)
+            .innerJoin(sweepTrials, eq(sweepTrials.runId, runs.id))
+            .where(eq(sweepTrials.sweepId, sweepId)),
+        ))
+          .filter((r) => r.status === "completed")
+          .map((r) => r.id),
+      );
+      // In trial order, so a tie goes to the earlier trial on both stores (the map's order was SQLite's row order).
+      let best: { runId: number; value: number } | null = null;
+      for (const { runId } of trials) {
+        const value = values.get(runId);
+        if (value === undefined || !completed.has(runId)) continue;
+        if (!best || (spec.metric.direction === "minimize" ? value < best.value : value > best.value)) best = { runId, value };
+      }
+      const creator = yield* creatorIn(tx, store.tables, s.createdBy);
+      yield* exec(tx.update(sweeps).set({ status: "completed" }).where(eq(sweeps.id, sweepId)));
+      yield* appendEvent({
+        actor: sweepActor(s.id, creator),
+        action: "sweep.complete",
+        entityType: "sweep",
+        entityId: s.id,
+        payload: { from: "running", to: "completed", trials: trials.length, best: best ? { ...best, metric: spec.metric.name } : null },
+      });
+      return true;
+    },
+    { pgLock: PG_LOCK_KEYS.ledger },
+  );
+}
+
+// ---- reads on the store (forms of queries.ts's getSweep and listSweeps; to move there when it is ported) ----
+
+/** A read part run outside a transaction: on SQLite directly on the handle (no writer lock), on PostgreSQL in one. */
+function readOn<T>(store: Store, part: (q: Tx) => TxBody<T>): Promise<T> {
+  if (store.dialect === "sqlite") return Promise.resolve(runOnSqliteTx(store.db as unknown as Tx, part(store.db as unknown as Tx)));
+  return transact(store, part);
+}
+
+function* sweepTrialsIn(q: Tx, t: StoreTables, sweepId: number, spec: SweepSpec): TxBody<SweepTrialRow[]> {
+  const { sweepTrials, runs } = t;
+  const found = yield* rows(
+    q
+      .select({
+        trialIndex: sweepTrials.trialIndex,
+        runId: sweepTrials.runId,
+        paramsJson: sweepTrials.paramsJson,
+        stoppedAtRung: sweepTrials.stoppedAtRung,
+        runName: runs.name,
+        status: runs.status,
+        progressJson: runs.progressJson,
+      })
+      .from(sweepTrials)
+      .innerJoin(runs, eq(runs.id, sweepTrials.runId))
+      .where(eq(sweepTrials.sweepId, sweepId))
+      .orderBy(asc(sweepTrials.trialIndex)),
+  );
+  const values = yield* objectiveValuesIn(
+    q,
+    t,
+    found.map((r) => r.runId),
+    spec.metric.name,
+    spec.metric.direction,
+  );
+  return found.map((r) => ({
+    trialIndex: r.trialIndex,
+    runId: r.runId,
+    runName: r.runName,
+    status: r.status,
+    params: JSON.parse(r.paramsJson) as Record<string, unknown>,
+    value: values.get(r.runId) ?? null,
+    stoppedAtRung: r.stoppedAtRung,
+    epochsRun: r.progressJson ? ((JSON.parse(r.progressJson) as { epoch?: number }).epoch ?? null) : null,
+  }));
+}
+
+/** queries.ts's getSweep on either store: the sweep, its trials, the best completed trial, importance and counts. */
+export async function sweepOnStore(db: Store | Db, sweepId: number) {
+  const store = asStore(db);
+  const { sweeps, users } = store.tables;
+  return readOn(store, function* (q) {
+    const found = yield* row(
+      q
+        .select({ sweep: sweeps, createdByName: users.name })
+        .from(sweeps)
+        .innerJoin(users, eq(users.id, sweeps.createdBy))
+        .where(eq(sweeps.id, sweepId)),
     );
-    const completed = new Set(
-      tx
-        .select({ id: runs.id, status: runs.status })
-        .from(runs)
-        .innerJoin(sweepTrials, eq(sweepTrials.runId, runs.id))
-        .where(eq(sweepTrials.sweepId, sweepId))
-        .all()
-        .filter((r) => r.status === "completed")
-        .map((r) => r.id),
-    );
-    let best: { runId: number; value: number } | null = null;
-    for (const [runId, value] of values) {
-      if (!completed.has(runId)) continue;
-      if (!best || (spec.metric.direction === "minimize" ? value < best.value : value > best.value)) best = { runId, value };
-    }
-    const creator = tx.select({ id: users.id, name: users.name }).from(users).where(eq(users.id, s.createdBy)).get()!;
-    tx.update(sweeps).set({ status: "completed" }).where(eq(sweeps.id, sweepId)).run();
-    appendAuditEvent(tx, {
-      actor: sweepActor(s.id, creator),
-      action: "sweep.complete",
-      entityType: "sweep",
-      entityId: s.id,
-      payload: { from: "running", to: "completed", trials: trials.length, best: best ? { ...best, metric: spec.metric.name } : null },
-    });
-    return true;
+    if (!found) notFound(`sweep ${sweepId}`);
+    const spec = JSON.parse(found.sweep.specJson) as SweepSpec;
+    const trials = yield* sweepTrialsIn(q, store.tables, sweepId, spec);
+    const dir = spec.metric.direction;
+    const ranked = trials
+      .filter((t) => t.value !== null && t.status === "completed")
+      .sort((a, b) => (dir === "minimize" ? a.value! - b.value! : b.value! - a.value!));
+    const winnerBy = found.sweep.winnerChosenBy
+      ? ((yield* row(q.select({ name: users.name }).from(users).where(eq(users.id, found.sweep.winnerChosenBy))))?.name ?? null)
+      : null;
+    return {
+      ...found.sweep,
+      createdByName: found.createdByName,
+      winnerChosenByName: winnerBy,
+      spec,
+      trials,
+      best: ranked[0] ? { runId: ranked[0].runId, metric: spec.metric.name, value: ranked[0].value! } : null,
+      importance: paramImportance(
+        trials.filter((t) => t.value !== null).map((t) => ({ params: t.params, value: t.value! })),
+        Object.keys(spec.space).sort(),
+      ),
+      counts: {
+        total: trials.length,
+        active: trials.filter((t) => !FINAL_RUN_STATUSES.includes(t.status)).length,
+        completed: trials.filter((t) => t.status === "completed").length,
+        stoppedEarly: trials.filter((t) => t.stoppedAtRung !== null).length,
+      },
+    };
   });
+}
+
+/** queries.ts's listSweeps on either store: an experiment's sweeps (or all), newest first. */
+export async function sweepsOnStore(db: Store | Db, experimentId?: number) {
+  const store = asStore(db);
+  const { sweeps } = store.tables;
+  const q = reader(store)
+    .select({
+      id: sweeps.id,
+      experimentId: sweeps.experimentId,
+      name: sweeps.name,
+      method: sweeps.method,
+      status: sweeps.status,
+      maxTrials: sweeps.maxTrials,
+      createdAt: sweeps.createdAt,
+      winnerRunId: sweeps.winnerRunId,
+    })
+    .from(sweeps);
+  return (experimentId === undefined ? q : q.where(eq(sweeps.experimentId, experimentId))).orderBy(desc(sweeps.id));
 }

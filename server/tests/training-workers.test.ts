@@ -322,7 +322,7 @@ describe("a sweep with training workers (one process, real training)", () => {
       // heartbeat (200 ms) after rung 2, lands well before the poor trial's last epoch even on a quiet machine.
       const iris = irisConfig({ epochs: ASHA_EPOCHS });
       const base = { ...iris, training: { ...iris.training, batchSize: 2 } };
-      const sweep = createSweep(ctx, {
+      const sweep = await createSweep(ctx, {
         experimentId,
         spec: {
           name: "asha-on-workers",
