@@ -12,7 +12,8 @@
  * runs (status, end time, the end event with its metric digest; pending interventions rejected at the end) give the
  * same answers, rows (metrics, summaries, rollups, runs, interventions) and ledger on both stores; one run ended many
  * times at once from two servers gets one end event (without the ledger lock in runs/update it gets several: checked
- * by removing it), and one point logged at once with different values keeps one value.
+ * by removing it), one point logged at once with different values keeps one value, and points logged while the run
+ * ends are either in its end event's digest or refused.
  */
 import { describe, expect, it, vi } from "vitest";
 import { eq } from "drizzle-orm";
@@ -710,6 +711,35 @@ describePg("the MLflow API on PostgreSQL", () => {
     expect(endEvents).toHaveLength(1);
     expect(payloadOf(endEvents[0]!).metricPoints).toBe(2);
     expect(ledger.map((e) => e.seq)).toEqual(ledger.map((_, i) => i + 1));
+
+    // Points logged while the run ends: each call lands wholly before the end (in its digest) or is refused after it.
+    const racedRun = idOf(await at(0)("POST", "runs/create", { experiment_id: experimentId }), "run_id");
+    authBarrier.arm(12);
+    const mixed = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        i === 5
+          ? at(i)("POST", "runs/update", { run_id: racedRun, status: "FINISHED" })
+          : at(i)("POST", "runs/log-batch", {
+              run_id: racedRun,
+              metrics: Array.from({ length: 50 }, (_, j) => ({ key: `m${j % 5}`, value: j, timestamp: 1, step: i * 100 + j })),
+            }),
+      ),
+    );
+    authBarrier.arm(0);
+    expect(codeOf(mixed[5])).toEqual([200, undefined]);
+    const afterEnd = mixed.filter((c) => c.status === 400);
+    expect(afterEnd.every((c) => /^Run \d+ has ended \(completed\)/.test((c.body as { message: string }).message))).toBe(true);
+    const racedPoints = await transact(servers[0]!, (tx) =>
+      rows(
+        tx
+          .select()
+          .from(metrics)
+          .where(eq(metrics.runId, Number(racedRun))),
+      ),
+    );
+    expect(racedPoints).toHaveLength((11 - afterEnd.length) * 50);
+    const racedEnd = (await storedRows(servers[1]!)).ledger.filter((e) => e.entityId === racedRun && e.action === "run.complete");
+    expect(racedEnd.map((e) => payloadOf(e).metricPoints)).toEqual([racedPoints.length]);
   });
 
   it("two servers racing: one experiment (or registered model) name created at once gives one; one param logged at once with different values gives one decision", async () => {
