@@ -19,6 +19,7 @@ import { versionRunAncestryIn } from "./ancestry";
 import { notFound } from "@/server/errors";
 import { sweepOfRunIn, type SweepOfRun } from "@/server/sweeps/queries";
 import { onSqlite, readOnStore } from "@/server/registry/on-store";
+import { promotionSignaturesIn } from "@/server/registry/queries";
 
 export type Person = { id: number; name: string; role: string };
 
@@ -35,7 +36,7 @@ function configSummary(c: TrainingConfig): string {
 
 export function* collectLineageIn(q: Tx, t: StoreTables, modelVersionId: number) {
   const { checkpoints, datasets, datasetVersions, decisions, evaluations, modelAliasEvents, modelVersions, models } = t;
-  const { promotionRequests, runInputs, signatures, splits, users } = t;
+  const { promotionRequests, runInputs, splits, users } = t;
   const version = yield* row(q.select().from(modelVersions).where(eq(modelVersions.id, modelVersionId)));
   if (!version) notFound(`model version ${modelVersionId}`);
   const model = (yield* row(q.select().from(models).where(eq(models.id, version.modelId))))!;
@@ -62,23 +63,11 @@ export function* collectLineageIn(q: Tx, t: StoreTables, modelVersionId: number)
   const requestRows = yield* rows(
     q.select().from(promotionRequests).where(eq(promotionRequests.modelVersionId, version.id)).orderBy(asc(promotionRequests.id)),
   );
-  const sigRows = requestRows.length
-    ? yield* rows(
-        q
-          .select()
-          .from(signatures)
-          .where(
-            and(
-              eq(signatures.recordType, "promotion_request"),
-              inArray(
-                signatures.recordId,
-                requestRows.map((r) => r.id),
-              ),
-            ),
-          )
-          .orderBy(asc(signatures.id)),
-      )
-    : [];
+  const sigRows = yield* promotionSignaturesIn(
+    q,
+    t,
+    requestRows.map((r) => r.id),
+  );
   const aliasRows = yield* rows(
     q
       .select()

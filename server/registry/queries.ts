@@ -133,7 +133,7 @@ function describeSignature(s: typeof signatures.$inferSelect) {
 
 /** getModel's reads, as one part. */
 function* getModelIn(q: Tx, t: StoreTables, name: string, viewerId?: number) {
-  const { modelVersions, runs, checkpoints, evaluations, promotionRequests, signatures, auditEvents } = t;
+  const { modelVersions, runs, checkpoints, evaluations, promotionRequests, auditEvents } = t;
   const model = yield* findModelIn(q, t, name);
   const versions = yield* rows(
     q
@@ -163,23 +163,11 @@ function* getModelIn(q: Tx, t: StoreTables, name: string, viewerId?: number) {
           .orderBy(desc(promotionRequests.id)),
       )
     : [];
-  const sigs = requests.length
-    ? yield* rows(
-        q
-          .select()
-          .from(signatures)
-          .where(
-            and(
-              eq(signatures.recordType, "promotion_request"),
-              inArray(
-                signatures.recordId,
-                requests.map((r) => r.id),
-              ),
-            ),
-          )
-          .orderBy(asc(signatures.id)),
-      )
-    : [];
+  const sigs = yield* promotionSignaturesIn(
+    q,
+    t,
+    requests.map((r) => r.id),
+  );
   const names = yield* userNamesIn(q, t, [
     ...versions.map((x) => x.v.createdBy),
     ...events.map((e) => e.movedBy),
@@ -364,4 +352,17 @@ export async function aliasTimeline(store: Store | Db, name: string, alias: stri
   const detail = await getModel(store, name);
   const events = detail.aliasHistory.filter((e) => e.alias === alias);
   return events.map((e, i) => ({ ...e, from: e.at, to: events[i + 1]?.at ?? null }));
+}
+
+/** The signatures (approvals and rejections) on these promotion requests, oldest first. */
+export function* promotionSignaturesIn(q: Tx, t: StoreTables, requestIds: readonly number[]): TxBody<(typeof signatures.$inferSelect)[]> {
+  if (requestIds.length === 0) return [];
+  const { signatures: s } = t;
+  return yield* rows(
+    q
+      .select()
+      .from(s)
+      .where(and(eq(s.recordType, "promotion_request"), inArray(s.recordId, [...requestIds])))
+      .orderBy(asc(s.id)),
+  );
 }
