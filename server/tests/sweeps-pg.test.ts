@@ -11,7 +11,11 @@
  * lock, so one trial is created and the other driver gets a conflict (which a driver takes as "look again"). Without
  * the lock (createRunOnStore's pgLock removed) both checks pass and the loser's sweep_trials insert hits the primary
  * key instead: not a DomainError, so its driver would end (driver.ts rethrows any other error); the race test then fails
- * in its first round (checked by removing the pgLock argument by hand and running it with -t).
+ * in its first round (checked by removing the pgLock argument by hand and running it with -t). A stop and a trial
+ * created at once: the stop reads the active trials before it writes the status, the trial reads the status before it
+ * writes its link; under the lock one goes first, so the trial is refused or is in the stop's cancel list. With
+ * changeSweepStatus's pgLock removed by hand (createRunOnStore's kept, or both removed) the test failed twice out of
+ * two runs: a trial created in the stopped sweep that its stop did not list, so nobody cancels it.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import fs from "node:fs";
@@ -388,5 +392,44 @@ describePg("sweeps on PostgreSQL", () => {
     }
     const seqs = (await reader(servers[1]).select({ seq: auditEvents.seq }).from(auditEvents).orderBy(auditEvents.seq)).map((e) => e.seq);
     expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 1));
+  });
+
+  it("a stop and a trial at once on two servers: the trial is refused, or created and in the stop's cancel list, 8 times over", async () => {
+    const servers = pg.stores();
+    const artifacts = fileArtifactStore(dir);
+    await seedPeople(servers[0]);
+    await resolveDatasetRow(servers[0], artifacts, engineer, { builtin: "iris" });
+    const project = await createProject({ db: servers[0], actor: engineer }, { name: "Stops" });
+    const experiment = await createExperiment({ db: servers[1], actor: engineer }, { projectId: project.id, name: "stop race" });
+    const { sweepTrials } = servers[0].tables;
+    const outcomes: string[] = [];
+    for (let round = 0; round < 8; round++) {
+      const s = await createSweep({ db: servers[0], actor: engineer }, { experimentId: experiment.id, spec: gridSpec() });
+      const spec = JSON.parse(s.specJson) as SweepSpec;
+      datasetBarrier.arm(2);
+      const [trial, stop] = await Promise.allSettled([
+        createTrialRun({ db: servers[round % 2]!, artifacts }, s.id, 0, suggestTrial(spec, 0)),
+        (async () => {
+          await datasetBarrier.arrive();
+          return changeSweepStatus({ db: servers[(round + 1) % 2]!, actor: engineer }, "stop", { sweepId: s.id, rationale: "race" });
+        })(),
+      ]);
+      datasetBarrier.arm(0);
+      if (stop.status === "rejected") throw stop.reason;
+      const linked = await reader(servers[1]).select().from(sweepTrials).where(eq(sweepTrials.sweepId, s.id));
+      if (trial.status === "fulfilled") {
+        // The stop came second: it saw the trial and lists it for cancelling.
+        expect(stop.value.cancelRunIds).toEqual([trial.value.id]);
+        expect(linked.map((t) => t.runId)).toEqual([trial.value.id]);
+        outcomes.push("created, then stopped");
+      } else {
+        expect(trial.reason).toBeInstanceOf(DomainError);
+        expect((trial.reason as Error).message).toBe(`sweep ${s.id} is stopped: no new trials`);
+        expect(stop.value.cancelRunIds).toEqual([]);
+        expect(linked).toEqual([]);
+        outcomes.push("stopped, then refused");
+      }
+    }
+    expect(outcomes).toHaveLength(8);
   });
 });
