@@ -177,6 +177,26 @@ export function runOnSqliteTx<T>(tx: Tx, body: TxBody<T>): T {
 }
 
 /**
+ * Runs a part that only reads, outside any transaction: on SQLite synchronously on the connection, on PostgreSQL each
+ * statement awaited on the pool. At READ COMMITTED each statement sees its own snapshot inside a transaction too, so
+ * this saves BEGIN/COMMIT and a held connection and changes nothing else; one part then reads the same rows inside a
+ * write's transaction and for an answer after it.
+ */
+export async function readPart<T>(store: Store, part: (q: Tx) => TxBody<T>): Promise<T> {
+  try {
+    if (store.dialect === "sqlite") {
+      const q = store.db as unknown as Tx;
+      return drive(part(q), (step) => runOnSqlite(q, step));
+    }
+    const pool = store.db as unknown as PgTx;
+    return await drive(part(pool as unknown as Tx), (step) => runOnPg(pool, step));
+  } catch (err) {
+    if (err instanceof RolledBack) return err.value as T;
+    throw err;
+  }
+}
+
+/**
  * Runs `body` as one transaction of the store (see the header) and resolves to its return value. A body's uncaught
  * error rolls back and rejects; a body that caught a failed statement and returned rolls back and resolves to what
  * it returned (so a failed statement rolls the transaction back on both stores, as PostgreSQL must).

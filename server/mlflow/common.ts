@@ -14,8 +14,7 @@
 import { z } from "zod";
 import { eq } from "drizzle-orm";
 import type { Db, Tx } from "@/db/client";
-import type { PgTx } from "@/db/pg-client";
-import { row, runOnSqliteTx, type Store, type StoreTables, type TxBody, type TxStep } from "@/db/store";
+import { row, type Store, type StoreTables, type TxBody } from "@/db/store";
 import { insertProject } from "@/server/projects/service";
 import type { ServiceContext, SignedInActor } from "@/server/app-context/service-context";
 import type { RunStatus as MlflowRunStatus } from "@/contracts/mlflow/types";
@@ -34,34 +33,8 @@ export type MlflowCtx = ServiceContext & { actor: SignedInActor & { tokenId: num
  */
 export type MlflowStoreCtx = Omit<MlflowCtx, "db"> & { db: Store | Db };
 
-/**
- * Runs a transaction part for its reads outside any transaction (db/store.ts has no such driver): on SQLite
- * synchronously on the connection, on PostgreSQL each statement awaited on the pool (no snapshot across statements,
- * as any awaited read outside a transaction). So one part reads the same rows inside a write's transaction and for
- * an answer after it. The part must only read.
- */
-export async function readPart<T>(store: Store, part: (q: Tx) => TxBody<T>): Promise<T> {
-  if (store.dialect === "sqlite") return runOnSqliteTx(store.db as unknown as Tx, part(store.db as unknown as Tx));
-  const pool = store.db;
-  const gen = part(pool as unknown as Tx);
-  let next = gen.next();
-  while (!next.done) {
-    const step: TxStep = next.value;
-    let value: unknown;
-    try {
-      if (step.kind === "native") value = await step.pg(pool as unknown as PgTx);
-      else {
-        const result = (await (step.query as PromiseLike<unknown>)) as unknown;
-        value = step.kind === "all" ? result : step.kind === "get" ? (Array.isArray(result) ? result[0] : undefined) : undefined;
-      }
-    } catch (err) {
-      next = gen.throw(err);
-      continue;
-    }
-    next = gen.next(value);
-  }
-  return next.value;
-}
+/** Reads outside a transaction with a transaction part (db/store.ts); re-exported for the API's modules. */
+export { readPart } from "@/db/store";
 
 /** Roles that may write through the API (the roles that launch runs in the app); every signed-in role may read. */
 export const WRITER_ROLES = ["engineer"] as const;

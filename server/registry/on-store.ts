@@ -2,8 +2,8 @@
  * How the registry runs on the store (issue 16, db/store.ts): every read is written once as a transaction part over
  * given tables (`function* …In(q, t, …)`), which runs
  * - inside a store transaction body (`yield*`), on SQLite or PostgreSQL;
- * - as an awaited read outside a transaction (readOnStore): on SQLite synchronously on the handle, as before the port;
- *   on PostgreSQL in one read-only pool transaction (READ COMMITTED, no lock);
+ * - as an awaited read outside a transaction (readOnStore, through db/store.ts readPart): on SQLite synchronously on
+ *   the handle, as before the port; on PostgreSQL statement by statement on the pool;
  * - synchronously on a SQLite handle (onSqlite), for the callers not on the store yet (the auditor's report, lineage,
  *   the MLflow-compatible API's own SQLite transaction).
  * And what follows a committed alias move or signature: a signed audit checkpoint, on either store (under the ledger's
@@ -11,16 +11,15 @@
  */
 import type { DbOrTx, Tx } from "@/db/client";
 import * as schema from "@/db/schema";
-import { runOnSqliteTx, transact, type Store, type StoreTables, type TxBody } from "@/db/store";
+import { readPart, runOnSqliteTx, type Store, type StoreTables, type TxBody } from "@/db/store";
 import type { AuditKeys } from "@/server/audit/keys";
 import { checkpointAfterCommitOn, type CheckpointOutcome } from "../app-context/audit-checkpoint-after-commit";
 
 export type ReadPart<T> = (q: Tx, t: StoreTables) => TxBody<T>;
 
 /** A read part, awaited, outside any transaction of the caller. */
-export async function readOnStore<T>(store: Store, part: ReadPart<T>): Promise<T> {
-  if (store.dialect === "sqlite") return onSqlite(store.db, part);
-  return transact(store, (tx) => part(tx, store.tables));
+export function readOnStore<T>(store: Store, part: ReadPart<T>): Promise<T> {
+  return readPart(store, (q) => part(q, store.tables));
 }
 
 /** A read part run synchronously on a SQLite handle (a transaction the caller holds, or the database). */
