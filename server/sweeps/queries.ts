@@ -2,12 +2,14 @@
  * Reads of sweeps: a sweep with its trials (each trial's run status, generated params, objective value, the rung
  * at which early termination stopped it), the list of an experiment's sweeps, and the metric values the sweep
  * driver judges (a trial's value at a rung epoch; its best epoch value). Queries take `db` (or a transaction) first.
+ * Each read is a transaction part (`…In`, issue 16) with a synchronous SQLite form for the driver and the CLI, and an
+ * awaited form on either store for the router (sweepOnStore, sweepsOnStore).
  */
 import { and, asc, desc, eq, inArray } from "drizzle-orm";
-import type { DbOrTx, Tx } from "@/db/client";
+import type { Db, DbOrTx, Tx } from "@/db/client";
 import * as schema from "@/db/schema";
-import { row, rows, runOnSqliteTx, type StoreTables } from "@/db/store";
-import { metrics, metricSummaries, runs, sweeps, sweepTrials, users, type RunStatus } from "@/db/schema";
+import { asStore, readPart, reader, row, rows, runOnSqliteTx, type Store, type StoreTables, type TxBody } from "@/db/store";
+import { metrics, sweeps, sweepTrials, type RunStatus } from "@/db/schema";
 import { paramImportance, type SweepSpec } from "@/contracts/sweep-spec";
 import { notFound } from "@/server/errors";
 
@@ -26,14 +28,26 @@ export type SweepTrialRow = {
 };
 
 /** The objective of each run: best epoch value of `metric` by direction (metric_summaries min / max). */
-export function objectiveValues(db: DbOrTx, runIds: number[], metric: string, direction: "minimize" | "maximize"): Map<number, number> {
+export function* objectiveValuesIn(
+  q: Tx,
+  t: StoreTables,
+  runIds: number[],
+  metric: string,
+  direction: "minimize" | "maximize",
+): TxBody<Map<number, number>> {
   if (runIds.length === 0) return new Map();
-  const rows = db
-    .select({ runId: metricSummaries.runId, min: metricSummaries.min, max: metricSummaries.max })
-    .from(metricSummaries)
-    .where(and(inArray(metricSummaries.runId, runIds), eq(metricSummaries.key, metric)))
-    .all();
-  return new Map(rows.map((r) => [r.runId, direction === "minimize" ? r.min : r.max]));
+  const { metricSummaries: ms } = t;
+  const found = yield* rows(
+    q
+      .select({ runId: ms.runId, min: ms.min, max: ms.max })
+      .from(ms)
+      .where(and(inArray(ms.runId, runIds), eq(ms.key, metric))),
+  );
+  return new Map(found.map((r) => [r.runId, direction === "minimize" ? r.min : r.max]));
+}
+
+export function objectiveValues(db: DbOrTx, runIds: number[], metric: string, direction: "minimize" | "maximize"): Map<number, number> {
+  return runOnSqliteTx(db as Tx, objectiveValuesIn(db as Tx, schema, runIds, metric, direction));
 }
 
 /** The value of `metric` a run reported at the end of epoch `epoch`, if it has. */
@@ -47,93 +61,123 @@ export function metricAtEpoch(db: DbOrTx, runId: number, metric: string, epoch: 
     .get()?.value;
 }
 
-export function listSweepTrials(db: DbOrTx, sweepId: number, spec: SweepSpec): SweepTrialRow[] {
-  const rows = db
-    .select({
-      trialIndex: sweepTrials.trialIndex,
-      runId: sweepTrials.runId,
-      paramsJson: sweepTrials.paramsJson,
-      stoppedAtRung: sweepTrials.stoppedAtRung,
-      runName: runs.name,
-      status: runs.status,
-      progressJson: runs.progressJson,
-    })
-    .from(sweepTrials)
-    .innerJoin(runs, eq(runs.id, sweepTrials.runId))
-    .where(eq(sweepTrials.sweepId, sweepId))
-    .orderBy(asc(sweepTrials.trialIndex))
-    .all();
-  const values = objectiveValues(
-    db,
-    rows.map((r) => r.runId),
+/** A sweep's trials in trial order, each with its run's status, params, objective value and early stop. */
+export function* sweepTrialsIn(q: Tx, t: StoreTables, sweepId: number, spec: SweepSpec): TxBody<SweepTrialRow[]> {
+  const { sweepTrials: st, runs: r } = t;
+  const found = yield* rows(
+    q
+      .select({
+        trialIndex: st.trialIndex,
+        runId: st.runId,
+        paramsJson: st.paramsJson,
+        stoppedAtRung: st.stoppedAtRung,
+        runName: r.name,
+        status: r.status,
+        progressJson: r.progressJson,
+      })
+      .from(st)
+      .innerJoin(r, eq(r.id, st.runId))
+      .where(eq(st.sweepId, sweepId))
+      .orderBy(asc(st.trialIndex)),
+  );
+  const values = yield* objectiveValuesIn(
+    q,
+    t,
+    found.map((x) => x.runId),
     spec.metric.name,
     spec.metric.direction,
   );
-  return rows.map((r) => ({
-    trialIndex: r.trialIndex,
-    runId: r.runId,
-    runName: r.runName,
-    status: r.status,
-    params: JSON.parse(r.paramsJson) as Record<string, unknown>,
-    value: values.get(r.runId) ?? null,
-    stoppedAtRung: r.stoppedAtRung,
-    epochsRun: r.progressJson ? ((JSON.parse(r.progressJson) as { epoch?: number }).epoch ?? null) : null,
+  return found.map((x) => ({
+    trialIndex: x.trialIndex,
+    runId: x.runId,
+    runName: x.runName,
+    status: x.status,
+    params: JSON.parse(x.paramsJson) as Record<string, unknown>,
+    value: values.get(x.runId) ?? null,
+    stoppedAtRung: x.stoppedAtRung,
+    epochsRun: x.progressJson ? ((JSON.parse(x.progressJson) as { epoch?: number }).epoch ?? null) : null,
   }));
 }
 
-export function getSweep(db: DbOrTx, sweepId: number) {
-  const row = db
-    .select({ sweep: sweeps, createdByName: users.name })
-    .from(sweeps)
-    .innerJoin(users, eq(users.id, sweeps.createdBy))
-    .where(eq(sweeps.id, sweepId))
-    .get();
-  if (!row) notFound(`sweep ${sweepId}`);
-  const spec = JSON.parse(row.sweep.specJson) as SweepSpec;
-  const trials = listSweepTrials(db, sweepId, spec);
+export function listSweepTrials(db: DbOrTx, sweepId: number, spec: SweepSpec): SweepTrialRow[] {
+  return runOnSqliteTx(db as Tx, sweepTrialsIn(db as Tx, schema, sweepId, spec));
+}
+
+/** A sweep with its trials, the best completed trial, parameter importance and counts. */
+export function* sweepIn(q: Tx, t: StoreTables, sweepId: number) {
+  const { sweeps: sw, users: u } = t;
+  const found = yield* row(
+    q.select({ sweep: sw, createdByName: u.name }).from(sw).innerJoin(u, eq(u.id, sw.createdBy)).where(eq(sw.id, sweepId)),
+  );
+  if (!found) notFound(`sweep ${sweepId}`);
+  const spec = JSON.parse(found.sweep.specJson) as SweepSpec;
+  const trials = yield* sweepTrialsIn(q, t, sweepId, spec);
   const dir = spec.metric.direction;
   const ranked = trials
-    .filter((t) => t.value !== null && t.status === "completed")
+    .filter((x) => x.value !== null && x.status === "completed")
     .sort((a, b) => (dir === "minimize" ? a.value! - b.value! : b.value! - a.value!));
-  const winnerBy = row.sweep.winnerChosenBy
-    ? (db.select({ name: users.name }).from(users).where(eq(users.id, row.sweep.winnerChosenBy)).get()?.name ?? null)
+  const winnerBy = found.sweep.winnerChosenBy
+    ? ((yield* row(q.select({ name: u.name }).from(u).where(eq(u.id, found.sweep.winnerChosenBy))))?.name ?? null)
     : null;
   return {
-    ...row.sweep,
-    createdByName: row.createdByName,
+    ...found.sweep,
+    createdByName: found.createdByName,
     winnerChosenByName: winnerBy,
     spec,
     trials,
     best: ranked[0] ? { runId: ranked[0].runId, metric: spec.metric.name, value: ranked[0].value! } : null,
     /** Share of the metric's variance each parameter accounts for over trials with a value (null under 3 such trials). */
     importance: paramImportance(
-      trials.filter((t) => t.value !== null).map((t) => ({ params: t.params, value: t.value! })),
+      trials.filter((x) => x.value !== null).map((x) => ({ params: x.params, value: x.value! })),
       Object.keys(spec.space).sort(),
     ),
     counts: {
       total: trials.length,
-      active: trials.filter((t) => !FINAL_RUN_STATUSES.includes(t.status)).length,
-      completed: trials.filter((t) => t.status === "completed").length,
-      stoppedEarly: trials.filter((t) => t.stoppedAtRung !== null).length,
+      active: trials.filter((x) => !FINAL_RUN_STATUSES.includes(x.status)).length,
+      completed: trials.filter((x) => x.status === "completed").length,
+      stoppedEarly: trials.filter((x) => x.stoppedAtRung !== null).length,
     },
   };
 }
+
+/** sweepIn on a SQLite handle (the CLI and the driver, not on the store yet). */
+export function getSweep(db: DbOrTx, sweepId: number) {
+  return runOnSqliteTx(db as Tx, sweepIn(db as Tx, schema, sweepId));
+}
 export type SweepView = ReturnType<typeof getSweep>;
 
-export function listSweeps(db: DbOrTx, experimentId?: number) {
-  const q = db
+/** sweepIn on either store, awaited. */
+export function sweepOnStore(db: Store | Db, sweepId: number): Promise<SweepView> {
+  const store = asStore(db);
+  return readPart(store, (q) => sweepIn(q, store.tables, sweepId));
+}
+
+/** An experiment's sweeps (or all), newest first. */
+function sweepsQuery(q: DbOrTx, t: StoreTables, experimentId?: number) {
+  const { sweeps: sw } = t;
+  const base = q
     .select({
-      id: sweeps.id,
-      experimentId: sweeps.experimentId,
-      name: sweeps.name,
-      method: sweeps.method,
-      status: sweeps.status,
-      maxTrials: sweeps.maxTrials,
-      createdAt: sweeps.createdAt,
-      winnerRunId: sweeps.winnerRunId,
+      id: sw.id,
+      experimentId: sw.experimentId,
+      name: sw.name,
+      method: sw.method,
+      status: sw.status,
+      maxTrials: sw.maxTrials,
+      createdAt: sw.createdAt,
+      winnerRunId: sw.winnerRunId,
     })
-    .from(sweeps);
-  return (experimentId === undefined ? q : q.where(eq(sweeps.experimentId, experimentId))).orderBy(desc(sweeps.id)).all();
+    .from(sw);
+  return (experimentId === undefined ? base : base.where(eq(sw.experimentId, experimentId))).orderBy(desc(sw.id));
+}
+
+export function listSweeps(db: DbOrTx, experimentId?: number) {
+  return sweepsQuery(db, schema, experimentId).all();
+}
+
+/** listSweeps on either store, awaited. */
+export async function sweepsOnStore(db: Store | Db, experimentId?: number): Promise<ReturnType<typeof listSweeps>> {
+  const store = asStore(db);
+  return await sweepsQuery(reader(store), store.tables, experimentId);
 }
 
 /**

@@ -11,10 +11,8 @@ import {
   createSweepInput,
   extendSweepInput,
   sweepDecisionInput,
-  sweepOnStore,
-  sweepsOnStore,
 } from "@/server/sweeps/service";
-import { sweepOfRun } from "@/server/sweeps/queries";
+import { sweepOfRun, sweepOnStore, sweepsOnStore } from "@/server/sweeps/queries";
 import { launchSweep, resumeSweep, stopSweep, extendAndDrive } from "@/server/sweeps/launch";
 
 export const sweepsRouter = router({

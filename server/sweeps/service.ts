@@ -16,16 +16,15 @@
  * On the store (issue 16): every function here takes `Store | Db` and is awaited, on SQLite and PostgreSQL alike; the
  * trial's run is created by createRunOnStore with the sweep_trials link as a part of its transaction. What is still
  * SQLite only is the driver (driver.ts: its polling reads from queries.ts and the orchestrator it hands trials to).
- * The reads at the end (sweepOnStore, sweepsOnStore) are store forms of queries.ts's getSweep and listSweeps, kept
- * here while queries.ts is being ported by another engineer; they should move there.
+ * Its reads on the store (sweepOnStore, sweepsOnStore) are in queries.ts.
  */
-import { and, asc, count, desc, eq, inArray } from "drizzle-orm";
+import { and, asc, count, eq } from "drizzle-orm";
 import { z } from "zod";
 import type { Db, Tx } from "@/db/client";
 import { PG_LOCK_KEYS } from "@/db/pg-client";
 import type { SweepStatus } from "@/db/schema";
-import { asStore, exec, reader, row, rows, runOnSqliteTx, transact, type Store, type StoreTables, type TxBody } from "@/db/store";
-import { gridValues, paramImportance, parseSweepSpec, trialConfig, type SweepSpec } from "@/contracts/sweep-spec";
+import { asStore, exec, reader, row, rows, transact, type Store, type StoreTables } from "@/db/store";
+import { gridValues, parseSweepSpec, trialConfig, type SweepSpec } from "@/contracts/sweep-spec";
 import { canonicalJson } from "@/contracts/canonical";
 import { SYSTEM_ACTOR, type Actor } from "@/server/audit/ledger";
 import { appendEvent } from "@/server/audit/ledger-pg";
@@ -35,7 +34,7 @@ import type { StoreServiceContext } from "@/server/app-context/store-context";
 import { conflict, invalidInput, notFound } from "@/server/errors";
 import { createRunOnStore } from "@/server/runs/service";
 import { actorOf } from "@/server/users/service";
-import { FINAL_RUN_STATUSES, type SweepTrialRow } from "./queries";
+import { FINAL_RUN_STATUSES, objectiveValuesIn } from "./queries";
 
 /** What the machine's decisions need: the store (the driver passes its SQLite handle). */
 type SweepDeps = { db: Store | Db };
@@ -73,28 +72,6 @@ function* sweepRow(tx: Tx, t: StoreTables, sweepId: number) {
 /** The engineer who set a sweep up, as its machine decisions' actor acts for them. */
 function* creatorIn(tx: Tx, t: StoreTables, createdBy: number) {
   return (yield* row(tx.select({ id: t.users.id, name: t.users.name }).from(t.users).where(eq(t.users.id, createdBy))))!;
-}
-
-/**
- * The objective of each run: best epoch value of `metric` by direction (metric_summaries min / max). A part on the
- * store, the same read as queries.ts's objectiveValues (which stays synchronous SQLite until queries.ts is ported).
- */
-function* objectiveValuesIn(
-  tx: Tx,
-  t: StoreTables,
-  runIds: number[],
-  metric: string,
-  direction: "minimize" | "maximize",
-): TxBody<Map<number, number>> {
-  if (runIds.length === 0) return new Map();
-  const { metricSummaries } = t;
-  const found = yield* rows(
-    tx
-      .select({ runId: metricSummaries.runId, min: metricSummaries.min, max: metricSummaries.max })
-      .from(metricSummaries)
-      .where(and(inArray(metricSummaries.runId, runIds), eq(metricSummaries.key, metric))),
-  );
-  return new Map(found.map((r) => [r.runId, direction === "minimize" ? r.min : r.max]));
 }
 
 export async function createSweep(ctx: StoreServiceContext, raw: z.input<typeof createSweepInput>) {
@@ -462,111 +439,4 @@ export async function completeSweep(deps: SweepDeps, sweepId: number): Promise<b
     },
     { pgLock: PG_LOCK_KEYS.ledger },
   );
-}
-
-// ---- reads on the store (forms of queries.ts's getSweep and listSweeps; to move there when it is ported) ----
-
-/** A read part run outside a transaction: on SQLite directly on the handle (no writer lock), on PostgreSQL in one. */
-function readOn<T>(store: Store, part: (q: Tx) => TxBody<T>): Promise<T> {
-  if (store.dialect === "sqlite") return Promise.resolve(runOnSqliteTx(store.db as unknown as Tx, part(store.db as unknown as Tx)));
-  return transact(store, part);
-}
-
-function* sweepTrialsIn(q: Tx, t: StoreTables, sweepId: number, spec: SweepSpec): TxBody<SweepTrialRow[]> {
-  const { sweepTrials, runs } = t;
-  const found = yield* rows(
-    q
-      .select({
-        trialIndex: sweepTrials.trialIndex,
-        runId: sweepTrials.runId,
-        paramsJson: sweepTrials.paramsJson,
-        stoppedAtRung: sweepTrials.stoppedAtRung,
-        runName: runs.name,
-        status: runs.status,
-        progressJson: runs.progressJson,
-      })
-      .from(sweepTrials)
-      .innerJoin(runs, eq(runs.id, sweepTrials.runId))
-      .where(eq(sweepTrials.sweepId, sweepId))
-      .orderBy(asc(sweepTrials.trialIndex)),
-  );
-  const values = yield* objectiveValuesIn(
-    q,
-    t,
-    found.map((r) => r.runId),
-    spec.metric.name,
-    spec.metric.direction,
-  );
-  return found.map((r) => ({
-    trialIndex: r.trialIndex,
-    runId: r.runId,
-    runName: r.runName,
-    status: r.status,
-    params: JSON.parse(r.paramsJson) as Record<string, unknown>,
-    value: values.get(r.runId) ?? null,
-    stoppedAtRung: r.stoppedAtRung,
-    epochsRun: r.progressJson ? ((JSON.parse(r.progressJson) as { epoch?: number }).epoch ?? null) : null,
-  }));
-}
-
-/** queries.ts's getSweep on either store: the sweep, its trials, the best completed trial, importance and counts. */
-export async function sweepOnStore(db: Store | Db, sweepId: number) {
-  const store = asStore(db);
-  const { sweeps, users } = store.tables;
-  return readOn(store, function* (q) {
-    const found = yield* row(
-      q
-        .select({ sweep: sweeps, createdByName: users.name })
-        .from(sweeps)
-        .innerJoin(users, eq(users.id, sweeps.createdBy))
-        .where(eq(sweeps.id, sweepId)),
-    );
-    if (!found) notFound(`sweep ${sweepId}`);
-    const spec = JSON.parse(found.sweep.specJson) as SweepSpec;
-    const trials = yield* sweepTrialsIn(q, store.tables, sweepId, spec);
-    const dir = spec.metric.direction;
-    const ranked = trials
-      .filter((t) => t.value !== null && t.status === "completed")
-      .sort((a, b) => (dir === "minimize" ? a.value! - b.value! : b.value! - a.value!));
-    const winnerBy = found.sweep.winnerChosenBy
-      ? ((yield* row(q.select({ name: users.name }).from(users).where(eq(users.id, found.sweep.winnerChosenBy))))?.name ?? null)
-      : null;
-    return {
-      ...found.sweep,
-      createdByName: found.createdByName,
-      winnerChosenByName: winnerBy,
-      spec,
-      trials,
-      best: ranked[0] ? { runId: ranked[0].runId, metric: spec.metric.name, value: ranked[0].value! } : null,
-      importance: paramImportance(
-        trials.filter((t) => t.value !== null).map((t) => ({ params: t.params, value: t.value! })),
-        Object.keys(spec.space).sort(),
-      ),
-      counts: {
-        total: trials.length,
-        active: trials.filter((t) => !FINAL_RUN_STATUSES.includes(t.status)).length,
-        completed: trials.filter((t) => t.status === "completed").length,
-        stoppedEarly: trials.filter((t) => t.stoppedAtRung !== null).length,
-      },
-    };
-  });
-}
-
-/** queries.ts's listSweeps on either store: an experiment's sweeps (or all), newest first. */
-export async function sweepsOnStore(db: Store | Db, experimentId?: number) {
-  const store = asStore(db);
-  const { sweeps } = store.tables;
-  const q = reader(store)
-    .select({
-      id: sweeps.id,
-      experimentId: sweeps.experimentId,
-      name: sweeps.name,
-      method: sweeps.method,
-      status: sweeps.status,
-      maxTrials: sweeps.maxTrials,
-      createdAt: sweeps.createdAt,
-      winnerRunId: sweeps.winnerRunId,
-    })
-    .from(sweeps);
-  return (experimentId === undefined ? q : q.where(eq(sweeps.experimentId, experimentId))).orderBy(desc(sweeps.id));
 }

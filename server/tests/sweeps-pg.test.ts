@@ -28,7 +28,7 @@ import type { SignedInActor } from "@/server/app-context/service-context";
 import { fileArtifactStore, type ArtifactStore } from "@/server/artifacts/store";
 import { resolveDatasetRow } from "@/server/datasets/service";
 import { createExperiment, createProject } from "@/server/projects/service";
-import { getSweep } from "@/server/sweeps/queries";
+import { getSweep, sweepOnStore, sweepsOnStore } from "@/server/sweeps/queries";
 import {
   changeSweepStatus,
   chooseSweepWinner,
@@ -37,8 +37,6 @@ import {
   createTrialRun,
   extendSweep,
   recordTrialStop,
-  sweepOnStore,
-  sweepsOnStore,
 } from "@/server/sweeps/service";
 import { DomainError } from "@/server/errors";
 import { describePg } from "./pg-test-env";
