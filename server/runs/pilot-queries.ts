@@ -7,9 +7,10 @@
  * over the applied rows in the order they took effect (step, then id), so writer and reader agree on old values.
  */
 import { and, asc, desc, eq, inArray, max } from "drizzle-orm";
-import { decisions, metricSummaries, metrics, runInterventions, runs, runTagValues, users } from "@/db/schema";
+import { decisions, metricSummaries, runInterventions, runs, runTagValues, users } from "@/db/schema";
 import type { DbOrTx, Tx } from "@/db/client";
-import { rows, type StoreTables } from "@/db/store";
+import * as sqliteTables from "@/db/schema";
+import { row, rows, runOnSqliteTx, type StoreTables, type TxBody } from "@/db/store";
 import { trainingConfigSchema, type TrainingConfig } from "@/contracts/training-config";
 import { effectiveConfig, scheduleSteps, type ConfigChange } from "@/contracts/pilot-config";
 import { notFound } from "@/server/errors";
@@ -28,25 +29,36 @@ export function parseChanges(changesJson: string): ConfigChange[] {
   return JSON.parse(changesJson) as ConfigChange[];
 }
 
-/** The applied interventions of a run, in the order they took effect. */
-function appliedRows(db: DbOrTx, runId: number) {
-  return db
-    .select()
-    .from(runInterventions)
-    .where(and(eq(runInterventions.runId, runId), eq(runInterventions.status, "applied")))
-    .orderBy(asc(runInterventions.appliedAtStep), asc(runInterventions.id))
-    .all();
+/** The applied interventions of a run, in the order they took effect (a part of a body, either store). */
+function* appliedRowsIn(q: Tx, t: StoreTables, runId: number) {
+  const ri = t.runInterventions;
+  return yield* rows(
+    q
+      .select()
+      .from(ri)
+      .where(and(eq(ri.runId, runId), eq(ri.status, "applied")))
+      .orderBy(asc(ri.appliedAtStep), asc(ri.id)),
+  );
 }
 
 /** The last epoch the run completed (its last epoch-level "lr" point), 0 before its first. */
 export function epochsCompleted(db: DbOrTx, runId: number): number {
-  const row = db
-    .select({ epoch: max(metrics.epoch) })
-    .from(metrics)
-    .where(and(eq(metrics.runId, runId), eq(metrics.key, "lr")))
-    .get();
-  return Math.floor(row?.epoch ?? 0);
+  return runOnSqliteTx(db as Tx, epochsCompletedIn(db as Tx, sqliteTables, runId));
 }
+
+/** epochsCompleted as a part of a transaction body (db/store.ts), on either store. */
+export function* epochsCompletedIn(q: Tx, t: StoreTables, runId: number): TxBody<number> {
+  const m = t.metrics;
+  const r = yield* row(
+    q
+      .select({ epoch: max(m.epoch) })
+      .from(m)
+      .where(and(eq(m.runId, runId), eq(m.key, "lr"))),
+  );
+  return Math.floor(Number(r?.epoch ?? 0));
+}
+
+type EffectiveConfig = { config: TrainingConfig; effective: TrainingConfig; status: string };
 
 /**
  * The run's config as created, plus the changes that took effect since: its planned schedule entries whose epoch
@@ -59,15 +71,21 @@ export function runEffectiveConfig(
   runId: number,
   /** The effective config at that epoch boundary (what its checkpoint's resume state holds); default: now. */
   atEpoch = Infinity,
-): { config: TrainingConfig; effective: TrainingConfig; status: string } {
-  const run = db.select({ configJson: runs.configJson, status: runs.status }).from(runs).where(eq(runs.id, runId)).get();
+): EffectiveConfig {
+  return runOnSqliteTx(db as Tx, runEffectiveConfigIn(db as Tx, sqliteTables, runId, atEpoch));
+}
+
+/** runEffectiveConfig as a part of a transaction body (db/store.ts), on either store. */
+export function* runEffectiveConfigIn(q: Tx, t: StoreTables, runId: number, atEpoch = Infinity): TxBody<EffectiveConfig> {
+  const r = t.runs;
+  const run = yield* row(q.select({ configJson: r.configJson, status: r.status }).from(r).where(eq(r.id, runId)));
   if (!run) notFound(`run ${runId}`);
   const config = trainingConfigSchema.parse(JSON.parse(run.configJson));
-  const reached = config.schedule?.length ? Math.min(epochsCompleted(db, runId), atEpoch) : 0;
+  const reached = config.schedule?.length ? Math.min(yield* epochsCompletedIn(q, t, runId), atEpoch) : 0;
   const planned = scheduleSteps(config)
     .filter((s) => s.atEpoch <= reached)
     .map((s) => ({ epoch: s.atEpoch, order: 0, changes: s.changes }));
-  const live = appliedRows(db, runId)
+  const live = (yield* appliedRowsIn(q, t, runId))
     .filter((r) => r.kind !== "rollback" && (r.appliedAtEpoch ?? 0) <= atEpoch)
     .map((r) => ({ epoch: r.appliedAtEpoch ?? 0, order: 1, changes: parseChanges(r.changesJson) }));
   // Stable sort: within an epoch, planned entries keep their schedule order and interventions their step/id order.
@@ -124,23 +142,32 @@ export function apiRunWatchedMetric(keys: string[], tagged: string | undefined):
 
 /** Last value of every metric of the run and the per-epoch trend (last value of each epoch) of `watched`. */
 export function metricsSnapshotAt(db: DbOrTx, runId: number, watched: string, epochs = SNAPSHOT_TREND_EPOCHS): MetricsSnapshot {
+  return runOnSqliteTx(db as Tx, metricsSnapshotAtIn(db as Tx, sqliteTables, runId, watched, epochs));
+}
+
+/** metricsSnapshotAt as a part of a transaction body (db/store.ts), on either store. */
+export function* metricsSnapshotAtIn(
+  q: Tx,
+  t: StoreTables,
+  runId: number,
+  watched: string,
+  epochs = SNAPSHOT_TREND_EPOCHS,
+): TxBody<MetricsSnapshot> {
+  const { metricSummaries: ms, metrics: m } = t;
   const last: Record<string, number> = {};
-  for (const s of db
-    .select({ key: metricSummaries.key, last: metricSummaries.last })
-    .from(metricSummaries)
-    .where(eq(metricSummaries.runId, runId))
-    .orderBy(asc(metricSummaries.key))
-    .all())
-    last[s.key] = s.last;
+  // Keys in byte order on both stores (as SQLite's BINARY sorts them), so the snapshot's JSON is the same.
+  const summaries = yield* rows(q.select({ key: ms.key, last: ms.last }).from(ms).where(eq(ms.runId, runId)));
+  for (const s of summaries.sort((x, y) => (x.key < y.key ? -1 : x.key > y.key ? 1 : 0))) last[s.key] = s.last;
   // Newest points first; one value per epoch (its latest), until `epochs` epochs are found.
   const trend: { epoch: number; value: number }[] = [];
-  const points = db
-    .select({ epoch: metrics.epoch, value: metrics.value })
-    .from(metrics)
-    .where(and(eq(metrics.runId, runId), eq(metrics.key, watched)))
-    .orderBy(desc(metrics.step))
-    .limit(epochs * 64)
-    .all();
+  const points = yield* rows(
+    q
+      .select({ epoch: m.epoch, value: m.value })
+      .from(m)
+      .where(and(eq(m.runId, runId), eq(m.key, watched)))
+      .orderBy(desc(m.step))
+      .limit(epochs * 64),
+  );
   for (const p of points) {
     if (trend.length && trend[trend.length - 1]!.epoch === p.epoch) continue;
     trend.push({ epoch: p.epoch, value: p.value });
@@ -230,19 +257,26 @@ export type ScriptSetting = {
  * names a logged param; its values are strings, as a param's.
  */
 export function scriptSettings(db: DbOrTx, runId: number): ScriptSetting[] {
-  const logged = db
-    .select({ path: decisions.path, value: decisions.newValueJson })
-    .from(decisions)
-    .where(and(eq(decisions.runId, runId), eq(decisions.kind, "param")))
-    .orderBy(asc(decisions.id))
-    .all();
+  return runOnSqliteTx(db as Tx, scriptSettingsIn(db as Tx, sqliteTables, runId));
+}
+
+/** scriptSettings as a part of a transaction body (db/store.ts), on either store. */
+export function* scriptSettingsIn(q: Tx, t: StoreTables, runId: number): TxBody<ScriptSetting[]> {
+  const d = t.decisions;
+  const logged = yield* rows(
+    q
+      .select({ path: d.path, value: d.newValueJson })
+      .from(d)
+      .where(and(eq(d.runId, runId), eq(d.kind, "param")))
+      .orderBy(asc(d.id)),
+  );
   const out = new Map<string, ScriptSetting>();
   for (const p of logged) {
     if (out.has(p.path)) continue;
     const value = p.value === null ? "" : String(JSON.parse(p.value) as unknown);
     out.set(p.path, { key: p.path, logged: value, current: value, changes: [] });
   }
-  for (const r of appliedRows(db, runId)) {
+  for (const r of yield* appliedRowsIn(q, t, runId)) {
     if (r.kind !== "set") continue;
     for (const c of parseChanges(r.changesJson)) {
       const s = out.get(c.path);

@@ -11,8 +11,10 @@
  *
  * Invariants:
  * - Engineers only for requests and cancellations (re-checked here; the procedure ladder checked once).
- * - Each write and its audit event are one synchronous transaction that re-reads the state it depends on (the
- *   run's status, the row still pending); a refused request writes nothing.
+ * - Each write and its audit event are one transaction that re-reads the state it depends on (the run's status, the
+ *   row still pending); a refused request writes nothing. Each is a body part (`...In`, db/store.ts) run by an awaited
+ *   `...On(store, ...)` on either store, under the ledger lock on PostgreSQL (issue 16), and by the synchronous SQLite
+ *   form the orchestrator, replay.ts and mlflow/pilot.ts call (runOnSqliteTx).
  * - Changes are validated against the run's effective config (contracts/pilot-config.ts): only pilotable paths,
  *   each value valid for its path; old values are the effective ones at request time.
  * - A row leaves "pending" once (trigger run_interventions_one_transition); the events bind the row's hashes
@@ -20,20 +22,25 @@
  */
 import { eq } from "drizzle-orm";
 import { z } from "zod";
-import {
-  checkpoints,
-  decisions,
-  INTERVENTION_KINDS,
-  runInterventions,
-  runs,
-  users,
-  type InterventionKind,
-  type RunStatus,
-} from "@/db/schema";
+import { checkpoints, decisions, INTERVENTION_KINDS, runs, users, type InterventionKind, type RunStatus } from "@/db/schema";
+import type { runInterventions } from "@/db/schema";
 import type { DbOrTx, Tx } from "@/db/client";
 import * as sqliteTables from "@/db/schema";
-import { row as oneRow, runOnSqliteTx, type StoreTables, type TxBody } from "@/db/store";
-import { appendAuditEvent, SYSTEM_ACTOR, type Actor } from "@/server/audit/ledger";
+import {
+  asStore,
+  row as oneRow,
+  rows,
+  exec,
+  readPart,
+  runOnSqliteTx,
+  transact,
+  type Store,
+  type StoreTables,
+  type TxBody,
+} from "@/db/store";
+import type { Db } from "@/db/client";
+import { PG_LOCK_KEYS } from "@/db/pg-client";
+import { SYSTEM_ACTOR, type Actor } from "@/server/audit/ledger";
 import { appendEvent } from "@/server/audit/ledger-pg";
 import { canonicalJson } from "@/contracts/canonical";
 import { describeConfigIssues } from "@/contracts/training-config";
@@ -46,10 +53,11 @@ import { actorOf } from "../users/service";
 import { conflict, invalidInput, notFound } from "@/server/errors";
 import {
   metricsSnapshotAt,
+  metricsSnapshotAtIn,
   parseChanges,
-  pendingInterventions,
-  runEffectiveConfig,
-  scriptSettings,
+  pendingInterventionsIn,
+  runEffectiveConfigIn,
+  scriptSettingsIn,
   watchedMetric,
   type MetricsSnapshot,
 } from "./pilot-queries";
@@ -80,7 +88,12 @@ function scriptPilotRefusal(runId: number, kind: InterventionKind): string {
  * checkpoints are the script's artifacts, with no resume state). Nothing for any other run.
  */
 export function refuseScriptPilotKind(db: DbOrTx, runId: number, kind: InterventionKind): void {
-  const run = db.select({ origin: runs.origin }).from(runs).where(eq(runs.id, runId)).get();
+  runOnSqliteTx(db as Tx, refuseScriptPilotKindIn(db as Tx, sqliteTables, runId, kind));
+}
+
+/** refuseScriptPilotKind as a part of a transaction body (db/store.ts), on either store. */
+function* refuseScriptPilotKindIn(q: Tx, t: StoreTables, runId: number, kind: InterventionKind): TxBody<void> {
+  const run = yield* oneRow(q.select({ origin: t.runs.origin }).from(t.runs).where(eq(t.runs.id, runId)));
   if (run?.origin === "api" && !SCRIPT_PILOT_KINDS.includes(kind)) invalidInput(scriptPilotRefusal(runId, kind));
 }
 
@@ -89,18 +102,19 @@ export function refuseScriptPilotKind(db: DbOrTx, runId: number, kind: Intervent
  * force now, scriptSettings; new value: the text asked for, as a param's value is text), or an invalid_input naming
  * what a pilot can ask of it. null for any other run.
  */
-function scriptRunState(
-  tx: DbOrTx,
+function* scriptRunStateIn(
+  tx: Tx,
+  t: StoreTables,
   runId: number,
   kind: InterventionKind,
   set: Record<string, unknown> | undefined,
-): { effective: TrainingConfig; status: string; changes: ConfigChange[] } | null {
-  const run = tx.select({ origin: runs.origin, status: runs.status }).from(runs).where(eq(runs.id, runId)).get();
+): TxBody<{ effective: TrainingConfig; status: string; changes: ConfigChange[] } | null> {
+  const run = yield* oneRow(tx.select({ origin: t.runs.origin, status: t.runs.status }).from(t.runs).where(eq(t.runs.id, runId)));
   if (run?.origin !== "api") return null;
   if (!SCRIPT_PILOT_KINDS.includes(kind)) invalidInput(scriptPilotRefusal(runId, kind));
   const changes: ConfigChange[] = [];
   if (kind === "set" && set) {
-    const settings = new Map(scriptSettings(tx, runId).map((s) => [s.key, s]));
+    const settings = new Map((yield* scriptSettingsIn(tx, t, runId)).map((s) => [s.key, s]));
     const problems: string[] = [];
     for (const [key, raw] of Object.entries(set)) {
       const s = settings.get(key);
@@ -126,7 +140,8 @@ function scriptRunState(
     if (problems.length) invalidInput(`set: ${problems.join("; ")}`);
     // One pending change per param: its old value stays the one in force when the script applies it.
     const pendingKeys = new Map<string, number>();
-    for (const p of pendingInterventions(tx, runId)) if (p.kind === "set") for (const c of p.changes) pendingKeys.set(c.path, p.id);
+    for (const p of yield* pendingInterventionsIn(tx, t, runId))
+      if (p.kind === "set") for (const c of p.changes) pendingKeys.set(c.path, p.id);
     for (const c of changes) {
       const other = pendingKeys.get(c.path);
       if (other !== undefined)
@@ -196,7 +211,12 @@ function parseOrThrow<T extends z.ZodType>(schema: T, raw: unknown): z.output<T>
 type Row = typeof runInterventions.$inferSelect;
 
 function pendingRow(tx: DbOrTx, id: number): Row {
-  const row = tx.select().from(runInterventions).where(eq(runInterventions.id, id)).get();
+  return runOnSqliteTx(tx as Tx, pendingRowIn(tx as Tx, sqliteTables, id));
+}
+
+/** pendingRow as a part of a transaction body (db/store.ts), on either store. */
+function* pendingRowIn(tx: Tx, t: StoreTables, id: number): TxBody<Row> {
+  const row = yield* oneRow(tx.select().from(t.runInterventions).where(eq(t.runInterventions.id, id)));
   if (!row) notFound(`intervention ${id}`);
   if (row.status !== "pending") conflict(`intervention ${id} is already ${row.status}: only a pending intervention can change`);
   return row;
@@ -208,16 +228,42 @@ function pendingRow(tx: DbOrTx, id: number): Row {
  * (What a run logged by a script takes is scriptRunState's answer.)
  */
 export function refuseCompressionPilot(db: DbOrTx, runId: number): void {
-  if (db.select({ origin: runs.origin }).from(runs).where(eq(runs.id, runId)).get()?.origin === "compress")
+  runOnSqliteTx(db as Tx, refuseCompressionPilotIn(db as Tx, sqliteTables, runId));
+}
+
+/** refuseCompressionPilot as a part of a transaction body (db/store.ts), on either store. */
+function* refuseCompressionPilotIn(q: Tx, t: StoreTables, runId: number): TxBody<void> {
+  if ((yield* oneRow(q.select({ origin: t.runs.origin }).from(t.runs).where(eq(t.runs.id, runId))))?.origin === "compress")
     invalidInput(`run ${runId} is a compression: it cannot be piloted; cancel it, or compress again with other parameters`);
 }
 
 /** Records an engineer's request; it takes effect at the run's next epoch boundary (applyIntervention). */
 export function requestIntervention(ctx: Pick<ServiceContext, "db" | "actor">, raw: RequestInterventionInput) {
-  requireRole(ctx.actor, PILOT_ROLES, "pilot runs");
-  const input = parseOrThrow(requestInterventionInput, raw);
-  // A run logged by a script is refused a kind it does not take before any other check (re-read in the transaction).
+  const input = checkRequest(ctx.actor, raw);
   refuseScriptPilotKind(ctx.db, input.runId, input.kind);
+  checkRequestShape(input);
+  return ctx.db.transaction((tx) => runOnSqliteTx(tx, requestInterventionIn(tx, sqliteTables, ctx.actor, input)));
+}
+
+/** requestIntervention on either store (db/store.ts): the same checks, row and event, under the ledger lock. */
+export async function requestInterventionOn(ctx: { db: Store | Db; actor: ServiceContext["actor"] }, raw: RequestInterventionInput) {
+  const store = asStore(ctx.db);
+  const input = checkRequest(ctx.actor, raw);
+  await readPart(store, (q) => refuseScriptPilotKindIn(q, store.tables, input.runId, input.kind));
+  checkRequestShape(input);
+  return transact(store, (tx) => requestInterventionIn(tx, store.tables, ctx.actor, input), { pgLock: PG_LOCK_KEYS.ledger });
+}
+
+type RequestInput = z.output<typeof requestInterventionInput>;
+
+/** The role and the input's schema, checked before anything is read. */
+function checkRequest(actor: ServiceContext["actor"], raw: RequestInterventionInput): RequestInput {
+  requireRole(actor, PILOT_ROLES, "pilot runs");
+  return parseOrThrow(requestInterventionInput, raw);
+}
+
+/** What the kind asks for in the input (a set names paths, a rollback a checkpoint), after the script-kind check. */
+function checkRequestShape(input: RequestInput): void {
   const hasSet = input.set !== undefined && Object.keys(input.set).length > 0;
   if (input.kind === "set" && !hasSet) invalidInput("set: name at least one path to change (PATH=VALUE)");
   if (input.kind !== "set" && input.kind !== "rollback" && hasSet)
@@ -225,87 +271,92 @@ export function requestIntervention(ctx: Pick<ServiceContext, "db" | "actor">, r
   if (input.kind === "rollback" && input.fromCheckpointId === undefined) invalidInput("rollback: name the checkpoint to continue from");
   if (input.kind !== "rollback" && input.fromCheckpointId !== undefined)
     invalidInput("fromCheckpointId: only a rollback names a checkpoint");
-  return ctx.db.transaction((tx) => {
-    const script = scriptRunState(tx, input.runId, input.kind, input.set);
-    if (!script) refuseCompressionPilot(tx, input.runId);
-    const { effective, status } = script ?? runEffectiveConfig(tx, input.runId);
-    const allowed = PILOT_ALLOWED_STATES[input.kind];
-    if (!allowed.includes(status as RunStatus))
-      invalidInput(`run ${input.runId} is ${status}: ${input.kind} needs a run that is ${allowed.join(" or ")}`);
-    let changes: ConfigChange[] = [];
-    // A rollback's changes apply to the branch, on top of the settings in force at its checkpoint.
-    const rollbackFrom =
-      input.kind === "rollback" && input.fromCheckpointId !== undefined
-        ? tx.select().from(checkpoints).where(eq(checkpoints.id, input.fromCheckpointId)).get()
-        : undefined;
-    if (input.kind === "rollback" && (!rollbackFrom || rollbackFrom.runId !== input.runId))
+}
+
+/**
+ * The request's transaction body (either store): re-reads the run's state, validates the changes against its effective
+ * config, refuses a second pending one of the same kind, then inserts the row and its run.interventionRequested event.
+ */
+function* requestInterventionIn(tx: Tx, t: StoreTables, actor: Actor, input: RequestInput) {
+  const { checkpoints: cks, runInterventions: ri } = t;
+  const hasSet = input.set !== undefined && Object.keys(input.set).length > 0;
+  const script = yield* scriptRunStateIn(tx, t, input.runId, input.kind, input.set);
+  if (!script) yield* refuseCompressionPilotIn(tx, t, input.runId);
+  const { effective, status } = script ?? (yield* runEffectiveConfigIn(tx, t, input.runId));
+  const allowed = PILOT_ALLOWED_STATES[input.kind];
+  if (!allowed.includes(status as RunStatus))
+    invalidInput(`run ${input.runId} is ${status}: ${input.kind} needs a run that is ${allowed.join(" or ")}`);
+  let changes: ConfigChange[] = [];
+  // A rollback's changes apply to the branch, on top of the settings in force at its checkpoint.
+  const rollbackFrom =
+    input.kind === "rollback" && input.fromCheckpointId !== undefined
+      ? yield* oneRow(tx.select().from(cks).where(eq(cks.id, input.fromCheckpointId)))
+      : undefined;
+  if (input.kind === "rollback" && (!rollbackFrom || rollbackFrom.runId !== input.runId))
+    invalidInput(`fromCheckpointId: checkpoint ${input.fromCheckpointId} is not a checkpoint of run ${input.runId}`);
+  const base = rollbackFrom ? yield* branchBaseIn(tx, t, input.runId, rollbackFrom.epoch) : effective;
+  if (hasSet) {
+    if (script) changes = script.changes;
+    else {
+      const v = validatePilotChanges(base, input.set!);
+      if (!v.ok) invalidInput(v.message);
+      changes = v.changes;
+    }
+    if (input.kind === "set" && changes.every((c) => canonicalJson(c.oldValue) === canonicalJson(c.newValue)))
+      invalidInput(`set: ${changes.map((c) => c.path).join(", ")} already ${changes.length > 1 ? "have" : "has"} that value`);
+  }
+  if (rollbackFrom) {
+    const branchConfig = effectiveConfig(base, [{ changes }]);
+    const schedule = validateSchedule(branchConfig);
+    if (!schedule.ok) invalidInput(`the branch's config would not be valid: ${schedule.message}`);
+    if (branchConfig.training.epochs <= rollbackFrom.epoch)
+      invalidInput(
+        `the branch continues after epoch ${rollbackFrom.epoch} but would train only ${branchConfig.training.epochs} epochs: raise training.epochs`,
+      );
+  }
+  if (input.fromCheckpointId !== undefined) {
+    const ck = yield* oneRow(tx.select({ runId: cks.runId }).from(cks).where(eq(cks.id, input.fromCheckpointId)));
+    if (!ck || ck.runId !== input.runId)
       invalidInput(`fromCheckpointId: checkpoint ${input.fromCheckpointId} is not a checkpoint of run ${input.runId}`);
-    const base = rollbackFrom ? branchBase(tx, input.runId, rollbackFrom.epoch) : effective;
-    if (hasSet) {
-      if (script) changes = script.changes;
-      else {
-        const v = validatePilotChanges(base, input.set!);
-        if (!v.ok) invalidInput(v.message);
-        changes = v.changes;
-      }
-      if (input.kind === "set" && changes.every((c) => canonicalJson(c.oldValue) === canonicalJson(c.newValue)))
-        invalidInput(`set: ${changes.map((c) => c.path).join(", ")} already ${changes.length > 1 ? "have" : "has"} that value`);
-    }
-    if (rollbackFrom) {
-      const branchConfig = effectiveConfig(base, [{ changes }]);
-      const schedule = validateSchedule(branchConfig);
-      if (!schedule.ok) invalidInput(`the branch's config would not be valid: ${schedule.message}`);
-      if (branchConfig.training.epochs <= rollbackFrom.epoch)
-        invalidInput(
-          `the branch continues after epoch ${rollbackFrom.epoch} but would train only ${branchConfig.training.epochs} epochs: raise training.epochs`,
-        );
-    }
-    if (input.fromCheckpointId !== undefined) {
-      const ck = tx.select({ runId: checkpoints.runId }).from(checkpoints).where(eq(checkpoints.id, input.fromCheckpointId)).get();
-      if (!ck || ck.runId !== input.runId)
-        invalidInput(`fromCheckpointId: checkpoint ${input.fromCheckpointId} is not a checkpoint of run ${input.runId}`);
-    }
-    if (input.kind !== "set") {
-      const dup = tx
-        .select({ id: runInterventions.id, kind: runInterventions.kind, status: runInterventions.status })
-        .from(runInterventions)
-        .where(eq(runInterventions.runId, input.runId))
-        .all()
-        .find((r) => r.status === "pending" && r.kind === input.kind);
-      if (dup) conflict(`run ${input.runId} already has a pending ${input.kind} (intervention ${dup.id})`);
-    }
-    const row = tx
-      .insert(runInterventions)
+  }
+  if (input.kind !== "set") {
+    const dup = (yield* rows(
+      tx.select({ id: ri.id, kind: ri.kind, status: ri.status }).from(ri).where(eq(ri.runId, input.runId)).orderBy(ri.id),
+    )).find((r) => r.status === "pending" && r.kind === input.kind);
+    if (dup) conflict(`run ${input.runId} already has a pending ${input.kind} (intervention ${dup.id})`);
+  }
+  const row = (yield* oneRow(
+    tx
+      .insert(ri)
       .values({
         runId: input.runId,
         kind: input.kind,
         changesJson: canonicalJson(changes),
         fromCheckpointId: input.fromCheckpointId ?? null,
         rationale: input.rationale,
-        requestedBy: ctx.actor.id,
+        requestedBy: actor.id!,
         requestedAt: now(),
         status: "pending",
       })
-      .returning()
-      .get();
-    appendAuditEvent(tx, {
-      actor: ctx.actor,
-      action: "run.interventionRequested",
-      entityType: "intervention",
-      entityId: row.id,
-      payload: {
-        runId: row.runId,
-        kind: row.kind,
-        changes,
-        fromCheckpointId: row.fromCheckpointId,
-        rationale: row.rationale,
-        requestedAt: row.requestedAt,
-        statusAtRequest: status,
-        sha256: interventionRequestSha256(row),
-      },
-    });
-    return { ...row, changes };
+      .returning(),
+  ))!;
+  yield* appendEvent({
+    actor,
+    action: "run.interventionRequested",
+    entityType: "intervention",
+    entityId: row.id,
+    payload: {
+      runId: row.runId,
+      kind: row.kind,
+      changes,
+      fromCheckpointId: row.fromCheckpointId,
+      rationale: row.rationale,
+      requestedAt: row.requestedAt,
+      statusAtRequest: status,
+      sha256: interventionRequestSha256(row),
+    },
   });
+  return { ...row, changes };
 }
 
 /**
@@ -360,14 +411,24 @@ export function* closeInterventionIn(
 export function cancelIntervention(ctx: Pick<ServiceContext, "db" | "actor">, raw: z.input<typeof cancelInterventionInput>) {
   requireRole(ctx.actor, PILOT_ROLES, "pilot runs");
   const input = parseOrThrow(cancelInterventionInput, raw);
-  return ctx.db.transaction((tx) => {
-    const row = closeIntervention(tx, pendingRow(tx, input.interventionId), {
-      status: "cancelled",
-      closer: ctx.actor,
-      reason: input.rationale,
-    });
-    return { ...row, changes: parseChanges(row.changesJson) };
-  });
+  return ctx.db.transaction((tx) => runOnSqliteTx(tx, cancelInterventionIn(tx, sqliteTables, ctx.actor, input)));
+}
+
+/** cancelIntervention on either store (db/store.ts): the same row and event, under the ledger lock. */
+export async function cancelInterventionOn(
+  ctx: { db: Store | Db; actor: ServiceContext["actor"] },
+  raw: z.input<typeof cancelInterventionInput>,
+) {
+  requireRole(ctx.actor, PILOT_ROLES, "pilot runs");
+  const input = parseOrThrow(cancelInterventionInput, raw);
+  const store = asStore(ctx.db);
+  return transact(store, (tx) => cancelInterventionIn(tx, store.tables, ctx.actor, input), { pgLock: PG_LOCK_KEYS.ledger });
+}
+
+function* cancelInterventionIn(tx: Tx, t: StoreTables, actor: Actor, input: z.output<typeof cancelInterventionInput>) {
+  const pending = yield* pendingRowIn(tx, t, input.interventionId);
+  const row = yield* closeInterventionIn(tx, t, pending, { status: "cancelled", closer: actor, reason: input.rationale });
+  return { ...row, changes: parseChanges(row.changesJson) };
 }
 
 /**
@@ -375,8 +436,9 @@ export function cancelIntervention(ctx: Pick<ServiceContext, "db" | "actor">, ra
  * run.interventionApplied event, in the caller's transaction. The event names the requester: it is their decision
  * taking effect, as the decision row says. `payloadExtra` adds fields of one kind (a rollback's branch run).
  */
-function recordApplied(
-  tx: DbOrTx,
+function* recordAppliedIn(
+  tx: Tx,
+  t: StoreTables,
   a: {
     pending: Row;
     requester: typeof users.$inferSelect;
@@ -389,22 +451,24 @@ function recordApplied(
     decision: typeof decisions.$inferSelect;
     payloadExtra?: Record<string, unknown>;
   },
-): Row {
-  const row = tx
-    .update(runInterventions)
-    .set({
-      status: "applied",
-      appliedAtEpoch: a.epoch,
-      appliedAtStep: a.step,
-      appliedAt: a.at,
-      metricsSnapshotJson: canonicalJson(a.snapshot),
-      checkpointId: a.checkpointId,
-      decisionId: a.decision.id,
-    })
-    .where(eq(runInterventions.id, a.pending.id))
-    .returning()
-    .get();
-  appendAuditEvent(tx, {
+): TxBody<Row> {
+  const ri = t.runInterventions;
+  const row = (yield* oneRow(
+    tx
+      .update(ri)
+      .set({
+        status: "applied",
+        appliedAtEpoch: a.epoch,
+        appliedAtStep: a.step,
+        appliedAt: a.at,
+        metricsSnapshotJson: canonicalJson(a.snapshot),
+        checkpointId: a.checkpointId,
+        decisionId: a.decision.id,
+      })
+      .where(eq(ri.id, a.pending.id))
+      .returning(),
+  ))!;
+  yield* appendEvent({
     actor: actorOf(a.requester),
     action: "run.interventionApplied",
     entityType: "intervention",
@@ -434,17 +498,29 @@ function recordApplied(
 export function applyIntervention(deps: Pick<ServiceDeps, "db">, raw: ApplyInterventionInput) {
   const input = parseOrThrow(applyInterventionInput, raw);
   const at = input.at ?? now();
-  return deps.db.transaction((tx) => {
-    const pending = pendingRow(tx, input.interventionId);
-    const ck = tx.select().from(checkpoints).where(eq(checkpoints.id, input.checkpointId)).get();
-    if (!ck || ck.runId !== pending.runId)
-      invalidInput(`checkpointId: checkpoint ${input.checkpointId} is not a checkpoint of run ${pending.runId}`);
-    if (ck.epoch !== input.epoch)
-      invalidInput(`checkpointId: checkpoint ${ck.id} was written at epoch ${ck.epoch}, not at epoch ${input.epoch}`);
-    const snapshot: MetricsSnapshot =
-      input.metricsSnapshot ?? metricsSnapshotAt(tx, pending.runId, watchedMetric(runEffectiveConfig(tx, pending.runId).effective));
-    return applyPendingAt(tx, { pending, epoch: input.epoch, step: input.step, at, checkpointId: ck.id, snapshot });
-  });
+  return deps.db.transaction((tx) => runOnSqliteTx(tx, applyInterventionIn(tx, sqliteTables, input, at)));
+}
+
+/** applyIntervention on either store (db/store.ts): the same rows and event, under the ledger lock. */
+export async function applyInterventionOn(deps: { db: Store | Db }, raw: ApplyInterventionInput) {
+  const input = parseOrThrow(applyInterventionInput, raw);
+  const at = input.at ?? now();
+  const store = asStore(deps.db);
+  return transact(store, (tx) => applyInterventionIn(tx, store.tables, input, at), { pgLock: PG_LOCK_KEYS.ledger });
+}
+
+function* applyInterventionIn(tx: Tx, t: StoreTables, input: z.output<typeof applyInterventionInput>, at: string) {
+  const cks = t.checkpoints;
+  const pending = yield* pendingRowIn(tx, t, input.interventionId);
+  const ck = yield* oneRow(tx.select().from(cks).where(eq(cks.id, input.checkpointId)));
+  if (!ck || ck.runId !== pending.runId)
+    invalidInput(`checkpointId: checkpoint ${input.checkpointId} is not a checkpoint of run ${pending.runId}`);
+  if (ck.epoch !== input.epoch)
+    invalidInput(`checkpointId: checkpoint ${ck.id} was written at epoch ${ck.epoch}, not at epoch ${input.epoch}`);
+  const snapshot: MetricsSnapshot =
+    input.metricsSnapshot ??
+    (yield* metricsSnapshotAtIn(tx, t, pending.runId, watchedMetric((yield* runEffectiveConfigIn(tx, t, pending.runId)).effective)));
+  return yield* applyPendingAtIn(tx, t, { pending, epoch: input.epoch, step: input.step, at, checkpointId: ck.id, snapshot });
 }
 
 /**
@@ -453,39 +529,44 @@ export function applyIntervention(deps: Pick<ServiceDeps, "db">, raw: ApplyInter
  * pause parking the run. The trainer's boundary (applyIntervention) and a script's acknowledgement
  * (server/mlflow/pilot.ts, no checkpoint, `payloadExtra` naming who acknowledged it) write the same record.
  */
-export function applyPendingAt(
-  tx: DbOrTx,
-  a: {
-    pending: Row;
-    epoch: number;
-    step: number;
-    at: string;
-    checkpointId: number | null;
-    snapshot: MetricsSnapshot;
-    payloadExtra?: Record<string, unknown>;
-  },
-) {
+export function applyPendingAt(tx: DbOrTx, a: ApplyPendingAt) {
+  return runOnSqliteTx(tx as Tx, applyPendingAtIn(tx as Tx, sqliteTables, a));
+}
+
+type ApplyPendingAt = {
+  pending: Row;
+  epoch: number;
+  step: number;
+  at: string;
+  checkpointId: number | null;
+  snapshot: MetricsSnapshot;
+  payloadExtra?: Record<string, unknown>;
+};
+
+/** applyPendingAt as a part of a transaction body (db/store.ts), on either store. */
+export function* applyPendingAtIn(tx: Tx, t: StoreTables, a: ApplyPendingAt) {
   const { pending, at } = a;
-  const requester = tx.select().from(users).where(eq(users.id, pending.requestedBy)).get()!;
+  const requester = (yield* oneRow(tx.select().from(t.users).where(eq(t.users.id, pending.requestedBy))))!;
   const changes = parseChanges(pending.changesJson);
   const paths = changes.map((c) => c.path);
-  const decision = tx
-    .insert(decisions)
-    .values({
-      runId: pending.runId,
-      kind: "intervention",
-      // The pilot's action, then the paths it changed ("pause"; "training.learningRate"; "rollback, training.epochs").
-      path: (pending.kind === "set" ? paths : [pending.kind, ...paths]).join(", "),
-      oldValueJson: changes.length ? canonicalJson(Object.fromEntries(changes.map((c) => [c.path, c.oldValue]))) : null,
-      newValueJson: changes.length ? canonicalJson(Object.fromEntries(changes.map((c) => [c.path, c.newValue]))) : null,
-      rationale: pending.rationale,
-      correctsDecisionId: null,
-      authorId: pending.requestedBy,
-      createdAt: at,
-    })
-    .returning()
-    .get();
-  const row = recordApplied(tx, {
+  const decision = (yield* oneRow(
+    tx
+      .insert(t.decisions)
+      .values({
+        runId: pending.runId,
+        kind: "intervention",
+        // The pilot's action, then the paths it changed ("pause"; "training.learningRate"; "rollback, training.epochs").
+        path: (pending.kind === "set" ? paths : [pending.kind, ...paths]).join(", "),
+        oldValueJson: changes.length ? canonicalJson(Object.fromEntries(changes.map((c) => [c.path, c.oldValue]))) : null,
+        newValueJson: changes.length ? canonicalJson(Object.fromEntries(changes.map((c) => [c.path, c.newValue]))) : null,
+        rationale: pending.rationale,
+        correctsDecisionId: null,
+        authorId: pending.requestedBy,
+        createdAt: at,
+      })
+      .returning(),
+  ))!;
+  const row = yield* recordAppliedIn(tx, t, {
     pending,
     requester,
     epoch: a.epoch,
@@ -498,9 +579,9 @@ export function applyPendingAt(
   });
   // A pause parks a queued or running run (its training slot is freed by the caller); a resume is the run's next
   // run.start. The content check derives the status the same way (check-runs.ts).
-  const runStatus = tx.select({ status: runs.status }).from(runs).where(eq(runs.id, row.runId)).get()!.status;
+  const runStatus = (yield* oneRow(tx.select({ status: t.runs.status }).from(t.runs).where(eq(t.runs.id, row.runId))))!.status;
   if (row.kind === "pause" && (runStatus === "running" || runStatus === "queued"))
-    tx.update(runs).set({ status: "paused" }).where(eq(runs.id, row.runId)).run();
+    yield* exec(tx.update(t.runs).set({ status: "paused" }).where(eq(t.runs.id, row.runId)));
   return { intervention: { ...row, changes }, decision };
 }
 
@@ -508,10 +589,23 @@ export function applyPendingAt(
 export function rejectIntervention(deps: Pick<ServiceDeps, "db">, input: { interventionId: number; reason: string }) {
   const reason = input.reason.trim();
   if (!reason) invalidInput("reason: say why the intervention cannot take effect");
-  return deps.db.transaction((tx) => {
-    const row = closeIntervention(tx, pendingRow(tx, input.interventionId), { status: "rejected", closer: SYSTEM_ACTOR, reason });
-    return { ...row, changes: parseChanges(row.changesJson) };
+  return deps.db.transaction((tx) => runOnSqliteTx(tx, rejectInterventionIn(tx, sqliteTables, input.interventionId, reason)));
+}
+
+/** rejectIntervention on either store (db/store.ts): the same row and event, under the ledger lock. */
+export async function rejectInterventionOn(deps: { db: Store | Db }, input: { interventionId: number; reason: string }) {
+  const reason = input.reason.trim();
+  if (!reason) invalidInput("reason: say why the intervention cannot take effect");
+  const store = asStore(deps.db);
+  return transact(store, (tx) => rejectInterventionIn(tx, store.tables, input.interventionId, reason), {
+    pgLock: PG_LOCK_KEYS.ledger,
   });
+}
+
+function* rejectInterventionIn(tx: Tx, t: StoreTables, interventionId: number, reason: string) {
+  const pending = yield* pendingRowIn(tx, t, interventionId);
+  const row = yield* closeInterventionIn(tx, t, pending, { status: "rejected", closer: SYSTEM_ACTOR, reason });
+  return { ...row, changes: parseChanges(row.changesJson) };
 }
 
 /**
@@ -528,7 +622,12 @@ export function* rejectPendingInterventionIn(tx: Tx, t: StoreTables, pending: Ro
  * checkpoint, without the schedule entries already applied by then (their values are in it; later ones still apply).
  */
 export function branchBase(tx: DbOrTx, runId: number, epoch: number): TrainingConfig {
-  const { effective } = runEffectiveConfig(tx, runId, epoch);
+  return runOnSqliteTx(tx as Tx, branchBaseIn(tx as Tx, sqliteTables, runId, epoch));
+}
+
+/** branchBase as a part of a transaction body (db/store.ts), on either store. */
+function* branchBaseIn(tx: Tx, t: StoreTables, runId: number, epoch: number): TxBody<TrainingConfig> {
+  const { effective } = yield* runEffectiveConfigIn(tx, t, runId, epoch);
   const { schedule, ...rest } = effective;
   const later = (schedule ?? []).filter((e) => e.atEpoch > epoch);
   return later.length > 0 ? { ...rest, schedule: later } : rest;
@@ -603,17 +702,20 @@ export function applyRollback(
       })
       .returning()
       .get();
-    const row = recordApplied(tx, {
-      pending,
-      requester,
-      epoch: input.epoch,
-      step: input.step,
-      at,
-      checkpointId: ck.id,
-      snapshot,
-      decision,
-      payloadExtra: { branchRunId: branch.id },
-    });
+    const row = runOnSqliteTx(
+      tx as Tx,
+      recordAppliedIn(tx as Tx, sqliteTables, {
+        pending,
+        requester,
+        epoch: input.epoch,
+        step: input.step,
+        at,
+        checkpointId: ck.id,
+        snapshot,
+        decision,
+        payloadExtra: { branchRunId: branch.id },
+      }),
+    );
     return { intervention: { ...row, changes }, decision, branchRunId: branch.id };
   });
 }
