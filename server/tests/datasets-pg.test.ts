@@ -5,17 +5,16 @@
  * pools give one dataset and one event (looked up again inside the transaction, under the ledger lock), and seq stays
  * gapless.
  */
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { exec, pgStore, rows, transact, type Store } from "@/db/store";
 import type { SignedInActor } from "@/server/app-context/service-context";
 import { fileArtifactStore, type ArtifactStore } from "@/server/artifacts/store";
 import { getDatasetDetail, listDatasets, uploadDatasetFile, type UploadDatasetMeta } from "@/server/datasets/service";
 import { describePg } from "./pg-test-env";
-import { fixedDateForEachTest, refusal, sqliteForSuite, twoPgServersForSuite } from "./store-test-env";
+import { fixedDateForEachTest, refusal, sqliteForSuite, twoPgServersForSuite, tempDirForSuite } from "./store-test-env";
 
 /**
  * Holds each finished CSV check until `expected` uploads have finished theirs, then releases them together, so the
@@ -125,16 +124,9 @@ describe("datasets on SQLite", () => {
 
 describePg("datasets on PostgreSQL", () => {
   const pg = twoPgServersForSuite();
-  let dir = "";
-  beforeAll(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "rl-datasets-pg-"));
-  });
-  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDirForSuite("rl-datasets-pg-");
 
-  behaviourCases(
-    () => pgStore(pg.a()),
-    () => dir,
-  );
+  behaviourCases(() => pgStore(pg.a()), dir);
 
   it("gives the same rows, refusals and ledger rows (payloads, seq, chain hashes) as SQLite", () => {
     expect(outcomes.sqlite).toBeDefined();
@@ -144,15 +136,15 @@ describePg("datasets on PostgreSQL", () => {
   it("the same bytes uploaded at once through two pools give one dataset and one event; seq stays gapless", async () => {
     const servers = [pgStore(pg.a()), pgStore(pg.b())];
     await seedUsers(servers[0]!);
-    const artifacts = fileArtifactStore(dir);
+    const artifacts = fileArtifactStore(dir());
     const { auditEvents, datasets } = servers[0]!.tables;
     const before = (await transact(servers[0]!, (tx) => rows(tx.select({ seq: auditEvents.seq }).from(auditEvents)))).length;
     const same = "x,y\n1,a\n2,b\n3,a\n";
     scanBarrier.arm(16);
     const uploads = await Promise.all([
-      ...Array.from({ length: 10 }, (_, i) => uploader(servers[i % 2]!, artifacts, dir)(engineer, same, { name: `same ${i}` })),
+      ...Array.from({ length: 10 }, (_, i) => uploader(servers[i % 2]!, artifacts, dir())(engineer, same, { name: `same ${i}` })),
       ...Array.from({ length: 6 }, (_, i) =>
-        uploader(servers[i % 2]!, artifacts, dir)(engineer, `${same}${i},b\n`, { name: `distinct ${i}` }),
+        uploader(servers[i % 2]!, artifacts, dir())(engineer, `${same}${i},b\n`, { name: `distinct ${i}` }),
       ),
     ]);
     expect(new Set(uploads.slice(0, 10).map((d) => d.id)).size).toBe(1);

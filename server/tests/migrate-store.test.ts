@@ -12,8 +12,7 @@ import os from "node:os";
 import path from "node:path";
 import crypto from "node:crypto";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import pg from "pg";
-import { describePg, createScratchPgDatabase, type ScratchPgDatabase } from "./pg-test-env";
+import { describePg, createScratchPgDatabase, withPgClient, type ScratchPgDatabase } from "./pg-test-env";
 import { createTestApp, irisConfig, type TestApp } from "./test-app";
 import { migrateStoreCommand } from "@/server/cli/migrate-store";
 import type { MigrateStoreSummary } from "@/server/backup/migrate-store";
@@ -33,16 +32,6 @@ function io() {
   const out: string[] = [];
   const err: string[] = [];
   return { io: { out: (t: string) => void out.push(t), err: (t: string) => void err.push(t) }, out, err };
-}
-
-async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
 }
 
 async function check(url: string, dataDir: string): Promise<{ code: number; check: StoreCopyCheck }> {
@@ -93,7 +82,7 @@ describePg("[migrate-store] a SQLite installation moved to PostgreSQL", () => {
 
     // Row counts: the summary's, and PostgreSQL's, equal SQLite's, table by table.
     const sqlite = app.db.$client;
-    await withClient(target.url, async (c) => {
+    await withPgClient(target.url, async (c) => {
       for (const t of storeTables()) {
         const n = (sqlite.prepare(`SELECT count(*) AS n FROM "${t.name}"`).get() as { n: number }).n;
         expect(summary.tables.find((x) => x.name === t.name)?.rows, t.name).toBe(n);
@@ -151,7 +140,7 @@ describePg("[migrate-store] a SQLite installation moved to PostgreSQL", () => {
   }, 60_000);
 
   it("refuses to run again: the target is not empty, and nothing changes", async () => {
-    const before = await withClient(
+    const before = await withPgClient(
       target.url,
       async (c) => (await c.query<{ n: string }>("SELECT count(*) AS n FROM audit_events")).rows[0]!.n,
     );
@@ -159,7 +148,7 @@ describePg("[migrate-store] a SQLite installation moved to PostgreSQL", () => {
     expect(await migrateStoreCommand(["--from", app.dataDir, "--to", target.url], r.io)).toBe(1);
     expect(r.err.join("")).toContain("the target database is not empty: it already holds Runledger data (rows in artifact_blobs");
     expect(r.err.join("")).toContain("nothing was written");
-    const after = await withClient(
+    const after = await withPgClient(
       target.url,
       async (c) => (await c.query<{ n: string }>("SELECT count(*) AS n FROM audit_events")).rows[0]!.n,
     );
@@ -188,7 +177,7 @@ describePg("[migrate-store] a SQLite installation moved to PostgreSQL", () => {
 
     // One byte of one artifact chunk.
     const victim = listFileArtifacts(app.dataDir)[0]!.sha256;
-    await withClient(target.url, (c) =>
+    await withPgClient(target.url, (c) =>
       c.query("UPDATE artifact_chunks SET data = set_byte(data, 0, 255 - get_byte(data, 0)) WHERE sha256 = $1 AND idx = 0", [victim]),
     );
     const corrupted = await check(target.url, app.dataDir);
@@ -207,11 +196,11 @@ describePg("[migrate-store] a SQLite installation moved to PostgreSQL", () => {
   it("refuses a database that holds anything else, before writing anything (not even the migrations)", async () => {
     const other = await createScratchPgDatabase();
     scratches.push(other);
-    await withClient(other.url, (c) => c.query("CREATE TABLE keep (x integer); INSERT INTO keep VALUES (1)"));
+    await withPgClient(other.url, (c) => c.query("CREATE TABLE keep (x integer); INSERT INTO keep VALUES (1)"));
     const r = io();
     expect(await migrateStoreCommand(["--from", app.dataDir, "--to", other.url], r.io)).toBe(1);
     expect(r.err.join("")).toContain("the target database is not empty: it has table(s) Runledger does not own: keep");
-    await withClient(other.url, async (c) => {
+    await withPgClient(other.url, async (c) => {
       const tables = await c.query<{ name: string }>(
         "SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND c.relkind = 'r'",
       );
@@ -236,7 +225,10 @@ describePg("[migrate-store] a SQLite installation moved to PostgreSQL", () => {
     expect([...codes].sort()).toEqual([0, 1]);
     const loser = codes[0] === 1 ? a : b;
     expect(loser.err.join("")).toContain("the target database is not empty");
-    const n = await withClient(fresh.url, async (c) => (await c.query<{ n: string }>("SELECT count(*) AS n FROM audit_events")).rows[0]!.n);
+    const n = await withPgClient(
+      fresh.url,
+      async (c) => (await c.query<{ n: string }>("SELECT count(*) AS n FROM audit_events")).rows[0]!.n,
+    );
     expect(Number(n)).toBe((app.db.$client.prepare("SELECT count(*) AS n FROM audit_events").get() as { n: number }).n);
   }, 60_000);
 
@@ -258,7 +250,7 @@ describePg("[migrate-store] a SQLite installation moved to PostgreSQL", () => {
       expect(await migrateStoreCommand(["--from", damaged, "--to", fresh.url], r.io)).toBe(1);
       expect(r.err.join("")).toContain(`artifact ${victim} is corrupted: its content hashes to`);
       expect(r.err.join("")).toContain("nothing was committed to the target");
-      await withClient(fresh.url, async (c) => {
+      await withPgClient(fresh.url, async (c) => {
         for (const t of ["audit_events", "runs", "artifact_blobs", "artifact_chunks"])
           expect((await c.query<{ n: string }>(`SELECT count(*) AS n FROM ${t}`)).rows[0]!.n, t).toBe("0");
       });
@@ -285,7 +277,7 @@ describePg("[migrate-store] a SQLite installation moved to PostgreSQL", () => {
       const r = io();
       expect(await migrateStoreCommand(["--from", queued, "--to", fresh.url, "--json"], r.io), r.err.join("")).toBe(0);
       expect((JSON.parse(r.out.join("")) as MigrateStoreSummary).queuedJobs).toBe(1);
-      const jobs = await withClient(
+      const jobs = await withPgClient(
         fresh.url,
         async (c) =>
           (

@@ -4,20 +4,11 @@
  * and only the signed roots (or the source) can tell. The update trigger is disabled for the rewrite, as the store's
  * owner can; `restore()` writes the original rows back and enables it again.
  */
-import pg from "pg";
+import type pg from "pg";
 import { chainHash, eventBody, leafHash } from "@/server/audit/ledger";
+import { withPgClient } from "./pg-test-env";
 
 const COLUMNS = "seq, at, actor_id, actor_name, role, action, entity_type, entity_id, payload, leaf_hash, chain_hash";
-
-async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
 
 async function writeRows(c: pg.Client, rows: { payload: string; leaf: string; chain: string; seq: string }[]): Promise<void> {
   for (const r of rows)
@@ -34,7 +25,7 @@ export async function forgeEventOnPg(
   seq: number,
   opts: { leaveTriggerDisabled: boolean },
 ): Promise<{ restore: () => Promise<void> }> {
-  const originals = await withClient(url, async (c) => {
+  const originals = await withPgClient(url, async (c) => {
     const rows = (await c.query<Record<string, string>>(`SELECT ${COLUMNS} FROM audit_events WHERE seq >= $1 - 1 ORDER BY seq`, [seq]))
       .rows;
     await c.query("ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update");
@@ -63,7 +54,7 @@ export async function forgeEventOnPg(
   });
   return {
     restore: () =>
-      withClient(url, async (c) => {
+      withPgClient(url, async (c) => {
         await c.query("ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update");
         await writeRows(c, originals);
         await c.query("ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_update");

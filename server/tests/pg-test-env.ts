@@ -8,6 +8,7 @@
  * Each suite works in a database of its own (`createScratchPgDatabase`), dropped at the end.
  */
 import { describe, it } from "vitest";
+import pg from "pg";
 import { createScratchPgDatabase as createScratchPgDatabaseOn, type ScratchPgDatabase } from "@/db/pg-client";
 
 export type { ScratchPgDatabase };
@@ -43,4 +44,15 @@ export async function createScratchPgDatabase(): Promise<ScratchPgDatabase> {
   const base = pgTestUrl();
   if (!base) throw new Error(NO_PG_REASON);
   return createScratchPgDatabaseOn(base, "rl_test");
+}
+
+/** One client on `url` for `fn` (a tamper, a catalog read), closed afterwards. */
+export async function withPgClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
 }

@@ -7,10 +7,7 @@
  * once without a name get distinct default names, one run renamed at once gives run.annotate events whose from/to
  * chain; seq stays gapless.
  */
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
+import { describe, expect, it, vi } from "vitest";
 import { and, eq } from "drizzle-orm";
 import { byteOrder, exec, pgStore, reader, rows, transact, type Store } from "@/db/store";
 import type { SignedInActor } from "@/server/app-context/service-context";
@@ -22,7 +19,15 @@ import { getRun, listRuns, metricPoints } from "@/server/runs/queries";
 import { runRecord } from "@/server/runs/run-record";
 import { addRunTag, cancelRun, createRunOnStore, launchRun, removeRunTag, resumeInterruptedRun } from "@/server/runs/service";
 import { describePg } from "./pg-test-env";
-import { fixedDateForEachTest, refusal, seedPeople, sqliteForSuite, TEST_PEOPLE, twoPgServersForSuite } from "./store-test-env";
+import {
+  fixedDateForEachTest,
+  refusal,
+  seedPeople,
+  sqliteForSuite,
+  TEST_PEOPLE,
+  twoPgServersForSuite,
+  tempDirForSuite,
+} from "./store-test-env";
 import { irisConfig } from "./test-app";
 
 /**
@@ -332,16 +337,9 @@ describe("the runs service on SQLite", () => {
 
 describePg("the runs service on PostgreSQL", () => {
   const pg = twoPgServersForSuite();
-  let dir = "";
-  beforeAll(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "rl-runs-pg-"));
-  });
-  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDirForSuite("rl-runs-pg-");
 
-  behaviourCases(
-    () => pgStore(pg.a()),
-    () => dir,
-  );
+  behaviourCases(() => pgStore(pg.a()), dir);
 
   it("gives the same rows, refusals and ledger rows (payloads, seq, chain hashes) as SQLite", () => {
     expect(outcomes.sqlite).toBeDefined();
@@ -350,7 +348,7 @@ describePg("the runs service on PostgreSQL", () => {
 
   it("two servers at once: one tag added 12 times gives one row and 11 conflicts; 12 unnamed runs get 12 names; 12 renames chain; seq gapless", async () => {
     const servers = pg.stores();
-    const artifacts = fileArtifactStore(dir);
+    const artifacts = fileArtifactStore(dir());
     const as = (i: number) => ({ db: servers[i % 2]!, actor: engineer, artifacts });
     const { auditEvents, runs, runTags } = servers[0].tables;
     const seqs = async () =>

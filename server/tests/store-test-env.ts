@@ -29,6 +29,16 @@ export function sqliteForSuite(prefix: string): { db: () => Db; store: () => Sto
   return { db: () => db!, store: () => sqliteStore(db!), dir: () => dir };
 }
 
+/** A new directory under the temporary directory for the enclosing describe (removed after it); valid inside its tests. */
+export function tempDirForSuite(prefix: string): () => string {
+  let dir = "";
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return () => dir;
+}
+
 /** Two pools ("server A" and "server B") on one migrated scratch PostgreSQL database (dropped after the suite). */
 export function twoPgServersForSuite(): { a: () => PgDb; b: () => PgDb; stores: () => [Store, Store] } {
   let scratch: ScratchPgDatabase | undefined;

@@ -17,10 +17,7 @@
  * changeSweepStatus's pgLock removed by hand (createRunOnStore's kept, or both removed) the test failed twice out of
  * two runs: a trial created in the stopped sweep that its stop did not list, so nobody cancels it.
  */
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
+import { describe, expect, it, vi } from "vitest";
 import { eq } from "drizzle-orm";
 import { exec, pgStore, reader, transact, type Store } from "@/db/store";
 import { suggestTrial, type SweepSpec, type SweepSpecInput } from "@/contracts/sweep-spec";
@@ -40,7 +37,7 @@ import {
 } from "@/server/sweeps/service";
 import { DomainError } from "@/server/errors";
 import { describePg } from "./pg-test-env";
-import { fixedDateForEachTest, refusal, sqliteForSuite, TEST_PEOPLE, twoPgServersForSuite } from "./store-test-env";
+import { fixedDateForEachTest, refusal, sqliteForSuite, TEST_PEOPLE, twoPgServersForSuite, tempDirForSuite } from "./store-test-env";
 import { irisConfig } from "./test-app";
 
 /** Holds each trial's run creation after its dataset check until `expected` have reached it (the race test). */
@@ -344,16 +341,9 @@ describe("sweeps on SQLite", () => {
 
 describePg("sweeps on PostgreSQL", () => {
   const pg = twoPgServersForSuite();
-  let dir = "";
-  beforeAll(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "rl-sweeps-pg-"));
-  });
-  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDirForSuite("rl-sweeps-pg-");
 
-  behaviourCases(
-    () => pgStore(pg.a()),
-    () => dir,
-  );
+  behaviourCases(() => pgStore(pg.a()), dir);
 
   it("gives the same rows, refusals, reads and ledger rows (payloads, seq, chain hashes) as SQLite", () => {
     expect(outcomes.sqlite).toBeDefined();
@@ -362,7 +352,7 @@ describePg("sweeps on PostgreSQL", () => {
 
   it("two servers' drivers take the budget's last slot at once: one trial and a conflict, 6 times over; seq gapless", async () => {
     const servers = pg.stores();
-    const artifacts = fileArtifactStore(dir);
+    const artifacts = fileArtifactStore(dir());
     await seedPeople(servers[0]);
     await resolveDatasetRow(servers[0], artifacts, engineer, { builtin: "iris" });
     const project = await createProject({ db: servers[0], actor: engineer }, { name: "Racing drivers" });
@@ -394,7 +384,7 @@ describePg("sweeps on PostgreSQL", () => {
 
   it("a stop and a trial at once on two servers: the trial is refused, or created and in the stop's cancel list, 8 times over", async () => {
     const servers = pg.stores();
-    const artifacts = fileArtifactStore(dir);
+    const artifacts = fileArtifactStore(dir());
     await seedPeople(servers[0]);
     await resolveDatasetRow(servers[0], artifacts, engineer, { builtin: "iris" });
     const project = await createProject({ db: servers[0], actor: engineer }, { name: "Stops" });

@@ -10,8 +10,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import pg from "pg";
-import { describePg, createScratchPgDatabase, type ScratchPgDatabase } from "./pg-test-env";
+import { describePg, createScratchPgDatabase, withPgClient, type ScratchPgDatabase } from "./pg-test-env";
 import { createTestApp, irisConfig, type TestApp } from "./test-app";
 import { migrateStoreCommand } from "@/server/cli/migrate-store";
 import { auditVerifyCommand } from "@/server/cli/audit-verify";
@@ -28,16 +27,6 @@ function io() {
   const out: string[] = [];
   const err: string[] = [];
   return { io: { out: (t: string) => void out.push(t), err: (t: string) => void err.push(t) }, out, err };
-}
-
-async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
 }
 
 describePg("[audit verify] a PostgreSQL store, through a SQLite copy of one snapshot", () => {
@@ -124,12 +113,12 @@ describePg("[audit verify] a PostgreSQL store, through a SQLite copy of one snap
   });
 
   it("names a row changed on PostgreSQL (content level), and passes once it is put back", async () => {
-    const [run] = await withClient(
+    const [run] = await withPgClient(
       store.url,
       async (c) =>
         (await c.query<{ id: string; final_weights_sha256: string }>("SELECT id, final_weights_sha256 FROM runs ORDER BY id LIMIT 1")).rows,
     );
-    await withClient(store.url, (c) => c.query("UPDATE runs SET final_weights_sha256 = $1 WHERE id = $2", ["0".repeat(64), run!.id]));
+    await withPgClient(store.url, (c) => c.query("UPDATE runs SET final_weights_sha256 = $1 WHERE id = $2", ["0".repeat(64), run!.id]));
     try {
       const { code, result } = await verifyPg();
       expect(code).toBe(1);
@@ -139,7 +128,7 @@ describePg("[audit verify] a PostgreSQL store, through a SQLite copy of one snap
         new RegExp(`run ${run!.id}\\b.*(final ?[wW]eights|finalWeightsSha256)`),
       );
     } finally {
-      await withClient(store.url, (c) =>
+      await withPgClient(store.url, (c) =>
         c.query("UPDATE runs SET final_weights_sha256 = $1 WHERE id = $2", [run!.final_weights_sha256, run!.id]),
       );
     }
@@ -147,22 +136,22 @@ describePg("[audit verify] a PostgreSQL store, through a SQLite copy of one snap
   }, 60_000);
 
   it("names a disabled trigger and a rewritten trigger function (checked on PostgreSQL, not on the copy)", async () => {
-    await withClient(store.url, (c) => c.query("ALTER TABLE decisions DISABLE TRIGGER decisions_no_update"));
+    await withPgClient(store.url, (c) => c.query("ALTER TABLE decisions DISABLE TRIGGER decisions_no_update"));
     let r = await verifyPg();
     expect(r.code).toBe(1);
     expect(r.result.levels.triggers).toEqual({ ok: false, missing: [], altered: ["decisions_no_update"] });
     expect(r.result.problems.join("\n")).toContain("protective trigger decisions_no_update is disabled");
-    await withClient(store.url, (c) => c.query("ALTER TABLE decisions ENABLE TRIGGER decisions_no_update"));
+    await withPgClient(store.url, (c) => c.query("ALTER TABLE decisions ENABLE TRIGGER decisions_no_update"));
 
     const original = expectedPgTriggers().functions.runledger_reject_change!;
-    await withClient(store.url, (c) =>
+    await withPgClient(store.url, (c) =>
       c.query("CREATE OR REPLACE FUNCTION runledger_reject_change() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END; $$"),
     );
     r = await verifyPg();
     expect(r.code).toBe(1);
     expect(r.result.levels.triggers?.altered).toEqual(["function runledger_reject_change"]);
     expect(r.result.problems.join("\n")).toContain("the triggers' function runledger_reject_change differs from its migration");
-    await withClient(store.url, (c) =>
+    await withPgClient(store.url, (c) =>
       c.query(`CREATE OR REPLACE FUNCTION runledger_reject_change() RETURNS trigger LANGUAGE plpgsql AS $$ ${original} $$`),
     );
     expect((await verifyPg()).code).toBe(0);
@@ -185,7 +174,7 @@ describePg("[audit verify] a PostgreSQL store, through a SQLite copy of one snap
   it("names an artifact changed in PostgreSQL's artifact store", async () => {
     const victim = listFileArtifacts(app.dataDir)[0]!.sha256;
     const flip = "UPDATE artifact_chunks SET data = set_byte(data, 0, 255 - get_byte(data, 0)) WHERE sha256 = $1 AND idx = 0";
-    await withClient(store.url, (c) => c.query(flip, [victim]));
+    await withPgClient(store.url, (c) => c.query(flip, [victim]));
     try {
       const { code, result } = await verifyPg();
       expect(code).toBe(1);
@@ -194,7 +183,7 @@ describePg("[audit verify] a PostgreSQL store, through a SQLite copy of one snap
       ]);
       expect(result.problems.join("\n")).toContain(`the verified copy differs from PostgreSQL's snapshot: artifact ${victim} is corrupted`);
     } finally {
-      await withClient(store.url, (c) => c.query(flip, [victim]));
+      await withPgClient(store.url, (c) => c.query(flip, [victim]));
     }
     expect((await verifyPg()).code).toBe(0);
   }, 60_000);
@@ -226,7 +215,7 @@ describePg("[audit verify] a PostgreSQL store, through a SQLite copy of one snap
       // A store whose artifact was changed is not archived: the copy check names it and nothing is written.
       const victim = listFileArtifacts(app.dataDir)[0]!.sha256;
       const flip = "UPDATE artifact_chunks SET data = set_byte(data, 0, 255 - get_byte(data, 0)) WHERE sha256 = $1 AND idx = 0";
-      await withClient(store.url, (c) => c.query(flip, [victim]));
+      await withPgClient(store.url, (c) => c.query(flip, [victim]));
       try {
         const bad = io();
         const second = path.join(work, "second.tar");
@@ -234,7 +223,7 @@ describePg("[audit verify] a PostgreSQL store, through a SQLite copy of one snap
         expect(bad.err.join("")).toContain(`nothing was archived: artifact ${victim} is corrupted`);
         expect(fs.existsSync(second)).toBe(false);
       } finally {
-        await withClient(store.url, (c) => c.query(flip, [victim]));
+        await withPgClient(store.url, (c) => c.query(flip, [victim]));
       }
     } finally {
       fs.rmSync(work, { recursive: true, force: true });
