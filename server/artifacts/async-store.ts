@@ -13,7 +13,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { artifactsRoot } from "@/contracts/artifact-layout";
-import { fileArtifactStore } from "./store";
+import { fileArtifactStore, type ArtifactStore } from "./store";
 
 export type StoredArtifact = { sha256: string; bytes: number };
 
@@ -56,5 +56,22 @@ export function asyncFileArtifactStore(dataDir: string): AsyncArtifactStore {
     async *list() {
       yield* listFileArtifacts(dataDir);
     },
+  };
+}
+
+/**
+ * Either artifact store, for code that runs on both stores (issue 16): SQLite's callers still pass the synchronous
+ * file store, PostgreSQL's an AsyncArtifactStore. `awaitedArtifacts` gives the awaited verbs of either.
+ */
+export type AnyArtifactStore = ArtifactStore | AsyncArtifactStore;
+export type AwaitedArtifacts = Pick<AsyncArtifactStore, "put" | "putFile" | "get" | "has">;
+
+export function awaitedArtifacts(store: AnyArtifactStore): AwaitedArtifacts {
+  if ("kind" in store) return store;
+  return {
+    put: async (bytes) => store.put(bytes),
+    putFile: async (file, sha256) => store.putFile(file, sha256),
+    get: async (sha256) => store.get(sha256),
+    has: async (sha256) => store.has(sha256),
   };
 }
