@@ -12,3 +12,4 @@ export * from "./run-leases";
 export * from "./api";
 export * from "./sweeps";
 export * from "./throttle";
+export * from "./resume-states";

@@ -18,7 +18,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { and, asc, count, eq } from "drizzle-orm";
-import { checkpoints, decisions, metrics, runInterventions, runs, users } from "@/db/schema";
+import { checkpoints, decisions, metrics, resumeStates, runInterventions, runs, users } from "@/db/schema";
 import { createRun, requestPilotIntervention } from "@/server/runs/service";
 import { requestIntervention } from "@/server/runs/pilot";
 import { runEffectiveConfig } from "@/server/runs/pilot-queries";
@@ -81,7 +81,7 @@ const lrSeries = (id: number) =>
 const create = (config: TrainingConfigInput, rationale: string) =>
   createRun(engineer(), { experimentId: app.experimentId, config, rationale }).id;
 const train = async (id: number) => {
-  app.orchestrator.launch(id);
+  await app.orchestrator.launch(id);
   await app.orchestrator.waitFor(id);
   return runRow(id);
 };
@@ -323,7 +323,10 @@ describe("rollback branches", () => {
       .where(and(eq(checkpoints.runId, source), eq(checkpoints.epoch, 1)))
       .get()!;
     // As for a checkpoint written before live piloting: no resume-state pointer.
-    fs.rmSync(path.join(app.dataDir, "resume-states", `${source}-1.json`));
+    app.db
+      .delete(resumeStates)
+      .where(and(eq(resumeStates.runId, source), eq(resumeStates.epoch, 1)))
+      .run();
     const before = app.db.select({ n: count() }).from(runInterventions).get()!.n;
     expect(() =>
       requestPilotIntervention(engineer(), app.orchestrator, { runId: source, kind: "rollback", fromCheckpointId: ck1.id, rationale: "x" }),
@@ -391,7 +394,7 @@ describe("rollback branches", () => {
         rationale: "branch a short variant from epoch 1",
       });
     });
-    app.orchestrator.launch(id);
+    await app.orchestrator.launch(id);
     await app.orchestrator.waitFor(id);
     const row = app.db.select().from(runInterventions).where(eq(runInterventions.id, req!.id)).get()!;
     expect(row).toMatchObject({ status: "applied", appliedAtEpoch: 3 });
