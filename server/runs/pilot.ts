@@ -22,8 +22,8 @@
  */
 import { eq } from "drizzle-orm";
 import { z } from "zod";
-import { checkpoints, decisions, INTERVENTION_KINDS, runs, users, type InterventionKind, type RunStatus } from "@/db/schema";
-import type { runInterventions } from "@/db/schema";
+import { INTERVENTION_KINDS, type InterventionKind, type RunStatus } from "@/db/schema";
+import type { decisions, runInterventions, users } from "@/db/schema";
 import type { DbOrTx, Tx } from "@/db/client";
 import * as sqliteTables from "@/db/schema";
 import {
@@ -48,11 +48,11 @@ import { effectiveConfig, validatePilotChanges, validateSchedule, type ConfigCha
 import type { TrainingConfig } from "@/contracts/training-config";
 import { decisionRecordSha256 } from "@/server/audit/content/records";
 import { interventionOutcomeSha256, interventionRequestSha256 } from "@/server/audit/content/intervention-records";
-import { now, requireRole, type ServiceContext, type ServiceDeps } from "../app-context/service-context";
+import { now, requireRole, type ServiceContext, type ServiceDeps, type SignedInActor } from "../app-context/service-context";
+import type { AnyArtifactStore } from "@/server/artifacts/async-store";
 import { actorOf } from "../users/service";
 import { conflict, invalidInput, notFound } from "@/server/errors";
 import {
-  metricsSnapshotAt,
   metricsSnapshotAtIn,
   parseChanges,
   pendingInterventionsIn,
@@ -89,6 +89,12 @@ function scriptPilotRefusal(runId: number, kind: InterventionKind): string {
  */
 export function refuseScriptPilotKind(db: DbOrTx, runId: number, kind: InterventionKind): void {
   runOnSqliteTx(db as Tx, refuseScriptPilotKindIn(db as Tx, sqliteTables, runId, kind));
+}
+
+/** refuseScriptPilotKind on either store (db/store.ts), outside a transaction. */
+export async function refuseScriptPilotKindOn(db: Store | Db, runId: number, kind: InterventionKind): Promise<void> {
+  const store = asStore(db);
+  await readPart(store, (q) => refuseScriptPilotKindIn(q, store.tables, runId, kind));
 }
 
 /** refuseScriptPilotKind as a part of a transaction body (db/store.ts), on either store. */
@@ -210,11 +216,7 @@ function parseOrThrow<T extends z.ZodType>(schema: T, raw: unknown): z.output<T>
 
 type Row = typeof runInterventions.$inferSelect;
 
-function pendingRow(tx: DbOrTx, id: number): Row {
-  return runOnSqliteTx(tx as Tx, pendingRowIn(tx as Tx, sqliteTables, id));
-}
-
-/** pendingRow as a part of a transaction body (db/store.ts), on either store. */
+/** The intervention, still pending (else not found, or a conflict naming its status), in a transaction body. */
 function* pendingRowIn(tx: Tx, t: StoreTables, id: number): TxBody<Row> {
   const row = yield* oneRow(tx.select().from(t.runInterventions).where(eq(t.runInterventions.id, id)));
   if (!row) notFound(`intervention ${id}`);
@@ -229,6 +231,12 @@ function* pendingRowIn(tx: Tx, t: StoreTables, id: number): TxBody<Row> {
  */
 export function refuseCompressionPilot(db: DbOrTx, runId: number): void {
   runOnSqliteTx(db as Tx, refuseCompressionPilotIn(db as Tx, sqliteTables, runId));
+}
+
+/** refuseCompressionPilot on either store (db/store.ts), outside a transaction. */
+export async function refuseCompressionPilotOn(db: Store | Db, runId: number): Promise<void> {
+  const store = asStore(db);
+  await readPart(store, (q) => refuseCompressionPilotIn(q, store.tables, runId));
 }
 
 /** refuseCompressionPilot as a part of a transaction body (db/store.ts), on either store. */
@@ -642,48 +650,107 @@ export const applyRollbackInput = z.object({
   at: z.iso.datetime().optional(),
 });
 
+/** The run a rollback branches into, as the runs service creates it (CreateRunInput's fields a branch uses). */
+export type BranchRunInput = { experimentId: number; config: unknown; rationale: string };
+/** Where a branch continues (the runs service's BranchOf): the rollback's checkpoint and the config in force there. */
+export type BranchFrom = { checkpointId: number; base: TrainingConfig };
+
 /**
- * A rollback taking effect, in one transaction: the branch run is created (createRun with its parent checkpoint: the
- * rollback's; config: the source's effective config there plus the rollback's changes; decisions: those changes,
- * with the rollback's rationale, by its requester; its run.create event), the intervention becomes applied, and the
- * source run's decision names the branch (path "rollback", plus "stop" when the run was training and stops at this
- * boundary; new value {branchRunId, fromCheckpointId, fromEpoch, set}), with run.interventionApplied. The caller
- * launches the branch after the commit. `createBranch` is the runs service's createRun (passed in: the service
- * module imports this one).
+ * How the runs service creates a rollback's branch on either store (service.ts branchRunOnStore; passed in: the service
+ * module imports this one). `prepare` is what createRunOnStore does before its transaction (the checks that need no
+ * lock, the dataset registered on first use: I/O, kept out of the body); `insertIn` is createRunOnStore's transaction
+ * part, run inside the rollback's transaction so the branch exists only if the rollback applies.
+ */
+export type BranchRunOnStore = {
+  prepare(store: Store, artifacts: AnyArtifactStore, actor: SignedInActor, input: BranchRunInput): Promise<void>;
+  insertIn(tx: Tx, t: StoreTables, actor: SignedInActor, input: BranchRunInput, branch: BranchFrom): TxBody<{ id: number }>;
+};
+
+/**
+ * A rollback taking effect, in one transaction: the branch run is created (the runs service's run creation with its
+ * parent checkpoint: the rollback's; config: the source's effective config there plus the rollback's changes;
+ * decisions: those changes, with the rollback's rationale, by its requester; its run.create event), the intervention
+ * becomes applied, and the source run's decision names the branch (path "rollback", plus "stop" when the run was
+ * training and stops at this boundary; new value {branchRunId, fromCheckpointId, fromEpoch, set}), with
+ * run.interventionApplied. The caller launches the branch after the commit. `createBranch` is the runs service's
+ * createRun (passed in: the service module imports this one); inside this transaction its own is a savepoint, so the
+ * branch exists only if the rollback applies. SQLite only: applyRollbackOn is the same on either store.
  */
 export function applyRollback(
   deps: Pick<ServiceDeps, "db" | "artifacts">,
   raw: z.input<typeof applyRollbackInput>,
-  createBranch: (
-    ctx: ServiceContext,
-    input: { experimentId: number; config: unknown; rationale: string },
-    branch: { checkpointId: number; base: TrainingConfig },
-  ) => { id: number },
+  createBranch: (ctx: ServiceContext, input: BranchRunInput, branch: BranchFrom) => { id: number },
 ) {
   const input = parseOrThrow(applyRollbackInput, raw);
   const at = input.at ?? now();
   return deps.db.transaction((tx) => {
-    const pending = pendingRow(tx, input.interventionId);
-    if (pending.kind !== "rollback" || pending.fromCheckpointId === null) invalidInput(`intervention ${pending.id} is not a rollback`);
-    const ck = tx.select().from(checkpoints).where(eq(checkpoints.id, input.checkpointId)).get();
-    if (!ck || ck.runId !== pending.runId || ck.epoch !== input.epoch)
-      invalidInput(`checkpointId: checkpoint ${input.checkpointId} is not run ${pending.runId}'s checkpoint of epoch ${input.epoch}`);
-    const from = tx.select().from(checkpoints).where(eq(checkpoints.id, pending.fromCheckpointId)).get()!;
-    const source = tx.select().from(runs).where(eq(runs.id, pending.runId)).get()!;
-    const requester = tx.select().from(users).where(eq(users.id, pending.requestedBy)).get()!;
-    const changes = parseChanges(pending.changesJson);
-    const base = branchBase(tx, source.id, from.epoch);
-    // Nested: createRun's own transaction is a savepoint of this one, so the branch exists only if the rollback applies.
-    const branchCtx = { db: tx as unknown as ServiceContext["db"], artifacts: deps.artifacts, actor: actorOf(requester) } as ServiceContext;
-    const branch = createBranch(
-      branchCtx,
-      { experimentId: source.experimentId, config: effectiveConfig(base, [{ changes }]), rationale: pending.rationale },
-      { checkpointId: from.id, base },
-    );
-    const stopsRun = source.status === "running" || source.status === "queued";
-    const snapshot = metricsSnapshotAt(tx, source.id, watchedMetric(base));
-    const decision = tx
-      .insert(decisions)
+    // A part that runs createRun synchronously on this SQLite transaction (runOnSqliteTx drives the body synchronously).
+    // eslint-disable-next-line require-yield
+    const insertBranch = function* (_tx: Tx, _t: StoreTables, actor: SignedInActor, branchInput: BranchRunInput, from: BranchFrom) {
+      const branchCtx = { db: tx as unknown as ServiceContext["db"], artifacts: deps.artifacts, actor } as ServiceContext;
+      return createBranch(branchCtx, branchInput, from);
+    };
+    return runOnSqliteTx(tx, applyRollbackIn(tx, sqliteTables, input, at, insertBranch));
+  });
+}
+
+/**
+ * applyRollback on either store (db/store.ts): the same rows and events, under the ledger lock, the branch created by
+ * `branchRun` (the runs service's branchRunOnStore). What the run creation does before its transaction (its dataset)
+ * is done first, from the rows as they are then; the transaction re-reads and re-checks everything.
+ */
+export async function applyRollbackOn(
+  deps: { db: Store | Db; artifacts: AnyArtifactStore },
+  raw: z.input<typeof applyRollbackInput>,
+  branchRun: BranchRunOnStore,
+) {
+  const input = parseOrThrow(applyRollbackInput, raw);
+  const at = input.at ?? now();
+  const store = asStore(deps.db);
+  const planned = await readPart(store, (q) => rollbackBranchIn(q, store.tables, input));
+  await branchRun.prepare(store, deps.artifacts, planned.actor, planned.branchInput);
+  return transact(store, (tx) => applyRollbackIn(tx, store.tables, input, at, branchRun.insertIn), { pgLock: PG_LOCK_KEYS.ledger });
+}
+
+/**
+ * The rollback's checks (still pending, a rollback, the boundary's checkpoint of the same run at that epoch) and its
+ * branch as the runs service is asked to create it, by the requester, from the rows as they are now.
+ */
+function* rollbackBranchIn(tx: Tx, t: StoreTables, input: z.output<typeof applyRollbackInput>) {
+  const cks = t.checkpoints;
+  const pending = yield* pendingRowIn(tx, t, input.interventionId);
+  if (pending.kind !== "rollback" || pending.fromCheckpointId === null) invalidInput(`intervention ${pending.id} is not a rollback`);
+  const ck = yield* oneRow(tx.select().from(cks).where(eq(cks.id, input.checkpointId)));
+  if (!ck || ck.runId !== pending.runId || ck.epoch !== input.epoch)
+    invalidInput(`checkpointId: checkpoint ${input.checkpointId} is not run ${pending.runId}'s checkpoint of epoch ${input.epoch}`);
+  const from = (yield* oneRow(tx.select().from(cks).where(eq(cks.id, pending.fromCheckpointId))))!;
+  const source = (yield* oneRow(tx.select().from(t.runs).where(eq(t.runs.id, pending.runId))))!;
+  const requester = (yield* oneRow(tx.select().from(t.users).where(eq(t.users.id, pending.requestedBy))))!;
+  const changes = parseChanges(pending.changesJson);
+  const base = yield* branchBaseIn(tx, t, source.id, from.epoch);
+  const branchInput: BranchRunInput = {
+    experimentId: source.experimentId,
+    config: effectiveConfig(base, [{ changes }]),
+    rationale: pending.rationale,
+  };
+  return { pending, ck, from, source, requester, actor: actorOf(requester), changes, base, branchInput };
+}
+
+/** The rollback's transaction body (either store): its checks, the branch (`insertBranch`), the decision and the applied row. */
+function* applyRollbackIn(
+  tx: Tx,
+  t: StoreTables,
+  input: z.output<typeof applyRollbackInput>,
+  at: string,
+  insertBranch: BranchRunOnStore["insertIn"],
+) {
+  const { pending, ck, from, source, requester, actor, changes, base, branchInput } = yield* rollbackBranchIn(tx, t, input);
+  const branch = yield* insertBranch(tx, t, actor, branchInput, { checkpointId: from.id, base });
+  const stopsRun = source.status === "running" || source.status === "queued";
+  const snapshot = yield* metricsSnapshotAtIn(tx, t, source.id, watchedMetric(base));
+  const decision = (yield* oneRow(
+    tx
+      .insert(t.decisions)
       .values({
         runId: source.id,
         kind: "intervention",
@@ -700,22 +767,18 @@ export function applyRollback(
         authorId: pending.requestedBy,
         createdAt: at,
       })
-      .returning()
-      .get();
-    const row = runOnSqliteTx(
-      tx as Tx,
-      recordAppliedIn(tx as Tx, sqliteTables, {
-        pending,
-        requester,
-        epoch: input.epoch,
-        step: input.step,
-        at,
-        checkpointId: ck.id,
-        snapshot,
-        decision,
-        payloadExtra: { branchRunId: branch.id },
-      }),
-    );
-    return { intervention: { ...row, changes }, decision, branchRunId: branch.id };
+      .returning(),
+  ))!;
+  const row = yield* recordAppliedIn(tx, t, {
+    pending,
+    requester,
+    epoch: input.epoch,
+    step: input.step,
+    at,
+    checkpointId: ck.id,
+    snapshot,
+    decision,
+    payloadExtra: { branchRunId: branch.id },
   });
+  return { intervention: { ...row, changes }, decision, branchRunId: branch.id };
 }

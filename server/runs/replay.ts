@@ -10,6 +10,7 @@
  *   weights. Each entry becomes a "planned" decision of the re-run (createRun), so its timeline is true.
  * - applyPendingAtBoundary: the orchestrator's one call to make a pending intervention take effect; a rollback
  *   creates its branch (pilot.ts applyRollback with the runs service's createRun) and returns the branch's id.
+ *   applyPendingAtBoundaryOn does the same on either store (applyRollbackOn with the service's branchRunOnStore).
  * - branchJobOf: how a branch trains: from the exact-resume state of its parent checkpoint (another run's, by run
  *   and epoch), with its changed settings applied on top (TrainJob.resumeApply), until it has checkpoints of its own
  *   (then it resumes like any run). Its model is built like the source's (a fine-tune's grandparent weights).
@@ -20,14 +21,16 @@
 import { asc, eq } from "drizzle-orm";
 import { z } from "zod";
 import { checkpoints, runInterventions, runs } from "@/db/schema";
-import type { DbOrTx } from "@/db/client";
+import type { Db, DbOrTx } from "@/db/client";
+import { asStore, reader, type Store } from "@/db/store";
+import type { AnyArtifactStore } from "@/server/artifacts/async-store";
 import { trainingConfigSchema, type ScheduleEntry, type TrainingConfig } from "@/contracts/training-config";
 import { getConfigPath, PILOTABLE_PATHS, settingsPatchOf, type ConfigChange } from "@/contracts/pilot-config";
 import type { TrainJob } from "@/trainer/types";
 import { requireRole, type ServiceContext, type ServiceDeps } from "../app-context/service-context";
 import { invalidInput, notFound } from "@/server/errors";
-import { createRun, type RunLauncher } from "./service";
-import { applyIntervention, applyRollback, branchBase } from "./pilot";
+import { branchRunOnStore, createRun, type RunLauncher } from "./service";
+import { applyIntervention, applyInterventionOn, applyRollback, applyRollbackOn, branchBase } from "./pilot";
 import { parseChanges } from "./pilot-queries";
 import { loadResumeState } from "./resume-states";
 import { parentForJob } from "./trainer-tasks";
@@ -126,6 +129,23 @@ export function applyPendingAtBoundary(
     .get();
   if (row?.kind === "rollback") return applyRollback(deps, input, createRun).branchRunId;
   applyIntervention(deps, input);
+  return null;
+}
+
+/**
+ * applyPendingAtBoundary on either store (db/store.ts): a rollback creates its branch (pilot.ts applyRollbackOn, the
+ * branch by the runs service's branchRunOnStore) and returns the branch's run id (to launch); any other kind is
+ * applyInterventionOn. The same rows and events as on SQLite, under the ledger lock.
+ */
+export async function applyPendingAtBoundaryOn(
+  deps: { db: Store | Db; artifacts: AnyArtifactStore },
+  input: { interventionId: number; epoch: number; step: number; checkpointId: number },
+): Promise<number | null> {
+  const store = asStore(deps.db);
+  const ri = store.tables.runInterventions;
+  const [row] = await reader(store).select({ kind: ri.kind }).from(ri).where(eq(ri.id, input.interventionId)).limit(1);
+  if (row?.kind === "rollback") return (await applyRollbackOn(deps, input, branchRunOnStore)).branchRunId;
+  await applyInterventionOn(deps, input);
   return null;
 }
 

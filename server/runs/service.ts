@@ -8,9 +8,10 @@
  * the experiment's runs for a default name inside it (two runs created at once get distinct names). launchRun
  * (createRunOnStore, also for sweeps' trials with their sweep_trials link), tags, cancelling and resuming take a
  * store. Still SQLite only: createRun (synchronous, the same part through runOnSqliteTx) for its synchronous callers
- * (pilot.ts's rollback branches inside their own transaction, replay, the demo seed, the CLI, benches); piloting
- * (requestPilotIntervention: pilot.ts); and the orchestrator that launchRun, cancelRun and resumeInterruptedRun hand
- * the run to after their transaction.
+ * (pilot.ts's rollback branches inside their own transaction, replay, the demo seed, the CLI, benches); piloting's
+ * synchronous form (requestPilotIntervention; requestPilotInterventionOn and a rollback's branch, branchRunOnStore,
+ * are on the store); and the orchestrator that launchRun, cancelRun and resumeInterruptedRun hand the run to
+ * after their transaction.
  */
 import { and, count, eq } from "drizzle-orm";
 import { z } from "zod";
@@ -24,12 +25,24 @@ import { appendEvent } from "@/server/audit/ledger-pg";
 import { canonicalJson, sha256Canonical } from "@/contracts/canonical";
 import { runParamValue as paramValue } from "@/server/audit/content/records";
 import type { ArtifactStore } from "@/server/artifacts/store";
+import type { AnyArtifactStore } from "@/server/artifacts/async-store";
 import { resolveDataset, resolveDatasetRow } from "../datasets/service";
 import { insertDecision, type DecisionRef } from "../decisions/service";
 import { now, requireRole, type ServiceContext, type SignedInActor } from "../app-context/service-context";
 import type { StoreServiceContext } from "../app-context/store-context";
 import { conflict, invalidInput, notFound } from "@/server/errors";
-import { applyRollback, refuseCompressionPilot, refuseScriptPilotKind, requestIntervention, type RequestInterventionInput } from "./pilot";
+import {
+  applyRollback,
+  applyRollbackOn,
+  refuseCompressionPilot,
+  refuseCompressionPilotOn,
+  refuseScriptPilotKind,
+  refuseScriptPilotKindOn,
+  requestIntervention,
+  requestInterventionOn,
+  type BranchRunOnStore,
+  type RequestInterventionInput,
+} from "./pilot";
 import { scheduleSteps, validateSchedule } from "@/contracts/pilot-config";
 import { loadResumeState } from "./resume-states";
 
@@ -369,7 +382,7 @@ export async function launchRun(
 /**
  * An engineer pilots a run (server/runs/pilot.ts: queued as a pending intervention). A resume of a paused run is also
  * handed to the orchestrator, which re-queues the run; it continues from its last checkpoint and applies the resume.
- * SQLite only: pilot.ts (requestIntervention, applyRollback with createRun) is not on the store yet.
+ * SQLite only (applyRollback with createRun, synchronously): requestPilotInterventionOn is the same on either store.
  */
 export function requestPilotIntervention(ctx: ServiceContext, orchestrator: RunLauncher, raw: RequestInterventionInput) {
   if (raw.kind === "rollback" && raw.fromCheckpointId !== undefined) {
@@ -398,6 +411,86 @@ export function requestPilotIntervention(ctx: ServiceContext, orchestrator: RunL
     }
   }
   return out;
+}
+
+/** The orchestrator as piloting needs it: launching a run (a resumed one, a rollback's branch). */
+type PilotLauncher = { launch(runId: number): boolean | Promise<boolean> };
+
+/**
+ * requestPilotIntervention on either store (db/store.ts): the same checks, rows and events (requestInterventionOn;
+ * a rollback of a paused or completed run applied at once by applyRollbackOn, its branch created by branchRunOnStore),
+ * and the same runs handed to the orchestrator, awaited.
+ */
+export async function requestPilotInterventionOn(
+  ctx: StoreServiceContext & Pick<ServiceContext, "artifacts" | "dataDir">,
+  orchestrator: PilotLauncher,
+  raw: RequestInterventionInput,
+) {
+  const store = asStore(ctx.db);
+  const { runs, checkpoints } = store.tables;
+  const read = reader(store);
+  // Ids that are not integers are refused by requestInterventionOn's schema (PostgreSQL would refuse the parameter).
+  if (raw.kind === "rollback" && Number.isSafeInteger(raw.runId) && Number.isSafeInteger(raw.fromCheckpointId)) {
+    // As requestPilotIntervention: a compression or a script's run is refused for that first; a checkpoint without a
+    // resume state before anything is recorded.
+    await refuseCompressionPilotOn(store, raw.runId);
+    await refuseScriptPilotKindOn(store, raw.runId, raw.kind);
+    const [ck] = await read.select().from(checkpoints).where(eq(checkpoints.id, raw.fromCheckpointId!)).limit(1);
+    if (ck && ck.runId === raw.runId && loadResumeState(ctx, { runId: ck.runId, epoch: ck.epoch }) === null)
+      invalidInput(
+        `fromCheckpointId: checkpoint ${ck.id} (epoch ${ck.epoch}) has no resume state to continue from (written before live piloting, or mid-epoch by a cancel); pick another checkpoint`,
+      );
+  }
+  const out = await requestInterventionOn(ctx, raw);
+  if (out.kind === "resume") await orchestrator.launch(out.runId);
+  if (out.kind === "rollback") {
+    // As requestPilotIntervention: a paused or completed run's rollback takes effect now, at its own checkpoint.
+    const [run] = await read.select({ status: runs.status }).from(runs).where(eq(runs.id, out.runId)).limit(1);
+    if (run?.status === "paused" || run?.status === "completed") {
+      const [from] = await read.select().from(checkpoints).where(eq(checkpoints.id, out.fromCheckpointId!)).limit(1);
+      const applied = await applyRollbackOn(
+        ctx,
+        { interventionId: out.id, epoch: from!.epoch, step: from!.step, checkpointId: from!.id },
+        branchRunOnStore,
+      );
+      await orchestrator.launch(applied.branchRunId);
+      return { ...out, status: applied.intervention.status, branchRunId: applied.branchRunId };
+    }
+  }
+  return out;
+}
+
+/**
+ * A rollback's branch run on either store, for pilot.ts applyRollbackOn: createRunOnStore's work before its transaction
+ * (the checks without a lock, the dataset), then its transaction part (insertRun with the branch) inside the
+ * rollback's transaction. The same rows and run.create as createRun gives applyRollback on SQLite.
+ */
+export const branchRunOnStore: BranchRunOnStore = {
+  async prepare(store, artifacts, actor, raw) {
+    const request = parseRunRequest(actor, raw);
+    const { experiments } = store.tables;
+    const [experiment] = await reader(store)
+      .select({ id: experiments.id })
+      .from(experiments)
+      .where(eq(experiments.id, request.input.experimentId))
+      .limit(1);
+    if (!experiment) notFound(`experiment ${request.input.experimentId}`);
+    await resolveDatasetRow(store, registeringArtifacts(artifacts), actor, request.config.data.dataset);
+  },
+  insertIn: (tx, t, actor, raw, branch) => insertRun(tx, t, actor, parseRunRequest(actor, raw), branch),
+};
+
+/**
+ * The artifact store resolveDatasetRow may write a built-in dataset's bytes to: the synchronous file store as it is.
+ * An awaited store (PostgreSQL's) is never needed for a branch: its dataset is its source's (a pilot cannot change
+ * it), registered when the source was created; a source whose built-in dataset is missing is refused, not registered.
+ */
+function registeringArtifacts(artifacts: AnyArtifactStore): ArtifactStore {
+  if (!("kind" in artifacts)) return artifacts;
+  const refuse = (): never => {
+    throw new Error("a rollback's branch trains on its source's dataset, which is not registered in this store");
+  };
+  return { put: refuse, putFile: refuse, get: refuse, has: refuse };
 }
 
 /**
