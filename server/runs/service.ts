@@ -44,7 +44,7 @@ import {
   type RequestInterventionInput,
 } from "./pilot";
 import { scheduleSteps, validateSchedule } from "@/contracts/pilot-config";
-import { loadResumeState } from "./resume-states";
+import { loadResumeState, loadResumeStateOn } from "./resume-states";
 
 export const createRunInput = z.object({
   experimentId: z.number().int(),
@@ -422,7 +422,7 @@ type PilotLauncher = { launch(runId: number): boolean | Promise<boolean> };
  * and the same runs handed to the orchestrator, awaited.
  */
 export async function requestPilotInterventionOn(
-  ctx: StoreServiceContext & Pick<ServiceContext, "artifacts" | "dataDir">,
+  ctx: StoreServiceContext & { artifacts: AnyArtifactStore; dataDir: string },
   orchestrator: PilotLauncher,
   raw: RequestInterventionInput,
 ) {
@@ -436,7 +436,7 @@ export async function requestPilotInterventionOn(
     await refuseCompressionPilotOn(store, raw.runId);
     await refuseScriptPilotKindOn(store, raw.runId, raw.kind);
     const [ck] = await read.select().from(checkpoints).where(eq(checkpoints.id, raw.fromCheckpointId!)).limit(1);
-    if (ck && ck.runId === raw.runId && loadResumeState(ctx, { runId: ck.runId, epoch: ck.epoch }) === null)
+    if (ck && ck.runId === raw.runId && (await loadResumeStateOn(ctx, { runId: ck.runId, epoch: ck.epoch })) === null)
       invalidInput(
         `fromCheckpointId: checkpoint ${ck.id} (epoch ${ck.epoch}) has no resume state to continue from (written before live piloting, or mid-epoch by a cancel); pick another checkpoint`,
       );

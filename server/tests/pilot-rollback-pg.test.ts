@@ -23,7 +23,7 @@ import { createExperiment, createProject } from "@/server/projects/service";
 import { requestIntervention, requestInterventionOn, type RequestInterventionInput } from "@/server/runs/pilot";
 import { watchedMetric } from "@/server/runs/pilot-queries";
 import { applyPendingAtBoundary, applyPendingAtBoundaryOn } from "@/server/runs/replay";
-import { storeResumeState } from "@/server/runs/resume-states";
+import { storeResumeStateOn } from "@/server/runs/resume-states";
 import { requestPilotIntervention, requestPilotInterventionOn } from "@/server/runs/service";
 import { describePg } from "./pg-test-env";
 import {
@@ -105,7 +105,7 @@ async function seed(store: Store, dataDir: string) {
   for (const [name, ck] of Object.entries(seeded.cks)) {
     if (name === "paused2") continue;
     const state = new TextEncoder().encode(`resume state of run ${ck.runId} at epoch ${ck.epoch}`);
-    storeResumeState({ artifacts: files, dataDir }, ck, state, crypto.createHash("sha256").update(state).digest("hex"));
+    await storeResumeStateOn({ db: store, artifacts: files }, ck, state, crypto.createHash("sha256").update(state).digest("hex"));
   }
   return seeded;
 }
