@@ -7,9 +7,9 @@
  * On the store (issue 16, db/store.ts): uploads, the list and the detail run on SQLite or PostgreSQL. The file is
  * checked and hashed, and put in the (file) artifact store, before the transaction, which looks the bytes up again
  * under the ledger lock, so the same bytes uploaded at once on two servers give one row and one event. Built-in
- * datasets are registered by resolveDataset, which runs and the orchestrator call synchronously: it stays on SQLite,
- * running the same insert part through runOnSqliteTx, until those callers are ported; resolveDatasetRow is its store
- * form (the runs service's createRunOnStore).
+ * datasets are registered on first use by resolveDataset, which unported callers call synchronously: it stays on
+ * SQLite, running the same insert part through runOnSqliteTx; resolveDatasetRow (the runs service's createRunOnStore)
+ * and resolveDatasetOn (the orchestrator's run sessions) are its forms on either store, with either artifact store.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -33,6 +33,7 @@ import type { Actor } from "@/server/audit/ledger";
 import { appendEvent } from "@/server/audit/ledger-pg";
 import { sha256Hex } from "@/contracts/canonical";
 import type { ArtifactStore } from "@/server/artifacts/store";
+import { awaitedArtifacts, type AnyArtifactStore } from "@/server/artifacts/async-store";
 import { loadBuiltin } from "@/trainer/data/builtin";
 import { parseCsv } from "@/trainer/data/csv";
 import { DatasetError } from "@/trainer/data/errors";
@@ -124,15 +125,15 @@ export function ensureBuiltinDataset(
   const b = loadBuiltin(name);
   const existing = db.select().from(datasets).where(eq(datasets.sha256, b.sha256)).get();
   if (existing) return existing;
-  const d = builtinDataset(artifacts, name, b);
+  artifacts.put(b.bytes);
+  const d = builtinDataset(name, b);
   const tables = sqliteStore(db).tables;
   return db.transaction((tx) => runOnSqliteTx(tx, insertDataset(tx, tables, actor, d)), { behavior: "immediate" });
 }
 
-/** A built-in dataset's row to insert, its bytes put in the artifact store first. */
-function builtinDataset(artifacts: ArtifactStore, name: (typeof BUILTIN_DATASETS)[number], b: ReturnType<typeof loadBuiltin>): NewDataset {
+/** A built-in dataset's row to insert (the caller puts its bytes in the artifact store first). */
+function builtinDataset(name: (typeof BUILTIN_DATASETS)[number], b: ReturnType<typeof loadBuiltin>): NewDataset {
   const rowCount = parseCsv(b.bytes).rows.length;
-  artifacts.put(b.bytes);
   return {
     name: b.meta.title,
     source: "builtin",
@@ -269,17 +270,17 @@ export function resolveDataset(
 }
 
 /**
- * resolveDataset's row on the store (the runs service's createRunOnStore, issue 16): SQLite runs resolveDataset itself;
- * PostgreSQL reads the row, registering a built-in dataset on first use with its dataset.create event.
+ * resolveDataset's row on either store (the runs service's createRunOnStore, issue 16): the row of an uploaded
+ * dataset, or of a built-in one, registered on first use with its dataset.create event (its bytes stored first, the
+ * row looked up again under the ledger lock, as ensureBuiltinDataset does).
  */
 export async function resolveDatasetRow(
   db: Store | Db,
-  artifacts: ArtifactStore,
+  artifacts: AnyArtifactStore,
   actor: Actor & { id: number },
   ref: { builtin: (typeof BUILTIN_DATASETS)[number] } | { datasetId: string },
 ): Promise<DatasetRow> {
   const store = asStore(db);
-  if (store.dialect === "sqlite") return resolveDataset(store.db, artifacts, actor, ref).row;
   if ("datasetId" in ref) {
     // SQLite finds no row for an id that is not a number; PostgreSQL would refuse the parameter instead.
     const id = Number(ref.datasetId);
@@ -292,8 +293,20 @@ export async function resolveDatasetRow(
   const b = loadBuiltin(ref.builtin);
   const existing = await datasetBySha(store, b.sha256);
   if (existing) return existing;
-  const d = builtinDataset(artifacts, ref.builtin, b);
+  await awaitedArtifacts(artifacts).put(b.bytes);
+  const d = builtinDataset(ref.builtin, b);
   return transact(store, (tx) => insertDataset(tx, store.tables, actor, d), { pgLock: PG_LOCK_KEYS.ledger });
+}
+
+/** resolveDataset on either store: the row (a built-in one registered on first use), its schema and its bytes. */
+export async function resolveDatasetOn(
+  db: Store | Db,
+  artifacts: AnyArtifactStore,
+  actor: Actor & { id: number },
+  ref: { builtin: (typeof BUILTIN_DATASETS)[number] } | { datasetId: string },
+): Promise<{ row: DatasetRow; schema: DatasetSchema; bytes: () => Promise<Uint8Array> }> {
+  const row = await resolveDatasetRow(db, artifacts, actor, ref);
+  return { row, schema: JSON.parse(row.schemaJson) as DatasetSchema, bytes: () => awaitedArtifacts(artifacts).get(row.sha256) };
 }
 
 export async function listDatasets(db: Store | Db) {

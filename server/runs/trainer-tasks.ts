@@ -5,11 +5,17 @@
  * The estimate runs in the process's one long-lived estimate worker (trainer/estimate-pool.ts): the request
  * handler validates the config and looks up two rows, passing references (sha256) rather than bytes, so its
  * main-thread work stays at a few milliseconds whatever the dataset's size.
+ *
+ * The job inputs (datasetForJob, runDatasetForJob, parentForJob) are SQLite only; their `…On` forms run on either
+ * store (db/store.ts) with either artifact store, for the orchestrator's run sessions (issue 16).
  */
 import { eq } from "drizzle-orm";
 import { checkpoints, datasets, datasetVersions, runs } from "@/db/schema";
 import type { DbOrTx } from "@/db/client";
+import type { Db } from "@/db/client";
+import { asStore, reader, type Store } from "@/db/store";
 import type { ArtifactStore } from "@/server/artifacts/store";
+import { awaitedArtifacts, type AnyArtifactStore } from "@/server/artifacts/async-store";
 import type { TrainingConfig } from "@/contracts/training-config";
 import { loadBuiltin } from "@/trainer/data/builtin";
 import { DatasetError } from "@/trainer/data/errors";
@@ -22,6 +28,24 @@ import { type ServiceContext } from "../app-context/service-context";
 import { invalidInput, notFound } from "@/server/errors";
 
 type Deps = { db: DbOrTx; artifacts: ArtifactStore };
+type StoreDeps = { db: Store | Db; artifacts: AnyArtifactStore };
+
+/** A row id from a config or a caller, or null when it is not one (SQLite finds no row; PostgreSQL would refuse it). */
+function rowId(id: number | string): number | null {
+  const n = Number(id);
+  return Number.isSafeInteger(n) ? n : null;
+}
+
+/** A built-in dataset's bytes as job input (never registered here). */
+function builtinForJob(name: Extract<TrainingConfig["data"]["dataset"], { builtin: unknown }>["builtin"]): TrainJob["dataset"] {
+  try {
+    const b = loadBuiltin(name);
+    return { bytes: b.bytes, schema: b.schema, sha256: b.sha256 };
+  } catch (e) {
+    if (e instanceof DatasetError) invalidInput(`data.dataset: ${e.message}`);
+    throw e;
+  }
+}
 
 /** The backend a task runs on when the caller does not name one: the server's setting, else automatic. */
 export function defaultBackend(): BackendName | "auto" {
@@ -30,15 +54,7 @@ export function defaultBackend(): BackendName | "auto" {
 
 /** A config's dataset as job input, without registering a built-in one (that happens when a run is created). */
 export function datasetForJob({ db, artifacts }: Deps, ref: TrainingConfig["data"]["dataset"]): TrainJob["dataset"] {
-  if ("builtin" in ref) {
-    try {
-      const b = loadBuiltin(ref.builtin);
-      return { bytes: b.bytes, schema: b.schema, sha256: b.sha256 };
-    } catch (e) {
-      if (e instanceof DatasetError) invalidInput(`data.dataset: ${e.message}`);
-      throw e;
-    }
-  }
+  if ("builtin" in ref) return builtinForJob(ref.builtin);
   const row = db
     .select()
     .from(datasets)
@@ -81,6 +97,55 @@ export function parentForJob(
   const parentRun = db.select().from(runs).where(eq(runs.id, ck.runId)).get();
   if (!parentRun) notFound(`run ${ck.runId} of checkpoint ${ck.id}`);
   return { config: JSON.parse(parentRun.configJson) as TrainingConfig, weights: artifacts.get(ck.sha256), sha256: ck.sha256 };
+}
+
+/** datasetForJob on either store. */
+export async function datasetForJobOn({ db, artifacts }: StoreDeps, ref: TrainingConfig["data"]["dataset"]): Promise<TrainJob["dataset"]> {
+  if ("builtin" in ref) return builtinForJob(ref.builtin);
+  const store = asStore(db);
+  const { datasets } = store.tables;
+  const id = rowId(ref.datasetId);
+  const [row] = id === null ? [] : await reader(store).select().from(datasets).where(eq(datasets.id, id)).limit(1);
+  if (!row) notFound(`dataset ${ref.datasetId}`);
+  const bytes = await awaitedArtifacts(artifacts).get(row.sha256);
+  return { bytes, schema: JSON.parse(row.schemaJson) as DatasetSchema, sha256: row.sha256 };
+}
+
+/** runDatasetForJob on either store. */
+export async function runDatasetForJobOn(deps: StoreDeps, run: typeof runs.$inferSelect): Promise<TrainJob["dataset"]> {
+  const store = asStore(deps.db);
+  const { datasets, datasetVersions } = store.tables;
+  const [found] =
+    run.datasetVersionId === null
+      ? []
+      : await reader(store)
+          .select({ d: datasets })
+          .from(datasetVersions)
+          .innerJoin(datasets, eq(datasets.id, datasetVersions.datasetId))
+          .where(eq(datasetVersions.id, run.datasetVersionId))
+          .limit(1);
+  const row = found?.d;
+  if (!row) return datasetForJobOn(deps, (JSON.parse(run.configJson) as TrainingConfig).data.dataset);
+  const bytes = await awaitedArtifacts(deps.artifacts).get(row.sha256);
+  return { bytes, schema: JSON.parse(row.schemaJson) as DatasetSchema, sha256: row.sha256 };
+}
+
+/** parentForJob on either store. */
+export async function parentForJobOn(
+  { db, artifacts }: StoreDeps,
+  checkpointId: number | string,
+  path = "fineTune.parentCheckpointId",
+): Promise<NonNullable<TrainJob["parent"]>> {
+  const store = asStore(db);
+  const { checkpoints, runs } = store.tables;
+  const read = reader(store);
+  const id = rowId(checkpointId);
+  const [ck] = id === null ? [] : await read.select().from(checkpoints).where(eq(checkpoints.id, id)).limit(1);
+  if (!ck) invalidInput(`${path}: checkpoint ${checkpointId} does not exist`);
+  const [parentRun] = await read.select().from(runs).where(eq(runs.id, ck.runId)).limit(1);
+  if (!parentRun) notFound(`run ${ck.runId} of checkpoint ${ck.id}`);
+  const weights = await awaitedArtifacts(artifacts).get(ck.sha256);
+  return { config: JSON.parse(parentRun.configJson) as TrainingConfig, weights, sha256: ck.sha256 };
 }
 
 /** The estimate worker's view of a config's dataset: a built-in name, or an uploaded file's sha256 and schema. */
