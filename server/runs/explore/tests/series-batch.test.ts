@@ -1,7 +1,8 @@
 /**
  * The compare view's series reads (issue 16, compare_20_runs_ms_pg): fetchSeriesOfRuns, the rollups reader reading only
  * the extremes of the partial end blocks, and on PostgreSQL the batched statements of series-batch-pg.ts (the calls
- * made together go out as one statement). Each must give what fetchSeries gives on SQLite, call by call.
+ * made together go out as one statement, their fields as text). Each must give what fetchSeries gives on SQLite, call by
+ * call, to the last bit of every number.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -36,6 +37,17 @@ function seedSeries(fx: Fixture): number[] {
   }
   for (let e = 1; e <= 30; e++)
     adam.push({ key: "val_loss", step: e * 200, epoch: e * 2, value: 1 / e, wallTimeMs: 1_000_000 + e * 2_000 });
+  // Numbers whose text is easy to get wrong: the shortest exact digits, exponents, the smallest subnormal, the
+  // largest double, integers near 2^53 (the batched statements send every field as text on PostgreSQL).
+  const edges = [0.1 + 0.2, 5e-324, 1.7976931348623157e308, -1e21, 1e-7, 123456789.12345679, -2.5e-310, 1 / 3, 0, 2 ** 52 + 0.5];
+  for (let i = 0; i < 50; i++)
+    adam.push({
+      key: "edge_values",
+      step: 2 ** 40 + i * 3,
+      epoch: edges[(i + 3) % edges.length]!,
+      value: edges[i % edges.length]! * (i % 2 ? -1 : 1),
+      wallTimeMs: Number.MAX_SAFE_INTEGER - 1000 + i,
+    });
   series.push([fx.ids.adam!, adam]);
   const sgd: MetricPoint[] = [];
   for (let step = 500; step < 3_500; step++) {
@@ -70,6 +82,8 @@ const INPUTS: Input[] = [
   { key: "batch_loss", from: 7_000 },
   { key: "val_loss", xAxis: "epoch", from: 1.5, to: 44.2, maxPoints: 5 },
   { key: "val_loss" },
+  { key: "edge_values", xAxis: "epoch" },
+  { key: "edge_values", xAxis: "wall", maxPoints: 6 },
   { key: "nope" },
 ];
 
