@@ -15,6 +15,8 @@
  * - Tables are copied in foreign-key order (store-tables.ts) with their explicit ids; audit_events rows verbatim
  *   (the append-only triggers reject only UPDATE, DELETE and TRUNCATE); then each identity sequence is set past the
  *   largest copied id and past SQLite's AUTOINCREMENT high-water mark, so no id is ever handed out twice.
+ * - Resume-state pointer files of installations from before the resume_states table are copied as its rows, and
+ *   compared as such by the check (resume-pointer-files.ts: a view of the source, nothing written to it).
  * - Artifacts are streamed into PostgreSQL in chunks and hashed on the way; a source file that does not hash to its
  *   name stops the copy (the source is damaged: nothing is committed).
  */
@@ -28,6 +30,7 @@ import { putArtifactFilePg } from "@/server/artifacts/pg-store";
 import { artifactPath } from "@/contracts/artifact-layout";
 import { checkStoreCopy, sqliteSequence, type StoreCopyCheck } from "./store-copy-check";
 import { orderedSelect, quoteIdent, storeTables, toPgValue, type StoreTable } from "./store-tables";
+import { shadowResumeStatesWithPointerFiles, type ResumePointerFiles } from "./resume-pointer-files";
 import { TRAIN_RUN_TASK } from "@/server/runs/orchestrator/run-queue";
 import { QUEUE_OWNER_PREFIX } from "@/server/runs/orchestrator/leases";
 
@@ -57,7 +60,7 @@ export type MigrateStoreSummary = {
 };
 
 /** Entries of the data directory outside the database and the artifact store: named in the summary, not copied. */
-function leftBehind(dataDir: string): string[] {
+function leftBehind(dataDir: string, pointerFiles: ResumePointerFiles): string[] {
   const out: string[] = [];
   for (const e of fs.readdirSync(dataDir, { withFileTypes: true })) {
     if (e.name === "artifacts" || e.name.startsWith(DATABASE_FILE)) continue;
@@ -65,11 +68,13 @@ function leftBehind(dataDir: string): string[] {
       out.push(
         `${e.name}: the ledger's public key (public); keep it, and the key directory with the private key, for audit verify and signing`,
       );
-    else if (e.name === "resume-states")
+    else if (e.name === "resume-states") {
+      const { files, copied, leftOut } = pointerFiles;
       out.push(
-        `resume-states/ (${fs.readdirSync(path.join(dataDir, e.name)).length} pointer file(s)): exact-resume pointers of training checkpoints (server/runs/resume-states.ts), outside the ledger; PostgreSQL has no place for them until the store port, so a paused or interrupted run resumes exactly on the SQLite installation only`,
+        `resume-states/ (${files} pointer file(s) from before the resume_states table; server/runs/resume-states.ts): ${copied} copied as rows of resume_states, ${files - copied - leftOut.length} already row(s) there` +
+          (leftOut.length > 0 ? `; left out: ${leftOut.join("; ")}` : ""),
       );
-    else out.push(`${e.name}${e.isDirectory() ? "/" : ""}: not part of the store; not copied`);
+    } else out.push(`${e.name}${e.isDirectory() ? "/" : ""}: not part of the store; not copied`);
   }
   return out.sort();
 }
@@ -210,6 +215,8 @@ export async function migrateStore(opts: {
       // Source snapshot: a read transaction from here to the end of the check.
       source.prepare("BEGIN").run();
       source.prepare("SELECT count(*) FROM sqlite_master").get();
+      // Pointer files of older installations are read as rows of resume_states by the copy and its check.
+      const pointerFiles = shadowResumeStatesWithPointerFiles(source, dataDir);
       await client.query("BEGIN");
       await client.query("SELECT pg_advisory_xact_lock($1::bigint)", [PG_LOCK_KEYS.migrateStore.toString()]);
       const why = await targetNotEmpty(client);
@@ -266,7 +273,7 @@ export async function migrateStore(opts: {
         rows: tables.reduce((s, t) => s + t.rows, 0),
         artifacts: { count: copied, bytes },
         queuedJobs,
-        notCopied: leftBehind(dataDir),
+        notCopied: leftBehind(dataDir, pointerFiles),
         ledger: {
           events: tables.find((t) => t.name === "audit_events")?.rows ?? 0,
           checkpoints: tables.find((t) => t.name === "audit_checkpoints")?.rows ?? 0,
@@ -302,6 +309,7 @@ export async function checkExistingCopy(opts: {
   try {
     source.prepare("BEGIN").run();
     source.prepare("SELECT count(*) FROM sqlite_master").get();
+    shadowResumeStatesWithPointerFiles(source, dataDir);
     await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
     const ours = await client.query<{ t: string | null }>("SELECT to_regclass('public.audit_events')::text AS t");
     if (ours.rows[0]!.t === null)

@@ -26,6 +26,7 @@ import { CLUSTER_ARTIFACT_CHUNK_BYTES, pgArtifactStore, verifyArtifactPg } from 
 import { ArtifactIntegrityError, artifactPath } from "@/contracts/artifact-layout";
 import { migratePg, openPgDatabase } from "@/db/pg-client";
 import { openDatabase } from "@/db/client";
+import { fileArtifactStore } from "@/server/artifacts/store";
 import { enqueueRunOn } from "@/server/runs/orchestrator/run-queue";
 
 function io() {
@@ -289,6 +290,56 @@ describePg("[migrate-store] a SQLite installation moved to PostgreSQL", () => {
       expect(jobs).toEqual([{ task_identifier: "train_run", key: `run:${runId}`, payload: { runId } }]);
     } finally {
       fs.rmSync(queued, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it("resume-state pointer files of an older installation become rows of resume_states; the check and --check compare them", async () => {
+    const older = fs.mkdtempSync(path.join(os.tmpdir(), "rl-migrate-pointers-"));
+    try {
+      await app.db.$client.backup(path.join(older, "runledger.sqlite"));
+      fs.cpSync(path.join(app.dataDir, "artifacts"), path.join(older, "artifacts"), { recursive: true });
+      fs.copyFileSync(path.join(app.dataDir, "audit-ed25519.pub"), path.join(older, "audit-ed25519.pub"));
+      const source = openDatabase(older);
+      const runId = (source.$client.prepare("SELECT max(id) AS id FROM runs").get() as { id: number }).id;
+      const rowsBefore = source.$client
+        .prepare("SELECT run_id, epoch, state_sha256 FROM resume_states ORDER BY run_id, epoch")
+        .raw(true)
+        .all() as [number, number, string][];
+      const state = fileArtifactStore(older).put(new TextEncoder().encode("a state stored before the table"));
+      source.$client.close();
+      const dir = path.join(older, "resume-states");
+      fs.mkdirSync(dir);
+      const pointer = (name: string, sha: string) => fs.writeFileSync(path.join(dir, name), JSON.stringify({ stateSha256: sha }));
+      pointer(`${runId}-40.json`, state.sha256);
+      pointer(`${runId}-41.json`, "e".repeat(64));
+      pointer(`99999-1.json`, state.sha256);
+      // A file beside a row of the table: the row wins (as loading does).
+      if (rowsBefore.length > 0) pointer(`${String(rowsBefore[0]![0])}-${String(rowsBefore[0]![1])}.json`, state.sha256);
+      const fresh = await createScratchPgDatabase();
+      scratches.push(fresh);
+      const r = io();
+      expect(await migrateStoreCommand(["--from", older, "--to", fresh.url, "--json"], r.io), r.err.join("")).toBe(0);
+      const moved = JSON.parse(r.out.join("")) as MigrateStoreSummary;
+      expect(moved.check.mismatches).toEqual([]);
+      const note = moved.notCopied.find((n) => n.startsWith("resume-states/"));
+      expect(note).toContain(`1 copied as rows of resume_states, ${rowsBefore.length > 0 ? 1 : 0} already row(s) there`);
+      expect(note).toMatch(
+        new RegExp(`${runId}-41\\.json: its state e{64} is not in the artifact store; 99999-1\\.json: run 99999 is not in the database`),
+      );
+      const pgRows = await withPgClient(fresh.url, async (c) =>
+        (
+          await c.query({ text: "SELECT run_id, epoch, state_sha256 FROM resume_states ORDER BY run_id, epoch", rowMode: "array" })
+        ).rows.map((row: unknown[]) => [Number(row[0]), Number(row[1]), row[2]]),
+      );
+      const expected = [...rowsBefore, [runId, 40, state.sha256] as [number, number, string]].sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+      expect(pgRows).toEqual(expected);
+      // The source was not changed, and a later --check builds the same view of it.
+      expect(fs.readdirSync(dir)).toHaveLength(rowsBefore.length > 0 ? 4 : 3);
+      const later = await check(fresh.url, older);
+      expect(later.check.mismatches).toEqual([]);
+      expect(later.code).toBe(0);
+    } finally {
+      fs.rmSync(older, { recursive: true, force: true });
     }
   }, 60_000);
 
