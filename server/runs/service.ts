@@ -270,7 +270,7 @@ export function createRun(ctx: ServiceContext, raw: CreateRunInput, branch?: Bra
 
 /** Creates a run on either store (a new run, a fork, a re-run, a fine-tune, a sweep's trial): createRun's checks and rows. */
 export async function createRunOnStore(
-  ctx: StoreServiceContext & { artifacts: ArtifactStore },
+  ctx: StoreServiceContext & { artifacts: AnyArtifactStore },
   raw: CreateRunInput,
   trial?: SweepTrialOf,
 ): Promise<Run> {
