@@ -1,34 +1,34 @@
 /**
  * PostgreSQL only: downsample.ts's series statements sent in batches. The calls of one statement made in the same turn
  * of the event loop (the runs of a chart, read together by fetchSeriesOfRuns; the buckets of a zoomed-in series) go
- * out as one statement: the single statement, unchanged, correlated to each call's parameters, its rows as one text
- * per call holding each field's values as one array (columns, not rows)
+ * out as one statement: the single statement, unchanged, correlated to each call's parameters, its rows as one JSON
+ * text per call holding one array per field (columns, not rows)
  *
- *   SELECT b.i, (SELECT concat_ws('|', array_to_string(array_agg(q.c1), ',', 'N'), …)
- *                FROM (<the statement>) q(c1, …, cn))
+ *   SELECT b.i, (SELECT json_build_array(array_agg(q.c1), …, array_agg(q.cn))::text FROM (<the statement>) q(c1, …, cn))
  *   FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[]) WITH ORDINALITY AS b(run_id, key, lo, hi, i)
  *
  * so PostgreSQL runs the same index lookups for each call, and a chart of 20 runs costs a few round trips instead of
- * ~140 (each ~1 ms on a loaded loopback). Why columns of text: a chart's series are ~40,000 rows. node-postgres spends
- * ~2.5 µs per row and field parsing rows; one JSON array per row (json_agg(json_build_array(…)), the form before) cost
- * PostgreSQL 4 to 5 µs per row to build (json_build_array looks up its arguments' types on every row) and the
- * client an array per row; array_agg per field and array_to_string took 4 to 5 times less time in PostgreSQL for the
- * 20,000 rollup rows of a chart (EXPLAIN ANALYZE: ~20-25 ms against ~80-110 ms, count(*) alone ~15-25 ms, load 10+),
- * and the client splits each field's text once.
+ * ~140 (each ~1 ms on a loaded loopback). Why JSON, by columns: a chart's series are ~40,000 rows, and node-postgres
+ * spends ~2.5 µs per row and field parsing rows. One JSON array per row (json_agg(json_build_array(…)), the form
+ * before) cost PostgreSQL more: json_build_array looks up its arguments' types on every row, array_agg converts each
+ * field's array once. Measured on the bench's 20 long runs (backend CPU time over 30 executions, /proc utime+stime,
+ * load 18-19): the 19,500 rollup rows of a chart 17-22 ms per statement by rows, 11-18 ms by columns; 20,000 raw
+ * points 14-17 ms by rows, 10-11 ms by columns. On the client, JSON.parse of the columns with the row objects built from
+ * them: 11-13 ms per 20,000 rows, as by rows (9-16 ms); the same columns as comma-separated text split in JS cost
+ * 16-23 ms.
  *
  * Invariants:
  * - Each call gets exactly the rows the statement alone returns, in its order: a statement returning several rows
  *   names `orderedBy`, the field its ORDER BY sorts on (unique within a call), and each call's rows are sorted on it
  *   here. Not an outer ORDER BY: the join's output order is not guaranteed, and a sort there (with a row number to
  *   keep the statement's order) cost more than the round trips it saved (80-120 ms vs 63 ms for 20,000 rows).
- *   The fields' arrays of one call stay aligned: their array_agg are one aggregate over the same rows, each row fed to
- *   every one of them in turn.
+ *   The fields' arrays of one call stay aligned: their array_agg are aggregates of one node over the same rows, each
+ *   row fed to every one of them in turn.
  * - The statements select numbers only (steps, values, times, counts): every non-null field is read with Number(),
- *   as drizzle's bigint mode "number" and `mapWith(Number)` read them. array_to_string writes float8 with the same
- *   shortest exact text as the row protocol (float8out), integers and numeric as their digits, non-finite values as
- *   NaN / Infinity / -Infinity (which Number() reads back) and a null as N (read as null). None of these texts holds a
- *   comma or a bar. A call without rows gets '' (concat_ws skips the NULL arrays). A call's parameters are the
- *   placeholders runId, key, lo and hi; other parameters of the statement (LIMIT 1) are sent once.
+ *   as drizzle's bigint mode "number" and `mapWith(Number)` read them. JSON writes float8 with the same shortest
+ *   exact text as the row protocol (float8out), and non-finite values as strings ("NaN"), which Number() reads back.
+ *   A call without rows gets [null, …] (array_agg of no rows is NULL). A call's parameters are the placeholders runId, key, lo
+ *   and hi; other parameters of the statement (LIMIT 1) are sent once.
  * - A batch is sent once the event loop has run every callback ready now (setImmediate), and is a named prepared
  *   statement (planned once per pooled connection).
  */
@@ -59,23 +59,24 @@ function batchedText(query: BatchableQuery, fieldCount: number): { text: string;
     return `$${4 + constants.length}`;
   });
   const columns = Array.from({ length: fieldCount }, (_, k) => `c${k + 1}`);
-  const fieldTexts = columns.map((c) => `array_to_string(array_agg(q.${c}), ',', 'N')`).join(", ");
   const text =
-    `SELECT b.i, (SELECT concat_ws('|', ${fieldTexts}) FROM (${inner}) q(${columns.join(", ")})) ` +
+    `SELECT b.i, (SELECT json_build_array(${columns.map((c) => `array_agg(q.${c})`).join(", ")})::text FROM (${inner}) q(${columns.join(", ")})) ` +
     "FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[]) WITH ORDINALITY AS b(run_id, key, lo, hi, i)";
   return { text, constants };
 }
 
-const cell = (text: string): number | null => (text === "N" ? null : Number(text));
+/** A field's value as JSON gave it: a number, null, or a non-finite float8 as a string ("NaN", "Infinity"). */
+const numberOf = (v: number | string | null): number | null => (v === null || typeof v === "number" ? v : Number(v));
 
-/** One call's rows from its text: the fields' values, each field's comma-separated, fields separated by bars. */
-function rowsOf(fields: readonly string[], text: string | null): Row[] {
-  if (!text) return [];
-  const columns = text.split("|").map((values) => values.split(","));
+/** One call's rows from its JSON text: one array per field, in select order (null: no rows). */
+function rowsOf(fields: readonly string[], json: string | null): Row[] {
+  if (json === null) return [];
+  const columns = JSON.parse(json) as ((number | string | null)[] | null)[];
+  if (columns[0] === null) return []; // no rows: array_agg gave NULL for each field
   const rows: Row[] = new Array(columns[0]!.length);
   for (let r = 0; r < rows.length; r++) {
     const row: Row = {};
-    for (let k = 0; k < fields.length; k++) row[fields[k]!] = cell(columns[k]![r]!);
+    for (let k = 0; k < fields.length; k++) row[fields[k]!] = numberOf(columns[k]![r] as number | string | null);
     rows[r] = row;
   }
   return rows;
