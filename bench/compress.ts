@@ -63,7 +63,7 @@ export async function benchCompress(): Promise<Figure[]> {
     const ctx = { ...services, actor: actorOf(services.db.select().from(users).where(eq(users.email, email)).get()!) };
     const config = JSON.parse(fs.readFileSync(path.join("examples", "digits-cnn.json"), "utf8")) as unknown;
     const source = createRun(ctx, { experimentId: seed.experimentId, config, rationale: "compression benchmark: the source model" });
-    services.orchestrator.launch(source.id);
+    await services.orchestrator.launch(source.id);
     await services.orchestrator.waitFor(source.id);
     const sourceRow = services.db.select().from(runs).where(eq(runs.id, source.id)).get()!;
     if (sourceRow.status !== "completed")
@@ -72,7 +72,7 @@ export async function benchCompress(): Promise<Figure[]> {
     const figures: Figure[] = [];
     const notes: string[] = [];
     for (const m of METHODS) {
-      const out = launchCompression(ctx, services.orchestrator, {
+      const out = await launchCompression(ctx, services.orchestrator, {
         runId: source.id,
         checkpoint: "best",
         method: m.method,

@@ -45,7 +45,7 @@ export async function benchPilotApplyLatency(): Promise<Figure[]> {
         training: { optimizer: { name: "adam" }, learningRate: 0.03, batchSize: 16, epochs: 2000, seed: 1, checkpointEvery: 10_000 },
       },
     });
-    services.orchestrator.launch(run.id);
+    await services.orchestrator.launch(run.id);
     const waitFor = async (what: () => boolean, label: string) => {
       for (let i = 0; i < 6000; i++) {
         if (what()) return;

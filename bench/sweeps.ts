@@ -96,11 +96,12 @@ export async function benchSweeps(): Promise<Figure[]> {
         trialConfig(parsed.spec, suggestTrial(parsed.spec, i, []), `by hand ${specSeed} · ${i + 1}`),
       );
       const t0 = performance.now();
-      const ids = configs.map((config) => {
+      const ids: number[] = [];
+      for (const config of configs) {
         const run = createRun(ctx, { experimentId: seed.experimentId, config, rationale: "sweep overhead benchmark: by hand" });
-        services.orchestrator.launch(run.id);
-        return run.id;
-      });
+        await services.orchestrator.launch(run.id);
+        ids.push(run.id);
+      }
       for (const id of ids) await services.orchestrator.waitFor(id);
       const ms = performance.now() - t0;
       handGaps.push(...handoffs(ids));

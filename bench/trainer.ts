@@ -52,7 +52,7 @@ async function trackedRunSamplesPerSecond(
     const seed = ensureDemoUsersAndProject(services);
     const engineer = services.db.select().from(users).where(eq(users.email, DEMO_USERS[1]!.email)).get()!;
     const run = createRun({ ...services, actor: actorOf(engineer) }, { experimentId: seed.experimentId, config, rationale: "benchmark" });
-    services.orchestrator.launch(run.id);
+    await services.orchestrator.launch(run.id);
     await services.orchestrator.waitFor(run.id);
     const done = services.db.select().from(runs).where(eq(runs.id, run.id)).get()!;
     if (done.status !== "completed") throw new Error(`benchmark run ended ${done.status}: ${done.error}`);

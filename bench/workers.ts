@@ -83,7 +83,7 @@ export async function benchWorkers(): Promise<Figure[]> {
         rationale: `bench: queue dispatch ${i + 1}`,
       });
       const t0 = performance.now();
-      web.orchestrator.launch(run.id);
+      await web.orchestrator.launch(run.id);
       const claimed = await poll(
         file,
         (db) =>

@@ -8,7 +8,7 @@
 import { openDatabase, resolveDataDir } from "@/db/client";
 import { fileArtifactStore } from "@/server/artifacts/store";
 import { RunOrchestrator } from "@/server/runs/orchestrator/orchestrator";
-import { SqliteRunQueue } from "@/server/runs/orchestrator/run-queue";
+import { StoreRunQueue } from "@/server/runs/orchestrator/run-queue";
 import type { ServiceDeps } from "@/server/app-context/service-context";
 import type { BackendName } from "@/trainer/types";
 import { type AuditKeys, resolveKeyDir } from "@/server/audit/keys";
@@ -21,7 +21,13 @@ import { sweepStaleUploadTemps } from "@/server/datasets/upload/sweep-temp";
  * auditKeys: the server's current Ed25519 signing keys (live: they follow a key rotation recorded in the ledger);
  * keyDir: where the private keys live (0700 directory, 0600 files named by fingerprint).
  */
-export type AppServices = ServiceDeps & { orchestrator: RunOrchestrator; auditKeys: AuditKeys; keyDir: string };
+export type AppServices = ServiceDeps & {
+  orchestrator: RunOrchestrator;
+  auditKeys: AuditKeys;
+  keyDir: string;
+  /** With `recover: true`: resolves to how many runs the start-up recovery interrupted, once it has run. */
+  recovered: Promise<number>;
+};
 
 /**
  * Where this process's runs train: "in-process" (worker threads of this process, the default), "workers" (queued for
@@ -67,11 +73,16 @@ export function createAppServices(
   const training = opts.training ?? "in-process";
   const orchestrator = new RunOrchestrator(deps, {
     ...opts,
-    ...(training === "in-process" ? {} : { queue: new SqliteRunQueue(deps) }),
+    ...(training === "in-process" ? {} : { queue: new StoreRunQueue(db) }),
     worker: training === "worker",
   });
+  let recovered = Promise.resolve(0);
   if (opts.recover) {
-    if (opts.recover === true) orchestrator.recoverInterrupted();
+    if (opts.recover === true)
+      recovered = orchestrator.recoverInterrupted().catch((err: Error) => {
+        console.error(`[runledger] run recovery at start: ${err.message}`);
+        return 0;
+      });
     // Upload temp files a crash left behind (older than an hour: an upload still streaming keeps touching its file).
     const swept = sweepStaleUploadTemps(dataDir);
     if (swept.removed.length || swept.failed.length)
@@ -79,7 +90,7 @@ export function createAppServices(
         `[runledger] upload temp sweep: removed ${swept.removed.length} stale file(s)${swept.failed.length ? `, could not remove ${swept.failed.map((f) => `${f.file} (${f.message})`).join(", ")}` : ""}`,
       );
   }
-  return { ...deps, orchestrator, keyDir };
+  return { ...deps, orchestrator, keyDir, recovered };
 }
 
 const g = globalThis as unknown as { __runledger?: AppServices };
@@ -94,13 +105,7 @@ export function getAppServices(): AppServices {
     // and resumes asked for elsewhere, every RUNLEDGER_RECOVERY_INTERVAL_MS (default 10 s).
     const services = g.__runledger;
     const timer = setInterval(
-      () => {
-        try {
-          services.orchestrator.adoptOrphans();
-        } catch (err) {
-          console.error(`[runledger] run recovery: ${(err as Error).message}`);
-        }
-      },
+      () => void services.orchestrator.adoptOrphans().catch((err: Error) => console.error(`[runledger] run recovery: ${err.message}`)),
       Number(process.env.RUNLEDGER_RECOVERY_INTERVAL_MS ?? 10_000),
     );
     timer.unref();

@@ -113,7 +113,7 @@ export async function compressCommand(argv: string[]): Promise<number> {
       return 2;
     }
     log(`run ${run.id} (${run.name}) queued: ${input.method} of run ${runId}'s checkpoint ${run.parentCheckpointId}`);
-    services.orchestrator.launch(run.id);
+    await services.orchestrator.launch(run.id);
     await services.orchestrator.waitFor(run.id);
     const r = compressionResult(db, run.id);
     const out = {

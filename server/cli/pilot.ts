@@ -18,7 +18,7 @@ import { actorOf } from "@/server/users/service";
 import { requestIntervention, type RequestInterventionInput } from "@/server/runs/pilot";
 import { checkpointAfterCliWrite } from "./checkpoint-after-write";
 import { createAppServices } from "@/server/app-context/app-services";
-import { requestPilotIntervention } from "@/server/runs/service";
+import { requestPilotInterventionOn } from "@/server/runs/service";
 import { runResult } from "./run-result";
 
 export const PILOT_USAGE = `usage: npm run cli -- pilot --run ID (--pause | --resume | --stop | --set PATH=VALUE ... | --rollback CHECKPOINT_ID [--set PATH=VALUE ...])
@@ -124,7 +124,7 @@ export async function pilotCommand(argv: string[]): Promise<number> {
 }
 
 /**
- * A rollback through the runs service (requestPilotIntervention): of a paused or completed run it takes effect now
+ * A rollback through the runs service (requestPilotInterventionOn): of a paused or completed run it takes effect now
  * and its branch trains to completion in this process (printed like `train`, under "branch"); of a running run it
  * stays pending until the process training it reaches its next epoch boundary, which creates and trains the branch.
  */
@@ -141,9 +141,11 @@ async function rollbackCommand(
       process.stderr.write(`pilot: no user with email ${email}\n`);
       return 2;
     }
-    const out = requestPilotIntervention({ ...services, actor: actorOf(user) }, services.orchestrator, input) as ReturnType<
-      typeof requestPilotIntervention
-    > & { branchRunId?: number };
+    const out: Awaited<ReturnType<typeof requestPilotInterventionOn>> & { branchRunId?: number } = await requestPilotInterventionOn(
+      { ...services, actor: actorOf(user) },
+      services.orchestrator,
+      input,
+    );
     const log = (s: string) => (values.json ? process.stderr : process.stdout).write(`${s}\n`);
     if (out.branchRunId !== undefined) {
       log(`rollback ${out.id}: branch run ${out.branchRunId} from checkpoint ${out.fromCheckpointId}; training it here`);

@@ -10,7 +10,7 @@ import { runs, users } from "@/db/schema";
 import { createAppServices } from "@/server/app-context/app-services";
 import { DEMO_USERS } from "@/server/demo/seed";
 import { actorOf } from "@/server/users/service";
-import { createRerun } from "@/server/runs/replay";
+import { createRerunOn } from "@/server/runs/replay";
 import type { BackendName } from "@/trainer/types";
 import { checkpointAfterCliWrite } from "./checkpoint-after-write";
 import { runResult } from "./run-result";
@@ -51,9 +51,9 @@ export async function rerunCommand(argv: string[]): Promise<number> {
       process.stderr.write(`rerun: no user with email ${values.user}\n`);
       return 2;
     }
-    const run = createRerun({ ...services, actor: actorOf(user) }, { runId, rationale: values.rationale });
+    const run = await createRerunOn({ ...services, actor: actorOf(user) }, { runId, rationale: values.rationale });
     log(`run ${run.id} (${run.name}) queued: re-run of run ${runId}`);
-    services.orchestrator.launch(run.id);
+    await services.orchestrator.launch(run.id);
     await services.orchestrator.waitFor(run.id);
     const result = runResult(db, run.id);
     const source = db.select({ sha: runs.finalWeightsSha256 }).from(runs).where(eq(runs.id, runId)).get();

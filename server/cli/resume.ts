@@ -45,8 +45,8 @@ export async function resumeCommand(argv: string[]): Promise<number> {
   };
   const row = db.select({ status: runs.status }).from(runs).where(eq(runs.id, runId)).get();
   if (!row) return fail(`run ${runId} does not exist`, 2);
-  if (orchestrator.heldElsewhere(runId)) return fail(`run ${runId} is held by another live process (it is ${row.status} there)`);
-  if (row.status === "running" && orchestrator.interruptIfOrphaned(runId, true))
+  if (await orchestrator.heldElsewhere(runId)) return fail(`run ${runId} is held by another live process (it is ${row.status} there)`);
+  if (row.status === "running" && (await orchestrator.interruptIfOrphaned(runId, true)))
     log(`run ${runId}: its training process is gone; marked interrupted`);
   const status = db.select({ status: runs.status }).from(runs).where(eq(runs.id, runId)).get()!.status;
   if (status === "paused" && !pendingInterventions(db, runId).some((i) => i.kind === "resume")) {
@@ -59,7 +59,7 @@ export async function resumeCommand(argv: string[]): Promise<number> {
   }
   if (status !== "interrupted" && status !== "paused" && status !== "queued")
     return fail(`run ${runId} is ${status}; only an interrupted, paused or queued run can be resumed`, 2);
-  if (!orchestrator.launch(runId)) return fail(`run ${runId} could not be taken over (another process holds it)`);
+  if (!(await orchestrator.launch(runId))) return fail(`run ${runId} could not be taken over (another process holds it)`);
   log(`run ${runId} (${status}) resumes`);
   await orchestrator.waitFor(runId);
   const code = printRunResult(db, runId, { json: values.json, log });

@@ -59,7 +59,7 @@ async function resolveParentReference(
   if (!parent) {
     log(`training the parent config ${ref[1]} first`);
     const created = createRun(ctx, { experimentId, config: parentConfig, rationale: `parent of a fine-tune, trained from ${ref[1]}` });
-    services.orchestrator.launch(created.id);
+    await services.orchestrator.launch(created.id);
     if (!(await waitForEnd(created.id))) return { queuedParent: created.id, file: ref[1]! };
     parent = services.db.select().from(runs).where(eq(runs.id, created.id)).get()!;
     if (parent.status !== "completed") throw new Error(`the parent run ${parent.id} ended ${parent.status}: ${parent.error ?? ""}`);
@@ -169,7 +169,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     rationale: values.rationale ?? `trained from ${values.config} on the command line`,
   });
   log(`run ${run.id} (${run.name}) queued${values.enqueue ? " for the training workers (npm run worker); waiting for its end" : ""}`);
-  services.orchestrator.launch(run.id);
+  await services.orchestrator.launch(run.id);
   if (!(await waitForEnd(run.id))) return stillQueued(run.id, "");
 
   const code = printRunResult(db, run.id, { json: values.json, log });

@@ -140,7 +140,7 @@ export async function ensureDemoSeed(services: AppServices): Promise<SeedResult>
       rationale: "Baseline: two small hidden layers, Adam, standardised features, stratified 70/15/15 split.",
     },
   );
-  services.orchestrator.launch(run.id);
+  await services.orchestrator.launch(run.id);
   await services.orchestrator.waitFor(run.id);
   return { ...base, demoRunId: run.id };
 }

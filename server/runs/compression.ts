@@ -241,9 +241,9 @@ export function createCompressionRun(ctx: ServiceContext, raw: CompressRunInput)
 }
 
 /** Creates the compression run and hands it to the orchestrator (the work runs in a trainer worker). */
-export function launchCompression(ctx: ServiceContext, orchestrator: RunLauncher, raw: CompressRunInput) {
+export async function launchCompression(ctx: ServiceContext, orchestrator: RunLauncher, raw: CompressRunInput) {
   const run = createCompressionRun(ctx, raw);
-  orchestrator.launch(run.id);
+  await orchestrator.launch(run.id);
   const method = (JSON.parse(run.configJson) as TrainingConfig).compression!.method;
   return { id: run.id, name: run.name, method, parentCheckpointId: run.parentCheckpointId! };
 }

@@ -9,7 +9,7 @@ import {
   launchRun,
   addRunTag,
   removeRunTag,
-  requestPilotIntervention,
+  requestPilotInterventionOn,
   tagInput,
 } from "@/server/runs/service";
 import { getRun, listRuns, metricPoints } from "@/server/runs/queries";
@@ -25,7 +25,7 @@ import { runHolder } from "@/server/runs/orchestrator/leases";
 const pilotRouter = router({
   request: engineerProcedure
     .input(requestInterventionInput)
-    .mutation(({ ctx, input }) => requestPilotIntervention(ctx.services, ctx.services.orchestrator, input)),
+    .mutation(({ ctx, input }) => requestPilotInterventionOn(ctx.services, ctx.services.orchestrator, input)),
   cancel: engineerProcedure.input(cancelInterventionInput).mutation(({ ctx, input }) => cancelIntervention(ctx.services, input)),
   /** Oldest first; an applied one carries its effect on the watched metric over the following epochs. */
   list: signedInProcedure

@@ -8,14 +8,12 @@
  * the experiment's runs for a default name inside it (two runs created at once get distinct names). launchRun
  * (createRunOnStore, also for sweeps' trials with their sweep_trials link), tags, cancelling and resuming take a
  * store. Still SQLite only: createRun (synchronous, the same part through runOnSqliteTx) for its synchronous callers
- * (pilot.ts's rollback branches inside their own transaction, replay, the demo seed, the CLI, benches); piloting's
- * synchronous form (requestPilotIntervention; requestPilotInterventionOn and a rollback's branch, branchRunOnStore,
- * are on the store); and the orchestrator that launchRun, cancelRun and resumeInterruptedRun hand the run to
- * after their transaction.
+ * (pilot.ts's rollback branches inside their own transaction, replay, the demo seed, the CLI, benches). Piloting
+ * (requestPilotInterventionOn, a rollback's branch with branchRunOnStore) and the orchestrator that launchRun,
+ * cancelRun and resumeInterruptedRun hand the run to after their transaction run on either store.
  */
 import { and, count, eq } from "drizzle-orm";
 import { z } from "zod";
-import { checkpoints, runs } from "@/db/schema";
 import type { Tx } from "@/db/client";
 import { PG_LOCK_KEYS } from "@/db/pg-client";
 import { asStore, exec, reader, row, rows, runOnSqliteTx, sqliteStore, transact, type StoreTables, type TxBody } from "@/db/store";
@@ -32,19 +30,15 @@ import { now, requireRole, type ServiceContext, type SignedInActor } from "../ap
 import type { StoreServiceContext } from "../app-context/store-context";
 import { conflict, invalidInput, notFound } from "@/server/errors";
 import {
-  applyRollback,
   applyRollbackOn,
-  refuseCompressionPilot,
   refuseCompressionPilotOn,
-  refuseScriptPilotKind,
   refuseScriptPilotKindOn,
-  requestIntervention,
   requestInterventionOn,
   type BranchRunOnStore,
   type RequestInterventionInput,
 } from "./pilot";
 import { scheduleSteps, validateSchedule } from "@/contracts/pilot-config";
-import { loadResumeState, loadResumeStateOn } from "./resume-states";
+import { loadResumeStateOn } from "./resume-states";
 
 export const createRunInput = z.object({
   experimentId: z.number().int(),
@@ -344,9 +338,9 @@ export async function removeRunTag(ctx: StoreServiceContext, raw: z.input<typeof
 }
 
 /** What launching and cancelling need from the run orchestrator (server/runs/orchestrator). */
-export type RunLauncher = { launch(runId: number): void };
-export type RunCanceller = { cancel(runId: number): boolean };
-export type RunResumer = { resumeInterrupted(runId: number): boolean };
+export type RunLauncher = { launch(runId: number): Promise<boolean> | boolean };
+export type RunCanceller = { cancel(runId: number): Promise<boolean> | boolean };
+export type RunResumer = { resumeInterrupted(runId: number): Promise<boolean> | boolean };
 
 /**
  * An engineer resumes an interrupted run (its training process died) from its last checkpoint, in this process.
@@ -360,14 +354,13 @@ export async function resumeInterruptedRun(ctx: StoreServiceContext, orchestrato
   const [run] = await reader(store).select({ status: runs.status }).from(runs).where(eq(runs.id, runId)).limit(1);
   if (!run) notFound(`run ${runId}`);
   if (run.status !== "interrupted") invalidInput(`run ${runId} is ${run.status}; only an interrupted run can be resumed this way`);
-  // The orchestrator (its leases) is still SQLite only.
-  if (!orchestrator.resumeInterrupted(runId)) conflict(`run ${runId} is held by another live process`);
+  if (!(await orchestrator.resumeInterrupted(runId))) conflict(`run ${runId} is held by another live process`);
   return { ok: true };
 }
 
 /**
  * Creates the run (createRunOnStore: validated, written with its decisions and audit event) and hands it to the
- * orchestrator, which queues or starts it (the orchestrator is still SQLite only).
+ * orchestrator, which queues or starts it.
  */
 export async function launchRun(
   ctx: StoreServiceContext & { artifacts: ArtifactStore },
@@ -375,51 +368,18 @@ export async function launchRun(
   raw: CreateRunInput,
 ): Promise<{ id: number; name: string }> {
   const run = await createRunOnStore(ctx, raw);
-  orchestrator.launch(run.id);
+  await orchestrator.launch(run.id);
   return { id: run.id, name: run.name };
-}
-
-/**
- * An engineer pilots a run (server/runs/pilot.ts: queued as a pending intervention). A resume of a paused run is also
- * handed to the orchestrator, which re-queues the run; it continues from its last checkpoint and applies the resume.
- * SQLite only (applyRollback with createRun, synchronously): requestPilotInterventionOn is the same on either store.
- */
-export function requestPilotIntervention(ctx: ServiceContext, orchestrator: RunLauncher, raw: RequestInterventionInput) {
-  if (raw.kind === "rollback" && raw.fromCheckpointId !== undefined) {
-    // A compression or a run logged by a script is refused for that reason first, not for its checkpoint's missing
-    // resume state.
-    refuseCompressionPilot(ctx.db, raw.runId);
-    refuseScriptPilotKind(ctx.db, raw.runId, raw.kind);
-    // A branch continues the checkpoint's exact-resume state: refuse a checkpoint without one before recording anything.
-    const ck = ctx.db.select().from(checkpoints).where(eq(checkpoints.id, raw.fromCheckpointId)).get();
-    if (ck && ck.runId === raw.runId && loadResumeState(ctx, { runId: ck.runId, epoch: ck.epoch }) === null)
-      invalidInput(
-        `fromCheckpointId: checkpoint ${ck.id} (epoch ${ck.epoch}) has no resume state to continue from (written before live piloting, or mid-epoch by a cancel); pick another checkpoint`,
-      );
-  }
-  const out = requestIntervention(ctx, raw);
-  if (out.kind === "resume") orchestrator.launch(out.runId);
-  if (out.kind === "rollback") {
-    // A paused or completed run has no next boundary: the rollback takes effect now, at its own checkpoint, and the
-    // run stays as it is. A running run's rollback waits for its next boundary (the orchestrator stops it there).
-    const status = ctx.db.select({ status: runs.status }).from(runs).where(eq(runs.id, out.runId)).get()?.status;
-    if (status === "paused" || status === "completed") {
-      const from = ctx.db.select().from(checkpoints).where(eq(checkpoints.id, out.fromCheckpointId!)).get()!;
-      const applied = applyRollback(ctx, { interventionId: out.id, epoch: from.epoch, step: from.step, checkpointId: from.id }, createRun);
-      orchestrator.launch(applied.branchRunId);
-      return { ...out, status: applied.intervention.status, branchRunId: applied.branchRunId };
-    }
-  }
-  return out;
 }
 
 /** The orchestrator as piloting needs it: launching a run (a resumed one, a rollback's branch). */
 type PilotLauncher = { launch(runId: number): boolean | Promise<boolean> };
 
 /**
- * requestPilotIntervention on either store (db/store.ts): the same checks, rows and events (requestInterventionOn;
- * a rollback of a paused or completed run applied at once by applyRollbackOn, its branch created by branchRunOnStore),
- * and the same runs handed to the orchestrator, awaited.
+ * An engineer pilots a run (server/runs/pilot.ts: queued as a pending intervention), on either store. A resume of a
+ * paused run is also handed to the orchestrator, which re-queues the run; it continues from its last checkpoint and
+ * applies the resume. A rollback of a paused or completed run is applied at once (applyRollbackOn, its branch created
+ * by branchRunOnStore) and its branch launched; a running run's rollback waits for its next boundary.
  */
 export async function requestPilotInterventionOn(
   ctx: StoreServiceContext & { artifacts: AnyArtifactStore; dataDir: string },
@@ -431,8 +391,8 @@ export async function requestPilotInterventionOn(
   const read = reader(store);
   // Ids that are not integers are refused by requestInterventionOn's schema (PostgreSQL would refuse the parameter).
   if (raw.kind === "rollback" && Number.isSafeInteger(raw.runId) && Number.isSafeInteger(raw.fromCheckpointId)) {
-    // As requestPilotIntervention: a compression or a script's run is refused for that first; a checkpoint without a
-    // resume state before anything is recorded.
+    // A compression or a script's run is refused for that first; a checkpoint without a resume state before anything
+    // is recorded (a branch continues the checkpoint's exact-resume state).
     await refuseCompressionPilotOn(store, raw.runId);
     await refuseScriptPilotKindOn(store, raw.runId, raw.kind);
     const [ck] = await read.select().from(checkpoints).where(eq(checkpoints.id, raw.fromCheckpointId!)).limit(1);
@@ -444,7 +404,8 @@ export async function requestPilotInterventionOn(
   const out = await requestInterventionOn(ctx, raw);
   if (out.kind === "resume") await orchestrator.launch(out.runId);
   if (out.kind === "rollback") {
-    // As requestPilotIntervention: a paused or completed run's rollback takes effect now, at its own checkpoint.
+    // A paused or completed run has no next boundary: its rollback takes effect now, at its own checkpoint, and the run
+    // stays as it is.
     const [run] = await read.select({ status: runs.status }).from(runs).where(eq(runs.id, out.runId)).limit(1);
     if (run?.status === "paused" || run?.status === "completed") {
       const [from] = await read.select().from(checkpoints).where(eq(checkpoints.id, out.fromCheckpointId!)).limit(1);
@@ -475,23 +436,10 @@ export const branchRunOnStore: BranchRunOnStore = {
       .where(eq(experiments.id, request.input.experimentId))
       .limit(1);
     if (!experiment) notFound(`experiment ${request.input.experimentId}`);
-    await resolveDatasetRow(store, registeringArtifacts(artifacts), actor, request.config.data.dataset);
+    await resolveDatasetRow(store, artifacts, actor, request.config.data.dataset);
   },
   insertIn: (tx, t, actor, raw, branch) => insertRun(tx, t, actor, parseRunRequest(actor, raw), branch),
 };
-
-/**
- * The artifact store resolveDatasetRow may write a built-in dataset's bytes to: the synchronous file store as it is.
- * An awaited store (PostgreSQL's) is never needed for a branch: its dataset is its source's (a pilot cannot change
- * it), registered when the source was created; a source whose built-in dataset is missing is refused, not registered.
- */
-function registeringArtifacts(artifacts: AnyArtifactStore): ArtifactStore {
-  if (!("kind" in artifacts)) return artifacts;
-  const refuse = (): never => {
-    throw new Error("a rollback's branch trains on its source's dataset, which is not registered in this store");
-  };
-  return { put: refuse, putFile: refuse, get: refuse, has: refuse };
-}
 
 /**
  * An engineer asks to cancel a queued or running run: the role and the run's state are re-checked inside the
@@ -521,7 +469,6 @@ export async function cancelRun(ctx: StoreServiceContext, orchestrator: RunCance
     },
     { pgLock: PG_LOCK_KEYS.ledger },
   );
-  // The orchestrator is still SQLite only: on PostgreSQL the request is recorded, and no process of this one trains it.
-  if (!orchestrator.cancel(runId)) conflict(`run ${runId} is not training in this server process`);
+  if (!(await orchestrator.cancel(runId))) conflict(`run ${runId} is not training in this server process`);
   return { ok: true };
 }

@@ -27,7 +27,7 @@ import { DomainError } from "@/server/errors";
 import { FINAL_RUN_STATUSES, listSweepTrials, metricAtEpoch } from "./queries";
 import { completeSweep, createTrialRun, recordTrialStop } from "./service";
 
-export type SweepOrchestrator = { launch(runId: number): boolean; cancel(runId: number): boolean };
+export type SweepOrchestrator = { launch(runId: number): Promise<boolean>; cancel(runId: number): Promise<boolean> };
 
 const drivers = new WeakMap<object, Map<number, Promise<void>>>();
 
@@ -58,7 +58,7 @@ async function runSweep(deps: ServiceDeps, orchestrator: SweepOrchestrator, swee
     const trials = listSweepTrials(deps.db, sweepId, spec);
     const active = trials.filter((t) => !FINAL_RUN_STATUSES.includes(t.status));
     if (s.status === "stopped") {
-      for (const t of active) orchestrator.cancel(t.runId);
+      for (const t of active) await orchestrator.cancel(t.runId);
       return;
     }
     if (s.status === "completed") return;
@@ -90,7 +90,7 @@ async function runSweep(deps: ServiceDeps, orchestrator: SweepOrchestrator, swee
               atRung: atRung.size,
             })
           )
-            orchestrator.cancel(t.runId);
+            await orchestrator.cancel(t.runId);
         }
       }
     }
@@ -107,7 +107,7 @@ async function runSweep(deps: ServiceDeps, orchestrator: SweepOrchestrator, swee
       if (ready) {
         try {
           const run = await createTrialRun(deps, sweepId, index, suggestTrial(spec, index, history));
-          orchestrator.launch(run.id);
+          await orchestrator.launch(run.id);
         } catch (err) {
           if (!(err instanceof DomainError)) throw err;
           // Paused, stopped or extended meanwhile (the transaction re-checked): look again after a pause. Any other

@@ -34,7 +34,7 @@ export async function resumeSweep(ctx: ServiceContext, orchestrator: SweepOrches
 
 export async function stopSweep(ctx: ServiceContext, orchestrator: SweepOrchestrator, raw: z.input<typeof sweepDecisionInput>) {
   const out = await changeSweepStatus(ctx, "stop", raw);
-  for (const runId of out.cancelRunIds) orchestrator.cancel(runId);
+  for (const runId of out.cancelRunIds) await orchestrator.cancel(runId);
   return { id: out.id, status: out.status, cancelledTrialRunIds: out.cancelRunIds };
 }
 

@@ -223,3 +223,16 @@ export function trialStopAsked(db: DbOrTx, runId: number): boolean {
     .get();
   return row !== undefined && (row.stoppedAtRung !== null || row.status === "stopped");
 }
+
+/** trialStopAsked on either store (the orchestrator's heartbeat looks for it). */
+export async function trialStopAskedOn(db: Store | Db, runId: number): Promise<boolean> {
+  const store = asStore(db);
+  const { sweepTrials: trials, sweeps: all } = store.tables;
+  const [found] = await reader(store)
+    .select({ stoppedAtRung: trials.stoppedAtRung, status: all.status })
+    .from(trials)
+    .innerJoin(all, eq(all.id, trials.sweepId))
+    .where(eq(trials.runId, runId))
+    .limit(1);
+  return found !== undefined && (found.stoppedAtRung !== null || found.status === "stopped");
+}

@@ -19,7 +19,7 @@ import Database from "better-sqlite3";
 import { and, asc, eq } from "drizzle-orm";
 import { auditEvents, checkpoints, metricSummaries, metrics, runInterventions, runLeases, runs, users } from "@/db/schema";
 import { createAppServices, type AppServices } from "@/server/app-context/app-services";
-import { cancelRun, requestPilotIntervention } from "@/server/runs/service";
+import { cancelRun, requestPilotInterventionOn } from "@/server/runs/service";
 import { actorOf } from "@/server/users/service";
 import { DEMO_USERS } from "@/server/demo/seed";
 import { verifyDatabase } from "@/server/audit/verify";
@@ -202,6 +202,7 @@ describe("training that survives a crash (real processes, kill -9)", () => {
     // The web server's own setting (auto) differs: the resumed run asks for the backend it trained on (cpu).
     const services = createAppServices(dataDir, { backend: "auto", keyDir, recover: true });
     try {
+      await services.recovered;
       // Marked at once (the resumed training reports "started" later, from its worker).
       const interrupted = runEvents(services, runId).filter((e) => e.action === "run.interrupted");
       expect(interrupted).toHaveLength(1);
@@ -232,6 +233,7 @@ describe("training that survives a crash (real processes, kill -9)", () => {
     let services: AppServices;
     try {
       services = createAppServices(dataDir, { backend: "cpu", keyDir, recover: true });
+      await services.recovered;
     } finally {
       delete process.env.RUNLEDGER_AUTO_RESUME;
     }
@@ -301,6 +303,7 @@ describe("interrupted before its first checkpoint", () => {
     await training.exited;
     const services = createAppServices(dataDir, { backend: "cpu", keyDir, recover: true });
     try {
+      await services.recovered;
       const event = runEvents(services, 1).find((e) => e.action === "run.interrupted")!;
       expect(JSON.parse(event.payload)).toMatchObject({
         lastCheckpointId: null,
@@ -324,6 +327,7 @@ describe("piloting a run another process trains", () => {
     await until(dataDir, "a first checkpoint", (db) => count(db, "SELECT count(*) AS n FROM checkpoints") >= 1);
     const web = createAppServices(dataDir, { backend: "cpu", keyDir, recover: true });
     try {
+      await web.recovered;
       const email = DEMO_USERS.find((u) => u.role === "engineer")!.email;
       const ctx = { ...web, actor: actorOf(web.db.select().from(users).where(eq(users.email, email)).get()!) };
       expect(await cancelRun(ctx, web.orchestrator, 1)).toEqual({ ok: true });
@@ -348,6 +352,7 @@ describe("piloting a run another process trains", () => {
     // A web server starting now must not touch the run: its owner (the child) is alive.
     const web = createAppServices(dataDir, { backend: "cpu", keyDir, recover: true });
     try {
+      await web.recovered;
       const runId = 1;
       expect(web.db.select().from(runs).where(eq(runs.id, runId)).get()!.status).toBe("running");
       expect(runEvents(web, runId).some((e) => e.action === "run.interrupted")).toBe(false);
@@ -355,13 +360,13 @@ describe("piloting a run another process trains", () => {
 
       const email = DEMO_USERS.find((u) => u.role === "engineer")!.email;
       const ctx = { ...web, actor: actorOf(web.db.select().from(users).where(eq(users.email, email)).get()!) };
-      const set = requestPilotIntervention(ctx, web.orchestrator, {
+      const set = await requestPilotInterventionOn(ctx, web.orchestrator, {
         runId,
         kind: "set",
         set: { "training.learningRate": 0.01 },
         rationale: "calmer steps, from another process",
       });
-      const pause = requestPilotIntervention(ctx, web.orchestrator, { runId, kind: "pause", rationale: "look at the curves" });
+      const pause = await requestPilotInterventionOn(ctx, web.orchestrator, { runId, kind: "pause", rationale: "look at the curves" });
       // The child applies both at its next epoch boundary, parks the run as paused and exits (its run is no longer training).
       const code = await training.exited;
       expect(code).toBe(1); // train exits non-zero unless the run completed
@@ -394,7 +399,7 @@ describe("piloting a run another process trains", () => {
       );
       expect(pilot.status, pilot.stderr).toBe(0);
       expect(web.orchestrator.isTracking(runId)).toBe(false);
-      web.orchestrator.adoptOrphans();
+      await web.orchestrator.adoptOrphans();
       expect(web.orchestrator.isTracking(runId)).toBe(true);
       await web.orchestrator.waitFor(runId);
       const run = web.db.select().from(runs).where(eq(runs.id, runId)).get()!;

@@ -176,7 +176,7 @@ describe("a script follows a pilot: pause, resume, stop", () => {
     const embeddedId = createRun(ctx, { experimentId: app.experimentId, config: irisConfig({ epochs: 1 }), rationale: "embedded" }).id;
     const pause = await pilot.runs.pilot.request({ runId: embeddedId, kind: "pause", rationale: "compare" });
     const unpiloted = new RunOrchestrator(app, { piloted: false });
-    unpiloted.launch(embeddedId);
+    await unpiloted.launch(embeddedId);
     await unpiloted.waitFor(embeddedId);
     const ck = app.db.select().from(checkpoints).where(eq(checkpoints.runId, embeddedId)).get()!;
     applyIntervention(app, { interventionId: pause.id, epoch: ck.epoch, step: ck.step, checkpointId: ck.id });

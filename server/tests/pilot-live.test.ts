@@ -62,7 +62,7 @@ describe("live piloting through the orchestrator", () => {
       set: { "training.learningRate": 0.01 },
       rationale: "loss oscillates: lower the rate",
     });
-    app.orchestrator.launch(id);
+    await app.orchestrator.launch(id);
     await app.orchestrator.waitFor(id);
     const run = runRow(id);
     expect(run.status).toBe("completed");
@@ -92,8 +92,8 @@ describe("live piloting through the orchestrator", () => {
     const paused = create(config, "to pause");
     const straight = create(config, "same config, no pause");
     const pause = requestIntervention(engineer(), { runId: paused, kind: "pause", rationale: "look at the curves first" });
-    app.orchestrator.launch(paused);
-    app.orchestrator.launch(straight);
+    await app.orchestrator.launch(paused);
+    await app.orchestrator.launch(straight);
     await app.orchestrator.waitFor(paused);
     expect(runRow(paused).status).toBe("paused");
     expect(app.db.select().from(runInterventions).where(eq(runInterventions.id, pause.id)).get()!).toMatchObject({
@@ -124,7 +124,7 @@ describe("live piloting through the orchestrator", () => {
     // Piloting (a wait at each boundary) and resumable checkpoints change no weights: an unpiloted run agrees.
     const unpilotedId = create(config, "same config, trained without the boundary control");
     const unpiloted = new RunOrchestrator(app, { piloted: false });
-    unpiloted.launch(unpilotedId);
+    await unpiloted.launch(unpilotedId);
     await unpiloted.waitFor(unpilotedId);
     expect(runRow(unpilotedId).finalWeightsSha256).toBe(done.finalWeightsSha256);
     const starts = app.db
@@ -138,7 +138,7 @@ describe("live piloting through the orchestrator", () => {
   it("a stop completes the run at that boundary", async () => {
     const id = create(irisConfig({ epochs: 5 }), "to stop");
     const stop = requestIntervention(engineer(), { runId: id, kind: "stop", rationale: "good enough already" });
-    app.orchestrator.launch(id);
+    await app.orchestrator.launch(id);
     await app.orchestrator.waitFor(id);
     const run = runRow(id);
     expect(run.status).toBe("completed");
@@ -158,7 +158,7 @@ describe("live piloting through the orchestrator", () => {
   it("a change the trainer refuses at the boundary is rejected with its message; the run goes on unchanged", async () => {
     const id = create(irisConfig({ epochs: 3 }), "to refuse a change");
     requestIntervention(engineer(), { runId: id, kind: "pause", rationale: "pause after the first epoch" });
-    app.orchestrator.launch(id);
+    await app.orchestrator.launch(id);
     await app.orchestrator.waitFor(id);
     expect(runRow(id).status).toBe("paused");
     // Valid for the config, but the data has no class "nope": the trainer refuses it at the resume point, where a

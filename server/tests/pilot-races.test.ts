@@ -6,7 +6,7 @@
  * - a pause withdrawn in that same window leaves no run "running" without a worker: the run continues from that
  *   checkpoint and ends with the weights of the same config trained straight through;
  * - a change asked for while the run is paused takes effect at the resume point (same weights as asked with the pause).
- * The window is hit deterministically: storeResumeState (called by the orchestrator when the boundary's checkpoint
+ * The window is hit deterministically: storeResumeStateOn (called by the orchestrator when the boundary's checkpoint
  * arrives, before it is recorded and the interventions applied) is wrapped to run a hook once.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -30,11 +30,11 @@ vi.mock("@/server/runs/resume-states", async (importOriginal) => {
   const original = await importOriginal<typeof import("@/server/runs/resume-states")>();
   return {
     ...original,
-    storeResumeState: (...args: Parameters<typeof original.storeResumeState>) => {
+    storeResumeStateOn: (...args: Parameters<typeof original.storeResumeStateOn>) => {
       const run = hook.once;
       hook.once = undefined;
       run?.();
-      return original.storeResumeState(...args);
+      return original.storeResumeStateOn(...args);
     },
   };
 });
@@ -65,7 +65,7 @@ describe("pause races and cancelling parked runs", () => {
   it("a paused run is cancelled at once: its last checkpoint is its end, pending interventions are rejected", async () => {
     const id = create(irisConfig({ epochs: 4 }), "to pause, then cancel");
     requestIntervention(engineer(), { runId: id, kind: "pause", rationale: "stop here for now" });
-    app.orchestrator.launch(id);
+    await app.orchestrator.launch(id);
     await app.orchestrator.waitFor(id);
     expect(runRow(id).status).toBe("paused");
     const set = requestIntervention(engineer(), { runId: id, kind: "set", set: { "training.learningRate": 0.01 }, rationale: "for later" });
@@ -104,7 +104,7 @@ describe("pause races and cancelling parked runs", () => {
       expect(runRow(id).status).toBe("running");
       cancelled = caller.runs.cancel({ id });
     };
-    app.orchestrator.launch(id);
+    await app.orchestrator.launch(id);
     await app.orchestrator.waitFor(id);
     await cancelled;
     expect(runRow(id).status).toBe("cancelled");
@@ -118,11 +118,11 @@ describe("pause races and cancelling parked runs", () => {
     const straight = create(config, "same config, straight through");
     const pause = requestIntervention(engineer(), { runId: id, kind: "pause", rationale: "maybe pause" });
     hook.once = () => cancelIntervention(engineer(), { interventionId: pause.id, rationale: "no, keep going" });
-    app.orchestrator.launch(id);
+    await app.orchestrator.launch(id);
     await app.orchestrator.waitFor(id);
     expect(intervention(pause.id).status).toBe("cancelled");
     expect(runRow(id).status).toBe("completed");
-    app.orchestrator.launch(straight);
+    await app.orchestrator.launch(straight);
     await app.orchestrator.waitFor(straight);
     expect(runRow(id).finalWeightsSha256).toBe(runRow(straight).finalWeightsSha256);
     // It continued (a second run.start from the checkpoint), it did not start over or hang.
@@ -137,7 +137,7 @@ describe("pause races and cancelling parked runs", () => {
     requestIntervention(engineer(), { runId: together, kind: "set", set: { "training.learningRate": 0.01 }, rationale: "slower" });
     requestIntervention(engineer(), { runId: together, kind: "pause", rationale: "pause with it" });
     for (const id of [later, together]) {
-      app.orchestrator.launch(id);
+      await app.orchestrator.launch(id);
       await app.orchestrator.waitFor(id);
       expect(runRow(id).status).toBe("paused");
     }
@@ -164,7 +164,7 @@ describe("pause races and cancelling parked runs", () => {
       set: { "training.classWeights": { nope: 2 } },
       rationale: "weigh the rare class",
     });
-    app.orchestrator.launch(id);
+    await app.orchestrator.launch(id);
     await app.orchestrator.waitFor(id);
     expect(runRow(id).status).toBe("completed");
     expect(intervention(bad.id).status).toBe("rejected");

@@ -19,7 +19,7 @@ import os from "node:os";
 import path from "node:path";
 import { and, asc, count, eq } from "drizzle-orm";
 import { checkpoints, decisions, metrics, resumeStates, runInterventions, runs, users } from "@/db/schema";
-import { createRun, requestPilotIntervention } from "@/server/runs/service";
+import { createRun, requestPilotInterventionOn } from "@/server/runs/service";
 import { requestIntervention } from "@/server/runs/pilot";
 import { runEffectiveConfig } from "@/server/runs/pilot-queries";
 import { createRerun } from "@/server/runs/replay";
@@ -41,17 +41,17 @@ vi.mock("server-only", () => ({}));
  * Requests made when a run's resume state of an epoch is stored (its checkpoint at that boundary, whose control was
  * already answered): they are pending at the next boundary, so a live intervention lands at a chosen epoch.
  */
-const atCheckpoint = new Map<string, () => void>();
+const atCheckpoint = new Map<string, () => unknown>();
 vi.mock("@/server/runs/resume-states", async (importOriginal) => {
   const original = await importOriginal<typeof import("@/server/runs/resume-states")>();
   return {
     ...original,
-    storeResumeState: (...args: Parameters<typeof original.storeResumeState>) => {
+    storeResumeStateOn: async (...args: Parameters<typeof original.storeResumeStateOn>) => {
       const key = `${args[1].runId}-${args[1].epoch}`;
       const run = atCheckpoint.get(key);
       atCheckpoint.delete(key);
-      run?.();
-      return original.storeResumeState(...args);
+      await (run?.() as Promise<void> | undefined);
+      return original.storeResumeStateOn(...args);
     },
   };
 });
@@ -114,7 +114,7 @@ describe("replay of a piloted run", () => {
     requestIntervention(engineer(), { runId: piloted, kind: "pause", rationale: "look first" });
     expect((await train(piloted)).status).toBe("paused");
     const stop = requestIntervention(engineer(), { runId: piloted, kind: "stop", rationale: "good enough" });
-    requestPilotIntervention(engineer(), app.orchestrator, { runId: piloted, kind: "resume", rationale: "finish" });
+    await requestPilotInterventionOn(engineer(), app.orchestrator, { runId: piloted, kind: "resume", rationale: "finish" });
     await app.orchestrator.waitFor(piloted);
     const source = runRow(piloted);
     expect(source.status).toBe("completed");
@@ -259,12 +259,12 @@ describe("rollback branches", () => {
       .from(checkpoints)
       .where(and(eq(checkpoints.runId, source), eq(checkpoints.epoch, 2)))
       .get()!;
-    const out = requestPilotIntervention(engineer(), app.orchestrator, {
+    const out = (await requestPilotInterventionOn(engineer(), app.orchestrator, {
       runId: source,
       kind: "rollback",
       fromCheckpointId: ck2.id,
       rationale: "continue from epoch 2 again",
-    }) as { id: number; status: string; branchRunId?: number };
+    })) as { id: number; status: string; branchRunId?: number };
     expect(out.status).toBe("applied");
     const branchId = out.branchRunId!;
     expect(runRow(branchId)).toMatchObject({ origin: "branch", parentRunId: source, parentCheckpointId: ck2.id });
@@ -287,13 +287,13 @@ describe("rollback branches", () => {
       .from(checkpoints)
       .where(and(eq(checkpoints.runId, source), eq(checkpoints.epoch, 2)))
       .get()!;
-    const out = requestPilotIntervention(engineer(), app.orchestrator, {
+    const out = (await requestPilotInterventionOn(engineer(), app.orchestrator, {
       runId: source,
       kind: "rollback",
       fromCheckpointId: ck2.id,
       set: { "training.learningRate": 0.005 },
       rationale: "overshoots after epoch 2: retry slower",
-    }) as { branchRunId?: number };
+    })) as { branchRunId?: number };
     const branchId = out.branchRunId!;
     bundled.push(branchId);
     await app.orchestrator.waitFor(branchId);
@@ -316,7 +316,7 @@ describe("rollback branches", () => {
     expect(() => createRerun(engineer(), { runId: branchId })).toThrow(/is a branch: it continues checkpoint/);
   }, 300_000);
 
-  it("a rollback to a checkpoint without a resume state is refused and records nothing", () => {
+  it("a rollback to a checkpoint without a resume state is refused and records nothing", async () => {
     const ck1 = app.db
       .select()
       .from(checkpoints)
@@ -328,9 +328,14 @@ describe("rollback branches", () => {
       .where(and(eq(resumeStates.runId, source), eq(resumeStates.epoch, 1)))
       .run();
     const before = app.db.select({ n: count() }).from(runInterventions).get()!.n;
-    expect(() =>
-      requestPilotIntervention(engineer(), app.orchestrator, { runId: source, kind: "rollback", fromCheckpointId: ck1.id, rationale: "x" }),
-    ).toThrow(/checkpoint \d+ \(epoch 1\) has no resume state/);
+    await expect(
+      requestPilotInterventionOn(engineer(), app.orchestrator, {
+        runId: source,
+        kind: "rollback",
+        fromCheckpointId: ck1.id,
+        rationale: "x",
+      }),
+    ).rejects.toThrow(/checkpoint \d+ \(epoch 1\) has no resume state/);
     expect(app.db.select({ n: count() }).from(runInterventions).get()!.n).toBe(before);
   });
 
@@ -380,13 +385,13 @@ describe("rollback branches", () => {
     // Asked while it trains (at its epoch-2 checkpoint): it takes effect at the boundary of epoch 3.
     let req: { id: number } | undefined;
     let ck1: typeof checkpoints.$inferSelect | undefined;
-    atCheckpoint.set(`${id}-2`, () => {
+    atCheckpoint.set(`${id}-2`, async () => {
       ck1 = app.db
         .select()
         .from(checkpoints)
         .where(and(eq(checkpoints.runId, id), eq(checkpoints.epoch, 1)))
         .get()!;
-      req = requestPilotIntervention(engineer(), app.orchestrator, {
+      req = await requestPilotInterventionOn(engineer(), app.orchestrator, {
         runId: id,
         kind: "rollback",
         fromCheckpointId: ck1.id,

@@ -21,8 +21,8 @@ vi.mock("@/server/runs/replay", async (importOriginal) => {
   const original = await importOriginal<typeof import("@/server/runs/replay")>();
   return {
     ...original,
-    applyPendingAtBoundary: (...args: Parameters<typeof original.applyPendingAtBoundary>) => {
-      const out = original.applyPendingAtBoundary(...args);
+    applyPendingAtBoundaryOn: async (...args: Parameters<typeof original.applyPendingAtBoundaryOn>) => {
+      const out = await original.applyPendingAtBoundaryOn(...args);
       const run = hook.afterApply;
       hook.afterApply = undefined;
       run?.(args[1].interventionId);
@@ -55,7 +55,7 @@ describe("a resume that arrives while the paused worker is still ending", () => 
       expect(app.orchestrator.isTracking(id)).toBe(true);
       resumed = app.as("engineer").runs.pilot.request({ runId: id, kind: "resume", rationale: "looked, go on" });
     };
-    app.orchestrator.launch(id);
+    await app.orchestrator.launch(id);
     await app.orchestrator.waitFor(id);
     await resumed;
     await app.orchestrator.waitFor(id);
@@ -65,7 +65,7 @@ describe("a resume that arrives while the paused worker is still ending", () => 
       ["pause", "applied"],
       ["resume", "applied"],
     ]);
-    app.orchestrator.launch(straight);
+    await app.orchestrator.launch(straight);
     await app.orchestrator.waitFor(straight);
     expect(runRow(id).finalWeightsSha256).toBe(runRow(straight).finalWeightsSha256);
   }, 120_000);

@@ -24,7 +24,7 @@ import { requestIntervention, requestInterventionOn, type RequestInterventionInp
 import { watchedMetric } from "@/server/runs/pilot-queries";
 import { applyPendingAtBoundary, applyPendingAtBoundaryOn } from "@/server/runs/replay";
 import { storeResumeStateOn } from "@/server/runs/resume-states";
-import { requestPilotIntervention, requestPilotInterventionOn } from "@/server/runs/service";
+import { requestPilotInterventionOn } from "@/server/runs/service";
 import { describePg } from "./pg-test-env";
 import {
   fixedDateForEachTest,
@@ -135,7 +135,7 @@ async function scenario(store: Store, forms: Forms, dataDir: string) {
   const pilot = (actor: SignedInActor, input: RequestInterventionInput) =>
     forms === "store"
       ? requestPilotInterventionOn({ db: store, artifacts: files, dataDir, actor }, orchestrator, input)
-      : Promise.resolve().then(() => requestPilotIntervention(ctx(actor), orchestrator, input));
+      : requestPilotInterventionOn(ctx(actor), orchestrator, input);
 
   const ok: Record<string, unknown> = {};
   const refused: Record<string, unknown> = {};

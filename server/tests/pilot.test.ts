@@ -77,7 +77,7 @@ beforeAll(async () => {
   stopId = requestIntervention(ctx, { runId: trainedRunId, kind: "stop", rationale: "maybe stop early" }).id;
   // Not piloted: this file applies the interventions by hand (pilot-live.test.ts covers the orchestrator applying them).
   const unpiloted = new RunOrchestrator(app, { piloted: false });
-  unpiloted.launch(trainedRunId);
+  await unpiloted.launch(trainedRunId);
   await unpiloted.waitFor(trainedRunId);
 }, 180_000);
 afterAll(() => app?.close());
@@ -266,7 +266,7 @@ describe("applying at an epoch boundary", () => {
   it("a pause taking effect parks a running run as paused, and the content check derives the same status", async () => {
     const ctx = { ...app, actor: actor("engineer") };
     const run = createRun(ctx, { experimentId: app.experimentId, config: irisConfig({ epochs: 400 }), rationale: "long run to pause" });
-    app.orchestrator.launch(run.id);
+    await app.orchestrator.launch(run.id);
     let first: typeof checkpoints.$inferSelect | undefined;
     for (let i = 0; i < 600 && !first; i++) {
       await new Promise((r) => setTimeout(r, 50));
@@ -279,7 +279,7 @@ describe("applying at an epoch boundary", () => {
     const mid = checkContent(app.db.$client, { artifactsDir: null, uptoSeq: Number.MAX_SAFE_INTEGER });
     expect(mid.level.problems.filter((p) => p.entityType === "run" && p.entityId === String(run.id))).toEqual([]);
     // Until the orchestrator glue frees the slot on a pause, the worker is stopped here.
-    app.orchestrator.cancel(run.id);
+    await app.orchestrator.cancel(run.id);
     await app.orchestrator.waitFor(run.id);
     const end = checkContent(app.db.$client, { artifactsDir: null, uptoSeq: Number.MAX_SAFE_INTEGER });
     expect(end.level.problems.map((p) => p.message)).toEqual([]);

@@ -57,9 +57,9 @@ function fakeOrchestrator(opts: { trainsHere: boolean }) {
   return {
     launched,
     cancelled,
-    launch: (id: number) => void launched.push(id),
-    cancel: (id: number) => (cancelled.push(id), opts.trainsHere),
-    resumeInterrupted: () => true,
+    launch: async (id: number) => (launched.push(id), true),
+    cancel: async (id: number) => (cancelled.push(id), opts.trainsHere),
+    resumeInterrupted: async () => true,
   };
 }
 

@@ -122,7 +122,7 @@ describe("cli train --enqueue with no worker", () => {
       const verified = await verifyDatabase(dataDir, { publicKeyPem: services.auditKeys.publicKeyPem });
       expect(verified.ok, verified.problem ?? JSON.stringify(verified.problems)).toBe(true);
       const holder = new LeaseHolder(services.db, "worker");
-      expect(services.orchestrator.queue!.claim(holder, 1).map((c) => c.runId)).toEqual([runId]);
+      expect((await services.orchestrator.queue!.claim(holder, 1)).map((c) => c.runId)).toEqual([runId]);
       holder.abandon();
     } finally {
       services.db.$client.close();
@@ -140,7 +140,7 @@ describe("cli train --enqueue with no worker", () => {
       const email = DEMO_USERS.find((u) => u.role === "engineer")!.email;
       const ctx = { ...services, actor: actorOf(services.db.select().from(users).where(eq(users.email, email)).get()!) };
       const other = createRun(ctx, { experimentId, config: irisConfig({ seed: 5 }), rationale: "held by a busy worker" });
-      expect(busy.acquire(other.id)).toBe(true);
+      expect(await busy.acquireOn(other.id)).toBe(true);
 
       const out = await cliTrain(["--data-dir", dataDir, "--key-dir", keyDir, "--enqueue", "--wait-timeout", "6"]);
       expect(out.code, out.stderr).toBe(3);

@@ -22,7 +22,7 @@ import Database from "better-sqlite3";
 import { and, asc, eq } from "drizzle-orm";
 import { auditEvents, experiments, runInterventions, users } from "@/db/schema";
 import { createAppServices, trainingModeFromEnv } from "@/server/app-context/app-services";
-import { cancelRun, launchRun, requestPilotIntervention } from "@/server/runs/service";
+import { cancelRun, launchRun, requestPilotInterventionOn } from "@/server/runs/service";
 import { LeaseHolder, runHolder } from "@/server/runs/orchestrator/leases";
 import { auditEvents as ledger, checkpoints, runs, sweepTrials } from "@/db/schema";
 import { createSweep } from "@/server/sweeps/service";
@@ -204,27 +204,27 @@ describe("the training workers' queue (one process, no training)", () => {
       expect(runHolder(web.db, first.id)).toMatchObject({ kind: "queue", host: null, pid: null });
 
       // A server training in-process leaves runs queued for the workers alone (also at a start's recovery).
-      inProcess.orchestrator.recoverInterrupted();
-      expect(inProcess.orchestrator.launch(first.id)).toBe(false);
+      await inProcess.orchestrator.recoverInterrupted();
+      expect(await inProcess.orchestrator.launch(first.id)).toBe(false);
       expect(inProcess.orchestrator.isTracking(first.id)).toBe(false);
 
       // Two workers claim at once: the oldest entry goes to exactly one of them.
       const a = new LeaseHolder(web.db, "worker");
       const b = new LeaseHolder(web.db, "worker");
-      const claimedA = web.orchestrator.queue!.claim(a, 1);
-      const claimedB = web.orchestrator.queue!.claim(b, 5);
+      const claimedA = await web.orchestrator.queue!.claim(a, 1);
+      const claimedB = await web.orchestrator.queue!.claim(b, 5);
       expect(claimedA.map((c) => c.runId)).toEqual([first.id]);
       expect(claimedB.map((c) => c.runId)).toEqual([second.id]);
-      expect(web.orchestrator.queue!.claim(a, 5)).toEqual([]);
+      expect(await web.orchestrator.queue!.claim(a, 5)).toEqual([]);
       expect(runHolder(web.db, first.id)).toMatchObject({ kind: "worker", host: os.hostname(), pid: process.pid, alive: true });
       // Handed back (a worker's SIGTERM): queued again, claimable by the other worker only once.
-      web.orchestrator.queue!.giveBack(b, second.id, claimedB[0]!.enqueuedSeq);
+      await web.orchestrator.queue!.giveBack(b, second.id, claimedB[0]!.enqueuedSeq);
       expect(runHolder(web.db, second.id)).toMatchObject({ kind: "queue" });
       // A cancel of a run no worker holds takes it out of the queue and ends it here, with its lease gone.
       expect(await cancelRun(ctx, web.orchestrator, second.id)).toEqual({ ok: true });
       expect(web.db.select({ status: runs.status }).from(runs).where(eq(runs.id, second.id)).get()!.status).toBe("cancelled");
       expect(runHolder(web.db, second.id)).toBeNull();
-      expect(web.orchestrator.queue!.claim(a, 5)).toEqual([]);
+      expect(await web.orchestrator.queue!.claim(a, 5)).toEqual([]);
       const actions = web.db
         .select({ action: ledger.action })
         .from(ledger)
@@ -304,9 +304,9 @@ describe("a sweep with training workers (one process, real training)", () => {
     const loop = (async () => {
       while (!stopping) {
         try {
-          for (const c of worker.orchestrator.queue!.claim(worker.orchestrator.leases, worker.orchestrator.freeSlots())) {
+          for (const c of await worker.orchestrator.queue!.claim(worker.orchestrator.leases, worker.orchestrator.freeSlots())) {
             claimed.push(c.runId);
-            worker.orchestrator.trainClaimed(c.runId, c.enqueuedSeq);
+            await worker.orchestrator.trainClaimed(c.runId, c.enqueuedSeq);
           }
         } catch (err) {
           loopErrors.push((err as Error).message);
@@ -432,7 +432,11 @@ describe("training workers (real processes on one data directory)", () => {
         const status = longRunNotEnded(db, longRunId, "another worker took it over");
         return status === "running" && lease && lease.pid !== victimPid && lease.owner.startsWith("worker:") ? lease.pid : undefined;
       });
-      const pause = requestPilotIntervention(ctx, web.orchestrator, { runId: longRunId, kind: "pause", rationale: "look at the curves" });
+      const pause = await requestPilotInterventionOn(ctx, web.orchestrator, {
+        runId: longRunId,
+        kind: "pause",
+        rationale: "look at the curves",
+      });
       await until("the pause applied by the worker", (db) => {
         // A pause rejected or withdrawn (e.g. the run ended before a boundary) never parks the run: say so now.
         const closed = one<{ status: string; closeReason: string | null }>(
@@ -450,7 +454,7 @@ describe("training workers (real processes on one data directory)", () => {
       expect(pausedAt).toBeLessThan(LONG_EPOCHS);
 
       // The resume re-queues it (launch on a workers' orchestrator); the worker that then holds it gets SIGTERM.
-      requestPilotIntervention(ctx, web.orchestrator, { runId: longRunId, kind: "resume", rationale: "curves look fine" });
+      await requestPilotInterventionOn(ctx, web.orchestrator, { runId: longRunId, kind: "resume", rationale: "curves look fine" });
       const holderPid = await until("the resumed run 2 epochs further, held by a worker", (db) => {
         longRunNotEnded(db, longRunId, "the worker holding it after the resume got SIGTERM");
         const lease = leaseOf(db, longRunId);

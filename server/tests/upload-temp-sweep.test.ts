@@ -30,12 +30,13 @@ describe("[uploads] stale temp files are swept at server start", () => {
     expect(uploadTempFolder(app.dataDir)).toBe(uploadTempDir(app.dataDir));
   });
 
-  it("opening the services as the server does removes uploads older than an hour and keeps fresh ones", () => {
+  it("opening the services as the server does removes uploads older than an hour and keeps fresh ones", async () => {
     const stale = plant("upload-crashed.csv", 2 * STALE_UPLOAD_TEMP_MS);
     const fresh = plant("upload-streaming.csv", 60_000);
     const folder = path.join(uploadTempDir(app.dataDir), "not-an-upload");
     fs.mkdirSync(folder);
     const server = createAppServices(app.dataDir, { recover: true, keyDir: app.keyDir });
+    await server.recovered;
     server.db.$client.close();
     expect(fs.existsSync(stale)).toBe(false);
     expect(fs.existsSync(fresh)).toBe(true);

@@ -14,12 +14,16 @@
  * interrupted with the reason), the due audit checkpoint is signed, and the process exits 0. Another worker resumes
  * them from their last checkpoint's exact-resume state, so the final weights equal an uninterrupted run's.
  *
- * On SQLite every worker runs on the machine of the data directory (one file, same-host pid liveness); workers on
- * other machines come with the PostgreSQL store (DATABASE_URL), not built yet. stdout carries one line per claim,
- * `claimed run N (queued M ms ago)`, and per handed-back run.
+ * Stores: on SQLite (no DATABASE_URL) every worker runs on the machine of the data directory (one file, same-host pid
+ * liveness) and polls the queue. With `DATABASE_URL=postgres://…` a worker runs on any machine that reaches the
+ * database (pg-worker.ts): graphile-worker's jobs wake it (LISTEN/NOTIFY), the run leases decide who trains what,
+ * artifacts live in PostgreSQL, and the worker holds no audit signing key (the web servers sign checkpoints). stdout
+ * carries one line per claim, `claimed run N (queued M ms ago)`, and per handed-back run.
  */
 import { parseArgs } from "node:util";
 import { createAppServices } from "@/server/app-context/app-services";
+import { postgresUrlFromEnv } from "@/server/app-context/pg-store-services";
+import { runPgWorker } from "./pg-worker";
 import { pollIntervalMs } from "@/server/runs/orchestrator/run-queue";
 import { checkpointAfterCliWrite } from "@/server/cli/checkpoint-after-write";
 import type { BackendName } from "@/trainer/types";
@@ -56,10 +60,13 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`worker: --backend must be auto, wasm, cpu or tensorflow, got "${values.backend}"\n`);
     return 2;
   }
+  const backend = values.backend as BackendName | "auto";
+  const pgUrl = postgresUrlFromEnv();
+  if (pgUrl) return runPgWorker({ url: pgUrl, concurrency, backend });
   const services = createAppServices(values["data-dir"], {
     training: "worker",
     maxConcurrent: concurrency,
-    backend: values.backend as BackendName | "auto",
+    backend,
     keyDir: values["key-dir"],
   });
   const { orchestrator } = services;
@@ -69,11 +76,11 @@ async function main(argv: string[]): Promise<number> {
   say(`ready: ${concurrency} slot(s), data directory ${services.dataDir}, ${queue.store} queue polled every ${pollIntervalMs()} ms`);
 
   let stopping = false;
-  const stop = (signal: string) => {
+  const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     try {
-      const handed = orchestrator.handBackAll(`the training worker ${me} stopped (${signal}) and handed the run back to the queue`);
+      const handed = await orchestrator.handBackAll(`the training worker ${me} stopped (${signal}) and handed the run back to the queue`);
       for (const runId of handed) say(`handed run ${runId} back to the queue`);
       checkpointAfterCliWrite(services.db, { dataDir: services.dataDir, auditKeys: services.auditKeys });
       services.db.$client.close();
@@ -84,18 +91,19 @@ async function main(argv: string[]): Promise<number> {
       process.exit(1);
     }
   };
-  process.on("SIGTERM", () => stop("SIGTERM"));
-  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
 
   while (!stopping) {
     try {
-      const recovered = queue.recoverDeadWorkers();
+      const recovered = await queue.recoverDeadWorkers();
       if (recovered > 0) say(`${recovered} run(s) of a dead worker back in the queue`);
-      const claimed = queue.claim(orchestrator.leases, orchestrator.freeSlots());
+      if (stopping) break;
+      const claimed = await queue.claim(orchestrator.leases, orchestrator.freeSlots());
       const now = Date.now();
       for (const c of claimed) {
         say(`claimed run ${c.runId} (queued ${now - c.enqueuedAt} ms ago)`);
-        orchestrator.trainClaimed(c.runId, c.enqueuedSeq);
+        await orchestrator.trainClaimed(c.runId, c.enqueuedSeq);
       }
     } catch (err) {
       // A busy database (another process's long write): the next round tries again.
@@ -107,9 +115,8 @@ async function main(argv: string[]): Promise<number> {
 }
 
 main(process.argv.slice(2)).then(
-  (code) => {
-    if (code !== 0) process.exit(code);
-  },
+  // A PostgreSQL worker resolves once it has stopped (its pool closed): exit even if a timer of a library lingers.
+  (code) => process.exit(code),
   (err: Error) => {
     process.stderr.write(`worker: ${err.message}\n`);
     process.exit(1);

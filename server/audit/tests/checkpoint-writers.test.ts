@@ -33,7 +33,7 @@ describe("writers apply the checkpoint policy", () => {
         { ...app, actor: actorOf(engineer) },
         { experimentId: app.experimentId, config: irisConfig({ epochs: 2 }), rationale: "writer test" },
       );
-      app.orchestrator.launch(run.id);
+      await app.orchestrator.launch(run.id);
       await app.orchestrator.waitFor(run.id);
       const after = latestAuditCheckpoint(app.db)!;
       expect(after.id).toBeGreaterThan(before.id);

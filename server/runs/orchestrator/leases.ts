@@ -32,7 +32,6 @@ import { and, eq, inArray, sql } from "drizzle-orm";
 import type { runLeases } from "@/db/schema";
 import type { Db, Tx } from "@/db/client";
 import { asStore, exec, native, reader, row, rows, transact, type Dialect, type Store, type TxBody } from "@/db/store";
-import { onSqliteNow } from "./sqlite-now";
 
 export type LeaseRow = typeof runLeases.$inferSelect;
 
@@ -145,8 +144,7 @@ function* releaseLeaseTx(tx: Tx, { tables }: Store, who: LeaseOwner, runId: numb
 }
 
 /**
- * The leases one owner (one orchestrator) holds, with its heartbeat. The synchronous verbs (acquire, release) are the
- * SQLite orchestrator's; their `…On` forms run on either store.
+ * The leases one owner (one orchestrator) holds, with its heartbeat, on either store.
  */
 export class LeaseHolder implements LeaseOwner {
   readonly owner: string;
@@ -169,19 +167,7 @@ export class LeaseHolder implements LeaseOwner {
     liveOwnersHere.add(this.owner);
   }
 
-  private sqliteDb(verb: string): Db {
-    if (this.store.dialect !== "sqlite") throw new Error(`LeaseHolder.${verb} is the synchronous SQLite form: use ${verb}On`);
-    return this.store.db;
-  }
-
-  /** Takes the run's lease unless a live other owner holds it (SQLite, synchronous). */
-  acquire(runId: number): boolean {
-    const got = onSqliteNow(this.sqliteDb("acquire"), (tx) => takeLeaseTx(tx, this.store, this, runId));
-    if (got) this.adopt(runId);
-    return got;
-  }
-
-  /** acquire on either store. */
+  /** Takes the run's lease unless a live other owner holds it. */
   async acquireOn(runId: number): Promise<boolean> {
     const got = await transact(this.store, (tx) => takeLeaseTx(tx, this.store, this, runId));
     if (got) this.adopt(runId);
@@ -206,11 +192,6 @@ export class LeaseHolder implements LeaseOwner {
   forget(runId: number): void {
     this.held.delete(runId);
     if (this.held.size === 0) this.stopHeartbeat();
-  }
-
-  release(runId: number): void {
-    onSqliteNow(this.sqliteDb("release"), (tx) => releaseLeaseTx(tx, this.store, this, runId));
-    this.forget(runId);
   }
 
   async releaseOn(runId: number): Promise<void> {

@@ -23,6 +23,9 @@
  * RUNLEDGER_AUTO_RESUME=0; queued runs whose owner died are launched again. Points and checkpoints the dead process
  * committed stay; the retrained partial epoch re-sends its points, which are stored once (insertMetricPoints).
  *
+ * Both stores (issue 16): every verb is awaited and runs on the store it is given (SQLite or PostgreSQL); a run's
+ * training session (run-session.ts) persists its trainer events in order, one awaited step at a time.
+ *
  * Training workers (run-queue.ts, server/worker/main.ts): with a `queue`, this orchestrator does not train what it
  * launches: launch() enqueues the run for the worker processes (the web server with RUNLEDGER_TRAINING=workers, `cli
  * train --enqueue`, and a worker itself for the branches its rollbacks create). A worker trains the runs it claims
@@ -30,42 +33,30 @@
  * run is recorded interrupted, its lease becomes a queue entry again, another worker resumes it from its last
  * checkpoint). Without a queue, runs queued for the workers (and runs of dead workers) are left to the workers.
  */
-import { and, desc, eq, gt, inArray, max } from "drizzle-orm";
+import { and, eq, gt, inArray, sql } from "drizzle-orm";
 import { execFileSync } from "node:child_process";
-import { auditEvents, checkpoints, runs, users } from "@/db/schema";
 import type { TrainingConfig } from "@/contracts/training-config";
-import { startTrainingWorker } from "@/trainer/worker-client";
-import type { BackendName, TrainerEvent, TrainJob } from "@/trainer/types";
-import { resolveDataset } from "@/server/datasets/service";
-import { parentForJob } from "@/server/runs/trainer-tasks";
-import type { ServiceDeps } from "@/server/app-context/service-context";
-import {
-  insertMetricPoints,
-  recordCheckpoint,
-  recordEvaluation,
-  recordFailed,
-  recordFinished,
-  recordPrepared,
-  recordProgress,
-  recordInterrupted,
-  recordStarted,
-  trainerActor,
-  type MetricPoint,
-} from "./persist-events";
+import type { Db } from "@/db/client";
+import { asStore, reader, type Store } from "@/db/store";
+import type { BackendName } from "@/trainer/types";
+import type { AnyArtifactStore } from "@/server/artifacts/async-store";
+import type { AuditKeys } from "@/server/audit/keys";
 import { SYSTEM_ACTOR } from "@/server/audit/ledger";
-import type { EpochControl } from "@/contracts/training-control";
-import { effectiveConfig, plannedControlsOf, settingsPatchOf } from "@/contracts/pilot-config";
-import { rejectIntervention } from "@/server/runs/pilot";
-import { applyPendingAtBoundary, branchJobOf } from "@/server/runs/replay";
-import { pendingInterventions, runEffectiveConfig } from "@/server/runs/pilot-queries";
-import { dropResumeStatesAfter, loadResumeState, storeResumeState } from "@/server/runs/resume-states";
-import { LeaseHolder, isWorkerLease, leaseOf, ownerAlive } from "./leases";
-import { SqliteRunQueue, type RunQueue } from "./run-queue";
-import { applyCheckpointPolicy } from "@/server/audit/checkpoint-policy";
+import { applyCheckpointPolicyOn } from "@/server/audit/checkpoint-policy";
 import { DomainError } from "@/server/errors";
-import { trialStopAsked } from "@/server/sweeps/queries";
+import { rejectInterventionOn } from "@/server/runs/pilot";
+import { trialStopAskedOn } from "@/server/sweeps/queries";
+import { recordFinishedOn, recordInterruptedOn } from "./persist-events";
+import { LeaseHolder, isWorkerLease, leaseClockMs, leaseOfOn, ownerAlive } from "./leases";
+import { StoreRunQueue, type RunQueue } from "./run-queue";
+import { pendingOf, startRunSession, type ActiveRun, type SessionHost } from "./run-session";
 
-type Active = { cancel: () => void; done: Promise<void>; handBack: () => void };
+/**
+ * What the orchestrator works on: either store, either artifact store, the data directory and the signing keys. A
+ * training worker on PostgreSQL has no signing key (it stays on the web servers, whose timer signs the checkpoints
+ * its events make due): without `auditKeys` no checkpoint is signed here.
+ */
+export type OrchestratorDeps = { db: Store | Db; artifacts: AnyArtifactStore; dataDir: string; auditKeys?: AuditKeys };
 
 const FINAL_STATUSES = new Set(["completed", "failed", "cancelled"]);
 
@@ -84,18 +75,26 @@ export function appCommit(): string {
 }
 
 export class RunOrchestrator {
-  private active = new Map<number, Active>();
+  private active = new Map<number, ActiveRun>();
   private waiting: number[] = [];
+  /** Runs whose launch is being decided now (an awaited status read and lease): a second launch does nothing. */
+  private launching = new Set<number>();
   private finishedWaiters = new Map<number, (() => void)[]>();
   /** This process's owner leases of the runs it queues or trains (leases.ts). */
   readonly leases: LeaseHolder;
+  readonly store: Store;
   /** Runs whose worker stopped at a pause that was withdrawn meanwhile: they continue from their last checkpoint. */
   private continueFromCheckpoint = new Set<number>();
   /** Runs an engineer cancelled while this process trains them: a pause taking effect meanwhile ends them cancelled. */
   private cancelRequested = new Set<number>();
+  /** Per run this process holds: the ledger's last seq when it took the run (cancels asked after it count). */
+  private cancelWatermark = new Map<number, number>();
+  private lookingForCancels = false;
+  /** What each run's session needs from this orchestrator (run-session.ts). */
+  private readonly host: SessionHost;
 
   constructor(
-    private deps: ServiceDeps,
+    readonly deps: OrchestratorDeps,
     /** piloted: false trains without the epoch-boundary control (interventions stay pending; tests that apply them by hand). */
     private opts: {
       maxConcurrent?: number;
@@ -107,23 +106,67 @@ export class RunOrchestrator {
       worker?: boolean;
     } = {},
   ) {
-    this.leases = new LeaseHolder(deps.db, opts.worker ? "worker" : "process");
-    this.leases.onBeat = () => this.pickUpRemoteCancels();
+    this.store = asStore(deps.db);
+    this.leases = new LeaseHolder(this.store, opts.worker ? "worker" : "process");
+    this.leases.onBeat = () => {
+      if (this.lookingForCancels) return;
+      this.lookingForCancels = true;
+      this.pickUpRemoteCancels()
+        .catch(() => undefined) // a busy or closed store: the next beat looks again
+        .finally(() => (this.lookingForCancels = false));
+    };
+    this.host = {
+      store: this.store,
+      deps,
+      backend: opts.backend,
+      piloted: opts.piloted !== false,
+      launch: (runId) => this.launch(runId),
+      cancelAsked: (runId) => this.cancelRequested.has(runId),
+      takeContinueMark: (runId) => this.continueFromCheckpoint.delete(runId),
+      markContinue: (runId) => void this.continueFromCheckpoint.add(runId),
+      continues: (runId) => this.continueFromCheckpoint.has(runId),
+      requeueFront: (runId) => {
+        this.waiting.unshift(runId);
+        this.pump();
+      },
+      finishParkedAsCancelled: (runId) => this.finishParkedAsCancelled(runId),
+      settle: (runId) => this.settle(runId),
+      checkpointIfDue: () => this.checkpointIfDue(),
+      storeOpen: () => this.storeOpen(),
+      appCommit,
+    };
   }
 
-  /** Per run this process holds: the ledger's last seq when it took the run (cancels asked after it count). */
-  private cancelWatermark = new Map<number, number>();
+  /** Whether the store can still be written: a CLI or a test may close SQLite while a worker's last event arrives. */
+  private storeOpen(): boolean {
+    return this.store.dialect !== "sqlite" || this.store.db.$client.open;
+  }
+
+  private async statusOf(runId: number): Promise<string | undefined> {
+    const { runs } = this.store.tables;
+    const [row] = await reader(this.store).select({ status: runs.status }).from(runs).where(eq(runs.id, runId)).limit(1);
+    return row?.status;
+  }
+
+  private async ledgerHead(): Promise<number> {
+    const { auditEvents } = this.store.tables;
+    const [row] = await reader(this.store)
+      .select({ m: sql<number>`coalesce(max(${auditEvents.seq}), 0)`.mapWith(Number) })
+      .from(auditEvents);
+    return row?.m ?? 0;
+  }
 
   /**
    * A cancel asked for in another process (the web app while `cli train` or a training worker trains) is a
    * run.cancelRequest event that process recorded, or a sweep's stop of its trial; it could not stop a worker it does
    * not have. The owner looks for them at each heartbeat.
    */
-  private pickUpRemoteCancels(): void {
+  private async pickUpRemoteCancels(): Promise<void> {
+    const { auditEvents } = this.store.tables;
     for (const runId of [...this.active.keys(), ...this.waiting]) {
       if (this.cancelRequested.has(runId)) continue;
       const mark = this.cancelWatermark.get(runId) ?? 0;
-      const asked = this.deps.db
+      const [asked] = await reader(this.store)
         .select({ seq: auditEvents.seq })
         .from(auditEvents)
         .where(
@@ -134,10 +177,9 @@ export class RunOrchestrator {
             gt(auditEvents.seq, mark),
           ),
         )
-        .limit(1)
-        .get();
+        .limit(1);
       // A sweep trial the sweep's driver stopped (ASHA, or the sweep stopped) in another process: no run.cancelRequest.
-      if (asked || trialStopAsked(this.deps.db, runId)) this.cancel(runId);
+      if (asked || (await trialStopAskedOn(this.store, runId))) await this.cancel(runId);
     }
   }
 
@@ -162,72 +204,83 @@ export class RunOrchestrator {
 
   /**
    * Queues a run that is in status "queued" (or "paused" with a pending resume intervention, or "interrupted": it
-   * continues from its last checkpoint); it starts as soon as a training slot is free. Returns false when the run
+   * continues from its last checkpoint); it starts as soon as a training slot is free. Resolves to false when the run
    * is not launchable here: another live process holds its lease, or its status does not allow it.
    */
-  launch(runId: number): boolean {
-    if (this.active.has(runId) || this.waiting.includes(runId)) return true;
-    const row = this.deps.db.select({ status: runs.status, origin: runs.origin }).from(runs).where(eq(runs.id, runId)).get();
-    // A run logged through the tracking API is trained by its script (a pilot's resume reaches it there), never here.
-    if (!row || row.origin === "api") return false;
-    if (row.status === "paused" && !pendingInterventions(this.deps.db, runId).some((i) => i.kind === "resume")) return false;
-    if (row.status !== "queued" && row.status !== "paused" && row.status !== "interrupted") return false;
-    // With training workers, the run waits in their queue; a worker claims it (trainClaimed).
-    if (this.opts.queue) return this.opts.queue.enqueue(runId);
-    if (!this.leases.acquire(runId)) return false;
-    return this.trainHere(
-      runId,
-      this.deps.db
-        .select({ m: max(auditEvents.seq) })
-        .from(auditEvents)
-        .get()?.m ?? 0,
-    );
+  async launch(runId: number): Promise<boolean> {
+    if (this.active.has(runId) || this.waiting.includes(runId) || this.launching.has(runId)) return true;
+    this.launching.add(runId);
+    try {
+      const { runs } = this.store.tables;
+      const [row] = await reader(this.store)
+        .select({ status: runs.status, origin: runs.origin })
+        .from(runs)
+        .where(eq(runs.id, runId))
+        .limit(1);
+      // A run logged through the tracking API is trained by its script (a pilot's resume reaches it there), never here.
+      if (!row || row.origin === "api") return false;
+      if (row.status === "paused" && !(await pendingOf(this.store, runId)).some((i) => i.kind === "resume")) return false;
+      if (row.status !== "queued" && row.status !== "paused" && row.status !== "interrupted") return false;
+      // With training workers, the run waits in their queue; a worker claims it (trainClaimed).
+      if (this.opts.queue) return await this.opts.queue.enqueue(runId);
+      if (!(await this.leases.acquireOn(runId))) return false;
+      this.trainHere(runId, await this.ledgerHead());
+      return true;
+    } finally {
+      this.launching.delete(runId);
+    }
   }
 
   /**
    * A worker trains a run it claimed from the queue (its lease is already this process's). cancelWatermark: the
    * ledger seq when the run was queued, so a cancel asked for while it waited is carried out here.
    */
-  trainClaimed(runId: number, cancelWatermark: number): boolean {
+  async trainClaimed(runId: number, cancelWatermark: number): Promise<boolean> {
     if (this.active.has(runId) || this.waiting.includes(runId)) return true;
-    if (!this.leases.acquire(runId)) return false;
-    return this.trainHere(runId, cancelWatermark);
+    if (!(await this.leases.acquireOn(runId))) return false;
+    this.trainHere(runId, cancelWatermark);
+    return true;
   }
 
-  private trainHere(runId: number, cancelWatermark: number): boolean {
+  private trainHere(runId: number, cancelWatermark: number): void {
+    if (this.active.has(runId) || this.waiting.includes(runId)) return;
     this.cancelWatermark.set(runId, cancelWatermark);
     this.waiting.push(runId);
     this.pump();
-    return true;
   }
 
   /**
    * A worker stops (SIGTERM): each run it trains or holds goes back to the queue at once. A running run is recorded
    * "interrupted" (event run.interrupted with `reason`), so the next worker resumes it from its last checkpoint's
-   * exact-resume state; its trainer thread is stopped without an end event and its buffered points are stored first.
-   * Synchronous: the caller exits the process right after, before any further trainer event.
+   * exact-resume state; its trainer thread is stopped without an end event, and the events it had sent and its
+   * buffered points are stored first. The caller exits the process once this resolves.
    */
-  handBackAll(reason: string): number[] {
+  async handBackAll(reason: string): Promise<number[]> {
     const queue = this.opts.queue;
     if (!queue) throw new Error("handBackAll: this process has no training workers' queue");
     const handed: number[] = [];
-    for (const runId of [...this.active.keys(), ...this.waiting]) {
-      this.active.get(runId)?.handBack();
+    const held = [...this.active.keys(), ...this.waiting];
+    this.waiting = [];
+    for (const runId of held) {
+      const session = this.active.get(runId);
       this.active.delete(runId);
-      const status = this.deps.db.select({ status: runs.status }).from(runs).where(eq(runs.id, runId)).get()?.status;
-      if (status === "running")
-        recordInterrupted(this.deps, runId, {
+      await session?.handBack();
+      if ((await this.statusOf(runId)) === "running")
+        await recordInterruptedOn(this.deps, runId, {
           owner: this.leases.owner,
           lastHeartbeatAt: new Date().toISOString(),
           autoResume: true,
           reason,
         });
-      queue.giveBack(this.leases, runId, this.cancelWatermark.get(runId) ?? 0);
+      await queue.giveBack(this.leases, runId, this.cancelWatermark.get(runId) ?? 0);
+      this.cancelWatermark.delete(runId);
+      // Whoever waits for the run here (a job queue handler) is done with it: it trains elsewhere now.
+      for (const resolve of this.finishedWaiters.get(runId) ?? []) resolve();
+      this.finishedWaiters.delete(runId);
       handed.push(runId);
     }
-    this.waiting = [];
     this.continueFromCheckpoint.clear();
-    this.checkpointIfDue();
+    await this.checkpointIfDue();
     return handed;
   }
 
@@ -243,9 +296,9 @@ export class RunOrchestrator {
   private async waitForElsewhere(runId: number): Promise<void> {
     const pollMs = Number(process.env.RUNLEDGER_WORKER_POLL_MS ?? 200);
     for (;;) {
-      if (!this.deps.db.$client.open) return;
-      const row = this.deps.db.select({ status: runs.status }).from(runs).where(eq(runs.id, runId)).get();
-      if (!row || FINAL_STATUSES.has(row.status)) return;
+      if (!this.storeOpen()) return;
+      const status = await this.statusOf(runId);
+      if (!status || FINAL_STATUSES.has(status)) return;
       await new Promise((r) => setTimeout(r, pollMs));
     }
   }
@@ -256,15 +309,15 @@ export class RunOrchestrator {
 
   /**
    * Asks the worker to stop after the current batch; a queued run is cancelled at once; a paused or interrupted run
-   * (no worker anywhere) is cancelled at once, its pending interventions rejected. Returns false when the run is not
-   * in this process (another live process holds it, or it is not in a cancellable state).
+   * (no worker anywhere) is cancelled at once, its pending interventions rejected. Resolves to false when the run is
+   * not in this process (another live process holds it, or it is not in a cancellable state).
    */
-  cancel(runId: number): boolean {
+  async cancel(runId: number): Promise<boolean> {
     const w = this.waiting.indexOf(runId);
     if (w >= 0) {
       this.waiting.splice(w, 1);
       this.continueFromCheckpoint.delete(runId); // it ends here: settle must release its lease and waiters
-      this.finishQueuedAsCancelled(runId);
+      await this.finishQueuedAsCancelled(runId);
       return true;
     }
     const a = this.active.get(runId);
@@ -276,59 +329,57 @@ export class RunOrchestrator {
     // Waiting in the workers' queue: taken out (in the transaction that takes its lease, so no worker claims it), then
     // cancelled here like a run waiting for a slot. Also from a server that trains in-process (the queue is in the
     // database: `cli train --enqueue` may have queued it).
-    if ((this.opts.queue ?? new SqliteRunQueue(this.deps)).takeOut(this.leases, runId)) {
-      const status = this.deps.db.select({ status: runs.status }).from(runs).where(eq(runs.id, runId)).get()?.status;
-      if (status === "queued") this.finishQueuedAsCancelled(runId);
+    if (await (this.opts.queue ?? new StoreRunQueue(this.store)).takeOut(this.leases, runId)) {
+      const status = await this.statusOf(runId);
+      if (status === "queued") await this.finishQueuedAsCancelled(runId);
       else {
-        if (status === "paused" || status === "interrupted") this.finishParkedAsCancelled(runId);
-        this.leases.release(runId);
+        if (status === "paused" || status === "interrupted") await this.finishParkedAsCancelled(runId);
+        await this.leases.releaseOn(runId);
       }
       return true;
     }
     // Held by another live process: it stops the run when it sees the recorded run.cancelRequest (its heartbeat).
-    if (this.heldElsewhere(runId)) return true;
-    const row = this.deps.db.select({ status: runs.status }).from(runs).where(eq(runs.id, runId)).get();
-    if (row?.status !== "paused" && row?.status !== "interrupted") return false;
-    this.finishParkedAsCancelled(runId);
+    if (await this.heldElsewhere(runId)) return true;
+    const status = await this.statusOf(runId);
+    if (status !== "paused" && status !== "interrupted") return false;
+    await this.finishParkedAsCancelled(runId);
     return true;
   }
 
   /**
    * At a start: runs left queued or running whose owner process is dead (leases.ts) belong to no worker. A running
    * one becomes "interrupted" (event run.interrupted) and, unless RUNLEDGER_AUTO_RESUME=0, resumes from its last
-   * checkpoint; a queued one is launched again. Runs a live process holds are left alone. Returns how many runs
+   * checkpoint; a queued one is launched again. Runs a live process holds are left alone. Resolves to how many runs
    * were interrupted.
    */
-  recoverInterrupted(opts: { queuedOlderThanMs?: number } = {}): number {
-    const { db } = this.deps;
+  async recoverInterrupted(opts: { queuedOlderThanMs?: number } = {}): Promise<number> {
     const autoResume = process.env.RUNLEDGER_AUTO_RESUME !== "0";
-    const candidates = db
+    const { runs } = this.store.tables;
+    const listed = await reader(this.store)
       .select({ id: runs.id, status: runs.status, createdAt: runs.createdAt, origin: runs.origin })
       .from(runs)
       .where(inArray(runs.status, ["queued", "running"]))
-      .orderBy(runs.id)
-      .all()
-      // A run logged through the tracking API (server/mlflow/) is trained by its script, never by a worker here.
-      .filter((r) => r.origin !== "api" && !this.isTracking(r.id))
-      // Without a queue, the runs of a dead training worker are left to the workers (run-queue.ts recoverDeadWorkers).
-      .filter((r) => {
-        if (this.opts.queue) return true;
-        const lease = leaseOf(db, r.id);
-        return !lease || !isWorkerLease(lease);
-      });
+      .orderBy(runs.id);
     let interrupted = 0;
-    for (const r of candidates) {
+    for (const r of listed) {
+      // A run logged through the tracking API (server/mlflow/) is trained by its script, never by a worker here.
+      if (r.origin === "api" || this.isTracking(r.id)) continue;
+      // Without a queue, the runs of a dead training worker are left to the workers (run-queue.ts recoverDeadWorkers).
+      if (!this.opts.queue) {
+        const lease = await leaseOfOn(this.store, r.id);
+        if (lease && isWorkerLease(lease)) continue;
+      }
       if (r.status === "queued") {
         // While serving, a run another process has just created is not taken before that process launches it.
         const settled = Date.now() - Date.parse(r.createdAt) >= (opts.queuedOlderThanMs ?? 0);
-        if (settled && !this.heldElsewhere(r.id)) this.launch(r.id);
+        if (settled && !(await this.heldElsewhere(r.id))) await this.launch(r.id);
         continue;
       }
-      if (!this.interruptIfOrphaned(r.id, autoResume)) continue;
+      if (!(await this.interruptIfOrphaned(r.id, autoResume))) continue;
       interrupted++;
-      if (autoResume) this.launch(r.id);
+      if (autoResume) await this.launch(r.id);
     }
-    if (interrupted > 0) this.checkpointIfDue();
+    if (interrupted > 0) await this.checkpointIfDue();
     return interrupted;
   }
 
@@ -337,29 +388,32 @@ export class RunOrchestrator {
    * training process died meanwhile are recovered as at a start (queued ones only once they are 10 s old), and paused
    * runs whose resume was asked for elsewhere (`cli pilot --resume`, no orchestrator there) are launched here.
    */
-  adoptOrphans(): void {
-    this.recoverInterrupted({ queuedOlderThanMs: 10_000 });
-    const paused = this.deps.db.select({ id: runs.id }).from(runs).where(eq(runs.status, "paused")).all();
+  async adoptOrphans(): Promise<void> {
+    await this.recoverInterrupted({ queuedOlderThanMs: 10_000 });
+    const { runs } = this.store.tables;
+    const paused = await reader(this.store).select({ id: runs.id }).from(runs).where(eq(runs.status, "paused"));
     for (const r of paused) {
-      if (this.isTracking(r.id) || this.heldElsewhere(r.id)) continue;
-      if (pendingInterventions(this.deps.db, r.id).some((i) => i.kind === "resume")) this.launch(r.id);
+      if (this.isTracking(r.id) || (await this.heldElsewhere(r.id))) continue;
+      if ((await pendingOf(this.store, r.id)).some((i) => i.kind === "resume")) await this.launch(r.id);
     }
   }
 
   /** Whether another live process holds the run's lease. */
-  heldElsewhere(runId: number): boolean {
-    const lease = leaseOf(this.deps.db, runId);
-    return lease !== undefined && lease.owner !== this.leases.owner && ownerAlive(lease);
+  async heldElsewhere(runId: number): Promise<boolean> {
+    const lease = await leaseOfOn(this.store, runId);
+    return (
+      lease !== undefined && lease.owner !== this.leases.owner && ownerAlive(lease, await leaseClockMs(this.store), this.store.dialect)
+    );
   }
 
   /**
    * Marks a "running" run "interrupted" (event run.interrupted) when no live process holds it and this one does not
-   * train it. Returns whether it did.
+   * train it. Resolves to whether it did.
    */
-  interruptIfOrphaned(runId: number, autoResume: boolean): boolean {
-    if (this.isTracking(runId) || this.heldElsewhere(runId)) return false;
-    const lease = leaseOf(this.deps.db, runId);
-    return recordInterrupted(this.deps, runId, {
+  async interruptIfOrphaned(runId: number, autoResume: boolean): Promise<boolean> {
+    if (this.isTracking(runId) || (await this.heldElsewhere(runId))) return false;
+    const lease = await leaseOfOn(this.store, runId);
+    return recordInterruptedOn(this.deps, runId, {
       owner: lease?.owner ?? null,
       lastHeartbeatAt: lease ? new Date(lease.heartbeatAt).toISOString() : null,
       autoResume,
@@ -368,9 +422,9 @@ export class RunOrchestrator {
 
   /**
    * Resumes an interrupted run (one click, or `cli resume`) from its last checkpoint, or a paused one that has a
-   * pending resume intervention. Returns false when it cannot train here (see launch).
+   * pending resume intervention. Resolves to false when it cannot train here (see launch).
    */
-  resumeInterrupted(runId: number): boolean {
+  resumeInterrupted(runId: number): Promise<boolean> {
     return this.launch(runId);
   }
 
@@ -382,43 +436,53 @@ export class RunOrchestrator {
   /**
    * Signs an audit checkpoint when the policy says one is due (checkpoint-policy.ts: every 100 events or 10 minutes),
    * after events written outside a request, so no event stays unsigned past the interval (`audit verify` checks it).
-   * Never throws.
+   * Never rejects.
    */
-  private checkpointIfDue(): void {
+  private async checkpointIfDue(): Promise<void> {
     // A worker's last promise may settle after its caller closed the database (a CLI or a test that awaited the run).
-    if (!this.deps.db.$client.open) return;
-    applyCheckpointPolicy(this.deps);
+    if (!this.storeOpen() || !this.deps.auditKeys) return;
+    await applyCheckpointPolicyOn({ db: this.store, auditKeys: this.deps.auditKeys });
   }
 
-  private finishQueuedAsCancelled(runId: number) {
-    const { db } = this.deps;
-    const run = db.select().from(runs).where(eq(runs.id, runId)).get();
-    if (run)
-      recordFinished(
+  private async runConfig(runId: number): Promise<TrainingConfig | undefined> {
+    const { runs } = this.store.tables;
+    const [run] = await reader(this.store).select({ configJson: runs.configJson }).from(runs).where(eq(runs.id, runId)).limit(1);
+    return run ? (JSON.parse(run.configJson) as TrainingConfig) : undefined;
+  }
+
+  private async finishQueuedAsCancelled(runId: number): Promise<void> {
+    const config = await this.runConfig(runId);
+    if (config)
+      await recordFinishedOn(
         this.deps,
         runId,
         SYSTEM_ACTOR,
         { type: "finished", status: "cancelled", weightsSha256: "", epochsRun: 0, stoppedEarly: false, samplesPerSecond: 0 },
-        JSON.parse(run.configJson) as TrainingConfig,
+        config,
       );
-    this.checkpointIfDue();
-    this.settle(runId);
+    await this.checkpointIfDue();
+    await this.settle(runId);
   }
 
   /** A paused or interrupted run is cancelled: its pending interventions are rejected, its last checkpoint is its end. */
-  private finishParkedAsCancelled(runId: number) {
-    const { db } = this.deps;
-    for (const i of pendingInterventions(db, runId)) {
+  private async finishParkedAsCancelled(runId: number): Promise<void> {
+    for (const i of await pendingOf(this.store, runId)) {
       try {
-        rejectIntervention(this.deps, { interventionId: i.id, reason: "the run was cancelled" });
+        await rejectInterventionOn(this.deps, { interventionId: i.id, reason: "the run was cancelled" });
       } catch (err) {
         if (!(err instanceof DomainError)) throw err;
       }
     }
-    const run = db.select().from(runs).where(eq(runs.id, runId)).get();
-    const last = db.select().from(checkpoints).where(eq(checkpoints.runId, runId)).orderBy(desc(checkpoints.epoch)).limit(1).get();
-    if (run)
-      recordFinished(
+    const config = await this.runConfig(runId);
+    const { checkpoints } = this.store.tables;
+    const [last] = await reader(this.store)
+      .select({ sha256: checkpoints.sha256, epoch: checkpoints.epoch })
+      .from(checkpoints)
+      .where(eq(checkpoints.runId, runId))
+      .orderBy(sql`${checkpoints.epoch} desc`)
+      .limit(1);
+    if (config)
+      await recordFinishedOn(
         this.deps,
         runId,
         SYSTEM_ACTOR,
@@ -430,18 +494,19 @@ export class RunOrchestrator {
           stoppedEarly: false,
           samplesPerSecond: 0,
         },
-        JSON.parse(run.configJson) as TrainingConfig,
+        config,
       );
-    this.checkpointIfDue();
+    await this.checkpointIfDue();
   }
 
-  private settle(runId: number) {
+  private async settle(runId: number): Promise<void> {
     this.active.delete(runId);
     this.cancelRequested.delete(runId);
     // A run that continues at once keeps its lease, its cancel watermark and its waiters (it has not ended).
     if (!this.continueFromCheckpoint.has(runId)) {
       this.cancelWatermark.delete(runId);
-      this.leases.release(runId);
+      if (this.storeOpen()) await this.leases.releaseOn(runId).catch(() => this.leases.forget(runId));
+      else this.leases.forget(runId);
       for (const resolve of this.finishedWaiters.get(runId) ?? []) resolve();
       this.finishedWaiters.delete(runId);
     }
@@ -450,277 +515,10 @@ export class RunOrchestrator {
     this.opts.queue?.wake();
   }
 
-  private pump() {
+  private pump(): void {
     while (this.active.size < this.maxConcurrent && this.waiting.length > 0) {
       const runId = this.waiting.shift()!;
-      try {
-        this.start(runId);
-      } catch (e) {
-        recordFailed(this.deps, runId, SYSTEM_ACTOR, `could not start training: ${(e as Error).message}`);
-        this.checkpointIfDue();
-        this.settle(runId);
-      }
+      this.active.set(runId, startRunSession(this.host, runId));
     }
-  }
-
-  private start(runId: number) {
-    const { db, artifacts } = this.deps;
-    const run = db.select().from(runs).where(eq(runs.id, runId)).get();
-    if (!run) throw new Error(`run ${runId} does not exist`);
-    const author = db.select({ id: users.id, name: users.name }).from(users).where(eq(users.id, run.createdBy)).get()!;
-    const actor = trainerActor(author);
-    const config = JSON.parse(run.configJson) as TrainingConfig;
-    const dataset = resolveDataset(db, artifacts, { ...actor, id: author.id }, config.data.dataset);
-    // A rollback branch (replay.ts branchJobOf) builds its model like its source and starts from its parent checkpoint's state.
-    const branch = branchJobOf(this.deps, run);
-    const parent = branch ? branch.parent : run.parentCheckpointId === null ? undefined : parentForJob(this.deps, run.parentCheckpointId);
-    // A paused run continues from the exact-resume state of its last checkpoint (the one its pause wrote); so does
-    // an interrupted run, or one whose pause was withdrawn after its worker stopped. An interrupted run without a
-    // checkpoint restarts from scratch (its run.interrupted event says so).
-    let resumedFrom: { checkpointId: number; epoch: number; step: number } | undefined;
-    let resume: TrainJob["resume"];
-    const continuing = this.continueFromCheckpoint.delete(runId);
-    if (run.status === "paused" || run.status === "interrupted" || continuing) {
-      const last = db.select().from(checkpoints).where(eq(checkpoints.runId, runId)).orderBy(desc(checkpoints.epoch)).limit(1).get();
-      // Resume-state pointers of epochs after the last checkpoint row: a crash between storing one and committing its
-      // checkpoint; that epoch is retrained and stores its state again.
-      dropResumeStatesAfter(this.deps, runId, last?.epoch ?? 0);
-      const state = last ? loadResumeState(this.deps, { runId, epoch: last.epoch }) : null;
-      if (last && state) {
-        resume = state;
-        resumedFrom = { checkpointId: last.id, epoch: last.epoch, step: last.step };
-      } else if (run.status !== "interrupted" || last)
-        throw new Error(`run ${runId} is ${run.status} but its last checkpoint has no resume state`);
-    }
-    // Changes asked for while the run was paused take effect at the resume point (the pause's checkpoint), as a
-    // control at that boundary would: the trainer applies them before the next epoch (resumeApply). They are applied
-    // as interventions once the trainer has accepted them (its first event after "started"); if it refuses them, they
-    // are rejected with its message and the run continues without them.
-    let resumeSets: { ids: number[]; apply: NonNullable<TrainJob["resumeApply"]> } | undefined;
-    if (resumedFrom && run.status === "paused") {
-      const sets = pendingInterventions(db, runId).filter((i) => i.kind === "set");
-      if (sets.length > 0) {
-        const after = effectiveConfig(runEffectiveConfig(db, runId).effective, sets);
-        const apply = Object.assign({}, ...sets.map((i) => settingsPatchOf(i.changes, after))) as NonNullable<TrainJob["resumeApply"]>;
-        resumeSets = { ids: sets.map((i) => i.id), apply };
-      }
-    }
-    const job: TrainJob = {
-      config,
-      dataset: { bytes: dataset.bytes(), schema: dataset.schema, sha256: dataset.row.sha256 },
-      parent,
-      // A run that continues from a checkpoint asks for the backend it trained on (another process may have trained
-      // it with another setting): the same backend gives the same weights as an uninterrupted run.
-      backend:
-        (resumedFrom && run.backend ? (run.backend as BackendName) : undefined) ??
-        this.opts.backend ??
-        (process.env.RUNLEDGER_BACKEND as BackendName | undefined) ??
-        "auto",
-      ...(this.opts.piloted === false ? {} : { piloted: true as const }),
-      resumable: true,
-      ...(resume
-        ? { resume, ...(resumeSets ? { resumeApply: resumeSets.apply } : {}) }
-        : branch?.resume
-          ? { resume: branch.resume, resumeApply: branch.resumeApply }
-          : {}),
-      // The config's schedule (planned interventions, or a re-run's replayed ones), applied by the trainer itself.
-      ...(config.schedule?.length ? { plannedControls: plannedControlsOf(config) } : {}),
-    };
-    /** Interventions answered at a boundary, applied when that boundary's checkpoint is persisted. */
-    let inFlight: { epoch: number; step: number; ids: number[]; setIds: number[] } | undefined;
-    /**
-     * An intervention an engineer withdrew meanwhile is no longer pending: the service refuses it with a DomainError,
-     * which must not fail the run. Any other error (the database) still propagates.
-     */
-    const unlessWithdrawn = (closeIntervention: () => void) => {
-      try {
-        closeIntervention();
-      } catch (err) {
-        if (!(err instanceof DomainError)) throw err;
-      }
-    };
-    const applyOne = (input: { interventionId: number; epoch: number; step: number; checkpointId: number }) =>
-      unlessWithdrawn(() => {
-        // A rollback creates its branch run, which then trains here like any queued run.
-        const branchRunId = applyPendingAtBoundary(this.deps, input);
-        if (branchRunId !== null) this.launch(branchRunId);
-      });
-    const rejectAll = (ids: number[], reason: string) => {
-      for (const interventionId of ids) unlessWithdrawn(() => rejectIntervention(this.deps, { interventionId, reason }));
-    };
-    /** The one control of this boundary, from the run's pending interventions (set, pause, stop; oldest first). */
-    const controlAt = (epoch: number, step: number): EpochControl => {
-      const pending = pendingInterventions(db, runId).filter(
-        (i) => i.kind === "set" || i.kind === "pause" || i.kind === "stop" || i.kind === "rollback",
-      );
-      if (pending.length === 0) return {};
-      const { effective } = runEffectiveConfig(db, runId);
-      const sets = pending.filter((i) => i.kind === "set");
-      const after = effectiveConfig(effective, sets);
-      const apply = Object.assign({}, ...sets.map((i) => settingsPatchOf(i.changes, after))) as EpochControl["apply"];
-      // A rollback stops this run: training goes on in its branch.
-      const then = pending.some((i) => i.kind === "stop" || i.kind === "rollback")
-        ? "stop"
-        : pending.some((i) => i.kind === "pause")
-          ? "pause"
-          : "continue";
-      inFlight = { epoch, step, ids: pending.map((i) => i.id), setIds: sets.map((i) => i.id) };
-      return { ...(sets.length > 0 ? { apply } : {}), then, checkpoint: true };
-    };
-
-    let buffer: MetricPoint[] = [];
-    let epochs = config.training.epochs;
-    let lastProgressAt = 0;
-    let ended = false;
-    const flush = () => {
-      const points = buffer;
-      buffer = [];
-      insertMetricPoints(db, runId, points);
-    };
-    const flushTimer = setInterval(flush, 500);
-    const end = () => {
-      if (ended) return;
-      ended = true;
-      clearInterval(flushTimer);
-      flush();
-      this.settle(runId);
-    };
-
-    /** The trainer went on after "started": it accepted the changes asked for while paused (resumeSets). */
-    const acceptResumeSets = () => {
-      if (!resumeSets || !resumedFrom) return;
-      const { ids } = resumeSets;
-      const from = resumedFrom;
-      resumeSets = undefined;
-      for (const interventionId of ids) applyOne({ interventionId, epoch: from.epoch, step: from.step, checkpointId: from.checkpointId });
-    };
-    const onEvent = (e: TrainerEvent) => {
-      if (ended) return;
-      try {
-        if (e.type !== "prepared" && e.type !== "started" && e.type !== "failed") acceptResumeSets();
-        switch (e.type) {
-          case "prepared":
-            recordPrepared(this.deps, runId, actor, e, dataset.row.id);
-            break;
-          case "started":
-            epochs = e.epochs;
-            recordStarted(this.deps, runId, actor, e, appCommit());
-            if (resumedFrom) {
-              const from = resumedFrom;
-              for (const i of pendingInterventions(db, runId).filter((p) => p.kind === "resume"))
-                applyOne({ interventionId: i.id, epoch: from.epoch, step: from.step, checkpointId: from.checkpointId });
-            }
-            break;
-          case "boundary":
-            flush();
-            handle.sendControl(e.epoch, controlAt(e.epoch, e.step));
-            break;
-          case "controlRejected":
-            // The trainer changed nothing and asks again: the sets are refused with its message; a pause or stop is asked again.
-            if (inFlight) rejectAll(inFlight.setIds, `the trainer refused the change: ${e.message}`);
-            inFlight = undefined;
-            break;
-          case "batch":
-            for (const [key, value] of Object.entries(e.metrics))
-              buffer.push({ key, step: e.step, epoch: e.epoch - 1 + e.batch / e.batchesPerEpoch, value, wallTimeMs: e.wallTimeMs });
-            if (Date.now() - lastProgressAt > 250) {
-              lastProgressAt = Date.now();
-              recordProgress(db, runId, { epoch: e.epoch, epochs, batch: e.batch, batches: e.batchesPerEpoch });
-            }
-            break;
-          case "epoch":
-            for (const [key, value] of Object.entries(e.metrics))
-              buffer.push({ key, step: e.step, epoch: e.epoch, value, wallTimeMs: e.wallTimeMs });
-            flush();
-            recordProgress(db, runId, { epoch: e.epoch, epochs, batch: 0, batches: 0, samplesPerSecond: Math.round(e.samplesPerSecond) });
-            break;
-          case "checkpoint": {
-            flush();
-            if (e.state && e.stateSha256) storeResumeState(this.deps, { runId, epoch: e.epoch }, e.state, e.stateSha256);
-            const checkpointId = recordCheckpoint(this.deps, runId, actor, e);
-            if (inFlight && inFlight.epoch === e.epoch) {
-              const { epoch, step, ids } = inFlight;
-              inFlight = undefined;
-              for (const interventionId of ids) applyOne({ interventionId, epoch, step, checkpointId });
-            }
-            break;
-          }
-          case "evaluation":
-            recordEvaluation(this.deps, runId, actor, e);
-            break;
-          case "finished":
-            flush();
-            if (inFlight) rejectAll(inFlight.ids, `the run ended (${e.status}) before the intervention took effect`);
-            // A pause already parked the run as "paused" (applyIntervention); the slot is freed, the run stays resumable.
-            // Two races end differently: a cancel that arrived while the pause took effect cancels the run (a cancel
-            // is never lost to a pause), and a pause withdrawn before its checkpoint was persisted left the run
-            // "running" with no worker: it continues at once from that checkpoint. A resume asked for after the pause
-            // took effect but before this end arrived found the run still tracked here (launch() did nothing): the
-            // run continues at once too, its resume applied at the new worker's start.
-            if (e.status === "paused" && this.cancelRequested.has(runId)) {
-              const paused = db.select({ status: runs.status }).from(runs).where(eq(runs.id, runId)).get();
-              if (paused?.status === "paused") {
-                this.finishParkedAsCancelled(runId);
-                end();
-                break;
-              }
-            }
-            if (e.status === "paused") {
-              const now = db.select({ status: runs.status }).from(runs).where(eq(runs.id, runId)).get();
-              const resumeAsked = now?.status === "paused" && pendingInterventions(db, runId).some((i) => i.kind === "resume");
-              if (now?.status === "running" || resumeAsked) this.continueFromCheckpoint.add(runId);
-            } else recordFinished(this.deps, runId, actor, e, config);
-            end();
-            if (this.continueFromCheckpoint.has(runId)) {
-              this.waiting.unshift(runId);
-              this.pump();
-            }
-            break;
-          case "failed":
-            if (resumeSets) {
-              // The trainer refused the changes asked for while paused: they are rejected, the run continues without them.
-              rejectAll(resumeSets.ids, `the trainer refused the change at the resume point: ${e.message}`);
-              resumeSets = undefined;
-              flush();
-              this.continueFromCheckpoint.add(runId);
-              end();
-              this.waiting.unshift(runId);
-              this.pump();
-              break;
-            }
-            if (inFlight) rejectAll(inFlight.ids, `the run failed before the intervention took effect: ${e.message}`);
-            flush();
-            recordFailed(this.deps, runId, actor, e.message);
-            end();
-            break;
-        }
-      } catch (err) {
-        // A persistence error must not leave the run hanging: stop the worker and record why.
-        handle.cancel();
-        flush();
-        recordFailed(this.deps, runId, actor, `could not record training progress: ${(err as Error).message}`);
-        end();
-      }
-      // Trainer events arrive without a request: keep the checkpoint promise (also for a long CLI run, no timer there).
-      if (e.type !== "batch" && e.type !== "epoch") this.checkpointIfDue();
-    };
-    const handle = startTrainingWorker(job, onEvent);
-    const handBack = () => {
-      // No end is recorded: the run goes back to the queue (handBackAll). Its buffered points are stored now.
-      ended = true;
-      clearInterval(flushTimer);
-      flush();
-      handle.terminate();
-    };
-    this.active.set(runId, { cancel: handle.cancel, done: handle.done, handBack });
-    handle.done
-      .catch((err: Error) => recordFailed(this.deps, runId, actor, `the training worker crashed: ${err.message}`))
-      .finally(() => {
-        if (!ended) {
-          recordFailed(this.deps, runId, actor, "the training worker stopped without reporting an end");
-          end();
-        }
-        this.checkpointIfDue();
-      });
   }
 }

@@ -1,10 +1,9 @@
 /**
  * Persists trainer events for one run, on either store (issue 16, db/store.ts). Each recorded fact (dataset version,
  * split, start, checkpoint, evaluation, end, interruption) is written with its audit event in one transaction: a
- * store part (`function* …Tx(tx, store, …)`) that both entry points run. The orchestrator, still synchronous and on
- * SQLite, calls the synchronous form (`recordStarted(deps, …)`: one IMMEDIATE transaction, sqlite-now.ts); any other
- * caller awaits the store form (`recordStartedOn({ db: store, … }, …)`), which runs the same part on SQLite or
- * PostgreSQL under the ledger lock, so both stores get the same rows and the same ledger events.
+ * store part (`function* …Tx(tx, store, …)`) run by its awaited form (`recordStartedOn({ db: store, … }, …)`) on SQLite
+ * or PostgreSQL under the ledger lock, so both stores get the same rows and the same ledger events. The orchestrator's
+ * run sessions (run-session.ts) await them one trainer event at a time.
  *
  * Metric points are buffered by the orchestrator and written in bulk: on SQLite with raw prepared statements (about
  * 5x drizzle's builder), on PostgreSQL with one `unnest` statement per 10,000 points; the summaries and rollups
@@ -22,7 +21,6 @@ import { canonicalJson, sha256Canonical, sha256Hex } from "@/contracts/canonical
 import { metricSeriesDigestTx } from "@/server/audit/content/records";
 import type { ArtifactStore } from "@/server/artifacts/store";
 import type { AsyncArtifactStore } from "@/server/artifacts/async-store";
-import { onSqliteNow } from "./sqlite-now";
 import type { TrainerEvent } from "@/trainer/types";
 import type { TrainingConfig } from "@/contracts/training-config";
 
@@ -322,7 +320,6 @@ async function insertMetricPointsPg(
 const metricDigestTx = metricSeriesDigestTx;
 
 /** The synchronous forms' dependencies: the SQLite handle (the orchestrator). */
-type Deps = { db: Db; artifacts: ArtifactStore };
 /** The store forms' dependencies: either store, and an artifact store whose put may be awaited (the cluster's). */
 export type StoreDeps = { db: Store | Db; artifacts: Pick<ArtifactStore, "put"> | Pick<AsyncArtifactStore, "put"> };
 
@@ -425,10 +422,6 @@ function* recordPreparedTx(tx: Tx, { tables }: Store, runId: number, actor: Acto
   yield* exec(tx.update(runs).set({ datasetVersionId: version.id, splitId: split.id }).where(eq(runs.id, runId)));
 }
 
-export function recordPrepared(deps: Deps, runId: number, actor: Actor, e: Prepared, datasetId: number): void {
-  onSqliteNow(deps.db, (tx) => recordPreparedTx(tx, asStore(deps.db), runId, actor, e, datasetId));
-}
-
 export function recordPreparedOn(deps: StoreDeps, runId: number, actor: Actor, e: Prepared, datasetId: number): Promise<void> {
   return persist(deps.db, (tx, s) => recordPreparedTx(tx, s, runId, actor, e, datasetId));
 }
@@ -475,22 +468,11 @@ function* recordStartedTx(tx: Tx, { tables }: Store, runId: number, actor: Actor
   });
 }
 
-export function recordStarted(deps: Deps, runId: number, actor: Actor, e: Started, appCommit: string): void {
-  onSqliteNow(deps.db, (tx) => recordStartedTx(tx, asStore(deps.db), runId, actor, e, appCommit));
-}
-
 export function recordStartedOn(deps: StoreDeps, runId: number, actor: Actor, e: Started, appCommit: string): Promise<void> {
   return persist(deps.db, (tx, s) => recordStartedTx(tx, s, runId, actor, e, appCommit));
 }
 
 type Progress = { epoch: number; epochs: number; batch: number; batches: number; samplesPerSecond?: number };
-
-export function recordProgress(db: Db, runId: number, progress: Progress): void {
-  db.update(asStore(db).tables.runs)
-    .set({ progressJson: JSON.stringify(progress) })
-    .where(eq(asStore(db).tables.runs.id, runId))
-    .run();
-}
 
 /** Progress is operational (no ledger event): one awaited statement on either store. */
 export async function recordProgressOn(store: Store | Db, runId: number, progress: Progress): Promise<void> {
@@ -530,12 +512,6 @@ function* recordCheckpointTx(tx: Tx, { tables }: Store, runId: number, actor: Ac
 function checkStoredWeights(e: Checkpointed, stored: { sha256: string }): void {
   if (stored.sha256 !== e.sha256)
     throw new Error(`checkpoint at epoch ${e.epoch}: trainer reported sha256 ${e.sha256} but the bytes hash to ${stored.sha256}`);
-}
-
-export function recordCheckpoint(deps: Deps, runId: number, actor: Actor, e: Checkpointed): number {
-  const stored = deps.artifacts.put(e.weights);
-  checkStoredWeights(e, stored);
-  return onSqliteNow(deps.db, (tx) => recordCheckpointTx(tx, asStore(deps.db), runId, actor, e, stored.bytes));
 }
 
 /** The weights are stored (and their hash checked) before the transaction, which records the checkpoint. */
@@ -591,10 +567,6 @@ function* recordEvaluationTx(tx: Tx, { tables }: Store, runId: number, actor: Ac
       metricsSha256: sha256Canonical(e.result),
     },
   });
-}
-
-export function recordEvaluation(deps: Deps, runId: number, actor: Actor, e: Evaluated): void {
-  onSqliteNow(deps.db, (tx) => recordEvaluationTx(tx, asStore(deps.db), runId, actor, e));
 }
 
 export function recordEvaluationOn(deps: StoreDeps, runId: number, actor: Actor, e: Evaluated): Promise<void> {
@@ -657,10 +629,6 @@ function* recordFinishedTx(tx: Tx, { tables }: Store, runId: number, actor: Acto
   });
 }
 
-export function recordFinished(deps: Deps, runId: number, actor: Actor, e: Finished, config: TrainingConfig): void {
-  onSqliteNow(deps.db, (tx) => recordFinishedTx(tx, asStore(deps.db), runId, actor, e, config));
-}
-
 export function recordFinishedOn(deps: StoreDeps, runId: number, actor: Actor, e: Finished, config: TrainingConfig): Promise<void> {
   return persist(deps.db, (tx, s) => recordFinishedTx(tx, s, runId, actor, e, config));
 }
@@ -686,10 +654,6 @@ function* recordFailedTx(tx: Tx, { tables }: Store, runId: number, actor: Actor,
       metricPoints: metricsDigest.points,
     },
   });
-}
-
-export function recordFailed(deps: { db: Db }, runId: number, actor: Actor, message: string): void {
-  onSqliteNow(deps.db, (tx) => recordFailedTx(tx, asStore(deps.db), runId, actor, message));
 }
 
 export function recordFailedOn(deps: { db: Store | Db }, runId: number, actor: Actor, message: string): Promise<void> {
@@ -741,10 +705,6 @@ export function* recordInterruptedTx(tx: Tx, { tables }: Store, runId: number, i
     },
   });
   return true;
-}
-
-export function recordInterrupted(deps: { db: Db }, runId: number, info: InterruptionInfo): boolean {
-  return onSqliteNow(deps.db, (tx) => recordInterruptedTx(tx, asStore(deps.db), runId, info));
 }
 
 export function recordInterruptedOn(deps: { db: Store | Db }, runId: number, info: InterruptionInfo): Promise<boolean> {

@@ -3,40 +3,36 @@
  *
  * When the web server runs with RUNLEDGER_TRAINING=workers (or `cli train --enqueue`), its orchestrator does not train:
  * launching a run enqueues it here, and a worker process claims it, trains it through the same orchestrator code and
- * services, and heartbeats its owner lease (leases.ts). The interface is store-independent; two implementations:
+ * services, and heartbeats its owner lease (leases.ts). One implementation, `StoreRunQueue`, on either store:
  *
- * - **SQLite** (this file, `SqliteRunQueue`): the queue is the runs' status plus their owner leases. A queued run holds
- *   a lease whose owner is `queue:<ledger seq at enqueue>` (host "", pid 0, heartbeat_at = enqueue time in ms), which
- *   no in-process orchestrator takes (leases.ts ownerAlive). `claim` picks the oldest entries in ONE transaction
- *   (BEGIN IMMEDIATE, so claims of several processes queue behind each other) and rewrites each lease to the worker's
- *   owner id: a run is taken exactly once. Wake-up is short polling (RUNLEDGER_WORKER_POLL_MS, default 200 ms), plus an
- *   in-process signal when this process enqueues or frees a slot. SQLite is one file: every worker runs on the machine
- *   of the data directory.
- * - **PostgreSQL** (the store forms below plus graphile-worker; ARCHITECTURE.md "Job queue: graphile-worker"): the
- *   queue entry is the same lease row, and every body that writes one (enqueue, give-back, a dead worker's run put
- *   back) also adds a graphile-worker job in the SAME transaction (`addTrainJobTx`: `graphile_worker.add_job(
- *   'train_run', {runId}, job_key := 'run:<id>')`), so a queued run and its job commit together and a rollback leaves
- *   neither. pg-job-consumer.ts runs graphile-worker on a worker's pool (LISTEN/NOTIFY wake-up, SKIP LOCKED fetch,
- *   concurrency = the worker's slots); its `train_run` handler claims THAT run with the claim body below
- *   (`claimQueuedRunOn`): the lease compare-and-set, not the job, decides who trains, so a job whose run is already
- *   claimed, ended or cancelled completes as a no-op. Every step is a store part (`…Tx`) with an awaited form
- *   (`enqueueRunOn`, `claimQueuedRunsOn`, `claimQueuedRunOn`, `takeOutQueuedOn`, `giveBackRunOn`,
- *   `recoverDeadWorkersOn`, `isQueuedOn`); SqliteRunQueue runs the same parts synchronously (the job step does nothing
- *   on SQLite). Not wired yet: the orchestrator, server/worker/main.ts and the web server still take SqliteRunQueue;
- *   no `RunQueue` implementation for PostgreSQL exists (the interface's verbs are synchronous).
+ * - The queue is the runs' status plus their owner leases. A queued run holds a lease whose owner is
+ *   `queue:<ledger seq at enqueue>` (host "", pid 0, heartbeat_at = enqueue time in ms), which no in-process
+ *   orchestrator takes (leases.ts ownerAlive). `claim` picks the oldest entries in ONE transaction (SQLite's IMMEDIATE,
+ *   PostgreSQL's ledger advisory lock) and rewrites each lease to the worker's owner id: a run is taken exactly once.
+ * - **SQLite**: wake-up is short polling (RUNLEDGER_WORKER_POLL_MS, default 200 ms), plus an in-process signal when this
+ *   process enqueues or frees a slot. SQLite is one file: every worker runs on the machine of the data directory.
+ * - **PostgreSQL** (ARCHITECTURE.md "Job queue: graphile-worker"): every body that writes a queue entry (enqueue,
+ *   give-back, a dead worker's run put back) also adds a graphile-worker job in the SAME transaction (`addTrainJobTx`:
+ *   `graphile_worker.add_job('train_run', {runId}, job_key := 'run:<id>')`), so a queued run and its job commit together
+ *   and a rollback leaves neither. A worker (server/worker/pg-worker.ts) takes the jobs (pg-job-consumer.ts: LISTEN/
+ *   NOTIFY wake-up, SKIP LOCKED fetch, concurrency = its slots); the `train_run` handler claims THAT run with the claim
+ *   body below (`claimQueuedRunOn`): the lease compare-and-set, not the job, decides who trains, so a job whose run is
+ *   already claimed, ended or cancelled completes as a no-op.
+ *
+ * Every step is a store part (`…Tx`) with an awaited form (`enqueueRunOn`, `claimQueuedRunsOn`, `claimQueuedRunOn`,
+ * `takeOutQueuedOn`, `giveBackRunOn`, `recoverDeadWorkersOn`, `isQueuedOn`); StoreRunQueue's verbs are those forms.
  *
  * Runs of a worker that died (its lease owner `worker:…` is dead) go back to the queue (`recoverDeadWorkers`): a
  * running one is first recorded "interrupted" (event run.interrupted), so the next worker resumes it from its last
  * checkpoint's exact-resume state. Entries of runs that ended meanwhile (cancelled, or trained by hand with `cli
  * resume`) are dropped at the next claim. Leases are operational state: nothing here writes an audit event except
- * the run.interrupted of recordInterrupted.
+ * the run.interrupted of recordInterruptedTx.
  */
 import { EventEmitter } from "node:events";
 import { and, asc, eq, like, max, sql } from "drizzle-orm";
 import type { Db, Tx } from "@/db/client";
 import { PG_LOCK_KEYS } from "@/db/pg-client";
 import { asStore, exec, native, reader, row, rows, transact, type Store, type TxBody } from "@/db/store";
-import type { ServiceDeps } from "@/server/app-context/service-context";
 import { recordInterruptedTx } from "./persist-events";
 import {
   QUEUE_OWNER_PREFIX,
@@ -50,7 +46,6 @@ import {
   type LeaseOwner,
   type LeaseRow,
 } from "./leases";
-import { onSqliteNow } from "./sqlite-now";
 
 /** A run a worker has claimed: its lease is the worker's; `enqueuedSeq` is the ledger seq when it was queued. */
 export type ClaimedRun = { runId: number; enqueuedAt: number; enqueuedSeq: number };
@@ -61,17 +56,17 @@ export interface RunQueue {
    * Queues a run for the workers. Returns false when another live process holds it (it trains there). Idempotent: a
    * run already queued keeps its place.
    */
-  enqueue(runId: number): boolean;
+  enqueue(runId: number): Promise<boolean>;
   /** Takes up to `max` queued runs for `holder` (each exactly once across processes), oldest first. */
-  claim(holder: LeaseHolder, max: number): ClaimedRun[];
+  claim(holder: LeaseHolder, max: number): Promise<ClaimedRun[]>;
   /** Takes a queued run out of the queue for `holder` (a cancel of a run no worker has taken yet). */
-  takeOut(holder: LeaseHolder, runId: number): boolean;
+  takeOut(holder: LeaseHolder, runId: number): Promise<boolean>;
   /** Gives a run back to the queue (a worker that stops); `cancelWatermark` is kept for the next claimer. */
-  giveBack(holder: LeaseHolder, runId: number, cancelWatermark: number): void;
+  giveBack(holder: LeaseHolder, runId: number, cancelWatermark: number): Promise<void>;
   /** Runs of dead workers go back to the queue (running ones recorded interrupted first). Returns how many. */
-  recoverDeadWorkers(): number;
+  recoverDeadWorkers(): Promise<number>;
   /** Whether the run waits in the queue (no worker holds it yet). */
-  isQueued(runId: number): boolean;
+  isQueued(runId: number): Promise<boolean>;
   /** Wakes this process's waiters now (a run enqueued here, a slot freed). */
   wake(): void;
   /** Resolves at the next wake-up or after `ms` (the poll interval), whichever comes first. */
@@ -300,61 +295,52 @@ export async function isQueuedOn(store: Store | Db, runId: number): Promise<bool
   return lease !== undefined && isQueueEntry(lease);
 }
 
-export class SqliteRunQueue implements RunQueue {
-  readonly store = "sqlite" as const;
+/**
+ * The queue on either store: each verb is one transaction of the parts above. On SQLite a worker polls `claim`; on
+ * PostgreSQL a worker takes graphile-worker's jobs (pg-job-consumer.ts) and the web server only enqueues.
+ */
+export class StoreRunQueue implements RunQueue {
+  readonly store: "sqlite" | "postgresql";
+  private readonly onStore: Store;
   private wakeups = new EventEmitter();
 
-  constructor(private deps: ServiceDeps) {
+  constructor(db: Store | Db) {
+    this.onStore = asStore(db);
+    this.store = this.onStore.dialect === "pg" ? "postgresql" : "sqlite";
     this.wakeups.setMaxListeners(0);
   }
 
-  private get db(): Db {
-    return this.deps.db;
-  }
-
-  private get onStore(): Store {
-    return asStore(this.deps.db);
-  }
-
-  enqueue(runId: number): boolean {
-    const ok = onSqliteNow(this.db, (tx) => enqueueRunTx(tx, this.onStore, runId));
+  async enqueue(runId: number): Promise<boolean> {
+    const ok = await enqueueRunOn(this.onStore, runId);
     if (ok) this.wake();
     return ok;
   }
 
-  claim(holder: LeaseHolder, maxRuns: number): ClaimedRun[] {
-    if (maxRuns <= 0) return [];
-    const claimed = onSqliteNow(this.db, (tx) => claimQueuedRunsTx(tx, this.onStore, holder, maxRuns));
+  async claim(holder: LeaseHolder, maxRuns: number): Promise<ClaimedRun[]> {
+    const claimed = await claimQueuedRunsOn(this.onStore, holder, maxRuns);
     for (const c of claimed) holder.adopt(c.runId);
     return claimed;
   }
 
-  takeOut(holder: LeaseHolder, runId: number): boolean {
-    const got = onSqliteNow(this.db, (tx) => takeOutQueuedTx(tx, this.onStore, holder, runId));
+  async takeOut(holder: LeaseHolder, runId: number): Promise<boolean> {
+    const got = await takeOutQueuedOn(this.onStore, holder, runId);
     if (got) holder.adopt(runId);
     return got;
   }
 
-  giveBack(holder: LeaseHolder, runId: number, cancelWatermark: number): void {
-    onSqliteNow(this.db, (tx) => giveBackRunTx(tx, this.onStore, holder, runId, cancelWatermark));
+  async giveBack(holder: LeaseHolder, runId: number, cancelWatermark: number): Promise<void> {
+    await giveBackRunOn(this.onStore, holder, runId, cancelWatermark);
     holder.forget(runId);
   }
 
-  recoverDeadWorkers(): number {
-    const now = Date.now();
-    const dead = workerLeasesQuery(this.db, this.onStore)
-      .all()
-      .filter(({ lease }) => !ownerAlive(lease, now));
-    let moved = 0;
-    for (const { lease } of dead) if (onSqliteNow(this.db, (tx) => requeueDeadWorkerRunTx(tx, this.onStore, lease))) moved++;
+  async recoverDeadWorkers(): Promise<number> {
+    const moved = await recoverDeadWorkersOn(this.onStore);
     if (moved > 0) this.wake();
     return moved;
   }
 
-  isQueued(runId: number): boolean {
-    const { runLeases } = this.onStore.tables;
-    const lease = this.db.select({ owner: runLeases.owner }).from(runLeases).where(eq(runLeases.runId, runId)).get();
-    return lease !== undefined && isQueueEntry(lease);
+  isQueued(runId: number): Promise<boolean> {
+    return isQueuedOn(this.onStore, runId);
   }
 
   wake(): void {
