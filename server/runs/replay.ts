@@ -14,22 +14,25 @@
  * - branchJobOf: how a branch trains: from the exact-resume state of its parent checkpoint (another run's, by run
  *   and epoch), with its changed settings applied on top (TrainJob.resumeApply), until it has checkpoints of its own
  *   (then it resumes like any run). Its model is built like the source's (a fine-tune's grandparent weights).
+ * - On the store (issue 16): createRerunOn and launchRerun (the router's), applyPendingAtBoundaryOn; replaySchedule
+ *   is one read part (replayScheduleIn). createRerun and applyPendingAtBoundary stay for SQLite's synchronous callers.
  *
- * Invariants: createRerun writes through createRun only (one transaction with run.create and the decisions);
- * nothing here writes resume states or reads the ledger.
+ * Invariants: createRerun writes through createRun only, createRerunOn through createRunOnStore (one transaction with
+ * run.create and the decisions); nothing here writes resume states or reads the ledger.
  */
 import { asc, eq } from "drizzle-orm";
 import { z } from "zod";
-import { checkpoints, runInterventions, runs } from "@/db/schema";
-import type { Db, DbOrTx } from "@/db/client";
-import { asStore, reader, type Store } from "@/db/store";
+import { checkpoints, runInterventions, type runs } from "@/db/schema";
+import type { Db, DbOrTx, Tx } from "@/db/client";
+import * as sqliteTables from "@/db/schema";
+import { asStore, reader, readPart, row, rows, runOnSqliteTx, type Store, type StoreTables, type TxBody } from "@/db/store";
 import type { AnyArtifactStore } from "@/server/artifacts/async-store";
 import { trainingConfigSchema, type ScheduleEntry, type TrainingConfig } from "@/contracts/training-config";
 import { getConfigPath, PILOTABLE_PATHS, settingsPatchOf, type ConfigChange } from "@/contracts/pilot-config";
 import type { TrainJob } from "@/trainer/types";
-import { requireRole, type ServiceContext, type ServiceDeps } from "../app-context/service-context";
+import { requireRole, type ServiceContext, type ServiceDeps, type SignedInActor } from "../app-context/service-context";
 import { invalidInput, notFound } from "@/server/errors";
-import { branchRunOnStore, createRun, type RunLauncher } from "./service";
+import { branchRunOnStore, createRun, createRunOnStore, type CreateRunInput } from "./service";
 import { applyIntervention, applyInterventionOn, applyRollback, applyRollbackOn, branchBase } from "./pilot";
 import { parseChanges } from "./pilot-queries";
 import { loadResumeState } from "./resume-states";
@@ -45,14 +48,17 @@ export const createRerunInput = z.object({
 
 /** The source's piloting path as schedule entries: its planned entries, then its applied live changes, by epoch. */
 export function replaySchedule(db: DbOrTx, runId: number, config: TrainingConfig): ScheduleEntry[] {
+  return runOnSqliteTx(db as Tx, replayScheduleIn(db as Tx, sqliteTables, runId, config));
+}
+
+/** replaySchedule as a part of a transaction body, or a read (db/store.ts), on either store. */
+export function* replayScheduleIn(q: Tx, t: StoreTables, runId: number, config: TrainingConfig): TxBody<ScheduleEntry[]> {
+  const ri = t.runInterventions;
   const planned = (config.schedule ?? []).map((e, i) => ({ entry: e, order: 0, i }));
-  const applied = db
-    .select()
-    .from(runInterventions)
-    .where(eq(runInterventions.runId, runId))
-    .orderBy(asc(runInterventions.appliedAtStep), asc(runInterventions.id))
-    .all()
-    .filter((r) => r.status === "applied" && r.appliedAtEpoch !== null);
+  // Only applied rows (appliedAtStep set) are kept: the stores sort NULLs differently, not the rows that stay.
+  const applied = (yield* rows(q.select().from(ri).where(eq(ri.runId, runId)).orderBy(asc(ri.appliedAtStep), asc(ri.id)))).filter(
+    (r) => r.status === "applied" && r.appliedAtEpoch !== null,
+  );
   const live: { entry: ScheduleEntry; order: number; i: number }[] = [];
   for (const [i, r] of applied.entries()) {
     const cite = `replays intervention #${r.id} of run #${runId} (${r.kind} at epoch ${r.appliedAtEpoch}): ${r.rationale}`;
@@ -73,11 +79,14 @@ export function replaySchedule(db: DbOrTx, runId: number, config: TrainingConfig
   return [...planned, ...live].sort((a, b) => a.entry.atEpoch - b.entry.atEpoch || a.order - b.order || a.i - b.i).map((x) => x.entry);
 }
 
-/** Creates the re-run of a finished run (replaying its piloting path); the caller launches it. */
-export function createRerun(ctx: ServiceContext, raw: z.input<typeof createRerunInput>) {
-  requireRole(ctx.actor, ["engineer"], "launch runs");
+/**
+ * The re-run of a finished run as the runs service is asked to create it (its config with the source's piloting path
+ * replayed as schedule entries), after the role and the source's checks: a read part, on either store.
+ */
+function* rerunRequestIn(q: Tx, t: StoreTables, actor: SignedInActor, raw: z.input<typeof createRerunInput>): TxBody<CreateRunInput> {
+  requireRole(actor, ["engineer"], "launch runs");
   const input = createRerunInput.parse(raw);
-  const source = ctx.db.select().from(runs).where(eq(runs.id, input.runId)).get();
+  const source = yield* row(q.select().from(t.runs).where(eq(t.runs.id, input.runId)));
   if (!source) notFound(`run ${input.runId}`);
   if (source.origin === "api") invalidInput(`run ${source.id} was logged through the tracking API: it has no training config to re-run`);
   if (!(RERUNNABLE as readonly string[]).includes(source.status))
@@ -89,28 +98,39 @@ export function createRerun(ctx: ServiceContext, raw: z.input<typeof createRerun
       `run ${source.id} is a branch: it continues checkpoint ${source.parentCheckpointId} of run ${source.parentRunId}; to repeat it, roll run ${source.parentRunId} back to that checkpoint again with the same changes`,
     );
   const config = trainingConfigSchema.parse(JSON.parse(source.configJson));
-  const schedule = replaySchedule(ctx.db, source.id, config);
+  const schedule = yield* replayScheduleIn(q, t, source.id, config);
   const { schedule: _old, ...rest } = config;
   void _old;
   const rerunConfig: TrainingConfig = schedule.length > 0 ? { ...rest, schedule } : rest;
-  return createRun(ctx, {
+  return {
     experimentId: source.experimentId,
     name: `re-run of ${source.name}`.slice(0, 120),
     config: rerunConfig,
     rationale: input.rationale ?? `re-run of run #${source.id}, replaying its ${schedule.length} planned/piloted change(s)`,
     origin: "rerun",
     parentRunId: source.id,
-  });
+  };
 }
 
-/** Creates the re-run (createRerun) and hands it to the orchestrator, which queues or starts it. */
-export function launchRerun(
-  ctx: ServiceContext,
-  orchestrator: RunLauncher,
+/** Creates the re-run of a finished run (replaying its piloting path) on SQLite; the caller launches it. */
+export function createRerun(ctx: ServiceContext, raw: z.input<typeof createRerunInput>) {
+  return createRun(ctx, runOnSqliteTx(ctx.db as unknown as Tx, rerunRequestIn(ctx.db as unknown as Tx, sqliteTables, ctx.actor, raw)));
+}
+
+/** createRerun on either store (db/store.ts): the same checks, then createRunOnStore (its rows and run.create). */
+export async function createRerunOn(ctx: Parameters<typeof createRunOnStore>[0], raw: z.input<typeof createRerunInput>) {
+  const store = asStore(ctx.db);
+  return createRunOnStore(ctx, await readPart(store, (q) => rerunRequestIn(q, store.tables, ctx.actor, raw)));
+}
+
+/** Creates the re-run (createRerunOn) and hands it to the orchestrator, which queues or starts it. */
+export async function launchRerun(
+  ctx: Parameters<typeof createRunOnStore>[0],
+  orchestrator: { launch(runId: number): boolean | Promise<boolean> },
   raw: z.input<typeof createRerunInput>,
-): { id: number; name: string } {
-  const run = createRerun(ctx, raw);
-  orchestrator.launch(run.id);
+): Promise<{ id: number; name: string }> {
+  const run = await createRerunOn(ctx, raw);
+  await orchestrator.launch(run.id);
   return { id: run.id, name: run.name };
 }
 

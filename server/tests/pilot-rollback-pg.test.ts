@@ -3,14 +3,14 @@
  * (server/runs/replay.ts applyPendingAtBoundaryOn: a rollback's branch run created by pilot.ts applyRollbackOn with
  * the runs service's branchRunOnStore; any other kind applied) and an engineer's pilot request
  * (server/runs/service.ts requestPilotInterventionOn: a resume handed to the orchestrator, a paused or completed run's
- * rollback applied at once and its branch launched) give the same runs, params, decisions, interventions, datasets,
- * launches, refusals and ledger rows (seq, action, payload, chain hash, under one fixed clock) on SQLite through the
- * synchronous forms, on SQLite through the store forms, and on PostgreSQL. No training: the interventions are applied
- * by hand, as the orchestrator would at a boundary. On PostgreSQL, through two pools: one rollback applied at once by
- * two servers creates one branch.
+ * rollback applied at once and its branch launched) and a re-run (replay.ts launchRerun: the piloting path replayed as
+ * schedule entries) give the same runs, params, decisions, interventions, datasets, launches, refusals and ledger rows
+ * (seq, action, payload, chain hash, under one fixed clock) on SQLite through the synchronous forms, on SQLite through
+ * the store forms, and on PostgreSQL. No training: the interventions are applied by hand, as the orchestrator would at
+ * a boundary. On PostgreSQL, through two pools: one rollback applied at once by two servers creates one branch.
  */
 import { describe, expect, it } from "vitest";
-import { eq } from "drizzle-orm";
+import { eq, inArray } from "drizzle-orm";
 import crypto from "node:crypto";
 import { exec, pgStore, reader, rows, sqliteStore, transact, type Store } from "@/db/store";
 import type { Db } from "@/db/client";
@@ -22,7 +22,7 @@ import type { ServiceContext, SignedInActor } from "@/server/app-context/service
 import { createExperiment, createProject } from "@/server/projects/service";
 import { requestIntervention, requestInterventionOn, type RequestInterventionInput } from "@/server/runs/pilot";
 import { watchedMetric } from "@/server/runs/pilot-queries";
-import { applyPendingAtBoundary, applyPendingAtBoundaryOn } from "@/server/runs/replay";
+import { applyPendingAtBoundary, applyPendingAtBoundaryOn, createRerun, launchRerun } from "@/server/runs/replay";
 import { storeResumeStateOn } from "@/server/runs/resume-states";
 import { requestPilotInterventionOn } from "@/server/runs/service";
 import { describePg } from "./pg-test-env";
@@ -157,14 +157,15 @@ async function scenario(store: Store, forms: Forms, dataDir: string) {
   await attempt("rollback at another run's checkpoint", atBoundary(rollback.id, cks.paused1!), false);
   await attempt("rollback at a boundary", atBoundary(rollback.id, cks.running2!), true);
   await attempt("rollback applied again", atBoundary(rollback.id, cks.running2!), false);
-  // A second rollback of the same run, its branch created with the awaited artifact store (the dataset is registered).
+  // A rollback of the paused run, at its own checkpoint (it stays paused), its branch created with the awaited
+  // artifact store (the dataset is registered by now).
   const again = (await request({
-    runId: r.running!,
+    runId: r.paused!,
     kind: "rollback",
-    fromCheckpointId: cks.running2!.id,
-    rationale: "and once more from epoch 2, unchanged",
+    fromCheckpointId: cks.paused1!.id,
+    rationale: "once more from epoch 1, unchanged",
   })) as { id: number };
-  await attempt("second rollback at a boundary", atBoundary(again.id, cks.running3!, true), true);
+  await attempt("second rollback at a boundary", atBoundary(again.id, cks.paused1!, true), true);
   // Any other kind is applied and launches nothing.
   const set = (await request({ runId: r.paused!, kind: "set", set: { "training.learningRate": 0.02 }, rationale: "slower" })) as {
     id: number;
@@ -202,6 +203,30 @@ async function scenario(store: Store, forms: Forms, dataDir: string) {
   );
   await attempt("pause the completed run", pilot(engineer, { runId: r.completed!, kind: "pause", rationale: "x" }), false);
 
+  // Re-runs replay a finished run's piloting path: the training run (ended here by hand with its first branch, as the
+  // orchestrator would) replays its set of epoch 1 and the stop of its first rollback at epoch 2.
+  const lr = (await request({ runId: r.running!, kind: "set", set: { "training.learningRate": 0.02 }, rationale: "slower" })) as {
+    id: number;
+  };
+  await attempt("set of the training run at epoch 1", atBoundary(lr.id, cks.running1!), true);
+  const ended = [r.running!, ok["rollback at a boundary"] as number];
+  await transact(store, (tx) =>
+    exec(tx.update(store.tables.runs).set({ status: "completed" }).where(inArray(store.tables.runs.id, ended))),
+  );
+  const rerun = (actor: SignedInActor, runId: number) =>
+    forms === "store"
+      ? launchRerun({ db: store, artifacts: files, actor }, orchestrator, { runId })
+      : Promise.resolve().then(() => {
+          const run = createRerun(ctx(actor), { runId });
+          orchestrator.launch(run.id);
+          return { id: run.id, name: run.name };
+        });
+  await attempt("re-run the piloted run", rerun(engineer, r.running!), true);
+  await attempt("re-run a paused run", rerun(engineer, r.paused!), false);
+  await attempt("re-run a branch", rerun(engineer, ended[1]!), false);
+  await attempt("re-run by a reviewer", rerun(reviewer, r.completed!), false);
+  await attempt("re-run an unknown run", rerun(engineer, 999), false);
+
   const { runs, runParams, decisions, runInterventions, datasets, auditEvents } = store.tables;
   const read = reader(store);
   return {
@@ -231,6 +256,8 @@ function behaviourCases(key: keyof typeof outcomes, storeOf: () => Store, forms:
       "set at a boundary",
       "resume the paused run",
       "rollback the completed run",
+      "set of the training run at epoch 1",
+      "re-run the piloted run",
     ]);
     expect(outcome.refused["rollback applied again"]).toMatchObject({ kind: "conflict" });
     expect(outcome.refused["rollback at the wrong epoch's checkpoint"]).toMatchObject({ kind: "invalid_input" });
@@ -241,6 +268,10 @@ function behaviourCases(key: keyof typeof outcomes, storeOf: () => Store, forms:
     expect(outcome.refused["rollback a compression"]).toMatchObject({ message: expect.stringMatching(/is a compression/) });
     expect(outcome.refused["rollback by a reviewer"]).toMatchObject({ kind: "forbidden" });
     expect(outcome.ok["set at a boundary"]).toBeNull();
+    expect(outcome.refused["re-run a paused run"]).toMatchObject({ kind: "invalid_input" });
+    expect(outcome.refused["re-run a branch"]).toMatchObject({ kind: "invalid_input", message: expect.stringMatching(/is a branch/) });
+    expect(outcome.refused["re-run by a reviewer"]).toMatchObject({ kind: "forbidden" });
+    expect(outcome.refused["re-run an unknown run"]).toMatchObject({ kind: "not_found" });
 
     const branches = outcome.runs.filter((x) => x.origin === "branch");
     expect(branches).toHaveLength(3);
@@ -249,11 +280,19 @@ function behaviourCases(key: keyof typeof outcomes, storeOf: () => Store, forms:
     expect(outcome.ok["second rollback at a boundary"]).toBe(second!.id);
     expect(outcome.ok["rollback the completed run"]).toMatchObject({ kind: "rollback", status: "applied", branchRunId: third!.id });
     expect(JSON.parse(first!.configJson)).toMatchObject({ training: { epochs: 6, learningRate: 0.01 } });
-    // Launched: the resumed run, then the completed run's branch (branches applied at a boundary are the caller's).
-    expect(outcome.launched).toEqual([outcome.runs.find((x) => x.name === "new-paused")!.id, third!.id]);
+    // The re-run replays the set at epoch 1 and the stop of the rollback at epoch 2, citing them.
+    const rerun = outcome.runs.find((x) => x.origin === "rerun")!;
+    expect(outcome.ok["re-run the piloted run"]).toEqual({ id: rerun.id, name: "re-run of new-running" });
+    expect(rerun.parentRunId).toBe(outcome.runs.find((x) => x.name === "new-running")!.id);
+    expect(JSON.parse(rerun.configJson).schedule).toMatchObject([
+      { atEpoch: 1, set: { "training.learningRate": 0.02 } },
+      { atEpoch: 2, stop: true },
+    ]);
+    // Launched: the resumed run, the completed run's branch (branches applied at a boundary are the caller's), the re-run.
+    expect(outcome.launched).toEqual([outcome.runs.find((x) => x.name === "new-paused")!.id, third!.id, rerun.id]);
     expect(outcome.decisions.filter((d) => d.path.startsWith("rollback")).map((d) => d.path)).toEqual([
       "rollback, stop",
-      "rollback, stop",
+      "rollback",
       "rollback",
     ]);
     expect(outcome.datasets).toHaveLength(1);
@@ -273,6 +312,9 @@ function behaviourCases(key: keyof typeof outcomes, storeOf: () => Store, forms:
       "run.interventionRequested",
       "run.create",
       "run.interventionApplied",
+      "run.interventionRequested",
+      "run.interventionApplied",
+      "run.create",
     ]);
   });
 }
