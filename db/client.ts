@@ -48,8 +48,10 @@ export function cachedStatement(sqlite: Database.Database, sql: string, mode: "r
 
 /**
  * The data directory of the embedded store: `--data-dir`, else RUNLEDGER_DATA_DIR, else ./data. Every process that
- * serves or changes the record (web server, worker, CLI) resolves its store here, so this is where a request for
- * another store is refused (refusePostgresUntilSupported).
+ * serves or changes the record on SQLite (web server, CLI commands) resolves its store here, so this is where a
+ * request for the PostgreSQL store is refused while that process does not run on it (refusePostgresUntilSupported).
+ * The processes that do run on PostgreSQL, `cli train` and `npm run worker`, read DATABASE_URL first
+ * (server/app-context/pg-store-services.ts postgresUrlFromEnv) and never resolve a data directory with it.
  */
 export function resolveDataDir(explicit?: string, env: Readonly<Record<string, string | undefined>> = process.env): string {
   refusePostgresUntilSupported(env);
@@ -57,17 +59,18 @@ export function resolveDataDir(explicit?: string, env: Readonly<Record<string, s
 }
 
 /**
- * `DATABASE_URL=postgres://…` is how an installation will choose the PostgreSQL store (issue 16). The services do not
- * run on it yet, so such a process refuses to start instead of quietly serving from a SQLite file of its own: two
- * web servers given one PostgreSQL URL would otherwise each keep a separate record, and nobody would notice until the
- * records disagreed. Other DATABASE_URL values (another tool's) are left alone.
+ * `DATABASE_URL=postgres://…` is how an installation chooses the PostgreSQL store (issue 16). The web server and the
+ * CLI commands other than `train` do not run on it yet, so such a process refuses to start instead of quietly serving
+ * from a SQLite file of its own: two web servers given one PostgreSQL URL would otherwise each keep a separate record,
+ * and nobody would notice until the records disagreed. Other DATABASE_URL values (another tool's) are left alone.
  */
 export function refusePostgresUntilSupported(env: Readonly<Record<string, string | undefined>> = process.env): void {
   const url = env.DATABASE_URL?.trim();
   if (!url || !/^postgres(ql)?:\/\//i.test(url)) return;
   throw new Error(
-    "DATABASE_URL names a PostgreSQL database, but Runledger's services run on the embedded SQLite store only so far " +
-      "(the PostgreSQL store is being built, issue 16). Unset DATABASE_URL to serve from the SQLite file in the data " +
+    "DATABASE_URL names a PostgreSQL database, but this part of Runledger runs on the embedded SQLite store only so far " +
+      "(the PostgreSQL store is being built, issue 16: `npm run cli -- train` and `npm run worker` run on it, `audit " +
+      "verify` and `backup` read it; the web server and the other commands do not yet). Unset DATABASE_URL to serve from the SQLite file in the data " +
       "directory (--data-dir or RUNLEDGER_DATA_DIR); `npm run cli -- migrate-store --from DATA_DIR --to postgres://…` " +
       "already copies an installation into PostgreSQL and checks the copy.",
   );

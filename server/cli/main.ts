@@ -14,6 +14,8 @@ const USAGE = `usage: npm run cli -- <command> [options]   (key directory: --key
                                                      --enqueue: queue it for the training workers (npm run worker) and wait for its end
                                                      (says so on stderr when no worker has taken it after 5 s); --wait-timeout S: give up
                                                      after S seconds in the queue with no worker: exit 3, the run stays queued
+                                                     DATABASE_URL=postgres://…: on the PostgreSQL store (--enqueue: its workers); no
+                                                     audit checkpoint is signed there (the key stays with the web servers)
   sweep --config FILE [--data-dir DIR] [--experiment NAME] [--user EMAIL] [--backend B] [--json]
                                                      create a sweep from a spec (examples/iris-sweep.json) and run it to its budget
   resume --run ID [--data-dir DIR] [--backend auto|wasm|cpu] [--rationale T] [--json]

@@ -9,24 +9,48 @@
  * --wait-timeout SECONDS it gives up once the run has waited that long in the queue: the run stays queued, untouched,
  * stderr says so with its id, stdout (with --json) carries its current result (status "queued"), and the exit code is 3.
  * Likewise for a fine-tune's parent config queued first (then the fine-tune run is not created).
+ *
+ * Stores (issue 16): with `DATABASE_URL=postgres://…` the command runs on the PostgreSQL store (pg-store-services.ts:
+ * migrated store, artifacts in PostgreSQL) instead of a data directory: the same user, experiment, run rows and ledger
+ * events, trained here (`new RunOrchestrator` on the store) or queued for the PostgreSQL workers (`npm run worker` with
+ * the same DATABASE_URL, on any machine), and the same JSON. It signs no audit checkpoint there: the signing key stays
+ * with the web servers, whose timer signs the checkpoints these events make due. --data-dir and --key-dir name a SQLite
+ * installation and are refused with DATABASE_URL.
  */
 import fs from "node:fs";
-import { parseArgs } from "node:util";
-import { and, eq } from "drizzle-orm";
-import { runs, checkpoints } from "@/db/schema";
-import { createAppServices } from "@/server/app-context/app-services";
-import { DEMO_USERS } from "@/server/demo/seed";
-import { createRun } from "@/server/runs/service";
-import type { BackendName } from "@/trainer/types";
-import { parseConfigOrThrow } from "@/server/runs/service";
-import { sha256Canonical } from "@/contracts/canonical";
-import type { AppServices } from "@/server/app-context/app-services";
-import type { ServiceContext } from "@/server/app-context/service-context";
 import path from "node:path";
+import { parseArgs } from "node:util";
+import { and, asc, eq } from "drizzle-orm";
+import { asStore, reader, type Store } from "@/db/store";
+import { createAppServices } from "@/server/app-context/app-services";
+import { openPgStoreServices, postgresUrlFromEnv } from "@/server/app-context/pg-store-services";
+import type { AnyArtifactStore } from "@/server/artifacts/async-store";
+import type { SignedInActor } from "@/server/app-context/service-context";
+import { DEMO_USERS, ensureDemoUsersAndProject } from "@/server/demo/seed";
+import { RunOrchestrator } from "@/server/runs/orchestrator/orchestrator";
+import { StoreRunQueue } from "@/server/runs/orchestrator/run-queue";
+import { createRunOnStore, parseConfigOrThrow } from "@/server/runs/service";
+import type { BackendName } from "@/trainer/types";
+import { sha256Canonical } from "@/contracts/canonical";
 import { checkpointAfterCliWrite } from "./checkpoint-after-write";
-import { cliUserAndExperiment } from "./cli-experiment";
-import { printRunResult, runResult } from "./run-result";
+import { cliUserAndExperimentOn, ensureDemoProjectOn } from "./cli-experiment";
+import { printRunResultOn, runResultOn } from "./run-result";
 import { waitForQueuedRun } from "./queue-wait";
+
+/**
+ * What train runs on: the SQLite data directory (createAppServices, with the signing keys) or the PostgreSQL store
+ * (no signing key: see the header).
+ */
+type TrainStore = {
+  store: Store;
+  artifacts: AnyArtifactStore;
+  orchestrator: RunOrchestrator;
+  /** The demo users, project and experiment (seeded as the store needs), resolving to the demo experiment's id. */
+  seedDemo(): Promise<number>;
+  /** After writing: SQLite signs a due audit checkpoint; PostgreSQL signs none (the web servers hold the key). */
+  afterWrite(): void;
+  close(): Promise<void>;
+};
 
 /**
  * A config file may name its fine-tuning parent as "config:FILE@best|@last|@epochN" instead of a checkpoint id:
@@ -36,8 +60,8 @@ import { waitForQueuedRun } from "./queue-wait";
 const PARENT_REF = /^config:(.+?)(?:@(best|last|epoch\d+))?$/;
 
 async function resolveParentReference(
-  services: AppServices,
-  ctx: ServiceContext,
+  on: TrainStore,
+  actor: SignedInActor,
   experimentId: number,
   configInput: unknown,
   baseDir: string,
@@ -51,26 +75,74 @@ async function resolveParentReference(
   const parentFile = path.resolve(baseDir, ref[1]!);
   const parentConfig = parseConfigOrThrow(JSON.parse(fs.readFileSync(parentFile, "utf8")));
   const sha = sha256Canonical(parentConfig);
-  let parent = services.db
+  const { store } = on;
+  const { runs, checkpoints } = store.tables;
+  const runById = async (id: number) => (await reader(store).select().from(runs).where(eq(runs.id, id)).limit(1))[0];
+  let [parent] = await reader(store)
     .select()
     .from(runs)
     .where(and(eq(runs.configSha256, sha), eq(runs.status, "completed")))
-    .get();
+    .orderBy(asc(runs.id))
+    .limit(1);
   if (!parent) {
     log(`training the parent config ${ref[1]} first`);
-    const created = createRun(ctx, { experimentId, config: parentConfig, rationale: `parent of a fine-tune, trained from ${ref[1]}` });
-    await services.orchestrator.launch(created.id);
+    const created = await createRunOnStore(
+      { db: store, actor, artifacts: on.artifacts },
+      { experimentId, config: parentConfig, rationale: `parent of a fine-tune, trained from ${ref[1]}` },
+    );
+    await on.orchestrator.launch(created.id);
     if (!(await waitForEnd(created.id))) return { queuedParent: created.id, file: ref[1]! };
-    parent = services.db.select().from(runs).where(eq(runs.id, created.id)).get()!;
+    parent = (await runById(created.id))!;
     if (parent.status !== "completed") throw new Error(`the parent run ${parent.id} ended ${parent.status}: ${parent.error ?? ""}`);
   }
-  const cks = services.db.select().from(checkpoints).where(eq(checkpoints.runId, parent.id)).orderBy(checkpoints.epoch).all();
+  const cks = await reader(store).select().from(checkpoints).where(eq(checkpoints.runId, parent.id)).orderBy(asc(checkpoints.epoch));
   const which = ref[2] ?? "best";
   const ck =
     which === "best" ? cks.find((c) => c.isBest) : which === "last" ? cks.at(-1) : cks.find((c) => c.epoch === Number(which.slice(5)));
   if (!ck) throw new Error(`run ${parent.id} has no checkpoint "${which}"`);
   log(`fine-tuning from run ${parent.id}, epoch ${ck.epoch} (${ck.sha256.slice(0, 12)}…)`);
   return { config: { ...(configInput as object), fineTune: { ...ft, parentCheckpointId: String(ck.id) } } };
+}
+
+/** The SQLite data directory, as every command opens it (its signing keys sign the checkpoints due after writing). */
+function openSqliteStore(opts: { dataDir?: string; keyDir?: string; backend: BackendName | "auto"; enqueue: boolean }): TrainStore {
+  const services = createAppServices(opts.dataDir, {
+    backend: opts.backend,
+    keyDir: opts.keyDir,
+    training: opts.enqueue ? "workers" : "in-process",
+  });
+  return {
+    store: asStore(services.db),
+    artifacts: services.artifacts,
+    orchestrator: services.orchestrator,
+    seedDemo: async () => ensureDemoUsersAndProject(services).experimentId,
+    afterWrite: () => void checkpointAfterCliWrite(services.db, { dataDir: services.dataDir, auditKeys: services.auditKeys }),
+    close: async () => {
+      services.db.$client.close();
+    },
+  };
+}
+
+/**
+ * The PostgreSQL store of DATABASE_URL: trains here, or queues for the PostgreSQL workers with --enqueue. The local
+ * directory (RUNLEDGER_DATA_DIR or ./data, as a worker's) is the trainer's scratch space only; the record and the
+ * artifacts are in PostgreSQL.
+ */
+async function openPgTrainStore(url: string, opts: { backend: BackendName | "auto"; enqueue: boolean }): Promise<TrainStore> {
+  const pg = await openPgStoreServices(url, { poolSize: 4 });
+  const { store, artifacts } = pg;
+  const orchestrator = new RunOrchestrator(
+    { db: store, artifacts, dataDir: path.resolve(process.env.RUNLEDGER_DATA_DIR ?? "./data") },
+    { backend: opts.backend, ...(opts.enqueue ? { queue: new StoreRunQueue(store) } : {}) },
+  );
+  return {
+    store,
+    artifacts,
+    orchestrator,
+    seedDemo: () => ensureDemoProjectOn(store),
+    afterWrite: () => undefined,
+    close: () => pg.close(),
+  };
 }
 
 export async function trainCommand(argv: string[]): Promise<number> {
@@ -118,62 +190,79 @@ export async function trainCommand(argv: string[]): Promise<number> {
     return 2;
   }
   const log = (s: string) => (values.json ? process.stderr : process.stdout).write(`${s}\n`);
-  const services = createAppServices(values["data-dir"], {
-    backend: values.backend as BackendName | "auto",
-    keyDir: values["key-dir"],
-    training: values.enqueue ? "workers" : "in-process",
-  });
-  const { db } = services;
-  const found = await cliUserAndExperiment(services, "train", values.user, values.experiment);
-  if (!found) return 2;
-  const { ctx, experiment } = found;
+  const backend = values.backend as BackendName | "auto";
+  const pgUrl = postgresUrlFromEnv();
+  if (pgUrl && (values["data-dir"] !== undefined || values["key-dir"] !== undefined)) {
+    process.stderr.write(
+      "train: DATABASE_URL selects the PostgreSQL store; --data-dir and --key-dir name a SQLite installation and its signing key " +
+        "(on PostgreSQL the signing key stays with the web servers). Unset DATABASE_URL to train in a data directory, or drop them.\n",
+    );
+    return 2;
+  }
+  const on = pgUrl
+    ? await openPgTrainStore(pgUrl, { backend, enqueue: values.enqueue })
+    : openSqliteStore({ dataDir: values["data-dir"], keyDir: values["key-dir"], backend, enqueue: values.enqueue });
+  const { store } = on;
+  const found = await cliUserAndExperimentOn(store, await on.seedDemo(), "train", values.user, values.experiment);
+  if (!found) {
+    await on.close();
+    return 2;
+  }
+  const { actor, experiment } = found;
 
-  const workerCommand = [
-    "npm run worker",
-    ...(values["data-dir"] || values["key-dir"] ? ["--"] : []),
-    ...(values["data-dir"] ? ["--data-dir", values["data-dir"]] : []),
-    ...(values["key-dir"] ? ["--key-dir", values["key-dir"]] : []),
-  ].join(" ");
+  const workerCommand = pgUrl
+    ? "DATABASE_URL=… npm run worker (the same PostgreSQL database, on any machine)"
+    : [
+        "npm run worker",
+        ...(values["data-dir"] || values["key-dir"] ? ["--"] : []),
+        ...(values["data-dir"] ? ["--data-dir", values["data-dir"]] : []),
+        ...(values["key-dir"] ? ["--key-dir", values["key-dir"]] : []),
+      ].join(" ");
   const say = (line: string) => process.stderr.write(`train: ${line}\n`);
   /** The run's end; with --enqueue through the workers' queue (queue-wait.ts), false when still queued at --wait-timeout. */
   const waitForEnd = async (runId: number): Promise<boolean> => {
     if (!values.enqueue) {
-      await services.orchestrator.waitFor(runId);
+      await on.orchestrator.waitFor(runId);
       return true;
     }
-    return (await waitForQueuedRun(db, runId, { timeoutMs: waitTimeoutMs, workerCommand, say })) === "ended";
+    return (await waitForQueuedRun(store, runId, { timeoutMs: waitTimeoutMs, workerCommand, say })) === "ended";
   };
   /** --wait-timeout reached: the run stays queued, untouched; exit 3. */
-  const stillQueued = (runId: number, note: string) => {
+  const stillQueued = async (runId: number, note: string) => {
     say(
       `gave up waiting after --wait-timeout ${values["wait-timeout"]} s: no training worker took run ${runId}${note}. ` +
         `The run stays queued as it is (nothing was changed or lost); a worker trains it when one starts (${workerCommand}). ` +
-        `Follow it with: npm run cli -- show --run ${runId}${values["data-dir"] ? ` --data-dir ${values["data-dir"]}` : ""}`,
+        (pgUrl
+          ? `Follow it on the web app (run ${runId}).`
+          : `Follow it with: npm run cli -- show --run ${runId}${values["data-dir"] ? ` --data-dir ${values["data-dir"]}` : ""}`),
     );
-    if (values.json) process.stdout.write(`${JSON.stringify(runResult(db, runId))}\n`);
-    checkpointAfterCliWrite(db, { dataDir: services.dataDir, auditKeys: services.auditKeys });
-    services.db.$client.close();
+    if (values.json) process.stdout.write(`${JSON.stringify(await runResultOn(store, runId))}\n`);
+    on.afterWrite();
+    await on.close();
     return 3;
   };
 
-  const resolved = await resolveParentReference(services, ctx, experiment.id, configInput, process.cwd(), log, waitForEnd);
+  const resolved = await resolveParentReference(on, actor, experiment.id, configInput, process.cwd(), log, waitForEnd);
   if ("queuedParent" in resolved)
     return stillQueued(
       resolved.queuedParent,
       ` (the parent config ${resolved.file}, trained before the fine-tune; the fine-tune run was not created: run this command again once the parent has completed, and it is reused)`,
     );
   configInput = resolved.config;
-  const run = createRun(ctx, {
-    experimentId: experiment.id,
-    config: configInput,
-    rationale: values.rationale ?? `trained from ${values.config} on the command line`,
-  });
+  const run = await createRunOnStore(
+    { db: store, actor, artifacts: on.artifacts },
+    {
+      experimentId: experiment.id,
+      config: configInput,
+      rationale: values.rationale ?? `trained from ${values.config} on the command line`,
+    },
+  );
   log(`run ${run.id} (${run.name}) queued${values.enqueue ? " for the training workers (npm run worker); waiting for its end" : ""}`);
-  await services.orchestrator.launch(run.id);
+  await on.orchestrator.launch(run.id);
   if (!(await waitForEnd(run.id))) return stillQueued(run.id, "");
 
-  const code = printRunResult(db, run.id, { json: values.json, log });
-  checkpointAfterCliWrite(db, { dataDir: services.dataDir, auditKeys: services.auditKeys });
-  services.db.$client.close();
+  const code = await printRunResultOn(store, run.id, { json: values.json, log });
+  on.afterWrite();
+  await on.close();
   return code;
 }

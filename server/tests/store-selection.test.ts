@@ -1,8 +1,10 @@
 /**
- * DATABASE_URL=postgres://… asks for the PostgreSQL store, which the services do not run on yet (issue 16). Every
- * process that serves or changes the record refuses to start with a message saying so, instead of quietly serving
- * from a SQLite file of its own; it creates nothing in the data directory and never prints the URL (it may hold a
- * password). Another tool's DATABASE_URL (not PostgreSQL) changes nothing.
+ * DATABASE_URL=postgres://… asks for the PostgreSQL store (issue 16). `cli train` and `npm run worker` run on it; every
+ * other process that serves or changes the record (the web server, the other CLI commands) does not yet and refuses to
+ * start with a message saying so, instead of quietly serving from a SQLite file of its own; it creates nothing in the
+ * data directory and never prints the URL (it may hold a password). Another tool's DATABASE_URL (not PostgreSQL)
+ * changes nothing. The two that run on PostgreSQL are not refused: given an unreachable database they fail opening it,
+ * naming host, port and database but not the password, with nothing created in the data directory.
  */
 import { describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
@@ -13,6 +15,8 @@ import { resolveDataDir } from "@/db/client";
 import { createAppServices } from "@/server/app-context/app-services";
 
 const PG_URL = "postgres://runledger:s3cret-password@db.internal:5432/runledger";
+/** Nothing listens on port 1: connecting fails at once. */
+const UNREACHABLE_PG_URL = "postgres://runledger:s3cret-password@127.0.0.1:1/runledger";
 
 function tmpDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), "runledger-store-selection-"));
@@ -55,19 +59,58 @@ describe("store selection by DATABASE_URL", () => {
   });
 
   it.each([
-    ["the CLI", ["tsx", "server/cli/main.ts", "users", "list"]],
-    ["a training worker", ["tsx", "server/worker/main.ts"]],
+    ["the CLI", ["server/cli/main.ts", "users", "list", "--data-dir"]],
+    ["`cli seed`", ["server/cli/main.ts", "seed", "--data-dir"]],
   ])("%s exits 1 with the message and leaves the data directory empty", (_name, args) => {
     const dataDir = tmpDir();
-    const out = spawnSync("npx", [...args, "--data-dir", dataDir], {
+    const out = spawnSync(process.execPath, ["--import", "tsx", ...args, dataDir], {
       cwd: process.cwd(),
       env: { ...process.env, DATABASE_URL: PG_URL, RUNLEDGER_KEY_DIR: tmpDir() },
       encoding: "utf8",
       timeout: 60_000,
     });
-    expect(out.status).toBe(1);
+    expect(out.status, out.stderr).toBe(1);
     expect(out.stderr).toMatch(/DATABASE_URL names a PostgreSQL database/);
+    expect(out.stderr).toMatch(/`npm run cli -- train` and `npm run worker` run on it/);
     expect(out.stderr + out.stdout).not.toContain("s3cret");
     expect(fs.readdirSync(dataDir)).toEqual([]);
+  });
+
+  it.each([
+    ["`cli train`", ["server/cli/main.ts", "train", "--config", "examples/iris-mlp.json", "--json"]],
+    ["a training worker", ["server/worker/main.ts"]],
+  ])("%s is not refused: it runs on PostgreSQL, and an unreachable database fails it without the password", (_name, args) => {
+    const dataDir = tmpDir();
+    const out = spawnSync(process.execPath, ["--import", "tsx", ...args], {
+      cwd: process.cwd(),
+      env: { ...process.env, DATABASE_URL: UNREACHABLE_PG_URL, RUNLEDGER_DATA_DIR: dataDir, RUNLEDGER_KEY_DIR: tmpDir() },
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    expect(out.status, out.stderr).toBe(1);
+    expect(out.stderr).not.toMatch(/DATABASE_URL names a PostgreSQL database/);
+    expect(out.stderr).toContain("cannot open the PostgreSQL store 127.0.0.1:1/runledger");
+    expect(out.stderr + out.stdout).not.toContain("s3cret");
+    expect(fs.readdirSync(dataDir)).toEqual([]);
+  });
+
+  it("`cli train` with DATABASE_URL refuses --data-dir and --key-dir (a SQLite installation and its key), exit 2", () => {
+    for (const flag of ["--data-dir", "--key-dir"]) {
+      const dir = tmpDir();
+      const out = spawnSync(
+        process.execPath,
+        ["--import", "tsx", "server/cli/main.ts", "train", "--config", "examples/iris-mlp.json", flag, dir],
+        {
+          cwd: process.cwd(),
+          env: { ...process.env, DATABASE_URL: UNREACHABLE_PG_URL },
+          encoding: "utf8",
+          timeout: 60_000,
+        },
+      );
+      expect(out.status, out.stderr).toBe(2);
+      expect(out.stderr).toContain("train: DATABASE_URL selects the PostgreSQL store; --data-dir and --key-dir name a SQLite installation");
+      expect(out.stderr + out.stdout).not.toContain("s3cret");
+      expect(fs.readdirSync(dir)).toEqual([]);
+    }
   });
 });
