@@ -7,7 +7,8 @@
  * in the default set), sweeps (sweep_overhead_pct: a sweep's trials through the sweep driver vs the same runs queued by
  * hand; several minutes; not in the default set), compress (size ratio and accuracy delta of each compression method on
  * the digits CNN; not in the default set), workers (queue_dispatch_ms and queue_to_start_ms: queued runs taken by an idle
- * training worker process; not in the default set)
+ * training worker process, on SQLite and, with RUNLEDGER_BENCH_PG_URL, on PostgreSQL as the same names with _pg; not in
+ * the default set)
  * (default: trainer, audit, runs). Speed targets live here, not in timed tests.
  */
 import fs from "node:fs";

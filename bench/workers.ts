@@ -7,7 +7,8 @@
  * - queue_to_start_ms: from the same launch to the run's run.start (status "running"): the claim plus the trainer
  *   thread's start (tsx, TF.js) and data preparation.
  * Median of REPS runs; each run (Iris, 2 epochs) ends before the next is queued. The database is polled read-only
- * every 5 ms.
+ * every 5 ms. The same two figures on PostgreSQL (queue_dispatch_ms_pg, queue_to_start_ms_pg: graphile-worker's
+ * LISTEN/NOTIFY instead of the poll) follow, from bench/workers-pg.ts (skipped without RUNLEDGER_BENCH_PG_URL).
  *
  * Run alone: npx tsx bench/workers.ts
  */
@@ -24,6 +25,7 @@ import { ensureDemoUsersAndProject, DEMO_USERS } from "@/server/demo/seed";
 import { actorOf } from "@/server/users/service";
 import { createRun } from "@/server/runs/service";
 import { median, printFigure, type Figure } from "./figures";
+import { benchWorkersPg } from "./workers-pg";
 
 const REPS = 7;
 
@@ -126,9 +128,10 @@ export async function benchWorkers(): Promise<Figure[]> {
       name: "queue_dispatch_ms",
       value: Math.round(median(dispatch)),
       unit: "ms",
-      target: "< 500 (SQLite: 200 ms poll; PostgreSQL LISTEN/NOTIFY not built)",
+      target: "< 500 (SQLite: 200 ms poll)",
     },
     { name: "queue_to_start_ms", value: Math.round(median(toStart)), unit: "ms" },
+    ...(await benchWorkersPg()),
   ];
 }
 
