@@ -13,8 +13,8 @@
  * - Engineers only for requests and cancellations (re-checked here; the procedure ladder checked once).
  * - Each write and its audit event are one transaction that re-reads the state it depends on (the run's status, the
  *   row still pending); a refused request writes nothing. Each is a body part (`...In`, db/store.ts) run by an awaited
- *   `...On(store, ...)` on either store, under the ledger lock on PostgreSQL (issue 16), and by the synchronous SQLite
- *   form the orchestrator, replay.ts and mlflow/pilot.ts call (runOnSqliteTx).
+ *   `...On(store, ...)` on either store (the orchestrator's and the router's calls), under the ledger lock on PostgreSQL
+ *   (issue 16), and by the synchronous SQLite form its remaining SQLite callers use (mlflow/pilot.ts, runOnSqliteTx).
  * - Changes are validated against the run's effective config (contracts/pilot-config.ts): only pilotable paths,
  *   each value valid for its path; old values are the effective ones at request time.
  * - A row leaves "pending" once (trigger run_interventions_one_transition); the events bind the row's hashes

@@ -106,7 +106,7 @@ describe("live piloting through the orchestrator", () => {
     expect(runRow(straight).status).toBe("completed");
     expect(runRow(paused).status).toBe("paused");
 
-    // Through tRPC: the resume request re-queues the run (runs.pilot.request → requestPilotIntervention).
+    // Through tRPC: the resume request re-queues the run (runs.pilot.request → requestPilotInterventionOn).
     const resume = await app.as("engineer").runs.pilot.request({ runId: paused, kind: "resume", rationale: "curves look fine" });
     expect(app.orchestrator.isTracking(paused)).toBe(true);
     await app.orchestrator.waitFor(paused);
