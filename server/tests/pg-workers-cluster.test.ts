@@ -55,7 +55,8 @@ const TSX = ["--import", "tsx"];
 /** The test's own deadline (every wait ends by it, naming its step), below the runner's timeout. */
 const MULTI_PROCESS_TIMEOUT_MS = 420_000;
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-pg-workers-"));
+/** The workers' and the in-process orchestrator's data directories (made in beforeAll: a skipped suite leaves none). */
+let tmp = "";
 
 type Child = {
   child: ChildProcess;
@@ -165,6 +166,7 @@ describePg("training workers on PostgreSQL (2 worker processes on loopback, one 
   let engineer: SignedInActor;
 
   beforeAll(async () => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-pg-workers-"));
     scratch = await createScratchPgDatabase();
     db = openPgDatabase(scratch.url, { max: 6 });
     await migratePg(db);
@@ -184,7 +186,7 @@ describePg("training workers on PostgreSQL (2 worker processes on loopback, one 
     await Promise.all(children.map((c) => c.exited));
     await db?.$client.end();
     await scratch?.drop();
-    fs.rmSync(tmp, { recursive: true, force: true });
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
   /**
