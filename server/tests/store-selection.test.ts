@@ -94,21 +94,28 @@ describe("store selection by DATABASE_URL", () => {
     expect(fs.readdirSync(dataDir)).toEqual([]);
   });
 
-  it("`cli train` with DATABASE_URL refuses --data-dir and --key-dir (a SQLite installation and its key), exit 2", () => {
+  it.each([
+    [
+      "`cli train`",
+      ["server/cli/main.ts", "train", "--config", "examples/iris-mlp.json"],
+      "train: DATABASE_URL selects the PostgreSQL store; --data-dir and --key-dir name a SQLite installation",
+    ],
+    [
+      "a training worker",
+      ["server/worker/main.ts"],
+      "worker: --data-dir and --key-dir name a SQLite installation; with DATABASE_URL=postgres://… leave them out",
+    ],
+  ])("%s with DATABASE_URL refuses --data-dir and --key-dir (a SQLite installation and its key), exit 2", (_name, args, message) => {
     for (const flag of ["--data-dir", "--key-dir"]) {
       const dir = tmpDir();
-      const out = spawnSync(
-        process.execPath,
-        ["--import", "tsx", "server/cli/main.ts", "train", "--config", "examples/iris-mlp.json", flag, dir],
-        {
-          cwd: process.cwd(),
-          env: { ...process.env, DATABASE_URL: UNREACHABLE_PG_URL },
-          encoding: "utf8",
-          timeout: 60_000,
-        },
-      );
+      const out = spawnSync(process.execPath, ["--import", "tsx", ...args, flag, dir], {
+        cwd: process.cwd(),
+        env: { ...process.env, DATABASE_URL: UNREACHABLE_PG_URL },
+        encoding: "utf8",
+        timeout: 60_000,
+      });
       expect(out.status, out.stderr).toBe(2);
-      expect(out.stderr).toContain("train: DATABASE_URL selects the PostgreSQL store; --data-dir and --key-dir name a SQLite installation");
+      expect(out.stderr).toContain(message);
       expect(out.stderr + out.stdout).not.toContain("s3cret");
       expect(fs.readdirSync(dir)).toEqual([]);
     }

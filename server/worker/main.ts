@@ -62,7 +62,14 @@ async function main(argv: string[]): Promise<number> {
   }
   const backend = values.backend as BackendName | "auto";
   const pgUrl = postgresUrlFromEnv();
-  if (pgUrl) return runPgWorker({ url: pgUrl, concurrency, backend });
+  if (pgUrl) {
+    // A PostgreSQL worker has no data directory of its own and holds no signing key: options naming them are a mistake.
+    if (values["data-dir"] !== undefined || values["key-dir"] !== undefined) {
+      process.stderr.write("worker: --data-dir and --key-dir name a SQLite installation; with DATABASE_URL=postgres://… leave them out\n");
+      return 2;
+    }
+    return runPgWorker({ url: pgUrl, concurrency, backend });
+  }
   const services = createAppServices(values["data-dir"], {
     training: "worker",
     maxConcurrent: concurrency,
