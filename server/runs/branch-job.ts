@@ -1,21 +1,20 @@
 /**
- * How a rollback branch trains, on either store (issue 16): the store form of replay.ts's branchJobOf, which the
- * SQLite orchestrator still calls (it stays there until every caller is on the store). A branch trains from the
+ * How a rollback branch trains, on either store (issue 16; the orchestrator's run sessions ask). A branch trains from the
  * exact-resume state of its parent checkpoint (another run's, by run and epoch), with its changed settings applied on
  * top (TrainJob.resumeApply), until it has checkpoints of its own (then it resumes like any run). Its model is built
  * like the source's (a fine-tune's grandparent weights).
  *
- * Invariants: reads only (rows, the resume state, parent weights); the same answer as branchJobOf on SQLite.
+ * Invariants: reads only (rows, the resume state, parent weights); the same answer on both stores.
  */
 import { eq } from "drizzle-orm";
-import type { Db, Tx } from "@/db/client";
+import type { Db } from "@/db/client";
 import type { runs } from "@/db/schema";
-import { asStore, reader, readPart, type Store, type StoreTables, type TxBody } from "@/db/store";
+import { asStore, reader, readPart, type Store } from "@/db/store";
 import { trainingConfigSchema, type TrainingConfig } from "@/contracts/training-config";
 import { getConfigPath, PILOTABLE_PATHS, settingsPatchOf, type ConfigChange } from "@/contracts/pilot-config";
 import type { TrainJob } from "@/trainer/types";
 import type { AnyArtifactStore } from "@/server/artifacts/async-store";
-import { runEffectiveConfigIn } from "./pilot-queries";
+import { branchBaseIn } from "./pilot";
 import { loadResumeStateOn } from "./resume-states";
 import { parentForJobOn } from "./trainer-tasks";
 
@@ -31,18 +30,7 @@ export function branchChanges(base: TrainingConfig, config: TrainingConfig): Con
     .filter((c) => JSON.stringify(c.oldValue) !== JSON.stringify(c.newValue));
 }
 
-/**
- * The config a branch from the run's checkpoint at `epoch` starts from: the run's effective config at that boundary,
- * keeping only the schedule entries after it. The same as pilot.ts's branchBase (whose part is not exported).
- */
-function* branchBaseIn(q: Tx, t: StoreTables, runId: number, epoch: number): TxBody<TrainingConfig> {
-  const { effective } = yield* runEffectiveConfigIn(q, t, runId, epoch);
-  const { schedule, ...rest } = effective;
-  const later = (schedule ?? []).filter((e) => e.atEpoch > epoch);
-  return later.length > 0 ? { ...rest, schedule: later } : rest;
-}
-
-/** branchBase (pilot.ts) on either store, outside a transaction. */
+/** The config a branch from the run's checkpoint at `epoch` starts from (pilot.ts branchBaseIn), outside a transaction. */
 export async function branchBaseOn(db: Store | Db, runId: number, epoch: number): Promise<TrainingConfig> {
   const store = asStore(db);
   return readPart(store, (q) => branchBaseIn(q, store.tables, runId, epoch));

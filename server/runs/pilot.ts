@@ -629,12 +629,7 @@ export function* rejectPendingInterventionIn(tx: Tx, t: StoreTables, pending: Ro
  * The config a rollback branch from epoch `epoch` of run `runId` starts from: the run's effective config at that
  * checkpoint, without the schedule entries already applied by then (their values are in it; later ones still apply).
  */
-export function branchBase(tx: DbOrTx, runId: number, epoch: number): TrainingConfig {
-  return runOnSqliteTx(tx as Tx, branchBaseIn(tx as Tx, sqliteTables, runId, epoch));
-}
-
-/** branchBase as a part of a transaction body (db/store.ts), on either store. */
-function* branchBaseIn(tx: Tx, t: StoreTables, runId: number, epoch: number): TxBody<TrainingConfig> {
+export function* branchBaseIn(tx: Tx, t: StoreTables, runId: number, epoch: number): TxBody<TrainingConfig> {
   const { effective } = yield* runEffectiveConfigIn(tx, t, runId, epoch);
   const { schedule, ...rest } = effective;
   const later = (schedule ?? []).filter((e) => e.atEpoch > epoch);

@@ -1,5 +1,5 @@
 /**
- * Replaying a piloting path, and starting a rollback branch.
+ * Replaying a piloting path, and applying a pending intervention at a boundary (a rollback creates its branch).
  *
  * - createRerun: a re-run of a run (lineage: origin "rerun", parent the source run) whose config is the source's
  *   config with its piloting path made explicit as `schedule` entries: the source's own planned entries, then each
@@ -11,9 +11,7 @@
  * - applyPendingAtBoundary: the orchestrator's one call to make a pending intervention take effect; a rollback
  *   creates its branch (pilot.ts applyRollback with the runs service's createRun) and returns the branch's id.
  *   applyPendingAtBoundaryOn does the same on either store (applyRollbackOn with the service's branchRunOnStore).
- * - branchJobOf: how a branch trains: from the exact-resume state of its parent checkpoint (another run's, by run
- *   and epoch), with its changed settings applied on top (TrainJob.resumeApply), until it has checkpoints of its own
- *   (then it resumes like any run). Its model is built like the source's (a fine-tune's grandparent weights).
+ * - How a branch trains (from its parent checkpoint's exact-resume state) is branch-job.ts's branchJobOfOn.
  * - On the store (issue 16): createRerunOn and launchRerun (the router's), applyPendingAtBoundaryOn; replaySchedule
  *   is one read part (replayScheduleIn). createRerun and applyPendingAtBoundary stay for SQLite's synchronous callers.
  *
@@ -22,21 +20,17 @@
  */
 import { asc, eq } from "drizzle-orm";
 import { z } from "zod";
-import { checkpoints, runInterventions, type runs } from "@/db/schema";
+import { runInterventions } from "@/db/schema";
 import type { Db, DbOrTx, Tx } from "@/db/client";
 import * as sqliteTables from "@/db/schema";
 import { asStore, reader, readPart, row, rows, runOnSqliteTx, type Store, type StoreTables, type TxBody } from "@/db/store";
 import type { AnyArtifactStore } from "@/server/artifacts/async-store";
 import { trainingConfigSchema, type ScheduleEntry, type TrainingConfig } from "@/contracts/training-config";
-import { getConfigPath, PILOTABLE_PATHS, settingsPatchOf, type ConfigChange } from "@/contracts/pilot-config";
-import type { TrainJob } from "@/trainer/types";
 import { requireRole, type ServiceContext, type ServiceDeps, type SignedInActor } from "../app-context/service-context";
 import { invalidInput, notFound } from "@/server/errors";
 import { branchRunOnStore, createRun, createRunOnStore, type CreateRunInput } from "./service";
-import { applyIntervention, applyInterventionOn, applyRollback, applyRollbackOn, branchBase } from "./pilot";
+import { applyIntervention, applyInterventionOn, applyRollback, applyRollbackOn } from "./pilot";
 import { parseChanges } from "./pilot-queries";
-import { loadResumeState } from "./resume-states";
-import { parentForJob } from "./trainer-tasks";
 
 /** A re-run replays a finished piloting path: the source must have ended. */
 const RERUNNABLE = ["completed", "failed", "cancelled"] as const;
@@ -167,34 +161,4 @@ export async function applyPendingAtBoundaryOn(
   if (row?.kind === "rollback") return (await applyRollbackOn(deps, input, branchRunOnStore)).branchRunId;
   await applyInterventionOn(deps, input);
   return null;
-}
-
-/** The pilotable settings that differ between a branch's base (the source's effective config there) and its config. */
-function branchChanges(base: TrainingConfig, config: TrainingConfig): ConfigChange[] {
-  return Object.keys(PILOTABLE_PATHS)
-    .map((path) => ({ path, oldValue: getConfigPath(base, path) ?? null, newValue: getConfigPath(config, path) ?? null }))
-    .filter((c) => JSON.stringify(c.oldValue) !== JSON.stringify(c.newValue));
-}
-
-/**
- * For a branch run: the job's parent (a fine-tune source's own parent checkpoint, else none: the branch's parent
- * checkpoint is where it continues, not a model to fine-tune) and, until it has checkpoints of its own, the resume
- * state of its parent checkpoint with the branch's changes to apply on top. null for any other run.
- */
-export function branchJobOf(
-  deps: Pick<ServiceDeps, "db" | "artifacts" | "dataDir">,
-  run: typeof runs.$inferSelect,
-): { parent: TrainJob["parent"]; resume?: NonNullable<TrainJob["resume"]>; resumeApply?: TrainJob["resumeApply"] } | null {
-  if (run.origin !== "branch" || run.parentCheckpointId === null) return null;
-  const config = trainingConfigSchema.parse(JSON.parse(run.configJson));
-  const parent = config.fineTune ? parentForJob(deps, config.fineTune.parentCheckpointId) : undefined;
-  const own = deps.db.select({ id: checkpoints.id }).from(checkpoints).where(eq(checkpoints.runId, run.id)).limit(1).get();
-  if (own) return { parent };
-  const ck = deps.db.select().from(checkpoints).where(eq(checkpoints.id, run.parentCheckpointId)).get();
-  if (!ck) throw new Error(`branch run ${run.id}: its parent checkpoint ${run.parentCheckpointId} does not exist`);
-  const resume = loadResumeState(deps, { runId: ck.runId, epoch: ck.epoch });
-  if (!resume) throw new Error(`branch run ${run.id}: checkpoint ${ck.id} (run ${ck.runId}, epoch ${ck.epoch}) has no resume state`);
-  const changes = branchChanges(branchBase(deps.db, ck.runId, ck.epoch), config);
-  const resumeApply = changes.length > 0 ? (settingsPatchOf(changes, config) as TrainJob["resumeApply"]) : undefined;
-  return { parent, resume, ...(resumeApply ? { resumeApply } : {}) };
 }

@@ -4,8 +4,7 @@
  * datasets/service.ts resolveDatasetOn), and a rollback branch's job (branch-job.ts). One scenario runs on SQLite
  * with the file artifact store and on PostgreSQL with the PostgreSQL artifact store, under a fixed clock, and the
  * answers, refusals, pointer rows and ledger rows are compared. The runs, checkpoints and the branch are written
- * directly as rows (their services are tested elsewhere); the branch's job is also compared with replay.ts's
- * synchronous branchJobOf on SQLite. SQLite only: an older installation's pointer file is loaded when the table has
+ * directly as rows (their services are tested elsewhere). SQLite only: an older installation's pointer file is loaded when the table has
  * no row, and dropped with the table's rows. PostgreSQL only: two pools linking one checkpoint at once agree.
  */
 import { describe, expect, it } from "vitest";
@@ -32,7 +31,6 @@ import {
 } from "@/server/runs/resume-states";
 import { datasetForJobOn, parentForJobOn, runDatasetForJobOn } from "@/server/runs/trainer-tasks";
 import { branchJobOfOn } from "@/server/runs/branch-job";
-import { branchJobOf } from "@/server/runs/replay";
 import { describePg } from "./pg-test-env";
 import {
   fixedDateForEachTest,
@@ -302,7 +300,7 @@ describe("job inputs and resume states on SQLite", () => {
     () => sqlite.dir(),
   );
 
-  it("the branch's job equals replay.ts's synchronous branchJobOf; the synchronous pointer forms read the same table", async () => {
+  it("a second branch's job starts from its own parent checkpoint's state; the synchronous pointer forms read the same table", async () => {
     const db: Db = sqlite.db();
     const deps = { db, artifacts: fileArtifactStore(sqlite.dir()), dataDir: sqlite.dir() };
     const { ids } = outcomes.sqlite!;
@@ -321,9 +319,7 @@ describe("job inputs and resume states on SQLite", () => {
       })
       .returning()
       .get();
-    const sync = branchJobOf(deps, other);
-    expect(branchInput(await branchJobOfOn(deps, other))).toEqual(branchInput(sync));
-    expect(sync?.resume?.sha256).toBe(hex(bytesOf("state of epoch 1")));
+    expect((await branchJobOfOn(deps, other))?.resume?.sha256).toBe(hex(bytesOf("state of epoch 1")));
     expect(loadResumeState(deps, { runId: ids.source, epoch: 2 })).toEqual(await loadResumeStateOn(deps, { runId: ids.source, epoch: 2 }));
     const state = bytesOf("stored synchronously");
     storeResumeState(deps, { runId: ids.plain, epoch: 5 }, state, hex(state));
