@@ -109,6 +109,11 @@ async function main(argv: string[]): Promise<number> {
       const claimed = await queue.claim(orchestrator.leases, orchestrator.freeSlots());
       const now = Date.now();
       for (const c of claimed) {
+        // A SIGTERM that arrived during the claim: handBackAll has taken its snapshot, so the run goes back from here.
+        if (stopping) {
+          await queue.giveBack(orchestrator.leases, c.runId, c.enqueuedSeq);
+          continue;
+        }
         say(`claimed run ${c.runId} (queued ${now - c.enqueuedAt} ms ago)`);
         await orchestrator.trainClaimed(c.runId, c.enqueuedSeq);
       }
