@@ -44,6 +44,7 @@ import { enqueueRunOn } from "@/server/runs/orchestrator/run-queue";
 import { RunOrchestrator } from "@/server/runs/orchestrator/orchestrator";
 import { createScratchPgDatabase, describePg, type ScratchPgDatabase } from "./pg-test-env";
 import { irisConfig } from "./test-app";
+import { settleWithin } from "./settle-within";
 
 vi.mock("server-only", () => ({}));
 
@@ -145,14 +146,7 @@ async function until<T>(what: string, check: () => Promise<T | undefined | false
 
 function exitWithin(c: Child, what: string, ms = 60_000): Promise<number | null> {
   const bound = boundedWait(ms);
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    c.exited,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${Math.round(bound / 1000)} s waiting for ${what} to exit`)), bound);
-      timer.unref();
-    }),
-  ]).finally(() => clearTimeout(timer));
+  return settleWithin(c.exited, bound, () => `timed out after ${Math.round(bound / 1000)} s waiting for ${what} to exit`);
 }
 
 const FINAL = ["completed", "failed", "cancelled"];

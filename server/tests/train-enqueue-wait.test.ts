@@ -20,6 +20,7 @@ import { actorOf } from "@/server/users/service";
 import { DEMO_USERS, ensureDemoUsersAndProject } from "@/server/demo/seed";
 import { verifyDatabase } from "@/server/audit/verify";
 import { irisConfig } from "./test-app";
+import { settleWithin } from "./settle-within";
 
 vi.mock("server-only", () => ({}));
 
@@ -50,18 +51,13 @@ function startProc(args: string[]): Proc {
   child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  const exit = (ms = 120_000) => {
-    let timer: NodeJS.Timeout | undefined;
-    return Promise.race([
+  const exit = (ms = 120_000) =>
+    settleWithin(
       exited.then((code) => ({ code, stdout, stderr })),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          child.kill("SIGKILL");
-          reject(new Error(`${args.slice(0, 2).join(" ")} did not exit within ${ms} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
-        }, ms);
-      }),
-    ]).finally(() => clearTimeout(timer));
-  };
+      ms,
+      () => `${args.slice(0, 2).join(" ")} did not exit within ${ms} ms\nstdout: ${stdout}\nstderr: ${stderr}`,
+      () => child.kill("SIGKILL"),
+    );
   const p = { child, stdout: () => stdout, stderr: () => stderr, exit };
   procs.push(p);
   return p;

@@ -24,6 +24,7 @@ import { pgStore, reader, sqliteStore, type Store } from "@/db/store";
 import { generateAuditKeys } from "@/server/audit/keys";
 import { createScratchPgDatabase, describePg, type ScratchPgDatabase } from "./pg-test-env";
 import { irisConfig } from "./test-app";
+import { settleWithin } from "./settle-within";
 
 vi.mock("server-only", () => ({}));
 
@@ -52,18 +53,13 @@ function start(args: string[], env: EnvChanges): Proc {
   child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<Exit>((resolve) => child.on("exit", (code) => resolve({ code, stdout, stderr, ms: Date.now() - startedAt })));
-  const exit = (ms = 150_000) => {
-    let timer: NodeJS.Timeout | undefined;
-    return Promise.race([
+  const exit = (ms = 150_000) =>
+    settleWithin(
       exited,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          child.kill("SIGKILL");
-          reject(new Error(`${args.slice(0, 2).join(" ")} did not exit within ${ms} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
-        }, ms);
-      }),
-    ]).finally(() => clearTimeout(timer));
-  };
+      ms,
+      () => `${args.slice(0, 2).join(" ")} did not exit within ${ms} ms\nstdout: ${stdout}\nstderr: ${stderr}`,
+      () => child.kill("SIGKILL"),
+    );
   const p = { child, stdout: () => stdout, stderr: () => stderr, exit };
   procs.push(p);
   return p;

@@ -31,6 +31,7 @@ import { actorOf } from "@/server/users/service";
 import { DEMO_USERS, ensureDemoUsersAndProject } from "@/server/demo/seed";
 import { verifyDatabase } from "@/server/audit/verify";
 import { irisConfig } from "./test-app";
+import { settleWithin } from "./settle-within";
 
 vi.mock("server-only", () => ({}));
 
@@ -160,14 +161,7 @@ const leaseOf = (db: Database.Database, runId: number) =>
  */
 function exitWithin(c: Child, what: string, ms = 150_000): Promise<number | null> {
   const bound = boundedWait(ms);
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    c.exited,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${Math.round(bound / 1000)} s waiting for ${what} to exit`)), bound);
-      timer.unref();
-    }),
-  ]).finally(() => clearTimeout(timer));
+  return settleWithin(c.exited, bound, () => `timed out after ${Math.round(bound / 1000)} s waiting for ${what} to exit`);
 }
 
 /** The long run's status; a final one before the test expects it means the step it waits for can never come. */
