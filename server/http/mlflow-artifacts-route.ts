@@ -5,7 +5,8 @@
  *
  * The token and the caller's role and the run are checked before the body is read; the body is streamed to a temp
  * file in the data directory while hashed (never held whole in memory), at most MLFLOW_ARTIFACT_MAX_BYTES (413
- * INVALID_PARAMETER_VALUE past it), then moved into the store under its sha256 and recorded with its run.log event.
+ * INVALID_PARAMETER_VALUE past it), then moved into the artifact store under its sha256 (on PostgreSQL copied into
+ * its chunks, re-hashed while copied) and recorded with its run.log event, the run and path checked again then.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -19,6 +20,7 @@ import { MLFLOW_ARTIFACT_MAX_BYTES } from "@/contracts/mlflow/types";
 import { uploadTempDir } from "@/server/datasets/service";
 import { BodyTooLargeError, receiveBodyToFile } from "@/server/datasets/upload/receive-body";
 import { ArtifactIntegrityError } from "@/server/artifacts/store";
+import { awaitedArtifacts } from "@/server/artifacts/async-store";
 
 const json = (a: MlflowAnswer): Response =>
   new Response(JSON.stringify(a.body), {
@@ -59,8 +61,8 @@ export async function handleMlflowArtifactsRequest(services: AppServices, req: R
   }
   try {
     if (method === "GET") {
-      if (rest.length === 0) return json({ status: 200, body: listProxy(caller, new URL(req.url).searchParams.get("path") ?? "") });
-      const { row, bytes } = readArtifact(caller, rest.join("/"));
+      if (rest.length === 0) return json({ status: 200, body: await listProxy(caller, new URL(req.url).searchParams.get("path") ?? "") });
+      const { row, bytes } = await readArtifact(caller, rest.join("/"));
       return new Response(Buffer.from(bytes), {
         status: 200,
         headers: {
@@ -72,7 +74,7 @@ export async function handleMlflowArtifactsRequest(services: AppServices, req: R
         },
       });
     }
-    const { run, rel } = checkUpload(caller, rest.join("/"));
+    await checkUpload(caller, rest.join("/"));
     const declared = Number(req.headers.get("content-length") ?? NaN);
     if (Number.isFinite(declared) && declared > MLFLOW_ARTIFACT_MAX_BYTES) {
       await req.body?.cancel().catch(() => undefined);
@@ -87,12 +89,12 @@ export async function handleMlflowArtifactsRequest(services: AppServices, req: R
       throw e;
     }
     try {
-      caller.artifacts.putFile(tmp, received.sha256);
+      await awaitedArtifacts(caller.artifacts).putFile(tmp, received.sha256);
     } finally {
       fs.rmSync(tmp, { force: true });
     }
-    recordArtifact(caller, run, rel, received);
-    applyCheckpointPolicy(services);
+    await recordArtifact(caller, rest.join("/"), received);
+    await applyCheckpointPolicy(services);
     return json({ status: 200, body: {} });
   } catch (err) {
     await req.body?.cancel().catch(() => undefined);

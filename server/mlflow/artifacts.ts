@@ -12,22 +12,29 @@
  * event naming the row's id, path, sha256 and size (the content check recomputes the file's hash). Paths are
  * relative, "/"-separated, without empty, "." or ".." segments, backslashes or NUL (MLflow: "Invalid path").
  * Only engineers upload (the writer role of the API); every role reads.
+ *
+ * On the store (issue 16): every read and the record run on SQLite or PostgreSQL (the record under the ledger lock,
+ * re-checking the run and the path), and the bytes live in either artifact store (the data directory's files, or
+ * PostgreSQL's chunks: pg-store.ts, hash-checked on every read as the files are).
  */
 import { and, asc, eq, like } from "drizzle-orm";
 import { z } from "zod";
-import * as schema from "@/db/schema";
-import { runArtifacts } from "@/db/schema";
-import type { DbOrTx, Tx } from "@/db/client";
-import { asStore, row, rows, runOnSqliteTx, type StoreTables, type TxBody } from "@/db/store";
-import { appendAuditEvent } from "@/server/audit/ledger";
+import type { Tx } from "@/db/client";
+import { PG_LOCK_KEYS } from "@/db/pg-client";
+import { asStore, row, rows, transact, type StoreTables, type TxBody } from "@/db/store";
+import { appendEvent } from "@/server/audit/ledger-pg";
 import { now } from "@/server/app-context/service-context";
+import { awaitedArtifacts, type AnyArtifactStore } from "@/server/artifacts/async-store";
 import { MlflowError, doesNotExist, invalidParam } from "./errors";
-import { idField, parseRequest, readPart, requireWriter, type MlflowCtx, type MlflowStoreCtx } from "./common";
+import { idField, parseRequest, readPart, requireWriter, type MlflowStoreCtx } from "./common";
 import { runRowIn, type RunRow } from "./runs";
 import type { FileInfo } from "@/contracts/mlflow/types";
 
-export type ArtifactRow = typeof runArtifacts.$inferSelect;
+export type ArtifactRow = StoreTables["runArtifacts"]["$inferSelect"];
 export type { FileInfo } from "@/contracts/mlflow/types";
+
+/** The caller of the artifact proxy: either store (issue 16), and either artifact store (files, or PostgreSQL's chunks). */
+export type MlflowArtifactCtx = Pick<MlflowStoreCtx, "db" | "actor"> & { artifacts: AnyArtifactStore };
 
 /** An artifact path as given (relative), checked; "" is the run's root. */
 export function safeArtifactPath(raw: string, allowRoot: boolean): string {
@@ -56,11 +63,6 @@ export function* resolveProxyPathIn(q: Tx, t: StoreTables, raw: string, allowRoo
   return { run, rel };
 }
 
-/** resolveProxyPathIn on SQLite, synchronously (the artifact proxy route, still SQLite only). */
-export function resolveProxyPath(db: DbOrTx, raw: string, allowRoot: boolean): { run: RunRow; rel: string } {
-  return runOnSqliteTx(db as Tx, resolveProxyPathIn(db as Tx, schema, raw, allowRoot));
-}
-
 export function* artifactAtIn(q: Tx, t: StoreTables, runId: number, rel: string): TxBody<ArtifactRow | undefined> {
   const { runArtifacts } = t;
   return yield* row(
@@ -72,62 +74,81 @@ export function* artifactAtIn(q: Tx, t: StoreTables, runId: number, rel: string)
   );
 }
 
-export function artifactAt(db: DbOrTx, runId: number, rel: string): ArtifactRow | undefined {
-  return runOnSqliteTx(db as Tx, artifactAtIn(db as Tx, schema, runId, rel));
-}
-
-/** Checks made before the body is read: the writer role and the run (an API run, not deleted). */
-export function checkUpload(ctx: MlflowCtx, raw: string): { run: RunRow; rel: string } {
-  requireWriter(ctx, "upload artifacts");
-  const { run, rel } = resolveProxyPath(ctx.db, raw, false);
+/** The run and path of an upload, if it may take one: an API run, not deleted, and `rel` not one of its directories. */
+function* uploadTargetIn(q: Tx, t: StoreTables, raw: string): TxBody<{ run: RunRow; rel: string }> {
+  const { run, rel } = yield* resolveProxyPathIn(q, t, raw, false);
   if (run.deletedAt) invalidParam(`The run ${run.id} must be in the 'active' state. Current state is deleted.`);
   if (run.origin !== "api")
     invalidParam(`Run ${run.id} was trained by Runledger (origin "${run.origin}"): only runs created through this API take artifacts`);
-  if (listDirectory(ctx.db, run.id, rel).length > 0) invalidParam(`Invalid path: '${rel}' is a directory of run ${run.id}`);
+  if ((yield* listDirectoryIn(q, t, run.id, rel)).length > 0) invalidParam(`Invalid path: '${rel}' is a directory of run ${run.id}`);
   return { run, rel };
 }
 
-/**
- * Records a file already in the store (`sha256`, `bytes`) at `rel` of `run`, with its run.log event, in one
- * transaction. Same bytes at the same path: nothing is written (created false).
- */
-export function recordArtifact(
-  ctx: MlflowCtx,
-  run: RunRow,
-  rel: string,
-  file: { sha256: string; bytes: number },
-): { row: ArtifactRow; created: boolean } {
-  return ctx.db.transaction((tx) => {
-    const existing = artifactAt(tx, run.id, rel);
-    if (existing) {
-      if (existing.sha256 === file.sha256) return { row: existing, created: false };
-      throw new MlflowError(
-        "RESOURCE_ALREADY_EXISTS",
-        `Artifact '${rel}' of run ${run.id} already exists with other bytes (sha256 ${existing.sha256.slice(0, 12)}…): Runledger keeps what was logged; upload under another path`,
-      );
-    }
-    const row = tx
-      .insert(runArtifacts)
-      .values({ runId: run.id, path: rel, sha256: file.sha256, bytes: file.bytes, createdBy: ctx.actor.id, createdAt: now() })
-      .returning()
-      .get();
-    appendAuditEvent(tx, {
-      actor: ctx.actor,
-      action: "run.log",
-      entityType: "run",
-      entityId: run.id,
-      payload: { artifacts: [{ id: row.id, path: row.path, sha256: row.sha256, bytes: row.bytes, createdAt: row.createdAt }] },
-    });
-    return { row, created: true };
-  });
+/** Checks made before the body is read: the writer role and the run (an API run, not deleted). */
+export async function checkUpload(ctx: MlflowArtifactCtx, raw: string): Promise<{ run: RunRow; rel: string }> {
+  requireWriter(ctx, "upload artifacts");
+  const store = asStore(ctx.db);
+  return readPart(store, (q) => uploadTargetIn(q, store.tables, raw));
 }
 
-/** The bytes of a file artifact (hash checked by the store), or RESOURCE_DOES_NOT_EXIST. */
-export function readArtifact(ctx: MlflowCtx, raw: string): { row: ArtifactRow; bytes: Uint8Array } {
-  const { run, rel } = resolveProxyPath(ctx.db, raw, false);
-  const row = artifactAt(ctx.db, run.id, rel);
-  if (!row) return doesNotExist(`No artifact '${rel}' in run ${run.id}`);
-  return { row, bytes: ctx.artifacts.get(row.sha256) };
+/**
+ * Records a file already in the artifact store (`sha256`, `bytes`) at `raw` (the proxy path checkUpload accepted),
+ * with its run.log event, in one transaction under the ledger lock. The run and the path are checked again inside
+ * it: the body took a while to arrive, and the run may have been deleted or the path become a directory meanwhile.
+ * Same bytes at the same path: nothing is written (created false); other bytes: RESOURCE_ALREADY_EXISTS, also when
+ * two uploads of one path race (the second finds the first's row under the lock).
+ */
+export async function recordArtifact(
+  ctx: MlflowArtifactCtx,
+  raw: string,
+  file: { sha256: string; bytes: number },
+): Promise<{ row: ArtifactRow; created: boolean }> {
+  requireWriter(ctx, "upload artifacts");
+  const store = asStore(ctx.db);
+  const t = store.tables;
+  return transact(
+    store,
+    function* (tx) {
+      const { run, rel } = yield* uploadTargetIn(tx, t, raw);
+      const existing = yield* artifactAtIn(tx, t, run.id, rel);
+      if (existing) {
+        if (existing.sha256 === file.sha256) return { row: existing, created: false };
+        throw new MlflowError(
+          "RESOURCE_ALREADY_EXISTS",
+          `Artifact '${rel}' of run ${run.id} already exists with other bytes (sha256 ${existing.sha256.slice(0, 12)}…): Runledger keeps what was logged; upload under another path`,
+        );
+      }
+      const created = (yield* row(
+        tx
+          .insert(t.runArtifacts)
+          .values({ runId: run.id, path: rel, sha256: file.sha256, bytes: file.bytes, createdBy: ctx.actor.id, createdAt: now() })
+          .returning(),
+      ))!;
+      yield* appendEvent({
+        actor: ctx.actor,
+        action: "run.log",
+        entityType: "run",
+        entityId: run.id,
+        payload: {
+          artifacts: [{ id: created.id, path: created.path, sha256: created.sha256, bytes: created.bytes, createdAt: created.createdAt }],
+        },
+      });
+      return { row: created, created: true };
+    },
+    { pgLock: PG_LOCK_KEYS.ledger },
+  );
+}
+
+/** The bytes of a file artifact (hash checked by the artifact store), or RESOURCE_DOES_NOT_EXIST. */
+export async function readArtifact(ctx: MlflowArtifactCtx, raw: string): Promise<{ row: ArtifactRow; bytes: Uint8Array }> {
+  const store = asStore(ctx.db);
+  const found = await readPart(store, function* (q) {
+    const { run, rel } = yield* resolveProxyPathIn(q, store.tables, raw, false);
+    const file = yield* artifactAtIn(q, store.tables, run.id, rel);
+    if (!file) return doesNotExist(`No artifact '${rel}' in run ${run.id}`);
+    return file;
+  });
+  return { row: found, bytes: await awaitedArtifacts(ctx.artifacts).get(found.sha256) };
 }
 
 /**
@@ -158,17 +179,15 @@ export function* listDirectoryIn(q: Tx, t: StoreTables, runId: number, dir: stri
   return [...out.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
-/** listDirectoryIn on SQLite, synchronously (upload checks and the proxy listing, still SQLite only). */
-export function listDirectory(db: DbOrTx, runId: number, dir: string): FileInfo[] {
-  return runOnSqliteTx(db as Tx, listDirectoryIn(db as Tx, schema, runId, dir));
-}
-
 /** GET /api/2.0/mlflow-artifacts/artifacts?path=…: paths relative to the listed directory, as the proxy answers. */
-export function listProxy(ctx: MlflowCtx, raw: string): { files: FileInfo[] } {
-  const { run, rel } = resolveProxyPath(ctx.db, raw, true);
-  const prefix = rel === "" ? "" : `${rel}/`;
-  const files = listDirectory(ctx.db, run.id, rel).map((f) => ({ ...f, path: f.path.slice(prefix.length) }));
-  return { files };
+export async function listProxy(ctx: Pick<MlflowStoreCtx, "db">, raw: string): Promise<{ files: FileInfo[] }> {
+  const store = asStore(ctx.db);
+  return readPart(store, function* (q) {
+    const { run, rel } = yield* resolveProxyPathIn(q, store.tables, raw, true);
+    const prefix = rel === "" ? "" : `${rel}/`;
+    const files = (yield* listDirectoryIn(q, store.tables, run.id, rel)).map((f) => ({ ...f, path: f.path.slice(prefix.length) }));
+    return { files };
+  });
 }
 
 /** GET /api/2.0/mlflow/artifacts/list (run_id, path): paths relative to the run's artifact root. On the store (issue 16). */
