@@ -9,12 +9,12 @@
  *   a process without one (the CLI) pushes with a pusher of its own whose HTTP timeout is the wait.
  * - "cosigned" = the witness has a stored, verified cosignature at this checkpoint's size or larger (a later
  *   checkpoint's cosignature covers this one: the witness only cosigns consistent extensions).
- * - Never throws; returns null when no witness is configured.
+ * - Never throws; returns null when no witness is configured. Reads either store (deps.db: Store | Db).
  */
 import type { AuditCheckpointRow } from "@/server/audit/ledger-reads";
 import { WitnessPusher, type WitnessPusherDeps } from "./pusher";
 import { configuredWitnesses, runningWitnessPusher } from "./start";
-import { largestCosignedSize, readWitnessStatus } from "./store";
+import { largestCosignedSizeOn, readWitnessStatusOn } from "./store";
 
 export const EXPORT_COSIGN_WAIT_MS = 3000;
 
@@ -46,22 +46,23 @@ export async function cosignFreshCheckpoint(
   const pushed = pusher.pushNow().catch(() => []);
   const outcome = await Promise.race([pushed, timedOut]);
   clearTimeout(timer);
-  const sqlite = deps.db.$client;
-  const witnesses = config.witnesses.map((w) => {
-    const keyId = w.key.keyId.toString("hex");
-    let cosigned = false;
-    let reason: string | null = null;
-    try {
-      cosigned = largestCosignedSize(sqlite, w.key.name, keyId) >= cp.treeSize;
-      if (!cosigned) {
-        const status = readWitnessStatus(deps.db, w.url);
-        reason = outcome === "timeout" ? `no cosignature within ${waitMs} ms` : (status?.lastError ?? "not cosigned");
+  const witnesses = await Promise.all(
+    config.witnesses.map(async (w) => {
+      const keyId = w.key.keyId.toString("hex");
+      let cosigned = false;
+      let reason: string | null = null;
+      try {
+        cosigned = (await largestCosignedSizeOn(deps.db, w.key.name, keyId)) >= cp.treeSize;
+        if (!cosigned) {
+          const status = await readWitnessStatusOn(deps.db, w.url);
+          reason = outcome === "timeout" ? `no cosignature within ${waitMs} ms` : (status?.lastError ?? "not cosigned");
+        }
+      } catch (err) {
+        reason = `cannot read the cosignatures: ${(err as Error).message}`;
       }
-    } catch (err) {
-      reason = `cannot read the cosignatures: ${(err as Error).message}`;
-    }
-    return { url: w.url, witness: w.key.name, cosigned, reason };
-  });
+      return { url: w.url, witness: w.key.name, cosigned, reason };
+    }),
+  );
   return {
     checkpointId: cp.id,
     treeSize: cp.treeSize,

@@ -2,24 +2,27 @@
  * The witnesses on the Audit page: each witness configured in RUNLEDGER_WITNESSES (URL, name, key ID, reachable,
  * last success, last error, failing since), this log's origin and verifier key (what a witness operator needs),
  * and the latest stored cosignatures, each re-verified here under the configured witness keys.
- * Read-only. The witnesses router (./router.ts) serves it to every signed-in role.
+ * Read-only, on either store (awaited reads). The witnesses router (./router.ts) serves it to every signed-in role.
  */
 import type { Db } from "@/db/client";
+import type { Store } from "@/db/store";
 import type { AuditKeys } from "@/server/audit/keys";
 import { formatCheckpointBody, logOrigin, logVerifierKey } from "./checkpoint-note";
 import { configuredWitnesses } from "./start";
-import { firstCheckpointKeyFingerprint, listWitnessStatus, recentCosignatures } from "./store";
+import { firstCheckpointKeyFingerprintOn, listWitnessStatusOn, recentCosignaturesOn } from "./store";
 import { verifyCosignature } from "./cosignature";
 
 /** Configured witnesses with their last known status, this log's origin and verifier key, and recent cosignatures re-verified. */
-export function witnessOverview({ db, auditKeys }: { db: Db; auditKeys: AuditKeys }) {
+export async function witnessOverview({ db, auditKeys }: { db: Store | Db; auditKeys: AuditKeys }) {
   const config = configuredWitnesses();
-  const statuses = listWitnessStatus(db);
+  const statuses = await listWitnessStatusOn(db);
+  const firstKey = await firstCheckpointKeyFingerprintOn(db);
+  const recent = await recentCosignaturesOn(db, 50);
   let origin: string | null = null;
   let logVkey: string | null = null;
   let originError: string | null = null;
   try {
-    origin = logOrigin(firstCheckpointKeyFingerprint(db.$client) ?? auditKeys.fingerprint);
+    origin = logOrigin(firstKey ?? auditKeys.fingerprint);
     logVkey = logVerifierKey(origin, auditKeys.publicKey).vkey;
   } catch (err) {
     originError = (err as Error).message;
@@ -40,7 +43,7 @@ export function witnessOverview({ db, auditKeys }: { db: Db; auditKeys: AuditKey
       failingSince: s?.failingSince ?? null,
     };
   });
-  const cosignatures = recentCosignatures(db, 50).map((c) => {
+  const cosignatures = recent.map((c) => {
     const key = config.witnesses.find((w) => w.key.name === c.witnessName && w.key.keyId.toString("hex") === c.keyId)?.key;
     let verified: boolean | null = null;
     if (key) {
