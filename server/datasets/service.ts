@@ -189,9 +189,11 @@ export type UploadDatasetFileInput = {
 /**
  * Registers an uploaded CSV: checks it in a worker (caps, UTF-8, header, rows, column types), infers its schema,
  * stores the file under its sha256 and records the dataset with its audit event. The same bytes are stored once.
+ * Either artifact store: the file is moved into the data directory's files, or copied into PostgreSQL's chunks
+ * (re-hashed while copied; nothing is stored when it does not hash to the name).
  */
 export async function uploadDatasetFile(
-  ctx: StoreServiceContext & { artifacts: ArtifactStore },
+  ctx: StoreServiceContext & { artifacts: AnyArtifactStore },
   input: UploadDatasetFileInput,
 ): Promise<DatasetRow> {
   requireRole(ctx.actor, ["engineer"], "upload datasets");
@@ -230,7 +232,7 @@ export async function uploadDatasetFile(
     const store = asStore(ctx.db);
     const existing = await datasetBySha(store, profile.sha256);
     if (existing) return existing;
-    ctx.artifacts.putFile(input.file, profile.sha256);
+    await awaitedArtifacts(ctx.artifacts).putFile(input.file, profile.sha256);
     const d: NewDataset = {
       name: meta.name.trim() || "Uploaded dataset",
       source: "upload",

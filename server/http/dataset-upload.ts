@@ -8,13 +8,18 @@
  * streams to a temp file while hashed (passing the cap mid-stream: 413), a worker thread checks it, and the dataset
  * is registered. Replies are JSON: the dataset row, or { error: { message } }.
  * Invariants: the handler never holds the body whole nor parses it on the main thread; the temp file is removed
- * in every outcome (moved into the artifact store on success).
+ * in every outcome (moved into the artifact store on success). On PostgreSQL (issue 16) the body is received the same
+ * way in this machine's local directory, then copied into the artifact store in PostgreSQL and the dataset recorded
+ * there: the same checks, limits and answers, and a refusal writes nothing to either.
  */
 import fs from "node:fs";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { httpErrorOf } from "./domain-error-status";
-import type { ServiceDeps, SignedInActor } from "@/server/app-context/service-context";
+import type { Db } from "@/db/client";
+import type { Store } from "@/db/store";
+import type { SignedInActor } from "@/server/app-context/service-context";
+import type { AnyArtifactStore } from "@/server/artifacts/async-store";
 import { uploadDatasetFile, uploadMetaSchema, uploadTempDir, type UploadDatasetMeta } from "@/server/datasets/service";
 import { crossOriginRefusal, refusedResponse } from "./same-origin";
 import { asRouteCaller, type RouteCaller } from "./route-session";
@@ -52,9 +57,15 @@ export function uploadMetaFromQuery(params: URLSearchParams): { ok: true; meta: 
   return { ok: false, message: parsed.error.issues.map((i) => `${i.path.join(".") || "input"}: ${i.message}`).join("; ") };
 }
 
+/**
+ * What the upload needs of the services, on either store (issue 16): the store, its artifact store (the data
+ * directory's files, or PostgreSQL's chunks) and this machine's local directory, where the body is received first.
+ */
+export type DatasetUploadServices = { db: Store | Db; artifacts: AnyArtifactStore; dataDir: string };
+
 /** `caller`: the route's RouteCaller (server/http/route-session.ts), or a signed-in user / null (tests, scripts). */
 export async function handleDatasetUpload(
-  services: ServiceDeps,
+  services: DatasetUploadServices,
   req: Request,
   caller: RouteCaller | SignedInActor | null,
   opts: { limits?: CsvCaps } = {},
