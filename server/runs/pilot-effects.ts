@@ -5,12 +5,14 @@
  *
  * Invariants: reads only; imports no service. Only whole-epoch points count (batch points carry a fractional
  * epoch), one value per epoch (its latest by step). The watched metric is the one the snapshot names, so the
- * before/after compare the same series the pilot saw when deciding.
+ * before/after compare the same series the pilot saw when deciding. One read part (`…In`, db/store.ts) serves the
+ * synchronous SQLite forms and listInterventionsWithEffectsOn on either store (issue 16).
  */
 import { and, asc, eq, gte, lte } from "drizzle-orm";
-import { metrics } from "@/db/schema";
-import type { DbOrTx } from "@/db/client";
-import { listInterventions, watchedMetricOfRun } from "./pilot-queries";
+import type { Db, DbOrTx, Tx } from "@/db/client";
+import * as sqliteTables from "@/db/schema";
+import { asStore, readPart, rows, runOnSqliteTx, type Store, type StoreTables, type TxBody } from "@/db/store";
+import { listInterventionsIn, watchedMetricOfRunIn } from "./pilot-queries";
 
 /** How many epochs after an intervention its effect covers. */
 export const EFFECT_EPOCHS = 3;
@@ -29,19 +31,26 @@ export type InterventionEffect = {
 
 /** `metric` of run `runId` at epoch `atEpoch` (or the last epoch before it) and over the next `epochs` epochs. */
 export function interventionEffect(db: DbOrTx, runId: number, metric: string, atEpoch: number, epochs = EFFECT_EPOCHS): InterventionEffect {
-  const points = db
-    .select({ epoch: metrics.epoch, value: metrics.value })
-    .from(metrics)
-    .where(
-      and(
-        eq(metrics.runId, runId),
-        eq(metrics.key, metric),
-        gte(metrics.epoch, atEpoch - EFFECT_LOOKBACK_EPOCHS),
-        lte(metrics.epoch, atEpoch + epochs),
-      ),
-    )
-    .orderBy(asc(metrics.step))
-    .all();
+  return runOnSqliteTx(db as Tx, interventionEffectIn(db as Tx, sqliteTables, runId, metric, atEpoch, epochs));
+}
+
+/** interventionEffect as a part of a transaction body, or a read (db/store.ts), on either store. */
+export function* interventionEffectIn(
+  q: Tx,
+  t: StoreTables,
+  runId: number,
+  metric: string,
+  atEpoch: number,
+  epochs = EFFECT_EPOCHS,
+): TxBody<InterventionEffect> {
+  const m = t.metrics;
+  const points = yield* rows(
+    q
+      .select({ epoch: m.epoch, value: m.value })
+      .from(m)
+      .where(and(eq(m.runId, runId), eq(m.key, metric), gte(m.epoch, atEpoch - EFFECT_LOOKBACK_EPOCHS), lte(m.epoch, atEpoch + epochs)))
+      .orderBy(asc(m.step)),
+  );
   return effectFromPoints(metric, atEpoch, points, epochs);
 }
 
@@ -66,22 +75,33 @@ export function effectFromPoints(
   return { metric, before, after, delta: before && last ? last.value - before.value : null };
 }
 
-/** listInterventions with, for each applied intervention, its effect on the metric its snapshot watched. */
+/** listInterventions with, for each applied intervention, its effect on the metric its snapshot watched (SQLite). */
 export function listInterventionsWithEffects(db: DbOrTx, runId: number) {
-  const list = listInterventions(db, runId);
+  return runOnSqliteTx(db as Tx, listInterventionsWithEffectsIn(db as Tx, sqliteTables, runId));
+}
+
+/** listInterventionsWithEffects on either store (db/store.ts): the same answer, read outside a transaction. */
+export async function listInterventionsWithEffectsOn(db: Store | Db, runId: number) {
+  const store = asStore(db);
+  return readPart(store, (q) => listInterventionsWithEffectsIn(q, store.tables, runId));
+}
+
+/** listInterventionsWithEffects as a part of a transaction body, or a read (db/store.ts), on either store. */
+export function* listInterventionsWithEffectsIn(q: Tx, t: StoreTables, runId: number) {
+  const list = yield* listInterventionsIn(q, t, runId);
   const applied = list.filter((i) => i.status === "applied" && i.appliedAtEpoch !== null);
   // A snapshot without a watched trend (no point yet) falls back to the metric the run watches now.
   // (A run logged by a script has no config: watchedMetricOfRun reads its metrics instead.)
-  const fallback = applied.some((i) => !i.metricsSnapshot?.watched) ? watchedMetricOfRun(db, runId) : null;
-  return list.map((i) => {
+  const fallback = applied.some((i) => !i.metricsSnapshot?.watched) ? yield* watchedMetricOfRunIn(q, t, runId) : null;
+  const out = [];
+  for (const i of list) {
     const metric = i.metricsSnapshot?.watched?.metric ?? fallback;
-    return {
-      ...i,
-      effect:
-        i.status === "applied" && i.appliedAtEpoch !== null && metric !== null
-          ? interventionEffect(db, runId, metric, i.appliedAtEpoch)
-          : null,
-    };
-  });
+    const effect =
+      i.status === "applied" && i.appliedAtEpoch !== null && metric !== null
+        ? yield* interventionEffectIn(q, t, runId, metric, i.appliedAtEpoch)
+        : null;
+    out.push({ ...i, effect });
+  }
+  return out;
 }
 export type InterventionWithEffect = ReturnType<typeof listInterventionsWithEffects>[number];

@@ -7,7 +7,6 @@
  * over the applied rows in the order they took effect (step, then id), so writer and reader agree on old values.
  */
 import { and, asc, desc, eq, inArray, max } from "drizzle-orm";
-import { decisions, metricSummaries, runInterventions, runs, runTagValues, users } from "@/db/schema";
 import type { DbOrTx, Tx } from "@/db/client";
 import * as sqliteTables from "@/db/schema";
 import { row, rows, runOnSqliteTx, type StoreTables, type TxBody } from "@/db/store";
@@ -107,21 +106,26 @@ export const WATCHED_METRIC_TAG = "runledger.watched_metric";
  * name) with "val" and "loss" in its name, else with "loss", else its first metric; null before any metric.
  */
 export function watchedMetricOfRun(db: DbOrTx, runId: number): string | null {
-  const run = db.select({ origin: runs.origin }).from(runs).where(eq(runs.id, runId)).get();
+  return runOnSqliteTx(db as Tx, watchedMetricOfRunIn(db as Tx, sqliteTables, runId));
+}
+
+/** watchedMetricOfRun as a part of a transaction body, or a read (db/store.ts), on either store. */
+export function* watchedMetricOfRunIn(q: Tx, t: StoreTables, runId: number): TxBody<string | null> {
+  const { runs, metricSummaries: ms, runTagValues: tags } = t;
+  const run = yield* row(q.select({ origin: runs.origin }).from(runs).where(eq(runs.id, runId)));
   if (!run) notFound(`run ${runId}`);
-  if (run.origin !== "api") return watchedMetric(runEffectiveConfig(db, runId).effective);
-  const keys = db
-    .select({ key: metricSummaries.key })
-    .from(metricSummaries)
-    .where(eq(metricSummaries.runId, runId))
-    .orderBy(asc(metricSummaries.key))
-    .all()
-    .map((r) => r.key);
-  const tagged = db
-    .select({ value: runTagValues.value })
-    .from(runTagValues)
-    .where(and(eq(runTagValues.runId, runId), eq(runTagValues.key, WATCHED_METRIC_TAG)))
-    .get()?.value;
+  if (run.origin !== "api") return watchedMetric((yield* runEffectiveConfigIn(q, t, runId)).effective);
+  // Keys by name in byte order on both stores (SQLite's BINARY; PostgreSQL's collation may differ): sorted here.
+  const keys = (yield* rows(q.select({ key: ms.key }).from(ms).where(eq(ms.runId, runId))))
+    .map((r) => r.key)
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const tagged = (yield* row(
+    q
+      .select({ value: tags.value })
+      .from(tags)
+      .where(and(eq(tags.runId, runId), eq(tags.key, WATCHED_METRIC_TAG)))
+      .limit(1),
+  ))?.value;
   return apiRunWatchedMetric(keys, tagged);
 }
 
@@ -179,20 +183,27 @@ export function* metricsSnapshotAtIn(
 
 /** A run's interventions (oldest first) with who asked, their decision when applied, and their changes parsed. */
 export function listInterventions(db: DbOrTx, runId: number) {
-  const run = db.select({ id: runs.id }).from(runs).where(eq(runs.id, runId)).get();
+  return runOnSqliteTx(db as Tx, listInterventionsIn(db as Tx, sqliteTables, runId));
+}
+
+/** listInterventions as a part of a transaction body, or a read (db/store.ts), on either store: the same rows. */
+export function* listInterventionsIn(q: Tx, t: StoreTables, runId: number) {
+  const { runs, runInterventions: ri, users, decisions } = t;
+  const run = yield* row(q.select({ id: runs.id }).from(runs).where(eq(runs.id, runId)));
   if (!run) notFound(`run ${runId}`);
-  const rows = db
-    .select({ i: runInterventions, requester: { name: users.name, email: users.email } })
-    .from(runInterventions)
-    .innerJoin(users, eq(users.id, runInterventions.requestedBy))
-    .where(eq(runInterventions.runId, runId))
-    .orderBy(asc(runInterventions.id))
-    .all();
-  const decisionIds = rows.map((r) => r.i.decisionId).filter((id): id is number => id !== null);
-  const byId = new Map(
-    (decisionIds.length ? db.select().from(decisions).where(inArray(decisions.id, decisionIds)).all() : []).map((d) => [d.id, d]),
+  const found = yield* rows(
+    q
+      .select({ i: ri, requester: { name: users.name, email: users.email } })
+      .from(ri)
+      .innerJoin(users, eq(users.id, ri.requestedBy))
+      .where(eq(ri.runId, runId))
+      .orderBy(asc(ri.id)),
   );
-  return rows.map(({ i, requester }) => ({
+  const decisionIds = found.map((r) => r.i.decisionId).filter((id): id is number => id !== null);
+  const byId = new Map(
+    (decisionIds.length ? yield* rows(q.select().from(decisions).where(inArray(decisions.id, decisionIds))) : []).map((d) => [d.id, d]),
+  );
+  return found.map(({ i, requester }) => ({
     id: i.id,
     runId: i.runId,
     kind: i.kind,
@@ -217,13 +228,7 @@ export type InterventionView = ReturnType<typeof listInterventions>[number];
 
 /** The pending interventions of a run, oldest first: what the training process applies at its next epoch boundary. */
 export function pendingInterventions(db: DbOrTx, runId: number) {
-  return db
-    .select()
-    .from(runInterventions)
-    .where(and(eq(runInterventions.runId, runId), eq(runInterventions.status, "pending")))
-    .orderBy(asc(runInterventions.id))
-    .all()
-    .map((r) => ({ ...r, changes: parseChanges(r.changesJson) }));
+  return runOnSqliteTx(db as Tx, pendingInterventionsIn(db as Tx, sqliteTables, runId));
 }
 
 /** pendingInterventions as a part of a transaction body (db/store.ts), on either store: the same rows, oldest first. */

@@ -22,7 +22,6 @@ import type { Actor } from "@/server/audit/ledger";
 import { appendEvent } from "@/server/audit/ledger-pg";
 import { canonicalJson, sha256Canonical } from "@/contracts/canonical";
 import { runParamValue as paramValue } from "@/server/audit/content/records";
-import type { ArtifactStore } from "@/server/artifacts/store";
 import type { AnyArtifactStore } from "@/server/artifacts/async-store";
 import { resolveDataset, resolveDatasetRow } from "../datasets/service";
 import { insertDecision, type DecisionRef } from "../decisions/service";
@@ -363,7 +362,7 @@ export async function resumeInterruptedRun(ctx: StoreServiceContext, orchestrato
  * orchestrator, which queues or starts it.
  */
 export async function launchRun(
-  ctx: StoreServiceContext & { artifacts: ArtifactStore },
+  ctx: StoreServiceContext & { artifacts: AnyArtifactStore },
   orchestrator: RunLauncher,
   raw: CreateRunInput,
 ): Promise<{ id: number; name: string }> {
