@@ -5,7 +5,8 @@ import { defineConfig } from "drizzle-kit";
 //   flock /tmp/runledger-migrate.lock npx drizzle-kit generate --config drizzle.pg.config.ts --name X
 export default defineConfig({
   dialect: "postgresql",
-  // cluster-artifacts.ts: PostgreSQL-only tables (the cluster artifact store), not in db/schema-pg/index.ts.
-  schema: ["./db/schema-pg/index.ts", "./db/schema-pg/cluster-artifacts.ts"],
+  // PostgreSQL-only tables, not in db/schema-pg/index.ts: cluster-artifacts.ts (the cluster artifact store) and
+  // audit-verify-jobs.ts (the audit page's "Verify now" jobs, shared by the web servers).
+  schema: ["./db/schema-pg/index.ts", "./db/schema-pg/cluster-artifacts.ts", "./db/schema-pg/audit-verify-jobs.ts"],
   out: "./db/migrations-pg",
 });

@@ -8,22 +8,26 @@
  * that records the outcome; a checkpoint's signature is reported valid only when it was made by the server's
  * current key and verifies under it. Errors are DomainErrors (server/errors.ts).
  */
-import { and, asc, desc, eq, gte, like, lt, lte, or, type SQL } from "drizzle-orm";
-import { auditEvents, modelVersions, models } from "@/db/schema";
-import type { Db } from "@/db/client";
+import { and, asc, desc, eq, gte, ilike, like, lt, lte, max, or, type SQL } from "drizzle-orm";
+import type { Db, Tx } from "@/db/client";
+import type { PgDb } from "@/db/pg-client";
+import { asStore, byteOrder, reader, rows, type Store, type StoreTables, type TxBody } from "@/db/store";
 import type { Actor } from "@/server/audit/ledger";
 import type { AuditKeys } from "@/server/audit/keys";
 import { invalidInput } from "@/server/errors";
-import { latestAuditCheckpoint, trustedCheckpointFromRow, treeHeadOf, verifyTreeHeadSignature } from "@/server/audit/checkpoints";
-import { inclusionProofFromLevels } from "@/server/audit/tree-levels";
-import { currentVerifyJob, startVerifyJob } from "@/server/audit/verify-jobs";
+import { trustedCheckpointFromRow, treeHeadOf, verifyTreeHeadSignature, type AuditCheckpointRow } from "@/server/audit/checkpoints";
+import { latestCheckpointQuery } from "@/server/audit/checkpoint-reads";
+import { inclusionProofFromLevels, type LevelInclusionProof } from "@/server/audit/tree-levels";
+import { inclusionProofFromLevelsPg } from "@/server/audit/tree-levels-pg";
+import { currentVerifyJobOn, startVerifyJobOn } from "@/server/audit/verify-jobs";
 import { configuredWitnesses } from "@/server/audit/witness/start";
 import type { VerifySummary } from "@/server/audit/verify-summary";
-import { maxAuditSeq } from "@/server/audit/ledger-reads";
-import { collectLineage } from "@/server/lineage/collect";
-import { aliasMoves, currentAliasTargets } from "@/server/registry/aliases";
+import { collectLineageOn } from "@/server/lineage/collect";
+import { readOnStore } from "@/server/registry/on-store";
+import { aliasMovesIn, currentAliasTargets } from "@/server/registry/aliases";
 
-type AuditDeps = { db: Db; auditKeys: AuditKeys; dataDir: string };
+/** `db`: the SQLite handle or a store (issue 16); `dataDir`: this machine's directory (SQLite: the installation's). */
+type AuditDeps = { db: Store | Db; auditKeys: AuditKeys; dataDir: string };
 
 export type EventFilter = {
   actor?: string;
@@ -42,14 +46,21 @@ function isoOrThrow(label: string, v: string): string {
   return t.toISOString();
 }
 
-/** One page of events, newest first; `nextBeforeSeq` continues with older ones (null: no more). */
-export function listAuditEvents(db: Db, filter: EventFilter) {
+/**
+ * One page of events, newest first; `nextBeforeSeq` continues with older ones (null: no more). The actor and action
+ * patterns ignore case on both stores (SQLite's LIKE does for ASCII; PostgreSQL's ILIKE).
+ */
+export async function listAuditEvents(store: Store | Db, filter: EventFilter) {
+  const s = asStore(store);
+  const { auditEvents } = s.tables;
+  const matches = s.dialect === "pg" ? ilike : like;
   const conds: SQL[] = [];
-  if (filter.actor) conds.push(or(like(auditEvents.actorName, `%${filter.actor}%`), eq(auditEvents.actorId, Number(filter.actor) || -1))!);
+  if (filter.actor)
+    conds.push(or(matches(auditEvents.actorName, `%${filter.actor}%`), eq(auditEvents.actorId, Number(filter.actor) || -1))!);
   if (filter.action)
     conds.push(
       filter.action.endsWith(".") || !filter.action.includes(".")
-        ? like(auditEvents.action, `${filter.action.replace(/\.$/, "")}.%`)
+        ? matches(auditEvents.action, `${filter.action.replace(/\.$/, "")}.%`)
         : eq(auditEvents.action, filter.action),
     );
   if (filter.entityType) conds.push(eq(auditEvents.entityType, filter.entityType));
@@ -57,39 +68,46 @@ export function listAuditEvents(db: Db, filter: EventFilter) {
   if (filter.from) conds.push(gte(auditEvents.at, isoOrThrow("from", filter.from)));
   if (filter.to) conds.push(lte(auditEvents.at, isoOrThrow("to", filter.to)));
   if (filter.beforeSeq !== undefined) conds.push(lt(auditEvents.seq, filter.beforeSeq));
-  const rows = db
+  const found = await reader(s)
     .select()
     .from(auditEvents)
     .where(conds.length ? and(...conds) : undefined)
     .orderBy(desc(auditEvents.seq))
-    .limit(filter.limit + 1)
-    .all();
-  const page = rows.slice(0, filter.limit);
+    .limit(filter.limit + 1);
+  const page = found.slice(0, filter.limit);
   return {
     events: page.map((e) => ({ ...e, payload: JSON.parse(e.payload) as unknown })),
-    nextBeforeSeq: rows.length > filter.limit ? page.at(-1)!.seq : null,
+    nextBeforeSeq: found.length > filter.limit ? page.at(-1)!.seq : null,
   };
 }
 
+async function latestCheckpoint(s: Store): Promise<AuditCheckpointRow | undefined> {
+  return (await latestCheckpointQuery(reader(s), s.tables))[0];
+}
+
 /** True when the checkpoint was signed by the server's current key and the signature verifies under it. */
-function signedByCurrentKey(auditKeys: AuditKeys, cp: NonNullable<ReturnType<typeof latestAuditCheckpoint>>): boolean {
+function signedByCurrentKey(auditKeys: AuditKeys, cp: AuditCheckpointRow): boolean {
   return cp.keyFingerprint === auditKeys.fingerprint && verifyTreeHeadSignature(auditKeys, treeHeadOf(cp), cp.signature);
 }
 
 /** The server key, the ledger's size, the latest checkpoint (with its signature checked) and the last verification. */
-export function auditStatus({ db, auditKeys }: AuditDeps) {
-  const latest = latestAuditCheckpoint(db) ?? null;
-  const lastVerify = db
+export async function auditStatus({ db, auditKeys }: AuditDeps) {
+  const s = asStore(db);
+  const { auditEvents } = s.tables;
+  const latest = (await latestCheckpoint(s)) ?? null;
+  const [lastVerify] = await reader(s)
     .select()
     .from(auditEvents)
     .where(eq(auditEvents.action, "audit.verify"))
     .orderBy(desc(auditEvents.seq))
-    .limit(1)
-    .get();
+    .limit(1);
+  const [size] = await reader(s)
+    .select({ n: max(auditEvents.seq).mapWith(Number) })
+    .from(auditEvents);
   return {
     publicKeyPem: auditKeys.publicKeyPem,
     fingerprint: auditKeys.fingerprint,
-    events: maxAuditSeq(db),
+    events: size?.n ?? 0,
     latestCheckpoint: latest ? { ...latest, signatureValid: signedByCurrentKey(auditKeys, latest) } : null,
     lastVerification: lastVerify
       ? { seq: lastVerify.seq, at: lastVerify.at, by: lastVerify.actorName, result: JSON.parse(lastVerify.payload) as VerifySummary }
@@ -98,48 +116,55 @@ export function auditStatus({ db, auditKeys }: AuditDeps) {
 }
 
 /** The latest checkpoint as a file an auditor keeps outside the server (for `audit verify --trusted-checkpoint`). */
-export function trustedCheckpoint({ db, auditKeys }: AuditDeps) {
-  const latest = latestAuditCheckpoint(db);
+export async function trustedCheckpoint({ db, auditKeys }: AuditDeps) {
+  const latest = await latestCheckpoint(asStore(db));
   return latest ? trustedCheckpointFromRow(latest, auditKeys.publicKeyPem) : null;
 }
 
 /**
  * Starts verifying the whole ledger in a background worker (or returns the job already running); the job records
  * the outcome as an `audit.verify` event when it ends. Trusts the server's current public key and, as anchors, the
- * cosignatures of the witnesses the server is configured with.
+ * cosignatures of the witnesses the server is configured with. On PostgreSQL the job is a row every web server sees
+ * (verify-jobs.ts).
  */
 export function startLedgerVerification(deps: AuditDeps, actor: Actor) {
   const { auditKeys } = deps;
   const witnessKeys = configuredWitnesses().witnesses.map((w) => w.key.vkey);
   const trusted = `the server's current public key ${auditKeys.fingerprint}${witnessKeys.length > 0 ? ` and the ${witnessKeys.length} witness key(s) configured in RUNLEDGER_WITNESSES` : ""}`;
-  return startVerifyJob(deps, actor, { publicKeyPem: auditKeys.publicKeyPem, witnessKeys }, trusted);
+  return startVerifyJobOn(deps, actor, { publicKeyPem: auditKeys.publicKeyPem, witnessKeys }, trusted);
 }
 
 /** The running "Verify now" job with its progress, or the last one that ended (null before the first). */
 export function currentLedgerVerification(deps: AuditDeps) {
-  return currentVerifyJob(deps.dataDir);
+  return currentVerifyJobOn(deps);
 }
 
 /** Inclusion proof of event `seq` against the latest checkpoint covering it, from the stored tree levels, checked against the signed root. */
-export function inclusionProof({ db, auditKeys }: AuditDeps, seq: number) {
-  let p: ReturnType<typeof inclusionProofFromLevels>;
+export async function inclusionProof({ db, auditKeys }: AuditDeps, seq: number) {
+  const s = asStore(db);
+  let p: LevelInclusionProof;
   try {
-    p = inclusionProofFromLevels(db, seq);
+    p = s.dialect === "sqlite" ? inclusionProofFromLevels(s.db, seq) : await inclusionProofFromLevelsPg(s.db as PgDb, seq);
   } catch (err) {
     return invalidInput((err as Error).message);
   }
   return { ...p, signatureValid: p.checkpoint ? signedByCurrentKey(auditKeys, p.checkpoint) : null };
 }
 
-/** Models and versions a report can be made for (production first), with the aliases pointing at each now. */
-export function reportTargets(db: Db) {
-  const all = db
-    .select({ v: modelVersions, name: models.name })
-    .from(modelVersions)
-    .innerJoin(models, eq(models.id, modelVersions.modelId))
-    .orderBy(asc(models.name), desc(modelVersions.version))
-    .all();
-  const targets = currentAliasTargets(aliasMoves(db));
+function* versionsWithModelIn(q: Tx, t: StoreTables, store: Store) {
+  const { modelVersions, models } = t;
+  return yield* rows(
+    q
+      .select({ v: modelVersions, name: models.name })
+      .from(modelVersions)
+      .innerJoin(models, eq(models.id, modelVersions.modelId))
+      .orderBy(asc(byteOrder(store, models.name)), desc(modelVersions.version)),
+  );
+}
+
+function* reportTargetsIn(q: Tx, t: StoreTables, store: Store) {
+  const all = yield* versionsWithModelIn(q, t, store);
+  const targets = currentAliasTargets(yield* aliasMovesIn(q, t));
   return all
     .map(({ v, name }) => ({
       modelVersionId: v.id,
@@ -152,9 +177,16 @@ export function reportTargets(db: Db) {
     .sort((a, b) => Number(b.aliases.includes("production")) - Number(a.aliases.includes("production")));
 }
 
+/** Models and versions a report can be made for (production first), with the aliases pointing at each now. */
+export function reportTargets(store: Store | Db): Promise<TxBodyResult<ReturnType<typeof reportTargetsIn>>> {
+  const s = asStore(store);
+  return readOnStore(s, (q, t) => reportTargetsIn(q, t, s));
+}
+type TxBodyResult<B> = B extends TxBody<infer T> ? T : never;
+
 /** What a report covers and who may write its documents: the model and the datasets in the version's lineage. */
-export function reportSubjects(db: Db, modelVersionId: number) {
-  const f = collectLineage(db, modelVersionId);
+export async function reportSubjects(store: Store | Db, modelVersionId: number) {
+  const f = await collectLineageOn(store, modelVersionId);
   return {
     model: f.model,
     version: f.version.version,

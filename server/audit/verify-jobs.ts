@@ -12,14 +12,21 @@
  *   operator's own check; an auditor's independent check is the CLI or the bundle's standalone verifier with a
  *   key, trusted checkpoint or witness key of their own.
  * Jobs live in memory on globalThis (one registry per process, shared by every bundle Next.js makes of this file).
+ *
+ * On the PostgreSQL store (issue 16) several web servers share the record, so a job there is a row every server sees
+ * (verify-jobs-pg.ts: one running job across all servers, its progress and heartbeat, the outcome recorded with the
+ * row in one transaction); the worker verifies the store as `audit verify --database` does (verify-pg.ts). The `…On`
+ * forms below take either store and choose.
  */
 import path from "node:path";
 import { Worker } from "node:worker_threads";
 import type { Db } from "@/db/client";
+import { asStore, type Store } from "@/db/store";
 import { appendAuditEvent, type Actor } from "./ledger";
 import { maxAuditSeq } from "./ledger-reads";
 import type { VerifyDatabaseOptions, VerifyResult } from "./verify";
 import { summarizeVerifyResult, type VerifySummary } from "./verify-summary";
+import { currentPgVerifyJob, startPgVerifyJob } from "./verify-jobs-pg";
 
 export type VerifyJob = {
   id: number;
@@ -38,7 +45,8 @@ export type VerifyJob = {
 
 /** Options the worker passes on to verifyDatabase (structured-cloneable: keys as PEM text, no callbacks). */
 export type VerifyJobOptions = Omit<VerifyDatabaseOptions, "onProgress" | "workers" | "onSnapshotAttempt">;
-export type VerifyJobWorkerInput = { dataDir: string; options: VerifyJobOptions };
+/** A data directory's live database, or a PostgreSQL store (its URL) verified through a snapshot copy (verify-pg.ts). */
+export type VerifyJobWorkerInput = { dataDir: string; options: VerifyJobOptions } | { databaseUrl: string; options: VerifyJobOptions };
 export type VerifyJobWorkerMessage =
   { type: "progress"; checked: number; total: number } | { type: "done"; result: VerifyResult } | { type: "error"; error: string };
 
@@ -91,7 +99,7 @@ export function startVerifyJob(
     seq: null,
     error: null,
   };
-  const done = runWorker({ dataDir: dir, options }, job)
+  const done = runVerifyWorker({ dataDir: dir, options }, (checked, total) => Object.assign(job, { checked, total }))
     .then((result) => {
       const summary = summarizeVerifyResult(result, trustedKey);
       const event = deps.db.transaction((tx) =>
@@ -116,7 +124,8 @@ export function startVerifyJob(
   return { job: copy(job), alreadyRunning: false };
 }
 
-function runWorker(input: VerifyJobWorkerInput, job: VerifyJob): Promise<VerifyResult> {
+/** Runs one verification in a worker thread; resolves to its result, rejects when the worker fails or stops. */
+export function runVerifyWorker(input: VerifyJobWorkerInput, onProgress: (checked: number, total: number) => void): Promise<VerifyResult> {
   return new Promise((resolve, reject) => {
     let settled = false;
     const worker = new Worker(JOB_WORKER_BOOTSTRAP, { workerData: input, stdout: false, stderr: false });
@@ -127,10 +136,8 @@ function runWorker(input: VerifyJobWorkerInput, job: VerifyJob): Promise<VerifyR
       void worker.terminate();
     };
     worker.on("message", (m: VerifyJobWorkerMessage) => {
-      if (m.type === "progress") {
-        job.checked = m.checked;
-        job.total = m.total;
-      } else if (m.type === "done") settle(() => resolve(m.result));
+      if (m.type === "progress") onProgress(m.checked, m.total);
+      else if (m.type === "done") settle(() => resolve(m.result));
       else settle(() => reject(new Error(m.error)));
     });
     worker.once("error", (err) => settle(() => reject(err)));
@@ -138,4 +145,26 @@ function runWorker(input: VerifyJobWorkerInput, job: VerifyJob): Promise<VerifyR
       settle(() => reject(new Error(`the verification worker stopped (exit code ${code}) before it finished`))),
     );
   });
+}
+
+/** Where a "Verify now" job runs: the services' store and this machine's directory (SQLite: the installation's). */
+export type VerifyJobOnDeps = { db: Store | Db; dataDir: string };
+
+/** startVerifyJob on either store: on PostgreSQL the job is a row every web server sees (verify-jobs-pg.ts). */
+export async function startVerifyJobOn(
+  deps: VerifyJobOnDeps,
+  actor: Actor,
+  options: VerifyJobOptions,
+  trustedKey: string,
+): Promise<{ job: VerifyJob; alreadyRunning: boolean }> {
+  const s = asStore(deps.db);
+  if (s.dialect === "sqlite") return startVerifyJob({ db: s.db, dataDir: deps.dataDir }, actor, options, trustedKey);
+  return startPgVerifyJob(s, actor, options, trustedKey);
+}
+
+/** currentVerifyJob on either store. */
+export async function currentVerifyJobOn(deps: VerifyJobOnDeps): Promise<VerifyJob | null> {
+  const s = asStore(deps.db);
+  if (s.dialect === "sqlite") return currentVerifyJob(deps.dataDir);
+  return currentPgVerifyJob(s);
 }

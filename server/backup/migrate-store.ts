@@ -34,8 +34,8 @@ import { shadowResumeStatesWithPointerFiles, type ResumePointerFiles } from "./r
 import { TRAIN_RUN_TASK } from "@/server/runs/orchestrator/run-queue";
 import { QUEUE_OWNER_PREFIX } from "@/server/runs/orchestrator/leases";
 
-/** Tables PostgreSQL has that SQLite does not (db/schema-pg/cluster-artifacts.ts). */
-const PG_ONLY_TABLES = ["artifact_blobs", "artifact_chunks"];
+/** Tables PostgreSQL has that SQLite does not (db/schema-pg/cluster-artifacts.ts, audit-verify-jobs.ts). */
+const PG_ONLY_TABLES = ["artifact_blobs", "artifact_chunks", "audit_verify_jobs"];
 const DATABASE_FILE = "runledger.sqlite";
 
 /** A refusal before anything was written (the CLI exits 1 with its message). */

@@ -21,6 +21,7 @@ import { describePg, createScratchPgDatabase, type ScratchPgDatabase } from "@/s
 import { migratePg, openPgDatabase, PG_LOCK_KEYS, PG_MIGRATIONS_DIR, type PgDb } from "@/db/pg-client";
 import * as pgSchema from "@/db/schema-pg";
 import * as pgOnlySchema from "@/db/schema-pg/cluster-artifacts";
+import * as pgVerifyJobsSchema from "@/db/schema-pg/audit-verify-jobs";
 import { openDatabase, type Db } from "@/db/client";
 import { auditEvents as sqliteAuditEvents } from "@/db/schema";
 import { appendAuditEvent, type AuditEventRow, type NewAuditEvent } from "../ledger";
@@ -73,10 +74,10 @@ describePg("PostgreSQL ledger (ledger-pg.ts)", () => {
 
   it("migrations build every table, column and trigger on an empty database; a second run changes nothing", async () => {
     await withScratch(async (db) => {
-      // db/schema-pg's tables and the PostgreSQL-only ones (the cluster artifact store).
-      const tables = ([...Object.values(pgSchema), ...Object.values(pgOnlySchema)] as unknown[]).filter((t): t is PgTable =>
-        is(t, PgTable),
-      );
+      // db/schema-pg's tables and the PostgreSQL-only ones (the cluster artifact store, the "Verify now" jobs).
+      const tables = (
+        [...Object.values(pgSchema), ...Object.values(pgOnlySchema), ...Object.values(pgVerifyJobsSchema)] as unknown[]
+      ).filter((t): t is PgTable => is(t, PgTable));
       // The migrations and db/schema-pg describe the same database: columns with their SQL types and nullability,
       // and every index (primary keys, unique constraints, declared indexes) by name.
       const expected = tables.flatMap((t) => {
