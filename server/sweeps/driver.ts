@@ -10,52 +10,91 @@
  * 0 … i − maxParallel exactly (it waits for them to end), so the same spec and seed give the same trials whatever
  * the timing, as long as training itself is deterministic (same config, data, seed and backend).
  *
- * The driver polls the database (a few light reads every `pollMs`), never trains on its own thread, and holds no
- * state the database does not have: a new driver (another process, a restart) picks a running sweep up where it is.
+ * The driver polls the store (a few light reads every `pollMs`), never trains on its own thread, and holds no state
+ * the database does not have: a new driver (another process, a restart) picks a running sweep up where it is.
  *
- * Stores (issue 16): the driver runs on the SQLite handle, because the orchestrator it hands trials to (launch,
- * cancel) is not on the store yet, nor are its polling reads (queries.ts listSweepTrials, metricAtEpoch). Its
- * decisions are store-generic and awaited: createTrialRun, recordTrialStop and completeSweep (service.ts) run on
- * SQLite or PostgreSQL, each one transaction that re-checks the sweep (under the ledger lock on PostgreSQL). Porting
- * the driver takes the orchestrator's port and those reads; nothing else here is dialect-bound.
+ * Stores (issue 16): the driver runs on either store, as does the orchestrator it hands trials to. Several drivers
+ * may drive one sweep at once (two web servers on PostgreSQL: each one that created, resumed or extended it, or a
+ * restart): every decision is one of service.ts's transactions, each re-checking the sweep under the ledger lock on
+ * PostgreSQL (SQLite's single writer on SQLite), so each decision is taken once whoever takes it:
+ * - trial i exists once: a driver only ever creates trial `trials.length` of what it read, and createTrialRun
+ *   refuses an index already taken, a budget spent or a sweep no longer running (a conflict: look again). So
+ *   maxParallel holds across drivers too: the trial at index i is created on a read of trials 0 … i − 1, whose active
+ *   ones can only have ended since.
+ * - a trial is launched by the driver that created it (its orchestrator); a losing driver launches nothing;
+ * - an early stop is recorded once (recordTrialStop answers false to the second driver, which then cancels nothing);
+ *   the process training the trial stops it at its heartbeat (trialStopAsked), wherever it trains;
+ * - the completion is recorded once (completeSweep re-checks that the sweep still runs with its budget spent).
  */
-import { eq } from "drizzle-orm";
-import { sweeps } from "@/db/schema";
+import { and, desc, eq } from "drizzle-orm";
+import type { Db } from "@/db/client";
+import { asStore, readPart, reader, type Store } from "@/db/store";
 import { ashaContinues, suggestTrial, type SweepSpec, type TrialObservation } from "@/contracts/sweep-spec";
-import type { ServiceDeps } from "@/server/app-context/service-context";
+import type { AnyArtifactStore } from "@/server/artifacts/async-store";
 import { DomainError } from "@/server/errors";
-import { FINAL_RUN_STATUSES, listSweepTrials, metricAtEpoch } from "./queries";
+import { FINAL_RUN_STATUSES, sweepTrialsIn } from "./queries";
 import { completeSweep, createTrialRun, recordTrialStop } from "./service";
 
 export type SweepOrchestrator = { launch(runId: number): Promise<boolean>; cancel(runId: number): Promise<boolean> };
 
+/** What a driver needs: the store, and the artifact store a trial's built-in dataset may be registered in. */
+export type SweepDriverDeps = { db: Store | Db; artifacts: AnyArtifactStore };
+
+/** The sweeps this process drives, per database handle (one driver per sweep and process). */
 const drivers = new WeakMap<object, Map<number, Promise<void>>>();
 
 /** Starts driving a sweep in the background (once per sweep and process); resolves when it completes, stops or pauses. */
 export function driveSweep(
-  deps: ServiceDeps,
+  deps: SweepDriverDeps,
   orchestrator: SweepOrchestrator,
   sweepId: number,
   opts: { pollMs?: number } = {},
 ): Promise<void> {
-  let m = drivers.get(deps.db);
-  if (!m) drivers.set(deps.db, (m = new Map()));
+  const store = asStore(deps.db);
+  // Keyed by the handle: a PostgreSQL Store object is made per caller (pgStore), its pool is the one.
+  let m = drivers.get(store.db);
+  if (!m) drivers.set(store.db, (m = new Map()));
   const running = m.get(sweepId);
   if (running) return running;
-  const p = runSweep(deps, orchestrator, sweepId, opts).finally(() => m.delete(sweepId));
+  const p = runSweep(store, deps.artifacts, orchestrator, sweepId, opts).finally(() => m.delete(sweepId));
   m.set(sweepId, p);
   return p;
 }
 
-async function runSweep(deps: ServiceDeps, orchestrator: SweepOrchestrator, sweepId: number, opts: { pollMs?: number }): Promise<void> {
+/** Whether the store can still be read: a CLI or a test closes SQLite or ends the pool while a driver waits. */
+function storeOpen(store: Store): boolean {
+  return store.dialect === "sqlite" ? store.db.$client.open : !(store.db.$client.ending || store.db.$client.ended);
+}
+
+/** The value of `metric` a run reported at the end of epoch `epoch`, if it has (its last step's). */
+async function metricAtEpoch(store: Store, runId: number, metric: string, epoch: number): Promise<number | undefined> {
+  const { metrics } = store.tables;
+  const [found] = await reader(store)
+    .select({ value: metrics.value })
+    .from(metrics)
+    .where(and(eq(metrics.runId, runId), eq(metrics.key, metric), eq(metrics.epoch, epoch)))
+    .orderBy(desc(metrics.step))
+    .limit(1);
+  return found?.value;
+}
+
+async function runSweep(
+  store: Store,
+  artifacts: AnyArtifactStore,
+  orchestrator: SweepOrchestrator,
+  sweepId: number,
+  opts: { pollMs?: number },
+): Promise<void> {
   const pollMs = opts.pollMs ?? 150;
   const judged = new Set<string>();
+  const { sweeps } = store.tables;
   for (;;) {
-    if (!deps.db.$client.open) return;
-    const s = deps.db.select().from(sweeps).where(eq(sweeps.id, sweepId)).get();
+    if (!storeOpen(store)) return;
+    const [s] = await reader(store).select().from(sweeps).where(eq(sweeps.id, sweepId)).limit(1);
     if (!s) return;
     const spec = JSON.parse(s.specJson) as SweepSpec;
-    const trials = listSweepTrials(deps.db, sweepId, spec);
+    // One statement: the trials and their statuses as of one moment (the budget and maxParallel decisions read it).
+    const trials = await readPart(store, (q) => sweepTrialsIn(q, store.tables, sweepId, spec));
     const active = trials.filter((t) => !FINAL_RUN_STATUSES.includes(t.status));
     if (s.status === "stopped") {
       for (const t of active) await orchestrator.cancel(t.runId);
@@ -69,7 +108,7 @@ async function runSweep(deps: ServiceDeps, orchestrator: SweepOrchestrator, swee
       for (const rung of et.rungs) {
         const atRung = new Map<number, number>();
         for (const t of trials) {
-          const v = metricAtEpoch(deps.db, t.runId, spec.metric.name, rung);
+          const v = await metricAtEpoch(store, t.runId, spec.metric.name, rung);
           if (v !== undefined) atRung.set(t.runId, v);
         }
         for (const t of active) {
@@ -80,15 +119,10 @@ async function runSweep(deps: ServiceDeps, orchestrator: SweepOrchestrator, swee
           const verdict = ashaContinues(value, [...atRung.values()], et.eta, spec.metric.direction);
           if (verdict.continues) continue;
           if (
-            await recordTrialStop(deps, {
-              sweepId,
-              runId: t.runId,
-              rung,
-              value,
-              threshold: verdict.threshold,
-              eta: et.eta,
-              atRung: atRung.size,
-            })
+            await recordTrialStop(
+              { db: store },
+              { sweepId, runId: t.runId, rung, value, threshold: verdict.threshold, eta: et.eta, atRung: atRung.size },
+            )
           )
             await orchestrator.cancel(t.runId);
         }
@@ -106,12 +140,13 @@ async function runSweep(deps: ServiceDeps, orchestrator: SweepOrchestrator, swee
       }
       if (ready) {
         try {
-          const run = await createTrialRun(deps, sweepId, index, suggestTrial(spec, index, history));
+          const run = await createTrialRun({ db: store, artifacts }, sweepId, index, suggestTrial(spec, index, history));
           await orchestrator.launch(run.id);
         } catch (err) {
           if (!(err instanceof DomainError)) throw err;
-          // Paused, stopped or extended meanwhile (the transaction re-checked): look again after a pause. Any other
-          // refusal (the engineer who set the sweep up may no longer launch runs) ends this driver, loudly.
+          // Paused, stopped or extended meanwhile, or this index taken by another driver (the transaction re-checked):
+          // look again after a pause. Any other refusal (the engineer who set the sweep up may no longer launch runs)
+          // ends this driver, loudly.
           if (err.kind !== "conflict") throw err;
           await new Promise((r) => setTimeout(r, pollMs));
         }
@@ -121,7 +156,7 @@ async function runSweep(deps: ServiceDeps, orchestrator: SweepOrchestrator, swee
     if (active.length === 0) {
       if (s.status === "paused") return;
       if (trials.length >= s.maxTrials) {
-        await completeSweep(deps, sweepId);
+        await completeSweep({ db: store }, sweepId);
         return;
       }
     }

@@ -1,15 +1,15 @@
 /**
  * Reads of sweeps: a sweep with its trials (each trial's run status, generated params, objective value, the rung
  * at which early termination stopped it), the list of an experiment's sweeps, and the metric values the sweep
- * driver judges (a trial's value at a rung epoch; its best epoch value). Queries take `db` (or a transaction) first.
- * Each read is a transaction part (`…In`, issue 16) with a synchronous SQLite form for the driver and the CLI, and an
- * awaited form on either store for the router (sweepOnStore, sweepsOnStore).
+ * driver judges (a trial's best epoch value). Queries take `db` (or a transaction) first. Each read is a transaction
+ * part (`…In`, issue 16) with a synchronous SQLite form for the CLI, and an awaited form on either store for the router
+ * and the driver (sweepOnStore, sweepsOnStore, sweepOfRunOn; the driver reads sweepTrialsIn through readPart).
  */
 import { and, asc, desc, eq, inArray } from "drizzle-orm";
 import type { Db, DbOrTx, Tx } from "@/db/client";
 import * as schema from "@/db/schema";
 import { asStore, readPart, reader, row, rows, runOnSqliteTx, type Store, type StoreTables, type TxBody } from "@/db/store";
-import { metrics, sweeps, sweepTrials, type RunStatus } from "@/db/schema";
+import { sweeps, sweepTrials, type RunStatus } from "@/db/schema";
 import { paramImportance, type SweepSpec } from "@/contracts/sweep-spec";
 import { notFound } from "@/server/errors";
 
@@ -50,17 +50,6 @@ export function objectiveValues(db: DbOrTx, runIds: number[], metric: string, di
   return runOnSqliteTx(db as Tx, objectiveValuesIn(db as Tx, schema, runIds, metric, direction));
 }
 
-/** The value of `metric` a run reported at the end of epoch `epoch`, if it has. */
-export function metricAtEpoch(db: DbOrTx, runId: number, metric: string, epoch: number): number | undefined {
-  return db
-    .select({ value: metrics.value })
-    .from(metrics)
-    .where(and(eq(metrics.runId, runId), eq(metrics.key, metric), eq(metrics.epoch, epoch)))
-    .orderBy(desc(metrics.step))
-    .limit(1)
-    .get()?.value;
-}
-
 /** A sweep's trials in trial order, each with its run's status, params, objective value and early stop. */
 export function* sweepTrialsIn(q: Tx, t: StoreTables, sweepId: number, spec: SweepSpec): TxBody<SweepTrialRow[]> {
   const { sweepTrials: st, runs: r } = t;
@@ -97,10 +86,6 @@ export function* sweepTrialsIn(q: Tx, t: StoreTables, sweepId: number, spec: Swe
     stoppedAtRung: x.stoppedAtRung,
     epochsRun: x.progressJson ? ((JSON.parse(x.progressJson) as { epoch?: number }).epoch ?? null) : null,
   }));
-}
-
-export function listSweepTrials(db: DbOrTx, sweepId: number, spec: SweepSpec): SweepTrialRow[] {
-  return runOnSqliteTx(db as Tx, sweepTrialsIn(db as Tx, schema, sweepId, spec));
 }
 
 /** A sweep with its trials, the best completed trial, parameter importance and counts. */
@@ -204,9 +189,15 @@ export function* sweepOfRunIn(q: Tx, t: StoreTables, runId: number) {
 
 export type SweepOfRun = NonNullable<ReturnType<typeof sweepOfRun>>;
 
-/** sweepOfRunIn, synchronously on a SQLite handle (the sweeps router, not on the store yet). */
+/** sweepOfRunIn, synchronously on a SQLite handle. */
 export function sweepOfRun(db: DbOrTx, runId: number) {
   return runOnSqliteTx(db as Tx, sweepOfRunIn(db as Tx, schema, runId));
+}
+
+/** sweepOfRunIn on either store, awaited (the sweeps router's ofRun). */
+export function sweepOfRunOn(db: Store | Db, runId: number): Promise<ReturnType<typeof sweepOfRun>> {
+  const store = asStore(db);
+  return readPart(store, (q) => sweepOfRunIn(q, store.tables, runId));
 }
 
 /**

@@ -14,9 +14,9 @@
  *   trainer acts for the run's author), never as a person.
  *
  * On the store (issue 16): every function here takes `Store | Db` and is awaited, on SQLite and PostgreSQL alike; the
- * trial's run is created by createRunOnStore with the sweep_trials link as a part of its transaction. What is still
- * SQLite only is the driver (driver.ts: its polling reads from queries.ts and the orchestrator it hands trials to).
- * Its reads on the store (sweepOnStore, sweepsOnStore) are in queries.ts.
+ * trial's run is created by createRunOnStore with the sweep_trials link as a part of its transaction. The driver
+ * (driver.ts) runs on either store too, and takes its decisions only through the machine functions below, so
+ * several drivers (web servers) on one sweep take each decision once. The reads on the store are in queries.ts.
  */
 import { and, asc, count, eq } from "drizzle-orm";
 import { z } from "zod";
@@ -28,7 +28,7 @@ import { gridValues, parseSweepSpec, trialConfig, type SweepSpec } from "@/contr
 import { canonicalJson } from "@/contracts/canonical";
 import { SYSTEM_ACTOR, type Actor } from "@/server/audit/ledger";
 import { appendEvent } from "@/server/audit/ledger-pg";
-import type { ArtifactStore } from "@/server/artifacts/store";
+import type { AnyArtifactStore } from "@/server/artifacts/async-store";
 import { now, requireRole } from "@/server/app-context/service-context";
 import type { StoreServiceContext } from "@/server/app-context/store-context";
 import { conflict, invalidInput, notFound } from "@/server/errors";
@@ -36,7 +36,7 @@ import { createRunOnStore } from "@/server/runs/service";
 import { actorOf } from "@/server/users/service";
 import { FINAL_RUN_STATUSES, objectiveValuesIn } from "./queries";
 
-/** What the machine's decisions need: the store (the driver passes its SQLite handle). */
+/** What the machine's decisions need: the store (the driver's, either store). */
 type SweepDeps = { db: Store | Db };
 
 const rationale = (what: string) =>
@@ -283,7 +283,7 @@ export async function chooseSweepWinner(ctx: StoreServiceContext, raw: z.input<t
  * "look again".
  */
 export async function createTrialRun(
-  deps: SweepDeps & { artifacts: ArtifactStore },
+  deps: SweepDeps & { artifacts: AnyArtifactStore },
   sweepId: number,
   trialIndex: number,
   params: Record<string, unknown>,
