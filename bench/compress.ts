@@ -80,7 +80,7 @@ export async function benchCompress(): Promise<Figure[]> {
         ...m.params,
       });
       await services.orchestrator.waitFor(out.id);
-      const r = compressionResult(services.db, out.id);
+      const r = await compressionResult(services.db, out.id);
       if (r.status !== "completed" || r.sizeBytes === null || r.parentSizeBytes === null)
         throw new Error(`bench compress: ${m.method} run ${out.id} ended ${r.status}: ${r.error}`);
       const delta = r.metrics.accuracy_delta;

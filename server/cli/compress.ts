@@ -104,7 +104,7 @@ export async function compressCommand(argv: string[]): Promise<number> {
     }
     let run;
     try {
-      run = createCompressionRun({ ...services, actor: actorOf(user) }, input);
+      run = await createCompressionRun({ ...services, actor: actorOf(user) }, input);
     } catch (e) {
       // zod (a parameter of the wrong type or an unknown method) or the service's own checks: nothing was recorded.
       const message = e instanceof DomainError ? e.message : e instanceof Error && e.name === "ZodError" ? zodMessage(e) : null;
@@ -115,7 +115,7 @@ export async function compressCommand(argv: string[]): Promise<number> {
     log(`run ${run.id} (${run.name}) queued: ${input.method} of run ${runId}'s checkpoint ${run.parentCheckpointId}`);
     await services.orchestrator.launch(run.id);
     await services.orchestrator.waitFor(run.id);
-    const r = compressionResult(db, run.id);
+    const r = await compressionResult(db, run.id);
     const out = {
       runId: r.runId,
       method: r.method,

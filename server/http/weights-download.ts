@@ -14,7 +14,8 @@ import { httpErrorOf } from "./domain-error-status";
 import { asRouteCaller, type RouteCaller } from "./route-session";
 import type { SignedInActor } from "@/server/app-context/service-context";
 import type { Db } from "@/db/client";
-import type { ArtifactStore } from "@/server/artifacts/store";
+import type { Store } from "@/db/store";
+import type { AnyArtifactStore } from "@/server/artifacts/async-store";
 import {
   checkpointWeightsDownload,
   modelVersionWeightsDownload,
@@ -26,7 +27,7 @@ const text = (status: number, message: string, headers: Record<string, string> =
   new Response(message, { status, headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store", ...headers } });
 
 export async function weightsDownloadGet(
-  services: { db: Db; artifacts: ArtifactStore },
+  services: { db: Store | Db; artifacts: AnyArtifactStore },
   req: Request,
   caller: RouteCaller | SignedInActor | null,
   subject: "checkpoint" | "modelVersion",
@@ -35,7 +36,8 @@ export async function weightsDownloadGet(
   const { refusal } = asRouteCaller(caller);
   if (refusal) return text(refusal.status, refusal.message);
   const id = Number(idParam);
-  if (!Number.isInteger(id) || id < 1)
+  // A safe integer: PostgreSQL would refuse a larger one as a bigint parameter instead of finding no row.
+  if (!Number.isSafeInteger(id) || id < 1)
     return text(400, `${subject === "checkpoint" ? "checkpoint" : "model version"} id must be a whole number`);
   const format = new URL(req.url).searchParams.get("format") ?? "tfjs";
   if (!(WEIGHTS_FORMATS as readonly string[]).includes(format))

@@ -13,11 +13,16 @@
  *   output size, a source checkpoint that does not exist) is a DomainError before anything is written.
  * - The run row, its params, its decisions and its run.create event are written in one transaction, in the same form
  *   as createRun's (server/runs/service.ts), so the content verifier checks them like any run.
+ *
+ * On the store (issue 16, db/store.ts): every function takes `Store | Db` and is awaited; the run's transaction is a
+ * generator body under the ledger lock on PostgreSQL, which re-reads the experiment and the source checkpoint.
  */
-import { and, count, eq } from "drizzle-orm";
+import { and, asc, count, eq } from "drizzle-orm";
 import { z } from "zod";
-import { checkpoints, decisions, evaluations, experiments, runParams, runs } from "@/db/schema";
+import type { runs } from "@/db/schema";
 import type { Db } from "@/db/client";
+import { PG_LOCK_KEYS } from "@/db/pg-client";
+import { asStore, exec, reader, row, transact, type Store } from "@/db/store";
 import {
   COMPRESSION_METHODS,
   diffConfigs,
@@ -27,10 +32,12 @@ import {
   type TrainingConfig,
 } from "@/contracts/training-config";
 import { canonicalJson, sha256Canonical } from "@/contracts/canonical";
-import { appendAuditEvent } from "@/server/audit/ledger";
-import { decisionRecordSha256, runParamValue } from "@/server/audit/content/records";
+import { appendEvent } from "@/server/audit/ledger-pg";
+import { runParamValue } from "@/server/audit/content/records";
 import { invalidInput, notFound } from "@/server/errors";
-import { now, requireRole, type ServiceContext } from "../app-context/service-context";
+import { now, requireRole } from "../app-context/service-context";
+import type { StoreServiceContext } from "../app-context/store-context";
+import { insertDecision, type DecisionRef } from "../decisions/service";
 import { parseConfigOrThrow, type RunLauncher } from "./service";
 
 /** A student for distillation: its layers and, optionally, training settings over the teacher's (and the teacher's data). */
@@ -65,15 +72,16 @@ export type CompressRunInput = z.input<typeof compressRunInput>;
 
 type RunRow = typeof runs.$inferSelect;
 
-/** The checkpoint of `run` named by "best", an epoch or an id. */
-function sourceCheckpoint(db: Db, run: RunRow, which: z.output<typeof compressRunInput>["checkpoint"]) {
+/** The checkpoint of `run` named by "best", an epoch or an id (the first by id when several match). */
+async function sourceCheckpoint(store: Store, run: RunRow, which: z.output<typeof compressRunInput>["checkpoint"]) {
+  const { checkpoints } = store.tables;
   const where =
     which === "best"
       ? and(eq(checkpoints.runId, run.id), eq(checkpoints.isBest, true))
       : "epoch" in which
         ? and(eq(checkpoints.runId, run.id), eq(checkpoints.epoch, which.epoch))
         : and(eq(checkpoints.runId, run.id), eq(checkpoints.id, which.checkpointId));
-  const ck = db.select().from(checkpoints).where(where).get();
+  const [ck] = await reader(store).select().from(checkpoints).where(where).orderBy(asc(checkpoints.id)).limit(1);
   if (!ck)
     invalidInput(
       which === "best"
@@ -86,13 +94,15 @@ function sourceCheckpoint(db: Db, run: RunRow, which: z.output<typeof compressRu
 }
 
 /** The layers a run's weights were built from: a fine-tune's are its parent run's (as buildForJob builds it). */
-function effectiveLayers(db: Db, run: RunRow): LayerSpec[] {
+async function effectiveLayers(store: Store, run: RunRow): Promise<LayerSpec[]> {
+  const { checkpoints, runs } = store.tables;
+  const read = reader(store);
   let current = run;
   for (let depth = 0; depth < 100; depth++) {
     const config = JSON.parse(current.configJson) as TrainingConfig;
     if (!config.fineTune || current.parentCheckpointId === null || current.origin === "compress") return config.model.layers;
-    const ck = db.select().from(checkpoints).where(eq(checkpoints.id, current.parentCheckpointId)).get();
-    const parent = ck ? db.select().from(runs).where(eq(runs.id, ck.runId)).get() : undefined;
+    const [ck] = await read.select().from(checkpoints).where(eq(checkpoints.id, current.parentCheckpointId)).limit(1);
+    const [parent] = ck ? await read.select().from(runs).where(eq(runs.id, ck.runId)).limit(1) : [];
     if (!parent) return config.model.layers;
     current = parent;
   }
@@ -100,7 +110,12 @@ function effectiveLayers(db: Db, run: RunRow): LayerSpec[] {
 }
 
 /** The compression run's config: the source's, with the compression section (and, to distill, the student). */
-export function compressionConfig(db: Db, source: RunRow, checkpointId: number, input: z.output<typeof compressRunInput>): TrainingConfig {
+export async function compressionConfig(
+  db: Store | Db,
+  source: RunRow,
+  checkpointId: number,
+  input: z.output<typeof compressRunInput>,
+): Promise<TrainingConfig> {
   const base = JSON.parse(source.configJson) as TrainingConfig;
   const method: CompressionMethod = input.method;
   const sourceCheckpointId = String(checkpointId);
@@ -134,7 +149,7 @@ export function compressionConfig(db: Db, source: RunRow, checkpointId: number, 
           }
         : { method, sourceCheckpointId };
   const { fineTune: _fineTune, schedule: _schedule, ...rest } = base;
-  let layers: unknown[] = effectiveLayers(db, source);
+  let layers: unknown[] = await effectiveLayers(asStore(db), source);
   let training: unknown = base.training;
   if (method === "distill") {
     const student = input.student ?? invalidInput("student is required to distill: a config with the student's model.layers");
@@ -160,89 +175,91 @@ export function compressionConfig(db: Db, source: RunRow, checkpointId: number, 
 }
 
 /** Creates the compression run (queued) with its params, decisions and run.create event, in one transaction. */
-export function createCompressionRun(ctx: ServiceContext, raw: CompressRunInput) {
+export async function createCompressionRun(ctx: StoreServiceContext, raw: CompressRunInput): Promise<RunRow> {
   requireRole(ctx.actor, ["engineer"], "compress models");
   const input = compressRunInput.parse(raw);
-  const source = ctx.db.select().from(runs).where(eq(runs.id, input.runId)).get();
+  const store = asStore(ctx.db);
+  const { checkpoints, experiments, runParams, runs } = store.tables;
+  const [source] = await reader(store).select().from(runs).where(eq(runs.id, input.runId)).limit(1);
   if (!source) notFound(`run ${input.runId}`);
   if (source.origin === "api") invalidInput(`run ${source.id} was logged through the tracking API: it has no checkpoints to compress`);
-  const ck = sourceCheckpoint(ctx.db, source, input.checkpoint);
-  const config = compressionConfig(ctx.db, source, ck.id, input);
+  const ck = await sourceCheckpoint(store, source, input.checkpoint);
+  const config = await compressionConfig(store, source, ck.id, input);
   const before = JSON.parse(source.configJson) as TrainingConfig;
   const changes = diffConfigs(before, config);
   const configJson = canonicalJson(config);
   const configSha256 = sha256Canonical(config);
+  const actor = ctx.actor;
 
-  return ctx.db.transaction((tx) => {
-    const experiment = tx.select().from(experiments).where(eq(experiments.id, source.experimentId)).get();
-    if (!experiment) notFound(`experiment ${source.experimentId}`);
-    const stillThere = tx.select({ id: checkpoints.id }).from(checkpoints).where(eq(checkpoints.id, ck.id)).get();
-    if (!stillThere) notFound(`checkpoint ${ck.id}`);
-    const n = tx.select({ n: count() }).from(runs).where(eq(runs.experimentId, experiment.id)).get()?.n ?? 0;
-    const at = now();
-    const run = tx
-      .insert(runs)
-      .values({
-        experimentId: experiment.id,
-        name: config.name || `run ${n + 1}`,
-        status: "queued",
-        configJson,
-        configSha256,
-        seed: config.training.seed,
-        origin: "compress",
-        parentRunId: source.id,
-        parentCheckpointId: ck.id,
-        createdBy: ctx.actor.id,
-        createdAt: at,
-      })
-      .returning()
-      .get();
-    const paramRows = Object.entries(flattenConfig(config)).map(([key, v]) => ({ runId: run.id, key, ...runParamValue(v) }));
-    for (let i = 0; i < paramRows.length; i += 200)
-      tx.insert(runParams)
-        .values(paramRows.slice(i, i + 200))
-        .run();
-    // One decision per changed path (the method and each parameter among them), each with the rationale.
-    const decisionRefs = changes.map((c) => {
-      const row = tx
-        .insert(decisions)
-        .values({
-          runId: run.id,
-          kind: "change",
-          path: c.path,
-          oldValueJson: JSON.stringify(c.oldValue),
-          newValueJson: JSON.stringify(c.newValue),
-          rationale: input.rationale,
-          authorId: ctx.actor.id,
+  return transact(
+    store,
+    function* (tx) {
+      const experiment = yield* row(tx.select().from(experiments).where(eq(experiments.id, source.experimentId)));
+      if (!experiment) notFound(`experiment ${source.experimentId}`);
+      const stillThere = yield* row(tx.select({ id: checkpoints.id }).from(checkpoints).where(eq(checkpoints.id, ck.id)));
+      if (!stillThere) notFound(`checkpoint ${ck.id}`);
+      const n = (yield* row(tx.select({ n: count() }).from(runs).where(eq(runs.experimentId, experiment.id))))?.n ?? 0;
+      const at = now();
+      const run = (yield* row(
+        tx
+          .insert(runs)
+          .values({
+            experimentId: experiment.id,
+            name: config.name || `run ${n + 1}`,
+            status: "queued",
+            configJson,
+            configSha256,
+            seed: config.training.seed,
+            origin: "compress",
+            parentRunId: source.id,
+            parentCheckpointId: ck.id,
+            createdBy: actor.id,
+            createdAt: at,
+          })
+          .returning(),
+      ))!;
+      const paramRows = Object.entries(flattenConfig(config)).map(([key, v]) => ({ runId: run.id, key, ...runParamValue(v) }));
+      for (let i = 0; i < paramRows.length; i += 200) yield* exec(tx.insert(runParams).values(paramRows.slice(i, i + 200)));
+      // One decision per changed path (the method and each parameter among them), each with the rationale.
+      const decisionRefs: DecisionRef[] = [];
+      for (const c of changes)
+        decisionRefs.push(
+          (yield* insertDecision(tx, store.tables, {
+            runId: run.id,
+            kind: "change",
+            path: c.path,
+            oldValueJson: JSON.stringify(c.oldValue),
+            newValueJson: JSON.stringify(c.newValue),
+            rationale: input.rationale,
+            authorId: actor.id,
+            createdAt: at,
+          })).ref,
+        );
+      yield* appendEvent({
+        actor,
+        action: "run.create",
+        entityType: "run",
+        entityId: run.id,
+        payload: {
+          experimentId: experiment.id,
+          name: run.name,
+          configSha256,
+          origin: "compress",
+          parentRunId: source.id,
+          parentCheckpointId: ck.id,
           createdAt: at,
-        })
-        .returning()
-        .get();
-      return { id: row.id, path: row.path, kind: row.kind, sha256: decisionRecordSha256(row) };
-    });
-    appendAuditEvent(tx, {
-      actor: ctx.actor,
-      action: "run.create",
-      entityType: "run",
-      entityId: run.id,
-      payload: {
-        experimentId: experiment.id,
-        name: run.name,
-        configSha256,
-        origin: "compress",
-        parentRunId: source.id,
-        parentCheckpointId: ck.id,
-        createdAt: at,
-        decisions: decisionRefs,
-      },
-    });
-    return run;
-  });
+          decisions: decisionRefs,
+        },
+      });
+      return run;
+    },
+    { pgLock: PG_LOCK_KEYS.ledger },
+  );
 }
 
 /** Creates the compression run and hands it to the orchestrator (the work runs in a trainer worker). */
-export async function launchCompression(ctx: ServiceContext, orchestrator: RunLauncher, raw: CompressRunInput) {
-  const run = createCompressionRun(ctx, raw);
+export async function launchCompression(ctx: StoreServiceContext, orchestrator: RunLauncher, raw: CompressRunInput) {
+  const run = await createCompressionRun(ctx, raw);
   await orchestrator.launch(run.id);
   const method = (JSON.parse(run.configJson) as TrainingConfig).compression!.method;
   return { id: run.id, name: run.name, method, parentCheckpointId: run.parentCheckpointId! };
@@ -264,15 +281,21 @@ function headlineMetrics(metricsJson: string | undefined): Record<string, number
  * parentMetrics: the source checkpoint evaluated on the same test partition (in the compression's own worker; also its
  * recorded evaluation when it has one, e.g. a best checkpoint).
  */
-export function compressionResult(db: Db, runId: number) {
-  const run = db.select().from(runs).where(eq(runs.id, runId)).get();
+export async function compressionResult(db: Store | Db, runId: number) {
+  const store = asStore(db);
+  const { checkpoints, evaluations, runs } = store.tables;
+  const read = reader(store);
+  const [run] = await read.select().from(runs).where(eq(runs.id, runId)).limit(1);
   if (!run) notFound(`run ${runId}`);
   if (run.origin !== "compress") invalidInput(`run ${runId} is not a compression (origin ${run.origin})`);
   const config = JSON.parse(run.configJson) as TrainingConfig;
-  const ck = db.select().from(checkpoints).where(eq(checkpoints.runId, runId)).get();
-  const parentCk = db.select().from(checkpoints).where(eq(checkpoints.id, run.parentCheckpointId!)).get();
-  const evaluation = ck ? db.select().from(evaluations).where(eq(evaluations.checkpointId, ck.id)).get() : undefined;
-  const parentEvaluation = parentCk ? db.select().from(evaluations).where(eq(evaluations.checkpointId, parentCk.id)).get() : undefined;
+  // The first by id of each, as SQLite's rowid order gave them before the store port.
+  const [ck] = await read.select().from(checkpoints).where(eq(checkpoints.runId, runId)).orderBy(asc(checkpoints.id)).limit(1);
+  const [parentCk] = await read.select().from(checkpoints).where(eq(checkpoints.id, run.parentCheckpointId!)).limit(1);
+  const firstEvaluation = async (checkpointId: number) =>
+    (await read.select().from(evaluations).where(eq(evaluations.checkpointId, checkpointId)).orderBy(asc(evaluations.id)).limit(1))[0];
+  const evaluation = ck ? await firstEvaluation(ck.id) : undefined;
+  const parentEvaluation = parentCk ? await firstEvaluation(parentCk.id) : undefined;
   const ckMetrics = ck ? (JSON.parse(ck.metricsJson) as Record<string, number>) : {};
   const metrics = { ...headlineMetrics(evaluation?.metricsJson), ...ckMetrics };
   const parentMetrics = {

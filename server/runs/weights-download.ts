@@ -17,13 +17,19 @@
  * - The model's topology comes from the run's layer list (the parent run's for a fine-tune, as training built it).
  * - At most MAX_CONCURRENT_TFJS_EXPORTS conversions run at once in this process (each is a worker thread loading
  *   TensorFlow.js); one more is refused with too_many_requests (429 + Retry-After) before any worker starts.
+ * - Either store (issue 16, db/store.ts) and either artifact store: on PostgreSQL the weights come from the cluster
+ *   artifact store (pg-store.ts), whose chunks are awaited and re-hashed before a byte is returned, so the request
+ *   thread is free while they arrive and a tampered chunk is refused like a tampered file. The bytes are not
+ *   streamed to the client as they arrive: a mismatch is only known after the last chunk, and wrong bytes must never
+ *   be served.
  */
 import { eq } from "drizzle-orm";
-import { checkpoints, models, modelVersions, runs } from "@/db/schema";
 import type { TrainingConfig } from "@/contracts/training-config";
 import { sha256Hex } from "@/contracts/canonical";
-import { ArtifactIntegrityError, type ArtifactStore } from "@/server/artifacts/store";
+import { ArtifactIntegrityError } from "@/server/artifacts/store";
+import { awaitedArtifacts, type AnyArtifactStore } from "@/server/artifacts/async-store";
 import type { Db } from "@/db/client";
+import { asStore, reader, type Store } from "@/db/store";
 import { conflict, DomainError, invalidInput, notFound } from "@/server/errors";
 import { zipStored } from "@/server/fs/zip";
 import { exportTfjsInWorker, TrainerTaskError } from "@/trainer/worker-client";
@@ -41,7 +47,7 @@ export type WeightsDownload = {
   weightsSha256: string;
 };
 
-type Deps = { db: Db; artifacts: ArtifactStore };
+type Deps = { db: Store | Db; artifacts: AnyArtifactStore };
 
 export const MAX_CONCURRENT_TFJS_EXPORTS = 2;
 const g = globalThis as unknown as { __runledgerTfjsExports?: { n: number } };
@@ -56,24 +62,29 @@ function safeName(s: string): string {
   );
 }
 
-function verifiedWeights(artifacts: ArtifactStore, sha256: string, what: string): Uint8Array {
+async function verifiedWeights(store: AnyArtifactStore, sha256: string, what: string): Promise<Uint8Array> {
+  const artifacts = awaitedArtifacts(store);
   try {
-    return artifacts.get(sha256);
+    return await artifacts.get(sha256);
   } catch (e) {
     if (e instanceof ArtifactIntegrityError)
       conflict(`the stored weights of ${what} do not match the recorded SHA-256 ${sha256} (${e.message}); not served. Run audit verify`);
-    if ((e as NodeJS.ErrnoException).code === "ENOENT")
+    // The file store says ENOENT; the PostgreSQL store has no row for it.
+    if ((e as NodeJS.ErrnoException).code === "ENOENT" || !(await artifacts.has(sha256)))
       conflict(`the weights file of ${what} (SHA-256 ${sha256}) is missing from the artifact store`);
     throw e;
   }
 }
 
 async function download(deps: Deps, checkpointId: number, format: WeightsFormat, baseName: string, what: string): Promise<WeightsDownload> {
-  const ck = deps.db.select().from(checkpoints).where(eq(checkpoints.id, checkpointId)).get();
+  const store = asStore(deps.db);
+  const { checkpoints, runs } = store.tables;
+  const read = reader(store);
+  const [ck] = await read.select().from(checkpoints).where(eq(checkpoints.id, checkpointId)).limit(1);
   if (!ck) notFound(`checkpoint ${checkpointId}`);
-  const run = deps.db.select().from(runs).where(eq(runs.id, ck.runId)).get();
+  const [run] = await read.select().from(runs).where(eq(runs.id, ck.runId)).limit(1);
   if (!run) notFound(`run ${ck.runId} of checkpoint ${ck.id}`);
-  const weights = verifiedWeights(deps.artifacts, ck.sha256, what);
+  const weights = await verifiedWeights(deps.artifacts, ck.sha256, what);
   const name = `${safeName(baseName)}-${ck.sha256.slice(0, 12)}`;
   if (format === "rlw1")
     return {
@@ -88,8 +99,8 @@ async function download(deps: Deps, checkpointId: number, format: WeightsFormat,
   let layers = config.model.layers;
   // A fine-tune's topology is its parent run's; a compression's is its own layers (a distilled student's differ from its teacher's).
   if (run.parentCheckpointId !== null && !config.compression) {
-    const parentCk = deps.db.select().from(checkpoints).where(eq(checkpoints.id, run.parentCheckpointId)).get();
-    const parentRun = parentCk ? deps.db.select().from(runs).where(eq(runs.id, parentCk.runId)).get() : undefined;
+    const [parentCk] = await read.select().from(checkpoints).where(eq(checkpoints.id, run.parentCheckpointId)).limit(1);
+    const [parentRun] = parentCk ? await read.select().from(runs).where(eq(runs.id, parentCk.runId)).limit(1) : [];
     if (!parentRun) notFound(`the parent run of run ${run.id}`);
     layers = (JSON.parse(parentRun.configJson) as TrainingConfig).model.layers;
   }
@@ -122,12 +133,14 @@ async function download(deps: Deps, checkpointId: number, format: WeightsFormat,
   return { fileName: `${name}-tfjs.zip`, contentType: "application/zip", bytes: zip, sha256: sha256Hex(zip), weightsSha256: ck.sha256 };
 }
 
-export function checkpointWeightsDownload(deps: Deps, checkpointId: number, format: WeightsFormat): Promise<WeightsDownload> {
-  const ck = deps.db
+export async function checkpointWeightsDownload(deps: Deps, checkpointId: number, format: WeightsFormat): Promise<WeightsDownload> {
+  const store = asStore(deps.db);
+  const { checkpoints } = store.tables;
+  const [ck] = await reader(store)
     .select({ runId: checkpoints.runId, epoch: checkpoints.epoch })
     .from(checkpoints)
     .where(eq(checkpoints.id, checkpointId))
-    .get();
+    .limit(1);
   if (!ck) notFound(`checkpoint ${checkpointId}`);
   return download(
     deps,
@@ -138,8 +151,11 @@ export function checkpointWeightsDownload(deps: Deps, checkpointId: number, form
   );
 }
 
-export function modelVersionWeightsDownload(deps: Deps, modelVersionId: number, format: WeightsFormat): Promise<WeightsDownload> {
-  const mv = deps.db
+export async function modelVersionWeightsDownload(deps: Deps, modelVersionId: number, format: WeightsFormat): Promise<WeightsDownload> {
+  const store = asStore(deps.db);
+  const { checkpoints, models, modelVersions } = store.tables;
+  const read = reader(store);
+  const [mv] = await read
     .select({
       version: modelVersions.version,
       checkpointId: modelVersions.checkpointId,
@@ -149,9 +165,9 @@ export function modelVersionWeightsDownload(deps: Deps, modelVersionId: number, 
     .from(modelVersions)
     .innerJoin(models, eq(models.id, modelVersions.modelId))
     .where(eq(modelVersions.id, modelVersionId))
-    .get();
+    .limit(1);
   if (!mv) notFound(`model version ${modelVersionId}`);
-  const ck = deps.db.select({ sha256: checkpoints.sha256 }).from(checkpoints).where(eq(checkpoints.id, mv.checkpointId)).get();
+  const [ck] = await read.select({ sha256: checkpoints.sha256 }).from(checkpoints).where(eq(checkpoints.id, mv.checkpointId)).limit(1);
   if (!ck) notFound(`checkpoint ${mv.checkpointId} of ${mv.model} v${mv.version}`);
   if (ck.sha256 !== mv.weightsSha256)
     conflict(
