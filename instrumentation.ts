@@ -11,5 +11,5 @@ export async function register(): Promise<void> {
   const { installPeerAddressHook } = await import("./server/http/client-address");
   installPeerAddressHook();
   const { startServicesAtBoot } = await import("./server/app-context/boot-services");
-  startServicesAtBoot();
+  await startServicesAtBoot();
 }

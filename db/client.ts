@@ -59,8 +59,8 @@ export function resolveDataDir(explicit?: string, env: Readonly<Record<string, s
 }
 
 /**
- * `DATABASE_URL=postgres://…` is how an installation chooses the PostgreSQL store (issue 16). The web server and the
- * CLI commands other than `train` do not run on it yet, so such a process refuses to start instead of quietly serving
+ * `DATABASE_URL=postgres://…` is how an installation chooses the PostgreSQL store (issue 16). The CLI commands other
+ * than `train` (and the web server, worker and verify/backup, which read DATABASE_URL first) do not run on it yet, so such a process refuses to start instead of quietly serving
  * from a SQLite file of its own: two web servers given one PostgreSQL URL would otherwise each keep a separate record,
  * and nobody would notice until the records disagreed. Other DATABASE_URL values (another tool's) are left alone.
  */
@@ -69,8 +69,8 @@ export function refusePostgresUntilSupported(env: Readonly<Record<string, string
   if (!url || !/^postgres(ql)?:\/\//i.test(url)) return;
   throw new Error(
     "DATABASE_URL names a PostgreSQL database, but this part of Runledger runs on the embedded SQLite store only so far " +
-      "(the PostgreSQL store is being built, issue 16: `npm run cli -- train` and `npm run worker` run on it, `audit " +
-      "verify` and `backup` read it; the web server and the other commands do not yet). Unset DATABASE_URL to serve from the SQLite file in the data " +
+      "(the PostgreSQL store is being built, issue 16: the web server, `npm run cli -- train` and `npm run worker` run " +
+      "on it, `audit verify` and `backup` read it; the other commands do not yet). Unset DATABASE_URL to serve from the SQLite file in the data " +
       "directory (--data-dir or RUNLEDGER_DATA_DIR); `npm run cli -- migrate-store --from DATA_DIR --to postgres://…` " +
       "already copies an installation into PostgreSQL and checks the copy.",
   );

@@ -5,17 +5,20 @@
  * The signing key lives in the key directory (`keyDir`, default RUNLEDGER_KEY_DIR or ~/.config/runledger/keys), never in
  * the data directory; start is refused when the key is misplaced or missing (server/audit/key-custody.ts).
  */
+import path from "node:path";
 import { openDatabase, resolveDataDir } from "@/db/client";
 import { fileArtifactStore } from "@/server/artifacts/store";
 import { RunOrchestrator } from "@/server/runs/orchestrator/orchestrator";
 import { StoreRunQueue } from "@/server/runs/orchestrator/run-queue";
-import type { ServiceDeps } from "@/server/app-context/service-context";
+import type { AnyServiceDeps, ServiceDeps } from "@/server/app-context/service-context";
 import type { BackendName } from "@/trainer/types";
 import { type AuditKeys, resolveKeyDir } from "@/server/audit/keys";
-import { openAuditSigningKeys } from "@/server/audit/key-custody";
+import { openAuditSigningKeys, openAuditSigningKeysOn } from "@/server/audit/key-custody";
 import { startCheckpointTimer } from "@/server/audit/checkpoint-policy";
-import { startWitnessPusher } from "@/server/audit/witness/start";
+import { configuredWitnesses, startWitnessPusher } from "@/server/audit/witness/start";
+import { isSqliteDb, notOnPostgresYet, sqliteServices } from "@/server/app-context/sqlite-only";
 import { sweepStaleUploadTemps } from "@/server/datasets/upload/sweep-temp";
+import { openPgStoreServices, postgresUrlFromEnv } from "@/server/app-context/pg-store-services";
 
 /**
  * auditKeys: the server's current Ed25519 signing keys (live: they follow a key rotation recorded in the ledger);
@@ -28,6 +31,20 @@ export type AppServices = ServiceDeps & {
   /** With `recover: true`: resolves to how many runs the start-up recovery interrupted, once it has run. */
   recovered: Promise<number>;
 };
+
+/**
+ * The web app's services on either store (issue 16): AppServices on SQLite, or the same on PostgreSQL
+ * (createPgAppServices). Routers and route handlers take these; `store` says which, for the few places that differ.
+ */
+export type AnyAppServices = AnyServiceDeps & {
+  orchestrator: RunOrchestrator;
+  auditKeys: AuditKeys;
+  keyDir: string;
+  recovered: Promise<number>;
+};
+
+/** Services a process opened itself (the web server's, createPgAppServices'), with what closes them. */
+export type OwnedAppServices = AnyAppServices & { close(): Promise<void> };
 
 /**
  * Where this process's runs train: "in-process" (worker threads of this process, the default), "workers" (queued for
@@ -93,22 +110,94 @@ export function createAppServices(
   return { ...deps, orchestrator, keyDir, recovered };
 }
 
-const g = globalThis as unknown as { __runledger?: AppServices };
-export function getAppServices(): AppServices {
-  if (!g.__runledger) {
-    g.__runledger = createAppServices(undefined, { recover: true, training: trainingModeFromEnv() });
-    // Trainer events arrive without a mutation: the timer keeps the "every 10 minutes" checkpoint promise.
-    startCheckpointTimer(g.__runledger);
-    // Each new signed checkpoint goes to the witnesses in RUNLEDGER_WITNESSES, in the background.
-    startWitnessPusher(g.__runledger);
-    // Other processes share the data directory (`cli train`, `cli pilot`): take over runs whose training process died
-    // and resumes asked for elsewhere, every RUNLEDGER_RECOVERY_INTERVAL_MS (default 10 s).
-    const services = g.__runledger;
-    const timer = setInterval(
-      () => void services.orchestrator.adoptOrphans().catch((err: Error) => console.error(`[runledger] run recovery: ${err.message}`)),
-      Number(process.env.RUNLEDGER_RECOVERY_INTERVAL_MS ?? 10_000),
-    );
-    timer.unref();
+/**
+ * The web app's services on PostgreSQL (DATABASE_URL): the migrated store and its artifact store
+ * (pg-store-services.ts), this server's signing keys (openAuditSigningKeysOn: the key the ledger names, from this
+ * server's key directory), and the orchestrator on the store. `localDir` is this machine's scratch directory (upload
+ * temp files, the public key file); the record is all in PostgreSQL. Start-up recovery on PostgreSQL judges runs by
+ * lease age on the database clock, so several web servers and workers may start together.
+ */
+export async function createPgAppServices(
+  url: string,
+  opts: {
+    localDir?: string;
+    keyDir?: string;
+    backend?: BackendName | "auto";
+    maxConcurrent?: number;
+    recover?: boolean;
+    training?: TrainingMode;
+    poolSize?: number;
+  } = {},
+): Promise<OwnedAppServices> {
+  const localDir = path.resolve(opts.localDir ?? process.env.RUNLEDGER_DATA_DIR ?? "./data");
+  const keyDir = resolveKeyDir(opts.keyDir);
+  const pg = await openPgStoreServices(url, { poolSize: opts.poolSize });
+  let auditKeys: AuditKeys;
+  try {
+    auditKeys = await openAuditSigningKeysOn(pg.store, { localDir, keyDir });
+  } catch (err) {
+    await pg.close();
+    throw err;
   }
-  return g.__runledger;
+  const deps = { db: pg.store, artifacts: pg.artifacts, dataDir: localDir, auditKeys };
+  const training = opts.training ?? "in-process";
+  const orchestrator = new RunOrchestrator(deps, {
+    ...opts,
+    ...(training === "in-process" ? {} : { queue: new StoreRunQueue(pg.store) }),
+    worker: training === "worker",
+  });
+  let recovered = Promise.resolve(0);
+  if (opts.recover) {
+    recovered = orchestrator.recoverInterrupted().catch((err: Error) => {
+      console.error(`[runledger] run recovery at start: ${err.message}`);
+      return 0;
+    });
+    sweepStaleUploadTemps(localDir);
+  }
+  return { ...deps, orchestrator, keyDir, recovered, close: () => pg.close() };
+}
+
+/** The SQLite services as AnyAppServices (the web app's view of an embedded installation). */
+export function asOwnedAppServices(services: AppServices): OwnedAppServices {
+  return { ...services, close: async () => void services.db.$client.close() };
+}
+
+const g = globalThis as unknown as { __runledger?: AnyAppServices; __runledgerStarting?: Promise<AnyAppServices> };
+
+/**
+ * The web server's services, created once per process: on PostgreSQL when DATABASE_URL names it, else on the
+ * embedded SQLite store. A failed start is not kept: the next request tries again and reports it.
+ */
+export function getAppServices(): Promise<AnyAppServices> {
+  if (g.__runledger) return Promise.resolve(g.__runledger);
+  g.__runledgerStarting ??= startAppServices().then(
+    (services) => (g.__runledger = services),
+    (err: unknown) => {
+      delete g.__runledgerStarting;
+      throw err;
+    },
+  );
+  return g.__runledgerStarting;
+}
+
+async function startAppServices(): Promise<AnyAppServices> {
+  const training = trainingModeFromEnv();
+  const url = postgresUrlFromEnv();
+  const services = url
+    ? await createPgAppServices(url, { recover: true, training })
+    : asOwnedAppServices(createAppServices(undefined, { recover: true, training }));
+  // Trainer events arrive without a mutation: the timer keeps the "every 10 minutes" checkpoint promise.
+  startCheckpointTimer(services);
+  // Each new signed checkpoint goes to the witnesses in RUNLEDGER_WITNESSES, in the background.
+  if (isSqliteDb(services.db)) startWitnessPusher(sqliteServices(services, "Witnesses"));
+  else if (configuredWitnesses().witnesses.length > 0)
+    console.error(`[runledger] ${notOnPostgresYet("Pushing checkpoints to witnesses").message}`);
+  // Other processes share the store (`cli train`, `cli pilot`, other web servers, workers): take over runs whose
+  // training process died and resumes asked for elsewhere, every RUNLEDGER_RECOVERY_INTERVAL_MS (default 10 s).
+  const timer = setInterval(
+    () => void services.orchestrator.adoptOrphans().catch((err: Error) => console.error(`[runledger] run recovery: ${err.message}`)),
+    Number(process.env.RUNLEDGER_RECOVERY_INTERVAL_MS ?? 10_000),
+  );
+  timer.unref();
+  return services;
 }

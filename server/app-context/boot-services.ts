@@ -13,14 +13,14 @@ import { getAppServices } from "./app-services";
 
 export const BUILD_PHASE = "phase-production-build";
 
-/** Returns true when the services run (started now or already), false when skipped or failed. */
-export function startServicesAtBoot(
+/** Resolves to true when the services run (started now or already), false when skipped or failed; never rejects. */
+export async function startServicesAtBoot(
   env: Record<string, string | undefined> = process.env,
   log: (line: string) => void = (l) => console.error(l),
-): boolean {
+): Promise<boolean> {
   if (env.NEXT_PHASE === BUILD_PHASE) return false;
   try {
-    getAppServices();
+    await getAppServices();
     return true;
   } catch (err) {
     log(`[runledger] the app services did not start at boot (${(err as Error).message}); each request will try again and report it`);

@@ -31,7 +31,9 @@ import {
   storeKeyInDir,
   writePublicKeyFile,
 } from "./keys";
-import { ledgerKeyFingerprint } from "./key-rotation";
+import { KEY_ROTATE_ACTION, ledgerKeyFingerprint } from "./key-rotation";
+import { asStore, reader, type Store } from "@/db/store";
+import { desc, eq } from "drizzle-orm";
 
 export const ALLOW_KEY_IN_DATA_DIR_ENV = "RUNLEDGER_ALLOW_KEY_IN_DATA_DIR";
 
@@ -170,4 +172,81 @@ export function moveKeyToKeyDir(dataDir: string, keyDir: string): MoveKeyResult 
   if (!fs.existsSync(path.join(dataDir, PUBLIC_KEY_FILE))) writePublicKeyFile(dataDir, keys);
   fs.rmSync(from);
   return { fingerprint: keys.fingerprint, from, to };
+}
+
+/** ledgerKeyFingerprint on either store: the latest rotation's new key, else the latest checkpoint's key, else null. */
+export async function ledgerKeyFingerprintOn(source: Store | Db): Promise<string | null> {
+  const store = asStore(source);
+  if (store.dialect === "sqlite") return ledgerKeyFingerprint(store.db);
+  const { auditEvents: e, auditCheckpoints: c } = store.tables;
+  const [rotation] = await reader(store)
+    .select({ payload: e.payload })
+    .from(e)
+    .where(eq(e.action, KEY_ROTATE_ACTION))
+    .orderBy(desc(e.seq))
+    .limit(1);
+  if (rotation) {
+    const fp = (JSON.parse(rotation.payload) as { newFingerprint?: unknown }).newFingerprint;
+    if (typeof fp !== "string") throw new Error("the latest audit.keyRotate event names no new key fingerprint (damaged ledger?)");
+    return fp;
+  }
+  const [latest] = await reader(store).select({ fp: c.keyFingerprint }).from(c).orderBy(desc(c.id)).limit(1);
+  return latest?.fp ?? null;
+}
+
+/** The fingerprints of the private keys in a key directory (files named `ed25519-<hex>.key`). */
+function keyFingerprintsInDir(keyDir: string): string[] {
+  if (!fs.existsSync(keyDir)) return [];
+  return fs
+    .readdirSync(keyDir)
+    .map((name) => /^ed25519-([0-9a-f]{64})\.key$/.exec(name)?.[1])
+    .filter((hex): hex is string => hex !== undefined)
+    .map((hex) => `SHA256:${hex}`);
+}
+
+/**
+ * The signing keys of a web server on the PostgreSQL store (issue 16). There is no shared data directory there: every
+ * web server has its own key directory, and the ledger alone says which key signs.
+ * - The ledger names a key: it must be in this key directory, else start is refused (the message says which key and
+ *   that it is copied from the server that has it). Two servers can never sign with two keys: a checkpoint is refused
+ *   unless the previous one verifies under the signing key (checkpoints.ts rootOfCheckedLog), under the ledger lock.
+ * - Nothing signed yet: the key directory's one key, else a new key. Several keys and no ledger choice is refused.
+ * The keys are fixed for the life of the process (a key rotation, SQLite only so far, needs a restart here); `current()`
+ * re-reads nothing. `localDir` gets the public key file, for operators and `audit verify --public-key`.
+ */
+export async function openAuditSigningKeysOn(
+  source: Store | Db,
+  opts: { localDir: string; keyDir: string; env?: NodeJS.ProcessEnv },
+): Promise<SigningKeys> {
+  const store = asStore(source);
+  if (store.dialect === "sqlite") return openAuditSigningKeys(store.db, { dataDir: opts.localDir, keyDir: opts.keyDir, env: opts.env });
+  const { keyDir, localDir } = opts;
+  const inForce = await ledgerKeyFingerprintOn(store);
+  let keys: AuditKeys;
+  if (inForce) {
+    const found = loadKeyFromDir(keyDir, inForce);
+    if (!found)
+      throw new KeyCustodyError(
+        `audit key: the ledger in PostgreSQL is signed by ${inForce}, and this server's key directory ${keyDir} has no ${keyFileName(inForce)}. ` +
+          `Every web server of one installation signs with the same key: copy that file (mode 0600) from the key directory of the ` +
+          `server that has it. This server refuses to start rather than sign with another key.`,
+      );
+    keys = found;
+  } else {
+    const present = keyFingerprintsInDir(keyDir);
+    if (present.length > 1)
+      throw new KeyCustodyError(
+        `audit key: nothing is signed in this PostgreSQL ledger yet and the key directory ${keyDir} holds ${present.length} keys ` +
+          `(${present.join(", ")}); keep only the one every web server of this installation shares.`,
+      );
+    keys = present.length === 1 ? loadKeyFromDir(keyDir, present[0]!)! : createKeyInDir(keyDir);
+  }
+  fs.mkdirSync(localDir, { recursive: true });
+  writePublicKeyFile(localDir, keys);
+  const live = { ...keys } as SigningKeys;
+  Object.defineProperties(live, {
+    keyDir: { enumerable: false, value: keyDir },
+    current: { enumerable: false, value: () => keys },
+  });
+  return live;
 }

@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { router, signedInProcedure } from "@/server/trpc/init";
+import { sqliteDb, sqliteServices } from "@/server/app-context/sqlite-only";
 import { AUDIT_ACTIONS } from "@/server/audit/actions";
 import {
   auditStatus,
@@ -32,22 +33,24 @@ export const eventFilterInput = z.object({
 
 export const auditRouter = router({
   actions: signedInProcedure.query(() => [...AUDIT_ACTIONS]),
-  events: signedInProcedure.input(eventFilterInput).query(({ ctx, input }) => listAuditEvents(ctx.services.db, input)),
-  status: signedInProcedure.query(({ ctx }) => auditStatus(ctx.services)),
+  events: signedInProcedure
+    .input(eventFilterInput)
+    .query(({ ctx, input }) => listAuditEvents(sqliteDb(ctx.services, "The audit log"), input)),
+  status: signedInProcedure.query(({ ctx }) => auditStatus(sqliteServices(ctx.services, "The audit status"))),
   /** The latest checkpoint as a file an auditor keeps outside the server (for `audit verify --trusted-checkpoint`). */
-  trustedCheckpoint: signedInProcedure.query(({ ctx }) => trustedCheckpoint(ctx.services)),
+  trustedCheckpoint: signedInProcedure.query(({ ctx }) => trustedCheckpoint(sqliteServices(ctx.services, "The trusted checkpoint"))),
   /** Starts "Verify now" in a background worker and returns at once; the job records an "audit.verify" event when it ends. */
-  verify: signedInProcedure.mutation(({ ctx }) => startLedgerVerification(ctx.services, ctx.user)),
+  verify: signedInProcedure.mutation(({ ctx }) => startLedgerVerification(sqliteServices(ctx.services, "Verify now"), ctx.user)),
   /** The running "Verify now" job with its progress, or the last one that ended (null before the first). */
-  verifyJob: signedInProcedure.query(({ ctx }) => currentLedgerVerification(ctx.services)),
+  verifyJob: signedInProcedure.query(({ ctx }) => currentLedgerVerification(sqliteServices(ctx.services, "Verify now"))),
   /** Inclusion proof of one event against the latest checkpoint covering it, checked against the signed root. */
   inclusionProof: signedInProcedure
     .input(z.object({ seq: z.number().int().min(1) }))
-    .query(({ ctx, input }) => inclusionProof(ctx.services, input.seq)),
+    .query(({ ctx, input }) => inclusionProof(sqliteServices(ctx.services, "Inclusion proofs"), input.seq)),
   /** Models and versions a report can be made for (production first), for the audit page's export list. */
-  reportTargets: signedInProcedure.query(({ ctx }) => reportTargets(ctx.services.db)),
+  reportTargets: signedInProcedure.query(({ ctx }) => reportTargets(sqliteDb(ctx.services, "Report export"))),
   /** What a report covers and who may write its documents: the model and the datasets in the version's lineage. */
   reportSubjects: signedInProcedure
     .input(z.object({ modelVersionId: z.number().int() }))
-    .query(({ ctx, input }) => reportSubjects(ctx.services.db, input.modelVersionId)),
+    .query(({ ctx, input }) => reportSubjects(sqliteDb(ctx.services, "Report export"), input.modelVersionId)),
 });

@@ -7,6 +7,7 @@
 import { z } from "zod";
 import { DomainError } from "@/server/errors";
 import { publicProcedure, router, signedInProcedure } from "@/server/trpc/init";
+import { isSqliteDb } from "@/server/app-context/sqlite-only";
 import { accountStatus, signIn, signOut } from "@/server/users/service";
 import { changeOwnPassword, changePasswordInput, demoPasswordWarning, revokeSessions, sessionsOf } from "@/server/users/admin";
 import { clearSessionCookie, sessionCookie } from "@/server/auth/cookies";
@@ -27,7 +28,7 @@ export const authRouter = router({
       role: account.role,
       name: account.name,
       mustChangePassword: account.mustChangePassword,
-      demoPasswordsInUse: account.role === "admin" ? demoPasswordWarning(ctx.services.db) : [],
+      demoPasswordsInUse: account.role === "admin" && isSqliteDb(ctx.services.db) ? demoPasswordWarning(ctx.services.db) : [],
     };
   }),
 

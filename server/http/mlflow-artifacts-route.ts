@@ -11,7 +11,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
-import type { AppServices } from "@/server/app-context/app-services";
+import type { AnyAppServices } from "@/server/app-context/app-services";
 import { applyCheckpointPolicy } from "@/server/audit/checkpoint-policy";
 import { authenticateMlflow, type MlflowAnswer } from "@/server/mlflow/dispatch";
 import { mlflowErrorOf } from "@/server/mlflow/errors";
@@ -44,7 +44,7 @@ const errorAnswer = (err: unknown): Response => {
   return json({ status: e.status, body: e.body });
 };
 
-export async function handleMlflowArtifactsRequest(services: AppServices, req: Request, segments: string[]): Promise<Response> {
+export async function handleMlflowArtifactsRequest(services: AnyAppServices, req: Request, segments: string[]): Promise<Response> {
   const [head, ...rest] = segments;
   const method = req.method;
   if (head !== "artifacts" || !["GET", "PUT"].includes(method) || (method === "PUT" && rest.length === 0)) {

@@ -6,7 +6,8 @@
  * A writer's log-batch is answered by the ingest worker (server/mlflow/ingest.ts: off the main thread, group commit)
  * after the token and role were checked here; every other call by the dispatcher on this thread.
  */
-import type { AppServices } from "@/server/app-context/app-services";
+import type { AnyAppServices } from "@/server/app-context/app-services";
+import { isSqliteDb, sqliteServices } from "@/server/app-context/sqlite-only";
 import { applyCheckpointPolicy } from "@/server/audit/checkpoint-policy";
 import { authenticateMlflow, dispatchMlflow, type MlflowAnswer } from "@/server/mlflow/dispatch";
 import { JsonText, WRITER_ROLES, type MlflowCtx } from "@/server/mlflow/common";
@@ -45,7 +46,7 @@ const json = (a: MlflowAnswer): Response => {
   });
 };
 
-const isWriter = (ctx: MlflowCtx): boolean => (WRITER_ROLES as readonly string[]).includes(ctx.actor.role);
+const isWriter = (ctx: Pick<MlflowCtx, "actor">): boolean => (WRITER_ROLES as readonly string[]).includes(ctx.actor.role);
 
 const error = (status: number, error_code: string, message: string) => json({ status, body: { error_code, message } });
 
@@ -82,7 +83,7 @@ async function readLimited(req: Request, limit: number): Promise<Uint8Array<Arra
 
 const utf8 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("utf8");
 
-export async function handleMlflowRequest(services: AppServices, req: Request, segments: string[]): Promise<Response> {
+export async function handleMlflowRequest(services: AnyAppServices, req: Request, segments: string[]): Promise<Response> {
   const path = segments.join("/");
   let bodyText: string | null = null;
   const withBody = req.method === "POST" || req.method === "PATCH" || req.method === "DELETE";
@@ -97,12 +98,13 @@ export async function handleMlflowRequest(services: AppServices, req: Request, s
       return batch
         ? error(400, "INVALID_PARAMETER_VALUE", `Batched logging API requests must be at most ${limit} bytes in size`)
         : error(413, "INVALID_PARAMETER_VALUE", `The request body is over the ${Math.round(limit / 1024)} KiB limit for API calls`);
-    if (batch && req.method === "POST" && ingestWorkerEnabled()) {
+    // The ingest worker writes through its own SQLite connection: on PostgreSQL every call is dispatched here.
+    if (batch && req.method === "POST" && ingestWorkerEnabled() && isSqliteDb(services.db)) {
       // A writer's log-batch goes to the ingest worker (server/mlflow/ingest.ts); anyone else's, as every call.
       const caller = await authenticateMlflow(services, req.headers.get("authorization"));
       if ("status" in caller) return json(caller);
       if (isWriter(caller)) {
-        const answer = await logBatchInWorker(services, caller.actor, bytes, (job) =>
+        const answer = await logBatchInWorker(sqliteServices(services, "The ingest worker"), caller.actor, bytes, (job) =>
           dispatchMlflow(services, {
             method: "POST",
             path,

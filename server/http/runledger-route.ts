@@ -3,7 +3,7 @@
  * does the rest): as server/http/mlflow-route.ts, a POST must be JSON and at most the JSON API limit (1 MiB); after
  * a write it signs a ledger checkpoint when the policy says one is due.
  */
-import type { AppServices } from "@/server/app-context/app-services";
+import type { AnyAppServices } from "@/server/app-context/app-services";
 import { applyCheckpointPolicy } from "@/server/audit/checkpoint-policy";
 import { dispatchRunledger } from "@/server/mlflow/runledger-dispatch";
 import { DEFAULT_JSON_BODY_LIMIT, limitRequestBody } from "./body-limit";
@@ -11,7 +11,7 @@ import { DEFAULT_JSON_BODY_LIMIT, limitRequestBody } from "./body-limit";
 const json = (status: number, body: unknown, headers: Record<string, string> = {}): Response =>
   new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", "cache-control": "no-store", ...headers } });
 
-export async function handleRunledgerRequest(services: AppServices, req: Request, segments: string[]): Promise<Response> {
+export async function handleRunledgerRequest(services: AnyAppServices, req: Request, segments: string[]): Promise<Response> {
   let bodyText: string | null = null;
   const withBody = req.method === "POST";
   if (withBody) {

@@ -20,6 +20,7 @@ import type { ServiceContext, SignedInActor } from "@/server/app-context/service
 import type { RunStatus as MlflowRunStatus } from "@/contracts/mlflow/types";
 import type { RunStatus } from "@/db/schema";
 import { MlflowError } from "./errors";
+import type { AnyArtifactStore } from "@/server/artifacts/async-store";
 
 export const MLFLOW_PROJECT = "MLflow";
 
@@ -31,7 +32,7 @@ export type MlflowCtx = ServiceContext & { actor: SignedInActor & { tokenId: num
  * app) or a Store (SQLite or PostgreSQL). MlflowCtx (a SQLite handle) is one; the parts still on SQLite only (the
  * pilot extension, the ingest worker, the artifact proxy's upload and download) keep taking MlflowCtx.
  */
-export type MlflowStoreCtx = Omit<MlflowCtx, "db"> & { db: Store | Db };
+export type MlflowStoreCtx = Omit<MlflowCtx, "db" | "artifacts"> & { db: Store | Db; artifacts: AnyArtifactStore };
 
 /** Reads outside a transaction with a transaction part (db/store.ts); re-exported for the API's modules. */
 export { readPart } from "@/db/store";

@@ -8,7 +8,7 @@
  * 403 PERMISSION_DENIED for a write by a non-engineer). Authentication: `Authorization: Bearer <token>`, or Basic with
  * the token as password (MLflow clients send MLFLOW_TRACKING_USERNAME/PASSWORD that way; the user name is ignored).
  */
-import type { AppServices } from "@/server/app-context/app-services";
+import type { AnyAppServices } from "@/server/app-context/app-services";
 import type { Db } from "@/db/client";
 import type { Store } from "@/db/store";
 import { actorForToken, TOKEN_REFUSALS } from "@/server/auth/tokens";
@@ -102,7 +102,7 @@ export function tokenOf(authorization: string | null): string | null {
 }
 
 /** What the dispatcher needs of the services: the app's (SQLite handle), or the same with a Store (tests, issue 16). */
-export type MlflowServices = Omit<AppServices, "db"> & { db: Store | Db };
+export type MlflowServices = Omit<AnyAppServices, "db"> & { db: Store | Db };
 
 export async function dispatchMlflow(services: MlflowServices, call: MlflowCall): Promise<MlflowAnswer> {
   try {

@@ -16,7 +16,7 @@
  */
 import path from "node:path";
 import { MessageChannel, Worker, type MessagePort } from "node:worker_threads";
-import type { AppServices } from "@/server/app-context/app-services";
+import type { AnyAppServices } from "@/server/app-context/app-services";
 import type { MlflowAnswer } from "./call-body";
 import type { MlflowCtx } from "./common";
 import type { IngestJob } from "./ingest-group";
@@ -44,7 +44,7 @@ const INGEST_WORKER_BOOTSTRAP = path.join(process.cwd(), "server", "mlflow", "in
 
 const failure = (message: string): MlflowAnswer => ({ status: 500, body: { error_code: "INTERNAL_ERROR", message } });
 
-function start(services: AppServices, onMainThread: (job: IngestJob) => Promise<MlflowAnswer>): IngestWorker {
+function start(services: AnyAppServices, onMainThread: (job: IngestJob) => Promise<MlflowAnswer>): IngestWorker {
   const { port1, port2 } = new MessageChannel();
   const worker = new Worker(INGEST_WORKER_BOOTSTRAP, { workerData: { dataDir: services.dataDir, port: port2 }, transferList: [port2] });
   const w: IngestWorker = { worker, port: port1, pending: new Map(), ready: false };
@@ -85,7 +85,7 @@ function start(services: AppServices, onMainThread: (job: IngestJob) => Promise<
   return w;
 }
 
-function armIdle(services: AppServices, w: IngestWorker): void {
+function armIdle(services: AnyAppServices, w: IngestWorker): void {
   clearTimeout(w.idle);
   w.idle = setTimeout(() => {
     if (w.pending.size > 0) return;
@@ -101,7 +101,7 @@ function armIdle(services: AppServices, w: IngestWorker): void {
  * of their own: it is transferred to the worker). `onMainThread` answers it here when the worker cannot start.
  */
 export function logBatchInWorker(
-  services: AppServices,
+  services: AnyAppServices,
   actor: MlflowCtx["actor"],
   body: Uint8Array<ArrayBuffer>,
   onMainThread: (job: IngestJob) => Promise<MlflowAnswer>,

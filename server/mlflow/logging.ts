@@ -368,7 +368,7 @@ function logTo(ctx: MlflowCtx, runId: string, b: Batch): Record<string, never> {
  */
 async function logToStore(ctx: MlflowStoreCtx, runId: string, b: Batch): Promise<Record<string, never>> {
   const store = asStore(ctx.db);
-  if (store.dialect === "sqlite") return logTo({ ...ctx, db: store.db }, runId, b);
+  if (store.dialect === "sqlite") return logTo({ ...ctx, db: store.db, artifacts: ctx.artifacts as MlflowCtx["artifacts"] }, runId, b);
   validateBatch(b);
   requireWriter(ctx, "log to runs");
   const t = store.tables;

@@ -7,7 +7,8 @@
  * Order of checks: unknown endpoint or method → 404 ENDPOINT_NOT_FOUND; missing or bad token → 401 UNAUTHENTICATED;
  * body not a JSON object → 400 INVALID_PARAMETER_VALUE; then the endpoint's own checks.
  */
-import type { AppServices } from "@/server/app-context/app-services";
+import type { AnyAppServices } from "@/server/app-context/app-services";
+import { sqliteServices } from "@/server/app-context/sqlite-only";
 import { RUNLEDGER_ROUTES, type RunledgerPath } from "@/contracts/mlflow/runledger";
 import { MlflowError } from "./errors";
 import { callBody, errorAnswer } from "./call-body";
@@ -21,7 +22,7 @@ export const RUNLEDGER_HANDLERS: Record<RunledgerPath, (ctx: MlflowCtx, body: un
   "runs/reject-intervention": rejectScriptIntervention,
 };
 
-export async function dispatchRunledger(services: AppServices, call: MlflowCall): Promise<MlflowAnswer> {
+export async function dispatchRunledger(services: AnyAppServices, call: MlflowCall): Promise<MlflowAnswer> {
   try {
     const path = call.path.replace(/^\/+|\/+$/g, "");
     const endpoint = Object.hasOwn(RUNLEDGER_ROUTES, path) ? (path as RunledgerPath) : undefined;
@@ -32,7 +33,8 @@ export async function dispatchRunledger(services: AppServices, call: MlflowCall)
       );
     const caller = await authenticateMlflow(services, call.authorization);
     if ("status" in caller) return caller;
-    return { status: 200, body: RUNLEDGER_HANDLERS[endpoint](caller, callBody(call)) };
+    // The pilot extension is not on the PostgreSQL store yet (issue 16): refused there with a clear error.
+    return { status: 200, body: RUNLEDGER_HANDLERS[endpoint](sqliteServices(caller, "The pilot extension of the API"), callBody(call)) };
   } catch (err) {
     return errorAnswer(err);
   }

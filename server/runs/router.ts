@@ -1,6 +1,7 @@
 /** Runs: launch (new, fork, re-run, fine-tune, compression), read, live metric points, cancel, tags, size estimate, on-demand evaluation. */
 import { z } from "zod";
 import { router, signedInProcedure, engineerProcedure, roleProcedure } from "@/server/trpc/init";
+import { sqliteDb, sqliteServices } from "@/server/app-context/sqlite-only";
 import { annotateInput, annotateRun } from "@/server/runs/annotate";
 import {
   cancelRun,
@@ -26,11 +27,13 @@ const pilotRouter = router({
   request: engineerProcedure
     .input(requestInterventionInput)
     .mutation(({ ctx, input }) => requestPilotInterventionOn(ctx.services, ctx.services.orchestrator, input)),
-  cancel: engineerProcedure.input(cancelInterventionInput).mutation(({ ctx, input }) => cancelIntervention(ctx.services, input)),
+  cancel: engineerProcedure
+    .input(cancelInterventionInput)
+    .mutation(({ ctx, input }) => cancelIntervention(sqliteServices(ctx.services, "Cancelling a pilot change"), input)),
   /** Oldest first; an applied one carries its effect on the watched metric over the following epochs. */
   list: signedInProcedure
     .input(z.object({ runId: z.number().int() }))
-    .query(({ ctx, input }) => listInterventionsWithEffects(ctx.services.db, input.runId)),
+    .query(({ ctx, input }) => listInterventionsWithEffects(sqliteDb(ctx.services, "Pilot changes"), input.runId)),
 });
 
 const runId = z.object({ id: z.number().int() });
@@ -41,11 +44,13 @@ export const runsRouter = router({
     .query(({ ctx, input }) => listRuns(ctx.services.db, input.experimentId)),
   get: signedInProcedure.input(runId).query(({ ctx, input }) => getRun(ctx.services.db, input.id)),
   /** Which process holds the run now: a training worker (host, pid), another process, or the workers' queue (leases.ts). */
-  holder: signedInProcedure.input(runId).query(({ ctx, input }) => runHolder(ctx.services.db, input.id)),
+  holder: signedInProcedure.input(runId).query(({ ctx, input }) => runHolder(sqliteDb(ctx.services, "The run holder"), input.id)),
   metrics: signedInProcedure
     .input(z.object({ runId: z.number().int(), keys: z.array(z.string()).optional(), afterStep: z.number().int().optional() }))
     .query(({ ctx, input }) => metricPoints(ctx.services.db, input.runId, input)),
-  create: engineerProcedure.input(createRunInput).mutation(({ ctx, input }) => launchRun(ctx.services, ctx.services.orchestrator, input)),
+  create: engineerProcedure
+    .input(createRunInput)
+    .mutation(({ ctx, input }) => launchRun(sqliteServices(ctx.services, "Launching a run"), ctx.services.orchestrator, input)),
   /** Re-runs a finished run replaying its planned and piloted changes at their epochs (server/runs/replay.ts). */
   rerun: engineerProcedure
     .input(createRerunInput)
@@ -56,9 +61,9 @@ export const runsRouter = router({
    */
   compress: engineerProcedure
     .input(compressRunInput)
-    .mutation(({ ctx, input }) => launchCompression(ctx.services, ctx.services.orchestrator, input)),
+    .mutation(({ ctx, input }) => launchCompression(sqliteServices(ctx.services, "Compression"), ctx.services.orchestrator, input)),
   /** A compression run's size and metrics against its source checkpoint's. */
-  compression: signedInProcedure.input(runId).query(({ ctx, input }) => compressionResult(ctx.services.db, input.id)),
+  compression: signedInProcedure.input(runId).query(({ ctx, input }) => compressionResult(sqliteDb(ctx.services, "Compression"), input.id)),
   cancel: engineerProcedure.input(runId).mutation(({ ctx, input }) => cancelRun(ctx.services, ctx.services.orchestrator, input.id)),
   /** Resumes an interrupted run (its training process died) from its last checkpoint. */
   resumeInterrupted: engineerProcedure
@@ -71,10 +76,10 @@ export const runsRouter = router({
   /** Parameter count and memory estimate (training vs inference; float32, bfloat16, int8) of a config, before it runs. */
   estimate: signedInProcedure
     .input(z.object({ config: z.unknown() }))
-    .query(({ ctx, input }) => estimateConfig(ctx.services, input.config)),
+    .query(({ ctx, input }) => estimateConfig(sqliteServices(ctx.services, "The size estimate"), input.config)),
   /** Evaluates a checkpoint on the test partition of the run's split and records it. */
   evaluate: roleProcedure(...EVALUATION_ROLES)
     .input(evaluateCheckpointInput)
-    .mutation(({ ctx, input }) => evaluateRunCheckpoint(ctx.services, input)),
+    .mutation(({ ctx, input }) => evaluateRunCheckpoint(sqliteServices(ctx.services, "Evaluation"), input)),
   pilot: pilotRouter,
 });

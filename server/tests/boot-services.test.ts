@@ -67,8 +67,8 @@ afterAll(async () => {
 });
 
 describe("services started by instrumentation.ts register()", () => {
-  it("not during next build", () => {
-    expect(startServicesAtBoot({ ...process.env, NEXT_PHASE: "phase-production-build" })).toBe(false);
+  it("not during next build", async () => {
+    expect(await startServicesAtBoot({ ...process.env, NEXT_PHASE: "phase-production-build" })).toBe(false);
     expect(g.__runledger).toBeUndefined();
     expect(g.__runledgerWitnessPusher).toBeUndefined();
   });

@@ -10,9 +10,9 @@
  */
 import { initTRPC, TRPCError } from "@trpc/server";
 import { ZodError } from "zod";
-import type { AppServices } from "@/server/app-context/app-services";
+import type { AnyAppServices } from "@/server/app-context/app-services";
 import { accountStatus, sessionForToken, type SignInClient } from "@/server/users/service";
-import type { ServiceContext, SignedInActor } from "@/server/app-context/service-context";
+import type { AnyServiceContext, SignedInActor } from "@/server/app-context/service-context";
 import type { Role } from "@/contracts/user-fields";
 import { applyCheckpointPolicy } from "@/server/audit/checkpoint-policy";
 import { clearSessionCookie, readSessionToken } from "@/server/auth/cookies";
@@ -24,8 +24,11 @@ export { SESSION_COOKIE, readCookie } from "@/server/auth/cookies";
 
 // (1) Context
 export type TrpcContext = {
-  /** The process's long-lived services; in signed-in procedures also `actor`, so `ctx.services` is a ServiceContext. */
-  services: AppServices;
+  /**
+   * The process's long-lived services on either store; in signed-in procedures also `actor`, so `ctx.services` is an
+   * AnyServiceContext. Services not yet ported onto the store are reached through `sqliteServices` (sqlite-only.ts).
+   */
+  services: AnyAppServices;
   user: SignedInActor | null;
   sessionToken: string | undefined;
   /** sha256 of the session token (the handle in session lists), when the request has a live session. */
@@ -47,7 +50,7 @@ export function clientOf(req: Request): SignInClient {
 }
 
 /** Never rejects for a bad cookie: a malformed or ended session cookie gives an anonymous context (and clears the cookie). */
-export async function createContextFromRequest(services: AppServices, req: Request, resHeaders: Headers): Promise<TrpcContext> {
+export async function createContextFromRequest(services: AnyAppServices, req: Request, resHeaders: Headers): Promise<TrpcContext> {
   const client = clientOf(req);
   const cookie = readSessionToken(req.headers.get("cookie"));
   if (cookie.kind === "none") return { services, user: null, sessionToken: undefined, client, resHeaders };
@@ -95,7 +98,8 @@ export const createCallerFactory = t.createCallerFactory;
  */
 const checkpointAfterMutations = t.middleware(async ({ ctx, type, next }) => {
   const result = await next();
-  if (type === "mutation") applyCheckpointPolicy(ctx.services);
+  // Awaited: on PostgreSQL the policy answers with a promise (it never rejects); on SQLite it has already run.
+  if (type === "mutation") await applyCheckpointPolicy(ctx.services);
   return result;
 });
 
@@ -131,7 +135,7 @@ export const signedInProcedure = publicProcedure.use(async ({ ctx, path, next })
     throw new TRPCError({ code: "FORBIDDEN", message: CHANGE_PASSWORD_FIRST });
   const user: SignedInActor = { ...ctx.user, role: account.role, name: account.name };
   // One context object: the process's services plus who is acting, which is what a service takes (ServiceContext).
-  const services: AppServices & ServiceContext = { ...ctx.services, actor: user };
+  const services: AnyAppServices & AnyServiceContext = { ...ctx.services, actor: user };
   return next({ ctx: { ...ctx, user, services } });
 });
 

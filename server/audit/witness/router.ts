@@ -5,8 +5,9 @@
  * Read-only; every signed-in role may read it.
  */
 import { router, signedInProcedure } from "@/server/trpc/init";
+import { sqliteServices } from "@/server/app-context/sqlite-only";
 import { witnessOverview } from "./overview";
 
 export const witnessesRouter = router({
-  overview: signedInProcedure.query(({ ctx }) => witnessOverview(ctx.services)),
+  overview: signedInProcedure.query(({ ctx }) => witnessOverview(sqliteServices(ctx.services, "Witnesses"))),
 });

@@ -5,6 +5,7 @@
  */
 import "server-only";
 import { getAppServices } from "@/server/app-context/app-services";
+import { sqliteServicesOrResponse } from "@/server/app-context/sqlite-only";
 import { routeCaller } from "@/server/http/route-session";
 import { handleDatasetUpload } from "@/server/http/dataset-upload";
 
@@ -12,6 +13,7 @@ export const runtime = "nodejs";
 export const dynamic = "force-dynamic";
 
 export async function POST(req: Request): Promise<Response> {
-  const services = getAppServices();
+  const services = sqliteServicesOrResponse(await getAppServices(), "Dataset upload");
+  if (services instanceof Response) return services;
   return handleDatasetUpload(services, req, await routeCaller(services.db, req));
 }

@@ -7,6 +7,7 @@
  */
 import "server-only";
 import { getAppServices } from "@/server/app-context/app-services";
+import { sqliteServicesOrResponse } from "@/server/app-context/sqlite-only";
 import { routeCaller } from "@/server/http/route-session";
 import { reportExportGet, reportExportPost } from "@/server/http/report-export";
 
@@ -18,6 +19,7 @@ export function GET(): Response {
 }
 
 export async function POST(req: Request, { params }: { params: Promise<{ modelVersionId: string }> }): Promise<Response> {
-  const services = getAppServices();
+  const services = sqliteServicesOrResponse(await getAppServices(), "Report export");
+  if (services instanceof Response) return services;
   return reportExportPost(services, req, await routeCaller(services.db, req), (await params).modelVersionId);
 }

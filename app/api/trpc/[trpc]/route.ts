@@ -16,7 +16,7 @@ const handler = async (original: Request) => {
     endpoint: "/api/trpc",
     req,
     router: appRouter,
-    createContext: ({ resHeaders }) => createContextFromRequest(getAppServices(), req, resHeaders),
+    createContext: async ({ resHeaders }) => createContextFromRequest(await getAppServices(), req, resHeaders),
     onError: ({ error, path }) => {
       if (error.code === "INTERNAL_SERVER_ERROR") console.error(`tRPC ${path}:`, error);
     },

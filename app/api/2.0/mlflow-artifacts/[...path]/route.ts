@@ -12,9 +12,9 @@ export const dynamic = "force-dynamic";
 type Ctx = { params: Promise<{ path: string[] }> };
 
 export async function GET(req: Request, { params }: Ctx): Promise<Response> {
-  return handleMlflowArtifactsRequest(getAppServices(), req, (await params).path);
+  return handleMlflowArtifactsRequest(await getAppServices(), req, (await params).path);
 }
 
 export async function PUT(req: Request, { params }: Ctx): Promise<Response> {
-  return handleMlflowArtifactsRequest(getAppServices(), req, (await params).path);
+  return handleMlflowArtifactsRequest(await getAppServices(), req, (await params).path);
 }

@@ -13,17 +13,17 @@ export const dynamic = "force-dynamic";
 type Ctx = { params: Promise<{ path: string[] }> };
 
 export async function GET(req: Request, { params }: Ctx): Promise<Response> {
-  return handleMlflowRequest(getAppServices(), req, (await params).path);
+  return handleMlflowRequest(await getAppServices(), req, (await params).path);
 }
 
 export async function POST(req: Request, { params }: Ctx): Promise<Response> {
-  return handleMlflowRequest(getAppServices(), req, (await params).path);
+  return handleMlflowRequest(await getAppServices(), req, (await params).path);
 }
 
 export async function PATCH(req: Request, { params }: Ctx): Promise<Response> {
-  return handleMlflowRequest(getAppServices(), req, (await params).path);
+  return handleMlflowRequest(await getAppServices(), req, (await params).path);
 }
 
 export async function DELETE(req: Request, { params }: Ctx): Promise<Response> {
-  return handleMlflowRequest(getAppServices(), req, (await params).path);
+  return handleMlflowRequest(await getAppServices(), req, (await params).path);
 }

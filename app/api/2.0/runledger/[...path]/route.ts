@@ -13,9 +13,9 @@ export const dynamic = "force-dynamic";
 type Ctx = { params: Promise<{ path: string[] }> };
 
 export async function GET(req: Request, { params }: Ctx): Promise<Response> {
-  return handleRunledgerRequest(getAppServices(), req, (await params).path);
+  return handleRunledgerRequest(await getAppServices(), req, (await params).path);
 }
 
 export async function POST(req: Request, { params }: Ctx): Promise<Response> {
-  return handleRunledgerRequest(getAppServices(), req, (await params).path);
+  return handleRunledgerRequest(await getAppServices(), req, (await params).path);
 }
