@@ -1,7 +1,8 @@
 /**
  * Streams a request body into a file while hashing it (SHA-256) and counting its bytes, refusing it as soon as it
  * passes the byte limit. Memory stays bounded by the stream's chunks: the body is never held whole.
- * Invariants: on any failure the partial file is removed; on success the file holds exactly the bytes hashed.
+ * Invariants: on any failure the partial file is removed (it exists from the call on, so the removal always finds
+ * it); on success the file holds exactly the bytes hashed.
  */
 import fs from "node:fs";
 import { createHash } from "node:crypto";
@@ -15,7 +16,9 @@ export async function receiveBodyToFile(
   opts: { maxBytes: number; onBytes?: (bytes: number) => void },
 ): Promise<{ bytes: number; sha256: string }> {
   const hash = createHash("sha256");
-  const out = fs.createWriteStream(file, { flags: "wx", mode: 0o600 });
+  // Opened here, synchronously: a stream given the path opens it later, so a body refused before that (past the
+  // limit in its first chunks) had its file created after the cleanup below removed nothing, and left it behind.
+  const out = fs.createWriteStream(file, { fd: fs.openSync(file, "wx", 0o600) });
   const reader = body.getReader();
   let bytes = 0;
   try {
