@@ -11,12 +11,15 @@
  * - Any signed-in role may export (auditors included): exporting changes no project data.
  * - The heavy work (content check, the whole ledger into events.jsonl, tar) runs in a worker thread
  *   (server/audit/report/export-in-worker.ts); this thread records the export and streams the tar from a temp
- *   file, removed when the stream closes. Two exports at a time; more get 429 with Retry-After.
+ *   file, removed when the stream closes. Two exports at a time; more get 429 with Retry-After. On PostgreSQL the
+ *   worker reads a copy of one snapshot of the store (server/audit/report/export-pg-copy.ts) and this thread records
+ *   on the store.
  */
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { Db } from "@/db/client";
+import type { Store } from "@/db/store";
 import type { AuditKeys } from "@/server/audit/keys";
 import type { SignedInActor } from "@/server/app-context/service-context";
 import { Readable } from "node:stream";
@@ -40,7 +43,7 @@ export function reportExportGet(): Response {
 
 /** `caller`: the route's RouteCaller (server/http/route-session.ts), or a signed-in user / null (tests). */
 export async function reportExportPost(
-  services: { db: Db; auditKeys: AuditKeys; dataDir: string },
+  services: { db: Store | Db; auditKeys: AuditKeys; dataDir: string },
   req: Request,
   caller: RouteCaller | SignedInActor | null,
   modelVersionIdParam: string,

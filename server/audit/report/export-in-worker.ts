@@ -6,6 +6,8 @@
  * the synchronous export does (export-record.ts recordReportExport), then waits a bounded time for the configured
  * witnesses to cosign that checkpoint (recordReportExportCosigned), so phase 3's cosignatures.json includes them.
  * This module and export-record.ts import no renderer: the Next.js route that calls it never bundles react-dom/server.
+ * On PostgreSQL (issue 16) the worker is given the store's URL instead of the data directory: it copies one snapshot
+ * into a SQLite data directory of its own for phases 1 and 3 (export-worker.ts); this thread records on the store.
  *
  * Invariants:
  * - The worker never writes the database (read-only connection); nothing is recorded unless phase 1 succeeded, and
@@ -17,9 +19,13 @@
  *   the order they arrived, not in the order their temp folders happened to be created.
  * - The promise settles exactly once; the worker is terminated on timeout or when this side fails.
  */
+import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { Worker } from "node:worker_threads";
+import type pg from "pg";
 import type { Db } from "@/db/client";
+import { asStore, type Store } from "@/db/store";
 import type { Actor } from "@/server/audit/ledger";
 import type { AuditKeys } from "@/server/audit/keys";
 import type { ReportExportResult } from "./bundle-layout";
@@ -66,9 +72,19 @@ export type ExportInWorkerOptions = {
   slot?: ExportSlot;
 };
 
+/** Where the worker reads the store: the SQLite data directory, or the PostgreSQL URL of the store's pool. */
+function workerSourceOf(db: Store | Db, dataDir: string): ExportWorkerInput["source"] {
+  const store = asStore(db);
+  if (store.dialect === "sqlite") return { kind: "sqlite", dataDir };
+  const url = (store.db.$client as pg.Pool).options.connectionString;
+  if (!url) throw new Error("the PostgreSQL store was not opened from a URL; the report export worker cannot reach it");
+  // A new directory for the worker's copy of the store (export-pg-copy.ts); removed when the export settles.
+  return { kind: "pg", url, copyDir: fs.mkdtempSync(path.join(os.tmpdir(), "runledger-report-pg-")) };
+}
+
 /** Writes the bundle into `outDir` (and the tar, if asked) from a worker; records the export here. */
 export function exportReportInWorker(
-  deps: { db: Db; auditKeys: AuditKeys; dataDir: string },
+  deps: { db: Store | Db; auditKeys: AuditKeys; dataDir: string },
   actor: Actor,
   modelVersionId: number,
   opts: ExportInWorkerOptions,
@@ -79,8 +95,15 @@ export function exportReportInWorker(
   } catch (err) {
     return Promise.reject(err);
   }
+  let source: ExportWorkerInput["source"];
+  try {
+    source = workerSourceOf(deps.db, deps.dataDir);
+  } catch (err) {
+    slot.release();
+    return Promise.reject(err);
+  }
   const input: ExportWorkerInput = {
-    dataDir: deps.dataDir,
+    source,
     modelVersionId,
     outDir: opts.outDir,
     publicKeyPem: deps.auditKeys.publicKeyPem,
@@ -92,10 +115,23 @@ export function exportReportInWorker(
     const settle = (fn: () => void) => {
       if (settled) return;
       settled = true;
-      slot.release();
       clearTimeout(timer);
-      fn();
-      void worker.terminate();
+      if (source.kind === "sqlite") {
+        slot.release();
+        fn();
+        void worker.terminate();
+        return;
+      }
+      // PostgreSQL: the worker's copy of the store is gone before the export settles, also when it was stopped first.
+      void worker
+        .terminate()
+        .catch(() => undefined)
+        .then(() => fs.promises.rm(source.copyDir, { recursive: true, force: true }))
+        .catch(() => undefined)
+        .then(() => {
+          slot.release();
+          fn();
+        });
     };
     const timer = setTimeout(
       () =>

@@ -19,13 +19,19 @@ import type { Db } from "@/db/client";
 import * as schema from "@/db/schema";
 import { parseAuditPublicKey } from "@/server/audit/keys";
 import { bundleName, type ExportPayload, type RecordedExport, type ReportExportResult } from "./bundle-layout";
+import { openPgExportCopy, type PgExportCopy } from "./export-pg-copy";
 import { prepareReport } from "./export-prepare";
 import { writeReportBundle } from "./export-write";
 import { tarDirectory } from "./tar";
 
-/** tar: also write the folder as a ustar archive at `path`, top folder `root` (default: bundleName). */
+/**
+ * source: the SQLite data directory (read in place), or the PostgreSQL store's URL (read through a SQLite copy of one
+ * snapshot in `copyDir`, a new empty directory the main thread removes too when the worker ends or is stopped, caught
+ * up with the ledger rows of phase 2 before phase 3: export-pg-copy.ts).
+ * tar: also write the folder as a ustar archive at `path`, top folder `root` (default: bundleName).
+ */
 export type ExportWorkerInput = {
-  dataDir: string;
+  source: { kind: "sqlite"; dataDir: string } | { kind: "pg"; url: string; copyDir: string };
   modelVersionId: number;
   outDir: string;
   publicKeyPem: string;
@@ -40,31 +46,34 @@ const port = parentPort!;
 const post = (m: ExportWorkerOut) => port.postMessage(m);
 const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
-const sqlite = new Database(path.join(input.dataDir, "runledger.sqlite"), { readonly: true, fileMustExist: true });
-sqlite.pragma("busy_timeout = 5000");
-const db = drizzle(sqlite, { schema }) as Db;
-
-function finish(): void {
-  sqlite.close();
-  port.close();
+async function run(): Promise<void> {
+  let copy: PgExportCopy | null = null;
+  let sqlite: Database.Database | null = null;
+  let outcome: ExportWorkerOut | null = null;
+  try {
+    if (input.source.kind === "pg") copy = await openPgExportCopy(input.source.url, input.source.copyDir);
+    const dataDir = copy?.dataDir ?? (input.source as { dataDir: string }).dataDir;
+    sqlite = new Database(path.join(dataDir, "runledger.sqlite"), { readonly: true, fileMustExist: true });
+    sqlite.pragma("busy_timeout = 5000");
+    const db = drizzle(sqlite, { schema }) as Db;
+    const prepared = prepareReport(db, input.modelVersionId);
+    const next = new Promise<ExportWorkerIn>((resolve) => port.once("message", resolve));
+    post({ type: "prepared", payload: prepared.payload });
+    const m = await next;
+    if (m.type !== "recorded") return;
+    if (copy) await copy.catchUpLedger();
+    const result = writeReportBundle(db, parseAuditPublicKey(input.publicKeyPem), prepared, m.recorded, input.outDir);
+    if (input.tar) fs.writeFileSync(input.tar.path, tarDirectory(result.dir, input.tar.root ?? bundleName(result.model, result.version)));
+    outcome = { type: "done", result };
+  } catch (err) {
+    outcome = { type: "error", message: messageOf(err) };
+  } finally {
+    // Before the outcome is posted: the main thread stops the worker when it has it, and the copy is a whole store.
+    sqlite?.close();
+    await copy?.dispose();
+    if (outcome) post(outcome);
+    port.close();
+  }
 }
 
-try {
-  const prepared = prepareReport(db, input.modelVersionId);
-  port.once("message", (m: ExportWorkerIn) => {
-    try {
-      if (m.type !== "recorded") return;
-      const result = writeReportBundle(db, parseAuditPublicKey(input.publicKeyPem), prepared, m.recorded, input.outDir);
-      if (input.tar) fs.writeFileSync(input.tar.path, tarDirectory(result.dir, input.tar.root ?? bundleName(result.model, result.version)));
-      post({ type: "done", result });
-    } catch (err) {
-      post({ type: "error", message: messageOf(err) });
-    } finally {
-      finish();
-    }
-  });
-  post({ type: "prepared", payload: prepared.payload });
-} catch (err) {
-  post({ type: "error", message: messageOf(err) });
-  finish();
-}
+void run();
