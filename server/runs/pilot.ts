@@ -85,19 +85,15 @@ function scriptPilotRefusal(runId: number, kind: InterventionKind): string {
 
 /**
  * Refuses, before anything is read or recorded, a kind a run logged by a script does not take (a rollback: its
- * checkpoints are the script's artifacts, with no resume state). Nothing for any other run.
+ * checkpoints are the script's artifacts, with no resume state). Nothing for any other run. Either store, outside a
+ * transaction.
  */
-export function refuseScriptPilotKind(db: DbOrTx, runId: number, kind: InterventionKind): void {
-  runOnSqliteTx(db as Tx, refuseScriptPilotKindIn(db as Tx, sqliteTables, runId, kind));
-}
-
-/** refuseScriptPilotKind on either store (db/store.ts), outside a transaction. */
 export async function refuseScriptPilotKindOn(db: Store | Db, runId: number, kind: InterventionKind): Promise<void> {
   const store = asStore(db);
   await readPart(store, (q) => refuseScriptPilotKindIn(q, store.tables, runId, kind));
 }
 
-/** refuseScriptPilotKind as a part of a transaction body (db/store.ts), on either store. */
+/** refuseScriptPilotKindOn as a part of a transaction body (db/store.ts), on either store. */
 function* refuseScriptPilotKindIn(q: Tx, t: StoreTables, runId: number, kind: InterventionKind): TxBody<void> {
   const run = yield* oneRow(q.select({ origin: t.runs.origin }).from(t.runs).where(eq(t.runs.id, runId)));
   if (run?.origin === "api" && !SCRIPT_PILOT_KINDS.includes(kind)) invalidInput(scriptPilotRefusal(runId, kind));
@@ -226,20 +222,15 @@ function* pendingRowIn(tx: Tx, t: StoreTables, id: number): TxBody<Row> {
 
 /**
  * A compression (server/runs/compression.ts) cannot be piloted, whatever the kind of intervention (a rollback included):
- * it has no epoch boundaries to stop at, and its trainer never asks for a control. Throws invalid_input; records nothing.
+ * it has no epoch boundaries to stop at, and its trainer never asks for a control. Throws invalid_input; records nothing. Either store, outside a transaction.
  * (What a run logged by a script takes is scriptRunState's answer.)
  */
-export function refuseCompressionPilot(db: DbOrTx, runId: number): void {
-  runOnSqliteTx(db as Tx, refuseCompressionPilotIn(db as Tx, sqliteTables, runId));
-}
-
-/** refuseCompressionPilot on either store (db/store.ts), outside a transaction. */
 export async function refuseCompressionPilotOn(db: Store | Db, runId: number): Promise<void> {
   const store = asStore(db);
   await readPart(store, (q) => refuseCompressionPilotIn(q, store.tables, runId));
 }
 
-/** refuseCompressionPilot as a part of a transaction body (db/store.ts), on either store. */
+/** refuseCompressionPilotOn as a part of a transaction body (db/store.ts), on either store. */
 function* refuseCompressionPilotIn(q: Tx, t: StoreTables, runId: number): TxBody<void> {
   if ((yield* oneRow(q.select({ origin: t.runs.origin }).from(t.runs).where(eq(t.runs.id, runId))))?.origin === "compress")
     invalidInput(`run ${runId} is a compression: it cannot be piloted; cancel it, or compress again with other parameters`);
@@ -248,7 +239,7 @@ function* refuseCompressionPilotIn(q: Tx, t: StoreTables, runId: number): TxBody
 /** Records an engineer's request; it takes effect at the run's next epoch boundary (applyIntervention). */
 export function requestIntervention(ctx: Pick<ServiceContext, "db" | "actor">, raw: RequestInterventionInput) {
   const input = checkRequest(ctx.actor, raw);
-  refuseScriptPilotKind(ctx.db, input.runId, input.kind);
+  runOnSqliteTx(ctx.db as unknown as Tx, refuseScriptPilotKindIn(ctx.db as unknown as Tx, sqliteTables, input.runId, input.kind));
   checkRequestShape(input);
   return ctx.db.transaction((tx) => runOnSqliteTx(tx, requestInterventionIn(tx, sqliteTables, ctx.actor, input)));
 }
@@ -593,14 +584,10 @@ export function* applyPendingAtIn(tx: Tx, t: StoreTables, a: ApplyPendingAt) {
   return { intervention: { ...row, changes }, decision };
 }
 
-/** Called by the server when a pending intervention cannot take effect (e.g. the run ended first): rejected, with why. */
-export function rejectIntervention(deps: Pick<ServiceDeps, "db">, input: { interventionId: number; reason: string }) {
-  const reason = input.reason.trim();
-  if (!reason) invalidInput("reason: say why the intervention cannot take effect");
-  return deps.db.transaction((tx) => runOnSqliteTx(tx, rejectInterventionIn(tx, sqliteTables, input.interventionId, reason)));
-}
-
-/** rejectIntervention on either store (db/store.ts): the same row and event, under the ledger lock. */
+/**
+ * Called by the server when a pending intervention cannot take effect (e.g. the run ended first): rejected, with why.
+ * Either store (db/store.ts): the row and its event, under the ledger lock.
+ */
 export async function rejectInterventionOn(deps: { db: Store | Db }, input: { interventionId: number; reason: string }) {
   const reason = input.reason.trim();
   if (!reason) invalidInput("reason: say why the intervention cannot take effect");
@@ -662,37 +649,14 @@ export type BranchRunOnStore = {
 };
 
 /**
- * A rollback taking effect, in one transaction: the branch run is created (the runs service's run creation with its
- * parent checkpoint: the rollback's; config: the source's effective config there plus the rollback's changes;
- * decisions: those changes, with the rollback's rationale, by its requester; its run.create event), the intervention
- * becomes applied, and the source run's decision names the branch (path "rollback", plus "stop" when the run was
- * training and stops at this boundary; new value {branchRunId, fromCheckpointId, fromEpoch, set}), with
- * run.interventionApplied. The caller launches the branch after the commit. `createBranch` is the runs service's
- * createRun (passed in: the service module imports this one); inside this transaction its own is a savepoint, so the
- * branch exists only if the rollback applies. SQLite only: applyRollbackOn is the same on either store.
- */
-export function applyRollback(
-  deps: Pick<ServiceDeps, "db" | "artifacts">,
-  raw: z.input<typeof applyRollbackInput>,
-  createBranch: (ctx: ServiceContext, input: BranchRunInput, branch: BranchFrom) => { id: number },
-) {
-  const input = parseOrThrow(applyRollbackInput, raw);
-  const at = input.at ?? now();
-  return deps.db.transaction((tx) => {
-    // A part that runs createRun synchronously on this SQLite transaction (runOnSqliteTx drives the body synchronously).
-    // eslint-disable-next-line require-yield
-    const insertBranch = function* (_tx: Tx, _t: StoreTables, actor: SignedInActor, branchInput: BranchRunInput, from: BranchFrom) {
-      const branchCtx = { db: tx as unknown as ServiceContext["db"], artifacts: deps.artifacts, actor } as ServiceContext;
-      return createBranch(branchCtx, branchInput, from);
-    };
-    return runOnSqliteTx(tx, applyRollbackIn(tx, sqliteTables, input, at, insertBranch));
-  });
-}
-
-/**
- * applyRollback on either store (db/store.ts): the same rows and events, under the ledger lock, the branch created by
- * `branchRun` (the runs service's branchRunOnStore). What the run creation does before its transaction (its dataset)
- * is done first, from the rows as they are then; the transaction re-reads and re-checks everything.
+ * A rollback taking effect, in one transaction on either store (db/store.ts), under the ledger lock: the branch run is
+ * created (`branchRun`, the runs service's branchRunOnStore: its parent checkpoint is the rollback's; config: the
+ * source's effective config there plus the rollback's changes; decisions: those changes, with the rollback's
+ * rationale, by its requester; its run.create event), the intervention becomes applied, and the source run's decision
+ * names the branch (path "rollback", plus "stop" when the run was training and stops at this boundary; new value
+ * {branchRunId, fromCheckpointId, fromEpoch, set}), with run.interventionApplied. The caller launches the branch after
+ * the commit. What the run creation does before its transaction (its dataset) is done first, from the rows as they
+ * are then; the transaction re-reads and re-checks everything, so the branch exists only if the rollback applies.
  */
 export async function applyRollbackOn(
   deps: { db: Store | Db; artifacts: AnyArtifactStore },

@@ -8,28 +8,27 @@
  *   planned controls at those boundaries, so on the same backend the re-run ends with the source's weights hash.
  *   Pauses and resumes are not replayed: a resume continues exactly (trainer/resume-state.ts), so they change no
  *   weights. Each entry becomes a "planned" decision of the re-run (createRun), so its timeline is true.
- * - applyPendingAtBoundary: the orchestrator's one call to make a pending intervention take effect; a rollback
- *   creates its branch (pilot.ts applyRollback with the runs service's createRun) and returns the branch's id.
- *   applyPendingAtBoundaryOn does the same on either store (applyRollbackOn with the service's branchRunOnStore).
+ * - applyPendingAtBoundaryOn: the orchestrator's one call to make a pending intervention take effect, on either
+ *   store; a rollback creates its branch (pilot.ts applyRollbackOn with the service's branchRunOnStore) and returns
+ *   the branch's id.
  * - How a branch trains (from its parent checkpoint's exact-resume state) is branch-job.ts's branchJobOfOn.
  * - On the store (issue 16): createRerunOn and launchRerun (the router's), applyPendingAtBoundaryOn; replaySchedule
- *   is one read part (replayScheduleIn). createRerun and applyPendingAtBoundary stay for SQLite's synchronous callers.
+ *   is one read part (replayScheduleIn). createRerun stays for SQLite's synchronous callers (tests).
  *
  * Invariants: createRerun writes through createRun only, createRerunOn through createRunOnStore (one transaction with
  * run.create and the decisions); nothing here writes resume states or reads the ledger.
  */
 import { asc, eq } from "drizzle-orm";
 import { z } from "zod";
-import { runInterventions } from "@/db/schema";
 import type { Db, DbOrTx, Tx } from "@/db/client";
 import * as sqliteTables from "@/db/schema";
 import { asStore, reader, readPart, row, rows, runOnSqliteTx, type Store, type StoreTables, type TxBody } from "@/db/store";
 import type { AnyArtifactStore } from "@/server/artifacts/async-store";
 import { trainingConfigSchema, type ScheduleEntry, type TrainingConfig } from "@/contracts/training-config";
-import { requireRole, type ServiceContext, type ServiceDeps, type SignedInActor } from "../app-context/service-context";
+import { requireRole, type ServiceContext, type SignedInActor } from "../app-context/service-context";
 import { invalidInput, notFound } from "@/server/errors";
 import { branchRunOnStore, createRun, createRunOnStore, type CreateRunInput } from "./service";
-import { applyIntervention, applyInterventionOn, applyRollback, applyRollbackOn } from "./pilot";
+import { applyInterventionOn, applyRollbackOn } from "./pilot";
 import { parseChanges } from "./pilot-queries";
 
 /** A re-run replays a finished piloting path: the source must have ended. */
@@ -129,27 +128,9 @@ export async function launchRerun(
 }
 
 /**
- * Makes a pending intervention take effect at a boundary (the orchestrator's call): a rollback creates its branch
- * and returns the branch's run id (to launch); any other kind is applyIntervention.
- */
-export function applyPendingAtBoundary(
-  deps: Pick<ServiceDeps, "db" | "artifacts">,
-  input: { interventionId: number; epoch: number; step: number; checkpointId: number },
-): number | null {
-  const row = deps.db
-    .select({ kind: runInterventions.kind })
-    .from(runInterventions)
-    .where(eq(runInterventions.id, input.interventionId))
-    .get();
-  if (row?.kind === "rollback") return applyRollback(deps, input, createRun).branchRunId;
-  applyIntervention(deps, input);
-  return null;
-}
-
-/**
- * applyPendingAtBoundary on either store (db/store.ts): a rollback creates its branch (pilot.ts applyRollbackOn, the
- * branch by the runs service's branchRunOnStore) and returns the branch's run id (to launch); any other kind is
- * applyInterventionOn. The same rows and events as on SQLite, under the ledger lock.
+ * Makes a pending intervention take effect at a boundary (the orchestrator's call), on either store (db/store.ts): a
+ * rollback creates its branch (pilot.ts applyRollbackOn, the branch by the runs service's branchRunOnStore) and returns
+ * the branch's run id (to launch); any other kind is applyInterventionOn. Under the ledger lock on PostgreSQL.
  */
 export async function applyPendingAtBoundaryOn(
   deps: { db: Store | Db; artifacts: AnyArtifactStore },

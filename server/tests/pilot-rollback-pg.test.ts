@@ -5,8 +5,9 @@
  * (server/runs/service.ts requestPilotInterventionOn: a resume handed to the orchestrator, a paused or completed run's
  * rollback applied at once and its branch launched) and a re-run (replay.ts launchRerun: the piloting path replayed as
  * schedule entries) give the same runs, params, decisions, interventions, datasets, launches, refusals and ledger rows
- * (seq, action, payload, chain hash, under one fixed clock) on SQLite through the synchronous forms, on SQLite through
- * the store forms, and on PostgreSQL. No training: the interventions are applied by hand, as the orchestrator would at
+ * (seq, action, payload, chain hash, under one fixed clock) on SQLite through the synchronous forms (the boundary's
+ * apply: the store form given the SQLite handle; its synchronous form is gone), on SQLite through the store forms, and
+ * on PostgreSQL. No training: the interventions are applied by hand, as the orchestrator would at
  * a boundary. On PostgreSQL, through two pools: one rollback applied at once by two servers creates one branch.
  */
 import { describe, expect, it } from "vitest";
@@ -22,7 +23,7 @@ import type { ServiceContext, SignedInActor } from "@/server/app-context/service
 import { createExperiment, createProject } from "@/server/projects/service";
 import { requestIntervention, requestInterventionOn, type RequestInterventionInput } from "@/server/runs/pilot";
 import { watchedMetric } from "@/server/runs/pilot-queries";
-import { applyPendingAtBoundary, applyPendingAtBoundaryOn, createRerun, launchRerun } from "@/server/runs/replay";
+import { applyPendingAtBoundaryOn, createRerun, launchRerun } from "@/server/runs/replay";
 import { storeResumeStateOn } from "@/server/runs/resume-states";
 import { requestPilotInterventionOn } from "@/server/runs/service";
 import { describePg } from "./pg-test-env";
@@ -130,7 +131,7 @@ async function scenario(store: Store, forms: Forms, dataDir: string) {
     const input = { interventionId, epoch: ck.epoch, step: ck.epoch * 7, checkpointId: ck.id };
     return forms === "store"
       ? applyPendingAtBoundaryOn({ db: store, artifacts: awaited ? asyncFileArtifactStore(dataDir) : files }, input)
-      : Promise.resolve().then(() => applyPendingAtBoundary({ db: store.db as Db, artifacts: files }, input));
+      : applyPendingAtBoundaryOn({ db: store.db as Db, artifacts: files }, input); // the store form given the SQLite handle, as its SQLite callers did
   };
   const pilot = (actor: SignedInActor, input: RequestInterventionInput) =>
     forms === "store"
