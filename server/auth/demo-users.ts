@@ -12,7 +12,8 @@
  */
 import { inArray } from "drizzle-orm";
 import { users, type Role } from "@/db/schema";
-import type { DbOrTx } from "@/db/client";
+import type { Db, DbOrTx } from "@/db/client";
+import { asStore, reader, type Store } from "@/db/store";
 import { needsRehash } from "./password";
 
 export type DemoUser = { email: string; name: string; role: Role; password: string; passwordHash: string };
@@ -66,8 +67,20 @@ export function demoHashFor(email: string, password: string): string | null {
   return demo && demo.password === password ? demo.passwordHash : null;
 }
 
+type DemoAccount = { email: string; name: string; role: Role };
+type UserFields = { email: string; name: string; role: Role; disabled: boolean; passwordHash: string };
+
+/** The enabled ones still on their public password, by email in byte order (SQLite's unique email index's order). */
+function stillPublic(rows: UserFields[]): DemoAccount[] {
+  return rows
+    .filter((u) => !u.disabled)
+    .filter((u) => u.passwordHash === DEMO_USERS.find((d) => d.email === u.email)!.passwordHash || needsRehash(u.passwordHash))
+    .sort((a, b) => (a.email < b.email ? -1 : a.email > b.email ? 1 : 0))
+    .map((u) => ({ email: u.email, name: u.name, role: u.role }));
+}
+
 /** Enabled demo accounts whose password is still the public one. */
-export function demoAccountsWithPublicPassword(db: DbOrTx): { email: string; name: string; role: Role }[] {
+export function demoAccountsWithPublicPassword(db: DbOrTx): DemoAccount[] {
   const rows = db
     .select()
     .from(users)
@@ -78,8 +91,21 @@ export function demoAccountsWithPublicPassword(db: DbOrTx): { email: string; nam
       ),
     )
     .all();
-  return rows
-    .filter((u) => !u.disabled)
-    .filter((u) => u.passwordHash === DEMO_USERS.find((d) => d.email === u.email)!.passwordHash || needsRehash(u.passwordHash))
-    .map((u) => ({ email: u.email, name: u.name, role: u.role }));
+  return stillPublic(rows);
+}
+
+/** demoAccountsWithPublicPassword on either store (issue 16), awaited. */
+export async function demoAccountsWithPublicPasswordOn(db: Store | Db): Promise<DemoAccount[]> {
+  const store = asStore(db);
+  const { users: u } = store.tables;
+  const rows = await reader(store)
+    .select({ email: u.email, name: u.name, role: u.role, disabled: u.disabled, passwordHash: u.passwordHash })
+    .from(u)
+    .where(
+      inArray(
+        u.email,
+        DEMO_USERS.map((d) => d.email),
+      ),
+    );
+  return stillPublic(rows);
 }

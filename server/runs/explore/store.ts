@@ -17,6 +17,7 @@ import { sql, type SQL } from "drizzle-orm";
 import type { DbOrTx } from "@/db/client";
 import * as schema from "@/db/schema";
 import { pgSchema, type PgDb } from "@/db/pg-client";
+import type { Store as AppStore } from "@/db/store";
 
 export type Dialect = "sqlite" | "pg";
 
@@ -99,9 +100,14 @@ export function pgStore(db: PgDb): ExploreStore {
   return { dialect: "pg", db: db as unknown as DbOrTx, t: PG_TABLES, f: PG_FRAGMENTS };
 }
 
-/** Callers holding a SQLite handle (the services, the tests) pass it as is. */
-export type StoreOrDb = ExploreStore | DbOrTx;
+/**
+ * Callers holding a SQLite handle (the services, the tests) pass it as is; the app passes its store (db/store.ts,
+ * either dialect), whose handle the explorer's store is made of.
+ */
+export type StoreOrDb = ExploreStore | AppStore | DbOrTx;
 
 export function asStore(s: StoreOrDb): ExploreStore {
-  return "dialect" in s && "f" in s ? s : sqliteStore(s);
+  if ("dialect" in s && "f" in s) return s;
+  if ("dialect" in s && "tables" in s) return s.dialect === "pg" ? pgStore(s.db) : sqliteStore(s.db);
+  return sqliteStore(s);
 }
