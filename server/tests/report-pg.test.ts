@@ -5,6 +5,8 @@
  * - the same version exported from SQLite and from PostgreSQL gives the same facts (sha256), the same export event seq
  *   and the same cited events; the PostgreSQL bundle passes the report verifier and the standalone verify-bundle.mjs,
  *   and the store holds the "audit.export" event and the checkpoint signed over it; no copy is left behind;
+ * - with a real witness configured, the export waits for its checkpoint's cosignature (stored on PostgreSQL after the
+ *   worker's copy was made) and the bundle carries it: verify-bundle.mjs --witness-key anchors the export's checkpoint;
  * - a row changed on PostgreSQL behind the ledger's back (a run's name) gives a bundle both verifiers fail;
  * - an event edited after the latest checkpoint (its hashes left as they were) gets no export: the checkpoint over the
  *   export event is refused, so no bundle is written, and the worker's copy of the store is removed;
@@ -32,6 +34,8 @@ import { actorOf } from "@/server/users/service";
 import { createScratchPgDatabase, describePg, withPgClient, type ScratchPgDatabase } from "./pg-test-env";
 import { forgeEventOnPg } from "./pg-forged-event";
 import { createTestApp, irisConfig, type TestApp } from "./test-app";
+import { logOrigin, logVerifierKey } from "@/server/audit/witness/checkpoint-note";
+import { startWitnessProcess } from "@/server/audit/witness/witness-process";
 
 const MODEL = "iris-report-pg";
 const SITE = "http://127.0.0.1:3000";
@@ -145,6 +149,40 @@ describePg("auditor's report exported from PostgreSQL", () => {
       rootHash: pgReport.integrity.checkpoint.rootHash,
     });
     expect(pgCopiesLeft()).toEqual(copiesBefore);
+  }, 180_000);
+
+  it("waits for a real witness to cosign the export's checkpoint on PostgreSQL; the bundle carries it and anchors", async () => {
+    const w = await startWitnessProcess({
+      logKey: logVerifierKey(logOrigin(app.auditKeys.fingerprint), app.auditKeys.publicKey).vkey,
+      name: "witness.test/report-pg",
+    });
+    const saved = process.env.RUNLEDGER_WITNESSES;
+    process.env.RUNLEDGER_WITNESSES = `${w.url}=${w.vkey}`;
+    try {
+      const exported = await exportFrom(store, "witnessed");
+      if (!("dir" in exported)) throw new Error(`export failed: ${JSON.stringify(exported)}`);
+      const cos = JSON.parse(fs.readFileSync(path.join(exported.dir, "cosignatures.json"), "utf8")) as {
+        cosignatures: { treeSize: number; witnessName: string }[];
+        exportCheckpoint: { treeSize: number; witnesses: { cosigned: boolean }[] };
+      };
+      // The cosignature stored on PostgreSQL after the worker's copy was made reached the bundle (the catch-up).
+      expect(cos.exportCheckpoint).toMatchObject({ treeSize: exported.seq, witnesses: [{ cosigned: true }] });
+      expect(cos.cosignatures.map((c) => [c.witnessName, c.treeSize])).toEqual([["witness.test/report-pg", exported.seq]]);
+      const vkeyFile = path.join(tmp, "witness.vkey");
+      fs.writeFileSync(vkeyFile, `${w.vkey}\n`);
+      const script = spawnSync(process.execPath, ["verify-bundle.mjs", "--witness-key", vkeyFile, "--json"], {
+        cwd: exported.dir,
+        encoding: "utf8",
+        env: { PATH: process.env.PATH ?? "", NODE_ENV: "production" },
+      });
+      expect(script.status, script.stdout + script.stderr).toBe(0);
+      expect(JSON.parse(script.stdout)).toMatchObject({ ok: true, levels: { anchor: { anchored: true, treeSize: exported.seq } } });
+    } finally {
+      if (saved === undefined) delete process.env.RUNLEDGER_WITNESSES;
+      else process.env.RUNLEDGER_WITNESSES = saved;
+      await w.stop();
+      fs.rmSync(w.keyDir, { recursive: true, force: true });
+    }
   }, 180_000);
 
   it("a record changed on PostgreSQL behind the ledger's back makes the bundle fail both verifiers", async () => {
