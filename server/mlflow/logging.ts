@@ -352,11 +352,19 @@ function apiRunToLog(db: Db, runId: string): RunRow {
   return row;
 }
 
-/** A logging call on SQLite, synchronously (the dispatcher's SQLite path and the ingest worker's group commit). */
+/**
+ * A logging call on SQLite (the dispatcher's SQLite path and the ingest worker's group commit): the same body as on
+ * PostgreSQL (writeBatchPart), driven synchronously. It stays synchronous on purpose: the group commit
+ * (ingest-group.ts) runs each call as a savepoint of its one transaction and must know each call's outcome before
+ * its COMMIT, which an awaited transaction would only tell after. IMMEDIATE, as every store transaction on SQLite
+ * (db/store.ts): it reads the run and the stored params before writing, and a deferred transaction that another
+ * process wrote past in between fails with SQLITE_BUSY instead of waiting; nested in the group's transaction it is
+ * a savepoint.
+ */
 function logTo(ctx: MlflowCtx, runId: string, b: Batch): Record<string, never> {
   validateBatch(b);
   requireWriter(ctx, "log to runs");
-  ctx.db.transaction((tx) => writeBatch(ctx, tx, apiRunToLog(ctx.db, runId), b));
+  ctx.db.transaction((tx) => writeBatch(ctx, tx, apiRunToLog(ctx.db, runId), b), { behavior: "immediate" });
   return {};
 }
 
