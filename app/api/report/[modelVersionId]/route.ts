@@ -7,7 +7,6 @@
  */
 import "server-only";
 import { getAppServices } from "@/server/app-context/app-services";
-import { sqliteServicesOrResponse } from "@/server/app-context/sqlite-only";
 import { routeCaller } from "@/server/http/route-session";
 import { reportExportGet, reportExportPost } from "@/server/http/report-export";
 
@@ -19,7 +18,6 @@ export function GET(): Response {
 }
 
 export async function POST(req: Request, { params }: { params: Promise<{ modelVersionId: string }> }): Promise<Response> {
-  const services = sqliteServicesOrResponse(await getAppServices(), "Report export");
-  if (services instanceof Response) return services;
+  const services = await getAppServices(); // either store: on PostgreSQL the export worker reads a copy of a snapshot
   return reportExportPost(services, req, await routeCaller(services.db, req), (await params).modelVersionId);
 }

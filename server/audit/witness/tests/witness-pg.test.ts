@@ -7,20 +7,27 @@
  * - Two pushers pushing the same checkpoint at once both get a cosignature from the witness; one row is stored per
  *   (witness, key, size, root), by the unique index and the insert that ignores the duplicate. With the index dropped,
  *   the same race stores it twice (the index is what holds).
+ * - The witnesses.overview procedure on the web app's own PostgreSQL services (createPgAppServices, createCaller)
+ *   shows what that app's pusher stored.
  * - The status upsert keeps the larger cosigned size for the same witness key, on both stores (a stale server cannot
  *   set it back); a different witness key replaces it.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import fs from "node:fs";
-import { sql } from "drizzle-orm";
+import os from "node:os";
+import path from "node:path";
+import { eq, sql } from "drizzle-orm";
 import { PG_LOCK_KEYS } from "@/db/pg-client";
-import { rows, transact, type Store } from "@/db/store";
+import { reader, rows, transact, type Store } from "@/db/store";
+import { createPgAppServices, type OwnedAppServices } from "@/server/app-context/app-services";
+import { createCaller } from "@/server/trpc/root";
+import { actorOf } from "@/server/users/service";
 import { createAuditCheckpointOn } from "@/server/audit/checkpoints";
 import { generateAuditKeys } from "@/server/audit/keys";
 import { appendEvent } from "@/server/audit/ledger-pg";
 import { consistencyProof, merkleRoot, verifyConsistency } from "@/server/audit/merkle";
-import { describePg } from "@/server/tests/pg-test-env";
-import { sqliteForSuite, TEST_PEOPLE, twoPgServersForSuite } from "@/server/tests/store-test-env";
+import { createScratchPgDatabase, describePg, type ScratchPgDatabase } from "@/server/tests/pg-test-env";
+import { seedPeople, sqliteForSuite, TEST_PEOPLE, twoPgServersForSuite } from "@/server/tests/store-test-env";
 import { logOrigin, logVerifierKey } from "../checkpoint-note";
 import { parseWitnessConfig } from "../client";
 import { witnessOverview } from "../overview";
@@ -148,6 +155,54 @@ describePg("witness pusher on PostgreSQL, with a real witness process", () => {
     const { size, outcomes } = await race("without the index");
     expect(outcomes).toEqual(["cosigned", "cosigned"]);
     expect((await cosignatureRows(a)).find((r) => r.treeSize === size)).toEqual({ treeSize: size, n: 2 });
+  }, 60_000);
+});
+
+describePg("the Audit page's witnesses procedure on the web app's PostgreSQL services", () => {
+  let scratch: ScratchPgDatabase | undefined;
+  let app: OwnedAppServices | undefined;
+  let w: WitnessProcess | undefined;
+  let dir = "";
+  let savedWitnesses: string | undefined;
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "rl-witness-app-pg-"));
+    scratch = await createScratchPgDatabase();
+    app = await createPgAppServices(scratch.url, {
+      localDir: path.join(dir, "web"),
+      keyDir: path.join(dir, "keys"),
+      backend: "cpu",
+      poolSize: 4,
+    });
+    await seedPeople(app.db as Store, { at: "2026-12-05T07:40:00.000Z", passwordHash: "x" });
+    w = await startWitnessProcess({
+      logKey: logVerifierKey(logOrigin(app.auditKeys.fingerprint), app.auditKeys.publicKey).vkey,
+      name: "witness.test/app-pg",
+    });
+    savedWitnesses = process.env.RUNLEDGER_WITNESSES;
+    process.env.RUNLEDGER_WITNESSES = `${w.url}=${w.vkey}`;
+  }, 120_000);
+  afterAll(async () => {
+    if (savedWitnesses === undefined) delete process.env.RUNLEDGER_WITNESSES;
+    else process.env.RUNLEDGER_WITNESSES = savedWitnesses;
+    await w?.stop();
+    if (w) fs.rmSync(w.keyDir, { recursive: true, force: true });
+    await app?.close();
+    await scratch?.drop();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("shows the witness's status and the cosignature the app's pusher stored, re-verified", async () => {
+    const store = app!.db as Store;
+    await appendEvents(store, 4, "app");
+    const cp = (await createAuditCheckpointOn(store, app!.auditKeys, "app checkpoint")).checkpoint;
+    expect(await new WitnessPusher(app!, parseWitnessConfig(process.env.RUNLEDGER_WITNESSES), quiet).pushNow()).toEqual([
+      expect.objectContaining({ outcome: "cosigned", treeSize: cp.treeSize }),
+    ]);
+    const [auditor] = await reader(store).select().from(store.tables.users).where(eq(store.tables.users.email, TEST_PEOPLE.auditor.email));
+    const overview = await createCaller({ services: app!, user: actorOf(auditor!), sessionToken: undefined }).witnesses.overview();
+    expect(overview.origin).toBe(logOrigin(app!.auditKeys.fingerprint));
+    expect(overview.witnesses).toEqual([expect.objectContaining({ url: w!.url, reachable: true, cosignedSize: cp.treeSize })]);
+    expect(overview.cosignatures.map((c) => [c.treeSize, c.rootHash, c.verified])).toEqual([[cp.treeSize, cp.rootHash, true]]);
   }, 60_000);
 });
 
