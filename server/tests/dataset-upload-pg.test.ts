@@ -10,7 +10,7 @@
  * (A body passing the cap in its first small chunks left an empty temp file on both stores before receive-body.ts
  * opened its file synchronously: its write stream opened the file after the cleanup had run.)
  */
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import fs from "node:fs";
 import path from "node:path";
 import { createHash } from "node:crypto";
@@ -28,6 +28,8 @@ import { routeCaller } from "@/server/http/route-session";
 import { describePg } from "./pg-test-env";
 import { fixedDateForEachTest, seedPeople, sqliteForSuite, TEST_PEOPLE, tempDirForSuite, twoPgServersForSuite } from "./store-test-env";
 import { uploadRequest, type UploadQuery } from "./upload-helpers";
+
+vi.mock("server-only", () => ({}));
 
 const AT = "2026-12-04T12:00:00.000Z";
 const IRIS_LIKE = "sepal,petal,species\n5.1,1.4,setosa\n7.0,4.7,versicolor\n6.3,6.0,virginica\n4.9,1.5,setosa\n";
@@ -184,6 +186,31 @@ describePg("dataset upload on PostgreSQL (artifacts in PostgreSQL)", () => {
     // The bytes in PostgreSQL are the bytes sent (re-hashed on read), and nothing but the temp folder is local.
     expect(new TextDecoder().decode(await artifacts.get(sha(IRIS_LIKE)))).toBe(IRIS_LIKE);
     expect(fs.readdirSync(localDir())).toEqual(["tmp"]);
+  });
+
+  it("the route (app/api/datasets/upload) on PostgreSQL services: a signed-in engineer's upload is stored there; no cookie: 401", async () => {
+    const db = pg.b();
+    const store = pgStore(db);
+    const artifacts = pgArtifactStore(db.$client);
+    const g = globalThis as { __runledger?: unknown };
+    const before = g.__runledger;
+    g.__runledger = { db: store, artifacts, dataDir: localDir() }; // what getAppServices() gives the route (the parts it reads)
+    try {
+      const route = await import("@/app/api/datasets/upload/route");
+      const csv = "x,y,label\n1,2,a\n3,4,b\n";
+      const cookie = `${SESSION_COOKIE}=${(await openSession(store, TEST_PEOPLE.engineer.id, "test", new Date(AT))).token}`;
+      const anonymous = await route.POST(uploadRequest(csv, { name: "anonymous" }));
+      expect(anonymous.status).toBe(401);
+      const res = await route.POST(uploadRequest(csv, { name: "through the route" }, { cookie }));
+      expect(res.status).toBe(200);
+      const row = (await res.json()) as { id: number; sha256: string };
+      expect(row.sha256).toBe(sha(csv));
+      expect((await listDatasets(store)).find((d) => d.id === row.id)).toMatchObject({ name: "through the route", sha256: sha(csv) });
+      expect(new TextDecoder().decode(await artifacts.get(sha(csv)))).toBe(csv);
+      expect(fs.readdirSync(path.join(localDir(), "tmp", "uploads"))).toEqual([]);
+    } finally {
+      g.__runledger = before;
+    }
   });
 
   it("gives the same answers and ledger rows (payloads, seq, chain hashes) as SQLite", () => {
