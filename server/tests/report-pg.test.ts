@@ -117,8 +117,14 @@ describePg("auditor's report exported from PostgreSQL", () => {
 
   it("gives the facts SQLite gives, and a bundle both verifiers pass", async () => {
     const copiesBefore = pgCopiesLeft();
+    let t0 = performance.now();
     const fromPg = await exportFrom(store, "from-pg");
+    const pgMs = performance.now() - t0;
+    t0 = performance.now();
     const fromSqlite = await exportFrom(app.db, "from-sqlite");
+    console.log(
+      `report export (tar, through the worker): PostgreSQL ${pgMs.toFixed(0)} ms, SQLite ${(performance.now() - t0).toFixed(0)} ms`,
+    );
     if (!("dir" in fromPg) || !("dir" in fromSqlite)) throw new Error(`export failed: ${JSON.stringify([fromPg, fromSqlite])}`);
 
     const pgReport = reportJson(fromPg.dir);
