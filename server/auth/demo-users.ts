@@ -11,8 +11,8 @@
  * - Nobody can set a demo password again (`isDemoPassword` is refused when setting a password).
  */
 import { inArray } from "drizzle-orm";
-import { users, type Role } from "@/db/schema";
-import type { Db, DbOrTx } from "@/db/client";
+import type { Role } from "@/db/schema";
+import type { Db } from "@/db/client";
 import { asStore, reader, type Store } from "@/db/store";
 import { needsRehash } from "./password";
 
@@ -67,45 +67,25 @@ export function demoHashFor(email: string, password: string): string | null {
   return demo && demo.password === password ? demo.passwordHash : null;
 }
 
-type DemoAccount = { email: string; name: string; role: Role };
-type UserFields = { email: string; name: string; role: Role; disabled: boolean; passwordHash: string };
-
-/** The enabled ones still on their public password, by email in byte order (SQLite's unique email index's order). */
-function stillPublic(rows: UserFields[]): DemoAccount[] {
+/**
+ * Enabled demo accounts whose password is still the public one, by email in byte order (the order SQLite's unique
+ * email index gave), on either store (issue 16).
+ */
+export async function demoAccountsWithPublicPasswordOn(db: Store | Db): Promise<{ email: string; name: string; role: Role }[]> {
+  const store = asStore(db);
+  const { users } = store.tables;
+  const rows = await reader(store)
+    .select({ email: users.email, name: users.name, role: users.role, disabled: users.disabled, passwordHash: users.passwordHash })
+    .from(users)
+    .where(
+      inArray(
+        users.email,
+        DEMO_USERS.map((d) => d.email),
+      ),
+    );
   return rows
     .filter((u) => !u.disabled)
     .filter((u) => u.passwordHash === DEMO_USERS.find((d) => d.email === u.email)!.passwordHash || needsRehash(u.passwordHash))
     .sort((a, b) => (a.email < b.email ? -1 : a.email > b.email ? 1 : 0))
     .map((u) => ({ email: u.email, name: u.name, role: u.role }));
-}
-
-/** Enabled demo accounts whose password is still the public one. */
-export function demoAccountsWithPublicPassword(db: DbOrTx): DemoAccount[] {
-  const rows = db
-    .select()
-    .from(users)
-    .where(
-      inArray(
-        users.email,
-        DEMO_USERS.map((u) => u.email),
-      ),
-    )
-    .all();
-  return stillPublic(rows);
-}
-
-/** demoAccountsWithPublicPassword on either store (issue 16), awaited. */
-export async function demoAccountsWithPublicPasswordOn(db: Store | Db): Promise<DemoAccount[]> {
-  const store = asStore(db);
-  const { users: u } = store.tables;
-  const rows = await reader(store)
-    .select({ email: u.email, name: u.name, role: u.role, disabled: u.disabled, passwordHash: u.passwordHash })
-    .from(u)
-    .where(
-      inArray(
-        u.email,
-        DEMO_USERS.map((d) => d.email),
-      ),
-    );
-  return stillPublic(rows);
 }

@@ -7,9 +7,8 @@
 import { z } from "zod";
 import { DomainError } from "@/server/errors";
 import { publicProcedure, router, signedInProcedure } from "@/server/trpc/init";
-import { isSqliteDb } from "@/server/app-context/sqlite-only";
 import { accountStatus, signIn, signOut } from "@/server/users/service";
-import { changeOwnPassword, changePasswordInput, demoPasswordWarning, revokeSessions, sessionsOf } from "@/server/users/admin";
+import { changeOwnPassword, changePasswordInput, demoPasswordWarningOn, revokeSessions, sessionsOf } from "@/server/users/admin";
 import { clearSessionCookie, sessionCookie } from "@/server/auth/cookies";
 import { passwordCheckField, signInEmailField } from "@/contracts/user-fields";
 import { TooManyAttempts } from "@/server/auth/throttle";
@@ -28,7 +27,7 @@ export const authRouter = router({
       role: account.role,
       name: account.name,
       mustChangePassword: account.mustChangePassword,
-      demoPasswordsInUse: account.role === "admin" && isSqliteDb(ctx.services.db) ? demoPasswordWarning(ctx.services.db) : [],
+      demoPasswordsInUse: account.role === "admin" ? await demoPasswordWarningOn(ctx.services.db) : [],
     };
   }),
 

@@ -18,7 +18,7 @@ import { listColumns } from "@/server/runs/explore/columns";
 import { searchRuns } from "@/server/runs/explore/runs-search";
 import { pgStore as explorePgStore } from "@/server/runs/explore/store";
 import { searchGlobal, searchInput, type SearchResult } from "@/server/search/queries";
-import { demoPasswordWarning, demoPasswordWarningOn } from "@/server/users/admin";
+import { demoPasswordWarningOn } from "@/server/users/admin";
 import { describePg, pgTestUrl } from "./pg-test-env";
 import { seedPeople, sqliteForSuite, TEST_PEOPLE } from "./store-test-env";
 
@@ -255,10 +255,6 @@ describe("app reads on SQLite", () => {
     () => sqlite.store(),
     () => ids,
   );
-
-  it("the awaited demo-password warning equals the synchronous form", async () => {
-    expect(await demoPasswordWarningOn(sqlite.db())).toEqual(demoPasswordWarning(sqlite.db()));
-  });
 });
 
 async function admin(q: string): Promise<void> {

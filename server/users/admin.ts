@@ -31,7 +31,7 @@ import { nameField, newEmailField, newPasswordField, passwordCheckField, roleFie
 import { deleteSession, deleteUserSessions, listSessions, type SessionSummary, type UserRow } from "@/server/auth/sessions";
 import { identifierDigest } from "@/server/auth/signin-failures";
 import { TooManyAttempts } from "@/server/auth/throttle";
-import { demoAccountsWithPublicPassword, demoAccountsWithPublicPasswordOn, isDemoPassword } from "@/server/auth/demo-users";
+import { demoAccountsWithPublicPasswordOn, isDemoPassword } from "@/server/auth/demo-users";
 import { insertUser, signInThrottle, type SignInClient } from "./service";
 import { now, requireRole, type SignedInActor } from "../app-context/service-context";
 import { conflict, forbidden, invalidInput, notFound } from "@/server/errors";
@@ -273,12 +273,7 @@ export async function revokeSessions(store: Store | Db, actor: Actor, input: { u
   );
 }
 
-/** For administrators' warning banner: enabled demo accounts still on their public password. */
-export function demoPasswordWarning(db: Db): string[] {
-  return demoAccountsWithPublicPassword(db).map((u) => u.email);
-}
-
-/** demoPasswordWarning on either store (issue 16), awaited. */
+/** For administrators' warning banner: enabled demo accounts still on their public password (either store). */
 export async function demoPasswordWarningOn(db: Store | Db): Promise<string[]> {
   return (await demoAccountsWithPublicPasswordOn(db)).map((u) => u.email);
 }

@@ -5,11 +5,10 @@
  */
 import { z } from "zod";
 import { roleProcedure, router } from "@/server/trpc/init";
-import { isSqliteDb } from "@/server/app-context/sqlite-only";
 import {
   createUser,
   createUserInput,
-  demoPasswordWarning,
+  demoPasswordWarningOn,
   listUsers,
   resetPassword,
   revokeSessions,
@@ -25,7 +24,7 @@ const adminProcedure = roleProcedure("admin");
 export const usersRouter = router({
   list: adminProcedure.query(async ({ ctx }) => ({
     users: await listUsers(ctx.services.db),
-    demoPasswordsInUse: isSqliteDb(ctx.services.db) ? demoPasswordWarning(ctx.services.db) : [],
+    demoPasswordsInUse: await demoPasswordWarningOn(ctx.services.db),
   })),
   create: adminProcedure.input(createUserInput).mutation(({ ctx, input }) => createUser(ctx.services.db, ctx.user, input)),
   update: adminProcedure.input(updateUserInput).mutation(({ ctx, input }) => updateUser(ctx.services.db, ctx.user, input)),

@@ -10,7 +10,6 @@
 import { z } from "zod";
 import { DomainError } from "@/server/errors";
 import { router, signedInProcedure } from "@/server/trpc/init";
-import { exploreStoreOf } from "@/server/runs/explore/explore-store-of";
 import {
   compareRuns,
   exportRuns,
@@ -64,31 +63,27 @@ export const seriesInput = z.object({
 
 export const exploreRouter = router({
   /** One page of runs matching the filter, sorted on the server, with the total count. */
-  search: signedInProcedure
-    .input(searchInput)
-    .query(({ ctx, input }) => asBadRequest(() => searchRuns(exploreStoreOf(ctx.services.db), input))),
+  search: signedInProcedure.input(searchInput).query(({ ctx, input }) => asBadRequest(() => searchRuns(ctx.services.db, input))),
   /** The current view (filter, sort, columns) as a CSV or JSON file's text, at most EXPORT_MAX_ROWS runs (says when cut). */
   export: signedInProcedure
     .input(searchInput.omit({ offset: true, limit: true }).extend({ format: z.enum(["csv", "json"]) }))
-    .query(({ ctx, input }) => asBadRequest(() => exportRuns(exploreStoreOf(ctx.services.db), input))),
+    .query(({ ctx, input }) => asBadRequest(() => exportRuns(ctx.services.db, input))),
   /** Param paths (with value types) and metric keys present, for the column chooser. */
-  columns: signedInProcedure
-    .input(z.object({ experimentId }))
-    .query(({ ctx, input }) => listColumns(exploreStoreOf(ctx.services.db), input.experimentId)),
+  columns: signedInProcedure.input(z.object({ experimentId })).query(({ ctx, input }) => listColumns(ctx.services.db, input.experimentId)),
   /** Runs grouped by a hyperparameter (or status/experiment/author) with count and mean/min/max of one metric. */
   group: signedInProcedure
     .input(z.object({ by: field, metric: field, filter, experimentId }))
-    .query(({ ctx, input }) => asBadRequest(() => groupRuns(exploreStoreOf(ctx.services.db), input))),
+    .query(({ ctx, input }) => asBadRequest(() => groupRuns(ctx.services.db, input))),
   /** 2..20 runs side by side: params (with differs), data like-for-like, decisions, metric summaries. */
   compare: signedInProcedure
     .input(z.object({ ids: runIds }))
-    .query(({ ctx, input }) => asBadRequest(() => compareRuns(exploreStoreOf(ctx.services.db), input.ids))),
+    .query(({ ctx, input }) => asBadRequest(() => compareRuns(ctx.services.db, input.ids))),
   /** One metric of each run, downsampled to maxPoints (default 1,000) over the optional x range [from, to]. */
   // One chart's runs in one call: on PostgreSQL their statements go out batched (series-batch-pg.ts).
   series: signedInProcedure.input(seriesInput).query(({ ctx, input }) =>
     asBadRequest(() => {
       const { runIds: ids, ...rest } = input;
-      return fetchSeriesOfRuns(exploreStoreOf(ctx.services.db), ids, rest);
+      return fetchSeriesOfRuns(ctx.services.db, ids, rest);
     }),
   ),
 });
