@@ -3,8 +3,8 @@
  * reviewer, an unknown experiment), its trials' runs with their sweep_trials links and decisions (and the trials
  * refused: over the budget, an index already taken, a paused sweep), an early stop, the winner, pause, resume, stop,
  * extend, completion, and the reads (list, detail with the best trial) give the same rows, refusals and ledger rows
- * (payloads, seq, chain hashes, under one fixed clock) on SQLite and PostgreSQL. The driver is not here: it stays on
- * the SQLite orchestrator (server/sweeps/driver.ts); its decisions are the service's functions this suite calls.
+ * (payloads, seq, chain hashes, under one fixed clock) on SQLite and PostgreSQL. The driver is not here (it is in
+ * sweep-driver-pg.test.ts, training for real); its decisions are the service's functions this suite calls.
  *
  * On PostgreSQL, through two pools (two servers whose drivers both take the budget's last slot at once): the slot's
  * check (free, within the budget, sweep running) precedes its write inside the trial's transaction, under the ledger
