@@ -61,9 +61,9 @@ export const runsRouter = router({
    */
   compress: engineerProcedure
     .input(compressRunInput)
-    .mutation(({ ctx, input }) => launchCompression(sqliteServices(ctx.services, "Compression"), ctx.services.orchestrator, input)),
+    .mutation(({ ctx, input }) => launchCompression(ctx.services, ctx.services.orchestrator, input)),
   /** A compression run's size and metrics against its source checkpoint's. */
-  compression: signedInProcedure.input(runId).query(({ ctx, input }) => compressionResult(sqliteDb(ctx.services, "Compression"), input.id)),
+  compression: signedInProcedure.input(runId).query(({ ctx, input }) => compressionResult(ctx.services.db, input.id)),
   cancel: engineerProcedure.input(runId).mutation(({ ctx, input }) => cancelRun(ctx.services, ctx.services.orchestrator, input.id)),
   /** Resumes an interrupted run (its training process died) from its last checkpoint. */
   resumeInterrupted: engineerProcedure
@@ -80,6 +80,6 @@ export const runsRouter = router({
   /** Evaluates a checkpoint on the test partition of the run's split and records it. */
   evaluate: roleProcedure(...EVALUATION_ROLES)
     .input(evaluateCheckpointInput)
-    .mutation(({ ctx, input }) => evaluateRunCheckpoint(sqliteServices(ctx.services, "Evaluation"), input)),
+    .mutation(({ ctx, input }) => evaluateRunCheckpoint(ctx.services, input)),
   pilot: pilotRouter,
 });

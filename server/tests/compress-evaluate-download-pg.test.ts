@@ -8,10 +8,12 @@
  * hash to the recorded SHA-256; then a tampered stored artifact (a flipped byte: the file on SQLite, a chunk UPDATEd
  * as superuser on PostgreSQL) and a missing one, refused by both downloads and by evaluation with nothing recorded.
  * The two stores give the same results, rows and ledger events (timestamps and what hashes them aside: the clock runs
- * during training). On PostgreSQL, two pools (two web servers) compress and evaluate at once: every request is
- * recorded once, the ledger's seq stays gapless and the store verifies (verifyPgStore).
+ * during training). On PostgreSQL the web app's own services (createPgAppServices) serve runs.compress,
+ * runs.compression, runs.evaluate through tRPC and the two GET routes with a session cookie; and two pools (two web
+ * servers) compress and evaluate at once: every request is recorded once, the ledger's seq stays gapless and the store
+ * verifies (verifyPgStore).
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -30,6 +32,9 @@ import { generateAuditKeys } from "@/server/audit/keys";
 import { createAuditCheckpointOn } from "@/server/audit/checkpoints";
 import { verifyPgStore } from "@/server/audit/verify-pg";
 import type { SignedInActor } from "@/server/app-context/service-context";
+import { createPgAppServices, type OwnedAppServices } from "@/server/app-context/app-services";
+import { openSession } from "@/server/auth/sessions";
+import { createCaller } from "@/server/trpc/root";
 import { weightsDownloadGet } from "@/server/http/weights-download";
 import { unzipStored } from "@/server/fs/zip";
 import { createExperiment, createProject } from "@/server/projects/service";
@@ -42,6 +47,8 @@ import { actorOf, insertUser } from "@/server/users/service";
 import { createScratchPgDatabase, describePg, type ScratchPgDatabase } from "./pg-test-env";
 import { refusal } from "./store-test-env";
 import { irisConfig } from "./test-app";
+
+vi.mock("server-only", () => ({}));
 
 /** A store with its artifacts, and how a stored artifact is damaged on it (as someone with access to the storage). */
 type Env = {
@@ -337,6 +344,66 @@ describePg("compression, evaluation and weights downloads on PostgreSQL", () => 
     expect(outcomes.pg).toEqual(outcomes.sqlite);
   });
 
+  /** The web app's own services on the scratch database (set by the next test; its key signs the checkpoints). */
+  let app: OwnedAppServices | undefined;
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  it("through the web app on PostgreSQL (createPgAppServices): runs.compress, runs.compression, runs.evaluate and the weights routes", async () => {
+    app = await createPgAppServices(scratch!.url, {
+      localDir: path.join(dir, "web"),
+      keyDir: path.join(dir, "web-keys"),
+      backend: "cpu",
+      poolSize: 4,
+    });
+    const { runs, checkpoints, evaluations, users } = pgStore(a!).tables;
+    const read = reader(pgStore(a!));
+    const [user] = await read.select().from(users).where(eq(users.email, "erin@example.com"));
+    const [auditorRow] = await read.select().from(users).where(eq(users.email, "aud@example.com"));
+    const [source] = await read.select().from(runs).where(eq(runs.origin, "new")).orderBy(asc(runs.id)).limit(1);
+    const [first] = await read.select().from(checkpoints).where(eq(checkpoints.runId, source!.id)).orderBy(asc(checkpoints.id)).limit(1);
+    const caller = createCaller({ services: app, user: actorOf(user!), sessionToken: undefined });
+
+    const launched = await caller.runs.compress({
+      runId: source!.id,
+      checkpoint: { checkpointId: first!.id },
+      method: "float16",
+      rationale: "through tRPC",
+    });
+    await app.orchestrator.waitFor(launched.id);
+    const result = await caller.runs.compression({ id: launched.id });
+    expect(result).toMatchObject({ status: "completed", method: "float16", parentCheckpointId: first!.id });
+    const evaluation = await caller.runs.evaluate({ runId: source!.id, checkpointId: first!.id });
+    const [row] = await read.select().from(evaluations).where(eq(evaluations.id, evaluation.id));
+    expect(row).toMatchObject({ runId: source!.id, checkpointId: first!.id, source: "requested", createdBy: user!.id });
+
+    // The GET routes, as Next.js calls them, with a session cookie of an auditor (any signed-in role downloads).
+    (globalThis as { __runledger?: unknown }).__runledger = app;
+    const cookie = `runledger_session=${(await openSession(app.db, auditorRow!.id, "weights test")).token}`;
+    const checkpointRoute = await import("@/app/api/weights/checkpoints/[checkpointId]/route");
+    const res = await checkpointRoute.GET(
+      new Request(`http://127.0.0.1:3000/api/weights/checkpoints/${result.checkpointId}?format=rlw1`, { headers: { cookie } }),
+      { params: Promise.resolve({ checkpointId: String(result.checkpointId) }) },
+    );
+    expect(res.status).toBe(200);
+    expect(sha256Hex(new Uint8Array(await res.arrayBuffer()))).toBe(result.weightsSha256);
+    const version = await caller.models.register({ runId: launched.id, modelName: "iris-trpc" });
+    const versionRoute = await import("@/app/api/weights/model-versions/[modelVersionId]/route");
+    const zip = await versionRoute.GET(
+      new Request(`http://127.0.0.1:3000/api/weights/model-versions/${version.modelVersionId}`, { headers: { cookie } }),
+      { params: Promise.resolve({ modelVersionId: String(version.modelVersionId) }) },
+    );
+    expect(zip.status).toBe(200);
+    const files = new Map(unzipStored(new Uint8Array(await zip.arrayBuffer())).map((f) => [f.name, f.data]));
+    expect(sha256Hex(files.get("checkpoint.rlw1")!)).toBe(result.weightsSha256);
+    const signedOut = await checkpointRoute.GET(new Request(`http://127.0.0.1:3000/api/weights/checkpoints/${result.checkpointId}`), {
+      params: Promise.resolve({ checkpointId: String(result.checkpointId) }),
+    });
+    expect(signedOut.status).toBe(401);
+    delete (globalThis as { __runledger?: unknown }).__runledger;
+  }, 300_000);
+
   it("two servers at once: compressions and evaluations from two pools are each recorded once; the ledger is gapless and verifies", async () => {
     const servers = [pgStore(a!), pgStore(b!)] as const;
     const artifacts = [pgArtifactStore(a!.$client), pgArtifactStore(b!.$client)] as const;
@@ -391,7 +458,8 @@ describePg("compression, evaluation and weights downloads on PostgreSQL", () => 
 
     // Rows, events and artifacts check out (the scenario put its damaged artifacts back): a checkpoint signed as a web
     // server's timer would, then the PostgreSQL verifier.
-    const keys = generateAuditKeys();
+    // The web app's key when it ran (it signed checkpoints after its mutations), else a new one.
+    const keys = app?.auditKeys ?? generateAuditKeys();
     await createAuditCheckpointOn(servers[0], keys, "test: after the compressions");
     const verified = await verifyPgStore(scratch!.url, { publicKeyPem: keys.publicKeyPem });
     expect(verified.problems, verified.problems.join("\n")).toEqual([]);

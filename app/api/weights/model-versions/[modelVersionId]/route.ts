@@ -4,7 +4,6 @@
  */
 import "server-only";
 import { getAppServices } from "@/server/app-context/app-services";
-import { sqliteServicesOrResponse } from "@/server/app-context/sqlite-only";
 import { routeCaller } from "@/server/http/route-session";
 import { weightsDownloadGet } from "@/server/http/weights-download";
 
@@ -12,7 +11,6 @@ export const runtime = "nodejs";
 export const dynamic = "force-dynamic";
 
 export async function GET(req: Request, { params }: { params: Promise<{ modelVersionId: string }> }): Promise<Response> {
-  const services = sqliteServicesOrResponse(await getAppServices(), "Weights download");
-  if (services instanceof Response) return services;
+  const services = await getAppServices();
   return weightsDownloadGet(services, req, await routeCaller(services.db, req), "modelVersion", (await params).modelVersionId);
 }
