@@ -9,7 +9,9 @@
  * edited in place is found on download (500, not served), and two web servers (two pools) racing uploads of one path
  * get one row and one run.log event: with the same bytes every call is answered 200, with other bytes one is stored
  * and the others are refused with RESOURCE_ALREADY_EXISTS (the record re-reads the path under the ledger lock;
- * without the lock, checked by removing it, 7 of the 8 same-bytes calls failed on the unique index: 500).
+ * without the lock, checked by removing it, 7 of the 8 same-bytes calls failed on the unique index: 500). A
+ * writer's log-batch through the tracking route on PostgreSQL is written to PostgreSQL by the dispatcher, not handed
+ * to the ingest worker (whose connection is SQLite's; without the route's store check the call never answered).
  */
 import { describe, expect, it, vi } from "vitest";
 import fs from "node:fs";
@@ -243,6 +245,28 @@ describePg("the artifact proxy on PostgreSQL (artifacts in PostgreSQL)", () => {
     expect(res.headers.get("content-type")).toBe("application/json");
     expect(((await res.json()) as { message: string }).message).toMatch(/does not match its recorded sha256/);
     expect(runId).toBeTruthy();
+  });
+
+  it("log-batch through the tracking route on PostgreSQL is written to PostgreSQL, not by the ingest worker's SQLite connection", async () => {
+    const store = pgStore(pg.a());
+    await seedPeopleAndTokens(store);
+    const server = await startMlflowServer(servicesOf(0) as unknown as TestApp);
+    try {
+      const client = new MlflowClient(server.base, TOKENS.engineer);
+      const { experiment_id } = await client.call("experiments/create", { name: "batched" });
+      const { run } = await client.call("runs/create", { experiment_id });
+      const metrics = [0, 1, 2].map((step) => ({ key: "loss", value: 1 / (step + 1), timestamp: 1764849600000 + step, step }));
+      await client.call("runs/log-batch", { run_id: run.info.run_id, metrics, params: [{ key: "lr", value: "0.01" }] });
+      const t = store.tables;
+      const points = await transact(store, (tx) => rows(tx.select().from(t.metrics).orderBy(t.metrics.step)));
+      expect(points.filter((p) => p.runId === Number(run.info.run_id)).map((p) => [p.key, p.step, p.value])).toEqual(
+        metrics.map((m) => ["loss", m.step, m.value]),
+      );
+      // No SQLite database was opened in the local directory.
+      expect(fs.readdirSync(localDir()).filter((f) => f.endsWith(".db") || f.endsWith(".sqlite"))).toEqual([]);
+    } finally {
+      await server.close();
+    }
   });
 
   it("two servers racing uploads of one path: one row and one run.log event; other bytes refused with RESOURCE_ALREADY_EXISTS", async () => {
