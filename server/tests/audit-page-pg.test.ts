@@ -1,9 +1,9 @@
 /**
- * The Audit page's server side on PostgreSQL (issue 16, server/audit/service.ts): a real installation (a trained Iris
+ * The Audit page's server side on PostgreSQL (issue 16, server/audit/service.ts and its router): a real installation (a trained Iris
  * run, a registered version with an alias, 40,000 more ledger events, a signed checkpoint) built on SQLite and moved
  * to a scratch PostgreSQL database by migrate-store, then every read of the page asked of both stores with the same
  * answers (events and their filters, status, trusted checkpoint, inclusion proofs, report targets and subjects), the
- * refusals included.
+ * refusals included; and the audit router through the web app's own PostgreSQL services (createPgAppServices).
  *
  * "Verify now" on PostgreSQL (verify-jobs-pg.ts): two pools stand for two web servers. A job started on one is the
  * job the other sees (running, its progress, its end) and returns when asked to start; the worker verifies the store
@@ -12,6 +12,9 @@
  * job whose server stopped is reported failed and does not block the next; a worker that cannot run fails the job and
  * records nothing.
  */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { desc, eq, sql } from "drizzle-orm";
 import { describePg, createScratchPgDatabase, withPgClient, type ScratchPgDatabase } from "./pg-test-env";
@@ -20,7 +23,10 @@ import { migrateStoreCommand } from "@/server/cli/migrate-store";
 import { createAuditCheckpoint } from "@/server/audit/checkpoints";
 import { appendRawEvents } from "@/server/audit/tests/raw-events";
 import { openPgDatabase, type PgDb } from "@/db/pg-client";
-import { pgStore, type Store } from "@/db/store";
+import { pgStore, reader, type Store } from "@/db/store";
+import { createPgAppServices } from "@/server/app-context/app-services";
+import { createCaller } from "@/server/trpc/root";
+import { actorOf } from "@/server/users/service";
 import { auditEvents as pgAuditEvents } from "@/db/schema-pg";
 import { auditVerifyJobs } from "@/db/schema-pg/audit-verify-jobs";
 import { canonicalJson } from "@/contracts/canonical";
@@ -171,6 +177,40 @@ describePg("[audit page] the Audit page's services on PostgreSQL", () => {
       expect(await refusal(reportSubjects(storeA, 9999))).toMatch(/DomainError: .*model version 9999/);
     });
   });
+
+  it("serves the audit router from the web app's PostgreSQL services as from SQLite, Verify now included", async () => {
+    const localDir = fs.mkdtempSync(path.join(os.tmpdir(), "rl-audit-page-pg-"));
+    // The key the migrated ledger names is the SQLite installation's, in its key directory.
+    const web = await createPgAppServices(scratch.url, { localDir, keyDir: app.keyDir, backend: "cpu", poolSize: 4 });
+    try {
+      const store = web.db as Store;
+      const [user] = await reader(store).select().from(store.tables.users).where(eq(store.tables.users.name, "Alex Auditor"));
+      const onPg = createCaller({ services: web, user: actorOf(user!), sessionToken: undefined });
+      const onSqliteApp = app.as("auditor");
+      expect(await onPg.audit.events({ action: "run.", limit: 20 })).toEqual(await onSqliteApp.audit.events({ action: "run.", limit: 20 }));
+      expect(await onPg.audit.status()).toEqual(await onSqliteApp.audit.status());
+      expect(await onPg.audit.trustedCheckpoint()).toEqual(await onSqliteApp.audit.trustedCheckpoint());
+      const { rowsRead: _a, ...proof } = await onPg.audit.inclusionProof({ seq: 7 });
+      const { rowsRead: _b, ...sqliteProof } = await onSqliteApp.audit.inclusionProof({ seq: 7 });
+      expect(proof).toEqual(sqliteProof);
+      expect(await onPg.audit.reportTargets()).toEqual(await onSqliteApp.audit.reportTargets());
+      expect(await onPg.audit.reportSubjects({ modelVersionId: versionId })).toEqual(
+        await onSqliteApp.audit.reportSubjects({ modelVersionId: versionId }),
+      );
+      expect(await refusal(onPg.audit.inclusionProof({ seq: 10_000_000 }))).toMatch(/TRPCError: no event seq 10000000/);
+
+      const started = await onPg.audit.verify();
+      expect(started).toMatchObject({ alreadyRunning: false, job: { status: "running", startedBy: "Alex Auditor" } });
+      expect(await onPg.audit.verifyJob()).toMatchObject({ id: started.job.id });
+      const done = (await waitForPgVerifyJob(store))!;
+      expect(done).toMatchObject({ id: started.job.id, status: "finished", summary: { ok: true } });
+      expect(await onPg.audit.verifyJob()).toEqual(done);
+      expect((await onPg.audit.status()).lastVerification).toMatchObject({ seq: done.seq, by: "Alex Auditor", result: { ok: true } });
+    } finally {
+      await web.close();
+      fs.rmSync(localDir, { recursive: true, force: true });
+    }
+  }, 180_000);
 
   describe("Verify now on PostgreSQL", () => {
     const lastVerifyEvent = async () =>
