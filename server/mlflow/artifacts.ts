@@ -24,7 +24,7 @@ import { PG_LOCK_KEYS } from "@/db/pg-client";
 import { asStore, row, rows, transact, type StoreTables, type TxBody } from "@/db/store";
 import { appendEvent } from "@/server/audit/ledger-pg";
 import { now } from "@/server/app-context/service-context";
-import { awaitedArtifacts, type AnyArtifactStore } from "@/server/artifacts/async-store";
+import { awaitedArtifacts } from "@/server/artifacts/async-store";
 import { MlflowError, doesNotExist, invalidParam } from "./errors";
 import { idField, parseRequest, readPart, requireWriter, type MlflowStoreCtx } from "./common";
 import { runRowIn, type RunRow } from "./runs";
@@ -34,7 +34,7 @@ export type ArtifactRow = StoreTables["runArtifacts"]["$inferSelect"];
 export type { FileInfo } from "@/contracts/mlflow/types";
 
 /** The caller of the artifact proxy: either store (issue 16), and either artifact store (files, or PostgreSQL's chunks). */
-export type MlflowArtifactCtx = Pick<MlflowStoreCtx, "db" | "actor"> & { artifacts: AnyArtifactStore };
+export type MlflowArtifactCtx = Pick<MlflowStoreCtx, "db" | "actor" | "artifacts">;
 
 /** An artifact path as given (relative), checked; "" is the run's root. */
 export function safeArtifactPath(raw: string, allowRoot: boolean): string {
