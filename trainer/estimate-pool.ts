@@ -19,11 +19,18 @@ import type { EstimateResult } from "./tasks";
 import type { BackendName, DatasetSchema } from "./types";
 import { TrainerTaskError } from "./worker-client";
 
-/** What the worker needs to estimate: references to bytes, which it reads itself. */
+/**
+ * What the worker needs to estimate: references to bytes, which it reads itself from the file artifact store of a data
+ * directory; or, when the artifacts are not files it can read (the PostgreSQL store's, issue 16), the bytes themselves,
+ * already hash-checked by the artifact store that returned them.
+ */
 export type EstimateTask = {
   config: TrainingConfig;
-  dataset: { builtin: BuiltinName } | { dataDir: string; sha256: string; schema: DatasetSchema };
-  parent?: { config: TrainingConfig; dataDir: string; weightsSha256: string };
+  dataset:
+    | { builtin: BuiltinName }
+    | { dataDir: string; sha256: string; schema: DatasetSchema }
+    | { bytes: Uint8Array; sha256: string; schema: DatasetSchema };
+  parent?: { config: TrainingConfig; weightsSha256: string } & ({ dataDir: string } | { weights: Uint8Array });
   backend: BackendName | "auto";
 };
 export type EstimateWorkerIn = { id: number; task: EstimateTask };

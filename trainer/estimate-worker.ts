@@ -5,7 +5,8 @@
  *
  * Invariants:
  * - The dataset and parent weights are read here from the artifact store (hash-checked) or the built-in files,
- *   never by the server's main thread; the result is estimateJob's, the same function the old per-request
+ *   never by the server's main thread, except on the PostgreSQL store (issue 16), whose artifacts the server reads and
+ *   hash-checks and sends here as bytes; the result is estimateJob's, the same function the old per-request
  *   worker ran, so the numbers are unchanged.
  * - One dataset's bytes and one prepared-data result are cached, keyed by the dataset sha256 and the canonical
  *   JSON of the config's data section (prepareData is a pure function of both), so re-estimating a model with new
@@ -31,11 +32,12 @@ function datasetOf(task: EstimateTask): TrainJob["dataset"] {
     const b = loadBuiltin(task.dataset.builtin);
     return { bytes: b.bytes, schema: b.schema, sha256: b.sha256 };
   }
-  const { dataDir, sha256, schema } = task.dataset;
+  const ref = task.dataset;
+  const { sha256, schema } = ref;
   if (cachedDataset?.sha256 !== sha256) {
     cachedDataset = null;
     cachedPrepared = null;
-    cachedDataset = { bytes: readArtifactVerified(dataDir, sha256), schema, sha256 };
+    cachedDataset = { bytes: "bytes" in ref ? ref.bytes : readArtifactVerified(ref.dataDir, sha256), schema, sha256 };
   }
   return { ...cachedDataset, schema };
 }
@@ -58,7 +60,7 @@ async function estimate(task: EstimateTask) {
       ? {
           parent: {
             config: task.parent.config,
-            weights: readArtifactVerified(task.parent.dataDir, task.parent.weightsSha256),
+            weights: "weights" in task.parent ? task.parent.weights : readArtifactVerified(task.parent.dataDir, task.parent.weightsSha256),
             sha256: task.parent.weightsSha256,
           },
         }

@@ -18,6 +18,10 @@
  * - runs/reject-intervention (POST, engineers): the script cannot apply a pending intervention; it becomes "rejected"
  *   with the script's reason, closed by the token's user (run.interventionRejected by that user, rejectedByScript).
  *
+ * On the store (issue 16, db/store.ts): each endpoint runs on SQLite or PostgreSQL; a write is one transaction under
+ * the ledger lock on PostgreSQL, so two web servers acknowledging, rejecting and withdrawing one intervention at once
+ * make exactly one transition.
+ *
  * Invariants: only API runs (an embedded run's trainer applies its interventions itself); the transaction re-reads
  * the run and the row (an engineer may withdraw it meanwhile: INVALID_STATE, nothing written); a step is never
  * before the step where an earlier intervention of the run took effect; an API run writes no checkpoint at its
@@ -25,11 +29,19 @@
  */
 import { and, asc, eq, max } from "drizzle-orm";
 import { z } from "zod";
-import { runInterventions, users } from "@/db/schema";
-import type { DbOrTx } from "@/db/client";
+import type { runInterventions } from "@/db/schema";
+import type { Tx } from "@/db/client";
+import { asStore, row, rows, transact, type StoreTables, type TxBody } from "@/db/store";
+import { PG_LOCK_KEYS } from "@/db/pg-client";
 import { now } from "@/server/app-context/service-context";
-import { applyPendingAt, closeIntervention } from "@/server/runs/pilot";
-import { metricsSnapshotAt, parseChanges, scriptSettings, watchedMetricOfRun, type MetricsSnapshot } from "@/server/runs/pilot-queries";
+import { applyPendingAtIn, closeInterventionIn } from "@/server/runs/pilot";
+import {
+  metricsSnapshotAtIn,
+  parseChanges,
+  scriptSettingsIn,
+  watchedMetricOfRunIn,
+  type MetricsSnapshot,
+} from "@/server/runs/pilot-queries";
 import type {
   AckInterventionResponse,
   PendingInterventionsResponse,
@@ -39,8 +51,8 @@ import type {
   ScriptInterventionKind,
 } from "@/contracts/mlflow/runledger";
 import { doesNotExist, invalidParam, MlflowError } from "./errors";
-import { idField, int64, ms, numericId, parseRequest, requireWriter, type MlflowCtx } from "./common";
-import { activeApiRun, recordApiStart, recordEnd, runRow } from "./runs";
+import { idField, int64, ms, numericId, parseRequest, readPart, requireWriter, type MlflowStoreCtx } from "./common";
+import { activeApiRunIn, recordApiStartIn, recordEndIn, runRowIn } from "./runs";
 
 type Row = typeof runInterventions.$inferSelect;
 
@@ -63,30 +75,40 @@ function view(r: Row, email: string): ScriptIntervention {
 }
 
 /** The metrics of the moment an intervention takes effect on a script's run (the run's last values, the watched trend). */
-function scriptSnapshot(tx: DbOrTx, runId: number): MetricsSnapshot {
-  const watched = watchedMetricOfRun(tx, runId);
-  if (watched !== null) return metricsSnapshotAt(tx, runId, watched);
+function* scriptSnapshotIn(tx: Tx, t: StoreTables, runId: number): TxBody<MetricsSnapshot> {
+  const watched = yield* watchedMetricOfRunIn(tx, t, runId);
+  if (watched !== null) return yield* metricsSnapshotAtIn(tx, t, runId, watched);
   return { last: {}, watched: null };
 }
 
-export function pendingInterventionsOfRun(ctx: MlflowCtx, body: unknown): PendingInterventionsResponse {
+/** The email of a user (the requester of an intervention), in the caller's transaction or read. */
+function* emailOfIn(q: Tx, t: StoreTables, userId: number): TxBody<string> {
+  return (yield* row(q.select({ email: t.users.email }).from(t.users).where(eq(t.users.id, userId))))!.email;
+}
+
+export async function pendingInterventionsOfRun(ctx: MlflowStoreCtx, body: unknown): Promise<PendingInterventionsResponse> {
   const { run_id } = parseRequest(z.object({ run_id: idField.optional() }), body);
   if (!run_id) return missing("run_id");
-  const run = runRow(ctx.db, run_id);
-  if (run.origin !== "api")
-    invalidParam(`Run ${run_id} was trained by Runledger (origin "${run.origin}"): its trainer applies its interventions itself`);
-  const rows = ctx.db
-    .select({ i: runInterventions, email: users.email })
-    .from(runInterventions)
-    .innerJoin(users, eq(users.id, runInterventions.requestedBy))
-    .where(and(eq(runInterventions.runId, run.id), eq(runInterventions.status, "pending")))
-    .orderBy(asc(runInterventions.id))
-    .all();
-  return {
-    run_id: String(run.id),
-    run_status: run.status as RunledgerRunStatus,
-    interventions: rows.map((r) => view(r.i, r.email)),
-  };
+  const store = asStore(ctx.db);
+  return readPart(store, function* (q) {
+    const { runInterventions: ri, users } = store.tables;
+    const run = yield* runRowIn(q, store.tables, run_id);
+    if (run.origin !== "api")
+      invalidParam(`Run ${run_id} was trained by Runledger (origin "${run.origin}"): its trainer applies its interventions itself`);
+    const found = yield* rows(
+      q
+        .select({ i: ri, email: users.email })
+        .from(ri)
+        .innerJoin(users, eq(users.id, ri.requestedBy))
+        .where(and(eq(ri.runId, run.id), eq(ri.status, "pending")))
+        .orderBy(asc(ri.id)),
+    );
+    return {
+      run_id: String(run.id),
+      run_status: run.status as RunledgerRunStatus,
+      interventions: found.map((r) => view(r.i, r.email)),
+    };
+  });
 }
 
 /** MISSING_PARAMETER_VALUE for the first of `fields` absent or empty in the body (as MLflow names a missing field). */
@@ -98,9 +120,10 @@ function requireFields(body: unknown, fields: string[]): void {
 }
 
 /** The pending intervention `interventionId` of run `runId`: RESOURCE_DOES_NOT_EXIST, or INVALID_STATE once closed. */
-function pendingOfRun(tx: DbOrTx, runId: number, interventionId: string, verb: "acknowledged" | "rejected") {
+function* pendingOfRunIn(tx: Tx, t: StoreTables, runId: number, interventionId: string, verb: "acknowledged" | "rejected"): TxBody<Row> {
   const id = numericId(interventionId);
-  const pending = id === null ? undefined : tx.select().from(runInterventions).where(eq(runInterventions.id, id)).get();
+  const ri = t.runInterventions;
+  const pending = id === null ? undefined : yield* row(tx.select().from(ri).where(eq(ri.id, id)));
   if (!pending || pending.runId !== runId) return doesNotExist(`Intervention with id=${interventionId} not found on run ${runId}`);
   if (pending.status !== "pending")
     invalidState(`Intervention ${pending.id} is already ${pending.status}: only a pending intervention can be ${verb}`);
@@ -109,69 +132,82 @@ function pendingOfRun(tx: DbOrTx, runId: number, interventionId: string, verb: "
 
 const nonNegative = int64.pipe(z.number().int().min(0, "must be 0 or more"));
 
-export function ackIntervention(ctx: MlflowCtx, body: unknown): AckInterventionResponse {
+/**
+ * The acknowledgement in one transaction, on either store (db/store.ts), under the ledger lock on PostgreSQL: the run
+ * and the row are re-read inside it, so an engineer's withdrawal or a second acknowledgement from another server
+ * meanwhile is refused (INVALID_STATE) with nothing written.
+ */
+export async function ackIntervention(ctx: MlflowStoreCtx, body: unknown): Promise<AckInterventionResponse> {
   requireFields(body, ["run_id", "intervention_id", "step"]);
   const input = parseRequest(
     z.object({ run_id: idField, intervention_id: idField, step: nonNegative, epoch: nonNegative.optional() }),
     body,
   );
   requireWriter(ctx, "acknowledge interventions");
-  return ctx.db.transaction((tx) => {
-    const run = activeApiRun(tx, input.run_id);
-    const pending = pendingOfRun(tx, run.id, input.intervention_id, "acknowledged");
-    const needs: Record<string, string[]> = {
-      pause: ["running"],
-      resume: ["paused"],
-      stop: ["running", "paused"],
-      set: ["running", "paused"],
-    };
-    const allowed = needs[pending.kind];
-    if (!allowed) return invalidState(`Intervention ${pending.id} is a ${pending.kind}: a script cannot apply it`);
-    if (!allowed.includes(run.status))
-      invalidState(`Run ${run.id} is ${run.status}: a ${pending.kind} takes effect on a run that is ${allowed.join(" or ")}`);
-    const last = tx
-      .select({ step: max(runInterventions.appliedAtStep) })
-      .from(runInterventions)
-      .where(and(eq(runInterventions.runId, run.id), eq(runInterventions.status, "applied")))
-      .get()?.step;
-    if (last !== null && last !== undefined && input.step < last)
-      invalidParam(
-        `Invalid value for parameter 'step': ${input.step} is before step ${last}, where an earlier intervention of run ${run.id} took effect; acknowledge at the step the script has reached`,
-      );
-    if (pending.kind === "set") {
-      // Its old values are the ones in force when it was asked for; one pending change per param keeps them so
-      // (requestIntervention). Re-checked: the decision's from → to must be what the script changed.
-      const current = new Map(scriptSettings(tx, run.id).map((s) => [s.key, s.current]));
-      for (const c of parseChanges(pending.changesJson))
-        if (current.get(c.path) !== String(c.oldValue))
-          invalidState(
-            `Intervention ${pending.id} changes ${c.path} from ${String(c.oldValue)}, but it is ${current.get(c.path) ?? "not a param of the run"} now: reject it, and a pilot asks again`,
-          );
-    }
-    const at = now();
-    const { intervention, decision } = applyPendingAt(tx, {
-      pending,
-      epoch: input.epoch ?? input.step,
-      step: input.step,
-      at,
-      checkpointId: null,
-      snapshot: scriptSnapshot(tx, run.id),
-      payloadExtra: { acknowledgedBy: ctx.actor.id, acknowledgedViaTokenId: ctx.actor.tokenId },
-    });
-    if (pending.kind === "resume") recordApiStart(ctx, tx, run);
-    if (pending.kind === "stop") recordEnd(ctx, tx, run, "completed", at, { stoppedByDecision: true });
-    const email = tx.select({ email: users.email }).from(users).where(eq(users.id, pending.requestedBy)).get()!.email;
-    return {
-      intervention: {
-        ...view(intervention, email),
-        applied_at_step: intervention.appliedAtStep!,
-        applied_at_epoch: intervention.appliedAtEpoch!,
-        applied_at: ms(intervention.appliedAt)!,
-        decision_id: String(decision.id),
-      },
-      run_status: runRow(tx, String(run.id)).status as RunledgerRunStatus,
-    };
-  });
+  const store = asStore(ctx.db);
+  const t = store.tables;
+  const ri = t.runInterventions;
+  return transact(
+    store,
+    function* (tx) {
+      const run = yield* activeApiRunIn(tx, t, input.run_id);
+      const pending = yield* pendingOfRunIn(tx, t, run.id, input.intervention_id, "acknowledged");
+      const needs: Record<string, string[]> = {
+        pause: ["running"],
+        resume: ["paused"],
+        stop: ["running", "paused"],
+        set: ["running", "paused"],
+      };
+      const allowed = needs[pending.kind];
+      if (!allowed) return invalidState(`Intervention ${pending.id} is a ${pending.kind}: a script cannot apply it`);
+      if (!allowed.includes(run.status))
+        invalidState(`Run ${run.id} is ${run.status}: a ${pending.kind} takes effect on a run that is ${allowed.join(" or ")}`);
+      const last = (yield* row(
+        tx
+          .select({ step: max(ri.appliedAtStep) })
+          .from(ri)
+          .where(and(eq(ri.runId, run.id), eq(ri.status, "applied"))),
+      ))?.step;
+      if (last !== null && last !== undefined && input.step < last)
+        invalidParam(
+          `Invalid value for parameter 'step': ${input.step} is before step ${last}, where an earlier intervention of run ${run.id} took effect; acknowledge at the step the script has reached`,
+        );
+      if (pending.kind === "set") {
+        // Its old values are the ones in force when it was asked for; one pending change per param keeps them so
+        // (requestIntervention). Re-checked: the decision's from → to must be what the script changed.
+        const current = new Map((yield* scriptSettingsIn(tx, t, run.id)).map((s) => [s.key, s.current]));
+        for (const c of parseChanges(pending.changesJson))
+          if (current.get(c.path) !== String(c.oldValue))
+            invalidState(
+              `Intervention ${pending.id} changes ${c.path} from ${String(c.oldValue)}, but it is ${current.get(c.path) ?? "not a param of the run"} now: reject it, and a pilot asks again`,
+            );
+      }
+      const at = now();
+      const { intervention, decision } = yield* applyPendingAtIn(tx, t, {
+        pending,
+        epoch: input.epoch ?? input.step,
+        step: input.step,
+        at,
+        checkpointId: null,
+        snapshot: yield* scriptSnapshotIn(tx, t, run.id),
+        payloadExtra: { acknowledgedBy: ctx.actor.id, acknowledgedViaTokenId: ctx.actor.tokenId },
+      });
+      if (pending.kind === "resume") yield* recordApiStartIn(ctx, tx, t, run);
+      if (pending.kind === "stop") yield* recordEndIn(ctx, tx, t, run, "completed", at, { stoppedByDecision: true });
+      const email = yield* emailOfIn(tx, t, pending.requestedBy);
+      return {
+        intervention: {
+          ...view(intervention, email),
+          applied_at_step: intervention.appliedAtStep!,
+          applied_at_epoch: intervention.appliedAtEpoch!,
+          applied_at: ms(intervention.appliedAt)!,
+          decision_id: String(decision.id),
+        },
+        run_status: (yield* runRowIn(tx, t, String(run.id))).status as RunledgerRunStatus,
+      };
+    },
+    { pgLock: PG_LOCK_KEYS.ledger },
+  );
 }
 
 const reasonField = z.string().trim().min(1, "say why the script cannot apply it").max(4000, "at most 4000 characters");
@@ -179,25 +215,32 @@ const reasonField = z.string().trim().min(1, "say why the script cannot apply it
 /**
  * The script cannot apply a pending intervention (e.g. a param it cannot change mid-run): the row becomes "rejected"
  * with the script's reason, closed by the token's user, with run.interventionRejected (that user and token) in one
- * transaction. The run's status is unchanged. A refused rejection writes nothing.
+ * transaction (either store, under the ledger lock on PostgreSQL). The run's status is unchanged. A refused rejection
+ * writes nothing.
  */
-export function rejectScriptIntervention(ctx: MlflowCtx, body: unknown): RejectInterventionResponse {
+export async function rejectScriptIntervention(ctx: MlflowStoreCtx, body: unknown): Promise<RejectInterventionResponse> {
   requireFields(body, ["run_id", "intervention_id", "reason"]);
   const input = parseRequest(z.object({ run_id: idField, intervention_id: idField, reason: reasonField }), body);
   requireWriter(ctx, "reject interventions");
-  return ctx.db.transaction((tx) => {
-    const run = activeApiRun(tx, input.run_id);
-    const pending = pendingOfRun(tx, run.id, input.intervention_id, "rejected");
-    const row = closeIntervention(tx, pending, {
-      status: "rejected",
-      closer: ctx.actor,
-      reason: input.reason,
-      payloadExtra: { kind: pending.kind, rejectedByScript: true },
-    });
-    const email = tx.select({ email: users.email }).from(users).where(eq(users.id, row.requestedBy)).get()!.email;
-    return {
-      intervention: { ...view(row, email), rejected_at: ms(row.closedAt)!, reason: input.reason },
-      run_status: run.status as RunledgerRunStatus,
-    };
-  });
+  const store = asStore(ctx.db);
+  const t = store.tables;
+  return transact(
+    store,
+    function* (tx) {
+      const run = yield* activeApiRunIn(tx, t, input.run_id);
+      const pending = yield* pendingOfRunIn(tx, t, run.id, input.intervention_id, "rejected");
+      const closed = yield* closeInterventionIn(tx, t, pending, {
+        status: "rejected",
+        closer: ctx.actor,
+        reason: input.reason,
+        payloadExtra: { kind: pending.kind, rejectedByScript: true },
+      });
+      const email = yield* emailOfIn(tx, t, closed.requestedBy);
+      return {
+        intervention: { ...view(closed, email), rejected_at: ms(closed.closedAt)!, reason: input.reason },
+        run_status: run.status as RunledgerRunStatus,
+      };
+    },
+    { pgLock: PG_LOCK_KEYS.ledger },
+  );
 }

@@ -8,15 +8,15 @@
  * body not a JSON object → 400 INVALID_PARAMETER_VALUE; then the endpoint's own checks.
  */
 import type { AnyAppServices } from "@/server/app-context/app-services";
-import { sqliteServices } from "@/server/app-context/sqlite-only";
 import { RUNLEDGER_ROUTES, type RunledgerPath } from "@/contracts/mlflow/runledger";
 import { MlflowError } from "./errors";
 import { callBody, errorAnswer } from "./call-body";
-import type { MlflowCtx } from "./common";
+import type { MlflowStoreCtx } from "./common";
 import { authenticateMlflow, type MlflowAnswer, type MlflowCall } from "./dispatch";
 import { ackIntervention, pendingInterventionsOfRun, rejectScriptIntervention } from "./pilot";
 
-export const RUNLEDGER_HANDLERS: Record<RunledgerPath, (ctx: MlflowCtx, body: unknown) => unknown> = {
+/** An endpoint: it runs on the caller's store (SQLite or PostgreSQL, issue 16) and answers a promise. */
+export const RUNLEDGER_HANDLERS: Record<RunledgerPath, (ctx: MlflowStoreCtx, body: unknown) => Promise<unknown>> = {
   "runs/pending-interventions": pendingInterventionsOfRun,
   "runs/ack-intervention": ackIntervention,
   "runs/reject-intervention": rejectScriptIntervention,
@@ -33,8 +33,7 @@ export async function dispatchRunledger(services: AnyAppServices, call: MlflowCa
       );
     const caller = await authenticateMlflow(services, call.authorization);
     if ("status" in caller) return caller;
-    // The pilot extension is not on the PostgreSQL store yet (issue 16): refused there with a clear error.
-    return { status: 200, body: RUNLEDGER_HANDLERS[endpoint](sqliteServices(caller, "The pilot extension of the API"), callBody(call)) };
+    return { status: 200, body: await RUNLEDGER_HANDLERS[endpoint](caller, callBody(call)) };
   } catch (err) {
     return errorAnswer(err);
   }

@@ -38,7 +38,6 @@ import {
   readPart,
   requireWriter,
   STATUS_OF_MLFLOW,
-  type MlflowCtx,
   type MlflowStoreCtx,
 } from "./common";
 import { experimentRow } from "./experiments";
@@ -64,7 +63,7 @@ export function* activeApiRunIn(q: Tx, t: StoreTables, runId: string): TxBody<Ru
   return found;
 }
 
-/** runRowIn on SQLite, synchronously (for the endpoints still on SQLite only: pilot, artifacts, history, inputs). */
+/** runRowIn on SQLite, synchronously (for the endpoints still on SQLite only: artifacts, history, inputs). */
 export function runRow(db: DbOrTx, runId: string): RunRow {
   return runOnSqliteTx(db as Tx, runRowIn(db as Tx, schema, runId));
 }
@@ -374,27 +373,10 @@ export function* recordEndIn(
   });
 }
 
-/** recordEndIn on SQLite, synchronously, inside the caller's transaction (the pilot extension, server/mlflow/pilot.ts). */
-export function recordEnd(
-  ctx: MlflowCtx,
-  tx: DbOrTx,
-  run: RunRow,
-  status: "completed" | "failed" | "cancelled",
-  finishedAt: string,
-  opts: { stoppedByDecision?: true } = {},
-) {
-  runOnSqliteTx(tx as Tx, recordEndIn(ctx, tx as Tx, schema, run, status, finishedAt, opts));
-}
-
 /** The run.start of an API run set running again (runs/update RUNNING, or a pilot's resume acknowledged by the script). */
 export function* recordApiStartIn(ctx: MlflowStoreCtx, tx: Tx, t: StoreTables, run: RunRow): TxBody<void> {
   yield* exec(tx.update(t.runs).set({ status: "running", finishedAt: null }).where(eq(t.runs.id, run.id)));
   yield* appendEvent(apiRunStartEvent(ctx, run.id, run.startedAt));
-}
-
-/** recordApiStartIn on SQLite, synchronously (the pilot extension, server/mlflow/pilot.ts, is still SQLite only). */
-export function recordApiStart(ctx: MlflowCtx, tx: DbOrTx, run: RunRow) {
-  runOnSqliteTx(tx as Tx, recordApiStartIn(ctx, tx as Tx, schema, run));
 }
 
 /** An API run's run.start: no trainer, so no backend, dataset, split, environment or memory estimate to record. */

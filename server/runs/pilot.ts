@@ -14,7 +14,7 @@
  * - Each write and its audit event are one transaction that re-reads the state it depends on (the run's status, the
  *   row still pending); a refused request writes nothing. Each is a body part (`...In`, db/store.ts) run by an awaited
  *   `...On(store, ...)` on either store (the orchestrator's and the router's calls), under the ledger lock on PostgreSQL
- *   (issue 16), and by the synchronous SQLite form its remaining SQLite callers use (mlflow/pilot.ts, runOnSqliteTx).
+ *   (issue 16), and by the synchronous SQLite form its remaining SQLite callers use (the CLI and tests, runOnSqliteTx).
  * - Changes are validated against the run's effective config (contracts/pilot-config.ts): only pilotable paths,
  *   each value valid for its path; old values are the effective ones at request time.
  * - A row leaves "pending" once (trigger run_interventions_one_transition); the events bind the row's hashes
@@ -24,7 +24,7 @@ import { eq } from "drizzle-orm";
 import { z } from "zod";
 import { INTERVENTION_KINDS, type InterventionKind, type RunStatus } from "@/db/schema";
 import type { decisions, runInterventions, users } from "@/db/schema";
-import type { DbOrTx, Tx } from "@/db/client";
+import type { Tx } from "@/db/client";
 import * as sqliteTables from "@/db/schema";
 import {
   asStore,
@@ -365,17 +365,8 @@ function* requestInterventionIn(tx: Tx, t: StoreTables, actor: Actor, input: Req
  * binds the closed row's outcome hash. The reason is the payload's `rationale` for a cancellation and its `reason`
  * for a rejection, as the content check reads them (check-interventions.ts); `closer` SYSTEM_ACTOR: the server closed
  * it (closed_by null). `payloadExtra` adds fields of one closer (a script's rejection: kind, rejectedByScript).
- * Returns the closed row.
+ * Returns the closed row. A part of a transaction body (db/store.ts), on either store.
  */
-export function closeIntervention(
-  tx: DbOrTx,
-  pending: Row,
-  close: { status: "cancelled" | "rejected"; closer: Actor; reason: string; payloadExtra?: Record<string, unknown> },
-): Row {
-  return runOnSqliteTx(tx as Tx, closeInterventionIn(tx as Tx, sqliteTables, pending, close));
-}
-
-/** closeIntervention as a part of a transaction body (db/store.ts), on either store: the same row and event. */
 export function* closeInterventionIn(
   tx: Tx,
   t: StoreTables,
@@ -522,16 +513,6 @@ function* applyInterventionIn(tx: Tx, t: StoreTables, input: z.output<typeof app
   return yield* applyPendingAtIn(tx, t, { pending, epoch: input.epoch, step: input.step, at, checkpointId: ck.id, snapshot });
 }
 
-/**
- * The applied transition of a pending intervention other than a rollback, in the caller's transaction: its decision
- * (author: the requester; time: `at`), the row applied at (epoch, step, checkpoint) with run.interventionApplied, and a
- * pause parking the run. The trainer's boundary (applyIntervention) and a script's acknowledgement
- * (server/mlflow/pilot.ts, no checkpoint, `payloadExtra` naming who acknowledged it) write the same record.
- */
-export function applyPendingAt(tx: DbOrTx, a: ApplyPendingAt) {
-  return runOnSqliteTx(tx as Tx, applyPendingAtIn(tx as Tx, sqliteTables, a));
-}
-
 type ApplyPendingAt = {
   pending: Row;
   epoch: number;
@@ -542,7 +523,12 @@ type ApplyPendingAt = {
   payloadExtra?: Record<string, unknown>;
 };
 
-/** applyPendingAt as a part of a transaction body (db/store.ts), on either store. */
+/**
+ * The applied transition of a pending intervention other than a rollback, in the caller's transaction: its decision
+ * (author: the requester; time: `at`), the row applied at (epoch, step, checkpoint) with run.interventionApplied, and a
+ * pause parking the run. The trainer's boundary (applyIntervention) and a script's acknowledgement
+ * (server/mlflow/pilot.ts, no checkpoint, `payloadExtra` naming who acknowledged it) write the same record.
+ */
 export function* applyPendingAtIn(tx: Tx, t: StoreTables, a: ApplyPendingAt) {
   const { pending, at } = a;
   const requester = (yield* oneRow(tx.select().from(t.users).where(eq(t.users.id, pending.requestedBy))))!;

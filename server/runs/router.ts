@@ -1,7 +1,6 @@
 /** Runs: launch (new, fork, re-run, fine-tune, compression), read, live metric points, cancel, tags, size estimate, on-demand evaluation. */
 import { z } from "zod";
 import { router, signedInProcedure, engineerProcedure, roleProcedure } from "@/server/trpc/init";
-import { sqliteDb, sqliteServices } from "@/server/app-context/sqlite-only";
 import { annotateInput, annotateRun } from "@/server/runs/annotate";
 import {
   cancelRun,
@@ -16,24 +15,22 @@ import {
 import { getRun, listRuns, metricPoints } from "@/server/runs/queries";
 import { estimateConfig } from "@/server/runs/trainer-tasks";
 import { EVALUATION_ROLES, evaluateCheckpointInput, evaluateRunCheckpoint } from "@/server/runs/evaluations";
-import { cancelIntervention, cancelInterventionInput, requestInterventionInput } from "@/server/runs/pilot";
-import { listInterventionsWithEffects } from "@/server/runs/pilot-effects";
+import { cancelInterventionInput, cancelInterventionOn, requestInterventionInput } from "@/server/runs/pilot";
+import { listInterventionsWithEffectsOn } from "@/server/runs/pilot-effects";
 import { createRerunInput, launchRerun } from "@/server/runs/replay";
 import { compressionResult, compressRunInput, launchCompression } from "@/server/runs/compression";
-import { runHolder } from "@/server/runs/orchestrator/leases";
+import { runHolderOn } from "@/server/runs/orchestrator/leases";
 
 /** Live piloting: requests are queued and take effect at the run's next epoch boundary (server/runs/pilot.ts). */
 const pilotRouter = router({
   request: engineerProcedure
     .input(requestInterventionInput)
     .mutation(({ ctx, input }) => requestPilotInterventionOn(ctx.services, ctx.services.orchestrator, input)),
-  cancel: engineerProcedure
-    .input(cancelInterventionInput)
-    .mutation(({ ctx, input }) => cancelIntervention(sqliteServices(ctx.services, "Cancelling a pilot change"), input)),
+  cancel: engineerProcedure.input(cancelInterventionInput).mutation(({ ctx, input }) => cancelInterventionOn(ctx.services, input)),
   /** Oldest first; an applied one carries its effect on the watched metric over the following epochs. */
   list: signedInProcedure
     .input(z.object({ runId: z.number().int() }))
-    .query(({ ctx, input }) => listInterventionsWithEffects(sqliteDb(ctx.services, "Pilot changes"), input.runId)),
+    .query(({ ctx, input }) => listInterventionsWithEffectsOn(ctx.services.db, input.runId)),
 });
 
 const runId = z.object({ id: z.number().int() });
@@ -44,13 +41,11 @@ export const runsRouter = router({
     .query(({ ctx, input }) => listRuns(ctx.services.db, input.experimentId)),
   get: signedInProcedure.input(runId).query(({ ctx, input }) => getRun(ctx.services.db, input.id)),
   /** Which process holds the run now: a training worker (host, pid), another process, or the workers' queue (leases.ts). */
-  holder: signedInProcedure.input(runId).query(({ ctx, input }) => runHolder(sqliteDb(ctx.services, "The run holder"), input.id)),
+  holder: signedInProcedure.input(runId).query(({ ctx, input }) => runHolderOn(ctx.services.db, input.id)),
   metrics: signedInProcedure
     .input(z.object({ runId: z.number().int(), keys: z.array(z.string()).optional(), afterStep: z.number().int().optional() }))
     .query(({ ctx, input }) => metricPoints(ctx.services.db, input.runId, input)),
-  create: engineerProcedure
-    .input(createRunInput)
-    .mutation(({ ctx, input }) => launchRun(sqliteServices(ctx.services, "Launching a run"), ctx.services.orchestrator, input)),
+  create: engineerProcedure.input(createRunInput).mutation(({ ctx, input }) => launchRun(ctx.services, ctx.services.orchestrator, input)),
   /** Re-runs a finished run replaying its planned and piloted changes at their epochs (server/runs/replay.ts). */
   rerun: engineerProcedure
     .input(createRerunInput)
@@ -76,7 +71,7 @@ export const runsRouter = router({
   /** Parameter count and memory estimate (training vs inference; float32, bfloat16, int8) of a config, before it runs. */
   estimate: signedInProcedure
     .input(z.object({ config: z.unknown() }))
-    .query(({ ctx, input }) => estimateConfig(sqliteServices(ctx.services, "The size estimate"), input.config)),
+    .query(({ ctx, input }) => estimateConfig(ctx.services, input.config)),
   /** Evaluates a checkpoint on the test partition of the run's split and records it. */
   evaluate: roleProcedure(...EVALUATION_ROLES)
     .input(evaluateCheckpointInput)

@@ -7,7 +7,9 @@
  * main-thread work stays at a few milliseconds whatever the dataset's size.
  *
  * The job inputs (datasetForJob, runDatasetForJob, parentForJob) are SQLite only; their `…On` forms run on either
- * store (db/store.ts) with either artifact store, for the orchestrator's run sessions (issue 16).
+ * store (db/store.ts) with either artifact store, for the orchestrator's run sessions (issue 16). The estimate runs on
+ * either store too; with artifacts in PostgreSQL the request handler reads the dataset's (and a fine-tune parent's)
+ * bytes, hash-checked, and sends them to the worker, which cannot read that store itself.
  */
 import { eq } from "drizzle-orm";
 import { checkpoints, datasets, datasetVersions, runs } from "@/db/schema";
@@ -24,7 +26,6 @@ import { TrainerTaskError } from "@/trainer/worker-client";
 import { EstimatorBusyError, estimatePool, type EstimateTask } from "@/trainer/estimate-pool";
 import type { BackendName, DatasetSchema, TrainJob } from "@/trainer/types";
 import { parseConfigOrThrow } from "./service";
-import { type ServiceContext } from "../app-context/service-context";
 import { invalidInput, notFound } from "@/server/errors";
 
 type Deps = { db: DbOrTx; artifacts: ArtifactStore };
@@ -148,38 +149,61 @@ export async function parentForJobOn(
   return { config: JSON.parse(parentRun.configJson) as TrainingConfig, weights, sha256: ck.sha256 };
 }
 
-/** The estimate worker's view of a config's dataset: a built-in name, or an uploaded file's sha256 and schema. */
-function datasetRefForEstimate(db: DbOrTx, dataDir: string, ref: TrainingConfig["data"]["dataset"]): EstimateTask["dataset"] {
-  if ("builtin" in ref) return { builtin: ref.builtin };
-  const row = db
-    .select()
-    .from(datasets)
-    .where(eq(datasets.id, Number(ref.datasetId)))
-    .get();
-  if (!row) notFound(`dataset ${ref.datasetId}`);
-  return { dataDir, sha256: row.sha256, schema: JSON.parse(row.schemaJson) as DatasetSchema };
+/**
+ * Where the estimate worker finds an artifact's bytes: the file artifact store of the data directory, which it reads
+ * itself (the SQLite installation's synchronous store); or, for an artifact store it cannot read (the PostgreSQL
+ * store's, issue 16), null: the bytes are read here (hash-checked by the store) and sent to it.
+ */
+function workerReadableDir(artifacts: AnyArtifactStore, dataDir: string): string | null {
+  return "kind" in artifacts ? null : dataDir;
 }
 
-/** A fine-tune parent as the estimate worker needs it: its run's config and its checkpoint's weights sha256. */
-function parentRefForEstimate(db: DbOrTx, dataDir: string, checkpointId: number | string): NonNullable<EstimateTask["parent"]> {
-  const ck = db
-    .select()
-    .from(checkpoints)
-    .where(eq(checkpoints.id, Number(checkpointId)))
-    .get();
-  if (!ck) invalidInput(`fineTune.parentCheckpointId: checkpoint ${checkpointId} does not exist`);
-  const parentRun = db.select().from(runs).where(eq(runs.id, ck.runId)).get();
-  if (!parentRun) notFound(`run ${ck.runId} of checkpoint ${ck.id}`);
-  return { config: JSON.parse(parentRun.configJson) as TrainingConfig, dataDir, weightsSha256: ck.sha256 };
+/** The estimate worker's view of a config's dataset: a built-in name, or an uploaded file's sha256 and schema (and bytes). */
+async function datasetRefForEstimate(
+  { db, artifacts, dataDir }: EstimateDeps,
+  ref: TrainingConfig["data"]["dataset"],
+): Promise<EstimateTask["dataset"]> {
+  if ("builtin" in ref) return { builtin: ref.builtin };
+  const store = asStore(db);
+  const { datasets } = store.tables;
+  const id = rowId(ref.datasetId);
+  const [row] = id === null ? [] : await reader(store).select().from(datasets).where(eq(datasets.id, id)).limit(1);
+  if (!row) notFound(`dataset ${ref.datasetId}`);
+  const schema = JSON.parse(row.schemaJson) as DatasetSchema;
+  const dir = workerReadableDir(artifacts, dataDir);
+  if (dir !== null) return { dataDir: dir, sha256: row.sha256, schema };
+  return { bytes: await awaitedArtifacts(artifacts).get(row.sha256), sha256: row.sha256, schema };
 }
+
+/** A fine-tune parent as the estimate worker needs it: its run's config and its checkpoint's weights sha256 (and bytes). */
+async function parentRefForEstimate(
+  { db, artifacts, dataDir }: EstimateDeps,
+  checkpointId: number | string,
+): Promise<NonNullable<EstimateTask["parent"]>> {
+  const store = asStore(db);
+  const { checkpoints, runs } = store.tables;
+  const read = reader(store);
+  const id = rowId(checkpointId);
+  const [ck] = id === null ? [] : await read.select().from(checkpoints).where(eq(checkpoints.id, id)).limit(1);
+  if (!ck) invalidInput(`fineTune.parentCheckpointId: checkpoint ${checkpointId} does not exist`);
+  const [parentRun] = await read.select().from(runs).where(eq(runs.id, ck.runId)).limit(1);
+  if (!parentRun) notFound(`run ${ck.runId} of checkpoint ${ck.id}`);
+  const config = JSON.parse(parentRun.configJson) as TrainingConfig;
+  const dir = workerReadableDir(artifacts, dataDir);
+  if (dir !== null) return { config, dataDir: dir, weightsSha256: ck.sha256 };
+  return { config, weights: await awaitedArtifacts(artifacts).get(ck.sha256), weightsSha256: ck.sha256 };
+}
+
+/** What an estimate reads: the store, the artifact store and the data directory, on either store (issue 16). */
+type EstimateDeps = { db: Store | Db; artifacts: AnyArtifactStore; dataDir: string };
 
 /** Parameter count and float32/bfloat16/int8 memory estimate of a config's model, built from its prepared data. */
-export async function estimateConfig(ctx: ServiceContext, rawConfig: unknown) {
+export async function estimateConfig(deps: EstimateDeps, rawConfig: unknown) {
   const config = parseConfigOrThrow(rawConfig);
   const task: EstimateTask = {
     config,
-    dataset: datasetRefForEstimate(ctx.db, ctx.dataDir, config.data.dataset),
-    ...(config.fineTune ? { parent: parentRefForEstimate(ctx.db, ctx.dataDir, config.fineTune.parentCheckpointId) } : {}),
+    dataset: await datasetRefForEstimate(deps, config.data.dataset),
+    ...(config.fineTune ? { parent: await parentRefForEstimate(deps, config.fineTune.parentCheckpointId) } : {}),
     backend: defaultBackend(),
   };
   try {
