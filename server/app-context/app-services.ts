@@ -15,8 +15,7 @@ import type { BackendName } from "@/trainer/types";
 import { type AuditKeys, resolveKeyDir } from "@/server/audit/keys";
 import { openAuditSigningKeys, openAuditSigningKeysOn } from "@/server/audit/key-custody";
 import { startCheckpointTimer } from "@/server/audit/checkpoint-policy";
-import { configuredWitnesses, startWitnessPusher } from "@/server/audit/witness/start";
-import { isSqliteDb, notOnPostgresYet, sqliteServices } from "@/server/app-context/sqlite-only";
+import { startWitnessPusher } from "@/server/audit/witness/start";
 import { sweepStaleUploadTemps } from "@/server/datasets/upload/sweep-temp";
 import { openPgStoreServices, postgresUrlFromEnv } from "@/server/app-context/pg-store-services";
 
@@ -189,9 +188,7 @@ async function startAppServices(): Promise<AnyAppServices> {
   // Trainer events arrive without a mutation: the timer keeps the "every 10 minutes" checkpoint promise.
   startCheckpointTimer(services);
   // Each new signed checkpoint goes to the witnesses in RUNLEDGER_WITNESSES, in the background.
-  if (isSqliteDb(services.db)) startWitnessPusher(sqliteServices(services, "Witnesses"));
-  else if (configuredWitnesses().witnesses.length > 0)
-    console.error(`[runledger] ${notOnPostgresYet("Pushing checkpoints to witnesses").message}`);
+  startWitnessPusher(services);
   // Other processes share the store (`cli train`, `cli pilot`, other web servers, workers): take over runs whose
   // training process died and resumes asked for elsewhere, every RUNLEDGER_RECOVERY_INTERVAL_MS (default 10 s).
   const timer = setInterval(

@@ -5,8 +5,10 @@
  * their passwords); with no users at all it says how to create the first administrator.
  */
 import { parseArgs } from "node:util";
-import { createAppServices } from "@/server/app-context/app-services";
-import { demoDataWanted, ensureDemoSeed, ensureDemoUsersAndProject, isNewDatabase } from "@/server/demo/seed";
+import { createAppServices, createPgAppServices } from "@/server/app-context/app-services";
+import { postgresUrlFromEnv } from "@/server/app-context/pg-store-services";
+import { applyCheckpointPolicyOn } from "@/server/audit/checkpoint-policy";
+import { demoDataWanted, ensureDemoSeed, ensureDemoSeedOn, ensureDemoUsersAndProject, isNewDatabase, isNewStore } from "@/server/demo/seed";
 import { checkpointAfterCliWrite } from "./checkpoint-after-write";
 
 export async function seedCommand(argv: string[]): Promise<number> {
@@ -14,6 +16,8 @@ export async function seedCommand(argv: string[]): Promise<number> {
     args: argv,
     options: { "data-dir": { type: "string" }, "key-dir": { type: "string" }, "no-demo-run": { type: "boolean", default: false } },
   });
+  const pgUrl = postgresUrlFromEnv();
+  if (pgUrl) return seedPostgres(pgUrl, values);
   // Only the upload sweep: runs a dead process left are taken over by the web server that starts next (it stays up to
   // train them), not by this process, which exits right after seeding.
   const services = createAppServices(values["data-dir"], { recover: "uploads", keyDir: values["key-dir"] });
@@ -34,4 +38,37 @@ export async function seedCommand(argv: string[]): Promise<number> {
   checkpointAfterCliWrite(services.db, { dataDir: services.dataDir, auditKeys: services.auditKeys });
   services.db.$client.close();
   return 0;
+}
+
+/**
+ * `seed` with DATABASE_URL=postgres://… (issue 16): the same first-start set-up in the PostgreSQL store, through the
+ * ported services; the checkpoint it makes due is signed with this machine's key (RUNLEDGER_KEY_DIR), the key the web
+ * server started next on this machine signs with. --data-dir is refused: the record is in PostgreSQL.
+ */
+async function seedPostgres(url: string, values: { "data-dir"?: string; "key-dir"?: string; "no-demo-run"?: boolean }): Promise<number> {
+  if (values["data-dir"] !== undefined) {
+    process.stderr.write("seed: --data-dir names a SQLite data directory, but DATABASE_URL names PostgreSQL: drop one of them\n");
+    return 2;
+  }
+  const services = await createPgAppServices(url, { keyDir: values["key-dir"], poolSize: 2 });
+  try {
+    if (!(await isNewStore(services.db)) || !demoDataWanted()) {
+      if (await isNewStore(services.db))
+        process.stdout.write(
+          "Runledger: RUNLEDGER_DEMO=0, no demo data. No users yet: create the first administrator (not on PostgreSQL yet from the command line: seed a SQLite installation and migrate-store it, issue 16)\n",
+        );
+      return 0;
+    }
+    const result = await ensureDemoSeedOn(services, { withRun: !values["no-demo-run"] });
+    if (result.createdUsers.length) {
+      process.stdout.write("Runledger: created demo users in PostgreSQL (shown once; also in README.md):\n");
+      for (const u of result.createdUsers) process.stdout.write(`  ${u.role.padEnd(9)} ${u.email.padEnd(28)} ${u.password}\n`);
+    }
+    if (result.demoRunId) process.stdout.write(`Runledger: trained demo run ${result.demoRunId}\n`);
+    const outcome = await applyCheckpointPolicyOn(services);
+    if ("error" in outcome && outcome.error) process.stderr.write(`note: no audit checkpoint signed after seeding (${outcome.error})\n`);
+    return 0;
+  } finally {
+    await services.close();
+  }
 }

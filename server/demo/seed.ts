@@ -12,11 +12,20 @@
 import { eq } from "drizzle-orm";
 import { users, projects, experiments, runs } from "@/db/schema";
 import type { Db } from "@/db/client";
-import { insertUserWithEvent, actorOf } from "@/server/users/service";
+import { insertUser, insertUserWithEvent, actorOf } from "@/server/users/service";
 import { DEMO_USERS, type DemoUser } from "@/server/auth/demo-users";
-import { createExperimentInput, createProjectInput, insertExperiment, insertProject } from "@/server/projects/service";
-import { runOnSqliteTx, sqliteStore } from "@/db/store";
-import { createRun } from "@/server/runs/service";
+import {
+  createExperiment,
+  createExperimentInput,
+  createProject,
+  createProjectInput,
+  insertExperiment,
+  insertProject,
+} from "@/server/projects/service";
+import { asStore, reader, runOnSqliteTx, sqliteStore, type Store } from "@/db/store";
+import { createRun, createRunOnStore } from "@/server/runs/service";
+import type { AnyServiceDeps } from "@/server/app-context/service-context";
+import type { RunOrchestrator } from "@/server/runs/orchestrator/orchestrator";
 import { SYSTEM_ACTOR } from "@/server/audit/ledger";
 import type { AppServices } from "../app-context/app-services";
 import type { TrainingConfigInput } from "@/contracts/training-config";
@@ -136,6 +145,69 @@ export async function ensureDemoSeed(services: AppServices): Promise<SeedResult>
     { ...services, actor: actorOf(engineer) },
     {
       experimentId: base.experimentId,
+      config: DEMO_CONFIG,
+      rationale: "Baseline: two small hidden layers, Adam, standardised features, stratified 70/15/15 split.",
+    },
+  );
+  await services.orchestrator.launch(run.id);
+  await services.orchestrator.waitFor(run.id);
+  return { ...base, demoRunId: run.id };
+}
+
+/** isNewDatabase on either store. */
+export async function isNewStore(source: Store | Db): Promise<boolean> {
+  const store = asStore(source);
+  const { users: u } = store.tables;
+  return (await reader(store).select({ id: u.id }).from(u).limit(1)).length === 0;
+}
+
+/**
+ * ensureDemoSeed on either store (issue 16: `npm run serve` on PostgreSQL seeds through it): the demo users in a new
+ * store, the demo project and experiment (found by name, or created by the demo engineer), and the demo run trained
+ * to completion when the experiment has none (`withRun`). Each step goes through its ported service, so every row has
+ * its ledger event; found rows are never changed. Two web servers seeding one new store at once: the second's user
+ * inserts fail on the unique email and it stops there with that error (start one server first).
+ */
+export async function ensureDemoSeedOn(
+  services: AnyServiceDeps & { orchestrator: RunOrchestrator },
+  opts: { withRun: boolean },
+): Promise<SeedResult> {
+  const store = asStore(services.db);
+  const t = store.tables;
+  const createdUsers: DemoUser[] = [];
+  if (await isNewStore(store)) {
+    if (!demoDataWanted())
+      throw new Error("RUNLEDGER_DEMO=0: this new database gets no demo data; create users with `npm run cli -- users create`");
+    for (const u of DEMO_USERS) {
+      await insertUser(store, SYSTEM_ACTOR, { email: u.email, name: u.name, role: u.role, passwordHash: u.passwordHash });
+      createdUsers.push(u);
+    }
+  }
+  const [engineer] = await reader(store).select().from(t.users).where(eq(t.users.email, DEMO_USERS[1]!.email)).limit(1);
+  if (!engineer)
+    throw new Error(
+      `this database has no demo engineer (${DEMO_USERS[1]!.email}): it was created without demo data, so there is no demo project`,
+    );
+  const ctx = { db: store, actor: actorOf(engineer) };
+  const [foundProject] = await reader(store).select().from(t.projects).where(eq(t.projects.name, DEMO_PROJECT)).limit(1);
+  const project =
+    foundProject ??
+    (await createProject(ctx, {
+      name: DEMO_PROJECT,
+      description: "A small MLP on Fisher's Iris data, seeded on first start so there is something to look at.",
+    }));
+  const [foundExperiment] = await reader(store).select().from(t.experiments).where(eq(t.experiments.name, DEMO_EXPERIMENT)).limit(1);
+  const experiment =
+    foundExperiment ??
+    (await createExperiment(ctx, { projectId: project.id, name: DEMO_EXPERIMENT, description: "Baseline MLPs on Iris." }));
+  const base = { createdUsers, projectId: project.id, experimentId: experiment.id, demoRunId: null };
+  if (!opts.withRun) return base;
+  if ((await reader(store).select({ id: t.runs.id }).from(t.runs).where(eq(t.runs.experimentId, experiment.id)).limit(1)).length)
+    return base;
+  const run = await createRunOnStore(
+    { ...ctx, artifacts: services.artifacts },
+    {
+      experimentId: experiment.id,
       config: DEMO_CONFIG,
       rationale: "Baseline: two small hidden layers, Adam, standardised features, stratified 70/15/15 split.",
     },
