@@ -30,7 +30,7 @@ export type MlflowCtx = ServiceContext & { actor: SignedInActor & { tokenId: num
 /**
  * The caller as the endpoints ported onto the store (issue 16, db/store.ts) take it: `db` is the SQLite handle (the
  * app) or a Store (SQLite or PostgreSQL), and either artifact store. MlflowCtx (a SQLite handle) is one; the parts
- * still on SQLite only (the pilot extension, the ingest worker) keep taking MlflowCtx.
+ * still on SQLite only (the ingest worker) keep taking MlflowCtx.
  */
 export type MlflowStoreCtx = Omit<MlflowCtx, "db" | "artifacts"> & { db: Store | Db; artifacts: AnyArtifactStore };
 
