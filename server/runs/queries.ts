@@ -1,15 +1,15 @@
 /**
  * Read-side queries for runs: lists with key params and final metrics, one run in full, metric points for live curves.
  * On the store (issue 16, db/store.ts): each read is awaited on SQLite or PostgreSQL, with an explicit order where
- * SQLite gave its index order (tags and summaries by name, in byte order on both). Still SQLite only: a script-logged
- * run's settings in getRun (pilot-queries.ts's scriptSettings).
+ * SQLite gave its index order (tags and summaries by name, in byte order on both), a script-logged run's settings
+ * included (pilot-queries.ts scriptSettingsIn).
  */
 import { and, desc, eq, gt, inArray } from "drizzle-orm";
 import type { Db } from "@/db/client";
-import { asStore, byteOrder, reader, type Store } from "@/db/store";
+import { asStore, byteOrder, readPart, reader, type Store } from "@/db/store";
 import type { TrainingConfig } from "@/contracts/training-config";
 import { notFound } from "@/server/errors";
-import { scriptSettings } from "./pilot-queries";
+import { scriptSettingsIn } from "./pilot-queries";
 
 export type RunProgress = { epoch: number; epochs: number; batch: number; batches: number; samplesPerSecond?: number };
 
@@ -126,13 +126,8 @@ export async function getRun(db: Store | Db, id: number) {
     .where(eq(evaluations.runId, id))
     .orderBy(evaluations.id);
   const tagRows = await read.select({ tag: runTags.tag }).from(runTags).where(eq(runTags.runId, id)).orderBy(byteOrder(store, runTags.tag));
-  // A script-logged run's settings are read by pilot-queries.ts, still SQLite only (no such run exists on PostgreSQL
-  // until the tracking API is ported).
-  let settings: ReturnType<typeof scriptSettings> | null = null;
-  if (run.origin === "api") {
-    if (store.dialect !== "sqlite") throw new Error(`run ${run.id} was logged by a script: its settings are read on SQLite only so far`);
-    settings = scriptSettings(store.db, run.id);
-  }
+  // A script-logged run's settings: its logged params with the pilot's changes that took effect (pilot-queries.ts).
+  const settings = run.origin === "api" ? await readPart(store, (q) => scriptSettingsIn(q, store.tables, run.id)) : null;
   return {
     id: run.id,
     name: run.name,

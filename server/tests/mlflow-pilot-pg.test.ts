@@ -21,6 +21,8 @@ import { dispatchRunledger } from "@/server/mlflow/runledger-dispatch";
 import type { AnyAppServices } from "@/server/app-context/app-services";
 import { cancelInterventionOn, requestInterventionOn, type RequestInterventionInput } from "@/server/runs/pilot";
 import { listInterventionsWithEffects, listInterventionsWithEffectsOn } from "@/server/runs/pilot-effects";
+import { getRun } from "@/server/runs/queries";
+import { scriptSettings } from "@/server/runs/pilot-queries";
 import { describePg } from "./pg-test-env";
 import { fixedDateForEachTest, seedPeople, sqliteForSuite, TEST_PEOPLE, twoPgServersForSuite } from "./store-test-env";
 
@@ -149,6 +151,8 @@ async function scenario(store: Store) {
   return {
     answers,
     listing: await listInterventionsWithEffectsOn(store, runId),
+    // The run page's view of the script's settings (runs.get): logged values and the changes that took effect.
+    settings: (await getRun(store, runId)).scriptSettings,
     interventions: await read.select().from(runInterventions).orderBy(runInterventions.id),
     decisions: await read.select().from(decisions).orderBy(decisions.id),
     runs: await read.select({ id: runs.id, status: runs.status, finishedAt: runs.finishedAt }).from(runs).orderBy(runs.id),
@@ -226,6 +230,8 @@ describe("the tracking API's pilot extension on SQLite", () => {
   it("listInterventionsWithEffectsOn equals the synchronous listing", () => {
     const o = outcomes.sqlite!;
     expect(o.listing).toEqual(listInterventionsWithEffects(sqlite.db() as Db, o.runId));
+    expect(o.settings).toEqual(scriptSettings(sqlite.db() as Db, o.runId));
+    expect(o.settings?.map((s) => s.key)).toContain("lr");
   });
 });
 
