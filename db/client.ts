@@ -69,8 +69,8 @@ export function refusePostgresUntilSupported(env: Readonly<Record<string, string
   if (!url || !/^postgres(ql)?:\/\//i.test(url)) return;
   throw new Error(
     "DATABASE_URL names a PostgreSQL database, but this part of Runledger runs on the embedded SQLite store only so far " +
-      "(the PostgreSQL store is being built, issue 16: the web server, `npm run cli -- train` and `npm run worker` run " +
-      "on it, `audit verify` and `backup` read it; the other commands do not yet). Unset DATABASE_URL to serve from the SQLite file in the data " +
+      "(the PostgreSQL store is being built, issue 16: the web server, `npm run cli -- seed`, `train` and `npm run worker` " +
+      "run on it, `audit verify` and `backup` read it; the other commands do not yet). Unset DATABASE_URL to serve from the SQLite file in the data " +
       "directory (--data-dir or RUNLEDGER_DATA_DIR); `npm run cli -- migrate-store --from DATA_DIR --to postgres://…` " +
       "already copies an installation into PostgreSQL and checks the copy.",
   );

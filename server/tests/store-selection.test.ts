@@ -1,10 +1,12 @@
 /**
- * DATABASE_URL=postgres://… asks for the PostgreSQL store (issue 16). `cli train` and `npm run worker` run on it; every
- * other process that serves or changes the record (the web server, the other CLI commands) does not yet and refuses to
- * start with a message saying so, instead of quietly serving from a SQLite file of its own; it creates nothing in the
- * data directory and never prints the URL (it may hold a password). Another tool's DATABASE_URL (not PostgreSQL)
- * changes nothing. The two that run on PostgreSQL are not refused: given an unreachable database they fail opening it,
- * naming host, port and database but not the password, with nothing created in the data directory.
+ * DATABASE_URL=postgres://… asks for the PostgreSQL store (issue 16). The web server (getAppServices →
+ * createPgAppServices), `cli seed`, `cli train` and `npm run worker` run on it; every other process that changes the
+ * record (the other CLI commands, which open the SQLite services through createAppServices) does not yet and refuses
+ * to start with a message saying so, instead of quietly serving from a SQLite file of its own; it creates nothing in
+ * the data directory and never prints the URL (it may hold a password). Another tool's DATABASE_URL (not PostgreSQL)
+ * changes nothing. Those that run on PostgreSQL are not refused: given an unreachable database they fail opening it,
+ * naming host, port and database but not the password, with nothing created in the data directory; given a SQLite
+ * data directory (or key directory, for those that hold no key) they refuse it with exit 2.
  */
 import { describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
@@ -45,7 +47,7 @@ describe("store selection by DATABASE_URL", () => {
     expect(resolveDataDir(undefined, { RUNLEDGER_DATA_DIR: "/tmp/y" })).toBe("/tmp/y");
   });
 
-  it("the app's services (web server and worker start here) refuse to open, and create no database", () => {
+  it("the SQLite services (createAppServices: the CLI commands not on PostgreSQL yet) refuse to open, and create no database", () => {
     const dataDir = tmpDir();
     const before = process.env.DATABASE_URL;
     process.env.DATABASE_URL = PG_URL;
@@ -59,8 +61,8 @@ describe("store selection by DATABASE_URL", () => {
   });
 
   it.each([
-    ["the CLI", ["server/cli/main.ts", "users", "list", "--data-dir"]],
-    ["`cli seed`", ["server/cli/main.ts", "seed", "--data-dir"]],
+    ["the CLI", ["server/cli/main.ts", "rerun", "--run", "1", "--data-dir"]],
+    ["`cli compress`", ["server/cli/main.ts", "compress", "--run", "1", "--method", "int8", "--data-dir"]],
   ])("%s exits 1 with the message and leaves the data directory empty", (_name, args) => {
     const dataDir = tmpDir();
     const out = spawnSync(process.execPath, ["--import", "tsx", ...args, dataDir], {
@@ -71,7 +73,7 @@ describe("store selection by DATABASE_URL", () => {
     });
     expect(out.status, out.stderr).toBe(1);
     expect(out.stderr).toMatch(/DATABASE_URL names a PostgreSQL database/);
-    expect(out.stderr).toMatch(/`npm run cli -- train` and `npm run worker` run on it/);
+    expect(out.stderr).toMatch(/the web server, `npm run cli -- seed`, `train` and `npm run worker` run on it/);
     expect(out.stderr + out.stdout).not.toContain("s3cret");
     expect(fs.readdirSync(dataDir)).toEqual([]);
   });
@@ -79,6 +81,7 @@ describe("store selection by DATABASE_URL", () => {
   it.each([
     ["`cli train`", ["server/cli/main.ts", "train", "--config", "examples/iris-mlp.json", "--json"]],
     ["a training worker", ["server/worker/main.ts"]],
+    ["`cli seed`", ["server/cli/main.ts", "seed"]],
   ])("%s is not refused: it runs on PostgreSQL, and an unreachable database fails it without the password", (_name, args) => {
     const dataDir = tmpDir();
     const out = spawnSync(process.execPath, ["--import", "tsx", ...args], {
@@ -119,5 +122,19 @@ describe("store selection by DATABASE_URL", () => {
       expect(out.stderr + out.stdout).not.toContain("s3cret");
       expect(fs.readdirSync(dir)).toEqual([]);
     }
+  });
+
+  it("`cli seed` with DATABASE_URL refuses --data-dir (the record is in PostgreSQL), exit 2", () => {
+    const dir = tmpDir();
+    const out = spawnSync(process.execPath, ["--import", "tsx", "server/cli/main.ts", "seed", "--data-dir", dir], {
+      cwd: process.cwd(),
+      env: { ...process.env, DATABASE_URL: UNREACHABLE_PG_URL },
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    expect(out.status, out.stderr).toBe(2);
+    expect(out.stderr).toContain("seed: --data-dir names a SQLite data directory, but DATABASE_URL names PostgreSQL");
+    expect(out.stderr + out.stdout).not.toContain("s3cret");
+    expect(fs.readdirSync(dir)).toEqual([]);
   });
 });
