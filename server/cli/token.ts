@@ -3,15 +3,17 @@
  * `token list --user EMAIL`: personal access tokens for the tracking API (server/auth/tokens.ts), for the operator
  * (a script's token on a server nobody signed in to yet). Same service and ledger events as the account page; the
  * audit actor is "operator (command line)". The token is printed once (`{"token": …}` with --json) and never stored.
+ * With DATABASE_URL=postgres://… they run on the PostgreSQL store (issue 16; --data-dir is refused there); see
+ * cli-store.ts for the audit checkpoint after a write.
  * Exit codes: 0 done, 1 refused (the message says why), 2 usage error.
  */
 import { parseArgs } from "node:util";
 import { eq } from "drizzle-orm";
-import { openDatabase, resolveDataDir, type Db } from "@/db/client";
-import { users } from "@/db/schema";
+import type { Db } from "@/db/client";
+import { asStore, reader, type Store } from "@/db/store";
 import { OPERATOR_ACTOR } from "@/server/users/admin";
 import { createToken, revokeToken, tokensOf } from "@/server/auth/tokens";
-import { checkpointAfterCliWrite } from "./checkpoint-after-write";
+import { dataDirWithPostgresRefusal, openCliStore } from "./cli-store";
 
 const USAGE = `usage: npm run cli -- token <subcommand> --user EMAIL [--data-dir DIR] [--json]
   create --user EMAIL [--name NAME]     prints the new token once ({"token": …} with --json)
@@ -20,15 +22,25 @@ const USAGE = `usage: npm run cli -- token <subcommand> --user EMAIL [--data-dir
 
 class UsageError extends Error {}
 
-function userByEmail(db: Db, email: string | undefined) {
+async function userByEmail(db: Store | Db, email: string | undefined) {
   if (!email) throw new UsageError("--user is required");
-  const row = db.select({ id: users.id, email: users.email }).from(users).where(eq(users.email, email.trim().toLowerCase())).get();
+  const store = asStore(db);
+  const { users } = store.tables;
+  const [row] = await reader(store)
+    .select({ id: users.id, email: users.email })
+    .from(users)
+    .where(eq(users.email, email.trim().toLowerCase()))
+    .limit(1);
   if (!row) throw new Error(`no user with email ${email}`);
   return row;
 }
 
-async function run(db: Db, sub: string, v: { user?: string; name?: string; id?: string }): Promise<{ text: string; json: unknown }> {
-  const user = userByEmail(db, v.user);
+async function run(
+  db: Store | Db,
+  sub: string,
+  v: { user?: string; name?: string; id?: string },
+): Promise<{ text: string; json: unknown }> {
+  const user = await userByEmail(db, v.user);
   switch (sub) {
     case "create": {
       const r = await createToken(db, OPERATOR_ACTOR, user, { name: v.name ?? "command line" });
@@ -77,17 +89,21 @@ export async function tokenCommand(argv: string[]): Promise<number> {
     process.stderr.write(`${USAGE}\n`);
     return 2;
   }
-  const dataDir = resolveDataDir(values["data-dir"]);
-  const db = openDatabase(dataDir);
+  const refusal = dataDirWithPostgresRefusal("token", values["data-dir"]);
+  if (refusal) {
+    process.stderr.write(refusal);
+    return 2;
+  }
+  const on = await openCliStore({ dataDir: values["data-dir"] });
   try {
-    const out = await run(db, sub, values);
-    if (sub !== "list") checkpointAfterCliWrite(db, { dataDir });
+    const out = await run(on.store, sub, values);
+    if (sub !== "list") await on.checkpointAfterWrite();
     process.stdout.write(values.json ? `${JSON.stringify(out.json)}\n` : `${out.text}\n`);
     return 0;
   } catch (err) {
     process.stderr.write(`token: ${(err as Error).message}\n${err instanceof UsageError ? `${USAGE}\n` : ""}`);
     return err instanceof UsageError ? 2 : 1;
   } finally {
-    db.$client.close();
+    await on.close();
   }
 }

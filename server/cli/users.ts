@@ -3,15 +3,17 @@
  * command line, for the operator (bootstrap without demo data, recovery when no administrator can sign in).
  * The same services as the admin page (server/users/admin.ts), so the same rules and audit events; the
  * audit actor is "operator (command line)". Temporary passwords are printed once and never stored in clear.
+ * With DATABASE_URL=postgres://… they run on the PostgreSQL store (issue 16; --data-dir is refused there), the first
+ * administrator of a new PostgreSQL installation included; see cli-store.ts for the audit checkpoint after a write.
  * Exit codes: 0 done, 1 refused (the message says why), 2 usage error.
  */
 import { parseArgs } from "node:util";
 import { eq } from "drizzle-orm";
-import { openDatabase, resolveDataDir, type Db } from "@/db/client";
-import { users } from "@/db/schema";
+import type { Db } from "@/db/client";
+import { asStore, reader, type Store } from "@/db/store";
 import { createUser, listUsers, OPERATOR_ACTOR, resetPassword, updateUser } from "@/server/users/admin";
 import { ROLE_NAMES } from "@/contracts/user-fields";
-import { checkpointAfterCliWrite } from "./checkpoint-after-write";
+import { dataDirWithPostgresRefusal, openCliStore } from "./cli-store";
 
 const USAGE = `usage: npm run cli -- users <subcommand> [--data-dir DIR] [--json]
   list
@@ -23,14 +25,20 @@ const USAGE = `usage: npm run cli -- users <subcommand> [--data-dir DIR] [--json
 
 class UsageError extends Error {}
 
-function userIdByEmail(db: Db, email: string | undefined): number {
+async function userIdByEmail(db: Store | Db, email: string | undefined): Promise<number> {
   if (!email) throw new UsageError("--email is required");
-  const row = db.select({ id: users.id }).from(users).where(eq(users.email, email.trim().toLowerCase())).get();
+  const store = asStore(db);
+  const { users } = store.tables;
+  const [row] = await reader(store).select({ id: users.id }).from(users).where(eq(users.email, email.trim().toLowerCase())).limit(1);
   if (!row) throw new Error(`no user with email ${email}`);
   return row.id;
 }
 
-async function run(db: Db, sub: string, v: { email?: string; name?: string; role?: string }): Promise<{ text: string; json: unknown }> {
+async function run(
+  db: Store | Db,
+  sub: string,
+  v: { email?: string; name?: string; role?: string },
+): Promise<{ text: string; json: unknown }> {
   switch (sub) {
     case "list": {
       const rows = await listUsers(db);
@@ -51,16 +59,19 @@ async function run(db: Db, sub: string, v: { email?: string; name?: string; role
     }
     case "set-role": {
       if (!v.role) throw new UsageError("set-role needs --role");
-      const r = await updateUser(db, OPERATOR_ACTOR, { userId: userIdByEmail(db, v.email), role: v.role as (typeof ROLE_NAMES)[number] });
+      const r = await updateUser(db, OPERATOR_ACTOR, {
+        userId: await userIdByEmail(db, v.email),
+        role: v.role as (typeof ROLE_NAMES)[number],
+      });
       return { text: `${r.email} is now ${r.role}`, json: r };
     }
     case "disable":
     case "enable": {
-      const r = await updateUser(db, OPERATOR_ACTOR, { userId: userIdByEmail(db, v.email), disabled: sub === "disable" });
+      const r = await updateUser(db, OPERATOR_ACTOR, { userId: await userIdByEmail(db, v.email), disabled: sub === "disable" });
       return { text: `${r.email} is ${r.disabled ? `disabled (${r.sessionsRevoked} session(s) ended)` : "enabled"}`, json: r };
     }
     case "reset-password": {
-      const r = await resetPassword(db, OPERATOR_ACTOR, { userId: userIdByEmail(db, v.email) });
+      const r = await resetPassword(db, OPERATOR_ACTOR, { userId: await userIdByEmail(db, v.email) });
       return {
         text: `new temporary password for ${r.user.email} (shown once; to be changed at next sign-in): ${r.temporaryPassword}\n${r.sessionsRevoked} session(s) ended`,
         json: r,
@@ -93,17 +104,21 @@ export async function usersCommand(argv: string[]): Promise<number> {
     process.stderr.write(`${USAGE}\n`);
     return 2;
   }
-  const dataDir = resolveDataDir(values["data-dir"]);
-  const db = openDatabase(dataDir);
+  const refusal = dataDirWithPostgresRefusal("users", values["data-dir"]);
+  if (refusal) {
+    process.stderr.write(refusal);
+    return 2;
+  }
+  const on = await openCliStore({ dataDir: values["data-dir"] });
   try {
-    const out = await run(db, sub, values);
-    if (sub !== "list") checkpointAfterCliWrite(db, { dataDir });
+    const out = await run(on.store, sub, values);
+    if (sub !== "list") await on.checkpointAfterWrite();
     process.stdout.write(values.json ? `${JSON.stringify(out.json)}\n` : `${out.text}\n`);
     return 0;
   } catch (err) {
     process.stderr.write(`users: ${(err as Error).message}\n${err instanceof UsageError ? `${USAGE}\n` : ""}`);
     return err instanceof UsageError ? 2 : 1;
   } finally {
-    db.$client.close();
+    await on.close();
   }
 }

@@ -1,0 +1,71 @@
+/**
+ * The store of a command-line administration command (users, token): the SQLite data directory (--data-dir,
+ * RUNLEDGER_DATA_DIR) or, with DATABASE_URL=postgres://…, the PostgreSQL store (issue 16), plus what the command does
+ * after a write: the due audit checkpoint, as the web server does after every mutation.
+ *
+ * On PostgreSQL the checkpoint is signed only when this machine's key directory (RUNLEDGER_KEY_DIR) holds a key: the
+ * one the ledger names, or (nothing signed yet) its only key. The command never creates a key there: the key of a
+ * PostgreSQL installation belongs to its web servers (the first one to start makes it), and a key minted by an
+ * operator's command on another machine would make those servers refuse to start. Without a key it signs nothing and
+ * says so; the web servers' checkpoint timer signs the events later.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { openDatabase, resolveDataDir, type Db } from "@/db/client";
+import type { Store } from "@/db/store";
+import { openPgStoreServices, postgresUrlFromEnv } from "@/server/app-context/pg-store-services";
+import { applyCheckpointPolicyOn } from "@/server/audit/checkpoint-policy";
+import { ledgerKeyFingerprintOn, openAuditSigningKeysOn } from "@/server/audit/key-custody";
+import { resolveKeyDir } from "@/server/audit/keys";
+import { checkpointAfterCliWrite } from "./checkpoint-after-write";
+
+export type CliStore = {
+  store: Store | Db;
+  checkpointAfterWrite(): Promise<void>;
+  close(): Promise<void>;
+};
+
+/** The refusal of --data-dir when DATABASE_URL names PostgreSQL (exit 2), as train, worker and seed say it; else null. */
+export function dataDirWithPostgresRefusal(command: string, dataDir: string | undefined): string | null {
+  if (dataDir === undefined || !postgresUrlFromEnv()) return null;
+  return `${command}: --data-dir names a SQLite data directory, but DATABASE_URL names PostgreSQL: drop one of them\n`;
+}
+
+export async function openCliStore(opts: { dataDir?: string }): Promise<CliStore> {
+  const pgUrl = postgresUrlFromEnv();
+  if (!pgUrl) {
+    const dataDir = resolveDataDir(opts.dataDir);
+    const db = openDatabase(dataDir);
+    return {
+      store: db,
+      checkpointAfterWrite: async () => void checkpointAfterCliWrite(db, { dataDir }),
+      close: async () => {
+        db.$client.close();
+      },
+    };
+  }
+  const pg = await openPgStoreServices(pgUrl, { poolSize: 2 });
+  return { store: pg.store, checkpointAfterWrite: () => checkpointOnPostgres(pg.store), close: () => pg.close() };
+}
+
+const KEY_FILE = /^ed25519-[0-9a-f]{64}\.key$/;
+
+async function checkpointOnPostgres(store: Store): Promise<void> {
+  const note = (why: string) =>
+    process.stderr.write(`note: no audit checkpoint signed after this change (${why}); the web servers' checkpoint timer will sign one\n`);
+  try {
+    const keyDir = resolveKeyDir();
+    const hasKey = fs.existsSync(keyDir) && fs.readdirSync(keyDir).some((name) => KEY_FILE.test(name));
+    if (!hasKey) {
+      const inForce = await ledgerKeyFingerprintOn(store);
+      note(`the key directory ${keyDir} holds no signing key${inForce ? ` (the ledger is signed by ${inForce})` : ""}`);
+      return;
+    }
+    const localDir = path.resolve(process.env.RUNLEDGER_DATA_DIR ?? "./data");
+    const auditKeys = await openAuditSigningKeysOn(store, { localDir, keyDir });
+    const outcome = await applyCheckpointPolicyOn({ db: store, auditKeys });
+    if (!outcome.checkpointed && outcome.error) process.stderr.write(`warning: no audit checkpoint signed: ${outcome.error}\n`);
+  } catch (err) {
+    note((err as Error).message);
+  }
+}
