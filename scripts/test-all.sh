@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: clean install, browser, lint and format check, type check, unit/integration tests
-# (against SQLite files and a throwaway PostgreSQL cluster, scripts/pg-cluster.sh), production build, browser tests.
+# (against SQLite files and a throwaway PostgreSQL cluster, scripts/pg-cluster.sh), production build, browser tests
+# (the app on SQLite, then on PostgreSQL: playwright.pg.config.ts).
 # RUNLEDGER_TEST_PG_URL already set: the PostgreSQL suites use that server instead of starting one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,10 +24,13 @@ if [ -z "${RUNLEDGER_TEST_PG_URL:-}" ]; then
 fi
 tq=$(date +%s)
 npm run test:unit
-if [ -n "$own_pg" ]; then bash scripts/pg-cluster.sh stop; fi
 t2=$(date +%s)
 npm run build
 t3=$(date +%s)
 npm run test:e2e
 t4=$(date +%s)
-echo "timings: install $((t1-t0)) s, lint+typecheck+unit $((t2-t1)) s (PostgreSQL start $((tq-tp)) s), build $((t3-t2)) s, e2e $((t4-t3)) s, total $((t4-t0)) s"
+# The browser tests again with the app on PostgreSQL (a new database on the same cluster).
+npm run test:e2e:pg
+t5=$(date +%s)
+if [ -n "$own_pg" ]; then bash scripts/pg-cluster.sh stop; fi
+echo "timings: install $((t1-t0)) s, lint+typecheck+unit $((t2-t1)) s (PostgreSQL start $((tq-tp)) s), build $((t3-t2)) s, e2e $((t4-t3)) s, e2e on PostgreSQL $((t5-t4)) s, total $((t5-t0)) s"
