@@ -1,0 +1,188 @@
+/**
+ * The operator's administration commands on PostgreSQL (issue 16): `users list|create|set-role|disable|enable|
+ * reset-password` and `token create|list|revoke`, as real processes (`node --import tsx server/cli/main.ts`), once in
+ * a new SQLite data directory and once with DATABASE_URL naming a new scratch database.
+ *
+ * Checked:
+ * - The same script of commands prints the same text and JSON on both stores, once the temporary passwords, token
+ *   texts and times are blanked (ids included: both stores start empty), and writes the same ledger actions in order.
+ *   The first command creates the first administrator of the new installation.
+ * - Refusals on both: the last enabled administrator cannot be disabled (exit 1), an unknown email (exit 1), a missing
+ *   --role (exit 2 with the usage).
+ * - On PostgreSQL --data-dir is refused with exit 2 (users and token) and nothing is written.
+ * - On PostgreSQL the command never creates a signing key: with an empty key directory it signs nothing and says so;
+ *   with the installation's key in its key directory it signs the due checkpoint under it.
+ */
+import { afterAll, beforeAll, expect, it, vi } from "vitest";
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { asc } from "drizzle-orm";
+import { openDatabase } from "@/db/client";
+import { openPgDatabase } from "@/db/pg-client";
+import { pgStore, reader, sqliteStore, type Store } from "@/db/store";
+import { createKeyInDir } from "@/server/audit/keys";
+import { createScratchPgDatabase, describePg, type ScratchPgDatabase } from "./pg-test-env";
+
+vi.mock("server-only", () => ({}));
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-cli-pg-"));
+const sqliteDir = path.join(tmp, "sqlite-data");
+const sqliteKeys = path.join(tmp, "sqlite-keys");
+const pgLocal = path.join(tmp, "pg-local");
+const pgNoKeys = path.join(tmp, "pg-no-keys");
+fs.mkdirSync(pgNoKeys);
+
+type Exit = { code: number | null; stdout: string; stderr: string };
+type EnvChanges = Record<string, string | undefined>;
+
+function cli(args: string[], env: EnvChanges): Promise<Exit> {
+  const e: NodeJS.ProcessEnv = { ...process.env };
+  delete e.DATABASE_URL;
+  delete e.RUNLEDGER_DATA_DIR;
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined) delete e[k];
+    else e[k] = v;
+  }
+  const child = spawn(process.execPath, ["--import", "tsx", "server/cli/main.ts", ...args], { env: e, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+  return new Promise((resolve) =>
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    }),
+  );
+}
+
+/** Temporary passwords, token texts and times blanked: what may differ between two installations. */
+function blanked(text: string): string {
+  return text
+    .replace(/"temporaryPassword":"[^"]*"/g, '"temporaryPassword":"<password>"')
+    .replace(/(temporary password[^:]*: )\S+/g, "$1<password>")
+    .replace(/rlt_[A-Za-z0-9_-]+/g, "<token>")
+    .replace(/"prefix":"[^"]*"/g, '"prefix":"<prefix>"')
+    .replace(/^(\s*\d+ {2}.{24} )\S+…/gm, "$1<prefix>…")
+    .replace(/\d{4}-\d\d-\d\d[T ][\d:.]+(Z|[+-]\d\d(:?\d\d)?)?/g, "<time>");
+}
+
+/** The script both stores run: [args, expected exit code]. */
+const SCRIPT: [string[], number][] = [
+  [["users", "create", "--email", "ops@example.org", "--name", "Olu Ops", "--role", "admin", "--json"], 0],
+  [["users", "create", "--email", "Eng@Example.org", "--name", "Eng Two", "--role", "engineer"], 0],
+  [["users", "disable", "--email", "eng@example.org"], 0],
+  [["users", "enable", "--email", "eng@example.org", "--json"], 0],
+  [["users", "set-role", "--email", "eng@example.org", "--role", "reviewer"], 0],
+  [["users", "reset-password", "--email", "eng@example.org"], 0],
+  [["users", "reset-password", "--email", "eng@example.org", "--json"], 0],
+  [["users", "disable", "--email", "ops@example.org"], 1],
+  [["users", "set-role", "--email", "nobody@example.org", "--role", "admin"], 1],
+  [["users", "create", "--email", "x@example.org", "--name", "X"], 2],
+  [["users", "frobnicate"], 2],
+  [["users", "list"], 0],
+  [["users", "list", "--json"], 0],
+  [["token", "create", "--user", "eng@example.org", "--name", "ci"], 0],
+  [["token", "create", "--user", "eng@example.org", "--json"], 0],
+  [["token", "create", "--user", "nobody@example.org"], 1],
+  [["token", "revoke", "--user", "eng@example.org", "--id", "1"], 0],
+  [["token", "revoke", "--user", "eng@example.org", "--id", "one"], 2],
+  [["token", "list", "--user", "eng@example.org"], 0],
+  [["token", "list", "--user", "eng@example.org", "--json"], 0],
+];
+
+async function ledgerActions(store: Store): Promise<string[]> {
+  const e = store.tables.auditEvents;
+  const rows = await reader(store).select({ action: e.action }).from(e).orderBy(asc(e.seq));
+  return rows.map((r) => r.action);
+}
+
+describePg("the administration commands on PostgreSQL (cli users, token)", () => {
+  let scratch: ScratchPgDatabase;
+  const pgEnv = (keyDir: string): EnvChanges => ({ DATABASE_URL: scratch.url, RUNLEDGER_DATA_DIR: pgLocal, RUNLEDGER_KEY_DIR: keyDir });
+
+  beforeAll(async () => {
+    scratch = await createScratchPgDatabase();
+  });
+  afterAll(async () => {
+    await scratch?.drop();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it("prints the same on both stores and writes the same ledger actions; signs nothing without a key", async () => {
+    const transcripts: { sqlite: string[]; pg: string[] } = { sqlite: [], pg: [] };
+    for (const [args, expected] of SCRIPT) {
+      const [onSqlite, onPg] = await Promise.all([
+        cli([...args, "--data-dir", sqliteDir], { RUNLEDGER_KEY_DIR: sqliteKeys }),
+        cli(args, pgEnv(pgNoKeys)),
+      ]);
+      expect(onSqlite.code, `${args.join(" ")} on SQLite: ${onSqlite.stderr}`).toBe(expected);
+      expect(onPg.code, `${args.join(" ")} on PostgreSQL: ${onPg.stderr}`).toBe(expected);
+      // stderr: the refusal's message (same on both); on PostgreSQL also the note that no checkpoint was signed
+      const pgErrors = onPg.stderr.replace(
+        /^note: no audit checkpoint signed after this change \(the key directory .* holds no signing key\).*\n/m,
+        "",
+      );
+      if (expected === 0 && args[1] !== "list") expect(onPg.stderr).toMatch(/note: no audit checkpoint signed/);
+      transcripts.sqlite.push(`$ ${args.join(" ")} -> ${onSqlite.code}\n${blanked(onSqlite.stdout)}${onSqlite.stderr}`);
+      transcripts.pg.push(`$ ${args.join(" ")} -> ${onPg.code}\n${blanked(onPg.stdout)}${pgErrors}`);
+    }
+    expect(transcripts.pg.join("\n")).toEqual(transcripts.sqlite.join("\n"));
+    const all = transcripts.pg.join("\n");
+    expect(all).toMatch(/created user 1 ops@example.org|"id":1,"email":"ops@example.org","name":"Olu Ops","role":"admin"/);
+    expect(all).toMatch(/last enabled administrator/);
+    expect(all).toMatch(/no user with email nobody@example.org/);
+    expect(all).toMatch(/revoked token 1 of eng@example.org/);
+    expect(fs.readdirSync(pgNoKeys), "the command created no key").toEqual([]);
+
+    const sqliteDb = openDatabase(sqliteDir);
+    const pgDb = openPgDatabase(scratch.url, { max: 1 });
+    try {
+      const onSqlite = (await ledgerActions(sqliteStore(sqliteDb))).filter((a) => a !== "audit.checkpoint");
+      const onPg = await ledgerActions(pgStore(pgDb));
+      expect(onPg).toEqual(onSqlite);
+      expect(onPg).toContain("user.create");
+    } finally {
+      sqliteDb.$client.close();
+      await pgDb.$client.end();
+    }
+  }, 600_000);
+
+  it("refuses --data-dir on PostgreSQL with exit 2 and writes nothing", async () => {
+    for (const args of [
+      ["users", "create", "--email", "late@example.org", "--name", "Late", "--role", "engineer", "--data-dir", sqliteDir],
+      ["token", "list", "--user", "eng@example.org", "--data-dir", sqliteDir],
+    ]) {
+      const out = await cli(args, pgEnv(pgNoKeys));
+      expect(out.code).toBe(2);
+      expect(out.stderr).toMatch(new RegExp(`^${args[0]}: --data-dir names a SQLite data directory, but DATABASE_URL names PostgreSQL`));
+      expect(out.stdout).toBe("");
+    }
+    const list = await cli(["users", "list", "--json"], pgEnv(pgNoKeys));
+    expect(list.code).toBe(0);
+    expect((JSON.parse(list.stdout) as { users: { email: string }[] }).users.map((u) => u.email)).not.toContain("late@example.org");
+  }, 120_000);
+
+  it("signs the due checkpoint on PostgreSQL when its key directory holds a key", async () => {
+    // Nothing is signed yet in this ledger (the script ran without a key), so the first checkpoint is due at once.
+    const keyDir = path.join(tmp, "pg-keys");
+    const keys = createKeyInDir(keyDir);
+    const out = await cli(["users", "create", "--email", "keyed@example.org", "--name", "Keyed", "--role", "engineer"], pgEnv(keyDir));
+    expect(out.code, out.stderr).toBe(0);
+    expect(out.stderr).toBe("");
+    const pgDb = openPgDatabase(scratch.url, { max: 1 });
+    try {
+      const store = pgStore(pgDb);
+      const c = store.tables.auditCheckpoints;
+      const signed = await reader(store).select({ fp: c.keyFingerprint, treeSize: c.treeSize }).from(c);
+      const actions = await ledgerActions(store);
+      expect(signed).toEqual([{ fp: keys.fingerprint, treeSize: actions.length - 1 }]);
+      expect(actions.at(-1)).toBe("audit.checkpoint");
+    } finally {
+      await pgDb.$client.end();
+    }
+  }, 120_000);
+});
