@@ -31,30 +31,30 @@ export function dataDirWithPostgresRefusal(command: string, dataDir: string | un
   return `${command}: --data-dir names a SQLite data directory, but DATABASE_URL names PostgreSQL: drop one of them\n`;
 }
 
-export async function openCliStore(opts: { dataDir?: string }): Promise<CliStore> {
+export async function openCliStore(opts: { dataDir?: string; keyDir?: string }): Promise<CliStore> {
   const pgUrl = postgresUrlFromEnv();
   if (!pgUrl) {
     const dataDir = resolveDataDir(opts.dataDir);
     const db = openDatabase(dataDir);
     return {
       store: db,
-      checkpointAfterWrite: async () => void checkpointAfterCliWrite(db, { dataDir }),
+      checkpointAfterWrite: async () => void checkpointAfterCliWrite(db, { dataDir, keyDir: opts.keyDir }),
       close: async () => {
         db.$client.close();
       },
     };
   }
   const pg = await openPgStoreServices(pgUrl, { poolSize: 2 });
-  return { store: pg.store, checkpointAfterWrite: () => checkpointOnPostgres(pg.store), close: () => pg.close() };
+  return { store: pg.store, checkpointAfterWrite: () => checkpointOnPostgres(pg.store, opts.keyDir), close: () => pg.close() };
 }
 
 const KEY_FILE = /^ed25519-[0-9a-f]{64}\.key$/;
 
-async function checkpointOnPostgres(store: Store): Promise<void> {
+async function checkpointOnPostgres(store: Store, explicitKeyDir: string | undefined): Promise<void> {
   const note = (why: string) =>
     process.stderr.write(`note: no audit checkpoint signed after this change (${why}); the web servers' checkpoint timer will sign one\n`);
   try {
-    const keyDir = resolveKeyDir();
+    const keyDir = resolveKeyDir(explicitKeyDir);
     const hasKey = fs.existsSync(keyDir) && fs.readdirSync(keyDir).some((name) => KEY_FILE.test(name));
     if (!hasKey) {
       const inForce = await ledgerKeyFingerprintOn(store);

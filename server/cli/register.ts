@@ -2,6 +2,8 @@
  * `register --run ID --model NAME [--checkpoint best|EPOCH] [--user EMAIL] [--data-dir DIR] [--key-dir DIR] [--json]`:
  * registers a checkpoint of a completed run as the next version of a named model, through the same service as the
  * web app (engineer role, audited). With --json, stdout carries exactly one object: {model, version, weightsSha256}.
+ * With DATABASE_URL=postgres://… it registers in the PostgreSQL store (issue 16; --data-dir is refused there); the
+ * due checkpoint is signed only when the key directory holds the installation's key (cli-store.ts), never a new key.
  */
 import { parseArgs } from "node:util";
 import { eq } from "drizzle-orm";
@@ -13,6 +15,9 @@ import { actorOf } from "@/server/users/service";
 import { registerModelVersion } from "@/server/registry/service";
 import { resolveKeyDir } from "@/server/audit/keys";
 import { openAuditSigningKeys } from "@/server/audit/key-custody";
+import { postgresUrlFromEnv } from "@/server/app-context/pg-store-services";
+import { asStore, reader } from "@/db/store";
+import { dataDirWithPostgresRefusal, openCliStore } from "./cli-store";
 
 export async function registerCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -37,6 +42,34 @@ export async function registerCommand(argv: string[]): Promise<number> {
     process.stderr.write(`register: --checkpoint must be "best" or an epoch number, not "${values.checkpoint}"\n`);
     return 2;
   }
+  const refusal = dataDirWithPostgresRefusal("register", values["data-dir"]);
+  if (refusal) {
+    process.stderr.write(refusal);
+    return 2;
+  }
+  const registered = (out: { model: string; version: number; weightsSha256: string; epoch: number }) =>
+    process.stdout.write(
+      values.json
+        ? `${JSON.stringify({ model: out.model, version: out.version, weightsSha256: out.weightsSha256 })}\n`
+        : `registered ${out.model} version ${out.version} from run ${runId} (epoch ${out.epoch}), weights sha256 ${out.weightsSha256}\n`,
+    );
+  if (postgresUrlFromEnv()) {
+    const on = await openCliStore({ keyDir: values["key-dir"] });
+    try {
+      const store = asStore(on.store);
+      const u = store.tables.users;
+      const [user] = await reader(store).select().from(u).where(eq(u.email, values.user.toLowerCase())).limit(1);
+      if (!user) {
+        process.stderr.write(`register: no user with email ${values.user}\n`);
+        return 2;
+      }
+      registered(await registerModelVersion({ db: on.store, actor: actorOf(user) }, { runId, modelName: values.model, checkpoint }));
+      await on.checkpointAfterWrite();
+      return 0;
+    } finally {
+      await on.close();
+    }
+  }
   const dataDir = resolveDataDir(values["data-dir"]);
   const db = openDatabase(dataDir);
   try {
@@ -48,12 +81,7 @@ export async function registerCommand(argv: string[]): Promise<number> {
     const auditKeys = openAuditSigningKeys(db, { dataDir, keyDir: resolveKeyDir(values["key-dir"]) });
     const out = await registerModelVersion({ db, actor: actorOf(user) }, { runId, modelName: values.model, checkpoint });
     checkpointAfterCliWrite(db, { dataDir, auditKeys });
-    if (values.json)
-      process.stdout.write(`${JSON.stringify({ model: out.model, version: out.version, weightsSha256: out.weightsSha256 })}\n`);
-    else
-      process.stdout.write(
-        `registered ${out.model} version ${out.version} from run ${runId} (epoch ${out.epoch}), weights sha256 ${out.weightsSha256}\n`,
-      );
+    registered(out);
     return 0;
   } finally {
     db.$client.close();

@@ -1,12 +1,13 @@
 /**
  * `show --run ID [--data-dir DIR] [--json]`: a run's status, epochs completed, final weights hash and its decisions
  * (server/runs/run-record.ts: creation, planned, interventions, notes; each with its epoch, changes old → new,
- * rationale, actor and the metrics at that moment). Reads only.
+ * rationale, actor and the metrics at that moment). Reads only. With DATABASE_URL=postgres://… it reads the PostgreSQL
+ * store (issue 16; --data-dir is refused there).
  */
 import { parseArgs } from "node:util";
-import { openDatabase, resolveDataDir } from "@/db/client";
 import { runRecord } from "@/server/runs/run-record";
 import { DomainError } from "@/server/errors";
+import { dataDirWithPostgresRefusal, openCliStore } from "./cli-store";
 
 export const SHOW_USAGE = `usage: npm run cli -- show --run ID [--data-dir DIR] [--json]`;
 
@@ -26,9 +27,14 @@ export async function showCommand(argv: string[]): Promise<number> {
     process.stderr.write(`show: --run ID is required\n${SHOW_USAGE}\n`);
     return 2;
   }
-  const db = openDatabase(resolveDataDir(values["data-dir"]));
+  const refusal = dataDirWithPostgresRefusal("show", values["data-dir"]);
+  if (refusal) {
+    process.stderr.write(refusal);
+    return 2;
+  }
+  const on = await openCliStore({ dataDir: values["data-dir"] });
   try {
-    const record = await runRecord(db, runId);
+    const record = await runRecord(on.store, runId);
     const decisions = record.decisions.map((d) => ({
       kind: d.kind,
       ...(d.action ? { action: d.action } : {}),
@@ -80,6 +86,6 @@ export async function showCommand(argv: string[]): Promise<number> {
     }
     throw err;
   } finally {
-    db.$client.close();
+    await on.close();
   }
 }

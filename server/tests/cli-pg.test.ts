@@ -23,6 +23,7 @@ import { openDatabase } from "@/db/client";
 import { openPgDatabase } from "@/db/pg-client";
 import { pgStore, reader, sqliteStore, type Store } from "@/db/store";
 import { createKeyInDir } from "@/server/audit/keys";
+import { irisConfig } from "./test-app";
 import { createScratchPgDatabase, describePg, type ScratchPgDatabase } from "./pg-test-env";
 
 vi.mock("server-only", () => ({}));
@@ -165,6 +166,66 @@ describePg("the administration commands on PostgreSQL (cli users, token)", () =>
     expect(list.code).toBe(0);
     expect((JSON.parse(list.stdout) as { users: { email: string }[] }).users.map((u) => u.email)).not.toContain("late@example.org");
   }, 120_000);
+
+  it("show and register print the same on both stores for the same trained run", async () => {
+    // A second pair of installations with the demo users and project (train needs them), seeded by `seed --no-demo-run`.
+    const demo = await createScratchPgDatabase();
+    const demoDir = path.join(tmp, "sqlite-demo");
+    const demoSqliteKeys = path.join(tmp, "sqlite-demo-keys");
+    const demoPgKeys = path.join(tmp, "pg-demo-keys");
+    const onSqliteEnv: EnvChanges = { RUNLEDGER_KEY_DIR: demoSqliteKeys, RUNLEDGER_BACKEND: "cpu" };
+    const onPgEnv: EnvChanges = {
+      DATABASE_URL: demo.url,
+      RUNLEDGER_DATA_DIR: pgLocal,
+      RUNLEDGER_KEY_DIR: demoPgKeys,
+      RUNLEDGER_BACKEND: "cpu",
+    };
+    try {
+      const seeded = await Promise.all([
+        cli(["seed", "--no-demo-run", "--data-dir", demoDir], onSqliteEnv),
+        cli(["seed", "--no-demo-run"], onPgEnv),
+      ]);
+      for (const out of seeded) expect(out.code, out.stderr).toBe(0);
+      const configFile = path.join(tmp, "iris.json");
+      fs.writeFileSync(configFile, JSON.stringify(irisConfig({ epochs: 2, seed: 7 })));
+      const steps: [string[], number][] = [
+        [["train", "--config", configFile, "--backend", "cpu", "--json"], 0],
+        [["show", "--run", "1", "--json"], 0],
+        [["show", "--run", "1"], 0],
+        [["show", "--run", "99"], 2],
+        [["register", "--run", "1", "--model", "iris-cli", "--json"], 0],
+        [["register", "--run", "1", "--model", "iris-cli", "--checkpoint", "1"], 0],
+        [["register", "--run", "1", "--model", "iris-cli", "--user", "nobody@example.org"], 2],
+        [["register", "--run", "1", "--model", "iris-cli", "--checkpoint", "last"], 2],
+      ];
+      const transcripts: { sqlite: string[]; pg: string[] } = { sqlite: [], pg: [] };
+      for (const [args, expected] of steps) {
+        // --data-dir after the command name (train refuses it on PostgreSQL, so only SQLite gets it)
+        const [onSqlite, onPg] = await Promise.all([cli([...args, "--data-dir", demoDir], onSqliteEnv), cli(args, onPgEnv)]);
+        expect(onSqlite.code, `${args.join(" ")} on SQLite: ${onSqlite.stderr}`).toBe(expected);
+        expect(onPg.code, `${args.join(" ")} on PostgreSQL: ${onPg.stderr}`).toBe(expected);
+        const errors = (e: string) => e.split("\n").filter((l) => /^(show|register|error):/.test(l));
+        transcripts.sqlite.push(
+          `$ ${args.join(" ")} -> ${onSqlite.code}\n${blanked(onSqlite.stdout)}${errors(onSqlite.stderr).join("\n")}`,
+        );
+        transcripts.pg.push(`$ ${args.join(" ")} -> ${onPg.code}\n${blanked(onPg.stdout)}${errors(onPg.stderr).join("\n")}`);
+      }
+      expect(transcripts.pg.join("\n")).toEqual(transcripts.sqlite.join("\n"));
+      const all = transcripts.pg.join("\n");
+      expect(all).toMatch(/"model":"iris-cli","version":1,"weightsSha256":"[0-9a-f]{64}"/);
+      expect(all).toMatch(/registered iris-cli version 2 from run 1 \(epoch 1\)/);
+      expect(all).toMatch(/run 1: completed, epoch 2, weights [0-9a-f]{64}/);
+
+      const refused = await cli(["show", "--run", "1", "--data-dir", sqliteDir], pgEnv(pgNoKeys));
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toMatch(/^show: --data-dir names a SQLite data directory, but DATABASE_URL names PostgreSQL/);
+      const refusedRegister = await cli(["register", "--run", "1", "--model", "x", "--data-dir", sqliteDir], pgEnv(pgNoKeys));
+      expect(refusedRegister.code).toBe(2);
+      expect(refusedRegister.stderr).toMatch(/^register: --data-dir names a SQLite data directory/);
+    } finally {
+      await demo.drop();
+    }
+  }, 600_000);
 
   it("signs the due checkpoint on PostgreSQL when its key directory holds a key", async () => {
     // Nothing is signed yet in this ledger (the script ran without a key), so the first checkpoint is due at once.
