@@ -50,7 +50,8 @@ export function cachedStatement(sqlite: Database.Database, sql: string, mode: "r
  * The data directory of the embedded store: `--data-dir`, else RUNLEDGER_DATA_DIR, else ./data. Every process that
  * serves or changes the record on SQLite (web server, CLI commands) resolves its store here, so this is where a
  * request for the PostgreSQL store is refused while that process does not run on it (refusePostgresUntilSupported).
- * The processes that do run on PostgreSQL, `cli train` and `npm run worker`, read DATABASE_URL first
+ * The processes that do run on PostgreSQL (the web server, `npm run worker`, the commands seed, users, token, train,
+ * show and register) read DATABASE_URL first
  * (server/app-context/pg-store-services.ts postgresUrlFromEnv) and never resolve a data directory with it.
  */
 export function resolveDataDir(explicit?: string, env: Readonly<Record<string, string | undefined>> = process.env): string {
@@ -59,8 +60,9 @@ export function resolveDataDir(explicit?: string, env: Readonly<Record<string, s
 }
 
 /**
- * `DATABASE_URL=postgres://…` is how an installation chooses the PostgreSQL store (issue 16). The CLI commands other
- * than `train` (and the web server, worker and verify/backup, which read DATABASE_URL first) do not run on it yet, so such a process refuses to start instead of quietly serving
+ * `DATABASE_URL=postgres://…` is how an installation chooses the PostgreSQL store (issue 16). The CLI commands that
+ * reach this (the ones that read DATABASE_URL first are listed at resolveDataDir) do not run on it yet, so such a
+ * process refuses to start instead of quietly serving
  * from a SQLite file of its own: two web servers given one PostgreSQL URL would otherwise each keep a separate record,
  * and nobody would notice until the records disagreed. Other DATABASE_URL values (another tool's) are left alone.
  */
@@ -69,8 +71,8 @@ export function refusePostgresUntilSupported(env: Readonly<Record<string, string
   if (!url || !/^postgres(ql)?:\/\//i.test(url)) return;
   throw new Error(
     "DATABASE_URL names a PostgreSQL database, but this part of Runledger runs on the embedded SQLite store only so far " +
-      "(the PostgreSQL store is being built, issue 16: the web server, `npm run cli -- seed`, `train` and `npm run worker` " +
-      "run on it, `audit verify` and `backup` read it; the other commands do not yet). Unset DATABASE_URL to serve from the SQLite file in the data " +
+      "(the PostgreSQL store is being built, issue 16: the web server, `npm run worker` and the commands seed, users, " +
+      "token, train, show and register run on it, `audit verify` and `backup` read it; the other commands do not yet). Unset DATABASE_URL to serve from the SQLite file in the data " +
       "directory (--data-dir or RUNLEDGER_DATA_DIR); `npm run cli -- migrate-store --from DATA_DIR --to postgres://…` " +
       "already copies an installation into PostgreSQL and checks the copy.",
   );

@@ -6,6 +6,8 @@ import { trainCommand } from "./train";
 import { seedCommand } from "./seed";
 
 const USAGE = `usage: npm run cli -- <command> [options]   (key directory: --key-dir, RUNLEDGER_KEY_DIR or ~/.config/runledger/keys)
+  With DATABASE_URL=postgres://… seed, users, token, train, show and register run on the PostgreSQL store (no --data-dir);
+  audit verify and backup read it with --database; the other commands refuse it (issue 16).
   seed  [--data-dir DIR] [--key-dir DIR] [--no-demo-run]   demo users, project and a trained demo run, in a NEW database only (RUNLEDGER_DEMO=0: none)
   users list|create|set-role|disable|enable|reset-password [--email E] [--name N] [--role R] [--data-dir DIR] [--json]
   token create|list|revoke --user EMAIL [--name NAME] [--id ID] [--data-dir DIR] [--json]

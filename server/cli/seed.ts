@@ -55,7 +55,7 @@ async function seedPostgres(url: string, values: { "data-dir"?: string; "key-dir
     if (!(await isNewStore(services.db)) || !demoDataWanted()) {
       if (await isNewStore(services.db))
         process.stdout.write(
-          "Runledger: RUNLEDGER_DEMO=0, no demo data. No users yet: create the first administrator (not on PostgreSQL yet from the command line: seed a SQLite installation and migrate-store it, issue 16)\n",
+          'Runledger: RUNLEDGER_DEMO=0, no demo data. No users yet: create the first administrator with\n  DATABASE_URL=… npm run cli -- users create --email YOU@EXAMPLE.ORG --name "Your Name" --role admin\n',
         );
       return 0;
     }

@@ -73,7 +73,7 @@ describe("store selection by DATABASE_URL", () => {
     });
     expect(out.status, out.stderr).toBe(1);
     expect(out.stderr).toMatch(/DATABASE_URL names a PostgreSQL database/);
-    expect(out.stderr).toMatch(/the web server, `npm run cli -- seed`, `train` and `npm run worker` run on it/);
+    expect(out.stderr).toMatch(/the web server, `npm run worker` and the commands seed, users, token, train, show and register run on it/);
     expect(out.stderr + out.stdout).not.toContain("s3cret");
     expect(fs.readdirSync(dataDir)).toEqual([]);
   });
