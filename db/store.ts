@@ -48,9 +48,14 @@ export function pgStore(db: PgDb): Store {
 
 const storesOfSqlite = new WeakMap<Db, Store>();
 
+/** True for a store of either kind, false for a bare SQLite handle. */
+export function isStore(s: Store | Db): s is Store {
+  return "dialect" in s && "tables" in s;
+}
+
 /** Services not yet given a store take the SQLite handle as before (one Store per handle, so it can key a cache). */
 export function asStore(s: Store | Db): Store {
-  if ("dialect" in s && "tables" in s) return s;
+  if (isStore(s)) return s;
   let store = storesOfSqlite.get(s);
   if (!store) storesOfSqlite.set(s, (store = sqliteStore(s)));
   return store;

@@ -33,7 +33,7 @@ export type AppServices = ServiceDeps & {
 
 /**
  * The web app's services on either store (issue 16): AppServices on SQLite, or the same on PostgreSQL
- * (createPgAppServices). Routers and route handlers take these; `store` says which, for the few places that differ.
+ * (createPgAppServices). Routers and route handlers take these; `isStore(services.db)` (db/store.ts) says which.
  */
 export type AnyAppServices = AnyServiceDeps & {
   orchestrator: RunOrchestrator;

@@ -10,13 +10,11 @@
  * lock (checkpoints.ts, createAuditCheckpointOn).
  */
 import type { Db } from "@/db/client";
-import type { Store } from "@/db/store";
+import { isStore, type Store } from "@/db/store";
 import { createAuditCheckpoint, createAuditCheckpointOn, type MadeCheckpoint } from "@/server/audit/checkpoints";
 import type { AuditKeys } from "@/server/audit/keys";
 
 export type CheckpointOutcome = { ok: true; checkpointId: number; treeSize: number; rootHash: string } | { ok: false; error: string };
-
-const isStore = (db: Store | Db): db is Store => "dialect" in db && "tables" in db;
 
 function outcomeOf({ checkpoint }: MadeCheckpoint): CheckpointOutcome {
   return { ok: true, checkpointId: checkpoint.id, treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash };

@@ -20,8 +20,8 @@ export type ServiceContext = ServiceDeps & { actor: SignedInActor };
  * The services of the web app on either store (issue 16): the SQLite handle and the file artifact store of an embedded
  * installation, or a PostgreSQL store and its artifact store (DATABASE_URL). `dataDir` is this machine's local
  * directory: the SQLite installation's data directory, or on PostgreSQL a scratch directory for upload temp files and
- * the public key file, never part of the record. Services ported onto the store take these; the others take
- * ServiceDeps, reached through `sqliteServices` (server/app-context/sqlite-only.ts) until they are ported.
+ * the public key file, never part of the record. Services ported onto the store take these; the SQLite-only ones
+ * (the CLI's, the MLflow ingest worker) take ServiceDeps.
  */
 export type AnyServiceDeps = { db: Store | Db; artifacts: AnyArtifactStore; dataDir: string; auditKeys: AuditKeys };
 export type AnyServiceContext = AnyServiceDeps & { actor: SignedInActor };

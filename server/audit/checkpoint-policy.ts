@@ -8,7 +8,7 @@
  * returned. An AuditIntegrityError (tampered log) means no checkpoint is signed: the server fails closed.
  */
 import type { Db } from "@/db/client";
-import type { Store } from "@/db/store";
+import { isStore, type Store } from "@/db/store";
 import { maybeCheckpoint, maybeCheckpointOn, type MadeCheckpoint } from "./checkpoints";
 import type { AuditKeys } from "./keys";
 
@@ -20,8 +20,6 @@ export type CheckpointPolicyDeps = { db: Store | Db; auditKeys: AuditKeys };
 export type PolicyOutcome =
   { checkpointed: false; error?: string } | { checkpointed: true; checkpointId: number; treeSize: number; reason: string };
 type PolicyOptions = { now?: Date; everyEvents?: number; everyMinutes?: number };
-
-const isStore = (db: Store | Db): db is Store => "dialect" in db && "tables" in db;
 
 function thresholds(opts: PolicyOptions) {
   return {

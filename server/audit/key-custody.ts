@@ -31,7 +31,7 @@ import {
   storeKeyInDir,
   writePublicKeyFile,
 } from "./keys";
-import { KEY_ROTATE_ACTION, ledgerKeyFingerprint } from "./key-rotation";
+import { KEY_ROTATE_ACTION, ledgerKeyFingerprint, rotationNewFingerprint } from "./key-rotation";
 import { asStore, reader, type Store } from "@/db/store";
 import { desc, eq } from "drizzle-orm";
 
@@ -185,17 +185,13 @@ export async function ledgerKeyFingerprintOn(source: Store | Db): Promise<string
     .where(eq(e.action, KEY_ROTATE_ACTION))
     .orderBy(desc(e.seq))
     .limit(1);
-  if (rotation) {
-    const fp = (JSON.parse(rotation.payload) as { newFingerprint?: unknown }).newFingerprint;
-    if (typeof fp !== "string") throw new Error("the latest audit.keyRotate event names no new key fingerprint (damaged ledger?)");
-    return fp;
-  }
+  if (rotation) return rotationNewFingerprint(rotation.payload);
   const [latest] = await reader(store).select({ fp: c.keyFingerprint }).from(c).orderBy(desc(c.id)).limit(1);
   return latest?.fp ?? null;
 }
 
 /** The fingerprints of the private keys in a key directory (files named `ed25519-<hex>.key`). */
-function keyFingerprintsInDir(keyDir: string): string[] {
+export function keyFingerprintsInDir(keyDir: string): string[] {
   if (!fs.existsSync(keyDir)) return [];
   return fs
     .readdirSync(keyDir)

@@ -79,12 +79,15 @@ export function endorsementBytes(
 /** The fingerprint of the key the ledger says signs now: the latest rotation's new key, else the latest checkpoint's key. */
 export function ledgerKeyFingerprint(db: Db): string | null {
   const payload = latestAuditPayloadWithAction(db, KEY_ROTATE_ACTION);
-  if (payload !== null) {
-    const fp = (JSON.parse(payload) as { newFingerprint?: unknown }).newFingerprint;
-    if (typeof fp !== "string") throw new Error("the latest audit.keyRotate event names no new key fingerprint (damaged ledger?)");
-    return fp;
-  }
+  if (payload !== null) return rotationNewFingerprint(payload);
   return latestAuditCheckpoint(db)?.keyFingerprint ?? null;
+}
+
+/** The new key's fingerprint named by an audit.keyRotate event's payload (on either store). */
+export function rotationNewFingerprint(payload: string): string {
+  const fp = (JSON.parse(payload) as { newFingerprint?: unknown }).newFingerprint;
+  if (typeof fp !== "string") throw new Error("the latest audit.keyRotate event names no new key fingerprint (damaged ledger?)");
+  return fp;
 }
 
 export const ROTATION_ACTOR: Actor = { id: null, name: "Runledger operator (audit rotate-key)", role: "system" };

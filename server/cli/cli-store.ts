@@ -9,13 +9,12 @@
  * operator's command on another machine would make those servers refuse to start. Without a key it signs nothing and
  * says so; the web servers' checkpoint timer signs the events later.
  */
-import fs from "node:fs";
 import path from "node:path";
 import { openDatabase, resolveDataDir, type Db } from "@/db/client";
 import type { Store } from "@/db/store";
 import { openPgStoreServices, postgresUrlFromEnv } from "@/server/app-context/pg-store-services";
 import { applyCheckpointPolicyOn } from "@/server/audit/checkpoint-policy";
-import { ledgerKeyFingerprintOn, openAuditSigningKeysOn } from "@/server/audit/key-custody";
+import { keyFingerprintsInDir, ledgerKeyFingerprintOn, openAuditSigningKeysOn } from "@/server/audit/key-custody";
 import { resolveKeyDir } from "@/server/audit/keys";
 import { checkpointAfterCliWrite } from "./checkpoint-after-write";
 
@@ -48,15 +47,12 @@ export async function openCliStore(opts: { dataDir?: string; keyDir?: string }):
   return { store: pg.store, checkpointAfterWrite: () => checkpointOnPostgres(pg.store, opts.keyDir), close: () => pg.close() };
 }
 
-const KEY_FILE = /^ed25519-[0-9a-f]{64}\.key$/;
-
 async function checkpointOnPostgres(store: Store, explicitKeyDir: string | undefined): Promise<void> {
   const note = (why: string) =>
     process.stderr.write(`note: no audit checkpoint signed after this change (${why}); the web servers' checkpoint timer will sign one\n`);
   try {
     const keyDir = resolveKeyDir(explicitKeyDir);
-    const hasKey = fs.existsSync(keyDir) && fs.readdirSync(keyDir).some((name) => KEY_FILE.test(name));
-    if (!hasKey) {
+    if (keyFingerprintsInDir(keyDir).length === 0) {
       const inForce = await ledgerKeyFingerprintOn(store);
       note(`the key directory ${keyDir} holds no signing key${inForce ? ` (the ledger is signed by ${inForce})` : ""}`);
       return;

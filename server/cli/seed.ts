@@ -10,6 +10,7 @@ import { postgresUrlFromEnv } from "@/server/app-context/pg-store-services";
 import { applyCheckpointPolicyOn } from "@/server/audit/checkpoint-policy";
 import { demoDataWanted, ensureDemoSeed, ensureDemoSeedOn, ensureDemoUsersAndProject, isNewDatabase, isNewStore } from "@/server/demo/seed";
 import { checkpointAfterCliWrite } from "./checkpoint-after-write";
+import { dataDirWithPostgresRefusal } from "./cli-store";
 
 export async function seedCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -46,8 +47,9 @@ export async function seedCommand(argv: string[]): Promise<number> {
  * server started next on this machine signs with. --data-dir is refused: the record is in PostgreSQL.
  */
 async function seedPostgres(url: string, values: { "data-dir"?: string; "key-dir"?: string; "no-demo-run"?: boolean }): Promise<number> {
-  if (values["data-dir"] !== undefined) {
-    process.stderr.write("seed: --data-dir names a SQLite data directory, but DATABASE_URL names PostgreSQL: drop one of them\n");
+  const refusal = dataDirWithPostgresRefusal("seed", values["data-dir"]);
+  if (refusal) {
+    process.stderr.write(refusal);
     return 2;
   }
   const services = await createPgAppServices(url, { keyDir: values["key-dir"], poolSize: 2 });

@@ -26,7 +26,7 @@ export { SESSION_COOKIE, readCookie } from "@/server/auth/cookies";
 export type TrpcContext = {
   /**
    * The process's long-lived services on either store; in signed-in procedures also `actor`, so `ctx.services` is an
-   * AnyServiceContext. Services not yet ported onto the store are reached through `sqliteServices` (sqlite-only.ts).
+   * AnyServiceContext.
    */
   services: AnyAppServices;
   user: SignedInActor | null;
