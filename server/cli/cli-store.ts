@@ -1,5 +1,5 @@
 /**
- * The store of a command-line administration command (users, token): the SQLite data directory (--data-dir,
+ * The store of a command that does not train (users, token, show, register, and those that read or export): the SQLite data directory (--data-dir,
  * RUNLEDGER_DATA_DIR) or, with DATABASE_URL=postgres://…, the PostgreSQL store (issue 16), plus what the command does
  * after a write: the due audit checkpoint, as the web server does after every mutation.
  *
@@ -16,10 +16,16 @@ import { openPgStoreServices, postgresUrlFromEnv } from "@/server/app-context/pg
 import { applyCheckpointPolicyOn } from "@/server/audit/checkpoint-policy";
 import { keyFingerprintsInDir, ledgerKeyFingerprintOn, openAuditSigningKeysOn } from "@/server/audit/key-custody";
 import { resolveKeyDir } from "@/server/audit/keys";
+import { fileArtifactStore } from "@/server/artifacts/store";
+import type { AnyArtifactStore } from "@/server/artifacts/async-store";
 import { checkpointAfterCliWrite } from "./checkpoint-after-write";
 
 export type CliStore = {
   store: Store | Db;
+  /** The installation's artifacts: the data directory's files, or PostgreSQL's chunked blobs. */
+  artifacts: AnyArtifactStore;
+  /** The SQLite data directory; null on PostgreSQL (the record and the artifacts are in the database). */
+  dataDir: string | null;
   checkpointAfterWrite(): Promise<void>;
   close(): Promise<void>;
 };
@@ -37,6 +43,8 @@ export async function openCliStore(opts: { dataDir?: string; keyDir?: string }):
     const db = openDatabase(dataDir);
     return {
       store: db,
+      artifacts: fileArtifactStore(dataDir),
+      dataDir,
       checkpointAfterWrite: async () => void checkpointAfterCliWrite(db, { dataDir, keyDir: opts.keyDir }),
       close: async () => {
         db.$client.close();
@@ -44,7 +52,13 @@ export async function openCliStore(opts: { dataDir?: string; keyDir?: string }):
     };
   }
   const pg = await openPgStoreServices(pgUrl, { poolSize: 2 });
-  return { store: pg.store, checkpointAfterWrite: () => checkpointOnPostgres(pg.store, opts.keyDir), close: () => pg.close() };
+  return {
+    store: pg.store,
+    artifacts: pg.artifacts,
+    dataDir: null,
+    checkpointAfterWrite: () => checkpointOnPostgres(pg.store, opts.keyDir),
+    close: () => pg.close(),
+  };
 }
 
 async function checkpointOnPostgres(store: Store, explicitKeyDir: string | undefined): Promise<void> {

@@ -21,36 +21,17 @@ import fs from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { and, asc, eq } from "drizzle-orm";
-import { asStore, reader, type Store } from "@/db/store";
-import { createAppServices } from "@/server/app-context/app-services";
-import { openPgStoreServices, postgresUrlFromEnv } from "@/server/app-context/pg-store-services";
-import type { AnyArtifactStore } from "@/server/artifacts/async-store";
+import { reader } from "@/db/store";
+import { postgresUrlFromEnv } from "@/server/app-context/pg-store-services";
 import type { SignedInActor } from "@/server/app-context/service-context";
-import { DEMO_USERS, ensureDemoUsersAndProject } from "@/server/demo/seed";
-import { RunOrchestrator } from "@/server/runs/orchestrator/orchestrator";
-import { StoreRunQueue } from "@/server/runs/orchestrator/run-queue";
+import { DEMO_USERS } from "@/server/demo/seed";
 import { createRunOnStore, parseConfigOrThrow } from "@/server/runs/service";
 import type { BackendName } from "@/trainer/types";
 import { sha256Canonical } from "@/contracts/canonical";
-import { checkpointAfterCliWrite } from "./checkpoint-after-write";
-import { cliUserAndExperimentOn, ensureDemoProjectOn } from "./cli-experiment";
+import { cliUserAndExperimentOn } from "./cli-experiment";
+import { openTrainStore, type TrainStore } from "./cli-train-store";
 import { printRunResultOn, runResultOn } from "./run-result";
 import { waitForQueuedRun } from "./queue-wait";
-
-/**
- * What train runs on: the SQLite data directory (createAppServices, with the signing keys) or the PostgreSQL store
- * (no signing key: see the header).
- */
-type TrainStore = {
-  store: Store;
-  artifacts: AnyArtifactStore;
-  orchestrator: RunOrchestrator;
-  /** The demo users, project and experiment (seeded as the store needs), resolving to the demo experiment's id. */
-  seedDemo(): Promise<number>;
-  /** After writing: SQLite signs a due audit checkpoint; PostgreSQL signs none (the web servers hold the key). */
-  afterWrite(): void;
-  close(): Promise<void>;
-};
 
 /**
  * A config file may name its fine-tuning parent as "config:FILE@best|@last|@epochN" instead of a checkpoint id:
@@ -102,47 +83,6 @@ async function resolveParentReference(
   if (!ck) throw new Error(`run ${parent.id} has no checkpoint "${which}"`);
   log(`fine-tuning from run ${parent.id}, epoch ${ck.epoch} (${ck.sha256.slice(0, 12)}…)`);
   return { config: { ...(configInput as object), fineTune: { ...ft, parentCheckpointId: String(ck.id) } } };
-}
-
-/** The SQLite data directory, as every command opens it (its signing keys sign the checkpoints due after writing). */
-function openSqliteStore(opts: { dataDir?: string; keyDir?: string; backend: BackendName | "auto"; enqueue: boolean }): TrainStore {
-  const services = createAppServices(opts.dataDir, {
-    backend: opts.backend,
-    keyDir: opts.keyDir,
-    training: opts.enqueue ? "workers" : "in-process",
-  });
-  return {
-    store: asStore(services.db),
-    artifacts: services.artifacts,
-    orchestrator: services.orchestrator,
-    seedDemo: async () => ensureDemoUsersAndProject(services).experimentId,
-    afterWrite: () => void checkpointAfterCliWrite(services.db, { dataDir: services.dataDir, auditKeys: services.auditKeys }),
-    close: async () => {
-      services.db.$client.close();
-    },
-  };
-}
-
-/**
- * The PostgreSQL store of DATABASE_URL: trains here, or queues for the PostgreSQL workers with --enqueue. The local
- * directory (RUNLEDGER_DATA_DIR or ./data, as a worker's) is the trainer's scratch space only; the record and the
- * artifacts are in PostgreSQL.
- */
-async function openPgTrainStore(url: string, opts: { backend: BackendName | "auto"; enqueue: boolean }): Promise<TrainStore> {
-  const pg = await openPgStoreServices(url, { poolSize: 4 });
-  const { store, artifacts } = pg;
-  const orchestrator = new RunOrchestrator(
-    { db: store, artifacts, dataDir: path.resolve(process.env.RUNLEDGER_DATA_DIR ?? "./data") },
-    { backend: opts.backend, ...(opts.enqueue ? { queue: new StoreRunQueue(store) } : {}) },
-  );
-  return {
-    store,
-    artifacts,
-    orchestrator,
-    seedDemo: () => ensureDemoProjectOn(store),
-    afterWrite: () => undefined,
-    close: () => pg.close(),
-  };
 }
 
 export async function trainCommand(argv: string[]): Promise<number> {
@@ -199,9 +139,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     );
     return 2;
   }
-  const on = pgUrl
-    ? await openPgTrainStore(pgUrl, { backend, enqueue: values.enqueue })
-    : openSqliteStore({ dataDir: values["data-dir"], keyDir: values["key-dir"], backend, enqueue: values.enqueue });
+  const on = await openTrainStore({ dataDir: values["data-dir"], keyDir: values["key-dir"], backend, enqueue: values.enqueue });
   const { store } = on;
   const found = await cliUserAndExperimentOn(store, await on.seedDemo(), "train", values.user, values.experiment);
   if (!found) {
