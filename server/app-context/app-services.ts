@@ -18,6 +18,7 @@ import { startCheckpointTimer } from "@/server/audit/checkpoint-policy";
 import { startWitnessPusher } from "@/server/audit/witness/start";
 import { sweepStaleUploadTemps } from "@/server/datasets/upload/sweep-temp";
 import { openPgStoreServices, postgresUrlFromEnv } from "@/server/app-context/pg-store-services";
+import { startSweepPickUp, type SweepPickUp } from "@/server/sweeps/pick-up";
 
 /**
  * auditKeys: the server's current Ed25519 signing keys (live: they follow a key rotation recorded in the ledger);
@@ -29,6 +30,8 @@ export type AppServices = ServiceDeps & {
   keyDir: string;
   /** With `recover: true`: resolves to how many runs the start-up recovery interrupted, once it has run. */
   recovered: Promise<number>;
+  /** With `recover: true` (not in a training worker): the running sweeps this server picked up at its start. */
+  sweepsPickedUp?: Promise<number[]>;
 };
 
 /**
@@ -40,6 +43,7 @@ export type AnyAppServices = AnyServiceDeps & {
   auditKeys: AuditKeys;
   keyDir: string;
   recovered: Promise<number>;
+  sweepsPickedUp?: Promise<number[]>;
 };
 
 /** Services a process opened itself (the web server's, createPgAppServices'), with what closes them. */
@@ -64,7 +68,8 @@ export function createAppServices(
   /**
    * recover: the start of a long-lived server: runs whose training process died are interrupted and resumed here
    * (orchestrator recoverInterrupted) and stale upload temp files are swept; "uploads": only the sweep (a short-lived
-   * process such as `cli seed` must not take runs over, it exits right after).
+   * process such as `cli seed` must not take runs over, it exits right after). With `true`, a server that does not
+   * train as a worker also drives every running sweep, now and every 30 s (server/sweeps/pick-up.ts).
    */
   opts: {
     backend?: BackendName | "auto";
@@ -106,13 +111,17 @@ export function createAppServices(
         `[runledger] upload temp sweep: removed ${swept.removed.length} stale file(s)${swept.failed.length ? `, could not remove ${swept.failed.map((f) => `${f.file} (${f.message})`).join(", ")}` : ""}`,
       );
   }
-  return { ...deps, orchestrator, keyDir, recovered };
+  // Stops by itself once the database is closed (AppServices has no close of its own).
+  const sweepPickUp =
+    opts.recover === true && training !== "worker" ? startSweepPickUp(deps, orchestrator, { after: recovered }) : undefined;
+  return { ...deps, orchestrator, keyDir, recovered, sweepsPickedUp: sweepPickUp?.first };
 }
 
 /**
  * The web app's services on PostgreSQL (DATABASE_URL): the migrated store and its artifact store
  * (pg-store-services.ts), this server's signing keys (openAuditSigningKeysOn: the key the ledger names, from this
- * server's key directory), and the orchestrator on the store. `localDir` is this machine's scratch directory (upload
+ * server's key directory), and the orchestrator on the store; with `recover`, as on SQLite, run recovery and the
+ * running sweeps picked up (close stops looking for them). `localDir` is this machine's scratch directory (upload
  * temp files, the public key file); the record is all in PostgreSQL. Start-up recovery on PostgreSQL judges runs by
  * lease age on the database clock, so several web servers and workers may start together.
  */
@@ -153,7 +162,19 @@ export async function createPgAppServices(
     });
     sweepStaleUploadTemps(localDir);
   }
-  return { ...deps, orchestrator, keyDir, recovered, close: () => pg.close() };
+  let sweepPickUp: SweepPickUp | undefined;
+  if (opts.recover && training !== "worker") sweepPickUp = startSweepPickUp(deps, orchestrator, { after: recovered });
+  return {
+    ...deps,
+    orchestrator,
+    keyDir,
+    recovered,
+    sweepsPickedUp: sweepPickUp?.first,
+    close: () => {
+      sweepPickUp?.stop();
+      return pg.close();
+    },
+  };
 }
 
 /** The SQLite services as AnyAppServices (the web app's view of an embedded installation). */

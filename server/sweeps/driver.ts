@@ -11,7 +11,8 @@
  * the timing, as long as training itself is deterministic (same config, data, seed and backend).
  *
  * The driver polls the store (a few light reads every `pollMs`), never trains on its own thread, and holds no state
- * the database does not have: a new driver (another process, a restart) picks a running sweep up where it is.
+ * the database does not have: a new driver (another process, a restart) picks a running sweep up where it is. Every
+ * web server starts one for each running sweep at its start and every 30 s (pick-up.ts).
  *
  * Stores (issue 16): the driver runs on either store, as does the orchestrator it hands trials to. Several drivers
  * may drive one sweep at once (two web servers on PostgreSQL: each one that created, resumed or extended it, or a
@@ -61,8 +62,13 @@ export function driveSweep(
   return p;
 }
 
+/** Whether this process drives the sweep now (pick-up.ts starts drivers only for the sweeps it does not). */
+export function drivenHere(db: Store | Db, sweepId: number): boolean {
+  return drivers.get(asStore(db).db)?.has(sweepId) ?? false;
+}
+
 /** Whether the store can still be read: a CLI or a test closes SQLite or ends the pool while a driver waits. */
-function storeOpen(store: Store): boolean {
+export function storeOpen(store: Store): boolean {
   return store.dialect === "sqlite" ? store.db.$client.open : !(store.db.$client.ending || store.db.$client.ended);
 }
 

@@ -6,7 +6,8 @@
  */
 import type { z } from "zod";
 import type { StoreServiceContext } from "@/server/app-context/store-context";
-import { driveSweep, type SweepDriverDeps, type SweepOrchestrator } from "./driver";
+import { asStore } from "@/db/store";
+import { driveSweep, storeOpen, type SweepDriverDeps, type SweepOrchestrator } from "./driver";
 import {
   changeSweepStatus,
   createSweep,
@@ -20,7 +21,10 @@ import {
 type SweepContext = StoreServiceContext & SweepDriverDeps;
 
 function inBackground(ctx: SweepContext, orchestrator: SweepOrchestrator, sweepId: number): void {
-  driveSweep(ctx, orchestrator, sweepId).catch((err: Error) => console.error(`sweep ${sweepId}: the driver stopped: ${err.message}`));
+  driveSweep(ctx, orchestrator, sweepId).catch((err: Error) => {
+    // A store closed under the driver (the server stopping) is no news: another server or the next start picks it up.
+    if (storeOpen(asStore(ctx.db))) console.error(`sweep ${sweepId}: the driver stopped: ${err.message}`);
+  });
 }
 
 export async function launchSweep(ctx: SweepContext, orchestrator: SweepOrchestrator, raw: z.input<typeof createSweepInput>) {
