@@ -18,9 +18,13 @@
  *   next start marks it failed in the row before inserting its own. Nothing was recorded for it.
  * - A job whose worker could not run ends failed with the error and records nothing, as on SQLite.
  * - The trusted key is the caller's (the server's current public key), never one read from the store.
+ * - Ended jobs do not pile up: each start, in its transaction, deletes the ended rows that are neither among the
+ *   KEEP_ENDED_JOBS latest ended ones nor younger than KEEP_ENDED_JOBS_FOR_MS (by heartbeat_at, the database's clock
+ *   at the row's last write, i.e. its end). The page reads only the latest row; the outcome of every job is its
+ *   "audit.verify" event, which stays in the ledger.
  */
 import os from "node:os";
-import { and, desc, eq, lt, sql } from "drizzle-orm";
+import { and, desc, eq, lt, ne, notInArray, sql } from "drizzle-orm";
 import type { PgDb } from "@/db/pg-client";
 import type { Store } from "@/db/store";
 import { auditEvents } from "@/db/schema-pg";
@@ -35,6 +39,9 @@ import { summarizeVerifyResult, type VerifySummary } from "./verify-summary";
 export const HEARTBEAT_MS = 2_000;
 /** A running row not renewed for this long belongs to a server that stopped. */
 export const STALE_AFTER_MS = 30_000;
+/** Ended jobs kept at each start: the latest this many, and any that ended less than KEEP_ENDED_JOBS_FOR_MS ago. */
+export const KEEP_ENDED_JOBS = 20;
+export const KEEP_ENDED_JOBS_FOR_MS = 7 * 24 * 3600_000;
 
 const DB_CLOCK_MS = sql<number>`(extract(epoch from clock_timestamp()) * 1000)::bigint`.mapWith(Number);
 
@@ -122,6 +129,21 @@ export async function startPgVerifyJob(
           error: "the web server running it stopped reporting; nothing was recorded",
         })
         .where(and(eq(auditVerifyJobs.status, "running"), lt(auditVerifyJobs.heartbeatAt, sql`${DB_CLOCK_MS} - ${STALE_AFTER_MS}`)));
+      const latestEnded = tx
+        .select({ id: auditVerifyJobs.id })
+        .from(auditVerifyJobs)
+        .where(ne(auditVerifyJobs.status, "running"))
+        .orderBy(desc(auditVerifyJobs.id))
+        .limit(KEEP_ENDED_JOBS);
+      await tx
+        .delete(auditVerifyJobs)
+        .where(
+          and(
+            ne(auditVerifyJobs.status, "running"),
+            lt(auditVerifyJobs.heartbeatAt, sql`${DB_CLOCK_MS} - ${KEEP_ENDED_JOBS_FOR_MS}`),
+            notInArray(auditVerifyJobs.id, latestEnded),
+          ),
+        );
       const [size] = await tx.select({ n: sql<number>`coalesce(max(${auditEvents.seq}), 0)`.mapWith(Number) }).from(auditEvents);
       const inserted = await tx
         .insert(auditVerifyJobs)
