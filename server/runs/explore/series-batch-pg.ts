@@ -5,7 +5,7 @@
  * text per call holding one array per field (columns, not rows)
  *
  *   SELECT b.i, (SELECT json_build_array(array_agg(q.c1), …, array_agg(q.cn))::text FROM (<the statement>) q(c1, …, cn))
- *   FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[]) WITH ORDINALITY AS b(run_id, key, lo, hi, i)
+ *   FROM unnest($1::bigint[], …, $6::bigint[]) WITH ORDINALITY AS b(run_id, key, lo, hi, start, width, i)
  *
  * so PostgreSQL runs the same index lookups for each call, and a chart of 20 runs costs a few round trips instead of
  * ~140 (each ~1 ms on a loaded loopback). Why JSON, by columns: a chart's series are ~40,000 rows, and node-postgres
@@ -27,24 +27,24 @@
  * - The statements select numbers only (steps, values, times, counts): every non-null field is read with Number(),
  *   as drizzle's bigint mode "number" and `mapWith(Number)` read them. JSON writes float8 with the same shortest
  *   exact text as the row protocol (float8out), and non-finite values as strings ("NaN"), which Number() reads back.
- *   A call without rows gets [null, …] (array_agg of no rows is NULL). A call's parameters are the placeholders runId, key, lo
- *   and hi; other parameters of the statement (LIMIT 1) are sent once.
+ *   A call without rows gets [null, …] (array_agg of no rows is NULL). A call's parameters are the placeholders runId, key, lo,
+ *   hi, start and width (bucket edges; null where the statement has none); other parameters of the statement (LIMIT 1) are sent once.
  * - A batch is sent once the event loop has run every callback ready now (setImmediate), and is a named prepared
  *   statement (planned once per pooled connection).
  */
 import type pg from "pg";
 import { is, Placeholder } from "drizzle-orm";
 
-export type SeriesParams = { runId: number; key: string; lo?: number; hi?: number };
+export type SeriesParams = { runId: number; key: string; lo?: number; hi?: number; start?: number; width?: number };
 type Row = Record<string, number | null>;
 type Pending = { params: SeriesParams; resolve: (rows: Row[]) => void; reject: (e: unknown) => void };
 
 /** A built pg-core select (its SQL with placeholders, and its fields in select order). */
 export type BatchableQuery = { toSQL(): { sql: string; params: unknown[] }; getSelectedFields(): Record<string, unknown> };
 
-const CALL_COLUMNS = { runId: "run_id", key: "key", lo: "lo", hi: "hi" } as const;
+const CALL_COLUMNS = { runId: "run_id", key: "key", lo: "lo", hi: "hi", start: "start", width: "width" } as const;
 
-/** The statement's text inside the batch: each placeholder becomes the call's column, other parameters follow $4. */
+/** The statement's text inside the batch: each placeholder becomes the call's column, other parameters follow $6. */
 function batchedText(query: BatchableQuery, fieldCount: number): { text: string; constants: unknown[] } {
   const { sql, params } = query.toSQL();
   const constants: unknown[] = [];
@@ -56,12 +56,12 @@ function batchedText(query: BatchableQuery, fieldCount: number): { text: string;
       return `b.${column}`;
     }
     constants.push(param);
-    return `$${4 + constants.length}`;
+    return `$${6 + constants.length}`;
   });
   const columns = Array.from({ length: fieldCount }, (_, k) => `c${k + 1}`);
   const text =
     `SELECT b.i, (SELECT json_build_array(${columns.map((c) => `array_agg(q.${c})`).join(", ")})::text FROM (${inner}) q(${columns.join(", ")})) ` +
-    "FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[]) WITH ORDINALITY AS b(run_id, key, lo, hi, i)";
+    "FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[]) WITH ORDINALITY AS b(run_id, key, lo, hi, start, width, i)";
   return { text, constants };
 }
 
@@ -108,6 +108,8 @@ export function batchedStatement<R>(
           calls.map((c) => c.params.key),
           calls.map((c) => c.params.lo ?? null),
           calls.map((c) => c.params.hi ?? null),
+          calls.map((c) => c.params.start ?? null),
+          calls.map((c) => c.params.width ?? null),
           ...constants,
         ],
         rowMode: "array",
