@@ -2,9 +2,11 @@
  * Issue 16, stateless web servers: a sweep outlives the web server that drove it (server/sweeps/pick-up.ts). Services
  * A (a web server's: `recover: true`) create a sweep and drive it; once its second trial exists, A dies (its leases
  * abandoned as a killed process's would be, its store closed) while that trial trains. Services B, started on the
- * same store, resume A's interrupted trial and pick the sweep up at their start, and finish it to its budget: every trial index
- * once (one run.create each, no run left over), every trial run completed, sweep.complete once. A paused sweep is not
- * picked up. On SQLite (one data directory) and on PostgreSQL (a scratch database, createPgAppServices).
+ * same store, resume A's interrupted trial, pick the sweep up at their start and finish it to its budget: every trial
+ * index once (one run.create each, no run left over), every trial run completed, sweep.complete once. A paused sweep
+ * is not picked up. On SQLite (one data directory) and on PostgreSQL (a scratch database, createPgAppServices). And a
+ * server that keeps running (B, started first) picks up a sweep A created by its periodic look, and finishes it when
+ * A dies.
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -16,6 +18,7 @@ import type { SweepSpecInput } from "@/contracts/sweep-spec";
 import { asOwnedAppServices, createAppServices, createPgAppServices, type OwnedAppServices } from "@/server/app-context/app-services";
 import type { SignedInActor } from "@/server/app-context/service-context";
 import { createExperiment, createProject } from "@/server/projects/service";
+import { drivenHere } from "@/server/sweeps/driver";
 import { launchSweep } from "@/server/sweeps/launch";
 import { changeSweepStatus, createSweep } from "@/server/sweeps/service";
 import { createScratchPgDatabase, describePg, type ScratchPgDatabase } from "./pg-test-env";
@@ -69,8 +72,14 @@ async function eventsOf(store: Store, action: string) {
   }));
 }
 
-/** A drives, dies mid-sweep; B, started on the same store, finishes the sweep. `start` opens a web server's services. */
-async function outlivesItsServer(start: () => Promise<OwnedAppServices>) {
+/**
+ * A drives, dies mid-sweep; B, started on the same store after A died, finishes the sweep. With `survivor`, B runs
+ * from before the sweep exists and finds it by its periodic look (both servers drive it while A lives), then adopts
+ * A's orphaned trial as its recovery timer does. `start` opens a web server's services.
+ */
+async function outlivesItsServer(start: () => Promise<OwnedAppServices>, opts: { survivor?: boolean } = {}) {
+  let b = opts.survivor ? await start() : undefined;
+  if (b) expect(await b.sweepsPickedUp).toEqual([]);
   const a = await start();
   const storeA = asStore(a.db);
   expect(await a.sweepsPickedUp).toEqual([]);
@@ -81,6 +90,7 @@ async function outlivesItsServer(start: () => Promise<OwnedAppServices>) {
   const parked = await createSweep(as, { experimentId, spec: spec("parked") });
   await changeSweepStatus(as, "pause", { sweepId: parked.id, rationale: "not now" });
   const { id: sweepId } = await launchSweep({ ...as, artifacts: a.artifacts }, a.orchestrator, { experimentId, spec: spec("driven") });
+  if (b) await until("the surviving server to drive the sweep too", async () => (drivenHere(b!.db, sweepId) ? true : undefined));
 
   // Trial 1 training: B resumes it (run.interrupted, then its own run.start). Should it end between two looks, the
   // third trial's creation ends the wait and the assertions below say so.
@@ -93,16 +103,20 @@ async function outlivesItsServer(start: () => Promise<OwnedAppServices>) {
   expect(atDeath.status).toBe("running");
   expect(atDeath.trials.map((t) => t.status)).toEqual(["completed", "running"]);
 
-  const b = await start();
   try {
+    if (b) await b.orchestrator.adoptOrphans();
+    else {
+      b = await start();
+      await b.recovered;
+      expect(await b.sweepsPickedUp).toEqual([sweepId]);
+    }
     const store = asStore(b.db);
-    await b.recovered;
-    expect(await b.sweepsPickedUp).toEqual([sweepId]);
     const done = await until("the sweep to complete", async () => {
       const s = await sweepState(store, sweepId);
       return s.status === "completed" ? s : undefined;
     });
     for (const t of done.trials) await b.orchestrator.waitFor(t.runId);
+    expect(drivenHere(b.db, parked.id)).toBe(false);
     const final = await sweepState(store, sweepId);
     expect(final.trials.map((t) => t.index)).toEqual([0, 1, 2]);
     expect(new Set(final.trials.map((t) => t.runId)).size).toBe(3);
@@ -111,12 +125,14 @@ async function outlivesItsServer(start: () => Promise<OwnedAppServices>) {
     expect(trialCreates.map((e) => e.payload.trialIndex)).toEqual([0, 1, 2]);
     expect(trialCreates.map((e) => Number(e.entityId))).toEqual(final.trials.map((t) => t.runId));
     expect((await eventsOf(store, "sweep.complete")).map((e) => e.entityId)).toEqual([String(sweepId)]);
+    // A trained trial 1 when it died (B resumed it), unless the survivor had created and trained it.
     const interrupted = (await eventsOf(store, "run.interrupted")).map((e) => Number(e.entityId));
-    expect(interrupted).toEqual([final.trials[1]!.runId]);
+    if (opts.survivor) expect(interrupted.filter((id) => id !== final.trials[1]!.runId)).toEqual([]);
+    else expect(interrupted).toEqual([final.trials[1]!.runId]);
     // The paused sweep stayed as it was: no driver, no trial.
     expect(await sweepState(store, parked.id)).toEqual({ status: "paused", trials: [] });
   } finally {
-    await b.close();
+    await b?.close();
   }
 }
 
@@ -129,6 +145,18 @@ describe("a running sweep outlives its web server (SQLite)", () => {
     const keyDir = path.join(tmp, "keys");
     const start = async () => asOwnedAppServices(createAppServices(dataDir, { recover: true, backend: "cpu", keyDir }));
     await outlivesItsServer(start);
+  }, 240_000);
+
+  it("B, running all along, picks the sweep up by its periodic look and finishes it when A dies", async () => {
+    const dataDir = path.join(tmp, "data-survivor");
+    const keyDir = path.join(tmp, "keys");
+    process.env.RUNLEDGER_SWEEP_PICKUP_MS = "100";
+    try {
+      const start = async () => asOwnedAppServices(createAppServices(dataDir, { recover: true, backend: "cpu", keyDir }));
+      await outlivesItsServer(start, { survivor: true });
+    } finally {
+      delete process.env.RUNLEDGER_SWEEP_PICKUP_MS;
+    }
   }, 240_000);
 });
 
