@@ -5,23 +5,28 @@
  * (server/runs/compression.ts: a run of origin "compress", audited), does the work here in a trainer worker, and prints
  * {runId, method, sizeBytes, parentSizeBytes, metrics, parentMetrics} (with --json exactly one object on stdout).
  * --student FILE: a JSON config with the student's model.layers (and optionally training settings) to distill into.
+ *
+ * Stores (issue 16): with DATABASE_URL=postgres://… the source run, the compression run and its ledger events are in the
+ * PostgreSQL store and the work is done in this process (cli-train-store.ts), the same output; no audit checkpoint is
+ * signed there (the web servers' timer signs it). --data-dir and --key-dir are refused there (exit 2).
  */
 import fs from "node:fs";
 import { parseArgs } from "node:util";
 import { eq } from "drizzle-orm";
-import { users } from "@/db/schema";
-import { createAppServices } from "@/server/app-context/app-services";
+import { reader } from "@/db/store";
 import { DEMO_USERS } from "@/server/demo/seed";
 import { actorOf } from "@/server/users/service";
 import { DomainError } from "@/server/errors";
 import { compressionResult, createCompressionRun, type CompressRunInput } from "@/server/runs/compression";
 import type { BackendName } from "@/trainer/types";
-import { checkpointAfterCliWrite } from "./checkpoint-after-write";
+import { openTrainStore } from "./cli-train-store";
+import { sqliteOptionsOnPostgresRefusal } from "./train-store-refusal";
 
 export const COMPRESS_USAGE = `usage: npm run cli -- compress --run ID [--checkpoint best|EPOCH] --method float16|int8|prune|distill
     [--sparsity S] [--scope global|layer] [--fine-tune-epochs N] [--student FILE] [--temperature T] [--alpha A]
     [--rationale TEXT] [--user EMAIL] [--data-dir DIR] [--backend auto|wasm|cpu] [--json]
-  Derives a smaller model from a run's checkpoint (a new run, evaluated on the same test partition) and prints its size and metrics against the source's.`;
+  Derives a smaller model from a run's checkpoint (a new run, evaluated on the same test partition) and prints its size and metrics against the source's.
+  With DATABASE_URL=postgres://… on the PostgreSQL store (without --data-dir).`;
 
 const numberOption = (name: string, value: string | undefined): number | undefined => {
   if (value === undefined) return undefined;
@@ -94,17 +99,28 @@ export async function compressCommand(argv: string[]): Promise<number> {
     return 2;
   }
   const log = (s: string) => (values.json ? process.stderr : process.stdout).write(`${s}\n`);
-  const services = createAppServices(values["data-dir"], { backend: values.backend as BackendName | "auto", keyDir: values["key-dir"] });
-  const { db } = services;
+  const refusal = sqliteOptionsOnPostgresRefusal("compress", { dataDir: values["data-dir"], keyDir: values["key-dir"] });
+  if (refusal) {
+    process.stderr.write(refusal);
+    return 2;
+  }
+  const on = await openTrainStore({
+    dataDir: values["data-dir"],
+    keyDir: values["key-dir"],
+    backend: values.backend as BackendName | "auto",
+    enqueue: false,
+  });
+  const { store } = on;
   try {
-    const user = db.select().from(users).where(eq(users.email, values.user.toLowerCase())).get();
+    const { users } = store.tables;
+    const [user] = await reader(store).select().from(users).where(eq(users.email, values.user.toLowerCase())).limit(1);
     if (!user) {
       process.stderr.write(`compress: no user with email ${values.user}\n`);
       return 2;
     }
     let run;
     try {
-      run = await createCompressionRun({ ...services, actor: actorOf(user) }, input);
+      run = await createCompressionRun({ db: store, actor: actorOf(user) }, input);
     } catch (e) {
       // zod (a parameter of the wrong type or an unknown method) or the service's own checks: nothing was recorded.
       const message = e instanceof DomainError ? e.message : e instanceof Error && e.name === "ZodError" ? zodMessage(e) : null;
@@ -113,9 +129,9 @@ export async function compressCommand(argv: string[]): Promise<number> {
       return 2;
     }
     log(`run ${run.id} (${run.name}) queued: ${input.method} of run ${runId}'s checkpoint ${run.parentCheckpointId}`);
-    await services.orchestrator.launch(run.id);
-    await services.orchestrator.waitFor(run.id);
-    const r = await compressionResult(db, run.id);
+    await on.orchestrator.launch(run.id);
+    await on.orchestrator.waitFor(run.id);
+    const r = await compressionResult(store, run.id);
     const out = {
       runId: r.runId,
       method: r.method,
@@ -130,10 +146,10 @@ export async function compressCommand(argv: string[]): Promise<number> {
       log(`  size: ${r.sizeBytes ?? "-"} bytes (source ${r.parentSizeBytes ?? "-"} bytes)`);
       for (const [k, v] of Object.entries(r.metrics)) log(`  ${k}: ${Number.isInteger(v) ? v : v.toFixed(4)}`);
     }
-    checkpointAfterCliWrite(db, { dataDir: services.dataDir, auditKeys: services.auditKeys });
+    on.afterWrite();
     return r.status === "completed" ? 0 : 1;
   } finally {
-    db.$client.close();
+    await on.close();
   }
 }
 

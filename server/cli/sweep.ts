@@ -5,22 +5,41 @@
  * With --json, stdout carries exactly one JSON object:
  * {sweepId, status, specSha256, trials: [{runId, trialIndex, status, params, config, metrics, value, stoppedAtRung}],
  *  best: {runId, metric, value} | null}; `config` is the trial's full training config, `params` the values the sweep
- * generated, `metrics` the last value of each epoch metric, `value` the trial's objective (best epoch value).
+ * generated, `metrics` the last value of each epoch metric (by name), `value` the trial's objective (best epoch value).
+ *
+ * Stores (issue 16): with DATABASE_URL=postgres://… the sweep, its trials and their ledger events are in the PostgreSQL
+ * store and the trials train in this process (cli-train-store.ts), the same JSON; no audit checkpoint is signed there
+ * (the web servers' timer signs it). --data-dir and --key-dir are refused there (exit 2).
  */
 import fs from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { eq } from "drizzle-orm";
-import { runs, metricSummaries } from "@/db/schema";
-import { createAppServices } from "@/server/app-context/app-services";
+import { asc, eq } from "drizzle-orm";
+import { reader, type Store } from "@/db/store";
 import { DEMO_USERS } from "@/server/demo/seed";
 import type { BackendName } from "@/trainer/types";
 import { createSweep } from "@/server/sweeps/service";
 import { driveSweep } from "@/server/sweeps/driver";
-import { getSweep } from "@/server/sweeps/queries";
+import { sweepOnStore } from "@/server/sweeps/queries";
 import { DomainError } from "@/server/errors";
-import { checkpointAfterCliWrite } from "./checkpoint-after-write";
-import { cliUserAndExperiment } from "./cli-experiment";
+import { cliUserAndExperimentOn } from "./cli-experiment";
+import { openTrainStore } from "./cli-train-store";
+import { sqliteOptionsOnPostgresRefusal } from "./train-store-refusal";
+
+/** A trial's full training config and the last value of each of its epoch metrics (batch metrics left out). */
+async function trialConfigAndMetrics(store: Store, runId: number) {
+  const { runs, metricSummaries } = store.tables;
+  const [run] = await reader(store).select({ c: runs.configJson }).from(runs).where(eq(runs.id, runId)).limit(1);
+  const summaries = await reader(store)
+    .select({ key: metricSummaries.key, last: metricSummaries.last })
+    .from(metricSummaries)
+    .where(eq(metricSummaries.runId, runId))
+    .orderBy(asc(metricSummaries.key));
+  return {
+    config: JSON.parse(run!.c) as unknown,
+    metrics: Object.fromEntries(summaries.filter((m) => !m.key.startsWith("batch_")).map((m) => [m.key, m.last])),
+  };
+}
 
 export async function sweepCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -49,15 +68,25 @@ export async function sweepCommand(argv: string[]): Promise<number> {
     return 2;
   }
   const log = (s: string) => (values.json ? process.stderr : process.stdout).write(`${s}\n`);
-  const services = createAppServices(values["data-dir"], { backend: values.backend as BackendName | "auto", keyDir: values["key-dir"] });
-  const { db } = services;
+  const refusal = sqliteOptionsOnPostgresRefusal("sweep", { dataDir: values["data-dir"], keyDir: values["key-dir"] });
+  if (refusal) {
+    process.stderr.write(refusal);
+    return 2;
+  }
+  const on = await openTrainStore({
+    dataDir: values["data-dir"],
+    keyDir: values["key-dir"],
+    backend: values.backend as BackendName | "auto",
+    enqueue: false,
+  });
+  const { store } = on;
   try {
-    const found = await cliUserAndExperiment(services, "sweep", values.user, values.experiment);
+    const found = await cliUserAndExperimentOn(store, await on.seedDemo(), "sweep", values.user, values.experiment);
     if (!found) return 2;
-    const { ctx, experiment } = found;
+    const { actor, experiment } = found;
     let sweep;
     try {
-      sweep = await createSweep(ctx, { experimentId: experiment.id, spec });
+      sweep = await createSweep({ db: store, actor }, { experimentId: experiment.id, spec });
     } catch (e) {
       if (e instanceof DomainError) {
         process.stderr.write(`sweep: ${e.message}\n`);
@@ -67,35 +96,36 @@ export async function sweepCommand(argv: string[]): Promise<number> {
     }
     log(`sweep ${sweep.id} (${sweep.name}): ${sweep.method}, up to ${sweep.maxTrials} trials; spec sha256 ${sweep.specSha256}`);
     let seen = 0;
-    const progress = setInterval(() => {
-      const s = getSweep(db, sweep.id);
+    const printNewTrials = async () => {
+      const s = await sweepOnStore(store, sweep.id);
       for (const t of s.trials.slice(seen)) log(`  trial ${t.trialIndex + 1}: run ${t.runId} ${JSON.stringify(t.params)}`);
       seen = s.trials.length;
+    };
+    // One progress read at a time; the last one is awaited before the store closes.
+    let reading: Promise<void> | null = null;
+    const progress = setInterval(() => {
+      reading ??= printNewTrials()
+        .catch((e: Error) => void process.stderr.write(`sweep: progress: ${e.message}\n`))
+        .finally(() => (reading = null));
     }, 1000);
     try {
-      await driveSweep(services, services.orchestrator, sweep.id);
+      await driveSweep({ db: store, artifacts: on.artifacts }, on.orchestrator, sweep.id);
     } finally {
       clearInterval(progress);
+      await reading;
     }
-    const done = getSweep(db, sweep.id);
-    const trials = done.trials.map((t) => ({
-      runId: t.runId,
-      trialIndex: t.trialIndex,
-      status: t.status,
-      params: t.params,
-      config: JSON.parse(db.select({ c: runs.configJson }).from(runs).where(eq(runs.id, t.runId)).get()!.c) as unknown,
-      metrics: Object.fromEntries(
-        db
-          .select()
-          .from(metricSummaries)
-          .where(eq(metricSummaries.runId, t.runId))
-          .all()
-          .filter((m) => !m.key.startsWith("batch_"))
-          .map((m) => [m.key, m.last]),
-      ),
-      value: t.value,
-      stoppedAtRung: t.stoppedAtRung,
-    }));
+    const done = await sweepOnStore(store, sweep.id);
+    const trials = [];
+    for (const t of done.trials)
+      trials.push({
+        runId: t.runId,
+        trialIndex: t.trialIndex,
+        status: t.status,
+        params: t.params,
+        ...(await trialConfigAndMetrics(store, t.runId)),
+        value: t.value,
+        stoppedAtRung: t.stoppedAtRung,
+      });
     const out = { sweepId: done.id, status: done.status, specSha256: done.specSha256, trials, best: done.best };
     if (values.json) process.stdout.write(`${JSON.stringify(out)}\n`);
     else {
@@ -105,9 +135,9 @@ export async function sweepCommand(argv: string[]): Promise<number> {
         );
       log(done.best ? `best: run ${done.best.runId}, ${done.best.metric} ${done.best.value}` : "best: none (no completed trial)");
     }
-    checkpointAfterCliWrite(db, { dataDir: services.dataDir, auditKeys: services.auditKeys });
+    on.afterWrite();
     return done.best ? 0 : 1;
   } finally {
-    services.db.$client.close();
+    await on.close();
   }
 }
