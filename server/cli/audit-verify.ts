@@ -1,7 +1,7 @@
 /**
  * `npm run cli -- audit <verify|checkpoint-export|move-key|rotate-key> ...`: verify the audit ledger of a data
- * directory or an exported bundle, and export a signed checkpoint for an auditor to keep (key custody commands:
- * audit-keys.ts).
+ * directory or an exported bundle, and export a signed checkpoint for an auditor to keep (audit-checkpoint-export.ts;
+ * key custody commands: audit-keys.ts).
  *
  * `audit verify --database postgres://…` (or DATABASE_URL) verifies a PostgreSQL store through a SQLite copy of one
  * snapshot, proved equal to it first (server/audit/verify-pg.ts).
@@ -17,10 +17,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { openDatabase, resolveDataDir } from "@/db/client";
-import { createAuditCheckpoint, latestAuditCheckpoint, parseTrustedCheckpoint, trustedCheckpointFromRow } from "@/server/audit/checkpoints";
-import { loadAuditPublicKey, resolveKeyDir } from "@/server/audit/keys";
-import { openAuditSigningKeys } from "@/server/audit/key-custody";
+import { resolveDataDir } from "@/db/client";
+import { parseTrustedCheckpoint } from "@/server/audit/checkpoints";
 import { type VerifyDatabaseOptions, type VerifyResult, verifyDatabase } from "@/server/audit/verify";
 import { verifyBundle } from "@/server/audit/bundle";
 import { toWitnessKeys } from "@/server/audit/witness/witness-anchors";
@@ -46,7 +44,7 @@ export async function auditVerifyCommand(argv: string[], io: CliIo = processIo):
   const [sub, ...rest] = argv[0] === "audit" ? argv.slice(1) : argv;
   try {
     if (sub === "verify") return await verifyCommand(rest, io);
-    if (sub === "checkpoint-export") return checkpointExportCommand(rest, io);
+    if (sub === "checkpoint-export") return await (await import("./audit-checkpoint-export")).checkpointExportCommand(rest, io);
     if (sub === "move-key") return await (await import("./audit-keys")).moveKeyCommand(rest, io);
     if (sub === "rotate-key") return await (await import("./audit-keys")).rotateKeyCommand(rest, io);
     throw new UsageError(sub ? `unknown audit command "${sub}"` : "missing audit command");
@@ -191,50 +189,3 @@ async function verifyCommand(argv: string[], io: CliIo): Promise<number> {
 }
 
 export { formatResult };
-
-function checkpointExportCommand(argv: string[], io: CliIo): number {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      out: { type: "string" },
-      "data-dir": { type: "string" },
-      "key-dir": { type: "string" },
-      new: { type: "boolean", default: false },
-      json: { type: "boolean", default: false },
-    },
-    strict: true,
-    allowPositionals: false,
-  });
-  if (!values.out) throw new UsageError("--out FILE is required");
-  const dataDir = resolveDataDir(values["data-dir"]);
-  if (!fs.existsSync(dataDir)) throw new UsageError(`data directory not found: ${dataDir}`);
-  const db = openDatabase(dataDir);
-  try {
-    let row = latestAuditCheckpoint(db);
-    // Only --new signs (and so needs the private key from the key directory); exporting reads the public key.
-    if (values.new)
-      row = createAuditCheckpoint(
-        db,
-        openAuditSigningKeys(db, { dataDir, keyDir: resolveKeyDir(values["key-dir"]) }),
-        "checkpoint export",
-      ).checkpoint;
-    if (!row) {
-      io.err("error: there is no checkpoint yet; run with --new to create one\n");
-      return 1;
-    }
-    const exported = trustedCheckpointFromRow(row, loadAuditPublicKey(dataDir).publicKeyPem);
-    const out = path.resolve(values.out);
-    fs.mkdirSync(path.dirname(out), { recursive: true });
-    fs.writeFileSync(out, JSON.stringify(exported, null, 2) + "\n");
-    if (values.json) io.out(JSON.stringify({ out, ...exported }) + "\n");
-    else {
-      io.out(
-        `Wrote checkpoint #${row.id} (tree size ${row.treeSize}, root ${row.rootHash}, ${row.at}) to ${out}\n` +
-          `Keep it outside the server; later run: audit verify --trusted-checkpoint ${out}\n`,
-      );
-    }
-    return 0;
-  } finally {
-    db.$client.close();
-  }
-}

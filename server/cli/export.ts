@@ -9,23 +9,40 @@
  *
  * The export is recorded in the ledger ("audit.export") attributed to --user (default: the demo auditor), followed by a
  * signed checkpoint, pushed to the witnesses of RUNLEDGER_WITNESSES (a bounded wait; cosignatures.json records who
- * cosigned it). Exit codes: 0 ok, 1 failure (or bundle does not verify), 2 usage error.
+ * cosigned it). Exit codes: 0 ok, 1 failure (or bundle does not verify), 2 usage error (an unknown user, model,
+ * version or alias included).
+ *
+ * With DATABASE_URL=postgres://… (issue 16) the export reads the PostgreSQL store as the web app's export route does
+ * (export-in-worker.ts: a copy of one snapshot for the report, the export recorded and signed on the store); the
+ * checkpoint is signed with the installation's key from this machine's key directory (--key-dir or RUNLEDGER_KEY_DIR:
+ * the key the ledger names), whose public key the bundle carries; without that key it refuses (exit 1) and creates
+ * none. --data-dir is refused there (exit 2). `--verify` is offline and the same on both.
  */
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { eq } from "drizzle-orm";
-import { users } from "@/db/schema";
-import { openDatabase, resolveDataDir } from "@/db/client";
-import { resolveKeyDir } from "@/server/audit/keys";
+import { resolveDataDir } from "@/db/client";
+import { asStore, reader, type Store } from "@/db/store";
+import { postgresUrlFromEnv } from "@/server/app-context/pg-store-services";
+import type { Actor } from "@/server/audit/ledger";
+import { type AuditKeys, resolveKeyDir } from "@/server/audit/keys";
 import { openAuditSigningKeys } from "@/server/audit/key-custody";
 import { DEMO_USERS } from "@/server/demo/seed";
+import { DomainError } from "@/server/errors";
+import { readOnStore } from "@/server/registry/on-store";
 import { actorOf } from "@/server/users/service";
-import { resolveModelVersion } from "@/server/audit/report/export-bundle";
+import { assertEmptyOutDir, type ReportExportResult } from "@/server/audit/report/bundle-layout";
+import { resolveModelVersionIn } from "@/server/audit/report/export-bundle";
+import { exportReportInWorker } from "@/server/audit/report/export-in-worker";
 import { untarInto } from "@/server/audit/report/tar";
 import { exportReportToCosigned } from "@/server/audit/report/export-cosigned";
 import { verifyReportBundle } from "@/server/audit/report/verify-report";
+import { BUNDLE_COSIGNATURES_FILE } from "@/server/audit/witness/bundle-files";
+import type { FreshCheckpointWitnessing } from "@/server/audit/witness/fresh-cosign";
+import { dataDirWithPostgresRefusal, openCliStore } from "./cli-store";
+import { COPY_THE_KEY_HINT, installationKeyOnPostgres } from "./cli-pg-keys";
 
 export type CliIo = { out: (text: string) => void; err: (text: string) => void };
 const processIo: CliIo = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) };
@@ -64,28 +81,52 @@ export async function exportCommand(argv: string[], io: CliIo = processIo): Prom
     io.err(`export: --model NAME and --out PATH are required; give --version N or --alias ALIAS, not both\n${USAGE}\n`);
     return 2;
   }
-  const dataDir = resolveDataDir(values["data-dir"]);
-  if (!fs.existsSync(dataDir)) {
-    io.err(`export: data directory not found: ${dataDir}\n`);
+  const refusal = dataDirWithPostgresRefusal("export", values["data-dir"]);
+  if (refusal) {
+    io.err(refusal);
     return 2;
   }
-  const db = openDatabase(dataDir);
+  if (!postgresUrlFromEnv()) {
+    const dataDir = resolveDataDir(values["data-dir"]);
+    if (!fs.existsSync(dataDir)) {
+      io.err(`export: data directory not found: ${dataDir}\n`);
+      return 2;
+    }
+  }
+  const on = await openCliStore({ dataDir: values["data-dir"], keyDir: values["key-dir"] });
   try {
-    const user = db.select().from(users).where(eq(users.email, values.user.toLowerCase())).get();
+    const store = asStore(on.store);
+    const u = store.tables.users;
+    const [user] = await reader(store).select().from(u).where(eq(u.email, values.user.toLowerCase())).limit(1);
     if (!user) {
       io.err(`export: no user with email ${values.user}\n`);
       return 2;
     }
-    const target = resolveModelVersion(db, values.model, { version, alias: values.alias });
+    let target;
+    try {
+      target = await readOnStore(store, (q, t) => resolveModelVersionIn(q, t, values.model!, { version, alias: values.alias }));
+    } catch (err) {
+      if (!(err instanceof DomainError)) throw err;
+      io.err(`export: ${err.message}\n`);
+      return 2;
+    }
     const out = path.resolve(values.out);
-    // With RUNLEDGER_WITNESSES set, the export's checkpoint is pushed to the witnesses first (≤ 3 s wait; never fails on them).
-    const r = await exportReportToCosigned(
-      { db, auditKeys: openAuditSigningKeys(db, { dataDir, keyDir: resolveKeyDir(values["key-dir"]) }) },
-      actorOf(user),
-      target.modelVersionId,
-      out,
-      { log: () => undefined },
-    );
+    let r: ExportedReport;
+    if (store.dialect === "sqlite") {
+      const dataDir = on.dataDir!; // a SQLite store always has its data directory
+      const auditKeys = openAuditSigningKeys(store.db, { dataDir, keyDir: resolveKeyDir(values["key-dir"]) });
+      // With RUNLEDGER_WITNESSES set, the export's checkpoint is pushed to the witnesses first (≤ 3 s wait; never fails on them).
+      r = await exportReportToCosigned({ db: store.db, auditKeys }, actorOf(user), target.modelVersionId, out, {
+        log: () => undefined,
+      });
+    } else {
+      const key = await installationKeyOnPostgres(store, resolveKeyDir(values["key-dir"]));
+      if (!key.keys) {
+        io.err(`export: the report's checkpoint is signed with the installation's audit key, but ${key.missing}: ${COPY_THE_KEY_HINT}\n`);
+        return 1;
+      }
+      r = await exportFromPostgres(store, key.keys, actorOf(user), target.modelVersionId, out);
+    }
     if (values.json) io.out(JSON.stringify(r) + "\n");
     else {
       io.out(
@@ -105,8 +146,51 @@ export async function exportCommand(argv: string[], io: CliIo = processIo): Prom
     io.err(`export: ${(err as Error).message}\n`);
     return 1;
   } finally {
-    db.$client.close();
+    await on.close();
   }
+}
+
+type ExportedReport = ReportExportResult & {
+  witnessing?: FreshCheckpointWitnessing | null;
+  out: string;
+  kind: "directory" | "tar";
+};
+
+/**
+ * On PostgreSQL: the web app's export (export-in-worker.ts): a worker thread reads a copy of one snapshot of the store
+ * for the report and the bundle, this process records "audit.export" and signs the checkpoint over it on the store
+ * with `keys`, whose public key the bundle carries. The same directory or .tar as on SQLite.
+ */
+async function exportFromPostgres(
+  store: Store,
+  keys: AuditKeys,
+  actor: Actor,
+  modelVersionId: number,
+  out: string,
+): Promise<ExportedReport> {
+  // dataDir is the SQLite source of the worker; on PostgreSQL it reads the store's URL instead.
+  const deps = { db: store, auditKeys: keys, dataDir: "" };
+  if (!out.toLowerCase().endsWith(".tar")) {
+    assertEmptyOutDir(out); // before anything is recorded
+    const result = await exportReportInWorker(deps, actor, modelVersionId, { outDir: out });
+    return { ...result, witnessing: exportWitnessing(result.dir), out, kind: "directory" };
+  }
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-report-"));
+  try {
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    const root = path.basename(out).replace(/\.tar$/i, "") || undefined;
+    const result = await exportReportInWorker(deps, actor, modelVersionId, { outDir: path.join(tmp, "bundle"), tar: { path: out, root } });
+    return { ...result, witnessing: exportWitnessing(result.dir), dir: out, out, kind: "tar" };
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Whether the witnesses cosigned the export's checkpoint, as the bundle records it (cosignatures.json exportCheckpoint). */
+function exportWitnessing(bundleDir: string): FreshCheckpointWitnessing | null {
+  const file = path.join(bundleDir, BUNDLE_COSIGNATURES_FILE);
+  if (!fs.existsSync(file)) return null;
+  return (JSON.parse(fs.readFileSync(file, "utf8")) as { exportCheckpoint?: FreshCheckpointWitnessing }).exportCheckpoint ?? null;
 }
 
 async function verifyCommand(target: string, publicKeyFile: string | undefined, json: boolean, io: CliIo): Promise<number> {

@@ -31,12 +31,13 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { and, desc, eq } from "drizzle-orm";
-import { modelVersions, models } from "@/db/schema";
-import type { Db, DbOrTx } from "@/db/client";
+import type { Db, DbOrTx, Tx } from "@/db/client";
+import { row, type StoreTables, type TxBody } from "@/db/store";
 import type { Actor } from "@/server/audit/ledger";
 import type { AuditKeys } from "@/server/audit/keys";
 import { notFound } from "@/server/errors";
-import { currentAliasVersionId } from "@/server/registry/aliases";
+import { currentAliasVersionIdIn } from "@/server/registry/aliases";
+import { onSqlite } from "@/server/registry/on-store";
 import { assertEmptyOutDir, bundleName, type ReportExportResult } from "./bundle-layout";
 import { prepareReport } from "./export-prepare";
 import { recordReportExport } from "./export-record";
@@ -49,30 +50,44 @@ export function resolveModelVersion(
   modelName: string,
   pick: { version?: number; alias?: string } = {},
 ): { modelVersionId: number; model: string; version: number } {
-  const model = db.select().from(models).where(eq(models.name, modelName)).get();
+  return onSqlite(db, (q, t) => resolveModelVersionIn(q, t, modelName, pick));
+}
+
+/** resolveModelVersion as a read part on either store (server/registry/on-store.ts: readOnStore). */
+export function* resolveModelVersionIn(
+  q: Tx,
+  t: StoreTables,
+  modelName: string,
+  pick: { version?: number; alias?: string } = {},
+): TxBody<{ modelVersionId: number; model: string; version: number }> {
+  const { models, modelVersions } = t;
+  const model = yield* row(q.select().from(models).where(eq(models.name, modelName)).limit(1));
   if (!model) notFound(`model "${modelName}"`);
   let versionId: number | null | undefined;
   if (pick.version !== undefined) {
-    versionId = db
-      .select({ id: modelVersions.id })
-      .from(modelVersions)
-      .where(and(eq(modelVersions.modelId, model.id), eq(modelVersions.version, pick.version)))
-      .get()?.id;
+    versionId = (yield* row(
+      q
+        .select({ id: modelVersions.id })
+        .from(modelVersions)
+        .where(and(eq(modelVersions.modelId, model.id), eq(modelVersions.version, pick.version)))
+        .limit(1),
+    ))?.id;
     if (!versionId) notFound(`version ${pick.version} of model "${modelName}"`);
   } else if (pick.alias !== undefined) {
-    versionId = currentAliasVersionId(db, model.id, pick.alias);
+    versionId = yield* currentAliasVersionIdIn(q, t, model.id, pick.alias);
     if (!versionId) notFound(`a version of "${modelName}" with alias "${pick.alias}"`);
   } else {
-    versionId = db
-      .select({ id: modelVersions.id })
-      .from(modelVersions)
-      .where(eq(modelVersions.modelId, model.id))
-      .orderBy(desc(modelVersions.version))
-      .limit(1)
-      .get()?.id;
+    versionId = (yield* row(
+      q
+        .select({ id: modelVersions.id })
+        .from(modelVersions)
+        .where(eq(modelVersions.modelId, model.id))
+        .orderBy(desc(modelVersions.version))
+        .limit(1),
+    ))?.id;
     if (!versionId) notFound(`any version of model "${modelName}"`);
   }
-  const v = db.select().from(modelVersions).where(eq(modelVersions.id, versionId)).get()!;
+  const v = (yield* row(q.select().from(modelVersions).where(eq(modelVersions.id, versionId)).limit(1)))!;
   return { modelVersionId: v.id, model: model.name, version: v.version };
 }
 
