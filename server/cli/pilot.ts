@@ -7,19 +7,26 @@
  * A rollback of a paused or completed run takes effect at once and its branch trains here (rollbackCommand).
  *
  * The acting user is --as EMAIL (--user EMAIL, as other commands name it, is accepted too), defaulting to the
- * demo engineer like train and register.
+ * demo engineer like train and register. An unknown run is refused with exit 2, as show and resume do.
+ *
+ * Stores (issue 16): with DATABASE_URL=postgres://… the intervention and its ledger event are written in the PostgreSQL
+ * store (cli-store.ts; the due audit checkpoint is signed only with the installation's key in the key directory), and a
+ * rollback's branch trains in this process on that store (cli-train-store.ts; no checkpoint signed there). --data-dir
+ * is refused there with exit 2, and so is --key-dir with --rollback (as train refuses it).
  */
 import { parseArgs } from "node:util";
 import { eq } from "drizzle-orm";
-import { users } from "@/db/schema";
-import { openDatabase, resolveDataDir } from "@/db/client";
+import { asStore, reader, type Store } from "@/db/store";
+import type { Db } from "@/db/client";
 import { DEMO_USERS } from "@/server/demo/seed";
 import { actorOf } from "@/server/users/service";
-import { requestIntervention, type RequestInterventionInput } from "@/server/runs/pilot";
-import { checkpointAfterCliWrite } from "./checkpoint-after-write";
-import { createAppServices } from "@/server/app-context/app-services";
+import { requestInterventionOn, type RequestInterventionInput } from "@/server/runs/pilot";
 import { requestPilotInterventionOn } from "@/server/runs/service";
-import { runResult } from "./run-result";
+import type { BackendName } from "@/trainer/types";
+import { dataDirWithPostgresRefusal, openCliStore } from "./cli-store";
+import { openTrainStore } from "./cli-train-store";
+import { runResultOn } from "./run-result";
+import { sqliteOptionsOnPostgresRefusal } from "./train-store-refusal";
 
 export const PILOT_USAGE = `usage: npm run cli -- pilot --run ID (--pause | --resume | --stop | --set PATH=VALUE ... | --rollback CHECKPOINT_ID [--set PATH=VALUE ...])
                           --rationale TEXT [--as EMAIL] [--data-dir DIR] [--json]
@@ -89,17 +96,21 @@ export async function pilotCommand(argv: string[]): Promise<number> {
   if (values.rollback !== undefined) input.fromCheckpointId = Number(values.rollback);
 
   const email = (values.as ?? values.user ?? DEMO_USERS[1]!.email).toLowerCase();
+  const refusal =
+    values.rollback !== undefined
+      ? sqliteOptionsOnPostgresRefusal("pilot", { dataDir: values["data-dir"], keyDir: values["key-dir"] })
+      : dataDirWithPostgresRefusal("pilot", values["data-dir"]);
+  if (refusal) {
+    process.stderr.write(refusal);
+    return 2;
+  }
   if (values.rollback !== undefined) return rollbackCommand(input, email, values);
-  const dataDir = resolveDataDir(values["data-dir"]);
-  const db = openDatabase(dataDir);
+  const on = await openCliStore({ dataDir: values["data-dir"], keyDir: values["key-dir"] });
   try {
-    const user = db.select().from(users).where(eq(users.email, email)).get();
-    if (!user) {
-      process.stderr.write(`pilot: no user with email ${email}\n`);
-      return 2;
-    }
-    const out = requestIntervention({ db, actor: actorOf(user) }, input);
-    checkpointAfterCliWrite(db, { dataDir, keyDir: values["key-dir"] });
+    const user = await userAndRun(on.store, email, runId);
+    if (!user) return 2;
+    const out = await requestInterventionOn({ db: on.store, actor: actorOf(user) }, input);
+    await on.checkpointAfterWrite();
     const shown = {
       id: out.id,
       runId: out.runId,
@@ -119,8 +130,25 @@ export async function pilotCommand(argv: string[]): Promise<number> {
       );
     return 0;
   } finally {
-    db.$client.close();
+    await on.close();
   }
+}
+
+/** The acting user, once the run is known to exist; null (after saying which is missing on stderr) otherwise. */
+async function userAndRun(db: Store | Db, email: string, runId: number) {
+  const store = asStore(db);
+  const { users, runs } = store.tables;
+  const [user] = await reader(store).select().from(users).where(eq(users.email, email)).limit(1);
+  if (!user) {
+    process.stderr.write(`pilot: no user with email ${email}\n`);
+    return null;
+  }
+  const [run] = await reader(store).select({ id: runs.id }).from(runs).where(eq(runs.id, runId)).limit(1);
+  if (!run) {
+    process.stderr.write(`pilot: run ${runId} does not exist\n`);
+    return null;
+  }
+  return user;
 }
 
 /**
@@ -133,23 +161,23 @@ async function rollbackCommand(
   email: string,
   values: { "data-dir"?: string; "key-dir"?: string; json: boolean },
 ): Promise<number> {
-  const services = createAppServices(values["data-dir"], { keyDir: values["key-dir"] });
-  const { db } = services;
+  // No --backend here: the branch trains on RUNLEDGER_BACKEND when set, as the trainer's own default would choose.
+  const backend = (process.env.RUNLEDGER_BACKEND as BackendName | undefined) ?? "auto";
+  const on = await openTrainStore({ dataDir: values["data-dir"], keyDir: values["key-dir"], backend, enqueue: false });
+  const { store, orchestrator } = on;
   try {
-    const user = db.select().from(users).where(eq(users.email, email)).get();
-    if (!user) {
-      process.stderr.write(`pilot: no user with email ${email}\n`);
-      return 2;
-    }
+    const user = await userAndRun(store, email, input.runId);
+    if (!user) return 2;
     const out: Awaited<ReturnType<typeof requestPilotInterventionOn>> & { branchRunId?: number } = await requestPilotInterventionOn(
-      { ...services, actor: actorOf(user) },
-      services.orchestrator,
+      // The orchestrator's data directory: SQLite's, or on PostgreSQL the local scratch directory (nothing is read there).
+      { db: store, artifacts: on.artifacts, dataDir: orchestrator.deps.dataDir, actor: actorOf(user) },
+      orchestrator,
       input,
     );
     const log = (s: string) => (values.json ? process.stderr : process.stdout).write(`${s}\n`);
     if (out.branchRunId !== undefined) {
       log(`rollback ${out.id}: branch run ${out.branchRunId} from checkpoint ${out.fromCheckpointId}; training it here`);
-      await services.orchestrator.waitFor(out.branchRunId);
+      await orchestrator.waitFor(out.branchRunId);
     } else log(`rollback ${out.id} on run ${out.runId}: pending; takes effect at the run's next epoch boundary`);
     const shown = {
       id: out.id,
@@ -162,12 +190,12 @@ async function rollbackCommand(
       requestedBy: user.email,
       requestedAt: out.requestedAt,
       branchRunId: out.branchRunId ?? null,
-      branch: out.branchRunId === undefined ? null : runResult(db, out.branchRunId),
+      branch: out.branchRunId === undefined ? null : await runResultOn(store, out.branchRunId),
     };
     if (values.json) process.stdout.write(`${JSON.stringify(shown)}\n`);
-    checkpointAfterCliWrite(db, { dataDir: services.dataDir, auditKeys: services.auditKeys });
+    on.afterWrite();
     return 0;
   } finally {
-    db.$client.close();
+    await on.close();
   }
 }

@@ -3,17 +3,21 @@
  * replaying its piloting path (server/runs/replay.ts createRerun: its schedule and applied live changes become the
  * re-run's planned entries), trains it to completion in this process, and prints the same result as `train`
  * (run-result.ts), plus `reproduced`: whether the weights hash equals the source run's.
+ *
+ * Stores (issue 16): with DATABASE_URL=postgres://… the re-run is created in the PostgreSQL store and trains in this
+ * process (cli-train-store.ts), with the same JSON; no audit checkpoint is signed there (the web servers' timer signs
+ * it). --data-dir and --key-dir are refused there (exit 2).
  */
 import { parseArgs } from "node:util";
 import { eq } from "drizzle-orm";
-import { runs, users } from "@/db/schema";
-import { createAppServices } from "@/server/app-context/app-services";
+import { reader } from "@/db/store";
 import { DEMO_USERS } from "@/server/demo/seed";
 import { actorOf } from "@/server/users/service";
 import { createRerunOn } from "@/server/runs/replay";
 import type { BackendName } from "@/trainer/types";
-import { checkpointAfterCliWrite } from "./checkpoint-after-write";
-import { runResult } from "./run-result";
+import { openTrainStore } from "./cli-train-store";
+import { runResultOn } from "./run-result";
+import { sqliteOptionsOnPostgresRefusal } from "./train-store-refusal";
 
 export const RERUN_USAGE = `usage: npm run cli -- rerun --run ID [--data-dir DIR] [--user EMAIL] [--backend auto|wasm|cpu] [--rationale TEXT] [--json]
   Re-runs a finished run with the same config, replaying its planned and piloted changes at their epochs, and trains it here.`;
@@ -42,30 +46,41 @@ export async function rerunCommand(argv: string[]): Promise<number> {
     process.stderr.write(`rerun: --run ID is required\n${RERUN_USAGE}\n`);
     return 2;
   }
+  const refusal = sqliteOptionsOnPostgresRefusal("rerun", { dataDir: values["data-dir"], keyDir: values["key-dir"] });
+  if (refusal) {
+    process.stderr.write(refusal);
+    return 2;
+  }
   const log = (s: string) => (values.json ? process.stderr : process.stdout).write(`${s}\n`);
-  const services = createAppServices(values["data-dir"], { backend: values.backend as BackendName | "auto", keyDir: values["key-dir"] });
-  const { db } = services;
+  const on = await openTrainStore({
+    dataDir: values["data-dir"],
+    keyDir: values["key-dir"],
+    backend: values.backend as BackendName | "auto",
+    enqueue: false,
+  });
+  const { store, orchestrator } = on;
+  const { users, runs } = store.tables;
   try {
-    const user = db.select().from(users).where(eq(users.email, values.user.toLowerCase())).get();
+    const [user] = await reader(store).select().from(users).where(eq(users.email, values.user.toLowerCase())).limit(1);
     if (!user) {
       process.stderr.write(`rerun: no user with email ${values.user}\n`);
       return 2;
     }
-    const run = await createRerunOn({ ...services, actor: actorOf(user) }, { runId, rationale: values.rationale });
+    const run = await createRerunOn({ db: store, artifacts: on.artifacts, actor: actorOf(user) }, { runId, rationale: values.rationale });
     log(`run ${run.id} (${run.name}) queued: re-run of run ${runId}`);
-    await services.orchestrator.launch(run.id);
-    await services.orchestrator.waitFor(run.id);
-    const result = runResult(db, run.id);
-    const source = db.select({ sha: runs.finalWeightsSha256 }).from(runs).where(eq(runs.id, runId)).get();
+    await orchestrator.launch(run.id);
+    await orchestrator.waitFor(run.id);
+    const result = await runResultOn(store, run.id);
+    const [source] = await reader(store).select({ sha: runs.finalWeightsSha256 }).from(runs).where(eq(runs.id, runId)).limit(1);
     const out = { ...result, rerunOf: runId, reproduced: source?.sha ? source.sha === result.weightsSha256 : null };
     if (values.json) process.stdout.write(`${JSON.stringify(out)}\n`);
     else {
       log(`run ${out.runId}: ${out.status} on ${out.backend ?? "?"}${out.error ? ` — ${out.error}` : ""}`);
       log(`  weights sha256: ${out.weightsSha256 ?? "-"} (${out.reproduced ? "reproduces" : "differs from"} run ${runId})`);
     }
-    checkpointAfterCliWrite(db, { dataDir: services.dataDir, auditKeys: services.auditKeys });
+    on.afterWrite();
     return out.status === "completed" ? 0 : 1;
   } finally {
-    db.$client.close();
+    await on.close();
   }
 }

@@ -4,18 +4,29 @@
  * `train` (run-result.ts). A run still "running" whose training process died is first marked interrupted (event
  * run.interrupted), as a web start would; a paused run is resumed through a resume intervention (audited, with the
  * rationale). A run another live process holds (its lease, server/runs/orchestrator/leases.ts) is refused.
+ *
+ * Stores (issue 16): with DATABASE_URL=postgres://… the run is resumed on the PostgreSQL store and trains in this process
+ * (cli-train-store.ts), from its last checkpoint's resume state kept in PostgreSQL, with the same JSON; no audit
+ * checkpoint is signed there (the web servers' timer signs it). A lease is alive there while its heartbeat, on the
+ * database's clock, is younger than RUNLEDGER_LEASE_TIMEOUT_S (a worker's or another machine's process included), so a
+ * run whose trainer just died is refused until its lease has expired. --data-dir and --key-dir are refused (exit 2).
  */
 import { parseArgs } from "node:util";
 import { eq } from "drizzle-orm";
-import { runs, users } from "@/db/schema";
-import { createAppServices } from "@/server/app-context/app-services";
+import { readPart, reader, type Store } from "@/db/store";
 import { DEMO_USERS } from "@/server/demo/seed";
 import { actorOf } from "@/server/users/service";
-import { requestIntervention } from "@/server/runs/pilot";
-import { pendingInterventions } from "@/server/runs/pilot-queries";
+import { requestInterventionOn } from "@/server/runs/pilot";
+import { pendingInterventionsIn } from "@/server/runs/pilot-queries";
 import type { BackendName } from "@/trainer/types";
-import { checkpointAfterCliWrite } from "./checkpoint-after-write";
-import { printRunResult } from "./run-result";
+import { openTrainStore, type TrainStore } from "./cli-train-store";
+import { printRunResultOn } from "./run-result";
+import { sqliteOptionsOnPostgresRefusal } from "./train-store-refusal";
+
+async function statusOf(store: Store, runId: number) {
+  const { runs } = store.tables;
+  return (await reader(store).select({ status: runs.status }).from(runs).where(eq(runs.id, runId)).limit(1))[0]?.status;
+}
 
 export async function resumeCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -35,25 +46,51 @@ export async function resumeCommand(argv: string[]): Promise<number> {
     process.stderr.write("resume: --run ID is required\n");
     return 2;
   }
+  const refusal = sqliteOptionsOnPostgresRefusal("resume", { dataDir: values["data-dir"], keyDir: values["key-dir"] });
+  if (refusal) {
+    process.stderr.write(refusal);
+    return 2;
+  }
   const log = (s: string) => (values.json ? process.stderr : process.stdout).write(`${s}\n`);
-  const services = createAppServices(values["data-dir"], { backend: values.backend as BackendName | "auto", keyDir: values["key-dir"] });
-  const { db, orchestrator } = services;
+  const on = await openTrainStore({
+    dataDir: values["data-dir"],
+    keyDir: values["key-dir"],
+    backend: values.backend as BackendName | "auto",
+    enqueue: false,
+  });
+  try {
+    return await resumeOn(on, runId, values, log);
+  } finally {
+    await on.close();
+  }
+}
+
+async function resumeOn(
+  on: TrainStore,
+  runId: number,
+  values: { user: string; rationale?: string; json: boolean },
+  log: (s: string) => void,
+): Promise<number> {
+  const { store, orchestrator } = on;
   const fail = (message: string, code = 1) => {
     process.stderr.write(`resume: ${message}\n`);
-    services.db.$client.close();
     return code;
   };
-  const row = db.select({ status: runs.status }).from(runs).where(eq(runs.id, runId)).get();
-  if (!row) return fail(`run ${runId} does not exist`, 2);
-  if (await orchestrator.heldElsewhere(runId)) return fail(`run ${runId} is held by another live process (it is ${row.status} there)`);
-  if (row.status === "running" && (await orchestrator.interruptIfOrphaned(runId, true)))
+  const found = await statusOf(store, runId);
+  if (!found) return fail(`run ${runId} does not exist`, 2);
+  if (await orchestrator.heldElsewhere(runId)) return fail(`run ${runId} is held by another live process (it is ${found} there)`);
+  if (found === "running" && (await orchestrator.interruptIfOrphaned(runId, true)))
     log(`run ${runId}: its training process is gone; marked interrupted`);
-  const status = db.select({ status: runs.status }).from(runs).where(eq(runs.id, runId)).get()!.status;
-  if (status === "paused" && !pendingInterventions(db, runId).some((i) => i.kind === "resume")) {
-    const user = db.select().from(users).where(eq(users.email, values.user.toLowerCase())).get();
+  const status = (await statusOf(store, runId))!;
+  if (
+    status === "paused" &&
+    !(await readPart(store, (q) => pendingInterventionsIn(q, store.tables, runId))).some((i) => i.kind === "resume")
+  ) {
+    const { users } = store.tables;
+    const [user] = await reader(store).select().from(users).where(eq(users.email, values.user.toLowerCase())).limit(1);
     if (!user) return fail(`no user with email ${values.user}`, 2);
-    requestIntervention(
-      { db, actor: actorOf(user) },
+    await requestInterventionOn(
+      { db: store, actor: actorOf(user) },
       { runId, kind: "resume", rationale: values.rationale ?? "resumed from the command line (npm run cli -- resume)" },
     );
   }
@@ -62,8 +99,7 @@ export async function resumeCommand(argv: string[]): Promise<number> {
   if (!(await orchestrator.launch(runId))) return fail(`run ${runId} could not be taken over (another process holds it)`);
   log(`run ${runId} (${status}) resumes`);
   await orchestrator.waitFor(runId);
-  const code = printRunResult(db, runId, { json: values.json, log });
-  checkpointAfterCliWrite(db, { dataDir: services.dataDir, auditKeys: services.auditKeys });
-  services.db.$client.close();
+  const code = await printRunResultOn(store, runId, { json: values.json, log });
+  on.afterWrite();
   return code;
 }
