@@ -9,7 +9,7 @@
  */
 import type { Db } from "@/db/client";
 import { isStore, type Store } from "@/db/store";
-import { maybeCheckpoint, maybeCheckpointOn, type MadeCheckpoint } from "./checkpoints";
+import { maybeCheckpoint, maybeCheckpointOn, SigningKeyNotHeldError, type MadeCheckpoint } from "./checkpoints";
 import type { AuditKeys } from "./keys";
 
 export const CHECKPOINT_EVERY_EVENTS = 100;
@@ -36,7 +36,8 @@ function outcomeOf(made: MadeCheckpoint | null): PolicyOutcome {
 
 function failed(err: unknown): PolicyOutcome {
   const error = (err as Error).message;
-  console.error(`audit checkpoint policy: ${error}`);
+  // A key this server does not hold (after a rotation elsewhere) was logged once when found; not again every tick.
+  if (!(err instanceof SigningKeyNotHeldError)) console.error(`audit checkpoint policy: ${error}`);
   return { checkpointed: false, error };
 }
 

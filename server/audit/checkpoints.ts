@@ -199,6 +199,30 @@ function* rootOfCheckedLog(
   return { treeSize: tree.size, rootHash: tree.root().toString("hex"), frontier: tree.frontier().map((b) => b.toString("hex")) };
 }
 
+/**
+ * Thrown instead of signing when the ledger names a signing key this process does not hold (after a key rotation made
+ * elsewhere): it signs nothing rather than sign with the retired key. The process has already said so once.
+ */
+export class SigningKeyNotHeldError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "SigningKeyNotHeldError";
+  }
+}
+
+/**
+ * Signing keys that catch up with the ledger before each signature (a PostgreSQL web server's, key-custody.ts
+ * openAuditSigningKeysOn): `followLedger` resolves to the key the ledger has in force, loaded from the key directory
+ * if it changed, or rejects with SigningKeyNotHeldError. SQLite's live keys follow on every use and have no such method.
+ */
+export type LedgerFollowingKeys = AuditKeys & { followLedger(): Promise<AuditKeys> };
+
+/** The key to sign with now: `keys` itself, or what its followLedger says (see LedgerFollowingKeys). */
+export async function keysToSignWith(keys: AuditKeys): Promise<AuditKeys> {
+  const follow = (keys as Partial<LedgerFollowingKeys>).followLedger;
+  return typeof follow === "function" ? follow.call(keys) : keys;
+}
+
 export type MadeCheckpoint = { checkpoint: AuditCheckpointRow; event: AuditEventRow };
 export type CreateCheckpointOptions = { at?: string; previousKey?: AuditPublicKey };
 
@@ -264,7 +288,9 @@ export async function createAuditCheckpointOn(
 ): Promise<MadeCheckpoint> {
   const s = asStore(store);
   if (s.dialect === "sqlite") return createAuditCheckpoint(s.db, keys, reason, opts);
-  const made = await transact(s, (tx) => auditCheckpointPart(tx, s.tables, keys, reason, opts), { pgLock: PG_LOCK_KEYS.ledger });
+  // A rotation committed after this read makes the part refuse: the latest checkpoint is then not this key's.
+  const signing = await keysToSignWith(keys);
+  const made = await transact(s, (tx) => auditCheckpointPart(tx, s.tables, signing, reason, opts), { pgLock: PG_LOCK_KEYS.ledger });
   announceAuditCheckpointSigned();
   return made;
 }
@@ -324,11 +350,12 @@ export async function maybeCheckpointOn(store: Store | Db, keys: AuditKeys, poli
   const last = (await latestCheckpointQuery(reader(s), t))[0];
   const newEvents = (await countEventsAfterQuery(reader(s), t, last?.treeSize ?? 0, CHECKPOINT_ACTION))[0]?.n ?? 0;
   if (dueReason(last, newEvents, withNow) === null) return null;
+  const signing = await keysToSignWith(keys); // see createAuditCheckpointOn
   const made = await transact(
     s,
     function* (tx) {
       const why = yield* dueReasonIn(tx, t, withNow);
-      return why === null ? null : yield* auditCheckpointPart(tx, t, keys, why, { at: withNow.now.toISOString() });
+      return why === null ? null : yield* auditCheckpointPart(tx, t, signing, why, { at: withNow.now.toISOString() });
     },
     { pgLock: PG_LOCK_KEYS.ledger },
   );

@@ -19,20 +19,24 @@ import path from "node:path";
 import type { Db } from "@/db/client";
 import {
   type AuditKeys,
+  type AuditPublicKey,
   KeyCustodyError,
   LEGACY_PRIVATE_KEY_FILE,
   PUBLIC_KEY_FILE,
   createKeyInDir,
   keyFileName,
+  keyFilePath,
   keysFromPrivatePem,
   loadAuditPublicKey,
   loadKeyFromDir,
+  parseAuditPublicKey,
   readPrivateKeyFile,
   storeKeyInDir,
   writePublicKeyFile,
 } from "./keys";
 import { KEY_ROTATE_ACTION, ledgerKeyFingerprint, rotationNewFingerprint } from "./key-rotation";
 import { asStore, reader, type Store } from "@/db/store";
+import { SigningKeyNotHeldError, type LedgerFollowingKeys } from "./checkpoints";
 import { desc, eq } from "drizzle-orm";
 
 export const ALLOW_KEY_IN_DATA_DIR_ENV = "RUNLEDGER_ALLOW_KEY_IN_DATA_DIR";
@@ -207,16 +211,22 @@ export function keyFingerprintsInDir(keyDir: string): string[] {
  *   that it is copied from the server that has it). Two servers can never sign with two keys: a checkpoint is refused
  *   unless the previous one verifies under the signing key (checkpoints.ts rootOfCheckedLog), under the ledger lock.
  * - Nothing signed yet: the key directory's one key, else a new key. Several keys and no ledger choice is refused.
- * The keys are fixed for the life of the process (a key rotation, SQLite only so far, needs a restart here); `current()`
- * re-reads nothing. `localDir` gets the public key file, for operators and `audit verify --public-key`.
+ * - Key rotation while running (`audit rotate-key` on another machine): before each signature the signer calls
+ *   `followLedger` (checkpoints.ts keysToSignWith), which re-reads the key the ledger names (two indexed queries). A
+ *   new key found in the key directory is taken (and its public key written to `localDir`); a missing one makes the
+ *   server sign nothing (SigningKeyNotHeldError), say once which file to copy, and refuse its retired private key to
+ *   every other user (the witness note); it takes the key at the first signature after the file is copied.
+ * `current()` and the fields are the key last followed. `localDir` gets the public key file, for operators and
+ * `audit verify --public-key`.
  */
 export async function openAuditSigningKeysOn(
   source: Store | Db,
-  opts: { localDir: string; keyDir: string; env?: NodeJS.ProcessEnv },
+  opts: { localDir: string; keyDir: string; env?: NodeJS.ProcessEnv; log?: (line: string) => void },
 ): Promise<SigningKeys> {
   const store = asStore(source);
   if (store.dialect === "sqlite") return openAuditSigningKeys(store.db, { dataDir: opts.localDir, keyDir: opts.keyDir, env: opts.env });
   const { keyDir, localDir } = opts;
+  const log = opts.log ?? ((line: string) => console.error(line));
   const inForce = await ledgerKeyFingerprintOn(store);
   let keys: AuditKeys;
   if (inForce) {
@@ -239,10 +249,108 @@ export async function openAuditSigningKeysOn(
   }
   fs.mkdirSync(localDir, { recursive: true });
   writePublicKeyFile(localDir, keys);
-  const live = { ...keys } as SigningKeys;
+
+  /** The refusal while the ledger names a key this directory lacks (said once per missing key), else null. */
+  let missing: { fingerprint: string; message: string } | null = null;
+  const followLedger = async (): Promise<AuditKeys> => {
+    const fp = await ledgerKeyFingerprintOn(store);
+    if (fp === null || fp === keys.fingerprint) {
+      missing = null;
+      return keys;
+    }
+    const next = loadKeyFromDir(keyDir, fp);
+    if (!next) {
+      if (missing?.fingerprint !== fp) {
+        missing = {
+          fingerprint: fp,
+          message:
+            `audit key: the ledger's signing key is now ${fp} (a key rotation), and this server's key directory ${keyDir} has no ` +
+            `${keyFileName(fp)}. This server signs no checkpoint until that file is copied there (mode 0600) from the key directory ` +
+            `of the machine that ran audit rotate-key; it never signs with the retired key ${keys.fingerprint}.`,
+        };
+        log(missing.message);
+      }
+      throw new SigningKeyNotHeldError(missing.message);
+    }
+    missing = null;
+    keys = next;
+    writePublicKeyFile(localDir, next);
+    log(`audit key: the ledger's signing key is now ${fp} (a key rotation); this server signs with ${keyFilePath(keyDir, fp)}`);
+    return keys;
+  };
+  const current = (): AuditKeys => keys;
+  const live = {} as SigningKeys & LedgerFollowingKeys;
   Object.defineProperties(live, {
+    privateKey: {
+      enumerable: true,
+      get: () => {
+        // A key the ledger has retired is never handed out once this server knows it (e.g. to sign a witness note).
+        if (missing) throw new SigningKeyNotHeldError(missing.message);
+        return keys.privateKey;
+      },
+    },
+    publicKey: { enumerable: true, get: () => keys.publicKey },
+    publicKeyPem: { enumerable: true, get: () => keys.publicKeyPem },
+    fingerprint: { enumerable: true, get: () => keys.fingerprint },
     keyDir: { enumerable: false, value: keyDir },
-    current: { enumerable: false, value: () => keys },
+    current: { enumerable: false, value: current },
+    followLedger: { enumerable: false, value: followLedger },
   });
   return live;
+}
+
+/**
+ * The key the ledger names, from this machine's key directory, for an operator's command on PostgreSQL (`audit
+ * rotate-key`, `witness push`). Never creates a key: the installation's key belongs to its web servers. Throws
+ * KeyCustodyError naming the file when it is missing, or when nothing is signed yet (no key to use).
+ */
+export async function ledgerKeyFromKeyDirOn(source: Store | Db, keyDir: string, doing: string): Promise<AuditKeys> {
+  const fp = await ledgerKeyFingerprintOn(source);
+  if (fp === null)
+    throw new KeyCustodyError(
+      `${doing}: nothing is signed in this ledger yet, so it names no signing key (the first web server makes the key and signs the first checkpoint)`,
+    );
+  const keys = loadKeyFromDir(keyDir, fp);
+  if (!keys)
+    throw new KeyCustodyError(
+      `${doing}: the ledger is signed by ${fp}, and the key directory ${keyDir} has no ${keyFileName(fp)}. ` +
+        `Run this on a machine whose key directory holds it (--key-dir or RUNLEDGER_KEY_DIR), or copy that file there (mode 0600) ` +
+        `from a web server's key directory.`,
+    );
+  return keys;
+}
+
+/**
+ * The public key the ledger has in force, for `witness log-key` on PostgreSQL: the latest rotation's new key (its
+ * payload carries the public key), else the key of the checkpoints, read from the key directory (the ledger keeps only
+ * its fingerprint); nothing signed yet, the key directory's only key (the one the web servers will sign with).
+ */
+export async function ledgerPublicKeyOn(source: Store | Db, keyDir: string): Promise<AuditPublicKey> {
+  const store = asStore(source);
+  const e = store.tables.auditEvents;
+  const [rotation] = await reader(store)
+    .select({ payload: e.payload })
+    .from(e)
+    .where(eq(e.action, KEY_ROTATE_ACTION))
+    .orderBy(desc(e.seq))
+    .limit(1);
+  if (rotation) {
+    const pem = (JSON.parse(rotation.payload) as { newPublicKeyPem?: unknown }).newPublicKeyPem;
+    if (typeof pem !== "string") throw new Error("the latest audit.keyRotate event carries no new public key (damaged ledger?)");
+    const key = parseAuditPublicKey(pem);
+    if (key.fingerprint !== rotationNewFingerprint(rotation.payload))
+      throw new Error("the latest audit.keyRotate event's new public key does not match its fingerprint (damaged ledger?)");
+    return key;
+  }
+  const inForce = await ledgerKeyFingerprintOn(store);
+  const present = keyFingerprintsInDir(keyDir);
+  const fp = inForce ?? (present.length === 1 ? present[0]! : null);
+  const keys = fp ? loadKeyFromDir(keyDir, fp) : null;
+  if (!keys)
+    throw new KeyCustodyError(
+      inForce
+        ? `the ledger is signed by ${inForce}, and the key directory ${keyDir} has no ${keyFileName(inForce)} to read its public key from (--key-dir or RUNLEDGER_KEY_DIR)`
+        : `nothing is signed in this ledger yet, and the key directory ${keyDir} holds ${present.length} keys instead of the one the web servers share`,
+    );
+  return { publicKey: keys.publicKey, publicKeyPem: keys.publicKeyPem, fingerprint: keys.fingerprint };
 }

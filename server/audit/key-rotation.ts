@@ -23,17 +23,24 @@
  *   checkpoint signed by the trusted key covers its own introduction (so it vouches for that history), and a note says so.
  */
 import { z } from "zod";
-import type { Db } from "@/db/client";
+import { desc, eq } from "drizzle-orm";
+import * as schemaTables from "@/db/schema";
+import type { Db, Tx } from "@/db/client";
+import { PG_LOCK_KEYS } from "@/db/pg-client";
+import { asStore, row, runOnSqliteTx, transact, type Store, type StoreTables, type TxBody } from "@/db/store";
 import { canonicalJson } from "@/contracts/canonical";
-import { appendAuditEvent, eventBody, leafHash, type Actor, type AuditEventRow } from "./ledger";
+import { eventBody, leafHash, type Actor, type AuditEventRow } from "./ledger";
+import { appendEvent } from "./ledger-pg";
 import {
   type AuditCheckpointRow,
   type TreeHead,
-  createAuditCheckpoint,
+  auditCheckpointPart,
   latestAuditCheckpoint,
   treeHeadOf,
   verifyTreeHeadSignature,
 } from "./checkpoints";
+import { latestCheckpointIn } from "./checkpoint-reads";
+import { announceAuditCheckpointSigned } from "./witness/checkpoint-signal";
 import {
   type AuditKeys,
   type AuditPublicKey,
@@ -101,17 +108,10 @@ export type KeyRotationResult = {
   after: AuditCheckpointRow;
 };
 
-/**
- * Rotates the ledger's signing key from `current` (which must be the key the ledger says is in force) to a new key
- * stored in `keyDir` (or `newKeys`, stored there too). Throws, writing nothing to the ledger, if the log fails the
- * checks a checkpoint makes or if someone else rotated meanwhile.
- */
-export function rotateAuditKey(
-  db: Db,
-  currentKeys: AuditKeys,
-  opts: { keyDir: string; dataDir?: string; actor?: Actor; newKeys?: AuditKeys },
-): KeyRotationResult {
-  // A snapshot: the server's live keys (key-custody.ts) would turn into the new key as soon as the rotation event exists.
+type RotationKeys = { current: AuditKeys; next: AuditKeys };
+
+/** The old key as a snapshot (a server's live keys, key-custody.ts, would turn into the new key once the event exists) and the new key, stored in keyDir. */
+function rotationKeys(currentKeys: AuditKeys, opts: { keyDir: string; newKeys?: AuditKeys }): RotationKeys {
   const current: AuditKeys = {
     privateKey: currentKeys.privateKey,
     publicKey: currentKeys.publicKey,
@@ -121,43 +121,99 @@ export function rotateAuditKey(
   const next = opts.newKeys ?? createKeyInDir(opts.keyDir);
   if (opts.newKeys) storeKeyInDir(opts.keyDir, opts.newKeys);
   if (next.fingerprint === current.fingerprint) throw new Error("key rotation: the new key is the current key");
-  const result = db.transaction(
-    (tx) => {
-      const inForce = ledgerKeyFingerprint(db);
-      if (inForce !== null && inForce !== current.fingerprint) {
-        throw new Error(`key rotation: the ledger's signing key is ${inForce}, not ${current.fingerprint} (rotated meanwhile?)`);
-      }
-      const before = createAuditCheckpoint(db, current, `before key rotation to ${next.fingerprint}`).checkpoint;
-      const bound = {
-        newFingerprint: next.fingerprint,
-        newPublicKeyPem: next.publicKeyPem,
-        previousTreeSize: before.treeSize,
-        previousRootHash: before.rootHash,
-      };
-      const payload: KeyRotationPayload = {
-        ...bound,
-        oldFingerprint: current.fingerprint,
-        oldPublicKeyPem: current.publicKeyPem,
-        previousCheckpointId: before.id,
-        endorsement: signBytes(current, endorsementBytes(bound)),
-      };
-      const event = appendAuditEvent(tx, {
-        actor: opts.actor ?? ROTATION_ACTOR,
-        action: KEY_ROTATE_ACTION,
-        entityType: "auditKey",
-        entityId: next.fingerprint,
-        payload,
-      });
-      const after = createAuditCheckpoint(db, next, `after key rotation from ${current.fingerprint}`, { previousKey: current }).checkpoint;
-      return { rotationSeq: event.seq, before, after };
-    },
-    { behavior: "immediate" },
+  return { current, next };
+}
+
+/** ledgerKeyFingerprint inside a transaction body, on either store. */
+function* ledgerKeyFingerprintIn(tx: Tx, t: StoreTables): TxBody<string | null> {
+  const e = t.auditEvents;
+  const rotation = yield* row(
+    tx.select({ payload: e.payload }).from(e).where(eq(e.action, KEY_ROTATE_ACTION)).orderBy(desc(e.seq)).limit(1),
   );
-  if (opts.dataDir) writePublicKeyFile(opts.dataDir, next);
-  return {
-    oldFingerprint: current.fingerprint,
+  if (rotation) return rotationNewFingerprint(rotation.payload);
+  return (yield* latestCheckpointIn(tx, t))?.keyFingerprint ?? null;
+}
+
+/**
+ * The rotation as one transaction body, the same on both stores (the same rows, bytes and signatures): checkpoint by
+ * the old key, the endorsed audit.keyRotate event, checkpoint by the new key. Refuses if the ledger's key is not `current`.
+ */
+function* rotationPart(
+  tx: Tx,
+  t: StoreTables,
+  { current, next }: RotationKeys,
+  actor: Actor,
+): TxBody<{ rotationSeq: number; before: AuditCheckpointRow; after: AuditCheckpointRow }> {
+  const inForce = yield* ledgerKeyFingerprintIn(tx, t);
+  if (inForce !== null && inForce !== current.fingerprint) {
+    throw new Error(`key rotation: the ledger's signing key is ${inForce}, not ${current.fingerprint} (rotated meanwhile?)`);
+  }
+  const before = (yield* auditCheckpointPart(tx, t, current, `before key rotation to ${next.fingerprint}`)).checkpoint;
+  const bound = {
     newFingerprint: next.fingerprint,
-    keyFile: keyFilePath(opts.keyDir, next.fingerprint),
+    newPublicKeyPem: next.publicKeyPem,
+    previousTreeSize: before.treeSize,
+    previousRootHash: before.rootHash,
+  };
+  const payload: KeyRotationPayload = {
+    ...bound,
+    oldFingerprint: current.fingerprint,
+    oldPublicKeyPem: current.publicKeyPem,
+    previousCheckpointId: before.id,
+    endorsement: signBytes(current, endorsementBytes(bound)),
+  };
+  const event = yield* appendEvent({ actor, action: KEY_ROTATE_ACTION, entityType: "auditKey", entityId: next.fingerprint, payload });
+  const after = (yield* auditCheckpointPart(tx, t, next, `after key rotation from ${current.fingerprint}`, { previousKey: current }))
+    .checkpoint;
+  return { rotationSeq: event.seq, before, after };
+}
+
+/**
+ * Rotates the ledger's signing key from `current` (which must be the key the ledger says is in force) to a new key
+ * stored in `keyDir` (or `newKeys`, stored there too). Throws, writing nothing to the ledger, if the log fails the
+ * checks a checkpoint makes or if someone else rotated meanwhile. SQLite only (synchronous); rotateAuditKeyOn takes either store.
+ */
+export function rotateAuditKey(
+  db: Db,
+  currentKeys: AuditKeys,
+  opts: { keyDir: string; dataDir?: string; actor?: Actor; newKeys?: AuditKeys },
+): KeyRotationResult {
+  const keys = rotationKeys(currentKeys, opts);
+  const result = db.transaction((tx) => runOnSqliteTx(tx, rotationPart(tx, schemaTables, keys, opts.actor ?? ROTATION_ACTOR)), {
+    behavior: "immediate",
+  });
+  announceAuditCheckpointSigned();
+  if (opts.dataDir) writePublicKeyFile(opts.dataDir, keys.next);
+  return {
+    oldFingerprint: keys.current.fingerprint,
+    newFingerprint: keys.next.fingerprint,
+    keyFile: keyFilePath(opts.keyDir, keys.next.fingerprint),
+    ...result,
+  };
+}
+
+/**
+ * rotateAuditKey on either store. On PostgreSQL the body runs under the ledger's advisory lock (taken first), so no
+ * checkpoint or event of another server lands between the old key's checkpoint, the rotation and the new key's; web
+ * servers follow the rotation before their next signature (key-custody.ts openAuditSigningKeysOn).
+ */
+export async function rotateAuditKeyOn(
+  source: Store | Db,
+  currentKeys: AuditKeys,
+  opts: { keyDir: string; dataDir?: string; actor?: Actor; newKeys?: AuditKeys },
+): Promise<KeyRotationResult> {
+  const store = asStore(source);
+  if (store.dialect === "sqlite") return rotateAuditKey(store.db, currentKeys, opts);
+  const keys = rotationKeys(currentKeys, opts);
+  const result = await transact(store, (tx) => rotationPart(tx, store.tables, keys, opts.actor ?? ROTATION_ACTOR), {
+    pgLock: PG_LOCK_KEYS.ledger,
+  });
+  announceAuditCheckpointSigned();
+  if (opts.dataDir) writePublicKeyFile(opts.dataDir, keys.next);
+  return {
+    oldFingerprint: keys.current.fingerprint,
+    newFingerprint: keys.next.fingerprint,
+    keyFile: keyFilePath(opts.keyDir, keys.next.fingerprint),
     ...result,
   };
 }

@@ -4,8 +4,12 @@
  *   witness serve --port P --key-dir D --log-key FILE_OR_VKEY [--log-key ...] [--log-origin NAME] [--host 127.0.0.1] [--name NAME]
  *       HTTP witness; key pair created in D on first start (0600); prints "listening on <url>" and its vkey.
  *   witness key --key-dir D [--name NAME]        prints the witness's vkey (creating the key on first use)
- *   witness log-key [--data-dir DIR]             prints this log's vkey (give it to the witness: --log-key)
- *   witness push [--data-dir DIR] [--json]       pushes the latest checkpoint to RUNLEDGER_WITNESSES now
+ *   witness log-key [--data-dir DIR | --key-dir DIR]        prints this log's vkey (give it to the witness: --log-key)
+ *   witness push [--data-dir DIR | --key-dir DIR] [--json]  pushes the latest checkpoint to RUNLEDGER_WITNESSES now
+ * With DATABASE_URL=postgres://… log-key and push run on the PostgreSQL store (--data-dir refused, exit 2): log-key reads
+ * the key in force from the ledger (the public key of its latest rotation, else the key directory's file of the key the
+ * checkpoints name); push signs the checkpoint note with the key the ledger names, from the key directory (--key-dir,
+ * else RUNLEDGER_KEY_DIR), never creating one, and stores the cosignatures in PostgreSQL.
  * --log-key takes a vkey (what `witness log-key` prints), a file of vkeys (one a line; after a key rotation, the old
  * and the new key under the same origin), or a public key PEM (audit-ed25519.pub; its origin is then --log-origin
  * or "runledger/<fingerprint prefix>", right for a ledger whose first checkpoint that key signed).
@@ -16,19 +20,23 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import Database from "better-sqlite3";
 import { resolveDataDir } from "@/db/client";
-import { loadAuditPublicKey, parseAuditPublicKey } from "@/server/audit/keys";
+import { loadAuditPublicKey, parseAuditPublicKey, resolveKeyDir } from "@/server/audit/keys";
 import { type VerifierKey, SIG_TYPE_ED25519, parseVerifierKey } from "@/server/audit/witness/note";
 import { defaultLogOrigin, logOrigin, logVerifierKey } from "@/server/audit/witness/checkpoint-note";
 import { loadOrCreateWitnessIdentity, lockWitnessDir } from "@/server/audit/witness/witness-files";
 import { Witness } from "@/server/audit/witness/witness";
 import { createWitnessServer, listen } from "@/server/audit/witness/witness-http";
-import { firstCheckpointKeyFingerprint } from "@/server/audit/witness/store";
+import { firstCheckpointKeyFingerprint, firstCheckpointKeyFingerprintOn } from "@/server/audit/witness/store";
+import type { PushResult } from "@/server/audit/witness/pusher";
+import { openPgStoreServices, postgresUrlFromEnv } from "@/server/app-context/pg-store-services";
+import { ledgerKeyFromKeyDirOn, ledgerPublicKeyOn } from "@/server/audit/key-custody";
+import { dataDirWithPostgresRefusal } from "./cli-store";
 
 const USAGE = `usage:
   witness serve --port P --key-dir D --log-key FILE_OR_VKEY [--log-key ...] [--log-origin NAME] [--host 127.0.0.1] [--name NAME]
   witness key --key-dir D [--name NAME]
-  witness log-key [--data-dir DIR]
-  witness push [--data-dir DIR] [--json]`;
+  witness log-key [--data-dir DIR | --key-dir DIR]
+  witness push [--data-dir DIR | --key-dir DIR] [--json]`;
 
 class UsageError extends Error {}
 
@@ -114,8 +122,32 @@ function key(argv: string[]): number {
   return 0;
 }
 
-function logKey(argv: string[]): number {
-  const { values } = parseArgs({ args: argv, options: { "data-dir": { type: "string" } }, strict: true, allowPositionals: false });
+/** --data-dir names a SQLite data directory: refused when DATABASE_URL names PostgreSQL (exit 2). */
+function refuseDataDirOnPostgres(command: string, dataDir: string | undefined): void {
+  const refusal = dataDirWithPostgresRefusal(command, dataDir);
+  if (refusal) throw new UsageError(refusal.trimEnd());
+}
+
+async function logKey(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { "data-dir": { type: "string" }, "key-dir": { type: "string" } },
+    strict: true,
+    allowPositionals: false,
+  });
+  refuseDataDirOnPostgres("witness log-key", values["data-dir"]);
+  const pgUrl = postgresUrlFromEnv();
+  if (pgUrl) {
+    const pg = await openPgStoreServices(pgUrl, { poolSize: 2 }); // migratePg holds one connection for its lock
+    try {
+      const pub = await ledgerPublicKeyOn(pg.store, resolveKeyDir(values["key-dir"]));
+      const first = await firstCheckpointKeyFingerprintOn(pg.store);
+      process.stdout.write(`${logVerifierKey(logOrigin(first ?? pub.fingerprint), pub.publicKey).vkey}\n`);
+      return 0;
+    } finally {
+      await pg.close();
+    }
+  }
   const dataDir = resolveDataDir(values["data-dir"]);
   const pub = loadAuditPublicKey(dataDir); // the current signing key (public half, kept in the data directory)
   const dbFile = path.join(dataDir, "runledger.sqlite");
@@ -135,24 +167,38 @@ function logKey(argv: string[]): number {
 async function push(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { "data-dir": { type: "string" }, json: { type: "boolean", default: false } },
+    options: { "data-dir": { type: "string" }, "key-dir": { type: "string" }, json: { type: "boolean", default: false } },
     strict: true,
     allowPositionals: false,
   });
+  refuseDataDirOnPostgres("witness push", values["data-dir"]);
   const { createAppServices } = await import("@/server/app-context/app-services");
   const { parseWitnessConfig } = await import("@/server/audit/witness/client");
   const { WitnessPusher } = await import("@/server/audit/witness/pusher");
   const config = parseWitnessConfig(process.env.RUNLEDGER_WITNESSES);
   for (const e of config.errors) process.stderr.write(`RUNLEDGER_WITNESSES: ${e}\n`);
   if (config.witnesses.length === 0) throw new UsageError("no witness configured: set RUNLEDGER_WITNESSES=URL=VKEY[,URL=VKEY...]");
-  const services = createAppServices(values["data-dir"]);
-  try {
-    const results = await new WitnessPusher(services, config, { log: () => undefined }).pushNow();
+  const report = (results: PushResult[]): number => {
     if (values.json) process.stdout.write(`${JSON.stringify({ results })}\n`);
     else
       for (const r of results)
         process.stdout.write(`${r.url}: ${r.outcome} (tree size ${r.treeSize})${r.outcome === "failed" ? `: ${r.error}` : ""}\n`);
     return results.length > 0 && results.every((r) => r.outcome !== "failed") ? 0 : 1;
+  };
+  const pgUrl = postgresUrlFromEnv();
+  if (pgUrl) {
+    // The note is signed with the key the ledger names, from this machine's key directory; none is ever created here.
+    const pg = await openPgStoreServices(pgUrl, { poolSize: 2 });
+    try {
+      const auditKeys = await ledgerKeyFromKeyDirOn(pg.store, resolveKeyDir(values["key-dir"]), "witness push");
+      return report(await new WitnessPusher({ db: pg.store, auditKeys }, config, { log: () => undefined }).pushNow());
+    } finally {
+      await pg.close();
+    }
+  }
+  const services = createAppServices(values["data-dir"], values["key-dir"] ? { keyDir: values["key-dir"] } : {});
+  try {
+    return report(await new WitnessPusher(services, config, { log: () => undefined }).pushNow());
   } finally {
     services.db.$client.close();
   }
@@ -163,7 +209,7 @@ export async function witnessCommand(argv: string[]): Promise<number> {
   try {
     if (sub === "serve") return await serve(rest);
     if (sub === "key") return key(rest);
-    if (sub === "log-key") return logKey(rest);
+    if (sub === "log-key") return await logKey(rest);
     if (sub === "push") return await push(rest);
     throw new UsageError(sub ? `unknown witness command "${sub}"` : "missing witness command");
   } catch (err) {

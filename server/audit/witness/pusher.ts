@@ -23,7 +23,7 @@ import type { PgDb } from "@/db/pg-client";
 import { auditEvents as pgAuditEvents } from "@/db/schema-pg";
 import { asStore, reader, type Store } from "@/db/store";
 import type { AuditKeys } from "@/server/audit/keys";
-import { consistencyProofBetween, latestAuditCheckpoint, type AuditCheckpointRow } from "@/server/audit/checkpoints";
+import { consistencyProofBetween, keysToSignWith, latestAuditCheckpoint, type AuditCheckpointRow } from "@/server/audit/checkpoints";
 import { latestCheckpointQuery } from "@/server/audit/checkpoint-reads";
 import { TreeLevelReader } from "@/server/audit/tree-levels";
 import { withTreeLevelsPg } from "@/server/audit/tree-levels-pg";
@@ -209,7 +209,12 @@ export class WitnessPusher {
       origin = await this.originNow();
       const body = { origin, treeSize: cp.treeSize, rootHash: cp.rootHash };
       noteText = formatCheckpointBody(body);
-      note = signCheckpointNote(this.deps.auditKeys.privateKey, body);
+      // The note is signed by the key that signed the checkpoint; a server that has not followed a key rotation (or
+      // lacks the new key, key-custody.ts) does not sign it with the retired one.
+      const keys = await keysToSignWith(this.deps.auditKeys);
+      if (keys.fingerprint !== cp.keyFingerprint)
+        throw new Error(`checkpoint #${cp.id} is signed by ${cp.keyFingerprint}, and this process signs with ${keys.fingerprint}`);
+      note = signCheckpointNote(keys.privateKey, body);
     } catch (err) {
       return fail(`cannot make the checkpoint note: ${(err as Error).message}`, null);
     }
