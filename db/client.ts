@@ -48,33 +48,32 @@ export function cachedStatement(sqlite: Database.Database, sql: string, mode: "r
 
 /**
  * The data directory of the embedded store: `--data-dir`, else RUNLEDGER_DATA_DIR, else ./data. Every process that
- * serves or changes the record on SQLite (web server, CLI commands) resolves its store here, so this is where a
- * request for the PostgreSQL store is refused while that process does not run on it (refusePostgresUntilSupported).
- * The processes that do run on PostgreSQL (the web server, `npm run worker`, the commands seed, users, token, train,
- * show and register) read DATABASE_URL first
- * (server/app-context/pg-store-services.ts postgresUrlFromEnv) and never resolve a data directory with it.
+ * serves or changes the record on SQLite resolves its store here, so this is where a request for the PostgreSQL
+ * store is refused by a command that works on a data directory only (refusePostgresForDataDirCommand). The processes
+ * that run on PostgreSQL (the web server, `npm run worker`, every CLI command that reads or changes the record) read
+ * DATABASE_URL first (server/app-context/pg-store-services.ts postgresUrlFromEnv) and never resolve a data directory
+ * with it.
  */
 export function resolveDataDir(explicit?: string, env: Readonly<Record<string, string | undefined>> = process.env): string {
-  refusePostgresUntilSupported(env);
+  refusePostgresForDataDirCommand(env);
   return path.resolve(explicit ?? env.RUNLEDGER_DATA_DIR ?? "./data");
 }
 
 /**
- * `DATABASE_URL=postgres://…` is how an installation chooses the PostgreSQL store (issue 16). The CLI commands that
- * reach this (the ones that read DATABASE_URL first are listed at resolveDataDir) do not run on it yet, so such a
- * process refuses to start instead of quietly serving
- * from a SQLite file of its own: two web servers given one PostgreSQL URL would otherwise each keep a separate record,
- * and nobody would notice until the records disagreed. Other DATABASE_URL values (another tool's) are left alone.
+ * `DATABASE_URL=postgres://…` is how an installation chooses the PostgreSQL store (issue 16). The commands that reach
+ * this work on a SQLite data directory only (`audit verify` and `backup` of a data directory, `audit move-key`), so
+ * such a process refuses to start instead of quietly working on a SQLite file while the operator believes it works on
+ * PostgreSQL. Other DATABASE_URL values (another tool's) are left alone.
  */
-export function refusePostgresUntilSupported(env: Readonly<Record<string, string | undefined>> = process.env): void {
+export function refusePostgresForDataDirCommand(env: Readonly<Record<string, string | undefined>> = process.env): void {
   const url = env.DATABASE_URL?.trim();
   if (!url || !/^postgres(ql)?:\/\//i.test(url)) return;
   throw new Error(
-    "DATABASE_URL names a PostgreSQL database, but this part of Runledger runs on the embedded SQLite store only so far " +
-      "(the PostgreSQL store is being built, issue 16: the web server, `npm run worker` and the commands seed, users, " +
-      "token, train, show and register run on it, `audit verify` and `backup` read it; the other commands do not yet). Unset DATABASE_URL to serve from the SQLite file in the data " +
-      "directory (--data-dir or RUNLEDGER_DATA_DIR); `npm run cli -- migrate-store --from DATA_DIR --to postgres://…` " +
-      "already copies an installation into PostgreSQL and checks the copy.",
+    "DATABASE_URL names a PostgreSQL database, but this command works on a SQLite data directory only. " +
+      "On PostgreSQL, `audit verify` and `backup` take the store as --database URL (and `audit verify` a trusted key: " +
+      "--public-key or --trusted-checkpoint); `audit move-key` concerns a data directory. Unset DATABASE_URL to work " +
+      "on the SQLite file in the data directory (--data-dir or RUNLEDGER_DATA_DIR); " +
+      "`npm run cli -- migrate-store --from DATA_DIR --to postgres://…` copies an installation into PostgreSQL and checks the copy.",
   );
 }
 

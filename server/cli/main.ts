@@ -6,8 +6,9 @@ import { trainCommand } from "./train";
 import { seedCommand } from "./seed";
 
 const USAGE = `usage: npm run cli -- <command> [options]   (key directory: --key-dir, RUNLEDGER_KEY_DIR or ~/.config/runledger/keys)
-  With DATABASE_URL=postgres://… seed, users, token, train, show and register run on the PostgreSQL store (no --data-dir);
-  audit verify and backup read it with --database; the other commands refuse it (issue 16).
+  With DATABASE_URL=postgres://… every command that reads or changes the record runs on the PostgreSQL store (no
+  --data-dir; those that train here take no --key-dir either); audit verify and backup read it with --database URL;
+  audit move-key and restore concern a SQLite data directory only.
   seed  [--data-dir DIR] [--key-dir DIR] [--no-demo-run]   demo users, project and a trained demo run, in a NEW database only (RUNLEDGER_DEMO=0: none)
   users list|create|set-role|disable|enable|reset-password [--email E] [--name N] [--role R] [--data-dir DIR] [--json]
   token create|list|revoke --user EMAIL [--name NAME] [--id ID] [--data-dir DIR] [--json]
@@ -20,15 +21,16 @@ const USAGE = `usage: npm run cli -- <command> [options]   (key directory: --key
                                                      audit checkpoint is signed there (the key stays with the web servers)
   sweep --config FILE [--data-dir DIR] [--experiment NAME] [--user EMAIL] [--backend B] [--json]
                                                      create a sweep from a spec (examples/iris-sweep.json) and run it to its budget
-  resume --run ID [--data-dir DIR] [--backend auto|wasm|cpu] [--rationale T] [--json]
+  resume --run ID [--data-dir DIR] [--key-dir DIR] [--backend auto|wasm|cpu] [--rationale T] [--json]
                                                      continue an interrupted (or paused) run from its last checkpoint; prints what train prints
   audit verify [--data-dir DIR | --bundle DIR] [--trusted-checkpoint FILE] [--json]
   audit checkpoint-export --out FILE [--data-dir DIR] [--key-dir DIR] [--new]
   audit move-key [--data-dir DIR] [--key-dir DIR]     move an old data dir's private key into the key directory
   audit rotate-key [--data-dir DIR] [--key-dir DIR] [--json]
                                                      new signing key, introduced by a ledger event the old key signs
+                                                     (PostgreSQL: copy the new key file to every web server's key directory)
   register --run ID --model NAME [--checkpoint best|EPOCH] [--user EMAIL] [--data-dir DIR] [--json]
-  pilot --run ID (--pause | --resume | --stop | --set PATH=VALUE ... | --rollback CKPT) --rationale TEXT [--as EMAIL] [--data-dir DIR] [--json]
+  pilot --run ID (--pause | --resume | --stop | --set PATH=VALUE ... | --rollback CKPT) --rationale TEXT [--as EMAIL] [--data-dir DIR] [--key-dir DIR] [--json]
                                                      queue an intervention; it takes effect at the run's next epoch boundary
   rerun --run ID [--data-dir DIR] [--user EMAIL] [--backend B] [--json]   re-run a finished run replaying its piloting; trains it here
   compress --run ID [--checkpoint best|EPOCH] --method float16|int8|prune|distill [--sparsity S] [--student FILE] [--data-dir DIR] [--json]
@@ -44,7 +46,7 @@ const USAGE = `usage: npm run cli -- <command> [options]   (key directory: --key
                                                      copy an installation (tables, ledger, artifacts) into an EMPTY PostgreSQL
                                                      database, check the copy equals the source, then commit it (--check: compare only)
   witness serve --port P --key-dir D --log-key FILE_OR_VKEY [--host H]   run a transparency-log witness (C2SP tlog-witness)
-  witness key --key-dir D | witness log-key [--data-dir DIR] | witness push [--data-dir DIR]`;
+  witness key --key-dir D | witness log-key [--data-dir DIR | --key-dir DIR] | witness push [--data-dir DIR | --key-dir DIR] [--json]`;
 
 export type Command = (argv: string[]) => Promise<number>;
 

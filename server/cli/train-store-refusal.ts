@@ -1,6 +1,6 @@
 /**
  * The refusal, with DATABASE_URL=postgres://…, of the options that name a SQLite installation (--data-dir, --key-dir),
- * for the commands that open cli-train-store.ts's TrainStore (sweep, compress): on PostgreSQL the record and the
+ * for the commands that open cli-train-store.ts's TrainStore (train, sweep, compress, resume, rerun, pilot --rollback): on PostgreSQL the record and the
  * artifacts are in the database and the signing key stays with the web servers. Exit 2 with this text.
  */
 import { postgresUrlFromEnv } from "@/server/app-context/pg-store-services";

@@ -30,6 +30,7 @@ import type { BackendName } from "@/trainer/types";
 import { sha256Canonical } from "@/contracts/canonical";
 import { cliUserAndExperimentOn } from "./cli-experiment";
 import { openTrainStore, type TrainStore } from "./cli-train-store";
+import { sqliteOptionsOnPostgresRefusal } from "./train-store-refusal";
 import { printRunResultOn, runResultOn } from "./run-result";
 import { waitForQueuedRun } from "./queue-wait";
 
@@ -132,11 +133,9 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const log = (s: string) => (values.json ? process.stderr : process.stdout).write(`${s}\n`);
   const backend = values.backend as BackendName | "auto";
   const pgUrl = postgresUrlFromEnv();
-  if (pgUrl && (values["data-dir"] !== undefined || values["key-dir"] !== undefined)) {
-    process.stderr.write(
-      "train: DATABASE_URL selects the PostgreSQL store; --data-dir and --key-dir name a SQLite installation and its signing key " +
-        "(on PostgreSQL the signing key stays with the web servers). Unset DATABASE_URL to train in a data directory, or drop them.\n",
-    );
+  const refusal = sqliteOptionsOnPostgresRefusal("train", { dataDir: values["data-dir"], keyDir: values["key-dir"] });
+  if (refusal) {
+    process.stderr.write(refusal);
     return 2;
   }
   const on = await openTrainStore({ dataDir: values["data-dir"], keyDir: values["key-dir"], backend, enqueue: values.enqueue });

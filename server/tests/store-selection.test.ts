@@ -1,9 +1,9 @@
 /**
  * DATABASE_URL=postgres://… asks for the PostgreSQL store (issue 16). The web server (getAppServices →
- * createPgAppServices), `cli seed`, `cli train` and `npm run worker` run on it; every other process that changes the
- * record (the other CLI commands, which open the SQLite services through createAppServices) does not yet and refuses
- * to start with a message saying so, instead of quietly serving from a SQLite file of its own; it creates nothing in
- * the data directory and never prints the URL (it may hold a password). Another tool's DATABASE_URL (not PostgreSQL)
+ * createPgAppServices), `npm run worker` and every CLI command that reads or changes the record run on it; the
+ * commands that work on a SQLite data directory only (`audit verify` and `backup` without --database, `audit
+ * move-key`; the SQLite services of createAppServices) refuse to start with a message saying so, instead of quietly
+ * working on a SQLite file; they create nothing in the data directory and never print the URL (it may hold a password). Another tool's DATABASE_URL (not PostgreSQL)
  * changes nothing. Those that run on PostgreSQL are not refused: given an unreachable database they fail opening it,
  * naming host, port and database but not the password, with nothing created in the data directory; given a SQLite
  * data directory (or key directory, for those that hold no key) they refuse it with exit 2.
@@ -35,6 +35,7 @@ describe("store selection by DATABASE_URL", () => {
       }
       expect(message).toMatch(/DATABASE_URL names a PostgreSQL database/);
       expect(message).toMatch(/Unset DATABASE_URL/);
+      expect(message).toMatch(/--database URL/);
       expect(message).toMatch(/migrate-store/);
       expect(message).not.toContain("s3cret");
     }
@@ -47,7 +48,7 @@ describe("store selection by DATABASE_URL", () => {
     expect(resolveDataDir(undefined, { RUNLEDGER_DATA_DIR: "/tmp/y" })).toBe("/tmp/y");
   });
 
-  it("the SQLite services (createAppServices: the CLI commands not on PostgreSQL yet) refuse to open, and create no database", () => {
+  it("the SQLite services (createAppServices) refuse to open, and create no database", () => {
     const dataDir = tmpDir();
     const before = process.env.DATABASE_URL;
     process.env.DATABASE_URL = PG_URL;
@@ -61,8 +62,9 @@ describe("store selection by DATABASE_URL", () => {
   });
 
   it.each([
-    ["the CLI", ["server/cli/main.ts", "rerun", "--run", "1", "--data-dir"]],
-    ["`cli compress`", ["server/cli/main.ts", "compress", "--run", "1", "--method", "int8", "--data-dir"]],
+    ["`audit verify` of a data directory", ["server/cli/main.ts", "audit", "verify", "--data-dir"]],
+    ["`backup` of a data directory", ["server/cli/main.ts", "backup", "--out", path.join(os.tmpdir(), "never-written.tar"), "--data-dir"]],
+    ["`audit move-key`", ["server/cli/main.ts", "audit", "move-key", "--data-dir"]],
   ])("%s exits 1 with the message and leaves the data directory empty", (_name, args) => {
     const dataDir = tmpDir();
     const out = spawnSync(process.execPath, ["--import", "tsx", ...args, dataDir], {
@@ -73,7 +75,7 @@ describe("store selection by DATABASE_URL", () => {
     });
     expect(out.status, out.stderr).toBe(1);
     expect(out.stderr).toMatch(/DATABASE_URL names a PostgreSQL database/);
-    expect(out.stderr).toMatch(/the web server, `npm run worker` and the commands seed, users, token, train, show and register run on it/);
+    expect(out.stderr).toMatch(/this command works on a SQLite data directory only/);
     expect(out.stderr + out.stdout).not.toContain("s3cret");
     expect(fs.readdirSync(dataDir)).toEqual([]);
   });
@@ -104,6 +106,16 @@ describe("store selection by DATABASE_URL", () => {
       "train: DATABASE_URL selects the PostgreSQL store; --data-dir and --key-dir name a SQLite installation",
     ],
     [
+      "`cli compress`",
+      ["server/cli/main.ts", "compress", "--run", "1", "--method", "int8"],
+      "compress: DATABASE_URL selects the PostgreSQL store; --data-dir and --key-dir name a SQLite installation",
+    ],
+    [
+      "`cli rerun`",
+      ["server/cli/main.ts", "rerun", "--run", "1"],
+      "rerun: DATABASE_URL selects the PostgreSQL store; --data-dir and --key-dir name a SQLite installation",
+    ],
+    [
       "a training worker",
       ["server/worker/main.ts"],
       "worker: --data-dir and --key-dir name a SQLite installation; with DATABASE_URL=postgres://… leave them out",
@@ -124,16 +136,21 @@ describe("store selection by DATABASE_URL", () => {
     }
   });
 
-  it("`cli seed` with DATABASE_URL refuses --data-dir (the record is in PostgreSQL), exit 2", () => {
+  it.each([
+    ["seed", ["seed"]],
+    ["show", ["show", "--run", "1"]],
+    ["export", ["export", "--model", "m", "--version", "1", "--out", path.join(os.tmpdir(), "never-written")]],
+    ["audit checkpoint-export", ["audit", "checkpoint-export", "--out", path.join(os.tmpdir(), "never-written.json")]],
+  ])("`cli %s` with DATABASE_URL refuses --data-dir (the record is in PostgreSQL), exit 2", (command, args) => {
     const dir = tmpDir();
-    const out = spawnSync(process.execPath, ["--import", "tsx", "server/cli/main.ts", "seed", "--data-dir", dir], {
+    const out = spawnSync(process.execPath, ["--import", "tsx", "server/cli/main.ts", ...args, "--data-dir", dir], {
       cwd: process.cwd(),
       env: { ...process.env, DATABASE_URL: UNREACHABLE_PG_URL },
       encoding: "utf8",
       timeout: 60_000,
     });
     expect(out.status, out.stderr).toBe(2);
-    expect(out.stderr).toContain("seed: --data-dir names a SQLite data directory, but DATABASE_URL names PostgreSQL");
+    expect(out.stderr).toContain(`${command}: --data-dir names a SQLite data directory, but DATABASE_URL names PostgreSQL`);
     expect(out.stderr + out.stdout).not.toContain("s3cret");
     expect(fs.readdirSync(dir)).toEqual([]);
   });
