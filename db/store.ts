@@ -53,6 +53,14 @@ export function isStore(s: Store | Db): s is Store {
   return "dialect" in s && "tables" in s;
 }
 
+/**
+ * Whether the store can still be used: a CLI, a test or a server's shutdown closes SQLite or ends the pool while
+ * background work (a training session's last writes, a sweep driver's poll) is still pending.
+ */
+export function isStoreOpen(store: Store): boolean {
+  return store.dialect === "sqlite" ? store.db.$client.open : !(store.db.$client.ending || store.db.$client.ended);
+}
+
 /** Services not yet given a store take the SQLite handle as before (one Store per handle, so it can key a cache). */
 export function asStore(s: Store | Db): Store {
   if (isStore(s)) return s;

@@ -29,7 +29,7 @@
  */
 import { and, desc, eq } from "drizzle-orm";
 import type { Db } from "@/db/client";
-import { asStore, readPart, reader, type Store } from "@/db/store";
+import { asStore, isStoreOpen, readPart, reader, type Store } from "@/db/store";
 import { ashaContinues, suggestTrial, type SweepSpec, type TrialObservation } from "@/contracts/sweep-spec";
 import type { AnyArtifactStore } from "@/server/artifacts/async-store";
 import { DomainError } from "@/server/errors";
@@ -67,11 +67,6 @@ export function drivenHere(db: Store | Db, sweepId: number): boolean {
   return drivers.get(asStore(db).db)?.has(sweepId) ?? false;
 }
 
-/** Whether the store can still be read: a CLI or a test closes SQLite or ends the pool while a driver waits. */
-export function storeOpen(store: Store): boolean {
-  return store.dialect === "sqlite" ? store.db.$client.open : !(store.db.$client.ending || store.db.$client.ended);
-}
-
 /** The value of `metric` a run reported at the end of epoch `epoch`, if it has (its last step's). */
 async function metricAtEpoch(store: Store, runId: number, metric: string, epoch: number): Promise<number | undefined> {
   const { metrics } = store.tables;
@@ -95,7 +90,7 @@ async function runSweep(
   const judged = new Set<string>();
   const { sweeps } = store.tables;
   for (;;) {
-    if (!storeOpen(store)) return;
+    if (!isStoreOpen(store)) return;
     const [s] = await reader(store).select().from(sweeps).where(eq(sweeps.id, sweepId)).limit(1);
     if (!s) return;
     const spec = JSON.parse(s.specJson) as SweepSpec;

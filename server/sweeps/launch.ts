@@ -6,8 +6,8 @@
  */
 import type { z } from "zod";
 import type { StoreServiceContext } from "@/server/app-context/store-context";
-import { asStore } from "@/db/store";
-import { driveSweep, storeOpen, type SweepDriverDeps, type SweepOrchestrator } from "./driver";
+import { asStore, isStoreOpen } from "@/db/store";
+import { driveSweep, type SweepDriverDeps, type SweepOrchestrator } from "./driver";
 import {
   changeSweepStatus,
   createSweep,
@@ -23,7 +23,7 @@ type SweepContext = StoreServiceContext & SweepDriverDeps;
 function inBackground(ctx: SweepContext, orchestrator: SweepOrchestrator, sweepId: number): void {
   driveSweep(ctx, orchestrator, sweepId).catch((err: Error) => {
     // A store closed under the driver (the server stopping) is no news: another server or the next start picks it up.
-    if (storeOpen(asStore(ctx.db))) console.error(`sweep ${sweepId}: the driver stopped: ${err.message}`);
+    if (isStoreOpen(asStore(ctx.db))) console.error(`sweep ${sweepId}: the driver stopped: ${err.message}`);
   });
 }
 

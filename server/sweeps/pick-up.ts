@@ -9,8 +9,8 @@
  * worker (`npm run worker`).
  */
 import { eq } from "drizzle-orm";
-import { asStore, reader } from "@/db/store";
-import { driveSweep, drivenHere, storeOpen, type SweepDriverDeps, type SweepOrchestrator } from "./driver";
+import { asStore, isStoreOpen, reader } from "@/db/store";
+import { driveSweep, drivenHere, type SweepDriverDeps, type SweepOrchestrator } from "./driver";
 
 export const SWEEP_PICKUP_INTERVAL_MS = 30_000;
 
@@ -22,7 +22,7 @@ export function sweepPickUpIntervalMs(env: Record<string, string | undefined> = 
 /** Starts a driver for each running sweep this process does not drive yet; resolves to their ids. */
 export async function driveRunningSweeps(deps: SweepDriverDeps, orchestrator: SweepOrchestrator): Promise<number[]> {
   const store = asStore(deps.db);
-  if (!storeOpen(store)) return [];
+  if (!isStoreOpen(store)) return [];
   const { sweeps } = store.tables;
   const running = await reader(store).select({ id: sweeps.id }).from(sweeps).where(eq(sweeps.status, "running")).orderBy(sweeps.id);
   const started: number[] = [];
@@ -30,7 +30,7 @@ export async function driveRunningSweeps(deps: SweepDriverDeps, orchestrator: Sw
     if (drivenHere(store, id)) continue;
     started.push(id);
     driveSweep(deps, orchestrator, id).catch((err: Error) => {
-      if (storeOpen(store)) console.error(`[runledger] sweep ${id}: the driver stopped: ${err.message}`);
+      if (isStoreOpen(store)) console.error(`[runledger] sweep ${id}: the driver stopped: ${err.message}`);
     });
   }
   return started;
@@ -63,7 +63,7 @@ export function startSweepPickUp(
       if (started.length) console.log(`[runledger] driving sweep(s) ${started.join(", ")} picked up from the store`);
       return started;
     } catch (err) {
-      if (storeOpen(store)) console.error(`[runledger] sweep pick-up: ${(err as Error).message}`);
+      if (isStoreOpen(store)) console.error(`[runledger] sweep pick-up: ${(err as Error).message}`);
       return [];
     } finally {
       looking = false;
@@ -71,7 +71,7 @@ export function startSweepPickUp(
   };
   const first = (opts.after ?? Promise.resolve()).catch(() => undefined).then(look);
   const timer = setInterval(() => {
-    if (!storeOpen(store)) return stop();
+    if (!isStoreOpen(store)) return stop();
     void look();
   }, opts.intervalMs ?? sweepPickUpIntervalMs());
   timer.unref();

@@ -37,7 +37,7 @@ import { and, eq, gt, inArray, sql } from "drizzle-orm";
 import { execFileSync } from "node:child_process";
 import type { TrainingConfig } from "@/contracts/training-config";
 import type { Db } from "@/db/client";
-import { asStore, reader, type Store } from "@/db/store";
+import { asStore, isStoreOpen, reader, type Store } from "@/db/store";
 import type { BackendName } from "@/trainer/types";
 import type { AnyArtifactStore } from "@/server/artifacts/async-store";
 import type { AuditKeys } from "@/server/audit/keys";
@@ -139,7 +139,7 @@ export class RunOrchestrator {
 
   /** Whether the store can still be written: a CLI or a test may close SQLite while a worker's last event arrives. */
   private storeOpen(): boolean {
-    return this.store.dialect !== "sqlite" || this.store.db.$client.open;
+    return isStoreOpen(this.store);
   }
 
   private async statusOf(runId: number): Promise<string | undefined> {
