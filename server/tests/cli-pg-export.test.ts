@@ -17,7 +17,6 @@
  *   (exit 1, no key created) without it; without the key and without --new the file carries no public key and says so.
  */
 import { afterAll, beforeAll, expect, it, vi } from "vitest";
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -30,6 +29,8 @@ import type { ProvJson } from "@/server/lineage/prov";
 import { irisConfig } from "./test-app";
 import { createScratchPgDatabase, describePg, type ScratchPgDatabase } from "./pg-test-env";
 
+import { runCli, type CliExit as Exit, type EnvChanges } from "./cli-process";
+
 vi.mock("server-only", () => ({}));
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-cli-pg-export-"));
@@ -40,31 +41,7 @@ const pgLocal = path.join(tmp, "pg-local");
 const emptyKeys = path.join(tmp, "no-keys");
 fs.mkdirSync(emptyKeys);
 
-type Exit = { code: number | null; stdout: string; stderr: string };
-type EnvChanges = Record<string, string | undefined>;
-
-function cli(args: string[], env: EnvChanges): Promise<Exit> {
-  const e: NodeJS.ProcessEnv = { ...process.env };
-  delete e.DATABASE_URL;
-  delete e.RUNLEDGER_DATA_DIR;
-  delete e.RUNLEDGER_WITNESSES;
-  for (const [k, v] of Object.entries(env)) {
-    if (v === undefined) delete e[k];
-    else e[k] = v;
-  }
-  const child = spawn(process.execPath, ["--import", "tsx", "server/cli/main.ts", ...args], { env: e, stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-  const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
-  return new Promise((resolve) =>
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    }),
-  );
-}
+const cli = (args: string[], env: EnvChanges): Promise<Exit> => runCli(args, env, 120_000);
 
 describePg("the auditor's exports on PostgreSQL (cli export, export-prov, audit checkpoint-export)", () => {
   let scratch: ScratchPgDatabase;

@@ -14,7 +14,6 @@
  *   with the installation's key in its key directory it signs the due checkpoint under it.
  */
 import { afterAll, beforeAll, expect, it, vi } from "vitest";
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -26,6 +25,8 @@ import { createKeyInDir } from "@/server/audit/keys";
 import { irisConfig } from "./test-app";
 import { createScratchPgDatabase, describePg, type ScratchPgDatabase } from "./pg-test-env";
 
+import { runCli, type CliExit as Exit, type EnvChanges } from "./cli-process";
+
 vi.mock("server-only", () => ({}));
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-cli-pg-"));
@@ -35,30 +36,7 @@ const pgLocal = path.join(tmp, "pg-local");
 const pgNoKeys = path.join(tmp, "pg-no-keys");
 fs.mkdirSync(pgNoKeys);
 
-type Exit = { code: number | null; stdout: string; stderr: string };
-type EnvChanges = Record<string, string | undefined>;
-
-function cli(args: string[], env: EnvChanges): Promise<Exit> {
-  const e: NodeJS.ProcessEnv = { ...process.env };
-  delete e.DATABASE_URL;
-  delete e.RUNLEDGER_DATA_DIR;
-  for (const [k, v] of Object.entries(env)) {
-    if (v === undefined) delete e[k];
-    else e[k] = v;
-  }
-  const child = spawn(process.execPath, ["--import", "tsx", "server/cli/main.ts", ...args], { env: e, stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-  const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-  return new Promise((resolve) =>
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    }),
-  );
-}
+const cli = (args: string[], env: EnvChanges): Promise<Exit> => runCli(args, env, 60_000);
 
 /** Temporary passwords, token texts and times blanked: what may differ between two installations. */
 function blanked(text: string): string {

@@ -16,7 +16,6 @@
  * The ledgers hold synthetic events (no table rows behind them), so verification runs without the content level.
  */
 import { afterAll, beforeAll, expect, it, vi } from "vitest";
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -36,6 +35,8 @@ import { logOrigin, logVerifierKey } from "@/server/audit/witness/checkpoint-not
 import { startWitnessProcess } from "@/server/audit/witness/witness-process";
 import { createScratchPgDatabase, describePg, type ScratchPgDatabase } from "./pg-test-env";
 
+import { runCli, type CliExit as Exit, type EnvChanges } from "./cli-process";
+
 vi.mock("server-only", () => ({}));
 
 const CHAIN_ONLY = { content: false };
@@ -46,24 +47,7 @@ const dir = (name: string) => {
   return d;
 };
 
-type Exit = { code: number | null; stdout: string; stderr: string };
-
-function cli(args: string[], env: Record<string, string>): Promise<Exit> {
-  const e: NodeJS.ProcessEnv = { ...process.env, ...env };
-  delete e.RUNLEDGER_DATA_DIR;
-  const child = spawn(process.execPath, ["--import", "tsx", "server/cli/main.ts", ...args], { env: e, stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-  const timer = setTimeout(() => child.kill("SIGKILL"), 90_000);
-  return new Promise((resolve) =>
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    }),
-  );
-}
+const cli = (args: string[], env: EnvChanges): Promise<Exit> => runCli(args, env, 90_000);
 
 async function appendEvents(store: Store, n: number, label: string): Promise<void> {
   for (let i = 0; i < n; i++)
