@@ -19,6 +19,7 @@ import { StoreRunQueue } from "@/server/runs/orchestrator/run-queue";
 import type { BackendName } from "@/trainer/types";
 import { checkpointAfterCliWrite } from "./checkpoint-after-write";
 import { ensureDemoProjectOn } from "./cli-experiment";
+import { sqliteOptionsOnPostgresRefusal } from "./train-store-refusal";
 
 export type TrainStore = {
   store: Store;
@@ -34,6 +35,19 @@ export type TrainStore = {
 };
 
 export type TrainStoreOptions = { dataDir?: string; keyDir?: string; backend: BackendName | "auto"; enqueue: boolean };
+
+/**
+ * The store a training command asked for, or null once the refusal of --data-dir / --key-dir on PostgreSQL is on stderr
+ * (the command then exits 2).
+ */
+export async function openTrainStoreFor(command: string, opts: TrainStoreOptions): Promise<TrainStore | null> {
+  const refusal = sqliteOptionsOnPostgresRefusal(command, opts);
+  if (refusal) {
+    process.stderr.write(refusal);
+    return null;
+  }
+  return openTrainStore(opts);
+}
 
 /** DATABASE_URL=postgres://… selects PostgreSQL (callers refuse --data-dir and --key-dir there first), else SQLite. */
 export async function openTrainStore(opts: TrainStoreOptions): Promise<TrainStore> {

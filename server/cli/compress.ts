@@ -19,8 +19,7 @@ import { actorOf } from "@/server/users/service";
 import { DomainError } from "@/server/errors";
 import { compressionResult, createCompressionRun, type CompressRunInput } from "@/server/runs/compression";
 import type { BackendName } from "@/trainer/types";
-import { openTrainStore } from "./cli-train-store";
-import { sqliteOptionsOnPostgresRefusal } from "./train-store-refusal";
+import { openTrainStoreFor } from "./cli-train-store";
 
 export const COMPRESS_USAGE = `usage: npm run cli -- compress --run ID [--checkpoint best|EPOCH] --method float16|int8|prune|distill
     [--sparsity S] [--scope global|layer] [--fine-tune-epochs N] [--student FILE] [--temperature T] [--alpha A]
@@ -99,17 +98,13 @@ export async function compressCommand(argv: string[]): Promise<number> {
     return 2;
   }
   const log = (s: string) => (values.json ? process.stderr : process.stdout).write(`${s}\n`);
-  const refusal = sqliteOptionsOnPostgresRefusal("compress", { dataDir: values["data-dir"], keyDir: values["key-dir"] });
-  if (refusal) {
-    process.stderr.write(refusal);
-    return 2;
-  }
-  const on = await openTrainStore({
+  const on = await openTrainStoreFor("compress", {
     dataDir: values["data-dir"],
     keyDir: values["key-dir"],
     backend: values.backend as BackendName | "auto",
     enqueue: false,
   });
+  if (!on) return 2;
   const { store } = on;
   try {
     const { users } = store.tables;

@@ -15,9 +15,8 @@ import { DEMO_USERS } from "@/server/demo/seed";
 import { actorOf } from "@/server/users/service";
 import { createRerunOn } from "@/server/runs/replay";
 import type { BackendName } from "@/trainer/types";
-import { openTrainStore } from "./cli-train-store";
+import { openTrainStoreFor } from "./cli-train-store";
 import { runResultOn } from "./run-result";
-import { sqliteOptionsOnPostgresRefusal } from "./train-store-refusal";
 
 export const RERUN_USAGE = `usage: npm run cli -- rerun --run ID [--data-dir DIR] [--user EMAIL] [--backend auto|wasm|cpu] [--rationale TEXT] [--json]
   Re-runs a finished run with the same config, replaying its planned and piloted changes at their epochs, and trains it here.`;
@@ -46,18 +45,14 @@ export async function rerunCommand(argv: string[]): Promise<number> {
     process.stderr.write(`rerun: --run ID is required\n${RERUN_USAGE}\n`);
     return 2;
   }
-  const refusal = sqliteOptionsOnPostgresRefusal("rerun", { dataDir: values["data-dir"], keyDir: values["key-dir"] });
-  if (refusal) {
-    process.stderr.write(refusal);
-    return 2;
-  }
   const log = (s: string) => (values.json ? process.stderr : process.stdout).write(`${s}\n`);
-  const on = await openTrainStore({
+  const on = await openTrainStoreFor("rerun", {
     dataDir: values["data-dir"],
     keyDir: values["key-dir"],
     backend: values.backend as BackendName | "auto",
     enqueue: false,
   });
+  if (!on) return 2;
   const { store, orchestrator } = on;
   const { users, runs } = store.tables;
   try {

@@ -19,9 +19,8 @@ import { actorOf } from "@/server/users/service";
 import { requestInterventionOn } from "@/server/runs/pilot";
 import { pendingInterventionsIn } from "@/server/runs/pilot-queries";
 import type { BackendName } from "@/trainer/types";
-import { openTrainStore, type TrainStore } from "./cli-train-store";
+import { openTrainStoreFor, type TrainStore } from "./cli-train-store";
 import { printRunResultOn } from "./run-result";
-import { sqliteOptionsOnPostgresRefusal } from "./train-store-refusal";
 
 async function statusOf(store: Store, runId: number) {
   const { runs } = store.tables;
@@ -46,18 +45,14 @@ export async function resumeCommand(argv: string[]): Promise<number> {
     process.stderr.write("resume: --run ID is required\n");
     return 2;
   }
-  const refusal = sqliteOptionsOnPostgresRefusal("resume", { dataDir: values["data-dir"], keyDir: values["key-dir"] });
-  if (refusal) {
-    process.stderr.write(refusal);
-    return 2;
-  }
   const log = (s: string) => (values.json ? process.stderr : process.stdout).write(`${s}\n`);
-  const on = await openTrainStore({
+  const on = await openTrainStoreFor("resume", {
     dataDir: values["data-dir"],
     keyDir: values["key-dir"],
     backend: values.backend as BackendName | "auto",
     enqueue: false,
   });
+  if (!on) return 2;
   try {
     return await resumeOn(on, runId, values, log);
   } finally {

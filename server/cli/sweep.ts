@@ -23,8 +23,7 @@ import { driveSweep } from "@/server/sweeps/driver";
 import { sweepOnStore } from "@/server/sweeps/queries";
 import { DomainError } from "@/server/errors";
 import { cliUserAndExperimentOn } from "./cli-experiment";
-import { openTrainStore } from "./cli-train-store";
-import { sqliteOptionsOnPostgresRefusal } from "./train-store-refusal";
+import { openTrainStoreFor } from "./cli-train-store";
 
 /** A trial's full training config and the last value of each of its epoch metrics (batch metrics left out). */
 async function trialConfigAndMetrics(store: Store, runId: number) {
@@ -68,17 +67,13 @@ export async function sweepCommand(argv: string[]): Promise<number> {
     return 2;
   }
   const log = (s: string) => (values.json ? process.stderr : process.stdout).write(`${s}\n`);
-  const refusal = sqliteOptionsOnPostgresRefusal("sweep", { dataDir: values["data-dir"], keyDir: values["key-dir"] });
-  if (refusal) {
-    process.stderr.write(refusal);
-    return 2;
-  }
-  const on = await openTrainStore({
+  const on = await openTrainStoreFor("sweep", {
     dataDir: values["data-dir"],
     keyDir: values["key-dir"],
     backend: values.backend as BackendName | "auto",
     enqueue: false,
   });
+  if (!on) return 2;
   const { store } = on;
   try {
     const found = await cliUserAndExperimentOn(store, await on.seedDemo(), "sweep", values.user, values.experiment);
