@@ -10,7 +10,12 @@
  * training worker process, on SQLite and, with RUNLEDGER_BENCH_PG_URL, on PostgreSQL as the same names with _pg; not in
  * the default set)
  * (default: trainer, audit, runs). Speed targets live here, not in timed tests.
+ *
+ * The PostgreSQL figures (runs, audit and workers parts, named *_pg) run on RUNLEDGER_BENCH_PG_URL; when it is not
+ * set, the bench starts the throwaway loopback cluster the tests use (scripts/pg-cluster.sh start: PostgreSQL 15+
+ * from Debian's packages, installed if missing) and uses that. RUNLEDGER_BENCH_PG=0 skips them instead.
  */
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import { printFigure, type Figure } from "./figures";
 
@@ -29,6 +34,23 @@ const PARTS: Record<string, () => Promise<Figure[]>> = {
   compress: async () => (await import("./compress")).benchCompress(),
   workers: async () => (await import("./workers")).benchWorkers(),
 };
+/** The parts with PostgreSQL figures (*_pg), measured on RUNLEDGER_BENCH_PG_URL. */
+const PARTS_WITH_PG = ["runs", "audit", "workers"];
+
+/**
+ * RUNLEDGER_BENCH_PG_URL for the parts that measure PostgreSQL too: as given, else the tests' throwaway cluster
+ * (started here when it does not run). Without PostgreSQL the *_pg figures are reported as skipped, with the reason.
+ */
+function ensureBenchPgUrl(parts: string[]): void {
+  if (process.env.RUNLEDGER_BENCH_PG_URL?.trim() || process.env.RUNLEDGER_BENCH_PG === "0") return;
+  if (!parts.some((p) => PARTS_WITH_PG.includes(p))) return;
+  process.stdout.write("# PostgreSQL: RUNLEDGER_BENCH_PG_URL is not set, starting the throwaway cluster (scripts/pg-cluster.sh start)\n");
+  const started = spawnSync("bash", ["scripts/pg-cluster.sh", "start"], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+  const url = started.stdout?.trim();
+  if (started.status === 0 && url) process.env.RUNLEDGER_BENCH_PG_URL = url;
+  else process.stdout.write(`# PostgreSQL: the cluster did not start (exit ${started.status}); the *_pg figures are skipped\n`);
+}
+
 /** Parts run only when named: they need a production build, or take minutes of training. */
 const NOT_BY_DEFAULT = ["overhead", "security", "mlflow", "sweeps", "compress", "workers"];
 
@@ -40,6 +62,7 @@ async function main() {
     process.exit(2);
   }
   const parts = wanted.length ? wanted : Object.keys(PARTS).filter((p) => !NOT_BY_DEFAULT.includes(p));
+  ensureBenchPgUrl(parts);
   const previous = fs.existsSync("bench-results.json")
     ? ((JSON.parse(fs.readFileSync("bench-results.json", "utf8")) as { figures?: Figure[] }).figures ?? [])
     : [];
