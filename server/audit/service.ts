@@ -5,17 +5,21 @@
  * calls these; every table read behind the Audit page lives here or in the modules it calls.
  *
  * Invariants: reads only, except startLedgerVerification, which starts the background job (server/audit/verify-jobs.ts)
- * that records the outcome; a checkpoint's signature is reported valid only when it was made by the server's
- * current key and verifies under it. Errors are DomainErrors (server/errors.ts).
+ * that records the outcome; a checkpoint's signature is reported valid only when it was made by the key in force at
+ * its tree size, following the ledger's valid key rotations from the installation's first key (key-rotation.ts
+ * KeyChain, the rule `audit verify` follows), and verifies under it; the server's own key must be a key of that chain. So a web server that still holds only the old key after a rotation (PostgreSQL: it has not got the new
+ * key file yet) shows the new key's checkpoints valid, and a key no valid rotation introduced is never valid.
+ * Errors are DomainErrors (server/errors.ts).
  */
-import { and, asc, desc, eq, gte, ilike, like, lt, lte, max, or, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, gte, ilike, inArray, like, lt, lte, max, or, type SQL } from "drizzle-orm";
 import type { Db, Tx } from "@/db/client";
 import type { PgDb } from "@/db/pg-client";
 import { asStore, byteOrder, reader, rows, type Store, type StoreTables, type TxBody } from "@/db/store";
-import type { Actor } from "@/server/audit/ledger";
-import type { AuditKeys } from "@/server/audit/keys";
+import type { Actor, AuditEventRow } from "@/server/audit/ledger";
+import { parseAuditPublicKey, type AuditKeys, type AuditPublicKey } from "@/server/audit/keys";
+import { KEY_ROTATE_ACTION, KeyChain } from "@/server/audit/key-rotation";
 import { invalidInput } from "@/server/errors";
-import { trustedCheckpointFromRow, treeHeadOf, verifyTreeHeadSignature, type AuditCheckpointRow } from "@/server/audit/checkpoints";
+import { trustedCheckpointFromRow, treeHeadOf, type AuditCheckpointRow } from "@/server/audit/checkpoints";
 import { latestCheckpointQuery } from "@/server/audit/checkpoint-reads";
 import { inclusionProofFromLevels, type LevelInclusionProof } from "@/server/audit/tree-levels";
 import { inclusionProofFromLevelsPg } from "@/server/audit/tree-levels-pg";
@@ -85,9 +89,78 @@ async function latestCheckpoint(s: Store): Promise<AuditCheckpointRow | undefine
   return (await latestCheckpointQuery(reader(s), s.tables))[0];
 }
 
-/** True when the checkpoint was signed by the server's current key and the signature verifies under it. */
-function signedByCurrentKey(auditKeys: AuditKeys, cp: AuditCheckpointRow): boolean {
-  return cp.keyFingerprint === auditKeys.fingerprint && verifyTreeHeadSignature(auditKeys, treeHeadOf(cp), cp.signature);
+type RotationClaims = { previousTreeSize?: unknown; oldFingerprint?: unknown; oldPublicKeyPem?: unknown };
+
+function rotationClaims(rotation: AuditEventRow): RotationClaims {
+  try {
+    const parsed = JSON.parse(rotation.payload) as unknown;
+    return parsed && typeof parsed === "object" ? (parsed as RotationClaims) : {};
+  } catch {
+    return {};
+  }
+}
+
+/** The tree size a key rotation's payload says the old key endorsed, if it names one (KeyChain checks the rest). */
+function endorsedTreeSize(rotation: AuditEventRow): number | null {
+  const size = rotationClaims(rotation).previousTreeSize;
+  return typeof size === "number" && Number.isSafeInteger(size) ? size : null;
+}
+
+/**
+ * The installation's first key, the key of its first checkpoint: the server's key when it is that key, else the
+ * public key a rotation records as the key it replaced, accepted only when its own fingerprint is the first
+ * checkpoint's (a fingerprint is a hash of the key, so no other key passes; KeyChain's parseFirstKey checks alike).
+ */
+function firstKeyOf(firstFingerprint: string, serverKey: AuditPublicKey, rotations: readonly AuditEventRow[]): AuditPublicKey | null {
+  if (serverKey.fingerprint === firstFingerprint) return serverKey;
+  for (const rotation of rotations) {
+    const { oldFingerprint, oldPublicKeyPem } = rotationClaims(rotation);
+    if (oldFingerprint !== firstFingerprint || typeof oldPublicKeyPem !== "string") continue;
+    try {
+      const key = parseAuditPublicKey(oldPublicKeyPem);
+      if (key.fingerprint === firstFingerprint) return key;
+    } catch {
+      // not a public key: try the next rotation
+    }
+  }
+  return null;
+}
+
+/**
+ * Judges checkpoint signatures as `audit verify` does (key-rotation.ts KeyChain): against the key in force at each
+ * checkpoint's tree size, following the ledger's valid rotations from the installation's first key, whichever key of
+ * that chain this server holds (a web server still holding the old key after a rotation judges alike). A server key
+ * that is not in that chain vouches for none of it: then nothing is valid (as the server's Verify now would fail).
+ * Reads the first checkpoint, the rotation events and only the checkpoints they endorse (a rotation is valid only
+ * when its (T, R) is the head of a checkpoint signed by the key in force), not every checkpoint.
+ */
+export async function checkpointSignatureJudge(s: Store, auditKeys: AuditKeys): Promise<(cp: AuditCheckpointRow) => boolean> {
+  // Read the live keys' fields once (on SQLite each read asks the ledger which key is in force).
+  const serverKey: AuditPublicKey = {
+    publicKey: auditKeys.publicKey,
+    publicKeyPem: auditKeys.publicKeyPem,
+    fingerprint: auditKeys.fingerprint,
+  };
+  const { auditEvents, auditCheckpoints } = s.tables;
+  const [firstCheckpoint] = await reader(s)
+    .select({ keyFingerprint: auditCheckpoints.keyFingerprint })
+    .from(auditCheckpoints)
+    .orderBy(asc(auditCheckpoints.id))
+    .limit(1);
+  if (!firstCheckpoint) return () => false;
+  const rotations: AuditEventRow[] = await reader(s)
+    .select()
+    .from(auditEvents)
+    .where(eq(auditEvents.action, KEY_ROTATE_ACTION))
+    .orderBy(asc(auditEvents.seq));
+  const firstKey = firstKeyOf(firstCheckpoint.keyFingerprint, serverKey, rotations);
+  if (!firstKey) return () => false;
+  const sizes = [...new Set(rotations.map(endorsedTreeSize).filter((n): n is number => n !== null))];
+  const endorsed: AuditCheckpointRow[] =
+    sizes.length > 0 ? await reader(s).select().from(auditCheckpoints).where(inArray(auditCheckpoints.treeSize, sizes)) : [];
+  const chain = KeyChain.build(firstKey, rotations, endorsed);
+  if (!chain.segments.some((segment) => segment.key.fingerprint === serverKey.fingerprint)) return () => false;
+  return (cp) => chain.checkpointProblem(`checkpoint #${cp.id}`, treeHeadOf(cp), cp.signature) === null;
 }
 
 /** The server key, the ledger's size, the latest checkpoint (with its signature checked) and the last verification. */
@@ -108,7 +181,7 @@ export async function auditStatus({ db, auditKeys }: AuditDeps) {
     publicKeyPem: auditKeys.publicKeyPem,
     fingerprint: auditKeys.fingerprint,
     events: size?.n ?? 0,
-    latestCheckpoint: latest ? { ...latest, signatureValid: signedByCurrentKey(auditKeys, latest) } : null,
+    latestCheckpoint: latest ? { ...latest, signatureValid: (await checkpointSignatureJudge(s, auditKeys))(latest) } : null,
     lastVerification: lastVerify
       ? { seq: lastVerify.seq, at: lastVerify.at, by: lastVerify.actorName, result: JSON.parse(lastVerify.payload) as VerifySummary }
       : null,
@@ -148,7 +221,7 @@ export async function inclusionProof({ db, auditKeys }: AuditDeps, seq: number) 
   } catch (err) {
     return invalidInput((err as Error).message);
   }
-  return { ...p, signatureValid: p.checkpoint ? signedByCurrentKey(auditKeys, p.checkpoint) : null };
+  return { ...p, signatureValid: p.checkpoint ? (await checkpointSignatureJudge(s, auditKeys))(p.checkpoint) : null };
 }
 
 function* versionsWithModelIn(q: Tx, t: StoreTables, store: Store) {
