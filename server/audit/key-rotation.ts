@@ -182,6 +182,15 @@ export function rotateAuditKey(
   const result = db.transaction((tx) => runOnSqliteTx(tx, rotationPart(tx, schemaTables, keys, opts.actor ?? ROTATION_ACTOR)), {
     behavior: "immediate",
   });
+  return rotationDone(keys, opts, result);
+}
+
+/** After the rotation committed: checkpoint listeners told, the public key file replaced, the result. */
+function rotationDone(
+  keys: ReturnType<typeof rotationKeys>,
+  opts: { keyDir: string; dataDir?: string },
+  result: Omit<KeyRotationResult, "oldFingerprint" | "newFingerprint" | "keyFile">,
+): KeyRotationResult {
   announceAuditCheckpointSigned();
   if (opts.dataDir) writePublicKeyFile(opts.dataDir, keys.next);
   return {
@@ -208,14 +217,7 @@ export async function rotateAuditKeyOn(
   const result = await transact(store, (tx) => rotationPart(tx, store.tables, keys, opts.actor ?? ROTATION_ACTOR), {
     pgLock: PG_LOCK_KEYS.ledger,
   });
-  announceAuditCheckpointSigned();
-  if (opts.dataDir) writePublicKeyFile(opts.dataDir, keys.next);
-  return {
-    oldFingerprint: keys.current.fingerprint,
-    newFingerprint: keys.next.fingerprint,
-    keyFile: keyFilePath(opts.keyDir, keys.next.fingerprint),
-    ...result,
-  };
+  return rotationDone(keys, opts, result);
 }
 
 // ---------------------------------------------------------------------------------------------------------

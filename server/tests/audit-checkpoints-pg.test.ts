@@ -10,7 +10,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { sql } from "drizzle-orm";
-import { PG_LOCK_KEYS, type PgDb } from "@/db/pg-client";
+import type { PgDb } from "@/db/pg-client";
 import { pgStore, rows, transact, type Store } from "@/db/store";
 import { checkpointAfterCommit, checkpointAfterCommitOn } from "@/server/app-context/audit-checkpoint-after-commit";
 import { applyCheckpointPolicy, startCheckpointTimer } from "@/server/audit/checkpoint-policy";
@@ -23,7 +23,6 @@ import {
 } from "@/server/audit/checkpoints";
 import { generateAuditKeys } from "@/server/audit/keys";
 import { KEY_ROTATE_ACTION } from "@/server/audit/key-rotation";
-import { appendEvent } from "@/server/audit/ledger-pg";
 import { auditEventsWithActionPg, iterateAuditEventsPg, listAuditCheckpointsPg } from "@/server/audit/ledger-pg-reads";
 import { inclusionProofFromLevels, TreeLevelReader } from "@/server/audit/tree-levels";
 import { consistencyPathFromLevelsPg, inclusionProofFromLevelsPg, storeTreeLevelsForCheckpointPg } from "@/server/audit/tree-levels-pg";
@@ -31,22 +30,14 @@ import { verifyConsistency } from "@/server/audit/merkle";
 import { AuditLogVerifier } from "@/server/audit/verify";
 import { describePg } from "./pg-test-env";
 import { fixedDateForEachTest, sqliteForSuite, TEST_PEOPLE, twoPgServersForSuite } from "./store-test-env";
+import { appendDecisionEvents } from "./ledger-events";
 
 const AT = "2026-12-05T09:00:00.000Z";
 const auditKeys = generateAuditKeys();
 const { engineer } = TEST_PEOPLE;
 
 /** `n` plain events, each in a transaction of its own under the ledger lock (as a ported service appends them). */
-async function appendEvents(store: Store, n: number, label: string): Promise<void> {
-  for (let i = 0; i < n; i++)
-    await transact(
-      store,
-      function* () {
-        yield* appendEvent({ actor: engineer, action: "decision.create", entityType: "decision", entityId: i + 1, payload: { label, i } });
-      },
-      { pgLock: PG_LOCK_KEYS.ledger },
-    );
-}
+const appendEvents = (store: Store, n: number, label: string) => appendDecisionEvents(store, n, label, engineer);
 
 /** Everything a checkpoint leaves in the database, in a comparable form (tree node hashes as hex). */
 async function ledgerState(store: Store) {

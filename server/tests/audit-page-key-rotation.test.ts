@@ -13,15 +13,15 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { asc } from "drizzle-orm";
 import { openDatabase } from "@/db/client";
-import { migratePg, openPgDatabase, PG_LOCK_KEYS } from "@/db/pg-client";
+import { migratePg, openPgDatabase } from "@/db/pg-client";
 import { exec, pgStore, reader, sqliteStore, transact, type Store } from "@/db/store";
 import { createAuditCheckpointOn, signTreeHead, treeHeadOf, type AuditCheckpointRow } from "@/server/audit/checkpoints";
 import { openAuditSigningKeysOn } from "@/server/audit/key-custody";
 import { rotateAuditKeyOn } from "@/server/audit/key-rotation";
 import { generateAuditKeys, storeKeyInDir, type AuditKeys } from "@/server/audit/keys";
-import { appendEvent } from "@/server/audit/ledger-pg";
 import { auditStatus, checkpointSignatureJudge, inclusionProof } from "@/server/audit/service";
 import { createScratchPgDatabase, describePg } from "./pg-test-env";
+import { appendDecisionEvents } from "./ledger-events";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "runledger-audit-page-rotation-"));
 const dir = (name: string) => {
@@ -31,22 +31,7 @@ const dir = (name: string) => {
 };
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-async function appendEvents(store: Store, n: number, label: string): Promise<void> {
-  for (let i = 0; i < n; i++)
-    await transact(
-      store,
-      function* () {
-        yield* appendEvent({
-          actor: { id: null, name: "test", role: "system" },
-          action: "decision.create",
-          entityType: "decision",
-          entityId: i + 1,
-          payload: { label, i },
-        });
-      },
-      { pgLock: PG_LOCK_KEYS.ledger },
-    );
-}
+const appendEvents = appendDecisionEvents;
 
 async function checkpoints(store: Store): Promise<AuditCheckpointRow[]> {
   const c = store.tables.auditCheckpoints;

@@ -20,15 +20,14 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { asc } from "drizzle-orm";
-import { migratePg, openPgDatabase, PG_LOCK_KEYS, type PgDb } from "@/db/pg-client";
+import { migratePg, openPgDatabase, type PgDb } from "@/db/pg-client";
 import { openDatabase } from "@/db/client";
-import { pgStore, reader, sqliteStore, transact, type Store } from "@/db/store";
+import { pgStore, reader, sqliteStore, type Store } from "@/db/store";
 import { applyCheckpointPolicyOn } from "@/server/audit/checkpoint-policy";
 import { createAuditCheckpointOn, SigningKeyNotHeldError } from "@/server/audit/checkpoints";
 import { openAuditSigningKeysOn } from "@/server/audit/key-custody";
 import { KEY_ROTATE_ACTION, rotateAuditKeyOn } from "@/server/audit/key-rotation";
 import { generateAuditKeys, keyFileName, parseAuditPublicKey, storeKeyInDir } from "@/server/audit/keys";
-import { appendEvent } from "@/server/audit/ledger-pg";
 import { verifyDatabase } from "@/server/audit/verify-database";
 import { verifyPgStore } from "@/server/audit/verify-pg";
 import { logOrigin, logVerifierKey } from "@/server/audit/witness/checkpoint-note";
@@ -36,6 +35,7 @@ import { startWitnessProcess } from "@/server/audit/witness/witness-process";
 import { createScratchPgDatabase, describePg, type ScratchPgDatabase } from "./pg-test-env";
 
 import { runCli, type CliExit as Exit, type EnvChanges } from "./cli-process";
+import { appendDecisionEvents } from "./ledger-events";
 
 vi.mock("server-only", () => ({}));
 
@@ -49,22 +49,7 @@ const dir = (name: string) => {
 
 const cli = (args: string[], env: EnvChanges): Promise<Exit> => runCli(args, env, 90_000);
 
-async function appendEvents(store: Store, n: number, label: string): Promise<void> {
-  for (let i = 0; i < n; i++)
-    await transact(
-      store,
-      function* () {
-        yield* appendEvent({
-          actor: { id: null, name: "test", role: "system" },
-          action: "decision.create",
-          entityType: "decision",
-          entityId: i + 1,
-          payload: { label, i },
-        });
-      },
-      { pgLock: PG_LOCK_KEYS.ledger },
-    );
-}
+const appendEvents = appendDecisionEvents;
 
 async function ledger(store: Store) {
   const e = store.tables.auditEvents;

@@ -17,14 +17,12 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { eq, sql } from "drizzle-orm";
-import { PG_LOCK_KEYS } from "@/db/pg-client";
 import { reader, rows, transact, type Store } from "@/db/store";
 import { createPgAppServices, type OwnedAppServices } from "@/server/app-context/app-services";
 import { createCaller } from "@/server/trpc/root";
 import { actorOf } from "@/server/users/service";
 import { createAuditCheckpointOn } from "@/server/audit/checkpoints";
 import { generateAuditKeys } from "@/server/audit/keys";
-import { appendEvent } from "@/server/audit/ledger-pg";
 import { consistencyProof, merkleRoot, verifyConsistency } from "@/server/audit/merkle";
 import { createScratchPgDatabase, describePg, type ScratchPgDatabase } from "@/server/tests/pg-test-env";
 import { seedPeople, sqliteForSuite, TEST_PEOPLE, twoPgServersForSuite } from "@/server/tests/store-test-env";
@@ -34,21 +32,13 @@ import { witnessOverview } from "../overview";
 import { consistencyProofFor, WitnessPusher, type PushResult } from "../pusher";
 import { largestCosignedSizeOn, readWitnessStatusOn, upsertWitnessStatusOn, type WitnessStatusRow } from "../store";
 import { startWitnessProcess, type WitnessProcess } from "../witness-process";
+import { appendDecisionEvents } from "@/server/tests/ledger-events";
 
 const auditKeys = generateAuditKeys();
 const { engineer } = TEST_PEOPLE;
 const quiet = { log: () => undefined };
 
-async function appendEvents(store: Store, n: number, label: string): Promise<void> {
-  for (let i = 0; i < n; i++)
-    await transact(
-      store,
-      function* () {
-        yield* appendEvent({ actor: engineer, action: "decision.create", entityType: "decision", entityId: i + 1, payload: { label, i } });
-      },
-      { pgLock: PG_LOCK_KEYS.ledger },
-    );
-}
+const appendEvents = (store: Store, n: number, label: string) => appendDecisionEvents(store, n, label, engineer);
 
 async function leafHashes(store: Store, n: number): Promise<Buffer[]> {
   const e = store.tables.auditEvents;
