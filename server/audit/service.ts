@@ -7,8 +7,9 @@
  * Invariants: reads only, except startLedgerVerification, which starts the background job (server/audit/verify-jobs.ts)
  * that records the outcome; a checkpoint's signature is reported valid only when it was made by the key in force at
  * its tree size, following the ledger's valid key rotations from the installation's first key (key-rotation.ts
- * KeyChain, the rule `audit verify` follows), and verifies under it; the server's own key must be a key of that chain. So a web server that still holds only the old key after a rotation (PostgreSQL: it has not got the new
- * key file yet) shows the new key's checkpoints valid, and a key no valid rotation introduced is never valid.
+ * KeyChain, the rule `audit verify` follows), and verifies under it; the server's own key must be a key of that
+ * chain. So a web server that still holds only the old key after a rotation (PostgreSQL: it has not got the new key
+ * file yet) shows the new key's checkpoints valid, and a key no valid rotation introduced is never valid.
  * Errors are DomainErrors (server/errors.ts).
  */
 import { and, asc, desc, eq, gte, ilike, inArray, like, lt, lte, max, or, type SQL } from "drizzle-orm";
