@@ -178,17 +178,24 @@ export function moveKeyToKeyDir(dataDir: string, keyDir: string): MoveKeyResult 
   return { fingerprint: keys.fingerprint, from, to };
 }
 
-/** ledgerKeyFingerprint on either store: the latest rotation's new key, else the latest checkpoint's key, else null. */
-export async function ledgerKeyFingerprintOn(source: Store | Db): Promise<string | null> {
-  const store = asStore(source);
-  if (store.dialect === "sqlite") return ledgerKeyFingerprint(store.db);
-  const { auditEvents: e, auditCheckpoints: c } = store.tables;
+/** The latest "audit.keyRotate" event's payload, if the ledger has one. */
+async function latestKeyRotationOn(store: Store): Promise<{ payload: string } | undefined> {
+  const e = store.tables.auditEvents;
   const [rotation] = await reader(store)
     .select({ payload: e.payload })
     .from(e)
     .where(eq(e.action, KEY_ROTATE_ACTION))
     .orderBy(desc(e.seq))
     .limit(1);
+  return rotation;
+}
+
+/** ledgerKeyFingerprint on either store: the latest rotation's new key, else the latest checkpoint's key, else null. */
+export async function ledgerKeyFingerprintOn(source: Store | Db): Promise<string | null> {
+  const store = asStore(source);
+  if (store.dialect === "sqlite") return ledgerKeyFingerprint(store.db);
+  const c = store.tables.auditCheckpoints;
+  const rotation = await latestKeyRotationOn(store);
   if (rotation) return rotationNewFingerprint(rotation.payload);
   const [latest] = await reader(store).select({ fp: c.keyFingerprint }).from(c).orderBy(desc(c.id)).limit(1);
   return latest?.fp ?? null;
@@ -327,13 +334,7 @@ export async function ledgerKeyFromKeyDirOn(source: Store | Db, keyDir: string, 
  */
 export async function ledgerPublicKeyOn(source: Store | Db, keyDir: string): Promise<AuditPublicKey> {
   const store = asStore(source);
-  const e = store.tables.auditEvents;
-  const [rotation] = await reader(store)
-    .select({ payload: e.payload })
-    .from(e)
-    .where(eq(e.action, KEY_ROTATE_ACTION))
-    .orderBy(desc(e.seq))
-    .limit(1);
+  const rotation = await latestKeyRotationOn(store);
   if (rotation) {
     const pem = (JSON.parse(rotation.payload) as { newPublicKeyPem?: unknown }).newPublicKeyPem;
     if (typeof pem !== "string") throw new Error("the latest audit.keyRotate event carries no new public key (damaged ledger?)");
