@@ -307,27 +307,6 @@ export async function openAuditSigningKeysOn(
 }
 
 /**
- * The key the ledger names, from this machine's key directory, for an operator's command on PostgreSQL (`audit
- * rotate-key`, `witness push`). Never creates a key: the installation's key belongs to its web servers. Throws
- * KeyCustodyError naming the file when it is missing, or when nothing is signed yet (no key to use).
- */
-export async function ledgerKeyFromKeyDirOn(source: Store | Db, keyDir: string, doing: string): Promise<AuditKeys> {
-  const fp = await ledgerKeyFingerprintOn(source);
-  if (fp === null)
-    throw new KeyCustodyError(
-      `${doing}: nothing is signed in this ledger yet, so it names no signing key (the first web server makes the key and signs the first checkpoint)`,
-    );
-  const keys = loadKeyFromDir(keyDir, fp);
-  if (!keys)
-    throw new KeyCustodyError(
-      `${doing}: the ledger is signed by ${fp}, and the key directory ${keyDir} has no ${keyFileName(fp)}. ` +
-        `Run this on a machine whose key directory holds it (--key-dir or RUNLEDGER_KEY_DIR), or copy that file there (mode 0600) ` +
-        `from a web server's key directory.`,
-    );
-  return keys;
-}
-
-/**
  * The public key the ledger has in force, for `witness log-key` on PostgreSQL: the latest rotation's new key (its
  * payload carries the public key), else the key of the checkpoints, read from the key directory (the ledger keeps only
  * its fingerprint); nothing signed yet, the key directory's only key (the one the web servers will sign with).

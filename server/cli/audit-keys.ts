@@ -14,10 +14,11 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { openDatabase, resolveDataDir } from "@/db/client";
 import { resolveKeyDir } from "@/server/audit/keys";
-import { ledgerKeyFromKeyDirOn, moveKeyToKeyDir, openAuditSigningKeys } from "@/server/audit/key-custody";
+import { moveKeyToKeyDir, openAuditSigningKeys } from "@/server/audit/key-custody";
 import { rotateAuditKey, rotateAuditKeyOn } from "@/server/audit/key-rotation";
 import { openPgStoreServices, postgresUrlFromEnv } from "@/server/app-context/pg-store-services";
 import { dataDirWithPostgresRefusal } from "./cli-store";
+import { ledgerKeyForCommandOn } from "./cli-pg-keys";
 import { type CliIo, UsageError } from "./audit-verify";
 
 function parseKeyArgs(argv: string[]) {
@@ -86,7 +87,7 @@ async function rotateKeyOnPostgres(url: string, argv: string[], io: CliIo): Prom
   const keyDir = resolveKeyDir(values["key-dir"]);
   const pg = await openPgStoreServices(url, { poolSize: 2 });
   try {
-    const current = await ledgerKeyFromKeyDirOn(pg.store, keyDir, "audit rotate-key");
+    const current = await ledgerKeyForCommandOn(pg.store, keyDir, "audit rotate-key");
     const r = await rotateAuditKeyOn(pg.store, current, { keyDir });
     if (values.json) io.out(JSON.stringify({ ...r, keyDir, store: pg.where, copyToEveryWebServer: r.keyFile }) + "\n");
     else {

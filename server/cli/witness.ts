@@ -29,8 +29,9 @@ import { createWitnessServer, listen } from "@/server/audit/witness/witness-http
 import { firstCheckpointKeyFingerprint, firstCheckpointKeyFingerprintOn } from "@/server/audit/witness/store";
 import type { PushResult } from "@/server/audit/witness/pusher";
 import { openPgStoreServices, postgresUrlFromEnv } from "@/server/app-context/pg-store-services";
-import { ledgerKeyFromKeyDirOn, ledgerPublicKeyOn } from "@/server/audit/key-custody";
+import { ledgerPublicKeyOn } from "@/server/audit/key-custody";
 import { dataDirWithPostgresRefusal } from "./cli-store";
+import { ledgerKeyForCommandOn } from "./cli-pg-keys";
 
 const USAGE = `usage:
   witness serve --port P --key-dir D --log-key FILE_OR_VKEY [--log-key ...] [--log-origin NAME] [--host 127.0.0.1] [--name NAME]
@@ -190,7 +191,7 @@ async function push(argv: string[]): Promise<number> {
     // The note is signed with the key the ledger names, from this machine's key directory; none is ever created here.
     const pg = await openPgStoreServices(pgUrl, { poolSize: 2 });
     try {
-      const auditKeys = await ledgerKeyFromKeyDirOn(pg.store, resolveKeyDir(values["key-dir"]), "witness push");
+      const auditKeys = await ledgerKeyForCommandOn(pg.store, resolveKeyDir(values["key-dir"]), "witness push");
       return report(await new WitnessPusher({ db: pg.store, auditKeys }, config, { log: () => undefined }).pushNow());
     } finally {
       await pg.close();
