@@ -9,8 +9,9 @@
  * On the store (issue 16, db/store.ts): the run and the corrected decision are read inside the note's transaction, under
  * the ledger lock on PostgreSQL (whose triggers, like SQLite's, reject UPDATE and DELETE of decisions). Every decision
  * row is written by insertDecision with the ledger event that binds it (by the row's sha256) in the same transaction:
- * a note's own decision.create/.correct event, or a run's run.create (server/runs/service.ts). Still writing decision
- * rows directly, on SQLite only: compression.ts, pilot.ts (interventions, rollbacks) and mlflow/logging.ts (params).
+ * a note's own decision.create/.correct event, a run's run.create (server/runs/service.ts), a compression's record
+ * (compression.ts), a pilot's run.interventionApplied (server/runs/pilot.ts: interventions, rollbacks) or a logged
+ * batch's run.log (server/mlflow/logging.ts: params).
  */
 import { eq } from "drizzle-orm";
 import { z } from "zod";

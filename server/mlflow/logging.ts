@@ -25,7 +25,7 @@ import { asStore, exec, row, rows, runOnSqliteTx, transact, type StoreTables, ty
 import { appendEvent } from "@/server/audit/ledger-pg";
 import { now } from "@/server/app-context/service-context";
 import { canonicalJson, sha256Hex } from "@/contracts/canonical";
-import { decisionRecordSha256 } from "@/server/audit/content/records";
+import { insertDecision, type DecisionRef } from "@/server/decisions/service";
 import { insertMetricPointsTx, type MetricPoint } from "@/server/runs/orchestrator/persist-events";
 import { MLFLOW_LIMITS, RATIONALE_TAG, type MlflowEndpoints } from "@/contracts/mlflow/types";
 import { invalidParam, MlflowError } from "./errors";
@@ -237,24 +237,20 @@ export function* writeBatchPart(ctx: MlflowStoreCtx, tx: Tx, t: StoreTables, run
     yield* insertMetricPointsTx(run.id, pointsInKeyOrder(b.metrics), (p) => storedBefore.push(p));
     if (storedBefore.length > 0) yield* refuseChangedPoints(tx, t, run.id, storedBefore);
   }
-  const decisionRefs: { id: number; kind: string; path: string; sha256: string }[] = [];
+  // Each param's decision is bound by the run.log event below (its reference in `decisions`).
+  const decisionRefs: DecisionRef[] = [];
   for (const p of fresh) {
-    const created = (yield* row(
-      tx
-        .insert(decisions)
-        .values({
-          runId: run.id,
-          kind: "param",
-          path: p.key,
-          oldValueJson: null,
-          newValueJson: JSON.stringify(p.value),
-          rationale,
-          authorId: ctx.actor.id,
-          createdAt: at,
-        })
-        .returning(),
-    ))!;
-    decisionRefs.push({ id: created.id, kind: created.kind, path: created.path, sha256: decisionRecordSha256(created) });
+    const { ref } = yield* insertDecision(tx, t, {
+      runId: run.id,
+      kind: "param",
+      path: p.key,
+      oldValueJson: null,
+      newValueJson: JSON.stringify(p.value),
+      rationale,
+      authorId: ctx.actor.id,
+      createdAt: at,
+    });
+    decisionRefs.push(ref);
   }
   const lastTag = new Map<string, string>();
   for (const t of b.tags) lastTag.set(t.key, t.value);

@@ -23,7 +23,7 @@
 import { eq } from "drizzle-orm";
 import { z } from "zod";
 import { INTERVENTION_KINDS, type InterventionKind, type RunStatus } from "@/db/schema";
-import type { decisions, runInterventions, users } from "@/db/schema";
+import type { runInterventions, users } from "@/db/schema";
 import type { Tx } from "@/db/client";
 import * as sqliteTables from "@/db/schema";
 import {
@@ -46,7 +46,7 @@ import { canonicalJson } from "@/contracts/canonical";
 import { describeConfigIssues } from "@/contracts/training-config";
 import { effectiveConfig, validatePilotChanges, validateSchedule, type ConfigChange } from "@/contracts/pilot-config";
 import type { TrainingConfig } from "@/contracts/training-config";
-import { decisionRecordSha256 } from "@/server/audit/content/records";
+import { insertDecision, type DecisionRef } from "@/server/decisions/service";
 import { interventionOutcomeSha256, interventionRequestSha256 } from "@/server/audit/content/intervention-records";
 import { now, requireRole, type ServiceContext, type ServiceDeps, type SignedInActor } from "../app-context/service-context";
 import type { AnyArtifactStore } from "@/server/artifacts/async-store";
@@ -438,7 +438,8 @@ function* recordAppliedIn(
     /** null only for a run logged by a script (server/mlflow/pilot.ts): it writes no checkpoint at its boundaries. */
     checkpointId: number | null;
     snapshot: MetricsSnapshot;
-    decision: typeof decisions.$inferSelect;
+    /** The decision insertDecision wrote in this transaction: run.interventionApplied binds it by its sha256. */
+    decision: DecisionRef;
     payloadExtra?: Record<string, unknown>;
   },
 ): TxBody<Row> {
@@ -472,7 +473,7 @@ function* recordAppliedIn(
       checkpointId: row.checkpointId,
       metricsSnapshot: a.snapshot,
       decisionId: a.decision.id,
-      decisionSha256: decisionRecordSha256(a.decision),
+      decisionSha256: a.decision.sha256,
       sha256: interventionOutcomeSha256(row),
       ...a.payloadExtra,
     },
@@ -534,23 +535,18 @@ export function* applyPendingAtIn(tx: Tx, t: StoreTables, a: ApplyPendingAt) {
   const requester = (yield* oneRow(tx.select().from(t.users).where(eq(t.users.id, pending.requestedBy))))!;
   const changes = parseChanges(pending.changesJson);
   const paths = changes.map((c) => c.path);
-  const decision = (yield* oneRow(
-    tx
-      .insert(t.decisions)
-      .values({
-        runId: pending.runId,
-        kind: "intervention",
-        // The pilot's action, then the paths it changed ("pause"; "training.learningRate"; "rollback, training.epochs").
-        path: (pending.kind === "set" ? paths : [pending.kind, ...paths]).join(", "),
-        oldValueJson: changes.length ? canonicalJson(Object.fromEntries(changes.map((c) => [c.path, c.oldValue]))) : null,
-        newValueJson: changes.length ? canonicalJson(Object.fromEntries(changes.map((c) => [c.path, c.newValue]))) : null,
-        rationale: pending.rationale,
-        correctsDecisionId: null,
-        authorId: pending.requestedBy,
-        createdAt: at,
-      })
-      .returning(),
-  ))!;
+  const decision = yield* insertDecision(tx, t, {
+    runId: pending.runId,
+    kind: "intervention",
+    // The pilot's action, then the paths it changed ("pause"; "training.learningRate"; "rollback, training.epochs").
+    path: (pending.kind === "set" ? paths : [pending.kind, ...paths]).join(", "),
+    oldValueJson: changes.length ? canonicalJson(Object.fromEntries(changes.map((c) => [c.path, c.oldValue]))) : null,
+    newValueJson: changes.length ? canonicalJson(Object.fromEntries(changes.map((c) => [c.path, c.newValue]))) : null,
+    rationale: pending.rationale,
+    correctsDecisionId: null,
+    authorId: pending.requestedBy,
+    createdAt: at,
+  });
   const row = yield* recordAppliedIn(tx, t, {
     pending,
     requester,
@@ -559,7 +555,7 @@ export function* applyPendingAtIn(tx: Tx, t: StoreTables, a: ApplyPendingAt) {
     at,
     checkpointId: a.checkpointId,
     snapshot: a.snapshot,
-    decision,
+    decision: decision.ref,
     payloadExtra: a.payloadExtra,
   });
   // A pause parks a queued or running run (its training slot is freed by the caller); a resume is the run's next
@@ -567,7 +563,7 @@ export function* applyPendingAtIn(tx: Tx, t: StoreTables, a: ApplyPendingAt) {
   const runStatus = (yield* oneRow(tx.select({ status: t.runs.status }).from(t.runs).where(eq(t.runs.id, row.runId))))!.status;
   if (row.kind === "pause" && (runStatus === "running" || runStatus === "queued"))
     yield* exec(tx.update(t.runs).set({ status: "paused" }).where(eq(t.runs.id, row.runId)));
-  return { intervention: { ...row, changes }, decision };
+  return { intervention: { ...row, changes }, decision: decision.row };
 }
 
 /**
@@ -693,27 +689,22 @@ function* applyRollbackIn(
   const branch = yield* insertBranch(tx, t, actor, branchInput, { checkpointId: from.id, base });
   const stopsRun = source.status === "running" || source.status === "queued";
   const snapshot = yield* metricsSnapshotAtIn(tx, t, source.id, watchedMetric(base));
-  const decision = (yield* oneRow(
-    tx
-      .insert(t.decisions)
-      .values({
-        runId: source.id,
-        kind: "intervention",
-        path: stopsRun ? "rollback, stop" : "rollback",
-        oldValueJson: null,
-        newValueJson: canonicalJson({
-          branchRunId: branch.id,
-          fromCheckpointId: from.id,
-          fromEpoch: from.epoch,
-          set: Object.fromEntries(changes.map((c) => [c.path, c.newValue])),
-        }),
-        rationale: pending.rationale,
-        correctsDecisionId: null,
-        authorId: pending.requestedBy,
-        createdAt: at,
-      })
-      .returning(),
-  ))!;
+  const decision = yield* insertDecision(tx, t, {
+    runId: source.id,
+    kind: "intervention",
+    path: stopsRun ? "rollback, stop" : "rollback",
+    oldValueJson: null,
+    newValueJson: canonicalJson({
+      branchRunId: branch.id,
+      fromCheckpointId: from.id,
+      fromEpoch: from.epoch,
+      set: Object.fromEntries(changes.map((c) => [c.path, c.newValue])),
+    }),
+    rationale: pending.rationale,
+    correctsDecisionId: null,
+    authorId: pending.requestedBy,
+    createdAt: at,
+  });
   const row = yield* recordAppliedIn(tx, t, {
     pending,
     requester,
@@ -722,8 +713,8 @@ function* applyRollbackIn(
     at,
     checkpointId: ck.id,
     snapshot,
-    decision,
+    decision: decision.ref,
     payloadExtra: { branchRunId: branch.id },
   });
-  return { intervention: { ...row, changes }, decision, branchRunId: branch.id };
+  return { intervention: { ...row, changes }, decision: decision.row, branchRunId: branch.id };
 }
