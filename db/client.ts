@@ -60,19 +60,19 @@ export function resolveDataDir(explicit?: string, env: Readonly<Record<string, s
 }
 
 /**
- * `DATABASE_URL=postgres://…` is how an installation chooses the PostgreSQL store (issue 16). The commands that reach
- * this work on a SQLite data directory only (`audit verify` and `backup` of a data directory, `audit move-key`), so
- * such a process refuses to start instead of quietly working on a SQLite file while the operator believes it works on
- * PostgreSQL. Other DATABASE_URL values (another tool's) are left alone.
+ * `DATABASE_URL=postgres://…` is how an installation chooses the PostgreSQL store (issue 16). What reaches this works
+ * on a SQLite data directory only (`audit move-key`, the SQLite services of createAppServices), so such a process
+ * refuses to start instead of quietly working on a SQLite file while the operator believes it works on PostgreSQL.
+ * Other DATABASE_URL values (another tool's) are left alone.
  */
 export function refusePostgresForDataDirCommand(env: Readonly<Record<string, string | undefined>> = process.env): void {
   const url = env.DATABASE_URL?.trim();
   if (!url || !/^postgres(ql)?:\/\//i.test(url)) return;
   throw new Error(
     "DATABASE_URL names a PostgreSQL database, but this command works on a SQLite data directory only. " +
-      "On PostgreSQL, `audit verify` and `backup` take the store as --database URL (and `audit verify` a trusted key: " +
-      "--public-key or --trusted-checkpoint); `audit move-key` concerns a data directory. Unset DATABASE_URL to work " +
-      "on the SQLite file in the data directory (--data-dir or RUNLEDGER_DATA_DIR); " +
+      "`audit verify` and `backup` read the PostgreSQL store DATABASE_URL (or --database URL) names when given no " +
+      "--data-dir (`audit verify` with a trusted key: --public-key or --trusted-checkpoint); `audit move-key` concerns " +
+      "a data directory. Unset DATABASE_URL to work on the SQLite file in the data directory (--data-dir or RUNLEDGER_DATA_DIR); " +
       "`npm run cli -- migrate-store --from DATA_DIR --to postgres://…` copies an installation into PostgreSQL and checks the copy.",
   );
 }

@@ -3,8 +3,10 @@
  * directory or an exported bundle, and export a signed checkpoint for an auditor to keep (audit-checkpoint-export.ts;
  * key custody commands: audit-keys.ts).
  *
- * `audit verify --database postgres://…` (or DATABASE_URL) verifies a PostgreSQL store through a SQLite copy of one
- * snapshot, proved equal to it first (server/audit/verify-pg.ts).
+ * `audit verify --database postgres://…` (or, with no --data-dir or --bundle, DATABASE_URL=postgres://…) verifies a
+ * PostgreSQL store through a SQLite copy of one snapshot, proved equal to it first (server/audit/verify-pg.ts), against
+ * a key held outside the store (--public-key or --trusted-checkpoint). --data-dir with DATABASE_URL=postgres://… set
+ * is refused (exit 2), as every command refuses it there.
  * `audit verify` states what it proved per level (chain, content, anchor, triggers; audit-verify-format.ts);
  * `--trusted-checkpoint FILE` and `--witness-key FILE` (repeatable) anchor the log from outside, `--witness-url URL`
  * (repeatable, with --witness-key; data directories only) asks each witness for its latest cosigned checkpoint
@@ -23,13 +25,16 @@ import { type VerifyDatabaseOptions, type VerifyResult, verifyDatabase } from "@
 import { verifyBundle } from "@/server/audit/bundle";
 import { toWitnessKeys } from "@/server/audit/witness/witness-anchors";
 import { type WitnessUrlAnchors, askWitnesses, logOriginsForDataDir } from "@/server/audit/witness/witness-url-anchors";
+import { postgresUrlFromEnv } from "@/server/app-context/pg-store-services";
 import { formatResult } from "./audit-verify-format";
+import { dataDirWithPostgresRefusal } from "./cli-store";
 
 export type CliIo = { out: (text: string) => void; err: (text: string) => void };
 const processIo: CliIo = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) };
 
 const USAGE = `usage:
   audit verify [--data-dir DIR | --bundle DIR | --database postgres://…] [--trusted-checkpoint FILE] [--witness-key FILE]...
+               (none given: the PostgreSQL store DATABASE_URL names, else the data directory)
                [--public-key FILE] (a PostgreSQL store needs --public-key or --trusted-checkpoint)
                [--artifacts-dir DIR] [--keep-copy DIR] (PostgreSQL: artifacts in a shared directory; keep the SQLite copy)
                [--witness-url URL]... (with --witness-key; data directory only)
@@ -108,12 +113,13 @@ async function verifyCommand(argv: string[], io: CliIo): Promise<number> {
     strict: true,
     allowPositionals: false,
   });
-  // A PostgreSQL store: --database URL, or DATABASE_URL=postgres://… when no data directory or bundle is named.
-  const envUrl = process.env.DATABASE_URL;
-  const databaseUrl =
-    values.database ?? (!values["data-dir"] && !values.bundle && envUrl && /^postgres(ql)?:\/\//i.test(envUrl) ? envUrl : undefined);
   if ([values["data-dir"], values.bundle, values.database].filter(Boolean).length > 1)
     throw new UsageError("give one of --data-dir, --bundle or --database");
+  // A PostgreSQL store: --database URL, or DATABASE_URL=postgres://… when no bundle is named (as every command takes
+  // it); a data directory named with it set is refused like every command's --data-dir there.
+  const refusal = dataDirWithPostgresRefusal("audit verify", values["data-dir"]);
+  if (refusal) throw new UsageError(refusal.trimEnd());
+  const databaseUrl = values.database ?? (values.bundle ? undefined : postgresUrlFromEnv());
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//i.test(databaseUrl))
     throw new UsageError(`--database takes a postgres:// URL, got "${databaseUrl}"`);
   if ((values["artifacts-dir"] || values["keep-copy"]) && databaseUrl === undefined)

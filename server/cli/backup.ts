@@ -3,8 +3,10 @@
  * `npm run cli -- restore --from FILE --data-dir DIR [--json]`: a whole data directory in one tar (database by
  * SQLite's online backup, artifacts, public key, and a manifest of SHA-256 per file), taken while the server runs,
  * and its restore into an empty directory after every hash checks out (server/backup/). The private signing key is
- * never in a backup: it stays in the key directory. `backup --database postgres://…` archives one snapshot of a
- * PostgreSQL store in the same format (server/backup/backup-pg.ts); it restores to a SQLite data directory. Exit codes: 0 done, 1 failed (nothing left behind), 2 usage.
+ * never in a backup: it stays in the key directory. `backup --database postgres://…` (or, with no --data-dir,
+ * DATABASE_URL=postgres://…) archives one snapshot of a PostgreSQL store in the same format
+ * (server/backup/backup-pg.ts); it restores to a SQLite data directory. --data-dir with DATABASE_URL=postgres://… set
+ * is refused (exit 2), as every command refuses it there. Exit codes: 0 done, 1 failed (nothing left behind), 2 usage.
  */
 import fs from "node:fs";
 import { parseArgs } from "node:util";
@@ -12,12 +14,15 @@ import { resolveDataDir } from "@/db/client";
 import { createBackup } from "@/server/backup/backup";
 import { createPgBackup } from "@/server/backup/backup-pg";
 import { restoreBackup } from "@/server/backup/restore";
+import { postgresUrlFromEnv } from "@/server/app-context/pg-store-services";
+import { dataDirWithPostgresRefusal } from "./cli-store";
 
 export type CliIo = { out: (text: string) => void; err: (text: string) => void };
 const processIo: CliIo = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) };
 
 const BACKUP_USAGE =
-  "usage: backup --out FILE [--data-dir DIR | --database postgres://… [--public-key FILE] [--artifacts-dir DIR]] [--json]";
+  "usage: backup --out FILE [--data-dir DIR | --database postgres://… [--public-key FILE] [--artifacts-dir DIR]] [--json]\n" +
+  "  (neither given: the PostgreSQL store DATABASE_URL names, else the data directory)";
 const RESTORE_USAGE = "usage: restore --from FILE --data-dir DIR [--json]";
 
 function usageError(err: unknown): boolean {
@@ -48,14 +53,16 @@ export async function backupCommand(argv: string[], io: CliIo = processIo): Prom
     io.err(`backup needs --out FILE\n${BACKUP_USAGE}\n`);
     return 2;
   }
-  // A PostgreSQL store: --database URL, or DATABASE_URL=postgres://… when no data directory is named.
-  const envUrl = process.env.DATABASE_URL;
-  const databaseUrl = values.database ?? (!values["data-dir"] && envUrl && /^postgres(ql)?:\/\//i.test(envUrl) ? envUrl : undefined);
   const usage = (message: string) => {
     io.err(`${message}\n${BACKUP_USAGE}\n`);
     return 2;
   };
   if (values.database && values["data-dir"]) return usage("give either --data-dir or --database, not both");
+  // A PostgreSQL store: --database URL, else DATABASE_URL=postgres://… (as every command takes it); a data directory
+  // named with it set is refused like every command's --data-dir there.
+  const refusal = dataDirWithPostgresRefusal("backup", values["data-dir"]);
+  if (refusal) return usage(refusal.trimEnd());
+  const databaseUrl = values.database ?? postgresUrlFromEnv();
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//i.test(databaseUrl))
     return usage(`--database takes a postgres:// URL, got "${databaseUrl}"`);
   if ((values["public-key"] || values["artifacts-dir"]) && databaseUrl === undefined)

@@ -7,8 +7,8 @@ import { seedCommand } from "./seed";
 
 const USAGE = `usage: npm run cli -- <command> [options]   (key directory: --key-dir, RUNLEDGER_KEY_DIR or ~/.config/runledger/keys)
   With DATABASE_URL=postgres://… every command that reads or changes the record runs on the PostgreSQL store (no
-  --data-dir; those that train here take no --key-dir either); audit verify and backup read it with --database URL;
-  audit move-key and restore concern a SQLite data directory only.
+  --data-dir; those that train here take no --key-dir either), audit verify (with --public-key or --trusted-checkpoint)
+  and backup included; audit move-key and restore concern a SQLite data directory only.
   seed  [--data-dir DIR] [--key-dir DIR] [--no-demo-run]   demo users, project and a trained demo run, in a NEW database only (RUNLEDGER_DEMO=0: none)
   users list|create|set-role|disable|enable|reset-password [--email E] [--name N] [--role R] [--data-dir DIR] [--json]
   token create|list|revoke --user EMAIL [--name NAME] [--id ID] [--data-dir DIR] [--json]
@@ -23,7 +23,7 @@ const USAGE = `usage: npm run cli -- <command> [options]   (key directory: --key
                                                      create a sweep from a spec (examples/iris-sweep.json) and run it to its budget
   resume --run ID [--data-dir DIR] [--key-dir DIR] [--backend auto|wasm|cpu] [--rationale T] [--json]
                                                      continue an interrupted (or paused) run from its last checkpoint; prints what train prints
-  audit verify [--data-dir DIR | --bundle DIR] [--trusted-checkpoint FILE] [--json]
+  audit verify [--data-dir DIR | --bundle DIR | --database URL] [--public-key FILE] [--trusted-checkpoint FILE] [--json]
   audit checkpoint-export --out FILE [--data-dir DIR] [--key-dir DIR] [--new]
   audit move-key [--data-dir DIR] [--key-dir DIR]     move an old data dir's private key into the key directory
   audit rotate-key [--data-dir DIR] [--key-dir DIR] [--json]
@@ -40,7 +40,8 @@ const USAGE = `usage: npm run cli -- <command> [options]   (key directory: --key
   export --model NAME [--version N | --alias production] --out DIR|FILE.tar [--user EMAIL] [--data-dir DIR] [--json]
                                                      the auditor's report bundle (report.html, events, proofs, PROV, key)
   export --verify DIR|FILE.tar [--public-key FILE]   check a report bundle offline
-  backup --out FILE [--data-dir DIR] [--json]        database (online backup) + artifacts + public key in one tar with SHA-256 manifest
+  backup --out FILE [--data-dir DIR | --database URL] [--json]
+                                                     database (online backup) + artifacts + public key in one tar with SHA-256 manifest
   restore --from FILE --data-dir DIR [--json]        into an empty directory, after every manifest hash checks out
   migrate-store --from DATA_DIR --to postgres://… [--check] [--json]
                                                      copy an installation (tables, ledger, artifacts) into an EMPTY PostgreSQL

@@ -1,12 +1,13 @@
 /**
  * DATABASE_URL=postgres://… asks for the PostgreSQL store (issue 16). The web server (getAppServices →
- * createPgAppServices), `npm run worker` and every CLI command that reads or changes the record run on it; the
- * commands that work on a SQLite data directory only (`audit verify` and `backup` without --database, `audit
- * move-key`; the SQLite services of createAppServices) refuse to start with a message saying so, instead of quietly
- * working on a SQLite file; they create nothing in the data directory and never print the URL (it may hold a password). Another tool's DATABASE_URL (not PostgreSQL)
- * changes nothing. Those that run on PostgreSQL are not refused: given an unreachable database they fail opening it,
- * naming host, port and database but not the password, with nothing created in the data directory; given a SQLite
- * data directory (or key directory, for those that hold no key) they refuse it with exit 2.
+ * createPgAppServices), `npm run worker` and every CLI command that reads or changes the record run on it (`audit
+ * verify` and `backup` included: cli-pg-default-store.test.ts); what works on a SQLite data directory only (`audit
+ * move-key`; the SQLite services of createAppServices) refuses to start with a message saying so, instead of quietly
+ * working on a SQLite file; it creates nothing in the data directory and never prints the URL (it may hold a
+ * password). Another tool's DATABASE_URL (not PostgreSQL) changes nothing. Those that run on PostgreSQL are not
+ * refused: given an unreachable database they fail opening it, naming host, port and database but not the password,
+ * with nothing created in the data directory; given a SQLite data directory (or key directory, for those that hold no
+ * key) they refuse it with exit 2.
  */
 import { describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
@@ -61,24 +62,23 @@ describe("store selection by DATABASE_URL", () => {
     }
   });
 
-  it.each([
-    ["`audit verify` of a data directory", ["server/cli/main.ts", "audit", "verify", "--data-dir"]],
-    ["`backup` of a data directory", ["server/cli/main.ts", "backup", "--out", path.join(os.tmpdir(), "never-written.tar"), "--data-dir"]],
-    ["`audit move-key`", ["server/cli/main.ts", "audit", "move-key", "--data-dir"]],
-  ])("%s exits 1 with the message and leaves the data directory empty", (_name, args) => {
-    const dataDir = tmpDir();
-    const out = spawnSync(process.execPath, ["--import", "tsx", ...args, dataDir], {
-      cwd: process.cwd(),
-      env: { ...process.env, DATABASE_URL: PG_URL, RUNLEDGER_KEY_DIR: tmpDir() },
-      encoding: "utf8",
-      timeout: 60_000,
-    });
-    expect(out.status, out.stderr).toBe(1);
-    expect(out.stderr).toMatch(/DATABASE_URL names a PostgreSQL database/);
-    expect(out.stderr).toMatch(/this command works on a SQLite data directory only/);
-    expect(out.stderr + out.stdout).not.toContain("s3cret");
-    expect(fs.readdirSync(dataDir)).toEqual([]);
-  });
+  it.each([["`audit move-key`", ["server/cli/main.ts", "audit", "move-key", "--data-dir"]]])(
+    "%s exits 1 with the message and leaves the data directory empty",
+    (_name, args) => {
+      const dataDir = tmpDir();
+      const out = spawnSync(process.execPath, ["--import", "tsx", ...args, dataDir], {
+        cwd: process.cwd(),
+        env: { ...process.env, DATABASE_URL: PG_URL, RUNLEDGER_KEY_DIR: tmpDir() },
+        encoding: "utf8",
+        timeout: 60_000,
+      });
+      expect(out.status, out.stderr).toBe(1);
+      expect(out.stderr).toMatch(/DATABASE_URL names a PostgreSQL database/);
+      expect(out.stderr).toMatch(/this command works on a SQLite data directory only/);
+      expect(out.stderr + out.stdout).not.toContain("s3cret");
+      expect(fs.readdirSync(dataDir)).toEqual([]);
+    },
+  );
 
   it.each([
     ["`cli train`", ["server/cli/main.ts", "train", "--config", "examples/iris-mlp.json", "--json"]],
@@ -141,6 +141,8 @@ describe("store selection by DATABASE_URL", () => {
     ["show", ["show", "--run", "1"]],
     ["export", ["export", "--model", "m", "--version", "1", "--out", path.join(os.tmpdir(), "never-written")]],
     ["audit checkpoint-export", ["audit", "checkpoint-export", "--out", path.join(os.tmpdir(), "never-written.json")]],
+    ["audit verify", ["audit", "verify", "--public-key", "examples/iris-mlp.json"]],
+    ["backup", ["backup", "--out", path.join(os.tmpdir(), "never-written.tar")]],
   ])("`cli %s` with DATABASE_URL refuses --data-dir (the record is in PostgreSQL), exit 2", (command, args) => {
     const dir = tmpDir();
     const out = spawnSync(process.execPath, ["--import", "tsx", "server/cli/main.ts", ...args, "--data-dir", dir], {
