@@ -1,7 +1,8 @@
 "use client";
 /**
- * The audit page: the server's public key and fingerprint (downloadable), the latest signed checkpoint (downloadable
- * as a trusted checkpoint), the last verification result per level and "Verify now" (verification-panel.tsx), the auditor's report for each model
+ * The audit page: the server's public key and fingerprint (downloadable; a warning when the server lacks the key the
+ * ledger names and so cannot sign), the latest signed checkpoint (downloadable as a trusted checkpoint, with the public
+ * key that signed it), the last verification result per level and "Verify now" (verification-panel.tsx), the auditor's report for each model
  * version (production first), and the ledger's events with filters (actor, action, entity, time): each event reads as a
  * sentence (app/_components/audit/event-sentence.ts), its payload expands in full under its row, and its inclusion
  * proof opens right under its row too (not at the end of the list).
@@ -32,6 +33,12 @@ function KeyAndVerification() {
       <section className="panel" aria-label="Server key">
         <h2 style={{ marginTop: 0 }}>Server signing key</h2>
         <p className="muted">Ed25519. Checkpoints are signed with it; compare its fingerprint with the one you were given.</p>
+        {s.signingKeyProblem ? (
+          <div className="state error" role="alert" data-testid="signing-key-problem">
+            <strong>This server cannot sign checkpoints</strong>
+            <p style={{ margin: "4px 0 0" }}>{s.signingKeyProblem}</p>
+          </div>
+        ) : null}
         <p>
           Fingerprint:{" "}
           <code className="mono" data-testid="key-fingerprint" style={{ wordBreak: "break-all" }}>
@@ -45,6 +52,11 @@ function KeyAndVerification() {
           {trusted.data ? (
             <button
               type="button"
+              title={
+                trusted.data.publicKeyPem
+                  ? "The latest checkpoint with the public key that signed it"
+                  : "The latest checkpoint, without a public key: it is not signed by the key in force at its tree size"
+              }
               onClick={() =>
                 download(
                   `runledger-checkpoint-${trusted.data!.checkpointId ?? "latest"}.json`,

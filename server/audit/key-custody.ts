@@ -41,8 +41,17 @@ import { desc, eq } from "drizzle-orm";
 
 export const ALLOW_KEY_IN_DATA_DIR_ENV = "RUNLEDGER_ALLOW_KEY_IN_DATA_DIR";
 
-/** The server's signing keys: AuditKeys whose fields always belong to the key the ledger has in force. */
-export type SigningKeys = AuditKeys & { readonly keyDir: string; current(): AuditKeys };
+/**
+ * The server's signing keys: AuditKeys whose fields always belong to the key the ledger has in force. `held()` is the
+ * public part of the key last loaded, without following the ledger: on SQLite, once the ledger names a key the key
+ * directory lacks, the fields throw (KeyCustodyError) and `held()` is the key the server signed with before (a key of
+ * the ledger's chain, so the Audit page can still judge checkpoints and say what is missing).
+ */
+export type SigningKeys = AuditKeys & { readonly keyDir: string; current(): AuditKeys; held(): AuditPublicKey };
+
+function publicPartOf(keys: AuditKeys): AuditPublicKey {
+  return { publicKey: keys.publicKey, publicKeyPem: keys.publicKeyPem, fingerprint: keys.fingerprint };
+}
 
 function realish(p: string): string {
   const abs = path.resolve(p);
@@ -155,6 +164,7 @@ export function openAuditSigningKeys(db: Db, opts: { dataDir: string; keyDir: st
     fingerprint: { enumerable: true, get: () => current().fingerprint },
     keyDir: { enumerable: false, value: keyDir },
     current: { enumerable: false, value: current },
+    held: { enumerable: false, value: () => publicPartOf(keys) },
   });
   return live;
 }
@@ -301,6 +311,7 @@ export async function openAuditSigningKeysOn(
     fingerprint: { enumerable: true, get: () => keys.fingerprint },
     keyDir: { enumerable: false, value: keyDir },
     current: { enumerable: false, value: current },
+    held: { enumerable: false, value: () => publicPartOf(keys) },
     followLedger: { enumerable: false, value: followLedger },
   });
   return live;
@@ -332,5 +343,5 @@ export async function ledgerPublicKeyOn(source: Store | Db, keyDir: string): Pro
         ? `the ledger is signed by ${inForce}, and the key directory ${keyDir} has no ${keyFileName(inForce)} to read its public key from (--key-dir or RUNLEDGER_KEY_DIR)`
         : `nothing is signed in this ledger yet, and the key directory ${keyDir} holds ${present.length} keys instead of the one the web servers share`,
     );
-  return { publicKey: keys.publicKey, publicKeyPem: keys.publicKeyPem, fingerprint: keys.fingerprint };
+  return publicPartOf(keys);
 }

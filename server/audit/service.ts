@@ -5,22 +5,26 @@
  * calls these; every table read behind the Audit page lives here or in the modules it calls.
  *
  * Invariants: reads only, except startLedgerVerification, which starts the background job (server/audit/verify-jobs.ts)
- * that records the outcome; a checkpoint's signature is reported valid only when it was made by the key in force at
+ * that records the outcome, and auditStatus on PostgreSQL, which lets the server's keys catch up with a key rotation
+ * as its next signature would (key-custody.ts followLedger: a key file, a log line; nothing in the database); a checkpoint's signature is reported valid only when it was made by the key in force at
  * its tree size, following the ledger's valid key rotations from the installation's first key (key-rotation.ts
  * KeyChain, the rule `audit verify` follows), and verifies under it; the server's own key must be a key of that
  * chain. So a web server that still holds only the old key after a rotation (PostgreSQL: it has not got the new key
- * file yet) shows the new key's checkpoints valid, and a key no valid rotation introduced is never valid.
+ * file yet) shows the new key's checkpoints valid, and a key no valid rotation introduced is never valid. The
+ * downloadable latest checkpoint carries the key of that chain that signed it, never merely the server's own key. A
+ * server that lacks the key the ledger names still answers (status says so in signingKeyProblem) instead of failing.
  * Errors are DomainErrors (server/errors.ts).
  */
-import { and, asc, desc, eq, gte, ilike, inArray, like, lt, lte, max, or, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, gte, ilike, like, lt, lte, max, or, type SQL } from "drizzle-orm";
 import type { Db, Tx } from "@/db/client";
 import type { PgDb } from "@/db/pg-client";
 import { asStore, byteOrder, reader, rows, type Store, type StoreTables, type TxBody } from "@/db/store";
-import type { Actor, AuditEventRow } from "@/server/audit/ledger";
-import { parseAuditPublicKey, type AuditKeys, type AuditPublicKey } from "@/server/audit/keys";
-import { KEY_ROTATE_ACTION, KeyChain } from "@/server/audit/key-rotation";
+import type { Actor } from "@/server/audit/ledger";
+import { KeyCustodyError, keyFileName, type AuditKeys, type AuditPublicKey } from "@/server/audit/keys";
+import { ledgerKeyFingerprintOn, type SigningKeys } from "@/server/audit/key-custody";
+import { checkpointProblemIn, ledgerKeyChainOn, signerKeyIn } from "@/server/audit/ledger-key-chain";
 import { invalidInput } from "@/server/errors";
-import { trustedCheckpointFromRow, treeHeadOf, type AuditCheckpointRow } from "@/server/audit/checkpoints";
+import { keysToSignWith, SigningKeyNotHeldError, trustedCheckpointFromRow, type AuditCheckpointRow } from "@/server/audit/checkpoints";
 import { latestCheckpointQuery } from "@/server/audit/checkpoint-reads";
 import { inclusionProofFromLevels, type LevelInclusionProof } from "@/server/audit/tree-levels";
 import { inclusionProofFromLevelsPg } from "@/server/audit/tree-levels-pg";
@@ -90,41 +94,48 @@ async function latestCheckpoint(s: Store): Promise<AuditCheckpointRow | undefine
   return (await latestCheckpointQuery(reader(s), s.tables))[0];
 }
 
-type RotationClaims = { previousTreeSize?: unknown; oldFingerprint?: unknown; oldPublicKeyPem?: unknown };
-
-function rotationClaims(rotation: AuditEventRow): RotationClaims {
+/**
+ * The key this server holds, read once (public part). SQLite's live keys throw KeyCustodyError once the ledger names a
+ * key their key directory lacks: then the key they held before (key-custody.ts SigningKeys.held), flagged.
+ */
+function heldKeyOf(auditKeys: AuditKeys): { key: AuditPublicKey; lacksLedgerKey: boolean } {
   try {
-    const parsed = JSON.parse(rotation.payload) as unknown;
-    return parsed && typeof parsed === "object" ? (parsed as RotationClaims) : {};
-  } catch {
-    return {};
+    return {
+      key: { publicKey: auditKeys.publicKey, publicKeyPem: auditKeys.publicKeyPem, fingerprint: auditKeys.fingerprint },
+      lacksLedgerKey: false,
+    };
+  } catch (err) {
+    const held = (auditKeys as Partial<SigningKeys>).held;
+    if (!(err instanceof KeyCustodyError) || typeof held !== "function") throw err;
+    return { key: held.call(auditKeys), lacksLedgerKey: true };
   }
-}
-
-/** The tree size a key rotation's payload says the old key endorsed, if it names one (KeyChain checks the rest). */
-function endorsedTreeSize(rotation: AuditEventRow): number | null {
-  const size = rotationClaims(rotation).previousTreeSize;
-  return typeof size === "number" && Number.isSafeInteger(size) ? size : null;
 }
 
 /**
- * The installation's first key, the key of its first checkpoint: the server's key when it is that key, else the
- * public key a rotation records as the key it replaced, accepted only when its own fingerprint is the first
- * checkpoint's (a fingerprint is a hash of the key, so no other key passes; KeyChain's parseFirstKey checks alike).
+ * The key this server signs with and, when it cannot sign, why in plain words. On PostgreSQL the server first catches up
+ * with the ledger as it does before each signature (checkpoints.ts keysToSignWith: a rotation's new key is taken from
+ * the key directory if it is there); on SQLite the live keys follow on every read.
  */
-function firstKeyOf(firstFingerprint: string, serverKey: AuditPublicKey, rotations: readonly AuditEventRow[]): AuditPublicKey | null {
-  if (serverKey.fingerprint === firstFingerprint) return serverKey;
-  for (const rotation of rotations) {
-    const { oldFingerprint, oldPublicKeyPem } = rotationClaims(rotation);
-    if (oldFingerprint !== firstFingerprint || typeof oldPublicKeyPem !== "string") continue;
-    try {
-      const key = parseAuditPublicKey(oldPublicKeyPem);
-      if (key.fingerprint === firstFingerprint) return key;
-    } catch {
-      // not a public key: try the next rotation
-    }
+async function signingKeyStateOn(s: Store, auditKeys: AuditKeys): Promise<{ key: AuditPublicKey; problem: string | null }> {
+  let notHeld = false;
+  try {
+    await keysToSignWith(auditKeys);
+  } catch (err) {
+    if (!(err instanceof SigningKeyNotHeldError)) throw err;
+    notHeld = true;
   }
-  return null;
+  const { key, lacksLedgerKey } = heldKeyOf(auditKeys);
+  if (!notHeld && !lacksLedgerKey) return { key, problem: null };
+  const inForce = await ledgerKeyFingerprintOn(s);
+  const keyDir = (auditKeys as Partial<SigningKeys>).keyDir;
+  const where = keyDir && inForce ? ` (its key directory ${keyDir} has no ${keyFileName(inForce)})` : "";
+  return {
+    key,
+    problem:
+      `This server does not hold the ledger's signing key ${inForce ?? ""}${where}; checkpoints cannot be signed until it does. ` +
+      `Copy that key file (mode 0600) into the key directory from your key backup or from the machine that ran audit rotate-key. ` +
+      `The key shown here, ${key.fingerprint}, is the key this server signed with before; it never signs with it again.`,
+  };
 }
 
 /**
@@ -132,42 +143,20 @@ function firstKeyOf(firstFingerprint: string, serverKey: AuditPublicKey, rotatio
  * checkpoint's tree size, following the ledger's valid rotations from the installation's first key, whichever key of
  * that chain this server holds (a web server still holding the old key after a rotation judges alike). A server key
  * that is not in that chain vouches for none of it: then nothing is valid (as the server's Verify now would fail).
- * Reads the first checkpoint, the rotation events and only the checkpoints they endorse (a rotation is valid only
- * when its (T, R) is the head of a checkpoint signed by the key in force), not every checkpoint.
  */
 export async function checkpointSignatureJudge(s: Store, auditKeys: AuditKeys): Promise<(cp: AuditCheckpointRow) => boolean> {
-  // Read the live keys' fields once (on SQLite each read asks the ledger which key is in force).
-  const serverKey: AuditPublicKey = {
-    publicKey: auditKeys.publicKey,
-    publicKeyPem: auditKeys.publicKeyPem,
-    fingerprint: auditKeys.fingerprint,
-  };
-  const { auditEvents, auditCheckpoints } = s.tables;
-  const [firstCheckpoint] = await reader(s)
-    .select({ keyFingerprint: auditCheckpoints.keyFingerprint })
-    .from(auditCheckpoints)
-    .orderBy(asc(auditCheckpoints.id))
-    .limit(1);
-  if (!firstCheckpoint) return () => false;
-  const rotations: AuditEventRow[] = await reader(s)
-    .select()
-    .from(auditEvents)
-    .where(eq(auditEvents.action, KEY_ROTATE_ACTION))
-    .orderBy(asc(auditEvents.seq));
-  const firstKey = firstKeyOf(firstCheckpoint.keyFingerprint, serverKey, rotations);
-  if (!firstKey) return () => false;
-  const sizes = [...new Set(rotations.map(endorsedTreeSize).filter((n): n is number => n !== null))];
-  const endorsed: AuditCheckpointRow[] =
-    sizes.length > 0 ? await reader(s).select().from(auditCheckpoints).where(inArray(auditCheckpoints.treeSize, sizes)) : [];
-  const chain = KeyChain.build(firstKey, rotations, endorsed);
-  if (!chain.segments.some((segment) => segment.key.fingerprint === serverKey.fingerprint)) return () => false;
-  return (cp) => chain.checkpointProblem(`checkpoint #${cp.id}`, treeHeadOf(cp), cp.signature) === null;
+  const chain = await ledgerKeyChainOn(s, [heldKeyOf(auditKeys).key]);
+  return (cp) => chain !== null && checkpointProblemIn(chain, cp) === null;
 }
 
-/** The server key, the ledger's size, the latest checkpoint (with its signature checked) and the last verification. */
+/**
+ * The server key, the ledger's size, the latest checkpoint (with its signature checked) and the last verification.
+ * `signingKeyProblem` says plainly why this server cannot sign (null when it can): the ledger names a key it lacks.
+ */
 export async function auditStatus({ db, auditKeys }: AuditDeps) {
   const s = asStore(db);
   const { auditEvents } = s.tables;
+  const signingKey = await signingKeyStateOn(s, auditKeys);
   const latest = (await latestCheckpoint(s)) ?? null;
   const [lastVerify] = await reader(s)
     .select()
@@ -179,8 +168,9 @@ export async function auditStatus({ db, auditKeys }: AuditDeps) {
     .select({ n: max(auditEvents.seq).mapWith(Number) })
     .from(auditEvents);
   return {
-    publicKeyPem: auditKeys.publicKeyPem,
-    fingerprint: auditKeys.fingerprint,
+    publicKeyPem: signingKey.key.publicKeyPem,
+    fingerprint: signingKey.key.fingerprint,
+    signingKeyProblem: signingKey.problem,
     events: size?.n ?? 0,
     latestCheckpoint: latest ? { ...latest, signatureValid: (await checkpointSignatureJudge(s, auditKeys))(latest) } : null,
     lastVerification: lastVerify
@@ -189,10 +179,18 @@ export async function auditStatus({ db, auditKeys }: AuditDeps) {
   };
 }
 
-/** The latest checkpoint as a file an auditor keeps outside the server (for `audit verify --trusted-checkpoint`). */
+/**
+ * The latest checkpoint as a file an auditor keeps outside the server (for `audit verify --trusted-checkpoint`). It
+ * carries the public key that signed it: the key in force at its tree size in the ledger's key chain (not this
+ * server's own key, which after a rotation may be an older or a newer one), and no public key when the checkpoint is
+ * not signed by that key (the page shows it "NOT valid"): the server vouches for no key it cannot lead to.
+ */
 export async function trustedCheckpoint({ db, auditKeys }: AuditDeps) {
-  const latest = await latestCheckpoint(asStore(db));
-  return latest ? trustedCheckpointFromRow(latest, auditKeys.publicKeyPem) : null;
+  const s = asStore(db);
+  const latest = await latestCheckpoint(s);
+  if (!latest) return null;
+  const chain = await ledgerKeyChainOn(s, [heldKeyOf(auditKeys).key]);
+  return trustedCheckpointFromRow(latest, signerKeyIn(chain, latest)?.publicKeyPem);
 }
 
 /**
@@ -202,7 +200,8 @@ export async function trustedCheckpoint({ db, auditKeys }: AuditDeps) {
  * (verify-jobs.ts).
  */
 export function startLedgerVerification(deps: AuditDeps, actor: Actor) {
-  const { auditKeys } = deps;
+  // The key this server holds (on SQLite lacking the ledger's newer key: the one it held before, a key of the chain).
+  const auditKeys = heldKeyOf(deps.auditKeys).key;
   const witnessKeys = configuredWitnesses().witnesses.map((w) => w.key.vkey);
   const trusted = `the server's current public key ${auditKeys.fingerprint}${witnessKeys.length > 0 ? ` and the ${witnessKeys.length} witness key(s) configured in RUNLEDGER_WITNESSES` : ""}`;
   return startVerifyJobOn(deps, actor, { publicKeyPem: auditKeys.publicKeyPem, witnessKeys }, trusted);

@@ -4,16 +4,21 @@
  * auditor keeps outside the server (for `audit verify --trusted-checkpoint FILE`); `--new` signs a fresh one first.
  *
  * With DATABASE_URL=postgres://… (issue 16) it reads the PostgreSQL store (--data-dir is refused, exit 2). There is no
- * data directory holding the public key: the file carries the public key of the checkpoint's key from this machine's
- * key directory (--key-dir or RUNLEDGER_KEY_DIR); without that key file it is written without one, and says so (the
- * auditor then gives `audit verify` the installation's public key with --public-key). `--new` signs with the key the
+ * data directory holding the public key: the keys of this machine's key directory (--key-dir or RUNLEDGER_KEY_DIR)
+ * vouch for the ledger's key chain instead.
+ *
+ * On both stores the file carries the public key that signed the checkpoint: the key in force at its tree size in the
+ * ledger's key chain (ledger-key-chain.ts), which a key held here (SQLite: the data directory's public key file) must
+ * lead to, so after a key rotation it is the new key for the new key's checkpoints even on a machine that holds only
+ * the old one. When no held key leads to it, or the checkpoint is not signed by that key, the file is written without
+ * a public key, and a note says why (the auditor then gives `audit verify` the installation's key with --public-key). `--new` signs with the key the
  * ledger names, from the key directory (cli-pg-keys.ts: never a new key); without it the command refuses (exit 1).
  */
 import fs from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { openDatabase, resolveDataDir } from "@/db/client";
-import { asStore, reader, type Store } from "@/db/store";
+import { asStore, reader, sqliteStore, type Store } from "@/db/store";
 import { postgresUrlFromEnv } from "@/server/app-context/pg-store-services";
 import {
   type AuditCheckpointRow,
@@ -23,8 +28,9 @@ import {
   trustedCheckpointFromRow,
 } from "@/server/audit/checkpoints";
 import { latestCheckpointQuery } from "@/server/audit/checkpoint-reads";
-import { loadAuditPublicKey, loadKeyFromDir, resolveKeyDir } from "@/server/audit/keys";
-import { openAuditSigningKeys } from "@/server/audit/key-custody";
+import { type AuditPublicKey, loadAuditPublicKey, loadKeyFromDir, PUBLIC_KEY_FILE, resolveKeyDir } from "@/server/audit/keys";
+import { keyFingerprintsInDir, openAuditSigningKeys } from "@/server/audit/key-custody";
+import { checkpointProblemIn, ledgerKeyChainOn, signerKeyIn } from "@/server/audit/ledger-key-chain";
 import { type CliIo, UsageError } from "./audit-verify";
 import { dataDirWithPostgresRefusal, openCliStore } from "./cli-store";
 import { COPY_THE_KEY_HINT, installationKeyOnPostgres } from "./cli-pg-keys";
@@ -67,7 +73,17 @@ export async function checkpointExportCommand(argv: string[], io: CliIo): Promis
       io.err("error: there is no checkpoint yet; run with --new to create one\n");
       return 1;
     }
-    return written(row, loadAuditPublicKey(dataDir).publicKeyPem, values, values.out, io);
+    // The data directory's public key file names the key this installation holds; the chain leads from it to the signer.
+    const publicKeyFile = path.join(dataDir, PUBLIC_KEY_FILE);
+    let held: AuditPublicKey[] = [];
+    try {
+      held = [loadAuditPublicKey(dataDir)];
+    } catch {
+      // no readable public key file: nothing vouches for a key (noted below)
+    }
+    const withoutKey = `the data directory's public key file ${publicKeyFile} ${held[0] ? `(${held[0].fingerprint}) is no key of the ledger's key chain` : "is missing or unreadable"}`;
+    const signer = await signerPublicKey(sqliteStore(db), row, held, withoutKey, io);
+    return written(row, signer, values, values.out, io);
   } finally {
     db.$client.close();
   }
@@ -95,14 +111,13 @@ async function onPostgres(values: Values, outFile: string, io: CliIo): Promise<n
       io.err("error: there is no checkpoint yet; run with --new to create one\n");
       return 1;
     }
-    // The public key of the key that signed it, from this machine's key directory (PostgreSQL keeps no public key file).
-    const publicKeyPem = loadKeyFromDir(keyDir, row.keyFingerprint)?.publicKeyPem;
-    if (!publicKeyPem)
-      io.err(
-        `note: the key directory ${keyDir} does not hold the key ${row.keyFingerprint} that signed this checkpoint, so the file ` +
-          `carries no public key: verify with --public-key FILE (the installation's public key) beside --trusted-checkpoint\n`,
-      );
-    return written(row, publicKeyPem, values, outFile, io);
+    // PostgreSQL keeps no public key file: the keys of this machine's key directory vouch for the ledger's key chain.
+    const held = keyFingerprintsInDir(keyDir).flatMap((fp) => {
+      const keys = loadKeyFromDir(keyDir, fp);
+      return keys ? [{ publicKey: keys.publicKey, publicKeyPem: keys.publicKeyPem, fingerprint: keys.fingerprint }] : [];
+    });
+    const withoutKey = `the key directory ${keyDir} does not hold the key ${row.keyFingerprint} that signed this checkpoint, nor any key of the ledger's key chain leading to it`;
+    return written(row, await signerPublicKey(store, row, held, withoutKey, io), values, outFile, io);
   } finally {
     await on.close();
   }
@@ -110,6 +125,28 @@ async function onPostgres(values: Values, outFile: string, io: CliIo): Promise<n
 
 async function latestCheckpoint(store: Store): Promise<AuditCheckpointRow | undefined> {
   return (await latestCheckpointQuery(reader(store), store.tables))[0];
+}
+
+/**
+ * The public key that signed `row`: the key in force at its tree size in the ledger's key chain (ledger-key-chain.ts),
+ * which a key held here must lead to; after a key rotation that may be a newer or an older key than the one held.
+ * Otherwise undefined, with a note (the file then carries no public key).
+ */
+async function signerPublicKey(
+  store: Store,
+  row: AuditCheckpointRow,
+  held: AuditPublicKey[],
+  withoutKey: string,
+  io: CliIo,
+): Promise<string | undefined> {
+  const chain = await ledgerKeyChainOn(store, held);
+  const signer = signerKeyIn(chain, row);
+  if (signer) return signer.publicKeyPem;
+  const why = chain ? checkpointProblemIn(chain, row) : withoutKey;
+  io.err(
+    `note: ${why}, so the file carries no public key: verify with --public-key FILE (the installation's public key) beside --trusted-checkpoint\n`,
+  );
+  return undefined;
 }
 
 function written(row: AuditCheckpointRow, publicKeyPem: string | undefined, values: Values, outFile: string, io: CliIo): number {
