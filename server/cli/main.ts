@@ -4,6 +4,7 @@
  */
 import { trainCommand } from "./train";
 import { seedCommand } from "./seed";
+import { isBadInput } from "./exit-codes";
 
 const USAGE = `usage: npm run cli -- <command> [options]   (key directory: --key-dir, RUNLEDGER_KEY_DIR or ~/.config/runledger/keys)
   With DATABASE_URL=postgres://… every command that reads or changes the record runs on the PostgreSQL store (no
@@ -47,7 +48,10 @@ const USAGE = `usage: npm run cli -- <command> [options]   (key directory: --key
                                                      copy an installation (tables, ledger, artifacts) into an EMPTY PostgreSQL
                                                      database, check the copy equals the source, then commit it (--check: compare only)
   witness serve --port P --key-dir D --log-key FILE_OR_VKEY [--host H]   run a transparency-log witness (C2SP tlog-witness)
-  witness key --key-dir D | witness log-key [--data-dir DIR | --key-dir DIR] | witness push [--data-dir DIR | --key-dir DIR] [--json]`;
+  witness key --key-dir D | witness log-key [--data-dir DIR | --key-dir DIR] | witness push [--data-dir DIR | --key-dir DIR] [--json]
+Exit codes: 0 done; 1 failed, or refused by a rule of the record (e.g. a ledger that does not verify, a run that did not
+complete, a signing key this machine lacks); 2 usage or bad input, an unknown run, user, model, version or token
+included; 3 train --enqueue --wait-timeout gave up (the run stays queued).`;
 
 export type Command = (argv: string[]) => Promise<number>;
 
@@ -84,6 +88,12 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: Error) => {
+    // A service's "not found" or "bad input" (an unknown run id, say) is the caller's input: exit 2, as the
+    // commands' own checks (exit-codes.ts); anything else failed: exit 1.
+    if (isBadInput(err)) {
+      process.stderr.write(`${process.argv[2]}: ${err.message}\n`);
+      process.exit(2);
+    }
     process.stderr.write(`error: ${err.message}\n`);
     process.exit(1);
   },

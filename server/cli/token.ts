@@ -5,7 +5,7 @@
  * audit actor is "operator (command line)". The token is printed once (`{"token": …}` with --json) and never stored.
  * With DATABASE_URL=postgres://… they run on the PostgreSQL store (issue 16; --data-dir is refused there); see
  * cli-store.ts for the audit checkpoint after a write.
- * Exit codes: 0 done, 1 refused (the message says why), 2 usage error.
+ * Exit codes (exit-codes.ts): 0 done, 1 refused (the message says why), 2 usage error, bad input, or an unknown user or token.
  */
 import { parseArgs } from "node:util";
 import { eq } from "drizzle-orm";
@@ -14,6 +14,7 @@ import { asStore, reader, type Store } from "@/db/store";
 import { OPERATOR_ACTOR } from "@/server/users/admin";
 import { createToken, revokeToken, tokensOf } from "@/server/auth/tokens";
 import { dataDirWithPostgresRefusal, openCliStore } from "./cli-store";
+import { isBadInput, noUserWithEmail } from "./exit-codes";
 
 const USAGE = `usage: npm run cli -- token <subcommand> --user EMAIL [--data-dir DIR] [--json]
   create --user EMAIL [--name NAME]     prints the new token once ({"token": …} with --json)
@@ -31,7 +32,7 @@ async function userByEmail(db: Store | Db, email: string | undefined) {
     .from(users)
     .where(eq(users.email, email.trim().toLowerCase()))
     .limit(1);
-  if (!row) throw new Error(`no user with email ${email}`);
+  if (!row) throw noUserWithEmail(email);
   return row;
 }
 
@@ -102,7 +103,7 @@ export async function tokenCommand(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     process.stderr.write(`token: ${(err as Error).message}\n${err instanceof UsageError ? `${USAGE}\n` : ""}`);
-    return err instanceof UsageError ? 2 : 1;
+    return err instanceof UsageError || isBadInput(err) ? 2 : 1;
   } finally {
     await on.close();
   }

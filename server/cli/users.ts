@@ -5,7 +5,7 @@
  * audit actor is "operator (command line)". Temporary passwords are printed once and never stored in clear.
  * With DATABASE_URL=postgres://… they run on the PostgreSQL store (issue 16; --data-dir is refused there), the first
  * administrator of a new PostgreSQL installation included; see cli-store.ts for the audit checkpoint after a write.
- * Exit codes: 0 done, 1 refused (the message says why), 2 usage error.
+ * Exit codes (exit-codes.ts): 0 done, 1 refused (the message says why), 2 usage error, bad input or an unknown user.
  */
 import { parseArgs } from "node:util";
 import { eq } from "drizzle-orm";
@@ -14,6 +14,7 @@ import { asStore, reader, type Store } from "@/db/store";
 import { createUser, listUsers, OPERATOR_ACTOR, resetPassword, updateUser } from "@/server/users/admin";
 import { ROLE_NAMES } from "@/contracts/user-fields";
 import { dataDirWithPostgresRefusal, openCliStore } from "./cli-store";
+import { isBadInput, noUserWithEmail } from "./exit-codes";
 
 const USAGE = `usage: npm run cli -- users <subcommand> [--data-dir DIR] [--json]
   list
@@ -30,7 +31,7 @@ async function userIdByEmail(db: Store | Db, email: string | undefined): Promise
   const store = asStore(db);
   const { users } = store.tables;
   const [row] = await reader(store).select({ id: users.id }).from(users).where(eq(users.email, email.trim().toLowerCase())).limit(1);
-  if (!row) throw new Error(`no user with email ${email}`);
+  if (!row) throw noUserWithEmail(email);
   return row.id;
 }
 
@@ -117,7 +118,7 @@ export async function usersCommand(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     process.stderr.write(`users: ${(err as Error).message}\n${err instanceof UsageError ? `${USAGE}\n` : ""}`);
-    return err instanceof UsageError ? 2 : 1;
+    return err instanceof UsageError || isBadInput(err) ? 2 : 1;
   } finally {
     await on.close();
   }
