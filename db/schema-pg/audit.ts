@@ -22,12 +22,16 @@ export const auditEvents = pgTable(
   (t) => [index("audit_events_entity").on(t.entityType, t.entityId), index("audit_events_action").on(t.action)],
 );
 
-export const auditCheckpoints = pgTable("audit_checkpoints", {
-  id: bigint("id", { mode: "number" }).primaryKey().generatedByDefaultAsIdentity(),
-  treeSize: bigint("tree_size", { mode: "number" }).notNull(),
-  rootHash: text("root_hash").notNull(),
-  at: text("at").notNull(),
-  reason: text("reason").notNull(),
-  keyFingerprint: text("key_fingerprint").notNull(),
-  signature: text("signature").notNull(),
-});
+export const auditCheckpoints = pgTable(
+  "audit_checkpoints",
+  {
+    id: bigint("id", { mode: "number" }).primaryKey().generatedByDefaultAsIdentity(),
+    treeSize: bigint("tree_size", { mode: "number" }).notNull(),
+    rootHash: text("root_hash").notNull(),
+    at: text("at").notNull(),
+    reason: text("reason").notNull(),
+    keyFingerprint: text("key_fingerprint").notNull(),
+    signature: text("signature").notNull(),
+  },
+  (t) => [index("audit_checkpoints_tree_size").on(t.treeSize)],
+);

@@ -28,13 +28,19 @@ export const auditEvents = sqliteTable(
 );
 
 /** Signed tree heads: an RFC 6962 Merkle root over leaf hashes 1..tree_size, signed with the server's Ed25519 key. */
-export const auditCheckpoints = sqliteTable("audit_checkpoints", {
-  id: integer("id").primaryKey({ autoIncrement: true }),
-  treeSize: integer("tree_size").notNull(),
-  rootHash: text("root_hash").notNull(),
-  at: text("at").notNull(),
-  reason: text("reason").notNull(),
-  keyFingerprint: text("key_fingerprint").notNull(),
-  /** base64 Ed25519 signature over the canonical tree head. */
-  signature: text("signature").notNull(),
-});
+export const auditCheckpoints = sqliteTable(
+  "audit_checkpoints",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    treeSize: integer("tree_size").notNull(),
+    rootHash: text("root_hash").notNull(),
+    at: text("at").notNull(),
+    reason: text("reason").notNull(),
+    keyFingerprint: text("key_fingerprint").notNull(),
+    /** base64 Ed25519 signature over the canonical tree head. */
+    signature: text("signature").notNull(),
+  },
+  // Checkpoints are looked up by tree size (the heads key rotations endorse, a proof's signed root, witness anchors).
+  // Not unique: a database may hold several rows of one size (a forged row is reported, never refused by the schema).
+  (t) => [index("audit_checkpoints_tree_size").on(t.treeSize)],
+);

@@ -1,0 +1,1 @@
+CREATE INDEX `audit_checkpoints_tree_size` ON `audit_checkpoints` (`tree_size`);
