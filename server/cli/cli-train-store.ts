@@ -20,6 +20,7 @@ import type { BackendName } from "@/trainer/types";
 import { checkpointAfterCliWrite } from "./checkpoint-after-write";
 import { ensureDemoProjectOn } from "./cli-experiment";
 import { sqliteOptionsOnPostgresRefusal } from "./train-store-refusal";
+import { unknownBackendRefusal } from "./backend-option";
 
 export type TrainStore = {
   store: Store;
@@ -37,11 +38,11 @@ export type TrainStore = {
 export type TrainStoreOptions = { dataDir?: string; keyDir?: string; backend: BackendName | "auto"; enqueue: boolean };
 
 /**
- * The store a training command asked for, or null once the refusal of --data-dir / --key-dir on PostgreSQL is on stderr
- * (the command then exits 2).
+ * The store a training command asked for, or null once the refusal of an unknown --backend, or of --data-dir /
+ * --key-dir on PostgreSQL, is on stderr (the command then exits 2).
  */
 export async function openTrainStoreFor(command: string, opts: TrainStoreOptions): Promise<TrainStore | null> {
-  const refusal = sqliteOptionsOnPostgresRefusal(command, opts);
+  const refusal = unknownBackendRefusal(command, opts.backend) ?? sqliteOptionsOnPostgresRefusal(command, opts);
   if (refusal) {
     process.stderr.write(refusal);
     return null;

@@ -31,8 +31,9 @@ const USAGE = `usage: npm run cli -- <command> [options]   (key directory: --key
                                                      new signing key, introduced by a ledger event the old key signs
                                                      (PostgreSQL: copy the new key file to every web server's key directory)
   register --run ID --model NAME [--checkpoint best|EPOCH] [--user EMAIL] [--data-dir DIR] [--json]
-  pilot --run ID (--pause | --resume | --stop | --set PATH=VALUE ... | --rollback CKPT) --rationale TEXT [--as EMAIL] [--data-dir DIR] [--key-dir DIR] [--json]
+  pilot --run ID (--pause | --resume | --stop | --set PATH=VALUE ... | --rollback CKPT [--backend auto|wasm|cpu]) --rationale TEXT [--as EMAIL] [--data-dir DIR] [--key-dir DIR] [--json]
                                                      queue an intervention; it takes effect at the run's next epoch boundary
+                                                     (a rollback of a paused or completed run trains its branch here, on --backend)
   rerun --run ID [--data-dir DIR] [--user EMAIL] [--backend B] [--json]   re-run a finished run replaying its piloting; trains it here
   compress --run ID [--checkpoint best|EPOCH] --method float16|int8|prune|distill [--sparsity S] [--student FILE] [--data-dir DIR] [--json]
                                                      derive a smaller model (a run evaluated on the same test partition); prints sizes and metrics

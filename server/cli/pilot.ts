@@ -4,7 +4,8 @@
  * run through the same service as the web app (engineers only, audited). The intervention is pending: it takes
  * effect at the run's next epoch boundary, once the process training the run picks it up.
  * With --json, stdout carries exactly one object: the intervention {id, runId, kind, status, changes, ...}.
- * A rollback of a paused or completed run takes effect at once and its branch trains here (rollbackCommand).
+ * A rollback of a paused or completed run takes effect at once and its branch trains here (rollbackCommand), on
+ * --backend auto|wasm|cpu (default auto, as train, resume and rerun choose; the run records the backend it trained on).
  *
  * The acting user is --as EMAIL (--user EMAIL, as other commands name it, is accepted too), defaulting to the
  * demo engineer like train and register. An unknown run is refused with exit 2, as show and resume do.
@@ -27,10 +28,12 @@ import { dataDirWithPostgresRefusal, openCliStore } from "./cli-store";
 import { openTrainStore } from "./cli-train-store";
 import { runResultOn } from "./run-result";
 import { sqliteOptionsOnPostgresRefusal } from "./train-store-refusal";
+import { unknownBackendRefusal } from "./backend-option";
 
 export const PILOT_USAGE = `usage: npm run cli -- pilot --run ID (--pause | --resume | --stop | --set PATH=VALUE ... | --rollback CHECKPOINT_ID [--set PATH=VALUE ...])
-                          --rationale TEXT [--as EMAIL] [--data-dir DIR] [--json]
+                          --rationale TEXT [--as EMAIL] [--data-dir DIR] [--backend auto|wasm|cpu] [--json]
   Records an intervention as pending: it takes effect at the run's next epoch boundary, once the trainer picks it up.
+  A rollback of a paused or completed run branches at once and trains the branch here, on --backend (default auto).
   VALUE is JSON when it parses as JSON (0.01, 20, null, {"patience":3}), else a string (balanced).
   PATH: training.learningRate, training.lrSchedule, training.epochs, training.earlyStopping[.metric|.mode|.patience|.minDelta],
         training.classWeights, training.checkpointEvery, fineTune.freezeLayers`;
@@ -60,6 +63,7 @@ export async function pilotCommand(argv: string[]): Promise<number> {
         user: { type: "string" },
         "data-dir": { type: "string" },
         "key-dir": { type: "string" },
+        backend: { type: "string" },
         json: { type: "boolean", default: false },
         help: { type: "boolean", default: false },
       },
@@ -80,6 +84,15 @@ export async function pilotCommand(argv: string[]): Promise<number> {
     process.stderr.write(
       `pilot: --run ID, exactly one of --pause/--resume/--stop/--set/--rollback, and --rationale TEXT are required\n${PILOT_USAGE}\n`,
     );
+    return 2;
+  }
+  if (values.backend !== undefined && values.rollback === undefined) {
+    process.stderr.write(`pilot: --backend applies to --rollback only (its branch trains here)\n${PILOT_USAGE}\n`);
+    return 2;
+  }
+  const badBackend = values.backend === undefined ? null : unknownBackendRefusal("pilot", values.backend);
+  if (badBackend) {
+    process.stderr.write(badBackend);
     return 2;
   }
   const set: Record<string, unknown> = {};
@@ -159,10 +172,10 @@ async function userAndRun(db: Store | Db, email: string, runId: number) {
 async function rollbackCommand(
   input: RequestInterventionInput,
   email: string,
-  values: { "data-dir"?: string; "key-dir"?: string; json: boolean },
+  values: { "data-dir"?: string; "key-dir"?: string; backend?: string; json: boolean },
 ): Promise<number> {
-  // No --backend here: the branch trains on RUNLEDGER_BACKEND when set, as the trainer's own default would choose.
-  const backend = (process.env.RUNLEDGER_BACKEND as BackendName | undefined) ?? "auto";
+  // As train, resume and rerun: --backend, default auto (RUNLEDGER_BACKEND is the web server's and the worker's setting).
+  const backend = (values.backend ?? "auto") as BackendName | "auto";
   const on = await openTrainStore({ dataDir: values["data-dir"], keyDir: values["key-dir"], backend, enqueue: false });
   const { store, orchestrator } = on;
   try {

@@ -31,6 +31,7 @@ import { sha256Canonical } from "@/contracts/canonical";
 import { cliUserAndExperimentOn } from "./cli-experiment";
 import { openTrainStore, type TrainStore } from "./cli-train-store";
 import { sqliteOptionsOnPostgresRefusal } from "./train-store-refusal";
+import { unknownBackendRefusal } from "./backend-option";
 import { printRunResultOn, runResultOn } from "./run-result";
 import { waitForQueuedRun } from "./queue-wait";
 
@@ -114,6 +115,11 @@ export async function trainCommand(argv: string[]): Promise<number> {
       return 2;
     }
     waitTimeoutMs = seconds * 1000;
+  }
+  const badBackend = unknownBackendRefusal("train", values.backend);
+  if (badBackend) {
+    process.stderr.write(badBackend);
+    return 2;
   }
   if (values.enqueue && values.backend !== "auto") {
     process.stderr.write("train: --backend cannot be combined with --enqueue (the worker that trains the run chooses its backend)\n");

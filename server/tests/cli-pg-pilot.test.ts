@@ -151,7 +151,10 @@ describePg("pilot, resume and rerun on PostgreSQL (real processes)", () => {
       .from(ck)
       .where(and(eq(ck.runId, finished.runId), eq(ck.epoch, 1)))
       .limit(1);
-    const rollbackArgs = ["pilot", "--run", String(finished.runId), "--rollback", String(ck1!.id), "--rationale", "again from epoch 1"];
+    const rollbackArgs = [
+      ...["pilot", "--run", String(finished.runId), "--rollback", String(ck1!.id), "--backend", "cpu"],
+      ...["--rationale", "again from epoch 1"],
+    ];
     await expectRefused(
       [...rollbackArgs, "--key-dir", keyDir],
       /^pilot: DATABASE_URL selects the PostgreSQL store; --data-dir and --key-dir/,
