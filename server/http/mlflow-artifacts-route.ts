@@ -5,8 +5,11 @@
  *
  * The token and the caller's role and the run are checked before the body is read; the body is streamed to a temp
  * file in the data directory while hashed (never held whole in memory), at most MLFLOW_ARTIFACT_MAX_BYTES (413
- * INVALID_PARAMETER_VALUE past it), then moved into the artifact store under its sha256 (on PostgreSQL copied into
- * its chunks, re-hashed while copied) and recorded with its run.log event, the run and path checked again then.
+ * INVALID_PARAMETER_VALUE past it), then recorded with its run.log event, the run and path checked again then, and
+ * moved into the artifact store under its sha256 (on PostgreSQL copied into its chunks, re-hashed while copied) in
+ * the record's transaction (recordArtifact): a refused upload (a missing or bad token, an auditor, a bad path, an
+ * unknown or deleted run, a body over the limit, other bytes at a logged path) leaves no bytes in the artifact store,
+ * and the temp file is removed whatever the outcome.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -20,7 +23,6 @@ import { MLFLOW_ARTIFACT_MAX_BYTES } from "@/contracts/mlflow/types";
 import { uploadTempDir } from "@/server/datasets/service";
 import { BodyTooLargeError, receiveBodyToFile } from "@/server/datasets/upload/receive-body";
 import { ArtifactIntegrityError } from "@/server/artifacts/store";
-import { awaitedArtifacts } from "@/server/artifacts/async-store";
 
 const json = (a: MlflowAnswer): Response =>
   new Response(JSON.stringify(a.body), {
@@ -89,16 +91,27 @@ export async function handleMlflowArtifactsRequest(services: AnyAppServices, req
       throw e;
     }
     try {
-      await awaitedArtifacts(caller.artifacts).putFile(tmp, received.sha256);
+      // Flushed before the record's transaction, so the move into the file store inside it does not wait for the disk.
+      syncFile(tmp);
+      // Stored only once the record's checks pass, in its transaction: a refused upload leaves no bytes behind.
+      await recordArtifact(caller, rest.join("/"), { path: tmp, ...received });
     } finally {
       fs.rmSync(tmp, { force: true });
     }
-    await recordArtifact(caller, rest.join("/"), received);
     await applyCheckpointPolicy(services);
     return json({ status: 200, body: {} });
   } catch (err) {
     await req.body?.cancel().catch(() => undefined);
     return errorAnswer(err);
+  }
+}
+
+function syncFile(file: string): void {
+  const fd = fs.openSync(file, "r");
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
   }
 }
 

@@ -9,7 +9,8 @@
  * Invariants: a file is kept once per (run, path) in run_artifacts (the same bytes again are a no-op; other bytes
  * are refused with RESOURCE_ALREADY_EXISTS: what was logged is never replaced); the bytes live in the store under
  * their sha256, which every read checks (a tampered file answers 500 and is not served); each new file is one run.log
- * event naming the row's id, path, sha256 and size (the content check recomputes the file's hash). Paths are
+ * event naming the row's id, path, sha256 and size (the content check recomputes the file's hash); the bytes go
+ * into the store with that record, so a refused upload leaves none behind (recordArtifact). Paths are
  * relative, "/"-separated, without empty, "." or ".." segments, backslashes or NUL (MLflow: "Invalid path").
  * Only engineers upload (the writer role of the API); every role reads.
  *
@@ -17,14 +18,17 @@
  * re-checking the run and the path), and the bytes live in either artifact store (the data directory's files, or
  * PostgreSQL's chunks: pg-store.ts, hash-checked on every read as the files are).
  */
-import { and, asc, eq, like } from "drizzle-orm";
+import { and, asc, eq, like, sql } from "drizzle-orm";
 import { z } from "zod";
+import type pg from "pg";
 import type { Tx } from "@/db/client";
-import { PG_LOCK_KEYS } from "@/db/pg-client";
-import { asStore, row, rows, transact, type StoreTables, type TxBody } from "@/db/store";
+import { PG_LOCK_KEYS, type PgTx } from "@/db/pg-client";
+import { asStore, native, row, rows, transact, type StoreTables, type TxBody } from "@/db/store";
 import { appendEvent } from "@/server/audit/ledger-pg";
 import { now } from "@/server/app-context/service-context";
 import { awaitedArtifacts } from "@/server/artifacts/async-store";
+import type { ArtifactStore } from "@/server/artifacts/store";
+import { putArtifactFilePg } from "@/server/artifacts/pg-store";
 import { MlflowError, doesNotExist, invalidParam } from "./errors";
 import { idField, parseRequest, readPart, requireWriter, type MlflowStoreCtx } from "./common";
 import { runRowIn, type RunRow } from "./runs";
@@ -91,33 +95,84 @@ export async function checkUpload(ctx: MlflowArtifactCtx, raw: string): Promise<
   return readPart(store, (q) => uploadTargetIn(q, store.tables, raw));
 }
 
+/** A received upload: a temp file on the data directory's file system, with the sha256 and size of its bytes. */
+export type ReceivedFile = { path: string; sha256: string; bytes: number };
+
 /**
- * Records a file already in the artifact store (`sha256`, `bytes`) at `raw` (the proxy path checkUpload accepted),
- * with its run.log event, in one transaction under the ledger lock. The run and the path are checked again inside
- * it: the body took a while to arrive, and the run may have been deleted or the path become a directory meanwhile.
- * Same bytes at the same path: nothing is written (created false); other bytes: RESOURCE_ALREADY_EXISTS, also when
- * two uploads of one path race (the second finds the first's row under the lock).
+ * The existing row at the upload's path, if any: the same bytes again are answered without writing anything; other
+ * bytes are RESOURCE_ALREADY_EXISTS (Runledger keeps what was logged).
+ */
+function* refuseOtherBytesIn(
+  q: Tx,
+  t: StoreTables,
+  raw: string,
+  file: ReceivedFile,
+): TxBody<{ run: RunRow; rel: string; existing?: ArtifactRow }> {
+  const { run, rel } = yield* uploadTargetIn(q, t, raw);
+  const existing = yield* artifactAtIn(q, t, run.id, rel);
+  if (existing && existing.sha256 !== file.sha256)
+    throw new MlflowError(
+      "RESOURCE_ALREADY_EXISTS",
+      `Artifact '${rel}' of run ${run.id} already exists with other bytes (sha256 ${existing.sha256.slice(0, 12)}…): Runledger keeps what was logged; upload under another path`,
+    );
+  return { run, rel, existing };
+}
+
+/** The client under a drizzle node-postgres transaction (its session's `client`, not in drizzle's public types). */
+function pgClientOfTx(pgTx: PgTx): pg.PoolClient {
+  const client = (pgTx as unknown as { session?: { client?: pg.PoolClient } }).session?.client;
+  if (!client || typeof client.query !== "function") throw new Error("no node-postgres client under this transaction");
+  return client;
+}
+
+/**
+ * Stores a received upload and records it at `raw` (the proxy path checkUpload accepted) with its run.log event, in
+ * one transaction under the ledger lock, so that a refused upload leaves no bytes behind. The run and the path are
+ * checked again inside it (the body took a while to arrive: the run may have been deleted or the path become a
+ * directory meanwhile); same bytes at the same path: nothing is written (created false); other bytes:
+ * RESOURCE_ALREADY_EXISTS, also when two uploads of one path race (the second finds the first's row under the lock).
+ *
+ * Where the bytes go in, by artifact store:
+ * - the file store (SQLite's, or a directory on PostgreSQL): moved in (a rename: the temp file is on the data
+ *   directory's file system) as the last step of the record, under the lock; a failure of the move rolls it back;
+ * - PostgreSQL's chunks (pg-store.ts, the store's own database: pg-store-services.ts builds both on one pool): copied
+ *   on the record's own connection, after an unlocked look at the path (a refusal known then copies nothing) and
+ *   before the ledger lock is taken (other writers do not wait for the copy), so the blob commits with the row or
+ *   rolls back with a refusal.
+ * The temp file is the caller's to remove (the file store leaves none; PostgreSQL's copy leaves it in place).
  */
 export async function recordArtifact(
   ctx: MlflowArtifactCtx,
   raw: string,
-  file: { sha256: string; bytes: number },
+  file: ReceivedFile,
 ): Promise<{ row: ArtifactRow; created: boolean }> {
   requireWriter(ctx, "upload artifacts");
   const store = asStore(ctx.db);
   const t = store.tables;
+  const artifacts = ctx.artifacts;
+  const chunksInThisDatabase = store.dialect === "pg" && "kind" in artifacts && artifacts.kind === "postgres";
+  if (store.dialect === "sqlite" && "kind" in artifacts)
+    throw new Error("the SQLite store's uploads take the synchronous file artifact store (server/artifacts/store.ts)");
   return transact(
     store,
     function* (tx) {
-      const { run, rel } = yield* uploadTargetIn(tx, t, raw);
-      const existing = yield* artifactAtIn(tx, t, run.id, rel);
-      if (existing) {
-        if (existing.sha256 === file.sha256) return { row: existing, created: false };
-        throw new MlflowError(
-          "RESOURCE_ALREADY_EXISTS",
-          `Artifact '${rel}' of run ${run.id} already exists with other bytes (sha256 ${existing.sha256.slice(0, 12)}…): Runledger keeps what was logged; upload under another path`,
-        );
+      if (chunksInThisDatabase) {
+        const seen = yield* refuseOtherBytesIn(tx, t, raw, file);
+        if (seen.existing) return { row: seen.existing, created: false };
+        yield* native({
+          sqlite: () => {
+            throw new Error("unreachable: PostgreSQL's chunks on SQLite");
+          },
+          pg: (pgTx) => putArtifactFilePg(pgClientOfTx(pgTx), file.path, file.sha256),
+        });
       }
+      if (store.dialect === "pg")
+        yield* native({
+          sqlite: () => undefined,
+          pg: (pgTx) => pgTx.execute(sql`SELECT pg_advisory_xact_lock(${PG_LOCK_KEYS.ledger.toString()}::bigint)`),
+        });
+      const { run, rel, existing } = yield* refuseOtherBytesIn(tx, t, raw, file);
+      if (existing) return { row: existing, created: false };
       const created = (yield* row(
         tx
           .insert(t.runArtifacts)
@@ -133,9 +188,16 @@ export async function recordArtifact(
           artifacts: [{ id: created.id, path: created.path, sha256: created.sha256, bytes: created.bytes, createdAt: created.createdAt }],
         },
       });
+      // Last, so that nothing after it can roll the record back and leave the moved file unreferenced.
+      if (!chunksInThisDatabase)
+        yield* native({
+          sqlite: () => (artifacts as ArtifactStore).putFile(file.path, file.sha256),
+          pg: () => awaitedArtifacts(artifacts).putFile(file.path, file.sha256),
+        });
       return { row: created, created: true };
     },
-    { pgLock: PG_LOCK_KEYS.ledger },
+    // On PostgreSQL the body takes the ledger lock itself, after the copy.
+    {},
   );
 }
 

@@ -8,9 +8,9 @@
  * rows and ledger rows (seq, payloads, chain hashes, under one fixed clock) on both stores. On PostgreSQL a chunk
  * edited in place is found on download (500, not served), and two web servers (two pools) racing uploads of one path
  * get one row and one run.log event: with the same bytes every call is answered 200, with other bytes one is stored
- * and the others are refused with RESOURCE_ALREADY_EXISTS (the record re-reads the path under the ledger lock;
- * without the lock, checked by removing it, 7 of the 8 same-bytes calls failed on the unique index: 500). A
- * writer's log-batch through the tracking route on PostgreSQL is written to PostgreSQL by the dispatcher, not handed
+ * and the others are refused with RESOURCE_ALREADY_EXISTS, their bytes not kept (the record re-reads the path under
+ * the ledger lock, and the bytes go in with the record; without the lock, checked by removing it, 7 of the 8
+ * same-bytes calls failed on the unique index: 500). A writer's log-batch through the tracking route on PostgreSQL is written to PostgreSQL by the dispatcher, not handed
  * to the ingest worker (whose connection is SQLite's; without the route's store check the call never answered).
  */
 import { describe, expect, it, vi } from "vitest";
@@ -25,8 +25,9 @@ import { MLFLOW_ARTIFACT_MAX_BYTES } from "@/contracts/mlflow/types";
 import { generateAuditKeys } from "@/server/audit/keys";
 import { fileArtifactStore } from "@/server/artifacts/store";
 import { pgArtifactStore } from "@/server/artifacts/pg-store";
-import type { AnyArtifactStore, AsyncArtifactStore } from "@/server/artifacts/async-store";
+import type { AnyArtifactStore } from "@/server/artifacts/async-store";
 import { handleMlflowArtifactsRequest } from "@/server/http/mlflow-artifacts-route";
+import { PG_LOCK_KEYS } from "@/db/pg-client";
 import { describePg } from "./pg-test-env";
 import { startMlflowServer } from "./mlflow-http-fixture";
 import type { TestApp } from "./test-app";
@@ -197,9 +198,9 @@ describePg("the artifact proxy on PostgreSQL (artifacts in PostgreSQL)", () => {
   const pg = twoPgServersForSuite();
   const localDir = tempDirForSuite("rl-mlflow-artifacts-pg-");
   fixedDateForEachTest(AT);
-  const servicesOf = (i: 0 | 1, artifacts?: AsyncArtifactStore): Services => {
+  const servicesOf = (i: 0 | 1): Services => {
     const db = i === 0 ? pg.a() : pg.b();
-    return { db: pgStore(db), artifacts: artifacts ?? pgArtifactStore(db.$client), dataDir: localDir(), auditKeys };
+    return { db: pgStore(db), artifacts: pgArtifactStore(db.$client), dataDir: localDir(), auditKeys };
   };
 
   it("uploads, downloads, lists and refuses through the routes, with the bytes in PostgreSQL's chunks", async () => {
@@ -209,10 +210,8 @@ describePg("the artifact proxy on PostgreSQL (artifacts in PostgreSQL)", () => {
     const blobs = await pg
       .a()
       .$client.query<{ sha256: string; bytes: string; chunks: number }>("SELECT sha256, bytes, chunks FROM artifact_blobs ORDER BY bytes");
-    // The refused other bytes were stored before the record refused them, unreferenced, as the file store keeps them.
-    const other = new TextEncoder().encode("other");
+    // The refused other bytes are not stored: they go in with the record only (mlflow-artifact-refusals.test.ts).
     expect(blobs.rows.map((r) => [r.sha256, Number(r.bytes), r.chunks])).toEqual([
-      [sha(other), other.byteLength, 1],
       [sha(NOTE), NOTE.byteLength, 1],
       [sha(WEIGHTS), WEIGHTS.byteLength, 3],
     ]);
@@ -285,25 +284,25 @@ describePg("the artifact proxy on PostgreSQL (artifacts in PostgreSQL)", () => {
       await server.close();
     }
 
-    /** Each call's file is stored, then the calls wait for each other, so their records start together. */
+    /**
+     * The test holds the ledger lock while every call's body arrives and its record starts; once all of them wait
+     * (on the ledger lock, or the same bytes' copies on the first copy's blob row), it lets go, so the records run
+     * together.
+     */
     const race = async (file: string, bodyOf: (i: number) => Uint8Array) => {
-      let arrived = 0;
-      let release: () => void = () => {};
-      const together = new Promise<void>((r) => (release = r));
-      const held = (i: 0 | 1): AsyncArtifactStore => {
-        const real = pgArtifactStore((i === 0 ? pg.a() : pg.b()).$client);
-        return {
-          ...real,
-          putFile: async (f, s) => {
-            const out = await real.putFile(f, s);
-            if (++arrived === CALLS) release();
-            await together;
-            return out;
-          },
-        };
+      const gate = await pg.a().$client.connect();
+      await gate.query("BEGIN");
+      await gate.query("SELECT pg_advisory_xact_lock($1::bigint)", [PG_LOCK_KEYS.ledger.toString()]);
+      // pg_stat_activity is read once per transaction unless its snapshot is cleared (the gate is in one).
+      const waiting = async () => {
+        await gate.query("SELECT pg_stat_clear_snapshot()");
+        const r = await gate.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        );
+        return r.rows[0]!.n;
       };
-      const servers = [servicesOf(0, held(0)), servicesOf(1, held(1))];
-      return Promise.all(
+      const servers = [servicesOf(0), servicesOf(1)];
+      const calls = Promise.all(
         Array.from({ length: CALLS }, async (_, i) => {
           const res = await handleMlflowArtifactsRequest(
             servers[i % 2] as unknown as HandlerServices,
@@ -317,6 +316,13 @@ describePg("the artifact proxy on PostgreSQL (artifacts in PostgreSQL)", () => {
           return [res.status, ((await res.json()) as { error_code?: string }).error_code ?? "ok"];
         }),
       );
+      try {
+        while ((await waiting()) < CALLS) await new Promise((r) => setTimeout(r, 20));
+      } finally {
+        await gate.query("COMMIT");
+        gate.release();
+      }
+      return calls;
     };
     const runId = Number(runPath.split("/")[1]);
     const eventsOf = async (file: string) =>
@@ -338,6 +344,10 @@ describePg("the artifact proxy on PostgreSQL (artifacts in PostgreSQL)", () => {
     expect(other.filter(([s, c]) => s === 400 && c === "RESOURCE_ALREADY_EXISTS")).toHaveLength(CALLS - 1);
     expect(await rowsOf("other.bin")).toHaveLength(1);
     expect(await eventsOf("other.bin")).toHaveLength(1);
+    // Only the stored version's bytes are in the artifact store: the refused ones rolled back with their records.
+    const versions = Array.from({ length: CALLS }, (_, i) => sha(new TextEncoder().encode(`version ${i}`)));
+    const kept = await pg.a().$client.query<{ sha256: string }>("SELECT sha256 FROM artifact_blobs WHERE sha256 = ANY($1)", [versions]);
+    expect(kept.rows.map((r) => r.sha256)).toEqual([(await rowsOf("other.bin"))[0]!.sha256]);
 
     const ledger = await transact(store, (tx) => rows(tx.select().from(store.tables.auditEvents).orderBy(store.tables.auditEvents.seq)));
     expect(ledger.map((e) => e.seq)).toEqual(ledger.map((_, i) => i + 1));
