@@ -7,7 +7,8 @@
  * declared size over MLFLOW_ARTIFACT_MAX_BYTES, other bytes at a logged path (refused at the record, after the body
  * arrived: its bytes used to stay in the store, unreferenced), and a run deleted while the body arrives (the same).
  * Every refused body is bytes never stored before, so a leftover is a new blob; an accepted upload, counted the same
- * way, adds one.
+ * way, adds one. A body without a declared size that never ends is cut off at the limit (413), read no further than
+ * the stream's read-ahead, and leaves nothing either (the route's bound, the same before both stores).
  */
 import { describe, expect, it, vi } from "vitest";
 import fs from "node:fs";
@@ -194,6 +195,41 @@ describe("refused artifact uploads on SQLite (the data directory's artifacts/)",
     const services: Services = { db: sqlite.db(), artifacts: fileArtifactStore(sqlite.dir()), dataDir: sqlite.dir(), auditKeys };
     checkOutcome(await scenario(services, sqlite.store(), async () => listFileArtifacts(sqlite.dir()).length));
   });
+});
+
+describe("an artifact body streamed past MLFLOW_ARTIFACT_MAX_BYTES without a declared size (the route, before either store)", () => {
+  const sqlite = sqliteForSuite("rl-mlflow-refusals-stream-");
+
+  it("an endless body is cut off at the limit with 413 and leaves no blob, row or temp file", async () => {
+    const services: Services = { db: sqlite.db(), artifacts: fileArtifactStore(sqlite.dir()), dataDir: sqlite.dir(), auditKeys };
+    await seedPeopleAndTokens(sqlite.store());
+    const server = await startMlflowServer(services as unknown as TestApp);
+    try {
+      const engineer = new MlflowClient(server.base, TOKENS.engineer);
+      const { experiment_id } = await engineer.call("experiments/create", { name: "streamed past the limit" });
+      const { run } = await engineer.call("runs/create", { experiment_id });
+      // One MiB chunk sent again and again, without end: only the limit stops the upload (never held whole).
+      const chunk = new Uint8Array(1 << 20).fill(7);
+      let sent = 0;
+      const body = new ReadableStream<Uint8Array>({
+        pull(c) {
+          sent += chunk.byteLength;
+          c.enqueue(chunk);
+        },
+      });
+      const res = await put(services, `${experiment_id}/${run.info.run_id}/artifacts/huge.bin`, body, bearer(TOKENS.engineer));
+      expect([res.status, ((await res.json()) as { error_code?: string }).error_code]).toEqual([413, "INVALID_PARAMETER_VALUE"]);
+      // Read up to the limit and no further than the stream's read-ahead past it.
+      expect(sent).toBeGreaterThan(MLFLOW_ARTIFACT_MAX_BYTES);
+      expect(sent).toBeLessThanOrEqual(MLFLOW_ARTIFACT_MAX_BYTES + 4 * chunk.byteLength);
+      expect(listFileArtifacts(sqlite.dir())).toEqual([]);
+      expect(fs.readdirSync(path.join(sqlite.dir(), "tmp", "uploads"))).toEqual([]);
+      const t = sqlite.store().tables;
+      expect(await transact(sqlite.store(), (tx) => rows(tx.select().from(t.runArtifacts)))).toEqual([]);
+    } finally {
+      await server.close();
+    }
+  }, 120_000);
 });
 
 describePg("refused artifact uploads on PostgreSQL (artifact_blobs and artifact_chunks)", () => {
