@@ -20,11 +20,11 @@ import type { Db, Tx } from "@/db/client";
 import type { PgDb } from "@/db/pg-client";
 import { asStore, byteOrder, reader, rows, type Store, type StoreTables, type TxBody } from "@/db/store";
 import type { Actor } from "@/server/audit/ledger";
-import { KeyCustodyError, keyFileName, type AuditKeys, type AuditPublicKey } from "@/server/audit/keys";
+import { keyFileName, type AuditKeys, type AuditPublicKey } from "@/server/audit/keys";
 import { ledgerKeyFingerprintOn, type SigningKeys } from "@/server/audit/key-custody";
 import { checkpointProblemIn, ledgerKeyChainOn, signerKeyIn } from "@/server/audit/ledger-key-chain";
 import { invalidInput } from "@/server/errors";
-import { keysToSignWith, SigningKeyNotHeldError, trustedCheckpointFromRow, type AuditCheckpointRow } from "@/server/audit/checkpoints";
+import { keysToSignWith, trustedCheckpointFromRow, type AuditCheckpointRow } from "@/server/audit/checkpoints";
 import { latestCheckpointQuery } from "@/server/audit/checkpoint-reads";
 import { inclusionProofFromLevels, type LevelInclusionProof } from "@/server/audit/tree-levels";
 import { inclusionProofFromLevelsPg } from "@/server/audit/tree-levels-pg";
@@ -95,6 +95,14 @@ async function latestCheckpoint(s: Store): Promise<AuditCheckpointRow | undefine
 }
 
 /**
+ * By name, not instanceof: in the built app the keys are made by the server's start-up code, which Next bundles apart
+ * from the tRPC routes, so the error classes can be two copies (seen: instanceof KeyCustodyError was false there).
+ */
+function isErrorNamed(err: unknown, name: "KeyCustodyError" | "SigningKeyNotHeldError"): boolean {
+  return err instanceof Error && err.name === name;
+}
+
+/**
  * The key this server holds, read once (public part). SQLite's live keys throw KeyCustodyError once the ledger names a
  * key their key directory lacks: then the key they held before (key-custody.ts SigningKeys.held), flagged.
  */
@@ -106,7 +114,7 @@ function heldKeyOf(auditKeys: AuditKeys): { key: AuditPublicKey; lacksLedgerKey:
     };
   } catch (err) {
     const held = (auditKeys as Partial<SigningKeys>).held;
-    if (!(err instanceof KeyCustodyError) || typeof held !== "function") throw err;
+    if (!isErrorNamed(err, "KeyCustodyError") || typeof held !== "function") throw err;
     return { key: held.call(auditKeys), lacksLedgerKey: true };
   }
 }
@@ -121,7 +129,7 @@ async function signingKeyStateOn(s: Store, auditKeys: AuditKeys): Promise<{ key:
   try {
     await keysToSignWith(auditKeys);
   } catch (err) {
-    if (!(err instanceof SigningKeyNotHeldError)) throw err;
+    if (!isErrorNamed(err, "SigningKeyNotHeldError")) throw err;
     notHeld = true;
   }
   const { key, lacksLedgerKey } = heldKeyOf(auditKeys);
