@@ -19,7 +19,7 @@ import { MlflowClient } from "@/contracts/mlflow/client";
 import { MLFLOW_ARTIFACT_MAX_BYTES } from "@/contracts/mlflow/types";
 import { generateAuditKeys } from "@/server/audit/keys";
 import { fileArtifactStore } from "@/server/artifacts/store";
-import { listFileArtifacts, type AnyArtifactStore } from "@/server/artifacts/async-store";
+import { asyncFileArtifactStore, listFileArtifacts, type AnyArtifactStore } from "@/server/artifacts/async-store";
 import { pgArtifactStore } from "@/server/artifacts/pg-store";
 import { handleMlflowArtifactsRequest } from "@/server/http/mlflow-artifacts-route";
 import type { Db } from "@/db/client";
@@ -81,12 +81,12 @@ const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
  * The scenario on one store: `blobs` counts what the artifact store holds. Returns each refusal's answer and the
  * blob counts around it.
  */
-async function scenario(services: Services, store: Store, blobs: () => Promise<number>) {
+async function scenario(services: Services, store: Store, blobs: () => Promise<number>, experiment = "refused uploads") {
   await seedPeopleAndTokens(store);
   const server = await startMlflowServer(services as unknown as TestApp);
   try {
     const engineer = new MlflowClient(server.base, TOKENS.engineer);
-    const { experiment_id } = await engineer.call("experiments/create", { name: "refused uploads" });
+    const { experiment_id } = await engineer.call("experiments/create", { name: experiment });
     const { run } = await engineer.call("runs/create", { experiment_id, run_name: "takes artifacts" });
     const { run: doomed } = await engineer.call("runs/create", { experiment_id, run_name: "deleted while uploading" });
     const { run: deleted } = await engineer.call("runs/create", { experiment_id, run_name: "deleted" });
@@ -250,5 +250,12 @@ describePg("refused artifact uploads on PostgreSQL (artifact_blobs and artifact_
     checkOutcome(await scenario(services, pgStore(db), () => blobsIn(db)));
     // Nothing went to a data directory: the local directory holds only the (empty) temp folder.
     expect(fs.readdirSync(localDir())).toEqual(["tmp"]);
+  });
+
+  it("with the file artifact store (a shared directory) leave no file, row, event or temp file behind", async () => {
+    const db = pg.b();
+    const shared = path.join(localDir(), "shared");
+    const services: Services = { db: pgStore(db), artifacts: asyncFileArtifactStore(shared), dataDir: shared, auditKeys };
+    checkOutcome(await scenario(services, pgStore(db), async () => listFileArtifacts(shared).length, "refused uploads (files)"));
   });
 });
