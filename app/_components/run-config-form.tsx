@@ -35,6 +35,7 @@ export function RunConfigForm({
   extra,
   estimateConfig,
   baseline,
+  lockedModel,
 }: {
   initial: Cfg;
   /** When forking: the parent's config, to show and require rationale for the diff. */
@@ -48,6 +49,8 @@ export function RunConfigForm({
   baseline?: { label: string; config: unknown };
   /** What "Estimate size" sizes: the form's config as it will be submitted (a fine-tune adds its parent and transfer settings). */
   estimateConfig?: (config: Cfg) => Cfg;
+  /** Why the layers cannot change here (a fine-tune trains its parent's architecture): shown, and the layer controls disabled. */
+  lockedModel?: string;
 }) {
   const [cfg, setCfg] = useState<Cfg>(initial);
   const [rationale, setRationale] = useState("");
@@ -69,7 +72,17 @@ export function RunConfigForm({
       }}
     >
       <DataSection data={d} onChange={setData} />
-      <ModelSection layers={layers} onChange={setLayers} />
+      {lockedModel ? (
+        // A fieldset without a frame: `disabled` turns off every layer control inside it.
+        <fieldset disabled aria-label="Model (fixed)" style={{ border: 0, padding: 0, margin: 0 }}>
+          <ModelSection layers={layers} onChange={setLayers} />
+          <p className="muted" role="note" style={{ marginTop: -6 }}>
+            {lockedModel}
+          </p>
+        </fieldset>
+      ) : (
+        <ModelSection layers={layers} onChange={setLayers} />
+      )}
       <TrainingSection training={t} onChange={setTraining} />
       <ConfigJsonEditor config={cfg} onChange={setCfg} />
       {parentConfig ? <ParentDiff diff={diff} /> : null}

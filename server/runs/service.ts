@@ -121,6 +121,22 @@ function* insertRun(
     const ck = Number.isSafeInteger(ckId) ? yield* row(tx.select().from(checkpoints).where(eq(checkpoints.id, ckId))) : undefined;
     if (!ck) invalidInput(`fineTune.parentCheckpointId: checkpoint ${config.fineTune.parentCheckpointId} does not exist`);
     parentCheckpointId = ck.id;
+    // The trainer builds a fine-tune from its parent checkpoint's layers (trainer/model.ts buildForJob), so a config
+    // naming other layers would record an architecture that was never trained. A branch continues its own run's record.
+    if (!branch && !config.compression) {
+      const ckRun = yield* row(tx.select({ configJson: runs.configJson }).from(runs).where(eq(runs.id, ck.runId)));
+      const parentConfig = ckRun ? trainingConfigSchema.safeParse(JSON.parse(ckRun.configJson)) : null;
+      const layerChanges = parentConfig?.success ? diffConfigs(parentConfig.data.model, config.model) : [];
+      if (layerChanges.length > 0)
+        invalidInput(
+          `a fine-tune keeps the architecture of its parent checkpoint (run #${ck.runId}'s model.layers), but ${layerChanges
+            .slice(0, 3)
+            .map((c) => `model.${c.path} is ${JSON.stringify(c.oldValue)} there, ${JSON.stringify(c.newValue)} here`)
+            .join(
+              "; ",
+            )}${layerChanges.length > 3 ? ` (and ${layerChanges.length - 3} more)` : ""}; change layers in a fork or a new run instead`,
+        );
+    }
     if (origin === "new") {
       if (parentRunId !== null && parentRunId !== ck.runId)
         invalidInput(

@@ -51,6 +51,7 @@ function FineTune({ runId }: { runId: number }) {
         <RunConfigForm
           initial={initial}
           submitLabel="Launch fine-tune"
+          lockedModel={`The layers are those of run #${r.id}'s checkpoint, whose weights this run starts from; to change them, fork the run or start a new one.`}
           busy={create.isPending}
           serverError={create.error}
           onSubmit={(config, rationale) =>
