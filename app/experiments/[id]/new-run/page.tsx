@@ -3,7 +3,8 @@
  * New run: the config form; launching records the whole config as the author's first decision.
  * "Start from" picks the baseline the form is prefilled from: one of the experiment's runs (default: its latest, so a
  * comparison with it is like for like — same data, split seed and settings) or the demo default. The form then shows
- * what differs from that baseline before launch. The baseline only prefills: the run is created as a new run, not a fork.
+ * what differs from that baseline before launch. The baseline only prefills: the run is created as a new run, not a fork,
+ * and not under the baseline's name (its config's `name` is left out): the run takes the name typed here, else "run N".
  */
 import Link from "next/link";
 import { use, useState } from "react";
@@ -14,6 +15,12 @@ import { Shell } from "@/app/_components/shell";
 import { ErrorState, Loading } from "@/app/_components/states";
 import { DEFAULT_CONFIG, RunConfigForm } from "@/app/_components/run-config-form";
 import type { TrainingConfigInput } from "@/contracts/training-config";
+
+/** A baseline's config without its name: a new run is not called like the run it started from. */
+function withoutName(config: unknown): TrainingConfigInput {
+  const { name: _name, ...rest } = config as TrainingConfigInput;
+  return rest;
+}
 
 /** "" = not chosen yet (the latest run once the list is loaded), "default" = the demo default, else a run id. */
 type Choice = "" | "default" | `${number}`;
@@ -28,6 +35,7 @@ function NewRun({ experimentId }: { experimentId: number }) {
     select: (rows) => rows.filter((r) => r.origin !== "api"),
   });
   const [choice, setChoice] = useState<Choice>("");
+  const [runName, setRunName] = useState("");
   // listRuns is newest first: the latest run is the first row.
   const effective: Choice = choice !== "" ? choice : runs.data ? (runs.data[0] ? `${runs.data[0].id}` : "default") : "";
   const baselineId = effective !== "" && effective !== "default" ? Number(effective) : null;
@@ -58,6 +66,16 @@ function NewRun({ experimentId }: { experimentId: number }) {
             <option value="default">the demo default configuration</option>
           </select>
         </label>
+        <label className="field" style={{ marginBottom: 12, maxWidth: 480 }}>
+          <span>Run name (optional)</span>
+          <input
+            aria-label="Run name"
+            value={runName}
+            maxLength={120}
+            placeholder="empty: run N, numbered in this experiment"
+            onChange={(e) => setRunName(e.target.value)}
+          />
+        </label>
         {baseline.error ? <ErrorState error={baseline.error} title="Could not load the baseline run" /> : null}
         {!ready ? (
           <Loading what="Loading the baseline's configuration" />
@@ -65,12 +83,12 @@ function NewRun({ experimentId }: { experimentId: number }) {
           <RunConfigForm
             // A new baseline resets the form: it is a fresh start from that run's config, not a merge.
             key={effective}
-            initial={effective === "default" ? DEFAULT_CONFIG : (baseline.data!.config as TrainingConfigInput)}
-            baseline={effective === "default" ? undefined : { label: baselineLabel, config: baseline.data!.config }}
+            initial={effective === "default" ? DEFAULT_CONFIG : withoutName(baseline.data!.config)}
+            baseline={effective === "default" ? undefined : { label: baselineLabel, config: withoutName(baseline.data!.config) }}
             submitLabel="Launch run"
             busy={create.isPending}
             serverError={create.error}
-            onSubmit={(config, rationale) => create.mutate({ experimentId, config, rationale })}
+            onSubmit={(config, rationale) => create.mutate({ experimentId, config, rationale, name: runName.trim() || undefined })}
           />
         )}
       </div>
