@@ -16,10 +16,19 @@ export function formatBytes(n: number | null | undefined): string {
   while (v >= 1024 && i < units.length - 1) [v, i] = [v / 1024, i + 1];
   return `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
 }
+const isFractionMetric = (key: string | undefined) => !!key && /acc|precision|recall|f1/i.test(key);
 export function formatMetric(v: number | null | undefined, key?: string): string {
   if (v === null || v === undefined || Number.isNaN(v)) return "–";
-  if (key && /acc|precision|recall|f1/i.test(key)) return `${(v * 100).toFixed(1)} %`;
+  if (isFractionMetric(key)) return `${(v * 100).toFixed(1)} %`;
   return Math.abs(v) >= 1000 || (Math.abs(v) < 0.001 && v !== 0) ? v.toExponential(2) : v.toFixed(4);
+}
+/**
+ * A signed difference of two values of a metric. A difference of two percentages is in percentage points ("−9.5 pp"):
+ * "−9.5 %" would read as a relative change.
+ */
+export function formatMetricDelta(d: number, key?: string): string {
+  const sign = d > 0 ? "+" : d < 0 ? "−" : "±";
+  return isFractionMetric(key) ? `${sign}${(Math.abs(d) * 100).toFixed(1)} pp` : `${sign}${formatMetric(Math.abs(d), key)}`;
 }
 export function formatTime(iso: string | null | undefined): string {
   return iso ? iso.replace("T", " ").replace(/\.\d+Z$/, "Z") : "–";

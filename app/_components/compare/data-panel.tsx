@@ -5,7 +5,7 @@
  */
 import type { Comparison as RunComparison } from "./comparison-type";
 import { Hash } from "@/app/_components/hash";
-import { runColor } from "./run-colors";
+import { runColor, runLabel } from "./run-colors";
 
 export function DataPanel({ comparison }: { comparison: RunComparison }) {
   return (
@@ -39,7 +39,7 @@ export function DataPanel({ comparison }: { comparison: RunComparison }) {
           <tbody>
             {comparison.runs.map((r, i) => (
               <tr key={r.id}>
-                <td style={{ color: runColor(i) }}>{r.name}</td>
+                <td style={{ color: runColor(i) }}>{runLabel(r, comparison.runs)}</td>
                 <td>{r.data.datasetName ?? <span className="muted">not recorded</span>}</td>
                 <td>
                   {r.data.datasetVersionId ? (

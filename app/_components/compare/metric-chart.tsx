@@ -11,7 +11,7 @@ import { useQueries, useQuery } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_trpc/client";
 import { formatCount } from "@/app/_components/format";
 import { OverlayChart, type OverlaySeries, type XRange } from "./overlay-chart";
-import { runColor, withAlpha } from "./run-colors";
+import { runColor, runLabel, withAlpha } from "./run-colors";
 import { emaSmooth } from "./smoothing";
 import { interventionMarkers, type ComparedIntervention } from "./inflight-decisions";
 
@@ -76,10 +76,11 @@ export function MetricChart({
         if (!s) return [];
         const pts = s.points.map((p) => ({ x: (p.x - offsets[i]!) / scale, y: p.y }));
         const color = runColor(i);
-        if (smoothing <= 0) return [{ label: r.name, color, points: pts }];
+        const label = runLabel(r, runs);
+        if (smoothing <= 0) return [{ label, color, points: pts }];
         return [
-          { label: `${r.name} (raw)`, color: withAlpha(color, 0.22), points: pts, faint: true },
-          { label: r.name, color, points: emaSmooth(pts, smoothing) },
+          { label: `${label} (raw)`, color: withAlpha(color, 0.22), points: pts, faint: true },
+          { label, color, points: emaSmooth(pts, smoothing) },
         ];
       }),
     // eslint-disable-next-line react-hooks/exhaustive-deps -- keyed on dataKey, which digests loaded, offsets and scale

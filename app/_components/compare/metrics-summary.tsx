@@ -2,7 +2,7 @@
 /** Each metric's last, min and max per run (from the per-run summaries), with the step of the last value. */
 import type { Comparison as RunComparison } from "./comparison-type";
 import { formatCount, formatMetric } from "@/app/_components/format";
-import { runColor } from "./run-colors";
+import { runColor, runLabel } from "./run-colors";
 
 export function MetricsSummary({ comparison }: { comparison: RunComparison }) {
   if (comparison.metrics.length === 0) return <p className="muted">None of these runs recorded metrics yet.</p>;
@@ -14,7 +14,7 @@ export function MetricsSummary({ comparison }: { comparison: RunComparison }) {
             <th>Metric</th>
             {comparison.runs.map((r, i) => (
               <th key={r.id} style={{ color: runColor(i) }}>
-                {r.name}
+                {runLabel(r, comparison.runs)}
               </th>
             ))}
           </tr>

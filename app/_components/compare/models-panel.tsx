@@ -6,7 +6,7 @@
  */
 import type { Comparison as RunComparison } from "./comparison-type";
 import { formatBytes, formatCount, formatMetric } from "@/app/_components/format";
-import { runColor } from "./run-colors";
+import { runColor, runLabel } from "./run-colors";
 
 export function ModelsPanel({ comparison }: { comparison: RunComparison }) {
   const models = comparison.models;
@@ -36,7 +36,7 @@ export function ModelsPanel({ comparison }: { comparison: RunComparison }) {
               <th></th>
               {comparison.runs.map((r, i) => (
                 <th key={r.id} style={{ color: runColor(i) }}>
-                  {r.name}
+                  {runLabel(r, comparison.runs)}
                 </th>
               ))}
             </tr>

@@ -3,7 +3,7 @@
 import { useState } from "react";
 import type { Comparison as RunComparison } from "./comparison-type";
 import { formatParam } from "@/app/_components/runs-explorer/column-fields";
-import { runColor } from "./run-colors";
+import { runColor, runLabel } from "./run-colors";
 
 export function ParamsTable({ comparison }: { comparison: RunComparison }) {
   const [differencesOnly, setDifferencesOnly] = useState(false);
@@ -36,7 +36,7 @@ export function ParamsTable({ comparison }: { comparison: RunComparison }) {
               <th>Parameter</th>
               {comparison.runs.map((r, i) => (
                 <th key={r.id} style={{ color: runColor(i) }}>
-                  {r.name}
+                  {runLabel(r, comparison.runs)}
                 </th>
               ))}
             </tr>

@@ -16,7 +16,7 @@ import { useTRPC } from "@/app/_trpc/client";
 import type { Me } from "@/app/_components/shell";
 import { ErrorState, FormError, Loading } from "@/app/_components/states";
 import { LineChart, type Series } from "@/app/_components/line-chart";
-import { formatMetric, formatTime } from "@/app/_components/format";
+import { formatMetric, formatMetricDelta, formatTime } from "@/app/_components/format";
 import type { inferRouterOutputs } from "@trpc/server";
 import type { AppRouter } from "@/server/trpc/root";
 import { describeChanges, describeEffect, describeSnapshotLast, describeTrend, type Intervention } from "./interventions";
@@ -24,7 +24,6 @@ import { MarkdownText } from "@/app/_components/markdown-text";
 
 type Entry = inferRouterOutputs<AppRouter>["decisions"]["timeline"]["entries"][number];
 const show = (v: unknown) => JSON.stringify(v);
-const signed = (d: number, key: string) => `${d > 0 ? "+" : d < 0 ? "−" : "±"}${formatMetric(Math.abs(d), key)}`;
 
 export function DecisionsTimeline({ runId, me, active, status }: { runId: number; me: Me; active: boolean; status?: string }) {
   const trpc = useTRPC();
@@ -198,13 +197,14 @@ function Effect({ e }: { e: Entry }) {
       <strong>Effect vs run #{e.parentRunId}</strong>
       {eff.metrics.map((m) => (
         <div key={m.key}>
-          {m.key} at epoch {m.epoch}: {formatMetric(m.parentValue, m.key)} → {formatMetric(m.childValue, m.key)} ({signed(m.delta, m.key)})
+          {m.key} at epoch {m.epoch}: {formatMetric(m.parentValue, m.key)} → {formatMetric(m.childValue, m.key)} (
+          {formatMetricDelta(m.delta, m.key)})
         </div>
       ))}
       {eff.testAccuracy ? (
         <div>
           test accuracy: {formatMetric(eff.testAccuracy.parentValue, "accuracy")} → {formatMetric(eff.testAccuracy.childValue, "accuracy")}{" "}
-          ({signed(eff.testAccuracy.delta, "accuracy")})
+          ({formatMetricDelta(eff.testAccuracy.delta, "accuracy")})
         </div>
       ) : null}
     </div>

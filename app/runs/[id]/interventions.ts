@@ -10,7 +10,7 @@ import { useQuery } from "@tanstack/react-query";
 import type { inferRouterOutputs } from "@trpc/server";
 import { useTRPC } from "@/app/_trpc/client";
 import type { AppRouter } from "@/server/trpc/root";
-import { formatMetric } from "@/app/_components/format";
+import { formatMetric, formatMetricDelta } from "@/app/_components/format";
 
 export type Intervention = inferRouterOutputs<AppRouter>["runs"]["pilot"]["list"][number];
 
@@ -80,9 +80,7 @@ export function describeEffect(i: Pick<Intervention, "effect" | "appliedAtEpoch"
   if (e.after.length === 0)
     return `${e.metric} ${formatMetric(e.before.value, e.metric)} at epoch ${e.before.epoch}; waiting for the next epochs`;
   const last = e.after.at(-1)!;
-  const d = e.delta ?? 0;
-  const sign = d > 0 ? "+" : d < 0 ? "−" : "±";
-  return `${e.metric} ${formatMetric(e.before.value, e.metric)} at epoch ${e.before.epoch} → ${formatMetric(last.value, e.metric)} at epoch ${last.epoch} (${sign}${formatMetric(Math.abs(d), e.metric)})`;
+  return `${e.metric} ${formatMetric(e.before.value, e.metric)} at epoch ${e.before.epoch} → ${formatMetric(last.value, e.metric)} at epoch ${last.epoch} (${formatMetricDelta(e.delta ?? 0, e.metric)})`;
 }
 
 /** The branch an applied rollback created (its decision's new value names it), else null. */
