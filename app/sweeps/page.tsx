@@ -56,36 +56,45 @@ function Sweeps({ me }: { me: Me }) {
     create.mutate({ experimentId: exp, spec });
   };
   return (
-    <main className="page">
+    <>
       <h1>Sweeps</h1>
-      <table>
-        <thead>
-          <tr>
-            <th>Sweep</th>
-            <th>Method</th>
-            <th>Status</th>
-            <th>Budget</th>
-            <th>Winner</th>
-          </tr>
-        </thead>
-        <tbody>
-          {(list.data ?? []).map((s) => (
-            <tr key={s.id}>
-              <td>
-                <Link href={`/sweeps/${s.id}`}>
-                  #{s.id} {s.name}
-                </Link>
-              </td>
-              <td>{s.method}</td>
-              <td>
-                <StatusBadge status={s.status} />
-              </td>
-              <td>{s.maxTrials} trials</td>
-              <td>{s.winnerRunId === null ? "–" : <Link href={`/runs/${s.winnerRunId}`}>run #{s.winnerRunId}</Link>}</td>
+      {list.data?.length === 0 ? (
+        <p className="muted" role="note">
+          No sweep yet.{" "}
+          {me.role === "engineer"
+            ? "Start one below: the example spec searches the learning rate and the first layer's width on Iris (add a rationale first)."
+            : "Engineers start sweeps; each one and its trials then appear here."}
+        </p>
+      ) : (
+        <table aria-label="Sweeps">
+          <thead>
+            <tr>
+              <th>Sweep</th>
+              <th>Method</th>
+              <th>Status</th>
+              <th>Budget</th>
+              <th>Winner</th>
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {(list.data ?? []).map((s) => (
+              <tr key={s.id}>
+                <td>
+                  <Link href={`/sweeps/${s.id}`}>
+                    #{s.id} {s.name}
+                  </Link>
+                </td>
+                <td>{s.method}</td>
+                <td>
+                  <StatusBadge status={s.status} />
+                </td>
+                <td>{s.maxTrials} trials</td>
+                <td>{s.winnerRunId === null ? "–" : <Link href={`/runs/${s.winnerRunId}`}>run #{s.winnerRunId}</Link>}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
       {me.role === "engineer" ? (
         <section aria-label="Start a sweep" className="card">
           <h2>Start a sweep</h2>
@@ -110,7 +119,7 @@ function Sweeps({ me }: { me: Me }) {
           <FormError error={create.error} />
         </section>
       ) : null}
-    </main>
+    </>
   );
 }
 

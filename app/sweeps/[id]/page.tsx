@@ -61,7 +61,7 @@ function Sweep({ sweepId, me }: { sweepId: number; me: Me }) {
   const decide = (m: { mutate: (input: { sweepId: number; rationale: string }) => void }) => m.mutate({ sweepId, rationale });
 
   return (
-    <main className="page">
+    <>
       <h1>
         Sweep #{s.id}: {s.name}
       </h1>
@@ -202,7 +202,7 @@ function Sweep({ sweepId, me }: { sweepId: number; me: Me }) {
           </form>
         ) : null}
       </section>
-    </main>
+    </>
   );
 }
 
