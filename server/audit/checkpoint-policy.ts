@@ -9,7 +9,7 @@
  */
 import type { Db } from "@/db/client";
 import { isStore, type Store } from "@/db/store";
-import { maybeCheckpoint, maybeCheckpointOn, SigningKeyNotHeldError, type MadeCheckpoint } from "./checkpoints";
+import { maybeCheckpoint, maybeCheckpointOn, type MadeCheckpoint } from "./checkpoints";
 import type { AuditKeys } from "./keys";
 
 export const CHECKPOINT_EVERY_EVENTS = 100;
@@ -37,7 +37,9 @@ function outcomeOf(made: MadeCheckpoint | null): PolicyOutcome {
 function failed(err: unknown): PolicyOutcome {
   const error = (err as Error).message;
   // A key this server does not hold (after a rotation elsewhere) was logged once when found; not again every tick.
-  if (!(err instanceof SigningKeyNotHeldError)) console.error(`audit checkpoint policy: ${error}`);
+  // By name, not instanceof: Next may bundle the start-up code that made the keys apart from this module (service.ts).
+  const notHeld = err instanceof Error && err.name === "SigningKeyNotHeldError"; // its constructor sets this name
+  if (!notHeld) console.error(`audit checkpoint policy: ${error}`);
   return { checkpointed: false, error };
 }
 
