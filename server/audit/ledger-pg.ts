@@ -39,7 +39,10 @@ export async function appendAuditEventPg(tx: PgTx, e: NewAuditEvent): Promise<Au
 /**
  * The ledger append as a part of a store transaction body (db/store.ts): `yield* appendEvent(e)` appends through
  * ledger.ts on SQLite and appendAuditEventPg on PostgreSQL, the same row on either. A body that also reads and then
- * writes other rows runs with `pgLock: PG_LOCK_KEYS.ledger`, so the ledger lock is its first and only lock.
+ * writes other rows runs with `pgLock: PG_LOCK_KEYS.ledger`, so the ledger lock is its first and only lock. One
+ * exception: an MLflow artifact upload on PostgreSQL's chunk store copies its blob rows in its transaction before it
+ * takes the ledger lock (the blob commits with its record or not at all). That cannot deadlock as long as nothing
+ * that holds the ledger lock writes blobs, which holds today (server/mlflow; see its README).
  */
 export function appendEvent(e: NewAuditEvent): TxBody<AuditEventRow> {
   return native({ sqlite: (tx) => appendAuditEvent(tx, e), pg: (tx) => appendAuditEventPg(tx, e) });
