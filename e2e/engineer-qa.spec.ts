@@ -178,3 +178,18 @@ test("[SWEEPS]: the sweeps list and a sweep's page have one main landmark", asyn
   await expect(page.getByRole("heading", { name: new RegExp(`^Sweep #${sweep.id}: `) })).toBeVisible();
   await expect(page.getByRole("main")).toHaveCount(1);
 });
+
+test("[RUN PAGE]: a run that failed before its first batch says so in Curves, without empty charts or their controls", async ({ page }) => {
+  await signIn(page, "engineer");
+  const experimentId = await experimentOf(page, "e2e qa failed run");
+  // 8×8 digits straight into a dense layer: the head gets a 3-D input, so the model cannot be built.
+  const config = { ...irisConfig(0.01), data: { ...irisConfig(0.01).data, dataset: { builtin: "digits" } } };
+  const id = await createRun(page, { experimentId, config, rationale: "e2e qa: a run that cannot start" });
+  await page.goto(`/runs/${id}`);
+  await expect(page.locator("[data-status]").first()).toHaveAttribute("data-status", "failed", { timeout: 60_000 });
+  await expect(page.getByRole("alert").filter({ hasText: "Training failed" })).toContainText("flatten");
+  const curves = page.getByRole("region", { name: "Curves" });
+  await expect(curves).toContainText("This run recorded no metrics: it failed before its first batch");
+  await expect(curves.getByRole("img")).toHaveCount(0);
+  await expect(curves.getByRole("group", { name: "Curve controls" })).toHaveCount(0);
+});
