@@ -193,3 +193,30 @@ test("[RUN PAGE]: a run that failed before its first batch says so in Curves, wi
   await expect(curves.getByRole("img")).toHaveCount(0);
   await expect(curves.getByRole("group", { name: "Curve controls" })).toHaveCount(0);
 });
+
+test("[SWEEPS]: trials without a value are left out of the parallel coordinates, which say so while none has one", async ({ page }) => {
+  await signIn(page, "engineer");
+  const experimentId = await experimentOf(page, "e2e qa sweep no value");
+  // Its only trial fails before its first batch (8×8 digits into a dense head), so it never reports a val_loss.
+  const base = { ...irisConfig(0.01), data: { ...irisConfig(0.01).data, dataset: { builtin: "digits" } } };
+  const sweep = await data<{ id: number }>(
+    await trpcCall(page, "mutation", "sweeps.create", {
+      experimentId,
+      spec: {
+        name: unique("qa failing sweep"),
+        base,
+        space: { "training.learningRate": { type: "choice", values: [0.01, 0.02] } },
+        method: "grid",
+        budget: { maxTrials: 1, maxParallel: 1 },
+        metric: { name: "val_loss", direction: "minimize" },
+        seed: 1,
+        rationale: "e2e qa: a trial that reports nothing",
+      },
+    }),
+  );
+  await page.goto(`/sweeps/${sweep.id}`);
+  await expect(page.getByRole("region", { name: "Trials" }).locator('[data-status="failed"]')).toHaveCount(1, { timeout: 60_000 });
+  const pcp = page.getByRole("region", { name: "Parallel coordinates" });
+  await expect(pcp).toContainText("No trial has a val_loss yet");
+  await expect(pcp.getByRole("img", { name: "Parallel coordinates chart" })).toHaveCount(0);
+});

@@ -39,17 +39,20 @@ function Sweep({ sweepId, me }: { sweepId: number; me: Me }) {
   const choose = useMutation(trpc.sweeps.chooseWinner.mutationOptions({ onSuccess: () => (setWinnerWhy(""), refresh()) }));
 
   const s = sweep.data;
+  // Only trials with a value are drawn: a queued or running trial has none, and the chart drew its line off the metric's axis.
+  const valued = useMemo(() => (s ? s.trials.filter((t) => t.value !== null) : []), [s]);
   const axes = useMemo<Axis[]>(() => {
     if (!s) return [];
     const paths = Object.keys(s.spec.space).sort();
     const params = paths.map((p) =>
       paramAxis(
         p,
-        s.trials.map((t) => (t.params[p] ?? null) as string | number | boolean | null),
+        valued.map((t) => (t.params[p] ?? null) as string | number | boolean | null),
       ),
     );
-    return [...params, { field: "value", label: s.spec.metric.name, values: s.trials.map((t) => t.value), categories: null }];
-  }, [s]);
+    return [...params, { field: "value", label: s.spec.metric.name, values: valued.map((t) => t.value), categories: null }];
+  }, [s, valued]);
+  const pcpRuns = useMemo(() => valued.map((t) => ({ id: t.runId, name: t.runName })), [valued]);
   if (sweep.isLoading) return <Loading what="Loading the sweep" />;
   if (sweep.error || !s) return <ErrorState error={sweep.error} title="This sweep could not be loaded" />;
   const engineer = me.role === "engineer";
@@ -138,7 +141,11 @@ function Sweep({ sweepId, me }: { sweepId: number; me: Me }) {
 
       <section aria-label="Parallel coordinates">
         <h2>Trials across the search space</h2>
-        <ParallelCoordinates runs={s.trials.map((t) => ({ id: t.runId, name: t.runName }))} axes={axes} />
+        {valued.length === 0 ? (
+          <p className="muted">No trial has a {s.spec.metric.name} yet: each trial&apos;s line appears once it reports one.</p>
+        ) : (
+          <ParallelCoordinates runs={pcpRuns} axes={axes} />
+        )}
       </section>
 
       <section aria-label="Importance">
