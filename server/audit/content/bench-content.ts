@@ -22,6 +22,7 @@ import { checkContent, checkRunDerivedPart } from "./verify-content";
 import { ContentChecker } from "./checker";
 import { ArtifactHasher, storeArtifactPath } from "./artifact-files";
 import { sqliteEventSource } from "./ledger-events";
+import { bulkEventCompactor } from "./bulk-events";
 import { loadTables } from "./tables";
 import { checkPeople } from "./check-people";
 import { checkData } from "./check-data";
@@ -154,14 +155,16 @@ if (process.argv[1]?.endsWith("bench-content.ts") && process.argv[2] === "--buil
   };
   const c = new ContentChecker(false);
   const files = new ArtifactHasher(storeArtifactPath(path.join(dir, "artifacts")));
-  const events = sqliteEventSource(sqlite, n, ["checkpoint.create", "evaluation.create"]);
-  lap("events (by action)");
   const t = loadTables(sqlite, { checkpoints: "referenced", evaluations: "cited" });
+  const withRun = decisionsCreatedWithRuns(t);
   lap("tables");
+  const events = sqliteEventSource(sqlite, n, ["checkpoint.create", "evaluation.create"], (source) =>
+    bulkEventCompactor(t, withRun, source),
+  );
+  lap("events (by action, matched)");
   checkPeople(c, events, t);
   checkData(c, events, t, files);
   lap("people, data");
-  const withRun = decisionsCreatedWithRuns(t);
   const runs = checkRuns(c, events, t, withRun);
   lap("runs");
   checkDecisions(c, events, t, runs.createEvents, withRun);

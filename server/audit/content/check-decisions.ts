@@ -16,6 +16,7 @@ import { decisionRecordSha256 } from "./records";
 import type { ContentChecker, EventRef } from "./checker";
 import type { RunLedger } from "./check-runs";
 import { checkCreations, compareActor } from "./creations";
+import { RowMatchedEvent } from "./matched-events";
 import type { EventSource } from "./ledger-events";
 import type { DecisionRow, Tables } from "./tables";
 
@@ -33,7 +34,8 @@ function creatingAction(d: DecisionRow): string {
   return d.kind === "intervention" ? "run.interventionApplied (of its intervention)" : "run.create (of its run)";
 }
 
-function noteText(d: DecisionRow): string {
+/** The decision.create / decision.correct payload text the row calls for (current format). */
+export function noteText(d: DecisionRow): string {
   return `{"correctsDecisionId":${d.correctsDecisionId},"createdAt":${j(d.createdAt)},"kind":${j(d.kind)},"path":${j(d.path)},"rationale":${j(d.rationale)},"runId":${d.runId},"sha256":"${decisionRecordSha256(d)}"}`;
 }
 
@@ -93,7 +95,8 @@ export function checkDecisions(
       rows: t.decisions,
       complete: false, // events without rows and rows without events are judged below, across all three actions
       judgeOrphans: false,
-      fast: (d, ev) => ev.payload === noteText(d),
+      // A RowMatchedEvent passed this same test when the log was read (bulk-events.ts).
+      fast: (d, ev) => ev instanceof RowMatchedEvent || ev.payload === noteText(d),
       always: (d, ev) => {
         claimed.add(d.id);
         compareActor(c, "decision", d.id, ev, d.authorId);

@@ -7,6 +7,7 @@
  * Invariant: read only; plain SQL on audit_events (the PostgreSQL port replaces this file with ledger-reads.ts).
  */
 import type Database from "better-sqlite3";
+import type { EventCompactor } from "./bulk-events";
 import type { EventRef } from "./checker";
 
 type RawEvent = [number, number | null, string, string];
@@ -70,8 +71,18 @@ export type EventSource = {
 /** The answer of laterEntityIds when no event lies after uptoSeq (shared: asked once per run and action; never changed). */
 const NOTHING_LATER: Set<string> = new Set();
 
-/** `inSql`: actions checked inside SQLite, not read up front (they stay readable through the index). */
-export function sqliteEventSource(sqlite: Database.Database, uptoSeq: number, inSql: readonly string[] = []): EventSource {
+/**
+ * `inSql`: actions checked inside SQLite, not read up front (they stay readable through the index). `compactor`:
+ * makes what is kept of each content event read (bulk-events.ts: the bulk events matched to their rows as they are
+ * read, kept without their text); it is made once, before any content event is read, and may read other actions
+ * from the source then.
+ */
+export function sqliteEventSource(
+  sqlite: Database.Database,
+  uptoSeq: number,
+  inSql: readonly string[] = [],
+  compactor?: (source: EventSource) => EventCompactor,
+): EventSource {
   const stmt = sqlite
     .prepare("SELECT seq, actor_id, entity_id, payload FROM audit_events WHERE action = ? AND seq <= ? ORDER BY seq")
     .raw(true);
@@ -88,22 +99,15 @@ export function sqliteEventSource(sqlite: Database.Database, uptoSeq: number, in
     uptoSeq <= 0
       ? 0
       : (sqlite.prepare(`SELECT count(*) AS n FROM audit_events WHERE action IN (${inList}) AND seq <= ?`).get(uptoSeq) as { n: number }).n;
-  if (uptoSeq > 0 && wanted / uptoSeq >= SCAN_SHARE) {
-    for (const a of CONTENT_ACTIONS) if (!inSql.includes(a)) cache.set(a, []);
-    const scan = sqlite
-      .prepare(`SELECT seq, actor_id, entity_id, payload, action FROM audit_events WHERE seq <= ? AND +action IN (${inList}) ORDER BY seq`)
-      .raw(true);
-    for (const [seq, actorId, entityId, payload, action] of scan.iterate(uptoSeq) as IterableIterator<[...RawEvent, string]>) {
-      cache.get(action)!.push({ seq, action, actorId, entityId, payload });
-    }
-  }
-  return {
+  let compact: EventCompactor = plainEvent;
+  const source: EventSource = {
     byAction(action) {
       let list = cache.get(action);
       if (!list) {
         list = [];
+        const make = (CONTENT_ACTIONS as readonly string[]).includes(action) ? compact : plainEvent;
         for (const [seq, actorId, entityId, payload] of stmt.iterate(action, uptoSeq) as IterableIterator<RawEvent>)
-          list.push({ seq, action, actorId, entityId, payload });
+          list.push(make(seq, action, actorId, entityId, payload));
         cache.set(action, list);
       }
       return list;
@@ -115,6 +119,25 @@ export function sqliteEventSource(sqlite: Database.Database, uptoSeq: number, in
       return ids;
     },
   };
+  if (compactor) compact = compactor(source);
+  if (uptoSeq > 0 && wanted / uptoSeq >= SCAN_SHARE) {
+    // Each event is filed under the action's own (interned) name, not the text SQLite returns for it.
+    const lists = new Map<string, { action: string; list: EventRef[] }>();
+    for (const a of CONTENT_ACTIONS) if (!inSql.includes(a)) cache.set(a, []);
+    for (const a of CONTENT_ACTIONS) if (!inSql.includes(a)) lists.set(a, { action: a, list: cache.get(a)! });
+    const scan = sqlite
+      .prepare(`SELECT seq, actor_id, entity_id, payload, action FROM audit_events WHERE seq <= ? AND +action IN (${inList}) ORDER BY seq`)
+      .raw(true);
+    for (const [seq, actorId, entityId, payload, action] of scan.iterate(uptoSeq) as IterableIterator<[...RawEvent, string]>) {
+      const to = lists.get(action)!;
+      to.list.push(compact(seq, to.action, actorId, entityId, payload));
+    }
+  }
+  return source;
+}
+
+function plainEvent(seq: number, action: string, actorId: number | null, entityId: string, payload: string): EventRef {
+  return { seq, action, actorId, entityId, payload };
 }
 
 /**

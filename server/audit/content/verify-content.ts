@@ -7,14 +7,15 @@
  * Usage: verifyContent(sqlite, { artifactsDir: path.join(dataDir, "artifacts"), uptoSeq }) → ContentLevel.
  * checkContent additionally returns which event covers each entity (for the report's per-fact labels).
  *
- * Invariants: reads only; one raw `.iterate()` pass per table, events read by action (index audit_events_action),
- * each artifact file hashed once; an unexpected error (e.g. a table that is not there) is a failed check saying
- * why, never a pass.
+ * Invariants: reads only; one raw `.iterate()` pass per table, events read by action (index audit_events_action)
+ * after the rows (the bulk ones are matched to their rows as they are read: bulk-events.ts), each artifact file
+ * hashed once; an unexpected error (e.g. a table that is not there) is a failed check saying why, never a pass.
  */
 import type Database from "better-sqlite3";
 import { type CheckerState, ContentChecker, type Coverage } from "./checker";
 import { ArtifactHasher, storeArtifactPath } from "./artifact-files";
-import { sqliteEventSource, streamEvents } from "./ledger-events";
+import { type EventSource, sqliteEventSource, streamEvents } from "./ledger-events";
+import { bulkEventCompactor } from "./bulk-events";
 import { loadRunConfigs, loadTables, type RunConfigRow, type Tables } from "./tables";
 import { checkPeople } from "./check-people";
 import { checkData } from "./check-data";
@@ -51,6 +52,12 @@ export type VerifyContentOptions = {
    * coverage is off, as checkpoints). The result is the same either way; content-tamper.test.ts compares the two.
    */
   evaluationsInSql?: boolean;
+  /**
+   * Compare the bulk events (run.create, run.start, run ends, decision.create) with their rows while the log is read,
+   * keeping those that match without their text (bulk-events.ts; default true: less kept, less garbage collection).
+   * The result is the same either way; bulk-events.test.ts compares the two.
+   */
+  matchWhileReading?: boolean;
 };
 
 export function checkContent(sqlite: Database.Database, opts: VerifyContentOptions): ContentCheckResult {
@@ -137,11 +144,17 @@ function runPhases(sqlite: Database.Database, opts: VerifyContentOptions, runDer
     const checkpointsInSql = !(opts.coverage ?? false);
     const evaluationsInSql = opts.evaluationsInSql ?? checkpointsInSql;
     const inSql = [...(checkpointsInSql ? ["checkpoint.create"] : []), ...(evaluationsInSql ? ["evaluation.create"] : [])];
-    const events = sqliteEventSource(sqlite, opts.uptoSeq, inSql);
-    t = loadTables(sqlite, { checkpoints: checkpointsInSql ? "referenced" : "all", evaluations: evaluationsInSql ? "cited" : "all" });
+    const tables = loadTables(sqlite, {
+      checkpoints: checkpointsInSql ? "referenced" : "all",
+      evaluations: evaluationsInSql ? "cited" : "all",
+    });
+    t = tables;
+    const withRun = decisionsCreatedWithRuns(t);
+    // The bulk events are matched to their rows as they are read and kept without their text (bulk-events.ts).
+    const compactor = (opts.matchWhileReading ?? true) ? (source: EventSource) => bulkEventCompactor(tables, withRun, source) : undefined;
+    const events = sqliteEventSource(sqlite, opts.uptoSeq, inSql, compactor);
     checkPeople(c, events, t);
     checkData(c, events, t, files);
-    const withRun = decisionsCreatedWithRuns(t);
     const runs = checkRuns(c, events, t, withRun);
     checkDecisions(c, events, t, runs.createEvents, withRun);
     if (runDerived === "here") runDerivedChecks(c, sqlite, t, runs);

@@ -1,0 +1,71 @@
+/**
+ * While a live database's event log is read (ledger-events.ts sqliteEventSource), each bulk event (run.create,
+ * run.start, the run end events, decision.create: ~500k of a million-event ledger) is compared with its row at once
+ * and, when it takes the check's fast path, kept without its payload text (matched-events.ts). The checks then run
+ * as before, in the same order, on the same events: only what they would have computed for those events is known
+ * already. So problems, their order, facts counted and coverage are unchanged (content-tamper.test.ts compares with
+ * the full events on every tampered copy).
+ *
+ * Why an event may lose its text, per action (each must take the same path in the check as with its text):
+ * - run.create: the first run.create of its run id (so checkCreations has not seen the run yet), the row exists and
+ *   runCreateMatches (checkRuns' fast path, with the same annotations and decisions). Its only other reader,
+ *   check-sweeps.ts, reads run.create payloads that name a sweep ("sweepId"), which the row's text never does.
+ * - run.start: its row (entity id = the row's id as text) calls for exactly this text (checkRuns' run.start test).
+ * - run.complete / run.cancel / run.fail: the payload parses to a JSON object (checkRuns parses it and keeps the
+ *   object as the run's end); kept parsed.
+ * - decision.create: the first decision.create of its id, the row exists and its note text is exactly this.
+ *
+ * Invariant: the rows compared with are the ones the checks read (the same Tables); nothing here reports a problem.
+ */
+import { ContentChecker, type EventRef } from "./checker";
+import { annotations, END_ACTIONS, runCreateMatches, runStartText } from "./check-runs";
+import { noteText } from "./check-decisions";
+import type { EventSource } from "./ledger-events";
+import { ParsedEndEvent, RowMatchedEvent } from "./matched-events";
+import type { DecisionRow, Tables } from "./tables";
+
+/** Makes the EventRef the source keeps for one event read (`action` is one of CONTENT_ACTIONS' interned strings). */
+export type EventCompactor = (seq: number, action: string, actorId: number | null, entityId: string, payload: string) => EventRef;
+
+/**
+ * The compactor for a check on `t` (withRun: decisionsCreatedWithRuns(t)). Reads run.annotate from `events` now
+ * (the source must still answer it by its index: it is called before the log is scanned).
+ */
+export function bulkEventCompactor(t: Tables, withRun: Map<number, DecisionRow[]>, events: EventSource): EventCompactor {
+  const annotated = annotations(new ContentChecker(false), events); // checkRuns reports its problems
+  const runCreated = new Set<number>();
+  const noteCreated = new Set<number>();
+  const ends = new Set<string>(END_ACTIONS);
+  return (seq, action, actorId, entityId, payload) => {
+    if (action === "run.create") {
+      const id = Number(entityId);
+      const first = !runCreated.has(id);
+      runCreated.add(id);
+      const run = first ? t.runs.get(id) : undefined;
+      if (run && runCreateMatches(run, payload, annotated, withRun)) return new RowMatchedEvent(seq, action, actorId, entityId);
+    } else if (action === "run.start") {
+      const run = t.runs.get(Number(entityId));
+      if (run && String(run.id) === entityId && payload === runStartText(run)) return new RowMatchedEvent(seq, action, actorId, entityId);
+    } else if (ends.has(action)) {
+      const parsed = parsedObject(payload);
+      if (parsed) return new ParsedEndEvent(seq, action, actorId, entityId, parsed);
+    } else if (action === "decision.create") {
+      const id = Number(entityId);
+      const first = !noteCreated.has(id);
+      noteCreated.add(id);
+      const d = first ? t.decisions.get(id) : undefined;
+      if (d && payload === noteText(d)) return new RowMatchedEvent(seq, action, actorId, entityId);
+    }
+    return { seq, action, actorId, entityId, payload };
+  };
+}
+
+/** As checker.ts parsePayload, without reporting: a JSON object, else null. */
+function parsedObject(payload: string): Record<string, unknown> | null {
+  try {
+    const v = JSON.parse(payload) as unknown;
+    return v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
