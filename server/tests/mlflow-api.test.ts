@@ -116,7 +116,7 @@ describe("npm run cli -- token", () => {
       .where(eq(auditEvents.entityId, String(id)))
       .all();
     expect(events.filter((e) => e.entityType === "token").map((e) => e.action)).toEqual(["token.create", "token.revoke"]);
-    expect(cli(["create", "--user", "nobody@example.org"]).status).toBe(1);
+    expect(cli(["create", "--user", "nobody@example.org"]).status).toBe(2); // an unknown user is bad input (server/cli/exit-codes.ts)
   }, 240_000);
 });
 
