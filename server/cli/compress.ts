@@ -5,6 +5,7 @@
  * (server/runs/compression.ts: a run of origin "compress", audited), does the work here in a trainer worker, and prints
  * {runId, method, sizeBytes, parentSizeBytes, metrics, parentMetrics} (with --json exactly one object on stdout).
  * --student FILE: a JSON config with the student's model.layers (and optionally training settings) to distill into.
+ * A checkpoint the run has not written yet (it is still queued or training) is refused with exit 1 (exit-codes.ts).
  *
  * Stores (issue 16): with DATABASE_URL=postgres://… the source run, the compression run and its ledger events are in the
  * PostgreSQL store and the work is done in this process (cli-train-store.ts), the same output; no audit checkpoint is
@@ -12,14 +13,45 @@
  */
 import fs from "node:fs";
 import { parseArgs } from "node:util";
-import { eq } from "drizzle-orm";
-import { reader } from "@/db/store";
+import { and, eq } from "drizzle-orm";
+import { reader, type Store } from "@/db/store";
 import { DEMO_USERS } from "@/server/demo/seed";
 import { actorOf } from "@/server/users/service";
 import { DomainError } from "@/server/errors";
 import { compressionResult, createCompressionRun, type CompressRunInput } from "@/server/runs/compression";
 import type { BackendName } from "@/trainer/types";
 import { openTrainStoreFor } from "./cli-train-store";
+import { runStatusOn } from "./exit-codes";
+
+/** A run that may still write checkpoints: one it lacks now may come (exit-codes.ts: a state, exit 1, not bad input). */
+const STILL_TRAINING = ["queued", "running", "paused", "interrupted"];
+
+/**
+ * The checkpoint asked for is missing because the run has not written it yet (it is still queued, running, paused or
+ * interrupted): refused with exit 1, "compress: run N is <status>; compressing … needs …" on stderr. Null otherwise (an
+ * unknown run or a finished run's missing checkpoint is the service's to refuse: bad input, exit 2).
+ */
+async function checkpointNotYetWritten(store: Store, input: CompressRunInput): Promise<1 | null> {
+  const status = await runStatusOn(store, input.runId);
+  if (status === undefined || !STILL_TRAINING.includes(status)) return null;
+  const { checkpoints: ck } = store.tables;
+  const which = input.checkpoint === "best" || input.checkpoint === undefined ? null : input.checkpoint;
+  const where =
+    which === null
+      ? and(eq(ck.runId, input.runId), eq(ck.isBest, true))
+      : "epoch" in which
+        ? and(eq(ck.runId, input.runId), eq(ck.epoch, which.epoch))
+        : and(eq(ck.runId, input.runId), eq(ck.id, which.checkpointId));
+  if ((await reader(store).select({ id: ck.id }).from(ck).where(where).limit(1)).length > 0) return null;
+  const what =
+    which === null
+      ? "its best checkpoint"
+      : "epoch" in which
+        ? `its checkpoint of epoch ${which.epoch}`
+        : `checkpoint ${which.checkpointId}`;
+  process.stderr.write(`compress: run ${input.runId} is ${status}; compressing ${what} needs a run that has written it\n`);
+  return 1;
+}
 
 export const COMPRESS_USAGE = `usage: npm run cli -- compress --run ID [--checkpoint best|EPOCH] --method float16|int8|prune|distill
     [--sparsity S] [--scope global|layer] [--fine-tune-epochs N] [--student FILE] [--temperature T] [--alpha A]
@@ -113,6 +145,8 @@ export async function compressCommand(argv: string[]): Promise<number> {
       process.stderr.write(`compress: no user with email ${values.user}\n`);
       return 2;
     }
+    const refused = await checkpointNotYetWritten(store, input);
+    if (refused !== null) return refused;
     let run;
     try {
       run = await createCompressionRun({ db: store, actor: actorOf(user) }, input);

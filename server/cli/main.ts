@@ -5,6 +5,7 @@
 import { trainCommand } from "./train";
 import { seedCommand } from "./seed";
 import { isBadInput } from "./exit-codes";
+import { DomainError } from "@/server/errors";
 
 const USAGE = `usage: npm run cli -- <command> [options]   (key directory: --key-dir, RUNLEDGER_KEY_DIR or ~/.config/runledger/keys)
   With DATABASE_URL=postgres://… every command that reads or changes the record runs on the PostgreSQL store (no
@@ -51,8 +52,9 @@ const USAGE = `usage: npm run cli -- <command> [options]   (key directory: --key
   witness serve --port P --key-dir D --log-key FILE_OR_VKEY [--host H]   run a transparency-log witness (C2SP tlog-witness)
   witness key --key-dir D | witness log-key [--data-dir DIR | --key-dir DIR] | witness push [--data-dir DIR | --key-dir DIR] [--json]
 Exit codes: 0 done; 1 failed, or refused by a rule of the record (e.g. a ledger that does not verify, a run that did not
-complete, a signing key this machine lacks); 2 usage or bad input, an unknown run, user, model, version or token
-included; 3 train --enqueue --wait-timeout gave up (the run stays queued).`;
+complete, a run in a state the action does not apply to: "<command>: run N is <status>; <action> needs …", a signing
+key this machine lacks); 2 usage or bad input, an unknown run, user, model, version or token included; 3 train
+--enqueue --wait-timeout gave up (the run stays queued).`;
 
 export type Command = (argv: string[]) => Promise<number>;
 
@@ -95,7 +97,9 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`${process.argv[2]}: ${err.message}\n`);
       process.exit(2);
     }
-    process.stderr.write(`error: ${err.message}\n`);
+    // A service's refusal of another kind (a run already has a pending pause, the caller's role) is a rule of the
+    // record: exit 1, said as the command's own refusals are ("<command>: …"); an unexpected error stays "error: …".
+    process.stderr.write(`${err instanceof DomainError ? process.argv[2] : "error"}: ${err.message}\n`);
     process.exit(1);
   },
 );

@@ -8,7 +8,8 @@
  * --backend auto|wasm|cpu (default auto, as train, resume and rerun choose; the run records the backend it trained on).
  *
  * The acting user is --as EMAIL (--user EMAIL, as other commands name it, is accepted too), defaulting to the
- * demo engineer like train and register. An unknown run is refused with exit 2, as show and resume do.
+ * demo engineer like train and register. An unknown run is refused with exit 2, as show and resume do; a run in a state
+ * the intervention does not apply to (PILOT_ALLOWED_STATES: pause a completed run) with exit 1 (exit-codes.ts).
  *
  * Stores (issue 16): with DATABASE_URL=postgres://… the intervention and its ledger event are written in the PostgreSQL
  * store (cli-store.ts; the due audit checkpoint is signed only with the installation's key in the key directory), and a
@@ -21,7 +22,8 @@ import { asStore, reader, type Store } from "@/db/store";
 import type { Db } from "@/db/client";
 import { DEMO_USERS } from "@/server/demo/seed";
 import { actorOf } from "@/server/users/service";
-import { requestInterventionOn, type RequestInterventionInput } from "@/server/runs/pilot";
+import { PILOT_ALLOWED_STATES, requestInterventionOn, type RequestInterventionInput } from "@/server/runs/pilot";
+import type { InterventionKind } from "@/db/schema";
 import { requestPilotInterventionOn } from "@/server/runs/service";
 import type { BackendName } from "@/trainer/types";
 import { dataDirWithPostgresRefusal, openCliStore } from "./cli-store";
@@ -29,6 +31,7 @@ import { openTrainStore } from "./cli-train-store";
 import { runResultOn } from "./run-result";
 import { sqliteOptionsOnPostgresRefusal } from "./train-store-refusal";
 import { unknownBackendRefusal } from "./backend-option";
+import { runStatusOn, wrongRunState } from "./exit-codes";
 
 export const PILOT_USAGE = `usage: npm run cli -- pilot --run ID (--pause | --resume | --stop | --set PATH=VALUE ... | --rollback CHECKPOINT_ID [--set PATH=VALUE ...])
                           --rationale TEXT [--as EMAIL] [--data-dir DIR] [--backend auto|wasm|cpu] [--json]
@@ -120,8 +123,8 @@ export async function pilotCommand(argv: string[]): Promise<number> {
   if (values.rollback !== undefined) return rollbackCommand(input, email, values);
   const on = await openCliStore({ dataDir: values["data-dir"], keyDir: values["key-dir"] });
   try {
-    const user = await userAndRun(on.store, email, runId);
-    if (!user) return 2;
+    const user = await userAndRun(on.store, email, runId, kind);
+    if (typeof user === "number") return user;
     const out = await requestInterventionOn({ db: on.store, actor: actorOf(user) }, input);
     await on.checkpointAfterWrite();
     const shown = {
@@ -147,21 +150,24 @@ export async function pilotCommand(argv: string[]): Promise<number> {
   }
 }
 
-/** The acting user, once the run is known to exist; null (after saying which is missing on stderr) otherwise. */
-async function userAndRun(db: Store | Db, email: string, runId: number) {
+/**
+ * The acting user, once the run is known to exist and to be in a state the intervention applies to; else the exit code
+ * (after saying why on stderr): 2 for an unknown user or run, 1 for a run in the wrong state (exit-codes.ts).
+ */
+async function userAndRun(db: Store | Db, email: string, runId: number, kind: InterventionKind) {
   const store = asStore(db);
-  const { users, runs } = store.tables;
+  const { users } = store.tables;
   const [user] = await reader(store).select().from(users).where(eq(users.email, email)).limit(1);
   if (!user) {
     process.stderr.write(`pilot: no user with email ${email}\n`);
-    return null;
+    return 2;
   }
-  const [run] = await reader(store).select({ id: runs.id }).from(runs).where(eq(runs.id, runId)).limit(1);
-  if (!run) {
+  const status = await runStatusOn(store, runId);
+  if (!status) {
     process.stderr.write(`pilot: run ${runId} does not exist\n`);
-    return null;
+    return 2;
   }
-  return user;
+  return wrongRunState("pilot", runId, status, kind, PILOT_ALLOWED_STATES[kind]) ?? user;
 }
 
 /**
@@ -179,8 +185,8 @@ async function rollbackCommand(
   const on = await openTrainStore({ dataDir: values["data-dir"], keyDir: values["key-dir"], backend, enqueue: false });
   const { store, orchestrator } = on;
   try {
-    const user = await userAndRun(store, email, input.runId);
-    if (!user) return 2;
+    const user = await userAndRun(store, email, input.runId, input.kind);
+    if (typeof user === "number") return user;
     const out: Awaited<ReturnType<typeof requestPilotInterventionOn>> & { branchRunId?: number } = await requestPilotInterventionOn(
       // The orchestrator's data directory: SQLite's, or on PostgreSQL the local scratch directory (nothing is read there).
       { db: store, artifacts: on.artifacts, dataDir: orchestrator.deps.dataDir, actor: actorOf(user) },

@@ -1,14 +1,14 @@
 /**
  * `register --run ID --model NAME [--checkpoint best|EPOCH] [--user EMAIL] [--data-dir DIR] [--key-dir DIR] [--json]`:
- * registers a checkpoint of a completed run as the next version of a named model, through the same service as the
- * web app (engineer role, audited). With --json, stdout carries exactly one object: {model, version, weightsSha256}.
+ * registers a checkpoint of a completed run (any other is refused, exit 1) as the next version of a named model,
+ * through the same service as the web app (engineer role, audited). With --json, stdout carries exactly one object: {model, version, weightsSha256}.
  * With DATABASE_URL=postgres://… it registers in the PostgreSQL store (issue 16; --data-dir is refused there); the
  * due checkpoint is signed only when the key directory holds the installation's key (cli-store.ts), never a new key.
  */
 import { parseArgs } from "node:util";
 import { eq } from "drizzle-orm";
 import { users } from "@/db/schema";
-import { openDatabase, resolveDataDir } from "@/db/client";
+import { openDatabase, resolveDataDir, type Db } from "@/db/client";
 import { checkpointAfterCliWrite } from "./checkpoint-after-write";
 import { DEMO_USERS } from "@/server/demo/seed";
 import { actorOf } from "@/server/users/service";
@@ -16,8 +16,18 @@ import { registerModelVersion } from "@/server/registry/service";
 import { resolveKeyDir } from "@/server/audit/keys";
 import { openAuditSigningKeys } from "@/server/audit/key-custody";
 import { postgresUrlFromEnv } from "@/server/app-context/pg-store-services";
-import { asStore, reader } from "@/db/store";
+import { asStore, reader, type Store } from "@/db/store";
 import { dataDirWithPostgresRefusal, openCliStore } from "./cli-store";
+import { runStatusOn, wrongRunState } from "./exit-codes";
+
+/**
+ * Only a completed run's checkpoints are registered (the registry's rule): any other run is refused with exit 1, said
+ * on stderr (exit-codes.ts). An unknown run is left to the service, whose "not found" exits 2.
+ */
+async function notCompleted(db: Store | Db, runId: number): Promise<boolean> {
+  const status = await runStatusOn(db, runId);
+  return status !== undefined && wrongRunState("register", runId, status, "register", ["completed"]) !== null;
+}
 
 export async function registerCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -63,6 +73,7 @@ export async function registerCommand(argv: string[]): Promise<number> {
         process.stderr.write(`register: no user with email ${values.user}\n`);
         return 2;
       }
+      if (await notCompleted(on.store, runId)) return 1;
       registered(await registerModelVersion({ db: on.store, actor: actorOf(user) }, { runId, modelName: values.model, checkpoint }));
       await on.checkpointAfterWrite();
       return 0;
@@ -78,6 +89,7 @@ export async function registerCommand(argv: string[]): Promise<number> {
       process.stderr.write(`register: no user with email ${values.user}\n`);
       return 2;
     }
+    if (await notCompleted(db, runId)) return 1;
     const auditKeys = openAuditSigningKeys(db, { dataDir, keyDir: resolveKeyDir(values["key-dir"]) });
     const out = await registerModelVersion({ db, actor: actorOf(user) }, { runId, modelName: values.model, checkpoint });
     checkpointAfterCliWrite(db, { dataDir, auditKeys });

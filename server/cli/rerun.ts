@@ -2,7 +2,8 @@
  * `rerun --run ID [--data-dir DIR] [--user EMAIL] [--backend B] [--rationale T] [--json]`: re-runs a finished run,
  * replaying its piloting path (server/runs/replay.ts createRerun: its schedule and applied live changes become the
  * re-run's planned entries), trains it to completion in this process, and prints the same result as `train`
- * (run-result.ts), plus `reproduced`: whether the weights hash equals the source run's.
+ * (run-result.ts), plus `reproduced`: whether the weights hash equals the source run's. A source still in training
+ * (queued, running, paused, interrupted) is refused with exit 1 (exit-codes.ts): its piloting path is not complete yet.
  *
  * Stores (issue 16): with DATABASE_URL=postgres://… the re-run is created in the PostgreSQL store and trains in this
  * process (cli-train-store.ts), with the same JSON; no audit checkpoint is signed there (the web servers' timer signs
@@ -13,10 +14,11 @@ import { eq } from "drizzle-orm";
 import { reader } from "@/db/store";
 import { DEMO_USERS } from "@/server/demo/seed";
 import { actorOf } from "@/server/users/service";
-import { createRerunOn } from "@/server/runs/replay";
+import { createRerunOn, RERUNNABLE } from "@/server/runs/replay";
 import type { BackendName } from "@/trainer/types";
 import { openTrainStoreFor } from "./cli-train-store";
 import { runResultOn } from "./run-result";
+import { runStatusOn, wrongRunState } from "./exit-codes";
 
 export const RERUN_USAGE = `usage: npm run cli -- rerun --run ID [--data-dir DIR] [--user EMAIL] [--backend auto|wasm|cpu] [--rationale TEXT] [--json]
   Re-runs a finished run with the same config, replaying its planned and piloted changes at their epochs, and trains it here.`;
@@ -61,6 +63,13 @@ export async function rerunCommand(argv: string[]): Promise<number> {
       process.stderr.write(`rerun: no user with email ${values.user}\n`);
       return 2;
     }
+    const status = await runStatusOn(store, runId);
+    if (!status) {
+      process.stderr.write(`rerun: run ${runId} was not found\n`);
+      return 2;
+    }
+    const refused = wrongRunState("rerun", runId, status, "rerun", RERUNNABLE);
+    if (refused !== null) return refused;
     const run = await createRerunOn({ db: store, artifacts: on.artifacts, actor: actorOf(user) }, { runId, rationale: values.rationale });
     log(`run ${run.id} (${run.name}) queued: re-run of run ${runId}`);
     await orchestrator.launch(run.id);

@@ -13,7 +13,7 @@
  */
 import { parseArgs } from "node:util";
 import { eq } from "drizzle-orm";
-import { readPart, reader, type Store } from "@/db/store";
+import { readPart, reader } from "@/db/store";
 import { DEMO_USERS } from "@/server/demo/seed";
 import { actorOf } from "@/server/users/service";
 import { requestInterventionOn } from "@/server/runs/pilot";
@@ -21,11 +21,10 @@ import { pendingInterventionsIn } from "@/server/runs/pilot-queries";
 import type { BackendName } from "@/trainer/types";
 import { openTrainStoreFor, type TrainStore } from "./cli-train-store";
 import { printRunResultOn } from "./run-result";
+import { runStatusOn, wrongRunState } from "./exit-codes";
 
-async function statusOf(store: Store, runId: number) {
-  const { runs } = store.tables;
-  return (await reader(store).select({ status: runs.status }).from(runs).where(eq(runs.id, runId)).limit(1))[0]?.status;
-}
+/** What resume takes over: a run whose trainer is gone, one a person paused, one no process has started yet. */
+const RESUMABLE = ["interrupted", "paused", "queued"] as const;
 
 export async function resumeCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -71,12 +70,12 @@ async function resumeOn(
     process.stderr.write(`resume: ${message}\n`);
     return code;
   };
-  const found = await statusOf(store, runId);
+  const found = await runStatusOn(store, runId);
   if (!found) return fail(`run ${runId} does not exist`, 2);
   if (await orchestrator.heldElsewhere(runId)) return fail(`run ${runId} is held by another live process (it is ${found} there)`);
   if (found === "running" && (await orchestrator.interruptIfOrphaned(runId, true)))
     log(`run ${runId}: its training process is gone; marked interrupted`);
-  const status = (await statusOf(store, runId))!;
+  const status = (await runStatusOn(store, runId))!;
   if (
     status === "paused" &&
     !(await readPart(store, (q) => pendingInterventionsIn(q, store.tables, runId))).some((i) => i.kind === "resume")
@@ -89,8 +88,8 @@ async function resumeOn(
       { runId, kind: "resume", rationale: values.rationale ?? "resumed from the command line (npm run cli -- resume)" },
     );
   }
-  if (status !== "interrupted" && status !== "paused" && status !== "queued")
-    return fail(`run ${runId} is ${status}; only an interrupted, paused or queued run can be resumed`, 2);
+  const refused = wrongRunState("resume", runId, status, "resume", RESUMABLE);
+  if (refused !== null) return refused;
   if (!(await orchestrator.launch(runId))) return fail(`run ${runId} could not be taken over (another process holds it)`);
   log(`run ${runId} (${status}) resumes`);
   await orchestrator.waitFor(runId);

@@ -32,7 +32,7 @@ import { applyInterventionOn, applyRollbackOn } from "./pilot";
 import { parseChanges } from "./pilot-queries";
 
 /** A re-run replays a finished piloting path: the source must have ended. */
-const RERUNNABLE = ["completed", "failed", "cancelled"] as const;
+export const RERUNNABLE = ["completed", "failed", "cancelled"] as const;
 
 export const createRerunInput = z.object({
   runId: z.number().int(),

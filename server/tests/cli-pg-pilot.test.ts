@@ -97,11 +97,11 @@ describePg("pilot, resume and rerun on PostgreSQL (real processes)", () => {
       .orderBy(asc(e.seq));
     return rows.map((r) => r.action);
   };
-  /** Refused with exit 2 and this message, nothing written to the ledger. */
-  const expectRefused = async (args: string[], message: RegExp) => {
+  /** Refused with this exit code (2: bad input; 1: a run in the wrong state, exit-codes.ts) and message, nothing in the ledger. */
+  const expectRefused = async (args: string[], message: RegExp, code = 2) => {
     const before = await ledgerSize();
     const out = await cli(args);
-    expect(out.code, `${args.join(" ")}: ${out.stderr}`).toBe(2);
+    expect(out.code, `${args.join(" ")}: ${out.stderr}`).toBe(code);
     expect(out.stderr).toMatch(message);
     expect(out.stdout).toBe("");
     expect(await ledgerSize()).toBe(before);
@@ -226,7 +226,11 @@ describePg("pilot, resume and rerun on PostgreSQL (real processes)", () => {
 
     await expectRefused(["pilot", "--run", "999", "--pause", "--rationale", "x"], /^pilot: run 999 does not exist/);
     await expectRefused(["resume", "--run", "999"], /^resume: run 999 does not exist/);
-    await expectRefused(["resume", "--run", String(finished.runId)], /only an interrupted, paused or queued run can be resumed/);
+    await expectRefused(
+      ["resume", "--run", String(finished.runId)],
+      new RegExp(`^resume: run ${finished.runId} is completed; resume needs a run that is interrupted, paused or queued$`, "m"),
+      1,
+    );
     await expectRefused(
       ["pilot", "--run", String(runId), "--pause", "--rationale", "x", "--data-dir", tmp],
       /^pilot: --data-dir names a SQLite data directory, but DATABASE_URL names PostgreSQL/,
