@@ -13,7 +13,7 @@ import {
   tagInput,
 } from "@/server/runs/service";
 import { getRun, listRuns, metricPoints } from "@/server/runs/queries";
-import { estimateConfig } from "@/server/runs/trainer-tasks";
+import { estimateConfig, refuseUnbuildableConfig } from "@/server/runs/trainer-tasks";
 import { EVALUATION_ROLES, evaluateCheckpointInput, evaluateRunCheckpoint } from "@/server/runs/evaluations";
 import { cancelInterventionInput, cancelInterventionOn, requestInterventionInput } from "@/server/runs/pilot";
 import { listInterventionsWithEffectsOn } from "@/server/runs/pilot-effects";
@@ -45,7 +45,15 @@ export const runsRouter = router({
   metrics: signedInProcedure
     .input(z.object({ runId: z.number().int(), keys: z.array(z.string()).optional(), afterStep: z.number().int().optional() }))
     .query(({ ctx, input }) => metricPoints(ctx.services.db, input.runId, input)),
-  create: engineerProcedure.input(createRunInput).mutation(({ ctx, input }) => launchRun(ctx.services, ctx.services.orchestrator, input)),
+  /**
+   * Launches a new run, fork or fine-tune. Its model is first built for its dataset in the estimate worker: a config
+   * that cannot be built (an image fed into dense layers without a flatten) is refused with the builder's reason
+   * before anything is recorded, instead of launching and failing in training.
+   */
+  create: engineerProcedure.input(createRunInput).mutation(async ({ ctx, input }) => {
+    await refuseUnbuildableConfig(ctx.services, input.config);
+    return launchRun(ctx.services, ctx.services.orchestrator, input);
+  }),
   /** Re-runs a finished run replaying its planned and piloted changes at their epochs (server/runs/replay.ts). */
   rerun: engineerProcedure
     .input(createRerunInput)

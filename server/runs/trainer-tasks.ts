@@ -198,7 +198,19 @@ async function parentRefForEstimate(
 type EstimateDeps = { db: Store | Db; artifacts: AnyArtifactStore; dataDir: string };
 
 /** Parameter count and float32/bfloat16/int8 memory estimate of a config's model, built from its prepared data. */
-export async function estimateConfig(deps: EstimateDeps, rawConfig: unknown) {
+export function estimateConfig(deps: EstimateDeps, rawConfig: unknown) {
+  return estimateOrRefuse(deps, rawConfig, "cannot estimate this configuration");
+}
+
+/**
+ * Refuses (invalid input, with the builder's reason) a config whose model cannot be built for its dataset's input, before
+ * a launch records anything: the same estimate in the same worker, so the request thread builds no model.
+ */
+export async function refuseUnbuildableConfig(deps: EstimateDeps, rawConfig: unknown): Promise<void> {
+  await estimateOrRefuse(deps, rawConfig, "cannot launch this configuration");
+}
+
+async function estimateOrRefuse(deps: EstimateDeps, rawConfig: unknown, refusal: string) {
   const config = parseConfigOrThrow(rawConfig);
   const task: EstimateTask = {
     config,
@@ -210,7 +222,7 @@ export async function estimateConfig(deps: EstimateDeps, rawConfig: unknown) {
     return await estimatePool().run(task);
   } catch (e) {
     if (e instanceof EstimatorBusyError) throw new DomainError("too_many_requests", e.message, { cause: e });
-    if (e instanceof TrainerTaskError) invalidInput(`cannot estimate this configuration: ${e.message}`);
+    if (e instanceof TrainerTaskError) invalidInput(`${refusal}: ${e.message}`);
     throw e;
   }
 }
