@@ -41,8 +41,16 @@ export type SweepOrchestrator = { launch(runId: number): Promise<boolean>; cance
 /** What a driver needs: the store, and the artifact store a trial's built-in dataset may be registered in. */
 export type SweepDriverDeps = { db: Store | Db; artifacts: AnyArtifactStore };
 
-/** The sweeps this process drives, per database handle (one driver per sweep and process). */
-const drivers = new WeakMap<object, Map<number, Promise<void>>>();
+/**
+ * The sweeps this process drives, per database handle (one driver per sweep and process), and the decisions in
+ * flight that will start a driver once committed (startsDriver). On globalThis: Next.js bundles this module once for
+ * instrumentation.ts (whose services run the pick-up, pick-up.ts) and once per route (the tRPC sweep verbs); a
+ * module-level map per copy let the pick-up start a second driver for a sweep a request had just created.
+ */
+type DriverRegistry = { drivers: WeakMap<object, Map<number, Promise<void>>>; starting: WeakMap<object, Set<Promise<unknown>>> };
+const g = globalThis as unknown as { __runledgerSweepDrivers?: DriverRegistry };
+const registry = (g.__runledgerSweepDrivers ??= { drivers: new WeakMap(), starting: new WeakMap() });
+const drivers = registry.drivers;
 
 /** Starts driving a sweep in the background (once per sweep and process); resolves when it completes, stops or pauses. */
 export function driveSweep(
@@ -65,6 +73,36 @@ export function driveSweep(
 /** Whether this process drives the sweep now (pick-up.ts starts drivers only for the sweeps it does not). */
 export function drivenHere(db: Store | Db, sweepId: number): boolean {
   return drivers.get(asStore(db).db)?.has(sweepId) ?? false;
+}
+
+/** The sweeps this process drives now on this database handle, in id order. */
+export function sweepsDrivenHere(db: Store | Db): number[] {
+  return [...(drivers.get(asStore(db).db)?.keys() ?? [])].sort((a, b) => a - b);
+}
+
+/**
+ * Runs a decision that makes a sweep "running" (create, resume, extend) and then `drive` on its outcome, which starts
+ * the driver (synchronously: driveSweep registers before it returns). From before the decision commits until the
+ * driver is registered, the decision is "starting" on this handle, so a pick-up that read the sweep as running in
+ * between waits for it (driversStarting) and then finds it driven here, never starting a driver of its own.
+ */
+export async function startsDriver<T>(db: Store | Db, decide: () => Promise<T>, drive: (outcome: T) => void): Promise<T> {
+  const key = asStore(db).db;
+  let set = registry.starting.get(key);
+  if (!set) registry.starting.set(key, (set = new Set()));
+  const p = decide().then((outcome) => {
+    drive(outcome);
+    return outcome;
+  });
+  const entry = p.catch(() => undefined);
+  set.add(entry);
+  void entry.finally(() => set.delete(entry));
+  return p;
+}
+
+/** Resolves once every decision that was starting a driver on this handle when called has started it (or failed). */
+export async function driversStarting(db: Store | Db): Promise<void> {
+  await Promise.all([...(registry.starting.get(asStore(db).db) ?? [])]);
 }
 
 /** The value of `metric` a run reported at the end of epoch `epoch`, if it has (its last step's). */

@@ -7,7 +7,7 @@
 import type { z } from "zod";
 import type { StoreServiceContext } from "@/server/app-context/store-context";
 import { asStore, isStoreOpen } from "@/db/store";
-import { driveSweep, type SweepDriverDeps, type SweepOrchestrator } from "./driver";
+import { driveSweep, startsDriver, type SweepDriverDeps, type SweepOrchestrator } from "./driver";
 import {
   changeSweepStatus,
   createSweep,
@@ -27,15 +27,23 @@ function inBackground(ctx: SweepContext, orchestrator: SweepOrchestrator, sweepI
   });
 }
 
+// Each decision that makes a sweep running starts its driver through startsDriver: a pick-up look in this process
+// that sees the committed sweep before the driver is registered waits for it instead of starting a second one.
 export async function launchSweep(ctx: SweepContext, orchestrator: SweepOrchestrator, raw: z.input<typeof createSweepInput>) {
-  const s = await createSweep(ctx, raw);
-  inBackground(ctx, orchestrator, s.id);
+  const s = await startsDriver(
+    ctx.db,
+    () => createSweep(ctx, raw),
+    (created) => inBackground(ctx, orchestrator, created.id),
+  );
   return { id: s.id, name: s.name, specSha256: s.specSha256 };
 }
 
 export async function resumeSweep(ctx: SweepContext, orchestrator: SweepOrchestrator, raw: z.input<typeof sweepDecisionInput>) {
-  const out = await changeSweepStatus(ctx, "resume", raw);
-  inBackground(ctx, orchestrator, out.id);
+  const out = await startsDriver(
+    ctx.db,
+    () => changeSweepStatus(ctx, "resume", raw),
+    (resumed) => inBackground(ctx, orchestrator, resumed.id),
+  );
   return { id: out.id, status: out.status };
 }
 
@@ -46,7 +54,11 @@ export async function stopSweep(ctx: SweepContext, orchestrator: SweepOrchestrat
 }
 
 export async function extendAndDrive(ctx: SweepContext, orchestrator: SweepOrchestrator, raw: z.input<typeof extendSweepInput>) {
-  const out = await extendSweep(ctx, raw);
-  if (out.status === "running") inBackground(ctx, orchestrator, out.id);
-  return out;
+  return startsDriver(
+    ctx.db,
+    () => extendSweep(ctx, raw),
+    (out) => {
+      if (out.status === "running") inBackground(ctx, orchestrator, out.id);
+    },
+  );
 }

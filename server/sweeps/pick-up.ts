@@ -3,14 +3,15 @@
  * (driver.ts), so every long-lived web server drives every sweep still "running" on its store: at its start (after
  * run recovery: the trials a dead server trained are resumed first) and then every `intervalMs` (default 30 s,
  * RUNLEDGER_SWEEP_PICKUP_MS), for the sweeps another server drove until it died while this one kept running. Several
- * servers driving one sweep is safe (driver.ts header); one process never drives a sweep twice (driveSweep's map).
+ * servers driving one sweep is safe (driver.ts header); one process never drives a sweep twice (driveSweep's registry, shared by every bundle copy of driver.ts, and
+ * driversStarting for the sweeps this process is starting to drive).
  * Paused, stopped and completed sweeps are left alone: a resume or an extend starts their driver (launch.ts).
  * Only the web server does this (app-services.ts, `recover: true`), never a short-lived CLI process or a training
  * worker (`npm run worker`).
  */
 import { eq } from "drizzle-orm";
 import { asStore, isStoreOpen, reader } from "@/db/store";
-import { driveSweep, drivenHere, type SweepDriverDeps, type SweepOrchestrator } from "./driver";
+import { driveSweep, drivenHere, driversStarting, type SweepDriverDeps, type SweepOrchestrator } from "./driver";
 
 export const SWEEP_PICKUP_INTERVAL_MS = 30_000;
 
@@ -25,6 +26,9 @@ export async function driveRunningSweeps(deps: SweepDriverDeps, orchestrator: Sw
   if (!isStoreOpen(store)) return [];
   const { sweeps } = store.tables;
   const running = await reader(store).select({ id: sweeps.id }).from(sweeps).where(eq(sweeps.status, "running")).orderBy(sweeps.id);
+  // A sweep this process is creating, resuming or extending may be read as running before its driver is registered:
+  // wait for those decisions to start their drivers (launch.ts, startsDriver), so they are found driven here.
+  await driversStarting(store);
   const started: number[] = [];
   for (const { id } of running) {
     if (drivenHere(store, id)) continue;
