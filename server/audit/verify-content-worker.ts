@@ -1,6 +1,7 @@
 /**
- * Worker thread for the run-derived part of content verification (content/verify-content.ts checkRunDerivedPart:
- * run_params and metric series), run while the main thread checks the rest of the content and range workers check
+ * Worker thread for the run-derived part of content verification (content/run-derived-part.ts
+ * checkRunDerivedPartStreaming, which gives content/verify-content.ts checkRunDerivedPart's result: run_params and
+ * metric series), run while the main thread checks the rest of the content and range workers check
  * the chain. Protocol (verify-content-parts.ts drives it):
  *   → "ready" once its read-only connection is open;
  *   ← { type: "pin" }: end any read transaction, BEGIN, read max(seq): this connection's snapshot starts here;
@@ -10,7 +11,7 @@
  */
 import Database from "better-sqlite3";
 import { parentPort, workerData } from "node:worker_threads";
-import { checkRunDerivedPart } from "./content/verify-content";
+import { checkRunDerivedPartStreaming } from "./content/run-derived-part";
 import type { ContentWorkerInput, ContentWorkerReply, ContentWorkerRequest } from "./verify-content-parts";
 import { VERIFY_MMAP_BYTES } from "./verify-range";
 
@@ -35,7 +36,7 @@ parentPort?.on("message", (m: ContentWorkerRequest) => {
       const row = db.prepare("SELECT max(seq) AS n FROM audit_events").get() as { n: number | null };
       post({ type: "pinned", maxSeq: row.n ?? 0 });
     } else {
-      const result = checkRunDerivedPart(db, m.uptoSeq);
+      const result = checkRunDerivedPartStreaming(db, m.uptoSeq);
       db.prepare("COMMIT").run();
       db.close();
       db = null;

@@ -176,6 +176,43 @@ function collectLeaves(v: unknown, prefix: string): boolean {
 }
 
 /**
+ * The leaves of `config` as flattenConfig gives them, in key order (UTF-16 code units, as Array.prototype.sort):
+ * `order` indexes `paths` and `values` (arrays reused from call to call: read them before the next call). Collected
+ * without the flattened object when no key can make two paths collide (collectLeaves), else through flattenConfig.
+ */
+export function sortedConfigLeaves(config: unknown): { paths: readonly string[]; values: readonly unknown[]; order: readonly number[] } {
+  leafPaths.length = 0;
+  leafValues.length = 0;
+  let simple = config !== null && typeof config === "object" && !Array.isArray(config);
+  if (simple) {
+    const rootKeys = Object.keys(config as object);
+    simple = rootKeys.length > 0;
+    for (let i = 0; simple && i < rootKeys.length; i++) {
+      const key = rootKeys[i]!;
+      simple = key !== "" && key !== "__proto__" && !key.includes(".") && collectLeaves((config as Record<string, unknown>)[key], key);
+    }
+  }
+  if (!simple) {
+    leafPaths.length = 0;
+    leafValues.length = 0;
+    const flat = flattenConfig(config);
+    for (const key of Object.keys(flat)) {
+      leafPaths.push(key);
+      leafValues.push(flat[key]);
+    }
+  }
+  const n = leafPaths.length;
+  leafOrder.length = n;
+  let sorted = true;
+  for (let i = 0; i < n; i++) {
+    leafOrder[i] = i;
+    if (i > 0 && !(leafPaths[i - 1]! < leafPaths[i]!)) sorted = false;
+  }
+  if (!sorted) leafOrder.sort((a, b) => (leafPaths[a]! < leafPaths[b]! ? -1 : leafPaths[a]! > leafPaths[b]! ? 1 : 0));
+  return { paths: leafPaths, values: leafValues, order: leafOrder };
+}
+
+/**
  * sameAsExpected(flattenConfig(config), g, numbers) without building the flattened object or the joined strings:
  * the leaves are collected into reused arrays (collectLeaves; a config it cannot handle goes through flattenConfig
  * and sameAsExpected), put in the same sorted order (UTF-16 code units, as Array.prototype.sort), and compared

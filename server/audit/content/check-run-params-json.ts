@@ -1,0 +1,211 @@
+/**
+ * checkRunDerivedValues (check-run-params.ts) on a live database, with less SQLite work per run_params row: the runs
+ * table is walked in id order, and for each run SQLite gives its config, its seed and its run_params rows as one
+ * JSON text (`[key,text,num],...` in the (run_id, key) index's order, json_array's form: the storage type shows as
+ * a quoted string, a number or null, a NUL inside a text is escaped). A run whose text is exactly what its config
+ * calls for passes without a JavaScript value per row; any other run is compared row by row, as in
+ * checkRunDerivedValues, which decides and names the differences. The configs are parsed as they are read, not kept.
+ *
+ * Invariants: the same findings, in the same order, and the same number of facts as checkRunDerivedValues with
+ * sqliteRunParams (run-derived-part.test.ts compares them on tampered databases). The JSON text only ever passes a
+ * run whose rows the row path would pass: each expected token is matched whole at the place the previous one ended
+ * (a JSON string token ends at its first unescaped quote, so the match keeps the alignment), numbers are compared
+ * as doubles after a round-trip self-test of SQLite's JSON printing, and a BLOB in any of the three columns (which
+ * json_array would read as JSONB, or refuse) sends the run to the row path.
+ */
+import type Database from "better-sqlite3";
+import { isApiRunConfig } from "@/contracts/mlflow/types";
+import { flattenConfig } from "@/contracts/training-config";
+import { runParamValue } from "./records";
+import { sortedConfigLeaves, type RunParamRow } from "./check-run-params";
+import type { ContentChecker } from "./checker";
+import type { Created } from "./creations";
+
+const RUN_CHUNK = 2048;
+
+/** One run as the chunk query gives it: its run_params rows (paramsOfRun; null: no run_params row). */
+type RunWithParams = [id: number, configJson: string, seed: unknown, rows: string | null];
+
+/**
+ * A run's run_params rows as JSON text, or "B" when one holds a BLOB (BLOB sorts above every other storage class, so
+ * a column's max() is a BLOB exactly when one of its values is). `column` reads each of the three columns.
+ */
+const paramsOfRun = (column: (name: string) => string) =>
+  `(SELECT CASE WHEN typeof(max(key)) = 'blob' OR typeof(max(value_text)) = 'blob' OR typeof(max(value_num)) = 'blob' THEN 'B'
+    ELSE group_concat(json_array(${column("key")}, ${column("value_text")}, ${column("value_num")})) END FROM run_params WHERE run_id = runs.id)`;
+const PARAMS_OF_RUN = paramsOfRun((name) => name);
+// For a chunk where json_array refused a BLOB (one that is not JSONB): BLOBs read as null (their runs are "B" anyway).
+const PARAMS_OF_RUN_WITHOUT_BLOBS = paramsOfRun((name) => `CASE WHEN typeof(${name}) = 'blob' THEN NULL ELSE ${name} END`);
+
+type Param = { valueText: string | null; valueNum: number | null };
+
+/** Returns how many runs passed on their JSON text alone (the others went row by row). */
+export function checkRunDerivedValuesInDatabase(c: ContentChecker, sqlite: Database.Database, created: Created): { matchedRuns: number } {
+  let matchedRuns = 0;
+  const numbers = jsonNumbersRoundTrip(sqlite);
+  const chunkOf = (params: string) =>
+    sqlite.prepare(`SELECT id, config_json, seed, ${params} FROM runs WHERE id > ? ORDER BY id LIMIT ${RUN_CHUNK}`).raw(true);
+  const withJson = chunkOf(PARAMS_OF_RUN);
+  const withoutBlobs = chunkOf(PARAMS_OF_RUN_WITHOUT_BLOBS);
+  const rowsOf = sqlite.prepare("SELECT run_id, key, value_text, value_num FROM run_params WHERE run_id = ? ORDER BY key").raw(true);
+
+  const configOf = (runId: number, configJson: string, seed: unknown): { config: unknown; seq: number } | null => {
+    const ev = created.get(runId)?.ev;
+    if (!ev) return null;
+    let config: unknown;
+    try {
+      config = JSON.parse(configJson) as unknown;
+    } catch {
+      return null; // the config hash check already failed
+    }
+    // A run logged through the tracking API (API_RUN_CONFIG) has seed 0 and no run_params (its params are decisions).
+    const want = isApiRunConfig(config) ? 0 : ((config as { training?: { seed?: unknown } } | null)?.training?.seed ?? null);
+    c.checked++;
+    if (want !== seed) c.derived("run", runId, "seed", "its config gives", want, seed, ev.seq);
+    return { config, seq: ev.seq };
+  };
+  const paramsOf = (f: { config: unknown; seq: number }): { params: Map<string, Param>; seq: number } => {
+    const params = new Map<string, Param>();
+    if (!isApiRunConfig(f.config)) for (const [key, v] of Object.entries(flattenConfig(f.config))) params.set(key, runParamValue(v));
+    return { params, seq: f.seq };
+  };
+  const missing = (runId: number, e: { params: Map<string, Param>; seq: number }) => {
+    for (const [key, want] of e.params) c.derived("run", runId, `run_params ${key}`, "its config gives", want, null, e.seq);
+  };
+
+  // Created runs without a run_params row: judged after the others, in the order of their run.create events.
+  const withoutRows = new Map<number, [configJson: string, seed: unknown]>();
+  let after: unknown = -Infinity;
+  for (;;) {
+    let chunk: RunWithParams[];
+    try {
+      chunk = withJson.all(after) as RunWithParams[];
+    } catch {
+      chunk = withoutBlobs.all(after) as RunWithParams[]; // json_array refused a BLOB that is not JSONB
+    }
+    for (const [runId, configJson, seed, rows] of chunk) {
+      if (rows === null) {
+        if (created.has(runId)) withoutRows.set(runId, [configJson, seed]);
+        continue;
+      }
+      const f = configOf(runId, configJson, seed);
+      if (!f) continue;
+      if (!isApiRunConfig(f.config)) {
+        const n = rowsMatchConfig(f.config, rows, numbers);
+        if (n >= 0) {
+          c.checked += n;
+          matchedRuns++;
+          continue;
+        }
+      }
+      const e = paramsOf(f);
+      for (const [, key, valueText, valueNum] of rowsOf.all(runId) as RunParamRow[]) {
+        const want = e.params.get(key);
+        e.params.delete(key);
+        c.checked++;
+        if (want ? want.valueText === valueText && want.valueNum === valueNum : valueText === null && valueNum === null) continue; // (null, null): an undefined config value, dropped from the canonical text
+        c.derived("run", runId, `run_params ${key}`, "its config gives", want ?? null, { valueText, valueNum }, e.seq);
+      }
+      missing(runId, e);
+    }
+    if (chunk.length < RUN_CHUNK) break;
+    after = chunk[chunk.length - 1]![0];
+  }
+  for (const runId of created.keys()) {
+    const run = withoutRows.get(runId);
+    if (!run) continue;
+    const f = configOf(runId, run[0], run[1]);
+    if (f) missing(runId, paramsOf(f));
+  }
+  return { matchedRuns };
+}
+
+/** True when `text` needs no escape in JSON (no quote, backslash, control character or surrogate): its token is "text". */
+function plainInJson(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (ch < 0x20 || ch === 0x22 || ch === 0x5c || (ch >= 0xd800 && ch <= 0xdfff)) return false;
+  }
+  return true;
+}
+
+/** Where the JSON string token of `text` ends if it starts at `p` in `s`, else -1. */
+function stringTokenAt(s: string, p: number, text: string): number {
+  if (plainInJson(text)) {
+    if (s.charCodeAt(p) !== 0x22 || !s.startsWith(text, p + 1) || s.charCodeAt(p + 1 + text.length) !== 0x22) return -1;
+    return p + text.length + 2;
+  }
+  const token = JSON.stringify(text);
+  return s.startsWith(token, p) ? p + token.length : -1;
+}
+
+/**
+ * The number of rows when `rows` (SQLite's `[key,text,num],...`) holds exactly the rows the flattened config calls
+ * for, in key order (the same keys, texts and numbers; nothing else), else -1 (then the row path decides).
+ */
+export function rowsMatchConfig(config: unknown, rows: string, numbers: boolean): number {
+  const { paths, values, order } = sortedConfigLeaves(config);
+  const n = order.length;
+  let p = 0;
+  for (let i = 0; i < n; i++) {
+    if (i > 0) {
+      if (rows.charCodeAt(p) !== 0x2c) return -1;
+      p++;
+    }
+    if (rows.charCodeAt(p) !== 0x5b) return -1;
+    const v = values[order[i]!];
+    // runParamValue(v), inlined: [text, number].
+    let text: string | null = null;
+    let num: number | null = null;
+    if (typeof v === "number") num = v;
+    else if (typeof v === "boolean") {
+      text = String(v);
+      num = v ? 1 : 0;
+    } else if (typeof v === "string") text = v;
+    else if (v !== null && v !== undefined) text = JSON.stringify(v);
+    p = stringTokenAt(rows, p + 1, paths[order[i]!]!);
+    if (p < 0 || rows.charCodeAt(p) !== 0x2c) return -1;
+    p++;
+    if (text === null) {
+      if (!rows.startsWith("null", p)) return -1;
+      p += 4;
+    } else {
+      p = stringTokenAt(rows, p, text);
+      if (p < 0) return -1;
+    }
+    if (rows.charCodeAt(p) !== 0x2c) return -1;
+    p++;
+    if (num === null) {
+      if (!rows.startsWith("null", p)) return -1;
+      p += 4;
+    } else {
+      // A number token (SQLite printed a REAL or an INTEGER): it starts with a digit or a minus sign and holds no "]".
+      const first = rows.charCodeAt(p);
+      if (!numbers || !(first === 0x2d || (first >= 0x30 && first <= 0x39))) return -1;
+      const end = rows.indexOf("]", p);
+      if (end < 0 || Number(rows.slice(p, end)) !== num) return -1;
+      p = end;
+    }
+    if (rows.charCodeAt(p) !== 0x5d) return -1;
+    p++;
+  }
+  return p === rows.length ? n : -1;
+}
+
+/** Checks that SQLite's JSON text of a REAL parses back to the same double, on edge cases and random bit patterns. */
+export function jsonNumbersRoundTrip(sqlite: Database.Database): boolean {
+  const q = sqlite.prepare("SELECT json_array(CAST(? AS REAL))").pluck();
+  const values = [0, -0, 1, -1, 0.1, 0.2 + 0.1, 1 / 3, 2 ** 53 + 2, 5e-324, 2.2250738585072014e-308, 1.7976931348623157e308];
+  values.push(123456789.12345679, 0.008, 1e21, 1e-7, 0.7, 0.15, 0.002, 42, 16);
+  const bits = new DataView(new ArrayBuffer(8));
+  for (let i = 0; i < 256; i++) {
+    bits.setUint32(0, (Math.random() * 2 ** 32) >>> 0);
+    bits.setUint32(4, (Math.random() * 2 ** 32) >>> 0);
+    const v = bits.getFloat64(0);
+    if (Number.isFinite(v)) values.push(v);
+  }
+  return values.every((v) => {
+    const text = q.get(v) as string;
+    return Number(text.slice(1, -1)) === v;
+  });
+}

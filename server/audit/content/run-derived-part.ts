@@ -1,0 +1,48 @@
+/**
+ * The run-derived part of the content check (verify-content.ts checkRunDerivedPart: the seed and run_params rows
+ * against each run's config, the metric series against the end events) as the content worker runs it
+ * (verify-content-worker.ts): the run configs are not loaded up front but read with each run's run_params rows
+ * (check-run-params-json.ts), so only the run ids are kept.
+ *
+ * Invariant: the same result as checkRunDerivedPart on the same snapshot (findings, their order, facts counted,
+ * notCovered; run-derived-part.test.ts compares them on tampered databases). Statements are prepared in the order
+ * checkRunDerivedPart first reads each table, so a table or column that is not there stops the part with the same
+ * message.
+ */
+import type Database from "better-sqlite3";
+import { ContentChecker } from "./checker";
+import { DerivedRunLedgerBuilder } from "./check-runs";
+import { streamEvents } from "./ledger-events";
+import { checkRunDerivedValuesInDatabase } from "./check-run-params-json";
+import { checkMetrics, sqliteMetricSource } from "./check-metrics";
+import type { RunDerivedPartResult } from "./verify-content";
+
+/** Actions the run-derived part reads. */
+const RUN_DERIVED_ACTIONS: readonly string[] = ["run.create", "run.complete", "run.cancel", "run.fail"];
+
+export function checkRunDerivedPartStreaming(sqlite: Database.Database, uptoSeq: number): RunDerivedPartResult {
+  const c = new ContentChecker(false);
+  try {
+    sqlite.prepare("SELECT id, config_json, seed FROM runs LIMIT 0").all(); // (the columns checkRunDerivedPart loads first)
+    // Run ids in table order (the order the metric series are judged in), each with the { id } checkMetrics reads.
+    const runIds = new Map<number, { id: number }>();
+    for (const id of sqlite.prepare("SELECT id FROM runs").pluck().iterate() as IterableIterator<number>) runIds.set(id, { id });
+    const b = new DerivedRunLedgerBuilder(runIds);
+    streamEvents(sqlite, uptoSeq, RUN_DERIVED_ACTIONS, (ev) => b.add(ev));
+    const runs = b.ledger();
+    checkRunDerivedValuesInDatabase(c, sqlite, runs.created);
+    checkMetrics(c, { runs: runIds }, runs, sqliteMetricSource(sqlite));
+  } catch (err) {
+    c.problem({
+      entityType: "content",
+      entityId: "*",
+      field: "check",
+      recorded: null,
+      found: (err as Error).message,
+      seq: null,
+      message: `the content check could not finish: ${(err as Error).message}`,
+    });
+    return { state: c.exportState(), aborted: true };
+  }
+  return { state: c.exportState(), aborted: false };
+}
