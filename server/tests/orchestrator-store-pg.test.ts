@@ -154,7 +154,7 @@ async function scenario(store: Store) {
   const deps = { db: store, artifacts };
   // Run 1: the whole sequence.
   await recordPreparedOn(deps, 1, actor, prepared, DATASET_ID);
-  await recordStartedOn(deps, 1, actor, started, "commit-abc");
+  await recordStartedOn(deps, 1, actor, started, { appVersion: "0.1.0", appCommit: "commit-abc" });
   const storedBefore: MetricPoint[] = [];
   for (let epoch = 1; epoch <= 3; epoch++) {
     const points = epochPoints(epoch);
@@ -200,13 +200,13 @@ async function scenario(store: Store) {
   );
   // Run 2: started, one epoch and its checkpoint, then its process died.
   await recordPreparedOn(deps, 2, actor, prepared, DATASET_ID);
-  await recordStartedOn(deps, 2, actor, started, "commit-abc");
+  await recordStartedOn(deps, 2, actor, started, { appVersion: "0.1.0", appCommit: "commit-abc" });
   await insertMetricPointsOn(store, 2, epochPoints(1, 40));
   await recordCheckpointOn(deps, 2, actor, checkpointOf(1, { val_loss: 0.5 }));
   const interruption = { owner: "worker:elsewhere:1:abc", lastHeartbeatAt: AT, autoResume: true };
   const interrupted = [await recordInterruptedOn(deps, 2, interruption), await recordInterruptedOn(deps, 2, interruption)];
   // Run 3: fails after a few points; a second failure is not recorded again.
-  await recordStartedOn(deps, 3, actor, started, "commit-abc");
+  await recordStartedOn(deps, 3, actor, started, { appVersion: "0.1.0", appCommit: "commit-abc" });
   await insertMetricPointsOn(store, 3, epochPoints(1, 5));
   // One point object twice in a call: stored once, its second place reported as stored before.
   const twice: MetricPoint = { key: "lr", step: 1, epoch: 0, value: 0.1, wallTimeMs: 1 };

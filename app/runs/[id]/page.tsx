@@ -31,6 +31,7 @@ import { InterventionsList } from "./interventions-list";
 import { RollbackPanel, ROLLBACK_STATES } from "./rollback-panel";
 import { RunDescription } from "./run-description";
 import { TrainingHolder } from "./training-holder";
+import { versionsText } from "@/app/_components/versions-text";
 import type { sweepOfRun } from "@/server/sweeps/queries";
 
 type SweepOfRun = ReturnType<typeof sweepOfRun>;
@@ -280,11 +281,7 @@ function Run({ runId, me }: { runId: number; me: Me }) {
             </dd>
             {apiRun ? null : <TrainingHolder runId={runId} status={r.status} />}
             <dt>Versions</dt>
-            <dd className="mono">
-              {r.environment
-                ? `tfjs ${String(r.environment.tfjs)} · node ${String(r.environment.node)} · app ${String(r.environment.appCommit ?? "").slice(0, 10)}`
-                : "–"}
-            </dd>
+            <dd className="mono">{r.environment ? versionsText(r.environment) : "–"}</dd>
             <dt>Parameters</dt>
             <dd>{formatCount(r.paramCount)}</dd>
             <dt>Memory (float32)</dt>

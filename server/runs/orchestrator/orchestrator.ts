@@ -34,7 +34,6 @@
  * checkpoint). Without a queue, runs queued for the workers (and runs of dead workers) are left to the workers.
  */
 import { and, eq, gt, inArray, sql } from "drizzle-orm";
-import { execFileSync } from "node:child_process";
 import type { TrainingConfig } from "@/contracts/training-config";
 import type { Db } from "@/db/client";
 import { asStore, isStoreOpen, reader, type Store } from "@/db/store";
@@ -46,6 +45,7 @@ import { applyCheckpointPolicyOn } from "@/server/audit/checkpoint-policy";
 import { DomainError } from "@/server/errors";
 import { rejectInterventionOn } from "@/server/runs/pilot";
 import { trialStopAskedOn } from "@/server/sweeps/queries";
+import { appProvenance } from "@/server/runs/app-provenance";
 import { recordFinishedOn, recordInterruptedOn } from "./persist-events";
 import { LeaseHolder, isWorkerLease, leaseClockMs, leaseOfOn, ownerAlive } from "./leases";
 import { StoreRunQueue, type RunQueue } from "./run-queue";
@@ -59,20 +59,6 @@ import { pendingOf, startRunSession, type ActiveRun, type SessionHost } from "./
 export type OrchestratorDeps = { db: Store | Db; artifacts: AnyArtifactStore; dataDir: string; auditKeys?: AuditKeys };
 
 const FINAL_STATUSES = new Set(["completed", "failed", "cancelled"]);
-
-let cachedCommit: string | undefined;
-export function appCommit(): string {
-  if (cachedCommit === undefined) {
-    try {
-      cachedCommit =
-        process.env.RUNLEDGER_COMMIT ??
-        execFileSync("git", ["rev-parse", "HEAD"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-    } catch {
-      cachedCommit = "unknown";
-    }
-  }
-  return cachedCommit;
-}
 
 export class RunOrchestrator {
   private active = new Map<number, ActiveRun>();
@@ -133,7 +119,7 @@ export class RunOrchestrator {
       settle: (runId) => this.settle(runId),
       checkpointIfDue: () => this.checkpointIfDue(),
       storeOpen: () => this.storeOpen(),
-      appCommit,
+      appProvenance,
     };
   }
 

@@ -9,6 +9,7 @@
  * 5x drizzle's builder), on PostgreSQL with one `unnest` statement per 10,000 points; the summaries and rollups
  * written with them are computed by the same code (rollupsOf) on both.
  */
+import type { AppProvenance } from "@/server/runs/app-provenance";
 import { and, desc, eq, sql } from "drizzle-orm";
 import { METRIC_ROLLUP_BLOCK } from "@/db/schema";
 import { sqliteClientOf, type Db, type Tx } from "@/db/client";
@@ -426,9 +427,9 @@ export function recordPreparedOn(deps: StoreDeps, runId: number, actor: Actor, e
   return persist(deps.db, (tx, s) => recordPreparedTx(tx, s, runId, actor, e, datasetId));
 }
 
-function* recordStartedTx(tx: Tx, { tables }: Store, runId: number, actor: Actor, e: Started, appCommit: string): TxBody<void> {
+function* recordStartedTx(tx: Tx, { tables }: Store, runId: number, actor: Actor, e: Started, app: AppProvenance): TxBody<void> {
   const { runs } = tables;
-  const environment = { ...e.environment, appCommit, fineTune: e.fineTune ?? null };
+  const environment = { ...e.environment, ...app, fineTune: e.fineTune ?? null };
   const startedAt = new Date().toISOString();
   const memoryJson = canonicalJson(e.memory);
   yield* exec(
@@ -468,8 +469,8 @@ function* recordStartedTx(tx: Tx, { tables }: Store, runId: number, actor: Actor
   });
 }
 
-export function recordStartedOn(deps: StoreDeps, runId: number, actor: Actor, e: Started, appCommit: string): Promise<void> {
-  return persist(deps.db, (tx, s) => recordStartedTx(tx, s, runId, actor, e, appCommit));
+export function recordStartedOn(deps: StoreDeps, runId: number, actor: Actor, e: Started, app: AppProvenance): Promise<void> {
+  return persist(deps.db, (tx, s) => recordStartedTx(tx, s, runId, actor, e, app));
 }
 
 type Progress = { epoch: number; epochs: number; batch: number; batches: number; samplesPerSecond?: number };

@@ -10,6 +10,7 @@
  * - A run ends exactly once (`end`): its points are flushed, then the orchestrator settles it (lease, waiters, slot).
  * - A persistence error stops the trainer and records the run failed with the reason; it never leaves the run hanging.
  */
+import type { AppProvenance } from "@/server/runs/app-provenance";
 import { desc, eq } from "drizzle-orm";
 import type { TrainingConfig } from "@/contracts/training-config";
 import type { EpochControl } from "@/contracts/training-control";
@@ -76,7 +77,7 @@ export interface SessionHost {
   checkpointIfDue(): Promise<void>;
   /** Whether the store can still be written (a CLI or a test may close SQLite while a worker's last event arrives). */
   storeOpen(): boolean;
-  appCommit(): string;
+  appProvenance(): AppProvenance;
 }
 
 async function runOf(store: Store, runId: number) {
@@ -309,7 +310,7 @@ async function assembleAndStart(
         break;
       case "started":
         epochs = e.epochs;
-        await recordStartedOn(deps, runId, actor, e, host.appCommit());
+        await recordStartedOn(deps, runId, actor, e, host.appProvenance());
         if (resumedFrom) {
           const from = resumedFrom;
           for (const i of (await pendingOf(store, runId)).filter((p) => p.kind === "resume"))
