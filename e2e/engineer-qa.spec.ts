@@ -42,6 +42,28 @@ async function createRun(page: Page, input: Record<string, unknown>): Promise<nu
 
 const getRun = async (page: Page, id: number) => data<RunData>(await trpcCall(page, "query", "runs.get", { id }));
 
+/** The run of a one-trial sweep over `base` in the experiment (a config runs.create would refuse still trains as a trial). */
+async function failingSweepTrial(page: Page, experimentId: number, base: unknown): Promise<number> {
+  await data(
+    await trpcCall(page, "mutation", "sweeps.create", {
+      experimentId,
+      spec: {
+        name: unique("qa failing trial"),
+        base,
+        space: { "training.learningRate": { type: "choice", values: [0.01] } },
+        method: "grid",
+        budget: { maxTrials: 1, maxParallel: 1 },
+        metric: { name: "val_loss", direction: "minimize" },
+        seed: 1,
+        rationale: "e2e qa: a trial that cannot build its model",
+      },
+    }),
+  );
+  const trialRun = async () => (await data<{ id: number }[]>(await trpcCall(page, "query", "runs.list", { experimentId })))[0]?.id;
+  await expect.poll(trialRun, { timeout: 30_000, intervals: [300] }).toBeGreaterThan(0);
+  return (await trialRun())!;
+}
+
 async function waitCompleted(page: Page, id: number) {
   await expect.poll(async () => (await getRun(page, id)).status, { timeout: 90_000, intervals: [500] }).toBe("completed");
 }
@@ -99,6 +121,8 @@ test("[NEW RUN]: a run started from a baseline does not take the baseline's name
   const baselineName = unique("qa baseline");
   const baselineId = await createRun(page, { experimentId, config: irisConfig(0.03, baselineName), rationale: "e2e qa: the baseline" });
   expect((await getRun(page, baselineId)).name).toBe(baselineName);
+  // "Start from" defaults to the latest completed run.
+  await waitCompleted(page, baselineId);
 
   await page.goto(`/experiments/${experimentId}/new-run`);
   await expect(page.getByLabel("Start from")).toHaveValue(String(baselineId));
@@ -182,9 +206,10 @@ test("[SWEEPS]: the sweeps list and a sweep's page have one main landmark", asyn
 test("[RUN PAGE]: a run that failed before its first batch says so in Curves, without empty charts or their controls", async ({ page }) => {
   await signIn(page, "engineer");
   const experimentId = await experimentOf(page, "e2e qa failed run");
-  // 8×8 digits straight into a dense layer: the head gets a 3-D input, so the model cannot be built.
+  // 8×8 digits straight into a dense layer: the head gets a 3-D input, so the model cannot be built. runs.create refuses
+  // such a config (launch-buildable.test.ts); a sweep's trial still reaches the trainer and fails there.
   const config = { ...irisConfig(0.01), data: { ...irisConfig(0.01).data, dataset: { builtin: "digits" } } };
-  const id = await createRun(page, { experimentId, config, rationale: "e2e qa: a run that cannot start" });
+  const id = await failingSweepTrial(page, experimentId, config);
   await page.goto(`/runs/${id}`);
   await expect(page.locator("[data-status]").first()).toHaveAttribute("data-status", "failed", { timeout: 60_000 });
   await expect(page.getByRole("alert").filter({ hasText: "Training failed" })).toContainText("flatten");
