@@ -1,6 +1,7 @@
 /**
  * Issue 14, points 7 and 9: the audit page reads each event as a sentence, expands its payload in full and opens an
- * event's inclusion proof right under it; "New run" starts from the experiment's latest run (split seed included).
+ * event's inclusion proof right under it; "New run" starts from the experiment's latest completed run (split seed
+ * included), not from a later failed one, and each run in "Start from" names its status.
  * Each test seeds its own experiment and runs through the API with the page's session; no fixed sleeps.
  */
 import { test, expect, type Page } from "@playwright/test";
@@ -94,6 +95,12 @@ test("[DAILY-AUDIT]: a new run starts from the experiment's latest run, split se
     config: irisConfig(13, 0.042),
     rationale: "e2e: latest run, the baseline",
   });
+  // "Start from" defaults to the latest completed run: both have finished before the form opens.
+  for (const id of [older.id, latest.id]) {
+    await expect
+      .poll(async () => (await call<{ status: string }>(page, "query", "runs.get", { id })).status, { timeout: 90_000 })
+      .toBe("completed");
+  }
 
   await page.goto(`/experiments/${experimentId}`);
   await page.getByRole("link", { name: "New run" }).click();
@@ -127,4 +134,49 @@ test("[DAILY-AUDIT]: a new run starts from the experiment's latest run, split se
   });
   expect(got.config.data.split.seed).toBe(13);
   expect(got.config.training.learningRate).toBe(0.042);
+});
+
+test("[DAILY-AUDIT]: a new run starts from the latest completed run, not a later failed one; each option names its status", async ({
+  page,
+}) => {
+  await signIn(page, "engineer");
+  const experimentId = await seedExperiment(page);
+  const completed = await call<{ id: number }>(page, "mutation", "runs.create", {
+    experimentId,
+    config: irisConfig(17, 0.03),
+    rationale: "e2e: the run that completes",
+  });
+  await expect
+    .poll(async () => (await call<{ status: string }>(page, "query", "runs.get", { id: completed.id })).status, { timeout: 90_000 })
+    .toBe("completed");
+  // A later run that fails in training: a one-trial sweep over 8×8 digits into a dense head (runs.create refuses this
+  // config before launch; a sweep's trial reaches the trainer and fails there).
+  const digits = { ...irisConfig(19, 0.03), data: { ...irisConfig(19, 0.03).data, dataset: { builtin: "digits" } } };
+  await call(page, "mutation", "sweeps.create", {
+    experimentId,
+    spec: {
+      name: unique("e2e failing trial"),
+      base: digits,
+      space: { "training.learningRate": { type: "choice", values: [0.03] } },
+      method: "grid",
+      budget: { maxTrials: 1, maxParallel: 1 },
+      metric: { name: "val_loss", direction: "minimize" },
+      seed: 1,
+      rationale: "e2e: a later run that fails",
+    },
+  });
+  const runs = async () => call<{ id: number; status: string }[]>(page, "query", "runs.list", { experimentId });
+  await expect.poll(async () => (await runs())[0]?.status, { timeout: 60_000 }).toBe("failed");
+  const failed = (await runs())[0]!;
+  expect(failed.id).toBeGreaterThan(completed.id);
+
+  await page.goto(`/experiments/${experimentId}/new-run`);
+  const startFrom = page.getByLabel("Start from");
+  await expect(startFrom).toHaveValue(String(completed.id));
+  await expect(page.getByLabel("Split seed", { exact: true })).toHaveValue("17");
+  await expect(startFrom.locator(`option[value="${completed.id}"]`)).toContainText(/· completed \(latest completed\)$/);
+  await expect(startFrom.locator(`option[value="${failed.id}"]`)).toContainText(/· failed$/);
+  // The failed run can still be chosen knowingly: its config prefills the form.
+  await startFrom.selectOption(String(failed.id));
+  await expect(page.getByLabel("Split seed", { exact: true })).toHaveValue("19");
 });

@@ -1,8 +1,10 @@
 "use client";
 /**
  * New run: the config form; launching records the whole config as the author's first decision.
- * "Start from" picks the baseline the form is prefilled from: one of the experiment's runs (default: its latest, so a
- * comparison with it is like for like — same data, split seed and settings) or the demo default. The form then shows
+ * "Start from" picks the baseline the form is prefilled from: one of the experiment's runs (default: its latest completed
+ * one, so a comparison with it is like for like — same data, split seed and settings — and a config that failed is not
+ * prefilled unasked; the demo default when none has completed) or the demo default. Each option names its run's status, so
+ * a failed or running run can still be chosen knowingly. The form then shows
  * what differs from that baseline before launch. The baseline only prefills: the run is created as a new run, not a fork,
  * and not under the baseline's name (its config's `name` is left out): the run takes the name typed here, else "run N".
  */
@@ -22,7 +24,7 @@ function withoutName(config: unknown): TrainingConfigInput {
   return rest;
 }
 
-/** "" = not chosen yet (the latest run once the list is loaded), "default" = the demo default, else a run id. */
+/** "" = not chosen yet (the latest completed run once the list is loaded), "default" = the demo default, else a run id. */
 type Choice = "" | "default" | `${number}`;
 
 function NewRun({ experimentId }: { experimentId: number }) {
@@ -36,8 +38,12 @@ function NewRun({ experimentId }: { experimentId: number }) {
   });
   const [choice, setChoice] = useState<Choice>("");
   const [runName, setRunName] = useState("");
-  // listRuns is newest first: the latest run is the first row.
-  const effective: Choice = choice !== "" ? choice : runs.data ? (runs.data[0] ? `${runs.data[0].id}` : "default") : "";
+  // listRuns is newest first: the latest completed run is the first completed row.
+  const latestCompleted = runs.data?.find((r) => r.status === "completed");
+  const defaultChoice: Choice = runs.data ? (latestCompleted ? `${latestCompleted.id}` : "default") : "";
+  // The default is taken once, when the list loads: a run completing later does not swap the baseline under an edit.
+  if (choice === "" && defaultChoice !== "") setChoice(defaultChoice);
+  const effective: Choice = choice !== "" ? choice : defaultChoice;
   const baselineId = effective !== "" && effective !== "default" ? Number(effective) : null;
   const baseline = useQuery({ ...trpc.runs.get.queryOptions({ id: baselineId ?? 0 }), enabled: baselineId !== null });
   const create = useMutation(trpc.runs.create.mutationOptions({ onSuccess: (r) => router.push(`/runs/${r.id}`) }));
@@ -57,10 +63,10 @@ function NewRun({ experimentId }: { experimentId: number }) {
           <span>Start from</span>
           <select aria-label="Start from" value={effective} disabled={!runs.data} onChange={(e) => setChoice(e.target.value as Choice)}>
             {effective === "" ? <option value="">loading runs…</option> : null}
-            {(runs.data ?? []).map((r, i) => (
+            {(runs.data ?? []).map((r) => (
               <option key={r.id} value={`${r.id}`}>
                 run #{r.id} · {r.name} · {r.status}
-                {i === 0 ? " (latest)" : ""}
+                {r.id === latestCompleted?.id ? " (latest completed)" : ""}
               </option>
             ))}
             <option value="default">the demo default configuration</option>
