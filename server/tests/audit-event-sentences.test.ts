@@ -93,10 +93,49 @@ describe("audit event sentences", () => {
           "sweep",
         ),
       ),
-    ).toBe("Runledger server stopped trial run #40 of sweep #3 early at epoch 3: val_loss 0.9, not in the top 1/3 of 4 trial(s)");
+    ).toBe("Runledger server stopped trial run #40 of sweep #3 early at epoch 3: val_loss 0.9000, not in the top 1/3 of 4 trial(s)");
     expect(
       eventSentence(ev("sweep.chooseWinner", { runId: 41, trials: 8, rationale: "lowest val loss" }, 3, "Erin Engineer", "sweep")),
     ).toBe("Erin Engineer chose run #41 as the winner of sweep #3 (8 trials): 'lowest val loss'");
+  });
+
+  it("shows metric values with the UI's precision (format.ts), the exact value staying in the payload", () => {
+    const stop = ev(
+      "sweep.stopTrial",
+      { runId: 40, rung: 3, metric: "val_loss", value: 0.511361320813497, eta: 3, trialsAtRung: 4 },
+      3,
+      "Runledger server",
+      "sweep",
+    );
+    expect(eventSentence(stop)).toBe(
+      "Runledger server stopped trial run #40 of sweep #3 early at epoch 3: val_loss 0.5114, not in the top 1/3 of 4 trial(s)",
+    );
+    expect((stop.payload as { value: number }).value).toBe(0.511361320813497);
+    expect(
+      eventSentence(
+        ev(
+          "sweep.complete",
+          { trials: 8, best: { runId: 41, metric: "val_loss", value: 0.0004123456789 } },
+          3,
+          "Runledger server",
+          "sweep",
+        ),
+      ),
+    ).toBe("Runledger server completed sweep #3 after 8 trials; best: run #41 (val_loss 4.12e-4)");
+    expect(
+      eventSentence(
+        ev(
+          "run.complete",
+          { epochsRun: 12, finalMetrics: { val_accuracy: 0.9333333333333333, val_loss: 0.21868312358856201 } },
+          7,
+          "Erin Engineer",
+        ),
+      ),
+    ).toBe("Erin Engineer completed run #7 after 12 epochs (val_accuracy 93.3 %, val_loss 0.2187)");
+    // A value that is not a number (an old or odd payload) reads as recorded.
+    expect(
+      eventSentence(ev("sweep.stopTrial", { runId: 40, rung: 3, metric: "val_loss", value: "n/a", eta: 3, trialsAtRung: 4 }, 3)),
+    ).toContain("val_loss n/a,");
   });
 
   it("reads an alias move, a promotion request and a sign-in", () => {

@@ -10,6 +10,7 @@
  * import server values).
  */
 import type { AuditAction } from "@/server/audit/actions";
+import { formatMetric } from "@/app/_components/format";
 
 /** The fields of an audit event row the sentences use. */
 export type AuditEventLike = {
@@ -45,6 +46,14 @@ function v(x: unknown): string {
   if (typeof x === "string") return x;
   if (x === undefined) return "?";
   return JSON.stringify(x);
+}
+/**
+ * A metric's value as the rest of the UI shows it (format.ts formatMetric: 4 decimals, accuracies as percentages), so
+ * "val_loss 0.5114", not every digit of the double; the exact value stays in the event's payload, which the Audit page
+ * expands in full under each row.
+ */
+function metricValue(key: unknown, x: unknown): string {
+  return typeof x === "number" && Number.isFinite(x) ? formatMetric(x, typeof key === "string" ? key : undefined) : v(x);
 }
 const str = (p: P, k: string): string | undefined => (typeof p[k] === "string" ? (p[k] as string) : undefined);
 const num = (p: P, k: string): number | undefined => (typeof p[k] === "number" ? (p[k] as number) : undefined);
@@ -142,7 +151,7 @@ const RENDERERS: Record<AuditAction, Renderer> & Record<string, Renderer> = {
     const m = (p.finalMetrics ?? {}) as P;
     const shown = ["val_accuracy", "val_loss", "accuracy", "loss"].filter((k) => typeof m[k] === "number").slice(0, 2);
     return `${a} completed run #${e.entityId}${p.epochsRun !== undefined ? ` after ${v(p.epochsRun)} epochs` : ""}${
-      shown.length ? ` (${shown.map((k) => `${k} ${v(m[k])}`).join(", ")})` : ""
+      shown.length ? ` (${shown.map((k) => `${k} ${metricValue(k, m[k])}`).join(", ")})` : ""
     }${p.stoppedByDecision ? ", stopped by a pilot's decision" : p.stoppedEarly ? ", stopped early" : ""}`;
   },
   "run.fail": (a, p, e) => `${a} recorded that run #${e.entityId} failed${why(p.error)}`,
@@ -197,12 +206,12 @@ const RENDERERS: Record<AuditAction, Renderer> & Record<string, Renderer> = {
   "sweep.complete": (a, p, e) => {
     const best = typeof p.best === "object" && p.best !== null ? (p.best as P) : null;
     return `${a} completed sweep #${e.entityId} after ${v(p.trials)} trials${
-      best ? `; best: ${run(best.runId)} (${v(best.metric)} ${v(best.value)})` : ""
+      best ? `; best: ${run(best.runId)} (${v(best.metric)} ${metricValue(best.metric, best.value)})` : ""
     }`;
   },
   "sweep.stopTrial": (a, p, e) =>
     `${a} stopped trial ${run(p.runId)} of sweep #${e.entityId} early at epoch ${v(p.rung)}${
-      p.metric ? `: ${v(p.metric)} ${v(p.value)}, not in the top 1/${v(p.eta)} of ${v(p.trialsAtRung)} trial(s)` : ""
+      p.metric ? `: ${v(p.metric)} ${metricValue(p.metric, p.value)}, not in the top 1/${v(p.eta)} of ${v(p.trialsAtRung)} trial(s)` : ""
     }`,
   "sweep.chooseWinner": (a, p, e) =>
     `${a} chose ${run(p.runId)} as the winner of sweep #${e.entityId}${p.trials !== undefined ? ` (${v(p.trials)} trials)` : ""}${why(p.rationale)}`,
