@@ -16,7 +16,8 @@ import type { Anchor } from "./anchors";
 import { loadAuditPublicKey } from "./keys";
 import { type AuditDbSource, auditEventsWithAction, listAuditCheckpoints, maxAuditSeq, sqliteOf } from "./ledger-reads";
 import { KEY_ROTATE_ACTION } from "./key-rotation";
-import { checkContent, checkContentExceptRunDerived, checkRunDerivedPart } from "./content/verify-content";
+import { checkContent, checkContentExceptRunDerived } from "./content/verify-content";
+import { checkRunDerivedPartStreaming } from "./content/run-derived-part";
 import { ContentWorker, pinSameSnapshot } from "./verify-content-parts";
 import { witnessAnchors, witnessLagProblem } from "./witness/witness-anchors";
 import type { WitnessUrlAnchors } from "./witness/witness-url-anchors";
@@ -197,7 +198,7 @@ export async function verifyDatabase(source: string | Db, opts: VerifyDatabaseOp
       checkTriggersOf(s, opts);
       const partial = checkContentExceptRunDerived(s.sqlite, { artifactsDir: path.join(source, "artifacts"), uptoSeq: n });
       // The worker's part, or (worker failed) the same part on this thread's snapshot.
-      const part = await runDerived.catch(() => checkRunDerivedPart(s.sqlite, n));
+      const part = await runDerived.catch(() => checkRunDerivedPartStreaming(s.sqlite, n));
       const content = partial.finish(part);
       s.verifier.setContent({ ...content.level, files: content.filesHashed });
     } else checkRest(s, source, opts);

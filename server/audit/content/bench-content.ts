@@ -18,7 +18,8 @@ import { ChainHasher, recomputeLeafHash } from "@/server/audit/event-hashing";
 import { GENESIS_CHAIN_HASH } from "@/server/audit/ledger";
 import { scanDatabaseRange, VERIFY_MMAP_BYTES } from "@/server/audit/verify-range";
 import { buildBenchContentLedger, eventsPerBenchRun, type BenchEvent } from "./bench-ledger";
-import { checkContent, checkRunDerivedPart } from "./verify-content";
+import { checkContent } from "./verify-content";
+import { checkRunDerivedPartStreaming } from "./run-derived-part";
 import { ContentChecker } from "./checker";
 import { ArtifactHasher, storeArtifactPath } from "./artifact-files";
 import { sqliteEventSource } from "./ledger-events";
@@ -181,7 +182,7 @@ if (process.argv[1]?.endsWith("bench-content.ts") && process.argv[2] === "--buil
   checkRegistry(c, events, t, files);
   checkApprovals(c, events, t);
   lap("documents, registry, approvals");
-  const { state } = checkRunDerivedPart(sqlite, n);
+  const { state } = checkRunDerivedPartStreaming(sqlite, n); // as the content worker runs it
   lap("(content worker's part alone)");
   sqlite.prepare("COMMIT").run();
   process.stdout.write(`${n} events: content ${c.level().ok ? "intact" : "FAILED"}, ${c.checked} facts (worker part ${state.checked})\n`);
