@@ -280,3 +280,16 @@ export function parsePayload(
   });
   return null;
 }
+
+/** A check that threw: one failed fact saying why, never a pass (what follows it in the content check is dropped). */
+export function couldNotFinish(c: ContentChecker, err: unknown): void {
+  c.problem({
+    entityType: "content",
+    entityId: "*",
+    field: "check",
+    recorded: null,
+    found: (err as Error).message,
+    seq: null,
+    message: `the content check could not finish: ${(err as Error).message}`,
+  });
+}

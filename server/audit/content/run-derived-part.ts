@@ -10,7 +10,7 @@
  * message.
  */
 import type Database from "better-sqlite3";
-import { ContentChecker } from "./checker";
+import { ContentChecker, couldNotFinish } from "./checker";
 import { DerivedRunLedgerBuilder } from "./check-runs";
 import { streamEvents } from "./ledger-events";
 import { checkRunDerivedValuesInDatabase } from "./check-run-params-json";
@@ -33,15 +33,7 @@ export function checkRunDerivedPartStreaming(sqlite: Database.Database, uptoSeq:
     checkRunDerivedValuesInDatabase(c, sqlite, runs.created);
     checkMetrics(c, { runs: runIds }, runs, sqliteMetricSource(sqlite));
   } catch (err) {
-    c.problem({
-      entityType: "content",
-      entityId: "*",
-      field: "check",
-      recorded: null,
-      found: (err as Error).message,
-      seq: null,
-      message: `the content check could not finish: ${(err as Error).message}`,
-    });
+    couldNotFinish(c, err);
     return { state: c.exportState(), aborted: true };
   }
   return { state: c.exportState(), aborted: false };

@@ -12,7 +12,7 @@
  * hashed once; an unexpected error (e.g. a table that is not there) is a failed check saying why, never a pass.
  */
 import type Database from "better-sqlite3";
-import { type CheckerState, ContentChecker, type Coverage } from "./checker";
+import { type CheckerState, ContentChecker, couldNotFinish, type Coverage } from "./checker";
 import { ArtifactHasher, storeArtifactPath } from "./artifact-files";
 import { type EventSource, sqliteEventSource, streamEvents } from "./ledger-events";
 import { bulkEventCompactor } from "./bulk-events";
@@ -114,18 +114,6 @@ function runDerivedChecks(
 ): void {
   checkRunDerivedValues(c, t, runs.created, sqliteRunParams(sqlite));
   checkMetrics(c, t, runs, sqliteMetricSource(sqlite));
-}
-
-function couldNotFinish(c: ContentChecker, err: unknown): void {
-  c.problem({
-    entityType: "content",
-    entityId: "*",
-    field: "check",
-    recorded: null,
-    found: (err as Error).message,
-    seq: null,
-    message: `the content check could not finish: ${(err as Error).message}`,
-  });
 }
 
 /**
