@@ -12,7 +12,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { ContentChecker } from "./checker";
+import { ContentChecker, couldNotFinish } from "./checker";
 import { ArtifactHasher } from "./artifact-files";
 import { iterableEventSource } from "./ledger-events";
 import { emptyTables, type Tables } from "./tables";
@@ -123,15 +123,7 @@ export function verifyBundleContent(bundleDir: string, events: BundleEvents): Co
     checkRegistry(c, source, t, files);
     checkApprovals(c, source, t);
   } catch (err) {
-    c.problem({
-      entityType: "content",
-      entityId: "*",
-      field: "check",
-      recorded: null,
-      found: (err as Error).message,
-      seq: null,
-      message: `the content check could not finish: ${(err as Error).message}`,
-    });
+    couldNotFinish(c, err);
   }
   // Each record names the event that created it: it must be the one the check found.
   for (const [type, list] of Object.entries(facts.records) as [RecordType, { seq: number | null; row: { id: number } }[]][]) {
