@@ -1,9 +1,10 @@
 /** The walking skeleton end to end through tRPC callers: auth, roles, run creation, training in a worker, persistence, audit chain. */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { asc } from "drizzle-orm";
-import { auditEvents } from "@/db/schema";
+import { asc, eq } from "drizzle-orm";
+import { auditEvents, users } from "@/db/schema";
 import { chainHash, eventBody, GENESIS_CHAIN_HASH, leafHash } from "@/server/audit/ledger";
-import { signIn } from "@/server/users/service";
+import { actorOf, signIn } from "@/server/users/service";
+import { launchRun } from "@/server/runs/service";
 import { createTestApp, irisConfig, type TestApp } from "./test-app";
 
 let app: TestApp;
@@ -82,11 +83,14 @@ describe("runs", () => {
     const engineer = app.as("engineer");
     const cfg = irisConfig();
     cfg.model.layers = [{ type: "lstm", units: 4 }];
-    const { id } = await engineer.runs.create({
-      experimentId: app.experimentId,
-      config: cfg,
-      rationale: "an LSTM on flat tabular data cannot work",
-    });
+    const input = { experimentId: app.experimentId, config: cfg, rationale: "an LSTM on flat tabular data cannot work" };
+    // The launch route builds the model first and refuses it (runs.create, server/runs/trainer-tasks.ts)...
+    await expect(engineer.runs.create(input)).rejects.toThrow(/cannot launch this configuration: .*lstm/i);
+    // ...so the trainer's own failure path is reached through the service under that check (as re-runs, sweep trials
+    // and the CLI reach it).
+    const email = "engineer@runledger.local";
+    const actor = actorOf(app.db.select().from(users).where(eq(users.email, email)).get()!);
+    const { id } = await launchRun({ ...app, actor }, app.orchestrator, input);
     await app.orchestrator.waitFor(id);
     const run = await engineer.runs.get({ id });
     expect(run.status).toBe("failed");
