@@ -1,6 +1,6 @@
 /**
  * The run page of a long run (issue 14, point 1): a 60-epoch Iris run with a checkpoint every epoch lists only its best
- * and last checkpoints until "Show all 60 checkpoints" is clicked (each row then keeps its Evaluate button); the page
+ * and last checkpoints until "Show all 60 checkpoints" is clicked (each row then keeps its Evaluate or Re-evaluate button); the page
  * stays short at 1280×800; the sticky header's "Register as model version" stays in view at the bottom of the page and
  * takes the person to the form; the curves' log scale and smoothing controls change the charts' state (read from the
  * canvas's data attributes: canvas pixels are not inspectable).
@@ -69,11 +69,12 @@ test("[RUN PAGE]: a 60-epoch run shows best and last checkpoints, stays short, k
   await header.getByRole("button", { name: "Pilot" }).click();
   await expect(page.getByRole("region", { name: "Roll back" })).toBeInViewport();
 
-  // Expanded: every checkpoint, each with its Evaluate button; collapsing again.
+  // Expanded: every checkpoint, each with its Evaluate button (Re-evaluate for the one evaluated when training ended); collapsing again.
   await showAll.click();
   await expect(table.getByRole("row")).toHaveCount(61);
-  await expect(checkpoints.getByRole("button", { name: /^Evaluate epoch \d+ on the test set$/ })).toHaveCount(60);
-  await expect(checkpoints.getByRole("button", { name: "Evaluate epoch 17 on the test set" })).toBeVisible();
+  await expect(checkpoints.getByRole("button", { name: /^(Evaluate|Re-evaluate) epoch \d+ on the test set$/ })).toHaveCount(60);
+  await expect(checkpoints.getByRole("button", { name: /^Re-evaluate epoch \d+ on the test set$/ })).toHaveCount(1);
+  await expect(checkpoints.getByRole("button", { name: /^(Evaluate|Re-evaluate) epoch 17 on the test set$/ })).toBeVisible();
   await checkpoints.getByRole("button", { name: "Show best and last only" }).click();
   await expect(table.getByRole("row")).toHaveCount(rows);
 

@@ -3,6 +3,8 @@
  * Checkpoints of a run: epoch, step, metrics at that step, weights hash; the best one (by the configured metric) marked.
  * Engineers may fine-tune from a checkpoint or compress it (compress-panel.tsx); engineers and reviewers may evaluate one on the test partition of the run's
  * split (the server re-checks the role, computes it in a trainer worker and records it; the evaluation panel lists it).
+ * A checkpoint already evaluated shows its latest result, linked to it in the evaluation panel, and offers "Re-evaluate"
+ * (runs.evaluate records another evaluation of it beside the first; nothing is replaced), not "Evaluate" as if it had none.
  * A long run's table is collapsed to its best and last checkpoints (a 150-epoch run made a ~9,600 px page); "Show all N
  * checkpoints" expands it, with every row's actions. Up to COLLAPSE_ABOVE checkpoints are always shown in full.
  */
@@ -14,6 +16,7 @@ import { WeightsDownload, weightsHref } from "@/app/_components/weights-download
 import { FormError } from "@/app/_components/states";
 import { formatBytes, formatMetric } from "@/app/_components/format";
 import { CompressPanel } from "./compress-panel";
+import { evaluationShortResult } from "./evaluation-panel";
 
 /** At most this many checkpoints are listed in full without a click: a short run's table is already short. */
 const COLLAPSE_ABOVE = 6;
@@ -28,14 +31,19 @@ type Checkpoint = {
   metrics: Record<string, number>;
 };
 
+type CheckpointEvaluation = { id: number; checkpointId: number; metrics: Record<string, unknown> };
+
 export function CheckpointsTable({
   runId,
   checkpoints,
+  evaluations = [],
   canFineTune,
   canEvaluate = false,
 }: {
   runId: number;
   checkpoints: Checkpoint[];
+  /** The run's evaluations, oldest first: each checkpoint's row shows its latest. */
+  evaluations?: CheckpointEvaluation[];
   canFineTune: boolean;
   canEvaluate?: boolean;
 }) {
@@ -54,6 +62,7 @@ export function CheckpointsTable({
   const collapsible = checkpoints.length > COLLAPSE_ABOVE;
   const lastId = checkpoints.at(-1)?.id;
   const shown = collapsible && !expanded ? checkpoints.filter((c) => c.isBest || c.id === lastId) : checkpoints;
+  const latestEvaluation = new Map(evaluations.map((e) => [e.checkpointId, e]));
   return (
     <section className="panel" aria-label="Checkpoints">
       <h2 style={{ marginTop: 0 }}>Checkpoints</h2>
@@ -73,7 +82,7 @@ export function CheckpointsTable({
                 <th className="num">Size</th>
                 <th></th>
                 <th></th>
-                {canEvaluate ? <th></th> : null}
+                <th>Test evaluation</th>
               </tr>
             </thead>
             <tbody>
@@ -112,21 +121,18 @@ export function CheckpointsTable({
                       </>
                     ) : null}
                   </td>
-                  {canEvaluate ? (
-                    <td>
-                      <button
-                        type="button"
-                        aria-label={`Evaluate epoch ${c.epoch} on the test set`}
-                        disabled={evaluating !== null}
-                        onClick={() => {
-                          setEvaluating(c.id);
-                          evaluate.mutate({ runId, checkpointId: c.id });
-                        }}
-                      >
-                        {evaluating === c.id ? "Evaluating…" : "Evaluate on test set"}
-                      </button>
-                    </td>
-                  ) : null}
+                  <td>
+                    <EvaluationCell
+                      checkpoint={c}
+                      evaluation={latestEvaluation.get(c.id)}
+                      canEvaluate={canEvaluate}
+                      evaluating={evaluating}
+                      onEvaluate={() => {
+                        setEvaluating(c.id);
+                        evaluate.mutate({ runId, checkpointId: c.id });
+                      }}
+                    />
+                  </td>
                 </tr>
               ))}
             </tbody>
@@ -152,5 +158,44 @@ export function CheckpointsTable({
         </p>
       ) : null}
     </section>
+  );
+}
+
+/** A checkpoint's test evaluation: its latest result and a link to it, or "not evaluated"; the action says which it does. */
+function EvaluationCell({
+  checkpoint: c,
+  evaluation,
+  canEvaluate,
+  evaluating,
+  onEvaluate,
+}: {
+  checkpoint: Checkpoint;
+  evaluation: CheckpointEvaluation | undefined;
+  canEvaluate: boolean;
+  evaluating: number | null;
+  onEvaluate: () => void;
+}) {
+  const busy = evaluating === c.id;
+  return (
+    <span className="row" style={{ gap: 6, flexWrap: "nowrap" }}>
+      {evaluation ? (
+        <span>
+          {evaluationShortResult(evaluation.metrics)} · <a href={`#evaluation-${evaluation.id}`}>evaluation #{evaluation.id}</a>
+        </span>
+      ) : (
+        <span className="muted">not evaluated</span>
+      )}
+      {canEvaluate ? (
+        <button
+          type="button"
+          aria-label={`${evaluation ? "Re-evaluate" : "Evaluate"} epoch ${c.epoch} on the test set`}
+          title={evaluation ? `Evaluates again: records another evaluation beside #${evaluation.id}, which stays` : undefined}
+          disabled={evaluating !== null}
+          onClick={onEvaluate}
+        >
+          {busy ? "Evaluating…" : evaluation ? "Re-evaluate" : "Evaluate on test set"}
+        </button>
+      ) : null}
+    </span>
   );
 }

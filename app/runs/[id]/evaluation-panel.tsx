@@ -3,9 +3,10 @@
  * Evaluations of a run on the test partition: every one listed (the trainer's own at the end of training, and those
  * requested later per checkpoint), each naming its checkpoint (epoch) and the SHA-256 of the data it was computed on.
  * The chosen one (the latest by default) shows per-class precision/recall/F1 and the confusion matrix as a heat map
- * table, or MSE/MAE/R² for regression.
+ * table, or MSE/MAE/R² for regression. Each row is the anchor #evaluation-<id> (the checkpoints table links there); following
+ * such a link on the page also shows that evaluation below.
  */
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { Hash } from "@/app/_components/hash";
 import { formatMetric, formatTime } from "@/app/_components/format";
 
@@ -27,6 +28,11 @@ function origin(e: Evaluation): string {
   return e.source === "training" ? "End of training" : `Requested by ${e.createdByName}`;
 }
 
+/** The one number a checkpoint's row shows for its evaluation: accuracy, or MSE for regression. */
+export function evaluationShortResult(m: Record<string, unknown>): string {
+  return m.task === "regression" ? `MSE ${formatMetric(m.mse as number)}` : `accuracy ${formatMetric(m.accuracy as number, "accuracy")}`;
+}
+
 function headline(m: Record<string, unknown>): string {
   if (m.task === "regression")
     return `MSE ${formatMetric(m.mse as number)} · MAE ${formatMetric(m.mae as number)} · R² ${formatMetric(m.r2 as number)}`;
@@ -35,6 +41,15 @@ function headline(m: Record<string, unknown>): string {
 
 export function EvaluationPanel({ evaluations, checkpoints }: { evaluations: Evaluation[]; checkpoints: { id: number; epoch: number }[] }) {
   const [chosenId, setChosenId] = useState<number | null>(null);
+  // A link to #evaluation-<id> on this page (the checkpoints table's) shows that evaluation below.
+  useEffect(() => {
+    const followHash = () => {
+      const linked = /^#evaluation-(\d+)$/.exec(window.location.hash);
+      if (linked) setChosenId(Number(linked[1]));
+    };
+    window.addEventListener("hashchange", followHash);
+    return () => window.removeEventListener("hashchange", followHash);
+  }, []);
   const epochOf = (e: Evaluation) => checkpoints.find((c) => c.id === e.checkpointId)?.epoch ?? "?";
   const chosen = evaluations.find((e) => e.id === chosenId) ?? evaluations.at(-1);
   return (
@@ -63,7 +78,7 @@ export function EvaluationPanel({ evaluations, checkpoints }: { evaluations: Eva
               </thead>
               <tbody>
                 {evaluations.map((e) => (
-                  <tr key={e.id}>
+                  <tr key={e.id} id={`evaluation-${e.id}`} style={{ scrollMarginTop: 64 }}>
                     <td className="num">{e.id}</td>
                     <td className="num">{epochOf(e)}</td>
                     <td>{e.partition}</td>

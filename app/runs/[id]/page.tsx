@@ -342,6 +342,7 @@ function Run({ runId, me }: { runId: number; me: Me }) {
       <CheckpointsTable
         runId={runId}
         checkpoints={r.checkpoints}
+        evaluations={r.evaluations}
         canFineTune={me.role === "engineer" && !active}
         canEvaluate={me.role === "engineer" || me.role === "reviewer"}
       />

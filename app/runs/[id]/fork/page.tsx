@@ -4,6 +4,8 @@
  * A fork takes two steps: edit (the form shows the diff against the parent), then review each change, where a
  * rationale can be given per change; the change set's rationale covers the rest. Each changed path becomes a decision.
  * A re-run (runs.rerun) replays the source's planned and in-flight changes at their epochs; the page says how many.
+ * A fork is named "<parent> · fork of #N" unless another name is typed (fork-name.ts): not like its parent, whose config
+ * may carry a name (the server would otherwise take it), so lists and the compare view tell them apart.
  */
 import Link from "next/link";
 import { use, useState } from "react";
@@ -13,6 +15,7 @@ import { useTRPC } from "@/app/_trpc/client";
 import { Shell, type Me } from "@/app/_components/shell";
 import { ErrorState, FormError, Loading } from "@/app/_components/states";
 import { RunConfigForm } from "@/app/_components/run-config-form";
+import { RUN_NAME_MAX, proposedForkName } from "@/app/_components/fork-name";
 import { diffConfigs, type TrainingConfigInput } from "@/contracts/training-config";
 import type { inferRouterOutputs } from "@trpc/server";
 import type { AppRouter } from "@/server/trpc/root";
@@ -31,11 +34,15 @@ function Fork({ runId, mode, me }: { runId: number; mode: "fork" | "rerun"; me: 
   const [pending, setPending] = useState<Pending | null>(null);
   const [perChange, setPerChange] = useState<Record<string, string>>({});
   const [rerunWhy, setRerunWhy] = useState("");
+  // null: not edited, so the proposal (known once the parent loads) is the name.
+  const [typedName, setTypedName] = useState<string | null>(null);
   if (parent.isPending) return <Loading what="Loading the parent run" />;
   if (parent.error) return <ErrorState error={parent.error} title="Could not load the parent run" />;
   if (me.role !== "engineer") return <ErrorState error={`a ${me.role} cannot launch runs (engineers only)`} title="Not allowed" />;
   const p = parent.data;
   const diff = pending ? diffConfigs(p.config, pending.config) : [];
+  const proposedName = proposedForkName(p);
+  const forkName = typedName?.trim() || proposedName;
   return (
     <>
       <p className="muted">
@@ -73,6 +80,16 @@ function Fork({ runId, mode, me }: { runId: number; mode: "fork" | "rerun"; me: 
             with your rationale.
           </p>
           <div className="panel" style={pending ? { display: "none" } : undefined}>
+            <label className="field" style={{ marginBottom: 12, maxWidth: 480 }}>
+              <span>Run name</span>
+              <input
+                aria-label="Run name"
+                value={typedName ?? proposedName}
+                maxLength={RUN_NAME_MAX}
+                placeholder={`empty: ${proposedName}`}
+                onChange={(e) => setTypedName(e.target.value)}
+              />
+            </label>
             <RunConfigForm
               initial={p.config}
               parentConfig={p.config}
@@ -99,6 +116,7 @@ function Fork({ runId, mode, me }: { runId: number; mode: "fork" | "rerun"; me: 
                   changeRationales,
                   origin: "fork",
                   parentRunId: p.id,
+                  name: forkName,
                 });
               }}
             >
@@ -106,7 +124,8 @@ function Fork({ runId, mode, me }: { runId: number; mode: "fork" | "rerun"; me: 
                 Review {diff.length} change{diff.length === 1 ? "" : "s"}
               </h2>
               <p className="muted" style={{ marginTop: 0 }}>
-                Rationale for the change set: “{pending.rationale}”. Give a specific reason per change where it differs (optional).
+                Launching as “{forkName}”. Rationale for the change set: “{pending.rationale}”. Give a specific reason per change where it
+                differs (optional).
               </p>
               <div className="table-scroll">
                 <table aria-label="Changes to launch">

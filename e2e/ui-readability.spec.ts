@@ -1,0 +1,148 @@
+/**
+ * User-visible defects found in session 13, each pinned here in Chromium:
+ * - a fork proposes a name of its own ("<parent> · fork of #N"), editable, instead of taking its parent's name;
+ * - a checkpoint that already has an evaluation shows its result (linked to it) and offers "Re-evaluate", not "Evaluate";
+ * - a promotion signature shows its record hash once (short, with a copy button), not once in its text and again beside it.
+ *
+ * Each test seeds its own experiment and runs through the API (the real trainer trains them) and waits on states,
+ * never on fixed sleeps.
+ */
+import { test, expect, type Page } from "@playwright/test";
+import { DEMO, signIn, trpcCall, unique } from "./helpers";
+
+async function query<T>(page: Page, path: string, input?: unknown): Promise<T> {
+  const res = await trpcCall(page, "query", path, input ?? {});
+  expect(res.status(), `${path}: ${await res.text()}`).toBe(200);
+  return ((await res.json()) as { result: { data: T } }).result.data;
+}
+
+async function mutate<T>(page: Page, path: string, input: unknown): Promise<T> {
+  const res = await trpcCall(page, "mutation", path, input);
+  expect(res.status(), `${path}: ${await res.text()}`).toBe(200);
+  return ((await res.json()) as { result: { data: T } }).result.data;
+}
+
+type RunData = {
+  id: number;
+  name: string;
+  status: string;
+  checkpoints: { id: number; epoch: number; isBest: boolean }[];
+  evaluations: { id: number; checkpointId: number }[];
+};
+
+const irisConfig = (learningRate: number, name?: string) => ({
+  ...(name ? { name } : {}),
+  data: {
+    dataset: { builtin: "iris" },
+    normalization: "standard",
+    split: { strategy: "stratified", train: 0.7, validation: 0.15, test: 0.15, seed: 5 },
+  },
+  model: { layers: [{ type: "dense", units: 8, activation: "relu" }] },
+  training: { optimizer: { name: "adam" }, learningRate, batchSize: 16, epochs: 3, seed: 2 },
+});
+
+async function seedExperiment(page: Page, prefix: string): Promise<number> {
+  const projects = await query<{ id: number; name: string }[]>(page, "projects.list");
+  const project = projects.find((p) => p.name.startsWith("Demo"))!;
+  return (await mutate<{ id: number }>(page, "projects.createExperiment", { projectId: project.id, name: unique(prefix) })).id;
+}
+
+const getRun = (page: Page, id: number) => query<RunData>(page, "runs.get", { id });
+
+async function completedRun(page: Page, experimentId: number, config: unknown): Promise<RunData> {
+  const { id } = await mutate<{ id: number }>(page, "runs.create", { experimentId, config, rationale: "e2e: a run to look at" });
+  await expect.poll(async () => (await getRun(page, id)).status, { timeout: 90_000, intervals: [500] }).toBe("completed");
+  return getRun(page, id);
+}
+
+async function launchForkWithLowerLearningRate(page: Page, parentId: number, rationale: string) {
+  await page.getByLabel("Learning rate", { exact: true }).fill("0.005");
+  await page.getByRole("textbox", { name: "Rationale" }).fill(rationale);
+  await page.getByRole("button", { name: "Review changes" }).click();
+  await page.getByRole("button", { name: "Launch fork" }).click();
+  await expect(page).toHaveURL(/\/runs\/\d+$/);
+  await expect(page.getByText(`fork of run #${parentId}`).first()).toBeVisible();
+}
+
+test("[FORK name]: the fork form proposes '<parent> · fork of #N', editable, so a fork is not named like its parent", async ({ page }) => {
+  await signIn(page, "engineer");
+  const experimentId = await seedExperiment(page, "e2e fork name");
+  const parentName = unique("fork parent");
+  // The parent's config carries its name (as the demo baseline's does): a fork used to inherit it.
+  const { id: parentId } = await mutate<{ id: number }>(page, "runs.create", {
+    experimentId,
+    config: irisConfig(0.03, parentName),
+    rationale: "e2e: a parent to fork",
+  });
+
+  // Launched without touching the name: the fork is named after what it is a fork of, not like its parent.
+  await page.goto(`/runs/${parentId}/fork`);
+  const proposed = `${parentName} · fork of #${parentId}`;
+  await launchForkWithLowerLearningRate(page, parentId, "e2e: the proposed name");
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText(proposed);
+
+  // The proposal is an editable field: any name can be typed instead.
+  await page.goto(`/runs/${parentId}/fork`);
+  const nameField = page.getByRole("textbox", { name: "Run name" });
+  await expect(nameField).toHaveValue(proposed);
+  const typed = unique("my own fork");
+  await nameField.fill(typed);
+  await launchForkWithLowerLearningRate(page, parentId, "e2e: a typed name");
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText(typed);
+});
+
+test("[EVALUATE]: an evaluated checkpoint shows its result and offers Re-evaluate; a new evaluation turns Evaluate into Re-evaluate", async ({
+  page,
+}) => {
+  await signIn(page, "engineer");
+  const experimentId = await seedExperiment(page, "e2e evaluate");
+  const run = await completedRun(page, experimentId, irisConfig(0.03));
+  // The trainer evaluates the best checkpoint when training ends; pick one it did not evaluate.
+  const evaluated = run.checkpoints.find((c) => run.evaluations.some((e) => e.checkpointId === c.id))!;
+  const other = run.checkpoints.find((c) => !run.evaluations.some((e) => e.checkpointId === c.id))!;
+  const evaluation = run.evaluations.find((e) => e.checkpointId === evaluated.id)!;
+
+  await page.goto(`/runs/${run.id}`);
+  const table = page.getByRole("table", { name: "Checkpoints table" });
+  const evaluatedRow = table.getByRole("row").filter({ has: page.getByRole("button", { name: `Re-evaluate epoch ${evaluated.epoch} ` }) });
+  await expect(evaluatedRow).toHaveCount(1);
+  await expect(evaluatedRow).toContainText(/accuracy [\d.]+ %/);
+  await expect(table.getByRole("button", { name: `Evaluate epoch ${evaluated.epoch} on the test set`, exact: true })).toHaveCount(0);
+  const link = evaluatedRow.getByRole("link", { name: `evaluation #${evaluation.id}` });
+  await link.click();
+  await expect(
+    page.getByRole("table", { name: "Evaluations" }).getByRole("row", { name: new RegExp(`^${evaluation.id} `) }),
+  ).toBeInViewport();
+
+  // A checkpoint not evaluated yet offers Evaluate; once evaluated, its row shows the result and Re-evaluate.
+  await table.getByRole("button", { name: `Evaluate epoch ${other.epoch} on the test set`, exact: true }).click();
+  await expect(table.getByRole("button", { name: `Re-evaluate epoch ${other.epoch} ` })).toBeVisible();
+  await expect(table.getByRole("button", { name: `Evaluate epoch ${other.epoch} on the test set`, exact: true })).toHaveCount(0);
+  const otherRow = table.getByRole("row").filter({ has: page.getByRole("button", { name: `Re-evaluate epoch ${other.epoch} ` }) });
+  await expect(otherRow).toContainText(/accuracy [\d.]+ %/);
+});
+
+test("[SIGNATURE]: a promotion signature shows its record hash once, short with a copy button", async ({ page }) => {
+  await signIn(page, "engineer");
+  const experimentId = await seedExperiment(page, "e2e signature");
+  const run = await completedRun(page, experimentId, irisConfig(0.03));
+  const model = unique("e2e-signature").replace(/\s+/g, "-");
+  const v = await mutate<{ version: number }>(page, "models.register", { runId: run.id, modelName: model });
+  const request = await mutate<{ id: number; recordSha256: string }>(page, "models.requestPromotion", {
+    modelName: model,
+    version: v.version,
+    acknowledgeMissingDocumentation: true,
+    rationale: "e2e: a request to sign",
+  });
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await signIn(page, "reviewer");
+  await mutate(page, "models.sign", { requestId: request.id, meaning: "approval", password: DEMO.reviewer.password });
+
+  await page.goto(`/models/${encodeURIComponent(model)}`);
+  const article = page.getByRole("article", { name: `Promotion request #${request.id}` });
+  const signature = article.getByRole("list", { name: "Signatures" }).getByRole("listitem");
+  await expect(signature).toContainText(/^Approved by Rui Reviewer on .* — meaning: approval — record sha256/);
+  const text = (await signature.textContent()) ?? "";
+  expect(text.split(request.recordSha256.slice(0, 12)).length - 1, text).toBe(1);
+  await expect(signature.getByRole("button", { name: "Copy signed record sha256" })).toBeVisible();
+});
