@@ -58,7 +58,7 @@ test("[PROMOTION docs]: the Request production form checks the model card and da
 
   // The server refuses a request with missing sections and no acknowledgement, naming them; nothing is requested.
   const refused = await trpcCall(page, "mutation", "models.requestPromotion", { modelName: model, version: 1, rationale: "e2e: no docs" });
-  expect(refused.status()).toBe(400);
+  expect(refused.status()).toBe(409);
   expect(await refused.text()).toContain(`Model card of ${model}: Intended purpose and use`);
 
   await page.goto(`/models/${model}/versions/1`);

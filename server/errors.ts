@@ -13,12 +13,18 @@
 export type DomainErrorKind =
   /** The record asked for does not exist (or the caller may not know it exists). */
   | "not_found"
-  /** The request is malformed or names things that do not fit together. */
+  /** The request is malformed or names things that do not fit together (whatever the state of the record). */
   | "invalid_input"
   /** The caller is known but may not do this (role, separation of duties, wrong signature password). */
   | "forbidden"
-  /** The request clashes with the current state (a duplicate name, a record in the wrong state). */
+  /** The request clashes with what exists (a duplicate name, nothing to change, a change made meanwhile). */
   | "conflict"
+  /**
+   * The request is well-formed, but the record it names is in a state that does not allow it now (stop a finished
+   * run, resume a completed one, promote a version without a test evaluation, sign a closed request). The message
+   * names the state and what the action needs.
+   */
+  | "wrong_state"
   /** Throttled or busy: try again later (after retryAfterSeconds when given). */
   | "too_many_requests"
   /** The caller could not be identified (wrong email or password, disabled account). */
@@ -48,4 +54,7 @@ export function forbidden(message: string): never {
 }
 export function conflict(message: string): never {
   throw new DomainError("conflict", message);
+}
+export function wrongState(message: string): never {
+  throw new DomainError("wrong_state", message);
 }

@@ -21,7 +21,7 @@ import { DomainError } from "@/server/errors";
 import { compressionResult, createCompressionRun, type CompressRunInput } from "@/server/runs/compression";
 import type { BackendName } from "@/trainer/types";
 import { openTrainStoreFor } from "./cli-train-store";
-import { runStatusOn } from "./exit-codes";
+import { isBadInput, runStatusOn } from "./exit-codes";
 
 /** A run that may still write checkpoints: one it lacks now may come (exit-codes.ts: a state, exit 1, not bad input). */
 const STILL_TRAINING = ["queued", "running", "paused", "interrupted"];
@@ -155,7 +155,8 @@ export async function compressCommand(argv: string[]): Promise<number> {
       const message = e instanceof DomainError ? e.message : e instanceof Error && e.name === "ZodError" ? zodMessage(e) : null;
       if (message === null) throw e;
       process.stderr.write(`compress: ${message}\n`);
-      return 2;
+      // A state of the record (the run wrote no such checkpoint yet, found after the check above): exit 1, as that check.
+      return e instanceof DomainError && !isBadInput(e) ? 1 : 2;
     }
     log(`run ${run.id} (${run.name}) queued: ${input.method} of run ${runId}'s checkpoint ${run.parentCheckpointId}`);
     await on.orchestrator.launch(run.id);

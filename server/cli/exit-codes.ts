@@ -34,8 +34,8 @@ export async function runStatusOn(db: Store | Db, runId: number): Promise<string
  * A run the action does not apply to in its current state (resume a completed run, pause a finished one, re-run a
  * running one): a rule of the record, not the caller's typo, so exit 1 with "<command>: run N is <status>; <action>
  * needs a run that is …" on stderr, before anything is recorded. Null when `status` is one of `allowed`.
- * The services refuse the same states themselves (as invalid_input, which the web app shows as is); the command checks
- * first so that its exit code follows this file's rule.
+ * The services refuse the same states themselves (as wrong_state: 409 CONFLICT in the web app, exit 1 through main.ts);
+ * the command checks first so that its message names the command and the state in these words.
  */
 export function wrongRunState(command: string, runId: number, status: string, action: string, allowed: readonly string[]): 1 | null {
   if (allowed.includes(status)) return null;

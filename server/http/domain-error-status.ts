@@ -10,6 +10,7 @@ export const HTTP_STATUS_OF_KIND: Record<DomainErrorKind, number> = {
   invalid_input: 400,
   forbidden: 403,
   conflict: 409,
+  wrong_state: 409,
   too_many_requests: 429,
   unauthenticated: 401,
 };

@@ -2,8 +2,9 @@
  * Errors of the tracking API in MLflow's terms: an error code of databricks_pb2 and its HTTP status
  * (contracts/mlflow/types.ts MLFLOW_ERROR_STATUS), answered as `{"error_code": …, "message": …}`. A DomainError
  * thrown by a service below is translated here (not_found → RESOURCE_DOES_NOT_EXIST, invalid_input →
- * INVALID_PARAMETER_VALUE, forbidden → PERMISSION_DENIED, conflict → RESOURCE_ALREADY_EXISTS, unauthenticated →
- * UNAUTHENTICATED), so the message reaches the script unchanged.
+ * INVALID_PARAMETER_VALUE, forbidden → PERMISSION_DENIED, conflict → RESOURCE_ALREADY_EXISTS, wrong_state →
+ * INVALID_STATE as this API's own state refusals, unauthenticated → UNAUTHENTICATED), so the message reaches the
+ * script unchanged.
  */
 import { DomainError } from "@/server/errors";
 import { MLFLOW_ERROR_STATUS, type MlflowErrorCode } from "@/contracts/mlflow/types";
@@ -33,6 +34,7 @@ const CODE_OF_KIND: Record<DomainError["kind"], MlflowErrorCode> = {
   invalid_input: "INVALID_PARAMETER_VALUE",
   forbidden: "PERMISSION_DENIED",
   conflict: "RESOURCE_ALREADY_EXISTS",
+  wrong_state: "INVALID_STATE",
   too_many_requests: "TEMPORARILY_UNAVAILABLE",
   unauthenticated: "UNAUTHENTICATED",
 };

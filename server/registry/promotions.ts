@@ -37,7 +37,7 @@ import { sha256Canonical } from "@/contracts/canonical";
 import { PASSWORD_MAX } from "@/contracts/user-fields";
 import { now, requireRole, type SignedInActor } from "../app-context/service-context";
 import type { StoreServiceContext } from "../app-context/store-context";
-import { conflict, forbidden, invalidInput, notFound } from "@/server/errors";
+import { conflict, forbidden, invalidInput, notFound, wrongState } from "@/server/errors";
 import { aliasSchema, appendAliasMove, modelNameSchema, type CheckpointedServiceContext } from "./service";
 import {
   conflictsOfInterestIn,
@@ -88,7 +88,7 @@ function* citedEvaluation(q: Tx, t: StoreTables, modelName: string, version: Ver
   if (input.evaluationId === undefined) {
     const newest = candidates[0];
     if (!newest)
-      invalidInput(
+      wrongState(
         `version ${version.version} of "${modelName}" cannot be promoted: its checkpoint (#${version.checkpointId}, weights ${version.weightsSha256.slice(0, 12)}…) has no evaluation on the test partition. Register the run's evaluated (best) checkpoint instead.`,
       );
     return newest;
@@ -132,7 +132,7 @@ function* insertPromotionRequest(tx: Tx, t: StoreTables, actor: SignedInActor, i
   // The documentation as it is now, read in this transaction (a section may have been written a moment ago).
   const checklist = yield* documentationChecklistIn(tx, t, version.id);
   if (checklist.missing.length > 0 && !input.acknowledgeMissingDocumentation)
-    invalidInput(
+    wrongState(
       `${checklist.missing.length} of ${checklist.total} documentation sections of version ${version.version} are not written (${describeMissing(checklist)}): write them, or acknowledge that you request production without them (the request records which are missing and reviewers see it)`,
     );
   const documentation = documentationRecord(checklist, checklist.missing.length > 0);
@@ -380,7 +380,8 @@ function* assertSignable(
 ): TxBody<void> {
   const { signatures } = t;
   const { request, version, model, evaluation } = yield* loadPromotionRequestIn(q, t, requestId);
-  if (request.status !== "pending") conflict(`promotion request #${request.id} is ${request.status}; only a pending request can be signed`);
+  if (request.status !== "pending")
+    wrongState(`promotion request #${request.id} is ${request.status}; only a pending request can be signed`);
   const already = yield* rows(
     q
       .select()
@@ -412,7 +413,7 @@ export async function withdrawPromotion(ctx: StoreServiceContext, raw: z.input<t
     function* (tx) {
       const { request } = yield* loadPromotionRequestIn(tx, t, input.requestId);
       if (request.requestedBy !== actor.id) forbidden(`only the requester can withdraw promotion request #${request.id}`);
-      if (request.status !== "pending") conflict(`promotion request #${request.id} is ${request.status}`);
+      if (request.status !== "pending") wrongState(`promotion request #${request.id} is ${request.status}`);
       const decidedAt = now();
       yield* exec(tx.update(t.promotionRequests).set({ status: "withdrawn", decidedAt }).where(eq(t.promotionRequests.id, request.id)));
       yield* appendEvent({

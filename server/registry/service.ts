@@ -23,7 +23,7 @@ import { appendEvent } from "@/server/audit/ledger-pg";
 import { now, requireRole, type ServiceDeps, type SignedInActor } from "../app-context/service-context";
 import type { StoreServiceContext } from "../app-context/store-context";
 import type { CheckpointOutcome } from "../app-context/audit-checkpoint-after-commit";
-import { conflict, invalidInput, notFound } from "@/server/errors";
+import { conflict, invalidInput, notFound, wrongState } from "@/server/errors";
 import { findModelIn, findModelVersionIn } from "./queries";
 import { currentAliasVersionIdIn } from "./aliases";
 import { checkpointAfterChange } from "./on-store";
@@ -101,7 +101,7 @@ export function* insertModelVersion(
 ): TxBody<RegisteredVersion> {
   const run = yield* row(tx.select().from(t.runs).where(eq(t.runs.id, input.runId)));
   if (!run) notFound(`run ${input.runId}`);
-  if (run.status !== "completed") invalidInput(`run ${run.id} is ${run.status}: only checkpoints of completed runs can be registered`);
+  if (run.status !== "completed") wrongState(`run ${run.id} is ${run.status}: only checkpoints of completed runs can be registered`);
   const ck = resolveCheckpoint(
     yield* rows(tx.select().from(t.checkpoints).where(eq(t.checkpoints.runId, run.id)).orderBy(asc(t.checkpoints.id))),
     run.id,

@@ -34,7 +34,7 @@ import {
 import { canonicalJson, sha256Canonical } from "@/contracts/canonical";
 import { appendEvent } from "@/server/audit/ledger-pg";
 import { runParamValue } from "@/server/audit/content/records";
-import { invalidInput, notFound } from "@/server/errors";
+import { invalidInput, notFound, wrongState } from "@/server/errors";
 import { now, requireRole } from "../app-context/service-context";
 import type { StoreServiceContext } from "../app-context/store-context";
 import { insertDecision, type DecisionRef } from "../decisions/service";
@@ -72,7 +72,13 @@ export type CompressRunInput = z.input<typeof compressRunInput>;
 
 type RunRow = typeof runs.$inferSelect;
 
-/** The checkpoint of `run` named by "best", an epoch or an id (the first by id when several match). */
+/** A run that may still write checkpoints: one it lacks now may come (a state of the run, not bad input). */
+const STILL_TRAINING: readonly string[] = ["queued", "running", "paused", "interrupted"];
+
+/**
+ * The checkpoint of `run` named by "best", an epoch or an id (the first by id when several match). A best or epoch one
+ * missing: wrong_state while the run may still write it, invalid_input once it never will.
+ */
 async function sourceCheckpoint(store: Store, run: RunRow, which: z.output<typeof compressRunInput>["checkpoint"]) {
   const { checkpoints } = store.tables;
   const where =
@@ -82,15 +88,17 @@ async function sourceCheckpoint(store: Store, run: RunRow, which: z.output<typeo
         ? and(eq(checkpoints.runId, run.id), eq(checkpoints.epoch, which.epoch))
         : and(eq(checkpoints.runId, run.id), eq(checkpoints.id, which.checkpointId));
   const [ck] = await reader(store).select().from(checkpoints).where(where).orderBy(asc(checkpoints.id)).limit(1);
-  if (!ck)
-    invalidInput(
-      which === "best"
-        ? `run ${run.id} has no best checkpoint (it is ${run.status}); name a checkpoint by its epoch`
-        : "epoch" in which
-          ? `run ${run.id} has no checkpoint at epoch ${which.epoch}`
-          : `checkpoint ${which.checkpointId} is not a checkpoint of run ${run.id}`,
-    );
-  return ck;
+  if (ck) return ck;
+  if (which !== "best" && "checkpointId" in which)
+    return invalidInput(`checkpoint ${which.checkpointId} is not a checkpoint of run ${run.id}`);
+  const what = which === "best" ? "its best checkpoint" : `its checkpoint of epoch ${which.epoch}`;
+  if (STILL_TRAINING.includes(run.status))
+    return wrongState(`run ${run.id} is ${run.status}: it has not written ${what} yet; compress it once it has`);
+  return invalidInput(
+    which === "best"
+      ? `run ${run.id} has no best checkpoint (it is ${run.status}); name a checkpoint by its epoch`
+      : `run ${run.id} has no checkpoint at epoch ${which.epoch}`,
+  );
 }
 
 /** The layers a run's weights were built from: a fine-tune's are its parent run's (as buildForJob builds it). */

@@ -51,7 +51,7 @@ import { interventionOutcomeSha256, interventionRequestSha256 } from "@/server/a
 import { now, requireRole, type ServiceContext, type ServiceDeps, type SignedInActor } from "../app-context/service-context";
 import type { AnyArtifactStore } from "@/server/artifacts/async-store";
 import { actorOf } from "../users/service";
-import { conflict, invalidInput, notFound } from "@/server/errors";
+import { conflict, invalidInput, notFound, wrongState } from "@/server/errors";
 import {
   metricsSnapshotAtIn,
   parseChanges,
@@ -216,7 +216,7 @@ type Row = typeof runInterventions.$inferSelect;
 function* pendingRowIn(tx: Tx, t: StoreTables, id: number): TxBody<Row> {
   const row = yield* oneRow(tx.select().from(t.runInterventions).where(eq(t.runInterventions.id, id)));
   if (!row) notFound(`intervention ${id}`);
-  if (row.status !== "pending") conflict(`intervention ${id} is already ${row.status}: only a pending intervention can change`);
+  if (row.status !== "pending") wrongState(`intervention ${id} is already ${row.status}: only a pending intervention can change`);
   return row;
 }
 
@@ -284,7 +284,7 @@ function* requestInterventionIn(tx: Tx, t: StoreTables, actor: Actor, input: Req
   const { effective, status } = script ?? (yield* runEffectiveConfigIn(tx, t, input.runId));
   const allowed = PILOT_ALLOWED_STATES[input.kind];
   if (!allowed.includes(status as RunStatus))
-    invalidInput(`run ${input.runId} is ${status}: ${input.kind} needs a run that is ${allowed.join(" or ")}`);
+    wrongState(`run ${input.runId} is ${status}: ${input.kind} needs a run that is ${allowed.join(" or ")}`);
   let changes: ConfigChange[] = [];
   // A rollback's changes apply to the branch, on top of the settings in force at its checkpoint.
   const rollbackFrom =
@@ -302,7 +302,7 @@ function* requestInterventionIn(tx: Tx, t: StoreTables, actor: Actor, input: Req
       changes = v.changes;
     }
     if (input.kind === "set" && changes.every((c) => canonicalJson(c.oldValue) === canonicalJson(c.newValue)))
-      invalidInput(`set: ${changes.map((c) => c.path).join(", ")} already ${changes.length > 1 ? "have" : "has"} that value`);
+      conflict(`set: ${changes.map((c) => c.path).join(", ")} already ${changes.length > 1 ? "have" : "has"} that value`);
   }
   if (rollbackFrom) {
     const branchConfig = effectiveConfig(base, [{ changes }]);

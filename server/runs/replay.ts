@@ -26,7 +26,7 @@ import { asStore, reader, readPart, row, rows, runOnSqliteTx, type Store, type S
 import type { AnyArtifactStore } from "@/server/artifacts/async-store";
 import { trainingConfigSchema, type ScheduleEntry, type TrainingConfig } from "@/contracts/training-config";
 import { requireRole, type ServiceContext, type SignedInActor } from "../app-context/service-context";
-import { invalidInput, notFound } from "@/server/errors";
+import { invalidInput, notFound, wrongState } from "@/server/errors";
 import { branchRunOnStore, createRun, createRunOnStore, type CreateRunInput } from "./service";
 import { applyInterventionOn, applyRollbackOn } from "./pilot";
 import { parseChanges } from "./pilot-queries";
@@ -83,7 +83,7 @@ function* rerunRequestIn(q: Tx, t: StoreTables, actor: SignedInActor, raw: z.inp
   if (!source) notFound(`run ${input.runId}`);
   if (source.origin === "api") invalidInput(`run ${source.id} was logged through the tracking API: it has no training config to re-run`);
   if (!(RERUNNABLE as readonly string[]).includes(source.status))
-    invalidInput(
+    wrongState(
       `run ${source.id} is ${source.status}: only a ${RERUNNABLE.join(", ")} run can be re-run (its piloting path must be complete)`,
     );
   if (source.origin === "branch")

@@ -27,7 +27,7 @@ import { resolveDataset, resolveDatasetRow } from "../datasets/service";
 import { insertDecision, type DecisionRef } from "../decisions/service";
 import { now, requireRole, type ServiceContext, type SignedInActor } from "../app-context/service-context";
 import type { StoreServiceContext } from "../app-context/store-context";
-import { conflict, invalidInput, notFound } from "@/server/errors";
+import { conflict, invalidInput, notFound, wrongState } from "@/server/errors";
 import {
   applyRollbackOn,
   refuseCompressionPilotOn,
@@ -368,7 +368,7 @@ export async function resumeInterruptedRun(ctx: StoreServiceContext, orchestrato
   const { runs } = store.tables;
   const [run] = await reader(store).select({ status: runs.status }).from(runs).where(eq(runs.id, runId)).limit(1);
   if (!run) notFound(`run ${runId}`);
-  if (run.status !== "interrupted") invalidInput(`run ${runId} is ${run.status}; only an interrupted run can be resumed this way`);
+  if (run.status !== "interrupted") wrongState(`run ${runId} is ${run.status}; only an interrupted run can be resumed this way`);
   if (!(await orchestrator.resumeInterrupted(runId))) conflict(`run ${runId} is held by another live process`);
   return { ok: true };
 }
@@ -473,7 +473,7 @@ export async function cancelRun(ctx: StoreServiceContext, orchestrator: RunCance
       if (run.origin === "api")
         invalidInput(`run ${runId} is logged by a script through the tracking API: the script ends it (runs/update with status KILLED)`);
       if (run.status !== "queued" && run.status !== "running" && run.status !== "paused" && run.status !== "interrupted")
-        invalidInput(`run ${runId} is ${run.status}; only a queued, running, paused or interrupted run can be cancelled`);
+        wrongState(`run ${runId} is ${run.status}; only a queued, running, paused or interrupted run can be cancelled`);
       yield* appendEvent({
         actor: ctx.actor,
         action: "run.cancelRequest",

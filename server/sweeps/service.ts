@@ -31,7 +31,7 @@ import { appendEvent } from "@/server/audit/ledger-pg";
 import type { AnyArtifactStore } from "@/server/artifacts/async-store";
 import { now, requireRole } from "@/server/app-context/service-context";
 import type { StoreServiceContext } from "@/server/app-context/store-context";
-import { conflict, invalidInput, notFound } from "@/server/errors";
+import { conflict, invalidInput, notFound, wrongState } from "@/server/errors";
 import { createRunOnStore } from "@/server/runs/service";
 import { actorOf } from "@/server/users/service";
 import { FINAL_RUN_STATUSES, objectiveValuesIn } from "./queries";
@@ -156,7 +156,7 @@ export async function changeSweepStatus(
     function* (tx) {
       const s = yield* sweepRow(tx, store.tables, input.sweepId);
       if (!s) notFound(`sweep ${input.sweepId}`);
-      if (!t.from.includes(s.status)) invalidInput(`sweep ${s.id} is ${s.status}: ${verb} needs a sweep that is ${t.from.join(" or ")}`);
+      if (!t.from.includes(s.status)) wrongState(`sweep ${s.id} is ${s.status}: ${verb} needs a sweep that is ${t.from.join(" or ")}`);
       const active =
         verb === "stop"
           ? (yield* rows(
@@ -196,7 +196,7 @@ export async function extendSweep(ctx: StoreServiceContext, raw: z.input<typeof 
     function* (tx) {
       const s = yield* sweepRow(tx, store.tables, input.sweepId);
       if (!s) notFound(`sweep ${input.sweepId}`);
-      if (s.status === "stopped") invalidInput(`sweep ${s.id} was stopped: a stopped sweep is final`);
+      if (s.status === "stopped") wrongState(`sweep ${s.id} was stopped: a stopped sweep is final`);
       const maxTrials = s.maxTrials + input.addTrials;
       if (maxTrials > 1000) invalidInput(`addTrials: the budget would be ${maxTrials} trials (at most 1000)`);
       const spec = JSON.parse(s.specJson) as SweepSpec;
@@ -238,7 +238,7 @@ export async function chooseSweepWinner(ctx: StoreServiceContext, raw: z.input<t
           .where(and(eq(sweepTrials.sweepId, s.id), eq(sweepTrials.runId, input.runId))),
       );
       if (!trial) invalidInput(`runId: run ${input.runId} is not a trial of sweep ${s.id}`);
-      if (trial.status !== "completed") invalidInput(`runId: run ${input.runId} is ${trial.status}; only a completed trial can win`);
+      if (trial.status !== "completed") wrongState(`runId: run ${input.runId} is ${trial.status}; only a completed trial can win`);
       if (s.winnerRunId === input.runId) conflict(`run ${input.runId} is already the winner of sweep ${s.id}`);
       const spec = JSON.parse(s.specJson) as SweepSpec;
       const value =

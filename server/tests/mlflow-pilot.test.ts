@@ -326,7 +326,7 @@ describe("who may acknowledge, and bad input", () => {
       message: expect.stringMatching(/training\.learningRate: not a param of run \d+ \(it has logged no param yet\)/),
     });
     await expect(pilot.runs.pilot.request({ runId: Number(run_id), kind: "resume", rationale: "x" })).rejects.toMatchObject({
-      code: "BAD_REQUEST",
+      code: "CONFLICT",
       message: expect.stringMatching(/is running: resume needs a run that is paused/),
     });
     expect(counts()).toEqual(before);
@@ -611,7 +611,11 @@ describe("a pilot changes a script's settings (its logged params)", () => {
       { runId, kind: "set", set: { lr: "0.1" }, rationale: "typo" },
       /lr: not a param of run \d+ \(its params: learning_rate\)/,
     );
-    await refused({ runId, kind: "set", set: { learning_rate: "0.01" }, rationale: "same" }, /learning_rate already has that value/);
+    await refused(
+      { runId, kind: "set", set: { learning_rate: "0.01" }, rationale: "same" },
+      /learning_rate already has that value/,
+      "CONFLICT",
+    );
     await refused({ runId, kind: "set", set: { learning_rate: "  " }, rationale: "empty" }, /learning_rate: give a new value/);
     await refused({ runId, kind: "set", set: { learning_rate: { v: 1 } }, rationale: "object" }, /give the new value as text or a number/);
     await refused({ runId, kind: "set", set: { learning_rate: "0.1" }, rationale: "  " }, /a rationale is required/);

@@ -197,10 +197,10 @@ function behaviourCases(storeOf: () => Store): void {
     outcomes[store.dialect] = outcome;
     expect(Object.keys(outcome.ok)).toHaveLength(14);
     expect(outcome.refused["pause running again"]).toMatchObject({ kind: "conflict" });
-    expect(outcome.refused["pause paused"]).toMatchObject({ kind: "invalid_input" });
+    expect(outcome.refused["pause paused"]).toMatchObject({ kind: "wrong_state" });
     expect(outcome.refused["pause by a reviewer"]).toMatchObject({ kind: "forbidden" });
-    expect(outcome.refused["cancel twice"]).toMatchObject({ kind: "conflict" });
-    expect(outcome.refused["apply it again"]).toMatchObject({ kind: "conflict" });
+    expect(outcome.refused["cancel twice"]).toMatchObject({ kind: "wrong_state" });
+    expect(outcome.refused["apply it again"]).toMatchObject({ kind: "wrong_state" });
     const byId = new Map(outcome.interventions.map((i) => [i.id, i]));
     expect(byId.get(outcome.ok["pause running"]!.id)).toMatchObject({
       status: "applied",

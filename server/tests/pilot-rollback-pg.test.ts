@@ -260,7 +260,7 @@ function behaviourCases(key: keyof typeof outcomes, storeOf: () => Store, forms:
       "set of the training run at epoch 1",
       "re-run the piloted run",
     ]);
-    expect(outcome.refused["rollback applied again"]).toMatchObject({ kind: "conflict" });
+    expect(outcome.refused["rollback applied again"]).toMatchObject({ kind: "wrong_state" });
     expect(outcome.refused["rollback at the wrong epoch's checkpoint"]).toMatchObject({ kind: "invalid_input" });
     expect(outcome.refused["rollback from a checkpoint without resume state"]).toMatchObject({
       kind: "invalid_input",
@@ -269,7 +269,7 @@ function behaviourCases(key: keyof typeof outcomes, storeOf: () => Store, forms:
     expect(outcome.refused["rollback a compression"]).toMatchObject({ message: expect.stringMatching(/is a compression/) });
     expect(outcome.refused["rollback by a reviewer"]).toMatchObject({ kind: "forbidden" });
     expect(outcome.ok["set at a boundary"]).toBeNull();
-    expect(outcome.refused["re-run a paused run"]).toMatchObject({ kind: "invalid_input" });
+    expect(outcome.refused["re-run a paused run"]).toMatchObject({ kind: "wrong_state" });
     expect(outcome.refused["re-run a branch"]).toMatchObject({ kind: "invalid_input", message: expect.stringMatching(/is a branch/) });
     expect(outcome.refused["re-run by a reviewer"]).toMatchObject({ kind: "forbidden" });
     expect(outcome.refused["re-run an unknown run"]).toMatchObject({ kind: "not_found" });

@@ -220,7 +220,7 @@ describe("applying at an epoch boundary", () => {
 
   it("applies once; the checkpoint must be of that run and that epoch", () => {
     expect(domainError(() => applyIntervention(app, { interventionId: setId, epoch: 1, step: 7, checkpointId: ck(1).id })).kind).toBe(
-      "conflict",
+      "wrong_state",
     );
     const again = requestIntervention({ db: app.db, actor: actor("engineer") }, { runId: queuedRunId, kind: "stop", rationale: "enough" });
     const e = domainError(() => applyIntervention(app, { interventionId: again.id, epoch: 1, step: 7, checkpointId: ck(1).id }));

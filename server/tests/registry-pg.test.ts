@@ -267,14 +267,14 @@ function behaviourCases(storeOf: () => Store): void {
     expect(outcome.refusals).toEqual([
       { kind: "forbidden", message: "a auditor cannot register model versions (needs: engineer)" },
       { kind: "not_found", message: "run 999 was not found" },
-      { kind: "invalid_input", message: "run 2 is running: only checkpoints of completed runs can be registered" },
+      { kind: "wrong_state", message: "run 2 is running: only checkpoints of completed runs can be registered" },
       { kind: "invalid_input", message: "run 1 has no checkpoint at epoch 7 (it has epochs 0, 1)" },
       {
-        kind: "invalid_input",
+        kind: "wrong_state",
         message: expect.stringMatching(/^version 2 of "iris-classifier" cannot be promoted: .* no evaluation on the test partition/),
       },
       { kind: "invalid_input", message: 'evaluation 2 is on the "validation" partition; a promotion relies on the test partition' },
-      { kind: "invalid_input", message: expect.stringMatching(/^\d+ of \d+ documentation sections of version 1 are not written/) },
+      { kind: "wrong_state", message: expect.stringMatching(/^\d+ of \d+ documentation sections of version 1 are not written/) },
       { kind: "forbidden", message: "a reviewer cannot request promotions (needs: engineer)" },
       { kind: "conflict", message: 'promotion request #1 for version 1 to "production" is already pending' },
       {
@@ -288,15 +288,15 @@ function behaviourCases(storeOf: () => Store): void {
       { kind: "not_found", message: "promotion request 999 was not found" },
       { kind: "forbidden", message: "a engineer cannot change how many approvals a promotion needs (needs: admin)" },
       { kind: "conflict", message: "Rey Reviewer has already signed promotion request #1" },
-      { kind: "conflict", message: "promotion request #1 is approved; only a pending request can be signed" },
+      { kind: "wrong_state", message: "promotion request #1 is approved; only a pending request can be signed" },
       { kind: "invalid_input", message: '"production" moves only through a promotion request approved by independent reviewers' },
       { kind: "forbidden", message: "a reviewer cannot move model aliases (needs: engineer)" },
       { kind: "not_found", message: 'version 9 of model "iris-classifier" was not found' },
       { kind: "conflict", message: '"staging" already points at version 2' },
       { kind: "conflict", message: '"staging" already is unset' },
       { kind: "forbidden", message: "a reviewer cannot withdraw promotion requests (needs: engineer)" },
-      { kind: "conflict", message: "promotion request #3 is withdrawn" },
-      { kind: "conflict", message: "promotion request #3 is withdrawn; only a pending request can be signed" },
+      { kind: "wrong_state", message: "promotion request #3 is withdrawn" },
+      { kind: "wrong_state", message: "promotion request #3 is withdrawn; only a pending request can be signed" },
       { kind: "invalid_input", message: '"yesterday-ish" is not a time: use ISO-8601, e.g. 2026-01-31T12:00:00Z' },
       { kind: "not_found", message: 'model "no-such-model" was not found' },
     ]);
@@ -392,7 +392,7 @@ describePg("the registry and promotions on PostgreSQL", () => {
       if (approvalsRequired === 1) {
         expect(fulfilled.map((a) => a.status)).toEqual(["approved"]);
         expect(settled.find((s) => s.status === "rejected")).toMatchObject({
-          reason: { kind: "conflict", message: `promotion request #${made.id} is approved; only a pending request can be signed` },
+          reason: { kind: "wrong_state", message: `promotion request #${made.id} is approved; only a pending request can be signed` },
         });
       } else expect(fulfilled.map((a) => a.status).sort()).toEqual(["approved", "pending"]);
       const [stored] = await transact(servers[1], (tx) =>

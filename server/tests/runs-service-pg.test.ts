@@ -278,9 +278,9 @@ function behaviourCases(storeOf: () => Store, dataDirOf: () => string): void {
     expect(outcome.runs[0]).toMatchObject({ name: "baseline run", description: "the first, with a planned step" });
     expect(outcome.cancelled).toEqual({ ok: true });
     expect(outcome.cancelledHere).toEqual([fork.id]);
-    expect(outcome.cancelRefusals.map((r) => r.kind)).toEqual(["invalid_input", "not_found", "forbidden", "conflict"]);
+    expect(outcome.cancelRefusals.map((r) => r.kind)).toEqual(["wrong_state", "not_found", "forbidden", "conflict"]);
     expect(outcome.resumed).toEqual({ ok: true });
-    expect(outcome.resumeRefusals.map((r) => r.kind)).toEqual(["invalid_input", "not_found", "forbidden"]);
+    expect(outcome.resumeRefusals.map((r) => r.kind)).toEqual(["wrong_state", "not_found", "forbidden"]);
     expect(outcome.reads.listed.map((r) => [r.name, r.tags, r.params?.learningRate])).toEqual([
       ["run 4", [], 0.03],
       ["run 3", [], 0.03],

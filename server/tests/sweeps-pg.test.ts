@@ -250,7 +250,7 @@ function behaviourCases(storeOf: () => Store, dataDirOf: () => string): void {
       { kind: "not_found", message: "sweep 999 was not found" },
     ]);
     expect(o.stops).toEqual([true, false, false]);
-    expect(o.winnerRefusals.map((r) => r.kind)).toEqual(["invalid_input", "invalid_input", "forbidden", "not_found"]);
+    expect(o.winnerRefusals.map((r) => r.kind)).toEqual(["wrong_state", "invalid_input", "forbidden", "not_found"]);
     expect([o.completedBefore, o.completed]).toEqual([false, true]);
     expect(o.winner).toEqual({ sweepId: first.id, runId: t0!.id, value: 0.4, trials: 3 });
     expect(o.winnerAgain.kind).toBe("conflict");
@@ -259,11 +259,11 @@ function behaviourCases(storeOf: () => Store, dataDirOf: () => string): void {
     expect(o.pausedTrial).toEqual({ kind: "conflict", message: `sweep ${second.id} is paused: no new trials` });
     expect(o.stopped).toEqual({ id: second.id, status: "stopped", cancelRunIds: [o.secondTrials[1]!.id] });
     expect(o.statusRefusals.map((r) => r.kind)).toEqual([
-      "invalid_input",
+      "wrong_state",
       "not_found",
       "forbidden",
       "invalid_input",
-      "invalid_input",
+      "wrong_state",
       "conflict",
     ]);
     expect(o.runs.map((r) => [r.id, r.origin, r.status, r.createdBy])).toEqual([

@@ -229,13 +229,13 @@ describe("sweeps on a real app", () => {
 
     // The engineer's decisions, each with its rationale.
     await expect(engineer.sweeps.chooseWinner({ sweepId: id, runId: poor!.runId, rationale: "x" })).rejects.toMatchObject({
-      code: "BAD_REQUEST",
+      code: "CONFLICT",
       message: `runId: run ${poor!.runId} is cancelled; only a completed trial can win`,
     });
     await expect(app.as("auditor").sweeps.chooseWinner({ sweepId: id, runId: good!.runId, rationale: "x" })).rejects.toMatchObject({
       code: "FORBIDDEN",
     });
-    await expect(engineer.sweeps.pause({ sweepId: id, rationale: "hold" })).rejects.toMatchObject({ code: "BAD_REQUEST" });
+    await expect(engineer.sweeps.pause({ sweepId: id, rationale: "hold" })).rejects.toMatchObject({ code: "CONFLICT" });
     const won = await engineer.sweeps.chooseWinner({
       sweepId: id,
       runId: good!.runId,

@@ -11,6 +11,8 @@ export const TRPC_CODE_OF_KIND: Record<DomainErrorKind, TRPCError["code"]> = {
   invalid_input: "BAD_REQUEST",
   forbidden: "FORBIDDEN",
   conflict: "CONFLICT",
+  // A well-formed request the record's current state refuses: a conflict with that state (409), not bad input.
+  wrong_state: "CONFLICT",
   too_many_requests: "TOO_MANY_REQUESTS",
   unauthenticated: "UNAUTHORIZED",
 };
