@@ -7,7 +7,7 @@
  * Each test seeds its own experiment and runs through the API (the real trainer trains them) and waits on states,
  * never on fixed sleeps.
  */
-import { test, expect, type Page } from "@playwright/test";
+import { test, expect, type Locator, type Page } from "@playwright/test";
 import { DEMO, signIn, trpcCall, unique } from "./helpers";
 
 async function query<T>(page: Page, path: string, input?: unknown): Promise<T> {
@@ -145,4 +145,54 @@ test("[SIGNATURE]: a promotion signature shows its record hash once, short with 
   const text = (await signature.textContent()) ?? "";
   expect(text.split(request.recordSha256.slice(0, 12)).length - 1, text).toBe(1);
   await expect(signature.getByRole("button", { name: "Copy signed record sha256" })).toBeVisible();
+});
+
+/** The options of a <select> whose text is wider than the select shows (measured in its font, less its padding and arrow). */
+function optionsCutOff(select: Locator): Promise<string[]> {
+  return select.evaluate((el) => {
+    const s = el as HTMLSelectElement;
+    const style = getComputedStyle(s);
+    const context = document.createElement("canvas").getContext("2d")!;
+    context.font = style.font;
+    const ARROW = 20;
+    const room = s.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight) - ARROW;
+    return [...s.options].filter((o) => context.measureText(o.text).width > room).map((o) => o.text);
+  });
+}
+
+test.describe("at 1280×800", () => {
+  test.use({ viewport: { width: 1280, height: 800 } });
+
+  test("[READABLE]: the runs table's headers and the fine-tune and roll-back dropdowns show their whole text", async ({ page }) => {
+    await signIn(page, "engineer");
+    const experimentId = await seedExperiment(page, "e2e readable");
+    const run = await completedRun(page, experimentId, irisConfig(0.03));
+
+    // The default columns' headers wrap instead of being cut off ("TRAINING.LEAR…").
+    await page.goto("/runs");
+    const table = page.getByRole("table", { name: "Runs" });
+    await expect(table.getByRole("columnheader", { name: "training.learningRate" })).toBeVisible();
+    const cutHeaders = await table
+      .getByRole("columnheader")
+      .evaluateAll((ths) =>
+        ths
+          .filter((th) => [th, ...th.querySelectorAll("*")].some((el) => el.scrollWidth > el.clientWidth && el.clientWidth > 1))
+          .map((th) => th.textContent),
+      );
+    // (an element 1 px wide is the screen-reader-only text of the selection column.)
+    expect.soft(cutHeaders).toEqual([]);
+
+    // Fine-tune: the output layer's choices.
+    await page.goto(`/runs/${run.id}/finetune`);
+    const outputLayer = page.getByRole("combobox", { name: "Output layer" });
+    await expect(outputLayer).toBeVisible();
+    expect.soft(await optionsCutOff(outputLayer)).toEqual([]);
+
+    // Roll back: the checkpoint to continue from.
+    await page.goto(`/runs/${run.id}`);
+    await page.getByRole("region", { name: "Run header" }).getByRole("button", { name: "Pilot" }).click();
+    const checkpoint = page.getByRole("region", { name: "Roll back" }).getByRole("combobox", { name: "Checkpoint to continue from" });
+    await expect(checkpoint).toBeVisible();
+    expect(await optionsCutOff(checkpoint)).toEqual([]);
+  });
 });

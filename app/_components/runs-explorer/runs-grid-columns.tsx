@@ -9,7 +9,7 @@
  * so a header click sorts on the server by the same id.
  */
 import Link from "next/link";
-import { useMemo } from "react";
+import { Fragment, useMemo } from "react";
 import { createColumnHelper, rowSelectionFeature, rowSortingFeature, tableFeatures } from "@tanstack/react-table";
 import { StatusBadge } from "@/app/_components/status-badge";
 import { formatDuration, formatMetric, formatTime } from "@/app/_components/format";
@@ -32,6 +32,24 @@ export const FIXED_WIDTHS: Record<string, number> = {
 
 export const numeric = (id: string) => id === "duration" || id.startsWith("metrics.");
 
+/**
+ * A column label that may wrap after each dot ("training.<wbr>learningRate"): a header wraps onto a second line at its
+ * column's width instead of being cut off ("TRAINING.LEAR…"); its title still holds the full field.
+ */
+function wrappableLabel(label: string) {
+  const parts = label.split(".");
+  return parts.map((part, i) => (
+    <Fragment key={i}>
+      {part}
+      {i < parts.length - 1 ? (
+        <>
+          .<wbr />
+        </>
+      ) : null}
+    </Fragment>
+  ));
+}
+
 /** The table's columns for the chosen param/metric fields; the experiment column only across experiments. */
 export function useGridColumns(chosenFields: string[], crossExperiment: boolean, onEdit?: (run: RunRow) => void) {
   const chosen = useMemo(() => chosenFields.flatMap((f) => parseColumn(f) ?? []), [chosenFields]);
@@ -39,7 +57,7 @@ export function useGridColumns(chosenFields: string[], crossExperiment: boolean,
     const chosenColumn = (c: ChosenColumn) =>
       helper.accessor((r) => (c.kind === "param" ? r.run?.params[c.path] : r.run?.metrics[metricRowKey(c)]), {
         id: c.field,
-        header: () => <span title={c.field}>{columnLabel(c)}</span>,
+        header: () => <span title={c.field}>{wrappableLabel(columnLabel(c))}</span>,
         cell: ({ row }) => {
           const run = row.original.run;
           if (!run) return null;

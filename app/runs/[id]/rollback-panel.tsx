@@ -101,9 +101,10 @@ export function RollbackPanel({
             <span>Checkpoint to continue from</span>
             <select aria-label="Checkpoint to continue from" value={checkpointId} onChange={(e) => setCheckpointId(e.target.value)}>
               <option value="">choose a checkpoint…</option>
+              {/* Short enough for the form's 180 px column (it read "epoch 12 (step 96, checkpoint #…", cut off); the id is in the title. */}
               {checkpoints.map((c) => (
-                <option key={c.id} value={c.id}>
-                  epoch {c.epoch} (step {c.step}, checkpoint #{c.id})
+                <option key={c.id} value={c.id} title={`epoch ${c.epoch} (step ${c.step}, checkpoint #${c.id})`}>
+                  epoch {c.epoch} · step {c.step}
                 </option>
               ))}
             </select>

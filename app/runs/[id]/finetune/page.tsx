@@ -15,6 +15,11 @@ import { Hash } from "@/app/_components/hash";
 import { RunConfigForm } from "@/app/_components/run-config-form";
 import type { TrainingConfigInput } from "@/contracts/training-config";
 
+const OUTPUT_LAYER_CHOICES = {
+  keep: "keep the parent's (same classes)",
+  replace: "replace with a new one (new classes)",
+} as const;
+
 function FineTune({ runId }: { runId: number }) {
   const trpc = useTRPC();
   const router = useRouter();
@@ -65,8 +70,9 @@ function FineTune({ runId }: { runId: number }) {
           extra={
             <fieldset>
               <legend>Transfer</legend>
-              <div className="form-grid">
-                <label className="field">
+              {/* Not the form's 180 px grid: the output layer's choices are sentences, cut off in a cell that narrow. */}
+              <div className="row" style={{ alignItems: "flex-start" }}>
+                <label className="field" style={{ flex: "1 1 220px", maxWidth: 320 }}>
                   <span>Freeze the first N layers (0 = train everything; at most {maxFreeze})</span>
                   <input
                     type="number"
@@ -77,15 +83,16 @@ function FineTune({ runId }: { runId: number }) {
                     onChange={(e) => setFreezeLayers(Math.max(0, Math.min(maxFreeze, Number(e.target.value) || 0)))}
                   />
                 </label>
-                <label className="field">
+                <label className="field" style={{ flex: "1 1 320px", maxWidth: 420 }}>
                   <span>Output layer</span>
                   <select
                     aria-label="Output layer"
                     value={replaceHead ? "replace" : "keep"}
+                    title={replaceHead ? OUTPUT_LAYER_CHOICES.replace : OUTPUT_LAYER_CHOICES.keep}
                     onChange={(e) => setReplaceHead(e.target.value === "replace")}
                   >
-                    <option value="keep">keep the parent's (same classes)</option>
-                    <option value="replace">replace with a new one (new classes)</option>
+                    <option value="keep">{OUTPUT_LAYER_CHOICES.keep}</option>
+                    <option value="replace">{OUTPUT_LAYER_CHOICES.replace}</option>
                   </select>
                 </label>
               </div>
