@@ -23,7 +23,8 @@ import { witnessAnchors, witnessLagProblem } from "./witness/witness-anchors";
 import type { WitnessUrlAnchors } from "./witness/witness-url-anchors";
 import { checkTriggers } from "./verify-triggers";
 import { runRangeWorker, splitRange } from "./verify-parallel";
-import { scanDatabaseRange, VERIFY_MMAP_BYTES, type RangeResult } from "./verify-range";
+import { scanDatabaseRangeFast } from "./native-range";
+import { VERIFY_MMAP_BYTES, type RangeResult } from "./verify-range";
 import { AuditLogVerifier, chooseTrustedKey, neededTreeSizes, rangeSpecFor, type VerifyOptions, type VerifyResult } from "./verify";
 import type { TriggerLevel } from "./verify-types";
 
@@ -138,7 +139,7 @@ export function verifyDatabaseSync(source: string | Db, opts: VerifyDatabaseOpti
       const s = begin(db, source, opts, n, readWitness(sqliteOf(db), opts));
       const spec = { ...s.verifier.rangeSpec(1, s.n), prevChainHex: null };
       const progress = opts.onProgress;
-      s.verifier.addRange(scanDatabaseRange(s.sqlite, spec, s.n, progress ? (seq) => progress(seq, s.n) : undefined));
+      s.verifier.addRange(scanDatabaseRangeFast(s.sqlite, spec, s.n, progress ? (seq) => progress(seq, s.n) : undefined));
       finishWitness(s);
       checkRest(s, source, opts);
       return s.verifier.finish();

@@ -75,6 +75,16 @@ export type RangeResult = {
   oldestUncovered: [string, number] | null;
 };
 
+/** The range's problems in plain words; the native range (native-range.ts) reports with the same ones. */
+export const rangeProblem = {
+  gap: (expected: number, found: unknown) => `seq ${expected} missing: expected ${expected}, found ${String(found)} (deleted row?)`,
+  order: (expected: number, found: unknown) => `seq ${expected}: found seq ${String(found)} out of order (reordered or duplicated row?)`,
+  unhashable: (seq: number) => `seq ${seq}: its fields cannot be hashed (payload is not valid JSON?)`,
+  leaf: (seq: number) => `seq ${seq}: leaf hash does not match its content (edited?)`,
+  chain: (seq: number) => `seq ${seq}: chain hash does not follow from seq ${seq - 1} (row inserted, removed or rewritten?)`,
+  missing: (seq: number) => `seq ${seq} missing (deleted row?)`,
+};
+
 const sha256Hex = (data: Buffer): string =>
   typeof crypto.hash === "function" ? crypto.hash("sha256", data, "hex") : crypto.createHash("sha256").update(data).digest("hex");
 
@@ -140,27 +150,23 @@ export class RangeScanner {
     if (seq !== expected) {
       this.problem =
         typeof seq === "number" && seq > expected
-          ? { seq: expected, problem: `seq ${expected} missing: expected ${expected}, found ${seq} (deleted row?)` }
-          : { seq: expected, problem: `seq ${expected}: found seq ${String(seq)} out of order (reordered or duplicated row?)` };
+          ? { seq: expected, problem: rangeProblem.gap(expected, seq) }
+          : { seq: expected, problem: rangeProblem.order(expected, seq) };
       return false;
     }
     const leaf = leafHashOfFields(seq, at, actorId, actorName, role, action, entityType, entityId, payload);
-    if (leaf === null) return this.stop(expected, `seq ${expected}: its fields cannot be hashed (payload is not valid JSON?)`);
-    if (leaf !== leafHash) return this.stop(expected, `seq ${expected}: leaf hash does not match its content (edited?)`);
+    if (leaf === null) return this.stop(expected, rangeProblem.unhashable(expected));
+    if (leaf !== leafHash) return this.stop(expected, rangeProblem.leaf(expected));
     this.chainInput.write(leaf, 32, 32, "hex");
     const chained = sha256Hex(this.chainInput);
-    if (chained !== chainHash)
-      return this.stop(
-        expected,
-        `seq ${expected}: chain hash does not follow from seq ${expected - 1} (row inserted, removed or rewritten?)`,
-      );
+    if (chained !== chainHash) return this.stop(expected, rangeProblem.chain(expected));
     const leafNode = this.chainInput.toString("latin1", 32, 64); // the leaf's bytes, decoded once for chain and tree
     this.chainInput.write(chained, 0, 32, "hex");
     this.expected++;
 
     this.tree.pushLeaf(leafNode);
     this.result.leaves++;
-    if (action === CHECKPOINT_ACTION) this.checkCheckpointEvent(expected, payload as string);
+    if (action === CHECKPOINT_ACTION) checkCheckpointEvent(this.result, this.checkpointsById, expected, payload);
     else if (typeof at === "string") this.trackTime(expected, at);
     if (
       (this.watchActions.size > 0 && this.watchActions.has(action as string)) ||
@@ -184,7 +190,7 @@ export class RangeScanner {
 
   finish(): RangeResult {
     if (!this.problem && Number.isFinite(this.spec.to) && this.expected <= this.spec.to) {
-      this.problem = { seq: this.expected, problem: `seq ${this.expected} missing (deleted row?)` };
+      this.problem = { seq: this.expected, problem: rangeProblem.missing(this.expected) };
     }
     this.result.problem = this.problem;
     this.result.hashes = this.tree.hashes();
@@ -202,47 +208,55 @@ export class RangeScanner {
     if (r.newest === null || at > r.newest[0]) r.newest = [at, seq];
     if (seq > this.spec.coveredUpTo && (r.oldestUncovered === null || at < r.oldestUncovered[0])) r.oldestUncovered = [at, seq];
   }
+}
 
-  /** An "audit.checkpoint" event must match the checkpoint row it records (catches deleted or swapped checkpoint rows). */
-  private checkCheckpointEvent(seq: number, payload: string): void {
-    type Recorded = Partial<Omit<CheckpointCopy, "id">> & { checkpointId?: unknown };
-    let recorded: Recorded | null = null;
-    try {
-      recorded = JSON.parse(payload ?? "null") as Recorded | null;
-    } catch {
-      // reported below
-    }
-    const id = recorded?.checkpointId;
-    const findings = this.result.findings;
-    if (typeof id !== "number") {
-      findings.push({ at: seq, badSeq: seq, message: `seq ${seq}: checkpoint event does not name its checkpoint` });
-      return;
-    }
-    const cp = this.checkpointsById.get(id);
-    if (!cp) {
-      findings.push({
-        at: seq,
-        badSeq: seq,
-        message: `seq ${seq} records checkpoint #${id}, but there is no such checkpoint row (deleted?)`,
-      });
-    } else if (
-      cp.treeSize !== recorded?.treeSize ||
-      cp.rootHash !== recorded.rootHash ||
-      cp.signature !== recorded.signature ||
-      cp.at !== recorded.at
-    ) {
-      findings.push({
-        at: seq,
-        badSeq: seq,
-        message: `checkpoint #${id} differs from the copy recorded at seq ${seq} (altered checkpoint?)`,
-      });
-    } else {
-      this.result.copies.push([id, seq]);
-    }
+/**
+ * An "audit.checkpoint" event must match the checkpoint row it records (catches deleted or swapped checkpoint rows):
+ * a finding when it does not, else the pair [checkpoint id, seq] in `result.copies`.
+ */
+export function checkCheckpointEvent(
+  result: Pick<RangeResult, "findings" | "copies">,
+  checkpointsById: ReadonlyMap<number, CheckpointCopy>,
+  seq: number,
+  payload: unknown,
+): void {
+  type Recorded = Partial<Omit<CheckpointCopy, "id">> & { checkpointId?: unknown };
+  let recorded: Recorded | null = null;
+  try {
+    recorded = JSON.parse((payload as string) ?? "null") as Recorded | null;
+  } catch {
+    // reported below
+  }
+  const id = recorded?.checkpointId;
+  const findings = result.findings;
+  if (typeof id !== "number") {
+    findings.push({ at: seq, badSeq: seq, message: `seq ${seq}: checkpoint event does not name its checkpoint` });
+    return;
+  }
+  const cp = checkpointsById.get(id);
+  if (!cp) {
+    findings.push({
+      at: seq,
+      badSeq: seq,
+      message: `seq ${seq} records checkpoint #${id}, but there is no such checkpoint row (deleted?)`,
+    });
+  } else if (
+    cp.treeSize !== recorded?.treeSize ||
+    cp.rootHash !== recorded.rootHash ||
+    cp.signature !== recorded.signature ||
+    cp.at !== recorded.at
+  ) {
+    findings.push({
+      at: seq,
+      badSeq: seq,
+      message: `checkpoint #${id} differs from the copy recorded at seq ${seq} (altered checkpoint?)`,
+    });
+  } else {
+    result.copies.push([id, seq]);
   }
 }
 
-const EVENT_COLUMNS = "seq, at, actor_id, actor_name, role, action, entity_type, entity_id, payload, leaf_hash, chain_hash";
+export const EVENT_COLUMNS = "seq, at, actor_id, actor_name, role, action, entity_type, entity_id, payload, leaf_hash, chain_hash";
 type RawEventRow = [number, string, number | null, string, string, string, string, string, string, string, string];
 const READ_CHUNK = 1024;
 
@@ -285,7 +299,12 @@ export function scanDatabaseRange(
  * A worker's range: when the stored chain hash before it is missing or garbled, the range that owns that row
  * reports it, so this one reports nothing (and adds no leaves).
  */
-export function scanWorkerRange(sqlite: Database.Database, spec: Omit<RangeSpec, "prevChainHex">, maxSeq: number): RangeResult {
+export function scanWorkerRange(
+  sqlite: Database.Database,
+  spec: Omit<RangeSpec, "prevChainHex">,
+  maxSeq: number,
+  scan: typeof scanDatabaseRange = scanDatabaseRange,
+): RangeResult {
   const prev = spec.from > 1 ? storedChainHash(sqlite, spec.from - 1) : null;
   if (spec.from > 1 && (prev === null || !/^[0-9a-f]{64}$/.test(prev))) {
     return {
@@ -303,5 +322,5 @@ export function scanWorkerRange(sqlite: Database.Database, spec: Omit<RangeSpec,
       oldestUncovered: null,
     };
   }
-  return scanDatabaseRange(sqlite, { ...spec, prevChainHex: prev }, maxSeq);
+  return scan(sqlite, { ...spec, prevChainHex: prev }, maxSeq);
 }

@@ -6,6 +6,7 @@
 import Database from "better-sqlite3";
 import { parentPort, workerData } from "node:worker_threads";
 import type { RangeWorkerInput, RangeWorkerOutput } from "./verify-parallel";
+import { scanDatabaseRangeFast } from "./native-range";
 import { scanWorkerRange, VERIFY_MMAP_BYTES } from "./verify-range";
 
 const input = workerData as RangeWorkerInput;
@@ -14,7 +15,7 @@ try {
   const db = new Database(input.file, { readonly: true, fileMustExist: true });
   db.pragma(`mmap_size = ${VERIFY_MMAP_BYTES}`); // read pages in place instead of copying them (read-only connection)
   try {
-    out = { ok: true, result: scanWorkerRange(db, input.spec, input.maxSeq) };
+    out = { ok: true, result: scanWorkerRange(db, input.spec, input.maxSeq, scanDatabaseRangeFast) };
   } finally {
     db.close();
   }

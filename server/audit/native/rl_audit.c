@@ -1,0 +1,792 @@
+/*
+ * rl_audit: a SQLite loadable extension that checks a range of the audit log inside SQLite, so the verifier does
+ * not carry a million rows into JavaScript (native-range.ts drives it; verify-range.ts's RangeScanner is the
+ * reference it must agree with, and tests/verify-native.test.ts compares the two on clean, awkward and tampered logs).
+ *
+ * SHA-256 is OpenSSL's, the copy inside the Node.js binary that loads this file (Node exports its OpenSSL symbols
+ * for addons): the same implementation node:crypto uses, resolved when better-sqlite3 loads the extension. So the
+ * extension links against nothing and loads only inside Node.
+ *
+ * Functions (per connection; the range state lives in the function's user data, one range at a time):
+ *   rl_range_begin(from, to, prev_chain_hex, sizes_csv, covered_up_to, watch_actions, watch_seqs_csv)
+ *     starts a range: from >= 1; to = -1 for "to the end"; prev_chain_hex NULL when from = 1; watch_actions is a
+ *     list of action names separated by "\n".
+ *   rl_range_feed(seq, at, actor_id, actor_name, role, action, entity_type, entity_id, payload, leaf_hash, chain_hash)
+ *     checks the next event, in seq order (a scan of the rowid range: any other order is reported as a bad seq,
+ *     never accepted). Returns 1 while the range goes on, 0 once it has stopped.
+ *   rl_range_result() the range's state as JSON text (see native-range.ts's NativeRangeState).
+ *   rl_sha256(x) lowercase hex SHA-256 of a text's UTF-8 bytes or a blob's bytes; NULL for NULL.
+ *
+ * Invariants (the same as RangeScanner's): an event is accepted only when its seq is the next one, its leaf hash is
+ * sha256(0x00 || JCS(body)) and its chain hash is sha256(previous chain || leaf); the range stops at its first bad
+ * event. The leaf is computed here only when the stored text is certainly what canonicalJson would print (the
+ * checks of canonical-scan.ts, on UTF-8 bytes, deciding only what they are certain of); any other event is
+ * "deferred": its stored leaf hash is used for the chain and the tree, and JavaScript recomputes that leaf with the
+ * reference before the range's result is accepted. Nothing here allocates per event besides the body buffer.
+ */
+#include "sqlite3ext.h"
+SQLITE_EXTENSION_INIT1
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * OpenSSL's SHA-256, exported by the Node.js binary. The low-level calls, not the one-shot SHA256(), which in
+ * OpenSSL 3 looks the algorithm up (locks, a name map) on every call: a fifth of the range's time.
+ */
+typedef struct {
+  unsigned int h[8], Nl, Nh, data[16], num, md_len;
+} SHA256_CTX;
+extern int SHA256_Init(SHA256_CTX *c);
+extern int SHA256_Update(SHA256_CTX *c, const void *data, size_t len);
+extern int SHA256_Final(unsigned char *md, SHA256_CTX *c);
+
+static void sha256(const void *d, size_t n, unsigned char *out) {
+  SHA256_CTX c;
+  SHA256_Init(&c);
+  SHA256_Update(&c, d, n);
+  SHA256_Final(out, &c);
+}
+
+/* ---------- small buffers ---------- */
+
+typedef struct {
+  char *p;
+  size_t n, cap;
+  int oom;
+} Buf;
+
+static void buf_reserve(Buf *b, size_t more) {
+  if (b->oom || b->n + more <= b->cap) return;
+  size_t cap = b->cap ? b->cap : 1024;
+  while (cap < b->n + more) cap *= 2;
+  char *p = realloc(b->p, cap);
+  if (!p) {
+    b->oom = 1;
+    return;
+  }
+  b->p = p;
+  b->cap = cap;
+}
+static void buf_add(Buf *b, const void *s, size_t n) {
+  buf_reserve(b, n);
+  if (b->oom) return;
+  memcpy(b->p + b->n, s, n);
+  b->n += n;
+}
+static void buf_str(Buf *b, const char *s) { buf_add(b, s, strlen(s)); }
+static void buf_i64(Buf *b, sqlite3_int64 v) {
+  char t[32];
+  int k = snprintf(t, sizeof t, "%lld", (long long)v);
+  buf_add(b, t, (size_t)k);
+}
+
+static const char HEX[] = "0123456789abcdef";
+static void to_hex(const unsigned char *h, char *out) {
+  for (int i = 0; i < 32; i++) {
+    out[2 * i] = HEX[h[i] >> 4];
+    out[2 * i + 1] = HEX[h[i] & 15];
+  }
+}
+/* Lowercase hex only (the ledger writes lowercase; anything else never equals a recomputed hash). */
+static int from_hex(const unsigned char *h, int len, unsigned char *out) {
+  if (!h || len != 64) return 0;
+  for (int i = 0; i < 32; i++) {
+    int a = h[2 * i], b = h[2 * i + 1];
+    a = a >= '0' && a <= '9' ? a - '0' : a >= 'a' && a <= 'f' ? a - 'a' + 10 : -1;
+    b = b >= '0' && b <= '9' ? b - '0' : b >= 'a' && b <= 'f' ? b - 'a' + 10 : -1;
+    if (a < 0 || b < 0) return 0;
+    out[i] = (unsigned char)(a << 4 | b);
+  }
+  return 1;
+}
+
+/* ---------- UTF-8 and canonical JSON (canonical-scan.ts on bytes) ---------- */
+
+/* Length of the valid UTF-8 sequence at s (s[0] >= 0x80), or 0 when it is not valid (overlong, surrogate, > U+10FFFF). */
+static int utf8_seq(const unsigned char *s, const unsigned char *end) {
+  unsigned c = s[0];
+  int n;
+  unsigned min;
+  if (c >= 0xc2 && c <= 0xdf) n = 2, min = 0x80;
+  else if (c >= 0xe0 && c <= 0xef) n = 3, min = 0x800;
+  else if (c >= 0xf0 && c <= 0xf4) n = 4, min = 0x10000;
+  else return 0;
+  if (end - s < n) return 0;
+  unsigned cp = c & (0xff >> (n + 1));
+  for (int i = 1; i < n; i++) {
+    if ((s[i] & 0xc0) != 0x80) return 0;
+    cp = cp << 6 | (s[i] & 0x3f);
+  }
+  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+  return n;
+}
+
+typedef struct {
+  const unsigned char *t, *end;
+  int depth;
+  int key_plain; /* set by scan_string: the string had no escape and no byte >= 0x80 */
+} Scan;
+
+/* Index after the string starting at p (a quote), or NULL when not certainly canonical. */
+static const unsigned char *scan_string(Scan *s, const unsigned char *p) {
+  const unsigned char *end = s->end;
+  s->key_plain = 1;
+  for (p++; p < end; p++) {
+    unsigned c = *p;
+    if (c == '"') return p + 1;
+    if (c < 0x20) return NULL;
+    if (c == '\\') {
+      s->key_plain = 0;
+      if (++p >= end) return NULL;
+      unsigned e = *p;
+      if (e == 'u') {
+        /* only \u00xx for a control without a short form, lowercase hex */
+        if (end - p < 5 || p[1] != '0' || p[2] != '0' || (p[3] != '0' && p[3] != '1')) return NULL;
+        unsigned h = p[4];
+        int v = h >= '0' && h <= '9' ? (int)(h - '0') : h >= 'a' && h <= 'f' ? (int)(h - 'a' + 10) : -1;
+        if (v < 0) return NULL;
+        v += (p[3] - '0') * 16;
+        if (v == 0x08 || v == 0x09 || v == 0x0a || v == 0x0c || v == 0x0d) return NULL;
+        p += 4;
+      } else if (!(e == '"' || e == '\\' || e == 'b' || e == 'f' || e == 'n' || e == 'r' || e == 't')) {
+        return NULL;
+      }
+    } else if (c >= 0x80) {
+      s->key_plain = 0;
+      int n = utf8_seq(p, end);
+      if (!n) return NULL;
+      p += n - 1;
+    }
+  }
+  return NULL;
+}
+
+static int is_digit(unsigned c) { return c >= '0' && c <= '9'; }
+
+/*
+ * ECMAScript's Number::toString of the double the token denotes equals the token: certain (1) or not (0).
+ * Decides from the token's own digits s (k of them) and decimal exponent n (value = 0.s * 10^n): the token must be
+ * laid out as ECMAScript lays out (s, n), s must be the correctly rounded k-digit form of the double, and no
+ * k-1 digit form may round-trip (so s is the shortest; the nearest of the shortest is the correctly rounded one).
+ * Doubles whose significand is a power of two (uneven rounding interval) are left to JavaScript.
+ */
+static int js_number_is(const unsigned char *tok, int len) {
+  char all[48];
+  int m = 0, point = -1, i = 0, neg = 0;
+  if (len <= 0 || len > 40) return 0;
+  if (tok[0] == '-') neg = 1, i = 1;
+  for (; i < len; i++) {
+    if (is_digit(tok[i])) all[m++] = (char)tok[i];
+    else if (tok[i] == '.' && point < 0) point = m;
+    else break;
+  }
+  if (m == 0) return 0;
+  if (point < 0) point = m;
+  int exp10 = 0;
+  if (i < len) {
+    if (tok[i] != 'e' || i + 2 >= len || (tok[i + 1] != '+' && tok[i + 1] != '-')) return 0;
+    int e = 0;
+    for (int j = i + 2; j < len; j++) {
+      if (!is_digit(tok[j]) || e > 10000) return 0;
+      e = e * 10 + (tok[j] - '0');
+    }
+    exp10 = tok[i + 1] == '-' ? -e : e;
+  }
+  int a = 0, z = m;
+  while (a < m && all[a] == '0') a++;
+  if (a == m) return len == 1 && tok[0] == '0'; /* "0"; "-0", "0.0" are not what ECMAScript prints */
+  while (z > a && all[z - 1] == '0') z--;
+  const char *digits = all + a;
+  int k = z - a;
+  if (k > 17) return 0;
+  int n = point - a + exp10; /* value = 0.digits * 10^n */
+  /* ECMAScript's layout of (sign, s, k, n) */
+  char want[64];
+  int w = 0;
+  if (neg) want[w++] = '-';
+  if (k <= n && n <= 21) {
+    memcpy(want + w, digits, (size_t)k), w += k;
+    for (int z = 0; z < n - k; z++) want[w++] = '0';
+  } else if (0 < n && n <= 21) {
+    memcpy(want + w, digits, (size_t)n), w += n;
+    want[w++] = '.';
+    memcpy(want + w, digits + n, (size_t)(k - n)), w += k - n;
+  } else if (-6 < n && n <= 0) {
+    want[w++] = '0', want[w++] = '.';
+    for (int z = 0; z < -n; z++) want[w++] = '0';
+    memcpy(want + w, digits, (size_t)k), w += k;
+  } else {
+    want[w++] = digits[0];
+    if (k > 1) want[w++] = '.', memcpy(want + w, digits + 1, (size_t)(k - 1)), w += k - 1;
+    w += snprintf(want + w, sizeof want - (size_t)w, "e%c%d", n - 1 >= 0 ? '+' : '-', abs(n - 1));
+  }
+  if (w != len || memcmp(want, tok, (size_t)len) != 0) return 0;
+  /* Up to 15 significant digits, in the normal range: no two such decimals share a double, so s is the only (and
+     so the shortest) decimal of at most 15 digits that denotes it, and ECMAScript prints exactly the token. */
+  if (k <= 15 && n > -300 && n < 300) return 1;
+  char text[48];
+  memcpy(text, tok, (size_t)len);
+  text[len] = 0;
+  double d = strtod(text, NULL);
+  if (!isfinite(d) || d == 0) return 0;
+  int e2;
+  if (frexp(fabs(d), &e2) == 0.5) return 0;
+  char out[48];
+  snprintf(out, sizeof out, "%.*e", k - 1, fabs(d));
+  /* out = "D.DDDDe±X": its digits must be s */
+  if (out[0] != digits[0]) return 0;
+  for (int j = 1; j < k; j++)
+    if (out[j + 1] != digits[j]) return 0;
+  if (k > 1) {
+    snprintf(out, sizeof out, "%.*e", k - 2, fabs(d));
+    if (strtod(out, NULL) == fabs(d)) return 0; /* a shorter form round-trips */
+  }
+  return 1;
+}
+
+static const unsigned char *scan_value(Scan *s, const unsigned char *p);
+
+static const unsigned char *scan_number(Scan *s, const unsigned char *p) {
+  const unsigned char *q = p, *end = s->end;
+  if (q < end && *q == '-') q++;
+  const unsigned char *ds = q;
+  while (q < end && is_digit(*q)) q++;
+  long digits = q - ds;
+  if (q >= end || (*q != '.' && *q != 'e' && *q != 'E' && *q != '+' && *q != '-')) {
+    /* an integer: up to 15 digits print as written (no leading zero, not -0) */
+    if (digits >= 1 && digits <= 15) {
+      if (*ds == '0' && (digits > 1 || ds > p)) return NULL;
+      return q;
+    }
+  }
+  while (q < end && (is_digit(*q) || *q == '-' || *q == '+' || *q == '.' || *q == 'e' || *q == 'E')) q++;
+  return js_number_is(p, (int)(q - p)) ? q : NULL;
+}
+
+static const unsigned char *scan_object(Scan *s, const unsigned char *p) {
+  const unsigned char *end = s->end;
+  p++;
+  if (p < end && *p == '}') return p + 1;
+  const unsigned char *prev = NULL;
+  size_t prev_len = 0;
+  for (;;) {
+    if (p >= end || *p != '"') return NULL;
+    const unsigned char *key_end = scan_string(s, p);
+    if (!key_end || !s->key_plain) return NULL; /* escaped or non-ASCII keys: JavaScript compares them */
+    size_t len = (size_t)(key_end - p - 2);
+    if (prev) {
+      size_t m = prev_len < len ? prev_len : len;
+      int c = memcmp(prev, p + 1, m);
+      if (c > 0 || (c == 0 && prev_len >= len)) return NULL; /* not strictly increasing */
+    }
+    prev = p + 1, prev_len = len;
+    if (key_end >= end || *key_end != ':') return NULL;
+    p = scan_value(s, key_end + 1);
+    if (!p || p >= end) return NULL;
+    if (*p == '}') return p + 1;
+    if (*p != ',') return NULL;
+    p++;
+  }
+}
+
+static const unsigned char *scan_array(Scan *s, const unsigned char *p) {
+  const unsigned char *end = s->end;
+  p++;
+  if (p < end && *p == ']') return p + 1;
+  for (;;) {
+    p = scan_value(s, p);
+    if (!p || p >= end) return NULL;
+    if (*p == ']') return p + 1;
+    if (*p != ',') return NULL;
+    p++;
+  }
+}
+
+static const unsigned char *scan_value(Scan *s, const unsigned char *p) {
+  const unsigned char *end = s->end;
+  if (p >= end) return NULL;
+  unsigned c = *p;
+  if (c == '"') return scan_string(s, p);
+  if (c == '{' || c == '[') {
+    if (++s->depth > 200) return NULL;
+    const unsigned char *r = c == '{' ? scan_object(s, p) : scan_array(s, p);
+    s->depth--;
+    return r;
+  }
+  if (c == '-' || is_digit(c)) return scan_number(s, p);
+  if (end - p >= 4 && memcmp(p, "null", 4) == 0) return p + 4;
+  if (end - p >= 4 && memcmp(p, "true", 4) == 0) return p + 4;
+  if (end - p >= 5 && memcmp(p, "false", 5) == 0) return p + 5;
+  return NULL;
+}
+
+static int is_canonical_json(const unsigned char *t, int len) {
+  if (len <= 0) return 0;
+  Scan s = {t, t + len, 0, 0};
+  return scan_value(&s, t) == t + len;
+}
+
+/* JSON.stringify of a string value appended to b; 0 when JavaScript must decide (invalid UTF-8). */
+static int quote_string(Buf *b, const unsigned char *s, int len) {
+  buf_add(b, "\"", 1);
+  int start = 0;
+  for (int i = 0; i < len; i++) {
+    unsigned c = s[i];
+    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) continue;
+    if (c >= 0x80) {
+      int n = utf8_seq(s + i, s + len);
+      if (!n) return 0;
+      i += n - 1;
+      continue;
+    }
+    buf_add(b, s + start, (size_t)(i - start));
+    char e[8];
+    switch (c) {
+      case '"': buf_add(b, "\\\"", 2); break;
+      case '\\': buf_add(b, "\\\\", 2); break;
+      case '\b': buf_add(b, "\\b", 2); break;
+      case '\f': buf_add(b, "\\f", 2); break;
+      case '\n': buf_add(b, "\\n", 2); break;
+      case '\r': buf_add(b, "\\r", 2); break;
+      case '\t': buf_add(b, "\\t", 2); break;
+      default:
+        snprintf(e, sizeof e, "\\u%04x", c);
+        buf_add(b, e, 6);
+    }
+    start = i + 1;
+  }
+  buf_add(b, s + start, (size_t)(len - start));
+  buf_add(b, "\"", 1);
+  return 1;
+}
+
+static int quote_text_value(Buf *b, sqlite3_value *v) {
+  if (sqlite3_value_type(v) != SQLITE_TEXT) return 0;
+  const unsigned char *s = sqlite3_value_text(v);
+  return s != NULL && quote_string(b, s, sqlite3_value_bytes(v));
+}
+
+/* A safe integer as JavaScript prints it (better-sqlite3 reads INTEGER as a double). */
+static int integer_value(Buf *b, sqlite3_value *v) {
+  if (sqlite3_value_type(v) != SQLITE_INTEGER) return 0;
+  sqlite3_int64 x = sqlite3_value_int64(v);
+  if (x > 9007199254740991LL || x < -9007199254740991LL) return 0;
+  buf_i64(b, x);
+  return 1;
+}
+
+/*
+ * The leaf hash of the nine fields (event-hashing.ts leafHashOfFields' fast path): 1 and out set, or 0 when
+ * JavaScript must decide.
+ */
+static int leaf_of(Buf *b, sqlite3_value **f, unsigned char *out) {
+  /* f: seq, at, actor_id, actor_name, role, action, entity_type, entity_id, payload */
+  b->n = 0;
+  b->oom = 0;
+  sqlite3_value *payload = f[8];
+  if (sqlite3_value_type(payload) != SQLITE_TEXT) return 0;
+  const unsigned char *pt = sqlite3_value_text(payload);
+  int plen = sqlite3_value_bytes(payload);
+  if (!pt || !is_canonical_json(pt, plen)) return 0;
+  buf_add(b, "\0{\"action\":", 11);
+  if (!quote_text_value(b, f[5])) return 0;
+  buf_str(b, ",\"actorId\":");
+  if (sqlite3_value_type(f[2]) == SQLITE_NULL) buf_str(b, "null");
+  else if (!integer_value(b, f[2])) return 0;
+  buf_str(b, ",\"actorName\":");
+  if (!quote_text_value(b, f[3])) return 0;
+  buf_str(b, ",\"at\":");
+  if (!quote_text_value(b, f[1])) return 0;
+  buf_str(b, ",\"entityId\":");
+  if (!quote_text_value(b, f[7])) return 0;
+  buf_str(b, ",\"entityType\":");
+  if (!quote_text_value(b, f[6])) return 0;
+  buf_str(b, ",\"payload\":");
+  buf_add(b, pt, (size_t)plen);
+  buf_str(b, ",\"role\":");
+  if (!quote_text_value(b, f[4])) return 0;
+  buf_str(b, ",\"seq\":");
+  if (!integer_value(b, f[0])) return 0;
+  buf_add(b, "}", 1);
+  if (b->oom) return 0;
+  sha256(b->p, b->n, out);
+  return 1;
+}
+
+/* ---------- the range ---------- */
+
+enum { P_NONE = 0, P_GAP = 1, P_ORDER = 2, P_LEAF = 3, P_CHAIN = 4 };
+
+typedef struct {
+  int active;
+  sqlite3_int64 from, to, expected, covered_up_to, leaves;
+  unsigned char prev[32];
+  /* compact range [from - 1, end): nodes and their widths */
+  unsigned char nodes[64][32];
+  sqlite3_int64 widths[64];
+  int count;
+  sqlite3_int64 end_at;
+  /* tree sizes wanted, ascending */
+  sqlite3_int64 *sizes;
+  int n_sizes, size_index;
+  /* watched actions ("\n"-separated list, each entry framed by "\n") and seqs (ascending) */
+  char *watch_actions;
+  sqlite3_int64 *watch_seqs;
+  int n_watch_seqs;
+  /* problem */
+  int problem;
+  sqlite3_int64 problem_seq, found_seq;
+  /* outputs, as JSON fragments */
+  Buf roots, partials, watched, checkpoints, deferred, body;
+  int n_roots, n_partials, n_watched, n_checkpoints, n_deferred;
+  char *newest_at, *oldest_at;
+  sqlite3_int64 newest_seq, oldest_seq;
+} Range;
+
+static void range_reset(Range *r) {
+  free(r->sizes);
+  free(r->watch_actions);
+  free(r->watch_seqs);
+  free(r->roots.p);
+  free(r->partials.p);
+  free(r->watched.p);
+  free(r->checkpoints.p);
+  free(r->deferred.p);
+  free(r->newest_at);
+  free(r->oldest_at);
+  Buf body = r->body; /* kept: reused across ranges */
+  memset(r, 0, sizeof *r);
+  r->body = body;
+}
+
+static void range_free(void *p) {
+  Range *r = p;
+  range_reset(r);
+  free(r->body.p);
+  free(r);
+}
+
+static sqlite3_int64 *parse_csv(const unsigned char *s, int *count) {
+  *count = 0;
+  if (!s || !*s) return NULL;
+  int n = 1;
+  for (const unsigned char *q = s; *q; q++) n += *q == ',';
+  sqlite3_int64 *out = malloc(sizeof *out * (size_t)n);
+  if (!out) return NULL;
+  const char *q = (const char *)s;
+  while (*q) {
+    char *e;
+    out[(*count)++] = strtoll(q, &e, 10);
+    q = *e == ',' ? e + 1 : e + (*e != 0);
+    if (e == q && *q) break;
+  }
+  return out;
+}
+
+static void node_hash(const unsigned char *l, const unsigned char *r, unsigned char *out) {
+  unsigned char in[65];
+  in[0] = 1;
+  memcpy(in + 1, l, 32);
+  memcpy(in + 33, r, 32);
+  sha256(in, 65, out);
+}
+
+/* merkle.ts CompactRange.pushNode for one leaf */
+static void push_leaf(Range *r, const unsigned char *leaf) {
+  unsigned char node[32];
+  memcpy(node, leaf, 32);
+  sqlite3_int64 width = 1, start = r->end_at;
+  int i = r->count - 1;
+  while (i >= 0 && r->widths[i] == width && (start - width) % (2 * width) == 0) {
+    node_hash(r->nodes[i], node, node);
+    r->count--;
+    start -= width;
+    width *= 2;
+    i--;
+  }
+  memcpy(r->nodes[r->count], node, 32);
+  r->widths[r->count] = width;
+  r->count++;
+  r->end_at++;
+}
+
+static void add_hex(Buf *b, const unsigned char *h) {
+  char x[64];
+  to_hex(h, x);
+  buf_add(b, x, 64);
+}
+
+static void add_nodes(Buf *b, Range *r) {
+  buf_add(b, "\"", 1);
+  for (int i = 0; i < r->count; i++) add_hex(b, r->nodes[i]);
+  buf_str(b, "\",[");
+  for (int i = 0; i < r->count; i++) {
+    if (i) buf_add(b, ",", 1);
+    buf_i64(b, r->widths[i]);
+  }
+  buf_add(b, "]", 1);
+}
+
+static void record_size(Range *r, sqlite3_int64 size) {
+  if (r->from == 1) {
+    unsigned char acc[32];
+    memcpy(acc, r->nodes[r->count - 1], 32);
+    for (int i = r->count - 2; i >= 0; i--) node_hash(r->nodes[i], acc, acc);
+    if (r->n_roots++) buf_add(&r->roots, ",", 1);
+    buf_add(&r->roots, "[", 1);
+    buf_i64(&r->roots, size);
+    buf_add(&r->roots, ",\"", 2);
+    add_hex(&r->roots, acc);
+    buf_add(&r->roots, "\"]", 2);
+  } else {
+    if (r->n_partials++) buf_add(&r->partials, ",", 1);
+    buf_add(&r->partials, "[", 1);
+    buf_i64(&r->partials, size);
+    buf_add(&r->partials, ",", 1);
+    add_nodes(&r->partials, r);
+    buf_add(&r->partials, "]", 1);
+  }
+}
+
+static int watched_action(Range *r, const unsigned char *action, int len) {
+  if (!r->watch_actions || !action || len == 0 || memchr(action, '\n', (size_t)len)) return 0;
+  const char *w = r->watch_actions;
+  for (const char *q = strstr(w, "\n"); q; q = strstr(q + 1, "\n")) {
+    if (strncmp(q + 1, (const char *)action, (size_t)len) == 0 && q[1 + len] == '\n') return 1;
+  }
+  return 0;
+}
+
+static int watched_seq(Range *r, sqlite3_int64 seq) {
+  int lo = 0, hi = r->n_watch_seqs - 1;
+  while (lo <= hi) {
+    int mid = (lo + hi) / 2;
+    if (r->watch_seqs[mid] == seq) return 1;
+    if (r->watch_seqs[mid] < seq) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return 0;
+}
+
+static void keep_at(char **slot, const unsigned char *at, int len) {
+  free(*slot);
+  *slot = malloc((size_t)len + 1);
+  if (*slot) memcpy(*slot, at, (size_t)len), (*slot)[len] = 0;
+}
+
+static void range_begin(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  Range *r = sqlite3_user_data(ctx);
+  (void)argc;
+  range_reset(r);
+  r->from = sqlite3_value_int64(argv[0]);
+  r->to = sqlite3_value_int64(argv[1]);
+  if (r->from < 1) {
+    sqlite3_result_error(ctx, "rl_range_begin: from must be >= 1", -1);
+    return;
+  }
+  if (r->from > 1 && !from_hex(sqlite3_value_text(argv[2]), sqlite3_value_bytes(argv[2]), r->prev)) {
+    sqlite3_result_error(ctx, "rl_range_begin: a range after seq 1 needs the previous chain hash", -1);
+    return;
+  }
+  r->sizes = parse_csv(sqlite3_value_text(argv[3]), &r->n_sizes);
+  r->covered_up_to = sqlite3_value_int64(argv[4]);
+  const unsigned char *wa = sqlite3_value_text(argv[5]);
+  if (wa && *wa) {
+    size_t n = strlen((const char *)wa);
+    r->watch_actions = malloc(n + 3);
+    if (r->watch_actions) {
+      r->watch_actions[0] = '\n';
+      memcpy(r->watch_actions + 1, wa, n);
+      r->watch_actions[n + 1] = '\n';
+      r->watch_actions[n + 2] = 0;
+    }
+  }
+  r->watch_seqs = parse_csv(sqlite3_value_text(argv[6]), &r->n_watch_seqs);
+  r->expected = r->from;
+  r->end_at = r->from - 1;
+  r->newest_seq = r->oldest_seq = -1;
+  r->active = 1;
+  sqlite3_result_int(ctx, 1);
+}
+
+static int stop(Range *r, int kind, sqlite3_int64 seq, sqlite3_int64 found) {
+  r->problem = kind;
+  r->problem_seq = seq;
+  r->found_seq = found;
+  return 0;
+}
+
+static int feed(Range *r, sqlite3_value **argv) {
+  if (!r->active || r->problem) return 0;
+  sqlite3_int64 expected = r->expected;
+  if (r->to >= 0 && expected > r->to) return 0;
+  if (sqlite3_value_type(argv[0]) != SQLITE_INTEGER) return stop(r, P_ORDER, expected, -1);
+  sqlite3_int64 seq = sqlite3_value_int64(argv[0]);
+  if (seq != expected) return stop(r, seq > expected ? P_GAP : P_ORDER, expected, seq);
+
+  unsigned char leaf[32], chain[32], in[64];
+  int deferred = 0;
+  if (leaf_of(&r->body, argv, leaf)) {
+    char hex[64];
+    to_hex(leaf, hex);
+    if (sqlite3_value_type(argv[9]) != SQLITE_TEXT || sqlite3_value_bytes(argv[9]) != 64 ||
+        memcmp(sqlite3_value_text(argv[9]), hex, 64) != 0)
+      return stop(r, P_LEAF, expected, -1);
+  } else {
+    /* JavaScript recomputes this leaf; the stored one carries the chain meanwhile (a bad one stops here). */
+    if (sqlite3_value_type(argv[9]) != SQLITE_TEXT || !from_hex(sqlite3_value_text(argv[9]), sqlite3_value_bytes(argv[9]), leaf))
+      return stop(r, P_LEAF, expected, -1);
+    deferred = 1;
+  }
+  memcpy(in, r->prev, 32);
+  memcpy(in + 32, leaf, 32);
+  sha256(in, 64, chain);
+  {
+    char hex[64];
+    to_hex(chain, hex);
+    if (sqlite3_value_type(argv[10]) != SQLITE_TEXT || sqlite3_value_bytes(argv[10]) != 64 ||
+        memcmp(sqlite3_value_text(argv[10]), hex, 64) != 0)
+      return stop(r, P_CHAIN, expected, -1);
+  }
+  memcpy(r->prev, chain, 32);
+  r->expected++;
+  push_leaf(r, leaf);
+  r->leaves++;
+  if (deferred) {
+    if (r->n_deferred++) buf_add(&r->deferred, ",", 1);
+    buf_i64(&r->deferred, seq);
+  }
+
+  const unsigned char *action = sqlite3_value_text(argv[5]);
+  int action_len = sqlite3_value_bytes(argv[5]);
+  int is_text_action = sqlite3_value_type(argv[5]) == SQLITE_TEXT;
+  if (is_text_action && action_len == 16 && memcmp(action, "audit.checkpoint", 16) == 0) {
+    if (r->n_checkpoints++) buf_add(&r->checkpoints, ",", 1);
+    buf_i64(&r->checkpoints, seq);
+  } else if (sqlite3_value_type(argv[1]) == SQLITE_TEXT) {
+    /* newest and oldest uncovered event time (RangeScanner.trackTime; byte order = code point order) */
+    const unsigned char *at = sqlite3_value_text(argv[1]);
+    int at_len = sqlite3_value_bytes(argv[1]);
+    if (r->newest_seq < 0 || strcmp((const char *)at, r->newest_at ? r->newest_at : "") > 0) {
+      keep_at(&r->newest_at, at, at_len);
+      r->newest_seq = seq;
+    }
+    if (seq > r->covered_up_to && (r->oldest_seq < 0 || strcmp((const char *)at, r->oldest_at ? r->oldest_at : "") < 0)) {
+      keep_at(&r->oldest_at, at, at_len);
+      r->oldest_seq = seq;
+    }
+  }
+  if ((is_text_action && watched_action(r, action, action_len)) || (r->n_watch_seqs > 0 && watched_seq(r, seq))) {
+    if (r->n_watched++) buf_add(&r->watched, ",", 1);
+    buf_add(&r->watched, "[", 1);
+    buf_i64(&r->watched, seq);
+    buf_add(&r->watched, ",\"", 2);
+    add_hex(&r->watched, leaf);
+    buf_add(&r->watched, "\"]", 2);
+  }
+  if (r->size_index < r->n_sizes && r->sizes[r->size_index] == seq) {
+    r->size_index++;
+    record_size(r, seq);
+  }
+  return 1;
+}
+
+static void range_feed(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  sqlite3_result_int(ctx, feed(sqlite3_user_data(ctx), argv));
+}
+
+static void add_at(Buf *b, const char *at, sqlite3_int64 seq) {
+  if (seq < 0) {
+    buf_str(b, "null");
+    return;
+  }
+  buf_add(b, "[", 1);
+  quote_string(b, (const unsigned char *)at, (int)strlen(at));
+  buf_add(b, ",", 1);
+  buf_i64(b, seq);
+  buf_add(b, "]", 1);
+}
+
+static void range_result(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  Range *r = sqlite3_user_data(ctx);
+  (void)argc, (void)argv;
+  if (!r->active) {
+    sqlite3_result_error(ctx, "rl_range_result: no range begun", -1);
+    return;
+  }
+  Buf b = {0};
+  buf_str(&b, "{\"leaves\":");
+  buf_i64(&b, r->leaves);
+  buf_str(&b, ",\"expected\":");
+  buf_i64(&b, r->expected);
+  buf_str(&b, ",\"problem\":");
+  if (r->problem) {
+    buf_add(&b, "[", 1);
+    buf_i64(&b, r->problem);
+    buf_add(&b, ",", 1);
+    buf_i64(&b, r->problem_seq);
+    buf_add(&b, ",", 1);
+    buf_i64(&b, r->found_seq);
+    buf_add(&b, "]", 1);
+  } else buf_str(&b, "null");
+  buf_str(&b, ",\"roots\":[");
+  buf_add(&b, r->roots.p, r->roots.n);
+  buf_str(&b, "],\"partials\":[");
+  buf_add(&b, r->partials.p, r->partials.n);
+  buf_str(&b, "],\"watched\":[");
+  buf_add(&b, r->watched.p, r->watched.n);
+  buf_str(&b, "],\"checkpoints\":[");
+  buf_add(&b, r->checkpoints.p, r->checkpoints.n);
+  buf_str(&b, "],\"deferred\":[");
+  buf_add(&b, r->deferred.p, r->deferred.n);
+  buf_str(&b, "],\"nodes\":[");
+  add_nodes(&b, r);
+  buf_str(&b, "],\"newest\":");
+  add_at(&b, r->newest_at, r->newest_seq);
+  buf_str(&b, ",\"oldestUncovered\":");
+  add_at(&b, r->oldest_at, r->oldest_seq);
+  buf_add(&b, "}", 1);
+  int oom = b.oom || r->roots.oom || r->partials.oom || r->watched.oom || r->checkpoints.oom || r->deferred.oom;
+  if (oom) {
+    free(b.p);
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  sqlite3_result_text(ctx, b.p, (int)b.n, free);
+}
+
+static void sha256_hex(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  int type = sqlite3_value_type(argv[0]);
+  if (type == SQLITE_NULL) {
+    sqlite3_result_null(ctx);
+    return;
+  }
+  const unsigned char *p = type == SQLITE_BLOB ? sqlite3_value_blob(argv[0]) : sqlite3_value_text(argv[0]);
+  int n = sqlite3_value_bytes(argv[0]);
+  unsigned char h[32];
+  char hex[64];
+  sha256(p ? (const void *)p : "", (size_t)n, h);
+  to_hex(h, hex);
+  sqlite3_result_text(ctx, hex, 64, SQLITE_TRANSIENT);
+}
+
+#ifdef _WIN32
+__declspec(dllexport)
+#endif
+int sqlite3_rlaudit_init(sqlite3 *db, char **err, const sqlite3_api_routines *api) {
+  SQLITE_EXTENSION_INIT2(api);
+  (void)err;
+  Range *r = calloc(1, sizeof *r);
+  if (!r) return SQLITE_NOMEM;
+  int rc = sqlite3_create_function_v2(db, "rl_range_begin", 7, SQLITE_UTF8, r, range_begin, 0, 0, range_free);
+  if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "rl_range_feed", 11, SQLITE_UTF8, r, range_feed, 0, 0, 0);
+  if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "rl_range_result", 0, SQLITE_UTF8, r, range_result, 0, 0, 0);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_create_function_v2(db, "rl_sha256", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, 0, sha256_hex, 0, 0, 0);
+  return rc;
+}

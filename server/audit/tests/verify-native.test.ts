@@ -1,0 +1,306 @@
+/**
+ * The native range check (native-range.ts over native/rl_audit.c) must give exactly the RangeScanner's result
+ * (verify-range.ts, the reference) on clean, awkward and tampered logs, whole or split into ranges, and must really
+ * run here (this machine has a C compiler: a silent fallback to the reference would make the comparisons vacuous).
+ */
+import { beforeAll, describe, expect, it } from "vitest";
+import Database from "better-sqlite3";
+import crypto from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { canonicalJson } from "@/contracts/canonical";
+import { chainHash, eventBody, GENESIS_CHAIN_HASH, leafHash } from "../ledger";
+import { auditNativeExtension, loadAuditNative, scanDatabaseRangeNative } from "../native-range";
+import { scanDatabaseRange, type CheckpointCopy, type RangeSpec } from "../verify-range";
+
+const DDL = `CREATE TABLE audit_events (seq integer PRIMARY KEY NOT NULL, at text NOT NULL, actor_id integer,
+  actor_name text NOT NULL, role text NOT NULL, action text NOT NULL, entity_type text NOT NULL, entity_id text NOT NULL,
+  payload text NOT NULL, leaf_hash text NOT NULL, chain_hash text NOT NULL)`;
+
+type Ev = {
+  at: unknown;
+  actorId: unknown;
+  actorName: unknown;
+  role: unknown;
+  action: unknown;
+  entityType: unknown;
+  entityId: unknown;
+  payload: unknown;
+};
+
+function seeded(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+}
+
+/** Numbers of every kind a trainer writes (float32 metrics, tiny and huge magnitudes, powers of two, integers). */
+function randomNumber(rand: () => number): number {
+  const r = rand();
+  if (r < 0.2) return Math.floor(rand() * 1e6);
+  if (r < 0.4) return Math.fround(rand() * 4);
+  if (r < 0.55) return (rand() - 0.5) * 10 ** Math.floor(rand() * 50 - 25);
+  if (r < 0.65) return 2 ** Math.floor(rand() * 120 - 60);
+  if (r < 0.75) return Math.round(rand() * 1e4) / 1e4;
+  if (r < 0.8)
+    return [0, 5e-324, 1e21, 1e-7, 123456789012345680000, 2 ** 53, 2 ** 53 + 2, -0.1, 0.30000000000000004][Math.floor(rand() * 9)]!;
+  return rand();
+}
+
+const STRINGS = ["", "a", "é", "✓", "😀", "\u0000", "\u001f", "\b\t\n\f\r", '"q"', "back\\slash", "\u007f", "\u2028", "Z", "10", "9"];
+
+function randomValue(rand: () => number, depth = 0, keys = ["a", "b", "runId", "metrics", "10", "9", ""]): unknown {
+  const pick = <T>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)]!;
+  const r = rand();
+  if (depth > 3 || r < 0.3) return pick([...STRINGS, true, false, null] as const);
+  if (r < 0.55) return randomNumber(rand);
+  if (r < 0.75) return Array.from({ length: Math.floor(rand() * 4) }, () => randomValue(rand, depth + 1, keys));
+  const obj: Record<string, unknown> = {};
+  for (let i = Math.floor(rand() * 5); i > 0; i--) obj[pick(keys)] = randomValue(rand, depth + 1, keys);
+  return obj;
+}
+
+function tempDb(name: string): Database.Database {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `rl-native-${name}-`));
+  const db = new Database(path.join(dir, "events.sqlite"));
+  db.pragma("synchronous = OFF"); // test data only: thousands of one-row rewrites
+  db.exec(DDL);
+  return db;
+}
+
+/** Appends events with their reference leaf (null when the reference cannot hash them: a random one then) and chain. */
+function append(db: Database.Database, events: Ev[]): void {
+  const last = db.prepare("SELECT seq, chain_hash FROM audit_events ORDER BY seq DESC LIMIT 1").raw(true).get() as
+    [number, string] | undefined;
+  let seq = last?.[0] ?? 0;
+  let prev = last?.[1] ?? GENESIS_CHAIN_HASH;
+  const insert = db.prepare("INSERT INTO audit_events VALUES (?,?,?,?,?,?,?,?,?,?,?)");
+  db.transaction(() => {
+    for (const e of events) {
+      seq++;
+      let leaf: string;
+      try {
+        leaf = leafHash(eventBody({ seq, ...e } as Parameters<typeof eventBody>[0]));
+      } catch {
+        leaf = crypto.randomBytes(32).toString("hex");
+      }
+      prev = chainHash(prev, leaf);
+      insert.run(seq, e.at, e.actorId, e.actorName, e.role, e.action, e.entityType, e.entityId, e.payload, leaf, prev);
+    }
+  })();
+}
+
+/** An ordinary event carrying `value` as canonical JSON, or `raw` as its payload text when given. */
+function ordinary(i: number, value: unknown, raw?: string): Ev {
+  return {
+    at: new Date(Date.UTC(2025, 0, 1) + i * 1000).toISOString(),
+    actorId: i % 3 === 0 ? null : 1 + (i % 5),
+    actorName: "Alice Engineer",
+    role: "engineer",
+    action: i % 7 === 0 ? "key.rotate" : "run.create",
+    entityType: "run",
+    entityId: String(i),
+    payload: raw ?? canonicalJson(value),
+  };
+}
+
+const COPY: CheckpointCopy = { id: 1, treeSize: 40, rootHash: "ab".repeat(32), signature: "sig", at: "2025-01-01T00:00:40.000Z" };
+
+function checkpointEvent(i: number, id: number, copy: Partial<CheckpointCopy> = COPY): Ev {
+  return {
+    ...ordinary(i, { checkpointId: id, treeSize: copy.treeSize, rootHash: copy.rootHash, signature: copy.signature, at: copy.at }),
+    actorId: null,
+    role: "system",
+    action: "audit.checkpoint",
+    entityType: "auditCheckpoint",
+  };
+}
+
+function spec(n: number, over: Partial<RangeSpec> = {}): RangeSpec {
+  const sizes: number[] = [];
+  for (let s = 37; s <= n; s += 37) sizes.push(s);
+  return {
+    from: 1,
+    to: Number.POSITIVE_INFINITY,
+    prevChainHex: null,
+    sizes,
+    checkpoints: [COPY, { ...COPY, id: 2, treeSize: 80 }],
+    coveredUpTo: Math.floor(n / 2),
+    watchActions: ["key.rotate"],
+    watchSeqs: [3, 5, n],
+    ...over,
+  };
+}
+
+const maxSeq = (db: Database.Database) => db.prepare("SELECT max(seq) FROM audit_events").pluck().get() as number;
+
+/** Native and reference results on the same range; the native one must exist and equal the reference. */
+function compare(db: Database.Database, s: RangeSpec, upTo = maxSeq(db)) {
+  const native = scanDatabaseRangeNative(db, s, upTo);
+  const reference = scanDatabaseRange(db, s, upTo);
+  expect(native).not.toBeNull();
+  expect(native).toEqual(reference);
+  return reference;
+}
+
+/** Split the log in three ranges as the parallel verifier does and compare each. */
+function compareSplit(db: Database.Database, n: number): void {
+  const stored = db.prepare("SELECT chain_hash FROM audit_events WHERE seq = ?").pluck();
+  for (const [from, to] of [
+    [1, Math.floor(n / 3)],
+    [Math.floor(n / 3) + 1, Math.floor((2 * n) / 3)],
+    [Math.floor((2 * n) / 3) + 1, n],
+  ] as const) {
+    const prev = from > 1 ? (stored.get(from - 1) as string) : null;
+    compare(db, spec(n, { from, to, prevChainHex: prev, sizes: spec(n).sizes.filter((x) => x >= from && x <= to) }));
+  }
+}
+
+let awkward: Ev[];
+beforeAll(() => {
+  const rand = seeded(2026);
+  awkward = [];
+  for (let i = 0; i < 1500; i++) {
+    const value = randomValue(rand);
+    const e = ordinary(i, value);
+    awkward.push(e);
+    if (i % 50 === 0) awkward.push(checkpointEvent(i, 1 + (i % 3), i % 100 === 0 ? COPY : { ...COPY, signature: "other" }));
+  }
+});
+
+describe("native range check", () => {
+  it("builds and loads on this machine", () => {
+    const ext = auditNativeExtension();
+    expect(ext.reason).toBe("built");
+    expect(ext.path).not.toBeNull();
+    const db = tempDb("load");
+    expect(loadAuditNative(db)).toBe(true);
+    expect(db.prepare("SELECT rl_sha256('abc')").pluck().get()).toBe(crypto.createHash("sha256").update("abc").digest("hex"));
+    expect(db.prepare("SELECT rl_sha256(x'00ff')").pluck().get()).toBe(
+      crypto
+        .createHash("sha256")
+        .update(Buffer.from([0, 255]))
+        .digest("hex"),
+    );
+  });
+
+  it("equals the reference on a log of random canonical payloads, whole and split, and decides most leaves itself", () => {
+    const db = tempDb("canonical");
+    append(db, awkward);
+    const n = maxSeq(db);
+    const r = compare(db, spec(n));
+    expect(r.problem).toBeNull();
+    expect(r.leaves).toBe(n);
+    expect(r.findings.length).toBeGreaterThan(10); // checkpoint events that differ from their rows
+    expect(r.watched.length).toBeGreaterThan(100);
+    compareSplit(db, n);
+    // Deferred leaves (left to the reference) are the exception: payloads of 16-17 digit powers of two, say.
+    loadAuditNative(db);
+    db.prepare("SELECT rl_range_begin(1, -1, NULL, '', 0, '', '')").get();
+    db.prepare(
+      "SELECT sum(rl_range_feed(seq, at, actor_id, actor_name, role, action, entity_type, entity_id, payload, leaf_hash, chain_hash)) FROM audit_events",
+    ).get();
+    const state = JSON.parse(db.prepare("SELECT rl_range_result()").pluck().get() as string) as { deferred: number[]; leaves: number };
+    expect(state.leaves).toBe(n);
+    expect(state.deferred.length).toBeLessThan(n * 0.05);
+  });
+
+  it("equals the reference on re-spelt payloads and odd field values (left to the reference, still verified)", () => {
+    const db = tempDb("odd");
+    const rand = seeded(9);
+    const events: Ev[] = [];
+    for (let i = 0; i < 400; i++) {
+      const value = randomValue(rand, 0, ["a", "b", "é", "\n", "😀", "\u0001", "10", "9", ""]);
+      const variants = [JSON.stringify(value, null, 1) ?? "null", JSON.stringify(value) ?? "null", canonicalJson(value)];
+      events.push(ordinary(i, null, variants[i % 3]));
+    }
+    events.push(
+      { ...ordinary(1, { a: 1 }), actorId: 1.5 },
+      { ...ordinary(2, { a: 1 }), actorName: 'Ma"l\\lory\n\u0001😀' },
+      { ...ordinary(4, { a: 1 }), actorId: 2 ** 53 + 8 },
+      { ...ordinary(5, { b: 1, a: 2 }), payload: '{"b":1,"a":2}' },
+      { ...ordinary(6, {}), payload: '{"é":1,"z":2}' },
+      { ...ordinary(7, {}), payload: '{"\\n":1}' },
+    );
+    append(db, events);
+    const n = maxSeq(db);
+    const r = compare(db, spec(n));
+    expect(r.problem).toBeNull();
+    compareSplit(db, n);
+  });
+
+  // [what, tamper, whether the reference finds a problem]
+  const tampers: [string, (db: Database.Database, n: number) => void, boolean?][] = [
+    ["an edited payload", (db) => db.prepare(`UPDATE audit_events SET payload = '{"a":2}' WHERE seq = 700`).run()],
+    ["an edited actor", (db) => db.prepare("UPDATE audit_events SET actor_name = 'Mallory' WHERE seq = 701").run()],
+    ["a leaf hash in upper case", (db) => db.prepare("UPDATE audit_events SET leaf_hash = upper(leaf_hash) WHERE seq = 702").run()],
+    ["a garbled chain hash", (db) => db.prepare("UPDATE audit_events SET chain_hash = substr(chain_hash, 2) || '0' WHERE seq = 703").run()],
+    ["a deleted row", (db) => db.prepare("DELETE FROM audit_events WHERE seq = 704").run()],
+    ["a deleted tail", (db, n) => db.prepare("DELETE FROM audit_events WHERE seq > ?").run(n - 5)],
+    // The same bytes typed as a blob: the reference reads them as the same text (no problem); the extension defers it.
+    [
+      "a payload stored as a blob",
+      (db) => db.prepare("UPDATE audit_events SET payload = CAST(payload AS BLOB) WHERE seq = 705").run(),
+      false,
+    ],
+    ["a time stored as a number", (db) => db.prepare("UPDATE audit_events SET at = 5 WHERE seq = 706").run()],
+    [
+      "a re-spelt payload hashed as stored (not its canonical form)",
+      (db) => {
+        const [seq, prev] = [707, db.prepare("SELECT chain_hash FROM audit_events WHERE seq = 706").pluck().get() as string];
+        const body =
+          '\u0000{"action":"run.create","actorId":null,"actorName":"A","at":"t","entityId":"1","entityType":"run","payload":{"a": 1.0},"role":"r","seq":707}';
+        const leaf = crypto.createHash("sha256").update(body).digest("hex");
+        db.prepare(
+          "UPDATE audit_events SET at='t', actor_id=NULL, actor_name='A', role='r', action='run.create', entity_type='run', entity_id='1', payload=?, leaf_hash=?, chain_hash=? WHERE seq=?",
+        ).run('{"a": 1.0}', leaf, chainHash(prev, leaf), seq);
+      },
+    ],
+    [
+      "a bad deferred leaf before a broken link (the range must end before the leaf)",
+      (db) => {
+        db.prepare(`UPDATE audit_events SET payload = '{"b": 1}' WHERE seq = 300`).run(); // re-spelt: deferred, and wrong
+        db.prepare("UPDATE audit_events SET chain_hash = ? WHERE seq = 900").run("0".repeat(64));
+      },
+    ],
+  ];
+
+  it.each(tampers)("equals the reference on %s, whole and split", (_name, fn, detected = true) => {
+    const db = tempDb("tamper");
+    append(db, awkward.slice(0, 1000));
+    const n = maxSeq(db);
+    fn(db, n);
+    const r = compare(db, spec(n, { to: n }));
+    expect(r.problem !== null).toBe(detected);
+    compareSplit(db, n);
+  });
+
+  it("judges number spellings as the reference does (a number hashed as spelt is accepted only when canonical)", () => {
+    const db = tempDb("numbers");
+    const rand = seeded(11);
+    const digits = (k: number) => Array.from({ length: k }, () => Math.floor(rand() * 10)).join("");
+    const tokens = ["0", "-0", "0.0", "1.", "01", "1.50", "0.000001", "0.0000001", "1e21", "1e+21", "1E+21", "1.5e-7", "5e-324", "2e-323"];
+    tokens.push("123456789012345680000", "1.7976931348623157e+308", "9007199254740993", "0.30000000000000004", "0.5", "0.25");
+    for (let k = 0; k < 600; k++) {
+      const sign = rand() < 0.3 ? "-" : "";
+      const int = rand() < 0.4 ? "0" : digits(1 + Math.floor(rand() * 17));
+      const frac = rand() < 0.3 ? "" : `.${"0".repeat(Math.floor(rand() * 8))}${digits(Math.floor(rand() * 17))}`;
+      const exp = rand() < 0.2 ? `e${rand() < 0.5 ? "-" : "+"}${Math.floor(rand() * 30)}` : "";
+      tokens.push(`${sign}${int}${frac}${exp}`);
+      tokens.push(String(randomNumber(rand)));
+    }
+    const insert = db.prepare("INSERT INTO audit_events VALUES (1, 't', NULL, 'A', 'r', 'x', 'e', '1', ?, ?, ?)");
+    let accepted = 0;
+    for (const tok of tokens) {
+      const payload = `{"a":[${tok}]}`;
+      // The leaf as if the text were canonical: right exactly when it is.
+      const body = `\u0000{"action":"x","actorId":null,"actorName":"A","at":"t","entityId":"1","entityType":"e","payload":${payload},"role":"r","seq":1}`;
+      const leaf = crypto.createHash("sha256").update(body).digest("hex");
+      db.prepare("DELETE FROM audit_events").run();
+      insert.run(payload, leaf, chainHash(GENESIS_CHAIN_HASH, leaf));
+      const r = compare(db, spec(1, { sizes: [1], watchSeqs: [] }));
+      if (r.problem === null) accepted++;
+    }
+    expect(accepted).toBeGreaterThan(400);
+  });
+});
