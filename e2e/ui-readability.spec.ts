@@ -196,3 +196,80 @@ test.describe("at 1280×800", () => {
     expect(await optionsCutOff(checkpoint)).toEqual([]);
   });
 });
+
+/** What makes a panel look like one: the runs pages' `.panel` box. */
+function boxStyle(region: Locator) {
+  return region.evaluate((el) => {
+    const s = getComputedStyle(el);
+    return {
+      background: s.backgroundColor,
+      border: `${s.borderTopWidth} ${s.borderTopStyle} ${s.borderTopColor}`,
+      radius: s.borderTopLeftRadius,
+      padding: s.paddingTop,
+    };
+  });
+}
+
+/** Whether a table scrolls sideways inside its own box (the runs pages' `.table-scroll`), not the page. */
+const scrollsInItsBox = (table: Locator) => table.evaluate((el) => getComputedStyle(el.parentElement!).overflowX === "auto");
+
+test("[SWEEPS look]: the sweeps pages use the runs pages' panels, tables, form fields, breadcrumbs and states", async ({ page }) => {
+  await signIn(page, "engineer");
+  const experimentName = unique("e2e sweeps look");
+  const projects = await query<{ id: number; name: string }[]>(page, "projects.list");
+  const project = projects.find((p) => p.name.startsWith("Demo"))!;
+  const experimentId = (await mutate<{ id: number }>(page, "projects.createExperiment", { projectId: project.id, name: experimentName }))
+    .id;
+  const sweepName = unique("looks");
+  const sweep = await mutate<{ id: number }>(page, "sweeps.create", {
+    experimentId,
+    spec: {
+      name: sweepName,
+      base: irisConfig(0.02),
+      space: { "training.learningRate": { type: "choice", values: [0.01, 0.02] } },
+      method: "grid",
+      budget: { maxTrials: 1, maxParallel: 1 },
+      metric: { name: "val_loss", direction: "minimize" },
+      seed: 1,
+      rationale: "e2e: a sweep to look at",
+    },
+  });
+  const trialRun = async () => (await query<{ trials: { runId: number }[] }>(page, "sweeps.get", { id: sweep.id })).trials[0]?.runId;
+  await expect.poll(trialRun, { timeout: 30_000, intervals: [300] }).toBeGreaterThan(0);
+
+  // The reference: a panel of the run page.
+  await page.goto(`/runs/${await trialRun()}`);
+  const panel = await boxStyle(page.getByRole("region", { name: "Checkpoints" }));
+
+  await page.goto("/sweeps");
+  const list = page.getByRole("table", { name: "Sweeps" });
+  const row = list.getByRole("row").filter({ has: page.getByRole("link", { name: `#${sweep.id} ${sweepName}` }) });
+  await expect(row.getByRole("link", { name: new RegExp(`/ ${experimentName}$`) })).toBeVisible();
+  expect(await scrollsInItsBox(list)).toBe(true);
+  expect(await boxStyle(page.getByRole("region", { name: "All sweeps" }))).toEqual(panel);
+  const start = page.getByRole("region", { name: "Start a sweep" });
+  expect(await boxStyle(start)).toEqual(panel);
+  // Fields as on the New run form: the label above its control.
+  const experimentField = start.getByRole("combobox", { name: "Experiment" });
+  expect(await experimentField.evaluate((el) => getComputedStyle(el.closest("label")!).flexDirection)).toBe("column");
+  const accent = await page.evaluate(() => {
+    const probe = document.createElement("span");
+    probe.style.color = "var(--accent)";
+    document.body.append(probe);
+    const color = getComputedStyle(probe).color;
+    probe.remove();
+    return color;
+  });
+  expect(await start.getByRole("button", { name: "Start sweep" }).evaluate((el) => getComputedStyle(el).backgroundColor)).toBe(accent);
+
+  await page.goto(`/sweeps/${sweep.id}`);
+  await expect(page.getByRole("heading", { level: 1, name: `Sweep #${sweep.id}: ${sweepName}` })).toBeVisible();
+  await expect(page.getByRole("main").getByRole("link", { name: experimentName })).toHaveAttribute("href", `/experiments/${experimentId}`);
+  for (const name of ["Progress", "Trials", "Parallel coordinates", "Importance", "Best trials"])
+    expect(await boxStyle(page.getByRole("region", { name, exact: true })), name).toEqual(panel);
+  expect(await scrollsInItsBox(page.getByRole("region", { name: "Trials", exact: true }).getByRole("table"))).toBe(true);
+
+  // A sweep that does not exist: the app's error state.
+  await page.goto("/sweeps/987654321");
+  await expect(page.getByRole("main").getByRole("alert")).toContainText("This sweep could not be loaded");
+});

@@ -1,7 +1,8 @@
 "use client";
 /**
  * Sweeps (issue 17): the list, and for engineers a form to start one from a spec (JSON, contracts/sweep-spec.ts; the
- * server validates it and names the path at fault). Starting one opens its page.
+ * server validates it and names the path at fault). Starting one opens its page. Laid out as the runs pages are: a
+ * subtitle, panels, tables that scroll sideways in their box, stacked form fields and the shared empty/loading/error states.
  */
 import Link from "next/link";
 import { useState } from "react";
@@ -9,8 +10,9 @@ import { useRouter } from "next/navigation";
 import { useMutation, useQuery } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_trpc/client";
 import { Shell, type Me } from "@/app/_components/shell";
-import { ErrorState, FormError, Loading } from "@/app/_components/states";
+import { Empty, ErrorState, FormError, Loading } from "@/app/_components/states";
 import { StatusBadge } from "@/app/_components/status-badge";
+import { formatTime } from "@/app/_components/format";
 
 const EXAMPLE_SPEC = {
   name: "iris-lr-width",
@@ -37,12 +39,13 @@ function Sweeps({ me }: { me: Me }) {
   const list = useQuery(trpc.sweeps.list.queryOptions({}));
   const projects = useQuery(trpc.projects.list.queryOptions());
   const experiments = (projects.data ?? []).flatMap((p) => p.experiments.map((e) => ({ id: e.id, label: `${p.name} / ${e.name}` })));
+  const experimentLabel = (id: number) => experiments.find((e) => e.id === id)?.label ?? `experiment #${id}`;
   const [experimentId, setExperimentId] = useState<number | null>(null);
   const [specText, setSpecText] = useState(JSON.stringify(EXAMPLE_SPEC, null, 2));
   const [problem, setProblem] = useState<string | null>(null);
   const create = useMutation(trpc.sweeps.create.mutationOptions({ onSuccess: (s) => router.push(`/sweeps/${s.id}`) }));
   if (list.isLoading) return <Loading what="Loading sweeps" />;
-  if (list.error) return <ErrorState error={list.error} />;
+  if (list.error) return <ErrorState error={list.error} title="Could not load the sweeps" />;
   const submit = () => {
     setProblem(null);
     let spec: unknown;
@@ -58,49 +61,69 @@ function Sweeps({ me }: { me: Me }) {
   return (
     <>
       <h1>Sweeps</h1>
-      {list.data?.length === 0 ? (
-        <p className="muted" role="note">
-          No sweep yet.{" "}
-          {me.role === "engineer"
-            ? "Start one below: the example spec searches the learning rate and the first layer's width on Iris (add a rationale first)."
-            : "Engineers start sweeps; each one and its trials then appear here."}
-        </p>
-      ) : (
-        <table aria-label="Sweeps">
-          <thead>
-            <tr>
-              <th>Sweep</th>
-              <th>Method</th>
-              <th>Status</th>
-              <th>Budget</th>
-              <th>Winner</th>
-            </tr>
-          </thead>
-          <tbody>
-            {(list.data ?? []).map((s) => (
-              <tr key={s.id}>
-                <td>
-                  <Link href={`/sweeps/${s.id}`}>
-                    #{s.id} {s.name}
-                  </Link>
-                </td>
-                <td>{s.method}</td>
-                <td>
-                  <StatusBadge status={s.status} />
-                </td>
-                <td>{s.maxTrials} trials</td>
-                <td>{s.winnerRunId === null ? "–" : <Link href={`/runs/${s.winnerRunId}`}>run #{s.winnerRunId}</Link>}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <p className="subtitle">
+        Hyperparameter searches: each trial is a run of its experiment, trained and recorded like any other; the engineer picks the winner
+        with a rationale.
+      </p>
+      <section className="panel" aria-label="All sweeps">
+        {list.data?.length === 0 ? (
+          <Empty
+            title="No sweeps yet"
+            hint={
+              me.role === "engineer"
+                ? "Start one below: the example spec searches the learning rate and the first layer's width on Iris (add a rationale first)."
+                : "Engineers start sweeps; each one and its trials then appear here."
+            }
+          />
+        ) : (
+          <div className="table-scroll">
+            <table aria-label="Sweeps">
+              <thead>
+                <tr>
+                  <th>Sweep</th>
+                  <th>Experiment</th>
+                  <th>Method</th>
+                  <th>Status</th>
+                  <th className="num">Budget</th>
+                  <th>Winner</th>
+                  <th>Created (UTC)</th>
+                </tr>
+              </thead>
+              <tbody>
+                {(list.data ?? []).map((s) => (
+                  <tr key={s.id}>
+                    <td>
+                      <Link href={`/sweeps/${s.id}`}>
+                        #{s.id} {s.name}
+                      </Link>
+                    </td>
+                    <td>
+                      <Link href={`/experiments/${s.experimentId}`}>{experimentLabel(s.experimentId)}</Link>
+                    </td>
+                    <td>{s.method}</td>
+                    <td>
+                      <StatusBadge status={s.status} />
+                    </td>
+                    <td className="num">{s.maxTrials} trials</td>
+                    <td>{s.winnerRunId === null ? "–" : <Link href={`/runs/${s.winnerRunId}`}>run #{s.winnerRunId}</Link>}</td>
+                    <td>{formatTime(s.createdAt)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </section>
       {me.role === "engineer" ? (
-        <section aria-label="Start a sweep" className="card">
-          <h2>Start a sweep</h2>
-          <label>
-            Experiment
-            <select value={experimentId ?? experiments[0]?.id ?? ""} onChange={(e) => setExperimentId(Number(e.target.value))}>
+        <section aria-label="Start a sweep" className="panel">
+          <h2 style={{ marginTop: 0 }}>Start a sweep</h2>
+          <label className="field" style={{ marginBottom: 12, maxWidth: 480 }}>
+            <span>Experiment</span>
+            <select
+              aria-label="Experiment"
+              value={experimentId ?? experiments[0]?.id ?? ""}
+              onChange={(e) => setExperimentId(Number(e.target.value))}
+            >
               {experiments.map((e) => (
                 <option key={e.id} value={e.id}>
                   {e.label}
@@ -108,15 +131,26 @@ function Sweeps({ me }: { me: Me }) {
               ))}
             </select>
           </label>
-          <label>
-            Spec (JSON: base config, search space, method, budget, metric, early termination, seed, rationale)
-            <textarea rows={24} value={specText} onChange={(e) => setSpecText(e.target.value)} spellCheck={false} />
+          <label className="field" style={{ marginBottom: 12 }}>
+            <span>Spec (JSON: base config, search space, method, budget, metric, early termination, seed, rationale)</span>
+            <textarea
+              aria-label="Spec (JSON)"
+              className="mono"
+              rows={24}
+              value={specText}
+              onChange={(e) => setSpecText(e.target.value)}
+              spellCheck={false}
+            />
           </label>
-          <button onClick={submit} disabled={create.isPending}>
-            Start sweep
-          </button>
-          {problem ? <p role="alert">{problem}</p> : null}
+          {problem ? (
+            <p className="error-text" role="alert">
+              {problem}
+            </p>
+          ) : null}
           <FormError error={create.error} />
+          <button className="primary" type="button" onClick={submit} disabled={create.isPending}>
+            {create.isPending ? "Starting…" : "Start sweep"}
+          </button>
         </section>
       ) : null}
     </>

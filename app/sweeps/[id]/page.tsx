@@ -2,7 +2,8 @@
 /**
  * A sweep (issue 17): progress against its budget, its trials (generated params, status, objective, early stops),
  * a parallel-coordinates view of the trials, the best trials, the engineer's decisions (pause, resume, stop, extend,
- * each with a rationale) and choosing the winner with a rationale. Polls while trials are active.
+ * each with a rationale) and choosing the winner with a rationale. Polls while trials are active. Laid out as the run
+ * page is: a breadcrumb, panels, tables that scroll sideways in their box, stacked form fields, the shared states.
  */
 import Link from "next/link";
 import { use, useMemo, useState } from "react";
@@ -11,7 +12,7 @@ import { useTRPC } from "@/app/_trpc/client";
 import { Shell, type Me } from "@/app/_components/shell";
 import { ErrorState, FormError, Loading } from "@/app/_components/states";
 import { StatusBadge } from "@/app/_components/status-badge";
-import { formatMetric } from "@/app/_components/format";
+import { formatMetric, formatTime } from "@/app/_components/format";
 import { ParallelCoordinates } from "@/app/_components/compare/parallel-coordinates";
 import { paramAxis, type Axis } from "@/app/_components/compare/compare-axes";
 
@@ -39,6 +40,7 @@ function Sweep({ sweepId, me }: { sweepId: number; me: Me }) {
   const choose = useMutation(trpc.sweeps.chooseWinner.mutationOptions({ onSuccess: () => (setWinnerWhy(""), refresh()) }));
 
   const s = sweep.data;
+  const experiment = useQuery({ ...trpc.projects.experiment.queryOptions({ id: s?.experimentId ?? 0 }), enabled: s !== undefined });
   // Only trials with a value are drawn: a queued or running trial has none, and the chart drew its line off the metric's axis.
   const valued = useMemo(() => (s ? s.trials.filter((t) => t.value !== null) : []), [s]);
   const axes = useMemo<Axis[]>(() => {
@@ -63,84 +65,131 @@ function Sweep({ sweepId, me }: { sweepId: number; me: Me }) {
     .sort((a, b) => (dir === "minimize" ? a.value! - b.value! : b.value! - a.value!));
   const decide = (m: { mutate: (input: { sweepId: number; rationale: string }) => void }) => m.mutate({ sweepId, rationale });
 
+  const paths = Object.keys(s.spec.space).sort();
   return (
     <>
+      <p className="muted">
+        <Link href="/sweeps">Sweeps</Link> /{" "}
+        <Link href={`/experiments/${s.experimentId}`}>{experiment.data?.name ?? `experiment #${s.experimentId}`}</Link> / sweep #{s.id}
+      </p>
       <h1>
         Sweep #{s.id}: {s.name}
       </h1>
-      <p className="muted">
-        {s.method} search, {dir} {s.spec.metric.name}, seed {s.spec.seed}, set up by {s.createdByName}: “{s.spec.rationale}”
+      <p className="subtitle">
+        {s.method} search, {dir} {s.spec.metric.name}, seed {s.spec.seed}, set up by {s.createdByName} on {formatTime(s.createdAt)}: “
+        {s.spec.rationale}”
       </p>
-      <section aria-label="Progress">
-        <p>
-          <StatusBadge status={s.status} /> {s.counts.total} of {s.maxTrials} trials created · {s.counts.active} active ·{" "}
-          {s.counts.completed} completed · {s.counts.stoppedEarly} stopped early
+      <section className="panel" aria-label="Progress">
+        <h2 style={{ marginTop: 0 }}>Progress</h2>
+        <p className="row" style={{ marginTop: 0 }}>
+          <StatusBadge status={s.status} />
+          <span>
+            {s.counts.total} of {s.maxTrials} trials created · {s.counts.active} active · {s.counts.completed} completed ·{" "}
+            {s.counts.stoppedEarly} stopped early
+          </span>
         </p>
-        <progress max={s.maxTrials} value={s.counts.total - s.counts.active} aria-label="Trials finished" />
+        <progress
+          max={s.maxTrials}
+          value={s.counts.total - s.counts.active}
+          aria-label="Trials finished"
+          style={{ width: "100%", maxWidth: 480 }}
+        />
       </section>
 
       {engineer && (s.status === "running" || s.status === "paused" || s.status === "completed") ? (
-        <section aria-label="Sweep decisions" className="card">
-          <h2>Decide</h2>
-          <label>
-            Rationale
-            <input value={rationale} onChange={(e) => setRationale(e.target.value)} placeholder="why" />
-          </label>
-          {s.status === "running" ? <button onClick={() => decide(pause)}>Pause</button> : null}
-          {s.status === "paused" ? <button onClick={() => decide(resume)}>Resume</button> : null}
-          {s.status !== "completed" ? <button onClick={() => decide(stop)}>Stop</button> : null}
-          <label>
-            Add trials
-            <input type="number" min={1} value={addTrials} onChange={(e) => setAddTrials(e.target.value)} />
-          </label>
-          <button onClick={() => extend.mutate({ sweepId, rationale, addTrials: Number(addTrials) })}>Extend</button>
+        <section aria-label="Sweep decisions" className="panel">
+          <h2 style={{ marginTop: 0 }}>Decide</h2>
+          <p className="muted" style={{ marginTop: 0 }}>
+            Each decision is recorded with your rationale.
+          </p>
+          <div className="form-grid" style={{ marginBottom: 12 }}>
+            <label className="field">
+              <span>Rationale</span>
+              <input aria-label="Rationale" value={rationale} onChange={(e) => setRationale(e.target.value)} placeholder="why" />
+            </label>
+            <label className="field">
+              <span>Add trials</span>
+              <input aria-label="Add trials" type="number" min={1} value={addTrials} onChange={(e) => setAddTrials(e.target.value)} />
+            </label>
+          </div>
+          <div className="row">
+            {s.status === "running" ? (
+              <button type="button" onClick={() => decide(pause)}>
+                Pause
+              </button>
+            ) : null}
+            {s.status === "paused" ? (
+              <button type="button" onClick={() => decide(resume)}>
+                Resume
+              </button>
+            ) : null}
+            {s.status !== "completed" ? (
+              <button type="button" className="danger" onClick={() => decide(stop)}>
+                Stop
+              </button>
+            ) : null}
+            <button type="button" onClick={() => extend.mutate({ sweepId, rationale, addTrials: Number(addTrials) })}>
+              Extend
+            </button>
+          </div>
           <FormError error={error} />
         </section>
       ) : null}
 
-      <section aria-label="Trials">
-        <h2>Trials</h2>
-        <table>
-          <thead>
-            <tr>
-              <th>#</th>
-              <th>Run</th>
-              <th>Status</th>
-              {Object.keys(s.spec.space)
-                .sort()
-                .map((p) => (
-                  <th key={p}>{p}</th>
-                ))}
-              <th>{s.spec.metric.name}</th>
-              <th>Early stop</th>
-            </tr>
-          </thead>
-          <tbody>
-            {s.trials.map((t) => (
-              <tr key={t.runId}>
-                <td>{t.trialIndex + 1}</td>
-                <td>
-                  <Link href={`/runs/${t.runId}`}>{t.runName}</Link>
-                  {s.winnerRunId === t.runId ? " (winner)" : ""}
-                </td>
-                <td>
-                  <StatusBadge status={t.status} />
-                </td>
-                {Object.keys(s.spec.space)
-                  .sort()
-                  .map((p) => (
-                    <td key={p}>{shown(t.params[p])}</td>
+      <section className="panel" aria-label="Trials">
+        <h2 style={{ marginTop: 0 }}>Trials</h2>
+        {s.trials.length === 0 ? (
+          <p className="muted">No trial yet: the sweep creates them as its budget and parallelism allow.</p>
+        ) : (
+          <div className="table-scroll">
+            <table aria-label="Trials table">
+              <thead>
+                <tr>
+                  <th className="num">#</th>
+                  <th>Run</th>
+                  <th>Status</th>
+                  {paths.map((p) => (
+                    <th key={p} className="mono" title={p}>
+                      {p}
+                    </th>
                   ))}
-                <td>{t.value === null ? "–" : formatMetric(t.value)}</td>
-                <td>{t.stoppedAtRung === null ? "" : `stopped at epoch ${t.stoppedAtRung}`}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+                  <th className="num">{s.spec.metric.name}</th>
+                  <th>Early stop</th>
+                </tr>
+              </thead>
+              <tbody>
+                {s.trials.map((t) => (
+                  <tr key={t.runId}>
+                    <td className="num">{t.trialIndex + 1}</td>
+                    <td>
+                      <Link href={`/runs/${t.runId}`}>{t.runName}</Link>
+                      {s.winnerRunId === t.runId ? (
+                        <>
+                          {" "}
+                          <span className="badge completed">(winner)</span>
+                        </>
+                      ) : null}
+                    </td>
+                    <td>
+                      <StatusBadge status={t.status} />
+                    </td>
+                    {paths.map((p) => (
+                      <td key={p} className="mono">
+                        {shown(t.params[p])}
+                      </td>
+                    ))}
+                    <td className="num">{t.value === null ? "–" : formatMetric(t.value)}</td>
+                    <td>{t.stoppedAtRung === null ? "" : `stopped at epoch ${t.stoppedAtRung}`}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
       </section>
 
-      <section aria-label="Parallel coordinates">
-        <h2>Trials across the search space</h2>
+      <section className="panel" aria-label="Parallel coordinates">
+        <h2 style={{ marginTop: 0 }}>Trials across the search space</h2>
         {valued.length === 0 ? (
           <p className="muted">No trial has a {s.spec.metric.name} yet: each trial&apos;s line appears once it reports one.</p>
         ) : (
@@ -148,38 +197,42 @@ function Sweep({ sweepId, me }: { sweepId: number; me: Me }) {
         )}
       </section>
 
-      <section aria-label="Importance">
-        <h2>Importance of each hyperparameter for {s.spec.metric.name}</h2>
+      <section className="panel" aria-label="Importance">
+        <h2 style={{ marginTop: 0 }}>Importance of each hyperparameter for {s.spec.metric.name}</h2>
         {s.importance === null ? (
           <p className="muted">Needs at least 3 trials with a value.</p>
         ) : (
           <ul>
             {s.importance.map((i) => (
               <li key={i.path}>
-                {i.path}: {(i.importance * 100).toFixed(0)} % of the variance{" "}
+                <span className="mono">{i.path}</span>: {(i.importance * 100).toFixed(0)} % of the variance{" "}
                 <meter min={0} max={1} value={i.importance} aria-label={`Importance of ${i.path}`} />
               </li>
             ))}
           </ul>
         )}
-        <p className="muted">
+        <p className="muted" style={{ marginBottom: 0 }}>
           Share of the metric&apos;s variance between groups of trials split by each parameter alone (η²); a first look, not a causal claim.
         </p>
       </section>
 
-      <section aria-label="Best trials">
-        <h2>Best trials</h2>
-        {ranked.length === 0 ? <p className="muted">No completed trial yet.</p> : null}
-        <ol>
-          {ranked.slice(0, 5).map((t) => (
-            <li key={t.runId}>
-              <Link href={`/runs/${t.runId}`}>{t.runName}</Link>: {s.spec.metric.name} {formatMetric(t.value!)}
-            </li>
-          ))}
-        </ol>
+      <section className="panel" aria-label="Best trials">
+        <h2 style={{ marginTop: 0 }}>Best trials</h2>
+        {ranked.length === 0 ? (
+          <p className="muted">No completed trial yet.</p>
+        ) : (
+          <ol>
+            {ranked.slice(0, 5).map((t) => (
+              <li key={t.runId}>
+                <Link href={`/runs/${t.runId}`}>{t.runName}</Link>: {s.spec.metric.name} {formatMetric(t.value!)}
+              </li>
+            ))}
+          </ol>
+        )}
         {s.winnerRunId !== null ? (
           <p>
-            Winner: run #{s.winnerRunId}, chosen by {s.winnerChosenByName}: “{s.winnerRationale}”
+            Winner: <Link href={`/runs/${s.winnerRunId}`}>run #{s.winnerRunId}</Link>, chosen by {s.winnerChosenByName}: “
+            {s.winnerRationale}”
           </p>
         ) : null}
         {engineer && ranked.length > 0 ? (
@@ -190,22 +243,26 @@ function Sweep({ sweepId, me }: { sweepId: number; me: Me }) {
               choose.mutate({ sweepId, runId: winner ?? ranked[0]!.runId, rationale: winnerWhy });
             }}
           >
-            <label>
-              Winner
-              <select value={winner ?? ranked[0]!.runId} onChange={(e) => setWinner(Number(e.target.value))}>
-                {ranked.map((t) => (
-                  <option key={t.runId} value={t.runId}>
-                    {t.runName} ({formatMetric(t.value!)})
-                  </option>
-                ))}
-              </select>
-            </label>
-            <label>
-              Why this one
-              <input value={winnerWhy} onChange={(e) => setWinnerWhy(e.target.value)} />
-            </label>
-            <button type="submit">Choose winner</button>
+            <div className="form-grid" style={{ marginBottom: 12 }}>
+              <label className="field">
+                <span>Winner</span>
+                <select aria-label="Winner" value={winner ?? ranked[0]!.runId} onChange={(e) => setWinner(Number(e.target.value))}>
+                  {ranked.map((t) => (
+                    <option key={t.runId} value={t.runId}>
+                      {t.runName} ({formatMetric(t.value!)})
+                    </option>
+                  ))}
+                </select>
+              </label>
+              <label className="field">
+                <span>Why this one</span>
+                <input aria-label="Why this one" value={winnerWhy} onChange={(e) => setWinnerWhy(e.target.value)} />
+              </label>
+            </div>
             <FormError error={choose.error} />
+            <button className="primary" type="submit" disabled={choose.isPending}>
+              Choose winner
+            </button>
           </form>
         ) : null}
       </section>
