@@ -26,6 +26,7 @@ import { createAuditCheckpoint } from "@/server/audit/checkpoints";
 import { CHECKPOINT_EVERY_EVENTS } from "@/server/audit/checkpoint-policy";
 import { buildBenchContentLedger, eventsPerBenchRun, type BenchEvent } from "@/server/audit/content/bench-ledger";
 import { verifyDatabase, type VerifyDatabaseOptions, type VerifyResult } from "@/server/audit/verify";
+import { auditNativeExtension } from "@/server/audit/native-range";
 
 export type { Figure as BenchFigure } from "./figures";
 import { median, type Figure as BenchFigure } from "./figures";
@@ -114,6 +115,9 @@ export async function benchAudit(sizes: readonly number[] = [100_000, 1_000_000]
         unit: "load (1 min, 2 cores)",
       });
       figures.push({ name: `audit_verify_${label}_content_facts`, value: r.levels.content.checked, unit: "facts" });
+      const native = auditNativeExtension();
+      if (!native.path) console.log(`bench audit: ${native.reason}; the JavaScript reference checked the chain`);
+      figures.push({ name: `audit_verify_${label}_native_extension`, value: native.path ? 1 : 0, unit: "(1 = rl_audit loaded)" });
       figures.push({ name: `audit_verify_${label}_checkpoints`, value: r.checkpointsChecked, unit: "signed checkpoints" });
       // The chain level alone (range workers, no content): what the hash chain, tree and signatures cost.
       const chain: Timed[] = [];

@@ -18,6 +18,7 @@ import { execFileSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import { threadId } from "node:worker_threads";
 import { leafHashOfFields, type EventProblem } from "./event-hashing";
 import {
   checkCheckpointEvent,
@@ -60,7 +61,7 @@ function buildExtension(root: string): { path: string | null; reason: string } {
     const file = path.join(dir, `rl_audit-${hash}${process.platform === "darwin" ? ".dylib" : ".so"}`);
     if (fs.existsSync(file)) return { path: file, reason: "built" };
     fs.mkdirSync(dir, { recursive: true });
-    const tmp = `${file}.${process.pid}.tmp`;
+    const tmp = `${file}.${process.pid}.${threadId}.${crypto.randomBytes(4).toString("hex")}.tmp`; // range workers build at once
     // -undefined dynamic_lookup (macOS) / the default on Linux: SHA256 resolves from the Node.js binary at load time.
     const platformFlags = process.platform === "darwin" ? ["-undefined", "dynamic_lookup"] : [];
     execFileSync(process.env.CC ?? "cc", ["-O2", "-fPIC", "-shared", ...platformFlags, "-I", headers, source, "-o", tmp, "-lm"], {

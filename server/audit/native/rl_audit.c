@@ -16,6 +16,7 @@
  *     never accepted). Returns 1 while the range goes on, 0 once it has stopped.
  *   rl_range_result() the range's state as JSON text (see native-range.ts's NativeRangeState).
  *   rl_sha256(x) lowercase hex SHA-256 of a text's UTF-8 bytes or a blob's bytes; NULL for NULL.
+ *   rl_member_inserted_sha256(object_text, key, value_text) an evaluation's metrics digest (see the function).
  *
  * Invariants (the same as RangeScanner's): an event is accepted only when its seq is the next one, its leaf hash is
  * sha256(0x00 || JCS(body)) and its chain hash is sha256(previous chain || leaf); the range stops at its first bad
@@ -775,6 +776,95 @@ static void sha256_hex(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   sqlite3_result_text(ctx, hex, 64, SQLITE_TRANSIENT);
 }
 
+/*
+ * rl_member_inserted_sha256(object_text, key, value_text): records.ts evaluationResultTextSha256, i.e. sha256 of
+ * insertCanonicalMember(object_text, key, value_text) (value NULL: of object_text itself), in lowercase hex. NULL
+ * when JavaScript must decide: a non-text argument, a key needing escapes or not ASCII, an existing top-level key
+ * with an escape. (Comparing an ASCII key with another key byte by byte orders them as UTF-16 code units do.)
+ */
+static void member_inserted_sha256(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  if (sqlite3_value_type(argv[0]) != SQLITE_TEXT || sqlite3_value_type(argv[1]) != SQLITE_TEXT) return;
+  int vtype = sqlite3_value_type(argv[2]);
+  if (vtype != SQLITE_NULL && vtype != SQLITE_TEXT) return;
+  const unsigned char *obj = sqlite3_value_text(argv[0]);
+  int n = sqlite3_value_bytes(argv[0]);
+  unsigned char h[32];
+  char hex[64];
+  if (vtype == SQLITE_NULL) {
+    sha256(obj, (size_t)n, h);
+    to_hex(h, hex);
+    sqlite3_result_text(ctx, hex, 64, SQLITE_TRANSIENT);
+    return;
+  }
+  const unsigned char *key = sqlite3_value_text(argv[1]);
+  int klen = sqlite3_value_bytes(argv[1]);
+  for (int i = 0; i < klen; i++)
+    if (key[i] < 0x20 || key[i] >= 0x80 || key[i] == '"' || key[i] == '\\') return;
+  const unsigned char *val = sqlite3_value_text(argv[2]);
+  int vlen = sqlite3_value_bytes(argv[2]);
+  if (n < 2 || obj[n - 1] != '}') return; /* JavaScript slices off the last character, whatever it is */
+  long at = -1; /* insert the member before index `at`; -1: before the closing brace */
+  if (!(n == 2 && obj[0] == '{' && obj[1] == '}')) {
+    int depth = 0, in_string = 0;
+    long key_start = 1;
+    for (long i = 0; i < n && at < 0; i++) {
+      unsigned ch = obj[i];
+      if (in_string) {
+        if (ch == '\\') i++;
+        else if (ch == '"') in_string = 0;
+        continue;
+      }
+      if (ch == '"') {
+        if (depth == 1 && i == key_start) {
+          long end = i + 1;
+          while (end < n && obj[end] != '"') {
+            if (obj[end] == '\\') return; /* an escaped key: JavaScript compares it decoded */
+            end++;
+          }
+          if (end >= n) return;
+          long elen = end - i - 1;
+          long m = elen < klen ? elen : klen;
+          int c = memcmp(key, obj + i + 1, (size_t)m);
+          if (c < 0 || (c == 0 && klen < elen)) at = i;
+          i = end;
+          continue;
+        }
+        in_string = 1;
+      } else if (ch == '{' || ch == '[') depth++;
+      else if (ch == '}' || ch == ']') depth--;
+      else if (ch == ',' && depth == 1) key_start = i + 1;
+    }
+  }
+  SHA256_CTX c;
+  SHA256_Init(&c);
+  if (n == 2 && obj[0] == '{' && obj[1] == '}') {
+    SHA256_Update(&c, "{\"", 2);
+    SHA256_Update(&c, key, (size_t)klen);
+    SHA256_Update(&c, "\":", 2);
+    SHA256_Update(&c, val, (size_t)vlen);
+    SHA256_Update(&c, "}", 1);
+  } else if (at >= 0) {
+    SHA256_Update(&c, obj, (size_t)at);
+    SHA256_Update(&c, "\"", 1);
+    SHA256_Update(&c, key, (size_t)klen);
+    SHA256_Update(&c, "\":", 2);
+    SHA256_Update(&c, val, (size_t)vlen);
+    SHA256_Update(&c, ",", 1);
+    SHA256_Update(&c, obj + at, (size_t)(n - at));
+  } else {
+    SHA256_Update(&c, obj, (size_t)(n - 1));
+    SHA256_Update(&c, ",\"", 2);
+    SHA256_Update(&c, key, (size_t)klen);
+    SHA256_Update(&c, "\":", 2);
+    SHA256_Update(&c, val, (size_t)vlen);
+    SHA256_Update(&c, "}", 1);
+  }
+  SHA256_Final(h, &c);
+  to_hex(h, hex);
+  sqlite3_result_text(ctx, hex, 64, SQLITE_TRANSIENT);
+}
+
 #ifdef _WIN32
 __declspec(dllexport)
 #endif
@@ -788,5 +878,8 @@ int sqlite3_rlaudit_init(sqlite3 *db, char **err, const sqlite3_api_routines *ap
   if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "rl_range_result", 0, SQLITE_UTF8, r, range_result, 0, 0, 0);
   if (rc == SQLITE_OK)
     rc = sqlite3_create_function_v2(db, "rl_sha256", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, 0, sha256_hex, 0, 0, 0);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_create_function_v2(db, "rl_member_inserted_sha256", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, 0,
+                                    member_inserted_sha256, 0, 0, 0);
   return rc;
 }

@@ -12,6 +12,7 @@ import path from "node:path";
 import { canonicalJson } from "@/contracts/canonical";
 import { chainHash, eventBody, GENESIS_CHAIN_HASH, leafHash } from "../ledger";
 import { auditNativeExtension, loadAuditNative, scanDatabaseRangeNative } from "../native-range";
+import { evaluationResultTextSha256 } from "../content/records";
 import { scanDatabaseRange, type CheckpointCopy, type RangeSpec } from "../verify-range";
 
 const DDL = `CREATE TABLE audit_events (seq integer PRIMARY KEY NOT NULL, at text NOT NULL, actor_id integer,
@@ -302,5 +303,38 @@ describe("native range check", () => {
       if (r.problem === null) accepted++;
     }
     expect(accepted).toBeGreaterThan(400);
+  });
+
+  it("computes an evaluation's metrics digest as records.ts does, or leaves it to JavaScript (NULL)", () => {
+    const db = tempDb("eval-digest");
+    loadAuditNative(db);
+    const digest = db.prepare("SELECT rl_member_inserted_sha256(?, 'confusion', ?)").pluck();
+    const rand = seeded(5);
+    const keys = ["accuracy", "conf", "confusion0", "confusio", "zeta", "", "task", "é", 'a"b', "{", "confusion"];
+    let decided = 0;
+    for (let i = 0; i < 800; i++) {
+      const metrics: Record<string, unknown> = {};
+      for (let k = Math.floor(rand() * 5); k > 0; k--) metrics[keys[Math.floor(rand() * keys.length)]!] = randomValue(rand, 2);
+      const text = canonicalJson(metrics);
+      const confusion =
+        rand() < 0.2
+          ? null
+          : canonicalJson({
+              labels: ["a,}", 'b"'],
+              matrix: [
+                [1, 0],
+                [0, 1],
+              ],
+            });
+      const native = digest.get(text, confusion) as string | null;
+      if (native === null) continue;
+      decided++;
+      expect(native, `${text} + ${confusion}`).toBe(evaluationResultTextSha256(text, confusion));
+    }
+    expect(decided).toBeGreaterThan(500);
+    expect(digest.get("{}", "[1]")).toBe(evaluationResultTextSha256("{}", "[1]"));
+    expect(digest.get('{"a\\"b":1}', "[1]")).toBeNull(); // an escaped key: JavaScript decides
+    expect(digest.get('{"a":1', "[1]")).toBeNull(); // not an object's text
+    expect(db.prepare("SELECT rl_member_inserted_sha256(1, 'confusion', NULL)").pluck().get()).toBeNull();
   });
 });
