@@ -160,10 +160,21 @@ function optionsCutOff(select: Locator): Promise<string[]> {
   });
 }
 
+/** How many lines of text an element's content box holds. */
+function linesOf(element: Locator): Promise<number> {
+  return element.evaluate((el) => {
+    const style = getComputedStyle(el);
+    const line = parseFloat(style.lineHeight) || parseFloat(style.fontSize) * 1.2;
+    return Math.round((el.clientHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom)) / line);
+  });
+}
+
 test.describe("at 1280×800", () => {
   test.use({ viewport: { width: 1280, height: 800 } });
 
-  test("[READABLE]: the runs table's headers and the fine-tune and roll-back dropdowns show their whole text", async ({ page }) => {
+  test("[READABLE]: the runs table's headers, the checkpoints' evaluation cell and the fine-tune and roll-back dropdowns show their whole text", async ({
+    page,
+  }) => {
     await signIn(page, "engineer");
     const experimentId = await seedExperiment(page, "e2e readable");
     const run = await completedRun(page, experimentId, irisConfig(0.03));
@@ -188,8 +199,13 @@ test.describe("at 1280×800", () => {
     await expect(outputLayer).toBeVisible();
     expect.soft(await optionsCutOff(outputLayer)).toEqual([]);
 
-    // Roll back: the checkpoint to continue from.
+    // The checkpoints table's evaluation cell reads on one line ("Re-evaluate" was broken over two).
     await page.goto(`/runs/${run.id}`);
+    const reevaluate = page.getByRole("table", { name: "Checkpoints table" }).getByRole("button", { name: /^Re-evaluate epoch / });
+    await expect(reevaluate).toBeVisible();
+    expect.soft(await linesOf(reevaluate)).toBe(1);
+
+    // Roll back: the checkpoint to continue from.
     await page.getByRole("region", { name: "Run header" }).getByRole("button", { name: "Pilot" }).click();
     const checkpoint = page.getByRole("region", { name: "Roll back" }).getByRole("combobox", { name: "Checkpoint to continue from" });
     await expect(checkpoint).toBeVisible();

@@ -35,7 +35,8 @@ export function withAlpha(hex: string, alpha: number): string {
 
 /**
  * How the compare view names a run: its name, followed by "#id" when another compared run has the same name (a fork
- * keeps its parent's name), so two columns, curves or decision lists never carry the same label.
+ * launched through the API, or given its parent's name by hand, keeps it), so two columns, curves or decision lists never
+ * carry the same label.
  */
 export function runLabel(run: { id: number; name: string }, runs: readonly { id: number; name: string }[]): string {
   return runs.some((r) => r.id !== run.id && r.name === run.name) ? `${run.name} #${run.id}` : run.name;

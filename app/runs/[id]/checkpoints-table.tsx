@@ -177,7 +177,8 @@ function EvaluationCell({
 }) {
   const busy = evaluating === c.id;
   return (
-    <span className="row" style={{ gap: 6, flexWrap: "nowrap" }}>
+    // One line per row, as the other cells: the table scrolls sideways in its box rather than wrapping "Re-evaluate".
+    <span className="row" style={{ gap: 6, flexWrap: "nowrap", whiteSpace: "nowrap" }}>
       {evaluation ? (
         <span>
           {evaluationShortResult(evaluation.metrics)} · <a href={`#evaluation-${evaluation.id}`}>evaluation #{evaluation.id}</a>
