@@ -149,7 +149,10 @@ export async function compressCommand(argv: string[]): Promise<number> {
     if (refused !== null) return refused;
     let run;
     try {
-      run = await createCompressionRun({ db: store, actor: actorOf(user) }, input);
+      run = await createCompressionRun(
+        { db: store, actor: actorOf(user), artifacts: on.artifacts, dataDir: on.orchestrator.deps.dataDir },
+        input,
+      );
     } catch (e) {
       // zod (a parameter of the wrong type or an unknown method) or the service's own checks: nothing was recorded.
       const message = e instanceof DomainError ? e.message : e instanceof Error && e.name === "ZodError" ? zodMessage(e) : null;

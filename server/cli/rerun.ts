@@ -70,7 +70,10 @@ export async function rerunCommand(argv: string[]): Promise<number> {
     }
     const refused = wrongRunState("rerun", runId, status, "rerun", RERUNNABLE);
     if (refused !== null) return refused;
-    const run = await createRerunOn({ db: store, artifacts: on.artifacts, actor: actorOf(user) }, { runId, rationale: values.rationale });
+    const run = await createRerunOn(
+      { db: store, artifacts: on.artifacts, dataDir: orchestrator.deps.dataDir, actor: actorOf(user) },
+      { runId, rationale: values.rationale },
+    );
     log(`run ${run.id} (${run.name}) queued: re-run of run ${runId}`);
     await orchestrator.launch(run.id);
     await orchestrator.waitFor(run.id);

@@ -26,6 +26,7 @@ import { postgresUrlFromEnv } from "@/server/app-context/pg-store-services";
 import type { SignedInActor } from "@/server/app-context/service-context";
 import { DEMO_USERS } from "@/server/demo/seed";
 import { createRunOnStore, parseConfigOrThrow } from "@/server/runs/service";
+import { refuseUnbuildableConfig } from "@/server/runs/trainer-tasks";
 import type { BackendName } from "@/trainer/types";
 import { sha256Canonical } from "@/contracts/canonical";
 import { cliUserAndExperimentOn } from "./cli-experiment";
@@ -69,6 +70,7 @@ async function resolveParentReference(
     .limit(1);
   if (!parent) {
     log(`training the parent config ${ref[1]} first`);
+    await refuseUnbuildableConfig({ db: store, artifacts: on.artifacts, dataDir: on.orchestrator.deps.dataDir }, parentConfig);
     const created = await createRunOnStore(
       { db: store, actor, artifacts: on.artifacts },
       { experimentId, config: parentConfig, rationale: `parent of a fine-tune, trained from ${ref[1]}` },
@@ -192,6 +194,8 @@ export async function trainCommand(argv: string[]): Promise<number> {
       ` (the parent config ${resolved.file}, trained before the fine-tune; the fine-tune run was not created: run this command again once the parent has completed, and it is reused)`,
     );
   configInput = resolved.config;
+  // A model that cannot be built for its data is refused before the run is recorded (exit 2), as runs.create does.
+  await refuseUnbuildableConfig({ db: store, artifacts: on.artifacts, dataDir: on.orchestrator.deps.dataDir }, configInput);
   const run = await createRunOnStore(
     { db: store, actor, artifacts: on.artifacts },
     {

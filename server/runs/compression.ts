@@ -39,6 +39,7 @@ import { now, requireRole } from "../app-context/service-context";
 import type { StoreServiceContext } from "../app-context/store-context";
 import { insertDecision, type DecisionRef } from "../decisions/service";
 import { parseConfigOrThrow, type RunLauncher } from "./service";
+import { refuseUnbuildableConfig, type EstimateDeps } from "./trainer-tasks";
 
 /** A student for distillation: its layers and, optionally, training settings over the teacher's (and the teacher's data). */
 export const studentSchema = z
@@ -182,8 +183,11 @@ export async function compressionConfig(
   });
 }
 
-/** Creates the compression run (queued) with its params, decisions and run.create event, in one transaction. */
-export async function createCompressionRun(ctx: StoreServiceContext, raw: CompressRunInput): Promise<RunRow> {
+/**
+ * Creates the compression run (queued) with its params, decisions and run.create event, in one transaction. A config
+ * whose model cannot be built (a student's layers that do not fit the data) is refused first, as runs.create.
+ */
+export async function createCompressionRun(ctx: StoreServiceContext & Omit<EstimateDeps, "db">, raw: CompressRunInput): Promise<RunRow> {
   requireRole(ctx.actor, ["engineer"], "compress models");
   const input = compressRunInput.parse(raw);
   const store = asStore(ctx.db);
@@ -193,6 +197,7 @@ export async function createCompressionRun(ctx: StoreServiceContext, raw: Compre
   if (source.origin === "api") invalidInput(`run ${source.id} was logged through the tracking API: it has no checkpoints to compress`);
   const ck = await sourceCheckpoint(store, source, input.checkpoint);
   const config = await compressionConfig(store, source, ck.id, input);
+  await refuseUnbuildableConfig({ db: store, artifacts: ctx.artifacts, dataDir: ctx.dataDir }, config);
   const before = JSON.parse(source.configJson) as TrainingConfig;
   const changes = diffConfigs(before, config);
   const configJson = canonicalJson(config);
@@ -266,7 +271,7 @@ export async function createCompressionRun(ctx: StoreServiceContext, raw: Compre
 }
 
 /** Creates the compression run and hands it to the orchestrator (the work runs in a trainer worker). */
-export async function launchCompression(ctx: StoreServiceContext, orchestrator: RunLauncher, raw: CompressRunInput) {
+export async function launchCompression(ctx: Parameters<typeof createCompressionRun>[0], orchestrator: RunLauncher, raw: CompressRunInput) {
   const run = await createCompressionRun(ctx, raw);
   await orchestrator.launch(run.id);
   const method = (JSON.parse(run.configJson) as TrainingConfig).compression!.method;

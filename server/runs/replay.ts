@@ -30,6 +30,7 @@ import { invalidInput, notFound, wrongState } from "@/server/errors";
 import { branchRunOnStore, createRun, createRunOnStore, type CreateRunInput } from "./service";
 import { applyInterventionOn, applyRollbackOn } from "./pilot";
 import { parseChanges } from "./pilot-queries";
+import { refuseUnbuildableConfig } from "./trainer-tasks";
 
 /** A re-run replays a finished piloting path: the source must have ended. */
 export const RERUNNABLE = ["completed", "failed", "cancelled"] as const;
@@ -110,15 +111,23 @@ export function createRerun(ctx: ServiceContext, raw: z.input<typeof createRerun
   return createRun(ctx, runOnSqliteTx(ctx.db as unknown as Tx, rerunRequestIn(ctx.db as unknown as Tx, sqliteTables, ctx.actor, raw)));
 }
 
-/** createRerun on either store (db/store.ts): the same checks, then createRunOnStore (its rows and run.create). */
-export async function createRerunOn(ctx: Parameters<typeof createRunOnStore>[0], raw: z.input<typeof createRerunInput>) {
+/**
+ * createRerun on either store (db/store.ts): the same checks, then createRunOnStore (its rows and run.create). A source
+ * whose model cannot be built (a sweep trial that failed so) is refused before anything is recorded, as runs.create.
+ */
+export async function createRerunOn(
+  ctx: Parameters<typeof createRunOnStore>[0] & { dataDir: string },
+  raw: z.input<typeof createRerunInput>,
+) {
   const store = asStore(ctx.db);
-  return createRunOnStore(ctx, await readPart(store, (q) => rerunRequestIn(q, store.tables, ctx.actor, raw)));
+  const request = await readPart(store, (q) => rerunRequestIn(q, store.tables, ctx.actor, raw));
+  await refuseUnbuildableConfig(ctx, request.config);
+  return createRunOnStore(ctx, request);
 }
 
 /** Creates the re-run (createRerunOn) and hands it to the orchestrator, which queues or starts it. */
 export async function launchRerun(
-  ctx: Parameters<typeof createRunOnStore>[0],
+  ctx: Parameters<typeof createRerunOn>[0],
   orchestrator: { launch(runId: number): boolean | Promise<boolean> },
   raw: z.input<typeof createRerunInput>,
 ): Promise<{ id: number; name: string }> {

@@ -195,7 +195,7 @@ async function parentRefForEstimate(
 }
 
 /** What an estimate reads: the store, the artifact store and the data directory, on either store (issue 16). */
-type EstimateDeps = { db: Store | Db; artifacts: AnyArtifactStore; dataDir: string };
+export type EstimateDeps = { db: Store | Db; artifacts: AnyArtifactStore; dataDir: string };
 
 /** Parameter count and float32/bfloat16/int8 memory estimate of a config's model, built from its prepared data. */
 export function estimateConfig(deps: EstimateDeps, rawConfig: unknown) {
@@ -204,7 +204,9 @@ export function estimateConfig(deps: EstimateDeps, rawConfig: unknown) {
 
 /**
  * Refuses (invalid input, with the builder's reason) a config whose model cannot be built for its dataset's input, before
- * a launch records anything: the same estimate in the same worker, so the request thread builds no model.
+ * a launch records anything: the same estimate in the same worker, so the request thread builds no model. Every launch
+ * of a config calls it: runs.create (new runs, forks, fine-tunes), re-runs (replay.ts createRerunOn), compressions
+ * (compression.ts createCompressionRun) and the CLI's train.
  */
 export async function refuseUnbuildableConfig(deps: EstimateDeps, rawConfig: unknown): Promise<void> {
   await estimateOrRefuse(deps, rawConfig, "cannot launch this configuration");

@@ -110,7 +110,7 @@ async function scenario(env: Env) {
   const project = await createProject({ db: store, actor: engineer }, { name: "Compression" });
   const experimentId = (await createExperiment({ db: store, actor: engineer }, { projectId: project.id, name: "iris" })).id;
   const orchestrator = new RunOrchestrator({ db: store, artifacts, dataDir: env.dataDir }, { backend: "cpu" });
-  const as = (actor: SignedInActor) => ({ db: store, actor, artifacts });
+  const as = (actor: SignedInActor) => ({ db: store, actor, artifacts, dataDir: env.dataDir });
   const { runs, checkpoints, evaluations, decisions, auditEvents } = store.tables;
   const read = reader(store);
   const ledgerSize = async () => (await read.select({ seq: auditEvents.seq }).from(auditEvents)).length;
@@ -422,7 +422,7 @@ describePg("compression, evaluation and weights downloads on PostgreSQL", () => 
       requested: (await read.select({ id: evaluations.id }).from(evaluations).where(eq(evaluations.source, "requested"))).length,
     };
 
-    const ctx = (i: number) => ({ db: servers[i]!, actor: engineer, artifacts: artifacts[i]! });
+    const ctx = (i: number) => ({ db: servers[i]!, actor: engineer, artifacts: artifacts[i]!, dataDir: path.join(dir, `server-${i}`) });
     const compressions = await Promise.all(
       [0, 1, 0, 1].map((i, k) =>
         launchCompression(ctx(i), orchestrators[i]!, {

@@ -216,7 +216,7 @@ async function scenario(store: Store, forms: Forms, dataDir: string) {
   );
   const rerun = (actor: SignedInActor, runId: number) =>
     forms === "store"
-      ? launchRerun({ db: store, artifacts: files, actor }, orchestrator, { runId })
+      ? launchRerun({ db: store, artifacts: files, actor, dataDir }, orchestrator, { runId })
       : Promise.resolve().then(() => {
           const run = createRerun(ctx(actor), { runId });
           orchestrator.launch(run.id);
