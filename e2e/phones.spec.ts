@@ -7,15 +7,22 @@
  * links work. /favicon.ico is a real icon. With the system set to dark (emulated), pages have a dark background and
  * light text, the charts draw their axes and labels in a light colour, and the same pages in light mode are light.
  *
- * The test seeds its own experiment, two small Iris runs (trained by the real trainer) and a model version through the
- * API, and waits on content and states, never on fixed sleeps.
+ * The test seeds its own experiment, two small Iris runs (trained by the real trainer), a model version and a one-trial
+ * sweep through the API, and waits on content and states, never on fixed sleeps.
  */
 import { test, expect, type Page, type Locator } from "@playwright/test";
 import { createExperiment, DEMO, signIn, trpcCall, unique } from "./helpers";
 
 test.use({ viewport: { width: 390, height: 844 } });
 
-type Seed = { experimentId: number; runIds: [number, number]; model: string; modelVersionId: number; datasetId: number };
+type Seed = {
+  experimentId: number;
+  runIds: [number, number];
+  model: string;
+  modelVersionId: number;
+  datasetId: number;
+  sweepId: number;
+};
 
 function config(seed: number) {
   return {
@@ -34,7 +41,7 @@ async function data<T>(res: Awaited<ReturnType<typeof trpcCall>>): Promise<T> {
   return ((await res.json()) as { result: { data: T } }).result.data;
 }
 
-/** An experiment with two completed runs and the first registered as a model version (as an engineer). */
+/** An experiment with two completed runs, the first registered as a model version, and a one-trial sweep (as an engineer). */
 async function seed(page: Page): Promise<Seed> {
   await createExperiment(page, unique("e2e phones"));
   const experimentId = Number(/\/experiments\/(\d+)/.exec(page.url())![1]);
@@ -64,7 +71,22 @@ async function seed(page: Page): Promise<Seed> {
   const version = await data<{ modelVersionId: number }>(
     await trpcCall(page, "mutation", "models.register", { runId: runIds[0], modelName: model }),
   );
-  return { experimentId, runIds: [runIds[0]!, runIds[1]!], model, modelVersionId: version.modelVersionId, datasetId };
+  const sweep = await data<{ id: number }>(
+    await trpcCall(page, "mutation", "sweeps.create", {
+      experimentId,
+      spec: {
+        name: unique("phones sweep"),
+        base: config(3),
+        space: { "training.learningRate": { type: "choice", values: [0.01, 0.03] } },
+        method: "grid",
+        budget: { maxTrials: 1, maxParallel: 1 },
+        metric: { name: "val_loss", direction: "minimize" },
+        seed: 1,
+        rationale: "e2e: phones layout",
+      },
+    }),
+  );
+  return { experimentId, runIds: [runIds[0]!, runIds[1]!], model, modelVersionId: version.modelVersionId, datasetId, sweepId: sweep.id };
 }
 
 /** How far the page scrolls sideways (0 when it does not). */
@@ -85,6 +107,9 @@ function mainPages(s: Seed): { path: string; ready: (page: Page) => Locator }[] 
     { path: "/runs", ready: (p) => p.getByRole("table", { name: "Runs" }).getByRole("row").nth(2) },
     { path: `/runs/${s.runIds[0]}`, ready: (p) => p.getByRole("table", { name: "Checkpoints table" }) },
     { path: `/runs/${s.runIds[0]}/fork`, ready: (p) => p.getByRole("heading", { level: 1 }) },
+    { path: `/runs/${s.runIds[0]}/finetune`, ready: (p) => p.getByRole("combobox", { name: "Output layer" }) },
+    { path: "/sweeps", ready: (p) => p.getByRole("table", { name: "Sweeps" }).getByRole("row").nth(1) },
+    { path: `/sweeps/${s.sweepId}`, ready: (p) => p.getByRole("region", { name: "Trials", exact: true }).getByRole("row").nth(1) },
     { path: `/compare?ids=${s.runIds.join(",")}`, ready: (p) => p.getByRole("table", { name: "Hyperparameters side by side" }) },
     { path: "/models", ready: (p) => p.getByRole("table", { name: "Models" }).getByRole("link", { name: s.model }) },
     { path: `/models/${s.model}`, ready: (p) => p.getByRole("table", { name: "Model versions" }) },
