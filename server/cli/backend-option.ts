@@ -5,7 +5,10 @@
  */
 import type { BackendName } from "@/trainer/types";
 
-const BACKEND_CHOICES: readonly (BackendName | "auto")[] = ["auto", "tensorflow", "wasm", "cpu"];
+export const BACKEND_CHOICES: readonly (BackendName | "auto")[] = ["auto", "tensorflow", "wasm", "cpu"];
+
+/** The choices as the usage texts write them ("auto|tensorflow|wasm|cpu"): the list the refusal accepts, never a copy. */
+export const BACKEND_USAGE = BACKEND_CHOICES.join("|");
 
 /** The refusal's text when `backend` names no backend; else null. */
 export function unknownBackendRefusal(command: string, backend: string): string | null {

@@ -21,6 +21,7 @@ import { DomainError } from "@/server/errors";
 import { compressionResult, createCompressionRun, type CompressRunInput } from "@/server/runs/compression";
 import type { BackendName } from "@/trainer/types";
 import { openTrainStoreFor } from "./cli-train-store";
+import { BACKEND_USAGE } from "./backend-option";
 import { isBadInput, runStatusOn } from "./exit-codes";
 
 /** A run that may still write checkpoints: one it lacks now may come (exit-codes.ts: a state, exit 1, not bad input). */
@@ -55,7 +56,7 @@ async function checkpointNotYetWritten(store: Store, input: CompressRunInput): P
 
 export const COMPRESS_USAGE = `usage: npm run cli -- compress --run ID [--checkpoint best|EPOCH] --method float16|int8|prune|distill
     [--sparsity S] [--scope global|layer] [--fine-tune-epochs N] [--student FILE] [--temperature T] [--alpha A]
-    [--rationale TEXT] [--user EMAIL] [--data-dir DIR] [--backend auto|wasm|cpu] [--json]
+    [--rationale TEXT] [--user EMAIL] [--data-dir DIR] [--backend ${BACKEND_USAGE}] [--json]
   Derives a smaller model from a run's checkpoint (a new run, evaluated on the same test partition) and prints its size and metrics against the source's.
   With DATABASE_URL=postgres://… on the PostgreSQL store (without --data-dir).`;
 

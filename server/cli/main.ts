@@ -5,6 +5,7 @@
 import { trainCommand } from "./train";
 import { seedCommand } from "./seed";
 import { isBadInput } from "./exit-codes";
+import { BACKEND_USAGE } from "./backend-option";
 import { DomainError } from "@/server/errors";
 
 const USAGE = `usage: npm run cli -- <command> [options]   (key directory: --key-dir, RUNLEDGER_KEY_DIR or ~/.config/runledger/keys)
@@ -15,15 +16,15 @@ const USAGE = `usage: npm run cli -- <command> [options]   (key directory: --key
   users list|create|set-role|disable|enable|reset-password [--email E] [--name N] [--role R] [--data-dir DIR] [--json]
   token create|list|revoke --user EMAIL [--name NAME] [--id ID] [--data-dir DIR] [--json]
                                                      personal access tokens for the MLflow-compatible API (printed once)
-  train --config FILE [--data-dir DIR] [--experiment NAME] [--user EMAIL] [--backend auto|wasm|cpu] [--enqueue [--wait-timeout S]] [--json]
+  train --config FILE [--data-dir DIR] [--experiment NAME] [--user EMAIL] [--backend ${BACKEND_USAGE}] [--enqueue [--wait-timeout S]] [--json]
                                                      --enqueue: queue it for the training workers (npm run worker) and wait for its end
                                                      (says so on stderr when no worker has taken it after 5 s); --wait-timeout S: give up
                                                      after S seconds in the queue with no worker: exit 3, the run stays queued
                                                      DATABASE_URL=postgres://…: on the PostgreSQL store (--enqueue: its workers); no
                                                      audit checkpoint is signed there (the key stays with the web servers)
-  sweep --config FILE [--data-dir DIR] [--experiment NAME] [--user EMAIL] [--backend B] [--json]
+  sweep --config FILE [--data-dir DIR] [--experiment NAME] [--user EMAIL] [--backend ${BACKEND_USAGE}] [--json]
                                                      create a sweep from a spec (examples/iris-sweep.json) and run it to its budget
-  resume --run ID [--data-dir DIR] [--key-dir DIR] [--backend auto|wasm|cpu] [--rationale T] [--json]
+  resume --run ID [--data-dir DIR] [--key-dir DIR] [--backend ${BACKEND_USAGE}] [--rationale T] [--json]
                                                      continue an interrupted (or paused) run from its last checkpoint; prints what train prints
   audit verify [--data-dir DIR | --bundle DIR | --database URL] [--public-key FILE] [--trusted-checkpoint FILE] [--json]
   audit checkpoint-export --out FILE [--data-dir DIR] [--key-dir DIR] [--new]
@@ -32,10 +33,10 @@ const USAGE = `usage: npm run cli -- <command> [options]   (key directory: --key
                                                      new signing key, introduced by a ledger event the old key signs
                                                      (PostgreSQL: copy the new key file to every web server's key directory)
   register --run ID --model NAME [--checkpoint best|EPOCH] [--user EMAIL] [--data-dir DIR] [--json]
-  pilot --run ID (--pause | --resume | --stop | --set PATH=VALUE ... | --rollback CKPT [--backend auto|wasm|cpu]) --rationale TEXT [--as EMAIL] [--data-dir DIR] [--key-dir DIR] [--json]
+  pilot --run ID (--pause | --resume | --stop | --set PATH=VALUE ... | --rollback CKPT [--backend ${BACKEND_USAGE}]) --rationale TEXT [--as EMAIL] [--data-dir DIR] [--key-dir DIR] [--json]
                                                      queue an intervention; it takes effect at the run's next epoch boundary
                                                      (a rollback of a paused or completed run trains its branch here, on --backend)
-  rerun --run ID [--data-dir DIR] [--user EMAIL] [--backend B] [--json]   re-run a finished run replaying its piloting; trains it here
+  rerun --run ID [--data-dir DIR] [--user EMAIL] [--backend ${BACKEND_USAGE}] [--json]   re-run a finished run replaying its piloting; trains it here
   compress --run ID [--checkpoint best|EPOCH] --method float16|int8|prune|distill [--sparsity S] [--student FILE] [--data-dir DIR] [--json]
                                                      derive a smaller model (a run evaluated on the same test partition); prints sizes and metrics
   show --run ID [--data-dir DIR] [--json]            status, epoch, weights sha256 and decisions (planned, interventions) of a run

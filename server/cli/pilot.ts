@@ -5,7 +5,7 @@
  * effect at the run's next epoch boundary, once the process training the run picks it up.
  * With --json, stdout carries exactly one object: the intervention {id, runId, kind, status, changes, ...}.
  * A rollback of a paused or completed run takes effect at once and its branch trains here (rollbackCommand), on
- * --backend auto|wasm|cpu (default auto, as train, resume and rerun choose; the run records the backend it trained on).
+ * --backend auto|tensorflow|wasm|cpu (backend-option.ts; default auto, as train, resume and rerun choose; the run records the backend it trained on).
  *
  * The acting user is --as EMAIL (--user EMAIL, as other commands name it, is accepted too), defaulting to the
  * demo engineer like train and register. An unknown run is refused with exit 2, as show and resume do; a run in a state
@@ -30,11 +30,11 @@ import { dataDirWithPostgresRefusal, openCliStore } from "./cli-store";
 import { openTrainStore } from "./cli-train-store";
 import { runResultOn } from "./run-result";
 import { sqliteOptionsOnPostgresRefusal } from "./train-store-refusal";
-import { unknownBackendRefusal } from "./backend-option";
+import { BACKEND_USAGE, unknownBackendRefusal } from "./backend-option";
 import { runStatusOn, wrongRunState } from "./exit-codes";
 
 export const PILOT_USAGE = `usage: npm run cli -- pilot --run ID (--pause | --resume | --stop | --set PATH=VALUE ... | --rollback CHECKPOINT_ID [--set PATH=VALUE ...])
-                          --rationale TEXT [--as EMAIL] [--data-dir DIR] [--backend auto|wasm|cpu] [--json]
+                          --rationale TEXT [--as EMAIL] [--data-dir DIR] [--backend ${BACKEND_USAGE}] [--json]
   Records an intervention as pending: it takes effect at the run's next epoch boundary, once the trainer picks it up.
   A rollback of a paused or completed run branches at once and trains the branch here, on --backend (default auto).
   VALUE is JSON when it parses as JSON (0.01, 20, null, {"patience":3}), else a string (balanced).

@@ -17,10 +17,11 @@ import { actorOf } from "@/server/users/service";
 import { createRerunOn, RERUNNABLE } from "@/server/runs/replay";
 import type { BackendName } from "@/trainer/types";
 import { openTrainStoreFor } from "./cli-train-store";
+import { BACKEND_USAGE } from "./backend-option";
 import { runResultOn } from "./run-result";
 import { runStatusOn, wrongRunState } from "./exit-codes";
 
-export const RERUN_USAGE = `usage: npm run cli -- rerun --run ID [--data-dir DIR] [--user EMAIL] [--backend auto|wasm|cpu] [--rationale TEXT] [--json]
+export const RERUN_USAGE = `usage: npm run cli -- rerun --run ID [--data-dir DIR] [--user EMAIL] [--backend ${BACKEND_USAGE}] [--rationale TEXT] [--json]
   Re-runs a finished run with the same config, replaying its planned and piloted changes at their epochs, and trains it here.`;
 
 export async function rerunCommand(argv: string[]): Promise<number> {
