@@ -6,7 +6,9 @@
  * never in a backup: it stays in the key directory. `backup --database postgres://…` (or, with no --data-dir,
  * DATABASE_URL=postgres://…) archives one snapshot of a PostgreSQL store in the same format
  * (server/backup/backup-pg.ts); it restores to a SQLite data directory. --data-dir with DATABASE_URL=postgres://… set
- * is refused (exit 2), as every command refuses it there. Exit codes: 0 done, 1 failed (nothing left behind), 2 usage.
+ * is refused (exit 2), as every command refuses it there: backup's, and restore's (restorePostgresRefusal: a
+ * directory every command would then pass over for the PostgreSQL store). Exit codes: 0 done, 1 failed (nothing left
+ * behind), 2 usage.
  */
 import fs from "node:fs";
 import { parseArgs } from "node:util";
@@ -24,6 +26,21 @@ const BACKUP_USAGE =
   "usage: backup --out FILE [--data-dir DIR | --database postgres://… [--public-key FILE] [--artifacts-dir DIR]] [--json]\n" +
   "  (neither given: the PostgreSQL store DATABASE_URL names, else the data directory)";
 const RESTORE_USAGE = "usage: restore --from FILE --data-dir DIR [--json]";
+
+/**
+ * restore writes a SQLite data directory; with DATABASE_URL naming PostgreSQL, the server and every command would use
+ * the PostgreSQL store and never read it, so the restore is refused before anything is written (exit 2), saying what
+ * to do instead: restore with DATABASE_URL unset, then copy into PostgreSQL with migrate-store if that is the aim.
+ */
+function restorePostgresRefusal(dataDir: string): string | null {
+  if (!postgresUrlFromEnv()) return null;
+  return (
+    `restore: --data-dir ${dataDir} would restore into a SQLite data directory, but DATABASE_URL names a PostgreSQL ` +
+    `store, which the server and every command use instead: nothing was restored. Run the restore with DATABASE_URL ` +
+    `unset (DATABASE_URL= npm run cli -- restore --from FILE --data-dir ${dataDir}); to put the backup into ` +
+    `PostgreSQL, then copy it there: npm run cli -- migrate-store --from ${dataDir} --to postgres://…`
+  );
+}
 
 function usageError(err: unknown): boolean {
   return (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS") ?? false;
@@ -113,6 +130,11 @@ export async function restoreCommand(argv: string[], io: CliIo = processIo): Pro
   }
   if (!values.from || !values["data-dir"]) {
     io.err(`restore needs --from FILE and --data-dir DIR (an empty or new directory)\n${RESTORE_USAGE}\n`);
+    return 2;
+  }
+  const refusal = restorePostgresRefusal(values["data-dir"]);
+  if (refusal) {
+    io.err(`${refusal}\n`);
     return 2;
   }
   try {
