@@ -111,6 +111,8 @@ type NativeRangeState = {
   nodes: [string, number[]];
   newest: [string, number] | null;
   oldestUncovered: [string, number] | null;
+  /** 1 when an accepted event's time is not plain ASCII: the reference tracks times then. */
+  oddTime: number;
 };
 
 const PROBLEM_GAP = 1;
@@ -164,7 +166,16 @@ export function scanDatabaseRangeNative(
   onProgress?: (seq: number) => void,
 ): RangeResult | null {
   if (!loadAuditNative(sqlite)) return null;
+  try {
+    return nativeRange(sqlite, spec, maxSeq, onProgress);
+  } catch {
+    return null; // e.g. a stored time that is not valid UTF-8 (its JSON cannot be read back): the reference decides
+  }
+}
+
+function nativeRange(sqlite: Database.Database, spec: RangeSpec, maxSeq: number, onProgress?: (seq: number) => void): RangeResult | null {
   let state = runNative(sqlite, spec, spec.to, maxSeq, onProgress);
+  if (state.oddTime) return null;
   const rowAt = sqlite.prepare(`SELECT ${EVENT_COLUMNS} FROM audit_events WHERE seq = ?`).raw(true);
 
   // Leaves the extension left to the reference, then the row it stopped at (a leaf is judged before its chain link).

@@ -420,14 +420,16 @@ static int leaf_of(Buf *b, sqlite3_value **f, unsigned char *out) {
 /* ---------- the range ---------- */
 
 enum { P_NONE = 0, P_GAP = 1, P_ORDER = 2, P_LEAF = 3, P_CHAIN = 4 };
+/* A compact range [begin, end) has at most 2 * log2(end - begin) + 2 nodes: 128 covers any 63-bit range. */
+#define MAX_NODES 128
 
 typedef struct {
   int active;
   sqlite3_int64 from, to, expected, covered_up_to, leaves;
   unsigned char prev[32];
   /* compact range [from - 1, end): nodes and their widths */
-  unsigned char nodes[64][32];
-  sqlite3_int64 widths[64];
+  unsigned char nodes[MAX_NODES][32];
+  sqlite3_int64 widths[MAX_NODES];
   int count;
   sqlite3_int64 end_at;
   /* tree sizes wanted, ascending */
@@ -438,7 +440,7 @@ typedef struct {
   sqlite3_int64 *watch_seqs;
   int n_watch_seqs;
   /* problem */
-  int problem;
+  int problem, odd_time;
   sqlite3_int64 problem_seq, found_seq;
   /* outputs, as JSON fragments */
   Buf roots, partials, watched, checkpoints, deferred, body;
@@ -478,7 +480,7 @@ static sqlite3_int64 *parse_csv(const unsigned char *s, int *count) {
   sqlite3_int64 *out = malloc(sizeof *out * (size_t)n);
   if (!out) return NULL;
   const char *q = (const char *)s;
-  while (*q) {
+  while (*q && *count < n) {
     char *e;
     out[(*count)++] = strtoll(q, &e, 10);
     q = *e == ',' ? e + 1 : e + (*e != 0);
@@ -671,6 +673,9 @@ static int feed(Range *r, sqlite3_value **argv) {
     /* newest and oldest uncovered event time (RangeScanner.trackTime; byte order = code point order) */
     const unsigned char *at = sqlite3_value_text(argv[1]);
     int at_len = sqlite3_value_bytes(argv[1]);
+    /* Byte order is UTF-16 order for ASCII only; a time with other bytes (never written by the ledger) goes to JavaScript. */
+    for (int i = 0; i < at_len; i++)
+      if (at[i] >= 0x80 || at[i] == 0) r->odd_time = 1;
     if (r->newest_seq < 0 || strcmp((const char *)at, r->newest_at ? r->newest_at : "") > 0) {
       keep_at(&r->newest_at, at, at_len);
       r->newest_seq = seq;
@@ -750,6 +755,8 @@ static void range_result(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   add_at(&b, r->newest_at, r->newest_seq);
   buf_str(&b, ",\"oldestUncovered\":");
   add_at(&b, r->oldest_at, r->oldest_seq);
+  buf_str(&b, ",\"oddTime\":");
+  buf_i64(&b, r->odd_time);
   buf_add(&b, "}", 1);
   int oom = b.oom || r->roots.oom || r->partials.oom || r->watched.oom || r->checkpoints.oom || r->deferred.oom;
   if (oom) {
