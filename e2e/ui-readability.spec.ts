@@ -122,6 +122,25 @@ test("[EVALUATE]: an evaluated checkpoint shows its result and offers Re-evaluat
   await expect(otherRow).toContainText(/accuracy [\d.]+ %/);
 });
 
+test("[EVALUATE]: a run whose split has no test rows offers no evaluation (the server refuses one) and says why", async ({ page }) => {
+  await signIn(page, "engineer");
+  const experimentId = await seedExperiment(page, "e2e no test rows");
+  const config = irisConfig(0.03);
+  const run = await completedRun(page, experimentId, {
+    ...config,
+    data: { ...config.data, split: { strategy: "stratified", train: 0.8, validation: 0.2, test: 0, seed: 5 } },
+  });
+  const refused = await trpcCall(page, "mutation", "runs.evaluate", { runId: run.id, checkpointId: run.checkpoints[0]!.id });
+  expect(refused.status()).toBe(400);
+  expect(await refused.text()).toContain("empty test partition");
+
+  await page.goto(`/runs/${run.id}`);
+  const table = page.getByRole("table", { name: "Checkpoints table" });
+  await expect(table.getByRole("row")).toHaveCount(run.checkpoints.length + 1);
+  await expect(table.getByRole("button", { name: /evaluate epoch/i })).toHaveCount(0);
+  await expect(table.getByText("not evaluated: no test rows in this run's split")).toHaveCount(run.checkpoints.length);
+});
+
 test("[SIGNATURE]: a promotion signature shows its record hash once, short with a copy button", async ({ page }) => {
   await signIn(page, "engineer");
   const experimentId = await seedExperiment(page, "e2e signature");

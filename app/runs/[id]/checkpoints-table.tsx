@@ -5,6 +5,8 @@
  * split (the server re-checks the role, computes it in a trainer worker and records it; the evaluation panel lists it).
  * A checkpoint already evaluated shows its latest result, linked to it in the evaluation panel, and offers "Re-evaluate"
  * (runs.evaluate records another evaluation of it beside the first; nothing is replaced), not "Evaluate" as if it had none.
+ * A run whose split has no test rows (test ratio 0), or that has no recorded split, offers no evaluation at all: the server
+ * refuses those (server/runs/evaluations.ts); its rows say why instead.
  * A long run's table is collapsed to its best and last checkpoints (a 150-epoch run made a ~9,600 px page); "Show all N
  * checkpoints" expands it, with every row's actions. Up to COLLAPSE_ABOVE checkpoints are always shown in full.
  */
@@ -37,6 +39,7 @@ export function CheckpointsTable({
   runId,
   checkpoints,
   evaluations = [],
+  testRows,
   canFineTune,
   canEvaluate = false,
 }: {
@@ -44,6 +47,8 @@ export function CheckpointsTable({
   checkpoints: Checkpoint[];
   /** The run's evaluations, oldest first: each checkpoint's row shows its latest. */
   evaluations?: CheckpointEvaluation[];
+  /** Rows in the test partition of the run's split; null when the run has no recorded split. */
+  testRows?: number | null;
   canFineTune: boolean;
   canEvaluate?: boolean;
 }) {
@@ -63,6 +68,7 @@ export function CheckpointsTable({
   const lastId = checkpoints.at(-1)?.id;
   const shown = collapsible && !expanded ? checkpoints.filter((c) => c.isBest || c.id === lastId) : checkpoints;
   const latestEvaluation = new Map(evaluations.map((e) => [e.checkpointId, e]));
+  const refusal = testRows === null ? "no recorded split to evaluate on" : testRows === 0 ? "no test rows in this run's split" : null;
   return (
     <section className="panel" aria-label="Checkpoints">
       <h2 style={{ marginTop: 0 }}>Checkpoints</h2>
@@ -125,7 +131,8 @@ export function CheckpointsTable({
                     <EvaluationCell
                       checkpoint={c}
                       evaluation={latestEvaluation.get(c.id)}
-                      canEvaluate={canEvaluate}
+                      canEvaluate={canEvaluate && refusal === null}
+                      refusal={refusal}
                       evaluating={evaluating}
                       onEvaluate={() => {
                         setEvaluating(c.id);
@@ -166,12 +173,15 @@ function EvaluationCell({
   checkpoint: c,
   evaluation,
   canEvaluate,
+  refusal,
   evaluating,
   onEvaluate,
 }: {
   checkpoint: Checkpoint;
   evaluation: CheckpointEvaluation | undefined;
   canEvaluate: boolean;
+  /** Why no checkpoint of this run can be evaluated, or null. */
+  refusal: string | null;
   evaluating: number | null;
   onEvaluate: () => void;
 }) {
@@ -184,7 +194,7 @@ function EvaluationCell({
           {evaluationShortResult(evaluation.metrics)} · <a href={`#evaluation-${evaluation.id}`}>evaluation #{evaluation.id}</a>
         </span>
       ) : (
-        <span className="muted">not evaluated</span>
+        <span className="muted">not evaluated{refusal ? `: ${refusal}` : ""}</span>
       )}
       {canEvaluate ? (
         <button

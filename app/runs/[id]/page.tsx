@@ -343,6 +343,7 @@ function Run({ runId, me }: { runId: number; me: Me }) {
         runId={runId}
         checkpoints={r.checkpoints}
         evaluations={r.evaluations}
+        testRows={r.split ? (r.split.manifest as { partitions?: { test?: { count: number } } }).partitions?.test?.count : null}
         canFineTune={me.role === "engineer" && !active}
         canEvaluate={me.role === "engineer" || me.role === "reviewer"}
       />
