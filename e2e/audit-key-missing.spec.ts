@@ -6,6 +6,7 @@
  */
 import { test, expect } from "@playwright/test";
 import { execFileSync, spawn } from "node:child_process";
+import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -53,6 +54,17 @@ test("[AUDIT-KEY-MISSING]: the Audit page says the server lacks the ledger's sig
     await expect(problem).toContainText("checkpoints cannot be signed until it does");
     await expect(page.getByRole("region", { name: "Server key" })).toContainText("signature valid");
     await expect(page.getByText("Could not load the ledger's status")).toHaveCount(0);
+    // The key an auditor needs for the newest checkpoints: the one the rotation introduced (its public part is in the ledger).
+    await expect(problem).toContainText(`The ledger's key in force is ${rotation.newFingerprint}`);
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      problem.getByRole("button", { name: "Download the key in force" }).click(),
+    ]);
+    const pem = fs.readFileSync((await download.path())!, "utf8");
+    const newKeyFile = path.join(otherKeyDir, `ed25519-${rotation.newFingerprint.replace(/^SHA256:/, "")}.key`); // keys.ts keyFileName
+    expect(pem).toContain("BEGIN PUBLIC KEY");
+    expect(crypto.createPublicKey(fs.readFileSync(newKeyFile)).export({ type: "spki", format: "pem" })).toBe(pem);
+    await expect(page.getByRole("button", { name: "Download this server's key" })).toBeVisible();
     passed = true;
   } finally {
     if (server.pid) {

@@ -37,6 +37,18 @@ function KeyAndVerification() {
           <div className="state error" role="alert" data-testid="signing-key-problem">
             <strong>This server cannot sign checkpoints</strong>
             <p style={{ margin: "4px 0 0" }}>{s.signingKeyProblem}</p>
+            {s.keyInForce ? (
+              <p style={{ margin: "4px 0 0" }}>
+                The ledger&apos;s key in force is <code className="mono">{s.keyInForce.fingerprint}</code>, introduced by a rotation this
+                server&apos;s key signed; the newest checkpoints verify with it.{" "}
+                <button
+                  type="button"
+                  onClick={() => download("runledger-audit-public-key-in-force.pem", s.keyInForce!.publicKeyPem, "application/x-pem-file")}
+                >
+                  Download the key in force
+                </button>
+              </p>
+            ) : null}
           </div>
         ) : null}
         <p>
@@ -47,7 +59,7 @@ function KeyAndVerification() {
         </p>
         <div className="row">
           <button type="button" onClick={() => download("runledger-audit-public-key.pem", s.publicKeyPem, "application/x-pem-file")}>
-            Download public key
+            {s.keyInForce ? "Download this server's key" : "Download public key"}
           </button>
           {trusted.data ? (
             <button

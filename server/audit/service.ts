@@ -158,6 +158,18 @@ export async function checkpointSignatureJudge(s: Store, auditKeys: AuditKeys): 
 }
 
 /**
+ * The ledger's key in force now when it is not `held` but `held` leads to it (a rotation this server's key signed, or a
+ * chain of them): what an auditor needs to check the newest checkpoints while this server still lacks that key's
+ * private part. Null when `held` is the key in force or leads to no key of the ledger.
+ */
+async function keyInForceBeyond(s: Store, held: AuditPublicKey): Promise<{ publicKeyPem: string; fingerprint: string } | null> {
+  const current = (await ledgerKeyChainOn(s, [held]))?.segments.at(-1)?.key;
+  return current && current.fingerprint !== held.fingerprint
+    ? { publicKeyPem: current.publicKeyPem, fingerprint: current.fingerprint }
+    : null;
+}
+
+/**
  * The server key, the ledger's size, the latest checkpoint (with its signature checked) and the last verification.
  * `signingKeyProblem` says plainly why this server cannot sign (null when it can): the ledger names a key it lacks.
  */
@@ -179,6 +191,7 @@ export async function auditStatus({ db, auditKeys }: AuditDeps) {
     publicKeyPem: signingKey.key.publicKeyPem,
     fingerprint: signingKey.key.fingerprint,
     signingKeyProblem: signingKey.problem,
+    keyInForce: signingKey.problem ? await keyInForceBeyond(s, signingKey.key) : null,
     events: size?.n ?? 0,
     latestCheckpoint: latest ? { ...latest, signatureValid: (await checkpointSignatureJudge(s, auditKeys))(latest) } : null,
     lastVerification: lastVerify

@@ -101,6 +101,8 @@ describe("[audit page] a SQLite server whose key directory lacks the ledger's ne
       expect(status.signingKeyProblem).toContain(`This server does not hold the ledger's signing key ${rotation.newFingerprint}`);
       expect(status.signingKeyProblem).toContain("checkpoints cannot be signed until it does");
       expect(status.signingKeyProblem).toContain(path.basename(keyFilePath(app.keyDir, rotation.newFingerprint)));
+      // The key an auditor needs for the newest checkpoints, which this server's key endorsed by the rotation.
+      expect(status.keyInForce).toEqual({ publicKeyPem: next.publicKeyPem, fingerprint: rotation.newFingerprint });
       expect(status.latestCheckpoint).toMatchObject({
         id: rotation.after.id,
         keyFingerprint: rotation.newFingerprint,
@@ -119,7 +121,7 @@ describe("[audit page] a SQLite server whose key directory lacks the ledger's ne
       // The key file copied: the server signs with the new key and the warning is gone.
       fs.copyFileSync(keyFilePath(elsewhere, rotation.newFingerprint), keyFilePath(app.keyDir, rotation.newFingerprint));
       const after = await auditor.audit.status();
-      expect(after).toMatchObject({ fingerprint: rotation.newFingerprint, signingKeyProblem: null });
+      expect(after).toMatchObject({ fingerprint: rotation.newFingerprint, signingKeyProblem: null, keyInForce: null });
     } finally {
       app.close();
     }
@@ -181,6 +183,7 @@ describePg("[audit page] PostgreSQL: the checkpoint file of a web server that ha
       const status = await auditStatus(deps);
       expect(status).toMatchObject({ fingerprint: first.fingerprint, latestCheckpoint: { signatureValid: true } });
       expect(status.signingKeyProblem).toContain(`This server does not hold the ledger's signing key ${next.fingerprint}`);
+      expect(status.keyInForce).toEqual({ publicKeyPem: next.publicKeyPem, fingerprint: next.fingerprint });
 
       const out = path.join(tmp, "cli-pg-cp.json");
       const r = await checkpointExport(["--out", out, "--key-dir", oldKeyDir], { DATABASE_URL: scratch.url });
@@ -193,7 +196,7 @@ describePg("[audit page] PostgreSQL: the checkpoint file of a web server that ha
 
       // The key file copied: the server follows the rotation at its next status read.
       storeKeyInDir(oldKeyDir, next);
-      expect(await auditStatus(deps)).toMatchObject({ fingerprint: next.fingerprint, signingKeyProblem: null });
+      expect(await auditStatus(deps)).toMatchObject({ fingerprint: next.fingerprint, signingKeyProblem: null, keyInForce: null });
     } finally {
       await db.$client.end();
       await scratch.drop();
