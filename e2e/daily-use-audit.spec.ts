@@ -149,14 +149,14 @@ test("[DAILY-AUDIT]: a new run starts from the latest completed run, not a later
   await expect
     .poll(async () => (await call<{ status: string }>(page, "query", "runs.get", { id: completed.id })).status, { timeout: 90_000 })
     .toBe("completed");
-  // A later run that fails in training: a one-trial sweep over 8×8 digits into a dense head (runs.create refuses this
-  // config before launch; a sweep's trial reaches the trainer and fails there).
-  const digits = { ...irisConfig(19, 0.03), data: { ...irisConfig(19, 0.03).data, dataset: { builtin: "digits" } } };
+  // A later run that fails in training: a one-trial sweep whose config builds (every launch checks that) but weighs a
+  // class Iris does not have, which the trainer refuses before its first batch.
+  const failing = { ...irisConfig(19, 0.03), training: { ...irisConfig(19, 0.03).training, classWeights: { "no-such-class": 2 } } };
   await call(page, "mutation", "sweeps.create", {
     experimentId,
     spec: {
       name: unique("e2e failing trial"),
-      base: digits,
+      base: failing,
       space: { "training.learningRate": { type: "choice", values: [0.03] } },
       method: "grid",
       budget: { maxTrials: 1, maxParallel: 1 },

@@ -42,7 +42,12 @@ async function createRun(page: Page, input: Record<string, unknown>): Promise<nu
 
 const getRun = async (page: Page, id: number) => data<RunData>(await trpcCall(page, "query", "runs.get", { id }));
 
-/** The run of a one-trial sweep over `base` in the experiment (a config runs.create would refuse still trains as a trial). */
+/** The config with a class weight for a class Iris does not have: it builds, and the trainer fails before its first batch. */
+function unknownClassWeight<T extends { training: object }>(config: T): T {
+  return { ...config, training: { ...config.training, classWeights: { "no-such-class": 2 } } };
+}
+
+/** The run of a one-trial sweep over `base` in the experiment. */
 async function failingSweepTrial(page: Page, experimentId: number, base: unknown): Promise<number> {
   await data(
     await trpcCall(page, "mutation", "sweeps.create", {
@@ -55,7 +60,7 @@ async function failingSweepTrial(page: Page, experimentId: number, base: unknown
         budget: { maxTrials: 1, maxParallel: 1 },
         metric: { name: "val_loss", direction: "minimize" },
         seed: 1,
-        rationale: "e2e qa: a trial that cannot build its model",
+        rationale: "e2e qa: a trial that fails before its first batch",
       },
     }),
   );
@@ -206,13 +211,12 @@ test("[SWEEPS]: the sweeps list and a sweep's page have one main landmark", asyn
 test("[RUN PAGE]: a run that failed before its first batch says so in Curves, without empty charts or their controls", async ({ page }) => {
   await signIn(page, "engineer");
   const experimentId = await experimentOf(page, "e2e qa failed run");
-  // 8×8 digits straight into a dense layer: the head gets a 3-D input, so the model cannot be built. runs.create refuses
-  // such a config (launch-buildable.test.ts); a sweep's trial still reaches the trainer and fails there.
-  const config = { ...irisConfig(0.01), data: { ...irisConfig(0.01).data, dataset: { builtin: "digits" } } };
-  const id = await failingSweepTrial(page, experimentId, config);
+  // A model that cannot be built is refused at every launch, sweeps included (launch-buildable-everywhere.test.ts); a
+  // class weight for a class Iris does not have builds, and the trainer refuses it before its first batch.
+  const id = await failingSweepTrial(page, experimentId, unknownClassWeight(irisConfig(0.01)));
   await page.goto(`/runs/${id}`);
   await expect(page.locator("[data-status]").first()).toHaveAttribute("data-status", "failed", { timeout: 60_000 });
-  await expect(page.getByRole("alert").filter({ hasText: "Training failed" })).toContainText("flatten");
+  await expect(page.getByRole("alert").filter({ hasText: "Training failed" })).toContainText('unknown class "no-such-class"');
   const curves = page.getByRole("region", { name: "Curves" });
   await expect(curves).toContainText("This run recorded no metrics: it failed before its first batch");
   await expect(curves.getByRole("img")).toHaveCount(0);
@@ -222,8 +226,9 @@ test("[RUN PAGE]: a run that failed before its first batch says so in Curves, wi
 test("[SWEEPS]: trials without a value are left out of the parallel coordinates, which say so while none has one", async ({ page }) => {
   await signIn(page, "engineer");
   const experimentId = await experimentOf(page, "e2e qa sweep no value");
-  // Its only trial fails before its first batch (8×8 digits into a dense head), so it never reports a val_loss.
-  const base = { ...irisConfig(0.01), data: { ...irisConfig(0.01).data, dataset: { builtin: "digits" } } };
+  // Its only trial fails before its first batch (a class weight for a class Iris does not have), so it never reports a
+  // val_loss.
+  const base = unknownClassWeight(irisConfig(0.01));
   const sweep = await data<{ id: number }>(
     await trpcCall(page, "mutation", "sweeps.create", {
       experimentId,

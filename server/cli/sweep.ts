@@ -24,6 +24,7 @@ import { sweepOnStore } from "@/server/sweeps/queries";
 import { DomainError } from "@/server/errors";
 import { cliUserAndExperimentOn } from "./cli-experiment";
 import { openTrainStoreFor } from "./cli-train-store";
+import { refuseUnbuildableSweep } from "@/server/sweeps/buildable";
 
 /** A trial's full training config and the last value of each of its epoch metrics (batch metrics left out). */
 async function trialConfigAndMetrics(store: Store, runId: number) {
@@ -81,6 +82,7 @@ export async function sweepCommand(argv: string[]): Promise<number> {
     const { actor, experiment } = found;
     let sweep;
     try {
+      await refuseUnbuildableSweep({ db: store, actor, artifacts: on.artifacts, dataDir: on.orchestrator.deps.dataDir }, { spec });
       sweep = await createSweep({ db: store, actor }, { experimentId: experiment.id, spec });
     } catch (e) {
       if (e instanceof DomainError) {

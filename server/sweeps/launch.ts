@@ -16,6 +16,7 @@ import {
   type extendSweepInput,
   type sweepDecisionInput,
 } from "./service";
+import { refuseUnbuildableSweep } from "./buildable";
 
 /** Who decides, on which store (either), and the artifact store a trial's dataset may be registered in. */
 type SweepContext = StoreServiceContext & SweepDriverDeps;
@@ -29,7 +30,13 @@ function inBackground(ctx: SweepContext, orchestrator: SweepOrchestrator, sweepI
 
 // Each decision that makes a sweep running starts its driver through startsDriver: a pick-up look in this process
 // that sees the committed sweep before the driver is registered waits for it instead of starting a second one.
-export async function launchSweep(ctx: SweepContext, orchestrator: SweepOrchestrator, raw: z.input<typeof createSweepInput>) {
+// A sweep whose trials would build a model that cannot be built is refused first, with nothing recorded (buildable.ts).
+export async function launchSweep(
+  ctx: SweepContext & { dataDir: string },
+  orchestrator: SweepOrchestrator,
+  raw: z.input<typeof createSweepInput>,
+) {
+  await refuseUnbuildableSweep(ctx, raw);
   const s = await startsDriver(
     ctx.db,
     () => createSweep(ctx, raw),

@@ -2,8 +2,9 @@
  * Every launch of a run config refuses a model that cannot be built for its dataset (8×8×1 digits straight into a dense
  * layer: the head gets a 3-D input) with the builder's reason, before anything is recorded, as runs.create does
  * (launch-buildable.test.ts): a re-run of a run that failed so (recorded before the check, or a sweep trial), a
- * distillation into a student whose layers do not fit, and the CLI's `train`. On SQLite and on PostgreSQL; a re-run of
- * a buildable run still launches. (Events are counted without the server's periodic audit.checkpoint.)
+ * distillation into a student whose layers do not fit, a sweep whose base config or one of whose dataset choices cannot
+ * be built (its first trial can), and the CLI's `train` and `sweep`. On SQLite and on PostgreSQL; a re-run of a
+ * buildable run still launches. (Events are counted without the server's periodic audit.checkpoint.)
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -42,11 +43,26 @@ const FLATTEN_THEN_DENSE = [{ type: "flatten" as const }, ...DENSE_ONLY];
 type Caller = ReturnType<typeof createCaller>;
 type Launcher = { launch(runId: number): boolean | Promise<boolean> };
 
-async function counts(store: Store): Promise<{ runs: number; events: number }> {
+async function counts(store: Store): Promise<{ runs: number; sweeps: number; events: number }> {
   const t = store.tables;
   const [r] = await reader(store).select({ n: count() }).from(t.runs);
+  const [w] = await reader(store).select({ n: count() }).from(t.sweeps);
   const [e] = await reader(store).select({ n: count() }).from(t.auditEvents).where(ne(t.auditEvents.action, "audit.checkpoint"));
-  return { runs: Number(r!.n), events: Number(e!.n) };
+  return { runs: Number(r!.n), sweeps: Number(w!.n), events: Number(e!.n) };
+}
+
+/** A grid sweep over one learning rate (and `space`, `maxTrials` points), from `base`. */
+function sweepSpec(base: TrainingConfigInput, space: Record<string, unknown> = {}, maxTrials = 1) {
+  return {
+    name: "buildable?",
+    base,
+    space: { "training.learningRate": { type: "choice", values: [0.01] }, ...space },
+    method: "grid",
+    budget: { maxTrials, maxParallel: 1 },
+    metric: { name: "val_loss", direction: "minimize" },
+    seed: 1,
+    rationale: "does it build",
+  };
 }
 
 async function ended(store: Store, id: number): Promise<string> {
@@ -87,6 +103,14 @@ async function refusedEverywhere(
   ).rejects.toThrow(REFUSAL);
   expect(await counts(store)).toEqual(before);
 
+  before = await counts(store);
+  await expect(engineer.sweeps.create({ experimentId, spec: sweepSpec(digitsConfig(DENSE_ONLY)) })).rejects.toThrow(REFUSAL);
+  // Its first trial (iris into dense layers) builds; its second (digits) would not.
+  const irisDense = { ...irisConfig({ epochs: 1 }), model: { layers: DENSE_ONLY } };
+  const byDataset = sweepSpec(irisDense, { "data.dataset.builtin": { type: "choice", values: ["iris", "digits"] } }, 2);
+  await expect(engineer.sweeps.create({ experimentId, spec: byDataset })).rejects.toThrow(REFUSAL);
+  expect(await counts(store)).toEqual(before);
+
   // A buildable config still launches.
   const rerun = await engineer.runs.rerun({ runId: flat, rationale: "again" });
   expect(await ended(store, rerun.id)).toBe("completed");
@@ -99,7 +123,7 @@ describe("[launches] every launch refuses a model that cannot be built, on SQLit
   });
   afterAll(() => app.close());
 
-  it("a re-run of a run that failed so and a distillation into a dense-only student are refused; nothing recorded", async () => {
+  it("a re-run of a run that failed so, a distillation into a dense-only student and such sweeps are refused; nothing recorded", async () => {
     const email = DEMO_USERS.find((u) => u.role === "engineer")!.email;
     const actor = actorOf(app.db.select().from(users).where(eq(users.email, email)).get()!);
     const ctx = { store: asStore(app.db), artifacts: app.artifacts, actor, orchestrator: app.orchestrator };
@@ -131,7 +155,7 @@ describePg("[launches] every launch refuses a model that cannot be built, on Pos
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it("a re-run of a run that failed so and a distillation into a dense-only student are refused; nothing recorded", async () => {
+  it("a re-run of a run that failed so, a distillation into a dense-only student and such sweeps are refused; nothing recorded", async () => {
     const t = store().tables;
     const [user] = await reader(store()).select().from(t.users).where(eq(t.users.id, TEST_PEOPLE.engineer.id));
     const engineer = createCaller({ services: app!, user: actorOf(user!), sessionToken: undefined });
@@ -155,19 +179,26 @@ describePg("[launches] the CLI's train refuses a model that cannot be built, on 
     fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  it("exits 2 with the builder's reason and records no run", async () => {
+  it("train and sweep exit 2 with the builder's reason and record no run and no sweep", async () => {
     const sqliteDir = path.join(tmp, "sqlite-data");
-    const [onSqlite, onPg] = await Promise.all([
-      runCli(["train", "--config", configFile, "--data-dir", sqliteDir], { RUNLEDGER_KEY_DIR: path.join(tmp, "sqlite-keys") }, 120_000),
-      runCli(
-        ["train", "--config", configFile],
-        { DATABASE_URL: scratch!.url, RUNLEDGER_DATA_DIR: path.join(tmp, "pg-local"), RUNLEDGER_KEY_DIR: path.join(tmp, "pg-keys") },
-        120_000,
-      ),
-    ]);
-    for (const out of [onSqlite, onPg]) {
-      expect(out.code, out.stderr).toBe(2);
-      expect(out.stderr).toMatch(new RegExp(`^train: ${REFUSAL.source}`, "m"));
+    const sweepFile = path.join(tmp, "digits-dense-sweep.json");
+    fs.writeFileSync(sweepFile, JSON.stringify(sweepSpec(digitsConfig(DENSE_ONLY))));
+    const onSqlite = (args: string[]) =>
+      runCli([...args, "--data-dir", sqliteDir], { RUNLEDGER_KEY_DIR: path.join(tmp, "sqlite-keys") }, 120_000);
+    const pgEnv = {
+      DATABASE_URL: scratch!.url,
+      RUNLEDGER_DATA_DIR: path.join(tmp, "pg-local"),
+      RUNLEDGER_KEY_DIR: path.join(tmp, "pg-keys"),
+    };
+    for (const [command, file] of [
+      ["train", configFile],
+      ["sweep", sweepFile],
+    ] as const) {
+      const outs = await Promise.all([onSqlite([command, "--config", file]), runCli([command, "--config", file], pgEnv, 120_000)]);
+      for (const out of outs) {
+        expect(out.code, out.stderr).toBe(2);
+        expect(out.stderr).toMatch(new RegExp(`^${command}: ${REFUSAL.source}`, "m"));
+      }
     }
     const sqlite = openDatabase(sqliteDir);
     const pgDb = openPgDatabase(scratch!.url, { max: 1 });
@@ -175,6 +206,7 @@ describePg("[launches] the CLI's train refuses a model that cannot be built, on 
       for (const s of [sqliteStore(sqlite), pgStore(pgDb)]) {
         const t = s.tables;
         expect((await reader(s).select({ n: count() }).from(t.runs))[0]!.n).toBe(0);
+        expect((await reader(s).select({ n: count() }).from(t.sweeps))[0]!.n).toBe(0);
         expect((await reader(s).select({ n: count() }).from(t.auditEvents).where(eq(t.auditEvents.action, "run.create")))[0]!.n).toBe(0);
       }
     } finally {

@@ -58,7 +58,10 @@ describe("a process drives a sweep it creates once", () => {
     try {
       vi.resetModules();
       const routeCopy = await import("@/server/sweeps/launch");
-      const { id } = await routeCopy.launchSweep({ ...as, artifacts: s.artifacts }, s.orchestrator, { experimentId, spec: spec("route") });
+      const { id } = await routeCopy.launchSweep({ ...as, artifacts: s.artifacts, dataDir: s.dataDir }, s.orchestrator, {
+        experimentId,
+        spec: spec("route"),
+      });
       expect(sweepsDrivenHere(s.db)).toEqual([id]);
       // Several pick-up looks (every 5 ms) while the sweep runs.
       await new Promise((r) => setTimeout(r, 200));

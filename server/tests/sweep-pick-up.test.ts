@@ -89,7 +89,10 @@ async function outlivesItsServer(start: () => Promise<OwnedAppServices>, opts: {
   const experimentId = (await createExperiment(as, { projectId: project.id, name: "iris" })).id;
   const parked = await createSweep(as, { experimentId, spec: spec("parked") });
   await changeSweepStatus(as, "pause", { sweepId: parked.id, rationale: "not now" });
-  const { id: sweepId } = await launchSweep({ ...as, artifacts: a.artifacts }, a.orchestrator, { experimentId, spec: spec("driven") });
+  const { id: sweepId } = await launchSweep({ ...as, artifacts: a.artifacts, dataDir: a.dataDir }, a.orchestrator, {
+    experimentId,
+    spec: spec("driven"),
+  });
   if (b) await until("the surviving server to drive the sweep too", async () => (drivenHere(b!.db, sweepId) ? true : undefined));
 
   // Trial 1 training: B resumes it (run.interrupted, then its own run.start). Should it end between two looks, the
