@@ -22,6 +22,7 @@ import { checkData } from "./check-data";
 import { checkRuns, decisionsCreatedWithRuns, DerivedRunLedgerBuilder, type RunLedger } from "./check-runs";
 import { checkDecisions } from "./check-decisions";
 import { checkRunDerivedValues, sqliteRunParams } from "./check-run-params";
+import { checkRunDerivedValuesInDatabase } from "./check-run-params-json";
 import { checkMetrics, sqliteMetricSource } from "./check-metrics";
 import { checkCheckpoints } from "./check-checkpoints";
 import { checkCheckpointsInSql } from "./check-checkpoints-sql";
@@ -111,8 +112,12 @@ function runDerivedChecks(
   sqlite: Database.Database,
   t: { runs: ReadonlyMap<number, RunConfigRow> },
   runs: RunLedger,
+  via: "rows" | "json" = "rows",
 ): void {
-  checkRunDerivedValues(c, t, runs.created, sqliteRunParams(sqlite));
+  // "json": one JSON text per run (check-run-params-json.ts, as the content worker does: the same findings and facts,
+  // run-derived-part.test.ts); "rows": every row compared as a value, as the report's export (coverage) needs.
+  if (via === "json") checkRunDerivedValuesInDatabase(c, sqlite, runs.created);
+  else checkRunDerivedValues(c, t, runs.created, sqliteRunParams(sqlite));
   checkMetrics(c, t, runs, sqliteMetricSource(sqlite));
 }
 
@@ -145,7 +150,7 @@ function runPhases(sqlite: Database.Database, opts: VerifyContentOptions, runDer
     checkData(c, events, t, files);
     const runs = checkRuns(c, events, t, withRun);
     checkDecisions(c, events, t, runs.createEvents, withRun);
-    if (runDerived === "here") runDerivedChecks(c, sqlite, t, runs);
+    if (runDerived === "here") runDerivedChecks(c, sqlite, t, runs, opts.coverage ? "rows" : "json");
     // From here on into `after` (= c when everything runs here).
     try {
       if (checkpointsInSql) checkCheckpointsInSql(after, sqlite, events, t, runs, files, opts.uptoSeq);
