@@ -2,8 +2,10 @@
  * The command line's usage texts name every --backend value the commands accept, from the one list the refusal of an
  * unknown backend reads (server/cli/backend-option.ts BACKEND_CHOICES): auto, tensorflow, wasm and cpu. Before, the
  * texts said "auto|wasm|cpu" (or "B"), leaving out tensorflow, which the commands accept. The main usage is read as
- * `npm run cli` prints it (a real process, exit 2); the commands' own usage texts as they are exported.
+ * `npm run cli` prints it (a real process, exit 2), `npm run worker -- --help`'s as it prints it (exit 0, the worker
+ * refusing an unknown backend with the same words); the commands' own usage texts as they are exported.
  */
+import { spawnSync } from "node:child_process";
 import { describe, expect, it, vi } from "vitest";
 import { BACKEND_CHOICES, unknownBackendRefusal } from "@/server/cli/backend-option";
 import { COMPRESS_USAGE } from "@/server/cli/compress";
@@ -20,8 +22,11 @@ describe("[cli usage] --backend values", () => {
   it("every usage text lists the values the commands accept, tensorflow included", async () => {
     const main = await runCli([], {}, 60_000);
     expect(main.code).toBe(2);
+    const worker = spawnSync(process.execPath, ["--import", "tsx", "server/worker/main.ts", "--help"], { encoding: "utf8" });
+    expect(worker.status, worker.stderr).toBe(0);
     const lists = {
       main: backendLists(main.stderr),
+      worker: backendLists(worker.stdout),
       compress: backendLists(COMPRESS_USAGE),
       pilot: backendLists(PILOT_USAGE),
       rerun: backendLists(RERUN_USAGE),

@@ -1,5 +1,5 @@
 /**
- * `npm run worker -- [--concurrency N] [--data-dir DIR] [--key-dir DIR] [--backend auto|wasm|cpu]`: a training worker
+ * `npm run worker -- [--concurrency N] [--data-dir DIR] [--key-dir DIR] [--backend auto|tensorflow|wasm|cpu]`: a training worker
  * (issue 16). A long-running process that takes queued runs from the training workers' queue
  * (server/runs/orchestrator/run-queue.ts), trains them with the same orchestrator, trainer and services as the web
  * server (the backend is chosen on this machine and recorded on the run), heartbeats its owner leases, and reads each
@@ -27,8 +27,9 @@ import { runPgWorker } from "./pg-worker";
 import { pollIntervalMs } from "@/server/runs/orchestrator/run-queue";
 import { checkpointAfterCliWrite } from "@/server/cli/checkpoint-after-write";
 import type { BackendName } from "@/trainer/types";
+import { BACKEND_USAGE, unknownBackendRefusal } from "@/server/cli/backend-option";
 
-const USAGE = "usage: npm run worker -- [--concurrency N] [--data-dir DIR] [--key-dir DIR] [--backend auto|wasm|cpu]";
+const USAGE = `usage: npm run worker -- [--concurrency N] [--data-dir DIR] [--key-dir DIR] [--backend ${BACKEND_USAGE}]`;
 
 async function main(argv: string[]): Promise<number> {
   let values;
@@ -56,8 +57,9 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`worker: --concurrency must be a whole number from 1 to 64, got "${values.concurrency}"\n`);
     return 2;
   }
-  if (!["auto", "wasm", "cpu", "tensorflow"].includes(values.backend)) {
-    process.stderr.write(`worker: --backend must be auto, wasm, cpu or tensorflow, got "${values.backend}"\n`);
+  const unknownBackend = unknownBackendRefusal("worker", values.backend);
+  if (unknownBackend) {
+    process.stderr.write(unknownBackend);
     return 2;
   }
   const backend = values.backend as BackendName | "auto";
