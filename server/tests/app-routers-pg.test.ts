@@ -7,19 +7,13 @@
  * password (auth.me, users.list), others do not; the explorer lists and compares the trials. None of these answers
  * "not available on the PostgreSQL store yet".
  */
-import os from "node:os";
-import path from "node:path";
-import fs from "node:fs";
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { eq } from "drizzle-orm";
-import { exec, reader, transact, type Store } from "@/db/store";
+import { expect, it } from "vitest";
+import { exec, transact } from "@/db/store";
 import type { SweepSpecInput } from "@/contracts/sweep-spec";
-import { createPgAppServices, type OwnedAppServices } from "@/server/app-context/app-services";
 import { DEMO_USERS } from "@/server/auth/demo-users";
-import { createCaller } from "@/server/trpc/root";
-import { actorOf } from "@/server/users/service";
-import { createScratchPgDatabase, describePg, type ScratchPgDatabase } from "./pg-test-env";
-import { seedPeople, TEST_PEOPLE } from "./store-test-env";
+import { describePg } from "./pg-test-env";
+import { TEST_PEOPLE } from "./store-test-env";
+import { usePgWebApp } from "./pg-web-app-fixture";
 import { irisConfig } from "./test-app";
 
 const AT = "2026-12-05T07:45:00.000Z";
@@ -48,40 +42,20 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 
 }
 
 describePg("sweeps, global search, the demo-password warning and the explorer through tRPC on PostgreSQL", () => {
-  let scratch: ScratchPgDatabase | undefined;
-  let app: OwnedAppServices | undefined;
-  let dir = "";
-  beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "rl-app-routers-pg-"));
-    scratch = await createScratchPgDatabase();
-    app = await createPgAppServices(scratch.url, {
-      localDir: path.join(dir, "web"),
-      keyDir: path.join(dir, "keys"),
-      backend: "cpu",
-      poolSize: 6,
-    });
-    const store = app.db as Store;
-    await seedPeople(store, { at: AT, passwordHash: "x" });
-    const admin = DEMO_USERS[0]!;
-    await transact(store, function* (tx) {
-      yield* exec(
-        tx
-          .insert(store.tables.users)
-          .values({ id: 10, email: admin.email, name: admin.name, role: admin.role, passwordHash: admin.passwordHash, createdAt: AT }),
-      );
-    });
-  }, 120_000);
-  afterAll(async () => {
-    await app?.close();
-    await scratch?.drop();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  const { callerAs } = usePgWebApp("app-routers-pg", {
+    at: AT,
+    poolSize: 6,
+    setup: async (store) => {
+      const admin = DEMO_USERS[0]!;
+      await transact(store, function* (tx) {
+        yield* exec(
+          tx
+            .insert(store.tables.users)
+            .values({ id: 10, email: admin.email, name: admin.name, role: admin.role, passwordHash: admin.passwordHash, createdAt: AT }),
+        );
+      });
+    },
   });
-
-  const callerAs = async (email: string) => {
-    const store = app!.db as Store;
-    const [user] = await reader(store).select().from(store.tables.users).where(eq(store.tables.users.email, email));
-    return createCaller({ services: app!, user: actorOf(user!), sessionToken: undefined });
-  };
 
   it("drives a sweep to completion, chooses its winner, extends it, stops another; finds, warns and compares", async () => {
     const engineer = await callerAs(TEST_PEOPLE.engineer.email);

@@ -15,7 +15,6 @@ import { asStore, pgStore, reader, sqliteStore, type Store } from "@/db/store";
 import { openDatabase } from "@/db/client";
 import { openPgDatabase } from "@/db/pg-client";
 import { users } from "@/db/schema";
-import { createPgAppServices, type OwnedAppServices } from "@/server/app-context/app-services";
 import type { AnyArtifactStore } from "@/server/artifacts/async-store";
 import { createCaller } from "@/server/trpc/root";
 import { actorOf } from "@/server/users/service";
@@ -25,7 +24,8 @@ import type { SignedInActor } from "@/server/app-context/service-context";
 import type { TrainingConfigInput } from "@/contracts/training-config";
 import { createTestApp, irisConfig, type TestApp } from "./test-app";
 import { createScratchPgDatabase, describePg, type ScratchPgDatabase } from "./pg-test-env";
-import { seedPeople, TEST_PEOPLE } from "./store-test-env";
+import { TEST_PEOPLE } from "./store-test-env";
+import { usePgWebApp } from "./pg-web-app-fixture";
 import { runCli } from "./cli-process";
 
 vi.mock("server-only", () => ({}));
@@ -134,34 +134,16 @@ describe("[launches] every launch refuses a model that cannot be built, on SQLit
 const AT = "2026-12-05T18:00:00.000Z";
 
 describePg("[launches] every launch refuses a model that cannot be built, on PostgreSQL", () => {
-  let scratch: ScratchPgDatabase | undefined;
-  let app: OwnedAppServices | undefined;
-  let dir = "";
-  const store = () => app!.db as Store;
-  beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "rl-launch-buildable-all-pg-"));
-    scratch = await createScratchPgDatabase();
-    app = await createPgAppServices(scratch.url, {
-      localDir: path.join(dir, "web"),
-      keyDir: path.join(dir, "keys"),
-      backend: "cpu",
-      poolSize: 4,
-    });
-    await seedPeople(store(), { at: AT, passwordHash: "x" });
-  }, 120_000);
-  afterAll(async () => {
-    await app?.close();
-    await scratch?.drop();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const web = usePgWebApp("launch-buildable-all-pg", { at: AT });
+  const store = web.store;
 
   it("a re-run of a run that failed so, a distillation into a dense-only student and such sweeps are refused; nothing recorded", async () => {
     const t = store().tables;
     const [user] = await reader(store()).select().from(t.users).where(eq(t.users.id, TEST_PEOPLE.engineer.id));
-    const engineer = createCaller({ services: app!, user: actorOf(user!), sessionToken: undefined });
+    const engineer = createCaller({ services: web.app(), user: actorOf(user!), sessionToken: undefined });
     const project = await engineer.projects.create({ name: "Buildable launches" });
     const experimentId = (await engineer.projects.createExperiment({ projectId: project.id, name: "digits" })).id;
-    const ctx = { store: store(), artifacts: app!.artifacts, actor: actorOf(user!), orchestrator: app!.orchestrator };
+    const ctx = { store: store(), artifacts: web.app().artifacts, actor: actorOf(user!), orchestrator: web.app().orchestrator };
     await refusedEverywhere(ctx, engineer, experimentId);
   }, 300_000);
 });

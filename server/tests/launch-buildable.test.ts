@@ -5,20 +5,17 @@
  * on PostgreSQL; the same config with a flatten first launches. (Events are counted without the server's periodic
  * audit.checkpoint, which is not the launch's.)
  */
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { count, eq, ne } from "drizzle-orm";
 import { auditEvents, runs } from "@/db/schema";
-import { reader, type Store } from "@/db/store";
-import { createPgAppServices, type OwnedAppServices } from "@/server/app-context/app-services";
+import { reader } from "@/db/store";
 import { createCaller } from "@/server/trpc/root";
 import { actorOf } from "@/server/users/service";
 import type { TrainingConfigInput } from "@/contracts/training-config";
 import { createTestApp, irisConfig, type TestApp } from "./test-app";
-import { createScratchPgDatabase, describePg, type ScratchPgDatabase } from "./pg-test-env";
-import { seedPeople, TEST_PEOPLE } from "./store-test-env";
+import { describePg } from "./pg-test-env";
+import { TEST_PEOPLE } from "./store-test-env";
+import { usePgWebApp } from "./pg-web-app-fixture";
 
 const REFUSAL = /cannot launch this configuration: the output head needs a flat input .*add a flatten/;
 
@@ -82,31 +79,13 @@ describe("[runs.create] refuses a model that cannot be built, on SQLite", () => 
 const AT = "2026-12-05T15:00:00.000Z";
 
 describePg("[runs.create] refuses a model that cannot be built, on PostgreSQL", () => {
-  let scratch: ScratchPgDatabase | undefined;
-  let app: OwnedAppServices | undefined;
-  let dir = "";
-  const store = () => app!.db as Store;
-  beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "rl-launch-buildable-pg-"));
-    scratch = await createScratchPgDatabase();
-    app = await createPgAppServices(scratch.url, {
-      localDir: path.join(dir, "web"),
-      keyDir: path.join(dir, "keys"),
-      backend: "cpu",
-      poolSize: 4,
-    });
-    await seedPeople(store(), { at: AT, passwordHash: "x" });
-  }, 120_000);
-  afterAll(async () => {
-    await app?.close();
-    await scratch?.drop();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const web = usePgWebApp("launch-buildable-pg", { at: AT });
+  const store = web.store;
 
   it("refuses digits into a dense layer with the builder's reason and records nothing; with a flatten it launches", async () => {
     const { users } = store().tables;
     const [user] = await reader(store()).select().from(users).where(eq(users.id, TEST_PEOPLE.engineer.id));
-    const engineer = createCaller({ services: app!, user: actorOf(user!), sessionToken: undefined });
+    const engineer = createCaller({ services: web.app(), user: actorOf(user!), sessionToken: undefined });
     const project = await engineer.projects.create({ name: "Buildable launches" });
     const experimentId = (await engineer.projects.createExperiment({ projectId: project.id, name: "digits" })).id;
     const t = store().tables;

@@ -11,21 +11,20 @@
  * None of these answers "not available on the PostgreSQL store yet".
  */
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { and, eq } from "drizzle-orm";
-import { exec, reader, rows, transact, type Store } from "@/db/store";
+import { exec, reader, rows, transact } from "@/db/store";
 import type { AsyncArtifactStore } from "@/server/artifacts/async-store";
-import { createPgAppServices, type OwnedAppServices } from "@/server/app-context/app-services";
 import { createCaller } from "@/server/trpc/root";
 import { actorOf } from "@/server/users/service";
 import { applyInterventionOn } from "@/server/runs/pilot";
 import { leaseClockMs } from "@/server/runs/orchestrator/leases";
 import { loadBuiltin } from "@/trainer/data/builtin";
 import { artifactsRoot } from "@/contracts/artifact-layout";
-import { createScratchPgDatabase, describePg, type ScratchPgDatabase } from "./pg-test-env";
-import { seedPeople, TEST_PEOPLE } from "./store-test-env";
+import { describePg } from "./pg-test-env";
+import { TEST_PEOPLE } from "./store-test-env";
+import { usePgWebApp } from "./pg-web-app-fixture";
 import { irisConfig } from "./test-app";
 
 const AT = "2026-12-05T07:55:00.000Z";
@@ -51,31 +50,13 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
 }
 
 describePg("runs and piloting through tRPC on PostgreSQL", () => {
-  let scratch: ScratchPgDatabase | undefined;
-  let app: OwnedAppServices | undefined;
-  let dir = "";
-  const store = () => app!.db as Store;
-  beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "rl-runs-pilot-routes-pg-"));
-    scratch = await createScratchPgDatabase();
-    app = await createPgAppServices(scratch.url, {
-      localDir: path.join(dir, "web"),
-      keyDir: path.join(dir, "keys"),
-      backend: "cpu",
-      poolSize: 6,
-    });
-    await seedPeople(store(), { at: AT, passwordHash: "x" });
-  }, 120_000);
-  afterAll(async () => {
-    await app?.close();
-    await scratch?.drop();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const web = usePgWebApp("runs-pilot-routes-pg", { at: AT, poolSize: 6 });
+  const store = web.store;
 
   const callerAs = async (who: keyof typeof TEST_PEOPLE) => {
     const { users } = store().tables;
     const [user] = await reader(store()).select().from(users).where(eq(users.id, TEST_PEOPLE[who].id));
-    return createCaller({ services: app!, user: actorOf(user!), sessionToken: undefined });
+    return createCaller({ services: web.app(), user: actorOf(user!), sessionToken: undefined });
   };
   let experimentId = 0;
   let trainedRunId = 0;
@@ -98,13 +79,13 @@ describePg("runs and piloting through tRPC on PostgreSQL", () => {
     const iris = loadBuiltin("iris");
     const { datasets, checkpoints } = store().tables;
     const [registered] = await reader(store()).select({ id: datasets.id }).from(datasets).where(eq(datasets.sha256, iris.sha256));
-    expect(await (app!.artifacts as AsyncArtifactStore).has(iris.sha256)).toBe(true);
+    expect(await (web.app().artifacts as AsyncArtifactStore).has(iris.sha256)).toBe(true);
     const byId = (datasetId: string) => {
       const c = irisConfig();
       return { ...c, data: { ...c.data, dataset: { datasetId } } };
     };
     const fromById = await auditor.runs.estimate({ config: byId(String(registered!.id)) });
-    expect(fs.existsSync(artifactsRoot(path.join(dir, "web")))).toBe(false);
+    expect(fs.existsSync(artifactsRoot(path.join(web.dir(), "web")))).toBe(false);
     expect(fromById).toEqual(builtin);
 
     const [ck] = await reader(store()).select().from(checkpoints).where(eq(checkpoints.runId, id)).orderBy(checkpoints.epoch).limit(1);

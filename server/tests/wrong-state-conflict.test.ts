@@ -6,15 +6,11 @@
  * PostgreSQL; the route handlers' HTTP status and the tracking API's MLflow code for the same kind (wrong_state → 409;
  * INVALID_STATE, as that API's own state refusals) are read from their one mapping each.
  */
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { and, count, eq, isNull, ne } from "drizzle-orm";
 import { asStore, reader, type Store } from "@/db/store";
 import { users } from "@/db/schema";
 import { DEMO_USERS } from "@/server/demo/seed";
-import { createPgAppServices, type OwnedAppServices } from "@/server/app-context/app-services";
 import { createCaller } from "@/server/trpc/root";
 import type { AnyArtifactStore } from "@/server/artifacts/async-store";
 import type { SignedInActor } from "@/server/app-context/service-context";
@@ -24,8 +20,9 @@ import { DomainError } from "@/server/errors";
 import { httpErrorOf } from "@/server/http/domain-error-status";
 import { mlflowErrorOf } from "@/server/mlflow/errors";
 import { createTestApp, irisConfig, type TestApp } from "./test-app";
-import { createScratchPgDatabase, describePg, type ScratchPgDatabase } from "./pg-test-env";
-import { seedPeople, TEST_PEOPLE } from "./store-test-env";
+import { describePg } from "./pg-test-env";
+import { TEST_PEOPLE } from "./store-test-env";
+import { usePgWebApp } from "./pg-web-app-fixture";
 
 type Caller = ReturnType<typeof createCaller>;
 
@@ -147,31 +144,13 @@ describe("[wrong state] a request the record's state refuses is CONFLICT, on SQL
 const AT = "2026-12-05T17:40:00.000Z";
 
 describePg("[wrong state] a request the record's state refuses is CONFLICT, on PostgreSQL", () => {
-  let scratch: ScratchPgDatabase | undefined;
-  let app: OwnedAppServices | undefined;
-  let dir = "";
-  const store = () => app!.db as Store;
-  beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "rl-wrong-state-pg-"));
-    scratch = await createScratchPgDatabase();
-    app = await createPgAppServices(scratch.url, {
-      localDir: path.join(dir, "web"),
-      keyDir: path.join(dir, "keys"),
-      backend: "cpu",
-      poolSize: 4,
-    });
-    await seedPeople(store(), { at: AT, passwordHash: "x" });
-  }, 120_000);
-  afterAll(async () => {
-    await app?.close();
-    await scratch?.drop();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const web = usePgWebApp("wrong-state-pg", { at: AT });
+  const store = web.store;
 
   it("cancel, pause, resume a completed run, promote an unevaluated version, register, re-run, compress a queued run: CONFLICT", async () => {
     const { users } = store().tables;
     const [user] = await reader(store()).select().from(users).where(eq(users.id, TEST_PEOPLE.engineer.id));
-    const engineer = createCaller({ services: app!, user: actorOf(user!), sessionToken: undefined });
+    const engineer = createCaller({ services: web.app(), user: actorOf(user!), sessionToken: undefined });
     const project = await engineer.projects.create({ name: "Wrong states" });
     const experimentId = (await engineer.projects.createExperiment({ projectId: project.id, name: "iris" })).id;
     const { id } = await engineer.runs.create({ experimentId, config: irisConfig({ epochs: 2 }), rationale: "r" });
@@ -180,6 +159,6 @@ describePg("[wrong state] a request the record's state refuses is CONFLICT, on P
       if (Date.now() > deadline) throw new Error(`run ${id} did not complete`);
       await new Promise((r) => setTimeout(r, 100));
     }
-    await wrongStatesAreConflicts({ store: store(), artifacts: app!.artifacts, actor: actorOf(user!) }, engineer, experimentId, id);
+    await wrongStatesAreConflicts({ store: store(), artifacts: web.app().artifacts, actor: actorOf(user!) }, engineer, experimentId, id);
   }, 180_000);
 });
