@@ -9,21 +9,9 @@
 import path from "node:path";
 import Database from "better-sqlite3";
 import { test, expect, type Locator, type Page } from "@playwright/test";
-import { DEMO, signIn, trpcCall, unique } from "./helpers";
+import { DEMO, signIn, unique, trpcQuery as query, trpcMutate as mutate } from "./helpers";
 
 type Json = Record<string, unknown>;
-
-async function query<T>(page: Page, path: string, input?: unknown): Promise<T> {
-  const res = await trpcCall(page, "query", path, input ?? {});
-  expect(res.status(), `${path}: ${await res.text()}`).toBe(200);
-  return ((await res.json()) as { result: { data: T } }).result.data;
-}
-
-async function mutate<T>(page: Page, path: string, input: unknown): Promise<T> {
-  const res = await trpcCall(page, "mutation", path, input);
-  expect(res.status(), `${path}: ${await res.text()}`).toBe(200);
-  return ((await res.json()) as { result: { data: T } }).result.data;
-}
 
 /** A fresh experiment in the demo project (engineer's session). */
 async function seedExperiment(page: Page): Promise<number> {

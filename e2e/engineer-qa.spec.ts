@@ -11,7 +11,7 @@
  * Each test seeds its own experiment and runs through the API (the real trainer trains them) and waits on states.
  */
 import { test, expect, type Page } from "@playwright/test";
-import { createExperiment, signIn, trpcCall, unique } from "./helpers";
+import { createExperiment, signIn, trpcCall, unique, irisConfig } from "./helpers";
 
 type RunData = { id: number; name: string; status: string; config: Record<string, unknown> };
 
@@ -19,17 +19,6 @@ async function data<T>(res: Awaited<ReturnType<typeof trpcCall>>): Promise<T> {
   expect(res.status(), await res.text()).toBe(200);
   return ((await res.json()) as { result: { data: T } }).result.data;
 }
-
-const irisConfig = (learningRate: number, name?: string) => ({
-  ...(name ? { name } : {}),
-  data: {
-    dataset: { builtin: "iris" },
-    normalization: "standard",
-    split: { strategy: "stratified", train: 0.7, validation: 0.15, test: 0.15, seed: 5 },
-  },
-  model: { layers: [{ type: "dense", units: 8, activation: "relu" }] },
-  training: { optimizer: { name: "adam" }, learningRate, batchSize: 16, epochs: 3, seed: 2 },
-});
 
 async function experimentOf(page: Page, prefix: string): Promise<number> {
   await createExperiment(page, unique(prefix));

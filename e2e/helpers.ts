@@ -29,6 +29,32 @@ export async function trpcCall(page: Page, kind: "query" | "mutation", path: str
   return page.request.get(`/api/trpc/${path}?input=${encodeURIComponent(JSON.stringify(input))}`);
 }
 
+/** A tRPC query over HTTP that must succeed (200): its data. */
+export async function trpcQuery<T>(page: Page, path: string, input?: unknown): Promise<T> {
+  const res = await trpcCall(page, "query", path, input ?? {});
+  expect(res.status(), `${path}: ${await res.text()}`).toBe(200);
+  return ((await res.json()) as { result: { data: T } }).result.data;
+}
+
+/** A tRPC mutation over HTTP that must succeed (200): its data. */
+export async function trpcMutate<T>(page: Page, path: string, input: unknown): Promise<T> {
+  const res = await trpcCall(page, "mutation", path, input);
+  expect(res.status(), `${path}: ${await res.text()}`).toBe(200);
+  return ((await res.json()) as { result: { data: T } }).result.data;
+}
+
+/** A small Iris config that trains in seconds (3 epochs); `name` goes into the config when given. */
+export const irisConfig = (learningRate: number, name?: string) => ({
+  ...(name ? { name } : {}),
+  data: {
+    dataset: { builtin: "iris" },
+    normalization: "standard",
+    split: { strategy: "stratified", train: 0.7, validation: 0.15, test: 0.15, seed: 5 },
+  },
+  model: { layers: [{ type: "dense", units: 8, activation: "relu" }] },
+  training: { optimizer: { name: "adam" }, learningRate, batchSize: 16, epochs: 3, seed: 2 },
+});
+
 /** Creates an experiment in the demo project through the UI and opens it. */
 export async function createExperiment(page: Page, name: string) {
   await page.goto("/");

@@ -9,19 +9,7 @@
  * is shared with other tests, so its state is read from the server, never assumed. No fixed sleeps.
  */
 import { test, expect, type Page } from "@playwright/test";
-import { DEMO, signIn, trpcCall, unique } from "./helpers";
-
-async function query<T>(page: Page, path: string, input?: unknown): Promise<T> {
-  const res = await trpcCall(page, "query", path, input ?? {});
-  expect(res.status(), `${path}: ${await res.text()}`).toBe(200);
-  return ((await res.json()) as { result: { data: T } }).result.data;
-}
-
-async function mutate<T>(page: Page, path: string, input: unknown): Promise<T> {
-  const res = await trpcCall(page, "mutation", path, input);
-  expect(res.status(), `${path}: ${await res.text()}`).toBe(200);
-  return ((await res.json()) as { result: { data: T } }).result.data;
-}
+import { DEMO, signIn, trpcCall, unique, trpcQuery as query, trpcMutate as mutate } from "./helpers";
 
 /** A fresh experiment, a small completed Iris run in it, and its best checkpoint registered as v1 of `model`. */
 async function seedVersion(page: Page, model: string): Promise<void> {

@@ -5,19 +5,7 @@
  * control. The test seeds its own experiment and run; no fixed sleeps.
  */
 import { test, expect, type Page } from "@playwright/test";
-import { signIn, trpcCall, unique } from "./helpers";
-
-async function query<T>(page: Page, path: string, input?: unknown): Promise<T> {
-  const res = await trpcCall(page, "query", path, input ?? {});
-  expect(res.status(), `${path}: ${await res.text()}`).toBe(200);
-  return ((await res.json()) as { result: { data: T } }).result.data;
-}
-
-async function mutate<T>(page: Page, path: string, input: unknown): Promise<T> {
-  const res = await trpcCall(page, "mutation", path, input);
-  expect(res.status(), `${path}: ${await res.text()}`).toBe(200);
-  return ((await res.json()) as { result: { data: T } }).result.data;
-}
+import { signIn, unique, trpcQuery as query, trpcMutate as mutate } from "./helpers";
 
 async function seedRun(page: Page): Promise<number> {
   const projects = await query<{ id: number; name: string }[]>(page, "projects.list");

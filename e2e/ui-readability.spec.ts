@@ -8,19 +8,7 @@
  * never on fixed sleeps.
  */
 import { test, expect, type Locator, type Page } from "@playwright/test";
-import { DEMO, signIn, trpcCall, unique } from "./helpers";
-
-async function query<T>(page: Page, path: string, input?: unknown): Promise<T> {
-  const res = await trpcCall(page, "query", path, input ?? {});
-  expect(res.status(), `${path}: ${await res.text()}`).toBe(200);
-  return ((await res.json()) as { result: { data: T } }).result.data;
-}
-
-async function mutate<T>(page: Page, path: string, input: unknown): Promise<T> {
-  const res = await trpcCall(page, "mutation", path, input);
-  expect(res.status(), `${path}: ${await res.text()}`).toBe(200);
-  return ((await res.json()) as { result: { data: T } }).result.data;
-}
+import { DEMO, signIn, trpcCall, unique, trpcQuery as query, trpcMutate as mutate, irisConfig } from "./helpers";
 
 type RunData = {
   id: number;
@@ -29,17 +17,6 @@ type RunData = {
   checkpoints: { id: number; epoch: number; isBest: boolean }[];
   evaluations: { id: number; checkpointId: number }[];
 };
-
-const irisConfig = (learningRate: number, name?: string) => ({
-  ...(name ? { name } : {}),
-  data: {
-    dataset: { builtin: "iris" },
-    normalization: "standard",
-    split: { strategy: "stratified", train: 0.7, validation: 0.15, test: 0.15, seed: 5 },
-  },
-  model: { layers: [{ type: "dense", units: 8, activation: "relu" }] },
-  training: { optimizer: { name: "adam" }, learningRate, batchSize: 16, epochs: 3, seed: 2 },
-});
 
 async function seedExperiment(page: Page, prefix: string): Promise<number> {
   const projects = await query<{ id: number; name: string }[]>(page, "projects.list");
