@@ -258,7 +258,7 @@ describe("settings and arguments", () => {
     const dir = path.join(tmp, "never-created");
     for (const [args, message] of [
       [["--concurrency", "0"], 'worker: --concurrency must be a whole number from 1 to 64, got "0"'],
-      [["--backend", "gpu"], 'worker: --backend must be auto, wasm, cpu or tensorflow, got "gpu"'],
+      [["--backend", "gpu"], 'worker: --backend takes auto, tensorflow, wasm, cpu, not "gpu"'],
       [["--bogus"], "worker: Unknown option '--bogus'"],
     ] as const) {
       const out = spawnSync(process.execPath, [...TSX, "server/worker/main.ts", "--data-dir", dir, ...args], {
