@@ -1,7 +1,7 @@
 /**
  * Issue 11 follow-ups against the real production build:
  * - A reviewer who wrote a model-card section version is not offered its review (the option is disabled, with the
- *   reason); another reviewer is.
+ *   reason); another reviewer is. A section signature shows its signed record's hash short with a copy button.
  * - With RUNLEDGER_TRUST_PROXY unset (the default), a client cannot dodge the per-address sign-in limit by sending
  *   its own X-Forwarded-For: checked on a second `next start` server of this spec's own (fresh data and key
  *   directories, no demo data), since the shared e2e server plays "behind one proxy" (playwright.config.ts).
@@ -61,7 +61,16 @@ test("[AUTH+]: the author of a model-card version is not offered its review; ano
   // Authorship stays available to the author.
   await ruiSign.getByLabel("Password to sign Intended purpose and use").fill(DEMO.reviewer.password);
   await ruiSign.getByRole("button", { name: "Sign" }).click();
-  await expect(section.getByRole("list", { name: "Signatures of Intended purpose and use" })).toContainText("Authored by Rui Reviewer");
+  const ruiSignature = section.getByRole("list", { name: "Signatures of Intended purpose and use" }).getByRole("listitem");
+  await expect(ruiSignature).toContainText("Authored by Rui Reviewer");
+  // The signed record's hash reads once, short (12 hex) with a copy button, as elsewhere in the app, not as plain text.
+  await expect(ruiSignature.getByRole("button", { name: "Copy signed record sha256" })).toBeVisible();
+  const signedHash = ruiSignature.getByTitle(/^[0-9a-f]{64}$/);
+  await expect(signedHash).toHaveText(/^[0-9a-f]{12}…$/);
+  const fullHash = (await signedHash.getAttribute("title")) ?? "";
+  expect(fullHash).toMatch(/^[0-9a-f]{64}$/);
+  const signatureText = (await ruiSignature.textContent()) ?? "";
+  expect(signatureText.split(fullHash.slice(0, 12)).length - 1, signatureText).toBe(1);
 
   const rita = await (await browser.newContext()).newPage();
   await signIn(rita, "reviewer2");

@@ -1,16 +1,17 @@
 "use client";
 /**
  * Model-card or datasheet sections written by people: each shows its latest version (author, time, sha256,
- * signatures) and history; engineers and reviewers edit (every save is a new version) and sign it with their
- * password (authorship; review for reviewers). Auditors and admins read only. The author of a version is not offered
- * its review (the option is disabled, with the reason next to it: another reviewer must review it). The server
- * enforces all of this.
+ * signatures, each with its signed record's hash short with a copy button) and history; engineers and reviewers
+ * edit (every save is a new version) and sign it with their password (authorship; review for reviewers). Auditors
+ * and admins read only. The author of a version is not offered its review (the option is disabled, with the reason
+ * next to it: another reviewer must review it). The server enforces all of this.
  */
 import { useState } from "react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_trpc/client";
 import type { Me } from "./shell";
 import { Hash } from "./hash";
+import { SignatureLine } from "./signature-line";
 import { ErrorState, FormError, Loading } from "./states";
 import { formatTime } from "./format";
 
@@ -42,7 +43,7 @@ type Version = {
   authorId: number;
   createdAt: string;
   sha256: string;
-  signatures: { id: number; text: string; comment: string }[];
+  signatures: { id: number; text: string; recordSha256: string; comment: string }[];
 };
 
 function SectionCard({ subject, section, me }: { subject: Subject; section: Section; me: Me }) {
@@ -76,10 +77,7 @@ function SectionCard({ subject, section, me }: { subject: Subject; section: Sect
       {latest && latest.signatures.length ? (
         <ul aria-label={`Signatures of ${section.title}`} style={{ paddingLeft: 18 }}>
           {latest.signatures.map((s) => (
-            <li key={s.id}>
-              {s.text}
-              {s.comment ? ` — “${s.comment}”` : ""}
-            </li>
+            <SignatureLine key={s.id} s={s} />
           ))}
         </ul>
       ) : latest ? (

@@ -14,7 +14,7 @@ import { Hash } from "@/app/_components/hash";
 import { FormError } from "@/app/_components/states";
 import { formatTime } from "@/app/_components/format";
 import type { ModelDetail } from "@/server/registry/queries";
-import { SignatureLine } from "./signature-line";
+import { SignatureLine } from "@/app/_components/signature-line";
 import { useInvalidateRegistry } from "./use-model-invalidate";
 
 type Request = ModelDetail["promotionRequests"][number];

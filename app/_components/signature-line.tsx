@@ -3,6 +3,7 @@
  * A signature in its human-readable form ("Approved by … on … — meaning: approval — record sha256 abc…"), its record hash
  * shown once: the server's sentence ends with the short hash (server/registry/records.ts signatureText), which is shown
  * here as the app shows hashes elsewhere (short, full value on hover, a copy button) instead of a second time beside it.
+ * Used for promotion signatures (models) and model-card and datasheet section signatures (model-card.tsx).
  */
 import { Hash } from "@/app/_components/hash";
 
