@@ -2,7 +2,8 @@
  * User-visible defects found in session 13, each pinned here in Chromium:
  * - a fork proposes a name of its own ("<parent> · fork of #N"), editable, instead of taking its parent's name;
  * - a checkpoint that already has an evaluation shows its result (linked to it) and offers "Re-evaluate", not "Evaluate";
- * - a promotion signature shows its record hash once (short, with a copy button), not once in its text and again beside it.
+ * - a promotion signature shows its record hash once (short, with a copy button), not once in its text and again beside it;
+ * - a run whose split has no test rows says so in its Evaluation panel, with the way to a fork that keeps test rows.
  *
  * Each test seeds its own experiment and runs through the API (the real trainer trains them) and waits on states,
  * never on fixed sleeps.
@@ -117,6 +118,15 @@ test("[EVALUATE]: a run whose split has no test rows offers no evaluation (the s
   await expect(table.getByRole("row")).toHaveCount(run.checkpoints.length + 1);
   await expect(table.getByRole("button", { name: /evaluate epoch/i })).toHaveCount(0);
   await expect(table.getByText("not evaluated: no test rows in this run's split")).toHaveCount(run.checkpoints.length);
+
+  // The Evaluation panel says why there is no test evaluation and what to do, not "Not evaluated yet" as if one were coming.
+  const panel = page.getByRole("region", { name: "Evaluation", exact: true });
+  await expect(panel.getByText("No test evaluation: this run's split has no test rows")).toBeVisible();
+  await expect(panel).toContainText("keeps no rows for testing (test ratio 0)");
+  await expect(panel).not.toContainText("Not evaluated yet");
+  await panel.getByRole("link", { name: "Fork with a split that keeps test rows" }).click();
+  await expect(page).toHaveURL(new RegExp(`/runs/${run.id}/fork$`));
+  await expect(page.getByRole("spinbutton", { name: "Test ratio" })).toHaveValue("0");
 });
 
 test("[SIGNATURE]: a promotion signature shows its record hash once, short with a copy button", async ({ page }) => {

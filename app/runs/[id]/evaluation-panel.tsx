@@ -5,9 +5,14 @@
  * The chosen one (the latest by default) shows per-class precision/recall/F1 and the confusion matrix as a heat map
  * table, or MSE/MAE/R² for regression. Each row is the anchor #evaluation-<id> (the checkpoints table links there); following
  * such a link on the page also shows that evaluation below.
+ * A run that can never have a test evaluation says why and what to do instead of "Not evaluated yet": its split has no
+ * test rows (the trainer skips the end-of-training evaluation and the server refuses one, server/runs/evaluations.ts;
+ * fork it with a split that keeps test rows), or it has no recorded split (a run logged through the tracking API).
  */
+import Link from "next/link";
 import { useEffect, useState } from "react";
 import { Hash } from "@/app/_components/hash";
+import { Empty } from "@/app/_components/states";
 import { formatMetric, formatTime } from "@/app/_components/format";
 
 type Evaluation = {
@@ -39,7 +44,22 @@ function headline(m: Record<string, unknown>): string {
   return `accuracy ${formatMetric(m.accuracy as number, "accuracy")} · macro F1 ${formatMetric((m.macro as { f1: number } | undefined)?.f1, "f1")}`;
 }
 
-export function EvaluationPanel({ evaluations, checkpoints }: { evaluations: Evaluation[]; checkpoints: { id: number; epoch: number }[] }) {
+/**
+ * Why a run cannot have a test evaluation, when it cannot: its split has no test rows (its test ratio, and where the
+ * Fork form is, for an engineer), or it has no recorded split (a run logged through the tracking API). null: it can.
+ */
+export type NoTestEvaluation =
+  { reason: "no-test-rows"; testRatio: number | undefined; forkHref: string | null } | { reason: "no-split" } | null;
+
+export function EvaluationPanel({
+  evaluations,
+  checkpoints,
+  noTestEvaluation = null,
+}: {
+  evaluations: Evaluation[];
+  checkpoints: { id: number; epoch: number }[];
+  noTestEvaluation?: NoTestEvaluation;
+}) {
   const [chosenId, setChosenId] = useState<number | null>(null);
   // A link to #evaluation-<id> on this page (the checkpoints table's) shows that evaluation below.
   useEffect(() => {
@@ -56,10 +76,7 @@ export function EvaluationPanel({ evaluations, checkpoints }: { evaluations: Eva
     <section className="panel" aria-label="Evaluation">
       <h2 style={{ marginTop: 0 }}>Evaluation</h2>
       {evaluations.length === 0 || !chosen ? (
-        <p className="muted">
-          Not evaluated yet: when training ends, the best checkpoint is evaluated on the test partition; engineers and reviewers can
-          evaluate any checkpoint from the table above.
-        </p>
+        <NoEvaluation why={noTestEvaluation} />
       ) : (
         <>
           <div className="table-scroll">
@@ -106,6 +123,35 @@ export function EvaluationPanel({ evaluations, checkpoints }: { evaluations: Eva
         </>
       )}
     </section>
+  );
+}
+
+/** The panel's empty state: why there is no evaluation yet, or why there can be none and what to do about it. */
+function NoEvaluation({ why }: { why: NoTestEvaluation }) {
+  if (why?.reason === "no-test-rows") {
+    const ratio =
+      why.testRatio === undefined ? "" : why.testRatio === 0 ? " (test ratio 0)" : ` (test ratio ${why.testRatio}: too few rows for one)`;
+    return (
+      <Empty
+        title="No test evaluation: this run's split has no test rows"
+        hint={`Its split keeps no rows for testing${ratio}, so no checkpoint can be evaluated on held-out data, neither at the end of training nor on request. To get a test evaluation (needed to request production), fork the run with a split that keeps test rows: a Test ratio above 0${why.forkHref ? "" : " (engineers fork runs)"}.`}
+      >
+        {why.forkHref ? <Link href={why.forkHref}>Fork with a split that keeps test rows</Link> : null}
+      </Empty>
+    );
+  }
+  if (why?.reason === "no-split")
+    return (
+      <Empty
+        title="No test evaluation: this run has no recorded split"
+        hint="It was logged through the tracking API, which records its metrics but not a split of its data, so there is no test partition to evaluate a checkpoint on. A run launched from New run records its split and is evaluated on its test rows."
+      />
+    );
+  return (
+    <Empty
+      title="Not evaluated yet"
+      hint="When training ends, the best checkpoint is evaluated on the test partition; engineers and reviewers can evaluate any checkpoint from the table above."
+    />
   );
 }
 

@@ -21,7 +21,7 @@ import { formatBytes, formatCount, formatDuration, formatMetric, formatTime } fr
 import { RunCurves } from "./run-curves";
 import { ApiRunCurves } from "./api-run-curves";
 import { CheckpointsTable } from "./checkpoints-table";
-import { EvaluationPanel } from "./evaluation-panel";
+import { EvaluationPanel, type NoTestEvaluation } from "./evaluation-panel";
 import { DecisionsTimeline } from "./decisions-timeline";
 import { RegisterVersionForm } from "@/app/models/_components/register-version-form";
 import { effectiveConfig } from "@/contracts/pilot-config";
@@ -110,6 +110,20 @@ function Run({ runId, me }: { runId: number; me: Me }) {
   const canRollback = canPilot && !apiRun && ROLLBACK_STATES.includes(r.status);
   const pilotShown = (live && canPilot) || canRollback;
   const registrable = me.role === "engineer" && r.status === "completed" && r.checkpoints.length > 0;
+  // Rows in the test partition of the run's split (null: no recorded split). A split without test rows, or an API run's
+  // missing split, means no test evaluation ever: the checkpoints table and the evaluation panel say why.
+  const manifest = r.split ? (r.split.manifest as { ratios?: { test?: number }; partitions?: { test?: { count: number } } }) : null;
+  const testRows = manifest ? manifest.partitions?.test?.count : null;
+  const noTestEvaluation: NoTestEvaluation =
+    testRows === 0
+      ? {
+          reason: "no-test-rows",
+          testRatio: manifest?.ratios?.test,
+          forkHref: me.role === "engineer" && !apiRun ? `/runs/${runId}/fork` : null,
+        }
+      : !r.split && apiRun
+        ? { reason: "no-split" }
+        : null;
   const pausedAt =
     r.status === "paused" ? (applied.filter((i) => i.kind === "pause").at(-1)?.appliedAtEpoch ?? r.progress?.epoch ?? null) : null;
   const p = r.progress;
@@ -343,7 +357,7 @@ function Run({ runId, me }: { runId: number; me: Me }) {
         runId={runId}
         checkpoints={r.checkpoints}
         evaluations={r.evaluations}
-        testRows={r.split ? (r.split.manifest as { partitions?: { test?: { count: number } } }).partitions?.test?.count : null}
+        testRows={testRows}
         canFineTune={me.role === "engineer" && !active}
         canEvaluate={me.role === "engineer" || me.role === "reviewer"}
       />
@@ -352,7 +366,7 @@ function Run({ runId, me }: { runId: number; me: Me }) {
           <RegisterVersionForm runId={runId} checkpoints={r.checkpoints} />
         </div>
       ) : null}
-      <EvaluationPanel evaluations={r.evaluations} checkpoints={r.checkpoints} />
+      <EvaluationPanel evaluations={r.evaluations} checkpoints={r.checkpoints} noTestEvaluation={noTestEvaluation} />
       <section className="panel">
         <h2 style={{ marginTop: 0 }}>Configuration</h2>
         <pre className="config" aria-label="Run configuration">
