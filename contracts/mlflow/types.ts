@@ -5,7 +5,10 @@
  * Shared by the server's dispatcher and the typed client (contracts/mlflow/client.ts). Pure: no Node imports.
  */
 
-/** MLflow's databricks_pb2 error codes this API answers with, and the HTTP status MLflow gives each. */
+/**
+ * MLflow's databricks_pb2 error codes this API answers with, and their HTTP statuses: MLflow's own for each but
+ * INVALID_STATE, 400 here (a state refusal the caller can act on), 500 on MLflow's server (server/mlflow/README.md).
+ */
 export const MLFLOW_ERROR_STATUS = {
   INVALID_PARAMETER_VALUE: 400,
   BAD_REQUEST: 400,
