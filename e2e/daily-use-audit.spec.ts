@@ -149,9 +149,13 @@ test("[DAILY-AUDIT]: a new run starts from the latest completed run, not a later
   await expect
     .poll(async () => (await call<{ status: string }>(page, "query", "runs.get", { id: completed.id })).status, { timeout: 90_000 })
     .toBe("completed");
-  // A later run that fails in training: a one-trial sweep whose config builds (every launch checks that) but weighs a
-  // class Iris does not have, which the trainer refuses before its first batch.
-  const failing = { ...irisConfig(19, 0.03), training: { ...irisConfig(19, 0.03).training, classWeights: { "no-such-class": 2 } } };
+  // A later run that fails in training: a one-trial sweep whose config builds and weighs only classes Iris has (every
+  // launch checks both) but picks its best checkpoint by a metric the trainer does not report, which the trainer refuses
+  // before its first batch.
+  const failing = {
+    ...irisConfig(19, 0.03),
+    training: { ...irisConfig(19, 0.03).training, bestMetric: { metric: "no-such-metric", mode: "min" } },
+  };
   await call(page, "mutation", "sweeps.create", {
     experimentId,
     spec: {

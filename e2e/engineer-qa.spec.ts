@@ -31,9 +31,12 @@ async function createRun(page: Page, input: Record<string, unknown>): Promise<nu
 
 const getRun = async (page: Page, id: number) => data<RunData>(await trpcCall(page, "query", "runs.get", { id }));
 
-/** The config with a class weight for a class Iris does not have: it builds, and the trainer fails before its first batch. */
-function unknownClassWeight<T extends { training: object }>(config: T): T {
-  return { ...config, training: { ...config.training, classWeights: { "no-such-class": 2 } } };
+/**
+ * The config with its best checkpoint picked by a metric the trainer does not report: it builds, and the trainer fails
+ * before its first batch. (A class weight for a class Iris does not have did this until launches refused it.)
+ */
+function unknownBestMetric<T extends { training: object }>(config: T): T {
+  return { ...config, training: { ...config.training, bestMetric: { metric: "no-such-metric", mode: "min" } } };
 }
 
 /** The run of a one-trial sweep over `base` in the experiment. */
@@ -200,12 +203,13 @@ test("[SWEEPS]: the sweeps list and a sweep's page have one main landmark", asyn
 test("[RUN PAGE]: a run that failed before its first batch says so in Curves, without empty charts or their controls", async ({ page }) => {
   await signIn(page, "engineer");
   const experimentId = await experimentOf(page, "e2e qa failed run");
-  // A model that cannot be built is refused at every launch, sweeps included (launch-buildable-everywhere.test.ts); a
-  // class weight for a class Iris does not have builds, and the trainer refuses it before its first batch.
-  const id = await failingSweepTrial(page, experimentId, unknownClassWeight(irisConfig(0.01)));
+  // A model that cannot be built, or a class weight for a class Iris does not have, is refused at every launch, sweeps
+  // included (launch-buildable-everywhere.test.ts, launch-class-weights.test.ts); a best-checkpoint metric the trainer
+  // does not report builds, and the trainer refuses it before its first batch.
+  const id = await failingSweepTrial(page, experimentId, unknownBestMetric(irisConfig(0.01)));
   await page.goto(`/runs/${id}`);
   await expect(page.locator("[data-status]").first()).toHaveAttribute("data-status", "failed", { timeout: 60_000 });
-  await expect(page.getByRole("alert").filter({ hasText: "Training failed" })).toContainText('unknown class "no-such-class"');
+  await expect(page.getByRole("alert").filter({ hasText: "Training failed" })).toContainText('unknown metric "no-such-metric"');
   const curves = page.getByRole("region", { name: "Curves" });
   await expect(curves).toContainText("This run recorded no metrics: it failed before its first batch");
   await expect(curves.getByRole("img")).toHaveCount(0);
@@ -215,9 +219,9 @@ test("[RUN PAGE]: a run that failed before its first batch says so in Curves, wi
 test("[SWEEPS]: trials without a value are left out of the parallel coordinates, which say so while none has one", async ({ page }) => {
   await signIn(page, "engineer");
   const experimentId = await experimentOf(page, "e2e qa sweep no value");
-  // Its only trial fails before its first batch (a class weight for a class Iris does not have), so it never reports a
-  // val_loss.
-  const base = unknownClassWeight(irisConfig(0.01));
+  // Its only trial fails before its first batch (a best-checkpoint metric the trainer does not report), so it never
+  // reports a val_loss.
+  const base = unknownBestMetric(irisConfig(0.01));
   const sweep = await data<{ id: number }>(
     await trpcCall(page, "mutation", "sweeps.create", {
       experimentId,

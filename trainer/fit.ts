@@ -123,6 +123,26 @@ export function classWeightsFor(setting: Training["classWeights"], classes: stri
   return weights;
 }
 
+/**
+ * Refuses class weights that cannot apply to prepared data, with the path at fault: any weights on a regression task,
+ * or a weight for a class the data does not have (after cleaning). The same conditions training refuses
+ * (checkTrainInputs, classWeightsFor); the estimate checks them (trainer/tasks.ts estimateJob) so that every launch
+ * refuses them before anything is recorded, instead of the trainer failing the run.
+ */
+export function checkClassWeights(
+  setting: Training["classWeights"],
+  prepared: Pick<PreparedData, "task" | "classes">,
+  path = "training.classWeights",
+): void {
+  if (setting === null) return;
+  if (prepared.task === "regression" || !prepared.classes)
+    throw new Error(`${path}: class weights apply to classification only; this config's task is regression`);
+  const classes = prepared.classes;
+  for (const name of Object.keys(setting === "balanced" ? {} : setting))
+    if (!classes.includes(name))
+      throw new Error(`${path}: unknown class "${name}"; the dataset has the classes ${classes.map((c) => `"${c}"`).join(", ")}`);
+}
+
 type Score = { loss: number; metric: number; predictions: Float32Array };
 
 type Context = {

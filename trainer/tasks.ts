@@ -2,7 +2,8 @@
  * Short trainer tasks besides training, run in a worker thread like training (never on a request thread;
  * estimateJob in the long-lived estimate worker, estimate-worker.ts; evaluateCheckpoint in a trainer worker):
  * - estimateJob: prepare the data, build the model exactly as training would (fine-tunes: the parent's
- *   topology, frozen layers, replaced head) and return the parameter count and memory estimate.
+ *   topology, frozen layers, replaced head), refuse class weights the data cannot take (the config's and its
+ *   schedule entries': an unknown class, any on a regression) and return the parameter count and memory estimate.
  * - evaluateCheckpoint: prepare the same data from the run's config, load a checkpoint's weights into the
  *   model built from that config, and evaluate the test partition.
  *
@@ -19,7 +20,7 @@
 import { selectBackend } from "./backend";
 import { deserializeWeights, loadWeightsInto, weightsSha256 } from "./checkpoint";
 import { prepareData } from "./data/prepare";
-import { evaluateTestPartition } from "./fit";
+import { checkClassWeights, evaluateTestPartition } from "./fit";
 import { estimateMemory } from "./memory";
 import { buildForJob, hasConvLayers } from "./model";
 import type { BackendName, EvaluationResult, MemoryEstimate, PreparedData, TrainJob } from "./types";
@@ -66,6 +67,16 @@ export async function estimateJob(job: TrainJob, prepare?: PrepareFn): Promise<E
   try {
     const train = prepared.partitions.train.count;
     if (train === 0) throw new Error("the train partition is empty; use more data or a larger train ratio");
+    checkClassWeights(job.config.training.classWeights, prepared);
+    for (const [i, entry] of (job.config.schedule ?? []).entries()) {
+      const set = entry.set ?? {};
+      if ("training.classWeights" in set)
+        checkClassWeights(
+          set["training.classWeights"] as TrainJob["config"]["training"]["classWeights"],
+          prepared,
+          `schedule.${i} (atEpoch ${entry.atEpoch}): training.classWeights`,
+        );
+    }
     const batchSize = Math.min(job.config.training.batchSize, train);
     return {
       memory: estimateMemory(built.model, batchSize, job.config.training.optimizer.name),
