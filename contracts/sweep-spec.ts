@@ -5,8 +5,11 @@
  *
  * Invariants:
  * - A spec is accepted only when every value its space can produce gives a config the run config schema accepts
- *   (each bound, grid point and choice is tried): an invalid space is refused with a message naming the path
- *   ("space.training.learningRate: min must be > 0 for log scale"), before anything is written.
+ *   (rangeValuesToCheck: every choice; a grid's every point a trial can reach; a random or TPE range's whole domain:
+ *   each step of an int range, a float range's ends as drawn and a value between them that is not a whole number):
+ *   an invalid space is refused with a message naming the path and the value ("space.model.layers.0.units: the
+ *   uniform range draws values between its ends such as 26.9…, which give an invalid config (… whole number)"),
+ *   before anything is written.
  * - Trial configs are a pure function of (spec, trial index) for grid and random, and of (spec, trial index, the
  *   results of earlier trials, in trial order) for TPE: same spec + same seed → same trial configs. Randomness
  *   comes only from the seeded mulberry32 generator below, never from Math.random.
@@ -162,6 +165,72 @@ export function gridValues(p: SweepParam): unknown[] {
   }
 }
 
+/** How many grid points a parameter has, without listing them (an int range may be long). */
+function gridLength(p: SweepParam): number {
+  switch (p.type) {
+    case "choice":
+      return p.values.length;
+    case "int":
+      return p.max < p.min ? 0 : Math.floor((p.max - p.min) / p.step) + 1;
+    case "uniform":
+    case "logUniform":
+      return p.gridPoints ?? 0;
+  }
+}
+
+/** The most trials a sweep ever has (budget.maxTrials, also after addTrials): grid points past it are never reached. */
+const MAX_TRIALS = 1000;
+/** Beyond this many steps, an int range of a random or TPE search is checked at its first, last and a few steps. */
+const MAX_INT_STEPS_CHECKED = 1000;
+/** The largest value mulberry32 returns, (2^32 − 1) / 2^32: the top of what a random draw reaches. */
+const TOP_DRAW = 1 - 2 ** -32;
+
+/** A value a range draws between its ends that is not a whole number (when it draws one): where the draws start. */
+function nonWholeDraw(p: SweepParam & { type: "uniform" | "logUniform" }): number | null {
+  for (const u of [0.381966011250105, 0.618033988749895, 0.5, 0.25, 0.125]) {
+    const v = sampleParam(p, u) as number;
+    if (!Number.isInteger(v)) return v;
+  }
+  return null;
+}
+
+type ValueToCheck = { value: unknown; what: "value" | "between" };
+
+/**
+ * The values one space entry puts at its path, for parseSweepSpec to try against the config schema. Choices: each.
+ * Grid: each of its grid values that one of the first MAX_TRIALS grid points uses (`stride`: the number of points
+ * between two of its values, the product of the grid lengths of the paths after it in sorted order). Random and TPE:
+ * the whole domain: an int range's every step (its first and last and a few between when it has more than
+ * MAX_INT_STEPS_CHECKED) and, for TPE, its max (TPE clamps to it); a float range's ends (TPE clamps to them), its
+ * lowest and highest random draws (a log scale's exp(log(min)) may differ from min) and a draw between the ends that
+ * is not a whole number (a path taking whole numbers only refuses it). The schema's number rules are ranges and
+ * whole-number checks, so these values stand for all the others.
+ */
+function rangeValuesToCheck(p: SweepParam, method: (typeof SWEEP_METHODS)[number], stride: number): ValueToCheck[] {
+  const each = (values: unknown[]) => values.map((value): ValueToCheck => ({ value, what: "value" }));
+  if (p.type === "choice") return each(p.values);
+  if (method === "grid") {
+    const reached = Math.min(gridLength(p), Math.floor((MAX_TRIALS - 1) / stride) + 1);
+    if (p.type === "int") return each(Array.from({ length: reached }, (_, i) => p.min + i * p.step));
+    return each(gridValues(p).slice(0, reached));
+  }
+  if (p.type === "int") {
+    const n = gridLength(p);
+    const steps =
+      n <= MAX_INT_STEPS_CHECKED
+        ? Array.from({ length: n }, (_, i) => i)
+        : [0, 1, Math.floor(n / 4), Math.floor(n / 2), Math.floor((3 * n) / 4), n - 2, n - 1];
+    return each([...steps.map((i) => p.min + i * p.step), ...(method === "tpe" ? [p.max] : [])]);
+  }
+  const between = nonWholeDraw(p);
+  const drawnEnds = [sampleParam(p, 0), sampleParam(p, TOP_DRAW)].filter((v) => v !== p.min && v !== p.max);
+  return [
+    ...each([p.min, p.max]),
+    ...(between === null ? [] : [{ value: between, what: "between" as const }]),
+    ...each([...new Set(drawnEnds)]),
+  ];
+}
+
 export type ParsedSweepSpec = { ok: true; spec: SweepSpec; specSha256: string; gridSize: number | null } | { ok: false; message: string };
 
 /**
@@ -219,12 +288,20 @@ export function parseSweepSpec(input: unknown): ParsedSweepSpec {
         continue;
       }
     }
-    const tried =
-      p.type === "choice" ? p.values : p.type === "int" ? [p.min, p.max] : [p.min, p.max, ...(raw.method === "grid" ? gridValues(p) : [])];
-    for (const value of tried) {
+    const stride = Object.keys(raw.space)
+      .sort()
+      .filter((other) => other > path)
+      .reduce((n, other) => n * Math.max(1, gridLength(raw.space[other]!)), 1);
+    for (const { value, what } of rangeValuesToCheck(p, raw.method, stride)) {
       const c = configOrMessage(setPath(base.config, path, value));
       if (!c.ok) {
-        problems.push(`${at}: the value ${canonicalJson(value)} gives an invalid config (${c.message})`);
+        const shown = canonicalJson(value);
+        problems.push(
+          what === "between"
+            ? `${at}: the ${p.type} range draws values between its ends such as ${shown}, which give an invalid config (${c.message})` +
+                (/whole number/.test(c.message) ? `; use type "int" for whole numbers` : "")
+            : `${at}: the value ${shown} gives an invalid config (${c.message})`,
+        );
         break;
       }
     }
