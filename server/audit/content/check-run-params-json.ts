@@ -20,11 +20,12 @@ import { runParamValue } from "./records";
 import { sortedConfigLeaves, type RunParamRow } from "./check-run-params";
 import type { ContentChecker } from "./checker";
 import type { Created } from "./creations";
+import { loadAuditNative } from "../native-range";
 
 const RUN_CHUNK = 2048;
 
 /** One run as the chunk query gives it: its run_params rows (paramsOfRun; null: no run_params row). */
-type RunWithParams = [id: number, configJson: string, seed: unknown, rows: string | null];
+type RunWithParams = [id: number, configJson: string, seed: unknown, rows: string | Buffer | null];
 
 /**
  * A run's run_params rows as JSON text, or "B" when one holds a BLOB (BLOB sorts above every other storage class, so
@@ -36,17 +37,32 @@ const paramsOfRun = (column: (name: string) => string) =>
 const PARAMS_OF_RUN = paramsOfRun((name) => name);
 // For a chunk where json_array refused a BLOB (one that is not JSONB): BLOBs read as null (their runs are "B" anyway).
 const PARAMS_OF_RUN_WITHOUT_BLOBS = paramsOfRun((name) => `CASE WHEN typeof(${name}) = 'blob' THEN NULL ELSE ${name} END`);
+/**
+ * With the native extension: the run's rows framed as bytes in the index's order instead of their JSON text (no
+ * text built per row; rl_audit.c rl_run_params_framed, "X" when the rows must be compared one by one, NULL for none).
+ */
+const FRAMED_PARAMS_OF_RUN = "(SELECT rl_run_params_framed(key, value_text, value_num) FROM run_params WHERE run_id = runs.id)";
 
 type Param = { valueText: string | null; valueNum: number | null };
 
-/** Returns how many runs passed on their JSON text alone (the others went row by row). */
-export function checkRunDerivedValuesInDatabase(c: ContentChecker, sqlite: Database.Database, created: Created): { matchedRuns: number } {
+/**
+ * Returns how many runs passed on their framed rows or JSON text alone (the others went row by row). `via`: "framed"
+ * (the default, when the native extension loads) compares each run's rl_run_params_framed bytes with frameRunParams
+ * of its config, "json" the JSON text (rowsMatchConfig). Either only ever passes a run the row path would pass.
+ */
+export function checkRunDerivedValuesInDatabase(
+  c: ContentChecker,
+  sqlite: Database.Database,
+  created: Created,
+  via: "framed" | "json" = "framed",
+): { matchedRuns: number } {
   let matchedRuns = 0;
-  const numbers = jsonNumbersRoundTrip(sqlite);
+  const framed = via === "framed" && loadAuditNative(sqlite);
+  const numbers = !framed && jsonNumbersRoundTrip(sqlite);
   const chunkOf = (params: string) =>
     sqlite.prepare(`SELECT id, config_json, seed, ${params} FROM runs WHERE id > ? ORDER BY id LIMIT ${RUN_CHUNK}`).raw(true);
-  const withJson = chunkOf(PARAMS_OF_RUN);
-  const withoutBlobs = chunkOf(PARAMS_OF_RUN_WITHOUT_BLOBS);
+  const withJson = chunkOf(framed ? FRAMED_PARAMS_OF_RUN : PARAMS_OF_RUN);
+  const withoutBlobs = framed ? withJson : chunkOf(PARAMS_OF_RUN_WITHOUT_BLOBS);
   const rowsOf = sqlite.prepare("SELECT run_id, key, value_text, value_num FROM run_params WHERE run_id = ? ORDER BY key").raw(true);
 
   const configOf = (runId: number, configJson: string, seed: unknown): { config: unknown; seq: number } | null => {
@@ -91,7 +107,7 @@ export function checkRunDerivedValuesInDatabase(c: ContentChecker, sqlite: Datab
       const f = configOf(runId, configJson, seed);
       if (!f) continue;
       if (!isApiRunConfig(f.config)) {
-        const n = rowsMatchConfig(f.config, rows, numbers);
+        const n = framed ? framedMatchesConfig(f.config, rows) : rowsMatchConfig(f.config, rows as string, numbers);
         if (n >= 0) {
           c.checked += n;
           matchedRuns++;
@@ -119,6 +135,87 @@ export function checkRunDerivedValuesInDatabase(c: ContentChecker, sqlite: Datab
   }
   return { matchedRuns };
 }
+
+/** The number of rows when `framed` (rl_run_params_framed of the run's rows) is frameRunParams(config), else -1. */
+function framedMatchesConfig(config: unknown, framed: unknown): number {
+  if (!Buffer.isBuffer(framed)) return -1; // "X": row by row
+  const n = frameRunParams(config);
+  return n >= 0 && framed.equals(frame.subarray(0, at)) ? n : -1;
+}
+
+// frameRunParams' output: `frame` up to `at` (reused from call to call).
+let frame = Buffer.allocUnsafe(1 << 16);
+let at = 0;
+
+function room(n: number): void {
+  if (at + n <= frame.length) return;
+  const bigger = Buffer.allocUnsafe(Math.max(frame.length * 2, at + n));
+  frame.copy(bigger, 0, 0, at);
+  frame = bigger;
+}
+
+/** Appends tag + u32 length + the UTF-8 of `s`; false when `s` holds a lone surrogate (no UTF-8 for it). */
+function putString(tag: number, s: string): boolean {
+  const n = s.length;
+  room(5 + 3 * n);
+  let p = at + 5;
+  for (let i = 0; i < n; i++) {
+    const ch = s.charCodeAt(i);
+    if (ch >= 0x80) {
+      if (!isWellFormed(s)) return false;
+      p = at + 5 + frame.write(s, at + 5, "utf8");
+      break;
+    }
+    frame[p++] = ch;
+  }
+  frame[at] = tag;
+  frame.writeUInt32BE(p - at - 5, at + 1);
+  at = p;
+  return true;
+}
+
+/**
+ * Frames into `frame` the rows `config` calls for (runParamValue of each flattened leaf, in key order) as
+ * rl_run_params_framed frames stored rows, and returns how many; -1 when a key or text is not well-formed UTF-16
+ * (its UTF-8 would not be the text the row path compares), so the run goes row by row. Leaves sort as UTF-16 code
+ * units, the index as UTF-8 bytes: where the two orders differ the bytes differ, and the row path decides.
+ */
+export function frameRunParams(config: unknown): number {
+  const { paths, values, order } = sortedConfigLeaves(config);
+  at = 0;
+  for (const i of order) {
+    const v = values[i];
+    // runParamValue(v), inlined as in rowsMatchConfig: [text, number].
+    let text: string | null = null;
+    let num: number | null = null;
+    if (typeof v === "number") num = v;
+    else if (typeof v === "boolean") {
+      text = String(v);
+      num = v ? 1 : 0;
+    } else if (typeof v === "string") text = v;
+    else if (v !== null && v !== undefined) text = JSON.stringify(v);
+    if (!putString(K, paths[i]!)) return -1;
+    if (text === null) {
+      room(1);
+      frame[at++] = N;
+    } else if (!putString(T, text)) return -1;
+    room(9);
+    if (num === null) frame[at++] = N;
+    else {
+      frame[at] = D;
+      frame.writeDoubleBE(num, at + 1);
+      at += 9;
+    }
+  }
+  return order.length;
+}
+/** frameRunParams' bytes, copied (null: row by row). */
+export function runParamsFrame(config: unknown): Buffer | null {
+  return frameRunParams(config) < 0 ? null : Buffer.from(frame.subarray(0, at));
+}
+const [K, T, N, D] = [0x6b, 0x74, 0x6e, 0x64]; // 'k', 't', 'n', 'd'
+/** String.prototype.isWellFormed (ES2024, in Node 20; the project's TypeScript lib is ES2023): no lone surrogate. */
+const isWellFormed = (s: string): boolean => (s as string & { isWellFormed(): boolean }).isWellFormed();
 
 /** True when `text` needs no escape in JSON (no quote, backslash, control character or surrogate): its token is "text". */
 function plainInJson(text: string): boolean {

@@ -20,7 +20,12 @@ import type { RunDerivedPartResult } from "./verify-content";
 /** Actions the run-derived part reads. */
 const RUN_DERIVED_ACTIONS: readonly string[] = ["run.create", "run.complete", "run.cancel", "run.fail"];
 
-export function checkRunDerivedPartStreaming(sqlite: Database.Database, uptoSeq: number): RunDerivedPartResult {
+/** `via`: how each run's run_params rows are compared first (checkRunDerivedValuesInDatabase; tests set it). */
+export function checkRunDerivedPartStreaming(
+  sqlite: Database.Database,
+  uptoSeq: number,
+  via: "framed" | "json" = "framed",
+): RunDerivedPartResult {
   const c = new ContentChecker(false);
   try {
     sqlite.prepare("SELECT id, config_json, seed FROM runs LIMIT 0").all(); // (the columns checkRunDerivedPart loads first)
@@ -30,7 +35,7 @@ export function checkRunDerivedPartStreaming(sqlite: Database.Database, uptoSeq:
     const b = new DerivedRunLedgerBuilder(runIds);
     streamEvents(sqlite, uptoSeq, RUN_DERIVED_ACTIONS, (ev) => b.add(ev));
     const runs = b.ledger();
-    checkRunDerivedValuesInDatabase(c, sqlite, runs.created);
+    checkRunDerivedValuesInDatabase(c, sqlite, runs.created, via);
     checkMetrics(c, { runs: runIds }, runs, sqliteMetricSource(sqlite));
   } catch (err) {
     couldNotFinish(c, err);

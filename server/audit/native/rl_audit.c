@@ -872,6 +872,94 @@ static void member_inserted_sha256(sqlite3_context *ctx, int argc, sqlite3_value
   sqlite3_result_text(ctx, hex, 64, SQLITE_TRANSIENT);
 }
 
+/*
+ * rl_run_params_framed(key, value_text, value_num), an aggregate over one run's run_params rows: the rows framed one
+ * after another as a BLOB (check-run-params-json.ts frameRunParams builds the same bytes from a config): 'k' + u32
+ * length (big-endian) + key bytes; value_text NULL as 'n', else 't' + u32 length + bytes; value_num NULL as 'n', else
+ * 'd' + the double's 8 bytes big-endian. NULL over no rows. The text 'X' when JavaScript must decide row by row: a
+ * key that is not TEXT or not strictly above the previous row's key (memcmp, as the (run_id, key) index orders them),
+ * a value_text that is not TEXT or NULL, a value_num that is neither a number nor NULL, an INTEGER beyond 2^53 (which
+ * JavaScript would read rounded).
+ */
+typedef struct {
+  int started, bad;
+  size_t prev_key, prev_len; /* where the previous row's key sits in `out` */
+  Buf out;
+} ParamsFramed;
+
+static void frame_bytes(Buf *b, char tag, const void *p, int n) {
+  unsigned char h[5] = {(unsigned char)tag, (unsigned char)(n >> 24), (unsigned char)(n >> 16), (unsigned char)(n >> 8), (unsigned char)n};
+  buf_add(b, h, 5);
+  if (n > 0) buf_add(b, p, (size_t)n);
+}
+
+static void run_params_step(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  ParamsFramed *d = sqlite3_aggregate_context(ctx, sizeof *d);
+  if (!d) {
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  if (d->bad) return;
+  if (sqlite3_value_type(argv[0]) != SQLITE_TEXT) {
+    d->bad = 1;
+    return;
+  }
+  const unsigned char *key = sqlite3_value_text(argv[0]);
+  int klen = sqlite3_value_bytes(argv[0]);
+  if (d->started) {
+    size_t m = d->prev_len < (size_t)klen ? d->prev_len : (size_t)klen;
+    int c = m ? memcmp(d->out.p + d->prev_key, key, m) : 0;
+    if (c > 0 || (c == 0 && d->prev_len >= (size_t)klen)) {
+      d->bad = 1;
+      return;
+    }
+  }
+  d->started = 1;
+  d->prev_key = d->out.n + 5;
+  d->prev_len = (size_t)klen;
+  frame_bytes(&d->out, 'k', key, klen);
+  int ttype = sqlite3_value_type(argv[1]);
+  if (ttype == SQLITE_NULL) buf_add(&d->out, "n", 1);
+  else if (ttype == SQLITE_TEXT) {
+    const unsigned char *t = sqlite3_value_text(argv[1]);
+    frame_bytes(&d->out, 't', t, sqlite3_value_bytes(argv[1]));
+  } else {
+    d->bad = 1;
+    return;
+  }
+  int ntype = sqlite3_value_type(argv[2]);
+  if (ntype == SQLITE_NULL) buf_add(&d->out, "n", 1);
+  else if (ntype == SQLITE_INTEGER || ntype == SQLITE_FLOAT) {
+    double v;
+    if (ntype == SQLITE_INTEGER) {
+      sqlite3_int64 i = sqlite3_value_int64(argv[2]);
+      if (i > 9007199254740992LL || i < -9007199254740992LL) {
+        d->bad = 1;
+        return;
+      }
+      v = (double)i;
+    } else v = sqlite3_value_double(argv[2]);
+    unsigned long long bits;
+    memcpy(&bits, &v, 8);
+    unsigned char b[9];
+    b[0] = 'd';
+    for (int i = 0; i < 8; i++) b[1 + i] = (unsigned char)(bits >> (56 - 8 * i));
+    buf_add(&d->out, b, 9);
+  } else d->bad = 1;
+}
+
+static void run_params_final(sqlite3_context *ctx) {
+  ParamsFramed *d = sqlite3_aggregate_context(ctx, 0);
+  if (!d) return; /* no rows: NULL */
+  if (d->bad || !d->started || d->out.oom || d->out.n > 0x7fffffff) {
+    free(d->out.p);
+    sqlite3_result_text(ctx, "X", 1, SQLITE_STATIC);
+    return;
+  }
+  sqlite3_result_blob(ctx, d->out.p, (int)d->out.n, free);
+}
+
 #ifdef _WIN32
 __declspec(dllexport)
 #endif
@@ -888,5 +976,8 @@ int sqlite3_rlaudit_init(sqlite3 *db, char **err, const sqlite3_api_routines *ap
   if (rc == SQLITE_OK)
     rc = sqlite3_create_function_v2(db, "rl_member_inserted_sha256", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, 0,
                                     member_inserted_sha256, 0, 0, 0);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_create_function_v2(db, "rl_run_params_framed", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, 0, 0,
+                                    run_params_step, run_params_final, 0);
   return rc;
 }

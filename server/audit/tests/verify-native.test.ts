@@ -12,7 +12,9 @@ import path from "node:path";
 import { canonicalJson } from "@/contracts/canonical";
 import { chainHash, eventBody, GENESIS_CHAIN_HASH, leafHash } from "../ledger";
 import { auditNativeExtension, loadAuditNative, scanDatabaseRangeFast, scanDatabaseRangeNative } from "../native-range";
-import { evaluationResultTextSha256 } from "../content/records";
+import { evaluationResultTextSha256, runParamValue } from "../content/records";
+import { frameRunParams, runParamsFrame } from "../content/check-run-params-json";
+import { flattenConfig } from "@/contracts/training-config";
 import { scanDatabaseRange, type CheckpointCopy, type RangeSpec } from "../verify-range";
 
 const DDL = `CREATE TABLE audit_events (seq integer PRIMARY KEY NOT NULL, at text NOT NULL, actor_id integer,
@@ -382,5 +384,40 @@ describe("native range check", () => {
     expect(digest.get('{"a\\"b":1}', "[1]")).toBeNull(); // an escaped key: JavaScript decides
     expect(digest.get('{"a":1', "[1]")).toBeNull(); // not an object's text
     expect(db.prepare("SELECT rl_member_inserted_sha256(1, 'confusion', NULL)").pluck().get()).toBeNull();
+  });
+
+  it("frames a run's run_params rows as frameRunParams does, or leaves them to JavaScript ('X')", () => {
+    const db = tempDb("run-params-framed");
+    expect(loadAuditNative(db)).toBe(true);
+    db.exec("CREATE TABLE p (run_id INTEGER, key, value_text, value_num)");
+    const insert = db.prepare("INSERT INTO p VALUES (?, ?, ?, ?)");
+    const framed = db
+      .prepare("SELECT rl_run_params_framed(key, value_text, value_num) FROM (SELECT * FROM p WHERE run_id = ? ORDER BY rowid)")
+      .pluck();
+    const config = {
+      training: { learningRate: 0.02, epochs: 5, shuffle: true },
+      model: { name: "é😀", layers: [{ units: 8 }], note: null },
+    };
+    const rows = Object.entries(flattenConfig(config))
+      .map(([k, v]) => [k, runParamValue(v)] as const)
+      .sort(([a], [b]) => Buffer.compare(Buffer.from(a), Buffer.from(b))); // the index's order: UTF-8 bytes
+    for (const [k, v] of rows) insert.run(1, k, v.valueText, v.valueNum);
+    expect(frameRunParams(config)).toBe(rows.length);
+    expect(framed.get(1)).toEqual(runParamsFrame(config));
+    for (const [k, v] of rows.reverse()) insert.run(2, k, v.valueText, v.valueNum); // keys not ascending
+    expect(framed.get(2)).toBe("X");
+    insert.run(3, "a", Buffer.from("x"), null); // a BLOB text
+    expect(framed.get(3)).toBe("X");
+    insert.run(4, "a", null, 2n ** 53n + 1n); // an INTEGER JavaScript would read rounded
+    expect(framed.get(4)).toBe("X");
+    insert.run(5, 7, null, 1); // a key that is not TEXT, on the first row
+    expect(framed.get(5)).toBe("X");
+    expect(framed.get(6)).toBeNull(); // no rows
+    insert.run(7, "", "t", null);
+    insert.run(7, "a", null, -0.5);
+    expect(framed.get(7)).toEqual(
+      Buffer.from([0x6b, 0, 0, 0, 0, 0x74, 0, 0, 0, 1, 0x74, 0x6e, 0x6b, 0, 0, 0, 1, 0x61, 0x6e, 0x64, 0xbf, 0xe0, 0, 0, 0, 0, 0, 0]),
+    );
+    expect(frameRunParams({ a: "\ud800" })).toBe(-1); // a lone surrogate has no UTF-8: row by row
   });
 });

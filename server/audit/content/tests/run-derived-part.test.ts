@@ -21,6 +21,10 @@ import { checkRunDerivedPartStreaming } from "../run-derived-part";
 import { checkRunDerivedValuesInDatabase } from "../check-run-params-json";
 import { ContentChecker } from "../checker";
 import type { Created } from "../creations";
+import { auditNativeExtension } from "../../native-range";
+
+/** The framed path needs the native extension (built with the machine's cc; verify-native.test.ts requires it). */
+const native = auditNativeExtension().path !== null;
 
 const RUNS = 40;
 let baseDir: string;
@@ -57,8 +61,8 @@ function expectSameAsReference(db: Database.Database): ReturnType<typeof checkRu
   db.prepare("BEGIN").run();
   try {
     const reference = checkRunDerivedPart(db, n);
-    const streaming = checkRunDerivedPartStreaming(db, n);
-    expect(streaming).toEqual(reference);
+    expect(checkRunDerivedPartStreaming(db, n, "json")).toEqual(reference);
+    if (native) expect(checkRunDerivedPartStreaming(db, n, "framed")).toEqual(reference);
     return reference;
   } finally {
     db.prepare("COMMIT").run();
@@ -310,6 +314,7 @@ describe("random configs with awkward keys and values, clean and tampered", () =
     let clean = 0,
       tampered = 0,
       matched = 0,
+      framedMatched = 0,
       problems = 0;
     for (let round = 0; round < 25; round++) {
       db.exec("DELETE FROM run_params");
@@ -331,20 +336,23 @@ describe("random configs with awkward keys and values, clean and tampered", () =
       clean += cleanRuns.size;
       const reference = expectSameAsReference(db);
       problems += reference.state.problems.length;
-      matched += jsonMatchedRuns(db);
+      matched += matchedRuns(db, "json");
+      if (native) framedMatched += matchedRuns(db, "framed");
     }
     expect(tampered).toBeGreaterThan(300);
     expect(problems).toBeGreaterThan(300);
     // Configs whose keys JSON must escape (or flattenConfig drops) still pass on the text when their rows are clean.
     expect(matched).toBeGreaterThan(clean * 0.6);
+    // The framed rows pass at least what the JSON text does (keys and texts framed as their UTF-8 bytes, unescaped).
+    if (native) expect(framedMatched).toBeGreaterThanOrEqual(matched);
   });
 });
 
-/** How many runs checkRunDerivedValuesInDatabase passed on the JSON text alone (the facts it counted without the row path). */
-function jsonMatchedRuns(db: Database.Database): number {
+/** How many runs checkRunDerivedValuesInDatabase passed on the JSON text or framed rows alone (facts counted without the row path). */
+function matchedRuns(db: Database.Database, via: "framed" | "json"): number {
   const created: Created = new Map();
   for (const id of db.prepare("SELECT id FROM runs").pluck().all() as number[])
     created.set(id, { ev: { seq: id, action: "run.create", actorId: 1, entityId: String(id), payload: "" }, payload: null });
   const c = new ContentChecker(false);
-  return checkRunDerivedValuesInDatabase(c, db, created).matchedRuns;
+  return checkRunDerivedValuesInDatabase(c, db, created, via).matchedRuns;
 }
