@@ -1,8 +1,8 @@
 /**
  * The lineage view at 50+ boxes (issue 14 point 10): it opens fitted to the graph area (every box within the area's
  * width, only vertical scrolling, no text under 10 px), boxes never overlap, a box reached with the keyboard focuses
- * the view on its lineage (ancestors and descendants only) and "Show whole graph" brings everything back; at 390 px
- * the graph stays within the screen.
+ * the view on its lineage (ancestors and descendants only) and "Show whole graph" brings everything back; a run's
+ * details name the Runledger build that trained it; at 390 px the graph stays within the screen.
  *
  * Seed (cheap and real): one tiny Iris run and a chain of four forks (each fork changes the learning rate, so each
  * has its own "change" decision), eight decision notes on each run, then the last fork's best checkpoint registered.
@@ -189,6 +189,21 @@ test("[LINEAGE]: a 50-box lineage opens fitted and readable, boxes do not overla
   await page.keyboard.press("Enter");
   const details = page.getByRole("complementary", { name: "Node details" });
   await expect(details.getByRole("heading", { name: new RegExp(`^Run #${ids[1]}: `) })).toBeVisible();
+  // Which build of Runledger trained it, as its environment recorded it: the version, the commit short with a copy
+  // button when one was recorded (the server under test is a git checkout, unless RUNLEDGER_COMMIT says otherwise).
+  const forkRun = await data<{ backend: string; environment: { appVersion: string; appCommit?: string; tfjs: string } }>(
+    await trpcCall(page, "query", "runs.get", { id: ids[1] }),
+  );
+  const { appVersion, appCommit, tfjs } = forkRun.environment;
+  const commit = appCommit && /^[0-9a-f]{7,64}$/.test(appCommit) ? appCommit : undefined;
+  const software = `Runledger ${appVersion} (commit ${commit ? commit.slice(0, 12) : "not recorded"}) · TensorFlow.js ${tfjs} on ${forkRun.backend}`;
+  await expect(details.getByRole("definition").filter({ hasText: software })).toHaveCount(1);
+  const copyCommit = details.getByRole("button", { name: "Copy Runledger commit" });
+  if (commit)
+    await expect(
+      details.getByRole("definition").filter({ has: page.getByRole("button", { name: "Copy Runledger commit" }) }),
+    ).toContainText(`${commit.slice(0, 12)}…`);
+  else await expect(copyCommit).toHaveCount(0);
   await details.getByRole("button", { name: "Focus on its lineage" }).click();
   await expect(graph.getByRole("status", { name: "Focus" })).toContainText(`Lineage of Run #${ids[1]}`);
   // Its ancestors (the data, the baseline run, both runs' decisions) and descendants (later forks, checkpoint, version)

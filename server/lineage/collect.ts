@@ -25,6 +25,25 @@ export type Person = { id: number; name: string; role: string };
 
 const parse = <T>(s: string | null): T | null => (s === null ? null : (JSON.parse(s) as T));
 
+/** A git commit as a run records it (the run page's Versions line, app/_components/versions-text.ts, reads the same). */
+const COMMIT = /^[0-9a-f]{7,64}$/;
+const text = (v: unknown): string | null => (typeof v === "string" && v.trim() ? v : null);
+
+/**
+ * The software a run's environment records (server/runs/app-provenance.ts, persist-events.ts recordStartedTx): the
+ * Runledger build (appVersion, and appCommit when it was known) and TensorFlow.js. Whatever the environment lacks is
+ * null, never a guess: a run logged through the MLflow-compatible API has no environment; a run started before
+ * appVersion was recorded has none; a commit an older run recorded as "unknown" (git unavailable) is not a commit.
+ */
+export function recordedSoftware(env: Record<string, unknown> | null) {
+  const commit = text(env?.appCommit);
+  return {
+    appVersion: text(env?.appVersion),
+    appCommit: commit !== null && COMMIT.test(commit) ? commit : null,
+    tfjsVersion: text(env?.tfjs),
+  };
+}
+
 function configSummary(c: TrainingConfig): string {
   // A run logged by a script through the tracking API has no training config: its params are decisions of kind "param".
   if (isApiRunConfig(c)) return "logged through the MLflow-compatible API (its params are decisions)";
@@ -112,7 +131,7 @@ export function* collectLineageIn(q: Tx, t: StoreTables, modelVersionId: number)
     /** Nearest first: the version's run, then its parents (parent run and parent checkpoint's run), and so on. */
     runs: chain.map((r) => {
       const config = JSON.parse(r.configJson) as TrainingConfig;
-      const env = parse<{ tfjs?: string; node?: string; appCommit?: string }>(r.environmentJson);
+      const software = recordedSoftware(parse<Record<string, unknown>>(r.environmentJson));
       return {
         id: r.id,
         name: r.name,
@@ -125,7 +144,10 @@ export function* collectLineageIn(q: Tx, t: StoreTables, modelVersionId: number)
         fineTune: config.fineTune,
         seed: r.seed,
         backend: r.backend,
-        tfjsVersion: env?.tfjs ?? null,
+        /** Which build of Runledger trained the run, and with which TensorFlow.js: null when not recorded. */
+        appVersion: software.appVersion,
+        appCommit: software.appCommit,
+        tfjsVersion: software.tfjsVersion,
         datasetVersionId: r.datasetVersionId,
         splitId: r.splitId,
         author: person(r.createdBy),

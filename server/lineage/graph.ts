@@ -63,6 +63,21 @@ export function sweepLine(sw: NonNullable<LineageFacts["runs"][number]["sweep"]>
     ? `chosen from sweep #${sw.sweepId} "${sw.sweepName}" (${sw.trials} trials) by ${sw.chosen.by} because ${sw.chosen.rationale}`
     : `trial ${sw.trialIndex + 1} of sweep #${sw.sweepId} "${sw.sweepName}" (${sw.trials} trials; not chosen as its winner)`;
 }
+type Run = LineageFacts["runs"][number];
+/**
+ * "Runledger 0.1.0 (commit 335fb6b7c61a) · TensorFlow.js 4.22.0 on cpu": the build of Runledger that trained the run
+ * and what it trained with, as its environment recorded them; what it did not record is said, never guessed.
+ */
+export function softwareText(r: Pick<Run, "appVersion" | "appCommit" | "tfjsVersion" | "backend" | "origin">): string {
+  if (r.appVersion === null && r.appCommit === null && r.tfjsVersion === null && r.backend === null)
+    return r.origin === "api" ? "not recorded (logged by a script through the MLflow-compatible API)" : "not recorded";
+  const commit = r.appCommit !== null ? `commit ${r.appCommit.slice(0, 12)}` : "commit not recorded";
+  const runledger =
+    r.appVersion !== null
+      ? `Runledger ${r.appVersion} (${commit})`
+      : `Runledger version not recorded${r.appCommit !== null ? ` (${commit})` : ""}`;
+  return `${runledger} · TensorFlow.js ${r.tfjsVersion ?? "?"} on ${r.backend ?? "?"}`;
+}
 const show = (v: unknown) => (typeof v === "string" ? v : JSON.stringify(v));
 const time = (iso: string | null) => (iso ? iso.replace(/\.\d+Z$/, "Z") : "–");
 
@@ -153,7 +168,8 @@ export function lineageGraph(f: LineageFacts): LineageGraph {
         ...(r.sweep ? [{ label: "Sweep", value: sweepLine(r.sweep) }] : []),
         { label: "Settings", value: r.configSummary },
         { label: "Config sha256", value: r.configSha256, hash: true },
-        { label: "Software", value: `TensorFlow.js ${r.tfjsVersion ?? "?"} on ${r.backend ?? "?"}` },
+        { label: "Software", value: softwareText(r) },
+        ...(r.appCommit !== null ? [{ label: "Runledger commit", value: r.appCommit, hash: true }] : []),
         { label: "Status", value: r.status },
         { label: "Trained", value: `${time(r.startedAt)} → ${time(r.finishedAt)}` },
         ...(r.fineTune

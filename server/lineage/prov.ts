@@ -2,7 +2,9 @@
  * W3C PROV-JSON export of a model version's lineage (https://www.w3.org/submissions/prov-json/).
  * Mapping (design.md): datasets, cleaned versions, splits, configs, decisions, checkpoints, evaluation results,
  * model versions, promotion requests and signatures are entities; cleaning, splitting, training runs, evaluations,
- * registration and alias moves are activities; people and the trainer (TensorFlow.js + backend) are agents.
+ * registration and alias moves are activities; people and the trainer are agents, one trainer per (Runledger version,
+ * commit, TensorFlow.js version, backend) as the runs' environments recorded them (runledger:appVersion and
+ * runledger:appCommit only when recorded: a run started before Runledger recorded its version has neither).
  * Relations: used, wasGeneratedBy, wasDerivedFrom, wasAssociatedWith, wasAttributedTo.
  *
  * Invariants: identifiers are qualified names under declared prefixes; every relation refers to a record of the
@@ -34,6 +36,37 @@ export type ProvJson = {
 const qn = (v: string) => ({ $: v, type: "prov:QUALIFIED_NAME" });
 const dt = (v: string) => ({ $: v, type: "xsd:dateTime" });
 const json = (v: unknown) => JSON.stringify(v);
+/** A recorded value as part of a qualified name's local part: letters, digits and dots as they are, anything else
+ * (the "-" between parts, whitespace, "_" itself) as _hex_, so distinct values never share an id. */
+const idPart = (v: string) => v.replace(/[^A-Za-z0-9.]/gu, (c) => `_${c.codePointAt(0)!.toString(16)}_`);
+
+type Run = LineageFacts["runs"][number];
+/** The trainer agent of a run (one per Runledger version, commit, TensorFlow.js version and backend). */
+function trainerAgent(r: Run & { backend: string }): { id: string; attrs: Attrs } {
+  const id = [
+    "rl:trainer",
+    // "_unrecorded" and "_unknown" are no idPart of a value (an escape's "_" is followed by hex digits).
+    `runledger-${r.appVersion === null ? "_unrecorded" : idPart(r.appVersion)}`,
+    ...(r.appCommit === null ? [] : [r.appCommit]),
+    `tfjs-${r.tfjsVersion === null ? "_unknown" : idPart(r.tfjsVersion)}`,
+    idPart(r.backend),
+  ].join("-");
+  const build = [
+    r.appVersion === null ? "Runledger trainer, version not recorded" : `Runledger ${r.appVersion} trainer`,
+    ...(r.appCommit !== null ? [`commit ${r.appCommit.slice(0, 12)}`] : r.appVersion !== null ? ["commit not recorded"] : []),
+  ].join(", ");
+  return {
+    id,
+    attrs: {
+      "prov:type": qn("prov:SoftwareAgent"),
+      "prov:label": `${build} (TensorFlow.js ${r.tfjsVersion ?? "?"}, ${r.backend} backend)`,
+      ...(r.appVersion !== null ? { "runledger:appVersion": r.appVersion } : {}),
+      ...(r.appCommit !== null ? { "runledger:appCommit": r.appCommit } : {}),
+      "runledger:backend": r.backend,
+      "runledger:tfjs": r.tfjsVersion ?? "",
+    },
+  };
+}
 
 export function lineageToProvJson(f: LineageFacts): ProvJson {
   const doc: ProvJson = {
@@ -126,7 +159,6 @@ export function lineageToProvJson(f: LineageFacts): ProvJson {
     derived(e, `rl:datasetVersion-${s.datasetVersionId}`);
   }
 
-  const trainerAgents = new Map<string, string>();
   for (const r of f.runs) {
     const act = `rl:run-${r.id}`,
       config = `rl:config-${r.id}`;
@@ -151,17 +183,9 @@ export function lineageToProvJson(f: LineageFacts): ProvJson {
     if (r.splitId !== null) used(act, `rl:split-${r.splitId}`);
     associated(act, person(r.author), "author");
     if (r.backend) {
-      const agentId = `rl:trainer-tfjs-${r.tfjsVersion ?? "unknown"}-${r.backend}`;
-      if (!trainerAgents.has(agentId)) {
-        trainerAgents.set(agentId, agentId);
-        doc.agent[agentId] = {
-          "prov:type": qn("prov:SoftwareAgent"),
-          "prov:label": `Runledger trainer (TensorFlow.js ${r.tfjsVersion ?? "?"}, ${r.backend} backend)`,
-          "runledger:backend": r.backend,
-          "runledger:tfjs": r.tfjsVersion ?? "",
-        };
-      }
-      associated(act, agentId, "trainer");
+      const trainer = trainerAgent({ ...r, backend: r.backend });
+      doc.agent[trainer.id] ??= trainer.attrs;
+      associated(act, trainer.id, "trainer");
     }
     if (r.parentCheckpointId !== null)
       used(act, `rl:checkpoint-${r.parentCheckpointId}`, { "prov:role": qn("runledger:parentCheckpoint") });
