@@ -42,6 +42,7 @@ import type {
   TrainJob,
 } from "./types";
 import { sha256Hex } from "@/contracts/canonical";
+import { reportedMetrics, taskScore } from "@/contracts/task-metrics";
 import type { TrainingConfig } from "../contracts/training-config";
 import { initialSettings, parseEpochControl, type EffectiveSettings, type EpochControl } from "@/contracts/training-control";
 import {
@@ -344,9 +345,9 @@ function checkTrainInputs(
       throw new Error(`the ${name} partition has ${part.x.length} feature values, expected ${part.count} × ${sampleSize}`);
   }
   if (task === "regression" && training.classWeights !== null) throw new Error("training.classWeights applies to classification only");
-  const metricName = task === "classification" ? "accuracy" : "mae";
+  const metricName = taskScore(task);
   const hasValidation = prepared.partitions.validation.count > 0;
-  const available = ["loss", metricName, "lr", ...(hasValidation ? ["val_loss", `val_${metricName}`] : [])];
+  const available = reportedMetrics(task, hasValidation);
   checkMetricNames(training, available, hasValidation);
   return { metricName, hasValidation };
 }
@@ -447,7 +448,7 @@ export async function train(
     const perClassWeight = trainLabels ? classWeightsFor(settings.classWeights, classes, trainLabels) : null;
     const batchSize = Math.min(training.batchSize, trainPart.count);
     const batchesPerEpoch = Math.ceil(trainPart.count / batchSize);
-    const available = ["loss", metricName, "lr", ...(hasValidation ? ["val_loss", `val_${metricName}`] : [])];
+    const available = reportedMetrics(task, hasValidation);
 
     const checkpoints = new CheckpointKeeper(model, training.bestMetric, emit);
     let earlyStopping = new EarlyStopping(settings.earlyStopping);

@@ -2,6 +2,7 @@
 /** Form sections for the less common choices: the cleaning recipe, learning-rate schedule, early stopping, class weights, checkpoints. */
 import type { ReactNode } from "react";
 import type { CleaningStep, TrainingConfigInput } from "@/contracts/training-config";
+import { naturalMode, reportedMetrics, watchableMetrics, type Task } from "@/contracts/task-metrics";
 
 type Data = TrainingConfigInput["data"];
 type Training = TrainingConfigInput["training"];
@@ -14,6 +15,34 @@ const parseColumns = (s: string) => {
     .filter(Boolean);
   return cols.length ? cols : undefined;
 };
+
+/**
+ * The metrics a select offers for the task (watchableMetrics), plus the current one when it is not among them: marked when
+ * the task does not report it, so the select never shows a choice other than the config's.
+ */
+function metricOptions(task: Task, current: { metric: string; mode: "min" | "max" }) {
+  const options = watchableMetrics(task).map((metric) => ({ metric, mode: naturalMode(metric), reported: true }));
+  if (!options.some((o) => o.metric === current.metric && o.mode === current.mode))
+    options.push({ ...current, reported: reportedMetrics(task).includes(current.metric) });
+  return options.map((o) => ({
+    value: `${o.metric}:${o.mode}`,
+    metric: o.metric,
+    direction: o.mode === "min" ? "lowest" : "highest",
+    unreported: o.reported ? "" : ` (not reported by ${task} runs)`,
+  }));
+}
+
+/** Why a metric choice changed without the user picking it (the task changed): shown under the fields, for the whole row. */
+export type MetricNotes = { bestMetric?: string; earlyStopping?: string };
+
+function MetricNote({ text }: { text?: string }) {
+  if (!text) return null;
+  return (
+    <p role="status" className="muted" style={{ gridColumn: "1 / -1", margin: 0 }}>
+      {text}
+    </p>
+  );
+}
 
 function Field({ label, children }: { label: string; children: ReactNode }) {
   return (
@@ -97,7 +126,18 @@ export function CleaningEditor({ data, onChange }: { data: Data; onChange: (clea
   );
 }
 
-export function TrainingAdvanced({ training, onChange }: { training: Training; onChange: (patch: Partial<Training>) => void }) {
+export function TrainingAdvanced({
+  training,
+  task,
+  metricNotes = {},
+  onChange,
+}: {
+  training: Training;
+  /** The config's task: the metrics offered are the ones its runs report. */
+  task: Task;
+  metricNotes?: MetricNotes;
+  onChange: (patch: Partial<Training>) => void;
+}) {
   const opt = training.optimizer ?? { name: "adam" as const };
   const schedule = training.lrSchedule ?? { type: "constant" as const };
   const es = training.earlyStopping ?? null;
@@ -207,19 +247,11 @@ export function TrainingAdvanced({ training, onChange }: { training: Training; o
             <select
               aria-label="Early stopping metric"
               value={es.metric ?? "val_loss"}
-              onChange={(e) =>
-                onChange({
-                  earlyStopping: {
-                    ...es,
-                    metric: e.target.value,
-                    mode: e.target.value.includes("loss") || e.target.value.includes("mae") ? "min" : "max",
-                  },
-                })
-              }
+              onChange={(e) => onChange({ earlyStopping: { ...es, metric: e.target.value, mode: naturalMode(e.target.value) } })}
             >
-              {["val_loss", "val_accuracy", "val_mae", "loss"].map((m) => (
-                <option key={m} value={m}>
-                  {m}
+              {metricOptions(task, { metric: es.metric ?? "val_loss", mode: naturalMode(es.metric ?? "val_loss") }).map((o) => (
+                <option key={o.value} value={o.metric}>
+                  {`${o.metric}${o.unreported}`}
                 </option>
               ))}
             </select>
@@ -232,6 +264,7 @@ export function TrainingAdvanced({ training, onChange }: { training: Training; o
               onChange={(e) => onChange({ earlyStopping: { ...es, patience: num(e.target.value) } })}
             />
           </Field>
+          <MetricNote text={metricNotes.earlyStopping} />
         </>
       ) : null}
       <Field label="Class weights">
@@ -261,11 +294,14 @@ export function TrainingAdvanced({ training, onChange }: { training: Training; o
             onChange({ bestMetric: { metric, mode } });
           }}
         >
-          <option value="val_loss:min">lowest val_loss</option>
-          <option value="val_accuracy:max">highest val_accuracy</option>
-          <option value="val_mae:min">lowest val_mae</option>
+          {metricOptions(task, { metric: best.metric ?? "val_loss", mode: best.mode ?? "min" }).map((o) => (
+            <option key={o.value} value={o.value}>
+              {`${o.direction} ${o.metric}${o.unreported}`}
+            </option>
+          ))}
         </select>
       </Field>
+      <MetricNote text={metricNotes.bestMetric} />
     </div>
   );
 }

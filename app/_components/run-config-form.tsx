@@ -7,6 +7,8 @@
  */
 import { useMemo, useState, type ReactNode } from "react";
 import { diffConfigs, parseTrainingConfig, type LayerSpec, type TrainingConfigInput } from "@/contracts/training-config";
+import { metricChoiceProblem, metricForTask, type Task } from "@/contracts/task-metrics";
+import type { MetricNotes } from "./config-advanced-fields";
 import { MemoryEstimate } from "./memory-estimate";
 import { ConfigJsonEditor, DataSection, ModelSection, ParentDiff, TrainingSection } from "./run-config-sections";
 
@@ -54,13 +56,43 @@ export function RunConfigForm({
 }) {
   const [cfg, setCfg] = useState<Cfg>(initial);
   const [rationale, setRationale] = useState("");
+  const [metricNotes, setMetricNotes] = useState<MetricNotes>({});
   const parsed = useMemo(() => parseTrainingConfig(cfg), [cfg]);
+  // A metric the task does not report fails the run before its first batch: the form refuses it like an invalid field.
+  const problem = !parsed.ok ? parsed.message : metricChoiceProblem(parsed.config);
   const diff = useMemo(() => (parentConfig && parsed.ok ? diffConfigs(parentConfig, parsed.config) : []), [parentConfig, parsed]);
   const baselineDiff = useMemo(() => (baseline && parsed.ok ? diffConfigs(baseline.config, parsed.config) : null), [baseline, parsed]);
   const t = cfg.training;
   const d = cfg.data;
-  const setTraining = (patch: Partial<Cfg["training"]>) => setCfg({ ...cfg, training: { ...t, ...patch } });
-  const setData = (patch: Partial<Cfg["data"]>) => setCfg({ ...cfg, data: { ...d, ...patch } });
+  const task: Task = d.task ?? "classification";
+  const setTraining = (patch: Partial<Cfg["training"]>) => {
+    setCfg({ ...cfg, training: { ...t, ...patch } });
+    // The user picked: the note on why the form had changed that choice no longer applies.
+    if ("bestMetric" in patch) setMetricNotes((n) => ({ ...n, bestMetric: undefined }));
+    if ("earlyStopping" in patch && patch.earlyStopping?.metric !== t.earlyStopping?.metric)
+      setMetricNotes((n) => ({ ...n, earlyStopping: undefined }));
+  };
+  const setData = (patch: Partial<Cfg["data"]>) => {
+    if (patch.task === undefined || patch.task === task) return setCfg({ ...cfg, data: { ...d, ...patch } });
+    // A new task: a watched metric it does not report becomes its counterpart, and the form says so.
+    const next = patch.task;
+    const notes: MetricNotes = {};
+    let training = t;
+    const best = t.bestMetric ?? { metric: "val_loss", mode: "min" as const };
+    const bestFor = metricForTask(best.metric ?? "val_loss", next);
+    if (bestFor) {
+      training = { ...training, bestMetric: bestFor };
+      notes.bestMetric = `Best checkpoint by: ${next} runs do not report ${best.metric}, so the best checkpoint is now the one with the ${bestFor.mode === "min" ? "lowest" : "highest"} ${bestFor.metric}.`;
+    }
+    const es = t.earlyStopping;
+    const esFor = es ? metricForTask(es.metric ?? "val_loss", next) : null;
+    if (es && esFor) {
+      training = { ...training, earlyStopping: { ...es, ...esFor } };
+      notes.earlyStopping = `Early stopping: ${next} runs do not report ${es.metric}, so it now watches ${esFor.metric}.`;
+    }
+    setMetricNotes(notes);
+    setCfg({ ...cfg, data: { ...d, ...patch }, training });
+  };
   const layers = cfg.model.layers as Record<string, unknown>[];
   const setLayers = (ls: Record<string, unknown>[]) => setCfg({ ...cfg, model: { layers: ls as LayerSpec[] } });
 
@@ -68,7 +100,7 @@ export function RunConfigForm({
     <form
       onSubmit={(e) => {
         e.preventDefault();
-        if (parsed.ok) onSubmit(cfg, rationale);
+        if (parsed.ok && problem === null) onSubmit(cfg, rationale);
       }}
     >
       <DataSection data={d} onChange={setData} />
@@ -83,7 +115,7 @@ export function RunConfigForm({
       ) : (
         <ModelSection layers={layers} onChange={setLayers} />
       )}
-      <TrainingSection training={t} onChange={setTraining} />
+      <TrainingSection training={t} task={task} metricNotes={metricNotes} onChange={setTraining} />
       <ConfigJsonEditor config={cfg} onChange={setCfg} />
       {parentConfig ? <ParentDiff diff={diff} /> : null}
       {baseline && baselineDiff ? <BaselineDiff label={baseline.label} diff={baselineDiff} /> : null}
@@ -102,16 +134,16 @@ export function RunConfigForm({
           }
         />
       </label>
-      {!parsed.ok ? (
+      {problem !== null ? (
         <p className="error-text" role="alert">
-          {parsed.message}
+          {problem}
         </p>
       ) : null}
       <FormErrorText error={serverError} />
       <button
         className="primary"
         type="submit"
-        disabled={busy || !parsed.ok || rationale.trim() === "" || (!!parentConfig && diff.length === 0)}
+        disabled={busy || problem !== null || rationale.trim() === "" || (!!parentConfig && diff.length === 0)}
       >
         {busy ? "Launching…" : submitLabel}
       </button>

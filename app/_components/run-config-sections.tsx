@@ -10,7 +10,8 @@ import { useState, type ReactNode } from "react";
 import { useQuery } from "@tanstack/react-query";
 import { ACTIVATIONS, type diffConfigs, type LayerSpec, type TrainingConfigInput } from "@/contracts/training-config";
 import { useTRPC } from "@/app/_trpc/client";
-import { CleaningEditor, TrainingAdvanced } from "./config-advanced-fields";
+import type { Task } from "@/contracts/task-metrics";
+import { CleaningEditor, TrainingAdvanced, type MetricNotes } from "./config-advanced-fields";
 
 type Cfg = TrainingConfigInput;
 type Data = Cfg["data"];
@@ -246,9 +247,15 @@ export function ModelSection({
 
 export function TrainingSection({
   training: t,
+  task,
+  metricNotes,
   onChange: setTraining,
 }: {
   training: Training;
+  /** The config's task: the metric choices offer what its runs report. */
+  task: Task;
+  /** Metric choices the form changed itself (the task changed), and why. */
+  metricNotes?: MetricNotes;
   onChange: (patch: Partial<Training>) => void;
 }) {
   return (
@@ -312,7 +319,7 @@ export function TrainingSection({
           />
         </Field>
       </div>
-      <TrainingAdvanced training={t} onChange={setTraining} />
+      <TrainingAdvanced training={t} task={task} metricNotes={metricNotes} onChange={setTraining} />
     </fieldset>
   );
 }
