@@ -17,7 +17,7 @@ import type Database from "better-sqlite3";
 import { isApiRunConfig } from "@/contracts/mlflow/types";
 import { flattenConfig } from "@/contracts/training-config";
 import { runParamValue } from "./records";
-import { sortedConfigLeaves, type RunParamRow } from "./check-run-params";
+import { leaf, paramValueInto, sortedConfigLeaves, type RunParamRow } from "./check-run-params";
 import type { ContentChecker } from "./checker";
 import type { Created } from "./creations";
 import { loadAuditNative } from "../native-range";
@@ -185,15 +185,8 @@ export function frameRunParams(config: unknown): number {
   at = 0;
   for (const i of order) {
     const v = values[i];
-    // runParamValue(v), inlined as in rowsMatchConfig: [text, number].
-    let text: string | null = null;
-    let num: number | null = null;
-    if (typeof v === "number") num = v;
-    else if (typeof v === "boolean") {
-      text = String(v);
-      num = v ? 1 : 0;
-    } else if (typeof v === "string") text = v;
-    else if (v !== null && v !== undefined) text = JSON.stringify(v);
+    paramValueInto(v, leaf);
+    const { text, num } = leaf;
     if (!putString(K, paths[i]!)) return -1;
     if (text === null) {
       room(1);
@@ -251,15 +244,8 @@ export function rowsMatchConfig(config: unknown, rows: string, numbers: boolean)
     }
     if (rows.charCodeAt(p) !== 0x5b) return -1;
     const v = values[order[i]!];
-    // runParamValue(v), inlined: [text, number].
-    let text: string | null = null;
-    let num: number | null = null;
-    if (typeof v === "number") num = v;
-    else if (typeof v === "boolean") {
-      text = String(v);
-      num = v ? 1 : 0;
-    } else if (typeof v === "string") text = v;
-    else if (v !== null && v !== undefined) text = JSON.stringify(v);
+    paramValueInto(v, leaf);
+    const { text, num } = leaf;
     p = stringTokenAt(rows, p + 1, paths[order[i]!]!);
     if (p < 0 || rows.charCodeAt(p) !== 0x2c) return -1;
     p++;

@@ -103,7 +103,7 @@ type Param = { valueText: string | null; valueNum: number | null };
 
 /**
  * True when the folded group holds exactly the rows the flattened config calls for (same keys, texts and numbers;
- * nothing else). Works on the flattened config directly (runParamValue inlined), so a matching run costs no
+ * nothing else). Works on the flattened config directly (runParamValue as paramValueInto gives it), so a matching run costs no
  * object per row. (The reference for sameAsExpectedOfConfig below, and its fallback.)
  */
 export function sameAsExpected(flat: Record<string, unknown>, g: RunParamGroup, numbers: boolean): boolean {
@@ -119,15 +119,8 @@ export function sameAsExpected(flat: Record<string, unknown>, g: RunParamGroup, 
   for (let i = 0; i < sorted.length; i++) {
     const key = sorted[i]!;
     const v = flat[key];
-    // runParamValue(v), inlined: [text, number].
-    let text: string | null = null;
-    let num: number | null = null;
-    if (typeof v === "number") num = v;
-    else if (typeof v === "boolean") {
-      text = String(v);
-      num = v ? 1 : 0;
-    } else if (typeof v === "string") text = v;
-    else if (v !== null && v !== undefined) text = JSON.stringify(v);
+    paramValueInto(v, leaf);
+    const { text, num } = leaf;
     // A separator inside an expected key or text would make the joined texts ambiguous: the row path decides.
     if (key.includes(SEP) || (text !== null && text.includes(SEP))) return false;
     k += i === 0 ? key : SEP + key;
@@ -211,6 +204,20 @@ export function sortedConfigLeaves(config: unknown): { paths: readonly string[];
   if (!sorted) leafOrder.sort((a, b) => (leafPaths[a]! < leafPaths[b]! ? -1 : leafPaths[a]! > leafPaths[b]! ? 1 : 0));
   return { paths: leafPaths, values: leafValues, order: leafOrder };
 }
+
+/** runParamValue(v) as [text, number] into `out`: the fast paths call it per leaf of every run, so no object per call. */
+export function paramValueInto(v: unknown, out: { text: string | null; num: number | null }): void {
+  out.text = null;
+  out.num = null;
+  if (typeof v === "number") out.num = v;
+  else if (typeof v === "boolean") {
+    out.text = String(v);
+    out.num = v ? 1 : 0;
+  } else if (typeof v === "string") out.text = v;
+  else if (v !== null && v !== undefined) out.text = JSON.stringify(v);
+}
+/** The reused `out` of paramValueInto. */
+export const leaf: { text: string | null; num: number | null } = { text: null, num: null };
 
 /**
  * sameAsExpected(flattenConfig(config), g, numbers) without building the flattened object or the joined strings:

@@ -10,7 +10,7 @@ import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { flattenConfig } from "@/contracts/training-config";
 import { runParamValue } from "../records";
-import { sameAsExpected, sameAsExpectedOfConfig, sqliteRunParams, type RunParamGroup } from "../check-run-params";
+import { paramValueInto, sameAsExpected, sameAsExpectedOfConfig, sqliteRunParams, type RunParamGroup } from "../check-run-params";
 
 /** Deterministic pseudo-random numbers (a test that fails can be re-run). */
 function rng(seed: number) {
@@ -83,6 +83,15 @@ function tamper(r: () => number, rows: Row[]): Row[] {
 }
 
 describe("run_params fast comparison", () => {
+  it("reads a leaf's text and number as runParamValue does (paramValueInto, which the fast paths share)", () => {
+    const out = { text: null as string | null, num: null as number | null };
+    for (const v of [...NUMBERS, ...TEXTS, true, false, null, undefined, {}, [], { a: [1, "x"] }, [null]]) {
+      paramValueInto(v, out);
+      const want = runParamValue(v);
+      expect([out.text, out.num]).toEqual([want.valueText, want.valueNum]);
+    }
+  });
+
   it("answers exactly as the reference on random configs, clean and tampered", () => {
     const db = new Database(":memory:");
     db.exec(
