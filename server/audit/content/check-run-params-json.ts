@@ -5,6 +5,8 @@
  * a quoted string, a number or null, a NUL inside a text is escaped). A run whose text is exactly what its config
  * calls for passes without a JavaScript value per row; any other run is compared row by row, as in
  * checkRunDerivedValues, which decides and names the differences. The configs are parsed as they are read, not kept.
+ * With the native extension (the default), the rows come as bytes framed by rl_run_params_framed instead of JSON
+ * text and are compared with frameRunParams of the config; the JSON text is the path without it.
  *
  * Invariants: the same findings, in the same order, and the same number of facts as checkRunDerivedValues with
  * sqliteRunParams (run-derived-part.test.ts compares them on tampered databases). The JSON text only ever passes a
@@ -61,8 +63,9 @@ export function checkRunDerivedValuesInDatabase(
   const numbers = !framed && jsonNumbersRoundTrip(sqlite);
   const chunkOf = (params: string) =>
     sqlite.prepare(`SELECT id, config_json, seed, ${params} FROM runs WHERE id > ? ORDER BY id LIMIT ${RUN_CHUNK}`).raw(true);
-  const withJson = chunkOf(framed ? FRAMED_PARAMS_OF_RUN : PARAMS_OF_RUN);
-  const withoutBlobs = framed ? withJson : chunkOf(PARAMS_OF_RUN_WITHOUT_BLOBS);
+  const chunkQuery = chunkOf(framed ? FRAMED_PARAMS_OF_RUN : PARAMS_OF_RUN);
+  // Only json_array refuses a BLOB (one that is not JSONB); rl_run_params_framed answers "X" for it.
+  const withoutBlobs = framed ? null : chunkOf(PARAMS_OF_RUN_WITHOUT_BLOBS);
   const rowsOf = sqlite.prepare("SELECT run_id, key, value_text, value_num FROM run_params WHERE run_id = ? ORDER BY key").raw(true);
 
   const configOf = (runId: number, configJson: string, seed: unknown): { config: unknown; seq: number } | null => {
@@ -95,8 +98,9 @@ export function checkRunDerivedValuesInDatabase(
   for (;;) {
     let chunk: RunWithParams[];
     try {
-      chunk = withJson.all(after) as RunWithParams[];
-    } catch {
+      chunk = chunkQuery.all(after) as RunWithParams[];
+    } catch (err) {
+      if (!withoutBlobs) throw err;
       chunk = withoutBlobs.all(after) as RunWithParams[]; // json_array refused a BLOB that is not JSONB
     }
     for (const [runId, configJson, seed, rows] of chunk) {
