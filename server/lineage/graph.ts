@@ -79,7 +79,8 @@ export function softwareText(r: Pick<Run, "appVersion" | "appCommit" | "tfjsVers
   return `${runledger} · TensorFlow.js ${r.tfjsVersion ?? "?"} on ${r.backend ?? "?"}`;
 }
 const show = (v: unknown) => (typeof v === "string" ? v : JSON.stringify(v));
-const time = (iso: string | null) => (iso ? iso.replace(/\.\d+Z$/, "Z") : "–");
+/** A recorded time as the app shows times everywhere (app/_components/format.ts formatTime): "2026-01-31 12:00:00Z". */
+const time = (iso: string | null) => (iso ? iso.replace("T", " ").replace(/\.\d+Z$/, "Z") : "–");
 
 export function lineageGraph(f: LineageFacts): LineageGraph {
   const nodes: LineageNode[] = [];

@@ -107,6 +107,17 @@ describe("lineage through a fork and a fine-tune", () => {
     expect(change.details.find((d) => d.label === "Rationale")!.value).toBe("noisier gradients may help on 100 rows");
   });
 
+  it("shows every time in the graph as the app does, date and time apart ('2026-01-31 12:00:00Z'), never a raw ISO string", async () => {
+    const { graph } = await app.as("auditor").models.lineage({ modelName: "tuned", version: 1 });
+    const shown = graph.nodes.flatMap((n) => [...n.lines, ...n.details.map((d) => d.value)]);
+    const times = shown.filter((v) => /\d{4}-\d\d-\d\d[T ]\d\d:\d\d/.test(v));
+    // Run (trained from → to), model version, promotion request, signature and alias move all carry times.
+    expect(times.length).toBeGreaterThanOrEqual(6);
+    for (const v of times) expect(v).not.toMatch(/\d{4}-\d\d-\d\dT\d\d:/);
+    const mv = graph.nodes.find((n) => n.kind === "modelVersion")!;
+    expect(mv.details.find((d) => d.label === "When")!.value).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ$/);
+  });
+
   it("exports a valid PROV-JSON document with entities, activities, agents and the five relations", () => {
     expect(provJsonSchema.safeParse(doc).success).toBe(true);
     expect(validateProvJson(doc)).toEqual([]);
