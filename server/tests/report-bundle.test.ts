@@ -16,6 +16,7 @@ import { exportReportBundle, exportReportTo, resolveModelVersion } from "@/serve
 import type { ReportJson } from "@/server/audit/report/bundle-layout";
 import { untarInto } from "@/server/audit/report/tar";
 import { verifyReportBundle } from "@/server/audit/report/verify-report";
+import { provLineageProblems } from "@/server/audit/report/verify-bundle.mjs";
 import { exportCommand } from "@/server/cli/export";
 import { actorOf } from "@/server/users/service";
 import { DEMO_USERS } from "@/server/demo/seed";
@@ -212,6 +213,80 @@ describe("bundle verification", () => {
     const r = await verifyReportBundle(events);
     expect(r.ok).toBe(false);
     expect(r.ledger.firstBadSeq).toBe(3);
+  });
+
+  it("checks the PROV document against the recorded lineage: a contradicting or incomplete lineage fails both verifiers", async () => {
+    type Prov = Record<
+      "entity" | "activity" | "agent" | "used" | "wasGeneratedBy" | "wasDerivedFrom" | "wasAttributedTo",
+      Record<string, Record<string, unknown>>
+    >;
+    const provFile = (dir: string) => path.join(dir, "lineage.prov.json");
+    const genuine = JSON.parse(fs.readFileSync(provFile(bundle), "utf8")) as Prov;
+    const facts = JSON.parse(fs.readFileSync(path.join(bundle, "facts.json"), "utf8")) as unknown;
+    // The rich bundle (a fork with a decision, two reviewers' signatures, promotion, alias move) has every shape.
+    const clean = provLineageProblems(genuine, facts);
+    expect(clean.problems).toEqual([]);
+    expect(clean.checked).toBeGreaterThan(60);
+    for (const kind of ["rl:promotionRequest-", "rl:signature-", "rl:decision-", "rl:config-"])
+      expect(
+        Object.keys(genuine.entity).some((id) => id.startsWith(kind)),
+        kind,
+      ).toBe(true);
+
+    const change = Object.entries(genuine.entity).find(([, e]) => e["runledger:kind"] === "change")![0];
+    const reviewer = app.db.select().from(users).where(eq(users.email, DEMO_USERS[2]!.email)).get()!;
+    const forgeries: [string, (p: Prov) => void, RegExp][] = [
+      [
+        "the fork's decision left out",
+        (p) => {
+          delete p.entity[change];
+          for (const rel of ["wasDerivedFrom", "wasAttributedTo"] as const)
+            for (const [k, r] of Object.entries(p[rel])) if (Object.values(r).includes(change)) delete p[rel][k];
+        },
+        new RegExp(`lineage\\.prov\\.json leaves out ${change} \\(a decision on run \\d+\\)`),
+      ],
+      [
+        "the decision attributed to the approving reviewer",
+        (p) => {
+          for (const r of Object.values(p.wasAttributedTo)) if (r["prov:entity"] === change) r["prov:agent"] = `rl:user-${reviewer.id}`;
+        },
+        new RegExp(`states wasAttributedTo ${change} → rl:user-${reviewer.id}, which the recorded records contradict`),
+      ],
+      [
+        "another checkpoint hash",
+        (p) => {
+          const ck = Object.keys(p.entity).find((id) => id.startsWith("rl:checkpoint-"))!;
+          p.entity[ck]!["runledger:sha256"] = "0".repeat(64);
+        },
+        /gives rl:checkpoint-\d+ runledger:sha256 "0{64}", but the recorded checkpoint \d+ has sha256 "[0-9a-f]{64}"/,
+      ],
+      [
+        "the fork no longer derived from its parent",
+        (p) => {
+          for (const [k, r] of Object.entries(p.wasDerivedFrom))
+            if (String(r["prov:generatedEntity"]).startsWith("rl:config-") && String(r["prov:usedEntity"]).startsWith("rl:config-"))
+              delete p.wasDerivedFrom[k];
+        },
+        /does not state wasDerivedFrom rl:config-\d+ → rl:config-\d+ \(the run it was forked or fine-tuned from\)/,
+      ],
+    ];
+    for (const [name, forge, message] of forgeries) {
+      const forged = structuredClone(genuine);
+      forge(forged);
+      expect(
+        provLineageProblems(forged, facts)
+          .problems.map((p) => p.message)
+          .join("\n"),
+        name,
+      ).toMatch(message);
+      // audit verify --bundle (the TypeScript verifier) runs the same check on the bundle's files.
+      const dir = path.join(tmp, `prov-${forgeries.findIndex((f) => f[0] === name)}`);
+      fs.cpSync(bundle, dir, { recursive: true });
+      fs.writeFileSync(provFile(dir), JSON.stringify(forged));
+      const r = await verifyBundle(dir);
+      expect(r.ok, name).toBe(false);
+      expect(r.levels.content.problems.map((p) => p.message).join("\n"), name).toMatch(message);
+    }
   });
 
   it("exports by alias to a .tar that unpacks to a verifiable folder; the CLI verifies it", async () => {

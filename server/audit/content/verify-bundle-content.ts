@@ -17,6 +17,7 @@ import { ArtifactHasher } from "./artifact-files";
 import { iterableEventSource } from "./ledger-events";
 import { emptyTables, type Tables } from "./tables";
 import { FACTS_FILE, FACTS_FORMAT, RECORD_TABLES, type FactsFile, type RecordType } from "./facts-file";
+import { REPORT_FILES } from "@/server/audit/report/bundle-layout";
 import { checkPeople } from "./check-people";
 import { checkData } from "./check-data";
 import { checkRuns, decisionsCreatedWithRuns } from "./check-runs";
@@ -29,6 +30,7 @@ import { checkDocuments } from "./check-documents";
 import { checkRegistry } from "./check-registry";
 import { checkApprovals } from "./check-approvals";
 import type { ContentLevel } from "./types";
+import { provLineageProblems } from "@/server/audit/report/verify-bundle.mjs";
 
 export type BundleEventRow = { seq: number; at: string; actorId: number | null; action: string; entityId: string; payload: string };
 export type BundleEvents = Iterable<BundleEventRow> | ((seq: number) => BundleEventRow | undefined);
@@ -125,6 +127,7 @@ export function verifyBundleContent(bundleDir: string, events: BundleEvents): Co
   } catch (err) {
     couldNotFinish(c, err);
   }
+  checkProvLineage(c, bundleDir, facts);
   // Each record names the event that created it: it must be the one the check found.
   for (const [type, list] of Object.entries(facts.records) as [RecordType, { seq: number | null; row: { id: number } }[]][]) {
     for (const { seq, row } of list ?? []) {
@@ -142,4 +145,31 @@ export function verifyBundleContent(bundleDir: string, events: BundleEvents): Co
     "dataset bytes and checkpoint files other than the version's weights are not in the bundle: their sha256 were compared with the ledger, their bytes were not re-hashed",
   );
   return c.level();
+}
+
+/**
+ * lineage.prov.json against facts.json's records (checked against the ledger above), with the standalone verifier's
+ * own check (verify-bundle.mjs provLineageProblems), so both verifiers judge the PROV document alike. A missing or
+ * unreadable file is reported by the export check that compares its sha256 (verify-report.ts), not here.
+ */
+function checkProvLineage(c: ContentChecker, bundleDir: string, facts: FactsFile): void {
+  let prov: unknown;
+  try {
+    prov = JSON.parse(fs.readFileSync(path.join(bundleDir, REPORT_FILES.prov), "utf8")) as unknown;
+  } catch {
+    return;
+  }
+  const r = provLineageProblems(prov, facts);
+  c.checked += r.checked;
+  const text = (v: unknown) => (v === null || v === undefined ? null : typeof v === "string" ? v : JSON.stringify(v));
+  for (const p of r.problems)
+    c.problem({
+      entityType: "lineage",
+      entityId: p.entityId,
+      field: p.field,
+      recorded: text(p.recorded),
+      found: text(p.found),
+      seq: null,
+      message: p.message,
+    });
 }

@@ -21,8 +21,9 @@
  *   facts.json's records (the rows the report prints, as the tables held them at export) agree with the events that
  *   created and changed them: every recorded hash recomputed from the row (config, decisions, metric points,
  *   evaluation results, documents, recipes, manifests, promotion records), every recorded field compared, and the
- *   version's weights file re-hashed from its bytes; files match manifest.json (not signed: the ledger binds
- *   report.json and facts.json, not the rendered HTML).
+ *   version's weights file re-hashed from its bytes; lineage.prov.json agrees with those records (every node, value
+ *   and relation it states, and the version's whole ancestry with its authors: provLineageProblems); files match
+ *   manifest.json (not signed: the ledger binds report.json and facts.json, not the rendered HTML).
  * - anchor: a trusted checkpoint the auditor kept (--trusted-checkpoint) or a witness cosignature in
  *   cosignatures.json (C2SP cosignature/v1) by a key given with --witness-key, whose root matches the log at its size
  *   (a mismatch is a split view); with witness keys, events older than 20 minutes before the newest must be
@@ -600,6 +601,7 @@ export async function verifyBundleDir(dir, opts = {}) {
   // Content: report.json and lineage.prov.json against the "audit.export" event, files against manifest.json.
   const exportEvent = checkReportContent(dir, log, content);
   checkFacts(dir, facts, log, exportEvent, content);
+  checkProvLineage(dir, facts, content);
 
   const chainOk = chainProblems.length === 0;
   const anchorTreeSize = anchorBy.reduce((m, a) => Math.max(m, a.treeSize), 0);
@@ -902,6 +904,300 @@ class FactChecker {
         `${g.fact}: ${g.count} ${g.action} event(s) (from seq ${g.first}) predate the field, so this is not covered by the ledger`,
       );
   }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// lineage.prov.json against facts.json. The export event binds the PROV document's bytes, but a server that lies
+// at export time could still describe a lineage other than the recorded one (another checkpoint hash, a run left
+// out, a decision attributed to someone else). facts.json's records are checked against the ledger (checkFacts),
+// so the PROV document is checked against them: every node it names ("rl:<kind>-<id>") is a record of the bundle
+// with the same values, every relation holds between those records, and the version's ancestry (its checkpoint,
+// the runs it descends from, their configurations, decisions, split and data, and who authored them) is all there.
+// Labels, the run's configuration summary and the trainer agent's name are descriptive and not compared.
+
+const provValue = (v) => (v !== null && typeof v === "object" && "$" in v ? v.$ : v);
+const sameJsonText = (a, b) => {
+  try {
+    return canonicalJson(JSON.parse(a)) === canonicalJson(JSON.parse(b));
+  } catch {
+    return false;
+  }
+};
+const jsonField = (field) => ({ field, same: (prov, row) => (row[field] === null ? prov === "null" : sameJsonText(prov, row[field])) });
+const evaluationMetrics = {
+  field: "metricsJson",
+  same: (prov, row) => sameJsonText(prov, row.metricsJson),
+};
+
+/** PROV node kind → the facts.json record type it names and which PROV attribute equals which row field. */
+const PROV_NODES = {
+  dataset: [
+    "dataset",
+    {
+      "runledger:sha256": "sha256",
+      "runledger:rows": "rowCount",
+      "runledger:source": "source",
+      "runledger:origin": "origin",
+      "runledger:licence": "licence",
+      "prov:generatedAtTime": "createdAt",
+    },
+  ],
+  datasetVersion: [
+    "datasetVersion",
+    {
+      "runledger:sha256": "sha256",
+      "runledger:recipeSha256": "recipeSha256",
+      "runledger:rows": "rowCount",
+      "runledger:recipe": jsonField("recipeJson"),
+    },
+  ],
+  cleaning: ["datasetVersion", { "prov:startTime": "createdAt", "prov:endTime": "createdAt" }],
+  split: ["split", { "runledger:sha256": "sha256" }],
+  splitting: ["split", { "prov:startTime": "createdAt", "prov:endTime": "createdAt" }],
+  config: ["run", { "runledger:sha256": "configSha256", "runledger:seed": "seed", "prov:generatedAtTime": "createdAt" }],
+  run: ["run", { "runledger:origin": "origin", "runledger:status": "status", "prov:startTime": "startedAt", "prov:endTime": "finishedAt" }],
+  decision: [
+    "decision",
+    {
+      "runledger:kind": "kind",
+      "runledger:path": "path",
+      "runledger:rationale": "rationale",
+      "runledger:oldValue": jsonField("oldValueJson"),
+      "runledger:newValue": jsonField("newValueJson"),
+      "runledger:run": { field: "runId", same: (prov, row) => prov === `rl:run-${row.runId}` },
+      "prov:generatedAtTime": "createdAt",
+    },
+  ],
+  checkpoint: [
+    "checkpoint",
+    {
+      "runledger:sha256": "sha256",
+      "runledger:epoch": "epoch",
+      "runledger:bytes": "bytes",
+      "runledger:isBest": "isBest",
+      "prov:generatedAtTime": "createdAt",
+    },
+  ],
+  evaluationResult: [
+    "evaluation",
+    { "runledger:partition": "partition", "runledger:dataSha256": "dataSha256", "runledger:metrics": evaluationMetrics },
+  ],
+  evaluation: ["evaluation", { "prov:startTime": "createdAt", "prov:endTime": "createdAt" }],
+  modelVersion: [
+    "modelVersion",
+    { "runledger:version": "version", "runledger:weightsSha256": "weightsSha256", "prov:generatedAtTime": "createdAt" },
+  ],
+  registration: ["modelVersion", { "prov:startTime": "createdAt", "prov:endTime": "createdAt" }],
+  promotionRequest: [
+    "promotionRequest",
+    {
+      "runledger:alias": "alias",
+      "runledger:status": "status",
+      "runledger:rationale": "rationale",
+      "runledger:recordSha256": "recordSha256",
+      "prov:generatedAtTime": "createdAt",
+    },
+  ],
+  signature: [
+    "signature",
+    {
+      "runledger:meaning": "meaning",
+      "runledger:printedName": "printedName",
+      "runledger:recordSha256": "recordSha256",
+      "runledger:comment": "comment",
+      "prov:generatedAtTime": "createdAt",
+    },
+  ],
+  aliasMove: ["aliasMove", { "runledger:alias": "alias", "prov:startTime": "createdAt", "prov:endTime": "createdAt" }],
+  user: ["user", { "prov:label": "name", "runledger:role": "role" }],
+};
+
+/** The trainer agent a run was associated with: its backend and, when recorded, Runledger's version and commit. */
+function trainerMatchesRun(agent, run) {
+  let env = {};
+  try {
+    env = run.environmentJson ? JSON.parse(run.environmentJson) : {};
+  } catch {
+    return false;
+  }
+  return (
+    provValue(agent["runledger:backend"]) === run.backend &&
+    (provValue(agent["runledger:appVersion"]) ?? null) === (env.appVersion ?? null) &&
+    (provValue(agent["runledger:appCommit"]) ?? null) === (env.appCommit ?? null)
+  );
+}
+
+/**
+ * Relation kind, the two nodes' kinds → whether the records agree. `a` and `b` are the rows (for "trainer", the
+ * PROV agent itself). A relation of any other shape is a problem: this verifier ships with the exporter that wrote it.
+ */
+const PROV_RELATIONS = {
+  "used cleaning dataset": (v, d) => v.datasetId === d.id,
+  "used splitting datasetVersion": (s, v) => s.datasetVersionId === v.id,
+  "used run config": (r, c) => r.id === c.id,
+  "used run split": (r, s) => r.splitId === s.id,
+  "used run checkpoint": (r, c) => r.parentCheckpointId === c.id,
+  "used evaluation checkpoint": (e, c) => e.checkpointId === c.id,
+  "used evaluation split": (e, s) => e.splitId === s.id,
+  "used registration checkpoint": (m, c) => m.checkpointId === c.id,
+  "used aliasMove modelVersion": (a, m) => a.modelVersionId === m.id,
+  "used aliasMove promotionRequest": (a, p) => a.promotionRequestId === p.id,
+  "used aliasMove signature": (a, s) =>
+    s.recordType === "promotion_request" && s.recordId === a.promotionRequestId && s.meaning === "approval",
+  "wasGeneratedBy datasetVersion cleaning": (v, w) => v.id === w.id,
+  "wasGeneratedBy split splitting": (s, w) => s.id === w.id,
+  "wasGeneratedBy checkpoint run": (c, r) => c.runId === r.id,
+  "wasGeneratedBy evaluationResult evaluation": (e, w) => e.id === w.id,
+  "wasGeneratedBy modelVersion registration": (m, w) => m.id === w.id,
+  "wasDerivedFrom datasetVersion dataset": (v, d) => v.datasetId === d.id,
+  "wasDerivedFrom split datasetVersion": (s, v) => s.datasetVersionId === v.id,
+  "wasDerivedFrom config config": (r, p) => r.parentRunId === p.id,
+  "wasDerivedFrom config decision": (r, d) => d.runId === r.id,
+  "wasDerivedFrom decision decision": (d, c) => d.correctsDecisionId === c.id,
+  "wasDerivedFrom evaluationResult checkpoint": (e, c) => e.checkpointId === c.id,
+  "wasDerivedFrom modelVersion checkpoint": (m, c) => m.checkpointId === c.id,
+  "wasDerivedFrom promotionRequest modelVersion": (p, m) => p.modelVersionId === m.id,
+  "wasDerivedFrom promotionRequest evaluationResult": (p, e) => p.evaluationId === e.id,
+  "wasDerivedFrom signature promotionRequest": (s, p) => s.recordType === "promotion_request" && s.recordId === p.id,
+  "wasAssociatedWith run user": (r, u) => r.createdBy === u.id,
+  "wasAssociatedWith run trainer": (r, agent) => trainerMatchesRun(agent, r),
+  "wasAssociatedWith registration user": (m, u) => m.createdBy === u.id,
+  "wasAssociatedWith aliasMove user": (a, u) => a.movedBy === u.id,
+  "wasAttributedTo config user": (r, u) => r.createdBy === u.id,
+  "wasAttributedTo decision user": (d, u) => d.authorId === u.id,
+  "wasAttributedTo modelVersion user": (m, u) => m.createdBy === u.id,
+  "wasAttributedTo promotionRequest user": (p, u) => p.requestedBy === u.id,
+  "wasAttributedTo signature user": (s, u) => s.userId === u.id,
+};
+const RELATION_ENDS = {
+  used: ["prov:activity", "prov:entity"],
+  wasGeneratedBy: ["prov:entity", "prov:activity"],
+  wasDerivedFrom: ["prov:generatedEntity", "prov:usedEntity"],
+  wasAssociatedWith: ["prov:activity", "prov:agent"],
+  wasAttributedTo: ["prov:entity", "prov:agent"],
+};
+
+/**
+ * Problems of a PROV document against facts.json's records (both parsed), as { entityId, field, recorded, found,
+ * message } with `recorded` the value of facts.json (checked against the ledger) and `found` the PROV document's.
+ * Pure; exported for `audit verify --bundle` (server/audit/content/verify-bundle-content.ts), which runs the same check.
+ */
+export function provLineageProblems(prov, facts) {
+  const problems = [];
+  let checked = 0;
+  const problem = (entityId, field, recorded, found, message) => problems.push({ entityId, field, recorded, found, message });
+  const rows = new Map();
+  for (const [type, list] of Object.entries(facts?.records ?? {}))
+    for (const r of Array.isArray(list) ? list : []) if (r?.row && typeof r.row.id === "number") rows.set(`${type}:${r.row.id}`, r.row);
+  const records = new Map(); // PROV id → { kind, attrs, row }
+  const nodeOf = (id) => {
+    const m = /^rl:([A-Za-z]+)-(\d+)$/.exec(id);
+    return m ? { kind: m[1], id: Number(m[2]) } : null;
+  };
+  for (const section of ["entity", "activity", "agent"])
+    for (const [id, attrs] of Object.entries(prov?.[section] ?? {})) {
+      if (section === "agent" && id.startsWith("rl:trainer-")) {
+        records.set(id, { kind: "trainer", attrs, row: attrs });
+        continue;
+      }
+      checked++;
+      const node = nodeOf(id);
+      const rule = node && Object.hasOwn(PROV_NODES, node.kind) ? PROV_NODES[node.kind] : null;
+      if (!rule) {
+        problem(id, "id", null, id, `lineage.prov.json names ${id}, which is no kind of record this bundle describes`);
+        continue;
+      }
+      const row = rows.get(`${rule[0]}:${node.id}`);
+      if (!row) {
+        problem(id, "record", null, id, `lineage.prov.json names ${id}, but the bundle holds no ${rule[0]} ${node.id}`);
+        continue;
+      }
+      records.set(id, { kind: node.kind, attrs, row });
+      for (const [attr, spec] of Object.entries(rule[1])) {
+        if (!(attr in attrs)) continue; // not stated (e.g. no end time for an unfinished run): claims nothing
+        const field = typeof spec === "string" ? spec : spec.field;
+        const stated = provValue(attrs[attr]);
+        const same = typeof spec === "string" ? stated === row[spec] : spec.same(stated, row);
+        if (!same)
+          problem(
+            id,
+            attr,
+            row[field] ?? null,
+            stated ?? null,
+            `lineage.prov.json gives ${id} ${attr} ${JSON.stringify(stated)}, but the recorded ${rule[0]} ${node.id} has ${field} ${JSON.stringify(row[field] ?? null)}`,
+          );
+      }
+    }
+  const edges = new Set();
+  for (const [kind, [fromKey, toKey]] of Object.entries(RELATION_ENDS))
+    for (const rel of Object.values(prov?.[kind] ?? {})) {
+      checked++;
+      const from = records.get(rel?.[fromKey]);
+      const to = records.get(rel?.[toKey]);
+      const what = `${kind} ${rel?.[fromKey]} → ${rel?.[toKey]}`;
+      if (!from || !to) {
+        problem(String(rel?.[fromKey]), kind, null, what, `lineage.prov.json relation ${what} names a node the document does not describe`);
+        continue;
+      }
+      const check = PROV_RELATIONS[`${kind} ${from.kind} ${to.kind}`];
+      if (!check) problem(rel[fromKey], kind, null, what, `lineage.prov.json has a relation ${what} of a shape Runledger does not export`);
+      else if (!check(from.row, to.row))
+        problem(rel[fromKey], kind, null, what, `lineage.prov.json states ${what}, which the recorded records contradict`);
+      else edges.add(`${kind} ${rel[fromKey]} ${rel[toKey]}`);
+    }
+  // The version's ancestry must all be there, with who authored it: leaving a run or a decision out would hide its
+  // author from whoever reads the lineage (the people a four-eyes approval must exclude).
+  const version = rows.get(`modelVersion:${facts?.modelVersionId}`);
+  const need = (id, what) => {
+    checked++;
+    if (!records.has(id)) problem(id, "missing", id, null, `lineage.prov.json leaves out ${id} (${what})`);
+  };
+  const needEdge = (kind, from, to, what) => {
+    checked++;
+    if (!edges.has(`${kind} ${from} ${to}`))
+      problem(from, kind, `${kind} ${from} → ${to}`, null, `lineage.prov.json does not state ${kind} ${from} → ${to} (${what})`);
+  };
+  if (!version) return { checked, problems };
+  const users = (id) => rows.has(`user:${id}`);
+  const decisions = (Array.isArray(facts.records?.decision) ? facts.records.decision : [])
+    .map((r) => r?.row)
+    .filter((r) => r && typeof r.id === "number");
+  need(`rl:modelVersion-${version.id}`, "the version this bundle reports on");
+  need(`rl:checkpoint-${version.checkpointId}`, "the version's checkpoint");
+  needEdge("wasDerivedFrom", `rl:modelVersion-${version.id}`, `rl:checkpoint-${version.checkpointId}`, "the version's checkpoint");
+  if (users(version.createdBy))
+    needEdge("wasAttributedTo", `rl:modelVersion-${version.id}`, `rl:user-${version.createdBy}`, "who registered it");
+  const seen = new Set();
+  for (let runId = version.runId; rows.has(`run:${runId}`) && !seen.has(runId);) {
+    seen.add(runId);
+    const run = rows.get(`run:${runId}`);
+    need(`rl:run-${run.id}`, "a run the version descends from");
+    need(`rl:config-${run.id}`, "the configuration of a run the version descends from");
+    if (users(run.createdBy)) needEdge("wasAttributedTo", `rl:config-${run.id}`, `rl:user-${run.createdBy}`, "who configured the run");
+    if (run.splitId !== null && rows.has(`split:${run.splitId}`))
+      needEdge("used", `rl:run-${run.id}`, `rl:split-${run.splitId}`, "the data split it trained on");
+    for (const d of decisions)
+      if (d.runId === run.id) {
+        need(`rl:decision-${d.id}`, `a decision on run ${run.id}`);
+        if (users(d.authorId)) needEdge("wasAttributedTo", `rl:decision-${d.id}`, `rl:user-${d.authorId}`, "who decided it");
+      }
+    const parent = run.parentRunId ?? (run.parentCheckpointId !== null ? rows.get(`checkpoint:${run.parentCheckpointId}`)?.runId : null);
+    if (run.parentRunId !== null && rows.has(`run:${run.parentRunId}`))
+      needEdge("wasDerivedFrom", `rl:config-${run.id}`, `rl:config-${run.parentRunId}`, "the run it was forked or fine-tuned from");
+    if (parent === null || parent === undefined) break;
+    runId = parent;
+  }
+  return { checked, problems };
+}
+
+/** lineage.prov.json against facts.json (provLineageProblems); what facts.json or the file lack is said elsewhere. */
+function checkProvLineage(dir, facts, content) {
+  if (facts.error || !facts.value) return;
+  const prov = readJson(path.join(dir, "lineage.prov.json"), "lineage.prov.json");
+  if (prov.error) return;
+  const r = provLineageProblems(prov.value, facts.value);
+  content.checked += r.checked;
+  for (const p of r.problems) contentProblem(content, "lineage", p.entityId, p.field, p.recorded, p.found, null, p.message);
 }
 
 /** The record checks of facts.json against the ledger's events (those before the export event that wrote it). */
@@ -1616,5 +1912,10 @@ export async function main(
   }
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url))
-  process.exitCode = await main(process.argv.slice(2));
+// Run when Node runs this file; not when the server imports it (provLineageProblems), where a bundler may compile it to
+// CommonJS: so no top-level await, and no import.meta.url there.
+const thisFile = typeof import.meta.url === "string" ? fileURLToPath(import.meta.url) : null;
+if (thisFile !== null && process.argv[1] && path.resolve(process.argv[1]) === thisFile)
+  void main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });

@@ -174,6 +174,22 @@ describe("the genuine bundle", () => {
 });
 
 describe("tampered bundles fail (exit 1) naming the problem, as audit verify --bundle does", () => {
+  it("a PROV document that contradicts the recorded lineage (another checkpoint hash)", async () => {
+    const dir = copyBundle();
+    const file = path.join(dir, "lineage.prov.json");
+    const prov = JSON.parse(fs.readFileSync(file, "utf8")) as { entity: Record<string, Record<string, unknown>> };
+    const ck = Object.keys(prov.entity).find((id) => id.startsWith("rl:checkpoint-"))!;
+    prov.entity[ck]!["runledger:sha256"] = "0".repeat(64);
+    fs.writeFileSync(file, JSON.stringify(prov));
+    const lineage = new RegExp(`lineage\\.prov\\.json gives ${ck} runledger:sha256 "0{64}", but the recorded checkpoint \\d+ has sha256`);
+    const r = runScript(dir, ["--json"]);
+    expect(r.code).toBe(1);
+    expect(r.json!.levels.content.problems.map((p: VerdictJson) => p.message).join("\n")).toMatch(lineage);
+    const cli = await cliVerify(dir);
+    expect(cli.code).toBe(1);
+    expect(cli.json.levels.content.problems.map((p: VerdictJson) => p.message).join("\n")).toMatch(lineage);
+  });
+
   it("an edited event line", async () => {
     const dir = copyBundle();
     const lines = readLines(dir);
