@@ -29,6 +29,7 @@ import { selectBackend } from "./backend";
 import { deserializeWeights, loadWeightsInto, readWeightsHeader, serializeWeights, weightName, weightsSha256 } from "./checkpoint";
 import { encodeCompressedWeights, type FloatWeight, type StoredDtype } from "./compressed-weights";
 import { evaluateTestPartition, labelIndices, learningRateAt, seededPermutation, type Emit } from "./fit";
+import { checkFiniteMetrics } from "./divergence";
 import { estimateMemory } from "./memory";
 import { buildModel, hasConvLayers, HEAD_LAYER_NAME, makeOptimizer, perSampleLoss, setLearningRate } from "./model";
 import type { CancelSignal, EvaluationResult, PreparedData, TrainJob } from "./types";
@@ -110,7 +111,8 @@ async function trainLoop(
   const started = Date.now();
   try {
     for (let epoch = 1; epoch <= epochs; epoch++) {
-      setLearningRate(optimizer, learningRateAt(training, epoch));
+      const learningRate = learningRateAt(training, epoch);
+      setLearningRate(optimizer, learningRate);
       const order = training.shuffle
         ? seededPermutation(part.count, training.seed + epoch)
         : Uint32Array.from({ length: part.count }, (_, i) => i);
@@ -136,6 +138,7 @@ async function trainLoop(
         });
         input.afterStep?.();
         step += 1;
+        checkFiniteMetrics({ loss: value }, `epoch ${epoch}, step ${step}`, learningRate);
         seen += rows.length;
         lossSum += value * rows.length;
         await new Promise<void>((resolve) => setImmediate(resolve));

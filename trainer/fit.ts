@@ -31,6 +31,7 @@ import { estimateMemory } from "./memory";
 import { mulberry32 } from "./data/prng";
 import { buildForJob, deriveSeed, hasConvLayers, makeOptimizer, perSampleLoss, setLearningRate } from "./model";
 import { CheckpointKeeper, EarlyStopping } from "./fit-bookkeeping";
+import { checkFiniteMetrics } from "./divergence";
 import type {
   CancelSignal,
   EpochBoundary,
@@ -591,6 +592,8 @@ export async function train(
         const rows = order.subarray((batch - 1) * batchSize, Math.min(batch * batchSize, trainPart.count));
         step += 1;
         const result = trainStep(stepSetup, rows, step);
+        const batchMetrics = { batch_loss: result.loss, [`batch_${metricName}`]: result.metric };
+        checkFiniteMetrics(batchMetrics, `epoch ${epoch}, batch ${batch} (step ${step})`, lr);
         epochSeconds += result.seconds;
         lossSum += result.loss * rows.length;
         metricSum += result.metric * rows.length;
@@ -602,7 +605,7 @@ export async function train(
           batch,
           batchesPerEpoch,
           step,
-          metrics: { batch_loss: result.loss, [`batch_${metricName}`]: result.metric },
+          metrics: batchMetrics,
           wallTimeMs: Date.now(),
         });
         await yieldToEventLoop(); // lets a worker's "cancel" message arrive between batches
@@ -624,6 +627,7 @@ export async function train(
         metrics.val_loss = val.loss;
         metrics[`val_${metricName}`] = val.metric;
       }
+      checkFiniteMetrics(metrics, `the end of epoch ${epoch}`, lr); // (the validation loss can overflow on its own)
       metrics.lr = lr;
       emit({
         type: "epoch",
