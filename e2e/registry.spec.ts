@@ -53,6 +53,10 @@ test("[REGISTRY]: register, request production, refused self-approval, approval 
   const request = page.getByRole("article", { name: /Promotion request #\d+/ });
   await expect(request).toHaveAttribute("data-status", "pending");
   const requestId = Number(/#(\d+)/.exec((await request.getAttribute("aria-label"))!)![1]);
+  // While it is pending, the version links to it and offers no second request (the server would refuse it).
+  const v1 = versions.getByRole("row").filter({ hasText: `run #${runId}` });
+  await expect(v1.getByRole("button", { name: "Request production" })).toHaveCount(0);
+  await expect(v1.getByRole("link", { name: `production request #${requestId} pending` })).toHaveAttribute("href", `#request-${requestId}`);
 
   // The requester's own approval is refused by the server, and the refusal is recorded and shown.
   const self = await trpcCall(page, "mutation", "models.sign", { requestId, meaning: "approval", password: DEMO.engineer.password });

@@ -2,7 +2,7 @@
 /**
  * A model's versions: the run and checkpoint each came from, its weights hash, its test evaluation, where aliases point.
  * Engineers request a promotion from here (with the model card and datasheet checklist); a version without a test
- * evaluation says so instead (the server refuses it too).
+ * evaluation says so instead (the server refuses it too), and one with a production request pending links to it.
  */
 import Link from "next/link";
 import { useState } from "react";
@@ -68,15 +68,7 @@ export function VersionsTable({ model, me }: { model: ModelDetail; me: Me }) {
                 </td>
                 <td>
                   <Link href={`/models/${encodeURIComponent(model.name)}/versions/${v.version}`}>Lineage</Link>
-                  {me.role === "engineer" && v.testEvaluation && !v.aliases.includes("production") ? (
-                    <>
-                      {" "}
-                      ·{" "}
-                      <button type="button" onClick={() => setRequesting(v.version)}>
-                        Request production
-                      </button>
-                    </>
-                  ) : null}
+                  <PromotionAction model={model} version={v} me={me} onRequest={() => setRequesting(v.version)} />
                 </td>
               </tr>
             ))}
@@ -92,6 +84,31 @@ export function VersionsTable({ model, me }: { model: ModelDetail; me: Me }) {
         />
       ) : null}
     </section>
+  );
+}
+
+/**
+ * A version's promotion action: its pending production request, linked (the server refuses a second one, so none is
+ * offered), or, for an engineer, "Request production" when the version has a test evaluation and is not in production.
+ */
+function PromotionAction({ model, version, me, onRequest }: { model: ModelDetail; version: Version; me: Me; onRequest: () => void }) {
+  const pending = model.promotionRequests.find((r) => r.version === version.version && r.alias === "production" && r.status === "pending");
+  if (pending)
+    return (
+      <>
+        {" "}
+        · <a href={`#request-${pending.id}`}>production request #{pending.id} pending</a>
+      </>
+    );
+  if (me.role !== "engineer" || !version.testEvaluation || version.aliases.includes("production")) return null;
+  return (
+    <>
+      {" "}
+      ·{" "}
+      <button type="button" onClick={onRequest}>
+        Request production
+      </button>
+    </>
   );
 }
 
