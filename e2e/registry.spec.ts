@@ -76,6 +76,10 @@ test("[REGISTRY]: register, request production, refused self-approval, approval 
   const details = page.getByRole("complementary", { name: "Node details" });
   await expect(details).toContainText("Erin Engineer");
   await expect(details.getByRole("button", { name: "Copy Config sha256" })).toBeVisible();
+  // In the narrow details column a hash and its copy button stay whole (one line each), and times read as elsewhere.
+  for (const hash of [details.getByRole("button", { name: "Copy Config sha256" }), details.locator("code.hash").first()])
+    expect((await hash.boundingBox())!.height).toBeLessThan(26);
+  await expect(details).toContainText(/Trained\s*\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ → \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ/);
   await expect(graph.getByRole("button", { name: /^Promotion request: Request #\d+: move production/ })).toBeVisible();
   const downloadPromise = page.waitForEvent("download");
   await page.getByRole("button", { name: "Export PROV-JSON" }).click();
