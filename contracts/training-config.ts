@@ -82,7 +82,11 @@ export const splitSchema = z
     train: z.number().gt(0, "train ratio must be > 0").lt(1, "train ratio must be < 1").default(0.7),
     validation: z.number().gt(0, "validation ratio must be > 0").lt(1, "validation ratio must be < 1").default(0.15),
     test: z.number().min(0, "test ratio must be ≥ 0").lt(1, "test ratio must be < 1").default(0.15),
-    seed: z.number().int().min(0).default(42),
+    seed: z
+      .number({ error: "split seed must be a number" })
+      .int("split seed must be a whole number")
+      .min(0, "split seed must be ≥ 0")
+      .default(42),
   })
   .refine((s) => Math.abs(s.train + s.validation + s.test - 1) < 1e-9, {
     message: "split ratios train + validation + test must add up to 1",
@@ -130,14 +134,14 @@ export const trainingSchema = z.object({
     .number({ error: "seed must be a number" })
     .int("seed must be a whole number")
     .min(0, "seed must be ≥ 0")
-    .max(2 ** 31 - 1),
+    .max(2 ** 31 - 1, "seed must be ≤ 2147483647"),
   shuffle: z.boolean().default(true),
   earlyStopping: z
     .object({
       metric: z.string().default("val_loss"),
       mode: z.enum(METRIC_MODES).default("min"),
       patience: positiveInt("patience"),
-      minDelta: z.number().min(0).default(0),
+      minDelta: z.number({ error: "minDelta must be a number" }).min(0, "minDelta must be ≥ 0").default(0),
     })
     .nullable()
     .default(null),
