@@ -7,7 +7,7 @@
 import { test, expect, type APIRequestContext, type Page } from "@playwright/test";
 import fs from "node:fs";
 import path from "node:path";
-import { DEMO, signIn, unique } from "./helpers";
+import { DEMO, signIn, trpcMutate, trpcQuery, unique } from "./helpers";
 
 const post = (request: APIRequestContext, proc: string, input: unknown, headers: Record<string, string> = {}) =>
   request.post(`/api/trpc/${proc}`, { data: input as object, headers });
@@ -71,6 +71,40 @@ test("[AUTH]: an admin creates a user and resets their password; the user must c
   await changePassword(user, reset, "eve-own-password-2");
   await expect(user).toHaveURL(/\/$/);
   await userContext.close();
+});
+
+test("[AUTH]: on the Users page a refused change shows the user as they now are, and its message goes once a later action succeeds", async ({
+  page,
+}) => {
+  await signIn(page, "admin");
+  await page.goto("/users");
+  const email = uniqueEmail("e2e-stale");
+  const form = page.getByRole("form", { name: "Create a user" });
+  await form.getByLabel("Email").fill(email);
+  await form.getByLabel("Name").fill("Sam Stale");
+  await form.getByLabel("Role").selectOption("reviewer");
+  await form.getByRole("button", { name: "Create user" }).click();
+  const shown = page.getByLabel("Temporary password");
+  await expect(shown).toHaveText(/^[A-Za-z0-9_-]{16}$/);
+  const first = (await shown.textContent())!;
+  const row = page.getByRole("row", { name: email });
+  await expect(row.getByLabel(`Role of ${email}`)).toHaveValue("reviewer");
+
+  // Meanwhile the user becomes an auditor elsewhere (another administrator; here the API): this page still says reviewer.
+  const { users } = await trpcQuery<{ users: { id: number; email: string }[] }>(page, "users.list");
+  await trpcMutate(page, "users.update", { userId: users.find((u) => u.email === email)!.id, role: "auditor" });
+  await row.getByLabel(`Role of ${email}`).selectOption("auditor");
+  await row.getByRole("button", { name: "Save role" }).click();
+  const refusal = page.getByRole("alert").filter({ hasText: "nothing to change" });
+  await expect(refusal).toBeVisible();
+  // The row now shows the user as they are (auditor), with nothing left to save.
+  await expect(row.getByLabel(`Role of ${email}`)).toHaveValue("auditor");
+  await expect(row.getByRole("button", { name: "Save role" })).toHaveCount(0);
+
+  // A later action that succeeds replaces the refusal instead of appearing beside it.
+  await row.getByRole("button", { name: "Reset password" }).click();
+  await expect(shown).not.toHaveText(first);
+  await expect(refusal).toHaveCount(0);
 });
 
 test("[AUTH]: after sign-in the browser goes only to same-origin paths", async ({ page, baseURL }) => {

@@ -85,7 +85,17 @@ function Users({ me }: { me: Me }) {
   const [shown, setShown] = useState<{ who: string; password: string } | null>(null);
   const [roles, setRoles] = useState<Record<number, Role>>({});
   const refresh = () => void queryClient.invalidateQueries({ queryKey: trpc.users.list.queryKey() });
-  const update = useMutation(trpc.users.update.mutationOptions({ onSuccess: refresh }));
+  // A refused change (e.g. someone changed the user meanwhile) reloads the list and drops the unsaved role choice, so
+  // the row shows the user as they are, not the choice the server refused.
+  const update = useMutation(
+    trpc.users.update.mutationOptions({
+      onSuccess: refresh,
+      onError: (_e, input) => {
+        setRoles(({ [input.userId]: _dropped, ...rest }) => rest);
+        refresh();
+      },
+    }),
+  );
   const reset = useMutation(
     trpc.users.resetPassword.mutationOptions({
       onSuccess: (r) => {
@@ -95,6 +105,8 @@ function Users({ me }: { me: Me }) {
     }),
   );
   const revoke = useMutation(trpc.users.revokeSessions.mutationOptions({ onSuccess: refresh }));
+  // The outcome of the latest action only: an earlier refusal must not stay on screen beside a later success.
+  const latest = [update, reset, revoke].reduce((a, b) => (b.submittedAt > a.submittedAt ? b : a));
   if (me.role !== "admin") return <ErrorState error="Only administrators manage users." title="Not available" />;
   return (
     <>
@@ -173,7 +185,7 @@ function Users({ me }: { me: Me }) {
               </tbody>
             </table>
           </div>
-          <FormError error={update.error ?? reset.error ?? revoke.error} />
+          <FormError error={latest.error} />
         </div>
       )}
     </>
