@@ -5,7 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import { test, expect, type Page } from "@playwright/test";
-import { createExperiment, signIn, unique } from "./helpers";
+import { createExperiment, signIn, trpcMutate, trpcQuery, unique } from "./helpers";
 
 async function uploadCsv(page: Page, name: string, csv: string) {
   await page.goto("/datasets");
@@ -172,4 +172,38 @@ test("[EVAL+FINETUNE]: evaluate a checkpoint on demand, then fine-tune from it w
   await expect(summary).toContainText(new RegExp(`Fine-tuned from\\s*run #${parentId}, epoch 3`));
   await expect(summary).toContainText("frozen: l0_dense · replaced: head");
   await expect(page.getByText(`finetune of run #${parentId}`)).toBeVisible();
+});
+
+test("[RUNS]: a run whose loss diverges fails saying where and what to change, and keeps the curve it drew before", async ({ page }) => {
+  await signIn(page, "engineer");
+  const name = unique("exploding targets");
+  // Raw features in the thousands, targets in the millions (fresh bytes each time): plain SGD at learning rate 10 explodes.
+  const rows = Array.from({ length: 60 }, (_, i) => `${i * 100},${(i * 37) % 11},${i * 1e5}`);
+  const form = await uploadCsv(page, name, `x0,x1,target\n${rows.join("\n")}\n${Date.now() % 1000},1,0\n`);
+  await expect(form.getByRole("status")).toContainText(`Uploaded “${name}”: 61 rows`);
+  const dataset = (await trpcQuery<{ id: number; name: string }[]>(page, "datasets.list")).find((d) => d.name === name)!;
+  await createExperiment(page, unique("e2e diverging"));
+  const experimentId = Number(/\/experiments\/(\d+)/.exec(page.url())![1]);
+  const run = await trpcMutate<{ id: number }>(page, "runs.create", {
+    experimentId,
+    rationale: "e2e: too large a step",
+    config: {
+      data: {
+        dataset: { datasetId: String(dataset.id) },
+        task: "regression",
+        normalization: "none",
+        split: { strategy: "random", train: 0.6, validation: 0.2, test: 0.2, seed: 2 },
+      },
+      model: { layers: [{ type: "dense", units: 8, activation: "relu" }] },
+      training: { optimizer: { name: "sgd" }, learningRate: 10, batchSize: 8, epochs: 3, seed: 1 },
+    },
+  });
+  await page.goto(`/runs/${run.id}`);
+  await expect(status(page)).toHaveAttribute("data-status", "failed", { timeout: 60_000 });
+  await expect(page.getByRole("alert").filter({ hasText: "Training failed" })).toContainText(
+    /training diverged: batch_loss became (NaN|Infinity|-Infinity) at epoch 1, batch \d+ \(step \d+\) with learning rate 10; lower the learning rate, or normalise the inputs and scale the targets/,
+  );
+  // The batches before the divergence are on the loss curve (the first one's loss is computed before any update).
+  const loss = page.getByRole("region", { name: "Curves" }).getByRole("img", { name: "Loss curve" });
+  await expect.poll(async () => Number(await loss.getAttribute("data-points"))).toBeGreaterThanOrEqual(1);
 });
