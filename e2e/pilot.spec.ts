@@ -40,6 +40,12 @@ test("[PILOT]: an engineer pauses a running run, lowers the learning rate with a
   await page.goto(`/runs/${run.id}`);
   const status = page.locator("[data-status]").first();
   await expect(status).toHaveAttribute("data-status", "running", { timeout: 90_000 });
+  // The web server trains it: its Summary names this live process by its heartbeat, never as gone.
+  const holder = page
+    .getByRole("region", { name: "Summary" })
+    .getByRole("definition")
+    .filter({ hasText: /· pid \d+/ });
+  await expect(holder).toContainText(/^process on .+ · pid \d+ — heartbeat /);
 
   // Pause: a rationale is required first.
   const pilot = page.getByRole("region", { name: "Pilot" });

@@ -48,10 +48,17 @@ export function isWorkerLease(lease: Pick<LeaseRow, "owner">): boolean {
   return lease.owner.startsWith(WORKER_OWNER_PREFIX);
 }
 
+/**
+ * The owner registries of this process, kept on globalThis: Next.js bundles this module into more than one chunk (the
+ * start-up hook that creates the orchestrator, the tRPC route that answers runs.holder), each with its own module
+ * scope, and a registry per copy made the route call the web server's own live runs "gone".
+ */
+const registries = globalThis as unknown as { [k: symbol]: Set<string> | undefined };
+const sharedSet = (name: string) => (registries[Symbol.for(name)] ??= new Set<string>());
 /** Owners registered by this process (an orchestrator's owner id), so a same-pid lease can be told alive or dead. */
-const liveOwnersHere = new Set<string>();
+const liveOwnersHere = sharedSet("runledger.leases.liveOwnersHere");
 /** Owners this process abandoned (tests of recovery in one process): dead at once, on either store. */
-const abandonedOwnersHere = new Set<string>();
+const abandonedOwnersHere = sharedSet("runledger.leases.abandonedOwnersHere");
 
 export function leaseTimeoutMs(): number {
   return Number(process.env.RUNLEDGER_LEASE_TIMEOUT_S ?? 30) * 1000;
