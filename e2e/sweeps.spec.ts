@@ -1,7 +1,8 @@
 /**
  * Sweeps (issue 17): an engineer starts a sweep from the sweeps page (a bad search space is refused with the path at
- * fault and creates nothing), watches its trials arrive and finish on its page, and chooses the winner with a
- * rationale. The test seeds its own experiment; the real trainer trains every trial; it waits on states, not time.
+ * fault and creates nothing; a spec that is not JSON then shows only that message, not the server's earlier one),
+ * watches its trials arrive and finish on its page, and chooses the winner with a rationale. The test seeds its own
+ * experiment; the real trainer trains every trial; it waits on states, not time.
  */
 import { test, expect } from "@playwright/test";
 import { createExperiment, signIn, unique } from "./helpers";
@@ -33,6 +34,11 @@ test("[SWEEPS]: an engineer starts a sweep, watches its trials, and picks the wi
   await form.getByRole("button", { name: "Start sweep" }).click();
   await expect(form.getByRole("alert")).toHaveText("invalid sweep: space.training.learningRate: min must be > 0 for log scale");
   await expect(page).toHaveURL(/\/sweeps$/);
+  // A spec that is not JSON next: only its own message shows, not the server's answer to the spec before it.
+  await form.getByRole("textbox", { name: /Spec/ }).fill("{ not json");
+  await form.getByRole("button", { name: "Start sweep" }).click();
+  await expect(form.getByRole("alert")).toHaveCount(1);
+  await expect(form.getByRole("alert")).toHaveText(/^The spec is not valid JSON: /);
 
   await form.getByRole("textbox", { name: /Spec/ }).fill(JSON.stringify(spec(0.005)));
   await form.getByRole("button", { name: "Start sweep" }).click();

@@ -47,7 +47,9 @@ function Sweeps({ me }: { me: Me }) {
   if (list.isLoading) return <Loading what="Loading sweeps" />;
   if (list.error) return <ErrorState error={list.error} title="Could not load the sweeps" />;
   const submit = () => {
+    // Each press answers for the spec now in the box: the server's refusal of an earlier spec goes.
     setProblem(null);
+    create.reset();
     let spec: unknown;
     try {
       spec = JSON.parse(specText);
