@@ -41,10 +41,8 @@ test("[PILOT]: an engineer pauses a running run, lowers the learning rate with a
   const status = page.locator("[data-status]").first();
   await expect(status).toHaveAttribute("data-status", "running", { timeout: 90_000 });
   // The web server trains it: its Summary names this live process by its heartbeat, never as gone.
-  const holder = page
-    .getByRole("region", { name: "Summary" })
-    .getByRole("definition")
-    .filter({ hasText: /· pid \d+/ });
+  const summary = page.getByRole("region", { name: "Summary" });
+  const holder = summary.getByRole("definition").filter({ hasText: /· pid \d+/ });
   await expect(holder).toContainText(/^process on .+ · pid \d+ — heartbeat /);
 
   // Pause: a rationale is required first.
@@ -61,6 +59,8 @@ test("[PILOT]: an engineer pauses a running run, lowers the learning rate with a
   const interventions = page.getByRole("region", { name: "Interventions" });
   await expect(interventions.getByRole("listitem", { name: /: Pause$/ })).toContainText(`applied at epoch ${pausedAt} (step `);
   await expect(page.getByRole("region", { name: "Paused" })).toContainText(`Paused at epoch ${pausedAt} of 400`);
+  // A paused run may still train: its metrics are the latest, not final.
+  await expect(summary.getByRole("term").filter({ hasText: /^val_loss/ })).toHaveText("val_loss (latest)");
 
   // An auditor, meanwhile, sees the run paused and its interventions, but no pilot controls; the server refuses them too.
   const auditorContext = await browser.newContext({ baseURL });
@@ -95,6 +95,7 @@ test("[PILOT]: an engineer pauses a running run, lowers the learning rate with a
   await pilot.getByLabel("Pilot rationale").fill("e2e: go on with the lower rate");
   await pilot.getByRole("button", { name: "Resume" }).click();
   await expect(status).toHaveAttribute("data-status", "completed", { timeout: 120_000 });
+  await expect(summary.getByRole("term").filter({ hasText: /^val_loss/ })).toHaveText("val_loss (final)");
   await expect(adjust).toContainText(/applied at epoch \d+ \(step \d+\)/);
   const appliedAt = Number(/applied at epoch (\d+)/.exec((await adjust.textContent())!)![1]);
   expect(appliedAt).toBeGreaterThanOrEqual(pausedAt);

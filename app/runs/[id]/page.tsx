@@ -101,7 +101,9 @@ function Run({ runId, me }: { runId: number; me: Me }) {
   // A run logged through the tracking API is ended by its script and cannot be forked or re-run from here; a pilot may
   // pause, resume or stop it or change its logged params (its script applies them between its epochs), not roll it back.
   const apiRun = r.origin === "api";
-  const cancellable = !apiRun && (active || r.status === "paused" || r.status === "interrupted");
+  // Still able to log metrics: its Summary shows the latest values, not final ones.
+  const ongoing = active || r.status === "paused" || r.status === "interrupted";
+  const cancellable = !apiRun && ongoing;
   // A compression has no epoch boundaries to stop at: it cannot be piloted or rolled back (the server refuses it too).
   const compression = r.origin === "compress";
   const live = !compression && PILOTABLE_STATES.includes(r.status);
@@ -348,7 +350,7 @@ function Run({ runId, me }: { runId: number; me: Me }) {
             {r.summaries
               .filter((s) => !s.key.startsWith("batch_"))
               .map((s) => (
-                <FinalMetric key={s.key} k={s.key} v={s.last} />
+                <LastMetric key={s.key} k={s.key} v={s.last} ongoing={ongoing} />
               ))}
           </dl>
         </section>
@@ -416,10 +418,12 @@ function FineTuneLine({ ft }: { ft: { frozenLayers: string[]; replacedLayers: st
   );
 }
 
-function FinalMetric({ k, v }: { k: string; v: number }) {
+function LastMetric({ k, v, ongoing }: { k: string; v: number; ongoing: boolean }) {
   return (
     <>
-      <dt>{k} (final)</dt>
+      <dt>
+        {k} ({ongoing ? "latest" : "final"})
+      </dt>
       <dd>{formatMetric(v, k)}</dd>
     </>
   );
