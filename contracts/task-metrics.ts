@@ -1,7 +1,7 @@
 /**
- * The epoch metrics a run reports, by task: what training.bestMetric and training.earlyStopping may watch. The trainer
- * (trainer/fit.ts checkTrainInputs) refuses any other name; the run form (app/_components/run-config-form.tsx) offers
- * only these, so both read this one list.
+ * The epoch metrics a run reports, by task: what training.bestMetric and training.earlyStopping may watch. Every launch
+ * refuses any other name (trainer/fit.ts checkWatchedMetrics, in the estimate), and so does the trainer
+ * (checkTrainInputs); the run form (app/_components/run-config-form.tsx) offers only these, so all read this one list.
  *
  * Invariant: classification reports accuracy, regression mae (mean absolute error), never the other; the val_ metrics
  * exist only when the validation partition has rows.
@@ -45,8 +45,7 @@ type MetricChoices = {
 };
 
 /**
- * Why the config's best-checkpoint or early-stopping metric cannot be watched (the trainer would fail the run before its
- * first batch), naming the path, the metric and the ones the task offers; null when both can. (The split schema keeps
+ * Why the config's best-checkpoint or early-stopping metric cannot be watched (a launch would be refused), naming the path, the metric and the ones the task offers; null when both can. (The split schema keeps
  * the validation ratio above 0, so the val_ metrics are reported unless a tiny dataset leaves that partition empty.)
  */
 export function metricChoiceProblem(config: MetricChoices): string | null {

@@ -5,7 +5,7 @@
  * Each test seeds its own experiment and runs through the API with the page's session; no fixed sleeps.
  */
 import { test, expect, type Page } from "@playwright/test";
-import { createExperiment, signIn, trpcCall, unique } from "./helpers";
+import { createExperiment, firstBatchDivergingConfig, signIn, trpcCall, unique } from "./helpers";
 
 async function call<T>(page: Page, kind: "query" | "mutation", proc: string, input: unknown): Promise<T> {
   const res = await trpcCall(page, kind, proc, input);
@@ -149,13 +149,10 @@ test("[DAILY-AUDIT]: a new run starts from the latest completed run, not a later
   await expect
     .poll(async () => (await call<{ status: string }>(page, "query", "runs.get", { id: completed.id })).status, { timeout: 90_000 })
     .toBe("completed");
-  // A later run that fails in training: a one-trial sweep whose config builds and weighs only classes Iris has (every
-  // launch checks both) but picks its best checkpoint by a metric the trainer does not report, which the trainer refuses
-  // before its first batch.
-  const failing = {
-    ...irisConfig(19, 0.03),
-    training: { ...irisConfig(19, 0.03).training, bestMetric: { metric: "no-such-metric", mode: "min" } },
-  };
+  // A later run that fails in training: a one-trial sweep whose config passes every launch check but whose loss
+  // overflows at its first batch (firstBatchDivergingConfig), split seed 19 to tell its config apart.
+  const diverging = await firstBatchDivergingConfig(page);
+  const failing = { ...diverging, data: { ...diverging.data, split: { ...diverging.data.split, seed: 19 } } };
   await call(page, "mutation", "sweeps.create", {
     experimentId,
     spec: {

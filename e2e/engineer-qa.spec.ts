@@ -11,7 +11,7 @@
  * Each test seeds its own experiment and runs through the API (the real trainer trains them) and waits on states.
  */
 import { test, expect, type Page } from "@playwright/test";
-import { createExperiment, signIn, trpcCall, unique, irisConfig } from "./helpers";
+import { createExperiment, firstBatchDivergingConfig, signIn, trpcCall, unique, irisConfig } from "./helpers";
 
 type RunData = { id: number; name: string; status: string; config: Record<string, unknown> };
 
@@ -31,14 +31,6 @@ async function createRun(page: Page, input: Record<string, unknown>): Promise<nu
 
 const getRun = async (page: Page, id: number) => data<RunData>(await trpcCall(page, "query", "runs.get", { id }));
 
-/**
- * The config with its best checkpoint picked by a metric the trainer does not report: it builds, and the trainer fails
- * before its first batch. (A class weight for a class Iris does not have did this until launches refused it.)
- */
-function unknownBestMetric<T extends { training: object }>(config: T): T {
-  return { ...config, training: { ...config.training, bestMetric: { metric: "no-such-metric", mode: "min" } } };
-}
-
 /** The run of a one-trial sweep over `base` in the experiment. */
 async function failingSweepTrial(page: Page, experimentId: number, base: unknown): Promise<number> {
   await data(
@@ -52,7 +44,7 @@ async function failingSweepTrial(page: Page, experimentId: number, base: unknown
         budget: { maxTrials: 1, maxParallel: 1 },
         metric: { name: "val_loss", direction: "minimize" },
         seed: 1,
-        rationale: "e2e qa: a trial that fails before its first batch",
+        rationale: "e2e qa: a trial that fails at its first batch",
       },
     }),
   );
@@ -200,18 +192,22 @@ test("[SWEEPS]: the sweeps list and a sweep's page have one main landmark", asyn
   await expect(page.getByRole("main")).toHaveCount(1);
 });
 
-test("[RUN PAGE]: a run that failed before its first batch says so in Curves, without empty charts or their controls", async ({ page }) => {
+test("[RUN PAGE]: a run that failed before it recorded a batch says so in Curves, without empty charts or their controls", async ({
+  page,
+}) => {
   await signIn(page, "engineer");
   const experimentId = await experimentOf(page, "e2e qa failed run");
-  // A model that cannot be built, or a class weight for a class Iris does not have, is refused at every launch, sweeps
-  // included (launch-buildable-everywhere.test.ts, launch-class-weights.test.ts); a best-checkpoint metric the trainer
-  // does not report builds, and the trainer refuses it before its first batch.
-  const id = await failingSweepTrial(page, experimentId, unknownBestMetric(irisConfig(0.01)));
+  // What a launch can check is refused at every launch, sweeps included (a model that cannot be built, a class weight
+  // or a watched metric the data or task lacks: launch-*.test.ts); a loss that overflows at the first batch is only
+  // known by training, which stops there (training-diverged.test.ts).
+  const id = await failingSweepTrial(page, experimentId, await firstBatchDivergingConfig(page));
   await page.goto(`/runs/${id}`);
   await expect(page.locator("[data-status]").first()).toHaveAttribute("data-status", "failed", { timeout: 60_000 });
-  await expect(page.getByRole("alert").filter({ hasText: "Training failed" })).toContainText('unknown metric "no-such-metric"');
+  await expect(page.getByRole("alert").filter({ hasText: "Training failed" })).toContainText(
+    "training diverged: batch_loss became Infinity at epoch 1, batch 1 (step 1)",
+  );
   const curves = page.getByRole("region", { name: "Curves" });
-  await expect(curves).toContainText("This run recorded no metrics: it failed before its first batch");
+  await expect(curves).toContainText("This run recorded no metrics: it failed before it recorded a batch");
   await expect(curves.getByRole("img")).toHaveCount(0);
   await expect(curves.getByRole("group", { name: "Curve controls" })).toHaveCount(0);
 });
@@ -219,9 +215,8 @@ test("[RUN PAGE]: a run that failed before its first batch says so in Curves, wi
 test("[SWEEPS]: trials without a value are left out of the parallel coordinates, which say so while none has one", async ({ page }) => {
   await signIn(page, "engineer");
   const experimentId = await experimentOf(page, "e2e qa sweep no value");
-  // Its only trial fails before its first batch (a best-checkpoint metric the trainer does not report), so it never
-  // reports a val_loss.
-  const base = unknownBestMetric(irisConfig(0.01));
+  // Its only trial diverges at its first batch (firstBatchDivergingConfig), so it never reports a val_loss.
+  const base = await firstBatchDivergingConfig(page);
   const sweep = await data<{ id: number }>(
     await trpcCall(page, "mutation", "sweeps.create", {
       experimentId,

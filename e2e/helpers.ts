@@ -55,6 +55,41 @@ export const irisConfig = (learningRate: number, name?: string) => ({
   training: { optimizer: { name: "adam" }, learningRate, batchSize: 16, epochs: 3, seed: 2 },
 });
 
+/** Uploads a CSV through the Datasets page's form and returns the new dataset's id. */
+export async function uploadCsvDataset(page: Page, name: string, csv: string): Promise<number> {
+  await page.goto("/datasets");
+  const form = page.getByRole("form", { name: "Upload a CSV dataset" });
+  await form.getByLabel("CSV file").setInputFiles({ name: `${name}.csv`, mimeType: "text/csv", buffer: Buffer.from(csv) });
+  await form.getByLabel("Dataset name").fill(name);
+  await form.getByRole("button", { name: "Upload" }).click();
+  await expect(form.getByRole("status")).toContainText(`Uploaded “${name}”`);
+  return (await trpcQuery<{ id: number; name: string }[]>(page, "datasets.list")).find((d) => d.name === name)!.id;
+}
+
+/**
+ * A run that passes every launch check but fails at its first batch, recording no metric: a regression on targets
+ * near float32's limit (a fresh upload each time), whose first batch's squared error is already Infinity, so the
+ * trainer stops ("training diverged: batch_loss became Infinity at epoch 1, batch 1"). Returns the config to launch.
+ */
+export async function firstBatchDivergingConfig(page: Page, learningRate = 0.01) {
+  const rows = Array.from({ length: 30 }, (_, i) => `${i},${(i * 7) % 5},${(i + 1) * 1e30}`);
+  const datasetId = await uploadCsvDataset(
+    page,
+    unique("overflowing targets"),
+    `x0,x1,target\n${rows.join("\n")}\n${Date.now() % 997},0,1e30\n`,
+  );
+  return {
+    data: {
+      dataset: { datasetId: String(datasetId) },
+      task: "regression",
+      normalization: "none",
+      split: { strategy: "random", train: 0.6, validation: 0.2, test: 0.2, seed: 2 },
+    },
+    model: { layers: [{ type: "dense", units: 4, activation: "relu" }] },
+    training: { optimizer: { name: "adam" }, learningRate, batchSize: 8, epochs: 2, seed: 1 },
+  };
+}
+
 /** Creates an experiment in the demo project through the UI and opens it. */
 export async function createExperiment(page: Page, name: string) {
   await page.goto("/");

@@ -46,6 +46,7 @@ import { sha256Hex } from "@/contracts/canonical";
 import { reportedMetrics, taskScore } from "@/contracts/task-metrics";
 import type { TrainingConfig } from "../contracts/training-config";
 import { initialSettings, parseEpochControl, type EffectiveSettings, type EpochControl } from "@/contracts/training-control";
+import { effectiveConfig, validateSchedule } from "@/contracts/pilot-config";
 import {
   captureOptimizerState,
   checkStateFitsConfig,
@@ -241,6 +242,29 @@ function checkMetricName(path: string, metric: string, available: string[], hasV
 function checkMetricNames(training: Training, available: string[], hasValidation: boolean): void {
   checkMetricName("training.bestMetric.metric", training.bestMetric.metric, available, hasValidation);
   if (training.earlyStopping) checkMetricName("training.earlyStopping.metric", training.earlyStopping.metric, available, hasValidation);
+}
+
+/**
+ * Refuses a best-checkpoint or early-stopping metric the run would not report, with the path at fault: the config's
+ * own, and the early stopping each planned intervention (config.schedule) leaves in force. The same names training
+ * refuses (checkTrainInputs; checkEpochControl when a planned control applies); the estimate checks them
+ * (trainer/tasks.ts estimateJob) so that a launch is refused before anything is recorded, instead of a run that fails
+ * before its first batch, or at the planned epoch. Whether the val_ metrics exist depends on the prepared data (a tiny
+ * dataset can leave the validation partition empty), so this needs it. An invalid schedule is left to the caller,
+ * which refuses it with its own message (server/runs/service.ts validateSchedule).
+ */
+export function checkWatchedMetrics(config: TrainingConfig, prepared: Pick<PreparedData, "task" | "partitions">): void {
+  const hasValidation = prepared.partitions.validation.count > 0;
+  const available = reportedMetrics(prepared.task, hasValidation);
+  checkMetricNames(config.training, available, hasValidation);
+  const schedule = validateSchedule(config);
+  let current = config;
+  for (const step of schedule.ok ? schedule.steps : []) {
+    current = effectiveConfig(current, [step]);
+    const es = current.training.earlyStopping;
+    if (es && step.changes.some((c) => c.path.startsWith("training.earlyStopping")))
+      checkMetricName(`schedule.${step.index} (atEpoch ${step.atEpoch}): training.earlyStopping.metric`, es.metric, available, hasValidation);
+  }
 }
 
 /** What checking a control needs to know about the run. */

@@ -20,7 +20,7 @@
 import { selectBackend } from "./backend";
 import { deserializeWeights, loadWeightsInto, weightsSha256 } from "./checkpoint";
 import { prepareData } from "./data/prepare";
-import { checkClassWeights, evaluateTestPartition } from "./fit";
+import { checkClassWeights, checkWatchedMetrics, evaluateTestPartition } from "./fit";
 import { estimateMemory } from "./memory";
 import { buildForJob, hasConvLayers } from "./model";
 import type { BackendName, EvaluationResult, MemoryEstimate, PreparedData, TrainJob } from "./types";
@@ -68,6 +68,7 @@ export async function estimateJob(job: TrainJob, prepare?: PrepareFn): Promise<E
     const train = prepared.partitions.train.count;
     if (train === 0) throw new Error("the train partition is empty; use more data or a larger train ratio");
     checkClassWeights(job.config.training.classWeights, prepared);
+    checkWatchedMetrics(job.config, prepared);
     for (const [i, entry] of (job.config.schedule ?? []).entries()) {
       const set = entry.set ?? {};
       if ("training.classWeights" in set)

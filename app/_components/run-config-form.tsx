@@ -58,7 +58,7 @@ export function RunConfigForm({
   const [rationale, setRationale] = useState("");
   const [metricNotes, setMetricNotes] = useState<MetricNotes>({});
   const parsed = useMemo(() => parseTrainingConfig(cfg), [cfg]);
-  // A metric the task does not report fails the run before its first batch: the form refuses it like an invalid field.
+  // A metric the task does not report is refused at launch (trainer/fit.ts checkWatchedMetrics): the form refuses it like an invalid field.
   const problem = !parsed.ok ? parsed.message : metricChoiceProblem(parsed.config);
   const diff = useMemo(() => (parentConfig && parsed.ok ? diffConfigs(parentConfig, parsed.config) : []), [parentConfig, parsed]);
   const baselineDiff = useMemo(() => (baseline && parsed.ok ? diffConfigs(baseline.config, parsed.config) : null), [baseline, parsed]);

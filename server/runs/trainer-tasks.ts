@@ -203,9 +203,9 @@ export function estimateConfig(deps: EstimateDeps, rawConfig: unknown) {
 }
 
 /**
- * Refuses (invalid input, with the builder's reason) a config whose model cannot be built for its dataset's input, or
- * whose class weights name a class the dataset does not have (trainer/fit.ts checkClassWeights), before a launch
- * records anything: the same estimate in the same worker, so the request thread builds no model. Every launch
+ * Refuses (invalid input, with the builder's reason) a config whose model cannot be built for its dataset's input,
+ * whose class weights name a class the dataset does not have (trainer/fit.ts checkClassWeights), or whose best-checkpoint
+ * or early-stopping metric the run would not report (checkWatchedMetrics), before a launch records anything: the same estimate in the same worker, so the request thread builds no model. Every launch
  * of a config calls it: runs.create (new runs, forks, fine-tunes), re-runs (replay.ts createRerunOn), compressions
  * (compression.ts createCompressionRun), sweeps at creation (sweeps/buildable.ts) and the CLI's train and sweep.
  */

@@ -71,14 +71,14 @@ export function RunCurves({
     [series],
   );
   if (error) return <ErrorState error={error} title="Could not load the curves" />;
-  // A finished run without a single metric (it failed before its first batch): empty 0–1 axes, zoom and smoothing
+  // A finished run without a single metric (it failed before it recorded a batch): empty 0–1 axes, zoom and smoothing
   // controls would only suggest something is still to come. A live run keeps its empty charts, which fill as it trains.
   if (loaded && !active && Object.keys(series).length === 0)
     return (
       <section className="panel" aria-label="Curves">
         <h2 style={{ marginTop: 0 }}>Curves</h2>
         <p className="muted">
-          This run recorded no metrics{status === "failed" ? ": it failed before its first batch (see why above)." : "."}
+          This run recorded no metrics{status === "failed" ? ": it failed before it recorded a batch (see why above)." : "."}
         </p>
       </section>
     );
