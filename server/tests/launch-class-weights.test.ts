@@ -9,11 +9,11 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { count, eq, ne } from "drizzle-orm";
+import { count, eq } from "drizzle-orm";
 import { auditEvents, checkpoints, runs } from "@/db/schema";
 import { openDatabase } from "@/db/client";
 import type { TrainingConfigInput } from "@/contracts/training-config";
-import { createTestApp, irisConfig, type TestApp } from "./test-app";
+import { createTestApp, irisConfig, recordedCounts, type TestApp } from "./test-app";
 import { runCli } from "./cli-process";
 import { uploadCsvAs } from "./upload-helpers";
 
@@ -31,10 +31,7 @@ describe("[launches] class weights naming a class the dataset does not have are 
   });
   afterAll(() => app.close());
 
-  const counts = () => ({
-    runs: app.db.select({ n: count() }).from(runs).get()!.n,
-    events: app.db.select({ n: count() }).from(auditEvents).where(ne(auditEvents.action, "audit.checkpoint")).get()!.n,
-  });
+  const counts = () => recordedCounts(app);
   const ended = async (id: number) => {
     await app.orchestrator.waitFor(id);
     return app.db.select({ status: runs.status }).from(runs).where(eq(runs.id, id)).get()!.status;

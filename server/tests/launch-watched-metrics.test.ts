@@ -6,11 +6,11 @@
  * without the server's periodic audit.checkpoint.)
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { count, eq, ne } from "drizzle-orm";
-import { auditEvents, runs } from "@/db/schema";
+import { eq } from "drizzle-orm";
+import { runs } from "@/db/schema";
 import type { TrainingConfigInput } from "@/contracts/training-config";
 import type { SweepSpecInput } from "@/contracts/sweep-spec";
-import { createTestApp, irisConfig, type TestApp } from "./test-app";
+import { createTestApp, irisConfig, recordedCounts, type TestApp } from "./test-app";
 
 const IRIS_METRICS = "choose one of loss, accuracy, lr, val_loss, val_accuracy";
 
@@ -25,10 +25,7 @@ describe("[launches] a metric the run would not report is refused at launch", ()
   });
   afterAll(() => app.close());
 
-  const counts = () => ({
-    runs: app.db.select({ n: count() }).from(runs).get()!.n,
-    events: app.db.select({ n: count() }).from(auditEvents).where(ne(auditEvents.action, "audit.checkpoint")).get()!.n,
-  });
+  const counts = () => recordedCounts(app);
   const launch = (config: TrainingConfigInput, rationale = "e2e metric choice") =>
     app.as("engineer").runs.create({ experimentId: app.experimentId, config, rationale });
 

@@ -7,11 +7,11 @@
  * 1000-trial budget) are not held against a spec. (Events are counted without the periodic audit.checkpoint.)
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { count, ne } from "drizzle-orm";
-import { auditEvents, runs, sweeps } from "@/db/schema";
+import { count } from "drizzle-orm";
+import { sweeps } from "@/db/schema";
 import { parseSweepSpec, suggestTrial, type SweepSpec, type SweepSpecInput } from "@/contracts/sweep-spec";
 import type { TrainingConfigInput } from "@/contracts/training-config";
-import { createTestApp, irisConfig, type TestApp } from "./test-app";
+import { createTestApp, irisConfig, recordedCounts, type TestApp } from "./test-app";
 
 /** Iris with a dense layer and a dropout (model.layers.1.rate), one epoch. */
 function base(): TrainingConfigInput {
@@ -49,11 +49,7 @@ describe("[sweeps.create] a number range is checked at every value it generates,
   });
   afterAll(() => app.close());
 
-  const counts = () => ({
-    sweeps: app.db.select({ n: count() }).from(sweeps).get()!.n,
-    runs: app.db.select({ n: count() }).from(runs).get()!.n,
-    events: app.db.select({ n: count() }).from(auditEvents).where(ne(auditEvents.action, "audit.checkpoint")).get()!.n,
-  });
+  const counts = () => ({ sweeps: app.db.select({ n: count() }).from(sweeps).get()!.n, ...recordedCounts(app) });
 
   it("refuses a float range over a layer's units (random, TPE) and a grid reaching too many units; records nothing", async () => {
     const engineer = app.as("engineer");

@@ -2,12 +2,12 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { eq } from "drizzle-orm";
+import { count, eq, ne } from "drizzle-orm";
 import { createAppServices, type AppServices } from "@/server/app-context/app-services";
 import { ensureDemoUsersAndProject, DEMO_USERS } from "@/server/demo/seed";
 import { createCaller } from "@/server/trpc/root";
 import { actorOf } from "@/server/users/service";
-import { users } from "@/db/schema";
+import { auditEvents, runs, users } from "@/db/schema";
 import type { TrainingConfigInput } from "@/contracts/training-config";
 
 export type TestApp = AppServices & {
@@ -58,5 +58,16 @@ export function irisConfig(overrides: { epochs?: number; seed?: number; learning
       epochs: overrides.epochs ?? 5,
       seed: overrides.seed ?? 1,
     },
+  };
+}
+
+/**
+ * What a refused launch must leave unchanged: the run rows and the audit events (without the server's periodic
+ * audit.checkpoint, which a background timer may append at any time).
+ */
+export function recordedCounts(app: TestApp): { runs: number; events: number } {
+  return {
+    runs: app.db.select({ n: count() }).from(runs).get()!.n,
+    events: app.db.select({ n: count() }).from(auditEvents).where(ne(auditEvents.action, "audit.checkpoint")).get()!.n,
   };
 }
