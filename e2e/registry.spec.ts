@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import { test, expect, type Page } from "@playwright/test";
-import { createExperiment, DEMO, signIn, trpcCall, unique } from "./helpers";
+import { createExperiment, DEMO, signIn, trpcCall, trpcMutate, unique } from "./helpers";
 
 async function seedCompletedRun(page: Page) {
   await createExperiment(page, unique("e2e registry"));
@@ -126,6 +126,61 @@ test("[REGISTRY]: register, request production, refused self-approval, approval 
   await page.getByLabel("Time to look up").fill("2000-01-01T00:00:00Z");
   await page.getByRole("button", { name: "Look up" }).click();
   await expect(page.getByRole("status", { name: "Alias at time answer" })).toContainText("pointed at no version");
+});
+
+test("[REGISTRY]: a rejection needs a reason: the form says so and keeps Reject disabled, the server refuses a blank one, a reasoned one closes the request", async ({
+  page,
+}) => {
+  const model = unique("e2e-reject").replace(/\s+/g, "-");
+  await signIn(page, "engineer");
+  const runId = await seedCompletedRun(page);
+  const { version } = await trpcMutate<{ version: number }>(page, "models.register", { runId, modelName: model });
+  const { id: requestId } = await trpcMutate<{ id: number }>(page, "models.requestPromotion", {
+    modelName: model,
+    version,
+    acknowledgeMissingDocumentation: true,
+    rationale: "e2e: a candidate the reviewer will turn down",
+  });
+
+  await switchUser(page, "reviewer");
+  await page.goto(`/models/${encodeURIComponent(model)}`);
+  const pending = page.getByRole("article", { name: `Promotion request #${requestId}` });
+  await expect(pending).toHaveAttribute("data-status", "pending");
+  await pending.getByLabel("Password to sign").fill(DEMO.reviewer.password);
+  // Before anything is sent: approving needs no comment, rejecting does, and the form says so.
+  const reject = pending.getByRole("button", { name: "Reject" });
+  await expect(pending.getByRole("button", { name: "Approve" })).toBeEnabled();
+  await expect(reject).toBeDisabled();
+  await expect(reject).toHaveAccessibleDescription(/a rejection needs a reason/);
+  await pending.getByLabel("Signature comment").fill("   ");
+  await expect(reject).toBeDisabled();
+
+  // The server refuses a blank rejection on its own, and records nothing: the request stays pending, unsigned.
+  const blank = await trpcCall(page, "mutation", "models.sign", {
+    requestId,
+    meaning: "rejection",
+    password: DEMO.reviewer.password,
+    comment: "  ",
+  });
+  expect(blank.status()).toBe(400);
+  expect(await blank.text()).toContain("a rejection needs a reason");
+  await page.reload();
+  await expect(pending).toHaveAttribute("data-status", "pending");
+  await expect(pending.getByText("No signature yet.")).toBeVisible();
+
+  // With a reason, Reject is enabled; a refusal by the server is shown in the form, and a good signature closes the request.
+  const reason = "e2e: test recall is below the pilot's bar; retrain with class weights";
+  await pending.getByLabel("Signature comment").fill(reason);
+  await pending.getByLabel("Password to sign").fill("not-my-password");
+  await expect(reject).toBeEnabled();
+  await reject.click();
+  await expect(pending.getByRole("alert")).toContainText("password does not match");
+  await pending.getByLabel("Password to sign").fill(DEMO.reviewer.password);
+  await reject.click();
+  await expect(pending).toHaveAttribute("data-status", "rejected");
+  const signaturesList = pending.getByRole("list", { name: "Signatures" });
+  await expect(signaturesList).toContainText(/Rejected by Rui Reviewer on \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ — meaning: rejection/);
+  await expect(signaturesList).toContainText(reason);
 });
 
 test("[REGISTRY]: an auditor reads the registry and lineage but sees no way to change them, and the server refuses", async ({ page }) => {

@@ -19,7 +19,9 @@
  * - A request records the model's approval rule when it is made (promotion_requests.approvals_required, also in its
  *   promotion.request event). When distinct approvals reach the rule it is judged by (./approval-rule.ts: that rule, or
  *   the model's current one if raised since), the request is approved and the alias moves in the same transaction as
- *   the last signature; one rejection closes the request. A signed audit checkpoint follows each signature.
+ *   the last signature; one rejection closes the request, and it must say why (a non-blank comment; an approval may
+ *   have none): a blank rejection is refused as invalid input before anything is recorded. A signed audit
+ *   checkpoint follows each signature.
  * - On the store (issue 16, db/store.ts): a request, a signature's re-checks and decision, and a withdrawal are each
  *   one transaction body under the ledger lock (PostgreSQL's advisory lock; SQLite's IMMEDIATE), their checks read
  *   inside it: one request made twice at once is made once, and two reviewers approving at once count each other
@@ -181,12 +183,22 @@ export async function requestPromotion(ctx: StoreServiceContext, raw: z.input<ty
   return transact(store, (tx) => insertPromotionRequest(tx, store.tables, actor, input), { pgLock: PG_LOCK_KEYS.ledger });
 }
 
-export const signPromotionInput = z.object({
-  requestId: z.number().int(),
-  meaning: z.enum(["approval", "rejection", "review"]),
-  password: z.string().max(PASSWORD_MAX, `a password is at most ${PASSWORD_MAX} characters`).min(1, "re-enter your password to sign"),
-  comment: z.string().trim().max(4000).default(""),
-});
+/** What a blank rejection is told; the sign form says the same before it is sent. */
+export const REJECTION_NEEDS_REASON = "a rejection needs a reason: say in the comment what must change before this version can be promoted";
+
+export const signPromotionInput = z
+  .object({
+    requestId: z.number().int(),
+    meaning: z.enum(["approval", "rejection", "review"]),
+    password: z.string().max(PASSWORD_MAX, `a password is at most ${PASSWORD_MAX} characters`).min(1, "re-enter your password to sign"),
+    comment: z.string().trim().max(4000).default(""),
+  })
+  // A rejection closes the request, so the record must say why; an approval or a review may go without a comment.
+  // Checked in parsing, before anything is read or recorded (no refusal event, no password attempt, no signature).
+  .superRefine((input, ctx) => {
+    if (input.meaning === "rejection" && input.comment === "")
+      ctx.addIssue({ code: "custom", path: ["comment"], message: REJECTION_NEEDS_REASON });
+  });
 
 /**
  * A reviewer signs a promotion request (approval, rejection or review), in steps: independence (recorded when

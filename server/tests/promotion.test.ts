@@ -134,7 +134,9 @@ describe("four-eyes promotion to production", () => {
     // The signed record is exactly the request's: recomputing it from the stored rows gives the same hash.
     const lineage = await app.as("auditor").models.lineage({ modelName: MODEL, version: 1 });
     expect(lineage.graph.nodes.find((n) => n.kind === "signature")!.hash!.value).toBe(req.recordSha256);
-    await expect(app.as("reviewer").models.sign({ requestId, meaning: "rejection", password: "reviewer-demo-pass" })).rejects.toThrow();
+    await expect(
+      app.as("reviewer").models.sign({ requestId, meaning: "rejection", password: "reviewer-demo-pass", comment: "too late to object" }),
+    ).rejects.toThrow(/Rui Reviewer cannot sign promotion request #\d+: they authored decision/);
   });
 
   it("a fork of the approved run inherits its lineage: the reviewer with a note on the parent still cannot approve", async () => {
@@ -205,7 +207,7 @@ describe("four-eyes promotion to production", () => {
     await expect(app.as("auditor").models.aliasAt({ modelName: MODEL, at: "yesterday-ish" })).rejects.toThrow(/not a time/);
   });
 
-  it("a rejection closes a request; production does not move", async () => {
+  it("a rejection closes a request only with a reason (a blank one records nothing); production does not move", async () => {
     const v = await app.as("engineer").models.register({ runId: runA, modelName: MODEL, checkpoint: "best" });
     const req = await app.as("engineer").models.requestPromotion({
       modelName: MODEL,
@@ -214,6 +216,27 @@ describe("four-eyes promotion to production", () => {
       acknowledgeMissingDocumentation: true,
       rationale: "roll back to run A",
     });
+    const signaturesOf = () =>
+      app.db
+        .select()
+        .from(signatures)
+        .where(eq(signatures.recordId, req.id))
+        .all()
+        .filter((s) => s.recordType === "promotion_request");
+    const eventCount = () => app.db.select().from(auditEvents).all().length;
+    const eventsBefore = eventCount();
+    for (const comment of [undefined, "", "   \n\t "]) {
+      const refused = app
+        .as("reviewer2")
+        .models.sign({ requestId: req.id, meaning: "rejection", password: "reviewer2-demo-pass", comment });
+      await expect(refused).rejects.toMatchObject({ code: "BAD_REQUEST" });
+      await expect(refused).rejects.toThrow(/a rejection needs a reason: say in the comment what must change/);
+    }
+    // Refused before anything was read or written: no signature, no audit event (not even a refusal), still pending.
+    expect(signaturesOf()).toHaveLength(0);
+    expect(eventCount()).toBe(eventsBefore);
+    expect((await app.as("auditor").models.get({ name: MODEL })).promotionRequests.find((r) => r.id === req.id)!.status).toBe("pending");
+
     const out = await app.as("reviewer2").models.sign({
       requestId: req.id,
       meaning: "rejection",
@@ -224,6 +247,8 @@ describe("four-eyes promotion to production", () => {
     expect(out.text).toMatch(/^Rejected by Rita Second-Reviewer on .* — meaning: rejection — record sha256 /);
     expect((await app.as("auditor").models.get({ name: MODEL })).aliases.production).toBe(v.version - 1);
     expect(auditActions("promotion.reject")).toHaveLength(1);
+    expect(JSON.parse(auditActions("promotion.reject")[0]!.payload)).toMatchObject({ comment: "no rollback without an incident" });
+    expect(signaturesOf()).toMatchObject([{ meaning: "rejection", comment: "no rollback without an incident" }]);
   });
 
   it("every signature's record hash equals the sha256 of the stored record it names", () => {

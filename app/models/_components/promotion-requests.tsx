@@ -3,7 +3,8 @@
  * Promotion requests of a model with their signatures in human-readable form, refused self-approval attempts (from the
  * audit ledger), the approvals against the rule the request is judged by (the rule at request time), and, for a
  * reviewer outside the lineage who has not signed it yet, the signing form: the reviewer re-enters their password and
- * signs an approval or a rejection of the record whose sha256 is shown. A reviewer who already signed sees their
+ * signs an approval or a rejection of the record whose sha256 is shown; a rejection needs a reason in its comment
+ * (Reject stays disabled until there is one; the server refuses a blank one too). A reviewer who already signed sees their
  * signature instead of the form. Each request says which model-card and datasheet sections were missing when it was made.
  */
 import { useEffect, useRef, useState } from "react";
@@ -170,6 +171,9 @@ function SignForm({ r, me }: { r: Request; me: Me }) {
     }),
   );
   const submit = (meaning: "approval" | "rejection") => sign.mutate({ requestId: r.id, meaning, password, comment });
+  // A rejection closes the request, so it must say why (the server refuses a blank one); an approval may go without.
+  const noReason = comment.trim() === "";
+  const hintId = `sign-${r.id}-reason-hint`;
   return (
     <form
       aria-label={`Sign promotion request #${r.id}`}
@@ -184,8 +188,15 @@ function SignForm({ r, me }: { r: Request; me: Me }) {
       </p>
       <div className="form-grid">
         <label className="field">
-          <span>Comment (optional)</span>
-          <input aria-label="Signature comment" value={comment} onChange={(e) => setComment(e.target.value)} />
+          <span>Comment (optional to approve, required to reject)</span>
+          <input
+            aria-label="Signature comment"
+            aria-describedby={hintId}
+            value={comment}
+            maxLength={4000}
+            placeholder="to reject: what must change before this version can be promoted"
+            onChange={(e) => setComment(e.target.value)}
+          />
         </label>
         <label className="field">
           <span>Re-enter your password to sign</span>
@@ -203,9 +214,20 @@ function SignForm({ r, me }: { r: Request; me: Me }) {
         <button className="primary" type="submit" disabled={sign.isPending || password === ""}>
           Approve
         </button>
-        <button className="danger" type="button" disabled={sign.isPending || password === ""} onClick={() => submit("rejection")}>
+        <button
+          className="danger"
+          type="button"
+          aria-describedby={hintId}
+          disabled={sign.isPending || password === "" || noReason}
+          onClick={() => submit("rejection")}
+        >
           Reject
         </button>
+        <span id={hintId} className="muted">
+          {noReason
+            ? "To reject, write in the comment what must change: a rejection needs a reason."
+            : "The comment is recorded with your signature."}
+        </span>
       </div>
     </form>
   );
