@@ -3,13 +3,15 @@
  * - a fork proposes a name of its own ("<parent> · fork of #N"), editable, instead of taking its parent's name;
  * - a checkpoint that already has an evaluation shows its result (linked to it) and offers "Re-evaluate", not "Evaluate";
  * - a promotion signature shows its record hash once (short, with a copy button), not once in its text and again beside it;
- * - a run whose split has no test rows says so in its Evaluation panel, with the way to a fork that keeps test rows.
+ * - a run whose split has no test rows says so in its Evaluation panel, with the way to a fork that keeps test rows;
+ * - a number with its unit in a table cell stays on one line at phone width ("1.05 / KiB" in the checkpoints' and the
+ *   datasets' Size columns).
  *
  * Each test seeds its own experiment and runs through the API (the real trainer trains them) and waits on states,
  * never on fixed sleeps.
  */
 import { test, expect, type Locator, type Page } from "@playwright/test";
-import { DEMO, signIn, trpcCall, unique, trpcQuery as query, trpcMutate as mutate, irisConfig } from "./helpers";
+import { DEMO, signIn, trpcCall, unique, trpcQuery as query, trpcMutate as mutate, irisConfig, uploadCsvDataset } from "./helpers";
 
 type RunData = {
   id: number;
@@ -219,6 +221,49 @@ test.describe("at 1280×800", () => {
     expect(await optionsCutOff(checkpoint)).toEqual([]);
   });
 });
+
+test("[NUMBERS]: at phone width a number with its unit never wraps inside itself in a table (checkpoints' losses and sizes, a dataset's size)", async ({
+  page,
+}) => {
+  // Seeded at the default size (signIn and the upload form wait for what a phone hides in its menu), then read at 390 px.
+  await signIn(page, "engineer");
+  const experimentId = await seedExperiment(page, "e2e numbers");
+  const run = await completedRun(page, experimentId, irisConfig(0.03));
+  const rows = Array.from({ length: 120 }, (_, i) => `${i},${(i * 7) % 13},${i % 2 ? "yes" : "no"}`).join("\n");
+  const name = unique("e2e numbers csv");
+  await uploadCsvDataset(page, name, `x0,x1,label\n${rows}\n`);
+  await page.setViewportSize({ width: 390, height: 844 });
+
+  // Every numeric cell of the checkpoints table (epoch, step, losses, accuracy, size "560 B") is one line.
+  await page.goto(`/runs/${run.id}`);
+  const checkpoints = page.getByRole("table", { name: "Checkpoints table" });
+  await expect(
+    checkpoints
+      .locator("td.num")
+      .filter({ hasText: / (B|KiB|MiB)$/ })
+      .first(),
+  ).toBeVisible();
+  expect.soft(await wrappedCells(checkpoints)).toEqual([]);
+
+  // A dataset over 1 KiB: its size ("1.04 KiB") on one line in the Datasets table.
+  await page.goto("/datasets");
+  const datasets = page.getByRole("table", { name: "Datasets", exact: true });
+  const row = datasets.getByRole("row").filter({ has: page.getByRole("link", { name }) });
+  await expect(row.locator("td.num").last()).toHaveText(/^\d+\.\d+ KiB$/);
+  expect(await wrappedCells(row)).toEqual([]);
+});
+
+/** The numeric cells (`td.num`) under `scope` whose text takes more than one line, each as "its text: N lines". */
+function wrappedCells(scope: Locator): Promise<string[]> {
+  return scope.locator("td.num").evaluateAll((cells) =>
+    cells.flatMap((cell) => {
+      const range = document.createRange();
+      range.selectNodeContents(cell);
+      const tops = new Set([...range.getClientRects()].filter((r) => r.width > 0).map((r) => Math.round(r.top)));
+      return tops.size > 1 ? [`${cell.textContent}: ${tops.size} lines`] : [];
+    }),
+  );
+}
 
 /** What makes a panel look like one: the runs pages' `.panel` box. */
 function boxStyle(region: Locator) {
