@@ -17,10 +17,17 @@ export function formatBytes(n: number | null | undefined): string {
   return `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
 }
 const isFractionMetric = (key: string | undefined) => !!key && /acc|precision|recall|f1/i.test(key);
+/**
+ * A metric's value: four decimals ("0.5114"); below 0.001, where four decimals would leave one digit or none, three
+ * significant digits, still as a decimal ("0.000803", not "8.03e-4", so a small loss reads like its neighbours in a
+ * column); exponent form only for the extremes (≥ 1000, or below 0.00001 where the zeros get hard to count).
+ */
 export function formatMetric(v: number | null | undefined, key?: string): string {
   if (v === null || v === undefined || Number.isNaN(v)) return "–";
   if (isFractionMetric(key)) return `${(v * 100).toFixed(1)} %`;
-  return Math.abs(v) >= 1000 || (Math.abs(v) < 0.001 && v !== 0) ? v.toExponential(2) : v.toFixed(4);
+  const a = Math.abs(v);
+  if (a >= 1000 || (a < 0.00001 && v !== 0)) return v.toExponential(2);
+  return a < 0.001 && v !== 0 ? v.toPrecision(3) : v.toFixed(4);
 }
 /**
  * A signed difference of two values of a metric. A difference of two percentages is in percentage points ("−9.5 pp"):

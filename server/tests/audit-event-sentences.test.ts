@@ -121,7 +121,7 @@ describe("audit event sentences", () => {
           "sweep",
         ),
       ),
-    ).toBe("Runledger server completed sweep #3 after 8 trials; best: run #41 (val_loss 4.12e-4)");
+    ).toBe("Runledger server completed sweep #3 after 8 trials; best: run #41 (val_loss 0.000412)");
     expect(
       eventSentence(
         ev(
