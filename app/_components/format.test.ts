@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatMetric, formatMetricDelta } from "./format";
+import { formatCountOf, formatMetric, formatMetricDelta } from "./format";
 
 describe("formatMetric", () => {
   it("shows four decimals, and a small value as a decimal with three significant digits, not in exponent form", () => {
@@ -23,5 +23,14 @@ describe("formatMetric", () => {
   it("shows a missing value as a dash", () => {
     expect(formatMetric(null)).toBe("–");
     expect(formatMetric(Number.NaN)).toBe("–");
+  });
+});
+
+describe("formatCountOf", () => {
+  it("uses the singular for exactly one, the plural otherwise", () => {
+    expect(formatCountOf(1, "signed checkpoint")).toBe("1 signed checkpoint");
+    expect(formatCountOf(0, "signed checkpoint")).toBe("0 signed checkpoints");
+    expect(formatCountOf(2048, "event")).toBe("2,048 events");
+    expect(formatCountOf(3, "entry", "entries")).toBe("3 entries");
   });
 });

@@ -43,3 +43,7 @@ export function formatTime(iso: string | null | undefined): string {
 export function formatCount(n: number | null | undefined): string {
   return n === null || n === undefined ? "–" : n.toLocaleString("en-US");
 }
+/** A count with its noun, singular for exactly one: "1 signed checkpoint", "2,048 signed checkpoints". */
+export function formatCountOf(n: number, singular: string, plural = `${singular}s`): string {
+  return `${formatCount(n)} ${n === 1 ? singular : plural}`;
+}

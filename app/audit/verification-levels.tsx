@@ -9,7 +9,7 @@
 import type { ContentProblem } from "@/server/audit/content/types";
 import type { VerifySummary, VerifySummaryLevels } from "@/server/audit/verify-summary";
 import { Hash } from "@/app/_components/hash";
-import { formatCount } from "@/app/_components/format";
+import { formatCount, formatCountOf } from "@/app/_components/format";
 
 const LEVEL_NAME = { textTransform: "none", letterSpacing: 0, fontSize: 14, color: "var(--ink)" } as const;
 
@@ -90,8 +90,8 @@ function ChainRow({ chain, summary }: { chain: VerifySummaryLevels["chain"]; sum
       <td>
         {chain.ok ? (
           <>
-            {formatCount(chain.events)} events: every event&apos;s hash and chain link recomputed; {formatCount(chain.checkpoints)} signed
-            checkpoints: signature and Merkle root checked.
+            {formatCountOf(chain.events, "event")}: every event&apos;s hash and chain link recomputed;{" "}
+            {formatCountOf(chain.checkpoints, "signed checkpoint")}: signature and Merkle root checked.
           </>
         ) : (
           <p style={{ margin: 0 }}>
@@ -123,13 +123,13 @@ function ContentRow({ content }: { content: VerifySummaryLevels["content"] }) {
           <span className="muted">{content.skipped}</span>
         ) : content.ok ? (
           <>
-            {formatCount(content.checked)} recorded facts (configs, metric digests, checkpoint files, evaluations, decisions, documents,
+            {formatCountOf(content.checked, "recorded fact")} (configs, metric digests, checkpoint files, evaluations, decisions, documents,
             weights, alias moves, signatures) re-derived from the tables and files and compared with the ledger.
           </>
         ) : (
           <>
-            <strong>{formatCount(content.problemsTotal)} problem(s)</strong> among {formatCount(content.checked)} facts compared: the tables
-            or files no longer match what the ledger recorded.
+            <strong>{formatCountOf(content.problemsTotal, "problem")}</strong> among {formatCountOf(content.checked, "fact")} compared: the
+            tables or files no longer match what the ledger recorded.
             <ContentProblems problems={content.problems} total={content.problemsTotal} />
           </>
         )}

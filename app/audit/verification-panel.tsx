@@ -10,11 +10,11 @@ import { useEffect } from "react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_trpc/client";
 import { ErrorState, FormError, Loading } from "@/app/_components/states";
-import { formatCount, formatTime } from "@/app/_components/format";
+import { formatCount, formatCountOf, formatTime } from "@/app/_components/format";
 import type { VerifySummary } from "@/server/audit/verify-summary";
 import { VerificationLevels } from "./verification-levels";
 
-type Shown = { summary: VerifySummary; at: string; by: string };
+export type Shown = { summary: VerifySummary; at: string; by: string };
 
 function Progress({ checked, total }: { checked: number; total: number }) {
   const pct = total > 0 ? Math.min(100, Math.round((checked / total) * 100)) : 0;
@@ -31,13 +31,13 @@ function Progress({ checked, total }: { checked: number; total: number }) {
         <div style={{ width: `${pct}%` }} />
       </div>
       <p className="muted" style={{ margin: "4px 0 0" }}>
-        Verifying… {formatCount(checked)} of {formatCount(total)} events checked
+        Verifying… {formatCount(checked)} of {formatCountOf(total, "event")} checked
       </p>
     </div>
   );
 }
 
-function Result({ shown }: { shown: Shown | null }) {
+export function VerificationResult({ shown }: { shown: Shown | null }) {
   const s = shown?.summary;
   // The anchor row already says what "not anchored" means.
   const notes = (s?.notes ?? []).filter((n) => !n.startsWith("NOT anchored"));
@@ -46,8 +46,8 @@ function Result({ shown }: { shown: Shown | null }) {
       {shown && s ? (
         <>
           <p style={{ margin: "0 0 4px" }}>
-            <strong className={s.ok ? "" : "error-text"}>{s.ok ? "Intact" : "DAMAGED"}</strong> — {formatCount(s.eventsChecked)} events and{" "}
-            {formatCount(s.checkpointsChecked)} signed checkpoints checked in {formatCount(Math.round(s.durationMs))} ms,{" "}
+            <strong className={s.ok ? "" : "error-text"}>{s.ok ? "Intact" : "DAMAGED"}</strong> — {formatCountOf(s.eventsChecked, "event")}{" "}
+            and {formatCountOf(s.checkpointsChecked, "signed checkpoint")} checked in {formatCount(Math.round(s.durationMs))} ms,{" "}
             {formatTime(shown.at)} by {shown.by}.
             {!s.ok && !s.levels ? (
               <>
@@ -143,7 +143,7 @@ export function VerificationPanel() {
       </p>
       {running ? <Progress checked={j!.checked} total={j!.total} /> : null}
       {j?.status === "failed" ? <ErrorState error={j.error} title="The verification could not run" /> : null}
-      <Result shown={shown} />
+      <VerificationResult shown={shown} />
       <div className="row" style={{ marginTop: 12 }}>
         <button type="button" className="primary" disabled={running || verify.isPending} onClick={() => verify.mutate()}>
           {running ? "Verifying…" : "Verify now"}
