@@ -194,7 +194,6 @@ function SignForm({ r, me }: { r: Request; me: Me }) {
             aria-describedby={hintId}
             value={comment}
             maxLength={4000}
-            placeholder="to reject: what must change before this version can be promoted"
             onChange={(e) => setComment(e.target.value)}
           />
         </label>
