@@ -8,12 +8,13 @@
  *
  * Invariants (both implementations): an artifact is named by the SHA-256 of its bytes; a write is all or nothing
  * (no reader sees a partial artifact); every `get` re-hashes the bytes and throws ArtifactIntegrityError when they
- * do not hash to the name; `list` gives every artifact once, in name order.
+ * do not hash to the name; `readPrefix` (a bounded read for previews) is the one read that cannot be checked; `list`
+ * gives every artifact once, in name order.
  */
 import fs from "node:fs";
 import path from "node:path";
 import { artifactsRoot } from "@/contracts/artifact-layout";
-import { fileArtifactStore, type ArtifactStore } from "./store";
+import { fileArtifactStore, type ArtifactPrefix, type ArtifactStore } from "./store";
 
 export type StoredArtifact = { sha256: string; bytes: number };
 
@@ -24,6 +25,8 @@ export interface AsyncArtifactStore {
   /** As ArtifactStore.putFile: moves the file in under `sha256` (the PostgreSQL store re-hashes it while copying). */
   putFile(file: string, sha256: string): Promise<StoredArtifact>;
   get(sha256: string): Promise<Uint8Array>;
+  /** As ArtifactStore.readPrefix: at most `maxBytes` from the start, without reading the rest; not hash-checked. */
+  readPrefix(sha256: string, maxBytes: number): Promise<ArtifactPrefix>;
   has(sha256: string): Promise<boolean>;
   /** Every artifact with its size, in sha256 order. */
   list(): AsyncIterable<StoredArtifact>;
@@ -52,6 +55,7 @@ export function asyncFileArtifactStore(dataDir: string): AsyncArtifactStore {
     put: async (bytes) => files.put(bytes),
     putFile: async (file, sha256) => files.putFile(file, sha256),
     get: async (sha256) => files.get(sha256),
+    readPrefix: async (sha256, maxBytes) => files.readPrefix(sha256, maxBytes),
     has: async (sha256) => files.has(sha256),
     async *list() {
       yield* listFileArtifacts(dataDir);
@@ -64,7 +68,7 @@ export function asyncFileArtifactStore(dataDir: string): AsyncArtifactStore {
  * file store, PostgreSQL's an AsyncArtifactStore. `awaitedArtifacts` gives the awaited verbs of either.
  */
 export type AnyArtifactStore = ArtifactStore | AsyncArtifactStore;
-export type AwaitedArtifacts = Pick<AsyncArtifactStore, "put" | "putFile" | "get" | "has">;
+export type AwaitedArtifacts = Pick<AsyncArtifactStore, "put" | "putFile" | "get" | "readPrefix" | "has">;
 
 export function awaitedArtifacts(store: AnyArtifactStore): AwaitedArtifacts {
   if ("kind" in store) return store;
@@ -72,6 +76,7 @@ export function awaitedArtifacts(store: AnyArtifactStore): AwaitedArtifacts {
     put: async (bytes) => store.put(bytes),
     putFile: async (file, sha256) => store.putFile(file, sha256),
     get: async (sha256) => store.get(sha256),
+    readPrefix: async (sha256, maxBytes) => store.readPrefix(sha256, maxBytes),
     has: async (sha256) => store.has(sha256),
   };
 }

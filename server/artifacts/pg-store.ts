@@ -22,6 +22,7 @@ import { sha256Hex } from "@/contracts/canonical";
 import { ArtifactIntegrityError } from "@/contracts/artifact-layout";
 import { pgCursorRows } from "@/db/pg-cursor";
 import type { AsyncArtifactStore, StoredArtifact } from "./async-store";
+import type { ArtifactPrefix } from "./store";
 
 /** 1 MiB per chunk: small enough for a round trip, large enough that a 100 MB dataset is 100 rows. */
 export const CLUSTER_ARTIFACT_CHUNK_BYTES = 1 << 20;
@@ -119,6 +120,27 @@ export async function readArtifactPg(client: pg.ClientBase | pg.Pool, sha256: st
 }
 
 /**
+ * At most `maxBytes` from the start of an artifact: only the chunks that prefix spans, each cut to `maxBytes` in
+ * PostgreSQL, so a preview of a large dataset never moves the whole file. Not hash-checked (see ArtifactStore).
+ */
+export async function readArtifactPrefixPg(client: pg.ClientBase | pg.Pool, sha256: string, maxBytes: number): Promise<ArtifactPrefix> {
+  checkName(sha256);
+  const blob = await client.query<{ bytes: string }>("SELECT bytes FROM artifact_blobs WHERE sha256 = $1", [sha256]);
+  const row = blob.rows[0];
+  if (!row) throw new Error(`artifact ${sha256} is not in the PostgreSQL artifact store`);
+  const size = Number(row.bytes);
+  const want = Math.max(0, Math.min(maxBytes, size));
+  const spanned = Math.ceil(want / CLUSTER_ARTIFACT_CHUNK_BYTES);
+  if (spanned === 0) return { bytes: new Uint8Array(0), size };
+  const chunks = await client.query<{ data: Buffer }>(
+    "SELECT substring(data FROM 1 FOR $2) AS data FROM artifact_chunks WHERE sha256 = $1 AND idx < $3 ORDER BY idx",
+    [sha256, want, spanned],
+  );
+  const bytes = Buffer.concat(chunks.rows.map((c) => c.data)).subarray(0, want);
+  return { bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), size };
+}
+
+/**
  * Checks a stored artifact without holding it in memory: its chunks streamed through a cursor (inside the caller's
  * transaction) and hashed; the same checks and errors as readArtifactPg. Returns its size.
  */
@@ -193,6 +215,7 @@ export function pgArtifactStore(pool: pg.Pool): AsyncArtifactStore {
       return { sha256, bytes };
     },
     get: (sha256) => readArtifactPg(pool, sha256),
+    readPrefix: (sha256, maxBytes) => readArtifactPrefixPg(pool, sha256, maxBytes),
     async has(sha256) {
       checkName(sha256);
       const r = await pool.query("SELECT 1 FROM artifact_blobs WHERE sha256 = $1", [sha256]);

@@ -1,6 +1,6 @@
 "use client";
 /**
- * One dataset's datasheet: source, licence, schema, hashes, and each version (cleaning recipe + report) with its
+ * One dataset's datasheet: source, licence, schema, hashes, a preview of its first rows, and each version (cleaning recipe + report) with its
  * splits (manifest: partitions, normalisation statistics, label encoding, vocabulary).
  */
 import { use } from "react";
@@ -12,6 +12,7 @@ import { ErrorState, Loading } from "@/app/_components/states";
 import { Hash } from "@/app/_components/hash";
 import { formatBytes, formatCount, formatTime } from "@/app/_components/format";
 import { SplitPreprocessingDetails, type SplitPreprocessing } from "./split-preprocessing";
+import { RowsPreview } from "./rows-preview";
 
 type Report = {
   rowsIn: number;
@@ -77,6 +78,7 @@ function Dataset({ id }: { id: number }) {
           <dd>{formatTime(ds.createdAt)}</dd>
         </dl>
       </div>
+      <RowsPreview id={ds.id} />
       <h2>Versions (cleaning recipes)</h2>
       {ds.versions.length === 0 ? (
         <p className="muted">No version yet: a version is recorded when a run cleans and splits this dataset.</p>
