@@ -263,7 +263,12 @@ export function checkWatchedMetrics(config: TrainingConfig, prepared: Pick<Prepa
     current = effectiveConfig(current, [step]);
     const es = current.training.earlyStopping;
     if (es && step.changes.some((c) => c.path.startsWith("training.earlyStopping")))
-      checkMetricName(`schedule.${step.index} (atEpoch ${step.atEpoch}): training.earlyStopping.metric`, es.metric, available, hasValidation);
+      checkMetricName(
+        `schedule.${step.index} (atEpoch ${step.atEpoch}): training.earlyStopping.metric`,
+        es.metric,
+        available,
+        hasValidation,
+      );
   }
 }
 
