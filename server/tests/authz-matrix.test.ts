@@ -52,6 +52,7 @@ const PROCEDURES: Record<string, { access: Access; input?: unknown; note?: strin
   "datasets.list": { access: "signedIn" },
   "datasets.builtins": { access: "signedIn" },
   "datasets.get": { access: "signedIn", input: { id: NONE } },
+  "datasets.rows": { access: "signedIn", input: { id: NONE } },
   "datasets.uploadLimits": { access: ["engineer"] },
   "datasets.uploadProgress": { access: ["engineer"], input: { uploadId: "matrix-upload-id" } },
   "runs.list": { access: "signedIn", input: { experimentId: NONE } },
