@@ -11,7 +11,7 @@
  * sweep through the API, and waits on content and states, never on fixed sleeps.
  */
 import { test, expect, type Page, type Locator } from "@playwright/test";
-import { createExperiment, DEMO, signIn, trpcCall, unique } from "./helpers";
+import { createExperiment, DEMO, signIn, trpcCall, unique, uploadCsvDataset } from "./helpers";
 
 test.use({ viewport: { width: 390, height: 844 } });
 
@@ -41,8 +41,18 @@ async function data<T>(res: Awaited<ReturnType<typeof trpcCall>>): Promise<T> {
   return ((await res.json()) as { result: { data: T } }).result.data;
 }
 
-/** An experiment with two completed runs, the first registered as a model version, and a one-trial sweep (as an engineer). */
+/**
+ * An experiment with two completed runs, the first registered as a model version, and a one-trial sweep (as an
+ * engineer); and a dataset with a long name, which the run forms' Dataset select lists (a select is as wide as its
+ * longest option: it once made the fork page scroll sideways).
+ */
 async function seed(page: Page): Promise<Seed> {
+  const rows = Array.from({ length: 12 }, (_, i) => `${i},${(i * 5) % 7},${i % 2 ? "odd" : "even"}`).join("\n");
+  await uploadCsvDataset(
+    page,
+    unique("a dataset whose long descriptive name outgrows a phone screen"),
+    `x0,x1,label\n${rows}\n${Date.now()},0,even\n`,
+  );
   await createExperiment(page, unique("e2e phones"));
   const experimentId = Number(/\/experiments\/(\d+)/.exec(page.url())![1]);
   const runIds: number[] = [];
