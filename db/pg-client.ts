@@ -107,9 +107,14 @@ export type ScratchPgDatabase = { url: string; name: string; drop: () => Promise
 
 /**
  * A new empty database named `<prefix>_<random>` on the cluster `baseUrl` names (tests and benches); drop() removes
- * it, closing any connection left to it.
+ * it, closing any connection left to it. `linguisticCollation` makes its default collation ICU en-US rather than the
+ * cluster's, so that a query relying on the default for byte order, or on ILIKE for ASCII-only folding, shows.
  */
-export async function createScratchPgDatabase(baseUrl: string, prefix: string): Promise<ScratchPgDatabase> {
+export async function createScratchPgDatabase(
+  baseUrl: string,
+  prefix: string,
+  options: { linguisticCollation?: boolean } = {},
+): Promise<ScratchPgDatabase> {
   const name = `${prefix}_${crypto.randomBytes(6).toString("hex")}`;
   const admin = async (q: string) => {
     const c = new pg.Client({ connectionString: baseUrl });
@@ -120,7 +125,7 @@ export async function createScratchPgDatabase(baseUrl: string, prefix: string): 
       await c.end();
     }
   };
-  await admin(`CREATE DATABASE ${name}`);
+  await admin(`CREATE DATABASE ${name}${options.linguisticCollation ? " TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'" : ""}`);
   const url = new URL(baseUrl);
   url.pathname = `/${name}`;
   const drop = async () => {

@@ -7,9 +7,7 @@
  * SQLite's LIKE does not (it folds ASCII only), and a plain ORDER BY puts the tag "needle_a" before "Needle_b" where
  * SQLite's byte order does the opposite. Every answer must be equal on both stores (and the SQLite forms unchanged).
  */
-import crypto from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import pg from "pg";
 import { migratePg, openPgDatabase, type PgDb } from "@/db/pg-client";
 import { exec, pgStore, row, transact, type Store } from "@/db/store";
 import { DEMO_USERS } from "@/server/auth/demo-users";
@@ -19,7 +17,7 @@ import { searchRuns } from "@/server/runs/explore/runs-search";
 import { pgStore as explorePgStore } from "@/server/runs/explore/store";
 import { searchGlobal, searchInput, type SearchResult } from "@/server/search/queries";
 import { demoPasswordWarningOn } from "@/server/users/admin";
-import { describePg, pgTestUrl } from "./pg-test-env";
+import { createScratchPgDatabase, describePg, type ScratchPgDatabase } from "./pg-test-env";
 import { seedPeople, sqliteForSuite, TEST_PEOPLE } from "./store-test-env";
 
 const AT = "2026-12-05T07:30:00.000Z";
@@ -257,32 +255,19 @@ describe("app reads on SQLite", () => {
   );
 });
 
-async function admin(q: string): Promise<void> {
-  const c = new pg.Client({ connectionString: pgTestUrl() });
-  await c.connect();
-  try {
-    await c.query(q);
-  } finally {
-    await c.end();
-  }
-}
-
 describePg("app reads on PostgreSQL (an ICU en-US database)", () => {
   let db: PgDb | undefined;
-  let dbName = "";
+  let scratch: ScratchPgDatabase | undefined;
   let ids = { runId: 0, otherRunId: 0 };
   beforeAll(async () => {
-    dbName = `rl_test_reads_${crypto.randomBytes(5).toString("hex")}`;
-    await admin(`CREATE DATABASE ${dbName} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'`);
-    const url = new URL(pgTestUrl()!);
-    url.pathname = `/${dbName}`;
-    db = openPgDatabase(url.toString(), { max: 4 });
+    scratch = await createScratchPgDatabase({ linguisticCollation: true });
+    db = openPgDatabase(scratch.url, { max: 4 });
     await migratePg(db);
     ids = await seed(pgStore(db));
   }, 120_000);
   afterAll(async () => {
     await db?.$client.end().catch(() => undefined);
-    if (dbName) await admin(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    await scratch?.drop();
   });
 
   it("is a database where a plain ILIKE folds non-ASCII letters and a plain ORDER BY is not byte order", async () => {

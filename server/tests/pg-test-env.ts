@@ -39,11 +39,14 @@ export function describePg(name: string, body: () => void): void {
   }
 }
 
-/** A new empty database on the test cluster; drop() removes it (closing any connection left to it). */
-export async function createScratchPgDatabase(): Promise<ScratchPgDatabase> {
+/**
+ * A new empty database on the test cluster; drop() removes it (closing any connection left to it). Options as
+ * db/pg-client's (an ICU en-US default collation).
+ */
+export async function createScratchPgDatabase(options: { linguisticCollation?: boolean } = {}): Promise<ScratchPgDatabase> {
   const base = pgTestUrl();
   if (!base) throw new Error(NO_PG_REASON);
-  return createScratchPgDatabaseOn(base, "rl_test");
+  return createScratchPgDatabaseOn(base, "rl_test", options);
 }
 
 /** One client on `url` for `fn` (a tamper, a catalog read), closed afterwards. */

@@ -7,10 +7,8 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import crypto from "node:crypto";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import pg from "pg";
-import { describePg, pgTestUrl } from "@/server/tests/pg-test-env";
+import { createScratchPgDatabase, describePg, type ScratchPgDatabase } from "@/server/tests/pg-test-env";
 import { openPgDatabase, type PgDb } from "@/db/pg-client";
 import { generateAuditKeys } from "@/server/audit/keys";
 import { migrateStore } from "@/server/backup/migrate-store";
@@ -28,18 +26,8 @@ let f: Fixture;
 let lite: ExploreStore;
 let pgDb: PgDb;
 let onPg: ExploreStore;
-let dbName: string;
+let scratch: ScratchPgDatabase | undefined;
 const extra: Record<string, number> = {};
-
-async function admin(q: string): Promise<void> {
-  const c = new pg.Client({ connectionString: pgTestUrl() });
-  await c.connect();
-  try {
-    await c.query(q);
-  } finally {
-    await c.end();
-  }
-}
 
 /** Runs that make byte order, ASCII case folding and exact durations matter. */
 function seedExtra(fx: Fixture): void {
@@ -160,18 +148,15 @@ describePg("[explore-pg] the runs explorer's queries give the same results on SQ
     seedGrouping(f);
     lite = sqliteStore(f.db);
     // A database whose default collation is linguistic (ICU en-US): byte order must come from the SQL, not the cluster.
-    dbName = `rl_test_explore_${crypto.randomBytes(5).toString("hex")}`;
-    await admin(`CREATE DATABASE ${dbName} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'`);
-    const url = new URL(pgTestUrl()!);
-    url.pathname = `/${dbName}`;
+    scratch = await createScratchPgDatabase({ linguisticCollation: true });
     fs.writeFileSync(path.join(f.dir, "audit-ed25519.pub"), generateAuditKeys().publicKeyPem); // migrate-store's check reads it
-    await migrateStore({ dataDir: f.dir, url: url.toString() });
-    pgDb = openPgDatabase(url.toString(), { max: 3 });
+    await migrateStore({ dataDir: f.dir, url: scratch.url });
+    pgDb = openPgDatabase(scratch.url, { max: 3 });
     onPg = pgStore(pgDb);
   }, 120_000);
   afterAll(async () => {
     await pgDb?.$client.end().catch(() => undefined);
-    if (dbName) await admin(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    await scratch?.drop();
     f?.close();
   });
 
