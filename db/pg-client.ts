@@ -133,8 +133,9 @@ export async function createScratchPgDatabase(
     await c.connect();
     try {
       // A pool's end() resolves before its sockets have closed. FORCE would terminate those sessions, and each
-      // closing client would report the termination as an uncaught error: wait (at most ~1 s) for them to leave.
-      for (let i = 0; i < 50; i++) {
+      // closing client would report the termination as an uncaught error: wait for them to leave (at most ~5 s; a
+      // loaded CI machine closes them slowly).
+      for (let i = 0; i < 250; i++) {
         const left = await c.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1", [name]);
         if (left.rows[0]!.n === 0) break;
         await new Promise((resolve) => setTimeout(resolve, 20));
