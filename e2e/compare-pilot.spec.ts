@@ -9,7 +9,7 @@
  * requests go through runs.pilot.request) and waits on states, never on fixed sleeps.
  */
 import { test, expect, type Page } from "@playwright/test";
-import { createExperiment, signIn, trpcCall, unique } from "./helpers";
+import { cancelRunOnPage, createExperiment, signIn, trpcCall, unique } from "./helpers";
 
 async function call<T>(page: Page, kind: "query" | "mutation", proc: string, input: unknown): Promise<T> {
   const res = await trpcCall(page, kind, proc, input);
@@ -117,7 +117,7 @@ test("[COMPARE PILOT]: a paused run can be cancelled from its run page", async (
   await page.goto(`/runs/${run.id}`);
   const status = page.locator("[data-status]").first();
   await expect(status).toHaveText(`paused at epoch ${run.pausedAt}`);
-  await page.getByRole("button", { name: "Cancel run" }).click();
+  await cancelRunOnPage(page, "e2e: paused for good, not worth resuming");
   await expect(status).toHaveAttribute("data-status", "cancelled", { timeout: 30_000 });
   await expect(page.getByRole("button", { name: "Cancel run" })).toHaveCount(0);
   expect(await statusOf(page, run.id)).toBe("cancelled");

@@ -100,6 +100,14 @@ export async function createExperiment(page: Page, name: string) {
   await expect(page.getByRole("heading", { name })).toBeVisible();
 }
 
+/** Cancels the run whose page is open, as an engineer does: Cancel run, the reason, then the form's Cancel run. */
+export async function cancelRunOnPage(page: Page, reason: string) {
+  await page.getByRole("region", { name: "Run header" }).getByRole("button", { name: "Cancel run" }).click();
+  const form = page.getByRole("form", { name: /^Cancel run #\d+$/ });
+  await form.getByRole("textbox", { name: "Why cancel this run" }).fill(reason);
+  await form.getByRole("button", { name: "Cancel run" }).click();
+}
+
 /** A loopback TCP port that was free a moment ago (for a second server a test starts itself). */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

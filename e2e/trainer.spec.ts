@@ -99,9 +99,26 @@ test("[RUNS]: cancelling a long run stops it and keeps its curves", async ({ pag
   const loss = page.getByRole("img", { name: "Loss curve" });
   await expect.poll(async () => Number(await loss.getAttribute("data-points")), { timeout: 60_000 }).toBeGreaterThan(50);
 
-  await page.getByRole("button", { name: "Cancel run" }).click();
+  // Cancel run asks why first: Keep running closes the form with nothing sent; a blank reason is refused on the page.
+  const header = page.getByRole("region", { name: "Run header" });
+  await header.getByRole("button", { name: "Cancel run" }).click();
+  const form = page.getByRole("form", { name: /^Cancel run #\d+$/ });
+  await expect(form.getByRole("textbox", { name: "Why cancel this run" })).toBeFocused();
+  await form.getByRole("button", { name: "Keep running" }).click();
+  await expect(form).toHaveCount(0);
+  await expect(status(page)).toHaveAttribute("data-status", "running");
+  await header.getByRole("button", { name: "Cancel run" }).click();
+  await form.getByRole("button", { name: "Cancel run" }).click();
+  await expect(form.getByRole("alert")).toHaveText("A reason is required to cancel a run.");
+  await expect(status(page)).toHaveAttribute("data-status", "running");
+  await form.getByRole("textbox", { name: "Why cancel this run" }).fill("e2e: loss flat since epoch 2, freeing the slot");
+  await form.getByRole("button", { name: "Cancel run" }).click();
   await expect(status(page)).toHaveAttribute("data-status", "cancelled");
   await expect(page.getByRole("button", { name: "Cancel run" })).toHaveCount(0);
+  // Who cancelled it and why, read back from the ledger.
+  await expect(page.getByRole("note", { name: "Cancellation" })).toContainText(
+    /Cancelled at the request of Erin Engineer, .*: “e2e: loss flat since epoch 2, freeing the slot”/,
+  );
   const kept = Number(await loss.getAttribute("data-points"));
   expect(kept).toBeGreaterThan(50);
   // After a reload the points are still there (read back from the database), and no more arrive.

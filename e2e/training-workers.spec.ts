@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { signIn } from "./helpers";
+import { cancelRunOnPage, signIn } from "./helpers";
 
 const dataDir = process.env.E2E_DATA_DIR!;
 const keyDir = process.env.E2E_KEY_DIR!;
@@ -67,7 +67,7 @@ test("the run page names the training worker that holds a run, then the queue it
     await expect(summary.getByText(/waiting in the training workers’ queue since/)).toBeVisible();
 
     // Cancel run takes it out of the queue and ends it; `train --enqueue` then reports the cancelled run.
-    await page.getByRole("button", { name: "Cancel run" }).click();
+    await cancelRunOnPage(page, "e2e: no worker will take it");
     await expect(summary.getByText("cancelled", { exact: true })).toBeVisible();
     await expect(summary.getByText("Trained by")).toHaveCount(0);
     expect(await train.exited).toBe(1);

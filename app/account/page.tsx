@@ -10,7 +10,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_trpc/client";
 import { Shell, type Me } from "@/app/_components/shell";
 import { ErrorState, FormError, Loading } from "@/app/_components/states";
-import { formatTime } from "@/app/_components/format";
+import { formatCountOf, formatTime } from "@/app/_components/format";
 import { safeNextPath } from "@/contracts/safe-next-path";
 import { PASSWORD_MAX, PASSWORD_MIN } from "@/contracts/user-fields";
 
@@ -90,7 +90,9 @@ function ChangePassword({ mustChange }: { mustChange: boolean }) {
         <button className="primary" type="submit" disabled={change.isPending}>
           {change.isPending ? "Changing…" : "Change password"}
         </button>
-        {change.data ? <p role="status">Password changed. {change.data.otherSessionsRevoked} other session(s) signed out.</p> : null}
+        {change.data ? (
+          <p role="status">Password changed. {formatCountOf(change.data.otherSessionsRevoked, "other session")} signed out.</p>
+        ) : null}
       </form>
     </section>
   );

@@ -128,6 +128,7 @@ export async function getRun(db: Store | Db, id: number) {
   const tagRows = await read.select({ tag: runTags.tag }).from(runTags).where(eq(runTags.runId, id)).orderBy(byteOrder(store, runTags.tag));
   // A script-logged run's settings: its logged params with the pilot's changes that took effect (pilot-queries.ts).
   const settings = run.origin === "api" ? await readPart(store, (q) => scriptSettingsIn(q, store.tables, run.id)) : null;
+  const cancellation = run.status === "cancelled" ? await cancellationOf(store, run.id) : null;
   return {
     id: run.id,
     name: run.name,
@@ -168,6 +169,12 @@ export async function getRun(db: Store | Db, id: number) {
     progress: run.progressJson ? (JSON.parse(run.progressJson) as RunProgress) : null,
     finalWeightsSha256: run.finalWeightsSha256,
     error: run.error,
+    /**
+     * Who asked to cancel a cancelled run, when and why (cancellationOf: an engineer's request, or its sweep's stop;
+     * reason null on requests recorded before cancellations needed one). null when it was not cancelled or nothing in
+     * the ledger asked for it.
+     */
+    cancellation,
     datasetVersion: version
       ? {
           id: version.v.id,
@@ -223,4 +230,55 @@ export async function metricPoints(db: Store | Db, runId: number, opts: { keys?:
   const series: Record<string, { step: number; epoch: number; value: number; wallTimeMs: number }[]> = {};
   for (const r of rows) (series[r.key] ??= []).push({ step: r.step, epoch: r.epoch, value: r.value, wallTimeMs: r.wallTimeMs });
   return { series, maxStep: rows.reduce((m, r) => Math.max(m, r.step), opts.afterStep ?? 0) };
+}
+
+/**
+ * Who asked to cancel run `runId`, when and why, read from the ledger (the requests are recorded nowhere else): the
+ * latest of its run.cancelRequest events and, for a sweep's trial, the sweep's stops that name it (sweep.stopTrial:
+ * early termination, with the rule's reason; sweep.stop: the whole sweep, with the engineer's rationale).
+ */
+async function cancellationOf(store: Store, runId: number): Promise<{ by: string; at: string; reason: string | null } | null> {
+  const { auditEvents, sweepTrials } = store.tables;
+  const read = reader(store);
+  const columns = {
+    seq: auditEvents.seq,
+    by: auditEvents.actorName,
+    at: auditEvents.at,
+    action: auditEvents.action,
+    payload: auditEvents.payload,
+  };
+  const [request] = await read
+    .select(columns)
+    .from(auditEvents)
+    .where(and(eq(auditEvents.entityType, "run"), eq(auditEvents.entityId, String(runId)), eq(auditEvents.action, "run.cancelRequest")))
+    .orderBy(desc(auditEvents.seq))
+    .limit(1);
+  const candidates = request ? [request] : [];
+  const [trial] = await read.select({ sweepId: sweepTrials.sweepId }).from(sweepTrials).where(eq(sweepTrials.runId, runId)).limit(1);
+  if (trial) {
+    const stops = await read
+      .select(columns)
+      .from(auditEvents)
+      .where(
+        and(
+          eq(auditEvents.entityType, "sweep"),
+          eq(auditEvents.entityId, String(trial.sweepId)),
+          inArray(auditEvents.action, ["sweep.stopTrial", "sweep.stop"]),
+        ),
+      )
+      .orderBy(desc(auditEvents.seq));
+    const names = (e: (typeof stops)[number]) => {
+      const p = JSON.parse(e.payload) as { runId?: unknown; cancelledTrialRunIds?: unknown };
+      return e.action === "sweep.stopTrial"
+        ? p.runId === runId
+        : Array.isArray(p.cancelledTrialRunIds) && p.cancelledTrialRunIds.includes(runId);
+    };
+    const stop = stops.find(names);
+    if (stop) candidates.push(stop);
+  }
+  const latest = candidates.sort((a, b) => b.seq - a.seq)[0];
+  if (!latest) return null;
+  const p = JSON.parse(latest.payload) as { reason?: unknown; rationale?: unknown };
+  const reason = latest.action === "sweep.stop" ? p.rationale : p.reason;
+  return { by: latest.by, at: latest.at, reason: typeof reason === "string" ? reason : null };
 }

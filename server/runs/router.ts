@@ -4,6 +4,7 @@ import { router, signedInProcedure, engineerProcedure, roleProcedure } from "@/s
 import { annotateInput, annotateRun } from "@/server/runs/annotate";
 import {
   cancelRun,
+  cancelRunInput,
   resumeInterruptedRun,
   createRunInput,
   launchRun,
@@ -67,7 +68,9 @@ export const runsRouter = router({
     .mutation(({ ctx, input }) => launchCompression(ctx.services, ctx.services.orchestrator, input)),
   /** A compression run's size and metrics against its source checkpoint's. */
   compression: signedInProcedure.input(runId).query(({ ctx, input }) => compressionResult(ctx.services.db, input.id)),
-  cancel: engineerProcedure.input(runId).mutation(({ ctx, input }) => cancelRun(ctx.services, ctx.services.orchestrator, input.id)),
+  cancel: engineerProcedure
+    .input(cancelRunInput)
+    .mutation(({ ctx, input }) => cancelRun(ctx.services, ctx.services.orchestrator, input.id, input.reason)),
   /** Resumes an interrupted run (its training process died) from its last checkpoint. */
   resumeInterrupted: engineerProcedure
     .input(runId)

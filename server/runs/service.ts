@@ -456,14 +456,31 @@ export const branchRunOnStore: BranchRunOnStore = {
   insertIn: (tx, t, actor, raw, branch) => insertRun(tx, t, actor, parseRunRequest(actor, raw), branch),
 };
 
+/** At most this many characters of reason for a cancellation (it is recorded in the ledger as given). */
+export const CANCEL_REASON_MAX = 4000;
+
+export const cancelRunInput = z.object({
+  id: z.number().int(),
+  reason: z.string().max(CANCEL_REASON_MAX, `reason: at most ${CANCEL_REASON_MAX} characters`),
+});
+
 /**
- * An engineer asks to cancel a queued or running run: the role and the run's state are re-checked inside the
- * transaction that records the request (`run.cancelRequest`), so a run that ended meanwhile is refused with nothing
- * recorded; then the orchestrator stops it (the `run.cancel` event comes from the orchestrator when it has stopped).
+ * An engineer asks to cancel a queued or running run, saying why: the role and the run's state are re-checked inside
+ * the transaction that records the request with its reason (`run.cancelRequest`), so a run that ended meanwhile is
+ * refused with nothing recorded; then the orchestrator stops it (the `run.cancel` event comes from the orchestrator
+ * when it has stopped). A cancellation is a decision about the run like a pilot's stop: it needs a reason too.
  */
-export async function cancelRun(ctx: StoreServiceContext, orchestrator: RunCanceller, runId: number): Promise<{ ok: true }> {
+export async function cancelRun(
+  ctx: StoreServiceContext,
+  orchestrator: RunCanceller,
+  runId: number,
+  reason: string,
+): Promise<{ ok: true }> {
   const store = asStore(ctx.db);
   const { runs } = store.tables;
+  const why = reason.trim();
+  if (!why) invalidInput(`a reason is required: say why run ${runId} is cancelled`);
+  if (why.length > CANCEL_REASON_MAX) invalidInput(`reason: at most ${CANCEL_REASON_MAX} characters`);
   await transact(
     store,
     function* (tx) {
@@ -479,7 +496,7 @@ export async function cancelRun(ctx: StoreServiceContext, orchestrator: RunCance
         action: "run.cancelRequest",
         entityType: "run",
         entityId: runId,
-        payload: { statusAtRequest: run.status },
+        payload: { statusAtRequest: run.status, reason: why },
       });
     },
     { pgLock: PG_LOCK_KEYS.ledger },

@@ -54,6 +54,28 @@ describe("audit event sentences", () => {
     ).toBe("Eve Engineer's request #3 (set) took effect on run #12 at epoch 7");
   });
 
+  it("reads a cancellation request with its reason (older requests had none)", () => {
+    expect(eventSentence(ev("run.cancelRequest", { statusAtRequest: "running", reason: "loss flat since epoch 2" }))).toBe(
+      "Eve Engineer asked to cancel run #12 while it was running: 'loss flat since epoch 2'",
+    );
+    expect(eventSentence(ev("run.cancelRequest", { statusAtRequest: "queued" }))).toBe(
+      "Eve Engineer asked to cancel run #12 while it was queued",
+    );
+  });
+
+  it("says counts with their noun, singular for one", () => {
+    expect(eventSentence(ev("run.cancel", { epochsRun: 1 }))).toBe("Eve Engineer cancelled run #12 after 1 epoch");
+    expect(eventSentence(ev("run.log", { metrics: 1, tags: ["a", "b"] }))).toBe(
+      "Eve Engineer logged 1 metric point, 2 tags to run #12 through the API",
+    );
+    expect(eventSentence(ev("sweep.stop", { cancelledTrialRunIds: [4], rationale: "done" }, 3, "Eve Engineer", "sweep"))).toBe(
+      "Eve Engineer stopped sweep #3 (cancelling 1 active trial): 'done'",
+    );
+    expect(eventSentence(ev("model.create", { name: "iris", approvalsRequired: 2 }, 1, "Eve Engineer", "model"))).toBe(
+      "Eve Engineer created the model iris (2 approvals to reach production)",
+    );
+  });
+
   it("reads a sweep's decisions and its machine decisions", () => {
     expect(
       eventSentence(
@@ -93,7 +115,7 @@ describe("audit event sentences", () => {
           "sweep",
         ),
       ),
-    ).toBe("Runledger server stopped trial run #40 of sweep #3 early at epoch 3: val_loss 0.9000, not in the top 1/3 of 4 trial(s)");
+    ).toBe("Runledger server stopped trial run #40 of sweep #3 early at epoch 3: val_loss 0.9000, not in the top 1/3 of 4 trials");
     expect(
       eventSentence(ev("sweep.chooseWinner", { runId: 41, trials: 8, rationale: "lowest val loss" }, 3, "Erin Engineer", "sweep")),
     ).toBe("Erin Engineer chose run #41 as the winner of sweep #3 (8 trials): 'lowest val loss'");
@@ -108,7 +130,7 @@ describe("audit event sentences", () => {
       "sweep",
     );
     expect(eventSentence(stop)).toBe(
-      "Runledger server stopped trial run #40 of sweep #3 early at epoch 3: val_loss 0.5114, not in the top 1/3 of 4 trial(s)",
+      "Runledger server stopped trial run #40 of sweep #3 early at epoch 3: val_loss 0.5114, not in the top 1/3 of 4 trials",
     );
     expect((stop.payload as { value: number }).value).toBe(0.511361320813497);
     expect(

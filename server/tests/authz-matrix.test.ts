@@ -60,7 +60,7 @@ const PROCEDURES: Record<string, { access: Access; input?: unknown; note?: strin
   "runs.holder": { access: "signedIn", input: { id: NONE } },
   "runs.metrics": { access: "signedIn", input: { runId: NONE } },
   "runs.create": { access: ["engineer"], input: { experimentId: NONE, config: {}, rationale: "matrix" } },
-  "runs.cancel": { access: ["engineer"], input: { id: NONE } },
+  "runs.cancel": { access: ["engineer"], input: { id: NONE, reason: "matrix" } },
   "runs.resumeInterrupted": { access: ["engineer"], input: { id: NONE } },
   "runs.rerun": { access: ["engineer"], input: { runId: NONE } },
   "runs.compress": { access: ["engineer"], input: { runId: NONE, method: "int8", rationale: "matrix" } },

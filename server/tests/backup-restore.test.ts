@@ -71,7 +71,7 @@ describe("[backup] while a run trains", () => {
     const b = io();
     expect(await backupCommand(["--out", backupFile, "--data-dir", app.dataDir, "--json"], b.io), b.err.join("")).toBe(0);
     const statusAfterBackup = (await engineer.runs.get({ id: runId })).status;
-    await engineer.runs.cancel({ id: runId });
+    await engineer.runs.cancel({ id: runId, reason: "not needed any more" });
     await app.orchestrator.waitFor(runId);
     expect(statusAfterBackup, "the backup finished while the run was still training").toBe("running");
 

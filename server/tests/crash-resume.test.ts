@@ -330,7 +330,7 @@ describe("piloting a run another process trains", () => {
       await web.recovered;
       const email = DEMO_USERS.find((u) => u.role === "engineer")!.email;
       const ctx = { ...web, actor: actorOf(web.db.select().from(users).where(eq(users.email, email)).get()!) };
-      expect(await cancelRun(ctx, web.orchestrator, 1)).toEqual({ ok: true });
+      expect(await cancelRun(ctx, web.orchestrator, 1, "not needed any more")).toEqual({ ok: true });
       expect(await training.exited).toBe(1);
       expect(JSON.parse(training.stdout())).toMatchObject({ runId: 1, status: "cancelled" });
       expect(

@@ -520,7 +520,7 @@ describe("runs and logging", () => {
     expect((await caller.runs.metrics({ runId: id })).series["train/loss"]!.map((p) => p.value)).toEqual([1, 1 / 2, 1 / 3]);
     const timeline = await caller.decisions.timeline({ runId: id });
     expect(timeline.entries[0]!.decisions.map((d) => [d.kind, d.path, d.rationale])).toContainEqual(["param", "lr", "try a larger step"]);
-    await expect(caller.runs.cancel({ id })).rejects.toThrow(/tracking API/);
+    await expect(caller.runs.cancel({ id, reason: "not needed any more" })).rejects.toThrow(/tracking API/);
     // A pilot may pause, resume or stop it, or change one of its logged params (its script applies them:
     // server/tests/mlflow-pilot.test.ts); a trainer setting it never logged is refused, naming its params.
     await expect(

@@ -70,7 +70,7 @@ describe("pause races and cancelling parked runs", () => {
     expect(runRow(id).status).toBe("paused");
     const set = requestIntervention(engineer(), { runId: id, kind: "set", set: { "training.learningRate": 0.01 }, rationale: "for later" });
 
-    await app.as("engineer").runs.cancel({ id });
+    await app.as("engineer").runs.cancel({ id, reason: "not needed any more" });
     const run = runRow(id);
     expect(run.status).toBe("cancelled");
     expect(run.finishedAt).not.toBeNull();
@@ -92,7 +92,7 @@ describe("pause races and cancelling parked runs", () => {
     );
     expect(events(id).slice(-2)).toEqual(["run.cancelRequest", "run.cancel"]);
     // Nothing left to cancel.
-    await expect(app.as("engineer").runs.cancel({ id })).rejects.toThrow(/is cancelled/);
+    await expect(app.as("engineer").runs.cancel({ id, reason: "not needed any more" })).rejects.toThrow(/is cancelled/);
   }, 120_000);
 
   it("a cancel arriving while the pause takes effect ends the run cancelled", async () => {
@@ -102,7 +102,7 @@ describe("pause races and cancelling parked runs", () => {
     let cancelled: Promise<unknown> | undefined;
     hook.once = () => {
       expect(runRow(id).status).toBe("running");
-      cancelled = caller.runs.cancel({ id });
+      cancelled = caller.runs.cancel({ id, reason: "not needed any more" });
     };
     await app.orchestrator.launch(id);
     await app.orchestrator.waitFor(id);

@@ -174,14 +174,18 @@ async function scenario(store: Store, artifacts: ArtifactStore) {
     yield* exec(tx.update(runs).set({ status: "completed" }).where(eq(runs.id, rerun.id)));
     yield* exec(tx.update(runs).set({ status: "interrupted" }).where(eq(runs.id, byId.id)));
   });
-  const cancelled = await cancelRun(as(engineer), orchestrator, fork.id);
+  const cancelled = await cancelRun(as(engineer), orchestrator, fork.id, "lr 0.05 diverges; not needed any more");
+  // As the orchestrator leaves it once stopped: the detail then names who asked and why (read from the ledger).
+  await transact(store, function* (tx) {
+    yield* exec(tx.update(runs).set({ status: "cancelled" }).where(eq(runs.id, fork.id)));
+  });
   const elsewhere = fakeOrchestrator({ trainsHere: false });
   const cancelRefusals = [
-    await refusal(cancelRun(as(engineer), orchestrator, rerun.id)),
-    await refusal(cancelRun(as(engineer), orchestrator, 999)),
-    await refusal(cancelRun(as(reviewer), orchestrator, first.id)),
+    await refusal(cancelRun(as(engineer), orchestrator, rerun.id, "not needed any more")),
+    await refusal(cancelRun(as(engineer), orchestrator, 999, "not needed any more")),
+    await refusal(cancelRun(as(reviewer), orchestrator, first.id, "not needed any more")),
     // Recorded, then refused: no process of this server trains it.
-    await refusal(cancelRun(as(engineer), elsewhere, first.id)),
+    await refusal(cancelRun(as(engineer), elsewhere, first.id, "not needed any more")),
   ];
   const resumed = await resumeInterruptedRun(as(engineer), orchestrator, byId.id);
   const resumeRefusals = [
@@ -237,7 +241,7 @@ function behaviourCases(storeOf: () => Store, dataDirOf: () => string): void {
     expect(outcome.launched).toEqual([first.id]);
     expect(outcome.runs.map((r) => [r.id, r.origin, r.parentRunId, r.status])).toEqual([
       [first.id, "new", null, "queued"],
-      [fork.id, "fork", first.id, "queued"],
+      [fork.id, "fork", first.id, "cancelled"],
       [rerun.id, "rerun", first.id, "completed"],
       [byId.id, "new", null, "interrupted"],
     ]);
@@ -295,6 +299,11 @@ function behaviourCases(storeOf: () => Store, dataDirOf: () => string): void {
       experimentName: "iris",
     });
     expect(outcome.reads.detail.decisions.map((d) => d.kind)).toEqual(["change", "change", "planned"]);
+    expect(outcome.reads.detail.cancellation).toEqual({
+      by: "Erin Engineer",
+      at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      reason: "lr 0.05 diverges; not needed any more",
+    });
     expect(outcome.reads.record.decisions.map((d) => [d.kind, d.atEpoch, d.changes.map((c) => c.path), d.reached ?? null])).toEqual([
       ["change", 0, ["training.batchSize"], null],
       ["change", 0, ["training.learningRate"], null],

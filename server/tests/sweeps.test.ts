@@ -225,6 +225,13 @@ describe("sweeps on a real app", () => {
     expect(stop.role).toBe("system");
     expect(JSON.parse(stop.payload)).toMatchObject({ runId: poor!.runId, rung: 2, metric: "val_loss", eta: 2, trialsAtRung: 2 });
     expect(JSON.parse(stop.payload).reason).toMatch(/^asha: val_loss .* at epoch 2 is not in the top 1\/2 of the 2 trial\(s\)/);
+    // The trial's run page says who stopped it and why: the sweep's machine decision, not a person.
+    expect((await engineer.runs.get({ id: poor!.runId })).cancellation).toEqual({
+      by: stop.actorName,
+      at: stop.at,
+      reason: JSON.parse(stop.payload).reason,
+    });
+    expect((await engineer.runs.get({ id: good!.runId })).cancellation).toBeNull();
     expect(sw.best).toEqual({ runId: good!.runId, metric: "val_loss", value: good!.value });
 
     // The engineer's decisions, each with its rationale.
@@ -306,6 +313,10 @@ describe("sweeps on a real app", () => {
     for (const t of s2.trials) await app.orchestrator.waitFor(t.runId);
     expect(s2.status).toBe("stopped");
     expect((await engineer.sweeps.get({ id: id2 })).trials.every((t) => t.status === "cancelled")).toBe(true);
+    expect((await engineer.runs.get({ id: stopped.cancelledTrialRunIds[0]! })).cancellation).toMatchObject({
+      by: "Erin Engineer",
+      reason: "budget spent elsewhere",
+    });
     expect(
       app.db
         .select({ action: auditEvents.action })

@@ -31,10 +31,21 @@ describe("[orchestrator] cancel", () => {
     await until("three checkpoints", () => checkpointCount() >= 3);
     expect((await engineer.runs.get({ id })).status).toBe("running");
 
-    await engineer.runs.cancel({ id });
+    // A cancellation says why: a blank reason is refused and nothing is recorded; the run trains on.
+    const before = app.db.select({ n: count() }).from(auditEvents).get()!.n;
+    await expect(engineer.runs.cancel({ id, reason: "   " })).rejects.toThrow(`a reason is required: say why run ${id} is cancelled`);
+    expect(app.db.select({ n: count() }).from(auditEvents).get()!.n).toBe(before);
+    expect((await engineer.runs.get({ id })).status).toBe("running");
+
+    await engineer.runs.cancel({ id, reason: "  validation loss plateaued at epoch 3; freeing the slot " });
     await app.orchestrator.waitFor(id);
     const run = await engineer.runs.get({ id });
     expect(run.status).toBe("cancelled");
+    expect(run.cancellation).toEqual({
+      by: "Erin Engineer",
+      at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      reason: "validation loss plateaued at epoch 3; freeing the slot",
+    });
     expect(run.error).toBeNull();
     expect(run.finishedAt).not.toBeNull();
 
@@ -69,7 +80,10 @@ describe("[orchestrator] cancel", () => {
     const actions = events.map((e) => e.action);
     expect(actions).toEqual(["run.create", "run.start", "run.cancelRequest", "run.cancel"]);
     expect(events[2]!.actorName).toBe("Erin Engineer");
-    expect(JSON.parse(events[2]!.payload)).toEqual({ statusAtRequest: "running" });
+    expect(JSON.parse(events[2]!.payload)).toEqual({
+      statusAtRequest: "running",
+      reason: "validation loss plateaued at epoch 3; freeing the slot",
+    });
     expect(JSON.parse(events[3]!.payload)).toMatchObject({
       status: "cancelled",
       weightsSha256: run.finalWeightsSha256,
@@ -77,7 +91,7 @@ describe("[orchestrator] cancel", () => {
     });
 
     // Nothing is left to cancel, and a finished run says so.
-    await expect(engineer.runs.cancel({ id })).rejects.toThrow(
+    await expect(engineer.runs.cancel({ id, reason: "not needed any more" })).rejects.toThrow(
       /is cancelled; only a queued, running, paused or interrupted run can be cancelled/,
     );
   });
@@ -95,11 +109,12 @@ describe("[orchestrator] cancel", () => {
       rationale: "waits in the queue",
     });
     expect((await engineer.runs.get({ id: queued.id })).status).toBe("queued");
-    await engineer.runs.cancel({ id: queued.id });
+    await engineer.runs.cancel({ id: queued.id, reason: "not needed any more" });
     const run = await engineer.runs.get({ id: queued.id });
     expect(run.status).toBe("cancelled");
+    expect(run.cancellation?.reason).toBe("not needed any more");
     expect(run.checkpoints).toHaveLength(0);
-    await engineer.runs.cancel({ id: first.id });
+    await engineer.runs.cancel({ id: first.id, reason: "not needed any more" });
     await app.orchestrator.waitFor(first.id);
   });
 });

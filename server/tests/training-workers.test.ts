@@ -215,7 +215,7 @@ describe("the training workers' queue (one process, no training)", () => {
       await web.orchestrator.queue!.giveBack(b, second.id, claimedB[0]!.enqueuedSeq);
       expect(runHolder(web.db, second.id)).toMatchObject({ kind: "queue" });
       // A cancel of a run no worker holds takes it out of the queue and ends it here, with its lease gone.
-      expect(await cancelRun(ctx, web.orchestrator, second.id)).toEqual({ ok: true });
+      expect(await cancelRun(ctx, web.orchestrator, second.id, "not needed any more")).toEqual({ ok: true });
       expect(web.db.select({ status: runs.status }).from(runs).where(eq(runs.id, second.id)).get()!.status).toBe("cancelled");
       expect(runHolder(web.db, second.id)).toBeNull();
       expect(await web.orchestrator.queue!.claim(a, 5)).toEqual([]);
@@ -233,7 +233,7 @@ describe("the training workers' queue (one process, no training)", () => {
         rationale: "queued, cancelled in-process",
       });
       const inProcessCtx = { ...inProcess, actor: ctx.actor };
-      expect(await cancelRun(inProcessCtx, inProcess.orchestrator, third.id)).toEqual({ ok: true });
+      expect(await cancelRun(inProcessCtx, inProcess.orchestrator, third.id, "not needed any more")).toEqual({ ok: true });
       expect(web.db.select({ status: runs.status }).from(runs).where(eq(runs.id, third.id)).get()!.status).toBe("cancelled");
       expect(runHolder(web.db, third.id)).toBeNull();
       a.abandon();

@@ -83,7 +83,7 @@ async function wrongStatesAreConflicts(
     code: "CONFLICT",
     message: `run ${queued} is queued: it has not written its best checkpoint yet; compress it once it has`,
   });
-  expect(await refusal(engineer.runs.cancel({ id: completed }))).toEqual({
+  expect(await refusal(engineer.runs.cancel({ id: completed, reason: "not needed any more" }))).toEqual({
     code: "CONFLICT",
     message: `run ${completed} is completed; only a queued, running, paused or interrupted run can be cancelled`,
   });

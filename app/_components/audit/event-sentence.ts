@@ -10,7 +10,7 @@
  * import server values).
  */
 import type { AuditAction } from "@/server/audit/actions";
-import { formatMetric } from "@/app/_components/format";
+import { formatCountOf, formatMetric } from "@/app/_components/format";
 
 /** The fields of an audit event row the sentences use. */
 export type AuditEventLike = {
@@ -56,6 +56,10 @@ function metricValue(key: unknown, x: unknown): string {
   return typeof x === "number" && Number.isFinite(x) ? formatMetric(x, typeof key === "string" ? key : undefined) : v(x);
 }
 const str = (p: P, k: string): string | undefined => (typeof p[k] === "string" ? (p[k] as string) : undefined);
+/** "1 trial", "4 trials": a recorded count with its noun (a value that is not a number is shown as recorded). */
+function counted(x: unknown, singular: string, plural = `${singular}s`): string {
+  return typeof x === "number" ? formatCountOf(x, singular, plural) : `${v(x)} ${plural}`;
+}
 const num = (p: P, k: string): number | undefined => (typeof p[k] === "number" ? (p[k] as number) : undefined);
 /** ": 'why'" when a rationale/reason/comment is present, else nothing. */
 function why(text: unknown): string {
@@ -150,23 +154,24 @@ const RENDERERS: Record<AuditAction, Renderer> & Record<string, Renderer> = {
   "run.complete": (a, p, e) => {
     const m = (p.finalMetrics ?? {}) as P;
     const shown = ["val_accuracy", "val_loss", "accuracy", "loss"].filter((k) => typeof m[k] === "number").slice(0, 2);
-    return `${a} completed run #${e.entityId}${p.epochsRun !== undefined ? ` after ${v(p.epochsRun)} epochs` : ""}${
+    return `${a} completed run #${e.entityId}${p.epochsRun !== undefined ? ` after ${counted(p.epochsRun, "epoch")}` : ""}${
       shown.length ? ` (${shown.map((k) => `${k} ${metricValue(k, m[k])}`).join(", ")})` : ""
     }${p.stoppedByDecision ? ", stopped by a pilot's decision" : p.stoppedEarly ? ", stopped early" : ""}`;
   },
   "run.fail": (a, p, e) => `${a} recorded that run #${e.entityId} failed${why(p.error)}`,
   "run.cancelRequest": (a, p, e) =>
-    `${a} asked to cancel run #${e.entityId}${p.statusAtRequest ? ` while it was ${v(p.statusAtRequest)}` : ""}`,
-  "run.cancel": (a, p, e) => `${a} cancelled run #${e.entityId}${p.epochsRun !== undefined ? ` after ${v(p.epochsRun)} epochs` : ""}`,
+    `${a} asked to cancel run #${e.entityId}${p.statusAtRequest ? ` while it was ${v(p.statusAtRequest)}` : ""}${why(p.reason)}`,
+  "run.cancel": (a, p, e) =>
+    `${a} cancelled run #${e.entityId}${p.epochsRun !== undefined ? ` after ${counted(p.epochsRun, "epoch")}` : ""}`,
   "run.interrupted": (a, p, e) =>
     `${a} recorded that run #${e.entityId} was interrupted${p.lastCheckpointEpoch !== null && p.lastCheckpointEpoch !== undefined ? ` after epoch ${v(p.lastCheckpointEpoch)}` : ""}${why(p.reason)}`,
   "run.tag": (a, p, e) => `${a} tagged run #${e.entityId} with '${v(p.tag)}'`,
   "run.untag": (a, p, e) => `${a} removed the tag '${v(p.tag)}' from run #${e.entityId}`,
   "run.log": (a, p, e) => {
     const parts: string[] = [];
-    if (num(p, "metrics")) parts.push(`${v(p.metrics)} metric point(s)`);
-    if (Array.isArray(p.decisions) && p.decisions.length) parts.push(`${p.decisions.length} new param(s)`);
-    if (Array.isArray(p.tags) && p.tags.length) parts.push(`${p.tags.length} tag(s)`);
+    if (num(p, "metrics")) parts.push(counted(p.metrics, "metric point"));
+    if (Array.isArray(p.decisions) && p.decisions.length) parts.push(counted(p.decisions.length, "new param"));
+    if (Array.isArray(p.tags) && p.tags.length) parts.push(counted(p.tags.length, "tag"));
     if (Array.isArray(p.artifacts))
       for (const f of p.artifacts as P[])
         parts.push(`the artifact '${v(f.path)}'${typeof f.sha256 === "string" ? ` (sha256 ${f.sha256.slice(0, 12)}…)` : ""}`);
@@ -175,7 +180,7 @@ const RENDERERS: Record<AuditAction, Renderer> & Record<string, Renderer> = {
   "run.logInputs": (a, p, e) => {
     const inputs = Array.isArray(p.inputs) ? (p.inputs as P[]) : [];
     const names = inputs.map((i) => `${v(i.name)}${i.context ? ` (${v(i.context)})` : ""}`).join(", ");
-    return `${a} declared ${inputs.length} dataset input(s) of run #${e.entityId}${names ? `: ${names}` : ""}`;
+    return `${a} declared ${counted(inputs.length, "dataset input")} of run #${e.entityId}${names ? `: ${names}` : ""}`;
   },
   "run.deleteTag": (a, p, e) => `${a} removed the tag '${v(p.key)}' from run #${e.entityId}`,
   "run.delete": (a, _p, e) => `${a} deleted run #${e.entityId} (it can be restored)`,
@@ -192,29 +197,31 @@ const RENDERERS: Record<AuditAction, Renderer> & Record<string, Renderer> = {
       ? `${a}'s script rejected request #${e.entityId} on ${run(p.runId)}${why(p.reason)}`
       : `Request #${e.entityId} on ${run(p.runId)} was rejected${why(p.reason)}`,
   "sweep.create": (a, p, e) =>
-    `${a} started sweep #${e.entityId}${p.name ? ` (${v(p.name)})` : ""}: ${v(p.method)} search of up to ${v(p.maxTrials)} trials${
+    `${a} started sweep #${e.entityId}${p.name ? ` (${v(p.name)})` : ""}: ${v(p.method)} search of up to ${counted(p.maxTrials, "trial")}${
       typeof p.metric === "object" && p.metric !== null ? `, ${v((p.metric as P).direction)} ${v((p.metric as P).name)}` : ""
     }${p.seed !== undefined ? `, seed ${v(p.seed)}` : ""}${why(p.rationale)}`,
   "sweep.pause": (a, p, e) => `${a} paused sweep #${e.entityId}${why(p.rationale)}`,
   "sweep.resume": (a, p, e) => `${a} resumed sweep #${e.entityId}${why(p.rationale)}`,
   "sweep.stop": (a, p, e) => {
     const n = Array.isArray(p.cancelledTrialRunIds) ? p.cancelledTrialRunIds.length : 0;
-    return `${a} stopped sweep #${e.entityId}${n ? ` (cancelling ${n} active trial(s))` : ""}${why(p.rationale)}`;
+    return `${a} stopped sweep #${e.entityId}${n ? ` (cancelling ${counted(n, "active trial")})` : ""}${why(p.rationale)}`;
   },
   "sweep.extend": (a, p, e) =>
-    `${a} extended sweep #${e.entityId} from ${v(p.fromMaxTrials)} to ${v(p.maxTrials)} trials${why(p.rationale)}`,
+    `${a} extended sweep #${e.entityId} from ${v(p.fromMaxTrials)} to ${counted(p.maxTrials, "trial")}${why(p.rationale)}`,
   "sweep.complete": (a, p, e) => {
     const best = typeof p.best === "object" && p.best !== null ? (p.best as P) : null;
-    return `${a} completed sweep #${e.entityId} after ${v(p.trials)} trials${
+    return `${a} completed sweep #${e.entityId} after ${counted(p.trials, "trial")}${
       best ? `; best: ${run(best.runId)} (${v(best.metric)} ${metricValue(best.metric, best.value)})` : ""
     }`;
   },
   "sweep.stopTrial": (a, p, e) =>
     `${a} stopped trial ${run(p.runId)} of sweep #${e.entityId} early at epoch ${v(p.rung)}${
-      p.metric ? `: ${v(p.metric)} ${metricValue(p.metric, p.value)}, not in the top 1/${v(p.eta)} of ${v(p.trialsAtRung)} trial(s)` : ""
+      p.metric
+        ? `: ${v(p.metric)} ${metricValue(p.metric, p.value)}, not in the top 1/${v(p.eta)} of ${counted(p.trialsAtRung, "trial")}`
+        : ""
     }`,
   "sweep.chooseWinner": (a, p, e) =>
-    `${a} chose ${run(p.runId)} as the winner of sweep #${e.entityId}${p.trials !== undefined ? ` (${v(p.trials)} trials)` : ""}${why(p.rationale)}`,
+    `${a} chose ${run(p.runId)} as the winner of sweep #${e.entityId}${p.trials !== undefined ? ` (${counted(p.trials, "trial")})` : ""}${why(p.rationale)}`,
   "checkpoint.create": (a, p, e) => `${a} saved checkpoint #${e.entityId} of ${run(p.runId)} at epoch ${v(p.epoch)}`,
   "evaluation.create": (a, p, e) =>
     `${a} evaluated ${run(p.runId)}${p.checkpointId ? ` at checkpoint #${v(p.checkpointId)}` : ""}${p.partition ? ` on the ${v(p.partition)} set` : ""} (evaluation #${e.entityId})`,
@@ -222,7 +229,7 @@ const RENDERERS: Record<AuditAction, Renderer> & Record<string, Renderer> = {
     `${a} recorded a decision on ${run(p.runId)}${p.path ? ` about the ${pathLabel(String(p.path))}` : ""}${why(p.rationale)}`,
   "decision.correct": (a, p) => `${a} corrected decision #${v(p.correctsDecisionId)} on ${run(p.runId)}${why(p.rationale)}`,
   "model.create": (a, p) =>
-    `${a} created the model ${v(p.name)}${p.approvalsRequired !== undefined ? ` (${v(p.approvalsRequired)} approval(s) to reach production)` : ""}`,
+    `${a} created the model ${v(p.name)}${p.approvalsRequired !== undefined ? ` (${counted(p.approvalsRequired, "approval")} to reach production)` : ""}`,
   "model.update": (a, p, e) =>
     `${a} changed the ${p.field === "approvalsRequired" ? "approvals required" : v(p.field)} of model #${e.entityId} from ${v(p.before)} to ${v(p.after)}`,
   "modelVersion.create": (a, p) => `${a} registered ${modelVersion(p)} from ${run(p.runId)} at epoch ${v(p.epoch)}`,

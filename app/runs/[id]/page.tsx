@@ -10,7 +10,7 @@
  * action or panel (the server refuses piloting it).
  */
 import Link from "next/link";
-import { use, useEffect, useMemo } from "react";
+import { use, useEffect, useMemo, useState } from "react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_trpc/client";
 import { Shell, type Me } from "@/app/_components/shell";
@@ -30,6 +30,7 @@ import { PilotPanel, PILOTABLE_STATES } from "./pilot-panel";
 import { InterventionsList } from "./interventions-list";
 import { RollbackPanel, ROLLBACK_STATES } from "./rollback-panel";
 import { RunDescription } from "./run-description";
+import { CancelRunForm } from "./cancel-run-form";
 import { TrainingHolder } from "./training-holder";
 import { versionsText } from "@/app/_components/versions-text";
 import type { sweepOfRun } from "@/server/sweeps/queries";
@@ -77,11 +78,7 @@ function Run({ runId, me }: { runId: number; me: Me }) {
         : null,
     [run.data, applied],
   );
-  const cancel = useMutation(
-    trpc.runs.cancel.mutationOptions({
-      onSuccess: () => void queryClient.invalidateQueries({ queryKey: trpc.runs.get.queryKey({ id: runId }) }),
-    }),
-  );
+  const [cancelOpen, setCancelOpen] = useState(false);
   // An interrupted run (its training process died) resumes from its last checkpoint on one click.
   const resumeInterrupted = useMutation(
     trpc.runs.resumeInterrupted.mutationOptions({
@@ -164,14 +161,14 @@ function Run({ runId, me }: { runId: number; me: Me }) {
               Resume
             </button>
           ) : null}
-          {me.role === "engineer" && cancellable ? (
-            <button className="danger" type="button" onClick={() => cancel.mutate({ id: runId })} disabled={cancel.isPending}>
+          {me.role === "engineer" && cancellable && !cancelOpen ? (
+            <button className="danger" type="button" onClick={() => setCancelOpen(true)}>
               Cancel run
             </button>
           ) : null}
         </div>
       </div>
-      <FormError error={cancel.error} />
+      {me.role === "engineer" && cancellable && cancelOpen ? <CancelRunForm runId={runId} onClose={() => setCancelOpen(false)} /> : null}
       <FormError error={resumeInterrupted.error} />
       <p className="subtitle">
         by {r.author} · created {formatTime(r.createdAt)} ·{" "}
@@ -186,6 +183,12 @@ function Run({ runId, me }: { runId: number; me: Me }) {
         )}
       </p>
       <RunDescription runId={runId} description={r.description} me={me} />
+      {r.cancellation ? (
+        <p role="note" aria-label="Cancellation">
+          <strong>Cancelled</strong> at the request of {r.cancellation.by}, {formatTime(r.cancellation.at)}
+          {r.cancellation.reason ? <>: “{r.cancellation.reason}”</> : " (no reason was recorded)"}
+        </p>
+      ) : null}
       {r.error ? (
         <div className="state error" role="alert">
           <strong>Training failed</strong>
