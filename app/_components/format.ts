@@ -1,4 +1,6 @@
 /** Formatting helpers: numbers carry units; times are shown in UTC ISO-8601. */
+import { timeText } from "@/contracts/time-text";
+
 export function formatDuration(ms: number | null | undefined): string {
   if (ms === null || ms === undefined) return "–";
   if (ms < 1000) return `${Math.round(ms)} ms`;
@@ -37,9 +39,8 @@ export function formatMetricDelta(d: number, key?: string): string {
   const sign = d > 0 ? "+" : d < 0 ? "−" : "±";
   return isFractionMetric(key) ? `${sign}${(Math.abs(d) * 100).toFixed(1)} pp` : `${sign}${formatMetric(Math.abs(d), key)}`;
 }
-export function formatTime(iso: string | null | undefined): string {
-  return iso ? iso.replace("T", " ").replace(/\.\d+Z$/, "Z") : "–";
-}
+/** A recorded time for people (contracts/time-text.ts, shared with the lineage graph the server composes). */
+export const formatTime = timeText;
 export function formatCount(n: number | null | undefined): string {
   return n === null || n === undefined ? "–" : n.toLocaleString("en-US");
 }

@@ -3,6 +3,7 @@
  * summary lines, one headline hash, and the details shown when a node is opened; edges say what happened
  * ("cleaned into", "trained", "registered as"). Edges point forward in time, from cause to effect.
  */
+import { timeText } from "@/contracts/time-text";
 import type { LineageFacts } from "./collect";
 
 export type LineageNodeKind =
@@ -80,7 +81,7 @@ export function softwareText(r: Pick<Run, "appVersion" | "appCommit" | "tfjsVers
 }
 const show = (v: unknown) => (typeof v === "string" ? v : JSON.stringify(v));
 /** A recorded time as the app shows times everywhere (app/_components/format.ts formatTime): "2026-01-31 12:00:00Z". */
-const time = (iso: string | null) => (iso ? iso.replace("T", " ").replace(/\.\d+Z$/, "Z") : "–");
+const time = timeText;
 
 export function lineageGraph(f: LineageFacts): LineageGraph {
   const nodes: LineageNode[] = [];
