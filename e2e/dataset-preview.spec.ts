@@ -5,7 +5,7 @@
  * its own file (fresh bytes, so a new dataset).
  */
 import { test, expect, type Page } from "@playwright/test";
-import { signIn, unique } from "./helpers";
+import { createExperiment, signIn, trpcMutate, unique, uploadCsvDataset } from "./helpers";
 
 async function uploadAndOpen(page: Page, name: string, csv: string, image?: { height: number; width: number }) {
   await page.goto("/datasets");
@@ -62,4 +62,36 @@ test("[DATASETS]: an image dataset's page draws its first images from their pixe
   await expect(strip.getByRole("img").first()).toHaveAccessibleName("Image 1, label even");
   await expect(strip.getByRole("img").nth(1)).toHaveAccessibleName("Image 2, label odd");
   await expect(panel.getByRole("table", { name: "Rows preview" }).getByRole("row")).toHaveCount(11);
+});
+
+test("[DATASETS]: a random split that leaves a class out of train says so on the dataset and run pages", async ({ page }) => {
+  await signIn(page, "engineer");
+  await createExperiment(page, unique("e2e split warning"));
+  const experimentId = Number(/\/experiments\/(\d+)/.exec(page.url())![1]);
+  // 27 rows of two classes, then 3 of a rare one; the random split with seed 21 puts no 'rare' row in train
+  // (split-warnings.test.ts finds such seeds with the trainer's own makeSplit). Fresh bytes: a new dataset each time.
+  const rows = Array.from(
+    { length: 30 },
+    (_, i) => `${i === 0 ? Date.now() % 997 : i},${(i * 3) % 7},${i < 27 ? (i % 2 ? "setosa" : "versicolor") : "rare"}`,
+  );
+  const datasetId = await uploadCsvDataset(page, unique("rare class"), `x0,x1,species\n${rows.join("\n")}\n`);
+  const run = await trpcMutate<{ id: number }>(page, "runs.create", {
+    experimentId,
+    rationale: "e2e: a random split of an unbalanced dataset",
+    config: {
+      data: {
+        dataset: { datasetId: String(datasetId) },
+        labelColumn: "species",
+        normalization: "standard",
+        split: { strategy: "random", train: 0.6, validation: 0.2, test: 0.2, seed: 21 },
+      },
+      model: { layers: [{ type: "dense", units: 4, activation: "relu" }] },
+      training: { optimizer: { name: "adam" }, learningRate: 0.01, batchSize: 8, epochs: 1, seed: 1 },
+    },
+  });
+  const warning = "Class 'rare' has no rows in train: a model trained on this split never learns it.";
+  await page.goto(`/runs/${run.id}`);
+  await expect(page.getByRole("note", { name: "Split warnings" })).toContainText(warning, { timeout: 60_000 });
+  await page.goto(`/datasets/${datasetId}`);
+  await expect(page.getByRole("note", { name: /^Split \d+ warnings$/ })).toContainText(warning);
 });

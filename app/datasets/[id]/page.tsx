@@ -3,6 +3,7 @@
  * One dataset's datasheet: source, licence, schema, hashes, a preview of its first rows, and each version (cleaning recipe + report) with its
  * splits (manifest: partitions, normalisation statistics, label encoding, vocabulary).
  */
+import { SplitWarnings } from "@/app/_components/split-warnings-note";
 import { use } from "react";
 import Link from "next/link";
 import { useQuery } from "@tanstack/react-query";
@@ -160,6 +161,7 @@ function Dataset({ id }: { id: number }) {
                         </tbody>
                       </table>
                     </div>
+                    <SplitWarnings partitions={m.partitions} label={`Split ${s.id} warnings`} />
                     <SplitPreprocessingDetails splitId={s.id} m={m} columnOrder={ds.schema.columns.map((c) => c.name)} />
                   </div>
                 );

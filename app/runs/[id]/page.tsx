@@ -33,6 +33,8 @@ import { RunDescription } from "./run-description";
 import { CancelRunForm } from "./cancel-run-form";
 import { TrainingHolder } from "./training-holder";
 import { versionsText } from "@/app/_components/versions-text";
+import { SplitWarnings } from "@/app/_components/split-warnings-note";
+import type { PartitionBalance } from "@/app/_components/split-warnings";
 import type { sweepOfRun } from "@/server/sweeps/queries";
 
 type SweepOfRun = ReturnType<typeof sweepOfRun>;
@@ -443,11 +445,12 @@ function MemoryLine({ memory }: { memory: Record<string, unknown> }) {
 }
 
 function SplitLine({ split }: { split: { sha256: string; manifest?: unknown } }) {
-  const parts = (split.manifest as { partitions?: Record<string, { count: number }> }).partitions ?? {};
+  const parts = (split.manifest as { partitions?: Record<string, PartitionBalance> }).partitions ?? {};
   return (
     <>
       <Hash value={split.sha256} label="split sha256" /> · train {parts.train?.count ?? "?"} / validation {parts.validation?.count ?? "?"} /
       test {parts.test?.count ?? "?"} rows
+      <SplitWarnings partitions={parts} label="Split warnings" />
     </>
   );
 }
