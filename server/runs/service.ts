@@ -37,11 +37,12 @@ import {
   type RequestInterventionInput,
 } from "./pilot";
 import { scheduleSteps, validateSchedule } from "@/contracts/pilot-config";
+import { proposedForkName, RUN_NAME_MAX } from "@/contracts/fork-name";
 import { loadResumeStateOn } from "./resume-states";
 
 export const createRunInput = z.object({
   experimentId: z.number().int(),
-  name: z.string().trim().max(120).optional(),
+  name: z.string().trim().max(RUN_NAME_MAX).optional(),
   /** Validated against trainingConfigSchema below, so errors name the config path at fault. */
   config: z.unknown(),
   rationale: z.string().trim().min(1, "a rationale is required: say why you chose this configuration").max(4000),
@@ -97,6 +98,17 @@ function parseRunRequest(actor: SignedInActor, raw: CreateRunInput): { input: Pa
  * decisions, a sweep trial's link and the run.create event. Its reads precede its writes, so on PostgreSQL it runs
  * under the ledger lock (the default name counts the experiment's runs).
  */
+/**
+ * The name of a run launched without one: its config's name, except that a fork whose config still carries its
+ * parent's name (a fork made through the API from the parent's config) is named as the Fork form proposes, "‹parent› ·
+ * fork of #N", so a list of runs does not show a parent and its fork under one name.
+ */
+function defaultRunName(config: TrainingConfig, origin: string, parent: { id: number; name: string } | undefined): string | undefined {
+  if (origin === "fork" && parent && config.name !== undefined && config.name.trim() === parent.name.trim())
+    return proposedForkName(parent);
+  return config.name;
+}
+
 function* insertRun(
   tx: Tx,
   t: StoreTables,
@@ -182,7 +194,7 @@ function* insertRun(
       .insert(runs)
       .values({
         experimentId: experiment.id,
-        name: input.name || config.name || `run ${n + 1}`,
+        name: input.name || defaultRunName(config, origin, parent) || `run ${n + 1}`,
         status: "queued",
         configJson,
         configSha256,

@@ -50,6 +50,29 @@ describe("decisions from runs", () => {
     ]);
   });
 
+  it("a fork made from its parent's config, without a name, is named as the Fork form proposes, not like its parent", async () => {
+    const eng = app.as("engineer");
+    const named = { ...irisConfig({ epochs: 1 }), name: "iris baseline" };
+    const parent = await eng.runs.create({ experimentId: app.experimentId, config: named, rationale: "a named baseline" });
+    const fork = (config: typeof named, name?: string) =>
+      eng.runs.create({
+        experimentId: app.experimentId,
+        config: { ...config, training: { ...config.training, learningRate: 0.01 } },
+        rationale: "slower",
+        origin: "fork",
+        parentRunId: parent.id,
+        ...(name ? { name } : {}),
+      });
+    const unnamed = await fork(named);
+    const renamedInConfig = await fork({ ...named, name: "iris slower" });
+    const namedByHand = await fork(named, "my own name");
+    for (const r of [parent, unnamed, renamedInConfig, namedByHand]) await app.orchestrator.waitFor(r.id);
+    const names = await Promise.all(
+      [parent, unnamed, renamedInConfig, namedByHand].map(async (r) => (await eng.runs.get({ id: r.id })).name),
+    );
+    expect(names).toEqual(["iris baseline", `iris baseline · fork of #${parent.id}`, "iris slower", "my own name"]);
+  });
+
   it("a fork without a change, or a re-run with one, is refused", async () => {
     const parent = await app.as("engineer").runs.get({ id: parentId });
     await expect(

@@ -15,7 +15,7 @@ import { useTRPC } from "@/app/_trpc/client";
 import { Shell, type Me } from "@/app/_components/shell";
 import { ErrorState, FormError, Loading } from "@/app/_components/states";
 import { RunConfigForm } from "@/app/_components/run-config-form";
-import { RUN_NAME_MAX, proposedForkName } from "@/app/_components/fork-name";
+import { RUN_NAME_MAX, proposedForkName } from "@/contracts/fork-name";
 import { diffConfigs, type TrainingConfigInput } from "@/contracts/training-config";
 import type { inferRouterOutputs } from "@trpc/server";
 import type { AppRouter } from "@/server/trpc/root";
