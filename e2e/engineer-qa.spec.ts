@@ -142,8 +142,10 @@ test("[COMPARE]: a fork and its parent (same name) are told apart by id, and the
   const experimentId = await experimentOf(page, "e2e qa compare");
   const name = unique("qa same name");
   const parentId = await createRun(page, { experimentId, config: irisConfig(0.03, name), rationale: "e2e qa: parent" });
+  // Without a name the fork would be "‹name› · fork of #N"; named like its parent by hand, the two share a name.
   const forkId = await createRun(page, {
     experimentId,
+    name,
     config: irisConfig(0.003, name),
     rationale: "e2e qa: a much lower learning rate",
     origin: "fork",
