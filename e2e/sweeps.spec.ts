@@ -1,6 +1,7 @@
 /**
  * Sweeps (issue 17): an engineer starts a sweep from the sweeps page (a bad search space is refused with the path at
- * fault and creates nothing; a spec that is not JSON then shows only that message, not the server's earlier one),
+ * fault and creates nothing; a spec that is not JSON then shows only that message, not the server's earlier one; the
+ * rationale is its own field, required),
  * watches its trials arrive and finish on its page, and chooses the winner with a rationale. The test seeds its own
  * experiment; the real trainer trains every trial; it waits on states, not time.
  */
@@ -40,9 +41,16 @@ test("[SWEEPS]: an engineer starts a sweep, watches its trials, and picks the wi
   await expect(form.getByRole("alert")).toHaveCount(1);
   await expect(form.getByRole("alert")).toHaveText(/^The spec is not valid JSON: /);
 
-  await form.getByRole("textbox", { name: /Spec/ }).fill(JSON.stringify(spec(0.005)));
+  // The rationale goes in its own field, as on every launch: a spec without one and an empty field are refused here.
+  const { rationale: _inSpec, ...withoutRationale } = spec(0.005);
+  await form.getByRole("textbox", { name: /Spec/ }).fill(JSON.stringify(withoutRationale));
+  await form.getByRole("button", { name: "Start sweep" }).click();
+  await expect(form.getByRole("alert")).toHaveText("A rationale is required: say why this search.");
+  await expect(page).toHaveURL(/\/sweeps$/);
+  await form.getByRole("textbox", { name: "Rationale" }).fill("e2e: does a smaller learning rate or a wider layer help?");
   await form.getByRole("button", { name: "Start sweep" }).click();
   await expect(page).toHaveURL(/\/sweeps\/\d+$/);
+  await expect(page.getByText("“e2e: does a smaller learning rate or a wider layer help?”")).toBeVisible();
   const progress = page.getByRole("region", { name: "Progress" });
   await expect(progress.locator("[data-status]")).toHaveAttribute("data-status", "completed", { timeout: 180_000 });
   const trials = page.getByRole("region", { name: "Trials" });

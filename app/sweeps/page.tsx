@@ -30,7 +30,6 @@ const EXAMPLE_SPEC = {
   metric: { name: "val_loss", direction: "minimize" },
   earlyTermination: { type: "asha", rungs: [3], eta: 3 },
   seed: 1,
-  rationale: "",
 };
 
 function Sweeps({ me }: { me: Me }) {
@@ -42,6 +41,7 @@ function Sweeps({ me }: { me: Me }) {
   const experimentLabel = (id: number) => experiments.find((e) => e.id === id)?.label ?? `experiment #${id}`;
   const [experimentId, setExperimentId] = useState<number | null>(null);
   const [specText, setSpecText] = useState(JSON.stringify(EXAMPLE_SPEC, null, 2));
+  const [rationale, setRationale] = useState("");
   const [problem, setProblem] = useState<string | null>(null);
   const create = useMutation(trpc.sweeps.create.mutationOptions({ onSuccess: (s) => router.push(`/sweeps/${s.id}`) }));
   if (list.isLoading) return <Loading what="Loading sweeps" />;
@@ -58,7 +58,12 @@ function Sweeps({ me }: { me: Me }) {
     }
     const exp = experimentId ?? experiments[0]?.id;
     if (exp === undefined) return setProblem("Create an experiment first.");
-    create.mutate({ experimentId: exp, spec });
+    if (!spec || typeof spec !== "object" || Array.isArray(spec)) return setProblem("The spec must be a JSON object ({ … }).");
+    // The Rationale field, as on every other launch; a spec pasted with its own "rationale" keeps it when the field is empty.
+    const own = (spec as { rationale?: unknown }).rationale;
+    const why = rationale.trim() || (typeof own === "string" ? own.trim() : "");
+    if (!why) return setProblem("A rationale is required: say why this search.");
+    create.mutate({ experimentId: exp, spec: { ...spec, rationale: why } });
   };
   return (
     <>
@@ -73,7 +78,7 @@ function Sweeps({ me }: { me: Me }) {
             title="No sweeps yet"
             hint={
               me.role === "engineer"
-                ? "Start one below: the example spec searches the learning rate and the first layer's width on Iris (add a rationale first)."
+                ? "Start one below: the example spec searches the learning rate and the first layer's width on Iris (say why in Rationale first)."
                 : "Engineers start sweeps; each one and its trials then appear here."
             }
           />
@@ -133,8 +138,17 @@ function Sweeps({ me }: { me: Me }) {
               ))}
             </select>
           </label>
+          <label className="field" style={{ marginBottom: 12, maxWidth: 720 }}>
+            <span>Rationale</span>
+            <input
+              aria-label="Rationale"
+              value={rationale}
+              onChange={(e) => setRationale(e.target.value)}
+              placeholder="why this search (required)"
+            />
+          </label>
           <label className="field" style={{ marginBottom: 12 }}>
-            <span>Spec (JSON: base config, search space, method, budget, metric, early termination, seed, rationale)</span>
+            <span>Spec (JSON: base config, search space, method, budget, metric, early termination, seed)</span>
             <textarea
               aria-label="Spec (JSON)"
               className="mono"
