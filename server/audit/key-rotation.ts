@@ -53,6 +53,7 @@ import {
   writePublicKeyFile,
 } from "./keys";
 import { latestAuditPayloadWithAction } from "./ledger-reads";
+import { countOf } from "@/contracts/count-text";
 
 export const KEY_ROTATE_ACTION = "audit.keyRotate";
 export const KEY_ROTATION_PURPOSE = "runledger-audit-key-rotation/1";
@@ -320,13 +321,15 @@ export class KeyChain {
             message: `the trusted key ${trusted.fingerprint} signed no checkpoint covering its introduction at seq ${at.rotationSeq}`,
           });
         notes.push(
-          `the trusted key ${trusted.fingerprint} came into force at seq ${at.rotationSeq} (a key rotation); the ${fromFirst.segments.indexOf(at)} key(s) before it are the ones the log it signed records, each endorsed by its predecessor`,
+          `the trusted key ${trusted.fingerprint} came into force at seq ${at.rotationSeq} (a key rotation); the ${countOf(fromFirst.segments.indexOf(at), "key")} before it ${fromFirst.segments.indexOf(at) === 1 ? "is the one" : "are the ones"} the log it signed records, each endorsed by its predecessor`,
         );
       }
     }
     const valid = walk.segments.length - 1;
     if (valid > 0)
-      notes.push(`the signing key was rotated ${valid} time(s); each checkpoint was checked against the key in force at its tree size`);
+      notes.push(
+        `the signing key was rotated ${valid === 1 ? "once" : `${valid} times`}; each checkpoint was checked against the key in force at its tree size`,
+      );
     return new KeyChain(walk.segments, [...problems, ...walk.problems], notes, leaves);
   }
 

@@ -34,6 +34,7 @@ import type { VerifySummary } from "@/server/audit/verify-summary";
 import { collectLineageOn } from "@/server/lineage/collect";
 import { readOnStore } from "@/server/registry/on-store";
 import { aliasMovesIn, currentAliasTargets } from "@/server/registry/aliases";
+import { countOf } from "@/contracts/count-text";
 
 /** `db`: the SQLite handle or a store (issue 16); `dataDir`: this machine's directory (SQLite: the installation's). */
 type AuditDeps = { db: Store | Db; auditKeys: AuditKeys; dataDir: string };
@@ -224,7 +225,7 @@ export function startLedgerVerification(deps: AuditDeps, actor: Actor) {
   // The key this server holds (on SQLite lacking the ledger's newer key: the one it held before, a key of the chain).
   const auditKeys = heldKeyOf(deps.auditKeys).key;
   const witnessKeys = configuredWitnesses().witnesses.map((w) => w.key.vkey);
-  const trusted = `the server's current public key ${auditKeys.fingerprint}${witnessKeys.length > 0 ? ` and the ${witnessKeys.length} witness key(s) configured in RUNLEDGER_WITNESSES` : ""}`;
+  const trusted = `the server's current public key ${auditKeys.fingerprint}${witnessKeys.length > 0 ? ` and the ${countOf(witnessKeys.length, "witness key")} configured in RUNLEDGER_WITNESSES` : ""}`;
   return startVerifyJobOn(deps, actor, { publicKeyPem: auditKeys.publicKeyPem, witnessKeys }, trusted);
 }
 

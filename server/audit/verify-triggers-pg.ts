@@ -92,6 +92,7 @@ export async function checkTriggersPg(
   }
   const notes: string[] = [];
   const extra = [...live.triggers.keys()].filter((n) => !(n in expected.triggers)).sort();
-  if (extra.length > 0) notes.push(`the database has trigger(s) no migration creates: ${extra.join(", ")}`);
+  if (extra.length > 0)
+    notes.push(`the database has ${extra.length === 1 ? "a trigger" : "triggers"} no migration creates: ${extra.join(", ")}`);
   return { level: { ok: missing.length === 0 && altered.length === 0, missing, altered }, problems, notes };
 }

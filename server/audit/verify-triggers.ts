@@ -88,7 +88,8 @@ export function checkTriggers(
   }
   const notes: string[] = [];
   const extra = [...live.keys()].filter((n) => !expected.triggers.has(n)).sort();
-  if (extra.length > 0) notes.push(`the database has trigger(s) no migration creates: ${extra.join(", ")}`);
+  if (extra.length > 0)
+    notes.push(`the database has ${extra.length === 1 ? "a trigger" : "triggers"} no migration creates: ${extra.join(", ")}`);
   if (missing.length > 0 && appliedUpTo(sqlite) < expected.lastMigrationAt) {
     notes.push(
       `the database has not applied every migration (the latest is ${expected.lastTag}); open it with the current app to migrate it`,

@@ -41,6 +41,7 @@ import {
   neededTreeSizes,
   rangeSpecFor,
 } from "./verify-types";
+import { countOf } from "@/contracts/count-text";
 
 export * from "./verify-types";
 
@@ -286,7 +287,9 @@ export class AuditLogVerifier {
     const unsignedTail = n - lastSigned;
     const notes = [...this.notes];
     if (chainProblems.length === 0 && unsignedTail > 0 && signed.length > 0) {
-      notes.push(`${unsignedTail} event(s) after the last checkpoint are chained but not yet covered by a signature`);
+      notes.push(
+        `${countOf(unsignedTail, "event")} after the last checkpoint ${unsignedTail === 1 ? "is" : "are"} chained but not yet covered by a signature`,
+      );
     }
 
     const anchorMatches = matched.filter((m) => m.check.anchor !== null);

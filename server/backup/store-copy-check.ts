@@ -34,6 +34,7 @@ import { auditEventsWithActionPg, iterateAuditEventsPg, listAuditCheckpointsPg }
 import { listFileArtifacts } from "@/server/artifacts/async-store";
 import { listArtifactsPg, verifyArtifactPg } from "@/server/artifacts/pg-store";
 import { canonicalRow, orderedSelect, quoteIdent, rowKey, storeTables, type StoreTable } from "./store-tables";
+import { countOf } from "@/contracts/count-text";
 
 export const PROVES =
   "the copy equals the source: every table has the same rows (count and SHA-256 of each row's canonical JSON, in primary-key order); " +
@@ -244,7 +245,7 @@ export async function checkStoreCopy(opts: {
     if (!r.equal)
       mismatches.push(
         r.target === null
-          ? `Merkle root at tree size ${r.treeSize}: PostgreSQL's ledger has only ${tgt.events} event(s)`
+          ? `Merkle root at tree size ${r.treeSize}: PostgreSQL's ledger has only ${countOf(tgt.events, "event")}`
           : `Merkle root at tree size ${r.treeSize} differs: source ${r.source}, PostgreSQL ${r.target}`,
       );
   if (targetHead > sourceHead) mismatches.push(`the ledger on PostgreSQL has ${targetHead} events, the source ${sourceHead}`);

@@ -7,6 +7,7 @@
  */
 import type { VerifyResult } from "@/server/audit/verify";
 import type { WitnessUrlCheck } from "@/server/audit/witness/witness-url-anchors";
+import { countOf } from "@/contracts/count-text";
 
 const MAX_LISTED = 20;
 
@@ -37,7 +38,9 @@ export function formatResult(
     );
     // What lies past the anchor rests on the server's own signature only: say how much, so "anchored" is not read as "all of it".
     if (after > 0)
-      lines.push(`                ${after} later event(s) are not covered by the anchor (only by the server's own chain and signatures)`);
+      lines.push(
+        `                ${countOf(after, "later event")} ${after === 1 ? "is" : "are"} not covered by the anchor (only by the server's own chain and signatures)`,
+      );
   } else if (anchor.problem) {
     lines.push(`  anchor FAILED: ${anchor.problem}`);
   } else {

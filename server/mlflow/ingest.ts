@@ -20,6 +20,7 @@ import type { AnyAppServices } from "@/server/app-context/app-services";
 import type { MlflowAnswer } from "./call-body";
 import type { MlflowCtx } from "./common";
 import type { IngestJob } from "./ingest-group";
+import { countOf } from "@/contracts/count-text";
 
 const IDLE_MS = 30_000;
 
@@ -63,7 +64,7 @@ function start(services: AnyAppServices, onMainThread: (job: IngestJob) => Promi
       for (const p of pending) void onMainThread(p.job).then(p.resolve); // dispatchMlflow answers errors, never rejects
       return;
     }
-    if (pending.length) console.error(`mlflow ingest worker: ${why}; ${pending.length} call(s) answered 500 (not acknowledged)`);
+    if (pending.length) console.error(`mlflow ingest worker: ${why}; ${countOf(pending.length, "call")} answered 500 (not acknowledged)`);
     for (const p of pending)
       p.resolve(failure(`the ingest worker stopped before answering (${why}); nothing of this call is acknowledged`));
   };

@@ -39,6 +39,7 @@ import {
 import { scheduleSteps, validateSchedule } from "@/contracts/pilot-config";
 import { proposedForkName, RUN_NAME_MAX } from "@/contracts/fork-name";
 import { loadResumeStateOn } from "./resume-states";
+import { countOf } from "@/contracts/count-text";
 
 export const createRunInput = z.object({
   experimentId: z.number().int(),
@@ -185,7 +186,9 @@ function* insertRun(
   // A re-run may differ only in its schedule: replaying the parent's live interventions makes them planned entries.
   const settingChanges = changes.filter((c) => c.path !== "schedule" && !c.path.startsWith("schedule."));
   if (input.origin === "rerun" && settingChanges.length > 0)
-    invalidInput(`a re-run repeats the parent's exact configuration, but ${settingChanges.length} setting(s) differ`);
+    invalidInput(
+      `a re-run repeats the parent's exact configuration, but ${countOf(settingChanges.length, "setting")} ${settingChanges.length === 1 ? "differs" : "differ"}`,
+    );
 
   const n = (yield* row(tx.select({ n: count() }).from(runs).where(eq(runs.experimentId, experiment.id))))?.n ?? 0;
   const at = now();

@@ -28,6 +28,7 @@ import { pollIntervalMs } from "@/server/runs/orchestrator/run-queue";
 import { checkpointAfterCliWrite } from "@/server/cli/checkpoint-after-write";
 import type { BackendName } from "@/trainer/types";
 import { BACKEND_USAGE, unknownBackendRefusal } from "@/server/cli/backend-option";
+import { countOf } from "@/contracts/count-text";
 
 const USAGE = `usage: npm run worker -- [--concurrency N] [--data-dir DIR] [--key-dir DIR] [--backend ${BACKEND_USAGE}]`;
 
@@ -82,7 +83,9 @@ async function main(argv: string[]): Promise<number> {
   const queue = orchestrator.queue!;
   const me = orchestrator.leases.owner;
   const say = (line: string) => process.stdout.write(`[worker ${me}] ${line}\n`);
-  say(`ready: ${concurrency} slot(s), data directory ${services.dataDir}, ${queue.store} queue polled every ${pollIntervalMs()} ms`);
+  say(
+    `ready: ${countOf(concurrency, "slot")}, data directory ${services.dataDir}, ${queue.store} queue polled every ${pollIntervalMs()} ms`,
+  );
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -106,7 +109,7 @@ async function main(argv: string[]): Promise<number> {
   while (!stopping) {
     try {
       const recovered = await queue.recoverDeadWorkers();
-      if (recovered > 0) say(`${recovered} run(s) of a dead worker back in the queue`);
+      if (recovered > 0) say(`${countOf(recovered, "run")} of a dead worker back in the queue`);
       if (stopping) break;
       const claimed = await queue.claim(orchestrator.leases, orchestrator.freeSlots());
       const now = Date.now();

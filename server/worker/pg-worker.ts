@@ -18,6 +18,7 @@ import { StoreRunQueue } from "@/server/runs/orchestrator/run-queue";
 import { startPgJobConsumer } from "@/server/runs/orchestrator/pg-job-consumer";
 import { openPgStoreServices } from "@/server/app-context/pg-store-services";
 import type { BackendName } from "@/trainer/types";
+import { countOf } from "@/contracts/count-text";
 
 export async function runPgWorker(opts: {
   url: string;
@@ -52,7 +53,7 @@ export async function runPgWorker(opts: {
     },
     onTrainError: (runId, err) => process.stderr.write(`worker: run ${runId}: ${(err as Error).message}\n`),
   });
-  say(`ready: ${opts.concurrency} slot(s), PostgreSQL store ${pg.where}, jobs from graphile-worker`);
+  say(`ready: ${countOf(opts.concurrency, "slot")}, PostgreSQL store ${pg.where}, jobs from graphile-worker`);
 
   const recoverEvery = Number(process.env.RUNLEDGER_WORKER_RECOVERY_MS ?? 5000);
   let recovering = false;
@@ -62,7 +63,7 @@ export async function runPgWorker(opts: {
     queue
       .recoverDeadWorkers()
       .then((moved) => {
-        if (moved > 0) say(`${moved} run(s) of a dead worker back in the queue`);
+        if (moved > 0) say(`${countOf(moved, "run")} of a dead worker back in the queue`);
       })
       .catch((err: Error) => process.stderr.write(`worker: recovery: ${err.message}\n`))
       .finally(() => (recovering = false));

@@ -14,6 +14,7 @@ import type Database from "better-sqlite3";
 import type { ContentChecker } from "./checker";
 import { MetricDigest, type MetricBlock, type MetricKeySummary } from "./records";
 import type { RunLedger } from "./check-runs";
+import { countOf } from "@/contracts/count-text";
 
 export type MetricPoint = readonly [runId: number, key: string, step: number, value: number, epoch: number];
 
@@ -82,7 +83,9 @@ export function checkMetrics(
     });
   }
   if (unfinished > 0)
-    c.notCovered(`metric points of ${unfinished} run(s) that have not ended are not covered yet: a run's end event records their digest`);
+    c.notCovered(
+      `metric points of ${countOf(unfinished, "run")} that ${unfinished === 1 ? "has" : "have"} not ended are not covered yet: a run's end event records their digest`,
+    );
   const stream = source.points();
   if (stream === null) return;
 

@@ -11,6 +11,7 @@
  */
 import { canonicalJson } from "@/contracts/canonical";
 import type { ContentLevel, ContentProblem } from "./types";
+import { countOf } from "@/contracts/count-text";
 
 export const MAX_LISTED_PROBLEMS = 500;
 const MAX_VALUE_CHARS = 160;
@@ -240,7 +241,7 @@ export class ContentChecker {
         recorded: null,
         found: String(this.unlisted),
         seq: null,
-        message: `${this.unlisted} further content problem(s) are not listed`,
+        message: `${countOf(this.unlisted, "further content problem")} ${this.unlisted === 1 ? "is" : "are"} not listed`,
       });
     }
     const notCovered = [
@@ -248,7 +249,7 @@ export class ContentChecker {
         .sort((a, b) => a.firstSeq - b.firstSeq)
         .map(
           (g) =>
-            `${g.fact}: ${g.count} ${g.action} event(s) (seq ${g.firstSeq === g.lastSeq ? g.firstSeq : `${g.firstSeq}–${g.lastSeq}`}) predate the field, so this is not covered by the ledger`,
+            `${g.fact}: ${countOf(g.count, `${g.action} event`)} (seq ${g.firstSeq === g.lastSeq ? g.firstSeq : `${g.firstSeq}–${g.lastSeq}`}) ${g.count === 1 ? "predates" : "predate"} the field, so this is not covered by the ledger`,
         ),
       ...this.staticNotCovered,
     ];

@@ -94,6 +94,8 @@ function sha256(...parts) {
   return hashOnce(parts.length === 1 ? parts[0] : Buffer.concat(parts));
 }
 const sha256Hex = (...parts) => sha256(...parts).toString("hex");
+/** "1 event", "4 events" (contracts/count-text.ts countOf; this script imports nothing of Runledger's). */
+const countOf = (n, singular, plural = `${singular}s`) => `${n} ${n === 1 ? singular : plural}`;
 const isHex64 = (s) => typeof s === "string" && /^[0-9a-f]{64}$/.test(s);
 const EMPTY_ROOT = sha256(Buffer.alloc(0));
 
@@ -244,13 +246,13 @@ function buildKeyChain(trusted, rotations, checkpoints) {
           `the trusted key ${trusted.fingerprint} signed no checkpoint covering its introduction at seq ${at.rotationSeq}`,
         );
       notes.push(
-        `the trusted key ${trusted.fingerprint} came into force at seq ${at.rotationSeq} (a key rotation); the ${fromFirst.segments.indexOf(at)} key(s) before it are the ones the log it signed records, each endorsed by its predecessor`,
+        `the trusted key ${trusted.fingerprint} came into force at seq ${at.rotationSeq} (a key rotation); the ${countOf(fromFirst.segments.indexOf(at), "key")} before it ${fromFirst.segments.indexOf(at) === 1 ? "is the one" : "are the ones"} the log it signed records, each endorsed by its predecessor`,
       );
     }
   }
   if (walk.segments.length > 1)
     notes.push(
-      `the signing key was rotated ${walk.segments.length - 1} time(s); each checkpoint was checked against the key in force at its tree size`,
+      `the signing key was rotated ${walk.segments.length - 1 === 1 ? "once" : `${walk.segments.length - 1} times`}; each checkpoint was checked against the key in force at its tree size`,
     );
   const keyAt = (treeSize) => walk.segments.filter((seg) => seg.fromTreeSize <= treeSize).at(-1) ?? walk.segments[0];
   /** Fingerprint and signature of a signed tree head against the key in force at its size; null when valid. */
@@ -569,7 +571,9 @@ export async function verifyBundleDir(dir, opts = {}) {
       `events from seq ${seq} (${at}) on are covered by no checkpoint, yet ${Math.round(gapMs / 60_000)} minutes older than the newest event (seq ${log.newest[1]}, ${log.newest[0]}); the app signs a checkpoint at least every ${COVERAGE_LIMIT_MINUTES - 2} minutes (checkpoints deleted?)`,
     );
   } else if (unsignedTail > 0 && signed.length > 0)
-    notes.push(`${unsignedTail} event(s) after the last checkpoint are chained but not yet covered by a signature`);
+    notes.push(
+      `${countOf(unsignedTail, "event")} after the last checkpoint ${unsignedTail === 1 ? "is" : "are"} chained but not yet covered by a signature`,
+    );
   if (log.failure) chainProblems.push(log.failure.problem);
 
   // Anchors: the trusted checkpoint the auditor kept, and witness cosignatures.
@@ -594,7 +598,7 @@ export async function verifyBundleDir(dir, opts = {}) {
       log.tail.count > 0 && log.lastAt && Date.parse(log.lastAt) - Date.parse(log.tail.oldestAt) > WITNESS_MAX_LAG_MINUTES * 60_000;
     if (lag)
       anchorProblems.push(
-        `witness lag: ${log.tail.count} event(s) from seq ${log.tail.firstSeq} on are not covered by any witness cosignature (largest cosigned tree size ${witnesses.coveredSize}), and the oldest of them (${log.tail.oldestAt}) is ${Math.round((Date.parse(log.lastAt) - Date.parse(log.tail.oldestAt)) / 60_000)} minutes older than the newest event (${log.lastAt}); at most ${WITNESS_MAX_LAG_MINUTES} minutes are allowed`,
+        `witness lag: ${countOf(log.tail.count, "event")} from seq ${log.tail.firstSeq} on are not covered by any witness cosignature (largest cosigned tree size ${witnesses.coveredSize}), and the oldest of them (${log.tail.oldestAt}) is ${Math.round((Date.parse(log.lastAt) - Date.parse(log.tail.oldestAt)) / 60_000)} minutes older than the newest event (${log.lastAt}); at most ${WITNESS_MAX_LAG_MINUTES} minutes are allowed`,
       );
   }
 
@@ -699,7 +703,7 @@ function checkWitnesses(dir, opts, cpList, notes, anchorProblems) {
     );
     if (valid > 0)
       notes.push(
-        `${valid} cosignature(s) in the bundle verify under the witness keys shipped with it (witness-keys/); they anchor nothing until you pass a witness key you obtained yourself with --witness-key`,
+        `${countOf(valid, "cosignature")} in the bundle ${valid === 1 ? "verifies" : "verify"} under the witness keys shipped with it (witness-keys/); they anchor nothing until you pass a witness key you obtained yourself with --witness-key`,
       );
   }
   return out;
@@ -901,7 +905,7 @@ class FactChecker {
   finish() {
     for (const g of this.gaps.values())
       this.content.notCovered.push(
-        `${g.fact}: ${g.count} ${g.action} event(s) (from seq ${g.first}) predate the field, so this is not covered by the ledger`,
+        `${g.fact}: ${countOf(g.count, `${g.action} event`)} (from seq ${g.first}) ${g.count === 1 ? "predates" : "predate"} the field, so this is not covered by the ledger`,
       );
   }
 }
@@ -1851,7 +1855,7 @@ function formatText(dir, r) {
     `Runledger bundle ${dir}: ${r.ok ? "VERIFIED" : "FAILED"}`,
     `  chain:    ${r.levels.chain.ok ? "intact" : "BROKEN"}: ${r.levels.chain.events} events, ${r.levels.chain.checkpoints} signed checkpoints` +
       (r.latestCheckpoint ? ` (latest #${r.latestCheckpoint.id}, tree size ${r.latestCheckpoint.treeSize}, ${r.latestCheckpoint.at})` : ""),
-    `  content:  ${c.skipped ? `not checked (${c.skipped})` : c.ok ? `intact: ${c.checked} facts checked` : `FAILED: ${c.problems.length} problem(s) in ${c.checked} facts checked`}`,
+    `  content:  ${c.skipped ? `not checked (${c.skipped})` : c.ok ? `intact: ${c.checked} facts checked` : `FAILED: ${countOf(c.problems.length, "problem")} in ${c.checked} facts checked`}`,
     `  anchored: ${r.anchored ? `yes, up to tree size ${r.levels.anchor.treeSize} (${r.levels.anchor.by.map((a) => a.name).join("; ")})` : r.levels.anchor.problem ? `NO: ${r.levels.anchor.problem}` : "no"}`,
     `  server key: ${r.keyFingerprint} (from ${r.keySource})`,
   ];

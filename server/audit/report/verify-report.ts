@@ -24,6 +24,7 @@ import { renderReportCharts } from "./render/report-charts";
 import { renderReportHtml } from "./render/report-html";
 import { sameMarkup } from "./markup-equivalence";
 import { verifyReportContent } from "@/server/audit/content/verify-report-content";
+import { countOf } from "@/contracts/count-text";
 
 export type ReportVerifyResult = { ok: boolean; ledger: VerifyResult; problems: string[]; checked: string[] };
 
@@ -151,7 +152,7 @@ export async function verifyReportBundle(dir: string, opts: VerifyOptions = {}):
     problems.push(`${REPORT_FILES.html} is not what report.json renders to (edited page?)`);
   else
     checked.push(
-      `report.html and ${charts.length} chart(s) re-render ${serialisedBefore ? "to the same elements and text (serialised by an earlier Runledger)" : "identically"} from report.json`,
+      `report.html and ${countOf(charts.length, "chart")} re-render ${serialisedBefore ? "to the same elements and text (serialised by an earlier Runledger)" : "identically"} from report.json`,
     );
 
   // Manifest.

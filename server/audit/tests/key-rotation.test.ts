@@ -91,7 +91,7 @@ describe("audit key rotation", () => {
 
     const fromFirst = await verifyDatabase(dir, { ...CHAIN_ONLY, publicKeyPem: first.publicKeyPem });
     expect(fromFirst).toMatchObject({ ok: true, problems: [], checkpointsChecked: 3, eventsChecked: 19 });
-    expect(fromFirst.notes.join(" ")).toContain("the signing key was rotated 1 time(s)");
+    expect(fromFirst.notes.join(" ")).toContain("the signing key was rotated once");
     const anchored = await verifyDatabase(dir, { ...CHAIN_ONLY, trustedCheckpoint: trustedCheckpointFromRow(cp1, first.publicKeyPem) });
     expect(anchored).toMatchObject({ ok: true, trustedCheckpointChecked: true, keyFingerprint: first.fingerprint });
     const fromNew = await verifyDatabase(dir, CHAIN_ONLY); // the data directory's public key is now the new one
@@ -103,7 +103,7 @@ describe("audit key rotation", () => {
     for (const workers of [0, 2]) {
       const twice = await verifyDatabase(dir, { ...CHAIN_ONLY, publicKeyPem: first.publicKeyPem, workers });
       expect(twice, `workers ${workers}`).toMatchObject({ ok: true, checkpointsChecked: 5 });
-      expect(twice.notes.join(" ")).toContain("rotated 2 time(s)");
+      expect(twice.notes.join(" ")).toContain("rotated 2 times");
     }
 
     // Bundles carry the rotations; without that list the rotation events are reported.

@@ -22,6 +22,7 @@ import {
   signNoteEd25519,
   strictBase64,
 } from "./note";
+import { countOf } from "@/contracts/count-text";
 
 export type CheckpointBody = { origin: string; treeSize: number; rootHash: string /* hex */ };
 
@@ -63,7 +64,8 @@ export function formatCheckpointBody({ origin, treeSize, rootHash }: CheckpointB
 export function parseCheckpointBody(text: string): CheckpointBody & { extensions: string[] } {
   if (!text.endsWith("\n")) throw new NoteFormatError("checkpoint text does not end with a newline");
   const lines = text.slice(0, -1).split("\n");
-  if (lines.length < 3) throw new NoteFormatError(`checkpoint text has ${lines.length} line(s); it needs origin, tree size and root hash`);
+  if (lines.length < 3)
+    throw new NoteFormatError(`checkpoint text has ${countOf(lines.length, "line")}; it needs origin, tree size and root hash`);
   const [origin, size, root, ...extensions] = lines as [string, string, string, ...string[]];
   if (origin.length === 0) throw new NoteFormatError("checkpoint origin line is empty");
   if (extensions.some((l) => l.length === 0)) throw new NoteFormatError("checkpoint extension lines must not be empty");

@@ -22,6 +22,7 @@ import { defaultLogOrigin, formatCheckpointBody } from "./checkpoint-note";
 import { verifyCosignature } from "./cosignature";
 import { type VerifierKey, SIG_TYPE_COSIGNATURE_V1, parseVerifierKey } from "./note";
 import { type CosignatureRecord, allCosignatureRecords, firstCheckpointKeyFingerprint, uncoveredTail } from "./store";
+import { countOf } from "@/contracts/count-text";
 
 export const WITNESS_MAX_LAG_MINUTES = 2 * CHECKPOINT_EVERY_MINUTES;
 
@@ -103,7 +104,8 @@ export function witnessAnchorsFromRecords(
   }
   out.byWitness = [...best.values()];
   out.latestCosigned = out.byWitness.reduce<LatestCosigned | null>((m, x) => (!m || x.treeSize > m.treeSize ? x : m), null);
-  if (unknown > 0) out.notes.push(`${unknown} cosignature(s) by witnesses whose keys were not given were ignored`);
+  if (unknown > 0)
+    out.notes.push(`${countOf(unknown, "cosignature")} by witnesses whose keys were not given ${unknown === 1 ? "was" : "were"} ignored`);
   if (foreign.size > 0)
     out.notes.push(
       `cosignatures for other log origins (${[...foreign].join(", ")}) were ignored; this log's origin is ${origins.join(" or ")} (pass the right origin if RUNLEDGER_LOG_ORIGIN was set)`,
@@ -139,7 +141,7 @@ export function witnessLagProblemFor(tail: TailFacts, coveredSize: number, maxLa
   if (!(lagMs > maxLagMinutes * 60_000)) return null;
   const minutes = Math.round(lagMs / 60_000);
   return (
-    `witness lag: ${tail.count} event(s) from seq ${tail.firstSeq ?? coveredSize + 1} on are not covered by any witness cosignatures (largest cosigned tree size ${coveredSize}), ` +
+    `witness lag: ${countOf(tail.count, "event")} from seq ${tail.firstSeq ?? coveredSize + 1} on are not covered by any witness cosignatures (largest cosigned tree size ${coveredSize}), ` +
     `and the oldest of them (${tail.oldestAt}) is ${minutes} minutes older than the newest event (${tail.newestAt}); at most ${maxLagMinutes} minutes are allowed`
   );
 }

@@ -260,7 +260,7 @@ describe("witness process on loopback", () => {
     raw.close();
     const r = await verifyCli(["--data-dir", forgedDir, "--public-key", path.join(app.dataDir, PUBLIC_KEY_FILE), "--witness-key", keyFile]);
     expect(r.code).toBe(1);
-    expect(r.json.problems.join("\n")).toMatch(/witness lag: \d+ event\(s\) from seq 1 on are not covered by any witness cosignatures/);
+    expect(r.json.problems.join("\n")).toMatch(/witness lag: \d+ events from seq 1 on are not covered by any witness cosignatures/);
   });
 
   it("the app keeps working while its witness is down, says so, and catches up when it is back", async () => {
