@@ -95,11 +95,6 @@ function parseRunRequest(actor: SignedInActor, raw: CreateRunInput): { input: Pa
 }
 
 /**
- * The run's transaction: its lineage checked against the rows as they are now, then the run, its params, its
- * decisions, a sweep trial's link and the run.create event. Its reads precede its writes, so on PostgreSQL it runs
- * under the ledger lock (the default name counts the experiment's runs).
- */
-/**
  * The name of a run launched without one: its config's name, except that a fork whose config still carries its
  * parent's name (a fork made through the API from the parent's config) is named as the Fork form proposes, "‹parent› ·
  * fork of #N", so a list of runs does not show a parent and its fork under one name.
@@ -110,6 +105,11 @@ function defaultRunName(config: TrainingConfig, origin: string, parent: { id: nu
   return config.name;
 }
 
+/**
+ * The run's transaction: its lineage checked against the rows as they are now, then the run, its params, its
+ * decisions, a sweep trial's link and the run.create event. Its reads precede its writes, so on PostgreSQL it runs
+ * under the ledger lock (the default name counts the experiment's runs).
+ */
 function* insertRun(
   tx: Tx,
   t: StoreTables,
