@@ -99,12 +99,12 @@ test("[RUNS]: cancelling a long run stops it and keeps its curves", async ({ pag
   const loss = page.getByRole("img", { name: "Loss curve" });
   await expect.poll(async () => Number(await loss.getAttribute("data-points")), { timeout: 60_000 }).toBeGreaterThan(50);
 
-  // Cancel run asks why first: Keep running closes the form with nothing sent; a blank reason is refused on the page.
+  // Cancel run asks why first: Do not cancel closes the form with nothing sent; a blank reason is refused on the page.
   const header = page.getByRole("region", { name: "Run header" });
   await header.getByRole("button", { name: "Cancel run" }).click();
   const form = page.getByRole("form", { name: /^Cancel run #\d+$/ });
   await expect(form.getByRole("textbox", { name: "Why cancel this run" })).toBeFocused();
-  await form.getByRole("button", { name: "Keep running" }).click();
+  await form.getByRole("button", { name: "Do not cancel" }).click();
   await expect(form).toHaveCount(0);
   await expect(status(page)).toHaveAttribute("data-status", "running");
   await header.getByRole("button", { name: "Cancel run" }).click();

@@ -2,7 +2,7 @@
 /**
  * Asks why before cancelling a run (the run page's "Cancel run"): a cancellation ends training for good and is
  * recorded in the ledger with its reason (runs.cancel), so one click on the header's button opens this form rather
- * than cancelling. "Keep running" closes it with nothing sent.
+ * than cancelling. "Do not cancel" closes it with nothing sent.
  *
  * Invariants: a reason is required before anything is sent (an inline error says so); the server's message is shown
  * unchanged when it refuses (e.g. the run ended meanwhile).
@@ -56,7 +56,7 @@ export function CancelRunForm({ runId, onClose }: { runId: number; onClose: () =
           {cancel.isPending ? "Cancelling…" : "Cancel run"}
         </button>
         <button type="button" onClick={onClose} disabled={cancel.isPending}>
-          Keep running
+          Do not cancel
         </button>
       </div>
       {missing ? (
