@@ -27,6 +27,7 @@ import { appendEvent } from "./ledger-pg";
 import { type AuditKeys, type AuditPublicKey, signBytes, verifyBytes } from "./keys";
 import { MerkleAccumulator, consistencyProof, inclusionProof, merkleRoot } from "./merkle";
 import { EventChainChecker } from "./event-hashing";
+import { CHECKPOINT_ACTION } from "./verify-range";
 import { announceAuditCheckpointSigned } from "./witness/checkpoint-signal";
 import {
   chainHashIn,
@@ -54,8 +55,7 @@ export { latestAuditCheckpoint, listAuditCheckpoints } from "./ledger-reads";
 
 export type TreeHead = { treeSize: number; rootHash: string; at: string; keyFingerprint: string };
 
-/** The action of a checkpoint's own event (not counted by the policy). */
-const CHECKPOINT_ACTION = "audit.checkpoint";
+// CHECKPOINT_ACTION: the action of a checkpoint's own event (not counted by the policy; verify-range.ts defines it).
 
 export class AuditIntegrityError extends Error {
   constructor(message: string) {

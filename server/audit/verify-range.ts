@@ -22,6 +22,7 @@ import crypto from "node:crypto";
 import { leafHashOfFields, type EventProblem } from "./event-hashing";
 import { CompactRange } from "./merkle";
 
+/** The action of a checkpoint's own event. native/rl_audit.c spells it out too (verify-native.test.ts checks they agree). */
 export const CHECKPOINT_ACTION = "audit.checkpoint";
 /** mmap window for the verifier's own read-only connections (a few percent less CPU per row than read()). */
 export const VERIFY_MMAP_BYTES = 1 << 30;

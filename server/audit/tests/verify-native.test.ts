@@ -15,7 +15,7 @@ import { auditNativeExtension, loadAuditNative, scanDatabaseRangeFast, scanDatab
 import { evaluationResultTextSha256, runParamValue } from "../content/records";
 import { frameRunParams, runParamsFrame } from "../content/check-run-params-json";
 import { flattenConfig } from "@/contracts/training-config";
-import { scanDatabaseRange, type CheckpointCopy, type RangeSpec } from "../verify-range";
+import { CHECKPOINT_ACTION, scanDatabaseRange, type CheckpointCopy, type RangeSpec } from "../verify-range";
 
 const DDL = `CREATE TABLE audit_events (seq integer PRIMARY KEY NOT NULL, at text NOT NULL, actor_id integer,
   actor_name text NOT NULL, role text NOT NULL, action text NOT NULL, entity_type text NOT NULL, entity_id text NOT NULL,
@@ -208,6 +208,11 @@ beforeAll(() => {
 });
 
 describe("native range check", () => {
+  it("files the same action as the checkpoint event the JavaScript verifier does", () => {
+    const source = fs.readFileSync(path.join(__dirname, "..", "native", "rl_audit.c"), "utf8");
+    expect(source).toContain(`memcmp(action, "${CHECKPOINT_ACTION}", ${Buffer.byteLength(CHECKPOINT_ACTION)})`);
+  });
+
   it("builds and loads on this machine", () => {
     const ext = auditNativeExtension();
     expect(ext.reason).toBe("built");
