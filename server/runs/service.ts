@@ -95,14 +95,15 @@ function parseRunRequest(actor: SignedInActor, raw: CreateRunInput): { input: Pa
 }
 
 /**
- * The name of a run launched without one: its config's name, except that a fork whose config still carries its
- * parent's name (a fork made through the API from the parent's config) is named as the Fork form proposes, "‹parent› ·
- * fork of #N", so a list of runs does not show a parent and its fork under one name.
+ * The name of a run launched without one: its config's name, except that a fork whose config has no name of its own
+ * (none, or still its parent's: a fork made through the API from the parent's config) is named as the Fork form
+ * proposes, "‹parent› · fork of #N", so a list of runs says what a fork came from and never shows a parent and its
+ * fork under one name. Undefined: the caller numbers it ("run N").
  */
 function defaultRunName(config: TrainingConfig, origin: string, parent: { id: number; name: string } | undefined): string | undefined {
-  if (origin === "fork" && parent && config.name !== undefined && config.name.trim() === parent.name.trim())
-    return proposedForkName(parent);
-  return config.name;
+  const own = config.name?.trim() || undefined;
+  if (origin === "fork" && parent && (own === undefined || own === parent.name.trim())) return proposedForkName(parent);
+  return own;
 }
 
 /**

@@ -50,7 +50,7 @@ describe("decisions from runs", () => {
     ]);
   });
 
-  it("a fork made from its parent's config, without a name, is named as the Fork form proposes, not like its parent", async () => {
+  it("a fork launched without a name of its own is named as the Fork form proposes, not like its parent nor 'run N'", async () => {
     const eng = app.as("engineer");
     const named = { ...irisConfig({ epochs: 1 }), name: "iris baseline" };
     const parent = await eng.runs.create({ experimentId: app.experimentId, config: named, rationale: "a named baseline" });
@@ -66,11 +66,18 @@ describe("decisions from runs", () => {
     const unnamed = await fork(named);
     const renamedInConfig = await fork({ ...named, name: "iris slower" });
     const namedByHand = await fork(named, "my own name");
-    for (const r of [parent, unnamed, renamedInConfig, namedByHand]) await app.orchestrator.waitFor(r.id);
-    const names = await Promise.all(
-      [parent, unnamed, renamedInConfig, namedByHand].map(async (r) => (await eng.runs.get({ id: r.id })).name),
-    );
-    expect(names).toEqual(["iris baseline", `iris baseline · fork of #${parent.id}`, "iris slower", "my own name"]);
+    const { name: _none, ...nameless } = named;
+    const noConfigName = await fork(nameless as typeof named);
+    const runs = [parent, unnamed, renamedInConfig, namedByHand, noConfigName];
+    for (const r of runs) await app.orchestrator.waitFor(r.id);
+    const names = await Promise.all(runs.map(async (r) => (await eng.runs.get({ id: r.id })).name));
+    expect(names).toEqual([
+      "iris baseline",
+      `iris baseline · fork of #${parent.id}`,
+      "iris slower",
+      "my own name",
+      `iris baseline · fork of #${parent.id}`,
+    ]);
   });
 
   it("a fork without a change, or a re-run with one, is refused", async () => {
