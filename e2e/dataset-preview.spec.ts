@@ -34,7 +34,7 @@ test("[DATASETS]: the dataset page previews the first rows of an uploaded CSV", 
 
   await expect(panel.getByText("Showing the first 20 of 25 rows")).toBeVisible();
   const table = panel.getByRole("table", { name: "Rows preview" });
-  await expect(table.getByRole("columnheader")).toHaveText(["#", "id", "review", "score", "label label"]);
+  await expect(table.getByRole("columnheader")).toHaveText(["#", "id", "review", "score", "label to predict"]);
   await expect(table.getByRole("row")).toHaveCount(21);
   const first = table.getByRole("row").nth(1);
   await expect(first.getByRole("cell")).toHaveText(["1", "0", review, "–", "pos"]);

@@ -63,8 +63,9 @@ function RowsBody({ p }: { p: Preview }) {
                   {c.label ? (
                     <>
                       {" "}
-                      <span className="badge" title="the column a model learns to predict">
-                        label
+                      {/* Not "label": a column is often named so, and its header read "label label". */}
+                      <span className="badge" title="the label column: what a model learns to predict">
+                        to predict
                       </span>
                     </>
                   ) : null}
