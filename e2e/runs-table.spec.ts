@@ -99,6 +99,9 @@ test("[RUNS-TABLE]: metric columns in view at 1280 px; Export CSV downloads the 
   await page.getByLabel("Filter runs").fill('params.optimizer = "adam"');
   await page.getByRole("button", { name: "Apply" }).click();
   await expect(table.getByRole("row")).toHaveCount(3);
+  // The box is as tall as its two rows: no blank band under them (a fixed 3-row height left one).
+  const blank = await table.evaluate((t) => t.parentElement!.clientHeight - t.getBoundingClientRect().height);
+  expect(blank).toBeLessThanOrEqual(1);
   const shown = await table.getByRole("row").evaluateAll((rows) => rows.slice(1).map((r) => r.querySelector("a")?.textContent ?? ""));
 
   const downloading = page.waitForEvent("download");

@@ -19,8 +19,8 @@ import type { SortField } from "./explorer-url";
 
 export const PAGE_SIZE = 200;
 const ROW_HEIGHT = 34;
-/** Room for the header row, which may wrap onto two lines (a long param path). */
-const HEADER_HEIGHT = 56;
+/** The runs box's height limit: past it the rows scroll inside the box (virtualized). */
+const MAX_BOX_HEIGHT = 600;
 const active = (r: RunRow) => r.status === "running" || r.status === "queued";
 
 type RowViewProps = {
@@ -179,7 +179,9 @@ export function RunsGrid({
         ref={scrollRef}
         className="grid-scroll"
         hidden={total === 0}
-        style={{ height: Math.min(600, HEADER_HEIGHT + Math.max(total, 3) * ROW_HEIGHT), overflow: "auto" }}
+        // As tall as its rows, up to MAX_BOX_HEIGHT (then it scrolls): a fixed height for 3 rows left a blank band
+        // under one or two runs.
+        style={{ maxHeight: MAX_BOX_HEIGHT, overflow: "auto" }}
         data-testid="runs-scroll"
       >
         <table aria-label="Runs" aria-rowcount={total + 1} style={{ tableLayout: "fixed", width: Math.max(tableWidth, 600) }}>
