@@ -48,6 +48,9 @@ test("an engineer pauses, resumes and stops an API run in the browser; the scrip
     await expect(status).toHaveAttribute("data-status", "running");
     const pilot = page.getByRole("region", { name: "Pilot" });
     await expect(pilot).toContainText("logged by a script through the tracking API");
+    // The subtitle says where the run came from (it read "api of run #null").
+    await expect(page.getByText(/created .* · logged through the MLflow-compatible API$/)).toBeVisible();
+    await expect(page.getByText("of run #null")).toHaveCount(0);
     // A script's run has no training config to adjust: its settings are its logged params (none logged here).
     await expect(pilot.getByRole("form", { name: "Adjust settings" })).toHaveCount(0);
     await expect(pilot.getByRole("form", { name: "Change a param" })).toContainText("The script has logged no param yet.");

@@ -48,7 +48,8 @@ test("[COMPRESS]: an engineer quantizes a checkpoint from the run page; a bad sp
   await expect(created).toBeVisible();
   await created.click();
   await page.waitForURL((url) => /^\/runs\/\d+$/.test(url.pathname) && url.pathname !== `/runs/${id}`);
-  await expect(page.getByText("Compressed from")).toBeVisible();
+  await expect(page.getByText("Compressed from", { exact: true })).toBeVisible();
+  await expect(page.getByText(new RegExp(`created .* · compressed from run #${id}, its checkpoint at epoch \\d+$`))).toBeVisible();
   await expect(page.getByRole("link", { name: `run #${id}` }).first()).toBeVisible();
   await expect(page.locator("[data-status]").first()).toHaveAttribute("data-status", "completed", { timeout: 120_000 });
 

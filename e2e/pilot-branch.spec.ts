@@ -148,7 +148,7 @@ test("[REPLAY]: a re-run of a run with an in-flight learning-rate change replays
   await expect(page).not.toHaveURL(new RegExp(`/runs/${source.id}(/|$)`));
   await expect(page).toHaveURL(/\/runs\/\d+$/);
 
-  await expect(page.getByText(`rerun of run #${source.id}`).first()).toBeVisible();
+  await expect(page.getByText(`re-run of run #${source.id}`).first()).toBeVisible();
   await expect(page.locator("[data-status]").first()).toHaveAttribute("data-status", "completed", { timeout: 120_000 });
   const timeline = page.getByRole("region", { name: "Decisions timeline" });
   await expect(timeline).toContainText("Planned");

@@ -188,7 +188,7 @@ test("[EVAL+FINETUNE]: evaluate a checkpoint on demand, then fine-tune from it w
   const summary = page.getByRole("region", { name: "Summary" });
   await expect(summary).toContainText(new RegExp(`Fine-tuned from\\s*run #${parentId}, epoch 3`));
   await expect(summary).toContainText("frozen: l0_dense · replaced: head");
-  await expect(page.getByText(`finetune of run #${parentId}`)).toBeVisible();
+  await expect(page.getByText(new RegExp(`created .* · fine-tune of run #${parentId}, from its checkpoint at epoch 3$`))).toBeVisible();
 });
 
 test("[RUNS]: a run whose loss diverges fails saying where and what to change, and keeps the curve it drew before", async ({ page }) => {

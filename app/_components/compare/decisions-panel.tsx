@@ -2,6 +2,7 @@
 /** The human decisions that produced each run (initial config, changes, notes, corrections), oldest first. */
 import type { Comparison as RunComparison } from "./comparison-type";
 import { formatTime } from "@/app/_components/format";
+import { originText } from "@/contracts/origin-words";
 import { runColor, runLabel } from "./run-colors";
 
 const show = (v: unknown) => (v === null || v === undefined ? "–" : typeof v === "string" ? v : JSON.stringify(v));
@@ -16,11 +17,7 @@ export function DecisionsPanel({ comparison }: { comparison: RunComparison }) {
           return (
             <div key={r.id} aria-label={`Decisions of ${r.name}`} role="group">
               <h3 style={{ color: runColor(i), marginTop: 0 }}>
-                {runLabel(r, comparison.runs)}{" "}
-                <span className="muted">
-                  · {r.origin}
-                  {r.parentRunId ? ` of #${r.parentRunId}` : ""}
-                </span>
+                {runLabel(r, comparison.runs)} <span className="muted">· {originText(r.origin, r.parentRunId, null)}</span>
               </h3>
               {list.length === 0 ? (
                 <p className="muted">No decisions recorded.</p>

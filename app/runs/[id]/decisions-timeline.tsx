@@ -17,6 +17,7 @@ import type { Me } from "@/app/_components/shell";
 import { ErrorState, FormError, Loading } from "@/app/_components/states";
 import { LineChart, type Series } from "@/app/_components/line-chart";
 import { formatMetric, formatMetricDelta, formatTime } from "@/app/_components/format";
+import { originText } from "@/contracts/origin-words";
 import type { inferRouterOutputs } from "@trpc/server";
 import type { AppRouter } from "@/server/trpc/root";
 import { describeChanges, describeEffect, describeSnapshotLast, describeTrend, type Intervention } from "./interventions";
@@ -80,14 +81,7 @@ function EntryItem({ e }: { e: Entry }) {
           </Link>
         )}
         <span className="muted">
-          {e.origin === "new"
-            ? "first run"
-            : e.origin === "api"
-              ? "logged through the MLflow-compatible API"
-              : e.origin === "branch"
-                ? `branched from run #${e.parentRunId} at epoch ${e.branchedFromEpoch ?? "?"}`
-                : `${e.origin} of #${e.parentRunId}`}{" "}
-          · {e.author}
+          {originText(e.origin, e.parentRunId, e.branchedFromEpoch ?? null)} · {e.author}
         </span>
       </div>
       <ul style={{ paddingLeft: 16, margin: "4px 0" }}>
