@@ -61,6 +61,8 @@ test("[AUDIT]: the report preview and download are recorded POSTs; a GET or a cr
   expect(await exportCount(page, version.modelVersionId)).toBe(before);
 
   await page.goto(`/report/${version.modelVersionId}`);
+  // The page tells the auditor to run the bundle's own verifier (Node alone), not a command needing Runledger's source.
+  await expect(page.getByText(/Unpack it and run node verify-bundle\.mjs in it: Node alone/)).toBeVisible();
   await page.getByRole("button", { name: "Preview report" }).click();
   const report = page.frameLocator('iframe[title="Auditor\'s report preview"]');
   await expect(report.locator("code.weights")).toHaveText(version.weightsSha256);

@@ -67,8 +67,11 @@ export function VersionsTable({ model, me }: { model: ModelDetail; me: Me }) {
                   {formatTime(v.createdAt)} by {v.createdBy}
                 </td>
                 <td>
-                  <Link href={`/models/${encodeURIComponent(model.name)}/versions/${v.version}`}>Lineage</Link>
-                  <PromotionAction model={model} version={v} me={me} onRequest={() => setRequesting(v.version)} />
+                  {/* A row that wraps whole items: "Lineage ·" once dangled above a wrapped button. */}
+                  <div className="row" style={{ gap: 8 }}>
+                    <Link href={`/models/${encodeURIComponent(model.name)}/versions/${v.version}`}>Lineage</Link>
+                    <PromotionAction model={model} version={v} me={me} onRequest={() => setRequesting(v.version)} />
+                  </div>
                 </td>
               </tr>
             ))}
@@ -93,22 +96,12 @@ export function VersionsTable({ model, me }: { model: ModelDetail; me: Me }) {
  */
 function PromotionAction({ model, version, me, onRequest }: { model: ModelDetail; version: Version; me: Me; onRequest: () => void }) {
   const pending = model.promotionRequests.find((r) => r.version === version.version && r.alias === "production" && r.status === "pending");
-  if (pending)
-    return (
-      <>
-        {" "}
-        · <a href={`#request-${pending.id}`}>production request #{pending.id} pending</a>
-      </>
-    );
+  if (pending) return <a href={`#request-${pending.id}`}>production request #{pending.id} pending</a>;
   if (me.role !== "engineer" || !version.testEvaluation || version.aliases.includes("production")) return null;
   return (
-    <>
-      {" "}
-      ·{" "}
-      <button type="button" onClick={onRequest}>
-        Request production
-      </button>
-    </>
+    <button type="button" onClick={onRequest}>
+      Request production
+    </button>
   );
 }
 

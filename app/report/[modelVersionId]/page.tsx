@@ -51,9 +51,11 @@ function Report({ modelVersionId, me }: { modelVersionId: number; me: Me }) {
       </div>
       <p className="subtitle">
         Weights <Hash value={s.weightsSha256} label="model weights sha256" /> · the bundle holds report.html, report.json, the training
-        curves, the PROV-JSON lineage, the whole audit ledger with its signed checkpoints and the server&apos;s public key. Unpack it and
-        run <code>npm run cli -- audit verify --bundle DIR</code> (ledger) or <code>npm run cli -- export --verify DIR</code> (ledger,
-        proofs and report).
+        curves, the PROV-JSON lineage, the whole audit ledger with its signed checkpoints, the server&apos;s public key and its own
+        verifier. Unpack it and run <code>node verify-bundle.mjs</code> in it: Node alone, no Runledger source or npm. It checks the ledger,
+        the recorded content and the report and, given a checkpoint you kept (<code>--trusted-checkpoint FILE</code>) or a witness&apos;s
+        key (<code>--witness-key FILE</code>), that the history they cover was not rewritten. With Runledger&apos;s source,{" "}
+        <code>npm run cli -- export --verify DIR</code> runs the same checks.
       </p>
       <section className="panel" aria-label="Report preview" hidden={!showPreview}>
         <div className="row">
