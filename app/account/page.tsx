@@ -11,6 +11,7 @@ import { useTRPC } from "@/app/_trpc/client";
 import { Shell, type Me } from "@/app/_components/shell";
 import { ErrorState, FormError, Loading } from "@/app/_components/states";
 import { formatCountOf, formatTime } from "@/app/_components/format";
+import { browserText } from "@/app/_components/browser-text";
 import { safeNextPath } from "@/contracts/safe-next-path";
 import { PASSWORD_MAX, PASSWORD_MIN } from "@/contracts/user-fields";
 
@@ -138,7 +139,7 @@ function Sessions() {
                 <td>
                   {formatTime(s.endsAt)} <span className="muted">({s.endsBecause === "idle" ? "if idle" : "at the latest"})</span>
                 </td>
-                <td className="mono">{s.userAgent ?? "unknown"}</td>
+                <td title={s.userAgent ?? undefined}>{browserText(s.userAgent)}</td>
                 <td>
                   {s.current ? <span className="badge">this browser</span> : null}{" "}
                   <button type="button" className="danger" disabled={revoke.isPending} onClick={() => revoke.mutate({ sessionId: s.id })}>
