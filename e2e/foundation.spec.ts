@@ -69,3 +69,14 @@ test("[ROLES]: an auditor cannot launch a run, and the server refuses it too", a
   expect(res.status()).toBe(403);
   expect(await res.text()).toContain("auditor cannot");
 });
+
+test("[NOT FOUND]: an address no page answers says so in the app's style (404) and leads back to the projects", async ({ page }) => {
+  await signIn(page, "auditor");
+  const response = await page.goto("/no-such-page");
+  expect(response?.status()).toBe(404);
+  await expect(page.getByRole("heading", { level: 1, name: "Page not found" })).toBeVisible();
+  await expect(page.getByText("There is no page at this address")).toBeVisible();
+  await page.getByRole("link", { name: "Go to projects" }).click();
+  await expect(page).toHaveURL(/\/$/);
+  await expect(page.getByText(DEMO.auditor.name)).toBeVisible();
+});
