@@ -101,7 +101,7 @@ test("[SWEEP-TO-COMPRESS]: sweep, choose the winner, quantize it to int8, compar
   const compressedId = Number(/\/runs\/(\d+)$/.exec(page.url())![1]);
   const header = page.getByRole("region", { name: "Run header" });
   await expect(header.locator("[data-status]")).toHaveAttribute("data-status", "completed", { timeout: 120_000 });
-  await expect(page.getByText("Compressed from")).toBeVisible();
+  await expect(page.getByText("Compressed from", { exact: true })).toBeVisible();
   await expect(page.getByRole("link", { name: `run #${winnerId}` }).first()).toBeVisible();
   // A compression has no epoch boundaries: no Pilot action, no pilot or rollback panel.
   await expect(header.getByRole("button", { name: "Pilot" })).toHaveCount(0);
