@@ -15,6 +15,13 @@ const nextConfig = {
   // before the build; next build's own check would repeat that run. Measured on the 2-core dev machine: cold build
   // 71 s without it, 185 s with it (its TypeScript step alone 85 s); with a warm Turbopack cache 31 s vs 56 s.
   typescript: { ignoreBuildErrors: true },
+  /** Addresses people guess from the menu ("Projects") or a breadcrumb ("experiment") lead to the projects page, which lists both. */
+  async redirects() {
+    return [
+      { source: "/projects", destination: "/", permanent: false },
+      { source: "/experiments", destination: "/", permanent: false },
+    ];
+  },
   /**
    * Security headers on every response. Pages also get a per-request Content-Security-Policy with a script nonce
    * from proxy.ts; API responses get a deny-all policy; the auditor's report HTML (shown in a sandboxed iframe on

@@ -79,4 +79,10 @@ test("[NOT FOUND]: an address no page answers says so in the app's style (404) a
   await page.getByRole("link", { name: "Go to projects" }).click();
   await expect(page).toHaveURL(/\/$/);
   await expect(page.getByText(DEMO.auditor.name)).toBeVisible();
+  // The addresses the menu and breadcrumbs suggest lead to the projects page instead.
+  for (const guessed of ["/projects", "/experiments"]) {
+    await page.goto(guessed);
+    await expect(page).toHaveURL(/127\.0\.0\.1:\d+\/$/);
+    await expect(page.getByRole("heading", { level: 1, name: "Page not found" })).toHaveCount(0);
+  }
 });
