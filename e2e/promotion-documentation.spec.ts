@@ -50,7 +50,13 @@ test("[PROMOTION docs]: the Request production form checks the model card and da
   expect(await refused.text()).toContain(`Model card of ${model}: Intended purpose and use`);
 
   await page.goto(`/models/${model}/versions/1`);
-  await page.getByRole("button", { name: "Request production" }).click();
+  // Among the page's actions, on the heading's line (it sat on a line of its own below them).
+  const requestButton = page.getByRole("button", { name: "Request production" });
+  const exportReport = page.getByRole("link", { name: "Export auditor's report" });
+  await expect(requestButton).toBeVisible();
+  const [requestBox, exportBox] = [(await requestButton.boundingBox())!, (await exportReport.boundingBox())!];
+  expect(Math.abs(requestBox.y + requestBox.height / 2 - (exportBox.y + exportBox.height / 2))).toBeLessThan(4);
+  await requestButton.click();
   const form = page.getByRole("region", { name: "Request production", exact: true });
   const checklist = form.getByRole("region", { name: "Documentation checklist" });
   await expect(

@@ -20,44 +20,53 @@ function downloadJson(fileName: string, value: unknown) {
   downloadText(fileName, JSON.stringify(value, null, 2));
 }
 
-/** Request production for this version (engineers, a version with a test evaluation not already in production), or its pending request. */
-function Promotion({ name, version, me }: { name: string; version: number; me: Me }) {
+/**
+ * This version's promotion: a pending request's status (the server refuses a second one), else, for an engineer and a
+ * version with a test evaluation not already in production, "Request production" among the page's actions, which
+ * opens the request form below them. Returns what goes in the actions row (`button`) and what goes under it
+ * (`below`: the status or the form).
+ */
+function usePromotion(name: string, version: number, me: Me) {
   const trpc = useTRPC();
   const model = useQuery(trpc.models.get.queryOptions({ name }));
   const [requesting, setRequesting] = useState(false);
-  if (!model.data) return null;
-  const v = model.data.versions.find((x) => x.version === version);
-  if (!v) return null;
+  const v = model.data?.versions.find((x) => x.version === version);
+  if (!model.data || !v) return { button: null, below: null };
   const pending = model.data.promotionRequests.filter((r) => r.version === version && r.status === "pending");
   if (pending.length)
-    return (
-      <p role="status">
-        {pending.map((r) => (
-          <span key={r.id}>
-            Promotion request <Link href={`/models/${encodeURIComponent(name)}#request-${r.id}`}>#{r.id}</Link> to {r.alias} is pending (
-            {r.approvals} of {r.approvalsRequired} approvals).{" "}
-          </span>
-        ))}
-      </p>
-    );
-  if (me.role !== "engineer" || !v.testEvaluation || v.aliases.includes("production")) return null;
-  return requesting ? (
-    <section className="panel">
-      <RequestPromotionForm model={model.data} version={v} me={me} onDone={() => setRequesting(false)} />
-    </section>
-  ) : (
-    <div className="row" style={{ margin: "8px 0" }}>
+    return {
+      button: null,
+      below: (
+        <p role="status">
+          {pending.map((r) => (
+            <span key={r.id}>
+              Promotion request <Link href={`/models/${encodeURIComponent(name)}#request-${r.id}`}>#{r.id}</Link> to {r.alias} is pending (
+              {r.approvals} of {r.approvalsRequired} approvals).{" "}
+            </span>
+          ))}
+        </p>
+      ),
+    };
+  if (me.role !== "engineer" || !v.testEvaluation || v.aliases.includes("production")) return { button: null, below: null };
+  return {
+    button: requesting ? null : (
       <button type="button" onClick={() => setRequesting(true)}>
         Request production
       </button>
-    </div>
-  );
+    ),
+    below: requesting ? (
+      <section className="panel">
+        <RequestPromotionForm model={model.data} version={v} me={me} onDone={() => setRequesting(false)} />
+      </section>
+    ) : null,
+  };
 }
 
 function Version({ name, version, me }: { name: string; version: number; me: Me }) {
   const trpc = useTRPC();
   const lineage = useQuery(trpc.models.lineage.queryOptions({ modelName: name, version }));
   const exportProv = useMutation(trpc.models.exportProv.mutationOptions({ onSuccess: (r) => downloadJson(r.fileName, r.document) }));
+  const promotion = usePromotion(name, version, me);
   if (lineage.isPending) return <Loading what="Loading lineage" />;
   if (lineage.error) return <ErrorState error={lineage.error} title="Could not load this version's lineage" />;
   const l = lineage.data;
@@ -71,6 +80,7 @@ function Version({ name, version, me }: { name: string; version: number; me: Me 
           {name} v{version}: lineage
         </h1>
         <span className="spacer" />
+        {promotion.button}
         <Link className="button" href={`/report/${l.modelVersionId}`}>
           Export auditor&apos;s report
         </Link>
@@ -79,7 +89,7 @@ function Version({ name, version, me }: { name: string; version: number; me: Me 
         </button>
       </div>
       <FormError error={exportProv.error} />
-      <Promotion name={name} version={version} me={me} />
+      {promotion.below}
       {exportProv.data ? (
         <p role="status" className="muted">
           Exported {exportProv.data.fileName} · sha256 <Hash value={exportProv.data.sha256} label="PROV-JSON sha256" />
