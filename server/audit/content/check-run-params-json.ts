@@ -48,22 +48,37 @@ const FRAMED_PARAMS_OF_RUN = "(SELECT rl_run_params_framed(key, value_text, valu
 type Param = { valueText: string | null; valueNum: number | null };
 
 /**
- * Returns how many runs passed on their framed rows or JSON text alone (the others went row by row). `via`: "framed"
- * (the default, when the native extension loads) compares each run's rl_run_params_framed bytes with frameRunParams
- * of its config, "json" the JSON text (rowsMatchConfig). Either only ever passes a run the row path would pass.
+ * With the native extension: each run's config compared with its framed rows, and its seed, inside SQLite
+ * (rl_audit.c rl_run_config_params: the number of rows when both are what the config calls for, NULL when
+ * JavaScript must decide), so a matching run's config is never parsed in JavaScript.
+ */
+const CONFIG_MATCHED_ROWS = `rl_run_config_params(config_json, seed, ${FRAMED_PARAMS_OF_RUN})`;
+
+/**
+ * Returns how many runs passed without the row path (`native`: of those, how many inside SQLite). `via`: "native"
+ * (the default, when the native extension loads) first asks rl_run_config_params, and compares any run it leaves to
+ * JavaScript as "framed" does; "framed" compares each run's rl_run_params_framed bytes with frameRunParams of its
+ * config; "json" the JSON text (rowsMatchConfig). Each only ever passes a run the row path would pass.
  */
 export function checkRunDerivedValuesInDatabase(
   c: ContentChecker,
   sqlite: Database.Database,
   created: Created,
-  via: "framed" | "json" = "framed",
-): { matchedRuns: number } {
-  let matchedRuns = 0;
-  const framed = via === "framed" && loadAuditNative(sqlite);
+  via: "native" | "framed" | "json" = "native",
+): { matchedRuns: number; native: number } {
+  let matchedRuns = 0,
+    native = 0;
+  const framed = via !== "json" && loadAuditNative(sqlite);
+  const inSqlite = framed && via === "native";
   const numbers = !framed && jsonNumbersRoundTrip(sqlite);
   const chunkOf = (params: string) =>
     sqlite.prepare(`SELECT id, config_json, seed, ${params} FROM runs WHERE id > ? ORDER BY id LIMIT ${RUN_CHUNK}`).raw(true);
   const chunkQuery = chunkOf(framed ? FRAMED_PARAMS_OF_RUN : PARAMS_OF_RUN);
+  // A chunk's runs with the number of rows SQLite matched (NULL: compared here, read again by id).
+  const matchedChunk = inSqlite
+    ? sqlite.prepare(`SELECT id, ${CONFIG_MATCHED_ROWS} FROM runs WHERE id > ? ORDER BY id LIMIT ${RUN_CHUNK}`).raw(true)
+    : null;
+  const runById = framed ? sqlite.prepare(`SELECT id, config_json, seed, ${FRAMED_PARAMS_OF_RUN} FROM runs WHERE id = ?`).raw(true) : null;
   // Only json_array refuses a BLOB (one that is not JSONB); rl_run_params_framed answers "X" for it.
   const withoutBlobs = framed ? null : chunkOf(PARAMS_OF_RUN_WITHOUT_BLOBS);
   const rowsOf = sqlite.prepare("SELECT run_id, key, value_text, value_num FROM run_params WHERE run_id = ? ORDER BY key").raw(true);
@@ -95,7 +110,49 @@ export function checkRunDerivedValuesInDatabase(
   // Created runs without a run_params row: judged after the others, in the order of their run.create events.
   const withoutRows = new Map<number, [configJson: string, seed: unknown]>();
   let after: unknown = -Infinity;
+  const judge = ([runId, configJson, seed, rows]: RunWithParams): void => {
+    if (rows === null) {
+      if (created.has(runId)) withoutRows.set(runId, [configJson, seed]);
+      return;
+    }
+    const f = configOf(runId, configJson, seed);
+    if (!f) return;
+    if (!isApiRunConfig(f.config)) {
+      const n = framed ? framedMatchesConfig(f.config, rows) : rowsMatchConfig(f.config, rows as string, numbers);
+      if (n >= 0) {
+        c.checked += n;
+        matchedRuns++;
+        return;
+      }
+    }
+    const e = paramsOf(f);
+    for (const [, key, valueText, valueNum] of rowsOf.all(runId) as RunParamRow[]) {
+      const want = e.params.get(key);
+      e.params.delete(key);
+      c.checked++;
+      if (want ? want.valueText === valueText && want.valueNum === valueNum : valueText === null && valueNum === null) continue; // (null, null): an undefined config value, dropped from the canonical text
+      c.derived("run", runId, `run_params ${key}`, "its config gives", want ?? null, { valueText, valueNum }, e.seq);
+    }
+    missing(runId, e);
+  };
   for (;;) {
+    if (matchedChunk) {
+      // Runs SQLite matched count their seed and rows as checked (as configOf and the fast path do); a run without
+      // a run.create event is not judged either way; any other run is read again and judged here, in its place.
+      const chunk = matchedChunk.all(after) as [id: number, rows: number | null][];
+      for (const [runId, n] of chunk) {
+        if (n !== null) {
+          if (created.has(runId)) {
+            c.checked += 1 + n;
+            matchedRuns++;
+            native++;
+          }
+        } else judge(runById!.get(runId) as RunWithParams);
+      }
+      if (chunk.length < RUN_CHUNK) break;
+      after = chunk[chunk.length - 1]![0];
+      continue;
+    }
     let chunk: RunWithParams[];
     try {
       chunk = chunkQuery.all(after) as RunWithParams[];
@@ -103,31 +160,7 @@ export function checkRunDerivedValuesInDatabase(
       if (!withoutBlobs) throw err;
       chunk = withoutBlobs.all(after) as RunWithParams[]; // json_array refused a BLOB that is not JSONB
     }
-    for (const [runId, configJson, seed, rows] of chunk) {
-      if (rows === null) {
-        if (created.has(runId)) withoutRows.set(runId, [configJson, seed]);
-        continue;
-      }
-      const f = configOf(runId, configJson, seed);
-      if (!f) continue;
-      if (!isApiRunConfig(f.config)) {
-        const n = framed ? framedMatchesConfig(f.config, rows) : rowsMatchConfig(f.config, rows as string, numbers);
-        if (n >= 0) {
-          c.checked += n;
-          matchedRuns++;
-          continue;
-        }
-      }
-      const e = paramsOf(f);
-      for (const [, key, valueText, valueNum] of rowsOf.all(runId) as RunParamRow[]) {
-        const want = e.params.get(key);
-        e.params.delete(key);
-        c.checked++;
-        if (want ? want.valueText === valueText && want.valueNum === valueNum : valueText === null && valueNum === null) continue; // (null, null): an undefined config value, dropped from the canonical text
-        c.derived("run", runId, `run_params ${key}`, "its config gives", want ?? null, { valueText, valueNum }, e.seq);
-      }
-      missing(runId, e);
-    }
+    for (const run of chunk) judge(run);
     if (chunk.length < RUN_CHUNK) break;
     after = chunk[chunk.length - 1]![0];
   }
@@ -137,7 +170,7 @@ export function checkRunDerivedValuesInDatabase(
     const f = configOf(runId, run[0], run[1]);
     if (f) missing(runId, paramsOf(f));
   }
-  return { matchedRuns };
+  return { matchedRuns, native };
 }
 
 /** The number of rows when `framed` (rl_run_params_framed of the run's rows) is frameRunParams(config), else -1. */

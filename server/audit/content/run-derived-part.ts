@@ -2,7 +2,7 @@
  * The run-derived part of the content check (verify-content.ts checkRunDerivedPart: the seed and run_params rows
  * against each run's config, the metric series against the end events) as the content worker runs it
  * (verify-content-worker.ts): the run configs are not loaded up front but read with each run's run_params rows
- * (check-run-params-json.ts), so only the run ids are kept.
+ * (check-run-params-json.ts; with the native extension, compared inside SQLite first), so only the run ids are kept.
  *
  * Invariant: the same result as checkRunDerivedPart on the same snapshot (findings, their order, facts counted,
  * notCovered; run-derived-part.test.ts compares them on tampered databases). Statements are prepared in the order
@@ -24,7 +24,7 @@ const RUN_DERIVED_ACTIONS: readonly string[] = ["run.create", "run.complete", "r
 export function checkRunDerivedPartStreaming(
   sqlite: Database.Database,
   uptoSeq: number,
-  via: "framed" | "json" = "framed",
+  via: "native" | "framed" | "json" = "native",
 ): RunDerivedPartResult {
   const c = new ContentChecker(false);
   try {

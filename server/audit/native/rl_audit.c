@@ -960,6 +960,374 @@ static void run_params_final(sqlite3_context *ctx) {
   sqlite3_result_blob(ctx, d->out.p, (int)d->out.n, free);
 }
 
+/*
+ * rl_run_config_params(config_json, seed, framed): the number of run_params rows a run's config calls for, when
+ * `framed` (rl_run_params_framed of the run's rows) holds exactly those rows (check-run-params-json.ts
+ * frameRunParams' bytes for the parsed config) and `seed` is what the config gives (training.seed, or NULL without
+ * one). The content worker then counts the run's facts without parsing its config in JavaScript. NULL when
+ * JavaScript must decide (it parses the config and compares as before, naming every difference): any difference,
+ * `framed` not a BLOB, and any config this parser is not certain JSON.parse and flattenConfig read the same way:
+ * not strict RFC 8259 JSON; a key that is empty, "__proto__", holds a '.', a backslash or a byte outside printable
+ * ASCII, or repeats in its object; a string that is not valid UTF-8 or holds a lone surrogate; a root that is not a
+ * non-empty object, or whose only key is "api" (the tracking API's config); a training.seed that is neither a
+ * number nor null; more than 64 levels, 64 keys in an object or 4096 leaves.
+ *
+ * Why the rest reads as JavaScript reads it: with such keys flattenConfig's paths are distinct, and sort as UTF-16
+ * code units sort ASCII (byte order, as the (run_id, key) index orders the rows); JSON.parse and strtod both round a
+ * number token to the nearest double (the whole token must be consumed, so a locale's decimal separator can only
+ * send the run to JavaScript); a string's escapes decode to the UTF-8 of the UTF-16 text JavaScript would frame.
+ */
+#define CFG_MAX_DEPTH 64
+#define CFG_MAX_KEYS 64
+#define CFG_MAX_LEAVES 4096
+
+typedef struct {
+  size_t path, path_len, val, val_len;
+} CfgLeaf;
+
+typedef struct {
+  const unsigned char *end;
+  Buf path;  /* the current path */
+  Buf paths; /* every leaf's path */
+  Buf vals;  /* every leaf's framed value: its text part, then its number part */
+  CfgLeaf leaves[CFG_MAX_LEAVES];
+  int order[CFG_MAX_LEAVES];
+  int n, depth, root_keys, root_api;
+} Cfg; /* one per connection (the function's user data), reset for each call */
+
+static const unsigned char *cfg_ws(const unsigned char *p, const unsigned char *end) {
+  while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+  return p;
+}
+
+static void cfg_u32(Buf *b, size_t at, size_t n) {
+  if (b->oom) return;
+  unsigned char *h = (unsigned char *)b->p + at;
+  h[0] = (unsigned char)(n >> 24), h[1] = (unsigned char)(n >> 16), h[2] = (unsigned char)(n >> 8), h[3] = (unsigned char)n;
+}
+
+/* Starts a leaf at the current path; its value bytes follow in c->vals. 0 when there are too many. */
+static int cfg_leaf(Cfg *c) {
+  if (c->n >= CFG_MAX_LEAVES) return 0;
+  CfgLeaf *l = &c->leaves[c->n++];
+  l->path = c->paths.n;
+  l->path_len = c->path.n;
+  buf_add(&c->paths, c->path.p ? c->path.p : "", c->path.n);
+  l->val = c->vals.n;
+  return 1;
+}
+static void cfg_leaf_end(Cfg *c) { c->leaves[c->n - 1].val_len = c->vals.n - c->leaves[c->n - 1].val; }
+
+/* A leaf whose value is the text t (length n) and the number `num` (NULL when has_num is 0). */
+static int cfg_leaf_text(Cfg *c, const char *t, size_t n, int has_num, double num) {
+  if (!cfg_leaf(c)) return 0;
+  unsigned char h[5] = {'t', 0, 0, 0, 0};
+  buf_add(&c->vals, h, 5);
+  cfg_u32(&c->vals, c->vals.n - 4, n);
+  buf_add(&c->vals, t, n);
+  if (!has_num) buf_add(&c->vals, "n", 1);
+  else {
+    unsigned long long bits;
+    memcpy(&bits, &num, 8);
+    unsigned char d[9] = {'d'};
+    for (int i = 0; i < 8; i++) d[1 + i] = (unsigned char)(bits >> (56 - 8 * i));
+    buf_add(&c->vals, d, 9);
+  }
+  cfg_leaf_end(c);
+  return 1;
+}
+
+static int cfg_hex4(const unsigned char *p, const unsigned char *end, unsigned *out) {
+  if (end - p < 4) return 0;
+  unsigned v = 0;
+  for (int i = 0; i < 4; i++) {
+    unsigned h = p[i];
+    int d = h >= '0' && h <= '9' ? (int)(h - '0') : h >= 'a' && h <= 'f' ? (int)(h - 'a' + 10) : h >= 'A' && h <= 'F' ? (int)(h - 'A' + 10) : -1;
+    if (d < 0) return 0;
+    v = v << 4 | (unsigned)d;
+  }
+  *out = v;
+  return 1;
+}
+
+static void cfg_utf8(Buf *b, unsigned cp) {
+  unsigned char u[4];
+  size_t n;
+  if (cp < 0x80) u[0] = (unsigned char)cp, n = 1;
+  else if (cp < 0x800) u[0] = (unsigned char)(0xc0 | cp >> 6), u[1] = (unsigned char)(0x80 | (cp & 0x3f)), n = 2;
+  else if (cp < 0x10000)
+    u[0] = (unsigned char)(0xe0 | cp >> 12), u[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f)), u[2] = (unsigned char)(0x80 | (cp & 0x3f)), n = 3;
+  else
+    u[0] = (unsigned char)(0xf0 | cp >> 18), u[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f)), u[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f)),
+    u[3] = (unsigned char)(0x80 | (cp & 0x3f)), n = 4;
+  buf_add(b, u, n);
+}
+
+/* A string leaf: the token at p (a quote) decoded into a text frame. The index after it, or NULL. */
+static const unsigned char *cfg_string_leaf(Cfg *c, const unsigned char *p) {
+  const unsigned char *end = c->end;
+  if (!cfg_leaf(c)) return NULL;
+  Buf *b = &c->vals;
+  unsigned char h[5] = {'t', 0, 0, 0, 0};
+  buf_add(b, h, 5);
+  size_t start = b->n;
+  for (p++; p < end; p++) {
+    unsigned ch = *p;
+    if (ch == '"') {
+      cfg_u32(b, start - 4, b->n - start);
+      buf_add(b, "n", 1);
+      cfg_leaf_end(c);
+      return p + 1;
+    }
+    if (ch < 0x20) return NULL;
+    if (ch == '\\') {
+      if (++p >= end) return NULL;
+      char e;
+      switch (*p) {
+        case '"': e = '"'; break;
+        case '\\': e = '\\'; break;
+        case '/': e = '/'; break;
+        case 'b': e = '\b'; break;
+        case 'f': e = '\f'; break;
+        case 'n': e = '\n'; break;
+        case 'r': e = '\r'; break;
+        case 't': e = '\t'; break;
+        case 'u': {
+          unsigned cp, lo;
+          if (!cfg_hex4(p + 1, end, &cp)) return NULL;
+          p += 4;
+          if (cp >= 0xdc00 && cp <= 0xdfff) return NULL; /* a lone low surrogate */
+          if (cp >= 0xd800 && cp <= 0xdbff) {
+            if (end - p < 7 || p[1] != '\\' || p[2] != 'u' || !cfg_hex4(p + 3, end, &lo) || lo < 0xdc00 || lo > 0xdfff) return NULL;
+            cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+            p += 6;
+          }
+          cfg_utf8(b, cp);
+          continue;
+        }
+        default: return NULL;
+      }
+      buf_add(b, &e, 1);
+    } else if (ch >= 0x80) {
+      int n = utf8_seq(p, end);
+      if (!n) return NULL;
+      buf_add(b, p, (size_t)n);
+      p += n - 1;
+    } else buf_add(b, p, 1);
+  }
+  return NULL;
+}
+
+/* A number token (RFC 8259 grammar) as a double in *out. The index after it, or NULL. */
+static const unsigned char *cfg_number(const unsigned char *p, const unsigned char *end, double *out) {
+  const unsigned char *q = p;
+  if (q < end && *q == '-') q++;
+  if (q >= end) return NULL;
+  if (*q == '0') q++;
+  else if (*q >= '1' && *q <= '9')
+    while (q < end && is_digit(*q)) q++;
+  else return NULL;
+  if (q < end && *q == '.') {
+    const unsigned char *d = ++q;
+    while (q < end && is_digit(*q)) q++;
+    if (q == d) return NULL;
+  }
+  if (q < end && (*q == 'e' || *q == 'E')) {
+    q++;
+    if (q < end && (*q == '+' || *q == '-')) q++;
+    const unsigned char *d = q;
+    while (q < end && is_digit(*q)) q++;
+    if (q == d) return NULL;
+  }
+  size_t n = (size_t)(q - p);
+  char text[72];
+  if (n >= sizeof text) return NULL;
+  memcpy(text, p, n);
+  text[n] = 0;
+  char *stop;
+  *out = strtod(text, &stop);
+  return stop == text + n ? q : NULL;
+}
+
+static const unsigned char *cfg_value(Cfg *c, const unsigned char *p);
+
+static const unsigned char *cfg_object(Cfg *c, const unsigned char *p) {
+  const unsigned char *end = c->end, *keys[CFG_MAX_KEYS];
+  size_t lens[CFG_MAX_KEYS], base = c->path.n;
+  int k = 0;
+  p = cfg_ws(p + 1, end);
+  if (p < end && *p == '}') return base == 0 ? NULL : cfg_leaf_text(c, "{}", 2, 0, 0) ? p + 1 : NULL;
+  for (;;) {
+    if (p >= end || *p != '"') return NULL;
+    const unsigned char *key = p + 1, *q = key;
+    while (q < end && *q != '"') {
+      if (*q < 0x20 || *q > 0x7e || *q == '\\' || *q == '.') return NULL;
+      q++;
+    }
+    if (q >= end) return NULL;
+    size_t len = (size_t)(q - key);
+    if (len == 0 || (len == 9 && memcmp(key, "__proto__", 9) == 0) || k == CFG_MAX_KEYS) return NULL;
+    for (int i = 0; i < k; i++)
+      if (lens[i] == len && memcmp(keys[i], key, len) == 0) return NULL; /* JSON.parse keeps the last; flattenConfig too */
+    keys[k] = key, lens[k++] = len;
+    if (base == 0) {
+      c->root_keys++;
+      if (len == 3 && memcmp(key, "api", 3) == 0) c->root_api = 1;
+    }
+    c->path.n = base;
+    if (base) buf_add(&c->path, ".", 1);
+    buf_add(&c->path, key, len);
+    p = cfg_ws(q + 1, end);
+    if (p >= end || *p != ':') return NULL;
+    p = cfg_value(c, cfg_ws(p + 1, end));
+    if (!p) return NULL;
+    p = cfg_ws(p, end);
+    c->path.n = base;
+    if (p >= end) return NULL;
+    if (*p == '}') return p + 1;
+    if (*p != ',') return NULL;
+    p = cfg_ws(p + 1, end);
+  }
+}
+
+static const unsigned char *cfg_array(Cfg *c, const unsigned char *p) {
+  const unsigned char *end = c->end;
+  size_t base = c->path.n;
+  p = cfg_ws(p + 1, end);
+  if (p < end && *p == ']') return cfg_leaf_text(c, "[]", 2, 0, 0) ? p + 1 : NULL;
+  for (long i = 0;; i++) {
+    char index[24];
+    int m = snprintf(index, sizeof index, ".%ld", i);
+    c->path.n = base;
+    buf_add(&c->path, index, (size_t)m);
+    p = cfg_value(c, p);
+    if (!p) return NULL;
+    p = cfg_ws(p, end);
+    c->path.n = base;
+    if (p >= end) return NULL;
+    if (*p == ']') return p + 1;
+    if (*p != ',') return NULL;
+    p = cfg_ws(p + 1, end);
+  }
+}
+
+static const unsigned char *cfg_value(Cfg *c, const unsigned char *p) {
+  const unsigned char *end = c->end;
+  if (p >= end) return NULL;
+  unsigned ch = *p;
+  if (ch == '"') return cfg_string_leaf(c, p);
+  if (ch == '{' || ch == '[') {
+    if (++c->depth > CFG_MAX_DEPTH) return NULL;
+    const unsigned char *r = ch == '{' ? cfg_object(c, p) : cfg_array(c, p);
+    c->depth--;
+    return r;
+  }
+  if (ch == '-' || is_digit(ch)) {
+    double v;
+    const unsigned char *q = cfg_number(p, end, &v);
+    if (!q || !cfg_leaf(c)) return NULL;
+    unsigned long long bits;
+    memcpy(&bits, &v, 8);
+    unsigned char d[10] = {'n', 'd'};
+    for (int i = 0; i < 8; i++) d[2 + i] = (unsigned char)(bits >> (56 - 8 * i));
+    buf_add(&c->vals, d, 10);
+    cfg_leaf_end(c);
+    return q;
+  }
+  if (end - p >= 4 && memcmp(p, "null", 4) == 0) {
+    if (!cfg_leaf(c)) return NULL;
+    buf_add(&c->vals, "nn", 2);
+    cfg_leaf_end(c);
+    return p + 4;
+  }
+  if (end - p >= 4 && memcmp(p, "true", 4) == 0) return cfg_leaf_text(c, "true", 4, 1, 1.0) ? p + 4 : NULL;
+  if (end - p >= 5 && memcmp(p, "false", 5) == 0) return cfg_leaf_text(c, "false", 5, 1, 0.0) ? p + 5 : NULL;
+  return NULL;
+}
+
+static int cfg_path_cmp(const Cfg *c, const CfgLeaf *a, const CfgLeaf *b) {
+  size_t m = a->path_len < b->path_len ? a->path_len : b->path_len;
+  int r = m ? memcmp(c->paths.p + a->path, c->paths.p + b->path, m) : 0;
+  return r ? r : a->path_len < b->path_len ? -1 : a->path_len > b->path_len ? 1 : 0;
+}
+
+/* 1 when the config's seed (training.seed, or null without one) equals the seed column as JavaScript compares them. */
+static int cfg_seed_is(const Cfg *c, sqlite3_value *seed) {
+  static const char SEED[] = "training.seed";
+  const size_t len = sizeof SEED - 1;
+  const CfgLeaf *found = NULL;
+  for (int i = 0; i < c->n; i++) {
+    const CfgLeaf *l = &c->leaves[i];
+    if (l->path_len < len || memcmp(c->paths.p + l->path, SEED, len) != 0) continue;
+    if (l->path_len > len) {
+      if (c->paths.p[l->path + len] == '.') return 0; /* an object or array seed */
+      continue;
+    }
+    found = l;
+  }
+  const unsigned char *v = found ? (const unsigned char *)c->vals.p + found->val : NULL;
+  int type = sqlite3_value_type(seed);
+  if (!found || (found->val_len == 2 && v[0] == 'n' && v[1] == 'n')) return type == SQLITE_NULL;
+  if (found->val_len != 10 || v[0] != 'n' || v[1] != 'd') return 0; /* a text, a boolean, {} or [] */
+  unsigned long long bits = 0;
+  for (int i = 0; i < 8; i++) bits = bits << 8 | v[2 + i];
+  double want;
+  memcpy(&want, &bits, 8);
+  if (type == SQLITE_FLOAT) return sqlite3_value_double(seed) == want;
+  if (type != SQLITE_INTEGER) return 0;
+  sqlite3_int64 s = sqlite3_value_int64(seed);
+  return s <= 9007199254740992LL && s >= -9007199254740992LL && (double)s == want;
+}
+
+static void run_config_params(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  if (sqlite3_value_type(argv[0]) != SQLITE_TEXT || sqlite3_value_type(argv[2]) != SQLITE_BLOB) return;
+  const unsigned char *json = sqlite3_value_text(argv[0]);
+  int len = sqlite3_value_bytes(argv[0]);
+  const unsigned char *framed = sqlite3_value_blob(argv[2]);
+  size_t framed_len = (size_t)sqlite3_value_bytes(argv[2]);
+  Cfg *c = sqlite3_user_data(ctx);
+  c->path.n = c->paths.n = c->vals.n = 0;
+  c->path.oom = c->paths.oom = c->vals.oom = 0;
+  c->n = c->depth = c->root_keys = c->root_api = 0;
+  c->end = json + len;
+  const unsigned char *p = cfg_ws(json, c->end);
+  int ok = p < c->end && *p == '{';
+  if (ok) {
+    p = cfg_value(c, p);
+    ok = p != NULL && cfg_ws(p, c->end) == c->end && c->root_keys > 0 && !(c->root_keys == 1 && c->root_api);
+  }
+  ok = ok && !c->path.oom && !c->paths.oom && !c->vals.oom && cfg_seed_is(c, argv[1]);
+  /* The leaves in key order (insertion sort of an index: most configs come nearly sorted), compared frame by frame. */
+  int *order = c->order;
+  for (int i = 0; ok && i < c->n; i++) {
+    int j = i;
+    while (j > 0 && cfg_path_cmp(c, &c->leaves[order[j - 1]], &c->leaves[i]) > 0) order[j] = order[j - 1], j--;
+    order[j] = i;
+  }
+  size_t at = 0;
+  for (int i = 0; ok && i < c->n; i++) {
+    const CfgLeaf *l = &c->leaves[order[i]];
+    if (i > 0 && cfg_path_cmp(c, &c->leaves[order[i - 1]], l) >= 0) ok = 0; /* never two leaves at one path */
+    unsigned char h[5] = {'k', (unsigned char)(l->path_len >> 24), (unsigned char)(l->path_len >> 16), (unsigned char)(l->path_len >> 8),
+                          (unsigned char)l->path_len};
+    if (!ok || framed_len - at < 5 + l->path_len + l->val_len || memcmp(framed + at, h, 5) != 0 ||
+        memcmp(framed + at + 5, c->paths.p + l->path, l->path_len) != 0 ||
+        memcmp(framed + at + 5 + l->path_len, c->vals.p + l->val, l->val_len) != 0)
+      ok = 0;
+    else at += 5 + l->path_len + l->val_len;
+  }
+  if (ok && at == framed_len) sqlite3_result_int64(ctx, c->n);
+}
+
+static void cfg_free(void *p) {
+  Cfg *c = p;
+  free(c->path.p);
+  free(c->paths.p);
+  free(c->vals.p);
+  free(c);
+}
+
 #ifdef _WIN32
 __declspec(dllexport)
 #endif
@@ -979,5 +1347,11 @@ int sqlite3_rlaudit_init(sqlite3 *db, char **err, const sqlite3_api_routines *ap
   if (rc == SQLITE_OK)
     rc = sqlite3_create_function_v2(db, "rl_run_params_framed", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, 0, 0,
                                     run_params_step, run_params_final, 0);
+  if (rc == SQLITE_OK) {
+    Cfg *cfg = calloc(1, sizeof *cfg);
+    rc = cfg ? sqlite3_create_function_v2(db, "rl_run_config_params", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, cfg,
+                                          run_config_params, 0, 0, cfg_free)
+             : SQLITE_NOMEM;
+  }
   return rc;
 }

@@ -63,6 +63,7 @@ function expectSameAsReference(db: Database.Database): ReturnType<typeof checkRu
     const reference = checkRunDerivedPart(db, n);
     expect(checkRunDerivedPartStreaming(db, n, "json")).toEqual(reference);
     if (native) expect(checkRunDerivedPartStreaming(db, n, "framed")).toEqual(reference);
+    if (native) expect(checkRunDerivedPartStreaming(db, n, "native")).toEqual(reference);
     return reference;
   } finally {
     db.prepare("COMMIT").run();
@@ -83,6 +84,14 @@ describe("the streaming run-derived part gives checkRunDerivedPart's result", ()
     const r = expectSameAsReference(copy());
     expect(r.state.problems).toEqual([]);
     expect(r.state.checked).toBeGreaterThan(RUNS * 26);
+  });
+
+  it("on the clean database, every run's config is matched inside SQLite", () => {
+    if (!native) return;
+    const db = copy();
+    const runs = db.prepare("SELECT count(*) FROM runs").pluck().get() as number;
+    expect(runs).toBeGreaterThanOrEqual(RUNS);
+    expect(checkRunDerived(db, "native")).toEqual({ matchedRuns: runs, native: runs });
   });
 
   const cases: [string, string[], string[]][] = [
@@ -315,6 +324,7 @@ describe("random configs with awkward keys and values, clean and tampered", () =
       tampered = 0,
       matched = 0,
       framedMatched = 0,
+      nativeMatched = 0,
       problems = 0;
     for (let round = 0; round < 25; round++) {
       db.exec("DELETE FROM run_params");
@@ -338,6 +348,7 @@ describe("random configs with awkward keys and values, clean and tampered", () =
       problems += reference.state.problems.length;
       matched += matchedRuns(db, "json");
       if (native) framedMatched += matchedRuns(db, "framed");
+      if (native) nativeMatched += matchedRuns(db, "native");
     }
     expect(tampered).toBeGreaterThan(300);
     expect(problems).toBeGreaterThan(300);
@@ -345,14 +356,21 @@ describe("random configs with awkward keys and values, clean and tampered", () =
     expect(matched).toBeGreaterThan(clean * 0.6);
     // The framed rows pass at least what the JSON text does (keys and texts framed as their UTF-8 bytes, unescaped).
     if (native) expect(framedMatched).toBeGreaterThanOrEqual(matched);
+    // Those SQLite leaves to JavaScript are compared as "framed" compares them: the same runs pass.
+    if (native) expect(nativeMatched).toBe(framedMatched);
   });
 });
 
 /** How many runs checkRunDerivedValuesInDatabase passed on the JSON text or framed rows alone (facts counted without the row path). */
-function matchedRuns(db: Database.Database, via: "framed" | "json"): number {
+function matchedRuns(db: Database.Database, via: "native" | "framed" | "json"): number {
+  return checkRunDerived(db, via).matchedRuns;
+}
+
+/** checkRunDerivedValuesInDatabase's counts with every run created. */
+function checkRunDerived(db: Database.Database, via: "native" | "framed" | "json"): { matchedRuns: number; native: number } {
   const created: Created = new Map();
   for (const id of db.prepare("SELECT id FROM runs").pluck().all() as number[])
     created.set(id, { ev: { seq: id, action: "run.create", actorId: 1, entityId: String(id), payload: "" }, payload: null });
   const c = new ContentChecker(false);
-  return checkRunDerivedValuesInDatabase(c, db, created, via).matchedRuns;
+  return checkRunDerivedValuesInDatabase(c, db, created, via);
 }
