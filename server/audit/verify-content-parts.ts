@@ -1,7 +1,9 @@
 /**
  * Content verification split across threads for `verifyDatabase` with workers: a worker thread checks the
  * run-derived part (run_params and metric series, verify-content-worker.ts) while the main thread checks the rest
- * of the content (content/verify-content.ts checkContentExceptRunDerived) and range workers check the chain.
+ * of the content (content/verify-content.ts checkContentExceptRunDerived) and range workers check the chain. The
+ * worker first makes the heavy SQL reads of the main thread's checkpoint and evaluation phases and posts them
+ * (content/sql-reads.ts), which balances the two threads' work.
  *
  * Invariant: every part reads ONE database state. Each connection has its own read transaction, and SQLite cannot
  * hand a snapshot from one connection to another, so the snapshots are started close together and then proved
@@ -12,13 +14,15 @@
  * content check runs on the main thread's snapshot, as in one pass.
  */
 import Database from "better-sqlite3";
-import { Worker } from "node:worker_threads";
+import { Worker, type MessagePort } from "node:worker_threads";
+import type { SqlRead } from "./content/sql-reads";
 import type { RunDerivedPartResult } from "./content/verify-content";
 import { maxAuditSeq } from "./ledger-reads";
 import { workerScript } from "./worker-script";
 
 export type ContentWorkerInput = { file: string };
-export type ContentWorkerRequest = { type: "pin" } | { type: "go"; uptoSeq: number };
+/** "go": `reads` (sql-reads.ts) are read first and posted on `port`, then the run-derived part runs. */
+export type ContentWorkerRequest = { type: "pin" } | { type: "go"; uptoSeq: number; reads: SqlRead[]; port: MessagePort | null };
 export type ContentWorkerReply =
   | { type: "ready" }
   | { type: "pinned"; maxSeq: number }
@@ -58,10 +62,11 @@ export class ContentWorker {
   private expect<T extends ContentWorkerReply["type"]>(
     type: T,
     send?: ContentWorkerRequest,
+    transfer: MessagePort[] = [],
   ): Promise<Extract<ContentWorkerReply, { type: T }>> {
     if (this.failed) return Promise.reject(this.failed);
     const p = new Promise<ContentWorkerReply>((resolve, reject) => (this.waiting = { type, resolve, reject }));
-    if (send) this.worker.postMessage(send);
+    if (send) this.worker.postMessage(send, transfer);
     return p as Promise<Extract<ContentWorkerReply, { type: T }>>;
   }
 
@@ -92,9 +97,12 @@ export class ContentWorker {
     return (await this.expect("pinned", { type: "pin" })).maxSeq;
   }
 
-  /** Runs the run-derived part on the pinned snapshot, events up to `uptoSeq`. */
-  async run(uptoSeq: number): Promise<RunDerivedPartResult> {
-    return (await this.expect("done", { type: "go", uptoSeq })).result;
+  /**
+   * Runs the run-derived part on the pinned snapshot, events up to `uptoSeq`; first reads `reads` and posts each on
+   * `port` (transferred to the worker), for the main thread's later phases.
+   */
+  async run(uptoSeq: number, reads: SqlRead[] = [], port: MessagePort | null = null): Promise<RunDerivedPartResult> {
+    return (await this.expect("done", { type: "go", uptoSeq, reads, port }, port ? [port] : [])).result;
   }
 
   stop(): void {

@@ -6,12 +6,15 @@
  *   → "ready" once its read-only connection is open;
  *   ← { type: "pin" }: end any read transaction, BEGIN, read max(seq): this connection's snapshot starts here;
  *   → { type: "pinned", maxSeq } (the main thread then checks that no commit fell between its snapshot and this one);
- *   ← { type: "go", uptoSeq }: run the part on that snapshot → { type: "done", result } | { type: "error", error }.
+ *   ← { type: "go", uptoSeq, reads, port }: read `reads` and post each on `port` (content/sql-reads.ts: the main
+ *     thread's later phases take them), then run the part on that snapshot → { type: "done", result } | { type: "error", error }.
  * It never writes, and reads only inside the pinned read transaction.
  */
 import Database from "better-sqlite3";
 import { parentPort, workerData } from "node:worker_threads";
 import { checkRunDerivedPartStreaming } from "./content/run-derived-part";
+import { readAndPost } from "./content/sql-reads";
+import { loadAuditNative } from "./native-range";
 import type { ContentWorkerInput, ContentWorkerReply, ContentWorkerRequest } from "./verify-content-parts";
 import { VERIFY_MMAP_BYTES } from "./verify-range";
 
@@ -36,6 +39,12 @@ parentPort?.on("message", (m: ContentWorkerRequest) => {
       const row = db.prepare("SELECT max(seq) AS n FROM audit_events").get() as { n: number | null };
       post({ type: "pinned", maxSeq: row.n ?? 0 });
     } else {
+      // The main thread's later reads first (it takes them when it gets there, or reads them itself), then the part.
+      if (m.port) {
+        if (m.reads.length > 0) loadAuditNative(db);
+        readAndPost(db, m.reads, m.port);
+        m.port.close();
+      }
       const result = checkRunDerivedPartStreaming(db, m.uptoSeq);
       db.prepare("COMMIT").run();
       db.close();

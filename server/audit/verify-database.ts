@@ -10,13 +10,15 @@
 import Database from "better-sqlite3";
 import fs from "node:fs";
 import os from "node:os";
+import { MessageChannel } from "node:worker_threads";
 import path from "node:path";
 import type { Db } from "@/db/client";
 import type { Anchor } from "./anchors";
 import { loadAuditPublicKey } from "./keys";
 import { type AuditDbSource, auditEventsWithAction, listAuditCheckpoints, maxAuditSeq, sqliteOf } from "./ledger-reads";
 import { KEY_ROTATE_ACTION } from "./key-rotation";
-import { checkContent, checkContentExceptRunDerived } from "./content/verify-content";
+import { checkContent, checkContentExceptRunDerived, laterPhaseReads } from "./content/verify-content";
+import { PrefetchedReads } from "./content/sql-reads";
 import { checkRunDerivedPartStreaming } from "./content/run-derived-part";
 import { ContentWorker, pinSameSnapshot } from "./verify-content-parts";
 import { witnessAnchors, witnessLagProblem } from "./witness/witness-anchors";
@@ -50,6 +52,13 @@ export type VerifyDatabaseOptions = VerifyOptions & {
   triggerCheck?: { level: TriggerLevel; problems: string[]; notes: string[] };
   /** Tests: called with the attempt number after this thread's snapshot starts and before the content worker's (verify-content-parts.ts). */
   onSnapshotAttempt?: (attempt: number) => void;
+  /**
+   * Tests: the checkpoint and evaluation reads the content worker made for this thread (content/sql-reads.ts), how
+   * many of those offered were used; with `contentWorkerFirst`, this thread's content check starts only once the
+   * worker's part is done (so every read it made is there).
+   */
+  onLaterReads?: (used: number, offered: number) => void;
+  contentWorkerFirst?: boolean;
 };
 
 export const AUTO_PARALLEL_FROM_EVENTS = 50_000;
@@ -161,6 +170,7 @@ export async function verifyDatabase(source: string | Db, opts: VerifyDatabaseOp
   const db = openReadOnly(source);
   const file = path.join(source, "runledger.sqlite");
   let contentWorker: ContentWorker | null = null;
+  let channel: MessageChannel | null = null;
   try {
     // Outside a transaction: only sizes the work (the log only grows, so the snapshot below has at least this many).
     const n0 = maxAuditSeq(db);
@@ -184,7 +194,10 @@ export async function verifyDatabase(source: string | Db, opts: VerifyDatabaseOp
       db.prepare("BEGIN").run();
       n = maxAuditSeq(db);
     }
-    const runDerived = contentWorker?.run(n) ?? null;
+    // The worker first reads what the checkpoint and evaluation phases here will need (sql-reads.ts), then its part.
+    channel = contentWorker ? new MessageChannel() : null;
+    const laterReads = contentWorker ? laterPhaseReads(db, n) : [];
+    const runDerived = contentWorker && channel ? contentWorker.run(n, laterReads, channel.port2) : null;
     runDerived?.catch(() => undefined); // handled below; never an unhandled rejection meanwhile
     // Range workers next (they need only the checkpoint rows, anchor sizes and rotation seqs), then the rest here while they run.
     const checkpoints = listAuditCheckpoints(db);
@@ -197,7 +210,10 @@ export async function verifyDatabase(source: string | Db, opts: VerifyDatabaseOp
     const s = begin(db, source, opts, n, witness);
     if (runDerived) {
       checkTriggersOf(s, opts);
-      const partial = checkContentExceptRunDerived(s.sqlite, { artifactsDir: path.join(source, "artifacts"), uptoSeq: n });
+      if (opts.contentWorkerFirst) await runDerived.catch(() => undefined);
+      const reads = channel ? new PrefetchedReads(s.sqlite, laterReads, channel.port1) : undefined;
+      const partial = checkContentExceptRunDerived(s.sqlite, { artifactsDir: path.join(source, "artifacts"), uptoSeq: n, reads });
+      if (reads) opts.onLaterReads?.(reads.used, laterReads.length);
       // The worker's part, or (worker failed) the same part on this thread's snapshot.
       const part = await runDerived.catch(() => checkRunDerivedPartStreaming(s.sqlite, n));
       const content = partial.finish(part);
@@ -217,6 +233,7 @@ export async function verifyDatabase(source: string | Db, opts: VerifyDatabaseOp
     db.prepare("COMMIT").run();
     return s.verifier.finish(ranges.length);
   } finally {
+    channel?.port1.close();
     contentWorker?.stop();
     if (db.open) db.close();
   }

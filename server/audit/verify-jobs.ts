@@ -44,7 +44,10 @@ export type VerifyJob = {
 };
 
 /** Options the worker passes on to verifyDatabase (structured-cloneable: keys as PEM text, no callbacks). */
-export type VerifyJobOptions = Omit<VerifyDatabaseOptions, "onProgress" | "workers" | "onSnapshotAttempt">;
+export type VerifyJobOptions = Omit<
+  VerifyDatabaseOptions,
+  "onProgress" | "workers" | "onSnapshotAttempt" | "onLaterReads" | "contentWorkerFirst"
+>;
 /** A data directory's live database, or a PostgreSQL store (its URL) verified through a snapshot copy (verify-pg.ts). */
 export type VerifyJobWorkerInput = { dataDir: string; options: VerifyJobOptions } | { databaseUrl: string; options: VerifyJobOptions };
 export type VerifyJobWorkerMessage =

@@ -7,8 +7,9 @@
  * audit_events_entity index, best flags by reading only the rows flagged best, files by distinct sha256.
  *
  * Invariant: the SQL text comparison can only send an event to the JavaScript path (which decides), never pass one
- * JavaScript would fail: the text it builds is the canonical payload (integers print the same in SQL and JS; the
- * strings are hex digests and ISO times, which need no JSON escaping; anything else differs and goes to JS).
+ * JavaScript would fail: the text it builds is the canonical payload, each value only when its storage type and text
+ * print alike in SQL and JavaScript (sql-json.ts: safe INTEGERs, TEXT needing no JSON escape, the metrics as stored
+ * JSON text); anything else makes the text NULL and goes to JS.
  */
 import type Database from "better-sqlite3";
 import type { ContentChecker, EventRef } from "./checker";
@@ -18,13 +19,34 @@ import { LIFECYCLE_ACTIONS, type RunLedger } from "./check-runs";
 import { changedLater } from "./creations";
 import type { EventSource } from "./ledger-events";
 import { checkpointRow, CHECKPOINT_COLUMNS, type Tables } from "./tables";
+import { liveReads, type SqlRead, type SqlReads } from "./sql-reads";
+import { int, rawText, str } from "./sql-json";
 
-const EXPECTED_PAYLOAD =
-  `'{"bytes":' || c.bytes || ',"createdAt":"' || c.created_at || '","epoch":' || c.epoch || ',"metrics":' || c.metrics_json ||` +
-  ` ',"runId":' || c.run_id || ',"sha256":"' || c.sha256 || '","step":' || c.step || '}'`;
+/** check-checkpoints.ts's payload text of row c (NULL where a value's storage type or text would not print alike: sql-json.ts). */
+const EXPECTED_PAYLOAD = [
+  `'{"bytes":' || ${int("c.bytes")}`,
+  `',"createdAt":' || ${str("c.created_at")}`,
+  `',"epoch":' || ${int("c.epoch")}`,
+  `',"metrics":' || ${rawText("c.metrics_json")}`,
+  `',"runId":' || ${int("c.run_id")}`,
+  `',"sha256":' || ${str("c.sha256")}`,
+  `',"step":' || ${int("c.step")} || '}'`,
+].join(" || ");
 
 type RowSide = [...unknown[]]; // checkpoint columns (CHECKPOINT_COLUMNS), then seq, actor_id, payload
 
+// One pass over the rows, each joined to its creating event through the entity index: SQLite returns only the rows
+// without an event and the rows whose event's payload differs from the text the row calls for.
+const DIFFERING_ROWS = `SELECT ${CHECKPOINT_COLUMNS.split(", ")
+  .map((col) => `c.${col}`)
+  .join(", ")}, e.seq, e.actor_id, e.payload
+  FROM checkpoints c LEFT JOIN audit_events e ON e.entity_type = 'checkpoint' AND e.entity_id = CAST(c.id AS TEXT) AND +e.action = 'checkpoint.create' AND e.seq <= ?
+  WHERE e.seq IS NULL OR e.payload IS NOT (${EXPECTED_PAYLOAD})`;
+
+/** The heavy reads of checkCheckpointsInSql (the content worker may make them first: sql-reads.ts). */
+export const checkpointSqlReads = (uptoSeq: number): SqlRead[] => [{ sql: DIFFERING_ROWS, params: [uptoSeq] }];
+
+/** `reads`: where the heavy reads come from (checkpointSqlReads; default: this connection). */
 export function checkCheckpointsInSql(
   c: ContentChecker,
   sqlite: Database.Database,
@@ -33,24 +55,15 @@ export function checkCheckpointsInSql(
   runs: RunLedger,
   files: ArtifactHasher | null,
   uptoSeq: number,
+  reads: SqlReads = liveReads(sqlite),
 ): void {
   const rowCount = (sqlite.prepare("SELECT count(*) AS n FROM checkpoints").get() as { n: number }).n;
   const eventCount = (
     sqlite.prepare("SELECT count(*) AS n FROM audit_events WHERE action = 'checkpoint.create' AND seq <= ?").get(uptoSeq) as { n: number }
   ).n;
-  // One pass over the rows, each joined to its creating event through the entity index: SQLite returns only the rows
-  // without an event and the rows whose event's payload differs from the text the row calls for. The rows flagged
-  // best are read on their own (id and run only), in the same (table) order.
-  const returned = sqlite
-    .prepare(
-      `SELECT ${CHECKPOINT_COLUMNS.split(", ")
-        .map((col) => `c.${col}`)
-        .join(", ")}, e.seq, e.actor_id, e.payload
-       FROM checkpoints c LEFT JOIN audit_events e ON e.entity_type = 'checkpoint' AND e.entity_id = CAST(c.id AS TEXT) AND +e.action = 'checkpoint.create' AND e.seq <= ?
-       WHERE e.seq IS NULL OR e.payload IS NOT (${EXPECTED_PAYLOAD})`,
-    )
-    .raw(true)
-    .all(uptoSeq) as RowSide[];
+  // The rows without an event or whose event differs (DIFFERING_ROWS); the rows flagged best are read on their own
+  // (id and run only), in the same (table) order.
+  const returned = reads.all(DIFFERING_ROWS, uptoSeq) as RowSide[];
   const flagged = sqlite.prepare("SELECT id, run_id FROM checkpoints WHERE is_best = 1").raw(true).all() as [id: number, runId: number][];
   const ncol = CHECKPOINT_COLUMNS.split(", ").length;
   const orphans: number[] = [];

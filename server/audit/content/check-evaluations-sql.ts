@@ -24,20 +24,14 @@ import { checkEvaluations } from "./check-evaluations";
 import type { EventSource } from "./ledger-events";
 import { evaluationResultTextSha256 } from "./records";
 import { checkpointRow, CHECKPOINT_COLUMNS, EVALUATION_COLUMNS, evaluationRow, type EvaluationRow, type Tables } from "./tables";
+import { liveReads, type SqlRead, type SqlReads } from "./sql-reads";
+import { int, intOrNull, SAFE_INTEGER, str } from "./sql-json";
 
 const ACTION = "evaluation.create";
-const SAFE = 9007199254740991;
+const SAFE = SAFE_INTEGER;
 const SHA_FUNCTION = "runledger_evaluation_result_sha256";
 /** The same digest in C (native/rl_audit.c, equal or NULL: tests/verify-native.test.ts), when the extension loads. */
 const NATIVE_SHA = "rl_member_inserted_sha256(r.metrics_json, 'confusion', r.confusion_json)";
-
-/** JSON text of an integer column, as JavaScript prints it; NULL when not a safe integer. */
-const int = (col: string) => `(CASE WHEN typeof(${col}) = 'integer' AND ${col} BETWEEN -${SAFE} AND ${SAFE} THEN CAST(${col} AS TEXT) END)`;
-/** As int(), with SQL NULL printed as null. */
-const intOrNull = (col: string) => `(CASE WHEN ${col} IS NULL THEN 'null' ELSE ${int(col)} END)`;
-/** JSON text of a text column that needs no escaping (then JSON.stringify prints the same); NULL otherwise. */
-const str = (col: string) =>
-  `(CASE WHEN typeof(${col}) = 'text' AND json_quote(${col}) = '"' || ${col} || '"' THEN '"' || ${col} || '"' END)`;
 
 /**
  * check-evaluations.ts's fast-path text, built in SQL over evaluations r and checkpoints ck (NULL when it cannot be);
@@ -76,19 +70,44 @@ function registerShaFunction(sqlite: Database.Database): void {
   });
 }
 
+const PLAIN_EVENTS = `SELECT count(*), count(DISTINCT entity_id),
+    ifnull(sum(entity_type IS NOT 'evaluation' OR typeof(entity_id) <> 'text' OR CAST(entity_id AS INTEGER) NOT BETWEEN -${SAFE} AND ${SAFE}
+      OR entity_id <> CAST(CAST(entity_id AS INTEGER) AS TEXT)), 0)
+  FROM audit_events WHERE action = '${ACTION}' AND seq <= ?`;
+
 /** True when every evaluation.create event names its row plainly (see the invariants); false: check in JavaScript. */
-function plainEvents(sqlite: Database.Database, uptoSeq: number): { plain: boolean; events: number } {
-  const [events, distinct, odd] = sqlite
-    .prepare(
-      `SELECT count(*), count(DISTINCT entity_id),
-        ifnull(sum(entity_type IS NOT 'evaluation' OR typeof(entity_id) <> 'text' OR CAST(entity_id AS INTEGER) NOT BETWEEN -${SAFE} AND ${SAFE}
-          OR entity_id <> CAST(CAST(entity_id AS INTEGER) AS TEXT)), 0)
-       FROM audit_events WHERE action = '${ACTION}' AND seq <= ?`,
-    )
-    .raw(true)
-    .get(uptoSeq) as [number, number, number];
+function plainEvents(reads: SqlReads, uptoSeq: number): { plain: boolean; events: number } {
+  const [events, distinct, odd] = reads.all(PLAIN_EVENTS, uptoSeq)[0] as [number, number, number];
   return { plain: odd === 0 && distinct === events, events };
 }
+
+/** Rows without their event, or whose event differs from the text the row calls for, or whose actor differs. */
+const differingRows = (sha: string) =>
+  `SELECT ${EVALUATION_COLUMNS.split(", ")
+    .map((col) => `r.${col}`)
+    .join(", ")}, ev.seq, ev.actor_id, ev.entity_id, ev.payload
+   FROM evaluations r LEFT JOIN ${EVENT_OF_ROW} LEFT JOIN checkpoints ck ON ck.id = r.checkpoint_id
+   WHERE ev.seq IS NULL OR ev.payload IS NOT (${expectedPayload(sha)}) OR NOT ${ACTOR_AGREES}
+   ORDER BY r.id`;
+
+/**
+ * Every (row, event) pair: how many, and how many name an actor (compareActor counts a fact for those). CROSS JOIN
+ * keeps the rows as the outer loop (each event found through the entity index; the other order scans the rows per event).
+ */
+const PAIRS = `SELECT count(*), ifnull(sum(ev.actor_id IS NOT NULL), 0) FROM evaluations r CROSS JOIN ${EVENT_OF_ROW}`;
+
+/**
+ * The heavy reads of checkEvaluationsInSql (the content worker may make them first: sql-reads.ts); none without the
+ * native extension (the digest is then a JavaScript function of this connection).
+ */
+export const evaluationSqlReads = (sqlite: Database.Database, uptoSeq: number): SqlRead[] =>
+  loadAuditNative(sqlite)
+    ? [
+        { sql: PLAIN_EVENTS, params: [uptoSeq] },
+        { sql: differingRows(NATIVE_SHA), params: [{ upto: uptoSeq }] },
+        { sql: PAIRS, params: [{ upto: uptoSeq }] },
+      ]
+    : [];
 
 /** Events of `action` replaced by `list` (in seq order); every other read goes to `events`. */
 function withEvents(events: EventSource, action: string, list: EventRef[]): EventSource {
@@ -112,8 +131,15 @@ function loadCheckpointsOf(sqlite: Database.Database, t: Tables, rows: Iterable<
  * checkEvaluations on a live database, inside SQLite where it can. `t.evaluations` may hold only some rows (those
  * other checks need); this reads the rest itself.
  */
-export function checkEvaluationsInSql(c: ContentChecker, sqlite: Database.Database, events: EventSource, t: Tables, uptoSeq: number): void {
-  const { plain, events: eventCount } = plainEvents(sqlite, uptoSeq);
+export function checkEvaluationsInSql(
+  c: ContentChecker,
+  sqlite: Database.Database,
+  events: EventSource,
+  t: Tables,
+  uptoSeq: number,
+  reads: SqlReads = liveReads(sqlite),
+): void {
+  const { plain, events: eventCount } = plainEvents(reads, uptoSeq);
   if (!plain) {
     // Every row and event in JavaScript, rows in table order (as loadTables reads them).
     const all = new Map<number, EvaluationRow>();
@@ -127,24 +153,9 @@ export function checkEvaluationsInSql(c: ContentChecker, sqlite: Database.Databa
   }
   // The digest in C when the extension loads (a JavaScript call per row costs ~16 µs: 2 s for a million-event ledger).
   const sha = loadAuditNative(sqlite) ? NATIVE_SHA : (registerShaFunction(sqlite), `${SHA_FUNCTION}(r.metrics_json, r.confusion_json)`);
-  const cols = EVALUATION_COLUMNS.split(", ").map((col) => `r.${col}`);
-  // Rows without their event, or whose event differs from the text the row calls for, or whose actor differs.
-  const returned = sqlite
-    .prepare(
-      `SELECT ${cols.join(", ")}, ev.seq, ev.actor_id, ev.entity_id, ev.payload
-       FROM evaluations r LEFT JOIN ${EVENT_OF_ROW} LEFT JOIN checkpoints ck ON ck.id = r.checkpoint_id
-       WHERE ev.seq IS NULL OR ev.payload IS NOT (${expectedPayload(sha)}) OR NOT ${ACTOR_AGREES}
-       ORDER BY r.id`,
-    )
-    .raw(true)
-    .all({ upto: uptoSeq }) as unknown[][];
-  // Every (row, event) pair: how many, and how many name an actor (compareActor counts a fact for those). CROSS JOIN
-  // keeps the rows as the outer loop (each event found through the entity index; the other order scans the rows per event).
-  const [pairs, withActor] = sqlite
-    .prepare(`SELECT count(*), ifnull(sum(ev.actor_id IS NOT NULL), 0) FROM evaluations r CROSS JOIN ${EVENT_OF_ROW}`)
-    .raw(true)
-    .get({ upto: uptoSeq }) as [number, number];
-  const ncol = cols.length;
+  const returned = reads.all(differingRows(sha), { upto: uptoSeq });
+  const [pairs, withActor] = reads.all(PAIRS, { upto: uptoSeq })[0] as [number, number];
+  const ncol = EVALUATION_COLUMNS.split(", ").length;
   const rows = new Map<number, EvaluationRow>(); // in table (id) order, as returned
   const slow: EventRef[] = [];
   let slowPairs = 0,

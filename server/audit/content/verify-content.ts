@@ -25,9 +25,10 @@ import { checkRunDerivedValues, sqliteRunParams } from "./check-run-params";
 import { checkRunDerivedValuesInDatabase } from "./check-run-params-json";
 import { checkMetrics, sqliteMetricSource } from "./check-metrics";
 import { checkCheckpoints } from "./check-checkpoints";
-import { checkCheckpointsInSql } from "./check-checkpoints-sql";
+import { checkCheckpointsInSql, checkpointSqlReads } from "./check-checkpoints-sql";
 import { checkEvaluations } from "./check-evaluations";
-import { checkEvaluationsInSql } from "./check-evaluations-sql";
+import { checkEvaluationsInSql, evaluationSqlReads } from "./check-evaluations-sql";
+import { liveReads, type SqlRead, type SqlReads } from "./sql-reads";
 import { checkDocuments } from "./check-documents";
 import { checkRegistry } from "./check-registry";
 import { checkApprovals } from "./check-approvals";
@@ -75,9 +76,9 @@ export function checkContent(sqlite: Database.Database, opts: VerifyContentOptio
  */
 export function checkContentExceptRunDerived(
   sqlite: Database.Database,
-  opts: Omit<VerifyContentOptions, "coverage">,
+  opts: Omit<VerifyContentOptions, "coverage"> & { reads?: SqlReads },
 ): { finish: (part: RunDerivedPartResult) => ContentCheckResult } {
-  const phases = runPhases(sqlite, { ...opts, coverage: false }, "elsewhere");
+  const phases = runPhases(sqlite, { ...opts, coverage: false }, "elsewhere", opts.reads);
   return { finish: (part) => phases.finish(part) };
 }
 
@@ -125,7 +126,13 @@ function runDerivedChecks(
  * The checks in checkContent's order. With the run-derived part "elsewhere", the checks after it report into a
  * second checker, joined behind that part's findings in finish().
  */
-function runPhases(sqlite: Database.Database, opts: VerifyContentOptions, runDerived: "here" | "elsewhere") {
+/** The heavy reads of the checkpoint and evaluation phases (the content worker may make them first: sql-reads.ts). */
+export function laterPhaseReads(sqlite: Database.Database, uptoSeq: number): SqlRead[] {
+  return [...checkpointSqlReads(uptoSeq), ...evaluationSqlReads(sqlite, uptoSeq)];
+}
+
+/** `reads`: where the heavy reads of the checkpoint and evaluation phases come from (default: `sqlite`). */
+function runPhases(sqlite: Database.Database, opts: VerifyContentOptions, runDerived: "here" | "elsewhere", reads = liveReads(sqlite)) {
   const started = performance.now();
   const c = new ContentChecker(opts.coverage ?? false);
   const after = runDerived === "here" ? c : new ContentChecker(false);
@@ -153,9 +160,9 @@ function runPhases(sqlite: Database.Database, opts: VerifyContentOptions, runDer
     if (runDerived === "here") runDerivedChecks(c, sqlite, t, runs, opts.coverage ? "rows" : "json");
     // From here on into `after` (= c when everything runs here).
     try {
-      if (checkpointsInSql) checkCheckpointsInSql(after, sqlite, events, t, runs, files, opts.uptoSeq);
+      if (checkpointsInSql) checkCheckpointsInSql(after, sqlite, events, t, runs, files, opts.uptoSeq, reads);
       else checkCheckpoints(after, events, t, runs, files);
-      if (evaluationsInSql) checkEvaluationsInSql(after, sqlite, events, t, opts.uptoSeq);
+      if (evaluationsInSql) checkEvaluationsInSql(after, sqlite, events, t, opts.uptoSeq, reads);
       else checkEvaluations(after, events, t);
       checkDocuments(after, events, t);
       checkRegistry(after, events, t, files);

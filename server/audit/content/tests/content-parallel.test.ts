@@ -49,6 +49,19 @@ async function both(
   return { parallel, onePass, attempts };
 }
 
+/** With workers, the main thread's content check starting once the worker is done: every read it made is taken from it. */
+async function workerReadsFirst(s: Snapshot): Promise<{ result: VerifyResult; used: number; offered: number }> {
+  let used = -1,
+    offered = -1;
+  const result = await verifyDatabase(s.dir, {
+    publicKeyPem: fx.app.auditKeys.publicKeyPem,
+    workers: 2,
+    contentWorkerFirst: true,
+    onLaterReads: (u, o) => ((used = u), (offered = o)),
+  });
+  return { result, used, offered };
+}
+
 const nextDouble = (v: number) => {
   const view = new DataView(new ArrayBuffer(8));
   view.setFloat64(0, v);
@@ -128,6 +141,17 @@ describe("content split across threads gives the one-pass result", () => {
       ["metric summary loss (latest, min, max)"],
     ],
     ["run row deleted", (s) => s.db.prepare("DELETE FROM runs WHERE id = ?").run(fx.runId), ["row"]],
+    [
+      "checkpoint and evaluation rows edited, one of them to a BLOB (the later phases' reads, made by the worker)",
+      (s) => {
+        s.db
+          .prepare("UPDATE checkpoints SET bytes = bytes + 1 WHERE id = (SELECT min(id) FROM checkpoints WHERE run_id = ?)")
+          .run(fx.runId);
+        s.db.exec("UPDATE checkpoints SET created_at = CAST(created_at AS BLOB) WHERE id = (SELECT max(id) FROM checkpoints)");
+        s.db.prepare("UPDATE evaluations SET partition = 'train' WHERE run_id = ?").run(fx.runId);
+      },
+      ["weights size", "checkpoint creation time", "partition"],
+    ],
   ];
   it.each(cases)("%s", async (_name, tamper, fields) => {
     const s = copy(tamper);
@@ -138,6 +162,11 @@ describe("content split across threads gives the one-pass result", () => {
       expect(strip(parallel)).toEqual(strip(onePass));
       expect(parallel.ok).toBe(fields.length === 0);
       for (const field of fields) expect(parallel.levels.content.problems.map((p) => p.field)).toContain(field);
+      // The same with every checkpoint and evaluation read made by the worker (with the native extension: 4 of them).
+      const first = await workerReadsFirst(s);
+      expect(strip(first.result)).toEqual(strip(onePass));
+      expect(first.offered).toBeGreaterThanOrEqual(1);
+      expect(first.used).toBe(first.offered);
     } finally {
       s.close();
     }

@@ -263,6 +263,25 @@ describe("content verification catches real tampering", () => {
     expectProblem(r, { entityType: "split", field: "partition counts" });
   });
 
+  it("checkpoint values stored as BLOBs of the same bytes (step, time): found as in JavaScript", () => {
+    const s = snapshot(fx.app);
+    try {
+      const ck = bestCheckpoint(s);
+      s.db.prepare("UPDATE checkpoints SET step = CAST(step AS BLOB), created_at = CAST(created_at AS BLOB) WHERE id = ?").run(ck.id);
+      expect(get<{ t: string }>(s, "SELECT typeof(step) AS t FROM checkpoints WHERE id = ?", ck.id).t).toBe("blob");
+      const opts = { artifactsDir: s.artifactsDir, uptoSeq: s.maxSeq };
+      const inSql = checkContent(s.db, opts).level; // checkpoints compared inside SQLite, the rows that differ in JavaScript
+      const inJs = checkContent(s.db, { ...opts, coverage: true }).level; // every checkpoint in JavaScript
+      for (const level of [inSql, inJs]) {
+        expectProblem(level, { entityType: "checkpoint", entityId: String(ck.id), field: "step" });
+        expectProblem(level, { entityType: "checkpoint", entityId: String(ck.id), field: "checkpoint creation time" });
+      }
+      expect(inSql.problems).toEqual(inJs.problems);
+    } finally {
+      s.close();
+    }
+  });
+
   it("run status and best flags edited", () => {
     const r = tampered((s) => {
       s.db.prepare("UPDATE runs SET status = 'failed' WHERE id = ?").run(fx.runId);
