@@ -265,19 +265,23 @@ export class DerivedRunLedgerBuilder {
 
   constructor(private readonly runs: ReadonlyMap<number, unknown>) {}
 
-  /** `ev.action` is run.create or an end action; others are ignored. */
-  add(ev: EventRef): void {
+  /**
+   * `ev.action` is run.create or an end action; others are ignored. `knownObject`: the payload was found certainly
+   * canonical JSON of an object without being read (ledger-events.ts streamEvents; ev.payload is "" then).
+   */
+  add(ev: EventRef, knownObject = false): void {
     if (ev.action === "run.create") {
       const id = Number(ev.entityId);
       if (!this.runs.has(id) || this.created.has(id)) return;
       // Canonical text that opens with "{" is a JSON object (JSON.parse would give one); anything else is parsed.
       const p = ev.payload;
-      if ((p.charCodeAt(0) === 0x7b && isCanonicalJsonText(p)) || parsedObject(ev))
+      if (knownObject || (p.charCodeAt(0) === 0x7b && isCanonicalJsonText(p)) || parsedObject(ev))
         this.created.set(id, {
           ev: { seq: ev.seq, action: ev.action, actorId: ev.actorId, entityId: ev.entityId, payload: "" },
           payload: null,
         });
     } else if ((END_ACTIONS as readonly string[]).includes(ev.action)) {
+      if (knownObject) throw new Error("DerivedRunLedgerBuilder: an end event's payload is needed"); // (never asked unread)
       const payload = parsedObject(ev);
       if (!payload) return;
       // Only the fields the derived checks read are kept (a key's presence too: older events lack some).

@@ -142,14 +142,15 @@ function plainEvent(seq: number, action: string, actorId: number | null, entityI
 
 /**
  * Calls `onEvent` for each event of `actions` with seq <= uptoSeq, in seq order, without keeping them (each EventRef
- * is fresh and may be kept by the callee). Reads through the action index when those events are few, else in one
+ * is fresh and may be kept by the callee; `knownObject`: see `objectsUnread` below). Reads through the action index when those events are few, else in one
  * sequential pass (as sqliteEventSource).
  */
 export function streamEvents(
   sqlite: Database.Database,
   uptoSeq: number,
   actions: readonly string[],
-  onEvent: (ev: EventRef) => void,
+  onEvent: (ev: EventRef, knownObject: boolean) => void,
+  objectsUnread: readonly string[] = [],
 ): void {
   if (uptoSeq <= 0 || actions.length === 0) return;
   const inList = actions.map(() => "?").join(",");
@@ -159,11 +160,20 @@ export function streamEvents(
     .get(...actions, uptoSeq) as number;
   const where = wanted / uptoSeq >= SCAN_SHARE ? `seq <= ? AND +action IN (${inList})` : `action IN (${inList}) AND seq <= ?`;
   const params = wanted / uptoSeq >= SCAN_SHARE ? [uptoSeq, ...actions] : [...actions, uptoSeq];
+  // For `objectsUnread` (the caller loaded the native extension), a payload SQLite finds certainly a canonical JSON
+  // object (rl_unless_json_object) is not read: it comes as NULL (told apart from a NULL stored by the last column),
+  // and the event is passed on with payload "" and knownObject.
+  const payload = objectsUnread.length
+    ? `CASE WHEN action IN (${objectsUnread.map((a) => `'${a.replaceAll("'", "''")}'`).join(",")}) THEN rl_unless_json_object(payload) ELSE payload END`
+    : "payload";
   const rows = sqlite
-    .prepare(`SELECT seq, actor_id, entity_id, payload, action FROM audit_events WHERE ${where} ORDER BY seq`)
+    .prepare(`SELECT seq, actor_id, entity_id, ${payload}, action, payload IS NULL FROM audit_events WHERE ${where} ORDER BY seq`)
     .raw(true)
-    .iterate(...params) as IterableIterator<[...RawEvent, string]>;
-  for (const [seq, actorId, entityId, payload, action] of rows) onEvent({ seq, action, actorId, entityId, payload });
+    .iterate(...params) as IterableIterator<[...RawEvent, string, number]>;
+  for (const [seq, actorId, entityId, text, action, storedNull] of rows) {
+    const known = text === null && storedNull === 0;
+    onEvent({ seq, action, actorId, entityId, payload: known ? "" : text }, known);
+  }
 }
 
 /** Events from any iterable of parsed event rows (a bundle's events.jsonl), indexed by action. */

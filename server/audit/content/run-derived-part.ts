@@ -15,6 +15,7 @@ import { DerivedRunLedgerBuilder } from "./check-runs";
 import { streamEvents } from "./ledger-events";
 import { checkRunDerivedValuesInDatabase } from "./check-run-params-json";
 import { checkMetrics, sqliteMetricSource } from "./check-metrics";
+import { loadAuditNative } from "../native-range";
 import type { RunDerivedPartResult } from "./verify-content";
 
 /** Actions the run-derived part reads. */
@@ -33,7 +34,9 @@ export function checkRunDerivedPartStreaming(
     const runIds = new Map<number, { id: number }>();
     for (const id of sqlite.prepare("SELECT id FROM runs").pluck().iterate() as IterableIterator<number>) runIds.set(id, { id });
     const b = new DerivedRunLedgerBuilder(runIds);
-    streamEvents(sqlite, uptoSeq, RUN_DERIVED_ACTIONS, (ev) => b.add(ev));
+    // run.create payloads SQLite finds certainly JSON objects are not read (all the builder needs to know of them).
+    const unread = via === "native" && loadAuditNative(sqlite) ? ["run.create"] : [];
+    streamEvents(sqlite, uptoSeq, RUN_DERIVED_ACTIONS, (ev, knownObject) => b.add(ev, knownObject), unread);
     const runs = b.ledger();
     checkRunDerivedValuesInDatabase(c, sqlite, runs.created, via);
     checkMetrics(c, { runs: runIds }, runs, sqliteMetricSource(sqlite));

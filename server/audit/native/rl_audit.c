@@ -961,6 +961,21 @@ static void run_params_final(sqlite3_context *ctx) {
 }
 
 /*
+ * rl_unless_json_object(x): NULL when x is a TEXT that is certainly canonical JSON of an object (is_canonical_json
+ * accepts only what canonicalJson prints, so JSON.parse gives an object), else x itself: a reader that needs only
+ * to know that a payload is an object need not read it.
+ */
+static void unless_json_object(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  if (sqlite3_value_type(argv[0]) == SQLITE_TEXT) {
+    const unsigned char *t = sqlite3_value_text(argv[0]);
+    int n = sqlite3_value_bytes(argv[0]);
+    if (t && n > 0 && t[0] == '{' && is_canonical_json(t, n)) return;
+  }
+  sqlite3_result_value(ctx, argv[0]);
+}
+
+/*
  * rl_run_config_params(config_json, seed, framed): the number of run_params rows a run's config calls for, when
  * `framed` (rl_run_params_framed of the run's rows) holds exactly those rows (check-run-params-json.ts
  * frameRunParams' bytes for the parsed config) and `seed` is what the config gives (training.seed, or NULL without
@@ -1347,6 +1362,9 @@ int sqlite3_rlaudit_init(sqlite3 *db, char **err, const sqlite3_api_routines *ap
   if (rc == SQLITE_OK)
     rc = sqlite3_create_function_v2(db, "rl_run_params_framed", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, 0, 0,
                                     run_params_step, run_params_final, 0);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_create_function_v2(db, "rl_unless_json_object", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, 0, unless_json_object,
+                                    0, 0, 0);
   if (rc == SQLITE_OK) {
     Cfg *cfg = calloc(1, sizeof *cfg);
     rc = cfg ? sqlite3_create_function_v2(db, "rl_run_config_params", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, cfg,

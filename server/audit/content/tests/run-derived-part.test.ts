@@ -196,6 +196,14 @@ describe("the streaming run-derived part gives checkRunDerivedPart's result", ()
       [],
     ],
     [
+      "run.create event an object written with a space (not canonical: parsed, still judged)",
+      [
+        "UPDATE audit_events SET payload = ' ' || payload WHERE action = 'run.create' AND entity_id = '17'",
+        "UPDATE runs SET seed = 0 WHERE id = 17",
+      ],
+      ["17 seed"],
+    ],
+    [
       "number as an INTEGER out of a double's range",
       ["UPDATE run_params SET value_num = 9007199254740993 WHERE run_id = 16 AND key = 'training.batchSize'"],
       ["16 run_params training.batchSize"],
