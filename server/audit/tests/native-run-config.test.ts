@@ -13,6 +13,7 @@ import { isApiRunConfig } from "@/contracts/mlflow/types";
 import { mulberry32 } from "@/trainer/data/prng";
 import { runParamValue } from "../content/records";
 import { auditNativeExtension, loadAuditNative } from "../native-range";
+import { nextDouble } from "./next-double";
 
 let db: Database.Database;
 
@@ -126,13 +127,6 @@ function looseJson(v: unknown, r: () => number, escapeKeys: boolean, isKey = fal
   if (entries.length > 0 && r() < repeatChance) entries.push([entries[0]![0], randomValue(r, 3)]); // a repeated key
   return `{${ws()}${entries.map(([k, x]) => `${ws()}${looseJson(k, r, escapeKeys, true)}${ws()}:${ws()}${looseJson(x, r, escapeKeys)}${ws()}`).join(",")}${ws()}}`;
 }
-
-const nextDouble = (v: number) => {
-  const view = new DataView(new ArrayBuffer(8));
-  view.setFloat64(0, v);
-  view.setBigUint64(0, view.getBigUint64(0) + 1n);
-  return view.getFloat64(0);
-};
 
 function tamper(r: () => number, rows: Row[]): Row[] {
   const out = rows.map((x) => [...x] as Row);

@@ -13,6 +13,7 @@ import { openDatabase } from "@/db/client";
 import { appendAuditEvent, SYSTEM_ACTOR } from "@/server/audit/ledger";
 import { verifyDatabase, type VerifyResult } from "@/server/audit/verify";
 import { buildContentFixture, snapshot, type ContentFixture, type Snapshot } from "./content-fixture";
+import { nextDouble } from "../../tests/next-double";
 
 let fx: ContentFixture;
 beforeAll(async () => {
@@ -61,13 +62,6 @@ async function workerReadsFirst(s: Snapshot): Promise<{ result: VerifyResult; us
   });
   return { result, used, offered };
 }
-
-const nextDouble = (v: number) => {
-  const view = new DataView(new ArrayBuffer(8));
-  view.setFloat64(0, v);
-  view.setBigUint64(0, view.getBigUint64(0) + 1n);
-  return view.getFloat64(0);
-};
 
 const lr = (s: Snapshot) =>
   s.db.prepare("SELECT value_num FROM run_params WHERE run_id = ? AND key = 'training.learningRate'").pluck().get(fx.runId) as number;

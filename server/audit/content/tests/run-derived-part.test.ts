@@ -22,6 +22,7 @@ import { checkRunDerivedValuesInDatabase } from "../check-run-params-json";
 import { ContentChecker } from "../checker";
 import type { Created } from "../creations";
 import { auditNativeExtension } from "../../native-range";
+import { nextDouble } from "../../tests/next-double";
 
 /** The framed path needs the native extension (built with the machine's cc; verify-native.test.ts requires it). */
 const native = auditNativeExtension().path !== null;
@@ -69,13 +70,6 @@ function expectSameAsReference(db: Database.Database): ReturnType<typeof checkRu
     db.prepare("COMMIT").run();
   }
 }
-
-const nextDouble = (v: number) => {
-  const view = new DataView(new ArrayBuffer(8));
-  view.setFloat64(0, v);
-  view.setBigUint64(0, view.getBigUint64(0) + 1n);
-  return view.getFloat64(0);
-};
 
 const fields = (r: ReturnType<typeof checkRunDerivedPart>) => r.state.problems.map((p) => `${p.entityId} ${p.field}`);
 

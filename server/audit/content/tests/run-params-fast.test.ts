@@ -11,6 +11,7 @@ import { describe, expect, it } from "vitest";
 import { flattenConfig } from "@/contracts/training-config";
 import { runParamValue } from "../records";
 import { paramValueInto, sameAsExpected, sameAsExpectedOfConfig, sqliteRunParams, type RunParamGroup } from "../check-run-params";
+import { nextDouble } from "../../tests/next-double";
 
 /** Deterministic pseudo-random numbers (a test that fails can be re-run). */
 function rng(seed: number) {
@@ -60,13 +61,6 @@ function rowsOf(config: unknown): Row[] {
     return [k, p.valueText, p.valueNum];
   });
 }
-
-const nextDouble = (v: number) => {
-  const view = new DataView(new ArrayBuffer(8));
-  view.setFloat64(0, v);
-  view.setBigUint64(0, view.getBigUint64(0) + 1n);
-  return view.getFloat64(0);
-};
 
 function tamper(r: () => number, rows: Row[]): Row[] {
   const out = rows.map((x) => [...x] as Row);
