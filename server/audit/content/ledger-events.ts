@@ -142,8 +142,8 @@ function plainEvent(seq: number, action: string, actorId: number | null, entityI
 
 /**
  * Calls `onEvent` for each event of `actions` with seq <= uptoSeq, in seq order, without keeping them (each EventRef
- * is fresh and may be kept by the callee; `knownObject`: see `objectsUnread` below). Reads through the action index when those events are few, else in one
- * sequential pass (as sqliteEventSource).
+ * is fresh and may be kept by the callee; `knownObject`: see `objectsUnread` below). Reads through the action index
+ * when those events are few, else in one sequential pass (as sqliteEventSource).
  */
 export function streamEvents(
   sqlite: Database.Database,

@@ -122,16 +122,16 @@ function runDerivedChecks(
   checkMetrics(c, t, runs, sqliteMetricSource(sqlite));
 }
 
-/**
- * The checks in checkContent's order. With the run-derived part "elsewhere", the checks after it report into a
- * second checker, joined behind that part's findings in finish().
- */
 /** The heavy reads of the checkpoint and evaluation phases (the content worker may make them first: sql-reads.ts). */
 export function laterPhaseReads(sqlite: Database.Database, uptoSeq: number): SqlRead[] {
   return [...checkpointSqlReads(uptoSeq), ...evaluationSqlReads(sqlite, uptoSeq)];
 }
 
-/** `reads`: where the heavy reads of the checkpoint and evaluation phases come from (default: `sqlite`). */
+/**
+ * The checks in checkContent's order. With the run-derived part "elsewhere", the checks after it report into a
+ * second checker, joined behind that part's findings in finish(). `reads`: where the heavy reads of the checkpoint
+ * and evaluation phases come from (default: `sqlite`).
+ */
 function runPhases(sqlite: Database.Database, opts: VerifyContentOptions, runDerived: "here" | "elsewhere", reads = liveReads(sqlite)) {
   const started = performance.now();
   const c = new ContentChecker(opts.coverage ?? false);
