@@ -29,7 +29,9 @@ export const liveReads = (sqlite: Database.Database): SqlReads => ({
       .all(...params) as unknown[][],
 });
 
-const keyOf = (sql: string, params: unknown[]) => `${sql}\u0000${JSON.stringify(params)}`;
+/** A read's identity: its SQL text and parameters (non-finite numbers spelt out: JSON would print them all as null). */
+const keyOf = (sql: string, params: unknown[]) =>
+  `${sql}\u0000${JSON.stringify(params, (_k, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? `number:${v}` : v))}`;
 
 /** Reads from `port` what the worker read for `reads` (by index) when it is there, else on `sqlite`. */
 export class PrefetchedReads implements SqlReads {

@@ -51,6 +51,23 @@ describe("reads made by the content worker", () => {
     }
   });
 
+  it("parameters JSON would print alike (null, -Infinity) are told apart", () => {
+    const { port1, port2 } = new MessageChannel();
+    try {
+      const sql = "SELECT count(*) FROM t WHERE r > ?";
+      const offered: SqlRead[] = [{ sql, params: [null] }];
+      readAndPost(db, offered, port2);
+      const reads = new PrefetchedReads(db, offered, port1);
+      expect(reads.all(sql, -Infinity)).toEqual([[3]]);
+      expect(reads.used).toBe(0);
+      expect(reads.all(sql, null)).toEqual([[0]]);
+      expect(reads.used).toBe(1);
+    } finally {
+      port1.close();
+      port2.close();
+    }
+  });
+
   it("a read not posted yet is made on the main connection, and what is posted later is used", () => {
     const { port1, port2 } = new MessageChannel();
     try {
