@@ -17,9 +17,16 @@
  */
 import type Database from "better-sqlite3";
 import { isApiRunConfig } from "@/contracts/mlflow/types";
-import { flattenConfig } from "@/contracts/training-config";
-import { runParamValue } from "./records";
-import { leaf, paramValueInto, sortedConfigLeaves, type RunParamRow } from "./check-run-params";
+import {
+  compareParamRows,
+  expectedParams,
+  judgedConfig,
+  leaf,
+  paramValueInto,
+  reportMissingParams,
+  sortedConfigLeaves,
+  type RunParamRow,
+} from "./check-run-params";
 import type { ContentChecker } from "./checker";
 import type { Created } from "./creations";
 import { loadAuditNative } from "../native-range";
@@ -44,8 +51,6 @@ const PARAMS_OF_RUN_WITHOUT_BLOBS = paramsOfRun((name) => `CASE WHEN typeof(${na
  * text built per row; rl_audit.c rl_run_params_framed, "X" when the rows must be compared one by one, NULL for none).
  */
 const FRAMED_PARAMS_OF_RUN = "(SELECT rl_run_params_framed(key, value_text, value_num) FROM run_params WHERE run_id = runs.id)";
-
-type Param = { valueText: string | null; valueNum: number | null };
 
 /**
  * With the native extension: each run's config compared with its framed rows, and its seed, inside SQLite
@@ -83,29 +88,7 @@ export function checkRunDerivedValuesInDatabase(
   const withoutBlobs = framed ? null : chunkOf(PARAMS_OF_RUN_WITHOUT_BLOBS);
   const rowsOf = sqlite.prepare("SELECT run_id, key, value_text, value_num FROM run_params WHERE run_id = ? ORDER BY key").raw(true);
 
-  const configOf = (runId: number, configJson: string, seed: unknown): { config: unknown; seq: number } | null => {
-    const ev = created.get(runId)?.ev;
-    if (!ev) return null;
-    let config: unknown;
-    try {
-      config = JSON.parse(configJson) as unknown;
-    } catch {
-      return null; // the config hash check already failed
-    }
-    // A run logged through the tracking API (API_RUN_CONFIG) has seed 0 and no run_params (its params are decisions).
-    const want = isApiRunConfig(config) ? 0 : ((config as { training?: { seed?: unknown } } | null)?.training?.seed ?? null);
-    c.checked++;
-    if (want !== seed) c.derived("run", runId, "seed", "its config gives", want, seed, ev.seq);
-    return { config, seq: ev.seq };
-  };
-  const paramsOf = (f: { config: unknown; seq: number }): { params: Map<string, Param>; seq: number } => {
-    const params = new Map<string, Param>();
-    if (!isApiRunConfig(f.config)) for (const [key, v] of Object.entries(flattenConfig(f.config))) params.set(key, runParamValue(v));
-    return { params, seq: f.seq };
-  };
-  const missing = (runId: number, e: { params: Map<string, Param>; seq: number }) => {
-    for (const [key, want] of e.params) c.derived("run", runId, `run_params ${key}`, "its config gives", want, null, e.seq);
-  };
+  const configOf = (runId: number, configJson: string, seed: unknown) => judgedConfig(c, created, runId, configJson, seed);
 
   // Created runs without a run_params row: judged after the others, in the order of their run.create events.
   const withoutRows = new Map<number, [configJson: string, seed: unknown]>();
@@ -125,15 +108,7 @@ export function checkRunDerivedValuesInDatabase(
         return;
       }
     }
-    const e = paramsOf(f);
-    for (const [, key, valueText, valueNum] of rowsOf.all(runId) as RunParamRow[]) {
-      const want = e.params.get(key);
-      e.params.delete(key);
-      c.checked++;
-      if (want ? want.valueText === valueText && want.valueNum === valueNum : valueText === null && valueNum === null) continue; // (null, null): an undefined config value, dropped from the canonical text
-      c.derived("run", runId, `run_params ${key}`, "its config gives", want ?? null, { valueText, valueNum }, e.seq);
-    }
-    missing(runId, e);
+    compareParamRows(c, runId, expectedParams(f), rowsOf.all(runId) as RunParamRow[]);
   };
   for (;;) {
     if (matchedChunk) {
@@ -168,7 +143,7 @@ export function checkRunDerivedValuesInDatabase(
     const run = withoutRows.get(runId);
     if (!run) continue;
     const f = configOf(runId, run[0], run[1]);
-    if (f) missing(runId, paramsOf(f));
+    if (f) reportMissingParams(c, runId, expectedParams(f));
   }
   return { matchedRuns, native };
 }

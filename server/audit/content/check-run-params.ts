@@ -288,6 +288,59 @@ export function sameAsExpectedOfConfig(config: unknown, g: RunParamGroup, number
   return kp === keys.length && tp === texts.length;
 }
 
+/** What a run's config calls for: its run_params rows by key, and the seq of its run.create (named in findings). */
+export type ExpectedParams = { params: Map<string, Param>; seq: number };
+
+/**
+ * The parsed config of a created run, after its seed column is judged against it (one fact): null when the run has
+ * no run.create event (its config is unverified) or the config does not parse (the config hash check already failed).
+ */
+export function judgedConfig(
+  c: ContentChecker,
+  created: Created,
+  runId: number,
+  configJson: string,
+  seed: unknown,
+): { config: unknown; seq: number } | null {
+  const ev = created.get(runId)?.ev;
+  if (!ev) return null;
+  let config: unknown;
+  try {
+    config = JSON.parse(configJson) as unknown;
+  } catch {
+    return null; // the config hash check already failed
+  }
+  // A run logged through the tracking API (API_RUN_CONFIG) has seed 0 and no run_params (its params are decisions).
+  const want = isApiRunConfig(config) ? 0 : ((config as { training?: { seed?: unknown } } | null)?.training?.seed ?? null);
+  c.checked++;
+  if (want !== seed) c.derived("run", runId, "seed", "its config gives", want, seed, ev.seq);
+  return { config, seq: ev.seq };
+}
+
+/** The run_params rows a (judged) config calls for: runParamValue of each flattened leaf; none for the tracking API's. */
+export function expectedParams(f: { config: unknown; seq: number }): ExpectedParams {
+  const params = new Map<string, Param>();
+  if (!isApiRunConfig(f.config)) for (const [key, v] of Object.entries(flattenConfig(f.config))) params.set(key, runParamValue(v));
+  return { params, seq: f.seq };
+}
+
+/** Each row the config calls for that is missing (none of its rows were compared, or they are `e`'s leftovers). */
+export function reportMissingParams(c: ContentChecker, runId: number, e: ExpectedParams): void {
+  for (const [key, want] of e.params) c.derived("run", runId, `run_params ${key}`, "its config gives", want, null, e.seq);
+}
+
+/** The row path, which decides: each of a run's rows against what its config calls for (one fact each), then what is missing. */
+export function compareParamRows(c: ContentChecker, runId: number, e: ExpectedParams, rows: Iterable<RunParamRow>): void {
+  for (const [, key, valueText, valueNum] of rows) {
+    const want = e.params.get(key);
+    e.params.delete(key);
+    c.checked++;
+    if (want ? want.valueText === valueText && want.valueNum === valueNum : valueText === null && valueNum === null) continue; // (null, null): an undefined config value, dropped from the canonical text
+    c.derived("run", runId, `run_params ${key}`, "its config gives", want ?? null, { valueText, valueNum }, e.seq);
+  }
+  reportMissingParams(c, runId, e);
+}
+
 /** `rows` null: the source holds no run_params (a bundle); only the seed is checked then. */
 export function checkRunDerivedValues(
   c: ContentChecker,
@@ -297,27 +350,7 @@ export function checkRunDerivedValues(
 ): void {
   const configOf = (runId: number): { config: unknown; seq: number } | null => {
     const run = t.runs.get(runId);
-    const ev = created.get(runId)?.ev;
-    if (!run || !ev) return null;
-    let config: unknown;
-    try {
-      config = JSON.parse(run.configJson) as unknown;
-    } catch {
-      return null; // the config hash check already failed
-    }
-    // A run logged through the tracking API (API_RUN_CONFIG) has seed 0 and no run_params (its params are decisions).
-    const seed = isApiRunConfig(config) ? 0 : ((config as { training?: { seed?: unknown } } | null)?.training?.seed ?? null);
-    c.checked++;
-    if (seed !== run.seed) c.derived("run", runId, "seed", "its config gives", seed, run.seed, ev.seq);
-    return { config, seq: ev.seq };
-  };
-  const paramsOf = (f: { config: unknown; seq: number }): { params: Map<string, Param>; seq: number } => {
-    const params = new Map<string, Param>();
-    if (!isApiRunConfig(f.config)) for (const [key, v] of Object.entries(flattenConfig(f.config))) params.set(key, runParamValue(v));
-    return { params, seq: f.seq };
-  };
-  const missing = (runId: number, e: { params: Map<string, Param>; seq: number }) => {
-    for (const [key, want] of e.params) c.derived("run", runId, `run_params ${key}`, "its config gives", want, null, e.seq);
+    return run ? judgedConfig(c, created, runId, run.configJson, run.seed) : null;
   };
   const done = new Set<number>();
   if (rows !== null) {
@@ -333,21 +366,13 @@ export function checkRunDerivedValues(
           c.checked += g[1];
           continue;
         }
-        const e = paramsOf(f);
-        for (const [, key, valueText, valueNum] of rows.rowsOf(r)) {
-          const want = e.params.get(key);
-          e.params.delete(key);
-          c.checked++;
-          if (want ? want.valueText === valueText && want.valueNum === valueNum : valueText === null && valueNum === null) continue; // (null, null): an undefined config value, dropped from the canonical text
-          c.derived("run", r, `run_params ${key}`, "its config gives", want ?? null, { valueText, valueNum }, e.seq);
-        }
-        missing(r, e);
+        compareParamRows(c, r, expectedParams(f), rows.rowsOf(r));
       }
     }
   }
   for (const runId of created.keys()) {
     if (done.has(runId)) continue;
     const f = configOf(runId);
-    if (f && rows !== null) missing(runId, paramsOf(f));
+    if (f && rows !== null) reportMissingParams(c, runId, expectedParams(f));
   }
 }

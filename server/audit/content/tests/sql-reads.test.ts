@@ -4,7 +4,7 @@
  * not posted yet, posted for other parameters, or failed in the worker is read on the main connection.
  */
 import Database from "better-sqlite3";
-import { MessageChannel } from "node:worker_threads";
+import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { liveReads, PrefetchedReads, readAndPost, type SqlRead } from "../sql-reads";
 
@@ -20,6 +20,17 @@ beforeAll(() => {
 });
 afterAll(() => db.close());
 
+/** Runs `test` with the two ends of a fresh channel (the worker's end and the main thread's), closed after. */
+function withPorts(test: (main: MessagePort, worker: MessagePort) => void): void {
+  const { port1, port2 } = new MessageChannel();
+  try {
+    test(port1, port2);
+  } finally {
+    port1.close();
+    port2.close();
+  }
+}
+
 const READS: SqlRead[] = [
   { sql: "SELECT id, b, r, s FROM t WHERE id >= ? ORDER BY id", params: [1] },
   { sql: "SELECT count(*) FROM t WHERE id <= @upto", params: [{ upto: 2 }] },
@@ -28,8 +39,7 @@ const READS: SqlRead[] = [
 
 describe("reads made by the content worker", () => {
   it("are used for exactly their SQL and parameters, once, with the rows the main connection would read", () => {
-    const { port1, port2 } = new MessageChannel();
-    try {
+    withPorts((port1, port2) => {
       readAndPost(db, READS, port2);
       const reads = new PrefetchedReads(db, READS, port1);
       const rows = reads.all(READS[0]!.sql, 1);
@@ -45,15 +55,11 @@ describe("reads made by the content worker", () => {
       // A read the worker could not make is tried on the main connection (and fails there the same way).
       expect(() => reads.all(READS[2]!.sql)).toThrow(/no_such_function/);
       expect(reads.used).toBe(2);
-    } finally {
-      port1.close();
-      port2.close();
-    }
+    });
   });
 
   it("parameters JSON would print alike (null, -Infinity) are told apart", () => {
-    const { port1, port2 } = new MessageChannel();
-    try {
+    withPorts((port1, port2) => {
       const sql = "SELECT count(*) FROM t WHERE r > ?";
       const offered: SqlRead[] = [{ sql, params: [null] }];
       readAndPost(db, offered, port2);
@@ -62,24 +68,17 @@ describe("reads made by the content worker", () => {
       expect(reads.used).toBe(0);
       expect(reads.all(sql, null)).toEqual([[0]]);
       expect(reads.used).toBe(1);
-    } finally {
-      port1.close();
-      port2.close();
-    }
+    });
   });
 
   it("a read not posted yet is made on the main connection, and what is posted later is used", () => {
-    const { port1, port2 } = new MessageChannel();
-    try {
+    withPorts((port1, port2) => {
       const reads = new PrefetchedReads(db, READS, port1);
       expect(reads.all(READS[1]!.sql, { upto: 2 })).toEqual([[2]]);
       expect(reads.used).toBe(0);
       readAndPost(db, READS.slice(0, 1), port2);
       expect(reads.all(READS[0]!.sql, 1)).toHaveLength(3);
       expect(reads.used).toBe(1);
-    } finally {
-      port1.close();
-      port2.close();
-    }
+    });
   });
 });
