@@ -77,14 +77,18 @@ const KEYS = ["a", "b", "lr", "a-b", "a.b", "", "__proto__", "10", "2", "api", "
 const NUMBERS = [0, -0, 1, -1, 0.1, 0.30000000000000004, 1e21, 1e-7, 5e-324, 1.7976931348623157e308, 123456789.12345679, 2 ** 53 + 2, 16];
 const TEXTS = ["relu", "", 'say "hi"', "a\\b", "line\nbreak", "nul\u0000x", "\u001f", "é😀", "[1]", "0.1", "a/b", "\u2028", "\ud800x"];
 
-function randomValue(r: () => number, depth: number): unknown {
+/** Keys the native parser takes (no escapes, dots or repeats). */
+const PLAIN_KEYS = ["x", "units", "name", "0", "11"];
+
+/** A random value whose object keys come from `keys` (KEYS: awkward ones; PLAIN_KEYS: those the native parser takes). */
+function randomValue(r: () => number, depth: number, keys: readonly string[] = KEYS): unknown {
   const x = r();
   if (depth < 4 && x < 0.2) {
     const o: Record<string, unknown> = {};
-    for (let n = Math.floor(r() * 4); n > 0; n--) o[KEYS[Math.floor(r() * KEYS.length)]!] = randomValue(r, depth + 1);
+    for (let n = Math.floor(r() * 4); n > 0; n--) o[keys[Math.floor(r() * keys.length)]!] = randomValue(r, depth + 1, keys);
     return o;
   }
-  if (depth < 4 && x < 0.35) return Array.from({ length: Math.floor(r() * 13) }, () => randomValue(r, depth + 1));
+  if (depth < 4 && x < 0.35) return Array.from({ length: Math.floor(r() * 13) }, () => randomValue(r, depth + 1, keys));
   if (x < 0.65) return NUMBERS[Math.floor(r() * NUMBERS.length)];
   if (x < 0.85) return TEXTS[Math.floor(r() * TEXTS.length)];
   if (x < 0.95) return r() < 0.5;
@@ -156,7 +160,7 @@ describe("rl_run_config_params", () => {
       const o: Record<string, unknown> = {};
       const plainKeys = r() < 0.5; // only keys the native parser takes
       const keys = plainKeys ? ["a", "b", "lr", "layers", "10", "2"] : KEYS;
-      for (let n = 1 + Math.floor(r() * 5); n > 0; n--) o[pick(r, keys)] = plainKeys ? plainValue(r, 1) : randomValue(r, 1);
+      for (let n = 1 + Math.floor(r() * 5); n > 0; n--) o[pick(r, keys)] = randomValue(r, 1, plainKeys ? PLAIN_KEYS : KEYS);
       if (r() < 0.8) o.training = { seed: r() < 0.9 ? Math.floor(r() * 5) : pick(r, [null, "1", 1.5, [], {}, true]), lr: pick(r, NUMBERS) };
       const config = JSON.parse(JSON.stringify(o)) as unknown;
       const escapeKeys = r() < 0.1;
@@ -248,19 +252,4 @@ function isJson(text: string): boolean {
   } catch {
     return false;
   }
-}
-
-/** Values whose keys the native parser takes (no escapes, dots or repeats in keys). */
-function plainValue(r: () => number, depth: number): unknown {
-  const x = r();
-  if (depth < 4 && x < 0.2) {
-    const o: Record<string, unknown> = {};
-    for (let n = Math.floor(r() * 4); n > 0; n--) o[pick(r, ["x", "units", "name", "0", "11"])] = plainValue(r, depth + 1);
-    return o;
-  }
-  if (depth < 4 && x < 0.35) return Array.from({ length: Math.floor(r() * 13) }, () => plainValue(r, depth + 1));
-  if (x < 0.65) return pick(r, NUMBERS);
-  if (x < 0.85) return pick(r, TEXTS);
-  if (x < 0.95) return r() < 0.5;
-  return null;
 }
