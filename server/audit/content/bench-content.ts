@@ -17,6 +17,7 @@ import { canonicalJson } from "@/contracts/canonical";
 import { ChainHasher, recomputeLeafHash } from "@/server/audit/event-hashing";
 import { GENESIS_CHAIN_HASH } from "@/server/audit/ledger";
 import { scanDatabaseRange, VERIFY_MMAP_BYTES } from "@/server/audit/verify-range";
+import { loadAuditNative } from "@/server/audit/native-range";
 import { buildBenchContentLedger, eventsPerBenchRun, type BenchEvent } from "./bench-ledger";
 import { checkContent } from "./verify-content";
 import { checkRunDerivedPartStreaming } from "./run-derived-part";
@@ -142,6 +143,7 @@ if (process.argv[1]?.endsWith("bench-content.ts") && process.argv[2] === "--buil
   const dir = process.argv[3]!;
   const db = openDatabase(dir);
   const sqlite = db.$client;
+  sqlite.pragma(`mmap_size = ${VERIFY_MMAP_BYTES}`); // as verifyDatabase reads
   const n = (sqlite.prepare("SELECT max(seq) AS n FROM audit_events").get() as { n: number }).n;
   sqlite.prepare("BEGIN").run();
   let wall = performance.now();
@@ -156,11 +158,16 @@ if (process.argv[1]?.endsWith("bench-content.ts") && process.argv[2] === "--buil
   };
   const c = new ContentChecker(false);
   const files = new ArtifactHasher(storeArtifactPath(path.join(dir, "artifacts")));
-  const t = loadTables(sqlite, { checkpoints: "referenced", evaluations: "cited" });
+  const native = loadAuditNative(sqlite);
+  const t = loadTables(sqlite, { checkpoints: "referenced", evaluations: "cited", texts: native ? "lazy" : "eager" });
   const withRun = decisionsCreatedWithRuns(t);
   lap("tables");
-  const events = sqliteEventSource(sqlite, n, ["checkpoint.create", "evaluation.create"], (source) =>
-    bulkEventCompactor(t, withRun, source),
+  const events = sqliteEventSource(
+    sqlite,
+    n,
+    ["checkpoint.create", "evaluation.create"],
+    (source) => bulkEventCompactor(t, withRun, source),
+    native,
   );
   lap("events (by action, matched)");
   checkPeople(c, events, t);

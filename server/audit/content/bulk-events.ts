@@ -15,7 +15,12 @@
  *   object as the run's end); kept parsed.
  * - decision.create: the first decision.create of its id, the row exists and its note text is exactly this.
  *
- * Invariant: the rows compared with are the ones the checks read (the same Tables); nothing here reports a problem.
+ * On a database with the native extension, SQLite has compared the run.create, run.start and decision.create
+ * payloads with their rows' texts already (bulk-events-sql.ts) and hands a matching payload over unread: the same
+ * test on the same row, so only what its text cannot know is decided here (first of its id, a rename).
+ *
+ * Invariant: the rows compared with are the ones the checks read (the same Tables, or the same tables in the same
+ * read transaction); nothing here reports a problem.
  */
 import { ContentChecker, type EventRef } from "./checker";
 import { annotations, END_ACTIONS, runCreateMatches, runStartText } from "./check-runs";
@@ -24,8 +29,19 @@ import type { EventSource } from "./ledger-events";
 import { ParsedEndEvent, RowMatchedEvent } from "./matched-events";
 import type { DecisionRow, Tables } from "./tables";
 
-/** Makes the EventRef the source keeps for one event read (`action` is one of CONTENT_ACTIONS' interned strings). */
-export type EventCompactor = (seq: number, action: string, actorId: number | null, entityId: string, payload: string) => EventRef;
+/**
+ * Makes the EventRef the source keeps for one event read (`action` is one of CONTENT_ACTIONS' interned strings).
+ * `unread`: SQLite found the payload exactly equal to the text its row calls for (bulk-events-sql.ts) and left it
+ * unread (`payload` is then ""); calling it reads the payload.
+ */
+export type EventCompactor = (
+  seq: number,
+  action: string,
+  actorId: number | null,
+  entityId: string,
+  payload: string,
+  unread?: () => string,
+) => EventRef;
 
 /**
  * The compactor for a check on `t` (withRun: decisionsCreatedWithRuns(t)). Reads run.annotate from `events` now
@@ -36,27 +52,33 @@ export function bulkEventCompactor(t: Tables, withRun: Map<number, DecisionRow[]
   const runCreated = new Set<number>();
   const noteCreated = new Set<number>();
   const ends = new Set<string>(END_ACTIONS);
-  return (seq, action, actorId, entityId, payload) => {
+  return (seq, action, actorId, entityId, payload, unread) => {
+    // A payload SQLite matched (`unread`) equals the text JavaScript would build from the same row (found by the
+    // canonical text of its id): only what that text cannot know is decided here, reading the payload when needed.
+    const text = () => (unread ? unread() : payload);
     if (action === "run.create") {
       const id = Number(entityId);
       const first = !runCreated.has(id);
       runCreated.add(id);
       const run = first ? t.runs.get(id) : undefined;
-      if (run && runCreateMatches(run, payload, annotated, withRun)) return new RowMatchedEvent(seq, action, actorId, entityId);
+      // A rename (run.annotate) makes the name at creation differ from the row's, which SQLite built the text with.
+      if (run && unread && !annotated.has(`${id}:name`)) return new RowMatchedEvent(seq, action, actorId, entityId);
+      if (run && runCreateMatches(run, text(), annotated, withRun)) return new RowMatchedEvent(seq, action, actorId, entityId);
     } else if (action === "run.start") {
       const run = t.runs.get(Number(entityId));
-      if (run && String(run.id) === entityId && payload === runStartText(run)) return new RowMatchedEvent(seq, action, actorId, entityId);
+      if (run && String(run.id) === entityId && (unread !== undefined || payload === runStartText(run)))
+        return new RowMatchedEvent(seq, action, actorId, entityId);
     } else if (ends.has(action)) {
-      const parsed = parsedObject(payload);
+      const parsed = parsedObject(text());
       if (parsed) return new ParsedEndEvent(seq, action, actorId, entityId, parsed);
     } else if (action === "decision.create") {
       const id = Number(entityId);
       const first = !noteCreated.has(id);
       noteCreated.add(id);
       const d = first ? t.decisions.get(id) : undefined;
-      if (d && payload === noteText(d)) return new RowMatchedEvent(seq, action, actorId, entityId);
+      if (d && (unread !== undefined || payload === noteText(d))) return new RowMatchedEvent(seq, action, actorId, entityId);
     }
-    return { seq, action, actorId, entityId, payload };
+    return { seq, action, actorId, entityId, payload: text() };
   };
 }
 

@@ -9,7 +9,8 @@
  * Invariant: the SQL text comparison can only send an event to the JavaScript path (which decides), never pass one
  * JavaScript would fail: the text it builds is the canonical payload, each value only when its storage type and text
  * print alike in SQL and JavaScript (sql-json.ts: safe INTEGERs, TEXT needing no JSON escape, the metrics as stored
- * JSON text); anything else makes the text NULL and goes to JS.
+ * JSON text; with the native extension, rl_json_text's rules); anything else makes the text NULL (a BLOB) and goes
+ * to JS.
  */
 import type Database from "better-sqlite3";
 import type { ContentChecker, EventRef } from "./checker";
@@ -21,6 +22,7 @@ import type { EventSource } from "./ledger-events";
 import { checkpointRow, CHECKPOINT_COLUMNS, type Tables } from "./tables";
 import { liveReads, type SqlRead, type SqlReads } from "./sql-reads";
 import { int, rawText, str } from "./sql-json";
+import { loadAuditNative } from "../native-range";
 
 /** check-checkpoints.ts's payload text of row c (NULL where a value's storage type or text would not print alike: sql-json.ts). */
 const EXPECTED_PAYLOAD = [
@@ -33,18 +35,26 @@ const EXPECTED_PAYLOAD = [
   `',"step":' || ${int("c.step")} || '}'`,
 ].join(" || ");
 
+/** The same text built by the native extension in one call (rl_json_text; native-json-text.test.ts): ~0.15 s less per million events. */
+const NATIVE_PAYLOAD = `rl_json_text('#bytes', c.bytes, 'createdAt', c.created_at, '#epoch', c.epoch, '~metrics', c.metrics_json, '#runId', c.run_id,
+    'sha256', c.sha256, '#step', c.step)`;
+
 type RowSide = [...unknown[]]; // checkpoint columns (CHECKPOINT_COLUMNS), then seq, actor_id, payload
 
 // One pass over the rows, each joined to its creating event through the entity index: SQLite returns only the rows
-// without an event and the rows whose event's payload differs from the text the row calls for.
-const DIFFERING_ROWS = `SELECT ${CHECKPOINT_COLUMNS.split(", ")
+// without an event and the rows whose event's payload differs from the text the row calls for (`payload`: its SQL).
+const differingRows = (payload: string) => `SELECT ${CHECKPOINT_COLUMNS.split(", ")
   .map((col) => `c.${col}`)
   .join(", ")}, e.seq, e.actor_id, e.payload
   FROM checkpoints c LEFT JOIN audit_events e ON e.entity_type = 'checkpoint' AND e.entity_id = CAST(c.id AS TEXT) AND +e.action = 'checkpoint.create' AND e.seq <= ?
-  WHERE e.seq IS NULL OR e.payload IS NOT (${EXPECTED_PAYLOAD})`;
+  WHERE e.seq IS NULL OR e.payload IS NOT (${payload})`;
+
+const differingRowsOn = (sqlite: Database.Database) => differingRows(loadAuditNative(sqlite) ? NATIVE_PAYLOAD : EXPECTED_PAYLOAD);
 
 /** The heavy reads of checkCheckpointsInSql (the content worker may make them first: sql-reads.ts). */
-export const checkpointSqlReads = (uptoSeq: number): SqlRead[] => [{ sql: DIFFERING_ROWS, params: [uptoSeq] }];
+export const checkpointSqlReads = (sqlite: Database.Database, uptoSeq: number): SqlRead[] => [
+  { sql: differingRowsOn(sqlite), params: [uptoSeq] },
+];
 
 /** `reads`: where the heavy reads come from (checkpointSqlReads; default: this connection). */
 export function checkCheckpointsInSql(
@@ -63,7 +73,7 @@ export function checkCheckpointsInSql(
   ).n;
   // The rows without an event or whose event differs (DIFFERING_ROWS); the rows flagged best are read on their own
   // (id and run only), in the same (table) order.
-  const returned = reads.all(DIFFERING_ROWS, uptoSeq) as RowSide[];
+  const returned = reads.all(differingRowsOn(sqlite), uptoSeq) as RowSide[];
   const flagged = sqlite.prepare("SELECT id, run_id FROM checkpoints WHERE is_best = 1").raw(true).all() as [id: number, runId: number][];
   const ncol = CHECKPOINT_COLUMNS.split(", ").length;
   const orphans: number[] = [];

@@ -9,8 +9,11 @@
 import type Database from "better-sqlite3";
 import type { EventCompactor } from "./bulk-events";
 import type { EventRef } from "./checker";
+import { PAYLOAD_UNLESS_ROW_TEXT, ROW_JOINS } from "./bulk-events-sql";
 
 type RawEvent = [number, number | null, string, string];
+/** A row of sqliteEventSource's reads: payload null and stored-null 0 when SQLite left a matching payload unread. */
+type ReadRow = [seq: number, actorId: number | null, entityId: string, payload: string | null, action: string, storedNull: number];
 
 /** Every action the content check reads. */
 export const CONTENT_ACTIONS = [
@@ -75,17 +78,32 @@ const NOTHING_LATER: Set<string> = new Set();
  * `inSql`: actions checked inside SQLite, not read up front (they stay readable through the index). `compactor`:
  * makes what is kept of each content event read (bulk-events.ts: the bulk events matched to their rows as they are
  * read, kept without their text); it is made once, before any content event is read, and may read other actions
- * from the source then.
+ * from the source then. `rowsInSql` (needs the native extension loaded on `sqlite`, and a compactor): SQLite
+ * compares the run.create, run.start and decision.create payloads with their rows' texts (bulk-events-sql.ts) and
+ * the compactor gets a matching one unread.
  */
 export function sqliteEventSource(
   sqlite: Database.Database,
   uptoSeq: number,
   inSql: readonly string[] = [],
   compactor?: (source: EventSource) => EventCompactor,
+  rowsInSql = false,
 ): EventSource {
-  const stmt = sqlite
-    .prepare("SELECT seq, actor_id, entity_id, payload FROM audit_events WHERE action = ? AND seq <= ? ORDER BY seq")
-    .raw(true);
+  const matchRows = rowsInSql && compactor !== undefined;
+  // seq, actor_id, entity_id, payload (NULL: unread, equal to its row's text), action, whether the payload stored is NULL
+  const columns = matchRows
+    ? `e.seq, e.actor_id, e.entity_id, ${PAYLOAD_UNLESS_ROW_TEXT}, e.action, e.payload IS NULL`
+    : "e.seq, e.actor_id, e.entity_id, e.payload, e.action, e.payload IS NULL";
+  const from = matchRows ? `audit_events e ${ROW_JOINS}` : "audit_events e";
+  const stmt = sqlite.prepare(`SELECT ${columns} FROM ${from} WHERE e.action = ? AND e.seq <= ? ORDER BY e.seq`).raw(true);
+  const payloadOf = sqlite.prepare("SELECT payload FROM audit_events WHERE seq = ?").pluck();
+  /** An event read as a row of `columns`, made by `make` (handed an unread payload only when it is the compactor). */
+  const made = (make: EventCompactor, row: ReadRow): EventRef => {
+    const [seq, actorId, entityId, payload, action, storedNull] = row;
+    if (payload !== null || storedNull === 1) return make(seq, action, actorId, entityId, payload as string);
+    const unread = () => payloadOf.get(seq) as string;
+    return make === plainEvent ? plainEvent(seq, action, actorId, entityId, unread()) : make(seq, action, actorId, entityId, "", unread);
+  };
   const later = sqlite.prepare("SELECT entity_id FROM audit_events WHERE action = ? AND seq > ?").raw(true);
   const cache = new Map<string, EventRef[]>();
   const laterCache = new Map<string, Set<string>>();
@@ -106,8 +124,10 @@ export function sqliteEventSource(
       if (!list) {
         list = [];
         const make = (CONTENT_ACTIONS as readonly string[]).includes(action) ? compact : plainEvent;
-        for (const [seq, actorId, entityId, payload] of stmt.iterate(action, uptoSeq) as IterableIterator<RawEvent>)
-          list.push(make(seq, action, actorId, entityId, payload));
+        for (const row of stmt.iterate(action, uptoSeq) as IterableIterator<ReadRow>) {
+          row[4] = action; // filed under the action's own (interned) name
+          list.push(made(make, row));
+        }
         cache.set(action, list);
       }
       return list;
@@ -125,12 +145,11 @@ export function sqliteEventSource(
     const lists = new Map<string, { action: string; list: EventRef[] }>();
     for (const a of CONTENT_ACTIONS) if (!inSql.includes(a)) cache.set(a, []);
     for (const a of CONTENT_ACTIONS) if (!inSql.includes(a)) lists.set(a, { action: a, list: cache.get(a)! });
-    const scan = sqlite
-      .prepare(`SELECT seq, actor_id, entity_id, payload, action FROM audit_events WHERE seq <= ? AND +action IN (${inList}) ORDER BY seq`)
-      .raw(true);
-    for (const [seq, actorId, entityId, payload, action] of scan.iterate(uptoSeq) as IterableIterator<[...RawEvent, string]>) {
-      const to = lists.get(action)!;
-      to.list.push(compact(seq, to.action, actorId, entityId, payload));
+    const scan = sqlite.prepare(`SELECT ${columns} FROM ${from} WHERE e.seq <= ? AND +e.action IN (${inList}) ORDER BY e.seq`).raw(true);
+    for (const row of scan.iterate(uptoSeq) as IterableIterator<ReadRow>) {
+      const to = lists.get(row[4])!;
+      row[4] = to.action;
+      to.list.push(made(compact, row));
     }
   }
   return source;

@@ -7,6 +7,7 @@
  * is what allows "this event has no row" and "this row has no event" to be failures.
  */
 import type Database from "better-sqlite3";
+import { LAZY_DECISION_COLUMNS, LAZY_RUN_COLUMNS, lazyDecisionRows, lazyRunRows } from "./lazy-texts";
 
 export type RunRow = {
   id: number;
@@ -265,10 +266,21 @@ export function loadRunConfigs(sqlite: Database.Database): Map<number, RunConfig
   return into;
 }
 
-/** The runs table, in table order (the order the content check walks runs in, wherever it runs). */
-export function loadRuns(sqlite: Database.Database, into: Map<number, RunRow> = new Map()): Map<number, RunRow> {
+/**
+ * The runs table, in table order (the order the content check walks runs in, wherever it runs). `texts: "lazy"`:
+ * the config, environment and memory texts are read when asked for (lazy-texts.ts).
+ */
+export function loadRuns(
+  sqlite: Database.Database,
+  into: Map<number, RunRow> = new Map(),
+  texts: "eager" | "lazy" = "eager",
+): Map<number, RunRow> {
   // A bundle or backup made before migration 0011 has no description column: read it as "".
   const hasDescription = sqlite.prepare("SELECT 1 FROM pragma_table_info('runs') WHERE name = 'description'").get() !== undefined;
+  if (texts === "lazy") {
+    load(sqlite, "runs", `${LAZY_RUN_COLUMNS}, ${hasDescription ? "description" : "''"}`, lazyRunRows(sqlite), into);
+    return into;
+  }
   load(
     sqlite,
     "runs",
@@ -310,29 +322,31 @@ export function loadRuns(sqlite: Database.Database, into: Map<number, RunRow> = 
  */
 export function loadTables(
   sqlite: Database.Database,
-  opts: { checkpoints: "all" | "referenced"; evaluations?: "all" | "cited" } = { checkpoints: "all" },
+  opts: { checkpoints: "all" | "referenced"; evaluations?: "all" | "cited"; texts?: "eager" | "lazy" } = { checkpoints: "all" },
 ): Tables {
   const evaluations = opts.evaluations ?? "all";
   const t = emptyTables(true);
-  loadRuns(sqlite, t.runs);
-  load(
-    sqlite,
-    "decisions",
-    "id, run_id, kind, path, old_value_json, new_value_json, rationale, corrects_decision_id, author_id, created_at",
-    (r) => ({
-      id: n(r[0]),
-      runId: n(r[1]),
-      kind: s(r[2]),
-      path: s(r[3]),
-      oldValueJson: ss(r[4]),
-      newValueJson: ss(r[5]),
-      rationale: s(r[6]),
-      correctsDecisionId: ns(r[7]),
-      authorId: n(r[8]),
-      createdAt: s(r[9]),
-    }),
-    t.decisions,
-  );
+  loadRuns(sqlite, t.runs, opts.texts);
+  if (opts.texts === "lazy") load(sqlite, "decisions", LAZY_DECISION_COLUMNS, lazyDecisionRows(sqlite), t.decisions);
+  else
+    load(
+      sqlite,
+      "decisions",
+      "id, run_id, kind, path, old_value_json, new_value_json, rationale, corrects_decision_id, author_id, created_at",
+      (r) => ({
+        id: n(r[0]),
+        runId: n(r[1]),
+        kind: s(r[2]),
+        path: s(r[3]),
+        oldValueJson: ss(r[4]),
+        newValueJson: ss(r[5]),
+        rationale: s(r[6]),
+        correctsDecisionId: ns(r[7]),
+        authorId: n(r[8]),
+        createdAt: s(r[9]),
+      }),
+      t.decisions,
+    );
   if (opts.checkpoints === "all") load(sqlite, "checkpoints", CHECKPOINT_COLUMNS, checkpointRow, t.checkpoints);
   else {
     // Only the checkpoints other records point at (the checkpoint check itself runs in SQL: check-checkpoints-sql.ts).

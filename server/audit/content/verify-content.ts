@@ -36,13 +36,14 @@ import { checkInterventions, loadInterventions } from "./check-interventions";
 import { checkApiRecords } from "./check-api";
 import { checkSweeps } from "./check-sweeps";
 import type { ContentLevel } from "./types";
+import { loadAuditNative } from "../native-range";
 
 export type ContentCheckResult = {
   level: ContentLevel;
   coverage: Map<string, Coverage>;
   filesHashed: number;
   durationMs: number;
-  /** the rows compared (null when they could not be read) */ tables: Tables | null;
+  /** the rows compared (null when they could not be read, or were read with lazy texts: lazy-texts.ts) */ tables: Tables | null;
 };
 
 export type VerifyContentOptions = {
@@ -60,6 +61,13 @@ export type VerifyContentOptions = {
    * The result is the same either way; bulk-events.test.ts compares the two.
    */
   matchWhileReading?: boolean;
+  /**
+   * With matchWhileReading, let SQLite compare run.create, run.start and decision.create with their rows' texts
+   * (bulk-events-sql.ts; default: when the native extension loads), and, without coverage, read the rows' long
+   * texts only when asked for (lazy-texts.ts). The result is the same either way (bulk-events.test.ts compares the
+   * three ways).
+   */
+  rowsInSql?: boolean;
 };
 
 export function checkContent(sqlite: Database.Database, opts: VerifyContentOptions): ContentCheckResult {
@@ -124,7 +132,7 @@ function runDerivedChecks(
 
 /** The heavy reads of the checkpoint and evaluation phases (the content worker may make them first: sql-reads.ts). */
 export function laterPhaseReads(sqlite: Database.Database, uptoSeq: number): SqlRead[] {
-  return [...checkpointSqlReads(uptoSeq), ...evaluationSqlReads(sqlite, uptoSeq)];
+  return [...checkpointSqlReads(sqlite, uptoSeq), ...evaluationSqlReads(sqlite, uptoSeq)];
 }
 
 /**
@@ -138,21 +146,28 @@ function runPhases(sqlite: Database.Database, opts: VerifyContentOptions, runDer
   const after = runDerived === "here" ? c : new ContentChecker(false);
   const files = opts.artifactsDir === null ? null : new ArtifactHasher(storeArtifactPath(opts.artifactsDir));
   let t: Tables | null = null;
+  let lazyTexts = false;
   let stopped = false;
   try {
     // Without coverage (plain verification), checkpoints and evaluations are checked inside SQLite; the report's export keeps them in memory.
     const checkpointsInSql = !(opts.coverage ?? false);
     const evaluationsInSql = opts.evaluationsInSql ?? checkpointsInSql;
     const inSql = [...(checkpointsInSql ? ["checkpoint.create"] : []), ...(evaluationsInSql ? ["evaluation.create"] : [])];
+    // The bulk events are matched to their rows as they are read and kept without their text (bulk-events.ts),
+    // with the native extension inside SQLite (bulk-events-sql.ts); then, in plain verification, the rows' long
+    // texts are read only if a check asks for them (lazy-texts.ts).
+    const matchWhileReading = opts.matchWhileReading ?? true;
+    const rowsInSql = matchWhileReading && (opts.rowsInSql ?? true) && loadAuditNative(sqlite);
+    lazyTexts = rowsInSql && checkpointsInSql;
     const tables = loadTables(sqlite, {
       checkpoints: checkpointsInSql ? "referenced" : "all",
       evaluations: evaluationsInSql ? "cited" : "all",
+      texts: lazyTexts ? "lazy" : "eager",
     });
     t = tables;
     const withRun = decisionsCreatedWithRuns(t);
-    // The bulk events are matched to their rows as they are read and kept without their text (bulk-events.ts).
-    const compactor = (opts.matchWhileReading ?? true) ? (source: EventSource) => bulkEventCompactor(tables, withRun, source) : undefined;
-    const events = sqliteEventSource(sqlite, opts.uptoSeq, inSql, compactor);
+    const compactor = matchWhileReading ? (source: EventSource) => bulkEventCompactor(tables, withRun, source) : undefined;
+    const events = sqliteEventSource(sqlite, opts.uptoSeq, inSql, compactor, rowsInSql);
     checkPeople(c, events, t);
     checkData(c, events, t, files);
     const runs = checkRuns(c, events, t, withRun);
@@ -190,7 +205,7 @@ function runPhases(sqlite: Database.Database, opts: VerifyContentOptions, runDer
         coverage: c.coverage,
         filesHashed: files?.files ?? 0,
         durationMs: Math.round((performance.now() - started) * 10) / 10,
-        tables: t,
+        tables: lazyTexts ? null : t, // (lazy rows read their texts only within this read transaction)
       };
     },
   };

@@ -79,9 +79,13 @@ static void buf_add(Buf *b, const void *s, size_t n) {
 }
 static void buf_str(Buf *b, const char *s) { buf_add(b, s, strlen(s)); }
 static void buf_i64(Buf *b, sqlite3_int64 v) {
-  char t[32];
-  int k = snprintf(t, sizeof t, "%lld", (long long)v);
-  buf_add(b, t, (size_t)k);
+  char t[24];
+  int k = sizeof t;
+  unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+  do t[--k] = (char)('0' + u % 10);
+  while (u /= 10);
+  if (v < 0) t[--k] = '-';
+  buf_add(b, t + k, sizeof t - (size_t)k);
 }
 
 static const char HEX[] = "0123456789abcdef";
@@ -330,37 +334,42 @@ static int is_canonical_json(const unsigned char *t, int len) {
   return scan_value(&s, t) == t + len;
 }
 
-/* JSON.stringify of a string value appended to b; 0 when JavaScript must decide (invalid UTF-8). */
+/* JSON.stringify of a string value appended to b; 0 when JavaScript must decide (invalid UTF-8). Written in place
+   (room for the longest escape of every byte is reserved first): this runs on every event and decision record. */
 static int quote_string(Buf *b, const unsigned char *s, int len) {
-  buf_add(b, "\"", 1);
-  int start = 0;
+  buf_reserve(b, (size_t)len * 6 + 2);
+  if (b->oom) return 0;
+  char *o = b->p + b->n;
+  *o++ = '"';
   for (int i = 0; i < len; i++) {
     unsigned c = s[i];
-    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) continue;
+    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+      *o++ = (char)c;
+      continue;
+    }
     if (c >= 0x80) {
       int n = utf8_seq(s + i, s + len);
       if (!n) return 0;
+      memcpy(o, s + i, (size_t)n);
+      o += n;
       i += n - 1;
       continue;
     }
-    buf_add(b, s + start, (size_t)(i - start));
-    char e[8];
+    *o++ = '\\';
     switch (c) {
-      case '"': buf_add(b, "\\\"", 2); break;
-      case '\\': buf_add(b, "\\\\", 2); break;
-      case '\b': buf_add(b, "\\b", 2); break;
-      case '\f': buf_add(b, "\\f", 2); break;
-      case '\n': buf_add(b, "\\n", 2); break;
-      case '\r': buf_add(b, "\\r", 2); break;
-      case '\t': buf_add(b, "\\t", 2); break;
+      case '"': *o++ = '"'; break;
+      case '\\': *o++ = '\\'; break;
+      case '\b': *o++ = 'b'; break;
+      case '\f': *o++ = 'f'; break;
+      case '\n': *o++ = 'n'; break;
+      case '\r': *o++ = 'r'; break;
+      case '\t': *o++ = 't'; break;
       default:
-        snprintf(e, sizeof e, "\\u%04x", c);
-        buf_add(b, e, 6);
+        *o++ = 'u', *o++ = '0', *o++ = '0', *o++ = HEX[c >> 4], *o++ = HEX[c & 15];
     }
-    start = i + 1;
   }
-  buf_add(b, s + start, (size_t)(len - start));
-  buf_add(b, "\"", 1);
+  *o++ = '"';
+  b->n = (size_t)(o - b->p);
   return 1;
 }
 
@@ -975,6 +984,170 @@ static void unless_json_object(sqlite3_context *ctx, int argc, sqlite3_value **a
   sqlite3_result_value(ctx, argv[0]);
 }
 
+/* ---------- Event texts built from rows (bulk-events-sql.ts: the bulk events matched inside SQLite) ---------- */
+
+/* 1 when the n bytes at s are valid UTF-8 (utf8_seq's rules: no overlong form, surrogate or code point > U+10FFFF). */
+static int valid_utf8(const unsigned char *s, int n) {
+  for (int i = 0; i < n; i++) {
+    if (s[i] < 0x80) continue;
+    int k = utf8_seq(s + i, s + n);
+    if (!k) return 0;
+    i += k - 1;
+  }
+  return 1;
+}
+
+/*
+ * Appends `"name":value` as JavaScript's template would print the value better-sqlite3 reads, by the key's form:
+ *   "name"   JSON.stringify(v): NULL -> null, a safe INTEGER -> its digits, a TEXT of valid UTF-8 -> quote_string;
+ *   "#name"  `${v}` of a number or null: NULL -> null, a safe INTEGER -> its digits;
+ *   "~name"  `${v}` of a JSON text or null: NULL -> null, a TEXT of valid UTF-8 -> its bytes as they are.
+ * 0 when it cannot be certain (a REAL, a BLOB, an integer beyond 2^53 - 1, a TEXT where a number is printed, invalid
+ * UTF-8, a key that is not TEXT of printable ASCII without quote or backslash).
+ */
+static int json_member(Buf *b, sqlite3_value *key, sqlite3_value *v) {
+  if (sqlite3_value_type(key) != SQLITE_TEXT) return 0;
+  const unsigned char *k = sqlite3_value_text(key);
+  int klen = sqlite3_value_bytes(key);
+  if (!k || klen < 1) return 0;
+  char form = (k[0] == '#' || k[0] == '~') ? (char)k[0] : 0;
+  if (form) k++, klen--;
+  if (klen < 1) return 0;
+  for (int i = 0; i < klen; i++)
+    if (k[i] < 0x20 || k[i] > 0x7e || k[i] == '"' || k[i] == '\\') return 0;
+  buf_add(b, "\"", 1);
+  buf_add(b, k, (size_t)klen);
+  buf_add(b, "\":", 2);
+  int type = sqlite3_value_type(v);
+  if (type == SQLITE_NULL) {
+    buf_add(b, "null", 4);
+    return 1;
+  }
+  if (type == SQLITE_INTEGER) return form != '~' && integer_value(b, v);
+  if (type != SQLITE_TEXT || form == '#') return 0;
+  const unsigned char *t = sqlite3_value_text(v);
+  int n = sqlite3_value_bytes(v);
+  if (!t) return 0;
+  if (form == 0) return quote_string(b, t, n);
+  if (!valid_utf8(t, n)) return 0;
+  buf_add(b, t, (size_t)n);
+  return 1;
+}
+
+/* The object text of the (key, value) pairs in argv, in their order; 0 when uncertain (json_member). */
+static int json_object_of(Buf *b, int argc, sqlite3_value **argv) {
+  if (argc % 2) return 0;
+  buf_add(b, "{", 1);
+  for (int i = 0; i < argc; i += 2) {
+    if (i) buf_add(b, ",", 1);
+    if (!json_member(b, argv[i], argv[i + 1])) return 0;
+  }
+  buf_add(b, "}", 1);
+  return !b->oom && b->n <= 0x7fffffff;
+}
+
+/* What every function below returns when JavaScript must decide: a zero-length BLOB (equal to no TEXT, and
+   uncertain again wherever it is passed as a value). */
+static void result_uncertain(sqlite3_context *ctx) { sqlite3_result_zeroblob(ctx, 0); }
+
+/*
+ * rl_json_text(key1, value1, key2, value2, ...): the text `{"key1":V1,"key2":V2,...}` JavaScript builds from those
+ * row values (json_member), keys in the order given (the callers give the canonical order of the text they
+ * rebuild). Uncertain: the zero-length BLOB, so an event compared with it goes to JavaScript, and a text built with
+ * it as a value is uncertain too: a row can only send its event to JavaScript, never match a text JavaScript would
+ * not build.
+ */
+static void json_text(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  Buf b = {0};
+  if (!json_object_of(&b, argc, argv)) {
+    free(b.p);
+    result_uncertain(ctx);
+    return;
+  }
+  sqlite3_result_text(ctx, b.p, (int)b.n, free);
+}
+
+/* rl_json_sha256(key1, value1, ...): lowercase hex sha256 of rl_json_text's text (uncertain as it is). */
+static void json_sha256(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  Buf b = {0};
+  if (!json_object_of(&b, argc, argv)) {
+    free(b.p);
+    result_uncertain(ctx);
+    return;
+  }
+  unsigned char h[32];
+  char hex[64];
+  sha256(b.p, b.n, h);
+  free(b.p);
+  to_hex(h, hex);
+  sqlite3_result_text(ctx, hex, 64, SQLITE_TRANSIENT);
+}
+
+/* rl_text_sha256(v): records.ts sha256Hex(v) of a TEXT of valid UTF-8 (its UTF-8 bytes); NULL for NULL; else uncertain. */
+static void text_sha256(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  int type = sqlite3_value_type(argv[0]);
+  if (type == SQLITE_NULL) return;
+  const unsigned char *t = type == SQLITE_TEXT ? sqlite3_value_text(argv[0]) : NULL;
+  int n = sqlite3_value_bytes(argv[0]);
+  if (!t || !valid_utf8(t, n)) {
+    result_uncertain(ctx);
+    return;
+  }
+  unsigned char h[32];
+  char hex[64];
+  sha256(t, (size_t)n, h);
+  to_hex(h, hex);
+  sqlite3_result_text(ctx, hex, 64, SQLITE_TRANSIENT);
+}
+
+/*
+ * rl_json_array(element, id) aggregate: `[e1,e2,...]` of TEXT elements, "[]" for none, when SQLite feeds them in
+ * strictly increasing INTEGER id order (the order the caller's array is sorted in; an index scan gives it without a
+ * sort, and any other order is not taken on trust); uncertain when an element is not TEXT or the ids are not so.
+ */
+typedef struct {
+  int started, bad;
+  sqlite3_int64 last_id;
+  Buf out;
+} JsonArray;
+
+static void json_array_step(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  JsonArray *a = sqlite3_aggregate_context(ctx, sizeof *a);
+  if (!a) {
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  if (a->bad) return;
+  if (sqlite3_value_type(argv[0]) != SQLITE_TEXT || sqlite3_value_type(argv[1]) != SQLITE_INTEGER ||
+      (a->started && sqlite3_value_int64(argv[1]) <= a->last_id)) {
+    a->bad = 1;
+    return;
+  }
+  a->last_id = sqlite3_value_int64(argv[1]);
+  buf_add(&a->out, a->started ? "," : "[", 1);
+  a->started = 1;
+  buf_add(&a->out, sqlite3_value_text(argv[0]), (size_t)sqlite3_value_bytes(argv[0]));
+}
+
+static void json_array_final(sqlite3_context *ctx) {
+  JsonArray *a = sqlite3_aggregate_context(ctx, 0);
+  if (!a || !a->started) {
+    if (a && a->bad) result_uncertain(ctx);
+    else sqlite3_result_text(ctx, "[]", 2, SQLITE_STATIC);
+    if (a) free(a->out.p);
+    return;
+  }
+  buf_add(&a->out, "]", 1);
+  if (a->bad || a->out.oom || a->out.n > 0x7fffffff) {
+    free(a->out.p);
+    result_uncertain(ctx);
+    return;
+  }
+  sqlite3_result_text(ctx, a->out.p, (int)a->out.n, free);
+}
+
 /*
  * rl_run_config_params(config_json, seed, framed): the number of run_params rows a run's config calls for, when
  * `framed` (rl_run_params_framed of the run's rows) holds exactly those rows (check-run-params-json.ts
@@ -1365,6 +1538,11 @@ int sqlite3_rlaudit_init(sqlite3 *db, char **err, const sqlite3_api_routines *ap
   if (rc == SQLITE_OK)
     rc = sqlite3_create_function_v2(db, "rl_unless_json_object", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, 0, unless_json_object,
                                     0, 0, 0);
+  const int pure = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
+  if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "rl_json_text", -1, pure, 0, json_text, 0, 0, 0);
+  if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "rl_json_sha256", -1, pure, 0, json_sha256, 0, 0, 0);
+  if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "rl_text_sha256", 1, pure, 0, text_sha256, 0, 0, 0);
+  if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "rl_json_array", 2, pure, 0, 0, json_array_step, json_array_final, 0);
   if (rc == SQLITE_OK) {
     Cfg *cfg = calloc(1, sizeof *cfg);
     rc = cfg ? sqlite3_create_function_v2(db, "rl_run_config_params", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, cfg,

@@ -282,6 +282,39 @@ describe("content verification catches real tampering", () => {
     }
   });
 
+  it("each field a checkpoint.create or evaluation.create text holds, edited in its row: found inside SQLite as in JavaScript", () => {
+    const edits: [entityType: "checkpoint" | "evaluation", sql: string][] = [
+      ["checkpoint", "UPDATE checkpoints SET bytes = bytes + 1 WHERE id = @id"],
+      ["checkpoint", "UPDATE checkpoints SET created_at = '2020-01-01T00:00:00.000Z' WHERE id = @id"],
+      ["checkpoint", "UPDATE checkpoints SET epoch = epoch + 10 WHERE id = @id"],
+      ["checkpoint", "UPDATE checkpoints SET metrics_json = json_set(metrics_json, '$.loss', 9) WHERE id = @id"],
+      ["checkpoint", "UPDATE checkpoints SET sha256 = (SELECT sha256 FROM checkpoints WHERE id <> @id LIMIT 1) WHERE id = @id"],
+      ["checkpoint", "UPDATE checkpoints SET step = step + 1 WHERE id = @id"],
+      ["evaluation", "UPDATE evaluations SET created_at = '2020-01-01T00:00:00.000Z' WHERE id = @id"],
+      ["evaluation", "UPDATE evaluations SET data_sha256 = 'ab' WHERE id = @id"],
+      ["evaluation", "UPDATE evaluations SET partition = 'validation' WHERE id = @id"],
+      ["evaluation", "UPDATE evaluations SET source = 'rerun' WHERE id = @id"],
+      ["evaluation", "UPDATE evaluations SET confusion_json = NULL WHERE id = @id"],
+    ];
+    for (const [entityType, sql] of edits) {
+      const s = snapshot(fx.app);
+      try {
+        const id =
+          entityType === "checkpoint"
+            ? bestCheckpoint(s).id
+            : get<{ id: number }>(s, "SELECT id FROM evaluations WHERE run_id = ? AND partition = 'test'", fx.runId).id;
+        expect(s.db.prepare(sql).run({ id }).changes, sql).toBe(1);
+        const opts = { artifactsDir: s.artifactsDir, uptoSeq: s.maxSeq };
+        const inSql = checkContent(s.db, opts).level;
+        const inJs = checkContent(s.db, { ...opts, coverage: true }).level; // every checkpoint and evaluation in JavaScript
+        expectProblem(inSql, { entityType, entityId: String(id) });
+        expect(inSql.problems, sql).toEqual(inJs.problems);
+      } finally {
+        s.close();
+      }
+    }
+  });
+
   it("run status and best flags edited", () => {
     const r = tampered((s) => {
       s.db.prepare("UPDATE runs SET status = 'failed' WHERE id = ?").run(fx.runId);
