@@ -4,9 +4,12 @@
  * table cells edited (triggers dropped where they protect the row), rows deleted or inserted behind the app's back.
  * Also: a clean copy passes, and the same check runs through verifyDatabase when it reports a content level.
  */
+import Database from "better-sqlite3";
 import fs from "node:fs";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifyDatabase } from "@/server/audit/verify";
+import { loadAuditNative } from "@/server/audit/native-range";
 import { checkContent } from "../verify-content";
 import type { ContentProblem } from "../types";
 import { artifactPath, buildContentFixture, snapshot, type ContentFixture, type Snapshot } from "./content-fixture";
@@ -42,6 +45,21 @@ function expectProblem(r: { ok: boolean; problems: ContentProblem[] }, want: Par
 }
 
 const get = <T>(s: Snapshot, sql: string, ...args: unknown[]) => s.db.prepare(sql).get(...args) as T;
+
+/** Runs `check` on a new connection to the copy that cannot load the native extension (RUNLEDGER_AUDIT_NATIVE=0). */
+function withoutNativeExtension<T>(s: Snapshot, check: (db: Database.Database) => T): T {
+  const before = process.env.RUNLEDGER_AUDIT_NATIVE;
+  process.env.RUNLEDGER_AUDIT_NATIVE = "0";
+  const db = new Database(path.join(s.dir, "runledger.sqlite"));
+  try {
+    expect(loadAuditNative(db)).toBe(false);
+    return check(db);
+  } finally {
+    db.close();
+    if (before === undefined) delete process.env.RUNLEDGER_AUDIT_NATIVE;
+    else process.env.RUNLEDGER_AUDIT_NATIVE = before;
+  }
+}
 const bestCheckpoint = (s: Snapshot) =>
   get<{ id: number; sha256: string }>(s, "SELECT id, sha256 FROM checkpoints WHERE run_id = ? AND is_best = 1", fx.runId);
 
@@ -309,6 +327,8 @@ describe("content verification catches real tampering", () => {
         const inJs = checkContent(s.db, { ...opts, coverage: true }).level; // every checkpoint and evaluation in JavaScript
         expectProblem(inSql, { entityType, entityId: String(id) });
         expect(inSql.problems, sql).toEqual(inJs.problems);
+        // Without the native extension the texts are built with SQL's own string functions (sql-json.ts).
+        expect(withoutNativeExtension(s, (db) => checkContent(db, opts).level).problems, sql).toEqual(inJs.problems);
       } finally {
         s.close();
       }
