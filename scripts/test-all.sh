@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: clean install, browser, lint and format check, type check, unit/integration tests
-# (against SQLite files and a throwaway PostgreSQL cluster, scripts/pg-cluster.sh), production build, browser tests
+# (against SQLite files and a throwaway PostgreSQL cluster, scripts/pg-cluster.sh; the audit tests again without the
+# native extension), production build, browser tests
 # (the app on SQLite, then on PostgreSQL: playwright.pg.config.ts).
 # RUNLEDGER_TEST_PG_URL already set: the PostgreSQL suites use that server instead of starting one.
 set -euo pipefail
@@ -24,6 +25,9 @@ if [ -z "${RUNLEDGER_TEST_PG_URL:-}" ]; then
 fi
 tq=$(date +%s)
 npm run test:unit
+# The audit verifier's tests once more without its native extension (as on a machine without a C compiler): the
+# JavaScript reference alone must give the same verdicts; the extension's own tests skip themselves.
+RUNLEDGER_AUDIT_NATIVE=0 npx vitest run server/audit
 t2=$(date +%s)
 npm run build
 t3=$(date +%s)

@@ -63,12 +63,15 @@ function rewritePayload(s: Snapshot, action: string, entityId: number, sql: stri
   expect(n).toBeGreaterThan(0);
 }
 
+/** The suite runs once more with the native extension switched off (scripts/test-all.sh): SQLite matches nothing then. */
+const nativeOff = process.env.RUNLEDGER_AUDIT_NATIVE === "0";
+
 describe("bulk events matched while read: the same result as on the full events", () => {
   it("a clean copy", () => {
     expect(sameBothWays(() => {})).toBe(false);
   });
 
-  it("SQLite matches every run.create, run.start and decision.create the app wrote (its fast path is live)", () => {
+  it.skipIf(nativeOff)("SQLite matches every run.create, run.start and decision.create the app wrote (its fast path is live)", () => {
     const s = snapshot(fx.app);
     try {
       const { unread, events } = unreadInSql(s);
@@ -124,7 +127,7 @@ describe("bulk events matched while read: the same result as on the full events"
     }
   });
 
-  it("a rename (run.annotate): the run.create text names the run as created, which SQLite leaves to JavaScript", () => {
+  it.skipIf(nativeOff)("a rename (run.annotate): the run.create text names the run as created, which SQLite leaves to JavaScript", () => {
     // The row keeps the name the run.create recorded, so SQLite finds that text; a rename event whose first "from"
     // differs makes JavaScript expect another name at creation.
     const failed = sameBothWays((s) => {
