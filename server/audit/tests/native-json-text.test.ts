@@ -6,23 +6,16 @@
  * equals no payload and stays uncertain when passed on. Checked on random rows of every storage type, valid and
  * invalid UTF-8, every escape, and for the plain values the app writes it must answer (else the fast path is dead).
  */
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mulberry32 } from "@/trainer/data/prng";
-import { auditNativeExtension, loadAuditNative } from "../native-range";
-
-/** The suite runs once more with the extension switched off (scripts/test-all.sh): then there is nothing here to test. */
-const nativeOff = process.env.RUNLEDGER_AUDIT_NATIVE === "0";
+import { nativeOff, nativeTestDb } from "./native-test-db";
 
 let db: Database.Database;
 
 beforeAll(() => {
-  if (nativeOff) return;
-  expect(auditNativeExtension().path, "the native audit extension builds on this machine").not.toBeNull();
-  db = new Database(":memory:");
-  expect(loadAuditNative(db)).toBe(true);
-  db.exec("CREATE TABLE v (i INTEGER PRIMARY KEY, x)");
+  if (!nativeOff) db = nativeTestDb("CREATE TABLE v (i INTEGER PRIMARY KEY, x)");
 });
 
 afterAll(() => db?.close());

@@ -6,26 +6,20 @@
  * allows (whitespace, escapes of any character in either hex case, surrogate pairs, exponents, "-0", duplicate keys)
  * with awkward keys and values, clean and tampered, and on named cases.
  */
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { flattenConfig } from "@/contracts/training-config";
 import { isApiRunConfig } from "@/contracts/mlflow/types";
 import { mulberry32 } from "@/trainer/data/prng";
 import { runParamValue } from "../content/records";
-import { auditNativeExtension, loadAuditNative } from "../native-range";
+import { nativeOff, nativeTestDb } from "./native-test-db";
 import { nextDouble } from "./next-double";
-
-/** The suite runs once more with the extension switched off (scripts/test-all.sh): then there is nothing here to test. */
-const nativeOff = process.env.RUNLEDGER_AUDIT_NATIVE === "0";
 
 let db: Database.Database;
 
 beforeAll(() => {
   if (nativeOff) return;
-  expect(auditNativeExtension().path, "the native audit extension builds on this machine").not.toBeNull();
-  db = new Database(":memory:");
-  expect(loadAuditNative(db)).toBe(true);
-  db.exec(`CREATE TABLE runs (id INTEGER PRIMARY KEY, config_json TEXT NOT NULL, seed INTEGER);
+  db = nativeTestDb(`CREATE TABLE runs (id INTEGER PRIMARY KEY, config_json TEXT NOT NULL, seed INTEGER);
     CREATE TABLE run_params (run_id INTEGER NOT NULL, key TEXT NOT NULL, value_text TEXT, value_num REAL, PRIMARY KEY (run_id, key))`);
 });
 

@@ -16,6 +16,7 @@ import { evaluationResultTextSha256, runParamValue } from "../content/records";
 import { frameRunParams, runParamsFrame } from "../content/check-run-params-json";
 import { flattenConfig } from "@/contracts/training-config";
 import { CHECKPOINT_ACTION, scanDatabaseRange, type CheckpointCopy, type RangeSpec } from "../verify-range";
+import { nativeOff } from "./native-test-db";
 
 const DDL = `CREATE TABLE audit_events (seq integer PRIMARY KEY NOT NULL, at text NOT NULL, actor_id integer,
   actor_name text NOT NULL, role text NOT NULL, action text NOT NULL, entity_type text NOT NULL, entity_id text NOT NULL,
@@ -194,9 +195,6 @@ function compareSplit(db: Database.Database, n: number, declines: (from: number,
     compare(db, s, maxSeq(db), declines(from, to));
   }
 }
-
-/** The suite runs once more with the extension switched off (scripts/test-all.sh): then there is nothing here to test. */
-const nativeOff = process.env.RUNLEDGER_AUDIT_NATIVE === "0";
 
 let awkward: Ev[];
 beforeAll(() => {

@@ -10,6 +10,7 @@ import { checkContent } from "../verify-content";
 import { PAYLOAD_UNLESS_ROW_TEXT, ROW_JOINS, ROW_MATCHED_ACTIONS } from "../bulk-events-sql";
 import { loadAuditNative } from "../../native-range";
 import { loadTables } from "../tables";
+import { nativeOff } from "../../tests/native-test-db";
 import { buildContentFixture, snapshot, type ContentFixture, type Snapshot } from "./content-fixture";
 
 let fx: ContentFixture;
@@ -62,9 +63,6 @@ function rewritePayload(s: Snapshot, action: string, entityId: number, sql: stri
     .run(action, String(entityId)).changes;
   expect(n).toBeGreaterThan(0);
 }
-
-/** The suite runs once more with the native extension switched off (scripts/test-all.sh): SQLite matches nothing then. */
-const nativeOff = process.env.RUNLEDGER_AUDIT_NATIVE === "0";
 
 describe("bulk events matched while read: the same result as on the full events", () => {
   it("a clean copy", () => {
