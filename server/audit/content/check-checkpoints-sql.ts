@@ -71,7 +71,7 @@ export function checkCheckpointsInSql(
   const eventCount = (
     sqlite.prepare("SELECT count(*) AS n FROM audit_events WHERE action = 'checkpoint.create' AND seq <= ?").get(uptoSeq) as { n: number }
   ).n;
-  // The rows without an event or whose event differs (DIFFERING_ROWS); the rows flagged best are read on their own
+  // The rows without an event or whose event differs (differingRows); the rows flagged best are read on their own
   // (id and run only), in the same (table) order.
   const returned = reads.all(differingRowsOn(sqlite), uptoSeq) as RowSide[];
   const flagged = sqlite.prepare("SELECT id, run_id FROM checkpoints WHERE is_best = 1").raw(true).all() as [id: number, runId: number][];

@@ -53,7 +53,7 @@ const expectedPayload = (sha: string) =>
 /**
  * The same text built by the native extension in one call (rl_json_text: each value printed as the JavaScript
  * template prints it, or the whole text uncertain, a BLOB; native-json-text.test.ts); NULL without the row's
- * checkpoint, as the fast path needs it. About half the cost of the concatenation above.
+ * checkpoint, as the fast path needs it.
  */
 const NATIVE_PAYLOAD = `CASE WHEN ck.id IS NOT NULL THEN rl_json_text('#checkpointId', r.checkpoint_id, 'checkpointSha256', ck.sha256,
     'createdAt', r.created_at, 'dataSha256', r.data_sha256, 'metricsSha256', ifnull(${NATIVE_SHA}, x''), 'partition', r.partition,
