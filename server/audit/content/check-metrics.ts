@@ -3,7 +3,9 @@
  * all its points (metricPointsSha256 over epoch/key/step/value; older events only metricsSha256 over key/step/value),
  * their number and the final values (finalMetrics). The points of all runs are streamed once, in (run, key, step)
  * order, and each run's digest compared; on the live database the per-key summaries (metric_summaries) and chart
- * rollups (metric_rollups) are then streamed once each and compared with what the points give.
+ * rollups (metric_rollups) are then streamed once each and compared with what the points give. With the native
+ * extension, SQLite first digests and summarises each run's points and rows (check-metrics-native.ts): a run whose
+ * every comparison passes there is counted without its points being read here; the others are judged here as above.
  *
  * Invariants: a run that has not ended has no digest yet (stated in notCovered, not a failure); point counts in
  * summaries/rollups are not compared (databases written before points were stored idempotently may count a re-sent
@@ -15,6 +17,7 @@ import type { ContentChecker } from "./checker";
 import { MetricDigest, type MetricBlock, type MetricKeySummary } from "./records";
 import type { RunLedger } from "./check-runs";
 import { countOf } from "@/contracts/count-text";
+import { metricsInSqlite, type MetricsInSqlite, type RunMetricsInSqlite } from "./check-metrics-native";
 
 export type MetricPoint = readonly [runId: number, key: string, step: number, value: number, epoch: number];
 
@@ -27,10 +30,17 @@ export type MetricSource = {
    *  [runId, key, block, firstStep, lastStep, minStep, minValue, maxStep, maxValue]. */
   summaries?(): Iterable<[number, string, number, number, number, number]>;
   rollups?(): Iterable<[number, string, number, number, number, number, number, number, number]>;
+  /** Live database with the native extension: each run's points digested and summarised by SQLite. */
+  inSqlite?: MetricsInSqlite;
 };
 
-export function sqliteMetricSource(sqlite: Database.Database): MetricSource {
+/**
+ * `inSqlite` (the native extension must be loaded on `sqlite`): first let SQLite digest and summarise each run's
+ * points (check-metrics-native.ts); a run that passes there is counted without reading its points here.
+ */
+export function sqliteMetricSource(sqlite: Database.Database, inSqlite = false): MetricSource {
   return {
+    ...(inSqlite ? { inSqlite: metricsInSqlite(sqlite) } : {}),
     points: () =>
       sqlite
         .prepare("SELECT run_id, key, step, value, epoch FROM metrics ORDER BY run_id, key, step")
@@ -86,8 +96,10 @@ export function checkMetrics(
     c.notCovered(
       `metric points of ${countOf(unfinished, "run")} that ${unfinished === 1 ? "has" : "have"} not ended are not covered yet: a run's end event records their digest`,
     );
-  const stream = source.points();
-  if (stream === null) return;
+  // (The full stream is opened only when read: an open iterator keeps the connection busy.)
+  const passed = source.inSqlite ? runsPassedInSqlite(source.inSqlite, expected) : null;
+  const stream = passed ? null : source.points();
+  if (!passed && stream === null) return;
 
   const derived = new Map<number, Map<string, MetricKeySummary>>();
   const finish = (runId: number, d: MetricDigest) => {
@@ -104,9 +116,12 @@ export function checkMetrics(
     derived.set(runId, d.summaries);
     expected.delete(runId);
   };
+  // Summary and rollup rows of the runs that passed in SQLite, counted where compareSummaries and compareRollups count them.
+  let passedSummaryRows = 0,
+    passedRollupRows = 0;
   let runId = -1;
   let d: MetricDigest | null = null;
-  for (const [r, key, step, value, epoch] of stream) {
+  const add = ([r, key, step, value, epoch]: MetricPoint) => {
     if (r !== runId) {
       if (d) finish(runId, d);
       runId = r;
@@ -114,13 +129,66 @@ export function checkMetrics(
       d = e ? new MetricDigest({ values: e.points === undefined, points: e.points !== undefined }) : null;
     }
     d?.add(key, step, value, epoch);
-  }
+  };
+  if (passed && source.inSqlite) {
+    // The same runs in the same (run id) order as the full stream: those SQLite passed counted as finish() counts
+    // them, the others' points read run by run.
+    for (const id of [...expected.keys()].sort((a, b) => a - b)) {
+      const p = passed.get(id);
+      if (p) {
+        const e = expected.get(id)!;
+        c.cover("run", id, e.seq);
+        c.checked += 1 + (e.count !== undefined ? 1 : 0) + (e.hasFinals ? 1 : 0); // as finish() counts a run that passes
+        passedSummaryRows += p.keys;
+        passedRollupRows += p.blocks;
+        expected.delete(id);
+      } else for (const point of source.inSqlite.pointsOf(id)) add(point);
+    }
+  } else if (stream) for (const point of stream) add(point);
   if (d) finish(runId, d);
   for (const id of [...expected.keys()])
     finish(id, new MetricDigest({ values: expected.get(id)!.points === undefined, points: expected.get(id)!.points !== undefined })); // runs whose points are all gone
 
-  if (source.summaries) compareSummaries(c, derived, source.summaries(), runs);
-  if (source.rollups) compareRollups(c, derived, source.rollups(), runs);
+  // (Rows of runs without derived summaries are neither compared nor counted: with none, the tables need no read.)
+  if (source.summaries) {
+    c.checked += passedSummaryRows;
+    if (!passed || derived.size > 0) compareSummaries(c, derived, source.summaries(), runs);
+  }
+  if (source.rollups) {
+    c.checked += passedRollupRows;
+    if (!passed || derived.size > 0) compareRollups(c, derived, source.rollups(), runs);
+  }
+}
+
+/**
+ * The expected runs whose every comparison in checkMetrics passes on what SQLite found (check-metrics-native.ts),
+ * with how many summary and rollup rows each has; null when SQLite could not read the tables (then every run is
+ * judged here, and the same error, if any, stops the check where it would have).
+ */
+function runsPassedInSqlite(
+  inSqlite: MetricsInSqlite,
+  expected: ReadonlyMap<number, Expect>,
+): Map<number, { keys: number; blocks: number }> | null {
+  const passed = new Map<number, { keys: number; blocks: number }>();
+  try {
+    for (const [runId, found] of inSqlite.runs()) {
+      const e = expected.get(runId);
+      if (e && found && runPassesInSqlite(e, found)) passed.set(runId, { keys: found.keys, blocks: found.blocks });
+    }
+  } catch {
+    return null;
+  }
+  return passed;
+}
+
+/** finish()'s comparisons, all passing: the points digest, their number, the final values, and every summary and rollup row. */
+function runPassesInSqlite(e: Expect, found: RunMetricsInSqlite): boolean {
+  if (e.points === undefined || e.points !== found.pointsSha256) return false;
+  if (e.count !== undefined && e.count !== found.points) return false;
+  if (found.summaryRows !== found.summaries || found.rollupRows !== found.rollups) return false;
+  if (!e.hasFinals) return true;
+  const lasts = JSON.parse(found.finals) as Record<string, number>;
+  return sameFinals(e.finals, new Map(Object.entries(lasts).map(([key, last]) => [key, { last }])));
 }
 
 /**
@@ -128,7 +196,7 @@ export function checkMetrics(
  * c.compare would find equal), checked without writing either text: the same own keys, each a number equal to the
  * latest value (=== treats -0 and 0 alike, as their canonical text does). Anything else goes to c.compare, which decides.
  */
-function sameFinals(recorded: unknown, summaries: ReadonlyMap<string, MetricKeySummary>): boolean {
+function sameFinals(recorded: unknown, summaries: ReadonlyMap<string, { last: number }>): boolean {
   if (recorded === null || typeof recorded !== "object" || Array.isArray(recorded)) return false;
   if (Object.keys(recorded).length !== summaries.size) return false;
   for (const [key, s] of summaries) {

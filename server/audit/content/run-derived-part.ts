@@ -39,7 +39,7 @@ export function checkRunDerivedPartStreaming(
     streamEvents(sqlite, uptoSeq, RUN_DERIVED_ACTIONS, (ev, knownObject) => b.add(ev, knownObject), unread);
     const runs = b.ledger();
     checkRunDerivedValuesInDatabase(c, sqlite, runs.created, via);
-    checkMetrics(c, { runs: runIds }, runs, sqliteMetricSource(sqlite));
+    checkMetrics(c, { runs: runIds }, runs, sqliteMetricSource(sqlite, via === "native" && loadAuditNative(sqlite)));
   } catch (err) {
     couldNotFinish(c, err);
     return { state: c.exportState(), aborted: true };

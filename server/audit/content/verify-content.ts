@@ -127,7 +127,7 @@ function runDerivedChecks(
   // run-derived-part.test.ts); "rows": every row compared as a value, as the report's export (coverage) needs.
   if (via === "json") checkRunDerivedValuesInDatabase(c, sqlite, runs.created);
   else checkRunDerivedValues(c, t, runs.created, sqliteRunParams(sqlite));
-  checkMetrics(c, t, runs, sqliteMetricSource(sqlite));
+  checkMetrics(c, t, runs, sqliteMetricSource(sqlite, via === "json" && loadAuditNative(sqlite)));
 }
 
 /** The heavy reads of the checkpoint and evaluation phases (the content worker may make them first: sql-reads.ts). */

@@ -17,6 +17,9 @@
  *   rl_range_result() the range's state as JSON text (see native-range.ts's NativeRangeState).
  *   rl_sha256(x) lowercase hex SHA-256 of a text's UTF-8 bytes or a blob's bytes; NULL for NULL.
  *   rl_member_inserted_sha256(object_text, key, value_text) an evaluation's metrics digest (see the function).
+ *   rl_json_text, rl_json_sha256, rl_text_sha256, rl_json_array: event texts built from rows (bulk-events-sql.ts).
+ *   rl_metric_points, rl_metric_summary_rows, rl_metric_rollup_rows: a run's metric series (check-metrics-native.ts);
+ *   rl_js_number(x) the text JavaScript prints for a number (tests).
  *
  * Invariants (the same as RangeScanner's): an event is accepted only when its seq is the next one, its leaf hash is
  * sha256(0x00 || JCS(body)) and its chain hash is sha256(previous chain || leaf); the range stops at its first bad
@@ -1148,6 +1151,432 @@ static void json_array_final(sqlite3_context *ctx) {
   sqlite3_result_text(ctx, a->out.p, (int)a->out.n, free);
 }
 
+/* ---------- Metric series (check-metrics-native.ts: a run's points digested and summarised inside SQLite) ---------- */
+
+/*
+ * The correctly rounded k-digit significand of a double, from its correctly rounded 17 digits d17 (k < 17), into
+ * out; *exp10 is raised by one when rounding carries into a new digit. 0 when the 17 digits cannot decide (the
+ * dropped digits are exactly a half: the double may lie on either side of it), then printf must round.
+ */
+static int round_digits(const char *d17, int k, char *out, int *exp10) {
+  memcpy(out, d17, (size_t)k);
+  int up;
+  if (d17[k] != '5') up = d17[k] > '5';
+  else {
+    up = -1;
+    for (int i = k + 1; i < 17; i++)
+      if (d17[i] != '0') up = 1;
+    if (up < 0) return 0;
+  }
+  if (up) {
+    int i = k - 1;
+    while (i >= 0 && out[i] == '9') out[i--] = '0';
+    if (i >= 0) out[i]++;
+    else {
+      out[0] = '1'; /* 99..9 rounded up: 10..0, one more digit before the point */
+      (*exp10)++;
+    }
+  }
+  return 1;
+}
+
+/* Whether the decimal digits[0..k) * 10^(exp10 - k + 1) (sign neg) reads back as exactly d (strtod rounds to nearest). */
+static int reads_back(int neg, const char *digits, int k, int exp10, double d) {
+  char t[48];
+  int w = 0;
+  if (neg) t[w++] = '-';
+  t[w++] = digits[0];
+  t[w++] = '.';
+  memcpy(t + w, digits + 1, (size_t)(k - 1)), w += k - 1;
+  w += snprintf(t + w, sizeof t - (size_t)w, "e%d", exp10);
+  return strtod(t, NULL) == d;
+}
+
+/*
+ * ECMAScript's Number::toString(d) appended to b (what `${d}` prints for the double better-sqlite3 reads); 0 when
+ * not certain. Integral values below 2^53 print as their digits (-0 as "0", as JavaScript prints it). Any other
+ * finite double between 1e-299 and 1e299: the fewest digits k (15, 16 or 17; no two decimals of at most 15 digits denote the same double) of
+ * the correctly rounded decimal that reads back as d, which is then both the shortest and the nearest of the
+ * shortest, as ECMAScript requires, laid out as ECMAScript lays it out. A double whose significand is a power of two
+ * needing more than 15 digits is left to JavaScript (its rounding interval is uneven, so a farther decimal may be
+ * shorter). js-number.test.ts compares it with JavaScript on millions of doubles.
+ */
+static int js_number(Buf *b, double d) {
+  if (!isfinite(d)) return 0;
+  if (d == 0) {
+    buf_add(b, "0", 1);
+    return 1;
+  }
+  if (fabs(d) < 9007199254740992.0 && d == floor(d)) {
+    buf_i64(b, (sqlite3_int64)d);
+    return 1;
+  }
+  /* Far from 1 (subnormals: fewer significant bits) decimals of up to 15 digits are no longer unique: JavaScript decides. */
+  if (fabs(d) < 1e-299 || fabs(d) >= 1e299) return 0;
+  char t[48];
+  snprintf(t, sizeof t, "%.16e", d); /* "[-]D.DDDDDDDDDDDDDDDDe±X": 17 correctly rounded digits */
+  int neg = t[0] == '-';
+  const char *m = t + neg;
+  char d17[17], digits[17];
+  d17[0] = m[0];
+  memcpy(d17 + 1, m + 2, 16);
+  int exp10 = atoi(m + 19);
+  int k = 17, e = exp10;
+  for (int want = 15; want <= 16; want++) {
+    int ew = exp10;
+    if (!round_digits(d17, want, digits, &ew)) {
+      char u[48];
+      snprintf(u, sizeof u, "%.*e", want - 1, fabs(d));
+      digits[0] = u[0];
+      memcpy(digits + 1, u + 2, (size_t)(want - 1));
+      ew = atoi(u + want + 2);
+    }
+    if (reads_back(neg, digits, want, ew, d)) {
+      k = want, e = ew;
+      break;
+    }
+  }
+  if (k == 17) memcpy(digits, d17, 17);
+  if (k > 15) {
+    int e2;
+    if (frexp(fabs(d), &e2) == 0.5) return 0;
+  }
+  while (k > 1 && digits[k - 1] == '0') k--;
+  int n = e + 1; /* value = 0.digits * 10^n */
+  char out[64];
+  int w = 0;
+  if (neg) out[w++] = '-';
+  if (k <= n && n <= 21) {
+    memcpy(out + w, digits, (size_t)k), w += k;
+    for (int z = 0; z < n - k; z++) out[w++] = '0';
+  } else if (0 < n && n <= 21) {
+    memcpy(out + w, digits, (size_t)n), w += n;
+    out[w++] = '.';
+    memcpy(out + w, digits + n, (size_t)(k - n)), w += k - n;
+  } else if (-6 < n && n <= 0) {
+    out[w++] = '0', out[w++] = '.';
+    for (int z = 0; z < -n; z++) out[w++] = '0';
+    memcpy(out + w, digits, (size_t)k), w += k;
+  } else {
+    out[w++] = digits[0];
+    if (k > 1) out[w++] = '.', memcpy(out + w, digits + 1, (size_t)(k - 1)), w += k - 1;
+    w += snprintf(out + w, sizeof out - (size_t)w, "e%c%d", n - 1 >= 0 ? '+' : '-', abs(n - 1));
+  }
+  buf_add(b, out, (size_t)w);
+  return 1;
+}
+
+/* rl_js_number(x): js_number's text of the number JavaScript reads from x (number_of); uncertain otherwise. For tests. */
+static int number_of(sqlite3_value *v, double *out);
+static void js_number_sql(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  double d;
+  Buf b = {0};
+  if (!number_of(argv[0], &d) || !js_number(&b, d) || b.oom) {
+    free(b.p);
+    result_uncertain(ctx);
+    return;
+  }
+  sqlite3_result_text(ctx, b.p, (int)b.n, free);
+}
+
+/* The number JavaScript reads from v (a REAL, or a safe INTEGER: better-sqlite3 reads INTEGER as a double); 0 otherwise. */
+static int number_of(sqlite3_value *v, double *out) {
+  int type = sqlite3_value_type(v);
+  if (type == SQLITE_FLOAT) {
+    *out = sqlite3_value_double(v);
+    return isfinite(*out);
+  }
+  if (type != SQLITE_INTEGER) return 0;
+  sqlite3_int64 x = sqlite3_value_int64(v);
+  if (x > 9007199254740991LL || x < -9007199254740991LL) return 0;
+  *out = (double)x;
+  return 1;
+}
+
+/* A double's bits in hex: the summaries' comparison text (equal text = the same double; -0 and 0 differ, so a
+   row JavaScript would find equal may be sent to JavaScript, never the reverse). */
+static void add_bits(Buf *b, double d) {
+  unsigned long long u;
+  memcpy(&u, &d, sizeof u);
+  char t[16];
+  for (int i = 15; i >= 0; i--, u >>= 4) t[i] = HEX[u & 15];
+  buf_add(b, t, 16);
+}
+
+/* The lowercase hex sha256 of t's bytes, appended to b (the comparison texts reach JavaScript as their digests). */
+static void add_text_sha256(Buf *b, const Buf *t) {
+  unsigned char h[32];
+  char hex[64];
+  sha256(t->p ? t->p : "", t->n, h);
+  to_hex(h, hex);
+  buf_add(b, hex, 64);
+}
+
+/* A key as the summaries' comparison text names it: quote_string's text, ":" (0 when not TEXT of valid UTF-8). */
+static int add_key(Buf *b, sqlite3_value *key) {
+  if (!quote_text_value(b, key)) return 0;
+  buf_add(b, ":", 1);
+  return 1;
+}
+
+/*
+ * rl_metric_points(key, step, value, epoch) aggregate, fed one run's metrics rows in (key, step) order (the
+ * primary key's): what records.ts MetricDigest computes from them, as the text
+ *   points sha256 hex "\n" points "\n" finals "\n" summaries "\n" rollups "\n" keys "\n" blocks
+ * where the sha256 is metricPointsSha256 (over `[{"epoch":E,"key":K,"step":S,"value":V},...]`, numbers as
+ * JavaScript prints them), finals is `{"key":last,...}` (%.17g, for JSON.parse: the exact doubles), summaries and
+ * rollups the sha256 hex of the comparison texts (add_bits) that rl_metric_summary_rows and rl_metric_rollup_rows
+ * digest from their tables, keys and blocks how many rows those tables should hold. Uncertain (the run goes to JavaScript) when a value is not a finite number JavaScript
+ * reads exactly, a key is not TEXT of valid UTF-8, keys do not come in strictly increasing byte order, or steps do
+ * not increase within a key.
+ */
+#define METRIC_ROLLUP_BLOCK 1024.0
+typedef struct {
+  double first_step, last_step, min_step, min_value, max_step, max_value, index;
+} MetricBlockState;
+
+typedef struct {
+  int bad, started;
+  sqlite3_int64 points, keys, blocks;
+  SHA256_CTX sha;
+  Buf text, key, finals, summaries, rollups, key_text;
+  double last, last_step, min, max;
+  int has_block;
+  MetricBlockState block;
+} MetricPoints;
+
+static void metric_flush_block(MetricPoints *m) {
+  if (!m->has_block) return;
+  MetricBlockState *b = &m->block;
+  buf_add(&m->rollups, m->key_text.p, m->key_text.n);
+  add_bits(&m->rollups, b->index);
+  add_bits(&m->rollups, b->first_step);
+  add_bits(&m->rollups, b->last_step);
+  add_bits(&m->rollups, b->min_step);
+  add_bits(&m->rollups, b->min_value);
+  add_bits(&m->rollups, b->max_step);
+  add_bits(&m->rollups, b->max_value);
+  buf_add(&m->rollups, ";", 1);
+  m->blocks++;
+  m->has_block = 0;
+}
+
+static void metric_flush_key(MetricPoints *m) {
+  if (m->key.n == 0 && m->keys == 0) return;
+  metric_flush_block(m);
+  buf_add(&m->summaries, m->key_text.p, m->key_text.n);
+  add_bits(&m->summaries, m->last);
+  add_bits(&m->summaries, m->last_step);
+  add_bits(&m->summaries, m->min);
+  add_bits(&m->summaries, m->max);
+  buf_add(&m->summaries, ";", 1);
+  char t[40];
+  int n = snprintf(t, sizeof t, "%.17g", m->last);
+  if (m->finals.n > 1) buf_add(&m->finals, ",", 1);
+  quote_string(&m->finals, (const unsigned char *)m->key.p, (int)m->key.n);
+  buf_add(&m->finals, ":", 1);
+  buf_add(&m->finals, t, (size_t)n);
+}
+
+static void metric_points_step(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  MetricPoints *m = sqlite3_aggregate_context(ctx, sizeof *m);
+  if (!m) {
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  if (m->bad) return;
+  if (!m->started) {
+    m->started = 1;
+    SHA256_Init(&m->sha);
+    buf_add(&m->text, "[", 1);
+    buf_add(&m->finals, "{", 1);
+  }
+  double step, value, epoch;
+  if (sqlite3_value_type(argv[0]) != SQLITE_TEXT || !number_of(argv[1], &step) || !number_of(argv[2], &value) ||
+      !number_of(argv[3], &epoch)) {
+    m->bad = 1;
+    return;
+  }
+  const unsigned char *key = sqlite3_value_text(argv[0]);
+  int klen = sqlite3_value_bytes(argv[0]);
+  if (!key) {
+    m->bad = 1;
+    return;
+  }
+  int same_key = m->points > 0 && (size_t)klen == m->key.n && memcmp(key, m->key.p, (size_t)klen) == 0;
+  if (!same_key) {
+    if (m->points > 0) {
+      /* strictly increasing keys (byte order = the index's BINARY order), so each key's points are contiguous */
+      size_t common = (size_t)klen < m->key.n ? (size_t)klen : m->key.n;
+      int c = memcmp(key, m->key.p, common);
+      if (c < 0 || (c == 0 && (size_t)klen <= m->key.n)) {
+        m->bad = 1;
+        return;
+      }
+      metric_flush_key(m);
+    }
+    m->keys++;
+    m->key.n = 0;
+    buf_add(&m->key, key, (size_t)klen);
+    m->key_text.n = 0;
+    if (!add_key(&m->key_text, argv[0])) {
+      m->bad = 1;
+      return;
+    }
+    m->last = value, m->last_step = step, m->min = value, m->max = value;
+  } else {
+    if (!(step > m->last_step)) {
+      m->bad = 1; /* steps increase within a key (the primary key's order) */
+      return;
+    }
+    m->last = value, m->last_step = step;
+    if (value < m->min) m->min = value;
+    if (value > m->max) m->max = value;
+  }
+  /* the point's text, as MetricDigest.add writes it */
+  if (m->points > 0) buf_add(&m->text, ",", 1);
+  buf_add(&m->text, "{\"epoch\":", 9);
+  int ok = js_number(&m->text, epoch);
+  buf_add(&m->text, ",\"key\":", 7);
+  buf_add(&m->text, m->key_text.p, m->key_text.n - 1); /* without its ":" */
+  buf_add(&m->text, ",\"step\":", 8);
+  ok = ok && js_number(&m->text, step);
+  buf_add(&m->text, ",\"value\":", 9);
+  ok = ok && js_number(&m->text, value);
+  buf_add(&m->text, "}", 1);
+  if (!ok || m->text.oom) {
+    m->bad = 1;
+    return;
+  }
+  m->points++;
+  if (m->text.n >= 65536) {
+    SHA256_Update(&m->sha, m->text.p, m->text.n);
+    m->text.n = 0;
+  }
+  /* the rollup block (MetricDigest: Math.floor(step / 1024)); steps increase, so blocks do */
+  double index = floor(step / METRIC_ROLLUP_BLOCK);
+  MetricBlockState *b = &m->block;
+  if (!m->has_block || !same_key || index != b->index) {
+    if (m->has_block && same_key && !(index > b->index)) {
+      m->bad = 1;
+      return;
+    }
+    if (same_key) metric_flush_block(m);
+    m->has_block = 1;
+    b->index = index;
+    b->first_step = b->last_step = b->min_step = b->max_step = step;
+    b->min_value = b->max_value = value;
+  } else {
+    b->last_step = step;
+    if (value < b->min_value) b->min_value = value, b->min_step = step;
+    if (value > b->max_value) b->max_value = value, b->max_step = step;
+  }
+}
+
+static void metric_points_free(MetricPoints *m) {
+  free(m->text.p);
+  free(m->key.p);
+  free(m->finals.p);
+  free(m->summaries.p);
+  free(m->rollups.p);
+  free(m->key_text.p);
+}
+
+static void metric_points_final(sqlite3_context *ctx) {
+  MetricPoints *m = sqlite3_aggregate_context(ctx, 0);
+  if (!m || !m->started) {
+    result_uncertain(ctx);
+    if (m) metric_points_free(m);
+    return;
+  }
+  Buf out = {0};
+  if (!m->bad) {
+    metric_flush_key(m);
+    buf_add(&m->text, "]", 1);
+    buf_add(&m->finals, "}", 1);
+    unsigned char h[32];
+    char hex[64];
+    SHA256_Update(&m->sha, m->text.p, m->text.n);
+    SHA256_Final(h, &m->sha);
+    to_hex(h, hex);
+    buf_add(&out, hex, 64);
+    buf_add(&out, "\n", 1);
+    buf_i64(&out, m->points);
+    buf_add(&out, "\n", 1);
+    buf_add(&out, m->finals.p, m->finals.n);
+    buf_add(&out, "\n", 1);
+    add_text_sha256(&out, &m->summaries);
+    buf_add(&out, "\n", 1);
+    add_text_sha256(&out, &m->rollups);
+    buf_add(&out, "\n", 1);
+    buf_i64(&out, m->keys);
+    buf_add(&out, "\n", 1);
+    buf_i64(&out, m->blocks);
+  }
+  int bad = m->bad || m->text.oom || m->finals.oom || m->summaries.oom || m->rollups.oom || out.oom || out.n > 0x7fffffff;
+  metric_points_free(m);
+  if (bad) {
+    free(out.p);
+    result_uncertain(ctx);
+    return;
+  }
+  sqlite3_result_text(ctx, out.p, (int)out.n, free);
+}
+
+/*
+ * rl_metric_summary_rows(key, last, last_step, min, max) and rl_metric_rollup_rows(key, block, first_step,
+ * last_step, min_step, min_value, max_step, max_value) aggregates, fed one run's metric_summaries or metric_rollups
+ * rows in primary key order: the sha256 hex of the comparison text rl_metric_points builds from the points, so equal
+ * digests mean every row holds exactly what the points give and no row is missing or extra. Uncertain when a value is not a number
+ * JavaScript reads exactly or a key is not TEXT of valid UTF-8.
+ */
+typedef struct {
+  int bad;
+  Buf out;
+} MetricRows;
+
+static void metric_rows_step(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  MetricRows *r = sqlite3_aggregate_context(ctx, sizeof *r);
+  if (!r) {
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  if (r->bad) return;
+  if (!add_key(&r->out, argv[0])) {
+    r->bad = 1;
+    return;
+  }
+  for (int i = 1; i < argc; i++) {
+    double d;
+    if (!number_of(argv[i], &d)) {
+      r->bad = 1;
+      return;
+    }
+    add_bits(&r->out, d);
+  }
+  buf_add(&r->out, ";", 1);
+}
+
+static void metric_rows_final(sqlite3_context *ctx) {
+  MetricRows *r = sqlite3_aggregate_context(ctx, 0);
+  if (!r || r->bad || r->out.oom || r->out.n > 0x7fffffff) {
+    if (r) free(r->out.p);
+    result_uncertain(ctx);
+    return;
+  }
+  Buf hex = {0};
+  add_text_sha256(&hex, &r->out);
+  free(r->out.p);
+  if (hex.oom) {
+    free(hex.p);
+    result_uncertain(ctx);
+    return;
+  }
+  sqlite3_result_text(ctx, hex.p, (int)hex.n, free);
+}
+
 /*
  * rl_run_config_params(config_json, seed, framed): the number of run_params rows a run's config calls for, when
  * `framed` (rl_run_params_framed of the run's rows) holds exactly those rows (check-run-params-json.ts
@@ -1543,6 +1972,10 @@ int sqlite3_rlaudit_init(sqlite3 *db, char **err, const sqlite3_api_routines *ap
   if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "rl_json_sha256", -1, pure, 0, json_sha256, 0, 0, 0);
   if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "rl_text_sha256", 1, pure, 0, text_sha256, 0, 0, 0);
   if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "rl_json_array", 2, pure, 0, 0, json_array_step, json_array_final, 0);
+  if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "rl_js_number", 1, pure, 0, js_number_sql, 0, 0, 0);
+  if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "rl_metric_points", 4, pure, 0, 0, metric_points_step, metric_points_final, 0);
+  if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "rl_metric_summary_rows", 5, pure, 0, 0, metric_rows_step, metric_rows_final, 0);
+  if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "rl_metric_rollup_rows", 8, pure, 0, 0, metric_rows_step, metric_rows_final, 0);
   if (rc == SQLITE_OK) {
     Cfg *cfg = calloc(1, sizeof *cfg);
     rc = cfg ? sqlite3_create_function_v2(db, "rl_run_config_params", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, cfg,

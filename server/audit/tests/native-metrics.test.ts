@@ -1,0 +1,180 @@
+/**
+ * The native extension's metric series functions (rl_audit.c): rl_js_number prints exactly what JavaScript prints
+ * for a number, or says it is not certain; rl_metric_points digests and summarises a run's points exactly as
+ * records.ts MetricDigest does; rl_metric_summary_rows and rl_metric_rollup_rows digest the summary and rollup rows
+ * so that the digests are equal exactly when the rows hold what the points give. Most values must be answered (or
+ * the fast path in check-metrics.ts would be dead); whatever is answered must equal JavaScript.
+ */
+import { describe, expect, it } from "vitest";
+import { MetricDigest } from "../content/records";
+import { metricsInSqlite } from "../content/check-metrics-native";
+import { nativeOff, nativeTestDb } from "./native-test-db";
+import { nextDouble } from "./next-double";
+
+/** Deterministic pseudo-random numbers in [0, 1) (a failing case can be re-run). */
+function rng(seed: number) {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+const SCHEMA = `
+  CREATE TABLE metrics (run_id integer NOT NULL, key text NOT NULL, step integer NOT NULL, epoch real NOT NULL, value real NOT NULL,
+    wall_time_ms integer NOT NULL, PRIMARY KEY (run_id, key, step)) WITHOUT ROWID;
+  CREATE TABLE metric_summaries (run_id integer NOT NULL, key text NOT NULL, last real NOT NULL, last_step integer NOT NULL,
+    min real NOT NULL, max real NOT NULL, count integer NOT NULL, PRIMARY KEY (run_id, key));
+  CREATE TABLE metric_rollups (run_id integer NOT NULL, key text NOT NULL, block integer NOT NULL, first_step integer NOT NULL,
+    last_step integer NOT NULL, min_step integer NOT NULL, min_value real NOT NULL, max_step integer NOT NULL, max_value real NOT NULL,
+    count integer NOT NULL, PRIMARY KEY (run_id, key, block));`;
+
+describe.skipIf(nativeOff)("rl_js_number", () => {
+  it("prints what JavaScript prints, or is not certain; and answers plain doubles", () => {
+    const db = nativeTestDb("");
+    const printed = db.prepare("SELECT rl_js_number(?)").pluck();
+    const random = rng(7);
+    const view = new DataView(new ArrayBuffer(8));
+    const values: number[] = [
+      0,
+      -0,
+      1,
+      -1,
+      0.1,
+      0.5,
+      1 / 3,
+      2 / 3,
+      1e21,
+      1e-7,
+      1.5e-7,
+      1e-6,
+      123456789012345680000,
+      5e-324,
+      2 ** 53,
+      2 ** 53 + 2,
+    ];
+    for (let i = 0; i < 60_000; i++) {
+      view.setUint32(0, (random() * 2 ** 32) >>> 0);
+      view.setUint32(4, (random() * 2 ** 32) >>> 0);
+      const bits = view.getFloat64(0);
+      if (Number.isFinite(bits)) values.push(bits);
+      const k = 1 + Math.floor(random() * 17);
+      const decimal = Number(`${Math.floor(random() * 10 ** k)}e${Math.floor(random() * 60) - 30}`);
+      values.push(decimal, -decimal, nextDouble(decimal), random(), random() * 1000, Math.floor(random() * 1e6) / 1000);
+    }
+    let certain = 0,
+      plain = 0,
+      plainCertain = 0;
+    for (const v of values) {
+      const got = printed.get(v) as string | Buffer;
+      if (typeof got === "string") {
+        expect(got, `rl_js_number(${v})`).toBe(String(v));
+        certain++;
+      } else expect(got.length).toBe(0);
+      const magnitude = Math.abs(v);
+      if (magnitude > 1e-290 && magnitude < 1e290) {
+        plain++;
+        if (typeof got === "string") plainCertain++;
+      }
+    }
+    expect(certain).toBeGreaterThan(values.length * 0.9);
+    expect(plainCertain).toBeGreaterThan(plain * 0.999); // only power-of-two significands beyond 15 digits are left
+    // INTEGER as better-sqlite3 reads it; beyond 2^53 (read inexactly), TEXT and NULL are not certain.
+    expect(db.prepare("SELECT rl_js_number(12345)").pluck().get()).toBe("12345");
+    for (const sql of ["SELECT rl_js_number(9007199254740993)", "SELECT rl_js_number('1')", "SELECT rl_js_number(NULL)"])
+      expect((db.prepare(sql).pluck().get() as Buffer).length).toBe(0);
+    db.close();
+  });
+});
+
+describe.skipIf(nativeOff)("rl_metric_points and the summary and rollup rows", () => {
+  const KEYS = ["acc", "loss", 'q"uote', "val_loss", "ünï", "😀", "a\\b", "x\ny"];
+
+  /** Random runs of points (steps increasing within a key, blocks of 1024 crossed), with the rows MetricDigest derives. */
+  function seeded(seed: number) {
+    const db = nativeTestDb(SCHEMA);
+    const random = rng(seed);
+    const point = db.prepare("INSERT INTO metrics VALUES (?, ?, ?, ?, ?, 0)");
+    const digests = new Map<number, MetricDigest>();
+    for (let run = 1; run <= 60; run++) {
+      const keys = KEYS.filter(() => random() < 0.4).sort((a, b) => (Buffer.from(a) < Buffer.from(b) ? -1 : 1));
+      const rows: [string, number, number, number][] = [];
+      for (const key of keys) {
+        let step = Math.floor(random() * 3);
+        const n = 1 + Math.floor(random() * 40);
+        for (let i = 0; i < n; i++) {
+          step += 1 + Math.floor(random() * (random() < 0.1 ? 3000 : 30));
+          const value = random() < 0.1 ? Math.floor(random() * 5) : random() < 0.1 ? -random() * 1e-9 : 1 / (1 + random() * 100);
+          rows.push([key, step, value, random() < 0.5 ? Math.floor(step / 10) : step / 7]);
+        }
+      }
+      const d = new MetricDigest({ values: false, points: true });
+      for (const [key, step, value, epoch] of rows) {
+        point.run(run, key, step, epoch, value);
+        d.add(key, step, value, epoch);
+      }
+      digests.set(run, d);
+    }
+    // MetricDigest's summaries and rollups, as the writer keeps them.
+    const summary = db.prepare("INSERT INTO metric_summaries VALUES (?, ?, ?, ?, ?, ?, 0)");
+    const rollup = db.prepare("INSERT INTO metric_rollups VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)");
+    for (const [run, d] of digests)
+      for (const [key, s] of d.summaries) {
+        summary.run(run, key, s.last, s.lastStep, s.min, s.max);
+        for (const [block, b] of s.blocks)
+          rollup.run(run, key, block, b.firstStep, b.lastStep, b.minStep, b.minValue, b.maxStep, b.maxValue);
+      }
+    return { db, digests };
+  }
+
+  it("gives MetricDigest's points digest, count and final values, and the digests of the rows it derives", () => {
+    const { db, digests } = seeded(11);
+    const found = [...metricsInSqlite(db).runs()];
+    expect(found.map(([run]) => run)).toEqual([...digests.keys()].filter((run) => digests.get(run)!.points > 0));
+    let answered = 0;
+    for (const [run, f] of found) {
+      const d = digests.get(run)!;
+      if (!f) continue;
+      answered++;
+      expect(f.pointsSha256).toBe(d.digest().pointsSha256);
+      expect(f.points).toBe(d.points);
+      expect(JSON.parse(f.finals)).toEqual(Object.fromEntries([...d.summaries].map(([k, s]) => [k, s.last])));
+      expect(f.summaryRows).toBe(f.summaries);
+      expect(f.rollupRows).toBe(f.rollups);
+      expect(f.keys).toBe(d.summaries.size);
+      expect(f.blocks).toBe([...d.summaries.values()].reduce((n, s) => n + s.blocks.size, 0));
+    }
+    expect(answered).toBeGreaterThan(found.length * 0.9);
+    db.close();
+  });
+
+  it("tells a changed, missing or extra summary or rollup row, and leaves uncertain values to JavaScript", () => {
+    const { db } = seeded(12);
+    const byRun = () => new Map([...metricsInSqlite(db).runs()]);
+    const before = byRun();
+    const runs = [...before.keys()].filter((run) => before.get(run) !== null);
+    const [a, b, c, d, e, f, g] = runs;
+    db.prepare("UPDATE metric_summaries SET max = max + 1e-12 WHERE run_id = ?").run(a);
+    db.prepare("DELETE FROM metric_summaries WHERE rowid = (SELECT min(rowid) FROM metric_summaries WHERE run_id = ?)").run(b);
+    db.prepare(
+      "INSERT INTO metric_rollups SELECT run_id, key, block + 1000, first_step, last_step, min_step, min_value, max_step, max_value, count FROM metric_rollups WHERE run_id = ? LIMIT 1",
+    ).run(c);
+    db.prepare("UPDATE metric_rollups SET min_step = min_step + 1 WHERE run_id = ?").run(d);
+    db.prepare("UPDATE metrics SET value = 'x' || value WHERE run_id = ?").run(e);
+    db.prepare("UPDATE metric_summaries SET last = 'x' || last WHERE run_id = ?").run(f);
+    db.prepare("UPDATE metrics SET value = value * 2 WHERE run_id = ?").run(g);
+    const after = byRun();
+    expect(after.get(a!)!.summaryRows).not.toBe(after.get(a!)!.summaries);
+    expect(after.get(b!)!.summaryRows).not.toBe(after.get(b!)!.summaries);
+    expect(after.get(c!)!.rollupRows).not.toBe(after.get(c!)!.rollups);
+    expect(after.get(d!)!.rollupRows).not.toBe(after.get(d!)!.rollups);
+    expect(after.get(e!)).toBeNull();
+    expect(after.get(f!)!.summaryRows).toBeNull();
+    expect(after.get(g!)!.pointsSha256).not.toBe(before.get(g!)!.pointsSha256);
+    for (const run of runs.slice(7)) expect(after.get(run)).toEqual(before.get(run));
+    db.close();
+  });
+});
