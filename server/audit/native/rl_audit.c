@@ -175,6 +175,32 @@ static const unsigned char *scan_string(Scan *s, const unsigned char *p) {
 static int is_digit(unsigned c) { return c >= '0' && c <= '9'; }
 
 /*
+ * ECMAScript's Number::toString layout of a number (sign, its k significant digits, the first not 0 and the last not
+ * 0, and its decimal exponent n: value = 0.digits * 10^n) into out (room for 40 bytes); returns its length.
+ */
+static int js_layout(int neg, const char *digits, int k, int n, char *out) {
+  int w = 0;
+  if (neg) out[w++] = '-';
+  if (k <= n && n <= 21) {
+    memcpy(out + w, digits, (size_t)k), w += k;
+    for (int z = 0; z < n - k; z++) out[w++] = '0';
+  } else if (0 < n && n <= 21) {
+    memcpy(out + w, digits, (size_t)n), w += n;
+    out[w++] = '.';
+    memcpy(out + w, digits + n, (size_t)(k - n)), w += k - n;
+  } else if (-6 < n && n <= 0) {
+    out[w++] = '0', out[w++] = '.';
+    for (int z = 0; z < -n; z++) out[w++] = '0';
+    memcpy(out + w, digits, (size_t)k), w += k;
+  } else {
+    out[w++] = digits[0];
+    if (k > 1) out[w++] = '.', memcpy(out + w, digits + 1, (size_t)(k - 1)), w += k - 1;
+    w += snprintf(out + w, 16, "e%c%d", n - 1 >= 0 ? '+' : '-', abs(n - 1));
+  }
+  return w;
+}
+
+/*
  * ECMAScript's Number::toString of the double the token denotes equals the token: certain (1) or not (0).
  * Decides from the token's own digits s (k of them) and decimal exponent n (value = 0.s * 10^n): the token must be
  * laid out as ECMAScript lays out (s, n), s must be the correctly rounded k-digit form of the double, and no
@@ -211,26 +237,8 @@ static int js_number_is(const unsigned char *tok, int len) {
   int k = z - a;
   if (k > 17) return 0;
   int n = point - a + exp10; /* value = 0.digits * 10^n */
-  /* ECMAScript's layout of (sign, s, k, n) */
   char want[64];
-  int w = 0;
-  if (neg) want[w++] = '-';
-  if (k <= n && n <= 21) {
-    memcpy(want + w, digits, (size_t)k), w += k;
-    for (int z = 0; z < n - k; z++) want[w++] = '0';
-  } else if (0 < n && n <= 21) {
-    memcpy(want + w, digits, (size_t)n), w += n;
-    want[w++] = '.';
-    memcpy(want + w, digits + n, (size_t)(k - n)), w += k - n;
-  } else if (-6 < n && n <= 0) {
-    want[w++] = '0', want[w++] = '.';
-    for (int z = 0; z < -n; z++) want[w++] = '0';
-    memcpy(want + w, digits, (size_t)k), w += k;
-  } else {
-    want[w++] = digits[0];
-    if (k > 1) want[w++] = '.', memcpy(want + w, digits + 1, (size_t)(k - 1)), w += k - 1;
-    w += snprintf(want + w, sizeof want - (size_t)w, "e%c%d", n - 1 >= 0 ? '+' : '-', abs(n - 1));
-  }
+  int w = js_layout(neg, digits, k, n, want);
   if (w != len || memcmp(want, tok, (size_t)len) != 0) return 0;
   /* Up to 15 significant digits, in the normal range: no two such decimals share a double, so s is the only (and
      so the shortest) decimal of at most 15 digits that denotes it, and ECMAScript prints exactly the token. */
@@ -1242,26 +1250,8 @@ static int js_number(Buf *b, double d) {
     if (frexp(fabs(d), &e2) == 0.5) return 0;
   }
   while (k > 1 && digits[k - 1] == '0') k--;
-  int n = e + 1; /* value = 0.digits * 10^n */
   char out[64];
-  int w = 0;
-  if (neg) out[w++] = '-';
-  if (k <= n && n <= 21) {
-    memcpy(out + w, digits, (size_t)k), w += k;
-    for (int z = 0; z < n - k; z++) out[w++] = '0';
-  } else if (0 < n && n <= 21) {
-    memcpy(out + w, digits, (size_t)n), w += n;
-    out[w++] = '.';
-    memcpy(out + w, digits + n, (size_t)(k - n)), w += k - n;
-  } else if (-6 < n && n <= 0) {
-    out[w++] = '0', out[w++] = '.';
-    for (int z = 0; z < -n; z++) out[w++] = '0';
-    memcpy(out + w, digits, (size_t)k), w += k;
-  } else {
-    out[w++] = digits[0];
-    if (k > 1) out[w++] = '.', memcpy(out + w, digits + 1, (size_t)(k - 1)), w += k - 1;
-    w += snprintf(out + w, sizeof out - (size_t)w, "e%c%d", n - 1 >= 0 ? '+' : '-', abs(n - 1));
-  }
+  int w = js_layout(neg, digits, k, e + 1, out);
   buf_add(b, out, (size_t)w);
   return 1;
 }

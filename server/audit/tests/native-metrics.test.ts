@@ -10,18 +10,7 @@ import { MetricDigest } from "../content/records";
 import { metricsInSqlite } from "../content/check-metrics-native";
 import { nativeOff, nativeTestDb } from "./native-test-db";
 import { nextDouble } from "./next-double";
-
-/** Deterministic pseudo-random numbers in [0, 1) (a failing case can be re-run). */
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
+import { mulberry32 as rng } from "@/trainer/data/prng";
 
 const SCHEMA = `
   CREATE TABLE metrics (run_id integer NOT NULL, key text NOT NULL, step integer NOT NULL, epoch real NOT NULL, value real NOT NULL,
