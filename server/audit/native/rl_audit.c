@@ -1203,11 +1203,12 @@ static int reads_back(int neg, const char *digits, int k, int exp10, double d) {
 /*
  * ECMAScript's Number::toString(d) appended to b (what `${d}` prints for the double better-sqlite3 reads); 0 when
  * not certain. Integral values below 2^53 print as their digits (-0 as "0", as JavaScript prints it). Any other
- * finite double between 1e-299 and 1e299: the fewest digits k (15, 16 or 17; no two decimals of at most 15 digits denote the same double) of
- * the correctly rounded decimal that reads back as d, which is then both the shortest and the nearest of the
- * shortest, as ECMAScript requires, laid out as ECMAScript lays it out. A double whose significand is a power of two
- * needing more than 15 digits is left to JavaScript (its rounding interval is uneven, so a farther decimal may be
- * shorter). js-number.test.ts compares it with JavaScript on millions of doubles.
+ * finite double between 1e-299 and 1e299: the fewest digits k (15, 16 or 17; no two decimals of at most 15 digits
+ * denote the same double there) of the correctly rounded decimal that reads back as d, which is then both the
+ * shortest and the nearest of the shortest, as ECMAScript requires, laid out as ECMAScript lays it out. A double
+ * whose significand is a power of two needing more than 15 digits is left to JavaScript (its rounding interval is
+ * uneven, so a farther decimal may be shorter). tests/native-metrics.test.ts compares it with JavaScript's String()
+ * on 360k doubles.
  */
 static int js_number(Buf *b, double d) {
   if (!isfinite(d)) return 0;
@@ -1317,9 +1318,9 @@ static int add_key(Buf *b, sqlite3_value *key) {
  * where the sha256 is metricPointsSha256 (over `[{"epoch":E,"key":K,"step":S,"value":V},...]`, numbers as
  * JavaScript prints them), finals is `{"key":last,...}` (%.17g, for JSON.parse: the exact doubles), summaries and
  * rollups the sha256 hex of the comparison texts (add_bits) that rl_metric_summary_rows and rl_metric_rollup_rows
- * digest from their tables, keys and blocks how many rows those tables should hold. Uncertain (the run goes to JavaScript) when a value is not a finite number JavaScript
- * reads exactly, a key is not TEXT of valid UTF-8, keys do not come in strictly increasing byte order, or steps do
- * not increase within a key.
+ * digest from their tables, keys and blocks how many rows those tables should hold. Uncertain (the run goes to
+ * JavaScript) when a value is not a finite number JavaScript reads exactly, a key is not TEXT of valid UTF-8, keys do
+ * not come in strictly increasing byte order, or steps do not increase within a key.
  */
 #define METRIC_ROLLUP_BLOCK 1024.0
 typedef struct {
@@ -1519,8 +1520,8 @@ static void metric_points_final(sqlite3_context *ctx) {
  * rl_metric_summary_rows(key, last, last_step, min, max) and rl_metric_rollup_rows(key, block, first_step,
  * last_step, min_step, min_value, max_step, max_value) aggregates, fed one run's metric_summaries or metric_rollups
  * rows in primary key order: the sha256 hex of the comparison text rl_metric_points builds from the points, so equal
- * digests mean every row holds exactly what the points give and no row is missing or extra. Uncertain when a value is not a number
- * JavaScript reads exactly or a key is not TEXT of valid UTF-8.
+ * digests mean every row holds exactly what the points give and no row is missing or extra. Uncertain when a value
+ * is not a number JavaScript reads exactly or a key is not TEXT of valid UTF-8.
  */
 typedef struct {
   int bad;
