@@ -41,7 +41,8 @@ const ROLLUP_ROWS =
 
 /** `sqlite` must have the native extension loaded (loadAuditNative). */
 export function metricsInSqlite(sqlite: Database.Database): MetricsInSqlite {
-  const pointsOfRun = sqlite.prepare("SELECT run_id, key, step, value, epoch FROM metrics WHERE run_id = ? ORDER BY key, step").raw(true);
+  // Prepared when first used, as every read here: a table that is not there stops the check where checkMetrics reads it.
+  let pointsOfRun: Database.Statement | null = null;
   return {
     *runs() {
       // The three grouped reads walk their tables in run id order; rows under a run id that is not a number are
@@ -58,7 +59,10 @@ export function metricsInSqlite(sqlite: Database.Database): MetricsInSqlite {
         rollups?.close();
       }
     },
-    pointsOf: (runId) => pointsOfRun.iterate(runId) as IterableIterator<MetricPoint>,
+    pointsOf: (runId) =>
+      (pointsOfRun ??= sqlite
+        .prepare("SELECT run_id, key, step, value, epoch FROM metrics WHERE run_id = ? ORDER BY key, step")
+        .raw(true)).iterate(runId) as IterableIterator<MetricPoint>,
   };
 }
 

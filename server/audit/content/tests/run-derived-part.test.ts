@@ -221,6 +221,7 @@ describe("the streaming run-derived part gives checkRunDerivedPart's result", ()
     ],
     ["run_params table missing", ["DROP TABLE run_params"], ["* check"]],
     ["metric_rollups table missing", ["UPDATE runs SET seed = 7 WHERE id = 22", "DROP TABLE metric_rollups"], ["22 seed", "* check"]],
+    ["metrics table missing", ["UPDATE runs SET seed = 7 WHERE id = 22", "DROP TABLE metrics"], ["22 seed", "* check"]],
     ["seed column missing", ["ALTER TABLE runs DROP COLUMN seed"], ["* check"]],
   ];
   it.each(cases)("%s", (name, statements, expected) => {
