@@ -45,9 +45,16 @@ export type EventCompactor = (
 
 /**
  * The compactor for a check on `t` (withRun: decisionsCreatedWithRuns(t)). Reads run.annotate from `events` now
- * (the source must still answer it by its index: it is called before the log is scanned).
+ * (the source must still answer it by its index: it is called before the log is scanned). `endFields`: an end
+ * event's parsed payload keeps only these members (those the check reads: check-runs.ts CHECKED_END_FIELDS when the
+ * run-derived checks run elsewhere), so ~120k objects of members nobody reads are not kept; null keeps them all.
  */
-export function bulkEventCompactor(t: Tables, withRun: Map<number, DecisionRow[]>, events: EventSource): EventCompactor {
+export function bulkEventCompactor(
+  t: Tables,
+  withRun: Map<number, DecisionRow[]>,
+  events: EventSource,
+  endFields: readonly string[] | null = null,
+): EventCompactor {
   const annotated = annotations(new ContentChecker(false), events); // checkRuns reports its problems
   const runCreated = new Set<number>();
   const noteCreated = new Set<number>();
@@ -70,7 +77,7 @@ export function bulkEventCompactor(t: Tables, withRun: Map<number, DecisionRow[]
         return new RowMatchedEvent(seq, action, actorId, entityId);
     } else if (ends.has(action)) {
       const parsed = parsedObject(text());
-      if (parsed) return new ParsedEndEvent(seq, action, actorId, entityId, parsed);
+      if (parsed) return new ParsedEndEvent(seq, action, actorId, entityId, endFields ? membersOf(parsed, endFields) : parsed);
     } else if (action === "decision.create") {
       const id = Number(entityId);
       const first = !noteCreated.has(id);
@@ -90,4 +97,11 @@ function parsedObject(payload: string): Record<string, unknown> | null {
   } catch {
     return null;
   }
+}
+
+/** The members of `o` named in `keys` (a key's presence too: checks tell a missing member from a null one). */
+function membersOf(o: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
+  const kept: Record<string, unknown> = {};
+  for (const key of keys) if (Object.hasOwn(o, key)) kept[key] = o[key];
+  return kept;
 }

@@ -44,11 +44,12 @@ export function decisionsCreatedWithRuns(t: Tables): Map<number, DecisionRow[]> 
 }
 
 /** The run.create payload text the row calls for (current format), given its recomputed config hash. */
-function runCreateText(r: RunRow, configSha256: string, decisions: readonly DecisionRow[]): string {
+/** (`name`: the run's name at creation. Rows may be lazy-texts.ts rows, whose getters an object spread would drop.) */
+function runCreateText(r: RunRow, name: string, configSha256: string, decisions: readonly DecisionRow[]): string {
   const refs = decisions
     .map((d) => `{"id":${d.id},"kind":${j(d.kind)},"path":${j(d.path)},"sha256":"${decisionRecordSha256(d)}"}`)
     .join(",");
-  return `{"configSha256":"${configSha256}","createdAt":${j(r.createdAt)},"decisions":[${refs}],"experimentId":${r.experimentId},"name":${j(r.name)},"origin":${j(r.origin)},"parentCheckpointId":${r.parentCheckpointId},"parentRunId":${r.parentRunId}}`;
+  return `{"configSha256":"${configSha256}","createdAt":${j(r.createdAt)},"decisions":[${refs}],"experimentId":${r.experimentId},"name":${j(name)},"origin":${j(r.origin)},"parentCheckpointId":${r.parentCheckpointId},"parentRunId":${r.parentRunId}}`;
 }
 
 export function runStartText(r: RunRow): string {
@@ -104,9 +105,7 @@ function nameAtCreate(annotated: RunAnnotations, run: RunRow): string {
 /** run.create's fast path: the stored config hashes to its column and the payload is exactly the text the row calls for. */
 export function runCreateMatches(run: RunRow, payload: string, annotated: RunAnnotations, withRun: Map<number, DecisionRow[]>): boolean {
   const sha = sha256Hex(run.configJson);
-  return (
-    sha === run.configSha256 && payload === runCreateText({ ...run, name: nameAtCreate(annotated, run) }, sha, withRun.get(run.id) ?? [])
-  );
+  return sha === run.configSha256 && payload === runCreateText(run, nameAtCreate(annotated, run), sha, withRun.get(run.id) ?? []);
 }
 
 export function checkRuns(c: ContentChecker, events: EventSource, t: Tables, withRun: Map<number, DecisionRow[]>): RunLedger {
@@ -241,6 +240,12 @@ export function checkRuns(c: ContentChecker, events: EventSource, t: Tables, wit
   }
   return { created, createEvents, ends };
 }
+
+/**
+ * The end event fields read where the run-derived checks do not run (verify-content.ts with the run-derived part
+ * elsewhere): checkRuns' status and compared fields, and bestCheckpointId for check-checkpoints*.ts.
+ */
+export const CHECKED_END_FIELDS = ["bestCheckpointId", "error", "errorSha256", "finishedAt", "status", "weightsSha256"] as const;
 
 /** The end event fields the run-derived checks read (check-metrics.ts; bestCheckpointId for check-checkpoints*.ts). */
 const DERIVED_END_FIELDS = ["metricsSha256", "metricPointsSha256", "metricPoints", "finalMetrics", "bestCheckpointId"] as const;

@@ -1,23 +1,46 @@
 /**
  * Run and decision rows whose long JSON texts (a run's config, environment and memory estimate; a decision's old
- * and new values: ~140 MB of a million-event ledger) are read only when a check asks for them. On a live database
- * with the native extension, SQLite compares the events that carry those texts with their rows
- * (bulk-events-sql.ts), so a ledger that matches never asks, and the main thread neither reads nor keeps them
- * (~0.6 s of reading and garbage collection for a million events). The worker's run_params check reads configs on
- * its own connection.
+ * and new values: ~140 MB of a million-event ledger), and the other columns only a slow path reads (a run's name,
+ * origin, backend, error and times; a decision's path, rationale and time), are read only when a check asks for
+ * them. On a live database with the native extension, SQLite compares the events that carry those values with
+ * their rows (bulk-events-sql.ts), so a ledger that matches never asks, and the main thread neither reads nor keeps
+ * them (~0.6 s of reading and garbage collection for a million events for the texts; the other columns halved what
+ * the tables keep, 136 → 70 MB, and saved ~0.5 s more). The worker's run_params check reads configs on its own
+ * connection.
  *
- * Invariant: a text is read through the connection the rows were loaded from, by primary key, so it is the one the
- * row held as long as that connection's read transaction is open: the content check reads them only while it runs
- * (verify-content.ts loads lazy rows for plain verification only; the report keeps eager rows, which outlive it).
+ * Invariants:
+ * - A value is read through the connection the rows were loaded from, by primary key, so it is the one the row held
+ *   as long as that connection's read transaction is open: the content check reads them only while it runs
+ *   (verify-content.ts loads lazy rows for plain verification only; the report keeps eager rows, which outlive it).
+ * - A column read for every row on the fast path stays in the first read (LAZY_RUN_COLUMNS, LAZY_DECISION_COLUMNS),
+ *   or each row would cost a query of its own. The values behind getters are lost by an object spread: the checks
+ *   never spread a row (check-runs.ts runCreateText takes the name at creation as an argument for that reason).
  */
 import type Database from "better-sqlite3";
 import type { DecisionRow, RunRow } from "./tables";
 
-type RunTexts = [configJson: string, environmentJson: string | null, memoryJson: string | null];
-type DecisionTexts = [oldValueJson: string | null, newValueJson: string | null];
+/** The runs columns a lazy row reads when first asked for one of them (in this order; LazyRunRow's getters). */
+const RUN_READ_LATER =
+  "config_json, environment_json, memory_json, name, config_sha256, origin, backend, backend_reason, error, created_at, started_at";
+type RunLater = [
+  configJson: string,
+  environmentJson: string | null,
+  memoryJson: string | null,
+  name: string,
+  configSha256: string,
+  origin: string,
+  backend: string | null,
+  backendReason: string | null,
+  error: string | null,
+  createdAt: string,
+  startedAt: string | null,
+];
+/** Likewise for decisions (LazyDecisionRow). */
+const DECISION_READ_LATER = "old_value_json, new_value_json, path, rationale, created_at";
+type DecisionLater = [oldValueJson: string | null, newValueJson: string | null, path: string, rationale: string, createdAt: string];
 
-/** Reads the texts of one row at a time (the checks ask for a row's texts together), keeping the last one read. */
-class TextReader<T extends unknown[]> {
+/** Reads the later columns of one row at a time (the checks ask for a row's together), keeping the last one read. */
+class LaterColumns<T extends unknown[]> {
   private id: number | null = null;
   private row: T | null = null;
   private readonly byId: Database.Statement;
@@ -37,115 +60,128 @@ class TextReader<T extends unknown[]> {
   }
 }
 
+/** The runs columns a lazy row holds from the start: those the fast path of the check reads for every run. */
 export const LAZY_RUN_COLUMNS =
-  "id, experiment_id, name, status, config_sha256, seed, origin, parent_run_id, parent_checkpoint_id, dataset_version_id, split_id, backend, backend_reason, param_count, final_weights_sha256, error, created_by, created_at, started_at, finished_at";
+  "id, experiment_id, status, seed, parent_run_id, parent_checkpoint_id, dataset_version_id, split_id, param_count, final_weights_sha256, created_by, finished_at";
 
-/** A runs row (LAZY_RUN_COLUMNS, then the description) whose config, environment and memory texts are read when asked for. */
+/** A runs row (LAZY_RUN_COLUMNS, then the description) whose other columns (RUN_READ_LATER) are read when asked for. */
 class LazyRunRow implements RunRow {
   readonly id: number;
   readonly experimentId: number;
-  readonly name: string;
   readonly status: string;
-  readonly configSha256: string;
   readonly seed: number;
-  readonly origin: string;
   readonly parentRunId: number | null;
   readonly parentCheckpointId: number | null;
   readonly datasetVersionId: number | null;
   readonly splitId: number | null;
-  readonly backend: string | null;
-  readonly backendReason: string | null;
   readonly paramCount: number | null;
   readonly finalWeightsSha256: string | null;
-  readonly error: string | null;
   readonly createdBy: number;
-  readonly createdAt: string;
-  readonly startedAt: string | null;
   readonly finishedAt: string | null;
   readonly description: string;
 
   constructor(
-    private readonly texts: TextReader<RunTexts>,
+    private readonly later: LaterColumns<RunLater>,
     r: unknown[],
   ) {
     // The values as better-sqlite3 read them, unconverted (as tables.ts loadRuns keeps them).
     this.id = r[0] as this["id"];
     this.experimentId = r[1] as this["experimentId"];
-    this.name = r[2] as this["name"];
-    this.status = r[3] as this["status"];
-    this.configSha256 = r[4] as this["configSha256"];
-    this.seed = r[5] as this["seed"];
-    this.origin = r[6] as this["origin"];
-    this.parentRunId = r[7] as this["parentRunId"];
-    this.parentCheckpointId = r[8] as this["parentCheckpointId"];
-    this.datasetVersionId = r[9] as this["datasetVersionId"];
-    this.splitId = r[10] as this["splitId"];
-    this.backend = r[11] as this["backend"];
-    this.backendReason = r[12] as this["backendReason"];
-    this.paramCount = r[13] as this["paramCount"];
-    this.finalWeightsSha256 = r[14] as this["finalWeightsSha256"];
-    this.error = r[15] as this["error"];
-    this.createdBy = r[16] as this["createdBy"];
-    this.createdAt = r[17] as this["createdAt"];
-    this.startedAt = r[18] as this["startedAt"];
-    this.finishedAt = r[19] as this["finishedAt"];
-    this.description = r[20] as this["description"];
+    this.status = r[2] as this["status"];
+    this.seed = r[3] as this["seed"];
+    this.parentRunId = r[4] as this["parentRunId"];
+    this.parentCheckpointId = r[5] as this["parentCheckpointId"];
+    this.datasetVersionId = r[6] as this["datasetVersionId"];
+    this.splitId = r[7] as this["splitId"];
+    this.paramCount = r[8] as this["paramCount"];
+    this.finalWeightsSha256 = r[9] as this["finalWeightsSha256"];
+    this.createdBy = r[10] as this["createdBy"];
+    this.finishedAt = r[11] as this["finishedAt"];
+    this.description = r[12] as this["description"];
   }
 
   get configJson(): string {
-    return this.texts.of(this.id)[0];
+    return this.later.of(this.id)[0];
   }
   get environmentJson(): string | null {
-    return this.texts.of(this.id)[1];
+    return this.later.of(this.id)[1];
   }
   get memoryJson(): string | null {
-    return this.texts.of(this.id)[2];
+    return this.later.of(this.id)[2];
+  }
+  get name(): string {
+    return this.later.of(this.id)[3];
+  }
+  get configSha256(): string {
+    return this.later.of(this.id)[4];
+  }
+  get origin(): string {
+    return this.later.of(this.id)[5];
+  }
+  get backend(): string | null {
+    return this.later.of(this.id)[6];
+  }
+  get backendReason(): string | null {
+    return this.later.of(this.id)[7];
+  }
+  get error(): string | null {
+    return this.later.of(this.id)[8];
+  }
+  get createdAt(): string {
+    return this.later.of(this.id)[9];
+  }
+  get startedAt(): string | null {
+    return this.later.of(this.id)[10];
   }
 }
 
-export const LAZY_DECISION_COLUMNS = "id, run_id, kind, path, rationale, corrects_decision_id, author_id, created_at";
+/** The decisions columns a lazy row holds from the start. */
+export const LAZY_DECISION_COLUMNS = "id, run_id, kind, corrects_decision_id, author_id";
 
-/** A decisions row (LAZY_DECISION_COLUMNS) whose old and new value texts are read when asked for. */
+/** A decisions row (LAZY_DECISION_COLUMNS) whose other columns (DECISION_READ_LATER) are read when asked for. */
 class LazyDecisionRow implements DecisionRow {
   readonly id: number;
   readonly runId: number;
   readonly kind: string;
-  readonly path: string;
-  readonly rationale: string;
   readonly correctsDecisionId: number | null;
   readonly authorId: number;
-  readonly createdAt: string;
 
   constructor(
-    private readonly texts: TextReader<DecisionTexts>,
+    private readonly later: LaterColumns<DecisionLater>,
     r: unknown[],
   ) {
     this.id = r[0] as this["id"];
     this.runId = r[1] as this["runId"];
     this.kind = r[2] as this["kind"];
-    this.path = r[3] as this["path"];
-    this.rationale = r[4] as this["rationale"];
-    this.correctsDecisionId = r[5] as this["correctsDecisionId"];
-    this.authorId = r[6] as this["authorId"];
-    this.createdAt = r[7] as this["createdAt"];
+    this.correctsDecisionId = r[3] as this["correctsDecisionId"];
+    this.authorId = r[4] as this["authorId"];
   }
 
   get oldValueJson(): string | null {
-    return this.texts.of(this.id)[0];
+    return this.later.of(this.id)[0];
   }
   get newValueJson(): string | null {
-    return this.texts.of(this.id)[1];
+    return this.later.of(this.id)[1];
+  }
+  get path(): string {
+    return this.later.of(this.id)[2];
+  }
+  get rationale(): string {
+    return this.later.of(this.id)[3];
+  }
+  get createdAt(): string {
+    return this.later.of(this.id)[4];
   }
 }
 
 /** Makes lazy runs rows from rows of LAZY_RUN_COLUMNS plus the description. */
 export function lazyRunRows(sqlite: Database.Database): (r: unknown[]) => RunRow {
-  const texts = new TextReader<RunTexts>(sqlite, "SELECT config_json, environment_json, memory_json FROM runs WHERE id = ?");
-  return (r) => new LazyRunRow(texts, r);
+  const later = new LaterColumns<RunLater>(sqlite, `SELECT ${RUN_READ_LATER} FROM runs WHERE id = ?`);
+  return (r) => new LazyRunRow(later, r);
 }
 
 /** Makes lazy decisions rows from rows of LAZY_DECISION_COLUMNS. */
 export function lazyDecisionRows(sqlite: Database.Database): (r: unknown[]) => DecisionRow {
-  const texts = new TextReader<DecisionTexts>(sqlite, "SELECT old_value_json, new_value_json FROM decisions WHERE id = ?");
-  return (r) => new LazyDecisionRow(texts, r);
+  const later = new LaterColumns<DecisionLater>(sqlite, `SELECT ${DECISION_READ_LATER} FROM decisions WHERE id = ?`);
+  return (r) => new LazyDecisionRow(later, r);
 }

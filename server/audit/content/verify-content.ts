@@ -19,7 +19,7 @@ import { bulkEventCompactor } from "./bulk-events";
 import { loadRunConfigs, loadTables, type RunConfigRow, type Tables } from "./tables";
 import { checkPeople } from "./check-people";
 import { checkData } from "./check-data";
-import { checkRuns, decisionsCreatedWithRuns, DerivedRunLedgerBuilder, type RunLedger } from "./check-runs";
+import { CHECKED_END_FIELDS, checkRuns, decisionsCreatedWithRuns, DerivedRunLedgerBuilder, type RunLedger } from "./check-runs";
 import { checkDecisions } from "./check-decisions";
 import { checkRunDerivedValues, sqliteRunParams } from "./check-run-params";
 import { checkRunDerivedValuesInDatabase } from "./check-run-params-json";
@@ -166,7 +166,9 @@ function runPhases(sqlite: Database.Database, opts: VerifyContentOptions, runDer
     });
     t = tables;
     const withRun = decisionsCreatedWithRuns(t);
-    const compactor = matchWhileReading ? (source: EventSource) => bulkEventCompactor(tables, withRun, source) : undefined;
+    // With the run-derived checks elsewhere, an end event keeps only the members the checks here read.
+    const endFields = runDerived === "elsewhere" ? CHECKED_END_FIELDS : null;
+    const compactor = matchWhileReading ? (source: EventSource) => bulkEventCompactor(tables, withRun, source, endFields) : undefined;
     const events = sqliteEventSource(sqlite, opts.uptoSeq, inSql, compactor, rowsInSql);
     checkPeople(c, events, t);
     checkData(c, events, t, files);

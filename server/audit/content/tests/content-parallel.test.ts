@@ -63,6 +63,15 @@ async function workerReadsFirst(s: Snapshot): Promise<{ result: VerifyResult; us
   return { result, used, offered };
 }
 
+/** Rewrites the run's end event as `action` with payload `payloadSql` (of the old payload; the log's trigger dropped on the copy). */
+function rewriteEnd(s: Snapshot, action: string, payloadSql: string): void {
+  s.db.exec("DROP TRIGGER IF EXISTS audit_events_no_update");
+  const n = s.db
+    .prepare(`UPDATE audit_events SET action = ?, payload = ${payloadSql} WHERE action = 'run.complete' AND entity_id = ?`)
+    .run(action, String(fx.runId)).changes;
+  expect(n).toBe(1);
+}
+
 const lr = (s: Snapshot) =>
   s.db.prepare("SELECT value_num FROM run_params WHERE run_id = ? AND key = 'training.learningRate'").pluck().get(fx.runId) as number;
 
@@ -135,6 +144,31 @@ describe("content split across threads gives the one-pass result", () => {
       ["metric summary loss (latest, min, max)"],
     ],
     ["run row deleted", (s) => s.db.prepare("DELETE FROM runs WHERE id = ?").run(fx.runId), ["row"]],
+    // With the run-derived part in the worker, the main thread keeps only the end payload's members it checks
+    // (bulk-events.ts, CHECKED_END_FIELDS); one pass keeps them all.
+    [
+      "run end facts edited in the tables (weights hash, end time, best flag)",
+      (s) => {
+        s.db
+          .prepare("UPDATE runs SET final_weights_sha256 = ?, finished_at = ? WHERE id = ?")
+          .run("0".repeat(64), "2020-01-01T00:00:00.000Z", fx.runId);
+        s.db
+          .prepare("UPDATE checkpoints SET is_best = 1 - is_best WHERE id = (SELECT min(id) FROM checkpoints WHERE run_id = ?)")
+          .run(fx.runId);
+      },
+      ["final weights sha256", "end time", "best flag"],
+    ],
+    [
+      "run end payload rewritten: status changed, weights hash dropped",
+      (s) => rewriteEnd(s, "run.complete", "json_set(json_remove(payload, '$.weightsSha256'), '$.status', 'cancelled')"),
+      ["status"],
+    ],
+    [
+      "run end rewritten as a run.fail with an error",
+      (s) =>
+        rewriteEnd(s, "run.fail", "json_object('error', 'boom', 'errorSha256', 'x', 'finishedAt', json_extract(payload, '$.finishedAt'))"),
+      ["error message", "full error message", "status"],
+    ],
     [
       "checkpoint and evaluation rows edited, one of them to a BLOB (the later phases' reads, made by the worker)",
       (s) => {
