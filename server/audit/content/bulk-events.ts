@@ -23,7 +23,7 @@
  * read transaction); nothing here reports a problem.
  */
 import { ContentChecker, type EventRef } from "./checker";
-import { annotations, END_ACTIONS, runCreateMatches, runStartText } from "./check-runs";
+import { annotations, END_ACTIONS, membersOf, runCreateMatches, runStartText } from "./check-runs";
 import { noteText } from "./check-decisions";
 import type { EventSource } from "./ledger-events";
 import { ParsedEndEvent, RowMatchedEvent } from "./matched-events";
@@ -97,11 +97,4 @@ function parsedObject(payload: string): Record<string, unknown> | null {
   } catch {
     return null;
   }
-}
-
-/** The members of `o` named in `keys` (a key's presence too: checks tell a missing member from a null one). */
-function membersOf(o: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
-  const kept: Record<string, unknown> = {};
-  for (const key of keys) if (Object.hasOwn(o, key)) kept[key] = o[key];
-  return kept;
 }

@@ -43,8 +43,10 @@ export function decisionsCreatedWithRuns(t: Tables): Map<number, DecisionRow[]> 
   return out;
 }
 
-/** The run.create payload text the row calls for (current format), given its recomputed config hash. */
-/** (`name`: the run's name at creation. Rows may be lazy-texts.ts rows, whose getters an object spread would drop.) */
+/**
+ * The run.create payload text the row calls for (current format), given the run's name at creation and its
+ * recomputed config hash (the name comes apart: rows may be lazy-texts.ts rows, whose getters a spread would drop).
+ */
 function runCreateText(r: RunRow, name: string, configSha256: string, decisions: readonly DecisionRow[]): string {
   const refs = decisions
     .map((d) => `{"id":${d.id},"kind":${j(d.kind)},"path":${j(d.path)},"sha256":"${decisionRecordSha256(d)}"}`)
@@ -247,6 +249,13 @@ export function checkRuns(c: ContentChecker, events: EventSource, t: Tables, wit
  */
 export const CHECKED_END_FIELDS = ["bestCheckpointId", "error", "errorSha256", "finishedAt", "status", "weightsSha256"] as const;
 
+/** The members of an end payload `o` named in `keys`, each present only where `o` has it (checks tell a missing member from a null one). */
+export function membersOf(o: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
+  const kept: Record<string, unknown> = {};
+  for (const key of keys) if (Object.hasOwn(o, key)) kept[key] = o[key];
+  return kept;
+}
+
 /** The end event fields the run-derived checks read (check-metrics.ts; bestCheckpointId for check-checkpoints*.ts). */
 const DERIVED_END_FIELDS = ["metricsSha256", "metricPointsSha256", "metricPoints", "finalMetrics", "bestCheckpointId"] as const;
 
@@ -290,9 +299,7 @@ export class DerivedRunLedgerBuilder {
       const payload = parsedObject(ev);
       if (!payload) return;
       // Only the fields the derived checks read are kept (a key's presence too: older events lack some).
-      const kept: Record<string, unknown> = {};
-      for (const key of DERIVED_END_FIELDS) if (Object.hasOwn(payload, key)) kept[key] = payload[key];
-      this.ends.set(Number(ev.entityId), { ev: { ...ev, payload: "" }, payload: kept });
+      this.ends.set(Number(ev.entityId), { ev: { ...ev, payload: "" }, payload: membersOf(payload, DERIVED_END_FIELDS) });
     }
   }
 
