@@ -18,7 +18,7 @@ import { Worker, type MessagePort } from "node:worker_threads";
 import type { SqlRead } from "./content/sql-reads";
 import type { RunDerivedPartResult } from "./content/verify-content";
 import { maxAuditSeq } from "./ledger-reads";
-import { workerScript } from "./worker-script";
+import { workerExecArgv, workerScript } from "./worker-script";
 
 export type ContentWorkerInput = { file: string };
 /** "go": `reads` (sql-reads.ts) are read first and posted on `port`, then the run-derived part runs. */
@@ -72,10 +72,12 @@ export class ContentWorker {
 
   /** Starts a worker on the database file; resolves once its connection is open. */
   static async start(file: string): Promise<ContentWorker> {
+    // The precompiled bundle of verify-content-worker.ts (or its tsx bootstrap): worker-script.ts.
+    const script = workerScript("verify-content-worker");
     const w = new ContentWorker(
-      // The precompiled bundle of verify-content-worker.ts (or its tsx bootstrap): worker-script.ts.
-      new Worker(workerScript("verify-content-worker"), {
+      new Worker(script, {
         workerData: { file } satisfies ContentWorkerInput,
+        execArgv: workerExecArgv(script),
         stdout: false,
         stderr: false,
         // The part keeps every run's config and end fields while it walks millions of rows: a young generation larger

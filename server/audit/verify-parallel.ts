@@ -7,7 +7,7 @@
  */
 import { Worker } from "node:worker_threads";
 import type { RangeResult, RangeSpec } from "./verify-range";
-import { workerScript } from "./worker-script";
+import { workerExecArgv, workerScript } from "./worker-script";
 
 export function splitRange(n: number, parts: number): { from: number; to: number }[] {
   const out: { from: number; to: number }[] = [];
@@ -23,8 +23,10 @@ export type RangeWorkerOutput = { ok: true; result: RangeResult } | { ok: false;
 export function runRangeWorker(input: RangeWorkerInput): Promise<RangeResult> {
   return new Promise((resolve, reject) => {
     // The precompiled bundle of verify-worker.ts (or its tsx bootstrap): worker-script.ts.
-    const worker = new Worker(workerScript("verify-worker"), {
+    const script = workerScript("verify-worker");
+    const worker = new Worker(script, {
       workerData: input,
+      execArgv: workerExecArgv(script),
       stdout: false,
       stderr: false,
       resourceLimits: { maxYoungGenerationSizeMb: 48 },

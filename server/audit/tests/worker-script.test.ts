@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { Worker } from "node:worker_threads";
 import { afterEach, describe, expect, it } from "vitest";
-import { bundledWorker, workerCacheDir, workerScript } from "../worker-script";
+import { bundledWorker, workerCacheDir, workerExecArgv, workerScript } from "../worker-script";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -22,9 +22,9 @@ function tempDir(): string {
 }
 
 /** Runs a worker script and resolves with its first message. */
-function firstMessage(script: string, workerData?: unknown): Promise<unknown> {
+function firstMessage(script: string, workerData?: unknown, execArgv?: string[]): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    const w = new Worker(script, { workerData, stdout: false, stderr: false });
+    const w = new Worker(script, { workerData, stdout: false, stderr: false, ...(execArgv ? { execArgv } : {}) });
     w.once("message", (m) => {
       resolve(m);
       void w.terminate();
@@ -77,5 +77,21 @@ describe("worker scripts", () => {
     expect(await firstMessage(script, input)).toMatchObject({ ok: false });
     process.env.RUNLEDGER_WORKER_BUNDLE = "0";
     expect(workerScript("verify-worker")).toBe(path.join(process.cwd(), "server", "audit", "verify-worker-bootstrap.cjs"));
+  });
+
+  it("a bundle's thread starts without the parent's tsx hooks; every other option, and the bootstrap's, are kept", async () => {
+    const tsxArgs = ["--require", "/p/node_modules/tsx/dist/preflight.cjs", "--import", "file:///p/node_modules/tsx/dist/loader.mjs"];
+    const parent = ["--max-old-space-size=4096", ...tsxArgs, "--import=tsx", "-r", "./other-hook.cjs", "--enable-source-maps"];
+    const bundle = path.join(workerCacheDir(), "verify-worker.cjs");
+    expect(workerExecArgv(bundle, parent)).toEqual(["--max-old-space-size=4096", "-r", "./other-hook.cjs", "--enable-source-maps"]);
+    const bootstrap = path.join(process.cwd(), "server", "audit", "verify-worker-bootstrap.cjs");
+    expect(workerExecArgv(bootstrap, parent)).toEqual(parent);
+
+    // For real: a tsx hook that cannot load would stop the thread before it runs; the bundle's thread never loads it.
+    const script = workerScript("verify-worker");
+    const input = { file: path.join(tempDir(), "none.sqlite"), spec: {}, maxSeq: 0 };
+    const missingTsx = ["--require", path.join(tempDir(), "tsx", "dist", "preflight.cjs")];
+    expect(await firstMessage(script, input, workerExecArgv(script, missingTsx))).toMatchObject({ ok: false });
+    await expect(firstMessage(script, input, missingTsx)).rejects.toThrow(/preflight\.cjs/);
   });
 });
