@@ -31,8 +31,9 @@ import type { DecisionRow, Tables } from "./tables";
 
 /**
  * Makes the EventRef the source keeps for one event read (`action` is one of CONTENT_ACTIONS' interned strings).
- * `unread`: SQLite found the payload exactly equal to the text its row calls for (bulk-events-sql.ts) and left it
- * unread (`payload` is then ""); calling it reads the payload.
+ * `readUnread`: given, SQLite found the payload exactly equal to the text its row calls for (bulk-events-sql.ts) and
+ * left it unread (`payload` is then ""); `readUnread(seq)` reads it. (One reader for all events, not a closure per
+ * event: half a million closures, each named by tsx's keepNames helper, cost ~0.3 s on the main thread, profiled.)
  */
 export type EventCompactor = (
   seq: number,
@@ -40,7 +41,7 @@ export type EventCompactor = (
   actorId: number | null,
   entityId: string,
   payload: string,
-  unread?: () => string,
+  readUnread?: (seq: number) => string,
 ) => EventRef;
 
 /**
@@ -59,33 +60,35 @@ export function bulkEventCompactor(
   const runCreated = new Set<number>();
   const noteCreated = new Set<number>();
   const ends = new Set<string>(END_ACTIONS);
-  return (seq, action, actorId, entityId, payload, unread) => {
-    // A payload SQLite matched (`unread`) equals the text JavaScript would build from the same row (found by the
-    // canonical text of its id): only what that text cannot know is decided here, reading the payload when needed.
-    const text = () => (unread ? unread() : payload);
+  return (seq, action, actorId, entityId, payload, readUnread) => {
+    // A payload SQLite matched (`readUnread` given) equals the text JavaScript would build from the same row (found
+    // by the canonical text of its id): only what that text cannot know is decided here, reading the payload when needed.
+    const unread = readUnread !== undefined;
     if (action === "run.create") {
       const id = Number(entityId);
       const first = !runCreated.has(id);
       runCreated.add(id);
       const run = first ? t.runs.get(id) : undefined;
       // A rename (run.annotate) makes the name at creation differ from the row's, which SQLite built the text with.
-      if (run && unread && !annotated.has(`${id}:name`)) return new RowMatchedEvent(seq, action, actorId, entityId);
-      if (run && runCreateMatches(run, text(), annotated, withRun)) return new RowMatchedEvent(seq, action, actorId, entityId);
+      if (run && unread && (annotated.size === 0 || !annotated.has(`${id}:name`)))
+        return new RowMatchedEvent(seq, action, actorId, entityId);
+      if (run && runCreateMatches(run, unread ? readUnread(seq) : payload, annotated, withRun))
+        return new RowMatchedEvent(seq, action, actorId, entityId);
     } else if (action === "run.start") {
       const run = t.runs.get(Number(entityId));
-      if (run && String(run.id) === entityId && (unread !== undefined || payload === runStartText(run)))
+      if (run && String(run.id) === entityId && (unread || payload === runStartText(run)))
         return new RowMatchedEvent(seq, action, actorId, entityId);
     } else if (ends.has(action)) {
-      const parsed = parsedObject(text());
+      const parsed = parsedObject(unread ? readUnread(seq) : payload);
       if (parsed) return new ParsedEndEvent(seq, action, actorId, entityId, endFields ? membersOf(parsed, endFields) : parsed);
     } else if (action === "decision.create") {
       const id = Number(entityId);
       const first = !noteCreated.has(id);
       noteCreated.add(id);
       const d = first ? t.decisions.get(id) : undefined;
-      if (d && (unread !== undefined || payload === noteText(d))) return new RowMatchedEvent(seq, action, actorId, entityId);
+      if (d && (unread || payload === noteText(d))) return new RowMatchedEvent(seq, action, actorId, entityId);
     }
-    return { seq, action, actorId, entityId, payload: text() };
+    return { seq, action, actorId, entityId, payload: unread ? readUnread(seq) : payload };
   };
 }
 

@@ -97,12 +97,14 @@ export function sqliteEventSource(
   const from = matchRows ? `audit_events e ${ROW_JOINS}` : "audit_events e";
   const stmt = sqlite.prepare(`SELECT ${columns} FROM ${from} WHERE e.action = ? AND e.seq <= ? ORDER BY e.seq`).raw(true);
   const payloadOf = sqlite.prepare("SELECT payload FROM audit_events WHERE seq = ?").pluck();
+  const readUnread = (seq: number) => payloadOf.get(seq) as string;
   /** An event read as a row of `columns`, made by `make` (handed an unread payload only when it is the compactor). */
   const made = (make: EventCompactor, row: ReadRow): EventRef => {
     const [seq, actorId, entityId, payload, action, storedNull] = row;
     if (payload !== null || storedNull === 1) return make(seq, action, actorId, entityId, payload as string);
-    const unread = () => payloadOf.get(seq) as string;
-    return make === plainEvent ? plainEvent(seq, action, actorId, entityId, unread()) : make(seq, action, actorId, entityId, "", unread);
+    return make === plainEvent
+      ? plainEvent(seq, action, actorId, entityId, readUnread(seq))
+      : make(seq, action, actorId, entityId, "", readUnread);
   };
   const later = sqlite.prepare("SELECT entity_id FROM audit_events WHERE action = ? AND seq > ?").raw(true);
   const cache = new Map<string, EventRef[]>();
