@@ -207,6 +207,7 @@ static int js_layout(int neg, const char *digits, int k, int n, char *out) {
  * k-1 digit form may round-trip (so s is the shortest; the nearest of the shortest is the correctly rounded one).
  * Doubles whose significand is a power of two (uneven rounding interval) are left to JavaScript.
  */
+static int js_number_exact(Buf *b, double d);
 static int js_number_is(const unsigned char *tok, int len) {
   char all[48];
   int m = 0, point = -1, i = 0, neg = 0;
@@ -250,6 +251,11 @@ static int js_number_is(const unsigned char *tok, int len) {
   if (!isfinite(d) || d == 0) return 0;
   int e2;
   if (frexp(fabs(d), &e2) == 0.5) return 0;
+  /* Where js_number_exact is certain (integer arithmetic, no printf), the token must be exactly its text. (A Buf on
+     the stack: its text is at most 30 bytes, so it never grows.) */
+  char room[64];
+  Buf exact = {room, 0, sizeof room, 0};
+  if (js_number_exact(&exact, d)) return exact.n == (size_t)len && memcmp(room, tok, (size_t)len) == 0;
   char out[48];
   snprintf(out, sizeof out, "%.*e", k - 1, fabs(d));
   /* out = "D.DDDDe±X": its digits must be s */
@@ -1200,6 +1206,123 @@ static int reads_back(int neg, const char *digits, int k, int exp10, double d) {
   return strtod(t, NULL) == d;
 }
 
+/* 10^0 .. 10^22: every one exactly a double. */
+static const double POW10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/*
+ * js_number's answer without printf or strtod for a double that some decimal of at most 15 significant digits
+ * denotes (most recorded metrics: 0.25, 0.006, 12.5), 1e-7 <= |d| < 1e15; 0 when it finds none (js_number then
+ * decides as before). For p = 0, 1, ... it takes the integer s nearest |d| * 10^p and accepts s * 10^-p when
+ * s / 10^p == |d|: s < 10^15 < 2^53 and 10^p (p <= 22) are exact doubles, so that IEEE division is the correctly
+ * rounded value of the decimal s * 10^-p, which is what strtod reads from it (Clinger's fast path): the decimal
+ * reads back as d. No two decimals of at most 15 digits denote the same double in this range (their spacing exceeds
+ * a double's), so it is the only such decimal, the one ECMAScript prints with its trailing zeros dropped. The first
+ * p that works is found: |d| * 10^p is within 0.25 of that integer (two roundings of 2^-53 relative, s < 10^15).
+ */
+static int js_number_short(Buf *b, double d) {
+  double a = fabs(d);
+  if (!(a >= 1e-7 && a < 1e15)) return 0;
+  for (int p = 0; p <= 22; p++) {
+    double x = a * POW10[p];
+    if (x >= 1e15) return 0;
+    double s = nearbyint(x);
+    if (s < 1 || s / POW10[p] != a) continue;
+    char digits[20];
+    unsigned long long u = (unsigned long long)s;
+    int k = 0;
+    char rev[20];
+    while (u > 0) rev[k++] = (char)('0' + (u % 10)), u /= 10;
+    for (int i = 0; i < k; i++) digits[i] = rev[k - 1 - i];
+    int zeros = 0;
+    while (k > 1 && digits[k - 1] == '0') k--, zeros++;
+    /* value = digits * 10^(zeros - p) = 0.digits * 10^(k + zeros - p) */
+    char out[64];
+    int w = js_layout(d < 0, digits, k, k + zeros - p, out);
+    buf_add(b, out, (size_t)w);
+    return 1;
+  }
+  return 0;
+}
+
+typedef unsigned __int128 u128;
+
+/* 10^p as a 128-bit integer, p <= 38. */
+static u128 pow10_u128(int p) {
+  u128 x = 1;
+  while (p-- > 0) x *= 10;
+  return x;
+}
+
+/*
+ * The k-digit decimal nearest to a (k = 16 or 17; 1e-5 <= a < 1e15, not of the form 2^j, which js_number leaves to
+ * JavaScript) when it reads back as a: its digits into `digits` (k of them) and *p, value = digits * 10^-p. Returns
+ * 1 when it reads back, 0 when it does not, -1 when not certain (a tie). Exact integer arithmetic: a = M * 2^-sh
+ * (M < 2^53, 3 <= sh <= 69), N = M * 10^p < 2^127, s = N / 2^sh rounded to nearest; s * 10^-p reads back as a
+ * exactly when it lies within half a unit in the last place of a, i.e. 2 * |s * 2^sh - N| < 10^p (equality is a
+ * tie strtod breaks to even: not certain).
+ */
+static int nearest_digits(double a, int k, char *digits, int *p_out) {
+  int e2;
+  double f = frexp(a, &e2);
+  u128 m = (u128)(unsigned long long)ldexp(f, 53);
+  int sh = 53 - e2;
+  if (sh < 1 || sh > 69) return -1;
+  int p = k - 1 - (int)floor(log10(a));
+  u128 lo = pow10_u128(k - 1), hi = pow10_u128(k);
+  for (int tries = 0; tries < 4; tries++) {
+    if (p < 0 || p > 22) return -1;
+    u128 n = m * pow10_u128(p);
+    u128 s = n >> sh;
+    u128 rest = n - (s << sh), half = (u128)1 << (sh - 1);
+    if (rest > half) s++;
+    else if (rest == half) return -1; /* two decimals as near: ECMAScript would take the even one */
+    if (s >= hi) {
+      p--;
+      continue;
+    }
+    if (s < lo) {
+      p++;
+      continue;
+    }
+    u128 scaled = s << sh;
+    u128 diff = scaled > n ? scaled - n : n - scaled;
+    u128 limit = pow10_u128(p);
+    if (2 * diff == limit) return -1;
+    for (int i = k - 1; i >= 0; i--, s /= 10) digits[i] = (char)('0' + (int)(s % 10));
+    *p_out = p;
+    return 2 * diff < limit ? 1 : 0;
+  }
+  return -1;
+}
+
+/*
+ * js_number's answer for 1e-5 <= |d| < 1e15 without printf or strtod: a decimal of at most 15 digits
+ * (js_number_short), else the nearest 16-digit decimal when it reads back, else the nearest 17-digit one (which
+ * always does): the fewest digits, and of those the nearest, as ECMAScript requires. 0 when not certain.
+ */
+static int js_number_exact(Buf *b, double d) {
+  double a = fabs(d);
+  if (js_number_short(b, d)) return 1;
+  if (!(a >= 1e-5 && a < 1e15)) return 0;
+  int e2;
+  if (frexp(a, &e2) == 0.5) return 0; /* a power of two: its lower neighbour is nearer (see js_number) */
+  char digits[17];
+  int p = 0, k = 16;
+  int r = nearest_digits(a, 16, digits, &p);
+  if (r < 0) return 0;
+  if (r == 0) {
+    k = 17;
+    if (nearest_digits(a, 17, digits, &p) != 1) return 0;
+  }
+  int n = k - p; /* value = 0.digits * 10^n */
+  while (k > 1 && digits[k - 1] == '0') k--;
+  char out[64];
+  int w = js_layout(d < 0, digits, k, n, out);
+  buf_add(b, out, (size_t)w);
+  return 1;
+}
+
 /*
  * ECMAScript's Number::toString(d) appended to b (what `${d}` prints for the double better-sqlite3 reads); 0 when
  * not certain. Integral values below 2^53 print as their digits (-0 as "0", as JavaScript prints it). Any other
@@ -1207,8 +1330,10 @@ static int reads_back(int neg, const char *digits, int k, int exp10, double d) {
  * denote the same double there) of the correctly rounded decimal that reads back as d, which is then both the
  * shortest and the nearest of the shortest, as ECMAScript requires, laid out as ECMAScript lays it out. A double
  * whose significand is a power of two needing more than 15 digits is left to JavaScript (its rounding interval is
- * uneven, so a farther decimal may be shorter). tests/native-metrics.test.ts compares it with JavaScript's String()
- * on 360k doubles.
+ * uneven, so a farther decimal may be shorter). Between 1e-5 and 1e15 (recorded metrics) js_number_exact finds the
+ * same digits with integer arithmetic; elsewhere printf and strtod decide (a metric series' points cost 0.60 s with
+ * them alone on the million-event bench ledger, 0.42 s now). tests/native-metrics.test.ts compares it with
+ * JavaScript's String() on 360k doubles, and the exact path on 500k more.
  */
 static int js_number(Buf *b, double d) {
   if (!isfinite(d)) return 0;
@@ -1222,6 +1347,7 @@ static int js_number(Buf *b, double d) {
   }
   /* Far from 1 (subnormals: fewer significant bits) decimals of up to 15 digits are no longer unique: JavaScript decides. */
   if (fabs(d) < 1e-299 || fabs(d) >= 1e299) return 0;
+  if (js_number_exact(b, d)) return 1;
   char t[48];
   snprintf(t, sizeof t, "%.16e", d); /* "[-]D.DDDDDDDDDDDDDDDDe±X": 17 correctly rounded digits */
   int neg = t[0] == '-';
@@ -1316,7 +1442,7 @@ static int add_key(Buf *b, sqlite3_value *key) {
  * primary key's): what records.ts MetricDigest computes from them, as the text
  *   points sha256 hex "\n" points "\n" finals "\n" summaries "\n" rollups "\n" keys "\n" blocks
  * where the sha256 is metricPointsSha256 (over `[{"epoch":E,"key":K,"step":S,"value":V},...]`, numbers as
- * JavaScript prints them), finals is `{"key":last,...}` (%.17g, for JSON.parse: the exact doubles), summaries and
+ * JavaScript prints them), finals is `{"key":last,...}` (for JSON.parse: texts of the exact doubles), summaries and
  * rollups the sha256 hex of the comparison texts (add_bits) that rl_metric_summary_rows and rl_metric_rollup_rows
  * digest from their tables, keys and blocks how many rows those tables should hold. Uncertain (the run goes to
  * JavaScript) when a value is not a finite number JavaScript reads exactly, a key is not TEXT of valid UTF-8, keys do
@@ -1362,12 +1488,16 @@ static void metric_flush_key(MetricPoints *m) {
   add_bits(&m->summaries, m->min);
   add_bits(&m->summaries, m->max);
   buf_add(&m->summaries, ";", 1);
-  char t[40];
-  int n = snprintf(t, sizeof t, "%.17g", m->last);
   if (m->finals.n > 1) buf_add(&m->finals, ",", 1);
   quote_string(&m->finals, (const unsigned char *)m->key.p, (int)m->key.n);
   buf_add(&m->finals, ":", 1);
-  buf_add(&m->finals, t, (size_t)n);
+  /* What JavaScript prints (js_number adds nothing when not certain), else all 17 digits: JSON.parse reads the
+     same double from either (-0 prints as 0 then, which the finals' comparison, ===, does not tell apart). */
+  if (!js_number(&m->finals, m->last)) {
+    char t[40];
+    int n = snprintf(t, sizeof t, "%.17g", m->last);
+    buf_add(&m->finals, t, (size_t)n);
+  }
 }
 
 static void metric_points_step(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
@@ -1726,6 +1856,44 @@ static const unsigned char *cfg_string_leaf(Cfg *c, const unsigned char *p) {
   return NULL;
 }
 
+/*
+ * The double strtod reads from the number token [p, q) (RFC 8259 grammar, already checked), without strtod, when its
+ * digits make an integer s < 10^15 and its decimal exponent e (value = s * 10^e) has |e| <= 22: s and 10^|e| are
+ * then exact doubles, and one IEEE multiplication or division rounds their exact product or quotient correctly, as
+ * strtod rounds the decimal (Clinger's fast path). 0 when the token is not of that kind (strtod decides).
+ */
+static int clinger_number(const unsigned char *p, const unsigned char *q, double *out) {
+  int neg = *p == '-';
+  if (neg) p++;
+  unsigned long long s = 0;
+  int e = 0, in_fraction = 0;
+  for (; p < q && *p != 'e' && *p != 'E'; p++) {
+    if (*p == '.') {
+      in_fraction = 1;
+      continue;
+    }
+    if (s >= 100000000000000ULL) return 0; /* one more digit could reach 10^15 */
+    s = s * 10 + (unsigned)(*p - '0');
+    if (in_fraction) e--;
+  }
+  if (p < q) {
+    p++;
+    int sign = 1, x = 0;
+    if (*p == '+' || *p == '-') sign = *p++ == '-' ? -1 : 1;
+    for (; p < q; p++) {
+      if (x > 1000) return 0;
+      x = x * 10 + (*p - '0');
+    }
+    e += sign * x;
+  }
+  double v;
+  if (s == 0) v = 0;
+  else if (e < -22 || e > 22) return 0;
+  else v = e < 0 ? (double)s / POW10[-e] : (double)s * POW10[e];
+  *out = neg ? -v : v;
+  return 1;
+}
+
 /* A number token (RFC 8259 grammar) as a double in *out. The index after it, or NULL. */
 static const unsigned char *cfg_number(const unsigned char *p, const unsigned char *end, double *out) {
   const unsigned char *q = p;
@@ -1747,6 +1915,7 @@ static const unsigned char *cfg_number(const unsigned char *p, const unsigned ch
     while (q < end && is_digit(*q)) q++;
     if (q == d) return NULL;
   }
+  if (clinger_number(p, q, out)) return q;
   size_t n = (size_t)(q - p);
   char text[72];
   if (n >= sizeof text) return NULL;
@@ -1755,6 +1924,17 @@ static const unsigned char *cfg_number(const unsigned char *p, const unsigned ch
   char *stop;
   *out = strtod(text, &stop);
   return stop == text + n ? q : NULL;
+}
+
+/* rl_json_number(text): the double rl_run_config_params reads from a JSON number token (cfg_number), NULL when the
+   text is not one. For tests (native-metrics.test.ts compares it with JavaScript's Number()). */
+static void json_number_sql(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  const unsigned char *t = sqlite3_value_text(argv[0]);
+  int n = sqlite3_value_bytes(argv[0]);
+  double d;
+  if (t && cfg_number(t, t + n, &d) == t + n) sqlite3_result_double(ctx, d);
+  else sqlite3_result_null(ctx);
 }
 
 static const unsigned char *cfg_value(Cfg *c, const unsigned char *p);
@@ -1964,6 +2144,7 @@ int sqlite3_rlaudit_init(sqlite3 *db, char **err, const sqlite3_api_routines *ap
   if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "rl_text_sha256", 1, pure, 0, text_sha256, 0, 0, 0);
   if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "rl_json_array", 2, pure, 0, 0, json_array_step, json_array_final, 0);
   if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "rl_js_number", 1, pure, 0, js_number_sql, 0, 0, 0);
+  if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "rl_json_number", 1, pure, 0, json_number_sql, 0, 0, 0);
   if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "rl_metric_points", 4, pure, 0, 0, metric_points_step, metric_points_final, 0);
   if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "rl_metric_summary_rows", 5, pure, 0, 0, metric_rows_step, metric_rows_final, 0);
   if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "rl_metric_rollup_rows", 8, pure, 0, 0, metric_rows_step, metric_rows_final, 0);

@@ -79,6 +79,64 @@ describe.skipIf(nativeOff)("rl_js_number", () => {
   });
 });
 
+describe.skipIf(nativeOff)("numbers without printf or strtod (rl_audit.c js_number_exact, clinger_number)", () => {
+  it("prints the 15-, 16- and 17-digit doubles of everyday magnitudes as JavaScript does, all of them answered", () => {
+    // js_number_exact answers every double of 1e-5 <= |d| < 1e15 but powers of two with integer arithmetic alone:
+    // one wrong digit, a wrong length or a wrong nearest decimal would show here.
+    const db = nativeTestDb("");
+    const printed = db.prepare("SELECT rl_js_number(?)").pluck();
+    const random = rng(11);
+    let unanswered = 0;
+    for (let i = 0; i < 100_000; i++) {
+      const magnitude = 10 ** (Math.floor(random() * 20) - 5);
+      const x = (random() < 0.5 ? -1 : 1) * random() * magnitude;
+      for (const v of [x, 1 / (1 + Math.floor(random() * 1e4)), nextDouble(x), Number(x.toPrecision(16)), Number(x.toPrecision(15))]) {
+        if (Math.abs(v) < 1e-5 || Math.abs(v) >= 1e15) continue;
+        const got = printed.get(v) as string | Buffer;
+        if (typeof got === "string") expect(got, `rl_js_number(${v})`).toBe(String(v));
+        else unanswered++;
+      }
+    }
+    expect(unanswered).toBeLessThan(10); // (only a significand that is a power of two: rare among random doubles)
+    db.close();
+  });
+
+  it("reads a JSON number token as JSON.parse does, fast path (<= 15 digits, |exponent| <= 22) or strtod", () => {
+    const db = nativeTestDb("");
+    const read = db.prepare("SELECT rl_json_number(?)").pluck();
+    const random = rng(12);
+    const tokens = [
+      "0",
+      "-0",
+      "0.0",
+      "-0.0",
+      "1e22",
+      "1e23",
+      "123456789012345",
+      "1234567890123456",
+      "0.1",
+      "1E+2",
+      "5e-324",
+      "1.5e-23",
+      "9e-22",
+    ];
+    for (let i = 0; i < 50_000; i++) {
+      const digits = String(Math.floor(random() * 10 ** (1 + Math.floor(random() * 17))));
+      const point = Math.floor(random() * (digits.length + 1));
+      const mantissa = point === digits.length ? digits : `${digits.slice(0, point) || "0"}.${digits.slice(point)}`;
+      const exponent = random() < 0.5 ? "" : `e${Math.floor(random() * 60) - 30}`;
+      tokens.push(`${random() < 0.3 ? "-" : ""}${mantissa}${exponent}`.replace(/^(-?)0+(\d)/, "$1$2"));
+    }
+    for (const token of tokens) {
+      const got = read.get(token) as number | null;
+      expect(Object.is(got, JSON.parse(token)), `rl_json_number(${token}) = ${got}`).toBe(true);
+    }
+    expect(read.get("01")).toBeNull();
+    expect(read.get("1.")).toBeNull();
+    db.close();
+  });
+});
+
 describe.skipIf(nativeOff)("rl_metric_points and the summary and rollup rows", () => {
   const KEYS = ["acc", "loss", 'q"uote', "val_loss", "ünï", "😀", "a\\b", "x\ny"];
 
