@@ -13,7 +13,7 @@ import type Database from "better-sqlite3";
 import { ContentChecker, couldNotFinish } from "./checker";
 import { DerivedRunLedgerBuilder } from "./check-runs";
 import { streamEvents } from "./ledger-events";
-import { checkRunDerivedValuesInDatabase } from "./check-run-params-json";
+import { checkRunDerivedValuesInDatabase, type RunParamsVia } from "./check-run-params-json";
 import { checkMetrics, sqliteMetricSource } from "./check-metrics";
 import { loadAuditNative } from "../native-range";
 import type { RunDerivedPartResult } from "./verify-content";
@@ -25,7 +25,7 @@ const RUN_DERIVED_ACTIONS: readonly string[] = ["run.create", "run.complete", "r
 export function checkRunDerivedPartStreaming(
   sqlite: Database.Database,
   uptoSeq: number,
-  via: "native" | "framed" | "json" = "native",
+  via: RunParamsVia = "native",
 ): RunDerivedPartResult {
   const c = new ContentChecker(false);
   try {
@@ -35,11 +35,12 @@ export function checkRunDerivedPartStreaming(
     for (const id of sqlite.prepare("SELECT id FROM runs").pluck().iterate() as IterableIterator<number>) runIds.set(id, { id });
     const b = new DerivedRunLedgerBuilder(runIds);
     // run.create payloads SQLite finds certainly JSON objects are not read (all the builder needs to know of them).
-    const unread = via === "native" && loadAuditNative(sqlite) ? ["run.create"] : [];
+    const native = (via === "native" || via === "native-indexed") && loadAuditNative(sqlite);
+    const unread = native ? ["run.create"] : [];
     streamEvents(sqlite, uptoSeq, RUN_DERIVED_ACTIONS, (ev, knownObject) => b.add(ev, knownObject), unread);
     const runs = b.ledger();
     checkRunDerivedValuesInDatabase(c, sqlite, runs.created, via);
-    checkMetrics(c, { runs: runIds }, runs, sqliteMetricSource(sqlite, via === "native" && loadAuditNative(sqlite)));
+    checkMetrics(c, { runs: runIds }, runs, sqliteMetricSource(sqlite, native));
   } catch (err) {
     couldNotFinish(c, err);
     return { state: c.exportState(), aborted: true };

@@ -1752,7 +1752,11 @@ typedef struct {
   CfgLeaf leaves[CFG_MAX_LEAVES];
   int order[CFG_MAX_LEAVES];
   int n, depth, root_keys, root_api;
-} Cfg; /* one per connection (the function's user data), reset for each call */
+  /* rl_run_params_collect's result (see there): every run's framed rows, by run id */
+  Buf frames;
+  struct CollectedRun *runs;
+  size_t nruns, cap;
+} Cfg; /* one per connection (the functions' user data), reset for each call */
 
 static const unsigned char *cfg_ws(const unsigned char *p, const unsigned char *end) {
   while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
@@ -2088,14 +2092,12 @@ static int cfg_seed_is(const Cfg *c, sqlite3_value *seed) {
   return s <= 9007199254740992LL && s >= -9007199254740992LL && (double)s == want;
 }
 
-static void run_config_params(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
-  (void)argc;
-  if (sqlite3_value_type(argv[0]) != SQLITE_TEXT || sqlite3_value_type(argv[2]) != SQLITE_BLOB) return;
-  const unsigned char *json = sqlite3_value_text(argv[0]);
-  int len = sqlite3_value_bytes(argv[0]);
-  const unsigned char *framed = sqlite3_value_blob(argv[2]);
-  size_t framed_len = (size_t)sqlite3_value_bytes(argv[2]);
-  Cfg *c = sqlite3_user_data(ctx);
+/* rl_run_config_params of a config, a seed and a run's framed rows (not NULL): the number of rows, or no result (NULL). */
+static void config_params_compare(sqlite3_context *ctx, Cfg *c, sqlite3_value *config, sqlite3_value *seed, const unsigned char *framed,
+                                  size_t framed_len) {
+  if (sqlite3_value_type(config) != SQLITE_TEXT) return;
+  const unsigned char *json = sqlite3_value_text(config);
+  int len = sqlite3_value_bytes(config);
   c->path.n = c->paths.n = c->vals.n = 0;
   c->path.oom = c->paths.oom = c->vals.oom = 0;
   c->n = c->depth = c->root_keys = c->root_api = 0;
@@ -2106,7 +2108,7 @@ static void run_config_params(sqlite3_context *ctx, int argc, sqlite3_value **ar
     p = cfg_value(c, p);
     ok = p != NULL && cfg_ws(p, c->end) == c->end && c->root_keys > 0 && !(c->root_keys == 1 && c->root_api);
   }
-  ok = ok && !c->path.oom && !c->paths.oom && !c->vals.oom && cfg_seed_is(c, argv[1]);
+  ok = ok && !c->path.oom && !c->paths.oom && !c->vals.oom && cfg_seed_is(c, seed);
   /* The leaves in key order (insertion sort of an index: most configs come nearly sorted), compared frame by frame. */
   int *order = c->order;
   for (int i = 0; ok && i < c->n; i++) {
@@ -2129,11 +2131,208 @@ static void run_config_params(sqlite3_context *ctx, int argc, sqlite3_value **ar
   if (ok && at == framed_len) sqlite3_result_int64(ctx, c->n);
 }
 
+static void run_config_params(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  if (sqlite3_value_type(argv[2]) != SQLITE_BLOB) return;
+  config_params_compare(ctx, sqlite3_user_data(ctx), argv[0], argv[1], sqlite3_value_blob(argv[2]), (size_t)sqlite3_value_bytes(argv[2]));
+}
+
+/*
+ * rl_run_params_collect(run_id, key, value_text, value_num), an aggregate over the whole run_params table read in
+ * rowid order (`FROM run_params NOT INDEXED`: one sequential pass, where reading each run's rows through the
+ * (run_id, key) index costs a lookup of the table per row, ~0.55 s of a million-event ledger's 3.2M rows): keeps
+ * each run's rows framed as rl_run_params_framed frames them in index order, for rl_run_config_params_collected.
+ * A run's rows are written together, so they come as one block of rowids; within a block they are sorted here by
+ * key (memcmp, then length: the index's BINARY order). Returns the number of runs kept, or -1 when the blocks do not
+ * prove that each holds all of its run's rows (a run id that is not an INTEGER, or not above the previous block's:
+ * rows of a run apart from each other, e.g. written later), and then keeps nothing: the caller reads through the
+ * index instead. A run whose rows rl_run_params_framed would answer 'X' for is kept as such (NULL below).
+ */
+struct CollectedRun {
+  sqlite3_int64 run_id;
+  size_t at, len; /* its framed rows in `frames` */
+  int bad;
+};
+
+typedef struct {
+  int started, unclean, bad;
+  sqlite3_int64 run_id;
+  Buf rows;      /* the block's rows framed, in the order read */
+  size_t *at;    /* where each row's frame starts in `rows` (row i ends where row i + 1 starts) */
+  size_t *order; /* the rows' numbers, sorted by key when the block ends */
+  size_t n, cap;
+} ParamsCollect;
+
+/* The order of rows a and b (numbers within the block) by key: memcmp, then the shorter first. */
+static int collect_key_cmp(const ParamsCollect *k, size_t a, size_t b) {
+  const unsigned char *pa = (const unsigned char *)k->rows.p + k->at[a], *pb = (const unsigned char *)k->rows.p + k->at[b];
+  size_t la = (size_t)pa[1] << 24 | (size_t)pa[2] << 16 | (size_t)pa[3] << 8 | pa[4];
+  size_t lb = (size_t)pb[1] << 24 | (size_t)pb[2] << 16 | (size_t)pb[3] << 8 | pb[4];
+  size_t m = la < lb ? la : lb;
+  int c = m ? memcmp(pa + 5, pb + 5, m) : 0;
+  return c != 0 ? c : la < lb ? -1 : la > lb ? 1 : 0;
+}
+
+/* Moves the current block into c's collection (its rows sorted by key; equal keys make it bad). */
+static void collect_flush(Cfg *c, ParamsCollect *k) {
+  if (!k->started || k->unclean) return;
+  size_t *order = k->order;
+  for (size_t i = 0; i < k->n; i++) { /* insertion sort: a run has tens of rows */
+    size_t j = i;
+    while (j > 0 && collect_key_cmp(k, order[j - 1], i) > 0) order[j] = order[j - 1], j--;
+    order[j] = i;
+  }
+  for (size_t i = 1; i < k->n; i++)
+    if (collect_key_cmp(k, order[i - 1], order[i]) == 0) k->bad = 1;
+  if (c->nruns == c->cap) {
+    size_t cap = c->cap ? c->cap * 2 : 1024;
+    struct CollectedRun *r = realloc(c->runs, cap * sizeof *r);
+    if (!r) {
+      k->unclean = 1;
+      return;
+    }
+    c->runs = r, c->cap = cap;
+  }
+  struct CollectedRun *run = &c->runs[c->nruns++];
+  run->run_id = k->run_id, run->at = c->frames.n, run->bad = k->bad;
+  for (size_t i = 0; i < k->n && !k->bad; i++) {
+    size_t r = order[i], end = r + 1 < k->n ? k->at[r + 1] : k->rows.n;
+    buf_add(&c->frames, k->rows.p + k->at[r], end - k->at[r]);
+  }
+  run->len = c->frames.n - run->at;
+  if (c->frames.oom) k->unclean = 1;
+}
+
+static void collect_reset(Cfg *c) {
+  free(c->frames.p);
+  c->frames = (Buf){0};
+  free(c->runs);
+  c->runs = NULL;
+  c->nruns = c->cap = 0;
+}
+
+static void run_params_collect_step(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  Cfg *c = sqlite3_user_data(ctx);
+  ParamsCollect *k = sqlite3_aggregate_context(ctx, sizeof *k);
+  if (!k) {
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  if (k->unclean) return;
+  if (!k->started && k->n == 0 && k->rows.n == 0) collect_reset(c); /* a new collection replaces the last */
+  if (sqlite3_value_type(argv[0]) != SQLITE_INTEGER) {
+    k->unclean = 1;
+    return;
+  }
+  sqlite3_int64 run_id = sqlite3_value_int64(argv[0]);
+  if (!k->started || run_id != k->run_id) {
+    if (k->started) {
+      if (run_id < k->run_id) {
+        k->unclean = 1;
+        return;
+      }
+      collect_flush(c, k);
+      if (k->unclean) return;
+    }
+    k->started = 1, k->run_id = run_id, k->bad = 0, k->n = 0, k->rows.n = 0;
+  }
+  if (k->bad) return;
+  if (k->n == k->cap) {
+    size_t cap = k->cap ? k->cap * 2 : 64;
+    size_t *at = realloc(k->at, cap * sizeof *at);
+    if (at) k->at = at;
+    size_t *order = at ? realloc(k->order, cap * sizeof *order) : NULL;
+    if (order) k->order = order;
+    if (!at || !order) {
+      k->unclean = 1;
+      return;
+    }
+    k->cap = cap;
+  }
+  k->at[k->n++] = k->rows.n;
+  /* The row's frame, as run_params_step writes it. */
+  if (sqlite3_value_type(argv[1]) != SQLITE_TEXT) {
+    k->bad = 1;
+    return;
+  }
+  frame_bytes(&k->rows, 'k', sqlite3_value_text(argv[1]), sqlite3_value_bytes(argv[1]));
+  int ttype = sqlite3_value_type(argv[2]);
+  if (ttype == SQLITE_NULL) buf_add(&k->rows, "n", 1);
+  else if (ttype == SQLITE_TEXT) frame_bytes(&k->rows, 't', sqlite3_value_text(argv[2]), sqlite3_value_bytes(argv[2]));
+  else k->bad = 1;
+  int ntype = sqlite3_value_type(argv[3]);
+  if (ntype == SQLITE_NULL) buf_add(&k->rows, "n", 1);
+  else if (ntype == SQLITE_INTEGER || ntype == SQLITE_FLOAT) {
+    double v;
+    if (ntype == SQLITE_INTEGER) {
+      sqlite3_int64 i = sqlite3_value_int64(argv[3]);
+      if (i > 9007199254740992LL || i < -9007199254740992LL) k->bad = 1;
+      v = (double)i;
+    } else v = sqlite3_value_double(argv[3]);
+    unsigned long long bits;
+    memcpy(&bits, &v, 8);
+    unsigned char b[9];
+    b[0] = 'd';
+    for (int i = 0; i < 8; i++) b[1 + i] = (unsigned char)(bits >> (56 - 8 * i));
+    buf_add(&k->rows, b, 9);
+  } else k->bad = 1;
+  if (k->rows.oom) k->unclean = 1;
+}
+
+static void run_params_collect_final(sqlite3_context *ctx) {
+  Cfg *c = sqlite3_user_data(ctx);
+  ParamsCollect *k = sqlite3_aggregate_context(ctx, 0);
+  if (!k) { /* no rows at all */
+    collect_reset(c);
+    sqlite3_result_int64(ctx, 0);
+    return;
+  }
+  collect_flush(c, k);
+  free(k->rows.p);
+  free(k->at);
+  free(k->order);
+  if (k->unclean) {
+    collect_reset(c);
+    sqlite3_result_int64(ctx, -1);
+    return;
+  }
+  sqlite3_result_int64(ctx, (sqlite3_int64)c->nruns);
+}
+
+/*
+ * rl_run_config_params_collected(config_json, seed, run_id): rl_run_config_params(config_json, seed, framed rows of
+ * run_id) on rl_run_params_collect's last result (NULL for a run without rows, or whose rows were bad, as there).
+ */
+static void run_config_params_collected(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  Cfg *c = sqlite3_user_data(ctx);
+  if (sqlite3_value_type(argv[2]) != SQLITE_INTEGER || c->nruns == 0) return;
+  sqlite3_int64 id = sqlite3_value_int64(argv[2]);
+  size_t lo = 0, hi = c->nruns; /* run ids strictly increase (rl_run_params_collect returned -1 otherwise) */
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (c->runs[mid].run_id < id) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo == c->nruns || c->runs[lo].run_id != id || c->runs[lo].bad) return;
+  const struct CollectedRun *r = &c->runs[lo];
+  config_params_compare(ctx, c, argv[0], argv[1], (const unsigned char *)c->frames.p + r->at, r->len);
+}
+
+/* rl_run_params_release(): frees rl_run_params_collect's result. */
+static void run_params_release(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc, (void)argv;
+  collect_reset(sqlite3_user_data(ctx));
+  sqlite3_result_null(ctx);
+}
+
 static void cfg_free(void *p) {
   Cfg *c = p;
   free(c->path.p);
   free(c->paths.p);
   free(c->vals.p);
+  collect_reset(c);
   free(c);
 }
 
@@ -2174,6 +2373,12 @@ int sqlite3_rlaudit_init(sqlite3 *db, char **err, const sqlite3_api_routines *ap
     rc = cfg ? sqlite3_create_function_v2(db, "rl_run_config_params", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, cfg,
                                           run_config_params, 0, 0, cfg_free)
              : SQLITE_NOMEM;
+    /* (The same Cfg, freed with rl_run_config_params; these read or change its collection, so none is deterministic.) */
+    if (rc == SQLITE_OK)
+      rc = sqlite3_create_function_v2(db, "rl_run_params_collect", 4, SQLITE_UTF8, cfg, 0, run_params_collect_step, run_params_collect_final, 0);
+    if (rc == SQLITE_OK)
+      rc = sqlite3_create_function_v2(db, "rl_run_config_params_collected", 3, SQLITE_UTF8, cfg, run_config_params_collected, 0, 0, 0);
+    if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "rl_run_params_release", 0, SQLITE_UTF8, cfg, run_params_release, 0, 0, 0);
   }
   return rc;
 }
