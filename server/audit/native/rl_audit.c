@@ -919,6 +919,38 @@ static void frame_bytes(Buf *b, char tag, const void *p, int n) {
   if (n > 0) buf_add(b, p, (size_t)n);
 }
 
+/*
+ * One run_params row framed into b as rl_run_params_framed frames each row (see there); 0 when the row makes the
+ * run's rows 'X' (what is framed of it then does not matter).
+ */
+static int frame_param_row(Buf *b, sqlite3_value *key, sqlite3_value *text, sqlite3_value *num) {
+  if (sqlite3_value_type(key) != SQLITE_TEXT) return 0;
+  frame_bytes(b, 'k', sqlite3_value_text(key), sqlite3_value_bytes(key));
+  int ttype = sqlite3_value_type(text);
+  if (ttype == SQLITE_NULL) buf_add(b, "n", 1);
+  else if (ttype == SQLITE_TEXT) frame_bytes(b, 't', sqlite3_value_text(text), sqlite3_value_bytes(text));
+  else return 0;
+  int ntype = sqlite3_value_type(num);
+  if (ntype == SQLITE_NULL) {
+    buf_add(b, "n", 1);
+    return 1;
+  }
+  if (ntype != SQLITE_INTEGER && ntype != SQLITE_FLOAT) return 0;
+  double v;
+  if (ntype == SQLITE_INTEGER) {
+    sqlite3_int64 i = sqlite3_value_int64(num);
+    if (i > 9007199254740992LL || i < -9007199254740992LL) return 0;
+    v = (double)i;
+  } else v = sqlite3_value_double(num);
+  unsigned long long bits;
+  memcpy(&bits, &v, 8);
+  unsigned char d[9];
+  d[0] = 'd';
+  for (int i = 0; i < 8; i++) d[1 + i] = (unsigned char)(bits >> (56 - 8 * i));
+  buf_add(b, d, 9);
+  return 1;
+}
+
 static void run_params_step(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   (void)argc;
   ParamsFramed *d = sqlite3_aggregate_context(ctx, sizeof *d);
@@ -944,35 +976,7 @@ static void run_params_step(sqlite3_context *ctx, int argc, sqlite3_value **argv
   d->started = 1;
   d->prev_key = d->out.n + 5;
   d->prev_len = (size_t)klen;
-  frame_bytes(&d->out, 'k', key, klen);
-  int ttype = sqlite3_value_type(argv[1]);
-  if (ttype == SQLITE_NULL) buf_add(&d->out, "n", 1);
-  else if (ttype == SQLITE_TEXT) {
-    const unsigned char *t = sqlite3_value_text(argv[1]);
-    frame_bytes(&d->out, 't', t, sqlite3_value_bytes(argv[1]));
-  } else {
-    d->bad = 1;
-    return;
-  }
-  int ntype = sqlite3_value_type(argv[2]);
-  if (ntype == SQLITE_NULL) buf_add(&d->out, "n", 1);
-  else if (ntype == SQLITE_INTEGER || ntype == SQLITE_FLOAT) {
-    double v;
-    if (ntype == SQLITE_INTEGER) {
-      sqlite3_int64 i = sqlite3_value_int64(argv[2]);
-      if (i > 9007199254740992LL || i < -9007199254740992LL) {
-        d->bad = 1;
-        return;
-      }
-      v = (double)i;
-    } else v = sqlite3_value_double(argv[2]);
-    unsigned long long bits;
-    memcpy(&bits, &v, 8);
-    unsigned char b[9];
-    b[0] = 'd';
-    for (int i = 0; i < 8; i++) b[1 + i] = (unsigned char)(bits >> (56 - 8 * i));
-    buf_add(&d->out, b, 9);
-  } else d->bad = 1;
+  if (!frame_param_row(&d->out, argv[0], argv[1], argv[2])) d->bad = 1;
 }
 
 static void run_params_final(sqlite3_context *ctx) {
@@ -2251,32 +2255,7 @@ static void run_params_collect_step(sqlite3_context *ctx, int argc, sqlite3_valu
     k->cap = cap;
   }
   k->at[k->n++] = k->rows.n;
-  /* The row's frame, as run_params_step writes it. */
-  if (sqlite3_value_type(argv[1]) != SQLITE_TEXT) {
-    k->bad = 1;
-    return;
-  }
-  frame_bytes(&k->rows, 'k', sqlite3_value_text(argv[1]), sqlite3_value_bytes(argv[1]));
-  int ttype = sqlite3_value_type(argv[2]);
-  if (ttype == SQLITE_NULL) buf_add(&k->rows, "n", 1);
-  else if (ttype == SQLITE_TEXT) frame_bytes(&k->rows, 't', sqlite3_value_text(argv[2]), sqlite3_value_bytes(argv[2]));
-  else k->bad = 1;
-  int ntype = sqlite3_value_type(argv[3]);
-  if (ntype == SQLITE_NULL) buf_add(&k->rows, "n", 1);
-  else if (ntype == SQLITE_INTEGER || ntype == SQLITE_FLOAT) {
-    double v;
-    if (ntype == SQLITE_INTEGER) {
-      sqlite3_int64 i = sqlite3_value_int64(argv[3]);
-      if (i > 9007199254740992LL || i < -9007199254740992LL) k->bad = 1;
-      v = (double)i;
-    } else v = sqlite3_value_double(argv[3]);
-    unsigned long long bits;
-    memcpy(&bits, &v, 8);
-    unsigned char b[9];
-    b[0] = 'd';
-    for (int i = 0; i < 8; i++) b[1 + i] = (unsigned char)(bits >> (56 - 8 * i));
-    buf_add(&k->rows, b, 9);
-  } else k->bad = 1;
+  if (!frame_param_row(&k->rows, argv[1], argv[2], argv[3])) k->bad = 1;
   if (k->rows.oom) k->unclean = 1;
 }
 
