@@ -1760,7 +1760,7 @@ typedef struct {
   Buf frames;
   struct CollectedRun *runs;
   size_t nruns, cap;
-} Cfg; /* one per connection (the functions' user data), reset for each call */
+} Cfg; /* one per connection (the functions' user data): the walk's state reset for each call, the collection kept until released */
 
 static const unsigned char *cfg_ws(const unsigned char *p, const unsigned char *end) {
   while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
