@@ -67,12 +67,17 @@ const CONFIG_MATCHED_ROWS = `rl_run_config_params(config_json, seed, ${FRAMED_PA
  * later), CONFIG_MATCHED_ROWS reads them through the index.
  */
 const COLLECTED_MATCHED_ROWS = "rl_run_config_params_collected(config_json, seed, id)";
-const COLLECT_RUN_PARAMS = "SELECT rl_run_params_collect(run_id, key, value_text, value_num) FROM run_params NOT INDEXED";
+const COLLECT_RUN_PARAMS = "SELECT rl_run_params_collect(run_id, key, value_text, value_num, ?) FROM run_params NOT INDEXED";
+/**
+ * The most the collected rows may take (~35 bytes a row: 112 MB for the million-event ledger's 3.2M rows); beyond it
+ * the index is read, with memory bounded.
+ */
+export const COLLECT_MAX_BYTES = 256 * 1024 * 1024;
 
 /** Runs rl_run_params_collect on `sqlite`; true when it kept every run's rows (then release them: rl_run_params_release). */
-function collectRunParams(sqlite: Database.Database): boolean {
+function collectRunParams(sqlite: Database.Database, maxBytes: number): boolean {
   try {
-    return (sqlite.prepare(COLLECT_RUN_PARAMS).pluck().get() as number) >= 0;
+    return (sqlite.prepare(COLLECT_RUN_PARAMS).pluck().get(maxBytes) as number) >= 0;
   } catch {
     return false; // (the index path then reads the table, and reports what is wrong with it as before)
   }
@@ -84,13 +89,15 @@ function collectRunParams(sqlite: Database.Database): boolean {
  * loads) first asks rl_run_config_params (on the rows collected in one pass when that pass proves them complete,
  * else read through the index: "native-indexed" always does that), and compares any run it leaves to JavaScript as
  * "framed" does; "framed" compares each run's rl_run_params_framed bytes with frameRunParams of its config; "json"
- * the JSON text (rowsMatchConfig). Each only ever passes a run the row path would pass.
+ * the JSON text (rowsMatchConfig). Each only ever passes a run the row path would pass. `collectMaxBytes`: the bound
+ * of the one pass's memory (COLLECT_MAX_BYTES; beyond it the index is read).
  */
 export function checkRunDerivedValuesInDatabase(
   c: ContentChecker,
   sqlite: Database.Database,
   created: Created,
   via: RunParamsVia = "native",
+  collectMaxBytes = COLLECT_MAX_BYTES,
 ): { matchedRuns: number; native: number; collected: boolean } {
   let matchedRuns = 0,
     native = 0;
@@ -110,7 +117,7 @@ export function checkRunDerivedValuesInDatabase(
   const rowsOf = sqlite.prepare("SELECT run_id, key, value_text, value_num FROM run_params WHERE run_id = ? ORDER BY key").raw(true);
   // Every run's rows in one pass over the table first, when that pass proves them complete (after the statements
   // above, which name what is wrong with the table if anything is).
-  const collected = matchedChunk !== null && via === "native" && collectRunParams(sqlite);
+  const collected = matchedChunk !== null && via === "native" && collectRunParams(sqlite, collectMaxBytes);
   if (collected) matchedChunk = matchedChunkOf(COLLECTED_MATCHED_ROWS);
 
   const configOf = (runId: number, configJson: string, seed: unknown) => judgedConfig(c, created, runId, configJson, seed);

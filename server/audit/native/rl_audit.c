@@ -2142,15 +2142,16 @@ static void run_config_params(sqlite3_context *ctx, int argc, sqlite3_value **ar
 }
 
 /*
- * rl_run_params_collect(run_id, key, value_text, value_num), an aggregate over the whole run_params table read in
+ * rl_run_params_collect(run_id, key, value_text, value_num, max_bytes), an aggregate over the whole run_params table read in
  * rowid order (`FROM run_params NOT INDEXED`: one sequential pass, where reading each run's rows through the
  * (run_id, key) index costs a lookup of the table per row, ~0.55 s of a million-event ledger's 3.2M rows): keeps
  * each run's rows framed as rl_run_params_framed frames them in index order, for rl_run_config_params_collected.
  * A run's rows are written together, so they come as one block of rowids; within a block they are sorted here by
  * key (memcmp, then length: the index's BINARY order). Returns the number of runs kept, or -1 when the blocks do not
  * prove that each holds all of its run's rows (a run id that is not an INTEGER, or not above the previous block's:
- * rows of a run apart from each other, e.g. written later), and then keeps nothing: the caller reads through the
- * index instead. A run whose rows rl_run_params_framed would answer 'X' for is kept as such (NULL below).
+ * rows of a run apart from each other, e.g. written later), or when the framed rows would take more than max_bytes
+ * (memory stays bounded: ~35 bytes a row), and then keeps nothing: the caller reads through the index instead. A
+ * run whose rows rl_run_params_framed would answer 'X' for is kept as such (NULL below).
  */
 struct CollectedRun {
   sqlite3_int64 run_id;
@@ -2161,7 +2162,8 @@ struct CollectedRun {
 typedef struct {
   int started, unclean, bad;
   sqlite3_int64 run_id;
-  Buf rows;      /* the block's rows framed, in the order read */
+  size_t max_bytes; /* the collection's bound (the fifth argument) */
+  Buf rows;         /* the block's rows framed, in the order read */
   size_t *at;    /* where each row's frame starts in `rows` (row i ends where row i + 1 starts) */
   size_t *order; /* the rows' numbers, sorted by key when the block ends */
   size_t n, cap;
@@ -2204,7 +2206,7 @@ static void collect_flush(Cfg *c, ParamsCollect *k) {
     buf_add(&c->frames, k->rows.p + k->at[r], end - k->at[r]);
   }
   run->len = c->frames.n - run->at;
-  if (c->frames.oom) k->unclean = 1;
+  if (c->frames.oom || c->frames.n > k->max_bytes) k->unclean = 1;
 }
 
 static void collect_reset(Cfg *c) {
@@ -2224,7 +2226,11 @@ static void run_params_collect_step(sqlite3_context *ctx, int argc, sqlite3_valu
     return;
   }
   if (k->unclean) return;
-  if (!k->started && k->n == 0 && k->rows.n == 0) collect_reset(c); /* a new collection replaces the last */
+  if (!k->started && k->n == 0 && k->rows.n == 0) { /* a new collection replaces the last */
+    collect_reset(c);
+    double max = sqlite3_value_double(argv[4]); /* (a bound JavaScript number arrives as a REAL) */
+    k->max_bytes = max >= 1 && max < 1e18 ? (size_t)max : 0;
+  }
   if (sqlite3_value_type(argv[0]) != SQLITE_INTEGER) {
     k->unclean = 1;
     return;
@@ -2354,7 +2360,7 @@ int sqlite3_rlaudit_init(sqlite3 *db, char **err, const sqlite3_api_routines *ap
              : SQLITE_NOMEM;
     /* (The same Cfg, freed with rl_run_config_params; these read or change its collection, so none is deterministic.) */
     if (rc == SQLITE_OK)
-      rc = sqlite3_create_function_v2(db, "rl_run_params_collect", 4, SQLITE_UTF8, cfg, 0, run_params_collect_step, run_params_collect_final, 0);
+      rc = sqlite3_create_function_v2(db, "rl_run_params_collect", 5, SQLITE_UTF8, cfg, 0, run_params_collect_step, run_params_collect_final, 0);
     if (rc == SQLITE_OK)
       rc = sqlite3_create_function_v2(db, "rl_run_config_params_collected", 3, SQLITE_UTF8, cfg, run_config_params_collected, 0, 0, 0);
     if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "rl_run_params_release", 0, SQLITE_UTF8, cfg, run_params_release, 0, 0, 0);

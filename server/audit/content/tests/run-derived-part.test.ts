@@ -107,6 +107,15 @@ describe("the streaming run-derived part gives checkRunDerivedPart's result", ()
     expect(fields(expectSameAsReference(last))).toEqual([`${lastRun} run_params training.extra`]);
   });
 
+  it("reads run_params through the index when the one pass would keep more than its bound", () => {
+    if (!native) return;
+    const db = copy();
+    const runs = db.prepare("SELECT count(*) FROM runs").pluck().get() as number;
+    // Under the bound: one pass; over it (a few kilobytes here): the index, with the same runs matched in SQLite.
+    expect(checkRunDerived(db, "native", 10_000_000)).toEqual({ matchedRuns: runs, native: runs, collected: true });
+    expect(checkRunDerived(db, "native", 4096)).toEqual({ matchedRuns: runs, native: runs, collected: false });
+  });
+
   const cases: [string, string[], string[]][] = [
     ["number one ulp off", [], ["3 run_params training.learningRate"]],
     [
@@ -390,10 +399,14 @@ function matchedRuns(db: Database.Database, via: RunParamsVia): number {
 }
 
 /** checkRunDerivedValuesInDatabase's counts with every run created. */
-function checkRunDerived(db: Database.Database, via: RunParamsVia): ReturnType<typeof checkRunDerivedValuesInDatabase> {
+function checkRunDerived(
+  db: Database.Database,
+  via: RunParamsVia,
+  collectMaxBytes?: number,
+): ReturnType<typeof checkRunDerivedValuesInDatabase> {
   const created: Created = new Map();
   for (const id of db.prepare("SELECT id FROM runs").pluck().all() as number[])
     created.set(id, { ev: { seq: id, action: "run.create", actorId: 1, entityId: String(id), payload: "" }, payload: null });
   const c = new ContentChecker(false);
-  return checkRunDerivedValuesInDatabase(c, db, created, via);
+  return checkRunDerivedValuesInDatabase(c, db, created, via, collectMaxBytes);
 }
