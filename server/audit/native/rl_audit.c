@@ -2262,7 +2262,7 @@ static void run_params_collect_step(sqlite3_context *ctx, int argc, sqlite3_valu
   }
   k->at[k->n++] = k->rows.n;
   if (!frame_param_row(&k->rows, argv[1], argv[2], argv[3])) k->bad = 1;
-  if (k->rows.oom) k->unclean = 1;
+  if (k->rows.oom || k->rows.n > k->max_bytes) k->unclean = 1; /* (one run's rows count against the bound too) */
 }
 
 static void run_params_collect_final(sqlite3_context *ctx) {
