@@ -72,7 +72,7 @@ const COLLECT_RUN_PARAMS = "SELECT rl_run_params_collect(run_id, key, value_text
  * The most the collected rows may take (~35 bytes a row: 112 MB for the million-event ledger's 3.2M rows); beyond it
  * the index is read, with memory bounded.
  */
-export const COLLECT_MAX_BYTES = 256 * 1024 * 1024;
+const COLLECT_MAX_BYTES = 256 * 1024 * 1024;
 
 /** Runs rl_run_params_collect on `sqlite`; true when it kept every run's rows (then release them: rl_run_params_release). */
 function collectRunParams(sqlite: Database.Database, maxBytes: number): boolean {
