@@ -335,6 +335,68 @@ describe("content verification catches real tampering", () => {
     }
   });
 
+  it("a row's creating event copied onto another row, or its entity type changed: not passed from the events' side", () => {
+    // With the native extension a clean ledger is recognised from the events' side (check-checkpoints-sql.ts and
+    // check-evaluations-sql.ts eventsSide): as many events as rows, each naming a distinct row. A row inserted
+    // without an event together with a second event for another row keeps the counts equal: only the distinct rows
+    // tell. A checkpoint.create event of another entity type names no row.
+    // The copy's columns and values (a checkpoint's epoch is unique within its run).
+    const evaluationColumns =
+      "run_id, checkpoint_id, split_id, partition, data_sha256, metrics_json, confusion_json, source, created_by, created_at";
+    const columns = {
+      checkpoints: [
+        "run_id, epoch, step, sha256, bytes, metrics_json, is_best, created_at",
+        "run_id, epoch + 1000, step, sha256, bytes, metrics_json, 0, created_at",
+      ],
+      evaluations: [evaluationColumns, evaluationColumns],
+    };
+    const cases: [entityType: "checkpoint" | "evaluation", table: keyof typeof columns, tamper: "copied" | "retyped"][] = [
+      ["checkpoint", "checkpoints", "copied"],
+      ["checkpoint", "checkpoints", "retyped"],
+      ["evaluation", "evaluations", "copied"],
+      // (An evaluation.create event of another entity type sends the evaluations to JavaScript, which pairs them by id
+      // alone, as for "07" above: nothing to find there.)
+    ];
+    for (const [entityType, table, tamper] of cases) {
+      const s = snapshot(fx.app);
+      try {
+        const first = get<{ id: number }>(s, `SELECT min(id) AS id FROM ${table}`).id;
+        const action = `${entityType}.create`;
+        let rowWithoutEvent = String(first);
+        let uptoSeq = s.maxSeq;
+        if (tamper === "copied") {
+          const [cols, values] = columns[table];
+          rowWithoutEvent = String(
+            s.db.prepare(`INSERT INTO ${table} (${cols}) SELECT ${values} FROM ${table} WHERE id = ?`).run(first).lastInsertRowid,
+          );
+          uptoSeq = s.maxSeq + 1;
+          s.db
+            .prepare(
+              `INSERT INTO audit_events (seq, at, actor_id, actor_name, role, action, entity_type, entity_id, payload, leaf_hash, chain_hash)
+               SELECT ?, at, actor_id, actor_name, role, action, entity_type, entity_id, payload, leaf_hash, chain_hash FROM audit_events WHERE action = ? AND entity_id = ?`,
+            )
+            .run(uptoSeq, action, String(first));
+        } else {
+          s.db.exec("DROP TRIGGER audit_events_no_update");
+          s.db.prepare("UPDATE audit_events SET entity_type = 'run' WHERE action = ? AND entity_id = ?").run(action, String(first));
+        }
+        const counts = [
+          `SELECT count(*) FROM ${table}`,
+          `SELECT count(*) FROM audit_events WHERE action = '${action}' AND seq <= ${uptoSeq}`,
+        ];
+        expect(counts.map((sql) => s.db.prepare(sql).pluck().get())).toEqual(Array(2).fill(s.db.prepare(counts[0]!).pluck().get()));
+        const opts = { artifactsDir: s.artifactsDir, uptoSeq };
+        const inSql = checkContent(s.db, opts).level;
+        // (Had the events' side passed it, nothing would be found.) Without the native extension there is no events'
+        // side: the rows are joined to their events as before, with the same result.
+        expectProblem(inSql, { entityType, entityId: rowWithoutEvent, field: "ledger event", recorded: null });
+        expect(withoutNativeExtension(s, (db) => checkContent(db, opts).level)).toEqual(inSql);
+      } finally {
+        s.close();
+      }
+    }
+  });
+
   it("run status and best flags edited", () => {
     const r = tampered((s) => {
       s.db.prepare("UPDATE runs SET status = 'failed' WHERE id = ?").run(fx.runId);
