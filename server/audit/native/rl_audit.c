@@ -19,6 +19,7 @@
  *   rl_member_inserted_sha256(object_text, key, value_text) an evaluation's metrics digest (see the function).
  *   rl_json_text, rl_json_sha256, rl_text_sha256, rl_json_array: event texts built from rows (bulk-events-sql.ts).
  *   rl_metric_points, rl_metric_summary_rows, rl_metric_rollup_rows: a run's metric series (check-metrics-native.ts);
+ *   rl_metric_rows_keep, rl_metric_points_checked, rl_metric_rows_release: the rows' digests compared with them;
  *   rl_js_number(x) the text JavaScript prints for a number (tests).
  *
  * Invariants (the same as RangeScanner's): an event is accepted only when its seq is the next one, its leaf hash is
@@ -1724,6 +1725,135 @@ static void metric_rows_final(sqlite3_context *ctx) {
 }
 
 /*
+ * The summary and rollup rows' digests compared inside SQLite, so their 2 x 124k per-run rows of the million-event
+ * ledger are not handed to JavaScript (check-metrics-native.ts):
+ *   rl_metric_rows_keep(kind, run_id, digest) keeps rl_metric_summary_rows' (kind 0) or rl_metric_rollup_rows'
+ *     (kind 1) digest of a run, fed in increasing run id order; returns 1. An uncertain digest (not 64 bytes of
+ *     TEXT) is not kept, nor one under a run id that is not an INTEGER (checkMetrics compares no row under it
+ *     either); a run id not above the last one makes the kind's whole set unusable (every run then differs here,
+ *     and JavaScript decides).
+ *   rl_metric_points_checked(run_id, points) rewrites rl_metric_points' text of the run as
+ *     points sha256 "\n" points "\n" finals "\n" rows "\n" keys "\n" blocks
+ *     where rows is 1 when both digests the points call for equal the kept digests of the run's rows, else 0
+ *     (none kept, uncertain, or different); anything but such a text is returned as it is.
+ *   rl_metric_rows_release() forgets what was kept.
+ * Invariant: rows is 1 only when JavaScript's comparison of the two digests (runPassesInSqlite) would pass.
+ */
+typedef struct {
+  sqlite3_int64 run_id;
+  char hex[64];
+} KeptDigest;
+
+typedef struct {
+  KeptDigest *d;
+  size_t n, cap;
+  sqlite3_int64 last; /* the last INTEGER run id fed (kept or not) */
+  int fed, unusable;
+} KeptDigests;
+
+typedef struct {
+  KeptDigests kind[2];
+} MetricRowsKept; /* one per connection (the functions' user data) */
+
+static void metric_rows_forget(MetricRowsKept *k) {
+  for (int i = 0; i < 2; i++) {
+    free(k->kind[i].d);
+    k->kind[i] = (KeptDigests){0};
+  }
+}
+
+static void metric_rows_keep(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  MetricRowsKept *k = sqlite3_user_data(ctx);
+  sqlite3_int64 kind = sqlite3_value_int64(argv[0]);
+  sqlite3_result_int(ctx, 1);
+  if (kind != 0 && kind != 1) return;
+  KeptDigests *set = &k->kind[kind];
+  if (set->unusable || sqlite3_value_type(argv[1]) != SQLITE_INTEGER) return;
+  sqlite3_int64 run_id = sqlite3_value_int64(argv[1]);
+  if (set->fed && run_id <= set->last) {
+    set->unusable = 1;
+    return;
+  }
+  set->fed = 1, set->last = run_id;
+  if (sqlite3_value_type(argv[2]) != SQLITE_TEXT || sqlite3_value_bytes(argv[2]) != 64) return;
+  if (set->n == set->cap) {
+    size_t cap = set->cap ? set->cap * 2 : 1024;
+    KeptDigest *d = realloc(set->d, cap * sizeof *d);
+    if (!d) {
+      set->unusable = 1;
+      return;
+    }
+    set->d = d, set->cap = cap;
+  }
+  KeptDigest *e = &set->d[set->n++];
+  e->run_id = run_id;
+  memcpy(e->hex, sqlite3_value_text(argv[2]), 64);
+}
+
+/* 1 when the kind's kept digest of run_id is equal to the 64 bytes at hex. */
+static int kept_digest_is(const KeptDigests *set, sqlite3_int64 run_id, const char *hex) {
+  if (set->unusable) return 0;
+  size_t lo = 0, hi = set->n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (set->d[mid].run_id < run_id) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < set->n && set->d[lo].run_id == run_id && memcmp(set->d[lo].hex, hex, 64) == 0;
+}
+
+static void metric_points_checked(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  const MetricRowsKept *k = sqlite3_user_data(ctx);
+  if (sqlite3_value_type(argv[1]) != SQLITE_TEXT) {
+    sqlite3_result_value(ctx, argv[1]);
+    return;
+  }
+  const char *t = (const char *)sqlite3_value_text(argv[1]);
+  int n = sqlite3_value_bytes(argv[1]);
+  const char *line[7];
+  int len[7], at = 0;
+  for (int i = 0; i < 7; i++) {
+    const char *nl = i < 6 && t ? memchr(t + at, '\n', (size_t)(n - at)) : NULL;
+    if (!t || (i < 6 && !nl)) {
+      sqlite3_result_value(ctx, argv[1]);
+      return;
+    }
+    line[i] = t + at;
+    len[i] = i < 6 ? (int)(nl - (t + at)) : n - at;
+    at += len[i] + 1;
+  }
+  int rows = sqlite3_value_type(argv[0]) == SQLITE_INTEGER && len[3] == 64 && len[4] == 64 &&
+             kept_digest_is(&k->kind[0], sqlite3_value_int64(argv[0]), line[3]) &&
+             kept_digest_is(&k->kind[1], sqlite3_value_int64(argv[0]), line[4]);
+  Buf out = {0};
+  for (int i = 0; i < 7; i++) {
+    if (i == 4) continue;
+    if (i) buf_add(&out, "\n", 1);
+    if (i == 3) buf_add(&out, rows ? "1" : "0", 1);
+    else buf_add(&out, line[i], (size_t)len[i]);
+  }
+  if (out.oom) {
+    free(out.p);
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  sqlite3_result_text(ctx, out.p, (int)out.n, free);
+}
+
+static void metric_rows_release(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc, (void)argv;
+  metric_rows_forget(sqlite3_user_data(ctx));
+  sqlite3_result_null(ctx);
+}
+
+static void metric_rows_kept_free(void *p) {
+  metric_rows_forget(p);
+  free(p);
+}
+
+/*
  * rl_run_config_params(config_json, seed, framed): the number of run_params rows a run's config calls for, when
  * `framed` (rl_run_params_framed of the run's rows) holds exactly those rows (check-run-params-json.ts
  * frameRunParams' bytes for the parsed config) and `seed` is what the config gives (training.seed, or NULL without
@@ -2353,6 +2483,14 @@ int sqlite3_rlaudit_init(sqlite3 *db, char **err, const sqlite3_api_routines *ap
   if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "rl_metric_points", 4, pure, 0, 0, metric_points_step, metric_points_final, 0);
   if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "rl_metric_summary_rows", 5, pure, 0, 0, metric_rows_step, metric_rows_final, 0);
   if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "rl_metric_rollup_rows", 8, pure, 0, 0, metric_rows_step, metric_rows_final, 0);
+  if (rc == SQLITE_OK) {
+    MetricRowsKept *kept = calloc(1, sizeof *kept);
+    /* (One state, freed with rl_metric_rows_keep; these read or change it, so none is deterministic.) */
+    rc = kept ? sqlite3_create_function_v2(db, "rl_metric_rows_keep", 3, SQLITE_UTF8, kept, metric_rows_keep, 0, 0, metric_rows_kept_free)
+              : SQLITE_NOMEM;
+    if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "rl_metric_points_checked", 2, SQLITE_UTF8, kept, metric_points_checked, 0, 0, 0);
+    if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "rl_metric_rows_release", 0, SQLITE_UTF8, kept, metric_rows_release, 0, 0, 0);
+  }
   if (rc == SQLITE_OK) {
     Cfg *cfg = calloc(1, sizeof *cfg);
     rc = cfg ? sqlite3_create_function_v2(db, "rl_run_config_params", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, cfg,

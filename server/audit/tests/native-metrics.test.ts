@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { MetricDigest } from "../content/records";
-import { metricsInSqlite } from "../content/check-metrics-native";
+import { metricsInSqlite, type RunMetricsInSqlite } from "../content/check-metrics-native";
 import { nativeOff, nativeTestDb } from "./native-test-db";
 import { nextDouble } from "./next-double";
 import { mulberry32 as rng } from "@/trainer/data/prng";
@@ -137,6 +137,13 @@ describe.skipIf(nativeOff)("numbers without printf or strtod (rl_audit.c js_numb
   });
 });
 
+/** Every run metricsInSqlite visits, in order. */
+function runsOf(db: Parameters<typeof metricsInSqlite>[0]) {
+  const runs: [number, RunMetricsInSqlite | null][] = [];
+  metricsInSqlite(db).eachRun((runId, found) => runs.push([runId, found]));
+  return runs;
+}
+
 describe.skipIf(nativeOff)("rl_metric_points and the summary and rollup rows", () => {
   const KEYS = ["acc", "loss", 'q"uote', "val_loss", "ünï", "😀", "a\\b", "x\ny"];
 
@@ -179,7 +186,7 @@ describe.skipIf(nativeOff)("rl_metric_points and the summary and rollup rows", (
 
   it("gives MetricDigest's points digest, count and final values, and the digests of the rows it derives", () => {
     const { db, digests } = seeded(11);
-    const found = [...metricsInSqlite(db).runs()];
+    const found = runsOf(db);
     expect(found.map(([run]) => run)).toEqual([...digests.keys()].filter((run) => digests.get(run)!.points > 0));
     let answered = 0;
     for (const [run, f] of found) {
@@ -189,8 +196,7 @@ describe.skipIf(nativeOff)("rl_metric_points and the summary and rollup rows", (
       expect(f.pointsSha256).toBe(d.digest().pointsSha256);
       expect(f.points).toBe(d.points);
       expect(JSON.parse(f.finals)).toEqual(Object.fromEntries([...d.summaries].map(([k, s]) => [k, s.last])));
-      expect(f.summaryRows).toBe(f.summaries);
-      expect(f.rollupRows).toBe(f.rollups);
+      expect(f.rowsMatch).toBe(true);
       expect(f.keys).toBe(d.summaries.size);
       expect(f.blocks).toBe([...d.summaries.values()].reduce((n, s) => n + s.blocks.size, 0));
     }
@@ -200,7 +206,7 @@ describe.skipIf(nativeOff)("rl_metric_points and the summary and rollup rows", (
 
   it("tells a changed, missing or extra summary or rollup row, and leaves uncertain values to JavaScript", () => {
     const { db } = seeded(12);
-    const byRun = () => new Map([...metricsInSqlite(db).runs()]);
+    const byRun = () => new Map(runsOf(db));
     const before = byRun();
     const runs = [...before.keys()].filter((run) => before.get(run) !== null);
     const [a, b, c, d, e, f, g] = runs;
@@ -214,14 +220,62 @@ describe.skipIf(nativeOff)("rl_metric_points and the summary and rollup rows", (
     db.prepare("UPDATE metric_summaries SET last = 'x' || last WHERE run_id = ?").run(f);
     db.prepare("UPDATE metrics SET value = value * 2 WHERE run_id = ?").run(g);
     const after = byRun();
-    expect(after.get(a!)!.summaryRows).not.toBe(after.get(a!)!.summaries);
-    expect(after.get(b!)!.summaryRows).not.toBe(after.get(b!)!.summaries);
-    expect(after.get(c!)!.rollupRows).not.toBe(after.get(c!)!.rollups);
-    expect(after.get(d!)!.rollupRows).not.toBe(after.get(d!)!.rollups);
+    for (const run of [a, b, c, d, f]) expect(after.get(run!)!.rowsMatch).toBe(false);
     expect(after.get(e!)).toBeNull();
-    expect(after.get(f!)!.summaryRows).toBeNull();
     expect(after.get(g!)!.pointsSha256).not.toBe(before.get(g!)!.pointsSha256);
     for (const run of runs.slice(7)) expect(after.get(run)).toEqual(before.get(run));
+    db.close();
+  });
+});
+
+describe.skipIf(nativeOff)("rl_metric_rows_keep and rl_metric_points_checked", () => {
+  const hex = (c: string) => c.repeat(64);
+  const text = (summaries: string, rollups: string) => `${hex("p")}\n6\n{"loss":0.25}\n${summaries}\n${rollups}\n2\n3`;
+
+  it("says the rows match only when both kept digests of that run are certain and equal", () => {
+    const db = nativeTestDb("");
+    const keep = db.prepare("SELECT rl_metric_rows_keep(?, ?, ?)").pluck();
+    const checked = db.prepare("SELECT rl_metric_points_checked(?, ?)").pluck();
+    const rows = (runId: unknown, t: string) => (checked.get(runId, t) as string).split("\n")[3];
+    // (Run ids as BigInts: better-sqlite3 binds a JavaScript number as a REAL, which is not an INTEGER run id.)
+    for (const [runId, s, r] of [
+      [1n, hex("a"), hex("b")],
+      [2n, hex("c"), hex("d")],
+      [4n, Buffer.alloc(0), hex("f")], // an uncertain summary digest (rl_metric_summary_rows' zero-length BLOB)
+      [5n, hex("e"), null],
+      ["6", hex("e"), hex("e")], // not an INTEGER run id: not kept
+    ] as const) {
+      keep.get(0, runId, s);
+      keep.get(1, runId, r);
+    }
+    expect(checked.get(1n, text(hex("a"), hex("b")))).toBe(`${hex("p")}\n6\n{"loss":0.25}\n1\n2\n3`);
+    expect(rows(2n, text(hex("c"), hex("d")))).toBe("1");
+    expect(rows(2n, text(hex("c"), hex("b")))).toBe("0"); // a rollup row changed
+    expect(rows(2n, text(hex("a"), hex("d")))).toBe("0"); // a summary row changed
+    expect(rows(3n, text(hex("c"), hex("d")))).toBe("0"); // no row kept for the run
+    expect(rows(4n, text("", hex("f")))).toBe("0");
+    expect(rows(5n, text(hex("e"), "null"))).toBe("0");
+    expect(rows(6n, text(hex("e"), hex("e")))).toBe("0");
+    expect(rows("1", text(hex("a"), hex("b")))).toBe("0");
+    expect(rows(1, text(hex("a"), hex("b")))).toBe("0"); // a REAL run id
+    // Anything but rl_metric_points' text is returned as it is (an uncertain run stays uncertain).
+    expect(checked.get(1n, Buffer.alloc(0))).toEqual(Buffer.alloc(0));
+    expect(checked.get(1n, "a\nb")).toBe("a\nb");
+    // A run id not above the last one fed (kept or not) makes that kind's digests unusable: no run matches then.
+    keep.get(0, 7n, null);
+    keep.get(0, 6n, hex("g"));
+    expect(rows(1n, text(hex("a"), hex("b")))).toBe("0");
+    db.prepare("SELECT rl_metric_rows_release()").get();
+    keep.get(0, 1n, hex("a"));
+    keep.get(1, 1n, hex("b"));
+    keep.get(1, 1n, hex("d"));
+    expect(rows(1n, text(hex("a"), hex("b")))).toBe("0");
+    db.prepare("SELECT rl_metric_rows_release()").get();
+    keep.get(0, 1n, hex("a"));
+    keep.get(1, 1n, hex("b"));
+    expect(rows(1n, text(hex("a"), hex("b")))).toBe("1");
+    db.prepare("SELECT rl_metric_rows_release()").get();
+    expect(rows(1n, text(hex("a"), hex("b")))).toBe("0");
     db.close();
   });
 });
