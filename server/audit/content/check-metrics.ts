@@ -15,7 +15,7 @@
 import type Database from "better-sqlite3";
 import type { ContentChecker } from "./checker";
 import { MetricDigest, type MetricBlock, type MetricKeySummary } from "./records";
-import type { RunLedger } from "./check-runs";
+import type { RunEnd, RunLedger } from "./check-runs";
 import { countOf } from "@/contracts/count-text";
 import { metricsInSqlite, type MetricsInSqlite, type RunMetricsInSqlite } from "./check-metrics-native";
 
@@ -58,39 +58,30 @@ export function sqliteMetricSource(sqlite: Database.Database, inSqlite = false):
   };
 }
 
-type Expect = { seq: number; action: string; values: unknown; points: unknown; count: unknown; finals: unknown; hasFinals: boolean };
+/**
+ * What a run's end event recorded of its metric series: the run's RunEnd itself (no object per run is made for it;
+ * its payload keeps the members read here: metricsSha256, metricPointsSha256, metricPoints, finalMetrics).
+ */
+type Expect = RunEnd;
 
-export function checkMetrics(
-  c: ContentChecker,
-  t: { runs: ReadonlyMap<number, { id: number }> },
-  runs: RunLedger,
-  source: MetricSource,
-): void {
+export function checkMetrics(c: ContentChecker, t: { runs: ReadonlyMap<number, unknown> }, runs: RunLedger, source: MetricSource): void {
   // What each ended run's event recorded.
   const expected = new Map<number, Expect>();
   let unfinished = 0;
-  for (const run of t.runs.values()) {
-    const end = runs.ends.get(run.id);
+  for (const runId of t.runs.keys()) {
+    const end = runs.ends.get(runId);
     if (!end) {
-      if (runs.created.has(run.id)) unfinished++;
+      if (runs.created.has(runId)) unfinished++;
       continue;
     }
     const { ev, payload: p } = end;
     if (!("metricsSha256" in p) && !("metricPointsSha256" in p)) {
-      c.gap(ev.action, "metric points (training curves)", ev.seq, "run", run.id);
+      c.gap(ev.action, "metric points (training curves)", ev.seq, "run", runId);
       continue;
     }
-    if (source.holds && !source.holds(run.id)) continue;
-    if (!("metricPointsSha256" in p)) c.gap(ev.action, "epoch of each metric point (x axis of the curves)", ev.seq, "run", run.id);
-    expected.set(run.id, {
-      seq: ev.seq,
-      action: ev.action,
-      values: p.metricsSha256,
-      points: p.metricPointsSha256,
-      count: p.metricPoints,
-      finals: p.finalMetrics,
-      hasFinals: "finalMetrics" in p,
-    });
+    if (source.holds && !source.holds(runId)) continue;
+    if (!("metricPointsSha256" in p)) c.gap(ev.action, "epoch of each metric point (x axis of the curves)", ev.seq, "run", runId);
+    expected.set(runId, end);
   }
   if (unfinished > 0)
     c.notCovered(
@@ -105,20 +96,23 @@ export function checkMetrics(
   const finish = (runId: number, d: MetricDigest) => {
     const e = expected.get(runId)!;
     const got = d.digest();
-    c.cover("run", runId, e.seq);
-    if (e.points !== undefined) c.compare("run", runId, "metric points (epoch, key, step, value)", e.points, got.pointsSha256, e.seq);
-    else c.compare("run", runId, "metric points (key, step, value)", e.values, got.sha256, e.seq);
-    if (e.count !== undefined) c.compare("run", runId, "number of metric points", e.count, got.points, e.seq);
-    if (e.hasFinals) {
-      if (sameFinals(e.finals, d.summaries)) c.checked++;
-      else c.compare("run", runId, "final metrics", e.finals, Object.fromEntries([...d.summaries].map(([k, s]) => [k, s.last])), e.seq);
+    const { ev, payload: p } = e;
+    c.cover("run", runId, ev.seq);
+    if (p.metricPointsSha256 !== undefined)
+      c.compare("run", runId, "metric points (epoch, key, step, value)", p.metricPointsSha256, got.pointsSha256, ev.seq);
+    else c.compare("run", runId, "metric points (key, step, value)", p.metricsSha256, got.sha256, ev.seq);
+    if (p.metricPoints !== undefined) c.compare("run", runId, "number of metric points", p.metricPoints, got.points, ev.seq);
+    if ("finalMetrics" in p) {
+      if (sameFinals(p.finalMetrics, d.summaries)) c.checked++;
+      else
+        c.compare("run", runId, "final metrics", p.finalMetrics, Object.fromEntries([...d.summaries].map(([k, s]) => [k, s.last])), ev.seq);
     }
     derived.set(runId, d.summaries);
     expected.delete(runId);
   };
   // Summary and rollup rows of the runs that passed in SQLite, counted where compareSummaries and compareRollups count them.
-  let passedSummaryRows = 0,
-    passedRollupRows = 0;
+  const passedSummaryRows = passed?.keys ?? 0,
+    passedRollupRows = passed?.blocks ?? 0;
   let runId = -1;
   let d: MetricDigest | null = null;
   const add = ([r, key, step, value, epoch]: MetricPoint) => {
@@ -126,7 +120,7 @@ export function checkMetrics(
       if (d) finish(runId, d);
       runId = r;
       const e = expected.get(r);
-      d = e ? new MetricDigest({ values: e.points === undefined, points: e.points !== undefined }) : null;
+      d = e ? digestFor(e) : null;
     }
     d?.add(key, step, value, epoch);
   };
@@ -134,20 +128,16 @@ export function checkMetrics(
     // The same runs in the same (run id) order as the full stream: those SQLite passed counted as finish() counts
     // them, the others' points read run by run.
     for (const id of [...expected.keys()].sort((a, b) => a - b)) {
-      const p = passed.get(id);
-      if (p) {
-        const e = expected.get(id)!;
-        c.cover("run", id, e.seq);
-        c.checked += 1 + (e.count !== undefined ? 1 : 0) + (e.hasFinals ? 1 : 0); // as finish() counts a run that passes
-        passedSummaryRows += p.keys;
-        passedRollupRows += p.blocks;
+      if (passed.ids.has(id)) {
+        const { ev, payload: p } = expected.get(id)!;
+        c.cover("run", id, ev.seq);
+        c.checked += 1 + (p.metricPoints !== undefined ? 1 : 0) + ("finalMetrics" in p ? 1 : 0); // as finish() counts a run that passes
         expected.delete(id);
       } else for (const point of source.inSqlite.pointsOf(id)) add(point);
     }
   } else if (stream) for (const point of stream) add(point);
   if (d) finish(runId, d);
-  for (const id of [...expected.keys()])
-    finish(id, new MetricDigest({ values: expected.get(id)!.points === undefined, points: expected.get(id)!.points !== undefined })); // runs whose points are all gone
+  for (const [id, e] of [...expected]) finish(id, digestFor(e)); // runs whose points are all gone
 
   // (Rows of runs without derived summaries are neither compared nor counted: with none, the tables need no read.)
   if (source.summaries) {
@@ -160,20 +150,29 @@ export function checkMetrics(
   }
 }
 
+/** The digest a run's points are compared with: of all four fields, or of key, step and value for older events. */
+function digestFor(e: Expect): MetricDigest {
+  const points = e.payload.metricPointsSha256 !== undefined;
+  return new MetricDigest({ values: !points, points });
+}
+
 /**
  * The expected runs whose every comparison in checkMetrics passes on what SQLite found (check-metrics-native.ts),
- * with how many summary and rollup rows each has; null when SQLite could not read the tables (then every run is
- * judged here, and the same error, if any, stops the check where it would have).
+ * and how many summary and rollup rows they have together; null when SQLite could not read the tables (then every
+ * run is judged here, and the same error, if any, stops the check where it would have).
  */
 function runsPassedInSqlite(
   inSqlite: MetricsInSqlite,
   expected: ReadonlyMap<number, Expect>,
-): Map<number, { keys: number; blocks: number }> | null {
-  const passed = new Map<number, { keys: number; blocks: number }>();
+): { ids: Set<number>; keys: number; blocks: number } | null {
+  const passed = { ids: new Set<number>(), keys: 0, blocks: 0 };
   try {
     inSqlite.eachRun((runId, found) => {
       const e = expected.get(runId);
-      if (e && found && runPassesInSqlite(e, found)) passed.set(runId, { keys: found.keys, blocks: found.blocks });
+      if (!e || !found || !runPassesInSqlite(e.payload, found)) return;
+      passed.ids.add(runId);
+      passed.keys += found.keys;
+      passed.blocks += found.blocks;
     });
   } catch {
     return null;
@@ -181,17 +180,20 @@ function runsPassedInSqlite(
   return passed;
 }
 
-/** finish()'s comparisons, all passing: the points digest, their number, the final values, and every summary and rollup row. */
-function runPassesInSqlite(e: Expect, found: RunMetricsInSqlite): boolean {
-  if (e.points === undefined || e.points !== found.pointsSha256) return false;
-  if (e.count !== undefined && e.count !== found.points) return false;
+/**
+ * finish()'s comparisons, all passing: the points digest, their number, the final values, and every summary and
+ * rollup row (`p`: what the end event recorded).
+ */
+function runPassesInSqlite(p: Expect["payload"], found: RunMetricsInSqlite): boolean {
+  if (p.metricPointsSha256 === undefined || p.metricPointsSha256 !== found.pointsSha256) return false;
+  if (p.metricPoints !== undefined && p.metricPoints !== found.points) return false;
   if (!found.rowsMatch) return false;
-  if (!e.hasFinals) return true;
+  if (!("finalMetrics" in p)) return true;
   // The recorded object printing exactly as SQLite's {key: latest value} text (keys in the same order, each value a
   // number printed alike, so the same double) is what sameFinals would find: decided without parsing that text.
-  if (JSON.stringify(e.finals) === found.finals) return true;
+  if (JSON.stringify(p.finalMetrics) === found.finals) return true;
   const lasts = JSON.parse(found.finals) as Record<string, number>;
-  return sameFinals(e.finals, new Map(Object.entries(lasts).map(([key, last]) => [key, { last }])));
+  return sameFinals(p.finalMetrics, new Map(Object.entries(lasts).map(([key, last]) => [key, { last }])));
 }
 
 /**

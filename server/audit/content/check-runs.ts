@@ -281,7 +281,8 @@ export class DerivedRunLedgerBuilder {
 
   /**
    * `ev.action` is run.create or an end action; others are ignored. `knownObject`: the payload was found certainly
-   * canonical JSON of an object without being read (ledger-events.ts streamEvents; ev.payload is "" then).
+   * canonical JSON of an object without being read (ledger-events.ts streamEvents; ev.payload is "" then). `ev` must
+   * be the caller's own fresh object, as streamEvents hands them: it may be kept, with its payload cleared.
    */
   add(ev: EventRef, knownObject = false): void {
     if (ev.action === "run.create") {
@@ -289,17 +290,17 @@ export class DerivedRunLedgerBuilder {
       if (!this.runs.has(id) || this.created.has(id)) return;
       // Canonical text that opens with "{" is a JSON object (JSON.parse would give one); anything else is parsed.
       const p = ev.payload;
+      // (`ev` is the caller's fresh object: kept as it is when its payload is unread, "" already.)
       if (knownObject || (p.charCodeAt(0) === 0x7b && isCanonicalJsonText(p)) || parsedObject(ev))
-        this.created.set(id, {
-          ev: { seq: ev.seq, action: ev.action, actorId: ev.actorId, entityId: ev.entityId, payload: "" },
-          payload: null,
-        });
+        this.created.set(id, { ev: knownObject ? ev : { ...ev, payload: "" }, payload: null });
     } else if ((END_ACTIONS as readonly string[]).includes(ev.action)) {
       if (knownObject) throw new Error("DerivedRunLedgerBuilder: an end event's payload is needed"); // (never asked unread)
       const payload = parsedObject(ev);
       if (!payload) return;
-      // Only the fields the derived checks read are kept (a key's presence too: older events lack some).
-      this.ends.set(Number(ev.entityId), { ev: { ...ev, payload: "" }, payload: membersOf(payload, DERIVED_END_FIELDS) });
+      // Only the fields the derived checks read are kept (a key's presence too: older events lack some); `ev` is
+      // the caller's fresh object, kept without its text.
+      ev.payload = "";
+      this.ends.set(Number(ev.entityId), { ev, payload: membersOf(payload, DERIVED_END_FIELDS) });
     }
   }
 
