@@ -13,7 +13,7 @@ import { isCanonicalJsonText } from "../canonical-scan";
 import { sha256Hex } from "./records";
 import { decisionRecordSha256 } from "./records";
 import { CanonicalText, type ContentChecker, type EventRef, parsePayload } from "./checker";
-import { byEntity, changedLater, checkCreations, compareActor, type Created } from "./creations";
+import { changedLater, checkCreations, compareActor, type Created } from "./creations";
 import { ParsedEndEvent, RowMatchedEvent } from "./matched-events";
 import type { EventSource } from "./ledger-events";
 import type { DecisionRow, RunRow, Tables } from "./tables";
@@ -138,7 +138,9 @@ export function checkRuns(c: ContentChecker, events: EventSource, t: Tables, wit
     },
   });
 
-  const starts = byEntity(events.byAction("run.start"));
+  // The last run.start of each run (by entity id), the only one compared below.
+  const lastStart = new Map<string, EventRef>();
+  for (const ev of events.byAction("run.start")) lastStart.set(ev.entityId, ev);
   const lifecycle = [
     ...END_ACTIONS.flatMap((a) => events.byAction(a)),
     ...events.byAction("run.start"),
@@ -192,7 +194,7 @@ export function checkRuns(c: ContentChecker, events: EventSource, t: Tables, wit
       c.compare("run", run.id, "run description", description ? description.lastTo : "", run.description, description?.lastSeq ?? null);
     }
     if (changedLater(events, LIFECYCLE_ACTIONS, run.id)) continue; // the row shows a state the verified events do not reach
-    const start = starts.get(String(run.id))?.at(-1);
+    const start = lastStart.get(String(run.id));
     if (start && (start instanceof RowMatchedEvent || start.payload === runStartText(run))) {
       c.cover("run", run.id, start.seq);
       c.checked += 8;
