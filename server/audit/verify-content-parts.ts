@@ -14,11 +14,11 @@
  * content check runs on the main thread's snapshot, as in one pass.
  */
 import Database from "better-sqlite3";
-import { Worker, type MessagePort } from "node:worker_threads";
+import type { MessagePort, Worker } from "node:worker_threads";
 import type { SqlRead } from "./content/sql-reads";
 import type { RunDerivedPartResult } from "./content/verify-content";
 import { maxAuditSeq } from "./ledger-reads";
-import { workerExecArgv, workerScript } from "./worker-script";
+import { startWorker, workerScript } from "./worker-script";
 
 export type ContentWorkerInput = { file: string };
 /** "go": `reads` (sql-reads.ts) are read first and posted on `port`, then the run-derived part runs. */
@@ -75,9 +75,8 @@ export class ContentWorker {
     // The precompiled bundle of verify-content-worker.ts (or its tsx bootstrap): worker-script.ts.
     const script = workerScript("verify-content-worker");
     const w = new ContentWorker(
-      new Worker(script, {
+      startWorker(script, {
         workerData: { file } satisfies ContentWorkerInput,
-        execArgv: workerExecArgv(script),
         stdout: false,
         stderr: false,
         // The part keeps every run's config and end fields while it walks millions of rows: a young generation larger

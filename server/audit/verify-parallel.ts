@@ -5,9 +5,8 @@
  * starts from the stored chain hash of the row before it, which the previous range verifies link by link, so
  * the ranges together check exactly what one pass checks; the verifier joins their Merkle nodes in order.
  */
-import { Worker } from "node:worker_threads";
 import type { RangeResult, RangeSpec } from "./verify-range";
-import { workerExecArgv, workerScript } from "./worker-script";
+import { startWorker, workerScript } from "./worker-script";
 
 export function splitRange(n: number, parts: number): { from: number; to: number }[] {
   const out: { from: number; to: number }[] = [];
@@ -24,9 +23,8 @@ export function runRangeWorker(input: RangeWorkerInput): Promise<RangeResult> {
   return new Promise((resolve, reject) => {
     // The precompiled bundle of verify-worker.ts (or its tsx bootstrap): worker-script.ts.
     const script = workerScript("verify-worker");
-    const worker = new Worker(script, {
+    const worker = startWorker(script, {
       workerData: input,
-      execArgv: workerExecArgv(script),
       stdout: false,
       stderr: false,
       resourceLimits: { maxYoungGenerationSizeMb: 48 },

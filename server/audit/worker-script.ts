@@ -17,6 +17,7 @@
 import fs from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
+import { Worker, type WorkerOptions } from "node:worker_threads";
 
 type Manifest = { esbuild: string; entry: string; inputs: [file: string, size: number, mtimeMs: number][] };
 type Esbuild = {
@@ -144,3 +145,32 @@ export function workerExecArgv(script: string, parent: readonly string[] = proce
   }
   return out;
 }
+
+/**
+ * new Worker(script, options) with workerExecArgv(script). Node refuses V8 options in a worker's execArgv
+ * (ERR_WORKER_INVALID_EXEC_ARGV for --max-old-space-size, --single-threaded-gc, ...), which a thread has anyway: they
+ * are process-wide. So a parent started with one would start no verification worker (the verification then ran
+ * without them, 2.5 times slower). The thread is started again without the options Node names in its refusal, and,
+ * should that be refused too, with Node's default (the parent's execArgv as it is, tsx hooks included).
+ */
+export function startWorker(
+  script: string,
+  options: Omit<WorkerOptions, "execArgv">,
+  parent: readonly string[] = process.execArgv,
+): Worker {
+  const execArgv = workerExecArgv(script, parent);
+  try {
+    return new Worker(script, { ...options, execArgv });
+  } catch (err) {
+    if (!refusedExecArgv(err)) throw err;
+    const refused = new Set(/flags: (.*)$/.exec((err as Error).message)?.[1]?.split(", ") ?? []);
+    try {
+      return new Worker(script, { ...options, execArgv: execArgv.filter((arg) => !refused.has(arg)) });
+    } catch (again) {
+      if (!refusedExecArgv(again)) throw again;
+      return new Worker(script, options);
+    }
+  }
+}
+
+const refusedExecArgv = (err: unknown) => (err as { code?: unknown } | null)?.code === "ERR_WORKER_INVALID_EXEC_ARGV";

@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { Worker } from "node:worker_threads";
 import { afterEach, describe, expect, it } from "vitest";
-import { bundledWorker, workerCacheDir, workerExecArgv, workerScript } from "../worker-script";
+import { bundledWorker, startWorker, workerCacheDir, workerExecArgv, workerScript } from "../worker-script";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -93,5 +93,21 @@ describe("worker scripts", () => {
     const missingTsx = ["--require", path.join(tempDir(), "tsx", "dist", "preflight.cjs")];
     expect(await firstMessage(script, input, workerExecArgv(script, missingTsx))).toMatchObject({ ok: false });
     await expect(firstMessage(script, input, missingTsx)).rejects.toThrow(/preflight\.cjs/);
+  });
+  it("a parent started with V8 options still starts its workers (Node refuses them in execArgv; a thread has them anyway)", async () => {
+    const script = workerScript("verify-worker");
+    const input = { file: path.join(tempDir(), "none.sqlite"), spec: {}, maxSeq: 0 };
+    const parent = ["--max-old-space-size=4096", "--single-threaded-gc", "--stack-trace-limit=20", "--enable-source-maps"];
+    // What the parent's options would do as they are: no thread at all.
+    expect(() => new Worker(script, { workerData: input, execArgv: workerExecArgv(script, parent) })).toThrow(
+      expect.objectContaining({ code: "ERR_WORKER_INVALID_EXEC_ARGV" }) as Error,
+    );
+    const w = startWorker(script, { workerData: input, stdout: false, stderr: false }, parent);
+    const answer = await new Promise((resolve, reject) => {
+      w.once("message", resolve);
+      w.once("error", reject);
+    });
+    await w.terminate();
+    expect(answer).toMatchObject({ ok: false }); // the bundled range worker ran: a missing database is an error it reports
   });
 });
