@@ -40,8 +40,8 @@ const RUN_CREATE_TEXT = `CASE WHEN rl_text_sha256(r.config_json) = r.config_sha2
     '~decisions', ${CREATED_DECISIONS}, '#experimentId', r.experiment_id, 'name', r.name, 'origin', r.origin,
     '#parentCheckpointId', r.parent_checkpoint_id, '#parentRunId', r.parent_run_id) END`;
 
-/** check-decisions.ts noteText of decisions row n. */
-const NOTE_TEXT =
+/** check-decisions.ts noteText of decisions row n (also check-decisions-sql.ts's test). */
+export const NOTE_TEXT =
   `rl_json_text('#correctsDecisionId', n.corrects_decision_id, 'createdAt', n.created_at, 'kind', n.kind, 'path', n.path, 'rationale', n.rationale,` +
   ` '#runId', n.run_id, 'sha256', ${decisionRecordSha256("n")})`;
 

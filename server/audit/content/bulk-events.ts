@@ -23,11 +23,11 @@
  * read transaction); nothing here reports a problem.
  */
 import { ContentChecker, type EventRef } from "./checker";
-import { annotations, END_ACTIONS, membersOf, runCreateMatches, runStartText } from "./check-runs";
+import { annotations, END_ACTIONS, membersOf, runCreateMatches, type RunDecisions, runStartText } from "./check-runs";
 import { noteText } from "./check-decisions";
 import type { EventSource } from "./ledger-events";
 import { ParsedEndEvent, RowMatchedEvent } from "./matched-events";
-import type { DecisionRow, Tables } from "./tables";
+import type { Tables } from "./tables";
 
 /**
  * Makes the EventRef the source keeps for one event read (`action` is one of CONTENT_ACTIONS' interned strings).
@@ -52,7 +52,7 @@ export type EventCompactor = (
  */
 export function bulkEventCompactor(
   t: Tables,
-  withRun: Map<number, DecisionRow[]>,
+  withRun: RunDecisions,
   events: EventSource,
   endFields: readonly string[] | null = null,
 ): EventCompactor {

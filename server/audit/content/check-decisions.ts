@@ -14,7 +14,7 @@
  */
 import { decisionRecordSha256 } from "./records";
 import type { ContentChecker, EventRef } from "./checker";
-import type { RunLedger } from "./check-runs";
+import type { RunDecisions, RunLedger } from "./check-runs";
 import { checkCreations, compareActor } from "./creations";
 import { RowMatchedEvent } from "./matched-events";
 import type { EventSource } from "./ledger-events";
@@ -44,7 +44,7 @@ export function checkDecisions(
   events: EventSource,
   t: Tables,
   runCreates: RunLedger["createEvents"],
-  withRun: Map<number, DecisionRow[]>,
+  withRun: RunDecisions,
 ): void {
   const claimed = new Set<number>();
   // Decisions created with their run (a run.create that matched its row's text exactly covered them all).

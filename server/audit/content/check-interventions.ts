@@ -56,7 +56,7 @@ export function checkInterventions(
   rows: Map<number, InterventionRecordRow>,
   complete: boolean,
   /** The decisions rows (tables.ts), to check that an applied intervention's decision says what it changed. */
-  decisions?: Map<number, DecisionRow>,
+  decisions?: Pick<ReadonlyMap<number, DecisionRow>, "get">,
 ): void {
   checkCreations(c, events, {
     entityType: E,

@@ -30,8 +30,20 @@ export type RunLedger = {
 
 const j = JSON.stringify;
 
+/** The initial and change decisions of a run, in id order (decisionsCreatedWithRuns, or the same computed on demand). */
+export type RunDecisions = { get(runId: number): readonly DecisionRow[] | undefined };
+
+/**
+ * decisionsCreatedWithRuns(t), computed when first asked for: the decisions table is then read only if a check
+ * needs it (tables.ts `decisions: "onDemand"`; not when check-decisions-sql.ts judges them inside SQLite).
+ */
+export function decisionsCreatedWithRunsOnDemand(t: Pick<Tables, "decisions">): RunDecisions {
+  let byRun: Map<number, DecisionRow[]> | null = null;
+  return { get: (runId) => (byRun ??= decisionsCreatedWithRuns(t)).get(runId) };
+}
+
 /** Initial and change decisions of each run (written with its run.create), in id order. */
-export function decisionsCreatedWithRuns(t: Tables): Map<number, DecisionRow[]> {
+export function decisionsCreatedWithRuns(t: Pick<Tables, "decisions">): Map<number, DecisionRow[]> {
   const out = new Map<number, DecisionRow[]>();
   for (const d of t.decisions.values()) {
     if (d.kind !== "initial" && d.kind !== "change") continue;
@@ -105,12 +117,12 @@ function nameAtCreate(annotated: RunAnnotations, run: RunRow): string {
 }
 
 /** run.create's fast path: the stored config hashes to its column and the payload is exactly the text the row calls for. */
-export function runCreateMatches(run: RunRow, payload: string, annotated: RunAnnotations, withRun: Map<number, DecisionRow[]>): boolean {
+export function runCreateMatches(run: RunRow, payload: string, annotated: RunAnnotations, withRun: RunDecisions): boolean {
   const sha = sha256Hex(run.configJson);
   return sha === run.configSha256 && payload === runCreateText(run, nameAtCreate(annotated, run), sha, withRun.get(run.id) ?? []);
 }
 
-export function checkRuns(c: ContentChecker, events: EventSource, t: Tables, withRun: Map<number, DecisionRow[]>): RunLedger {
+export function checkRuns(c: ContentChecker, events: EventSource, t: Tables, withRun: RunDecisions): RunLedger {
   const annotated = annotations(c, events);
   // (the row's current name is judged against the last rename below)
   const created = checkCreations(c, events, {

@@ -316,18 +316,13 @@ export function loadRuns(
   return into;
 }
 
-/**
- * checkpoints: "all" rows, or only those other records point at ("referenced"); evaluations: "all", or only those
- * promotion requests cite ("cited"). The checkpoint and evaluation checks then read the rest in SQL.
- */
-export function loadTables(
+/** The decisions table (`texts: "lazy"`: the long texts read when asked for, lazy-texts.ts). */
+function loadDecisions(
   sqlite: Database.Database,
-  opts: { checkpoints: "all" | "referenced"; evaluations?: "all" | "cited"; texts?: "eager" | "lazy" } = { checkpoints: "all" },
-): Tables {
-  const evaluations = opts.evaluations ?? "all";
-  const t = emptyTables(true);
-  loadRuns(sqlite, t.runs, opts.texts);
-  if (opts.texts === "lazy") load(sqlite, "decisions", LAZY_DECISION_COLUMNS, lazyDecisionRows(sqlite), t.decisions);
+  texts: "eager" | "lazy",
+  into: Map<number, DecisionRow> = new Map(),
+): Map<number, DecisionRow> {
+  if (texts === "lazy") load(sqlite, "decisions", LAZY_DECISION_COLUMNS, lazyDecisionRows(sqlite), into);
   else
     load(
       sqlite,
@@ -345,8 +340,39 @@ export function loadTables(
         authorId: n(r[8]),
         createdAt: s(r[9]),
       }),
-      t.decisions,
+      into,
     );
+  return into;
+}
+
+/**
+ * checkpoints: "all" rows, or only those other records point at ("referenced"); evaluations: "all", or only those
+ * promotion requests cite ("cited"). The checkpoint and evaluation checks then read the rest in SQL.
+ */
+export function loadTables(
+  sqlite: Database.Database,
+  opts: {
+    checkpoints: "all" | "referenced";
+    evaluations?: "all" | "cited";
+    texts?: "eager" | "lazy";
+    /**
+     * "onDemand" (lazy texts only): the decisions table is read when `decisions` is first read, through the same
+     * connection (so within the check's read transaction), and never when the decisions are judged inside SQLite
+     * (check-decisions-sql.ts). Default "now".
+     */
+    decisions?: "now" | "onDemand";
+  } = { checkpoints: "all" },
+): Tables {
+  const evaluations = opts.evaluations ?? "all";
+  const t = emptyTables(true);
+  loadRuns(sqlite, t.runs, opts.texts);
+  if (opts.texts === "lazy" && opts.decisions === "onDemand") {
+    let decisions: Map<number, DecisionRow> | null = null;
+    Object.defineProperty(t, "decisions", {
+      enumerable: true,
+      get: () => (decisions ??= loadDecisions(sqlite, "lazy")),
+    });
+  } else loadDecisions(sqlite, opts.texts ?? "eager", t.decisions);
   if (opts.checkpoints === "all") load(sqlite, "checkpoints", CHECKPOINT_COLUMNS, checkpointRow, t.checkpoints);
   else {
     // Only the checkpoints other records point at (the checkpoint check itself runs in SQL: check-checkpoints-sql.ts).

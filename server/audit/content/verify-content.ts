@@ -19,8 +19,9 @@ import { bulkEventCompactor } from "./bulk-events";
 import { loadRunConfigs, loadTables, type RunConfigRow, type Tables } from "./tables";
 import { checkPeople } from "./check-people";
 import { checkData } from "./check-data";
-import { CHECKED_END_FIELDS, checkRuns, decisionsCreatedWithRuns, DerivedRunLedgerBuilder, type RunLedger } from "./check-runs";
+import { CHECKED_END_FIELDS, checkRuns, decisionsCreatedWithRunsOnDemand, DerivedRunLedgerBuilder, type RunLedger } from "./check-runs";
 import { checkDecisions } from "./check-decisions";
+import { decisionSqlReads, decisionsProvenInSql, NOTE_ACTIONS } from "./check-decisions-sql";
 import { checkRunDerivedValues, sqliteRunParams } from "./check-run-params";
 import { checkRunDerivedValuesInDatabase } from "./check-run-params-json";
 import { checkMetrics, sqliteMetricSource } from "./check-metrics";
@@ -44,6 +45,8 @@ export type ContentCheckResult = {
   filesHashed: number;
   durationMs: number;
   /** the rows compared (null when they could not be read, or were read with lazy texts: lazy-texts.ts) */ tables: Tables | null;
+  /** whether the decisions were proven clean inside SQLite (check-decisions-sql.ts) rather than judged in JavaScript */
+  decisionsProvenInSql: boolean;
 };
 
 export type VerifyContentOptions = {
@@ -68,6 +71,12 @@ export type VerifyContentOptions = {
    * three ways).
    */
   rowsInSql?: boolean;
+  /**
+   * With rowsInSql and no coverage, first try to prove the decisions clean inside SQLite (check-decisions-sql.ts),
+   * reading the decisions table and the note events into JavaScript only when that fails (default true). The result
+   * is the same either way (content-tamper.test.ts compares the two).
+   */
+  decisionsInSql?: boolean;
 };
 
 export function checkContent(sqlite: Database.Database, opts: VerifyContentOptions): ContentCheckResult {
@@ -130,9 +139,12 @@ function runDerivedChecks(
   checkMetrics(c, t, runs, sqliteMetricSource(sqlite, via === "json" && loadAuditNative(sqlite)));
 }
 
-/** The heavy reads of the checkpoint and evaluation phases (the content worker may make them first: sql-reads.ts). */
+/**
+ * The heavy reads of the decision, checkpoint and evaluation phases, in the order the check makes them (the content
+ * worker may make them first: sql-reads.ts).
+ */
 export function laterPhaseReads(sqlite: Database.Database, uptoSeq: number): SqlRead[] {
-  return [...checkpointSqlReads(sqlite, uptoSeq), ...evaluationSqlReads(sqlite, uptoSeq)];
+  return [...decisionSqlReads(sqlite, uptoSeq), ...checkpointSqlReads(sqlite, uptoSeq), ...evaluationSqlReads(sqlite, uptoSeq)];
 }
 
 /**
@@ -147,6 +159,7 @@ function runPhases(sqlite: Database.Database, opts: VerifyContentOptions, runDer
   const files = opts.artifactsDir === null ? null : new ArtifactHasher(storeArtifactPath(opts.artifactsDir));
   let t: Tables | null = null;
   let lazyTexts = false;
+  let decisionsProven = false;
   let stopped = false;
   try {
     // Without coverage (plain verification), checkpoints and evaluations are checked inside SQLite; the report's export keeps them in memory.
@@ -159,13 +172,17 @@ function runPhases(sqlite: Database.Database, opts: VerifyContentOptions, runDer
     const matchWhileReading = opts.matchWhileReading ?? true;
     const rowsInSql = matchWhileReading && (opts.rowsInSql ?? true) && loadAuditNative(sqlite);
     lazyTexts = rowsInSql && checkpointsInSql;
+    // The decisions are then first judged inside SQLite: their rows and note events are read only if that fails.
+    const decisionsInSql = lazyTexts && (opts.decisionsInSql ?? true);
+    if (decisionsInSql) inSql.push(...NOTE_ACTIONS);
     const tables = loadTables(sqlite, {
       checkpoints: checkpointsInSql ? "referenced" : "all",
       evaluations: evaluationsInSql ? "cited" : "all",
       texts: lazyTexts ? "lazy" : "eager",
+      decisions: decisionsInSql ? "onDemand" : "now",
     });
     t = tables;
-    const withRun = decisionsCreatedWithRuns(t);
+    const withRun = decisionsCreatedWithRunsOnDemand(t);
     // With the run-derived checks elsewhere, an end event keeps only the members the checks here read.
     const endFields = runDerived === "elsewhere" ? CHECKED_END_FIELDS : null;
     const compactor = matchWhileReading ? (source: EventSource) => bulkEventCompactor(tables, withRun, source, endFields) : undefined;
@@ -173,7 +190,8 @@ function runPhases(sqlite: Database.Database, opts: VerifyContentOptions, runDer
     checkPeople(c, events, t);
     checkData(c, events, t, files);
     const runs = checkRuns(c, events, t, withRun);
-    checkDecisions(c, events, t, runs.createEvents, withRun);
+    decisionsProven = decisionsInSql && decisionsProvenInSql(c, reads, opts.uptoSeq, t, runs);
+    if (!decisionsProven) checkDecisions(c, events, t, runs.createEvents, withRun);
     if (runDerived === "here") runDerivedChecks(c, sqlite, t, runs, opts.coverage ? "rows" : "json");
     // From here on into `after` (= c when everything runs here).
     try {
@@ -184,7 +202,8 @@ function runPhases(sqlite: Database.Database, opts: VerifyContentOptions, runDer
       checkDocuments(after, events, t);
       checkRegistry(after, events, t, files);
       checkApprovals(after, events, t);
-      checkInterventions(after, events, loadInterventions(sqlite), t.complete, t.decisions);
+      const decisions = tables; // (read when an intervention asks: the getter may read the table then)
+      checkInterventions(after, events, loadInterventions(sqlite), t.complete, { get: (id) => decisions.decisions.get(id) });
       checkApiRecords(after, events, sqlite, files);
       checkSweeps(after, events, sqlite);
     } catch (err) {
@@ -208,6 +227,7 @@ function runPhases(sqlite: Database.Database, opts: VerifyContentOptions, runDer
         filesHashed: files?.files ?? 0,
         durationMs: Math.round((performance.now() - started) * 10) / 10,
         tables: lazyTexts ? null : t, // (lazy rows read their texts only within this read transaction)
+        decisionsProvenInSql: decisionsProven,
       };
     },
   };

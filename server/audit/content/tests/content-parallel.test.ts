@@ -190,7 +190,7 @@ describe("content split across threads gives the one-pass result", () => {
       expect(strip(parallel)).toEqual(strip(onePass));
       expect(parallel.ok).toBe(fields.length === 0);
       for (const field of fields) expect(parallel.levels.content.problems.map((p) => p.field)).toContain(field);
-      // The same with every checkpoint and evaluation read made by the worker (with the native extension: 3 of them).
+      // The same with every decision, checkpoint and evaluation read made by the worker (with the native extension: 3 of them).
       const first = await workerReadsFirst(s);
       expect(strip(first.result)).toEqual(strip(onePass));
       expect(first.offered).toBeGreaterThanOrEqual(1);

@@ -21,16 +21,18 @@ beforeAll(async () => {
 afterAll(() => fx?.app.close());
 
 /** Tampers with a fresh copy, then runs the content check on it. */
-function tampered(tamper: (s: Snapshot) => void): { ok: boolean; problems: ContentProblem[] } {
+function tampered(tamper: (s: Snapshot) => void): { ok: boolean; problems: ContentProblem[]; decisionsProvenInSql: boolean } {
   const s = snapshot(fx.app);
   try {
     tamper(s);
     const r = checkContent(s.db, { artifactsDir: s.artifactsDir, uptoSeq: s.maxSeq });
-    // Evaluations checked inside SQLite (the default here) and in JavaScript give the same result.
-    const inJs = checkContent(s.db, { artifactsDir: s.artifactsDir, uptoSeq: s.maxSeq, evaluationsInSql: false });
+    // Evaluations checked, and decisions first judged, inside SQLite (the default here) and both in JavaScript give
+    // the same result.
+    const inJs = checkContent(s.db, { artifactsDir: s.artifactsDir, uptoSeq: s.maxSeq, evaluationsInSql: false, decisionsInSql: false });
+    expect(inJs.decisionsProvenInSql).toBe(false);
     expect(r.level).toEqual(inJs.level);
     if (process.env.SHOW_CONTENT_PROBLEMS) console.log(r.level.problems.map((p) => `- ${p.message}`).join("\n"));
-    return { ok: r.level.ok, problems: r.level.problems };
+    return { ok: r.level.ok, problems: r.level.problems, decisionsProvenInSql: r.decisionsProvenInSql };
   } finally {
     s.close();
   }
@@ -68,6 +70,113 @@ describe("content verification catches real tampering", () => {
     const r = tampered(() => {});
     expect(r.problems).toEqual([]);
     expect(r.ok).toBe(true);
+    expect(r.decisionsProvenInSql).toBe(true); // (check-decisions-sql.ts; tampered() compares it with JavaScript's verdict)
+  });
+
+  it("decisions are proven clean inside SQLite only when JavaScript would find nothing (check-decisions-sql.ts)", () => {
+    const dropEventTriggers = (s: Snapshot) =>
+      s.db.exec("DROP TRIGGER IF EXISTS audit_events_no_update; DROP TRIGGER IF EXISTS audit_events_no_insert");
+    const copyDecision =
+      "INSERT INTO decisions (run_id, kind, path, old_value_json, new_value_json, rationale, author_id, created_at) SELECT ?, ?, path, old_value_json, new_value_json, rationale, author_id, created_at FROM decisions";
+    const initialOf = (s: Snapshot) =>
+      get<{ id: number }>(s, "SELECT id FROM decisions WHERE run_id = ? AND kind = 'initial'", fx.runId).id;
+    // (want null: JavaScript judges, whatever it finds; tampered() compares it with the verdict from SQLite's side)
+    const cases: [string, (s: Snapshot) => void, Partial<ContentProblem> | null][] = [
+      [
+        "a note inserted without its event",
+        (s) =>
+          s.db
+            .prepare(
+              "INSERT INTO decisions (run_id, kind, path, old_value_json, new_value_json, rationale, author_id, created_at) SELECT run_id, kind, path, old_value_json, new_value_json, 'slipped in', author_id, created_at FROM decisions WHERE id = ?",
+            )
+            .run(fx.noteId),
+        { entityType: "decision", field: "ledger event" },
+      ],
+      [
+        "the note's event recorded twice",
+        (s) => {
+          dropEventTriggers(s);
+          s.db.exec(
+            `INSERT INTO audit_events (seq, at, actor_id, actor_name, role, action, entity_type, entity_id, payload, leaf_hash, chain_hash)
+             SELECT (SELECT max(seq) FROM audit_events) + 1, at, actor_id, actor_name, role, action, entity_type, entity_id, payload, leaf_hash, chain_hash
+             FROM audit_events WHERE action = 'decision.create' AND entity_id = '${fx.noteId}'`,
+          );
+          s.maxSeq += 1;
+        },
+        { entityType: "decision", entityId: String(fx.noteId), field: "ledger event" },
+      ],
+      [
+        "the note's event credited to another user",
+        (s) => {
+          dropEventTriggers(s);
+          s.db
+            .prepare(
+              "UPDATE audit_events SET actor_id = (SELECT min(id) FROM users WHERE id <> actor_id) WHERE action = 'decision.create' AND entity_id = ?",
+            )
+            .run(String(fx.noteId));
+        },
+        { entityType: "decision", entityId: String(fx.noteId), field: "author" },
+      ],
+      [
+        "an initial decision inserted for a run that does not exist",
+        (s) => {
+          s.db.exec("PRAGMA foreign_keys = OFF");
+          s.db.prepare(`${copyDecision} WHERE id = ?`).run(999999, "initial", initialOf(s));
+        },
+        { entityType: "decision", field: "ledger event" },
+      ],
+      [
+        "a logged param inserted without its run.log event",
+        (s) => s.db.prepare(`${copyDecision} WHERE id = ?`).run(fx.runId, "param", initialOf(s)),
+        { entityType: "decision", field: "ledger event" },
+      ],
+      [
+        "a run.log event inserted (it may name decisions too)",
+        (s) => {
+          dropEventTriggers(s);
+          s.db.exec(
+            `INSERT INTO audit_events (seq, at, actor_id, actor_name, role, action, entity_type, entity_id, payload, leaf_hash, chain_hash)
+             SELECT (SELECT max(seq) FROM audit_events) + 1, at, actor_id, actor_name, role, 'run.log', 'run', '${fx.runId}', '{"decisions":[]}', leaf_hash, chain_hash
+             FROM audit_events WHERE action = 'decision.create' AND entity_id = '${fx.noteId}'`,
+          );
+          s.maxSeq += 1;
+        },
+        null,
+      ],
+      [
+        "the run's creation time edited (its run.create no longer matches)",
+        (s) => {
+          s.db.exec("DROP TRIGGER IF EXISTS runs_no_update; DROP TRIGGER IF EXISTS runs_immutable");
+          s.db.prepare("UPDATE runs SET created_at = '2020-01-01T00:00:00.000Z' WHERE id = ?").run(fx.runId);
+        },
+        { entityType: "run", entityId: String(fx.runId), field: "run creation time" },
+      ],
+      [
+        "a run inserted without its run.create",
+        (s) => {
+          s.db.exec("PRAGMA foreign_keys = OFF");
+          s.db
+            .prepare(
+              "INSERT INTO runs (id, experiment_id, name, status, config_json, config_sha256, seed, created_by, created_at) SELECT 999999, experiment_id, 'ghost', 'queued', config_json, config_sha256, seed, created_by, created_at FROM runs WHERE id = ?",
+            )
+            .run(fx.runId);
+        },
+        { entityType: "run", entityId: "999999", field: "ledger event" },
+      ],
+      [
+        "the note's event deleted",
+        (s) => {
+          s.db.exec("DROP TRIGGER IF EXISTS audit_events_no_delete");
+          s.db.prepare("DELETE FROM audit_events WHERE action = 'decision.create' AND entity_id = ?").run(String(fx.noteId));
+        },
+        { entityType: "decision", entityId: String(fx.noteId), field: "ledger event" },
+      ],
+    ];
+    for (const [name, tamper, want] of cases) {
+      const r = tampered(tamper);
+      expect(r.decisionsProvenInSql, name).toBe(false);
+      if (want) expectProblem(r, want);
+    }
   });
 
   it("checkpoint file replaced: the weights file's bytes no longer hash to the recorded sha256", () => {
