@@ -36,7 +36,7 @@ export const NOTE_ACTIONS = ["decision.create", "decision.correct"] as const;
 
 /** The counts that decide (see the header), in ProofCounts' order: the events', the rows' (one pass each), the others'. */
 const PROOF = `SELECT * FROM
-  (SELECT count(*), count(n.id), count(DISTINCT n.id), ifnull(sum(n.kind IN ('note', 'correction')), 0),
+  (SELECT count(*), count(DISTINCT n.id), ifnull(sum(n.kind IN ('note', 'correction')), 0),
       ifnull(sum(n.id IS NOT NULL AND e.actor_id IS NOT NULL), 0)
     FROM audit_events e
     LEFT JOIN decisions n ON n.id = CAST(e.entity_id AS INTEGER) AND e.entity_id = CAST(n.id AS TEXT) AND e.payload = ${NOTE_TEXT}
@@ -49,8 +49,7 @@ const PROOF = `SELECT * FROM
 
 type ProofCounts = [
   events: number,
-  paired: number,
-  distinctRows: number,
+  /** rows the events name (as many as events: every event names a row, none the same) */ distinctRows: number,
   /** events naming a note or correction row: the number of such rows named, when no row is named twice */ notesNamed: number,
   withActor: number,
   rows: number,
@@ -79,15 +78,13 @@ export function decisionsProvenInSql(
 ): boolean {
   if (!t.complete) return false;
   // (Read first: the content worker has usually made this read already, and a read it made is taken, used or not.)
-  const [events, paired, distinctRows, notesNamed, withActor, rows, noteRows, withRunRows, withRunRowsWithoutRun, otherEvents] = reads.all(
-    PROOF,
-    { upto: uptoSeq },
-  )[0] as ProofCounts;
+  const [events, distinctRows, notesNamed, withActor, rows, noteRows, withRunRows, withRunRowsWithoutRun, otherEvents] = reads.all(PROOF, {
+    upto: uptoSeq,
+  })[0] as ProofCounts;
   for (const { payload } of runs.createEvents.values()) if (payload !== null) return false;
   for (const id of t.runs.keys()) if (!runs.createEvents.has(id)) return false;
   const clean =
-    paired === events &&
-    distinctRows === events &&
+    distinctRows === events && // (an event whose row, text or actor differs names no row: count(DISTINCT) skips it)
     notesNamed === noteRows &&
     rows === noteRows + withRunRows &&
     withRunRowsWithoutRun === 0 &&

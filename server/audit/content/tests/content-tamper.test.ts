@@ -106,6 +106,19 @@ describe("content verification catches real tampering", () => {
         { entityType: "decision", entityId: String(fx.noteId), field: "ledger event" },
       ],
       [
+        "an event naming a decision that does not exist",
+        (s) => {
+          dropEventTriggers(s);
+          s.db.exec(
+            `INSERT INTO audit_events (seq, at, actor_id, actor_name, role, action, entity_type, entity_id, payload, leaf_hash, chain_hash)
+             SELECT (SELECT max(seq) FROM audit_events) + 1, at, actor_id, actor_name, role, action, entity_type, '999999', payload, leaf_hash, chain_hash
+             FROM audit_events WHERE action = 'decision.create' AND entity_id = '${fx.noteId}'`,
+          );
+          s.maxSeq += 1;
+        },
+        { entityType: "decision", entityId: "999999", field: "row" },
+      ],
+      [
         "the note's event credited to another user",
         (s) => {
           dropEventTriggers(s);
