@@ -28,6 +28,7 @@ import { CHECKPOINT_EVERY_EVENTS } from "@/server/audit/checkpoint-policy";
 import { buildBenchContentLedger, eventsPerBenchRun, type BenchEvent } from "@/server/audit/content/bench-ledger";
 import { verifyDatabase, type VerifyDatabaseOptions, type VerifyResult } from "@/server/audit/verify";
 import { auditNativeExtension } from "@/server/audit/native-range";
+import { MerkleAccumulator, merkleRoot } from "@/server/audit/merkle";
 
 export type { Figure as BenchFigure } from "./figures";
 import { median, type Figure as BenchFigure } from "./figures";
@@ -101,6 +102,39 @@ function referenceChainHashSeconds(): number {
   return seconds(median(runs));
 }
 
+/**
+ * CPU seconds of the JavaScript Merkle tree (merkle.ts, which the bundle verifier and the checkpoint writer use) over
+ * a million leaves: in one batch, and pushed one at a time as a checkpoint writer resumes it (median of 3 each).
+ */
+export function merkleRootCpuSeconds(): { batch: number; streaming: number } {
+  const seed = crypto.createHash("sha256").update("seed").digest();
+  const leaves = Array.from({ length: 1_000_000 }, (_, i) => {
+    const b = Buffer.from(seed);
+    b.writeUInt32BE(i, 0);
+    return b;
+  });
+  const cpu = (f: () => Buffer) => {
+    const c0 = process.cpuUsage();
+    const root = f();
+    const c = process.cpuUsage(c0);
+    if (root.length !== 32) throw new Error("bench audit: no Merkle root");
+    return (c.user + c.system) / 1000;
+  };
+  const batch: number[] = [];
+  const streaming: number[] = [];
+  for (let r = 0; r < 3; r++) {
+    batch.push(cpu(() => merkleRoot(leaves)));
+    streaming.push(
+      cpu(() => {
+        const acc = new MerkleAccumulator();
+        for (const leaf of leaves) acc.push(leaf);
+        return acc.root();
+      }),
+    );
+  }
+  return { batch: seconds(median(batch)), streaming: seconds(median(streaming)) };
+}
+
 /** Runs per size for the median: 5 below a million events, 3 at a million (each takes tens of seconds there). */
 const runsFor = (size: number) => (size >= 1_000_000 ? 3 : 5);
 
@@ -135,12 +169,21 @@ export async function benchAudit(sizes: readonly number[] = [100_000, 1_000_000]
         unit: "load (1 min, 2 cores)",
       });
       figures.push({ name: `audit_verify_${label}_content_facts`, value: r.levels.content.checked, unit: "facts" });
-      if (size >= 1_000_000)
+      if (size >= 1_000_000) {
         figures.push({
           name: "audit_reference_chain_hash_1m_s",
           value: referenceChainHashSeconds(),
           unit: "s (one core, 1M 300-byte events hashed chained: the machine's speed; issue 10 measured ~1.6 s)",
         });
+        const merkle = merkleRootCpuSeconds();
+        figures.push({ name: "merkle_root_1m_leaves_cpu_s", value: merkle.batch, unit: "s CPU (JavaScript, one batch)", target: "< 4 s" });
+        figures.push({
+          name: "merkle_root_1m_leaves_streaming_cpu_s",
+          value: merkle.streaming,
+          unit: "s CPU (JavaScript, one leaf at a time)",
+          target: "< 5 s",
+        });
+      }
       const native = auditNativeExtension();
       if (!native.path) console.log(`bench audit: ${native.reason}; the JavaScript reference checked the chain`);
       figures.push({ name: `audit_verify_${label}_native_extension`, value: native.path ? 1 : 0, unit: "(1 = rl_audit loaded)" });

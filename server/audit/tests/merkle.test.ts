@@ -244,7 +244,7 @@ describe("merkle properties", () => {
     expect(() => consistencyProof(6, tree)).toThrow();
   });
 
-  it("computes the root of 1,000,000 leaves in well under a few seconds of CPU", () => {
+  it("computes the root of 1,000,000 leaves, streaming as in batch (its speed: bench/audit.ts merkle_root_1m_leaves_cpu_s)", () => {
     const n = 1_000_000;
     const big = new Array<Buffer>(n);
     const seed = crypto.createHash("sha256").update("seed").digest();
@@ -253,17 +253,10 @@ describe("merkle properties", () => {
       b.writeUInt32BE(i, 0);
       big[i] = b;
     }
-    // CPU time, not wall time: other work shares this 2-core machine.
-    const c0 = process.cpuUsage();
     const root = merkleRoot(big);
-    const batch = process.cpuUsage(c0);
     const acc = new MerkleAccumulator();
-    const c1 = process.cpuUsage();
     for (const h of big) acc.push(h);
-    const streamRoot = acc.root();
-    const stream = process.cpuUsage(c1);
-    expect(streamRoot.equals(root)).toBe(true);
-    expect((batch.user + batch.system) / 1000).toBeLessThan(4000);
-    expect((stream.user + stream.system) / 1000).toBeLessThan(5000);
+    expect(acc.root().equals(root)).toBe(true);
+    expect(root.equals(merkleRoot(big.slice(0, n - 1)))).toBe(false);
   });
 });
