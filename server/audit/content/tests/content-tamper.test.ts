@@ -9,7 +9,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifyDatabase } from "@/server/audit/verify";
-import { loadAuditNative } from "@/server/audit/native-range";
+import { auditNativeExtension, loadAuditNative } from "@/server/audit/native-range";
 import { checkContent } from "../verify-content";
 import type { ContentProblem } from "../types";
 import { artifactPath, buildContentFixture, snapshot, type ContentFixture, type Snapshot } from "./content-fixture";
@@ -70,7 +70,8 @@ describe("content verification catches real tampering", () => {
     const r = tampered(() => {});
     expect(r.problems).toEqual([]);
     expect(r.ok).toBe(true);
-    expect(r.decisionsProvenInSql).toBe(true); // (check-decisions-sql.ts; tampered() compares it with JavaScript's verdict)
+    // (check-decisions-sql.ts, which needs the native extension; tampered() compares it with JavaScript's verdict)
+    expect(r.decisionsProvenInSql).toBe(auditNativeExtension().path !== null);
   });
 
   it("decisions are proven clean inside SQLite only when JavaScript would find nothing (check-decisions-sql.ts)", () => {
