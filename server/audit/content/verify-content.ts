@@ -202,8 +202,8 @@ function runPhases(sqlite: Database.Database, opts: VerifyContentOptions, runDer
       checkDocuments(after, events, t);
       checkRegistry(after, events, t, files);
       checkApprovals(after, events, t);
-      const decisions = tables; // (read when an intervention asks: the getter may read the table then)
-      checkInterventions(after, events, loadInterventions(sqlite), t.complete, { get: (id) => decisions.decisions.get(id) });
+      // A view, not the table: with decisions "onDemand", the getter reads the table only when an intervention asks.
+      checkInterventions(after, events, loadInterventions(sqlite), t.complete, { get: (id) => tables.decisions.get(id) });
       checkApiRecords(after, events, sqlite, files);
       checkSweeps(after, events, sqlite);
     } catch (err) {

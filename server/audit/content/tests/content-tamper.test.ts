@@ -81,6 +81,21 @@ describe("content verification catches real tampering", () => {
       "INSERT INTO decisions (run_id, kind, path, old_value_json, new_value_json, rationale, author_id, created_at) SELECT ?, ?, path, old_value_json, new_value_json, rationale, author_id, created_at FROM decisions";
     const initialOf = (s: Snapshot) =>
       get<{ id: number }>(s, "SELECT id FROM decisions WHERE run_id = ? AND kind = 'initial'", fx.runId).id;
+    // Appends a copy of the note's decision.create event as the log's last event, with the given columns replaced
+    // by SQL expressions (the chain is not recomputed: these cases are about the content check).
+    const appendNoteEventCopy = (
+      s: Snapshot,
+      replaced: Partial<Record<"action" | "entity_type" | "entity_id" | "payload", string>> = {},
+    ) => {
+      dropEventTriggers(s);
+      const { action = "action", entity_type = "entity_type", entity_id = "entity_id", payload = "payload" } = replaced;
+      s.db.exec(
+        `INSERT INTO audit_events (seq, at, actor_id, actor_name, role, action, entity_type, entity_id, payload, leaf_hash, chain_hash)
+         SELECT (SELECT max(seq) FROM audit_events) + 1, at, actor_id, actor_name, role, ${action}, ${entity_type}, ${entity_id}, ${payload}, leaf_hash, chain_hash
+         FROM audit_events WHERE action = 'decision.create' AND entity_id = '${fx.noteId}'`,
+      );
+      s.maxSeq += 1;
+    };
     // (want null: JavaScript judges, whatever it finds; tampered() compares it with the verdict from SQLite's side)
     const cases: [string, (s: Snapshot) => void, Partial<ContentProblem> | null][] = [
       [
@@ -95,28 +110,12 @@ describe("content verification catches real tampering", () => {
       ],
       [
         "the note's event recorded twice",
-        (s) => {
-          dropEventTriggers(s);
-          s.db.exec(
-            `INSERT INTO audit_events (seq, at, actor_id, actor_name, role, action, entity_type, entity_id, payload, leaf_hash, chain_hash)
-             SELECT (SELECT max(seq) FROM audit_events) + 1, at, actor_id, actor_name, role, action, entity_type, entity_id, payload, leaf_hash, chain_hash
-             FROM audit_events WHERE action = 'decision.create' AND entity_id = '${fx.noteId}'`,
-          );
-          s.maxSeq += 1;
-        },
+        (s) => appendNoteEventCopy(s),
         { entityType: "decision", entityId: String(fx.noteId), field: "ledger event" },
       ],
       [
         "an event naming a decision that does not exist",
-        (s) => {
-          dropEventTriggers(s);
-          s.db.exec(
-            `INSERT INTO audit_events (seq, at, actor_id, actor_name, role, action, entity_type, entity_id, payload, leaf_hash, chain_hash)
-             SELECT (SELECT max(seq) FROM audit_events) + 1, at, actor_id, actor_name, role, action, entity_type, '999999', payload, leaf_hash, chain_hash
-             FROM audit_events WHERE action = 'decision.create' AND entity_id = '${fx.noteId}'`,
-          );
-          s.maxSeq += 1;
-        },
+        (s) => appendNoteEventCopy(s, { entity_id: "'999999'" }),
         { entityType: "decision", entityId: "999999", field: "row" },
       ],
       [
@@ -146,15 +145,13 @@ describe("content verification catches real tampering", () => {
       ],
       [
         "a run.log event inserted (it may name decisions too)",
-        (s) => {
-          dropEventTriggers(s);
-          s.db.exec(
-            `INSERT INTO audit_events (seq, at, actor_id, actor_name, role, action, entity_type, entity_id, payload, leaf_hash, chain_hash)
-             SELECT (SELECT max(seq) FROM audit_events) + 1, at, actor_id, actor_name, role, 'run.log', 'run', '${fx.runId}', '{"decisions":[]}', leaf_hash, chain_hash
-             FROM audit_events WHERE action = 'decision.create' AND entity_id = '${fx.noteId}'`,
-          );
-          s.maxSeq += 1;
-        },
+        (s) =>
+          appendNoteEventCopy(s, {
+            action: "'run.log'",
+            entity_type: "'run'",
+            entity_id: `'${fx.runId}'`,
+            payload: `'{"decisions":[]}'`,
+          }),
         null,
       ],
       [
