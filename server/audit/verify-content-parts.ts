@@ -16,13 +16,15 @@
 import Database from "better-sqlite3";
 import type { MessagePort, Worker } from "node:worker_threads";
 import type { SqlRead } from "./content/sql-reads";
+import type { RunEventsFeedPort } from "./content/run-events-feed";
 import type { RunDerivedPartResult } from "./content/verify-content";
 import { maxAuditSeq } from "./ledger-reads";
 import { startWorker, workerScript } from "./worker-script";
 
 export type ContentWorkerInput = { file: string };
 /** "go": `reads` (sql-reads.ts) are read first and posted on `port`, then the run-derived part runs. */
-export type ContentWorkerRequest = { type: "pin" } | { type: "go"; uptoSeq: number; reads: SqlRead[]; port: MessagePort | null };
+export type ContentWorkerRequest =
+  { type: "pin" } | { type: "go"; uptoSeq: number; reads: SqlRead[]; port: MessagePort | null; feed: RunEventsFeedPort | null };
 export type ContentWorkerReply =
   | { type: "ready" }
   | { type: "pinned"; maxSeq: number }
@@ -100,10 +102,17 @@ export class ContentWorker {
 
   /**
    * Runs the run-derived part on the pinned snapshot, events up to `uptoSeq`; first reads `reads` and posts each on
-   * `port` (transferred to the worker), for the main thread's later phases.
+   * `port` (transferred to the worker), for the main thread's later phases. `feed`: the part then waits for the run
+   * events from the main thread (run-events-feed.ts), which must then send on it whatever happens.
    */
-  async run(uptoSeq: number, reads: SqlRead[] = [], port: MessagePort | null = null): Promise<RunDerivedPartResult> {
-    return (await this.expect("done", { type: "go", uptoSeq, reads, port }, port ? [port] : [])).result;
+  async run(
+    uptoSeq: number,
+    reads: SqlRead[] = [],
+    port: MessagePort | null = null,
+    feed: RunEventsFeedPort | null = null,
+  ): Promise<RunDerivedPartResult> {
+    const transfer = [...(port ? [port] : []), ...(feed ? [feed.port] : [])];
+    return (await this.expect("done", { type: "go", uptoSeq, reads, port, feed }, transfer)).result;
   }
 
   stop(): void {

@@ -6,14 +6,16 @@
  *   → "ready" once its read-only connection is open;
  *   ← { type: "pin" }: end any read transaction, BEGIN, read max(seq): this connection's snapshot starts here;
  *   → { type: "pinned", maxSeq } (the main thread then checks that no commit fell between its snapshot and this one);
- *   ← { type: "go", uptoSeq, reads, port }: read `reads` and post each on `port` (content/sql-reads.ts: the main
- *     thread's later phases take them), then run the part on that snapshot → { type: "done", result } | { type: "error", error }.
+ *   ← { type: "go", uptoSeq, reads, port, feed }: read `reads` and post each on `port` (content/sql-reads.ts: the main
+ *     thread's later phases take them), then run the part on that snapshot, taking the run.create and end events
+ *     from `feed` when given (content/run-events-feed.ts) → { type: "done", result } | { type: "error", error }.
  * It never writes, and reads only inside the pinned read transaction.
  */
 import Database from "better-sqlite3";
 import { parentPort, workerData } from "node:worker_threads";
 import { checkRunDerivedPartStreaming } from "./content/run-derived-part";
 import { readAndPost } from "./content/sql-reads";
+import { receiveRunEvents } from "./content/run-events-feed";
 import { loadAuditNative } from "./native-range";
 import type { ContentWorkerInput, ContentWorkerReply, ContentWorkerRequest } from "./verify-content-parts";
 import { VERIFY_MMAP_BYTES } from "./verify-range";
@@ -45,7 +47,9 @@ parentPort?.on("message", (m: ContentWorkerRequest) => {
         readAndPost(db, m.reads, m.port);
         m.port.close();
       }
-      const result = checkRunDerivedPartStreaming(db, m.uptoSeq);
+      const feed = m.feed;
+      const result = checkRunDerivedPartStreaming(db, m.uptoSeq, "native", feed ? () => receiveRunEvents(feed) : undefined);
+      feed?.port.close();
       db.prepare("COMMIT").run();
       db.close();
       db = null;

@@ -19,6 +19,7 @@ import { type AuditDbSource, auditEventsWithAction, listAuditCheckpoints, maxAud
 import { KEY_ROTATE_ACTION } from "./key-rotation";
 import { checkContent, checkContentExceptRunDerived, laterPhaseReads } from "./content/verify-content";
 import { PrefetchedReads } from "./content/sql-reads";
+import { RunEventsFeed } from "./content/run-events-feed";
 import { checkRunDerivedPartStreaming } from "./content/run-derived-part";
 import { ContentWorker, pinSameSnapshot } from "./verify-content-parts";
 import { witnessAnchors, witnessLagProblem } from "./witness/witness-anchors";
@@ -59,6 +60,13 @@ export type VerifyDatabaseOptions = VerifyOptions & {
    */
   onLaterReads?: (used: number, offered: number) => void;
   contentWorkerFirst?: boolean;
+  /**
+   * With a content worker: hand it the run.create and end events this thread's log scan reads, instead of it reading
+   * them again (content/run-events-feed.ts; default true; never with `contentWorkerFirst`, which would wait on
+   * itself). Tests: `onRunEventsFeed` says whether they went (false: the worker read them itself).
+   */
+  runEventsFeed?: boolean;
+  onRunEventsFeed?: (used: boolean) => void;
 };
 
 export const AUTO_PARALLEL_FROM_EVENTS = 50_000;
@@ -171,6 +179,8 @@ export async function verifyDatabase(source: string | Db, opts: VerifyDatabaseOp
   const file = path.join(source, "runledger.sqlite");
   let contentWorker: ContentWorker | null = null;
   let channel: MessageChannel | null = null;
+  let feedChannel: MessageChannel | null = null;
+  let feed: RunEventsFeed | null = null;
   try {
     // Outside a transaction: only sizes the work (the log only grows, so the snapshot below has at least this many).
     const n0 = maxAuditSeq(db);
@@ -197,7 +207,11 @@ export async function verifyDatabase(source: string | Db, opts: VerifyDatabaseOp
     // The worker first reads what the checkpoint and evaluation phases here will need (sql-reads.ts), then its part.
     channel = contentWorker ? new MessageChannel() : null;
     const laterReads = contentWorker ? laterPhaseReads(db, n) : [];
-    const runDerived = contentWorker && channel ? contentWorker.run(n, laterReads, channel.port2) : null;
+    if (contentWorker && (opts.runEventsFeed ?? true) && !opts.contentWorkerFirst) {
+      feedChannel = new MessageChannel();
+      feed = new RunEventsFeed(feedChannel.port1, feedChannel.port2);
+    }
+    const runDerived = contentWorker && channel ? contentWorker.run(n, laterReads, channel.port2, feed?.worker ?? null) : null;
     runDerived?.catch(() => undefined); // handled below; never an unhandled rejection meanwhile
     // Range workers next (they need only the checkpoint rows, anchor sizes and rotation seqs), then the rest here while they run.
     const checkpoints = listAuditCheckpoints(db);
@@ -212,7 +226,18 @@ export async function verifyDatabase(source: string | Db, opts: VerifyDatabaseOp
       checkTriggersOf(s, opts);
       if (opts.contentWorkerFirst) await runDerived.catch(() => undefined);
       const reads = channel ? new PrefetchedReads(s.sqlite, laterReads, channel.port1) : undefined;
-      const partial = checkContentExceptRunDerived(s.sqlite, { artifactsDir: path.join(source, "artifacts"), uptoSeq: n, reads });
+      let partial: ReturnType<typeof checkContentExceptRunDerived>;
+      try {
+        partial = checkContentExceptRunDerived(s.sqlite, {
+          artifactsDir: path.join(source, "artifacts"),
+          uptoSeq: n,
+          reads,
+          onRunEvents: feed ? (events) => feed?.send(events) : undefined,
+        });
+      } finally {
+        feed?.send(null); // (the worker waits for it: sent whatever happened; events sent before stay sent)
+      }
+      if (feed) opts.onRunEventsFeed?.(feed.used);
       if (reads) opts.onLaterReads?.(reads.used, laterReads.length);
       // The worker's part, or (worker failed) the same part on this thread's snapshot.
       const part = await runDerived.catch(() => checkRunDerivedPartStreaming(s.sqlite, n));
@@ -233,7 +258,9 @@ export async function verifyDatabase(source: string | Db, opts: VerifyDatabaseOp
     db.prepare("COMMIT").run();
     return s.verifier.finish(ranges.length);
   } finally {
+    feed?.send(null); // (never leaves the worker waiting, whatever stopped this thread)
     channel?.port1.close();
+    feedChannel?.port1.close();
     contentWorker?.stop();
     if (db.open) db.close();
   }

@@ -28,6 +28,7 @@ import { noteText } from "./check-decisions";
 import type { EventSource } from "./ledger-events";
 import { ParsedEndEvent, RowMatchedEvent } from "./matched-events";
 import type { Tables } from "./tables";
+import type { RunDerivedEvents } from "./run-events-feed";
 
 /**
  * Makes the EventRef the source keeps for one event read (`action` is one of CONTENT_ACTIONS' interned strings).
@@ -49,12 +50,15 @@ export type EventCompactor = (
  * (the source must still answer it by its index: it is called before the log is scanned). `endFields`: an end
  * event's parsed payload keeps only these members (those the check reads: check-runs.ts CHECKED_END_FIELDS when the
  * run-derived checks run elsewhere), so ~120k objects of members nobody reads are not kept; null keeps them all.
+ * `derived`: also records every run.create and end event as it is read, as the content worker's own pass would
+ * read it, so the worker need not read them again (run-events-feed.ts).
  */
 export function bulkEventCompactor(
   t: Tables,
   withRun: RunDecisions,
   events: EventSource,
   endFields: readonly string[] | null = null,
+  derived: RunDerivedEvents | null = null,
 ): EventCompactor {
   const annotated = annotations(new ContentChecker(false), events); // checkRuns reports its problems
   const runCreated = new Set<number>();
@@ -65,6 +69,8 @@ export function bulkEventCompactor(
     // by the canonical text of its id): only what that text cannot know is decided here, reading the payload when needed.
     const unread = readUnread !== undefined;
     if (action === "run.create") {
+      // (A payload SQLite matched is its row's text: a canonical JSON object, what the builder's knownObject says.)
+      derived?.record(seq, action, actorId, entityId, unread ? "" : payload, unread);
       const id = Number(entityId);
       const first = !runCreated.has(id);
       runCreated.add(id);
@@ -79,7 +85,9 @@ export function bulkEventCompactor(
       if (run && String(run.id) === entityId && (unread || payload === runStartText(run)))
         return new RowMatchedEvent(seq, action, actorId, entityId);
     } else if (ends.has(action)) {
-      const parsed = parsedObject(unread ? readUnread(seq) : payload);
+      const text = unread ? readUnread(seq) : payload;
+      derived?.record(seq, action, actorId, entityId, text, false);
+      const parsed = parsedObject(text);
       if (parsed) return new ParsedEndEvent(seq, action, actorId, entityId, endFields ? membersOf(parsed, endFields) : parsed);
     } else if (action === "decision.create") {
       const id = Number(entityId);

@@ -41,12 +41,34 @@ const KEEP_SUMMARY_ROWS =
 const KEEP_ROLLUP_ROWS =
   "SELECT count(rl_metric_rows_keep(1, run_id, d)) FROM (SELECT run_id, rl_metric_rollup_rows(key, block, first_step, last_step, min_step, min_value, max_step, max_value) AS d FROM metric_rollups GROUP BY run_id ORDER BY run_id)";
 
-/** `sqlite` must have the native extension loaded (loadAuditNative). */
-export function metricsInSqlite(sqlite: Database.Database): MetricsInSqlite {
+/** What eachRun visits, read ahead (prefetchRunMetrics). */
+export type PrefetchedRunMetrics = [runId: number, found: RunMetricsInSqlite | null][];
+
+/**
+ * Reads now what eachRun would visit (the content worker does, while it waits for the run events from the main
+ * thread: run-events-feed.ts). Null when that read fails: eachRun then reads as before, so a table that is not there
+ * still stops the check where checkMetrics reads it. (Same connection, same read transaction: the same visits.)
+ */
+export function prefetchRunMetrics(sqlite: Database.Database): PrefetchedRunMetrics | null {
+  const visits: PrefetchedRunMetrics = [];
+  try {
+    metricsInSqlite(sqlite).eachRun((runId, found) => visits.push([runId, found]));
+    return visits;
+  } catch {
+    return null;
+  }
+}
+
+/** `sqlite` must have the native extension loaded (loadAuditNative). `prefetched`: eachRun visits these instead. */
+export function metricsInSqlite(sqlite: Database.Database, prefetched: PrefetchedRunMetrics | null = null): MetricsInSqlite {
   // Prepared when first used, as every read here: a table that is not there stops the check where checkMetrics reads it.
   let pointsOfRun: Database.Statement | null = null;
   return {
     eachRun(visit) {
+      if (prefetched) {
+        for (const [runId, found] of prefetched) visit(runId, found);
+        return;
+      }
       // (What is kept is forgotten however this ends; the points' read is closed by then: for-of returns it.)
       const release = sqlite.prepare("SELECT rl_metric_rows_release()");
       release.get();

@@ -17,7 +17,7 @@ import type { ContentChecker } from "./checker";
 import { MetricDigest, type MetricBlock, type MetricKeySummary } from "./records";
 import type { RunEnd, RunLedger } from "./check-runs";
 import { countOf } from "@/contracts/count-text";
-import { metricsInSqlite, type MetricsInSqlite, type RunMetricsInSqlite } from "./check-metrics-native";
+import { metricsInSqlite, type MetricsInSqlite, type PrefetchedRunMetrics, type RunMetricsInSqlite } from "./check-metrics-native";
 
 export type MetricPoint = readonly [runId: number, key: string, step: number, value: number, epoch: number];
 
@@ -38,9 +38,13 @@ export type MetricSource = {
  * `inSqlite` (the native extension must be loaded on `sqlite`): first let SQLite digest and summarise each run's
  * points (check-metrics-native.ts); a run that passes there is counted without reading its points here.
  */
-export function sqliteMetricSource(sqlite: Database.Database, inSqlite = false): MetricSource {
+export function sqliteMetricSource(
+  sqlite: Database.Database,
+  inSqlite = false,
+  prefetched: PrefetchedRunMetrics | null = null,
+): MetricSource {
   return {
-    ...(inSqlite ? { inSqlite: metricsInSqlite(sqlite) } : {}),
+    ...(inSqlite ? { inSqlite: metricsInSqlite(sqlite, prefetched) } : {}),
     points: () =>
       sqlite
         .prepare("SELECT run_id, key, step, value, epoch FROM metrics ORDER BY run_id, key, step")

@@ -90,12 +90,14 @@ function collectRunParams(sqlite: Database.Database, maxBytes: number): boolean 
  * else read through the index: "native-indexed" always does that), and compares any run it leaves to JavaScript as
  * "framed" does; "framed" compares each run's rl_run_params_framed bytes with frameRunParams of its config; "json"
  * the JSON text (rowsMatchConfig). Each only ever passes a run the row path would pass. `collectMaxBytes`: the bound
- * of the one pass's memory (COLLECT_MAX_BYTES; beyond it the index is read).
+ * of the one pass's memory (COLLECT_MAX_BYTES; beyond it the index is read). `createdRuns` may be a function: it is
+ * then asked only after that pass (the content worker waits there for the run events the main thread's log scan read,
+ * run-events-feed.ts, and has the pass done meanwhile).
  */
 export function checkRunDerivedValuesInDatabase(
   c: ContentChecker,
   sqlite: Database.Database,
-  created: Created,
+  createdRuns: Created | (() => Created),
   via: RunParamsVia = "native",
   collectMaxBytes = COLLECT_MAX_BYTES,
 ): { matchedRuns: number; native: number; collected: boolean } {
@@ -119,6 +121,13 @@ export function checkRunDerivedValuesInDatabase(
   // above, which name what is wrong with the table if anything is).
   const collected = matchedChunk !== null && via === "native" && collectRunParams(sqlite, collectMaxBytes);
   if (collected) matchedChunk = matchedChunkOf(COLLECTED_MATCHED_ROWS);
+  let created: Created;
+  try {
+    created = typeof createdRuns === "function" ? createdRuns() : createdRuns;
+  } catch (err) {
+    if (collected) sqlite.prepare("SELECT rl_run_params_release()").get();
+    throw err;
+  }
 
   const configOf = (runId: number, configJson: string, seed: unknown) => judgedConfig(c, created, runId, configJson, seed);
 

@@ -305,7 +305,8 @@ export class DerivedRunLedgerBuilder {
       // Canonical text that opens with "{" is a JSON object (JSON.parse would give one); anything else is parsed.
       const p = ev.payload;
       // (`ev` is the caller's fresh object: kept as it is when its payload is unread, "" already.)
-      if (knownObject || (p.charCodeAt(0) === 0x7b && isCanonicalJsonText(p)) || parsedObject(ev))
+      // (A payload stored as a BLOB comes as a Buffer: JSON.parse reads its text, as checkRuns' parse does.)
+      if (knownObject || (typeof p === "string" && p.charCodeAt(0) === 0x7b && isCanonicalJsonText(p)) || parsedObject(ev))
         this.created.set(id, { ev: knownObject ? ev : { ...ev, payload: "" }, payload: null });
     } else if ((END_ACTIONS as readonly string[]).includes(ev.action)) {
       if (knownObject) throw new Error("DerivedRunLedgerBuilder: an end event's payload is needed"); // (never asked unread)

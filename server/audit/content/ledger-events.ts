@@ -69,6 +69,11 @@ export type EventSource = {
   byAction(action: string): EventRef[];
   /** Entity ids with an event of `action` after uptoSeq (recorded later than what was verified). */
   laterEntityIds(action: string): Set<string>;
+  /**
+   * True when every content event not checked in SQL was read while the source was made, in one pass in seq order
+   * (sqliteEventSource's sequential pass): each passed through the compactor then, and none will be read again.
+   */
+  scannedUpFront?: boolean;
 };
 
 /** The answer of laterEntityIds when no event lies after uptoSeq (shared: asked once per run and action; never changed). */
@@ -153,6 +158,7 @@ export function sqliteEventSource(
       row[4] = to.action;
       to.list.push(made(compact, row));
     }
+    source.scannedUpFront = true;
   }
   return source;
 }

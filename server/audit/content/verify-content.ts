@@ -16,6 +16,7 @@ import { type CheckerState, ContentChecker, couldNotFinish, type Coverage } from
 import { ArtifactHasher, storeArtifactPath } from "./artifact-files";
 import { type EventSource, sqliteEventSource, streamEvents } from "./ledger-events";
 import { bulkEventCompactor } from "./bulk-events";
+import { RunDerivedEvents, type RecordedRunEvents } from "./run-events-feed";
 import { loadRunConfigs, loadTables, type RunConfigRow, type Tables } from "./tables";
 import { checkPeople } from "./check-people";
 import { checkData } from "./check-data";
@@ -77,6 +78,12 @@ export type VerifyContentOptions = {
    * is the same either way (content-tamper.test.ts compares the two).
    */
   decisionsInSql?: boolean;
+  /**
+   * With the run-derived part elsewhere: called once with the run.create and end events as the log scan read them
+   * (run-events-feed.ts), or null when the scan did not read every content event in seq order (the part then reads
+   * them itself). Not called when the check stops before its scan.
+   */
+  onRunEvents?: (events: RecordedRunEvents | null) => void;
 };
 
 export function checkContent(sqlite: Database.Database, opts: VerifyContentOptions): ContentCheckResult {
@@ -161,6 +168,7 @@ function runPhases(sqlite: Database.Database, opts: VerifyContentOptions, runDer
   let lazyTexts = false;
   let decisionsProven = false;
   let stopped = false;
+  let filesBeforeLater = 0;
   try {
     // Without coverage (plain verification), checkpoints and evaluations are checked inside SQLite; the report's export keeps them in memory.
     const checkpointsInSql = !(opts.coverage ?? false);
@@ -185,15 +193,26 @@ function runPhases(sqlite: Database.Database, opts: VerifyContentOptions, runDer
     const withRun = decisionsCreatedWithRunsOnDemand(t);
     // With the run-derived checks elsewhere, an end event keeps only the members the checks here read.
     const endFields = runDerived === "elsewhere" ? CHECKED_END_FIELDS : null;
-    const compactor = matchWhileReading ? (source: EventSource) => bulkEventCompactor(tables, withRun, source, endFields) : undefined;
+    // The events the run-derived part reads, recorded as the log is read, for the content worker (run-events-feed.ts).
+    const derived = runDerived === "elsewhere" && matchWhileReading && opts.onRunEvents ? new RunDerivedEvents() : null;
+    const compactor = matchWhileReading
+      ? (source: EventSource) => bulkEventCompactor(tables, withRun, source, endFields, derived)
+      : undefined;
     const events = sqliteEventSource(sqlite, opts.uptoSeq, inSql, compactor, rowsInSql);
+    if (derived) {
+      // Without the sequential pass, the events are read later, each action apart: the worker reads them itself.
+      const recorded = derived.take();
+      opts.onRunEvents?.(events.scannedUpFront ? recorded : null);
+    }
     checkPeople(c, events, t);
     checkData(c, events, t, files);
     const runs = checkRuns(c, events, t, withRun);
     decisionsProven = decisionsInSql && decisionsProvenInSql(c, reads, opts.uptoSeq, t, runs);
     if (!decisionsProven) checkDecisions(c, events, t, runs.createEvents, withRun);
     if (runDerived === "here") runDerivedChecks(c, sqlite, t, runs, opts.coverage ? "rows" : "json");
-    // From here on into `after` (= c when everything runs here).
+    // From here on into `after` (= c when everything runs here); the files hashed so far are what one pass reports
+    // when the run-derived part could not finish, which stops what follows it.
+    filesBeforeLater = files?.files ?? 0;
     try {
       if (checkpointsInSql) checkCheckpointsInSql(after, sqlite, events, t, runs, files, opts.uptoSeq, reads);
       else checkCheckpoints(after, events, t, runs, files);
@@ -215,16 +234,18 @@ function runPhases(sqlite: Database.Database, opts: VerifyContentOptions, runDer
   }
   return {
     finish(part: RunDerivedPartResult | null): ContentCheckResult {
+      let filesHashed = files?.files ?? 0;
       if (runDerived === "elsewhere" && !stopped) {
         if (!part) throw new Error("checkContentExceptRunDerived: the run-derived part's result is needed");
         c.mergeState(part.state);
         if (!part.aborted) c.mergeState(after.exportState());
+        else filesHashed = filesBeforeLater;
       }
       if (!files) c.notCovered("artifact files (checkpoint weights, dataset bytes) were not re-hashed: no artifact directory was given");
       return {
         level: c.level(),
         coverage: c.coverage,
-        filesHashed: files?.files ?? 0,
+        filesHashed,
         durationMs: Math.round((performance.now() - started) * 10) / 10,
         tables: lazyTexts ? null : t, // (lazy rows read their texts only within this read transaction)
         decisionsProvenInSql: decisionsProven,

@@ -35,8 +35,9 @@ function copy(tamper: (s: Snapshot) => void = () => {}): Snapshot {
 async function both(
   s: Snapshot,
   onAttempt?: (attempt: number) => void,
-): Promise<{ parallel: VerifyResult; onePass: VerifyResult; attempts: number }> {
+): Promise<{ parallel: VerifyResult; onePass: VerifyResult; attempts: number; fed: boolean | null }> {
   let attempts = 0;
+  let fed: boolean | null = null;
   const publicKeyPem = fx.app.auditKeys.publicKeyPem;
   const parallel = await verifyDatabase(s.dir, {
     publicKeyPem,
@@ -45,9 +46,10 @@ async function both(
       attempts++;
       onAttempt?.(a);
     },
+    onRunEventsFeed: (used) => (fed = used),
   });
   const onePass = await verifyDatabase(s.dir, { publicKeyPem, workers: 0 });
-  return { parallel, onePass, attempts };
+  return { parallel, onePass, attempts, fed };
 }
 
 /** With workers, the main thread's content check starting once the worker is done: every read it made is taken from it. */
@@ -184,9 +186,12 @@ describe("content split across threads gives the one-pass result", () => {
   it.each(cases)("%s", async (_name, tamper, fields) => {
     const s = copy(tamper);
     try {
-      const { parallel, onePass, attempts } = await both(s);
+      const { parallel, onePass, attempts, fed } = await both(s);
       expect(attempts).toBe(1); // the content worker really ran, pinned at the first attempt
       expect(parallel.workers).toBe(2);
+      // The worker took the run events' ledger from this thread's log scan (run-events-feed.ts); workerReadsFirst
+      // below has the worker read them itself.
+      expect(fed).toBe(true);
       expect(strip(parallel)).toEqual(strip(onePass));
       expect(parallel.ok).toBe(fields.length === 0);
       for (const field of fields) expect(parallel.levels.content.problems.map((p) => p.field)).toContain(field);
@@ -195,6 +200,47 @@ describe("content split across threads gives the one-pass result", () => {
       expect(strip(first.result)).toEqual(strip(onePass));
       expect(first.offered).toBeGreaterThanOrEqual(1);
       expect(first.used).toBe(first.offered);
+    } finally {
+      s.close();
+    }
+  });
+
+  // The feed's two ways of falling back (run-events-feed.ts): the main thread stops before its log scan (it sends
+  // nothing but its "read them yourself"), and the worker's early read of the metric series fails (it reads them
+  // again where checkMetrics does, meeting the same error there). Neither leaves the worker waiting.
+  it.each([
+    ["the runs table renamed: this thread's check stops before its log scan", "ALTER TABLE runs RENAME TO runs_gone", false],
+    ["the metric summaries renamed: the worker's early read of the series fails", "ALTER TABLE metric_summaries RENAME TO gone", true],
+  ] as const)("%s", async (_name, sql, fed) => {
+    const s = copy((s) => {
+      s.db.exec("PRAGMA foreign_keys = OFF; PRAGMA legacy_alter_table = ON");
+      s.db.exec(sql);
+    });
+    try {
+      const both_ = await both(s);
+      expect(both_.fed).toBe(fed);
+      expect(strip(both_.parallel)).toEqual(strip(both_.onePass));
+      expect(both_.parallel.levels.content.problems.map((p) => p.field)).toContain("check"); // could not finish
+    } finally {
+      s.close();
+    }
+  });
+
+  it("a run.create payload stored as a BLOB of the same bytes reads as its text in either mode", async () => {
+    // The worker's own pass used to stop on it ("could not finish: p.charCodeAt is not a function") where one pass
+    // read it, as JSON.parse does, as the same text: same bytes, nothing altered that a check could name.
+    const s = copy((s) => {
+      s.db.exec("DROP TRIGGER IF EXISTS audit_events_no_update");
+      s.db
+        .prepare("UPDATE audit_events SET payload = CAST(payload AS BLOB) WHERE action = 'run.create' AND entity_id = ?")
+        .run(String(fx.runId));
+    });
+    try {
+      const { parallel, onePass, fed } = await both(s);
+      expect(fed).toBe(true);
+      expect(strip(parallel)).toEqual(strip(onePass));
+      expect(parallel.levels.content.problems).toEqual([]);
+      expect(strip((await workerReadsFirst(s)).result)).toEqual(strip(onePass)); // the worker's own pass
     } finally {
       s.close();
     }
