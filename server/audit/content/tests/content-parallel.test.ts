@@ -189,8 +189,8 @@ describe("content split across threads gives the one-pass result", () => {
       const { parallel, onePass, attempts, fed } = await both(s);
       expect(attempts).toBe(1); // the content worker really ran, pinned at the first attempt
       expect(parallel.workers).toBe(2);
-      // The worker took the run events' ledger from this thread's log scan (run-events-feed.ts); workerReadsFirst
-      // below has the worker read them itself.
+      // The worker took the run events from this thread's log scan (run-events-feed.ts); workerReadsFirst below has
+      // the worker read them itself.
       expect(fed).toBe(true);
       expect(strip(parallel)).toEqual(strip(onePass));
       expect(parallel.ok).toBe(fields.length === 0);
@@ -217,10 +217,10 @@ describe("content split across threads gives the one-pass result", () => {
       s.db.exec(sql);
     });
     try {
-      const both_ = await both(s);
-      expect(both_.fed).toBe(fed);
-      expect(strip(both_.parallel)).toEqual(strip(both_.onePass));
-      expect(both_.parallel.levels.content.problems.map((p) => p.field)).toContain("check"); // could not finish
+      const r = await both(s);
+      expect(r.fed).toBe(fed);
+      expect(strip(r.parallel)).toEqual(strip(r.onePass));
+      expect(r.parallel.levels.content.problems.map((p) => p.field)).toContain("check"); // could not finish
     } finally {
       s.close();
     }
