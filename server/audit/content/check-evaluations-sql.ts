@@ -25,7 +25,15 @@ import type { ContentChecker, EventRef } from "./checker";
 import { checkEvaluations } from "./check-evaluations";
 import type { EventSource } from "./ledger-events";
 import { evaluationResultTextSha256 } from "./records";
-import { checkpointRow, CHECKPOINT_COLUMNS, EVALUATION_COLUMNS, evaluationRow, type EvaluationRow, type Tables } from "./tables";
+import {
+  checkpointRow,
+  CHECKPOINT_COLUMNS,
+  EVALUATION_COLUMNS,
+  evaluationRow,
+  type EvaluationRow,
+  type Tables,
+  withEvaluations,
+} from "./tables";
 import { liveReads, type SqlRead, type SqlReads } from "./sql-reads";
 import { int, intOrNull, SAFE_INTEGER, str } from "./sql-json";
 
@@ -180,7 +188,7 @@ export function checkEvaluationsInSql(
   if (clean) {
     // Every pair passed in SQL (see EVENTS_SIDE): what checkEvaluations counts for each; no row or event left for it.
     c.checked += clean.pairs * FAST_FACTS + clean.withActor;
-    checkEvaluations(c, withEvents(events, ACTION, []), { ...t, evaluations: new Map() });
+    checkEvaluations(c, withEvents(events, ACTION, []), withEvaluations(t, new Map()));
     return;
   }
   const { plain, events: eventCount } = plainEvents(reads, uptoSeq);
@@ -192,7 +200,7 @@ export function checkEvaluationsInSql(
       all.set(row.id, row);
     }
     loadCheckpointsOf(sqlite, t, all.values());
-    checkEvaluations(c, events, { ...t, evaluations: all });
+    checkEvaluations(c, events, withEvaluations(t, all));
     return;
   }
   // The text and digest in C when the extension loads (a JavaScript call per row costs ~16 µs: 2 s for a million-event ledger).
@@ -230,5 +238,5 @@ export function checkEvaluationsInSql(
   // The pairs that passed in SQL: what checkEvaluations counts for each (its fast path passes them: same text).
   c.checked += (pairs - slowPairs) * FAST_FACTS + (withActor - slowWithActor);
   loadCheckpointsOf(sqlite, t, rows.values());
-  checkEvaluations(c, withEvents(events, ACTION, slow), { ...t, evaluations: rows });
+  checkEvaluations(c, withEvents(events, ACTION, slow), withEvaluations(t, rows));
 }

@@ -181,6 +181,17 @@ export type Tables = {
   runTags: Map<number, string[]>;
 };
 
+/**
+ * `t` with its evaluations replaced. Not a spread: a spread reads every getter, and `decisions` may be one that reads
+ * the whole table when first read (loadTables' "onDemand"; 0.8 s of the main thread for a million-event ledger).
+ */
+export function withEvaluations(t: Tables, evaluations: Tables["evaluations"]): Tables {
+  return Object.defineProperties({} as Tables, {
+    ...Object.getOwnPropertyDescriptors(t),
+    evaluations: { value: evaluations, enumerable: true, writable: true, configurable: true },
+  });
+}
+
 export function emptyTables(complete: boolean): Tables {
   return {
     complete,
