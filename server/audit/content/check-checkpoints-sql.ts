@@ -51,6 +51,8 @@ const differingRows = (payload: string) => `SELECT ${CHECKPOINT_COLUMNS.split(",
   WHERE e.seq IS NULL OR e.payload IS NOT (${payload})`;
 
 const payloadOn = (sqlite: Database.Database) => (loadAuditNative(sqlite) ? NATIVE_PAYLOAD : EXPECTED_PAYLOAD);
+/** count(DISTINCT c.id), in a bitmap with the native extension (rl_distinct_ids: NULL, so not clean, when uncertain). */
+const distinctRowsOn = (sqlite: Database.Database) => (loadAuditNative(sqlite) ? "rl_distinct_ids(c.id)" : "count(DISTINCT c.id)");
 const differingRowsOn = (sqlite: Database.Database) => differingRows(payloadOn(sqlite));
 
 /**
@@ -66,13 +68,17 @@ const differingRowsOn = (sqlite: Database.Database) => differingRows(payloadOn(s
  */
 const eventsSide = (
   payload: string,
-) => `SELECT count(*), count(c.id), count(DISTINCT c.id), ifnull(sum(c.id IS NOT NULL AND e.payload IS NOT (${payload})), 0)
+  distinct: string,
+) => `SELECT count(*), count(c.id), ${distinct}, ifnull(sum(c.id IS NOT NULL AND e.payload IS NOT (${payload})), 0)
   FROM audit_events e LEFT JOIN checkpoints c ON c.id = CAST(e.entity_id AS INTEGER) AND e.entity_type = 'checkpoint' AND e.entity_id = CAST(c.id AS TEXT)
   WHERE e.action = 'checkpoint.create' AND e.seq <= ?`;
 
 /** True when eventsSide shows that differingRows would return no row and every event pairs with one (see there). */
 function cleanFromEventsSide(reads: SqlReads, sqlite: Database.Database, uptoSeq: number, rowCount: number): boolean {
-  const [events, paired, distinctRows, differing] = reads.all(eventsSide(payloadOn(sqlite)), uptoSeq)[0] as number[];
+  const [events, paired, distinctRows, differing] = reads.all(
+    eventsSide(payloadOn(sqlite), distinctRowsOn(sqlite)),
+    uptoSeq,
+  )[0] as number[];
   return events === rowCount && paired === events && distinctRows === events && differing === 0;
 }
 
@@ -81,7 +87,7 @@ function cleanFromEventsSide(reads: SqlReads, sqlite: Database.Database, uptoSeq
  * decides a clean ledger. Where it does not, the main thread reads differingRows itself (only a ledger that fails).
  */
 export const checkpointSqlReads = (sqlite: Database.Database, uptoSeq: number): SqlRead[] => [
-  { sql: eventsSide(payloadOn(sqlite)), params: [uptoSeq] },
+  { sql: eventsSide(payloadOn(sqlite), distinctRowsOn(sqlite)), params: [uptoSeq] },
 ];
 
 /** `reads`: where the heavy reads come from (checkpointSqlReads; default: this connection). */

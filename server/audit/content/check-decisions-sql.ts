@@ -36,7 +36,7 @@ export const NOTE_ACTIONS = ["decision.create", "decision.correct"] as const;
 
 /** The counts that decide (see the header), in ProofCounts' order: the events', the rows' (one pass each), the others'. */
 const PROOF = `SELECT * FROM
-  (SELECT count(*), count(DISTINCT n.id), ifnull(sum(n.kind IN ('note', 'correction')), 0),
+  (SELECT count(*), rl_distinct_ids(n.id), ifnull(sum(n.kind IN ('note', 'correction')), 0),
       ifnull(sum(n.id IS NOT NULL AND e.actor_id IS NOT NULL), 0)
     FROM audit_events e
     LEFT JOIN decisions n ON n.id = CAST(e.entity_id AS INTEGER) AND e.entity_id = CAST(n.id AS TEXT) AND e.payload = ${NOTE_TEXT}
@@ -84,7 +84,7 @@ export function decisionsProvenInSql(
   for (const { payload } of runs.createEvents.values()) if (payload !== null) return false;
   for (const id of t.runs.keys()) if (!runs.createEvents.has(id)) return false;
   const clean =
-    distinctRows === events && // (an event whose row, text or actor differs names no row: count(DISTINCT) skips it)
+    distinctRows === events && // (an event whose row, text or actor differs names no row: rl_distinct_ids skips it)
     notesNamed === noteRows &&
     rows === noteRows + withRunRows &&
     withRunRowsWithoutRun === 0 &&

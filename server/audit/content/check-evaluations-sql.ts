@@ -130,7 +130,7 @@ const PAIRS = `SELECT count(*), ifnull(sum(ev.actor_id IS NOT NULL), 0) FROM eva
  * event, so the events are plain (plainEvents), and when no pair differs differingRows returns no row and PAIRS
  * counts every event: what checkEvaluationsInSql then counts without reading them. Anything else reads them.
  */
-const EVENTS_SIDE = `SELECT count(*), count(r.id), count(DISTINCT r.id), ifnull(sum(r.id IS NOT NULL AND ev.actor_id IS NOT NULL), 0),
+const EVENTS_SIDE = `SELECT count(*), count(r.id), rl_distinct_ids(r.id), ifnull(sum(r.id IS NOT NULL AND ev.actor_id IS NOT NULL), 0),
     ifnull(sum(r.id IS NOT NULL AND (ev.payload IS NOT (${NATIVE_PAYLOAD}) OR NOT ${ACTOR_AGREES})), 0), (SELECT count(*) FROM evaluations)
   FROM audit_events ev LEFT JOIN evaluations r ON r.id = CAST(ev.entity_id AS INTEGER) AND ev.entity_type = 'evaluation'
     AND ev.entity_id = CAST(r.id AS TEXT) AND r.id BETWEEN -${SAFE} AND ${SAFE}

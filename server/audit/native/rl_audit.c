@@ -18,6 +18,7 @@
  *   rl_sha256(x) lowercase hex SHA-256 of a text's UTF-8 bytes or a blob's bytes; NULL for NULL.
  *   rl_member_inserted_sha256(object_text, key, value_text) an evaluation's metrics digest (see the function).
  *   rl_json_text, rl_json_sha256, rl_text_sha256, rl_json_array: event texts built from rows (bulk-events-sql.ts).
+ *   rl_distinct_ids(x) count(DISTINCT x) of row ids in a bitmap, or NULL when uncertain (the *-sql.ts clean-ledger reads).
  *   rl_metric_points, rl_metric_summary_rows, rl_metric_rollup_rows: a run's metric series (check-metrics-native.ts);
  *   rl_metric_rows_keep, rl_metric_points_checked, rl_metric_rows_release: the rows' digests compared with them;
  *   rl_js_number(x) the text JavaScript prints for a number (tests).
@@ -1004,6 +1005,64 @@ static void unless_json_object(sqlite3_context *ctx, int argc, sqlite3_value **a
     if (t && n > 0 && t[0] == '{' && is_canonical_json(t, n)) return;
   }
   sqlite3_result_value(ctx, argv[0]);
+}
+
+/*
+ * rl_distinct_ids(x): count(DISTINCT x) over row ids, without the temporary B-tree SQLite sorts them into (0.1-0.2 s
+ * of the content worker's reads for the million-event ledger): a bitmap, one bit per id. NULLs are skipped, as
+ * count(DISTINCT) skips them. NULL (uncertain: the caller then judges the rows the slow way) when an x is not an
+ * INTEGER in [0, DISTINCT_IDS_MAX) or the bitmap cannot grow; so it only ever answers what count(DISTINCT) would.
+ */
+#define DISTINCT_IDS_MAX ((sqlite3_int64)1 << 28) /* a 32 MiB bitmap at most */
+typedef struct {
+  unsigned char *bits;
+  size_t bytes;
+  sqlite3_int64 count;
+  int bad;
+} DistinctIds;
+
+static void distinct_ids_step(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  DistinctIds *d = sqlite3_aggregate_context(ctx, sizeof *d);
+  if (!d) {
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  int type = sqlite3_value_type(argv[0]);
+  if (d->bad || type == SQLITE_NULL) return;
+  sqlite3_int64 x = type == SQLITE_INTEGER ? sqlite3_value_int64(argv[0]) : -1;
+  if (x < 0 || x >= DISTINCT_IDS_MAX) {
+    d->bad = 1;
+    return;
+  }
+  size_t byte = (size_t)(x >> 3);
+  if (byte >= d->bytes) {
+    size_t bytes = d->bytes ? d->bytes : 4096;
+    while (bytes <= byte) bytes *= 2;
+    unsigned char *p = realloc(d->bits, bytes);
+    if (!p) {
+      d->bad = 1;
+      return;
+    }
+    memset(p + d->bytes, 0, bytes - d->bytes);
+    d->bits = p;
+    d->bytes = bytes;
+  }
+  unsigned char bit = (unsigned char)(1u << (x & 7));
+  if (!(d->bits[byte] & bit)) {
+    d->bits[byte] |= bit;
+    d->count++;
+  }
+}
+
+static void distinct_ids_final(sqlite3_context *ctx) {
+  DistinctIds *d = sqlite3_aggregate_context(ctx, 0);
+  if (!d) {
+    sqlite3_result_int64(ctx, 0); /* no rows */
+    return;
+  }
+  free(d->bits);
+  if (!d->bad) sqlite3_result_int64(ctx, d->count);
 }
 
 /* ---------- Event texts built from rows (bulk-events-sql.ts: the bulk events matched inside SQLite) ---------- */
@@ -2478,6 +2537,7 @@ int sqlite3_rlaudit_init(sqlite3 *db, char **err, const sqlite3_api_routines *ap
   if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "rl_json_sha256", -1, pure, 0, json_sha256, 0, 0, 0);
   if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "rl_text_sha256", 1, pure, 0, text_sha256, 0, 0, 0);
   if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "rl_json_array", 2, pure, 0, 0, json_array_step, json_array_final, 0);
+  if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "rl_distinct_ids", 1, pure, 0, 0, distinct_ids_step, distinct_ids_final, 0);
   if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "rl_js_number", 1, pure, 0, js_number_sql, 0, 0, 0);
   if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "rl_json_number", 1, pure, 0, json_number_sql, 0, 0, 0);
   if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "rl_metric_points", 4, pure, 0, 0, metric_points_step, metric_points_final, 0);
