@@ -537,7 +537,8 @@ describe("content verification catches real tampering", () => {
         expect(moved.changes, table).toBe(1);
         const opts = { artifactsDir: s.artifactsDir, uptoSeq: s.maxSeq };
         const inSql = checkContent(s.db, opts).level;
-        expect(s.db.prepare(`SELECT rl_distinct_ids(id) FROM ${table}`).pluck().get(), table).toBeNull();
+        if (auditNativeExtension().path !== null)
+          expect(s.db.prepare(`SELECT rl_distinct_ids(id) FROM ${table}`).pluck().get(), table).toBeNull();
         const inJs = checkContent(s.db, { ...opts, coverage: true }).level;
         expect(inSql.problems, table).toEqual(inJs.problems);
         // (coverage counts its facts its own way; without the extension they are counted as with it)
