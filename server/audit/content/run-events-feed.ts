@@ -18,6 +18,7 @@
  */
 import { receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 import type { EventRef } from "./checker";
+import { blobAsBuffer } from "./sql-reads";
 
 /**
  * The recorded events, flat (a few large arrays clone fast; a million small objects do not): per event seq, action,
@@ -45,10 +46,7 @@ export class RunDerivedEvents {
 /** Calls `onEvent` for each recorded event, in order, as streamEvents would (a fresh EventRef each). */
 export function replayRunEvents(events: RecordedRunEvents, onEvent: (ev: EventRef, knownObject: boolean) => void): void {
   for (let i = 0; i < events.length; i += FIELDS) {
-    let payload = events[i + 4];
-    // A structured clone makes a Buffer a plain Uint8Array: back to the Buffer better-sqlite3 gives for a BLOB.
-    if (payload instanceof Uint8Array && !Buffer.isBuffer(payload))
-      payload = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    const payload = blobAsBuffer(events[i + 4]); // (a BLOB payload, as streamEvents reads it)
     onEvent(
       {
         seq: events[i] as number,

@@ -52,7 +52,11 @@ export class PrefetchedReads implements SqlReads {
     for (let m = receiveMessageOnPort(this.port); m; m = receiveMessageOnPort(this.port)) {
       const reply = m.message as SqlReadReply;
       const key = this.keys[reply.index];
-      if (key !== undefined && "rows" in reply) this.ready.set(key, reply.rows.map(withBuffers));
+      if (key !== undefined && "rows" in reply)
+        this.ready.set(
+          key,
+          reply.rows.map((row) => row.map(blobAsBuffer)),
+        );
     }
     const key = keyOf(sql, params);
     const rows = this.ready.get(key);
@@ -63,8 +67,9 @@ export class PrefetchedReads implements SqlReads {
   }
 }
 
-function withBuffers(row: unknown[]): unknown[] {
-  return row.map((v) => (v instanceof Uint8Array && !Buffer.isBuffer(v) ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : v));
+/** A value after a structured clone, a BLOB back as the Buffer better-sqlite3 gives (the clone makes it a plain Uint8Array). */
+export function blobAsBuffer(v: unknown): unknown {
+  return v instanceof Uint8Array && !Buffer.isBuffer(v) ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : v;
 }
 
 /** The worker's side: reads each of `reads` on `sqlite` and posts it on `port`, in order. */
