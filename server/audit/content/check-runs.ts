@@ -15,6 +15,7 @@ import { decisionRecordSha256 } from "./records";
 import { CanonicalText, type ContentChecker, type EventRef, parsePayload } from "./checker";
 import { changedLater, checkCreations, compareActor, type Created } from "./creations";
 import { ParsedEndEvent, RowMatchedEvent } from "./matched-events";
+import { RunIdKeyed } from "./run-id-keyed";
 import type { EventSource } from "./ledger-events";
 import type { DecisionRow, RunRow, Tables } from "./tables";
 
@@ -92,6 +93,7 @@ function checkConfig(c: ContentChecker, run: RunRow, ev: EventRef, recorded: unk
 }
 
 export const END_ACTIONS = ["run.complete", "run.cancel", "run.fail"] as const;
+const ANNOTATE = ["run.annotate"] as const;
 export const LIFECYCLE_ACTIONS = ["run.start", "run.interrupted", ...END_ACTIONS] as const;
 
 /** Per "runId:field", the first `from` and the last `to` of the run.annotate events (in seq order). */
@@ -151,39 +153,39 @@ export function checkRuns(c: ContentChecker, events: EventSource, t: Tables, wit
   });
 
   // The last run.start of each run (by entity id), the only one compared below.
-  const lastStart = new Map<string, EventRef>();
-  for (const ev of events.byAction("run.start")) lastStart.set(ev.entityId, ev);
+  const lastStart = new RunIdKeyed<EventRef>();
+  for (const ev of events.byAction("run.start")) lastStart.setText(ev.entityId, ev);
   const lifecycle = [
     ...END_ACTIONS.flatMap((a) => events.byAction(a)),
     ...events.byAction("run.start"),
     ...events.byAction("run.interrupted"),
     ...events.byAction("run.interventionApplied"),
   ].sort((a, b) => a.seq - b.seq);
-  const lastStatus = new Map<string, { status: string; seq: number }>();
-  for (const [id, { ev }] of created) lastStatus.set(String(id), { status: "queued", seq: ev.seq });
+  const lastStatus = new RunIdKeyed<{ status: string; seq: number }>();
+  for (const [id, { ev }] of created) lastStatus.setId(id, { status: "queued", seq: ev.seq });
   const ends = new Map<number, RunEnd>();
   for (const ev of lifecycle) {
     if (ev.action === "run.start") {
-      lastStatus.set(ev.entityId, { status: "running", seq: ev.seq });
+      lastStatus.setText(ev.entityId, { status: "running", seq: ev.seq });
       continue;
     }
     if (ev.action === "run.interrupted") {
       // The process training it died (server/runs/orchestrator/orchestrator.ts recoverInterrupted); a resume is a run.start.
-      lastStatus.set(ev.entityId, { status: "interrupted", seq: ev.seq });
+      lastStatus.setText(ev.entityId, { status: "interrupted", seq: ev.seq });
       continue;
     }
     if (ev.action === "run.interventionApplied") {
       // A pause taking effect parks a queued or running run as "paused" (server/runs/pilot.ts); its resume is a run.start.
       const p = ev.payload.includes('"kind":"pause"') ? parsePayload(c, "intervention", ev.entityId, ev) : null;
-      const runId = p && typeof p.runId === "number" ? String(p.runId) : null;
-      const last = runId === null ? undefined : lastStatus.get(runId);
+      const runId = p && typeof p.runId === "number" ? p.runId : null;
+      const last = runId === null ? undefined : lastStatus.getId(runId);
       if (runId !== null && p?.kind === "pause" && (last?.status === "running" || last?.status === "queued"))
-        lastStatus.set(runId, { status: "paused", seq: ev.seq });
+        lastStatus.setId(runId, { status: "paused", seq: ev.seq });
       continue;
     }
     const p = ev instanceof ParsedEndEvent ? ev.parsed : parsePayload(c, "run", ev.entityId, ev);
     if (!p) continue;
-    lastStatus.set(ev.entityId, { status: ev.action === "run.fail" ? "failed" : String(p.status), seq: ev.seq });
+    lastStatus.setText(ev.entityId, { status: ev.action === "run.fail" ? "failed" : String(p.status), seq: ev.seq });
     ends.set(Number(ev.entityId), { ev, payload: p }); // also for a run whose row is gone: its checkpoints' best flags still follow it
   }
   // Every run.create event, also of runs whose row is gone (their decisions are still judged against it).
@@ -199,14 +201,15 @@ export function checkRuns(c: ContentChecker, events: EventSource, t: Tables, wit
 
   for (const run of t.runs.values()) {
     // Name and description: the latest run.annotate of each field, else run.create's name (checked above) and "".
-    if (!changedLater(events, ["run.annotate"], run.id)) {
-      const name = annotated.get(`${run.id}:name`);
+    if (!changedLater(events, ANNOTATE, run.id)) {
+      // (no key text made per run when nothing was annotated)
+      const name = annotated.size === 0 ? undefined : annotated.get(`${run.id}:name`);
       if (name) c.compare("run", run.id, "run name (latest run.annotate)", name.lastTo, run.name, name.lastSeq);
-      const description = annotated.get(`${run.id}:description`);
+      const description = annotated.size === 0 ? undefined : annotated.get(`${run.id}:description`);
       c.compare("run", run.id, "run description", description ? description.lastTo : "", run.description, description?.lastSeq ?? null);
     }
     if (changedLater(events, LIFECYCLE_ACTIONS, run.id)) continue; // the row shows a state the verified events do not reach
-    const start = lastStart.get(String(run.id));
+    const start = lastStart.getId(run.id);
     if (start && (start instanceof RowMatchedEvent || start.payload === runStartText(run))) {
       c.cover("run", run.id, start.seq);
       c.checked += 8;
@@ -251,7 +254,7 @@ export function checkRuns(c: ContentChecker, events: EventSource, t: Tables, wit
         ]);
       }
     }
-    const status = lastStatus.get(String(run.id));
+    const status = lastStatus.getId(run.id);
     if (status) c.compare("run", run.id, "status", status.status, run.status, status.seq);
   }
   return { created, createEvents, ends };

@@ -561,6 +561,26 @@ describe("content verification catches real tampering", () => {
     expectProblem(r, { entityType: "checkpoint", field: "best flag", recorded: "false", found: "true" });
   });
 
+  it("a run and an experiment shown deleted in the table, with no delete event in the log (only such rows are read)", () => {
+    let experimentId = 0;
+    const r = tampered((s) => {
+      // (With no delete or restore event, check-api.ts reads only the rows that show a deletion: this is that path.)
+      expect(
+        get<{ n: number }>(s, "SELECT count(*) AS n FROM audit_events WHERE action LIKE '%.delete' OR action LIKE '%.restore'").n,
+      ).toBe(0);
+      experimentId = get<{ experiment_id: number }>(s, "SELECT experiment_id FROM runs WHERE id = ?", fx.runId).experiment_id;
+      s.db.prepare("UPDATE runs SET deleted_at = '2026-01-01T00:00:00.000Z' WHERE id = ?").run(fx.runId);
+      s.db.prepare("UPDATE experiments SET deleted_at = 0 WHERE id = ?").run(experimentId); // not even a time (stored as the text "0")
+    });
+    expectProblem(r, { entityType: "run", entityId: String(fx.runId), field: "deleted at (lifecycle)", recorded: "null" });
+    expectProblem(r, {
+      entityType: "experiment",
+      entityId: String(experimentId),
+      field: "deleted at (lifecycle)",
+      found: JSON.stringify("0"),
+    });
+  });
+
   it("promotion request status edited back to pending, and a decision time moved", () => {
     let id = 0;
     const r = tampered((s) => {
