@@ -33,6 +33,8 @@ export class RunIdKeyed<V> {
 
 /** n when `text` is String(n) for a safe integer n (no sign but "-", no leading zero, no "-0"), else null; no string made. */
 export function safeIntegerOfText(text: string): number | null {
+  // (An entity id stored as a BLOB comes as a Buffer: kept by itself, as a Map keyed by text kept it, never met.)
+  if (typeof text !== "string") return null;
   const len = text.length;
   let i = text.charCodeAt(0) === 0x2d ? 1 : 0;
   if (len === i || len - i > 16) return null;

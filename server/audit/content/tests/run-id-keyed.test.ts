@@ -55,5 +55,11 @@ describe("RunIdKeyed: a run id's text as a number where that is the same key", (
       byText.set(String(id), `row ${id}`);
     }
     for (const id of [...ids, 8, 9]) expect(keyed.getId(id), String(id)).toBe(byText.get(String(id)));
+    // An entity id stored as a BLOB (read as a Buffer) is kept apart and met by no row id, as with text keys.
+    const blob = Buffer.from("7");
+    expect(safeIntegerOfText(blob as unknown as string)).toBeNull();
+    const withBlob = new RunIdKeyed<string>();
+    withBlob.setText(blob as unknown as string, "blob");
+    expect(withBlob.getId(7)).toBeUndefined();
   });
 });
