@@ -7,7 +7,7 @@
 import type Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { irisConfig } from "@/server/tests/test-app";
-import type { ContentProblem } from "../checker";
+import type { ContentProblem } from "../types";
 import { checkContent } from "../verify-content";
 import { buildContentFixture, snapshot, type ContentFixture, type Snapshot } from "./content-fixture";
 
