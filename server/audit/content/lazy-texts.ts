@@ -1,10 +1,10 @@
 /**
  * Run and decision rows whose long JSON texts (a run's config, environment and memory estimate; a decision's old
  * and new values: ~140 MB of a million-event ledger), and the other columns only a slow path reads (a run's name,
- * origin, backend, error and times; a decision's path, rationale and time), are read only when a check asks for
- * them. On a live database with the native extension, SQLite compares the events that carry those values with
- * their rows (bulk-events-sql.ts), so a ledger that matches never asks, and the main thread neither reads nor keeps
- * them (~0.6 s of reading and garbage collection for a million events for the texts; the other columns halve what
+ * origin, parents, experiment, seed, data, backend, parameter count, error and times; a decision's path, rationale
+ * and time), are read only when a check asks for them. On a live database with the native extension, SQLite
+ * compares the events that carry those values with their rows (bulk-events-sql.ts), so a ledger that matches never
+ * asks, and the main thread neither reads nor keeps them (~0.6 s of reading and garbage collection for a million events for the texts; the other columns halve what
  * the tables keep, 136 → 70 MB, and their load, 0.90 → 0.57 s). The worker's run_params check reads configs on its
  * own connection.
  *
@@ -71,7 +71,7 @@ class LaterColumns<T extends unknown[]> {
 /**
  * The runs columns a lazy row holds from the start: those the fast path of the check reads for every run (counted
  * on the million-event ledger: checkRuns' status, end and actor comparisons; the others are read by no check of a
- * matching ledger, and leaving them to RUN_READ_LATER made the load 0.5 -> 0.3 s).
+ * matching ledger, and leaving them to RUN_READ_LATER made the runs load ~745 -> ~600 ms, medians of 6 processes).
  */
 export const LAZY_RUN_COLUMNS = "id, status, final_weights_sha256, created_by, finished_at";
 
