@@ -4,9 +4,9 @@
  * origin, parents, experiment, seed, data, backend, parameter count, error and times; a decision's path, rationale
  * and time), are read only when a check asks for them. On a live database with the native extension, SQLite
  * compares the events that carry those values with their rows (bulk-events-sql.ts), so a ledger that matches never
- * asks, and the main thread neither reads nor keeps them (~0.6 s of reading and garbage collection for a million events for the texts; the other columns halve what
- * the tables keep, 136 → 70 MB, and their load, 0.90 → 0.57 s). The worker's run_params check reads configs on its
- * own connection.
+ * asks, and the main thread neither reads nor keeps them (~0.6 s of reading and garbage collection for a million
+ * events for the texts; the other columns halve what the tables keep, 136 → 70 MB, and their load, 0.90 → 0.57 s).
+ * The worker's run_params check reads configs on its own connection.
  *
  * Invariants:
  * - A value is read through the connection the rows were loaded from, by primary key, so it is the one the row held
