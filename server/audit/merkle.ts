@@ -20,6 +20,15 @@ const oneShotHash: (data: Buffer) => Buffer =
     ? (data) => crypto.hash("sha256", data, "buffer")
     : (data) => crypto.createHash("sha256").update(data).digest();
 
+/**
+ * Writes sha256(input) into `out` at byte `at`. With crypto.hash, through a latin1 string rather than a Buffer per
+ * hash (see hashChildrenLatin1 below): a million-leaf batch root took 2.82 s of CPU with a Buffer per node.
+ */
+const nodeHashInto: (input: Buffer, out: Buffer, at: number) => void =
+  typeof crypto.hash === "function"
+    ? (input, out, at) => void out.write(crypto.hash("sha256", input, "binary"), at, HASH_BYTES, "latin1")
+    : (input, out, at) => void crypto.createHash("sha256").update(input).digest().copy(out, at);
+
 /** RFC 6962 leaf hash of raw leaf data: sha256(0x00 || data). Used for test vectors; the ledger computes its own. */
 export function hashLeafData(data: Uint8Array): Buffer {
   return crypto
@@ -71,7 +80,7 @@ export function subtreeRoot(leafHashes: readonly Uint8Array[], start: number, en
     const pairs = Math.floor(width / 2);
     for (let i = 0; i < pairs; i++) {
       level.copy(scratch, 1, 2 * i * HASH_BYTES, (2 * i + 2) * HASH_BYTES);
-      oneShotHash(scratch).copy(level, i * HASH_BYTES);
+      nodeHashInto(scratch, level, i * HASH_BYTES);
     }
     if (width % 2 === 1) level.copy(level, pairs * HASH_BYTES, (width - 1) * HASH_BYTES, width * HASH_BYTES);
     width = pairs + (width % 2);
