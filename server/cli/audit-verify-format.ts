@@ -68,7 +68,7 @@ export function formatResult(
       (r.latestCheckpoint ? ` (latest #${r.latestCheckpoint.id}, tree size ${r.latestCheckpoint.treeSize}, ${r.latestCheckpoint.at})` : ""),
     `  trusted checkpoint:  ${!trustedGiven ? "not given" : r.trustedCheckpointChecked ? "matched: the log extends it" : "NOT matched"}`,
     `  server key:          ${r.keyFingerprint} (from ${r.keySource})`,
-    `  time:                ${r.durationMs} ms${r.workers > 0 ? ` (${r.workers} range workers)` : ""}`,
+    `  time:                ${r.durationMs} ms${r.workers > 0 ? ` (${r.workers} range worker${r.workers === 1 ? "" : "s"})` : ""}`,
   );
   if (!r.ok) {
     if (r.firstBadSeq !== null) lines.push(`  first bad seq:       ${r.firstBadSeq}`);

@@ -11,6 +11,7 @@ import { chainHash, eventBody, leafHash } from "../ledger";
 import { generateAuditKeys, loadAuditPublicKey, PUBLIC_KEY_FILE } from "../keys";
 import { signTreeHead, treeHeadOf, trustedCheckpointFromRow, type TrustedCheckpoint } from "../checkpoints";
 import { verifyDatabase, type VerifyDatabaseOptions } from "../verify";
+import { autoRangeWorkers } from "../verify-database";
 import { merkleRoot } from "../merkle";
 import { canonicalJson } from "@/contracts/canonical";
 import { buildFixture, copyFixture, readRows, rechain, tamper, type Fixture } from "./ledger-fixture";
@@ -366,5 +367,15 @@ describe("parallel verification gives the same result as one pass", () => {
     expect([w1, w2]).toEqual([0, 2]); // the workers really ran (no silent fallback to one pass)
     expect(parallel).toEqual(onePass);
     expect(onePass.ok).toBe(stillIntact.has(name));
+  });
+});
+
+describe('"auto" range workers', () => {
+  it("one per core not busy with content (this thread, the content worker), at least one", () => {
+    expect(autoRangeWorkers(2, true, true)).toBe(1);
+    expect(autoRangeWorkers(2, true, false)).toBe(1);
+    expect(autoRangeWorkers(2, false, false)).toBe(2);
+    expect(autoRangeWorkers(8, true, true)).toBe(6);
+    expect(autoRangeWorkers(1, true, true)).toBe(1);
   });
 });
