@@ -186,6 +186,7 @@ export function verifyDatabaseSync(source: string | Db, opts: VerifyDatabaseOpti
  */
 export async function verifyDatabase(source: string | Db, opts: VerifyDatabaseOptions = {}): Promise<VerifyResult> {
   if (typeof source !== "string" || !opts.workers) return verifyDatabaseSync(source, opts);
+  const startedAt = performance.now();
   const db = openReadOnly(source);
   const file = path.join(source, "runledger.sqlite");
   let contentWorker: ContentWorker | null = null;
@@ -236,6 +237,7 @@ export async function verifyDatabase(source: string | Db, opts: VerifyDatabaseOp
     const started = ranges.map((r) => runRangeWorker({ file, spec: rangeSpecFor(checkpoints, rotations, sizes, r.from, r.to), maxSeq: n }));
     started.forEach((p) => p.catch(() => undefined)); // handled below; never an unhandled rejection meanwhile
     const s = begin(db, source, opts, n, witness);
+    s.verifier.timeFrom(startedAt);
     if (runDerived) {
       checkTriggersOf(s, opts);
       if (opts.contentWorkerFirst) await runDerived.catch(() => undefined);

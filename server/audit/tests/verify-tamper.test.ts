@@ -368,6 +368,15 @@ describe("parallel verification gives the same result as one pass", () => {
     expect(parallel).toEqual(onePass);
     expect(onePass.ok).toBe(stillIntact.has(name));
   });
+  it("the time it reports includes starting the workers (most of it on a log this small)", async () => {
+    const dir = copyFixture(f, "parallel-timed");
+    const started = performance.now();
+    const r = await verifyDatabase(dir, { workers: 2 });
+    const took = performance.now() - started;
+    expect(r.workers).toBe(2);
+    expect(r.durationMs).toBeGreaterThan(0.6 * took); // (it was ~0.3 when it counted from after the start)
+    expect(r.durationMs).toBeLessThanOrEqual(took + 1); // (rounded to 0.1 ms)
+  });
 });
 
 describe('"auto" range workers', () => {
