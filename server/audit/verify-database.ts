@@ -197,8 +197,9 @@ export async function verifyDatabase(source: string | Db, opts: VerifyDatabaseOp
     // Outside a transaction: only sizes the work (the log only grows, so the snapshot below has at least this many).
     const n0 = maxAuditSeq(db);
     const cores = os.availableParallelism();
-    const auto = opts.workers === "auto";
-    const wanted = opts.workers === "auto" ? (n0 >= AUTO_PARALLEL_FROM_EVENTS ? cores : 0) : opts.workers;
+    const requested = opts.workers;
+    const auto = requested === "auto";
+    const wanted = auto ? (n0 >= AUTO_PARALLEL_FROM_EVENTS ? cores : 0) : requested;
     let workers = Math.min(wanted, cores * 2);
     if (workers < 1 || n0 < workers * 2) {
       db.close();
