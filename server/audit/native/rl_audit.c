@@ -134,6 +134,23 @@ static int utf8_seq(const unsigned char *s, const unsigned char *end) {
   return n;
 }
 
+/*
+ * Eight bytes at a time (SWAR): special8 is non-zero when any byte of w is one a JSON string cannot hold as it is
+ * (below 0x20, '"', '\\') or starts a UTF-8 sequence (0x80 and up). Exact for "none": the borrow tricks below can
+ * only flag too much (a plain byte after a special one), never too little, and a flagged block is read byte by byte.
+ */
+#define ONES8 0x0101010101010101ULL
+#define HIGHS8 0x8080808080808080ULL
+static inline uint64_t load8(const unsigned char *p) {
+  uint64_t w;
+  memcpy(&w, p, 8);
+  return w;
+}
+static inline uint64_t zero_byte8(uint64_t w) { return (w - ONES8) & ~w & HIGHS8; }
+static inline uint64_t special8(uint64_t w) {
+  return ((w - ONES8 * 0x20) & ~w & HIGHS8) | zero_byte8(w ^ (ONES8 * '"')) | zero_byte8(w ^ (ONES8 * '\\')) | (w & HIGHS8);
+}
+
 typedef struct {
   const unsigned char *t, *end;
   int depth;
@@ -145,6 +162,8 @@ static const unsigned char *scan_string(Scan *s, const unsigned char *p) {
   const unsigned char *end = s->end;
   s->key_plain = 1;
   for (p++; p < end; p++) {
+    while (end - p >= 8 && !special8(load8(p))) p += 8; /* eight plain bytes at a time */
+    if (p >= end) break;
     unsigned c = *p;
     if (c == '"') return p + 1;
     if (c < 0x20) return NULL;
@@ -361,6 +380,14 @@ static int quote_string(Buf *b, const unsigned char *s, int len) {
   char *o = b->p + b->n;
   *o++ = '"';
   for (int i = 0; i < len; i++) {
+    while (len - i >= 8) { /* eight plain bytes at a time */
+      uint64_t w = load8(s + i);
+      if (special8(w)) break;
+      memcpy(o, &w, 8);
+      o += 8;
+      i += 8;
+    }
+    if (i >= len) break;
     unsigned c = s[i];
     if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
       *o++ = (char)c;

@@ -160,3 +160,78 @@ describe.skipIf(nativeOff)("rl_text_sha256 and rl_json_array", () => {
     expect(isUncertain(arr("SELECT NULL AS e, 1 AS id"))).toBe(true);
   });
 });
+
+/**
+ * quote_string and scan_string read eight plain bytes at a time (rl_audit.c special8) and fall back to one byte at a
+ * time where a block holds anything else: long texts with every kind of byte at every offset of a block, and cut
+ * short at every length, so each special byte lands both inside a block and in the byte-by-byte tail.
+ */
+describe.skipIf(nativeOff)("eight bytes at a time: a special byte anywhere in a long text", () => {
+  // Pieces as UTF-8 bytes: plain ASCII, each escape, controls, DEL, valid multi-byte, and invalid sequences.
+  const PIECES: { bytes: Buffer; valid: boolean }[] = [
+    ..."abcdefghXYZ0129 _-:.{}[],".split("").map((ch) => ({ bytes: Buffer.from(ch), valid: true })),
+    ...['"', "\\", "\n", "\t", "\b", "\f", "\r", "\u0000", "\u0001", "\u001f", "\u007f", "é", "€", "😀", "\u2028"].map((ch) => ({
+      bytes: Buffer.from(ch, "utf8"),
+      valid: true,
+    })),
+    ...["ff", "80", "c0af", "eda080", "e282", "f4908080"].map((hex) => ({ bytes: Buffer.from(hex, "hex"), valid: false })),
+  ];
+  const plainAscii = PIECES.slice(0, 25);
+
+  /** A text of plain bytes with one special piece at byte `at`, cut to `len` bytes (never inside the piece). */
+  function textWith(piece: { bytes: Buffer; valid: boolean }, at: number, len: number, r: () => number): { bytes: Buffer; valid: boolean } {
+    const parts: Buffer[] = [];
+    let n = 0;
+    while (n < at) {
+      const p = plainAscii[Math.floor(r() * plainAscii.length)]!.bytes;
+      parts.push(p);
+      n += p.length;
+    }
+    parts.push(piece.bytes);
+    n += piece.bytes.length;
+    while (n < len) {
+      const p = plainAscii[Math.floor(r() * plainAscii.length)]!.bytes;
+      parts.push(p);
+      n += p.length;
+    }
+    return { bytes: Buffer.concat(parts), valid: piece.valid };
+  }
+
+  it("rl_json_text quotes as JSON.stringify does, or is uncertain exactly for invalid UTF-8", () => {
+    const r = mulberry32(20261207);
+    let checked = 0;
+    for (const piece of PIECES)
+      for (let at = 0; at < 20; at++)
+        for (const extra of [0, 1, 7, 8, 9, 17]) {
+          const { bytes, valid } = textWith(piece, at, at + piece.bytes.length + extra, r);
+          const got = db.prepare(`SELECT rl_json_text('k', CAST(x'${bytes.toString("hex")}' AS TEXT))`).pluck().get();
+          if (valid) expect(got).toBe(`{"k":${JSON.stringify(bytes.toString("utf8"))}}`);
+          else expect(isUncertain(got), bytes.toString("hex")).toBe(true);
+          checked++;
+        }
+    expect(checked).toBe(PIECES.length * 20 * 6);
+  });
+
+  it("rl_unless_json_object accepts JSON.stringify's texts, and never a raw control, quote or invalid byte", () => {
+    const r = mulberry32(20261208);
+    for (const piece of PIECES)
+      for (let at = 0; at < 20; at++)
+        for (const extra of [0, 1, 7, 8, 9, 17]) {
+          const { bytes, valid } = textWith(piece, at, at + piece.bytes.length + extra, r);
+          const unless = (payload: Buffer) =>
+            db.prepare(`SELECT rl_unless_json_object(CAST(x'${payload.toString("hex")}' AS TEXT))`).pluck().get();
+          if (valid) {
+            // What canonicalJson prints for {"k": text}: accepted (NULL), whatever offset the escapes fall on.
+            const canonical = Buffer.from(JSON.stringify({ k: bytes.toString("utf8") }), "utf8");
+            expect(unless(canonical), canonical.toString()).toBeNull();
+          }
+          // The raw bytes inside the quotes: accepted only when they need no escape and are valid UTF-8. (Not for a
+          // backslash: with the byte after it, it may be an escape canonicalJson prints.)
+          if (piece.bytes.equals(Buffer.from("\\"))) continue;
+          const raw = Buffer.concat([Buffer.from('{"k":"'), bytes, Buffer.from('"}')]);
+          const needsNoEscape = valid && JSON.stringify(bytes.toString("utf8")) === `"${bytes.toString("utf8")}"`;
+          if (needsNoEscape) expect(unless(raw), raw.toString("hex")).toBeNull();
+          else expect(unless(raw), raw.toString("hex")).not.toBeNull();
+        }
+  });
+});
