@@ -204,7 +204,10 @@ describe.skipIf(nativeOff)("eight bytes at a time: a special byte anywhere in a 
       for (let at = 0; at < 20; at++)
         for (const extra of [0, 1, 7, 8, 9, 17]) {
           const { bytes, valid } = textWith(piece, at, at + piece.bytes.length + extra, r);
-          const got = db.prepare(`SELECT rl_json_text('k', CAST(x'${bytes.toString("hex")}' AS TEXT))`).pluck().get();
+          const got = db
+            .prepare(`SELECT rl_json_text('k', CAST(x'${bytes.toString("hex")}' AS TEXT))`)
+            .pluck()
+            .get();
           if (valid) expect(got).toBe(`{"k":${JSON.stringify(bytes.toString("utf8"))}}`);
           else expect(isUncertain(got), bytes.toString("hex")).toBe(true);
           checked++;
@@ -219,7 +222,10 @@ describe.skipIf(nativeOff)("eight bytes at a time: a special byte anywhere in a 
         for (const extra of [0, 1, 7, 8, 9, 17]) {
           const { bytes, valid } = textWith(piece, at, at + piece.bytes.length + extra, r);
           const unless = (payload: Buffer) =>
-            db.prepare(`SELECT rl_unless_json_object(CAST(x'${payload.toString("hex")}' AS TEXT))`).pluck().get();
+            db
+              .prepare(`SELECT rl_unless_json_object(CAST(x'${payload.toString("hex")}' AS TEXT))`)
+              .pluck()
+              .get();
           if (valid) {
             // What canonicalJson prints for {"k": text}: accepted (NULL), whatever offset the escapes fall on.
             const canonical = Buffer.from(JSON.stringify({ k: bytes.toString("utf8") }), "utf8");
