@@ -135,9 +135,10 @@ static int utf8_seq(const unsigned char *s, const unsigned char *end) {
 }
 
 /*
- * Eight bytes at a time (SWAR): special8 is non-zero when any byte of w is one a JSON string cannot hold as it is
- * (below 0x20, '"', '\\') or starts a UTF-8 sequence (0x80 and up). Exact for "none": the borrow tricks below can
- * only flag too much (a plain byte after a special one), never too little, and a flagged block is read byte by byte.
+ * Eight bytes at a time (SWAR): special8 flags (high bit) each byte of w that a JSON string cannot hold as it is
+ * (below 0x20, '"', '\\') or that starts a UTF-8 sequence (0x80 and up). The borrow tricks below can flag too much,
+ * but only bytes after a truly special one (a borrow runs upward, from the first byte in memory on a little-endian
+ * machine), never too little: so no flag means eight plain bytes, and the lowest flag is the first special byte.
  */
 #define ONES8 0x0101010101010101ULL
 #define HIGHS8 0x8080808080808080ULL
@@ -149,6 +150,15 @@ static inline uint64_t load8(const unsigned char *p) {
 static inline uint64_t zero_byte8(uint64_t w) { return (w - ONES8) & ~w & HIGHS8; }
 static inline uint64_t special8(uint64_t w) {
   return ((w - ONES8 * 0x20) & ~w & HIGHS8) | zero_byte8(w ^ (ONES8 * '"')) | zero_byte8(w ^ (ONES8 * '\\')) | (w & HIGHS8);
+}
+/* How many plain bytes start the block whose special8 is m (not 0); 0 where the byte order is not known to be little-endian. */
+static inline int plain_prefix8(uint64_t m) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && (defined(__GNUC__) || defined(__clang__))
+  return __builtin_ctzll(m) >> 3;
+#else
+  (void)m;
+  return 0;
+#endif
 }
 
 typedef struct {
@@ -162,7 +172,14 @@ static const unsigned char *scan_string(Scan *s, const unsigned char *p) {
   const unsigned char *end = s->end;
   s->key_plain = 1;
   for (p++; p < end; p++) {
-    while (end - p >= 8 && !special8(load8(p))) p += 8; /* eight plain bytes at a time */
+    while (end - p >= 8) { /* eight plain bytes at a time, then up to the first special one */
+      uint64_t m = special8(load8(p));
+      if (m) {
+        p += plain_prefix8(m);
+        break;
+      }
+      p += 8;
+    }
     if (p >= end) break;
     unsigned c = *p;
     if (c == '"') return p + 1;
@@ -380,9 +397,16 @@ static int quote_string(Buf *b, const unsigned char *s, int len) {
   char *o = b->p + b->n;
   *o++ = '"';
   for (int i = 0; i < len; i++) {
-    while (len - i >= 8) { /* eight plain bytes at a time */
+    while (len - i >= 8) { /* eight plain bytes at a time, then up to the first special one */
       uint64_t w = load8(s + i);
-      if (special8(w)) break;
+      uint64_t m = special8(w);
+      if (m) {
+        int k = plain_prefix8(m);
+        memcpy(o, &w, (size_t)k);
+        o += k;
+        i += k;
+        break;
+      }
       memcpy(o, &w, 8);
       o += 8;
       i += 8;
