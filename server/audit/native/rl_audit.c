@@ -64,8 +64,8 @@ typedef struct {
   int oom;
 } Buf;
 
-static void buf_reserve(Buf *b, size_t more) {
-  if (b->oom || b->n + more <= b->cap) return;
+/* The slow path of buf_reserve (kept out of line, so the calls that fit, nearly all, stay a compare and a copy). */
+static void buf_grow(Buf *b, size_t more) {
   size_t cap = b->cap ? b->cap : 1024;
   while (cap < b->n + more) cap *= 2;
   char *p = realloc(b->p, cap);
@@ -76,10 +76,26 @@ static void buf_reserve(Buf *b, size_t more) {
   b->p = p;
   b->cap = cap;
 }
-static void buf_add(Buf *b, const void *s, size_t n) {
+static inline void buf_reserve(Buf *b, size_t more) {
+  if (!b->oom && b->n + more > b->cap) buf_grow(b, more);
+}
+/*
+ * Most pieces are a few bytes (punctuation, keys, small numbers): copied inline, as two fixed-size copies that may
+ * overlap (each reads and writes only inside the n bytes), rather than through a libc call.
+ */
+static inline void buf_add(Buf *b, const void *s, size_t n) {
   buf_reserve(b, n);
   if (b->oom) return;
-  memcpy(b->p + b->n, s, n);
+  char *d = b->p + b->n;
+  const char *c = s;
+  if (n > 16) memcpy(d, c, n);
+  else if (n >= 8) memcpy(d, c, 8), memcpy(d + n - 8, c + n - 8, 8);
+  else if (n >= 4) memcpy(d, c, 4), memcpy(d + n - 4, c + n - 4, 4);
+  else if (n > 0) {
+    d[0] = c[0];
+    d[n / 2] = c[n / 2];
+    d[n - 1] = c[n - 1];
+  }
   b->n += n;
 }
 static void buf_str(Buf *b, const char *s) { buf_add(b, s, strlen(s)); }
