@@ -176,6 +176,16 @@ static inline int plain_prefix8(uint64_t m) {
   return 0;
 #endif
 }
+/* How many bytes from p on (before end) a JSON string holds as they are: eight at a time, then up to the first other. */
+static inline size_t plain_bytes(const unsigned char *p, const unsigned char *end) {
+  const unsigned char *q = p;
+  while (end - q >= 8) {
+    uint64_t m = special8(load8(q));
+    if (m) return (size_t)(q - p) + (size_t)plain_prefix8(m);
+    q += 8;
+  }
+  return (size_t)(q - p);
+}
 
 typedef struct {
   const unsigned char *t, *end;
@@ -188,14 +198,7 @@ static const unsigned char *scan_string(Scan *s, const unsigned char *p) {
   const unsigned char *end = s->end;
   s->key_plain = 1;
   for (p++; p < end; p++) {
-    while (end - p >= 8) { /* eight plain bytes at a time, then up to the first special one */
-      uint64_t m = special8(load8(p));
-      if (m) {
-        p += plain_prefix8(m);
-        break;
-      }
-      p += 8;
-    }
+    p += plain_bytes(p, end);
     if (p >= end) break;
     unsigned c = *p;
     if (c == '"') return p + 1;
@@ -413,20 +416,10 @@ static int quote_string(Buf *b, const unsigned char *s, int len) {
   char *o = b->p + b->n;
   *o++ = '"';
   for (int i = 0; i < len; i++) {
-    while (len - i >= 8) { /* eight plain bytes at a time, then up to the first special one */
-      uint64_t w = load8(s + i);
-      uint64_t m = special8(w);
-      if (m) {
-        int k = plain_prefix8(m);
-        memcpy(o, &w, (size_t)k);
-        o += k;
-        i += k;
-        break;
-      }
-      memcpy(o, &w, 8);
-      o += 8;
-      i += 8;
-    }
+    size_t k = plain_bytes(s + i, s + len);
+    memcpy(o, s + i, k);
+    o += k;
+    i += (int)k;
     if (i >= len) break;
     unsigned c = s[i];
     if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
